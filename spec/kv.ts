@@ -1,0 +1,202 @@
+/**
+ * The replicated application: a deterministic key-value store, in the state-machine shape of
+ * `spec/state-machine.ts`. Inputs are get, put, delete, compare-and-swap, append and no-op;
+ * every input and output has a Schema, so it is decoded only at a boundary and the same
+ * Schema yields fast-check arbitraries.
+ *
+ * The state is persistent (effect's HashMap, with structural sharing): `transition` never
+ * mutates its argument, and a put costs O(log n), not a copy of the store. The digest is an
+ * additive multiset hash of the entries, kept up to date in O(1) per write, so that replicas
+ * can compare their states cheaply (step 6 of the recipe). It detects accidental divergence;
+ * it is not a cryptographic commitment.
+ *
+ * This module is pure: no clock, no randomness, no I/O.
+ */
+import { Either, HashMap, Option, ParseResult, Schema } from "effect";
+import type { Application, Applied } from "./state-machine.ts";
+
+/** Longest key, in UTF-16 code units. */
+export const keyLengthMax = 1024;
+/** Longest value, in UTF-16 code units (1 MiB of ASCII). */
+export const valueLengthMax = 1024 * 1024;
+
+const Key = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(keyLengthMax));
+const Value = Schema.String.pipe(Schema.maxLength(valueLengthMax));
+
+/** Read the value under `key` (null when absent). Read-only. */
+export const Get = Schema.TaggedStruct("get", { key: Key });
+/** Set `key` to `value`. */
+export const Put = Schema.TaggedStruct("put", { key: Key, value: Value });
+/** Remove `key`; removing an absent key is not an error. */
+export const Delete = Schema.TaggedStruct("delete", { key: Key });
+/** Set `key` to `value` only if its current value is `expected` (null: absent). */
+export const Cas = Schema.TaggedStruct("cas", { key: Key, expected: Schema.NullOr(Value), value: Value });
+/** Append `value` to the value under `key` (absent counts as ""). */
+export const Append = Schema.TaggedStruct("append", { key: Key, value: Value });
+/** Change nothing. A new leader fills gaps in the log with it. */
+export const Noop = Schema.TaggedStruct("noop", {});
+
+/** Every input of the store. */
+export const KvInput = Schema.Union(Get, Put, Delete, Cas, Append, Noop);
+export type KvInput = typeof KvInput.Type;
+
+/**
+ * Outputs. `value`: the value a get read, or the new value after an append. `ok`: a put,
+ * delete or no-op happened. `cas`: whether the swap happened and the value found.
+ */
+export const ValueOutput = Schema.TaggedStruct("value", { value: Schema.NullOr(Schema.String) });
+export const OkOutput = Schema.TaggedStruct("ok", {});
+export const CasOutput = Schema.TaggedStruct("cas", { swapped: Schema.Boolean, current: Schema.NullOr(Schema.String) });
+export const KvOutput = Schema.Union(ValueOutput, OkOutput, CasOutput);
+export type KvOutput = typeof KvOutput.Type;
+
+/** The store: entries plus the running digest lanes and entry count. */
+export interface KvState {
+  readonly entries: HashMap.HashMap<string, string>;
+  /** Two independent 32-bit additive lanes of the multiset hash, and the entry count. */
+  readonly digestA: number;
+  readonly digestB: number;
+}
+
+/** The snapshot format: plain data, entries sorted by key. */
+export const KvSnapshot = Schema.Struct({
+  format: Schema.Literal("paxos-lease/kv@1"),
+  entries: Schema.Array(Schema.Tuple(Key, Value)),
+});
+export type KvSnapshot = typeof KvSnapshot.Type;
+
+const emptyState: KvState = { entries: HashMap.empty(), digestA: 0, digestB: 0 };
+
+/** FNV-1a over the entry `key \u0000 value`, with a given offset basis. */
+function fnv1a(basis: number, key: string, value: string): number {
+  let h = basis;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h = Math.imul(h ^ 0, 0x01000193);
+  for (let i = 0; i < value.length; i++) {
+    h ^= value.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  // A final avalanche (murmur3 fmix32) so that sums of nearby hashes do not cancel easily.
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+const basisA = 0x811c9dc5;
+const basisB = 0x050c5d1f;
+
+function lookup(state: KvState, key: string): string | null {
+  return Option.getOrNull(HashMap.get(state.entries, key));
+}
+
+/** Replace (or with `next === null` remove) the entry under `key`, updating the digest. */
+function write(state: KvState, key: string, next: string | null): KvState {
+  const previous = lookup(state, key);
+  let digestA = state.digestA;
+  let digestB = state.digestB;
+  if (previous !== null) {
+    digestA = (digestA - fnv1a(basisA, key, previous)) >>> 0;
+    digestB = (digestB - fnv1a(basisB, key, previous)) >>> 0;
+  }
+  if (next !== null) {
+    digestA = (digestA + fnv1a(basisA, key, next)) >>> 0;
+    digestB = (digestB + fnv1a(basisB, key, next)) >>> 0;
+  }
+  const entries = next === null ? HashMap.remove(state.entries, key) : HashMap.set(state.entries, key, next);
+  return { entries, digestA, digestB };
+}
+
+const ok: KvOutput = { _tag: "ok" };
+
+function applyKv(input: KvInput, state: KvState): Applied<KvState, KvOutput> {
+  switch (input._tag) {
+    case "get":
+      return { state, output: { _tag: "value", value: lookup(state, input.key) } };
+    case "put":
+      return { state: write(state, input.key, input.value), output: ok };
+    case "delete":
+      return { state: write(state, input.key, null), output: ok };
+    case "cas": {
+      const current = lookup(state, input.key);
+      if (current !== input.expected) return { state, output: { _tag: "cas", swapped: false, current } };
+      return { state: write(state, input.key, input.value), output: { _tag: "cas", swapped: true, current } };
+    }
+    case "append": {
+      const next = (lookup(state, input.key) ?? "") + input.value;
+      return { state: write(state, input.key, next), output: { _tag: "value", value: next } };
+    }
+    case "noop":
+      return { state, output: ok };
+  }
+}
+
+/** The value under `key` in `state`, or null. */
+export function kvGet(state: KvState, key: string): string | null {
+  return lookup(state, key);
+}
+
+/** Number of entries. */
+export function kvSize(state: KvState): number {
+  return HashMap.size(state.entries);
+}
+
+function hex8(n: number): string {
+  return n.toString(16).padStart(8, "0");
+}
+
+function snapshotKv(state: KvState): KvSnapshot {
+  const entries = HashMap.toEntries(state.entries).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return { format: "paxos-lease/kv@1", entries };
+}
+
+const decodeSnapshot = Schema.decodeUnknownEither(KvSnapshot);
+
+function restoreKv(data: unknown): KvState {
+  const decoded = decodeSnapshot(data, { onExcessProperty: "error" });
+  if (Either.isLeft(decoded)) {
+    throw new Error(`kv snapshot rejected: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`);
+  }
+  let state = emptyState;
+  for (const [key, value] of decoded.right.entries) {
+    if (HashMap.has(state.entries, key)) throw new Error(`kv snapshot rejected: key ${JSON.stringify(key)} appears twice`);
+    state = write(state, key, value);
+  }
+  return state;
+}
+
+function outputsEqual(a: KvOutput, b: KvOutput): boolean {
+  switch (a._tag) {
+    case "value":
+      return b._tag === "value" && a.value === b.value;
+    case "ok":
+      return b._tag === "ok";
+    case "cas":
+      return b._tag === "cas" && a.swapped === b.swapped && a.current === b.current;
+  }
+}
+
+/** The key-value store as an {@link Application}. */
+export const kv: Application<KvState, KvInput, KvOutput> = {
+  name: "kv",
+  start: emptyState,
+  transition: (input, state) => applyKv(input, state).state,
+  output: (input, state) => applyKv(input, state).output,
+  apply: applyKv,
+  readOnly: (input) => input._tag === "get",
+  noop: { _tag: "noop" },
+  digest: (state) => `${hex8(state.digestA)}${hex8(state.digestB)}:${kvSize(state)}`,
+  snapshot: snapshotKv,
+  restore: restoreKv,
+  outputsEqual,
+};
+
+/** The keys an input touches (every input touches at most one); used to partition histories. */
+export function kvKeyOf(input: KvInput): string | undefined {
+  return input._tag === "noop" ? undefined : input.key;
+}
