@@ -1,0 +1,82 @@
+/**
+ * The replica's whole interface with the world, as data: the events `step` consumes and the
+ * effects it returns. The driver (the simulated world in refinement-tests/, or a real process
+ * in impl/runtime/) feeds events and carries out effects in order.
+ *
+ * Contract (as in etcd-io/raft's doc.go: persist, then send, then apply):
+ * - Every event carries `now`, the replica's own clock reading (milliseconds, monotonic) at
+ *   the moment the event is handled. A lease is always judged against this fresh reading.
+ * - Effects are ordered. A `Persist` must be durable before any later effect of the same
+ *   step, or of any later step, is carried out: no promise or vote leaves before it is on
+ *   disk. Drivers may group commit several Persist effects with one fsync as long as that
+ *   order holds.
+ * - There are no timers: the driver sends `Tick` events (every few milliseconds) and the
+ *   replica decides from `now` what is due.
+ *
+ * Generic over the message type M, the durable record type R, and the application's input
+ * and output types I and O.
+ */
+
+/** A replica's identity: a small positive integer, unique in the cluster. */
+export type ReplicaId = number;
+
+/** How fresh a read must be. */
+export type Consistency =
+  /** Reflects every write acknowledged before the read arrived (by lease, else through the log). */
+  | "linearizable"
+  /** The answering replica's local state; possibly old. Never waits for a leader. */
+  | "stale";
+
+/** A client request as the replica sees it. `requestId` is the driver's handle for the reply. */
+export interface ClientRequest<I> {
+  readonly _tag: "ClientRequest";
+  readonly now: number;
+  readonly requestId: number;
+  /** Session for exactly-once; absent for one-shot requests (reads, or writes without retry). */
+  readonly clientId?: string | undefined;
+  readonly seq?: number | undefined;
+  readonly input: I;
+  readonly consistency: Consistency;
+}
+
+/** Everything that can happen to a replica. */
+export type Event<M, R, I> =
+  | { readonly _tag: "Receive"; readonly now: number; readonly from: ReplicaId; readonly message: M }
+  | { readonly _tag: "Tick"; readonly now: number }
+  | ClientRequest<I>
+  /** The first event after a (re)start: the durable records, in the order they were persisted. */
+  | { readonly _tag: "Recover"; readonly now: number; readonly records: readonly R[] };
+
+/** The answer to one client request. */
+export type ClientResult<O> =
+  /** Executed (or answered from the session table for a retry); `output` is the application's. */
+  | { readonly _tag: "ok"; readonly output: O }
+  /** This replica is not the leader; `leader` is its best guess, or null when it knows none. */
+  | { readonly _tag: "redirect"; readonly leader: ReplicaId | null }
+  /** An older request than the client's last executed one; its output is no longer kept. */
+  | { readonly _tag: "stale-seq"; readonly lastSeq: number }
+  /**
+   * Not answered. `outcomeUnknown` is true when the request may still be executed (it was
+   * proposed, then leadership was lost): the client must retry with the same sequence number.
+   */
+  | { readonly _tag: "unavailable"; readonly reason: string; readonly outcomeUnknown: boolean };
+
+/** What `step` asks the driver to do, in order. */
+export type Effect<M, R, O> =
+  | { readonly _tag: "Persist"; readonly record: R }
+  | { readonly _tag: "Send"; readonly to: ReplicaId; readonly message: M }
+  | { readonly _tag: "Reply"; readonly requestId: number; readonly result: ClientResult<O> }
+  /** Replica divergence (step 6 of the recipe): the replicas whose digests differ at `slot`. */
+  | {
+      readonly _tag: "Alarm";
+      readonly slot: number;
+      readonly replicas: readonly ReplicaId[];
+      readonly digests: readonly string[];
+      readonly message: string;
+    };
+
+/** The result of one step. */
+export interface StepResult<S, M, R, O> {
+  readonly state: S;
+  readonly effects: readonly Effect<M, R, O>[];
+}
