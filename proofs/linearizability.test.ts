@@ -1,0 +1,266 @@
+/**
+ * The linearizability checker on hand-made histories (each a classic case from Wing and
+ * Gong, Lowe, and Jepsen's register tests) and on generated ones: a history whose
+ * operations take effect at a point inside their interval is linearizable by construction,
+ * and the same history with one read made stale is not.
+ */
+import { fc, test } from "@fast-check/vitest";
+import { describe, expect, it } from "vitest";
+import { kv, type KvInput, type KvOutput } from "../spec/kv.ts";
+import { loadHistory, kvModel, modelNamed } from "./history.ts";
+import { checkLinearizable, type Operation } from "./linearizability.ts";
+
+type Op = Operation<KvInput, KvOutput>;
+let nextId = 0;
+function op(client: string, input: KvInput, invoke: number, complete: number | null, output?: KvOutput): Op {
+  return { id: nextId++, client, input, invoke, complete: complete ?? Infinity, output: complete === null ? undefined : output };
+}
+const put = (key: string, value: string): KvInput => ({ _tag: "put", key, value });
+const get = (key: string): KvInput => ({ _tag: "get", key });
+const val = (value: string | null): KvOutput => ({ _tag: "value", value });
+const ok: KvOutput = { _tag: "ok" };
+
+describe("hand-made histories", () => {
+  it("a read concurrent with a write may see the old or the new value", () => {
+    for (const seen of [null, "1"]) {
+      const h = [op("a", put("x", "1"), 0, 10, ok), op("b", get("x"), 2, 5, val(seen))];
+      expect(checkLinearizable(kvModel, h).verdict).toBe("linearizable");
+    }
+  });
+
+  it("a read invoked after a write completed must see it (stale read)", () => {
+    const h = [op("a", put("x", "1"), 0, 1, ok), op("b", get("x"), 2, 3, val(null))];
+    const result = checkLinearizable(kvModel, h);
+    expect(result.verdict).toBe("not-linearizable");
+    const part = result.partitions[0]!;
+    expect(part.partition).toBe("x");
+    expect(part.longestPrefix!.map((o) => o.id)).toEqual([h[0]!.id]);
+    expect(part.stuck!.map((o) => o.id)).toEqual([h[1]!.id]);
+  });
+
+  it("two reads must not see a value, then the older value again (new-old inversion)", () => {
+    const h = [
+      op("w", put("x", "1"), 0, 100, ok),
+      op("r1", get("x"), 10, 20, val("1")),
+      op("r2", get("x"), 30, 40, val(null)),
+    ];
+    expect(checkLinearizable(kvModel, h).verdict).toBe("not-linearizable");
+  });
+
+  it("an operation with unknown outcome may take effect late, or never", () => {
+    const lost = [op("a", put("x", "1"), 0, null), op("b", get("x"), 5, 6, val(null))];
+    expect(checkLinearizable(kvModel, lost).verdict).toBe("linearizable");
+    const late = [op("a", put("x", "1"), 0, null), op("b", get("x"), 5, 6, val(null)), op("b", get("x"), 50, 60, val("1"))];
+    expect(checkLinearizable(kvModel, late).verdict).toBe("linearizable");
+    const flicker = [...late, op("b", get("x"), 70, 80, val(null))];
+    expect(checkLinearizable(kvModel, flicker).verdict).toBe("not-linearizable");
+  });
+
+  it("keys are independent: a violation is reported on its own key only", () => {
+    const h = [
+      op("a", put("x", "1"), 0, 1, ok),
+      op("a", put("y", "1"), 2, 3, ok),
+      op("b", get("y"), 4, 5, val("1")),
+      op("b", get("x"), 6, 7, val("2")),
+    ];
+    const result = checkLinearizable(kvModel, h);
+    expect(result.verdict).toBe("not-linearizable");
+    expect(result.partitions.map((p) => [p.partition, p.verdict])).toEqual([
+      ["x", "not-linearizable"],
+      ["y", "linearizable"],
+    ]);
+  });
+
+  it("compare-and-swap and append are checked by the kv spec itself", () => {
+    const good = [
+      op("a", { _tag: "append", key: "l", value: "a" }, 0, 10, val("a")),
+      op("b", { _tag: "append", key: "l", value: "b" }, 1, 11, val("ab")),
+      op("c", { _tag: "cas", key: "l", expected: "ab", value: "z" }, 20, 21, { _tag: "cas", swapped: true, current: "ab" }),
+    ];
+    expect(checkLinearizable(kvModel, good).verdict).toBe("linearizable");
+    const bad = [
+      op("a", { _tag: "append", key: "l", value: "a" }, 0, 10, val("a")),
+      op("b", { _tag: "append", key: "l", value: "b" }, 1, 11, val("b")),
+    ];
+    expect(checkLinearizable(kvModel, bad).verdict).toBe("not-linearizable");
+  });
+
+  it("a search over budget answers unknown, never linearizable", () => {
+    const h = Array.from({ length: 12 }, (_, i) => op(`c${i}`, put("x", String(i)), 0, 100, ok));
+    h.push(op("r", get("x"), 200, 201, val("nope")));
+    expect(checkLinearizable(kvModel, h, { stepsMaxPerPartition: 50 }).verdict).toBe("unknown");
+    expect(checkLinearizable(kvModel, h).verdict).toBe("not-linearizable");
+  });
+
+  it("refuses an operation that completes before it is invoked", () => {
+    expect(() => checkLinearizable(kvModel, [op("a", put("x", "1"), 5, 4, ok)])).toThrow(/completes \(4\) before it is invoked \(5\)/);
+  });
+});
+
+describe("the history format", () => {
+  it("loads kv histories, skipping failed operations and marking unknown ones", () => {
+    const loaded = loadHistory(
+      {
+        format: "paxos-lease/history@1",
+        operations: [
+          { client: "a", input: { _tag: "put", key: "x", value: "1" }, invoke: 0, outcome: "ok", complete: 1, output: { _tag: "ok" } },
+          { client: "b", input: { _tag: "put", key: "x", value: "2" }, invoke: 2, outcome: "fail", complete: 3 },
+          { client: "c", input: { _tag: "get", key: "x" }, invoke: 4, outcome: "unknown" },
+        ],
+      },
+      "kv",
+    );
+    expect(loaded.failed).toBe(1);
+    expect(loaded.unknown).toBe(1);
+    expect(loaded.operations.map((o) => [o.id, o.complete])).toEqual([
+      [0, 1],
+      [2, Infinity],
+    ]);
+  });
+
+  it("refuses malformed histories with a message naming the problem", () => {
+    expect(() => loadHistory({ format: "nope", operations: [] }, "kv")).toThrow(/not a kv history.*paxos-lease\/history@1/s);
+    expect(() =>
+      loadHistory({ format: "paxos-lease/history@1", operations: [{ client: "a", input: { _tag: "put", key: "x" }, invoke: 0, outcome: "unknown" }] }, "kv"),
+    ).toThrow(/operations.*\[0\].*value/s);
+    expect(() =>
+      loadHistory(
+        { format: "paxos-lease/history@1", operations: [{ client: "a", input: { _tag: "get", key: "x" }, invoke: 5, outcome: "ok", complete: 1, output: { _tag: "value", value: null } }] },
+        "kv",
+      ),
+    ).toThrow(/operation 0: completes at 1, before its invocation at 5/);
+  });
+
+  it("checks Jepsen-style register histories", () => {
+    const history = (reads: (number | null)[]) => ({
+      format: "paxos-lease/history@1",
+      model: "register",
+      operations: [
+        { client: "a", input: { f: "write", value: 1 }, invoke: 0, outcome: "ok", complete: 1, output: {} },
+        { client: "b", input: { f: "cas", from: 1, to: 2 }, invoke: 2, outcome: "ok", complete: 3, output: { ok: true } },
+        { client: "c", input: { f: "cas", from: 1, to: 3 }, invoke: 4, outcome: "ok", complete: 5, output: { ok: false } },
+        ...reads.map((value, i) => ({ client: "r", input: { f: "read" }, invoke: 10 + 2 * i, outcome: "ok", complete: 11 + 2 * i, output: { value } })),
+      ],
+    });
+    const check = (reads: (number | null)[]) => {
+      const loaded = loadHistory(history(reads), "register");
+      return checkLinearizable(modelNamed("register"), loaded.operations).verdict;
+    };
+    expect(check([2, 2])).toBe("linearizable");
+    expect(check([1])).toBe("not-linearizable");
+    expect(check([3])).toBe("not-linearizable");
+    expect(() => loadHistory({ ...history([]), operations: [{ client: "a", input: { f: "read" }, invoke: 0, outcome: "ok", complete: 1, output: { ok: true } }] }, "register")).toThrow(
+      /operation 0: a read's output must be/,
+    );
+  });
+});
+
+/**
+ * Generated concurrent histories. Each client runs its operations one after another; each
+ * operation takes effect at a point inside its [invoke, complete] interval, and outputs come
+ * from applying the operations to spec/kv.ts in the order of those points. Such a history is
+ * linearizable by construction. Writes carry unique values so a read's value names its write.
+ */
+interface Planned {
+  client: string;
+  input: KvInput;
+  invoke: number;
+  complete: number;
+  point: number;
+  unknown: boolean;
+}
+
+const plan = fc
+  .array(
+    fc.array(
+      fc.record({
+        gap: fc.integer({ min: 0, max: 5 }),
+        duration: fc.integer({ min: 0, max: 12 }),
+        at: fc.double({ min: 0, max: 1, noNaN: true }),
+        write: fc.boolean(),
+        key: fc.constantFrom("x", "y"),
+        unknown: fc.boolean(),
+      }),
+      { minLength: 1, maxLength: 8 },
+    ),
+    { minLength: 1, maxLength: 6 },
+  )
+  .map((clients) => {
+    const planned: Planned[] = [];
+    let unique = 0;
+    clients.forEach((steps, c) => {
+      let t = 0;
+      for (const s of steps) {
+        const invoke = t + s.gap;
+        const complete = invoke + s.duration;
+        // Only a client's last operation may be left with an unknown outcome (it crashed).
+        const unknown = s.unknown && s === steps[steps.length - 1];
+        planned.push({
+          client: `c${c}`,
+          input: s.write ? put(s.key, `w${unique++}`) : get(s.key),
+          invoke,
+          complete,
+          point: invoke + s.at * s.duration,
+          unknown,
+        });
+        t = complete;
+      }
+    });
+    return planned;
+  });
+
+function realize(planned: readonly Planned[]): Op[] {
+  const order = planned.map((p, i) => ({ p, i })).sort((a, b) => a.p.point - b.p.point || a.i - b.i);
+  const outputs = new Map<number, KvOutput>();
+  let state = kv.start;
+  for (const { p, i } of order) {
+    const applied = kv.apply(p.input, state);
+    outputs.set(i, applied.output);
+    state = applied.state;
+  }
+  return planned.map((p, i) => ({
+    id: i,
+    client: p.client,
+    input: p.input,
+    invoke: p.invoke,
+    complete: p.unknown ? Infinity : p.complete,
+    output: p.unknown ? undefined : outputs.get(i),
+  }));
+}
+
+describe("generated histories", () => {
+  test.prop([plan], { numRuns: 300 })("a history realized at points inside each interval is linearizable", (planned) => {
+    expect(checkLinearizable(kvModel, realize(planned)).verdict).toBe("linearizable");
+  });
+
+  test.prop([fc.array(fc.record({ write: fc.boolean(), key: fc.constantFrom("x", "y", "z") }), { maxLength: 60 })])(
+    "a sequential history (no overlap) is linearizable",
+    (steps) => {
+      const planned = steps.map((s, i) => ({ client: `c${i % 3}`, input: s.write ? put(s.key, `w${i}`) : get(s.key), invoke: 2 * i, complete: 2 * i + 1, point: 2 * i, unknown: false }));
+      expect(checkLinearizable(kvModel, realize(planned)).verdict).toBe("linearizable");
+    },
+  );
+
+  test.prop([plan, fc.nat()], { numRuns: 300 })("the same history with one read made stale is not linearizable", (planned, pick) => {
+    const ops = realize(planned);
+    // A stale read R: writes W1 and W2 to R's key with W1 before W2 before R in real time;
+    // R now returns W1's value, which every linearization has overwritten by W2.
+    const candidates: { read: Op; stale: string }[] = [];
+    for (const r of ops) {
+      if (r.input._tag !== "get" || r.complete === Infinity) continue;
+      const key = r.input.key;
+      for (const w1 of ops) {
+        if (w1.input._tag !== "put" || w1.input.key !== key || w1.complete === Infinity) continue;
+        const overwritten = ops.some((w2) => w2.input._tag === "put" && w2.input.key === key && w1.complete < w2.invoke && w2.complete < r.invoke);
+        if (overwritten) candidates.push({ read: r, stale: w1.input.value });
+      }
+    }
+    fc.pre(candidates.length > 0);
+    const { read, stale } = candidates[pick % candidates.length]!;
+    const key = read.input._tag === "get" ? read.input.key : "";
+    const mutated = ops.map((o) => (o === read ? { ...o, output: val(stale) } : o));
+    const result = checkLinearizable(kvModel, mutated);
+    expect(result.verdict).toBe("not-linearizable");
+    expect(result.partitions.find((p) => p.verdict !== "linearizable")!.partition).toBe(key);
+  });
+});

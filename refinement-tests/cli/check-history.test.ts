@@ -1,0 +1,58 @@
+/**
+ * The `check-history` command end to end: exit status and report for a linearizable
+ * history, a stale read, a malformed file and bad arguments.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const dir = mkdtempSync(join(tmpdir(), "check-history-"));
+const cli = join(import.meta.dirname, "check-history.ts");
+
+function run(args: string[]): { status: number; stdout: string; stderr: string } {
+  try {
+    const stdout = execFileSync(process.execPath, ["--import", "tsx", cli, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    return { status: 0, stdout, stderr: "" };
+  } catch (error) {
+    const e = error as { status: number; stdout: string; stderr: string };
+    return { status: e.status, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+function file(name: string, content: unknown): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof content === "string" ? content : JSON.stringify(content));
+  return path;
+}
+
+const write = { client: "a", input: { _tag: "put", key: "x", value: "1" }, invoke: 0, outcome: "ok", complete: 1, output: { _tag: "ok" } };
+const read = (value: string | null) => ({ client: "b", input: { _tag: "get", key: "x" }, invoke: 2, outcome: "ok", complete: 3, output: { _tag: "value", value } });
+
+describe("check-history", () => {
+  it("exits 0 for a linearizable history and says so", () => {
+    const r = run([file("good.json", { format: "paxos-lease/history@1", operations: [write, read("1")] }), "--model", "kv"]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/: linearizable \(model kv; 2 operations checked/);
+  });
+
+  it("exits 1 for a stale read and shows the operation that cannot follow", () => {
+    const r = run([file("stale.json", { format: "paxos-lease/history@1", operations: [write, read(null)] }), "--json"]);
+    expect(r.status).toBe(1);
+    const out = JSON.parse(r.stdout) as { verdict: string; violations: { key: string; stuck: { id: number }[] }[] };
+    expect(out.verdict).toBe("not-linearizable");
+    expect(out.violations[0]!.key).toBe("x");
+    expect(out.violations[0]!.stuck.map((s) => s.id)).toEqual([1]);
+  });
+
+  it("exits 2 with a clear message for malformed files and bad arguments", () => {
+    expect(run([file("bad.json", "{ nope")]).stderr).toMatch(/is not JSON/);
+    const wrong = run([file("wrong.json", { format: "paxos-lease/history@1", operations: [{ ...write, invoke: -1 }] })]);
+    expect(wrong.status).toBe(2);
+    expect(wrong.stderr).toMatch(/invoke/);
+    expect(run([file("ok.json", { format: "paxos-lease/history@1", operations: [] }), "--model", "queue"]).stderr).toMatch(/--model must be kv or register/);
+    expect(run([join(dir, "missing.json")]).stderr).toMatch(/cannot read/);
+    expect(run([]).status).toBe(2);
+  });
+});
