@@ -1,0 +1,166 @@
+/**
+ * The divergence monitor, step 6 of the recipe ("monitor replicas for differences in state or
+ * output"; Paxos Made Live, section 6.3, checksums of replica state). At every checkpoint slot a
+ * replica records a digest of its service state and of every output it has produced; replicas
+ * exchange their latest checkpoint in heartbeats and acknowledgements and compare digests of the
+ * same slot. A mismatch raises an `Alarm` effect naming both replicas and the slot, and halts the
+ * replica that saw it.
+ *
+ * It must never change what the replica executes or answers, except to stop it: with two digests it
+ * cannot tell which side is wrong, so the only safe response is to stop serving and alert.
+ */
+import type { ServiceOutput, ServiceState } from "../../spec/service.ts";
+import type { Config } from "./config.ts";
+import type { ReplicaId } from "./events.ts";
+import type { Checkpoint } from "./messages.ts";
+import { checkpointsKept, copyMonitor, type MonitorState, type ReplicaContext } from "./state.ts";
+
+/** A checkpoint is taken after executing every slot that is a multiple of `checkpointIntervalSlots`. */
+export function checkpointDue(slot: number, config: Config): boolean {
+  return slot % config.checkpointIntervalSlots === 0;
+}
+
+// Scratch lanes of the output hash below: reset at the start of every call, so the function is
+// pure as seen from outside (JavaScript runs one call at a time).
+let laneA = 0;
+let laneB = 0;
+
+function mixChar(c: number): void {
+  laneA = Math.imul(laneA ^ c, 0x01000193);
+  laneB = Math.imul(laneB ^ c, 0x5bd1e995) ^ (laneB >>> 15);
+}
+
+function hashString(s: string): void {
+  mixChar(0x22);
+  for (let i = 0; i < s.length; i++) mixChar(s.charCodeAt(i));
+  mixChar(0x22);
+}
+
+function hashPlain(v: unknown): void {
+  switch (typeof v) {
+    case "string":
+      return hashString(v);
+    case "number":
+      if (Number.isInteger(v) && Math.abs(v) < 0x7fff_ffff) {
+        mixChar(0x23);
+        mixChar(v & 0xffff);
+        mixChar(v >>> 16);
+        return;
+      }
+      return hashString(String(v));
+    case "boolean":
+      return mixChar(v ? 0x74 : 0x66);
+    case "object":
+      if (v === null) return mixChar(0x6e);
+      if (Array.isArray(v)) {
+        mixChar(0x5b);
+        for (const x of v) hashPlain(x);
+        return mixChar(0x5d);
+      }
+      mixChar(0x7b);
+      for (const key of Object.keys(v)) {
+        const x = (v as Record<string, unknown>)[key];
+        if (x === undefined) continue;
+        hashString(key);
+        hashPlain(x);
+      }
+      return mixChar(0x7d);
+    default:
+      return mixChar(0x3f);
+  }
+}
+
+/**
+ * Fold one output (plain data: the application's outputs are plain data) into the running
+ * two-lane output digest. The walk follows the output's own key order, which is deterministic
+ * because every replica builds outputs with the same code.
+ */
+export function foldOutput(a: number, b: number, output: ServiceOutput<unknown>): { readonly a: number; readonly b: number } {
+  laneA = a ^ 0x811c9dc5;
+  laneB = b ^ 0x050c5d1f;
+  hashPlain(output);
+  return { a: laneA >>> 0, b: laneB >>> 0 };
+}
+
+function hex8(n: number): string {
+  return n.toString(16).padStart(8, "0");
+}
+
+/** The digest recorded at a checkpoint: application state, requests executed, and the output chain. */
+export function checkpointDigest<S, I, O>(ctx: ReplicaContext<S, I, O>, service: ServiceState<S, O>, a: number, b: number): string {
+  return `${ctx.app.digest(service.app)}|${service.executed}|${hex8(a)}${hex8(b)}`;
+}
+
+/** Two replicas' digests differ at `slot`. */
+export interface Divergence {
+  readonly slot: number;
+  readonly replicas: readonly ReplicaId[];
+  readonly digests: readonly string[];
+}
+
+function compare(own: Checkpoint, peer: Checkpoint, self: ReplicaId, peerId: ReplicaId): Divergence | null {
+  if (own.slot !== peer.slot || own.digest === peer.digest) return null;
+  return { slot: own.slot, replicas: [self, peerId], digests: [own.digest, peer.digest] };
+}
+
+/**
+ * Record this replica's own checkpoint and compare it with peers' reports that waited for it.
+ */
+export function recordCheckpoint<S, I, O>(
+  ctx: ReplicaContext<S, I, O>,
+  monitor: MonitorState,
+  own: Checkpoint,
+): { readonly monitor: MonitorState; readonly divergence: Divergence | null } {
+  const kept = monitor.checkpoints.length >= checkpointsKept ? monitor.checkpoints.slice(1) : monitor.checkpoints.slice();
+  kept.push(own);
+  let divergence: Divergence | null = null;
+  let peers = monitor.peerCheckpoints;
+  for (let i = 0; i < peers.length; i++) {
+    const report = peers[i];
+    if (report === null || report === undefined || report.slot > own.slot) continue;
+    divergence ??= compare(own, report, ctx.config.self, ctx.members[i]!);
+    if (peers === monitor.peerCheckpoints) peers = peers.slice();
+    (peers as (Checkpoint | null)[])[i] = null;
+  }
+  const next = copyMonitor(monitor);
+  next.checkpoints = kept;
+  next.peerCheckpoints = peers;
+  return { monitor: next, divergence };
+}
+
+/**
+ * A peer (member index `peerIndex`) reported its latest checkpoint. Compare it with ours at the same
+ * slot if we have one; remember it if we have not executed that far yet; ignore it if it is older
+ * than the checkpoints we keep.
+ */
+export function comparePeerCheckpoint<S, I, O>(
+  ctx: ReplicaContext<S, I, O>,
+  monitor: MonitorState,
+  executedUpTo: number,
+  peerIndex: number,
+  report: Checkpoint,
+): { readonly monitor: MonitorState; readonly divergence: Divergence | null } {
+  if (report.slot > executedUpTo) {
+    const current = monitor.peerCheckpoints[peerIndex];
+    if (current !== null && current !== undefined && current.slot <= report.slot) return { monitor, divergence: null };
+    const peers = monitor.peerCheckpoints.slice();
+    peers[peerIndex] = report;
+    const next = copyMonitor(monitor);
+    next.peerCheckpoints = peers;
+    return { monitor: next, divergence: null };
+  }
+  for (const own of monitor.checkpoints) {
+    if (own.slot === report.slot) return { monitor, divergence: compare(own, report, ctx.config.self, ctx.members[peerIndex]!) };
+  }
+  return { monitor, divergence: null };
+}
+
+/** This replica's latest checkpoint, or null before the first. */
+export function latestCheckpoint(monitor: MonitorState): Checkpoint | null {
+  return monitor.checkpoints[monitor.checkpoints.length - 1] ?? null;
+}
+
+/** The alarm text for a divergence. */
+export function divergenceMessage(d: Divergence): string {
+  return `replicas ${d.replicas.join(" and ")} diverged at slot ${d.slot}: digests ${d.digests.join(" vs ")}`;
+}
