@@ -47,12 +47,16 @@ export interface RunStats {
   readsChecked: number;
   crashes: number;
   partitions: number;
+  /** Snapshot records persisted (taken or installed) and snapshots installed by state transfer. */
+  snapshots?: number;
+  transfersInstalled?: number;
+  chunksSent?: number;
 }
 
 /** Run one randomized history; returns a description of the first violation, or undefined. */
-export function simulate(seed: number, steps: number, rules: ReplicaRules = defaultRules, size = 3, stats?: RunStats): string | undefined {
+export function simulate(seed: number, steps: number, rules: ReplicaRules = defaultRules, size = 3, stats?: RunStats, overrides: Record<string, unknown> = {}): string | undefined {
   const rnd = new Random(seed >>> 0);
-  const config = { checkpointIntervalSlots: 4, pipelineSlotsMax: 4, batchCommandsMax: 3, catchUpSlotsMax: 5 };
+  const config = { checkpointIntervalSlots: 4, pipelineSlotsMax: 4, batchCommandsMax: 3, catchUpSlotsMax: 5, ...overrides };
   const c = new Cluster(size, { config, rules });
   c.quiet = true;
   const ids = [...c.nodes.keys()];
@@ -207,6 +211,15 @@ export function simulate(seed: number, steps: number, rules: ReplicaRules = defa
     c.lines.length = 0;
     const bad = check();
     if (bad !== undefined) return `seed ${seed}, step ${step}: ${bad}`;
+  }
+
+  if (stats !== undefined) {
+    for (const { effect } of c.effectLog) {
+      if (effect._tag === "Send" && effect.message._tag === "SnapshotChunk") stats.chunksSent = (stats.chunksSent ?? 0) + 1;
+      if (effect._tag !== "Persist" || effect.record._tag !== "snapshot") continue;
+      stats.snapshots = (stats.snapshots ?? 0) + 1;
+      if (effect.record.logTruncatedUpTo === effect.record.slot) stats.transfersInstalled = (stats.transfersInstalled ?? 0) + 1;
+    }
   }
 
   // Liveness: heal, restart everyone, let time pass with a reliable network; a write must commit.
