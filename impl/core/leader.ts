@@ -348,9 +348,9 @@ export function submit<S, I, O>(state: ReplicaState<S, I, O>, command: Command<I
 
 /**
  * Rule R3: may the leader propose `change` now? It must fit the latest configuration the leader
- * knows, and a learner is promoted (or replaces a voter) only once it has caught up to within one
- * catch-up reply of the leader's executed prefix: a voter that lags far behind would only stall
- * the quorums it is needed in.
+ * knows, and a learner is promoted (or replaces a voter) only once it has reported an executed
+ * prefix within one catch-up reply of the leader's: a voter that lags far behind would only stall
+ * the quorums it is needed in. (Liveness only: safety never depends on who is a voter.)
  */
 export function changeAllowed<S, I, O>(state: ReplicaState<S, I, O>, change: ConfigChange): string | null {
   const leader = leaderOf(state);
@@ -360,8 +360,10 @@ export function changeAllowed<S, I, O>(state: ReplicaState<S, I, O>, change: Con
   const joining = change.op === "promote" ? change.replica : change.op === "replace" ? change.add : null;
   if (joining === null) return null;
   const reported = leader.progress[peerIndex(leader.peers, joining)] ?? -1;
-  const behind = state.learner.executedUpTo - state.ctx.config.catchUpSlotsMax;
-  if (reported < behind) return `replica ${joining} has not caught up: it executed up to slot ${reported < 0 ? "none known" : reported}, the leader ${state.learner.executedUpTo}`;
+  const needed = Math.max(1, state.learner.executedUpTo - state.ctx.config.catchUpSlotsMax);
+  if (reported < needed) {
+    return `replica ${joining} has not caught up: it reported slot ${reported < 0 ? "none" : reported} executed, the leader ${state.learner.executedUpTo}`;
+  }
   return null;
 }
 

@@ -59,10 +59,11 @@ export function unpromised<I>(phase: PhaseOneOf<I>, config: Configuration, slot:
  * voters of every configuration in `configs` (rules.leaseConfigurations picks them: the one that
  * governs the next slot to execute and every pending one), whichever is oldest. A lease is held
  * only with a quorum of each configuration that may decide a slot the leader has not executed.
+ * With `pick` false, exactly `configs` are used (CheckQuorum asks about the one in force).
  */
-export function leaseFromConfigurations(rules: ReplicaRules, peers: readonly ReplicaId[], grantSentAt: GrantTimes, configs: readonly Configuration[]): number {
+export function leaseFromConfigurations(rules: ReplicaRules, peers: readonly ReplicaId[], grantSentAt: GrantTimes, configs: readonly Configuration[], pick = true): number {
   let from = Number.POSITIVE_INFINITY;
-  for (const config of rules.leaseConfigurations(configs)) {
+  for (const config of pick ? rules.leaseConfigurations(configs) : configs) {
     const times = config.voters.map((voter) => {
       const i = peerIndex(peers, voter);
       return i < 0 ? Number.NEGATIVE_INFINITY : grantSentAt[i]!;

@@ -558,10 +558,18 @@ function afterLearning<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O
  * before its removal governs, and the remaining voters elect a successor).
  */
 function stepDownIfRemoved<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
-  if (state.role._tag === "follower") return state;
+  const role = state.role;
+  if (role._tag === "follower") return state;
+  const self = state.ctx.config.self;
   const config = configurationFor(state.learner.configs, state.learner.executedUpTo + 1);
-  if (config.voters.includes(state.ctx.config.self)) return state;
-  return stepDown(rules, state, now, `replica ${state.ctx.config.self} is not a voter from slot ${state.learner.executedUpTo + 1} on`, out);
+  if (config.voters.includes(self)) return state;
+  if (role._tag === "leader") {
+    // A last heartbeat hands over the commit index: the voters that remain learn the slots up to
+    // here, so that their first phase 1 starts in the configuration that excludes this replica.
+    const message = { _tag: "Heartbeat", ballot: role.ballot, commitIndex: state.learner.executedUpTo, sentAt: now, checkpoint: latestCheckpoint(state.monitor) } as const;
+    for (const to of role.peers) if (to !== self) out.push({ _tag: "Send", to, message });
+  }
+  return stepDown(rules, state, now, `replica ${self} is not a voter from slot ${state.learner.executedUpTo + 1} on`, out);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -584,11 +592,15 @@ function tick<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: n
       }
       return resendPrepare(rules, tickTransfer(state, now, out), role, now, out);
     }
-    case "leader":
-      // CheckQuorum: a leader that no quorum has answered for an election timeout is cut off;
-      // followers elsewhere are electing a new leader, so its clients are better redirected.
-      if (now >= role.leaseFrom + state.ctx.config.electionTimeoutMsMin) return stepDown(rules, state, now, "no quorum answered for an election timeout", out);
+    case "leader": {
+      // CheckQuorum: a leader that no quorum of the configuration in force has answered for an
+      // election timeout is cut off; followers elsewhere are electing a new leader, so its clients
+      // are better redirected. (A pending configuration's voters only shorten the lease.)
+      const inForce = configurationFor(state.learner.configs, state.learner.executedUpTo + 1);
+      const answered = leaseFromConfigurations(rules, role.peers, role.grantSentAt, [inForce], false);
+      if (now >= answered + state.ctx.config.electionTimeoutMsMin) return stepDown(rules, state, now, "no quorum answered for an election timeout", out);
       return heartbeat(rules, state, now, out);
+    }
   }
 }
 

@@ -393,6 +393,20 @@ export class Cluster {
     }
   }
 
+  /** Change one byte of the first SnapshotChunk in flight on `link` (a corruption the digests must catch). */
+  tamper(link: string): void {
+    const [from, to] = link.split("->");
+    const i = this.inFlight.findIndex((m) => String(m.from) === from && String(m.to) === to && m.message._tag === "SnapshotChunk");
+    const m = this.inFlight[i];
+    if (m === undefined || m.message._tag !== "SnapshotChunk") fail(`no SnapshotChunk in flight on ${link}`);
+    const data = m.message.data;
+    const at = data.search(/[0-9]/);
+    const digit = at < 0 ? "x" : String((Number(data[at]) + 1) % 10);
+    const position = at < 0 ? 0 : at;
+    this.inFlight[i] = { from: m.from, to: m.to, message: { ...m.message, data: data.slice(0, position) + digit + data.slice(position + 1) } };
+    this.emit(`tampered ${m.from}->${m.to} SnapshotChunk bytes=${m.message.offset + position}`, true);
+  }
+
   /** Put every held message back into the network, to be delivered next. */
   release(): void {
     for (const m of this.held.splice(0)) {
@@ -409,6 +423,11 @@ export class Cluster {
       if (s !== null && s.halted === null && s.role._tag === "leader" && this.clock(id) < s.role.leaseUntil) holders.push(id);
     }
     return holders;
+  }
+
+  /** The records on replica `id`'s disk, one line each. */
+  disk(id: ReplicaId): void {
+    for (const r of this.node(id).records) this.emit(`${id} disk ${showRecord(r)}`, true);
   }
 
   /** A status line per replica. */
