@@ -253,20 +253,10 @@ function chooseIfQuorum<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, 
 }
 
 /**
- * Rule R2: the leader proposes at `slot` only when it knows the configuration that governs it: a
- * change chosen at slot i governs from i + alpha, so with slots up to `executedUpTo` executed, the
- * configuration of every slot up to executedUpTo + alpha is known (`pipelineSlotsMax` <= alpha
- * keeps the pipeline inside that window).
- */
-export function mayProposeAt(slot: number, executedUpTo: number, alpha: number): boolean {
-  return slot <= executedUpTo + alpha;
-}
-
-/**
  * Fill the pipeline: propose the slots phase 1 covered (re-proposals and no-ops) first, then the
  * pending client commands and membership changes, one batch (or change) per slot, then no-ops up to
  * `fillUpTo`, while fewer than `pipelineSlotsMax` slots are open. A slot is proposed only once its
- * configuration is known, this replica votes in it, and phase 1 covers it there; for a
+ * configuration is known (rule R2, asserted), this replica votes in it, and phase 1 covers it; for a
  * configuration whose voters have not all promised, phase 1 goes on (`solicitPromises`).
  */
 export function proposeReady<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
@@ -277,7 +267,9 @@ export function proposeReady<S, I, O>(rules: ReplicaRules, state: ReplicaState<S
     const leader = s.role;
     if (leader.inflight.length >= pipelineSlotsMax) return s;
     const slot = leader.nextSlot;
-    if (!rules.mayProposeAt(slot, s.learner.executedUpTo, reconfigAlphaSlots)) return s;
+    // R2: the configuration of `slot` is known only up to alpha slots above the executed prefix.
+    // The pipeline (at most pipelineSlotsMax <= alpha slots above it) keeps every proposal inside.
+    if (slot > s.learner.executedUpTo + reconfigAlphaSlots) fail(`R2: slot ${slot} is beyond the known configurations (executed ${s.learner.executedUpTo}, alpha ${reconfigAlphaSlots})`);
     const config = configurationFor(s.learner.configs, slot);
     if (!config.voters.includes(s.ctx.config.self)) return s;
     if (!phase1Covers(rules, leader, config, slot)) return solicitPromises(s, leader, slot, now, out);

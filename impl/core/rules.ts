@@ -16,7 +16,7 @@ import type { Configuration } from "./configuration.ts";
 import { canPromise, grantUntilFor, restartWaitUntil } from "./acceptor.ts";
 import { checkpointDue } from "./monitor.ts";
 import { executeCommand, governsFrom, learnableFromLeader, nextToExecute, snapshotDue } from "./learner.ts";
-import { canServeLeaseRead, grantCountedFrom, leaseExpiry, leaseFrom, mayProposeAt, mergeRevealed, phase2aValue, quorumSize } from "./leader.ts";
+import { canServeLeaseRead, grantCountedFrom, leaseExpiry, leaseFrom, mergeRevealed, phase2aValue, quorumSize } from "./leader.ts";
 import { mayCampaign } from "./election.ts";
 import type { Command, Value } from "./messages.ts";
 import { leaseConfigurations, promiseCoversFrom } from "./quorums.ts";
@@ -61,8 +61,6 @@ export interface ReplicaRules {
   readonly executeCommand: <S, I, O>(ctx: ReplicaContext<S, I, O>, service: ServiceState<S, O>, command: Command<I>) => Applied<ServiceState<S, O>, ServiceOutput<O>>;
   /** The first slot governed by a configuration chosen at `chosenAt` (rule R1: chosenAt + alpha). */
   readonly governsFrom: (chosenAt: number, alpha: number) => number;
-  /** May the leader propose at `slot`, given its executed prefix? (rule R2: only where the configuration is known) */
-  readonly mayProposeAt: (slot: number, executedUpTo: number, alpha: number) => boolean;
   /** The first slot a Promise for `fromSlot` from an acceptor truncated through `truncatedUpTo` covers (rule T2). */
   readonly promiseCoversFrom: (fromSlot: number, truncatedUpTo: number) => number;
   /** The configurations a leader's lease needs a quorum of grants in (rule L7). */
@@ -94,7 +92,6 @@ export const defaultRules: ReplicaRules = {
   nextToExecute,
   executeCommand,
   governsFrom,
-  mayProposeAt,
   promiseCoversFrom,
   leaseConfigurations,
   snapshotDue,

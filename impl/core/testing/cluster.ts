@@ -399,10 +399,12 @@ export class Cluster {
     const i = this.inFlight.findIndex((m) => String(m.from) === from && String(m.to) === to && m.message._tag === "SnapshotChunk");
     const m = this.inFlight[i];
     if (m === undefined || m.message._tag !== "SnapshotChunk") fail(`no SnapshotChunk in flight on ${link}`);
+    // The last digit of the chunk: inside the application's data, so the JSON stays well-formed
+    // and only the digests can tell.
     const data = m.message.data;
-    const at = data.search(/[0-9]/);
-    const digit = at < 0 ? "x" : String((Number(data[at]) + 1) % 10);
-    const position = at < 0 ? 0 : at;
+    let position = data.length - 1;
+    while (position > 0 && !/[0-9]/.test(data[position]!)) position--;
+    const digit = /[0-9]/.test(data[position]!) ? String((Number(data[position]) + 1) % 10) : "x";
     this.inFlight[i] = { from: m.from, to: m.to, message: { ...m.message, data: data.slice(0, position) + digit + data.slice(position + 1) } };
     this.emit(`tampered ${m.from}->${m.to} SnapshotChunk bytes=${m.message.offset + position}`, true);
   }
