@@ -484,7 +484,7 @@ export function heartbeat<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I
   const s = copyReplica(state);
   s.acceptor = renewed.acceptor;
   s.role = next;
-  return proposeReady(rules, s, now, out);
+  return s;
 }
 
 function resendAccepts<S, I, O>(state: ReplicaState<S, I, O>, leader: Leader<I>, now: number, out: ReplicaEffect<I, O>[]): Leader<I> {

@@ -36,7 +36,7 @@ import { leaseFromConfigurations, peerIndex, peersOf, phase1Covers } from "./quo
 import type { DurableRecord, SnapshotRecord } from "./records.ts";
 import { defaultRules, type ReplicaRules } from "./rules.ts";
 import { verifySnapshot } from "./snapshot.ts";
-import { emptySlotMap, slotMapDropThrough, slotMapGet, slotMapSet, type SlotMap } from "./slot-map.ts";
+import { emptySlotMap, slotMapDropThrough, slotMapGet, slotMapHas, slotMapSet, type SlotMap } from "./slot-map.ts";
 import {
   copyAcceptor,
   copyCandidate,
@@ -309,8 +309,7 @@ export function becomeLeader<S, I, O>(rules: ReplicaRules, state: ReplicaState<S
   const elected = copyReplica(state);
   elected.role = leader;
   elected.learner = withLeaderHint(state.learner, state.ctx.config.self);
-  const s = heartbeat(rules, elected, now, out);
-  return proposeReady(rules, s, now, out);
+  return propose(rules, heartbeat(rules, elected, now, out), now, out);
 }
 
 /**
@@ -406,7 +405,7 @@ function receivePromise<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, 
   const promise = { ...m, sentAt: rules.grantCountedFrom(m.sentAt, now) };
   let s = collectPromise(rules, state, from, promise);
   if (role._tag === "candidate" && rules.promiseCoversFrom(m.fromSlot, m.truncatedUpTo) > role.fromSlot) s = requestSnapshot(s, from, now, out);
-  return role._tag === "candidate" ? maybeElected(rules, s, now, out) : proposeReady(rules, s, now, out);
+  return role._tag === "candidate" ? maybeElected(rules, s, now, out) : propose(rules, s, now, out);
 }
 
 function leadsBallot<S, I, O>(state: ReplicaState<S, I, O>, ballot: Ballot): boolean {
@@ -541,15 +540,27 @@ function comparePeer<S, I, O>(
  * and halt if a checkpoint disagreed with a peer's.
  */
 function afterLearning<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
-  const isLeader = state.role._tag === "leader";
-  const r = executeReady(rules, state, isLeader);
-  let s = r.state;
-  if (r.snapshot !== null) s = takeSnapshot(s, r.snapshot, out);
-  if (s.learner.configs !== state.learner.configs) s = syncPeers(rules, s);
-  if (isLeader) s = answerExecuted(s, r.executed, out);
-  s = stepDownIfRemoved(rules, s, now, out);
-  if (s.role._tag === "leader") s = proposeReady(rules, s, now, out);
-  return r.divergence === null ? s : halt(rules, s, r.divergence, now, out);
+  let s = state;
+  // A configuration with a single voter chooses at proposal time: execute again what that chose.
+  for (let round = 0; round === 0 || (s.role._tag === "leader" && slotMapHas(s.learner.log, s.learner.executedUpTo + 1)); round++) {
+    const before = s;
+    const isLeader = before.role._tag === "leader";
+    const r = executeReady(rules, before, isLeader);
+    s = r.state;
+    if (r.snapshot !== null) s = takeSnapshot(s, r.snapshot, out);
+    if (s.learner.configs !== before.learner.configs) s = syncPeers(rules, s);
+    if (isLeader) s = answerExecuted(s, r.executed, out);
+    s = stepDownIfRemoved(rules, s, now, out);
+    if (r.divergence !== null) return halt(rules, s, r.divergence, now, out);
+    if (s.role._tag === "leader") s = proposeReady(rules, s, now, out);
+  }
+  return s;
+}
+
+/** Propose what is ready; a slot chosen at once (a single voter) is then executed and answered. */
+function propose<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  const s = proposeReady(rules, state, now, out);
+  return s.role._tag === "leader" && slotMapHas(s.learner.log, s.learner.executedUpTo + 1) ? afterLearning(rules, s, now, out) : s;
 }
 
 /**
@@ -599,7 +610,7 @@ function tick<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: n
       const inForce = configurationFor(state.learner.configs, state.learner.executedUpTo + 1);
       const answered = leaseFromConfigurations(rules, role.peers, role.grantSentAt, [inForce], false);
       if (now >= answered + state.ctx.config.electionTimeoutMsMin) return stepDown(rules, state, now, "no quorum answered for an election timeout", out);
-      return heartbeat(rules, state, now, out);
+      return propose(rules, heartbeat(rules, state, now, out), now, out);
     }
   }
 }
@@ -645,7 +656,7 @@ function clientRequest<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O
   }
   if (readOnly) {
     if (rules.canServeLeaseRead(state, req.now)) return answerLocally(state, req, out);
-    return proposeReady(rules, submit(state, { input: req.input }, req.requestId, out), req.now, out);
+    return propose(rules, submit(state, { input: req.input }, req.requestId, out), req.now, out);
   }
   if (req.clientId !== undefined && req.seq !== undefined) {
     const session = sessionOf(state.learner.service, req.clientId);
@@ -659,7 +670,7 @@ function clientRequest<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O
     }
   }
   const command = req.clientId !== undefined && req.seq !== undefined ? { clientId: req.clientId, seq: req.seq, input: req.input } : { input: req.input };
-  return proposeReady(rules, submit(state, command, req.requestId, out), req.now, out);
+  return propose(rules, submit(state, command, req.requestId, out), req.now, out);
 }
 
 /**
@@ -671,7 +682,7 @@ function reconfigure<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>,
     out.push({ _tag: "Reply", requestId: req.requestId, result: { _tag: "redirect", leader: state.learner.leaderHint } });
     return state;
   }
-  return proposeReady(rules, submitChange(state, req.change, req.requestId, out), req.now, out);
+  return propose(rules, submitChange(state, req.change, req.requestId, out), req.now, out);
 }
 
 /** Answer a read-only request from this replica's executed state. */
