@@ -148,8 +148,10 @@ export function collectPromise<S, I, O>(rules: ReplicaRules, state: ReplicaState
   let revealed: SlotMap<Vote<I>> = role.revealed;
   let last = 0;
   for (const v of m.votes) {
-    if (v.slot < mergeFrom) continue;
-    if (compareBallots(v.ballot, role.ballot) >= 0) fail(`Promise for ${role.ballot.round} reports a vote in ballot ${v.ballot.round} at slot ${v.slot}`);
+    // A leader's own proposals may come back in a late Promise (an acceptor that voted for them
+    // after promising): they are not phase 1 information. A vote above the ballot cannot be.
+    if (v.slot < mergeFrom || compareBallots(v.ballot, role.ballot) === 0) continue;
+    if (compareBallots(v.ballot, role.ballot) > 0) fail(`Promise for ${role.ballot.round} reports a vote in ballot ${v.ballot.round} at slot ${v.slot}`);
     const current = slotMapGet(revealed, v.slot);
     const merged = rules.mergeRevealed(current, { ballot: v.ballot, value: v.value });
     if (merged !== current) revealed = slotMapSet(revealed, v.slot, merged);
@@ -308,6 +310,28 @@ function solicitPromises<S, I, O>(state: ReplicaState<S, I, O>, leader: Leader<I
   const next = copyLeader(leader);
   next.prepareSentAt = now;
   return withRole(state, next);
+}
+
+/**
+ * The voter whose snapshot this leader must fetch, or null: every voter of the configuration of
+ * its next slot has promised, yet phase 1 does not cover that slot, because some Promises come
+ * from acceptors that forgot their votes there (truncated above it: they executed the slot, the
+ * leader has not). No quorum will ever report that slot to this leader; it must step down and
+ * catch up by state transfer (rule T2's liveness side).
+ */
+export function stalledBehind<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>): ReplicaId | null {
+  const leader = state.role;
+  if (leader._tag !== "leader" || leader.inflight.length >= state.ctx.config.pipelineSlotsMax) return null;
+  const slot = leader.nextSlot;
+  const config = configurationFor(state.learner.configs, slot);
+  if (phase1Covers(rules, leader, config, slot)) return null;
+  let behind: ReplicaId | null = null;
+  for (const voter of config.voters) {
+    const i = peerIndex(leader.peers, voter);
+    if (i < 0 || (leader.promised & (1 << i)) === 0) return null; // phase 1 may still complete
+    if (leader.coversFrom[i]! > slot) behind = voter;
+  }
+  return behind;
 }
 
 /**

@@ -15,7 +15,7 @@ import { truncateVotes } from "./acceptor.ts";
 import { ballotEquals, type Ballot } from "./ballot.ts";
 import { fail } from "./assert.ts";
 import type { Config } from "./config.ts";
-import { applyChange, pruneConfigurations, type ConfigChange, type Configuration } from "./configuration.ts";
+import { applyChange, configurationReplicasMax, pruneConfigurations, replicasOf, type ConfigChange, type Configuration } from "./configuration.ts";
 import type { ReplicaId } from "./events.ts";
 import { valuesEqual, type CatchUpMsg, type CatchUpReplyMsg, type ChosenEntry, type Command, type Value } from "./messages.ts";
 import { checkpointDigest, foldOutput, recordCheckpoint, type Divergence } from "./monitor.ts";
@@ -87,6 +87,11 @@ function executeChange(rules: ReplicaRules, configs: readonly Configuration[], c
   const applied = applyChange(latest, change);
   if (typeof applied === "string") return { configs, outcome: { _tag: "refused", reason: applied } };
   const configuration: Configuration = { epoch: slot, governsFrom: rules.governsFrom(slot, alpha), voters: applied.voters, learners: applied.learners };
+  // Peers are counted in 31-bit masks: the configurations held at once may list at most 31 replicas.
+  const held = new Set(replicasOf([...configs, configuration], applied.voters[0]!));
+  if (held.size > configurationReplicasMax) {
+    return { configs, outcome: { _tag: "refused", reason: `the configurations in force and pending would list ${held.size} replicas, more than ${configurationReplicasMax}` } };
+  }
   if (!(configuration.governsFrom > slot)) fail(`a change chosen at slot ${slot} would govern slot ${configuration.governsFrom}`);
   const next = configs.slice();
   next.push(configuration);

@@ -64,10 +64,13 @@ export function unpromised<I>(phase: PhaseOneOf<I>, config: Configuration, slot:
 export function leaseFromConfigurations(rules: ReplicaRules, peers: readonly ReplicaId[], grantSentAt: GrantTimes, configs: readonly Configuration[], pick = true): number {
   let from = Number.POSITIVE_INFINITY;
   for (const config of pick ? rules.leaseConfigurations(configs) : configs) {
-    const times = config.voters.map((voter) => {
-      const i = peerIndex(peers, voter);
-      return i < 0 ? Number.NEGATIVE_INFINITY : grantSentAt[i]!;
-    });
+    // Usually every peer votes: the grant times are then the voters' times as they are.
+    const times = sameIds(config.voters, peers)
+      ? grantSentAt
+      : config.voters.map((voter) => {
+          const i = peerIndex(peers, voter);
+          return i < 0 ? Number.NEGATIVE_INFINITY : grantSentAt[i]!;
+        });
     from = Math.min(from, rules.leaseFrom(times, rules.quorumSize(config.voters.length)));
   }
   return from === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : from;

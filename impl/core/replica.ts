@@ -25,6 +25,7 @@ import {
   recordGrant,
   recordProgress,
   selfGrantOnly,
+  stalledBehind,
   submit,
   submitChange,
   syncPeers,
@@ -610,6 +611,8 @@ function tick<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: n
       const inForce = configurationFor(state.learner.configs, state.learner.executedUpTo + 1);
       const answered = leaseFromConfigurations(rules, role.peers, role.grantSentAt, [inForce], false);
       if (now >= answered + state.ctx.config.electionTimeoutMsMin) return stepDown(rules, state, now, "no quorum answered for an election timeout", out);
+      const ahead = stalledBehind(rules, state);
+      if (ahead !== null) return requestSnapshot(stepDown(rules, state, now, `behind the snapshot of replica ${ahead}`, out), ahead, now, out);
       return propose(rules, heartbeat(rules, state, now, out), now, out);
     }
   }
