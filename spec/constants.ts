@@ -43,13 +43,17 @@ export const acceptorsMax = 15;
 export const valuesMax = 30;
 export const maxBallotMax = 30;
 
-/** Every set of floor(n/2) + 1 of the acceptors 0..n-1, in lexicographic order. */
+/** Every set of floor(n/2) + 1 of the acceptors 0..n-1 (the smallest majorities), in lexicographic order. */
 export function majorityQuorums(n: number): number[][] {
-  const size = Math.floor(n / 2) + 1;
+  return subsetsOfSize(n, Math.floor(n / 2) + 1);
+}
+
+/** Every set of `size` of the acceptors 0..n-1, as sorted lists, in lexicographic order. */
+export function subsetsOfSize(n: number, size: number): number[][] {
   const out: number[][] = [];
   const pick = (start: number, chosen: number[]): void => {
     if (chosen.length === size) {
-      out.push([...chosen]);
+      out.push(chosen);
       return;
     }
     for (let a = start; a < n; a++) pick(a + 1, [...chosen, a]);

@@ -93,9 +93,11 @@ export function explore<S, A>(spec: Spec<S, A>, bounds: ExploreBounds<S, A> = {}
   const maxDepth = bounds.maxDepth ?? Number.POSITIVE_INFINITY;
   const progressEvery = bounds.progressEvery ?? 65_536;
   const canonical = canonicalKey(spec, bounds.symmetry === true);
-  const countWitnesses = spec.witnesses === undefined ? (a: A, s: S) => (spec.enabled(a, s) ? 1 : 0) : spec.witnesses.bind(spec);
+  const counted = spec.witnesses !== undefined;
 
-  const seen = new Map<string, number>();
+  // The index of a state is its position in `states`, so a Set of keys suffices; adding
+  // and comparing sizes costs one hash lookup per successor.
+  const seen = new Set<string>();
   const states: S[] = [];
   const parents: number[] = [];
   let generated = 0;
@@ -129,9 +131,8 @@ export function explore<S, A>(spec: Spec<S, A>, bounds: ExploreBounds<S, A> = {}
       const message = check.checkInit?.(s);
       if (message !== undefined) return finish({ kind: "init", check: check.name, message, trace: [{ action: "Init", state: s }] });
     }
-    const k = canonical(s);
-    if (seen.has(k)) continue;
-    seen.set(k, states.length);
+    const size = seen.size;
+    if (seen.add(canonical(s)).size === size) continue;
     states.push(s);
     parents.push(-1);
     depth = 1;
@@ -152,7 +153,7 @@ export function explore<S, A>(spec: Spec<S, A>, bounds: ExploreBounds<S, A> = {}
     if (i % progressEvery === 0 && i > 0) bounds.onProgress?.({ distinct: states.length, generated, depth, queued: states.length - i });
     const s = states[i]!;
     for (const a of spec.actions(s)) {
-      const w = countWitnesses(a, s);
+      const w = counted ? spec.witnesses!(a, s) : spec.enabled(a, s) ? 1 : 0;
       if (w === 0) continue;
       generated += w;
       transitions++;
@@ -164,13 +165,13 @@ export function explore<S, A>(spec: Spec<S, A>, bounds: ExploreBounds<S, A> = {}
           return finish({ kind: "step", check: check.name, message, trace });
         }
       }
-      const k = canonical(t);
-      if (seen.has(k)) continue;
+      if (t === s) continue; // a self-loop: the spec returned the very same state
       if (states.length >= maxStates) {
-        complete = false;
+        if (!seen.has(canonical(t))) complete = false;
         continue;
       }
-      seen.set(k, states.length);
+      const size = seen.size;
+      if (seen.add(canonical(t)).size === size) continue;
       states.push(t);
       parents.push(i);
       const bad = checkState(states.length - 1);

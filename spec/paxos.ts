@@ -17,7 +17,7 @@
  * spec/.
  */
 import { Schema } from "effect";
-import { hasBit, setBit, wordsFor, wordsKey, type Words } from "./bits.ts";
+import { CompactStates, popcount, wordsFor, type Words } from "./bits.ts";
 import { acceptorName, permutations, quorumSymmetries, resolveConstants, valueName, type BallotConstants, type Constants } from "./constants.ts";
 import type { Invariant, Spec } from "./state-machine.ts";
 import { Voting, type VotingState } from "./voting.ts";
@@ -58,9 +58,11 @@ export type PaxosAction =
 
 const fieldBits = 5;
 const fieldMask = (1 << fieldBits) - 1;
+/** The 1b messages of one acceptor in one ballot are read as one bit field of at most this many bits. */
+const oneBsBitsMax = 30;
 
 /** `Paxos(constants)`: the spec for one choice of Acceptor, Value, Quorum and Ballot. */
-export class Paxos implements Spec<PaxosState, PaxosAction> {
+export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction> {
   readonly name = "Paxos";
   readonly constants: Constants;
   /** V == INSTANCE Voting (with votes <- votes, maxBal <- maxBal). */
@@ -78,9 +80,15 @@ export class Paxos implements Spec<PaxosState, PaxosAction> {
   private readonly base1b: number;
   /** Every message of the universe by index (undefined for padding bits). */
   private readonly universe: readonly (Message | undefined)[];
+  /** Width of the 1b field of one (acceptor, ballot): (maxBallot + 2) * (values + 1). */
+  private readonly oneBsBits: number;
+  /** The last state whose V image was computed, and that image (invariants share it). */
+  private imageOf: PaxosState | undefined;
+  private image: VotingState | undefined;
   private readonly allActions: readonly PaxosAction[];
 
   constructor(constants: BallotConstants) {
+    super();
     const k = resolveConstants(constants);
     this.constants = k;
     this.V = new Voting(k);
@@ -88,7 +96,9 @@ export class Paxos implements Spec<PaxosState, PaxosAction> {
     this.base2a = 16 * wordsFor(A * B * V);
     this.base1a = this.base2a + 16 * wordsFor(B * V);
     this.base1b = this.base1a + 16 * wordsFor(B);
-    const msgBits = this.base1b + A * B * (B + 1) * (V + 1);
+    this.oneBsBits = (B + 1) * (V + 1);
+    if (this.oneBsBits > oneBsBitsMax) throw new RangeError(`Paxos's compact encoding needs (maxBallot + 2) * (values + 1) <= ${oneBsBitsMax}, got ${this.oneBsBits}`);
+    const msgBits = this.base1b + A * B * this.oneBsBits;
     this.stateWords = A + wordsFor(msgBits);
     this.universe = this.enumerateUniverse(16 * wordsFor(msgBits));
     this.start = this.make({ maxBal: Array<number>(A).fill(-1), maxVBal: Array<number>(A).fill(-1), maxVal: Array<None>(A).fill(None), msgs: [] });
@@ -99,8 +109,8 @@ export class Paxos implements Spec<PaxosState, PaxosAction> {
       { name: "Inv!2", statement: "IF maxVBal[a] = -1 THEN maxVal[a] = None ELSE <<maxVBal[a], maxVal[a]>> \\in votes[a]", check: (s) => this.Inv2(s) },
       { name: "Inv!3(1b)", statement: "a 1b message m has maxBal[m.acc] >= m.bal, and m.mbal >= 0 => <<m.mbal, m.mval>> \\in votes[m.acc]", check: (s) => this.Inv3of1b(s) },
       { name: "Inv!3(2a)", statement: "a 2a message m has \\E Q \\in Quorum : V!ShowsSafeAt(Q, m.bal, m.val), and is the only 2a message of its ballot", check: (s) => this.Inv3of2a(s) },
-      { name: "V!VotesSafe", statement: "Voting's VotesSafe under votes <- votes, maxBal <- maxBal", check: (s) => this.V.VotesSafe(this.instanceV(s)) },
-      { name: "V!OneValuePerBallot", statement: "Voting's OneValuePerBallot under votes <- votes, maxBal <- maxBal", check: (s) => this.V.OneValuePerBallot(this.instanceV(s)) },
+      { name: "V!VotesSafe", statement: "Voting's VotesSafe under votes <- votes, maxBal <- maxBal", check: (s) => this.V.VotesSafe(this.sharedImage(s)) },
+      { name: "V!OneValuePerBallot", statement: "Voting's OneValuePerBallot under votes <- votes, maxBal <- maxBal", check: (s) => this.V.OneValuePerBallot(this.sharedImage(s)) },
     ];
     this.symmetries = this.symmetryGroup();
   }
@@ -146,7 +156,7 @@ export class Paxos implements Spec<PaxosState, PaxosAction> {
 
   /** m \in msgs, for a message index m. */
   sent(s: PaxosState, m: number): boolean {
-    return hasBit(s, this.constants.acceptors, m);
+    return this.hasBit(s, this.constants.acceptors, m);
   }
 
   /** The message with index m (undefined for a padding bit). */
@@ -191,6 +201,24 @@ export class Paxos implements Spec<PaxosState, PaxosAction> {
     return t;
   }
 
+  /** instanceV(s), computed once for the consecutive invariant checks of one state. */
+  private sharedImage(s: PaxosState): VotingState {
+    if (this.imageOf !== s || this.image === undefined) {
+      this.imageOf = s;
+      this.image = this.instanceV(s);
+    }
+    return this.image;
+  }
+
+  /**
+   * The 1b messages sent by acceptor a in ballot b, as a bit field: bit (mbal + 1) * (|Value| + 1)
+   * + (mval + 1) stands for [type |-> "1b", acc |-> a, bal |-> b, mbal |-> mbal, mval |-> mval]
+   * (mval = None is 0). The bits from |Value| + 1 up are the ones with mbal >= 0.
+   */
+  oneBs(s: PaxosState, a: number, b: number): number {
+    return this.bitField(s, this.constants.acceptors, this.msg1b(a, b, -1, None), this.oneBsBits);
+  }
+
   /** Build a state from plain data (throws on values outside the constants' types). */
   make(view: PaxosView): PaxosState {
     const { acceptors: A, maxBallot, values } = this.constants;
@@ -208,7 +236,7 @@ export class Paxos implements Spec<PaxosState, PaxosAction> {
     for (const m of view.msgs) {
       const i = this.indexOf(m);
       if (this.universe[i] === undefined || JSON.stringify(this.universe[i]) !== JSON.stringify(normalize(m))) throw new RangeError(`${showMessage(m)} is not in Message`);
-      setBit(s, A, i);
+      this.setBit(s, A, i);
     }
     return s;
   }
@@ -270,9 +298,7 @@ export class Paxos implements Spec<PaxosState, PaxosAction> {
    *   UNCHANGED <<maxVBal, maxVal>>
    */
   Phase1b(s: PaxosState, a: number, bal: number): PaxosState {
-    const t = this.send(s, this.msg1b(a, bal, this.maxVBal(s, a), this.maxVal(s, a)));
-    t[a] = (t[a]! & ~fieldMask) | (bal + 1);
-    return t;
+    return this.update(s, a, (s[a]! & ~fieldMask) | (bal + 1), this.msg1b(a, bal, this.maxVBal(s, a), this.maxVal(s, a)));
   }
 
   /**
@@ -305,25 +331,22 @@ export class Paxos implements Spec<PaxosState, PaxosAction> {
    * as a count of satisfying bindings (0 when false).
    */
   quorumWitnesses(s: PaxosState, Q: readonly number[], b: number, v: number): number {
-    const { maxBallot, values } = this.constants;
-    let bindings = 1;
-    let maxMbal = -1;
-    let atMaxForV = 0;
+    const row = this.constants.values + 1;
+    let bindings = 1; // product over a \in Q of |{m \in Q1b : m.acc = a}|
+    let maxMbal = -1; // the largest m.mbal in Q1bv (-1 while Q1bv = {})
+    let atMaxForV = 0; // |{m \in Q1bv : m.mbal = maxMbal /\ m.mval = v}|
     for (const a of Q) {
-      let fromA = 0;
-      for (let mbal = -1; mbal <= maxBallot; mbal++) {
-        for (let mval = -1; mval < values; mval++) {
-          if (!this.sent(s, this.msg1b(a, b, mbal, mval === -1 ? None : mval))) continue;
-          fromA++;
-          if (mbal > maxMbal) {
-            maxMbal = mbal;
-            atMaxForV = 0;
-          }
-          if (mbal >= 0 && mbal === maxMbal && mval === v) atMaxForV++;
-        }
-      }
+      const fromA = this.oneBs(s, a, b);
       if (fromA === 0) return 0;
-      bindings *= fromA;
+      bindings *= popcount(fromA);
+      const voted = fromA >>> row; // a's messages in Q1bv: bit mbal * row + (mval + 1)
+      if (voted === 0) continue;
+      const top = Math.floor((31 - Math.clz32(voted)) / row); // a's largest mbal
+      if (top > maxMbal) {
+        maxMbal = top;
+        atMaxForV = 0;
+      }
+      if (top === maxMbal) atMaxForV += (voted >>> (top * row + v + 1)) & 1;
     }
     return bindings * (maxMbal === -1 ? 1 : atMaxForV);
   }
@@ -344,15 +367,24 @@ export class Paxos implements Spec<PaxosState, PaxosAction> {
    *   maxVal' = [maxVal EXCEPT ![a] = m.val] /\ Send([type |-> "2b", acc |-> a, bal |-> m.bal, val |-> m.val])
    */
   Phase2b(s: PaxosState, a: number, bal: number, val: number): PaxosState {
-    const t = this.send(s, this.msg2b(a, bal, val));
-    t[a] = (bal + 1) | ((bal + 1) << fieldBits) | ((val + 1) << (2 * fieldBits));
-    return t;
+    return this.update(s, a, (bal + 1) | ((bal + 1) << fieldBits) | ((val + 1) << (2 * fieldBits)), this.msg2b(a, bal, val));
   }
 
-  /** Send(m) == msgs' = msgs \cup {m}, on a fresh copy of s. */
+  /** Send(m) == msgs' = msgs \cup {m}. */
   private send(s: PaxosState, m: number): PaxosState {
+    return this.update(s, 0, s[0]!, m);
+  }
+
+  /**
+   * The state with acceptor a's word (maxBal, maxVBal, maxVal) set to `word` and message m
+   * sent, on a fresh copy; or s itself when that changes nothing (a self-loop, such as
+   * Phase1a(b) after 1a(b) was sent), which spares the explorer a copy and a lookup.
+   */
+  private update(s: PaxosState, a: number, word: number, m: number): PaxosState {
+    if (s[a] === word && this.sent(s, m)) return s;
     const t = s.slice() as PaxosState;
-    setBit(t, this.constants.acceptors, m);
+    t[a] = word;
+    this.setBit(t, this.constants.acceptors, m);
     return t;
   }
 
@@ -386,10 +418,18 @@ export class Paxos implements Spec<PaxosState, PaxosAction> {
 
   /** Inv!3 for 1b messages: (m.type = "1b") => maxBal[m.acc] >= m.bal /\ ((m.mbal >= 0) => <<m.mbal, m.mval>> \in votes[m.acc]). */
   Inv3of1b(s: PaxosState): string | undefined {
-    for (const m of this.msgs(s)) {
-      if (m.type !== "1b") continue;
-      if (this.maxBal(s, m.acc) < m.bal) return `${showMessage(m)} was sent but maxBal[${acceptorName(m.acc)}] = ${this.maxBal(s, m.acc)} < ${m.bal}`;
-      if (m.mbal >= 0 && (m.mval === None || !this.sent(s, this.msg2b(m.acc, m.mbal, m.mval)))) return `${showMessage(m)} reports a vote <<${m.mbal}, ${showValue(m.mval)}>> that is not in votes[${acceptorName(m.acc)}]`;
+    const { acceptors, ballots } = this.constants;
+    for (let acc = 0; acc < acceptors; acc++) {
+      for (let bal = 0; bal < ballots; bal++) {
+        let field = this.oneBs(s, acc, bal);
+        if (field === 0) continue;
+        const first = this.message(this.msg1b(acc, bal, -1, None))!;
+        if (this.maxBal(s, acc) < bal) return `${showMessage(first)} or another 1b message of ${acceptorName(acc)} in ballot ${bal} was sent but maxBal[${acceptorName(acc)}] = ${this.maxBal(s, acc)} < ${bal}`;
+        for (; field !== 0; field &= field - 1) {
+          const m = this.message(this.msg1b(acc, bal, -1, None) + 31 - Math.clz32(field & -field)) as Message & { type: "1b" };
+          if (m.mbal >= 0 && (m.mval === None || !this.sent(s, this.msg2b(acc, m.mbal, m.mval)))) return `${showMessage(m)} reports a vote <<${m.mbal}, ${showValue(m.mval)}>> that is not in votes[${acceptorName(acc)}]`;
+        }
+      }
     }
     return undefined;
   }
@@ -399,7 +439,7 @@ export class Paxos implements Spec<PaxosState, PaxosAction> {
    *                                          /\ \A mm \in msgs : mm.type = "2a" /\ mm.bal = m.bal => mm.val = m.val.
    */
   Inv3of2a(s: PaxosState): string | undefined {
-    const image = this.instanceV(s);
+    const image = this.sharedImage(s);
     const { ballots, values, quorums } = this.constants;
     for (let b = 0; b < ballots; b++) {
       let first = -1;
@@ -407,7 +447,9 @@ export class Paxos implements Spec<PaxosState, PaxosAction> {
         if (!this.sent(s, this.msg2a(b, v))) continue;
         if (first !== -1) return `two 2a messages in ballot ${b}: for ${valueName(first)} and ${valueName(v)}`;
         first = v;
-        if (!quorums.some((Q) => this.V.ShowsSafeAt(image, Q, b, v))) return `${showMessage({ type: "2a", bal: b, val: v })} was sent but no quorum Q has V!ShowsSafeAt(Q, ${b}, ${valueName(v)})`;
+        let safe = false;
+        for (const Q of quorums) safe ||= this.V.ShowsSafeAt(image, Q, b, v);
+        if (!safe) return `${showMessage({ type: "2a", bal: b, val: v })} was sent but no quorum Q has V!ShowsSafeAt(Q, ${b}, ${valueName(v)})`;
       }
     }
     return undefined;
@@ -476,9 +518,6 @@ export class Paxos implements Spec<PaxosState, PaxosAction> {
     }
   }
 
-  key(s: PaxosState): string {
-    return wordsKey(s);
-  }
 
   /** The state as TLC prints it. */
   show(s: PaxosState): string {

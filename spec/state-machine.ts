@@ -113,6 +113,9 @@ export interface Invariant<S> {
  * Existentials that only guard (`\E Q \in Quorum : ShowsSafeAt(Q, b, v)`) stay inside the
  * action; `witnesses` counts their satisfying bindings, because TLC generates one successor
  * per binding and its "states generated" counts every one of them.
+ *
+ * States are immutable, so `transition` may return the very state it was given when the
+ * action changes nothing (a self-loop); explorers take `to === from` as a known state.
  */
 export interface Spec<S, A> extends StateMachine<S, A, string> {
   /** Init. Most specs have one initial state; some (inductive checks) have many. */

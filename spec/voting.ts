@@ -14,7 +14,7 @@
  * Acceptor x Ballot x Value for votes); every operator below reads it through `maxBal` and
  * `VotedFor`. Pure: no clock, no randomness; imports nothing of the project but spec/.
  */
-import { hasBit, setBit, wordsFor, wordsKey, type Words } from "./bits.ts";
+import { CompactStates, wordsFor, type Words } from "./bits.ts";
 import { acceptorName, permutations, quorumSymmetries, resolveConstants, valueName, type BallotConstants, type Constants } from "./constants.ts";
 import type { Invariant, Spec } from "./state-machine.ts";
 
@@ -33,7 +33,7 @@ export interface VotingView {
 }
 
 /** `Voting(constants)`: the spec for one choice of Acceptor, Value, Quorum and Ballot. */
-export class Voting implements Spec<VotingState, VotingAction> {
+export class Voting extends CompactStates implements Spec<VotingState, VotingAction> {
   readonly name = "Voting";
   readonly constants: Constants;
   /** Init == votes = [a |-> {}] /\ maxBal = [a |-> -1]. */
@@ -46,6 +46,7 @@ export class Voting implements Spec<VotingState, VotingAction> {
   private readonly allActions: readonly VotingAction[];
 
   constructor(constants: BallotConstants) {
+    super();
     const k = resolveConstants(constants);
     this.constants = k;
     this.stateWords = k.acceptors + wordsFor(k.acceptors * k.ballots * k.values);
@@ -83,7 +84,13 @@ export class Voting implements Spec<VotingState, VotingAction> {
 
   /** VotedFor(a, b, v) == <<b, v>> \in votes[a]. */
   VotedFor(s: VotingState, a: number, b: number, v: number): boolean {
-    return hasBit(s, this.constants.acceptors, this.voteIndex(a, b, v));
+    return this.hasBit(s, this.constants.acceptors, this.voteIndex(a, b, v));
+  }
+
+  /** The values a voted for in ballot b, as a bitmask (bit v: VotedFor(a, b, v)). */
+  votesAt(s: VotingState, a: number, b: number): number {
+    const { ballots, values } = this.constants;
+    return this.bitField(s, this.constants.acceptors, (a * ballots + b) * values, values);
   }
 
   /** Build a state from plain data (throws on values outside the constants). */
@@ -98,7 +105,7 @@ export class Voting implements Spec<VotingState, VotingAction> {
     view.votes.forEach((vs, a) => {
       for (const [b, v] of vs) {
         if (!Number.isInteger(b) || b < 0 || b > k.maxBallot || !Number.isInteger(v) || v < 0 || v >= k.values) throw new RangeError(`vote <<${b}, ${v}>> is not in Ballot \\X Value`);
-        setBit(s, k.acceptors, this.voteIndex(a, b, v));
+        this.setBit(s, k.acceptors, this.voteIndex(a, b, v));
       }
     });
     return s;
@@ -122,27 +129,32 @@ export class Voting implements Spec<VotingState, VotingAction> {
 
   /** ChosenAt(b, v) == \E Q \in Quorum : \A a \in Q : VotedFor(a, b, v). */
   ChosenAt(s: VotingState, b: number, v: number): boolean {
-    return this.constants.quorums.some((Q) => Q.every((a) => this.VotedFor(s, a, b, v)));
+    return ((this.chosenAtMask(s, b) >>> v) & 1) === 1;
   }
 
-  /** chosen == {v \in Value : \E b \in Ballot : ChosenAt(b, v)}, as a list of values. */
-  chosen(s: VotingState): number[] {
-    const out: number[] = [];
-    for (let v = 0; v < this.constants.values; v++) {
-      for (let b = 0; b < this.constants.ballots; b++) {
-        if (this.ChosenAt(s, b, v)) {
-          out.push(v);
-          break;
-        }
-      }
+  /** The values v with ChosenAt(b, v), as a bitmask. */
+  private chosenAtMask(s: VotingState, b: number): number {
+    let mask = 0;
+    for (const Q of this.constants.quorums) {
+      let all = -1;
+      for (const a of Q) all &= this.votesAt(s, a, b);
+      mask |= all;
     }
+    return mask;
+  }
+
+  /** chosen == {v \in Value : \E b \in Ballot : ChosenAt(b, v)}, as a sorted list of values. */
+  chosen(s: VotingState): number[] {
+    let mask = 0;
+    for (let b = 0; b < this.constants.ballots; b++) mask |= this.chosenAtMask(s, b);
+    const out: number[] = [];
+    for (let v = 0; v < this.constants.values; v++) if (((mask >>> v) & 1) === 1) out.push(v);
     return out;
   }
 
   /** DidNotVoteAt(a, b) == \A v \in Value : ~ VotedFor(a, b, v). */
   DidNotVoteAt(s: VotingState, a: number, b: number): boolean {
-    for (let v = 0; v < this.constants.values; v++) if (this.VotedFor(s, a, b, v)) return false;
-    return true;
+    return this.votesAt(s, a, b) === 0;
   }
 
   /** CannotVoteAt(a, b) == maxBal[a] > b /\ DidNotVoteAt(a, b). */
@@ -152,7 +164,12 @@ export class Voting implements Spec<VotingState, VotingAction> {
 
   /** NoneOtherChoosableAt(b, v) == \E Q \in Quorum : \A a \in Q : VotedFor(a, b, v) \/ CannotVoteAt(a, b). */
   NoneOtherChoosableAt(s: VotingState, b: number, v: number): boolean {
-    return this.constants.quorums.some((Q) => Q.every((a) => this.VotedFor(s, a, b, v) || this.CannotVoteAt(s, a, b)));
+    for (const Q of this.constants.quorums) {
+      let all = true;
+      for (const a of Q) all &&= this.VotedFor(s, a, b, v) || this.CannotVoteAt(s, a, b);
+      if (all) return true;
+    }
+    return false;
   }
 
   /** SafeAt(b, v) == \A c \in 0..(b-1) : NoneOtherChoosableAt(c, v). */
@@ -182,10 +199,11 @@ export class Voting implements Spec<VotingState, VotingAction> {
     for (const a of Q) if (this.maxBal(s, a) < b) return 0;
     let witnesses = 0;
     for (let c = -1; c < b; c++) {
-      const voters = c === -1 ? 1 : Q.filter((a) => this.VotedFor(s, a, c, v)).length;
+      let voters = c === -1 ? 1 : 0;
+      if (c !== -1) for (const a of Q) if (this.VotedFor(s, a, c, v)) voters++;
       if (voters === 0) continue;
       let quiet = true;
-      for (let d = c + 1; d < b && quiet; d++) quiet = Q.every((a) => this.DidNotVoteAt(s, a, d));
+      for (let d = c + 1; d < b && quiet; d++) for (const a of Q) quiet &&= this.DidNotVoteAt(s, a, d);
       if (quiet) witnesses += voters;
     }
     return witnesses;
@@ -201,7 +219,7 @@ export class Voting implements Spec<VotingState, VotingAction> {
       if (s[a]! > k.ballots) return `maxBal[${acceptorName(a)}] = ${this.maxBal(s, a)} is not in Ballot \\cup {-1}`;
     }
     const bits = k.acceptors * k.ballots * k.values;
-    for (let i = bits; i < wordsFor(bits) * 16; i++) if (hasBit(s, k.acceptors, i)) return `votes holds a pair outside Ballot \\X Value (bit ${i})`;
+    for (let i = bits; i < wordsFor(bits) * 16; i++) if (this.hasBit(s, k.acceptors, i)) return `votes holds a pair outside Ballot \\X Value (bit ${i})`;
     return undefined;
   }
 
@@ -223,8 +241,8 @@ export class Voting implements Spec<VotingState, VotingAction> {
     const k = this.constants;
     for (let a = 0; a < k.acceptors; a++) {
       for (let b = 0; b < k.ballots; b++) {
-        const voted = this.valuesVotedAt(s, [a], b);
-        if (voted.length > 1) return `${acceptorName(a)} voted for ${voted.map(valueName).join(" and ")} in ballot ${b}`;
+        const voted = this.votesAt(s, a, b);
+        if ((voted & (voted - 1)) !== 0) return `${acceptorName(a)} voted for ${this.valueList(voted)} in ballot ${b}`;
       }
     }
     return undefined;
@@ -233,10 +251,10 @@ export class Voting implements Spec<VotingState, VotingAction> {
   /** OneValuePerBallot == \A a1, a2 \in Acceptor, b \in Ballot, v1, v2 \in Value : VotedFor(a1, b, v1) /\ VotedFor(a2, b, v2) => (v1 = v2). */
   OneValuePerBallot(s: VotingState): string | undefined {
     const k = this.constants;
-    const everyone = Array.from({ length: k.acceptors }, (_, a) => a);
     for (let b = 0; b < k.ballots; b++) {
-      const voted = this.valuesVotedAt(s, everyone, b);
-      if (voted.length > 1) return `ballot ${b} has votes for ${voted.map(valueName).join(" and ")}`;
+      let voted = 0;
+      for (let a = 0; a < k.acceptors; a++) voted |= this.votesAt(s, a, b);
+      if ((voted & (voted - 1)) !== 0) return `ballot ${b} has votes for ${this.valueList(voted)}`;
     }
     return undefined;
   }
@@ -246,16 +264,18 @@ export class Voting implements Spec<VotingState, VotingAction> {
     return this.TypeOK(s) ?? this.VotesSafe(s) ?? this.OneValuePerBallot(s);
   }
 
-  private valuesVotedAt(s: VotingState, acceptors: readonly number[], b: number): number[] {
-    const out: number[] = [];
-    for (let v = 0; v < this.constants.values; v++) if (acceptors.some((a) => this.VotedFor(s, a, b, v))) out.push(v);
-    return out;
+  /** "v1 and v2" for a bitmask of values. */
+  private valueList(mask: number): string {
+    const names: string[] = [];
+    for (let v = 0; v < this.constants.values; v++) if (((mask >>> v) & 1) === 1) names.push(valueName(v));
+    return names.join(" and ");
   }
 
   // ---- Actions -----------------------------------------------------------------------------
 
   /** IncreaseMaxBal(a, b) == /\ b > maxBal[a] /\ maxBal' = [maxBal EXCEPT ![a] = b] /\ UNCHANGED votes. */
   IncreaseMaxBal(s: VotingState, a: number, b: number): VotingState {
+    if (this.maxBal(s, a) === b) return s;
     const t = s.slice() as VotingState;
     t[a] = b + 1;
     return t;
@@ -273,10 +293,7 @@ export class Voting implements Spec<VotingState, VotingAction> {
     const k = this.constants;
     if (this.maxBal(s, a) > b) return 0;
     if (!this.DidNotVoteAt(s, a, b)) return 0;
-    for (let c = 0; c < k.acceptors; c++) {
-      if (c === a) continue;
-      for (let w = 0; w < k.values; w++) if (w !== v && this.VotedFor(s, c, b, w)) return 0;
-    }
+    for (let c = 0; c < k.acceptors; c++) if (c !== a && (this.votesAt(s, c, b) & ~(1 << v)) !== 0) return 0;
     let witnesses = 0;
     for (const Q of k.quorums) witnesses += this.showsSafeAtWitnesses(s, Q, b, v);
     return witnesses;
@@ -285,7 +302,7 @@ export class Voting implements Spec<VotingState, VotingAction> {
   /** VoteFor(a, b, v)'s effect: votes' = [votes EXCEPT ![a] = @ \cup {<<b, v>>}] /\ maxBal' = [maxBal EXCEPT ![a] = b]. */
   VoteFor(s: VotingState, a: number, b: number, v: number): VotingState {
     const t = s.slice() as VotingState;
-    setBit(t, this.constants.acceptors, this.voteIndex(a, b, v));
+    this.setBit(t, this.constants.acceptors, this.voteIndex(a, b, v));
     t[a] = b + 1;
     return t;
   }
@@ -315,9 +332,6 @@ export class Voting implements Spec<VotingState, VotingAction> {
     return `VoteFor(${acceptorName(action.a)}, ${action.b}, ${valueName(action.v)})`;
   }
 
-  key(s: VotingState): string {
-    return wordsKey(s);
-  }
 
   /** The state as TLC prints it. */
   show(s: VotingState): string {
@@ -336,7 +350,7 @@ export class Voting implements Spec<VotingState, VotingAction> {
     for (let a = 0; a < k.acceptors; a++) {
       t[acc[a]!] = s[a]!;
       for (let b = 0; b < k.ballots; b++) {
-        for (let v = 0; v < k.values; v++) if (this.VotedFor(s, a, b, v)) setBit(t, k.acceptors, this.voteIndex(acc[a]!, b, val[v]!));
+        for (let v = 0; v < k.values; v++) if (this.VotedFor(s, a, b, v)) this.setBit(t, k.acceptors, this.voteIndex(acc[a]!, b, val[v]!));
       }
     }
     return t;
