@@ -140,7 +140,7 @@ function repairPass(paxos: Paxos, input: PaxosView, keep: ReadonlySet<string>): 
     }
     view = { ...view, msgs: kept };
   }
-  if (keep.has("Inv!2")) {
+  if (keep.has("Inv!2") || keep.has("VoteHas2a")) {
     const maxVBal = [...view.maxVBal];
     const maxVal = [...view.maxVal];
     for (let a = 0; a < acceptors; a++) {

@@ -50,7 +50,7 @@ describe("Lease", () => {
     expect(acquired).toEqual({ now: 0, expiry: [3, NoLease, NoLease] });
     expect(lease.Holds(acquired!, 0)).toBe(true);
     expect(lease.AcquireEnabled(acquired!)).toBe(false);
-    const late = { now: 3, expiry: [3, NoLease, NoLease] };
+    const late: LeaseState = { now: 3, expiry: [3, NoLease, NoLease] };
     expect(lease.Holds(late, 0)).toBe(false);
     expect(lease.AcquireEnabled(late)).toBe(true);
     expect(lease.ExpireEnabled(late, 0)).toBe(true);
