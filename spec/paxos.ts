@@ -22,7 +22,10 @@ import { acceptorName, permutations, quorumSymmetries, resolveConstants, valueNa
 import type { Invariant, Spec } from "./state-machine.ts";
 import { Voting, type VotingState } from "./voting.ts";
 
-/** None == CHOOSE v : v \notin Value (the value of maxVal[a] before a votes). */
+/**
+ * None: maxVal[a] before a votes. Paxos.tla defines None == CHOOSE v : v \notin Ballot and
+ * MCPaxos.cfg makes it a model value; all that matters is that it is no value.
+ */
 export const None = "None";
 export type None = typeof None;
 
