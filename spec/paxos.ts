@@ -18,7 +18,7 @@
  */
 import { Schema } from "effect";
 import { CompactStates, popcount, wordsFor, type Words } from "./bits.ts";
-import { acceptorName, permutations, quorumSymmetries, resolveConstants, valueName, type BallotConstants, type Constants } from "./constants.ts";
+import { acceptorName, resolveConstants, symmetryGroup, valueName, type BallotConstants, type Constants } from "./constants.ts";
 import type { Invariant, Spec } from "./state-machine.ts";
 import { Voting, type VotingState } from "./voting.ts";
 
@@ -574,22 +574,10 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
     };
   }
 
-  /** The symmetry group minus the identity, built on first use (it has |Acceptor|! * |Value|! elements). */
+  /** The symmetry group minus the identity (see `symmetryGroup`), built on first use: it has |Acceptor|! * |Value|! elements. */
   get symmetries(): readonly ((state: PaxosState) => PaxosState)[] {
-    this.symmetryCache ??= this.symmetryGroup();
+    this.symmetryCache ??= symmetryGroup<PaxosState>(this.constants, (acc, val) => this.permutation(acc, val));
     return this.symmetryCache;
-  }
-
-  private symmetryGroup(): ((state: PaxosState) => PaxosState)[] {
-    const out: ((state: PaxosState) => PaxosState)[] = [];
-    const accs = quorumSymmetries(this.constants);
-    const vals = permutations(this.constants.values);
-    accs.forEach((acc, i) => {
-      vals.forEach((val, j) => {
-        if (i !== 0 || j !== 0) out.push(this.permutation(acc, val));
-      });
-    });
-    return out;
   }
 
   private enumerateUniverse(bits: number): (Message | undefined)[] {
