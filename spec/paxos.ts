@@ -423,12 +423,10 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
     const { acceptors, ballots } = this.constants;
     for (let acc = 0; acc < acceptors; acc++) {
       for (let bal = 0; bal < ballots; bal++) {
-        let field = this.oneBs(s, acc, bal);
-        if (field === 0) continue;
-        const first = this.message(this.msg1b(acc, bal, -1, None))!;
-        if (this.maxBal(s, acc) < bal) return `${showMessage(first)} or another 1b message of ${acceptorName(acc)} in ballot ${bal} was sent but maxBal[${acceptorName(acc)}] = ${this.maxBal(s, acc)} < ${bal}`;
-        for (; field !== 0; field &= field - 1) {
-          const m = this.message(this.msg1b(acc, bal, -1, None) + 31 - Math.clz32(field & -field)) as Message & { type: "1b" };
+        const base = this.msg1b(acc, bal, -1, None);
+        for (let field = this.oneBs(s, acc, bal); field !== 0; field &= field - 1) {
+          const m = this.message(base + 31 - Math.clz32(field & -field)) as Message & { type: "1b" };
+          if (this.maxBal(s, acc) < bal) return `${showMessage(m)} was sent but maxBal[${acceptorName(acc)}] = ${this.maxBal(s, acc)} < ${bal}`;
           if (m.mbal >= 0 && (m.mval === None || !this.sent(s, this.msg2b(acc, m.mbal, m.mval)))) return `${showMessage(m)} reports a vote <<${m.mbal}, ${showValue(m.mval)}>> that is not in votes[${acceptorName(acc)}]`;
         }
       }
