@@ -209,13 +209,16 @@ function traceTo<S, A>(spec: Spec<S, A>, states: readonly S[], parents: readonly
     const from = states[path[j - 1]!]!;
     const to = states[path[j]!]!;
     const target = spec.key(to);
-    let name = "?";
+    let name: string | undefined;
     for (const a of spec.actions(from)) {
       if (spec.enabled(a, from) && spec.key(spec.transition(a, from)) === target) {
         name = spec.output(a, from);
         break;
       }
     }
+    // Replaying the parent must reproduce the state it produced during the search; if it
+    // does not, the spec is not deterministic, and no trace it gives can be trusted.
+    if (name === undefined) throw new Error(`${spec.name} is not deterministic: no action of the parent state reproduces a state it produced`);
     trace.push({ action: name, state: to });
   }
   return trace;
