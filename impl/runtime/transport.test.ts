@@ -86,9 +86,9 @@ describe("transport", () => {
     const nodes = [1, 2, 3].map((id) => node(id, ports));
     await Promise.all(nodes.map((n) => n.transport.start()));
     await waitFor("all links up", () => (nodes.every((n) => n.transport.health().every((h) => h.outbound && h.inbound)) ? true : undefined));
-    expect(nodes[0]!.transport.send(2, { _tag: "ping", n: 7 })).toBe(0);
-    expect(nodes[0]!.transport.send(3, { _tag: "ping", n: 8 })).toBe(1);
-    nodes[2]!.transport.send(1, { _tag: "ping", n: 9 });
+    expect(nodes[0]!.transport.send(2, { _tag: "ping", n: 7 }, 0)).toBe(true);
+    expect(nodes[0]!.transport.send(3, { _tag: "ping", n: 8 }, 1)).toBe(true);
+    nodes[2]!.transport.send(1, { _tag: "ping", n: 9 }, 0);
     await waitFor("delivery", () => (nodes[1]!.received.length > 0 && nodes[2]!.received.length > 0 && nodes[0]!.received.length > 0 ? true : undefined));
     expect(nodes[1]!.received).toEqual([{ from: 1, n: 7, wireId: 0 }]);
     expect(nodes[2]!.received).toEqual([{ from: 1, n: 8, wireId: 1 }]);
@@ -101,12 +101,12 @@ describe("transport", () => {
     const ports = await freePorts(2);
     const a = node(1, ports);
     await a.transport.start();
-    expect(a.transport.send(2, { _tag: "ping", n: 1 })).toBeNull();
+    expect(a.transport.send(2, { _tag: "ping", n: 1 }, 0)).toBe(false);
     await sleep(200);
     const b = node(2, ports);
     await b.transport.start();
     await waitFor("link up after peer start", () => (a.transport.health()[0]!.outbound ? true : undefined), 10_000);
-    a.transport.send(2, { _tag: "ping", n: 2 });
+    a.transport.send(2, { _tag: "ping", n: 2 }, 1);
     await waitFor("delivery", () => (b.received.length === 1 ? true : undefined));
     expect(a.transport.health()[0]!.reconnects).toBeGreaterThan(0);
   });
@@ -118,7 +118,7 @@ describe("transport", () => {
     await Promise.all([a.transport.start(), b.transport.start()]);
     await waitFor("both refuse", () => (a.rejected.length > 0 && b.rejected.length > 0 ? true : undefined));
     expect([...a.rejected, ...b.rejected].join("\n")).toMatch(/failed authentication/);
-    a.transport.send(2, { _tag: "ping", n: 1 });
+    a.transport.send(2, { _tag: "ping", n: 1 }, 0);
     await sleep(100);
     expect(b.received).toEqual([]);
   });

@@ -146,7 +146,6 @@ export class Transport<M> {
   private readonly links = new Map<ReplicaId, OutboundLink>();
   private readonly peerRecords = new Map<ReplicaId, PeerRecord>();
   private readonly inbound = new Set<net.Socket>();
-  private nextWireId = 0;
   private closed = false;
   private readonly frameBytesMax: number;
   private readonly outboundBytesMax: number;
@@ -191,28 +190,28 @@ export class Transport<M> {
   }
 
   /**
-   * Send `message` to `to`; returns the wire id, or null when dropped (link down or backed up).
+   * Send `message` to `to` under the caller's `wireId` (unique per sender process; traces use
+   * it to pair a send with its receipt). Returns false when dropped (link down or backed up).
    * Never throws for network reasons.
    */
-  send(to: ReplicaId, message: M): number | null {
+  send(to: ReplicaId, message: M, wireId: number): boolean {
     const link = this.links.get(to);
     if (link === undefined) throw new Error(`send to unknown replica ${to}`);
     if (!link.ready || link.socket === null) {
       this.options.onDropped?.(to, "not-connected");
-      return null;
+      return false;
     }
     if (link.socket.writableLength > this.outboundBytesMax) {
       this.options.onDropped?.(to, "backpressure");
-      return null;
+      return false;
     }
-    const id = this.nextWireId++;
-    const body = Buffer.from(JSON.stringify({ _tag: "msg", id, m: this.options.codec.encodeValue(message) }), "utf8");
+    const body = Buffer.from(JSON.stringify({ _tag: "msg", id: wireId, m: this.options.codec.encodeValue(message) }), "utf8");
     if (body.length > this.frameBytesMax) {
       // Our own message too large to send is a bug in the sender's limits: stop loudly.
       throw new Error(`message to replica ${to} of ${body.length} bytes exceeds the frame limit of ${this.frameBytesMax}`);
     }
     link.socket.write(encodeFrame(body, this.frameBytesMax));
-    return id;
+    return true;
   }
 
   /** Bytes waiting in outbound sockets, per peer (a queue depth for /metrics). */
