@@ -9,9 +9,14 @@
  * skewed clock by accident. This module must never read `Date`.
  */
 
-/** A source of monotonic time in milliseconds. Readings never decrease. */
+/**
+ * A source of monotonic time in milliseconds. Readings never decrease, not even across a
+ * restart of the process on the same machine: the origin is the system's monotonic clock
+ * (CLOCK_MONOTONIC, time since boot), not the process start, so a reading taken after a
+ * restart is never mistaken for one from before it.
+ */
 export interface MonotonicClock {
-  /** Milliseconds since an arbitrary fixed origin; fractional (microsecond resolution). */
+  /** Milliseconds since the machine's monotonic origin; fractional (microsecond resolution). */
   nowMs(): number;
   /** The injected rate, 1 for a real clock; reported on the status page. */
   readonly rate: number;
@@ -42,13 +47,12 @@ export function monotonicClock(options: ClockOptions = {}): MonotonicClock {
   if (!(Math.abs(offsetMs) <= testClockOffsetMsMax)) {
     throw new Error(`clock offset ${offsetMs} ms outside [-${testClockOffsetMsMax}, ${testClockOffsetMsMax}]`);
   }
-  const origin = process.hrtime.bigint();
   let last = -Infinity;
   return {
     rate,
     nowMs(): number {
-      const elapsedUs = Number((process.hrtime.bigint() - origin) / 1000n);
-      const reading = (elapsedUs / 1000) * rate + offsetMs;
+      const sinceBootUs = Number(process.hrtime.bigint() / 1000n);
+      const reading = (sinceBootUs / 1000) * rate + offsetMs;
       // hrtime is monotonic; this assertion turns a platform bug into a loud stop.
       if (reading < last) throw new Error(`monotonic clock went backwards: ${reading} < ${last}`);
       last = reading;
