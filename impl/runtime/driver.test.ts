@@ -158,12 +158,13 @@ describe("driver", () => {
         input: jsonCodec(Schema.Struct({ add: Schema.Number })),
         output: jsonCodec(Schema.Number),
       },
+      "inc-1",
       { clusterId: "c1" },
     );
     const { driver } = makeDriver({ trace, tickIntervalMs: 1000 });
     driver.start([]);
     await driver.submit({ input: { add: 2 }, consistency: "linearizable" });
-    driver.receive(2, { _tag: "echo", n: 1 }, 77);
+    driver.receive(2, { _tag: "echo", n: 1 }, 77, "inc-2");
     await sleep(20);
     trace.close();
     const lines = fs.readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -171,9 +172,9 @@ describe("driver", () => {
     expect(lines.every((l) => l.replica === 1)).toBe(true);
     const tags = lines.map((l) => [l.type, ((l.event ?? l.effect) as { _tag?: string } | undefined)?._tag].filter(Boolean).join(":"));
     expect(tags).toEqual(["start", "event:Recover", "event:ClientRequest", "commit", "effect:Persist", "effect:Send", "effect:Reply", "event:Receive"]);
-    expect(lines[0]).toMatchObject({ format: "paxos-lease/trace@1", clusterId: "c1" });
+    expect(lines[0]).toMatchObject({ format: "paxos-lease/trace@1", incarnation: "inc-1", clusterId: "c1" });
     expect(lines[4]).toMatchObject({ effect: { durableSeq: 1, record: { _tag: "added", n: 2 } } });
     expect(lines[5]).toMatchObject({ effect: { to: 2, wireId: 0, message: { n: 2 } } });
-    expect(lines[7]).toMatchObject({ event: { from: 2, wireId: 77 } });
+    expect(lines[7]).toMatchObject({ event: { from: 2, wireId: 77, senderIncarnation: "inc-2" } });
   });
 });

@@ -68,7 +68,7 @@ export interface DriverOptions<S, M, R, I, O> {
 }
 
 type Pending<M, R, I> =
-  | { readonly _tag: "Receive"; readonly from: ReplicaId; readonly message: M; readonly wireId: number }
+  | { readonly _tag: "Receive"; readonly from: ReplicaId; readonly message: M; readonly wireId: number; readonly senderIncarnation: string }
   | { readonly _tag: "Tick" }
   | { readonly _tag: "ClientRequest"; readonly requestId: number; readonly submission: Submission<I> }
   | { readonly _tag: "Recover"; readonly records: readonly R[] };
@@ -137,13 +137,13 @@ export class Driver<S, M, R, I, O> {
     this.queue.length = 0;
   }
 
-  /** A message from a peer. Dropped when the queue is full. */
-  receive(from: ReplicaId, message: M, wireId: number): void {
+  /** A message from a peer (sent under `wireId` by the sender's `senderIncarnation`). Dropped when the queue is full. */
+  receive(from: ReplicaId, message: M, wireId: number, senderIncarnation = ""): void {
     if (this.queue.length >= this.eventsQueuedMax) {
       this.droppedEvents += 1;
       return;
     }
-    this.enqueue({ _tag: "Receive", from, message, wireId });
+    this.enqueue({ _tag: "Receive", from, message, wireId, senderIncarnation });
   }
 
   /** Submit a client request; resolves with the core's reply, or `unavailable` on overload or timeout. */
@@ -211,7 +211,7 @@ export class Driver<S, M, R, I, O> {
     const effects: Effect<M, R, O>[] = [];
     for (const pending of batch) {
       const event = this.stamp(pending, clock.nowMs());
-      trace?.event(event.now, batchNumber, event, pending._tag === "Receive" ? { wireId: pending.wireId } : {});
+      trace?.event(event.now, batchNumber, event, pending._tag === "Receive" ? { wireId: pending.wireId, senderIncarnation: pending.senderIncarnation } : {});
       const result = this.options.step(this.current, event);
       this.current = result.state;
       for (const effect of result.effects) effects.push(effect);

@@ -4,6 +4,7 @@
  * order matters: storage is opened and checked before anything listens, so a replica with
  * damaged or foreign data never serves; the first event handed to the core is Recover.
  */
+import { randomBytes } from "node:crypto";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ReplicaId } from "../core/events.ts";
@@ -64,7 +65,9 @@ export async function startReplica(options: ReplicaOptions): Promise<RunningRepl
   const config = kvConfig(id, [...options.members.keys()], options.core);
   const opened = Storage.open<KvRecord>({ dir: options.dataDir, clusterId: options.clusterId, replicaId: id, codec: kvCodecs.record, create: options.init === true });
   log.info({ file: opened.storage.file, records: opened.records.length, created: opened.created }, "storage opened");
-  const trace = options.traceFile === undefined ? undefined : new TraceWriter(options.traceFile, id, kvCodecs, { clusterId: options.clusterId, members: config.members, leaseMs: config.leaseMs });
+  const incarnation = randomBytes(8).toString("hex");
+  const trace =
+    options.traceFile === undefined ? undefined : new TraceWriter(options.traceFile, id, kvCodecs, incarnation, { clusterId: options.clusterId, members: config.members, leaseMs: config.leaseMs });
   const startedAtMs = clock.nowMs();
   const events = new RecentEvents(() => clock.nowMs());
   const peerExecuted = new Map<ReplicaId, number>();
@@ -114,14 +117,14 @@ export async function startReplica(options: ReplicaOptions): Promise<RunningRepl
     listen: options.listen ?? self,
     peers,
     codec: kvCodecs.message,
-    info: { http: advertiseHttp },
+    info: { http: advertiseHttp, incarnation },
     clock,
     log,
-    onMessage: (from, message, wireId) => {
+    onMessage: (from, message, wireId, senderIncarnation) => {
       wired.metrics?.messagesReceived.inc({ from: String(from), type: kvAdapter.messageType(message) });
       const executed = kvAdapter.peerExecutedSlot(message);
       if (executed !== undefined) peerExecuted.set(from, executed);
-      driver.receive(from, message, wireId);
+      driver.receive(from, message, wireId, senderIncarnation);
     },
     onRejected: (reason) => {
       wired.metrics?.framesRejected.inc();

@@ -9,7 +9,6 @@
  * replies leave the process, so that a trace never omits an effect that peers or clients saw.
  */
 import fs from "node:fs";
-import { randomBytes } from "node:crypto";
 import type { ClientResult, Effect, Event, ReplicaId } from "../core/events.ts";
 import type { JsonCodec } from "./framing.ts";
 
@@ -28,6 +27,8 @@ export interface TraceCodecs<M, R, I, O> {
 export interface EventContext {
   /** For Receive: the sender's id for this message (pairs with its Send line). */
   readonly wireId?: number;
+  /** For Receive: the sender's incarnation (the `incarnation` of its trace's start line). */
+  readonly senderIncarnation?: string;
 }
 
 /** Facts about an effect that the effect itself does not carry. */
@@ -43,13 +44,12 @@ export class TraceWriter<M, R, I, O> {
   private readonly fd: number;
   private readonly pending: string[] = [];
   private seq = 0;
-  /** Random per process start: wire ids restart at 0 in each incarnation. */
-  readonly incarnation = randomBytes(8).toString("hex");
-
   constructor(
     file: string,
     private readonly replica: ReplicaId,
     private readonly codecs: TraceCodecs<M, R, I, O>,
+    /** Random per process start (wire ids restart at 0 in each); peers learn it in the handshake. */
+    readonly incarnation: string,
     header: Record<string, unknown>,
   ) {
     this.fd = fs.openSync(file, "a");
@@ -90,7 +90,9 @@ export class TraceWriter<M, R, I, O> {
   private encodeEvent(event: Event<M, R, I>, context: EventContext): unknown {
     switch (event._tag) {
       case "Receive":
-        return { _tag: "Receive", now: event.now, from: event.from, wireId: context.wireId ?? null, message: this.codecs.message.encodeValue(event.message) };
+        return {
+          _tag: "Receive", now: event.now, from: event.from, senderIncarnation: context.senderIncarnation ?? null, wireId: context.wireId ?? null, message: this.codecs.message.encodeValue(event.message),
+        };
       case "Tick":
         return { _tag: "Tick", now: event.now };
       case "ClientRequest":

@@ -34,7 +34,7 @@ function node(self: number, ports: number[], options: { secret?: Buffer; cluster
     listen: { host: "127.0.0.1", port: ports[self - 1]! },
     peers,
     codec: jsonCodec(Ping),
-    info: { http: `127.0.0.1:${9000 + self}` },
+    info: { http: `127.0.0.1:${9000 + self}`, incarnation: `i${self}` },
     clock: monotonicClock(),
     log: silentLogger(),
     onMessage: (from, message, wireId) => received.push({ from, n: message.n, wireId }),
@@ -73,7 +73,7 @@ function frameOf(value: unknown): Buffer {
 async function rawAuthenticated(port: number, from: number, to: number) {
   const raw = await rawConnect(port);
   const nonce = "0123456789abcdef0123456789abcdef";
-  raw.socket.write(frameOf({ _tag: "hello", proto: peerProtocol, clusterId: "c1", from, to, nonce, info: { http: "x" } }));
+  raw.socket.write(frameOf({ _tag: "hello", proto: peerProtocol, clusterId: "c1", from, to, nonce, info: { http: "x", incarnation: "raw" } }));
   const challenge = (await waitFor("challenge", () => raw.frames[0], 5000)) as { nonce: string };
   const mac = handshakeMac(secret, "dialer", { clusterId: "c1", dialer: from, acceptor: to, dialerNonce: nonce, acceptorNonce: challenge.nonce });
   raw.socket.write(frameOf({ _tag: "proof", mac }));
@@ -93,7 +93,7 @@ describe("transport", () => {
     expect(nodes[1]!.received).toEqual([{ from: 1, n: 7, wireId: 0 }]);
     expect(nodes[2]!.received).toEqual([{ from: 1, n: 8, wireId: 1 }]);
     expect(nodes[0]!.received).toEqual([{ from: 3, n: 9, wireId: 0 }]);
-    expect(nodes[0]!.transport.peerInfo(2)).toEqual({ http: "127.0.0.1:9002" });
+    expect(nodes[0]!.transport.peerInfo(2)).toEqual({ http: "127.0.0.1:9002", incarnation: "i2" });
     expect(nodes.flatMap((n) => n.rejected)).toEqual([]);
   });
 

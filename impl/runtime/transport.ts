@@ -34,8 +34,11 @@ export function formatAddress(address: Address): string {
 const Nonce = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{32}$/));
 const Mac = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/));
 const Id = Schema.Int.pipe(Schema.between(1, 1_000_000));
-/** What a replica tells its peers about itself: where clients reach it. */
-const Info = Schema.Struct({ http: Schema.String.pipe(Schema.maxLength(256)) });
+/**
+ * What a replica tells its peers about itself: where clients reach it, and its incarnation
+ * (random per process start), which traces use to pair a receipt with its send.
+ */
+const Info = Schema.Struct({ http: Schema.String.pipe(Schema.maxLength(256)), incarnation: Schema.String.pipe(Schema.maxLength(64)) });
 export type PeerInfo = typeof Info.Type;
 
 /** Dialer to acceptor: who I am, whom I want, my nonce. */
@@ -91,8 +94,8 @@ export interface TransportOptions<M> {
   readonly info: PeerInfo;
   readonly clock: MonotonicClock;
   readonly log: Logger;
-  /** Called for every authenticated, schema-valid message. */
-  readonly onMessage: (from: ReplicaId, message: M, wireId: number) => void;
+  /** Called for every authenticated, schema-valid message, with the sender's wire id and incarnation. */
+  readonly onMessage: (from: ReplicaId, message: M, wireId: number, senderIncarnation: string) => void;
   /** Largest frame, in bytes. Default 4 MiB. */
   readonly frameBytesMax?: number;
   /** Bytes queued on one outbound socket before further sends are dropped. Default 16 MiB. */
@@ -297,7 +300,7 @@ export class Transport<M> {
     socket.setNoDelay(true);
     const decoder = new FrameDecoder(handshakeFrameBytesMax);
     const acceptorNonce = this.newNonce();
-    let state: { phase: "hello" } | { phase: "proof"; hello: typeof Hello.Type } | { phase: "open"; peer: ReplicaId } = { phase: "hello" };
+    let state: { phase: "hello" } | { phase: "proof"; hello: typeof Hello.Type } | { phase: "open"; peer: ReplicaId; incarnation: string } = { phase: "hello" };
     const timer = setTimeout(() => {
       if (state.phase !== "open") this.reject(socket, `handshake not finished within ${this.handshakeTimeoutMs} ms`, {});
     }, this.handshakeTimeoutMs);
@@ -336,13 +339,13 @@ export class Transport<M> {
           return this.reject(socket, `replica ${hello.from} failed authentication (wrong cluster secret)`, context());
         }
         clearTimeout(timer);
-        state = { phase: "open", peer: hello.from };
+        state = { phase: "open", peer: hello.from, incarnation: hello.info.incarnation };
         decoder.setLimit(this.frameBytesMax);
         this.openInbound(hello.from, socket, hello.info);
         return;
       }
       if (frame._tag !== "msg") return this.reject(socket, `unexpected ${frame._tag} after handshake`, context());
-      this.deliver(state.peer, socket, frame);
+      this.deliver(state.peer, state.incarnation, socket, frame);
     });
   }
 
@@ -365,11 +368,11 @@ export class Transport<M> {
     this.options.onPeerEvent?.(peer, "inbound");
   }
 
-  private deliver(peer: ReplicaId, socket: net.Socket, frame: typeof Envelope.Type): void {
+  private deliver(peer: ReplicaId, incarnation: string, socket: net.Socket, frame: typeof Envelope.Type): void {
     const decoded = this.options.codec.decodeValue(frame.m);
     if (Either.isLeft(decoded)) return this.reject(socket, `message rejected: ${decoded.left}`, { peer, direction: "inbound" });
     this.peerRecords.get(peer)!.lastHeardMs = this.options.clock.nowMs();
-    this.options.onMessage(peer, decoded.right, frame.id);
+    this.options.onMessage(peer, decoded.right, frame.id, incarnation);
   }
 
   // ---- Dialer side: we dial each peer and send it our messages. ----
