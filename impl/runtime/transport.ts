@@ -366,6 +366,14 @@ export class Transport<M> {
     record.info = info;
     this.options.log.info({ peer, info }, "peer connected to us");
     this.options.onPeerEvent?.(peer, "inbound");
+    // The peer is evidently back: dial it now rather than at the end of our backoff, so that a
+    // restarted replica hears from the others well within an election timeout.
+    const link = this.links.get(peer)!;
+    if (!link.ready && link.timer !== null) {
+      clearTimeout(link.timer);
+      link.attempt = 0;
+      this.dial(link);
+    }
   }
 
   private deliver(peer: ReplicaId, incarnation: string, socket: net.Socket, frame: typeof Envelope.Type): void {
