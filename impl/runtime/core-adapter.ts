@@ -70,6 +70,11 @@ function viewOf(state: KvReplicaState): CoreView {
 /** Status and metrics view of the key-value replica. */
 export const kvAdapter: CoreAdapter<KvReplicaState, KvMessage> = {
   view: viewOf,
-  peerExecutedSlot: (message) => (message._tag === "HeartbeatAck" ? message.executedUpTo : undefined),
+  // A follower reports its executed slot in HeartbeatAck; a leader has executed every slot up to the commit index it sends.
+  peerExecutedSlot: (message) => {
+    if (message._tag === "HeartbeatAck") return message.executedUpTo;
+    if (message._tag === "Heartbeat" || message._tag === "Accept") return message.commitIndex;
+    return undefined;
+  },
   messageType: (message) => message._tag,
 };

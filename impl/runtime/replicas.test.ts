@@ -152,13 +152,14 @@ describe("three replica processes", () => {
       const shot = path.join(profile, "status-page.png");
       await page.screenshot({ path: shot, fullPage: true });
       expect(fs.statSync(shot).size).toBeGreaterThan(10_000);
-      note(`status page screenshot: ${shot}`);
+      note(`status page screenshot: ${shot}${process.env.PAXOS_LEASE_KEEP_TEST_DATA === "1" ? "" : " (removed; set PAXOS_LEASE_KEEP_TEST_DATA=1 to keep it)"}`);
       const leaderPage = await browser.newPage();
       await leaderPage.goto(`${cluster.endpoint(current)}/`);
       await leaderPage.locator('#role[data-role="leader"]').waitFor({ timeout: 20_000 });
       expect(await leaderPage.locator("#leader").textContent()).toBe(`replica ${current} (this one)`);
     } finally {
       await browser.close();
+      if (process.env.PAXOS_LEASE_KEEP_TEST_DATA !== "1") fs.rmSync(profile, { recursive: true, force: true });
     }
   }, 90_000);
 

@@ -33,7 +33,7 @@ export interface CoreView {
 /** Computes a {@link CoreView} from a core state, and notes peer progress from messages. */
 export interface CoreAdapter<S, M> {
   view(state: S): CoreView;
-  /** The executed slot a peer reports in `message`, if the message tells (for lag). */
+  /** The executed slot a peer's `message` shows (at least), if it tells (for lag). */
   peerExecutedSlot(message: M): number | undefined;
   /** A short name of the message's type, for metrics labels. */
   messageType(message: M): string;
