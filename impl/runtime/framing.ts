@@ -9,8 +9,11 @@
  */
 import { Either, ParseResult, Schema } from "effect";
 
-/** Default largest frame body, in bytes (4 MiB). */
-export const frameBytesMaxDefault = 4 * 1024 * 1024;
+/**
+ * Default largest frame body, in bytes (16 MiB): room for a batch of several maximal (1 MiB)
+ * client values in one message. Memory per connection is bounded by it.
+ */
+export const frameBytesMaxDefault = 16 * 1024 * 1024;
 /** Size of the length prefix, in bytes. */
 export const frameHeaderBytes = 4;
 

@@ -96,7 +96,7 @@ export interface TransportOptions<M> {
   readonly log: Logger;
   /** Called for every authenticated, schema-valid message, with the sender's wire id and incarnation. */
   readonly onMessage: (from: ReplicaId, message: M, wireId: number, senderIncarnation: string) => void;
-  /** Largest frame, in bytes. Default 4 MiB. */
+  /** Largest frame, in bytes. Default 16 MiB. */
   readonly frameBytesMax?: number;
   /** Bytes queued on one outbound socket before further sends are dropped. Default 16 MiB. */
   readonly outboundBytesMax?: number;
@@ -109,7 +109,7 @@ export interface TransportOptions<M> {
   readonly inboundConnectionsMax?: number;
   /** Observability hooks. */
   readonly onRejected?: (reason: string) => void;
-  readonly onDropped?: (to: ReplicaId, reason: "not-connected" | "backpressure") => void;
+  readonly onDropped?: (to: ReplicaId, reason: "not-connected" | "backpressure" | "too-large") => void;
   readonly onPeerEvent?: (peer: ReplicaId, event: "connected" | "disconnected" | "inbound" | "inbound-closed") => void;
 }
 
@@ -210,8 +210,11 @@ export class Transport<M> {
     }
     const body = Buffer.from(JSON.stringify({ _tag: "msg", id: wireId, m: this.options.codec.encodeValue(message) }), "utf8");
     if (body.length > this.frameBytesMax) {
-      // Our own message too large to send is a bug in the sender's limits: stop loudly.
-      throw new Error(`message to replica ${to} of ${body.length} bytes exceeds the frame limit of ${this.frameBytesMax}`);
+      // The peer would refuse it and close the link; dropping it is what a lossy network does,
+      // and the error names the limit that the core's batches must respect.
+      this.options.log.error({ peer: to, bytes: body.length, frameBytesMax: this.frameBytesMax }, "message larger than the frame limit dropped");
+      this.options.onDropped?.(to, "too-large");
+      return false;
     }
     link.socket.write(encodeFrame(body, this.frameBytesMax));
     return true;
