@@ -203,7 +203,15 @@ function answerOk(input: KvInput, output: KvOutput): Answer {
       return { status: 200, body: { key, ok: true } };
     case "cas":
       if (output.swapped) return { status: 200, body: { key, swapped: true, previous: output.current } };
-      return { status: 409, body: { code: "cas-failed", message: "compare-and-swap failed: the current value differs from the expected one", key, current: output.current } };
+      return {
+        status: 409,
+        body: {
+          code: "cas-failed",
+          message: `compare-and-swap failed: ${output.current === null ? "the key is absent" : `the current value is ${JSON.stringify(output.current.length > 200 ? `${output.current.slice(0, 200)}...` : output.current)}`}`,
+          key,
+          current: output.current,
+        },
+      };
   }
 }
 

@@ -96,6 +96,12 @@ describe("three replica processes", () => {
       const newLeader = await cluster.waitForLeader(30_000);
       expect(newLeader).not.toBe(leader);
       note(`new leader is replica ${newLeader}`);
+      const metrics = await fetch(`${cluster.endpoint(newLeader)}/metrics`).then((r) => r.text());
+      const sample = (name: string): number => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, "m").exec(metrics)?.[1] ?? Number.NaN);
+      expect(sample("paxos_lease_is_leader")).toBe(1);
+      expect(sample("paxos_lease_leaderships_total")).toBeGreaterThanOrEqual(1);
+      expect(sample("paxos_lease_commits_total")).toBeGreaterThan(0);
+      expect(sample("paxos_lease_fsync_seconds_count")).toBeGreaterThan(0);
       expect(await read(counter)).toBe("x".repeat(appendsAcknowledged));
       for (const [key, value] of acknowledged) expect(await read(key), key).toBe(value);
     } catch (error) {
