@@ -78,7 +78,7 @@ export interface Opened<R> {
 /** The durable log of one replica. */
 export class Storage<R> {
   private readonly insert: Database.Statement<[number, string, string, string]>;
-  private readonly appendAll: (records: readonly R[]) => void;
+  private readonly appendAll: (records: readonly R[]) => number;
   private lastSeq: number;
 
   private constructor(
@@ -89,15 +89,16 @@ export class Storage<R> {
   ) {
     this.lastSeq = lastSeq;
     this.insert = db.prepare("INSERT INTO records (seq, kind, body, checksum) VALUES (?, ?, ?, ?)");
-    this.appendAll = db.transaction((records: readonly R[]) => {
+    this.appendAll = db.transaction((records: readonly R[]): number => {
       const kindOf = this.options.kindOf ?? defaultKind;
+      let seq = this.lastSeq;
       for (const record of records) {
-        const seq = this.lastSeq + 1;
+        seq += 1;
         const kind = kindOf(record);
         const body = JSON.stringify(this.options.codec.encodeValue(record));
         this.insert.run(seq, kind, body, recordChecksum(seq, kind, body));
-        this.lastSeq = seq;
       }
+      return seq;
     });
   }
 
@@ -130,7 +131,8 @@ export class Storage<R> {
   append(records: readonly R[]): void {
     if (records.length === 0) return;
     if (records.length > appendBatchRecordsMax) throw new Error(`append of ${records.length} records exceeds ${appendBatchRecordsMax}`);
-    this.appendAll(records);
+    // Only a committed transaction moves lastSeq: a failed one (the caller stops) changes nothing.
+    this.lastSeq = this.appendAll(records);
   }
 
   /** Sequence number of the last durable record (0: none). */
