@@ -120,6 +120,29 @@ describe("driver", () => {
     }
   });
 
+  it("releases effects before the batch's first Persist at once, and those after it only after the commit", async () => {
+    // add 0 is a read: it replies without persisting.
+    const readOrWrite = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
+      if (event._tag === "ClientRequest" && event.input.add === 0) {
+        return { state, effects: [{ _tag: "Reply", requestId: event.requestId, result: { _tag: "ok", output: state.total } }] };
+      }
+      return toyStep(state, event);
+    };
+    // The log notes how many clients still wait at the moment of the commit.
+    const pendingAtCommit: number[] = [];
+    const holder: { driver?: Driver<State, Msg, Rec, Input, number> } = {};
+    const log = { recordCount: 0, append: (_records: readonly Rec[]) => void pendingAtCommit.push(holder.driver!.depths.requests) };
+    const { driver } = makeDriver({ step: readOrWrite, log });
+    holder.driver = driver;
+    driver.start([]);
+    await driver.submit({ input: { add: 1 }, consistency: "linearizable" });
+    pendingAtCommit.length = 0;
+    const results = await Promise.all([0, 2, 0].map((add) => driver.submit({ input: { add }, consistency: "linearizable" })));
+    expect(results).toEqual([{ _tag: "ok", output: 1 }, { _tag: "ok", output: 3 }, { _tag: "ok", output: 3 }]);
+    // One batch, one commit: the first read was answered before it; the write and the later read after it.
+    expect(pendingAtCommit).toEqual([2]);
+  });
+
   it("refuses requests beyond the pending limit and times out unanswered ones", async () => {
     const silent = (state: State, event: Event<Msg, Rec, Input>) => ({ state: toyStep(state, event).state, effects: [] });
     const { driver } = makeDriver({ step: silent, requestsPendingMax: 2, requestTimeoutMs: 50 });

@@ -2,8 +2,9 @@
  * The event loop of a replica process: it feeds `step` one event at a time (never two at
  * once), stamping each with a fresh clock reading when it is handled, and carries out the
  * effects in order. Group commit: the Persist records of a whole batch of steps are written in
- * one transaction with one fsync, and only then are that batch's sends, replies and alarms
- * released. Every Persist therefore is durable before any effect that follows it.
+ * one transaction with one fsync, and only then are the sends, replies and alarms that follow
+ * the batch's first Persist released (those before it go at once). Every Persist therefore is
+ * durable before any effect that follows it.
  *
  * Every queue is bounded: peer messages beyond `eventsQueuedMax` are dropped (as a network
  * would), client requests beyond `requestsPendingMax` are refused at once as overloaded, and
@@ -204,7 +205,11 @@ export class Driver<S, M, R, I, O> {
     }
   }
 
-  /** Step every event, commit the batch's records once, then carry out the other effects in order. */
+  /**
+   * Step every event; carry out the effects that precede the batch's first Persist at once;
+   * commit every record of the batch in one transaction; then carry out the rest in order.
+   * So a lease read answered before any Persist of its batch never waits for an fsync.
+   */
   private handleBatch(batch: readonly Pending<M, R, I>[]): void {
     const { clock, trace } = this.options;
     const batchNumber = this.batchNumber++;
@@ -216,8 +221,12 @@ export class Driver<S, M, R, I, O> {
       this.current = result.state;
       for (const effect of result.effects) effects.push(effect);
     }
+    const firstPersist = effects.findIndex((effect) => effect._tag === "Persist");
+    const head = firstPersist < 0 ? effects : effects.slice(0, firstPersist);
+    const tail = firstPersist < 0 ? [] : effects.slice(firstPersist);
+    const early = this.carryOut(head, batchNumber, 0);
     const records: R[] = [];
-    for (const effect of effects) if (effect._tag === "Persist") records.push(effect.record);
+    for (const effect of tail) if (effect._tag === "Persist") records.push(effect.record);
     const firstSeq = this.options.log.recordCount + 1;
     let fsyncMs = 0;
     if (records.length > 0) {
@@ -226,12 +235,13 @@ export class Driver<S, M, R, I, O> {
       fsyncMs = clock.nowMs() - started;
       trace?.commit(clock.nowMs(), batchNumber, records.length, fsyncMs);
     }
-    const report = this.carryOut(effects, batchNumber, firstSeq);
-    this.options.onBatch?.(this.current, { events: batch.length, records: records.length, fsyncMs, ...report });
+    const late = this.carryOut(tail, batchNumber, firstSeq);
+    this.options.onBatch?.(this.current, { events: batch.length, records: records.length, fsyncMs, sends: early.sends + late.sends, replies: early.replies + late.replies });
   }
 
-  /** Sends, replies and alarms, in order; the batch's records are durable already. */
+  /** Sends, replies and alarms, in order; every Persist among or before `effects` is durable already. */
   private carryOut(effects: readonly Effect<M, R, O>[], batchNumber: number, firstSeq: number): { sends: number; replies: number } {
+    if (effects.length === 0) return { sends: 0, replies: 0 };
     const { trace, clock } = this.options;
     const now = clock.nowMs();
     let durableSeq = firstSeq;
