@@ -27,7 +27,7 @@ import {
   submit,
 } from "./leader.ts";
 import { answerCatchUp, executeReady, learnCommitted, needsCatchUp, receiveCatchUp, requestCatchUp } from "./learner.ts";
-import { valuesEqual, type AcceptMsg, type HeartbeatMsg, type Message, type NackMsg, type PrepareMsg } from "./messages.ts";
+import { valuesEqual, type AcceptMsg, type HeartbeatMsg, type Message, type NackMsg, type PrepareMsg, type Value } from "./messages.ts";
 import { comparePeerCheckpoint, divergenceMessage, latestCheckpoint, type Divergence } from "./monitor.ts";
 import type { DurableRecord } from "./records.ts";
 import { defaultRules, type ReplicaRules } from "./rules.ts";
@@ -51,7 +51,6 @@ import {
   type ReplicaState,
   type Vote,
 } from "./state.ts";
-import type { Value } from "./messages.ts";
 
 /** An event for a replica of an application with inputs I. */
 export type ReplicaEvent<I> = Event<Message<I>, DurableRecord<I>, I>;
