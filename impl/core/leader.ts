@@ -200,9 +200,15 @@ function leaderOf<S, I, O>(state: ReplicaState<S, I, O>): Leader<I> {
 }
 
 /**
- * Phase 2a at the leader's next slot, counted in `voters` (the configuration that governs it): vote
- * for the value as an acceptor (persisted first), send Accept to every other voter, and put the
- * proposal in the pipeline. A configuration with a single voter chooses at once.
+ * Phase 2a at the leader's next slot, counted in `voters` (the configuration that governs it): send
+ * Accept to every other voter, vote for the value as an acceptor, and put the proposal in the
+ * pipeline. A configuration with a single voter chooses at once.
+ *
+ * The Accepts leave before the leader's own vote record: an Accept (Paxos.tla's 2a) is a proposal,
+ * not a promise, and needs nothing durable behind it (the leader never proposes again in this
+ * ballot after a restart: it recovers its promise of this ballot and campaigns above it). So the
+ * leader's fsync runs in parallel with the followers' instead of before them. Its own vote still
+ * counts only once durable: it is persisted before any later effect, replies included.
  */
 function proposeSlot<S, I, O>(
   rules: ReplicaRules,
@@ -222,8 +228,8 @@ function proposeSlot<S, I, O>(
   const accept: AcceptMsg<I> = { _tag: "Accept", ballot: leader.ballot, slot, value, commitIndex: state.learner.executedUpTo, sentAt: now };
   const voted = phase2b(rules, state.acceptor, state.ctx.config, accept, now);
   if (voted.record === null) fail(`OneValuePerBallot: slot ${slot} already has a vote in the leader's ballot`);
-  out.push({ _tag: "Persist", record: voted.record });
   for (const to of voters) if (to !== self) out.push({ _tag: "Send", to, message: accept });
+  out.push({ _tag: "Persist", record: voted.record });
   const proposal: Proposal<I> = { value, voters, acks: 1 << selfVoter, requestIds, sentAt: now, chosen: false };
   const inflight = leader.inflight.slice();
   inflight.push(proposal);
