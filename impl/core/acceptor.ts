@@ -1,0 +1,155 @@
+/**
+ * The acceptor: Phase1b (promise a ballot, report votes) and Phase2b (vote) of Lamport's Paxos,
+ * one instance per slot, plus the lease grant that makes leader leases safe: whoever promises or
+ * votes for a ballot also promises, on its own clock, not to help any other ballot for `leaseMs`.
+ *
+ * It must never help a ballot below maxBal (Paxos Made Simple, section 2.2, P1a), never help another
+ * ballot while a grant is in force (rule L1), never help any ballot but its durable maxBal during the
+ * restart wait (rule L4), and never let a promise or vote leave before its record is persisted (the
+ * caller emits the returned record before the reply).
+ */
+import { ballotEquals, ballotZero, compareBallots, maxBallot, type Ballot } from "./ballot.ts";
+import type { Config } from "./config.ts";
+import { fail } from "./assert.ts";
+import { valuesEqual, type AcceptMsg, type AcceptedMsg, type NackMsg, type PrepareMsg, type PromiseMsg, type SlotVote } from "./messages.ts";
+import type { PromiseRecord, VoteRecord } from "./records.ts";
+import type { ReplicaRules } from "./rules.ts";
+import { slotMapForEach, slotMapGet, slotMapSet } from "./slot-map.ts";
+import type { AcceptorState } from "./state.ts";
+
+/**
+ * May this acceptor promise, vote for, or grant a lease to `ballot` at own clock reading `now`?
+ *
+ * - Never below maxBal (P1a): a promise is a promise.
+ * - Rule L1: while a grant is in force (now < grantUntil) only the ballot it was given to. The
+ *   leader holding that grant serves reads locally; helping another ballot could let it choose a
+ *   write the leaseholder's reads would miss.
+ * - Rule L4: during the restart wait (now < noPromiseUntil) only the durable maxBal. Any grant the
+ *   replica gave before its crash was to its maxBal at the time (a grant in force blocks every
+ *   other ballot, so maxBal cannot have moved past it), and that promise was persisted before the
+ *   grant left; so helping the durable maxBal again cannot break a forgotten grant.
+ */
+export function canPromise<I>(acceptor: AcceptorState<I>, ballot: Ballot, now: number): boolean {
+  if (compareBallots(ballot, acceptor.maxBal) < 0) return false;
+  const isMaxBal = ballotEquals(ballot, acceptor.maxBal);
+  if (now < acceptor.noPromiseUntil && !isMaxBal) return false;
+  if (now < acceptor.grantUntil && !ballotEquals(ballot, acceptor.grantTo)) return false;
+  return true;
+}
+
+/** Rule L1: a grant given at own clock reading `now` holds until `now + leaseMs` on the same clock. */
+export function grantUntilFor(now: number, config: Config): number {
+  return now + config.leaseMs;
+}
+
+/**
+ * Rule L4: a replica that restarts at own clock reading `now` helps no ballot but its durable maxBal
+ * until `now + leaseMs`. Any grant it gave before the crash was given before the restart and lasts
+ * `leaseMs` of a clock that runs at most (1 + rho) fast, so it has run out by then.
+ */
+export function restartWaitUntil(now: number, config: Config): number {
+  return now + config.leaseMs;
+}
+
+/** The refusal of `ballot`: what this acceptor promised and how long its grant to another ballot still holds. */
+export function nackFor<I>(acceptor: AcceptorState<I>, ballot: Ballot, now: number): NackMsg {
+  const grantRemainingMs = now < acceptor.grantUntil && !ballotEquals(ballot, acceptor.grantTo) ? acceptor.grantUntil - now : 0;
+  const waitRemainingMs = now < acceptor.noPromiseUntil ? acceptor.noPromiseUntil - now : 0;
+  return { _tag: "Nack", ballot, promised: acceptor.maxBal, grantRemainingMs: Math.max(grantRemainingMs, waitRemainingMs) };
+}
+
+/** Grant a lease to `ballot` from `now` (the acceptor has just promised or voted for it). */
+function grant<I>(rules: ReplicaRules, acceptor: AcceptorState<I>, config: Config, ballot: Ballot, now: number): AcceptorState<I> {
+  return { ...acceptor, maxBal: maxBallot(acceptor.maxBal, ballot), grantTo: ballot, grantUntil: rules.grantUntilFor(now, config) };
+}
+
+/** The acceptor's state after a step, the record to persist first (if any), and its reply. */
+export interface AcceptorStep<I, Rec, Reply> {
+  readonly acceptor: AcceptorState<I>;
+  readonly record: Rec | null;
+  readonly reply: Reply;
+}
+
+/**
+ * Phase1b(a) of Paxos.tla, for every slot >= fromSlot at once: promise `m.ballot` (maxBal :=
+ * m.ballot, persisted when it rises) and report the latest vote of every such slot. A Prepare of
+ * the ballot already promised is answered again (retransmission) without a new record.
+ * Precondition: `rules.canPromise(acceptor, m.ballot, now)`.
+ */
+export function phase1b<I>(
+  rules: ReplicaRules,
+  acceptor: AcceptorState<I>,
+  config: Config,
+  m: PrepareMsg,
+  now: number,
+): AcceptorStep<I, PromiseRecord, PromiseMsg<I>> {
+  if (!rules.canPromise(acceptor, m.ballot, now)) fail(`phase1b: may not promise ${m.ballot.round},${m.ballot.replica}`);
+  const rises = rules.compareBallots(m.ballot, acceptor.maxBal) > 0;
+  const votes: SlotVote<I>[] = [];
+  slotMapForEach(acceptor.votes, m.fromSlot, Number.MAX_SAFE_INTEGER, (slot, vote) => {
+    votes.push({ slot, ballot: vote.ballot, value: vote.value });
+    return true;
+  });
+  return {
+    acceptor: grant(rules, { ...acceptor, maxBal: m.ballot }, config, m.ballot, now),
+    record: rises ? { _tag: "promise", ballot: m.ballot } : null,
+    reply: { _tag: "Promise", ballot: m.ballot, fromSlot: m.fromSlot, votes, sentAt: m.sentAt },
+  };
+}
+
+/**
+ * Phase2b(a) of Paxos.tla at slot `m.slot`: vote for `m.value` in `m.ballot` (maxBal := m.ballot,
+ * votes[slot] := (m.ballot, m.value)). A repeated Accept of the same ballot and slot is answered
+ * again without a new record; by OneValuePerBallot its value must be the same.
+ * Precondition: `rules.canPromise(acceptor, m.ballot, now)`.
+ */
+export function phase2b<I>(
+  rules: ReplicaRules,
+  acceptor: AcceptorState<I>,
+  config: Config,
+  m: AcceptMsg<I>,
+  now: number,
+): AcceptorStep<I, VoteRecord<I>, AcceptedMsg> {
+  if (!rules.canPromise(acceptor, m.ballot, now)) fail(`phase2b: may not vote in ${m.ballot.round},${m.ballot.replica}`);
+  const existing = slotMapGet(acceptor.votes, m.slot);
+  const repeat = existing !== undefined && ballotEquals(existing.ballot, m.ballot);
+  if (repeat && !valuesEqual(existing.value, m.value)) {
+    fail(`OneValuePerBallot: two values proposed at slot ${m.slot} in ballot (${m.ballot.round},${m.ballot.replica})`);
+  }
+  if (existing !== undefined && compareBallots(existing.ballot, m.ballot) > 0) {
+    fail(`phase2b: a vote in a higher ballot than maxBal at slot ${m.slot}`);
+  }
+  const votes = repeat ? acceptor.votes : slotMapSet(acceptor.votes, m.slot, { ballot: m.ballot, value: m.value });
+  return {
+    acceptor: grant(rules, { ...acceptor, votes }, config, m.ballot, now),
+    record: repeat ? null : { _tag: "vote", slot: m.slot, ballot: m.ballot, value: m.value },
+    reply: { _tag: "Accepted", ballot: m.ballot, slot: m.slot, sentAt: m.sentAt },
+  };
+}
+
+/**
+ * A heartbeat of `ballot`: renew the grant (rule L1). A heartbeat of a ballot above maxBal raises
+ * maxBal first (Voting's IncreaseMaxBal), persisted like a promise.
+ * Precondition: `rules.canPromise(acceptor, ballot, now)`.
+ */
+export function renewGrant<I>(
+  rules: ReplicaRules,
+  acceptor: AcceptorState<I>,
+  config: Config,
+  ballot: Ballot,
+  now: number,
+): { readonly acceptor: AcceptorState<I>; readonly record: PromiseRecord | null } {
+  if (!rules.canPromise(acceptor, ballot, now)) fail(`renewGrant: may not grant to ${ballot.round},${ballot.replica}`);
+  const rises = rules.compareBallots(ballot, acceptor.maxBal) > 0;
+  return { acceptor: grant(rules, acceptor, config, ballot, now), record: rises ? { _tag: "promise", ballot } : null };
+}
+
+/**
+ * Drop the grant to `ballot` if that is the one in force. Used when this replica stops leading
+ * `ballot`: its self-grant protected only its own lease, which it no longer trusts. Grants given to
+ * other replicas are never dropped.
+ */
+export function dropSelfGrant<I>(acceptor: AcceptorState<I>, ballot: Ballot): AcceptorState<I> {
+  if (!ballotEquals(acceptor.grantTo, ballot)) return acceptor;
+  return { ...acceptor, grantTo: ballotZero, grantUntil: Number.NEGATIVE_INFINITY };
+}

@@ -1,0 +1,195 @@
+/**
+ * The replica's configuration: cluster membership, the lease and its clock-drift bound, the
+ * election timeouts, and a limit on everything that could grow (pipeline, batch, pending
+ * requests, catch-up). `Config` is an effect Schema; decoding checks every limit, field by field
+ * and across fields, with a message that names the field and the hazard it guards against.
+ *
+ * Several limits are tied together by the lease rules (docs/impl.md, "Lease rules"). Changing one
+ * of them without the others is exactly how lease-based systems serve stale reads; the decoder
+ * refuses such combinations rather than trusting the operator. This module is pure data.
+ */
+import { Either, ParseResult, Schema } from "effect";
+
+/** Most members a cluster may have: acknowledgements are counted in a 31-bit mask. */
+export const membersMax = 31;
+/** Largest replica id. Ids are small positive integers. */
+export const replicaIdMax = 1_000_000;
+/** Largest accepted clock drift bound: 10% (100,000 ppm). Beyond this a lease buys almost nothing. */
+export const clockDriftPpmLimit = 100_000;
+
+function intBetween(field: string, min: number, max: number, why: string) {
+  return Schema.Number.pipe(
+    Schema.filter((n) =>
+      Number.isInteger(n) && n >= min && n <= max ? undefined : `${field} (${n}) must be an integer in [${min}, ${max}]: ${why}`,
+    ),
+  );
+}
+
+const ReplicaIdField = intBetween("replica id", 1, replicaIdMax, "replica ids are small positive integers");
+
+const Fields = Schema.Struct({
+  /** The ids of every member, self included. Quorum = a majority of them. No default. */
+  members: Schema.Array(ReplicaIdField),
+  /** This replica's id; must be one of `members`. No default. */
+  self: ReplicaIdField,
+  /**
+   * Lease duration D in milliseconds, on the granting acceptor's own clock. Default 300.
+   * An acceptor that promises or votes for a ballot refuses every other ballot for `leaseMs`
+   * after it received the request. Longer leases delay failover (an election cannot succeed
+   * before the grants to the old leader run out); shorter ones need more frequent heartbeats.
+   */
+  leaseMs: Schema.optionalWith(intBetween("leaseMs", 1, 3_600_000, "a lease is a positive duration of at most an hour"), {
+    default: () => 300,
+  }),
+  /**
+   * Bound rho on the rate error of every replica's clock, in parts per million. Default 1000
+   * (0.1%). The leader trusts its lease for only `leaseMs * (1 - rho) / (1 + rho)` of its own
+   * clock. Affected by clock drift: if some clock runs faster or slower than this bound, a
+   * leader may serve a read after another leader has written, i.e. a stale read. Not safe then.
+   */
+  clockDriftPpmMax: Schema.optionalWith(
+    intBetween("clockDriftPpmMax", 0, clockDriftPpmLimit, "a drift bound is a fraction of a second per second, at most 10%"),
+    { default: () => 1000 },
+  ),
+  /**
+   * Safety margin subtracted from the leader's lease, in milliseconds. Default 10. Covers the
+   * granularity of clock readings and the short time between reading the clock and acting on a
+   * read; it does not cover process pauses (the driver reads the clock for every event).
+   */
+  leaseMarginMs: Schema.optionalWith(intBetween("leaseMarginMs", 0, 3_600_000, "a margin is a non-negative duration"), {
+    default: () => 10,
+  }),
+  /**
+   * Shortest election timeout, in milliseconds. Default 400. A follower that hears nothing from
+   * a leader for a timeout drawn from [electionTimeoutMsMin, electionTimeoutMsMax] campaigns.
+   * Must exceed `leaseMs`: a follower must not campaign while its own grant to the current
+   * leader may still be in force (it could not promise itself anyway).
+   */
+  electionTimeoutMsMin: Schema.optionalWith(intBetween("electionTimeoutMsMin", 1, 3_600_000, "a timeout is a positive duration"), {
+    default: () => 400,
+  }),
+  /** Longest election timeout, in milliseconds. Default 600. The spread separates duelling candidates. */
+  electionTimeoutMsMax: Schema.optionalWith(intBetween("electionTimeoutMsMax", 1, 3_600_000, "a timeout is a positive duration"), {
+    default: () => 600,
+  }),
+  /**
+   * Interval between a leader's heartbeats, in milliseconds. Default 50. Heartbeats renew the
+   * lease and carry the commit index. Must be shorter than `leaseMs`, or every lease would lapse
+   * between two renewals; several heartbeats per lease tolerate lost messages.
+   */
+  heartbeatIntervalMs: Schema.optionalWith(intBetween("heartbeatIntervalMs", 1, 3_600_000, "an interval is a positive duration"), {
+    default: () => 50,
+  }),
+  /** Most slots a leader has proposed but not yet executed (the phase 2 pipeline). Default 64. */
+  pipelineSlotsMax: Schema.optionalWith(intBetween("pipelineSlotsMax", 1, 65_536, "a pipeline of 0 slots could never propose"), {
+    default: () => 64,
+  }),
+  /** Most client commands in one slot's batch. Default 128. */
+  batchCommandsMax: Schema.optionalWith(intBetween("batchCommandsMax", 1, 65_536, "a batch of 0 commands could carry nothing"), {
+    default: () => 128,
+  }),
+  /** Slots between two divergence checkpoints (digest of state and outputs). Default 256. */
+  checkpointIntervalSlots: Schema.optionalWith(
+    intBetween("checkpointIntervalSlots", 1, 1 << 30, "checkpoints are taken at slots that are multiples of this interval"),
+    { default: () => 256 },
+  ),
+  /** Most client requests a leader holds before proposing them; beyond, requests get `unavailable` (busy). Default 10,000. */
+  requestsPendingMax: Schema.optionalWith(intBetween("requestsPendingMax", 1, 1 << 24, "a leader must be able to hold one request"), {
+    default: () => 10_000,
+  }),
+  /** Most chosen entries in one catch-up reply. Default 256. */
+  catchUpSlotsMax: Schema.optionalWith(intBetween("catchUpSlotsMax", 1, 65_536, "a catch-up reply must carry at least one entry"), {
+    default: () => 256,
+  }),
+  /** Seed of the replica's pseudo-random generator (election timeouts); mixed with `self`. Default 1. */
+  seed: Schema.optionalWith(intBetween("seed", 0, 0xffff_ffff, "the seed is an unsigned 32-bit integer"), { default: () => 1 }),
+});
+
+function crossFieldIssues(c: typeof Fields.Type): Schema.FilterIssue[] {
+  const issues: Schema.FilterIssue[] = [];
+  const say = (field: string, message: string) => issues.push({ path: [field], message });
+  if (c.members.length < 1 || c.members.length > membersMax) {
+    say("members", `members has ${c.members.length} ids; a cluster has 1 to ${membersMax} members`);
+  }
+  if (new Set(c.members).size !== c.members.length) say("members", `members (${c.members.join(",")}) lists an id twice`);
+  if (!c.members.includes(c.self)) say("self", `self (${c.self}) must be one of members (${c.members.join(",")})`);
+  if (c.electionTimeoutMsMin <= c.leaseMs) {
+    say(
+      "electionTimeoutMsMin",
+      `electionTimeoutMsMin (${c.electionTimeoutMsMin}) must exceed leaseMs (${c.leaseMs}): a follower must not campaign while its grant to the current leader may still be in force`,
+    );
+  }
+  if (c.electionTimeoutMsMax < c.electionTimeoutMsMin) {
+    say("electionTimeoutMsMax", `electionTimeoutMsMax (${c.electionTimeoutMsMax}) must be at least electionTimeoutMsMin (${c.electionTimeoutMsMin})`);
+  }
+  if (c.heartbeatIntervalMs >= c.leaseMs) {
+    say(
+      "heartbeatIntervalMs",
+      `heartbeatIntervalMs (${c.heartbeatIntervalMs}) must be shorter than leaseMs (${c.leaseMs}): otherwise the lease lapses between two renewals`,
+    );
+  }
+  if (leaderLeaseMs(c) <= 0) {
+    say(
+      "leaseMarginMs",
+      `leaseMarginMs (${c.leaseMarginMs}) leaves no lease: leaseMs (${c.leaseMs}) shortened by the drift bound (${c.clockDriftPpmMax} ppm) is ${leaseMsAfterDrift(c).toFixed(3)} ms`,
+    );
+  }
+  return issues;
+}
+
+/** The configuration Schema: decoding applies the defaults and checks every limit. */
+export const Config = Fields.pipe(Schema.filter(crossFieldIssues));
+
+/** A decoded, valid configuration. Build one with {@link parseConfig} or {@link decodeConfig}. */
+export type Config = typeof Config.Type;
+
+/** What {@link parseConfig} throws: one line per violated limit, each naming its field. */
+export class ConfigError extends Error {
+  readonly issues: readonly string[];
+  constructor(issues: readonly string[]) {
+    super(`invalid replica configuration:\n  ${issues.join("\n  ")}`);
+    this.name = "ConfigError";
+    this.issues = issues;
+  }
+}
+
+const decodeEither = Schema.decodeUnknownEither(Config, { errors: "all", onExcessProperty: "error" });
+
+/** Decode and check a configuration; defaults fill the omitted limits. */
+export function decodeConfig(input: unknown): Either.Either<Config, ConfigError> {
+  return Either.mapLeft(decodeEither(input), (error) => {
+    const issues = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) =>
+      issue.path.length === 0 || issue.message.startsWith(String(issue.path[0])) ? issue.message : `${issue.path.join(".")}: ${issue.message}`,
+    );
+    return new ConfigError(issues);
+  });
+}
+
+/** Decode and check a configuration, or throw a {@link ConfigError}. */
+export function parseConfig(input: unknown): Config {
+  const decoded = decodeConfig(input);
+  if (Either.isLeft(decoded)) throw decoded.left;
+  return decoded.right;
+}
+
+type LeaseFields = Pick<Config, "leaseMs" | "clockDriftPpmMax" | "leaseMarginMs">;
+
+/** rho, the drift bound as a fraction. */
+export function driftRho(c: Pick<Config, "clockDriftPpmMax">): number {
+  return c.clockDriftPpmMax / 1e6;
+}
+
+/** `leaseMs * (1 - rho) / (1 + rho)`: how long, on the leader's clock, a grant surely lasts after the request was sent. */
+export function leaseMsAfterDrift(c: LeaseFields): number {
+  const rho = driftRho(c);
+  return (c.leaseMs * (1 - rho)) / (1 + rho);
+}
+
+/**
+ * How long after the send time of its quorum-th most recent grant the leader trusts its lease,
+ * on its own clock: `leaseMs * (1 - rho) / (1 + rho) - leaseMarginMs`. See docs/impl.md,
+ * rule L2, for why this is never longer than any grant lasts in real time.
+ */
+export function leaderLeaseMs(c: LeaseFields): number {
+  return leaseMsAfterDrift(c) - c.leaseMarginMs;
+}

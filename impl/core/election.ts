@@ -1,0 +1,58 @@
+/**
+ * Leader election: when a follower has heard nothing from a leader for a randomized timeout on its
+ * own clock, it campaigns with a ballot above every round it has seen; a candidate that meets a
+ * higher ballot backs off, and one whose phase 1 stalls retries with a new ballot after a new
+ * random timeout. Randomness comes only from a mulberry32 generator whose state lives in the
+ * replica state, seeded from the configuration and the replica id, so runs replay exactly.
+ *
+ * Election affects liveness only: safety never depends on who campaigns or when. It must never
+ * start a campaign while a lease grant this replica gave to another ballot is in force (rule L5).
+ */
+import type { Ballot } from "./ballot.ts";
+import { canPromise } from "./acceptor.ts";
+import type { ElectionState, ReplicaState } from "./state.ts";
+
+/** mulberry32: the next state and a uniformly distributed unsigned 32-bit output. */
+export function mulberry32(prng: number): { readonly prng: number; readonly value: number } {
+  const next = (prng + 0x6d2b79f5) >>> 0;
+  let t = next;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return { prng: next, value: (t ^ (t >>> 14)) >>> 0 };
+}
+
+/** A fresh deadline `now + timeout`, with the timeout drawn uniformly from [electionTimeoutMsMin, electionTimeoutMsMax]. */
+export function withElectionDeadline<S, I, O>(state: ReplicaState<S, I, O>, now: number): ReplicaState<S, I, O> {
+  const { electionTimeoutMsMin: min, electionTimeoutMsMax: max } = state.ctx.config;
+  const drawn = mulberry32(state.election.prng);
+  const timeout = min + (drawn.value % (max - min + 1));
+  const election: ElectionState = { ...state.election, prng: drawn.prng, deadline: now + timeout };
+  return { ...state, election };
+}
+
+/** Note a round seen in some ballot, so that the next campaign goes above it. */
+export function noteRound<S, I, O>(state: ReplicaState<S, I, O>, ballot: Ballot): ReplicaState<S, I, O> {
+  if (ballot.round <= state.election.roundSeen) return state;
+  return { ...state, election: { ...state.election, roundSeen: ballot.round } };
+}
+
+/** The ballot this replica would campaign with next: above every round it has seen or promised. */
+export function nextBallot<S, I, O>(state: ReplicaState<S, I, O>): Ballot {
+  return { round: Math.max(state.acceptor.maxBal.round, state.election.roundSeen) + 1, replica: state.ctx.config.self };
+}
+
+/**
+ * Rule L5: a follower may campaign only if it could promise its own next ballot now, which
+ * excludes the time a grant it gave to another ballot is in force (and the restart wait). A
+ * candidate would only be elected once those grants run out anyway; campaigning earlier would
+ * just disturb the leader they protect.
+ */
+export function mayCampaign<S, I, O>(state: ReplicaState<S, I, O>, now: number): boolean {
+  if (state.halted !== null || !state.started || state.role._tag !== "follower") return false;
+  return canPromise(state.acceptor, nextBallot(state), now);
+}
+
+/** Is the election deadline reached? */
+export function electionDue<S, I, O>(state: ReplicaState<S, I, O>, now: number): boolean {
+  return now >= state.election.deadline;
+}

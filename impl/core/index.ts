@@ -1,0 +1,74 @@
+/**
+ * The public API of the Paxos-plus-lease replica (impl/core). See README.md in this folder for
+ * the user manual of the step loop: which events to feed, in which order to carry out effects.
+ *
+ * Everything exported here is pure: no clock, no randomness outside the state, no I/O.
+ */
+export type { Consistency, ClientRequest, ClientResult, Effect, Event, ReplicaId, StepResult } from "./events.ts";
+export { Ballot, ballotEquals, ballotToNat, ballotZero, compareBallots, isBallotZero, maxBallot, showBallot } from "./ballot.ts";
+export { Config, ConfigError, decodeConfig, driftRho, leaderLeaseMs, leaseMsAfterDrift, parseConfig } from "./config.ts";
+export {
+  ballotOf,
+  messageSchema,
+  noopValue,
+  plainEqual,
+  valueSchema,
+  valuesEqual,
+  type AcceptMsg,
+  type AcceptedMsg,
+  type Checkpoint,
+  type ChosenEntry,
+  type CatchUpMsg,
+  type CatchUpReplyMsg,
+  type Command,
+  type HeartbeatAckMsg,
+  type HeartbeatMsg,
+  type Message,
+  type NackMsg,
+  type PrepareMsg,
+  type PromiseMsg,
+  type SlotVote,
+  type Value,
+} from "./messages.ts";
+export { recordSchema, type ChosenRecord, type DurableRecord, type PromiseRecord, type VoteRecord } from "./records.ts";
+export {
+  follower,
+  initialState,
+  ownBallot,
+  type AcceptorState,
+  type Candidate,
+  type ElectionState,
+  type Follower,
+  type GrantTimes,
+  type Halt,
+  type Leader,
+  type LearnerState,
+  type MonitorState,
+  type PendingBatch,
+  type Proposal,
+  type ReplicaContext,
+  type ReplicaState,
+  type Role,
+  type Vote,
+} from "./state.ts";
+export { emptySlotMap, slotMapEntries, slotMapForEach, slotMapGet, slotMapHas, slotMapOf, slotMapSet, type SlotMap } from "./slot-map.ts";
+export { defaultRules, type ReplicaRules } from "./rules.ts";
+export {
+  becomeCandidate,
+  becomeLeader,
+  halt,
+  makeStep,
+  recover,
+  step,
+  stepDown,
+  type ReplicaEffect,
+  type ReplicaEvent,
+  type ReplicaStepResult,
+  type Step,
+} from "./replica.ts";
+export { canPromise, grantUntilFor, restartWaitUntil } from "./acceptor.ts";
+export { canServeLeaseRead, leaseExpiry, leaseFrom, mergeRevealed, phase2aValue, popcount, quorumSize } from "./leader.ts";
+export { learnableFromLeader } from "./learner.ts";
+export { mayCampaign, mulberry32, nextBallot } from "./election.ts";
+export { checkpointDue } from "./monitor.ts";
+export { AssertionFailure } from "./assert.ts";

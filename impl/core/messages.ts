@@ -1,0 +1,226 @@
+/**
+ * Every message replicas exchange, as plain data with an effect Schema each. Phase 1 and phase 2
+ * are the messages of Lamport's `Paxos.tla` (Phase1a/1b/2a/2b) extended with the slot number of
+ * Multi-Paxos, the leader's send time (echoed back, so the leader can count its lease without
+ * bookkeeping) and the commit index; heartbeats, refusals and catch-up are the engineering around
+ * them. docs/impl.md maps each message to its spec action.
+ *
+ * The Schemas decode at the boundary only (the network); `step` receives decoded messages and
+ * never decodes. Nothing here may hold state or read a clock.
+ */
+import { Schema } from "effect";
+import { ClientId, Seq } from "../../spec/service.ts";
+import { Ballot } from "./ballot.ts";
+
+/** A log position. Slots are numbered 1, 2, 3, ...; 0 means "none" where a count is expected. */
+export const Slot = Schema.Int.pipe(Schema.positive());
+const SlotOrZero = Schema.Int.pipe(Schema.nonNegative());
+/** A clock reading in milliseconds (the sender's own clock). */
+const ClockMs = Schema.Number.pipe(Schema.finite());
+
+/**
+ * One client command inside a slot's value. `clientId` and `seq` are the exactly-once session
+ * (spec/service.ts); both are absent for a command without a session, such as a linearizable read
+ * that goes through the log.
+ */
+export interface Command<I> {
+  readonly clientId?: string | undefined;
+  readonly seq?: number | undefined;
+  readonly input: I;
+}
+
+/**
+ * The value of one slot: a batch of client commands, or a no-op with which a new leader fills a
+ * gap phase 1 revealed nothing for. A no-op carries no command, so it adds nothing to the service's
+ * executed sequence.
+ */
+export type Value<I> = { readonly _tag: "noop" } | { readonly _tag: "batch"; readonly commands: readonly Command<I>[] };
+
+/** The no-op value (shared; values are immutable). */
+export const noopValue: Value<never> = { _tag: "noop" };
+
+/** A vote an acceptor reports in phase 1b: it voted for `value` in `ballot` at `slot`. */
+export interface SlotVote<I> {
+  readonly slot: number;
+  readonly ballot: Ballot;
+  readonly value: Value<I>;
+}
+
+/** A chosen entry sent to a replica that lacks it. */
+export interface ChosenEntry<I> {
+  readonly slot: number;
+  readonly value: Value<I>;
+}
+
+/** A divergence checkpoint: the digest of a replica's state and outputs after executing `slot`. */
+export interface Checkpoint {
+  readonly slot: number;
+  readonly digest: string;
+}
+
+/** Phase 1a (`Phase1a(b)` in Paxos.tla): "promise me ballot `ballot` for every slot from `fromSlot` on". */
+export interface PrepareMsg {
+  readonly _tag: "Prepare";
+  readonly ballot: Ballot;
+  readonly fromSlot: number;
+  /** The candidate's clock when it sent this; echoed in the Promise (lease accounting). */
+  readonly sentAt: number;
+}
+
+/**
+ * Phase 1b (`Phase1b(a)`): the acceptor promised `ballot` and reports its latest vote in every
+ * slot >= `fromSlot` (Lamport's maxVBal/maxVal per slot). Every Promise is also a lease grant for
+ * `ballot`, counted from the echoed `sentAt`.
+ */
+export interface PromiseMsg<I> {
+  readonly _tag: "Promise";
+  readonly ballot: Ballot;
+  readonly fromSlot: number;
+  readonly votes: readonly SlotVote<I>[];
+  readonly sentAt: number;
+}
+
+/** Phase 2a (`Phase2a(b, v)`): "vote for `value` at `slot` in `ballot`", plus the leader's commit index. */
+export interface AcceptMsg<I> {
+  readonly _tag: "Accept";
+  readonly ballot: Ballot;
+  readonly slot: number;
+  readonly value: Value<I>;
+  /** Every slot <= commitIndex is chosen (the leader has executed them). */
+  readonly commitIndex: number;
+  readonly sentAt: number;
+}
+
+/** Phase 2b (`Phase2b(a)`): the acceptor voted at `slot` in `ballot`. Also a lease grant from the echoed `sentAt`. */
+export interface AcceptedMsg {
+  readonly _tag: "Accepted";
+  readonly ballot: Ballot;
+  readonly slot: number;
+  readonly sentAt: number;
+}
+
+/** The leader's periodic renewal: lease, commit index and its latest divergence checkpoint. */
+export interface HeartbeatMsg {
+  readonly _tag: "Heartbeat";
+  readonly ballot: Ballot;
+  readonly commitIndex: number;
+  readonly sentAt: number;
+  readonly checkpoint: Checkpoint | null;
+}
+
+/** A follower's answer to a heartbeat: a lease grant from the echoed `sentAt`, its progress and checkpoint. */
+export interface HeartbeatAckMsg {
+  readonly _tag: "HeartbeatAck";
+  readonly ballot: Ballot;
+  readonly sentAt: number;
+  readonly executedUpTo: number;
+  readonly checkpoint: Checkpoint | null;
+}
+
+/**
+ * A refusal of a Prepare, Accept or Heartbeat for `ballot`. Either the acceptor has promised a
+ * higher ballot (`promised` > `ballot`: the proposer must back off), or it holds a lease grant to
+ * another ballot for `grantRemainingMs` more milliseconds of its clock (the proposer may retry).
+ */
+export interface NackMsg {
+  readonly _tag: "Nack";
+  readonly ballot: Ballot;
+  readonly promised: Ballot;
+  readonly grantRemainingMs: number;
+}
+
+/** "Send me the chosen values of slots fromSlot..toSlot": a replica that knows they are chosen but lacks them. */
+export interface CatchUpMsg {
+  readonly _tag: "CatchUp";
+  readonly fromSlot: number;
+  readonly toSlot: number;
+}
+
+/** Chosen entries, in slot order, contiguous from the requested `fromSlot`. */
+export interface CatchUpReplyMsg<I> {
+  readonly _tag: "CatchUpReply";
+  readonly entries: readonly ChosenEntry<I>[];
+}
+
+/** Every message between replicas. */
+export type Message<I> =
+  | PrepareMsg
+  | PromiseMsg<I>
+  | AcceptMsg<I>
+  | AcceptedMsg
+  | HeartbeatMsg
+  | HeartbeatAckMsg
+  | NackMsg
+  | CatchUpMsg
+  | CatchUpReplyMsg<I>;
+
+/** The Schema of a slot's value, given the application's input Schema. */
+export function valueSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema<Value<I>, Value<IE>> {
+  const command = Schema.Struct({ clientId: Schema.optional(ClientId), seq: Schema.optional(Seq), input }).pipe(
+    Schema.filter((c) => ((c.clientId === undefined) === (c.seq === undefined) ? undefined : "clientId and seq come together or not at all")),
+  );
+  return Schema.Union(Schema.TaggedStruct("noop", {}), Schema.TaggedStruct("batch", { commands: Schema.Array(command) }));
+}
+
+const CheckpointSchema: Schema.Schema<Checkpoint> = Schema.Struct({ slot: Slot, digest: Schema.String.pipe(Schema.maxLength(256)) });
+
+/** The Schema of every message, given the application's input Schema. */
+export function messageSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema<Message<I>, Message<IE>> {
+  const value = valueSchema(input);
+  return Schema.Union(
+    Schema.TaggedStruct("Prepare", { ballot: Ballot, fromSlot: Slot, sentAt: ClockMs }),
+    Schema.TaggedStruct("Promise", {
+      ballot: Ballot,
+      fromSlot: Slot,
+      votes: Schema.Array(Schema.Struct({ slot: Slot, ballot: Ballot, value })),
+      sentAt: ClockMs,
+    }),
+    Schema.TaggedStruct("Accept", { ballot: Ballot, slot: Slot, value, commitIndex: SlotOrZero, sentAt: ClockMs }),
+    Schema.TaggedStruct("Accepted", { ballot: Ballot, slot: Slot, sentAt: ClockMs }),
+    Schema.TaggedStruct("Heartbeat", { ballot: Ballot, commitIndex: SlotOrZero, sentAt: ClockMs, checkpoint: Schema.NullOr(CheckpointSchema) }),
+    Schema.TaggedStruct("HeartbeatAck", {
+      ballot: Ballot,
+      sentAt: ClockMs,
+      executedUpTo: SlotOrZero,
+      checkpoint: Schema.NullOr(CheckpointSchema),
+    }),
+    Schema.TaggedStruct("Nack", { ballot: Ballot, promised: Ballot, grantRemainingMs: Schema.Number.pipe(Schema.finite(), Schema.nonNegative()) }),
+    Schema.TaggedStruct("CatchUp", { fromSlot: Slot, toSlot: Slot }),
+    Schema.TaggedStruct("CatchUpReply", { entries: Schema.Array(Schema.Struct({ slot: Slot, value })) }),
+  );
+}
+
+/** The message's ballot, for the messages that carry one. */
+export function ballotOf<I>(message: Message<I>): Ballot | undefined {
+  switch (message._tag) {
+    case "CatchUp":
+    case "CatchUpReply":
+      return undefined;
+    default:
+      return message.ballot;
+  }
+}
+
+/** Structural equality of plain data (values, commands, application inputs). */
+export function plainEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!plainEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  const ka = Object.keys(ra).filter((k) => ra[k] !== undefined);
+  const kb = Object.keys(rb).filter((k) => rb[k] !== undefined);
+  if (ka.length !== kb.length) return false;
+  for (const k of ka) if (!plainEqual(ra[k], rb[k])) return false;
+  return true;
+}
+
+/** Equality of slot values. */
+export function valuesEqual<I>(a: Value<I>, b: Value<I>): boolean {
+  return plainEqual(a, b);
+}

@@ -1,0 +1,471 @@
+/**
+ * `step`: the whole replica as one pure function from (state, event) to (state, effects), in the
+ * style of etcd-io/raft's `Step`. A message's ballot is handled first (refuse it, or step down
+ * before helping it); then the message is dispatched to the role that handles it. Role changes
+ * are the verbs `becomeCandidate`, `becomeLeader`, `stepDown` and `halt`.
+ *
+ * `step` must never read a clock (time is `event.now`), draw randomness outside the seeded
+ * generator in the state, perform I/O, or mutate the state it is given. The effects it returns
+ * are ordered: a Persist must be durable before any later effect is carried out.
+ */
+import { sessionOf } from "../../spec/service.ts";
+import { fail } from "./assert.ts";
+import { dropSelfGrant, nackFor, phase1b, phase2b, renewGrant } from "./acceptor.ts";
+import { compareBallots, maxBallot, showBallot, type Ballot } from "./ballot.ts";
+import { electionDue, nextBallot, noteRound, withElectionDeadline } from "./election.ts";
+import type { ClientRequest, Effect, Event, ReplicaId, StepResult } from "./events.ts";
+import {
+  answerExecuted,
+  collectAccepted,
+  collectPromise,
+  failAll,
+  heartbeat,
+  popcount,
+  proposeReady,
+  recordGrant,
+  selfGrantOnly,
+  submit,
+} from "./leader.ts";
+import { answerCatchUp, executeReady, learnCommitted, needsCatchUp, receiveCatchUp, requestCatchUp } from "./learner.ts";
+import type { AcceptMsg, HeartbeatMsg, Message, NackMsg, PrepareMsg } from "./messages.ts";
+import { comparePeerCheckpoint, divergenceMessage, latestCheckpoint, type Divergence } from "./monitor.ts";
+import type { DurableRecord } from "./records.ts";
+import { defaultRules, type ReplicaRules } from "./rules.ts";
+import { emptySlotMap, slotMapGet, slotMapSet, type SlotMap } from "./slot-map.ts";
+import { follower, freshState, ownBallot, type Candidate, type Leader, type ReplicaState, type Vote } from "./state.ts";
+import type { Value } from "./messages.ts";
+
+/** An event for a replica of an application with inputs I. */
+export type ReplicaEvent<I> = Event<Message<I>, DurableRecord<I>, I>;
+/** An effect of a replica of an application with inputs I and outputs O. */
+export type ReplicaEffect<I, O> = Effect<Message<I>, DurableRecord<I>, O>;
+/** What `step` returns. */
+export type ReplicaStepResult<S, I, O> = StepResult<ReplicaState<S, I, O>, Message<I>, DurableRecord<I>, O>;
+/** The step function's type. */
+export type Step = <S, I, O>(state: ReplicaState<S, I, O>, event: ReplicaEvent<I>) => ReplicaStepResult<S, I, O>;
+
+type Out<I, O> = ReplicaEffect<I, O>[];
+
+/** Assemble the replica's step function from `rules`. */
+export function makeStep(rules: ReplicaRules): Step {
+  return <S, I, O>(state: ReplicaState<S, I, O>, event: ReplicaEvent<I>): ReplicaStepResult<S, I, O> => {
+    const effects: Out<I, O> = [];
+    const next = dispatch(rules, state, event, effects);
+    return { state: next, effects };
+  };
+}
+
+function dispatch<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, event: ReplicaEvent<I>, out: Out<I, O>): ReplicaState<S, I, O> {
+  if (event._tag === "Recover") return recover(rules, state, event.records, event.now);
+  if (!state.started) fail(`the first event after a (re)start must be Recover, got ${event._tag}`);
+  if (!(event.now >= state.now)) fail(`clock went backwards: ${event.now} after ${state.now}`);
+  const s = state.now === event.now ? state : { ...state, now: event.now };
+  if (s.halted !== null) {
+    if (event._tag === "ClientRequest") out.push(unavailable(event.requestId, `replica stopped: ${s.halted.message}`, false));
+    return s;
+  }
+  switch (event._tag) {
+    case "Receive":
+      return receive(rules, s, event.from, event.message, event.now, out);
+    case "Tick":
+      return tick(rules, s, event.now, out);
+    case "ClientRequest":
+      return clientRequest(rules, s, event, out);
+  }
+}
+
+function unavailable<I, O>(requestId: number, reason: string, outcomeUnknown: boolean): ReplicaEffect<I, O> {
+  return { _tag: "Reply", requestId, result: { _tag: "unavailable", reason, outcomeUnknown } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recover
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Rebuild a replica from its durable records alone (Paxos Made Simple, section 2.3): maxBal is the
+ * highest ballot promised or voted in, each slot's vote is its last vote record, the log holds the
+ * chosen records; the chosen prefix is executed again. Grants are forgotten, hence the restart wait
+ * (rule L4). Records that contradict each other are refused: they mean a corrupted disk.
+ */
+export function recover<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, records: readonly DurableRecord<I>[], now: number): ReplicaState<S, I, O> {
+  const fresh = freshState(state.ctx);
+  let maxBal = fresh.acceptor.maxBal;
+  let votes: SlotMap<Vote<I>> = emptySlotMap();
+  let log: SlotMap<Value<I>> = emptySlotMap();
+  for (const record of records) {
+    switch (record._tag) {
+      case "promise":
+        maxBal = maxBallot(maxBal, record.ballot);
+        break;
+      case "vote": {
+        const previous = slotMapGet(votes, record.slot);
+        if (previous !== undefined && compareBallots(previous.ballot, record.ballot) >= 0) {
+          fail(`recover: vote record at slot ${record.slot} in ${showBallot(record.ballot)} follows one in ${showBallot(previous.ballot)}`);
+        }
+        votes = slotMapSet(votes, record.slot, { ballot: record.ballot, value: record.value });
+        maxBal = maxBallot(maxBal, record.ballot);
+        break;
+      }
+      case "chosen":
+        if (slotMapGet(log, record.slot) !== undefined) fail(`recover: slot ${record.slot} has two chosen records`);
+        log = slotMapSet(log, record.slot, record.value);
+        break;
+    }
+  }
+  const rebuilt: ReplicaState<S, I, O> = {
+    ...fresh,
+    started: true,
+    now,
+    acceptor: { ...fresh.acceptor, maxBal, votes, noPromiseUntil: rules.restartWaitUntil(now, state.ctx.config) },
+    learner: { ...fresh.learner, log },
+    election: { ...fresh.election, roundSeen: maxBal.round },
+  };
+  return withElectionDeadline(executeReady(rules, rebuilt, false).state, now);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transitions
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Campaign: take a ballot above every round seen, promise it to self (persisted), and send
+ * Prepare (Phase1a) for every slot from the first unexecuted one. Precondition: `rules.mayCampaign`.
+ */
+export function becomeCandidate<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  if (state.role._tag !== "follower") fail(`becomeCandidate from ${state.role._tag}`);
+  const ballot = nextBallot(state);
+  const fromSlot = state.learner.executedUpTo + 1;
+  const prepare: PrepareMsg = { _tag: "Prepare", ballot, fromSlot, sentAt: now };
+  const self = phase1b(rules, state.acceptor, state.ctx.config, prepare, now);
+  if (self.record === null) fail(`a new ballot ${showBallot(ballot)} must raise maxBal`);
+  out.push({ _tag: "Persist", record: self.record });
+  for (const to of state.ctx.others) out.push({ _tag: "Send", to, message: prepare });
+  let revealed: SlotMap<Vote<I>> = emptySlotMap();
+  for (const v of self.reply.votes) revealed = slotMapSet(revealed, v.slot, { ballot: v.ballot, value: v.value });
+  const { ctx } = state;
+  const role: Candidate<I> = {
+    _tag: "candidate",
+    ballot,
+    fromSlot,
+    promised: 1 << ctx.selfIndex,
+    revealed,
+    prepareSentAt: now,
+    grantSentAt: selfGrantOnly(ctx.members.length, ctx.selfIndex, now),
+  };
+  const s = withElectionDeadline({ ...state, role, acceptor: self.acceptor, learner: { ...state.learner, leaderHint: null } }, now);
+  return maybeElected(rules, s, now, out);
+}
+
+function maybeElected<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  const role = state.role;
+  if (role._tag !== "candidate") return state;
+  const promises = popcount(role.promised);
+  if (promises > state.ctx.members.length) fail(`quorum count: ${promises} promises from ${state.ctx.members.length} members`);
+  if (promises < rules.quorumSize(state.ctx.members.length)) return state;
+  return becomeLeader(rules, state, now, out);
+}
+
+/**
+ * Phase 1 is complete (a quorum promised): lead. Announce with a heartbeat at once, then propose
+ * the slots phase 1 covered (re-proposals, no-ops in gaps), then client commands. The lease counts
+ * from the Promises' grants.
+ */
+export function becomeLeader<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  const c = state.role;
+  if (c._tag !== "candidate") fail(`becomeLeader from ${c._tag}`);
+  if (compareBallots(state.acceptor.maxBal, c.ballot) !== 0) fail(`becomeLeader: maxBal ${showBallot(state.acceptor.maxBal)} is not the ballot ${showBallot(c.ballot)}`);
+  const from = rules.leaseFrom(c.grantSentAt, rules.quorumSize(state.ctx.members.length));
+  const nextSlot = state.learner.executedUpTo + 1;
+  const leader: Leader<I> = {
+    _tag: "leader",
+    ballot: c.ballot,
+    fromSlot: c.fromSlot,
+    phase1MaxSlot: Math.max(c.fromSlot - 1, c.revealed.last),
+    revealed: c.revealed,
+    nextSlot,
+    inflightBase: nextSlot,
+    inflight: [],
+    pending: [],
+    pendingCount: 0,
+    grantSentAt: c.grantSentAt,
+    leaseFrom: from,
+    leaseUntil: rules.leaseExpiry(from, state.ctx.config),
+    heartbeatAt: now,
+  };
+  let s: ReplicaState<S, I, O> = { ...state, role: leader, learner: { ...state.learner, leaderHint: state.ctx.config.self } };
+  s = heartbeat(rules, s, now, out);
+  return proposeReady(rules, s, now, out);
+}
+
+/**
+ * Stop leading or campaigning: answer every held request, drop the self-grant (it protected only
+ * this replica's own lease, which it no longer trusts), and wait a fresh election timeout.
+ */
+export function stepDown<S, I, O>(_rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, reason: string, out: Out<I, O>): ReplicaState<S, I, O> {
+  const role = state.role;
+  if (role._tag === "follower") return state;
+  if (role._tag === "leader") failAll(role, `leadership lost: ${reason}`, out);
+  const s: ReplicaState<S, I, O> = {
+    ...state,
+    role: follower,
+    acceptor: dropSelfGrant(state.acceptor, role.ballot),
+    learner: { ...state.learner, leaderHint: null },
+  };
+  return withElectionDeadline(s, now);
+}
+
+/** Divergence: raise the alarm and stop serving for good (until an operator intervenes). */
+export function halt<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, d: Divergence, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  const message = divergenceMessage(d);
+  out.push({ _tag: "Alarm", slot: d.slot, replicas: d.replicas, digests: d.digests, message });
+  const s = stepDown(rules, state, now, `diverged at slot ${d.slot}`, out);
+  return { ...s, halted: { slot: d.slot, message: `diverged at slot ${d.slot}` } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receive
+// ---------------------------------------------------------------------------------------------
+
+function receive<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, from: ReplicaId, m: Message<I>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  const fromIndex = state.ctx.members.indexOf(from);
+  if (fromIndex < 0 || from === state.ctx.config.self) return state;
+  switch (m._tag) {
+    case "Prepare":
+    case "Accept":
+    case "Heartbeat":
+      return receiveFromProposer(rules, state, from, m, now, out);
+    case "Promise": {
+      const role = state.role;
+      if (role._tag !== "candidate" || compareBallots(role.ballot, m.ballot) !== 0) return state;
+      return maybeElected(rules, collectPromise(rules, state, role, fromIndex, m), now, out);
+    }
+    case "Accepted": {
+      if (!leadsBallot(state, m.ballot)) return state;
+      const s = collectAccepted(rules, state, fromIndex, m.slot, m.sentAt, out);
+      return afterLearning(rules, s, now, out);
+    }
+    case "HeartbeatAck":
+      return receiveHeartbeatAck(rules, state, fromIndex, m.ballot, m.sentAt, m.checkpoint, now, out);
+    case "Nack":
+      return receiveNack(rules, state, m, now, out);
+    case "CatchUp":
+      answerCatchUp(state, from, m, out);
+      return state;
+    case "CatchUpReply":
+      // A leader proposes every slot from its first unexecuted one itself; it needs no catch-up.
+      if (state.role._tag === "leader") return state;
+      return afterLearning(rules, receiveCatchUp(state, m, out), now, out);
+  }
+}
+
+function leadsBallot<S, I, O>(state: ReplicaState<S, I, O>, ballot: Ballot): boolean {
+  return state.role._tag === "leader" && compareBallots(state.role.ballot, ballot) === 0;
+}
+
+/**
+ * Prepare, Accept and Heartbeat: the ballot first. A ballot this acceptor may not help (below
+ * maxBal, or another ballot holds a grant, or the restart wait) is refused with a Nack. A ballot
+ * above the one this replica leads or campaigns for makes it step down before helping.
+ */
+function receiveFromProposer<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  from: ReplicaId,
+  m: PrepareMsg | AcceptMsg<I> | HeartbeatMsg,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
+  let s = noteRound(state, m.ballot);
+  if (!rules.canPromise(s.acceptor, m.ballot, now)) {
+    const nack: NackMsg = nackFor(s.acceptor, m.ballot, now);
+    out.push({ _tag: "Send", to: from, message: nack });
+    return s;
+  }
+  const own = ownBallot(s.role);
+  if (own !== null && rules.compareBallots(m.ballot, own) > 0) s = stepDown(rules, s, now, `replica ${from} leads higher ballot ${showBallot(m.ballot)}`, out);
+  switch (m._tag) {
+    case "Prepare":
+      return receivePrepare(rules, s, from, m, now, out);
+    case "Accept":
+      return receiveAccept(rules, s, from, m, now, out);
+    case "Heartbeat":
+      return receiveHeartbeat(rules, s, from, m, now, out);
+  }
+}
+
+/** Phase1b: promise, persist, answer with the votes from fromSlot on. */
+function receivePrepare<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, from: ReplicaId, m: PrepareMsg, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  const r = phase1b(rules, state.acceptor, state.ctx.config, m, now);
+  if (r.record !== null) out.push({ _tag: "Persist", record: r.record });
+  out.push({ _tag: "Send", to: from, message: r.reply });
+  return withElectionDeadline({ ...state, acceptor: r.acceptor, learner: { ...state.learner, leaderHint: null } }, now);
+}
+
+/** Phase2b: vote, persist, answer; then learn what the leader says is committed. */
+function receiveAccept<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, from: ReplicaId, m: AcceptMsg<I>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  const r = phase2b(rules, state.acceptor, state.ctx.config, m, now);
+  if (r.record !== null) out.push({ _tag: "Persist", record: r.record });
+  out.push({ _tag: "Send", to: from, message: r.reply });
+  let s = heardFromLeader({ ...state, acceptor: r.acceptor }, from, now);
+  s = learnCommitted(rules, s, m.ballot, m.commitIndex, out);
+  s = afterLearning(rules, s, now, out);
+  return s.halted === null ? requestCatchUp(s, from, now, out) : s;
+}
+
+/** A heartbeat: renew the grant, learn the commit index, compare checkpoints, acknowledge. */
+function receiveHeartbeat<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, from: ReplicaId, m: HeartbeatMsg, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  const r = renewGrant(rules, state.acceptor, state.ctx.config, m.ballot, now);
+  if (r.record !== null) out.push({ _tag: "Persist", record: r.record });
+  let s = heardFromLeader({ ...state, acceptor: r.acceptor }, from, now);
+  s = learnCommitted(rules, s, m.ballot, m.commitIndex, out);
+  s = afterLearning(rules, s, now, out);
+  if (m.checkpoint !== null && s.halted === null) s = comparePeer(rules, s, s.ctx.members.indexOf(from), m.checkpoint, now, out);
+  if (s.halted !== null) return s;
+  out.push({
+    _tag: "Send",
+    to: from,
+    message: { _tag: "HeartbeatAck", ballot: m.ballot, sentAt: m.sentAt, executedUpTo: s.learner.executedUpTo, checkpoint: latestCheckpoint(s.monitor) },
+  });
+  return requestCatchUp(s, from, now, out);
+}
+
+function heardFromLeader<S, I, O>(state: ReplicaState<S, I, O>, from: ReplicaId, now: number): ReplicaState<S, I, O> {
+  const s = state.learner.leaderHint === from ? state : { ...state, learner: { ...state.learner, leaderHint: from } };
+  return withElectionDeadline(s, now);
+}
+
+function receiveHeartbeatAck<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  fromIndex: number,
+  ballot: Ballot,
+  sentAt: number,
+  checkpoint: { readonly slot: number; readonly digest: string } | null,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
+  if (state.role._tag !== "leader" || compareBallots(state.role.ballot, ballot) !== 0) return state;
+  const s: ReplicaState<S, I, O> = { ...state, role: recordGrant(rules, state, state.role, fromIndex, sentAt) };
+  return checkpoint === null ? s : comparePeer(rules, s, fromIndex, checkpoint, now, out);
+}
+
+/** A refusal: a higher promised ballot makes a candidate or leader of the refused ballot step down. */
+function receiveNack<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, m: NackMsg, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  const s = noteRound(state, m.promised);
+  const own = ownBallot(s.role);
+  if (own === null || compareBallots(own, m.ballot) !== 0) return s;
+  if (rules.compareBallots(m.promised, own) <= 0) return s; // a grant elsewhere: retransmission retries later
+  return stepDown(rules, s, now, `an acceptor promised higher ballot ${showBallot(m.promised)}`, out);
+}
+
+function comparePeer<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  peerIndex: number,
+  report: { readonly slot: number; readonly digest: string },
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
+  const r = comparePeerCheckpoint(state.ctx, state.monitor, state.learner.executedUpTo, peerIndex, report);
+  const s = r.monitor === state.monitor ? state : { ...state, monitor: r.monitor };
+  return r.divergence === null ? s : halt(rules, s, r.divergence, now, out);
+}
+
+/**
+ * After the log grew: execute what is ready (in slot order), answer the leader's clients, refill the
+ * pipeline, and halt if a checkpoint disagreed with a peer's.
+ */
+function afterLearning<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  const isLeader = state.role._tag === "leader";
+  const r = executeReady(rules, state, isLeader);
+  let s = r.state;
+  if (isLeader) s = proposeReady(rules, answerExecuted(s, r.executed, out), now, out);
+  return r.divergence === null ? s : halt(rules, s, r.divergence, now, out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tick
+// ---------------------------------------------------------------------------------------------
+
+function tick<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  const role = state.role;
+  switch (role._tag) {
+    case "follower":
+      if (electionDue(state, now) && rules.mayCampaign(state, now)) return becomeCandidate(rules, state, now, out);
+      if (needsCatchUp(state) && state.learner.leaderHint !== null) return requestCatchUp(state, state.learner.leaderHint, now, out);
+      return state;
+    case "candidate": {
+      if (electionDue(state, now)) {
+        const s = stepDown(rules, state, now, `phase 1 of ${showBallot(role.ballot)} timed out`, out);
+        return rules.mayCampaign(s, now) ? becomeCandidate(rules, s, now, out) : s;
+      }
+      return resendPrepare(rules, state, role, now, out);
+    }
+    case "leader":
+      // CheckQuorum: a leader that no quorum has answered for an election timeout is cut off;
+      // followers elsewhere are electing a new leader, so its clients are better redirected.
+      if (now >= role.leaseFrom + state.ctx.config.electionTimeoutMsMin) return stepDown(rules, state, now, "no quorum answered for an election timeout", out);
+      return heartbeat(rules, state, now, out);
+  }
+}
+
+/** A candidate resends Prepare to the members that have not promised, once per heartbeat interval. */
+function resendPrepare<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, c: Candidate<I>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  const { ctx } = state;
+  if (now < c.prepareSentAt + ctx.config.heartbeatIntervalMs) return state;
+  const renewed = renewGrant(rules, state.acceptor, ctx.config, c.ballot, now);
+  const prepare: PrepareMsg = { _tag: "Prepare", ballot: c.ballot, fromSlot: c.fromSlot, sentAt: now };
+  ctx.members.forEach((to, index) => {
+    if (to !== ctx.config.self && (c.promised & (1 << index)) === 0) out.push({ _tag: "Send", to, message: prepare });
+  });
+  const grantSentAt = c.grantSentAt.slice();
+  grantSentAt[ctx.selfIndex] = now;
+  return { ...state, acceptor: renewed.acceptor, role: { ...c, prepareSentAt: now, grantSentAt } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client requests
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A client request. Stale reads: local state, at any replica. Elsewhere only the leader serves:
+ * a linearizable read by lease when rule L3 allows, else through the log; a write through the log,
+ * unless the session table already holds its answer (a retry) or shows it is older (stale-seq).
+ */
+function clientRequest<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, req: ClientRequest<I>, out: Out<I, O>): ReplicaState<S, I, O> {
+  const { app } = state.ctx;
+  const readOnly = app.readOnly(req.input);
+  if (readOnly && req.consistency === "stale") return answerLocally(state, req, out);
+  if (state.role._tag !== "leader") {
+    out.push({ _tag: "Reply", requestId: req.requestId, result: { _tag: "redirect", leader: state.learner.leaderHint } });
+    return state;
+  }
+  if (readOnly) {
+    if (rules.canServeLeaseRead(state, req.now)) return answerLocally(state, req, out);
+    return proposeReady(rules, submit(state, { input: req.input }, req.requestId, out), req.now, out);
+  }
+  if (req.clientId !== undefined && req.seq !== undefined) {
+    const session = sessionOf(state.learner.service, req.clientId);
+    if (session !== undefined && req.seq === session.seq) {
+      out.push({ _tag: "Reply", requestId: req.requestId, result: { _tag: "ok", output: session.output } });
+      return state;
+    }
+    if (session !== undefined && req.seq < session.seq) {
+      out.push({ _tag: "Reply", requestId: req.requestId, result: { _tag: "stale-seq", lastSeq: session.seq } });
+      return state;
+    }
+  }
+  const command = req.clientId !== undefined && req.seq !== undefined ? { clientId: req.clientId, seq: req.seq, input: req.input } : { input: req.input };
+  return proposeReady(rules, submit(state, command, req.requestId, out), req.now, out);
+}
+
+/** Answer a read-only request from this replica's executed state. */
+function answerLocally<S, I, O>(state: ReplicaState<S, I, O>, req: ClientRequest<I>, out: Out<I, O>): ReplicaState<S, I, O> {
+  const output = state.ctx.app.output(req.input, state.learner.service.app);
+  out.push({ _tag: "Reply", requestId: req.requestId, result: { _tag: "ok", output } });
+  return state;
+}
+
+/** The replica's step function: `makeStep(defaultRules)`. */
+export const step: Step = makeStep(defaultRules);

@@ -1,0 +1,66 @@
+/**
+ * The protocol's rules as one object of small, named, pure functions: ballot order, quorum size,
+ * when an acceptor may help a ballot, how long a grant and a lease last, which value a new leader
+ * re-proposes, when a follower may learn a slot is chosen. `makeStep(rules)` assembles the
+ * replica from them, and `step = makeStep(defaultRules)`.
+ *
+ * Why an object: the bug zoo (refinement-tests/) builds deliberately broken replicas by replacing
+ * one rule, and the refinement checkers must catch each. Production code never carries a flag or
+ * a mutant; it only ever uses `defaultRules`. Each rule is documented where it is defined.
+ */
+import { compareBallots, type Ballot } from "./ballot.ts";
+import type { Config } from "./config.ts";
+import { canPromise, grantUntilFor, restartWaitUntil } from "./acceptor.ts";
+import { checkpointDue } from "./monitor.ts";
+import { learnableFromLeader } from "./learner.ts";
+import { canServeLeaseRead, leaseExpiry, leaseFrom, mergeRevealed, phase2aValue, quorumSize } from "./leader.ts";
+import { mayCampaign } from "./election.ts";
+import type { Value } from "./messages.ts";
+import type { AcceptorState, GrantTimes, ReplicaState, Vote } from "./state.ts";
+
+/** The rules `step` is assembled from. Every function is pure. */
+export interface ReplicaRules {
+  /** Ballot order: by round, then replica id. */
+  readonly compareBallots: (a: Ballot, b: Ballot) => number;
+  /** Members needed for a quorum: a majority. */
+  readonly quorumSize: (members: number) => number;
+  /** May the acceptor promise, vote or grant for `ballot` now? (maxBal, grant in force, restart wait) */
+  readonly canPromise: <I>(acceptor: AcceptorState<I>, ballot: Ballot, now: number) => boolean;
+  /** Own clock reading until which a grant given now holds (rule L1). */
+  readonly grantUntilFor: (now: number, config: Config) => number;
+  /** Own clock reading until which a restarted replica helps no ballot but its durable maxBal (rule L4). */
+  readonly restartWaitUntil: (now: number, config: Config) => number;
+  /** The send time the lease is counted from: the quorum-th most recent grant's (rule L2). */
+  readonly leaseFrom: (grantSentAt: GrantTimes, quorum: number) => number;
+  /** Own clock reading at which the lease counted from `from` runs out (rule L2). */
+  readonly leaseExpiry: (from: number, config: Config) => number;
+  /** May the leader answer a linearizable read from local state now? (rule L3) */
+  readonly canServeLeaseRead: <S, I, O>(state: ReplicaState<S, I, O>, now: number) => boolean;
+  /** May this replica start an election now? (rule L5) */
+  readonly mayCampaign: <S, I, O>(state: ReplicaState<S, I, O>, now: number) => boolean;
+  /** Phase 1: combine the vote known so far at a slot with one more reported vote. */
+  readonly mergeRevealed: <I>(current: Vote<I> | undefined, reported: Vote<I>) => Vote<I>;
+  /** Phase 2a: the value a new leader proposes at a slot phase 1 covered. */
+  readonly phase2aValue: <I>(revealed: Vote<I> | undefined, knownChosen: Value<I> | undefined) => Value<I>;
+  /** May a follower take its vote as the chosen value, given that a leader of `ballot` said the slot is committed? */
+  readonly learnableFromLeader: <I>(vote: Vote<I> | undefined, ballot: Ballot) => boolean;
+  /** Is `slot` a divergence checkpoint? */
+  readonly checkpointDue: (slot: number, config: Config) => boolean;
+}
+
+/** The rules of paxos-lease. */
+export const defaultRules: ReplicaRules = {
+  compareBallots,
+  quorumSize,
+  canPromise,
+  grantUntilFor,
+  restartWaitUntil,
+  leaseFrom,
+  leaseExpiry,
+  canServeLeaseRead,
+  mayCampaign,
+  mergeRevealed,
+  phase2aValue,
+  learnableFromLeader,
+  checkpointDue,
+};

@@ -1,0 +1,338 @@
+/**
+ * A tiny deterministic driver for scenario scripts (in the style of etcd-io/raft's interaction
+ * tests): replicas running `step` over the kv application, a FIFO network, one true clock with a
+ * per-replica offset, durable records, crashes and restarts. It prints every effect as a line, so
+ * that golden files read like a story. The full simulated world (faults as data, refinement
+ * checks at every step) is refinement-tests/; this is only what scripts need.
+ *
+ * Pure TypeScript: no I/O (the test reads and writes the golden files). Not part of the public API.
+ */
+import { kv, type KvInput, type KvOutput, type KvState } from "../../../spec/kv.ts";
+import { showBallot } from "../ballot.ts";
+import { parseConfig, type Config } from "../config.ts";
+import type { ClientResult, Consistency, ReplicaId } from "../events.ts";
+import type { Command, Message, Value } from "../messages.ts";
+import type { DurableRecord } from "../records.ts";
+import { becomeCandidate, makeStep, type ReplicaEffect, type ReplicaEvent, type Step } from "../replica.ts";
+import { defaultRules, type ReplicaRules } from "../rules.ts";
+import { initialState, type ReplicaState } from "../state.ts";
+
+type KvReplica = ReplicaState<KvState, KvInput, KvOutput>;
+
+interface Node {
+  state: KvReplica | null;
+  readonly records: DurableRecord<KvInput>[];
+  clockOffsetMs: number;
+}
+
+interface InFlight {
+  readonly from: ReplicaId;
+  readonly to: ReplicaId;
+  readonly message: Message<KvInput>;
+}
+
+/** Formats a kv input compactly: `put(k,v)`, `get(k)`. */
+export function showInput(input: KvInput): string {
+  switch (input._tag) {
+    case "get":
+    case "delete":
+      return `${input._tag}(${input.key})`;
+    case "put":
+    case "append":
+      return `${input._tag}(${input.key},${input.value})`;
+    case "cas":
+      return `cas(${input.key},${input.expected ?? "null"},${input.value})`;
+    case "noop":
+      return "noop()";
+  }
+}
+
+function showCommand(c: Command<KvInput>): string {
+  return c.clientId === undefined ? showInput(c.input) : `${c.clientId}#${c.seq}:${showInput(c.input)}`;
+}
+
+/** Formats a slot value: `noop` or `[c1#1:put(k,v) get(k)]`. */
+export function showValue(v: Value<KvInput>): string {
+  return v._tag === "noop" ? "noop" : `[${v.commands.map(showCommand).join(" ")}]`;
+}
+
+function showTime(t: number): string {
+  return Number.isFinite(t) ? String(Math.round(t * 1000) / 1000) : t > 0 ? "inf" : "-inf";
+}
+
+/** One line per message, in the golden files' vocabulary. */
+export function showMessage(m: Message<KvInput>): string {
+  switch (m._tag) {
+    case "Prepare":
+      return `Prepare b=${showBallot(m.ballot)} from=${m.fromSlot} t=${showTime(m.sentAt)}`;
+    case "Promise":
+      return `Promise b=${showBallot(m.ballot)} from=${m.fromSlot} votes=[${m.votes.map((v) => `${v.slot}:${showBallot(v.ballot)}:${showValue(v.value)}`).join(" ")}] t=${showTime(m.sentAt)}`;
+    case "Accept":
+      return `Accept b=${showBallot(m.ballot)} s=${m.slot} v=${showValue(m.value)} commit=${m.commitIndex} t=${showTime(m.sentAt)}`;
+    case "Accepted":
+      return `Accepted b=${showBallot(m.ballot)} s=${m.slot} t=${showTime(m.sentAt)}`;
+    case "Heartbeat":
+      return `Heartbeat b=${showBallot(m.ballot)} commit=${m.commitIndex} t=${showTime(m.sentAt)}${m.checkpoint === null ? "" : ` cp=${m.checkpoint.slot}:${m.checkpoint.digest}`}`;
+    case "HeartbeatAck":
+      return `HeartbeatAck b=${showBallot(m.ballot)} exec=${m.executedUpTo} t=${showTime(m.sentAt)}${m.checkpoint === null ? "" : ` cp=${m.checkpoint.slot}:${m.checkpoint.digest}`}`;
+    case "Nack":
+      return `Nack b=${showBallot(m.ballot)} promised=${showBallot(m.promised)} grantRemaining=${showTime(m.grantRemainingMs)}`;
+    case "CatchUp":
+      return `CatchUp ${m.fromSlot}..${m.toSlot}`;
+    case "CatchUpReply":
+      return `CatchUpReply [${m.entries.map((e) => `${e.slot}:${showValue(e.value)}`).join(" ")}]`;
+  }
+}
+
+function showRecord(r: DurableRecord<KvInput>): string {
+  switch (r._tag) {
+    case "promise":
+      return `promise b=${showBallot(r.ballot)}`;
+    case "vote":
+      return `vote s=${r.slot} b=${showBallot(r.ballot)} v=${showValue(r.value)}`;
+    case "chosen":
+      return `chosen s=${r.slot} v=${showValue(r.value)}`;
+  }
+}
+
+function showOutput(o: KvOutput): string {
+  switch (o._tag) {
+    case "value":
+      return `value=${o.value ?? "null"}`;
+    case "ok":
+      return "done";
+    case "cas":
+      return `cas swapped=${o.swapped} current=${o.current ?? "null"}`;
+  }
+}
+
+/** One line per client result. */
+export function showResult(r: ClientResult<KvOutput>): string {
+  switch (r._tag) {
+    case "ok":
+      return `ok ${showOutput(r.output)}`;
+    case "redirect":
+      return `redirect leader=${r.leader ?? "none"}`;
+    case "stale-seq":
+      return `stale-seq last=${r.lastSeq}`;
+    case "unavailable":
+      return `unavailable outcomeUnknown=${r.outcomeUnknown} (${r.reason})`;
+  }
+}
+
+/** The role line printed whenever a replica's role or ballot changes. */
+function showRole(s: KvReplica): string {
+  if (s.halted !== null) return "halted";
+  const r = s.role;
+  return r._tag === "follower" ? "follower" : `${r._tag} ${showBallot(r.ballot)}`;
+}
+
+/** Options for a scenario cluster. */
+export interface ClusterOptions {
+  readonly rules?: ReplicaRules;
+  /** Extra config fields for every replica (members and self are set by the cluster). */
+  readonly config?: Record<string, unknown>;
+}
+
+/** A scenario cluster. Every method appends the lines it produced to `lines`. */
+export class Cluster {
+  readonly nodes = new Map<ReplicaId, Node>();
+  readonly inFlight: InFlight[] = [];
+  readonly cut = new Set<string>();
+  readonly lines: string[] = [];
+  readonly step: Step;
+  readonly rules: ReplicaRules;
+  now = 0;
+  nextRequestId = 1;
+  quiet = false;
+  /** Every reply, by request id. */
+  readonly replies = new Map<number, ClientResult<KvOutput>>();
+  /** Every effect each replica produced, in order (for tests that inspect them). */
+  readonly effectLog: { readonly replica: ReplicaId; readonly effect: ReplicaEffect<KvInput, KvOutput> }[] = [];
+
+  constructor(
+    readonly size: number,
+    readonly options: ClusterOptions = {},
+  ) {
+    this.rules = options.rules ?? defaultRules;
+    this.step = makeStep(this.rules);
+    const members = Array.from({ length: size }, (_, i) => i + 1);
+    for (const id of members) {
+      const config = parseConfig({ ...(options.config ?? {}), members, self: id });
+      this.nodes.set(id, { state: initialState(config, kv), records: [], clockOffsetMs: 0 });
+    }
+    for (const id of members) this.boot(id);
+  }
+
+  config(id: ReplicaId): Config {
+    return this.node(id).state?.ctx.config ?? fail(`replica ${id} is down`);
+  }
+
+  node(id: ReplicaId): Node {
+    return this.nodes.get(id) ?? fail(`no replica ${id}`);
+  }
+
+  state(id: ReplicaId): KvReplica {
+    return this.node(id).state ?? fail(`replica ${id} is down`);
+  }
+
+  clock(id: ReplicaId): number {
+    return this.now + this.node(id).clockOffsetMs;
+  }
+
+  private emit(line: string, always = false): void {
+    if (always || !this.quiet) this.lines.push(line);
+  }
+
+  /** Feed one event to replica `id` and carry out its effects. */
+  apply(id: ReplicaId, event: ReplicaEvent<KvInput>): void {
+    const node = this.node(id);
+    const before = node.state ?? fail(`replica ${id} is down`);
+    const result = this.step(before, event);
+    this.carryOut(id, result.state, result.effects, before);
+  }
+
+  private carryOut(id: ReplicaId, after: KvReplica, effects: readonly ReplicaEffect<KvInput, KvOutput>[], before: KvReplica | null): void {
+    const node = this.node(id);
+    node.state = after;
+    for (const effect of effects) {
+      this.effectLog.push({ replica: id, effect });
+      switch (effect._tag) {
+        case "Persist":
+          node.records.push(effect.record);
+          this.emit(`${id} persist ${showRecord(effect.record)}`);
+          break;
+        case "Send":
+          this.inFlight.push({ from: id, to: effect.to, message: effect.message });
+          this.emit(`${id}->${effect.to} ${showMessage(effect.message)}`);
+          break;
+        case "Reply":
+          this.replies.set(effect.requestId, effect.result);
+          this.emit(`${id} reply #${effect.requestId} ${showResult(effect.result)}`, true);
+          break;
+        case "Alarm":
+          this.emit(`${id} ALARM slot=${effect.slot} replicas=${effect.replicas.join(",")} ${effect.message}`, true);
+          break;
+      }
+    }
+    if (before === null || showRole(before) !== showRole(after)) this.emit(`${id} is ${showRole(after)}`, true);
+  }
+
+  private boot(id: ReplicaId): void {
+    const node = this.node(id);
+    const base = node.state ?? fail(`replica ${id} has no state`);
+    const result = this.step(base, { _tag: "Recover", now: this.clock(id), records: node.records.slice() });
+    node.state = result.state;
+  }
+
+  /** Force a campaign, as etcd-raft's `campaign` does; refused while rule L5 forbids it. */
+  campaign(id: ReplicaId): void {
+    const s = this.state(id);
+    if (!this.rules.mayCampaign(s, this.clock(id))) {
+      this.emit(`${id} may not campaign now (grant in force until ${showTime(s.acceptor.grantUntil)}, restart wait until ${showTime(s.acceptor.noPromiseUntil)})`, true);
+      return;
+    }
+    const effects: ReplicaEffect<KvInput, KvOutput>[] = [];
+    const after = becomeCandidate(this.rules, { ...s, now: this.clock(id) }, this.clock(id), effects);
+    this.carryOut(id, after, effects, s);
+  }
+
+  private linkUp(from: ReplicaId, to: ReplicaId): boolean {
+    return !this.cut.has(`${from}->${to}`) && this.node(to).state !== null;
+  }
+
+  /** Deliver the messages in flight now (not the ones they cause). Returns how many were delivered. */
+  deliverRound(): number {
+    const batch = this.inFlight.splice(0, this.inFlight.length);
+    for (const m of batch) {
+      if (!this.linkUp(m.from, m.to)) {
+        this.emit(`dropped ${m.from}->${m.to} ${m.message._tag}`);
+        continue;
+      }
+      this.apply(m.to, { _tag: "Receive", now: this.clock(m.to), from: m.from, message: m.message });
+    }
+    return batch.length;
+  }
+
+  /** Deliver until no message is in flight. */
+  stabilize(): void {
+    for (let round = 0; this.inFlight.length > 0; round++) {
+      if (round > 10_000) fail("stabilize: messages keep flowing");
+      this.deliverRound();
+    }
+  }
+
+  /** Tick every live replica once at the current time. */
+  tickAll(): void {
+    for (const [id, node] of this.nodes) if (node.state !== null) this.apply(id, { _tag: "Tick", now: this.clock(id) });
+  }
+
+  /** Let `ms` pass in steps of `tickMs`: tick every replica, then deliver everything, at each step. */
+  advance(ms: number, tickMs: number): void {
+    const end = this.now + ms;
+    while (this.now < end) {
+      this.now = Math.min(end, this.now + tickMs);
+      this.tickAll();
+      this.stabilize();
+    }
+  }
+
+  /** Let `ms` pass with no tick and no delivery (every process paused, or nothing happening). */
+  elapse(ms: number): void {
+    this.now += ms;
+  }
+
+  crash(id: ReplicaId): void {
+    this.node(id).state = null;
+    this.emit(`${id} crashed`, true);
+  }
+
+  restart(id: ReplicaId): void {
+    const node = this.node(id);
+    if (node.state !== null) fail(`replica ${id} is up`);
+    const config = parseConfig({ ...(this.options.config ?? {}), members: [...this.nodes.keys()], self: id });
+    node.state = initialState(config, kv);
+    this.boot(id);
+    const s = this.state(id);
+    this.emit(`${id} restarted: maxBal=${showBallot(s.acceptor.maxBal)} executed=${s.learner.executedUpTo} noPromiseUntil=${showTime(s.acceptor.noPromiseUntil)}`, true);
+  }
+
+  /** Submit a client request to replica `id`; returns its request id. */
+  request(id: ReplicaId, input: KvInput, consistency: Consistency, session?: { clientId: string; seq: number }): number {
+    const requestId = this.nextRequestId++;
+    this.emit(`${id} request #${requestId} ${session === undefined ? "" : `${session.clientId}#${session.seq}:`}${showInput(input)} ${consistency}`, true);
+    this.apply(id, {
+      _tag: "ClientRequest",
+      now: this.clock(id),
+      requestId,
+      clientId: session?.clientId,
+      seq: session?.seq,
+      input,
+      consistency,
+    });
+    return requestId;
+  }
+
+  /** A status line per replica. */
+  status(ids?: readonly ReplicaId[]): void {
+    for (const id of ids ?? [...this.nodes.keys()]) {
+      const node = this.node(id);
+      if (node.state === null) {
+        this.emit(`${id}: down`, true);
+        continue;
+      }
+      const s = node.state;
+      const now = this.clock(id);
+      const grant = now < s.acceptor.grantUntil ? ` grant=${showBallot(s.acceptor.grantTo)}until${showTime(s.acceptor.grantUntil)}` : "";
+      const lease = s.role._tag === "leader" ? ` lease=${now < s.role.leaseUntil ? "until" : "expired@"}${showTime(s.role.leaseUntil)}` : "";
+      this.emit(
+        `${id}: ${showRole(s)} maxBal=${showBallot(s.acceptor.maxBal)}${grant}${lease} commit=${s.learner.commitIndex} executed=${s.learner.executedUpTo} leader=${s.learner.leaderHint ?? "none"}`,
+        true,
+      );
+    }
+  }
+}
+
+function fail(message: string): never {
+  throw new Error(message);
+}
