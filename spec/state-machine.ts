@@ -107,16 +107,39 @@ export interface Invariant<S> {
  * in a fixed order, so that exploration is deterministic. `transition(a, s)` is defined only
  * when `enabled(a, s)`. The output of an action is its name with its arguments
  * (`"Phase2a(1, v2)"`), which is what traces and refinement reports print.
+ *
+ * An action instance binds every bound variable that changes the successor (for Paxos's
+ * `Phase1b(a) == \E m \in msgs : ...`, the message m), so `transition` is a function.
+ * Existentials that only guard (`\E Q \in Quorum : ShowsSafeAt(Q, b, v)`) stay inside the
+ * action; `witnesses` counts their satisfying bindings, because TLC generates one successor
+ * per binding and its "states generated" counts every one of them.
+ *
+ * States are immutable, so `transition` may return the very state it was given when the
+ * action changes nothing (a self-loop); explorers take `to === from` as a known state.
  */
 export interface Spec<S, A> extends StateMachine<S, A, string> {
   /** Init. Most specs have one initial state; some (inductive checks) have many. */
   readonly init: readonly S[];
   actions(state: S): Iterable<A>;
   enabled(action: A, state: S): boolean;
+  /**
+   * How many successors TLC generates for `action` in `state`: the number of satisfying
+   * bindings of the existential quantifiers inside the action (all equal to
+   * `transition(action, state)`). Zero exactly when the action is not enabled. Optional:
+   * when absent, 1 if enabled and 0 otherwise. Explorers call it instead of `enabled`, so a
+   * spec whose guard already counts witnesses evaluates it once.
+   */
+  witnesses?(action: A, state: S): number;
   /** A canonical key: two states are equal exactly when their keys are equal. */
   key(state: S): string;
   /** The invariants checked on every reachable state. */
   readonly invariants: readonly Invariant<S>[];
   /** A readable rendering of a state for counterexample reports. */
   show(state: S): string;
+  /**
+   * Optional symmetry (TLC's SYMMETRY): every element of the symmetry group except the
+   * identity, as a map on states. The spec must commute with each of them (a permuted
+   * state's successors are the permuted successors). Explorers use them only when asked.
+   */
+  readonly symmetries?: readonly ((state: S) => S)[];
 }

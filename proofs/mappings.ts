@@ -1,0 +1,59 @@
+/**
+ * The refinement mappings of Lamport's Paxos hierarchy, as named pure functions:
+ *
+ *   Paxos -> Voting     votingOf:    maxBal <- maxBal, votes <- votes, where
+ *                                    votes[a] == {<<m.bal, m.val>> : 2b messages m from a}
+ *                                    (Paxos.tla: `V == INSTANCE Voting`)
+ *   Voting -> Consensus consensusOf: chosen <- V!chosen, where
+ *                                    chosen == {v \in Value : \E b \in Ballot : ChosenAt(b, v)}
+ *                                    (Voting.tla: `C == INSTANCE Consensus`)
+ *
+ * and the RefinementMappings that the step-refinement checker consumes. The state functions
+ * `votes` and `chosen` are defined where Lamport defines them (Paxos.instanceV, Voting.chosen);
+ * this module names the substitutions and never re-implements them.
+ */
+import { Consensus, type ConsensusAction, type ConsensusState } from "../spec/consensus.ts";
+import type { Paxos, PaxosAction, PaxosState } from "../spec/paxos.ts";
+import type { Voting, VotingAction, VotingState } from "../spec/voting.ts";
+import { refinementCheck, type RefinementCheck, type RefinementMapping } from "./refinement.ts";
+
+/** Paxos -> Voting: the state of V == INSTANCE Voting in Paxos.tla. */
+export function votingOf(paxos: Paxos): (s: PaxosState) => VotingState {
+  return (s) => paxos.instanceV(s);
+}
+
+/** Voting -> Consensus: chosen <- V!chosen, the values some quorum voted for in one ballot. */
+export function consensusOf(voting: Voting): (s: VotingState) => ConsensusState {
+  return (s) => ({ chosen: voting.chosen(s) });
+}
+
+/** THEOREM Spec => V!Spec of Paxos.tla, as a mapping to check. */
+export function paxosRefinesVoting(paxos: Paxos): RefinementMapping<PaxosState, VotingState, VotingAction> {
+  return { name: "Paxos => Voting", upper: paxos.V, map: votingOf(paxos) };
+}
+
+/** THEOREM Spec => C!Spec of Voting.tla, as a mapping to check. */
+export function votingRefinesConsensus(voting: Voting): RefinementMapping<VotingState, ConsensusState, ConsensusAction> {
+  return { name: "Voting => Consensus", upper: new Consensus({ values: voting.constants.values }), map: consensusOf(voting) };
+}
+
+/**
+ * Paxos => Consensus through Voting (THEOREM Spec => V!C!Spec, the transitivity remark at
+ * the end of Paxos.tla): chosen <- V!chosen with votes <- votes.
+ */
+export function paxosRefinesConsensus(paxos: Paxos): RefinementMapping<PaxosState, ConsensusState, ConsensusAction> {
+  const toVoting = votingOf(paxos);
+  const toConsensus = consensusOf(paxos.V);
+  return { name: "Paxos => Consensus", upper: new Consensus({ values: paxos.constants.values }), map: (s) => toConsensus(toVoting(s)) };
+}
+
+/** The refinement checks run when exploring Paxos: to Voting and, through it, to Consensus. */
+export function paxosChecks(paxos: Paxos): RefinementCheck<PaxosState, PaxosAction>[] {
+  const lowerKind = (a: PaxosAction): string => a._tag;
+  return [refinementCheck(paxosRefinesVoting(paxos), { lowerKind }), refinementCheck(paxosRefinesConsensus(paxos), { lowerKind })];
+}
+
+/** The refinement check run when exploring Voting: to Consensus. */
+export function votingChecks(voting: Voting): RefinementCheck<VotingState, VotingAction>[] {
+  return [refinementCheck(votingRefinesConsensus(voting), { lowerKind: (a) => a._tag })];
+}

@@ -1,0 +1,265 @@
+/**
+ * `npm run explore -- --spec paxos|voting|consensus|lease [options]`: exhaustive exploration
+ * of one spec with its invariants on every distinct state and its refinement mappings on
+ * every transition, reporting the numbers the way TLC does (distinct states, states
+ * generated, depth) so they can be compared with TLC's.
+ *
+ * Exit codes: 0 no violation, 1 a violation (its shortest trace is printed), 2 usage error.
+ * Progress goes to stderr about once a second; `--json` prints one JSON object on stdout.
+ */
+import { parseArgs } from "node:util";
+import { pathToFileURL } from "node:url";
+import { paxosChecks, votingChecks } from "../../proofs/mappings.ts";
+import { Consensus } from "../../spec/consensus.ts";
+import { acceptorName, majorityQuorums, subsetsOfSize, type BallotConstants } from "../../spec/constants.ts";
+import { explore, formatViolation, type ExploreProgress, type ExploreResult, type StepCheck } from "../../spec/explore.ts";
+import { Lease } from "../../spec/lease.ts";
+import { Paxos } from "../../spec/paxos.ts";
+import type { Spec } from "../../spec/state-machine.ts";
+import { Voting } from "../../spec/voting.ts";
+
+/** Where the CLI writes and how it reads time: injectable so tests run it in-process. */
+export interface Io {
+  out(line: string): void;
+  err(line: string): void;
+  /** Milliseconds, monotonic. */
+  now(): number;
+}
+
+const specNames = ["paxos", "voting", "consensus", "lease"] as const;
+type SpecName = (typeof specNames)[number];
+
+/** Limits of the CLI: beyond them the state spaces are too large to explore. */
+const limits = {
+  acceptors: { min: 1, max: 5, default: 3, specs: ["paxos", "voting"] },
+  values: { min: 1, max: 3, default: 2, specs: ["paxos", "voting", "consensus"] },
+  "max-ballot": { min: 0, max: 4, default: 2, specs: ["paxos", "voting"] },
+  quorum: { min: 1, max: 5, default: 0, specs: ["paxos", "voting"] },
+  holders: { min: 1, max: 4, default: 2, specs: ["lease"] },
+  "time-max": { min: 1, max: 24, default: 6, specs: ["lease"] },
+  "lease-ticks": { min: 1, max: 24, default: 3, specs: ["lease"] },
+  "max-states": { min: 1, max: 50_000_000, default: 20_000_000, specs: specNames },
+} as const satisfies Record<string, { min: number; max: number; default: number; specs: readonly SpecName[] }>;
+type NumericFlag = keyof typeof limits;
+
+export const usage = `Usage: npm run explore -- --spec paxos|voting|consensus|lease [options]
+
+Explores every reachable state of a spec breadth first (as TLC does), checks its invariants
+on every distinct state and its refinement mappings on every transition, and prints the
+shortest trace to the first violation.
+
+Options:
+  --spec NAME         paxos | voting | consensus | lease (default paxos)
+  --acceptors N       paxos, voting: |Acceptor|, ${limits.acceptors.min}..${limits.acceptors.max} (default ${limits.acceptors.default})
+  --values N          paxos, voting, consensus: |Value|, ${limits.values.min}..${limits.values.max} (default ${limits.values.default})
+  --max-ballot N      paxos, voting: Ballot = 0..N, ${limits["max-ballot"].min}..${limits["max-ballot"].max} (default ${limits["max-ballot"].default})
+  --quorum N          paxos, voting: quorums are all sets of N acceptors (default: smallest majority)
+  --init Init|IInv    consensus: Init (chosen = {}) or MCConsensus's IInv (default Init)
+  --holders N         lease: holders p1..pN, ${limits.holders.min}..${limits.holders.max} (default ${limits.holders.default})
+  --time-max N        lease: true time runs 0..N ticks, ${limits["time-max"].min}..${limits["time-max"].max} (default ${limits["time-max"].default})
+  --lease-ticks N     lease: lease duration D in ticks, ${limits["lease-ticks"].min}..${limits["lease-ticks"].max} (default ${limits["lease-ticks"].default})
+  --symmetry          count states up to permutations of acceptors and values (holders for
+                      lease), like TLC's SYMMETRY; off by default, so counts match TLC without it
+  --no-refinement     skip the refinement checks (Paxos => Voting, Paxos => Consensus,
+                      Voting => Consensus)
+  --max-states N      stop after N distinct states (default ${limits["max-states"].default})
+  --json              print the result as one JSON object on stdout
+  -h, --help          this text
+
+Exit codes: 0 no violation, 1 violation found, 2 usage error.`;
+
+class UsageError extends Error {}
+
+interface Options {
+  readonly spec: SpecName;
+  readonly numbers: Readonly<Record<NumericFlag, number>>;
+  readonly init: "Init" | "IInv";
+  readonly symmetry: boolean;
+  readonly refinement: boolean;
+  readonly json: boolean;
+}
+
+/** Parse and validate the command line; throws UsageError with a sentence for the user. */
+export function parseOptions(argv: readonly string[]): Options | "help" {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        spec: { type: "string" },
+        ...Object.fromEntries(Object.keys(limits).map((flag) => [flag, { type: "string" as const }])),
+        init: { type: "string" },
+        symmetry: { type: "boolean" },
+        "no-refinement": { type: "boolean" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  if (values.help === true) return "help";
+  const specText = (values.spec as string | undefined) ?? "paxos";
+  if (!(specNames as readonly string[]).includes(specText)) throw new UsageError(`unknown spec '${specText}' (expected one of: ${specNames.join(", ")})`);
+  const spec = specText as SpecName;
+  const numbers = {} as Record<NumericFlag, number>;
+  for (const flag of Object.keys(limits) as NumericFlag[]) {
+    const limit = limits[flag];
+    const text = values[flag] as string | undefined;
+    if (text === undefined) {
+      numbers[flag] = limit.default;
+      continue;
+    }
+    if (!(limit.specs as readonly SpecName[]).includes(spec)) throw new UsageError(`--${flag} applies only to --spec ${limit.specs.join(" or ")}, not ${spec}`);
+    if (!/^-?\d+$/.test(text)) throw new UsageError(`--${flag} must be an integer, got '${text}'`);
+    const n = Number(text);
+    if (n < limit.min || n > limit.max) throw new UsageError(`--${flag} must be between ${limit.min} and ${limit.max}, got ${n}`);
+    numbers[flag] = n;
+  }
+  const init = (values.init as string | undefined) ?? "Init";
+  if (init !== "Init" && init !== "IInv") throw new UsageError(`--init must be Init or IInv, got '${init}'`);
+  if (values.init !== undefined && spec !== "consensus") throw new UsageError(`--init applies only to --spec consensus, not ${spec}`);
+  if (numbers.quorum !== 0) {
+    const n = numbers.acceptors;
+    if (numbers.quorum > n) throw new UsageError(`--quorum ${numbers.quorum} is impossible with ${n} acceptors`);
+    if (2 * numbers.quorum <= n) throw new UsageError(`--quorum ${numbers.quorum} of ${n} acceptors breaks QuorumAssumption: two disjoint sets of ${numbers.quorum} exist`);
+  }
+  return { spec, numbers, init, symmetry: values.symmetry === true, refinement: values["no-refinement"] !== true, json: values.json === true };
+}
+
+/** A spec with the checks to run on it, ready to explore. */
+interface Job<S, A> {
+  readonly title: string;
+  readonly spec: Spec<S, A>;
+  readonly checks: readonly StepCheck<S, A>[];
+}
+/** A Job whose state and action types are hidden (continuation-passing keeps them typed). */
+type AnyJob = <R>(k: <S, A>(job: Job<S, A>) => R) => R;
+const pack =
+  <S, A>(job: Job<S, A>): AnyJob =>
+  (k) =>
+    k(job);
+
+function ballotConstants(o: Options): BallotConstants {
+  const n = o.numbers.acceptors;
+  const quorums = o.numbers.quorum === 0 ? majorityQuorums(n) : subsetsOfSize(n, o.numbers.quorum);
+  return { acceptors: n, values: o.numbers.values, maxBallot: o.numbers["max-ballot"], quorums };
+}
+
+function describeBallots(k: BallotConstants): string {
+  const quorums = (k.quorums ?? []).map((q) => `{${q.map(acceptorName).join(",")}}`).join(" ");
+  return `${k.acceptors} acceptors, ${k.values} values, ballots 0..${k.maxBallot}, quorums ${quorums}`;
+}
+
+function prepare(o: Options): AnyJob {
+  switch (o.spec) {
+    case "paxos": {
+      const k = ballotConstants(o);
+      const paxos = new Paxos(k);
+      return pack({ title: `Paxos with ${describeBallots(k)}`, spec: paxos, checks: o.refinement ? paxosChecks(paxos) : [] });
+    }
+    case "voting": {
+      const k = ballotConstants(o);
+      const voting = new Voting(k);
+      return pack({ title: `Voting with ${describeBallots(k)}`, spec: voting, checks: o.refinement ? votingChecks(voting) : [] });
+    }
+    case "consensus":
+      return pack({ title: `Consensus with ${o.numbers.values} values, initial predicate ${o.init}`, spec: new Consensus({ values: o.numbers.values, init: o.init }), checks: [] });
+    case "lease": {
+      const c = { holders: o.numbers.holders, timeMax: o.numbers["time-max"], leaseTicks: o.numbers["lease-ticks"] };
+      return pack({ title: `Lease with ${c.holders} holders, time 0..${c.timeMax}, lease duration ${c.leaseTicks} ticks`, spec: new Lease(c), checks: [] });
+    }
+  }
+}
+
+/** Run the CLI; returns the exit code. */
+export function main(argv: readonly string[], io: Io): number {
+  let options: Options | "help";
+  let job: AnyJob;
+  try {
+    options = parseOptions(argv);
+    if (options === "help") {
+      io.out(usage);
+      return 0;
+    }
+    job = prepare(options);
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof RangeError) {
+      io.err(`explore: ${e.message}`);
+      io.err("Try 'npm run explore -- --help'.");
+      return 2;
+    }
+    throw e;
+  }
+  const o = options;
+  return job((j) => run(j, o, io));
+}
+
+function run<S, A>(job: Job<S, A>, o: Options, io: Io): number {
+  const started = io.now();
+  let lastReport = started;
+  const onProgress = (p: ExploreProgress): void => {
+    const t = io.now();
+    if (t - lastReport < 1000) return;
+    lastReport = t;
+    io.err(`explore: ${p.distinct} distinct, ${p.generated} generated, depth ${p.depth}, ${p.queued} queued, ${((t - started) / 1000).toFixed(1)} s`);
+  };
+  const result = explore(job.spec, { symmetry: o.symmetry, checks: job.checks, maxStates: o.numbers["max-states"], onProgress, progressEvery: 16_384 });
+  const seconds = (io.now() - started) / 1000;
+  if (o.json) io.out(JSON.stringify(toJson(job, o, result, seconds)));
+  else report(job, o, result, seconds, io);
+  return result.violation === undefined ? 0 : 1;
+}
+
+function toJson<S, A>(job: Job<S, A>, o: Options, r: ExploreResult<S>, seconds: number): unknown {
+  return {
+    spec: o.spec,
+    title: job.title,
+    symmetry: o.symmetry,
+    distinctStates: r.distinct,
+    statesGenerated: r.generated,
+    depth: r.depth,
+    transitions: r.transitions,
+    elapsedSeconds: seconds,
+    distinctStatesPerSecond: Math.round(r.distinct / Math.max(seconds, 1e-9)),
+    complete: r.complete,
+    invariants: r.invariantsChecked,
+    refinements: r.stepChecks,
+    violation:
+      r.violation === undefined
+        ? null
+        : { kind: r.violation.kind, check: r.violation.check, message: r.violation.message, trace: r.violation.trace.map((step) => ({ action: step.action, state: job.spec.show(step.state) })) },
+  };
+}
+
+function report<S, A>(job: Job<S, A>, o: Options, r: ExploreResult<S>, seconds: number, io: Io): void {
+  io.out(`Explored ${job.title}${o.symmetry ? ", up to symmetry" : ""}`);
+  const rows: [string, string][] = [
+    ["distinct states", String(r.distinct)],
+    ["states generated", String(r.generated)],
+    ["depth", String(r.depth)],
+    ["transitions checked", String(r.transitions)],
+    ["elapsed", `${seconds.toFixed(2)} s`],
+    ["distinct states/s", String(Math.round(r.distinct / Math.max(seconds, 1e-9)))],
+  ];
+  for (const [label, value] of rows) io.out(`  ${label.padEnd(20)}${value}`);
+  io.out(`Checked on every distinct state: ${r.invariantsChecked.join(", ")}`);
+  for (const check of r.stepChecks) {
+    io.out(`Checked on every transition: ${check.name}`);
+    for (const line of check.summary) io.out(`  ${line}`);
+  }
+  if (r.violation !== undefined) io.out(formatViolation(job.spec, r.violation));
+  else if (!r.complete) io.out(`No violation in the states explored, but the search stopped at --max-states ${o.numbers["max-states"]}: it is not exhaustive.`);
+  else io.out("No violation: the search was exhaustive.");
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = main(process.argv.slice(2), {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+    now: () => performance.now(),
+  });
+}
