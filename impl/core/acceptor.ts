@@ -15,7 +15,7 @@ import { valuesEqual, type AcceptMsg, type AcceptedMsg, type NackMsg, type Prepa
 import type { PromiseRecord, VoteRecord } from "./records.ts";
 import type { ReplicaRules } from "./rules.ts";
 import { slotMapForEach, slotMapGet, slotMapSet } from "./slot-map.ts";
-import type { AcceptorState } from "./state.ts";
+import { copyAcceptor, type AcceptorState, type Draft } from "./state.ts";
 
 /**
  * May this acceptor promise, vote for, or grant a lease to `ballot` at own clock reading `now`?
@@ -59,8 +59,12 @@ export function nackFor<I>(acceptor: AcceptorState<I>, ballot: Ballot, now: numb
 }
 
 /** Grant a lease to `ballot` from `now` (the acceptor has just promised or voted for it). */
-function grant<I>(rules: ReplicaRules, acceptor: AcceptorState<I>, config: Config, ballot: Ballot, now: number): AcceptorState<I> {
-  return { ...acceptor, maxBal: maxBallot(acceptor.maxBal, ballot), grantTo: ballot, grantUntil: rules.grantUntilFor(now, config) };
+function grant<I>(rules: ReplicaRules, acceptor: AcceptorState<I>, config: Config, ballot: Ballot, now: number): Draft<AcceptorState<I>> {
+  const a = copyAcceptor(acceptor);
+  a.maxBal = maxBallot(acceptor.maxBal, ballot);
+  a.grantTo = ballot;
+  a.grantUntil = rules.grantUntilFor(now, config);
+  return a;
 }
 
 /** The acceptor's state after a step, the record to persist first (if any), and its reply. */
@@ -91,7 +95,7 @@ export function phase1b<I>(
     return true;
   });
   return {
-    acceptor: grant(rules, { ...acceptor, maxBal: m.ballot }, config, m.ballot, now),
+    acceptor: grant(rules, acceptor, config, m.ballot, now),
     record: rises ? { _tag: "promise", ballot: m.ballot } : null,
     reply: { _tag: "Promise", ballot: m.ballot, fromSlot: m.fromSlot, votes, sentAt: m.sentAt },
   };
@@ -119,9 +123,10 @@ export function phase2b<I>(
   if (existing !== undefined && compareBallots(existing.ballot, m.ballot) > 0) {
     fail(`phase2b: a vote in a higher ballot than maxBal at slot ${m.slot}`);
   }
-  const votes = repeat ? acceptor.votes : slotMapSet(acceptor.votes, m.slot, { ballot: m.ballot, value: m.value });
+  const granted = grant(rules, acceptor, config, m.ballot, now);
+  if (!repeat) granted.votes = slotMapSet(acceptor.votes, m.slot, { ballot: m.ballot, value: m.value });
   return {
-    acceptor: grant(rules, { ...acceptor, votes }, config, m.ballot, now),
+    acceptor: granted,
     record: repeat ? null : { _tag: "vote", slot: m.slot, ballot: m.ballot, value: m.value },
     reply: { _tag: "Accepted", ballot: m.ballot, slot: m.slot, sentAt: m.sentAt },
   };
@@ -151,5 +156,8 @@ export function renewGrant<I>(
  */
 export function dropSelfGrant<I>(acceptor: AcceptorState<I>, ballot: Ballot): AcceptorState<I> {
   if (!ballotEquals(acceptor.grantTo, ballot)) return acceptor;
-  return { ...acceptor, grantTo: ballotZero, grantUntil: Number.NEGATIVE_INFINITY };
+  const a = copyAcceptor(acceptor);
+  a.grantTo = ballotZero;
+  a.grantUntil = Number.NEGATIVE_INFINITY;
+  return a;
 }

@@ -158,7 +158,10 @@ const decodeEither = Schema.decodeUnknownEither(Config, { errors: "all", onExces
 /** Decode and check a configuration; defaults fill the omitted limits. */
 export function decodeConfig(input: unknown): Either.Either<Config, ConfigError> {
   return Either.mapLeft(decodeEither(input), (error) => {
-    const issues = ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) =>
+    const all = ParseResult.ArrayFormatter.formatErrorSync(error);
+    // An omitted limit may be `undefined`; that alternative's own mismatch says nothing useful.
+    const useful = all.filter((issue) => !issue.message.startsWith("Expected undefined, actual"));
+    const issues = (useful.length > 0 ? useful : all).map((issue) =>
       issue.path.length === 0 || issue.message.startsWith(String(issue.path[0])) ? issue.message : `${issue.path.join(".")}: ${issue.message}`,
     );
     return new ConfigError(issues);

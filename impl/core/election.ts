@@ -10,7 +10,7 @@
  */
 import type { Ballot } from "./ballot.ts";
 import { canPromise } from "./acceptor.ts";
-import type { ElectionState, ReplicaState } from "./state.ts";
+import { copyElection, withElection, type ReplicaState } from "./state.ts";
 
 /** mulberry32: the next state and a uniformly distributed unsigned 32-bit output. */
 export function mulberry32(prng: number): { readonly prng: number; readonly value: number } {
@@ -21,19 +21,36 @@ export function mulberry32(prng: number): { readonly prng: number; readonly valu
   return { prng: next, value: (t ^ (t >>> 14)) >>> 0 };
 }
 
-/** A fresh deadline `now + timeout`, with the timeout drawn uniformly from [electionTimeoutMsMin, electionTimeoutMsMax]. */
-export function withElectionDeadline<S, I, O>(state: ReplicaState<S, I, O>, now: number): ReplicaState<S, I, O> {
+/**
+ * Restart the election timer at `now` with a fresh timeout drawn uniformly from
+ * [electionTimeoutMsMin, electionTimeoutMsMax]. Drawn at every role change and promise, so that
+ * replicas that time out together once rarely do so again.
+ */
+export function restartElectionTimer<S, I, O>(state: ReplicaState<S, I, O>, now: number): ReplicaState<S, I, O> {
   const { electionTimeoutMsMin: min, electionTimeoutMsMax: max } = state.ctx.config;
   const drawn = mulberry32(state.election.prng);
-  const timeout = min + (drawn.value % (max - min + 1));
-  const election: ElectionState = { ...state.election, prng: drawn.prng, deadline: now + timeout };
-  return { ...state, election };
+  const timeoutMs = min + (drawn.value % (max - min + 1));
+  const election = copyElection(state.election);
+  election.prng = drawn.prng;
+  election.heardAt = now;
+  election.timeoutMs = timeoutMs;
+  return withElection(state, election);
+}
+
+/** The current leader was heard from at `now`: the timer starts over, with the same timeout. */
+export function resetElectionTimer<S, I, O>(state: ReplicaState<S, I, O>, now: number): ReplicaState<S, I, O> {
+  if (state.election.heardAt === now) return state;
+  const election = copyElection(state.election);
+  election.heardAt = now;
+  return withElection(state, election);
 }
 
 /** Note a round seen in some ballot, so that the next campaign goes above it. */
 export function noteRound<S, I, O>(state: ReplicaState<S, I, O>, ballot: Ballot): ReplicaState<S, I, O> {
   if (ballot.round <= state.election.roundSeen) return state;
-  return { ...state, election: { ...state.election, roundSeen: ballot.round } };
+  const election = copyElection(state.election);
+  election.roundSeen = ballot.round;
+  return withElection(state, election);
 }
 
 /** The ballot this replica would campaign with next: above every round it has seen or promised. */
@@ -54,5 +71,5 @@ export function mayCampaign<S, I, O>(state: ReplicaState<S, I, O>, now: number):
 
 /** Is the election deadline reached? */
 export function electionDue<S, I, O>(state: ReplicaState<S, I, O>, now: number): boolean {
-  return now >= state.election.deadline;
+  return now >= state.election.heardAt + state.election.timeoutMs;
 }

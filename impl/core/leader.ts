@@ -21,7 +21,20 @@ import { learnChosen, type ExecutedSlot } from "./learner.ts";
 import type { ReplicaEffect } from "./replica.ts";
 import type { ReplicaRules } from "./rules.ts";
 import { slotMapGet, slotMapSet, type SlotMap } from "./slot-map.ts";
-import type { Candidate, GrantTimes, Leader, PendingBatch, Proposal, ReplicaState, Vote } from "./state.ts";
+import {
+  copyCandidate,
+  copyLeader,
+  copyProposal,
+  copyReplica,
+  withRole,
+  type Candidate,
+  type GrantTimes,
+  type Leader,
+  type PendingBatch,
+  type Proposal,
+  type ReplicaState,
+  type Vote,
+} from "./state.ts";
 
 /** Quorum: a majority of the members. Any two quorums intersect (Paxos Made Simple, section 2.2). */
 export function quorumSize(members: number): number {
@@ -125,13 +138,11 @@ export function collectPromise<S, I, O>(
     const merged = rules.mergeRevealed(current, { ballot: v.ballot, value: v.value });
     if (merged !== current) revealed = slotMapSet(revealed, v.slot, merged);
   }
-  const role: Candidate<I> = {
-    ...candidate,
-    promised: candidate.promised | (1 << fromIndex),
-    revealed,
-    grantSentAt: withGrant(candidate.grantSentAt, fromIndex, m.sentAt),
-  };
-  return { ...state, role };
+  const role = copyCandidate(candidate);
+  role.promised = candidate.promised | (1 << fromIndex);
+  role.revealed = revealed;
+  role.grantSentAt = withGrant(candidate.grantSentAt, fromIndex, m.sentAt);
+  return withRole(state, role);
 }
 
 /** Record a lease grant (an Accepted or HeartbeatAck echoing `sentAt`) and recompute the lease. */
@@ -145,8 +156,13 @@ export function recordGrant<S, I, O>(
   const grantSentAt = withGrant(leader.grantSentAt, index, sentAt);
   if (grantSentAt === leader.grantSentAt) return leader;
   const from = rules.leaseFrom(grantSentAt, rules.quorumSize(state.ctx.members.length));
-  if (from === leader.leaseFrom) return { ...leader, grantSentAt };
-  return { ...leader, grantSentAt, leaseFrom: from, leaseUntil: rules.leaseExpiry(from, state.ctx.config) };
+  const next = copyLeader(leader);
+  next.grantSentAt = grantSentAt;
+  if (from !== leader.leaseFrom) {
+    next.leaseFrom = from;
+    next.leaseUntil = rules.leaseExpiry(from, state.ctx.config);
+  }
+  return next;
 }
 
 function leaderOf<S, I, O>(state: ReplicaState<S, I, O>): Leader<I> {
@@ -178,8 +194,12 @@ function proposeSlot<S, I, O>(
   const proposal: Proposal<I> = { value, acks: selfBit, requestIds, sentAt: now, chosen: false };
   const inflight = leader.inflight.slice();
   inflight.push(proposal);
-  const next = recordGrant(rules, state, { ...leader, nextSlot: slot + 1, inflight }, state.ctx.selfIndex, now);
-  const s: ReplicaState<S, I, O> = { ...state, acceptor: voted.acceptor, role: next };
+  const grown = copyLeader(leader);
+  grown.nextSlot = slot + 1;
+  grown.inflight = inflight;
+  const s = copyReplica(state);
+  s.acceptor = voted.acceptor;
+  s.role = recordGrant(rules, state, grown, state.ctx.selfIndex, now);
   return chooseIfQuorum(rules, s, slot, out);
 }
 
@@ -193,9 +213,12 @@ function chooseIfQuorum<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, 
   if (votes > state.ctx.members.length) fail(`quorum count: ${votes} votes from ${state.ctx.members.length} members`);
   if (proposal.chosen || votes < quorum) return state;
   const inflight = leader.inflight.slice();
-  inflight[index] = { ...proposal, chosen: true };
-  const s: ReplicaState<S, I, O> = { ...state, role: { ...leader, inflight } };
-  return learnChosen(s, slot, proposal.value, out);
+  const chosen = copyProposal(proposal);
+  chosen.chosen = true;
+  inflight[index] = chosen;
+  const next = copyLeader(leader);
+  next.inflight = inflight;
+  return learnChosen(withRole(state, next), slot, proposal.value, out);
 }
 
 /**
@@ -217,7 +240,10 @@ export function proposeReady<S, I, O>(rules: ReplicaRules, state: ReplicaState<S
     }
     const batch = leader.pending[0];
     if (batch === undefined) return s;
-    s = { ...s, role: { ...leader, pending: leader.pending.slice(1), pendingCount: leader.pendingCount - batch.commands.length } };
+    const taken = copyLeader(leader);
+    taken.pending = leader.pending.slice(1);
+    taken.pendingCount = leader.pendingCount - batch.commands.length;
+    s = withRole(s, taken);
     s = proposeSlot(rules, s, { _tag: "batch", commands: batch.commands }, batch.requestIds, now, out);
   }
 }
@@ -242,12 +268,19 @@ export function submit<S, I, O>(
   const pending = leader.pending.slice();
   const last = pending[pending.length - 1];
   if (last !== undefined && last.commands.length < config.batchCommandsMax) {
-    pending[pending.length - 1] = { commands: [...last.commands, command], requestIds: [...last.requestIds, requestId] };
+    const commands = last.commands.slice();
+    commands.push(command);
+    const requestIds = last.requestIds.slice();
+    requestIds.push(requestId);
+    pending[pending.length - 1] = { commands, requestIds };
   } else {
     const batch: PendingBatch<I> = { commands: [command], requestIds: [requestId] };
     pending.push(batch);
   }
-  return { ...state, role: { ...leader, pending, pendingCount: leader.pendingCount + 1 } };
+  const next = copyLeader(leader);
+  next.pending = pending;
+  next.pendingCount = leader.pendingCount + 1;
+  return withRole(state, next);
 }
 
 /** An Accepted for the leader's ballot: a vote (maybe completing a quorum) and a lease grant. */
@@ -263,10 +296,14 @@ export function collectAccepted<S, I, O>(
   const index = slot - leader.inflightBase;
   const proposal = leader.inflight[index];
   const bit = 1 << fromIndex;
-  if (proposal === undefined || (proposal.acks & bit) !== 0) return leader === state.role ? state : { ...state, role: leader };
+  if (proposal === undefined || (proposal.acks & bit) !== 0) return leader === state.role ? state : withRole(state, leader);
+  const acked = copyProposal(proposal);
+  acked.acks = proposal.acks | bit;
   const inflight = leader.inflight.slice();
-  inflight[index] = { ...proposal, acks: proposal.acks | bit };
-  return chooseIfQuorum(rules, { ...state, role: { ...leader, inflight } }, slot, out);
+  inflight[index] = acked;
+  const next = copyLeader(leader);
+  next.inflight = inflight;
+  return chooseIfQuorum(rules, withRole(state, next), slot, out);
 }
 
 /** The client-visible result of a service output. */
@@ -293,7 +330,10 @@ export function answerExecuted<S, I, O>(state: ReplicaState<S, I, O>, executed: 
   if (executedUpTo < leader.inflightBase) return state;
   if (executedUpTo >= leader.nextSlot) fail(`leader executed slot ${executedUpTo} beyond its proposals (next ${leader.nextSlot})`);
   const inflight = leader.inflight.slice(executedUpTo + 1 - leader.inflightBase);
-  return { ...state, role: { ...leader, inflight, inflightBase: executedUpTo + 1 } };
+  const next = copyLeader(leader);
+  next.inflight = inflight;
+  next.inflightBase = executedUpTo + 1;
+  return withRole(state, next);
 }
 
 /**
@@ -325,7 +365,12 @@ export function heartbeat<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I
   for (const to of ctx.others) out.push({ _tag: "Send", to, message });
   leader = recordGrant(rules, state, leader, ctx.selfIndex, now);
   leader = resendAccepts(state, leader, now, out);
-  return { ...state, acceptor: renewed.acceptor, role: { ...leader, heartbeatAt: now + ctx.config.heartbeatIntervalMs } };
+  const next = copyLeader(leader);
+  next.heartbeatAt = now + ctx.config.heartbeatIntervalMs;
+  const s = copyReplica(state);
+  s.acceptor = renewed.acceptor;
+  s.role = next;
+  return s;
 }
 
 function resendAccepts<S, I, O>(state: ReplicaState<S, I, O>, leader: Leader<I>, now: number, out: ReplicaEffect<I, O>[]): Leader<I> {
@@ -346,7 +391,12 @@ function resendAccepts<S, I, O>(state: ReplicaState<S, I, O>, leader: Leader<I>,
       if (to !== ctx.config.self && (p.acks & (1 << index)) === 0) out.push({ _tag: "Send", to, message: accept });
     });
     inflight ??= leader.inflight.slice();
-    inflight[i] = { ...p, sentAt: now };
+    const resent = copyProposal(p);
+    resent.sentAt = now;
+    inflight[i] = resent;
   }
-  return inflight === null ? leader : { ...leader, inflight };
+  if (inflight === null) return leader;
+  const next = copyLeader(leader);
+  next.inflight = inflight;
+  return next;
 }

@@ -14,10 +14,10 @@ import { ballotEquals, type Ballot } from "./ballot.ts";
 import { fail } from "./assert.ts";
 import type { ReplicaId } from "./events.ts";
 import { valuesEqual, type CatchUpMsg, type CatchUpReplyMsg, type ChosenEntry, type Command, type Value } from "./messages.ts";
-import { checkpointDigest, foldOutputA, foldOutputB, recordCheckpoint, type Divergence } from "./monitor.ts";
+import { checkpointDigest, foldOutput, recordCheckpoint, type Divergence } from "./monitor.ts";
 import type { ReplicaRules } from "./rules.ts";
 import { slotMapGet, slotMapHas, slotMapSet } from "./slot-map.ts";
-import type { ReplicaContext, ReplicaState, Vote } from "./state.ts";
+import { copyLearner, copyMonitor, copyReplica, withLearner, type ReplicaContext, type ReplicaState, type Vote } from "./state.ts";
 import type { ReplicaEffect } from "./replica.ts";
 
 /**
@@ -82,14 +82,15 @@ export function executeReady<S, I, O>(rules: ReplicaRules, state: ReplicaState<S
       for (const command of value.commands) {
         const applied = executeCommand(ctx, service, command);
         service = applied.state;
-        a = foldOutputA(a, applied.output);
-        b = foldOutputB(b, applied.output);
+        const folded = foldOutput(a, b, applied.output);
+        a = folded.a;
+        b = folded.b;
         if (collect) outputs.push(applied.output);
       }
     }
     if (collect) executed.push({ slot, outputs });
     if (rules.checkpointDue(slot, ctx.config)) {
-      const recorded = recordCheckpoint(ctx, { ...monitor, outputDigestA: a, outputDigestB: b }, { slot, digest: checkpointDigest(ctx, service, a, b) });
+      const recorded = recordCheckpoint(ctx, monitor, { slot, digest: checkpointDigest(ctx, service, a, b) });
       monitor = recorded.monitor;
       divergence ??= recorded.divergence;
     }
@@ -97,15 +98,17 @@ export function executeReady<S, I, O>(rules: ReplicaRules, state: ReplicaState<S
     value = slotMapGet(learner.log, slot);
   }
   const executedUpTo = slot - 1;
-  return {
-    state: {
-      ...state,
-      learner: { ...learner, service, executedUpTo, commitIndex: Math.max(learner.commitIndex, executedUpTo) },
-      monitor: { ...monitor, outputDigestA: a, outputDigestB: b },
-    },
-    executed,
-    divergence,
-  };
+  const nextLearner = copyLearner(learner);
+  nextLearner.service = service;
+  nextLearner.executedUpTo = executedUpTo;
+  nextLearner.commitIndex = Math.max(learner.commitIndex, executedUpTo);
+  const nextMonitor = copyMonitor(monitor);
+  nextMonitor.outputDigestA = a;
+  nextMonitor.outputDigestB = b;
+  const next = copyReplica(state);
+  next.learner = nextLearner;
+  next.monitor = nextMonitor;
+  return { state: next, executed, divergence };
 }
 
 /**
@@ -125,7 +128,9 @@ export function learnChosen<S, I, O>(
   }
   if (slot <= state.learner.executedUpTo) fail(`learnChosen: slot ${slot} executed without being in the log`);
   out.push({ _tag: "Persist", record: { _tag: "chosen", slot, value } });
-  return { ...state, learner: { ...state.learner, log: slotMapSet(state.learner.log, slot, value) } };
+  const learner = copyLearner(state.learner);
+  learner.log = slotMapSet(state.learner.log, slot, value);
+  return withLearner(state, learner);
 }
 
 /**
@@ -141,7 +146,11 @@ export function learnCommitted<S, I, O>(
   out: ReplicaEffect<I, O>[],
 ): ReplicaState<S, I, O> {
   let s = state;
-  if (commitIndex > s.learner.commitIndex) s = { ...s, learner: { ...s.learner, commitIndex } };
+  if (commitIndex > s.learner.commitIndex) {
+    const learner = copyLearner(s.learner);
+    learner.commitIndex = commitIndex;
+    s = withLearner(s, learner);
+  }
   for (let slot = s.learner.executedUpTo + 1; slot <= commitIndex; slot++) {
     if (slotMapHas(s.learner.log, slot)) continue;
     const vote = slotMapGet(s.acceptor.votes, slot);
@@ -169,7 +178,9 @@ export function requestCatchUp<S, I, O>(
   if (now < learner.catchUpSentAt + ctx.config.heartbeatIntervalMs) return state;
   const message: CatchUpMsg = { _tag: "CatchUp", fromSlot: learner.executedUpTo + 1, toSlot: learner.commitIndex };
   out.push({ _tag: "Send", to, message });
-  return { ...state, learner: { ...learner, catchUpSentAt: now } };
+  const next = copyLearner(learner);
+  next.catchUpSentAt = now;
+  return withLearner(state, next);
 }
 
 /** Answer a CatchUp with the contiguous run of chosen entries from `fromSlot` this replica has (bounded). */
@@ -190,5 +201,7 @@ export function receiveCatchUp<S, I, O>(state: ReplicaState<S, I, O>, m: CatchUp
   for (const entry of m.entries) {
     if (entry.slot > s.learner.executedUpTo) s = learnChosen(s, entry.slot, entry.value, out);
   }
-  return { ...s, learner: { ...s.learner, catchUpSentAt: Number.NEGATIVE_INFINITY } };
+  const learner = copyLearner(s.learner);
+  learner.catchUpSentAt = Number.NEGATIVE_INFINITY;
+  return withLearner(s, learner);
 }

@@ -13,30 +13,73 @@ import type { ServiceOutput, ServiceState } from "../../spec/service.ts";
 import type { Config } from "./config.ts";
 import type { ReplicaId } from "./events.ts";
 import type { Checkpoint } from "./messages.ts";
-import { checkpointsKept, type MonitorState, type ReplicaContext } from "./state.ts";
+import { checkpointsKept, copyMonitor, type MonitorState, type ReplicaContext } from "./state.ts";
 
 /** A checkpoint is taken after executing every slot that is a multiple of `checkpointIntervalSlots`. */
 export function checkpointDue(slot: number, config: Config): boolean {
   return slot % config.checkpointIntervalSlots === 0;
 }
 
-function fnvStep(h: number, s: string): number {
-  let x = h;
-  for (let i = 0; i < s.length; i++) {
-    x ^= s.charCodeAt(i);
-    x = Math.imul(x, 0x01000193);
+// Scratch lanes of the output hash below: reset at the start of every call, so the function is
+// pure as seen from outside (JavaScript runs one call at a time).
+let laneA = 0;
+let laneB = 0;
+
+function mixChar(c: number): void {
+  laneA = Math.imul(laneA ^ c, 0x01000193);
+  laneB = Math.imul(laneB ^ c, 0x5bd1e995) ^ (laneB >>> 15);
+}
+
+function hashString(s: string): void {
+  mixChar(0x22);
+  for (let i = 0; i < s.length; i++) mixChar(s.charCodeAt(i));
+  mixChar(0x22);
+}
+
+function hashPlain(v: unknown): void {
+  switch (typeof v) {
+    case "string":
+      return hashString(v);
+    case "number":
+      if (Number.isInteger(v) && Math.abs(v) < 0x7fff_ffff) {
+        mixChar(0x23);
+        mixChar(v & 0xffff);
+        mixChar(v >>> 16);
+        return;
+      }
+      return hashString(String(v));
+    case "boolean":
+      return mixChar(v ? 0x74 : 0x66);
+    case "object":
+      if (v === null) return mixChar(0x6e);
+      if (Array.isArray(v)) {
+        mixChar(0x5b);
+        for (const x of v) hashPlain(x);
+        return mixChar(0x5d);
+      }
+      mixChar(0x7b);
+      for (const key of Object.keys(v)) {
+        const x = (v as Record<string, unknown>)[key];
+        if (x === undefined) continue;
+        hashString(key);
+        hashPlain(x);
+      }
+      return mixChar(0x7d);
+    default:
+      return mixChar(0x3f);
   }
-  return x >>> 0;
 }
 
-/** Fold one output into lane A of the running output digest (an FNV-1a chain). */
-export function foldOutputA(digest: number, output: ServiceOutput<unknown>): number {
-  return fnvStep(digest ^ 0x811c9dc5, JSON.stringify(output));
-}
-
-/** Fold one output into lane B (a different basis, so that both lanes rarely collide together). */
-export function foldOutputB(digest: number, output: ServiceOutput<unknown>): number {
-  return fnvStep(Math.imul(digest, 31) ^ 0x050c5d1f, JSON.stringify(output));
+/**
+ * Fold one output (plain data: the application's outputs are plain data) into the running
+ * two-lane output digest. The walk follows the output's own key order, which is deterministic
+ * because every replica builds outputs with the same code.
+ */
+export function foldOutput(a: number, b: number, output: ServiceOutput<unknown>): { readonly a: number; readonly b: number } {
+  laneA = a ^ 0x811c9dc5;
+  laneB = b ^ 0x050c5d1f;
+  hashPlain(output);
+  return { a: laneA >>> 0, b: laneB >>> 0 };
 }
 
 function hex8(n: number): string {
@@ -79,7 +122,10 @@ export function recordCheckpoint<S, I, O>(
     if (peers === monitor.peerCheckpoints) peers = peers.slice();
     (peers as (Checkpoint | null)[])[i] = null;
   }
-  return { monitor: { ...monitor, checkpoints: kept, peerCheckpoints: peers }, divergence };
+  const next = copyMonitor(monitor);
+  next.checkpoints = kept;
+  next.peerCheckpoints = peers;
+  return { monitor: next, divergence };
 }
 
 /**
@@ -99,7 +145,9 @@ export function comparePeerCheckpoint<S, I, O>(
     if (current !== null && current !== undefined && current.slot <= report.slot) return { monitor, divergence: null };
     const peers = monitor.peerCheckpoints.slice();
     peers[peerIndex] = report;
-    return { monitor: { ...monitor, peerCheckpoints: peers }, divergence: null };
+    const next = copyMonitor(monitor);
+    next.peerCheckpoints = peers;
+    return { monitor: next, divergence: null };
   }
   for (const own of monitor.checkpoints) {
     if (own.slot === report.slot) return { monitor, divergence: compare(own, report, ctx.config.self, ctx.members[peerIndex]!) };

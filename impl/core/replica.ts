@@ -12,7 +12,7 @@ import { sessionOf } from "../../spec/service.ts";
 import { fail } from "./assert.ts";
 import { dropSelfGrant, nackFor, phase1b, phase2b, renewGrant } from "./acceptor.ts";
 import { compareBallots, maxBallot, showBallot, type Ballot } from "./ballot.ts";
-import { electionDue, nextBallot, noteRound, withElectionDeadline } from "./election.ts";
+import { electionDue, nextBallot, noteRound, resetElectionTimer, restartElectionTimer } from "./election.ts";
 import type { ClientRequest, Effect, Event, ReplicaId, StepResult } from "./events.ts";
 import {
   answerExecuted,
@@ -32,7 +32,25 @@ import { comparePeerCheckpoint, divergenceMessage, latestCheckpoint, type Diverg
 import type { DurableRecord } from "./records.ts";
 import { defaultRules, type ReplicaRules } from "./rules.ts";
 import { emptySlotMap, slotMapGet, slotMapSet, type SlotMap } from "./slot-map.ts";
-import { follower, freshState, ownBallot, type Candidate, type Leader, type ReplicaState, type Vote } from "./state.ts";
+import {
+  copyAcceptor,
+  copyCandidate,
+  copyElection,
+  copyLearner,
+  copyReplica,
+  follower,
+  freshState,
+  ownBallot,
+  withAcceptor,
+  withLearner,
+  withMonitor,
+  withRole,
+  type Candidate,
+  type Leader,
+  type LearnerState,
+  type ReplicaState,
+  type Vote,
+} from "./state.ts";
 import type { Value } from "./messages.ts";
 
 /** An event for a replica of an application with inputs I. */
@@ -59,7 +77,12 @@ function dispatch<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, ev
   if (event._tag === "Recover") return recover(rules, state, event.records, event.now);
   if (!state.started) fail(`the first event after a (re)start must be Recover, got ${event._tag}`);
   if (!(event.now >= state.now)) fail(`clock went backwards: ${event.now} after ${state.now}`);
-  const s = state.now === event.now ? state : { ...state, now: event.now };
+  let s = state;
+  if (state.now !== event.now) {
+    const c = copyReplica(state);
+    c.now = event.now;
+    s = c;
+  }
   if (s.halted !== null) {
     if (event._tag === "ClientRequest") out.push(unavailable(event.requestId, `replica stopped: ${s.halted.message}`, false));
     return s;
@@ -113,15 +136,21 @@ export function recover<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, 
         break;
     }
   }
-  const rebuilt: ReplicaState<S, I, O> = {
-    ...fresh,
-    started: true,
-    now,
-    acceptor: { ...fresh.acceptor, maxBal, votes, noPromiseUntil: rules.restartWaitUntil(now, state.ctx.config) },
-    learner: { ...fresh.learner, log },
-    election: { ...fresh.election, roundSeen: maxBal.round },
-  };
-  return withElectionDeadline(executeReady(rules, rebuilt, false).state, now);
+  const acceptor = copyAcceptor(fresh.acceptor);
+  acceptor.maxBal = maxBal;
+  acceptor.votes = votes;
+  acceptor.noPromiseUntil = rules.restartWaitUntil(now, state.ctx.config);
+  const learner = copyLearner(fresh.learner);
+  learner.log = log;
+  const election = copyElection(fresh.election);
+  election.roundSeen = maxBal.round;
+  const rebuilt = copyReplica(fresh);
+  rebuilt.started = true;
+  rebuilt.now = now;
+  rebuilt.acceptor = acceptor;
+  rebuilt.learner = learner;
+  rebuilt.election = election;
+  return restartElectionTimer(executeReady(rules, rebuilt, false).state, now);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -153,8 +182,18 @@ export function becomeCandidate<S, I, O>(rules: ReplicaRules, state: ReplicaStat
     prepareSentAt: now,
     grantSentAt: selfGrantOnly(ctx.members.length, ctx.selfIndex, now),
   };
-  const s = withElectionDeadline({ ...state, role, acceptor: self.acceptor, learner: { ...state.learner, leaderHint: null } }, now);
-  return maybeElected(rules, s, now, out);
+  const s = copyReplica(state);
+  s.role = role;
+  s.acceptor = self.acceptor;
+  s.learner = withLeaderHint(state.learner, null);
+  return maybeElected(rules, restartElectionTimer(s, now), now, out);
+}
+
+function withLeaderHint<S, I, O>(learner: LearnerState<S, I, O>, leaderHint: ReplicaId | null): LearnerState<S, I, O> {
+  if (learner.leaderHint === leaderHint) return learner;
+  const l = copyLearner(learner);
+  l.leaderHint = leaderHint;
+  return l;
 }
 
 function maybeElected<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
@@ -193,8 +232,10 @@ export function becomeLeader<S, I, O>(rules: ReplicaRules, state: ReplicaState<S
     leaseUntil: rules.leaseExpiry(from, state.ctx.config),
     heartbeatAt: now,
   };
-  let s: ReplicaState<S, I, O> = { ...state, role: leader, learner: { ...state.learner, leaderHint: state.ctx.config.self } };
-  s = heartbeat(rules, s, now, out);
+  const elected = copyReplica(state);
+  elected.role = leader;
+  elected.learner = withLeaderHint(state.learner, state.ctx.config.self);
+  const s = heartbeat(rules, elected, now, out);
   return proposeReady(rules, s, now, out);
 }
 
@@ -206,13 +247,11 @@ export function stepDown<S, I, O>(_rules: ReplicaRules, state: ReplicaState<S, I
   const role = state.role;
   if (role._tag === "follower") return state;
   if (role._tag === "leader") failAll(role, `leadership lost: ${reason}`, out);
-  const s: ReplicaState<S, I, O> = {
-    ...state,
-    role: follower,
-    acceptor: dropSelfGrant(state.acceptor, role.ballot),
-    learner: { ...state.learner, leaderHint: null },
-  };
-  return withElectionDeadline(s, now);
+  const s = copyReplica(state);
+  s.role = follower;
+  s.acceptor = dropSelfGrant(state.acceptor, role.ballot);
+  s.learner = withLeaderHint(state.learner, null);
+  return restartElectionTimer(s, now);
 }
 
 /** Divergence: raise the alarm and stop serving for good (until an operator intervenes). */
@@ -220,7 +259,9 @@ export function halt<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>,
   const message = divergenceMessage(d);
   out.push({ _tag: "Alarm", slot: d.slot, replicas: d.replicas, digests: d.digests, message });
   const s = stepDown(rules, state, now, `diverged at slot ${d.slot}`, out);
-  return { ...s, halted: { slot: d.slot, message: `diverged at slot ${d.slot}` } };
+  const halted = copyReplica(s);
+  halted.halted = { slot: d.slot, message: `diverged at slot ${d.slot}` };
+  return halted;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -299,7 +340,10 @@ function receivePrepare<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, 
   const r = phase1b(rules, state.acceptor, state.ctx.config, m, now);
   if (r.record !== null) out.push({ _tag: "Persist", record: r.record });
   out.push({ _tag: "Send", to: from, message: r.reply });
-  return withElectionDeadline({ ...state, acceptor: r.acceptor, learner: { ...state.learner, leaderHint: null } }, now);
+  const s = copyReplica(state);
+  s.acceptor = r.acceptor;
+  s.learner = withLeaderHint(state.learner, null);
+  return restartElectionTimer(s, now);
 }
 
 /** Phase2b: vote, persist, answer; then learn what the leader says is committed. */
@@ -307,7 +351,7 @@ function receiveAccept<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O
   const r = phase2b(rules, state.acceptor, state.ctx.config, m, now);
   if (r.record !== null) out.push({ _tag: "Persist", record: r.record });
   out.push({ _tag: "Send", to: from, message: r.reply });
-  let s = heardFromLeader({ ...state, acceptor: r.acceptor }, from, now);
+  let s = heardFromLeader(withAcceptor(state, r.acceptor), from, now);
   s = learnCommitted(rules, s, m.ballot, m.commitIndex, out);
   s = afterLearning(rules, s, now, out);
   return s.halted === null ? requestCatchUp(s, from, now, out) : s;
@@ -317,7 +361,7 @@ function receiveAccept<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O
 function receiveHeartbeat<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, from: ReplicaId, m: HeartbeatMsg, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
   const r = renewGrant(rules, state.acceptor, state.ctx.config, m.ballot, now);
   if (r.record !== null) out.push({ _tag: "Persist", record: r.record });
-  let s = heardFromLeader({ ...state, acceptor: r.acceptor }, from, now);
+  let s = heardFromLeader(r.acceptor === state.acceptor ? state : withAcceptor(state, r.acceptor), from, now);
   s = learnCommitted(rules, s, m.ballot, m.commitIndex, out);
   s = afterLearning(rules, s, now, out);
   if (m.checkpoint !== null && s.halted === null) s = comparePeer(rules, s, s.ctx.members.indexOf(from), m.checkpoint, now, out);
@@ -331,8 +375,8 @@ function receiveHeartbeat<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I
 }
 
 function heardFromLeader<S, I, O>(state: ReplicaState<S, I, O>, from: ReplicaId, now: number): ReplicaState<S, I, O> {
-  const s = state.learner.leaderHint === from ? state : { ...state, learner: { ...state.learner, leaderHint: from } };
-  return withElectionDeadline(s, now);
+  const learner = withLeaderHint(state.learner, from);
+  return resetElectionTimer(learner === state.learner ? state : withLearner(state, learner), now);
 }
 
 function receiveHeartbeatAck<S, I, O>(
@@ -346,7 +390,7 @@ function receiveHeartbeatAck<S, I, O>(
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
   if (state.role._tag !== "leader" || compareBallots(state.role.ballot, ballot) !== 0) return state;
-  const s: ReplicaState<S, I, O> = { ...state, role: recordGrant(rules, state, state.role, fromIndex, sentAt) };
+  const s = withRole(state, recordGrant(rules, state, state.role, fromIndex, sentAt));
   return checkpoint === null ? s : comparePeer(rules, s, fromIndex, checkpoint, now, out);
 }
 
@@ -368,7 +412,7 @@ function comparePeer<S, I, O>(
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
   const r = comparePeerCheckpoint(state.ctx, state.monitor, state.learner.executedUpTo, peerIndex, report);
-  const s = r.monitor === state.monitor ? state : { ...state, monitor: r.monitor };
+  const s = r.monitor === state.monitor ? state : withMonitor(state, r.monitor);
   return r.divergence === null ? s : halt(rules, s, r.divergence, now, out);
 }
 
@@ -421,7 +465,13 @@ function resendPrepare<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O
   });
   const grantSentAt = c.grantSentAt.slice();
   grantSentAt[ctx.selfIndex] = now;
-  return { ...state, acceptor: renewed.acceptor, role: { ...c, prepareSentAt: now, grantSentAt } };
+  const role = copyCandidate(c);
+  role.prepareSentAt = now;
+  role.grantSentAt = grantSentAt;
+  const s = copyReplica(state);
+  s.acceptor = renewed.acceptor;
+  s.role = role;
+  return s;
 }
 
 // ---------------------------------------------------------------------------------------------
