@@ -38,7 +38,7 @@ export interface ConsensusConstants {
 
 /** `Consensus(constants)`: the spec for one set Value. */
 export class Consensus implements Spec<ConsensusState, ConsensusAction> {
-  readonly name = "Consensus";
+  readonly name: string = "Consensus";
   readonly values: number;
   readonly start: ConsensusState;
   readonly init: readonly ConsensusState[];

@@ -231,3 +231,24 @@ export function formatViolation<S>(spec: { show(state: S): string }, violation: 
   });
   return lines.join("\n");
 }
+
+/**
+ * A walk through the spec driven by `choices`: at each step the enabled actions are listed
+ * in `actions` order and choice c picks the one at c modulo their number; the walk stops
+ * early when nothing is enabled. Deterministic, so a list of choices (for example one that
+ * fast-check generated and shrank) replays the same walk. Starts from `spec.init[0]` unless
+ * `from` is given.
+ */
+export function simulate<S, A>(spec: Spec<S, A>, choices: Iterable<number>, from: S = spec.init[0]!): TraceStep<S>[] {
+  const trace: TraceStep<S>[] = [{ action: "Init", state: from }];
+  let s = from;
+  for (const choice of choices) {
+    const enabled = [...spec.actions(s)].filter((a) => spec.enabled(a, s));
+    if (enabled.length === 0) break;
+    const a = enabled[((choice % enabled.length) + enabled.length) % enabled.length]!;
+    const t = spec.transition(a, s);
+    trace.push({ action: spec.output(a, s), state: t });
+    s = t;
+  }
+  return trace;
+}

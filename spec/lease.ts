@@ -51,7 +51,7 @@ export function holderName(p: number): string {
 
 /** `Lease(constants)`: the lease spec for one set of holders and one time bound. */
 export class Lease implements Spec<LeaseState, LeaseAction> {
-  readonly name = "Lease";
+  readonly name: string = "Lease";
   readonly constants: LeaseConstants;
   /** Init == now = 0 /\ expiry = [p |-> None]. */
   readonly start: LeaseState;

@@ -63,7 +63,7 @@ const oneBsBitsMax = 30;
 
 /** `Paxos(constants)`: the spec for one choice of Acceptor, Value, Quorum and Ballot. */
 export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction> {
-  readonly name = "Paxos";
+  readonly name: string = "Paxos";
   readonly constants: Constants;
   /** V == INSTANCE Voting (with votes <- votes, maxBal <- maxBal). */
   readonly V: Voting;
@@ -71,7 +71,7 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
   readonly start: PaxosState;
   readonly init: readonly PaxosState[];
   readonly invariants: readonly Invariant<PaxosState>[];
-  readonly symmetries: readonly ((state: PaxosState) => PaxosState)[];
+  private symmetryCache: readonly ((state: PaxosState) => PaxosState)[] | undefined;
   /** Word length of a state. */
   readonly stateWords: number;
   /** Message indices of the first 2a, 1a and 1b messages in the msgs bitset (2b start at 0). */
@@ -91,7 +91,6 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
     super();
     const k = resolveConstants(constants);
     this.constants = k;
-    this.V = new Voting(k);
     const { acceptors: A, ballots: B, values: V } = k;
     this.base2a = 16 * wordsFor(A * B * V);
     this.base1a = this.base2a + 16 * wordsFor(B * V);
@@ -99,6 +98,7 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
     this.oneBsBits = (B + 1) * (V + 1);
     if (this.oneBsBits > oneBsBitsMax) throw new RangeError(`Paxos's compact encoding needs (maxBallot + 2) * (values + 1) <= ${oneBsBitsMax}, got ${this.oneBsBits}`);
     const msgBits = this.base1b + A * B * this.oneBsBits;
+    this.V = new Voting(k);
     this.stateWords = A + wordsFor(msgBits);
     this.universe = this.enumerateUniverse(16 * wordsFor(msgBits));
     this.start = this.make({ maxBal: Array<number>(A).fill(-1), maxVBal: Array<number>(A).fill(-1), maxVal: Array<None>(A).fill(None), msgs: [] });
@@ -112,7 +112,6 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
       { name: "V!VotesSafe", statement: "Voting's VotesSafe under votes <- votes, maxBal <- maxBal", check: (s) => this.V.VotesSafe(this.sharedImage(s)) },
       { name: "V!OneValuePerBallot", statement: "Voting's OneValuePerBallot under votes <- votes, maxBal <- maxBal", check: (s) => this.V.OneValuePerBallot(this.sharedImage(s)) },
     ];
-    this.symmetries = this.symmetryGroup();
   }
 
   // ---- State variables and the message universe --------------------------------------------
@@ -531,31 +530,51 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
     ].join("\n");
   }
 
-  /** The state with acceptors renamed by `acc` and values by `val` (both permutations). */
-  permute(s: PaxosState, acc: readonly number[], val: readonly number[]): PaxosState {
+  /**
+   * Renaming acceptors by `acc` and values by `val` (both permutations), as a map on states.
+   * The image of every message index is computed once, so applying it walks set bits only.
+   */
+  permutation(acc: readonly number[], val: readonly number[]): (s: PaxosState) => PaxosState {
     const pv = (x: number | None): number | None => (x === None ? None : val[x]!);
-    const v = this.view(s);
-    const maxBal: number[] = [];
-    const maxVBal: number[] = [];
-    const maxVal: (number | None)[] = [];
-    v.maxBal.forEach((_, a) => {
-      maxBal[acc[a]!] = v.maxBal[a]!;
-      maxVBal[acc[a]!] = v.maxVBal[a]!;
-      maxVal[acc[a]!] = pv(v.maxVal[a]!);
-    });
-    const msgs = v.msgs.map((m): Message => {
+    const image = new Int32Array(this.universe.length).fill(-1);
+    this.universe.forEach((m, i) => {
+      if (m === undefined) return;
       switch (m.type) {
         case "1a":
-          return m;
+          image[i] = i;
+          break;
         case "1b":
-          return { ...m, acc: acc[m.acc]!, mval: pv(m.mval) };
+          image[i] = this.msg1b(acc[m.acc]!, m.bal, m.mbal, pv(m.mval));
+          break;
         case "2a":
-          return { ...m, val: val[m.val]! };
+          image[i] = this.msg2a(m.bal, val[m.val]!);
+          break;
         case "2b":
-          return { ...m, acc: acc[m.acc]!, val: val[m.val]! };
+          image[i] = this.msg2b(acc[m.acc]!, m.bal, val[m.val]!);
+          break;
       }
     });
-    return this.make({ maxBal, maxVBal, maxVal, msgs });
+    const A = this.constants.acceptors;
+    return (s) => {
+      const t = new Uint16Array(this.stateWords) as PaxosState;
+      for (let a = 0; a < A; a++) {
+        const valField = (s[a]! >>> (2 * fieldBits)) & fieldMask;
+        t[acc[a]!] = (s[a]! & ((1 << (2 * fieldBits)) - 1)) | ((valField === 0 ? 0 : val[valField - 1]! + 1) << (2 * fieldBits));
+      }
+      for (let w = A; w < s.length; w++) {
+        for (let bits = s[w]!; bits !== 0; bits &= bits - 1) {
+          const i = (w - A) * 16 + 31 - Math.clz32(bits & -bits);
+          this.setBit(t, A, image[i]!);
+        }
+      }
+      return t;
+    };
+  }
+
+  /** The symmetry group minus the identity, built on first use (it has |Acceptor|! * |Value|! elements). */
+  get symmetries(): readonly ((state: PaxosState) => PaxosState)[] {
+    this.symmetryCache ??= this.symmetryGroup();
+    return this.symmetryCache;
   }
 
   private symmetryGroup(): ((state: PaxosState) => PaxosState)[] {
@@ -564,7 +583,7 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
     const vals = permutations(this.constants.values);
     accs.forEach((acc, i) => {
       vals.forEach((val, j) => {
-        if (i !== 0 || j !== 0) out.push((s) => this.permute(s, acc, val));
+        if (i !== 0 || j !== 0) out.push(this.permutation(acc, val));
       });
     });
     return out;

@@ -34,13 +34,13 @@ export interface VotingView {
 
 /** `Voting(constants)`: the spec for one choice of Acceptor, Value, Quorum and Ballot. */
 export class Voting extends CompactStates implements Spec<VotingState, VotingAction> {
-  readonly name = "Voting";
+  readonly name: string = "Voting";
   readonly constants: Constants;
   /** Init == votes = [a |-> {}] /\ maxBal = [a |-> -1]. */
   readonly start: VotingState;
   readonly init: readonly VotingState[];
   readonly invariants: readonly Invariant<VotingState>[];
-  readonly symmetries: readonly ((state: VotingState) => VotingState)[];
+  private symmetryCache: readonly ((state: VotingState) => VotingState)[] | undefined;
   /** Word length of a state: one word per acceptor, then the votes bitset. */
   readonly stateWords: number;
   private readonly allActions: readonly VotingAction[];
@@ -67,7 +67,6 @@ export class Voting extends CompactStates implements Spec<VotingState, VotingAct
       { name: "OneVote", statement: "an acceptor votes for at most one value in a ballot", check: (s) => this.OneVote(s) },
       { name: "OneValuePerBallot", statement: "all votes in one ballot are for one value", check: (s) => this.OneValuePerBallot(s) },
     ];
-    this.symmetries = this.symmetryGroup();
   }
 
   // ---- State variables and the compact encoding ----------------------------------------
@@ -362,6 +361,12 @@ export class Voting extends CompactStates implements Spec<VotingState, VotingAct
    * Acceptor permutations that do not map Quorum onto itself are left out: they are not
    * symmetries of the spec (for majorities, none is left out).
    */
+  /** The symmetry group minus the identity, built on first use (it has |Acceptor|! * |Value|! elements). */
+  get symmetries(): readonly ((state: VotingState) => VotingState)[] {
+    this.symmetryCache ??= this.symmetryGroup();
+    return this.symmetryCache;
+  }
+
   private symmetryGroup(): ((state: VotingState) => VotingState)[] {
     const out: ((state: VotingState) => VotingState)[] = [];
     const accs = quorumSymmetries(this.constants);

@@ -70,7 +70,7 @@ Exit codes: 0 no violation, 1 violation found, 2 usage error.`;
 
 class UsageError extends Error {}
 
-interface Options {
+export interface Options {
   readonly spec: SpecName;
   readonly numbers: Readonly<Record<NumericFlag, number>>;
   readonly init: "Init" | "IInv";
@@ -131,7 +131,7 @@ export function parseOptions(argv: readonly string[]): Options | "help" {
 }
 
 /** A spec with the checks to run on it, ready to explore. */
-interface Job<S, A> {
+export interface Job<S, A> {
   readonly title: string;
   readonly spec: Spec<S, A>;
   readonly checks: readonly StepCheck<S, A>[];
@@ -151,7 +151,11 @@ function ballotConstants(o: Options): BallotConstants {
 
 function describeBallots(k: BallotConstants): string {
   const quorums = (k.quorums ?? []).map((q) => `{${q.map(acceptorName).join(",")}}`).join(" ");
-  return `${k.acceptors} acceptors, ${k.values} values, ballots 0..${k.maxBallot}, quorums ${quorums}`;
+  return `${plural(k.acceptors, "acceptor")}, ${plural(k.values, "value")}, ballots 0..${k.maxBallot}, quorums ${quorums}`;
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 function prepare(o: Options): AnyJob {
@@ -167,10 +171,10 @@ function prepare(o: Options): AnyJob {
       return pack({ title: `Voting with ${describeBallots(k)}`, spec: voting, checks: o.refinement ? votingChecks(voting) : [] });
     }
     case "consensus":
-      return pack({ title: `Consensus with ${o.numbers.values} values, initial predicate ${o.init}`, spec: new Consensus({ values: o.numbers.values, init: o.init }), checks: [] });
+      return pack({ title: `Consensus with ${plural(o.numbers.values, "value")}, initial predicate ${o.init}`, spec: new Consensus({ values: o.numbers.values, init: o.init }), checks: [] });
     case "lease": {
       const c = { holders: o.numbers.holders, timeMax: o.numbers["time-max"], leaseTicks: o.numbers["lease-ticks"] };
-      return pack({ title: `Lease with ${c.holders} holders, time 0..${c.timeMax}, lease duration ${c.leaseTicks} ticks`, spec: new Lease(c), checks: [] });
+      return pack({ title: `Lease with ${plural(c.holders, "holder")}, time 0..${c.timeMax}, lease duration ${plural(c.leaseTicks, "tick")}`, spec: new Lease(c), checks: [] });
     }
   }
 }
@@ -198,7 +202,8 @@ export function main(argv: readonly string[], io: Io): number {
   return job((j) => run(j, o, io));
 }
 
-function run<S, A>(job: Job<S, A>, o: Options, io: Io): number {
+/** Explore one job and report; returns the exit code (0 no violation, 1 violation). */
+export function run<S, A>(job: Job<S, A>, o: Options, io: Io): number {
   const started = io.now();
   let lastReport = started;
   const onProgress = (p: ExploreProgress): void => {

@@ -1,0 +1,71 @@
+/**
+ * `npm run bench:explore [-- --runs N] [--json]`: how long exhaustive exploration of Paxos
+ * with 3 acceptors, 2 values and ballots 0..2 takes with Inv checked on every distinct state
+ * and the refinement to Voting checked on every transition (the configuration reviewers
+ * rerun after every protocol change; target: under 10 s on one core), then the same with the
+ * refinement to Consensus added. Each configuration runs N times (default 3); the fastest
+ * run is the one reported, because other processes on a shared machine only ever slow a run
+ * down.
+ */
+import { parseArgs } from "node:util";
+import { paxosChecks } from "../proofs/mappings.ts";
+import { explore, type ExploreResult } from "../spec/explore.ts";
+import { Paxos, type PaxosState } from "../spec/paxos.ts";
+
+const { values } = parseArgs({ options: { runs: { type: "string" }, json: { type: "boolean" } } });
+const runs = Number(values.runs ?? "3");
+if (!Number.isInteger(runs) || runs < 1) {
+  process.stderr.write(`bench:explore: --runs must be a positive integer, got '${values.runs ?? ""}'\n`);
+  process.exit(2);
+}
+
+const constants = { acceptors: 3, values: 2, maxBallot: 2 };
+const configurations = [
+  { name: "Inv + Paxos => Voting", checks: (p: Paxos) => paxosChecks(p).slice(0, 1) },
+  { name: "Inv + Paxos => Voting + Paxos => Consensus", checks: (p: Paxos) => paxosChecks(p) },
+];
+
+/** One timed exploration; throws unless it is complete and finds nothing. */
+function timed(checks: (p: Paxos) => ReturnType<typeof paxosChecks>): { readonly seconds: number; readonly result: ExploreResult<PaxosState> } {
+  const paxos = new Paxos(constants);
+  const started = performance.now();
+  const result = explore(paxos, { checks: checks(paxos) });
+  const seconds = (performance.now() - started) / 1000;
+  if (result.violation !== undefined || !result.complete) throw new Error(`unexpected result: ${result.violation?.message ?? "incomplete"}`);
+  return { seconds, result };
+}
+
+const results = configurations.map((config) => {
+  const seconds: number[] = [];
+  let last = timed(config.checks);
+  seconds.push(last.seconds);
+  for (let i = 1; i < runs; i++) {
+    last = timed(config.checks);
+    seconds.push(last.seconds);
+  }
+  if (!values.json) process.stderr.write(`${config.name}: ${seconds.map((x) => `${x.toFixed(2)} s`).join(", ")}\n`);
+  const best = Math.min(...seconds);
+  const r = last.result;
+  return {
+    configuration: config.name,
+    distinctStates: r.distinct,
+    statesGenerated: r.generated,
+    transitions: r.transitions,
+    depth: r.depth,
+    seconds: best,
+    secondsAll: seconds,
+    distinctStatesPerSecond: Math.round(r.distinct / best),
+    generatedPerSecond: Math.round(r.generated / best),
+  };
+});
+
+if (values.json) {
+  process.stdout.write(`${JSON.stringify({ spec: "Paxos", constants, node: process.version, results })}\n`);
+} else {
+  process.stdout.write(`Paxos, 3 acceptors, 2 values, ballots 0..2 (node ${process.version}, best of ${runs})\n`);
+  for (const r of results) {
+    process.stdout.write(`${r.configuration}\n`);
+    process.stdout.write(`  distinct states ${r.distinctStates}, generated ${r.statesGenerated}, depth ${r.depth}\n`);
+    process.stdout.write(`  ${r.seconds.toFixed(2)} s, ${r.distinctStatesPerSecond} distinct states/s, ${r.generatedPerSecond} generated/s\n`);
+  }
+}
