@@ -67,8 +67,8 @@ export {
   type Step,
 } from "./replica.ts";
 export { canPromise, grantUntilFor, restartWaitUntil } from "./acceptor.ts";
-export { canServeLeaseRead, leaseExpiry, leaseFrom, mergeRevealed, phase2aValue, popcount, quorumSize } from "./leader.ts";
-export { learnableFromLeader } from "./learner.ts";
+export { canServeLeaseRead, grantCountedFrom, leaseExpiry, leaseFrom, mergeRevealed, phase2aValue, popcount, quorumSize } from "./leader.ts";
+export { executeCommand, learnableFromLeader, nextToExecute } from "./learner.ts";
 export { mayCampaign, mulberry32, nextBallot } from "./election.ts";
 export { checkpointDue } from "./monitor.ts";
 export { AssertionFailure } from "./assert.ts";

@@ -70,6 +70,14 @@ export function leaseFrom(grantSentAt: GrantTimes, quorum: number): number {
 }
 
 /**
+ * Rule L2: a grant counts from the send time of the request it answers (echoed back), never from
+ * when its answer arrived: the acceptor's grant may have started long before a delayed answer.
+ */
+export function grantCountedFrom(sentAt: number, _receivedAt: number): number {
+  return sentAt;
+}
+
+/**
  * Rule L2, second half: the leader trusts its lease until `from + leaseMs * (1 - rho) / (1 + rho)
  * - leaseMarginMs` on its own clock. An acceptor that received a request sent at true time t_s
  * refuses other ballots until at least t_s + leaseMs / (1 + rho) (its clock runs at most 1 + rho

@@ -16,7 +16,7 @@ import type { ReplicaId } from "./events.ts";
 import { valuesEqual, type CatchUpMsg, type CatchUpReplyMsg, type ChosenEntry, type Command, type Value } from "./messages.ts";
 import { checkpointDigest, foldOutput, recordCheckpoint, type Divergence } from "./monitor.ts";
 import type { ReplicaRules } from "./rules.ts";
-import { slotMapGet, slotMapHas, slotMapSet } from "./slot-map.ts";
+import { slotMapGet, slotMapHas, slotMapSet, type SlotMap } from "./slot-map.ts";
 import { copyLearner, copyMonitor, copyReplica, withLearner, type ReplicaContext, type ReplicaState, type Vote } from "./state.ts";
 import type { ReplicaEffect } from "./replica.ts";
 
@@ -37,8 +37,16 @@ export interface ExecutedSlot<O> {
   readonly outputs: readonly ServiceOutput<O>[];
 }
 
+/**
+ * The next slot to execute: executedUpTo + 1 once the log has it. Execution is strictly in slot
+ * order (step 4 of the recipe); a gap stops it until the gap is filled.
+ */
+export function nextToExecute<I>(log: SlotMap<Value<I>>, executedUpTo: number): number | undefined {
+  return slotMapHas(log, executedUpTo + 1) ? executedUpTo + 1 : undefined;
+}
+
 /** Execute one command through the service spec. A command without a session is applied to the application alone. */
-function executeCommand<S, I, O>(
+export function executeCommand<S, I, O>(
   ctx: ReplicaContext<S, I, O>,
   service: ServiceState<S, O>,
   command: Command<I>,
@@ -67,20 +75,22 @@ export interface ExecuteResult<S, I, O> {
  */
 export function executeReady<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, collect: boolean): ExecuteResult<S, I, O> {
   const { ctx, learner } = state;
-  let slot = learner.executedUpTo + 1;
-  let value = slotMapGet(learner.log, slot);
-  if (value === undefined) return { state, executed: [], divergence: null };
+  const first = rules.nextToExecute(learner.log, learner.executedUpTo);
+  if (first === undefined || !slotMapHas(learner.log, first)) return { state, executed: [], divergence: null };
+  let executedUpTo = learner.executedUpTo;
   let service = learner.service;
   let monitor = state.monitor;
   let a = monitor.outputDigestA;
   let b = monitor.outputDigestB;
   let divergence: Divergence | null = null;
   const executed: ExecutedSlot<O>[] = [];
-  while (value !== undefined) {
+  for (let slot: number | undefined = first; slot !== undefined; slot = rules.nextToExecute(learner.log, slot)) {
+    const value = slotMapGet(learner.log, slot);
+    if (value === undefined) break;
     const outputs: ServiceOutput<O>[] = [];
     if (value._tag === "batch") {
       for (const command of value.commands) {
-        const applied = executeCommand(ctx, service, command);
+        const applied = rules.executeCommand(ctx, service, command);
         service = applied.state;
         const folded = foldOutput(a, b, applied.output);
         a = folded.a;
@@ -94,10 +104,8 @@ export function executeReady<S, I, O>(rules: ReplicaRules, state: ReplicaState<S
       monitor = recorded.monitor;
       divergence ??= recorded.divergence;
     }
-    slot++;
-    value = slotMapGet(learner.log, slot);
+    executedUpTo = slot;
   }
-  const executedUpTo = slot - 1;
   const nextLearner = copyLearner(learner);
   nextLearner.service = service;
   nextLearner.executedUpTo = executedUpTo;

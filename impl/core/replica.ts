@@ -279,15 +279,16 @@ function receive<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, fro
     case "Promise": {
       const role = state.role;
       if (role._tag !== "candidate" || compareBallots(role.ballot, m.ballot) !== 0) return state;
-      return maybeElected(rules, collectPromise(rules, state, role, fromIndex, m), now, out);
+      const promise = { ...m, sentAt: rules.grantCountedFrom(m.sentAt, now) };
+      return maybeElected(rules, collectPromise(rules, state, role, fromIndex, promise), now, out);
     }
     case "Accepted": {
       if (!leadsBallot(state, m.ballot)) return state;
-      const s = collectAccepted(rules, state, fromIndex, m.slot, m.sentAt, out);
+      const s = collectAccepted(rules, state, fromIndex, m.slot, rules.grantCountedFrom(m.sentAt, now), out);
       return afterLearning(rules, s, now, out);
     }
     case "HeartbeatAck":
-      return receiveHeartbeatAck(rules, state, fromIndex, m.ballot, m.sentAt, m.checkpoint, now, out);
+      return receiveHeartbeatAck(rules, state, fromIndex, m.ballot, rules.grantCountedFrom(m.sentAt, now), m.checkpoint, now, out);
     case "Nack":
       return receiveNack(rules, state, m, now, out);
     case "CatchUp":

@@ -12,11 +12,14 @@ import { compareBallots, type Ballot } from "./ballot.ts";
 import type { Config } from "./config.ts";
 import { canPromise, grantUntilFor, restartWaitUntil } from "./acceptor.ts";
 import { checkpointDue } from "./monitor.ts";
-import { learnableFromLeader } from "./learner.ts";
-import { canServeLeaseRead, leaseExpiry, leaseFrom, mergeRevealed, phase2aValue, quorumSize } from "./leader.ts";
+import { executeCommand, learnableFromLeader, nextToExecute } from "./learner.ts";
+import { canServeLeaseRead, grantCountedFrom, leaseExpiry, leaseFrom, mergeRevealed, phase2aValue, quorumSize } from "./leader.ts";
 import { mayCampaign } from "./election.ts";
-import type { Value } from "./messages.ts";
-import type { AcceptorState, GrantTimes, ReplicaState, Vote } from "./state.ts";
+import type { Command, Value } from "./messages.ts";
+import type { SlotMap } from "./slot-map.ts";
+import type { AcceptorState, GrantTimes, ReplicaContext, ReplicaState, Vote } from "./state.ts";
+import type { Applied } from "../../spec/state-machine.ts";
+import type { ServiceOutput, ServiceState } from "../../spec/service.ts";
 
 /** The rules `step` is assembled from. Every function is pure. */
 export interface ReplicaRules {
@@ -46,6 +49,12 @@ export interface ReplicaRules {
   readonly learnableFromLeader: <I>(vote: Vote<I> | undefined, ballot: Ballot) => boolean;
   /** Is `slot` a divergence checkpoint? */
   readonly checkpointDue: (slot: number, config: Config) => boolean;
+  /** The clock reading a grant echoing `sentAt` and received at `receivedAt` is counted from (rule L2: the send time). */
+  readonly grantCountedFrom: (sentAt: number, receivedAt: number) => number;
+  /** The next slot to execute after `executedUpTo`, or undefined when it is not in the log yet (strictly in slot order). */
+  readonly nextToExecute: <I>(log: SlotMap<Value<I>>, executedUpTo: number) => number | undefined;
+  /** Execute one command of a chosen slot: through the service spec, whose session table deduplicates retries. */
+  readonly executeCommand: <S, I, O>(ctx: ReplicaContext<S, I, O>, service: ServiceState<S, O>, command: Command<I>) => Applied<ServiceState<S, O>, ServiceOutput<O>>;
 }
 
 /** The rules of paxos-lease. */
@@ -63,4 +72,7 @@ export const defaultRules: ReplicaRules = {
   phase2aValue,
   learnableFromLeader,
   checkpointDue,
+  grantCountedFrom,
+  nextToExecute,
+  executeCommand,
 };
