@@ -114,7 +114,8 @@ export class WorldChecker<S, I, O> {
       this.tally.add("sometimes: retry answered from the session table");
       return;
     }
-    const after = step.after!;
+    // A lease read changes nothing; if a crash landed after the reply, the state it read is `before`.
+    const after = step.after ?? step.before!;
     this.lease.leaseRead(step.replica, after, this.service.observedSlot);
     if (after.learner.executedUpTo > this.service.observedSlot) this.service.observedSlot = after.learner.executedUpTo;
   }

@@ -6,8 +6,8 @@
  * lists of them.
  *
  * Actions name things by small numbers that the world interprets modulo what exists at that
- * moment (the i-th deliverable message, replica r mod N), so every list is meaningful and a
- * shrunk list still runs. Generation is swarm testing (Groce et al., ISSTA 2012): each run first
+ * moment (the i-th deliverable message, replica r mod N, or with r = N the current leader), so
+ * every list is meaningful and a shrunk list still runs. Generation is swarm testing (Groce et al., ISSTA 2012): each run first
  * draws a profile (how often each kind of action occurs, how far time jumps), so some runs are
  * all partitions and fine-grained time while others crash and restart replicas constantly. The
  * same generator serves every suite and every mutant; nothing is tuned per bug.
@@ -39,7 +39,7 @@ export type Action =
   | { readonly t: "heal" }
   /** Crash replica r now, or (with `at`) just before effect `at` of its next step: unflushed records are lost. */
   | { readonly t: "crash"; readonly r: number; readonly at: number | null }
-  /** Boot crashed replica r from its disk, its monotonic clock starting at `clockMs`. */
+  /** Boot crashed replica r from its disk, its monotonic clock starting at `clockMs` (a live r is crashed first: a reboot). */
   | { readonly t: "restart"; readonly r: number; readonly clockMs: number }
   /** Stop replica r's process (SIGSTOP): it handles nothing, its clock runs on. */
   | { readonly t: "pause"; readonly r: number }
@@ -98,22 +98,22 @@ const weight = (max: number) => fc.integer({ min: 0, max });
 /** A swarm profile. Delivery and time always have weight: without them nothing happens. */
 export const profileArbitrary: fc.Arbitrary<Profile> = fc
   .record({
-    deliver: fc.integer({ min: 4, max: 14 }),
+    deliver: fc.integer({ min: 3, max: 12 }),
     deliverAll: weight(4),
     drop: weight(2),
     duplicate: weight(2),
-    cut: weight(2),
-    isolate: weight(2),
+    cut: weight(3),
+    isolate: weight(4),
     heal: weight(2),
     crash: weight(2),
-    restart: weight(3),
+    restart: weight(2),
     pause: weight(1),
     resume: weight(2),
     drift: weight(2),
-    advance: fc.integer({ min: 2, max: 8 }),
-    submit: fc.integer({ min: 1, max: 6 }),
+    advance: fc.integer({ min: 3, max: 10 }),
+    submit: fc.integer({ min: 1, max: 8 }),
     retry: weight(3),
-    advanceMsMax: fc.constantFrom(10, 40, 150, 500),
+    advanceMsMax: fc.constantFrom(20, 100, 300, 700),
     warmStart: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }),
   })
   .map(({ advanceMsMax, warmStart, ...weights }) => ({ weights, advanceMsMax, warmStart }));
@@ -123,7 +123,9 @@ const opArbitrary = (keys: number): fc.Arbitrary<OpSpec> =>
 
 /** Arbitrary for one action of a given kind. */
 function kindArbitrary(kind: ActionKind, p: Profile, b: GeneratorBounds): fc.Arbitrary<Action> {
-  const r = fc.nat({ max: b.replicas - 1 });
+  // A replica target: 0..N-1 names a replica, N names "the current leader" (Jepsen's nemeses
+  // that target the primary), which is where the interesting faults land.
+  const r = fc.oneof({ arbitrary: fc.nat({ max: b.replicas - 1 }), weight: 1 }, { arbitrary: fc.constant(b.replicas), weight: 1 });
   const i = fc.nat({ max: 63 });
   switch (kind) {
     case "deliver":
@@ -178,7 +180,7 @@ export interface Scenario {
 /** Arbitrary for a whole scenario: a profile, then a list of actions drawn under it. */
 export function scenarioArbitrary(b: GeneratorBounds): fc.Arbitrary<Scenario> {
   return fc.tuple(fc.nat({ max: 0xffff }), profileArbitrary).chain(([seed, profile]) =>
-    fc.array(actionArbitrary(profile, b), { minLength: b.actionsMin, maxLength: b.actionsMax }).map((actions) => ({ seed, profile, actions })),
+    fc.array(actionArbitrary(profile, b), { minLength: b.actionsMin, maxLength: b.actionsMax, size: "max" }).map((actions) => ({ seed, profile, actions })),
   );
 }
 

@@ -102,6 +102,7 @@ function warmUp(world: World, checker: WorldChecker<KvState, KvInput, KvOutput>)
 }
 
 function livenessPhase(world: World, checker: WorldChecker<KvState, KvInput, KvOutput>, boundMs: number, fail: (v: Violation) => void): void {
+  world.disarmCrashes();
   world.healAll();
   world.resumeAll();
   world.restartAll();

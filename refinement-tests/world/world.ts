@@ -238,6 +238,23 @@ export class World implements KvSystemView {
 
   // ---- Actions --------------------------------------------------------------------------------
 
+  /** Replica index for target `r`: r mod N, except that r = N names the current leader (the live one with the highest ballot). */
+  target(r: number): number {
+    if (r !== this.n) return r % this.n;
+    let best = -1;
+    for (const rep of this.replicas) {
+      const s = rep.state;
+      if (s === null || s.role._tag !== "leader") continue;
+      if (best < 0) best = rep.index;
+      else {
+        const other = this.replicas[best]!.state!.role as { ballot: { round: number; replica: number } };
+        const mine = s.role.ballot;
+        if (mine.round > other.ballot.round || (mine.round === other.ballot.round && mine.replica > other.ballot.replica)) best = rep.index;
+      }
+    }
+    return best < 0 ? 0 : best;
+  }
+
   /** Carry out one action as zero or more world steps. */
   apply(a: Action): void {
     switch (a.t) {
@@ -265,8 +282,8 @@ export class World implements KvSystemView {
         return;
       }
       case "cut": {
-        const x = a.a % this.n;
-        const y = a.b % this.n;
+        const x = this.target(a.a);
+        const y = this.target(a.b);
         if (x === y) return;
         this.setBlocked(x, y, true);
         if (!a.oneWay) this.setBlocked(y, x, true);
@@ -274,7 +291,7 @@ export class World implements KvSystemView {
         return;
       }
       case "isolate": {
-        const r = a.r % this.n;
+        const r = this.target(a.r);
         for (let o = 0; o < this.n; o++) {
           if (o === r) continue;
           this.setBlocked(r, o, true);
@@ -288,11 +305,11 @@ export class World implements KvSystemView {
         this.healAll();
         return;
       case "crash":
-        this.crash(a.r % this.n, a.at);
+        this.crash(this.target(a.r), a.at);
         return;
       case "restart": {
-        const r = this.replicas[a.r % this.n]!;
-        if (r.state !== null) return;
+        const r = this.replicas[this.target(a.r)]!;
+        if (r.state !== null) this.crash(r.index, null);
         r.clock.base = a.clockMs;
         r.clock.since = this.trueTime;
         this.restartReplica(r);
@@ -300,8 +317,10 @@ export class World implements KvSystemView {
       }
       case "pause":
       case "resume": {
-        const r = this.replicas[a.r % this.n]!;
         const pause = a.t === "pause";
+        // Resuming names a paused replica if the target is not one.
+        let r = this.replicas[this.target(a.r)]!;
+        if (!pause && !r.paused) r = this.replicas.find((x) => x.paused) ?? r;
         if (r.paused === pause) return;
         r.paused = pause;
         this.pausedCount += pause ? 1 : -1;
@@ -309,7 +328,7 @@ export class World implements KvSystemView {
         return;
       }
       case "drift":
-        this.drift(a.r % this.n, a.ppm);
+        this.drift(this.target(a.r), a.ppm);
         return;
       case "advance":
         this.advance(a.ms);
@@ -335,6 +354,11 @@ export class World implements KvSystemView {
   /** Resume every paused replica. */
   resumeAll(): void {
     for (const r of this.replicas) if (r.paused) this.apply({ t: "resume", r: r.index });
+  }
+
+  /** Cancel every armed crash (the faults are over). */
+  disarmCrashes(): void {
+    for (const r of this.replicas) r.crashAt = null;
   }
 
   /** Restart every crashed replica (clock readings continue from a fixed offset). */
