@@ -51,7 +51,9 @@ export type Action =
   /** Client c starts an operation (or, with one outstanding, retries it). */
   | { readonly t: "submit"; readonly c: number; readonly op: OpSpec }
   /** Client c resends its outstanding operation (same sequence number) to the replica it believes leads. */
-  | { readonly t: "retry"; readonly c: number };
+  | { readonly t: "retry"; readonly c: number }
+  /** The next reply client c's connection carries is lost (the request may have executed; the client will retry). */
+  | { readonly t: "loseReply"; readonly c: number };
 
 /** The kinds of action, in a fixed order. */
 export const actionKinds = [
@@ -70,6 +72,7 @@ export const actionKinds = [
   "advance",
   "submit",
   "retry",
+  "loseReply",
 ] as const;
 export type ActionKind = (typeof actionKinds)[number];
 
@@ -111,8 +114,9 @@ export const profileArbitrary: fc.Arbitrary<Profile> = fc
     resume: weight(2),
     drift: weight(2),
     advance: fc.integer({ min: 3, max: 10 }),
-    submit: fc.integer({ min: 1, max: 8 }),
+    submit: fc.integer({ min: 2, max: 10 }),
     retry: weight(3),
+    loseReply: weight(2),
     advanceMsMax: fc.constantFrom(20, 100, 300, 700),
     warmStart: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }),
   })
@@ -161,6 +165,8 @@ function kindArbitrary(kind: ActionKind, p: Profile, b: GeneratorBounds): fc.Arb
       return fc.record({ c: fc.nat({ max: b.clients - 1 }), op: opArbitrary(b.keys) }).map((x) => ({ t: "submit", ...x }));
     case "retry":
       return fc.nat({ max: b.clients - 1 }).map((c) => ({ t: "retry", c }));
+    case "loseReply":
+      return fc.nat({ max: b.clients - 1 }).map((c) => ({ t: "loseReply", c }));
   }
 }
 
@@ -212,5 +218,7 @@ export function showAction(a: Action): string {
       return `submit ${a.c} ${a.op.kind} k${a.op.key}`;
     case "retry":
       return `retry ${a.c}`;
+    case "loseReply":
+      return `lose-reply ${a.c}`;
   }
 }

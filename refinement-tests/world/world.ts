@@ -146,6 +146,8 @@ interface ClientSlot {
   op: ClientOp | null;
   /** The last value this client saw under each key (its guess for a cas). */
   readonly seen: Map<string, string | null>;
+  /** The next reply to this client is lost on its way. */
+  loseNextReply: boolean;
 }
 
 /** One entry of the readable trace. */
@@ -218,6 +220,7 @@ export class World implements KvSystemView {
       guess: i % n,
       op: null,
       seen: new Map(),
+      loseNextReply: false,
     }));
   }
 
@@ -341,6 +344,13 @@ export class World implements KvSystemView {
         if (c.op !== null) this.sendAttempt(c, c.op);
         return;
       }
+      case "loseReply": {
+        const c = this.clients[a.c % this.clients.length]!;
+        if (c.loseNextReply) return;
+        c.loseNextReply = true;
+        this.faultStep(`${c.id}'s next reply will be lost`);
+        return;
+      }
     }
   }
 
@@ -400,8 +410,9 @@ export class World implements KvSystemView {
     return n;
   }
 
-  /** Resend every outstanding operation (liveness mode's patient clients). */
+  /** Resend every outstanding operation (liveness mode's patient clients); no reply is lost any more. */
   retryAll(): void {
+    for (const c of this.clients) c.loseNextReply = false;
     for (const c of this.clients) if (c.op !== null) this.sendAttempt(c, c.op);
   }
 
@@ -652,6 +663,11 @@ export class World implements KvSystemView {
   private onReply(op: ClientOp, info: RequestInfo<KvInput>, result: ClientResult<KvOutput>): void {
     const c = this.clients.find((x) => x.id === info.clientId)!;
     if (c.op !== op) return; // a late answer to an operation already finished
+    if (c.loseNextReply) {
+      c.loseNextReply = false;
+      this.count("client reply lost");
+      return;
+    }
     switch (result._tag) {
       case "ok": {
         op.completedAt = this.trueTime;
