@@ -35,7 +35,7 @@ export function boundsOf(options: SuiteOptions): GeneratorBounds {
     clients: 3,
     keys: 2,
     driftPpmMax: defaultTuning.clockDriftPpmMax,
-    actionsMin: 10,
+    actionsMin: 1,
     actionsMax: options.actionsMax ?? 300,
   };
 }

@@ -93,8 +93,19 @@ function report(seed: number, path: string, name: string): boolean {
     trace: run.trace ?? [],
     replicas: opts.replicas,
     clients: run.world.clients.map((c) => c.id),
+    regression: {
+      name,
+      description: `(describe the bug) ${run.failure.check}: ${run.failure.message}`,
+      replicas: opts.replicas,
+      liveness: opts.liveness,
+      mutant: opts.mutant ?? null,
+      expect: opts.mutant === undefined ? "pass" : run.failure.check,
+      scenario,
+    },
   });
-  process.stderr.write(`\n${describeFailure(run.failure)}\n\n  trace (text):    ${folder}/failure.txt\n  trace (Mermaid): ${folder}/trace.md\n  replay:          ${replay}\n`);
+  process.stderr.write(
+    `\n${describeFailure(run.failure)}\n\n  trace (text):    ${folder}/failure.txt\n  trace (Mermaid): ${folder}/trace.md\n  regression:      ${folder}/regression.json (fix the bug, then copy it to refinement-tests/regressions/)\n  replay:          ${replay}\n`,
+  );
   return true;
 }
 

@@ -17,10 +17,16 @@ export function describeFailure(f: Failure): string {
   return lines.join("\n");
 }
 
+/** A tick that did nothing: left out of reports. */
+function quiet(e: TraceEntry): boolean {
+  return e.text.startsWith("tick ") && e.details.length === 0 && e.arrows.length === 0;
+}
+
 /** The trace as numbered lines: `12 deliver R1->R2 Accept b=(2,1) s=3 ...` and indented effects. */
 export function traceText(trace: readonly TraceEntry[]): string {
   const out: string[] = [];
   for (const e of trace) {
+    if (quiet(e)) continue;
     out.push(`${String(e.n).padStart(4)} t=${Math.round(e.t * 1000) / 1000} ${e.text}`);
     for (const d of e.details) out.push(`       ${d}`);
     for (const a of e.arrows) if (!a.label.startsWith("ok") && a.to.startsWith("R")) out.push(`       send ${a.from}->${a.to} ${a.label}`);
@@ -41,6 +47,7 @@ export function traceMermaid(trace: readonly TraceEntry[], replicas: number, cli
   for (let r = 1; r <= replicas; r++) out.push(`  participant R${r}`);
   for (const c of clients) out.push(`  participant ${c}`);
   for (const e of trace) {
+    if (quiet(e)) continue;
     const label = mermaidText(`${e.n} ${e.text}`);
     if (e.from !== undefined && e.to !== undefined) {
       out.push(`  ${e.from}->>${e.to}: ${label}`);
@@ -66,6 +73,8 @@ export interface Report {
   readonly trace: readonly TraceEntry[];
   readonly replicas: number;
   readonly clients: readonly string[];
+  /** The failing run as a regression scenario (refinement-tests/regressions/), ready to copy there. */
+  readonly regression?: unknown;
 }
 
 /** Write the report's files under `dir/name`; returns the folder. */
@@ -74,6 +83,7 @@ export function writeReport(dir: string, r: Report): string {
   mkdirSync(folder, { recursive: true });
   const summary = [describeFailure(r.failure), "", `replay: ${r.replay}`, ""].join("\n");
   writeFileSync(join(folder, "failure.txt"), `${summary}\nscenario (actions):\n${r.scenario}\n\ntrace:\n${traceText(r.trace)}\n`);
+  if (r.regression !== undefined) writeFileSync(join(folder, "regression.json"), `${JSON.stringify(r.regression, null, 1)}\n`);
   writeFileSync(join(folder, "trace.mmd"), `${traceMermaid(r.trace, r.replicas, r.clients)}\n`);
   writeFileSync(join(folder, "trace.md"), `# ${r.failure.check}\n\n\`\`\`\n${summary}\`\`\`\n\n\`\`\`mermaid\n${traceMermaid(r.trace, r.replicas, r.clients)}\n\`\`\`\n`);
   return folder;

@@ -74,9 +74,14 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
   };
   try {
     world.boot();
-    if (scenario.profile.warmStart) warmUp(world, checker);
+    if (scenario.profile.warmStart) {
+      world.note("warm-up: fault-free until the first leader holds a lease");
+      warmUp(world, checker);
+    }
+    world.note("the scenario's actions");
     for (actionIndex = 0; actionIndex < scenario.actions.length; actionIndex++) world.apply(scenario.actions[actionIndex]!);
     actionIndex = scenario.actions.length;
+    if (options.liveness === true) world.note("liveness phase: heal, resume, restart, no more faults");
     if (options.liveness === true) livenessPhase(world, checker, options.livenessBoundMs ?? 20_000, fail);
   } catch (error) {
     if (error instanceof ViolationFound) fail(error.violation);
@@ -156,5 +161,5 @@ function linearizability(world: World): Violation | null {
 
 /** The scenario's actions as numbered lines (for regression files and reports). */
 export function showScenario(s: Scenario): string {
-  return [`seed ${s.seed}`, ...s.actions.map((a, i) => `${i} ${showAction(a)}`)].join("\n");
+  return [`seed ${s.seed}${s.profile.warmStart ? ", warm start" : ", cold start"}`, ...s.actions.map((a, i) => `${i} ${showAction(a)}`)].join("\n");
 }

@@ -696,6 +696,11 @@ export class World implements KvSystemView {
 
   // ---- Steps ---------------------------------------------------------------------------------------------
 
+  /** A line in the trace that is no world step (phase changes of the run). */
+  note(text: string): void {
+    this.trace?.push({ n: this.events, t: this.trueTime, text: `-- ${text} --`, details: [], arrows: [] });
+  }
+
   private faultStep(text: string): void {
     this.emit({ kind: "fault" }, text);
   }
