@@ -32,6 +32,11 @@ export interface RunOptions {
   /** Simulated time the liveness phase may take, ms. Default 20,000. */
   readonly livenessBoundMs?: number;
   readonly tuning?: ReplicaTuning;
+  /**
+   * Which checks run: "all" (default: every check after every step, linearizability at the end),
+   * "steps" (no linearizability), "none" (the world alone: for measuring the checks' overhead).
+   */
+  readonly checks?: "all" | "steps" | "none";
 }
 
 /** A violation with where it happened. */
@@ -66,7 +71,8 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     record: options.record ?? false,
   });
   const checker = new WorldChecker<KvState, KvInput, KvOutput>(world, kv, { leaseMs: world.tuning.leaseMs });
-  world.observer = (step) => checker.observe(step);
+  const checks = options.checks ?? "all";
+  if (checks !== "none") world.observer = (step) => checker.observe(step);
   let actionIndex = -1;
   let failure: Failure | null = null;
   const fail = (v: Violation): void => {
@@ -76,7 +82,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     world.boot();
     if (scenario.profile.warmStart) {
       world.note("warm-up: fault-free until the first leader holds a lease");
-      warmUp(world, checker);
+      warmUp(world);
     }
     world.note("the scenario's actions");
     for (actionIndex = 0; actionIndex < scenario.actions.length; actionIndex++) world.apply(scenario.actions[actionIndex]!);
@@ -88,7 +94,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     else if (error instanceof AssertionFailure) fail({ check: "core assertion", level: "Core", message: error.message });
     else throw error;
   }
-  if (failure === null) {
+  if (failure === null && checks === "all") {
     const lin = linearizability(world);
     if (lin !== null) fail(lin);
   }
@@ -98,9 +104,9 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
 }
 
 /** Fault-free warm-up: let the cluster elect its first leader (at most 5 s of simulated time). */
-function warmUp(world: World, checker: WorldChecker<KvState, KvInput, KvOutput>): void {
+function warmUp(world: World): void {
   const start = world.trueTime;
-  while (world.trueTime - start < 5_000 && checker.lease.holders().length === 0) {
+  while (world.trueTime - start < 5_000 && world.leaseHolders().length === 0) {
     world.advance(50);
     world.deliverAll();
   }
@@ -116,7 +122,7 @@ function livenessPhase(world: World, checker: WorldChecker<KvState, KvInput, KvO
   let sinceRetry = 0;
   while (world.trueTime - start <= boundMs) {
     world.deliverAll();
-    if (world.pendingOps() === 0 && checker.lease.holders().length === 1) {
+    if (world.pendingOps() === 0 && world.leaseHolders().length === 1) {
       checker.tally.add("liveness: converged");
       checker.tally.add("liveness: ms to converge", Math.round(world.trueTime - start));
       return;
@@ -128,7 +134,7 @@ function livenessPhase(world: World, checker: WorldChecker<KvState, KvInput, KvO
       world.retryAll();
     }
   }
-  const leaders = checker.lease.holders();
+  const leaders = world.leaseHolders();
   fail({
     check: "Liveness",
     level: "Liveness",

@@ -403,6 +403,16 @@ export class World implements KvSystemView {
     }
   }
 
+  /** The replicas that lead and believe, by their own clock, that they hold a lease now. */
+  leaseHolders(): number[] {
+    const out: number[] = [];
+    for (const r of this.replicas) {
+      const s = r.state;
+      if (s !== null && s.halted === null && s.role._tag === "leader" && r.localAt(this.trueTime) < s.role.leaseUntil) out.push(r.index);
+    }
+    return out;
+  }
+
   /** True when some client has an operation outstanding. */
   pendingOps(): number {
     let n = 0;
