@@ -24,21 +24,21 @@ function campaign(options: CampaignOptions, first: number): ReturnType<typeof ru
 describe("the refinement campaign, CI-sized", () => {
   const all = emptyTotals();
 
-  it("safety, 3 replicas: 1,500 generated runs pass every check after every step", () => {
-    const t = campaign({ seed: 1, runs: 1500, replicas: 3 }, 0);
+  it("safety, 3 replicas: 5,000 generated runs pass every check after every step", () => {
+    const t = campaign({ seed: 1, runs: 5000, replicas: 3 }, 0);
     addTotals(all, t);
-    expect(t.runs).toBe(1500);
+    expect(t.runs).toBe(5000);
   });
 
-  it("safety, 5 replicas: 400 generated runs pass every check", () => {
-    addTotals(all, campaign({ seed: 2, runs: 400, replicas: 5 }, 0));
+  it("safety, 5 replicas: 1,200 generated runs pass every check", () => {
+    addTotals(all, campaign({ seed: 2, runs: 1200, replicas: 5 }, 0));
   });
 
   it("liveness, 3 and 5 replicas: after the faults, a leader with a lease answers every request", () => {
-    const t3 = campaign({ seed: 3, runs: 300, replicas: 3, liveness: true }, 0);
-    const t5 = campaign({ seed: 4, runs: 100, replicas: 5, liveness: true }, 0);
-    expect(t3.counters.get("liveness: converged")).toBe(300);
-    expect(t5.counters.get("liveness: converged")).toBe(100);
+    const t3 = campaign({ seed: 3, runs: 1000, replicas: 3, liveness: true }, 0);
+    const t5 = campaign({ seed: 4, runs: 300, replicas: 5, liveness: true }, 0);
+    expect(t3.counters.get("liveness: converged")).toBe(1000);
+    expect(t5.counters.get("liveness: converged")).toBe(300);
     addTotals(all, t3);
     addTotals(all, t5);
   });
