@@ -83,6 +83,8 @@ export interface Profile {
   readonly advanceMsMax: number;
   /** Start from a cluster that has elected its first leader (fault-free warm-up), or from cold. */
   readonly warmStart: boolean;
+  /** Index into the world's `tunings` (0, the default, when absent). */
+  readonly tuning?: number;
 }
 
 /** Bounds of the generator. */
@@ -119,8 +121,9 @@ export const profileArbitrary: fc.Arbitrary<Profile> = fc
     loseReply: weight(2),
     advanceMsMax: fc.constantFrom(20, 100, 300, 700),
     warmStart: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }),
+    tuning: fc.oneof({ arbitrary: fc.constant(0), weight: 5 }, { arbitrary: fc.integer({ min: 1, max: 3 }), weight: 3 }),
   })
-  .map(({ advanceMsMax, warmStart, ...weights }) => ({ weights, advanceMsMax, warmStart }));
+  .map(({ advanceMsMax, warmStart, tuning, ...weights }) => ({ weights, advanceMsMax, warmStart, tuning }));
 
 const opArbitrary = (keys: number): fc.Arbitrary<OpSpec> =>
   fc.record({ kind: fc.constantFrom<OpSpec["kind"]>("put", "append", "get", "cas"), key: fc.nat({ max: keys - 1 }) });

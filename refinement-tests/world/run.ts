@@ -17,7 +17,7 @@ import { kvModel } from "../../proofs/history.ts";
 import { ViolationFound, type Violation } from "../../proofs/violation.ts";
 import { WorldChecker } from "../../proofs/world-checker.ts";
 import { showAction, type Scenario } from "./actions.ts";
-import { World, defaultTuning, type ReplicaTuning, type TraceEntry } from "./world.ts";
+import { World, tunings, type ReplicaTuning, type TraceEntry } from "./world.ts";
 
 /** How to run. */
 export interface RunOptions {
@@ -66,7 +66,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
   const world = new World({
     replicas: options.replicas ?? 3,
     seed: scenario.seed,
-    tuning: options.tuning ?? defaultTuning,
+    tuning: options.tuning ?? tunings[scenario.profile.tuning ?? 0] ?? tunings[0]!,
     ...(options.step === undefined ? {} : { step: options.step }),
     record: options.record ?? false,
   });
@@ -167,5 +167,5 @@ function linearizability(world: World): Violation | null {
 
 /** The scenario's actions as numbered lines (for regression files and reports). */
 export function showScenario(s: Scenario): string {
-  return [`seed ${s.seed}${s.profile.warmStart ? ", warm start" : ", cold start"}`, ...s.actions.map((a, i) => `${i} ${showAction(a)}`)].join("\n");
+  return [`seed ${s.seed}${s.profile.warmStart ? ", warm start" : ", cold start"}, tuning ${s.profile.tuning ?? 0}`, ...s.actions.map((a, i) => `${i} ${showAction(a)}`)].join("\n");
 }

@@ -69,6 +69,18 @@ export const defaultTuning: ReplicaTuning = {
   catchUpSlotsMax: 4,
 };
 
+/**
+ * The tunings a swarm profile chooses from: the default; everything at its tightest (a pipeline
+ * and batch of one, catch-up one slot at a time, a checkpoint every slot, two pending requests);
+ * perfect clocks with no margin at all; a long lease with slow heartbeats.
+ */
+export const tunings: readonly ReplicaTuning[] = [
+  defaultTuning,
+  { ...defaultTuning, pipelineSlotsMax: 1, batchCommandsMax: 1, catchUpSlotsMax: 1, checkpointIntervalSlots: 1, requestsPendingMax: 2 },
+  { ...defaultTuning, clockDriftPpmMax: 0, leaseMarginMs: 0 },
+  { ...defaultTuning, leaseMs: 900, electionTimeoutMsMin: 1000, electionTimeoutMsMax: 1400, heartbeatIntervalMs: 120, pipelineSlotsMax: 8 },
+];
+
 /** How to build a world. */
 export interface WorldOptions {
   /** Replicas (ids 1..N). Default 3. */
