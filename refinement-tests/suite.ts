@@ -60,6 +60,7 @@ export interface OneRun {
 function property(options: SuiteOptions, onRun: (r: RunResult) => void): fc.IPropertyWithHooks<[Scenario]> {
   const runOptions = {
     replicas: options.replicas ?? 3,
+    clients: boundsOf(options).clients,
     liveness: options.liveness ?? false,
     ...(options.step === undefined ? {} : { step: options.step }),
   };
@@ -87,7 +88,7 @@ export function runOne(seed: number, options: SuiteOptions = {}): OneRun {
   if (!details.failed) return { seed, first, failed: null };
   const scenario = details.counterexample![0];
   // The last run the property saw may be a shrink candidate that passed; run the counterexample again.
-  const again = runScenario(scenario, { replicas: options.replicas ?? 3, liveness: options.liveness ?? false, ...(options.step === undefined ? {} : { step: options.step }) });
+  const again = runScenario(scenario, { replicas: options.replicas ?? 3, clients: boundsOf(options).clients, liveness: options.liveness ?? false, ...(options.step === undefined ? {} : { step: options.step }) });
   if (again.failure === null) throw new Error(`seed ${seed}: the shrunk counterexample passes when run again: the run is not deterministic`);
   return { seed, first, failed: { scenario, failure: again.failure, path: details.counterexamplePath ?? "0", shrinks: details.numShrinks } };
 }

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { runOne, runSeed } from "../suite.ts";
 import { mutants } from "./index.ts";
 
-const runsMax = 15_000;
+const runsMax = 40_000;
 
 describe("every mutant is caught by the ordinary suites", () => {
   for (const m of mutants) {

@@ -33,8 +33,16 @@ export type Action =
   | { readonly t: "duplicate"; readonly i: number }
   /** Cut the link a -> b, and b -> a too unless `oneWay`. */
   | { readonly t: "cut"; readonly a: number; readonly b: number; readonly oneWay: boolean }
-  /** Cut every link of replica r (a symmetric partition {r} | rest). */
-  | { readonly t: "isolate"; readonly r: number }
+  /**
+   * A symmetric partition: replica r and the `others` replicas after it (by index) on one side,
+   * the rest on the other (`others` = 0: r alone). The minority side is at most half.
+   */
+  | { readonly t: "isolate"; readonly r: number; readonly others: number }
+  /**
+   * Jepsen's bridge: cut the current leader off from every replica but r, so r alone hears both
+   * sides (with 3 replicas: two majorities that share r). The partition where leases are tested.
+   */
+  | { readonly t: "bridge"; readonly r: number }
   /** Restore every link. */
   | { readonly t: "heal" }
   /** Crash replica r now, or (with `at`) just before effect `at` of its next step: unflushed records are lost. */
@@ -63,6 +71,7 @@ export const actionKinds = [
   "duplicate",
   "cut",
   "isolate",
+  "bridge",
   "heal",
   "crash",
   "restart",
@@ -109,6 +118,7 @@ export const profileArbitrary: fc.Arbitrary<Profile> = fc
     duplicate: weight(2),
     cut: weight(3),
     isolate: weight(4),
+    bridge: weight(3),
     heal: weight(2),
     crash: weight(2),
     restart: weight(2),
@@ -147,7 +157,9 @@ function kindArbitrary(kind: ActionKind, p: Profile, b: GeneratorBounds): fc.Arb
     case "cut":
       return fc.record({ a: r, b: r, oneWay: fc.boolean() }).map((x) => ({ t: "cut", ...x }));
     case "isolate":
-      return r.map((n) => ({ t: "isolate", r: n }));
+      return fc.record({ r, others: fc.nat({ max: Math.max(0, Math.floor((b.replicas - 1) / 2) - 1) }) }).map((x) => ({ t: "isolate", ...x }));
+    case "bridge":
+      return fc.nat({ max: b.replicas - 1 }).map((n) => ({ t: "bridge", r: n }));
     case "heal":
       return fc.constant({ t: "heal" });
     case "crash":
@@ -206,6 +218,8 @@ export function showAction(a: Action): string {
     case "cut":
       return `cut ${a.a}${a.oneWay ? "->" : "<->"}${a.b}`;
     case "isolate":
+      return a.others === 0 ? `isolate ${a.r}` : `isolate ${a.r} +${a.others}`;
+    case "bridge":
     case "pause":
     case "resume":
       return `${a.t} ${a.r}`;

@@ -23,6 +23,8 @@ import { World, tunings, type ReplicaTuning, type TraceEntry } from "./world.ts"
 export interface RunOptions {
   /** 3 or 5. Default 3. */
   readonly replicas?: number;
+  /** Clients. Default 3. */
+  readonly clients?: number;
   /** Safety only (default) or safety then liveness. */
   readonly liveness?: boolean;
   /** The replica's step function (the bug zoo passes broken ones). Default impl/core's. */
@@ -65,6 +67,7 @@ export interface RunResult {
 export function runScenario(scenario: Scenario, options: RunOptions = {}): RunResult {
   const world = new World({
     replicas: options.replicas ?? 3,
+    clients: options.clients ?? 3,
     seed: scenario.seed,
     tuning: options.tuning ?? tunings[scenario.profile.tuning ?? 0] ?? tunings[0]!,
     ...(options.step === undefined ? {} : { step: options.step }),

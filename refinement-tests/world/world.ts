@@ -307,12 +307,28 @@ export class World implements KvSystemView {
       }
       case "isolate": {
         const r = this.target(a.r);
-        for (let o = 0; o < this.n; o++) {
-          if (o === r) continue;
-          this.setBlocked(r, o, true);
-          this.setBlocked(o, r, true);
+        const side = new Set<number>([r]);
+        for (let k = 1; k <= (a.others ?? 0) && side.size < Math.ceil(this.n / 2); k++) side.add((r + k) % this.n);
+        for (const x of side) {
+          for (let o = 0; o < this.n; o++) {
+            if (side.has(o)) continue;
+            this.setBlocked(x, o, true);
+            this.setBlocked(o, x, true);
+          }
         }
-        this.faultStep(`isolate R${r + 1}`);
+        this.faultStep(`isolate ${[...side].map((x) => `R${x + 1}`).join(",")} from the rest`);
+        return;
+      }
+      case "bridge": {
+        const leader = this.target(this.n);
+        let keep = a.r % this.n;
+        if (keep === leader) keep = (leader + 1) % this.n;
+        for (let o = 0; o < this.n; o++) {
+          if (o === leader || o === keep) continue;
+          this.setBlocked(leader, o, true);
+          this.setBlocked(o, leader, true);
+        }
+        this.faultStep(`bridge: R${leader + 1} reaches only R${keep + 1}`);
         return;
       }
       case "heal":
