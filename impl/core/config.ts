@@ -80,28 +80,48 @@ const Fields = Schema.Struct({
   heartbeatIntervalMs: Schema.optionalWith(intBetween("heartbeatIntervalMs", 1, 3_600_000, "an interval is a positive duration"), {
     default: () => 50,
   }),
-  /** Most slots a leader has proposed but not yet executed (the phase 2 pipeline). Default 64. */
+  /**
+   * Most slots a leader has proposed but not yet executed (the phase 2 pipeline). Default 64.
+   * Larger pipelines hide more round trips but leave more slots for a new leader to re-propose
+   * after a failover, and hold more client requests whose outcome becomes unknown.
+   */
   pipelineSlotsMax: Schema.optionalWith(intBetween("pipelineSlotsMax", 1, 65_536, "a pipeline of 0 slots could never propose"), {
     default: () => 64,
   }),
-  /** Most client commands in one slot's batch. Default 128. */
+  /**
+   * Most client commands in one slot's batch. Default 128. Larger batches amortize a slot's
+   * messages and disk writes over more commands, at the price of larger messages.
+   */
   batchCommandsMax: Schema.optionalWith(intBetween("batchCommandsMax", 1, 65_536, "a batch of 0 commands could carry nothing"), {
     default: () => 128,
   }),
-  /** Slots between two divergence checkpoints (digest of state and outputs). Default 256. */
+  /**
+   * Slots between two divergence checkpoints (digest of state and outputs). Default 256.
+   * A divergence is noticed at the first checkpoint after it; a short interval finds it sooner
+   * and costs an application digest per checkpoint.
+   */
   checkpointIntervalSlots: Schema.optionalWith(
     intBetween("checkpointIntervalSlots", 1, 1 << 30, "checkpoints are taken at slots that are multiples of this interval"),
     { default: () => 256 },
   ),
-  /** Most client requests a leader holds before proposing them; beyond, requests get `unavailable` (busy). Default 10,000. */
+  /**
+   * Most client requests a leader holds before proposing them; beyond, requests get
+   * `unavailable` (busy). Default 10,000. Bounds the leader's memory under overload.
+   */
   requestsPendingMax: Schema.optionalWith(intBetween("requestsPendingMax", 1, 1 << 24, "a leader must be able to hold one request"), {
     default: () => 10_000,
   }),
-  /** Most chosen entries in one catch-up reply. Default 256. */
+  /**
+   * Most chosen entries in one catch-up reply. Default 256. Bounds message size; a replica far
+   * behind catches up in several round trips.
+   */
   catchUpSlotsMax: Schema.optionalWith(intBetween("catchUpSlotsMax", 1, 65_536, "a catch-up reply must carry at least one entry"), {
     default: () => 256,
   }),
-  /** Seed of the replica's pseudo-random generator (election timeouts); mixed with `self`. Default 1. */
+  /**
+   * Seed of the replica's pseudo-random generator (election timeouts); mixed with `self`, so
+   * replicas with the same seed still draw different timeouts. Default 1.
+   */
   seed: Schema.optionalWith(intBetween("seed", 0, 0xffff_ffff, "the seed is an unsigned 32-bit integer"), { default: () => 1 }),
 });
 

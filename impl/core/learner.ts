@@ -206,9 +206,8 @@ export function answerCatchUp<S, I, O>(state: ReplicaState<S, I, O>, from: Repli
 /** Take the chosen entries of a CatchUpReply into the log (every replica's log holds chosen values only). */
 export function receiveCatchUp<S, I, O>(state: ReplicaState<S, I, O>, m: CatchUpReplyMsg<I>, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
   let s = state;
-  for (const entry of m.entries) {
-    if (entry.slot > s.learner.executedUpTo) s = learnChosen(s, entry.slot, entry.value, out);
-  }
+  // Entries already in the log are compared with it (learnChosen asserts they are equal).
+  for (const entry of m.entries) s = learnChosen(s, entry.slot, entry.value, out);
   const learner = copyLearner(s.learner);
   learner.catchUpSentAt = Number.NEGATIVE_INFINITY;
   return withLearner(s, learner);

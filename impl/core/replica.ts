@@ -27,7 +27,7 @@ import {
   submit,
 } from "./leader.ts";
 import { answerCatchUp, executeReady, learnCommitted, needsCatchUp, receiveCatchUp, requestCatchUp } from "./learner.ts";
-import type { AcceptMsg, HeartbeatMsg, Message, NackMsg, PrepareMsg } from "./messages.ts";
+import { valuesEqual, type AcceptMsg, type HeartbeatMsg, type Message, type NackMsg, type PrepareMsg, type Value } from "./messages.ts";
 import { comparePeerCheckpoint, divergenceMessage, latestCheckpoint, type Divergence } from "./monitor.ts";
 import type { DurableRecord } from "./records.ts";
 import { defaultRules, type ReplicaRules } from "./rules.ts";
@@ -51,7 +51,6 @@ import {
   type ReplicaState,
   type Vote,
 } from "./state.ts";
-import type { Value } from "./messages.ts";
 
 /** An event for a replica of an application with inputs I. */
 export type ReplicaEvent<I> = Event<Message<I>, DurableRecord<I>, I>;
@@ -254,7 +253,11 @@ export function stepDown<S, I, O>(_rules: ReplicaRules, state: ReplicaState<S, I
   return restartElectionTimer(s, now);
 }
 
-/** Divergence: raise the alarm and stop serving for good (until an operator intervenes). */
+/**
+ * Divergence: raise the alarm and stop serving until restarted. A restart rebuilds the state from
+ * the durable log; if the divergence came from a non-deterministic application, it recurs and the
+ * replica halts again at the same checkpoint.
+ */
 export function halt<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, d: Divergence, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
   const message = divergenceMessage(d);
   out.push({ _tag: "Alarm", slot: d.slot, replicas: d.replicas, digests: d.digests, message });
@@ -349,6 +352,10 @@ function receivePrepare<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, 
 
 /** Phase2b: vote, persist, answer; then learn what the leader says is committed. */
 function receiveAccept<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, from: ReplicaId, m: AcceptMsg<I>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  // Paired with the leader's phase2aValue: a proposal at a slot known chosen must carry the chosen
+  // value (P2c); anything else means two values could be chosen.
+  const known = slotMapGet(state.learner.log, m.slot);
+  if (known !== undefined && !valuesEqual(known, m.value)) fail(`P2c: ballot ${showBallot(m.ballot)} proposes another value at chosen slot ${m.slot}`);
   const r = phase2b(rules, state.acceptor, state.ctx.config, m, now);
   if (r.record !== null) out.push({ _tag: "Persist", record: r.record });
   out.push({ _tag: "Send", to: from, message: r.reply });

@@ -22,7 +22,9 @@ type KvReplica = ReplicaState<KvState, KvInput, KvOutput>;
 interface Node {
   state: KvReplica | null;
   readonly records: DurableRecord<KvInput>[];
+  /** The replica's clock reads clockOffsetMs + clockRate * (true time). */
   clockOffsetMs: number;
+  clockRate: number;
 }
 
 interface InFlight {
@@ -159,7 +161,7 @@ export class Cluster {
     const members = Array.from({ length: size }, (_, i) => i + 1);
     for (const id of members) {
       const config = parseConfig({ ...(options.config ?? {}), members, self: id });
-      this.nodes.set(id, { state: initialState(config, kv), records: [], clockOffsetMs: 0 });
+      this.nodes.set(id, { state: initialState(config, kv), records: [], clockOffsetMs: 0, clockRate: 1 });
     }
     for (const id of members) this.boot(id);
   }
@@ -177,7 +179,8 @@ export class Cluster {
   }
 
   clock(id: ReplicaId): number {
-    return this.now + this.node(id).clockOffsetMs;
+    const node = this.node(id);
+    return node.clockOffsetMs + node.clockRate * this.now;
   }
 
   private emit(line: string, always = false): void {
@@ -311,6 +314,16 @@ export class Cluster {
       consistency,
     });
     return requestId;
+  }
+
+  /** The live replicas that trust a lease now, each judged by its own clock. */
+  leaseHolders(): ReplicaId[] {
+    const holders: ReplicaId[] = [];
+    for (const [id, node] of this.nodes) {
+      const s = node.state;
+      if (s !== null && s.halted === null && s.role._tag === "leader" && this.clock(id) < s.role.leaseUntil) holders.push(id);
+    }
+    return holders;
   }
 
   /** A status line per replica. */

@@ -1,0 +1,175 @@
+/**
+ * Properties of `step` itself: Recover rebuilds exactly what the durable records say (and the
+ * durable part of the state before a crash), `step` is deterministic and never changes the state
+ * it is given, and the core's assertions stop it on impossible input instead of going on.
+ */
+import { fc, test } from "@fast-check/vitest";
+import { describe, expect, it } from "vitest";
+import { kv, kvGet, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
+import { AssertionFailure } from "./assert.ts";
+import { compareBallots, showBallot } from "./ballot.ts";
+import { parseConfig } from "./config.ts";
+import { mulberry32 } from "./election.ts";
+import { plainEqual } from "./messages.ts";
+import { step } from "./replica.ts";
+import { slotMapEntries } from "./slot-map.ts";
+import { initialState, type ReplicaState } from "./state.ts";
+import { Cluster } from "./testing/cluster.ts";
+
+type Replica = ReplicaState<KvState, KvInput, KvOutput>;
+
+/** The state a replica is in, as plain data (its service state by digest and sessions). */
+function dump(s: Replica): unknown {
+  const role = s.role;
+  return {
+    started: s.started,
+    now: s.now,
+    halted: s.halted,
+    role: role._tag === "follower" ? role : { ...role, revealed: slotMapEntries(role.revealed) },
+    acceptor: { ...s.acceptor, votes: slotMapEntries(s.acceptor.votes) },
+    learner: { ...s.learner, log: slotMapEntries(s.learner.log), service: kv.digest(s.learner.service.app), executed: s.learner.service.executed },
+    election: s.election,
+    monitor: s.monitor,
+  };
+}
+
+/** Drive a cluster through a random healthy-then-faulty history, calling `visit` before each event. */
+function randomRun(seed: number, steps: number, visit?: (c: Cluster, id: number) => void): Cluster {
+  let prng = seed >>> 0;
+  const rnd = (n: number) => {
+    const r = mulberry32(prng);
+    prng = r.prng;
+    return r.value % n;
+  };
+  const c = new Cluster(3, { config: { checkpointIntervalSlots: 3, pipelineSlotsMax: 3, batchCommandsMax: 2 } });
+  c.quiet = true;
+  let seq = 1;
+  for (let i = 0; i < steps; i++) {
+    const roll = rnd(100);
+    const live = [...c.nodes.keys()].filter((id) => c.node(id).state !== null);
+    if (roll < 50 && c.inFlight.length > 0) {
+      const [m] = c.inFlight.splice(rnd(Math.min(4, c.inFlight.length)), 1);
+      if (m !== undefined && c.node(m.to).state !== null) {
+        visit?.(c, m.to);
+        c.apply(m.to, { _tag: "Receive", now: c.clock(m.to), from: m.from, message: m.message });
+      }
+    } else if (roll < 75) {
+      c.now += 1 + rnd(50);
+      for (const id of live) {
+        visit?.(c, id);
+        c.apply(id, { _tag: "Tick", now: c.clock(id) });
+      }
+    } else if (roll < 93 && live.length > 0) {
+      const id = live[rnd(live.length)]!;
+      visit?.(c, id);
+      c.request(id, { _tag: "append", key: "k", value: `${seq};` }, "linearizable", { clientId: "c", seq });
+      seq++;
+    } else if (roll < 96 && live.length > 1) {
+      c.crash(live[rnd(live.length)]!);
+    } else {
+      const down = [...c.nodes.keys()].filter((id) => c.node(id).state === null);
+      if (down.length > 0) c.restart(down[rnd(down.length)]!);
+    }
+    c.lines.length = 0;
+  }
+  return c;
+}
+
+describe("Recover", () => {
+  test.prop([fc.integer({ min: 0, max: 2 ** 31 - 1 })], { numRuns: 12 })("rebuilds exactly the durable part of the state from the records", (seed) => {
+    let visits = 0;
+    randomRun(seed, 300, (c, id) => {
+      if (visits++ % 4 !== 0) return;
+      const live = c.state(id);
+      const node = c.node(id);
+      const recovered = step(initialState(live.ctx.config, kv), { _tag: "Recover", now: 5000, records: node.records.slice() }).state;
+      // What the records say: maxBal, the latest vote per slot, the chosen log ...
+      expect(recovered.acceptor.maxBal).toEqual(live.acceptor.maxBal);
+      expect(slotMapEntries(recovered.acceptor.votes)).toEqual(slotMapEntries(live.acceptor.votes));
+      expect(slotMapEntries(recovered.learner.log)).toEqual(slotMapEntries(live.learner.log));
+      // ... the chosen prefix executed again, to the same state and output digests ...
+      expect(recovered.learner.executedUpTo).toBe(live.learner.executedUpTo);
+      expect(kv.digest(recovered.learner.service.app)).toBe(kv.digest(live.learner.service.app));
+      expect(recovered.monitor.outputDigestA).toBe(live.monitor.outputDigestA);
+      expect(recovered.monitor.checkpoints).toEqual(live.monitor.checkpoints);
+      // ... and nothing else: no role, no grant, no leader, a restart wait of one lease.
+      expect(recovered.role._tag).toBe("follower");
+      expect(recovered.acceptor.grantUntil).toBe(Number.NEGATIVE_INFINITY);
+      expect(recovered.acceptor.noPromiseUntil).toBe(5000 + live.ctx.config.leaseMs);
+      expect(recovered.learner.leaderHint).toBeNull();
+      expect(recovered.learner.commitIndex).toBe(recovered.learner.executedUpTo);
+    });
+  });
+
+  it("refuses records that contradict each other (a corrupted disk)", () => {
+    const config = parseConfig({ members: [1, 2, 3], self: 1 });
+    const vote = (round: number) => ({ _tag: "vote" as const, slot: 1, ballot: { round, replica: 2 }, value: { _tag: "noop" as const } });
+    expect(() => step(initialState(config, kv), { _tag: "Recover", now: 0, records: [vote(2), vote(1)] })).toThrow(AssertionFailure);
+    const chosen = { _tag: "chosen" as const, slot: 1, value: { _tag: "noop" as const } };
+    expect(() => step(initialState(config, kv), { _tag: "Recover", now: 0, records: [chosen, chosen] })).toThrow(/two chosen records/);
+  });
+});
+
+describe("step", () => {
+  test.prop([fc.integer({ min: 0, max: 2 ** 31 - 1 })], { numRuns: 10 })("is deterministic: the same events give the same effects", (seed) => {
+    const a = randomRun(seed, 300);
+    const b = randomRun(seed, 300);
+    expect(b.effectLog.length).toBe(a.effectLog.length);
+    expect(plainEqual(a.effectLog, b.effectLog)).toBe(true);
+  });
+
+  test.prop([fc.integer({ min: 0, max: 2 ** 31 - 1 })], { numRuns: 10 })("never changes the state it is given", (seed) => {
+    randomRun(seed, 300, (c, id) => {
+      const before = c.state(id);
+      const snapshot = dump(before);
+      step(before, { _tag: "Tick", now: c.clock(id) + 1000 });
+      step(before, { _tag: "ClientRequest", now: c.clock(id), requestId: 0, clientId: "x", seq: 1, input: { _tag: "put", key: "q", value: "v" }, consistency: "linearizable" });
+      expect(dump(before)).toEqual(snapshot);
+      expect(kvGet(before.learner.service.app, "q")).toBeNull();
+    });
+  });
+});
+
+describe("assertions", () => {
+  const config = parseConfig({ members: [1, 2, 3], self: 1 });
+  const booted = step(initialState(config, kv), { _tag: "Recover", now: 100, records: [] }).state;
+
+  it("stop a replica fed an event before Recover", () => {
+    expect(() => step(initialState(config, kv), { _tag: "Tick", now: 0 })).toThrow(/first event after a \(re\)start must be Recover/);
+  });
+
+  it("stop a replica whose clock goes backwards", () => {
+    expect(() => step(booted, { _tag: "Tick", now: 99 })).toThrow(/clock went backwards/);
+  });
+
+  it("stop a replica asked to learn a second value for a chosen slot", () => {
+    const c = new Cluster(3);
+    c.quiet = true;
+    c.elapse(300);
+    c.campaign(1);
+    c.stabilize();
+    c.request(1, { _tag: "put", key: "k", value: "1" }, "linearizable");
+    c.stabilize();
+    const leader = c.state(1);
+    expect(compareBallots(leader.acceptor.maxBal, { round: 1, replica: 1 })).toBe(0);
+    const forged = { _tag: "CatchUpReply" as const, entries: [{ slot: 1, value: { _tag: "noop" as const } }] };
+    const follower = c.state(2);
+    const learned = step(follower, { _tag: "Receive", now: c.clock(2), from: 1, message: { _tag: "Heartbeat", ballot: { round: 1, replica: 1 }, commitIndex: 1, sentAt: 300, checkpoint: null } }).state;
+    expect(() => step(learned, { _tag: "Receive", now: c.clock(2), from: 3, message: forged })).toThrow(/Consistency/);
+    expect(showBallot(leader.acceptor.maxBal)).toBe("(1,1)");
+  });
+
+  it("stop a leader told of two values for one slot in its own ballot", () => {
+    const c = new Cluster(3);
+    c.quiet = true;
+    c.elapse(300);
+    c.campaign(1);
+    c.stabilize();
+    c.request(1, { _tag: "put", key: "k", value: "1" }, "linearizable");
+    const accept = c.inFlight.find((m) => m.to === 2 && m.message._tag === "Accept")!.message;
+    c.stabilize();
+    if (accept._tag !== "Accept") throw new Error("expected an Accept");
+    const twin = { ...accept, value: { _tag: "noop" as const } };
+    expect(() => step(c.state(2), { _tag: "Receive", now: c.clock(2), from: 1, message: twin })).toThrow(/OneValuePerBallot/);
+  });
+});

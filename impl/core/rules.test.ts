@@ -1,0 +1,73 @@
+/**
+ * Each rule guards against a hazard, and a check that cannot fail is a defect: with one rule of
+ * `defaultRules` replaced by a broken variant, a golden scenario (or a randomized run) shows the
+ * hazard the rule exists for, while with the real rules it does not. The bug zoo in
+ * refinement-tests/ (issue #4) does the same at scale against the refinement checkers.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { noopValue } from "./messages.ts";
+import { defaultRules, type ReplicaRules } from "./rules.ts";
+import { parseScript, ScriptRunner } from "./testing/script.ts";
+import { simulate } from "./testing/simulate.ts";
+
+function script(name: string): string {
+  return readFileSync(join(import.meta.dirname, "testdata", `${name}.txt`), "utf8");
+}
+
+/** Replay a scenario with `rules`; return every output line and the most lease holders seen at once. */
+function replay(name: string, rules: ReplicaRules): { lines: string[]; maxHolders: number } {
+  const runner = new ScriptRunner(rules);
+  const lines: string[] = [];
+  let maxHolders = 0;
+  for (const block of parseScript(script(name)).blocks) {
+    try {
+      lines.push(...runner.run(block.command));
+    } catch (e) {
+      lines.push(`error: ${e instanceof Error ? e.message : String(e)}`);
+      break;
+    }
+    maxHolders = Math.max(maxHolders, runner.cluster?.leaseHolders().length ?? 0);
+  }
+  return { lines, maxHolders };
+}
+
+describe("each rule prevents its hazard", () => {
+  it("L4 (restart wait): without it, a restarted acceptor lets a second replica trust a lease", () => {
+    expect(replay("restart-during-lease", defaultRules).maxHolders).toBe(1);
+    const broken: ReplicaRules = { ...defaultRules, restartWaitUntil: (now) => now };
+    expect(replay("restart-during-lease", broken).maxHolders).toBe(2);
+  });
+
+  it("L1 (a grant in force refuses other ballots): without it, two replicas trust a lease", () => {
+    const broken: ReplicaRules = { ...defaultRules, canPromise: (a, b, now) => defaultRules.canPromise({ ...a, grantUntil: Number.NEGATIVE_INFINITY, noPromiseUntil: Number.NEGATIVE_INFINITY }, b, now) };
+    expect(replay("restart-during-lease", broken).maxHolders).toBe(2);
+  });
+
+  it("L2 (count from the quorum-th grant): counting from the freshest grant keeps a cut-off leader's lease alive", () => {
+    expect(replay("lease-expiry", defaultRules).maxHolders).toBe(1);
+    const broken: ReplicaRules = { ...defaultRules, leaseFrom: (times) => Math.max(...times) };
+    expect(replay("lease-expiry", broken).maxHolders).toBe(2);
+  });
+
+  it("L3 (execute what phase 1 revealed before reading by lease): without it, a read misses an acknowledged write", () => {
+    const correct = replay("lease-read", defaultRules).lines;
+    expect(correct).toContain("1 reply #2 ok done");
+    expect(correct).toContain("3 reply #3 ok value=2");
+    const broken: ReplicaRules = { ...defaultRules, canServeLeaseRead: (s, now) => s.role._tag === "leader" && now < s.role.leaseUntil };
+    expect(replay("lease-read", broken).lines).toContain("3 reply #3 ok value=null");
+  });
+
+  it("P2c (re-propose the highest-ballot vote): proposing a no-op instead is stopped by the acceptor's assertion", () => {
+    const broken: ReplicaRules = { ...defaultRules, phase2aValue: (_revealed, known) => known ?? noopValue };
+    const lines = replay("lease-read", broken).lines;
+    expect(lines.some((l) => l.startsWith("error:") && l.includes("P2c: ballot (2,3) proposes another value at chosen slot 1"))).toBe(true);
+  });
+
+  it("quorums must intersect: a minority quorum breaks Consistency in randomized runs", () => {
+    const broken: ReplicaRules = { ...defaultRules, quorumSize: (n) => Math.floor(n / 2) };
+    const found = [0, 1, 2, 3, 4].map((seed) => simulate(seed, 600, broken)).find((r) => r?.includes("Consistency") === true);
+    expect(found).toBeDefined();
+  });
+});

@@ -1,0 +1,27 @@
+/**
+ * Randomized runs with faults (impl/core/testing/simulate.ts): every safety property holds after
+ * every event, the cluster makes progress once healed, and the checks do catch a broken rule.
+ * A failure names the seed; `simulate(seed, steps)` replays it exactly.
+ */
+import { fc, test } from "@fast-check/vitest";
+import { describe, expect, it } from "vitest";
+import { defaultRules } from "./rules.ts";
+import { simulate, type RunStats } from "./testing/simulate.ts";
+
+describe("randomized runs with faults", () => {
+  test.prop([fc.integer({ min: 0, max: 2 ** 31 - 1 })], { numRuns: 40 })("keep every safety property and recover once healed (3 replicas)", (seed) => {
+    expect(simulate(seed, 600)).toBeUndefined();
+  });
+
+  test.prop([fc.integer({ min: 0, max: 2 ** 31 - 1 })], { numRuns: 15 })("keep every safety property and recover once healed (5 replicas)", (seed) => {
+    expect(simulate(seed, 600, defaultRules, 5)).toBeUndefined();
+  });
+
+  it("reach leader changes, acknowledged writes and checked reads", () => {
+    const stats: RunStats = { ballotsLed: 0, writesAcked: 0, readsChecked: 0, crashes: 0, partitions: 0 };
+    for (let seed = 0; seed < 10; seed++) expect(simulate(seed, 600, defaultRules, 3, stats)).toBeUndefined();
+    expect(stats.ballotsLed).toBeGreaterThan(20);
+    expect(stats.writesAcked).toBeGreaterThan(100);
+    expect(stats.readsChecked).toBeGreaterThan(15);
+  });
+});
