@@ -56,6 +56,15 @@ describe("inductive invariant", () => {
     expect(text).toContain("State (satisfies the invariant):\n/\\ maxBal = ");
   });
 
+  test("with one value (MCPaxos's constants, where TLC could check MCISpec), Lamport's Inv shows no counterexample; with two values, even one acceptor does", () => {
+    const search = (values: number) => {
+      const p = new Paxos({ acceptors: 1, values, maxBallot: 1 });
+      return fc.check(fc.property(paxosStatesSatisfying(p, names(p.invariants)), (s) => inductiveStep(p, p.invariants, s) === undefined), { seed: 2026, numRuns: 2000 }).failed;
+    };
+    expect(search(1)).toBe(false);
+    expect(search(2)).toBe(true);
+  });
+
   test.each(["Inv!3(2a)", "OneBReportsLastVote", "VoteHas2a", "MaxVBalAtMostMaxBal"])("dropping %s leaves an invariant with counterexamples to induction", (drop) => {
     const weak = without(drop);
     const cti = searchCti(weak);

@@ -17,19 +17,36 @@ import type { Paxos, PaxosAction, PaxosState } from "../spec/paxos.ts";
 import type { Voting, VotingAction, VotingState } from "../spec/voting.ts";
 import { refinementCheck, type RefinementCheck, type RefinementMapping } from "./refinement.ts";
 
+/**
+ * A pure function that remembers its last argument (by identity) and result. The checks of
+ * one exploration map the same state one after the other (Paxos => Voting, then Paxos =>
+ * Consensus through Voting), so one remembered pair spares the second computation.
+ */
+function rememberingLast<A extends object, B>(f: (a: A) => B): (a: A) => B {
+  let lastIn: A | undefined;
+  let lastOut: B | undefined;
+  return (a) => {
+    if (a !== lastIn) {
+      lastOut = f(a);
+      lastIn = a;
+    }
+    return lastOut!;
+  };
+}
+
 /** Paxos -> Voting: the state of V == INSTANCE Voting in Paxos.tla. */
 export function votingOf(paxos: Paxos): (s: PaxosState) => VotingState {
-  return (s) => paxos.instanceV(s);
+  return rememberingLast((s: PaxosState) => paxos.instanceV(s));
 }
 
 /** Voting -> Consensus: chosen <- V!chosen, the values some quorum voted for in one ballot. */
 export function consensusOf(voting: Voting): (s: VotingState) => ConsensusState {
-  return (s) => ({ chosen: voting.chosen(s) });
+  return rememberingLast((s: VotingState) => ({ chosen: voting.chosen(s) }));
 }
 
 /** THEOREM Spec => V!Spec of Paxos.tla, as a mapping to check. */
-export function paxosRefinesVoting(paxos: Paxos): RefinementMapping<PaxosState, VotingState, VotingAction> {
-  return { name: "Paxos => Voting", upper: paxos.V, map: votingOf(paxos) };
+export function paxosRefinesVoting(paxos: Paxos, toVoting = votingOf(paxos)): RefinementMapping<PaxosState, VotingState, VotingAction> {
+  return { name: "Paxos => Voting", upper: paxos.V, map: toVoting };
 }
 
 /** THEOREM Spec => C!Spec of Voting.tla, as a mapping to check. */
@@ -41,8 +58,7 @@ export function votingRefinesConsensus(voting: Voting): RefinementMapping<Voting
  * Paxos => Consensus through Voting (THEOREM Spec => V!C!Spec, the transitivity remark at
  * the end of Paxos.tla): chosen <- V!chosen with votes <- votes.
  */
-export function paxosRefinesConsensus(paxos: Paxos): RefinementMapping<PaxosState, ConsensusState, ConsensusAction> {
-  const toVoting = votingOf(paxos);
+export function paxosRefinesConsensus(paxos: Paxos, toVoting = votingOf(paxos)): RefinementMapping<PaxosState, ConsensusState, ConsensusAction> {
   const toConsensus = consensusOf(paxos.V);
   return { name: "Paxos => Consensus", upper: new Consensus({ values: paxos.constants.values }), map: (s) => toConsensus(toVoting(s)) };
 }
@@ -50,7 +66,8 @@ export function paxosRefinesConsensus(paxos: Paxos): RefinementMapping<PaxosStat
 /** The refinement checks run when exploring Paxos: to Voting and, through it, to Consensus. */
 export function paxosChecks(paxos: Paxos): RefinementCheck<PaxosState, PaxosAction>[] {
   const lowerKind = (a: PaxosAction): string => a._tag;
-  return [refinementCheck(paxosRefinesVoting(paxos), { lowerKind }), refinementCheck(paxosRefinesConsensus(paxos), { lowerKind })];
+  const toVoting = votingOf(paxos);
+  return [refinementCheck(paxosRefinesVoting(paxos, toVoting), { lowerKind }), refinementCheck(paxosRefinesConsensus(paxos, toVoting), { lowerKind })];
 }
 
 /** The refinement check run when exploring Voting: to Consensus. */

@@ -4,8 +4,9 @@
  *
  * The Inv of tlaplus/Examples' Paxos.tla (spec/paxos.ts, `paxos.invariants`), which Lamport
  * introduces as "a first attempt at an inductive invariant", holds on every reachable state
- * but is not inductive once there are two acceptors and two values. The check here finds
- * two kinds of counterexample to induction:
+ * but is not inductive as soon as there are two values (even with one acceptor; with one
+ * value, as in MCPaxos's model, no counterexample turns up). The check here finds two kinds
+ * of counterexample to induction:
  *
  * - a vote <<1, v2>> of a1 next to a message 2a(1, v1): nothing in Inv ties a vote to its
  *   2a message, so Phase2b(a2) on 2a(1, v1) breaks OneValuePerBallot;

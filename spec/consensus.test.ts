@@ -2,9 +2,10 @@
  * Consensus (Consensus.tla): TLC's numbers for MCConsensus, Inv failing on a state with two
  * chosen values, and the spec's one step.
  */
-import { describe, expect, test } from "vitest";
+import { fc, test } from "@fast-check/vitest";
+import { describe, expect } from "vitest";
 import { Consensus } from "./consensus.ts";
-import { explore } from "./explore.ts";
+import { explore, simulate } from "./explore.ts";
 
 describe("Consensus", () => {
   test("MCConsensus (Value = {a, b, c}, ISpec: every chosen with at most one element) gives TLC's 4 distinct, 7 generated, depth 1", () => {
@@ -25,6 +26,12 @@ describe("Consensus", () => {
     const after = C.transition(choose);
     expect(after).toEqual({ chosen: [1] });
     expect(C.actions().some((a) => C.enabled(a, after))).toBe(false);
+  });
+
+  test.prop([fc.array(fc.nat(), { maxLength: 5 })])("is deterministic: the same choices give the same walk", (choices) => {
+    const C = new Consensus({ values: 3 });
+    expect(simulate(C, choices)).toEqual(simulate(C, choices));
+    expect(simulate(C, choices).at(-1)!.state.chosen.length).toBeLessThanOrEqual(1);
   });
 
   test("the invariants fail on states that break them", () => {

@@ -103,3 +103,22 @@ describe("explore", () => {
     expect(simulate(pairs(1), [0, 1, 0, 5])).toEqual(trace);
   });
 });
+
+describe("explore on a nondeterministic spec", () => {
+  test("refuses to print a trace it cannot replay", () => {
+    let calls = 0;
+    const flaky: Spec<number, "step"> = {
+      name: "Flaky",
+      start: 0,
+      init: [0],
+      actions: () => ["step"],
+      enabled: (_a, s) => s < 3,
+      transition: (_a, s) => s + 1 + (calls++ > 1 ? 1 : 0), // reads hidden state: not deterministic
+      output: () => "step",
+      key: String,
+      invariants: [{ name: "Small", statement: "s < 2", check: (s) => (s < 2 ? undefined : "too big") }],
+      show: String,
+    };
+    expect(() => explore(flaky)).toThrow(/Flaky is not deterministic/);
+  });
+});

@@ -124,19 +124,46 @@ export function explore<S, A>(spec: Spec<S, A>, bounds: ExploreBounds<S, A> = {}
     }
     return undefined;
   };
+  /** Record `t` (reached from `parent`) if it is new, and check the invariants on it. */
+  const add = (t: S, parent: number): Violation<S> | undefined => {
+    const size = seen.size;
+    if (seen.add(canonical(t)).size === size) return undefined;
+    states.push(t);
+    parents.push(parent);
+    return checkState(states.length - 1);
+  };
+  /** Generate every successor of states[i], hand each transition to the step checks, record new states. */
+  const expand = (i: number): Violation<S> | undefined => {
+    const s = states[i]!;
+    for (const a of spec.actions(s)) {
+      const w = counted ? spec.witnesses!(a, s) : spec.enabled(a, s) ? 1 : 0;
+      if (w === 0) continue;
+      generated += w;
+      transitions++;
+      const t = spec.transition(a, s);
+      for (const check of checks) {
+        const message = check.checkStep(s, a, t);
+        if (message !== undefined) return { kind: "step", check: check.name, message, trace: [...traceTo(spec, states, parents, i), { action: spec.output(a, s), state: t }] };
+      }
+      if (t === s) continue; // a self-loop: the spec returned the very same state
+      if (states.length >= maxStates) {
+        if (!seen.has(canonical(t))) complete = false;
+        continue;
+      }
+      const bad = add(t, i);
+      if (bad !== undefined) return bad;
+    }
+    return undefined;
+  };
 
+  depth = spec.init.length > 0 ? 1 : 0;
   for (const s of spec.init) {
     generated++;
     for (const check of checks) {
       const message = check.checkInit?.(s);
       if (message !== undefined) return finish({ kind: "init", check: check.name, message, trace: [{ action: "Init", state: s }] });
     }
-    const size = seen.size;
-    if (seen.add(canonical(s)).size === size) continue;
-    states.push(s);
-    parents.push(-1);
-    depth = 1;
-    const bad = checkState(states.length - 1);
+    const bad = add(s, -1);
     if (bad !== undefined) return finish(bad);
   }
 
@@ -151,32 +178,8 @@ export function explore<S, A>(spec: Spec<S, A>, bounds: ExploreBounds<S, A> = {}
       break;
     }
     if (i % progressEvery === 0 && i > 0) bounds.onProgress?.({ distinct: states.length, generated, depth, queued: states.length - i });
-    const s = states[i]!;
-    for (const a of spec.actions(s)) {
-      const w = counted ? spec.witnesses!(a, s) : spec.enabled(a, s) ? 1 : 0;
-      if (w === 0) continue;
-      generated += w;
-      transitions++;
-      const t = spec.transition(a, s);
-      for (const check of checks) {
-        const message = check.checkStep(s, a, t);
-        if (message !== undefined) {
-          const trace = [...traceTo(spec, states, parents, i), { action: spec.output(a, s), state: t }];
-          return finish({ kind: "step", check: check.name, message, trace });
-        }
-      }
-      if (t === s) continue; // a self-loop: the spec returned the very same state
-      if (states.length >= maxStates) {
-        if (!seen.has(canonical(t))) complete = false;
-        continue;
-      }
-      const size = seen.size;
-      if (seen.add(canonical(t)).size === size) continue;
-      states.push(t);
-      parents.push(i);
-      const bad = checkState(states.length - 1);
-      if (bad !== undefined) return finish(bad);
-    }
+    const bad = expand(i);
+    if (bad !== undefined) return finish(bad);
   }
   return finish();
 }
@@ -209,13 +212,16 @@ function traceTo<S, A>(spec: Spec<S, A>, states: readonly S[], parents: readonly
     const from = states[path[j - 1]!]!;
     const to = states[path[j]!]!;
     const target = spec.key(to);
-    let name = "?";
+    let name: string | undefined;
     for (const a of spec.actions(from)) {
       if (spec.enabled(a, from) && spec.key(spec.transition(a, from)) === target) {
         name = spec.output(a, from);
         break;
       }
     }
+    // Replaying the parent must reproduce the state it produced during the search; if it
+    // does not, the spec is not deterministic, and no trace it gives can be trusted.
+    if (name === undefined) throw new Error(`${spec.name} is not deterministic: no action of the parent state reproduces a state it produced`);
     trace.push({ action: name, state: to });
   }
   return trace;

@@ -18,11 +18,14 @@
  */
 import { Schema } from "effect";
 import { CompactStates, popcount, wordsFor, type Words } from "./bits.ts";
-import { acceptorName, permutations, quorumSymmetries, resolveConstants, valueName, type BallotConstants, type Constants } from "./constants.ts";
+import { acceptorName, resolveConstants, symmetryGroup, valueName, type BallotConstants, type Constants } from "./constants.ts";
 import type { Invariant, Spec } from "./state-machine.ts";
 import { Voting, type VotingState } from "./voting.ts";
 
-/** None == CHOOSE v : v \notin Value (the value of maxVal[a] before a votes). */
+/**
+ * None: maxVal[a] before a votes. Paxos.tla defines None == CHOOSE v : v \notin Ballot and
+ * MCPaxos.cfg makes it a model value; all that matters is that it is no value.
+ */
 export const None = "None";
 export type None = typeof None;
 
@@ -420,12 +423,10 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
     const { acceptors, ballots } = this.constants;
     for (let acc = 0; acc < acceptors; acc++) {
       for (let bal = 0; bal < ballots; bal++) {
-        let field = this.oneBs(s, acc, bal);
-        if (field === 0) continue;
-        const first = this.message(this.msg1b(acc, bal, -1, None))!;
-        if (this.maxBal(s, acc) < bal) return `${showMessage(first)} or another 1b message of ${acceptorName(acc)} in ballot ${bal} was sent but maxBal[${acceptorName(acc)}] = ${this.maxBal(s, acc)} < ${bal}`;
-        for (; field !== 0; field &= field - 1) {
-          const m = this.message(this.msg1b(acc, bal, -1, None) + 31 - Math.clz32(field & -field)) as Message & { type: "1b" };
+        const base = this.msg1b(acc, bal, -1, None);
+        for (let field = this.oneBs(s, acc, bal); field !== 0; field &= field - 1) {
+          const m = this.message(base + 31 - Math.clz32(field & -field)) as Message & { type: "1b" };
+          if (this.maxBal(s, acc) < bal) return `${showMessage(m)} was sent but maxBal[${acceptorName(acc)}] = ${this.maxBal(s, acc)} < ${bal}`;
           if (m.mbal >= 0 && (m.mval === None || !this.sent(s, this.msg2b(acc, m.mbal, m.mval)))) return `${showMessage(m)} reports a vote <<${m.mbal}, ${showValue(m.mval)}>> that is not in votes[${acceptorName(acc)}]`;
         }
       }
@@ -571,22 +572,10 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
     };
   }
 
-  /** The symmetry group minus the identity, built on first use (it has |Acceptor|! * |Value|! elements). */
+  /** The symmetry group minus the identity (see `symmetryGroup`), built on first use: it has |Acceptor|! * |Value|! elements. */
   get symmetries(): readonly ((state: PaxosState) => PaxosState)[] {
-    this.symmetryCache ??= this.symmetryGroup();
+    this.symmetryCache ??= symmetryGroup<PaxosState>(this.constants, (acc, val) => this.permutation(acc, val));
     return this.symmetryCache;
-  }
-
-  private symmetryGroup(): ((state: PaxosState) => PaxosState)[] {
-    const out: ((state: PaxosState) => PaxosState)[] = [];
-    const accs = quorumSymmetries(this.constants);
-    const vals = permutations(this.constants.values);
-    accs.forEach((acc, i) => {
-      vals.forEach((val, j) => {
-        if (i !== 0 || j !== 0) out.push(this.permutation(acc, val));
-      });
-    });
-    return out;
   }
 
   private enumerateUniverse(bits: number): (Message | undefined)[] {

@@ -24,6 +24,8 @@ export interface Io {
   err(line: string): void;
   /** Milliseconds, monotonic. */
   now(): number;
+  /** CPU seconds used by this process so far (optional: reported when given). */
+  cpu?(): number;
 }
 
 const specNames = ["paxos", "voting", "consensus", "lease"] as const;
@@ -205,6 +207,7 @@ export function main(argv: readonly string[], io: Io): number {
 /** Explore one job and report; returns the exit code (0 no violation, 1 violation). */
 export function run<S, A>(job: Job<S, A>, o: Options, io: Io): number {
   const started = io.now();
+  const cpuStarted = io.cpu?.();
   let lastReport = started;
   const onProgress = (p: ExploreProgress): void => {
     const t = io.now();
@@ -214,12 +217,13 @@ export function run<S, A>(job: Job<S, A>, o: Options, io: Io): number {
   };
   const result = explore(job.spec, { symmetry: o.symmetry, checks: job.checks, maxStates: o.numbers["max-states"], onProgress, progressEvery: 16_384 });
   const seconds = (io.now() - started) / 1000;
-  if (o.json) io.out(JSON.stringify(toJson(job, o, result, seconds)));
-  else report(job, o, result, seconds, io);
+  const cpuSeconds = cpuStarted === undefined ? undefined : io.cpu!() - cpuStarted;
+  if (o.json) io.out(JSON.stringify(toJson(job, o, result, seconds, cpuSeconds)));
+  else report(job, o, result, seconds, cpuSeconds, io);
   return result.violation === undefined ? 0 : 1;
 }
 
-function toJson<S, A>(job: Job<S, A>, o: Options, r: ExploreResult<S>, seconds: number): unknown {
+function toJson<S, A>(job: Job<S, A>, o: Options, r: ExploreResult<S>, seconds: number, cpuSeconds: number | undefined): unknown {
   return {
     spec: o.spec,
     title: job.title,
@@ -229,6 +233,7 @@ function toJson<S, A>(job: Job<S, A>, o: Options, r: ExploreResult<S>, seconds: 
     depth: r.depth,
     transitions: r.transitions,
     elapsedSeconds: seconds,
+    cpuSeconds: cpuSeconds ?? null,
     distinctStatesPerSecond: Math.round(r.distinct / Math.max(seconds, 1e-9)),
     complete: r.complete,
     invariants: r.invariantsChecked,
@@ -240,14 +245,14 @@ function toJson<S, A>(job: Job<S, A>, o: Options, r: ExploreResult<S>, seconds: 
   };
 }
 
-function report<S, A>(job: Job<S, A>, o: Options, r: ExploreResult<S>, seconds: number, io: Io): void {
+function report<S, A>(job: Job<S, A>, o: Options, r: ExploreResult<S>, seconds: number, cpuSeconds: number | undefined, io: Io): void {
   io.out(`Explored ${job.title}${o.symmetry ? ", up to symmetry" : ""}`);
   const rows: [string, string][] = [
     ["distinct states", String(r.distinct)],
     ["states generated", String(r.generated)],
     ["depth", String(r.depth)],
     ["transitions checked", String(r.transitions)],
-    ["elapsed", `${seconds.toFixed(2)} s`],
+    ["elapsed", `${seconds.toFixed(2)} s${cpuSeconds === undefined ? "" : ` (cpu ${cpuSeconds.toFixed(2)} s)`}`],
     ["distinct states/s", String(Math.round(r.distinct / Math.max(seconds, 1e-9)))],
   ];
   for (const [label, value] of rows) io.out(`  ${label.padEnd(20)}${value}`);
@@ -266,5 +271,9 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
     now: () => performance.now(),
+    cpu: () => {
+      const used = process.cpuUsage();
+      return (used.user + used.system) / 1e6;
+    },
   });
 }
