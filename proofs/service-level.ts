@@ -19,7 +19,7 @@
  */
 import { HashMap, Option } from "effect";
 import type { Application } from "../spec/state-machine.ts";
-import { serviceOf, type Service, type ServiceOutput, type ServiceState } from "../spec/service.ts";
+import { serviceOf, type Service, type ServiceState } from "../spec/service.ts";
 import { slotMapGet, valuesEqual, type ReplicaState, type Value } from "../impl/core/index.ts";
 import { violated, type Tally } from "./violation.ts";
 import type { Carried } from "./world-view.ts";
@@ -168,10 +168,5 @@ export class ServiceGhost<S, I, O> {
   /** The output the spec gives a session request, if it has executed. */
   executionOf(clientId: string, seq: number): SpecExecution<O> | undefined {
     return this.executions.get(`${clientId}#${seq}`);
-  }
-
-  /** For reports: the spec's output of a request as the service's tagged answer. */
-  static describe<O>(o: ServiceOutput<O>): string {
-    return JSON.stringify(o);
   }
 }
