@@ -2,7 +2,7 @@
  * The simulated world: a deterministic cluster of 3 or 5 replicas running impl/core's `step`
  * unchanged, with messages in flight per directed link, durable stores with an unflushed
  * buffer, true time, each replica's own clock (offset and rate within the drift bound), and
- * clients that retry. Faults are the actions of ./actions.ts; `apply(action)` carries one out
+ * clients that retry (their requests travel the network too: delayed, dropped, duplicated). Faults are the actions of ./actions.ts; `apply(action)` carries one out
  * as one or more atomic world steps and hands each step to the observer (the checkers of
  * proofs/) before the next begins.
  *
@@ -100,13 +100,11 @@ export interface WorldOptions {
   readonly record?: boolean;
 }
 
-/** A message in flight. */
-export interface InFlight {
-  readonly id: number;
-  readonly from: number;
-  readonly to: number;
-  readonly message: Message<KvInput>;
-}
+/** A message in flight between replicas, or a client request on its way to a replica. */
+export type InFlight =
+  | { readonly id: number; readonly kind: "message"; readonly from: number; readonly to: number; readonly message: Message<KvInput> }
+  /** A client request (`requestId` in the world's request table); client links are never cut. */
+  | { readonly id: number; readonly kind: "request"; readonly to: number; readonly requestId: number };
 
 interface Clock {
   base: number;
@@ -288,11 +286,10 @@ export class World implements KvSystemView {
         const m = this.inFlight[index]!;
         if (a.t === "drop") {
           this.inFlight.splice(index, 1);
-          this.faultStep(`drop R${this.idOf(m.from)}->R${this.idOf(m.to)} ${showMessage(m.message)}`);
+          this.faultStep(`drop ${this.describe(m)}`);
         } else {
-          this.enqueue(m.from, m.to, m.message);
-          this.count("message duplicated");
-          this.faultStep(`duplicate R${this.idOf(m.from)}->R${this.idOf(m.to)} ${showMessage(m.message)}`);
+          this.duplicate(m);
+          this.faultStep(`duplicate ${this.describe(m)}`);
         }
         return;
       }
@@ -468,7 +465,38 @@ export class World implements KvSystemView {
   }
 
   private deliverable(m: InFlight): boolean {
-    return !this.blocked[m.from * this.n + m.to]! && !this.replicas[m.to]!.paused;
+    if (this.replicas[m.to]!.paused) return false;
+    return m.kind === "request" || !this.blocked[m.from * this.n + m.to]!;
+  }
+
+  /** `R1->R2 Accept ...` or `c1 -> R2 #3 put(k0,c1.3)`. */
+  private describe(m: InFlight): string {
+    if (m.kind === "message") return `R${this.idOf(m.from)}->R${this.idOf(m.to)} ${showMessage(m.message)}`;
+    const req = this.requests.get(m.requestId)!.info;
+    return `${req.clientId}->R${this.idOf(m.to)} ${req.seq === undefined ? "" : `#${req.seq} `}${showInput(req.input)}`;
+  }
+
+  /** A copy of a message; a copied client request gets a request id of its own (a new connection). */
+  private duplicate(m: InFlight): void {
+    if (m.kind === "message") {
+      this.enqueue(m.from, m.to, m.message);
+      this.count("message duplicated");
+      return;
+    }
+    const original = this.requests.get(m.requestId)!;
+    const requestId = this.nextRequestId++;
+    this.requests.set(requestId, { info: { ...original.info, requestId }, op: original.op });
+    this.enqueueRequest(m.to, requestId);
+    this.count("client request duplicated");
+  }
+
+  private enqueueRequest(to: number, requestId: number): boolean {
+    if (this.inFlight.length >= this.inFlightMax) {
+      this.count("message lost to a full network");
+      return false;
+    }
+    this.inFlight.push({ id: this.nextMessageId++, kind: "request", to, requestId });
+    return true;
   }
 
   private pickDeliverable(i: number): InFlight | undefined {
@@ -487,12 +515,16 @@ export class World implements KvSystemView {
       this.count("message lost to a full network");
       return;
     }
-    this.inFlight.push({ id: this.nextMessageId++, from, to, message });
+    this.inFlight.push({ id: this.nextMessageId++, kind: "message", from, to, message });
   }
 
   private deliver(m: InFlight): void {
     const index = this.inFlight.indexOf(m);
     this.inFlight.splice(index, 1);
+    if (m.kind === "request") {
+      this.deliverRequest(m.to, m.requestId);
+      return;
+    }
     const r = this.replicas[m.to]!;
     const label = `deliver R${this.idOf(m.from)}->R${r.id} ${showMessage(m.message)}`;
     if (r.state === null) {
@@ -664,6 +696,7 @@ export class World implements KvSystemView {
     this.sendAttempt(c, op);
   }
 
+  /** The client sends (or resends) its operation to the replica it believes leads: a request enters the network. */
   private sendAttempt(c: ClientSlot, op: ClientOp): void {
     op.attempts++;
     if (op.attempts > 1) this.count("client retry");
@@ -679,23 +712,33 @@ export class World implements KvSystemView {
       invokedAt: op.invokedAt,
     };
     this.requests.set(requestId, { info, op });
-    const label = `${c.id} ${op.attempts > 1 ? "retries" : "sends"} ${op.seq === undefined ? "" : `#${op.seq} `}${showInput(op.input)} to R${r.id}`;
-    if (r.state === null || r.paused) {
-      // The connection times out; the client will retry.
-      c.guess = (c.guess + 1) % this.n;
-      this.faultStep(`${label} (no answer: R${r.id} is ${r.state === null ? "down" : "paused"})`);
+    const sent = this.enqueueRequest(r.index, requestId);
+    const what = `${op.seq === undefined ? "" : `#${op.seq} `}${showInput(op.input)}`;
+    this.faultStep(`${c.id} ${op.attempts > 1 ? "retries" : "sends"} ${what} to R${r.id}${sent ? "" : " (lost: the network is full)"}`);
+  }
+
+  /** A client request arrives at replica index `to`. */
+  private deliverRequest(to: number, requestId: number): void {
+    const { info, op } = this.requests.get(requestId)!;
+    const r = this.replicas[to]!;
+    const c = this.clients.find((x) => x.id === info.clientId)!;
+    const label = `deliver ${info.clientId}->R${r.id} ${info.seq === undefined ? "" : `#${info.seq} `}${showInput(info.input)}`;
+    if (r.state === null) {
+      // The connection fails; the client tries another replica next time.
+      if (c.op === op) c.guess = (c.guess + 1) % this.n;
+      this.faultStep(`${label} (lost: R${r.id} is down)`);
       return;
     }
     const event: ReplicaEvent<KvInput> = {
       _tag: "ClientRequest",
       now: r.localAt(this.trueTime),
       requestId,
-      clientId: op.seq === undefined ? undefined : c.id,
-      seq: op.seq,
-      input: op.input,
+      clientId: info.seq === undefined ? undefined : info.clientId,
+      seq: info.seq,
+      input: info.input,
       consistency: "linearizable",
     };
-    this.runEvent(r, event, label, { request: info, arrowFrom: c.id });
+    this.runEvent(r, event, label, { request: info, arrowFrom: info.clientId });
   }
 
   private onReply(op: ClientOp, info: RequestInfo<KvInput>, result: ClientResult<KvOutput>): void {
