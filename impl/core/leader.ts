@@ -281,8 +281,11 @@ export function proposeReady<S, I, O>(rules: ReplicaRules, state: ReplicaState<S
     const config = configurationFor(s.learner.configs, slot);
     if (!config.voters.includes(s.ctx.config.self)) return s;
     if (!phase1Covers(rules, leader, config, slot)) return solicitPromises(s, leader, slot, now, out);
-    if (slot <= leader.phase1MaxSlot) {
-      const value = rules.phase2aValue(slotMapGet(leader.revealed, slot), slotMapGet(s.learner.log, slot));
+    const known = slotMapGet(s.learner.log, slot);
+    // A slot phase 1 covered, or one this replica already knows chosen (it caught up before it
+    // was elected, maybe from peers outside its phase 1 quorum), gets its safe value.
+    if (slot <= leader.phase1MaxSlot || known !== undefined) {
+      const value = rules.phase2aValue(slotMapGet(leader.revealed, slot), known);
       s = proposeSlot(rules, s, value, config.voters, noRequests, now, out);
       continue;
     }
@@ -468,12 +471,17 @@ export function answerExecuted<S, I, O>(state: ReplicaState<S, I, O>, executed: 
   }
   const executedUpTo = state.learner.executedUpTo;
   if (executedUpTo < leader.inflightBase && fillUpTo === leader.fillUpTo) return state;
-  if (executedUpTo >= leader.nextSlot) fail(`leader executed slot ${executedUpTo} beyond its proposals (next ${leader.nextSlot})`);
   const next = copyLeader(leader);
   next.fillUpTo = fillUpTo;
   if (executedUpTo >= leader.inflightBase) {
     next.inflight = leader.inflight.slice(executedUpTo + 1 - leader.inflightBase);
     next.inflightBase = executedUpTo + 1;
+  }
+  // Slots the leader knew chosen before it proposed there (it caught up while campaigning) may be
+  // executed past its proposals: they need no proposal, the pipeline just moves on.
+  if (executedUpTo >= leader.nextSlot) {
+    if (next.inflight.length !== 0) fail(`leader executed slot ${executedUpTo} with proposals still open above it`);
+    next.nextSlot = executedUpTo + 1;
   }
   return withRole(state, next);
 }

@@ -291,7 +291,8 @@ export function requestCatchUp<S, I, O>(
  * instead (state transfer, impl/core/transfer.ts).
  */
 export function answerCatchUp<S, I, O>(state: ReplicaState<S, I, O>, from: ReplicaId, m: CatchUpMsg, out: ReplicaEffect<I, O>[]): void {
-  if (m.fromSlot <= state.learner.logTruncatedUpTo) {
+  const { learner } = state;
+  if (m.fromSlot <= learner.logTruncatedUpTo || (learner.snapshot !== null && m.fromSlot <= learner.snapshot.slot && !slotMapHas(learner.log, m.fromSlot))) {
     sendChunk(state, state.learner.snapshot, from, 0, out);
     return;
   }

@@ -223,6 +223,14 @@ function restoreSnapshot<S, I, O>(
   learner.configs = pruneConfigurations(contents.configs, record.slot + 1);
   learner.snapshot = { slot: record.slot, digest: record.digest, contentDigest: record.contentDigest, data: record.data };
   learner.logTruncatedUpTo = record.logTruncatedUpTo;
+  // The chosen records of slots the snapshot covers may have been lost in a crash (they are written
+  // last in their step): then the log holds nothing it could serve below the snapshot.
+  for (let slot = record.logTruncatedUpTo + 1; slot <= record.slot; slot++) {
+    if (slotMapGet(learner.log, slot) !== undefined) continue;
+    learner.logTruncatedUpTo = record.slot;
+    learner.log = slotMapDropThrough(learner.log, record.slot);
+    break;
+  }
   const monitor = copyMonitor(rebuilt.monitor);
   monitor.outputDigestA = contents.outputDigestA;
   monitor.outputDigestB = contents.outputDigestB;
@@ -318,7 +326,9 @@ export function becomeLeader<S, I, O>(rules: ReplicaRules, state: ReplicaState<S
     revealed: c.revealed,
     prepareSentAt: c.prepareSentAt,
     grantSentAt: c.grantSentAt,
-    phase1MaxSlot: Math.max(c.fromSlot - 1, c.revealed.last),
+    // Lease reads also wait for the slots the candidate already knew chosen beyond its executed
+    // prefix (learned by catch-up while campaigning): a write acknowledged there is re-proposed.
+    phase1MaxSlot: Math.max(c.fromSlot - 1, c.revealed.last, state.learner.log.last),
     nextSlot,
     inflightBase: nextSlot,
     inflight: [],
