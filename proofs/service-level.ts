@@ -135,6 +135,10 @@ export class ServiceGhost<S, I, O> {
     if (to < from) violated({ check: "ExecutedPrefixAgreement", level: "Service", message: `replica index ${replica} un-executed slots ${to + 1}..${from}` });
     for (let slot = from + 1; slot <= to; slot++) {
       const mine = slotMapGet(after.learner.log, slot);
+      // A slot the replica's log does not hold at or below its snapshot (it came with the snapshot,
+      // its log was cut below one, or its chosen record was lost in a crash) is vouched for by the
+      // snapshot, which SnapshotMatchesSpec checks, and by the digest of the state after it, below.
+      if (mine === undefined && slot <= (after.learner.snapshot?.slot ?? 0)) continue;
       const chosen = this.chosenValue(slot);
       if (slot > this.prefix || chosen === undefined || mine === undefined || !valuesEqual(mine, chosen)) {
         violated({
@@ -162,6 +166,11 @@ export class ServiceGhost<S, I, O> {
         after: `replica: ${mine}`,
       });
     }
+  }
+
+  /** The spec's service state digest after the chosen prefix 1..slot, or undefined beyond the prefix. */
+  digestAfter(slot: number): string | undefined {
+    return slot <= this.prefix ? this.digestAt[slot] : undefined;
   }
 
   /** The output the spec gives a session request, if it has executed. */

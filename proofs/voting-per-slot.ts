@@ -30,6 +30,12 @@ interface BallotVotes<I> {
 
 /** The ghost votes of one slot. */
 export interface SlotVotes<I> {
+  /** The acceptors of this slot's instance: the voters of its configuration, as a bit per acceptor index. */
+  readonly acceptors: number;
+  /** Majority of them. */
+  readonly quorum: number;
+  /** Every quorum of them (bit masks over acceptor indices). */
+  readonly quorums: readonly number[];
   /** Per acceptor: the ballots it voted in here, ascending. */
   readonly byAcceptor: number[][];
   readonly byBallot: Map<number, BallotVotes<I>>;
@@ -61,25 +67,54 @@ export function quorumMasks(members: number, size: number): number[] {
   return out;
 }
 
-/** The Voting-per-slot ghost: maxBal per acceptor and every vote ever made durable. */
+/** The quorums (bit masks) of the acceptors in `acceptors` (a bit mask): every majority of them, smallest ones only. */
+export function quorumsOf(acceptors: number, n: number): { quorum: number; quorums: number[] } {
+  const members: number[] = [];
+  for (let a = 0; a < n; a++) if ((acceptors & (1 << a)) !== 0) members.push(a);
+  const quorum = Math.floor(members.length / 2) + 1;
+  const quorums = quorumMasks(members.length, quorum).map((local) => {
+    let mask = 0;
+    for (let k = 0; k < members.length; k++) if ((local & (1 << k)) !== 0) mask |= 1 << members[k]!;
+    return mask;
+  });
+  return { quorum, quorums };
+}
+
+/**
+ * The Voting-per-slot ghost: maxBal per acceptor and every vote ever made durable. The acceptors
+ * are every replica of the world (`members`, the universe); each slot's instance has as its own
+ * acceptors the voters of the slot's configuration (`votersOf`, from proofs/configurations.ts;
+ * every member when absent: a membership that never changes).
+ */
 export class VotingGhost<I> {
   readonly maxBal: number[];
   readonly slots = new Map<number, SlotVotes<I>>();
-  readonly quorum: number;
-  readonly quorums: readonly number[];
   /** Votes recorded for the durability checks: "a:slot:ballot". */
   private readonly durableVotes = new Set<string>();
   private readonly n: number;
+  private readonly quorumCache = new Map<number, { quorum: number; quorums: number[] }>();
 
   constructor(
     readonly members: readonly ReplicaId[],
     private readonly tally: Tally,
     private readonly onChosen: (e: ChosenEvent<I>) => void,
+    private readonly votersOf: (slot: number) => readonly ReplicaId[] | undefined = () => members,
   ) {
     this.n = members.length;
     this.maxBal = new Array<number>(this.n).fill(-1);
-    this.quorum = Math.floor(this.n / 2) + 1;
-    this.quorums = quorumMasks(this.n, this.quorum);
+  }
+
+  /** The acceptors (bit mask) of slot `slot`'s instance, or undefined while its configuration is not determined. */
+  acceptorsOf(slot: number): number | undefined {
+    const voters = this.votersOf(slot);
+    if (voters === undefined) return undefined;
+    let mask = 0;
+    for (const v of voters) {
+      const a = this.members.indexOf(v);
+      if (a < 0) throw new Error(`voter ${v} of slot ${slot} is no replica of the world`);
+      mask |= 1 << a;
+    }
+    return mask;
   }
 
   nat(b: Ballot): number {
@@ -94,7 +129,20 @@ export class VotingGhost<I> {
   slot(s: number): SlotVotes<I> {
     let sv = this.slots.get(s);
     if (sv === undefined) {
-      sv = { byAcceptor: Array.from({ length: this.n }, () => []), byBallot: new Map(), chosen: undefined };
+      const acceptors = this.acceptorsOf(s);
+      if (acceptors === undefined) {
+        violated({
+          check: "ProposalInKnownConfiguration",
+          level: "Configuration",
+          message: `a vote at slot ${s}, whose configuration the chosen prefix does not determine yet: its leader proposed beyond the alpha window (rule R2)`,
+        });
+      }
+      let q = this.quorumCache.get(acceptors);
+      if (q === undefined) {
+        q = quorumsOf(acceptors, this.n);
+        this.quorumCache.set(acceptors, q);
+      }
+      sv = { acceptors, quorum: q.quorum, quorums: q.quorums, byAcceptor: Array.from({ length: this.n }, () => []), byBallot: new Map(), chosen: undefined };
       this.slots.set(s, sv);
     }
     return sv;
@@ -130,6 +178,14 @@ export class VotingGhost<I> {
     const inBallot = sv.byBallot.get(b);
     if (inBallot !== undefined && inBallot.key !== key && valuesEqual(inBallot.value, value)) key = inBallot.key;
     const action = `VoteFor(a${a + 1}, ${b}=${showBallot(ballot)}, ${key})`;
+    if ((sv.acceptors & (1 << a)) === 0) {
+      violated({
+        check: "VoterOfTheSlot",
+        level: "Configuration",
+        message: `replica ${this.members[a]} voted at slot ${slot} in ballot ${showBallot(ballot)}, but it is no voter of the slot's configuration: no leader may ask it to`,
+        action,
+      });
+    }
     const mine = sv.byAcceptor[a]!;
     if (mine.includes(b)) {
       if (inBallot !== undefined && inBallot.key === key) {
@@ -186,17 +242,17 @@ export class VotingGhost<I> {
     this.durableVotes.add(`${a}:${slot}:${b}`);
     this.tally.add("Voting: VoteFor");
     this.checkVotesSafe(slot, sv, b);
-    if (entry.count >= this.quorum && sv.chosen === undefined) {
+    if (entry.count >= sv.quorum && sv.chosen === undefined) {
       sv.chosen = { ballot: b, key, value };
       this.onChosen({ slot, ballot: b, key, value });
-    } else if (entry.count >= this.quorum && sv.chosen !== undefined && sv.chosen.key !== key) {
+    } else if (entry.count >= sv.quorum && sv.chosen !== undefined && sv.chosen.key !== key) {
       this.onChosen({ slot, ballot: b, key, value });
     }
   }
 
   /** \E Q \in Quorum : ShowsSafeAt(Q, b, v), evaluated on the ghost state (see the module comment). */
   showsSafe(sv: SlotVotes<I>, b: number, key: string): boolean {
-    for (const q of this.quorums) {
+    for (const q of sv.quorums) {
       let promised = true;
       let cstar = -1;
       for (let a = 0; a < this.n; a++) {
@@ -216,10 +272,10 @@ export class VotingGhost<I> {
     return false;
   }
 
-  /** The quorum-th largest maxBal: a ballot c with no votes here satisfies NoneOtherChoosableAt(c, v) iff c < it. */
-  private quorumMaxBal(): number {
-    const sorted = this.maxBal.slice().sort((x, y) => y - x);
-    return sorted[this.quorum - 1]!;
+  /** The quorum-th largest maxBal among the slot's acceptors: a ballot c with no votes there satisfies NoneOtherChoosableAt(c, v) iff c < it. */
+  private quorumMaxBal(sv: SlotVotes<I>): number {
+    const sorted = this.maxBal.filter((_, a) => (sv.acceptors & (1 << a)) !== 0).sort((x, y) => y - x);
+    return sorted[sv.quorum - 1]!;
   }
 
   /**
@@ -227,17 +283,18 @@ export class VotingGhost<I> {
    * Returns undefined when safe, else the ballot c that breaks it.
    */
   safeAt(sv: SlotVotes<I>, b: number, key: string): number | undefined {
-    const m = this.quorumMaxBal();
+    const m = this.quorumMaxBal(sv);
     let votedInRange = 0;
     for (const [c, entry] of sv.byBallot) {
       if (c >= b) continue;
       if (c >= m) votedInRange++;
       let ok = 0;
       for (let a = 0; a < this.n; a++) {
+        if ((sv.acceptors & (1 << a)) === 0) continue;
         const voted = (entry.voters & (1 << a)) !== 0;
         if (entry.key === key ? voted || this.maxBal[a]! > c : !voted && this.maxBal[a]! > c) ok++;
       }
-      if (ok < this.quorum) return c;
+      if (ok < sv.quorum) return c;
     }
     // Ballots with no vote here: every c in [max(m, 0), b - 1] must carry votes (checked above).
     const first = Math.max(m, 0);
@@ -271,7 +328,7 @@ export class VotingGhost<I> {
 
   private showAfterVote(slot: number, a: number, b: number, key: string, value: Value<I>): string {
     const sv = this.slot(slot);
-    const copy: SlotVotes<I> = { byAcceptor: sv.byAcceptor.map((x) => x.slice()), byBallot: new Map([...sv.byBallot].map(([k, e]) => [k, { ...e }])), chosen: sv.chosen };
+    const copy: SlotVotes<I> = { ...sv, byAcceptor: sv.byAcceptor.map((x) => x.slice()), byBallot: new Map([...sv.byBallot].map(([k, e]) => [k, { ...e }])) };
     insertSorted(copy.byAcceptor[a]!, b);
     const e = copy.byBallot.get(b) ?? { key, value, voters: 0, count: 0 };
     e.voters |= 1 << a;

@@ -17,9 +17,11 @@
  * accumulate in `tally`. The checker only reads the world.
  */
 import type { Application } from "../spec/state-machine.ts";
-import { slotMapEntries, type ReplicaState } from "../impl/core/index.ts";
+import { configurationFor, slotMapEntries, type ReplicaState } from "../impl/core/index.ts";
+import { ConfigurationGhost } from "./configurations.ts";
 import { ConsensusGhost } from "./consensus-per-slot.ts";
 import { checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";
+import { checkPromise, checkSnapshot, checkSnapshotAdvances, checkTruncation } from "./snapshots.ts";
 import { LeaseGhost } from "./leases.ts";
 import { ServiceGhost } from "./service-level.ts";
 import { Tally, violated } from "./violation.ts";
@@ -32,12 +34,25 @@ export const sometimesRequired = [
   "sometimes: lease expiry inside a partition",
   "sometimes: read refused for want of a lease",
   "sometimes: retry answered from the session table",
+  // Snapshots, truncation, state transfer, reconfiguration (issue #5).
+  "sometimes: snapshot taken",
+  "sometimes: snapshot installed by state transfer",
+  "sometimes: stale transfer ignored",
+  "sometimes: Promise with forgotten votes",
+  "sometimes: membership change executed",
+  "sometimes: leader elected with a configuration pending",
+  "sometimes: removed leader stepped down",
+  "world: crash during a snapshot",
 ] as const;
 
 /** Options of the checker. */
 export interface CheckerOptions {
   /** D, the lease duration in milliseconds (true time bound of any lease). */
   readonly leaseMs: number;
+  /** alpha, the reconfiguration window in slots (the replicas' reconfigAlphaSlots). Default 64. */
+  readonly alpha?: number;
+  /** The initial configuration's voters. Default: every member of the view. */
+  readonly initialMembers?: readonly number[];
 }
 
 /** All checks over one world. */
@@ -47,18 +62,27 @@ export class WorldChecker<S, I, O> {
   readonly consensus: ConsensusGhost<I>;
   readonly service: ServiceGhost<S, I, O>;
   readonly lease: LeaseGhost<S, I, O>;
+  readonly configurations: ConfigurationGhost<I>;
   /** World steps checked. */
   steps = 0;
+  /** Per replica index: the slot of its latest durable snapshot (0: none). */
+  private readonly durableSnapshot: number[];
 
   constructor(
     private readonly view: SystemView<S, I, O>,
     app: Application<S, I, O>,
     options: CheckerOptions,
   ) {
-    this.service = new ServiceGhost(app, (slot) => this.consensus.chosen.get(slot)?.value, this.tally);
-    this.consensus = new ConsensusGhost<I>(this.tally, (slot) => this.service.chosen(slot));
-    this.voting = new VotingGhost<I>(view.members, this.tally, (e) => this.consensus.choose(e));
+    const chosenValue = (slot: number) => this.consensus.chosen.get(slot)?.value;
+    this.service = new ServiceGhost(app, chosenValue, this.tally);
+    this.configurations = new ConfigurationGhost<I>(options.initialMembers ?? view.members, options.alpha ?? 64, chosenValue);
+    this.consensus = new ConsensusGhost<I>(this.tally, (slot) => {
+      this.service.chosen(slot);
+      this.configurations.chosen();
+    });
+    this.voting = new VotingGhost<I>(view.members, this.tally, (e) => this.consensus.choose(e), (slot) => this.configurations.at(slot)?.voters);
     this.lease = new LeaseGhost(view, options.leaseMs, this.tally);
+    this.durableSnapshot = view.members.map(() => 0);
   }
 
   /** Check one world step (call after the world carried it out). Throws ViolationFound. */
@@ -84,10 +108,16 @@ export class WorldChecker<S, I, O> {
               if (record.value._tag === "noop") this.tally.add("sometimes: a no-op fills a gap");
             }
             if (record._tag === "chosen") this.consensus.learned(id, record.slot, record.value);
+            if (record._tag === "snapshot") {
+              checkSnapshotAdvances(id, record.slot, this.durableSnapshot[a]!);
+              this.durableSnapshot[a] = record.slot;
+            }
           }
           break;
         case "Send":
           checkDurableBeforeSend(this.voting, a, c.message);
+          if (c.message._tag === "Promise") checkPromise(this.voting, a, c.message, this.durableSnapshot[a]!);
+          if (c.message._tag === "SnapshotChunk") this.tally.add("sometimes: state transfer");
           if (c.message._tag === "CatchUpReply") this.tally.add("sometimes: catch-up used");
           break;
         case "Reply":
@@ -106,6 +136,13 @@ export class WorldChecker<S, I, O> {
     if (step.after === null) return;
     checkLiveAcceptor(this.voting, a, step.after, votedSlots);
     this.service.executed(a, step.before, step.after, step.event === "Recover");
+    this.configurations.checkReplica(id, step.after);
+    checkTruncation(id, step.after, this.durableSnapshot[a]!, this.service.prefix);
+    const snapshot = step.after.learner.snapshot;
+    if (snapshot !== null && snapshot !== step.before?.learner.snapshot) {
+      checkSnapshot(id, step.after.ctx, snapshot, this.service, this.configurations);
+      this.tally.add(step.event === "Receive" && step.message?._tag === "SnapshotChunk" ? "sometimes: snapshot installed by state transfer" : "sometimes: snapshot taken");
+    }
     this.rareStates(step, step.after, answered);
   }
 
@@ -134,6 +171,23 @@ export class WorldChecker<S, I, O> {
       const rep = this.view.replicas[step.replica]!;
       if (!(rep.localAt(this.view.trueTime) < role.leaseUntil)) this.tally.add("sometimes: read refused for want of a lease");
       else this.tally.add("sometimes: read waits for phase 1's re-proposals");
+    }
+    if (after.role._tag === "leader" && before?.role._tag !== "leader" && after.learner.configs.length > 1) {
+      this.tally.add("sometimes: leader elected with a configuration pending");
+    }
+    if (before?.role._tag === "leader" && after.role._tag === "follower") {
+      const next = configurationFor(after.learner.configs, after.learner.executedUpTo + 1);
+      if (!next.voters.includes(after.ctx.config.self)) this.tally.add("sometimes: removed leader stepped down");
+    }
+    if (step.event === "Receive" && step.message?._tag === "Promise" && step.message.truncatedUpTo >= step.message.fromSlot) {
+      this.tally.add("sometimes: Promise with forgotten votes");
+    }
+    if (after.learner.configs !== before?.learner.configs && after.learner.executedUpTo > (before?.learner.executedUpTo ?? 0)) {
+      const latest = after.learner.configs[after.learner.configs.length - 1]!;
+      if (latest.epoch > (before?.learner.executedUpTo ?? 0)) this.tally.add("sometimes: membership change executed");
+    }
+    if (step.event === "Receive" && step.message?._tag === "SnapshotChunk" && before !== null && step.message.slot <= before.learner.executedUpTo) {
+      this.tally.add("sometimes: stale transfer ignored");
     }
     if (step.event === "Receive" && step.message?._tag === "Prepare" && before !== null && before.now < before.acceptor.noPromiseUntil) {
       this.tally.add("sometimes: prepare during the restart wait");
