@@ -17,6 +17,12 @@ import { phase2aNotHighest } from "./phase2a-not-highest.ts";
 import { quorumOffByOne } from "./quorum-off-by-one.ts";
 import { replyBeforeDurable } from "./reply-before-durable.ts";
 import { restartForgetsGrant } from "./restart-forgets-grant.ts";
+import { alphaIgnored } from "./alpha-ignored.ts";
+import { snapshotDropsSessions } from "./snapshot-drops-sessions.ts";
+import { staleTransferInstalled } from "./stale-transfer-installed.ts";
+import { transferUnverified } from "./transfer-unverified.ts";
+import { truncateWithoutSnapshot } from "./truncate-without-snapshot.ts";
+import { truncatedPromiseCounted } from "./truncated-promise-counted.ts";
 
 export type { Mutant } from "./mutant.ts";
 
@@ -36,6 +42,13 @@ export const mutants: readonly Mutant[] = [
   ballotOrderIgnoresReplica,
   learnAnyVote,
   grantIgnored,
+  // Snapshots, truncation, state transfer and reconfiguration (issue #5).
+  truncatedPromiseCounted,
+  truncateWithoutSnapshot,
+  staleTransferInstalled,
+  transferUnverified,
+  snapshotDropsSessions,
+  alphaIgnored,
 ];
 
 /** The mutant called `name`; throws with the list of names otherwise. */

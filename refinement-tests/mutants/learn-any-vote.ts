@@ -6,7 +6,7 @@ import { withRules } from "./mutant.ts";
 export const learnAnyVote: Mutant = {
   name: "learn-any-vote",
   description: "a follower learns its vote as chosen from any leader's commit index, even a vote from an older ballot",
-  expectedCatch: ["LearnedIsChosen", "ExecutedPrefixAgreement"],
+  expectedCatch: ["LearnedIsChosen", "ExecutedPrefixAgreement", "DigestAgreement"],
   mode: "safety",
   step: withRules({ learnableFromLeader: <I>(vote: Vote<I> | undefined, _ballot: Ballot) => vote !== undefined }),
 };

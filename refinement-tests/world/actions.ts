@@ -1,9 +1,11 @@
 /**
  * Faults as data: every action the simulated world can take (deliver, drop, duplicate, reorder
  * by choosing which message to deliver, partitions symmetric and one-way, heal, crash with the
- * crash landing in the middle of a step, restart, pause and resume, clock drift, advancing true
- * time, client submits and retries), and the fast-check arbitraries that generate and shrink
- * lists of them.
+ * crash landing in the middle of a step or of a snapshot, restart, pause and resume, clock drift,
+ * advancing true time, client submits and retries, membership changes asked of the leader (add a
+ * spare, promote, remove, remove the leader itself, replace), and state-transfer faults: a chunk
+ * lost, corrupted, or replayed late from a stale peer), and the fast-check arbitraries that
+ * generate and shrink lists of them.
  *
  * Actions name things by small numbers that the world interprets modulo what exists at that
  * moment (the i-th deliverable message, replica r mod N, or with r = N the current leader), so
@@ -20,6 +22,9 @@ export interface OpSpec {
   /** Key index, modulo the world's key count. */
   readonly key: number;
 }
+
+/** The membership changes an operator asks for (the world picks the replicas; see world.ts). */
+export type ReconfigureKind = "add" | "promote" | "remove" | "removeLeader" | "replace";
 
 /** One action of the world. Numbers are interpreted modulo what exists (see the module comment). */
 export type Action =
@@ -61,7 +66,17 @@ export type Action =
   /** Client c resends its outstanding operation (same sequence number) to the replica it believes leads. */
   | { readonly t: "retry"; readonly c: number }
   /** The next reply client c's connection carries is lost (the request may have executed; the client will retry). */
-  | { readonly t: "loseReply"; readonly c: number };
+  | { readonly t: "loseReply"; readonly c: number }
+  /** An operator asks the current leader for a membership change of kind `kind` (replica picked by `r`). */
+  | { readonly t: "reconfigure"; readonly kind: ReconfigureKind; readonly r: number }
+  /** Replica r crashes during its next snapshot: after the snapshot record is written, before it is durable. */
+  | { readonly t: "crashInSnapshot"; readonly r: number }
+  /** Lose the i-th state-transfer chunk in flight (a partial transfer); with none in flight, the next one sent. */
+  | { readonly t: "dropChunk"; readonly i: number }
+  /** Change a byte of the i-th state-transfer chunk in flight; with none in flight, of the next one sent. */
+  | { readonly t: "corruptChunk"; readonly i: number }
+  /** Replica `from` sends replica `to`, unasked, the first chunk of a snapshot it holds (a late answer from a stale peer). */
+  | { readonly t: "staleChunk"; readonly i: number; readonly from: number; readonly to: number };
 
 /** The kinds of action, in a fixed order. */
 export const actionKinds = [
@@ -82,6 +97,11 @@ export const actionKinds = [
   "submit",
   "retry",
   "loseReply",
+  "reconfigure",
+  "crashInSnapshot",
+  "dropChunk",
+  "corruptChunk",
+  "staleChunk",
 ] as const;
 export type ActionKind = (typeof actionKinds)[number];
 
@@ -129,6 +149,11 @@ export const profileArbitrary: fc.Arbitrary<Profile> = fc
     submit: fc.integer({ min: 2, max: 10 }),
     retry: weight(3),
     loseReply: weight(2),
+    reconfigure: weight(3),
+    crashInSnapshot: weight(1),
+    dropChunk: weight(2),
+    corruptChunk: weight(1),
+    staleChunk: weight(3),
     advanceMsMax: fc.constantFrom(20, 100, 300, 700),
     warmStart: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }),
     tuning: fc.oneof({ arbitrary: fc.constant(0), weight: 5 }, { arbitrary: fc.integer({ min: 1, max: 3 }), weight: 3 }),
@@ -182,6 +207,17 @@ function kindArbitrary(kind: ActionKind, p: Profile, b: GeneratorBounds): fc.Arb
       return fc.nat({ max: b.clients - 1 }).map((c) => ({ t: "retry", c }));
     case "loseReply":
       return fc.nat({ max: b.clients - 1 }).map((c) => ({ t: "loseReply", c }));
+    case "reconfigure":
+      return fc
+        .record({ kind: fc.constantFrom<ReconfigureKind>("add", "add", "promote", "promote", "remove", "removeLeader", "replace"), r: fc.nat({ max: 7 }) })
+        .map((x) => ({ t: "reconfigure", ...x }));
+    case "crashInSnapshot":
+      return r.map((n) => ({ t: "crashInSnapshot", r: n }));
+    case "dropChunk":
+    case "corruptChunk":
+      return i.map((n) => ({ t: kind, i: n }));
+    case "staleChunk":
+      return fc.record({ i, from: r, to: r }).map((x) => ({ t: "staleChunk", ...x }));
   }
 }
 
@@ -237,5 +273,14 @@ export function showAction(a: Action): string {
       return `retry ${a.c}`;
     case "loseReply":
       return `lose-reply ${a.c}`;
+    case "reconfigure":
+      return `reconfigure ${a.kind} ${a.r}`;
+    case "crashInSnapshot":
+      return `crash-in-snapshot ${a.r}`;
+    case "dropChunk":
+    case "corruptChunk":
+      return `${a.t === "dropChunk" ? "drop-chunk" : "corrupt-chunk"} ${a.i}`;
+    case "staleChunk":
+      return `stale-chunk ${a.i} ${a.from}->${a.to}`;
   }
 }

@@ -7,8 +7,10 @@
  * Liveness mode (Chubby and FoundationDB's "safety then liveness"): after the faults, heal every
  * link, resume and restart every replica, stop injecting faults, and let the system run fairly
  * (every message delivered, time advancing in small ticks, clients retrying patiently). Within
- * `livenessBoundMs` of simulated time there must be a leader holding a lease and every pending
- * request must be answered.
+ * `livenessBoundMs` of simulated time there must be a leader holding a lease, every pending
+ * request must be answered, and every member of the leader's configurations (voters and
+ * learners, a replica added during the run included) must have executed what the leader executed,
+ * to the same state.
  */
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import { AssertionFailure, type Step } from "../../impl/core/index.ts";
@@ -73,7 +75,11 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     ...(options.step === undefined ? {} : { step: options.step }),
     record: options.record ?? false,
   });
-  const checker = new WorldChecker<KvState, KvInput, KvOutput>(world, kv, { leaseMs: world.tuning.leaseMs });
+  const checker = new WorldChecker<KvState, KvInput, KvOutput>(world, kv, {
+    leaseMs: world.tuning.leaseMs,
+    alpha: world.tuning.reconfigAlphaSlots,
+    initialMembers: world.initialMembers,
+  });
   const checks = options.checks ?? "all";
   if (checks !== "none") world.observer = (step) => checker.observe(step);
   let actionIndex = -1;
@@ -125,7 +131,7 @@ function livenessPhase(world: World, checker: WorldChecker<KvState, KvInput, KvO
   let sinceRetry = 0;
   while (world.trueTime - start <= boundMs) {
     world.deliverAll();
-    if (world.pendingOps() === 0 && world.leaseHolders().length === 1) {
+    if (world.pendingOps() === 0 && world.leaseHolders().length === 1 && world.membersConverged()) {
       checker.tally.add("liveness: converged");
       checker.tally.add("liveness: ms to converge", Math.round(world.trueTime - start));
       return;
@@ -141,7 +147,7 @@ function livenessPhase(world: World, checker: WorldChecker<KvState, KvInput, KvO
   fail({
     check: "Liveness",
     level: "Liveness",
-    message: `${boundMs} ms after the faults stopped (every link healed, every replica up): ${leaders.length === 1 ? "a leader holds a lease" : `${leaders.length} replicas hold a lease`}, ${world.pendingOps()} client requests unanswered`,
+    message: `${boundMs} ms after the faults stopped (every link healed, every replica up): ${leaders.length === 1 ? "a leader holds a lease" : `${leaders.length} replicas hold a lease`}, ${world.pendingOps()} client requests unanswered${leaders.length === 1 && !world.membersConverged() ? ", some member has not caught up with the leader" : ""}`,
   });
 }
 

@@ -16,8 +16,12 @@
  */
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import {
+  compactRecords,
   initialState,
+  replicasOf,
   parseConfig,
+  showChange,
+  type ConfigChange,
   step as defaultStep,
   type ClientResult,
   type Config,
@@ -28,7 +32,7 @@ import {
   type Step,
 } from "../../impl/core/index.ts";
 import type { Carried, ReplicaView, RequestInfo, SystemView, WorldStep } from "../../proofs/world-view.ts";
-import type { Action, OpSpec } from "./actions.ts";
+import type { Action, OpSpec, ReconfigureKind } from "./actions.ts";
 import { showMessage, showRecord, showResult, showInput } from "./show.ts";
 
 export type KvReplicaState = ReplicaState<KvState, KvInput, KvOutput>;
@@ -48,12 +52,17 @@ export interface ReplicaTuning {
   readonly checkpointIntervalSlots: number;
   readonly requestsPendingMax: number;
   readonly catchUpSlotsMax: number;
+  readonly snapshotIntervalSlots: number;
+  readonly transferChunkBytesMax: number;
+  readonly reconfigAlphaSlots: number;
 }
 
 /**
  * The replica tuning of the suites. The drift bound is large (5%) so that lease arithmetic is
  * exercised, not rounded away; pipelines and batches are short so that small runs fill them;
- * checkpoints are frequent so that the divergence monitor compares often.
+ * checkpoints are frequent so that the divergence monitor compares often; snapshots every few
+ * slots and small transfer chunks, so that truncation and multi-chunk state transfers happen in
+ * short runs; an alpha as short as the pipeline, so that changes take effect within a run.
  */
 export const defaultTuning: ReplicaTuning = {
   leaseMs: 300,
@@ -67,24 +76,43 @@ export const defaultTuning: ReplicaTuning = {
   checkpointIntervalSlots: 4,
   requestsPendingMax: 16,
   catchUpSlotsMax: 4,
+  snapshotIntervalSlots: 2,
+  transferChunkBytesMax: 120,
+  reconfigAlphaSlots: 4,
 };
 
 /**
  * The tunings a swarm profile chooses from: the default; everything at its tightest (a pipeline
- * and batch of one, catch-up one slot at a time, a checkpoint every slot, two pending requests);
- * perfect clocks with no margin at all; a long lease with slow heartbeats.
+ * and batch of one, catch-up one slot at a time, a checkpoint and a snapshot every slot, two
+ * pending requests, 16-byte transfer chunks, alpha = 1); perfect clocks with no margin at all; a
+ * long lease with slow heartbeats and a deeper pipeline (and so a longer alpha).
  */
 export const tunings: readonly ReplicaTuning[] = [
   defaultTuning,
-  { ...defaultTuning, pipelineSlotsMax: 1, batchCommandsMax: 1, catchUpSlotsMax: 1, checkpointIntervalSlots: 1, requestsPendingMax: 2 },
+  {
+    ...defaultTuning,
+    pipelineSlotsMax: 1,
+    batchCommandsMax: 1,
+    catchUpSlotsMax: 1,
+    checkpointIntervalSlots: 1,
+    requestsPendingMax: 2,
+    snapshotIntervalSlots: 1,
+    transferChunkBytesMax: 16,
+    reconfigAlphaSlots: 1,
+  },
   { ...defaultTuning, clockDriftPpmMax: 0, leaseMarginMs: 0 },
-  { ...defaultTuning, leaseMs: 900, electionTimeoutMsMin: 1000, electionTimeoutMsMax: 1400, heartbeatIntervalMs: 120, pipelineSlotsMax: 8 },
+  { ...defaultTuning, leaseMs: 900, electionTimeoutMsMin: 1000, electionTimeoutMsMax: 1400, heartbeatIntervalMs: 120, pipelineSlotsMax: 8, reconfigAlphaSlots: 8, snapshotIntervalSlots: 10 },
 ];
 
 /** How to build a world. */
 export interface WorldOptions {
-  /** Replicas (ids 1..N). Default 3. */
+  /** Replicas (ids 1..N): the initial members. Default 3. */
   readonly replicas?: number;
+  /**
+   * Spare replicas (ids N+1..N+spares), not started: a reconfiguration action boots one with an
+   * empty disk and adds it as a learner. Default 2.
+   */
+  readonly spares?: number;
   /** Clients c1..cK. Default 3. */
   readonly clients?: number;
   /** Keys k0..k(n-1) the clients use. Default 2. */
@@ -114,10 +142,14 @@ interface Clock {
 
 class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
   state: KvReplicaState | null = null;
-  readonly durable: DurableRecord<KvInput>[] = [];
+  durable: DurableRecord<KvInput>[] = [];
   unflushed: DurableRecord<KvInput>[] = [];
   paused = false;
   crashAt: number | null = null;
+  /** Crash right after the next snapshot Persist, before it is flushed (a crash during a snapshot). */
+  crashAtSnapshot = false;
+  /** False for a spare that was never started. */
+  born = false;
   readonly clock: Clock;
   constructor(
     readonly id: number,
@@ -190,12 +222,21 @@ export class World implements KvSystemView {
   readonly keys: readonly string[];
   readonly ops: ClientOp[] = [];
   readonly inFlight: InFlight[] = [];
+  /** The initial members (ids 1..N); `members` also lists the spares. */
+  readonly initialMembers: readonly number[];
+  /** The next state-transfer chunk sent is lost, or has a byte changed (armed by a fault with none in flight). */
+  private chunkFaultArmed: "dropChunk" | "corruptChunk" | null = null;
+  /** Membership changes asked for, by request id: the change and the answer (once given). */
+  readonly changes = new Map<number, { readonly change: ConfigChange; result: ClientResult<KvOutput> | null }>();
   readonly trace: TraceEntry[] | null;
   readonly counters = new Map<string, number>();
   readonly tuning: ReplicaTuning;
   /** Called after every step; it may throw StopRun. */
   observer: ((step: KvWorldStep) => void) | null = null;
+  /** Initial members; faults and clients name replicas among the born ones. */
   private readonly n: number;
+  /** Every replica slot, spares included. */
+  private readonly total: number;
   private readonly blocked: boolean[];
   private blockedCount = 0;
   private pausedCount = 0;
@@ -209,19 +250,21 @@ export class World implements KvSystemView {
   constructor(options: WorldOptions = {}) {
     const n = options.replicas ?? 3;
     this.n = n;
+    this.total = n + (options.spares ?? 2);
     this.tuning = options.tuning ?? defaultTuning;
     this.step = options.step ?? defaultStep;
     this.inFlightMax = options.inFlightMax ?? 256;
     this.trace = options.record === true ? [] : null;
-    this.members = Array.from({ length: n }, (_, i) => i + 1);
+    this.members = Array.from({ length: this.total }, (_, i) => i + 1);
+    this.initialMembers = this.members.slice(0, n);
     this.driftRho = this.tuning.clockDriftPpmMax / 1e6;
     const seed = options.seed ?? 1;
     this.replicas = this.members.map((id, index) => {
-      const config: Config = { ...configFor(this.tuning, this.members, id), seed: seed >>> 0 };
+      const config: Config = { ...configFor(this.tuning, this.initialMembers, id), seed: seed >>> 0 };
       // Clocks start far apart: no replica's reading means anything to another.
       return new ReplicaSlot(id, index, config, 10_000 * (index + 1));
     });
-    this.blocked = new Array<boolean>(n * n).fill(false);
+    this.blocked = new Array<boolean>(this.total * this.total).fill(false);
     this.keys = Array.from({ length: options.keys ?? 2 }, (_, i) => `k${i}`);
     this.clients = Array.from({ length: options.clients ?? 3 }, (_, i) => ({
       id: `c${i + 1}`,
@@ -234,15 +277,25 @@ export class World implements KvSystemView {
     }));
   }
 
-  /** Boot every replica (each handles `Recover` with an empty disk). One world step per replica. */
+  /** Boot every initial member (each handles `Recover` with an empty disk). One world step per replica. */
   boot(): void {
-    for (const r of this.replicas) this.restartReplica(r);
+    for (const r of this.replicas.slice(0, this.n)) {
+      r.born = true;
+      this.restartReplica(r);
+    }
+  }
+
+  /** The indices of the replicas started so far (the initial members, then the spares that joined). */
+  born(): number[] {
+    const out: number[] = [];
+    for (const r of this.replicas) if (r.born) out.push(r.index);
+    return out;
   }
 
   // ---- SystemView -----------------------------------------------------------------------------
 
   linkBlocked(a: number, b: number): boolean {
-    return this.blocked[a * this.n + b]!;
+    return this.blocked[a * this.total + b]!;
   }
 
   count(name: string, by = 1): void {
@@ -251,9 +304,16 @@ export class World implements KvSystemView {
 
   // ---- Actions --------------------------------------------------------------------------------
 
-  /** Replica index for target `r`: r mod N, except that r = N names the current leader (the live one with the highest ballot). */
+  /**
+   * Replica index for target `r`: the (r mod B)-th of the B replicas started so far (the N initial
+   * members until a spare joins), except that r = N names the current leader (the live one with
+   * the highest ballot).
+   */
   target(r: number): number {
-    if (r !== this.n) return r % this.n;
+    if (r !== this.n) {
+      const born = this.born();
+      return born[r % born.length]!;
+    }
     let best = -1;
     for (const rep of this.replicas) {
       const s = rep.state;
@@ -304,10 +364,12 @@ export class World implements KvSystemView {
       }
       case "isolate": {
         const r = this.target(a.r);
+        const born = this.born();
         const side = new Set<number>([r]);
-        for (let k = 1; k <= (a.others ?? 0) && side.size < Math.ceil(this.n / 2); k++) side.add((r + k) % this.n);
+        const at = born.indexOf(r);
+        for (let k = 1; k <= (a.others ?? 0) && side.size < Math.ceil(born.length / 2); k++) side.add(born[(at + k) % born.length]!);
         for (const x of side) {
-          for (let o = 0; o < this.n; o++) {
+          for (const o of born) {
             if (side.has(o)) continue;
             this.setBlocked(x, o, true);
             this.setBlocked(o, x, true);
@@ -318,9 +380,10 @@ export class World implements KvSystemView {
       }
       case "bridge": {
         const leader = this.target(this.n);
-        let keep = a.r % this.n;
-        if (keep === leader) keep = (leader + 1) % this.n;
-        for (let o = 0; o < this.n; o++) {
+        const born = this.born();
+        let keep = born[a.r % born.length]!;
+        if (keep === leader) keep = born[(born.indexOf(leader) + 1) % born.length]!;
+        for (const o of born) {
           if (o === leader || o === keep) continue;
           this.setBlocked(leader, o, true);
           this.setBlocked(o, leader, true);
@@ -335,24 +398,16 @@ export class World implements KvSystemView {
       case "crash":
         this.crash(this.target(a.r), a.at);
         return;
-      case "restart": {
-        const r = this.replicas[this.target(a.r)]!;
-        if (r.state !== null) this.crash(r.index, null);
-        r.clock.base = a.clockMs;
-        r.clock.since = this.trueTime;
-        this.restartReplica(r);
+      case "restart":
+        this.restartIndex(this.target(a.r), a.clockMs);
         return;
-      }
       case "pause":
       case "resume": {
         const pause = a.t === "pause";
         // Resuming names a paused replica if the target is not one.
         let r = this.replicas[this.target(a.r)]!;
         if (!pause && !r.paused) r = this.replicas.find((x) => x.paused) ?? r;
-        if (r.paused === pause) return;
-        r.paused = pause;
-        this.pausedCount += pause ? 1 : -1;
-        this.faultStep(`${a.t} R${r.id}`);
+        this.setPaused(r, pause);
         return;
       }
       case "drift":
@@ -369,6 +424,23 @@ export class World implements KvSystemView {
         if (c.op !== null) this.sendAttempt(c, c.op);
         return;
       }
+      case "reconfigure":
+        this.reconfigure(a.kind, a.r);
+        return;
+      case "crashInSnapshot": {
+        const r = this.replicas[this.target(a.r)]!;
+        if (r.state === null || r.crashAtSnapshot) return;
+        r.crashAtSnapshot = true;
+        this.faultStep(`arm a crash of R${r.id} during its next snapshot`);
+        return;
+      }
+      case "dropChunk":
+      case "corruptChunk":
+        this.chunkFault(a.t, a.i);
+        return;
+      case "staleChunk":
+        this.staleChunk(a.i, this.target(a.from), this.target(a.to));
+        return;
       case "loseReply": {
         const c = this.clients[a.c % this.clients.length]!;
         if (c.loseNextReply) return;
@@ -388,17 +460,36 @@ export class World implements KvSystemView {
 
   /** Resume every paused replica. */
   resumeAll(): void {
-    for (const r of this.replicas) if (r.paused) this.apply({ t: "resume", r: r.index });
+    for (const r of this.replicas) if (r.paused) this.setPaused(r, false);
+  }
+
+  private setPaused(r: ReplicaSlot, pause: boolean): void {
+    if (r.paused === pause) return;
+    r.paused = pause;
+    this.pausedCount += pause ? 1 : -1;
+    this.faultStep(`${pause ? "pause" : "resume"} R${r.id}`);
   }
 
   /** Cancel every armed crash (the faults are over). */
   disarmCrashes(): void {
-    for (const r of this.replicas) r.crashAt = null;
+    for (const r of this.replicas) {
+      r.crashAt = null;
+      r.crashAtSnapshot = false;
+    }
   }
 
-  /** Restart every crashed replica (clock readings continue from a fixed offset). */
+  /** Restart every crashed replica that was ever started (clock readings continue from a fixed offset). */
   restartAll(): void {
-    for (const r of this.replicas) if (r.state === null) this.apply({ t: "restart", r: r.index, clockMs: 500_000 * (r.index + 1) });
+    for (const r of this.replicas) if (r.born && r.state === null) this.restartIndex(r.index, 500_000 * (r.index + 1));
+  }
+
+  /** Boot replica `index` from its disk, its clock reading `clockMs` now (a live one is crashed first). */
+  private restartIndex(index: number, clockMs: number): void {
+    const r = this.replicas[index]!;
+    if (r.state !== null) this.crash(r.index, null);
+    r.clock.base = clockMs;
+    r.clock.since = this.trueTime;
+    this.restartReplica(r);
   }
 
   /** Let `ms` pass, then tick every live, running replica. */
@@ -438,6 +529,24 @@ export class World implements KvSystemView {
     return out;
   }
 
+  /**
+   * True when the one leaseholder's every configuration member (voters and learners) is up and has
+   * executed exactly what the leader executed, to the same application state: a replica added
+   * during the run has caught up, by state transfer or by the log.
+   */
+  membersConverged(): boolean {
+    const holders = this.leaseHolders();
+    if (holders.length !== 1) return false;
+    const leader = this.replicas[holders[0]!]!.state!;
+    const digest = kv.digest(leader.learner.service.app);
+    for (const id of replicasOf(leader.learner.configs, leader.ctx.config.self)) {
+      const s = this.replicas[id - 1]?.state;
+      if (s === null || s === undefined) return false;
+      if (s.learner.executedUpTo !== leader.learner.executedUpTo || kv.digest(s.learner.service.app) !== digest) return false;
+    }
+    return true;
+  }
+
   /** True when some client has an operation outstanding. */
   pendingOps(): number {
     let n = 0;
@@ -458,7 +567,7 @@ export class World implements KvSystemView {
   }
 
   private setBlocked(a: number, b: number, value: boolean): void {
-    const k = a * this.n + b;
+    const k = a * this.total + b;
     if (this.blocked[k] === value) return;
     this.blocked[k] = value;
     this.blockedCount += value ? 1 : -1;
@@ -466,7 +575,7 @@ export class World implements KvSystemView {
 
   private deliverable(m: InFlight): boolean {
     if (this.replicas[m.to]!.paused) return false;
-    return m.kind === "request" || !this.blocked[m.from * this.n + m.to]!;
+    return m.kind === "request" || !this.blocked[m.from * this.total + m.to]!;
   }
 
   /** `R1->R2 Accept ...` or `c1 -> R2 #3 put(k0,c1.3)`. */
@@ -507,9 +616,19 @@ export class World implements KvSystemView {
   }
 
   private enqueue(from: number, to: number, message: Message<KvInput>): void {
-    if (this.blocked[from * this.n + to]!) {
+    if (this.blocked[from * this.total + to]!) {
       this.count("message lost to a partition");
       return;
+    }
+    if (message._tag === "SnapshotChunk" && this.chunkFaultArmed !== null) {
+      const fault = this.chunkFaultArmed;
+      this.chunkFaultArmed = null;
+      if (fault === "dropChunk") {
+        this.count("state-transfer chunk lost");
+        return;
+      }
+      message = corrupted(message);
+      this.count("state-transfer chunk corrupted");
     }
     if (this.inFlight.length >= this.inFlightMax) {
       this.count("message lost to a full network");
@@ -591,7 +710,7 @@ export class World implements KvSystemView {
     const details: string[] | null = this.trace === null ? null : [];
     const arrows: { from: string; to: string; label: string }[] | null = this.trace === null ? null : [];
     const effects = result.effects;
-    const crashAt = r.crashAt;
+    let crashAt = r.crashAt;
     let crashed = false;
     for (let k = 0; k <= effects.length; k++) {
       if (crashAt !== null && k === Math.min(crashAt, effects.length)) {
@@ -612,6 +731,12 @@ export class World implements KvSystemView {
         case "Persist":
           r.unflushed.push(e.record);
           details?.push(`persist ${showRecord(e.record)}`);
+          if (e.record._tag === "snapshot" && r.crashAtSnapshot) {
+            // A crash during the snapshot: the record was written but not flushed.
+            r.crashAtSnapshot = false;
+            crashAt = k + 1;
+            this.count("crash during a snapshot");
+          }
           break;
         case "Send":
           this.flush(r, carried);
@@ -621,6 +746,13 @@ export class World implements KvSystemView {
           break;
         case "Reply": {
           this.flush(r, carried);
+          const change = this.changes.get(e.requestId);
+          if (change !== undefined) {
+            change.result = e.result;
+            this.count(`membership change ${e.result._tag}`);
+            details?.push(`reply operator: ${showResult(e.result)}`);
+            break;
+          }
           const req = this.requests.get(e.requestId);
           if (req === undefined) throw new Error(`R${r.id} replied to unknown request ${e.requestId}`);
           const sameStep = event._tag === "ClientRequest" && event.requestId === e.requestId;
@@ -661,6 +793,123 @@ export class World implements KvSystemView {
     for (const rec of records) r.durable.push(rec);
     r.unflushed = [];
     carried.push({ _tag: "Flush", records });
+    // A durable snapshot supersedes older records: the disk keeps only what Recover needs, as a
+    // real driver may (compactRecords), so every restart after a snapshot recovers from it.
+    if (records.some((rec) => rec._tag === "snapshot")) r.durable = compactRecords(r.durable);
+  }
+
+  // ---- Membership and state-transfer faults ----------------------------------------------------
+
+  /**
+   * An operator asks the current leader (nothing happens without one) for a membership change that
+   * fits its latest configuration: add a replica that is no member (a removed one, with its old
+   * disk, or the next spare, booted now with an empty disk), promote a learner, remove a voter (or
+   * the leader itself), or replace a voter by a learner.
+   */
+  private reconfigure(kind: ReconfigureKind, which: number): void {
+    const leaderIndex = this.target(this.n);
+    const at = this.replicas[leaderIndex]!;
+    if (at.state === null || at.state.role._tag !== "leader") return;
+    const configs = at.state.learner.configs;
+    const latest = configs[configs.length - 1]!;
+    let change: ConfigChange;
+    switch (kind) {
+      case "add": {
+        const members = new Set([...latest.voters, ...latest.learners]);
+        const candidates = this.replicas.filter((x) => x.born && !members.has(x.id));
+        const spare = this.replicas.find((x) => !x.born);
+        if (spare !== undefined) candidates.push(spare);
+        if (candidates.length === 0) return;
+        const joining = candidates[which % candidates.length]!;
+        if (!joining.born) {
+          joining.born = true;
+          this.restartReplica(joining);
+        }
+        change = { op: "add", replica: joining.id };
+        break;
+      }
+      case "promote":
+        if (latest.learners.length === 0) return;
+        change = { op: "promote", replica: latest.learners[which % latest.learners.length]! };
+        break;
+      case "remove":
+        change = { op: "remove", replica: latest.voters[which % latest.voters.length]! };
+        break;
+      case "removeLeader":
+        change = { op: "remove", replica: at.id };
+        break;
+      case "replace":
+        if (latest.learners.length === 0) return;
+        change = { op: "replace", remove: latest.voters[which % latest.voters.length]!, add: latest.learners[which % latest.learners.length]! };
+        break;
+    }
+    const requestId = this.nextRequestId++;
+    this.changes.set(requestId, { change, result: null });
+    this.count(`membership change asked: ${change.op}`);
+    if (at.paused) {
+      this.faultStep(`operator asks R${at.id} to ${showChange(change)} (lost: R${at.id} is paused)`);
+      return;
+    }
+    this.runEvent(at, { _tag: "Reconfigure", now: at.localAt(this.trueTime), requestId, change }, `operator asks R${at.id} to ${showChange(change)}`, {});
+  }
+
+  /** The state-transfer chunks in flight, with their positions in `inFlight`. */
+  private chunksInFlight(): number[] {
+    const out: number[] = [];
+    this.inFlight.forEach((m, k) => {
+      if (m.kind === "message" && m.message._tag === "SnapshotChunk") out.push(k);
+    });
+    return out;
+  }
+
+  /**
+   * Lose the i-th state-transfer chunk in flight (a partial transfer), or change one byte of it (a
+   * corrupted one); with none in flight, the next chunk sent suffers it.
+   */
+  private chunkFault(kind: "dropChunk" | "corruptChunk", i: number): void {
+    const chunks = this.chunksInFlight();
+    if (chunks.length === 0) {
+      if (this.chunkFaultArmed !== null) return;
+      this.chunkFaultArmed = kind;
+      this.faultStep(`the next state-transfer chunk will be ${kind === "dropChunk" ? "lost" : "corrupted"}`);
+      return;
+    }
+    const k = chunks[i % chunks.length]!;
+    const m = this.inFlight[k]! as InFlight & { kind: "message" };
+    if (kind === "dropChunk") {
+      this.inFlight.splice(k, 1);
+      this.count("state-transfer chunk lost");
+      this.faultStep(`drop ${this.describe(m)}`);
+      return;
+    }
+    this.inFlight[k] = { ...m, message: corrupted(m.message) };
+    this.count("state-transfer chunk corrupted");
+    this.faultStep(`corrupt a byte of ${this.describe(m)}`);
+  }
+
+  /**
+   * A transfer from a stale peer: replica `from` sends replica `to` the first chunk of its latest
+   * (or, for odd i, its previous) snapshot unasked, as a late answer to a request `to` made long
+   * ago. If `to` has executed past that snapshot, it must ignore it (rule S1); if not, it is an
+   * ordinary transfer.
+   */
+  private staleChunk(i: number, from: number, to: number): void {
+    const source = this.replicas[from]!.state;
+    if (source === null || from === to || !this.replicas[to]!.born) return;
+    const snapshot = i % 2 === 1 && source.learner.priorSnapshot !== null ? source.learner.priorSnapshot : source.learner.snapshot;
+    if (snapshot === null) return;
+    const message: Message<KvInput> = {
+      _tag: "SnapshotChunk",
+      slot: snapshot.slot,
+      digest: snapshot.digest,
+      contentDigest: snapshot.contentDigest,
+      totalBytes: snapshot.data.length,
+      offset: 0,
+      data: snapshot.data.slice(0, source.ctx.config.transferChunkBytesMax),
+    };
+    this.enqueue(from, to, message);
+    this.count("state-transfer chunk from a stale peer");
+    this.faultStep(`R${this.idOf(from)} offers R${this.idOf(to)} its snapshot of slot ${snapshot.slot}, unasked`);
   }
 
   // ---- Clients ----------------------------------------------------------------------------------------
@@ -725,7 +974,7 @@ export class World implements KvSystemView {
     const label = `deliver ${info.clientId}->R${r.id} ${info.seq === undefined ? "" : `#${info.seq} `}${showInput(info.input)}`;
     if (r.state === null) {
       // The connection fails; the client tries another replica next time.
-      if (c.op === op) c.guess = (c.guess + 1) % this.n;
+      if (c.op === op) c.guess = this.nextGuess(c.guess);
       this.faultStep(`${label} (lost: R${r.id} is down)`);
       return;
     }
@@ -739,6 +988,13 @@ export class World implements KvSystemView {
       consistency: "linearizable",
     };
     this.runEvent(r, event, label, { request: info, arrowFrom: info.clientId });
+  }
+
+  /** The next replica a client tries after a failed attempt: the next one started, in index order. */
+  private nextGuess(guess: number): number {
+    const born = this.born();
+    const at = born.indexOf(guess);
+    return born[(at + 1) % born.length]!;
   }
 
   private onReply(op: ClientOp, info: RequestInfo<KvInput>, result: ClientResult<KvOutput>): void {
@@ -764,11 +1020,11 @@ export class World implements KvSystemView {
         return;
       }
       case "redirect":
-        c.guess = result.leader === null ? (c.guess + 1) % this.n : this.members.indexOf(result.leader);
+        c.guess = result.leader === null ? this.nextGuess(c.guess) : this.members.indexOf(result.leader);
         if (c.guess < 0) c.guess = 0;
         return;
       case "unavailable":
-        if (!result.outcomeUnknown) c.guess = (c.guess + 1) % this.n;
+        if (!result.outcomeUnknown) c.guess = this.nextGuess(c.guess);
         return;
       case "stale-seq":
         return;
@@ -809,7 +1065,7 @@ function configFor(tuning: ReplicaTuning, members: readonly number[], self: numb
   const key = `${JSON.stringify(tuning)}|${members.length}|${self}`;
   let config = configs.get(key);
   if (config === undefined) {
-    config = parseConfig({ ...tuning, members, self, seed: 0 });
+    config = parseConfig({ ...tuning, members, self, seed: 0, ...(members.includes(self) ? {} : { joining: true }) });
     configs.set(key, config);
   }
   return config;
@@ -817,4 +1073,14 @@ function configFor(tuning: ReplicaTuning, members: readonly number[], self: numb
 
 function round(t: number): number {
   return Math.round(t * 1000) / 1000;
+}
+
+/** A chunk with one byte changed: its last digit, so the JSON stays well-formed and only the digests can tell. */
+function corrupted(message: Message<KvInput>): Message<KvInput> {
+  if (message._tag !== "SnapshotChunk") return message;
+  const data = message.data;
+  let at = data.length - 1;
+  while (at > 0 && !/[0-9]/.test(data[at]!)) at--;
+  const digit = /[0-9]/.test(data[at]!) ? String((Number(data[at]) + 1) % 10) : "x";
+  return { ...message, data: data.slice(0, at) + digit + data.slice(at + 1) };
 }
