@@ -7,7 +7,8 @@
  * Decoding is the boundary: a malformed file is refused with a message naming the operation
  * and the field that is wrong.
  */
-import { Either, HashMap, ParseResult, Schema } from "effect";
+import { Either, ParseResult, Schema } from "effect";
+import { pmSortedEntries } from "../spec/persistent-map.ts";
 import { kv, kvGet, kvSize, KvInput, KvOutput, type KvState } from "../spec/kv.ts";
 import type { LinearizabilityModel, Operation } from "./linearizability.ts";
 
@@ -53,8 +54,8 @@ export type KvHistoryOperation = KvHistory["operations"][number];
 /** The exact key of a store holding at most one entry: that entry, or absence. */
 function singleValueKey(state: KvState): string {
   if (kvSize(state) > 1) throw new Error("a partition's store holds more than one key");
-  for (const [key, value] of HashMap.entries(state.entries)) return `${key}\u0000${value}`;
-  return "";
+  const entries = pmSortedEntries(state.entries);
+  return entries.length === 0 ? "" : `${entries[0]![0]}\u0000${entries[0]![1]}`;
 }
 
 /** The names of the models a history can be checked against. */

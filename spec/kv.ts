@@ -4,7 +4,7 @@
  * every input and output has a Schema, so it is decoded only at a boundary and the same
  * Schema yields fast-check arbitraries.
  *
- * The state is persistent (effect's HashMap, with structural sharing): `transition` never
+ * The state is persistent (spec/persistent-map.ts, with structural sharing): `transition` never
  * mutates its argument, and a put costs O(log n), not a copy of the store. The digest is an
  * additive multiset hash of the entries, kept up to date in O(1) per write, so that replicas
  * can compare their states cheaply (step 6 of the recipe). It detects accidental divergence;
@@ -12,7 +12,8 @@
  *
  * This module is pure: no clock, no randomness, no I/O.
  */
-import { Either, HashMap, Option, ParseResult, Schema } from "effect";
+import { Either, ParseResult, Schema } from "effect";
+import { emptyPersistentMap, pmGet, pmHas, pmRemove, pmSet, pmSortedEntries, type PersistentMap } from "./persistent-map.ts";
 import type { Application, Applied } from "./state-machine.ts";
 
 /** Longest key, in UTF-16 code units. */
@@ -52,7 +53,7 @@ export type KvOutput = typeof KvOutput.Type;
 
 /** The store: entries plus the running digest lanes and entry count. */
 export interface KvState {
-  readonly entries: HashMap.HashMap<string, string>;
+  readonly entries: PersistentMap<string>;
   /** Two independent 32-bit additive lanes of the multiset hash, and the entry count. */
   readonly digestA: number;
   readonly digestB: number;
@@ -65,7 +66,7 @@ export const KvSnapshot = Schema.Struct({
 });
 export type KvSnapshot = typeof KvSnapshot.Type;
 
-const emptyState: KvState = { entries: HashMap.empty(), digestA: 0, digestB: 0 };
+const emptyState: KvState = { entries: emptyPersistentMap(), digestA: 0, digestB: 0 };
 
 /** FNV-1a over the entry `key \u0000 value`, with a given offset basis. */
 function fnv1a(basis: number, key: string, value: string): number {
@@ -92,7 +93,7 @@ const basisA = 0x811c9dc5;
 const basisB = 0x050c5d1f;
 
 function lookup(state: KvState, key: string): string | null {
-  return Option.getOrNull(HashMap.get(state.entries, key));
+  return pmGet(state.entries, key) ?? null;
 }
 
 /** Replace (or with `next === null` remove) the entry under `key`, updating the digest. */
@@ -108,7 +109,7 @@ function write(state: KvState, key: string, next: string | null): KvState {
     digestA = (digestA + fnv1a(basisA, key, next)) >>> 0;
     digestB = (digestB + fnv1a(basisB, key, next)) >>> 0;
   }
-  const entries = next === null ? HashMap.remove(state.entries, key) : HashMap.set(state.entries, key, next);
+  const entries = next === null ? pmRemove(state.entries, key) : pmSet(state.entries, key, next);
   return { entries, digestA, digestB };
 }
 
@@ -143,7 +144,7 @@ export function kvGet(state: KvState, key: string): string | null {
 
 /** Number of entries. */
 export function kvSize(state: KvState): number {
-  return HashMap.size(state.entries);
+  return state.entries.size;
 }
 
 function hex8(n: number): string {
@@ -151,8 +152,7 @@ function hex8(n: number): string {
 }
 
 function snapshotKv(state: KvState): KvSnapshot {
-  const entries = HashMap.toEntries(state.entries).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return { format: "paxos-lease/kv@1", entries };
+  return { format: "paxos-lease/kv@1", entries: pmSortedEntries(state.entries) };
 }
 
 const decodeSnapshot = Schema.decodeUnknownEither(KvSnapshot);
@@ -164,7 +164,7 @@ function restoreKv(data: unknown): KvState {
   }
   let state = emptyState;
   for (const [key, value] of decoded.right.entries) {
-    if (HashMap.has(state.entries, key)) throw new Error(`kv snapshot rejected: key ${JSON.stringify(key)} appears twice`);
+    if (pmHas(state.entries, key)) throw new Error(`kv snapshot rejected: key ${JSON.stringify(key)} appears twice`);
     state = write(state, key, value);
   }
   return state;

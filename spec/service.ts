@@ -13,7 +13,8 @@
  *
  * Pure: no clock, no randomness, no I/O.
  */
-import { HashMap, Option, Schema } from "effect";
+import { Schema } from "effect";
+import { emptyPersistentMap, pmForEach, pmGet, pmSet, type PersistentMap } from "./persistent-map.ts";
 import type { Application, Applied, StateMachine } from "./state-machine.ts";
 
 /** A client's identity: a non-empty printable string of at most 128 characters. */
@@ -47,7 +48,7 @@ export type ServiceOutput<O> =
 /** The service's state: the application's state, the session table and how many requests ran. */
 export interface ServiceState<S, O> {
   readonly app: S;
-  readonly sessions: HashMap.HashMap<string, Session<O>>;
+  readonly sessions: PersistentMap<Session<O>>;
   /** Number of requests executed (duplicates and stale ones excluded). */
   readonly executed: number;
 }
@@ -60,9 +61,9 @@ export interface Service<S, I, O> extends StateMachine<ServiceState<S, O>, Reque
 
 /** Build the service spec for `app`. */
 export function serviceOf<S, I, O>(app: Application<S, I, O>): Service<S, I, O> {
-  const start: ServiceState<S, O> = { app: app.start, sessions: HashMap.empty(), executed: 0 };
+  const start: ServiceState<S, O> = { app: app.start, sessions: emptyPersistentMap(), executed: 0 };
   const apply = (request: Request<I>, state: ServiceState<S, O>): Applied<ServiceState<S, O>, ServiceOutput<O>> => {
-    const session = Option.getOrUndefined(HashMap.get(state.sessions, request.clientId));
+    const session = pmGet(state.sessions, request.clientId);
     if (session !== undefined && request.seq === session.seq) {
       return { state, output: { _tag: "duplicate", output: session.output } };
     }
@@ -70,7 +71,7 @@ export function serviceOf<S, I, O>(app: Application<S, I, O>): Service<S, I, O> 
       return { state, output: { _tag: "stale", lastSeq: session.seq } };
     }
     const applied = app.apply(request.input, state.app);
-    const sessions = HashMap.set(state.sessions, request.clientId, { seq: request.seq, output: applied.output });
+    const sessions = pmSet(state.sessions, request.clientId, { seq: request.seq, output: applied.output });
     return {
       state: { app: applied.state, sessions, executed: state.executed + 1 },
       output: { _tag: "executed", output: applied.output },
@@ -88,7 +89,19 @@ export function serviceOf<S, I, O>(app: Application<S, I, O>): Service<S, I, O> 
 
 /** The session of `clientId`, if any. */
 export function sessionOf<S, O>(state: ServiceState<S, O>, clientId: string): Session<O> | undefined {
-  return Option.getOrUndefined(HashMap.get(state.sessions, clientId));
+  return pmGet(state.sessions, clientId);
+}
+
+/** Every session, sorted by client id. */
+export function sessionsOf<S, O>(state: ServiceState<S, O>): [string, Session<O>][] {
+  const out: [string, Session<O>][] = [];
+  pmForEach(state.sessions, (clientId, session) => out.push([clientId, session]));
+  return out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The state with `clientId`'s session set to `session` (for executions outside `apply`). */
+export function withSession<S, O>(sessions: ServiceState<S, O>["sessions"], clientId: string, session: Session<O>): ServiceState<S, O>["sessions"] {
+  return pmSet(sessions, clientId, session);
 }
 
 /** The output a client observes: the application output for executed and duplicate requests. */

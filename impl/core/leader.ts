@@ -179,8 +179,14 @@ function leaderOf<S, I, O>(state: ReplicaState<S, I, O>): Leader<I> {
 }
 
 /**
- * Phase 2a at `slot`: vote for the value as an acceptor (persisted first), send Accept to every
- * other member, and put the proposal in the pipeline. A one-member cluster chooses at once.
+ * Phase 2a at `slot`: send Accept to every other member, vote for the value as an acceptor, and put
+ * the proposal in the pipeline. A one-member cluster chooses at once.
+ *
+ * The Accepts leave before the leader's own vote record: an Accept (Paxos.tla's 2a) is a proposal,
+ * not a promise, and needs nothing durable behind it (the leader never proposes again in this
+ * ballot after a restart: it recovers its promise of this ballot and campaigns above it). So the
+ * leader's fsync runs in parallel with the followers' instead of before them. Its own vote still
+ * counts only once durable: it is persisted before any later effect, replies included.
  */
 function proposeSlot<S, I, O>(
   rules: ReplicaRules,
@@ -196,8 +202,8 @@ function proposeSlot<S, I, O>(
   const accept: AcceptMsg<I> = { _tag: "Accept", ballot: leader.ballot, slot, value, commitIndex: state.learner.executedUpTo, sentAt: now };
   const voted = phase2b(rules, state.acceptor, state.ctx.config, accept, now);
   if (voted.record === null) fail(`OneValuePerBallot: slot ${slot} already has a vote in the leader's ballot`);
-  out.push({ _tag: "Persist", record: voted.record });
   for (const to of state.ctx.others) out.push({ _tag: "Send", to, message: accept });
+  out.push({ _tag: "Persist", record: voted.record });
   const selfBit = 1 << state.ctx.selfIndex;
   const proposal: Proposal<I> = { value, acks: selfBit, requestIds, sentAt: now, chosen: false };
   const inflight = leader.inflight.slice();

@@ -1,0 +1,49 @@
+/**
+ * The command line's argument handling: addresses and peer lists parse or are refused with a
+ * message naming the problem, and bad flags exit with the usage code instead of a stack trace.
+ */
+import { describe, expect, it } from "vitest";
+import { buildProgram, parseAddress, parsePeers } from "./cli.ts";
+
+function parseErrors(argv: string[]): string {
+  const program = buildProgram();
+  let output = "";
+  const capture = (command: ReturnType<typeof buildProgram>): void => {
+    command.configureOutput({ writeErr: (text) => (output += text), writeOut: (text) => (output += text) });
+    for (const sub of command.commands) capture(sub);
+  };
+  capture(program);
+  try {
+    program.parse(argv, { from: "user" });
+  } catch {
+    // exitOverride throws CommanderError after writing the message.
+  }
+  return output;
+}
+
+describe("cli arguments", () => {
+  it("parses HOST:PORT and [v6]:PORT, refusing everything else", () => {
+    expect(parseAddress("127.0.0.1:7001")).toEqual({ host: "127.0.0.1", port: 7001 });
+    expect(parseAddress("[::1]:8001")).toEqual({ host: "::1", port: 8001 });
+    expect(parseAddress("db-1.example:80")).toEqual({ host: "db-1.example", port: 80 });
+    for (const bad of ["127.0.0.1", ":80", "host:0", "host:70000", "host:port", "a b:1"]) expect(() => parseAddress(bad), bad).toThrow(/HOST:PORT|port/);
+  });
+
+  it("parses peer lists and refuses duplicates and junk", () => {
+    expect([...parsePeers("1=a:1,2=b:2, 3=c:3").entries()]).toEqual([[1, { host: "a", port: 1 }], [2, { host: "b", port: 2 }], [3, { host: "c", port: 3 }]]);
+    expect(() => parsePeers("1=a:1,1=b:2")).toThrow(/listed twice/);
+    expect(() => parsePeers("a:1")).toThrow(/not ID=HOST:PORT/);
+    expect(() => parsePeers("")).toThrow(/empty/);
+    expect(() => parsePeers("0=a:1")).toThrow(/integer in/);
+  });
+
+  it("names the bad flag or missing argument", () => {
+    expect(parseErrors(["replica", "--id", "x"])).toMatch(/option '--id <n>' argument 'x' is invalid. expected an integer/);
+    expect(parseErrors(["replica", "--id", "1"])).toMatch(/required option '--peers <list>' not specified/);
+    expect(parseErrors(["cluster", "start", "--replicas", "9"])).toMatch(/expected an integer in \[1, 7\]/);
+    expect(parseErrors(["put", "k"])).toMatch(/missing required argument 'value'/);
+    expect(parseErrors(["get", "k", "--endpoints", "http://["])).toMatch(/is not a URL or HOST:PORT/);
+    expect(parseErrors(["frobnicate"])).toMatch(/unknown command 'frobnicate'/);
+    expect(parseErrors(["get", "--help"])).toMatch(/--stale/);
+  });
+});

@@ -1,0 +1,136 @@
+/**
+ * A client of the HTTP API for the CLI and the tests: it tries the given endpoints, follows
+ * redirects to the leader, and retries while no leader is known, all within one deadline.
+ * Writes carry an exactly-once session (a client id and sequence number) so that a retry after
+ * an unknown outcome can never execute twice; without a session such a write is reported as
+ * "outcome unknown" instead of being retried.
+ */
+import http from "node:http";
+import { randomBytes } from "node:crypto";
+
+/** The answer to one API call. */
+export interface ApiReply {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+  /** The endpoint that answered. */
+  readonly endpoint: string;
+}
+
+/** Options of {@link KvClient}. */
+export interface KvClientOptions {
+  /** Base URLs such as http://127.0.0.1:8001. */
+  readonly endpoints: readonly string[];
+  /** Give up after this long, in milliseconds. Default 10000. */
+  readonly deadlineMs?: number;
+  /** Redirects followed per attempt. Default 5. */
+  readonly redirectsMax?: number;
+  /** One request's timeout, in milliseconds. Default 3000. */
+  readonly requestTimeoutMs?: number;
+}
+
+/** A write's session; `seq` goes up by one per request of this client. */
+export interface Session {
+  readonly clientId: string;
+  readonly seq: number;
+}
+
+/** A fresh random session, numbered from 1. */
+export function newSession(): Session {
+  return { clientId: `cli-${randomBytes(9).toString("base64url")}`, seq: 1 };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** One HTTP request; rejects on network failure or timeout. */
+export function httpJson(method: string, url: string, body: unknown, headers: Record<string, string>, timeoutMs: number): Promise<{ status: number; body: Record<string, unknown>; location?: string }> {
+  return new Promise((resolve, reject) => {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    const request = http.request(url, { method, headers: { ...headers, ...(text === undefined ? {} : { "Content-Type": "application/json" }) }, timeout: timeoutMs }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on("data", (chunk: Buffer) => chunks.push(chunk));
+      response.on("end", () => {
+        const raw = Buffer.concat(chunks).toString("utf8");
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(raw);
+        } catch {
+          parsed = { code: "not-json", message: raw.slice(0, 200) };
+        }
+        const object = typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : { value: parsed };
+        resolve({ status: response.statusCode ?? 0, body: object, ...(response.headers.location === undefined ? {} : { location: response.headers.location }) });
+      });
+      response.on("error", reject);
+    });
+    request.on("timeout", () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    request.on("error", reject);
+    request.end(text);
+  });
+}
+
+/** Talks to a cluster through any of its replicas. */
+export class KvClient {
+  private preferred = 0;
+  private readonly deadlineMs: number;
+  private readonly redirectsMax: number;
+  private readonly requestTimeoutMs: number;
+
+  constructor(private readonly options: KvClientOptions) {
+    if (options.endpoints.length === 0) throw new Error("no endpoints given");
+    this.deadlineMs = options.deadlineMs ?? 10_000;
+    this.redirectsMax = options.redirectsMax ?? 5;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 3000;
+  }
+
+  /**
+   * Call `method` on `path` (e.g. /v1/kv/a?consistency=stale). Retries until the deadline on
+   * network errors and on 503; follows 307. Returns the last answer, or throws when no replica
+   * answered at all.
+   */
+  async call(method: string, path: string, body?: unknown, session?: Session): Promise<ApiReply> {
+    const deadline = performance.now() + this.deadlineMs;
+    const headers: Record<string, string> = session === undefined ? {} : { "X-Client-Id": session.clientId, "X-Client-Seq": String(session.seq) };
+    let last: ApiReply | undefined;
+    let lastError: unknown;
+    for (let attempt = 0; performance.now() < deadline; attempt++) {
+      const endpoint = this.options.endpoints[(this.preferred + attempt) % this.options.endpoints.length]!;
+      try {
+        const reply = await this.followRedirects(method, endpoint, path, body, headers);
+        last = reply;
+        if (reply.status !== 503) return reply;
+        // Without a session a write whose outcome is unknown must not be retried blindly.
+        if (reply.body.outcomeUnknown === true && session === undefined && method !== "GET") return reply;
+      } catch (error) {
+        lastError = error;
+      }
+      await sleep(Math.min(50 * 2 ** Math.min(attempt, 4), 500));
+    }
+    if (last !== undefined) return last;
+    throw new Error(`no replica answered within ${this.deadlineMs} ms (${this.options.endpoints.join(", ")})${lastError instanceof Error ? `: ${lastError.message}` : ""}`);
+  }
+
+  private async followRedirects(method: string, endpoint: string, path: string, body: unknown, headers: Record<string, string>): Promise<ApiReply> {
+    let url = `${endpoint.replace(/\/+$/, "")}${path}`;
+    for (let hop = 0; ; hop++) {
+      const reply = await httpJson(method, url, body, headers, this.requestTimeoutMs);
+      if (reply.status !== 307 || reply.location === undefined || hop >= this.redirectsMax) {
+        this.remember(url);
+        return { status: reply.status, body: reply.body, endpoint: new URL(url).origin };
+      }
+      url = reply.location;
+    }
+  }
+
+  /** Prefer the endpoint that answered last (usually the leader). */
+  private remember(url: string): void {
+    const origin = new URL(url).origin;
+    const index = this.options.endpoints.findIndex((e) => new URL(e).origin === origin);
+    if (index >= 0) this.preferred = index;
+  }
+}
+
+/** The API path of `key` (each segment percent-encoded, slashes kept). */
+export function keyPath(key: string): string {
+  return `/v1/kv/${key.split("/").map(encodeURIComponent).join("/")}`;
+}

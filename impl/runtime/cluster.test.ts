@@ -1,0 +1,48 @@
+/**
+ * The local cluster's identity and replica command lines: a fresh folder gets a cluster id and
+ * a private secret and its replicas start with --init; an existing folder keeps its identity,
+ * never passes --init again, and refuses a different replica count.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { buildProgram } from "./cli.ts";
+import { clusterIdentity, replicaArgs } from "./cluster.ts";
+import { tempDir } from "./testing.ts";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const options = { replicas: 3, host: "127.0.0.1", peerPortBase: 7001, httpPortBase: 8001, logLevel: "info" };
+
+describe("local cluster", () => {
+  it("creates an identity once, then reuses it without --init", () => {
+    const dir = path.join(tempDir("local"), "data");
+    dirs.push(path.dirname(dir));
+    const first = clusterIdentity(dir, 3);
+    expect(first.fresh).toBe(true);
+    expect(fs.statSync(first.secretFile).mode & 0o777).toBe(0o600);
+    expect(fs.readFileSync(first.secretFile, "utf8").trim()).toMatch(/^[0-9a-f]{64}$/);
+    const args = replicaArgs(2, { ...options, dataDir: dir }, first);
+    expect(args).toContain("--init");
+    expect(args.join(" ")).toContain("--peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --http 127.0.0.1:8002");
+    const again = clusterIdentity(dir, 3);
+    expect(again).toEqual({ ...first, fresh: false });
+    expect(replicaArgs(2, { ...options, dataDir: dir }, again)).not.toContain("--init");
+    expect(() => clusterIdentity(dir, 5)).toThrow(/holds a cluster of 3 replicas, not 5/);
+  });
+
+  it("builds replica command lines that the replica command accepts", () => {
+    const dir = path.join(tempDir("local"), "data");
+    dirs.push(path.dirname(dir));
+    const args = replicaArgs(1, { ...options, dataDir: dir, traceDir: path.join(dir, "traces") }, clusterIdentity(dir, 3));
+    const program = buildProgram();
+    const replica = program.commands.find((c) => c.name() === "replica")!;
+    replica.action(() => undefined);
+    program.parse(args, { from: "user" });
+    expect(replica.opts()).toMatchObject({ id: 1, init: true, http: { host: "127.0.0.1", port: 8001 } });
+    expect(String(replica.opts().trace)).toMatch(/replica-1\.trace\.jsonl$/);
+  });
+});

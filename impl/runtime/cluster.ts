@@ -1,0 +1,187 @@
+/**
+ * `paxos-lease cluster start`: a local cluster of replica processes on one machine, for trying
+ * the service out and for tests. It keeps the cluster's identity (id and secret) in the data
+ * folder, spawns one `paxos-lease replica` process per member with a readable per-replica log
+ * prefix, prints the endpoints once all serve, and on Ctrl-C stops every replica cleanly
+ * (SIGTERM, then SIGKILL after a grace period). A replica that dies is reported, not restarted:
+ * the others keep serving, which is the point of replication.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import readline from "node:readline";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { Schema } from "effect";
+import { httpJson } from "./client.ts";
+import { formatLogLine } from "./log.ts";
+
+/** Largest local cluster. */
+export const localReplicasMax = 7;
+const cliPath = path.join(path.dirname(fileURLToPath(import.meta.url)), "cli.ts");
+
+/** The argv (after the node binary) that runs the CLI from TypeScript sources. */
+export function cliArgv(): string[] {
+  const loader = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+  return ["--import", loader, cliPath];
+}
+
+const ClusterFile = Schema.Struct({
+  format: Schema.Literal("paxos-lease/local-cluster@1"),
+  clusterId: Schema.String,
+  replicas: Schema.Int,
+  created: Schema.String,
+});
+
+/** Options of {@link startLocalCluster}. */
+export interface LocalClusterOptions {
+  readonly replicas: number;
+  readonly dataDir: string;
+  readonly host: string;
+  readonly peerPortBase: number;
+  readonly httpPortBase: number;
+  readonly traceDir?: string | undefined;
+  readonly coreConfigFile?: string | undefined;
+  readonly logLevel: string;
+  /** Print replica logs (prefixed). Default true. */
+  readonly showLogs?: boolean;
+  readonly out?: NodeJS.WritableStream;
+}
+
+/** The cluster's identity, created on first start. `fresh` is true on that first start. */
+export function clusterIdentity(dataDir: string, replicas: number): { clusterId: string; secretFile: string; fresh: boolean } {
+  const file = path.join(dataDir, "cluster.json");
+  const secretFile = path.join(dataDir, "cluster-secret");
+  if (!fs.existsSync(file)) {
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const clusterId = `local-${randomBytes(6).toString("hex")}`;
+    fs.writeFileSync(secretFile, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
+    fs.writeFileSync(file, `${JSON.stringify({ format: "paxos-lease/local-cluster@1", clusterId, replicas, created: new Date().toISOString() }, null, 2)}\n`);
+    return { clusterId, secretFile, fresh: true };
+  }
+  let parsed: typeof ClusterFile.Type;
+  try {
+    parsed = Schema.decodeUnknownSync(ClusterFile)(JSON.parse(fs.readFileSync(file, "utf8")));
+  } catch (error) {
+    throw new Error(`${file} is damaged or not a paxos-lease cluster file: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`);
+  }
+  if (parsed.replicas !== replicas) {
+    throw new Error(`${dataDir} holds a cluster of ${parsed.replicas} replicas, not ${replicas}; use --replicas ${parsed.replicas} or another --data folder`);
+  }
+  if (!fs.existsSync(secretFile)) throw new Error(`${secretFile} is missing; the replicas of ${dataDir} cannot authenticate each other without it`);
+  return { clusterId: parsed.clusterId, secretFile, fresh: false };
+}
+
+/** The argv of replica `id` of a local cluster. */
+export function replicaArgs(id: number, options: LocalClusterOptions, identity: { clusterId: string; secretFile: string; fresh: boolean }): string[] {
+  const peers = Array.from({ length: options.replicas }, (_, i) => `${i + 1}=${options.host}:${options.peerPortBase + i}`).join(",");
+  const args = [
+    "replica",
+    "--id", String(id),
+    "--cluster-id", identity.clusterId,
+    "--secret-file", identity.secretFile,
+    "--peers", peers,
+    "--http", `${options.host}:${options.httpPortBase + id - 1}`,
+    "--data", path.join(options.dataDir, `replica-${id}`),
+    "--log-level", options.logLevel,
+  ];
+  if (identity.fresh) args.push("--init");
+  if (options.traceDir !== undefined) args.push("--trace", path.join(options.traceDir, `replica-${id}.trace.jsonl`));
+  if (options.coreConfigFile !== undefined) args.push("--core-config", options.coreConfigFile);
+  return args;
+}
+
+const colors = ["\u001b[36m", "\u001b[35m", "\u001b[33m", "\u001b[32m", "\u001b[34m", "\u001b[31m", "\u001b[37m"];
+
+/** Start the local cluster and run until SIGINT/SIGTERM. Resolves with the exit code. */
+export async function startLocalCluster(options: LocalClusterOptions): Promise<number> {
+  const out = options.out ?? process.stdout;
+  const identity = clusterIdentity(options.dataDir, options.replicas);
+  for (let id = 1; id <= options.replicas; id++) {
+    const dir = path.join(options.dataDir, `replica-${id}`);
+    if (!identity.fresh && !fs.existsSync(dir)) {
+      throw new Error(`${dir} is missing: replica ${id} lost its data. Starting it empty could forget promises and votes; see docs/operations.md, "Rebuilding a replica"`);
+    }
+  }
+  if (options.traceDir !== undefined) fs.mkdirSync(options.traceDir, { recursive: true });
+  const tty = (out as Partial<NodeJS.WriteStream>).isTTY === true;
+  const children = new Map<number, ChildProcess>();
+  let stopping = false;
+  for (let id = 1; id <= options.replicas; id++) {
+    const child = spawn(process.execPath, [...cliArgv(), ...replicaArgs(id, options, identity)], { stdio: ["ignore", "pipe", "pipe"] });
+    children.set(id, child);
+    const prefix = tty ? `${colors[(id - 1) % colors.length]}[r${id}]\u001b[0m ` : `[r${id}] `;
+    for (const stream of [child.stdout, child.stderr]) {
+      readline.createInterface({ input: stream }).on("line", (line) => {
+        if (options.showLogs !== false) out.write(`${prefix}${formatLogLine(line)}\n`);
+      });
+    }
+    child.on("exit", (code, signal) => {
+      children.delete(id);
+      if (!stopping) out.write(`${prefix}exited (${signal ?? `code ${code}`}); the other replicas keep serving. Restart the cluster to bring it back.\n`);
+    });
+  }
+  const stop = (): Promise<void> => {
+    stopping = true;
+    const exits = [...children.values()].map((child) => new Promise<void>((resolve) => {
+      child.once("exit", () => resolve());
+      child.kill("SIGTERM");
+      setTimeout(() => child.kill("SIGKILL"), 5000).unref();
+    }));
+    return Promise.all(exits).then(() => undefined);
+  };
+  void whenServing(options).then((serving) => {
+    if (stopping) return;
+    if (serving) printBanner(out, options);
+    else out.write("paxos-lease: not every replica is serving yet; see the log lines above\n");
+  });
+  return new Promise((resolve) => {
+    const onSignal = (): void => {
+      if (stopping) return;
+      out.write("\nstopping the cluster...\n");
+      void stop().then(() => {
+        out.write("all replicas stopped\n");
+        resolve(0);
+      });
+    };
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+  });
+}
+
+/** Poll each replica's /healthz until all answer (true) or 60 s pass (false). */
+async function whenServing(options: LocalClusterOptions): Promise<boolean> {
+  const deadline = performance.now() + 60_000;
+  for (let id = 1; id <= options.replicas; ) {
+    if (performance.now() > deadline) return false;
+    try {
+      const reply = await httpJson("GET", `http://${options.host}:${options.httpPortBase + id - 1}/healthz`, undefined, {}, 1000);
+      if (reply.status === 200) {
+        id += 1;
+        continue;
+      }
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return true;
+}
+
+function printBanner(out: NodeJS.WritableStream, options: LocalClusterOptions): void {
+  const endpoints = Array.from({ length: options.replicas }, (_, i) => `http://${options.host}:${options.httpPortBase + i}`);
+  out.write(
+    [
+      "",
+      `paxos-lease: ${options.replicas} replicas starting, data in ${path.resolve(options.dataDir)}`,
+      `  client API:   ${endpoints.join("  ")}`,
+      `  status page:  ${endpoints[0]}/   (every replica serves one; /metrics for Prometheus)`,
+      `  try:          curl -X PUT -d '{"value":"world"}' -L ${endpoints[0]}/v1/kv/hello && curl -L ${endpoints[0]}/v1/kv/hello`,
+      `  or:           npm run paxos-lease -- put hello world && npm run paxos-lease -- get hello`,
+      "  stop:         Ctrl-C",
+      "",
+      "",
+    ].join("\n"),
+  );
+}

@@ -1,0 +1,80 @@
+/**
+ * The one place where the runtime knows the concrete replica core of impl/core running the
+ * key-value application of spec/kv.ts: its step function, Schemas and initial state, and the
+ * read-only view of its state for status and metrics. Everything else in impl/runtime is
+ * generic over messages, records and state. Reads the core's state; never changes it.
+ */
+import { initialState, messageSchema, ownBallot, parseConfig, recordSchema, showBallot, step, type Config, type DurableRecord, type Message, type ReplicaState } from "../core/index.ts";
+import { kv, KvInput, KvOutput, type KvState } from "../../spec/kv.ts";
+import type { ReplicaId } from "../core/events.ts";
+import type { StepFunction } from "./driver.ts";
+import { jsonCodec } from "./framing.ts";
+import type { TraceCodecs } from "./trace.ts";
+import type { CoreAdapter, CoreView } from "./view.ts";
+
+export type KvMessage = Message<KvInput>;
+export type KvRecord = DurableRecord<KvInput>;
+export type KvReplicaState = ReplicaState<KvState, KvInput, KvOutput>;
+
+/** The message and record Schemas of the key-value replica. */
+export const kvMessageSchema = messageSchema(KvInput);
+export const kvRecordSchema = recordSchema(KvInput);
+
+/** Codecs for the wire, the disk and the trace. */
+export const kvCodecs: TraceCodecs<KvMessage, KvRecord, KvInput, KvOutput> = {
+  message: jsonCodec(kvMessageSchema),
+  record: jsonCodec(kvRecordSchema),
+  input: jsonCodec(KvInput),
+  output: jsonCodec(KvOutput),
+};
+
+/** The key-value replica's step function: impl/core's `step`, unchanged. */
+export const kvStep: StepFunction<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutput> = step;
+
+/**
+ * The core configuration for replica `self` of `members`, with operator `overrides` (from a
+ * JSON file: leaseMs, clockDriftPpmMax, ...). Throws the core's ConfigError, which names each
+ * bad field and the hazard it guards against.
+ */
+export function kvConfig(self: ReplicaId, members: readonly ReplicaId[], overrides: Record<string, unknown> = {}): Config {
+  for (const field of ["self", "members"]) {
+    if (field in overrides) throw new Error(`the core configuration file must not set ${field}: it comes from --id and --peers`);
+  }
+  return parseConfig({ ...overrides, self, members: [...members] });
+}
+
+/** A fresh key-value replica (its first event must be Recover). */
+export function kvInitialState(config: Config): KvReplicaState {
+  return initialState(config, kv);
+}
+
+function viewOf(state: KvReplicaState): CoreView {
+  const role = state.role;
+  const leader = role._tag === "leader" ? state.ctx.config.self : state.learner.leaderHint;
+  const ballot = ownBallot(role);
+  return {
+    role: !state.started ? "starting" : state.halted !== null ? "halted" : role._tag,
+    leader,
+    ballot: ballot === null ? null : showBallot(ballot),
+    promised: showBallot(state.acceptor.maxBal),
+    promisedRound: state.acceptor.maxBal.round,
+    leaseUntil: role._tag === "leader" ? role.leaseUntil : null,
+    executedSlot: state.learner.executedUpTo,
+    commitIndex: state.learner.commitIndex,
+    pendingCommands: role._tag === "leader" ? role.pendingCount : 0,
+    inflightSlots: role._tag === "leader" ? role.inflight.filter((p) => !p.chosen).length : 0,
+    halted: state.halted === null ? null : `divergence at slot ${state.halted.slot}: ${state.halted.message}`,
+  };
+}
+
+/** Status and metrics view of the key-value replica. */
+export const kvAdapter: CoreAdapter<KvReplicaState, KvMessage> = {
+  view: viewOf,
+  // A follower reports its executed slot in HeartbeatAck; a leader has executed every slot up to the commit index it sends.
+  peerExecutedSlot: (message) => {
+    if (message._tag === "HeartbeatAck") return message.executedUpTo;
+    if (message._tag === "Heartbeat" || message._tag === "Accept") return message.commitIndex;
+    return undefined;
+  },
+  messageType: (message) => message._tag,
+};

@@ -1,0 +1,203 @@
+/**
+ * The driver with a toy core (a counter that persists every input, replies, and echoes a
+ * message to replica 2): Persist is durable before the effects that follow it, many steps
+ * share one commit, limits hold, and a throwing core stops the replica.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { Schema } from "effect";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Event, StepResult } from "../core/events.ts";
+import { monotonicClock } from "./clock.ts";
+import { Driver, type DurableLog } from "./driver.ts";
+import { jsonCodec } from "./framing.ts";
+import { sleep, tempDir, waitFor } from "./testing.ts";
+import { TraceWriter } from "./trace.ts";
+
+type Msg = { readonly _tag: "echo"; readonly n: number };
+type Rec = { readonly _tag: "added"; readonly n: number };
+type Input = { readonly add: number };
+interface State {
+  readonly total: number;
+  readonly recovered: number;
+  readonly ticks: number;
+  readonly nows: readonly number[];
+}
+
+function toyStep(state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> {
+  const nows = [...state.nows.slice(-50), event.now];
+  switch (event._tag) {
+    case "Recover":
+      return { state: { ...state, nows, recovered: event.records.length, total: event.records.reduce((t, r) => t + r.n, 0) }, effects: [] };
+    case "Tick":
+      return { state: { ...state, nows, ticks: state.ticks + 1 }, effects: [] };
+    case "Receive":
+      return { state: { ...state, nows }, effects: [] };
+    case "ClientRequest": {
+      if (event.input.add < 0) throw new Error("assertion failed: negative input");
+      const total = state.total + event.input.add;
+      return {
+        state: { ...state, nows, total },
+        effects: [
+          { _tag: "Persist", record: { _tag: "added", n: event.input.add } },
+          { _tag: "Send", to: 2, message: { _tag: "echo", n: total } },
+          { _tag: "Reply", requestId: event.requestId, result: { _tag: "ok", output: total } },
+        ],
+      };
+    }
+  }
+}
+
+const start: State = { total: 0, recovered: 0, ticks: 0, nows: [] };
+const dirs: string[] = [];
+const drivers: Driver<State, Msg, Rec, Input, number>[] = [];
+afterEach(() => {
+  for (const d of drivers.splice(0)) d.stop();
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A log that records the order of appends against other happenings. */
+function journal() {
+  const happenings: string[] = [];
+  const log = new (class implements DurableLog<Rec> {
+    appends = 0;
+    recordCount = 0;
+    append(records: readonly Rec[]): void {
+      this.appends += 1;
+      this.recordCount += records.length;
+      for (const r of records) happenings.push(`persist ${r.n}`);
+    }
+  })();
+  return { log, happenings };
+}
+
+function makeDriver(overrides: Partial<ConstructorParameters<typeof Driver<State, Msg, Rec, Input, number>>[0]> = {}) {
+  const { log, happenings } = journal();
+  const fatal: unknown[] = [];
+  const driver = new Driver<State, Msg, Rec, Input, number>({
+    step: toyStep,
+    state: start,
+    log,
+    clock: monotonicClock(),
+    send: (to, message) => {
+      happenings.push(`send ${to} ${message.n}`);
+      return true;
+    },
+    onAlarm: () => undefined,
+    onFatal: (error) => fatal.push(error),
+    ...overrides,
+  });
+  drivers.push(driver);
+  return { driver, log, happenings, fatal };
+}
+
+describe("driver", () => {
+  it("recovers first, ticks with fresh monotonic readings, and replies after the record is durable", async () => {
+    const { driver, happenings } = makeDriver();
+    driver.start([{ _tag: "added", n: 10 }]);
+    const result = await driver.submit({ input: { add: 5 }, consistency: "linearizable" });
+    happenings.push(`reply ${result._tag === "ok" ? result.output : "?"}`);
+    expect(result).toEqual({ _tag: "ok", output: 15 });
+    expect(happenings).toEqual(["persist 5", "send 2 15", "reply 15"]);
+    await waitFor("ticks", () => (driver.state.ticks > 3 ? true : undefined));
+    const nows = driver.state.nows;
+    expect([...nows].sort((a, b) => a - b)).toEqual(nows);
+    expect(driver.state.recovered).toBe(1);
+  });
+
+  it("group commits: many concurrent requests share few appends, and every record precedes its effects", async () => {
+    const { driver, log, happenings } = makeDriver();
+    driver.start([]);
+    const results = await Promise.all(Array.from({ length: 200 }, () => driver.submit({ input: { add: 1 }, consistency: "linearizable" })));
+    expect(results.map((r) => (r._tag === "ok" ? r.output : -1)).sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    expect(log.recordCount).toBe(200);
+    expect(log.appends).toBeLessThan(10);
+    // Within the journal, every send of total t comes after the t-th persist.
+    let persisted = 0;
+    for (const h of happenings) {
+      if (h.startsWith("persist")) persisted += 1;
+      else expect(Number(h.split(" ")[2])).toBeLessThanOrEqual(persisted);
+    }
+  });
+
+  it("releases effects before the batch's first Persist at once, and those after it only after the commit", async () => {
+    // add 0 is a read: it replies without persisting.
+    const readOrWrite = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
+      if (event._tag === "ClientRequest" && event.input.add === 0) {
+        return { state, effects: [{ _tag: "Reply", requestId: event.requestId, result: { _tag: "ok", output: state.total } }] };
+      }
+      return toyStep(state, event);
+    };
+    // The log notes how many clients still wait at the moment of the commit.
+    const pendingAtCommit: number[] = [];
+    const holder: { driver?: Driver<State, Msg, Rec, Input, number> } = {};
+    const log = { recordCount: 0, append: (_records: readonly Rec[]) => void pendingAtCommit.push(holder.driver!.depths.requests) };
+    const { driver } = makeDriver({ step: readOrWrite, log });
+    holder.driver = driver;
+    driver.start([]);
+    await driver.submit({ input: { add: 1 }, consistency: "linearizable" });
+    pendingAtCommit.length = 0;
+    const results = await Promise.all([0, 2, 0].map((add) => driver.submit({ input: { add }, consistency: "linearizable" })));
+    expect(results).toEqual([{ _tag: "ok", output: 1 }, { _tag: "ok", output: 3 }, { _tag: "ok", output: 3 }]);
+    // One batch, one commit: the first read was answered before it; the write and the later read after it.
+    expect(pendingAtCommit).toEqual([2]);
+  });
+
+  it("refuses requests beyond the pending limit and times out unanswered ones", async () => {
+    const silent = (state: State, event: Event<Msg, Rec, Input>) => ({ state: toyStep(state, event).state, effects: [] });
+    const { driver } = makeDriver({ step: silent, requestsPendingMax: 2, requestTimeoutMs: 50 });
+    driver.start([]);
+    const pending = [1, 2, 3].map(() => driver.submit({ input: { add: 1 }, consistency: "linearizable" }));
+    const results = await Promise.all(pending);
+    expect(results[2]).toMatchObject({ _tag: "unavailable", outcomeUnknown: false, reason: expect.stringMatching(/overloaded/) as unknown });
+    expect(results[0]).toMatchObject({ _tag: "unavailable", outcomeUnknown: true, reason: expect.stringMatching(/no reply within 50 ms/) as unknown });
+  });
+
+  it("drops peer messages beyond the queue limit", () => {
+    const { driver } = makeDriver({ eventsQueuedMax: 3 });
+    for (let i = 0; i < 10; i++) driver.receive(2, { _tag: "echo", n: i }, i);
+    expect(driver.depths).toMatchObject({ events: 3, droppedEvents: 7 });
+  });
+
+  it("stops the replica when the core throws, failing waiting clients", async () => {
+    const { driver, fatal } = makeDriver();
+    driver.start([]);
+    const waiting = driver.submit({ input: { add: -1 }, consistency: "linearizable" });
+    expect(await waiting).toMatchObject({ _tag: "unavailable" });
+    expect(String(fatal[0])).toMatch(/negative input/);
+    expect(await driver.submit({ input: { add: 1 }, consistency: "linearizable" })).toMatchObject({ _tag: "unavailable" });
+  });
+
+  it("writes a trace: every event and effect with replica, clock and sequence number", async () => {
+    const dir = tempDir("trace");
+    dirs.push(dir);
+    const file = path.join(dir, "r1.trace.jsonl");
+    const trace = new TraceWriter<Msg, Rec, Input, number>(
+      file,
+      1,
+      {
+        message: jsonCodec(Schema.Struct({ _tag: Schema.Literal("echo"), n: Schema.Number })),
+        record: jsonCodec(Schema.Struct({ _tag: Schema.Literal("added"), n: Schema.Number })),
+        input: jsonCodec(Schema.Struct({ add: Schema.Number })),
+        output: jsonCodec(Schema.Number),
+      },
+      "inc-1",
+      { clusterId: "c1" },
+    );
+    const { driver } = makeDriver({ trace, tickIntervalMs: 1000 });
+    driver.start([]);
+    await driver.submit({ input: { add: 2 }, consistency: "linearizable" });
+    driver.receive(2, { _tag: "echo", n: 1 }, 77, "inc-2");
+    await sleep(20);
+    trace.close();
+    const lines = fs.readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => l.seq)).toEqual(lines.map((_, i) => i));
+    expect(lines.every((l) => l.replica === 1)).toBe(true);
+    const tags = lines.map((l) => [l.type, ((l.event ?? l.effect) as { _tag?: string } | undefined)?._tag].filter(Boolean).join(":"));
+    expect(tags).toEqual(["start", "event:Recover", "event:ClientRequest", "commit", "effect:Persist", "effect:Send", "effect:Reply", "event:Receive"]);
+    expect(lines[0]).toMatchObject({ format: "paxos-lease/trace@1", incarnation: "inc-1", clusterId: "c1" });
+    expect(lines[4]).toMatchObject({ effect: { durableSeq: 1, record: { _tag: "added", n: 2 } } });
+    expect(lines[5]).toMatchObject({ effect: { to: 2, wireId: 0, message: { n: 2 } } });
+    expect(lines[7]).toMatchObject({ event: { from: 2, wireId: 77, senderIncarnation: "inc-2" } });
+  });
+});

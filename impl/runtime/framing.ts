@@ -1,0 +1,150 @@
+/**
+ * Length-prefixed frames on a byte stream, and the JSON-plus-Schema codec for their bodies.
+ * A frame is a 4-byte big-endian body length followed by that many bytes of UTF-8 JSON.
+ *
+ * The decoder is the network boundary: it trusts nothing. A length above `frameBytesMax`, a
+ * body that is not UTF-8 JSON, or JSON that the Schema rejects yields an error with a reason
+ * (the caller closes that connection and logs it); it never throws and never buffers more
+ * than one frame's worth of bytes.
+ */
+import { Either, ParseResult, Schema } from "effect";
+
+/**
+ * Default largest frame body, in bytes (16 MiB): room for a batch of several maximal (1 MiB)
+ * client values in one message. Memory per connection is bounded by it.
+ */
+export const frameBytesMaxDefault = 16 * 1024 * 1024;
+/** Size of the length prefix, in bytes. */
+export const frameHeaderBytes = 4;
+
+/** Encode one frame body (already serialized) with its length prefix. */
+export function encodeFrame(body: Uint8Array, frameBytesMax: number = frameBytesMaxDefault): Buffer {
+  if (body.length > frameBytesMax) throw new Error(`frame body of ${body.length} bytes exceeds ${frameBytesMax}`);
+  const frame = Buffer.allocUnsafe(frameHeaderBytes + body.length);
+  frame.writeUInt32BE(body.length, 0);
+  frame.set(body, frameHeaderBytes);
+  return frame;
+}
+
+/** The outcome of feeding bytes to a {@link FrameDecoder}. */
+export type FrameChunkResult =
+  | { readonly _tag: "frames"; readonly frames: readonly Buffer[] }
+  | { readonly _tag: "error"; readonly reason: string };
+
+/**
+ * Splits a byte stream into frame bodies. Once it reports an error it stays failed: the
+ * stream is out of sync and the connection must be closed.
+ */
+export class FrameDecoder {
+  private readonly chunks: Buffer[] = [];
+  private buffered = 0;
+  private failed: string | undefined;
+
+  constructor(private frameBytesMax: number = frameBytesMaxDefault) {}
+
+  /** Change the largest accepted frame (a connection allows bigger frames once authenticated). */
+  setLimit(frameBytesMax: number): void {
+    this.frameBytesMax = frameBytesMax;
+  }
+
+  /** Bytes held that do not yet form a whole frame. */
+  get pendingBytes(): number {
+    return this.buffered;
+  }
+
+  /** Feed one chunk; returns every frame body it completed, or the reason the stream is bad. */
+  push(chunk: Uint8Array): FrameChunkResult {
+    if (this.failed !== undefined) return { _tag: "error", reason: this.failed };
+    this.chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    this.buffered += chunk.byteLength;
+    const frames: Buffer[] = [];
+    for (;;) {
+      if (this.buffered < frameHeaderBytes) break;
+      const header = this.peek(frameHeaderBytes);
+      const length = header.readUInt32BE(0);
+      if (length > this.frameBytesMax) {
+        this.failed = `frame length ${length} exceeds the limit of ${this.frameBytesMax} bytes`;
+        this.chunks.length = 0;
+        this.buffered = 0;
+        return { _tag: "error", reason: this.failed };
+      }
+      if (this.buffered < frameHeaderBytes + length) break;
+      const whole = this.take(frameHeaderBytes + length);
+      frames.push(whole.subarray(frameHeaderBytes));
+    }
+    return { _tag: "frames", frames };
+  }
+
+  private peek(bytes: number): Buffer {
+    const first = this.chunks[0]!;
+    if (first.length >= bytes) return first.subarray(0, bytes);
+    const merged = Buffer.concat(this.chunks);
+    this.chunks.length = 0;
+    this.chunks.push(merged);
+    return merged.subarray(0, bytes);
+  }
+
+  private take(bytes: number): Buffer {
+    const merged = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    const taken = Buffer.from(merged.subarray(0, bytes));
+    const rest = merged.subarray(bytes);
+    this.chunks.length = 0;
+    if (rest.length > 0) this.chunks.push(rest);
+    this.buffered -= bytes;
+    return taken;
+  }
+}
+
+/**
+ * Values of `A` as JSON through a Schema's encoded form, and back with checking. The `Value`
+ * variants work on parsed JSON (for bodies nested in an envelope); none of them throws on
+ * bad input.
+ */
+export interface JsonCodec<A> {
+  encode(value: A): Buffer;
+  encodeValue(value: A): unknown;
+  /** Decode a frame body; `Left` carries a readable reason. */
+  decode(body: Uint8Array): Either.Either<A, string>;
+  decodeValue(json: unknown): Either.Either<A, string>;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Parse UTF-8 JSON without throwing; `Left` carries the reason. */
+export function parseJson(body: Uint8Array): Either.Either<unknown, string> {
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    return Either.left("body is not valid UTF-8");
+  }
+  try {
+    return Either.right(JSON.parse(text) as unknown);
+  } catch (error) {
+    return Either.left(`body is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** Longest schema error kept in a reason, in characters. */
+const reasonLengthMax = 600;
+
+/** A {@link JsonCodec} for `schema`. Excess properties are rejected on decode. */
+export function jsonCodec<A, E>(schema: Schema.Schema<A, E>): JsonCodec<A> {
+  const encodeSync = Schema.encodeSync(schema);
+  const decodeEither = Schema.decodeUnknownEither(schema);
+  const decodeValue = (json: unknown): Either.Either<A, string> => {
+    const decoded = decodeEither(json, { onExcessProperty: "error" });
+    if (Either.isRight(decoded)) return Either.right(decoded.right);
+    const reason = ParseResult.TreeFormatter.formatErrorSync(decoded.left);
+    return Either.left(`does not match the schema: ${reason.length > reasonLengthMax ? `${reason.slice(0, reasonLengthMax)}...` : reason}`);
+  };
+  return {
+    encode: (value) => Buffer.from(JSON.stringify(encodeSync(value)), "utf8"),
+    encodeValue: (value) => encodeSync(value),
+    decode(body) {
+      const parsed = parseJson(body);
+      return Either.isLeft(parsed) ? Either.left(parsed.left) : decodeValue(parsed.right);
+    },
+    decodeValue,
+  };
+}

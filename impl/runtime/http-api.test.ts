@@ -1,0 +1,195 @@
+/**
+ * The HTTP API against a stand-in replica (the kv application applied locally, or a chosen
+ * ClientResult): the documented answers for each route, and fast-check fuzzing of methods,
+ * paths, headers and bodies: the server never crashes and every failure is a JSON error.
+ */
+import http from "node:http";
+import net from "node:net";
+import type { AddressInfo } from "node:net";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ClientResult } from "../core/events.ts";
+import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
+import type { Submission } from "./driver.ts";
+import { createHttpServer } from "./http-api.ts";
+import { silentLogger } from "./log.ts";
+
+let server: http.Server;
+let port = 0;
+let state: KvState = kv.start;
+/** When set, the stand-in answers this instead of executing. */
+let forced: ClientResult<KvOutput> | undefined;
+const submissions: Submission<KvInput>[] = [];
+
+beforeAll(async () => {
+  server = createHttpServer({
+    replicaId: 1,
+    submit: (submission) => {
+      submissions.push(submission);
+      if (forced !== undefined) return Promise.resolve(forced);
+      const applied = kv.apply(submission.input, state);
+      state = applied.state;
+      return Promise.resolve({ _tag: "ok", output: applied.output });
+    },
+    httpAddressOf: (id) => (id === 2 ? "127.0.0.1:9999" : null),
+    status: () => ({ replica: 1 }),
+    metrics: () => Promise.resolve({ contentType: "text/plain", body: "m 1\n" }),
+    page: "<html>status</html>",
+    log: silentLogger(),
+    bodyBytesMax: 64 * 1024,
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  port = (server.address() as AddressInfo).port;
+});
+afterAll(async () => {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+interface Reply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+  json: Record<string, unknown> | undefined;
+}
+
+function call(method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const request = http.request({ host: "127.0.0.1", port, method, path, headers, agent: false }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on("data", (c: Buffer) => chunks.push(c));
+      response.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        let json: Record<string, unknown> | undefined;
+        try {
+          json = JSON.parse(text) as Record<string, unknown>;
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, text, json });
+      });
+    });
+    request.on("error", reject);
+    if (body !== undefined) request.write(body);
+    request.end();
+  });
+}
+
+describe("HTTP API: the documented answers", () => {
+  it("put, get, append, cas and delete", async () => {
+    forced = undefined;
+    expect((await call("PUT", "/v1/kv/a/b", JSON.stringify({ value: "x" }))).json).toEqual({ key: "a/b", ok: true });
+    expect((await call("GET", "/v1/kv/a/b")).json).toEqual({ key: "a/b", value: "x" });
+    expect((await call("POST", "/v1/kv/a/b", JSON.stringify({ op: "append", value: "y" }))).json).toEqual({ key: "a/b", value: "xy" });
+    const failed = await call("POST", "/v1/kv/a/b", JSON.stringify({ op: "cas", expected: "nope", value: "z" }));
+    expect(failed.status).toBe(409);
+    expect(failed.json).toMatchObject({ code: "cas-failed", current: "xy" });
+    expect((await call("POST", "/v1/kv/a/b", JSON.stringify({ op: "cas", expected: "xy", value: "z" }))).json).toEqual({ key: "a/b", swapped: true, previous: "xy" });
+    expect((await call("DELETE", "/v1/kv/a/b")).json).toEqual({ key: "a/b", ok: true });
+    expect((await call("GET", "/v1/kv/a%2Fb?consistency=stale")).json).toEqual({ key: "a/b", value: null });
+    expect(submissions.at(-1)).toMatchObject({ consistency: "stale" });
+  });
+
+  it("passes exactly-once sessions through, and refuses half a session", async () => {
+    forced = undefined;
+    await call("PUT", "/v1/kv/s", JSON.stringify({ value: "1" }), { "X-Client-Id": "c-1", "X-Client-Seq": "7" });
+    expect(submissions.at(-1)).toMatchObject({ clientId: "c-1", seq: 7 });
+    const half = await call("PUT", "/v1/kv/s", JSON.stringify({ value: "1" }), { "X-Client-Id": "c-1" });
+    expect(half.status).toBe(400);
+    expect(half.json?.message).toMatch(/give both or neither/);
+    expect((await call("PUT", "/v1/kv/s", JSON.stringify({ value: "1" }), { "X-Client-Id": "c 1", "X-Client-Seq": "1" })).status).toBe(400);
+    expect((await call("PUT", "/v1/kv/s", JSON.stringify({ value: "1" }), { "X-Client-Id": "c", "X-Client-Seq": "0" })).status).toBe(400);
+  });
+
+  it("maps redirect, no leader, stale sequence and unavailable", async () => {
+    forced = { _tag: "redirect", leader: 2 };
+    const redirect = await call("PUT", "/v1/kv/k", JSON.stringify({ value: "v" }));
+    expect(redirect.status).toBe(307);
+    expect(redirect.headers.location).toBe("http://127.0.0.1:9999/v1/kv/k");
+    expect(redirect.json).toMatchObject({ code: "redirect", leader: 2 });
+    forced = { _tag: "redirect", leader: null };
+    expect(await call("GET", "/v1/kv/k")).toMatchObject({ status: 503, json: { code: "no-leader" } });
+    forced = { _tag: "redirect", leader: 3 };
+    expect(await call("GET", "/v1/kv/k")).toMatchObject({ status: 503, json: { code: "leader-unreachable", leader: 3 } });
+    forced = { _tag: "stale-seq", lastSeq: 9 };
+    expect(await call("PUT", "/v1/kv/k", JSON.stringify({ value: "v" }))).toMatchObject({ status: 409, json: { code: "stale-seq", lastSeq: 9 } });
+    forced = { _tag: "unavailable", reason: "lost leadership", outcomeUnknown: true };
+    expect(await call("PUT", "/v1/kv/k", JSON.stringify({ value: "v" }))).toMatchObject({ status: 503, json: { code: "unavailable", outcomeUnknown: true } });
+    forced = undefined;
+  });
+
+  it("refuses malformed requests with 400, 404, 405 and 413", async () => {
+    expect(await call("PUT", "/v1/kv/k", "{nope")).toMatchObject({ status: 400, json: { code: "malformed" } });
+    expect(await call("PUT", "/v1/kv/k", JSON.stringify({ value: 3 }))).toMatchObject({ status: 400, json: { code: "malformed" } });
+    expect(await call("PUT", "/v1/kv/k", JSON.stringify({ value: "v", extra: 1 }))).toMatchObject({ status: 400 });
+    expect(await call("PUT", "/v1/kv/k")).toMatchObject({ status: 400, json: { message: "a JSON body is required" } });
+    expect(await call("POST", "/v1/kv/k", JSON.stringify({ op: "increment" }))).toMatchObject({ status: 400 });
+    expect(await call("GET", "/v1/kv/")).toMatchObject({ status: 400 });
+    expect(await call("GET", "/v1/kv/%E0%A4%A")).toMatchObject({ status: 400 });
+    expect(await call("GET", `/v1/kv/${"k".repeat(2000)}`)).toMatchObject({ status: 400 });
+    expect(await call("GET", "/v1/kv/k?consistency=eventual")).toMatchObject({ status: 400 });
+    expect(await call("GET", "/v1/kv/k?color=red")).toMatchObject({ status: 400 });
+    expect(await call("PUT", "/v1/kv/k?consistency=stale", JSON.stringify({ value: "v" }))).toMatchObject({ status: 400 });
+    expect(await call("GET", "/v2/things")).toMatchObject({ status: 404, json: { code: "not-found" } });
+    const patch = await call("PATCH", "/v1/kv/k", "{}");
+    expect(patch).toMatchObject({ status: 405, json: { code: "method-not-allowed" } });
+    expect(patch.headers.allow).toBe("GET, PUT, POST, DELETE");
+    expect(await call("PUT", "/v1/kv/k", JSON.stringify({ value: "v".repeat(70 * 1024) }))).toMatchObject({ status: 413, json: { code: "too-large" } });
+  });
+
+  it("serves the status page, /status, /metrics and /healthz", async () => {
+    expect((await call("GET", "/")).text).toContain("status");
+    expect((await call("GET", "/status")).json).toEqual({ replica: 1 });
+    expect((await call("GET", "/metrics")).text).toBe("m 1\n");
+    expect((await call("GET", "/healthz")).json).toEqual({ ok: true, replica: 1 });
+  });
+});
+
+describe("HTTP API: fuzzed", () => {
+  const allowed = new Set([200, 307, 400, 404, 405, 409, 413, 503]);
+  const segment = fc.oneof(fc.string({ maxLength: 12 }).map(encodeURIComponent), fc.constantFrom("%", "%zz", "%E0%A4%A", "..", "", "v1", "kv"));
+  const path = fc.oneof(
+    fc.array(segment, { maxLength: 4 }).map((s) => `/v1/kv/${s.join("/")}`),
+    fc.array(segment, { maxLength: 4 }).map((s) => `/${s.join("/")}`),
+    fc.tuple(fc.string({ maxLength: 8 }).map(encodeURIComponent), fc.string({ maxLength: 8 }).map(encodeURIComponent)).map(([k, v]) => `/v1/kv/k?${k}=${v}`),
+  );
+  const body = fc.oneof(
+    fc.constant(undefined),
+    fc.json().map((j) => j),
+    fc.record({ value: fc.anything() }).map((r) => JSON.stringify(r)),
+    fc.record({ op: fc.constantFrom("cas", "append", "x"), expected: fc.oneof(fc.string(), fc.constant(null), fc.integer()), value: fc.oneof(fc.string(), fc.integer()) }, { requiredKeys: [] }).map((r) => JSON.stringify(r)),
+    fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)),
+  );
+  const headers = fc.record(
+    { "X-Client-Id": fc.string({ maxLength: 10 }).filter((s) => /^[\x20-\x7e]*$/.test(s)), "X-Client-Seq": fc.oneof(fc.nat().map(String), fc.string({ maxLength: 5 }).filter((s) => /^[\x20-\x7e]*$/.test(s))) },
+    { requiredKeys: [] },
+  );
+
+  it("answers every request with an allowed status, and JSON {code, message} for every error", async () => {
+    forced = undefined;
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom("GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS"), path, body, headers, async (method, p, b, h) => {
+        // A HEAD request carries no body (a JSON 400 to it would confuse the client's parser).
+        const reply = await call(method, p, method === "HEAD" ? undefined : b, h);
+        expect(allowed.has(reply.status), `status ${reply.status} for ${method} ${p}`).toBe(true);
+        if (reply.status >= 400 && method !== "HEAD") {
+          expect(reply.json).toMatchObject({ code: expect.any(String) as unknown, message: expect.any(String) as unknown });
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("survives raw garbage on the socket", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 300 }), async (bytes) => {
+        const socket = net.connect({ host: "127.0.0.1", port });
+        socket.on("error", () => undefined);
+        await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+        socket.end(Buffer.from(bytes));
+        await new Promise<void>((resolve) => socket.once("close", () => resolve()).resume());
+      }),
+      { numRuns: 50 },
+    );
+    expect((await call("GET", "/healthz")).status).toBe(200);
+  });
+});

@@ -1,0 +1,305 @@
+/**
+ * The client API of a replica over HTTP/JSON (documented in docs/http-api.md): get, put,
+ * delete, compare-and-swap and append on the key-value store of spec/kv.ts, with optional
+ * exactly-once sessions (X-Client-Id / X-Client-Seq) and read consistency. Also serves the
+ * status page, /status, /metrics and /healthz.
+ *
+ * This is a boundary: every request is decoded with Schemas before anything reaches the
+ * replica, bodies are size-limited, and every failure is a JSON error {code, message} with a
+ * fitting status (400, 404, 405, 409, 413, 503). A request can never crash the process.
+ */
+import http from "node:http";
+import type net from "node:net";
+import { Either, ParseResult, Schema } from "effect";
+import type { ClientResult, Consistency, ReplicaId } from "../core/events.ts";
+import { KvInput, type KvOutput } from "../../spec/kv.ts";
+import { ClientId, Seq } from "../../spec/service.ts";
+import type { Submission } from "./driver.ts";
+import type { Logger } from "./log.ts";
+
+/** Default largest request body, in bytes: a 1 MiB value plus JSON framing. */
+export const bodyBytesMaxDefault = 1024 * 1024 + 4096;
+/** Prefix of the key-value routes; the rest of the path (percent-decoded) is the key. */
+export const kvPrefix = "/v1/kv/";
+
+/** A JSON error as every failed request gets it. */
+export interface ApiError {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+  readonly extra?: Record<string, unknown>;
+  readonly headers?: Record<string, string>;
+}
+
+/** Options of {@link createHttpServer}. */
+export interface HttpApiOptions {
+  readonly replicaId: ReplicaId;
+  readonly submit: (submission: Submission<KvInput>) => Promise<ClientResult<KvOutput>>;
+  /** The client address (host:port) of replica `id`, when known. */
+  readonly httpAddressOf: (id: ReplicaId) => string | null;
+  readonly status: () => unknown;
+  readonly metrics: () => Promise<{ contentType: string; body: string }>;
+  readonly page: string;
+  readonly log: Logger;
+  /** Largest body, in bytes. Default {@link bodyBytesMaxDefault}. */
+  readonly bodyBytesMax?: number;
+  /** Observability hook: one call per answered request. */
+  readonly onResponse?: (route: string, status: number) => void;
+}
+
+const PutBody = Schema.Struct({ value: Schema.String });
+const PostBody = Schema.Union(
+  Schema.Struct({ op: Schema.Literal("cas"), expected: Schema.NullOr(Schema.String), value: Schema.String }),
+  Schema.Struct({ op: Schema.Literal("append"), value: Schema.String }),
+);
+const decodeInput = Schema.decodeUnknownEither(KvInput);
+const ConsistencyParam = Schema.Literal("linearizable", "stale");
+
+class Refusal extends Error {
+  constructor(readonly error: ApiError) {
+    super(error.message);
+  }
+}
+
+function refuse(status: number, code: string, message: string, extra?: Record<string, unknown>): never {
+  throw new Refusal({ status, code, message, ...(extra === undefined ? {} : { extra }) });
+}
+
+function schemaError(error: ParseResult.ParseError): string {
+  const text = ParseResult.TreeFormatter.formatErrorSync(error);
+  return text.length > 500 ? `${text.slice(0, 500)}...` : text;
+}
+
+function decodeWith<A, E>(schema: Schema.Schema<A, E>, value: unknown, what: string): A {
+  const decoded = Schema.decodeUnknownEither(schema)(value, { onExcessProperty: "error" });
+  if (Either.isLeft(decoded)) refuse(400, "malformed", `${what}: ${schemaError(decoded.left)}`);
+  return decoded.right;
+}
+
+/** Read the body, refusing (413) past `limit` bytes. Resolves to the UTF-8 text. */
+function readBody(request: http.IncomingMessage, limit: number): Promise<string> {
+  const declared = Number(request.headers["content-length"] ?? "0");
+  if (Number.isFinite(declared) && declared > limit) {
+    return Promise.reject(new Refusal({ status: 413, code: "too-large", message: `body of ${declared} bytes exceeds the limit of ${limit} bytes` }));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new Refusal({ status: 413, code: "too-large", message: `body exceeds the limit of ${limit} bytes` }));
+        request.pause();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on("end", () => {
+      try {
+        resolve(new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks)));
+      } catch {
+        reject(new Refusal({ status: 400, code: "malformed", message: "body is not valid UTF-8" }));
+      }
+    });
+    request.on("error", reject);
+  });
+}
+
+function parseJsonBody(text: string): unknown {
+  if (text.trim() === "") refuse(400, "malformed", "a JSON body is required");
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    return refuse(400, "malformed", `body is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** The key named by a /v1/kv/ path: everything after the prefix, percent-decoded. */
+export function keyOfPath(pathname: string): string {
+  const raw = pathname.slice(kvPrefix.length);
+  if (raw === "") refuse(400, "malformed", "the key is empty: use /v1/kv/<key>");
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return refuse(400, "malformed", "the key is not valid percent-encoding");
+  }
+}
+
+function single(value: string | string[] | undefined, name: string): string | undefined {
+  if (Array.isArray(value)) refuse(400, "malformed", `header ${name} given more than once`);
+  return value;
+}
+
+/** The session headers: both or neither. */
+function sessionOf(request: http.IncomingMessage): { clientId?: string; seq?: number } {
+  const clientId = single(request.headers["x-client-id"], "X-Client-Id");
+  const seqText = single(request.headers["x-client-seq"], "X-Client-Seq");
+  if (clientId === undefined && seqText === undefined) return {};
+  if (clientId === undefined || seqText === undefined) refuse(400, "malformed", "X-Client-Id and X-Client-Seq go together: give both or neither");
+  if (!/^[0-9]{1,16}$/.test(seqText)) refuse(400, "malformed", "X-Client-Seq must be a positive decimal integer");
+  return { clientId: decodeWith(ClientId, clientId, "X-Client-Id"), seq: decodeWith(Seq, Number(seqText), "X-Client-Seq") };
+}
+
+function consistencyOf(url: URL, method: string): Consistency {
+  for (const name of url.searchParams.keys()) {
+    if (name !== "consistency") refuse(400, "malformed", `unknown query parameter ${JSON.stringify(name)}`);
+  }
+  const values = url.searchParams.getAll("consistency");
+  if (values.length === 0) return "linearizable";
+  if (method !== "GET") refuse(400, "malformed", "consistency applies to reads (GET) only");
+  if (values.length > 1) refuse(400, "malformed", "consistency given more than once");
+  return decodeWith(ConsistencyParam, values[0], "consistency");
+}
+
+/** Turn the route and body into the store's input. */
+async function inputOf(request: http.IncomingMessage, key: string, limit: number): Promise<KvInput> {
+  const method = request.method ?? "";
+  let candidate: unknown;
+  if (method === "GET") candidate = { _tag: "get", key };
+  else if (method === "DELETE") candidate = { _tag: "delete", key };
+  else if (method === "PUT") {
+    const body = decodeWith(PutBody, parseJsonBody(await readBody(request, limit)), "PUT body");
+    candidate = { _tag: "put", key, value: body.value };
+  } else if (method === "POST") {
+    const body = decodeWith(PostBody, parseJsonBody(await readBody(request, limit)), "POST body");
+    candidate = body.op === "cas" ? { _tag: "cas", key, expected: body.expected, value: body.value } : { _tag: "append", key, value: body.value };
+  } else {
+    throw new Refusal({ status: 405, code: "method-not-allowed", message: `method ${method} is not allowed on ${kvPrefix}<key>`, headers: { Allow: "GET, PUT, POST, DELETE" } });
+  }
+  const decoded = decodeInput(candidate, { onExcessProperty: "error" });
+  if (Either.isLeft(decoded)) refuse(400, "malformed", schemaError(decoded.left));
+  return decoded.right;
+}
+
+type Answer = { readonly status: number; readonly body: Record<string, unknown>; readonly headers?: Record<string, string> };
+
+/** The HTTP answer for the core's result. */
+export function answerOf(input: KvInput, result: ClientResult<KvOutput>, context: { requestUrl: string; httpAddressOf: (id: ReplicaId) => string | null }): Answer {
+  switch (result._tag) {
+    case "ok":
+      return answerOk(input, result.output);
+    case "redirect": {
+      if (result.leader === null) return { status: 503, body: { code: "no-leader", message: "no leader is known yet; retry shortly" }, headers: { "Retry-After": "1" } };
+      const address = context.httpAddressOf(result.leader);
+      if (address === null) {
+        return { status: 503, body: { code: "leader-unreachable", message: `replica ${result.leader} leads, but its client address is not known here yet`, leader: result.leader }, headers: { "Retry-After": "1" } };
+      }
+      const location = `http://${address}${context.requestUrl}`;
+      return { status: 307, body: { code: "redirect", message: `replica ${result.leader} leads; retry at ${location}`, leader: result.leader, location }, headers: { Location: location } };
+    }
+    case "stale-seq":
+      return { status: 409, body: { code: "stale-seq", message: `sequence number is older than this client's last executed request (${result.lastSeq})`, lastSeq: result.lastSeq } };
+    case "unavailable":
+      return { status: 503, body: { code: "unavailable", message: result.reason, outcomeUnknown: result.outcomeUnknown }, headers: { "Retry-After": "1" } };
+  }
+}
+
+function answerOk(input: KvInput, output: KvOutput): Answer {
+  const key = "key" in input ? input.key : null;
+  switch (output._tag) {
+    case "value":
+      return { status: 200, body: { key, value: output.value } };
+    case "ok":
+      return { status: 200, body: { key, ok: true } };
+    case "cas":
+      if (output.swapped) return { status: 200, body: { key, swapped: true, previous: output.current } };
+      return {
+        status: 409,
+        body: {
+          code: "cas-failed",
+          message: `compare-and-swap failed: ${output.current === null ? "the key is absent" : `the current value is ${JSON.stringify(output.current.length > 200 ? `${output.current.slice(0, 200)}...` : output.current)}`}`,
+          key,
+          current: output.current,
+        },
+      };
+  }
+}
+
+function send(response: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (response.headersSent) return;
+  const text = `${JSON.stringify(body)}\n`;
+  response.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text), "Cache-Control": "no-store", ...headers });
+  response.end(text);
+}
+
+/** Create (but do not start) the HTTP server of a replica. */
+export function createHttpServer(options: HttpApiOptions): http.Server {
+  const limit = options.bodyBytesMax ?? bodyBytesMaxDefault;
+  // Sockets that already carry a request being answered: a later parse error must not add a second answer.
+  const answered = new WeakSet<net.Socket>();
+  const server = http.createServer((request, response) => {
+    answered.add(request.socket);
+    response.setHeader("X-Paxos-Lease-Replica", String(options.replicaId));
+    handle(options, limit, request, response).catch((error: unknown) => {
+      const refusal = error instanceof Refusal ? error.error : undefined;
+      if (refusal === undefined) options.log.error({ err: error }, "HTTP handler failed");
+      const answer = refusal ?? { status: 500, code: "internal", message: "internal error; see the replica's log" };
+      send(response, answer.status, { code: answer.code, message: answer.message, ...answer.extra }, answer.status === 413 ? { Connection: "close", ...answer.headers } : answer.headers);
+      options.onResponse?.("error", answer.status);
+      if (answer.status === 413) response.on("finish", () => request.destroy());
+    });
+  });
+  // Requests that do not even parse as HTTP get a JSON 400 too (Node's default is an empty one).
+  server.on("clientError", (error: NodeJS.ErrnoException, socket: net.Socket) => {
+    if (answered.has(socket)) {
+      // The request before the bad bytes is being answered; let that answer out, then close.
+      socket.setTimeout(5000, () => socket.destroy());
+      return;
+    }
+    if (!socket.writable || error.code === "ECONNRESET") {
+      socket.destroy();
+      return;
+    }
+    const text = `${JSON.stringify({ code: "malformed", message: `malformed HTTP request (${error.code ?? error.message})` })}\n`;
+    socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+    options.onResponse?.("malformed-http", 400);
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.maxHeadersCount = 64;
+  return server;
+}
+
+async function handle(options: HttpApiOptions, limit: number, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+  let url: URL;
+  try {
+    url = new URL(request.url ?? "/", "http://replica");
+  } catch {
+    return refuse(400, "malformed", "the request target is not a valid URL path");
+  }
+  const method = request.method ?? "";
+  if (url.pathname.startsWith(kvPrefix)) {
+    const key = keyOfPath(url.pathname);
+    const consistency = consistencyOf(url, method);
+    const session = sessionOf(request);
+    const input = await inputOf(request, key, limit);
+    const result = await options.submit({ input, consistency, ...session });
+    const answer = answerOf(input, result, { requestUrl: request.url ?? "/", httpAddressOf: options.httpAddressOf });
+    send(response, answer.status, answer.body, answer.headers);
+    options.onResponse?.(`kv-${input._tag}`, answer.status);
+    return;
+  }
+  if (method !== "GET" && method !== "HEAD") {
+    throw new Refusal({ status: 405, code: "method-not-allowed", message: `method ${method} is not allowed on ${url.pathname}`, headers: { Allow: "GET" } });
+  }
+  switch (url.pathname) {
+    case "/":
+      response.writeHead(200, { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" });
+      response.end(options.page);
+      return;
+    case "/status":
+      send(response, 200, options.status());
+      return;
+    case "/healthz":
+      send(response, 200, { ok: true, replica: options.replicaId });
+      return;
+    case "/metrics": {
+      const metrics = await options.metrics();
+      response.writeHead(200, { "Content-Type": metrics.contentType });
+      response.end(metrics.body);
+      return;
+    }
+    default:
+      refuse(404, "not-found", `no route ${url.pathname}; the key-value API is under ${kvPrefix}<key>`);
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Metrics derived from successive core views: commits count executed slots, elections count
+ * campaigns, renewals count lease extensions in one ballot, and the recent-events list stays
+ * bounded. Each check is paired with a change that must not count.
+ */
+import { describe, expect, it } from "vitest";
+import { ReplicaMetrics } from "./metrics.ts";
+import { RecentEvents, recentEventsMax } from "./status.ts";
+import type { CoreView } from "./view.ts";
+
+const base: CoreView = {
+  role: "follower", leader: null, ballot: null, promised: "(0,0)", promisedRound: 0, leaseUntil: null,
+  executedSlot: 0, commitIndex: 0, pendingCommands: 0, inflightSlots: 0, halted: null,
+};
+const report = { events: 1, records: 1, fsyncMs: 2, sends: 0, replies: 0 };
+
+async function value(metrics: ReplicaMetrics, name: string): Promise<number> {
+  const metric = await metrics.registry.getSingleMetric(name)?.get();
+  return metric?.values[0]?.value ?? Number.NaN;
+}
+
+describe("replica metrics", () => {
+  it("derive commits, elections, leaderships and renewals from view changes", async () => {
+    let view = base;
+    const metrics = new ReplicaMetrics(1, { events: () => 3, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map([[2, 10]]) }, () => view, () => 0);
+    const step = (next: Partial<CoreView>): void => {
+      const before = view;
+      view = { ...view, ...next };
+      metrics.onBatch(report, before, view);
+    };
+    step({ role: "candidate", ballot: "(1,1)" });
+    step({ role: "candidate", ballot: "(1,1)" });
+    step({ role: "leader", ballot: "(1,1)", leader: 1, leaseUntil: 100 });
+    step({ leaseUntil: 150 });
+    step({ leaseUntil: 150, executedSlot: 4 });
+    step({ leaseUntil: 120 });
+    step({ role: "follower", ballot: null, leader: 2, leaseUntil: null, executedSlot: 5 });
+    expect(await value(metrics, "paxos_lease_elections_total")).toBe(1);
+    expect(await value(metrics, "paxos_lease_leaderships_total")).toBe(1);
+    expect(await value(metrics, "paxos_lease_lease_renewals_total")).toBe(1);
+    expect(await value(metrics, "paxos_lease_commits_total")).toBe(5);
+    expect(await value(metrics, "paxos_lease_leader_changes_total")).toBe(2);
+    const text = (await metrics.render()).body;
+    expect(text).toMatch(/paxos_lease_event_queue_depth\{replica="1"\} 3/);
+    expect(text).toMatch(/paxos_lease_peer_outbound_bytes\{peer="2",replica="1"\} 10/);
+    expect(text).toMatch(/paxos_lease_fsync_seconds_count\{replica="1"\} 7/);
+  });
+
+  it("keep at most the newest recent events, newest first", () => {
+    const events = new RecentEvents(() => 0);
+    for (let i = 0; i < recentEventsMax + 20; i++) events.add("info", `e${i}`);
+    const list = events.list();
+    expect(list.length).toBe(recentEventsMax);
+    expect(list[0]!.text).toBe(`e${recentEventsMax + 19}`);
+    events.noteViewChange(base, { ...base, role: "leader", ballot: "(2,1)", leader: 1 });
+    expect(events.list().slice(0, 2).map((e) => e.text)).toEqual(["leader is replica 1", "became leader in ballot (2,1)"]);
+  });
+});

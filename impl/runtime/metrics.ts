@@ -1,0 +1,99 @@
+/**
+ * Prometheus metrics of one replica (prom-client, own registry): commits, lease renewals,
+ * elections and leader changes derived from successive core views; fsync latency and group
+ * commit sizes from the driver; message, frame and HTTP counters; and queue depths sampled at
+ * scrape time. Metrics observe; nothing decides on them.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { ReplicaId } from "../core/events.ts";
+import type { BatchReport } from "./driver.ts";
+import type { CoreView } from "./view.ts";
+
+/** Depths sampled when /metrics is scraped. */
+export interface DepthSource {
+  readonly events: () => number;
+  readonly requests: () => number;
+  readonly droppedEvents: () => number;
+  readonly outboundBytes: () => ReadonlyMap<ReplicaId, number>;
+}
+
+/** The metric set of one replica. */
+export class ReplicaMetrics {
+  readonly registry = new Registry();
+  private readonly commits = new Counter({ name: "paxos_lease_commits_total", help: "Slots executed (commits applied to the state machine)", registers: [this.registry] });
+  private readonly renewals = new Counter({ name: "paxos_lease_lease_renewals_total", help: "Times this replica, as leader, extended its lease", registers: [this.registry] });
+  private readonly elections = new Counter({ name: "paxos_lease_elections_total", help: "Campaigns this replica started (became candidate)", registers: [this.registry] });
+  private readonly leaderships = new Counter({ name: "paxos_lease_leaderships_total", help: "Times this replica became leader", registers: [this.registry] });
+  private readonly leaderChanges = new Counter({ name: "paxos_lease_leader_changes_total", help: "Changes of the leader this replica believes in", registers: [this.registry] });
+  private readonly fsync = new Histogram({
+    name: "paxos_lease_fsync_seconds",
+    help: "Duration of one group commit (transaction plus fsync)",
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+  private readonly commitRecords = new Histogram({
+    name: "paxos_lease_group_commit_records",
+    help: "Records written per group commit",
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 1024],
+    registers: [this.registry],
+  });
+  private readonly batchEvents = new Histogram({ name: "paxos_lease_batch_events", help: "Events handled per batch", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers: [this.registry] });
+  readonly messagesSent = new Counter({ name: "paxos_lease_messages_sent_total", help: "Messages sent to peers", labelNames: ["to"], registers: [this.registry] });
+  readonly messagesReceived = new Counter({ name: "paxos_lease_messages_received_total", help: "Messages received from peers", labelNames: ["from", "type"], registers: [this.registry] });
+  readonly messagesDropped = new Counter({ name: "paxos_lease_messages_dropped_total", help: "Messages not sent or not queued", labelNames: ["reason"], registers: [this.registry] });
+  readonly framesRejected = new Counter({ name: "paxos_lease_peer_connections_rejected_total", help: "Peer connections closed for a bad frame, message or handshake", registers: [this.registry] });
+  readonly httpResponses = new Counter({ name: "paxos_lease_http_responses_total", help: "Client API responses", labelNames: ["route", "status"], registers: [this.registry] });
+  readonly alarms = new Counter({ name: "paxos_lease_divergence_alarms_total", help: "Replica divergence alarms raised by the core", registers: [this.registry] });
+
+  constructor(replica: ReplicaId, depths: DepthSource, view: () => CoreView, clockNowMs: () => number) {
+    this.registry.setDefaultLabels({ replica: String(replica) });
+    collectDefaultMetrics({ register: this.registry, prefix: "paxos_lease_process_" });
+    const registers = [this.registry];
+    new Gauge({ name: "paxos_lease_event_queue_depth", help: "Events waiting for the core", registers, collect() { this.set(depths.events()); } });
+    new Gauge({ name: "paxos_lease_client_requests_pending", help: "Client requests waiting for a reply", registers, collect() { this.set(depths.requests()); } });
+    new Gauge({ name: "paxos_lease_peer_events_dropped", help: "Peer messages dropped because the event queue was full", registers, collect() { this.set(depths.droppedEvents()); } });
+    new Gauge({
+      name: "paxos_lease_peer_outbound_bytes",
+      help: "Bytes queued on the outbound connection to a peer",
+      labelNames: ["peer"],
+      registers,
+      collect() {
+        for (const [peer, bytes] of depths.outboundBytes()) this.set({ peer: String(peer) }, bytes);
+      },
+    });
+    new Gauge({ name: "paxos_lease_is_leader", help: "1 when this replica leads", registers, collect() { this.set(view().role === "leader" ? 1 : 0); } });
+    new Gauge({ name: "paxos_lease_executed_slot", help: "Highest slot executed", registers, collect() { this.set(view().executedSlot); } });
+    new Gauge({ name: "paxos_lease_commit_index", help: "Highest slot known chosen (with all below)", registers, collect() { this.set(view().commitIndex); } });
+    new Gauge({ name: "paxos_lease_promised_round", help: "Round of the highest ballot promised", registers, collect() { this.set(view().promisedRound); } });
+    new Gauge({ name: "paxos_lease_leader_pending_commands", help: "Client commands a leader holds before proposing", registers, collect() { this.set(view().pendingCommands); } });
+    new Gauge({ name: "paxos_lease_leader_inflight_slots", help: "Slots proposed and not yet chosen", registers, collect() { this.set(view().inflightSlots); } });
+    new Gauge({
+      name: "paxos_lease_lease_remaining_seconds",
+      help: "Time left on this leader's lease by its own clock (0 when not leader)",
+      registers,
+      collect() {
+        const until = view().leaseUntil;
+        this.set(until === null ? 0 : Math.max(0, until - clockNowMs()) / 1000);
+      },
+    });
+  }
+
+  /** Account for one driver batch and the view change it caused. */
+  onBatch(report: BatchReport, before: CoreView, after: CoreView): void {
+    this.batchEvents.observe(report.events);
+    if (report.records > 0) {
+      this.fsync.observe(report.fsyncMs / 1000);
+      this.commitRecords.observe(report.records);
+    }
+    if (after.executedSlot > before.executedSlot) this.commits.inc(after.executedSlot - before.executedSlot);
+    if (after.role === "candidate" && (before.role !== "candidate" || after.ballot !== before.ballot)) this.elections.inc();
+    if (after.role === "leader" && (before.role !== "leader" || after.ballot !== before.ballot)) this.leaderships.inc();
+    if (after.leader !== before.leader && after.leader !== null) this.leaderChanges.inc();
+    const renewed = before.role === "leader" && after.role === "leader" && after.ballot === before.ballot;
+    if (renewed && after.leaseUntil !== null && before.leaseUntil !== null && after.leaseUntil > before.leaseUntil) this.renewals.inc();
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The status page every replica serves at `/`: plain HTML and a small script (no framework, no
+ * external resources) that polls `/status` every 500 ms and shows who leads, the ballot, the
+ * lease remaining, the executed slot, each peer's health and lag, and recent events. All text
+ * from the replica is inserted with `textContent`, never as HTML.
+ */
+
+/** The page, as one self-contained HTML document. */
+export function statusPageHtml(replica: number): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>paxos-lease replica ${replica}</title>
+<style>
+  :root { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2430; background: #f4f6f9; }
+  body { margin: 0; padding: 24px; }
+  h1 { font-size: 20px; margin: 0 0 4px; }
+  .sub { color: #5b6475; font-size: 13px; margin-bottom: 18px; }
+  .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 12px; margin-bottom: 20px; }
+  .card { background: #fff; border-radius: 8px; padding: 12px 14px; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
+  .card .k { font-size: 12px; color: #5b6475; text-transform: uppercase; letter-spacing: .04em; }
+  .card .v { font-size: 22px; font-weight: 600; margin-top: 4px; font-variant-numeric: tabular-nums; }
+  .role { display: inline-block; padding: 2px 10px; border-radius: 999px; font-size: 14px; font-weight: 600; }
+  .role-leader { background: #d9f2e3; color: #136c3a; } .role-follower { background: #e6ecf7; color: #2c4a80; }
+  .role-candidate { background: #fff1d6; color: #8a5a00; } .role-halted, .role-unreachable { background: #fde2e1; color: #a02020; }
+  .role-starting { background: #eee; color: #555; }
+  table { width: 100%; border-collapse: collapse; background: #fff; border-radius: 8px; overflow: hidden; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
+  th, td { text-align: left; padding: 8px 12px; font-size: 14px; border-bottom: 1px solid #eef0f4; font-variant-numeric: tabular-nums; }
+  th { background: #fafbfc; font-size: 12px; color: #5b6475; text-transform: uppercase; letter-spacing: .04em; }
+  .ok { color: #136c3a; } .bad { color: #a02020; }
+  h2 { font-size: 15px; margin: 22px 0 8px; }
+  ul.events { list-style: none; padding: 0; margin: 0; background: #fff; border-radius: 8px; box-shadow: 0 1px 2px rgba(0,0,0,.08); max-height: 320px; overflow: auto; }
+  ul.events li { padding: 6px 12px; border-bottom: 1px solid #eef0f4; font-size: 13px; }
+  ul.events li .t { color: #5b6475; margin-right: 8px; font-variant-numeric: tabular-nums; }
+  .level-warn { color: #8a5a00; } .level-error { color: #a02020; font-weight: 600; }
+  #banner { display: none; background: #fde2e1; color: #a02020; padding: 8px 12px; border-radius: 6px; margin-bottom: 12px; }
+  a { color: #2c4a80; }
+</style>
+</head>
+<body>
+<h1>paxos-lease &middot; replica <span id="replica">${replica}</span> <span id="role" class="role role-starting" data-testid="role">starting</span></h1>
+<div class="sub">cluster <span id="cluster">?</span> &middot; client API <span id="http">?</span> &middot; updated <span id="updated">never</span></div>
+<div id="banner"></div>
+<div class="grid">
+  <div class="card"><div class="k">Leader</div><div class="v" id="leader" data-testid="leader">unknown</div></div>
+  <div class="card"><div class="k">Ballot</div><div class="v" id="ballot">-</div></div>
+  <div class="card"><div class="k">Lease remaining</div><div class="v" id="lease">-</div></div>
+  <div class="card"><div class="k">Executed slot</div><div class="v" id="executed">0</div></div>
+  <div class="card"><div class="k">Commit index</div><div class="v" id="commit">0</div></div>
+  <div class="card"><div class="k">Pending / in flight</div><div class="v" id="pending">0 / 0</div></div>
+</div>
+<h2>Peers</h2>
+<table>
+  <thead><tr><th>Replica</th><th>Peer address</th><th>Out</th><th>In</th><th>Last heard</th><th>Executed</th><th>Lag</th><th>Status page</th></tr></thead>
+  <tbody id="peers"></tbody>
+</table>
+<h2>Recent events</h2>
+<ul class="events" id="events"></ul>
+<script>
+"use strict";
+const $ = (id) => document.getElementById(id);
+function cell(row, text, cls) { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; row.appendChild(td); return td; }
+function ms(value) { return value === null || value === undefined ? "-" : value < 1000 ? Math.round(value) + " ms" : (value / 1000).toFixed(1) + " s"; }
+function render(s) {
+  $("cluster").textContent = s.clusterId;
+  $("http").textContent = s.http;
+  const role = s.halted ? "halted" : s.role;
+  $("role").textContent = role;
+  $("role").className = "role role-" + role;
+  $("role").dataset.role = role;
+  const leader = s.leader === null ? "unknown" : (s.leader === s.replica ? "replica " + s.leader + " (this one)" : "replica " + s.leader);
+  $("leader").textContent = leader;
+  $("leader").dataset.leader = s.leader === null ? "" : String(s.leader);
+  $("ballot").textContent = s.ballot === null ? "promised " + s.promised : s.ballot;
+  $("lease").textContent = s.leaseRemainingMs === null ? "not leader" : ms(s.leaseRemainingMs);
+  $("executed").textContent = String(s.executedSlot);
+  $("commit").textContent = String(s.commitIndex);
+  $("pending").textContent = s.pendingCommands + " / " + s.inflightSlots;
+  const banner = $("banner");
+  banner.style.display = s.halted ? "block" : "none";
+  banner.textContent = s.halted ? "Stopped serving: " + s.halted : "";
+  const peers = $("peers");
+  peers.replaceChildren();
+  for (const p of s.peers) {
+    const row = document.createElement("tr");
+    row.dataset.peer = String(p.id);
+    cell(row, "replica " + p.id + (p.id === s.leader ? " (leader)" : ""));
+    cell(row, p.address);
+    cell(row, p.outbound ? "up" : "down", p.outbound ? "ok" : "bad");
+    cell(row, p.inbound ? "up" : "down", p.inbound ? "ok" : "bad");
+    cell(row, p.lastHeardMsAgo === null ? "never" : ms(p.lastHeardMsAgo) + " ago");
+    cell(row, p.executedSlot === null ? "-" : String(p.executedSlot));
+    cell(row, p.lag === null ? "-" : String(p.lag), p.lag !== null && p.lag > 100 ? "bad" : "");
+    const link = cell(row, "");
+    if (p.http) { const a = document.createElement("a"); a.href = "http://" + p.http + "/"; a.textContent = p.http; link.appendChild(a); }
+    peers.appendChild(row);
+  }
+  const events = $("events");
+  events.replaceChildren();
+  for (const e of s.events) {
+    const li = document.createElement("li");
+    li.className = "level-" + e.level;
+    const t = document.createElement("span");
+    t.className = "t";
+    t.textContent = e.time.slice(11, 23);
+    li.appendChild(t);
+    li.appendChild(document.createTextNode(e.text));
+    events.appendChild(li);
+  }
+  $("updated").textContent = new Date().toLocaleTimeString();
+}
+async function poll() {
+  try {
+    const response = await fetch("/status", { cache: "no-store" });
+    if (!response.ok) throw new Error("HTTP " + response.status);
+    render(await response.json());
+  } catch (error) {
+    $("role").textContent = "unreachable";
+    $("role").className = "role role-unreachable";
+    $("role").dataset.role = "unreachable";
+  } finally {
+    setTimeout(poll, 500);
+  }
+}
+poll();
+</script>
+</body>
+</html>
+`;
+}

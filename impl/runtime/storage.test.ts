@@ -1,0 +1,134 @@
+/**
+ * Storage: records survive reopening in order; a damaged or foreign data directory is refused
+ * at open with an error naming the file (and the record) and what was wrong.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { Schema } from "effect";
+import { afterEach, describe, expect, it } from "vitest";
+import { jsonCodec } from "./framing.ts";
+import { databaseFileName, Storage, StorageError } from "./storage.ts";
+
+const TestRecord = Schema.TaggedStruct("promise", { ballot: Schema.Int });
+type TestRecord = typeof TestRecord.Type;
+const codec = jsonCodec(TestRecord);
+const dirs: string[] = [];
+
+function tempDir(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-storage-"));
+  dirs.push(dir);
+  return path.join(dir, "r1");
+}
+
+function open(dir: string, overrides: Partial<{ clusterId: string; replicaId: number; create: boolean }> = {}) {
+  return Storage.open<TestRecord>({ dir, clusterId: "c1", replicaId: 1, codec, create: false, ...overrides });
+}
+
+function records(n: number): TestRecord[] {
+  return Array.from({ length: n }, (_, i) => ({ _tag: "promise", ballot: i + 1 }));
+}
+
+/** Open, then expect a StorageError of `kind` whose message matches `pattern`. */
+function expectRefused(dir: string, kind: StorageError["kind"], pattern: RegExp, overrides = {}) {
+  let caught: unknown;
+  try {
+    open(dir, overrides).storage.close();
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught).toBeInstanceOf(StorageError);
+  const error = caught as StorageError;
+  expect(error.kind).toBe(kind);
+  expect(error.message).toContain(databaseFileName);
+  expect(error.message).toMatch(pattern);
+}
+
+afterEach(() => {
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe("storage", () => {
+  it("creates a fresh store only when asked, and keeps records in order across reopen", () => {
+    const dir = tempDir();
+    expectRefused(dir, "missing", /--init/);
+    const first = open(dir, { create: true });
+    expect(first.created).toBe(true);
+    expect(first.records).toEqual([]);
+    first.storage.append(records(3));
+    first.storage.append([]);
+    first.storage.append([{ _tag: "promise", ballot: 9 }]);
+    first.storage.close();
+    const second = open(dir);
+    expect(second.created).toBe(false);
+    expect(second.records.map((r) => r.ballot)).toEqual([1, 2, 3, 9]);
+    expect(second.storage.recordCount).toBe(4);
+    second.storage.close();
+  });
+
+  it("refuses a second process (or handle) on the same directory", () => {
+    const dir = tempDir();
+    const first = open(dir, { create: true });
+    expectRefused(dir, "in-use", /another process/);
+    first.storage.close();
+  });
+
+  it("refuses a directory of another cluster or another replica as foreign", () => {
+    const dir = tempDir();
+    open(dir, { create: true }).storage.close();
+    expectRefused(dir, "foreign", /cluster "c1", not "c2"/, { clusterId: "c2" });
+    expectRefused(dir, "foreign", /replica 1, not replica 2/, { replicaId: 2 });
+  });
+
+  it("refuses a file that is not a database, or another SQLite database", () => {
+    const dir = tempDir();
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, databaseFileName), "this is not SQLite at all, just some text ".repeat(200));
+    expectRefused(dir, "damaged", /not a usable SQLite database|cannot open/);
+    const other = tempDir();
+    fs.mkdirSync(other, { recursive: true });
+    const db = new Database(path.join(other, databaseFileName));
+    db.exec("CREATE TABLE t (x)");
+    db.close();
+    expectRefused(other, "foreign", /not a paxos-lease replica store/);
+  });
+
+  it("refuses a record whose body, checksum or Schema is wrong, naming the record", () => {
+    const tamper = (sql: string): string => {
+      const dir = tempDir();
+      const opened = open(dir, { create: true });
+      opened.storage.append(records(5));
+      opened.storage.close();
+      const db = new Database(path.join(dir, databaseFileName));
+      db.exec(sql);
+      db.close();
+      return dir;
+    };
+    expectRefused(tamper(`UPDATE records SET body = '{"_tag":"promise","ballot":7}' WHERE seq = 3`), "damaged", /record 3 \(promise\) fails its checksum/);
+    expectRefused(tamper("DELETE FROM records WHERE seq = 2"), "damaged", /record 2 is missing/);
+    expectRefused(tamper("UPDATE meta SET value = 'paxos-lease/storage@0' WHERE key = 'format'"), "damaged", /format version/);
+  });
+
+  it("refuses a record that has a valid checksum but does not match the record Schema", () => {
+    const dir = tempDir();
+    const Loose = Schema.TaggedStruct("promise", { ballot: Schema.Number });
+    const opened = Storage.open({ dir, clusterId: "c1", replicaId: 1, codec: jsonCodec(Loose), create: true });
+    opened.storage.append([{ _tag: "promise", ballot: 1.5 }]);
+    opened.storage.close();
+    expectRefused(dir, "damaged", /record 1 \(promise\) does not match the schema/);
+  });
+
+  it("refuses a byte-level damaged file", () => {
+    const dir = tempDir();
+    const opened = open(dir, { create: true });
+    opened.storage.append(records(200));
+    opened.storage.close();
+    const file = path.join(dir, databaseFileName);
+    const bytes = fs.readFileSync(file);
+    // Overwrite the middle of the file (record pages) with garbage.
+    bytes.fill(0x5a, Math.floor(bytes.length / 2), Math.floor(bytes.length / 2) + 2048);
+    fs.writeFileSync(file, bytes);
+    expectRefused(dir, "damaged", /./);
+  });
+});

@@ -1,0 +1,229 @@
+/**
+ * Durable storage of one replica: an append-only log of the core's Persist records in SQLite
+ * (better-sqlite3, WAL, synchronous FULL), each record checksummed. `append` writes a whole
+ * batch in one transaction, so group commit costs one fsync however many records it holds.
+ *
+ * Opening is strict: a data directory of another cluster or replica is "foreign", and a file
+ * that is not a database, has the wrong format version, a record whose checksum or Schema does
+ * not match, or a gap in the record sequence is "damaged". Both name the file (and record) and
+ * the replica must not serve from it. Storage never repairs or drops records on its own.
+ */
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { Either } from "effect";
+import type { ReplicaId } from "../core/events.ts";
+import type { JsonCodec } from "./framing.ts";
+
+/** The on-disk format this code reads and writes. */
+export const storageFormat = "paxos-lease/storage@1";
+/** The database file inside a data directory. */
+export const databaseFileName = "replica.sqlite";
+/** Most records written in one transaction. */
+export const appendBatchRecordsMax = 100_000;
+
+/** Why a data directory cannot be used. `file` names the offending file. */
+export class StorageError extends Error {
+  constructor(
+    readonly kind: "foreign" | "damaged" | "missing" | "in-use",
+    readonly file: string,
+    detail: string,
+  ) {
+    super(`${kind} data: ${file}: ${detail}`);
+    this.name = "StorageError";
+  }
+}
+
+/** Options of {@link Storage.open}. */
+export interface StorageOptions<R> {
+  readonly dir: string;
+  readonly clusterId: string;
+  readonly replicaId: ReplicaId;
+  readonly codec: JsonCodec<R>;
+  /** A short label stored beside each record (for humans inspecting the file). Default: its `_tag`. */
+  readonly kindOf?: (record: R) => string;
+  /**
+   * Create a fresh store when the directory holds none. Default false: a missing store is an
+   * error, so that a replica whose data was lost is never silently restarted as a new one.
+   */
+  readonly create?: boolean;
+}
+
+/** The checksum of one record: SHA-256 of its seq, kind and body, first 32 hex digits. */
+export function recordChecksum(seq: number, kind: string, body: string): string {
+  return createHash("sha256").update(`${seq}\u0000${kind}\u0000${body}`).digest("hex").slice(0, 32);
+}
+
+function defaultKind(record: unknown): string {
+  if (typeof record === "object" && record !== null && "_tag" in record && typeof record._tag === "string") return record._tag;
+  return "record";
+}
+
+interface Row {
+  readonly seq: number;
+  readonly kind: string;
+  readonly body: string;
+  readonly checksum: string;
+}
+
+/** An open store, with the records it held when opened. */
+export interface Opened<R> {
+  readonly storage: Storage<R>;
+  readonly records: readonly R[];
+  /** True when this open created the store. */
+  readonly created: boolean;
+}
+
+/** The durable log of one replica. */
+export class Storage<R> {
+  private readonly insert: Database.Statement<[number, string, string, string]>;
+  private readonly appendAll: (records: readonly R[]) => number;
+  private lastSeq: number;
+
+  private constructor(
+    private readonly db: Database.Database,
+    readonly file: string,
+    private readonly options: StorageOptions<R>,
+    lastSeq: number,
+  ) {
+    this.lastSeq = lastSeq;
+    this.insert = db.prepare("INSERT INTO records (seq, kind, body, checksum) VALUES (?, ?, ?, ?)");
+    this.appendAll = db.transaction((records: readonly R[]): number => {
+      const kindOf = this.options.kindOf ?? defaultKind;
+      let seq = this.lastSeq;
+      for (const record of records) {
+        seq += 1;
+        const kind = kindOf(record);
+        const body = JSON.stringify(this.options.codec.encodeValue(record));
+        this.insert.run(seq, kind, body, recordChecksum(seq, kind, body));
+      }
+      return seq;
+    });
+  }
+
+  /** Open (or with `create`, create) the store in `options.dir`. Throws {@link StorageError}. */
+  static open<R>(options: StorageOptions<R>): Opened<R> {
+    const file = path.resolve(options.dir, databaseFileName);
+    const exists = fs.existsSync(file);
+    if (!exists) {
+      for (const suffix of ["-wal", "-journal"]) {
+        if (fs.existsSync(file + suffix)) throw new StorageError("damaged", file, `${databaseFileName}${suffix} exists without the database file`);
+      }
+      if (options.create !== true) {
+        throw new StorageError("missing", file, "no replica store here; pass --init to create a fresh one (read docs/operations.md first if this replica held data before)");
+      }
+      fs.mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+    }
+    const db = openDatabase(file, exists);
+    try {
+      if (!exists) initialize(db, options);
+      checkMeta(db, file, options);
+      const { records, lastSeq } = readRecords(db, file, options.codec);
+      return { storage: new Storage(db, file, options, lastSeq), records, created: !exists };
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  }
+
+  /** Append `records` in one transaction; returns when they are durable (fsync done). */
+  append(records: readonly R[]): void {
+    if (records.length === 0) return;
+    if (records.length > appendBatchRecordsMax) throw new Error(`append of ${records.length} records exceeds ${appendBatchRecordsMax}`);
+    // Only a committed transaction moves lastSeq: a failed one (the caller stops) changes nothing.
+    this.lastSeq = this.appendAll(records);
+  }
+
+  /** Sequence number of the last durable record (0: none). */
+  get recordCount(): number {
+    return this.lastSeq;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+function openDatabase(file: string, exists: boolean): Database.Database {
+  let db: Database.Database;
+  try {
+    db = new Database(file, { fileMustExist: exists, timeout: 0 });
+  } catch (error) {
+    throw new StorageError("damaged", file, `cannot open: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  try {
+    // One process per data directory: hold SQLite's lock for the life of the process.
+    db.pragma("locking_mode = EXCLUSIVE");
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = FULL");
+    db.exec("BEGIN IMMEDIATE; COMMIT;");
+    const check = db.pragma("quick_check", { simple: true });
+    if (check !== "ok") throw new StorageError("damaged", file, `SQLite quick_check failed: ${String(check)}`);
+  } catch (error) {
+    db.close();
+    if (error instanceof StorageError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    if (/locked|busy/i.test(message)) throw new StorageError("in-use", file, "another process holds this data directory");
+    throw new StorageError("damaged", file, `not a usable SQLite database: ${message}`);
+  }
+  return db;
+}
+
+function initialize<R>(db: Database.Database, options: StorageOptions<R>): void {
+  db.exec(`
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE records (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL, checksum TEXT NOT NULL);
+  `);
+  const put = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
+  db.transaction(() => {
+    put.run("format", storageFormat);
+    put.run("cluster_id", options.clusterId);
+    put.run("replica_id", String(options.replicaId));
+    // Informational only; nothing reads it back for a decision.
+    put.run("created", new Date().toISOString());
+  })();
+}
+
+function checkMeta<R>(db: Database.Database, file: string, options: StorageOptions<R>): void {
+  const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name));
+  if (!tables.has("meta") || !tables.has("records")) {
+    throw new StorageError("foreign", file, "an SQLite database, but not a paxos-lease replica store (no meta/records tables)");
+  }
+  const meta = new Map((db.prepare("SELECT key, value FROM meta").all() as { key: string; value: string }[]).map((row) => [row.key, row.value]));
+  const format = meta.get("format");
+  if (format !== storageFormat) throw new StorageError("damaged", file, `format version ${JSON.stringify(format)}, expected ${JSON.stringify(storageFormat)}`);
+  const clusterId = meta.get("cluster_id");
+  if (clusterId !== options.clusterId) {
+    throw new StorageError("foreign", file, `belongs to cluster ${JSON.stringify(clusterId)}, not ${JSON.stringify(options.clusterId)}`);
+  }
+  const replicaId = meta.get("replica_id");
+  if (replicaId !== String(options.replicaId)) {
+    throw new StorageError("foreign", file, `belongs to replica ${replicaId ?? "(none)"}, not replica ${options.replicaId}`);
+  }
+}
+
+function readRecords<R>(db: Database.Database, file: string, codec: JsonCodec<R>): { records: R[]; lastSeq: number } {
+  const records: R[] = [];
+  let expected = 1;
+  for (const row of db.prepare("SELECT seq, kind, body, checksum FROM records ORDER BY seq").iterate() as IterableIterator<Row>) {
+    if (row.seq !== expected) throw new StorageError("damaged", file, `record ${expected} is missing (next is ${row.seq})`);
+    if (typeof row.body !== "string" || typeof row.kind !== "string") throw new StorageError("damaged", file, `record ${row.seq} has a wrong column type`);
+    if (recordChecksum(row.seq, row.kind, row.body) !== row.checksum) {
+      throw new StorageError("damaged", file, `record ${row.seq} (${row.kind}) fails its checksum`);
+    }
+    const decoded = Either.flatMap(parseJsonText(row.body), (json) => codec.decodeValue(json));
+    if (Either.isLeft(decoded)) throw new StorageError("damaged", file, `record ${row.seq} (${row.kind}) ${decoded.left}`);
+    records.push(decoded.right);
+    expected += 1;
+  }
+  return { records, lastSeq: expected - 1 };
+}
+
+function parseJsonText(text: string): Either.Either<unknown, string> {
+  try {
+    return Either.right(JSON.parse(text) as unknown);
+  } catch (error) {
+    return Either.left(`is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * A cluster of real replica processes on loopback for the runtime's integration tests: free
+ * ports, a temporary data folder, one `paxos-lease replica` child process per member, each
+ * writing an event trace. Replicas can be killed (any signal) and restarted on their data.
+ * Test-only. Every wait is bounded; `close` kills every child still running.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { httpJson, KvClient } from "./client.ts";
+import { cliArgv } from "./cluster.ts";
+import { freePorts, tempDir, waitFor } from "./testing.ts";
+import type { ReplicaStatus } from "./status.ts";
+
+/** One replica's process and its captured output. */
+interface Member {
+  readonly id: number;
+  readonly peerPort: number;
+  readonly httpPort: number;
+  child: ChildProcess | null;
+  output: string[];
+  exit: Promise<number | null> | null;
+}
+
+/** Output lines kept per replica, for failure reports. */
+const outputLinesMax = 400;
+
+export class TestCluster {
+  private constructor(
+    readonly dir: string,
+    readonly members: Member[],
+    private readonly secretFile: string,
+    private readonly coreConfigFile: string | undefined,
+  ) {}
+
+  static async create(size: number, core?: Record<string, unknown>): Promise<TestCluster> {
+    const dir = tempDir("cluster");
+    const ports = await freePorts(2 * size);
+    const secretFile = path.join(dir, "secret");
+    fs.writeFileSync(secretFile, "integration-test-secret-0123456789\n", { mode: 0o600 });
+    let coreConfigFile: string | undefined;
+    if (core !== undefined) {
+      coreConfigFile = path.join(dir, "core.json");
+      fs.writeFileSync(coreConfigFile, JSON.stringify(core));
+    }
+    const members = Array.from({ length: size }, (_, i) => ({ id: i + 1, peerPort: ports[2 * i]!, httpPort: ports[2 * i + 1]!, child: null, output: [], exit: null }));
+    return new TestCluster(dir, members, secretFile, coreConfigFile);
+  }
+
+  member(id: number): Member {
+    const member = this.members[id - 1];
+    if (member === undefined) throw new Error(`no replica ${id}`);
+    return member;
+  }
+
+  endpoint(id: number): string {
+    return `http://127.0.0.1:${this.member(id).httpPort}`;
+  }
+
+  endpoints(): string[] {
+    return this.members.map((m) => this.endpoint(m.id));
+  }
+
+  traceFile(id: number): string {
+    return path.join(this.dir, `replica-${id}.trace.jsonl`);
+  }
+
+  dataDir(id: number): string {
+    return path.join(this.dir, `replica-${id}`);
+  }
+
+  /** The argv of `replica` for member `id`. */
+  replicaArgs(id: number, extra: readonly string[] = []): string[] {
+    const peers = this.members.map((m) => `${m.id}=127.0.0.1:${m.peerPort}`).join(",");
+    const args = [
+      "replica", "--id", String(id), "--cluster-id", "it-cluster", "--secret-file", this.secretFile, "--peers", peers,
+      "--http", `127.0.0.1:${this.member(id).httpPort}`, "--data", this.dataDir(id), "--trace", this.traceFile(id), "--log-level", "info",
+    ];
+    if (this.coreConfigFile !== undefined) args.push("--core-config", this.coreConfigFile);
+    return [...args, ...extra];
+  }
+
+  /** Spawn replica `id` (with --init when its data directory does not exist yet). */
+  start(id: number): void {
+    const member = this.member(id);
+    if (member.child !== null) throw new Error(`replica ${id} is running`);
+    const extra = fs.existsSync(this.dataDir(id)) ? [] : ["--init"];
+    const child = spawn(process.execPath, [...cliArgv(), ...this.replicaArgs(id, extra)], { stdio: ["ignore", "pipe", "pipe"] });
+    member.child = child;
+    member.output.push(`--- started pid ${child.pid ?? "?"}`);
+    const keep = (chunk: Buffer): void => {
+      member.output.push(...chunk.toString("utf8").split("\n").filter((l) => l !== ""));
+      if (member.output.length > outputLinesMax) member.output.splice(0, member.output.length - outputLinesMax);
+    };
+    child.stdout.on("data", keep);
+    child.stderr.on("data", keep);
+    member.exit = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+    void member.exit.then(() => {
+      if (member.child === child) member.child = null;
+    });
+  }
+
+  startAll(): void {
+    for (const m of this.members) this.start(m.id);
+  }
+
+  /** Send `signal` to replica `id` and wait until it has exited. */
+  async kill(id: number, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const member = this.member(id);
+    if (member.child === null || member.exit === null) return;
+    member.child.kill(signal);
+    await member.exit;
+    member.child = null;
+  }
+
+  async status(id: number): Promise<ReplicaStatus | undefined> {
+    try {
+      const reply = await httpJson("GET", `${this.endpoint(id)}/status`, undefined, {}, 2000);
+      return reply.status === 200 ? (reply.body as unknown as ReplicaStatus) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Wait until every running replica answers and agrees on one leader that says it leads. */
+  async waitForLeader(timeoutMs = 60_000): Promise<number> {
+    return waitFor("one leader all running replicas agree on", async () => {
+      const running = this.members.filter((m) => m.child !== null);
+      const statuses = await Promise.all(running.map((m) => this.status(m.id)));
+      if (statuses.some((s) => s === undefined)) return undefined;
+      const leaders = new Set(statuses.map((s) => s!.leader));
+      const leader = statuses[0]!.leader;
+      if (leaders.size !== 1 || leader === null) return undefined;
+      const leaderStatus = statuses.find((s) => s!.replica === leader);
+      return leaderStatus?.role === "leader" ? leader : undefined;
+    }, timeoutMs, 100);
+  }
+
+  client(deadlineMs = 30_000): KvClient {
+    return new KvClient({ endpoints: this.endpoints(), deadlineMs, requestTimeoutMs: 3000 });
+  }
+
+  /** Captured output of every replica, for a failure report. */
+  logs(): string {
+    return this.members.map((m) => `=== replica ${m.id}\n${m.output.slice(-60).join("\n")}`).join("\n");
+  }
+
+  /** Kill every child; remove the folder unless `keep`. */
+  async close(keep = false): Promise<void> {
+    await Promise.all(this.members.map((m) => this.kill(m.id, "SIGKILL")));
+    if (!keep) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,446 @@
+/**
+ * TCP between replicas. Each replica dials every peer and sends its messages to that peer on
+ * the connection it dialed; it only receives on connections that peers dialed to it. So each
+ * link is one-way, and there is no race between two replicas dialing each other.
+ *
+ * A connection is authenticated both ways before any message flows: the dialer and the
+ * acceptor each prove knowledge of the cluster secret with HMAC-SHA256 over both nonces, both
+ * replica ids and the cluster id (see `handshakeMac`). A peer that cannot prove it, a
+ * malformed frame, or a message that the message Schema rejects closes that connection with a
+ * logged reason; nothing a peer sends can crash the replica. Messages sent while a link is down
+ * or backed up are dropped, as a network would: the protocol retries.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import net from "node:net";
+import { Either, ParseResult, Schema } from "effect";
+import type { ReplicaId } from "../core/events.ts";
+import { encodeFrame, FrameDecoder, frameBytesMaxDefault, parseJson, type JsonCodec } from "./framing.ts";
+import type { MonotonicClock } from "./clock.ts";
+import type { Logger } from "./log.ts";
+
+/** Protocol name and version; a peer speaking another is refused. */
+export const peerProtocol = "paxos-lease/peer@1";
+
+/** A host and TCP port. */
+export interface Address {
+  readonly host: string;
+  readonly port: number;
+}
+
+export function formatAddress(address: Address): string {
+  return address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
+
+const Nonce = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{32}$/));
+const Mac = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/));
+const Id = Schema.Int.pipe(Schema.between(1, 1_000_000));
+/**
+ * What a replica tells its peers about itself: where clients reach it, and its incarnation
+ * (random per process start), which traces use to pair a receipt with its send.
+ */
+const Info = Schema.Struct({ http: Schema.String.pipe(Schema.maxLength(256)), incarnation: Schema.String.pipe(Schema.maxLength(64)) });
+export type PeerInfo = typeof Info.Type;
+
+/** Dialer to acceptor: who I am, whom I want, my nonce. */
+const Hello = Schema.TaggedStruct("hello", {
+  proto: Schema.Literal(peerProtocol),
+  clusterId: Schema.String.pipe(Schema.maxLength(128)),
+  from: Id,
+  to: Id,
+  nonce: Nonce,
+  info: Info,
+});
+/** Acceptor to dialer: my nonce and my proof. */
+const Challenge = Schema.TaggedStruct("challenge", { nonce: Nonce, mac: Mac, info: Info });
+/** Dialer to acceptor: my proof. */
+const Proof = Schema.TaggedStruct("proof", { mac: Mac });
+/** A protocol message, with the sender's id for it (unique per sender process, for traces). */
+const Envelope = Schema.TaggedStruct("msg", { id: Schema.Int.pipe(Schema.nonNegative()), m: Schema.Unknown });
+const Wire = Schema.Union(Hello, Challenge, Proof, Envelope);
+type Wire = typeof Wire.Type;
+const decodeWire = Schema.decodeUnknownEither(Wire);
+
+/** Longest frame accepted before a connection is authenticated, in bytes. */
+export const handshakeFrameBytesMax = 4096;
+
+/** The MAC one side of a handshake sends; `role` keeps the two proofs distinct. */
+export function handshakeMac(
+  secret: Uint8Array,
+  role: "acceptor" | "dialer",
+  fields: { clusterId: string; dialer: ReplicaId; acceptor: ReplicaId; dialerNonce: string; acceptorNonce: string },
+): string {
+  const text = JSON.stringify([role, fields.clusterId, fields.dialer, fields.acceptor, fields.dialerNonce, fields.acceptorNonce]);
+  return createHmac("sha256", secret).update(text).digest("hex");
+}
+
+function macEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a, "utf8");
+  const y = Buffer.from(b, "utf8");
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function truncate(text: string, length = 300): string {
+  return text.length <= length ? text : `${text.slice(0, length)}...`;
+}
+
+/** Options of {@link Transport}. Limits state their defaults. */
+export interface TransportOptions<M> {
+  readonly self: ReplicaId;
+  readonly clusterId: string;
+  readonly secret: Uint8Array;
+  readonly listen: Address;
+  readonly peers: ReadonlyMap<ReplicaId, Address>;
+  readonly codec: JsonCodec<M>;
+  readonly info: PeerInfo;
+  readonly clock: MonotonicClock;
+  readonly log: Logger;
+  /** Called for every authenticated, schema-valid message, with the sender's wire id and incarnation. */
+  readonly onMessage: (from: ReplicaId, message: M, wireId: number, senderIncarnation: string) => void;
+  /** Largest frame, in bytes. Default 16 MiB. */
+  readonly frameBytesMax?: number;
+  /** Bytes queued on one outbound socket before further sends are dropped. Default 16 MiB. */
+  readonly outboundBytesMax?: number;
+  /** Time to finish a handshake, in milliseconds. Default 5000. */
+  readonly handshakeTimeoutMs?: number;
+  /** First and largest reconnect delay, in milliseconds. Defaults 50 and 2000. */
+  readonly reconnectDelayMsMin?: number;
+  readonly reconnectDelayMsMax?: number;
+  /** Inbound connections held at once (authenticated or not). Default 64. */
+  readonly inboundConnectionsMax?: number;
+  /** Observability hooks. */
+  readonly onRejected?: (reason: string) => void;
+  readonly onDropped?: (to: ReplicaId, reason: "not-connected" | "backpressure" | "too-large") => void;
+  readonly onPeerEvent?: (peer: ReplicaId, event: "connected" | "disconnected" | "inbound" | "inbound-closed") => void;
+}
+
+/** What the status page shows for one peer. */
+export interface PeerHealth {
+  readonly id: ReplicaId;
+  readonly address: string;
+  /** Our outbound link to it is authenticated and open. */
+  readonly outbound: boolean;
+  /** It has an authenticated link to us. */
+  readonly inbound: boolean;
+  /** Milliseconds since we last received a message from it (null: never). */
+  readonly lastHeardMsAgo: number | null;
+  readonly reconnects: number;
+  readonly info: PeerInfo | null;
+}
+
+interface OutboundLink {
+  readonly peer: ReplicaId;
+  readonly address: Address;
+  socket: net.Socket | null;
+  ready: boolean;
+  attempt: number;
+  timer: NodeJS.Timeout | null;
+  reconnects: number;
+}
+
+interface PeerRecord {
+  inbound: net.Socket | null;
+  lastHeardMs: number | null;
+  info: PeerInfo | null;
+}
+
+/** The TCP mesh of one replica. */
+export class Transport<M> {
+  private readonly server: net.Server;
+  private readonly links = new Map<ReplicaId, OutboundLink>();
+  private readonly peerRecords = new Map<ReplicaId, PeerRecord>();
+  private readonly inbound = new Set<net.Socket>();
+  private closed = false;
+  private readonly frameBytesMax: number;
+  private readonly outboundBytesMax: number;
+  private readonly handshakeTimeoutMs: number;
+  private readonly reconnectDelayMsMin: number;
+  private readonly reconnectDelayMsMax: number;
+  private readonly inboundConnectionsMax: number;
+
+  constructor(private readonly options: TransportOptions<M>) {
+    if (options.peers.has(options.self)) throw new Error(`peer list contains this replica's own id ${options.self}`);
+    this.frameBytesMax = options.frameBytesMax ?? frameBytesMaxDefault;
+    this.outboundBytesMax = options.outboundBytesMax ?? 16 * 1024 * 1024;
+    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 5000;
+    this.reconnectDelayMsMin = options.reconnectDelayMsMin ?? 50;
+    this.reconnectDelayMsMax = options.reconnectDelayMsMax ?? 2000;
+    this.inboundConnectionsMax = options.inboundConnectionsMax ?? 64;
+    for (const [peer, address] of options.peers) {
+      this.links.set(peer, { peer, address, socket: null, ready: false, attempt: 0, timer: null, reconnects: 0 });
+      this.peerRecords.set(peer, { inbound: null, lastHeardMs: null, info: null });
+    }
+    this.server = net.createServer((socket) => this.accept(socket));
+  }
+
+  /** Listen for peers and start dialing them. Resolves once listening. */
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(this.options.listen.port, this.options.listen.host, () => {
+        this.server.off("error", reject);
+        resolve();
+      });
+    });
+    this.server.on("error", (error) => this.options.log.error({ err: error }, "peer listener error"));
+    for (const link of this.links.values()) this.dial(link);
+  }
+
+  /** The port actually bound (useful with port 0). */
+  get port(): number {
+    const address = this.server.address();
+    if (address === null || typeof address === "string") throw new Error("transport is not listening");
+    return address.port;
+  }
+
+  /**
+   * Send `message` to `to` under the caller's `wireId` (unique per sender process; traces use
+   * it to pair a send with its receipt). Returns false when dropped (link down or backed up).
+   * Never throws for network reasons.
+   */
+  send(to: ReplicaId, message: M, wireId: number): boolean {
+    const link = this.links.get(to);
+    if (link === undefined) throw new Error(`send to unknown replica ${to}`);
+    if (!link.ready || link.socket === null) {
+      this.options.onDropped?.(to, "not-connected");
+      return false;
+    }
+    if (link.socket.writableLength > this.outboundBytesMax) {
+      this.options.onDropped?.(to, "backpressure");
+      return false;
+    }
+    const body = Buffer.from(JSON.stringify({ _tag: "msg", id: wireId, m: this.options.codec.encodeValue(message) }), "utf8");
+    if (body.length > this.frameBytesMax) {
+      // The peer would refuse it and close the link; dropping it is what a lossy network does,
+      // and the error names the limit that the core's batches must respect.
+      this.options.log.error({ peer: to, bytes: body.length, frameBytesMax: this.frameBytesMax }, "message larger than the frame limit dropped");
+      this.options.onDropped?.(to, "too-large");
+      return false;
+    }
+    link.socket.write(encodeFrame(body, this.frameBytesMax));
+    return true;
+  }
+
+  /** Bytes waiting in outbound sockets, per peer (a queue depth for /metrics). */
+  outboundQueuedBytes(): Map<ReplicaId, number> {
+    const depths = new Map<ReplicaId, number>();
+    for (const link of this.links.values()) depths.set(link.peer, link.socket?.writableLength ?? 0);
+    return depths;
+  }
+
+  /** Per-peer link health for the status page. */
+  health(): PeerHealth[] {
+    const now = this.options.clock.nowMs();
+    return [...this.links.values()].map((link) => {
+      const record = this.peerRecords.get(link.peer)!;
+      return {
+        id: link.peer,
+        address: formatAddress(link.address),
+        outbound: link.ready,
+        inbound: record.inbound !== null,
+        lastHeardMsAgo: record.lastHeardMs === null ? null : Math.max(0, now - record.lastHeardMs),
+        reconnects: link.reconnects,
+        info: record.info,
+      };
+    });
+  }
+
+  /** What a peer told us about itself in its last handshake (its HTTP address), if anything. */
+  peerInfo(peer: ReplicaId): PeerInfo | null {
+    return this.peerRecords.get(peer)?.info ?? null;
+  }
+
+  /** Close every connection and stop listening and dialing. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const link of this.links.values()) {
+      if (link.timer !== null) clearTimeout(link.timer);
+      link.socket?.destroy();
+    }
+    for (const socket of this.inbound) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private reject(socket: net.Socket, reason: string, context: Record<string, unknown>): void {
+    this.options.log.warn({ ...context, reason: truncate(reason), remote: `${socket.remoteAddress}:${socket.remotePort}` }, "closing peer connection");
+    this.options.onRejected?.(reason);
+    socket.destroy();
+  }
+
+  private newNonce(): string {
+    return randomBytes(16).toString("hex");
+  }
+
+  /** Wire frames of one socket: parse each frame as the envelope union; failures close it. */
+  private onFrames(socket: net.Socket, decoder: FrameDecoder, context: Record<string, unknown>, handle: (frame: Wire) => void): void {
+    socket.on("data", (chunk: Buffer) => {
+      const result = decoder.push(chunk);
+      if (result._tag === "error") return this.reject(socket, result.reason, context);
+      for (const body of result.frames) {
+        if (socket.destroyed) return;
+        const parsed = parseJson(body);
+        if (Either.isLeft(parsed)) return this.reject(socket, parsed.left, context);
+        const wire = decodeWire(parsed.right, { onExcessProperty: "error" });
+        if (Either.isLeft(wire)) {
+          return this.reject(socket, `frame does not match the peer protocol: ${ParseResult.TreeFormatter.formatErrorSync(wire.left)}`, context);
+        }
+        handle(wire.right);
+      }
+    });
+  }
+
+  private writeWire(socket: net.Socket, frame: Wire): void {
+    socket.write(encodeFrame(Buffer.from(JSON.stringify(frame), "utf8"), this.frameBytesMax));
+  }
+
+  // ---- Acceptor side: peers dial us and send us messages. ----
+
+  private accept(socket: net.Socket): void {
+    if (this.closed || this.inbound.size >= this.inboundConnectionsMax) {
+      this.reject(socket, this.closed ? "shutting down" : `more than ${this.inboundConnectionsMax} inbound connections`, {});
+      return;
+    }
+    this.inbound.add(socket);
+    socket.setNoDelay(true);
+    const decoder = new FrameDecoder(handshakeFrameBytesMax);
+    const acceptorNonce = this.newNonce();
+    let state: { phase: "hello" } | { phase: "proof"; hello: typeof Hello.Type } | { phase: "open"; peer: ReplicaId; incarnation: string } = { phase: "hello" };
+    const timer = setTimeout(() => {
+      if (state.phase !== "open") this.reject(socket, `handshake not finished within ${this.handshakeTimeoutMs} ms`, {});
+    }, this.handshakeTimeoutMs);
+    socket.on("error", () => undefined);
+    socket.on("close", () => {
+      clearTimeout(timer);
+      this.inbound.delete(socket);
+      if (state.phase === "open") {
+        const record = this.peerRecords.get(state.peer)!;
+        if (record.inbound === socket) {
+          record.inbound = null;
+          this.options.onPeerEvent?.(state.peer, "inbound-closed");
+        }
+      }
+    });
+    const context = (): Record<string, unknown> => (state.phase === "open" ? { peer: state.peer, direction: "inbound" } : { direction: "inbound" });
+    this.onFrames(socket, decoder, context(), (frame) => {
+      if (state.phase === "hello") {
+        if (frame._tag !== "hello") return this.reject(socket, `expected hello, got ${frame._tag}`, context());
+        const refusal = this.checkHello(frame);
+        if (refusal !== undefined) return this.reject(socket, refusal, context());
+        const mac = handshakeMac(this.options.secret, "acceptor", {
+          clusterId: this.options.clusterId, dialer: frame.from, acceptor: this.options.self, dialerNonce: frame.nonce, acceptorNonce,
+        });
+        this.writeWire(socket, { _tag: "challenge", nonce: acceptorNonce, mac, info: this.options.info });
+        state = { phase: "proof", hello: frame };
+        return;
+      }
+      if (state.phase === "proof") {
+        if (frame._tag !== "proof") return this.reject(socket, `expected proof, got ${frame._tag}`, context());
+        const hello = state.hello;
+        const expected = handshakeMac(this.options.secret, "dialer", {
+          clusterId: this.options.clusterId, dialer: hello.from, acceptor: this.options.self, dialerNonce: hello.nonce, acceptorNonce,
+        });
+        if (!macEqual(expected, frame.mac)) {
+          return this.reject(socket, `replica ${hello.from} failed authentication (wrong cluster secret)`, context());
+        }
+        clearTimeout(timer);
+        state = { phase: "open", peer: hello.from, incarnation: hello.info.incarnation };
+        decoder.setLimit(this.frameBytesMax);
+        this.openInbound(hello.from, socket, hello.info);
+        return;
+      }
+      if (frame._tag !== "msg") return this.reject(socket, `unexpected ${frame._tag} after handshake`, context());
+      this.deliver(state.peer, state.incarnation, socket, frame);
+    });
+  }
+
+  private checkHello(hello: typeof Hello.Type): string | undefined {
+    if (hello.clusterId !== this.options.clusterId) {
+      return `peer belongs to cluster ${JSON.stringify(hello.clusterId)}, not ${JSON.stringify(this.options.clusterId)}`;
+    }
+    if (hello.to !== this.options.self) return `peer dialed replica ${hello.to}, but this is replica ${this.options.self}`;
+    if (!this.peerRecords.has(hello.from)) return `replica ${hello.from} is not a configured peer`;
+    return undefined;
+  }
+
+  private openInbound(peer: ReplicaId, socket: net.Socket, info: PeerInfo): void {
+    const record = this.peerRecords.get(peer)!;
+    // A peer that reconnects replaces its old link; the old socket may be half-dead.
+    if (record.inbound !== null && record.inbound !== socket) record.inbound.destroy();
+    record.inbound = socket;
+    record.info = info;
+    this.options.log.info({ peer, info }, "peer connected to us");
+    this.options.onPeerEvent?.(peer, "inbound");
+    // The peer is evidently back: dial it now rather than at the end of our backoff, so that a
+    // restarted replica hears from the others well within an election timeout.
+    const link = this.links.get(peer)!;
+    if (!link.ready && link.timer !== null) {
+      clearTimeout(link.timer);
+      link.attempt = 0;
+      this.dial(link);
+    }
+  }
+
+  private deliver(peer: ReplicaId, incarnation: string, socket: net.Socket, frame: typeof Envelope.Type): void {
+    const decoded = this.options.codec.decodeValue(frame.m);
+    if (Either.isLeft(decoded)) return this.reject(socket, `message rejected: ${decoded.left}`, { peer, direction: "inbound" });
+    this.peerRecords.get(peer)!.lastHeardMs = this.options.clock.nowMs();
+    this.options.onMessage(peer, decoded.right, frame.id, incarnation);
+  }
+
+  // ---- Dialer side: we dial each peer and send it our messages. ----
+
+  private dial(link: OutboundLink): void {
+    if (this.closed) return;
+    link.timer = null;
+    const socket = net.connect({ host: link.address.host, port: link.address.port });
+    link.socket = socket;
+    socket.setNoDelay(true);
+    const decoder = new FrameDecoder(handshakeFrameBytesMax);
+    const dialerNonce = this.newNonce();
+    const context = { peer: link.peer, direction: "outbound" };
+    const timer = setTimeout(() => {
+      if (!link.ready) this.reject(socket, `handshake not finished within ${this.handshakeTimeoutMs} ms`, context);
+    }, this.handshakeTimeoutMs);
+    socket.on("connect", () => {
+      this.writeWire(socket, {
+        _tag: "hello", proto: peerProtocol, clusterId: this.options.clusterId, from: this.options.self, to: link.peer, nonce: dialerNonce, info: this.options.info,
+      });
+    });
+    socket.on("error", (error) => this.options.log.debug({ ...context, err: error.message }, "peer connection error"));
+    socket.on("close", () => {
+      clearTimeout(timer);
+      if (link.socket !== socket) return;
+      if (link.ready) {
+        this.options.log.warn(context, "lost connection to peer");
+        this.options.onPeerEvent?.(link.peer, "disconnected");
+      }
+      link.ready = false;
+      link.socket = null;
+      this.scheduleDial(link);
+    });
+    this.onFrames(socket, decoder, context, (frame) => {
+      if (link.ready) return this.reject(socket, `peer sent ${frame._tag} on our outbound link`, context);
+      if (frame._tag !== "challenge") return this.reject(socket, `expected challenge, got ${frame._tag}`, context);
+      const fields = { clusterId: this.options.clusterId, dialer: this.options.self, acceptor: link.peer, dialerNonce, acceptorNonce: frame.nonce };
+      if (!macEqual(handshakeMac(this.options.secret, "acceptor", fields), frame.mac)) {
+        return this.reject(socket, `replica at ${formatAddress(link.address)} failed authentication (wrong cluster secret or wrong replica id)`, context);
+      }
+      this.writeWire(socket, { _tag: "proof", mac: handshakeMac(this.options.secret, "dialer", fields) });
+      clearTimeout(timer);
+      link.ready = true;
+      link.attempt = 0;
+      this.peerRecords.get(link.peer)!.info = frame.info;
+      this.options.log.info({ peer: link.peer, info: frame.info }, "connected to peer");
+      this.options.onPeerEvent?.(link.peer, "connected");
+    });
+  }
+
+  /** Exponential backoff with full jitter, bounded by `reconnectDelayMsMax`. */
+  private scheduleDial(link: OutboundLink): void {
+    if (this.closed) return;
+    const ceiling = Math.min(this.reconnectDelayMsMax, this.reconnectDelayMsMin * 2 ** Math.min(link.attempt, 20));
+    const delay = this.reconnectDelayMsMin / 2 + Math.random() * ceiling;
+    link.attempt += 1;
+    link.reconnects += 1;
+    link.timer = setTimeout(() => this.dial(link), delay);
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * What the runtime shows about the replica core: a small read-only view (role, leader, ballot,
+ * lease, executed slot) computed from the core's state by an adapter, so that the status page,
+ * metrics and logs never reach into the core's internals themselves. Pure data; no decisions
+ * are made from it.
+ */
+import type { ReplicaId } from "../core/events.ts";
+
+/** The core, as the status page and metrics see it. */
+export interface CoreView {
+  readonly role: "starting" | "follower" | "candidate" | "leader" | "halted";
+  /** Who this replica believes leads (itself when leader), or null. */
+  readonly leader: ReplicaId | null;
+  /** The ballot this replica leads or campaigns in, as text, or null. */
+  readonly ballot: string | null;
+  /** Round of the highest ballot this replica promised (maxBal), for a gauge. */
+  readonly promisedRound: number;
+  readonly promised: string;
+  /** Own clock reading until which a leader's lease holds, or null (not leader). */
+  readonly leaseUntil: number | null;
+  /** Slots 1..executedSlot are executed. */
+  readonly executedSlot: number;
+  /** Every slot up to it is known chosen. */
+  readonly commitIndex: number;
+  /** Client commands a leader holds before proposing them. */
+  readonly pendingCommands: number;
+  /** Slots a leader has proposed and not yet seen chosen. */
+  readonly inflightSlots: number;
+  /** Why the replica stopped serving (divergence), or null. */
+  readonly halted: string | null;
+}
+
+/** Computes a {@link CoreView} from a core state, and notes peer progress from messages. */
+export interface CoreAdapter<S, M> {
+  view(state: S): CoreView;
+  /** The executed slot a peer's `message` shows (at least), if it tells (for lag). */
+  peerExecutedSlot(message: M): number | undefined;
+  /** A short name of the message's type, for metrics labels. */
+  messageType(message: M): string;
+}
