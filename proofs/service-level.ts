@@ -17,9 +17,8 @@
  *                            and only once the request is in the executed sequence; stale-seq
  *                            only for a request older than the client's session
  */
-import { HashMap, Option } from "effect";
 import type { Application } from "../spec/state-machine.ts";
-import { serviceOf, type Service, type ServiceState } from "../spec/service.ts";
+import { serviceOf, sessionOf, sessionsOf, type Service, type ServiceState } from "../spec/service.ts";
 import { slotMapGet, valuesEqual, type ReplicaState, type Value } from "../impl/core/index.ts";
 import { violated, type Tally } from "./violation.ts";
 import type { Carried } from "./world-view.ts";
@@ -58,7 +57,9 @@ export class ServiceGhost<S, I, O> {
 
   /** A service state's fingerprint: application digest, requests executed, session table. */
   digest(s: ServiceState<S, O>): string {
-    const sessions = [...HashMap.entries(s.sessions)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([c, x]) => `${c}#${x.seq}=${JSON.stringify(x.output)}`);
+    const sessions = sessionsOf(s)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([c, x]) => `${c}#${x.seq}=${JSON.stringify(x.output)}`);
     return `${this.app.digest(s.app)}|${s.executed}|${sessions.join(",")}`;
   }
 
@@ -133,7 +134,7 @@ export class ServiceGhost<S, I, O> {
       return;
     }
     if (result._tag === "stale-seq") {
-      const session = Option.getOrUndefined(HashMap.get(this.state.sessions, request.clientId));
+      const session = sessionOf(this.state, request.clientId);
       if (session === undefined || session.seq <= request.seq) {
         violated({
           check: "RepliesMatchSpec",

@@ -4,8 +4,7 @@
  * again before the first copy executed runs twice.
  */
 import type { Applied } from "../../spec/state-machine.ts";
-import { HashMap } from "effect";
-import type { ServiceOutput, ServiceState } from "../../spec/service.ts";
+import { withSession, type ServiceOutput, type ServiceState } from "../../spec/service.ts";
 import type { Command, ReplicaContext } from "../../impl/core/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
@@ -13,7 +12,7 @@ import { withRules } from "./mutant.ts";
 function executeWithoutDedup<S, I, O>(ctx: ReplicaContext<S, I, O>, service: ServiceState<S, O>, command: Command<I>): Applied<ServiceState<S, O>, ServiceOutput<O>> {
   const applied = ctx.app.apply(command.input, service.app);
   const sessions =
-    command.clientId !== undefined && command.seq !== undefined ? HashMap.set(service.sessions, command.clientId, { seq: command.seq, output: applied.output }) : service.sessions;
+    command.clientId !== undefined && command.seq !== undefined ? withSession(service.sessions, command.clientId, { seq: command.seq, output: applied.output }) : service.sessions;
   return { state: { app: applied.state, sessions, executed: service.executed + 1 }, output: { _tag: "executed", output: applied.output } };
 }
 
