@@ -40,6 +40,8 @@ export class ServiceGhost<S, I, O> {
   private readonly executedAt: number[] = [0];
   /** "client#seq" -> its first execution. */
   readonly executions = new Map<string, SpecExecution<O>>();
+  /** The last requests applied, for reports: "slot 3: Apply(c1#2 ...) -> output". */
+  private readonly recent: string[] = [];
   /** The highest slot whose effect some client has observed (an acknowledged write, a lease read). */
   observedSlot = 0;
 
@@ -55,7 +57,9 @@ export class ServiceGhost<S, I, O> {
 
   /** A service state's fingerprint: application digest, requests executed, session table. */
   digest(s: ServiceState<S, O>): string {
-    const sessions = sessionsOf(s).map(([c, x]) => `${c}#${x.seq}=${JSON.stringify(x.output)}`);
+    const sessions = sessionsOf(s)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([c, x]) => `${c}#${x.seq}=${JSON.stringify(x.output)}`);
     return `${this.app.digest(s.app)}|${s.executed}|${sessions.join(",")}`;
   }
 
@@ -73,6 +77,16 @@ export class ServiceGhost<S, I, O> {
     }
   }
 
+  /** The Service's abstract state, for reports: the chosen prefix, the count, the digest, the last requests. */
+  show(): string {
+    return [`/\\ executed sequence = the commands of slots 1..${this.prefix} (${this.state.executed} requests)`, `/\\ state = ${this.digest(this.state)}`, ...this.recent.map((r) => `   ${r}`)].join("\n");
+  }
+
+  private note(line: string): void {
+    if (this.recent.length >= 6) this.recent.shift();
+    this.recent.push(line);
+  }
+
   private applyCommand(clientId: string | undefined, seq: number | undefined, input: I): void {
     if (clientId === undefined || seq === undefined) {
       // A one-shot request: a session of its own that is never retried.
@@ -85,6 +99,7 @@ export class ServiceGhost<S, I, O> {
     this.state = applied.state;
     if (applied.output._tag === "executed") {
       this.executions.set(`${clientId}#${seq}`, { slot: this.prefix, output: applied.output.output });
+      this.note(`slot ${this.prefix}: Apply(${clientId}#${seq} ${JSON.stringify(input)}) -> ${JSON.stringify(applied.output.output)}`);
       this.tally.add("Service: Apply");
     } else {
       this.tally.add(`Service: Apply (${applied.output._tag}: a stutter of the state)`);
@@ -102,6 +117,7 @@ export class ServiceGhost<S, I, O> {
         violated({
           check: "RepliesMatchSpec",
           level: "Service",
+          before: this.show(),
           message: `${id} was acknowledged (${JSON.stringify(result.output)}) but is not in the executed sequence (chosen prefix ends at slot ${this.prefix})`,
         });
       }
@@ -109,7 +125,9 @@ export class ServiceGhost<S, I, O> {
         violated({
           check: "RepliesMatchSpec",
           level: "Service",
+          before: this.show(),
           message: `${id} was answered ${JSON.stringify(result.output)}, but the service spec's output for it (executed at slot ${e.slot}) is ${JSON.stringify(e.output)}`,
+          action: `Apply(${id}) -> ${JSON.stringify(e.output)}`,
         });
       }
       if (e.slot > this.observedSlot) this.observedSlot = e.slot;
@@ -121,6 +139,7 @@ export class ServiceGhost<S, I, O> {
         violated({
           check: "RepliesMatchSpec",
           level: "Service",
+          before: this.show(),
           message: `${id} was refused as stale (last ${result.lastSeq}), but the spec's session for ${request.clientId} is at ${session?.seq ?? "none"}`,
         });
       }
@@ -144,6 +163,7 @@ export class ServiceGhost<S, I, O> {
         violated({
           check: "ExecutedPrefixAgreement",
           level: "Service",
+          before: this.show(),
           message: `replica index ${replica} executed slot ${slot} (${JSON.stringify(mine)}), but ${chosen === undefined ? "nothing is chosen there" : `the chosen value is ${JSON.stringify(chosen)}`} (chosen prefix: 1..${this.prefix})`,
         });
       }
@@ -153,6 +173,8 @@ export class ServiceGhost<S, I, O> {
       violated({
         check: "ExactlyOnce",
         level: "Service",
+        before: this.show(),
+        after: `replica index ${replica} after slot ${to}: ${this.digest(after.learner.service)}`,
         message: `replica index ${replica} executed ${executed} requests in slots 1..${to}; the service spec, which executes each (client, seq) once, executed ${this.executedAt[to]}`,
       });
     }
