@@ -4,6 +4,11 @@
  * flushed vote is an enabled VoteFor) and the invariants OneValuePerBallot, OneVote, VotesSafe
  * and PromiseCoversVotes. See proofs/voting-per-slot.md for the proof notes.
  *
+ * The acceptors of a slot's instance are the voters of the slot's configuration (config(s) from
+ * proofs/configurations.ts; every member when the membership never changes): its quorums, its
+ * `chosen` and its ShowsSafeAt count them only, and a vote by anyone else is a violation
+ * (VoterOfTheSlot), as is a vote at a slot whose configuration is not determined yet.
+ *
  * The abstraction function, as in Paxos.tla's `V == INSTANCE Voting`:
  *   votes[a][slot] == {<<ballotToNat(b), v>> : a flushed a vote record (slot, b, v)}  (a history
  *                     variable: the ghost of every vote ever made durable, never forgotten)

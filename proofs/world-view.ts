@@ -18,7 +18,11 @@ export interface ReplicaView<S, I, O> {
   readonly index: number;
   /** The replica's state, or null while it is crashed. */
   readonly state: ReplicaState<S, I, O> | null;
-  /** Every record flushed to its disk, in order. Append-only: disks are never truncated. */
+  /**
+   * The records on its disk, in order: every record flushed, except those a later durable snapshot
+   * supersedes (the world compacts a disk with `compactRecords` after each durable snapshot, as a
+   * driver may). Checkers that need every record ever flushed read the Flush effects instead.
+   */
   readonly durable: readonly DurableRecord<I>[];
   readonly paused: boolean;
   /** The replica's own clock reading at true time `t` (its current clock: offset and rate). */
