@@ -10,7 +10,8 @@ import type { ReplicaId } from "../core/events.ts";
 import type { StepFunction } from "./driver.ts";
 import { jsonCodec } from "./framing.ts";
 import type { TraceCodecs } from "./trace.ts";
-import type { CoreAdapter, CoreView } from "./view.ts";
+import type { Configuration } from "../core/configuration.ts";
+import type { ConfigurationView, CoreAdapter, CoreView, MembershipView } from "./view.ts";
 
 export type KvMessage = Message<KvInput>;
 export type KvRecord = DurableRecord<KvInput>;
@@ -36,16 +37,45 @@ export const kvStep: StepFunction<KvReplicaState, KvMessage, KvRecord, KvInput, 
  * JSON file: leaseMs, clockDriftPpmMax, ...). Throws the core's ConfigError, which names each
  * bad field and the hazard it guards against.
  */
-export function kvConfig(self: ReplicaId, members: readonly ReplicaId[], overrides: Record<string, unknown> = {}): Config {
-  for (const field of ["self", "members"]) {
-    if (field in overrides) throw new Error(`the core configuration file must not set ${field}: it comes from --id and --peers`);
+export function kvConfig(self: ReplicaId, members: readonly ReplicaId[], overrides: Record<string, unknown> = {}, joining = false): Config {
+  for (const field of ["self", "members", "joining"]) {
+    if (field in overrides) throw new Error(`the core configuration file must not set ${field}: it comes from --id, --peers, --join and --initial-members`);
   }
-  return parseConfig({ ...overrides, self, members: [...members] });
+  return parseConfig({ ...overrides, self, members: [...members], joining });
 }
 
 /** A fresh key-value replica (its first event must be Recover). */
 export function kvInitialState(config: Config): KvReplicaState {
   return initialState(config, kv);
+}
+
+function configurationView(c: Configuration): ConfigurationView {
+  return { epoch: c.epoch, governsFrom: c.governsFrom, voters: c.voters, learners: c.learners };
+}
+
+function membershipOf(state: KvReplicaState): MembershipView {
+  const { config } = state.ctx;
+  const configs = state.learner.configs;
+  const latest = configs[configs.length - 1]!;
+  const self = config.self;
+  const role = state.role;
+  const progress = new Map<ReplicaId, number>();
+  if (role._tag === "leader") role.peers.forEach((peer, i) => {
+    const executed = role.progress[i] ?? -1;
+    if (peer !== self && executed >= 0) progress.set(peer, executed);
+  });
+  const transfer = state.learner.transfer;
+  return {
+    initialMembers: config.members,
+    alpha: config.reconfigAlphaSlots,
+    inForce: configurationView(configs[0]!),
+    pending: configs.slice(1).map(configurationView),
+    self: latest.voters.includes(self) ? "voter" : latest.learners.includes(self) ? "learner" : "none",
+    joining: config.joining,
+    transfer: transfer === null ? null : { from: transfer.from, slot: transfer.slot, receivedBytes: transfer.data.length, totalBytes: transfer.totalBytes },
+    snapshotSlot: state.learner.snapshot?.slot ?? null,
+    progress,
+  };
 }
 
 function viewOf(state: KvReplicaState): CoreView {
@@ -64,6 +94,8 @@ function viewOf(state: KvReplicaState): CoreView {
     pendingCommands: role._tag === "leader" ? role.pendingCount : 0,
     inflightSlots: role._tag === "leader" ? role.inflight.filter((p) => !p.chosen).length : 0,
     halted: state.halted === null ? null : `divergence at slot ${state.halted.slot}: ${state.halted.message}`,
+    digest: kv.digest(state.learner.service.app),
+    membership: membershipOf(state),
   };
 }
 

@@ -12,6 +12,7 @@
  * replica (fail-stop): continuing after either could break the contract above.
  */
 import type { ClientResult, Consistency, Effect, Event, ReplicaId, StepResult } from "../core/events.ts";
+import type { ConfigChange } from "../core/configuration.ts";
 import type { MonotonicClock } from "./clock.ts";
 import type { TraceWriter } from "./trace.ts";
 
@@ -72,6 +73,7 @@ type Pending<M, R, I> =
   | { readonly _tag: "Receive"; readonly from: ReplicaId; readonly message: M; readonly wireId: number; readonly senderIncarnation: string }
   | { readonly _tag: "Tick" }
   | { readonly _tag: "ClientRequest"; readonly requestId: number; readonly submission: Submission<I> }
+  | { readonly _tag: "Reconfigure"; readonly requestId: number; readonly change: ConfigChange }
   | { readonly _tag: "Recover"; readonly records: readonly R[] };
 
 interface Waiter<O> {
@@ -149,6 +151,15 @@ export class Driver<S, M, R, I, O> {
 
   /** Submit a client request; resolves with the core's reply, or `unavailable` on overload or timeout. */
   submit(submission: Submission<I>): Promise<ClientResult<O>> {
+    return this.request((requestId) => ({ _tag: "ClientRequest", requestId, submission }));
+  }
+
+  /** Ask for a membership change (the core's Reconfigure event); resolves like {@link submit}. */
+  reconfigure(change: ConfigChange): Promise<ClientResult<O>> {
+    return this.request((requestId) => ({ _tag: "Reconfigure", requestId, change }));
+  }
+
+  private request(pending: (requestId: number) => Pending<M, R, I>): Promise<ClientResult<O>> {
     if (this.stopped) return Promise.resolve({ _tag: "unavailable", reason: "replica is shutting down", outcomeUnknown: false });
     if (this.waiters.size >= this.requestsPendingMax) {
       return Promise.resolve({ _tag: "unavailable", reason: `overloaded: ${this.requestsPendingMax} requests pending`, outcomeUnknown: false });
@@ -160,7 +171,7 @@ export class Driver<S, M, R, I, O> {
         resolve({ _tag: "unavailable", reason: `no reply within ${this.requestTimeoutMs} ms`, outcomeUnknown: true });
       }, this.requestTimeoutMs);
       this.waiters.set(requestId, { resolve, timer });
-      this.enqueue({ _tag: "ClientRequest", requestId, submission });
+      this.enqueue(pending(requestId));
     });
   }
 
@@ -184,6 +195,8 @@ export class Driver<S, M, R, I, O> {
         const s = pending.submission;
         return { _tag: "ClientRequest", now, requestId: pending.requestId, clientId: s.clientId, seq: s.seq, input: s.input, consistency: s.consistency };
       }
+      case "Reconfigure":
+        return { _tag: "Reconfigure", now, requestId: pending.requestId, change: pending.change };
       case "Recover":
         return { _tag: "Recover", now, records: pending.records };
     }

@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClientResult } from "../core/events.ts";
+import type { ConfigChange } from "../core/configuration.ts";
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import type { Submission } from "./driver.ts";
 import { createHttpServer } from "./http-api.ts";
@@ -20,6 +21,10 @@ let state: KvState = kv.start;
 /** When set, the stand-in answers this instead of executing. */
 let forced: ClientResult<KvOutput> | undefined;
 const submissions: Submission<KvInput>[] = [];
+/** The membership stand-in: the changes asked for, and what the core answers them. */
+const changes: ConfigChange[] = [];
+let memberResult: ClientResult<KvOutput> = { _tag: "reconfigured", epoch: 12, governsFrom: 76, voters: [1, 2, 3], learners: [4] };
+let retired: string | null = null;
 
 beforeAll(async () => {
   server = createHttpServer({
@@ -37,6 +42,16 @@ beforeAll(async () => {
     page: "<html>status</html>",
     log: silentLogger(),
     bodyBytesMax: 64 * 1024,
+    members: {
+      show: () => ({ replica: 1, inForce: { voters: [1, 2, 3], learners: [] } }),
+      // Replica 9 never connected: the leader does not know its address.
+      precheck: (request) => (request.op === "add" && request.id === 9 ? { status: 409, code: "unknown-replica", message: "replica 9 has not connected" } : null),
+      reconfigure: (change) => {
+        changes.push(change);
+        return Promise.resolve(memberResult);
+      },
+    },
+    retired: () => retired,
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   port = (server.address() as AddressInfo).port;
@@ -144,18 +159,87 @@ describe("HTTP API: the documented answers", () => {
   });
 });
 
+describe("HTTP API: membership", () => {
+  const post = (body: unknown) => call("POST", "/v1/members", typeof body === "string" ? body : JSON.stringify(body));
+
+  it("shows the membership and turns each op into the core's change", async () => {
+    expect(await call("GET", "/v1/members")).toMatchObject({ status: 200, json: { replica: 1, inForce: { voters: [1, 2, 3] } } });
+    memberResult = { _tag: "reconfigured", epoch: 12, governsFrom: 76, voters: [1, 2, 3], learners: [4] };
+    const added = await post({ op: "add", id: 4 });
+    expect(added).toMatchObject({ status: 200, json: { ok: true, epoch: 12, governsFrom: 76, voters: [1, 2, 3], learners: [4] } });
+    expect(added.json?.message).toBe("replica 4 added as a learner: chosen at slot 12, the configuration voters=1,2,3 learners=4 governs from slot 76");
+    await post({ op: "promote", id: 4 });
+    await post({ op: "remove", id: 3, force: true });
+    await post({ op: "replace", old: 2, id: 5 });
+    expect(changes.slice(-4)).toEqual([{ op: "add", replica: 4 }, { op: "promote", replica: 4 }, { op: "remove", replica: 3 }, { op: "replace", remove: 2, add: 5 }]);
+  });
+
+  it("refuses malformed bodies with 400, naming what was wrong", async () => {
+    const before = changes.length;
+    expect(await post("{nope")).toMatchObject({ status: 400, json: { code: "malformed", message: expect.stringMatching(/^body is not JSON/) as unknown } });
+    expect(await call("POST", "/v1/members")).toMatchObject({ status: 400, json: { message: "a JSON body is required" } });
+    expect(await post([1])).toMatchObject({ status: 400, json: { message: expect.stringMatching(/must be a JSON object/) as unknown } });
+    expect(await post({ id: 4 })).toMatchObject({ status: 400, json: { message: expect.stringMatching(/op must be one of "add", "promote", "remove", "replace", got none/) as unknown } });
+    expect(await post({ op: "grow", id: 4 })).toMatchObject({ status: 400, json: { message: expect.stringMatching(/got "grow"/) as unknown } });
+    const missing = await post({ op: "add" });
+    expect(missing.status).toBe(400);
+    expect(missing.json?.message).toMatch(/op add.*\bid\b/s);
+    for (const id of [0, -1, 1.5, "4", 1_000_001, null]) {
+      const bad = await post({ op: "remove", id });
+      expect(bad.status, JSON.stringify(id)).toBe(400);
+      expect(bad.json?.message).toMatch(typeof id === "number" ? /a replica id is an integer in \[1, 1000000\]/ : /id/);
+    }
+    expect(await post({ op: "add", id: 4, address: "x" })).toMatchObject({ status: 400, json: { message: expect.stringMatching(/address/) as unknown } });
+    expect(await post({ op: "replace", id: 4 })).toMatchObject({ status: 400, json: { message: expect.stringMatching(/old/) as unknown } });
+    expect(await post({ op: "replace", old: 3, id: 3 })).toMatchObject({ status: 400, json: { message: "replace needs two different replicas, got old 3 and id 3" } });
+    expect(await post({ op: "remove", id: 3, force: "yes" })).toMatchObject({ status: 400, json: { message: expect.stringMatching(/force/) as unknown } });
+    expect(await call("GET", "/v1/members?verbose=1")).toMatchObject({ status: 400 });
+    const put = await call("PUT", "/v1/members", "{}");
+    expect(put).toMatchObject({ status: 405, json: { code: "method-not-allowed" } });
+    expect(put.headers.allow).toBe("GET, POST");
+    expect(changes.length).toBe(before);
+  });
+
+  it("maps the leader's and the core's refusals to 409, redirects like writes, and 410 once removed", async () => {
+    expect(await post({ op: "add", id: 9 })).toMatchObject({ status: 409, json: { code: "unknown-replica", message: "replica 9 has not connected" } });
+    memberResult = { _tag: "refused", reason: "replica 4 has not caught up: it reported slot 3 executed, the leader 80" };
+    expect(await post({ op: "promote", id: 4 })).toMatchObject({ status: 409, json: { code: "not-caught-up", retry: true } });
+    memberResult = { _tag: "refused", reason: "replica 7 is not a member" };
+    expect(await post({ op: "remove", id: 7 })).toMatchObject({ status: 409, json: { code: "refused", message: "replica 7 is not a member" } });
+    memberResult = { _tag: "redirect", leader: 2 };
+    const redirect = await post({ op: "add", id: 4 });
+    expect(redirect).toMatchObject({ status: 307, json: { code: "redirect", leader: 2 } });
+    expect(redirect.headers.location).toBe("http://127.0.0.1:9999/v1/members");
+    memberResult = { _tag: "redirect", leader: null };
+    expect(await post({ op: "add", id: 4 })).toMatchObject({ status: 503, json: { code: "no-leader" } });
+    memberResult = { _tag: "unavailable", reason: "lost leadership", outcomeUnknown: true };
+    expect(await post({ op: "add", id: 4 })).toMatchObject({ status: 503, json: { code: "unavailable", outcomeUnknown: true } });
+    retired = "replica 1 was removed from the cluster";
+    try {
+      expect(await post({ op: "add", id: 4 })).toMatchObject({ status: 410, json: { code: "removed", message: "replica 1 was removed from the cluster" } });
+      expect(await call("GET", "/v1/kv/k")).toMatchObject({ status: 410, json: { code: "removed" } });
+      expect((await call("GET", "/v1/members")).status).toBe(200);
+    } finally {
+      retired = null;
+    }
+  });
+});
+
 describe("HTTP API: fuzzed", () => {
   const allowed = new Set([200, 307, 400, 404, 405, 409, 413, 503]);
+  memberResult = { _tag: "refused", reason: "replica 7 is not a member" };
   const segment = fc.oneof(fc.string({ maxLength: 12 }).map(encodeURIComponent), fc.constantFrom("%", "%zz", "%E0%A4%A", "..", "", "v1", "kv"));
   const path = fc.oneof(
     fc.array(segment, { maxLength: 4 }).map((s) => `/v1/kv/${s.join("/")}`),
     fc.array(segment, { maxLength: 4 }).map((s) => `/${s.join("/")}`),
+    fc.constantFrom("/v1/members", "/v1/members?x=1", "/v1/members/"),
     fc.tuple(fc.string({ maxLength: 8 }).map(encodeURIComponent), fc.string({ maxLength: 8 }).map(encodeURIComponent)).map(([k, v]) => `/v1/kv/k?${k}=${v}`),
   );
   const body = fc.oneof(
     fc.constant(undefined),
     fc.json().map((j) => j),
     fc.record({ value: fc.anything() }).map((r) => JSON.stringify(r)),
+    fc.record({ op: fc.constantFrom("add", "promote", "remove", "replace", "x"), id: fc.oneof(fc.integer(), fc.string({ maxLength: 3 })), old: fc.integer(), force: fc.anything() }, { requiredKeys: [] }).map((r) => JSON.stringify(r)),
     fc.record({ op: fc.constantFrom("cas", "append", "x"), expected: fc.oneof(fc.string(), fc.constant(null), fc.integer()), value: fc.oneof(fc.string(), fc.integer()) }, { requiredKeys: [] }).map((r) => JSON.stringify(r)),
     fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)),
   );

@@ -1,17 +1,20 @@
 /**
  * The client API of a replica over HTTP/JSON (documented in docs/http-api.md): get, put,
  * delete, compare-and-swap and append on the key-value store of spec/kv.ts, with optional
- * exactly-once sessions (X-Client-Id / X-Client-Seq) and read consistency. Also serves the
- * status page, /status, /metrics and /healthz.
+ * exactly-once sessions (X-Client-Id / X-Client-Seq) and read consistency; membership changes
+ * at /v1/members (show, add, promote, remove, replace). Also serves the status page, /status,
+ * /metrics and /healthz.
  *
  * This is a boundary: every request is decoded with Schemas before anything reaches the
  * replica, bodies are size-limited, and every failure is a JSON error {code, message} with a
- * fitting status (400, 404, 405, 409, 413, 503). A request can never crash the process.
+ * fitting status (400, 404, 405, 409, 410, 413, 503). A request can never crash the process.
  */
 import http from "node:http";
 import type net from "node:net";
 import { Either, ParseResult, Schema } from "effect";
 import type { ClientResult, Consistency, ReplicaId } from "../core/events.ts";
+import type { ConfigChange } from "../core/configuration.ts";
+import { replicaIdMax } from "../core/config.ts";
 import { KvInput, type KvOutput } from "../../spec/kv.ts";
 import { ClientId, Seq } from "../../spec/service.ts";
 import type { Submission } from "./driver.ts";
@@ -21,6 +24,28 @@ import type { Logger } from "./log.ts";
 export const bodyBytesMaxDefault = 1024 * 1024 + 4096;
 /** Prefix of the key-value routes; the rest of the path (percent-decoded) is the key. */
 export const kvPrefix = "/v1/kv/";
+
+/** The membership route: GET shows the membership, POST asks for a change. */
+export const membersPath = "/v1/members";
+
+/** A membership change as a client asks for it (the body of POST /v1/members). */
+export type MemberRequest =
+  | { readonly op: "add"; readonly id: number }
+  | { readonly op: "promote"; readonly id: number }
+  | { readonly op: "remove"; readonly id: number; readonly force?: boolean | undefined }
+  | { readonly op: "replace"; readonly old: number; readonly id: number };
+
+/** What the membership routes need from the replica. */
+export interface MembersApi {
+  /** The GET /v1/members document. */
+  readonly show: () => unknown;
+  /**
+   * Checks that only this replica can make, before the change is proposed (it is the leader):
+   * null to go ahead, or the refusal. Followers skip them; they redirect to the leader.
+   */
+  readonly precheck: (request: MemberRequest) => ApiError | null;
+  readonly reconfigure: (change: ConfigChange) => Promise<ClientResult<KvOutput>>;
+}
 
 /** A JSON error as every failed request gets it. */
 export interface ApiError {
@@ -43,6 +68,9 @@ export interface HttpApiOptions {
   readonly log: Logger;
   /** Largest body, in bytes. Default {@link bodyBytesMaxDefault}. */
   readonly bodyBytesMax?: number;
+  readonly members: MembersApi;
+  /** Why this replica no longer serves (it was removed from the cluster), or null while it serves. */
+  readonly retired?: () => string | null;
   /** Observability hook: one call per answered request. */
   readonly onResponse?: (route: string, status: number) => void;
 }
@@ -53,6 +81,14 @@ const PostBody = Schema.Union(
   Schema.Struct({ op: Schema.Literal("append"), value: Schema.String }),
 );
 const decodeInput = Schema.decodeUnknownEither(KvInput);
+const MemberId = Schema.Number.pipe(Schema.filter((n) => (Number.isInteger(n) && n >= 1 && n <= replicaIdMax) || `a replica id is an integer in [1, ${replicaIdMax}], got ${n}`));
+const memberBodies = {
+  add: Schema.Struct({ op: Schema.Literal("add"), id: MemberId }),
+  promote: Schema.Struct({ op: Schema.Literal("promote"), id: MemberId }),
+  remove: Schema.Struct({ op: Schema.Literal("remove"), id: MemberId, force: Schema.optional(Schema.Boolean) }),
+  replace: Schema.Struct({ op: Schema.Literal("replace"), old: MemberId, id: MemberId }),
+} as const;
+const memberOps = Object.keys(memberBodies) as (keyof typeof memberBodies)[];
 const ConsistencyParam = Schema.Literal("linearizable", "stale");
 
 class Refusal extends Error {
@@ -111,6 +147,51 @@ function parseJsonBody(text: string): unknown {
     return JSON.parse(text) as unknown;
   } catch (error) {
     return refuse(400, "malformed", `body is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** Decode the body of POST /v1/members: the op first, so that an unknown op gets a short answer. */
+export function decodeMemberRequest(body: unknown): MemberRequest {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) refuse(400, "malformed", "POST /v1/members body must be a JSON object such as {\"op\":\"add\",\"id\":4}");
+  const op = (body as Record<string, unknown>).op;
+  const known = memberOps.find((name) => name === op);
+  if (known === undefined) refuse(400, "malformed", `POST /v1/members body: op must be one of ${memberOps.map((o) => JSON.stringify(o)).join(", ")}, got ${op === undefined ? "none" : JSON.stringify(op)}`);
+  const request: MemberRequest = decodeWith<MemberRequest, unknown>(memberBodies[known] as Schema.Schema<MemberRequest, unknown>, body, `POST /v1/members body (op ${known})`);
+  if (request.op === "replace" && request.old === request.id) refuse(400, "malformed", `replace needs two different replicas, got old ${request.old} and id ${request.id}`);
+  return request;
+}
+
+/** The core's change for a client's request. */
+export function changeOf(request: MemberRequest): ConfigChange {
+  return request.op === "replace" ? { op: "replace", remove: request.old, add: request.id } : { op: request.op, replica: request.id };
+}
+
+/** The core refuses a promotion (or replacement) of a learner that has not caught up: worth retrying. */
+const notCaughtUp = /has not caught up/;
+
+/** The HTTP answer for the core's answer to a membership change. */
+export function memberAnswerOf(request: MemberRequest, result: ClientResult<KvOutput>, context: { requestUrl: string; httpAddressOf: (id: ReplicaId) => string | null }): Answer {
+  switch (result._tag) {
+    case "reconfigured": {
+      const what = request.op === "add" ? `replica ${request.id} added as a learner` : request.op === "promote" ? `replica ${request.id} promoted to voter` : request.op === "remove" ? `replica ${request.id} removed` : `replica ${request.old} replaced by ${request.id}`;
+      return {
+        status: 200,
+        body: {
+          ok: true,
+          message: `${what}: chosen at slot ${result.epoch}, the configuration voters=${result.voters.join(",")}${result.learners.length === 0 ? "" : ` learners=${result.learners.join(",")}`} governs from slot ${result.governsFrom}`,
+          epoch: result.epoch, governsFrom: result.governsFrom, voters: result.voters, learners: result.learners,
+        },
+      };
+    }
+    case "refused":
+      if (notCaughtUp.test(result.reason)) return { status: 409, body: { code: "not-caught-up", message: `${result.reason}; retry once it has caught up`, retry: true }, headers: { "Retry-After": "1" } };
+      return { status: 409, body: { code: "refused", message: result.reason } };
+    case "redirect":
+    case "unavailable":
+    case "stale-seq":
+    case "ok":
+      if (result._tag === "ok" || result._tag === "stale-seq") return { status: 500, body: { code: "internal", message: `a key-value result (${result._tag}) for a membership change` } };
+      return answerOf({ _tag: "get", key: "" }, result, context);
   }
 }
 
@@ -219,6 +300,26 @@ function answerOk(input: KvInput, output: KvOutput): Answer {
   }
 }
 
+async function handleMembers(options: HttpApiOptions, limit: number, url: URL, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+  const method = request.method ?? "";
+  for (const name of url.searchParams.keys()) refuse(400, "malformed", `unknown query parameter ${JSON.stringify(name)}`);
+  if (method === "GET" || method === "HEAD") {
+    send(response, 200, options.members.show());
+    options.onResponse?.("members-show", 200);
+    return;
+  }
+  if (method !== "POST") {
+    throw new Refusal({ status: 405, code: "method-not-allowed", message: `method ${method} is not allowed on ${membersPath}`, headers: { Allow: "GET, POST" } });
+  }
+  const body = decodeMemberRequest(parseJsonBody(await readBody(request, limit)));
+  const refusal = options.members.precheck(body);
+  if (refusal !== null) throw new Refusal(refusal);
+  const result = await options.members.reconfigure(changeOf(body));
+  const answer = memberAnswerOf(body, result, { requestUrl: request.url ?? "/", httpAddressOf: options.httpAddressOf });
+  send(response, answer.status, answer.body, answer.headers);
+  options.onResponse?.(`members-${body.op}`, answer.status);
+}
+
 function send(response: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (response.headersSent) return;
   const text = `${JSON.stringify(body)}\n`;
@@ -272,6 +373,14 @@ async function handle(options: HttpApiOptions, limit: number, request: http.Inco
     return refuse(400, "malformed", "the request target is not a valid URL path");
   }
   const method = request.method ?? "";
+  const retired = options.retired?.() ?? null;
+  if (retired !== null && (url.pathname.startsWith(kvPrefix) || (url.pathname === membersPath && method === "POST"))) {
+    refuse(410, "removed", retired);
+  }
+  if (url.pathname === membersPath) {
+    await handleMembers(options, limit, url, request, response);
+    return;
+  }
   if (url.pathname.startsWith(kvPrefix)) {
     const key = keyOfPath(url.pathname);
     const consistency = consistencyOf(url, method);

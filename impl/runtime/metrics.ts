@@ -67,6 +67,10 @@ export class ReplicaMetrics {
     new Gauge({ name: "paxos_lease_promised_round", help: "Round of the highest ballot promised", registers, collect() { this.set(view().promisedRound); } });
     new Gauge({ name: "paxos_lease_leader_pending_commands", help: "Client commands a leader holds before proposing", registers, collect() { this.set(view().pendingCommands); } });
     new Gauge({ name: "paxos_lease_leader_inflight_slots", help: "Slots proposed and not yet chosen", registers, collect() { this.set(view().inflightSlots); } });
+    new Gauge({ name: "paxos_lease_configuration_voters", help: "Voters of the configuration in force", registers, collect() { this.set(view().membership.inForce.voters.length); } });
+    new Gauge({ name: "paxos_lease_configuration_learners", help: "Learners of the configuration in force", registers, collect() { this.set(view().membership.inForce.learners.length); } });
+    new Gauge({ name: "paxos_lease_configuration_epoch", help: "Slot at which the configuration in force was chosen (0: the initial one)", registers, collect() { this.set(view().membership.inForce.epoch); } });
+    new Gauge({ name: "paxos_lease_configurations_pending", help: "Chosen configurations that govern later slots", registers, collect() { this.set(view().membership.pending.length); } });
     new Gauge({
       name: "paxos_lease_lease_remaining_seconds",
       help: "Time left on this leader's lease by its own clock (0 when not leader)",

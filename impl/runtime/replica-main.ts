@@ -3,20 +3,28 @@
  * impl/core's `step`, the peer transport, the HTTP API with status page and metrics. Start
  * order matters: storage is opened and checked before anything listens, so a replica with
  * damaged or foreign data never serves; the first event handed to the core is Recover.
+ *
+ * Membership: a replica started with `joining` is not one of the initial members; it dials the
+ * peers it is given, which learn its address from the handshake, and waits to be added (POST
+ * /v1/members at the leader). A replica that learns it was removed retires: it stops its core and
+ * its links, keeps answering /status and GET /v1/members (role "removed"), refuses client
+ * requests with 410, and marks its data directory so that it is never started again.
  */
 import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ReplicaId } from "../core/events.ts";
 import type { MonotonicClock } from "./clock.ts";
 import { kvAdapter, kvCodecs, kvConfig, kvInitialState, kvStep, type KvMessage, type KvRecord, type KvReplicaState } from "./core-adapter.ts";
 import { Driver, type BatchReport } from "./driver.ts";
-import { createHttpServer } from "./http-api.ts";
+import { createHttpServer, type ApiError, type MemberRequest } from "./http-api.ts";
 import type { Logger } from "./log.ts";
 import { ReplicaMetrics } from "./metrics.ts";
 import { buildStatus, RecentEvents, type ReplicaStatus } from "./status.ts";
 import { statusPageHtml } from "./status-page.ts";
-import { Storage } from "./storage.ts";
+import { Storage, StorageError } from "./storage.ts";
 import { TraceWriter } from "./trace.ts";
 import { formatAddress, Transport, type Address } from "./transport.ts";
 import type { CoreView } from "./view.ts";
@@ -27,8 +35,24 @@ export interface ReplicaOptions {
   readonly id: ReplicaId;
   readonly clusterId: string;
   readonly secret: Uint8Array;
-  /** Every member's peer address, this replica's own included. */
+  /**
+   * The peers to dial, by id, with their addresses, this replica's own included. Without
+   * `joining`, these are the cluster's initial members; with it, any members of the running
+   * cluster (list every current member, so that each learns this replica's address).
+   */
   readonly members: ReadonlyMap<ReplicaId, Address>;
+  /** This replica joins a running cluster: it is not one of the initial members. Default false. */
+  readonly joining?: boolean;
+  /** The cluster's initial members; required with `joining` (the others take the keys of `members`). */
+  readonly initialMembers?: readonly ReplicaId[];
+  /** The peer address told to peers (where they dial this replica). Default: its entry in `members`. */
+  readonly advertisePeer?: Address;
+  /**
+   * How long a replica that knows it was removed keeps taking part before it retires, when it
+   * has not yet executed up to the slot where its removal takes effect, in milliseconds.
+   * Default 10000.
+   */
+  readonly retireGraceMs?: number;
   /** Where to accept peers. Default: this replica's entry in `members`. */
   readonly listen?: Address;
   /** Where to serve clients. */
@@ -83,11 +107,24 @@ class ReplicaProcess implements RunningReplica {
   private readonly startedAtMs: number;
   private lastView: CoreView;
   private stopped = false;
+  /** Why this replica no longer serves (it was removed), or null. */
+  private retiredReason: string | null = null;
+  /** When this replica first saw a configuration without it (its monotonic clock), or null. */
+  private removalSeenAtMs: number | null = null;
+  private readonly removedMarker: string;
 
   constructor(private readonly options: ReplicaOptions) {
     const { id, clock } = options;
     if (!options.members.has(id)) throw new Error(`replica ${id} is not in the member list (${[...options.members.keys()].join(", ")})`);
-    const config = kvConfig(id, [...options.members.keys()], options.core);
+    const joining = options.joining === true;
+    if (joining && options.initialMembers === undefined) throw new Error("a joining replica needs the cluster's initial members (--initial-members)");
+    const initialMembers = joining ? options.initialMembers! : [...options.members.keys()];
+    const config = kvConfig(id, initialMembers, options.core, joining);
+    this.removedMarker = path.join(options.dataDir, "REMOVED");
+    if (fs.existsSync(this.removedMarker)) {
+      const why = fs.readFileSync(this.removedMarker, "utf8").trim().slice(0, 300);
+      throw new StorageError("removed", this.removedMarker, `replica ${id} was removed from the cluster (${why}); a removed replica never serves again: delete this directory, and add a replica under a new id`);
+    }
     const opened = Storage.open<KvRecord>({ dir: options.dataDir, clusterId: options.clusterId, replicaId: id, codec: kvCodecs.record, create: options.init === true });
     options.log.info({ file: opened.storage.file, records: opened.records.length, created: opened.created }, "storage opened");
     this.storage = opened.storage;
@@ -130,7 +167,9 @@ class ReplicaProcess implements RunningReplica {
       throw error;
     }
     const members = [...this.options.members.keys()];
-    this.options.log.info({ http: this.httpAddress, peer: formatAddress(this.listenAddress()), members }, "replica serving");
+    const joining = this.options.joining === true;
+    this.options.log.info({ http: this.httpAddress, peer: formatAddress(this.listenAddress()), members, joining }, joining ? "replica serving; waiting to be added to the cluster (POST /v1/members at the leader)" : "replica serving");
+    if (joining) this.events.add("info", "joining: waiting to be added as a learner");
   }
 
   async stop(): Promise<void> {
@@ -185,9 +224,53 @@ class ReplicaProcess implements RunningReplica {
     const before = this.lastView;
     this.lastView = view;
     this.metrics.onBatch(report, before, view);
+    this.noteMembership(before, view);
     if (view.role === before.role && view.leader === before.leader && view.ballot === before.ballot) return;
     this.events.noteViewChange(before, view);
     this.options.log.info({ role: view.role, leader: view.leader, ballot: view.ballot, executedSlot: view.executedSlot }, `role ${view.role}, leader ${view.leader ?? "unknown"}`);
+  }
+
+  /** Log membership changes this replica executed, and retire once it knows it was removed. */
+  private noteMembership(before: CoreView, view: CoreView): void {
+    const m = view.membership;
+    const latest = m.pending.at(-1) ?? m.inForce;
+    const previous = before.membership.pending.at(-1) ?? before.membership.inForce;
+    if (latest.epoch !== previous.epoch && view.role !== "starting") {
+      const text = `configuration chosen at slot ${latest.epoch}: voters ${latest.voters.join(",")}${latest.learners.length === 0 ? "" : `, learners ${latest.learners.join(",")}`}; governs from slot ${latest.governsFrom}`;
+      this.events.add("info", text);
+      this.options.log.info({ epoch: latest.epoch, governsFrom: latest.governsFrom, voters: latest.voters, learners: latest.learners }, text);
+    }
+    if (this.retiredReason !== null || m.self !== "none") {
+      this.removalSeenAtMs = null;
+      return;
+    }
+    // Not in the latest configuration. A joining replica that was never added has executed
+    // nothing (nobody sends a non-member the log); any other replica was a member once.
+    const wasMember = !m.joining || view.executedSlot > 0;
+    if (!wasMember) return;
+    const now = this.options.clock.nowMs();
+    this.removalSeenAtMs ??= now;
+    // Keep voting and learning until the removal governs the next slot to execute (the slots
+    // before it may still need this replica's vote), or for a grace period if it never gets there.
+    const governs = m.inForce.epoch === latest.epoch;
+    if (!governs && now - this.removalSeenAtMs < (this.options.retireGraceMs ?? 10_000)) return;
+    this.retire(`replica ${this.options.id} was removed from the cluster: the configuration chosen at slot ${latest.epoch} (voters ${latest.voters.join(",")}${latest.learners.length === 0 ? "" : `, learners ${latest.learners.join(",")}`}) does not include it`);
+  }
+
+  /** Stop the core and the links; keep answering /status; mark the data directory. */
+  private retire(reason: string): void {
+    this.retiredReason = reason;
+    this.options.log.warn({ reason }, "replica removed from the cluster: it stops serving; stop this process and delete its data directory");
+    this.events.add("warn", `${reason}; this replica no longer serves`);
+    try {
+      fs.writeFileSync(this.removedMarker, `${reason}\n`);
+    } catch (error) {
+      this.options.log.error({ err: error, file: this.removedMarker }, "could not mark the data directory as removed");
+    }
+    setImmediate(() => {
+      this.driver.stop();
+      void this.transport.close();
+    });
   }
 
   private newTransport(incarnation: string): Transport<KvMessage> {
@@ -199,7 +282,7 @@ class ReplicaProcess implements RunningReplica {
       listen: this.listenAddress(),
       peers: new Map([...this.options.members].filter(([peer]) => peer !== id)),
       codec: kvCodecs.message,
-      info: { http: this.advertiseHttp, incarnation },
+      info: { http: this.advertiseHttp, incarnation, peer: formatAddress(this.options.advertisePeer ?? this.options.members.get(id)!) },
       clock: this.options.clock,
       log: this.options.log,
       onMessage: (from, message, wireId, senderIncarnation) => {
@@ -213,6 +296,7 @@ class ReplicaProcess implements RunningReplica {
         this.events.add("warn", `closed a peer connection: ${reason.slice(0, 200)}`);
       },
       onDropped: (_to, reason) => this.metrics.messagesDropped.inc({ reason }),
+      onPeerLearned: (peer, address) => this.events.add("info", `learned replica ${peer} at ${formatAddress(address)} (it connected to us)`),
       onPeerEvent: (peer, event) => {
         if (event === "connected") this.events.add("info", `link to replica ${peer} up`);
         if (event === "disconnected") this.events.add("warn", `link to replica ${peer} down`);
@@ -232,6 +316,7 @@ class ReplicaProcess implements RunningReplica {
 
   private status(): ReplicaStatus {
     return buildStatus({
+      retired: this.retiredReason,
       replica: this.options.id,
       clusterId: this.options.clusterId,
       http: this.advertiseHttp,
@@ -248,8 +333,80 @@ class ReplicaProcess implements RunningReplica {
     });
   }
 
+  /** The GET /v1/members document: the membership as this replica knows it, with addresses and progress. */
+  private membersDocument(): Record<string, unknown> {
+    const view = kvAdapter.view(this.driver.state);
+    const m = view.membership;
+    const latest = m.pending.at(-1) ?? m.inForce;
+    const ids = new Set<ReplicaId>([...m.inForce.voters, ...m.inForce.learners, ...latest.voters, ...latest.learners]);
+    for (const c of m.pending) for (const r of [...c.voters, ...c.learners]) ids.add(r);
+    const health = new Map(this.transport.health().map((h) => [h.id, h]));
+    const replicas = [...ids].sort((a, b) => a - b).map((id) => {
+      const self = id === this.options.id;
+      const executed = self ? view.executedSlot : (m.progress.get(id) ?? this.peerExecuted.get(id) ?? null);
+      const address = self ? (this.options.advertisePeer ?? this.options.members.get(id)!) : this.transport.peerAddress(id);
+      return {
+        id,
+        role: latest.voters.includes(id) ? "voter" : latest.learners.includes(id) ? "learner" : "leaving",
+        peerAddress: address === null ? null : formatAddress(address),
+        http: this.httpOf(id),
+        connected: self ? null : (health.get(id)?.outbound ?? false),
+        executedSlot: executed,
+        lag: executed === null ? null : view.executedSlot - executed,
+      };
+    });
+    return {
+      replica: this.options.id,
+      role: this.retiredReason !== null ? "removed" : view.role,
+      retired: this.retiredReason,
+      leader: view.leader,
+      leaderHttp: view.leader === null ? null : this.httpOf(view.leader),
+      executedSlot: view.executedSlot,
+      initialMembers: m.initialMembers,
+      alpha: m.alpha,
+      inForce: m.inForce,
+      pending: m.pending,
+      self: m.self,
+      joining: m.joining,
+      transfer: m.transfer,
+      snapshotSlot: m.snapshotSlot,
+      replicas,
+    };
+  }
+
+  /** Leader-side checks before a change is proposed; see docs/http-api.md. */
+  private precheck(request: MemberRequest): ApiError | null {
+    const view = kvAdapter.view(this.driver.state);
+    if (view.role !== "leader") return null; // the driver redirects to the leader
+    const joiner = request.op === "add" ? request.id : null;
+    if (joiner !== null && joiner !== this.options.id && this.transport.peerAddress(joiner) === null) {
+      return {
+        status: 409,
+        code: "unknown-replica",
+        message: `replica ${joiner} has not connected to replica ${this.options.id} (the leader), so its address is not known here: start it first with 'paxos-lease replica --id ${joiner} --join --initial-members ${view.membership.initialMembers.join(",")} --peers ...' listing every current member, then retry`,
+      };
+    }
+    if (request.op === "remove" && request.force !== true) {
+      const latest = view.membership.pending.at(-1) ?? view.membership.inForce;
+      if (latest.voters.includes(request.id) && latest.voters.length - 1 < 3) {
+        return {
+          status: 409,
+          code: "unsafe",
+          message: `removing voter ${request.id} would leave ${latest.voters.length - 1} voter${latest.voters.length === 2 ? "" : "s"}, which tolerate${latest.voters.length === 2 ? "s" : ""} no failure; to swap a failed replica use op "replace" (add the new one first), or pass "force": true`,
+        };
+      }
+    }
+    return null;
+  }
+
   private newHttpServer(): http.Server {
     return createHttpServer({
+      members: {
+        show: () => this.membersDocument(),
+        precheck: (request) => this.precheck(request),
+        reconfigure: (change) => this.driver.reconfigure(change),
+      },
+      retired: () => this.retiredReason,
       replicaId: this.options.id,
       submit: (submission) => this.driver.submit(submission),
       httpAddressOf: (peer) => this.httpOf(peer),

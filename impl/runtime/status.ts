@@ -6,7 +6,7 @@
  */
 import type { ReplicaId } from "../core/events.ts";
 import type { PeerHealth } from "./transport.ts";
-import type { CoreView } from "./view.ts";
+import type { ConfigurationView, CoreView, MembershipView } from "./view.ts";
 
 /** Recent events kept for the status page. */
 export const recentEventsMax = 100;
@@ -62,7 +62,9 @@ export interface ReplicaStatus {
   readonly clusterId: string;
   readonly http: string;
   readonly uptimeMs: number;
-  readonly role: CoreView["role"];
+  readonly role: CoreView["role"] | "removed";
+  /** Why this replica no longer serves (it was removed from the cluster), or null. */
+  readonly retired: string | null;
   readonly leader: ReplicaId | null;
   readonly leaderHttp: string | null;
   readonly ballot: string | null;
@@ -73,6 +75,17 @@ export interface ReplicaStatus {
   readonly pendingCommands: number;
   readonly inflightSlots: number;
   readonly halted: string | null;
+  /** Digest of the application state after `executedSlot`: equal on replicas that executed the same slots. */
+  readonly digest: string;
+  readonly membership: {
+    readonly initialMembers: readonly ReplicaId[];
+    readonly alpha: number;
+    readonly inForce: ConfigurationView;
+    readonly pending: readonly ConfigurationView[];
+    readonly self: MembershipView["self"];
+    readonly transfer: MembershipView["transfer"];
+    readonly snapshotSlot: number | null;
+  };
   readonly storage: { readonly file: string; readonly records: number };
   readonly queues: { readonly events: number; readonly requests: number; readonly droppedEvents: number };
   readonly clockRate: number;
@@ -82,6 +95,7 @@ export interface ReplicaStatus {
 
 /** Everything {@link buildStatus} reads. */
 export interface StatusSources {
+  readonly retired: string | null;
   readonly replica: ReplicaId;
   readonly clusterId: string;
   readonly http: string;
@@ -105,7 +119,8 @@ export function buildStatus(s: StatusSources): ReplicaStatus {
     clusterId: s.clusterId,
     http: s.http,
     uptimeMs: Math.round(s.nowMs - s.startedAtMs),
-    role: view.role,
+    role: s.retired !== null ? "removed" : view.role,
+    retired: s.retired,
     leader: view.leader,
     leaderHttp: view.leader === null ? null : s.httpOf(view.leader),
     ballot: view.ballot,
@@ -116,6 +131,16 @@ export function buildStatus(s: StatusSources): ReplicaStatus {
     pendingCommands: view.pendingCommands,
     inflightSlots: view.inflightSlots,
     halted: view.halted,
+    digest: view.digest,
+    membership: {
+      initialMembers: view.membership.initialMembers,
+      alpha: view.membership.alpha,
+      inForce: view.membership.inForce,
+      pending: view.membership.pending,
+      self: view.membership.self,
+      transfer: view.membership.transfer,
+      snapshotSlot: view.membership.snapshotSlot,
+    },
     storage: s.storage,
     queues: s.queues,
     clockRate: s.clockRate,

@@ -26,7 +26,7 @@ export const appendBatchRecordsMax = 100_000;
 /** Why a data directory cannot be used. `file` names the offending file. */
 export class StorageError extends Error {
   constructor(
-    readonly kind: "foreign" | "damaged" | "missing" | "in-use",
+    readonly kind: "foreign" | "damaged" | "missing" | "in-use" | "removed",
     readonly file: string,
     detail: string,
   ) {

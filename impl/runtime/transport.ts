@@ -31,14 +31,31 @@ export function formatAddress(address: Address): string {
   return address.host.includes(":") ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 }
 
+/** HOST:PORT (or [v6]:PORT) as an address, or null when it is not one. */
+export function addressOfText(text: string): Address | null {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):([0-9]{1,5})$/.exec(text);
+  if (match === null) return null;
+  const port = Number(match[3]);
+  if (port < 1 || port > 65535) return null;
+  return { host: match[1] ?? match[2]!, port };
+}
+
 const Nonce = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{32}$/));
 const Mac = Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/));
 const Id = Schema.Int.pipe(Schema.between(1, 1_000_000));
 /**
- * What a replica tells its peers about itself: where clients reach it, and its incarnation
- * (random per process start), which traces use to pair a receipt with its send.
+ * What a replica tells its peers about itself: where clients reach it, its incarnation (random
+ * per process start), which traces use to pair a receipt with its send, and where peers reach
+ * it (`peer`, HOST:PORT). An authenticated dialer that is not in the acceptor's peer list (a
+ * replica that joins the cluster) is added to it under that address, so that the acceptor can
+ * send to it: this is how running replicas learn a new replica's address (docs/operations.md,
+ * "Adding and removing replicas").
  */
-const Info = Schema.Struct({ http: Schema.String.pipe(Schema.maxLength(256)), incarnation: Schema.String.pipe(Schema.maxLength(64)) });
+const Info = Schema.Struct({
+  http: Schema.String.pipe(Schema.maxLength(256)),
+  incarnation: Schema.String.pipe(Schema.maxLength(64)),
+  peer: Schema.optional(Schema.String.pipe(Schema.maxLength(256))),
+});
 export type PeerInfo = typeof Info.Type;
 
 /** Dialer to acceptor: who I am, whom I want, my nonce. */
@@ -109,7 +126,9 @@ export interface TransportOptions<M> {
   readonly inboundConnectionsMax?: number;
   /** Observability hooks. */
   readonly onRejected?: (reason: string) => void;
-  readonly onDropped?: (to: ReplicaId, reason: "not-connected" | "backpressure" | "too-large") => void;
+  readonly onDropped?: (to: ReplicaId, reason: "not-connected" | "backpressure" | "too-large" | "unknown-peer") => void;
+  /** A replica outside the peer list connected and announced where it listens: it is a peer now. */
+  readonly onPeerLearned?: (peer: ReplicaId, address: Address) => void;
   readonly onPeerEvent?: (peer: ReplicaId, event: "connected" | "disconnected" | "inbound" | "inbound-closed") => void;
 }
 
@@ -199,7 +218,12 @@ export class Transport<M> {
    */
   send(to: ReplicaId, message: M, wireId: number): boolean {
     const link = this.links.get(to);
-    if (link === undefined) throw new Error(`send to unknown replica ${to}`);
+    if (link === undefined) {
+      // A replica the core knows from the log (a learner just added) whose address has not
+      // reached us yet: it announces itself when it dials us. Until then, a lost message.
+      this.options.onDropped?.(to, "unknown-peer");
+      return false;
+    }
     if (!link.ready || link.socket === null) {
       this.options.onDropped?.(to, "not-connected");
       return false;
@@ -357,11 +381,41 @@ export class Transport<M> {
       return `peer belongs to cluster ${JSON.stringify(hello.clusterId)}, not ${JSON.stringify(this.options.clusterId)}`;
     }
     if (hello.to !== this.options.self) return `peer dialed replica ${hello.to}, but this is replica ${this.options.self}`;
-    if (!this.peerRecords.has(hello.from)) return `replica ${hello.from} is not a configured peer`;
+    if (hello.from === this.options.self) return `peer claims this replica's own id ${hello.from}`;
+    if (!this.peerRecords.has(hello.from) && hello.info.peer !== undefined && addressOfText(hello.info.peer) === null) {
+      return `replica ${hello.from} announced a peer address that is not HOST:PORT: ${JSON.stringify(hello.info.peer)}`;
+    }
     return undefined;
   }
 
+  /**
+   * Add `peer` at `address` and start dialing it, unless it is known already (a configured
+   * peer keeps the address it was given). Returns true when it was added.
+   */
+  addPeer(peer: ReplicaId, address: Address): boolean {
+    if (peer === this.options.self || this.links.has(peer) || this.closed) return false;
+    const link: OutboundLink = { peer, address, socket: null, ready: false, attempt: 0, timer: null, reconnects: 0 };
+    this.links.set(peer, link);
+    if (!this.peerRecords.has(peer)) this.peerRecords.set(peer, { inbound: null, lastHeardMs: null, info: null });
+    this.options.log.info({ peer, address: formatAddress(address) }, "learned a new peer");
+    this.options.onPeerLearned?.(peer, address);
+    if (this.server.listening) this.dial(link);
+    return true;
+  }
+
+  /** The peer address of `peer`, if known. */
+  peerAddress(peer: ReplicaId): Address | null {
+    return this.links.get(peer)?.address ?? null;
+  }
+
   private openInbound(peer: ReplicaId, socket: net.Socket, info: PeerInfo): void {
+    if (!this.links.has(peer)) {
+      // Authenticated, but not in our peer list: a replica that joins. Without an address we
+      // can only receive from it; with one, it becomes a peer we dial.
+      const address = info.peer === undefined ? null : addressOfText(info.peer);
+      if (address !== null) this.addPeer(peer, address);
+      else if (!this.peerRecords.has(peer)) this.peerRecords.set(peer, { inbound: null, lastHeardMs: null, info: null });
+    }
     const record = this.peerRecords.get(peer)!;
     // A peer that reconnects replaces its old link; the old socket may be half-dead.
     if (record.inbound !== null && record.inbound !== socket) record.inbound.destroy();
@@ -371,8 +425,8 @@ export class Transport<M> {
     this.options.onPeerEvent?.(peer, "inbound");
     // The peer is evidently back: dial it now rather than at the end of our backoff, so that a
     // restarted replica hears from the others well within an election timeout.
-    const link = this.links.get(peer)!;
-    if (!link.ready && link.timer !== null) {
+    const link = this.links.get(peer);
+    if (link !== undefined && !link.ready && link.timer !== null) {
       clearTimeout(link.timer);
       link.attempt = 0;
       this.dial(link);

@@ -28,6 +28,41 @@ export interface CoreView {
   readonly inflightSlots: number;
   /** Why the replica stopped serving (divergence), or null. */
   readonly halted: string | null;
+  /** Digest of the application state after slots 1..executedSlot: equal on replicas that executed the same slots. */
+  readonly digest: string;
+  readonly membership: MembershipView;
+}
+
+/** A configuration: who votes, who only learns, and from which slot on. */
+export interface ConfigurationView {
+  /** The slot at which the change that made it was chosen; 0 for the initial configuration. */
+  readonly epoch: number;
+  /** The first slot it governs. */
+  readonly governsFrom: number;
+  readonly voters: readonly ReplicaId[];
+  readonly learners: readonly ReplicaId[];
+}
+
+/** The membership as this replica knows it from the chosen log it executed. */
+export interface MembershipView {
+  /** The cluster's initial voters (every replica is started with the same list). */
+  readonly initialMembers: readonly ReplicaId[];
+  /** A configuration chosen at slot i governs from slot i + alpha. */
+  readonly alpha: number;
+  /** The configuration governing the next slot to execute. */
+  readonly inForce: ConfigurationView;
+  /** Chosen configurations that govern later slots, ascending. */
+  readonly pending: readonly ConfigurationView[];
+  /** This replica's place in the latest configuration it knows. */
+  readonly self: "voter" | "learner" | "none";
+  /** Started to join a running cluster (not one of the initial members). */
+  readonly joining: boolean;
+  /** A state transfer in progress: a peer's snapshot at `slot`, `receivedBytes` of `totalBytes` so far. */
+  readonly transfer: { readonly from: ReplicaId; readonly slot: number; readonly receivedBytes: number; readonly totalBytes: number } | null;
+  /** Slot of the latest snapshot this replica holds (taken or installed), or null. */
+  readonly snapshotSlot: number | null;
+  /** A leader's knowledge of each peer's executed prefix (from acknowledgements); empty elsewhere. */
+  readonly progress: ReadonlyMap<ReplicaId, number>;
 }
 
 /** Computes a {@link CoreView} from a core state, and notes peer progress from messages. */
