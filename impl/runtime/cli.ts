@@ -1,7 +1,8 @@
 /**
- * `paxos-lease`: the command line. `replica` runs one replica process; `cluster start` runs a
- * local cluster; `put`, `get`, `del`, `cas`, `append` and `status` talk to a running cluster
- * over its HTTP API, following redirects to the leader. Every command has `--help`; a bad flag
+ * `paxos-lease`: the command line. `replica` runs one replica process (`--join` for one that
+ * joins a running cluster); `cluster start` runs a local cluster; `put`, `get`, `del`, `cas`,
+ * `append`, `status` and `members` (show, add, promote, remove, replace) talk to a running
+ * cluster over its HTTP API, following redirects to the leader. Every command has `--help`; a bad flag
  * or value is refused with a message naming it.
  *
  * Exit codes: 0 done; 1 the operation was refused (failed compare-and-swap, key not found, ...);
@@ -45,6 +46,14 @@ export function parseAddress(value: string): Address {
   const port = Number(match[3]);
   if (port < 1 || port > 65535) throw new InvalidArgumentError(`port ${port} is outside 1..65535`);
   return { host: match[1] ?? match[2]!, port };
+}
+
+/** ID,ID,... : distinct replica ids. */
+export function parseIds(value: string): number[] {
+  const ids = value.split(",").map((e) => e.trim()).filter((e) => e !== "").map((e) => parseIntIn(1, 1_000_000)(e));
+  if (ids.length === 0) throw new InvalidArgumentError("the id list is empty");
+  if (new Set(ids).size !== ids.length) throw new InvalidArgumentError(`an id is listed twice in ${JSON.stringify(value)}`);
+  return ids;
 }
 
 /** ID=HOST:PORT,ID=HOST:PORT,... (every member, this replica included). */
@@ -111,6 +120,9 @@ interface ReplicaFlags {
   secretFile?: string;
   listen?: Address;
   advertiseHttp?: string;
+  advertisePeer?: Address;
+  join?: boolean;
+  initialMembers?: number[];
   init?: boolean;
   trace?: string;
   coreConfig?: string;
@@ -130,6 +142,8 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
       ...(flags.listen === undefined ? {} : { listen: flags.listen }),
       http: flags.http,
       ...(flags.advertiseHttp === undefined ? {} : { advertiseHttp: flags.advertiseHttp }),
+      ...(flags.advertisePeer === undefined ? {} : { advertisePeer: flags.advertisePeer }),
+      ...(flags.join === true ? { joining: true, initialMembers: flags.initialMembers ?? [] } : {}),
       dataDir: flags.data,
       init: flags.init === true,
       ...(flags.trace === undefined ? {} : { traceFile: flags.trace }),
@@ -250,13 +264,16 @@ export function buildProgram(): Command {
     .command("replica")
     .description("run one replica process")
     .requiredOption("--id <n>", "this replica's id (one of the --peers ids)", parseIntIn(1, 1_000_000))
-    .requiredOption("--peers <list>", "every member as ID=HOST:PORT,... (this replica included), identical on all replicas", parsePeers)
+    .requiredOption("--peers <list>", "every member as ID=HOST:PORT,... (this replica included), identical on all replicas; with --join, every current member and this replica", parsePeers)
     .requiredOption("--http <host:port>", "where to serve the client API, status page and metrics", parseAddress)
     .requiredOption("--data <dir>", "data directory of this replica")
     .requiredOption("--cluster-id <id>", "the cluster's id; a data directory or peer of another cluster is refused")
     .option("--secret-file <file>", "file holding the cluster secret (default: $PAXOS_LEASE_SECRET)")
     .option("--listen <host:port>", "where to accept peers (default: this replica's --peers entry)", parseAddress)
     .option("--advertise-http <host:port>", "client address told to peers for redirects (default: --http)")
+    .option("--advertise-peer <host:port>", "peer address told to peers, so that replicas this one dials can dial it back (default: its --peers entry)", parseAddress)
+    .option("--join", "join a running cluster: this replica is not one of the initial members; add it afterwards with 'paxos-lease members add' (docs/operations.md)")
+    .option("--initial-members <ids>", "with --join: the cluster's initial members, as every replica was started with them (shown by 'paxos-lease members')", parseIds)
     .option("--init", "create a fresh data directory if there is none (only for a new cluster; see docs/operations.md)")
     .option("--trace <file>", "append an event trace (JSON lines, docs/trace-format.md) to this file")
     .option("--core-config <file>", "JSON object of core settings (leaseMs, clockDriftPpmMax, electionTimeoutMsMin, ...)")
@@ -264,6 +281,9 @@ export function buildProgram(): Command {
     .option("--request-timeout-ms <ms>", "longest wait for a client request", parseIntIn(1, 600_000), 10_000)
     .action(async (flags: ReplicaFlags) => {
       if (!flags.peers.has(flags.id)) throw new UsageError(`--id ${flags.id} is not in --peers (${[...flags.peers.keys()].join(", ")})`);
+      if (flags.join === true && flags.initialMembers === undefined) throw new UsageError("--join needs --initial-members (the ids the cluster was started with; 'paxos-lease members' shows them)");
+      if (flags.join !== true && flags.initialMembers !== undefined) throw new UsageError("--initial-members is only for a replica started with --join");
+      if (flags.initialMembers?.includes(flags.id) === true) throw new UsageError(`--id ${flags.id} is one of --initial-members: an initial member does not --join (a failed one is replaced under a new id)`);
       await runReplicaCommand(flags);
     });
 
@@ -336,7 +356,160 @@ export function buildProgram(): Command {
       process.exitCode = rows.some((r) => r.status !== undefined) ? 0 : exitUnreachable;
     });
 
+  addMembersCommands(program);
+
   return program;
+}
+
+// ---- Membership ----
+
+interface MembersDocument {
+  replica: number;
+  role: string;
+  leader: number | null;
+  leaderHttp: string | null;
+  executedSlot: number;
+  initialMembers: number[];
+  alpha: number;
+  inForce: { epoch: number; governsFrom: number; voters: number[]; learners: number[] };
+  pending: { epoch: number; governsFrom: number; voters: number[]; learners: number[] }[];
+  replicas: { id: number; role: string; peerAddress: string | null; http: string | null; connected: boolean | null; executedSlot: number | null; lag: number | null }[];
+}
+
+/** The membership as the leader knows it (or, without a known leader, as the first replica that answers does). */
+async function fetchMembers(client: KvClient, timeoutMs: number): Promise<{ doc: MembersDocument; endpoint: string }> {
+  const reply = await client.call("GET", "/v1/members");
+  if (reply.status !== 200) throw new Error(`GET /v1/members at ${reply.endpoint} answered ${reply.status}: ${text(reply.body.message)}`);
+  let doc = reply.body as unknown as MembersDocument;
+  let endpoint = reply.endpoint;
+  if (doc.leader !== null && doc.leader !== doc.replica && doc.leaderHttp !== null) {
+    try {
+      const fromLeader = await new KvClient({ endpoints: [`http://${doc.leaderHttp}`], deadlineMs: Math.min(timeoutMs, 3000) }).call("GET", "/v1/members");
+      if (fromLeader.status === 200) {
+        doc = fromLeader.body as unknown as MembersDocument;
+        endpoint = fromLeader.endpoint;
+      }
+    } catch {
+      // The leader's view is better, the contacted replica's will do.
+    }
+  }
+  return { doc, endpoint };
+}
+
+function showConfig(c: MembersDocument["inForce"]): string {
+  return `voters ${c.voters.join(",")}${c.learners.length === 0 ? "" : `, learners ${c.learners.join(",")}`} (chosen at slot ${c.epoch}, governs from slot ${c.governsFrom})`;
+}
+
+function membersText(doc: MembersDocument, endpoint: string): string {
+  const header = ["ID", "ROLE", "PEER ADDRESS", "CLIENT ADDRESS", "LINK", "EXECUTED", "LAG"];
+  const rows = doc.replicas.map((r) => [
+    `${r.id}${r.id === doc.leader ? " (leader)" : ""}`, r.role, text(r.peerAddress), text(r.http),
+    r.connected === null ? "self" : r.connected ? "up" : "down", text(r.executedSlot), text(r.lag),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((l) => (l[i] ?? "").length)));
+  const table = [header, ...rows].map((l) => l.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
+  const peers = doc.replicas.filter((r) => r.role !== "leaving" && r.peerAddress !== null).map((r) => `${r.id}=${r.peerAddress!}`).join(",");
+  return [
+    `membership as replica ${doc.replica} (${doc.role}) knows it at slot ${doc.executedSlot}, from ${endpoint}`,
+    `  in force:  ${showConfig(doc.inForce)}`,
+    ...doc.pending.map((c) => `  pending:   ${showConfig(c)}`),
+    `  initial members ${doc.initialMembers.join(",")}; a change chosen at slot i governs from slot i + ${doc.alpha}`,
+    "",
+    table,
+    "",
+    `to join a new replica N: paxos-lease replica --id N --join --initial-members ${doc.initialMembers.join(",")} --peers ${peers},N=HOST:PORT --http HOST:PORT --data DIR --init ...`,
+  ].join("\n");
+}
+
+function roleOf(doc: MembersDocument, id: number): "voter" | "learner" | "none" {
+  const latest = doc.pending.at(-1) ?? doc.inForce;
+  return latest.voters.includes(id) ? "voter" : latest.learners.includes(id) ? "learner" : "none";
+}
+
+interface MemberFlags extends ClientFlags {
+  id: number;
+  old?: number;
+  force?: boolean;
+  learnerOnly?: boolean;
+}
+
+/**
+ * POST a change to the leader until it is chosen: retried while no leader is known (503) and while
+ * the learner is catching up (409 not-caught-up), up to the deadline. Returns the last reply.
+ */
+async function postChange(client: KvClient, body: Record<string, unknown>, deadline: number, progress: (text: string) => void): Promise<ApiReply> {
+  for (let attempt = 0; ; attempt++) {
+    const reply = await client.call("POST", "/v1/members", body);
+    const retry = reply.status === 503 || (reply.status === 409 && reply.body.code === "not-caught-up");
+    if (!retry || performance.now() > deadline) return reply;
+    if (attempt % 5 === 0) progress(`waiting: ${text(reply.body.message)}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+function memberReport(reply: ApiReply, flags: ClientFlags): number {
+  return report(reply, flags, (body) => text(body.message));
+}
+
+function addMembersCommands(program: Command): void {
+  const members = program.command("members").description("show or change the cluster's membership (docs/operations.md, \"Adding and removing replicas\")");
+  const say = (flags: ClientFlags) => (line: string): void => {
+    if (flags.json !== true) process.stderr.write(`${line}\n`);
+  };
+
+  withClientFlags(members.command("show", { isDefault: true }).description("show the configuration in force, pending changes, learners and their progress"))
+    .action((flags: ClientFlags) => clientCommand(flags, async (client) => {
+      const { doc, endpoint } = await fetchMembers(client, flags.timeoutMs);
+      process.stdout.write(flags.json === true ? `${JSON.stringify(doc)}\n` : `${membersText(doc, endpoint)}\n`);
+      return 0;
+    }));
+
+  const idOption = (description: string) => new Option("--id <n>", description).argParser(parseIntIn(1, 1_000_000)).makeOptionMandatory();
+
+  withClientFlags(members.command("add").description("add a running replica (started with --join) as a learner, wait until it caught up, then promote it to voter"))
+    .addOption(idOption("the new replica's id"))
+    .option("--learner-only", "stop after adding it as a learner (promote later with 'members promote')")
+    .action((flags: MemberFlags) => clientCommand({ ...flags, timeoutMs: Math.max(flags.timeoutMs, 60_000) }, async (client) => {
+      const deadline = performance.now() + Math.max(flags.timeoutMs, 60_000);
+      const { doc } = await fetchMembers(client, flags.timeoutMs);
+      if (roleOf(doc, flags.id) === "none") {
+        const added = await postChange(client, { op: "add", id: flags.id }, deadline, say(flags));
+        if (added.status !== 200) return memberReport(added, flags);
+        say(flags)(text(added.body.message));
+      } else say(flags)(`replica ${flags.id} is already a ${roleOf(doc, flags.id)}`);
+      if (flags.learnerOnly === true || roleOf(doc, flags.id) === "voter") return flags.json === true ? memberReport({ status: 200, body: { ok: true, message: "done" }, endpoint: "" }, flags) : 0;
+      say(flags)(`waiting for replica ${flags.id} to catch up, then promoting it`);
+      return memberReport(await postChange(client, { op: "promote", id: flags.id }, deadline, say(flags)), flags);
+    }));
+
+  withClientFlags(members.command("promote").description("promote a learner that has caught up to voter"))
+    .addOption(idOption("the learner's id"))
+    .action((flags: MemberFlags) => clientCommand(flags, async (client) =>
+      memberReport(await postChange(client, { op: "promote", id: flags.id }, performance.now() + flags.timeoutMs, say(flags)), flags)));
+
+  withClientFlags(members.command("remove").description("remove a replica (a voter or a learner); it stops serving once it learns it"))
+    .addOption(idOption("the replica to remove"))
+    .option("--force", "allow leaving fewer than 3 voters")
+    .action((flags: MemberFlags) => clientCommand(flags, async (client) =>
+      memberReport(await postChange(client, { op: "remove", id: flags.id, ...(flags.force === true ? { force: true } : {}) }, performance.now() + flags.timeoutMs, say(flags)), flags)));
+
+  withClientFlags(members.command("replace").description("replace voter --old by the running replica --id (started with --join): add it as a learner, wait until it caught up, then swap them in one change"))
+    .addOption(new Option("--old <n>", "the voter to replace (for example one whose disk failed)").argParser(parseIntIn(1, 1_000_000)).makeOptionMandatory())
+    .addOption(idOption("the new replica's id"))
+    .action((flags: MemberFlags) => {
+      if (flags.old === flags.id) throw new UsageError(`--old and --id must differ (both are ${flags.id})`);
+      return clientCommand({ ...flags, timeoutMs: Math.max(flags.timeoutMs, 60_000) }, async (client) => {
+        const deadline = performance.now() + Math.max(flags.timeoutMs, 60_000);
+        const { doc } = await fetchMembers(client, flags.timeoutMs);
+        if (roleOf(doc, flags.id) === "none") {
+          const added = await postChange(client, { op: "add", id: flags.id }, deadline, say(flags));
+          if (added.status !== 200) return memberReport(added, flags);
+          say(flags)(text(added.body.message));
+        }
+        say(flags)(`waiting for replica ${flags.id} to catch up, then replacing ${flags.old!} by it`);
+        return memberReport(await postChange(client, { op: "replace", old: flags.old, id: flags.id }, deadline, say(flags)), flags);
+      });
+    });
 }
 
 /** Run the CLI with `argv` (without node and script). */

@@ -2,6 +2,7 @@
  * A cluster of real replica processes on loopback for the runtime's integration tests: free
  * ports, a temporary data folder, one `paxos-lease replica` child process per member, each
  * writing an event trace. Replicas can be killed (any signal) and restarted on their data.
+ * Spares (ids above the initial members) start with --join, listing every replica as a peer.
  * Test-only. Every wait is bounded; `close` kills every child still running.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -31,11 +32,13 @@ export class TestCluster {
     readonly members: Member[],
     private readonly secretFile: string,
     private readonly coreConfigFile: string | undefined,
+    /** The initial members are 1..initialSize; the others are spares that join. */
+    readonly initialSize: number,
   ) {}
 
-  static async create(size: number, core?: Record<string, unknown>): Promise<TestCluster> {
+  static async create(size: number, core?: Record<string, unknown>, spares = 0): Promise<TestCluster> {
     const dir = tempDir("cluster");
-    const ports = await freePorts(2 * size);
+    const ports = await freePorts(2 * (size + spares));
     const secretFile = path.join(dir, "secret");
     fs.writeFileSync(secretFile, "integration-test-secret-0123456789\n", { mode: 0o600 });
     let coreConfigFile: string | undefined;
@@ -43,8 +46,8 @@ export class TestCluster {
       coreConfigFile = path.join(dir, "core.json");
       fs.writeFileSync(coreConfigFile, JSON.stringify(core));
     }
-    const members = Array.from({ length: size }, (_, i) => ({ id: i + 1, peerPort: ports[2 * i]!, httpPort: ports[2 * i + 1]!, child: null, output: [], exit: null }));
-    return new TestCluster(dir, members, secretFile, coreConfigFile);
+    const members = Array.from({ length: size + spares }, (_, i) => ({ id: i + 1, peerPort: ports[2 * i]!, httpPort: ports[2 * i + 1]!, child: null, output: [], exit: null }));
+    return new TestCluster(dir, members, secretFile, coreConfigFile, size);
   }
 
   member(id: number): Member {
@@ -61,6 +64,11 @@ export class TestCluster {
     return this.members.map((m) => this.endpoint(m.id));
   }
 
+  /** The endpoints of the replicas running now. */
+  runningEndpoints(): string[] {
+    return this.members.filter((m) => m.child !== null).map((m) => this.endpoint(m.id));
+  }
+
   traceFile(id: number): string {
     return path.join(this.dir, `replica-${id}.trace.jsonl`);
   }
@@ -71,13 +79,15 @@ export class TestCluster {
 
   /** The argv of `replica` for member `id`. */
   replicaArgs(id: number, extra: readonly string[] = []): string[] {
-    const peers = this.members.map((m) => `${m.id}=127.0.0.1:${m.peerPort}`).join(",");
+    const spare = id > this.initialSize;
+    const peers = this.members.filter((m) => spare || m.id <= this.initialSize).map((m) => `${m.id}=127.0.0.1:${m.peerPort}`).join(",");
+    const join = spare ? ["--join", "--initial-members", Array.from({ length: this.initialSize }, (_, i) => i + 1).join(",")] : [];
     const args = [
       "replica", "--id", String(id), "--cluster-id", "it-cluster", "--secret-file", this.secretFile, "--peers", peers,
       "--http", `127.0.0.1:${this.member(id).httpPort}`, "--data", this.dataDir(id), "--trace", this.traceFile(id), "--log-level", "info",
     ];
     if (this.coreConfigFile !== undefined) args.push("--core-config", this.coreConfigFile);
-    return [...args, ...extra];
+    return [...args, ...join, ...extra];
   }
 
   /** Spawn replica `id` (with --init when its data directory does not exist yet). */
@@ -100,8 +110,9 @@ export class TestCluster {
     });
   }
 
+  /** Start the initial members (not the spares). */
   startAll(): void {
-    for (const m of this.members) this.start(m.id);
+    for (const m of this.members) if (m.id <= this.initialSize) this.start(m.id);
   }
 
   /** Send `signal` to replica `id` and wait until it has exited. */
@@ -122,12 +133,14 @@ export class TestCluster {
     }
   }
 
-  /** Wait until every running replica answers and agrees on one leader that says it leads. */
+  /** Wait until every running member (not a spare waiting to join, not a removed replica) answers and agrees on one leader that says it leads. */
   async waitForLeader(timeoutMs = 60_000): Promise<number> {
     return waitFor("one leader all running replicas agree on", async () => {
       const running = this.members.filter((m) => m.child !== null);
-      const statuses = await Promise.all(running.map((m) => this.status(m.id)));
-      if (statuses.some((s) => s === undefined)) return undefined;
+      const all = await Promise.all(running.map((m) => this.status(m.id)));
+      if (all.some((s) => s === undefined)) return undefined;
+      const statuses = all.filter((s) => s!.role !== "removed" && s!.membership.self !== "none");
+      if (statuses.length === 0) return undefined;
       const leaders = new Set(statuses.map((s) => s!.leader));
       const leader = statuses[0]!.leader;
       if (leaders.size !== 1 || leader === null) return undefined;
@@ -137,7 +150,7 @@ export class TestCluster {
   }
 
   client(deadlineMs = 30_000): KvClient {
-    return new KvClient({ endpoints: this.endpoints(), deadlineMs, requestTimeoutMs: 3000 });
+    return new KvClient({ endpoints: this.runningEndpoints().length > 0 ? this.runningEndpoints() : this.endpoints(), deadlineMs, requestTimeoutMs: 3000 });
   }
 
   /** Captured output of every replica, for a failure report. */
