@@ -2,8 +2,8 @@
  * The command line's argument handling: addresses and peer lists parse or are refused with a
  * message naming the problem, and bad flags exit with the usage code instead of a stack trace.
  */
-import { describe, expect, it } from "vitest";
-import { buildProgram, parseAddress, parsePeers } from "./cli.ts";
+import { describe, expect, it, vi } from "vitest";
+import { buildProgram, exitUsage, main, parseAddress, parseIds, parsePeers } from "./cli.ts";
 
 function parseErrors(argv: string[]): string {
   const program = buildProgram();
@@ -45,5 +45,47 @@ describe("cli arguments", () => {
     expect(parseErrors(["get", "k", "--endpoints", "http://["])).toMatch(/is not a URL or HOST:PORT/);
     expect(parseErrors(["frobnicate"])).toMatch(/unknown command 'frobnicate'/);
     expect(parseErrors(["get", "--help"])).toMatch(/--stale/);
+  });
+
+  it("refuses bad membership flags, naming them", () => {
+    expect(parseErrors(["members", "add"])).toMatch(/required option '--id <n>' not specified/);
+    expect(parseErrors(["members", "add", "--id", "four"])).toMatch(/option '--id <n>' argument 'four' is invalid. expected an integer/);
+    expect(parseErrors(["members", "remove", "--id", "0"])).toMatch(/expected an integer in \[1, 1000000\], got 0/);
+    expect(parseErrors(["members", "replace", "--id", "5"])).toMatch(/required option '--old <n>' not specified/);
+    expect(parseErrors(["members", "grow"])).toMatch(/too many arguments for 'show'|unknown command 'grow'/);
+    expect(parseErrors(["members", "--help"])).toMatch(/add \[options\][\s\S]*remove \[options\][\s\S]*replace \[options\]/);
+    expect(parseErrors(["members", "replace", "--help"])).toMatch(/--old <n>/);
+    expect(parseErrors(["replica", "--initial-members", "1,1", "--id", "4"])).toMatch(/an id is listed twice/);
+  });
+
+  it("refuses inconsistent --join flags before starting anything, exit code 2", async () => {
+    const base = ["replica", "--id", "4", "--peers", "1=127.0.0.1:1,4=127.0.0.1:4", "--http", "127.0.0.1:1", "--data", "/nonexistent", "--cluster-id", "c"];
+    const cases: [string[], RegExp][] = [
+      [["--join"], /--join needs --initial-members/],
+      [["--initial-members", "1,2,3"], /--initial-members is only for a replica started with --join/],
+      [["--join", "--initial-members", "1,4"], /--id 4 is one of --initial-members/],
+    ];
+    for (const [extra, expected] of cases) {
+      let written = "";
+      const spy = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+        written += String(chunk);
+        return true;
+      });
+      try {
+        process.exitCode = undefined;
+        await main([...base, ...extra]);
+        expect(written, extra.join(" ")).toMatch(expected);
+        expect(process.exitCode).toBe(exitUsage);
+      } finally {
+        spy.mockRestore();
+        process.exitCode = undefined;
+      }
+    }
+  });
+
+  it("parses id lists", () => {
+    expect(parseIds("1, 2,3")).toEqual([1, 2, 3]);
+    expect(() => parseIds("")).toThrow(/empty/);
+    expect(() => parseIds("1,x")).toThrow(/expected an integer/);
   });
 });

@@ -433,14 +433,21 @@ interface MemberFlags extends ClientFlags {
   learnerOnly?: boolean;
 }
 
+/** How long `members add` waits for a just-started replica to connect to the leader, in milliseconds. */
+const connectWaitMs = 15_000;
+
 /**
- * POST a change to the leader until it is chosen: retried while no leader is known (503) and while
- * the learner is catching up (409 not-caught-up), up to the deadline. Returns the last reply.
+ * POST a change to the leader until it is chosen: retried while no leader is known (503), while
+ * the learner is catching up (409 not-caught-up), up to the deadline, and for a short while when
+ * the leader has not heard from the new replica yet (409 unknown-replica: it may have been
+ * started a moment ago). Returns the last reply.
  */
 async function postChange(client: KvClient, body: Record<string, unknown>, deadline: number, progress: (text: string) => void): Promise<ApiReply> {
+  const connectDeadline = performance.now() + connectWaitMs;
   for (let attempt = 0; ; attempt++) {
     const reply = await client.call("POST", "/v1/members", body);
-    const retry = reply.status === 503 || (reply.status === 409 && reply.body.code === "not-caught-up");
+    const code = reply.status === 409 ? reply.body.code : undefined;
+    const retry = reply.status === 503 || code === "not-caught-up" || (code === "unknown-replica" && performance.now() < connectDeadline);
     if (!retry || performance.now() > deadline) return reply;
     if (attempt % 5 === 0) progress(`waiting: ${text(reply.body.message)}`);
     await new Promise((resolve) => setTimeout(resolve, 500));

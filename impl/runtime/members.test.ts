@@ -95,6 +95,12 @@ describe("membership changes with real processes", () => {
       expect(early.status).toBe(409);
       expect(early.body).toMatchObject({ code: "unknown-replica" });
       expect(String(early.body.message)).toMatch(/replica 9 has not connected to replica \d \(the leader\)/);
+      // The CLI waits a little for a replica started a moment ago to connect; here it has.
+      await waitFor("replica 4 to connect to the leader", async () => {
+        const doc = await httpJson("GET", `${cluster.endpoint(leader)}/status`, undefined, {}, 2000);
+        const peers = doc.body.peers as { id: number; inbound: boolean }[];
+        return peers.some((p) => p.id === 4 && p.inbound) ? true : undefined;
+      }, 20_000, 100);
       const endpoints = ["--endpoints", cluster.endpoints().slice(0, 3).join(",")];
       const added = await cli(["members", "add", "--id", "4", ...endpoints]);
       note(`members add --id 4: exit ${added.code}\n${added.stderr}${added.stdout}`);
@@ -106,7 +112,11 @@ describe("membership changes with real processes", () => {
       const four = statuses[3]!;
       expect(four.membership.self).toBe("voter");
       // Replica 4 started empty, and the others had truncated their logs below a snapshot: it
-      // holds a snapshot it did not take from its own log.
+      // caught up by state transfer, receiving a peer's snapshot in chunks.
+      const metrics = await fetch(`${cluster.endpoint(4)}/metrics`).then((r) => r.text());
+      const chunks = [...metrics.matchAll(/^paxos_lease_messages_received_total\{[^}]*type="SnapshotChunk"[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+      note(`replica 4 received ${chunks} snapshot chunks`);
+      expect(chunks).toBeGreaterThan(0);
       expect(four.membership.snapshotSlot).not.toBeNull();
       const shown = await cli(["members", ...endpoints]);
       expect(shown.code).toBe(0);
@@ -144,16 +154,19 @@ describe("membership changes with real processes", () => {
   it("remove a voter: it retires (status removed, clients get 410, never starts again); the others keep serving", async () => {
     try {
       // Three voters would remain of 1,2,4,5; leaving two needs force.
-      await change({ op: "remove", id: 4 });
+      const removed = await change({ op: "remove", id: 4 });
+      note(`remove: ${String(removed.message)}`);
       const unsafe = await cluster.client().call("POST", "/v1/members", { op: "remove", id: 5 });
       expect(unsafe.status).toBe(409);
       expect(unsafe.body).toMatchObject({ code: "unsafe" });
       await writes("after-remove", 20);
       await converged([1, 2, 5], [1, 2, 5]);
+      note("replicas 1,2,5 converged");
       const retired = await waitFor("replica 4 to retire", async () => {
         const status = await cluster.status(4);
         return status?.role === "removed" ? status : undefined;
       }, 30_000, 100);
+      note(`replica 4 retired at slot ${retired.executedSlot}`);
       expect(retired.retired).toMatch(/replica 4 was removed from the cluster/);
       const gone = await httpJson("GET", `${cluster.endpoint(4)}${keyPath("before/1")}`, undefined, {}, 2000);
       expect(gone.status).toBe(410);

@@ -48,9 +48,10 @@ export interface ReplicaOptions {
   /** The peer address told to peers (where they dial this replica). Default: its entry in `members`. */
   readonly advertisePeer?: Address;
   /**
-   * How long a replica that knows it was removed keeps taking part before it retires, when it
-   * has not yet executed up to the slot where its removal takes effect, in milliseconds.
-   * Default 10000.
+   * A replica that knows it was removed keeps taking part until its removal governs the next slot
+   * it would execute (the slots before may still need its vote), or until it has executed nothing
+   * new for this long, in milliseconds: once the others decide without it, nobody sends it the
+   * last slots of the window. Default 5000.
    */
   readonly retireGraceMs?: number;
   /** Where to accept peers. Default: this replica's entry in `members`. */
@@ -109,7 +110,7 @@ class ReplicaProcess implements RunningReplica {
   private stopped = false;
   /** Why this replica no longer serves (it was removed), or null. */
   private retiredReason: string | null = null;
-  /** When this replica first saw a configuration without it (its monotonic clock), or null. */
+  /** Since when (its monotonic clock) this replica, removed, has executed nothing new; null while a member. */
   private removalSeenAtMs: number | null = null;
   private readonly removedMarker: string;
 
@@ -249,11 +250,11 @@ class ReplicaProcess implements RunningReplica {
     const wasMember = !m.joining || view.executedSlot > 0;
     if (!wasMember) return;
     const now = this.options.clock.nowMs();
-    this.removalSeenAtMs ??= now;
+    if (this.removalSeenAtMs === null || view.executedSlot > before.executedSlot) this.removalSeenAtMs = now;
     // Keep voting and learning until the removal governs the next slot to execute (the slots
     // before it may still need this replica's vote), or for a grace period if it never gets there.
     const governs = m.inForce.epoch === latest.epoch;
-    if (!governs && now - this.removalSeenAtMs < (this.options.retireGraceMs ?? 10_000)) return;
+    if (!governs && now - this.removalSeenAtMs < (this.options.retireGraceMs ?? 5000)) return;
     this.retire(`replica ${this.options.id} was removed from the cluster: the configuration chosen at slot ${latest.epoch} (voters ${latest.voters.join(",")}${latest.learners.length === 0 ? "" : `, learners ${latest.learners.join(",")}`}) does not include it`);
   }
 

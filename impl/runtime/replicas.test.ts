@@ -158,6 +158,8 @@ describe("three replica processes", () => {
       expect(await page.locator("#role").getAttribute("data-role")).toBe("follower");
       await page.locator(`#peers tr[data-peer="${current}"]`).waitFor({ timeout: 10_000 });
       expect(await page.locator(`#peers tr[data-peer="${current}"] td`).first().textContent()).toBe(`replica ${current} (leader)`);
+      await page.locator('#in-force[data-voters="1,2,3"]').waitFor({ timeout: 10_000 });
+      expect(await page.locator("#in-force").textContent()).toBe("In force: voters 1,2,3 (chosen at slot 0, governs from slot 1); this replica: voter");
       const shot = path.join(profile, "status-page.png");
       await page.screenshot({ path: shot, fullPage: true });
       expect(fs.statSync(shot).size).toBeGreaterThan(10_000);

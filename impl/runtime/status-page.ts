@@ -1,7 +1,8 @@
 /**
  * The status page every replica serves at `/`: plain HTML and a small script (no framework, no
  * external resources) that polls `/status` every 500 ms and shows who leads, the ballot, the
- * lease remaining, the executed slot, each peer's health and lag, and recent events. All text
+ * lease remaining, the executed slot, the membership (voters, learners, pending changes, a state
+ * transfer in progress), each peer's health and lag, and recent events. All text
  * from the replica is inserted with `textContent`, never as HTML.
  */
 
@@ -25,7 +26,8 @@ export function statusPageHtml(replica: number): string {
   .role { display: inline-block; padding: 2px 10px; border-radius: 999px; font-size: 14px; font-weight: 600; }
   .role-leader { background: #d9f2e3; color: #136c3a; } .role-follower { background: #e6ecf7; color: #2c4a80; }
   .role-candidate { background: #fff1d6; color: #8a5a00; } .role-halted, .role-unreachable { background: #fde2e1; color: #a02020; }
-  .role-starting { background: #eee; color: #555; }
+  .role-starting { background: #eee; color: #555; } .role-removed { background: #fde2e1; color: #a02020; }
+  #membership div { font-size: 14px; margin-top: 4px; }
   table { width: 100%; border-collapse: collapse; background: #fff; border-radius: 8px; overflow: hidden; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
   th, td { text-align: left; padding: 8px 12px; font-size: 14px; border-bottom: 1px solid #eef0f4; font-variant-numeric: tabular-nums; }
   th { background: #fafbfc; font-size: 12px; color: #5b6475; text-transform: uppercase; letter-spacing: .04em; }
@@ -51,9 +53,11 @@ export function statusPageHtml(replica: number): string {
   <div class="card"><div class="k">Commit index</div><div class="v" id="commit">0</div></div>
   <div class="card"><div class="k">Pending / in flight</div><div class="v" id="pending">0 / 0</div></div>
 </div>
+<h2>Membership</h2>
+<div class="card" id="membership" data-testid="membership"><div id="in-force">-</div><div id="pending-configs"></div><div id="transfer"></div></div>
 <h2>Peers</h2>
 <table>
-  <thead><tr><th>Replica</th><th>Peer address</th><th>Out</th><th>In</th><th>Last heard</th><th>Executed</th><th>Lag</th><th>Status page</th></tr></thead>
+  <thead><tr><th>Replica</th><th>Member</th><th>Peer address</th><th>Out</th><th>In</th><th>Last heard</th><th>Executed</th><th>Lag</th><th>Status page</th></tr></thead>
   <tbody id="peers"></tbody>
 </table>
 <h2>Recent events</h2>
@@ -63,7 +67,14 @@ export function statusPageHtml(replica: number): string {
 const $ = (id) => document.getElementById(id);
 function cell(row, text, cls) { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; row.appendChild(td); return td; }
 function ms(value) { return value === null || value === undefined ? "-" : value < 1000 ? Math.round(value) + " ms" : (value / 1000).toFixed(1) + " s"; }
+function configText(c) { return "voters " + c.voters.join(",") + (c.learners.length ? ", learners " + c.learners.join(",") : "") + " (chosen at slot " + c.epoch + ", governs from slot " + c.governsFrom + ")"; }
+function memberOf(m, id) { const c = m.pending.length ? m.pending[m.pending.length - 1] : m.inForce; return c.voters.includes(id) ? "voter" : c.learners.includes(id) ? "learner" : "no"; }
 function render(s) {
+  const m = s.membership;
+  $("in-force").textContent = "In force: " + configText(m.inForce) + "; this replica: " + (m.self === "none" ? "not a member" : m.self);
+  $("in-force").dataset.voters = m.inForce.voters.join(",");
+  $("pending-configs").textContent = m.pending.length ? "Pending: " + m.pending.map(configText).join("; ") : "No change pending (a change governs " + m.alpha + " slots after it is chosen)";
+  $("transfer").textContent = m.transfer ? "State transfer from replica " + m.transfer.from + ": snapshot at slot " + m.transfer.slot + ", " + m.transfer.receivedBytes + " of " + m.transfer.totalBytes + " bytes" : "";
   $("cluster").textContent = s.clusterId;
   $("http").textContent = s.http;
   const role = s.halted ? "halted" : s.role;
@@ -79,14 +90,16 @@ function render(s) {
   $("commit").textContent = String(s.commitIndex);
   $("pending").textContent = s.pendingCommands + " / " + s.inflightSlots;
   const banner = $("banner");
-  banner.style.display = s.halted ? "block" : "none";
-  banner.textContent = s.halted ? "Stopped serving: " + s.halted : "";
+  const stopped = s.halted || s.retired;
+  banner.style.display = stopped ? "block" : "none";
+  banner.textContent = stopped ? "Stopped serving: " + stopped : "";
   const peers = $("peers");
   peers.replaceChildren();
   for (const p of s.peers) {
     const row = document.createElement("tr");
     row.dataset.peer = String(p.id);
     cell(row, "replica " + p.id + (p.id === s.leader ? " (leader)" : ""));
+    cell(row, memberOf(m, p.id));
     cell(row, p.address);
     cell(row, p.outbound ? "up" : "down", p.outbound ? "ok" : "bad");
     cell(row, p.inbound ? "up" : "down", p.inbound ? "ok" : "bad");
