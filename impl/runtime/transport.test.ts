@@ -158,6 +158,45 @@ describe("transport", () => {
     expect(a.rejected.at(-1)).toMatch(/message rejected: does not match the schema/);
   });
 
+  it("learns a joining replica from its handshake: an authenticated dialer outside the peer list becomes a peer at the address it announces", async () => {
+    const ports = await freePorts(3);
+    // Replicas 1 and 2 know each other only; replica 3 joins and dials both.
+    const one = node(1, ports.slice(0, 2));
+    const two = node(2, ports.slice(0, 2));
+    await Promise.all([one.transport.start(), two.transport.start()]);
+    // The core may address a learner whose address has not arrived yet: a lost message, not a throw.
+    expect(one.transport.send(3, { _tag: "ping", n: 0 }, 0)).toBe(false);
+    const received: { from: number; n: number }[] = [];
+    const joiner = new Transport<Ping>({
+      self: 3, clusterId: "c1", secret, listen: { host: "127.0.0.1", port: ports[2]! },
+      peers: new Map([[1, { host: "127.0.0.1", port: ports[0]! }], [2, { host: "127.0.0.1", port: ports[1]! }]]),
+      codec: jsonCodec(Ping), info: { http: "127.0.0.1:9003", incarnation: "i3", peer: `127.0.0.1:${ports[2]!}` },
+      clock: monotonicClock(), log: silentLogger(), onMessage: (from, message) => received.push({ from, n: message.n }), handshakeTimeoutMs: 1000,
+    });
+    open.push(joiner);
+    await joiner.start();
+    await waitFor("1 and 2 to dial the joiner back", () => ([one, two].every((n) => n.transport.health().some((h) => h.id === 3 && h.outbound)) ? true : undefined), 10_000);
+    expect(one.transport.peerAddress(3)).toEqual({ host: "127.0.0.1", port: ports[2]! });
+    expect(one.transport.send(3, { _tag: "ping", n: 1 }, 1)).toBe(true);
+    expect(two.transport.send(3, { _tag: "ping", n: 2 }, 1)).toBe(true);
+    await waitFor("delivery to the joiner", () => (received.length === 2 ? true : undefined));
+    expect(received.sort((x, y) => x.from - y.from)).toEqual([{ from: 1, n: 1 }, { from: 2, n: 2 }]);
+    // A configured peer keeps the address it was given.
+    expect(one.transport.addPeer(2, { host: "10.0.0.1", port: 1 })).toBe(false);
+    expect(one.transport.peerAddress(2)).toEqual({ host: "127.0.0.1", port: ports[1]! });
+  });
+
+  it("refuses a joining dialer that announces a malformed peer address", async () => {
+    const ports = await freePorts(1);
+    const a = node(1, ports);
+    await a.transport.start();
+    const raw = await rawConnect(ports[0]!);
+    raw.socket.write(frameOf({ _tag: "hello", proto: peerProtocol, clusterId: "c1", from: 7, to: 1, nonce: "0123456789abcdef0123456789abcdef", info: { http: "x", incarnation: "raw", peer: "nowhere" } }));
+    await raw.closed;
+    expect(a.rejected.at(-1)).toMatch(/replica 7 announced a peer address that is not HOST:PORT: "nowhere"/);
+    expect(a.transport.peerAddress(7)).toBeNull();
+  });
+
   it("closes a connection that does not finish its handshake in time", async () => {
     const ports = await freePorts(2);
     const a = node(1, ports);
