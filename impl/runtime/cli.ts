@@ -293,6 +293,7 @@ export function buildProgram(): Command {
     .command("start")
     .description("start replicas on this machine; Ctrl-C stops them all")
     .option("--replicas <n>", "number of replicas", parseIntIn(1, localReplicasMax), 3)
+    .option("--spares <n>", "also start this many replicas with --join (ids after the replicas), to add with 'members add'", parseIntIn(0, localReplicasMax - 1), 0)
     .option("--data <dir>", "data folder (one sub-folder per replica)", "data")
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--peer-port <port>", "first peer port (replica i uses port + i - 1)", parseIntIn(1, 65535), 7001)
@@ -301,9 +302,9 @@ export function buildProgram(): Command {
     .option("--core-config <file>", "JSON object of core settings for every replica")
     .addOption(new Option("--log-level <level>", "replica log level").choices(logLevels).default("info"))
     .option("--quiet", "do not print replica logs")
-    .action(async (flags: { replicas: number; data: string; host: string; peerPort: number; httpPort: number; traceDir?: string; coreConfig?: string; logLevel: string; quiet?: boolean }) => {
+    .action(async (flags: { replicas: number; spares: number; data: string; host: string; peerPort: number; httpPort: number; traceDir?: string; coreConfig?: string; logLevel: string; quiet?: boolean }) => {
       process.exitCode = await startLocalCluster({
-        replicas: flags.replicas, dataDir: flags.data, host: flags.host, peerPortBase: flags.peerPort, httpPortBase: flags.httpPort,
+        replicas: flags.replicas, spares: flags.spares, dataDir: flags.data, host: flags.host, peerPortBase: flags.peerPort, httpPortBase: flags.httpPort,
         traceDir: flags.traceDir, coreConfigFile: flags.coreConfig, logLevel: flags.logLevel, showLogs: flags.quiet !== true,
       });
     });

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { buildProgram } from "./cli.ts";
-import { clusterIdentity, replicaArgs } from "./cluster.ts";
+import { clusterIdentity, noteSpareStarted, replicaArgs } from "./cluster.ts";
 import { tempDir } from "./testing.ts";
 
 const dirs: string[] = [];
@@ -32,6 +32,20 @@ describe("local cluster", () => {
     expect(again).toEqual({ ...first, fresh: false });
     expect(replicaArgs(2, { ...options, dataDir: dir }, again)).not.toContain("--init");
     expect(() => clusterIdentity(dir, 5)).toThrow(/holds a cluster of 3 replicas, not 5/);
+  });
+
+  it("starts spares with --join and the initial members, and remembers them", () => {
+    const dir = path.join(tempDir("local"), "data");
+    dirs.push(path.dirname(dir));
+    const identity = clusterIdentity(dir, 3);
+    const spareOptions = { ...options, spares: 2, dataDir: dir };
+    const args = replicaArgs(5, spareOptions, { ...identity, fresh: false }).join(" ");
+    expect(args).toContain("--peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003,4=127.0.0.1:7004,5=127.0.0.1:7005 --http 127.0.0.1:8005");
+    expect(args).toContain("--join --initial-members 1,2,3 --init");
+    expect(replicaArgs(2, spareOptions, identity).join(" ")).not.toContain("--join");
+    expect(noteSpareStarted(dir, 4)).toBe(false);
+    expect(noteSpareStarted(dir, 4)).toBe(true);
+    expect(clusterIdentity(dir, 3).fresh).toBe(false);
   });
 
   it("builds replica command lines that the replica command accepts", () => {

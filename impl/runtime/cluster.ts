@@ -5,6 +5,10 @@
  * prefix, prints the endpoints once all serve, and on Ctrl-C stops every replica cleanly
  * (SIGTERM, then SIGKILL after a grace period). A replica that dies is reported, not restarted:
  * the others keep serving, which is the point of replication.
+ *
+ * `--spares N` also starts replicas N+1.. with --join: they wait until `paxos-lease members add`
+ * adds them. The spares ever started are listed in cluster.json, so that a spare whose data
+ * folder went missing is refused like any other replica instead of starting empty.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -32,11 +36,15 @@ const ClusterFile = Schema.Struct({
   clusterId: Schema.String,
   replicas: Schema.Int,
   created: Schema.String,
+  /** Spares started at least once (their data may hold votes). */
+  spares: Schema.optional(Schema.Array(Schema.Int)),
 });
 
 /** Options of {@link startLocalCluster}. */
 export interface LocalClusterOptions {
   readonly replicas: number;
+  /** Replicas started with --join after the initial ones. Default 0. */
+  readonly spares?: number;
   readonly dataDir: string;
   readonly host: string;
   readonly peerPortBase: number;
@@ -73,9 +81,21 @@ export function clusterIdentity(dataDir: string, replicas: number): { clusterId:
   return { clusterId: parsed.clusterId, secretFile, fresh: false };
 }
 
-/** The argv of replica `id` of a local cluster. */
+/** Record in cluster.json that spare `id` has been started; returns true when it had been before. */
+export function noteSpareStarted(dataDir: string, id: number): boolean {
+  const file = path.join(dataDir, "cluster.json");
+  const parsed = Schema.decodeUnknownSync(ClusterFile)(JSON.parse(fs.readFileSync(file, "utf8")));
+  const spares = parsed.spares ?? [];
+  if (spares.includes(id)) return true;
+  fs.writeFileSync(file, `${JSON.stringify({ ...parsed, spares: [...spares, id].sort((a, b) => a - b) }, null, 2)}\n`);
+  return false;
+}
+
+/** The argv of replica `id` of a local cluster (a spare when `id` exceeds `replicas`). */
 export function replicaArgs(id: number, options: LocalClusterOptions, identity: { clusterId: string; secretFile: string; fresh: boolean }): string[] {
-  const peers = Array.from({ length: options.replicas }, (_, i) => `${i + 1}=${options.host}:${options.peerPortBase + i}`).join(",");
+  const spare = id > options.replicas;
+  const count = spare ? options.replicas + (options.spares ?? 0) : options.replicas;
+  const peers = Array.from({ length: count }, (_, i) => `${i + 1}=${options.host}:${options.peerPortBase + i}`).join(",");
   const args = [
     "replica",
     "--id", String(id),
@@ -86,7 +106,8 @@ export function replicaArgs(id: number, options: LocalClusterOptions, identity: 
     "--data", path.join(options.dataDir, `replica-${id}`),
     "--log-level", options.logLevel,
   ];
-  if (identity.fresh) args.push("--init");
+  if (spare) args.push("--join", "--initial-members", Array.from({ length: options.replicas }, (_, i) => i + 1).join(","));
+  if (identity.fresh || (spare && !fs.existsSync(path.join(options.dataDir, `replica-${id}`)))) args.push("--init");
   if (options.traceDir !== undefined) args.push("--trace", path.join(options.traceDir, `replica-${id}.trace.jsonl`));
   if (options.coreConfigFile !== undefined) args.push("--core-config", options.coreConfigFile);
   return args;
@@ -104,11 +125,20 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<n
       throw new Error(`${dir} is missing: replica ${id} lost its data. Starting it empty could forget promises and votes; see docs/operations.md, "Rebuilding a replica"`);
     }
   }
+  const total = options.replicas + (options.spares ?? 0);
+  if (total > localReplicasMax) throw new Error(`${options.replicas} replicas and ${options.spares ?? 0} spares exceed the local limit of ${localReplicasMax}`);
+  for (let id = options.replicas + 1; id <= total; id++) {
+    const dir = path.join(options.dataDir, `replica-${id}`);
+    const before = noteSpareStarted(options.dataDir, id);
+    if (before && !fs.existsSync(dir)) {
+      throw new Error(`${dir} is missing: spare ${id} was started before and may have been added; starting it empty could forget votes. Remove it from the cluster ('paxos-lease members remove --id ${id}') and use another id`);
+    }
+  }
   if (options.traceDir !== undefined) fs.mkdirSync(options.traceDir, { recursive: true });
   const tty = (out as Partial<NodeJS.WriteStream>).isTTY === true;
   const children = new Map<number, ChildProcess>();
   let stopping = false;
-  for (let id = 1; id <= options.replicas; id++) {
+  for (let id = 1; id <= total; id++) {
     const child = spawn(process.execPath, [...cliArgv(), ...replicaArgs(id, options, identity)], { stdio: ["ignore", "pipe", "pipe"] });
     children.set(id, child);
     const prefix = tty ? `${colors[(id - 1) % colors.length]}[r${id}]\u001b[0m ` : `[r${id}] `;
@@ -153,7 +183,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<n
 /** Poll each replica's /healthz until all answer (true) or 60 s pass (false). */
 async function whenServing(options: LocalClusterOptions): Promise<boolean> {
   const deadline = performance.now() + 60_000;
-  for (let id = 1; id <= options.replicas; ) {
+  for (let id = 1; id <= options.replicas + (options.spares ?? 0); ) {
     if (performance.now() > deadline) return false;
     try {
       const reply = await httpJson("GET", `http://${options.host}:${options.httpPortBase + id - 1}/healthz`, undefined, {}, 1000);
@@ -179,6 +209,10 @@ function printBanner(out: NodeJS.WritableStream, options: LocalClusterOptions): 
       `  status page:  ${endpoints[0]}/   (every replica serves one; /metrics for Prometheus)`,
       `  try:          curl -X PUT -d '{"value":"world"}' -L ${endpoints[0]}/v1/kv/hello && curl -L ${endpoints[0]}/v1/kv/hello`,
       `  or:           npm run paxos-lease -- put hello world && npm run paxos-lease -- get hello`,
+      ...((options.spares ?? 0) > 0
+        ? [`  spares:       replicas ${options.replicas + 1}..${options.replicas + options.spares!} wait to join; add one with: npm run paxos-lease -- members add --id ${options.replicas + 1}`]
+        : []),
+      "  membership:   npm run paxos-lease -- members",
       "  stop:         Ctrl-C",
       "",
       "",
