@@ -166,8 +166,13 @@ describe("three replica processes", () => {
       note(`status page screenshot: ${shot}${process.env.PAXOS_LEASE_KEEP_TEST_DATA === "1" ? "" : " (removed; set PAXOS_LEASE_KEEP_TEST_DATA=1 to keep it)"}`);
       const leaderPage = await browser.newPage();
       await leaderPage.goto(`${cluster.endpoint(current)}/`);
-      await leaderPage.locator('#role[data-role="leader"]').waitFor({ timeout: 20_000 });
-      expect(await leaderPage.locator("#leader").textContent()).toBe(`replica ${current} (this one)`);
+      // Both in one rendering (under load, leadership may move between two reads of the page).
+      const shown = await leaderPage.waitForFunction(
+        `document.querySelector("#role").dataset.role === "leader" && document.querySelector("#leader").textContent === "replica ${current} (this one)"`,
+        undefined,
+        { timeout: 20_000 },
+      );
+      expect(await shown.jsonValue()).toBe(true);
     } finally {
       await browser.close();
       if (process.env.PAXOS_LEASE_KEEP_TEST_DATA !== "1") fs.rmSync(profile, { recursive: true, force: true });
