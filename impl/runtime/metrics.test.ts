@@ -50,6 +50,21 @@ describe("replica metrics", () => {
     expect(text).toMatch(/paxos_lease_fsync_seconds_count\{replica="1"\} 7/);
   });
 
+  it("show the membership: voters and learners in force, its epoch, pending configurations", async () => {
+    let view = base;
+    const metrics = new ReplicaMetrics(1, { events: () => 0, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map() }, () => view, () => 0);
+    expect(await value(metrics, "paxos_lease_configuration_voters")).toBe(3);
+    expect(await value(metrics, "paxos_lease_configuration_learners")).toBe(0);
+    expect(await value(metrics, "paxos_lease_configurations_pending")).toBe(0);
+    const pending = { epoch: 40, governsFrom: 104, voters: [1, 2, 3], learners: [4] };
+    view = { ...base, membership: { ...base.membership, pending: [pending] } };
+    expect(await value(metrics, "paxos_lease_configurations_pending")).toBe(1);
+    expect(await value(metrics, "paxos_lease_configuration_learners")).toBe(0);
+    view = { ...base, membership: { ...base.membership, inForce: pending } };
+    expect(await value(metrics, "paxos_lease_configuration_learners")).toBe(1);
+    expect(await value(metrics, "paxos_lease_configuration_epoch")).toBe(40);
+  });
+
   it("keep at most the newest recent events, newest first", () => {
     const events = new RecentEvents(() => 0);
     for (let i = 0; i < recentEventsMax + 20; i++) events.add("info", `e${i}`);
