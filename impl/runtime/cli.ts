@@ -13,7 +13,7 @@ import fs from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../core/index.ts";
 import { clockFromEnv } from "./clock.ts";
-import { KvClient, keyPath, newSession, type ApiReply, type Session } from "./client.ts";
+import { httpJson, KvClient, keyPath, newSession, type ApiReply, type Session } from "./client.ts";
 import { localReplicasMax, startLocalCluster } from "./cluster.ts";
 import { createLogger, logLevels, type LogLevel } from "./log.ts";
 import { startReplica } from "./replica-main.ts";
@@ -377,12 +377,24 @@ interface MembersDocument {
   replicas: { id: number; role: string; peerAddress: string | null; http: string | null; connected: boolean | null; executedSlot: number | null; lag: number | null }[];
 }
 
-/** The membership as the leader knows it (or, without a known leader, as the first replica that answers does). */
-async function fetchMembers(client: KvClient, timeoutMs: number): Promise<{ doc: MembersDocument; endpoint: string }> {
-  const reply = await client.call("GET", "/v1/members");
-  if (reply.status !== 200) throw new Error(`GET /v1/members at ${reply.endpoint} answered ${reply.status}: ${text(reply.body.message)}`);
-  let doc = reply.body as unknown as MembersDocument;
-  let endpoint = reply.endpoint;
+/**
+ * The membership as the leader knows it: every endpoint is asked at once; the leader's answer
+ * wins, else one whose leader is known (then the leader is asked), else any replica that was not
+ * removed.
+ */
+async function fetchMembers(endpoints: readonly string[], timeoutMs: number): Promise<{ doc: MembersDocument; endpoint: string }> {
+  const answers = await Promise.all(endpoints.map(async (endpoint) => {
+    try {
+      const reply = await httpJson("GET", `${endpoint}/v1/members`, undefined, {}, Math.min(timeoutMs, 3000));
+      return reply.status === 200 ? { doc: reply.body as unknown as MembersDocument, endpoint } : undefined;
+    } catch {
+      return undefined;
+    }
+  }));
+  const serving = answers.filter((a) => a !== undefined && a.doc.role !== "removed") as { doc: MembersDocument; endpoint: string }[];
+  const best = serving.find((a) => a.doc.role === "leader") ?? serving.find((a) => a.doc.leader !== null) ?? serving[0];
+  if (best === undefined) throw new Error(`no replica answered GET /v1/members (${endpoints.join(", ")})`);
+  let { doc, endpoint } = best;
   if (doc.leader !== null && doc.leader !== doc.replica && doc.leaderHttp !== null) {
     try {
       const fromLeader = await new KvClient({ endpoints: [`http://${doc.leaderHttp}`], deadlineMs: Math.min(timeoutMs, 3000) }).call("GET", "/v1/members");
@@ -466,8 +478,8 @@ function addMembersCommands(program: Command): void {
   };
 
   withClientFlags(members.command("show", { isDefault: true }).description("show the configuration in force, pending changes, learners and their progress"))
-    .action((flags: ClientFlags) => clientCommand(flags, async (client) => {
-      const { doc, endpoint } = await fetchMembers(client, flags.timeoutMs);
+    .action((flags: ClientFlags) => clientCommand(flags, async () => {
+      const { doc, endpoint } = await fetchMembers(flags.endpoints, flags.timeoutMs);
       process.stdout.write(flags.json === true ? `${JSON.stringify(doc)}\n` : `${membersText(doc, endpoint)}\n`);
       return 0;
     }));
@@ -479,7 +491,7 @@ function addMembersCommands(program: Command): void {
     .option("--learner-only", "stop after adding it as a learner (promote later with 'members promote')")
     .action((flags: MemberFlags) => clientCommand({ ...flags, timeoutMs: Math.max(flags.timeoutMs, 60_000) }, async (client) => {
       const deadline = performance.now() + Math.max(flags.timeoutMs, 60_000);
-      const { doc } = await fetchMembers(client, flags.timeoutMs);
+      const { doc } = await fetchMembers(flags.endpoints, flags.timeoutMs);
       if (roleOf(doc, flags.id) === "none") {
         const added = await postChange(client, { op: "add", id: flags.id }, deadline, say(flags));
         if (added.status !== 200) return memberReport(added, flags);
@@ -508,7 +520,7 @@ function addMembersCommands(program: Command): void {
       if (flags.old === flags.id) throw new UsageError(`--old and --id must differ (both are ${flags.id})`);
       return clientCommand({ ...flags, timeoutMs: Math.max(flags.timeoutMs, 60_000) }, async (client) => {
         const deadline = performance.now() + Math.max(flags.timeoutMs, 60_000);
-        const { doc } = await fetchMembers(client, flags.timeoutMs);
+        const { doc } = await fetchMembers(flags.endpoints, flags.timeoutMs);
         if (roleOf(doc, flags.id) === "none") {
           const added = await postChange(client, { op: "add", id: flags.id }, deadline, say(flags));
           if (added.status !== 200) return memberReport(added, flags);

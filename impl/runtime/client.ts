@@ -85,7 +85,7 @@ export class KvClient {
 
   /**
    * Call `method` on `path` (e.g. /v1/kv/a?consistency=stale). Retries until the deadline on
-   * network errors and on 503; follows 307. Returns the last answer, or throws when no replica
+   * network errors, on 503 and on 410 (a removed replica); follows 307. Returns the last answer, or throws when no replica
    * answered at all.
    */
   async call(method: string, path: string, body?: unknown, session?: Session): Promise<ApiReply> {
@@ -98,7 +98,8 @@ export class KvClient {
       try {
         const reply = await this.followRedirects(method, endpoint, path, body, headers);
         last = reply;
-        if (reply.status !== 503) return reply;
+        // 410: that replica was removed from the cluster; the others serve.
+        if (reply.status !== 503 && reply.status !== 410) return reply;
         // Without a session a write whose outcome is unknown must not be retried blindly.
         if (reply.body.outcomeUnknown === true && session === undefined && method !== "GET") return reply;
       } catch (error) {

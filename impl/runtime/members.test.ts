@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { httpJson, keyPath, newSession } from "./client.ts";
+import { httpJson, keyPath, KvClient, newSession } from "./client.ts";
 import { cliArgv } from "./cluster.ts";
 import type { ReplicaStatus } from "./status.ts";
 import { TestCluster } from "./testing-cluster.ts";
@@ -172,6 +172,12 @@ describe("membership changes with real processes", () => {
       expect(gone.status).toBe(410);
       expect(gone.body).toMatchObject({ code: "removed" });
       expect(cluster.member(4).output.join("\n")).toMatch(/replica removed from the cluster: it stops serving/);
+      // A client (and the CLI) given the removed replica first moves on to the others.
+      const viaRemoved = new KvClient({ endpoints: [4, 1, 2, 5].map((id) => cluster.endpoint(id)), deadlineMs: 10_000 });
+      expect((await viaRemoved.call("GET", keyPath("before/1"))).body).toMatchObject({ value: "before-1" });
+      const shown = await cli(["members", "--endpoints", [4, 1, 2, 5].map((id) => cluster.endpoint(id)).join(",")]);
+      expect(shown.code).toBe(0);
+      expect(shown.stdout).toMatch(/in force: +voters 1,2,5 \(chosen at slot \d+/);
       await cluster.kill(4, "SIGTERM");
       expect(fs.existsSync(path.join(cluster.dataDir(4), "REMOVED"))).toBe(true);
       cluster.start(4);

@@ -77,6 +77,9 @@ const Wire = Schema.Union(Hello, Challenge, Proof, Envelope);
 type Wire = typeof Wire.Type;
 const decodeWire = Schema.decodeUnknownEither(Wire);
 
+/** Most peers one replica dials (configured and learned), like the most replicas a configuration may hold, with room for stale ones. */
+export const peersMax = 64;
+
 /** Longest frame accepted before a connection is authenticated, in bytes. */
 export const handshakeFrameBytesMax = 4096;
 
@@ -394,6 +397,10 @@ export class Transport<M> {
    */
   addPeer(peer: ReplicaId, address: Address): boolean {
     if (peer === this.options.self || this.links.has(peer) || this.closed) return false;
+    if (this.links.size >= peersMax) {
+      this.options.log.warn({ peer, address: formatAddress(address), peersMax }, "not adding a peer: too many peers");
+      return false;
+    }
     const link: OutboundLink = { peer, address, socket: null, ready: false, attempt: 0, timer: null, reconnects: 0 };
     this.links.set(peer, link);
     if (!this.peerRecords.has(peer)) this.peerRecords.set(peer, { inbound: null, lastHeardMs: null, info: null });
