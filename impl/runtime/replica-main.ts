@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ReplicaId } from "../core/events.ts";
+import { compactRecords } from "../core/records.ts";
 import type { MonotonicClock } from "./clock.ts";
 import { kvAdapter, kvCodecs, kvConfig, kvInitialState, kvStep, type KvMessage, type KvRecord, type KvReplicaState } from "./core-adapter.ts";
 import { Driver, type BatchReport } from "./driver.ts";
@@ -88,7 +89,15 @@ class ReplicaProcess implements RunningReplica {
     const { id, clock } = options;
     if (!options.members.has(id)) throw new Error(`replica ${id} is not in the member list (${[...options.members.keys()].join(", ")})`);
     const config = kvConfig(id, [...options.members.keys()], options.core);
-    const opened = Storage.open<KvRecord>({ dir: options.dataDir, clusterId: options.clusterId, replicaId: id, codec: kvCodecs.record, create: options.init === true });
+    const opened = Storage.open<KvRecord>({
+      dir: options.dataDir,
+      clusterId: options.clusterId,
+      replicaId: id,
+      codec: kvCodecs.record,
+      create: options.init === true,
+      // Once a snapshot is durable, delete what it supersedes (impl/core/records.ts).
+      compaction: { after: (record) => record._tag === "snapshot", keep: compactRecords },
+    });
     options.log.info({ file: opened.storage.file, records: opened.records.length, created: opened.created }, "storage opened");
     this.storage = opened.storage;
     this.records = opened.records;
