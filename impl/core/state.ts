@@ -10,6 +10,7 @@
  * mutates a state it is given; every update builds a new value, sharing what did not change.
  */
 import type { Application } from "../../spec/state-machine.ts";
+import { fmix32 } from "../../spec/hash.ts";
 import { serviceOf, type Service, type ServiceState } from "../../spec/service.ts";
 import { ballotZero, type Ballot } from "./ballot.ts";
 import type { Config } from "./config.ts";
@@ -266,17 +267,6 @@ export interface ReplicaState<S, I, O> {
 /** Shared follower role value. */
 export const follower: Follower = { _tag: "follower" };
 
-/** Murmur3's 32-bit finalizer: mixes seed and replica id into the PRNG state. */
-export function mix32(x: number): number {
-  let h = x >>> 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
 /** The context for `config` and `app`. */
 export function makeContext<S, I, O>(config: Config, app: Application<S, I, O>): ReplicaContext<S, I, O> {
   const members = [...config.members].sort((a, b) => a - b);
@@ -328,7 +318,7 @@ export function freshState<S, I, O>(ctx: ReplicaContext<S, I, O>): ReplicaState<
       transfer: null,
     },
     election: {
-      prng: mix32(ctx.config.seed ^ Math.imul(ctx.config.self, 0x9e3779b9)),
+      prng: fmix32(ctx.config.seed ^ Math.imul(ctx.config.self, 0x9e3779b9)),
       heardAt: Number.POSITIVE_INFINITY,
       timeoutMs: ctx.config.electionTimeoutMsMax,
       roundSeen: 0,

@@ -2,8 +2,13 @@
  * The command line's argument handling: addresses and peer lists parse or are refused with a
  * message naming the problem, and bad flags exit with the usage code instead of a stack trace.
  */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { buildProgram, exitUsage, main, parseAddress, parseIds, parsePeers } from "./cli.ts";
+import { cliArgv } from "./cluster.ts";
 
 function parseErrors(argv: string[]): string {
   const program = buildProgram();
@@ -87,5 +92,35 @@ describe("cli arguments", () => {
     expect(parseIds("1, 2,3")).toEqual([1, 2, 3]);
     expect(() => parseIds("")).toThrow(/empty/);
     expect(() => parseIds("1,x")).toThrow(/expected an integer/);
+  });
+});
+
+describe("paxos-lease check-history", () => {
+  const dir = mkdtempSync(join(tmpdir(), "cli-history-"));
+  const history = (value: string | null): string => {
+    const file = join(dir, `read-${value ?? "null"}.json`);
+    const operations = [
+      { client: "a", input: { _tag: "put", key: "x", value: "1" }, invoke: 0, outcome: "ok", complete: 1, output: { _tag: "ok" } },
+      { client: "b", input: { _tag: "get", key: "x" }, invoke: 2, outcome: "ok", complete: 3, output: { _tag: "value", value } },
+    ];
+    writeFileSync(file, JSON.stringify({ format: "paxos-lease/history@1", operations }));
+    return file;
+  };
+  const run = (args: string[]): { status: number; stdout: string; stderr: string } => {
+    const r = spawnSync(process.execPath, [...cliArgv(), "check-history", ...args], { encoding: "utf8" });
+    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  };
+
+  it("runs the linearizability checker and passes on its verdict as the exit status", () => {
+    const good = run([history("1")]);
+    expect(good.status, good.stderr).toBe(0);
+    expect(good.stdout).toMatch(/: linearizable \(model kv; 2 operations/);
+    const stale = run([history(null), "--json"]);
+    expect(stale.status, stale.stderr).toBe(1);
+    expect(JSON.parse(stale.stdout)).toMatchObject({ verdict: "not-linearizable" });
+  });
+
+  it("refuses a bad model before starting the checker", () => {
+    expect(parseErrors(["check-history", "h.json", "--model", "queue"])).toMatch(/--model.*queue.*kv, register/s);
   });
 });

@@ -2,19 +2,23 @@
  * `paxos-lease`: the command line. `replica` runs one replica process (`--join` for one that
  * joins a running cluster); `cluster start` runs a local cluster; `put`, `get`, `del`, `cas`,
  * `append`, `status` and `members` (show, add, promote, remove, replace) talk to a running
- * cluster over its HTTP API, following redirects to the leader. Every command has `--help`; a bad flag
+ * cluster over its HTTP API, following redirects to the leader; `check-history` runs the
+ * linearizability checker on a recorded client history. Every command has `--help`; a bad flag
  * or value is refused with a message naming it.
  *
  * Exit codes: 0 done; 1 the operation was refused (failed compare-and-swap, key not found, ...);
  * 2 bad usage or configuration; 3 the data directory was refused (damaged, foreign, missing,
  * in use); 4 the cluster did not answer; 70 the replica stopped on an internal failure.
  */
+import { spawn } from "node:child_process";
 import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../core/index.ts";
 import { clockFromEnv } from "./clock.ts";
 import { httpJson, KvClient, keyPath, newSession, type ApiReply, type Session } from "./client.ts";
-import { localReplicasMax, startLocalCluster } from "./cluster.ts";
+import { localReplicasMax, startLocalCluster, tsxArgv } from "./cluster.ts";
 import { createLogger, logLevels, type LogLevel } from "./log.ts";
 import { startReplica } from "./replica-main.ts";
 import { StorageError } from "./storage.ts";
@@ -357,6 +361,20 @@ export function buildProgram(): Command {
       process.exitCode = rows.some((r) => r.status !== undefined) ? 0 : exitUnreachable;
     });
 
+  program
+    .command("check-history")
+    .description("decide whether a client history (docs/history-format.md) is linearizable; exit 0 yes, 1 no, 2 bad input, 3 undecided")
+    .argument("<file>", "history file in the paxos-lease/history@1 JSON format")
+    .addOption(new Option("--model <model>", "sequential model").choices(["kv", "register"]).default("kv"))
+    .option("--json", "print the result as JSON")
+    .option("--steps-max <n>", "search steps allowed per key before answering 'unknown'", parseIntIn(1, Number.MAX_SAFE_INTEGER))
+    .action(async (file: string, flags: { model: string; json?: boolean; stepsMax?: number }) => {
+      const argv = [path.resolve(file), "--model", flags.model];
+      if (flags.json === true) argv.push("--json");
+      if (flags.stepsMax !== undefined) argv.push("--steps-max", String(flags.stepsMax));
+      process.exitCode = await runCheckHistory(argv);
+    });
+
   addMembersCommands(program);
 
   return program;
@@ -530,6 +548,22 @@ function addMembersCommands(program: Command): void {
         return memberReport(await postChange(client, { op: "replace", old: flags.old, id: flags.id }, deadline, say(flags)), flags);
       });
     });
+}
+
+/**
+ * The linearizability checker lives in proofs/, which the runtime must not import (the service
+ * never depends on its own checkers); the command runs the checker's CLI as a child process.
+ */
+function runCheckHistory(argv: readonly string[]): Promise<number> {
+  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "refinement-tests", "cli", "check-history.ts");
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...tsxArgv(script), ...argv], { stdio: "inherit" });
+    child.on("error", (error) => {
+      process.stderr.write(`error: cannot run the history checker: ${error.message}\n`);
+      resolve(exitFatal);
+    });
+    child.on("exit", (code) => resolve(code ?? exitFatal));
+  });
 }
 
 /** Run the CLI with `argv` (without node and script). */

@@ -25,10 +25,15 @@ import { formatLogLine } from "./log.ts";
 export const localReplicasMax = 7;
 const cliPath = path.join(path.dirname(fileURLToPath(import.meta.url)), "cli.ts");
 
+/** The argv (after the node binary) that runs a TypeScript `script` through tsx. */
+export function tsxArgv(script: string): string[] {
+  const loader = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+  return ["--import", loader, script];
+}
+
 /** The argv (after the node binary) that runs the CLI from TypeScript sources. */
 export function cliArgv(): string[] {
-  const loader = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
-  return ["--import", loader, cliPath];
+  return tsxArgv(cliPath);
 }
 
 const ClusterFile = Schema.Struct({

@@ -16,6 +16,7 @@ import path from "node:path";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ReplicaId } from "../core/events.ts";
+import { compactRecords } from "../core/records.ts";
 import type { MonotonicClock } from "./clock.ts";
 import { kvAdapter, kvCodecs, kvConfig, kvInitialState, kvStep, type KvMessage, type KvRecord, type KvReplicaState } from "./core-adapter.ts";
 import { Driver, type BatchReport } from "./driver.ts";
@@ -126,7 +127,15 @@ class ReplicaProcess implements RunningReplica {
       const why = fs.readFileSync(this.removedMarker, "utf8").trim().slice(0, 300);
       throw new StorageError("removed", this.removedMarker, `replica ${id} was removed from the cluster (${why}); a removed replica never serves again: delete this directory, and add a replica under a new id`);
     }
-    const opened = Storage.open<KvRecord>({ dir: options.dataDir, clusterId: options.clusterId, replicaId: id, codec: kvCodecs.record, create: options.init === true });
+    const opened = Storage.open<KvRecord>({
+      dir: options.dataDir,
+      clusterId: options.clusterId,
+      replicaId: id,
+      codec: kvCodecs.record,
+      create: options.init === true,
+      // Once a snapshot is durable, delete what it supersedes (impl/core/records.ts).
+      compaction: { after: (record) => record._tag === "snapshot", keep: compactRecords },
+    });
     options.log.info({ file: opened.storage.file, records: opened.records.length, created: opened.created }, "storage opened");
     this.storage = opened.storage;
     this.records = opened.records;

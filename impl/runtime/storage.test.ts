@@ -8,6 +8,9 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { Schema } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
+import { compactRecords } from "../core/records.ts";
+import { Cluster } from "../core/testing/cluster.ts";
+import { kvCodecs, type KvRecord } from "./core-adapter.ts";
 import { jsonCodec } from "./framing.ts";
 import { databaseFileName, Storage, StorageError } from "./storage.ts";
 
@@ -130,5 +133,73 @@ describe("storage", () => {
     bytes.fill(0x5a, Math.floor(bytes.length / 2), Math.floor(bytes.length / 2) + 2048);
     fs.writeFileSync(file, bytes);
     expectRefused(dir, "damaged", /./);
+  });
+});
+
+describe("storage compaction", () => {
+  /** A replica's records from a run that took snapshots of slots 4 and 8 (not compacted). */
+  function replicaRecords(): readonly KvRecord[] {
+    const c = new Cluster(3, { config: { snapshotIntervalSlots: 4 }, compact: false });
+    c.quiet = true;
+    c.elapse(300);
+    c.campaign(1);
+    c.stabilize();
+    for (let i = 1; i <= 9; i++) {
+      c.request(1, { _tag: "put", key: `k${i}`, value: String(i) }, "linearizable", { clientId: "c", seq: i });
+      c.stabilize();
+    }
+    c.advance(50, 10);
+    return c.node(2).records;
+  }
+  const compaction = { after: (r: KvRecord) => r._tag === "snapshot", keep: compactRecords };
+  const openKv = (dir: string, create = false) =>
+    Storage.open<KvRecord>({ dir, clusterId: "c1", replicaId: 2, codec: kvCodecs.record, create, compaction });
+  /** Append `records` in batches that end at each snapshot record, as a replica would commit them. */
+  function appendInBatches(storage: Storage<KvRecord>, records: readonly KvRecord[]): void {
+    let batch: KvRecord[] = [];
+    for (const r of records) {
+      batch.push(r);
+      if (r._tag === "snapshot") {
+        storage.append(batch);
+        batch = [];
+      }
+    }
+    storage.append(batch);
+  }
+
+  it("deletes what a durable snapshot supersedes; reopening gives compactRecords of everything written", () => {
+    const records = replicaRecords();
+    expect(records.filter((r) => r._tag === "snapshot").length).toBe(2);
+    const dir = tempDir();
+    const { storage } = openKv(dir, true);
+    appendInBatches(storage, records);
+    expect(storage.recordCount).toBe(records.length);
+    storage.close();
+    const reopened = openKv(dir);
+    const expected = compactRecords(records);
+    expect(expected.length).toBeLessThan(records.length);
+    expect(reopened.records).toEqual(expected);
+    // Appending continues the sequence after the compacted part.
+    reopened.storage.append([{ _tag: "promise", ballot: { round: 9, replica: 1 } }]);
+    expect(reopened.storage.recordCount).toBe(records.length + 1);
+    reopened.storage.close();
+    expect(openKv(dir).records).toEqual([...expected, { _tag: "promise", ballot: { round: 9, replica: 1 } }]);
+  });
+
+  it("still refuses a row missing below or above the compaction point", () => {
+    const records = replicaRecords();
+    for (const where of ["below", "above"] as const) {
+      const dir = tempDir();
+      const { storage } = openKv(dir, true);
+      appendInBatches(storage, records);
+      storage.append([{ _tag: "promise", ballot: { round: 9, replica: 1 } }]);
+      storage.close();
+      const db = new Database(path.join(dir, databaseFileName));
+      const through = Number((db.prepare("SELECT value FROM meta WHERE key = 'compacted_through'").get() as { value: string }).value);
+      const seq = where === "below" ? (db.prepare("SELECT min(seq) AS s FROM records").get() as { s: number }).s : through + 1;
+      db.prepare("DELETE FROM records WHERE seq = ?").run(seq);
+      db.close();
+      expect(() => openKv(dir), where).toThrow(where === "below" ? /damaged data: .*replica\.sqlite: \d+ records up to \d+, where the last compaction kept \d+/ : new RegExp(`damaged data: .*record ${through + 1} is missing`));
+    }
   });
 });

@@ -7,6 +7,13 @@
  * that is not a database, has the wrong format version, a record whose checksum or Schema does
  * not match, or a gap in the record sequence is "damaged". Both name the file (and record) and
  * the replica must not serve from it. Storage never repairs or drops records on its own.
+ *
+ * Compaction: once a batch holding a snapshot record is durable, the records that snapshot
+ * supersedes are deleted (the `compaction` option: impl/core's `compactRecords` decides which),
+ * in one transaction that also notes in `meta` how far the log was compacted and how many rows
+ * it kept there. Below that point the sequence may have gaps, and opening checks the row count
+ * instead; above it the sequence must still be gapless. So the disk holds about one snapshot
+ * interval of records, and a restart replays no more than that.
  */
 import { createHash } from "node:crypto";
 import fs from "node:fs";
@@ -48,6 +55,12 @@ export interface StorageOptions<R> {
    * error, so that a replica whose data was lost is never silently restarted as a new one.
    */
   readonly create?: boolean;
+  /** Delete superseded records after a durable batch that `after` matches (see the header). */
+  readonly compaction?: {
+    readonly after: (record: R) => boolean;
+    /** The records to keep, a subsequence of `records` (the very objects, in order). */
+    readonly keep: (records: readonly R[]) => readonly R[];
+  };
 }
 
 /** The checksum of one record: SHA-256 of its seq, kind and body, first 32 hex digits. */
@@ -119,7 +132,7 @@ export class Storage<R> {
     try {
       if (!exists) initialize(db, options);
       checkMeta(db, file, options);
-      const { records, lastSeq } = readRecords(db, file, options.codec);
+      const { records, lastSeq } = readRecords(db, file, options.codec, compactedThrough(db, file));
       return { storage: new Storage(db, file, options, lastSeq), records, created: !exists };
     } catch (error) {
       db.close();
@@ -133,6 +146,38 @@ export class Storage<R> {
     if (records.length > appendBatchRecordsMax) throw new Error(`append of ${records.length} records exceeds ${appendBatchRecordsMax}`);
     // Only a committed transaction moves lastSeq: a failed one (the caller stops) changes nothing.
     this.lastSeq = this.appendAll(records);
+    const after = this.options.compaction?.after;
+    if (after !== undefined && records.some(after)) this.compact();
+  }
+
+  /**
+   * Delete the records that `compaction.keep` does not keep, in one transaction that also notes
+   * the compaction in `meta`. Returns how many were deleted. A crash before the commit changes
+   * nothing; the deletion need not be synced, since the records it removes are superseded.
+   */
+  compact(): number {
+    const keep = this.options.compaction?.keep;
+    if (keep === undefined) return 0;
+    return this.db.transaction((): number => {
+      const rows = this.db.prepare("SELECT seq, body FROM records ORDER BY seq").all() as { seq: number; body: string }[];
+      const records = rows.map((row) => {
+        const decoded = this.options.codec.decodeValue(JSON.parse(row.body) as unknown);
+        if (Either.isLeft(decoded)) throw new StorageError("damaged", this.file, `record ${row.seq} ${decoded.left}`);
+        return decoded.right;
+      });
+      const kept = new Set(keep(records));
+      const remove = this.db.prepare("DELETE FROM records WHERE seq = ?");
+      let deleted = 0;
+      records.forEach((record, i) => {
+        if (kept.has(record)) return;
+        remove.run(rows[i]!.seq);
+        deleted += 1;
+      });
+      const setMeta = this.db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+      setMeta.run(metaCompactedThrough, String(this.lastSeq));
+      setMeta.run(metaCompactedKept, String(rows.length - deleted));
+      return deleted;
+    })();
   }
 
   /** Sequence number of the last durable record (0: none). */
@@ -203,11 +248,30 @@ function checkMeta<R>(db: Database.Database, file: string, options: StorageOptio
   }
 }
 
-function readRecords<R>(db: Database.Database, file: string, codec: JsonCodec<R>): { records: R[]; lastSeq: number } {
+const metaCompactedThrough = "compacted_through";
+const metaCompactedKept = "compacted_kept";
+
+/** How far the log was compacted, and how many rows it kept up to there (0 and 0: never). */
+function compactedThrough(db: Database.Database, file: string): { readonly through: number; readonly kept: number } {
+  const get = db.prepare("SELECT value FROM meta WHERE key = ?");
+  const read = (key: string): number => {
+    const row = get.get(key) as { value: string } | undefined;
+    if (row === undefined) return 0;
+    const n = Number(row.value);
+    if (!Number.isSafeInteger(n) || n < 0) throw new StorageError("damaged", file, `meta ${key} is ${JSON.stringify(row.value)}, not a count`);
+    return n;
+  };
+  return { through: read(metaCompactedThrough), kept: read(metaCompactedKept) };
+}
+
+function readRecords<R>(db: Database.Database, file: string, codec: JsonCodec<R>, compacted: { readonly through: number; readonly kept: number }): { records: R[]; lastSeq: number } {
   const records: R[] = [];
-  let expected = 1;
+  let expected = compacted.through + 1;
+  let keptBelow = 0;
   for (const row of db.prepare("SELECT seq, kind, body, checksum FROM records ORDER BY seq").iterate() as IterableIterator<Row>) {
-    if (row.seq !== expected) throw new StorageError("damaged", file, `record ${expected} is missing (next is ${row.seq})`);
+    if (row.seq <= compacted.through) keptBelow += 1;
+    else if (row.seq !== expected) throw new StorageError("damaged", file, `record ${expected} is missing (next is ${row.seq})`);
+    else if (keptBelow !== compacted.kept) throw new StorageError("damaged", file, `${keptBelow} records up to ${compacted.through}, where the last compaction kept ${compacted.kept}`);
     if (typeof row.body !== "string" || typeof row.kind !== "string") throw new StorageError("damaged", file, `record ${row.seq} has a wrong column type`);
     if (recordChecksum(row.seq, row.kind, row.body) !== row.checksum) {
       throw new StorageError("damaged", file, `record ${row.seq} (${row.kind}) fails its checksum`);
@@ -215,7 +279,10 @@ function readRecords<R>(db: Database.Database, file: string, codec: JsonCodec<R>
     const decoded = Either.flatMap(parseJsonText(row.body), (json) => codec.decodeValue(json));
     if (Either.isLeft(decoded)) throw new StorageError("damaged", file, `record ${row.seq} (${row.kind}) ${decoded.left}`);
     records.push(decoded.right);
-    expected += 1;
+    if (row.seq > compacted.through) expected += 1;
+  }
+  if (expected === compacted.through + 1 && keptBelow !== compacted.kept) {
+    throw new StorageError("damaged", file, `${keptBelow} records up to ${compacted.through}, where the last compaction kept ${compacted.kept}`);
   }
   return { records, lastSeq: expected - 1 };
 }

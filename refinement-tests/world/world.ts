@@ -33,7 +33,7 @@ import {
 } from "../../impl/core/index.ts";
 import type { Carried, ReplicaView, RequestInfo, SystemView, WorldStep } from "../../proofs/world-view.ts";
 import type { Action, OpSpec, ReconfigureKind } from "./actions.ts";
-import { showMessage, showRecord, showResult, showInput } from "./show.ts";
+import { showInput, showMessage, showRecord, showResult } from "../../impl/core/testing/show.ts";
 
 export type KvReplicaState = ReplicaState<KvState, KvInput, KvOutput>;
 export type KvWorldStep = WorldStep<KvState, KvInput, KvOutput>;
@@ -580,7 +580,7 @@ export class World implements KvSystemView {
 
   /** `R1->R2 Accept ...` or `c1 -> R2 #3 put(k0,c1.3)`. */
   private describe(m: InFlight): string {
-    if (m.kind === "message") return `R${this.idOf(m.from)}->R${this.idOf(m.to)} ${showMessage(m.message)}`;
+    if (m.kind === "message") return `R${this.idOf(m.from)}->R${this.idOf(m.to)} ${showMessage(m.message, false)}`;
     const req = this.requests.get(m.requestId)!.info;
     return `${req.clientId}->R${this.idOf(m.to)} ${req.seq === undefined ? "" : `#${req.seq} `}${showInput(req.input)}`;
   }
@@ -645,7 +645,7 @@ export class World implements KvSystemView {
       return;
     }
     const r = this.replicas[m.to]!;
-    const label = `deliver R${this.idOf(m.from)}->R${r.id} ${showMessage(m.message)}`;
+    const label = `deliver R${this.idOf(m.from)}->R${r.id} ${showMessage(m.message, false)}`;
     if (r.state === null) {
       this.faultStep(`${label} (lost: R${r.id} is down)`);
       return;
@@ -730,7 +730,7 @@ export class World implements KvSystemView {
       switch (e._tag) {
         case "Persist":
           r.unflushed.push(e.record);
-          details?.push(`persist ${showRecord(e.record)}`);
+          details?.push(`persist ${showRecord(e.record, false)}`);
           if (e.record._tag === "snapshot" && r.crashAtSnapshot) {
             // A crash during the snapshot: the record was written but not flushed.
             r.crashAtSnapshot = false;
@@ -742,7 +742,7 @@ export class World implements KvSystemView {
           this.flush(r, carried);
           carried.push({ _tag: "Send", to: e.to, message: e.message });
           this.enqueue(r.index, e.to - 1, e.message);
-          arrows?.push({ from: `R${r.id}`, to: `R${e.to}`, label: showMessage(e.message) });
+          arrows?.push({ from: `R${r.id}`, to: `R${e.to}`, label: showMessage(e.message, false) });
           break;
         case "Reply": {
           this.flush(r, carried);

@@ -12,11 +12,12 @@ import { showBallot } from "../ballot.ts";
 import { showChange, showConfiguration, type ConfigChange } from "../configuration.ts";
 import { parseConfig, type Config } from "../config.ts";
 import type { ClientResult, Consistency, ReplicaId } from "../events.ts";
-import type { Command, Message, Value } from "../messages.ts";
+import type { Message } from "../messages.ts";
 import { compactRecords, type DurableRecord } from "../records.ts";
 import { becomeCandidate, makeStep, type ReplicaEffect, type ReplicaEvent, type Step } from "../replica.ts";
 import { defaultRules, type ReplicaRules } from "../rules.ts";
 import { initialState, type ReplicaState } from "../state.ts";
+import { showInput, showMessage, showRecord, showResult, showTime } from "./show.ts";
 
 type KvReplica = ReplicaState<KvState, KvInput, KvOutput>;
 
@@ -32,112 +33,6 @@ interface InFlight {
   readonly from: ReplicaId;
   readonly to: ReplicaId;
   readonly message: Message<KvInput>;
-}
-
-/** Formats a kv input compactly: `put(k,v)`, `get(k)`. */
-export function showInput(input: KvInput): string {
-  switch (input._tag) {
-    case "get":
-    case "delete":
-      return `${input._tag}(${input.key})`;
-    case "put":
-    case "append":
-      return `${input._tag}(${input.key},${input.value})`;
-    case "cas":
-      return `cas(${input.key},${input.expected ?? "null"},${input.value})`;
-    case "noop":
-      return "noop()";
-  }
-}
-
-function showCommand(c: Command<KvInput>): string {
-  return c.clientId === undefined ? showInput(c.input) : `${c.clientId}#${c.seq}:${showInput(c.input)}`;
-}
-
-/** Formats a slot value: `noop`, `[c1#1:put(k,v) get(k)]` or `reconfig(add 4)`. */
-export function showValue(v: Value<KvInput>): string {
-  switch (v._tag) {
-    case "noop":
-      return "noop";
-    case "batch":
-      return `[${v.commands.map(showCommand).join(" ")}]`;
-    case "reconfig":
-      return `reconfig(${showChange(v.change)})`;
-  }
-}
-
-function showTime(t: number): string {
-  return Number.isFinite(t) ? String(Math.round(t * 1000) / 1000) : t > 0 ? "inf" : "-inf";
-}
-
-/** One line per message, in the golden files' vocabulary. */
-export function showMessage(m: Message<KvInput>): string {
-  switch (m._tag) {
-    case "Prepare":
-      return `Prepare b=${showBallot(m.ballot)} from=${m.fromSlot} t=${showTime(m.sentAt)}`;
-    case "Promise":
-      return `Promise b=${showBallot(m.ballot)} from=${m.fromSlot}${m.truncatedUpTo === 0 ? "" : ` truncated=${m.truncatedUpTo}`} votes=[${m.votes.map((v) => `${v.slot}:${showBallot(v.ballot)}:${showValue(v.value)}`).join(" ")}] t=${showTime(m.sentAt)}`;
-    case "Accept":
-      return `Accept b=${showBallot(m.ballot)} s=${m.slot} v=${showValue(m.value)} commit=${m.commitIndex} t=${showTime(m.sentAt)}`;
-    case "Accepted":
-      return `Accepted b=${showBallot(m.ballot)} s=${m.slot} t=${showTime(m.sentAt)}`;
-    case "Heartbeat":
-      return `Heartbeat b=${showBallot(m.ballot)} commit=${m.commitIndex} t=${showTime(m.sentAt)}${m.checkpoint === null ? "" : ` cp=${m.checkpoint.slot}:${m.checkpoint.digest}`}`;
-    case "HeartbeatAck":
-      return `HeartbeatAck b=${showBallot(m.ballot)} exec=${m.executedUpTo} t=${showTime(m.sentAt)}${m.checkpoint === null ? "" : ` cp=${m.checkpoint.slot}:${m.checkpoint.digest}`}`;
-    case "Nack":
-      return `Nack b=${showBallot(m.ballot)} promised=${showBallot(m.promised)} grantRemaining=${showTime(m.grantRemainingMs)}`;
-    case "CatchUp":
-      return `CatchUp ${m.fromSlot}..${m.toSlot}`;
-    case "CatchUpReply":
-      return `CatchUpReply [${m.entries.map((e) => `${e.slot}:${showValue(e.value)}`).join(" ")}]`;
-    case "SnapshotRequest":
-      return `SnapshotRequest s=${m.slot} offset=${m.offset}`;
-    case "SnapshotChunk":
-      return `SnapshotChunk s=${m.slot} bytes=${m.offset}..${m.offset + m.data.length}/${m.totalBytes} digest=${m.digest}`;
-  }
-}
-
-function showRecord(r: DurableRecord<KvInput>): string {
-  switch (r._tag) {
-    case "promise":
-      return `promise b=${showBallot(r.ballot)}`;
-    case "vote":
-      return `vote s=${r.slot} b=${showBallot(r.ballot)} v=${showValue(r.value)}`;
-    case "chosen":
-      return `chosen s=${r.slot} v=${showValue(r.value)}`;
-    case "snapshot":
-      return `snapshot s=${r.slot} bytes=${r.data.length} digest=${r.digest} log>${r.logTruncatedUpTo}`;
-  }
-}
-
-function showOutput(o: KvOutput): string {
-  switch (o._tag) {
-    case "value":
-      return `value=${o.value ?? "null"}`;
-    case "ok":
-      return "done";
-    case "cas":
-      return `cas swapped=${o.swapped} current=${o.current ?? "null"}`;
-  }
-}
-
-/** One line per client result. */
-export function showResult(r: ClientResult<KvOutput>): string {
-  switch (r._tag) {
-    case "ok":
-      return `ok ${showOutput(r.output)}`;
-    case "redirect":
-      return `redirect leader=${r.leader ?? "none"}`;
-    case "stale-seq":
-      return `stale-seq last=${r.lastSeq}`;
-    case "unavailable":
-      return `unavailable outcomeUnknown=${r.outcomeUnknown} (${r.reason})`;
-    case "reconfigured":
-      return `reconfigured epoch=${r.epoch} governsFrom=${r.governsFrom} ${showConfiguration(r)}`;
-    case "refused":
-      return `refused (${r.reason})`;
-  }
 }
 
 /** Snapshot, truncation, transfer and configurations, once there is any (older scenarios print nothing more). */
