@@ -154,7 +154,9 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<n
     }
     child.on("exit", (code, signal) => {
       children.delete(id);
-      if (!stopping) out.write(`${prefix}exited (${signal ?? `code ${code}`}); the other replicas keep serving. Restart the cluster to bring it back.\n`);
+      if (stopping) return;
+      if (code === 3) out.write(`${prefix}refused to start (see above; code 3); the other replicas keep serving.\n`);
+      else out.write(`${prefix}exited (${signal ?? `code ${code}`}); the other replicas keep serving. Restart the cluster to bring it back.\n`);
     });
   }
   const stop = (): Promise<void> => {

@@ -4,8 +4,9 @@
  * (`paxos-lease members add`), catches up by state transfer (the others truncated their logs
  * below a snapshot) and is promoted, ending with the same digest as the others; one replica is
  * killed with SIGKILL (its disk is gone for good) and replaced by a fifth through the HTTP API;
- * a voter is removed and retires (status "removed", client requests 410, restart refused). Writes
- * keep working throughout and nothing acknowledged is lost. Durations are printed, never asserted.
+ * the leader is removed, hands over and retires (status "removed", client requests 410, restart
+ * refused). Writes keep working throughout and nothing acknowledged is lost. Durations are
+ * printed, never asserted.
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -151,39 +152,45 @@ describe("membership changes with real processes", () => {
     }
   }, 120_000);
 
-  it("remove a voter: it retires (status removed, clients get 410, never starts again); the others keep serving", async () => {
+  it("remove the leader: it hands over and retires (status removed, clients get 410, never starts again); the others elect a leader and keep serving", async () => {
     try {
+      const gone = await cluster.waitForLeader(30_000);
+      const rest = [1, 2, 4, 5].filter((id) => id !== gone);
       // Three voters would remain of 1,2,4,5; leaving two needs force.
-      const removed = await change({ op: "remove", id: 4 });
-      note(`remove: ${String(removed.message)}`);
-      const unsafe = await cluster.client().call("POST", "/v1/members", { op: "remove", id: 5 });
+      const removed = await change({ op: "remove", id: gone });
+      note(`remove the leader: ${String(removed.message)}`);
+      expect(removed).toMatchObject({ voters: rest });
+      const unsafe = await cluster.client().call("POST", "/v1/members", { op: "remove", id: rest[0] });
       expect(unsafe.status).toBe(409);
       expect(unsafe.body).toMatchObject({ code: "unsafe" });
       await writes("after-remove", 20);
-      await converged([1, 2, 5], [1, 2, 5]);
-      note("replicas 1,2,5 converged");
-      const retired = await waitFor("replica 4 to retire", async () => {
-        const status = await cluster.status(4);
+      await converged(rest, rest);
+      const leader = await cluster.waitForLeader(30_000);
+      note(`replicas ${rest.join(",")} converged; replica ${leader} leads`);
+      expect(rest).toContain(leader);
+      const retired = await waitFor(`replica ${gone} to retire`, async () => {
+        const status = await cluster.status(gone);
         return status?.role === "removed" ? status : undefined;
       }, 30_000, 100);
-      note(`replica 4 retired at slot ${retired.executedSlot}`);
-      expect(retired.retired).toMatch(/replica 4 was removed from the cluster/);
-      const gone = await httpJson("GET", `${cluster.endpoint(4)}${keyPath("before/1")}`, undefined, {}, 2000);
-      expect(gone.status).toBe(410);
-      expect(gone.body).toMatchObject({ code: "removed" });
-      expect(cluster.member(4).output.join("\n")).toMatch(/replica removed from the cluster: it stops serving/);
+      note(`replica ${gone} retired at slot ${retired.executedSlot}`);
+      expect(retired.retired).toMatch(new RegExp(`replica ${gone} was removed from the cluster`));
+      const refused = await httpJson("GET", `${cluster.endpoint(gone)}${keyPath("before/1")}`, undefined, {}, 2000);
+      expect(refused.status).toBe(410);
+      expect(refused.body).toMatchObject({ code: "removed" });
+      expect(cluster.member(gone).output.join("\n")).toMatch(/replica removed from the cluster: it stops serving/);
       // A client (and the CLI) given the removed replica first moves on to the others.
-      const viaRemoved = new KvClient({ endpoints: [4, 1, 2, 5].map((id) => cluster.endpoint(id)), deadlineMs: 10_000 });
+      const endpoints = [gone, ...rest].map((id) => cluster.endpoint(id));
+      const viaRemoved = new KvClient({ endpoints, deadlineMs: 10_000 });
       expect((await viaRemoved.call("GET", keyPath("before/1"))).body).toMatchObject({ value: "before-1" });
-      const shown = await cli(["members", "--endpoints", [4, 1, 2, 5].map((id) => cluster.endpoint(id)).join(",")]);
+      const shown = await cli(["members", "--endpoints", endpoints.join(",")]);
       expect(shown.code).toBe(0);
-      expect(shown.stdout).toMatch(/in force: +voters 1,2,5 \(chosen at slot \d+/);
-      await cluster.kill(4, "SIGTERM");
-      expect(fs.existsSync(path.join(cluster.dataDir(4), "REMOVED"))).toBe(true);
-      cluster.start(4);
-      const code = await waitFor("the removed replica to refuse to start", () => cluster.member(4).exit, 20_000);
+      expect(shown.stdout).toMatch(new RegExp(`in force: +voters ${rest.join(",")} \\(chosen at slot \\d+`));
+      await cluster.kill(gone, "SIGTERM");
+      expect(fs.existsSync(path.join(cluster.dataDir(gone), "REMOVED"))).toBe(true);
+      cluster.start(gone);
+      const code = await waitFor("the removed replica to refuse to start", () => cluster.member(gone).exit, 20_000);
       expect(code).toBe(3);
-      expect(cluster.member(4).output.join("\n")).toMatch(/refusing to start: removed data: .*REMOVED: replica 4 was removed/);
+      expect(cluster.member(gone).output.join("\n")).toMatch(new RegExp(`refusing to start: removed data: .*REMOVED: replica ${gone} was removed`));
       // Nothing acknowledged was lost: every write reads back at the leader.
       const client = cluster.client();
       for (const [key, value] of acknowledged) {

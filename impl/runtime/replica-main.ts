@@ -125,7 +125,7 @@ class ReplicaProcess implements RunningReplica {
     this.removedMarker = path.join(options.dataDir, "REMOVED");
     if (fs.existsSync(this.removedMarker)) {
       const why = fs.readFileSync(this.removedMarker, "utf8").trim().slice(0, 300);
-      throw new StorageError("removed", this.removedMarker, `replica ${id} was removed from the cluster (${why}); a removed replica never serves again: delete this directory, and add a replica under a new id`);
+      throw new StorageError("removed", this.removedMarker, `${why === "" ? `replica ${id} was removed from the cluster` : why}; a removed replica never serves again: delete this directory, and add a replica under a new id`);
     }
     const opened = Storage.open<KvRecord>({
       dir: options.dataDir,
