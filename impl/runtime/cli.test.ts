@@ -67,7 +67,7 @@ describe("cli arguments", () => {
     const base = ["replica", "--id", "4", "--peers", "1=127.0.0.1:1,4=127.0.0.1:4", "--http", "127.0.0.1:1", "--data", "/nonexistent", "--cluster-id", "c"];
     const cases: [string[], RegExp][] = [
       [["--join"], /--join needs --initial-members/],
-      [["--initial-members", "1,2,3"], /--initial-members is only for a replica started with --join/],
+      [["--initial-members", "1,2,3"], /--id 4 is not one of --initial-members \(1,2,3\): a replica that was not an initial member runs with --join/],
       [["--join", "--initial-members", "1,4"], /--id 4 is one of --initial-members/],
     ];
     for (const [extra, expected] of cases) {

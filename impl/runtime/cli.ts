@@ -147,7 +147,8 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
       http: flags.http,
       ...(flags.advertiseHttp === undefined ? {} : { advertiseHttp: flags.advertiseHttp }),
       ...(flags.advertisePeer === undefined ? {} : { advertisePeer: flags.advertisePeer }),
-      ...(flags.join === true ? { joining: true, initialMembers: flags.initialMembers ?? [] } : {}),
+      ...(flags.join === true ? { joining: true } : {}),
+      ...(flags.initialMembers === undefined ? {} : { initialMembers: flags.initialMembers }),
       dataDir: flags.data,
       init: flags.init === true,
       ...(flags.trace === undefined ? {} : { traceFile: flags.trace }),
@@ -277,7 +278,7 @@ export function buildProgram(): Command {
     .option("--advertise-http <host:port>", "client address told to peers for redirects (default: --http)")
     .option("--advertise-peer <host:port>", "peer address told to peers, so that replicas this one dials can dial it back (default: its --peers entry)", parseAddress)
     .option("--join", "join a running cluster: this replica is not one of the initial members; add it afterwards with 'paxos-lease members add' (docs/operations.md)")
-    .option("--initial-members <ids>", "with --join: the cluster's initial members, as every replica was started with them (shown by 'paxos-lease members')", parseIds)
+    .option("--initial-members <ids>", "the cluster's initial members (shown by 'paxos-lease members'); required with --join; without it, the ids of --peers (give it when --peers lists the current members instead)", parseIds)
     .option("--init", "create a fresh data directory if there is none (only for a new cluster; see docs/operations.md)")
     .option("--trace <file>", "append an event trace (JSON lines, docs/trace-format.md) to this file")
     .option("--core-config <file>", "JSON object of core settings (leaseMs, clockDriftPpmMax, electionTimeoutMsMin, ...)")
@@ -286,8 +287,10 @@ export function buildProgram(): Command {
     .action(async (flags: ReplicaFlags) => {
       if (!flags.peers.has(flags.id)) throw new UsageError(`--id ${flags.id} is not in --peers (${[...flags.peers.keys()].join(", ")})`);
       if (flags.join === true && flags.initialMembers === undefined) throw new UsageError("--join needs --initial-members (the ids the cluster was started with; 'paxos-lease members' shows them)");
-      if (flags.join !== true && flags.initialMembers !== undefined) throw new UsageError("--initial-members is only for a replica started with --join");
-      if (flags.initialMembers?.includes(flags.id) === true) throw new UsageError(`--id ${flags.id} is one of --initial-members: an initial member does not --join (a failed one is replaced under a new id)`);
+      if (flags.join === true && flags.initialMembers?.includes(flags.id) === true) throw new UsageError(`--id ${flags.id} is one of --initial-members: an initial member does not --join (a failed one is replaced under a new id)`);
+      if (flags.join !== true && flags.initialMembers !== undefined && !flags.initialMembers.includes(flags.id)) {
+        throw new UsageError(`--id ${flags.id} is not one of --initial-members (${flags.initialMembers.join(",")}): a replica that was not an initial member runs with --join`);
+      }
       await runReplicaCommand(flags);
     });
 

@@ -191,6 +191,15 @@ describe("membership changes with real processes", () => {
       const code = await waitFor("the removed replica to refuse to start", () => cluster.member(gone).exit, 20_000);
       expect(code).toBe(3);
       expect(cluster.member(gone).output.join("\n")).toMatch(new RegExp(`refusing to start: removed data: .*REMOVED: replica ${gone} was removed`));
+      // A remaining initial member restarts with the current members as --peers (and the initial
+      // members named apart): it dials the replicas that joined since and catches up.
+      const initial = rest.find((id) => id <= 3)!;
+      await cluster.kill(initial, "SIGTERM");
+      await writes("while-restarting", 5);
+      cluster.start(initial, { peers: rest, extra: ["--initial-members", "1,2,3"] });
+      await writes("after-restart", 5);
+      await converged(rest, rest);
+      note(`replica ${initial} restarted with --peers ${rest.join(",")} --initial-members 1,2,3 and caught up`);
       // Nothing acknowledged was lost: every write reads back at the leader.
       const client = cluster.client();
       for (const [key, value] of acknowledged) {

@@ -38,13 +38,16 @@ export interface ReplicaOptions {
   readonly secret: Uint8Array;
   /**
    * The peers to dial, by id, with their addresses, this replica's own included. Without
-   * `joining`, these are the cluster's initial members; with it, any members of the running
-   * cluster (list every current member, so that each learns this replica's address).
+   * `initialMembers`, these are the cluster's initial members; with it, any members of the
+   * running cluster (a joining replica lists every current member, so that each learns its address).
    */
   readonly members: ReadonlyMap<ReplicaId, Address>;
   /** This replica joins a running cluster: it is not one of the initial members. Default false. */
   readonly joining?: boolean;
-  /** The cluster's initial members; required with `joining` (the others take the keys of `members`). */
+  /**
+   * The cluster's initial members: required with `joining`; otherwise the keys of `members` by
+   * default (give them when `members` lists the current members instead of the initial ones).
+   */
   readonly initialMembers?: readonly ReplicaId[];
   /** The peer address told to peers (where they dial this replica). Default: its entry in `members`. */
   readonly advertisePeer?: Address;
@@ -120,7 +123,7 @@ class ReplicaProcess implements RunningReplica {
     if (!options.members.has(id)) throw new Error(`replica ${id} is not in the member list (${[...options.members.keys()].join(", ")})`);
     const joining = options.joining === true;
     if (joining && options.initialMembers === undefined) throw new Error("a joining replica needs the cluster's initial members (--initial-members)");
-    const initialMembers = joining ? options.initialMembers! : [...options.members.keys()];
+    const initialMembers = options.initialMembers ?? [...options.members.keys()];
     const config = kvConfig(id, initialMembers, options.core, joining);
     this.removedMarker = path.join(options.dataDir, "REMOVED");
     if (fs.existsSync(this.removedMarker)) {

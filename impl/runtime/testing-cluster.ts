@@ -78,9 +78,10 @@ export class TestCluster {
   }
 
   /** The argv of `replica` for member `id`. */
-  replicaArgs(id: number, extra: readonly string[] = []): string[] {
+  replicaArgs(id: number, extra: readonly string[] = [], peerIds?: readonly number[]): string[] {
     const spare = id > this.initialSize;
-    const peers = this.members.filter((m) => spare || m.id <= this.initialSize).map((m) => `${m.id}=127.0.0.1:${m.peerPort}`).join(",");
+    const listed = (m: Member): boolean => (peerIds === undefined ? spare || m.id <= this.initialSize : peerIds.includes(m.id) || m.id === id);
+    const peers = this.members.filter(listed).map((m) => `${m.id}=127.0.0.1:${m.peerPort}`).join(",");
     const join = spare ? ["--join", "--initial-members", Array.from({ length: this.initialSize }, (_, i) => i + 1).join(",")] : [];
     const args = [
       "replica", "--id", String(id), "--cluster-id", "it-cluster", "--secret-file", this.secretFile, "--peers", peers,
@@ -91,11 +92,11 @@ export class TestCluster {
   }
 
   /** Spawn replica `id` (with --init when its data directory does not exist yet). */
-  start(id: number): void {
+  start(id: number, options: { readonly peers?: readonly number[]; readonly extra?: readonly string[] } = {}): void {
     const member = this.member(id);
     if (member.child !== null) throw new Error(`replica ${id} is running`);
     const extra = fs.existsSync(this.dataDir(id)) ? [] : ["--init"];
-    const child = spawn(process.execPath, [...cliArgv(), ...this.replicaArgs(id, extra)], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...cliArgv(), ...this.replicaArgs(id, [...extra, ...(options.extra ?? [])], options.peers)], { stdio: ["ignore", "pipe", "pipe"] });
     member.child = child;
     member.output.push(`--- started pid ${child.pid ?? "?"}`);
     const keep = (chunk: Buffer): void => {
