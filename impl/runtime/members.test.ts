@@ -196,6 +196,10 @@ describe("membership changes with real processes", () => {
       const initial = rest.find((id) => id <= 3)!;
       await cluster.kill(initial, "SIGTERM");
       await writes("while-restarting", 5);
+      // Without --initial-members its --peers would be taken as the initial configuration: refused.
+      cluster.start(initial, { peers: rest });
+      expect(await waitFor("the misconfigured restart to be refused", () => cluster.member(initial).exit, 20_000)).toBe(3);
+      expect(cluster.member(initial).output.join("\n")).toMatch(/initial-members\.json: this replica was started with initial members 1,2,3, not \d,\d,\d: give --initial-members 1,2,3/);
       cluster.start(initial, { peers: rest, extra: ["--initial-members", "1,2,3"] });
       await writes("after-restart", 5);
       await converged(rest, rest);

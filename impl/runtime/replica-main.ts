@@ -139,6 +139,12 @@ class ReplicaProcess implements RunningReplica {
       // Once a snapshot is durable, delete what it supersedes (impl/core/records.ts).
       compaction: { after: (record) => record._tag === "snapshot", keep: compactRecords },
     });
+    try {
+      checkInitialMembers(options.dataDir, config.members, joining);
+    } catch (error) {
+      opened.storage.close();
+      throw error;
+    }
     options.log.info({ file: opened.storage.file, records: opened.records.length, created: opened.created }, "storage opened");
     this.storage = opened.storage;
     this.records = opened.records;
@@ -429,6 +435,35 @@ class ReplicaProcess implements RunningReplica {
       log: this.options.log,
       onResponse: (route, code) => this.metrics.httpResponses.inc({ route, status: String(code) }),
     });
+  }
+}
+
+/**
+ * Every replica must derive the membership of every slot from the same initial configuration.
+ * The first start records it next to the store; a later start with other initial members (an
+ * initial member restarted with the current members as --peers but without --initial-members,
+ * say) is refused before anything is served.
+ */
+function checkInitialMembers(dataDir: string, members: readonly ReplicaId[], joining: boolean): void {
+  const file = path.join(dataDir, "initial-members.json");
+  const wanted = { initialMembers: [...members].sort((a, b) => a - b), joining };
+  if (!fs.existsSync(file)) {
+    fs.writeFileSync(`${file}.tmp`, `${JSON.stringify(wanted)}\n`);
+    fs.renameSync(`${file}.tmp`, file);
+    return;
+  }
+  let recorded: { initialMembers?: unknown; joining?: unknown };
+  try {
+    recorded = JSON.parse(fs.readFileSync(file, "utf8")) as { initialMembers?: unknown; joining?: unknown };
+  } catch (error) {
+    throw new StorageError("damaged", file, `not JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const ids = Array.isArray(recorded.initialMembers) ? recorded.initialMembers.join(",") : "?";
+  if (ids !== wanted.initialMembers.join(",")) {
+    throw new StorageError("foreign", file, `this replica was started with initial members ${ids}, not ${wanted.initialMembers.join(",")}: give --initial-members ${ids} (--peers may list the current members)`);
+  }
+  if (recorded.joining !== joining) {
+    throw new StorageError("foreign", file, recorded.joining === true ? "this replica joined the cluster: start it with --join" : "this replica is an initial member: start it without --join");
   }
 }
 
