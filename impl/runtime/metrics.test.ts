@@ -10,7 +10,7 @@ import type { CoreView } from "./view.ts";
 
 const base: CoreView = {
   role: "follower", leader: null, ballot: null, promised: "(0,0)", promisedRound: 0, leaseUntil: null,
-  executedSlot: 0, commitIndex: 0, pendingCommands: 0, inflightSlots: 0, halted: null,
+  executedSlot: 0, digest: "", commitIndex: 0, pendingCommands: 0, inflightSlots: 0, halted: null,
 };
 const report = { events: 1, records: 1, fsyncMs: 2, sends: 0, replies: 0 };
 

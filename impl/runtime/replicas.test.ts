@@ -113,7 +113,7 @@ describe("three replica processes", () => {
     }
   }, 180_000);
 
-  it("restart the killed replica on its data; it catches up", async () => {
+  it("restart the killed replica on its data; it catches up to the same slot and state digest", async () => {
     try {
       const restarted = leader;
       cluster.start(restarted);
@@ -123,7 +123,9 @@ describe("three replica processes", () => {
         const statuses = await Promise.all(cluster.members.map((m) => cluster.status(m.id)));
         if (statuses.some((s) => s === undefined) || !statuses.some((s) => s!.role === "leader")) return undefined;
         const executed = new Set(statuses.map((s) => s!.executedSlot));
-        return executed.size === 1 && statuses[0]!.executedSlot > 0 ? statuses[0]!.executedSlot : undefined;
+        // Equal executed slots must mean equal executed states: the digests agree too.
+        const digests = new Set(statuses.map((s) => s!.digest));
+        return executed.size === 1 && digests.size === 1 && statuses[0]!.executedSlot > 0 ? statuses[0]!.executedSlot : undefined;
       }, 60_000, 200);
       note(`replica ${restarted} caught up to slot ${slots}`);
       const stale = await cluster.client().call("GET", `${keyPath("after/restart")}?consistency=stale`);

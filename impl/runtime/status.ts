@@ -69,6 +69,8 @@ export interface ReplicaStatus {
   readonly promised: string;
   readonly leaseRemainingMs: number | null;
   readonly executedSlot: number;
+  /** Fingerprint of the executed state (see CoreView.digest): equal on replicas at the same executed slot. */
+  readonly digest: string;
   readonly commitIndex: number;
   readonly pendingCommands: number;
   readonly inflightSlots: number;
@@ -112,6 +114,7 @@ export function buildStatus(s: StatusSources): ReplicaStatus {
     promised: view.promised,
     leaseRemainingMs: view.leaseUntil === null ? null : Math.max(0, Math.round(view.leaseUntil - s.nowMs)),
     executedSlot: view.executedSlot,
+    digest: view.digest,
     commitIndex: view.commitIndex,
     pendingCommands: view.pendingCommands,
     inflightSlots: view.inflightSlots,

@@ -20,6 +20,12 @@ export interface CoreView {
   readonly leaseUntil: number | null;
   /** Slots 1..executedSlot are executed. */
   readonly executedSlot: number;
+  /**
+   * Fingerprint of the executed state after `executedSlot`: the application's digest, the number
+   * of requests executed and the running digest of every output produced. Replicas that executed
+   * the same slots show the same digest (the divergence monitor compares it at checkpoints).
+   */
+  readonly digest: string;
   /** Every slot up to it is known chosen. */
   readonly commitIndex: number;
   /** Client commands a leader holds before proposing them. */
