@@ -15,6 +15,7 @@ import { clockFromEnv } from "./clock.ts";
 import { KvClient, keyPath, newSession, type ApiReply, type Session } from "./client.ts";
 import { localReplicasMax, startLocalCluster } from "./cluster.ts";
 import { createLogger, logLevels, type LogLevel } from "./log.ts";
+import { slowDiskFromEnv } from "./slow-disk.ts";
 import { startReplica } from "./replica-main.ts";
 import { StorageError } from "./storage.ts";
 import type { Address } from "./transport.ts";
@@ -122,7 +123,13 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
   const log = createLogger({ replica: flags.id, level: flags.logLevel });
   let replica: Awaited<ReturnType<typeof startReplica>>;
   try {
+    const slowDisk = slowDiskFromEnv(process.env);
+    if (slowDisk !== null) {
+      // Test-only (refused unless PAXOS_LEASE_ALLOW_TEST_FAULTS=1): SIGUSR2 flips slow commits.
+      process.on("SIGUSR2", () => log.warn({ delayMs: slowDisk.delayMs, on: slowDisk.toggle() }, "test fault: slow disk toggled"));
+    }
     replica = await startReplica({
+      slowDisk,
       id: flags.id,
       clusterId: flags.clusterId,
       secret: readSecret(flags.secretFile),

@@ -9,6 +9,7 @@ import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ReplicaId } from "../core/events.ts";
 import type { MonotonicClock } from "./clock.ts";
+import type { SlowDisk } from "./slow-disk.ts";
 import { kvAdapter, kvCodecs, kvConfig, kvInitialState, kvStep, type KvMessage, type KvRecord, type KvReplicaState } from "./core-adapter.ts";
 import { Driver, type BatchReport } from "./driver.ts";
 import { createHttpServer } from "./http-api.ts";
@@ -46,6 +47,8 @@ export interface ReplicaOptions {
   readonly log: Logger;
   /** Longest wait for the core's reply, in milliseconds. Default 10000. */
   readonly requestTimeoutMs?: number;
+  /** Test-only: a disk whose commits can be slowed at run time. Default: none. */
+  readonly slowDisk?: SlowDisk | null;
   /** Called when the replica must stop (core assertion or storage failure). */
   readonly onFatal: (error: unknown) => void;
 }
@@ -157,7 +160,7 @@ class ReplicaProcess implements RunningReplica {
     return new Driver({
       step: kvStep,
       state: initial,
-      log: this.storage,
+      log: this.options.slowDisk == null ? this.storage : this.options.slowDisk.wrap(this.storage),
       clock: this.options.clock,
       trace: this.trace,
       requestTimeoutMs: this.options.requestTimeoutMs,
