@@ -96,7 +96,8 @@ class ReplicaProcess implements RunningReplica {
     this.storage = opened.storage;
     this.records = opened.records;
     const incarnation = randomBytes(8).toString("hex");
-    const header = { clusterId: options.clusterId, members: config.members, leaseMs: config.leaseMs };
+    // The clock's injected skew (test-only; 1 and 0 otherwise) lets trace validation map readings to true time.
+    const header = { clusterId: options.clusterId, members: config.members, leaseMs: config.leaseMs, clockRate: clock.rate, clockOffsetMs: clock.offsetMs };
     this.trace = options.traceFile === undefined ? undefined : new TraceWriter(options.traceFile, id, kvCodecs, incarnation, header);
     this.startedAtMs = clock.nowMs();
     this.events = new RecentEvents(() => clock.nowMs());

@@ -181,7 +181,7 @@ describe("three replica processes", () => {
       await cluster.kill(member.id, "SIGTERM");
       expect(await exit).toBe(0);
     }
-    interface Line { seq: number; replica: number; type: string; incarnation?: string; event?: Record<string, unknown>; effect?: Record<string, unknown> }
+    interface Line { seq: number; replica: number; type: string; incarnation?: string; clockRate?: number; clockOffsetMs?: number; event?: Record<string, unknown>; effect?: Record<string, unknown> }
     const sends = new Map<string, string>();
     const receipts: { key: string; message: string }[] = [];
     for (const member of cluster.members) {
@@ -193,6 +193,8 @@ describe("three replica processes", () => {
         if (line.type === "start") {
           incarnation = line.incarnation!;
           expect(line.seq).toBe(0);
+          // An unskewed clock: readings are the machine's monotonic clock itself.
+          expect([line.clockRate, line.clockOffsetMs]).toEqual([1, 0]);
         } else expect(line.seq).toBe(previousSeq + 1);
         previousSeq = line.seq;
         if (line.effect?._tag === "Send") sends.set(`${incarnation}/${String(line.effect.wireId)}->${String(line.effect.to)}`, JSON.stringify(line.effect.message));
