@@ -200,4 +200,30 @@ describe("driver", () => {
     expect(lines[5]).toMatchObject({ effect: { to: 2, wireId: 0, message: { n: 2 } } });
     expect(lines[7]).toMatchObject({ event: { from: 2, wireId: 77, senderIncarnation: "inc-2" } });
   });
+
+  it("has a batch's events in the trace file before its records are committed", async () => {
+    const dir = tempDir("trace");
+    dirs.push(dir);
+    const file = path.join(dir, "r1.trace.jsonl");
+    const codecs = {
+      message: jsonCodec(Schema.Struct({ _tag: Schema.Literal("echo"), n: Schema.Number })),
+      record: jsonCodec(Schema.Struct({ _tag: Schema.Literal("added"), n: Schema.Number })),
+      input: jsonCodec(Schema.Struct({ add: Schema.Number })),
+      output: jsonCodec(Schema.Number),
+    };
+    const trace = new TraceWriter<Msg, Rec, Input, number>(file, 1, codecs, "inc-1", {});
+    const seenAtCommit: string[] = [];
+    const log: DurableLog<Rec> = {
+      recordCount: 0,
+      append: () => seenAtCommit.push(fs.readFileSync(file, "utf8")),
+    };
+    const { driver } = makeDriver({ trace, log, tickIntervalMs: 1000 });
+    driver.start([]);
+    await driver.submit({ input: { add: 3 }, consistency: "linearizable" });
+    trace.close();
+    // The step's only effects follow its Persist, so nothing else flushed the event line earlier.
+    expect(seenAtCommit).toHaveLength(1);
+    expect(seenAtCommit[0]).toContain('"_tag":"ClientRequest"');
+    expect(seenAtCommit[0]).not.toContain('"type":"commit"');
+  });
 });

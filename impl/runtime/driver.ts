@@ -230,6 +230,9 @@ export class Driver<S, M, R, I, O> {
     const firstSeq = this.options.log.recordCount + 1;
     let fsyncMs = 0;
     if (records.length > 0) {
+      // The batch's events reach the trace before its records reach the disk: a SIGKILL right
+      // after the commit then leaves lines enough to replay what was committed.
+      trace?.flush();
       const started = clock.nowMs();
       this.options.log.append(records);
       fsyncMs = clock.nowMs() - started;
