@@ -71,7 +71,7 @@ export interface NemesisReport {
   readonly anomalies: readonly string[];
   readonly violations: readonly string[];
   readonly durationsMs: Readonly<Record<string, number>>;
-  readonly files: Readonly<Record<string, string>>;
+  readonly files: { readonly history: string; readonly report: string; readonly timeline: string; readonly cluster: string };
 }
 
 /** Default drift bound of the core (ppm); skewed rates stay within 80% of it. */

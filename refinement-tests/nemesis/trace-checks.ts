@@ -21,8 +21,8 @@
  * steps can be handed to those checkers through an adapter. The checks only read.
  */
 import { createHash } from "node:crypto";
-import { ballotToNat, compareBallots, showBallot, slotMapGet, type Ballot } from "../../impl/core/index.ts";
-import type { KvMessage, KvRecord, KvReplicaState } from "../../impl/runtime/core-adapter.ts";
+import { compareBallots, showBallot, slotMapGet, type Ballot } from "../../impl/core/index.ts";
+import type { KvMessage, KvRecord } from "../../impl/runtime/core-adapter.ts";
 import type { ClockSkew } from "./cluster.ts";
 import { readTraceLives, replayLives, type LifeSummary, type ReplayStep, type TraceViolation } from "./trace-replay.ts";
 
@@ -349,83 +349,111 @@ class TraceChecker {
     }
   }
 
-  /** DurableRecordsSurvive: life k+1 recovers life k's records, then its own commits, and so on. */
   private recoveries(summaries: readonly LifeSummary[]): void {
-    const byReplica = new Map<number, LifeSummary[]>();
-    for (const s of summaries) {
-      let list = byReplica.get(s.replica);
-      if (list === undefined) byReplica.set(s.replica, (list = []));
-      list.push(s);
-    }
-    for (const [replica, lives] of byReplica) {
-      lives.sort((a, b) => a.life - b.life);
-      for (let k = 1; k < lives.length; k++) {
-        const previous = lives[k - 1]!;
-        const expected = [...previous.recoveredRecords, ...previous.committedRecords].map((r) => JSON.stringify(r));
-        const recovered = lives[k]!.recoveredRecords.map((r) => JSON.stringify(r));
-        const extra = recovered.slice(expected.length);
-        const uncertain = previous.uncertainRecords.map((r) => JSON.stringify(r));
-        const prefixOk = expected.every((r, i) => recovered[i] === r);
-        const extraOk = extra.length === 0 || (extra.length === uncertain.length && extra.every((r, i) => r === uncertain[i]));
-        if (!prefixOk || !extraOk) {
-          this.violate("DurableRecordsSurvive", replica, `life ${k} recovered ${recovered.length} records; life ${k - 1} left ${expected.length} committed (+${uncertain.length} uncertain), and they differ`);
-        }
-      }
-    }
+    for (const v of checkRecoveries(summaries)) this.violate(v.check, v.replica, v.message);
   }
 }
 
-/** Replay and merge every replica's trace, and run every check. */
-export function checkTraces(options: TraceCheckOptions): TraceReport {
+/**
+ * DurableRecordsSurvive: each life of a replica recovers exactly the records its previous life
+ * recovered plus those it committed (and, after a SIGKILL, possibly the records of its last,
+ * untraced commit).
+ */
+export function checkRecoveries(summaries: readonly LifeSummary[]): TraceViolation[] {
+  const violations: TraceViolation[] = [];
+  const byReplica = new Map<number, LifeSummary[]>();
+  for (const s of summaries) {
+    let list = byReplica.get(s.replica);
+    if (list === undefined) byReplica.set(s.replica, (list = []));
+    list.push(s);
+  }
+  for (const [replica, lives] of byReplica) {
+    lives.sort((a, b) => a.life - b.life);
+    for (let k = 1; k < lives.length; k++) {
+      const previous = lives[k - 1]!;
+      const expected = [...previous.recoveredRecords, ...previous.committedRecords].map((r) => JSON.stringify(r));
+      const recovered = lives[k]!.recoveredRecords.map((r) => JSON.stringify(r));
+      const extra = recovered.slice(expected.length);
+      const uncertain = previous.uncertainRecords.map((r) => JSON.stringify(r));
+      const prefixOk = expected.every((r, i) => recovered[i] === r);
+      const extraOk = extra.length === 0 || (extra.length === uncertain.length && extra.every((r, i) => r === uncertain[i]));
+      if (!prefixOk || !extraOk) {
+        violations.push({ check: "DurableRecordsSurvive", replica, message: `life ${k} recovered ${recovered.length} records; life ${k - 1} left ${expected.length} committed (+${uncertain.length} uncertain), and they differ` });
+      }
+    }
+  }
+  return violations;
+}
+
+/** The replayed steps of a run, merged in true time, and what the replay itself found. */
+export interface MergedReplay {
+  /** Lazily replayed: iterate once. `summaries` and `violations` are complete after iterating. */
+  readonly steps: Iterable<ReplayStep>;
+  readonly summaries: LifeSummary[];
+  readonly violations: TraceViolation[];
+  readonly members: readonly number[];
+  readonly lives: number;
+}
+
+/** Machine monotonic time of a reading of `step`'s replica, with `clocks` overriding the trace's own. */
+function trueTimeOf(clocks: TraceCheckOptions["clocks"], step: ReplayStep, reading: number): number {
+  const clock = clocks?.get(step.replica) ?? step.clock;
+  return (reading - clock.offsetMs) / clock.rate;
+}
+
+/** Replay every replica's trace through `step`, merged by true time (a k-way merge). */
+export function replayMerged(options: Pick<TraceCheckOptions, "files" | "core" | "clocks">): MergedReplay {
   const violations: TraceViolation[] = [];
   const summaries: LifeSummary[] = [];
-  const replicas = [...options.files.keys()].sort((a, b) => a - b);
-  const trueAt = (step: ReplayStep, reading: number): number => {
-    const clock = options.clocks?.get(step.replica) ?? step.clock;
-    return (reading - clock.offsetMs) / clock.rate;
-  };
-  const checker = new TraceChecker(replicas, trueAt, options.violationsPerCheckMax ?? 20);
+  const members = [...options.files.keys()].sort((a, b) => a - b);
   let lives = 0;
-  const streams = replicas.map((replica) => {
+  const streams = members.map((replica) => {
     const traced = readTraceLives(options.files.get(replica)!);
     lives += traced.length;
     return replayLives(traced, options.core === undefined ? {} : { core: options.core }, violations, summaries);
   });
-  // k-way merge by true time (a handful of replicas: a linear scan per step is enough).
-  const heads = streams.map((s) => s.next());
-  for (;;) {
-    let best = -1;
-    let bestTime = Infinity;
-    heads.forEach((head, i) => {
-      if (head.done === true) return;
-      const t = trueAt(head.value, head.value.now);
-      if (t < bestTime) {
-        best = i;
-        bestTime = t;
-      }
-    });
-    if (best < 0) break;
-    checker.observe((heads[best] as IteratorYieldResult<ReplayStep>).value);
-    heads[best] = streams[best]!.next();
+  function* merge(): Generator<ReplayStep> {
+    // A handful of replicas: a linear scan per step is enough.
+    const heads = streams.map((s) => s.next());
+    for (;;) {
+      let best = -1;
+      let bestTime = Infinity;
+      heads.forEach((head, i) => {
+        if (head.done === true) return;
+        const t = trueTimeOf(options.clocks, head.value, head.value.now);
+        if (t < bestTime) {
+          best = i;
+          bestTime = t;
+        }
+      });
+      if (best < 0) return;
+      yield (heads[best] as IteratorYieldResult<ReplayStep>).value;
+      heads[best] = streams[best]!.next();
+    }
   }
-  checker.finish(summaries);
-  for (const v of violations) checker.violate(v.check, v.replica, v.message);
+  return { steps: merge(), summaries, violations, members, lives };
+}
+
+/** Run every check over replayed steps (in true-time order). */
+export function checkSteps(replay: MergedReplay, options: Pick<TraceCheckOptions, "clocks" | "violationsPerCheckMax"> = {}): TraceReport {
+  const checker = new TraceChecker(replay.members, (step, reading) => trueTimeOf(options.clocks, step, reading), options.violationsPerCheckMax ?? 20);
+  for (const step of replay.steps) checker.observe(step);
+  checker.finish(replay.summaries);
+  for (const v of replay.violations) checker.violate(v.check, v.replica, v.message);
   const counts = checker.counts;
   return {
     ok: Object.keys(counts).length === 0,
     violations: checker.violations,
     violationCounts: counts,
     steps: checker.steps,
-    lives,
+    lives: replay.lives,
     tally: checker.tally,
     leaseIntervals: checker.leaseIntervals,
     executedSlots: checker.maxExecuted,
   };
 }
 
-/** The abstract ballot number of `ballot` among `members` (Voting's Ballot == Nat), for reports. */
-export function ballotNumber(ballot: Ballot, members: readonly number[]): number {
-  return ballotToNat(ballot, members);
+/** Replay and merge every replica's trace, and run every check. */
+export function checkTraces(options: TraceCheckOptions): TraceReport {
+  return checkSteps(replayMerged(options), options);
 }
-
-export type { KvReplicaState };

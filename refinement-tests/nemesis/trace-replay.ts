@@ -233,7 +233,8 @@ export function* replayLives(lives: readonly TraceLife[], options: ReplayOptions
       const records = allEffects.filter((e): e is Extract<KvEffect, { _tag: "Persist" }> => e._tag === "Persist").map((e) => e.record);
       const committed = records.length === 0 || batch.committed;
       if (committed) committedRecords.push(...records);
-      else uncertainRecords = records;
+      else if (last) uncertainRecords = records;
+      else violations.push({ check: "TraceComplete", replica: life.replica, message: `life ${life.incarnation} batch ${batch.number}: ${records.length} records to persist but no commit line, and the life went on` });
       assignWireIds(replayed, batch.effects);
       for (const step of replayed) {
         steps += 1;
