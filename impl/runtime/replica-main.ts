@@ -170,6 +170,9 @@ class ReplicaProcess implements RunningReplica {
         if (sent) this.metrics.messagesSent.inc({ to: String(to) });
         return sent;
       },
+      flushSends: () => this.transport.flush(),
+      // `chosen` records only spare a restarted replica from asking peers (docs/impl.md, section 11).
+      deferrable: (record) => record._tag === "chosen",
       onAlarm: (alarm) => {
         this.metrics.alarms.inc();
         this.events.add("error", `divergence alarm at slot ${alarm.slot}: ${alarm.message}`);

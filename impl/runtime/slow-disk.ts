@@ -1,8 +1,9 @@
 /**
- * A slow disk, for fault-injection tests only: after every group commit the replica blocks for
- * a fixed delay while slow mode is on, exactly as a synchronous fsync that takes that long
- * would (the event loop stands still; nothing the batch releases leaves before it). Slow mode
- * is toggled at run time by SIGUSR2, so a test can slow one replica's disk for a while.
+ * A slow disk, for fault-injection tests only: while slow mode is on, every group commit takes a
+ * fixed delay longer to become durable, exactly as a slower fsync would (nothing the batch
+ * releases leaves before it; with the asynchronous append the event loop keeps running, with
+ * the blocking one it stands still). Slow mode is toggled at run time by SIGUSR2, so a test can
+ * slow one replica's disk for a while.
  *
  * Configured by `PAXOS_LEASE_TEST_FSYNC_DELAY_MS`, which is refused unless
  * `PAXOS_LEASE_ALLOW_TEST_FAULTS=1` is also set: a production replica never runs with it.
@@ -41,7 +42,7 @@ export class SlowDisk {
 
   /** `log`, with every append followed by the delay (when on). */
   wrap<R>(log: DurableLog<R>): DurableLog<R> {
-    return {
+    const wrapped: DurableLog<R> = {
       append: (records) => {
         log.append(records);
         if (records.length > 0) this.afterCommit();
@@ -49,6 +50,19 @@ export class SlowDisk {
       get recordCount() {
         return log.recordCount;
       },
+    };
+    const appendAsync = log.appendAsync?.bind(log);
+    if (appendAsync === undefined) return wrapped;
+    return {
+      ...wrapped,
+      get recordCount() {
+        return log.recordCount;
+      },
+      appendAsync: (records, done) =>
+        appendAsync(records, (error) => {
+          if (error !== null || records.length === 0 || !this.active) return done(error);
+          setTimeout(() => done(null), this.delayMs);
+        }),
     };
   }
 }

@@ -197,8 +197,11 @@ export function* replayLives(lives: readonly TraceLife[], options: ReplayOptions
     const clock = life.clock ?? options.clocks?.get(life.replica) ?? { rate: 1, offsetMs: 0 };
     let state = kvInitialState(config);
     const batches = groupBatches(life, violations);
+    // A commit's sync makes every earlier transaction durable too: the records of every batch up
+    // to the last one with a commit line are committed, those after it uncertain (a SIGKILL).
+    const lastCommit = batches.reduce((last, batch, i) => (batch.committed ? i : last), -1);
     const committedRecords: KvRecord[] = [];
-    let uncertainRecords: KvRecord[] = [];
+    const uncertainRecords: KvRecord[] = [];
     let recoveredRecords: KvRecord[] = [];
     let truncated = false;
     let steps = 0;
@@ -231,10 +234,13 @@ export function* replayLives(lives: readonly TraceLife[], options: ReplayOptions
       const explained = compareEffects(allEffects, batch.effects, last, life, batch.number, violations);
       if (explained === "prefix") truncated = true;
       const records = allEffects.filter((e): e is Extract<KvEffect, { _tag: "Persist" }> => e._tag === "Persist").map((e) => e.record);
-      const committed = records.length === 0 || batch.committed;
+      const committed = records.length === 0 || b <= lastCommit;
       if (committed) committedRecords.push(...records);
-      else if (last) uncertainRecords = records;
-      else violations.push({ check: "TraceComplete", replica: life.replica, message: `life ${life.incarnation} batch ${batch.number}: ${records.length} records to persist but no commit line, and the life went on` });
+      else uncertainRecords.push(...records);
+      // The driver waits for a commit with a non-deferrable record before the next batch.
+      if (!batch.committed && !last && records.some((r) => r._tag !== "chosen")) {
+        violations.push({ check: "TraceComplete", replica: life.replica, message: `life ${life.incarnation} batch ${batch.number}: records to persist but no commit line, and the life went on` });
+      }
       assignWireIds(replayed, batch.effects);
       for (const step of replayed) {
         steps += 1;
@@ -255,16 +261,19 @@ interface Batch {
 /** Group a life's lines by batch, checking line numbers and the order event < effect/commit. */
 function groupBatches(life: TraceLife, violations: TraceViolation[]): Batch[] {
   const batches: Batch[] = [];
+  const byNumber = new Map<number, Batch>();
   let expectedSeq = 1;
   for (const line of life.lines) {
     if (line.seq !== expectedSeq) {
       violations.push({ check: "TraceComplete", replica: life.replica, message: `life ${life.incarnation}: line seq ${line.seq} where ${expectedSeq} was expected` });
     }
     expectedSeq = line.seq + 1;
-    let batch = batches[batches.length - 1];
-    if (batch === undefined || batch.number !== line.batch) {
+    // A deferrable-only batch's commit line may come after later batches' lines.
+    let batch = byNumber.get(line.batch ?? -1);
+    if (batch === undefined) {
       batch = { number: line.batch ?? -1, events: [], effects: [], committed: false };
       batches.push(batch);
+      byNumber.set(batch.number, batch);
     }
     if (line.type === "event") {
       if (batch.effects.length > 0 || batch.committed) {
@@ -286,9 +295,10 @@ function groupBatches(life: TraceLife, violations: TraceViolation[]): Batch[] {
  */
 function compareEffects(replayed: readonly KvEffect[], lines: readonly TraceLine[], last: boolean, life: TraceLife, batch: number, violations: TraceViolation[]): "all" | "prefix" | "mismatch" {
   const traced = lines.filter((l) => l.type === "effect");
-  const firstPersist = replayed.findIndex((e) => e._tag === "Persist");
+  // The driver holds what follows the first Persist other than a `chosen` record (deferrable: a recovery aid).
+  const firstPersist = replayed.findIndex((e) => e._tag === "Persist" && e.record._tag !== "chosen");
   const commitAt = lines.findIndex((l) => l.type === "commit");
-  if (commitAt >= 0) {
+  if (commitAt >= 0 && firstPersist >= 0) {
     const before = lines.slice(0, commitAt).filter((l) => l.type === "effect").length;
     if (before !== firstPersist) {
       violations.push({ check: "DurableBeforeSend", replica: life.replica, message: `life ${life.incarnation} batch ${batch}: commit line after ${before} effects, but the first Persist is effect ${firstPersist}` });
