@@ -31,9 +31,11 @@ export class TestCluster {
     readonly members: Member[],
     private readonly secretFile: string,
     private readonly coreConfigFile: string | undefined,
+    private readonly traces: boolean,
   ) {}
 
-  static async create(size: number, core?: Record<string, unknown>): Promise<TestCluster> {
+  /** `size` replicas with core settings `core`; each writes an event trace unless `traces` is false (benchmarks). */
+  static async create(size: number, core?: Record<string, unknown>, options: { readonly traces?: boolean } = {}): Promise<TestCluster> {
     const dir = tempDir("cluster");
     const ports = await freePorts(2 * size);
     const secretFile = path.join(dir, "secret");
@@ -44,7 +46,7 @@ export class TestCluster {
       fs.writeFileSync(coreConfigFile, JSON.stringify(core));
     }
     const members = Array.from({ length: size }, (_, i) => ({ id: i + 1, peerPort: ports[2 * i]!, httpPort: ports[2 * i + 1]!, child: null, output: [], exit: null }));
-    return new TestCluster(dir, members, secretFile, coreConfigFile);
+    return new TestCluster(dir, members, secretFile, coreConfigFile, options.traces ?? true);
   }
 
   member(id: number): Member {
@@ -74,8 +76,9 @@ export class TestCluster {
     const peers = this.members.map((m) => `${m.id}=127.0.0.1:${m.peerPort}`).join(",");
     const args = [
       "replica", "--id", String(id), "--cluster-id", "it-cluster", "--secret-file", this.secretFile, "--peers", peers,
-      "--http", `127.0.0.1:${this.member(id).httpPort}`, "--data", this.dataDir(id), "--trace", this.traceFile(id), "--log-level", "info",
+      "--http", `127.0.0.1:${this.member(id).httpPort}`, "--data", this.dataDir(id), "--log-level", "info",
     ];
+    if (this.traces) args.push("--trace", this.traceFile(id));
     if (this.coreConfigFile !== undefined) args.push("--core-config", this.coreConfigFile);
     return [...args, ...extra];
   }
