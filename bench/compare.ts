@@ -7,9 +7,9 @@
  * - replica memory (VmRSS) under the 64-client write load;
  * - failover: SIGKILL of the leader to the first successful write, over several kills each.
  *
- * The machine is shared and noisy: systems run one at a time (an idle cluster would load the
- * other's measurement), their order alternates between repeats, and the report gives medians
- * over repeats and ratios (paxos-lease / etcd). `--write-docs` regenerates the table in
+ * The machine is shared and noisy: the two systems take turns point by point (the one not
+ * measured is frozen with SIGSTOP, so it takes no CPU), their order alternates, and the report
+ * gives medians over repeats and ratios (paxos-lease / etcd). `--write-docs` regenerates the table in
  * docs/performance.md and the SVG charts in docs/. Nothing here asserts a number.
  *
  *   npm run bench -- [--json] [--repeats 3] [--seconds 5] [--kills 10] [--no-failover] [--write-docs]
@@ -22,7 +22,7 @@ import { fileURLToPath } from "node:url";
 import { measureFailover, type FailoverSample } from "./lib/failover.ts";
 import { median, quantile, runLoad, type LoadResult } from "./lib/load.ts";
 import { cdfChart, dotPlot, lineChart } from "./lib/svg.ts";
-import { EtcdCluster, measureCpu, OursCluster, rssBytes, type BenchCluster } from "./lib/systems.ts";
+import { EtcdCluster, freeze, measureCpu, OursCluster, rssBytes, type BenchCluster } from "./lib/systems.ts";
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -34,6 +34,9 @@ const failover = !process.argv.includes("--no-failover");
 const repeats = Number(flag("repeats", "3"));
 const seconds = Number(flag("seconds", "5"));
 const kills = Number(flag("kills", "10"));
+/** Load before measuring, per system at the start and per point. */
+const warmupMs = 5000;
+const pointWarmupMs = 2000;
 if (!(Number.isInteger(repeats) && repeats >= 1 && repeats <= 20) || !(seconds >= 1 && seconds <= 120) || !(Number.isInteger(kills) && kills >= 1 && kills <= 100)) {
   process.stderr.write("usage: npm run bench -- [--json] [--repeats 1..20] [--seconds 1..120] [--kills 1..100] [--no-failover] [--write-docs]\n");
   process.exit(2);
@@ -85,26 +88,45 @@ async function sampleRss<T>(cluster: BenchCluster, run: () => Promise<T>): Promi
   }
 }
 
-async function measureSystem(name: SystemName, repeat: number): Promise<void> {
-  const cluster = make(name);
+/** One point: thaw `name`, freeze the other, wait until healthy, measure. */
+async function measurePoint(clusters: ReadonlyMap<SystemName, BenchCluster>, name: SystemName, kind: "write" | "read", clients: number, repeat: number): Promise<void> {
+  const cluster = clusters.get(name)!;
+  for (const [other, c] of clusters) freeze(c, other !== name);
+  const leader = await cluster.healthy(90_000);
+  if (leader === null) throw new Error(`${name}: no leader within 90 s`);
+  const load = loadAverage();
+  const measured = await sampleRss(cluster, () => measureCpu(cluster, () => runLoad(cluster.driver(leader), { clients, warmupMs: pointWarmupMs, durationMs: seconds * 1000, kind })));
+  const result = measured.result.result;
+  if (kind === "write" && clients === 64) rss.set(name, [...(rss.get(name) ?? []), measured.rssMax]);
+  points.push({ system: name, kind, clients, repeat, result, cpuMsPerOp: measured.result.cpuMs / Math.max(1, result.completed), load });
+  progress(`repeat ${repeat + 1}/${repeats} ${name} ${kind}s, ${clients} clients: ${result.throughput.toFixed(0)}/s p50 ${result.p50.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms errors ${result.errors} (load ${load})`);
+}
+
+/** Every point of every repeat, the two systems alternating point by point (the other frozen). */
+async function measureLoad(): Promise<void> {
+  const clusters = new Map(systems.map((s) => [s, make(s)] as const));
   try {
-    await cluster.start();
-    const leader = await cluster.healthy(90_000);
-    if (leader === null) throw new Error(`${name}: no leader within 90 s`);
-    const run = async (kind: "write" | "read", clients: number): Promise<void> => {
-      const current = (await cluster.leader(30_000)) ?? leader;
-      const driver = cluster.driver(current);
-      const load = loadAverage();
-      const measured = await sampleRss(cluster, () => measureCpu(cluster, () => runLoad(driver, { clients, warmupMs: 1000, durationMs: seconds * 1000, kind })));
-      const result = measured.result.result;
-      if (kind === "write" && clients === 64) rss.set(name, [...(rss.get(name) ?? []), measured.rssMax]);
-      points.push({ system: name, kind, clients, repeat, result, cpuMsPerOp: measured.result.cpuMs / Math.max(1, result.completed), load });
-      progress(`repeat ${repeat + 1}/${repeats} ${name} ${kind}s, ${clients} clients: ${result.throughput.toFixed(0)}/s p50 ${result.p50.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms errors ${result.errors} (load ${load})`);
-    };
-    for (const clients of writeClients) await run("write", clients);
-    for (const clients of readClients) await run("read", clients);
+    for (const cluster of clusters.values()) await cluster.start();
+    // Warm both up first (JIT compilation, caches, page cache): the first seconds of load are
+    // slower, most of all for Node, and would otherwise land in the first repeat.
+    for (const [name, cluster] of clusters) {
+      for (const [other, c] of clusters) freeze(c, other !== name);
+      const leader = await cluster.healthy(90_000);
+      if (leader === null) throw new Error(`${name}: no leader within 90 s`);
+      for (const kind of ["write", "read"] as const) await runLoad(cluster.driver(leader), { clients: 16, warmupMs: 0, durationMs: warmupMs, kind });
+      progress(`${name} warmed up (${(2 * warmupMs) / 1000} s of load)`);
+    }
+    const plan = [...writeClients.map((c) => ["write", c] as const), ...readClients.map((c) => ["read", c] as const)];
+    for (let r = 0; r < repeats; r++) {
+      for (const [i, [kind, clients]] of plan.entries()) {
+        for (const name of (r + i) % 2 === 0 ? systems : [...systems].reverse()) await measurePoint(clusters, name, kind, clients, r);
+      }
+    }
   } finally {
-    await cluster.close();
+    for (const cluster of clusters.values()) {
+      freeze(cluster, false);
+      await cluster.close();
+    }
   }
 }
 
@@ -132,9 +154,7 @@ async function measureFailovers(): Promise<void> {
 }
 
 progress(`start: ${repeats} repeats of ${seconds} s per point, ${failover ? `${kills} kills per system` : "no failover"}; load ${loadAverage()}`);
-for (let r = 0; r < repeats; r++) {
-  for (const name of r % 2 === 0 ? systems : [...systems].reverse()) await measureSystem(name, r);
-}
+await measureLoad();
 if (failover) await measureFailovers();
 
 // ---- Summaries: medians over repeats, ratios ours / etcd. ----
@@ -215,7 +235,7 @@ if (writeDocs) {
   const text = fs.readFileSync(doc, "utf8");
   const begin = "<!-- bench:compare:begin -->";
   const end = "<!-- bench:compare:end -->";
-  const block = `${begin}\n${table()}\n\nMeasured ${new Date().toISOString().slice(0, 10)}: ${repeats} repeats of ${seconds} s per point after 1 s of warm-up, ${os.cpus().length} cores, Node ${process.version}; load average at the end ${loadAverage()}.\n${end}`;
+  const block = `${begin}\n${table()}\n\nMeasured ${new Date().toISOString().slice(0, 10)}: ${repeats} repeats of ${seconds} s per point after ${pointWarmupMs / 1000} s of warm-up, ${os.cpus().length} cores, Node ${process.version}; load average at the end ${loadAverage()}.\n${end}`;
   const next = text.includes(begin) ? text.replace(new RegExp(`${begin}[\\s\\S]*?${end}`), block) : `${text.trimEnd()}\n\n${block}\n`;
   fs.writeFileSync(doc, next);
   progress(`wrote ${doc} and the charts in ${docsDir}`);

@@ -1,11 +1,12 @@
 /**
- * The load generator both systems are driven by: closed-loop clients over node:http with
- * keep-alive agents, each sending its next request as soon as the last one is answered, for a
+ * The load generator both systems are driven by: closed-loop clients, each on its own keep-alive
+ * HTTP/1.1 connection (lib/http1.ts, leaner than node:http's client), each sending its next request as soon as the last one is answered, for a
  * fixed time after a warm-up. A system is described only by how to build its requests, so
  * paxos-lease and etcd get the same generator, the same keys, the same values and the same
  * clock. Every loop is bounded by time and by count and stops by itself.
  */
 import http from "node:http";
+import { Http1Connection } from "./http1.ts";
 
 /** One request a system turns an operation into. */
 export interface HttpRequest {
@@ -86,9 +87,8 @@ export function send(agent: http.Agent, request: HttpRequest, timeoutMs: number)
   });
 }
 
-/** Drive `system` with `clients` closed-loop clients; measures after the warm-up. */
+/** Drive `system` with `clients` closed-loop clients, each on its own keep-alive connection; measures after the warm-up. */
 export async function runLoad(system: SystemDriver, options: LoadOptions): Promise<LoadResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: options.clients, maxFreeSockets: options.clients });
   const keys = options.keys ?? 1000;
   const value = "v".repeat(options.valueBytes ?? 100);
   const timeoutMs = options.timeoutMs ?? 5000;
@@ -99,6 +99,14 @@ export async function runLoad(system: SystemDriver, options: LoadOptions): Promi
   const latencies: number[] = [];
   let errors = 0;
   const client = async (c: number): Promise<void> => {
+    const connections = new Map<string, Http1Connection>();
+    try {
+      await loop(connections, c);
+    } finally {
+      for (const connection of connections.values()) connection.close();
+    }
+  };
+  const loop = async (connections: Map<string, Http1Connection>, c: number): Promise<void> => {
     for (let i = 0; i < max; i++) {
       const now = performance.now();
       if (now >= stopAt) return;
@@ -107,7 +115,10 @@ export async function runLoad(system: SystemDriver, options: LoadOptions): Promi
       const sent = performance.now();
       let good = false;
       try {
-        const answer = await send(agent, request, timeoutMs);
+        const url = new URL(request.url);
+        let connection = connections.get(url.origin);
+        if (connection === undefined) connections.set(url.origin, (connection = new Http1Connection(url.origin)));
+        const answer = await connection.request(request.method, url.pathname + url.search, request.body, timeoutMs);
         good = system.ok(answer.status, answer.body);
       } catch {
         good = false;
@@ -119,7 +130,6 @@ export async function runLoad(system: SystemDriver, options: LoadOptions): Promi
     }
   };
   await Promise.all(Array.from({ length: options.clients }, (_, c) => client(c)));
-  agent.destroy();
   latencies.sort((a, b) => a - b);
   const seconds = options.durationMs / 1000;
   return {

@@ -31,6 +31,22 @@ export interface BenchCluster {
   close(): Promise<void>;
 }
 
+/**
+ * Freeze (SIGSTOP) or thaw (SIGCONT) every member of `cluster`: the comparison freezes the
+ * system it is not measuring, so an idle cluster never takes CPU from the measured one.
+ */
+export function freeze(cluster: BenchCluster, frozen: boolean): void {
+  for (const id of cluster.members) {
+    const pid = cluster.pid(id);
+    if (pid === null) continue;
+    try {
+      process.kill(pid, frozen ? "SIGSTOP" : "SIGCONT");
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+}
+
 /** Resident set size of a process, in bytes (VmRSS from /proc), or null. */
 export function rssBytes(pid: number | null): number | null {
   if (pid === null) return null;
