@@ -13,6 +13,7 @@
  * This module is pure: no clock, no randomness, no I/O.
  */
 import { Either, ParseResult, Schema } from "effect";
+import { fmix32, fnv1a, fnvOffsetBasis } from "./hash.ts";
 import { emptyPersistentMap, pmGet, pmHas, pmRemove, pmSet, pmSortedEntries, type PersistentMap } from "./persistent-map.ts";
 import type { Application, Applied } from "./state-machine.ts";
 
@@ -68,28 +69,15 @@ export type KvSnapshot = typeof KvSnapshot.Type;
 
 const emptyState: KvState = { entries: emptyPersistentMap(), digestA: 0, digestB: 0 };
 
-/** FNV-1a over the entry `key \u0000 value`, with a given offset basis. */
-function fnv1a(basis: number, key: string, value: string): number {
-  let h = basis;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h = Math.imul(h ^ 0, 0x01000193);
-  for (let i = 0; i < value.length; i++) {
-    h ^= value.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  // A final avalanche (murmur3 fmix32) so that sums of nearby hashes do not cancel easily.
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+/**
+ * The hash of one entry `key \u0000 value`, for a given FNV offset basis, finished with fmix32
+ * so that sums of hashes of nearby entries do not cancel easily.
+ */
+function entryHash(basis: number, key: string, value: string): number {
+  return fmix32(fnv1a(Math.imul(fnv1a(basis, key), 0x01000193), value));
 }
 
-const basisA = 0x811c9dc5;
+const basisA = fnvOffsetBasis;
 const basisB = 0x050c5d1f;
 
 function lookup(state: KvState, key: string): string | null {
@@ -102,12 +90,12 @@ function write(state: KvState, key: string, next: string | null): KvState {
   let digestA = state.digestA;
   let digestB = state.digestB;
   if (previous !== null) {
-    digestA = (digestA - fnv1a(basisA, key, previous)) >>> 0;
-    digestB = (digestB - fnv1a(basisB, key, previous)) >>> 0;
+    digestA = (digestA - entryHash(basisA, key, previous)) >>> 0;
+    digestB = (digestB - entryHash(basisB, key, previous)) >>> 0;
   }
   if (next !== null) {
-    digestA = (digestA + fnv1a(basisA, key, next)) >>> 0;
-    digestB = (digestB + fnv1a(basisB, key, next)) >>> 0;
+    digestA = (digestA + entryHash(basisA, key, next)) >>> 0;
+    digestB = (digestB + entryHash(basisB, key, next)) >>> 0;
   }
   const entries = next === null ? pmRemove(state.entries, key) : pmSet(state.entries, key, next);
   return { entries, digestA, digestB };

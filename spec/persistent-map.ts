@@ -9,6 +9,8 @@
  * order among colliding keys), never on history or on the engine.
  */
 
+import { fmix32, fnv1a, fnvOffsetBasis } from "./hash.ts";
+
 const bitsPerLevel = 5;
 const levelMask = 31;
 /** Below this depth every 32-bit hash is used up; deeper keys share a collision node. */
@@ -43,19 +45,9 @@ export interface PersistentMap<V> {
   readonly size: number;
 }
 
-/** FNV-1a over UTF-16 code units, finished with murmur3's fmix32 for a good spread. */
+/** The hash a key is placed by: FNV-1a finished with fmix32 (spec/hash.ts). */
 export function stringHash(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(fnv1a(fnvOffsetBasis, key));
 }
 
 function popcount(x: number): number {

@@ -14,7 +14,7 @@ import { fail } from "./assert.ts";
 import { valuesEqual, type AcceptMsg, type AcceptedMsg, type NackMsg, type PrepareMsg, type PromiseMsg, type SlotVote } from "./messages.ts";
 import type { PromiseRecord, VoteRecord } from "./records.ts";
 import type { ReplicaRules } from "./rules.ts";
-import { slotMapForEach, slotMapGet, slotMapSet } from "./slot-map.ts";
+import { slotMapDropThrough, slotMapForEach, slotMapGet, slotMapSet } from "./slot-map.ts";
 import { copyAcceptor, type AcceptorState, type Draft } from "./state.ts";
 
 /**
@@ -76,8 +76,10 @@ export interface AcceptorStep<I, Rec, Reply> {
 
 /**
  * Phase1b(a) of Paxos.tla, for every slot >= fromSlot at once: promise `m.ballot` (maxBal :=
- * m.ballot, persisted when it rises) and report the latest vote of every such slot. A Prepare of
- * the ballot already promised is answered again (retransmission) without a new record.
+ * m.ballot, persisted when it rises) and report the latest vote of every such slot above the
+ * truncation point, together with the truncation point itself: the votes at or below it are
+ * forgotten, and the Promise must say so rather than look like "no vote there". A Prepare of the
+ * ballot already promised is answered again (retransmission) without a new record.
  * Precondition: `rules.canPromise(acceptor, m.ballot, now)`.
  */
 export function phase1b<I>(
@@ -90,21 +92,25 @@ export function phase1b<I>(
   if (!rules.canPromise(acceptor, m.ballot, now)) fail(`phase1b: may not promise ${m.ballot.round},${m.ballot.replica}`);
   const rises = rules.compareBallots(m.ballot, acceptor.maxBal) > 0;
   const votes: SlotVote<I>[] = [];
-  slotMapForEach(acceptor.votes, m.fromSlot, Number.MAX_SAFE_INTEGER, (slot, vote) => {
+  const from = Math.max(m.fromSlot, acceptor.truncatedUpTo + 1);
+  slotMapForEach(acceptor.votes, from, Number.MAX_SAFE_INTEGER, (slot, vote) => {
     votes.push({ slot, ballot: vote.ballot, value: vote.value });
     return true;
   });
   return {
     acceptor: grant(rules, acceptor, config, m.ballot, now),
     record: rises ? { _tag: "promise", ballot: m.ballot } : null,
-    reply: { _tag: "Promise", ballot: m.ballot, fromSlot: m.fromSlot, votes, sentAt: m.sentAt },
+    reply: { _tag: "Promise", ballot: m.ballot, fromSlot: m.fromSlot, truncatedUpTo: acceptor.truncatedUpTo, votes, sentAt: m.sentAt },
   };
 }
 
 /**
  * Phase2b(a) of Paxos.tla at slot `m.slot`: vote for `m.value` in `m.ballot` (maxBal := m.ballot,
  * votes[slot] := (m.ballot, m.value)). A repeated Accept of the same ballot and slot is answered
- * again without a new record; by OneValuePerBallot its value must be the same.
+ * again without a new record; by OneValuePerBallot its value must be the same. At a slot at or
+ * below the truncation point the acceptor votes too: the slot is chosen, so a leader whose phase
+ * 1 was complete there proposes the chosen value (Paxos's P2c), and the vote can only help that
+ * leader learn it; such a vote is forgotten again at the next truncation.
  * Precondition: `rules.canPromise(acceptor, m.ballot, now)`.
  */
 export function phase2b<I>(
@@ -159,5 +165,18 @@ export function dropSelfGrant<I>(acceptor: AcceptorState<I>, ballot: Ballot): Ac
   const a = copyAcceptor(acceptor);
   a.grantTo = ballotZero;
   a.grantUntil = Number.NEGATIVE_INFINITY;
+  return a;
+}
+
+/**
+ * Forget the votes at slots <= `through` (truncation). Precondition: every such slot is chosen and
+ * executed into a snapshot whose record is persisted before any later effect (so no Promise that
+ * omits them leaves first). proofs/truncation.md states why no vote that could still matter is lost.
+ */
+export function truncateVotes<I>(acceptor: AcceptorState<I>, through: number): AcceptorState<I> {
+  if (through <= acceptor.truncatedUpTo) return acceptor;
+  const a = copyAcceptor(acceptor);
+  a.votes = slotMapDropThrough(acceptor.votes, through);
+  a.truncatedUpTo = through;
   return a;
 }

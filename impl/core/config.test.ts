@@ -19,6 +19,7 @@ describe("Config", () => {
     expect(parseConfig(base)).toEqual({
       members: [1, 2, 3],
       self: 1,
+      joining: false,
       leaseMs: 300,
       clockDriftPpmMax: 1000,
       leaseMarginMs: 10,
@@ -30,6 +31,9 @@ describe("Config", () => {
       checkpointIntervalSlots: 256,
       requestsPendingMax: 10_000,
       catchUpSlotsMax: 256,
+      snapshotIntervalSlots: 1024,
+      transferChunkBytesMax: 65_536,
+      reconfigAlphaSlots: 64,
       seed: 1,
     });
   });
@@ -50,13 +54,22 @@ describe("Config", () => {
     [{ batchCommandsMax: 0 }, "batchCommandsMax (0) must be an integer in [1, 65536]: a batch of 0 commands could carry nothing"],
     [{ leaseMs: 2.5 }, "leaseMs (2.5) must be an integer"],
     [{ leaseMarginMs: 300 }, "leaseMarginMs (300) leaves no lease: leaseMs (300) shortened by the drift bound (1000 ppm) is 299.401 ms"],
-    [{ self: 4 }, "self (4) must be one of members (1,2,3)"],
+    [{ self: 4 }, "self (4) must be one of members (1,2,3), or set joining for a replica that joins later"],
+    [{ joining: true }, "joining is for a replica outside the initial members, but self (1) is one of them"],
+    [{ pipelineSlotsMax: 65 }, "pipelineSlotsMax (65) must be at most reconfigAlphaSlots (64): a leader knows the configuration of a slot only alpha slots ahead"],
+    [{ reconfigAlphaSlots: 0 }, "reconfigAlphaSlots (0) must be an integer in [1, 65536]"],
+    [{ snapshotIntervalSlots: 0 }, "snapshotIntervalSlots (0) must be an integer in [1, 1073741824]"],
+    [{ transferChunkBytesMax: 8 }, "transferChunkBytesMax (8) must be an integer in [16, 67108864]"],
     [{ members: [1, 2, 2] }, "members (1,2,2) lists an id twice"],
     [{ members: [], self: 1 }, "members has 0 ids; a cluster has 1 to 31 members"],
     [{ members: [0, 1] }, "replica id (0) must be an integer in [1, 1000000]"],
   ])("refuses %j", (override, message) => {
     const issues = errorsOf({ ...base, ...override });
     expect(issues.some((i) => i.includes(message)), `issues: ${issues.join(" | ")}`).toBe(true);
+  });
+
+  it("accepts a joining replica outside the initial members", () => {
+    expect(parseConfig({ ...base, self: 4, joining: true }).self).toBe(4);
   });
 
   it("reports every violated limit at once, one line each", () => {

@@ -1,7 +1,7 @@
 /**
- * The replica's configuration: cluster membership, the lease and its clock-drift bound, the
- * election timeouts, and a limit on everything that could grow (pipeline, batch, pending
- * requests, catch-up). `Config` is an effect Schema; decoding checks every limit, field by field
+ * The replica's configuration: the cluster's initial membership, the lease and its clock-drift
+ * bound, the election timeouts, snapshots and state transfer, the reconfiguration window, and a
+ * limit on everything that could grow (pipeline, batch, pending requests, catch-up, transfer). `Config` is an effect Schema; decoding checks every limit, field by field
  * and across fields, with a message that names the field and the hazard it guards against.
  *
  * Several limits are tied together by the lease rules (docs/impl.md, "Lease rules"). Changing one
@@ -28,10 +28,21 @@ function intBetween(field: string, min: number, max: number, why: string) {
 const ReplicaIdField = intBetween("replica id", 1, replicaIdMax, "replica ids are small positive integers");
 
 const Fields = Schema.Struct({
-  /** The ids of every member, self included. Quorum = a majority of them. No default. */
+  /**
+   * The initial configuration: the voters of slot 1 on. No default. Every replica of a cluster is
+   * given the same list for its whole life, including replicas that join later: membership then
+   * changes only through the log (reconfiguration), and each replica derives the configuration of
+   * every slot from the chosen log (impl/core/configuration.ts).
+   */
   members: Schema.Array(ReplicaIdField),
-  /** This replica's id; must be one of `members`. No default. */
+  /** This replica's id; must be one of `members` unless `joining`. No default. */
   self: ReplicaIdField,
+  /**
+   * True for a replica that joins a running cluster: `self` is not among the initial `members`,
+   * and the replica votes only after a reconfiguration adds it as a learner and then promotes it.
+   * Default false, so that a mistyped `self` is refused instead of silently never voting.
+   */
+  joining: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /**
    * Lease duration D in milliseconds, on the granting acceptor's own clock. Default 300.
    * An acceptor that promises or votes for a ballot refuses every other ballot for `leaseMs`
@@ -123,6 +134,42 @@ const Fields = Schema.Struct({
     default: () => 256,
   }),
   /**
+   * Executed slots between two snapshots of the service state. Default 1024. At every slot that
+   * is a multiple of it the replica persists a snapshot (application state, session table, output
+   * digest, configurations) and then forgets the votes and most of the log below it. Short
+   * intervals bound disk and recovery time more tightly and cost a serialization of the whole
+   * state per interval; a replica that falls further behind than the log kept (one interval)
+   * catches up by state transfer instead of by log entries. The serialization happens inside one
+   * step (about 2 MiB and a few hundred milliseconds for 100,000 keys): with a large state, choose
+   * an interval that makes snapshots rare, and keep that step well under the election timeout.
+   */
+  snapshotIntervalSlots: Schema.optionalWith(
+    intBetween("snapshotIntervalSlots", 1, 1 << 30, "snapshots are taken at slots that are multiples of this interval"),
+    { default: () => 1024 },
+  ),
+  /**
+   * Most bytes of snapshot in one state-transfer chunk. Default 65,536. Bounds message size; a
+   * transfer of an S-byte snapshot takes S / transferChunkBytesMax round trips and resumes from the
+   * last chunk received after a loss.
+   */
+  transferChunkBytesMax: Schema.optionalWith(
+    intBetween("transferChunkBytesMax", 16, 1 << 26, "a chunk must carry some bytes and stay a reasonable message"),
+    { default: () => 65_536 },
+  ),
+  /**
+   * alpha, in slots: a configuration chosen at slot i governs slots from i + alpha on (Lamport,
+   * Malkhi, Zhou, "Reconfiguring a State Machine"). Default 64. A cluster-wide constant: every
+   * replica must use the same value for the cluster's whole life, or replicas would disagree on
+   * which configuration decides a slot. It bounds the pipeline (`pipelineSlotsMax` <= alpha): the
+   * leader knows the configuration of slot s only once slots up to s - alpha are executed. A
+   * larger alpha allows a deeper pipeline; a change takes effect alpha slots later (the leader
+   * fills the window with no-ops when idle).
+   */
+  reconfigAlphaSlots: Schema.optionalWith(
+    intBetween("reconfigAlphaSlots", 1, 65_536, "a configuration must govern a later slot than the one that chose it"),
+    { default: () => 64 },
+  ),
+  /**
    * Seed of the replica's pseudo-random generator (election timeouts); mixed with `self`, so
    * replicas with the same seed still draw different timeouts. Default 1.
    */
@@ -136,7 +183,14 @@ function crossFieldIssues(c: typeof Fields.Type): Schema.FilterIssue[] {
     say("members", `members has ${c.members.length} ids; a cluster has 1 to ${membersMax} members`);
   }
   if (new Set(c.members).size !== c.members.length) say("members", `members (${c.members.join(",")}) lists an id twice`);
-  if (!c.members.includes(c.self)) say("self", `self (${c.self}) must be one of members (${c.members.join(",")})`);
+  if (!c.joining && !c.members.includes(c.self)) say("self", `self (${c.self}) must be one of members (${c.members.join(",")}), or set joining for a replica that joins later`);
+  if (c.joining && c.members.includes(c.self)) say("joining", `joining is for a replica outside the initial members, but self (${c.self}) is one of them`);
+  if (c.pipelineSlotsMax > c.reconfigAlphaSlots) {
+    say(
+      "pipelineSlotsMax",
+      `pipelineSlotsMax (${c.pipelineSlotsMax}) must be at most reconfigAlphaSlots (${c.reconfigAlphaSlots}): a leader knows the configuration of a slot only alpha slots ahead of its executed prefix`,
+    );
+  }
   if (c.electionTimeoutMsMin <= c.leaseMs) {
     say(
       "electionTimeoutMsMin",

@@ -10,6 +10,7 @@
  */
 import type { Ballot } from "./ballot.ts";
 import { canPromise } from "./acceptor.ts";
+import { configurationFor } from "./configuration.ts";
 import { copyElection, withElection, type ReplicaState } from "./state.ts";
 
 /** mulberry32: the next state and a uniformly distributed unsigned 32-bit output. */
@@ -62,10 +63,12 @@ export function nextBallot<S, I, O>(state: ReplicaState<S, I, O>): Ballot {
  * Rule L5: a follower may campaign only if it could promise its own next ballot now, which
  * excludes the time a grant it gave to another ballot is in force (and the restart wait). A
  * candidate would only be elected once those grants run out anyway; campaigning earlier would
- * just disturb the leader they protect.
+ * just disturb the leader they protect. And only a voter of the configuration that governs its
+ * first unexecuted slot campaigns: learners and removed replicas never do.
  */
 export function mayCampaign<S, I, O>(state: ReplicaState<S, I, O>, now: number): boolean {
   if (state.halted !== null || !state.started || state.role._tag !== "follower") return false;
+  if (!configurationFor(state.learner.configs, state.learner.executedUpTo + 1).voters.includes(state.ctx.config.self)) return false;
   return canPromise(state.acceptor, nextBallot(state), now);
 }
 

@@ -16,6 +16,7 @@
  * Generic over the message type M, the durable record type R, and the application's input
  * and output types I and O.
  */
+import type { ConfigChange } from "./configuration.ts";
 
 /** A replica's identity: a small positive integer, unique in the cluster. */
 export type ReplicaId = number;
@@ -39,11 +40,24 @@ export interface ClientRequest<I> {
   readonly consistency: Consistency;
 }
 
+/**
+ * An operator asks for a membership change (add a learner, promote it, remove or replace a
+ * replica). Only the leader serves it: the change goes through the log, and the reply comes once
+ * the slot holding it is executed (`reconfigured`, or `refused` when it did not fit).
+ */
+export interface ReconfigureRequest {
+  readonly _tag: "Reconfigure";
+  readonly now: number;
+  readonly requestId: number;
+  readonly change: ConfigChange;
+}
+
 /** Everything that can happen to a replica. */
 export type Event<M, R, I> =
   | { readonly _tag: "Receive"; readonly now: number; readonly from: ReplicaId; readonly message: M }
   | { readonly _tag: "Tick"; readonly now: number }
   | ClientRequest<I>
+  | ReconfigureRequest
   /** The first event after a (re)start: the durable records, in the order they were persisted. */
   | { readonly _tag: "Recover"; readonly now: number; readonly records: readonly R[] };
 
@@ -59,7 +73,20 @@ export type ClientResult<O> =
    * Not answered. `outcomeUnknown` is true when the request may still be executed (it was
    * proposed, then leadership was lost): the client must retry with the same sequence number.
    */
-  | { readonly _tag: "unavailable"; readonly reason: string; readonly outcomeUnknown: boolean };
+  | { readonly _tag: "unavailable"; readonly reason: string; readonly outcomeUnknown: boolean }
+  /**
+   * A membership change was chosen at slot `epoch` and applied: the configuration below governs
+   * every slot from `governsFrom` on.
+   */
+  | {
+      readonly _tag: "reconfigured";
+      readonly epoch: number;
+      readonly governsFrom: number;
+      readonly voters: readonly ReplicaId[];
+      readonly learners: readonly ReplicaId[];
+    }
+  /** A membership change that does not fit the configuration (now, or when its slot was executed). Retrying will not help. */
+  | { readonly _tag: "refused"; readonly reason: string };
 
 /** What `step` asks the driver to do, in order. */
 export type Effect<M, R, O> =

@@ -4,7 +4,30 @@
  *
  * Everything exported here is pure: no clock, no randomness outside the state, no I/O.
  */
-export type { Consistency, ClientRequest, ClientResult, Effect, Event, ReplicaId, StepResult } from "./events.ts";
+export type { Consistency, ClientRequest, ClientResult, Effect, Event, ReconfigureRequest, ReplicaId, StepResult } from "./events.ts";
+export {
+  ConfigChange,
+  applyChange,
+  configurationFor,
+  configurationReplicasMax,
+  initialConfiguration,
+  pruneConfigurations,
+  replicasOf,
+  showChange,
+  showConfiguration,
+  type Configuration,
+} from "./configuration.ts";
+export {
+  contentDigestOf,
+  decodeSnapshot,
+  encodeSnapshot,
+  makeSnapshot,
+  snapshotDigest,
+  verifySnapshot,
+  type SnapshotClaim,
+  type SnapshotContents,
+  type SnapshotInfo,
+} from "./snapshot.ts";
 export { Ballot, ballotEquals, ballotToNat, ballotZero, compareBallots, isBallotZero, maxBallot, showBallot } from "./ballot.ts";
 export { Config, ConfigError, decodeConfig, driftRho, leaderLeaseMs, leaseMsAfterDrift, parseConfig } from "./config.ts";
 export {
@@ -28,9 +51,11 @@ export {
   type PrepareMsg,
   type PromiseMsg,
   type SlotVote,
+  type SnapshotChunkMsg,
+  type SnapshotRequestMsg,
   type Value,
 } from "./messages.ts";
-export { recordSchema, type ChosenRecord, type DurableRecord, type PromiseRecord, type VoteRecord } from "./records.ts";
+export { compactRecords, recordSchema, type ChosenRecord, type DurableRecord, type PromiseRecord, type SnapshotRecord, type VoteRecord } from "./records.ts";
 export {
   follower,
   initialState,
@@ -44,14 +69,17 @@ export {
   type Leader,
   type LearnerState,
   type MonitorState,
+  type PeerCheckpoint,
   type PendingBatch,
+  type PhaseOneOf,
   type Proposal,
   type ReplicaContext,
   type ReplicaState,
   type Role,
+  type Transfer,
   type Vote,
 } from "./state.ts";
-export { emptySlotMap, slotMapEntries, slotMapForEach, slotMapGet, slotMapHas, slotMapOf, slotMapSet, type SlotMap } from "./slot-map.ts";
+export { emptySlotMap, slotMapDropThrough, slotMapEntries, slotMapForEach, slotMapGet, slotMapHas, slotMapOf, slotMapSet, type SlotMap } from "./slot-map.ts";
 export { defaultRules, type ReplicaRules } from "./rules.ts";
 export {
   becomeCandidate,
@@ -66,9 +94,22 @@ export {
   type ReplicaStepResult,
   type Step,
 } from "./replica.ts";
-export { canPromise, grantUntilFor, restartWaitUntil } from "./acceptor.ts";
-export { canServeLeaseRead, leaseExpiry, leaseFrom, mergeRevealed, phase2aValue, popcount, quorumSize } from "./leader.ts";
-export { learnableFromLeader } from "./learner.ts";
+export { canPromise, grantUntilFor, restartWaitUntil, truncateVotes } from "./acceptor.ts";
+export {
+  canServeLeaseRead,
+  changeAllowed,
+  grantCountedFrom,
+  leaseExpiry,
+  leaseFrom,
+  mergeRevealed,
+  phase2aValue,
+  popcount,
+  quorumSize,
+  stalledBehind,
+} from "./leader.ts";
+export { executeCommand, governsFrom, learnableFromLeader, nextToExecute, snapshotDue, type ChangeOutcome } from "./learner.ts";
+export { leaseConfigurations, leaseFromConfigurations, phase1Covers, promiseCoversFrom } from "./quorums.ts";
+export { transferUseful } from "./transfer.ts";
 export { mayCampaign, mulberry32, nextBallot } from "./election.ts";
 export { checkpointDue } from "./monitor.ts";
 export { AssertionFailure } from "./assert.ts";

@@ -1,23 +1,30 @@
 /**
- * The proposer side of a replica: phase 1 collection as a candidate, then, as leader, phase 2 per
- * slot with a bounded pipeline and batching, lease accounting from the echoed send times of grants,
- * heartbeats, and the replies to clients once their slots are executed. It implements Paxos.tla's
- * Phase1a and Phase2a (with Multi-Paxos's one phase 1 for all slots from `fromSlot` on) and the
- * leader side of the lease (rules L2, L3).
+ * The proposer side of a replica: phase 1 collection as a candidate (and, as leader, for every
+ * configuration it learns of), then phase 2 per slot with a bounded pipeline and batching, each
+ * slot counted in the configuration that governs it; lease accounting from the echoed send times
+ * of grants, with a quorum of every configuration that may decide a slot the leader has not
+ * executed; heartbeats; membership changes; and the replies to clients once their slots are
+ * executed. It implements Paxos.tla's Phase1a and Phase2a (with Multi-Paxos's one phase 1 for all
+ * slots from `fromSlot` on) and the leader side of the lease (rules L2, L3, L7).
  *
  * It must never propose two values for one slot in its ballot (OneValuePerBallot), never propose
- * at a slot phase 1 covered anything but the value `phase2aValue` picks, and never count a grant
- * from any ballot but its own or a send time later than the request's.
+ * at a slot phase 1 does not cover (a quorum of the governing configuration, with Promises that
+ * report that slot), never propose at a slot whose configuration it does not know (beyond alpha)
+ * or does not vote in, never propose at a slot phase 1 covered anything but the value
+ * `phase2aValue` picks, and never count a grant from any ballot but its own or a send time later
+ * than the request's.
  */
 import type { ServiceOutput } from "../../spec/service.ts";
 import { compareBallots } from "./ballot.ts";
 import { leaderLeaseMs, type Config } from "./config.ts";
 import { fail } from "./assert.ts";
 import { phase2b, renewGrant } from "./acceptor.ts";
-import type { ClientResult } from "./events.ts";
-import { noopValue, type AcceptMsg, type Command, type PromiseMsg, type Value } from "./messages.ts";
+import { applyChange, configurationFor, type ConfigChange } from "./configuration.ts";
+import type { ClientResult, ReplicaId } from "./events.ts";
+import { noopValue, type AcceptMsg, type Command, type PrepareMsg, type PromiseMsg, type Value } from "./messages.ts";
 import { latestCheckpoint } from "./monitor.ts";
 import { learnChosen, type ExecutedSlot } from "./learner.ts";
+import { carryOver, carryOverMask, leaseFromConfigurations, peerIndex, peersOf, phase1Covers, unpromised } from "./quorums.ts";
 import type { ReplicaEffect } from "./replica.ts";
 import type { ReplicaRules } from "./rules.ts";
 import { slotMapGet, slotMapSet, type SlotMap } from "./slot-map.ts";
@@ -27,7 +34,6 @@ import {
   copyProposal,
   copyReplica,
   withRole,
-  type Candidate,
   type GrantTimes,
   type Leader,
   type PendingBatch,
@@ -107,61 +113,84 @@ export function phase2aValue<I>(revealed: Vote<I> | undefined, knownChosen: Valu
   return noopValue;
 }
 
+/**
+ * Rule L2: a grant counts from the send time of the request it answers (echoed back), never from
+ * when its answer arrived: the acceptor's grant may have started long before a delayed answer.
+ */
+export function grantCountedFrom(sentAt: number, _receivedAt: number): number {
+  return sentAt;
+}
+
 function withGrant(times: GrantTimes, index: number, sentAt: number): GrantTimes {
-  if (!(sentAt > times[index]!)) return times;
+  if (index < 0 || !(sentAt > times[index]!)) return times;
   const next = times.slice();
   next[index] = sentAt;
   return next;
 }
 
-/** The grant times with none but self's at `now`. */
-export function selfGrantOnly(members: number, selfIndex: number, now: number): GrantTimes {
-  const times = new Array<number>(members).fill(Number.NEGATIVE_INFINITY);
-  times[selfIndex] = now;
-  return times;
+/** The grant times over `peers` with none but self's, at `now`. */
+export function selfGrantOnly(peers: readonly ReplicaId[], self: ReplicaId, now: number): GrantTimes {
+  return peers.map((id) => (id === self ? now : Number.NEGATIVE_INFINITY));
 }
 
-/** A candidate takes a Promise for its ballot: merge the reported votes, count the promise and the grant. */
-export function collectPromise<S, I, O>(
-  rules: ReplicaRules,
-  state: ReplicaState<S, I, O>,
-  candidate: Candidate<I>,
-  fromIndex: number,
-  m: PromiseMsg<I>,
-): ReplicaState<S, I, O> {
-  if (m.fromSlot !== candidate.fromSlot) return state;
-  let revealed: SlotMap<Vote<I>> = candidate.revealed;
+/**
+ * A candidate, or a leader whose phase 1 goes on for a configuration it learned of later, takes a
+ * Promise for its ballot: merge the reported votes (a leader only at slots it has not proposed
+ * yet), count the promise for the slots it covers (rule T2) and the grant.
+ */
+export function collectPromise<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, from: ReplicaId, m: PromiseMsg<I>): ReplicaState<S, I, O> {
+  const role = state.role;
+  if (role._tag === "follower") return state;
+  if (role._tag === "candidate" && m.fromSlot !== role.fromSlot) return state;
+  const index = peerIndex(role.peers, from);
+  if (index < 0) return state;
+  const mergeFrom = role._tag === "candidate" ? role.fromSlot : role.nextSlot;
+  let revealed: SlotMap<Vote<I>> = role.revealed;
+  let last = 0;
   for (const v of m.votes) {
-    if (v.slot < candidate.fromSlot) continue;
-    if (compareBallots(v.ballot, candidate.ballot) >= 0) fail(`Promise for ${candidate.ballot.round} reports a vote in ballot ${v.ballot.round} at slot ${v.slot}`);
+    // A leader's own proposals may come back in a late Promise (an acceptor that voted for them
+    // after promising): they are not phase 1 information. A vote above the ballot cannot be.
+    if (v.slot < mergeFrom || compareBallots(v.ballot, role.ballot) === 0) continue;
+    if (compareBallots(v.ballot, role.ballot) > 0) fail(`Promise for ${role.ballot.round} reports a vote in ballot ${v.ballot.round} at slot ${v.slot}`);
     const current = slotMapGet(revealed, v.slot);
     const merged = rules.mergeRevealed(current, { ballot: v.ballot, value: v.value });
     if (merged !== current) revealed = slotMapSet(revealed, v.slot, merged);
+    last = Math.max(last, v.slot);
   }
-  const role = copyCandidate(candidate);
-  role.promised = candidate.promised | (1 << fromIndex);
-  role.revealed = revealed;
-  role.grantSentAt = withGrant(candidate.grantSentAt, fromIndex, m.sentAt);
-  return withRole(state, role);
+  const coversFrom = role.coversFrom.slice();
+  coversFrom[index] = Math.min(coversFrom[index]!, rules.promiseCoversFrom(m.fromSlot, m.truncatedUpTo));
+  if (role._tag === "candidate") {
+    const c = copyCandidate(role);
+    c.promised = role.promised | (1 << index);
+    c.coversFrom = coversFrom;
+    c.revealed = revealed;
+    c.grantSentAt = withGrant(role.grantSentAt, index, m.sentAt);
+    return withRole(state, c);
+  }
+  const l = copyLeader(role);
+  l.promised = role.promised | (1 << index);
+  l.coversFrom = coversFrom;
+  l.revealed = revealed;
+  l.phase1MaxSlot = Math.max(role.phase1MaxSlot, last);
+  return withRole(state, recordGrant(rules, state, l, index, m.sentAt));
 }
 
-/** Record a lease grant (an Accepted or HeartbeatAck echoing `sentAt`) and recompute the lease. */
-export function recordGrant<S, I, O>(
-  rules: ReplicaRules,
-  state: ReplicaState<S, I, O>,
-  leader: Leader<I>,
-  index: number,
-  sentAt: number,
-): Leader<I> {
+/** Record a lease grant (a Promise, Accepted or HeartbeatAck echoing `sentAt`) from peer `index` and recompute the lease. */
+export function recordGrant<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, leader: Leader<I>, index: number, sentAt: number): Leader<I> {
   const grantSentAt = withGrant(leader.grantSentAt, index, sentAt);
   if (grantSentAt === leader.grantSentAt) return leader;
-  const from = rules.leaseFrom(grantSentAt, rules.quorumSize(state.ctx.members.length));
   const next = copyLeader(leader);
   next.grantSentAt = grantSentAt;
-  if (from !== leader.leaseFrom) {
-    next.leaseFrom = from;
-    next.leaseUntil = rules.leaseExpiry(from, state.ctx.config);
-  }
+  return withLease(rules, state, next);
+}
+
+/** `leader` (a draft) with its lease recomputed from its grants and the configurations held. */
+function withLease<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, leader: Leader<I>): Leader<I> {
+  const from = leaseFromConfigurations(rules, leader.peers, leader.grantSentAt, state.learner.configs);
+  if (from === leader.leaseFrom) return leader;
+  const next = copyLeader(leader);
+  next.leaseFrom = from;
+  next.leaseUntil = rules.leaseExpiry(from, state.ctx.config);
   return next;
 }
 
@@ -171,8 +200,9 @@ function leaderOf<S, I, O>(state: ReplicaState<S, I, O>): Leader<I> {
 }
 
 /**
- * Phase 2a at `slot`: send Accept to every other member, vote for the value as an acceptor, and put
- * the proposal in the pipeline. A one-member cluster chooses at once.
+ * Phase 2a at the leader's next slot, counted in `voters` (the configuration that governs it): send
+ * Accept to every other voter, vote for the value as an acceptor, and put the proposal in the
+ * pipeline. A configuration with a single voter chooses at once.
  *
  * The Accepts leave before the leader's own vote record: an Accept (Paxos.tla's 2a) is a proposal,
  * not a promise, and needs nothing durable behind it (the leader never proposes again in this
@@ -184,20 +214,23 @@ function proposeSlot<S, I, O>(
   rules: ReplicaRules,
   state: ReplicaState<S, I, O>,
   value: Value<I>,
+  voters: readonly ReplicaId[],
   requestIds: readonly number[],
   now: number,
   out: ReplicaEffect<I, O>[],
 ): ReplicaState<S, I, O> {
   const leader = leaderOf(state);
   const slot = leader.nextSlot;
+  const self = state.ctx.config.self;
   if (slot !== leader.inflightBase + leader.inflight.length) fail(`pipeline: slot ${slot} is not the next after ${leader.inflightBase}+${leader.inflight.length}`);
+  const selfVoter = voters.indexOf(self);
+  if (selfVoter < 0) fail(`the leader proposes at slot ${slot} whose configuration it does not vote in`);
   const accept: AcceptMsg<I> = { _tag: "Accept", ballot: leader.ballot, slot, value, commitIndex: state.learner.executedUpTo, sentAt: now };
   const voted = phase2b(rules, state.acceptor, state.ctx.config, accept, now);
   if (voted.record === null) fail(`OneValuePerBallot: slot ${slot} already has a vote in the leader's ballot`);
-  for (const to of state.ctx.others) out.push({ _tag: "Send", to, message: accept });
+  for (const to of voters) if (to !== self) out.push({ _tag: "Send", to, message: accept });
   out.push({ _tag: "Persist", record: voted.record });
-  const selfBit = 1 << state.ctx.selfIndex;
-  const proposal: Proposal<I> = { value, acks: selfBit, requestIds, sentAt: now, chosen: false };
+  const proposal: Proposal<I> = { value, voters, acks: 1 << selfVoter, requestIds, sentAt: now, chosen: false };
   const inflight = leader.inflight.slice();
   inflight.push(proposal);
   const grown = copyLeader(leader);
@@ -205,18 +238,18 @@ function proposeSlot<S, I, O>(
   grown.inflight = inflight;
   const s = copyReplica(state);
   s.acceptor = voted.acceptor;
-  s.role = recordGrant(rules, state, grown, state.ctx.selfIndex, now);
+  s.role = recordGrant(rules, state, grown, peerIndex(leader.peers, self), now);
   return chooseIfQuorum(rules, s, slot, out);
 }
 
-/** If the proposal at `slot` has a quorum of votes in the leader's ballot, it is chosen: learn it. */
+/** If the proposal at `slot` has a quorum of votes (of its configuration) in the leader's ballot, it is chosen: learn it. */
 function chooseIfQuorum<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, slot: number, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
   const leader = leaderOf(state);
   const index = slot - leader.inflightBase;
   const proposal = leader.inflight[index]!;
-  const quorum = rules.quorumSize(state.ctx.members.length);
+  const quorum = rules.quorumSize(proposal.voters.length);
   const votes = popcount(proposal.acks);
-  if (votes > state.ctx.members.length) fail(`quorum count: ${votes} votes from ${state.ctx.members.length} members`);
+  if (votes > proposal.voters.length) fail(`quorum count: ${votes} votes from ${proposal.voters.length} voters`);
   if (proposal.chosen || votes < quorum) return state;
   const inflight = leader.inflight.slice();
   const chosen = copyProposal(proposal);
@@ -229,42 +262,91 @@ function chooseIfQuorum<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, 
 
 /**
  * Fill the pipeline: propose the slots phase 1 covered (re-proposals and no-ops) first, then the
- * pending client commands, one batch per slot, while fewer than `pipelineSlotsMax` slots are open.
+ * pending client commands and membership changes, one batch (or change) per slot, then no-ops up to
+ * `fillUpTo`, while fewer than `pipelineSlotsMax` slots are open. A slot is proposed only once its
+ * configuration is known (rule R2, asserted), this replica votes in it, and phase 1 covers it; for a
+ * configuration whose voters have not all promised, phase 1 goes on (`solicitPromises`).
  */
 export function proposeReady<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
   let s = state;
-  const pipelineSlotsMax = s.ctx.config.pipelineSlotsMax;
+  const { pipelineSlotsMax, reconfigAlphaSlots } = s.ctx.config;
   for (;;) {
     if (s.role._tag !== "leader") return s;
     const leader = s.role;
     if (leader.inflight.length >= pipelineSlotsMax) return s;
     const slot = leader.nextSlot;
-    if (slot <= leader.phase1MaxSlot) {
-      const value = rules.phase2aValue(slotMapGet(leader.revealed, slot), slotMapGet(s.learner.log, slot));
-      s = proposeSlot(rules, s, value, noRequests, now, out);
+    // R2: the configuration of `slot` is known only up to alpha slots above the executed prefix.
+    // The pipeline (at most pipelineSlotsMax <= alpha slots above it) keeps every proposal inside.
+    if (slot > s.learner.executedUpTo + reconfigAlphaSlots) fail(`R2: slot ${slot} is beyond the known configurations (executed ${s.learner.executedUpTo}, alpha ${reconfigAlphaSlots})`);
+    const config = configurationFor(s.learner.configs, slot);
+    if (!config.voters.includes(s.ctx.config.self)) return s;
+    if (!phase1Covers(rules, leader, config, slot)) return solicitPromises(s, leader, slot, now, out);
+    const known = slotMapGet(s.learner.log, slot);
+    // A slot phase 1 covered, or one this replica already knows chosen (it caught up before it
+    // was elected, maybe from peers outside its phase 1 quorum), gets its safe value.
+    if (slot <= leader.phase1MaxSlot || known !== undefined) {
+      const value = rules.phase2aValue(slotMapGet(leader.revealed, slot), known);
+      s = proposeSlot(rules, s, value, config.voters, noRequests, now, out);
       continue;
     }
     const batch = leader.pending[0];
-    if (batch === undefined) return s;
+    if (batch === undefined) {
+      if (slot > leader.fillUpTo) return s;
+      s = proposeSlot(rules, s, noopValue, config.voters, noRequests, now, out);
+      continue;
+    }
     const taken = copyLeader(leader);
     taken.pending = leader.pending.slice(1);
     taken.pendingCount = leader.pendingCount - batch.commands.length;
     s = withRole(s, taken);
-    s = proposeSlot(rules, s, { _tag: "batch", commands: batch.commands }, batch.requestIds, now, out);
+    const value: Value<I> = batch.change !== undefined ? { _tag: "reconfig", change: batch.change } : { _tag: "batch", commands: batch.commands };
+    s = proposeSlot(rules, s, value, config.voters, batch.requestIds, now, out);
   }
 }
 
 const noRequests: readonly number[] = [];
 
 /**
+ * Phase 1 for a configuration the leader learned of after its election: ask the voters of the
+ * configuration governing `slot` that have not promised (with a Promise that reports `slot`) to
+ * promise the leader's ballot from `slot` on. At most once per heartbeat interval.
+ */
+function solicitPromises<S, I, O>(state: ReplicaState<S, I, O>, leader: Leader<I>, slot: number, now: number, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
+  if (now < leader.prepareSentAt + state.ctx.config.heartbeatIntervalMs) return state;
+  const config = configurationFor(state.learner.configs, slot);
+  const prepare: PrepareMsg = { _tag: "Prepare", ballot: leader.ballot, fromSlot: slot, sentAt: now };
+  for (const to of unpromised(leader, config, slot)) if (to !== state.ctx.config.self) out.push({ _tag: "Send", to, message: prepare });
+  const next = copyLeader(leader);
+  next.prepareSentAt = now;
+  return withRole(state, next);
+}
+
+/**
+ * The voter whose snapshot this leader must fetch, or null: every voter of the configuration of
+ * its next slot has promised, yet phase 1 does not cover that slot, because some Promises come
+ * from acceptors that forgot their votes there (truncated above it: they executed the slot, the
+ * leader has not). No quorum will ever report that slot to this leader; it must step down and
+ * catch up by state transfer (rule T2's liveness side).
+ */
+export function stalledBehind<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>): ReplicaId | null {
+  const leader = state.role;
+  if (leader._tag !== "leader" || leader.inflight.length >= state.ctx.config.pipelineSlotsMax) return null;
+  const slot = leader.nextSlot;
+  const config = configurationFor(state.learner.configs, slot);
+  if (phase1Covers(rules, leader, config, slot)) return null;
+  let behind: ReplicaId | null = null;
+  for (const voter of config.voters) {
+    const i = peerIndex(leader.peers, voter);
+    if (i < 0 || (leader.promised & (1 << i)) === 0) return null; // phase 1 may still complete
+    if (leader.coversFrom[i]! > slot) behind = voter;
+  }
+  return behind;
+}
+
+/**
  * Queue a client command for proposal, or refuse it when `requestsPendingMax` commands already wait.
  */
-export function submit<S, I, O>(
-  state: ReplicaState<S, I, O>,
-  command: Command<I>,
-  requestId: number,
-  out: ReplicaEffect<I, O>[],
-): ReplicaState<S, I, O> {
+export function submit<S, I, O>(state: ReplicaState<S, I, O>, command: Command<I>, requestId: number, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
   const leader = leaderOf(state);
   const config = state.ctx.config;
   if (leader.pendingCount >= config.requestsPendingMax) {
@@ -273,7 +355,7 @@ export function submit<S, I, O>(
   }
   const pending = leader.pending.slice();
   const last = pending[pending.length - 1];
-  if (last !== undefined && last.commands.length < config.batchCommandsMax) {
+  if (last !== undefined && last.change === undefined && last.commands.length < config.batchCommandsMax) {
     const commands = last.commands.slice();
     commands.push(command);
     const requestIds = last.requestIds.slice();
@@ -289,22 +371,58 @@ export function submit<S, I, O>(
   return withRole(state, next);
 }
 
-/** An Accepted for the leader's ballot: a vote (maybe completing a quorum) and a lease grant. */
+/**
+ * Rule R3: may the leader propose `change` now? It must fit the latest configuration the leader
+ * knows, and a learner is promoted (or replaces a voter) only once it has reported an executed
+ * prefix within one catch-up reply of the leader's: a voter that lags far behind would only stall
+ * the quorums it is needed in. (Liveness only: safety never depends on who is a voter.)
+ */
+export function changeAllowed<S, I, O>(state: ReplicaState<S, I, O>, change: ConfigChange): string | null {
+  const leader = leaderOf(state);
+  const { configs } = state.learner;
+  const applied = applyChange(configs[configs.length - 1]!, change);
+  if (typeof applied === "string") return applied;
+  const joining = change.op === "promote" ? change.replica : change.op === "replace" ? change.add : null;
+  if (joining === null) return null;
+  const reported = leader.progress[peerIndex(leader.peers, joining)] ?? -1;
+  const needed = Math.max(1, state.learner.executedUpTo - state.ctx.config.catchUpSlotsMax);
+  if (reported < needed) {
+    return `replica ${joining} has not caught up: it reported slot ${reported < 0 ? "none" : reported} executed, the leader ${state.learner.executedUpTo}`;
+  }
+  return null;
+}
+
+/** Queue a membership change in a slot of its own, or refuse it (rule R3). */
+export function submitChange<S, I, O>(state: ReplicaState<S, I, O>, change: ConfigChange, requestId: number, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
+  const refusal = changeAllowed(state, change);
+  if (refusal !== null) {
+    out.push({ _tag: "Reply", requestId, result: { _tag: "refused", reason: refusal } });
+    return state;
+  }
+  const leader = leaderOf(state);
+  const pending = leader.pending.slice();
+  pending.push({ commands: [], requestIds: [requestId], change });
+  const next = copyLeader(leader);
+  next.pending = pending;
+  return withRole(state, next);
+}
+
+/** An Accepted for the leader's ballot: a lease grant, and a vote if `from` votes in the slot's configuration. */
 export function collectAccepted<S, I, O>(
   rules: ReplicaRules,
   state: ReplicaState<S, I, O>,
-  fromIndex: number,
+  from: ReplicaId,
   slot: number,
   sentAt: number,
   out: ReplicaEffect<I, O>[],
 ): ReplicaState<S, I, O> {
-  const leader = recordGrant(rules, state, leaderOf(state), fromIndex, sentAt);
+  const leader = recordGrant(rules, state, leaderOf(state), peerIndex(leaderOf(state).peers, from), sentAt);
   const index = slot - leader.inflightBase;
   const proposal = leader.inflight[index];
-  const bit = 1 << fromIndex;
-  if (proposal === undefined || (proposal.acks & bit) !== 0) return leader === state.role ? state : withRole(state, leader);
+  const voter = proposal === undefined ? -1 : proposal.voters.indexOf(from);
+  if (proposal === undefined || voter < 0 || (proposal.acks & (1 << voter)) !== 0) return leader === state.role ? state : withRole(state, leader);
   const acked = copyProposal(proposal);
-  acked.acks = proposal.acks | bit;
+  acked.acks = proposal.acks | (1 << voter);
   const inflight = leader.inflight.slice();
   inflight[index] = acked;
   const next = copyLeader(leader);
@@ -318,12 +436,31 @@ export function resultOf<O>(output: ServiceOutput<O>): ClientResult<O> {
   return { _tag: "ok", output: output.output };
 }
 
-/** Answer the clients whose commands were just executed, and drop executed slots from the pipeline. */
+function changeResult<O>(e: ExecutedSlot<O>): ClientResult<O> {
+  const outcome = e.change;
+  if (outcome === undefined) fail(`slot ${e.slot}: a membership change without an outcome`);
+  if (outcome._tag === "refused") return { _tag: "refused", reason: outcome.reason };
+  const c = outcome.configuration;
+  return { _tag: "reconfigured", epoch: c.epoch, governsFrom: c.governsFrom, voters: c.voters, learners: c.learners };
+}
+
+/**
+ * Answer the clients whose commands were just executed, and drop executed slots from the pipeline.
+ * A membership change chosen here makes the leader fill the window up to the slot before it
+ * governs with no-ops when idle, so that it takes effect promptly.
+ */
 export function answerExecuted<S, I, O>(state: ReplicaState<S, I, O>, executed: readonly ExecutedSlot<O>[], out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
   const leader = leaderOf(state);
+  let fillUpTo = leader.fillUpTo;
   for (const e of executed) {
+    if (e.change?._tag === "applied") fillUpTo = Math.max(fillUpTo, e.change.configuration.governsFrom - 1);
     const proposal = leader.inflight[e.slot - leader.inflightBase];
     if (proposal === undefined) continue;
+    if (proposal.value._tag === "reconfig") {
+      const requestId = proposal.requestIds[0] ?? -1;
+      if (requestId >= 0) out.push({ _tag: "Reply", requestId, result: changeResult(e) });
+      continue;
+    }
     for (let i = 0; i < proposal.requestIds.length; i++) {
       const requestId = proposal.requestIds[i]!;
       const output = e.outputs[i];
@@ -333,12 +470,19 @@ export function answerExecuted<S, I, O>(state: ReplicaState<S, I, O>, executed: 
     }
   }
   const executedUpTo = state.learner.executedUpTo;
-  if (executedUpTo < leader.inflightBase) return state;
-  if (executedUpTo >= leader.nextSlot) fail(`leader executed slot ${executedUpTo} beyond its proposals (next ${leader.nextSlot})`);
-  const inflight = leader.inflight.slice(executedUpTo + 1 - leader.inflightBase);
+  if (executedUpTo < leader.inflightBase && fillUpTo === leader.fillUpTo) return state;
   const next = copyLeader(leader);
-  next.inflight = inflight;
-  next.inflightBase = executedUpTo + 1;
+  next.fillUpTo = fillUpTo;
+  if (executedUpTo >= leader.inflightBase) {
+    next.inflight = leader.inflight.slice(executedUpTo + 1 - leader.inflightBase);
+    next.inflightBase = executedUpTo + 1;
+  }
+  // Slots the leader knew chosen before it proposed there (it caught up while campaigning) may be
+  // executed past its proposals: they need no proposal, the pipeline just moves on.
+  if (executedUpTo >= leader.nextSlot) {
+    if (next.inflight.length !== 0) fail(`leader executed slot ${executedUpTo} with proposals still open above it`);
+    next.nextSlot = executedUpTo + 1;
+  }
   return withRole(state, next);
 }
 
@@ -359,17 +503,19 @@ export function failAll<I, O>(leader: Leader<I>, reason: string, out: ReplicaEff
 
 /**
  * Heartbeat, when due: renew the self-grant (the leader is one of its own acceptors), send every
- * follower the commit index and latest checkpoint, and resend Accepts not yet voted for.
+ * peer (voters and learners) the commit index and latest checkpoint, and resend Accepts not yet
+ * voted for.
  */
 export function heartbeat<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
   let leader = leaderOf(state);
   if (now < leader.heartbeatAt) return state;
   const { ctx } = state;
+  const self = ctx.config.self;
   const renewed = renewGrant(rules, state.acceptor, ctx.config, leader.ballot, now);
   if (renewed.record !== null) fail("a leader's maxBal is its own ballot");
   const message = { _tag: "Heartbeat", ballot: leader.ballot, commitIndex: state.learner.executedUpTo, sentAt: now, checkpoint: latestCheckpoint(state.monitor) } as const;
-  for (const to of ctx.others) out.push({ _tag: "Send", to, message });
-  leader = recordGrant(rules, state, leader, ctx.selfIndex, now);
+  for (const to of leader.peers) if (to !== self) out.push({ _tag: "Send", to, message });
+  leader = recordGrant(rules, state, leader, peerIndex(leader.peers, self), now);
   leader = resendAccepts(state, leader, now, out);
   const next = copyLeader(leader);
   next.heartbeatAt = now + ctx.config.heartbeatIntervalMs;
@@ -393,7 +539,7 @@ function resendAccepts<S, I, O>(state: ReplicaState<S, I, O>, leader: Leader<I>,
       commitIndex: state.learner.executedUpTo,
       sentAt: now,
     };
-    ctx.members.forEach((to, index) => {
+    p.voters.forEach((to, index) => {
       if (to !== ctx.config.self && (p.acks & (1 << index)) === 0) out.push({ _tag: "Send", to, message: accept });
     });
     inflight ??= leader.inflight.slice();
@@ -405,4 +551,45 @@ function resendAccepts<S, I, O>(state: ReplicaState<S, I, O>, leader: Leader<I>,
   const next = copyLeader(leader);
   next.inflight = inflight;
   return next;
+}
+
+/** A peer reported its executed prefix (in a HeartbeatAck): the leader promotes learners only once they caught up. */
+export function recordProgress<I>(leader: Leader<I>, from: ReplicaId, executedUpTo: number): Leader<I> {
+  const index = peerIndex(leader.peers, from);
+  if (index < 0 || leader.progress[index] === executedUpTo) return leader;
+  const progress = leader.progress.slice();
+  progress[index] = executedUpTo;
+  const next = copyLeader(leader);
+  next.progress = progress;
+  return next;
+}
+
+/**
+ * The configurations changed (a change was executed, a configuration stopped governing, or a
+ * snapshot was installed): carry the candidate's or leader's per-peer bookkeeping over to the new
+ * peer list by id, and recompute the lease from the configurations now held.
+ */
+export function syncPeers<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>): ReplicaState<S, I, O> {
+  const role = state.role;
+  if (role._tag === "follower") return state;
+  const peers = peersOf(state.learner.configs, state.ctx.config.self);
+  const samePeers = peers.length === role.peers.length && peers.every((id, i) => id === role.peers[i]);
+  if (samePeers && role._tag === "candidate") return state;
+  if (role._tag === "candidate") {
+    const c = copyCandidate(role);
+    c.peers = peers;
+    c.promised = carryOverMask(role.peers, role.promised, peers);
+    c.coversFrom = carryOver(role.peers, role.coversFrom, peers, Number.POSITIVE_INFINITY);
+    c.grantSentAt = carryOver(role.peers, role.grantSentAt, peers, Number.NEGATIVE_INFINITY);
+    return withRole(state, c);
+  }
+  const l = copyLeader(role);
+  if (!samePeers) {
+    l.peers = peers;
+    l.promised = carryOverMask(role.peers, role.promised, peers);
+    l.coversFrom = carryOver(role.peers, role.coversFrom, peers, Number.POSITIVE_INFINITY);
+    l.grantSentAt = carryOver(role.peers, role.grantSentAt, peers, Number.NEGATIVE_INFINITY);
+    l.progress = carryOver(role.peers, role.progress, peers, -1);
+  }
+  return withRole(state, withLease(rules, state, l));
 }

@@ -2,23 +2,29 @@
  * The learner: it learns which values are chosen (from a leader's commit index, or from another
  * replica's log by catch-up), and executes the chosen log strictly in slot order through the
  * service spec's `apply` (spec/service.ts), so that the session table, and with it exactly-once,
- * is part of the replicated state. Execution is step 4 of the recipe; it is also where the
- * divergence monitor takes its checkpoints.
+ * is part of the replicated state. Execution is step 4 of the recipe; it is also where membership
+ * changes take effect (alpha slots later), where the divergence monitor takes its checkpoints, and
+ * where snapshots are taken and the log and votes below them truncated.
  *
  * It must never execute a slot before every lower slot, never put a value in the log that is not
  * chosen, and never deduplicate client requests by itself (the service spec does that).
  */
 import type { Applied } from "../../spec/state-machine.ts";
 import type { ServiceOutput, ServiceState } from "../../spec/service.ts";
+import { truncateVotes } from "./acceptor.ts";
 import { ballotEquals, type Ballot } from "./ballot.ts";
 import { fail } from "./assert.ts";
+import type { Config } from "./config.ts";
+import { applyChange, configurationReplicasMax, pruneConfigurations, replicasOf, type ConfigChange, type Configuration } from "./configuration.ts";
 import type { ReplicaId } from "./events.ts";
 import { valuesEqual, type CatchUpMsg, type CatchUpReplyMsg, type ChosenEntry, type Command, type Value } from "./messages.ts";
 import { checkpointDigest, foldOutput, recordCheckpoint, type Divergence } from "./monitor.ts";
 import type { ReplicaRules } from "./rules.ts";
-import { slotMapGet, slotMapHas, slotMapSet } from "./slot-map.ts";
+import { makeSnapshot, type SnapshotContents } from "./snapshot.ts";
+import { slotMapDropThrough, slotMapGet, slotMapHas, slotMapSet, type SlotMap } from "./slot-map.ts";
 import { copyLearner, copyMonitor, copyReplica, withLearner, type ReplicaContext, type ReplicaState, type Vote } from "./state.ts";
 import type { ReplicaEffect } from "./replica.ts";
+import { sendChunk } from "./transfer.ts";
 
 /**
  * May a follower take its own vote at a slot as the chosen value, once a leader of `ballot` said
@@ -31,14 +37,26 @@ export function learnableFromLeader<I>(vote: Vote<I> | undefined, ballot: Ballot
   return vote !== undefined && ballotEquals(vote.ballot, ballot);
 }
 
-/** The outputs of one executed slot, one per command of its batch. */
+/** What executing a membership change did: the configuration it made, or why it did not fit. */
+export type ChangeOutcome = { readonly _tag: "applied"; readonly configuration: Configuration } | { readonly _tag: "refused"; readonly reason: string };
+
+/** The outputs of one executed slot, one per command of its batch (and the outcome of a membership change). */
 export interface ExecutedSlot<O> {
   readonly slot: number;
   readonly outputs: readonly ServiceOutput<O>[];
+  readonly change?: ChangeOutcome | undefined;
+}
+
+/**
+ * The next slot to execute: executedUpTo + 1 once the log has it. Execution is strictly in slot
+ * order (step 4 of the recipe); a gap stops it until the gap is filled.
+ */
+export function nextToExecute<I>(log: SlotMap<Value<I>>, executedUpTo: number): number | undefined {
+  return slotMapHas(log, executedUpTo + 1) ? executedUpTo + 1 : undefined;
 }
 
 /** Execute one command through the service spec. A command without a session is applied to the application alone. */
-function executeCommand<S, I, O>(
+export function executeCommand<S, I, O>(
   ctx: ReplicaContext<S, I, O>,
   service: ServiceState<S, O>,
   command: Command<I>,
@@ -53,62 +71,139 @@ function executeCommand<S, I, O>(
   };
 }
 
+/**
+ * Rule R1 (the alpha window): a change chosen at slot `chosenAt` governs the slots from
+ * chosenAt + alpha on. Every replica computes the same slot, so every slot is decided under exactly
+ * one configuration; and a leader that has executed up to e knows the configuration of every slot
+ * up to e + alpha, which is as far as it ever proposes.
+ */
+export function governsFrom(chosenAt: number, alpha: number): number {
+  return chosenAt + alpha;
+}
+
+/** Execute a membership change chosen at `slot`: a new configuration on top of the latest, or a refusal. */
+function executeChange(rules: ReplicaRules, configs: readonly Configuration[], change: ConfigChange, slot: number, alpha: number): { configs: readonly Configuration[]; outcome: ChangeOutcome } {
+  const latest = configs[configs.length - 1]!;
+  const applied = applyChange(latest, change);
+  if (typeof applied === "string") return { configs, outcome: { _tag: "refused", reason: applied } };
+  const configuration: Configuration = { epoch: slot, governsFrom: rules.governsFrom(slot, alpha), voters: applied.voters, learners: applied.learners };
+  // Peers are counted in 31-bit masks: the configurations held at once may list at most 31 replicas.
+  const held = new Set(replicasOf([...configs, configuration], applied.voters[0]!));
+  if (held.size > configurationReplicasMax) {
+    return { configs, outcome: { _tag: "refused", reason: `the configurations in force and pending would list ${held.size} replicas, more than ${configurationReplicasMax}` } };
+  }
+  if (!(configuration.governsFrom > slot)) fail(`a change chosen at slot ${slot} would govern slot ${configuration.governsFrom}`);
+  const next = configs.slice();
+  next.push(configuration);
+  return { configs: next, outcome: { _tag: "applied", configuration } };
+}
+
 /** The learner after executing every slot ready in the log. */
 export interface ExecuteResult<S, I, O> {
   readonly state: ReplicaState<S, I, O>;
-  /** Executed slots with their outputs; empty unless `collect` was true. */
+  /** Executed slots with their outputs; empty unless `collect` was true (changes are always listed). */
   readonly executed: readonly ExecutedSlot<O>[];
   readonly divergence: Divergence | null;
+  /** The state at the last snapshot slot executed, to be persisted by the caller; null if none was reached. */
+  readonly snapshot: SnapshotContents<S, O> | null;
 }
 
 /**
  * Execute slots executedUpTo + 1, executedUpTo + 2, ... for as long as the log has them, taking a
- * checkpoint at each checkpoint slot. Strictly in order: a gap stops execution until it is filled.
+ * checkpoint at each checkpoint slot and at each snapshot slot, and capturing the state at the last
+ * snapshot slot. Strictly in order: a gap stops execution until it is filled.
  */
 export function executeReady<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, collect: boolean): ExecuteResult<S, I, O> {
   const { ctx, learner } = state;
-  let slot = learner.executedUpTo + 1;
-  let value = slotMapGet(learner.log, slot);
-  if (value === undefined) return { state, executed: [], divergence: null };
+  const first = rules.nextToExecute(learner.log, learner.executedUpTo);
+  if (first === undefined || !slotMapHas(learner.log, first)) return { state, executed: [], divergence: null, snapshot: null };
+  let executedUpTo = learner.executedUpTo;
   let service = learner.service;
+  let configs = learner.configs;
   let monitor = state.monitor;
   let a = monitor.outputDigestA;
   let b = monitor.outputDigestB;
   let divergence: Divergence | null = null;
+  let snapshot: SnapshotContents<S, O> | null = null;
   const executed: ExecutedSlot<O>[] = [];
-  while (value !== undefined) {
+  for (let slot: number | undefined = first; slot !== undefined; slot = rules.nextToExecute(learner.log, slot)) {
+    const value = slotMapGet(learner.log, slot);
+    if (value === undefined) break;
     const outputs: ServiceOutput<O>[] = [];
+    let outcome: ChangeOutcome | undefined;
     if (value._tag === "batch") {
       for (const command of value.commands) {
-        const applied = executeCommand(ctx, service, command);
+        const applied = rules.executeCommand(ctx, service, command);
         service = applied.state;
         const folded = foldOutput(a, b, applied.output);
         a = folded.a;
         b = folded.b;
         if (collect) outputs.push(applied.output);
       }
+    } else if (value._tag === "reconfig") {
+      const r = executeChange(rules, configs, value.change, slot, ctx.config.reconfigAlphaSlots);
+      configs = r.configs;
+      outcome = r.outcome;
     }
-    if (collect) executed.push({ slot, outputs });
-    if (rules.checkpointDue(slot, ctx.config)) {
+    if (collect || outcome !== undefined) executed.push({ slot, outputs, change: outcome });
+    configs = pruneConfigurations(configs, slot + 1);
+    const snapshotDue = rules.snapshotDue(slot, ctx.config);
+    if (rules.checkpointDue(slot, ctx.config) || snapshotDue) {
       const recorded = recordCheckpoint(ctx, monitor, { slot, digest: checkpointDigest(ctx, service, a, b) });
       monitor = recorded.monitor;
       divergence ??= recorded.divergence;
     }
-    slot++;
-    value = slotMapGet(learner.log, slot);
+    if (snapshotDue) snapshot = { slot, service, outputDigestA: a, outputDigestB: b, configs, checkpoints: monitor.checkpoints };
+    executedUpTo = slot;
   }
-  const executedUpTo = slot - 1;
   const nextLearner = copyLearner(learner);
   nextLearner.service = service;
   nextLearner.executedUpTo = executedUpTo;
   nextLearner.commitIndex = Math.max(learner.commitIndex, executedUpTo);
+  nextLearner.configs = configs;
+  if (learner.transfer !== null && learner.transfer.slot <= executedUpTo) nextLearner.transfer = null;
   const nextMonitor = copyMonitor(monitor);
   nextMonitor.outputDigestA = a;
   nextMonitor.outputDigestB = b;
   const next = copyReplica(state);
   next.learner = nextLearner;
   next.monitor = nextMonitor;
-  return { state: next, executed, divergence };
+  return { state: next, executed, divergence, snapshot };
+}
+
+/** Is `slot` a snapshot slot? Every multiple of `snapshotIntervalSlots`. */
+export function snapshotDue(slot: number, config: Config): boolean {
+  return slot % config.snapshotIntervalSlots === 0;
+}
+
+/**
+ * Persist a snapshot of the executed prefix up to `contents.slot`, then truncate: forget the votes
+ * at slots <= its slot (rule T1, proofs/truncation.md) and the log up to the previous snapshot's
+ * slot (the log of the last interval stays, so that a peer lagging less than one interval catches
+ * up from the log rather than by state transfer; the previous snapshot stays too, so that a
+ * transfer of it in progress can finish). The record is persisted before any later
+ * effect, so no Promise that omits the forgotten votes can leave before the snapshot is durable;
+ * a crash before that leaves the previous snapshot and every vote in place.
+ */
+export function takeSnapshot<S, I, O>(state: ReplicaState<S, I, O>, contents: SnapshotContents<S, O>, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
+  const { learner } = state;
+  if (contents.slot > learner.executedUpTo) fail(`snapshot of slot ${contents.slot} beyond the executed prefix ${learner.executedUpTo}`);
+  if (learner.snapshot !== null && contents.slot <= learner.snapshot.slot) return state;
+  const info = makeSnapshot(state.ctx, contents);
+  const logTruncatedUpTo = Math.max(learner.logTruncatedUpTo, learner.snapshot?.slot ?? 0);
+  out.push({
+    _tag: "Persist",
+    record: { _tag: "snapshot", slot: info.slot, digest: info.digest, contentDigest: info.contentDigest, maxBal: state.acceptor.maxBal, logTruncatedUpTo, data: info.data },
+  });
+  const l = copyLearner(learner);
+  l.priorSnapshot = learner.snapshot;
+  l.snapshot = info;
+  l.logTruncatedUpTo = logTruncatedUpTo;
+  l.log = slotMapDropThrough(learner.log, logTruncatedUpTo);
+  const s = copyReplica(state);
+  s.learner = l;
+  s.acceptor = truncateVotes(state.acceptor, info.slot);
+  return s;
 }
 
 /**
@@ -126,7 +221,11 @@ export function learnChosen<S, I, O>(
     if (!valuesEqual(known, value)) fail(`Consistency: two different values learned chosen at slot ${slot}`);
     return state;
   }
-  if (slot <= state.learner.executedUpTo) fail(`learnChosen: slot ${slot} executed without being in the log`);
+  if (slot <= state.learner.executedUpTo) {
+    // Executed here, and gone from the log by truncation: nothing to learn, nothing to compare with.
+    if (slot <= state.learner.logTruncatedUpTo) return state;
+    fail(`learnChosen: slot ${slot} executed without being in the log`);
+  }
   out.push({ _tag: "Persist", record: { _tag: "chosen", slot, value } });
   const learner = copyLearner(state.learner);
   learner.log = slotMapSet(state.learner.log, slot, value);
@@ -160,10 +259,13 @@ export function learnCommitted<S, I, O>(
   return s;
 }
 
-/** True when this replica knows slots are chosen that it cannot execute for lack of their values. */
+/**
+ * True when this replica knows slots are chosen that it cannot execute for lack of their values,
+ * and no state transfer is already bringing them.
+ */
 export function needsCatchUp<S, I, O>(state: ReplicaState<S, I, O>): boolean {
   const { learner } = state;
-  return learner.commitIndex > learner.executedUpTo && !slotMapHas(learner.log, learner.executedUpTo + 1);
+  return learner.commitIndex > learner.executedUpTo && learner.transfer === null && !slotMapHas(learner.log, learner.executedUpTo + 1);
 }
 
 /** Ask `to` for the chosen values this replica lacks, at most once per heartbeat interval. */
@@ -183,8 +285,17 @@ export function requestCatchUp<S, I, O>(
   return withLearner(state, next);
 }
 
-/** Answer a CatchUp with the contiguous run of chosen entries from `fromSlot` this replica has (bounded). */
+/**
+ * Answer a CatchUp with the contiguous run of chosen entries from `fromSlot` this replica has
+ * (bounded); if its log is truncated at or above `fromSlot`, with the first chunk of its snapshot
+ * instead (state transfer, impl/core/transfer.ts).
+ */
 export function answerCatchUp<S, I, O>(state: ReplicaState<S, I, O>, from: ReplicaId, m: CatchUpMsg, out: ReplicaEffect<I, O>[]): void {
+  const { learner } = state;
+  if (m.fromSlot <= learner.logTruncatedUpTo || (learner.snapshot !== null && m.fromSlot <= learner.snapshot.slot && !slotMapHas(learner.log, m.fromSlot))) {
+    sendChunk(state, state.learner.snapshot, from, 0, out);
+    return;
+  }
   const last = Math.min(m.toSlot, m.fromSlot + state.ctx.config.catchUpSlotsMax - 1);
   const entries: ChosenEntry<I>[] = [];
   for (let slot = m.fromSlot; slot <= last; slot++) {

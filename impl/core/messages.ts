@@ -11,6 +11,7 @@
 import { Schema } from "effect";
 import { ClientId, Seq } from "../../spec/service.ts";
 import { Ballot } from "./ballot.ts";
+import { ConfigChange } from "./configuration.ts";
 
 /** A log position. Slots are numbered 1, 2, 3, ...; 0 means "none" where a count is expected. */
 export const Slot = Schema.Int.pipe(Schema.positive());
@@ -30,11 +31,14 @@ export interface Command<I> {
 }
 
 /**
- * The value of one slot: a batch of client commands, or a no-op with which a new leader fills a
- * gap phase 1 revealed nothing for. A no-op carries no command, so it adds nothing to the service's
- * executed sequence.
+ * The value of one slot: a batch of client commands, a no-op with which a new leader fills a gap
+ * phase 1 revealed nothing for, or a membership change (impl/core/configuration.ts). Neither a
+ * no-op nor a change carries a command, so they add nothing to the service's executed sequence.
  */
-export type Value<I> = { readonly _tag: "noop" } | { readonly _tag: "batch"; readonly commands: readonly Command<I>[] };
+export type Value<I> =
+  | { readonly _tag: "noop" }
+  | { readonly _tag: "batch"; readonly commands: readonly Command<I>[] }
+  | { readonly _tag: "reconfig"; readonly change: ConfigChange };
 
 /** The no-op value (shared; values are immutable). */
 export const noopValue: Value<never> = { _tag: "noop" };
@@ -69,13 +73,17 @@ export interface PrepareMsg {
 
 /**
  * Phase 1b (`Phase1b(a)`): the acceptor promised `ballot` and reports its latest vote in every
- * slot >= `fromSlot` (Lamport's maxVBal/maxVal per slot). Every Promise is also a lease grant for
- * `ballot`, counted from the echoed `sentAt`.
+ * slot >= `fromSlot` (Lamport's maxVBal/maxVal per slot) above `truncatedUpTo`. Slots up to
+ * `truncatedUpTo` are chosen and in the acceptor's durable snapshot, and their votes are forgotten:
+ * the Promise says nothing about them, and a proposer must never read their absence as "no vote"
+ * (proofs/truncation.md). Every Promise is also a lease grant for `ballot`, counted from `sentAt`.
  */
 export interface PromiseMsg<I> {
   readonly _tag: "Promise";
   readonly ballot: Ballot;
   readonly fromSlot: number;
+  /** The acceptor forgot its votes at slots <= truncatedUpTo (0: none). */
+  readonly truncatedUpTo: number;
   readonly votes: readonly SlotVote<I>[];
   readonly sentAt: number;
 }
@@ -142,6 +150,33 @@ export interface CatchUpReplyMsg<I> {
   readonly entries: readonly ChosenEntry<I>[];
 }
 
+/**
+ * State transfer: "send me the chunk at byte `offset` of your snapshot of slot `slot`" (slot 0:
+ * whichever snapshot you hold). A replica that lags behind a peer's log truncation asks for the
+ * peer's snapshot chunk by chunk; after a loss it asks again for the same offset (resumable).
+ */
+export interface SnapshotRequestMsg {
+  readonly _tag: "SnapshotRequest";
+  readonly slot: number;
+  readonly offset: number;
+}
+
+/**
+ * One chunk of the sender's durable snapshot of `slot`: bytes [offset, offset + data.length) of
+ * its serialized form, which is `totalBytes` long. `digest` is the divergence digest of the state
+ * after slot `slot` and `contentDigest` the digest of the serialized bytes: the receiver installs
+ * the snapshot only once it holds every byte and both digests match what it rebuilt.
+ */
+export interface SnapshotChunkMsg {
+  readonly _tag: "SnapshotChunk";
+  readonly slot: number;
+  readonly digest: string;
+  readonly contentDigest: string;
+  readonly totalBytes: number;
+  readonly offset: number;
+  readonly data: string;
+}
+
 /** Every message between replicas. */
 export type Message<I> =
   | PrepareMsg
@@ -152,14 +187,20 @@ export type Message<I> =
   | HeartbeatAckMsg
   | NackMsg
   | CatchUpMsg
-  | CatchUpReplyMsg<I>;
+  | CatchUpReplyMsg<I>
+  | SnapshotRequestMsg
+  | SnapshotChunkMsg;
 
 /** The Schema of a slot's value, given the application's input Schema. */
 export function valueSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema<Value<I>, Value<IE>> {
   const command = Schema.Struct({ clientId: Schema.optional(ClientId), seq: Schema.optional(Seq), input }).pipe(
     Schema.filter((c) => ((c.clientId === undefined) === (c.seq === undefined) ? undefined : "clientId and seq come together or not at all")),
   );
-  return Schema.Union(Schema.TaggedStruct("noop", {}), Schema.TaggedStruct("batch", { commands: Schema.Array(command) }));
+  return Schema.Union(
+    Schema.TaggedStruct("noop", {}),
+    Schema.TaggedStruct("batch", { commands: Schema.Array(command) }),
+    Schema.TaggedStruct("reconfig", { change: ConfigChange }),
+  );
 }
 
 const CheckpointSchema: Schema.Schema<Checkpoint> = Schema.Struct({ slot: Slot, digest: Schema.String.pipe(Schema.maxLength(256)) });
@@ -172,6 +213,7 @@ export function messageSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema
     Schema.TaggedStruct("Promise", {
       ballot: Ballot,
       fromSlot: Slot,
+      truncatedUpTo: SlotOrZero,
       votes: Schema.Array(Schema.Struct({ slot: Slot, ballot: Ballot, value })),
       sentAt: ClockMs,
     }),
@@ -187,6 +229,15 @@ export function messageSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema
     Schema.TaggedStruct("Nack", { ballot: Ballot, promised: Ballot, grantRemainingMs: Schema.Number.pipe(Schema.finite(), Schema.nonNegative()) }),
     Schema.TaggedStruct("CatchUp", { fromSlot: Slot, toSlot: Slot }),
     Schema.TaggedStruct("CatchUpReply", { entries: Schema.Array(Schema.Struct({ slot: Slot, value })) }),
+    Schema.TaggedStruct("SnapshotRequest", { slot: SlotOrZero, offset: SlotOrZero }),
+    Schema.TaggedStruct("SnapshotChunk", {
+      slot: Slot,
+      digest: Schema.String.pipe(Schema.maxLength(256)),
+      contentDigest: Schema.String.pipe(Schema.maxLength(64)),
+      totalBytes: Schema.Int.pipe(Schema.positive()),
+      offset: SlotOrZero,
+      data: Schema.String,
+    }),
   );
 }
 
@@ -195,6 +246,8 @@ export function ballotOf<I>(message: Message<I>): Ballot | undefined {
   switch (message._tag) {
     case "CatchUp":
     case "CatchUpReply":
+    case "SnapshotRequest":
+    case "SnapshotChunk":
       return undefined;
     default:
       return message.ballot;

@@ -115,12 +115,9 @@ export function recordCheckpoint<S, I, O>(
   kept.push(own);
   let divergence: Divergence | null = null;
   let peers = monitor.peerCheckpoints;
-  for (let i = 0; i < peers.length; i++) {
-    const report = peers[i];
-    if (report === null || report === undefined || report.slot > own.slot) continue;
-    divergence ??= compare(own, report, ctx.config.self, ctx.members[i]!);
-    if (peers === monitor.peerCheckpoints) peers = peers.slice();
-    (peers as (Checkpoint | null)[])[i] = null;
+  if (peers.some((p) => p.checkpoint.slot <= own.slot)) {
+    for (const p of peers) if (p.checkpoint.slot <= own.slot) divergence ??= compare(own, p.checkpoint, ctx.config.self, p.replica);
+    peers = peers.filter((p) => p.checkpoint.slot > own.slot);
   }
   const next = copyMonitor(monitor);
   next.checkpoints = kept;
@@ -129,28 +126,28 @@ export function recordCheckpoint<S, I, O>(
 }
 
 /**
- * A peer (member index `peerIndex`) reported its latest checkpoint. Compare it with ours at the same
- * slot if we have one; remember it if we have not executed that far yet; ignore it if it is older
- * than the checkpoints we keep.
+ * Replica `peer` reported its latest checkpoint. Compare it with ours at the same slot if we have
+ * one; remember it (the earliest one per peer) if we have not executed that far yet; ignore it if
+ * it is older than the checkpoints we keep.
  */
 export function comparePeerCheckpoint<S, I, O>(
   ctx: ReplicaContext<S, I, O>,
   monitor: MonitorState,
   executedUpTo: number,
-  peerIndex: number,
+  peer: ReplicaId,
   report: Checkpoint,
 ): { readonly monitor: MonitorState; readonly divergence: Divergence | null } {
   if (report.slot > executedUpTo) {
-    const current = monitor.peerCheckpoints[peerIndex];
-    if (current !== null && current !== undefined && current.slot <= report.slot) return { monitor, divergence: null };
-    const peers = monitor.peerCheckpoints.slice();
-    peers[peerIndex] = report;
+    const current = monitor.peerCheckpoints.find((p) => p.replica === peer);
+    if (current !== undefined && current.checkpoint.slot <= report.slot) return { monitor, divergence: null };
+    const peers = monitor.peerCheckpoints.filter((p) => p.replica !== peer);
+    peers.push({ replica: peer, checkpoint: report });
     const next = copyMonitor(monitor);
     next.peerCheckpoints = peers;
     return { monitor: next, divergence: null };
   }
   for (const own of monitor.checkpoints) {
-    if (own.slot === report.slot) return { monitor, divergence: compare(own, report, ctx.config.self, ctx.members[peerIndex]!) };
+    if (own.slot === report.slot) return { monitor, divergence: compare(own, report, ctx.config.self, peer) };
   }
   return { monitor, divergence: null };
 }

@@ -3,7 +3,8 @@
  * breaks a promise or contradicts a vote (Paxos Made Simple, section 2.3: "an acceptor must
  * remember this information even if it fails and then restarts"). Each record is the disk image
  * of one spec variable update: `promise` of maxBal (Phase1b), `vote` of votes (Phase2b), `chosen`
- * of the learned log.
+ * of the learned log; a `snapshot` stands for the executed prefix it covers, after which the
+ * records it supersedes may be deleted (`compactRecords`).
  *
  * A record is produced only as a `Persist` effect, and `Recover` rebuilds the replica from the
  * records alone. Lease grants are deliberately NOT persisted: a restarted replica waits out one
@@ -12,6 +13,7 @@
 import { Schema } from "effect";
 import { Ballot } from "./ballot.ts";
 import { Slot, valueSchema, type Value } from "./messages.ts";
+
 
 /** maxBal := ballot. Persisted before the Promise (or vote) that reveals it leaves the replica. */
 export interface PromiseRecord {
@@ -34,8 +36,26 @@ export interface ChosenRecord<I> {
   readonly value: Value<I>;
 }
 
-/** Every durable record. Issue #5 adds snapshot records; `Recover` will accept them then. */
-export type DurableRecord<I> = PromiseRecord | VoteRecord<I> | ChosenRecord<I>;
+/**
+ * The executed prefix 1..slot as one value: the serialized service state, session table, output
+ * digest and configurations after executing slot `slot` (`data`, impl/core/snapshot.ts), its
+ * divergence `digest`, the digest of `data` itself, and the acceptor's maxBal when it was taken.
+ * Once it is durable the replica forgets its votes at slots <= slot (the slots are chosen and
+ * executed into this snapshot) and its log at slots <= logTruncatedUpTo.
+ */
+export interface SnapshotRecord {
+  readonly _tag: "snapshot";
+  readonly slot: number;
+  readonly digest: string;
+  readonly contentDigest: string;
+  readonly maxBal: Ballot;
+  /** The log is kept above this slot (at most `slot`); chosen records at or below it are superseded. */
+  readonly logTruncatedUpTo: number;
+  readonly data: string;
+}
+
+/** Every durable record. */
+export type DurableRecord<I> = PromiseRecord | VoteRecord<I> | ChosenRecord<I> | SnapshotRecord;
 
 /** The Schema of every durable record, given the application's input Schema. */
 export function recordSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema<DurableRecord<I>, DurableRecord<IE>> {
@@ -44,5 +64,43 @@ export function recordSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema<
     Schema.TaggedStruct("promise", { ballot: Ballot }),
     Schema.TaggedStruct("vote", { slot: Slot, ballot: Ballot, value }),
     Schema.TaggedStruct("chosen", { slot: Slot, value }),
+    Schema.TaggedStruct("snapshot", {
+      slot: Slot,
+      digest: Schema.String,
+      contentDigest: Schema.String,
+      maxBal: Ballot,
+      logTruncatedUpTo: Schema.Int.pipe(Schema.nonNegative()),
+      data: Schema.String,
+    }),
   );
+}
+
+/**
+ * The records `Recover` still needs once the latest snapshot record is durable: that snapshot,
+ * the one before it (still served to lagging peers), every record after the latest, and before it
+ * only the votes above its slot and the chosen values above its `logTruncatedUpTo`. Everything
+ * else is superseded: promises (the snapshot carries maxBal), older snapshots, and votes and
+ * chosen values it covers. A driver may delete the superseded records once the snapshot is
+ * durable, and never before; `Recover` gives the same state from the compacted records as from
+ * all of them.
+ */
+export function compactRecords<I>(records: readonly DurableRecord<I>[]): DurableRecord<I>[] {
+  let last = -1;
+  let prior = -1;
+  for (let i = 0; i < records.length; i++) {
+    if (records[i]!._tag !== "snapshot") continue;
+    prior = last;
+    last = i;
+  }
+  if (last < 0) return records.slice();
+  const snapshot = records[last] as SnapshotRecord;
+  const kept: DurableRecord<I>[] = [];
+  for (let i = 0; i < last; i++) {
+    const r = records[i]!;
+    if (i === prior) kept.push(r);
+    else if (r._tag === "vote" && r.slot > snapshot.slot) kept.push(r);
+    else if (r._tag === "chosen" && r.slot > snapshot.logTruncatedUpTo) kept.push(r);
+  }
+  for (let i = last; i < records.length; i++) kept.push(records[i]!);
+  return kept;
 }

@@ -41,7 +41,7 @@ function randomRun(seed: number, steps: number, visit?: (c: Cluster, id: number)
     prng = r.prng;
     return r.value % n;
   };
-  const c = new Cluster(3, { config: { checkpointIntervalSlots: 3, pipelineSlotsMax: 3, batchCommandsMax: 2 } });
+  const c = new Cluster(3, { config: { checkpointIntervalSlots: 3, pipelineSlotsMax: 3, batchCommandsMax: 2, snapshotIntervalSlots: 5, transferChunkBytesMax: 64 } });
   c.quiet = true;
   let seq = 1;
   for (let i = 0; i < steps; i++) {
@@ -92,6 +92,12 @@ describe("Recover", () => {
       expect(kv.digest(recovered.learner.service.app)).toBe(kv.digest(live.learner.service.app));
       expect(recovered.monitor.outputDigestA).toBe(live.monitor.outputDigestA);
       expect(recovered.monitor.checkpoints).toEqual(live.monitor.checkpoints);
+      // ... the snapshots, the truncation points and the configurations ...
+      expect(recovered.learner.snapshot).toEqual(live.learner.snapshot);
+      expect(recovered.learner.priorSnapshot).toEqual(live.learner.priorSnapshot);
+      expect(recovered.learner.logTruncatedUpTo).toBe(live.learner.logTruncatedUpTo);
+      expect(recovered.acceptor.truncatedUpTo).toBe(live.acceptor.truncatedUpTo);
+      expect(recovered.learner.configs).toEqual(live.learner.configs);
       // ... and nothing else: no role, no grant, no leader, a restart wait of one lease.
       expect(recovered.role._tag).toBe("follower");
       expect(recovered.acceptor.grantUntil).toBe(Number.NEGATIVE_INFINITY);

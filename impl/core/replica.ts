@@ -12,31 +12,38 @@ import { sessionOf } from "../../spec/service.ts";
 import { fail } from "./assert.ts";
 import { dropSelfGrant, nackFor, phase1b, phase2b, renewGrant } from "./acceptor.ts";
 import { compareBallots, maxBallot, showBallot, type Ballot } from "./ballot.ts";
+import { configurationFor, pruneConfigurations } from "./configuration.ts";
 import { electionDue, nextBallot, noteRound, resetElectionTimer, restartElectionTimer } from "./election.ts";
-import type { ClientRequest, Effect, Event, ReplicaId, StepResult } from "./events.ts";
+import type { ClientRequest, Effect, Event, ReconfigureRequest, ReplicaId, StepResult } from "./events.ts";
 import {
   answerExecuted,
   collectAccepted,
   collectPromise,
   failAll,
   heartbeat,
-  popcount,
   proposeReady,
   recordGrant,
+  recordProgress,
   selfGrantOnly,
+  stalledBehind,
   submit,
+  submitChange,
+  syncPeers,
 } from "./leader.ts";
-import { answerCatchUp, executeReady, learnCommitted, needsCatchUp, receiveCatchUp, requestCatchUp } from "./learner.ts";
-import { valuesEqual, type AcceptMsg, type HeartbeatMsg, type Message, type NackMsg, type PrepareMsg, type Value } from "./messages.ts";
+import { answerCatchUp, executeReady, learnCommitted, needsCatchUp, receiveCatchUp, requestCatchUp, takeSnapshot } from "./learner.ts";
+import { valuesEqual, type AcceptMsg, type HeartbeatMsg, type Message, type NackMsg, type PrepareMsg, type PromiseMsg, type Value } from "./messages.ts";
 import { comparePeerCheckpoint, divergenceMessage, latestCheckpoint, type Divergence } from "./monitor.ts";
-import type { DurableRecord } from "./records.ts";
+import { leaseFromConfigurations, peerIndex, peersOf, phase1Covers } from "./quorums.ts";
+import type { DurableRecord, SnapshotRecord } from "./records.ts";
 import { defaultRules, type ReplicaRules } from "./rules.ts";
-import { emptySlotMap, slotMapGet, slotMapSet, type SlotMap } from "./slot-map.ts";
+import { verifySnapshot } from "./snapshot.ts";
+import { emptySlotMap, slotMapDropThrough, slotMapGet, slotMapHas, slotMapSet, type SlotMap } from "./slot-map.ts";
 import {
   copyAcceptor,
   copyCandidate,
   copyElection,
   copyLearner,
+  copyMonitor,
   copyReplica,
   follower,
   freshState,
@@ -45,12 +52,15 @@ import {
   withLearner,
   withMonitor,
   withRole,
+  type AcceptorState,
   type Candidate,
+  type Draft,
   type Leader,
   type LearnerState,
   type ReplicaState,
   type Vote,
 } from "./state.ts";
+import { answerSnapshotRequest, receiveChunk, requestSnapshot, tickTransfer } from "./transfer.ts";
 
 /** An event for a replica of an application with inputs I. */
 export type ReplicaEvent<I> = Event<Message<I>, DurableRecord<I>, I>;
@@ -105,7 +115,7 @@ function dispatch<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, ev
     s = c;
   }
   if (s.halted !== null) {
-    if (event._tag === "ClientRequest") out.push(unavailable(event.requestId, `replica stopped: ${s.halted.message}`, false));
+    if (event._tag === "ClientRequest" || event._tag === "Reconfigure") out.push(unavailable(event.requestId, `replica stopped: ${s.halted.message}`, false));
     return s;
   }
   switch (event._tag) {
@@ -115,6 +125,8 @@ function dispatch<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, ev
       return tick(rules, s, event.now, out);
     case "ClientRequest":
       return clientRequest(rules, s, event, out);
+    case "Reconfigure":
+      return reconfigure(rules, s, event, out);
   }
 }
 
@@ -128,15 +140,20 @@ function unavailable<I, O>(requestId: number, reason: string, outcomeUnknown: bo
 
 /**
  * Rebuild a replica from its durable records alone (Paxos Made Simple, section 2.3): maxBal is the
- * highest ballot promised or voted in, each slot's vote is its last vote record, the log holds the
- * chosen records; the chosen prefix is executed again. Grants are forgotten, hence the restart wait
- * (rule L4). Records that contradict each other are refused: they mean a corrupted disk.
+ * highest ballot promised, voted in, or carried by a snapshot; each slot's vote is its last vote
+ * record; the log holds the chosen records; the latest snapshot record stands for the prefix it
+ * covers (its votes and log below are forgotten, exactly as they were when it was taken); the
+ * chosen log above it is executed again. Grants are forgotten, hence the restart wait (rule L4).
+ * Records that contradict each other, or a snapshot that does not match its digests, are refused:
+ * they mean a corrupted disk. A snapshot whose Persist never became durable is simply absent.
  */
 export function recover<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, records: readonly DurableRecord<I>[], now: number): ReplicaState<S, I, O> {
   const fresh = freshState(state.ctx);
   let maxBal = fresh.acceptor.maxBal;
   let votes: SlotMap<Vote<I>> = emptySlotMap();
   let log: SlotMap<Value<I>> = emptySlotMap();
+  let snapshot: SnapshotRecord | null = null;
+  let prior: SnapshotRecord | null = null;
   for (const record of records) {
     switch (record._tag) {
       case "promise":
@@ -152,8 +169,19 @@ export function recover<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, 
         break;
       }
       case "chosen":
+        // Chosen records are written after the other effects of their step (`chosenRecordsLast`),
+        // so those of the slots a snapshot covers may follow it; the log keeps what the live one kept.
+        if (snapshot !== null && record.slot <= snapshot.logTruncatedUpTo) break;
         if (slotMapGet(log, record.slot) !== undefined) fail(`recover: slot ${record.slot} has two chosen records`);
         log = slotMapSet(log, record.slot, record.value);
+        break;
+      case "snapshot":
+        if (snapshot !== null && record.slot <= snapshot.slot) fail(`recover: a snapshot of slot ${record.slot} after one of slot ${snapshot.slot}`);
+        prior = snapshot;
+        snapshot = record;
+        maxBal = maxBallot(maxBal, record.maxBal);
+        votes = slotMapDropThrough(votes, record.slot);
+        log = slotMapDropThrough(log, record.logTruncatedUpTo);
         break;
     }
   }
@@ -163,9 +191,11 @@ export function recover<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, 
   acceptor.noPromiseUntil = rules.restartWaitUntil(now, state.ctx.config);
   const learner = copyLearner(fresh.learner);
   learner.log = log;
+  const rebuilt = copyReplica(fresh);
+  if (snapshot !== null) restoreSnapshot(rebuilt, acceptor, learner, snapshot);
+  if (prior !== null) learner.priorSnapshot = { slot: prior.slot, digest: prior.digest, contentDigest: prior.contentDigest, data: prior.data };
   const election = copyElection(fresh.election);
   election.roundSeen = maxBal.round;
-  const rebuilt = copyReplica(fresh);
   rebuilt.started = true;
   rebuilt.now = now;
   rebuilt.acceptor = acceptor;
@@ -174,40 +204,87 @@ export function recover<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, 
   return restartElectionTimer(executeReady(rules, rebuilt, false).state, now);
 }
 
+/**
+ * Recover from a snapshot record: its state becomes the executed prefix and its slot the votes'
+ * truncation point. A snapshot that does not check out means a corrupted disk: stop loudly.
+ */
+function restoreSnapshot<S, I, O>(
+  rebuilt: Draft<ReplicaState<S, I, O>>,
+  acceptor: Draft<AcceptorState<I>>,
+  learner: Draft<LearnerState<S, I, O>>,
+  record: SnapshotRecord,
+): void {
+  const contents = verifySnapshot(rebuilt.ctx, record.data, record);
+  if (typeof contents === "string") fail(`recover: the snapshot of slot ${record.slot} is corrupt: ${contents}`);
+  acceptor.truncatedUpTo = record.slot;
+  learner.service = contents.service;
+  learner.executedUpTo = record.slot;
+  learner.commitIndex = record.slot;
+  learner.configs = pruneConfigurations(contents.configs, record.slot + 1);
+  learner.snapshot = { slot: record.slot, digest: record.digest, contentDigest: record.contentDigest, data: record.data };
+  learner.logTruncatedUpTo = record.logTruncatedUpTo;
+  // The chosen records of slots the snapshot covers may have been lost in a crash (they are written
+  // last in their step): then the log holds nothing it could serve below the snapshot.
+  for (let slot = record.logTruncatedUpTo + 1; slot <= record.slot; slot++) {
+    if (slotMapGet(learner.log, slot) !== undefined) continue;
+    learner.logTruncatedUpTo = record.slot;
+    learner.log = slotMapDropThrough(learner.log, record.slot);
+    break;
+  }
+  const monitor = copyMonitor(rebuilt.monitor);
+  monitor.outputDigestA = contents.outputDigestA;
+  monitor.outputDigestB = contents.outputDigestB;
+  monitor.checkpoints = contents.checkpoints;
+  rebuilt.monitor = monitor;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Transitions
 // ---------------------------------------------------------------------------------------------
 
 /**
  * Campaign: take a ballot above every round seen, promise it to self (persisted), and send
- * Prepare (Phase1a) for every slot from the first unexecuted one. Precondition: `rules.mayCampaign`.
+ * Prepare (Phase1a) for every slot from the first unexecuted one to the voters of every
+ * configuration held (the one governing that slot and the pending ones).
+ * Precondition: `rules.mayCampaign`.
  */
 export function becomeCandidate<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
   if (state.role._tag !== "follower") fail(`becomeCandidate from ${state.role._tag}`);
+  const self = state.ctx.config.self;
   const ballot = nextBallot(state);
   const fromSlot = state.learner.executedUpTo + 1;
   const prepare: PrepareMsg = { _tag: "Prepare", ballot, fromSlot, sentAt: now };
-  const self = phase1b(rules, state.acceptor, state.ctx.config, prepare, now);
-  if (self.record === null) fail(`a new ballot ${showBallot(ballot)} must raise maxBal`);
-  out.push({ _tag: "Persist", record: self.record });
-  for (const to of state.ctx.others) out.push({ _tag: "Send", to, message: prepare });
+  const own = phase1b(rules, state.acceptor, state.ctx.config, prepare, now);
+  if (own.record === null) fail(`a new ballot ${showBallot(ballot)} must raise maxBal`);
+  out.push({ _tag: "Persist", record: own.record });
+  for (const to of votersOf(state)) if (to !== self) out.push({ _tag: "Send", to, message: prepare });
   let revealed: SlotMap<Vote<I>> = emptySlotMap();
-  for (const v of self.reply.votes) revealed = slotMapSet(revealed, v.slot, { ballot: v.ballot, value: v.value });
-  const { ctx } = state;
+  for (const v of own.reply.votes) revealed = slotMapSet(revealed, v.slot, { ballot: v.ballot, value: v.value });
+  const peers = peersOf(state.learner.configs, self);
+  const covers = rules.promiseCoversFrom(fromSlot, own.reply.truncatedUpTo);
   const role: Candidate<I> = {
     _tag: "candidate",
     ballot,
     fromSlot,
-    promised: 1 << ctx.selfIndex,
+    peers,
+    promised: 1 << peerIndex(peers, self),
+    coversFrom: peers.map((id) => (id === self ? covers : Number.POSITIVE_INFINITY)),
     revealed,
     prepareSentAt: now,
-    grantSentAt: selfGrantOnly(ctx.members.length, ctx.selfIndex, now),
+    grantSentAt: selfGrantOnly(peers, self, now),
   };
   const s = copyReplica(state);
   s.role = role;
-  s.acceptor = self.acceptor;
+  s.acceptor = own.acceptor;
   s.learner = withLeaderHint(state.learner, null);
   return maybeElected(rules, restartElectionTimer(s, now), now, out);
+}
+
+/** Every voter of every configuration this replica holds, ascending. */
+function votersOf<S, I, O>(state: ReplicaState<S, I, O>): ReplicaId[] {
+  const ids = new Set<ReplicaId>();
+  for (const c of state.learner.configs) for (const v of c.voters) ids.add(v);
+  return [...ids].sort((a, b) => a - b);
 }
 
 function withLeaderHint<S, I, O>(learner: LearnerState<S, I, O>, leaderHint: ReplicaId | null): LearnerState<S, I, O> {
@@ -217,38 +294,49 @@ function withLeaderHint<S, I, O>(learner: LearnerState<S, I, O>, leaderHint: Rep
   return l;
 }
 
+/** Phase 1 covers the first slot (a quorum of its configuration promised, with Promises reporting it): lead. */
 function maybeElected<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
   const role = state.role;
   if (role._tag !== "candidate") return state;
-  const promises = popcount(role.promised);
-  if (promises > state.ctx.members.length) fail(`quorum count: ${promises} promises from ${state.ctx.members.length} members`);
-  if (promises < rules.quorumSize(state.ctx.members.length)) return state;
+  const config = configurationFor(state.learner.configs, role.fromSlot);
+  if (!phase1Covers(rules, role, config, role.fromSlot)) return state;
   return becomeLeader(rules, state, now, out);
 }
 
 /**
- * Phase 1 is complete (a quorum promised): lead. Announce with a heartbeat at once, then propose
- * the slots phase 1 covered (re-proposals, no-ops in gaps), then client commands. The lease counts
- * from the Promises' grants.
+ * Phase 1 is complete for the first slot: lead. Announce with a heartbeat at once, then propose
+ * the slots phase 1 covered (re-proposals, no-ops in gaps), then client commands; phase 1 goes on
+ * for any configuration whose voters have not promised yet. The lease counts from the Promises'
+ * grants, in every configuration held (rule L7).
  */
 export function becomeLeader<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
   const c = state.role;
   if (c._tag !== "candidate") fail(`becomeLeader from ${c._tag}`);
   if (compareBallots(state.acceptor.maxBal, c.ballot) !== 0) fail(`becomeLeader: maxBal ${showBallot(state.acceptor.maxBal)} is not the ballot ${showBallot(c.ballot)}`);
-  const from = rules.leaseFrom(c.grantSentAt, rules.quorumSize(state.ctx.members.length));
+  const { configs } = state.learner;
+  const from = leaseFromConfigurations(rules, c.peers, c.grantSentAt, configs);
   const nextSlot = state.learner.executedUpTo + 1;
   const leader: Leader<I> = {
     _tag: "leader",
     ballot: c.ballot,
     fromSlot: c.fromSlot,
-    phase1MaxSlot: Math.max(c.fromSlot - 1, c.revealed.last),
+    peers: c.peers,
+    promised: c.promised,
+    coversFrom: c.coversFrom,
     revealed: c.revealed,
+    prepareSentAt: c.prepareSentAt,
+    grantSentAt: c.grantSentAt,
+    // Lease reads also wait for the slots the candidate already knew chosen beyond its executed
+    // prefix (learned by catch-up while campaigning): a write acknowledged there is re-proposed.
+    phase1MaxSlot: Math.max(c.fromSlot - 1, c.revealed.last, state.learner.log.last),
     nextSlot,
     inflightBase: nextSlot,
     inflight: [],
     pending: [],
     pendingCount: 0,
-    grantSentAt: c.grantSentAt,
+    // A change chosen before this leader was elected governs from a later slot: fill the window up to it.
+    fillUpTo: configs[configs.length - 1]!.governsFrom - 1,
+    progress: c.peers.map(() => -1),
     leaseFrom: from,
     leaseUntil: rules.leaseExpiry(from, state.ctx.config),
     heartbeatAt: now,
@@ -256,8 +344,7 @@ export function becomeLeader<S, I, O>(rules: ReplicaRules, state: ReplicaState<S
   const elected = copyReplica(state);
   elected.role = leader;
   elected.learner = withLeaderHint(state.learner, state.ctx.config.self);
-  const s = heartbeat(rules, elected, now, out);
-  return proposeReady(rules, s, now, out);
+  return propose(rules, heartbeat(rules, elected, now, out), now, out);
 }
 
 /**
@@ -293,26 +380,29 @@ export function halt<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>,
 // Receive
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * A message from another replica. Messages from any replica are handled, not only from members of
+ * a configuration this replica knows: a replica that joins learns its leader from the leader's
+ * heartbeats, and a replica that lags may not know the configuration its leader was added in.
+ * Membership matters where counting happens: quorums, leases and promotions count only the voters
+ * of the configuration concerned.
+ */
 function receive<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, from: ReplicaId, m: Message<I>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
-  const fromIndex = state.ctx.members.indexOf(from);
-  if (fromIndex < 0 || from === state.ctx.config.self) return state;
+  if (from === state.ctx.config.self) return state;
   switch (m._tag) {
     case "Prepare":
     case "Accept":
     case "Heartbeat":
       return receiveFromProposer(rules, state, from, m, now, out);
-    case "Promise": {
-      const role = state.role;
-      if (role._tag !== "candidate" || compareBallots(role.ballot, m.ballot) !== 0) return state;
-      return maybeElected(rules, collectPromise(rules, state, role, fromIndex, m), now, out);
-    }
+    case "Promise":
+      return receivePromise(rules, state, from, m, now, out);
     case "Accepted": {
       if (!leadsBallot(state, m.ballot)) return state;
-      const s = collectAccepted(rules, state, fromIndex, m.slot, m.sentAt, out);
+      const s = collectAccepted(rules, state, from, m.slot, rules.grantCountedFrom(m.sentAt, now), out);
       return afterLearning(rules, s, now, out);
     }
     case "HeartbeatAck":
-      return receiveHeartbeatAck(rules, state, fromIndex, m.ballot, m.sentAt, m.checkpoint, now, out);
+      return receiveHeartbeatAck(rules, state, from, m.ballot, rules.grantCountedFrom(m.sentAt, now), m.executedUpTo, m.checkpoint, now, out);
     case "Nack":
       return receiveNack(rules, state, m, now, out);
     case "CatchUp":
@@ -322,7 +412,35 @@ function receive<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, fro
       // A leader proposes every slot from its first unexecuted one itself; it needs no catch-up.
       if (state.role._tag === "leader") return state;
       return afterLearning(rules, receiveCatchUp(state, m, out), now, out);
+    case "SnapshotRequest":
+      answerSnapshotRequest(state, from, m, out);
+      return state;
+    case "SnapshotChunk": {
+      const s = receiveChunk(rules, state, from, m, now, out);
+      if (s.learner.executedUpTo === state.learner.executedUpTo) return s;
+      // Installed: the log above the snapshot comes by ordinary catch-up.
+      return requestCatchUpOf(afterLearning(rules, syncPeers(rules, s), now, out), now, out);
+    }
   }
+}
+
+function requestCatchUpOf<S, I, O>(state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  const to = state.learner.leaderHint;
+  return to === null || state.halted !== null ? state : requestCatchUp(state, to, now, out);
+}
+
+/**
+ * A Promise for the ballot this replica campaigns for or leads: collect it. A Promise that does
+ * not cover the candidate's first slot (the acceptor forgot the votes there, rule T2) means this
+ * replica lags behind that acceptor's snapshot: fetch it, so that the next campaign starts above.
+ */
+function receivePromise<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, from: ReplicaId, m: PromiseMsg<I>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  const role = state.role;
+  if (role._tag === "follower" || compareBallots(role.ballot, m.ballot) !== 0) return state;
+  const promise = { ...m, sentAt: rules.grantCountedFrom(m.sentAt, now) };
+  let s = collectPromise(rules, state, from, promise);
+  if (role._tag === "candidate" && rules.promiseCoversFrom(m.fromSlot, m.truncatedUpTo) > role.fromSlot) s = requestSnapshot(s, from, now, out);
+  return role._tag === "candidate" ? maybeElected(rules, s, now, out) : propose(rules, s, now, out);
 }
 
 function leadsBallot<S, I, O>(state: ReplicaState<S, I, O>, ballot: Ballot): boolean {
@@ -360,15 +478,18 @@ function receiveFromProposer<S, I, O>(
   }
 }
 
-/** Phase1b: promise, persist, answer with the votes from fromSlot on. */
+/**
+ * Phase1b: promise, persist, answer with the votes from fromSlot on. A Prepare from the leader this
+ * replica follows (phase 1 going on for a configuration it joined) keeps it following.
+ */
 function receivePrepare<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, from: ReplicaId, m: PrepareMsg, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
   const r = phase1b(rules, state.acceptor, state.ctx.config, m, now);
   if (r.record !== null) out.push({ _tag: "Persist", record: r.record });
   out.push({ _tag: "Send", to: from, message: r.reply });
-  const s = copyReplica(state);
-  s.acceptor = r.acceptor;
-  s.learner = withLeaderHint(state.learner, null);
-  return restartElectionTimer(s, now);
+  const following = r.record === null && state.learner.leaderHint === from;
+  const s = withAcceptor(state, r.acceptor);
+  if (following) return heardFromLeader(s, from, now);
+  return restartElectionTimer(withLearner(s, withLeaderHint(state.learner, null)), now);
 }
 
 /** Phase2b: vote, persist, answer; then learn what the leader says is committed. */
@@ -393,7 +514,7 @@ function receiveHeartbeat<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I
   let s = heardFromLeader(r.acceptor === state.acceptor ? state : withAcceptor(state, r.acceptor), from, now);
   s = learnCommitted(rules, s, m.ballot, m.commitIndex, out);
   s = afterLearning(rules, s, now, out);
-  if (m.checkpoint !== null && s.halted === null) s = comparePeer(rules, s, s.ctx.members.indexOf(from), m.checkpoint, now, out);
+  if (m.checkpoint !== null && s.halted === null) s = comparePeer(rules, s, from, m.checkpoint, now, out);
   if (s.halted !== null) return s;
   out.push({
     _tag: "Send",
@@ -411,16 +532,18 @@ function heardFromLeader<S, I, O>(state: ReplicaState<S, I, O>, from: ReplicaId,
 function receiveHeartbeatAck<S, I, O>(
   rules: ReplicaRules,
   state: ReplicaState<S, I, O>,
-  fromIndex: number,
+  from: ReplicaId,
   ballot: Ballot,
   sentAt: number,
+  executedUpTo: number,
   checkpoint: { readonly slot: number; readonly digest: string } | null,
   now: number,
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
   if (state.role._tag !== "leader" || compareBallots(state.role.ballot, ballot) !== 0) return state;
-  const s = withRole(state, recordGrant(rules, state, state.role, fromIndex, sentAt));
-  return checkpoint === null ? s : comparePeer(rules, s, fromIndex, checkpoint, now, out);
+  const leader = recordGrant(rules, state, state.role, peerIndex(state.role.peers, from), sentAt);
+  const s = withRole(state, recordProgress(leader, from, executedUpTo));
+  return checkpoint === null ? s : comparePeer(rules, s, from, checkpoint, now, out);
 }
 
 /** A refusal: a higher promised ballot makes a candidate or leader of the refused ballot step down. */
@@ -435,26 +558,64 @@ function receiveNack<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>,
 function comparePeer<S, I, O>(
   rules: ReplicaRules,
   state: ReplicaState<S, I, O>,
-  peerIndex: number,
+  peer: ReplicaId,
   report: { readonly slot: number; readonly digest: string },
   now: number,
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
-  const r = comparePeerCheckpoint(state.ctx, state.monitor, state.learner.executedUpTo, peerIndex, report);
+  const r = comparePeerCheckpoint(state.ctx, state.monitor, state.learner.executedUpTo, peer, report);
   const s = r.monitor === state.monitor ? state : withMonitor(state, r.monitor);
   return r.divergence === null ? s : halt(rules, s, r.divergence, now, out);
 }
 
 /**
- * After the log grew: execute what is ready (in slot order), answer the leader's clients, refill the
- * pipeline, and halt if a checkpoint disagreed with a peer's.
+ * After the log grew: execute what is ready (in slot order), persist a snapshot if one was reached
+ * (and truncate below it), follow the configurations (a leader or candidate no longer voting in the
+ * configuration of its next slot steps down), answer the leader's clients, refill the pipeline,
+ * and halt if a checkpoint disagreed with a peer's.
  */
 function afterLearning<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
-  const isLeader = state.role._tag === "leader";
-  const r = executeReady(rules, state, isLeader);
-  let s = r.state;
-  if (isLeader) s = proposeReady(rules, answerExecuted(s, r.executed, out), now, out);
-  return r.divergence === null ? s : halt(rules, s, r.divergence, now, out);
+  let s = state;
+  // A configuration with a single voter chooses at proposal time: execute again what that chose.
+  for (let round = 0; round === 0 || (s.role._tag === "leader" && slotMapHas(s.learner.log, s.learner.executedUpTo + 1)); round++) {
+    const before = s;
+    const isLeader = before.role._tag === "leader";
+    const r = executeReady(rules, before, isLeader);
+    s = r.state;
+    if (r.snapshot !== null) s = takeSnapshot(s, r.snapshot, out);
+    if (s.learner.configs !== before.learner.configs) s = syncPeers(rules, s);
+    if (isLeader) s = answerExecuted(s, r.executed, out);
+    s = stepDownIfRemoved(rules, s, now, out);
+    if (r.divergence !== null) return halt(rules, s, r.divergence, now, out);
+    if (s.role._tag === "leader") s = proposeReady(rules, s, now, out);
+  }
+  return s;
+}
+
+/** Propose what is ready; a slot chosen at once (a single voter) is then executed and answered. */
+function propose<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  const s = proposeReady(rules, state, now, out);
+  return s.role._tag === "leader" && slotMapHas(s.learner.log, s.learner.executedUpTo + 1) ? afterLearning(rules, s, now, out) : s;
+}
+
+/**
+ * A leader or candidate that is not a voter of the configuration governing its next slot to execute
+ * steps down: that configuration no longer counts it (a removed leader thus leads until the slot
+ * before its removal governs, and the remaining voters elect a successor).
+ */
+function stepDownIfRemoved<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  const role = state.role;
+  if (role._tag === "follower") return state;
+  const self = state.ctx.config.self;
+  const config = configurationFor(state.learner.configs, state.learner.executedUpTo + 1);
+  if (config.voters.includes(self)) return state;
+  if (role._tag === "leader") {
+    // A last heartbeat hands over the commit index: the voters that remain learn the slots up to
+    // here, so that their first phase 1 starts in the configuration that excludes this replica.
+    const message = { _tag: "Heartbeat", ballot: role.ballot, commitIndex: state.learner.executedUpTo, sentAt: now, checkpoint: latestCheckpoint(state.monitor) } as const;
+    for (const to of role.peers) if (to !== self) out.push({ _tag: "Send", to, message });
+  }
+  return stepDown(rules, state, now, `replica ${self} is not a voter from slot ${state.learner.executedUpTo + 1} on`, out);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -464,36 +625,46 @@ function afterLearning<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O
 function tick<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
   const role = state.role;
   switch (role._tag) {
-    case "follower":
+    case "follower": {
       if (electionDue(state, now) && rules.mayCampaign(state, now)) return becomeCandidate(rules, state, now, out);
-      if (needsCatchUp(state) && state.learner.leaderHint !== null) return requestCatchUp(state, state.learner.leaderHint, now, out);
-      return state;
+      const s = tickTransfer(state, now, out);
+      if (needsCatchUp(s) && s.learner.leaderHint !== null) return requestCatchUp(s, s.learner.leaderHint, now, out);
+      return s;
+    }
     case "candidate": {
       if (electionDue(state, now)) {
         const s = stepDown(rules, state, now, `phase 1 of ${showBallot(role.ballot)} timed out`, out);
         return rules.mayCampaign(s, now) ? becomeCandidate(rules, s, now, out) : s;
       }
-      return resendPrepare(rules, state, role, now, out);
+      return resendPrepare(rules, tickTransfer(state, now, out), role, now, out);
     }
-    case "leader":
-      // CheckQuorum: a leader that no quorum has answered for an election timeout is cut off;
-      // followers elsewhere are electing a new leader, so its clients are better redirected.
-      if (now >= role.leaseFrom + state.ctx.config.electionTimeoutMsMin) return stepDown(rules, state, now, "no quorum answered for an election timeout", out);
-      return heartbeat(rules, state, now, out);
+    case "leader": {
+      // CheckQuorum: a leader that no quorum of the configuration in force has answered for an
+      // election timeout is cut off; followers elsewhere are electing a new leader, so its clients
+      // are better redirected. (A pending configuration's voters only shorten the lease.)
+      const inForce = configurationFor(state.learner.configs, state.learner.executedUpTo + 1);
+      const answered = leaseFromConfigurations(rules, role.peers, role.grantSentAt, [inForce], false);
+      if (now >= answered + state.ctx.config.electionTimeoutMsMin) return stepDown(rules, state, now, "no quorum answered for an election timeout", out);
+      const ahead = stalledBehind(rules, state);
+      if (ahead !== null) return requestSnapshot(stepDown(rules, state, now, `behind the snapshot of replica ${ahead}`, out), ahead, now, out);
+      return propose(rules, heartbeat(rules, state, now, out), now, out);
+    }
   }
 }
 
-/** A candidate resends Prepare to the members that have not promised, once per heartbeat interval. */
+/** A candidate resends Prepare to the voters that have not promised, once per heartbeat interval. */
 function resendPrepare<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, c: Candidate<I>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
   const { ctx } = state;
   if (now < c.prepareSentAt + ctx.config.heartbeatIntervalMs) return state;
+  const self = ctx.config.self;
   const renewed = renewGrant(rules, state.acceptor, ctx.config, c.ballot, now);
   const prepare: PrepareMsg = { _tag: "Prepare", ballot: c.ballot, fromSlot: c.fromSlot, sentAt: now };
-  ctx.members.forEach((to, index) => {
-    if (to !== ctx.config.self && (c.promised & (1 << index)) === 0) out.push({ _tag: "Send", to, message: prepare });
-  });
+  for (const to of votersOf(state)) {
+    const index = peerIndex(c.peers, to);
+    if (to !== self && (index < 0 || (c.promised & (1 << index)) === 0)) out.push({ _tag: "Send", to, message: prepare });
+  }
   const grantSentAt = c.grantSentAt.slice();
-  grantSentAt[ctx.selfIndex] = now;
+  grantSentAt[peerIndex(c.peers, self)] = now;
   const role = copyCandidate(c);
   role.prepareSentAt = now;
   role.grantSentAt = grantSentAt;
@@ -522,7 +693,7 @@ function clientRequest<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O
   }
   if (readOnly) {
     if (rules.canServeLeaseRead(state, req.now)) return answerLocally(state, req, out);
-    return proposeReady(rules, submit(state, { input: req.input }, req.requestId, out), req.now, out);
+    return propose(rules, submit(state, { input: req.input }, req.requestId, out), req.now, out);
   }
   if (req.clientId !== undefined && req.seq !== undefined) {
     const session = sessionOf(state.learner.service, req.clientId);
@@ -536,7 +707,19 @@ function clientRequest<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O
     }
   }
   const command = req.clientId !== undefined && req.seq !== undefined ? { clientId: req.clientId, seq: req.seq, input: req.input } : { input: req.input };
-  return proposeReady(rules, submit(state, command, req.requestId, out), req.now, out);
+  return propose(rules, submit(state, command, req.requestId, out), req.now, out);
+}
+
+/**
+ * An operator's membership change: only the leader serves it, in a slot of its own (rule R3 may
+ * refuse it at once); the reply comes once that slot is executed.
+ */
+function reconfigure<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, req: ReconfigureRequest, out: Out<I, O>): ReplicaState<S, I, O> {
+  if (state.role._tag !== "leader") {
+    out.push({ _tag: "Reply", requestId: req.requestId, result: { _tag: "redirect", leader: state.learner.leaderHint } });
+    return state;
+  }
+  return propose(rules, submitChange(state, req.change, req.requestId, out), req.now, out);
 }
 
 /** Answer a read-only request from this replica's executed state. */

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { noopValue } from "./messages.ts";
+import { decodeSnapshot } from "./snapshot.ts";
 import { defaultRules, type ReplicaRules } from "./rules.ts";
 import { parseScript, ScriptRunner } from "./testing/script.ts";
 import { simulate } from "./testing/simulate.ts";
@@ -69,5 +70,38 @@ describe("each rule prevents its hazard", () => {
     const broken: ReplicaRules = { ...defaultRules, quorumSize: (n) => Math.floor(n / 2) };
     const found = [0, 1, 2, 3, 4].map((seed) => simulate(seed, 600, broken)).find((r) => r?.includes("Consistency") === true);
     expect(found).toBeDefined();
+  });
+});
+
+describe("each rule of snapshots, transfer and reconfiguration prevents its hazard", () => {
+  it("T2 (a Promise covers no slot at or below the acceptor's truncation point): counting it, a new leader proposes a no-op over a chosen slot", () => {
+    expect(replay("truncated-promise", defaultRules).lines.some((l) => l.startsWith("error:"))).toBe(false);
+    const broken: ReplicaRules = { ...defaultRules, promiseCoversFrom: (fromSlot) => fromSlot };
+    const lines = replay("truncated-promise", broken).lines;
+    // Replica 2 still has slot 1 in its log (only votes are gone), so its own P2c assertion stops it.
+    expect(lines.some((l) => l.startsWith("error:") && l.includes("P2c: ballot (2,3) proposes another value at chosen slot 1"))).toBe(true);
+  });
+
+  it("S1 (install only above the executed prefix): installing a stale transfer takes a replica back in time", () => {
+    const installsOfEight = (rules: ReplicaRules) => replay("transfer-stale", rules).lines.filter((l) => l.startsWith("3 persist snapshot s=8")).length;
+    expect(installsOfEight(defaultRules)).toBe(0); // the one install of slot 8 happens in a quiet step
+    expect(installsOfEight({ ...defaultRules, transferUseful: () => true })).toBe(1);
+  });
+
+  it("S2 (verify the digests before installing): without it, a corrupted transfer becomes the replica's state", () => {
+    const correct = replay("transfer-stale", defaultRules).lines;
+    expect(correct.some((l) => l.includes("ALARM"))).toBe(false);
+    const broken: ReplicaRules = { ...defaultRules, verifySnapshot: (ctx, data) => decodeSnapshot(ctx, data) };
+    const lines = replay("transfer-stale", broken).lines;
+    expect(lines.some((l) => l.includes("ALARM"))).toBe(true);
+  });
+
+  it("L7 (a lease needs a quorum of every pending configuration): with the configuration in force only, the leader reads by lease without a grant of the pending one", () => {
+    const correct = replay("lease-reconfiguration", defaultRules).lines;
+    expect(correct).toContain("1 persist vote s=6 b=(1,1) v=[get(a)]");
+    const broken: ReplicaRules = { ...defaultRules, leaseConfigurations: (configs) => configs.slice(0, 1) };
+    const lines = replay("lease-reconfiguration", broken).lines;
+    expect(lines).not.toContain("1 persist vote s=6 b=(1,1) v=[get(a)]");
+    expect(lines).toContain("1 reply #4 ok value=1");
   });
 });

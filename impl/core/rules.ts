@@ -8,15 +8,22 @@
  * one rule, and the refinement checkers must catch each. Production code never carries a flag or
  * a mutant; it only ever uses `defaultRules`. Each rule is documented where it is defined.
  */
+import type { Applied } from "../../spec/state-machine.ts";
+import type { ServiceOutput, ServiceState } from "../../spec/service.ts";
 import { compareBallots, type Ballot } from "./ballot.ts";
 import type { Config } from "./config.ts";
+import type { Configuration } from "./configuration.ts";
 import { canPromise, grantUntilFor, restartWaitUntil } from "./acceptor.ts";
 import { checkpointDue } from "./monitor.ts";
-import { learnableFromLeader } from "./learner.ts";
-import { canServeLeaseRead, leaseExpiry, leaseFrom, mergeRevealed, phase2aValue, quorumSize } from "./leader.ts";
+import { executeCommand, governsFrom, learnableFromLeader, nextToExecute, snapshotDue } from "./learner.ts";
+import { canServeLeaseRead, grantCountedFrom, leaseExpiry, leaseFrom, mergeRevealed, phase2aValue, quorumSize } from "./leader.ts";
 import { mayCampaign } from "./election.ts";
-import type { Value } from "./messages.ts";
-import type { AcceptorState, GrantTimes, ReplicaState, Vote } from "./state.ts";
+import type { Command, Value } from "./messages.ts";
+import { leaseConfigurations, promiseCoversFrom } from "./quorums.ts";
+import { verifySnapshot, type SnapshotClaim, type SnapshotContents } from "./snapshot.ts";
+import type { SlotMap } from "./slot-map.ts";
+import type { AcceptorState, GrantTimes, ReplicaContext, ReplicaState, Vote } from "./state.ts";
+import { transferUseful } from "./transfer.ts";
 
 /** The rules `step` is assembled from. Every function is pure. */
 export interface ReplicaRules {
@@ -46,6 +53,24 @@ export interface ReplicaRules {
   readonly learnableFromLeader: <I>(vote: Vote<I> | undefined, ballot: Ballot) => boolean;
   /** Is `slot` a divergence checkpoint? */
   readonly checkpointDue: (slot: number, config: Config) => boolean;
+  /** The clock reading a grant echoing `sentAt` and received at `receivedAt` is counted from (rule L2: the send time). */
+  readonly grantCountedFrom: (sentAt: number, receivedAt: number) => number;
+  /** The next slot to execute after `executedUpTo`, or undefined when it is not in the log yet (strictly in slot order). */
+  readonly nextToExecute: <I>(log: SlotMap<Value<I>>, executedUpTo: number) => number | undefined;
+  /** Execute one command of a chosen slot: through the service spec, whose session table deduplicates retries. */
+  readonly executeCommand: <S, I, O>(ctx: ReplicaContext<S, I, O>, service: ServiceState<S, O>, command: Command<I>) => Applied<ServiceState<S, O>, ServiceOutput<O>>;
+  /** The first slot governed by a configuration chosen at `chosenAt` (rule R1: chosenAt + alpha). */
+  readonly governsFrom: (chosenAt: number, alpha: number) => number;
+  /** The first slot a Promise for `fromSlot` from an acceptor truncated through `truncatedUpTo` covers (rule T2). */
+  readonly promiseCoversFrom: (fromSlot: number, truncatedUpTo: number) => number;
+  /** The configurations a leader's lease needs a quorum of grants in (rule L7). */
+  readonly leaseConfigurations: (configs: readonly Configuration[]) => readonly Configuration[];
+  /** Is `slot` a snapshot slot? */
+  readonly snapshotDue: (slot: number, config: Config) => boolean;
+  /** Is a transfer of a snapshot of `slot` worth installing, given the executed prefix? (rule S1: only above it) */
+  readonly transferUseful: (slot: number, executedUpTo: number) => boolean;
+  /** Check a reassembled snapshot against its claimed slot and digests, and rebuild it (rule S2); a string is the reason to refuse it. */
+  readonly verifySnapshot: <S, I, O>(ctx: ReplicaContext<S, I, O>, data: string, claim: SnapshotClaim) => SnapshotContents<S, O> | string;
 }
 
 /** The rules of paxos-lease. */
@@ -63,4 +88,13 @@ export const defaultRules: ReplicaRules = {
   phase2aValue,
   learnableFromLeader,
   checkpointDue,
+  grantCountedFrom,
+  nextToExecute,
+  executeCommand,
+  governsFrom,
+  promiseCoversFrom,
+  leaseConfigurations,
+  snapshotDue,
+  transferUseful,
+  verifySnapshot,
 };

@@ -13,7 +13,7 @@ const dir = join(import.meta.dirname, "testdata");
 const files = readdirSync(dir).filter((f) => f.endsWith(".txt")).sort();
 
 describe("scenarios (impl/core/testdata)", () => {
-  it("has the scenarios issue #3 asks for", () => {
+  it("has the scenarios issues #3 and #5 ask for", () => {
     for (const name of [
       "normal",
       "duelling-candidates",
@@ -24,6 +24,16 @@ describe("scenarios (impl/core/testdata)", () => {
       "restart-during-lease",
       "duplicate-request",
       "divergence-alarm",
+      // issue #5: snapshots, truncation, state transfer, reconfiguration
+      "snapshot-truncation",
+      "state-transfer",
+      "transfer-stale",
+      "truncated-promise",
+      "reconfig-add-replica",
+      "reconfig-remove-follower",
+      "reconfig-remove-leader",
+      "reconfig-replace",
+      "lease-reconfiguration",
     ]) {
       expect(files).toContain(`${name}.txt`);
     }

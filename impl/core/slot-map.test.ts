@@ -4,7 +4,7 @@
  */
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect } from "vitest";
-import { emptySlotMap, slotMapEntries, slotMapGet, slotMapSet, type SlotMap } from "./slot-map.ts";
+import { emptySlotMap, slotMapDropThrough, slotMapEntries, slotMapGet, slotMapSet, type SlotMap } from "./slot-map.ts";
 
 const key = fc.oneof(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 200_000 }), fc.constant(2 ** 40));
 
@@ -33,5 +33,18 @@ describe("SlotMap", () => {
     for (const k of keys) map = slotMapSet(map, k, k);
     const expected = [...new Set(keys)].filter((k) => k >= from && k <= to).sort((x, y) => x - y);
     expect(slotMapEntries(map, from, to).map(([k]) => k)).toEqual(expected);
+  });
+
+  test.prop([fc.array(key, { maxLength: 100 }), key])("drops every key up to a slot (truncation) and nothing else, leaving the old version intact", (keys, through) => {
+    let map: SlotMap<number> = emptySlotMap();
+    for (const k of keys) map = slotMapSet(map, k, k);
+    const before = slotMapEntries(map);
+    const dropped = slotMapDropThrough(map, through);
+    const expected = before.filter(([k]) => k > through);
+    expect(slotMapEntries(dropped)).toEqual(expected);
+    expect(dropped.size).toBe(expected.length);
+    expect(slotMapEntries(map)).toEqual(before);
+    // The truncated map still takes new keys above and below the old ones.
+    expect(slotMapGet(slotMapSet(dropped, through + 1, -1), through + 1)).toBe(-1);
   });
 });

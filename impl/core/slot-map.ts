@@ -109,6 +109,37 @@ function visit(node: Node, level: number, base: number, from: number, to: number
   return true;
 }
 
+function dropIn(node: Node, level: number, base: number, through: number): Node | undefined {
+  const span = powers[level]!;
+  const copy = node.slice();
+  let any = false;
+  for (let i = 0; i < width; i++) {
+    const start = base + i * span;
+    const end = start + span - 1;
+    if (copy[i] === undefined) continue;
+    if (end <= through) copy[i] = undefined;
+    else if (start <= through && level > 0) copy[i] = dropIn(copy[i] as Node, level - 1, start, through);
+    if (copy[i] !== undefined) any = true;
+  }
+  return any ? copy : undefined;
+}
+
+/**
+ * A new map without the keys <= `through` (log truncation); `map` is unchanged. Costs the number
+ * of keys dropped plus O(log32 n).
+ */
+export function slotMapDropThrough<V>(map: SlotMap<V>, through: number): SlotMap<V> {
+  if (map.root === undefined || through < 0) return map;
+  if (through >= map.last) return emptySlotMap();
+  let dropped = 0;
+  slotMapForEach(map, 0, through, () => {
+    dropped++;
+    return true;
+  });
+  if (dropped === 0) return map;
+  return { root: dropIn(map.root, map.levels, 0, through), levels: map.levels, size: map.size - dropped, last: map.last };
+}
+
 /**
  * Call `fn(key, value)` for every key in [from, to], in increasing key order, until `fn` returns
  * false.

@@ -1,8 +1,9 @@
 /**
  * The replica's whole state, one plain immutable value per replica: the acceptor's promises,
- * votes and lease grant (Voting.tla's maxBal and votes, per slot), the learner's chosen log and
- * executed service state, the role (follower, candidate or leader) with its phase 1 / phase 2
- * bookkeeping and lease belief, the election timer, and the divergence monitor.
+ * votes and lease grant (Voting.tla's maxBal and votes, per slot), the learner's chosen log,
+ * executed service state, configurations, snapshot and state transfer, the role (follower,
+ * candidate or leader) with its phase 1 / phase 2 bookkeeping and lease belief, the election
+ * timer, and the divergence monitor.
  *
  * Field names follow the specs so that proofs/ can read them directly: `acceptor.maxBal`,
  * `acceptor.votes`, `learner.log` (chosen), `learner.executedUpTo`, `role.leaseUntil`. `step` never
@@ -12,22 +13,22 @@ import type { Application } from "../../spec/state-machine.ts";
 import { serviceOf, type Service, type ServiceState } from "../../spec/service.ts";
 import { ballotZero, type Ballot } from "./ballot.ts";
 import type { Config } from "./config.ts";
+import { initialConfiguration, type ConfigChange, type Configuration } from "./configuration.ts";
 import type { ReplicaId } from "./events.ts";
 import type { Checkpoint, Command, Value } from "./messages.ts";
+import type { SnapshotInfo } from "./snapshot.ts";
 import { emptySlotMap, type SlotMap } from "./slot-map.ts";
 
-/** What never changes during a replica's life: configuration, application, membership. Shared by every state. */
+/** What never changes during a replica's life: configuration, application, initial membership. Shared by every state. */
 export interface ReplicaContext<S, I, O> {
   readonly config: Config;
   readonly app: Application<S, I, O>;
   /** The service spec over `app` (spec/service.ts): execution goes through its `apply`. */
   readonly service: Service<S, I, O>;
-  /** Members, sorted ascending. A member's index in this list is its bit in acknowledgement masks. */
+  /** The initial members (the voters of slot 1), sorted ascending. Later membership is in `learner.configs`. */
   readonly members: readonly ReplicaId[];
-  /** Index of `config.self` in `members`. */
-  readonly selfIndex: number;
-  /** Every member but self, ascending. */
-  readonly others: readonly ReplicaId[];
+  /** The configuration in force from slot 1. */
+  readonly initial: Configuration;
 }
 
 /** An acceptor's vote in one slot: Lamport's (maxVBal, maxVal) for that slot's instance. */
@@ -51,6 +52,32 @@ export interface AcceptorState<I> {
   readonly grantUntil: number;
   /** After a restart: own clock reading before which no ballot but `maxBal` is helped (rule L4). */
   readonly noPromiseUntil: number;
+  /**
+   * Votes at slots <= truncatedUpTo are forgotten: those slots are chosen and executed into this
+   * replica's durable snapshot (proofs/truncation.md). 0 before any snapshot. Durable: the
+   * snapshot record's slot.
+   */
+  readonly truncatedUpTo: number;
+}
+
+/**
+ * A state transfer in progress: the chunks of one peer snapshot received so far. Never installed
+ * before it is complete and its digests match; replaced by a transfer of a newer snapshot;
+ * dropped once the replica has executed past its slot.
+ */
+export interface Transfer {
+  /** Whom the next chunk is asked from. */
+  readonly from: ReplicaId;
+  readonly slot: number;
+  readonly digest: string;
+  readonly contentDigest: string;
+  readonly totalBytes: number;
+  /** Bytes [0, data.length) of the serialized snapshot. */
+  readonly data: string;
+  /** Clock reading of the last SnapshotRequest (retransmission of the same offset). */
+  readonly requestedAt: number;
+  /** Clock reading of the last chunk that made progress (a silent source is abandoned). */
+  readonly progressAt: number;
 }
 
 /** The learner: chosen log, commit index, in-order execution through the service spec. */
@@ -67,6 +94,23 @@ export interface LearnerState<S, I, O> {
   readonly leaderHint: ReplicaId | null;
   /** Clock reading when the last CatchUp request left (rate limit). */
   readonly catchUpSentAt: number;
+  /**
+   * The configurations governing slots > executedUpTo, ascending by epoch: the first governs
+   * executedUpTo + 1, later ones are pending (chosen, governing from their `governsFrom`). Part of
+   * the replicated state: derived from the chosen log (and snapshots) alone.
+   */
+  readonly configs: readonly Configuration[];
+  /** The latest snapshot this replica persisted (taken or installed), or null. Served to lagging peers. */
+  readonly snapshot: SnapshotInfo | null;
+  /**
+   * The snapshot before it, still served, so that a transfer that started before the latest
+   * snapshot was taken can finish. The log is kept above its slot.
+   */
+  readonly priorSnapshot: SnapshotInfo | null;
+  /** The log holds no slot <= logTruncatedUpTo (truncated; those slots are in the snapshot). */
+  readonly logTruncatedUpTo: number;
+  /** A state transfer in progress, or null. */
+  readonly transfer: Transfer | null;
 }
 
 /** The election timer and the seeded pseudo-random generator that spreads timeouts. */
@@ -88,8 +132,14 @@ export interface MonitorState {
   readonly outputDigestB: number;
   /** This replica's most recent checkpoints, ascending by slot (at most `checkpointsKept`). */
   readonly checkpoints: readonly Checkpoint[];
-  /** Per member index: a peer's checkpoint above our executed prefix, to compare once we get there. */
-  readonly peerCheckpoints: readonly (Checkpoint | null)[];
+  /** Peers' checkpoints above our executed prefix, to compare once we get there (at most one per peer). */
+  readonly peerCheckpoints: readonly PeerCheckpoint[];
+}
+
+/** A checkpoint a peer reported. */
+export interface PeerCheckpoint {
+  readonly replica: ReplicaId;
+  readonly checkpoint: Checkpoint;
 }
 
 /** How many own checkpoints the monitor keeps for comparison with late peers. */
@@ -100,28 +150,46 @@ export interface Follower {
   readonly _tag: "follower";
 }
 
-/** Per member index: echoed send time of the latest lease grant for the current ballot (-Infinity: none). */
+/** Per peer index: echoed send time of the latest lease grant for the current ballot (-Infinity: none). */
 export type GrantTimes = readonly number[];
 
-/** A candidate in phase 1 of its `ballot`, collecting Promises. */
-export interface Candidate<I> {
-  readonly _tag: "candidate";
+/**
+ * What a candidate or leader knows of phase 1 of its ballot, per peer. Peers are every replica of
+ * the configurations the replica holds (voters and learners, self included), sorted; a peer's
+ * index in `peers` is its bit in `promised` and its position in the per-peer arrays. `peers`
+ * changes only when the configurations do, and then every per-peer array is carried over by id.
+ */
+export interface PhaseOneOf<I> {
   readonly ballot: Ballot;
-  /** Phase 1 covers every slot >= fromSlot (the candidate's first unexecuted slot). */
+  /** Phase 1 was started for every slot >= fromSlot (the first unexecuted slot at the campaign). */
   readonly fromSlot: number;
-  /** Bit per member index: who promised `ballot` (self included). */
+  readonly peers: readonly ReplicaId[];
+  /** Bit per peer index: who promised `ballot` (self included). */
   readonly promised: number;
-  /** Per slot >= fromSlot: the highest-ballot vote the Promises reported (Paxos.tla's ShowsSafeAt witness). */
+  /**
+   * Per peer index: the first slot its Promise reports every vote of (the Promise's fromSlot, or
+   * above its truncation point); +Infinity without a Promise. A slot below it is not covered by
+   * that Promise: its votes there may be forgotten (proofs/truncation.md).
+   */
+  readonly coversFrom: readonly number[];
+  /** Per slot: the highest-ballot vote the Promises reported (Paxos.tla's ShowsSafeAt witness). */
   readonly revealed: SlotMap<Vote<I>>;
-  /** Clock reading of the last Prepare broadcast (retransmission). */
+  /** Clock reading of the last Prepare sent (retransmission). */
   readonly prepareSentAt: number;
   readonly grantSentAt: GrantTimes;
+}
+
+/** A candidate in phase 1 of its `ballot`, collecting Promises. */
+export interface Candidate<I> extends PhaseOneOf<I> {
+  readonly _tag: "candidate";
 }
 
 /** A proposal in the phase 2 pipeline. */
 export interface Proposal<I> {
   readonly value: Value<I>;
-  /** Bit per member index: who voted for it in the leader's ballot (self included). */
+  /** The voters of the configuration that governs its slot: only their votes count. */
+  readonly voters: readonly ReplicaId[];
+  /** Bit per index in `voters`: who voted for it in the leader's ballot (self included). */
   readonly acks: number;
   /** Per command of a batch: the driver's request id to answer, or -1 (re-proposal, or another replica's request). */
   readonly requestIds: readonly number[];
@@ -131,21 +199,25 @@ export interface Proposal<I> {
   readonly chosen: boolean;
 }
 
-/** Client commands waiting for a pipeline slot, grouped in batches of at most `batchCommandsMax`. */
+/**
+ * Client commands waiting for a pipeline slot, grouped in batches of at most `batchCommandsMax`;
+ * or one membership change (`change` set, no commands), which always fills a slot of its own.
+ */
 export interface PendingBatch<I> {
   readonly commands: readonly Command<I>[];
   readonly requestIds: readonly number[];
+  readonly change?: ConfigChange | undefined;
 }
 
-/** A leader of `ballot`: phase 1 is done; it runs phase 2 per slot and holds (or renews) a lease. */
-export interface Leader<I> {
+/**
+ * A leader of `ballot`: phase 1 is done for the slots it proposes in; it runs phase 2 per slot and
+ * holds (or renews) a lease. Phase 1 goes on for configurations it learns of later (a new voter
+ * must promise before a slot it governs is proposed), so the leader keeps the phase 1 fields.
+ */
+export interface Leader<I> extends PhaseOneOf<I> {
   readonly _tag: "leader";
-  readonly ballot: Ballot;
-  readonly fromSlot: number;
   /** The highest slot phase 1 revealed a vote for (or fromSlot - 1): lease reads wait until it is executed (rule L3). */
   readonly phase1MaxSlot: number;
-  /** Phase 1's highest-ballot votes, consulted when re-proposing slots <= phase1MaxSlot. */
-  readonly revealed: SlotMap<Vote<I>>;
   /** The next slot to propose. */
   readonly nextSlot: number;
   /** Slot of inflight[0]. The pipeline holds slots inflightBase .. nextSlot - 1. */
@@ -154,8 +226,11 @@ export interface Leader<I> {
   readonly pending: readonly PendingBatch<I>[];
   /** Commands in `pending`. */
   readonly pendingCount: number;
-  readonly grantSentAt: GrantTimes;
-  /** The quorum-th most recent grant's send time: the lease is counted from it (rule L2). */
+  /** When idle, the leader proposes no-ops up to this slot, so that a chosen change governs promptly. */
+  readonly fillUpTo: number;
+  /** Per peer index: the executed prefix the peer last reported (-1: unknown); learners are promoted once caught up. */
+  readonly progress: readonly number[];
+  /** The quorum-th most recent grant's send time, in every configuration the lease needs: the lease counts from it (rule L2). */
   readonly leaseFrom: number;
   /** Own clock reading until which the lease holds (exclusive). Reads by lease need now < leaseUntil. */
   readonly leaseUntil: number;
@@ -210,8 +285,7 @@ export function makeContext<S, I, O>(config: Config, app: Application<S, I, O>):
     app,
     service: serviceOf(app),
     members,
-    selfIndex: members.indexOf(config.self),
-    others: members.filter((m) => m !== config.self),
+    initial: initialConfiguration(members),
   };
 }
 
@@ -238,6 +312,7 @@ export function freshState<S, I, O>(ctx: ReplicaContext<S, I, O>): ReplicaState<
       grantTo: ballotZero,
       grantUntil: Number.NEGATIVE_INFINITY,
       noPromiseUntil: Number.NEGATIVE_INFINITY,
+      truncatedUpTo: 0,
     },
     learner: {
       log: emptySlotMap(),
@@ -246,6 +321,11 @@ export function freshState<S, I, O>(ctx: ReplicaContext<S, I, O>): ReplicaState<
       service: ctx.service.start,
       leaderHint: null,
       catchUpSentAt: Number.NEGATIVE_INFINITY,
+      configs: [ctx.initial],
+      snapshot: null,
+      priorSnapshot: null,
+      logTruncatedUpTo: 0,
+      transfer: null,
     },
     election: {
       prng: mix32(ctx.config.seed ^ Math.imul(ctx.config.self, 0x9e3779b9)),
@@ -257,7 +337,7 @@ export function freshState<S, I, O>(ctx: ReplicaContext<S, I, O>): ReplicaState<
       outputDigestA: 0,
       outputDigestB: 0,
       checkpoints: [],
-      peerCheckpoints: ctx.members.map(() => null),
+      peerCheckpoints: [],
     },
   };
 }
@@ -324,7 +404,14 @@ export function withMonitor<S, I, O>(s: ReplicaState<S, I, O>, monitor: MonitorS
 }
 
 export function copyAcceptor<I>(a: AcceptorState<I>): Draft<AcceptorState<I>> {
-  return { maxBal: a.maxBal, votes: a.votes, grantTo: a.grantTo, grantUntil: a.grantUntil, noPromiseUntil: a.noPromiseUntil };
+  return {
+    maxBal: a.maxBal,
+    votes: a.votes,
+    grantTo: a.grantTo,
+    grantUntil: a.grantUntil,
+    noPromiseUntil: a.noPromiseUntil,
+    truncatedUpTo: a.truncatedUpTo,
+  };
 }
 
 export function copyLearner<S, I, O>(l: LearnerState<S, I, O>): Draft<LearnerState<S, I, O>> {
@@ -335,6 +422,11 @@ export function copyLearner<S, I, O>(l: LearnerState<S, I, O>): Draft<LearnerSta
     service: l.service,
     leaderHint: l.leaderHint,
     catchUpSentAt: l.catchUpSentAt,
+    configs: l.configs,
+    snapshot: l.snapshot,
+    priorSnapshot: l.priorSnapshot,
+    logTruncatedUpTo: l.logTruncatedUpTo,
+    transfer: l.transfer,
   };
 }
 
@@ -351,7 +443,9 @@ export function copyCandidate<I>(c: Candidate<I>): Draft<Candidate<I>> {
     _tag: "candidate",
     ballot: c.ballot,
     fromSlot: c.fromSlot,
+    peers: c.peers,
     promised: c.promised,
+    coversFrom: c.coversFrom,
     revealed: c.revealed,
     prepareSentAt: c.prepareSentAt,
     grantSentAt: c.grantSentAt,
@@ -363,14 +457,20 @@ export function copyLeader<I>(l: Leader<I>): Draft<Leader<I>> {
     _tag: "leader",
     ballot: l.ballot,
     fromSlot: l.fromSlot,
-    phase1MaxSlot: l.phase1MaxSlot,
+    peers: l.peers,
+    promised: l.promised,
+    coversFrom: l.coversFrom,
     revealed: l.revealed,
+    prepareSentAt: l.prepareSentAt,
+    grantSentAt: l.grantSentAt,
+    phase1MaxSlot: l.phase1MaxSlot,
     nextSlot: l.nextSlot,
     inflightBase: l.inflightBase,
     inflight: l.inflight,
     pending: l.pending,
     pendingCount: l.pendingCount,
-    grantSentAt: l.grantSentAt,
+    fillUpTo: l.fillUpTo,
+    progress: l.progress,
     leaseFrom: l.leaseFrom,
     leaseUntil: l.leaseUntil,
     heartbeatAt: l.heartbeatAt,
@@ -378,5 +478,5 @@ export function copyLeader<I>(l: Leader<I>): Draft<Leader<I>> {
 }
 
 export function copyProposal<I>(p: Proposal<I>): Draft<Proposal<I>> {
-  return { value: p.value, acks: p.acks, requestIds: p.requestIds, sentAt: p.sentAt, chosen: p.chosen };
+  return { value: p.value, voters: p.voters, acks: p.acks, requestIds: p.requestIds, sentAt: p.sentAt, chosen: p.chosen };
 }

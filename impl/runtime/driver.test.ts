@@ -32,6 +32,7 @@ function toyStep(state: State, event: Event<Msg, Rec, Input>): StepResult<State,
     case "Tick":
       return { state: { ...state, nows, ticks: state.ticks + 1 }, effects: [] };
     case "Receive":
+    case "Reconfigure":
       return { state: { ...state, nows }, effects: [] };
     case "ClientRequest": {
       if (event.input.add < 0) throw new Error("assertion failed: negative input");

@@ -191,6 +191,10 @@ export function answerOf(input: KvInput, result: ClientResult<KvOutput>, context
       return { status: 409, body: { code: "stale-seq", message: `sequence number is older than this client's last executed request (${result.lastSeq})`, lastSeq: result.lastSeq } };
     case "unavailable":
       return { status: 503, body: { code: "unavailable", message: result.reason, outcomeUnknown: result.outcomeUnknown }, headers: { "Retry-After": "1" } };
+    case "reconfigured":
+    case "refused":
+      // Results of membership changes; the key-value API never asks for one.
+      return { status: 500, body: { code: "internal", message: `a membership-change result (${result._tag}) for a key-value request` } };
   }
 }
 

@@ -102,6 +102,8 @@ export class TraceWriter<M, R, I, O> {
         };
       case "Recover":
         return { _tag: "Recover", now: event.now, records: event.records.map((r) => this.codecs.record.encodeValue(r)) };
+      case "Reconfigure":
+        return { _tag: "Reconfigure", now: event.now, requestId: event.requestId, change: event.change };
     }
   }
 

@@ -1,17 +1,25 @@
 /**
- * The `check-history` command end to end: exit status and report for a linearizable
- * history, a stale read, a malformed file and bad arguments.
+ * The `check-history` command: exit status and report for a linearizable history, a stale
+ * read, a malformed file and bad arguments (in process), and once as a real process.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { checkHistoryMain } from "./check-history.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "check-history-"));
 const cli = join(import.meta.dirname, "check-history.ts");
 
 function run(args: string[]): { status: number; stdout: string; stderr: string } {
+  let stdout = "";
+  let stderr = "";
+  const status = checkHistoryMain(args, { out: (t) => (stdout += t), err: (t) => (stderr += t) });
+  return { status, stdout, stderr };
+}
+
+function runProcess(args: string[]): { status: number; stdout: string; stderr: string } {
   try {
     const stdout = execFileSync(process.execPath, ["--import", "tsx", cli, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
     return { status: 0, stdout, stderr: "" };
@@ -31,8 +39,8 @@ const write = { client: "a", input: { _tag: "put", key: "x", value: "1" }, invok
 const read = (value: string | null) => ({ client: "b", input: { _tag: "get", key: "x" }, invoke: 2, outcome: "ok", complete: 3, output: { _tag: "value", value } });
 
 describe("check-history", () => {
-  it("exits 0 for a linearizable history and says so", () => {
-    const r = run([file("good.json", { format: "paxos-lease/history@1", operations: [write, read("1")] }), "--model", "kv"]);
+  it("exits 0 for a linearizable history and says so (as a real process)", () => {
+    const r = runProcess([file("good.json", { format: "paxos-lease/history@1", operations: [write, read("1")] }), "--model", "kv"]);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/: linearizable \(model kv; 2 operations checked/);
   });

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
 import { checkLinearizable, type Operation } from "../../proofs/linearizability.ts";
-import { loadHistory, modelNamed } from "../../proofs/history.ts";
+import { loadHistory, modelNamed, type LoadedHistory, type ModelName } from "../../proofs/history.ts";
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -20,87 +20,116 @@ function describe(op: Operation<unknown, unknown>): string {
   return `#${op.id} ${op.client} ${JSON.stringify(op.input)} invoked ${op.invoke} ${done}`;
 }
 
-const program = new Command()
-  .name("check-history")
-  .description("Decide whether a client history is linearizable (Wing-Gong search with Lowe's memoization, per key).")
-  .argument("<file>", "history file in the paxos-lease/history@1 JSON format (docs/history-format.md)")
-  .option("--model <model>", "sequential model: kv or register", "kv")
-  .option("--json", "print the result as JSON", false)
-  .option("--steps-max <n>", "search steps allowed per key before answering 'unknown'", positiveInt, 20_000_000)
-  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-
-program.parse();
-const file = program.args[0]!;
-const opts = program.opts<{ model: string; json: boolean; stepsMax: number }>();
-
-function fail(message: string): never {
-  process.stderr.write(`check-history: ${message}\n`);
-  process.exit(2);
+/** Where the command writes; the CLI passes the process's streams, tests capture them. */
+export interface Output {
+  out(text: string): void;
+  err(text: string): void;
 }
 
-if (opts.model !== "kv" && opts.model !== "register") fail(`--model must be kv or register, not ${JSON.stringify(opts.model)}`);
-let text: string;
-try {
-  text = readFileSync(file, "utf8");
-} catch (error) {
-  fail(`cannot read ${file}: ${(error as Error).message}`);
-}
-let json: unknown;
-try {
-  json = JSON.parse(text);
-} catch (error) {
-  fail(`${file} is not JSON: ${(error as Error).message}`);
-}
-let history;
-try {
-  history = loadHistory(json, opts.model);
-} catch (error) {
-  fail(`${file}: ${(error as Error).message}`);
-}
-
-const started = performance.now();
-const result = checkLinearizable(modelNamed(history.model), history.operations, { stepsMaxPerPartition: opts.stepsMax });
-const seconds = (performance.now() - started) / 1000;
-const bad = result.partitions.filter((p) => p.verdict !== "linearizable");
-
-if (opts.json) {
-  process.stdout.write(
-    JSON.stringify(
-      {
-        file,
-        model: history.model,
-        verdict: result.verdict,
-        operations: result.operations,
-        failedOperations: history.failed,
-        unknownOperations: history.unknown,
-        keys: result.partitions.length,
-        steps: result.steps,
-        seconds,
-        violations: bad.map((p) => ({
-          key: p.partition,
-          verdict: p.verdict,
-          operations: p.operations,
-          longestPrefix: p.longestPrefix?.map((op) => op.id),
-          stuck: p.stuck?.map((op) => ({ id: op.id, client: op.client, input: op.input, output: op.output, invoke: op.invoke, complete: op.complete === Infinity ? null : op.complete })),
-        })),
-      },
-      null,
-      2,
-    ) + "\n",
-  );
-} else {
-  process.stdout.write(
-    `${file}: ${result.verdict} (model ${history.model}; ${result.operations} operations checked, ${history.unknown} with unknown outcome, ${history.failed} failed and skipped; ${result.partitions.length} keys; ${result.steps} search steps; ${seconds.toFixed(3)} s)\n`,
-  );
-  for (const p of bad) {
-    process.stdout.write(`\nkey ${JSON.stringify(p.partition)}: ${p.verdict} after ${p.steps} steps over ${p.operations} operations\n`);
-    if (p.longestPrefix !== undefined) {
-      process.stdout.write(`  longest linearizable prefix (${p.longestPrefix.length} operations):\n`);
-      for (const op of p.longestPrefix.slice(-10)) process.stdout.write(`    ${describe(op)}\n`);
-      process.stdout.write(`  none of these can come next:\n`);
-      for (const op of p.stuck ?? []) process.stdout.write(`    ${describe(op)}\n`);
-    }
+class Exit extends Error {
+  constructor(readonly status: number) {
+    super(`exit ${status}`);
   }
 }
-process.exit(result.verdict === "linearizable" ? 0 : result.verdict === "not-linearizable" ? 1 : 3);
+
+/** Run the command on `argv` (the arguments after the program name); returns the exit status. */
+export function checkHistoryMain(argv: readonly string[], io: Output): number {
+  try {
+    return run(argv, io);
+  } catch (error) {
+    if (error instanceof Exit) return error.status;
+    throw error;
+  }
+}
+
+function run(argv: readonly string[], io: Output): number {
+  const program = new Command()
+    .name("check-history")
+    .description("Decide whether a client history is linearizable (Wing-Gong search with Lowe's memoization, per key).")
+    .argument("<file>", "history file in the paxos-lease/history@1 JSON format (docs/history-format.md)")
+    .option("--model <model>", "sequential model: kv or register", "kv")
+    .option("--json", "print the result as JSON", false)
+    .option("--steps-max <n>", "search steps allowed per key before answering 'unknown'", positiveInt, 20_000_000)
+    .exitOverride((err) => {
+      throw new Exit(err.exitCode === 0 ? 0 : 2);
+    })
+    .configureOutput({ writeOut: (t) => io.out(t), writeErr: (t) => io.err(t) });
+  program.parse(argv, { from: "user" });
+  const file = program.args[0]!;
+  const opts = program.opts<{ model: string; json: boolean; stepsMax: number }>();
+  const fail = (message: string): never => {
+    io.err(`check-history: ${message}\n`);
+    throw new Exit(2);
+  };
+
+  if (opts.model !== "kv" && opts.model !== "register") fail(`--model must be kv or register, not ${JSON.stringify(opts.model)}`);
+  let text = "";
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    fail(`cannot read ${file}: ${(error as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    fail(`${file} is not JSON: ${(error as Error).message}`);
+  }
+  let history: LoadedHistory | undefined;
+  try {
+    history = loadHistory(json, opts.model as ModelName);
+  } catch (error) {
+    fail(`${file}: ${(error as Error).message}`);
+  }
+  if (history === undefined) return 2;
+
+  const started = performance.now();
+  const result = checkLinearizable(modelNamed(history.model), history.operations, { stepsMaxPerPartition: opts.stepsMax });
+  const seconds = (performance.now() - started) / 1000;
+  const bad = result.partitions.filter((p) => p.verdict !== "linearizable");
+
+  if (opts.json) {
+    io.out(
+      JSON.stringify(
+        {
+          file,
+          model: history.model,
+          verdict: result.verdict,
+          operations: result.operations,
+          failedOperations: history.failed,
+          unknownOperations: history.unknown,
+          keys: result.partitions.length,
+          steps: result.steps,
+          seconds,
+          violations: bad.map((p) => ({
+            key: p.partition,
+            verdict: p.verdict,
+            operations: p.operations,
+            longestPrefix: p.longestPrefix?.map((op) => op.id),
+            stuck: p.stuck?.map((op) => ({ id: op.id, client: op.client, input: op.input, output: op.output, invoke: op.invoke, complete: op.complete === Infinity ? null : op.complete })),
+          })),
+        },
+        null,
+        2,
+      ) + "\n",
+    );
+  } else {
+    io.out(
+      `${file}: ${result.verdict} (model ${history.model}; ${result.operations} operations checked, ${history.unknown} with unknown outcome, ${history.failed} failed and skipped; ${result.partitions.length} keys; ${result.steps} search steps; ${seconds.toFixed(3)} s)\n`,
+    );
+    for (const p of bad) {
+      io.out(`\nkey ${JSON.stringify(p.partition)}: ${p.verdict} after ${p.steps} steps over ${p.operations} operations\n`);
+      if (p.longestPrefix !== undefined) {
+        io.out(`  longest linearizable prefix (${p.longestPrefix.length} operations):\n`);
+        for (const op of p.longestPrefix.slice(-10)) io.out(`    ${describe(op)}\n`);
+        io.out(`  none of these can come next:\n`);
+        for (const op of p.stuck ?? []) io.out(`    ${describe(op)}\n`);
+      }
+    }
+  }
+  return result.verdict === "linearizable" ? 0 : result.verdict === "not-linearizable" ? 1 : 3;
+}
+
+if (process.argv[1] !== undefined && import.meta.filename === process.argv[1]) {
+  process.exitCode = checkHistoryMain(process.argv.slice(2), { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) });
+}

@@ -9,10 +9,11 @@
  */
 import { kv, type KvInput, type KvOutput, type KvState } from "../../../spec/kv.ts";
 import { showBallot } from "../ballot.ts";
+import { showChange, showConfiguration, type ConfigChange } from "../configuration.ts";
 import { parseConfig, type Config } from "../config.ts";
 import type { ClientResult, Consistency, ReplicaId } from "../events.ts";
 import type { Command, Message, Value } from "../messages.ts";
-import type { DurableRecord } from "../records.ts";
+import { compactRecords, type DurableRecord } from "../records.ts";
 import { becomeCandidate, makeStep, type ReplicaEffect, type ReplicaEvent, type Step } from "../replica.ts";
 import { defaultRules, type ReplicaRules } from "../rules.ts";
 import { initialState, type ReplicaState } from "../state.ts";
@@ -53,9 +54,16 @@ function showCommand(c: Command<KvInput>): string {
   return c.clientId === undefined ? showInput(c.input) : `${c.clientId}#${c.seq}:${showInput(c.input)}`;
 }
 
-/** Formats a slot value: `noop` or `[c1#1:put(k,v) get(k)]`. */
+/** Formats a slot value: `noop`, `[c1#1:put(k,v) get(k)]` or `reconfig(add 4)`. */
 export function showValue(v: Value<KvInput>): string {
-  return v._tag === "noop" ? "noop" : `[${v.commands.map(showCommand).join(" ")}]`;
+  switch (v._tag) {
+    case "noop":
+      return "noop";
+    case "batch":
+      return `[${v.commands.map(showCommand).join(" ")}]`;
+    case "reconfig":
+      return `reconfig(${showChange(v.change)})`;
+  }
 }
 
 function showTime(t: number): string {
@@ -68,7 +76,7 @@ export function showMessage(m: Message<KvInput>): string {
     case "Prepare":
       return `Prepare b=${showBallot(m.ballot)} from=${m.fromSlot} t=${showTime(m.sentAt)}`;
     case "Promise":
-      return `Promise b=${showBallot(m.ballot)} from=${m.fromSlot} votes=[${m.votes.map((v) => `${v.slot}:${showBallot(v.ballot)}:${showValue(v.value)}`).join(" ")}] t=${showTime(m.sentAt)}`;
+      return `Promise b=${showBallot(m.ballot)} from=${m.fromSlot}${m.truncatedUpTo === 0 ? "" : ` truncated=${m.truncatedUpTo}`} votes=[${m.votes.map((v) => `${v.slot}:${showBallot(v.ballot)}:${showValue(v.value)}`).join(" ")}] t=${showTime(m.sentAt)}`;
     case "Accept":
       return `Accept b=${showBallot(m.ballot)} s=${m.slot} v=${showValue(m.value)} commit=${m.commitIndex} t=${showTime(m.sentAt)}`;
     case "Accepted":
@@ -83,6 +91,10 @@ export function showMessage(m: Message<KvInput>): string {
       return `CatchUp ${m.fromSlot}..${m.toSlot}`;
     case "CatchUpReply":
       return `CatchUpReply [${m.entries.map((e) => `${e.slot}:${showValue(e.value)}`).join(" ")}]`;
+    case "SnapshotRequest":
+      return `SnapshotRequest s=${m.slot} offset=${m.offset}`;
+    case "SnapshotChunk":
+      return `SnapshotChunk s=${m.slot} bytes=${m.offset}..${m.offset + m.data.length}/${m.totalBytes} digest=${m.digest}`;
   }
 }
 
@@ -94,6 +106,8 @@ function showRecord(r: DurableRecord<KvInput>): string {
       return `vote s=${r.slot} b=${showBallot(r.ballot)} v=${showValue(r.value)}`;
     case "chosen":
       return `chosen s=${r.slot} v=${showValue(r.value)}`;
+    case "snapshot":
+      return `snapshot s=${r.slot} bytes=${r.data.length} digest=${r.digest} log>${r.logTruncatedUpTo}`;
   }
 }
 
@@ -119,7 +133,21 @@ export function showResult(r: ClientResult<KvOutput>): string {
       return `stale-seq last=${r.lastSeq}`;
     case "unavailable":
       return `unavailable outcomeUnknown=${r.outcomeUnknown} (${r.reason})`;
+    case "reconfigured":
+      return `reconfigured epoch=${r.epoch} governsFrom=${r.governsFrom} ${showConfiguration(r)}`;
+    case "refused":
+      return `refused (${r.reason})`;
   }
+}
+
+/** Snapshot, truncation, transfer and configurations, once there is any (older scenarios print nothing more). */
+function showStorage(s: KvReplica): string {
+  const l = s.learner;
+  const parts: string[] = [];
+  if (l.snapshot !== null) parts.push(`snapshot=${l.snapshot.slot} log>${l.logTruncatedUpTo} votes>${s.acceptor.truncatedUpTo}`);
+  if (l.transfer !== null) parts.push(`transfer=${l.transfer.slot}:${l.transfer.data.length}/${l.transfer.totalBytes}`);
+  if (l.configs.length > 1 || l.configs[0]!.epoch > 0) parts.push(l.configs.map((c) => `[${showConfiguration(c)} from ${c.governsFrom}]`).join(""));
+  return parts.length === 0 ? "" : ` ${parts.join(" ")}`;
 }
 
 /** The role line printed whenever a replica's role or ballot changes. */
@@ -134,13 +162,22 @@ export interface ClusterOptions {
   readonly rules?: ReplicaRules;
   /** Extra config fields for every replica (members and self are set by the cluster). */
   readonly config?: Record<string, unknown>;
+  /**
+   * Delete superseded records once a snapshot record is durable, as a real driver may
+   * (`compactRecords`). Default true: Recover is then exercised on compacted disks.
+   */
+  readonly compact?: boolean;
 }
 
 /** A scenario cluster. Every method appends the lines it produced to `lines`. */
 export class Cluster {
   readonly nodes = new Map<ReplicaId, Node>();
   readonly inFlight: InFlight[] = [];
+  /** Messages taken out of the network by `hold`, to be put back by `release` (a long delay). */
+  readonly held: InFlight[] = [];
   readonly cut = new Set<string>();
+  /** The initial members: every replica, joining ones included, is configured with them. */
+  readonly members: readonly ReplicaId[];
   readonly lines: string[] = [];
   readonly step: Step;
   readonly rules: ReplicaRules;
@@ -159,11 +196,23 @@ export class Cluster {
     this.rules = options.rules ?? defaultRules;
     this.step = makeStep(this.rules);
     const members = Array.from({ length: size }, (_, i) => i + 1);
-    for (const id of members) {
-      const config = parseConfig({ ...(options.config ?? {}), members, self: id });
-      this.nodes.set(id, { state: initialState(config, kv), records: [], clockOffsetMs: 0, clockRate: 1 });
-    }
+    this.members = members;
+    for (const id of members) this.nodes.set(id, { state: initialState(this.configFor(id), kv), records: [], clockOffsetMs: 0, clockRate: 1 });
     for (const id of members) this.boot(id);
+  }
+
+  /** The configuration of replica `id`: the initial members, `joining` when it is not one of them. */
+  private configFor(id: ReplicaId): Config {
+    const joining = !this.members.includes(id);
+    return parseConfig({ ...(this.options.config ?? {}), members: this.members, self: id, ...(joining ? { joining } : {}) });
+  }
+
+  /** Start a fresh replica `id` with an empty disk, outside the initial members (it joins once added). */
+  join(id: ReplicaId): void {
+    if (this.nodes.has(id)) fail(`replica ${id} exists`);
+    this.nodes.set(id, { state: initialState(this.configFor(id), kv), records: [], clockOffsetMs: 0, clockRate: 1 });
+    this.boot(id);
+    this.emit(`${id} joined (empty disk, not a member yet)`, true);
   }
 
   config(id: ReplicaId): Config {
@@ -204,6 +253,11 @@ export class Cluster {
         case "Persist":
           node.records.push(effect.record);
           this.emit(`${id} persist ${showRecord(effect.record)}`);
+          if (effect.record._tag === "snapshot" && this.options.compact !== false) {
+            const kept = compactRecords(node.records);
+            node.records.length = 0;
+            node.records.push(...kept);
+          }
           break;
         case "Send":
           this.inFlight.push({ from: id, to: effect.to, message: effect.message });
@@ -293,8 +347,7 @@ export class Cluster {
   restart(id: ReplicaId): void {
     const node = this.node(id);
     if (node.state !== null) fail(`replica ${id} is up`);
-    const config = parseConfig({ ...(this.options.config ?? {}), members: [...this.nodes.keys()], self: id });
-    node.state = initialState(config, kv);
+    node.state = initialState(this.configFor(id), kv);
     this.boot(id);
     const s = this.state(id);
     this.emit(`${id} restarted: maxBal=${showBallot(s.acceptor.maxBal)} executed=${s.learner.executedUpTo} noPromiseUntil=${showTime(s.acceptor.noPromiseUntil)}`, true);
@@ -316,6 +369,54 @@ export class Cluster {
     return requestId;
   }
 
+  /** An operator asks replica `id` for a membership change; returns the request id. */
+  reconfigure(id: ReplicaId, change: ConfigChange): number {
+    const requestId = this.nextRequestId++;
+    this.emit(`${id} request #${requestId} reconfigure ${showChange(change)}`, true);
+    this.apply(id, { _tag: "Reconfigure", now: this.clock(id), requestId, change });
+    return requestId;
+  }
+
+  /** Take the messages in flight that match out of the network (`from->to` and a message tag; "*" matches any). */
+  hold(link: string, tag: string): void {
+    const [from, to] = link.split("->");
+    const matches = (m: InFlight) => (from === "*" || String(m.from) === from) && (to === "*" || String(m.to) === to) && (tag === "*" || m.message._tag === tag);
+    for (let i = 0; i < this.inFlight.length; ) {
+      const m = this.inFlight[i]!;
+      if (!matches(m)) {
+        i++;
+        continue;
+      }
+      this.inFlight.splice(i, 1);
+      this.held.push(m);
+      this.emit(`held ${m.from}->${m.to} ${showMessage(m.message)}`, true);
+    }
+  }
+
+  /** Change one byte of the first SnapshotChunk in flight on `link` (a corruption the digests must catch). */
+  tamper(link: string): void {
+    const [from, to] = link.split("->");
+    const i = this.inFlight.findIndex((m) => String(m.from) === from && String(m.to) === to && m.message._tag === "SnapshotChunk");
+    const m = this.inFlight[i];
+    if (m === undefined || m.message._tag !== "SnapshotChunk") fail(`no SnapshotChunk in flight on ${link}`);
+    // The last digit of the chunk: inside the application's data, so the JSON stays well-formed
+    // and only the digests can tell.
+    const data = m.message.data;
+    let position = data.length - 1;
+    while (position > 0 && !/[0-9]/.test(data[position]!)) position--;
+    const digit = /[0-9]/.test(data[position]!) ? String((Number(data[position]) + 1) % 10) : "x";
+    this.inFlight[i] = { from: m.from, to: m.to, message: { ...m.message, data: data.slice(0, position) + digit + data.slice(position + 1) } };
+    this.emit(`tampered ${m.from}->${m.to} SnapshotChunk bytes=${m.message.offset + position}`, true);
+  }
+
+  /** Put every held message back into the network, to be delivered next. */
+  release(): void {
+    for (const m of this.held.splice(0)) {
+      this.inFlight.push(m);
+      this.emit(`released ${m.from}->${m.to} ${m.message._tag}`, true);
+    }
+  }
+
   /** The live replicas that trust a lease now, each judged by its own clock. */
   leaseHolders(): ReplicaId[] {
     const holders: ReplicaId[] = [];
@@ -324,6 +425,11 @@ export class Cluster {
       if (s !== null && s.halted === null && s.role._tag === "leader" && this.clock(id) < s.role.leaseUntil) holders.push(id);
     }
     return holders;
+  }
+
+  /** The records on replica `id`'s disk, one line each. */
+  disk(id: ReplicaId): void {
+    for (const r of this.node(id).records) this.emit(`${id} disk ${showRecord(r)}`, true);
   }
 
   /** A status line per replica. */
@@ -339,7 +445,7 @@ export class Cluster {
       const grant = now < s.acceptor.grantUntil ? ` grant=${showBallot(s.acceptor.grantTo)}until${showTime(s.acceptor.grantUntil)}` : "";
       const lease = s.role._tag === "leader" ? ` lease=${now < s.role.leaseUntil ? "until" : "expired@"}${showTime(s.role.leaseUntil)}` : "";
       this.emit(
-        `${id}: ${showRole(s)} maxBal=${showBallot(s.acceptor.maxBal)}${grant}${lease} commit=${s.learner.commitIndex} executed=${s.learner.executedUpTo} leader=${s.learner.leaderHint ?? "none"}`,
+        `${id}: ${showRole(s)} maxBal=${showBallot(s.acceptor.maxBal)}${grant}${lease} commit=${s.learner.commitIndex} executed=${s.learner.executedUpTo} leader=${s.learner.leaderHint ?? "none"}${showStorage(s)}`,
         true,
       );
     }

@@ -18,6 +18,12 @@
  *   get ID KEY [stale]               a read (linearizable unless `stale`)
  *   corrupt ID KEY VALUE             change replica ID's application state behind its back
  *   skew ID MS                       offset replica ID's clock by MS from true time
+ *   join ID                          start a fresh replica ID outside the initial members (joining)
+ *   reconfigure ID add|promote|remove R     an operator's membership change, asked at replica ID
+ *   reconfigure ID replace OLD NEW   voter OLD leaves and learner NEW becomes a voter, in one change
+ *   hold A->B TAG | release          take matching messages out of the network ("*" matches any) | put them back
+ *   tamper A->B                      change a byte of the first SnapshotChunk in flight from A to B
+ *   disk ID                          the records on replica ID's disk, one per line
  *   status [ID ...]                  one line per replica
  */
 import { kv, type KvInput } from "../../../spec/kv.ts";
@@ -171,6 +177,23 @@ export class ScriptRunner {
       case "skew":
         c.node(int(args[0], "replica")).clockOffsetMs = int(args[1], "milliseconds");
         return;
+      case "join":
+        return c.join(int(args[0], "replica"));
+      case "reconfigure": {
+        const at = int(args[0], "replica");
+        const op = args[1];
+        if (op === "replace") return void c.reconfigure(at, { op, remove: int(args[2], "replica"), add: int(args[3], "replica") });
+        if (op === "add" || op === "promote" || op === "remove") return void c.reconfigure(at, { op, replica: int(args[2], "replica") });
+        throw new Error(`unknown change "${op ?? ""}"`);
+      }
+      case "disk":
+        return c.disk(int(args[0], "replica"));
+      case "hold":
+        return c.hold(args[0] ?? "*->*", args[1] ?? "*");
+      case "tamper":
+        return c.tamper(args[0] ?? "");
+      case "release":
+        return c.release();
       case "status":
         return c.status(args.length === 0 ? undefined : args.map((a) => int(a, "replica")));
       default:

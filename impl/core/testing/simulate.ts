@@ -10,7 +10,8 @@
  * is refinement-tests/ (issue #4). Pure: the seed alone determines the run.
  */
 import type { KvInput } from "../../../spec/kv.ts";
-import { kvGet } from "../../../spec/kv.ts";
+import { kv, kvGet } from "../../../spec/kv.ts";
+import { replicasOf } from "../configuration.ts";
 import { mulberry32 } from "../election.ts";
 import { valuesEqual, type Value } from "../messages.ts";
 import { defaultRules, type ReplicaRules } from "../rules.ts";
@@ -47,15 +48,30 @@ export interface RunStats {
   readsChecked: number;
   crashes: number;
   partitions: number;
+  /** Snapshot records persisted (taken or installed) and snapshots installed by state transfer. */
+  snapshots?: number;
+  transfersInstalled?: number;
+  chunksSent?: number;
+  /** Membership changes applied (answered `reconfigured`). */
+  reconfigurations?: number;
+}
+
+/** Options of a randomized run beyond the seed. */
+export interface SimulateOptions {
+  /** Config fields for every replica, over the run's defaults. */
+  readonly config?: Record<string, unknown>;
+  /** Issue membership changes (add and join fresh replicas, promote, remove, replace) at leaders. */
+  readonly reconfigure?: boolean;
 }
 
 /** Run one randomized history; returns a description of the first violation, or undefined. */
-export function simulate(seed: number, steps: number, rules: ReplicaRules = defaultRules, size = 3, stats?: RunStats): string | undefined {
+export function simulate(seed: number, steps: number, rules: ReplicaRules = defaultRules, size = 3, stats?: RunStats, options: SimulateOptions = {}): string | undefined {
   const rnd = new Random(seed >>> 0);
-  const config = { checkpointIntervalSlots: 4, pipelineSlotsMax: 4, batchCommandsMax: 3, catchUpSlotsMax: 5 };
+  const config = { checkpointIntervalSlots: 4, pipelineSlotsMax: 4, batchCommandsMax: 3, catchUpSlotsMax: 5, ...options.config };
   const c = new Cluster(size, { config, rules });
   c.quiet = true;
   const ids = [...c.nodes.keys()];
+  const changeRequests = new Set<number>();
   const rho = 0.001;
   for (const id of ids) {
     const node = c.node(id);
@@ -140,6 +156,27 @@ export function simulate(seed: number, steps: number, rules: ReplicaRules = defa
   };
 
   const up = () => ids.filter((id) => c.node(id).state !== null);
+  /** A membership change at a replica that believes it leads; a fresh replica joins for `add`. */
+  const reconfigure = (): void => {
+    const leaders = up().filter((id) => c.node(id).state?.role._tag === "leader");
+    if (leaders.length === 0) return;
+    const at = rnd.pick(leaders);
+    const configs = c.state(at).learner.configs;
+    const latest = configs[configs.length - 1]!;
+    const roll = rnd.next();
+    if (roll < 0.3 && ids.length < size + 3) {
+      const fresh = Math.max(...ids) + 1;
+      c.join(fresh);
+      ids.push(fresh);
+      changeRequests.add(c.reconfigure(at, { op: "add", replica: fresh }));
+    } else if (roll < 0.55 && latest.learners.length > 0) {
+      changeRequests.add(c.reconfigure(at, { op: "promote", replica: rnd.pick(latest.learners) }));
+    } else if (roll < 0.8 && latest.voters.length > 2) {
+      changeRequests.add(c.reconfigure(at, { op: "remove", replica: rnd.pick(latest.voters) }));
+    } else if (latest.learners.length > 0) {
+      changeRequests.add(c.reconfigure(at, { op: "replace", remove: rnd.pick(latest.voters), add: rnd.pick(latest.learners) }));
+    }
+  };
   /** A client's target: usually a replica that believes it leads (clients follow redirects). */
   const target = (): number | undefined => {
     const live = up();
@@ -203,10 +240,22 @@ export function simulate(seed: number, steps: number, rules: ReplicaRules = defa
       if (stats !== undefined) stats.partitions++;
     } else if (roll < 0.955) {
       c.cut.clear();
+    } else if (roll < 0.965 && options.reconfigure === true) {
+      reconfigure();
     }
     c.lines.length = 0;
     const bad = check();
     if (bad !== undefined) return `seed ${seed}, step ${step}: ${bad}`;
+  }
+
+  if (stats !== undefined) {
+    for (const id of changeRequests) if (c.replies.get(id)?._tag === "reconfigured") stats.reconfigurations = (stats.reconfigurations ?? 0) + 1;
+    for (const { effect } of c.effectLog) {
+      if (effect._tag === "Send" && effect.message._tag === "SnapshotChunk") stats.chunksSent = (stats.chunksSent ?? 0) + 1;
+      if (effect._tag !== "Persist" || effect.record._tag !== "snapshot") continue;
+      stats.snapshots = (stats.snapshots ?? 0) + 1;
+      if (effect.record.logTruncatedUpTo === effect.record.slot) stats.transfersInstalled = (stats.transfersInstalled ?? 0) + 1;
+    }
   }
 
   // Liveness: heal, restart everyone, let time pass with a reliable network; a write must commit.
@@ -219,7 +268,19 @@ export function simulate(seed: number, steps: number, rules: ReplicaRules = defa
   c.advance(200, 10);
   const reply = c.replies.get(id);
   if (reply?._tag !== "ok") return `seed ${seed}: a write at leader ${leader} was not answered ok after healing (${JSON.stringify(reply)})`;
+  // Convergence: every replica of the leader's configurations reaches the same state.
+  c.advance(1000, 10);
+  const ls = c.state(leader);
+  for (const r of replicasOf(ls.learner.configs, leader)) {
+    const s = c.node(r).state;
+    if (s === null) return `seed ${seed}: member ${r} is down after healing`;
+    if (s.learner.executedUpTo !== ls.learner.executedUpTo) return `seed ${seed}: member ${r} executed up to ${s.learner.executedUpTo}, the leader ${ls.learner.executedUpTo}`;
+    if (kvDigest(s) !== kvDigest(ls)) return `seed ${seed}: member ${r} has another state than the leader`;
+  }
   c.lines.length = 0;
   return check();
 }
 
+function kvDigest(s: { readonly learner: { readonly service: { readonly app: Parameters<typeof kv.digest>[0] } } }): string {
+  return kv.digest(s.learner.service.app);
+}

@@ -1,0 +1,151 @@
+/**
+ * Configurations: which replicas vote (a quorum is a majority of them) and which only learn, and
+ * from which slot on. Membership changes go through the log (Lamport, Malkhi and Zhou,
+ * "Reconfiguring a State Machine", 2010; the WINDOW of van Renesse and Altinbuken, "Paxos Made
+ * Moderately Complex", 2015): a change chosen at slot i yields a configuration that governs the
+ * slots from i + alpha on (`reconfigAlphaSlots`). Every slot is decided under exactly one
+ * configuration, `configurationFor(configs, slot)`, known to every replica that executed the
+ * slots up to slot - alpha; the leader never proposes beyond that (docs/reconfiguration.md).
+ *
+ * Pure values and functions: a configuration is part of the replicated state, derived from the
+ * chosen log alone, so every replica computes the same one for every slot. Nothing here may read
+ * a clock or hold state.
+ */
+import { Schema } from "effect";
+import { fail } from "./assert.ts";
+import type { ReplicaId } from "./events.ts";
+
+/** Most replicas (voters and learners) one configuration may have. */
+export const configurationReplicasMax = 31;
+
+/** A configuration and the slots it governs. Arrays are sorted ascending; voters and learners are disjoint. */
+export interface Configuration {
+  /** The slot at which the change that made it was chosen; 0 for the initial configuration. Unique. */
+  readonly epoch: number;
+  /** The first slot it governs: epoch + alpha (1 for the initial configuration). It governs until the next one does. */
+  readonly governsFrom: number;
+  /** Who votes and promises: quorums are majorities of these. Never empty. */
+  readonly voters: readonly ReplicaId[];
+  /** Non-voting members: they receive the commit index and catch up, and are never counted in a quorum. */
+  readonly learners: readonly ReplicaId[];
+}
+
+/**
+ * A membership change, as a log value carries it. It is applied, at execution, to the latest
+ * configuration chosen before it; a change that does not fit that configuration (for example
+ * adding a replica that is already a member) is refused by every replica alike.
+ */
+export type ConfigChange =
+  /** A new replica joins as a learner. */
+  | { readonly op: "add"; readonly replica: ReplicaId }
+  /** A learner becomes a voter. */
+  | { readonly op: "promote"; readonly replica: ReplicaId }
+  /** A voter or learner leaves. The last voter cannot leave. */
+  | { readonly op: "remove"; readonly replica: ReplicaId }
+  /** In one change: the learner `add` becomes a voter and the voter `remove` leaves (a failed disk replaced). */
+  | { readonly op: "replace"; readonly remove: ReplicaId; readonly add: ReplicaId };
+
+const ReplicaIdSchema = Schema.Int.pipe(Schema.positive());
+
+/** The wire and disk form of a change. */
+export const ConfigChange: Schema.Schema<ConfigChange> = Schema.Union(
+  Schema.Struct({ op: Schema.Literal("add"), replica: ReplicaIdSchema }),
+  Schema.Struct({ op: Schema.Literal("promote"), replica: ReplicaIdSchema }),
+  Schema.Struct({ op: Schema.Literal("remove"), replica: ReplicaIdSchema }),
+  Schema.Struct({ op: Schema.Literal("replace"), remove: ReplicaIdSchema, add: ReplicaIdSchema }),
+);
+
+/** The wire and disk form of a configuration (inside snapshots). */
+export const ConfigurationSchema: Schema.Schema<Configuration> = Schema.Struct({
+  epoch: Schema.Int.pipe(Schema.nonNegative()),
+  governsFrom: Schema.Int.pipe(Schema.positive()),
+  voters: Schema.Array(ReplicaIdSchema).pipe(Schema.minItems(1)),
+  learners: Schema.Array(ReplicaIdSchema),
+});
+
+function sorted(ids: readonly ReplicaId[]): ReplicaId[] {
+  return [...ids].sort((a, b) => a - b);
+}
+
+/** The configuration in force from slot 1: `members` vote, nobody learns. */
+export function initialConfiguration(members: readonly ReplicaId[]): Configuration {
+  return { epoch: 0, governsFrom: 1, voters: sorted(members), learners: [] };
+}
+
+/** `change` applied to `base`, or the reason it does not fit `base`. */
+export function applyChange(base: Configuration, change: ConfigChange): { readonly voters: readonly ReplicaId[]; readonly learners: readonly ReplicaId[] } | string {
+  const isVoter = (r: ReplicaId) => base.voters.includes(r);
+  const isLearner = (r: ReplicaId) => base.learners.includes(r);
+  switch (change.op) {
+    case "add":
+      if (isVoter(change.replica) || isLearner(change.replica)) return `replica ${change.replica} is already a member`;
+      if (base.voters.length + base.learners.length >= configurationReplicasMax) return `a configuration has at most ${configurationReplicasMax} replicas`;
+      return { voters: base.voters, learners: sorted([...base.learners, change.replica]) };
+    case "promote":
+      if (!isLearner(change.replica)) return `replica ${change.replica} is not a learner`;
+      return { voters: sorted([...base.voters, change.replica]), learners: base.learners.filter((r) => r !== change.replica) };
+    case "remove":
+      if (isLearner(change.replica)) return { voters: base.voters, learners: base.learners.filter((r) => r !== change.replica) };
+      if (!isVoter(change.replica)) return `replica ${change.replica} is not a member`;
+      if (base.voters.length === 1) return `replica ${change.replica} is the last voter`;
+      return { voters: base.voters.filter((r) => r !== change.replica), learners: base.learners };
+    case "replace":
+      if (!isVoter(change.remove)) return `replica ${change.remove} is not a voter`;
+      if (!isLearner(change.add)) return `replica ${change.add} is not a learner (add it first, let it catch up)`;
+      return {
+        voters: sorted([...base.voters.filter((r) => r !== change.remove), change.add]),
+        learners: base.learners.filter((r) => r !== change.add),
+      };
+  }
+}
+
+/**
+ * The configuration that governs `slot`: the last one whose `governsFrom` is at most `slot`.
+ * `configs` is ascending by epoch and its first element governs every slot it is asked about
+ * (callers ask only about slots above their executed prefix; see `pruneConfigurations`).
+ */
+export function configurationFor(configs: readonly Configuration[], slot: number): Configuration {
+  let found = configs[0];
+  if (found === undefined) fail("configurationFor: no configuration");
+  for (let i = 1; i < configs.length; i++) {
+    const c = configs[i]!;
+    if (c.governsFrom > slot) break;
+    found = c;
+  }
+  return found;
+}
+
+/** The configurations that govern some slot >= `slot`: the one governing `slot` and every later one. */
+export function pruneConfigurations(configs: readonly Configuration[], slot: number): readonly Configuration[] {
+  let first = 0;
+  while (first + 1 < configs.length && configs[first + 1]!.governsFrom <= slot) first++;
+  return first === 0 ? configs : configs.slice(first);
+}
+
+/** Every replica of `configs` (voters and learners), plus `self`, ascending, without repeats. */
+export function replicasOf(configs: readonly Configuration[], self: ReplicaId): readonly ReplicaId[] {
+  const ids = new Set<ReplicaId>([self]);
+  for (const c of configs) {
+    for (const r of c.voters) ids.add(r);
+    for (const r of c.learners) ids.add(r);
+  }
+  return sorted([...ids]);
+}
+
+/** `a` and `b` list the same ids in the same order. */
+export function sameIds(a: readonly ReplicaId[], b: readonly ReplicaId[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** `voters=1,2,3 learners=4`, as traces and golden files print a configuration. */
+export function showConfiguration(c: Pick<Configuration, "voters" | "learners">): string {
+  return `voters=${c.voters.join(",")}${c.learners.length === 0 ? "" : ` learners=${c.learners.join(",")}`}`;
+}
+
+/** `add 4`, `replace 3 by 4`, as traces print a change. */
+export function showChange(change: ConfigChange): string {
+  return change.op === "replace" ? `replace ${change.remove} by ${change.add}` : `${change.op} ${change.replica}`;
+}

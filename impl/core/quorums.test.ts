@@ -1,0 +1,77 @@
+/**
+ * Counting by configuration (quorums.ts): phase 1 covers a slot only with a quorum of the voters
+ * of its configuration whose Promises report that slot (rule T2); a lease needs a quorum of every
+ * configuration held (rule L7); per-peer bookkeeping survives a change of the peer list; and a
+ * leader that only truncated acceptors could cover knows it must catch up (stalledBehind).
+ */
+import { describe, expect, it } from "vitest";
+import type { Configuration } from "./configuration.ts";
+import { stalledBehind } from "./leader.ts";
+import { carryOver, carryOverMask, leaseFromConfigurations, phase1Covers } from "./quorums.ts";
+import { defaultRules } from "./rules.ts";
+import type { Leader, PhaseOneOf } from "./state.ts";
+import { Cluster } from "./testing/cluster.ts";
+
+const c123: Configuration = { epoch: 0, governsFrom: 1, voters: [1, 2, 3], learners: [] };
+const c134: Configuration = { epoch: 5, governsFrom: 9, voters: [1, 3, 4], learners: [] };
+
+function phase(promised: readonly number[], coversFrom: readonly number[]): PhaseOneOf<never> {
+  const peers = [1, 2, 3, 4];
+  return {
+    ballot: { round: 2, replica: 1 },
+    fromSlot: 1,
+    peers,
+    promised: promised.reduce((m, id) => m | (1 << peers.indexOf(id)), 0),
+    coversFrom,
+    revealed: { root: undefined, levels: 0, size: 0, last: 0 },
+    prepareSentAt: 0,
+    grantSentAt: [100, 90, 80, 70],
+  };
+}
+
+describe("phase1Covers", () => {
+  it("needs a quorum of the slot's own configuration", () => {
+    const p = phase([1, 2], [1, 1, Infinity, Infinity]);
+    expect(phase1Covers(defaultRules, p, c123, 5)).toBe(true);
+    expect(phase1Covers(defaultRules, p, c134, 9)).toBe(false); // 2 is no voter of {1,3,4}
+  });
+
+  it("does not count a Promise below the acceptor's truncation point", () => {
+    const p = phase([1, 2], [1, 9, Infinity, Infinity]); // 2 forgot its votes up to slot 8
+    expect(phase1Covers(defaultRules, p, c123, 8)).toBe(false);
+    expect(phase1Covers(defaultRules, p, c123, 9)).toBe(true);
+  });
+});
+
+describe("leases by configuration", () => {
+  it("count from the oldest of the quorum-th grants of every configuration held", () => {
+    const p = phase([], [Infinity, Infinity, Infinity, Infinity]);
+    // {1,2,3}: grants 100, 90, 80: the 2nd most recent is 90. {1,3,4}: 100, 80, 70: 80.
+    expect(leaseFromConfigurations(defaultRules, p.peers, p.grantSentAt, [c123])).toBe(90);
+    expect(leaseFromConfigurations(defaultRules, p.peers, p.grantSentAt, [c123, c134])).toBe(80);
+  });
+});
+
+describe("carrying bookkeeping over to new peers", () => {
+  it("keeps values by id and fills new peers", () => {
+    expect(carryOver([1, 2, 3], ["a", "b", "c"], [1, 3, 4], "-")).toEqual(["a", "c", "-"]);
+    expect(carryOverMask([1, 2, 3], 0b110, [1, 3, 4])).toBe(0b010);
+  });
+});
+
+describe("stalledBehind", () => {
+  it("names a truncated voter once every voter promised and none covers the next slot", () => {
+    const c = new Cluster(3);
+    c.quiet = true;
+    c.elapse(300);
+    c.campaign(1);
+    c.stabilize();
+    const s = c.state(1);
+    const leader = s.role as Leader<never>;
+    expect(stalledBehind(defaultRules, s)).toBeNull();
+    const behind = { ...s, role: { ...leader, coversFrom: [1, 20, 20] } };
+    expect(stalledBehind(defaultRules, behind)).toBe(3);
+    const waiting = { ...s, role: { ...leader, promised: 0b011, coversFrom: [1, 20, Infinity] } };
+    expect(stalledBehind(defaultRules, waiting)).toBeNull();
+  });
+});

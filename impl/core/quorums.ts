@@ -1,0 +1,115 @@
+/**
+ * Counting by configuration: which Promises cover a slot, whether a quorum of the configuration
+ * that governs it promised, and from when a quorum of every configuration the lease needs granted.
+ * A candidate or leader keeps its phase 1 bookkeeping per peer (every replica of the
+ * configurations it holds); this module maps peers to configurations and carries the bookkeeping
+ * over when the configurations change.
+ *
+ * It must never count a replica in a configuration it is not a voter of, never count a Promise for
+ * a slot the Promise does not report (below the acceptor's truncation point), and never let a
+ * lease hold without a quorum of every configuration that governs a slot the leader may still
+ * execute or propose.
+ */
+import { fail } from "./assert.ts";
+import { replicasOf, sameIds, type Configuration } from "./configuration.ts";
+import type { ReplicaId } from "./events.ts";
+import type { ReplicaRules } from "./rules.ts";
+import type { GrantTimes, PhaseOneOf } from "./state.ts";
+
+/** A peer's index in `peers`, or -1. */
+export function peerIndex(peers: readonly ReplicaId[], id: ReplicaId): number {
+  return peers.indexOf(id);
+}
+
+/**
+ * Rule T2: the first slot a Promise reports every vote of. A Promise for `fromSlot` from an
+ * acceptor that forgot its votes through `truncatedUpTo` reports nothing about slots up to the
+ * truncation point: those slots are chosen, and their votes may be gone. Counting the Promise
+ * there would let a new leader take "no vote reported" for "no value chosen" and propose a no-op
+ * over a chosen value (proofs/truncation.md).
+ */
+export function promiseCoversFrom(fromSlot: number, truncatedUpTo: number): number {
+  return Math.max(fromSlot, truncatedUpTo + 1);
+}
+
+/**
+ * Is phase 1 complete for `slot`: did a quorum of the voters of `config` (the configuration that
+ * governs `slot`) promise the ballot with Promises that report their votes at `slot`?
+ */
+export function phase1Covers<I>(rules: ReplicaRules, phase: PhaseOneOf<I>, config: Configuration, slot: number): boolean {
+  let count = 0;
+  for (const voter of config.voters) {
+    const i = peerIndex(phase.peers, voter);
+    if (i >= 0 && (phase.promised & (1 << i)) !== 0 && phase.coversFrom[i]! <= slot) count++;
+  }
+  if (count > config.voters.length) fail(`quorum count: ${count} promises from ${config.voters.length} voters`);
+  return count >= rules.quorumSize(config.voters.length);
+}
+
+/** The voters of `config` that have not promised the ballot (or whose Promise does not cover `slot`). */
+export function unpromised<I>(phase: PhaseOneOf<I>, config: Configuration, slot: number): ReplicaId[] {
+  return config.voters.filter((voter) => {
+    const i = peerIndex(phase.peers, voter);
+    return i < 0 || (phase.promised & (1 << i)) === 0 || phase.coversFrom[i]! > slot;
+  });
+}
+
+/**
+ * Rule L2 with configurations: the lease counts from the quorum-th most recent grant among the
+ * voters of every configuration in `configs` (rules.leaseConfigurations picks them: the one that
+ * governs the next slot to execute and every pending one), whichever is oldest. A lease is held
+ * only with a quorum of each configuration that may decide a slot the leader has not executed.
+ * With `pick` false, exactly `configs` are used (CheckQuorum asks about the one in force).
+ */
+export function leaseFromConfigurations(rules: ReplicaRules, peers: readonly ReplicaId[], grantSentAt: GrantTimes, configs: readonly Configuration[], pick = true): number {
+  let from = Number.POSITIVE_INFINITY;
+  for (const config of pick ? rules.leaseConfigurations(configs) : configs) {
+    // Usually every peer votes: the grant times are then the voters' times as they are.
+    const times = sameIds(config.voters, peers)
+      ? grantSentAt
+      : config.voters.map((voter) => {
+          const i = peerIndex(peers, voter);
+          return i < 0 ? Number.NEGATIVE_INFINITY : grantSentAt[i]!;
+        });
+    from = Math.min(from, rules.leaseFrom(times, rules.quorumSize(config.voters.length)));
+  }
+  return from === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : from;
+}
+
+/**
+ * Rule L7: the configurations a lease needs a quorum of: every configuration the replica holds,
+ * that is the one governing the next slot to execute and every pending one. A leader reads at its
+ * executed prefix e; a write it has not executed lands at a slot above e, decided under one of
+ * these (slots beyond e + alpha need e + 1 .. e + alpha decided first, under these).
+ */
+export function leaseConfigurations(configs: readonly Configuration[]): readonly Configuration[] {
+  return configs;
+}
+
+/** The peers of a replica holding `configs`: every voter and learner of them, and itself. */
+export function peersOf(configs: readonly Configuration[], self: ReplicaId): readonly ReplicaId[] {
+  return replicasOf(configs, self);
+}
+
+/** Carry a per-peer array over to a new peer list, by id (`missing` for new peers). */
+export function carryOver<T>(oldPeers: readonly ReplicaId[], values: readonly T[], newPeers: readonly ReplicaId[], missing: T): T[] {
+  return newPeers.map((id) => {
+    const i = oldPeers.indexOf(id);
+    return i < 0 ? missing : values[i]!;
+  });
+}
+
+/** Carry a per-peer bit mask over to a new peer list, by id. */
+export function carryOverMask(oldPeers: readonly ReplicaId[], mask: number, newPeers: readonly ReplicaId[]): number {
+  let next = 0;
+  newPeers.forEach((id, j) => {
+    const i = oldPeers.indexOf(id);
+    if (i >= 0 && (mask & (1 << i)) !== 0) next |= 1 << j;
+  });
+  return next;
+}
+
+/** True when `configs` give a different peer list than `peers`. */
+export function peersChanged(peers: readonly ReplicaId[], configs: readonly Configuration[], self: ReplicaId): boolean {
+  return !sameIds(peers, peersOf(configs, self));
+}

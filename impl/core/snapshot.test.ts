@@ -1,0 +1,103 @@
+/**
+ * Snapshots (snapshot.ts): serialization is deterministic and ASCII, decoding rebuilds the same
+ * state, and a snapshot is refused, never installed, when its bytes, slot or state digest do not
+ * match what it claims (rule S2). Records (records.ts): compaction keeps exactly what Recover
+ * needs, and a crash before a snapshot is durable leaves the previous state (votes included).
+ */
+import { describe, expect, it } from "vitest";
+import { kv, kvGet, type KvInput } from "../../spec/kv.ts";
+import { parseConfig } from "./config.ts";
+import { compactRecords, type DurableRecord } from "./records.ts";
+import { step } from "./replica.ts";
+import { contentDigestOf, decodeSnapshot, encodeSnapshot, makeSnapshot, verifySnapshot, type SnapshotContents } from "./snapshot.ts";
+import { slotMapEntries } from "./slot-map.ts";
+import { initialState, makeContext } from "./state.ts";
+import { Cluster } from "./testing/cluster.ts";
+
+const ctx = makeContext(parseConfig({ members: [1, 2, 3], self: 1 }), kv);
+
+function contents(): SnapshotContents<ReturnType<typeof kv.transition>, ReturnType<typeof kv.output>> {
+  let service = ctx.service.start;
+  service = ctx.service.apply({ clientId: "c1", seq: 1, input: { _tag: "put", key: "k", value: "é ✓ \u0000" } }, service).state;
+  service = ctx.service.apply({ clientId: "c2", seq: 4, input: { _tag: "append", key: "j", value: "x" } }, service).state;
+  return { slot: 8, service, outputDigestA: 0x12345678, outputDigestB: 0xfedcba98, configs: [ctx.initial], checkpoints: [{ slot: 8, digest: "d" }] };
+}
+
+describe("snapshots", () => {
+  it("serialize deterministically to ASCII and decode to the same state", () => {
+    const a = encodeSnapshot(ctx, contents());
+    expect(encodeSnapshot(ctx, contents())).toBe(a);
+    expect(/^[\x20-\x7e]*$/.test(a)).toBe(true);
+    const back = decodeSnapshot(ctx, a);
+    if (typeof back === "string") throw new Error(back);
+    expect(kv.digest(back.service.app)).toBe(kv.digest(contents().service.app));
+    expect(kvGet(back.service.app, "k")).toBe("é ✓ \u0000");
+    expect(back.service.executed).toBe(2);
+    expect(encodeSnapshot(ctx, back)).toBe(a);
+  });
+
+  it("are refused when a byte, the slot or the state digest does not match the claim", () => {
+    const info = makeSnapshot(ctx, contents());
+    expect(typeof verifySnapshot(ctx, info.data, info)).toBe("object");
+    const tampered = info.data.replace('"x"', '"y"');
+    expect(verifySnapshot(ctx, tampered, info)).toMatch(/^content digest/);
+    expect(verifySnapshot(ctx, tampered, { ...info, contentDigest: contentDigestOf(tampered) })).toMatch(/^state digest/);
+    expect(verifySnapshot(ctx, info.data, { ...info, slot: 9 })).toBe("snapshot of slot 8, claimed 9");
+    expect(verifySnapshot(ctx, "{", { ...info, contentDigest: contentDigestOf("{") })).toMatch(/^not JSON/);
+    expect(verifySnapshot(ctx, "{}", { ...info, contentDigest: contentDigestOf("{}") })).toBe("not a paxos-lease snapshot");
+  });
+});
+
+describe("records with snapshots", () => {
+  /** A cluster that took snapshots of slots 4 and 8, its disks not compacted. */
+  function cluster(): Cluster {
+    const c = new Cluster(3, { config: { snapshotIntervalSlots: 4 }, compact: false });
+    c.quiet = true;
+    c.elapse(300);
+    c.campaign(1);
+    c.stabilize();
+    for (let i = 1; i <= 9; i++) {
+      c.request(1, { _tag: "put", key: `k${i}`, value: String(i) }, "linearizable", { clientId: "c", seq: i });
+      c.stabilize();
+    }
+    c.advance(50, 10);
+    return c;
+  }
+
+  const recover = (records: readonly DurableRecord<KvInput>[]) =>
+    step(initialState(parseConfig({ members: [1, 2, 3], self: 2 }), kv), { _tag: "Recover", now: 0, records }).state;
+
+  it("compaction keeps exactly what Recover needs", () => {
+    const records = cluster().node(2).records;
+    const compacted = compactRecords(records);
+    expect(compacted.length).toBeLessThan(records.length);
+    expect(compacted.filter((r) => r._tag === "promise")).toEqual([]);
+    expect(compacted.filter((r) => r._tag === "snapshot").map((r) => r.slot)).toEqual([4, 8]);
+    const full = recover(records);
+    const compact = recover(compacted);
+    expect(compact.acceptor.maxBal).toEqual(full.acceptor.maxBal);
+    expect(slotMapEntries(compact.acceptor.votes)).toEqual(slotMapEntries(full.acceptor.votes));
+    expect(slotMapEntries(compact.learner.log)).toEqual(slotMapEntries(full.learner.log));
+    expect(compact.learner.executedUpTo).toBe(9);
+    expect(kv.digest(compact.learner.service.app)).toBe(kv.digest(full.learner.service.app));
+    expect(compact.learner.snapshot).toEqual(full.learner.snapshot);
+    expect(compact.learner.priorSnapshot).toEqual(full.learner.priorSnapshot);
+  });
+
+  it("a crash before the snapshot is durable leaves the previous snapshot and every vote above it", () => {
+    const records = cluster().node(2).records;
+    const last = records.map((r) => r._tag).lastIndexOf("snapshot");
+    const lost = records.slice(0, last); // the Persist of the snapshot of slot 8 never reached the disk
+    const s = recover(lost);
+    expect(s.learner.snapshot?.slot).toBe(4);
+    expect(s.acceptor.truncatedUpTo).toBe(4);
+    expect(slotMapEntries(s.acceptor.votes).map(([slot]) => slot)).toEqual([5, 6, 7, 8, 9]);
+    // The chosen records of slots 8 and 9 follow the snapshot record (chosen records go last): lost too.
+    expect(s.learner.executedUpTo).toBe(7);
+  });
+
+  it("a corrupted snapshot on disk stops Recover loudly", () => {
+    const records = cluster().node(2).records.map((r) => (r._tag === "snapshot" && r.slot === 8 ? { ...r, data: r.data.replace('"8"', '"0"') } : r));
+    expect(() => recover(records)).toThrow(/the snapshot of slot 8 is corrupt/);
+  });
+});

@@ -1,0 +1,169 @@
+/**
+ * State transfer: how a replica that lags behind a peer's log truncation catches up. It fetches
+ * the peer's durable snapshot in chunks of at most `transferChunkBytesMax` bytes, each asked for by
+ * (snapshot slot, byte offset), so that a lost chunk is asked for again and a transfer resumes
+ * where it stopped; then it fetches the log above the snapshot by ordinary catch-up.
+ *
+ * It must never install a partial transfer, one whose digests do not match what it reassembled,
+ * or a stale one (not above the replica's executed prefix); it never lets a leader install
+ * anything (a leader proposes every slot above its executed prefix itself); and it holds at most
+ * one transfer, of one snapshot, at a time.
+ */
+import { truncateVotes } from "./acceptor.ts";
+import { pruneConfigurations } from "./configuration.ts";
+import type { ReplicaId } from "./events.ts";
+import type { SnapshotChunkMsg, SnapshotRequestMsg } from "./messages.ts";
+import type { ReplicaEffect } from "./replica.ts";
+import type { ReplicaRules } from "./rules.ts";
+import { slotMapDropThrough } from "./slot-map.ts";
+import type { SnapshotContents, SnapshotInfo } from "./snapshot.ts";
+import { copyLearner, copyMonitor, copyReplica, withLearner, type ReplicaState, type Transfer } from "./state.ts";
+
+/** Send `to` the chunk of `snapshot` that starts at byte `offset`. */
+export function sendChunk<S, I, O>(state: ReplicaState<S, I, O>, snapshot: SnapshotInfo | null, to: ReplicaId, offset: number, out: ReplicaEffect<I, O>[]): void {
+  if (snapshot === null || offset >= snapshot.data.length) return;
+  const message: SnapshotChunkMsg = {
+    _tag: "SnapshotChunk",
+    slot: snapshot.slot,
+    digest: snapshot.digest,
+    contentDigest: snapshot.contentDigest,
+    totalBytes: snapshot.data.length,
+    offset,
+    data: snapshot.data.slice(offset, offset + state.ctx.config.transferChunkBytesMax),
+  };
+  out.push({ _tag: "Send", to, message });
+}
+
+/**
+ * Serve a chunk of the snapshot asked for: the latest one, or the one before it (a transfer that
+ * started before the latest was taken goes on). A request for a snapshot this replica no longer
+ * holds, or for none in particular (slot 0), is answered with the first chunk of the latest one:
+ * the requester starts over with that.
+ */
+export function answerSnapshotRequest<S, I, O>(state: ReplicaState<S, I, O>, from: ReplicaId, m: SnapshotRequestMsg, out: ReplicaEffect<I, O>[]): void {
+  const { snapshot, priorSnapshot } = state.learner;
+  if (snapshot !== null && snapshot.slot === m.slot) sendChunk(state, snapshot, from, m.offset, out);
+  else if (priorSnapshot !== null && priorSnapshot.slot === m.slot) sendChunk(state, priorSnapshot, from, m.offset, out);
+  else sendChunk(state, snapshot, from, 0, out);
+}
+
+/**
+ * Rule S1: a transfer of the snapshot of `slot` is useful only above the executed prefix. A stale
+ * one (from a peer that lags behind this replica) would take the replica back in time: its state
+ * would no longer be that of its executed prefix, and slots it already answered clients for would
+ * be executed again.
+ */
+export function transferUseful(slot: number, executedUpTo: number): boolean {
+  return slot > executedUpTo;
+}
+
+/** Ask `to` for its snapshot from the start (at most once per heartbeat interval, never during a transfer). */
+export function requestSnapshot<S, I, O>(state: ReplicaState<S, I, O>, to: ReplicaId, now: number, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
+  const { learner, ctx } = state;
+  if (learner.transfer !== null || to === ctx.config.self || now < learner.catchUpSentAt + ctx.config.heartbeatIntervalMs) return state;
+  out.push({ _tag: "Send", to, message: { _tag: "SnapshotRequest", slot: 0, offset: 0 } });
+  const l = copyLearner(learner);
+  l.catchUpSentAt = now;
+  return withLearner(state, l);
+}
+
+function withTransfer<S, I, O>(state: ReplicaState<S, I, O>, transfer: Transfer | null): ReplicaState<S, I, O> {
+  const l = copyLearner(state.learner);
+  l.transfer = transfer;
+  return withLearner(state, l);
+}
+
+function askNext<I, O>(t: Transfer, now: number, out: ReplicaEffect<I, O>[]): Transfer {
+  out.push({ _tag: "Send", to: t.from, message: { _tag: "SnapshotRequest", slot: t.slot, offset: t.data.length } });
+  return { from: t.from, slot: t.slot, digest: t.digest, contentDigest: t.contentDigest, totalBytes: t.totalBytes, data: t.data, requestedAt: now, progressAt: t.progressAt };
+}
+
+/** The transfer a chunk belongs to: the one in progress, a new one it starts, or null (ignore the chunk). */
+function transferFor(current: Transfer | null, from: ReplicaId, m: SnapshotChunkMsg, now: number): Transfer | null {
+  const same =
+    current !== null && current.slot === m.slot && current.contentDigest === m.contentDigest && current.digest === m.digest && current.totalBytes === m.totalBytes;
+  if (same) return current;
+  // Only a first chunk starts a transfer, and only of a snapshot at least as new as the one in progress.
+  if (m.offset !== 0 || (current !== null && current.slot > m.slot)) return null;
+  return { from, slot: m.slot, digest: m.digest, contentDigest: m.contentDigest, totalBytes: m.totalBytes, data: "", requestedAt: now, progressAt: now };
+}
+
+/**
+ * A chunk arrived. Append it if it is the next one of the transfer in progress (or the first of a
+ * newer snapshot), ask for the next, and once every byte is here verify and install. Anything else
+ * (a duplicate, a chunk out of order, a stale snapshot, a chunk at a leader) is ignored.
+ */
+export function receiveChunk<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  from: ReplicaId,
+  m: SnapshotChunkMsg,
+  now: number,
+  out: ReplicaEffect<I, O>[],
+): ReplicaState<S, I, O> {
+  if (state.role._tag === "leader" || !rules.transferUseful(m.slot, state.learner.executedUpTo)) return state;
+  if (m.data.length === 0 || m.offset + m.data.length > m.totalBytes) return state;
+  const t = transferFor(state.learner.transfer, from, m, now);
+  if (t === null || m.offset !== t.data.length) return state;
+  const data = t.data + m.data;
+  const grown: Transfer = { from, slot: t.slot, digest: t.digest, contentDigest: t.contentDigest, totalBytes: t.totalBytes, data, requestedAt: now, progressAt: now };
+  if (data.length < t.totalBytes) return withTransfer(state, askNext(grown, now, out));
+  const contents = rules.verifySnapshot(state.ctx, data, { slot: t.slot, digest: t.digest, contentDigest: t.contentDigest });
+  // A complete transfer that does not check out is dropped; catch-up starts over (perhaps elsewhere).
+  if (typeof contents === "string") return withTransfer(state, null);
+  return installSnapshot(state, { slot: t.slot, digest: t.digest, contentDigest: t.contentDigest, data }, contents, out);
+}
+
+/**
+ * Install a verified snapshot above the executed prefix: persist it as this replica's own snapshot,
+ * take its state, configurations and checkpoints, and truncate the log and the votes through its
+ * slot (the slots are chosen, and now executed into a durable snapshot). The caller then executes
+ * whatever the log holds above it.
+ */
+export function installSnapshot<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  info: SnapshotInfo,
+  contents: SnapshotContents<S, O>,
+  out: ReplicaEffect<I, O>[],
+): ReplicaState<S, I, O> {
+  const slot = info.slot;
+  out.push({
+    _tag: "Persist",
+    record: { _tag: "snapshot", slot, digest: info.digest, contentDigest: info.contentDigest, maxBal: state.acceptor.maxBal, logTruncatedUpTo: slot, data: info.data },
+  });
+  const l = copyLearner(state.learner);
+  l.service = contents.service;
+  l.executedUpTo = slot;
+  l.commitIndex = Math.max(state.learner.commitIndex, slot);
+  l.configs = pruneConfigurations(contents.configs, slot + 1);
+  l.priorSnapshot = state.learner.snapshot;
+  l.snapshot = info;
+  l.logTruncatedUpTo = slot;
+  l.log = slotMapDropThrough(state.learner.log, slot);
+  l.transfer = null;
+  l.catchUpSentAt = Number.NEGATIVE_INFINITY;
+  const m = copyMonitor(state.monitor);
+  m.outputDigestA = contents.outputDigestA;
+  m.outputDigestB = contents.outputDigestB;
+  m.checkpoints = contents.checkpoints;
+  m.peerCheckpoints = state.monitor.peerCheckpoints.filter((p) => p.checkpoint.slot > slot);
+  const s = copyReplica(state);
+  s.learner = l;
+  s.monitor = m;
+  s.acceptor = truncateVotes(state.acceptor, slot);
+  return s;
+}
+
+/**
+ * On a tick: ask again for the chunk a transfer waits for, once per heartbeat interval (a lost
+ * request or chunk costs one interval); give the transfer up when its source has been silent for
+ * an election timeout (catch-up then starts over, from the leader of the moment).
+ */
+export function tickTransfer<S, I, O>(state: ReplicaState<S, I, O>, now: number, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
+  const t = state.learner.transfer;
+  if (t === null) return state;
+  const config = state.ctx.config;
+  if (now >= t.progressAt + config.electionTimeoutMsMax) return withTransfer(state, null);
+  if (now < t.requestedAt + config.heartbeatIntervalMs) return state;
+  return withTransfer(state, askNext(t, now, out));
+}

@@ -1,0 +1,97 @@
+/**
+ * The abstraction from the chosen log to configurations: which replicas are the acceptors of each
+ * slot's instance of Voting (proofs/reconfiguration.md). It runs the spec, spec/configuration.ts,
+ * over the chosen prefix; the spec restates impl/core's configurations on purpose instead of
+ * importing them, so a bug in the implementation's `applyChange` or `governsFrom` shows up as a
+ * disagreement with this ghost.
+ *
+ *   config(s) == the configuration made by the last change chosen at a slot i with i + alpha <= s,
+ *                each change applied to the configuration before it (the initial members first)
+ *
+ * It is known for s <= prefix + alpha, where slots 1..prefix are chosen (every change that can
+ * govern s sits at a slot <= s - alpha). The checks built on it:
+ *   OneConfigurationPerSlot      a replica's configuration for a slot is config(slot)
+ *   ProposalInKnownConfiguration a vote at slot s is cast only once config(s) is determined (R2)
+ *   VoterOfTheSlot               a vote at slot s is by a voter of config(s)
+ * The last two are checked by the Voting ghost, which asks this one for each slot's voters.
+ */
+import { configurationAt, configurations, type ChosenInput, type ConfigurationsState, type SpecConfiguration } from "../spec/configuration.ts";
+import type { StateMachine } from "../spec/state-machine.ts";
+import { configurationFor, showConfiguration, type ReplicaId, type ReplicaState, type Value } from "../impl/core/index.ts";
+import { violated } from "./violation.ts";
+
+export { nextConfiguration, type SpecConfiguration } from "../spec/configuration.ts";
+
+/** The configuration ghost: spec/configuration.ts run over the chosen prefix. */
+export class ConfigurationGhost<I> {
+  private readonly spec: StateMachine<ConfigurationsState, ChosenInput, SpecConfiguration | null>;
+  state: ConfigurationsState;
+
+  constructor(
+    initialVoters: readonly ReplicaId[],
+    readonly alpha: number,
+    private readonly chosenValue: (slot: number) => Value<I> | undefined,
+    private readonly onChange: (c: SpecConfiguration) => void = () => undefined,
+  ) {
+    this.spec = configurations(initialVoters, alpha);
+    this.state = this.spec.start;
+  }
+
+  /** Slots 1..prefix are chosen and applied. */
+  get prefix(): number {
+    return this.state.applied;
+  }
+
+  /** Every configuration made so far; [0] is the initial one. */
+  get configs(): readonly SpecConfiguration[] {
+    return this.state.configs;
+  }
+
+  /** A slot was chosen: extend the prefix as far as it is contiguous, one spec transition per slot. */
+  chosen(): void {
+    for (;;) {
+      const value = this.chosenValue(this.state.applied + 1);
+      if (value === undefined) return;
+      const input: ChosenInput = value._tag === "reconfig" ? { _tag: "reconfig", change: value.change } : { _tag: "other" };
+      const made = this.spec.output(input, this.state);
+      this.state = this.spec.transition(input, this.state);
+      if (made !== null) this.onChange(made);
+    }
+  }
+
+  /** config(slot), or undefined while the chosen prefix does not determine it yet. */
+  at(slot: number): SpecConfiguration | undefined {
+    return configurationAt(this.state, slot, this.alpha);
+  }
+
+  /**
+   * OneConfigurationPerSlot for a live replica: for every slot from its next one to execute up to
+   * its executed prefix + alpha (the slots it may propose or vote in), its configuration is the
+   * spec's, wherever the spec determines it.
+   */
+  checkReplica<S, O>(id: ReplicaId, state: ReplicaState<S, I, O>): void {
+    const configs = state.learner.configs;
+    const first = state.learner.executedUpTo + 1;
+    const last = Math.min(state.learner.executedUpTo + this.alpha, this.prefix + this.alpha);
+    // Only the slots where some configuration starts (or the first) can differ: check those.
+    const slots = new Set<number>([first]);
+    for (const c of configs) if (c.governsFrom > first && c.governsFrom <= last) slots.add(c.governsFrom);
+    for (const c of this.configs) if (c.governsFrom > first && c.governsFrom <= last) slots.add(c.governsFrom);
+    for (const slot of slots) {
+      if (slot > last) continue;
+      const spec = this.at(slot);
+      if (spec === undefined) continue;
+      const mine = configurationFor(configs, slot);
+      if (sameList(mine.voters, spec.voters) && sameList(mine.learners, spec.learners)) continue;
+      violated({
+        check: "OneConfigurationPerSlot",
+        level: "Configuration",
+        message: `replica ${id} holds ${showConfiguration(mine)} for slot ${slot}, but the chosen prefix makes it ${showConfiguration(spec)} (chosen at slot ${spec.chosenAt}, governing from ${spec.governsFrom})`,
+      });
+    }
+  }
+}
+
+function sameList(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}

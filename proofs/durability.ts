@@ -1,0 +1,61 @@
+/**
+ * Durability invariants (proofs/durability.md): what an acceptor tells others must already be on
+ * its disk, and what it holds in memory must be what its disk would give back after a crash.
+ *
+ *   DurableBeforeSend  no Promise for ballot b leaves replica a unless a's durable maxBal >= b;
+ *                      no Accepted for (slot, b) leaves unless a's vote at (slot, b) is durable
+ *                      (checked at the instant of each Send, in effect order, so a driver or a
+ *                      replica that sends first and persists after is caught even without a crash)
+ *   DurableMaxBal      after every step, a live replica's maxBal is its durable one: a promise is
+ *                      never held only in memory (a crash would silently break it)
+ *   PromiseCoversVotes every vote a live acceptor holds is in a ballot <= its maxBal
+ *                      (VotedFor(a, b, v) => maxBal[a] >= b; with it, Phase1b's report is complete)
+ */
+import { compareBallots, showBallot, slotMapGet, type Message, type ReplicaState } from "../impl/core/index.ts";
+import { violated } from "./violation.ts";
+import type { VotingGhost } from "./voting-per-slot.ts";
+
+/** DurableBeforeSend for one message replica index `a` sends now. */
+export function checkDurableBeforeSend<I>(voting: VotingGhost<I>, a: number, message: Message<I>): void {
+  if (message._tag === "Promise") {
+    const b = voting.nat(message.ballot);
+    if (voting.maxBal[a]! >= b) return;
+    violated({
+      check: "DurableBeforeSend",
+      level: "Durability",
+      message: `replica ${voting.members[a]} sent Promise ${showBallot(message.ballot)} while its durable maxBal is ${voting.maxBal[a]} < ${b}: a crash now would forget the promise`,
+    });
+  }
+  if (message._tag === "Accepted") {
+    const b = voting.nat(message.ballot);
+    if (voting.hasDurableVote(a, message.slot, b)) return;
+    violated({
+      check: "DurableBeforeSend",
+      level: "Durability",
+      message: `replica ${voting.members[a]} sent Accepted ${showBallot(message.ballot)} for slot ${message.slot} before its vote was durable: a crash now would forget a vote that may complete a quorum`,
+    });
+  }
+}
+
+/** DurableMaxBal and PromiseCoversVotes for a live replica after a step; `slots` are the slots it voted at in the step. */
+export function checkLiveAcceptor<S, I, O>(voting: VotingGhost<I>, a: number, state: ReplicaState<S, I, O>, slots: readonly number[]): void {
+  const live = voting.nat(state.acceptor.maxBal);
+  if (live !== voting.maxBal[a]) {
+    violated({
+      check: "DurableMaxBal",
+      level: "Durability",
+      message: `replica ${voting.members[a]} holds maxBal ${showBallot(state.acceptor.maxBal)} (${live}) in memory but ${voting.maxBal[a]} on disk: ${live > voting.maxBal[a]! ? "a promise not persisted" : "a promise lost"}`,
+    });
+  }
+  for (const slot of slots) {
+    const vote = slotMapGet(state.acceptor.votes, slot);
+    if (vote === undefined) continue;
+    if (compareBallots(vote.ballot, state.acceptor.maxBal) > 0) {
+      violated({
+        check: "PromiseCoversVotes",
+        level: "Voting",
+        message: `replica ${voting.members[a]} holds a vote in ${showBallot(vote.ballot)} at slot ${slot} above its maxBal ${showBallot(state.acceptor.maxBal)}`,
+      });
+    }
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * The abstraction from Consensus (per slot) to the Service (spec/service.ts), and the checks at
+ * that level:
+ *   executed sequence == the commands of the contiguous chosen prefix, in slot order
+ *   service state     == spec/service.ts applied to that sequence from Start
+ * Each world step maps to a stutter or to Apply(request) for every command of every slot that
+ * joins the prefix (bundled when a step completes several slots, or a gap filling releases a
+ * run of them). The invariants (proofs/consensus-service.md):
+ *   ExecutedPrefixAgreement  every slot a replica executed is in the chosen prefix, with the
+ *                            chosen value: each replica executed a prefix of one sequence
+ *   ExactlyOnce              a replica's count of executed requests equals the spec's, which
+ *                            executes each (client, seq) once
+ *   DigestAgreement          a replica's service state after its executed prefix equals the
+ *                            spec's (application digest, count, session table); no divergence
+ *                            alarm is ever raised
+ *   RepliesMatchSpec         an ok reply to a session request carries the spec's output for it,
+ *                            and only once the request is in the executed sequence; stale-seq
+ *                            only for a request older than the client's session
+ */
+import type { Application } from "../spec/state-machine.ts";
+import { serviceOf, sessionOf, sessionsOf, type Service, type ServiceState } from "../spec/service.ts";
+import { slotMapGet, valuesEqual, type ReplicaState, type Value } from "../impl/core/index.ts";
+import { violated, type Tally } from "./violation.ts";
+import type { Carried } from "./world-view.ts";
+
+/** Where and with which output a session request was first executed in the spec's sequence. */
+export interface SpecExecution<O> {
+  readonly slot: number;
+  readonly output: O;
+}
+
+/** The Service ghost: the spec run over the chosen prefix. */
+export class ServiceGhost<S, I, O> {
+  readonly service: Service<S, I, O>;
+  /** Slots 1..prefix are chosen; their commands are the executed sequence. */
+  prefix = 0;
+  state: ServiceState<S, O>;
+  /** Digest of the spec's service state after each slot of the prefix. */
+  private readonly digestAt: string[] = [""];
+  private readonly executedAt: number[] = [0];
+  /** "client#seq" -> its first execution. */
+  readonly executions = new Map<string, SpecExecution<O>>();
+  /** The last requests applied, for reports: "slot 3: Apply(c1#2 ...) -> output". */
+  private readonly recent: string[] = [];
+  /** The highest slot whose effect some client has observed (an acknowledged write, a lease read). */
+  observedSlot = 0;
+
+  constructor(
+    readonly app: Application<S, I, O>,
+    private readonly chosenValue: (slot: number) => Value<I> | undefined,
+    private readonly tally: Tally,
+  ) {
+    this.service = serviceOf(app);
+    this.state = this.service.start;
+    this.digestAt[0] = this.digest(this.state);
+  }
+
+  /** A service state's fingerprint: application digest, requests executed, session table. */
+  digest(s: ServiceState<S, O>): string {
+    const sessions = sessionsOf(s)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([c, x]) => `${c}#${x.seq}=${JSON.stringify(x.output)}`);
+    return `${this.app.digest(s.app)}|${s.executed}|${sessions.join(",")}`;
+  }
+
+  /** A slot was chosen: extend the prefix as far as it is contiguous, applying each request to the spec. */
+  chosen(_slot: number): void {
+    for (;;) {
+      const value = this.chosenValue(this.prefix + 1);
+      if (value === undefined) return;
+      this.prefix++;
+      if (value._tag === "batch") {
+        for (const c of value.commands) this.applyCommand(c.clientId, c.seq, c.input);
+      }
+      this.digestAt[this.prefix] = this.digest(this.state);
+      this.executedAt[this.prefix] = this.state.executed;
+    }
+  }
+
+  /** The Service's abstract state, for reports: the chosen prefix, the count, the digest, the last requests. */
+  show(): string {
+    return [`/\\ executed sequence = the commands of slots 1..${this.prefix} (${this.state.executed} requests)`, `/\\ state = ${this.digest(this.state)}`, ...this.recent.map((r) => `   ${r}`)].join("\n");
+  }
+
+  private note(line: string): void {
+    if (this.recent.length >= 6) this.recent.shift();
+    this.recent.push(line);
+  }
+
+  private applyCommand(clientId: string | undefined, seq: number | undefined, input: I): void {
+    if (clientId === undefined || seq === undefined) {
+      // A one-shot request: a session of its own that is never retried.
+      const applied = this.app.apply(input, this.state.app);
+      this.state = { ...this.state, app: applied.state, executed: this.state.executed + 1 };
+      this.tally.add("Service: Apply (one-shot)");
+      return;
+    }
+    const applied = this.service.apply({ clientId, seq, input }, this.state);
+    this.state = applied.state;
+    if (applied.output._tag === "executed") {
+      this.executions.set(`${clientId}#${seq}`, { slot: this.prefix, output: applied.output.output });
+      this.note(`slot ${this.prefix}: Apply(${clientId}#${seq} ${JSON.stringify(input)}) -> ${JSON.stringify(applied.output.output)}`);
+      this.tally.add("Service: Apply");
+    } else {
+      this.tally.add(`Service: Apply (${applied.output._tag}: a stutter of the state)`);
+    }
+  }
+
+  /** RepliesMatchSpec for one reply replica index `replica` gave (in effect order). */
+  reply(c: Carried<I, O> & { _tag: "Reply" }): void {
+    const { request, result } = c;
+    if (request.seq === undefined) return;
+    const id = `${request.clientId}#${request.seq}`;
+    if (result._tag === "ok") {
+      const e = this.executions.get(id);
+      if (e === undefined) {
+        violated({
+          check: "RepliesMatchSpec",
+          level: "Service",
+          before: this.show(),
+          message: `${id} was acknowledged (${JSON.stringify(result.output)}) but is not in the executed sequence (chosen prefix ends at slot ${this.prefix})`,
+        });
+      }
+      if (!this.app.outputsEqual(e.output, result.output)) {
+        violated({
+          check: "RepliesMatchSpec",
+          level: "Service",
+          before: this.show(),
+          message: `${id} was answered ${JSON.stringify(result.output)}, but the service spec's output for it (executed at slot ${e.slot}) is ${JSON.stringify(e.output)}`,
+          action: `Apply(${id}) -> ${JSON.stringify(e.output)}`,
+        });
+      }
+      if (e.slot > this.observedSlot) this.observedSlot = e.slot;
+      return;
+    }
+    if (result._tag === "stale-seq") {
+      const session = sessionOf(this.state, request.clientId);
+      if (session === undefined || session.seq <= request.seq) {
+        violated({
+          check: "RepliesMatchSpec",
+          level: "Service",
+          before: this.show(),
+          message: `${id} was refused as stale (last ${result.lastSeq}), but the spec's session for ${request.clientId} is at ${session?.seq ?? "none"}`,
+        });
+      }
+    }
+  }
+
+  /** ExecutedPrefixAgreement, ExactlyOnce, DigestAgreement for a replica whose executed prefix may have grown. */
+  executed(replica: number, before: ReplicaState<S, I, O> | null, after: ReplicaState<S, I, O>, recovered: boolean): void {
+    const from = recovered || before === null ? 0 : before.learner.executedUpTo;
+    const to = after.learner.executedUpTo;
+    if (to === from && !recovered) return;
+    if (to < from) violated({ check: "ExecutedPrefixAgreement", level: "Service", message: `replica index ${replica} un-executed slots ${to + 1}..${from}` });
+    for (let slot = from + 1; slot <= to; slot++) {
+      const mine = slotMapGet(after.learner.log, slot);
+      // A slot the replica's log does not hold at or below its snapshot (it came with the snapshot,
+      // its log was cut below one, or its chosen record was lost in a crash) is vouched for by the
+      // snapshot, which SnapshotMatchesSpec checks, and by the digest of the state after it, below.
+      if (mine === undefined && slot <= (after.learner.snapshot?.slot ?? 0)) continue;
+      const chosen = this.chosenValue(slot);
+      if (slot > this.prefix || chosen === undefined || mine === undefined || !valuesEqual(mine, chosen)) {
+        violated({
+          check: "ExecutedPrefixAgreement",
+          level: "Service",
+          before: this.show(),
+          message: `replica index ${replica} executed slot ${slot} (${JSON.stringify(mine)}), but ${chosen === undefined ? "nothing is chosen there" : `the chosen value is ${JSON.stringify(chosen)}`} (chosen prefix: 1..${this.prefix})`,
+        });
+      }
+    }
+    const executed = after.learner.service.executed;
+    if (executed !== this.executedAt[to]) {
+      violated({
+        check: "ExactlyOnce",
+        level: "Service",
+        before: this.show(),
+        after: `replica index ${replica} after slot ${to}: ${this.digest(after.learner.service)}`,
+        message: `replica index ${replica} executed ${executed} requests in slots 1..${to}; the service spec, which executes each (client, seq) once, executed ${this.executedAt[to]}`,
+      });
+    }
+    const mine = this.digest(after.learner.service);
+    if (mine !== this.digestAt[to]) {
+      violated({
+        check: "DigestAgreement",
+        level: "Service",
+        message: `replica index ${replica}'s service state after slot ${to} differs from the spec's`,
+        before: `spec:    ${this.digestAt[to]}`,
+        after: `replica: ${mine}`,
+      });
+    }
+  }
+
+  /** The spec's service state digest after the chosen prefix 1..slot, or undefined beyond the prefix. */
+  digestAfter(slot: number): string | undefined {
+    return slot <= this.prefix ? this.digestAt[slot] : undefined;
+  }
+
+  /** The output the spec gives a session request, if it has executed. */
+  executionOf(clientId: string, seq: number): SpecExecution<O> | undefined {
+    return this.executions.get(`${clientId}#${seq}`);
+  }
+}

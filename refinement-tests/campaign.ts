@@ -1,0 +1,82 @@
+/**
+ * A campaign: many runs of a suite, split deterministically into shards (run k belongs to shard
+ * k mod n) and, within a shard, across worker threads. This module runs a list of run indices
+ * in the current thread and aggregates counters; cli/check.ts spreads the lists over workers.
+ * The verdict of run k depends only on (seed, k, options), never on the shard or worker count.
+ */
+import { sometimesRequired } from "../proofs/world-checker.ts";
+import { runOne, runSeed, type SuiteOptions } from "./suite.ts";
+import { showScenario } from "./world/run.ts";
+import type { Failure } from "./world/run.ts";
+
+/** What a campaign runs. */
+export interface CampaignOptions extends SuiteOptions {
+  readonly seed: number;
+  readonly runs: number;
+  /** This shard: index i of n (runs k with k mod n = i). Default 0 of 1. */
+  readonly shard?: { readonly index: number; readonly count: number };
+}
+
+/** A failed run, ready to report. */
+export interface CampaignFailure {
+  readonly runIndex: number;
+  readonly seed: number;
+  readonly path: string;
+  readonly failure: Failure;
+  readonly scenario: string;
+  readonly shrinks: number;
+}
+
+/** Progress of part of a campaign. */
+export interface CampaignTotals {
+  runs: number;
+  events: number;
+  operations: number;
+  readonly counters: Map<string, number>;
+  failure: CampaignFailure | null;
+}
+
+export function emptyTotals(): CampaignTotals {
+  return { runs: 0, events: 0, operations: 0, counters: new Map(), failure: null };
+}
+
+/** The run indices of a shard. */
+export function shardRuns(options: CampaignOptions): number[] {
+  const { index, count } = options.shard ?? { index: 0, count: 1 };
+  const out: number[] = [];
+  for (let k = index; k < options.runs; k += count) out.push(k);
+  return out;
+}
+
+/** Run the given run indices in this thread; `onRun` after each. Stops at the first failure. */
+export function runIndices(indices: readonly number[], options: CampaignOptions, onRun?: (totals: CampaignTotals) => boolean | undefined): CampaignTotals {
+  const totals = emptyTotals();
+  for (const k of indices) {
+    const seed = runSeed(options.seed, k);
+    const one = runOne(seed, options);
+    totals.runs++;
+    totals.events += one.first.events;
+    totals.operations += one.first.operations;
+    for (const [name, n] of one.first.counters) totals.counters.set(name, (totals.counters.get(name) ?? 0) + n);
+    if (one.failed !== null) {
+      totals.failure = { runIndex: k, seed, path: one.failed.path, failure: one.failed.failure, scenario: showScenario(one.failed.scenario), shrinks: one.failed.shrinks };
+    }
+    const stop = onRun?.(totals) ?? false;
+    if (totals.failure !== null || stop) break;
+  }
+  return totals;
+}
+
+/** Add `part` into `into`. */
+export function addTotals(into: CampaignTotals, part: CampaignTotals): void {
+  into.runs += part.runs;
+  into.events += part.events;
+  into.operations += part.operations;
+  for (const [name, n] of part.counters) into.counters.set(name, (into.counters.get(name) ?? 0) + n);
+  into.failure ??= part.failure;
+}
+
+/** The required rare states that the campaign never reached. */
+export function missingSometimes(counters: ReadonlyMap<string, number>): string[] {
+  return sometimesRequired.filter((name) => (counters.get(name) ?? 0) === 0);
+}

@@ -1,0 +1,19 @@
+/** Accepting below the promised ballot: an acceptor helps a ballot lower than its maxBal (P1a broken). */
+import { ballotEquals, type AcceptorState, type Ballot } from "../../impl/core/index.ts";
+import type { Mutant } from "./mutant.ts";
+import { withRules } from "./mutant.ts";
+
+function canPromiseIgnoringMaxBal<I>(acceptor: AcceptorState<I>, ballot: Ballot, now: number): boolean {
+  // The real rule starts with: if (ballot < maxBal) refuse. Gone.
+  if (now < acceptor.noPromiseUntil && !ballotEquals(ballot, acceptor.maxBal)) return false;
+  if (now < acceptor.grantUntil && !ballotEquals(ballot, acceptor.grantTo)) return false;
+  return true;
+}
+
+export const acceptBelowPromise: Mutant = {
+  name: "accept-below-promise",
+  description: "an acceptor votes in (and promises) ballots below its maxBal",
+  expectedCatch: ["refines Voting", "VotesSafe", "core assertion"],
+  mode: "safety",
+  step: withRules({ canPromise: canPromiseIgnoringMaxBal }),
+};

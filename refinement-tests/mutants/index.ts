@@ -1,0 +1,59 @@
+/**
+ * The bug zoo: every deliberately broken variant of the protocol, each caught by the ordinary
+ * suites (`npm run mutants`). Kept out of impl/: production code has no bug flags.
+ */
+import { acceptBelowPromise } from "./accept-below-promise.ts";
+import { ballotOrderIgnoresReplica } from "./ballot-order-ignores-replica.ts";
+import { dedupOutsideReplicatedState } from "./dedup-outside-replicated-state.ts";
+import { grantIgnored } from "./grant-ignored.ts";
+import { learnAnyVote } from "./learn-any-vote.ts";
+import { leaseFromReceipt } from "./lease-from-receipt.ts";
+import { leaseReadBeforeReproposals } from "./lease-read-before-reproposals.ts";
+import { leaseWithoutDriftMargin } from "./lease-without-drift-margin.ts";
+import type { Mutant } from "./mutant.ts";
+import { noNoopGapFilling } from "./no-noop-gap-filling.ts";
+import { outOfOrderExecution } from "./out-of-order-execution.ts";
+import { phase2aNotHighest } from "./phase2a-not-highest.ts";
+import { quorumOffByOne } from "./quorum-off-by-one.ts";
+import { replyBeforeDurable } from "./reply-before-durable.ts";
+import { restartForgetsGrant } from "./restart-forgets-grant.ts";
+import { alphaIgnored } from "./alpha-ignored.ts";
+import { snapshotDropsSessions } from "./snapshot-drops-sessions.ts";
+import { staleTransferInstalled } from "./stale-transfer-installed.ts";
+import { transferUnverified } from "./transfer-unverified.ts";
+import { truncateWithoutSnapshot } from "./truncate-without-snapshot.ts";
+import { truncatedPromiseCounted } from "./truncated-promise-counted.ts";
+
+export type { Mutant } from "./mutant.ts";
+
+/** Every mutant, in a fixed order. */
+export const mutants: readonly Mutant[] = [
+  quorumOffByOne,
+  acceptBelowPromise,
+  phase2aNotHighest,
+  replyBeforeDurable,
+  leaseFromReceipt,
+  leaseWithoutDriftMargin,
+  restartForgetsGrant,
+  leaseReadBeforeReproposals,
+  dedupOutsideReplicatedState,
+  outOfOrderExecution,
+  noNoopGapFilling,
+  ballotOrderIgnoresReplica,
+  learnAnyVote,
+  grantIgnored,
+  // Snapshots, truncation, state transfer and reconfiguration (issue #5).
+  truncatedPromiseCounted,
+  truncateWithoutSnapshot,
+  staleTransferInstalled,
+  transferUnverified,
+  snapshotDropsSessions,
+  alphaIgnored,
+];
+
+/** The mutant called `name`; throws with the list of names otherwise. */
+export function mutantNamed(name: string): Mutant {
+  const m = mutants.find((x) => x.name === name);
+  if (m === undefined) throw new Error(`no mutant named ${JSON.stringify(name)}; known: ${mutants.map((x) => x.name).join(", ")}`);
+  return m;
+}

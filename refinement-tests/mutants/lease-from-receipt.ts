@@ -1,0 +1,11 @@
+/** The leader counts its lease from when a grant ARRIVED instead of when its request was sent. */
+import type { Mutant } from "./mutant.ts";
+import { withRules } from "./mutant.ts";
+
+export const leaseFromReceipt: Mutant = {
+  name: "lease-from-receipt",
+  description: "a lease grant is counted from its receipt, not from the send time of the request it answers",
+  expectedCatch: ["AtMostOneLeaseholder", "LeaseBounded", "LeaseReadFresh", "Linearizability"],
+  mode: "safety",
+  step: withRules({ grantCountedFrom: (_sentAt, receivedAt) => receivedAt }),
+};

@@ -1,0 +1,33 @@
+/**
+ * The shape of a deliberately broken variant of the protocol (the bug zoo). A mutant is a step
+ * function built from impl/core with one rule replaced (`makeStep({ ...defaultRules, rule })`),
+ * or a wrapper that reorders or filters the effects of the real step where the bug is in what
+ * is carried out. Mutants live here only: production code has no bug flags.
+ */
+import { defaultRules, makeStep, step as realStep, type ReplicaRules, type Step } from "../../impl/core/index.ts";
+
+/** One broken variant. */
+export interface Mutant {
+  /** Kebab-case name, used by `npm run mutants` and `npm run check -- --mutant`. */
+  readonly name: string;
+  /** What is broken, in one sentence. */
+  readonly description: string;
+  /** The checks expected to catch it (any of them). */
+  readonly expectedCatch: readonly string[];
+  /** Which suite catches it: the safety suite, or (for liveness bugs) the liveness suite. */
+  readonly mode: "safety" | "liveness";
+  readonly step: Step;
+}
+
+/** A step with some rules replaced. */
+export function withRules(rules: Partial<ReplicaRules>): Step {
+  return makeStep({ ...defaultRules, ...rules });
+}
+
+/** The real step, with its effects rewritten. */
+export function withEffects(rewrite: (effects: ReturnType<Step>["effects"]) => ReturnType<Step>["effects"]): Step {
+  return (state, event) => {
+    const r = realStep(state, event);
+    return { state: r.state, effects: rewrite(r.effects) as typeof r.effects };
+  };
+}

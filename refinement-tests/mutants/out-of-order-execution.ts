@@ -1,0 +1,21 @@
+/** Executing out of slot order: a replica executes the next slot it has, skipping gaps. */
+import { slotMapForEach, type SlotMap, type Value } from "../../impl/core/index.ts";
+import type { Mutant } from "./mutant.ts";
+import { withRules } from "./mutant.ts";
+
+function nextPresent<I>(log: SlotMap<Value<I>>, executedUpTo: number): number | undefined {
+  let found: number | undefined;
+  slotMapForEach(log, executedUpTo + 1, Number.MAX_SAFE_INTEGER, (slot) => {
+    found = slot;
+    return false;
+  });
+  return found;
+}
+
+export const outOfOrderExecution: Mutant = {
+  name: "out-of-order-execution",
+  description: "a replica executes the lowest slot it has learned above its executed prefix, skipping gaps",
+  expectedCatch: ["ExecutedPrefixAgreement", "DigestAgreement", "RepliesMatchSpec"],
+  mode: "safety",
+  step: withRules({ nextToExecute: nextPresent }),
+};

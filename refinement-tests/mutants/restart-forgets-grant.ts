@@ -1,0 +1,11 @@
+/** A restarted acceptor does not wait out a lease: it may promise a new ballot while a grant it forgot is in force. */
+import type { Mutant } from "./mutant.ts";
+import { withRules } from "./mutant.ts";
+
+export const restartForgetsGrant: Mutant = {
+  name: "restart-forgets-grant",
+  description: "a restarted acceptor helps any ballot at once (no restart wait, rule L4 broken)",
+  expectedCatch: ["AtMostOneLeaseholder", "LeaseReadFresh", "Linearizability"],
+  mode: "safety",
+  step: withRules({ restartWaitUntil: (now) => now }),
+};

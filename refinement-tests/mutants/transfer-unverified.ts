@@ -1,0 +1,15 @@
+/**
+ * A state transfer is installed without checking its digests (rule S2 broken): a chunk corrupted
+ * on the way becomes the replica's state.
+ */
+import { decodeSnapshot } from "../../impl/core/index.ts";
+import type { Mutant } from "./mutant.ts";
+import { withRules } from "./mutant.ts";
+
+export const transferUnverified: Mutant = {
+  name: "transfer-unverified",
+  description: "a reassembled snapshot is installed without checking its digests",
+  expectedCatch: ["SnapshotMatchesSpec", "DigestAgreement", "ExactlyOnce", "RepliesMatchSpec", "Linearizability"],
+  mode: "safety",
+  step: withRules({ verifySnapshot: (ctx, data) => decodeSnapshot(ctx, data) }),
+};

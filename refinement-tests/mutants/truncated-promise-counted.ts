@@ -1,0 +1,15 @@
+/**
+ * Phase 1 treats a truncated slot as empty: a Promise counts for every slot from its fromSlot on,
+ * also the slots at or below the acceptor's truncation point, whose votes it no longer reports
+ * (rule T2 broken). A new leader behind a snapshot then proposes a no-op over a chosen value.
+ */
+import type { Mutant } from "./mutant.ts";
+import { withRules } from "./mutant.ts";
+
+export const truncatedPromiseCounted: Mutant = {
+  name: "truncated-promise-counted",
+  description: "a Promise counts for the slots its acceptor truncated, as if no vote had been cast there",
+  expectedCatch: ["refines Voting", "VotesSafe", "refines Consensus", "LearnedIsChosen", "core assertion", "ExecutedPrefixAgreement", "DigestAgreement"],
+  mode: "safety",
+  step: withRules({ promiseCoversFrom: (fromSlot) => fromSlot }),
+};

@@ -1,0 +1,119 @@
+/**
+ * The model-based suites over the world, as fast-check properties: the safety mode (faults
+ * freely, every check after every step, linearizability at the end) and the liveness mode
+ * (then heal, stop faults, require a leader with a lease and every request answered). One run
+ * is `fc.check` of the property with one seed and one generated scenario, so a failure comes back
+ * shrunk with fast-check's (seed, path), which replays it exactly: `--replay seed:path`.
+ *
+ * The campaign CLI, the mutant runner, the CI-sized tests and the benchmark all call `runOne`;
+ * nothing here is tuned per bug.
+ */
+import fc from "fast-check";
+import type { Step } from "../impl/core/index.ts";
+import { scenarioArbitrary, type GeneratorBounds, type Scenario } from "./world/actions.ts";
+import { runScenario, type Failure, type RunResult } from "./world/run.ts";
+import { defaultTuning } from "./world/world.ts";
+
+/** What to run. */
+export interface SuiteOptions {
+  /** 3 or 5. Default 3. */
+  readonly replicas?: number;
+  /** Liveness mode. Default false (safety). */
+  readonly liveness?: boolean;
+  /** A replica step (bug zoo). Default impl/core's. */
+  readonly step?: Step;
+  /** Shrink a failure (default true; the mutant runner only needs to know it failed). */
+  readonly shrink?: boolean;
+  /** Longest scenario, in actions. Default 300. */
+  readonly actionsMax?: number;
+}
+
+/** The generator bounds for a suite. */
+export function boundsOf(options: SuiteOptions): GeneratorBounds {
+  return {
+    replicas: options.replicas ?? 3,
+    clients: 3,
+    keys: 2,
+    driftPpmMax: defaultTuning.clockDriftPpmMax,
+    actionsMin: 1,
+    actionsMax: options.actionsMax ?? 300,
+  };
+}
+
+/** Thrown by the property on a failed run. */
+class RunFailed extends Error {
+  constructor(readonly failure: Failure) {
+    super(`${failure.check}: ${failure.message}`);
+  }
+}
+
+/** The outcome of one run of a suite. */
+export interface OneRun {
+  /** The seed that generated the scenario (fast-check's). */
+  readonly seed: number;
+  /** The first (unshrunk) run: its events and counters count toward the campaign. */
+  readonly first: RunResult;
+  /** On failure: the shrunk scenario, its failure, and fast-check's path to it. */
+  readonly failed: { readonly scenario: Scenario; readonly failure: Failure; readonly path: string; readonly shrinks: number } | null;
+}
+
+function property(options: SuiteOptions, onRun: (r: RunResult) => void): fc.IPropertyWithHooks<[Scenario]> {
+  const runOptions = {
+    replicas: options.replicas ?? 3,
+    clients: boundsOf(options).clients,
+    liveness: options.liveness ?? false,
+    ...(options.step === undefined ? {} : { step: options.step }),
+  };
+  return fc.property(scenarioArbitrary(boundsOf(options)), (scenario) => {
+    const r = runScenario(scenario, runOptions);
+    onRun(r);
+    if (r.failure !== null) throw new RunFailed(r.failure);
+  });
+}
+
+/** Run one generated scenario of the suite from `seed`; shrink it on failure. */
+export function runOne(seed: number, options: SuiteOptions = {}): OneRun {
+  let first: RunResult | null = null;
+  const details = fc.check(
+    property(options, (r) => {
+      first ??= r;
+    }),
+    { seed, numRuns: 1, endOnFailure: options.shrink === false },
+  );
+  if (first === null) {
+    // The run itself threw something other than a check's failure: a defect of the world or a checker.
+    const cause = details.errorInstance;
+    throw cause instanceof Error ? cause : new Error(`seed ${seed}: the run failed without a result: ${String(cause)}`);
+  }
+  if (!details.failed) return { seed, first, failed: null };
+  const scenario = details.counterexample![0];
+  // The last run the property saw may be a shrink candidate that passed; run the counterexample again.
+  const again = runScenario(scenario, { replicas: options.replicas ?? 3, clients: boundsOf(options).clients, liveness: options.liveness ?? false, ...(options.step === undefined ? {} : { step: options.step }) });
+  if (again.failure === null) throw new Error(`seed ${seed}: the shrunk counterexample passes when run again: the run is not deterministic`);
+  return { seed, first, failed: { scenario, failure: again.failure, path: details.counterexamplePath ?? "0", shrinks: details.numShrinks } };
+}
+
+/** Replay `seed:path` (as printed in reports) and return the counterexample's scenario. */
+export function replayScenario(seed: number, path: string, options: SuiteOptions = {}): Scenario {
+  let found: Scenario | null = null;
+  fc.check(
+    fc.property(scenarioArbitrary(boundsOf(options)), (scenario) => {
+      found = scenario;
+      return true;
+    }),
+    { seed, path, numRuns: 1 },
+  );
+  if (found === null) throw new Error(`no scenario at ${seed}:${path}`);
+  return found;
+}
+
+/** The seed of run `index` of a campaign seeded `seed`: a fixed mix, so shards agree. */
+export function runSeed(seed: number, index: number): number {
+  let h = (seed ^ Math.imul(index + 1, 0x9e3779b9)) >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h | 0;
+}

@@ -1,0 +1,50 @@
+/**
+ * The CI-sized share of the refinement campaign (`npm run check` runs the long one): generated
+ * runs of the safety suite on 3 and 5 replicas and of the liveness suite, every check after every
+ * world step. Every run is seeded, so these tests are deterministic: they pass or fail the same
+ * way on every machine. The required rare states ("sometimes" counters) must all be reached, or
+ * the suite is not exploring what it claims to.
+ */
+import { describe, expect, it } from "vitest";
+import { addTotals, emptyTotals, missingSometimes, runIndices, type CampaignOptions } from "./campaign.ts";
+import { describeFailure } from "./world/report.ts";
+
+function campaign(options: CampaignOptions, first: number): ReturnType<typeof runIndices> {
+  const indices = Array.from({ length: options.runs }, (_, k) => first + k);
+  const totals = runIndices(indices, options);
+  if (totals.failure !== null) {
+    const f = totals.failure;
+    throw new Error(
+      `${describeFailure(f.failure)}\n\nreplay: npm run check -- --replay ${f.seed}:${f.path} --replicas ${options.replicas ?? 3}${options.liveness === true ? " --liveness" : ""}\nscenario:\n${f.scenario}`,
+    );
+  }
+  return totals;
+}
+
+describe("the refinement campaign, CI-sized", () => {
+  const all = emptyTotals();
+
+  it("safety, 3 replicas: 5,000 generated runs pass every check after every step", () => {
+    const t = campaign({ seed: 1, runs: 5000, replicas: 3 }, 0);
+    addTotals(all, t);
+    expect(t.runs).toBe(5000);
+  });
+
+  it("safety, 5 replicas: 1,200 generated runs pass every check", () => {
+    addTotals(all, campaign({ seed: 2, runs: 1200, replicas: 5 }, 0));
+  });
+
+  it("liveness, 3 and 5 replicas: after the faults, a leader with a lease answers every request", () => {
+    const t3 = campaign({ seed: 3, runs: 1000, replicas: 3, liveness: true }, 0);
+    const t5 = campaign({ seed: 4, runs: 300, replicas: 5, liveness: true }, 0);
+    expect(t3.counters.get("liveness: converged")).toBe(1000);
+    expect(t5.counters.get("liveness: converged")).toBe(300);
+    addTotals(all, t3);
+    addTotals(all, t5);
+  });
+
+  it("reaches every required rare state (a suite that never reaches one fails)", () => {
+    expect(all.runs).toBeGreaterThan(0);
+    expect(missingSometimes(all.counters)).toEqual([]);
+  });
+});

@@ -1,0 +1,286 @@
+/**
+ * Faults as data: every action the simulated world can take (deliver, drop, duplicate, reorder
+ * by choosing which message to deliver, partitions symmetric and one-way, heal, crash with the
+ * crash landing in the middle of a step or of a snapshot, restart, pause and resume, clock drift,
+ * advancing true time, client submits and retries, membership changes asked of the leader (add a
+ * spare, promote, remove, remove the leader itself, replace), and state-transfer faults: a chunk
+ * lost, corrupted, or replayed late from a stale peer), and the fast-check arbitraries that
+ * generate and shrink lists of them.
+ *
+ * Actions name things by small numbers that the world interprets modulo what exists at that
+ * moment (the i-th deliverable message, replica r mod N, or with r = N the current leader), so
+ * every list is meaningful and a shrunk list still runs. Generation is swarm testing (Groce et al., ISSTA 2012): each run first
+ * draws a profile (how often each kind of action occurs, how far time jumps), so some runs are
+ * all partitions and fine-grained time while others crash and restart replicas constantly. The
+ * same generator serves every suite and every mutant; nothing is tuned per bug.
+ */
+import fc from "fast-check";
+
+/** What a client asks for. Values are made unique by the world (client and operation number). */
+export interface OpSpec {
+  readonly kind: "put" | "append" | "get" | "cas";
+  /** Key index, modulo the world's key count. */
+  readonly key: number;
+}
+
+/** The membership changes an operator asks for (the world picks the replicas; see world.ts). */
+export type ReconfigureKind = "add" | "promote" | "remove" | "removeLeader" | "replace";
+
+/** One action of the world. Numbers are interpreted modulo what exists (see the module comment). */
+export type Action =
+  /** Deliver the i-th deliverable message in flight (oldest first): i = 0 is FIFO, others reorder. */
+  | { readonly t: "deliver"; readonly i: number }
+  /** Deliver every message deliverable now, oldest first (not the ones those deliveries send). */
+  | { readonly t: "deliverAll" }
+  /** Lose the i-th message in flight. */
+  | { readonly t: "drop"; readonly i: number }
+  /** Put a copy of the i-th message in flight. */
+  | { readonly t: "duplicate"; readonly i: number }
+  /** Cut the link a -> b, and b -> a too unless `oneWay`. */
+  | { readonly t: "cut"; readonly a: number; readonly b: number; readonly oneWay: boolean }
+  /**
+   * A symmetric partition: replica r and the `others` replicas after it (by index) on one side,
+   * the rest on the other (`others` = 0: r alone). The minority side is at most half.
+   */
+  | { readonly t: "isolate"; readonly r: number; readonly others: number }
+  /**
+   * Jepsen's bridge: cut the current leader off from every replica but r, so r alone hears both
+   * sides (with 3 replicas: two majorities that share r). The partition where leases are tested.
+   */
+  | { readonly t: "bridge"; readonly r: number }
+  /** Restore every link. */
+  | { readonly t: "heal" }
+  /** Crash replica r now, or (with `at`) just before effect `at` of its next step: unflushed records are lost. */
+  | { readonly t: "crash"; readonly r: number; readonly at: number | null }
+  /** Boot crashed replica r from its disk, its monotonic clock starting at `clockMs` (a live r is crashed first: a reboot). */
+  | { readonly t: "restart"; readonly r: number; readonly clockMs: number }
+  /** Stop replica r's process (SIGSTOP): it handles nothing, its clock runs on. */
+  | { readonly t: "pause"; readonly r: number }
+  | { readonly t: "resume"; readonly r: number }
+  /** Set replica r's clock rate to 1 + ppm / 1e6 (the world clamps it to the drift bound). */
+  | { readonly t: "drift"; readonly r: number; readonly ppm: number }
+  /** Let `ms` of true time pass, then tick every live, running replica at its own clock. */
+  | { readonly t: "advance"; readonly ms: number }
+  /** Client c starts an operation (or, with one outstanding, retries it). */
+  | { readonly t: "submit"; readonly c: number; readonly op: OpSpec }
+  /** Client c resends its outstanding operation (same sequence number) to the replica it believes leads. */
+  | { readonly t: "retry"; readonly c: number }
+  /** The next reply client c's connection carries is lost (the request may have executed; the client will retry). */
+  | { readonly t: "loseReply"; readonly c: number }
+  /** An operator asks the current leader for a membership change of kind `kind` (replica picked by `r`). */
+  | { readonly t: "reconfigure"; readonly kind: ReconfigureKind; readonly r: number }
+  /** Replica r crashes during its next snapshot: after the snapshot record is written, before it is durable. */
+  | { readonly t: "crashInSnapshot"; readonly r: number }
+  /** Lose the i-th state-transfer chunk in flight (a partial transfer); with none in flight, the next one sent. */
+  | { readonly t: "dropChunk"; readonly i: number }
+  /** Change a byte of the i-th state-transfer chunk in flight; with none in flight, of the next one sent. */
+  | { readonly t: "corruptChunk"; readonly i: number }
+  /** Replica `from` sends replica `to`, unasked, the first chunk of a snapshot it holds (a late answer from a stale peer). */
+  | { readonly t: "staleChunk"; readonly i: number; readonly from: number; readonly to: number };
+
+/** The kinds of action, in a fixed order. */
+export const actionKinds = [
+  "deliver",
+  "deliverAll",
+  "drop",
+  "duplicate",
+  "cut",
+  "isolate",
+  "bridge",
+  "heal",
+  "crash",
+  "restart",
+  "pause",
+  "resume",
+  "drift",
+  "advance",
+  "submit",
+  "retry",
+  "loseReply",
+  "reconfigure",
+  "crashInSnapshot",
+  "dropChunk",
+  "corruptChunk",
+  "staleChunk",
+] as const;
+export type ActionKind = (typeof actionKinds)[number];
+
+/** A swarm profile: the weight of every kind of action in one run, and how far time may jump. */
+export interface Profile {
+  readonly weights: Readonly<Record<ActionKind, number>>;
+  /** Largest single advance of true time, milliseconds. */
+  readonly advanceMsMax: number;
+  /** Start from a cluster that has elected its first leader (fault-free warm-up), or from cold. */
+  readonly warmStart: boolean;
+  /** Index into the world's `tunings` (0, the default, when absent). */
+  readonly tuning?: number;
+}
+
+/** Bounds of the generator. */
+export interface GeneratorBounds {
+  readonly replicas: number;
+  readonly clients: number;
+  readonly keys: number;
+  /** Drift bound in parts per million (the replicas' clockDriftPpmMax). */
+  readonly driftPpmMax: number;
+  readonly actionsMin: number;
+  readonly actionsMax: number;
+}
+
+const weight = (max: number) => fc.integer({ min: 0, max });
+
+/** A swarm profile. Delivery and time always have weight: without them nothing happens. */
+export const profileArbitrary: fc.Arbitrary<Profile> = fc
+  .record({
+    deliver: fc.integer({ min: 3, max: 12 }),
+    deliverAll: weight(4),
+    drop: weight(2),
+    duplicate: weight(2),
+    cut: weight(3),
+    isolate: weight(4),
+    bridge: weight(3),
+    heal: weight(2),
+    crash: weight(2),
+    restart: weight(2),
+    pause: weight(1),
+    resume: weight(2),
+    drift: weight(2),
+    advance: fc.integer({ min: 3, max: 10 }),
+    submit: fc.integer({ min: 2, max: 10 }),
+    retry: weight(3),
+    loseReply: weight(2),
+    reconfigure: weight(3),
+    crashInSnapshot: weight(1),
+    dropChunk: weight(2),
+    corruptChunk: weight(1),
+    staleChunk: weight(3),
+    advanceMsMax: fc.constantFrom(20, 100, 300, 700),
+    warmStart: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }),
+    tuning: fc.oneof({ arbitrary: fc.constant(0), weight: 5 }, { arbitrary: fc.integer({ min: 1, max: 3 }), weight: 3 }),
+  })
+  .map(({ advanceMsMax, warmStart, tuning, ...weights }) => ({ weights, advanceMsMax, warmStart, tuning }));
+
+const opArbitrary = (keys: number): fc.Arbitrary<OpSpec> =>
+  fc.record({ kind: fc.constantFrom<OpSpec["kind"]>("put", "append", "get", "cas"), key: fc.nat({ max: keys - 1 }) });
+
+/** Arbitrary for one action of a given kind. */
+function kindArbitrary(kind: ActionKind, p: Profile, b: GeneratorBounds): fc.Arbitrary<Action> {
+  // A replica target: 0..N-1 names a replica, N names "the current leader" (Jepsen's nemeses
+  // that target the primary), which is where the interesting faults land.
+  const r = fc.oneof({ arbitrary: fc.nat({ max: b.replicas - 1 }), weight: 1 }, { arbitrary: fc.constant(b.replicas), weight: 1 });
+  const i = fc.nat({ max: 63 });
+  switch (kind) {
+    case "deliver":
+      // Mostly the oldest messages: reordering a few at a time is what finds ordering bugs.
+      return fc.oneof({ arbitrary: fc.constant(0), weight: 3 }, { arbitrary: fc.nat({ max: 3 }), weight: 2 }, { arbitrary: i, weight: 1 }).map((n) => ({ t: "deliver", i: n }));
+    case "deliverAll":
+      return fc.constant({ t: "deliverAll" });
+    case "drop":
+      return i.map((n) => ({ t: "drop", i: n }));
+    case "duplicate":
+      return i.map((n) => ({ t: "duplicate", i: n }));
+    case "cut":
+      return fc.record({ a: r, b: r, oneWay: fc.boolean() }).map((x) => ({ t: "cut", ...x }));
+    case "isolate":
+      return fc.record({ r, others: fc.nat({ max: Math.max(0, Math.floor((b.replicas - 1) / 2) - 1) }) }).map((x) => ({ t: "isolate", ...x }));
+    case "bridge":
+      return fc.nat({ max: b.replicas - 1 }).map((n) => ({ t: "bridge", r: n }));
+    case "heal":
+      return fc.constant({ t: "heal" });
+    case "crash":
+      return fc.record({ r, at: fc.option(fc.nat({ max: 6 }), { nil: null }) }).map((x) => ({ t: "crash", ...x }));
+    case "restart":
+      return fc.record({ r, clockMs: fc.nat({ max: 1_000_000 }) }).map((x) => ({ t: "restart", ...x }));
+    case "pause":
+      return r.map((n) => ({ t: "pause", r: n }));
+    case "resume":
+      return r.map((n) => ({ t: "resume", r: n }));
+    case "drift":
+      return fc
+        .record({ r, ppm: fc.oneof(fc.constantFrom(-b.driftPpmMax, b.driftPpmMax, 0), fc.integer({ min: -b.driftPpmMax, max: b.driftPpmMax })) })
+        .map((x) => ({ t: "drift", ...x }));
+    case "advance":
+      return fc.integer({ min: 1, max: p.advanceMsMax }).map((ms) => ({ t: "advance", ms }));
+    case "submit":
+      return fc.record({ c: fc.nat({ max: b.clients - 1 }), op: opArbitrary(b.keys) }).map((x) => ({ t: "submit", ...x }));
+    case "retry":
+      return fc.nat({ max: b.clients - 1 }).map((c) => ({ t: "retry", c }));
+    case "loseReply":
+      return fc.nat({ max: b.clients - 1 }).map((c) => ({ t: "loseReply", c }));
+    case "reconfigure":
+      return fc
+        .record({ kind: fc.constantFrom<ReconfigureKind>("add", "add", "promote", "promote", "remove", "removeLeader", "replace"), r: fc.nat({ max: 7 }) })
+        .map((x) => ({ t: "reconfigure", ...x }));
+    case "crashInSnapshot":
+      return r.map((n) => ({ t: "crashInSnapshot", r: n }));
+    case "dropChunk":
+    case "corruptChunk":
+      return i.map((n) => ({ t: kind, i: n }));
+    case "staleChunk":
+      return fc.record({ i, from: r, to: r }).map((x) => ({ t: "staleChunk", ...x }));
+  }
+}
+
+/** Arbitrary for one action under profile `p`. */
+export function actionArbitrary(p: Profile, b: GeneratorBounds): fc.Arbitrary<Action> {
+  const parts = actionKinds.filter((k) => p.weights[k] > 0).map((k) => ({ arbitrary: kindArbitrary(k, p, b), weight: p.weights[k] }));
+  return fc.oneof(...parts);
+}
+
+/** A run's input: the replicas' generator seed, the swarm profile and the action list. */
+export interface Scenario {
+  readonly seed: number;
+  readonly profile: Profile;
+  readonly actions: readonly Action[];
+}
+
+/** Arbitrary for a whole scenario: a profile, then a list of actions drawn under it. */
+export function scenarioArbitrary(b: GeneratorBounds): fc.Arbitrary<Scenario> {
+  return fc.tuple(fc.nat({ max: 0xffff }), profileArbitrary).chain(([seed, profile]) =>
+    fc.array(actionArbitrary(profile, b), { minLength: b.actionsMin, maxLength: b.actionsMax, size: "max" }).map((actions) => ({ seed, profile, actions })),
+  );
+}
+
+/** An action as one line, for traces and regression files. */
+export function showAction(a: Action): string {
+  switch (a.t) {
+    case "deliver":
+    case "drop":
+    case "duplicate":
+      return `${a.t} ${a.i}`;
+    case "deliverAll":
+    case "heal":
+      return a.t;
+    case "cut":
+      return `cut ${a.a}${a.oneWay ? "->" : "<->"}${a.b}`;
+    case "isolate":
+      return a.others === 0 ? `isolate ${a.r}` : `isolate ${a.r} +${a.others}`;
+    case "bridge":
+    case "pause":
+    case "resume":
+      return `${a.t} ${a.r}`;
+    case "crash":
+      return a.at === null ? `crash ${a.r}` : `crash ${a.r} at=${a.at}`;
+    case "restart":
+      return `restart ${a.r} clock=${a.clockMs}`;
+    case "drift":
+      return `drift ${a.r} ppm=${a.ppm}`;
+    case "advance":
+      return `advance ${a.ms}`;
+    case "submit":
+      return `submit ${a.c} ${a.op.kind} k${a.op.key}`;
+    case "retry":
+      return `retry ${a.c}`;
+    case "loseReply":
+      return `lose-reply ${a.c}`;
+    case "reconfigure":
+      return `reconfigure ${a.kind} ${a.r}`;
+    case "crashInSnapshot":
+      return `crash-in-snapshot ${a.r}`;
+    case "dropChunk":
+    case "corruptChunk":
+      return `${a.t === "dropChunk" ? "drop-chunk" : "corrupt-chunk"} ${a.i}`;
+    case "staleChunk":
+      return `stale-chunk ${a.i} ${a.from}->${a.to}`;
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * One run of the world: boot the cluster, carry out a scenario's actions with every check of
+ * proofs/ after every step, then (liveness mode) heal and require progress, and finally judge
+ * the whole client history with the linearizability checker. A run is a pure function of its
+ * options and scenario; the same inputs give the same verdict, trace and counters.
+ *
+ * Liveness mode (Chubby and FoundationDB's "safety then liveness"): after the faults, heal every
+ * link, resume and restart every replica, stop injecting faults, and let the system run fairly
+ * (every message delivered, time advancing in small ticks, clients retrying patiently). Within
+ * `livenessBoundMs` of simulated time there must be a leader holding a lease, every pending
+ * request must be answered, and every member of the leader's configurations (voters and
+ * learners, a replica added during the run included) must have executed what the leader executed,
+ * to the same state.
+ */
+import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
+import { AssertionFailure, type Step } from "../../impl/core/index.ts";
+import { checkLinearizable, type Operation } from "../../proofs/linearizability.ts";
+import { kvModel } from "../../proofs/history.ts";
+import { ViolationFound, type Violation } from "../../proofs/violation.ts";
+import { WorldChecker } from "../../proofs/world-checker.ts";
+import { showAction, type Scenario } from "./actions.ts";
+import { World, tunings, type ReplicaTuning, type TraceEntry } from "./world.ts";
+
+/** How to run. */
+export interface RunOptions {
+  /** 3 or 5. Default 3. */
+  readonly replicas?: number;
+  /** Clients. Default 3. */
+  readonly clients?: number;
+  /** Safety only (default) or safety then liveness. */
+  readonly liveness?: boolean;
+  /** The replica's step function (the bug zoo passes broken ones). Default impl/core's. */
+  readonly step?: Step;
+  /** Keep a readable trace. Default false. */
+  readonly record?: boolean;
+  /** Simulated time the liveness phase may take, ms. Default 20,000. */
+  readonly livenessBoundMs?: number;
+  readonly tuning?: ReplicaTuning;
+  /**
+   * Which checks run: "all" (default: every check after every step, linearizability at the end),
+   * "steps" (no linearizability), "none" (the world alone: for measuring the checks' overhead).
+   */
+  readonly checks?: "all" | "steps" | "none";
+}
+
+/** A violation with where it happened. */
+export interface Failure extends Violation {
+  /** The world step at which it was found (1-based), or the last step for end-of-run checks. */
+  readonly step: number;
+  /** Index of the scenario action being carried out (-1: boot; actions.length: liveness phase or end of run). */
+  readonly actionIndex: number;
+  /** True time of the step. */
+  readonly trueTime: number;
+}
+
+/** What a run found and counted. */
+export interface RunResult {
+  readonly failure: Failure | null;
+  /** World steps carried out and checked. */
+  readonly events: number;
+  /** Spec actions matched, rare states reached, world faults: name -> count. */
+  readonly counters: ReadonlyMap<string, number>;
+  readonly operations: number;
+  readonly trace: readonly TraceEntry[] | null;
+  readonly world: World;
+}
+
+/** Run one scenario. Never throws for a protocol failure: it is returned as `failure`. */
+export function runScenario(scenario: Scenario, options: RunOptions = {}): RunResult {
+  const world = new World({
+    replicas: options.replicas ?? 3,
+    clients: options.clients ?? 3,
+    seed: scenario.seed,
+    tuning: options.tuning ?? tunings[scenario.profile.tuning ?? 0] ?? tunings[0]!,
+    ...(options.step === undefined ? {} : { step: options.step }),
+    record: options.record ?? false,
+  });
+  const checker = new WorldChecker<KvState, KvInput, KvOutput>(world, kv, {
+    leaseMs: world.tuning.leaseMs,
+    alpha: world.tuning.reconfigAlphaSlots,
+    initialMembers: world.initialMembers,
+  });
+  const checks = options.checks ?? "all";
+  if (checks !== "none") world.observer = (step) => checker.observe(step);
+  let actionIndex = -1;
+  let failure: Failure | null = null;
+  const fail = (v: Violation): void => {
+    failure = { ...v, step: world.events, actionIndex, trueTime: world.trueTime };
+  };
+  try {
+    world.boot();
+    if (scenario.profile.warmStart) {
+      world.note("warm-up: fault-free until the first leader holds a lease");
+      warmUp(world);
+    }
+    world.note("the scenario's actions");
+    for (actionIndex = 0; actionIndex < scenario.actions.length; actionIndex++) world.apply(scenario.actions[actionIndex]!);
+    actionIndex = scenario.actions.length;
+    if (options.liveness === true) world.note("liveness phase: heal, resume, restart, no more faults");
+    if (options.liveness === true) livenessPhase(world, checker, options.livenessBoundMs ?? 20_000, fail);
+  } catch (error) {
+    if (error instanceof ViolationFound) fail(error.violation);
+    else if (error instanceof AssertionFailure) fail({ check: "core assertion", level: "Core", message: error.message });
+    else throw error;
+  }
+  if (failure === null && checks === "all") {
+    const lin = linearizability(world);
+    if (lin !== null) fail(lin);
+  }
+  const counters = new Map<string, number>(checker.tally.counts);
+  for (const [k, v] of world.counters) counters.set(`world: ${k}`, v);
+  return { failure, events: world.events, counters, operations: world.ops.length, trace: world.trace, world };
+}
+
+/** Fault-free warm-up: let the cluster elect its first leader (at most 5 s of simulated time). */
+function warmUp(world: World): void {
+  const start = world.trueTime;
+  while (world.trueTime - start < 5_000 && world.leaseHolders().length === 0) {
+    world.advance(50);
+    world.deliverAll();
+  }
+}
+
+function livenessPhase(world: World, checker: WorldChecker<KvState, KvInput, KvOutput>, boundMs: number, fail: (v: Violation) => void): void {
+  world.disarmCrashes();
+  world.healAll();
+  world.resumeAll();
+  world.restartAll();
+  const start = world.trueTime;
+  const tickMs = 10;
+  let sinceRetry = 0;
+  while (world.trueTime - start <= boundMs) {
+    world.deliverAll();
+    if (world.pendingOps() === 0 && world.leaseHolders().length === 1 && world.membersConverged()) {
+      checker.tally.add("liveness: converged");
+      checker.tally.add("liveness: ms to converge", Math.round(world.trueTime - start));
+      return;
+    }
+    world.advance(tickMs);
+    sinceRetry += tickMs;
+    if (sinceRetry >= 100) {
+      sinceRetry = 0;
+      world.retryAll();
+    }
+  }
+  const leaders = world.leaseHolders();
+  fail({
+    check: "Liveness",
+    level: "Liveness",
+    message: `${boundMs} ms after the faults stopped (every link healed, every replica up): ${leaders.length === 1 ? "a leader holds a lease" : `${leaders.length} replicas hold a lease`}, ${world.pendingOps()} client requests unanswered${leaders.length === 1 && !world.membersConverged() ? ", some member has not caught up with the leader" : ""}`,
+  });
+}
+
+function linearizability(world: World): Violation | null {
+  const ops: Operation<KvInput, KvOutput>[] = world.ops.map((op) => ({
+    id: op.opId,
+    client: op.client,
+    input: op.input,
+    invoke: op.invokedAt,
+    complete: op.completedAt ?? Number.POSITIVE_INFINITY,
+    output: op.output,
+  }));
+  const result = checkLinearizable(kvModel, ops, { stepsMaxPerPartition: 2_000_000 });
+  if (result.verdict === "linearizable") return null;
+  const bad = result.partitions.find((p) => p.verdict !== "linearizable")!;
+  const show = (o: Operation<KvInput, KvOutput>): string => `${o.client} ${JSON.stringify(o.input)} [${o.invoke}, ${o.complete}] -> ${JSON.stringify(o.output)}`;
+  return {
+    check: "Linearizability",
+    level: "Linearizability",
+    message:
+      bad.verdict === "unknown"
+        ? `key ${bad.partition}: undecided within the search budget (${bad.steps} steps)`
+        : `key ${bad.partition}: no linearization. Longest linearizable prefix: ${(bad.longestPrefix ?? []).map(show).join("; ") || "(empty)"}. Cannot follow it: ${(bad.stuck ?? []).map(show).join("; ")}`,
+  };
+}
+
+/** The scenario's actions as numbered lines (for regression files and reports). */
+export function showScenario(s: Scenario): string {
+  return [`seed ${s.seed}${s.profile.warmStart ? ", warm start" : ", cold start"}, tuning ${s.profile.tuning ?? 0}`, ...s.actions.map((a, i) => `${i} ${showAction(a)}`)].join("\n");
+}

@@ -1,0 +1,1086 @@
+/**
+ * The simulated world: a deterministic cluster of 3 or 5 replicas running impl/core's `step`
+ * unchanged, with messages in flight per directed link, durable stores with an unflushed
+ * buffer, true time, each replica's own clock (offset and rate within the drift bound), and
+ * clients that retry (their requests travel the network too: delayed, dropped, duplicated). Faults are the actions of ./actions.ts; `apply(action)` carries one out
+ * as one or more atomic world steps and hands each step to the observer (the checkers of
+ * proofs/) before the next begins.
+ *
+ * Driver rules, the same as the runtime's: effects are carried out in order; a Persist goes to
+ * the unflushed buffer, which is flushed before the next Send or Reply and at the end of the
+ * step (group commit). A crash may land before any effect of a step: the unflushed buffer is
+ * lost and the remaining effects never happen. A restart boots `initialState` and feeds it
+ * `Recover` with the flushed records and a fresh clock reading.
+ *
+ * Everything is a pure function of the options and the action list: no clock, no randomness.
+ */
+import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
+import {
+  compactRecords,
+  initialState,
+  replicasOf,
+  parseConfig,
+  showChange,
+  type ConfigChange,
+  step as defaultStep,
+  type ClientResult,
+  type Config,
+  type DurableRecord,
+  type Message,
+  type ReplicaEvent,
+  type ReplicaState,
+  type Step,
+} from "../../impl/core/index.ts";
+import type { Carried, ReplicaView, RequestInfo, SystemView, WorldStep } from "../../proofs/world-view.ts";
+import type { Action, OpSpec, ReconfigureKind } from "./actions.ts";
+import { showMessage, showRecord, showResult, showInput } from "./show.ts";
+
+export type KvReplicaState = ReplicaState<KvState, KvInput, KvOutput>;
+export type KvWorldStep = WorldStep<KvState, KvInput, KvOutput>;
+export type KvSystemView = SystemView<KvState, KvInput, KvOutput>;
+
+/** Replica configuration fields the world sets (ids and seed are the world's). */
+export interface ReplicaTuning {
+  readonly leaseMs: number;
+  readonly clockDriftPpmMax: number;
+  readonly leaseMarginMs: number;
+  readonly electionTimeoutMsMin: number;
+  readonly electionTimeoutMsMax: number;
+  readonly heartbeatIntervalMs: number;
+  readonly pipelineSlotsMax: number;
+  readonly batchCommandsMax: number;
+  readonly checkpointIntervalSlots: number;
+  readonly requestsPendingMax: number;
+  readonly catchUpSlotsMax: number;
+  readonly snapshotIntervalSlots: number;
+  readonly transferChunkBytesMax: number;
+  readonly reconfigAlphaSlots: number;
+}
+
+/**
+ * The replica tuning of the suites. The drift bound is large (5%) so that lease arithmetic is
+ * exercised, not rounded away; pipelines and batches are short so that small runs fill them;
+ * checkpoints are frequent so that the divergence monitor compares often; snapshots every few
+ * slots and small transfer chunks, so that truncation and multi-chunk state transfers happen in
+ * short runs; an alpha as short as the pipeline, so that changes take effect within a run.
+ */
+export const defaultTuning: ReplicaTuning = {
+  leaseMs: 300,
+  clockDriftPpmMax: 50_000,
+  leaseMarginMs: 10,
+  electionTimeoutMsMin: 400,
+  electionTimeoutMsMax: 600,
+  heartbeatIntervalMs: 50,
+  pipelineSlotsMax: 4,
+  batchCommandsMax: 3,
+  checkpointIntervalSlots: 4,
+  requestsPendingMax: 16,
+  catchUpSlotsMax: 4,
+  snapshotIntervalSlots: 2,
+  transferChunkBytesMax: 120,
+  reconfigAlphaSlots: 4,
+};
+
+/**
+ * The tunings a swarm profile chooses from: the default; everything at its tightest (a pipeline
+ * and batch of one, catch-up one slot at a time, a checkpoint and a snapshot every slot, two
+ * pending requests, 16-byte transfer chunks, alpha = 1); perfect clocks with no margin at all; a
+ * long lease with slow heartbeats and a deeper pipeline (and so a longer alpha).
+ */
+export const tunings: readonly ReplicaTuning[] = [
+  defaultTuning,
+  {
+    ...defaultTuning,
+    pipelineSlotsMax: 1,
+    batchCommandsMax: 1,
+    catchUpSlotsMax: 1,
+    checkpointIntervalSlots: 1,
+    requestsPendingMax: 2,
+    snapshotIntervalSlots: 1,
+    transferChunkBytesMax: 16,
+    reconfigAlphaSlots: 1,
+  },
+  { ...defaultTuning, clockDriftPpmMax: 0, leaseMarginMs: 0 },
+  { ...defaultTuning, leaseMs: 900, electionTimeoutMsMin: 1000, electionTimeoutMsMax: 1400, heartbeatIntervalMs: 120, pipelineSlotsMax: 8, reconfigAlphaSlots: 8, snapshotIntervalSlots: 10 },
+];
+
+/** How to build a world. */
+export interface WorldOptions {
+  /** Replicas (ids 1..N): the initial members. Default 3. */
+  readonly replicas?: number;
+  /**
+   * Spare replicas (ids N+1..N+spares), not started: a reconfiguration action boots one with an
+   * empty disk and adds it as a learner. Default 2.
+   */
+  readonly spares?: number;
+  /** Clients c1..cK. Default 3. */
+  readonly clients?: number;
+  /** Keys k0..k(n-1) the clients use. Default 2. */
+  readonly keys?: number;
+  /** Seed of the replicas' generators (election timeouts). Default 1. */
+  readonly seed?: number;
+  readonly tuning?: ReplicaTuning;
+  /** The replica step function. Default: impl/core's `step`. The bug zoo passes broken ones. */
+  readonly step?: Step;
+  /** Most messages in flight; a send beyond it is lost (a full socket buffer). Default 256. */
+  readonly inFlightMax?: number;
+  /** Keep a readable trace of every step. Default false (the campaign runs without). */
+  readonly record?: boolean;
+}
+
+/** A message in flight between replicas, or a client request on its way to a replica. */
+export type InFlight =
+  | { readonly id: number; readonly kind: "message"; readonly from: number; readonly to: number; readonly message: Message<KvInput> }
+  /** A client request (`requestId` in the world's request table); client links are never cut. */
+  | { readonly id: number; readonly kind: "request"; readonly to: number; readonly requestId: number };
+
+interface Clock {
+  base: number;
+  rate: number;
+  since: number;
+}
+
+class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
+  state: KvReplicaState | null = null;
+  durable: DurableRecord<KvInput>[] = [];
+  unflushed: DurableRecord<KvInput>[] = [];
+  paused = false;
+  crashAt: number | null = null;
+  /** Crash right after the next snapshot Persist, before it is flushed (a crash during a snapshot). */
+  crashAtSnapshot = false;
+  /** False for a spare that was never started. */
+  born = false;
+  readonly clock: Clock;
+  constructor(
+    readonly id: number,
+    readonly index: number,
+    readonly config: Config,
+    base: number,
+  ) {
+    this.clock = { base, rate: 1, since: 0 };
+  }
+  localAt(t: number): number {
+    return this.clock.base + this.clock.rate * (t - this.clock.since);
+  }
+  trueAt(reading: number): number {
+    return this.clock.since + (reading - this.clock.base) / this.clock.rate;
+  }
+}
+
+/** One client operation, as the linearizability checker and the reports see it. */
+export interface ClientOp {
+  readonly opId: number;
+  readonly client: string;
+  readonly input: KvInput;
+  readonly seq: number | undefined;
+  readonly invokedAt: number;
+  completedAt: number | undefined;
+  output: KvOutput | undefined;
+  attempts: number;
+}
+
+interface ClientSlot {
+  readonly id: string;
+  nextSeq: number;
+  opsStarted: number;
+  /** Index of the replica this client believes leads. */
+  guess: number;
+  op: ClientOp | null;
+  /** The last value this client saw under each key (its guess for a cas). */
+  readonly seen: Map<string, string | null>;
+  /** The next reply to this client is lost on its way. */
+  loseNextReply: boolean;
+}
+
+/** One entry of the readable trace. */
+export interface TraceEntry {
+  /** World step number (1-based). */
+  readonly n: number;
+  /** True time, ms. */
+  readonly t: number;
+  readonly text: string;
+  /** For deliveries and client requests: the sender (`R1`, `c2`) and receiver. */
+  readonly from?: string;
+  readonly to?: string;
+  /** Lines for what the step carried out. */
+  readonly details: readonly string[];
+  /** Messages sent and replies given, for the sequence diagram. */
+  readonly arrows: readonly { readonly from: string; readonly to: string; readonly label: string }[];
+}
+
+/** Thrown by an observer to stop the run at the current step. */
+export class StopRun extends Error {}
+
+/** The simulated cluster. */
+export class World implements KvSystemView {
+  trueTime = 0;
+  /** World steps taken so far. */
+  events = 0;
+  readonly members: readonly number[];
+  readonly replicas: readonly ReplicaSlot[];
+  readonly clients: readonly ClientSlot[];
+  readonly keys: readonly string[];
+  readonly ops: ClientOp[] = [];
+  readonly inFlight: InFlight[] = [];
+  /** The initial members (ids 1..N); `members` also lists the spares. */
+  readonly initialMembers: readonly number[];
+  /** The next state-transfer chunk sent is lost, or has a byte changed (armed by a fault with none in flight). */
+  private chunkFaultArmed: "dropChunk" | "corruptChunk" | null = null;
+  /** Membership changes asked for, by request id: the change and the answer (once given). */
+  readonly changes = new Map<number, { readonly change: ConfigChange; result: ClientResult<KvOutput> | null }>();
+  readonly trace: TraceEntry[] | null;
+  readonly counters = new Map<string, number>();
+  readonly tuning: ReplicaTuning;
+  /** Called after every step; it may throw StopRun. */
+  observer: ((step: KvWorldStep) => void) | null = null;
+  /** Initial members; faults and clients name replicas among the born ones. */
+  private readonly n: number;
+  /** Every replica slot, spares included. */
+  private readonly total: number;
+  private readonly blocked: boolean[];
+  private blockedCount = 0;
+  private pausedCount = 0;
+  private readonly step: Step;
+  private readonly inFlightMax: number;
+  private nextMessageId = 1;
+  private nextRequestId = 1;
+  private readonly requests = new Map<number, { readonly info: RequestInfo<KvInput>; readonly op: ClientOp }>();
+  private readonly driftRho: number;
+
+  constructor(options: WorldOptions = {}) {
+    const n = options.replicas ?? 3;
+    this.n = n;
+    this.total = n + (options.spares ?? 2);
+    this.tuning = options.tuning ?? defaultTuning;
+    this.step = options.step ?? defaultStep;
+    this.inFlightMax = options.inFlightMax ?? 256;
+    this.trace = options.record === true ? [] : null;
+    this.members = Array.from({ length: this.total }, (_, i) => i + 1);
+    this.initialMembers = this.members.slice(0, n);
+    this.driftRho = this.tuning.clockDriftPpmMax / 1e6;
+    const seed = options.seed ?? 1;
+    this.replicas = this.members.map((id, index) => {
+      const config: Config = { ...configFor(this.tuning, this.initialMembers, id), seed: seed >>> 0 };
+      // Clocks start far apart: no replica's reading means anything to another.
+      return new ReplicaSlot(id, index, config, 10_000 * (index + 1));
+    });
+    this.blocked = new Array<boolean>(this.total * this.total).fill(false);
+    this.keys = Array.from({ length: options.keys ?? 2 }, (_, i) => `k${i}`);
+    this.clients = Array.from({ length: options.clients ?? 3 }, (_, i) => ({
+      id: `c${i + 1}`,
+      nextSeq: 1,
+      opsStarted: 0,
+      guess: i % n,
+      op: null,
+      seen: new Map(),
+      loseNextReply: false,
+    }));
+  }
+
+  /** Boot every initial member (each handles `Recover` with an empty disk). One world step per replica. */
+  boot(): void {
+    for (const r of this.replicas.slice(0, this.n)) {
+      r.born = true;
+      this.restartReplica(r);
+    }
+  }
+
+  /** The indices of the replicas started so far (the initial members, then the spares that joined). */
+  born(): number[] {
+    const out: number[] = [];
+    for (const r of this.replicas) if (r.born) out.push(r.index);
+    return out;
+  }
+
+  // ---- SystemView -----------------------------------------------------------------------------
+
+  linkBlocked(a: number, b: number): boolean {
+    return this.blocked[a * this.total + b]!;
+  }
+
+  count(name: string, by = 1): void {
+    this.counters.set(name, (this.counters.get(name) ?? 0) + by);
+  }
+
+  // ---- Actions --------------------------------------------------------------------------------
+
+  /**
+   * Replica index for target `r`: the (r mod B)-th of the B replicas started so far (the N initial
+   * members until a spare joins), except that r = N names the current leader (the live one with
+   * the highest ballot).
+   */
+  target(r: number): number {
+    if (r !== this.n) {
+      const born = this.born();
+      return born[r % born.length]!;
+    }
+    let best = -1;
+    for (const rep of this.replicas) {
+      const s = rep.state;
+      if (s === null || s.role._tag !== "leader") continue;
+      if (best < 0) best = rep.index;
+      else {
+        const other = this.replicas[best]!.state!.role as { ballot: { round: number; replica: number } };
+        const mine = s.role.ballot;
+        if (mine.round > other.ballot.round || (mine.round === other.ballot.round && mine.replica > other.ballot.replica)) best = rep.index;
+      }
+    }
+    return best < 0 ? 0 : best;
+  }
+
+  /** Carry out one action as zero or more world steps. */
+  apply(a: Action): void {
+    switch (a.t) {
+      case "deliver": {
+        const m = this.pickDeliverable(a.i);
+        if (m !== undefined) this.deliver(m);
+        return;
+      }
+      case "deliverAll":
+        this.deliverAll();
+        return;
+      case "drop":
+      case "duplicate": {
+        if (this.inFlight.length === 0) return;
+        const index = a.i % this.inFlight.length;
+        const m = this.inFlight[index]!;
+        if (a.t === "drop") {
+          this.inFlight.splice(index, 1);
+          this.faultStep(`drop ${this.describe(m)}`);
+        } else {
+          this.duplicate(m);
+          this.faultStep(`duplicate ${this.describe(m)}`);
+        }
+        return;
+      }
+      case "cut": {
+        const x = this.target(a.a);
+        const y = this.target(a.b);
+        if (x === y) return;
+        this.setBlocked(x, y, true);
+        if (!a.oneWay) this.setBlocked(y, x, true);
+        this.faultStep(`cut R${x + 1}${a.oneWay ? "->" : "<->"}R${y + 1}`);
+        return;
+      }
+      case "isolate": {
+        const r = this.target(a.r);
+        const born = this.born();
+        const side = new Set<number>([r]);
+        const at = born.indexOf(r);
+        for (let k = 1; k <= (a.others ?? 0) && side.size < Math.ceil(born.length / 2); k++) side.add(born[(at + k) % born.length]!);
+        for (const x of side) {
+          for (const o of born) {
+            if (side.has(o)) continue;
+            this.setBlocked(x, o, true);
+            this.setBlocked(o, x, true);
+          }
+        }
+        this.faultStep(`isolate ${[...side].map((x) => `R${x + 1}`).join(",")} from the rest`);
+        return;
+      }
+      case "bridge": {
+        const leader = this.target(this.n);
+        const born = this.born();
+        let keep = born[a.r % born.length]!;
+        if (keep === leader) keep = born[(born.indexOf(leader) + 1) % born.length]!;
+        for (const o of born) {
+          if (o === leader || o === keep) continue;
+          this.setBlocked(leader, o, true);
+          this.setBlocked(o, leader, true);
+        }
+        this.faultStep(`bridge: R${leader + 1} reaches only R${keep + 1}`);
+        return;
+      }
+      case "heal":
+        if (this.blockedCount === 0) return;
+        this.healAll();
+        return;
+      case "crash":
+        this.crash(this.target(a.r), a.at);
+        return;
+      case "restart":
+        this.restartIndex(this.target(a.r), a.clockMs);
+        return;
+      case "pause":
+      case "resume": {
+        const pause = a.t === "pause";
+        // Resuming names a paused replica if the target is not one.
+        let r = this.replicas[this.target(a.r)]!;
+        if (!pause && !r.paused) r = this.replicas.find((x) => x.paused) ?? r;
+        this.setPaused(r, pause);
+        return;
+      }
+      case "drift":
+        this.drift(this.target(a.r), a.ppm);
+        return;
+      case "advance":
+        this.advance(a.ms);
+        return;
+      case "submit":
+        this.submit(a.c % this.clients.length, a.op);
+        return;
+      case "retry": {
+        const c = this.clients[a.c % this.clients.length]!;
+        if (c.op !== null) this.sendAttempt(c, c.op);
+        return;
+      }
+      case "reconfigure":
+        this.reconfigure(a.kind, a.r);
+        return;
+      case "crashInSnapshot": {
+        const r = this.replicas[this.target(a.r)]!;
+        if (r.state === null || r.crashAtSnapshot) return;
+        r.crashAtSnapshot = true;
+        this.faultStep(`arm a crash of R${r.id} during its next snapshot`);
+        return;
+      }
+      case "dropChunk":
+      case "corruptChunk":
+        this.chunkFault(a.t, a.i);
+        return;
+      case "staleChunk":
+        this.staleChunk(a.i, this.target(a.from), this.target(a.to));
+        return;
+      case "loseReply": {
+        const c = this.clients[a.c % this.clients.length]!;
+        if (c.loseNextReply) return;
+        c.loseNextReply = true;
+        this.faultStep(`${c.id}'s next reply will be lost`);
+        return;
+      }
+    }
+  }
+
+  /** Restore every link. */
+  healAll(): void {
+    this.blocked.fill(false);
+    this.blockedCount = 0;
+    this.faultStep("heal");
+  }
+
+  /** Resume every paused replica. */
+  resumeAll(): void {
+    for (const r of this.replicas) if (r.paused) this.setPaused(r, false);
+  }
+
+  private setPaused(r: ReplicaSlot, pause: boolean): void {
+    if (r.paused === pause) return;
+    r.paused = pause;
+    this.pausedCount += pause ? 1 : -1;
+    this.faultStep(`${pause ? "pause" : "resume"} R${r.id}`);
+  }
+
+  /** Cancel every armed crash (the faults are over). */
+  disarmCrashes(): void {
+    for (const r of this.replicas) {
+      r.crashAt = null;
+      r.crashAtSnapshot = false;
+    }
+  }
+
+  /** Restart every crashed replica that was ever started (clock readings continue from a fixed offset). */
+  restartAll(): void {
+    for (const r of this.replicas) if (r.born && r.state === null) this.restartIndex(r.index, 500_000 * (r.index + 1));
+  }
+
+  /** Boot replica `index` from its disk, its clock reading `clockMs` now (a live one is crashed first). */
+  private restartIndex(index: number, clockMs: number): void {
+    const r = this.replicas[index]!;
+    if (r.state !== null) this.crash(r.index, null);
+    r.clock.base = clockMs;
+    r.clock.since = this.trueTime;
+    this.restartReplica(r);
+  }
+
+  /** Let `ms` pass, then tick every live, running replica. */
+  advance(ms: number): void {
+    const from = this.trueTime;
+    this.trueTime += ms;
+    this.emit({ kind: "time", from, to: this.trueTime }, `advance ${ms} ms (true time ${round(this.trueTime)})`);
+    this.tickAll();
+  }
+
+  /** Tick every live, running replica at its own clock. */
+  tickAll(): void {
+    for (const r of this.replicas) {
+      if (r.state === null || r.paused) continue;
+      this.runEvent(r, { _tag: "Tick", now: r.localAt(this.trueTime) }, `tick R${r.id}`, {});
+    }
+  }
+
+  /** Deliver every message deliverable now, oldest first. */
+  deliverAll(): void {
+    const snapshot = this.inFlight.filter((m) => this.deliverable(m)).map((m) => m.id);
+    for (const id of snapshot) {
+      const index = this.inFlight.findIndex((m) => m.id === id);
+      if (index < 0) continue;
+      const m = this.inFlight[index]!;
+      if (this.deliverable(m)) this.deliver(m);
+    }
+  }
+
+  /** The replicas that lead and believe, by their own clock, that they hold a lease now. */
+  leaseHolders(): number[] {
+    const out: number[] = [];
+    for (const r of this.replicas) {
+      const s = r.state;
+      if (s !== null && s.halted === null && s.role._tag === "leader" && r.localAt(this.trueTime) < s.role.leaseUntil) out.push(r.index);
+    }
+    return out;
+  }
+
+  /**
+   * True when the one leaseholder's every configuration member (voters and learners) is up and has
+   * executed exactly what the leader executed, to the same application state: a replica added
+   * during the run has caught up, by state transfer or by the log.
+   */
+  membersConverged(): boolean {
+    const holders = this.leaseHolders();
+    if (holders.length !== 1) return false;
+    const leader = this.replicas[holders[0]!]!.state!;
+    const digest = kv.digest(leader.learner.service.app);
+    for (const id of replicasOf(leader.learner.configs, leader.ctx.config.self)) {
+      const s = this.replicas[id - 1]?.state;
+      if (s === null || s === undefined) return false;
+      if (s.learner.executedUpTo !== leader.learner.executedUpTo || kv.digest(s.learner.service.app) !== digest) return false;
+    }
+    return true;
+  }
+
+  /** True when some client has an operation outstanding. */
+  pendingOps(): number {
+    let n = 0;
+    for (const c of this.clients) if (c.op !== null) n++;
+    return n;
+  }
+
+  /** Resend every outstanding operation (liveness mode's patient clients); no reply is lost any more. */
+  retryAll(): void {
+    for (const c of this.clients) c.loseNextReply = false;
+    for (const c of this.clients) if (c.op !== null) this.sendAttempt(c, c.op);
+  }
+
+  // ---- Messages ---------------------------------------------------------------------------------
+
+  private idOf(index: number): number {
+    return this.members[index]!;
+  }
+
+  private setBlocked(a: number, b: number, value: boolean): void {
+    const k = a * this.total + b;
+    if (this.blocked[k] === value) return;
+    this.blocked[k] = value;
+    this.blockedCount += value ? 1 : -1;
+  }
+
+  private deliverable(m: InFlight): boolean {
+    if (this.replicas[m.to]!.paused) return false;
+    return m.kind === "request" || !this.blocked[m.from * this.total + m.to]!;
+  }
+
+  /** `R1->R2 Accept ...` or `c1 -> R2 #3 put(k0,c1.3)`. */
+  private describe(m: InFlight): string {
+    if (m.kind === "message") return `R${this.idOf(m.from)}->R${this.idOf(m.to)} ${showMessage(m.message)}`;
+    const req = this.requests.get(m.requestId)!.info;
+    return `${req.clientId}->R${this.idOf(m.to)} ${req.seq === undefined ? "" : `#${req.seq} `}${showInput(req.input)}`;
+  }
+
+  /** A copy of a message; a copied client request gets a request id of its own (a new connection). */
+  private duplicate(m: InFlight): void {
+    if (m.kind === "message") {
+      this.enqueue(m.from, m.to, m.message);
+      this.count("message duplicated");
+      return;
+    }
+    const original = this.requests.get(m.requestId)!;
+    const requestId = this.nextRequestId++;
+    this.requests.set(requestId, { info: { ...original.info, requestId }, op: original.op });
+    this.enqueueRequest(m.to, requestId);
+    this.count("client request duplicated");
+  }
+
+  private enqueueRequest(to: number, requestId: number): boolean {
+    if (this.inFlight.length >= this.inFlightMax) {
+      this.count("message lost to a full network");
+      return false;
+    }
+    this.inFlight.push({ id: this.nextMessageId++, kind: "request", to, requestId });
+    return true;
+  }
+
+  private pickDeliverable(i: number): InFlight | undefined {
+    if (this.inFlight.length === 0) return undefined;
+    if (this.blockedCount === 0 && this.pausedCount === 0) return this.inFlight[i % this.inFlight.length];
+    const ok = this.inFlight.filter((m) => this.deliverable(m));
+    return ok.length === 0 ? undefined : ok[i % ok.length];
+  }
+
+  private enqueue(from: number, to: number, message: Message<KvInput>): void {
+    if (this.blocked[from * this.total + to]!) {
+      this.count("message lost to a partition");
+      return;
+    }
+    if (message._tag === "SnapshotChunk" && this.chunkFaultArmed !== null) {
+      const fault = this.chunkFaultArmed;
+      this.chunkFaultArmed = null;
+      if (fault === "dropChunk") {
+        this.count("state-transfer chunk lost");
+        return;
+      }
+      message = corrupted(message);
+      this.count("state-transfer chunk corrupted");
+    }
+    if (this.inFlight.length >= this.inFlightMax) {
+      this.count("message lost to a full network");
+      return;
+    }
+    this.inFlight.push({ id: this.nextMessageId++, kind: "message", from, to, message });
+  }
+
+  private deliver(m: InFlight): void {
+    const index = this.inFlight.indexOf(m);
+    this.inFlight.splice(index, 1);
+    if (m.kind === "request") {
+      this.deliverRequest(m.to, m.requestId);
+      return;
+    }
+    const r = this.replicas[m.to]!;
+    const label = `deliver R${this.idOf(m.from)}->R${r.id} ${showMessage(m.message)}`;
+    if (r.state === null) {
+      this.faultStep(`${label} (lost: R${r.id} is down)`);
+      return;
+    }
+    this.runEvent(r, { _tag: "Receive", now: r.localAt(this.trueTime), from: this.idOf(m.from), message: m.message }, label, {
+      from: this.idOf(m.from),
+      message: m.message,
+      arrowFrom: `R${this.idOf(m.from)}`,
+    });
+  }
+
+  // ---- Replicas -----------------------------------------------------------------------------------
+
+  private crash(index: number, at: number | null): void {
+    const r = this.replicas[index]!;
+    if (r.state === null) return;
+    if (at !== null) {
+      r.crashAt = at;
+      this.faultStep(`arm crash of R${r.id} before effect ${at} of its next step`);
+      return;
+    }
+    const before = r.state;
+    r.state = null;
+    r.crashAt = null;
+    this.count("crash");
+    this.emit({ kind: "crash", replica: index, before }, `crash R${r.id}`);
+  }
+
+  private restartReplica(r: ReplicaSlot): void {
+    const fresh = initialState(r.config, kv);
+    r.state = fresh;
+    r.crashAt = null;
+    r.unflushed = [];
+    this.runEvent(r, { _tag: "Recover", now: r.localAt(this.trueTime), records: r.durable.slice() }, `restart R${r.id} (${r.durable.length} records, clock ${round(r.localAt(this.trueTime))})`, {}, null);
+  }
+
+  private drift(index: number, ppm: number): void {
+    const r = this.replicas[index]!;
+    const rate = 1 + Math.max(-this.driftRho, Math.min(this.driftRho, ppm / 1e6));
+    if (rate === r.clock.rate) return;
+    r.clock.base = r.localAt(this.trueTime);
+    r.clock.since = this.trueTime;
+    r.clock.rate = rate;
+    this.count("clock drift changed");
+    this.emit({ kind: "clock", replica: index }, `drift R${r.id} rate=${rate}`);
+  }
+
+  /**
+   * Run one event at replica `r` and carry out its effects (see the module comment). `before`
+   * overrides the state reported as the step's prior state (null for a boot).
+   */
+  private runEvent(
+    r: ReplicaSlot,
+    event: ReplicaEvent<KvInput>,
+    label: string,
+    info: { from?: number; message?: Message<KvInput>; request?: RequestInfo<KvInput>; arrowFrom?: string },
+    before: KvReplicaState | null = r.state,
+  ): void {
+    const state = r.state!;
+    const result = this.step(state, event);
+    const carried: Carried<KvInput, KvOutput>[] = [];
+    const details: string[] | null = this.trace === null ? null : [];
+    const arrows: { from: string; to: string; label: string }[] | null = this.trace === null ? null : [];
+    const effects = result.effects;
+    let crashAt = r.crashAt;
+    let crashed = false;
+    for (let k = 0; k <= effects.length; k++) {
+      if (crashAt !== null && k === Math.min(crashAt, effects.length)) {
+        crashed = true;
+        const lost = r.unflushed.length;
+        carried.push({ _tag: "Crash", lost });
+        if (lost > 0) this.count("crash lost unflushed records");
+        this.count("crash mid-step");
+        details?.push(`crash before effect ${k} (${lost} unflushed records lost, ${effects.length - k} effects dropped)`);
+        r.unflushed = [];
+        r.state = null;
+        r.crashAt = null;
+        break;
+      }
+      if (k === effects.length) break;
+      const e = effects[k]!;
+      switch (e._tag) {
+        case "Persist":
+          r.unflushed.push(e.record);
+          details?.push(`persist ${showRecord(e.record)}`);
+          if (e.record._tag === "snapshot" && r.crashAtSnapshot) {
+            // A crash during the snapshot: the record was written but not flushed.
+            r.crashAtSnapshot = false;
+            crashAt = k + 1;
+            this.count("crash during a snapshot");
+          }
+          break;
+        case "Send":
+          this.flush(r, carried);
+          carried.push({ _tag: "Send", to: e.to, message: e.message });
+          this.enqueue(r.index, e.to - 1, e.message);
+          arrows?.push({ from: `R${r.id}`, to: `R${e.to}`, label: showMessage(e.message) });
+          break;
+        case "Reply": {
+          this.flush(r, carried);
+          const change = this.changes.get(e.requestId);
+          if (change !== undefined) {
+            change.result = e.result;
+            this.count(`membership change ${e.result._tag}`);
+            details?.push(`reply operator: ${showResult(e.result)}`);
+            break;
+          }
+          const req = this.requests.get(e.requestId);
+          if (req === undefined) throw new Error(`R${r.id} replied to unknown request ${e.requestId}`);
+          const sameStep = event._tag === "ClientRequest" && event.requestId === e.requestId;
+          carried.push({ _tag: "Reply", request: req.info, result: e.result, sameStep });
+          details?.push(`reply ${req.info.clientId}: ${showResult(e.result)}`);
+          arrows?.push({ from: `R${r.id}`, to: req.info.clientId, label: showResult(e.result) });
+          this.onReply(req.op, req.info, e.result);
+          break;
+        }
+        case "Alarm":
+          this.flush(r, carried);
+          carried.push({ _tag: "Alarm", message: e.message });
+          details?.push(`ALARM ${e.message}`);
+          break;
+      }
+    }
+    if (!crashed) {
+      this.flush(r, carried);
+      r.state = result.state;
+    }
+    const step: KvWorldStep = {
+      kind: "event",
+      replica: r.index,
+      event: event._tag,
+      from: info.from,
+      message: info.message,
+      request: info.request,
+      before,
+      after: r.state,
+      carried,
+    };
+    this.emit(step, label, details ?? undefined, arrows ?? undefined, info.arrowFrom, `R${r.id}`);
+  }
+
+  private flush(r: ReplicaSlot, carried: Carried<KvInput, KvOutput>[]): void {
+    if (r.unflushed.length === 0) return;
+    const records = r.unflushed;
+    for (const rec of records) r.durable.push(rec);
+    r.unflushed = [];
+    carried.push({ _tag: "Flush", records });
+    // A durable snapshot supersedes older records: the disk keeps only what Recover needs, as a
+    // real driver may (compactRecords), so every restart after a snapshot recovers from it.
+    if (records.some((rec) => rec._tag === "snapshot")) r.durable = compactRecords(r.durable);
+  }
+
+  // ---- Membership and state-transfer faults ----------------------------------------------------
+
+  /**
+   * An operator asks the current leader (nothing happens without one) for a membership change that
+   * fits its latest configuration: add a replica that is no member (a removed one, with its old
+   * disk, or the next spare, booted now with an empty disk), promote a learner, remove a voter (or
+   * the leader itself), or replace a voter by a learner.
+   */
+  private reconfigure(kind: ReconfigureKind, which: number): void {
+    const leaderIndex = this.target(this.n);
+    const at = this.replicas[leaderIndex]!;
+    if (at.state === null || at.state.role._tag !== "leader") return;
+    const configs = at.state.learner.configs;
+    const latest = configs[configs.length - 1]!;
+    let change: ConfigChange;
+    switch (kind) {
+      case "add": {
+        const members = new Set([...latest.voters, ...latest.learners]);
+        const candidates = this.replicas.filter((x) => x.born && !members.has(x.id));
+        const spare = this.replicas.find((x) => !x.born);
+        if (spare !== undefined) candidates.push(spare);
+        if (candidates.length === 0) return;
+        const joining = candidates[which % candidates.length]!;
+        if (!joining.born) {
+          joining.born = true;
+          this.restartReplica(joining);
+        }
+        change = { op: "add", replica: joining.id };
+        break;
+      }
+      case "promote":
+        if (latest.learners.length === 0) return;
+        change = { op: "promote", replica: latest.learners[which % latest.learners.length]! };
+        break;
+      case "remove":
+        change = { op: "remove", replica: latest.voters[which % latest.voters.length]! };
+        break;
+      case "removeLeader":
+        change = { op: "remove", replica: at.id };
+        break;
+      case "replace":
+        if (latest.learners.length === 0) return;
+        change = { op: "replace", remove: latest.voters[which % latest.voters.length]!, add: latest.learners[which % latest.learners.length]! };
+        break;
+    }
+    const requestId = this.nextRequestId++;
+    this.changes.set(requestId, { change, result: null });
+    this.count(`membership change asked: ${change.op}`);
+    if (at.paused) {
+      this.faultStep(`operator asks R${at.id} to ${showChange(change)} (lost: R${at.id} is paused)`);
+      return;
+    }
+    this.runEvent(at, { _tag: "Reconfigure", now: at.localAt(this.trueTime), requestId, change }, `operator asks R${at.id} to ${showChange(change)}`, {});
+  }
+
+  /** The state-transfer chunks in flight, with their positions in `inFlight`. */
+  private chunksInFlight(): number[] {
+    const out: number[] = [];
+    this.inFlight.forEach((m, k) => {
+      if (m.kind === "message" && m.message._tag === "SnapshotChunk") out.push(k);
+    });
+    return out;
+  }
+
+  /**
+   * Lose the i-th state-transfer chunk in flight (a partial transfer), or change one byte of it (a
+   * corrupted one); with none in flight, the next chunk sent suffers it.
+   */
+  private chunkFault(kind: "dropChunk" | "corruptChunk", i: number): void {
+    const chunks = this.chunksInFlight();
+    if (chunks.length === 0) {
+      if (this.chunkFaultArmed !== null) return;
+      this.chunkFaultArmed = kind;
+      this.faultStep(`the next state-transfer chunk will be ${kind === "dropChunk" ? "lost" : "corrupted"}`);
+      return;
+    }
+    const k = chunks[i % chunks.length]!;
+    const m = this.inFlight[k]! as InFlight & { kind: "message" };
+    if (kind === "dropChunk") {
+      this.inFlight.splice(k, 1);
+      this.count("state-transfer chunk lost");
+      this.faultStep(`drop ${this.describe(m)}`);
+      return;
+    }
+    this.inFlight[k] = { ...m, message: corrupted(m.message) };
+    this.count("state-transfer chunk corrupted");
+    this.faultStep(`corrupt a byte of ${this.describe(m)}`);
+  }
+
+  /**
+   * A transfer from a stale peer: replica `from` sends replica `to` the first chunk of its latest
+   * (or, for odd i, its previous) snapshot unasked, as a late answer to a request `to` made long
+   * ago. If `to` has executed past that snapshot, it must ignore it (rule S1); if not, it is an
+   * ordinary transfer.
+   */
+  private staleChunk(i: number, from: number, to: number): void {
+    const source = this.replicas[from]!.state;
+    if (source === null || from === to || !this.replicas[to]!.born) return;
+    const snapshot = i % 2 === 1 && source.learner.priorSnapshot !== null ? source.learner.priorSnapshot : source.learner.snapshot;
+    if (snapshot === null) return;
+    const message: Message<KvInput> = {
+      _tag: "SnapshotChunk",
+      slot: snapshot.slot,
+      digest: snapshot.digest,
+      contentDigest: snapshot.contentDigest,
+      totalBytes: snapshot.data.length,
+      offset: 0,
+      data: snapshot.data.slice(0, source.ctx.config.transferChunkBytesMax),
+    };
+    this.enqueue(from, to, message);
+    this.count("state-transfer chunk from a stale peer");
+    this.faultStep(`R${this.idOf(from)} offers R${this.idOf(to)} its snapshot of slot ${snapshot.slot}, unasked`);
+  }
+
+  // ---- Clients ----------------------------------------------------------------------------------------
+
+  private submit(ci: number, spec: OpSpec): void {
+    const c = this.clients[ci]!;
+    if (c.op !== null) {
+      this.sendAttempt(c, c.op);
+      return;
+    }
+    const key = this.keys[spec.key % this.keys.length]!;
+    c.opsStarted++;
+    const value = `${c.id}.${c.opsStarted}`;
+    let input: KvInput;
+    switch (spec.kind) {
+      case "put":
+        input = { _tag: "put", key, value };
+        break;
+      case "append":
+        input = { _tag: "append", key, value };
+        break;
+      case "get":
+        input = { _tag: "get", key };
+        break;
+      case "cas":
+        input = { _tag: "cas", key, expected: c.seen.get(key) ?? null, value };
+        break;
+    }
+    const seq = kv.readOnly(input) ? undefined : c.nextSeq++;
+    const op: ClientOp = { opId: this.ops.length, client: c.id, input, seq, invokedAt: this.trueTime, completedAt: undefined, output: undefined, attempts: 0 };
+    this.ops.push(op);
+    c.op = op;
+    this.sendAttempt(c, op);
+  }
+
+  /** The client sends (or resends) its operation to the replica it believes leads: a request enters the network. */
+  private sendAttempt(c: ClientSlot, op: ClientOp): void {
+    op.attempts++;
+    if (op.attempts > 1) this.count("client retry");
+    const r = this.replicas[c.guess]!;
+    const requestId = this.nextRequestId++;
+    const info: RequestInfo<KvInput> = {
+      requestId,
+      clientId: c.id,
+      seq: op.seq,
+      input: op.input,
+      consistency: "linearizable",
+      replica: r.index,
+      invokedAt: op.invokedAt,
+    };
+    this.requests.set(requestId, { info, op });
+    const sent = this.enqueueRequest(r.index, requestId);
+    const what = `${op.seq === undefined ? "" : `#${op.seq} `}${showInput(op.input)}`;
+    this.faultStep(`${c.id} ${op.attempts > 1 ? "retries" : "sends"} ${what} to R${r.id}${sent ? "" : " (lost: the network is full)"}`);
+  }
+
+  /** A client request arrives at replica index `to`. */
+  private deliverRequest(to: number, requestId: number): void {
+    const { info, op } = this.requests.get(requestId)!;
+    const r = this.replicas[to]!;
+    const c = this.clients.find((x) => x.id === info.clientId)!;
+    const label = `deliver ${info.clientId}->R${r.id} ${info.seq === undefined ? "" : `#${info.seq} `}${showInput(info.input)}`;
+    if (r.state === null) {
+      // The connection fails; the client tries another replica next time.
+      if (c.op === op) c.guess = this.nextGuess(c.guess);
+      this.faultStep(`${label} (lost: R${r.id} is down)`);
+      return;
+    }
+    const event: ReplicaEvent<KvInput> = {
+      _tag: "ClientRequest",
+      now: r.localAt(this.trueTime),
+      requestId,
+      clientId: info.seq === undefined ? undefined : info.clientId,
+      seq: info.seq,
+      input: info.input,
+      consistency: "linearizable",
+    };
+    this.runEvent(r, event, label, { request: info, arrowFrom: info.clientId });
+  }
+
+  /** The next replica a client tries after a failed attempt: the next one started, in index order. */
+  private nextGuess(guess: number): number {
+    const born = this.born();
+    const at = born.indexOf(guess);
+    return born[(at + 1) % born.length]!;
+  }
+
+  private onReply(op: ClientOp, info: RequestInfo<KvInput>, result: ClientResult<KvOutput>): void {
+    const c = this.clients.find((x) => x.id === info.clientId)!;
+    if (c.op !== op) return; // a late answer to an operation already finished
+    if (c.loseNextReply) {
+      c.loseNextReply = false;
+      this.count("client reply lost");
+      return;
+    }
+    switch (result._tag) {
+      case "ok": {
+        op.completedAt = this.trueTime;
+        op.output = result.output;
+        c.op = null;
+        const key = op.input._tag === "noop" ? undefined : op.input.key;
+        if (key !== undefined) {
+          const o = result.output;
+          if (o._tag === "value") c.seen.set(key, o.value);
+          else if (op.input._tag === "put") c.seen.set(key, op.input.value);
+          else if (o._tag === "cas") c.seen.set(key, o.swapped && op.input._tag === "cas" ? op.input.value : o.current);
+        }
+        return;
+      }
+      case "redirect":
+        c.guess = result.leader === null ? this.nextGuess(c.guess) : this.members.indexOf(result.leader);
+        if (c.guess < 0) c.guess = 0;
+        return;
+      case "unavailable":
+        if (!result.outcomeUnknown) c.guess = this.nextGuess(c.guess);
+        return;
+      case "stale-seq":
+        return;
+    }
+  }
+
+  // ---- Steps ---------------------------------------------------------------------------------------------
+
+  /** A line in the trace that is no world step (phase changes of the run). */
+  note(text: string): void {
+    this.trace?.push({ n: this.events, t: this.trueTime, text: `-- ${text} --`, details: [], arrows: [] });
+  }
+
+  private faultStep(text: string): void {
+    this.emit({ kind: "fault" }, text);
+  }
+
+  private emit(
+    step: KvWorldStep,
+    text: string,
+    details: readonly string[] = [],
+    arrows: readonly { from: string; to: string; label: string }[] = [],
+    from?: string,
+    to?: string,
+  ): void {
+    this.events++;
+    if (this.trace !== null) {
+      this.trace.push({ n: this.events, t: this.trueTime, text, details, arrows, ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) });
+    }
+    this.observer?.(step);
+  }
+}
+
+const configs = new Map<string, Config>();
+
+/** Decoding a configuration is costly; every run with the same tuning shares the decoded one. */
+function configFor(tuning: ReplicaTuning, members: readonly number[], self: number): Config {
+  const key = `${JSON.stringify(tuning)}|${members.length}|${self}`;
+  let config = configs.get(key);
+  if (config === undefined) {
+    config = parseConfig({ ...tuning, members, self, seed: 0, ...(members.includes(self) ? {} : { joining: true }) });
+    configs.set(key, config);
+  }
+  return config;
+}
+
+function round(t: number): number {
+  return Math.round(t * 1000) / 1000;
+}
+
+/** A chunk with one byte changed: its last digit, so the JSON stays well-formed and only the digests can tell. */
+function corrupted(message: Message<KvInput>): Message<KvInput> {
+  if (message._tag !== "SnapshotChunk") return message;
+  const data = message.data;
+  let at = data.length - 1;
+  while (at > 0 && !/[0-9]/.test(data[at]!)) at--;
+  const digit = /[0-9]/.test(data[at]!) ? String((Number(data[at]) + 1) % 10) : "x";
+  return { ...message, data: data.slice(0, at) + digit + data.slice(at + 1) };
+}
