@@ -15,6 +15,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { slotMapSet, type Value } from "../../impl/core/index.ts";
 import type { KvInput } from "../../spec/kv.ts";
+import { kvConfig } from "../../impl/runtime/core-adapter.ts";
 import { tempDir } from "../../impl/runtime/testing.ts";
 import { runNemesis, summaryText, type NemesisReport } from "./run.ts";
 import type { FaultKind } from "./schedule.ts";
@@ -85,8 +86,9 @@ describe(`a short nemesis run (seed ${seed})`, () => {
     expect("error" in report.traces).toBe(false);
     if ("error" in report.traces) return;
     expect(report.traces.lives).toBeGreaterThan(3);
-    expect(report.traces.tally["leader elected"]).toBeGreaterThan(1);
-    expect(report.traces.tally["read answered in its own step (lease read)"]).toBeGreaterThan(0);
+    expect(report.traces.tally["sometimes: leader elected"]).toBeGreaterThan(1);
+    expect(report.traces.tally["sometimes: lease read served"]).toBeGreaterThan(0);
+    expect(report.traces.tally["Voting: VoteFor"]).toBeGreaterThan(0);
   });
 
   it("shows the run as a timeline in headless Chromium", async (context) => {
@@ -113,7 +115,8 @@ describe(`a short nemesis run (seed ${seed})`, () => {
       expect(await page.locator("rect.op").count()).toBe(report.history.operations);
       expect(await page.locator("rect.fault").count()).toBe(report.faults.length);
       expect(await page.locator("rect.lease").count()).toBeGreaterThan(1);
-      await page.locator("rect.op").first().hover();
+      // An event rather than the pointer: the first bar may be a sliver too thin to be hit.
+      await page.locator("rect.op").first().dispatchEvent("mouseover");
       expect(await page.locator("#hover").textContent()).toMatch(/^#\d+ c\d+ /);
       const shot = path.join(out, "timeline.png");
       await page.screenshot({ path: shot });
@@ -138,28 +141,35 @@ describe("the trace checks fail on the run's traces altered as a bug would alter
     expect(checksAfter((list) => replaceAt(list, i, { ...step, after }))).toContain("ExecutedPrefixAgreement");
   });
 
-  it("OneValuePerBallot: a leader proposes two values at one slot in one ballot", () => {
-    const i = steps.findIndex((s) => s.effects.some((e) => e._tag === "Send" && e.message._tag === "Accept"));
+  it("OneValuePerBallot: a follower makes durable a vote for another value than the leader's in the same ballot", () => {
+    const seen = new Set<string>();
+    const i = steps.findIndex((s) => s.effects.some((e) => {
+      if (e._tag !== "Persist" || e.record._tag !== "vote") return false;
+      const key = `${e.record.slot}/${e.record.ballot.round}.${e.record.ballot.replica}`;
+      if (seen.has(key)) return true;
+      seen.add(key);
+      return false;
+    }));
     const step = steps[i]!;
-    const effects = step.effects.map((e) => (e._tag === "Send" && e.message._tag === "Accept" ? { ...e, message: { ...e.message, value: forged } } : e));
+    const effects = step.effects.map((e) => (e._tag === "Persist" && e.record._tag === "vote" ? { ...e, record: { ...e.record, value: forged } } : e));
     expect(checksAfter((list) => replaceAt(list, i, { ...step, effects }))).toContain("OneValuePerBallot");
   });
 
-  it("ChosenAt: a slot is executed without a quorum of durable votes for it", () => {
+  it("RepliesMatchSpec: a write is acknowledged though no quorum made a vote for its slot durable", () => {
     const slot = 3;
     const withoutVotes = (s: ReplayStep): ReplayStep => {
-      const effects = s.effects.filter((e) => !(e._tag === "Persist" && e.record._tag === "vote" && e.record.slot === slot));
+      const effects = s.effects.filter((e) => !(e._tag === "Persist" && e.record._tag === "vote" && e.record.slot === slot) && !(e._tag === "Send" && e.message._tag === "Accepted" && e.message.slot === slot));
       const event = s.event._tag === "Recover" ? { ...s.event, records: s.event.records.filter((r) => !(r._tag === "vote" && r.slot === slot)) } : s.event;
       return { ...s, effects, event };
     };
-    expect(checksAfter((list) => list.map(withoutVotes))).toContain("ChosenAt");
+    expect(checksAfter((list) => list.map(withoutVotes))).toContain("RepliesMatchSpec");
   });
 
-  it("VoteAboveMaxBal: an acceptor votes in a ballot below one it promised", () => {
+  it("refines Voting: an acceptor votes in a ballot below one it promised", () => {
     const i = steps.findIndex((s, k) => k > steps.length / 2 && s.effects.some((e) => e._tag === "Persist" && e.record._tag === "vote"));
     const step = steps[i]!;
     const effects = step.effects.map((e) => (e._tag === "Persist" && e.record._tag === "vote" ? { ...e, record: { ...e.record, ballot: { round: 1, replica: 1 } } } : e));
-    expect(checksAfter((list) => replaceAt(list, i, { ...step, effects }))).toContain("VoteAboveMaxBal");
+    expect(checksAfter((list) => replaceAt(list, i, { ...step, effects }))).toEqual([expect.stringMatching(/^refines Voting\[slot \d+\]$/)]);
   });
 
   it("DurableBeforeSend: an Accepted leaves before its vote is persisted", () => {
@@ -176,32 +186,37 @@ describe("the trace checks fail on the run's traces altered as a bug would alter
     expect(checksAfter((list) => replaceAt(list, i, { ...step, receivedAs: { incarnation: "forged", wireId: 1 } }))).toContain("ReceiveHasSend");
   });
 
-  it("AtMostOneLeaseholder: a leader trusts its lease through the gap in which another was elected", () => {
-    // The leader step followed by the longest silence of its replica (a pause or a kill).
-    let best = -1;
-    let gap = 0;
-    const nextOf = new Map<number, number>();
-    for (let k = steps.length - 1; k >= 0; k--) {
+  it("AtMostOneLeaseholder: a deposed leader renews its lease without a quorum just before its successor acquires one", () => {
+    const leaseMs = kvConfig(1, [1, 2, 3]).leaseMs;
+    // The first lease acquired after another replica led, and that replica's last step as a leader.
+    let found: [number, number] | undefined;
+    for (let k = 0; k < steps.length && found === undefined; k++) {
       const s = steps[k]!;
-      const next = nextOf.get(s.replica);
-      if (s.after.role._tag === "leader" && next !== undefined && next - s.now > gap) {
-        gap = next - s.now;
-        best = k;
-      }
-      nextOf.set(s.replica, s.now);
+      if (!(s.after.role._tag === "leader" && s.after.role.leaseUntil > s.now) || s.before.role._tag === "leader") continue;
+      const j = steps.findLastIndex((q, i) => i < k && q.replica !== s.replica && q.after.role._tag === "leader");
+      if (j >= 0) found = [j, k];
     }
-    expect(gap).toBeGreaterThan(1000);
-    const step = steps[best]!;
-    const role = step.after.role;
+    expect(found).toBeDefined();
+    const [j, k] = found!;
+    const last = steps[j]!;
+    const role = last.after.role;
     if (role._tag !== "leader") throw new Error("not a leader step");
-    const after = { ...step.after, role: { ...role, leaseUntil: step.now + gap } };
-    expect(checksAfter((list) => replaceAt(list, best, { ...step, after }))).toContain("AtMostOneLeaseholder");
+    // The deposed leader's clock reading 10 true ms before its successor's acquisition.
+    const successor = steps[k]!;
+    const t = (successor.now - successor.clock.offsetMs) / successor.clock.rate - 10;
+    const now = t * last.clock.rate + last.clock.offsetMs;
+    const current = steps.findLast((q, i) => i < k && q.replica === last.replica)!;
+    const renewed: ReplayStep = {
+      ...last, event: { _tag: "Tick", now }, now, before: current.after, effects: [], wireIds: [], sentAs: [],
+      after: { ...current.after, now, role: { ...role, leaseUntil: now + 0.9 * leaseMs * last.clock.rate } },
+    };
+    expect(checksAfter((list) => [...list.slice(0, k), renewed, ...list.slice(k)])).toEqual(["AtMostOneLeaseholder"]);
   });
 
-  it("NoDivergenceAlarm: a replica raises the divergence alarm", () => {
+  it("DigestAgreement: a replica raises the divergence alarm", () => {
     const step = steps[10]!;
     const alarm = { _tag: "Alarm" as const, slot: 256, replicas: [1, 2], digests: ["a", "b"], message: "replicas 1 and 2 diverged at slot 256" };
-    expect(checksAfter((list) => replaceAt(list, 10, { ...step, effects: [...step.effects, alarm] }))).toContain("NoDivergenceAlarm");
+    expect(checksAfter((list) => replaceAt(list, 10, { ...step, effects: [...step.effects, alarm] }))).toContain("DigestAgreement");
   });
 });
 
@@ -249,12 +264,13 @@ describe("the per-life trace checks fail on an altered trace file", () => {
     expect(violations.map((v) => v.check)).toContain("DurableBeforeSend");
   });
 
-  it("DurableRecordsSurvive: a restarted replica recovers fewer records than it committed", () => {
+  it("DurableRecordsSurvive: a restarted replica recovers a disk without a record it committed", () => {
     const { summaries } = replayAltered((lives) => lives.map((life, k) => {
       if (k === 0) return life;
       const i = life.lines.findIndex((l) => l.type === "event" && l.event!._tag === "Recover");
       const line = life.lines[i]!;
-      const records = (line.event!.records as unknown[]).slice(0, -1);
+      // The first record, committed long before the crash, is missing.
+      const records = (line.event!.records as unknown[]).slice(1);
       return withLines(life, life.lines.map((l, j) => (j === i ? { ...line, event: { ...line.event!, records } } : l)));
     }));
     expect(checkRecoveries(summaries).map((v) => v.check)).toContain("DurableRecordsSurvive");

@@ -4,7 +4,7 @@
  * heal everything, read every key through the leader, wait until every replica shows the same
  * executed slot and state digest, stop the replicas cleanly, then check: the history
  * (linearizable, no acknowledged write lost, exactly-once), the replicas' digests, and the
- * merged traces (replayed through `step`, with the invariants of trace-checks.ts). Writes the
+ * merged traces (replayed through `step`, checked by proofs/world-checker.ts and trace-checks.ts). Writes the
  * history (re-checkable with `npm run check-history`), a JSON report and an HTML timeline.
  *
  * The schedule is a function of the seed; the processes' timing is not, so two runs with one

@@ -1,28 +1,34 @@
 /**
- * Trace validation, part two: the invariants of proofs/ checked on the merged, replayed traces
- * of a real run (trace-replay.ts). Steps of all replicas are merged in true time: every replica
- * reads the machine's monotonic clock, so a reading with its injected skew removed is true time
- * on one axis for the whole run.
+ * Trace validation, part two: the merged, replayed traces of a real run (trace-replay.ts) checked
+ * by the same world checker of proofs/ that checks every step of the simulated world
+ * (proofs/world-checker.ts: Voting, Consensus, Service, durability and lease invariants), plus the
+ * checks only a real run needs. Steps of all replicas are merged in true time: every replica reads
+ * the machine's monotonic clock, so a reading with its injected skew removed is true time on one
+ * axis for the whole run.
  *
- *   TraceExplainedByCore  each life's traced effects are what `step` returns (trace-replay.ts)
- *   DurableBeforeSend     no Promise(b) leaves unless durable maxBal >= b; no Accepted(s, b)
- *                         unless the vote (s, b) is durable, at the moment it leaves
- *   DurableRecordsSurvive a restarted replica recovers exactly the records it committed before
- *   OneValuePerBallot     at most one value per (slot, ballot) in Accepts and durable votes
- *   VoteAboveMaxBal       an acceptor never votes in a ballot below one it promised (durably)
- *   ExecutedPrefixAgreement every replica executes the same value at every slot
- *   ChosenAt              every executed value had a quorum of durable votes in one ballot
- *   AtMostOneLeaseholder  no two replicas believe they hold a lease at one true instant
- *   ReceiveHasSend        every receipt pairs with a send of the same message
- *   NoDivergenceAlarm     no replica raised the divergence alarm
+ *   from proofs/ (through `ProofsView`, the world view of a real run):
+ *     OneValuePerBallot, OneVote, VotesSafe, VoterOfTheSlot, refines Voting  (durable votes)
+ *     LearnedIsChosen, refines Consensus            (chosen records)
+ *     ExecutedPrefixAgreement, ExactlyOnce, DigestAgreement (also: no divergence alarm),
+ *     RepliesMatchSpec                               (executed prefixes, replies)
+ *     DurableBeforeSend, DurableMaxBal, PromiseCoversVotes (each Send, in effect order)
+ *     AtMostOneLeaseholder, LeaseBounded, LeaseReadFresh (beliefs by each replica's own clock)
+ *     snapshot, truncation and configuration checks
+ *   here (a simulated world has no such thing to check):
+ *     TraceExplainedByCore  each life's traced effects are what `step` returns (trace-replay.ts)
+ *     DurableRecordsSurvive a restarted replica recovers exactly the records it committed
+ *     ReceiveHasSend        every receipt pairs with a send of the same message
  *
- * Until the world checkers of proofs/ (issue #4) are on main, these are implemented here over
- * the replayed steps; `ReplayStep` carries the states before and after each event, so the same
- * steps can be handed to those checkers through an adapter. The checks only read.
+ * The proofs/ checker stops at its first violation (its ghost state is meaningless after one);
+ * the local checks go on. The checks only read.
  */
 import { createHash } from "node:crypto";
-import { compareBallots, showBallot, slotMapGet, type Ballot } from "../../impl/core/index.ts";
-import type { KvMessage, KvRecord } from "../../impl/runtime/core-adapter.ts";
+import { showBallot } from "../../impl/core/index.ts";
+import { kvConfig, type KvRecord, type KvReplicaState } from "../../impl/runtime/core-adapter.ts";
+import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
+import { ViolationFound } from "../../proofs/violation.ts";
+import { WorldChecker } from "../../proofs/world-checker.ts";
+import type { Carried, ReplicaView, RequestInfo, SystemView, WorldStep } from "../../proofs/world-view.ts";
 import type { ClockSkew } from "./cluster.ts";
 import { readTraceLives, replayLives, type LifeSummary, type ReplayStep, type TraceViolation } from "./trace-replay.ts";
 
@@ -41,7 +47,7 @@ export interface TraceCheckOptions {
   readonly violationsPerCheckMax?: number;
 }
 
-/** One interval during which a replica believed it held a lease, in true (monotonic) ms. */
+/** One interval during which a replica believed it held a lease, in true (monotonic) ms (for the timeline). */
 export interface LeaseInterval {
   readonly replica: number;
   readonly ballot: string;
@@ -57,11 +63,154 @@ export interface TraceReport {
   readonly violationCounts: Readonly<Record<string, number>>;
   readonly steps: number;
   readonly lives: number;
-  /** How often each notable thing happened: what the run exercised. */
+  /** How often each notable thing happened (the trace's events, and proofs/' spec actions and rare states). */
   readonly tally: Readonly<Record<string, number>>;
   readonly leaseIntervals: readonly LeaseInterval[];
   /** Highest executed slot seen. */
   readonly executedSlots: number;
+}
+
+type KvStep = WorldStep<KvState, KvInput, KvOutput>;
+
+/** A replica as proofs/ sees it: its latest state and the clock of its current life. */
+class TracedReplica implements ReplicaView<KvState, KvInput, KvOutput> {
+  state: KvReplicaState | null = null;
+  /** Records flushed in this life, after those it recovered: what its next life must find. */
+  durable: KvRecord[] = [];
+  readonly paused = false;
+  clock: ClockSkew = { rate: 1, offsetMs: 0 };
+  /** The life whose remaining steps are dropped: it crashed with an uncommitted batch. */
+  crashedLife = -1;
+  constructor(
+    readonly id: number,
+    readonly index: number,
+  ) {}
+  localAt(t: number): number {
+    return t * this.clock.rate + this.clock.offsetMs;
+  }
+  trueAt(reading: number): number {
+    return (reading - this.clock.offsetMs) / this.clock.rate;
+  }
+}
+
+/**
+ * The world view of a real run, for proofs/world-checker.ts: one replayed step at a time, in
+ * true-time order. A traced step becomes a world step whose carried effects are its effects in
+ * order: committed Persists as Flushes, Sends, Replies (with the request as its ClientRequest
+ * event named it), Alarms. A step with a non-deferrable Persist that never committed (the last
+ * batch of a SIGKILLed life) crashes the replica there: the rest of that life left no effect.
+ * A SIGKILL may also commit a batch without tracing its commit line; the records the next life
+ * recovers beyond those traced as committed are flushed at the start of its Recover step. A
+ * replica's state between its lives stays that of its last step: a killed leader keeps believing
+ * in its lease until it runs out, which is what the lease argument must cover anyway. Link
+ * faults live in the relays, not in the traces: no link is reported cut.
+ */
+class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
+  trueTime = 0;
+  readonly replicas: TracedReplica[];
+  readonly checker: WorldChecker<KvState, KvInput, KvOutput>;
+  /** The first violation proofs/ found (it stops there). */
+  violation: { check: string; replica: number; message: string } | null = null;
+  private readonly requests = new Map<string, RequestInfo<KvInput>>();
+  private readonly byId = new Map<number, TracedReplica>();
+
+  constructor(
+    readonly members: readonly number[],
+    core: Record<string, unknown>,
+    private readonly clocks: TraceCheckOptions["clocks"],
+  ) {
+    this.replicas = members.map((id, index) => new TracedReplica(id, index));
+    for (const r of this.replicas) this.byId.set(r.id, r);
+    const config = kvConfig(members[0]!, members, core);
+    this.checker = new WorldChecker(this, kv, { leaseMs: config.leaseMs, alpha: config.reconfigAlphaSlots, initialMembers: members });
+  }
+
+  linkBlocked(): boolean {
+    return false;
+  }
+
+  /** Check one replayed step at true time `t` (true times never decrease). */
+  observe(step: ReplayStep, t: number): void {
+    if (this.violation !== null) return;
+    const r = this.byId.get(step.replica);
+    if (r === undefined) throw new Error(`a trace step of replica ${step.replica}, which is not among the members ${this.members.join(", ")}`);
+    if (r.crashedLife === step.life) return;
+    try {
+      if (t > this.trueTime) {
+        const from = this.trueTime;
+        this.trueTime = t;
+        this.checker.observe({ kind: "time", from, to: t });
+      }
+      r.clock = this.clocks?.get(step.replica) ?? step.clock;
+      const { carried, crashed } = this.carried(r, step);
+      const before = step.event._tag === "Recover" ? null : step.before;
+      const after = crashed ? null : step.after;
+      if (crashed) r.crashedLife = step.life;
+      r.state = after;
+      const world: KvStep = {
+        kind: "event", replica: r.index, event: step.event._tag, before, after, carried,
+        ...(step.event._tag === "Receive" ? { from: step.event.from, message: step.event.message } : {}),
+        ...(step.event._tag === "ClientRequest" ? { request: this.requests.get(`${step.incarnation}/${step.event.requestId}`) } : {}),
+      };
+      this.checker.observe(world);
+    } catch (error) {
+      if (!(error instanceof ViolationFound)) throw error;
+      const v = error.violation;
+      const detail = [v.action === undefined ? "" : ` (step maps to ${v.action})`, v.before === undefined ? "" : `\nbefore:\n${v.before}`, v.after === undefined ? "" : `\nafter:\n${v.after}`].join("");
+      this.violation = { check: v.check, replica: step.replica, message: `${v.message}${detail} [life ${step.incarnation}, ${step.event._tag} at clock ${step.now}]` };
+    }
+  }
+
+  /** The effects of one step as proofs/ sees them carried out, and whether the replica crashed in it. */
+  private carried(r: TracedReplica, step: ReplayStep): { carried: Carried<KvInput, KvOutput>[]; crashed: boolean } {
+    const carried: Carried<KvInput, KvOutput>[] = [];
+    const flush = (record: KvRecord): void => {
+      r.durable.push(record);
+      const last = carried[carried.length - 1];
+      if (last?._tag === "Flush") carried[carried.length - 1] = { _tag: "Flush", records: [...last.records, record] };
+      else carried.push({ _tag: "Flush", records: [record] });
+    };
+    const event = step.event;
+    if (event._tag === "Recover") {
+      const known = r.durable.map((x) => JSON.stringify(x));
+      const found = event.records.map((x) => JSON.stringify(x));
+      // A prefix that differs is DurableRecordsSurvive's to report; only the committed-but-untraced tail is new.
+      const extra = known.every((x, i) => found[i] === x) ? event.records.slice(known.length) : [];
+      r.durable = [];
+      for (const record of event.records.slice(0, event.records.length - extra.length)) r.durable.push(record);
+      for (const record of extra) flush(record);
+    }
+    if (event._tag === "ClientRequest") {
+      this.requests.set(`${step.incarnation}/${event.requestId}`, {
+        requestId: event.requestId, clientId: event.clientId ?? `one-shot ${step.incarnation}/${event.requestId}`, seq: event.seq,
+        input: event.input, consistency: event.consistency, replica: r.index, invokedAt: this.trueTime,
+      });
+    }
+    for (const effect of step.effects) {
+      switch (effect._tag) {
+        case "Persist":
+          if (step.committed) flush(effect.record);
+          // A `chosen` record is deferrable: what follows does not wait for it. Any other: the process died before its commit.
+          else if (effect.record._tag !== "chosen") return { carried: [...carried, { _tag: "Crash", lost: 1 }], crashed: true };
+          break;
+        case "Send":
+          carried.push({ _tag: "Send", to: effect.to, message: effect.message });
+          break;
+        case "Reply": {
+          const request = this.requests.get(`${step.incarnation}/${effect.requestId}`);
+          if (request === undefined) throw new Error(`replica ${r.id} (life ${step.incarnation}) replied to request ${effect.requestId}, which its trace never received`);
+          this.requests.delete(`${step.incarnation}/${effect.requestId}`);
+          const sameStep = event._tag === "ClientRequest" && event.requestId === effect.requestId;
+          carried.push({ _tag: "Reply", request, result: effect.result, sameStep });
+          break;
+        }
+        case "Alarm":
+          carried.push({ _tag: "Alarm", message: effect.message });
+          break;
+      }
+    }
+    return { carried, crashed: false };
+  }
 }
 
 /** A short fingerprint of a message's traced text (sends are kept until their receipt). */
@@ -69,36 +218,12 @@ function fingerprint(text: string): string {
   return createHash("sha1").update(text).digest("base64");
 }
 
-/** Beliefs of one replica in one ballot that touch (within this many true ms) are one interval. */
-const leaseJoinGapMs = 0;
-
-/** Durable Voting state of one acceptor: its maxBal and the votes on its disk. */
-class DurableGhost {
-  maxBal: Ballot = { round: 0, replica: 0 };
-  readonly votes = new Set<string>();
-  apply(record: KvRecord): void {
-    if (record._tag === "chosen") return;
-    if (compareBallots(record.ballot, this.maxBal) > 0) this.maxBal = record.ballot;
-    if (record._tag === "vote") this.votes.add(`${record.slot}/${showBallot(record.ballot)}`);
-  }
-  reset(records: readonly KvRecord[]): void {
-    this.maxBal = { round: 0, replica: 0 };
-    this.votes.clear();
-    for (const record of records) this.apply(record);
-  }
-}
-
-/** All checks over the merged steps of one run. */
+/** The checks over the merged steps of one run: proofs/ through ProofsView, ReceiveHasSend here. */
 class TraceChecker {
   readonly violations: TraceViolation[] = [];
   readonly counts: Record<string, number> = {};
   readonly tally: Record<string, number> = {};
-  private readonly ballotValues = new Map<string, string>();
-  private readonly executed = new Map<number, string>();
-  /** Every vote any acceptor made durable: "slot/ballot" -> value key -> voter ids. */
-  private readonly durableVotes = new Map<string, Map<string, Set<number>>>();
-  private readonly acceptorMax = new Map<number, Ballot>();
-  private readonly ghosts = new Map<number, DurableGhost>();
+  readonly proofs: ProofsView;
   private readonly sends = new Map<string, string>();
   private readonly receipts = new Map<string, string>();
   readonly leaseIntervals: LeaseInterval[] = [];
@@ -109,10 +234,13 @@ class TraceChecker {
   maxExecuted = 0;
 
   constructor(
-    private readonly members: readonly number[],
-    private readonly trueAt: (step: ReplayStep, reading: number) => number,
+    members: readonly number[],
+    core: Record<string, unknown>,
+    private readonly clocks: TraceCheckOptions["clocks"],
     private readonly keepPerCheck: number,
-  ) {}
+  ) {
+    this.proofs = new ProofsView(members, core, clocks);
+  }
 
   violate(check: string, replica: number, message: string): void {
     const count = (this.counts[check] ?? 0) + 1;
@@ -127,155 +255,40 @@ class TraceChecker {
   observe(step: ReplayStep): void {
     this.steps += 1;
     this.count(`event ${step.event._tag}`);
-    const ghost = this.ghostOf(step.replica);
-    if (step.event._tag === "Recover") {
-      ghost.reset(step.event.records);
-      this.recovered(step.replica, step.event.records);
-    }
+    const t = trueTimeOf(this.clocks, step, step.now);
+    this.proofs.observe(step, t);
     let persisted = false;
     let sendIndex = 0;
     for (const effect of step.effects) {
-      switch (effect._tag) {
-        case "Persist":
-          // A `chosen` record is deferrable: what follows it does not wait for its commit.
-          if (effect.record._tag !== "chosen") persisted = true;
-          if (!step.committed) break;
-          ghost.apply(effect.record);
-          this.durable(step.replica, effect.record);
-          break;
-        case "Send": {
-          const wireId = step.wireIds[sendIndex++];
-          // In a last batch lost to a SIGKILL, nothing after a (non-deferrable) Persist left the process.
-          if (persisted && !step.committed) break;
-          this.count(`send ${effect.message._tag}`);
-          this.durableBeforeSend(step.replica, ghost, effect.message);
-          this.phase2aValue(step.replica, effect.message);
-          if (wireId !== undefined) this.pairSend(`${step.incarnation}/${wireId}->${effect.to}`, JSON.stringify(step.sentAs[sendIndex - 1]));
-          break;
-        }
-        case "Reply":
-          this.count(`reply ${effect.result._tag}`);
-          if (step.event._tag === "ClientRequest" && effect.requestId === step.event.requestId && effect.result._tag === "ok") {
-            this.count(step.event.input._tag === "get" ? "read answered in its own step (lease read)" : "write answered in its own step (session table)");
-          }
-          break;
-        case "Alarm":
-          this.violate("NoDivergenceAlarm", step.replica, effect.message);
-          break;
-      }
+      if (effect._tag === "Persist" && effect.record._tag !== "chosen") persisted = true;
+      if (effect._tag === "Reply") this.count(`reply ${effect.result._tag}`);
+      if (effect._tag !== "Send") continue;
+      const wireId = step.wireIds[sendIndex++];
+      // In a last batch lost to a SIGKILL, nothing after a (non-deferrable) Persist left the process.
+      if (persisted && !step.committed) continue;
+      this.count(`send ${effect.message._tag}`);
+      if (wireId !== undefined) this.pair(`${step.incarnation}/${wireId}->${effect.to}`, JSON.stringify(step.sentAs[sendIndex - 1]), this.sends, this.receipts);
     }
     if (step.event._tag === "Receive" && step.receivedAs !== undefined) {
-      this.pairReceipt(`${step.receivedAs.incarnation}/${step.receivedAs.wireId}->${step.replica}`, JSON.stringify(step.receivedMessage));
+      this.pair(`${step.receivedAs.incarnation}/${step.receivedAs.wireId}->${step.replica}`, JSON.stringify(step.receivedMessage), this.receipts, this.sends);
     }
-    this.executedPrefix(step);
-    this.lease(step);
-    this.rareStates(step);
+    if (step.after.learner.executedUpTo > this.maxExecuted) this.maxExecuted = step.after.learner.executedUpTo;
+    this.lease(step, t);
   }
 
-  private ghostOf(replica: number): DurableGhost {
-    let ghost = this.ghosts.get(replica);
-    if (ghost === undefined) this.ghosts.set(replica, (ghost = new DurableGhost()));
-    return ghost;
-  }
-
-  /**
-   * The records a restarted replica found on its disk. They include any a SIGKILL kept out of
-   * the trace (a commit whose lines were lost), so they count as durable votes too.
-   */
-  private recovered(replica: number, records: readonly KvRecord[]): void {
-    for (const record of records) {
-      if (record._tag !== "vote") continue;
-      const slotBallot = `${record.slot}/${showBallot(record.ballot)}`;
-      const value = JSON.stringify(record.value);
-      this.oneValue(replica, slotBallot, value, "a recovered vote");
-      let byValue = this.durableVotes.get(slotBallot);
-      if (byValue === undefined) this.durableVotes.set(slotBallot, (byValue = new Map<string, Set<number>>()));
-      let voters = byValue.get(value);
-      if (voters === undefined) byValue.set(value, (voters = new Set<number>()));
-      voters.add(replica);
-    }
-  }
-
-  /** A record reached replica's disk: Voting's ghost and the per-acceptor order of ballots. */
-  private durable(replica: number, record: KvRecord): void {
-    if (record._tag === "chosen") return;
-    const max = this.acceptorMax.get(replica);
-    if (record._tag === "vote" && max !== undefined && compareBallots(record.ballot, max) < 0) {
-      this.violate("VoteAboveMaxBal", replica, `voted at slot ${record.slot} in ${showBallot(record.ballot)} after promising ${showBallot(max)}`);
-    }
-    if (max === undefined || compareBallots(record.ballot, max) > 0) this.acceptorMax.set(replica, record.ballot);
-    if (record._tag !== "vote") return;
-    const slotBallot = `${record.slot}/${showBallot(record.ballot)}`;
-    const value = JSON.stringify(record.value);
-    this.oneValue(replica, slotBallot, value, "a durable vote");
-    let byValue = this.durableVotes.get(slotBallot);
-    if (byValue === undefined) this.durableVotes.set(slotBallot, (byValue = new Map<string, Set<number>>()));
-    let voters = byValue.get(value);
-    if (voters === undefined) byValue.set(value, (voters = new Set<number>()));
-    voters.add(replica);
-  }
-
-  private oneValue(replica: number, slotBallot: string, value: string, what: string): void {
-    const known = this.ballotValues.get(slotBallot);
-    if (known === undefined) this.ballotValues.set(slotBallot, value);
-    else if (known !== value) this.violate("OneValuePerBallot", replica, `${what} at slot/ballot ${slotBallot} is ${value.slice(0, 200)}, another is ${known.slice(0, 200)}`);
-  }
-
-  private phase2aValue(replica: number, message: KvMessage): void {
-    if (message._tag !== "Accept") return;
-    this.oneValue(replica, `${message.slot}/${showBallot(message.ballot)}`, JSON.stringify(message.value), "an Accept");
-  }
-
-  /**
-   * DurableBeforeSend, as the core's contract states it: at each Send, in effect order, the
-   * durable records are those of earlier steps and the Persists before it in this step.
-   */
-  private durableBeforeSend(replica: number, ghost: DurableGhost, message: KvMessage): void {
-    if (message._tag === "Promise" && compareBallots(ghost.maxBal, message.ballot) < 0) {
-      this.violate("DurableBeforeSend", replica, `Promise ${showBallot(message.ballot)} sent while durable maxBal is ${showBallot(ghost.maxBal)}`);
-    }
-    if (message._tag === "Accepted" && !ghost.votes.has(`${message.slot}/${showBallot(message.ballot)}`)) {
-      this.violate("DurableBeforeSend", replica, `Accepted for slot ${message.slot} in ${showBallot(message.ballot)} sent before the vote was durable`);
-    }
-  }
-
-  private pairSend(key: string, text: string): void {
+  /** Pair a send with its receipt (whichever comes first waits in its map for the other). */
+  private pair(key: string, text: string, waiting: Map<string, string>, counterpart: Map<string, string>): void {
     const hash = fingerprint(text);
-    const receipt = this.receipts.get(key);
-    if (receipt === undefined) this.sends.set(key, hash);
+    const other = counterpart.get(key);
+    if (other === undefined) waiting.set(key, hash);
     else {
-      this.receipts.delete(key);
-      if (receipt !== hash) this.violate("ReceiveHasSend", 0, `receipt ${key} differs from the message sent`);
+      counterpart.delete(key);
+      if (other !== hash) this.violate("ReceiveHasSend", 0, `receipt ${key} differs from the message sent`);
     }
   }
 
-  private pairReceipt(key: string, text: string): void {
-    const hash = fingerprint(text);
-    const send = this.sends.get(key);
-    if (send === undefined) this.receipts.set(key, hash);
-    else {
-      this.sends.delete(key);
-      if (send !== hash) this.violate("ReceiveHasSend", 0, `receipt ${key} differs from the message sent`);
-    }
-  }
-
-  /** ExecutedPrefixAgreement: the value executed at each slot is the same everywhere. */
-  private executedPrefix(step: ReplayStep): void {
-    const from = step.event._tag === "Recover" ? 0 : step.before.learner.executedUpTo;
-    const to = step.after.learner.executedUpTo;
-    for (let slot = from + 1; slot <= to; slot++) {
-      const value = slotMapGet(step.after.learner.log, slot);
-      const text = JSON.stringify(value);
-      const known = this.executed.get(slot);
-      if (known === undefined) this.executed.set(slot, text);
-      else if (known !== text) this.violate("ExecutedPrefixAgreement", step.replica, `slot ${slot}: executed ${text.slice(0, 200)}, another replica executed ${known.slice(0, 200)}`);
-    }
-    if (to > this.maxExecuted) this.maxExecuted = to;
-  }
-
-  /** Lease beliefs: replica r believes at true t iff it leads and its clock at t < leaseUntil. */
-  private lease(step: ReplayStep): void {
-    const t = this.trueAt(step, step.now);
+  /** The timeline's lease bars: replica r believes at true t iff it leads and its clock at t < leaseUntil. */
+  private lease(step: ReplayStep, t: number): void {
     const open = this.openLease.get(step.replica);
     if (open !== undefined) {
       // Same life: the belief lasted until this step at most. Another life: until its lease ran out.
@@ -285,16 +298,16 @@ class TraceChecker {
     }
     const role = step.after.role;
     if (role._tag === "leader" && step.after.halted === null) {
-      const until = this.trueAt(step, role.leaseUntil);
+      const until = trueTimeOf(this.clocks, step, role.leaseUntil);
       if (until > t) this.openLease.set(step.replica, { life: step.life, ballot: showBallot(role.ballot), from: t, until });
     }
   }
 
-  /** Record a belief, joining it to the replica's previous one when they touch (one per step otherwise). */
+  /** Record a belief, joining it to the replica's previous one in the same ballot when they touch. */
   private addLeaseInterval(interval: LeaseInterval): void {
     const index = this.lastLease.get(interval.replica);
     const previous = index === undefined ? undefined : this.leaseIntervals[index];
-    if (previous !== undefined && previous.ballot === interval.ballot && interval.from <= previous.to + leaseJoinGapMs) {
+    if (previous !== undefined && previous.ballot === interval.ballot && interval.from <= previous.to) {
       this.leaseIntervals[index!] = { ...previous, to: Math.max(previous.to, interval.to) };
       return;
     }
@@ -302,56 +315,15 @@ class TraceChecker {
     this.leaseIntervals.push(interval);
   }
 
-  private rareStates(step: ReplayStep): void {
-    const before = step.before;
-    const after = step.after;
-    if (after.role._tag === "leader" && before.role._tag !== "leader") this.count("leader elected");
-    if (after.role._tag === "candidate" && before.role._tag !== "candidate") this.count("campaign started");
-    if (before.role._tag === "leader" && after.role._tag !== "leader") this.count("leader stepped down");
-    if (step.event._tag === "Receive" && step.event.message._tag === "Prepare" && before.now < before.acceptor.noPromiseUntil) this.count("prepare during the restart wait");
-    if (step.event._tag === "ClientRequest" && before.role._tag === "leader" && step.event.input._tag === "get" && !(step.now < before.role.leaseUntil)) {
-      this.count("read at a leader without a valid lease");
-    }
-  }
-
   /** Checks that need the whole run. */
   finish(summaries: readonly LifeSummary[]): void {
     for (const [key] of this.receipts) this.violate("ReceiveHasSend", 0, `receipt ${key} has no matching send in any trace`);
     for (const [key, open] of this.openLease) this.addLeaseInterval({ replica: key, ballot: open.ballot, from: open.from, to: open.until });
     this.openLease.clear();
-    this.leaseOverlaps();
-    this.chosenAt();
-    this.recoveries(summaries);
-  }
-
-  private leaseOverlaps(): void {
-    const sorted = [...this.leaseIntervals].sort((a, b) => a.from - b.from);
-    let latest: LeaseInterval | undefined;
-    for (const interval of sorted) {
-      if (latest !== undefined && latest.replica !== interval.replica && interval.from < latest.to) {
-        this.violate("AtMostOneLeaseholder", interval.replica, `replica ${interval.replica} (${interval.ballot}) believed it held a lease from ${interval.from.toFixed(3)} while replica ${latest.replica} (${latest.ballot}) did until ${latest.to.toFixed(3)} (true ms)`);
-      }
-      if (latest === undefined || interval.to > latest.to) latest = interval;
-    }
-  }
-
-  private chosenAt(): void {
-    const quorum = Math.floor(this.members.length / 2) + 1;
-    const bySlot = new Map<number, { value: string; voters: number }[]>();
-    for (const [slotBallot, byValue] of this.durableVotes) {
-      const slot = Number(slotBallot.split("/")[0]);
-      let list = bySlot.get(slot);
-      if (list === undefined) bySlot.set(slot, (list = []));
-      for (const [value, voters] of byValue) list.push({ value, voters: voters.size });
-    }
-    for (const [slot, value] of this.executed) {
-      const ok = (bySlot.get(slot) ?? []).some((v) => v.value === value && v.voters >= quorum);
-      if (!ok) this.violate("ChosenAt", 0, `slot ${slot} executed ${value.slice(0, 200)} without a quorum of durable votes for it in one ballot`);
-    }
-  }
-
-  private recoveries(summaries: readonly LifeSummary[]): void {
-    for (const v of checkRecoveries(summaries)) this.violate(v.check, v.replica, v.message);
+    const v = this.proofs.violation;
+    if (v !== null) this.violate(v.check, v.replica, v.message);
+    for (const [name, n] of this.proofs.checker.tally.counts) this.tally[name] = n;
+    for (const violation of checkRecoveries(summaries)) this.violate(violation.check, violation.replica, violation.message);
   }
 }
 
@@ -395,6 +367,8 @@ export interface MergedReplay {
   readonly violations: TraceViolation[];
   readonly members: readonly number[];
   readonly lives: number;
+  /** The core configuration overrides the run used. */
+  readonly core: Record<string, unknown>;
 }
 
 /** Machine monotonic time of a reading of `step`'s replica, with `clocks` overriding the trace's own. */
@@ -433,12 +407,12 @@ export function replayMerged(options: Pick<TraceCheckOptions, "files" | "core" |
       heads[best] = streams[best]!.next();
     }
   }
-  return { steps: merge(), summaries, violations, members, lives };
+  return { steps: merge(), summaries, violations, members, lives, core: options.core ?? {} };
 }
 
 /** Run every check over replayed steps (in true-time order). */
 export function checkSteps(replay: MergedReplay, options: Pick<TraceCheckOptions, "clocks" | "violationsPerCheckMax"> = {}): TraceReport {
-  const checker = new TraceChecker(replay.members, (step, reading) => trueTimeOf(options.clocks, step, reading), options.violationsPerCheckMax ?? 20);
+  const checker = new TraceChecker(replay.members, replay.core, options.clocks, options.violationsPerCheckMax ?? 20);
   for (const step of replay.steps) checker.observe(step);
   checker.finish(replay.summaries);
   for (const v of replay.violations) checker.violate(v.check, v.replica, v.message);

@@ -12,7 +12,8 @@
  * changes a trace file.
  */
 import fs from "node:fs";
-import { Either } from "effect";
+import { Either, ParseResult, Schema } from "effect";
+import { ConfigChange } from "../../impl/core/configuration.ts";
 import type { Effect, Event } from "../../impl/core/events.ts";
 import { kvCodecs, kvConfig, kvInitialState, kvStep, type KvMessage, type KvRecord, type KvReplicaState } from "../../impl/runtime/core-adapter.ts";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
@@ -86,6 +87,13 @@ export function readTraceLives(file: string): TraceLife[] {
   return lives;
 }
 
+const decodeChangeEither = Schema.decodeUnknownEither(ConfigChange);
+
+/** A traced membership change, decoded with the core's Schema. */
+function decodeChange(raw: unknown): Either.Either<ConfigChange, string> {
+  return Either.mapLeft(decodeChangeEither(raw), (e) => ParseResult.TreeFormatter.formatErrorSync(e));
+}
+
 /** Decode a traced event into the event `step` received. Throws with the reason if it does not decode. */
 export function decodeEvent(raw: Record<string, unknown>): KvEvent {
   const now = raw.now as number;
@@ -104,6 +112,8 @@ export function decodeEvent(raw: Record<string, unknown>): KvEvent {
         clientId: (raw.clientId as string | null) ?? undefined, seq: (raw.seq as number | null) ?? undefined,
         consistency: raw.consistency as "linearizable" | "stale", input: must(kvCodecs.input.decodeValue(raw.input), "traced input"),
       };
+    case "Reconfigure":
+      return { _tag: "Reconfigure", now, requestId: raw.requestId as number, change: must(decodeChange(raw.change), "traced membership change") };
     case "Recover":
       return { _tag: "Recover", now, records: (raw.records as unknown[]).map((r) => must(kvCodecs.record.decodeValue(r), "traced record")) };
     default:

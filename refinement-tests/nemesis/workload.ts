@@ -14,6 +14,7 @@
 import http from "node:http";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
 import { monotonicMs } from "./cluster.ts";
+import { seededRandom } from "./schedule.ts";
 
 /** One operation as the clients saw it (the history entry plus what the timeline shows). */
 export interface RecordedOp {
@@ -72,16 +73,6 @@ type AttemptResult =
   /** It may have reached a replica (timeout, reset): its outcome is unknown. */
   | { readonly kind: "maybe"; readonly error: string };
 
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -327,12 +318,12 @@ export class Workload {
   private readonly clients: Client[];
 
   constructor(readonly options: WorkloadOptions) {
-    const random = mulberry32(options.seed);
+    const random = seededRandom(options.seed);
     const groups = options.groups ?? [{ clients: options.clients, endpoints: options.endpoints, mix: "mixed" as const }];
     this.clients = [];
     for (const group of groups) {
       for (let i = 0; i < group.clients; i++) {
-        this.clients.push(new Client(`c${this.clients.length + 1}`, this, mulberry32(Math.floor(random() * 2 ** 32)), group.endpoints, group.mix));
+        this.clients.push(new Client(`c${this.clients.length + 1}`, this, seededRandom(Math.floor(random() * 2 ** 32)), group.endpoints, group.mix));
       }
     }
   }
@@ -358,7 +349,7 @@ export class Workload {
 
   /** A one-off client (for the final reads), recording into the same history. */
   extraClient(name: string): { one(input: KvInput): Promise<RecordedOp> } {
-    return new Client(name, this, mulberry32(this.options.seed ^ 0x5bd1e995));
+    return new Client(name, this, seededRandom(this.options.seed ^ 0x5bd1e995));
   }
 }
 
