@@ -1,6 +1,6 @@
 /**
  * `npm run nemesis -- --minutes N --seed S [--replicas 3|5] [--clients N] [--kinds K,...]
- * [--json] [--out DIR]`: run real replica processes under a seeded fault schedule while
+ * [--in-order] [--pace P] [--quiet-ms MS] [--no-skew] [--json] [--out DIR]`: run real replica processes under a seeded fault schedule while
  * clients record a history, then check the history, the replicas' digests and the merged
  * traces (refinement-tests/nemesis/). Prints a progress line per second and a summary (or the
  * JSON report with --json). Exit status: 0 every check passed, 1 a violation, 2 bad arguments.
@@ -39,6 +39,9 @@ const program = new Command()
   .option("--replicas <n>", "3 or 5", numberIn(3, 5, true), 3)
   .option("--clients <n>", "concurrent clients", numberIn(1, 200, true), 16)
   .option("--kinds <list>", `fault kinds, comma-separated (default: all for the cluster size): ${faultKinds.join(", ")}`, parseKinds)
+  .option("--in-order", "cycle through the fault kinds in order instead of drawing them", false)
+  .option("--pace <p>", "scale of fault durations and gaps", numberIn(0.1, 10, false), 1)
+  .option("--quiet-ms <ms>", "load after healing, before the final reads", numberIn(0, 600_000, true), 3000)
   .option("--no-skew", "run every replica on the unskewed clock")
   .option("--out <dir>", "folder for the report, history, timeline, traces and logs (default out/nemesis/seed-S)")
   .option("--experiment <name>", "run a labelled experiment instead: beyond-drift")
@@ -47,7 +50,7 @@ const program = new Command()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
 program.parse();
-const opts = program.opts<{ minutes: number; seed: number; replicas: number; clients: number; kinds?: FaultKind[]; skew: boolean; out?: string; experiment?: string; json: boolean }>();
+const opts = program.opts<{ minutes: number; seed: number; replicas: number; clients: number; kinds?: FaultKind[]; inOrder: boolean; pace: number; quietMs: number; skew: boolean; out?: string; experiment?: string; json: boolean }>();
 if (opts.replicas !== 3 && opts.replicas !== 5) {
   process.stderr.write("nemesis: --replicas must be 3 or 5\n");
   process.exit(2);
@@ -81,6 +84,9 @@ const report: NemesisReport = await runNemesis({
   faultsMs: opts.minutes * 60_000,
   out,
   skewClocks: opts.skew,
+  inOrder: opts.inOrder,
+  pace: opts.pace,
+  quietMs: opts.quietMs,
   ...(opts.kinds === undefined ? {} : { kinds: opts.kinds }),
   onProgress: progress,
 });

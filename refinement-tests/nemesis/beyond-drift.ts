@@ -106,7 +106,7 @@ export async function runBeyondDrift(options: BeyondDriftOptions): Promise<Beyon
   const report = analyzeRun({
     options: { seed: options.seed, out: options.out, clients: 8 }, replicas: 3, core, clocks: new Map(), schedule: faults.map((f) => f.planned),
     cluster, ops: workload?.ops ?? [], finalReads, origin, convergence, anomalies: workload?.anomalies ?? [], violations, durations: {},
-    nemesis: { injected: faults }, progress,
+    nemesis: { injected: faults }, progress, replay: `npm run nemesis -- --experiment beyond-drift --seed ${options.seed}`,
   });
   const linearizable = report.history.linearizability.verdict;
   // proofs/' checker stops at its first violation: two leaseholders at one instant, or a lease read that missed a write.

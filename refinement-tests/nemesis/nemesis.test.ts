@@ -45,7 +45,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   const failed = report === undefined || !report.ok;
-  if (failed || process.env.PAXOS_LEASE_KEEP_TEST_DATA === "1") note(`run folder kept: ${out} (seed ${seed})`);
+  if (failed || process.env.PAXOS_LEASE_KEEP_TEST_DATA === "1") note(`run folder kept: ${out} (seed ${seed}); run the schedule again: ${report === undefined ? `PAXOS_LEASE_NEMESIS_SEED=${seed} npx vitest run ${path.relative(process.cwd(), import.meta.filename)}` : report.replay}`);
   else fs.rmSync(out, { recursive: true, force: true });
 });
 
@@ -65,7 +65,7 @@ function replaceAt(list: ReplayStep[], index: number, step: ReplayStep): ReplayS
 describe(`a short nemesis run (seed ${seed})`, () => {
   it("passes every check under kills, pauses, partitions, one-way loss, restarts and a slow disk", () => {
     expect(report.violations, summaryText(report)).toEqual([]);
-    expect(report.ok).toBe(true);
+    expect(report.ok, summaryText(report)).toBe(true);
     expect(report.history.linearizability.verdict).toBe("linearizable");
     expect(report.history.lists.appendsAcknowledged).toBeGreaterThan(0);
     expect(report.convergence.ok).toBe(true);

@@ -72,6 +72,8 @@ export interface NemesisReport {
   readonly violations: readonly string[];
   readonly durationsMs: Readonly<Record<string, number>>;
   readonly files: { readonly history: string; readonly report: string; readonly timeline: string; readonly cluster: string };
+  /** The command that runs the same schedule again (process timing is not deterministic, the schedule is). */
+  readonly replay: string;
 }
 
 /** Default drift bound of the core (ppm); skewed rates stay within 80% of it. */
@@ -86,6 +88,18 @@ export function skewedClocks(seed: number, replicas: number, driftPpm: number): 
     clocks.set(id, { rate: Number(rate.toFixed(7)), offsetMs: Math.round(random() * 3_600_000) });
   }
   return clocks;
+}
+
+/** `npm run nemesis` with the flags that give `options`' schedule and workload. */
+export function replayCommand(options: NemesisOptions): string {
+  const flags = [`--seed ${options.seed}`, `--minutes ${options.faultsMs / 60_000}`, `--replicas ${options.replicas ?? 3}`, `--clients ${options.clients ?? 16}`];
+  if (options.kinds !== undefined) flags.push(`--kinds ${options.kinds.join(",")}`);
+  if (options.inOrder === true) flags.push("--in-order");
+  if (options.pace !== undefined && options.pace !== 1) flags.push(`--pace ${options.pace}`);
+  if (options.quietMs !== undefined && options.quietMs !== 3000) flags.push(`--quiet-ms ${options.quietMs}`);
+  if (options.skewClocks === false) flags.push("--no-skew");
+  if (options.core !== undefined && Object.keys(options.core).length > 0) flags.push(`(core overrides: ${JSON.stringify(options.core)})`);
+  return `npm run nemesis -- ${flags.join(" ")}`;
 }
 
 /** Run the nemesis once. Never throws for a violation: the report says `ok: false`. */
@@ -146,7 +160,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     await cluster.close();
   }
   const ops = workload?.ops ?? [];
-  const report = analyzeRun({ options, replicas, core, clocks, schedule, cluster, ops, finalReads, origin, convergence, anomalies, violations, durations, nemesis, progress });
+  const report = analyzeRun({ options, replicas, core, clocks, schedule, cluster, ops, finalReads, origin, convergence, anomalies, violations, durations, nemesis, progress, replay: replayCommand(options) });
   return report;
 }
 
@@ -223,6 +237,8 @@ export interface AnalyzeInput {
   readonly durations: Record<string, number>;
   readonly nemesis: { readonly injected: readonly InjectedFault[] } | undefined;
   readonly progress: (line: string) => void;
+  /** The command that runs the same schedule again. */
+  readonly replay: string;
 }
 
 /** Check history and traces, write the files (history, report, timeline), assemble the report. */
@@ -277,6 +293,7 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
     violations,
     durationsMs: Object.fromEntries(Object.entries(durations).map(([k, v]) => [k, Math.round(v)])),
     files,
+    replay: input.replay,
   };
   fs.writeFileSync(files.report, `${JSON.stringify(report, null, 2)}\n`);
   const origin = input.origin;
@@ -300,6 +317,7 @@ export function summaryText(report: NemesisReport): string {
   ];
   if (!report.ok) lines.push(...report.violations.slice(0, 20).map((v) => `    - ${v.length > 400 ? `${v.slice(0, 400)}...` : v}`));
   lines.push(`  files: ${report.files.report}, ${report.files.history}, ${report.files.timeline}`);
+  lines.push(`  replay: ${report.replay}`);
   return lines.join("\n");
 }
 
