@@ -10,7 +10,7 @@
  * The machine is shared and noisy: the two systems take turns point by point (the one not
  * measured is frozen with SIGSTOP, so it takes no CPU), their order alternates, and the report
  * gives medians over repeats and ratios (paxos-lease / etcd). `--write-docs` regenerates the table in
- * docs/performance.md and the SVG charts in docs/. Nothing here asserts a number.
+ * docs/performance.md, and the SVG charts and the JSON report in docs/perf/. Nothing here asserts a number.
  *
  *   npm run bench -- [--json] [--repeats 3] [--seconds 5] [--kills 10] [--no-failover] [--write-docs]
  */
@@ -218,9 +218,9 @@ function charts(): Record<string, string> {
     return runs[Math.floor((runs.length - 1) / 2)]?.result.samples ?? [];
   };
   const latency = cdfChart({ title: "Write latency distribution, 16 clients", subtitle: "the median run of each system", series: systems.map((s) => ({ name: s, color: colors[s], sorted: medianRun(s) })) });
-  const out: Record<string, string> = { "perf-throughput.svg": throughput, "perf-write-latency.svg": latency };
+  const out: Record<string, string> = { "throughput.svg": throughput, "write-latency.svg": latency };
   if (failover) {
-    out["perf-failover.svg"] = dotPlot({
+    out["failover.svg"] = dotPlot({
       title: "Failover: SIGKILL of the leader to the first successful write", subtitle: `${kills} kills per system, alternated; default settings`, xLabel: "milliseconds",
       series: systems.map((s) => ({ name: s, color: colors[s], values: failoverSummary[s]!.samplesMs })),
     });
@@ -229,8 +229,12 @@ function charts(): Record<string, string> {
 }
 
 const docsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "docs");
+const report = { ...summary, points: points.map((p) => ({ ...p, result: { ...p.result, samples: undefined } })), failoverSamples: Object.fromEntries(failovers) };
 if (writeDocs) {
-  for (const [file, svg] of Object.entries(charts())) fs.writeFileSync(path.join(docsDir, file), svg);
+  const perfDir = path.join(docsDir, "perf");
+  fs.mkdirSync(perfDir, { recursive: true });
+  for (const [file, svg] of Object.entries(charts())) fs.writeFileSync(path.join(perfDir, file), svg);
+  fs.writeFileSync(path.join(perfDir, "compare.json"), `${JSON.stringify(report, null, 2)}\n`);
   const doc = path.join(docsDir, "performance.md");
   const text = fs.readFileSync(doc, "utf8");
   const begin = "<!-- bench:compare:begin -->";
@@ -238,8 +242,8 @@ if (writeDocs) {
   const block = `${begin}\n${table()}\n\nMeasured ${new Date().toISOString().slice(0, 10)}: ${repeats} repeats of ${seconds} s per point after ${pointWarmupMs / 1000} s of warm-up, ${os.cpus().length} cores, Node ${process.version}; load average at the end ${loadAverage()}.\n${end}`;
   const next = text.includes(begin) ? text.replace(new RegExp(`${begin}[\\s\\S]*?${end}`), block) : `${text.trimEnd()}\n\n${block}\n`;
   fs.writeFileSync(doc, next);
-  progress(`wrote ${doc} and the charts in ${docsDir}`);
+  progress(`wrote ${doc}, and the charts and the JSON report in ${perfDir}`);
 }
 
-if (json) process.stdout.write(`${JSON.stringify({ ...summary, points: points.map((p) => ({ ...p, result: { ...p.result, samples: undefined } })), failoverSamples: Object.fromEntries(failovers) }, null, 2)}\n`);
+if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 else process.stdout.write(`${table()}\n`);
