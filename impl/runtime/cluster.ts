@@ -24,6 +24,20 @@ const cliPath = path.join(runtimeDir, "cli.ts");
 const projectRoot = path.resolve(runtimeDir, "..", "..");
 
 /**
+ * V8 options of every replica process: a young generation of at most 4 MiB per semi-space
+ * (V8's default lets it grow to 16 MiB). A replica's objects are short-lived messages and
+ * requests, so scavenges stay cheap, and a leader under 64 writers holds about 30 MB less
+ * (bench/compare.ts, docs/performance.md). Replicas started by hand take the same option:
+ * `node --max-semi-space-size=4 ...`.
+ */
+export const replicaV8Flags: readonly string[] = ["--max-semi-space-size=4"];
+
+/** The argv (after the node binary) that runs a replica process: {@link replicaV8Flags}, then {@link cliArgv}. */
+export function replicaArgv(): string[] {
+  return [...replicaV8Flags, ...cliArgv()];
+}
+
+/**
  * The argv (after the node binary) that runs the CLI. Replica processes start from a bundle of
  * the TypeScript sources (see {@link cliBundle}): a process started through tsx's loader spends
  * about four seconds of CPU resolving modules before it serves, one started from the bundle well
@@ -162,7 +176,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<n
   const children = new Map<number, ChildProcess>();
   let stopping = false;
   for (let id = 1; id <= options.replicas; id++) {
-    const child = spawn(process.execPath, [...cliArgv(), ...replicaArgs(id, options, identity)], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...replicaArgv(), ...replicaArgs(id, options, identity)], { stdio: ["ignore", "pipe", "pipe"] });
     children.set(id, child);
     const prefix = tty ? `${colors[(id - 1) % colors.length]}[r${id}]\u001b[0m ` : `[r${id}] `;
     for (const stream of [child.stdout, child.stderr]) {

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { httpJson, KvClient } from "./client.ts";
-import { cliArgv } from "./cluster.ts";
+import { replicaArgv } from "./cluster.ts";
 import { freePorts, tempDir, waitFor } from "./testing.ts";
 import type { ReplicaStatus } from "./status.ts";
 
@@ -88,7 +88,10 @@ export class TestCluster {
     const member = this.member(id);
     if (member.child !== null) throw new Error(`replica ${id} is running`);
     const extra = fs.existsSync(this.dataDir(id)) ? [] : ["--init"];
-    const child = spawn(process.execPath, [...cliArgv(), ...this.replicaArgs(id, extra)], { stdio: ["ignore", "pipe", "pipe"] });
+    // For profiling benchmarks (docs/performance.md): every replica writes a V8 CPU profile there when it exits.
+    const profileDir = process.env.PAXOS_LEASE_REPLICA_CPU_PROF_DIR;
+    const profile = profileDir === undefined || profileDir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
+    const child = spawn(process.execPath, [...profile, ...replicaArgv(), ...this.replicaArgs(id, extra)], { stdio: ["ignore", "pipe", "pipe"] });
     member.child = child;
     member.output.push(`--- started pid ${child.pid ?? "?"}`);
     const keep = (chunk: Buffer): void => {

@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { httpJson } from "../../impl/runtime/client.ts";
-import { cliArgv } from "../../impl/runtime/cluster.ts";
+import { replicaArgv } from "../../impl/runtime/cluster.ts";
 import type { ReplicaStatus } from "../../impl/runtime/status.ts";
 import { freePorts, sleep } from "../../impl/runtime/testing.ts";
 import { ProxyMesh } from "./proxy.ts";
@@ -181,7 +181,7 @@ export class NemesisCluster {
     const member = this.member(id);
     if (member.child !== null) throw new Error(`replica ${id} is running`);
     member.log ??= fs.createWriteStream(this.logFile(id), { flags: "a" });
-    const child = spawn(process.execPath, [...cliArgv(), ...this.replicaArgs(id)], { stdio: ["ignore", "pipe", "pipe"], env: this.replicaEnv(id) });
+    const child = spawn(process.execPath, [...replicaArgv(), ...this.replicaArgs(id)], { stdio: ["ignore", "pipe", "pipe"], env: this.replicaEnv(id) });
     const clock = this.clocks.get(id);
     const life: Life = { replica: id, pid: child.pid ?? -1, startedAt: monotonicMs(), ...(clock === undefined ? {} : { clock }) };
     this.lives.push(life);
