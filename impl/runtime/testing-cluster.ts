@@ -153,7 +153,9 @@ export class TestCluster {
 
   /** Kill every child; remove the folder unless `keep`. */
   async close(keep = false): Promise<void> {
-    await Promise.all(this.members.map((m) => this.kill(m.id, "SIGKILL")));
+    // A profiled replica writes its CPU profile only when it exits cleanly.
+    const profiling = (process.env.PAXOS_LEASE_REPLICA_CPU_PROF_DIR ?? "") !== "";
+    await Promise.all(this.members.map((m) => this.kill(m.id, profiling ? "SIGTERM" : "SIGKILL")));
     if (!keep) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
