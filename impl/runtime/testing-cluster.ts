@@ -25,31 +25,17 @@ interface Member {
 /** Output lines kept per replica, for failure reports. */
 const outputLinesMax = 400;
 
-export class TestCluster {
-  private constructor(
+/**
+ * Replicas on loopback numbered 1..n, each writing its trace into `dir`: the lookups every
+ * local test cluster shares (this file's TestCluster, the nemesis's cluster).
+ */
+export class LoopbackMembers<M extends { readonly id: number; readonly httpPort: number }> {
+  constructor(
     readonly dir: string,
-    readonly members: Member[],
-    private readonly secretFile: string,
-    private readonly coreConfigFile: string | undefined,
-    private readonly traces: boolean,
+    readonly members: readonly M[],
   ) {}
 
-  /** `size` replicas with core settings `core`; each writes an event trace unless `traces` is false (benchmarks). */
-  static async create(size: number, core?: Record<string, unknown>, options: { readonly traces?: boolean } = {}): Promise<TestCluster> {
-    const dir = tempDir("cluster");
-    const ports = await freePorts(2 * size);
-    const secretFile = path.join(dir, "secret");
-    fs.writeFileSync(secretFile, "integration-test-secret-0123456789\n", { mode: 0o600 });
-    let coreConfigFile: string | undefined;
-    if (core !== undefined) {
-      coreConfigFile = path.join(dir, "core.json");
-      fs.writeFileSync(coreConfigFile, JSON.stringify(core));
-    }
-    const members = Array.from({ length: size }, (_, i) => ({ id: i + 1, peerPort: ports[2 * i]!, httpPort: ports[2 * i + 1]!, child: null, output: [], exit: null }));
-    return new TestCluster(dir, members, secretFile, coreConfigFile, options.traces ?? true);
-  }
-
-  member(id: number): Member {
+  member(id: number): M {
     const member = this.members[id - 1];
     if (member === undefined) throw new Error(`no replica ${id}`);
     return member;
@@ -65,6 +51,33 @@ export class TestCluster {
 
   traceFile(id: number): string {
     return path.join(this.dir, `replica-${id}.trace.jsonl`);
+  }
+}
+
+export class TestCluster extends LoopbackMembers<Member> {
+  private constructor(
+    dir: string,
+    members: Member[],
+    private readonly secretFile: string,
+    private readonly coreConfigFile: string | undefined,
+    private readonly traces: boolean,
+  ) {
+    super(dir, members);
+  }
+
+  /** `size` replicas with core settings `core`; each writes an event trace unless `traces` is false (benchmarks). */
+  static async create(size: number, core?: Record<string, unknown>, options: { readonly traces?: boolean } = {}): Promise<TestCluster> {
+    const dir = tempDir("cluster");
+    const ports = await freePorts(2 * size);
+    const secretFile = path.join(dir, "secret");
+    fs.writeFileSync(secretFile, "integration-test-secret-0123456789\n", { mode: 0o600 });
+    let coreConfigFile: string | undefined;
+    if (core !== undefined) {
+      coreConfigFile = path.join(dir, "core.json");
+      fs.writeFileSync(coreConfigFile, JSON.stringify(core));
+    }
+    const members = Array.from({ length: size }, (_, i) => ({ id: i + 1, peerPort: ports[2 * i]!, httpPort: ports[2 * i + 1]!, child: null, output: [], exit: null }));
+    return new TestCluster(dir, members, secretFile, coreConfigFile, options.traces ?? true);
   }
 
   dataDir(id: number): string {

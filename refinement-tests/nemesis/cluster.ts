@@ -14,6 +14,7 @@ import { httpJson } from "../../impl/runtime/client.ts";
 import { replicaArgv } from "../../impl/runtime/cluster.ts";
 import type { ReplicaStatus } from "../../impl/runtime/status.ts";
 import { freePorts, sleep } from "../../impl/runtime/testing.ts";
+import { LoopbackMembers } from "../../impl/runtime/testing-cluster.ts";
 import { ProxyMesh } from "./proxy.ts";
 
 /** Milliseconds on the machine's monotonic clock (CLOCK_MONOTONIC, as the replicas read it). */
@@ -68,18 +69,19 @@ interface Member {
 
 const statusTimeoutMs = 1000;
 
-export class NemesisCluster {
+export class NemesisCluster extends LoopbackMembers<Member> {
   readonly lives: Life[] = [];
   /** The clock each replica gets at its next start. */
   private readonly clocks: Map<number, ClockSkew>;
 
   private constructor(
     readonly options: NemesisClusterOptions,
-    readonly members: readonly Member[],
+    members: readonly Member[],
     readonly mesh: ProxyMesh,
     private readonly secretFile: string,
     private readonly coreConfigFile: string | undefined,
   ) {
+    super(options.dir, members);
     this.clocks = new Map(options.clocks ?? []);
   }
 
@@ -108,24 +110,6 @@ export class NemesisCluster {
 
   get ids(): number[] {
     return this.members.map((m) => m.id);
-  }
-
-  member(id: number): Member {
-    const member = this.members[id - 1];
-    if (member === undefined) throw new Error(`no replica ${id}`);
-    return member;
-  }
-
-  endpoint(id: number): string {
-    return `http://127.0.0.1:${this.member(id).httpPort}`;
-  }
-
-  endpoints(): string[] {
-    return this.members.map((m) => this.endpoint(m.id));
-  }
-
-  traceFile(id: number): string {
-    return path.join(this.options.dir, `replica-${id}.trace.jsonl`);
   }
 
   logFile(id: number): string {
