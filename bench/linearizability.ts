@@ -10,17 +10,7 @@
 import { kv, type KvInput, type KvOutput } from "../spec/kv.ts";
 import { kvModel } from "../proofs/history.ts";
 import { checkLinearizable, type Operation } from "../proofs/linearizability.ts";
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../refinement-tests/nemesis/schedule.ts";
 
 interface Scenario {
   name: string;
@@ -32,7 +22,7 @@ interface Scenario {
 }
 
 function generate(s: Scenario, seed: number): Operation<KvInput, KvOutput>[] {
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const planned: { client: string; input: KvInput; invoke: number; complete: number; point: number; unknown: boolean }[] = [];
   let unique = 0;
   for (let c = 0; c < s.clients; c++) {

@@ -26,7 +26,7 @@ describe("Config", () => {
       electionTimeoutMsMin: 400,
       electionTimeoutMsMax: 600,
       heartbeatIntervalMs: 50,
-      pipelineSlotsMax: 64,
+      pipelineSlotsMax: 8,
       batchCommandsMax: 128,
       checkpointIntervalSlots: 256,
       requestsPendingMax: 10_000,

@@ -13,13 +13,13 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../core/index.ts";
 import { clockFromEnv } from "./clock.ts";
 import { httpJson, KvClient, keyPath, newSession, type ApiReply, type Session } from "./client.ts";
-import { localReplicasMax, startLocalCluster, tsxArgv } from "./cluster.ts";
+import { localReplicasMax, projectRoot, startLocalCluster, tsxArgv } from "./cluster.ts";
 import { createLogger, logLevels, type LogLevel } from "./log.ts";
+import { slowDiskFromEnv } from "./slow-disk.ts";
 import { startReplica } from "./replica-main.ts";
 import { StorageError } from "./storage.ts";
 import type { Address } from "./transport.ts";
@@ -138,7 +138,13 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
   const log = createLogger({ replica: flags.id, level: flags.logLevel });
   let replica: Awaited<ReturnType<typeof startReplica>>;
   try {
+    const slowDisk = slowDiskFromEnv(process.env);
+    if (slowDisk !== null) {
+      // Test-only (refused unless PAXOS_LEASE_ALLOW_TEST_FAULTS=1): SIGUSR2 flips slow commits.
+      process.on("SIGUSR2", () => log.warn({ delayMs: slowDisk.delayMs, on: slowDisk.toggle() }, "test fault: slow disk toggled"));
+    }
     replica = await startReplica({
+      slowDisk,
       id: flags.id,
       clusterId: flags.clusterId,
       secret: readSecret(flags.secretFile),
@@ -558,7 +564,7 @@ function addMembersCommands(program: Command): void {
  * never depends on its own checkers); the command runs the checker's CLI as a child process.
  */
 function runCheckHistory(argv: readonly string[]): Promise<number> {
-  const script = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "refinement-tests", "cli", "check-history.ts");
+  const script = path.join(projectRoot, "refinement-tests", "cli", "check-history.ts");
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...tsxArgv(script), ...argv], { stdio: "inherit" });
     child.on("error", (error) => {

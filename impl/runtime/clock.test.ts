@@ -31,6 +31,8 @@ describe("clock", () => {
     const real = monotonicClock().nowMs();
     const shifted = clockFromEnv({ ...allowed, PAXOS_LEASE_CLOCK_OFFSET_MS: "60000" }).nowMs();
     expect(shifted - real).toBeGreaterThan(59_000);
+    expect(clockFromEnv({ ...allowed, PAXOS_LEASE_CLOCK_OFFSET_MS: "60000" }).offsetMs).toBe(60_000);
+    expect(monotonicClock().offsetMs).toBe(0);
     expect(clockFromEnv({}).rate).toBe(1);
   });
 });

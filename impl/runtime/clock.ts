@@ -20,6 +20,8 @@ export interface MonotonicClock {
   nowMs(): number;
   /** The injected rate, 1 for a real clock; reported on the status page. */
   readonly rate: number;
+  /** The injected offset in milliseconds, 0 for a real clock; written in the trace header. */
+  readonly offsetMs: number;
 }
 
 /** Slowest injectable test rate. */
@@ -50,6 +52,7 @@ export function monotonicClock(options: ClockOptions = {}): MonotonicClock {
   let last = -Infinity;
   return {
     rate,
+    offsetMs,
     nowMs(): number {
       const sinceBootUs = Number(process.hrtime.bigint() / 1000n);
       const reading = (sinceBootUs / 1000) * rate + offsetMs;

@@ -3,11 +3,12 @@
  * a private secret and its replicas start with --init; an existing folder keeps its identity,
  * never passes --init again, and refuses a different replica count.
  */
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { buildProgram } from "./cli.ts";
-import { clusterIdentity, noteSpareStarted, replicaArgs } from "./cluster.ts";
+import { cliArgv, cliBundle, clusterIdentity, noteSpareStarted, replicaArgs } from "./cluster.ts";
 import { tempDir } from "./testing.ts";
 
 const dirs: string[] = [];
@@ -58,5 +59,15 @@ describe("local cluster", () => {
     program.parse(args, { from: "user" });
     expect(replica.opts()).toMatchObject({ id: 1, init: true, http: { host: "127.0.0.1", port: 8001 } });
     expect(String(replica.opts().trace)).toMatch(/replica-1\.trace\.jsonl$/);
+  });
+
+  it("starts replica processes from a bundle of the sources, named by their hash, that runs the CLI", () => {
+    const bundle = cliBundle();
+    expect(bundle).toMatch(/out\/bundle\/cli-[0-9a-f]{16}\.mjs$/);
+    expect(cliArgv()).toEqual([bundle]);
+    // The same sources give the same bundle; the bundle is a working CLI.
+    expect(cliBundle()).toBe(bundle);
+    const help = execFileSync(process.execPath, [...cliArgv(), "replica", "--help"], { encoding: "utf8" });
+    expect(help).toContain("--cluster-id");
   });
 });

@@ -78,6 +78,10 @@ function membershipOf(state: KvReplicaState): MembershipView {
   };
 }
 
+function hex8(n: number): string {
+  return n.toString(16).padStart(8, "0");
+}
+
 function viewOf(state: KvReplicaState): CoreView {
   const role = state.role;
   const leader = role._tag === "leader" ? state.ctx.config.self : state.learner.leaderHint;
@@ -90,11 +94,11 @@ function viewOf(state: KvReplicaState): CoreView {
     promisedRound: state.acceptor.maxBal.round,
     leaseUntil: role._tag === "leader" ? role.leaseUntil : null,
     executedSlot: state.learner.executedUpTo,
+    digest: `${kv.digest(state.learner.service.app)}|${state.learner.service.executed}|${hex8(state.monitor.outputDigestA)}${hex8(state.monitor.outputDigestB)}`,
     commitIndex: state.learner.commitIndex,
     pendingCommands: role._tag === "leader" ? role.pendingCount : 0,
     inflightSlots: role._tag === "leader" ? role.inflight.filter((p) => !p.chosen).length : 0,
     halted: state.halted === null ? null : `divergence at slot ${state.halted.slot}: ${state.halted.message}`,
-    digest: kv.digest(state.learner.service.app),
     membership: membershipOf(state),
   };
 }

@@ -201,4 +201,161 @@ describe("driver", () => {
     expect(lines[5]).toMatchObject({ effect: { to: 2, wireId: 0, message: { n: 2 } } });
     expect(lines[7]).toMatchObject({ event: { from: 2, wireId: 77, senderIncarnation: "inc-2" } });
   });
+
+  it("has a batch's events in the trace file before its records are committed", async () => {
+    const dir = tempDir("trace");
+    dirs.push(dir);
+    const file = path.join(dir, "r1.trace.jsonl");
+    const codecs = {
+      message: jsonCodec(Schema.Struct({ _tag: Schema.Literal("echo"), n: Schema.Number })),
+      record: jsonCodec(Schema.Struct({ _tag: Schema.Literal("added"), n: Schema.Number })),
+      input: jsonCodec(Schema.Struct({ add: Schema.Number })),
+      output: jsonCodec(Schema.Number),
+    };
+    const trace = new TraceWriter<Msg, Rec, Input, number>(file, 1, codecs, "inc-1", {});
+    const seenAtCommit: string[] = [];
+    const log: DurableLog<Rec> = {
+      recordCount: 0,
+      append: () => seenAtCommit.push(fs.readFileSync(file, "utf8")),
+    };
+    const { driver } = makeDriver({ trace, log, tickIntervalMs: 1000 });
+    driver.start([]);
+    await driver.submit({ input: { add: 3 }, consistency: "linearizable" });
+    trace.close();
+    // The step's only effects follow its Persist, so nothing else flushed the event line earlier.
+    expect(seenAtCommit).toHaveLength(1);
+    expect(seenAtCommit[0]).toContain('"_tag":"ClientRequest"');
+    expect(seenAtCommit[0]).not.toContain('"type":"commit"');
+  });
+
+  it("with an asynchronous log, holds every effect after a Persist until the records are durable, and batches what arrives meanwhile", async () => {
+    const happenings: string[] = [];
+    const waiting: (() => void)[] = [];
+    let appends = 0;
+    const log: DurableLog<Rec> = {
+      recordCount: 0,
+      append: () => {
+        throw new Error("the driver must use appendAsync");
+      },
+      appendAsync: (records, done) => {
+        appends += 1;
+        for (const r of records) happenings.push(`write ${r.n}`);
+        // Durable only when the test says so.
+        waiting.push(() => {
+          happenings.push(`durable ${records.map((r) => r.n).join(",")}`);
+          done(null);
+        });
+      },
+    };
+    const { driver } = makeDriver({ log, send: (to, m) => happenings.push(`send ${to} ${m.n}`) > 0 });
+    driver.start([]);
+    const first = driver.submit({ input: { add: 1 }, consistency: "linearizable" });
+    await waitFor("the first commit to start", () => (waiting.length === 1 ? true : undefined));
+    const more = [2, 3, 4].map((n) => driver.submit({ input: { add: n }, consistency: "linearizable" }));
+    await sleep(20);
+    // Nothing after the Persist has happened, and no new batch started while the commit is outstanding.
+    expect(happenings).toEqual(["write 1"]);
+    waiting.shift()!();
+    expect(await first).toEqual({ _tag: "ok", output: 1 });
+    await waitFor("the second commit", () => (waiting.length === 1 ? true : undefined));
+    // The three requests that arrived during the first commit share the second.
+    expect(happenings).toEqual(["write 1", "durable 1", "send 2 1", "write 2", "write 3", "write 4"]);
+    waiting.shift()!();
+    expect((await Promise.all(more)).map((r) => (r._tag === "ok" ? r.output : -1))).toEqual([3, 6, 10]);
+    expect(appends).toBe(2);
+  });
+
+  it("stops (fail-stop) when an asynchronous commit fails, releasing nothing that followed it", async () => {
+    const sent: number[] = [];
+    const log: DurableLog<Rec> = {
+      recordCount: 0,
+      append: () => undefined,
+      appendAsync: (_records, done) => setTimeout(() => done(new Error("disk on fire")), 5),
+    };
+    const { driver, fatal } = makeDriver({ log, send: (_to, m) => sent.push(m.n) > 0 });
+    driver.start([]);
+    const result = await driver.submit({ input: { add: 7 }, consistency: "linearizable" });
+    expect(result).toMatchObject({ _tag: "unavailable" });
+    expect(String(fatal[0])).toMatch(/disk on fire/);
+    expect(sent).toEqual([]);
+  });
+
+  it("releases effects after a deferrable Persist before the commit, and steps peer messages before client requests", async () => {
+    // A write persists a deferrable "note" (n = -1) before its reply, then a barrier record.
+    const order: string[] = [];
+    const noteThenBarrier = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
+      if (event._tag === "Receive") order.push(`receive ${event.message.n}`);
+      if (event._tag !== "ClientRequest") return toyStep(state, event);
+      order.push(`request ${event.input.add}`);
+      const total = state.total + event.input.add;
+      return {
+        state: { ...state, total },
+        effects: [
+          { _tag: "Persist", record: { _tag: "added", n: -1 } },
+          { _tag: "Reply", requestId: event.requestId, result: { _tag: "ok", output: total } },
+          { _tag: "Persist", record: { _tag: "added", n: event.input.add } },
+          { _tag: "Send", to: 2, message: { _tag: "echo", n: total } },
+        ],
+      };
+    };
+    const holder: { driver?: Driver<State, Msg, Rec, Input, number> } = {};
+    const atCommit: string[] = [];
+    const log = { recordCount: 0, append: (records: readonly Rec[]) => void atCommit.push(`${records.map((r) => r.n).join(",")} with ${holder.driver!.depths.requests} waiting`) };
+    const { driver, happenings } = makeDriver({ step: noteThenBarrier, log, deferrable: (record) => record.n < 0 });
+    holder.driver = driver;
+    driver.start([]);
+    const reply = driver.submit({ input: { add: 4 }, consistency: "linearizable" });
+    driver.receive(2, { _tag: "echo", n: 9 }, 1, "inc");
+    expect(await reply).toEqual({ _tag: "ok", output: 4 });
+    await waitFor("the send", () => (happenings.includes("send 2 4") ? true : undefined));
+    // Both records in one commit, by which time the reply had gone out; the send came after it.
+    expect(atCommit).toEqual(["-1,4 with 0 waiting"]);
+    expect(happenings).toEqual(["send 2 4"]);
+    // The peer message that arrived after the request was stepped first.
+    expect(order).toEqual(["receive 9", "request 4"]);
+  });
+
+  it("defers a batch of deferrable records to the next commit, commits them alone after a while, and keeps them at a clean stop", async () => {
+    // add < 0 persists only a deferrable record (n < 0) and replies; add > 0 is the toy write.
+    const noteOrWrite = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
+      if (event._tag === "ClientRequest" && event.input.add < 0) {
+        return { state, effects: [{ _tag: "Persist", record: { _tag: "added", n: event.input.add } }, { _tag: "Reply", requestId: event.requestId, result: { _tag: "ok", output: state.total } }] };
+      }
+      return toyStep(state, event);
+    };
+    const commits: string[] = [];
+    const log = { recordCount: 0, append: (records: readonly Rec[]) => void commits.push(records.map((r) => r.n).join(",")) };
+    const { driver } = makeDriver({ step: noteOrWrite, log, deferrable: (record) => record.n < 0, deferredCommitMs: 50 });
+    driver.start([]);
+    expect(await driver.submit({ input: { add: -1 }, consistency: "linearizable" })).toEqual({ _tag: "ok", output: 0 });
+    expect(commits).toEqual([]);
+    await driver.submit({ input: { add: 5 }, consistency: "linearizable" });
+    // The deferred record went first, in the same commit as the next barrier.
+    expect(commits).toEqual(["-1,5"]);
+    await driver.submit({ input: { add: -2 }, consistency: "linearizable" });
+    await waitFor("the deferred record to be committed alone", () => (commits.length === 2 ? true : undefined), 5000);
+    expect(commits).toEqual(["-1,5", "-2"]);
+    await driver.submit({ input: { add: -3 }, consistency: "linearizable" });
+    driver.stop();
+    expect(commits).toEqual(["-1,5", "-2", "-3"]);
+  });
+
+  it("puts the sends before a batch's first Persist on the wire before the commit", async () => {
+    // A write that, like a leader's proposal, sends first and persists after.
+    const sendThenPersist = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
+      if (event._tag !== "ClientRequest") return toyStep(state, event);
+      return {
+        state,
+        effects: [
+          { _tag: "Send", to: 2, message: { _tag: "echo", n: event.input.add } },
+          { _tag: "Persist", record: { _tag: "added", n: event.input.add } },
+          { _tag: "Reply", requestId: event.requestId, result: { _tag: "ok", output: event.input.add } },
+        ],
+      };
+    };
+    const { driver, happenings } = makeDriver({ step: sendThenPersist, flushSends: () => void happenings.push("flush") });
+    driver.start([]);
+    await driver.submit({ input: { add: 8 }, consistency: "linearizable" });
+    expect(happenings).toEqual(["send 2 8", "flush", "persist 8"]);
+  });
 });

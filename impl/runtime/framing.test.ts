@@ -5,8 +5,10 @@
  */
 import fc from "fast-check";
 import { Either, Schema } from "effect";
+import { arbitraryOf } from "../../proofs/arbitrary.ts";
 import { describe, expect, it } from "vitest";
-import { encodeFrame, FrameDecoder, jsonCodec } from "./framing.ts";
+import { kvMessageSchema, kvRecordSchema } from "./core-adapter.ts";
+import { encodeFrame, encodesAsItself, FrameDecoder, jsonCodec } from "./framing.ts";
 
 const Ping = Schema.TaggedStruct("ping", { n: Schema.Int, text: Schema.String });
 const codec = jsonCodec(Ping);
@@ -109,5 +111,25 @@ describe("JSON codec", () => {
     expect(codec.decode(Buffer.from('{"_tag":"ping","n":"1","text":"x"}'))).toSatisfy(Either.isLeft);
     expect(codec.decode(Buffer.from('{"_tag":"ping","n":1,"text":"x","extra":true}'))).toSatisfy(Either.isLeft);
     expect(codec.decode(Buffer.from([0xff, 0xfe]))).toEqual(Either.left("body is not valid UTF-8"));
+  });
+
+  it("encodes the replica's messages and records as themselves, and decodes their JSON back to equal values", () => {
+    expect(encodesAsItself(kvMessageSchema.ast)).toBe(true);
+    expect(encodesAsItself(kvRecordSchema.ast)).toBe(true);
+    expect(encodesAsItself(Schema.NumberFromString.ast)).toBe(false);
+    expect(encodesAsItself(Schema.Struct({ at: Schema.Date }).ast)).toBe(false);
+    const roundTrips = <A, I>(schema: Schema.Schema<A, I>): void => {
+      const c = jsonCodec(schema);
+      const encodeSync = Schema.encodeSync(schema);
+      fc.assert(
+        fc.property(arbitraryOf(schema), (value) => {
+          expect(JSON.stringify(c.encodeValue(value))).toBe(JSON.stringify(encodeSync(value)));
+          expect(Either.getOrThrow(c.decode(c.encode(value)))).toEqual(JSON.parse(JSON.stringify(value)));
+        }),
+        { numRuns: 200 },
+      );
+    };
+    roundTrips(kvMessageSchema);
+    roundTrips(kvRecordSchema);
   });
 });

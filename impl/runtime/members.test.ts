@@ -32,7 +32,7 @@ function note(text: string): void {
 const core = { snapshotIntervalSlots: 16, reconfigAlphaSlots: 16, pipelineSlotsMax: 16 };
 
 beforeAll(async () => {
-  cluster = await TestCluster.create(3, core, 2);
+  cluster = await TestCluster.create(3, core, { spares: 2 });
   cluster.startAll();
 }, 20_000);
 

@@ -10,7 +10,7 @@ import type { CoreView } from "./view.ts";
 
 const base: CoreView = {
   role: "follower", leader: null, ballot: null, promised: "(0,0)", promisedRound: 0, leaseUntil: null,
-  executedSlot: 0, commitIndex: 0, pendingCommands: 0, inflightSlots: 0, halted: null, digest: "0",
+  executedSlot: 0, commitIndex: 0, pendingCommands: 0, inflightSlots: 0, halted: null, digest: "",
   membership: {
     initialMembers: [1, 2, 3], alpha: 64, inForce: { epoch: 0, governsFrom: 1, voters: [1, 2, 3], learners: [] }, pending: [],
     self: "voter", joining: false, transfer: null, snapshotSlot: null, progress: new Map(),

@@ -18,6 +18,7 @@ import type { AddressInfo } from "node:net";
 import type { ReplicaId } from "../core/events.ts";
 import { compactRecords } from "../core/records.ts";
 import type { MonotonicClock } from "./clock.ts";
+import type { SlowDisk } from "./slow-disk.ts";
 import { kvAdapter, kvCodecs, kvConfig, kvInitialState, kvStep, type KvMessage, type KvRecord, type KvReplicaState } from "./core-adapter.ts";
 import { Driver, type BatchReport } from "./driver.ts";
 import { createHttpServer, type ApiError, type MemberRequest } from "./http-api.ts";
@@ -75,6 +76,8 @@ export interface ReplicaOptions {
   readonly log: Logger;
   /** Longest wait for the core's reply, in milliseconds. Default 10000. */
   readonly requestTimeoutMs?: number;
+  /** Test-only: a disk whose commits can be slowed at run time. Default: none. */
+  readonly slowDisk?: SlowDisk | null;
   /** Called when the replica must stop (core assertion or storage failure). */
   readonly onFatal: (error: unknown) => void;
 }
@@ -149,7 +152,8 @@ class ReplicaProcess implements RunningReplica {
     this.storage = opened.storage;
     this.records = opened.records;
     const incarnation = randomBytes(8).toString("hex");
-    const header = { clusterId: options.clusterId, members: config.members, leaseMs: config.leaseMs };
+    // The clock's injected skew (test-only; 1 and 0 otherwise) lets trace validation map readings to true time.
+    const header = { clusterId: options.clusterId, members: config.members, leaseMs: config.leaseMs, clockRate: clock.rate, clockOffsetMs: clock.offsetMs };
     this.trace = options.traceFile === undefined ? undefined : new TraceWriter(options.traceFile, id, kvCodecs, incarnation, header);
     this.startedAtMs = clock.nowMs();
     this.events = new RecentEvents(() => clock.nowMs());
@@ -215,7 +219,7 @@ class ReplicaProcess implements RunningReplica {
     return new Driver({
       step: kvStep,
       state: initial,
-      log: this.storage,
+      log: this.options.slowDisk == null ? this.storage : this.options.slowDisk.wrap(this.storage),
       clock: this.options.clock,
       trace: this.trace,
       requestTimeoutMs: this.options.requestTimeoutMs,
@@ -224,6 +228,9 @@ class ReplicaProcess implements RunningReplica {
         if (sent) this.metrics.messagesSent.inc({ to: String(to) });
         return sent;
       },
+      flushSends: () => this.transport.flush(),
+      // `chosen` records only spare a restarted replica from asking peers (docs/impl.md, section 11).
+      deferrable: (record) => record._tag === "chosen",
       onAlarm: (alarm) => {
         this.metrics.alarms.inc();
         this.events.add("error", `divergence alarm at slot ${alarm.slot}: ${alarm.message}`);

@@ -113,7 +113,7 @@ describe("three replica processes", () => {
     }
   }, 180_000);
 
-  it("restart the killed replica on its data; it catches up", async () => {
+  it("restart the killed replica on its data; it catches up to the same slot and state digest", async () => {
     try {
       const restarted = leader;
       cluster.start(restarted);
@@ -123,7 +123,9 @@ describe("three replica processes", () => {
         const statuses = await Promise.all(cluster.members.map((m) => cluster.status(m.id)));
         if (statuses.some((s) => s === undefined) || !statuses.some((s) => s!.role === "leader")) return undefined;
         const executed = new Set(statuses.map((s) => s!.executedSlot));
-        return executed.size === 1 && statuses[0]!.executedSlot > 0 ? statuses[0]!.executedSlot : undefined;
+        // Equal executed slots must mean equal executed states: the digests agree too.
+        const digests = new Set(statuses.map((s) => s!.digest));
+        return executed.size === 1 && digests.size === 1 && statuses[0]!.executedSlot > 0 ? statuses[0]!.executedSlot : undefined;
       }, 60_000, 200);
       note(`replica ${restarted} caught up to slot ${slots}`);
       const stale = await cluster.client().call("GET", `${keyPath("after/restart")}?consistency=stale`);
@@ -186,7 +188,7 @@ describe("three replica processes", () => {
       await cluster.kill(member.id, "SIGTERM");
       expect(await exit).toBe(0);
     }
-    interface Line { seq: number; replica: number; type: string; incarnation?: string; event?: Record<string, unknown>; effect?: Record<string, unknown> }
+    interface Line { seq: number; replica: number; type: string; incarnation?: string; clockRate?: number; clockOffsetMs?: number; event?: Record<string, unknown>; effect?: Record<string, unknown> }
     const sends = new Map<string, string>();
     const receipts: { key: string; message: string }[] = [];
     for (const member of cluster.members) {
@@ -198,6 +200,8 @@ describe("three replica processes", () => {
         if (line.type === "start") {
           incarnation = line.incarnation!;
           expect(line.seq).toBe(0);
+          // An unskewed clock: readings are the machine's monotonic clock itself.
+          expect([line.clockRate, line.clockOffsetMs]).toEqual([1, 0]);
         } else expect(line.seq).toBe(previousSeq + 1);
         previousSeq = line.seq;
         if (line.effect?._tag === "Send") sends.set(`${incarnation}/${String(line.effect.wireId)}->${String(line.effect.to)}`, JSON.stringify(line.effect.message));

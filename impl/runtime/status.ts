@@ -71,12 +71,12 @@ export interface ReplicaStatus {
   readonly promised: string;
   readonly leaseRemainingMs: number | null;
   readonly executedSlot: number;
+  /** Fingerprint of the executed state (see CoreView.digest): equal on replicas at the same executed slot. */
+  readonly digest: string;
   readonly commitIndex: number;
   readonly pendingCommands: number;
   readonly inflightSlots: number;
   readonly halted: string | null;
-  /** Digest of the application state after `executedSlot`: equal on replicas that executed the same slots. */
-  readonly digest: string;
   readonly membership: {
     readonly initialMembers: readonly ReplicaId[];
     readonly alpha: number;
@@ -127,11 +127,11 @@ export function buildStatus(s: StatusSources): ReplicaStatus {
     promised: view.promised,
     leaseRemainingMs: view.leaseUntil === null ? null : Math.max(0, Math.round(view.leaseUntil - s.nowMs)),
     executedSlot: view.executedSlot,
+    digest: view.digest,
     commitIndex: view.commitIndex,
     pendingCommands: view.pendingCommands,
     inflightSlots: view.inflightSlots,
     halted: view.halted,
-    digest: view.digest,
     membership: {
       initialMembers: view.membership.initialMembers,
       alpha: view.membership.alpha,

@@ -134,6 +134,21 @@ describe("storage", () => {
     fs.writeFileSync(file, bytes);
     expectRefused(dir, "damaged", /./);
   });
+
+  it("appends asynchronously: records are committed at once, durable when done is called, and survive reopening", async () => {
+    const dir = tempDir();
+    const first = open(dir, { create: true });
+    const done = await new Promise<Error | null>((resolve) => first.storage.appendAsync(records(2), resolve));
+    expect(done).toBeNull();
+    expect(first.storage.recordCount).toBe(2);
+    // Close while a sync is still on the thread pool: it completes, nothing throws.
+    const late = new Promise<Error | null>((resolve) => first.storage.appendAsync(records(3).slice(2), resolve));
+    first.storage.close();
+    expect(await late).toBeNull();
+    const again = open(dir);
+    expect(again.records).toEqual(records(3));
+    again.storage.close();
+  });
 });
 
 describe("storage compaction", () => {

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { httpJson, KvClient } from "./client.ts";
-import { cliArgv } from "./cluster.ts";
+import { replicaArgv } from "./cluster.ts";
 import { freePorts, tempDir, waitFor } from "./testing.ts";
 import type { ReplicaStatus } from "./status.ts";
 
@@ -26,31 +26,17 @@ interface Member {
 /** Output lines kept per replica, for failure reports. */
 const outputLinesMax = 400;
 
-export class TestCluster {
-  private constructor(
+/**
+ * Replicas on loopback numbered 1..n, each writing its trace into `dir`: the lookups every
+ * local test cluster shares (this file's TestCluster, the nemesis's cluster).
+ */
+export class LoopbackMembers<M extends { readonly id: number; readonly httpPort: number }> {
+  constructor(
     readonly dir: string,
-    readonly members: Member[],
-    private readonly secretFile: string,
-    private readonly coreConfigFile: string | undefined,
-    /** The initial members are 1..initialSize; the others are spares that join. */
-    readonly initialSize: number,
+    readonly members: readonly M[],
   ) {}
 
-  static async create(size: number, core?: Record<string, unknown>, spares = 0): Promise<TestCluster> {
-    const dir = tempDir("cluster");
-    const ports = await freePorts(2 * (size + spares));
-    const secretFile = path.join(dir, "secret");
-    fs.writeFileSync(secretFile, "integration-test-secret-0123456789\n", { mode: 0o600 });
-    let coreConfigFile: string | undefined;
-    if (core !== undefined) {
-      coreConfigFile = path.join(dir, "core.json");
-      fs.writeFileSync(coreConfigFile, JSON.stringify(core));
-    }
-    const members = Array.from({ length: size + spares }, (_, i) => ({ id: i + 1, peerPort: ports[2 * i]!, httpPort: ports[2 * i + 1]!, child: null, output: [], exit: null }));
-    return new TestCluster(dir, members, secretFile, coreConfigFile, size);
-  }
-
-  member(id: number): Member {
+  member(id: number): M {
     const member = this.members[id - 1];
     if (member === undefined) throw new Error(`no replica ${id}`);
     return member;
@@ -64,13 +50,46 @@ export class TestCluster {
     return this.members.map((m) => this.endpoint(m.id));
   }
 
+  traceFile(id: number): string {
+    return path.join(this.dir, `replica-${id}.trace.jsonl`);
+  }
+}
+
+export class TestCluster extends LoopbackMembers<Member> {
+  private constructor(
+    dir: string,
+    members: Member[],
+    private readonly secretFile: string,
+    private readonly coreConfigFile: string | undefined,
+    private readonly traces: boolean,
+    /** The initial members are 1..initialSize; the others are spares that join. */
+    readonly initialSize: number,
+  ) {
+    super(dir, members);
+  }
+
+  /**
+   * `size` replicas and `spares` more that join later, with core settings `core`; each writes an
+   * event trace unless `traces` is false (benchmarks).
+   */
+  static async create(size: number, core?: Record<string, unknown>, options: { readonly traces?: boolean; readonly spares?: number } = {}): Promise<TestCluster> {
+    const spares = options.spares ?? 0;
+    const dir = tempDir("cluster");
+    const ports = await freePorts(2 * (size + spares));
+    const secretFile = path.join(dir, "secret");
+    fs.writeFileSync(secretFile, "integration-test-secret-0123456789\n", { mode: 0o600 });
+    let coreConfigFile: string | undefined;
+    if (core !== undefined) {
+      coreConfigFile = path.join(dir, "core.json");
+      fs.writeFileSync(coreConfigFile, JSON.stringify(core));
+    }
+    const members = Array.from({ length: size + spares }, (_, i) => ({ id: i + 1, peerPort: ports[2 * i]!, httpPort: ports[2 * i + 1]!, child: null, output: [], exit: null }));
+    return new TestCluster(dir, members, secretFile, coreConfigFile, options.traces ?? true, size);
+  }
+
   /** The endpoints of the replicas running now. */
   runningEndpoints(): string[] {
     return this.members.filter((m) => m.child !== null).map((m) => this.endpoint(m.id));
-  }
-
-  traceFile(id: number): string {
-    return path.join(this.dir, `replica-${id}.trace.jsonl`);
   }
 
   dataDir(id: number): string {
@@ -85,8 +104,9 @@ export class TestCluster {
     const join = spare ? ["--join", "--initial-members", Array.from({ length: this.initialSize }, (_, i) => i + 1).join(",")] : [];
     const args = [
       "replica", "--id", String(id), "--cluster-id", "it-cluster", "--secret-file", this.secretFile, "--peers", peers,
-      "--http", `127.0.0.1:${this.member(id).httpPort}`, "--data", this.dataDir(id), "--trace", this.traceFile(id), "--log-level", "info",
+      "--http", `127.0.0.1:${this.member(id).httpPort}`, "--data", this.dataDir(id), "--log-level", "info",
     ];
+    if (this.traces) args.push("--trace", this.traceFile(id));
     if (this.coreConfigFile !== undefined) args.push("--core-config", this.coreConfigFile);
     return [...args, ...join, ...extra];
   }
@@ -96,7 +116,10 @@ export class TestCluster {
     const member = this.member(id);
     if (member.child !== null) throw new Error(`replica ${id} is running`);
     const extra = fs.existsSync(this.dataDir(id)) ? [] : ["--init"];
-    const child = spawn(process.execPath, [...cliArgv(), ...this.replicaArgs(id, [...extra, ...(options.extra ?? [])], options.peers)], { stdio: ["ignore", "pipe", "pipe"] });
+    // For profiling benchmarks (docs/performance.md): every replica writes a V8 CPU profile there when it exits.
+    const profileDir = process.env.PAXOS_LEASE_REPLICA_CPU_PROF_DIR;
+    const profile = profileDir === undefined || profileDir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
+    const child = spawn(process.execPath, [...profile, ...replicaArgv(), ...this.replicaArgs(id, [...extra, ...(options.extra ?? [])], options.peers)], { stdio: ["ignore", "pipe", "pipe"] });
     member.child = child;
     member.output.push(`--- started pid ${child.pid ?? "?"}`);
     const keep = (chunk: Buffer): void => {
@@ -161,7 +184,9 @@ export class TestCluster {
 
   /** Kill every child; remove the folder unless `keep`. */
   async close(keep = false): Promise<void> {
-    await Promise.all(this.members.map((m) => this.kill(m.id, "SIGKILL")));
+    // A profiled replica writes its CPU profile only when it exits cleanly.
+    const profiling = (process.env.PAXOS_LEASE_REPLICA_CPU_PROF_DIR ?? "") !== "";
+    await Promise.all(this.members.map((m) => this.kill(m.id, profiling ? "SIGTERM" : "SIGKILL")));
     if (!keep) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -20,6 +20,12 @@ export interface CoreView {
   readonly leaseUntil: number | null;
   /** Slots 1..executedSlot are executed. */
   readonly executedSlot: number;
+  /**
+   * Fingerprint of the executed state after `executedSlot`: the application's digest, the number
+   * of requests executed and the running digest of every output produced. Replicas that executed
+   * the same slots show the same digest (the divergence monitor compares it at checkpoints).
+   */
+  readonly digest: string;
   /** Every slot up to it is known chosen. */
   readonly commitIndex: number;
   /** Client commands a leader holds before proposing them. */
@@ -28,8 +34,6 @@ export interface CoreView {
   readonly inflightSlots: number;
   /** Why the replica stopped serving (divergence), or null. */
   readonly halted: string | null;
-  /** Digest of the application state after slots 1..executedSlot: equal on replicas that executed the same slots. */
-  readonly digest: string;
   readonly membership: MembershipView;
 }
 

@@ -1,0 +1,60 @@
+/**
+ * How the leader's pipeline limit (`pipelineSlotsMax`) shapes write throughput and latency of
+ * the real service: one 3-replica cluster per setting, closed-loop writers at 1, 16 and 64
+ * clients, settings alternated within each repeat, medians over repeats. A small pipeline
+ * makes commands wait and share slots (fewer messages, records and commits per command); a
+ * large one gives each command a slot of its own. Nothing is asserted.
+ *
+ *   npx tsx bench/pipeline.ts [--values 4,8,16,64] [--repeats 3] [--seconds 4] [--json]
+ */
+import { median, runLoad, type LoadResult } from "./lib/load.ts";
+import { measureCpu, OursCluster } from "./lib/systems.ts";
+
+function flag(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : fallback;
+}
+const values = flag("values", "4,8,16,64").split(",").map(Number);
+const repeats = Number(flag("repeats", "3"));
+const seconds = Number(flag("seconds", "4"));
+const json = process.argv.includes("--json");
+const clientCounts = [1, 16, 64];
+if (values.some((v) => !Number.isInteger(v) || v < 1) || !(repeats >= 1 && repeats <= 20) || !(seconds > 0 && seconds <= 60)) {
+  process.stderr.write("usage: bench/pipeline.ts [--values 4,8,16,64] [--repeats 1..20] [--seconds 1..60] [--json]\n");
+  process.exit(2);
+}
+
+const results = new Map<string, LoadResult[]>();
+const cpuPerWrite = new Map<string, number[]>();
+// One cluster at a time (idle clusters would load the machine), settings alternated per repeat.
+for (let r = 0; r < repeats; r++) {
+  const order = r % 2 === 0 ? values : [...values].reverse();
+  for (const v of order) {
+    const cluster = new OursCluster({ pipelineSlotsMax: v });
+    try {
+      await cluster.start();
+      for (const clients of clientCounts) {
+        const leader = await cluster.leader(60_000);
+        if (leader === null) throw new Error(`pipelineSlotsMax ${v}: no leader`);
+        const measured = await measureCpu(cluster, () => runLoad(cluster.driver(leader), { clients, warmupMs: 1000, durationMs: seconds * 1000, kind: "write" }));
+        const result = measured.result;
+        const key = `${v}/${clients}`;
+        results.set(key, [...(results.get(key) ?? []), result]);
+        const perWrite = measured.cpuMs / Math.max(1, result.completed);
+        cpuPerWrite.set(key, [...(cpuPerWrite.get(key) ?? []), perWrite]);
+        process.stderr.write(`repeat ${r + 1}/${repeats} pipelineSlotsMax ${v} clients ${clients}: ${result.throughput.toFixed(0)}/s p50 ${result.p50.toFixed(1)} ms p99 ${result.p99.toFixed(1)} ms, ${perWrite.toFixed(2)} ms CPU per write (3 replicas)\n`);
+      }
+    } finally {
+      await cluster.close();
+    }
+  }
+}
+const rows = values.flatMap((v) => clientCounts.map((clients) => {
+  const runs = results.get(`${v}/${clients}`) ?? [];
+  return { pipelineSlotsMax: v, clients, throughput: median(runs.map((x) => x.throughput)), p50: median(runs.map((x) => x.p50)), p99: median(runs.map((x) => x.p99)), cpuMsPerWrite: median(cpuPerWrite.get(`${v}/${clients}`) ?? []) };
+}));
+if (json) process.stdout.write(`${JSON.stringify({ repeats, seconds, rows })}\n`);
+else {
+  process.stdout.write(`pipelineSlotsMax sweep, medians of ${repeats} alternated runs, ${seconds} s each\n`);
+  for (const row of rows) process.stdout.write(`  pipeline ${String(row.pipelineSlotsMax).padStart(3)}  clients ${String(row.clients).padStart(2)}  ${row.throughput.toFixed(0).padStart(6)} writes/s  p50 ${row.p50.toFixed(1)} ms  p99 ${row.p99.toFixed(1)} ms  ${row.cpuMsPerWrite.toFixed(2)} ms CPU/write\n`);
+}

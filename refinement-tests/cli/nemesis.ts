@@ -1,0 +1,94 @@
+/**
+ * `npm run nemesis -- --minutes N --seed S [--replicas 3|5] [--clients N] [--kinds K,...]
+ * [--in-order] [--pace P] [--quiet-ms MS] [--no-skew] [--json] [--out DIR]`: run real replica processes under a seeded fault schedule while
+ * clients record a history, then check the history, the replicas' digests and the merged
+ * traces (refinement-tests/nemesis/). Prints a progress line per second and a summary (or the
+ * JSON report with --json). Exit status: 0 every check passed, 1 a violation, 2 bad arguments.
+ *
+ * `--experiment beyond-drift` instead runs the labelled experiment of beyond-drift.ts, which
+ * breaks the clock assumption leases rest on and expects the checkers to catch a stale read.
+ */
+import path from "node:path";
+import { Command, InvalidArgumentError } from "commander";
+import { faultKinds, kindsFor, type FaultKind } from "../nemesis/schedule.ts";
+import { runNemesis, summaryText, type NemesisReport } from "../nemesis/run.ts";
+import { runBeyondDrift } from "../nemesis/beyond-drift.ts";
+
+function numberIn(min: number, max: number, integer: boolean): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected ${integer ? "an integer" : "a number"} in [${min}, ${max}], got ${JSON.stringify(value)}`);
+    }
+    return n;
+  };
+}
+
+function parseKinds(value: string): FaultKind[] {
+  return value.split(",").map((k) => k.trim()).filter((k) => k !== "").map((k) => {
+    if (!(faultKinds as readonly string[]).includes(k)) throw new InvalidArgumentError(`unknown fault ${JSON.stringify(k)}; known: ${faultKinds.join(", ")}`);
+    return k as FaultKind;
+  });
+}
+
+const program = new Command()
+  .name("nemesis")
+  .description("Inject faults into a cluster of real replica processes and check what clients saw, the replicas' states and their traces.")
+  .option("--minutes <n>", "how long faults are injected", numberIn(0.1, 600, false), 2)
+  .option("--seed <n>", "seed of the fault schedule and the clients' choices", numberIn(0, 0xffff_ffff, true), Math.floor(Math.random() * 0xffff_ffff))
+  .option("--replicas <n>", "3 or 5", numberIn(3, 5, true), 3)
+  .option("--clients <n>", "concurrent clients", numberIn(1, 200, true), 16)
+  .option("--kinds <list>", `fault kinds, comma-separated (default: all for the cluster size): ${faultKinds.join(", ")}`, parseKinds)
+  .option("--in-order", "cycle through the fault kinds in order instead of drawing them", false)
+  .option("--pace <p>", "scale of fault durations and gaps", numberIn(0.1, 10, false), 1)
+  .option("--quiet-ms <ms>", "load after healing, before the final reads", numberIn(0, 600_000, true), 3000)
+  .option("--no-skew", "run every replica on the unskewed clock")
+  .option("--out <dir>", "folder for the report, history, timeline, traces and logs (default out/nemesis/seed-S)")
+  .option("--experiment <name>", "run a labelled experiment instead: beyond-drift")
+  .option("--json", "print the JSON report instead of the summary", false)
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+program.parse();
+const opts = program.opts<{ minutes: number; seed: number; replicas: number; clients: number; kinds?: FaultKind[]; inOrder: boolean; pace: number; quietMs: number; skew: boolean; out?: string; experiment?: string; json: boolean }>();
+if (opts.replicas !== 3 && opts.replicas !== 5) {
+  process.stderr.write("nemesis: --replicas must be 3 or 5\n");
+  process.exit(2);
+}
+for (const kind of opts.kinds ?? []) {
+  if (!kindsFor(opts.replicas).includes(kind)) {
+    process.stderr.write(`nemesis: fault ${kind} needs 5 replicas\n`);
+    process.exit(2);
+  }
+}
+const out = opts.out ?? path.join("out", "nemesis", `${opts.experiment ?? "seed"}-${opts.seed}`);
+const progress = (line: string): void => {
+  process.stderr.write(`[nemesis] ${line}\n`);
+};
+
+if (opts.experiment !== undefined) {
+  if (opts.experiment !== "beyond-drift") {
+    process.stderr.write(`nemesis: unknown experiment ${JSON.stringify(opts.experiment)} (known: beyond-drift)\n`);
+    process.exit(2);
+  }
+  const result = await runBeyondDrift({ seed: opts.seed, out, onProgress: progress });
+  process.stdout.write(opts.json ? `${JSON.stringify(result.report, null, 2)}\n` : `${result.summary}\n`);
+  // The experiment succeeds when the checkers catch what the broken assumption allows.
+  process.exit(result.caught ? 0 : 1);
+}
+
+const report: NemesisReport = await runNemesis({
+  seed: opts.seed,
+  replicas: opts.replicas,
+  clients: opts.clients,
+  faultsMs: opts.minutes * 60_000,
+  out,
+  skewClocks: opts.skew,
+  inOrder: opts.inOrder,
+  pace: opts.pace,
+  quietMs: opts.quietMs,
+  ...(opts.kinds === undefined ? {} : { kinds: opts.kinds }),
+  onProgress: progress,
+});
+process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${summaryText(report)}\nre-check the history: npm run check-history -- ${report.files.history} --model kv\n`);
+process.exit(report.ok ? 0 : 1);

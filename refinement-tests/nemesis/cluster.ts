@@ -1,0 +1,284 @@
+/**
+ * The nemesis's cluster: real `paxos-lease replica` processes on loopback, each with its own data
+ * directory and event trace, whose peer links all run through the fault-injecting relays of
+ * proxy.ts. It offers the primitive faults (signals, link states, a slow disk) and observation
+ * (each replica's /status). Every clock reading it takes is the machine's monotonic clock, the
+ * one the replicas read, so harness times and trace times share one origin.
+ *
+ * Test-only. Every wait is bounded; `close` kills every child, paused ones included.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { httpJson } from "../../impl/runtime/client.ts";
+import { replicaArgv } from "../../impl/runtime/cluster.ts";
+import type { ReplicaStatus } from "../../impl/runtime/status.ts";
+import { freePorts, sleep } from "../../impl/runtime/testing.ts";
+import { LoopbackMembers } from "../../impl/runtime/testing-cluster.ts";
+import { ProxyMesh } from "./proxy.ts";
+
+/** Milliseconds on the machine's monotonic clock (CLOCK_MONOTONIC, as the replicas read it). */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint() / 1000n) / 1000;
+}
+
+/** A replica's injected clock: reading = true monotonic ms * rate + offsetMs (impl/runtime/clock.ts). */
+export interface ClockSkew {
+  readonly rate: number;
+  readonly offsetMs: number;
+}
+
+/** Options of {@link NemesisCluster.create}. */
+export interface NemesisClusterOptions {
+  readonly replicas: number;
+  /** Folder for data, traces and logs (created; kept after the run). */
+  readonly dir: string;
+  /** Core configuration overrides (impl/core/config.ts). Default: the core's defaults. */
+  readonly core?: Record<string, unknown>;
+  /** Per replica id: its clock skew. Default: none. */
+  readonly clocks?: ReadonlyMap<number, ClockSkew>;
+  /** Delay of a slow commit when a replica's slow disk is on, in milliseconds. Default 0: no slow disk. */
+  readonly slowFsyncDelayMs?: number;
+  /** Seed of the relays' loss generators. */
+  readonly seed: number;
+}
+
+/** One replica process life, for the report. */
+export interface Life {
+  readonly replica: number;
+  readonly pid: number;
+  /** Monotonic ms when it was spawned. */
+  readonly startedAt: number;
+  /** Its clock skew, if any. */
+  readonly clock?: ClockSkew;
+  /** Monotonic ms when it exited, and how. */
+  endedAt?: number;
+  exit?: string;
+}
+
+interface Member {
+  readonly id: number;
+  readonly peerPort: number;
+  readonly httpPort: number;
+  child: ChildProcess | null;
+  exit: Promise<void> | null;
+  paused: boolean;
+  slowDisk: boolean;
+  log: fs.WriteStream | null;
+}
+
+const statusTimeoutMs = 1000;
+
+export class NemesisCluster extends LoopbackMembers<Member> {
+  readonly lives: Life[] = [];
+  /** The clock each replica gets at its next start. */
+  private readonly clocks: Map<number, ClockSkew>;
+
+  private constructor(
+    readonly options: NemesisClusterOptions,
+    members: readonly Member[],
+    readonly mesh: ProxyMesh,
+    private readonly secretFile: string,
+    private readonly coreConfigFile: string | undefined,
+  ) {
+    super(options.dir, members);
+    this.clocks = new Map(options.clocks ?? []);
+  }
+
+  /** Give replica `id` this clock from its next start on (undefined: the unskewed clock). */
+  setClock(id: number, clock: ClockSkew | undefined): void {
+    if (clock === undefined) this.clocks.delete(id);
+    else this.clocks.set(id, clock);
+  }
+
+  static async create(options: NemesisClusterOptions): Promise<NemesisCluster> {
+    fs.mkdirSync(options.dir, { recursive: true });
+    const ports = await freePorts(2 * options.replicas);
+    const members: Member[] = Array.from({ length: options.replicas }, (_, i) => ({
+      id: i + 1, peerPort: ports[2 * i]!, httpPort: ports[2 * i + 1]!, child: null, exit: null, paused: false, slowDisk: false, log: null,
+    }));
+    const mesh = await ProxyMesh.create(new Map(members.map((m) => [m.id, m.peerPort])), options.seed);
+    const secretFile = path.join(options.dir, "secret");
+    fs.writeFileSync(secretFile, "nemesis-secret-0123456789abcdef\n", { mode: 0o600 });
+    let coreConfigFile: string | undefined;
+    if (options.core !== undefined) {
+      coreConfigFile = path.join(options.dir, "core.json");
+      fs.writeFileSync(coreConfigFile, JSON.stringify(options.core));
+    }
+    return new NemesisCluster(options, members, mesh, secretFile, coreConfigFile);
+  }
+
+  get ids(): number[] {
+    return this.members.map((m) => m.id);
+  }
+
+  logFile(id: number): string {
+    return path.join(this.options.dir, `replica-${id}.log`);
+  }
+
+  dataDir(id: number): string {
+    return path.join(this.options.dir, `replica-${id}`);
+  }
+
+  running(id: number): boolean {
+    return this.member(id).child !== null;
+  }
+
+  paused(id: number): boolean {
+    return this.member(id).paused;
+  }
+
+  slowDisk(id: number): boolean {
+    return this.member(id).slowDisk;
+  }
+
+  /** The argv of member `id`: its peers are the relays of its outbound links. */
+  private replicaArgs(id: number): string[] {
+    const self = this.member(id);
+    const peers = this.members.map((m) => `${m.id}=127.0.0.1:${m.id === id ? self.peerPort : this.mesh.portFor(id, m.id)}`).join(",");
+    const args = [
+      "replica", "--id", String(id), "--cluster-id", "nemesis", "--secret-file", this.secretFile, "--peers", peers,
+      "--http", `127.0.0.1:${self.httpPort}`, "--data", this.dataDir(id), "--trace", this.traceFile(id), "--log-level", "info",
+    ];
+    if (this.coreConfigFile !== undefined) args.push("--core-config", this.coreConfigFile);
+    if (!fs.existsSync(this.dataDir(id))) args.push("--init");
+    return args;
+  }
+
+  private replicaEnv(id: number): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    const clock = this.clocks.get(id);
+    if (clock !== undefined) {
+      env.PAXOS_LEASE_ALLOW_TEST_CLOCK = "1";
+      env.PAXOS_LEASE_CLOCK_RATE = String(clock.rate);
+      env.PAXOS_LEASE_CLOCK_OFFSET_MS = String(clock.offsetMs);
+    }
+    if ((this.options.slowFsyncDelayMs ?? 0) > 0) {
+      env.PAXOS_LEASE_ALLOW_TEST_FAULTS = "1";
+      env.PAXOS_LEASE_TEST_FSYNC_DELAY_MS = String(this.options.slowFsyncDelayMs);
+    }
+    return env;
+  }
+
+  /** Spawn replica `id` on its data (fresh data on its first start). */
+  start(id: number): void {
+    const member = this.member(id);
+    if (member.child !== null) throw new Error(`replica ${id} is running`);
+    member.log ??= fs.createWriteStream(this.logFile(id), { flags: "a" });
+    const child = spawn(process.execPath, [...replicaArgv(), ...this.replicaArgs(id)], { stdio: ["ignore", "pipe", "pipe"], env: this.replicaEnv(id) });
+    const clock = this.clocks.get(id);
+    const life: Life = { replica: id, pid: child.pid ?? -1, startedAt: monotonicMs(), ...(clock === undefined ? {} : { clock }) };
+    this.lives.push(life);
+    member.child = child;
+    member.paused = false;
+    member.slowDisk = false;
+    const log = member.log;
+    log.write(`--- started pid ${child.pid ?? "?"} at ${life.startedAt.toFixed(1)}\n`);
+    child.stdout.on("data", (chunk: Buffer) => log.write(chunk));
+    child.stderr.on("data", (chunk: Buffer) => log.write(chunk));
+    member.exit = new Promise((resolve) =>
+      child.once("exit", (code, signal) => {
+        life.endedAt = monotonicMs();
+        life.exit = signal ?? `code ${code}`;
+        log.write(`--- exited (${life.exit}) at ${life.endedAt.toFixed(1)}\n`);
+        if (member.child === child) {
+          member.child = null;
+          member.paused = false;
+        }
+        resolve();
+      }),
+    );
+  }
+
+  /** Send `signal` and wait (at most 10 s, then SIGKILL) until the process has exited. */
+  async kill(id: number, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const member = this.member(id);
+    const child = member.child;
+    if (child === null || member.exit === null) return;
+    if (member.paused && signal !== "SIGKILL") this.signal(id, "SIGCONT");
+    child.kill(signal);
+    const exited = await Promise.race([member.exit.then(() => true), sleep(10_000).then(() => false)]);
+    if (!exited) {
+      child.kill("SIGKILL");
+      await member.exit;
+    }
+  }
+
+  /** SIGSTOP (pause) or SIGCONT (resume) replica `id`. */
+  signal(id: number, signal: "SIGSTOP" | "SIGCONT"): void {
+    const member = this.member(id);
+    if (member.child === null) return;
+    member.child.kill(signal);
+    member.paused = signal === "SIGSTOP";
+  }
+
+  /** Turn the replica's slow disk on or off (SIGUSR2 toggles it in the process). */
+  setSlowDisk(id: number, on: boolean): void {
+    const member = this.member(id);
+    if ((this.options.slowFsyncDelayMs ?? 0) <= 0) throw new Error("this cluster was created without a slow disk delay");
+    if (member.child === null || member.slowDisk === on) return;
+    member.child.kill("SIGUSR2");
+    member.slowDisk = on;
+  }
+
+  async status(id: number): Promise<ReplicaStatus | undefined> {
+    if (this.member(id).child === null || this.member(id).paused) return undefined;
+    try {
+      const reply = await httpJson("GET", `${this.endpoint(id)}/status`, undefined, {}, statusTimeoutMs);
+      return reply.status === 200 ? (reply.body as unknown as ReplicaStatus) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async statuses(): Promise<Map<number, ReplicaStatus>> {
+    const all = await Promise.all(this.ids.map(async (id) => [id, await this.status(id)] as const));
+    return new Map(all.filter((e): e is readonly [number, ReplicaStatus] => e[1] !== undefined));
+  }
+
+  /** The replica that says it leads (the one in the highest ballot if several do), or null. */
+  async leader(): Promise<number | null> {
+    const leaders = [...(await this.statuses()).values()].filter((s) => s.role === "leader");
+    if (leaders.length === 0) return null;
+    leaders.sort((a, b) => compareBallotText(b.ballot, a.ballot));
+    return leaders[0]!.replica;
+  }
+
+  /** Wait up to `timeoutMs` for a leader; null if none showed up. */
+  async waitForLeader(timeoutMs: number): Promise<number | null> {
+    const deadline = monotonicMs() + timeoutMs;
+    while (monotonicMs() < deadline) {
+      const leader = await this.leader();
+      if (leader !== null) return leader;
+      await sleep(100);
+    }
+    return null;
+  }
+
+  /** Last lines of a replica's log, for failure reports. */
+  tail(id: number, lines = 40): string {
+    try {
+      return fs.readFileSync(this.logFile(id), "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+    } catch {
+      return "(no log)";
+    }
+  }
+
+  /** Kill every child (resuming paused ones first), close the relays and logs. */
+  async close(): Promise<void> {
+    await Promise.all(this.members.map((m) => this.kill(m.id, "SIGKILL")));
+    await this.mesh.close();
+    await Promise.all(this.members.map((m) => new Promise<void>((resolve) => (m.log === null ? resolve() : m.log.end(() => resolve())))));
+  }
+}
+
+/** Order ballots shown as "(round,replica)"; null first. */
+function compareBallotText(a: string | null, b: string | null): number {
+  const parse = (text: string | null): [number, number] => {
+    const match = text === null ? null : /(\d+)\D+(\d+)/.exec(text);
+    return match === null ? [-1, -1] : [Number(match[1]), Number(match[2])];
+  };
+  const [ra, ia] = parse(a);
+  const [rb, ib] = parse(b);
+  return ra !== rb ? ra - rb : ia - ib;
+}

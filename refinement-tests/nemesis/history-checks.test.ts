@@ -1,0 +1,89 @@
+/**
+ * Every history check fails on a history that breaks it and passes on one that does not: a lost
+ * acknowledged append, an append executed twice, a token nobody appended, an append recorded as
+ * failed that took effect, a list read that is not a prefix of the final value, and a stale
+ * register read (not linearizable).
+ */
+import { describe, expect, it } from "vitest";
+import type { KvInput, KvOutput } from "../../spec/kv.ts";
+import { checkHistory } from "./history-checks.ts";
+import type { RecordedOp } from "./workload.ts";
+
+function op(client: string, input: KvInput, invoke: number, complete: number | undefined, output?: KvOutput, outcome?: RecordedOp["outcome"]): RecordedOp {
+  return {
+    client, input, invoke, attempts: 1,
+    outcome: outcome ?? (complete === undefined ? "unknown" : "ok"),
+    ...(complete === undefined ? {} : { complete }), ...(output === undefined ? {} : { output }),
+  };
+}
+
+const value = (v: string | null): KvOutput => ({ _tag: "value", value: v });
+
+/** Two appends and a final read of l0 with `final`; more operations before the final read. */
+function listHistory(final: string, extra: RecordedOp[] = []): { ops: RecordedOp[]; finals: Map<string, number> } {
+  const ops = [
+    op("c1", { _tag: "append", key: "l0", value: "c1.1," }, 0, 2, value("c1.1,")),
+    op("c2", { _tag: "append", key: "l0", value: "c2.1," }, 3, 5, value("c1.1,c2.1,")),
+    ...extra,
+    op("final", { _tag: "get", key: "l0" }, 100, 101, value(final)),
+  ];
+  return { ops, finals: new Map([["l0", ops.length - 1]]) };
+}
+
+function checks(ops: RecordedOp[], finals: Map<string, number>): string[] {
+  return checkHistory(ops, finals).violations.map((v) => v.check);
+}
+
+describe("history checks", () => {
+  it("pass a correct history", () => {
+    const { ops, finals } = listHistory("c1.1,c2.1,");
+    const report = checkHistory(ops, finals);
+    expect(report.violations).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.lists).toEqual({ keys: 1, appendsAcknowledged: 2, tokensInFinalValues: 2 });
+  });
+
+  it("NoLostWrite: an acknowledged append missing from the final value", () => {
+    const { ops, finals } = listHistory("c1.1,");
+    expect(checks(ops, finals)).toContain("NoLostWrite");
+  });
+
+  it("ExactlyOnce: a token twice in the final value", () => {
+    const { ops, finals } = listHistory("c1.1,c2.1,c2.1,");
+    expect(checks(ops, finals)).toContain("ExactlyOnce");
+  });
+
+  it("NoPhantomWrite: a token no client appended", () => {
+    const { ops, finals } = listHistory("c1.1,c2.1,c9.9,");
+    expect(checks(ops, finals)).toContain("NoPhantomWrite");
+  });
+
+  it("FailMeansNotExecuted: an append recorded as certainly failed that took effect", () => {
+    const failed = op("c3", { _tag: "append", key: "l0", value: "c3.1," }, 10, undefined, undefined, "fail");
+    const { ops, finals } = listHistory("c1.1,c2.1,c3.1,", [failed]);
+    expect(checks(ops, finals)).toContain("FailMeansNotExecuted");
+    // The same append with an unknown outcome may have taken effect: no violation.
+    const unknown = op("c3", { _tag: "append", key: "l0", value: "c3.1," }, 10, undefined);
+    const again = listHistory("c1.1,c2.1,c3.1,", [unknown]);
+    expect(checks(again.ops, again.finals)).toEqual([]);
+  });
+
+  it("ListPrefix: a read of a list that is not a prefix of its final value", () => {
+    const odd = op("c4", { _tag: "get", key: "l0" }, 6, 7, value("c2.1,"));
+    const { ops, finals } = listHistory("c1.1,c2.1,", [odd]);
+    expect(checks(ops, finals)).toContain("ListPrefix");
+  });
+
+  it("Linearizable: a read that misses a write acknowledged before it started", () => {
+    const ops = [
+      op("c1", { _tag: "put", key: "r0", value: "a" }, 0, 1, { _tag: "ok" }),
+      op("c2", { _tag: "put", key: "r0", value: "b" }, 2, 3, { _tag: "ok" }),
+      op("c3", { _tag: "get", key: "r0" }, 4, 5, value("a")),
+    ];
+    const report = checkHistory(ops, new Map());
+    expect(report.linearizability.verdict).toBe("not-linearizable");
+    expect(report.violations.map((v) => v.check)).toEqual(["Linearizable"]);
+    expect(report.violations[0]!.ops).toContain(2);
+    expect(report.ok).toBe(false);
+  });
+});

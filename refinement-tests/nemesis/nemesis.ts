@@ -1,0 +1,185 @@
+/**
+ * The nemesis: carries out a planned schedule (schedule.ts) on a live cluster. Each fault's
+ * targets are resolved when it starts ("the leader" is whoever says it leads then), the fault
+ * holds for its duration, and then exactly what it broke is healed: killed replicas restart on
+ * their data, paused ones resume, links pass again, a slow disk is fast again. Everything it
+ * does is recorded with run times, for the report and the timeline.
+ */
+import { sleep } from "../../impl/runtime/testing.ts";
+import { monotonicMs, type NemesisCluster } from "./cluster.ts";
+import { healthyLink } from "./proxy.ts";
+import type { FaultKind, PlannedFault } from "./schedule.ts";
+
+/** A fault as it happened. Times are run times (ms from the origin). */
+export interface InjectedFault {
+  readonly kind: FaultKind;
+  readonly planned: PlannedFault;
+  readonly targets: readonly number[];
+  /** The leader when the fault started (null: none known). */
+  readonly leader: number | null;
+  readonly startedAt: number;
+  endedAt: number;
+  readonly label: string;
+}
+
+/** Runs a schedule against a cluster; `stop()` makes it heal and return early. */
+export class Nemesis {
+  readonly injected: InjectedFault[] = [];
+  private stopping = false;
+
+  constructor(
+    private readonly cluster: NemesisCluster,
+    private readonly origin: number,
+    private readonly onFault: (fault: InjectedFault, phase: "start" | "end") => void = () => undefined,
+  ) {}
+
+  private now(): number {
+    return monotonicMs() - this.origin;
+  }
+
+  stop(): void {
+    this.stopping = true;
+  }
+
+  /** Carry out every fault of `schedule` in order; returns once the last is healed. */
+  async run(schedule: readonly PlannedFault[]): Promise<void> {
+    for (const planned of schedule) {
+      while (!this.stopping && this.now() < planned.at) await sleep(Math.min(50, planned.at - this.now()));
+      if (this.stopping) return;
+      await this.inject(planned);
+    }
+  }
+
+  private async inject(planned: PlannedFault): Promise<void> {
+    const cluster = this.cluster;
+    const leader = await cluster.leader();
+    const ids = cluster.ids;
+    // Without a known leader, the leader-targeted faults hit a replica picked by the schedule.
+    const pivot = leader ?? ids[Math.floor(planned.pick * ids.length)]!;
+    const others = ids.filter((id) => id !== pivot);
+    const follower = others[Math.floor(planned.pick * others.length)]!;
+    const targets = targetsOf(planned.kind, pivot, follower, others, planned.pick);
+    const fault: InjectedFault = { kind: planned.kind, planned, targets, leader, startedAt: this.now(), endedAt: Number.NaN, label: labelOf(planned, targets) };
+    this.injected.push(fault);
+    this.onFault(fault, "start");
+    await this.begin(planned, targets);
+    const until = this.now() + planned.durationMs;
+    while (!this.stopping && this.now() < until) await sleep(Math.min(50, until - this.now()));
+    this.end(planned, targets);
+    fault.endedAt = this.now();
+    this.onFault(fault, "end");
+  }
+
+  private async begin(planned: PlannedFault, targets: readonly number[]): Promise<void> {
+    const cluster = this.cluster;
+    const set = new Set(targets);
+    switch (planned.kind) {
+      case "kill-leader":
+      case "kill-follower":
+      case "kill-majority":
+        await Promise.all(targets.map((id) => cluster.kill(id, "SIGKILL")));
+        return;
+      case "pause-leader":
+        for (const id of targets) cluster.signal(id, "SIGSTOP");
+        return;
+      case "partition-leader":
+      case "partition-follower":
+        cluster.mesh.setWhere((from, to) => set.has(from) !== set.has(to), { ...healthyLink, mode: "drop" });
+        return;
+      case "partition-bridge": {
+        // targets[0] is the bridge; targets[1..] one side; the rest the other side.
+        const bridge = targets[0]!;
+        const side = new Set(targets.slice(1));
+        cluster.mesh.setWhere((from, to) => from !== bridge && to !== bridge && side.has(from) !== side.has(to), { ...healthyLink, mode: "drop" });
+        return;
+      }
+      case "one-way-from-leader":
+        cluster.mesh.setWhere((from) => set.has(from), { ...healthyLink, mode: "drop" });
+        return;
+      case "one-way-to-leader":
+        cluster.mesh.setWhere((_from, to) => set.has(to), { ...healthyLink, mode: "drop" });
+        return;
+      case "lossy-links":
+        cluster.mesh.setWhere(() => true, { ...healthyLink, lossRate: planned.parameter });
+        return;
+      case "slow-links":
+        cluster.mesh.setWhere(() => true, { ...healthyLink, delayMs: planned.parameter });
+        return;
+      case "cut-leader":
+        cluster.mesh.setWhere((from, to) => set.has(from) || set.has(to), { ...healthyLink, mode: "cut" });
+        return;
+      case "restart-leader":
+      case "restart-follower":
+        for (const id of targets) await cluster.kill(id, "SIGTERM");
+        return;
+      case "slow-disk-leader":
+        for (const id of targets) cluster.setSlowDisk(id, true);
+        return;
+    }
+  }
+
+  private end(planned: PlannedFault, targets: readonly number[]): void {
+    const cluster = this.cluster;
+    switch (planned.kind) {
+      case "pause-leader":
+        for (const id of targets) cluster.signal(id, "SIGCONT");
+        return;
+      case "slow-disk-leader":
+        for (const id of targets) cluster.setSlowDisk(id, false);
+        return;
+      case "kill-leader":
+      case "kill-follower":
+      case "kill-majority":
+      case "restart-leader":
+      case "restart-follower":
+        for (const id of targets) if (!cluster.running(id)) cluster.start(id);
+        return;
+      default:
+        cluster.mesh.healAll();
+    }
+  }
+
+  /** Undo everything: every link healthy, every replica running, resumed and on a fast disk. */
+  async healAll(): Promise<void> {
+    this.cluster.mesh.healAll();
+    for (const id of this.cluster.ids) {
+      if (this.cluster.paused(id)) this.cluster.signal(id, "SIGCONT");
+      if (!this.cluster.running(id)) this.cluster.start(id);
+      else if (this.cluster.slowDisk(id)) this.cluster.setSlowDisk(id, false);
+    }
+    await sleep(0);
+  }
+}
+
+/** Who a fault hits, given the pivot (the leader, or a picked replica) and the others. */
+function targetsOf(kind: FaultKind, pivot: number, follower: number, others: readonly number[], pick: number): number[] {
+  switch (kind) {
+    case "kill-follower":
+    case "partition-follower":
+    case "restart-follower":
+      return [follower];
+    case "kill-majority": {
+      // The pivot and enough others for a majority of the whole cluster.
+      const majority = Math.floor((others.length + 1) / 2) + 1;
+      const rotated = [...others.slice(Math.floor(pick * others.length)), ...others.slice(0, Math.floor(pick * others.length))];
+      return [pivot, ...rotated.slice(0, majority - 1)];
+    }
+    case "partition-bridge": {
+      // A bridge that is not the leader, the leader on one side with half of the rest.
+      const bridge = follower;
+      const rest = others.filter((id) => id !== bridge);
+      return [bridge, pivot, ...rest.slice(0, Math.floor(rest.length / 2))];
+    }
+    case "lossy-links":
+    case "slow-links":
+      return [];
+    default:
+      return [pivot];
+  }
+}
+
+function labelOf(planned: PlannedFault, targets: readonly number[]): string {
+  const who = targets.length === 0 ? "all links" : `r${targets.join(",r")}`;
+  const extra = planned.kind === "lossy-links" ? ` ${Math.round(planned.parameter * 100)}%` : planned.kind === "slow-links" ? ` +${planned.parameter} ms` : "";
+  return `${planned.kind} ${who}${extra}`;
+}

@@ -1,0 +1,328 @@
+/**
+ * One nemesis run, end to end: start a cluster of real replica processes behind the fault
+ * relays, run concurrent clients that record a history, carry out a seeded fault schedule,
+ * heal everything, read every key through the leader, wait until every replica shows the same
+ * executed slot and state digest, stop the replicas cleanly, then check: the history
+ * (linearizable, no acknowledged write lost, exactly-once), the replicas' digests, and the
+ * merged traces (replayed through `step`, checked by proofs/world-checker.ts and trace-checks.ts). Writes the
+ * history (re-checkable with `npm run check-history`), a JSON report and an HTML timeline.
+ *
+ * The schedule is a function of the seed; the processes' timing is not, so two runs with one
+ * seed inject the same faults at the same offsets but may see different interleavings.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { sleep } from "../../impl/runtime/testing.ts";
+import { monotonicMs, NemesisCluster, type ClockSkew, type Life } from "./cluster.ts";
+import { checkHistory, type HistoryReport } from "./history-checks.ts";
+import { Nemesis, type InjectedFault } from "./nemesis.ts";
+import { planSchedule, seededRandom, type FaultKind, type PlannedFault } from "./schedule.ts";
+import { timelineHtml } from "./timeline.ts";
+import { checkTraces, type TraceReport } from "./trace-checks.ts";
+import { historyDocument, Workload, type RecordedOp } from "./workload.ts";
+
+/** Options of {@link runNemesis}. Limits state their defaults. */
+export interface NemesisOptions {
+  readonly seed: number;
+  /** 3 or 5. Default 3. */
+  readonly replicas?: number;
+  /** Faults start within this many milliseconds of the origin. */
+  readonly faultsMs: number;
+  /** Folder for everything the run writes (created). */
+  readonly out: string;
+  /** Concurrent clients. Default 16. */
+  readonly clients?: number;
+  /** Fault kinds to use (default: all valid ones) and whether to cycle through them in order. */
+  readonly kinds?: readonly FaultKind[];
+  readonly inOrder?: boolean;
+  /** Scales fault durations and gaps. Default 1. */
+  readonly pace?: number;
+  /** Core configuration overrides. Default: the core's defaults. */
+  readonly core?: Record<string, unknown>;
+  /** Skew every replica's clock (offset, and a rate within the drift bound). Default true. */
+  readonly skewClocks?: boolean;
+  /** Explicit clocks per replica (overrides skewClocks); used by the beyond-the-bound experiment. */
+  readonly clocks?: ReadonlyMap<number, ClockSkew>;
+  /** Delay of a commit on a slowed disk, in milliseconds. Default 60. */
+  readonly slowFsyncDelayMs?: number;
+  /** Load after healing, before the final reads, in milliseconds. Default 3000. */
+  readonly quietMs?: number;
+  /** Progress lines (about one per second). */
+  readonly onProgress?: (line: string) => void;
+}
+
+/** Everything a run found; also written as report.json. */
+export interface NemesisReport {
+  readonly format: "paxos-lease/nemesis-report@1";
+  readonly ok: boolean;
+  readonly seed: number;
+  readonly replicas: number;
+  readonly clients: number;
+  readonly core: Record<string, unknown>;
+  readonly clocks: Readonly<Record<string, ClockSkew>>;
+  /** Monotonic ms of the run's origin: history and fault times are relative to it. */
+  readonly originMonotonicMs: number;
+  readonly schedule: readonly PlannedFault[];
+  readonly faults: readonly InjectedFault[];
+  readonly lives: readonly Life[];
+  readonly history: HistoryReport;
+  readonly convergence: { readonly ok: boolean; readonly executedSlot: number | null; readonly digests: Readonly<Record<string, string>>; readonly message: string };
+  readonly traces: Omit<TraceReport, "leaseIntervals"> | { readonly error: string };
+  readonly anomalies: readonly string[];
+  readonly violations: readonly string[];
+  readonly durationsMs: Readonly<Record<string, number>>;
+  readonly files: { readonly history: string; readonly report: string; readonly timeline: string; readonly cluster: string };
+  /** The command that runs the same schedule again (process timing is not deterministic, the schedule is). */
+  readonly replay: string;
+}
+
+/** Default drift bound of the core (ppm); skewed rates stay within 80% of it. */
+const defaultDriftPpm = 1000;
+
+/** Per replica: an offset of up to an hour ahead and a rate within the drift bound. */
+export function skewedClocks(seed: number, replicas: number, driftPpm: number): Map<number, ClockSkew> {
+  const random = seededRandom(seed ^ 0x2545f491);
+  const clocks = new Map<number, ClockSkew>();
+  for (let id = 1; id <= replicas; id++) {
+    const rate = 1 + ((2 * random() - 1) * 0.8 * driftPpm) / 1e6;
+    clocks.set(id, { rate: Number(rate.toFixed(7)), offsetMs: Math.round(random() * 3_600_000) });
+  }
+  return clocks;
+}
+
+/** `npm run nemesis` with the flags that give `options`' schedule and workload. */
+export function replayCommand(options: NemesisOptions): string {
+  const flags = [`--seed ${options.seed}`, `--minutes ${options.faultsMs / 60_000}`, `--replicas ${options.replicas ?? 3}`, `--clients ${options.clients ?? 16}`];
+  if (options.kinds !== undefined) flags.push(`--kinds ${options.kinds.join(",")}`);
+  if (options.inOrder === true) flags.push("--in-order");
+  if (options.pace !== undefined && options.pace !== 1) flags.push(`--pace ${options.pace}`);
+  if (options.quietMs !== undefined && options.quietMs !== 3000) flags.push(`--quiet-ms ${options.quietMs}`);
+  if (options.skewClocks === false) flags.push("--no-skew");
+  if (options.core !== undefined && Object.keys(options.core).length > 0) flags.push(`(core overrides: ${JSON.stringify(options.core)})`);
+  return `npm run nemesis -- ${flags.join(" ")}`;
+}
+
+/** Run the nemesis once. Never throws for a violation: the report says `ok: false`. */
+export async function runNemesis(options: NemesisOptions): Promise<NemesisReport> {
+  const replicas = options.replicas ?? 3;
+  const progress = options.onProgress ?? (() => undefined);
+  const core = options.core ?? {};
+  const driftPpm = typeof core.clockDriftPpmMax === "number" ? core.clockDriftPpmMax : defaultDriftPpm;
+  const clocks = options.clocks ?? (options.skewClocks === false ? new Map<number, ClockSkew>() : skewedClocks(options.seed, replicas, driftPpm));
+  const schedule = planSchedule({ seed: options.seed, faultsMs: options.faultsMs, replicas, pace: options.pace ?? 1, ...(options.kinds === undefined ? {} : { kinds: options.kinds }), inOrder: options.inOrder ?? false });
+  fs.mkdirSync(options.out, { recursive: true });
+  const cluster = await NemesisCluster.create({ replicas, dir: path.join(options.out, "cluster"), core, clocks, slowFsyncDelayMs: options.slowFsyncDelayMs ?? 60, seed: options.seed });
+  const durations: Record<string, number> = {};
+  const anomalies: string[] = [];
+  const violations: string[] = [];
+  const started = monotonicMs();
+  let origin = started;
+  let workload: Workload | undefined;
+  let nemesis: Nemesis | undefined;
+  const finalReads = new Map<string, number>();
+  let convergence: NemesisReport["convergence"] = { ok: false, executedSlot: null, digests: {}, message: "not reached" };
+  try {
+    for (const id of cluster.ids) cluster.start(id);
+    const leader = await cluster.waitForLeader(90_000);
+    if (leader === null) throw new Error(`no leader within 90 s of starting; replica logs:\n${cluster.ids.map((id) => cluster.tail(id, 15)).join("\n")}`);
+    durations.startup = monotonicMs() - started;
+    origin = monotonicMs();
+    workload = new Workload({ endpoints: cluster.endpoints(), clients: options.clients ?? 16, seed: options.seed, origin });
+    const current = workload;
+    const activeFaults: InjectedFault[] = [];
+    nemesis = new Nemesis(cluster, origin, (fault, phase) => {
+      if (phase === "start") activeFaults.push(fault);
+      else activeFaults.splice(activeFaults.indexOf(fault), 1);
+      progress(`${(current.now() / 1000).toFixed(1)}s ${phase === "start" ? "fault" : "healed"}: ${fault.label}`);
+    });
+    workload.start();
+    const ticker = setInterval(() => progress(progressLine(current, activeFaults)), 1000);
+    try {
+      await nemesis.run(schedule);
+      await nemesis.healAll();
+      progress(`${(workload.now() / 1000).toFixed(1)}s all healed; ${options.quietMs ?? 3000} ms of load without faults`);
+      await sleep(options.quietMs ?? 3000);
+    } finally {
+      clearInterval(ticker);
+      await workload.stop();
+    }
+    durations.load = workload.now();
+    await finalReadsOf(workload, cluster, finalReads, violations, progress);
+    convergence = await converge(cluster);
+    if (!convergence.ok) violations.push(`Convergence: ${convergence.message}`);
+    for (const id of cluster.ids) await cluster.kill(id, "SIGTERM");
+    anomalies.push(...workload.anomalies);
+  } catch (error) {
+    violations.push(`Harness: ${error instanceof Error ? error.message : String(error)}`);
+    if (workload !== undefined && !workload.stopping) await workload.stop();
+  } finally {
+    nemesis?.stop();
+    await cluster.close();
+  }
+  const ops = workload?.ops ?? [];
+  const report = analyzeRun({ options, replicas, core, clocks, schedule, cluster, ops, finalReads, origin, convergence, anomalies, violations, durations, nemesis, progress, replay: replayCommand(options) });
+  return report;
+}
+
+function progressLine(workload: Workload, faults: readonly InjectedFault[]): string {
+  let ok = 0;
+  let unknown = 0;
+  for (const op of workload.ops) {
+    if (op.outcome === "ok") ok += 1;
+    else if (op.outcome === "unknown") unknown += 1;
+  }
+  const fault = faults.length === 0 ? "no fault" : faults.map((f) => f.label).join(", ");
+  return `${(workload.now() / 1000).toFixed(1)}s ops ${workload.ops.length} (ok ${ok}, unknown ${unknown}) | ${fault}`;
+}
+
+/** Read every key once through the leader (recorded in the history); bounded by 60 s. */
+export async function finalReadsOf(workload: Workload, cluster: NemesisCluster, finalReads: Map<string, number>, violations: string[], progress: (line: string) => void): Promise<void> {
+  const keys = new Set<string>();
+  for (const op of workload.ops) if ("key" in op.input) keys.add(op.input.key);
+  const reader = workload.extraClient("final");
+  const deadline = monotonicMs() + 60_000;
+  for (const key of [...keys].sort()) {
+    for (;;) {
+      const op = await reader.one({ _tag: "get", key });
+      if (op.outcome === "ok") {
+        finalReads.set(key, workload.ops.indexOf(op));
+        break;
+      }
+      if (monotonicMs() > deadline) {
+        violations.push(`NoRecovery: the final read of ${key} did not succeed within 60 s of healing (leader: ${String(await cluster.leader())})`);
+        return;
+      }
+    }
+  }
+  progress(`final reads of ${keys.size} keys done`);
+}
+
+/** Wait (at most 30 s) until every replica reports the same executed slot and digest. */
+export async function converge(cluster: NemesisCluster): Promise<NemesisReport["convergence"]> {
+  const deadline = monotonicMs() + 30_000;
+  let last = new Map<number, { executedSlot: number; digest: string }>();
+  while (monotonicMs() < deadline) {
+    const statuses = await cluster.statuses();
+    last = new Map([...statuses].map(([id, s]) => [id, { executedSlot: s.executedSlot, digest: s.digest }]));
+    const slots = new Set([...last.values()].map((s) => s.executedSlot));
+    const digests = new Set([...last.values()].map((s) => s.digest));
+    if (last.size === cluster.ids.length && slots.size === 1 && digests.size === 1) {
+      return { ok: true, executedSlot: [...slots][0]!, digests: Object.fromEntries([...last].map(([id, s]) => [`r${id}`, s.digest])), message: "every replica executed the same slots with the same digest" };
+    }
+    // Same slot, different digest: divergence, not lag.
+    const bySlot = new Map<number, Set<string>>();
+    for (const s of last.values()) bySlot.set(s.executedSlot, (bySlot.get(s.executedSlot) ?? new Set()).add(s.digest));
+    for (const [slot, set] of bySlot) {
+      if (set.size > 1) return { ok: false, executedSlot: slot, digests: Object.fromEntries([...last].map(([id, s]) => [`r${id}`, `${s.executedSlot}:${s.digest}`])), message: `replicas at slot ${slot} show different digests` };
+    }
+    await sleep(200);
+  }
+  return { ok: false, executedSlot: null, digests: Object.fromEntries([...last].map(([id, s]) => [`r${id}`, `${s.executedSlot}:${s.digest}`])), message: "replicas did not reach the same executed slot within 30 s" };
+}
+
+/** What {@link analyzeRun} needs: the run's facts, collected by the harness. */
+export interface AnalyzeInput {
+  readonly options: Pick<NemesisOptions, "seed" | "out" | "clients">;
+  readonly replicas: number;
+  readonly core: Record<string, unknown>;
+  readonly clocks: ReadonlyMap<number, ClockSkew>;
+  readonly schedule: readonly PlannedFault[];
+  readonly cluster: NemesisCluster;
+  readonly ops: readonly RecordedOp[];
+  readonly finalReads: ReadonlyMap<string, number>;
+  readonly origin: number;
+  readonly convergence: NemesisReport["convergence"];
+  readonly anomalies: readonly string[];
+  readonly violations: string[];
+  readonly durations: Record<string, number>;
+  readonly nemesis: { readonly injected: readonly InjectedFault[] } | undefined;
+  readonly progress: (line: string) => void;
+  /** The command that runs the same schedule again. */
+  readonly replay: string;
+}
+
+/** Check history and traces, write the files (history, report, timeline), assemble the report. */
+export function analyzeRun(input: AnalyzeInput): NemesisReport {
+  const { options, cluster, ops, violations, durations, progress } = input;
+  let t = monotonicMs();
+  progress(`checking ${ops.length} operations for linearizability`);
+  const history = checkHistory(ops, input.finalReads);
+  durations.historyCheck = monotonicMs() - t;
+  for (const v of history.violations) violations.push(`${v.check}: ${v.message}`);
+  if (history.linearizability.verdict === "unknown") violations.push(`Linearizable: undecided within the step budget for keys ${history.linearizability.undecidedKeys.join(", ")}`);
+  t = monotonicMs();
+  progress("replaying the traces through step and checking the invariants");
+  let traces: NemesisReport["traces"];
+  let leaseIntervals: TraceReport["leaseIntervals"] = [];
+  try {
+    // Each trace's start lines name that life's clock skew; the checker maps readings to true time with it.
+    const report = checkTraces({ files: new Map(cluster.ids.map((id) => [id, cluster.traceFile(id)])), core: input.core });
+    for (const v of report.violations) violations.push(`${v.check} (replica ${v.replica}): ${v.message}`);
+    const { leaseIntervals: intervals, ...rest } = report;
+    leaseIntervals = intervals;
+    traces = rest;
+  } catch (error) {
+    traces = { error: error instanceof Error ? error.message : String(error) };
+    violations.push(`TraceCheck: ${traces.error}`);
+  }
+  durations.traceCheck = monotonicMs() - t;
+  for (const a of input.anomalies) violations.push(`ClientAnomaly: ${a}`);
+  const files = {
+    history: path.join(options.out, "history.json"),
+    report: path.join(options.out, "report.json"),
+    timeline: path.join(options.out, "timeline.html"),
+    cluster: path.join(options.out, "cluster"),
+  };
+  fs.writeFileSync(files.history, `${JSON.stringify(historyDocument(ops))}\n`);
+  const report: NemesisReport = {
+    format: "paxos-lease/nemesis-report@1",
+    ok: violations.length === 0,
+    seed: options.seed,
+    replicas: input.replicas,
+    clients: options.clients ?? 16,
+    core: input.core,
+    clocks: Object.fromEntries([...input.clocks].map(([id, c]) => [`r${id}`, c])),
+    originMonotonicMs: input.origin,
+    schedule: input.schedule,
+    faults: input.nemesis?.injected ?? [],
+    lives: cluster.lives.map((l) => ({ ...l, startedAt: l.startedAt - input.origin, ...(l.endedAt === undefined ? {} : { endedAt: l.endedAt - input.origin }) })),
+    history,
+    convergence: input.convergence,
+    traces,
+    anomalies: input.anomalies,
+    violations,
+    durationsMs: Object.fromEntries(Object.entries(durations).map(([k, v]) => [k, Math.round(v)])),
+    files,
+    replay: input.replay,
+  };
+  fs.writeFileSync(files.report, `${JSON.stringify(report, null, 2)}\n`);
+  const origin = input.origin;
+  fs.writeFileSync(files.timeline, timelineHtml({ report, ops, leaseIntervals: leaseIntervals.map((i) => ({ ...i, from: i.from - origin, to: i.to - origin })) }));
+  return report;
+}
+
+/** The summary a person reads: what was injected, what was checked, what failed. */
+export function summaryText(report: NemesisReport): string {
+  const h = report.history;
+  const lines = [
+    `nemesis seed ${report.seed}: ${report.replicas} replicas, ${report.clients} clients, ${report.faults.length} faults injected`,
+    `  faults: ${summarizeFaults(report.faults)}`,
+    `  history: ${h.operations} operations (ok ${h.outcomes.ok}, fail ${h.outcomes.fail}, unknown ${h.outcomes.unknown}); linearizability ${h.linearizability.verdict} over ${h.linearizability.keys} keys (${h.linearizability.steps} search steps)`,
+    `  lists: ${h.lists.appendsAcknowledged} acknowledged appends, ${h.lists.tokensInFinalValues} tokens in the final values, none lost or doubled: ${h.violations.every((v) => v.check === "Linearizable") ? "yes" : "NO"}`,
+    `  replicas: ${report.convergence.message}${report.convergence.executedSlot === null ? "" : ` (slot ${report.convergence.executedSlot})`}`,
+    "error" in report.traces
+      ? `  traces: could not be checked: ${report.traces.error}`
+      : `  traces: ${report.traces.lives} process lives, ${report.traces.steps} steps replayed through step; ${report.traces.ok ? "every invariant holds" : `violations: ${Object.entries(report.traces.violationCounts).map(([k, n]) => `${k} x${n}`).join(", ")}`}`,
+    `  verdict: ${report.ok ? "PASS" : `FAIL (${report.violations.length} violations)`}`,
+  ];
+  if (!report.ok) lines.push(...report.violations.slice(0, 20).map((v) => `    - ${v.length > 400 ? `${v.slice(0, 400)}...` : v}`));
+  lines.push(`  files: ${report.files.report}, ${report.files.history}, ${report.files.timeline}`);
+  lines.push(`  replay: ${report.replay}`);
+  return lines.join("\n");
+}
+
+function summarizeFaults(faults: readonly InjectedFault[]): string {
+  const counts = new Map<string, number>();
+  for (const f of faults) counts.set(f.kind, (counts.get(f.kind) ?? 0) + 1);
+  return counts.size === 0 ? "none" : [...counts].map(([k, n]) => `${k} x${n}`).join(", ");
+}

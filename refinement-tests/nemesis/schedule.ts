@@ -1,0 +1,133 @@
+/**
+ * Fault schedules: a seed gives the same list of faults, with the same kinds, start offsets,
+ * durations and parameters, every time. The processes' timing is not deterministic, so the
+ * same schedule does not give the same run; which replica "the leader" is gets resolved when
+ * the fault starts, and the run's report records the resolved targets and the actual times so
+ * a run can be re-driven fault by fault. Pure: no clock, no I/O.
+ */
+
+/** Every kind of fault the nemesis injects. */
+export const faultKinds = [
+  /** SIGKILL the leader; restart it on its data after the duration. */
+  "kill-leader",
+  /** SIGKILL a follower; restart it after the duration. */
+  "kill-follower",
+  /** SIGKILL a majority (the leader and followers); restart them after the duration. */
+  "kill-majority",
+  /** SIGSTOP the leader for the duration (longer than a lease), then SIGCONT: the stale-lease hazard. */
+  "pause-leader",
+  /** Cut the leader off from every other replica, both ways (frames dropped). */
+  "partition-leader",
+  /** Cut one follower off, both ways. */
+  "partition-follower",
+  /** Every replica hears the others only through one bridge replica (Jepsen's bridge; 5 replicas). */
+  "partition-bridge",
+  /** The leader's messages to the others are lost; theirs still reach it. */
+  "one-way-from-leader",
+  /** The others' messages to the leader are lost; its messages still reach them. */
+  "one-way-to-leader",
+  /** Every link loses a fraction of its frames. */
+  "lossy-links",
+  /** Every link delays every frame. */
+  "slow-links",
+  /** Every connection of the leader's links is reset and reconnects are refused. */
+  "cut-leader",
+  /** Stop the leader cleanly (SIGTERM) and start it again on its data at once. */
+  "restart-leader",
+  /** Stop a follower cleanly and start it again. */
+  "restart-follower",
+  /** The leader's commits take longer (test-only slow disk). */
+  "slow-disk-leader",
+] as const;
+export type FaultKind = (typeof faultKinds)[number];
+
+/** One planned fault. Times are milliseconds from the run's origin. */
+export interface PlannedFault {
+  readonly kind: FaultKind;
+  readonly at: number;
+  readonly durationMs: number;
+  /** Loss rate (lossy-links) or delay in ms (slow-links); 0 otherwise. */
+  readonly parameter: number;
+  /** A number in [0, 1) to pick among equally good targets (a follower, a majority's members). */
+  readonly pick: number;
+}
+
+/** Options of {@link planSchedule}. */
+export interface ScheduleOptions {
+  readonly seed: number;
+  /** Faults start no later than this (ms from the origin); healing and checks come after. */
+  readonly faultsMs: number;
+  /** Quiet time before the first fault, in milliseconds. Default 3000. */
+  readonly warmupMs?: number;
+  /** Kinds to draw from. Default: every kind valid for `replicas`. */
+  readonly kinds?: readonly FaultKind[];
+  /** Draw kinds in this order (cycling) instead of at random. Default false. */
+  readonly inOrder?: boolean;
+  readonly replicas: number;
+  /** Scales durations and gaps (the short test run uses < 1). Default 1. */
+  readonly pace?: number;
+}
+
+/** mulberry32: the schedule's only source of randomness. */
+export function seededRandom(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Duration range of each kind, in milliseconds (before `pace`). */
+const durations: Record<FaultKind, readonly [number, number]> = {
+  "kill-leader": [1000, 4000],
+  "kill-follower": [1000, 5000],
+  "kill-majority": [1000, 3000],
+  // At least three leases (300 ms by default): the others elect a new leader meanwhile.
+  "pause-leader": [1200, 4000],
+  "partition-leader": [1500, 5000],
+  "partition-follower": [1500, 5000],
+  "partition-bridge": [1500, 5000],
+  "one-way-from-leader": [1500, 4000],
+  "one-way-to-leader": [1500, 4000],
+  "lossy-links": [2000, 5000],
+  "slow-links": [2000, 5000],
+  "cut-leader": [1000, 3000],
+  "restart-leader": [0, 0],
+  "restart-follower": [0, 0],
+  "slow-disk-leader": [1500, 4000],
+};
+
+/** The kinds that make sense for a cluster of `replicas`. */
+export function kindsFor(replicas: number): FaultKind[] {
+  return faultKinds.filter((k) => k !== "partition-bridge" || replicas >= 5);
+}
+
+function parameterOf(kind: FaultKind, random: () => number): number {
+  if (kind === "lossy-links") return Math.round((0.1 + 0.4 * random()) * 100) / 100;
+  if (kind === "slow-links") return Math.round(10 + 140 * random());
+  return 0;
+}
+
+/** The faults of a run, in start order, none overlapping another. */
+export function planSchedule(options: ScheduleOptions): PlannedFault[] {
+  const random = seededRandom(options.seed);
+  const kinds = options.kinds ?? kindsFor(options.replicas);
+  if (kinds.length === 0) throw new Error("no fault kinds to draw from");
+  for (const kind of kinds) if (!kindsFor(options.replicas).includes(kind)) throw new Error(`fault ${kind} needs more than ${options.replicas} replicas`);
+  const pace = options.pace ?? 1;
+  const faults: PlannedFault[] = [];
+  let at = options.warmupMs ?? 3000;
+  const offset = Math.floor(random() * kinds.length);
+  for (let i = 0; at < options.faultsMs; i++) {
+    const kind = options.inOrder === true ? kinds[(i + offset) % kinds.length]! : kinds[Math.floor(random() * kinds.length)]!;
+    const [min, max] = durations[kind];
+    const durationMs = Math.round((min + (max - min) * random()) * (kind === "pause-leader" ? Math.max(1, pace) : pace));
+    faults.push({ kind, at: Math.round(at), durationMs, parameter: parameterOf(kind, random), pick: random() });
+    // Recovery time after each fault: a new leader, catch-up, some load under no fault.
+    at += durationMs + (1500 + 2500 * random()) * pace;
+  }
+  return faults;
+}

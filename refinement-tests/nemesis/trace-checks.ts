@@ -1,0 +1,451 @@
+/**
+ * Trace validation, part two: the merged, replayed traces of a real run (trace-replay.ts) checked
+ * by the same world checker of proofs/ that checks every step of the simulated world
+ * (proofs/world-checker.ts: Voting, Consensus, Service, durability and lease invariants), plus the
+ * checks only a real run needs. Steps of all replicas are merged in true time: every replica reads
+ * the machine's monotonic clock, so a reading with its injected skew removed is true time on one
+ * axis for the whole run.
+ *
+ *   from proofs/ (through `ProofsView`, the world view of a real run):
+ *     OneValuePerBallot, OneVote, VotesSafe, VoterOfTheSlot, refines Voting  (durable votes)
+ *     LearnedIsChosen, refines Consensus            (chosen records)
+ *     ExecutedPrefixAgreement, ExactlyOnce, DigestAgreement (also: no divergence alarm),
+ *     RepliesMatchSpec                               (executed prefixes, replies)
+ *     DurableBeforeSend, DurableMaxBal, PromiseCoversVotes (each Send, in effect order)
+ *     AtMostOneLeaseholder, LeaseBounded, LeaseReadFresh (beliefs by each replica's own clock)
+ *     snapshot, truncation and configuration checks
+ *   here (a simulated world has no such thing to check):
+ *     TraceExplainedByCore  each life's traced effects are what `step` returns (trace-replay.ts)
+ *     DurableRecordsSurvive a restarted replica recovers the records it committed, less what a snapshot superseded
+ *     ReceiveHasSend        every receipt pairs with a send of the same message
+ *
+ * The proofs/ checker stops at its first violation (its ghost state is meaningless after one);
+ * the local checks go on. The checks only read.
+ */
+import { createHash } from "node:crypto";
+import { compactRecords, showBallot } from "../../impl/core/index.ts";
+import { kvConfig, type KvRecord, type KvReplicaState } from "../../impl/runtime/core-adapter.ts";
+import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
+import { ViolationFound } from "../../proofs/violation.ts";
+import { WorldChecker } from "../../proofs/world-checker.ts";
+import type { Carried, ReplicaView, RequestInfo, SystemView, WorldStep } from "../../proofs/world-view.ts";
+import type { ClockSkew } from "./cluster.ts";
+import { readTraceLives, replayLives, type LifeSummary, type ReplayStep, type TraceViolation } from "./trace-replay.ts";
+
+/** Options of {@link checkTraces}. */
+export interface TraceCheckOptions {
+  /** Trace file per replica id. */
+  readonly files: ReadonlyMap<number, string>;
+  readonly core?: Record<string, unknown>;
+  /**
+   * Clock skew per replica id, overriding what the traces' start lines say. Default: the start
+   * lines (a trace validator told a wrong clock sees leases where there were none: the
+   * beyond-the-bound experiment and the tests use that).
+   */
+  readonly clocks?: ReadonlyMap<number, ClockSkew>;
+  /** Violations kept per check (the rest are counted). Default 20. */
+  readonly violationsPerCheckMax?: number;
+}
+
+/** One interval during which a replica believed it held a lease, in true (monotonic) ms (for the timeline). */
+export interface LeaseInterval {
+  readonly replica: number;
+  readonly ballot: string;
+  readonly from: number;
+  readonly to: number;
+}
+
+/** The outcome of trace validation. */
+export interface TraceReport {
+  readonly ok: boolean;
+  readonly violations: readonly TraceViolation[];
+  /** Violations per check, including those not kept. */
+  readonly violationCounts: Readonly<Record<string, number>>;
+  readonly steps: number;
+  readonly lives: number;
+  /** How often each notable thing happened (the trace's events, and proofs/' spec actions and rare states). */
+  readonly tally: Readonly<Record<string, number>>;
+  readonly leaseIntervals: readonly LeaseInterval[];
+  /** Highest executed slot seen. */
+  readonly executedSlots: number;
+}
+
+type KvStep = WorldStep<KvState, KvInput, KvOutput>;
+
+/** A replica as proofs/ sees it: its latest state and the clock of its current life. */
+class TracedReplica implements ReplicaView<KvState, KvInput, KvOutput> {
+  state: KvReplicaState | null = null;
+  /** Records flushed in this life, after those it recovered: what its next life must find. */
+  durable: KvRecord[] = [];
+  readonly paused = false;
+  clock: ClockSkew = { rate: 1, offsetMs: 0 };
+  /** The life whose remaining steps are dropped: it crashed with an uncommitted batch. */
+  crashedLife = -1;
+  constructor(
+    readonly id: number,
+    readonly index: number,
+  ) {}
+  localAt(t: number): number {
+    return t * this.clock.rate + this.clock.offsetMs;
+  }
+  trueAt(reading: number): number {
+    return (reading - this.clock.offsetMs) / this.clock.rate;
+  }
+}
+
+/**
+ * The world view of a real run, for proofs/world-checker.ts: one replayed step at a time, in
+ * true-time order. A traced step becomes a world step whose carried effects are its effects in
+ * order: committed Persists as Flushes, Sends, Replies (with the request as its ClientRequest
+ * event named it), Alarms. A step with a non-deferrable Persist that never committed (the last
+ * batch of a SIGKILLed life) crashes the replica there: the rest of that life left no effect.
+ * A SIGKILL may also commit a batch without tracing its commit line; the records the next life
+ * recovers beyond those traced as committed are flushed at the start of its Recover step. A
+ * replica's state between its lives stays that of its last step: a killed leader keeps believing
+ * in its lease until it runs out, which is what the lease argument must cover anyway. Link
+ * faults live in the relays, not in the traces: no link is reported cut.
+ */
+class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
+  trueTime = 0;
+  readonly replicas: TracedReplica[];
+  readonly checker: WorldChecker<KvState, KvInput, KvOutput>;
+  /** The first violation proofs/ found (it stops there). */
+  violation: { check: string; replica: number; message: string } | null = null;
+  private readonly requests = new Map<string, RequestInfo<KvInput>>();
+  private readonly byId = new Map<number, TracedReplica>();
+
+  constructor(
+    readonly members: readonly number[],
+    core: Record<string, unknown>,
+    private readonly clocks: TraceCheckOptions["clocks"],
+  ) {
+    this.replicas = members.map((id, index) => new TracedReplica(id, index));
+    for (const r of this.replicas) this.byId.set(r.id, r);
+    const config = kvConfig(members[0]!, members, core);
+    this.checker = new WorldChecker(this, kv, { leaseMs: config.leaseMs, alpha: config.reconfigAlphaSlots, initialMembers: members });
+  }
+
+  linkBlocked(): boolean {
+    return false;
+  }
+
+  /** Check one replayed step at true time `t` (true times never decrease). */
+  observe(step: ReplayStep, t: number): void {
+    if (this.violation !== null) return;
+    const r = this.byId.get(step.replica);
+    if (r === undefined) throw new Error(`a trace step of replica ${step.replica}, which is not among the members ${this.members.join(", ")}`);
+    if (r.crashedLife === step.life) return;
+    try {
+      if (t > this.trueTime) {
+        const from = this.trueTime;
+        this.trueTime = t;
+        this.checker.observe({ kind: "time", from, to: t });
+      }
+      r.clock = this.clocks?.get(step.replica) ?? step.clock;
+      const { carried, crashed } = this.carried(r, step);
+      const before = step.event._tag === "Recover" ? null : step.before;
+      const after = crashed ? null : step.after;
+      if (crashed) r.crashedLife = step.life;
+      r.state = after;
+      const world: KvStep = {
+        kind: "event", replica: r.index, event: step.event._tag, before, after, carried,
+        ...(step.event._tag === "Receive" ? { from: step.event.from, message: step.event.message } : {}),
+        ...(step.event._tag === "ClientRequest" ? { request: this.requests.get(`${step.incarnation}/${step.event.requestId}`) } : {}),
+      };
+      this.checker.observe(world);
+    } catch (error) {
+      if (!(error instanceof ViolationFound)) throw error;
+      const v = error.violation;
+      const detail = [v.action === undefined ? "" : ` (step maps to ${v.action})`, v.before === undefined ? "" : `\nbefore:\n${v.before}`, v.after === undefined ? "" : `\nafter:\n${v.after}`].join("");
+      this.violation = { check: v.check, replica: step.replica, message: `${v.message}${detail} [life ${step.incarnation}, ${step.event._tag} at clock ${step.now}]` };
+    }
+  }
+
+  /** The effects of one step as proofs/ sees them carried out, and whether the replica crashed in it. */
+  private carried(r: TracedReplica, step: ReplayStep): { carried: Carried<KvInput, KvOutput>[]; crashed: boolean } {
+    const carried: Carried<KvInput, KvOutput>[] = [];
+    const flush = (record: KvRecord): void => {
+      r.durable.push(record);
+      const last = carried[carried.length - 1];
+      if (last?._tag === "Flush") carried[carried.length - 1] = { _tag: "Flush", records: [...last.records, record] };
+      else carried.push({ _tag: "Flush", records: [record] });
+    };
+    const event = step.event;
+    if (event._tag === "Recover") {
+      const known = r.durable.map((x) => JSON.stringify(x));
+      const found = event.records.map((x) => JSON.stringify(x));
+      // A prefix that differs is DurableRecordsSurvive's to report; only the committed-but-untraced tail is new.
+      const extra = known.every((x, i) => found[i] === x) ? event.records.slice(known.length) : [];
+      r.durable = [];
+      for (const record of event.records.slice(0, event.records.length - extra.length)) r.durable.push(record);
+      for (const record of extra) flush(record);
+    }
+    if (event._tag === "ClientRequest") {
+      this.requests.set(`${step.incarnation}/${event.requestId}`, {
+        requestId: event.requestId, clientId: event.clientId ?? `one-shot ${step.incarnation}/${event.requestId}`, seq: event.seq,
+        input: event.input, consistency: event.consistency, replica: r.index, invokedAt: this.trueTime,
+      });
+    }
+    for (const effect of step.effects) {
+      switch (effect._tag) {
+        case "Persist":
+          if (step.committed) flush(effect.record);
+          // A `chosen` record is deferrable: what follows does not wait for it. Any other: the process died before its commit.
+          else if (effect.record._tag !== "chosen") return { carried: [...carried, { _tag: "Crash", lost: 1 }], crashed: true };
+          break;
+        case "Send":
+          carried.push({ _tag: "Send", to: effect.to, message: effect.message });
+          break;
+        case "Reply": {
+          const request = this.requests.get(`${step.incarnation}/${effect.requestId}`);
+          if (request === undefined) throw new Error(`replica ${r.id} (life ${step.incarnation}) replied to request ${effect.requestId}, which its trace never received`);
+          this.requests.delete(`${step.incarnation}/${effect.requestId}`);
+          const sameStep = event._tag === "ClientRequest" && event.requestId === effect.requestId;
+          carried.push({ _tag: "Reply", request, result: effect.result, sameStep });
+          break;
+        }
+        case "Alarm":
+          carried.push({ _tag: "Alarm", message: effect.message });
+          break;
+      }
+    }
+    return { carried, crashed: false };
+  }
+}
+
+/** A short fingerprint of a message's traced text (sends are kept until their receipt). */
+function fingerprint(text: string): string {
+  return createHash("sha1").update(text).digest("base64");
+}
+
+/** The checks over the merged steps of one run: proofs/ through ProofsView, ReceiveHasSend here. */
+class TraceChecker {
+  readonly violations: TraceViolation[] = [];
+  readonly counts: Record<string, number> = {};
+  readonly tally: Record<string, number> = {};
+  readonly proofs: ProofsView;
+  private readonly sends = new Map<string, string>();
+  private readonly receipts = new Map<string, string>();
+  readonly leaseIntervals: LeaseInterval[] = [];
+  private readonly lastLease = new Map<number, number>();
+  /** Per replica: the belief opened by its last step (closed by its next step). */
+  private readonly openLease = new Map<number, { life: number; ballot: string; from: number; until: number }>();
+  steps = 0;
+  maxExecuted = 0;
+
+  constructor(
+    members: readonly number[],
+    core: Record<string, unknown>,
+    private readonly clocks: TraceCheckOptions["clocks"],
+    private readonly keepPerCheck: number,
+  ) {
+    this.proofs = new ProofsView(members, core, clocks);
+  }
+
+  violate(check: string, replica: number, message: string): void {
+    const count = (this.counts[check] ?? 0) + 1;
+    this.counts[check] = count;
+    if (count <= this.keepPerCheck) this.violations.push({ check, replica, message });
+  }
+
+  count(what: string): void {
+    this.tally[what] = (this.tally[what] ?? 0) + 1;
+  }
+
+  observe(step: ReplayStep): void {
+    this.steps += 1;
+    this.count(`event ${step.event._tag}`);
+    const t = trueTimeOf(this.clocks, step, step.now);
+    this.proofs.observe(step, t);
+    let persisted = false;
+    let sendIndex = 0;
+    for (const effect of step.effects) {
+      if (effect._tag === "Persist" && effect.record._tag !== "chosen") persisted = true;
+      if (effect._tag === "Reply") this.count(`reply ${effect.result._tag}`);
+      if (effect._tag !== "Send") continue;
+      const wireId = step.wireIds[sendIndex++];
+      // In a last batch lost to a SIGKILL, nothing after a (non-deferrable) Persist left the process.
+      if (persisted && !step.committed) continue;
+      this.count(`send ${effect.message._tag}`);
+      if (wireId !== undefined) this.pair(`${step.incarnation}/${wireId}->${effect.to}`, JSON.stringify(step.sentAs[sendIndex - 1]), this.sends, this.receipts);
+    }
+    if (step.event._tag === "Receive" && step.receivedAs !== undefined) {
+      this.pair(`${step.receivedAs.incarnation}/${step.receivedAs.wireId}->${step.replica}`, JSON.stringify(step.receivedMessage), this.receipts, this.sends);
+    }
+    if (step.after.learner.executedUpTo > this.maxExecuted) this.maxExecuted = step.after.learner.executedUpTo;
+    this.lease(step, t);
+  }
+
+  /** Pair a send with its receipt (whichever comes first waits in its map for the other). */
+  private pair(key: string, text: string, waiting: Map<string, string>, counterpart: Map<string, string>): void {
+    const hash = fingerprint(text);
+    const other = counterpart.get(key);
+    if (other === undefined) waiting.set(key, hash);
+    else {
+      counterpart.delete(key);
+      if (other !== hash) this.violate("ReceiveHasSend", 0, `receipt ${key} differs from the message sent`);
+    }
+  }
+
+  /** The timeline's lease bars: replica r believes at true t iff it leads and its clock at t < leaseUntil. */
+  private lease(step: ReplayStep, t: number): void {
+    const open = this.openLease.get(step.replica);
+    if (open !== undefined) {
+      // Same life: the belief lasted until this step at most. Another life: until its lease ran out.
+      const to = open.life === step.life ? Math.min(open.until, t) : open.until;
+      if (to > open.from) this.addLeaseInterval({ replica: step.replica, ballot: open.ballot, from: open.from, to });
+      this.openLease.delete(step.replica);
+    }
+    const role = step.after.role;
+    if (role._tag === "leader" && step.after.halted === null) {
+      const until = trueTimeOf(this.clocks, step, role.leaseUntil);
+      if (until > t) this.openLease.set(step.replica, { life: step.life, ballot: showBallot(role.ballot), from: t, until });
+    }
+  }
+
+  /** Record a belief, joining it to the replica's previous one in the same ballot when they touch. */
+  private addLeaseInterval(interval: LeaseInterval): void {
+    const index = this.lastLease.get(interval.replica);
+    const previous = index === undefined ? undefined : this.leaseIntervals[index];
+    if (previous !== undefined && previous.ballot === interval.ballot && interval.from <= previous.to) {
+      this.leaseIntervals[index!] = { ...previous, to: Math.max(previous.to, interval.to) };
+      return;
+    }
+    this.lastLease.set(interval.replica, this.leaseIntervals.length);
+    this.leaseIntervals.push(interval);
+  }
+
+  /** Checks that need the whole run. */
+  finish(summaries: readonly LifeSummary[]): void {
+    for (const [key] of this.receipts) this.violate("ReceiveHasSend", 0, `receipt ${key} has no matching send in any trace`);
+    for (const [key, open] of this.openLease) this.addLeaseInterval({ replica: key, ballot: open.ballot, from: open.from, to: open.until });
+    this.openLease.clear();
+    const v = this.proofs.violation;
+    if (v !== null) this.violate(v.check, v.replica, v.message);
+    for (const [name, n] of this.proofs.checker.tally.counts) this.tally[name] = n;
+    for (const violation of checkRecoveries(summaries)) this.violate(violation.check, violation.replica, violation.message);
+  }
+}
+
+/**
+ * Whether a disk that held `written` (in order) can have come back as `recovered`: the store
+ * deletes what durable snapshots supersede (impl/runtime/storage.ts, `compactRecords`), possibly
+ * not after the last one (a crash between the commit and the compaction), so `recovered` must be
+ * `written` in order with some records left out, and keep every record `compactRecords(written)`
+ * keeps: nothing invented, nothing reordered, nothing Recover needs lost.
+ */
+function recoveredFrom(written: readonly KvRecord[], recovered: readonly KvRecord[]): boolean {
+  const all = written.map((r) => JSON.stringify(r));
+  const got = recovered.map((r) => JSON.stringify(r));
+  return isSubsequence(got, all) && isSubsequence(compactRecords(written).map((r) => JSON.stringify(r)), got);
+}
+
+function isSubsequence(small: readonly string[], big: readonly string[]): boolean {
+  let i = 0;
+  for (const x of big) if (i < small.length && small[i] === x) i++;
+  return i === small.length;
+}
+
+/**
+ * DurableRecordsSurvive: each life of a replica recovers the records its previous life recovered
+ * plus those it committed (and, after a SIGKILL, possibly a prefix of the records of the batches
+ * whose commit was not traced), less what a durable snapshot superseded (`recoveredFrom`).
+ */
+export function checkRecoveries(summaries: readonly LifeSummary[]): TraceViolation[] {
+  const violations: TraceViolation[] = [];
+  const byReplica = new Map<number, LifeSummary[]>();
+  for (const s of summaries) {
+    let list = byReplica.get(s.replica);
+    if (list === undefined) byReplica.set(s.replica, (list = []));
+    list.push(s);
+  }
+  for (const [replica, lives] of byReplica) {
+    lives.sort((a, b) => a.life - b.life);
+    for (let k = 1; k < lives.length; k++) {
+      const previous = lives[k - 1]!;
+      const left = [...previous.recoveredRecords, ...previous.committedRecords];
+      const recovered = lives[k]!.recoveredRecords;
+      // Transactions commit in order: a SIGKILL may have left any prefix of the uncertain records durable.
+      const explained = previous.uncertainRecords.some((_, n) => recoveredFrom([...left, ...previous.uncertainRecords.slice(0, n + 1)], recovered)) || recoveredFrom(left, recovered);
+      if (!explained) {
+        violations.push({ check: "DurableRecordsSurvive", replica, message: `life ${k} recovered ${recovered.length} records; life ${k - 1} left ${left.length} committed (+${previous.uncertainRecords.length} uncertain), and they differ` });
+      }
+    }
+  }
+  return violations;
+}
+
+/** The replayed steps of a run, merged in true time, and what the replay itself found. */
+export interface MergedReplay {
+  /** Lazily replayed: iterate once. `summaries` and `violations` are complete after iterating. */
+  readonly steps: Iterable<ReplayStep>;
+  readonly summaries: LifeSummary[];
+  readonly violations: TraceViolation[];
+  readonly members: readonly number[];
+  readonly lives: number;
+  /** The core configuration overrides the run used. */
+  readonly core: Record<string, unknown>;
+}
+
+/** Machine monotonic time of a reading of `step`'s replica, with `clocks` overriding the trace's own. */
+function trueTimeOf(clocks: TraceCheckOptions["clocks"], step: ReplayStep, reading: number): number {
+  const clock = clocks?.get(step.replica) ?? step.clock;
+  return (reading - clock.offsetMs) / clock.rate;
+}
+
+/** Replay every replica's trace through `step`, merged by true time (a k-way merge). */
+export function replayMerged(options: Pick<TraceCheckOptions, "files" | "core" | "clocks">): MergedReplay {
+  const violations: TraceViolation[] = [];
+  const summaries: LifeSummary[] = [];
+  const members = [...options.files.keys()].sort((a, b) => a - b);
+  let lives = 0;
+  const streams = members.map((replica) => {
+    const traced = readTraceLives(options.files.get(replica)!);
+    lives += traced.length;
+    return replayLives(traced, options.core === undefined ? {} : { core: options.core }, violations, summaries);
+  });
+  function* merge(): Generator<ReplayStep> {
+    // A handful of replicas: a linear scan per step is enough.
+    const heads = streams.map((s) => s.next());
+    for (;;) {
+      let best = -1;
+      let bestTime = Infinity;
+      heads.forEach((head, i) => {
+        if (head.done === true) return;
+        const t = trueTimeOf(options.clocks, head.value, head.value.now);
+        if (t < bestTime) {
+          best = i;
+          bestTime = t;
+        }
+      });
+      if (best < 0) return;
+      yield (heads[best] as IteratorYieldResult<ReplayStep>).value;
+      heads[best] = streams[best]!.next();
+    }
+  }
+  return { steps: merge(), summaries, violations, members, lives, core: options.core ?? {} };
+}
+
+/** Run every check over replayed steps (in true-time order). */
+export function checkSteps(replay: MergedReplay, options: Pick<TraceCheckOptions, "clocks" | "violationsPerCheckMax"> = {}): TraceReport {
+  const checker = new TraceChecker(replay.members, replay.core, options.clocks, options.violationsPerCheckMax ?? 20);
+  for (const step of replay.steps) checker.observe(step);
+  checker.finish(replay.summaries);
+  for (const v of replay.violations) checker.violate(v.check, v.replica, v.message);
+  const counts = checker.counts;
+  return {
+    ok: Object.keys(counts).length === 0,
+    violations: checker.violations,
+    violationCounts: counts,
+    steps: checker.steps,
+    lives: replay.lives,
+    tally: checker.tally,
+    leaseIntervals: checker.leaseIntervals,
+    executedSlots: checker.maxExecuted,
+  };
+}
+
+/** Replay and merge every replica's trace, and run every check. */
+export function checkTraces(options: TraceCheckOptions): TraceReport {
+  return checkSteps(replayMerged(options), options);
+}

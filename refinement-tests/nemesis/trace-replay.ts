@@ -1,0 +1,350 @@
+/**
+ * Trace validation, part one: a real replica's event trace (docs/trace-format.md) replayed
+ * through impl/core's `step`. The core is deterministic, so feeding it the traced events, in
+ * order, with their traced clock readings, must give back exactly the traced effects; any
+ * difference means the runtime carried out something the core never asked for (or skipped
+ * something it did) and is reported as `TraceExplainedByCore`. The replay also yields, for every
+ * event, the replica's state before and after, which is what the invariant checks (and the
+ * world checkers of proofs/) read.
+ *
+ * A process killed with SIGKILL may lose the trace lines of the batches it was handling; only
+ * the last batch of such a life may therefore show a prefix of its effects. The replay never
+ * changes a trace file.
+ */
+import fs from "node:fs";
+import { Either, ParseResult, Schema } from "effect";
+import { ConfigChange } from "../../impl/core/configuration.ts";
+import type { Effect, Event } from "../../impl/core/events.ts";
+import { kvCodecs, kvConfig, kvInitialState, kvStep, type KvMessage, type KvRecord, type KvReplicaState } from "../../impl/runtime/core-adapter.ts";
+import type { KvInput, KvOutput } from "../../spec/kv.ts";
+
+export type KvEvent = Event<KvMessage, KvRecord, KvInput>;
+export type KvEffect = Effect<KvMessage, KvRecord, KvOutput>;
+
+/** One line of a trace file, as written by impl/runtime/trace.ts. */
+export interface TraceLine {
+  readonly seq: number;
+  readonly replica: number;
+  readonly now: number | null;
+  readonly type: "start" | "event" | "commit" | "effect";
+  readonly batch?: number;
+  readonly incarnation?: string;
+  readonly members?: readonly number[];
+  readonly event?: Record<string, unknown>;
+  readonly effect?: Record<string, unknown>;
+  readonly records?: number;
+  readonly clockRate?: number;
+  readonly clockOffsetMs?: number;
+}
+
+/** One process life in a trace file: its start line and the lines after it. */
+export interface TraceLife {
+  readonly replica: number;
+  readonly incarnation: string;
+  readonly members: readonly number[];
+  /** The life's clock skew from its start line (absent in traces of older versions). */
+  readonly clock: { readonly rate: number; readonly offsetMs: number } | undefined;
+  readonly lines: readonly TraceLine[];
+  /** A last line that was cut off mid-write (a SIGKILL), if any. */
+  readonly tornLine: boolean;
+}
+
+/** A failed trace check. */
+export interface TraceViolation {
+  readonly check: string;
+  readonly replica: number;
+  readonly message: string;
+}
+
+/** Split a trace file into process lives. */
+export function readTraceLives(file: string): TraceLife[] {
+  const text = fs.readFileSync(file, "utf8");
+  const raw = text.split("\n");
+  const lives: { replica: number; incarnation: string; members: number[]; clock: TraceLife["clock"]; lines: TraceLine[]; tornLine: boolean }[] = [];
+  raw.forEach((lineText, index) => {
+    if (lineText === "") return;
+    let line: TraceLine;
+    try {
+      line = JSON.parse(lineText) as TraceLine;
+    } catch {
+      // Only the last line before another life's start (or the end) may be torn by a SIGKILL.
+      const next = raw.slice(index + 1).find((l) => l !== "");
+      if (lives.length > 0 && (next === undefined || next.includes('"type":"start"'))) {
+        lives[lives.length - 1]!.tornLine = true;
+        return;
+      }
+      throw new Error(`${file}: line ${index + 1} is not JSON`);
+    }
+    if (line.type === "start") {
+      const clock = line.clockRate === undefined ? undefined : { rate: line.clockRate, offsetMs: line.clockOffsetMs ?? 0 };
+      lives.push({ replica: line.replica, incarnation: line.incarnation ?? "", members: [...(line.members ?? [])], clock, lines: [], tornLine: false });
+      return;
+    }
+    const life = lives[lives.length - 1];
+    if (life === undefined) throw new Error(`${file}: line ${index + 1} comes before any start line`);
+    life.lines.push(line);
+  });
+  return lives;
+}
+
+const decodeChangeEither = Schema.decodeUnknownEither(ConfigChange);
+
+/** A traced membership change, decoded with the core's Schema. */
+function decodeChange(raw: unknown): Either.Either<ConfigChange, string> {
+  return Either.mapLeft(decodeChangeEither(raw), (e) => ParseResult.TreeFormatter.formatErrorSync(e));
+}
+
+/** Decode a traced event into the event `step` received. Throws with the reason if it does not decode. */
+export function decodeEvent(raw: Record<string, unknown>): KvEvent {
+  const now = raw.now as number;
+  const must = <A>(either: Either.Either<A, string>, what: string): A => {
+    if (Either.isLeft(either)) throw new Error(`${what} ${either.left}`);
+    return either.right;
+  };
+  switch (raw._tag) {
+    case "Tick":
+      return { _tag: "Tick", now };
+    case "Receive":
+      return { _tag: "Receive", now, from: raw.from as number, message: must(kvCodecs.message.decodeValue(raw.message), "traced message") };
+    case "ClientRequest":
+      return {
+        _tag: "ClientRequest", now, requestId: raw.requestId as number,
+        clientId: (raw.clientId as string | null) ?? undefined, seq: (raw.seq as number | null) ?? undefined,
+        consistency: raw.consistency as "linearizable" | "stale", input: must(kvCodecs.input.decodeValue(raw.input), "traced input"),
+      };
+    case "Reconfigure":
+      return { _tag: "Reconfigure", now, requestId: raw.requestId as number, change: must(decodeChange(raw.change), "traced membership change") };
+    case "Recover":
+      return { _tag: "Recover", now, records: (raw.records as unknown[]).map((r) => must(kvCodecs.record.decodeValue(r), "traced record")) };
+    default:
+      throw new Error(`unknown traced event ${String(raw._tag)}`);
+  }
+}
+
+/**
+ * Plain data as canonical JSON: keys sorted, undefined fields left out. Messages, records,
+ * inputs and outputs have Schemas without transformations, so a value and its encoded form
+ * have the same canonical text; comparing canonical texts is comparing values.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? "null" : canonicalJson(v))).join(",")}]`;
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record).filter((k) => record[k] !== undefined).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`).join(",")}}`;
+}
+
+/** An effect without the fields the trace adds (wire id, durable seq). */
+function withoutTraceFields(effect: KvEffect | Record<string, unknown>): Record<string, unknown> {
+  const { durableSeq: _durableSeq, wireId: _wireId, ...rest } = effect as Record<string, unknown>;
+  return rest;
+}
+
+/** Do a replayed effect and a traced one say the same? Plain JSON first (same key order), canonical JSON if that differs. */
+export function sameEffect(replayed: KvEffect, traced: Record<string, unknown>): boolean {
+  const a = withoutTraceFields(replayed);
+  const b = withoutTraceFields(traced);
+  return JSON.stringify(a) === JSON.stringify(b) || canonicalJson(a) === canonicalJson(b);
+}
+
+/** One event of one replica, replayed. */
+export interface ReplayStep {
+  readonly replica: number;
+  /** Index of the life among the replica's lives. */
+  readonly life: number;
+  readonly incarnation: string;
+  /** The replica's own clock reading when it handled the event. */
+  readonly now: number;
+  /** The life's clock skew: machine monotonic time of a reading r is (r - offsetMs) / rate. */
+  readonly clock: { readonly rate: number; readonly offsetMs: number };
+  readonly batch: number;
+  readonly event: KvEvent;
+  /** For a Receive: the sender's incarnation and wire id (pairs with its Send). */
+  readonly receivedAs?: { readonly incarnation: string; readonly wireId: number };
+  readonly before: KvReplicaState;
+  readonly after: KvReplicaState;
+  readonly effects: readonly KvEffect[];
+  /** The Persist records of this step that reached the disk (false only in a lost last batch). */
+  readonly committed: boolean;
+  /** For each Send effect, in order, its wire id (undefined where the trace lost it). */
+  readonly wireIds: readonly (number | undefined)[];
+  /** For each Send effect, in order, the message as traced (its encoded form), if traced. */
+  readonly sentAs: readonly unknown[];
+  /** For a Receive: the message as traced. */
+  readonly receivedMessage?: unknown;
+}
+
+/** What a life's replay found, beyond the steps themselves. */
+export interface LifeSummary {
+  readonly replica: number;
+  readonly life: number;
+  readonly steps: number;
+  /** The last batch's effects were cut short (a SIGKILL). */
+  readonly truncated: boolean;
+  /** Persist records committed in this life, in order (traced commits only). */
+  readonly committedRecords: readonly KvRecord[];
+  /** Persist records of a last batch whose commit is not traced: they may or may not be on disk. */
+  readonly uncertainRecords: readonly KvRecord[];
+  readonly recoveredRecords: readonly KvRecord[];
+}
+
+/** Options of {@link replayLives}. */
+export interface ReplayOptions {
+  /** Core configuration overrides the run used (the same for every replica). */
+  readonly core?: Record<string, unknown>;
+  /** Per replica: its clock skew, for traces whose start lines do not name it. Default: none. */
+  readonly clocks?: ReadonlyMap<number, { readonly rate: number; readonly offsetMs: number }>;
+}
+
+/**
+ * Replay every life of one replica, yielding each step. Violations of the replay itself
+ * (TraceExplainedByCore, TraceComplete) go to `violations`; a summary per life to `summaries`.
+ */
+export function* replayLives(lives: readonly TraceLife[], options: ReplayOptions, violations: TraceViolation[], summaries: LifeSummary[]): Generator<ReplayStep> {
+  for (let index = 0; index < lives.length; index++) {
+    const life = lives[index]!;
+    const config = kvConfig(life.replica, life.members, options.core ?? {});
+    const clock = life.clock ?? options.clocks?.get(life.replica) ?? { rate: 1, offsetMs: 0 };
+    let state = kvInitialState(config);
+    const batches = groupBatches(life, violations);
+    // A commit's sync makes every earlier transaction durable too: the records of every batch up
+    // to the last one with a commit line are committed, those after it uncertain (a SIGKILL).
+    const lastCommit = batches.reduce((last, batch, i) => (batch.committed ? i : last), -1);
+    const committedRecords: KvRecord[] = [];
+    const uncertainRecords: KvRecord[] = [];
+    let recoveredRecords: KvRecord[] = [];
+    let truncated = false;
+    let steps = 0;
+    for (let b = 0; b < batches.length; b++) {
+      const batch = batches[b]!;
+      const last = b === batches.length - 1;
+      const replayed: ReplayStep[] = [];
+      let events: KvEvent[];
+      try {
+        events = batch.events.map((line) => decodeEvent(line.event!));
+      } catch (error) {
+        violations.push({ check: "TraceComplete", replica: life.replica, message: `life ${index} batch ${batch.number}: ${(error as Error).message}` });
+        return;
+      }
+      const allEffects: KvEffect[] = [];
+      for (let i = 0; i < events.length; i++) {
+        const event = events[i]!;
+        const line = batch.events[i]!;
+        if (event._tag === "Recover") recoveredRecords = [...event.records];
+        const result = kvStep(state, event);
+        const receivedAs = event._tag === "Receive" ? { incarnation: String(line.event!.senderIncarnation), wireId: line.event!.wireId as number } : undefined;
+        replayed.push({
+          replica: life.replica, life: index, incarnation: life.incarnation, now: event.now, clock, batch: batch.number, event,
+          ...(receivedAs === undefined ? {} : { receivedAs, receivedMessage: line.event!.message }),
+          before: state, after: result.state, effects: result.effects, committed: true, wireIds: [], sentAs: [],
+        });
+        for (const effect of result.effects) allEffects.push(effect);
+        state = result.state;
+      }
+      const explained = compareEffects(allEffects, batch.effects, last, life, batch.number, violations);
+      if (explained === "prefix") truncated = true;
+      const records = allEffects.filter((e): e is Extract<KvEffect, { _tag: "Persist" }> => e._tag === "Persist").map((e) => e.record);
+      const committed = records.length === 0 || b <= lastCommit;
+      if (committed) committedRecords.push(...records);
+      else uncertainRecords.push(...records);
+      // The driver waits for a commit with a non-deferrable record before the next batch.
+      if (!batch.committed && !last && records.some((r) => r._tag !== "chosen")) {
+        violations.push({ check: "TraceComplete", replica: life.replica, message: `life ${life.incarnation} batch ${batch.number}: records to persist but no commit line, and the life went on` });
+      }
+      assignWireIds(replayed, batch.effects);
+      for (const step of replayed) {
+        steps += 1;
+        yield committed ? step : { ...step, committed: false };
+      }
+    }
+    summaries.push({ replica: life.replica, life: index, steps, truncated, committedRecords, uncertainRecords, recoveredRecords });
+  }
+}
+
+interface Batch {
+  readonly number: number;
+  readonly events: TraceLine[];
+  readonly effects: TraceLine[];
+  committed: boolean;
+}
+
+/** Group a life's lines by batch, checking line numbers and the order event < effect/commit. */
+function groupBatches(life: TraceLife, violations: TraceViolation[]): Batch[] {
+  const batches: Batch[] = [];
+  const byNumber = new Map<number, Batch>();
+  let expectedSeq = 1;
+  for (const line of life.lines) {
+    if (line.seq !== expectedSeq) {
+      violations.push({ check: "TraceComplete", replica: life.replica, message: `life ${life.incarnation}: line seq ${line.seq} where ${expectedSeq} was expected` });
+    }
+    expectedSeq = line.seq + 1;
+    // A deferrable-only batch's commit line may come after later batches' lines.
+    let batch = byNumber.get(line.batch ?? -1);
+    if (batch === undefined) {
+      batch = { number: line.batch ?? -1, events: [], effects: [], committed: false };
+      batches.push(batch);
+      byNumber.set(batch.number, batch);
+    }
+    if (line.type === "event") {
+      if (batch.effects.length > 0 || batch.committed) {
+        violations.push({ check: "TraceComplete", replica: life.replica, message: `batch ${batch.number}: an event line after its effects` });
+      }
+      batch.events.push(line);
+    } else if (line.type === "commit") {
+      batch.committed = true;
+      batch.effects.push(line);
+    } else batch.effects.push(line);
+  }
+  return batches;
+}
+
+/**
+ * TraceExplainedByCore: the traced effect lines of a batch are exactly the effects `step`
+ * returns for its traced events (a prefix for the last batch of a killed life); and the commit
+ * line sits right before the first Persist (DurableBeforeSend as the driver must order it).
+ */
+function compareEffects(replayed: readonly KvEffect[], lines: readonly TraceLine[], last: boolean, life: TraceLife, batch: number, violations: TraceViolation[]): "all" | "prefix" | "mismatch" {
+  const traced = lines.filter((l) => l.type === "effect");
+  // The driver holds what follows the first Persist other than a `chosen` record (deferrable: a recovery aid).
+  const firstPersist = replayed.findIndex((e) => e._tag === "Persist" && e.record._tag !== "chosen");
+  const commitAt = lines.findIndex((l) => l.type === "commit");
+  if (commitAt >= 0 && firstPersist >= 0) {
+    const before = lines.slice(0, commitAt).filter((l) => l.type === "effect").length;
+    if (before !== firstPersist) {
+      violations.push({ check: "DurableBeforeSend", replica: life.replica, message: `life ${life.incarnation} batch ${batch}: commit line after ${before} effects, but the first Persist is effect ${firstPersist}` });
+    }
+  } else if (traced.length > firstPersist && firstPersist >= 0) {
+    violations.push({ check: "DurableBeforeSend", replica: life.replica, message: `life ${life.incarnation} batch ${batch}: effects after a Persist were carried out with no commit` });
+  }
+  for (let i = 0; i < traced.length; i++) {
+    const expected = replayed[i];
+    const actual = traced[i]!.effect!;
+    if (expected === undefined || !sameEffect(expected, actual)) {
+      const text = expected === undefined ? "(nothing)" : canonicalJson(withoutTraceFields(expected));
+      violations.push({ check: "TraceExplainedByCore", replica: life.replica, message: `life ${life.incarnation} batch ${batch} effect ${i}: traced ${canonicalJson(withoutTraceFields(actual)).slice(0, 300)} but step returned ${text.slice(0, 300)}` });
+      return "mismatch";
+    }
+  }
+  if (traced.length === replayed.length) return "all";
+  if (last) return "prefix";
+  violations.push({ check: "TraceExplainedByCore", replica: life.replica, message: `life ${life.incarnation} batch ${batch}: ${traced.length} effects traced, step returned ${replayed.length}` });
+  return "mismatch";
+}
+
+/** Copy the traced wire ids and messages of Send effects onto the replayed steps, in order. */
+function assignWireIds(steps: ReplayStep[], lines: readonly TraceLine[]): void {
+  const sends = lines.filter((l) => l.type === "effect" && l.effect!._tag === "Send").map((l) => l.effect!);
+  let next = 0;
+  for (const step of steps) {
+    const wireIds: (number | undefined)[] = [];
+    const sentAs: unknown[] = [];
+    for (const effect of step.effects) {
+      if (effect._tag !== "Send") continue;
+      const traced = sends[next++];
+      wireIds.push(traced?.wireId as number | undefined);
+      sentAs.push(traced?.message);
+    }
+    (step as { wireIds: readonly (number | undefined)[] }).wireIds = wireIds;
+    (step as { sentAs: readonly unknown[] }).sentAs = sentAs;
+  }
+}

@@ -1,0 +1,372 @@
+/**
+ * The nemesis's clients: concurrent closed-loop clients over the HTTP API, each with its own
+ * exactly-once session (client id + sequence number), recording every operation they invoke
+ * with its invocation time, its outcome (ok, fail, unknown) and its completion time, in the
+ * format of docs/history-format.md.
+ *
+ * Two key families: registers (`r<k>`: put, linearizable get, compare-and-swap) and lists
+ * (`l<k>`: append of a token unique to the operation, get). Values and tokens are unique, so a
+ * lost or doubled write is visible. A write is retried with the same sequence number until it
+ * is answered or its deadline passes, following redirects, so most writes whose first attempt
+ * had an unknown outcome end up known; one that stays unknown is recorded as unknown. Every
+ * loop is bounded in operations and in time.
+ */
+import http from "node:http";
+import type { KvInput, KvOutput } from "../../spec/kv.ts";
+import { monotonicMs } from "./cluster.ts";
+import { seededRandom } from "./schedule.ts";
+
+/** One operation as the clients saw it (the history entry plus what the timeline shows). */
+export interface RecordedOp {
+  readonly client: string;
+  readonly input: KvInput;
+  /** Run time (ms since the run's origin) of the first attempt. */
+  readonly invoke: number;
+  outcome: "ok" | "fail" | "unknown";
+  complete?: number;
+  output?: KvOutput;
+  /** Attempts made (redirect hops not counted). */
+  attempts: number;
+  /** Replica that answered last (from X-Paxos-Lease-Replica), if any. */
+  replica?: number;
+  /** Why it failed or is unknown, for the timeline. */
+  note?: string;
+}
+
+/** What a client does: a mix of everything, only linearizable reads, or only writes. */
+export type OperationMix = "mixed" | "reads" | "writes";
+
+/** A group of clients that talk to particular replicas with a particular mix. */
+export interface ClientGroup {
+  readonly clients: number;
+  readonly endpoints: readonly string[];
+  readonly mix: OperationMix;
+}
+
+/** Options of {@link Workload}. Limits state their defaults. */
+export interface WorkloadOptions {
+  readonly endpoints: readonly string[];
+  readonly clients: number;
+  /** Instead of `clients` mixed clients over `endpoints`: these groups. Default: none. */
+  readonly groups?: readonly ClientGroup[];
+  /** Register keys r0..r(n-1). Default 8. */
+  readonly registerKeys?: number;
+  /** List keys l0..l(n-1). Default 4. */
+  readonly listKeys?: number;
+  readonly seed: number;
+  /** Monotonic ms of the run's origin: history times are relative to it. */
+  readonly origin: number;
+  /** One HTTP attempt's timeout, in milliseconds. Default 1500. */
+  readonly attemptTimeoutMs?: number;
+  /** A write is retried until this long after its invocation, in milliseconds. Default 5000. */
+  readonly writeDeadlineMs?: number;
+  /** Operations per client at most. Default 100000. */
+  readonly opsPerClientMax?: number;
+  /** Pause between a client's operations, in milliseconds. Default 0. */
+  readonly thinkMs?: number;
+}
+
+type AttemptResult =
+  | { readonly kind: "answer"; readonly status: number; readonly body: Record<string, unknown>; readonly replica: number | undefined }
+  /** The request certainly never reached a replica (connection refused). */
+  | { readonly kind: "refused"; readonly error: string }
+  /** It may have reached a replica (timeout, reset): its outcome is unknown. */
+  | { readonly kind: "maybe"; readonly error: string };
+
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One request with a per-client keep-alive agent; classifies network failures. */
+function attemptOnce(agent: http.Agent, method: string, url: string, body: unknown, headers: Record<string, string>, timeoutMs: number): Promise<AttemptResult & { location?: string }> {
+  return new Promise((resolve) => {
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    let sent = false;
+    const request = http.request(url, { method, agent, headers: { ...headers, ...(text === undefined ? {} : { "Content-Type": "application/json" }) }, timeout: timeoutMs }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on("data", (chunk: Buffer) => chunks.push(chunk));
+      response.on("end", () => {
+        let parsed: unknown = {};
+        try {
+          parsed = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+        } catch {
+          parsed = {};
+        }
+        const replicaHeader = response.headers["x-paxos-lease-replica"];
+        resolve({
+          kind: "answer",
+          status: response.statusCode ?? 0,
+          body: typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>) : {},
+          replica: typeof replicaHeader === "string" ? Number(replicaHeader) : undefined,
+          ...(response.headers.location === undefined ? {} : { location: response.headers.location }),
+        });
+      });
+      response.on("error", (error) => resolve({ kind: "maybe", error: error.message }));
+    });
+    request.on("socket", (socket) => {
+      // A reused keep-alive socket is connected already; a fresh one counts once it connects.
+      if (!socket.connecting) sent = true;
+      else socket.once("connect", () => (sent = true));
+    });
+    request.on("timeout", () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    request.on("error", (error: NodeJS.ErrnoException) => {
+      // Refused before connecting: nothing reached a replica. Anything else may have.
+      if (!sent && (error.code === "ECONNREFUSED" || error.code === "ECONNRESET")) resolve({ kind: "refused", error: error.code });
+      else resolve({ kind: "maybe", error: error.code ?? error.message });
+    });
+    request.end(text);
+  });
+}
+
+/** A client's view of the cluster: endpoints, the last one that answered, and its session. */
+class Client {
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+  private preferred: number;
+  private seq = 0;
+  private ops = 0;
+  /** Last value this client saw per register key (the expectation of its next cas there). */
+  private readonly seen = new Map<string, string | null>();
+
+  constructor(
+    readonly name: string,
+    private readonly workload: Workload,
+    private readonly random: () => number,
+    private readonly endpoints: readonly string[] = workload.options.endpoints,
+    private readonly mix: OperationMix = "mixed",
+  ) {
+    this.preferred = Math.floor(random() * endpoints.length);
+  }
+
+  async run(): Promise<void> {
+    const max = this.workload.options.opsPerClientMax ?? 100_000;
+    const think = this.workload.options.thinkMs ?? 0;
+    while (!this.workload.stopping && this.ops < max) {
+      this.ops += 1;
+      await this.one(this.nextInput());
+      if (think > 0) await sleep(think);
+    }
+    this.agent.destroy();
+  }
+
+  private nextInput(): KvInput {
+    const o = this.workload.options;
+    const registers = o.registerKeys ?? 8;
+    const lists = o.listKeys ?? 4;
+    const r = this.random();
+    const unique = `${this.name}.${this.ops}`;
+    const register = this.random() < registers / (registers + lists);
+    if (register) {
+      const key = `r${Math.floor(this.random() * registers)}`;
+      // Mixed: 40% put, 40% get, 20% cas. Writes only: 60% put, 40% cas.
+      if (this.mix === "reads" || (this.mix === "mixed" && r >= 0.4 && r < 0.8)) return { _tag: "get", key };
+      const put = this.mix === "mixed" ? r < 0.4 : r < 0.6;
+      return put ? { _tag: "put", key, value: unique } : { _tag: "cas", key, expected: this.seen.get(key) ?? null, value: unique };
+    }
+    const key = `l${Math.floor(this.random() * lists)}`;
+    if (this.mix === "reads") return { _tag: "get", key };
+    return this.mix === "writes" || r < 0.6 ? { _tag: "append", key, value: `${unique},` } : { _tag: "get", key };
+  }
+
+  /** Invoke one operation and record it. */
+  async one(input: KvInput): Promise<RecordedOp> {
+    const op: RecordedOp = { client: this.name, input, invoke: this.workload.now(), outcome: "fail", attempts: 0 };
+    this.workload.record(op);
+    if (input._tag === "get") await this.read(op);
+    else await this.write(op);
+    if (op.outcome === "ok" && "key" in input && input.key.startsWith("r")) {
+      const output = op.output!;
+      if (output._tag === "value") this.seen.set(input.key, output.value);
+      else if (output._tag === "cas") this.seen.set(input.key, output.swapped ? (input as { value: string }).value : output.current);
+      else if (input._tag === "put") this.seen.set(input.key, input.value);
+    }
+    return op;
+  }
+
+  private async read(op: RecordedOp): Promise<void> {
+    const deadline = op.invoke + (this.workload.options.writeDeadlineMs ?? 5000);
+    while (this.workload.now() < deadline) {
+      const result = await this.attempt(op, "GET", undefined, {});
+      if (result.kind === "answer" && result.status === 200) {
+        this.succeed(op, { _tag: "value", value: (result.body.value as string | null) ?? null });
+        return;
+      }
+      // A read that got no answer changed nothing: trying again is always safe.
+      op.note = result.kind === "answer" ? `${result.status} ${String(result.body.code)}` : result.error;
+      if (result.kind === "maybe") op.outcome = "unknown";
+      await sleep(Math.min(50 * op.attempts, 300));
+    }
+  }
+
+  private async write(op: RecordedOp): Promise<void> {
+    this.seq += 1;
+    const headers = { "X-Client-Id": this.name, "X-Client-Seq": String(this.seq) };
+    const body = bodyOf(op.input);
+    const deadline = op.invoke + (this.workload.options.writeDeadlineMs ?? 5000);
+    let maybe = false;
+    while (this.workload.now() < deadline) {
+      const result = await this.attempt(op, methodOf(op.input), body, headers);
+      if (result.kind === "answer") {
+        const output = outputOf(op.input, result.status, result.body);
+        if (output !== undefined) return this.succeed(op, output);
+        op.note = `${result.status} ${String(result.body.code)}`;
+        if (result.status === 503 && result.body.outcomeUnknown === true) maybe = true;
+        if (result.status === 409 && result.body.code === "stale-seq") {
+          // One outstanding request per session and increasing numbers: this must not happen.
+          this.workload.anomalies.push(`${this.name} seq ${this.seq}: stale-seq answer (${JSON.stringify(result.body)})`);
+          maybe = true;
+          break;
+        }
+        if (result.status !== 503) {
+          this.workload.anomalies.push(`${this.name} seq ${this.seq}: unexpected answer ${result.status} ${JSON.stringify(result.body)}`);
+          break;
+        }
+      } else {
+        op.note = result.error;
+        if (result.kind === "maybe") maybe = true;
+      }
+      await sleep(Math.min(50 * op.attempts, 300));
+    }
+    op.outcome = maybe ? "unknown" : "fail";
+  }
+
+  private succeed(op: RecordedOp, output: KvOutput): void {
+    op.outcome = "ok";
+    op.output = output;
+    op.complete = this.workload.now();
+    delete op.note;
+  }
+
+  /** One attempt at the preferred endpoint, following redirects (at most 3 hops). */
+  private async attempt(op: RecordedOp, method: string, body: unknown, headers: Record<string, string>): Promise<AttemptResult> {
+    op.attempts += 1;
+    const endpoints = this.endpoints;
+    let url = `${endpoints[this.preferred]!}${pathOf(op.input)}`;
+    const timeoutMs = this.workload.options.attemptTimeoutMs ?? 1500;
+    for (let hop = 0; ; hop++) {
+      const result = await attemptOnce(this.agent, method, url, body, headers, timeoutMs);
+      if (result.kind === "answer" && result.replica !== undefined) op.replica = result.replica;
+      if (result.kind === "answer" && result.status === 307 && result.location !== undefined && hop < 3) {
+        url = result.location;
+        continue;
+      }
+      if (result.kind === "answer" && result.status !== 503) {
+        const origin = new URL(url).origin;
+        const index = endpoints.indexOf(origin);
+        if (index >= 0) this.preferred = index;
+      } else {
+        this.preferred = (this.preferred + 1) % endpoints.length;
+      }
+      return result;
+    }
+  }
+}
+
+function pathOf(input: KvInput): string {
+  if (input._tag === "noop") throw new Error("no-ops are not client operations");
+  return `/v1/kv/${encodeURIComponent(input.key)}`;
+}
+
+function methodOf(input: KvInput): string {
+  switch (input._tag) {
+    case "put":
+      return "PUT";
+    case "delete":
+      return "DELETE";
+    case "get":
+      return "GET";
+    default:
+      return "POST";
+  }
+}
+
+function bodyOf(input: KvInput): unknown {
+  switch (input._tag) {
+    case "put":
+      return { value: input.value };
+    case "cas":
+      return { op: "cas", expected: input.expected, value: input.value };
+    case "append":
+      return { op: "append", value: input.value };
+    default:
+      return undefined;
+  }
+}
+
+/** The store's output an HTTP answer reports, or undefined when the answer is not an outcome. */
+export function outputOf(input: KvInput, status: number, body: Record<string, unknown>): KvOutput | undefined {
+  if (status === 200) {
+    switch (input._tag) {
+      case "get":
+      case "append":
+        return { _tag: "value", value: (body.value as string | null) ?? null };
+      case "cas":
+        return { _tag: "cas", swapped: true, current: (body.previous as string | null) ?? null };
+      default:
+        return { _tag: "ok" };
+    }
+  }
+  if (status === 409 && body.code === "cas-failed" && input._tag === "cas") return { _tag: "cas", swapped: false, current: (body.current as string | null) ?? null };
+  return undefined;
+}
+
+/** Every client of a run and the history they record. */
+export class Workload {
+  readonly ops: RecordedOp[] = [];
+  /** Answers that no correct cluster gives (a stale-seq to a fresh request, a 4xx to a valid one). */
+  readonly anomalies: string[] = [];
+  stopping = false;
+  private runs: Promise<void>[] = [];
+  private readonly clients: Client[];
+
+  constructor(readonly options: WorkloadOptions) {
+    const random = seededRandom(options.seed);
+    const groups = options.groups ?? [{ clients: options.clients, endpoints: options.endpoints, mix: "mixed" as const }];
+    this.clients = [];
+    for (const group of groups) {
+      for (let i = 0; i < group.clients; i++) {
+        this.clients.push(new Client(`c${this.clients.length + 1}`, this, seededRandom(Math.floor(random() * 2 ** 32)), group.endpoints, group.mix));
+      }
+    }
+  }
+
+  /** Run time: milliseconds since the run's origin. */
+  now(): number {
+    return monotonicMs() - this.options.origin;
+  }
+
+  record(op: RecordedOp): void {
+    this.ops.push(op);
+  }
+
+  start(): void {
+    this.runs = this.clients.map((client) => client.run());
+  }
+
+  /** Ask every client to stop after its current operation; resolves when all have. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.runs);
+  }
+
+  /** A one-off client (for the final reads), recording into the same history. */
+  extraClient(name: string): { one(input: KvInput): Promise<RecordedOp> } {
+    return new Client(name, this, seededRandom(this.options.seed ^ 0x5bd1e995));
+  }
+}
+
+/** The history file (docs/history-format.md) of recorded operations. */
+export function historyDocument(ops: readonly RecordedOp[]): unknown {
+  return {
+    format: "paxos-lease/history@1",
+    model: "kv",
+    operations: ops.map((op) => {
+      const base = { client: op.client, input: op.input, invoke: round3(op.invoke) };
+      if (op.outcome === "ok") return { ...base, outcome: "ok", complete: round3(op.complete!), output: op.output };
+      if (op.outcome === "fail") return { ...base, outcome: "fail" };
+      return { ...base, outcome: "unknown" };
+    }),
+  };
+}
+
+function round3(x: number): number {
+  return Math.max(0, Math.round(x * 1000) / 1000);
+}
