@@ -12,7 +12,7 @@ import { step } from "./replica.ts";
 import { contentDigestOf, decodeSnapshot, encodeSnapshot, makeSnapshot, verifySnapshot, type SnapshotContents } from "./snapshot.ts";
 import { slotMapEntries } from "./slot-map.ts";
 import { initialState, makeContext } from "./state.ts";
-import { Cluster } from "./testing/cluster.ts";
+import { snapshottingCluster } from "./testing/cluster.ts";
 
 const ctx = makeContext(parseConfig({ members: [1, 2, 3], self: 1 }), kv);
 
@@ -50,19 +50,7 @@ describe("snapshots", () => {
 
 describe("records with snapshots", () => {
   /** A cluster that took snapshots of slots 4 and 8, its disks not compacted. */
-  function cluster(): Cluster {
-    const c = new Cluster(3, { config: { snapshotIntervalSlots: 4 }, compact: false });
-    c.quiet = true;
-    c.elapse(300);
-    c.campaign(1);
-    c.stabilize();
-    for (let i = 1; i <= 9; i++) {
-      c.request(1, { _tag: "put", key: `k${i}`, value: String(i) }, "linearizable", { clientId: "c", seq: i });
-      c.stabilize();
-    }
-    c.advance(50, 10);
-    return c;
-  }
+  const cluster = snapshottingCluster;
 
   const recover = (records: readonly DurableRecord<KvInput>[]) =>
     step(initialState(parseConfig({ members: [1, 2, 3], self: 2 }), kv), { _tag: "Recover", now: 0, records }).state;

@@ -9,7 +9,7 @@ import Database from "better-sqlite3";
 import { Schema } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
 import { compactRecords } from "../core/records.ts";
-import { Cluster } from "../core/testing/cluster.ts";
+import { snapshottingCluster } from "../core/testing/cluster.ts";
 import { kvCodecs, type KvRecord } from "./core-adapter.ts";
 import { jsonCodec } from "./framing.ts";
 import { databaseFileName, Storage, StorageError } from "./storage.ts";
@@ -153,19 +153,7 @@ describe("storage", () => {
 
 describe("storage compaction", () => {
   /** A replica's records from a run that took snapshots of slots 4 and 8 (not compacted). */
-  function replicaRecords(): readonly KvRecord[] {
-    const c = new Cluster(3, { config: { snapshotIntervalSlots: 4 }, compact: false });
-    c.quiet = true;
-    c.elapse(300);
-    c.campaign(1);
-    c.stabilize();
-    for (let i = 1; i <= 9; i++) {
-      c.request(1, { _tag: "put", key: `k${i}`, value: String(i) }, "linearizable", { clientId: "c", seq: i });
-      c.stabilize();
-    }
-    c.advance(50, 10);
-    return c.node(2).records;
-  }
+  const replicaRecords = (): readonly KvRecord[] => snapshottingCluster().node(2).records;
   const compaction = { after: (r: KvRecord) => r._tag === "snapshot", keep: compactRecords };
   const openKv = (dir: string, create = false) =>
     Storage.open<KvRecord>({ dir, clusterId: "c1", replicaId: 2, codec: kvCodecs.record, create, compaction });

@@ -350,3 +350,21 @@ export class Cluster {
 function fail(message: string): never {
   throw new Error(message);
 }
+
+/**
+ * Three replicas, replica 1 leading, nine writes with a snapshot every 4 slots (so snapshots of
+ * slots 4 and 8) and disks not compacted: the records of a replica that snapshotted twice.
+ */
+export function snapshottingCluster(): Cluster {
+  const c = new Cluster(3, { config: { snapshotIntervalSlots: 4 }, compact: false });
+  c.quiet = true;
+  c.elapse(300);
+  c.campaign(1);
+  c.stabilize();
+  for (let i = 1; i <= 9; i++) {
+    c.request(1, { _tag: "put", key: `k${i}`, value: String(i) }, "linearizable", { clientId: "c", seq: i });
+    c.stabilize();
+  }
+  c.advance(50, 10);
+  return c;
+}
