@@ -174,8 +174,10 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
     if (event._tag === "Recover") {
       const known = r.durable.map((x) => JSON.stringify(x));
       const found = event.records.map((x) => JSON.stringify(x));
-      // A prefix that differs is DurableRecordsSurvive's to report; only the committed-but-untraced tail is new.
-      const extra = known.every((x, i) => found[i] === x) ? event.records.slice(known.length) : [];
+      // The disk holds the known records, less what compaction deleted (impl/runtime/storage.ts), then
+      // the committed-but-untraced tail: the records after the last one matched in order are new.
+      // Anything else is DurableRecordsSurvive's to report.
+      const extra = event.records.slice(matchedPrefix(found, known));
       r.durable = [];
       for (const record of event.records.slice(0, event.records.length - extra.length)) r.durable.push(record);
       for (const record of extra) flush(record);
@@ -325,6 +327,17 @@ class TraceChecker {
     for (const [name, n] of this.proofs.checker.tally.counts) this.tally[name] = n;
     for (const violation of checkRecoveries(summaries)) this.violate(violation.check, violation.replica, violation.message);
   }
+}
+
+/** How many of `found`'s first records occur in `known` in order (with gaps: compaction deletes records). */
+function matchedPrefix(found: readonly string[], known: readonly string[]): number {
+  let j = 0;
+  for (let i = 0; i < found.length; i++) {
+    while (j < known.length && known[j] !== found[i]) j++;
+    if (j === known.length) return i;
+    j++;
+  }
+  return found.length;
 }
 
 /**
