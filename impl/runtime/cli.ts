@@ -482,6 +482,27 @@ const connectWaitMs = 15_000;
  * the leader has not heard from the new replica yet (409 unknown-replica: it may have been
  * started a moment ago). Returns the last reply.
  */
+/** Progress lines of the members commands, on stderr (none with --json). */
+function say(flags: ClientFlags): (line: string) => void {
+  return (line) => {
+    if (flags.json !== true) process.stderr.write(`${line}\n`);
+  };
+}
+
+/** Add replica `flags.id` as a learner unless it is a member already; `refused` is the answer when the add was refused. */
+async function addAsLearner(client: KvClient, flags: MemberFlags, deadline: number): Promise<{ doc: MembersDocument; refused: ApiReply | null }> {
+  const { doc } = await fetchMembers(flags.endpoints, flags.timeoutMs);
+  const role = roleOf(doc, flags.id);
+  if (role !== "none") {
+    say(flags)(`replica ${flags.id} is already a ${role}`);
+    return { doc, refused: null };
+  }
+  const added = await postChange(client, { op: "add", id: flags.id }, deadline, say(flags));
+  if (added.status !== 200) return { doc, refused: added };
+  say(flags)(text(added.body.message));
+  return { doc, refused: null };
+}
+
 async function postChange(client: KvClient, body: Record<string, unknown>, deadline: number, progress: (text: string) => void): Promise<ApiReply> {
   const connectDeadline = performance.now() + connectWaitMs;
   for (let attempt = 0; ; attempt++) {
@@ -500,10 +521,6 @@ function memberReport(reply: ApiReply, flags: ClientFlags): number {
 
 function addMembersCommands(program: Command): void {
   const members = program.command("members").description("show or change the cluster's membership (docs/operations.md, \"Adding and removing replicas\")");
-  const say = (flags: ClientFlags) => (line: string): void => {
-    if (flags.json !== true) process.stderr.write(`${line}\n`);
-  };
-
   withClientFlags(members.command("show", { isDefault: true }).description("show the configuration in force, pending changes, learners and their progress"))
     .action((flags: ClientFlags) => clientCommand(flags, async () => {
       const { doc, endpoint } = await fetchMembers(flags.endpoints, flags.timeoutMs);
@@ -518,12 +535,8 @@ function addMembersCommands(program: Command): void {
     .option("--learner-only", "stop after adding it as a learner (promote later with 'members promote')")
     .action((flags: MemberFlags) => clientCommand({ ...flags, timeoutMs: Math.max(flags.timeoutMs, 60_000) }, async (client) => {
       const deadline = performance.now() + Math.max(flags.timeoutMs, 60_000);
-      const { doc } = await fetchMembers(flags.endpoints, flags.timeoutMs);
-      if (roleOf(doc, flags.id) === "none") {
-        const added = await postChange(client, { op: "add", id: flags.id }, deadline, say(flags));
-        if (added.status !== 200) return memberReport(added, flags);
-        say(flags)(text(added.body.message));
-      } else say(flags)(`replica ${flags.id} is already a ${roleOf(doc, flags.id)}`);
+      const { doc, refused } = await addAsLearner(client, flags, deadline);
+      if (refused !== null) return memberReport(refused, flags);
       if (flags.learnerOnly === true || roleOf(doc, flags.id) === "voter") return flags.json === true ? memberReport({ status: 200, body: { ok: true, message: "done" }, endpoint: "" }, flags) : 0;
       say(flags)(`waiting for replica ${flags.id} to catch up, then promoting it`);
       return memberReport(await postChange(client, { op: "promote", id: flags.id }, deadline, say(flags)), flags);
@@ -547,12 +560,8 @@ function addMembersCommands(program: Command): void {
       if (flags.old === flags.id) throw new UsageError(`--old and --id must differ (both are ${flags.id})`);
       return clientCommand({ ...flags, timeoutMs: Math.max(flags.timeoutMs, 60_000) }, async (client) => {
         const deadline = performance.now() + Math.max(flags.timeoutMs, 60_000);
-        const { doc } = await fetchMembers(flags.endpoints, flags.timeoutMs);
-        if (roleOf(doc, flags.id) === "none") {
-          const added = await postChange(client, { op: "add", id: flags.id }, deadline, say(flags));
-          if (added.status !== 200) return memberReport(added, flags);
-          say(flags)(text(added.body.message));
-        }
+        const { refused } = await addAsLearner(client, flags, deadline);
+        if (refused !== null) return memberReport(refused, flags);
         say(flags)(`waiting for replica ${flags.id} to catch up, then replacing ${flags.old!} by it`);
         return memberReport(await postChange(client, { op: "replace", old: flags.old, id: flags.id }, deadline, say(flags)), flags);
       });
