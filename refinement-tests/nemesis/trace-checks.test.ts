@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { compactRecords } from "../../impl/core/index.ts";
 import { snapshottingCluster } from "../../impl/core/testing/cluster.ts";
 import type { KvRecord } from "../../impl/runtime/core-adapter.ts";
-import { checkRecoveries } from "./trace-checks.ts";
+import { checkRecoveries, matchedPrefix } from "./trace-checks.ts";
 import type { LifeSummary } from "./trace-replay.ts";
 
 describe("DurableRecordsSurvive on a compacting store", () => {
@@ -32,5 +32,16 @@ describe("DurableRecordsSurvive on a compacting store", () => {
     const swapped = [...kept];
     [swapped[0], swapped[1]] = [swapped[1]!, swapped[0]!];
     expect(checkRecoveries(lives(records, swapped)).map((v) => v.check)).toEqual(["DurableRecordsSurvive"]);
+  });
+});
+
+describe("a restarted replica's disk matched to the records known durable", () => {
+  it("finds the untraced tail after a compacted prefix, and nothing more", () => {
+    // Known durable: a..f; compaction deleted b and d; then the untraced tail x, y.
+    expect(matchedPrefix(["a", "c", "e", "f", "x", "y"], ["a", "b", "c", "d", "e", "f"])).toBe(4);
+    expect(matchedPrefix(["a", "b"], ["a", "b"])).toBe(2);
+    expect(matchedPrefix(["x"], [])).toBe(0);
+    // A record out of order ends the match: what follows counts as new (and DurableRecordsSurvive judges the disk).
+    expect(matchedPrefix(["c", "a"], ["a", "b", "c"])).toBe(1);
   });
 });

@@ -330,7 +330,7 @@ class TraceChecker {
 }
 
 /** How many of `found`'s first records occur in `known` in order (with gaps: compaction deletes records). */
-function matchedPrefix(found: readonly string[], known: readonly string[]): number {
+export function matchedPrefix(found: readonly string[], known: readonly string[]): number {
   let j = 0;
   for (let i = 0; i < found.length; i++) {
     while (j < known.length && known[j] !== found[i]) j++;
