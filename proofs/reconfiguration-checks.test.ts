@@ -22,7 +22,7 @@ import {
 import { ConfigurationGhost, nextConfiguration } from "./configurations.ts";
 import { ServiceGhost } from "./service-level.ts";
 import { checkPromise, checkSnapshot, checkSnapshotAdvances, checkTruncation } from "./snapshots.ts";
-import { Tally, ViolationFound } from "./violation.ts";
+import { checkFailedBy, Tally } from "./violation.ts";
 import { VotingGhost } from "./voting-per-slot.ts";
 
 type St = ReplicaState<KvState, KvInput, KvOutput>;
@@ -31,16 +31,6 @@ const b = (round: number, replica: number): Ballot => ({ round, replica });
 const put = (value: string): Value<KvInput> => ({ _tag: "batch", commands: [{ clientId: "c1", seq: 1, input: { _tag: "put", key: "x", value } }] });
 const promise = (ballot: Ballot): DurableRecord<KvInput> => ({ _tag: "promise", ballot });
 const vote = (slot: number, ballot: Ballot, value: Value<KvInput>): DurableRecord<KvInput> => ({ _tag: "vote", slot, ballot, value });
-
-function failing(f: () => void): string {
-  try {
-    f();
-    return "passes";
-  } catch (error) {
-    if (error instanceof ViolationFound) return error.violation.check;
-    throw error;
-  }
-}
 
 function booted(self = 1): St {
   return step(initialState(parseConfig({ members: [1, 2, 3], self }), kv), { _tag: "Recover", now: 0, records: [] }).state;
@@ -55,14 +45,14 @@ describe("Voting with per-slot acceptors", () => {
     const g = ghost();
     g.flushed(2, promise(b(1, 4)));
     g.flushed(3, promise(b(1, 4)));
-    expect(failing(() => g.flushed(3, vote(1, b(1, 4), put("1"))))).toBe("VoterOfTheSlot");
-    expect(failing(() => g.flushed(3, vote(10, b(1, 4), put("1"))))).toBe("passes");
+    expect(checkFailedBy(() => g.flushed(3, vote(1, b(1, 4), put("1"))))).toBe("VoterOfTheSlot");
+    expect(checkFailedBy(() => g.flushed(3, vote(10, b(1, 4), put("1"))))).toBe("passes");
   });
 
   it("ProposalInKnownConfiguration: a vote at a slot the chosen prefix does not assign a configuration yet", () => {
     const g = ghost();
     g.flushed(2, promise(b(1, 3)));
-    expect(failing(() => g.flushed(2, vote(20, b(1, 3), put("1"))))).toBe("ProposalInKnownConfiguration");
+    expect(checkFailedBy(() => g.flushed(2, vote(20, b(1, 3), put("1"))))).toBe("ProposalInKnownConfiguration");
   });
 
   it("a value is chosen by a quorum of the slot's configuration, and only by one", () => {
@@ -82,7 +72,7 @@ describe("Voting with per-slot acceptors", () => {
     g.flushed(0, promise(b(1, 3)));
     g.flushed(1, promise(b(1, 3)));
     g.flushed(2, promise(b(1, 3)));
-    expect(failing(() => g.flushed(2, vote(10, b(1, 3), put("1"))))).toBe("refines Voting[slot 10]");
+    expect(checkFailedBy(() => g.flushed(2, vote(10, b(1, 3), put("1"))))).toBe("refines Voting[slot 10]");
   });
 });
 
@@ -103,10 +93,10 @@ describe("configurations", () => {
     expect(g.at(4)).toBeUndefined();
     const s = booted();
     const stale: St = { ...s, learner: { ...s.learner, executedUpTo: 1 } };
-    expect(failing(() => g.checkReplica(1, stale))).toBe("OneConfigurationPerSlot");
+    expect(checkFailedBy(() => g.checkReplica(1, stale))).toBe("OneConfigurationPerSlot");
     const right: Configuration = { epoch: 1, governsFrom: 3, voters: [1, 2], learners: [] };
     const good: St = { ...s, learner: { ...s.learner, executedUpTo: 1, configs: [s.learner.configs[0]!, right] } };
-    expect(failing(() => g.checkReplica(1, good))).toBe("passes");
+    expect(checkFailedBy(() => g.checkReplica(1, good))).toBe("passes");
   });
 });
 
@@ -129,22 +119,22 @@ describe("snapshots and truncation", () => {
     const right = ctx.service.apply({ clientId: "c1", seq: 1, input: { _tag: "put", key: "x", value: "1" } }, ctx.service.start).state;
     const wrong = ctx.service.apply({ clientId: "c1", seq: 1, input: { _tag: "put", key: "x", value: "2" } }, ctx.service.start).state;
     const snapshotOf = (service: typeof right, slot = 1) => makeSnapshot(ctx, { slot, service, outputDigestA: 0, outputDigestB: 0, configs: [ctx.initial], checkpoints: [] });
-    expect(failing(() => checkSnapshot(1, ctx, snapshotOf(right), service(), configurations()))).toBe("passes");
-    expect(failing(() => checkSnapshot(1, ctx, snapshotOf(wrong), service(), configurations()))).toBe("SnapshotMatchesSpec");
-    expect(failing(() => checkSnapshot(1, ctx, snapshotOf(right, 2), service(), configurations()))).toBe("SnapshotMatchesSpec");
+    expect(checkFailedBy(() => checkSnapshot(1, ctx, snapshotOf(right), service(), configurations()))).toBe("passes");
+    expect(checkFailedBy(() => checkSnapshot(1, ctx, snapshotOf(wrong), service(), configurations()))).toBe("SnapshotMatchesSpec");
+    expect(checkFailedBy(() => checkSnapshot(1, ctx, snapshotOf(right, 2), service(), configurations()))).toBe("SnapshotMatchesSpec");
   });
 
   it("SnapshotsAdvance: a snapshot made durable after a later one", () => {
-    expect(failing(() => checkSnapshotAdvances(1, 6, 4))).toBe("passes");
-    expect(failing(() => checkSnapshotAdvances(1, 4, 6))).toBe("SnapshotsAdvance");
+    expect(checkFailedBy(() => checkSnapshotAdvances(1, 6, 4))).toBe("passes");
+    expect(checkFailedBy(() => checkSnapshotAdvances(1, 4, 6))).toBe("SnapshotsAdvance");
   });
 
   it("TruncationSafe: votes forgotten beyond the durable snapshot, or beyond the chosen prefix", () => {
     const s = booted();
     const truncated = (t: number): St => ({ ...s, acceptor: { ...s.acceptor, truncatedUpTo: t } });
-    expect(failing(() => checkTruncation(1, truncated(4), 4, 10))).toBe("passes");
-    expect(failing(() => checkTruncation(1, truncated(5), 4, 10))).toBe("TruncationSafe");
-    expect(failing(() => checkTruncation(1, truncated(4), 4, 3))).toBe("TruncationSafe");
+    expect(checkFailedBy(() => checkTruncation(1, truncated(4), 4, 10))).toBe("passes");
+    expect(checkFailedBy(() => checkTruncation(1, truncated(5), 4, 10))).toBe("TruncationSafe");
+    expect(checkFailedBy(() => checkTruncation(1, truncated(4), 4, 3))).toBe("TruncationSafe");
   });
 
   it("PromiseReportsVotes: a Promise that omits a vote it does not claim to have forgotten", () => {
@@ -160,9 +150,9 @@ describe("snapshots and truncation", () => {
       votes,
       sentAt: 0,
     });
-    expect(failing(() => checkPromise(g, 0, m(0, []), 0))).toBe("PromiseReportsVotes");
-    expect(failing(() => checkPromise(g, 0, m(0, [{ slot: 3, ballot: b(1, 1), value: put("1") }]), 0))).toBe("passes");
-    expect(failing(() => checkPromise(g, 0, m(4, []), 4))).toBe("passes");
-    expect(failing(() => checkPromise(g, 0, m(4, []), 2))).toBe("PromiseReportsVotes");
+    expect(checkFailedBy(() => checkPromise(g, 0, m(0, []), 0))).toBe("PromiseReportsVotes");
+    expect(checkFailedBy(() => checkPromise(g, 0, m(0, [{ slot: 3, ballot: b(1, 1), value: put("1") }]), 0))).toBe("passes");
+    expect(checkFailedBy(() => checkPromise(g, 0, m(4, []), 4))).toBe("passes");
+    expect(checkFailedBy(() => checkPromise(g, 0, m(4, []), 2))).toBe("PromiseReportsVotes");
   });
 });

@@ -35,6 +35,17 @@ export function violated(v: Violation): never {
 }
 
 /** Named counters: how often each spec action was matched, how often rare states were reached. */
+/** The name of the check that `f` fails, or "passes" (for tests that show a check has teeth). */
+export function checkFailedBy(f: () => void): string {
+  try {
+    f();
+    return "passes";
+  } catch (error) {
+    if (error instanceof ViolationFound) return error.violation.check;
+    throw error;
+  }
+}
+
 export class Tally {
   readonly counts = new Map<string, number>();
   add(name: string, by = 1): void {

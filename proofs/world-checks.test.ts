@@ -21,7 +21,7 @@ import { ConsensusGhost } from "./consensus-per-slot.ts";
 import { checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";
 import { LeaseGhost } from "./leases.ts";
 import { ServiceGhost } from "./service-level.ts";
-import { Tally, ViolationFound } from "./violation.ts";
+import { checkFailedBy, Tally } from "./violation.ts";
 import { VotingGhost, valueKey } from "./voting-per-slot.ts";
 import type { SystemView } from "./world-view.ts";
 
@@ -31,17 +31,6 @@ const b = (round: number, replica: number): Ballot => ({ round, replica });
 const put = (value: string): Value<KvInput> => ({ _tag: "batch", commands: [{ clientId: "c1", seq: 1, input: { _tag: "put", key: "x", value } }] });
 const v1 = put("1");
 const v2 = put("2");
-
-/** The name of the check that `f` fails, or "passes". */
-function failing(f: () => void): string {
-  try {
-    f();
-    return "passes";
-  } catch (error) {
-    if (error instanceof ViolationFound) return error.violation.check;
-    throw error;
-  }
-}
 
 function voting(onChosen: (slot: number, key: string) => void = () => undefined): VotingGhost<KvInput> {
   return new VotingGhost<KvInput>(members, new Tally(), (e) => onChosen(e.slot, e.key));
@@ -60,7 +49,7 @@ describe("Voting per slot", () => {
     const chosen: string[] = [];
     const g = voting((_slot, key) => chosen.push(key));
     expect(
-      failing(() => {
+      checkFailedBy(() => {
         g.flushed(0, promise(b(1, 1)));
         g.flushed(1, promise(b(1, 1)));
         g.flushed(0, vote(1, b(1, 1), v1));
@@ -75,7 +64,7 @@ describe("Voting per slot", () => {
     g.flushed(0, promise(b(1, 1)));
     g.flushed(1, promise(b(1, 1)));
     g.flushed(0, vote(1, b(1, 1), v1));
-    expect(failing(() => g.flushed(1, vote(1, b(1, 1), v2)))).toBe("OneValuePerBallot");
+    expect(checkFailedBy(() => g.flushed(1, vote(1, b(1, 1), v2)))).toBe("OneValuePerBallot");
   });
 
   it("OneVote: one acceptor votes twice in one ballot", () => {
@@ -83,7 +72,7 @@ describe("Voting per slot", () => {
     g.flushed(0, promise(b(1, 1)));
     g.flushed(1, promise(b(1, 1)));
     g.flushed(0, vote(1, b(1, 1), v1));
-    expect(failing(() => g.flushed(0, vote(1, b(1, 1), v2)))).toBe("OneVote");
+    expect(checkFailedBy(() => g.flushed(0, vote(1, b(1, 1), v2)))).toBe("OneVote");
   });
 
   it("refines Voting: a vote below the acceptor's maxBal is no enabled VoteFor", () => {
@@ -91,12 +80,12 @@ describe("Voting per slot", () => {
     g.flushed(0, promise(b(1, 1)));
     g.flushed(1, promise(b(1, 1)));
     g.flushed(2, promise(b(2, 1)));
-    expect(failing(() => g.flushed(2, vote(1, b(1, 1), v1)))).toBe("refines Voting[slot 1]");
+    expect(checkFailedBy(() => g.flushed(2, vote(1, b(1, 1), v1)))).toBe("refines Voting[slot 1]");
   });
 
   it("refines Voting: a vote no quorum shows safe (no phase 1) is no enabled VoteFor", () => {
     const g = voting();
-    expect(failing(() => g.flushed(0, vote(1, b(1, 1), v1)))).toBe("refines Voting[slot 1]");
+    expect(checkFailedBy(() => g.flushed(0, vote(1, b(1, 1), v1)))).toBe("refines Voting[slot 1]");
   });
 
   it("refines Voting: phase 2a ignoring the highest vote phase 1 reported", () => {
@@ -108,8 +97,8 @@ describe("Voting per slot", () => {
     g.flushed(1, vote(1, b(1, 1), v1));
     g.flushed(1, promise(b(2, 2)));
     g.flushed(2, promise(b(2, 2)));
-    expect(failing(() => g.flushed(2, vote(1, b(2, 2), v2)))).toBe("refines Voting[slot 1]");
-    expect(failing(() => g.flushed(2, vote(1, b(2, 2), v1)))).toBe("passes");
+    expect(checkFailedBy(() => g.flushed(2, vote(1, b(2, 2), v2)))).toBe("refines Voting[slot 1]");
+    expect(checkFailedBy(() => g.flushed(2, vote(1, b(2, 2), v1)))).toBe("passes");
   });
 
   it("VotesSafe: SafeAt fails for a vote above a ballot whose quorum could still choose another value", () => {
@@ -132,33 +121,33 @@ describe("Consensus per slot", () => {
   it("refines Consensus: a second value chosen at one slot", () => {
     const c = new ConsensusGhost<KvInput>(new Tally(), () => undefined);
     c.choose({ slot: 1, ballot: 0, key: valueKey(v1), value: v1 });
-    expect(failing(() => c.choose({ slot: 1, ballot: 3, key: valueKey(v2), value: v2 }))).toBe("refines Consensus[slot 1]");
+    expect(checkFailedBy(() => c.choose({ slot: 1, ballot: 3, key: valueKey(v2), value: v2 }))).toBe("refines Consensus[slot 1]");
   });
 
   it("LearnedIsChosen: a replica learns a value that is not chosen", () => {
     const c = new ConsensusGhost<KvInput>(new Tally(), () => undefined);
-    expect(failing(() => c.learned(1, 1, v1))).toBe("LearnedIsChosen");
+    expect(checkFailedBy(() => c.learned(1, 1, v1))).toBe("LearnedIsChosen");
     c.choose({ slot: 1, ballot: 0, key: valueKey(v1), value: v1 });
-    expect(failing(() => c.learned(1, 1, v2))).toBe("LearnedIsChosen");
-    expect(failing(() => c.learned(1, 1, v1))).toBe("passes");
+    expect(checkFailedBy(() => c.learned(1, 1, v2))).toBe("LearnedIsChosen");
+    expect(checkFailedBy(() => c.learned(1, 1, v1))).toBe("passes");
   });
 });
 
 describe("Durability", () => {
   it("DurableBeforeSend: a Promise or Accepted that is not on disk yet", () => {
     const g = voting();
-    expect(failing(() => checkDurableBeforeSend(g, 0, { _tag: "Promise", ballot: b(1, 1), fromSlot: 1, truncatedUpTo: 0, votes: [], sentAt: 0 }))).toBe("DurableBeforeSend");
-    expect(failing(() => checkDurableBeforeSend(g, 0, { _tag: "Accepted", ballot: b(1, 1), slot: 1, sentAt: 0 }))).toBe("DurableBeforeSend");
+    expect(checkFailedBy(() => checkDurableBeforeSend(g, 0, { _tag: "Promise", ballot: b(1, 1), fromSlot: 1, truncatedUpTo: 0, votes: [], sentAt: 0 }))).toBe("DurableBeforeSend");
+    expect(checkFailedBy(() => checkDurableBeforeSend(g, 0, { _tag: "Accepted", ballot: b(1, 1), slot: 1, sentAt: 0 }))).toBe("DurableBeforeSend");
     g.flushed(0, promise(b(1, 1)));
-    expect(failing(() => checkDurableBeforeSend(g, 0, { _tag: "Promise", ballot: b(1, 1), fromSlot: 1, truncatedUpTo: 0, votes: [], sentAt: 0 }))).toBe("passes");
+    expect(checkFailedBy(() => checkDurableBeforeSend(g, 0, { _tag: "Promise", ballot: b(1, 1), fromSlot: 1, truncatedUpTo: 0, votes: [], sentAt: 0 }))).toBe("passes");
   });
 
   it("DurableMaxBal: a promise held in memory only", () => {
     const g = voting();
     const s = booted();
     const promisedInMemory: St = { ...s, acceptor: { ...s.acceptor, maxBal: b(3, 2) } };
-    expect(failing(() => checkLiveAcceptor(g, 0, promisedInMemory, []))).toBe("DurableMaxBal");
-    expect(failing(() => checkLiveAcceptor(g, 0, s, []))).toBe("passes");
+    expect(checkFailedBy(() => checkLiveAcceptor(g, 0, promisedInMemory, []))).toBe("DurableMaxBal");
+    expect(checkFailedBy(() => checkLiveAcceptor(g, 0, s, []))).toBe("passes");
   });
 
   it("PromiseCoversVotes: a vote above maxBal", () => {
@@ -166,7 +155,7 @@ describe("Durability", () => {
     g.flushed(0, promise(b(1, 1)));
     const s = booted();
     const bad: St = { ...s, acceptor: { ...s.acceptor, maxBal: b(1, 1), votes: slotMapOf([[1, { ballot: b(2, 1), value: v1 }]]) } };
-    expect(failing(() => checkLiveAcceptor(g, 0, bad, [1]))).toBe("PromiseCoversVotes");
+    expect(checkFailedBy(() => checkLiveAcceptor(g, 0, bad, [1]))).toBe("PromiseCoversVotes");
   });
 });
 
@@ -184,7 +173,7 @@ describe("Service", () => {
   it("ExecutedPrefixAgreement: a replica executed a slot that is not chosen", () => {
     const g = serviceWith(new Map());
     const s = booted();
-    expect(failing(() => g.executed(0, s, executedThrough(s, new Map([[1, v1]]), 1), false))).toBe("ExecutedPrefixAgreement");
+    expect(checkFailedBy(() => g.executed(0, s, executedThrough(s, new Map([[1, v1]]), 1), false))).toBe("ExecutedPrefixAgreement");
   });
 
   it("ExactlyOnce and DigestAgreement: a replica's state differs from the spec's after the same prefix", () => {
@@ -192,21 +181,21 @@ describe("Service", () => {
     const g = serviceWith(chosen);
     const s = booted();
     const twice = { ...s.learner.service, executed: 2 };
-    expect(failing(() => g.executed(0, s, executedThrough(s, chosen, 1, twice), false))).toBe("ExactlyOnce");
+    expect(checkFailedBy(() => g.executed(0, s, executedThrough(s, chosen, 1, twice), false))).toBe("ExactlyOnce");
     const wrongApp = { ...s.learner.service, executed: 1, app: kv.apply({ _tag: "put", key: "x", value: "9" }, kv.start).state };
-    expect(failing(() => g.executed(0, s, executedThrough(s, chosen, 1, wrongApp), false))).toBe("DigestAgreement");
+    expect(checkFailedBy(() => g.executed(0, s, executedThrough(s, chosen, 1, wrongApp), false))).toBe("DigestAgreement");
   });
 
   it("RepliesMatchSpec: an answer before the request is chosen, a wrong output, a wrong stale-seq", () => {
     const request = { requestId: 1, clientId: "c1", seq: 1, input: { _tag: "put", key: "x", value: "1" } as KvInput, consistency: "linearizable" as const, replica: 0, invokedAt: 0 };
     const none = serviceWith(new Map());
-    expect(failing(() => none.reply({ _tag: "Reply", request, result: { _tag: "ok", output: { _tag: "ok" } }, sameStep: false }))).toBe("RepliesMatchSpec");
+    expect(checkFailedBy(() => none.reply({ _tag: "Reply", request, result: { _tag: "ok", output: { _tag: "ok" } }, sameStep: false }))).toBe("RepliesMatchSpec");
     const append = { _tag: "batch", commands: [{ clientId: "c1", seq: 1, input: { _tag: "append", key: "x", value: "a" } }] } as const;
     const g = serviceWith(new Map([[1, append]]));
     const r2 = { ...request, input: append.commands[0].input };
-    expect(failing(() => g.reply({ _tag: "Reply", request: r2, result: { _tag: "ok", output: { _tag: "value", value: "aa" } }, sameStep: false }))).toBe("RepliesMatchSpec");
-    expect(failing(() => g.reply({ _tag: "Reply", request: r2, result: { _tag: "ok", output: { _tag: "value", value: "a" } }, sameStep: false }))).toBe("passes");
-    expect(failing(() => g.reply({ _tag: "Reply", request: r2, result: { _tag: "stale-seq", lastSeq: 1 }, sameStep: true }))).toBe("RepliesMatchSpec");
+    expect(checkFailedBy(() => g.reply({ _tag: "Reply", request: r2, result: { _tag: "ok", output: { _tag: "value", value: "aa" } }, sameStep: false }))).toBe("RepliesMatchSpec");
+    expect(checkFailedBy(() => g.reply({ _tag: "Reply", request: r2, result: { _tag: "ok", output: { _tag: "value", value: "a" } }, sameStep: false }))).toBe("passes");
+    expect(checkFailedBy(() => g.reply({ _tag: "Reply", request: r2, result: { _tag: "stale-seq", lastSeq: 1 }, sameStep: true }))).toBe("RepliesMatchSpec");
   });
 });
 
@@ -238,7 +227,7 @@ describe("Leases", () => {
     const g = new LeaseGhost(v, 300, new Tally());
     g.observe({ kind: "event", replica: 0, event: "Tick", before: null, after: states[0]!, carried: [] });
     states[1] = leading(booted(2), b(2, 2), 260);
-    expect(failing(() => g.observe({ kind: "event", replica: 1, event: "Tick", before: null, after: states[1]!, carried: [] }))).toBe("AtMostOneLeaseholder");
+    expect(checkFailedBy(() => g.observe({ kind: "event", replica: 1, event: "Tick", before: null, after: states[1]!, carried: [] }))).toBe("AtMostOneLeaseholder");
   });
 
   it("AtMostOneLeaseholder passes once the first lease has run out by true time", () => {
@@ -252,18 +241,18 @@ describe("Leases", () => {
     now = 250;
     g.observe({ kind: "time", from: 10, to: 250 });
     states[1] = leading(booted(2), b(2, 2), 500);
-    expect(failing(() => g.observe({ kind: "event", replica: 1, event: "Tick", before: null, after: states[1]!, carried: [] }))).toBe("passes");
+    expect(checkFailedBy(() => g.observe({ kind: "event", replica: 1, event: "Tick", before: null, after: states[1]!, carried: [] }))).toBe("passes");
   });
 
   it("LeaseBounded: a lease trusted more than D ahead", () => {
     const states: (St | null)[] = [leading(booted(1), b(1, 1), 400), booted(2), booted(3)];
     const g = new LeaseGhost(view(states, 0), 300, new Tally());
-    expect(failing(() => g.observe({ kind: "event", replica: 0, event: "Tick", before: null, after: states[0]!, carried: [] }))).toBe("LeaseBounded");
+    expect(checkFailedBy(() => g.observe({ kind: "event", replica: 0, event: "Tick", before: null, after: states[0]!, carried: [] }))).toBe("LeaseBounded");
   });
 
   it("LeaseReadFresh: a lease read from a state older than what a client observed", () => {
     const g = new LeaseGhost(view([booted(1), booted(2), booted(3)], 0), 300, new Tally());
-    expect(failing(() => g.leaseRead(0, booted(1), 1))).toBe("LeaseReadFresh");
-    expect(failing(() => g.leaseRead(0, booted(1), 0))).toBe("passes");
+    expect(checkFailedBy(() => g.leaseRead(0, booted(1), 1))).toBe("LeaseReadFresh");
+    expect(checkFailedBy(() => g.leaseRead(0, booted(1), 0))).toBe("passes");
   });
 });
