@@ -37,14 +37,22 @@ const kills = Number(flag("kills", "10"));
 /** Load before measuring, per system at the start and per point. */
 const warmupMs = 5000;
 const pointWarmupMs = 2000;
-if (!(Number.isInteger(repeats) && repeats >= 1 && repeats <= 20) || !(seconds >= 1 && seconds <= 120) || !(Number.isInteger(kills) && kills >= 1 && kills <= 100)) {
-  process.stderr.write("usage: npm run bench -- [--json] [--repeats 1..20] [--seconds 1..120] [--kills 1..100] [--no-failover] [--write-docs]\n");
+if (
+  !(Number.isInteger(repeats) && repeats >= 1 && repeats <= 20) ||
+  !(seconds >= 1 && seconds <= 120) ||
+  !(Number.isInteger(kills) && kills >= 1 && kills <= 100)
+) {
+  process.stderr.write(
+    "usage: npm run bench -- [--json] [--repeats 1..20] [--seconds 1..120] [--kills 1..100] [--no-failover] [--write-docs]\n",
+  );
   process.exit(2);
 }
 try {
   execFileSync("etcd", ["--version"], { stdio: "ignore" });
 } catch {
-  process.stderr.write("bench: etcd is not installed; on Debian: apt-get install -y etcd-server (the comparison needs it; npm test does not)\n");
+  process.stderr.write(
+    "bench: etcd is not installed; on Debian: apt-get install -y etcd-server (the comparison needs it; npm test does not)\n",
+  );
   process.exit(2);
 }
 
@@ -59,7 +67,10 @@ function progress(line: string): void {
 }
 
 function loadAverage(): string {
-  return os.loadavg().map((l) => l.toFixed(2)).join(" ");
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
 }
 
 interface Point {
@@ -89,17 +100,37 @@ async function sampleRss<T>(cluster: BenchCluster, run: () => Promise<T>): Promi
 }
 
 /** One point: thaw `name`, freeze the other, wait until healthy, measure. */
-async function measurePoint(clusters: ReadonlyMap<SystemName, BenchCluster>, name: SystemName, kind: "write" | "read", clients: number, repeat: number): Promise<void> {
+async function measurePoint(
+  clusters: ReadonlyMap<SystemName, BenchCluster>,
+  name: SystemName,
+  kind: "write" | "read",
+  clients: number,
+  repeat: number,
+): Promise<void> {
   const cluster = clusters.get(name)!;
   for (const [other, c] of clusters) freeze(c, other !== name);
   const leader = await cluster.healthy(90_000);
   if (leader === null) throw new Error(`${name}: no leader within 90 s`);
   const load = loadAverage();
-  const measured = await sampleRss(cluster, () => measureCpu(cluster, () => runLoad(cluster.driver(leader), { clients, warmupMs: pointWarmupMs, durationMs: seconds * 1000, kind })));
+  const measured = await sampleRss(cluster, () =>
+    measureCpu(cluster, () =>
+      runLoad(cluster.driver(leader), { clients, warmupMs: pointWarmupMs, durationMs: seconds * 1000, kind }),
+    ),
+  );
   const result = measured.result.result;
   if (kind === "write" && clients === 64) rss.set(name, [...(rss.get(name) ?? []), measured.rssMax]);
-  points.push({ system: name, kind, clients, repeat, result, cpuMsPerOp: measured.result.cpuMs / Math.max(1, result.completed), load });
-  progress(`repeat ${repeat + 1}/${repeats} ${name} ${kind}s, ${clients} clients: ${result.throughput.toFixed(0)}/s p50 ${result.p50.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms errors ${result.errors} (load ${load})`);
+  points.push({
+    system: name,
+    kind,
+    clients,
+    repeat,
+    result,
+    cpuMsPerOp: measured.result.cpuMs / Math.max(1, result.completed),
+    load,
+  });
+  progress(
+    `repeat ${repeat + 1}/${repeats} ${name} ${kind}s, ${clients} clients: ${result.throughput.toFixed(0)}/s p50 ${result.p50.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms errors ${result.errors} (load ${load})`,
+  );
 }
 
 /** Every point of every repeat, the two systems alternating point by point (the other frozen). */
@@ -113,13 +144,15 @@ async function measureLoad(): Promise<void> {
       for (const [other, c] of clusters) freeze(c, other !== name);
       const leader = await cluster.healthy(90_000);
       if (leader === null) throw new Error(`${name}: no leader within 90 s`);
-      for (const kind of ["write", "read"] as const) await runLoad(cluster.driver(leader), { clients: 16, warmupMs: 0, durationMs: warmupMs, kind });
+      for (const kind of ["write", "read"] as const)
+        await runLoad(cluster.driver(leader), { clients: 16, warmupMs: 0, durationMs: warmupMs, kind });
       progress(`${name} warmed up (${(2 * warmupMs) / 1000} s of load)`);
     }
     const plan = [...writeClients.map((c) => ["write", c] as const), ...readClients.map((c) => ["read", c] as const)];
     for (let r = 0; r < repeats; r++) {
       for (const [i, [kind, clients]] of plan.entries()) {
-        for (const name of (r + i) % 2 === 0 ? systems : [...systems].reverse()) await measurePoint(clusters, name, kind, clients, r);
+        for (const name of (r + i) % 2 === 0 ? systems : [...systems].reverse())
+          await measurePoint(clusters, name, kind, clients, r);
       }
     }
   } finally {
@@ -143,8 +176,11 @@ async function measureFailovers(): Promise<void> {
         if ((await cluster.healthy(90_000)) === null) throw new Error(`${name}: not healthy before kill ${k + 1}`);
         const sample = await measureFailover(cluster);
         failovers.get(name)!.push(sample);
-        progress(`kill ${k + 1}/${kills} ${name}: leader ${sample.killed} killed, first write after ${sample.ms === null ? "none" : `${sample.ms.toFixed(0)} ms`}, new leader ${sample.newLeader ?? "?"} (load ${loadAverage()})`);
-        if ((await cluster.healthy(90_000)) === null) throw new Error(`${name}: not healthy after restarting the killed member`);
+        progress(
+          `kill ${k + 1}/${kills} ${name}: leader ${sample.killed} killed, first write after ${sample.ms === null ? "none" : `${sample.ms.toFixed(0)} ms`}, new leader ${sample.newLeader ?? "?"} (load ${loadAverage()})`,
+        );
+        if ((await cluster.healthy(90_000)) === null)
+          throw new Error(`${name}: not healthy after restarting the killed member`);
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }
     }
@@ -153,7 +189,9 @@ async function measureFailovers(): Promise<void> {
   }
 }
 
-progress(`start: ${repeats} repeats of ${seconds} s per point, ${failover ? `${kills} kills per system` : "no failover"}; load ${loadAverage()}`);
+progress(
+  `start: ${repeats} repeats of ${seconds} s per point, ${failover ? `${kills} kills per system` : "no failover"}; load ${loadAverage()}`,
+);
 await measureLoad();
 if (failover) await measureFailovers();
 
@@ -163,41 +201,83 @@ function med(system: SystemName, kind: "write" | "read", clients: number, pick: 
   return median(points.filter((p) => p.system === system && p.kind === kind && p.clients === clients).map(pick));
 }
 
-const rows = [...writeClients.map((c) => ["write", c] as const), ...readClients.map((c) => ["read", c] as const)].map(([kind, clients]) => {
-  const of = (s: SystemName) => ({
-    throughput: med(s, kind, clients, (p) => p.result.throughput),
-    p50: med(s, kind, clients, (p) => p.result.p50),
-    p99: med(s, kind, clients, (p) => p.result.p99),
-    cpuMsPerOp: med(s, kind, clients, (p) => p.cpuMsPerOp),
-  });
-  const ours = of("paxos-lease");
-  const etcd = of("etcd");
-  return { kind, clients, ours, etcd, throughputRatio: ours.throughput / etcd.throughput, p99Ratio: ours.p99 / etcd.p99 };
-});
-const failoverSummary = Object.fromEntries(systems.map((s) => {
-  const ms = failovers.get(s)!.map((f) => f.ms).filter((v): v is number => v !== null).sort((a, b) => a - b);
-  return [s, { kills: failovers.get(s)!.length, measured: ms.length, medianMs: quantile(ms, 0.5), p99Ms: quantile(ms, 0.99), maxMs: quantile(ms, 1), samplesMs: ms }];
-}));
+const rows = [...writeClients.map((c) => ["write", c] as const), ...readClients.map((c) => ["read", c] as const)].map(
+  ([kind, clients]) => {
+    const of = (s: SystemName) => ({
+      throughput: med(s, kind, clients, (p) => p.result.throughput),
+      p50: med(s, kind, clients, (p) => p.result.p50),
+      p99: med(s, kind, clients, (p) => p.result.p99),
+      cpuMsPerOp: med(s, kind, clients, (p) => p.cpuMsPerOp),
+    });
+    const ours = of("paxos-lease");
+    const etcd = of("etcd");
+    return {
+      kind,
+      clients,
+      ours,
+      etcd,
+      throughputRatio: ours.throughput / etcd.throughput,
+      p99Ratio: ours.p99 / etcd.p99,
+    };
+  },
+);
+const failoverSummary = Object.fromEntries(
+  systems.map((s) => {
+    const ms = failovers
+      .get(s)!
+      .map((f) => f.ms)
+      .filter((v): v is number => v !== null)
+      .sort((a, b) => a - b);
+    return [
+      s,
+      {
+        kills: failovers.get(s)!.length,
+        measured: ms.length,
+        medianMs: quantile(ms, 0.5),
+        p99Ms: quantile(ms, 0.99),
+        maxMs: quantile(ms, 1),
+        samplesMs: ms,
+      },
+    ];
+  }),
+);
 const rssSummary = Object.fromEntries(systems.map((s) => [s, { medianOfMaxMb: median(rss.get(s) ?? []) / 2 ** 20 }]));
-const summary = { machine: { cpus: os.cpus().length, node: process.version, loadAtEnd: loadAverage() }, repeats, seconds, rows, failover: failover ? failoverSummary : null, rssMb: rssSummary };
+const summary = {
+  machine: { cpus: os.cpus().length, node: process.version, loadAtEnd: loadAverage() },
+  repeats,
+  seconds,
+  rows,
+  failover: failover ? failoverSummary : null,
+  rssMb: rssSummary,
+};
 
 function table(): string {
-  const lines = [
-    "| measure | paxos-lease | etcd 3.4 | ours / etcd |",
-    "| --- | --- | --- | --- |",
-  ];
+  const lines = ["| measure | paxos-lease | etcd 3.4 | ours / etcd |", "| --- | --- | --- | --- |"];
   for (const r of rows) {
-    const what = r.kind === "write" ? `writes, ${r.clients} client${r.clients === 1 ? "" : "s"}` : `linearizable reads, ${r.clients} clients`;
-    lines.push(`| ${what}: throughput (ops/s) | ${r.ours.throughput.toFixed(0)} | ${r.etcd.throughput.toFixed(0)} | **${r.throughputRatio.toFixed(2)}x** |`);
-    lines.push(`| ${what}: p50 / p99 latency (ms) | ${r.ours.p50.toFixed(1)} / ${r.ours.p99.toFixed(1)} | ${r.etcd.p50.toFixed(1)} / ${r.etcd.p99.toFixed(1)} | p99 ${r.p99Ratio.toFixed(2)}x |`);
-    lines.push(`| ${what}: CPU per op, all 3 members (ms) | ${r.ours.cpuMsPerOp.toFixed(2)} | ${r.etcd.cpuMsPerOp.toFixed(2)} | ${(r.ours.cpuMsPerOp / r.etcd.cpuMsPerOp).toFixed(2)}x |`);
+    const what =
+      r.kind === "write"
+        ? `writes, ${r.clients} client${r.clients === 1 ? "" : "s"}`
+        : `linearizable reads, ${r.clients} clients`;
+    lines.push(
+      `| ${what}: throughput (ops/s) | ${r.ours.throughput.toFixed(0)} | ${r.etcd.throughput.toFixed(0)} | **${r.throughputRatio.toFixed(2)}x** |`,
+    );
+    lines.push(
+      `| ${what}: p50 / p99 latency (ms) | ${r.ours.p50.toFixed(1)} / ${r.ours.p99.toFixed(1)} | ${r.etcd.p50.toFixed(1)} / ${r.etcd.p99.toFixed(1)} | p99 ${r.p99Ratio.toFixed(2)}x |`,
+    );
+    lines.push(
+      `| ${what}: CPU per op, all 3 members (ms) | ${r.ours.cpuMsPerOp.toFixed(2)} | ${r.etcd.cpuMsPerOp.toFixed(2)} | ${(r.ours.cpuMsPerOp / r.etcd.cpuMsPerOp).toFixed(2)}x |`,
+    );
   }
   if (failover) {
     const o = failoverSummary["paxos-lease"]!;
     const e = failoverSummary.etcd!;
-    lines.push(`| failover, SIGKILL of the leader to the first write: median / p99 (ms), ${o.measured} and ${e.measured} kills | ${o.medianMs.toFixed(0)} / ${o.p99Ms.toFixed(0)} | ${e.medianMs.toFixed(0)} / ${e.p99Ms.toFixed(0)} | ${(o.medianMs / e.medianMs).toFixed(2)}x |`);
+    lines.push(
+      `| failover, SIGKILL of the leader to the first write: median / p99 (ms), ${o.measured} and ${e.measured} kills | ${o.medianMs.toFixed(0)} / ${o.p99Ms.toFixed(0)} | ${e.medianMs.toFixed(0)} / ${e.p99Ms.toFixed(0)} | ${(o.medianMs / e.medianMs).toFixed(2)}x |`,
+    );
   }
-  lines.push(`| replica RSS under 64 writers, largest member (MB) | ${rssSummary["paxos-lease"]!.medianOfMaxMb.toFixed(0)} | ${rssSummary.etcd!.medianOfMaxMb.toFixed(0)} | ${(rssSummary["paxos-lease"]!.medianOfMaxMb / rssSummary.etcd!.medianOfMaxMb).toFixed(2)}x |`);
+  lines.push(
+    `| replica RSS under 64 writers, largest member (MB) | ${rssSummary["paxos-lease"]!.medianOfMaxMb.toFixed(0)} | ${rssSummary.etcd!.medianOfMaxMb.toFixed(0)} | ${(rssSummary["paxos-lease"]!.medianOfMaxMb / rssSummary.etcd!.medianOfMaxMb).toFixed(2)}x |`,
+  );
   return lines.join("\n");
 }
 
@@ -206,22 +286,42 @@ const colors: Record<SystemName, string> = { "paxos-lease": "#5e35b1", etcd: "#0
 function charts(): Record<string, string> {
   const sub = `medians of ${repeats} alternated runs of ${seconds} s, 3 members on loopback, ${os.cpus().length} shared cores`;
   const throughput = lineChart({
-    title: "Throughput versus concurrent clients", subtitle: sub, xLabel: "concurrent closed-loop clients", yLabel: "operations per second", xCategories: writeClients,
+    title: "Throughput versus concurrent clients",
+    subtitle: sub,
+    xLabel: "concurrent closed-loop clients",
+    yLabel: "operations per second",
+    xCategories: writeClients,
     series: [
-      ...systems.map((s) => ({ name: `${s} writes`, color: colors[s], points: writeClients.map((c) => [c, med(s, "write", c, (p) => p.result.throughput)] as const) })),
-      ...systems.map((s) => ({ name: `${s} reads`, color: s === "etcd" ? "#80cbc4" : "#b39ddb", points: readClients.map((c) => [c, med(s, "read", c, (p) => p.result.throughput)] as const) })),
+      ...systems.map((s) => ({
+        name: `${s} writes`,
+        color: colors[s],
+        points: writeClients.map((c) => [c, med(s, "write", c, (p) => p.result.throughput)] as const),
+      })),
+      ...systems.map((s) => ({
+        name: `${s} reads`,
+        color: s === "etcd" ? "#80cbc4" : "#b39ddb",
+        points: readClients.map((c) => [c, med(s, "read", c, (p) => p.result.throughput)] as const),
+      })),
     ],
   });
   // The latency distribution of the median run (by throughput) of 16-client writes.
   const medianRun = (s: SystemName): readonly number[] => {
-    const runs = points.filter((p) => p.system === s && p.kind === "write" && p.clients === 16).sort((a, b) => a.result.throughput - b.result.throughput);
+    const runs = points
+      .filter((p) => p.system === s && p.kind === "write" && p.clients === 16)
+      .sort((a, b) => a.result.throughput - b.result.throughput);
     return runs[Math.floor((runs.length - 1) / 2)]?.result.samples ?? [];
   };
-  const latency = cdfChart({ title: "Write latency distribution, 16 clients", subtitle: "the median run of each system", series: systems.map((s) => ({ name: s, color: colors[s], sorted: medianRun(s) })) });
+  const latency = cdfChart({
+    title: "Write latency distribution, 16 clients",
+    subtitle: "the median run of each system",
+    series: systems.map((s) => ({ name: s, color: colors[s], sorted: medianRun(s) })),
+  });
   const out: Record<string, string> = { "throughput.svg": throughput, "write-latency.svg": latency };
   if (failover) {
     out["failover.svg"] = dotPlot({
-      title: "Failover: SIGKILL of the leader to the first successful write", subtitle: `${kills} kills per system, alternated; default settings`, xLabel: "milliseconds",
+      title: "Failover: SIGKILL of the leader to the first successful write",
+      subtitle: `${kills} kills per system, alternated; default settings`,
+      xLabel: "milliseconds",
       series: systems.map((s) => ({ name: s, color: colors[s], values: failoverSummary[s]!.samplesMs })),
     });
   }
@@ -229,7 +329,11 @@ function charts(): Record<string, string> {
 }
 
 const docsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "docs");
-const report = { ...summary, points: points.map((p) => ({ ...p, result: { ...p.result, samples: undefined } })), failoverSamples: Object.fromEntries(failovers) };
+const report = {
+  ...summary,
+  points: points.map((p) => ({ ...p, result: { ...p.result, samples: undefined } })),
+  failoverSamples: Object.fromEntries(failovers),
+};
 if (writeDocs) {
   const perfDir = path.join(docsDir, "perf");
   fs.mkdirSync(perfDir, { recursive: true });
@@ -240,7 +344,9 @@ if (writeDocs) {
   const begin = "<!-- bench:compare:begin -->";
   const end = "<!-- bench:compare:end -->";
   const block = `${begin}\n${table()}\n\nMeasured ${new Date().toISOString().slice(0, 10)}: ${repeats} repeats of ${seconds} s per point after ${pointWarmupMs / 1000} s of warm-up, ${os.cpus().length} cores, Node ${process.version}; load average at the end ${loadAverage()}.\n${end}`;
-  const next = text.includes(begin) ? text.replace(new RegExp(`${begin}[\\s\\S]*?${end}`), block) : `${text.trimEnd()}\n\n${block}\n`;
+  const next = text.includes(begin)
+    ? text.replace(new RegExp(`${begin}[\\s\\S]*?${end}`), block)
+    : `${text.trimEnd()}\n\n${block}\n`;
   fs.writeFileSync(doc, next);
   progress(`wrote ${doc}, and the charts and the JSON report in ${perfDir}`);
 }

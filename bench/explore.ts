@@ -28,14 +28,19 @@ const configurations = [
 ];
 
 /** One timed exploration; throws unless it is complete and finds nothing. */
-function timed(checks: (p: Paxos) => ReturnType<typeof paxosChecks>): { readonly seconds: number; readonly cpuSeconds: number; readonly result: ExploreResult<PaxosState> } {
+function timed(checks: (p: Paxos) => ReturnType<typeof paxosChecks>): {
+  readonly seconds: number;
+  readonly cpuSeconds: number;
+  readonly result: ExploreResult<PaxosState>;
+} {
   const paxos = new Paxos(constants);
   const started = performance.now();
   const cpu = process.cpuUsage();
   const result = explore(paxos, { checks: checks(paxos) });
   const used = process.cpuUsage(cpu);
   const seconds = (performance.now() - started) / 1000;
-  if (result.violation !== undefined || !result.complete) throw new Error(`unexpected result: ${result.violation?.message ?? "incomplete"}`);
+  if (result.violation !== undefined || !result.complete)
+    throw new Error(`unexpected result: ${result.violation?.message ?? "incomplete"}`);
   return { seconds, cpuSeconds: (used.user + used.system) / 1e6, result };
 }
 
@@ -43,7 +48,10 @@ const results = configurations.map((config) => {
   const all = [timed(config.checks)];
   for (let i = 1; i < runs; i++) all.push(timed(config.checks));
   const seconds = all.map((x) => x.seconds);
-  if (!values.json) process.stderr.write(`${config.name}: ${all.map((x) => `${x.seconds.toFixed(2)} s (cpu ${x.cpuSeconds.toFixed(2)} s)`).join(", ")}\n`);
+  if (!values.json)
+    process.stderr.write(
+      `${config.name}: ${all.map((x) => `${x.seconds.toFixed(2)} s (cpu ${x.cpuSeconds.toFixed(2)} s)`).join(", ")}\n`,
+    );
   const fastest = all.reduce((x, y) => (y.seconds < x.seconds ? y : x));
   const best = fastest.seconds;
   const r = fastest.result;
@@ -69,6 +77,8 @@ if (values.json) {
   for (const r of results) {
     process.stdout.write(`${r.configuration}\n`);
     process.stdout.write(`  distinct states ${r.distinctStates}, generated ${r.statesGenerated}, depth ${r.depth}\n`);
-    process.stdout.write(`  ${r.seconds.toFixed(2)} s wall (${r.cpuSeconds.toFixed(2)} s cpu; least cpu of all runs ${r.cpuSecondsMin.toFixed(2)} s), ${r.distinctStatesPerSecond} distinct states/s, ${r.generatedPerSecond} generated/s\n`);
+    process.stdout.write(
+      `  ${r.seconds.toFixed(2)} s wall (${r.cpuSeconds.toFixed(2)} s cpu; least cpu of all runs ${r.cpuSecondsMin.toFixed(2)} s), ${r.distinctStatesPerSecond} distinct states/s, ${r.generatedPerSecond} generated/s\n`,
+    );
   }
 }

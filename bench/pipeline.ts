@@ -19,7 +19,11 @@ const repeats = Number(flag("repeats", "3"));
 const seconds = Number(flag("seconds", "4"));
 const json = process.argv.includes("--json");
 const clientCounts = [1, 16, 64];
-if (values.some((v) => !Number.isInteger(v) || v < 1) || !(repeats >= 1 && repeats <= 20) || !(seconds > 0 && seconds <= 60)) {
+if (
+  values.some((v) => !Number.isInteger(v) || v < 1) ||
+  !(repeats >= 1 && repeats <= 20) ||
+  !(seconds > 0 && seconds <= 60)
+) {
   process.stderr.write("usage: bench/pipeline.ts [--values 4,8,16,64] [--repeats 1..20] [--seconds 1..60] [--json]\n");
   process.exit(2);
 }
@@ -36,25 +40,41 @@ for (let r = 0; r < repeats; r++) {
       for (const clients of clientCounts) {
         const leader = await cluster.leader(60_000);
         if (leader === null) throw new Error(`pipelineSlotsMax ${v}: no leader`);
-        const measured = await measureCpu(cluster, () => runLoad(cluster.driver(leader), { clients, warmupMs: 1000, durationMs: seconds * 1000, kind: "write" }));
+        const measured = await measureCpu(cluster, () =>
+          runLoad(cluster.driver(leader), { clients, warmupMs: 1000, durationMs: seconds * 1000, kind: "write" }),
+        );
         const result = measured.result;
         const key = `${v}/${clients}`;
         results.set(key, [...(results.get(key) ?? []), result]);
         const perWrite = measured.cpuMs / Math.max(1, result.completed);
         cpuPerWrite.set(key, [...(cpuPerWrite.get(key) ?? []), perWrite]);
-        process.stderr.write(`repeat ${r + 1}/${repeats} pipelineSlotsMax ${v} clients ${clients}: ${result.throughput.toFixed(0)}/s p50 ${result.p50.toFixed(1)} ms p99 ${result.p99.toFixed(1)} ms, ${perWrite.toFixed(2)} ms CPU per write (3 replicas)\n`);
+        process.stderr.write(
+          `repeat ${r + 1}/${repeats} pipelineSlotsMax ${v} clients ${clients}: ${result.throughput.toFixed(0)}/s p50 ${result.p50.toFixed(1)} ms p99 ${result.p99.toFixed(1)} ms, ${perWrite.toFixed(2)} ms CPU per write (3 replicas)\n`,
+        );
       }
     } finally {
       await cluster.close();
     }
   }
 }
-const rows = values.flatMap((v) => clientCounts.map((clients) => {
-  const runs = results.get(`${v}/${clients}`) ?? [];
-  return { pipelineSlotsMax: v, clients, throughput: median(runs.map((x) => x.throughput)), p50: median(runs.map((x) => x.p50)), p99: median(runs.map((x) => x.p99)), cpuMsPerWrite: median(cpuPerWrite.get(`${v}/${clients}`) ?? []) };
-}));
+const rows = values.flatMap((v) =>
+  clientCounts.map((clients) => {
+    const runs = results.get(`${v}/${clients}`) ?? [];
+    return {
+      pipelineSlotsMax: v,
+      clients,
+      throughput: median(runs.map((x) => x.throughput)),
+      p50: median(runs.map((x) => x.p50)),
+      p99: median(runs.map((x) => x.p99)),
+      cpuMsPerWrite: median(cpuPerWrite.get(`${v}/${clients}`) ?? []),
+    };
+  }),
+);
 if (json) process.stdout.write(`${JSON.stringify({ repeats, seconds, rows })}\n`);
 else {
   process.stdout.write(`pipelineSlotsMax sweep, medians of ${repeats} alternated runs, ${seconds} s each\n`);
-  for (const row of rows) process.stdout.write(`  pipeline ${String(row.pipelineSlotsMax).padStart(3)}  clients ${String(row.clients).padStart(2)}  ${row.throughput.toFixed(0).padStart(6)} writes/s  p50 ${row.p50.toFixed(1)} ms  p99 ${row.p99.toFixed(1)} ms  ${row.cpuMsPerWrite.toFixed(2)} ms CPU/write\n`);
+  for (const row of rows)
+    process.stdout.write(
+      `  pipeline ${String(row.pipelineSlotsMax).padStart(3)}  clients ${String(row.clients).padStart(2)}  ${row.throughput.toFixed(0).padStart(6)} writes/s  p50 ${row.p50.toFixed(1)} ms  p99 ${row.p99.toFixed(1)} ms  ${row.cpuMsPerWrite.toFixed(2)} ms CPU/write\n`,
+    );
 }

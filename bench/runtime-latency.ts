@@ -21,7 +21,8 @@ if (!Number.isInteger(requests) || requests < 1 || requests > 100_000) {
 
 function percentiles(samples: number[]): { p50: number; p90: number; p99: number; max: number } {
   const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number): number => Number(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(2));
+  const at = (q: number): number =>
+    Number(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!.toFixed(2));
   return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1) };
 }
 
@@ -31,7 +32,8 @@ async function timed(n: number, label: string, run: (i: number) => Promise<void>
     const started = performance.now();
     await run(i);
     samples.push(performance.now() - started);
-    if (!json && process.stderr.isTTY && (i + 1) % Math.max(1, Math.floor(n / 10)) === 0) process.stderr.write(`\r${label}: ${i + 1}/${n}`);
+    if (!json && process.stderr.isTTY && (i + 1) % Math.max(1, Math.floor(n / 10)) === 0)
+      process.stderr.write(`\r${label}: ${i + 1}/${n}`);
   }
   if (!json && process.stderr.isTTY) process.stderr.write("\n");
   return samples;
@@ -47,21 +49,44 @@ try {
     if (status !== 200) throw new Error(`${what} answered ${status}`);
   };
   check((await atLeader.call("PUT", keyPath("warm"), { value: "up" }, newSession())).status, "warm-up");
-  const writes = await timed(requests, "writes", async (i) => check((await atLeader.call("PUT", keyPath(`k${i % 100}`), { value: `v${i}` }, newSession())).status, "put"));
-  const reads = await timed(requests, "linearizable reads", async (i) => check((await atLeader.call("GET", keyPath(`k${i % 100}`))).status, "get"));
+  const writes = await timed(requests, "writes", async (i) =>
+    check((await atLeader.call("PUT", keyPath(`k${i % 100}`), { value: `v${i}` }, newSession())).status, "put"),
+  );
+  const reads = await timed(requests, "linearizable reads", async (i) =>
+    check((await atLeader.call("GET", keyPath(`k${i % 100}`))).status, "get"),
+  );
   const stale = await timed(requests, "stale reads at a follower", async (i) => {
-    const reply = await httpJson("GET", `${cluster.endpoint(follower)}${keyPath(`k${i % 100}`)}?consistency=stale`, undefined, {}, 3000);
+    const reply = await httpJson(
+      "GET",
+      `${cluster.endpoint(follower)}${keyPath(`k${i % 100}`)}?consistency=stale`,
+      undefined,
+      {},
+      3000,
+    );
     check(reply.status, "stale get");
   });
   const killedAt = performance.now();
   await cluster.kill(leader, "SIGKILL");
-  check((await cluster.client(60_000).call("PUT", keyPath("after-failover"), { value: "x" }, newSession())).status, "put after failover");
+  check(
+    (await cluster.client(60_000).call("PUT", keyPath("after-failover"), { value: "x" }, newSession())).status,
+    "put after failover",
+  );
   const failoverMs = Number((performance.now() - killedAt).toFixed(0));
-  const result = { requests, writeMs: percentiles(writes), linearizableReadMs: percentiles(reads), staleReadMs: percentiles(stale), failoverMs };
+  const result = {
+    requests,
+    writeMs: percentiles(writes),
+    linearizableReadMs: percentiles(reads),
+    staleReadMs: percentiles(stale),
+    failoverMs,
+  };
   if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else {
     process.stdout.write(`paxos-lease runtime latency, 3 replicas on loopback, ${requests} sequential requests each\n`);
-    for (const [name, p] of [["write", result.writeMs], ["linearizable read", result.linearizableReadMs], ["stale read (follower)", result.staleReadMs]] as const) {
+    for (const [name, p] of [
+      ["write", result.writeMs],
+      ["linearizable read", result.linearizableReadMs],
+      ["stale read (follower)", result.staleReadMs],
+    ] as const) {
       process.stdout.write(`  ${name.padEnd(22)} p50 ${p.p50} ms  p90 ${p.p90} ms  p99 ${p.p99} ms  max ${p.max} ms\n`);
     }
     process.stdout.write(`  failover: first write acknowledged ${failoverMs} ms after SIGKILL of the leader\n`);

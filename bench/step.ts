@@ -10,7 +10,16 @@
  * Target (issue #3): >= 200,000 events/s.
  */
 import { kv, type KvInput, type KvOutput, type KvState } from "../spec/kv.ts";
-import { becomeCandidate, defaultRules, initialState, parseConfig, step, type Message, type ReplicaEffect, type ReplicaState } from "../impl/core/index.ts";
+import {
+  becomeCandidate,
+  defaultRules,
+  initialState,
+  parseConfig,
+  step,
+  type Message,
+  type ReplicaEffect,
+  type ReplicaState,
+} from "../impl/core/index.ts";
 
 type Replica = ReplicaState<KvState, KvInput, KvOutput>;
 
@@ -37,7 +46,10 @@ interface Queued {
   readonly message: Message<KvInput>;
 }
 
-function run(seconds: number, clients: number): { events: number; requests: number; replies: number; seconds: number; wallSeconds: number; slots: number } {
+function run(
+  seconds: number,
+  clients: number,
+): { events: number; requests: number; replies: number; seconds: number; wallSeconds: number; slots: number } {
   const members = [1, 2, 3];
   const replicas = new Map<number, Replica>();
   for (const self of members) {
@@ -120,7 +132,14 @@ function run(seconds: number, clients: number): { events: number; requests: numb
   }
   const leader = replicas.get(1)!;
   if (leader.role._tag !== "leader") throw new Error("bench: replica 1 lost leadership");
-  return { events, requests, replies, seconds: cpuSeconds, wallSeconds: Number(elapsed) / 1e9, slots: leader.learner.executedUpTo };
+  return {
+    events,
+    requests,
+    replies,
+    seconds: cpuSeconds,
+    wallSeconds: Number(elapsed) / 1e9,
+    slots: leader.learner.executedUpTo,
+  };
 }
 
 /** The two steady states measured: one outstanding request (a slot per command), and 256 (batches). */
@@ -148,7 +167,9 @@ const summaries = mixes.map((mix) => {
   };
 });
 if (options.json) {
-  process.stdout.write(`${JSON.stringify({ benchmark: "step", replicas: 3, targetEventsPerSecond: 200_000, mixes: summaries })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ benchmark: "step", replicas: 3, targetEventsPerSecond: 200_000, mixes: summaries })}\n`,
+  );
 } else {
   process.stdout.write("step throughput, 3 replicas in one process, events per CPU second (target 200,000):\n");
   for (const s of summaries) {

@@ -41,7 +41,12 @@ function cpuSeconds(): number {
 
 type Mode = "all" | "steps" | "none";
 
-function measure(mode: Mode, scenarios: readonly Scenario[], replicas: number, seconds: number): { events: number; runs: number; cpu: number } {
+function measure(
+  mode: Mode,
+  scenarios: readonly Scenario[],
+  replicas: number,
+  seconds: number,
+): { events: number; runs: number; cpu: number } {
   // Warm the JIT on a few runs first.
   for (const s of scenarios.slice(0, 20)) runScenario(s, { replicas, checks: mode });
   const start = cpuSeconds();
@@ -77,7 +82,10 @@ if (options.json) {
 } else {
   const lines = [
     `world benchmark, ${options.replicas} replicas, safety suite scenarios, ${options.seconds} CPU s per mode (one core)`,
-    ...results.map((r) => `  ${r.mode.padEnd(5)}  ${r.eventsPerSecond.toLocaleString("en-US").padStart(9)} events/s  (${r.runs} runs, ${r.events.toLocaleString("en-US")} events)`),
+    ...results.map(
+      (r) =>
+        `  ${r.mode.padEnd(5)}  ${r.eventsPerSecond.toLocaleString("en-US").padStart(9)} events/s  (${r.runs} runs, ${r.events.toLocaleString("en-US")} events)`,
+    ),
     `  checking costs ${Math.round(summary.overheadOfAllChecks * 100)}% (per-step checks alone ${Math.round(summary.overheadOfStepChecks * 100)}%) on top of the world`,
     `  target >= 50,000 checked events/s: ${byMode.all >= 50_000 ? "met" : "NOT met"}`,
   ];

@@ -35,7 +35,10 @@ describe("configurations: implementation against spec", () => {
 
 function applyChangeSpec(c: { voters: readonly number[]; learners: readonly number[] }, ch: Change) {
   const m = configurations(c.voters, 1);
-  const after = m.transition({ _tag: "reconfig", change: ch }, { configs: [{ chosenAt: 0, governsFrom: 1, voters: c.voters, learners: c.learners }], applied: 0 });
+  const after = m.transition(
+    { _tag: "reconfig", change: ch },
+    { configs: [{ chosenAt: 0, governsFrom: 1, voters: c.voters, learners: c.learners }], applied: 0 },
+  );
   const made = after.configs[after.configs.length - 1]!;
   return after.configs.length === 1 ? null : { voters: made.voters, learners: made.learners };
 }
@@ -43,7 +46,11 @@ function applyChangeSpec(c: { voters: readonly number[]; learners: readonly numb
 describe("spec/configuration.ts", () => {
   it("a change chosen at slot i governs from i + alpha, and config(s) waits for slot s - alpha", () => {
     const m = configurations([1, 2, 3], 3);
-    const inputs: ChosenInput[] = [{ _tag: "other" }, { _tag: "reconfig", change: { op: "remove", replica: 3 } }, { _tag: "other" }];
+    const inputs: ChosenInput[] = [
+      { _tag: "other" },
+      { _tag: "reconfig", change: { op: "remove", replica: 3 } },
+      { _tag: "other" },
+    ];
     let state = m.start;
     for (const input of inputs) state = m.transition(input, state);
     expect(state.applied).toBe(3);

@@ -15,9 +15,21 @@
  *   VoterOfTheSlot               a vote at slot s is by a voter of config(s)
  * The last two are checked by the Voting ghost, which asks this one for each slot's voters.
  */
-import { configurationAt, configurations, type ChosenInput, type ConfigurationsState, type SpecConfiguration } from "../spec/configuration.ts";
+import {
+  configurationAt,
+  configurations,
+  type ChosenInput,
+  type ConfigurationsState,
+  type SpecConfiguration,
+} from "../spec/configuration.ts";
 import type { StateMachine } from "../spec/state-machine.ts";
-import { configurationFor, showConfiguration, type ReplicaId, type ReplicaState, type Value } from "../impl/core/index.ts";
+import {
+  configurationFor,
+  showConfiguration,
+  type ReplicaId,
+  type ReplicaState,
+  type Value,
+} from "../impl/core/index.ts";
 import { violated } from "./violation.ts";
 
 export { nextConfiguration, type SpecConfiguration } from "../spec/configuration.ts";
@@ -52,7 +64,8 @@ export class ConfigurationGhost<I> {
     for (;;) {
       const value = this.chosenValue(this.state.applied + 1);
       if (value === undefined) return;
-      const input: ChosenInput = value._tag === "reconfig" ? { _tag: "reconfig", change: value.change } : { _tag: "other" };
+      const input: ChosenInput =
+        value._tag === "reconfig" ? { _tag: "reconfig", change: value.change } : { _tag: "other" };
       const made = this.spec.output(input, this.state);
       this.state = this.spec.transition(input, this.state);
       if (made !== null) this.onChange(made);

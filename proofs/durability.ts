@@ -38,7 +38,12 @@ export function checkDurableBeforeSend<I>(voting: VotingGhost<I>, a: number, mes
 }
 
 /** DurableMaxBal and PromiseCoversVotes for a live replica after a step; `slots` are the slots it voted at in the step. */
-export function checkLiveAcceptor<S, I, O>(voting: VotingGhost<I>, a: number, state: ReplicaState<S, I, O>, slots: readonly number[]): void {
+export function checkLiveAcceptor<S, I, O>(
+  voting: VotingGhost<I>,
+  a: number,
+  state: ReplicaState<S, I, O>,
+  slots: readonly number[],
+): void {
   const live = voting.nat(state.acceptor.maxBal);
   if (live !== voting.maxBal[a]) {
     violated({

@@ -31,8 +31,21 @@ export type RegisterOutput = typeof RegisterOutput.Type;
 
 function operationSchema<I, II, O, OI>(input: Schema.Schema<I, II>, output: Schema.Schema<O, OI>) {
   return Schema.Union(
-    Schema.Struct({ client: Schema.String, input, invoke: Time, outcome: Schema.Literal("ok"), complete: Time, output }),
-    Schema.Struct({ client: Schema.String, input, invoke: Time, outcome: Schema.Literal("fail"), complete: Schema.optional(Time) }),
+    Schema.Struct({
+      client: Schema.String,
+      input,
+      invoke: Time,
+      outcome: Schema.Literal("ok"),
+      complete: Time,
+      output,
+    }),
+    Schema.Struct({
+      client: Schema.String,
+      input,
+      invoke: Time,
+      outcome: Schema.Literal("fail"),
+      complete: Schema.optional(Time),
+    }),
     Schema.Struct({ client: Schema.String, input, invoke: Time, outcome: Schema.Literal("unknown") }),
   );
 }
@@ -85,24 +98,35 @@ function registerToKv(value: string | number | null): string {
 }
 
 /** Translate a register operation into the kv operation it means, under one key. */
-export function registerAsKv(input: RegisterInput, output: RegisterOutput | undefined): { input: KvInput; output: KvOutput | undefined } {
+export function registerAsKv(
+  input: RegisterInput,
+  output: RegisterOutput | undefined,
+): { input: KvInput; output: KvOutput | undefined } {
   switch (input.f) {
     case "read": {
       if (output === undefined) return { input: { _tag: "get", key: registerKey }, output: undefined };
-      if (!("value" in output)) throw new Error(`a read's output must be {"value": ...}, not ${JSON.stringify(output)}`);
+      if (!("value" in output))
+        throw new Error(`a read's output must be {"value": ...}, not ${JSON.stringify(output)}`);
       // A register never written reads null; so does one written with null.
-      return { input: { _tag: "get", key: registerKey }, output: { _tag: "value", value: output.value === null ? null : registerToKv(output.value) } };
+      return {
+        input: { _tag: "get", key: registerKey },
+        output: { _tag: "value", value: output.value === null ? null : registerToKv(output.value) },
+      };
     }
     case "write":
       return {
-        input: input.value === null ? { _tag: "delete", key: registerKey } : { _tag: "put", key: registerKey, value: registerToKv(input.value) },
+        input:
+          input.value === null
+            ? { _tag: "delete", key: registerKey }
+            : { _tag: "put", key: registerKey, value: registerToKv(input.value) },
         output: output === undefined ? undefined : { _tag: "ok" },
       };
     case "cas": {
       const expected = input.from === null ? null : registerToKv(input.from);
       const kvInput: KvInput = { _tag: "cas", key: registerKey, expected, value: registerToKv(input.to) };
       if (output === undefined) return { input: kvInput, output: undefined };
-      if (!("ok" in output)) throw new Error(`a cas's output must be {"ok": true|false}, not ${JSON.stringify(output)}`);
+      if (!("ok" in output))
+        throw new Error(`a cas's output must be {"ok": true|false}, not ${JSON.stringify(output)}`);
       return { input: kvInput, output: output.ok ? { _tag: "cas", swapped: true, current: expected } : undefined };
     }
   }
@@ -141,13 +165,15 @@ function formatError(error: ParseResult.ParseError): string {
   return ParseResult.TreeFormatter.formatErrorSync(error);
 }
 
-
 /** Decode a parsed JSON history for `model`; throws an Error naming what is wrong. */
 export function loadHistory(json: unknown, model: ModelName): LoadedHistory {
   if (model === "kv") {
     const decoded = Schema.decodeUnknownEither(KvHistory)(json, { errors: "first", onExcessProperty: "error" });
     if (Either.isLeft(decoded)) throw new Error(`not a kv history: ${formatError(decoded.left)}`);
-    return toOperations(decoded.right.operations, "kv", (op) => ({ input: op.input, output: op.outcome === "ok" ? op.output : undefined }));
+    return toOperations(decoded.right.operations, "kv", (op) => ({
+      input: op.input,
+      output: op.outcome === "ok" ? op.output : undefined,
+    }));
   }
   const decoded = Schema.decodeUnknownEither(RegisterHistory)(json, { errors: "first", onExcessProperty: "error" });
   if (Either.isLeft(decoded)) throw new Error(`not a register history: ${formatError(decoded.left)}`);
@@ -163,10 +189,15 @@ export function loadHistory(json: unknown, model: ModelName): LoadedHistory {
   });
 }
 
-function toOperations<T extends { client: string; invoke: number; outcome: "ok" | "fail" | "unknown"; complete?: number }>(
+function toOperations<
+  T extends { client: string; invoke: number; outcome: "ok" | "fail" | "unknown"; complete?: number },
+>(
   raw: readonly T[],
   model: ModelName,
-  convert: (op: T, index: number) => { input: KvInput & { readonly casFailed?: boolean }; output: KvOutput | undefined },
+  convert: (
+    op: T,
+    index: number,
+  ) => { input: KvInput & { readonly casFailed?: boolean }; output: KvOutput | undefined },
 ): LoadedHistory {
   const operations: Operation<KvInput & { readonly casFailed?: boolean }, KvOutput>[] = [];
   let failed = 0;
@@ -178,7 +209,8 @@ function toOperations<T extends { client: string; invoke: number; outcome: "ok" 
     }
     if (op.outcome === "unknown") unknown++;
     const complete = op.outcome === "ok" ? op.complete! : Infinity;
-    if (complete < op.invoke) throw new Error(`operation ${index}: completes at ${complete}, before its invocation at ${op.invoke}`);
+    if (complete < op.invoke)
+      throw new Error(`operation ${index}: completes at ${complete}, before its invocation at ${op.invoke}`);
     const { input, output } = convert(op, index);
     operations.push({ id: index, client: op.client, input, invoke: op.invoke, complete, output });
   });
@@ -186,6 +218,8 @@ function toOperations<T extends { client: string; invoke: number; outcome: "ok" 
 }
 
 /** The model object for a model name. */
-export function modelNamed(name: ModelName): LinearizabilityModel<KvState, KvInput & { readonly casFailed?: boolean }, KvOutput> {
+export function modelNamed(
+  name: ModelName,
+): LinearizabilityModel<KvState, KvInput & { readonly casFailed?: boolean }, KvOutput> {
   return name === "kv" ? kvModel : registerModel;
 }

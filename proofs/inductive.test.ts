@@ -27,24 +27,33 @@ function searchCti(inv: readonly Invariant<PaxosState>[]) {
 }
 
 describe("inductive invariant", () => {
-  test.prop([paxosStatesSatisfying(paxos, names(strong))], { numRuns: 400 })("Inv with the proof's three conjuncts is inductive: every step from a state satisfying it keeps it", (s) => {
-    expect(firstViolated(strong, s)).toBeUndefined();
-    const cti = inductiveStep(paxos, strong, s);
-    expect(cti === undefined ? "" : formatCounterexample(paxos, cti)).toBe("");
-  });
+  test.prop([paxosStatesSatisfying(paxos, names(strong))], { numRuns: 400 })(
+    "Inv with the proof's three conjuncts is inductive: every step from a state satisfying it keeps it",
+    (s) => {
+      expect(firstViolated(strong, s)).toBeUndefined();
+      const cti = inductiveStep(paxos, strong, s);
+      expect(cti === undefined ? "" : formatCounterexample(paxos, cti)).toBe("");
+    },
+  );
 
   test("the strengthening holds on every reachable state (it is an invariant, not only inductive)", () => {
-    const r = explore(new Paxos({ acceptors: 3, values: 2, maxBallot: 1 }), { invariants: inductiveInvariant(new Paxos({ acceptors: 3, values: 2, maxBallot: 1 })) });
+    const r = explore(new Paxos({ acceptors: 3, values: 2, maxBallot: 1 }), {
+      invariants: inductiveInvariant(new Paxos({ acceptors: 3, values: 2, maxBallot: 1 })),
+    });
     expect(r.violation).toBeUndefined();
     expect(r.distinct).toBe(3921);
   });
 
-  test.prop([fc.constantFrom(...names(strong)).chain((drop) => paxosStatesSatisfying(paxos, names(without(drop))).map((s) => [drop, s] as const))], { numRuns: 200 })(
-    "the generator yields states satisfying exactly the conjuncts asked for",
-    ([drop, s]) => {
-      expect(firstViolated(without(drop), s)).toBeUndefined();
-    },
-  );
+  test.prop(
+    [
+      fc
+        .constantFrom(...names(strong))
+        .chain((drop) => paxosStatesSatisfying(paxos, names(without(drop))).map((s) => [drop, s] as const)),
+    ],
+    { numRuns: 200 },
+  )("the generator yields states satisfying exactly the conjuncts asked for", ([drop, s]) => {
+    expect(firstViolated(without(drop), s)).toBeUndefined();
+  });
 
   test("Lamport's first attempt (Inv of the Examples' Paxos.tla) is not inductive: a counterexample to induction is found and printed", () => {
     const cti = searchCti(paxos.invariants);
@@ -59,32 +68,75 @@ describe("inductive invariant", () => {
   test("with one value (MCPaxos's constants, where TLC could check MCISpec), Lamport's Inv shows no counterexample; with two values, even one acceptor does", () => {
     const search = (values: number) => {
       const p = new Paxos({ acceptors: 1, values, maxBallot: 1 });
-      return fc.check(fc.property(paxosStatesSatisfying(p, names(p.invariants)), (s) => inductiveStep(p, p.invariants, s) === undefined), { seed: 2026, numRuns: 2000 }).failed;
+      return fc.check(
+        fc.property(
+          paxosStatesSatisfying(p, names(p.invariants)),
+          (s) => inductiveStep(p, p.invariants, s) === undefined,
+        ),
+        { seed: 2026, numRuns: 2000 },
+      ).failed;
     };
     expect(search(1)).toBe(false);
     expect(search(2)).toBe(true);
   });
 
-  test.each(["Inv!3(2a)", "OneBReportsLastVote", "VoteHas2a", "MaxVBalAtMostMaxBal"])("dropping %s leaves an invariant with counterexamples to induction", (drop) => {
-    const weak = without(drop);
-    const cti = searchCti(weak);
-    expect(cti).toBeDefined();
-    expect(firstViolated(weak, cti!.state)).toBeUndefined();
-    expect(firstViolated(weak, cti!.successor)).toBeDefined();
-  });
+  test.each(["Inv!3(2a)", "OneBReportsLastVote", "VoteHas2a", "MaxVBalAtMostMaxBal"])(
+    "dropping %s leaves an invariant with counterexamples to induction",
+    (drop) => {
+      const weak = without(drop);
+      const cti = searchCti(weak);
+      expect(cti).toBeDefined();
+      expect(firstViolated(weak, cti!.state)).toBeUndefined();
+      expect(firstViolated(weak, cti!.successor)).toBeDefined();
+    },
+  );
 
   test("the strengthening's conjuncts fail on states that break them", () => {
     const idle: PaxosView = { maxBal: [-1, -1, -1], maxVBal: [-1, -1, -1], maxVal: [None, None, None], msgs: [] };
     const [maxVBalAtMostMaxBal, oneBReportsLastVote, voteHas2a] = inductiveStrengthening(paxos);
-    expect(maxVBalAtMostMaxBal!.check(paxos.make({ ...idle, maxVBal: [0, -1, -1], maxVal: [0, None, None] }))).toBe("maxBal[a1] = -1 < maxVBal[a1] = 0");
-    const hiding = paxos.make({ ...idle, maxBal: [2, -1, -1], msgs: [{ type: "2b", acc: 0, bal: 0, val: 1 }, { type: "1b", acc: 0, bal: 2, mbal: -1, mval: None }] });
+    expect(maxVBalAtMostMaxBal!.check(paxos.make({ ...idle, maxVBal: [0, -1, -1], maxVal: [0, None, None] }))).toBe(
+      "maxBal[a1] = -1 < maxVBal[a1] = 0",
+    );
+    const hiding = paxos.make({
+      ...idle,
+      maxBal: [2, -1, -1],
+      msgs: [
+        { type: "2b", acc: 0, bal: 0, val: 1 },
+        { type: "1b", acc: 0, bal: 2, mbal: -1, mval: None },
+      ],
+    });
     expect(oneBReportsLastVote!.check(hiding)).toMatch(/hides the vote <<0, v2>> of a1/);
-    expect(voteHas2a!.check(paxos.make({ ...idle, maxBal: [0, -1, -1], maxVBal: [0, -1, -1], maxVal: [1, None, None], msgs: [{ type: "2b", acc: 0, bal: 0, val: 1 }] }))).toMatch(/no 2a message for <<0, v2>>/);
-    expect(voteHas2a!.check(paxos.make({ ...idle, msgs: [{ type: "2b", acc: 0, bal: 1, val: 1 }, { type: "2a", bal: 1, val: 1 }] }))).toMatch(/maxVBal\[a1\] = -1 < 1/);
+    expect(
+      voteHas2a!.check(
+        paxos.make({
+          ...idle,
+          maxBal: [0, -1, -1],
+          maxVBal: [0, -1, -1],
+          maxVal: [1, None, None],
+          msgs: [{ type: "2b", acc: 0, bal: 0, val: 1 }],
+        }),
+      ),
+    ).toMatch(/no 2a message for <<0, v2>>/);
+    expect(
+      voteHas2a!.check(
+        paxos.make({
+          ...idle,
+          msgs: [
+            { type: "2b", acc: 0, bal: 1, val: 1 },
+            { type: "2a", bal: 1, val: 1 },
+          ],
+        }),
+      ),
+    ).toMatch(/maxVBal\[a1\] = -1 < 1/);
   });
 
   test("inductiveStep refuses a state that does not satisfy the invariant", () => {
-    const bad = paxos.make({ maxBal: [-1, -1, -1], maxVBal: [-1, -1, -1], maxVal: [None, None, None], msgs: [{ type: "2a", bal: 0, val: 0 }] });
+    const bad = paxos.make({
+      maxBal: [-1, -1, -1],
+      maxVBal: [-1, -1, -1],
+      maxVal: [None, None, None],
+      msgs: [{ type: "2a", bal: 0, val: 0 }],
+    });
     expect(() => inductiveStep(paxos, paxos.invariants, bad)).toThrow(/Inv!3\(2a\) fails/);
   });
 

@@ -23,7 +23,10 @@ export interface CounterexampleToInduction<S> {
 }
 
 /** The first conjunct of `invariants` that `state` breaks, if any. */
-export function firstViolated<S>(invariants: readonly Invariant<S>[], state: S): { readonly invariant: string; readonly message: string } | undefined {
+export function firstViolated<S>(
+  invariants: readonly Invariant<S>[],
+  state: S,
+): { readonly invariant: string; readonly message: string } | undefined {
   for (const inv of invariants) {
     const message = inv.check(state);
     if (message !== undefined) return { invariant: inv.name, message };
@@ -36,9 +39,16 @@ export function firstViolated<S>(invariants: readonly Invariant<S>[], state: S):
  * otherwise, so a generator that produces bad states cannot pass silently): every enabled
  * action's successor must satisfy them too.
  */
-export function inductiveStep<S, A>(spec: Spec<S, A>, invariants: readonly Invariant<S>[], state: S): CounterexampleToInduction<S> | undefined {
+export function inductiveStep<S, A>(
+  spec: Spec<S, A>,
+  invariants: readonly Invariant<S>[],
+  state: S,
+): CounterexampleToInduction<S> | undefined {
   const before = firstViolated(invariants, state);
-  if (before !== undefined) throw new Error(`inductiveStep needs a state that satisfies the invariant; ${before.invariant} fails: ${before.message}`);
+  if (before !== undefined)
+    throw new Error(
+      `inductiveStep needs a state that satisfies the invariant; ${before.invariant} fails: ${before.message}`,
+    );
   for (const a of spec.actions(state)) {
     if (!spec.enabled(a, state)) continue;
     const successor = spec.transition(a, state);

@@ -109,7 +109,8 @@ export class LeaseGhost<S, I, O> {
   }
 
   private cutOff(p: number): boolean {
-    for (let o = 0; o < this.view.replicas.length; o++) if (o !== p && (this.view.linkBlocked(p, o) || this.view.linkBlocked(o, p))) return true;
+    for (let o = 0; o < this.view.replicas.length; o++)
+      if (o !== p && (this.view.linkBlocked(p, o) || this.view.linkBlocked(o, p))) return true;
     return false;
   }
 

@@ -13,7 +13,14 @@ import { checkLinearizable, type Operation } from "./linearizability.ts";
 type Op = Operation<KvInput, KvOutput>;
 let nextId = 0;
 function op(client: string, input: KvInput, invoke: number, complete: number | null, output?: KvOutput): Op {
-  return { id: nextId++, client, input, invoke, complete: complete ?? Infinity, output: complete === null ? undefined : output };
+  return {
+    id: nextId++,
+    client,
+    input,
+    invoke,
+    complete: complete ?? Infinity,
+    output: complete === null ? undefined : output,
+  };
 }
 const put = (key: string, value: string): KvInput => ({ _tag: "put", key, value });
 const get = (key: string): KvInput => ({ _tag: "get", key });
@@ -50,7 +57,11 @@ describe("hand-made histories", () => {
   it("an operation with unknown outcome may take effect late, or never", () => {
     const lost = [op("a", put("x", "1"), 0, null), op("b", get("x"), 5, 6, val(null))];
     expect(checkLinearizable(kvModel, lost).verdict).toBe("linearizable");
-    const late = [op("a", put("x", "1"), 0, null), op("b", get("x"), 5, 6, val(null)), op("b", get("x"), 50, 60, val("1"))];
+    const late = [
+      op("a", put("x", "1"), 0, null),
+      op("b", get("x"), 5, 6, val(null)),
+      op("b", get("x"), 50, 60, val("1")),
+    ];
     expect(checkLinearizable(kvModel, late).verdict).toBe("linearizable");
     const flicker = [...late, op("b", get("x"), 70, 80, val(null))];
     expect(checkLinearizable(kvModel, flicker).verdict).toBe("not-linearizable");
@@ -75,7 +86,11 @@ describe("hand-made histories", () => {
     const good = [
       op("a", { _tag: "append", key: "l", value: "a" }, 0, 10, val("a")),
       op("b", { _tag: "append", key: "l", value: "b" }, 1, 11, val("ab")),
-      op("c", { _tag: "cas", key: "l", expected: "ab", value: "z" }, 20, 21, { _tag: "cas", swapped: true, current: "ab" }),
+      op("c", { _tag: "cas", key: "l", expected: "ab", value: "z" }, 20, 21, {
+        _tag: "cas",
+        swapped: true,
+        current: "ab",
+      }),
     ];
     expect(checkLinearizable(kvModel, good).verdict).toBe("linearizable");
     const bad = [
@@ -93,7 +108,9 @@ describe("hand-made histories", () => {
   });
 
   it("refuses an operation that completes before it is invoked", () => {
-    expect(() => checkLinearizable(kvModel, [op("a", put("x", "1"), 5, 4, ok)])).toThrow(/completes \(4\) before it is invoked \(5\)/);
+    expect(() => checkLinearizable(kvModel, [op("a", put("x", "1"), 5, 4, ok)])).toThrow(
+      /completes \(4\) before it is invoked \(5\)/,
+    );
   });
 });
 
@@ -103,7 +120,14 @@ describe("the history format", () => {
       {
         format: "paxos-lease/history@1",
         operations: [
-          { client: "a", input: { _tag: "put", key: "x", value: "1" }, invoke: 0, outcome: "ok", complete: 1, output: { _tag: "ok" } },
+          {
+            client: "a",
+            input: { _tag: "put", key: "x", value: "1" },
+            invoke: 0,
+            outcome: "ok",
+            complete: 1,
+            output: { _tag: "ok" },
+          },
           { client: "b", input: { _tag: "put", key: "x", value: "2" }, invoke: 2, outcome: "fail", complete: 3 },
           { client: "c", input: { _tag: "get", key: "x" }, invoke: 4, outcome: "unknown" },
         ],
@@ -119,13 +143,33 @@ describe("the history format", () => {
   });
 
   it("refuses malformed histories with a message naming the problem", () => {
-    expect(() => loadHistory({ format: "nope", operations: [] }, "kv")).toThrow(/not a kv history.*paxos-lease\/history@1/s);
+    expect(() => loadHistory({ format: "nope", operations: [] }, "kv")).toThrow(
+      /not a kv history.*paxos-lease\/history@1/s,
+    );
     expect(() =>
-      loadHistory({ format: "paxos-lease/history@1", operations: [{ client: "a", input: { _tag: "put", key: "x" }, invoke: 0, outcome: "unknown" }] }, "kv"),
+      loadHistory(
+        {
+          format: "paxos-lease/history@1",
+          operations: [{ client: "a", input: { _tag: "put", key: "x" }, invoke: 0, outcome: "unknown" }],
+        },
+        "kv",
+      ),
     ).toThrow(/operations.*\[0\].*value/s);
     expect(() =>
       loadHistory(
-        { format: "paxos-lease/history@1", operations: [{ client: "a", input: { _tag: "get", key: "x" }, invoke: 5, outcome: "ok", complete: 1, output: { _tag: "value", value: null } }] },
+        {
+          format: "paxos-lease/history@1",
+          operations: [
+            {
+              client: "a",
+              input: { _tag: "get", key: "x" },
+              invoke: 5,
+              outcome: "ok",
+              complete: 1,
+              output: { _tag: "value", value: null },
+            },
+          ],
+        },
         "kv",
       ),
     ).toThrow(/operation 0: completes at 1, before its invocation at 5/);
@@ -137,9 +181,30 @@ describe("the history format", () => {
       model: "register",
       operations: [
         { client: "a", input: { f: "write", value: 1 }, invoke: 0, outcome: "ok", complete: 1, output: {} },
-        { client: "b", input: { f: "cas", from: 1, to: 2 }, invoke: 2, outcome: "ok", complete: 3, output: { ok: true } },
-        { client: "c", input: { f: "cas", from: 1, to: 3 }, invoke: 4, outcome: "ok", complete: 5, output: { ok: false } },
-        ...reads.map((value, i) => ({ client: "r", input: { f: "read" }, invoke: 10 + 2 * i, outcome: "ok", complete: 11 + 2 * i, output: { value } })),
+        {
+          client: "b",
+          input: { f: "cas", from: 1, to: 2 },
+          invoke: 2,
+          outcome: "ok",
+          complete: 3,
+          output: { ok: true },
+        },
+        {
+          client: "c",
+          input: { f: "cas", from: 1, to: 3 },
+          invoke: 4,
+          outcome: "ok",
+          complete: 5,
+          output: { ok: false },
+        },
+        ...reads.map((value, i) => ({
+          client: "r",
+          input: { f: "read" },
+          invoke: 10 + 2 * i,
+          outcome: "ok",
+          complete: 11 + 2 * i,
+          output: { value },
+        })),
       ],
     });
     const check = (reads: (number | null)[]) => {
@@ -149,9 +214,17 @@ describe("the history format", () => {
     expect(check([2, 2])).toBe("linearizable");
     expect(check([1])).toBe("not-linearizable");
     expect(check([3])).toBe("not-linearizable");
-    expect(() => loadHistory({ ...history([]), operations: [{ client: "a", input: { f: "read" }, invoke: 0, outcome: "ok", complete: 1, output: { ok: true } }] }, "register")).toThrow(
-      /operation 0: a read's output must be/,
-    );
+    expect(() =>
+      loadHistory(
+        {
+          ...history([]),
+          operations: [
+            { client: "a", input: { f: "read" }, invoke: 0, outcome: "ok", complete: 1, output: { ok: true } },
+          ],
+        },
+        "register",
+      ),
+    ).toThrow(/operation 0: a read's output must be/);
   });
 });
 
@@ -229,38 +302,54 @@ function realize(planned: readonly Planned[]): Op[] {
 }
 
 describe("generated histories", () => {
-  test.prop([plan], { numRuns: 300 })("a history realized at points inside each interval is linearizable", (planned) => {
-    expect(checkLinearizable(kvModel, realize(planned)).verdict).toBe("linearizable");
-  });
-
-  test.prop([fc.array(fc.record({ write: fc.boolean(), key: fc.constantFrom("x", "y", "z") }), { maxLength: 60 })])(
-    "a sequential history (no overlap) is linearizable",
-    (steps) => {
-      const planned = steps.map((s, i) => ({ client: `c${i % 3}`, input: s.write ? put(s.key, `w${i}`) : get(s.key), invoke: 2 * i, complete: 2 * i + 1, point: 2 * i, unknown: false }));
+  test.prop([plan], { numRuns: 300 })(
+    "a history realized at points inside each interval is linearizable",
+    (planned) => {
       expect(checkLinearizable(kvModel, realize(planned)).verdict).toBe("linearizable");
     },
   );
 
-  test.prop([plan, fc.nat()], { numRuns: 300 })("the same history with one read made stale is not linearizable", (planned, pick) => {
-    const ops = realize(planned);
-    // A stale read R: writes W1 and W2 to R's key with W1 before W2 before R in real time;
-    // R now returns W1's value, which every linearization has overwritten by W2.
-    const candidates: { read: Op; stale: string }[] = [];
-    for (const r of ops) {
-      if (r.input._tag !== "get" || r.complete === Infinity) continue;
-      const key = r.input.key;
-      for (const w1 of ops) {
-        if (w1.input._tag !== "put" || w1.input.key !== key || w1.complete === Infinity) continue;
-        const overwritten = ops.some((w2) => w2.input._tag === "put" && w2.input.key === key && w1.complete < w2.invoke && w2.complete < r.invoke);
-        if (overwritten) candidates.push({ read: r, stale: w1.input.value });
+  test.prop([fc.array(fc.record({ write: fc.boolean(), key: fc.constantFrom("x", "y", "z") }), { maxLength: 60 })])(
+    "a sequential history (no overlap) is linearizable",
+    (steps) => {
+      const planned = steps.map((s, i) => ({
+        client: `c${i % 3}`,
+        input: s.write ? put(s.key, `w${i}`) : get(s.key),
+        invoke: 2 * i,
+        complete: 2 * i + 1,
+        point: 2 * i,
+        unknown: false,
+      }));
+      expect(checkLinearizable(kvModel, realize(planned)).verdict).toBe("linearizable");
+    },
+  );
+
+  test.prop([plan, fc.nat()], { numRuns: 300 })(
+    "the same history with one read made stale is not linearizable",
+    (planned, pick) => {
+      const ops = realize(planned);
+      // A stale read R: writes W1 and W2 to R's key with W1 before W2 before R in real time;
+      // R now returns W1's value, which every linearization has overwritten by W2.
+      const candidates: { read: Op; stale: string }[] = [];
+      for (const r of ops) {
+        if (r.input._tag !== "get" || r.complete === Infinity) continue;
+        const key = r.input.key;
+        for (const w1 of ops) {
+          if (w1.input._tag !== "put" || w1.input.key !== key || w1.complete === Infinity) continue;
+          const overwritten = ops.some(
+            (w2) =>
+              w2.input._tag === "put" && w2.input.key === key && w1.complete < w2.invoke && w2.complete < r.invoke,
+          );
+          if (overwritten) candidates.push({ read: r, stale: w1.input.value });
+        }
       }
-    }
-    fc.pre(candidates.length > 0);
-    const { read, stale } = candidates[pick % candidates.length]!;
-    const key = read.input._tag === "get" ? read.input.key : "";
-    const mutated = ops.map((o) => (o === read ? { ...o, output: val(stale) } : o));
-    const result = checkLinearizable(kvModel, mutated);
-    expect(result.verdict).toBe("not-linearizable");
-    expect(result.partitions.find((p) => p.verdict !== "linearizable")!.partition).toBe(key);
-  });
+      fc.pre(candidates.length > 0);
+      const { read, stale } = candidates[pick % candidates.length]!;
+      const key = read.input._tag === "get" ? read.input.key : "";
+      const mutated = ops.map((o) => (o === read ? { ...o, output: val(stale) } : o));
+      const result = checkLinearizable(kvModel, mutated);
+      expect(result.verdict).toBe("not-linearizable");
+      expect(result.partitions.find((p) => p.verdict !== "linearizable")!.partition).toBe(key);
+    },
+  );
 });

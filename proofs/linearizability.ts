@@ -91,13 +91,37 @@ function entryOrder<I, O>(a: Entry<I, O>, b: Entry<I, O>): number {
 function buildEntries<I, O>(ops: readonly Operation<I, O>[]): Entry<I, O> {
   const entries: Entry<I, O>[] = [];
   ops.forEach((op, bit) => {
-    const call: Entry<I, O> = { op, bit, isCall: true, time: op.invoke, match: undefined, prev: undefined, next: undefined };
-    const ret: Entry<I, O> = { op, bit, isCall: false, time: op.complete, match: undefined, prev: undefined, next: undefined };
+    const call: Entry<I, O> = {
+      op,
+      bit,
+      isCall: true,
+      time: op.invoke,
+      match: undefined,
+      prev: undefined,
+      next: undefined,
+    };
+    const ret: Entry<I, O> = {
+      op,
+      bit,
+      isCall: false,
+      time: op.complete,
+      match: undefined,
+      prev: undefined,
+      next: undefined,
+    };
     call.match = ret;
     entries.push(call, ret);
   });
   entries.sort(entryOrder);
-  const head = { op: undefined, bit: -1, isCall: false, time: -Infinity, match: undefined, prev: undefined, next: undefined } as unknown as Entry<I, O>;
+  const head = {
+    op: undefined,
+    bit: -1,
+    isCall: false,
+    time: -Infinity,
+    match: undefined,
+    prev: undefined,
+    next: undefined,
+  } as unknown as Entry<I, O>;
   let last = head;
   for (const entry of entries) {
     last.next = entry;
@@ -208,7 +232,9 @@ export function checkPartition<S, I, O>(
   const seen = new Set<string>();
   // path[i] is the call linearized at depth i; frames[i] the choices tried at depth i.
   const path: Entry<I, O>[] = [];
-  const frames: Frame<I, O, S>[] = [{ options: choices(head, model, model.init(partition)), index: 0, state: model.init(partition) }];
+  const frames: Frame<I, O, S>[] = [
+    { options: choices(head, model, model.init(partition)), index: 0, state: model.init(partition) },
+  ];
   let steps = 0;
   let longest: Operation<I, O>[] = [];
   let stuck: Operation<I, O>[] = [];
@@ -257,7 +283,8 @@ export function checkLinearizable<S, I, O>(
   const stepsMax = options.stepsMaxPerPartition ?? 20_000_000;
   const byPartition = new Map<string, Operation<I, O>[]>();
   for (const op of ops) {
-    if (!(op.complete >= op.invoke)) throw new Error(`operation ${op.id} completes (${op.complete}) before it is invoked (${op.invoke})`);
+    if (!(op.complete >= op.invoke))
+      throw new Error(`operation ${op.id} completes (${op.complete}) before it is invoked (${op.invoke})`);
     const key = model.partition(op.input);
     // An operation that observes nothing and changes nothing constrains nothing.
     if (key === undefined || (op.output === undefined && model.readOnly(op.input))) continue;
@@ -266,7 +293,8 @@ export function checkLinearizable<S, I, O>(
     list.push(op);
   }
   const partitions: PartitionResult<I, O>[] = [];
-  for (const key of [...byPartition.keys()].sort()) partitions.push(checkPartition(model, key, byPartition.get(key)!, stepsMax));
+  for (const key of [...byPartition.keys()].sort())
+    partitions.push(checkPartition(model, key, byPartition.get(key)!, stepsMax));
   const verdict = partitions.some((p) => p.verdict === "not-linearizable")
     ? "not-linearizable"
     : partitions.some((p) => p.verdict === "unknown")

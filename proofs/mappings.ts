@@ -45,29 +45,48 @@ export function consensusOf(voting: Voting): (s: VotingState) => ConsensusState 
 }
 
 /** THEOREM Spec => V!Spec of Paxos.tla, as a mapping to check. */
-export function paxosRefinesVoting(paxos: Paxos, toVoting = votingOf(paxos)): RefinementMapping<PaxosState, VotingState, VotingAction> {
+export function paxosRefinesVoting(
+  paxos: Paxos,
+  toVoting = votingOf(paxos),
+): RefinementMapping<PaxosState, VotingState, VotingAction> {
   return { name: "Paxos => Voting", upper: paxos.V, map: toVoting };
 }
 
 /** THEOREM Spec => C!Spec of Voting.tla, as a mapping to check. */
-export function votingRefinesConsensus(voting: Voting): RefinementMapping<VotingState, ConsensusState, ConsensusAction> {
-  return { name: "Voting => Consensus", upper: new Consensus({ values: voting.constants.values }), map: consensusOf(voting) };
+export function votingRefinesConsensus(
+  voting: Voting,
+): RefinementMapping<VotingState, ConsensusState, ConsensusAction> {
+  return {
+    name: "Voting => Consensus",
+    upper: new Consensus({ values: voting.constants.values }),
+    map: consensusOf(voting),
+  };
 }
 
 /**
  * Paxos => Consensus through Voting (THEOREM Spec => V!C!Spec, the transitivity remark at
  * the end of Paxos.tla): chosen <- V!chosen with votes <- votes.
  */
-export function paxosRefinesConsensus(paxos: Paxos, toVoting = votingOf(paxos)): RefinementMapping<PaxosState, ConsensusState, ConsensusAction> {
+export function paxosRefinesConsensus(
+  paxos: Paxos,
+  toVoting = votingOf(paxos),
+): RefinementMapping<PaxosState, ConsensusState, ConsensusAction> {
   const toConsensus = consensusOf(paxos.V);
-  return { name: "Paxos => Consensus", upper: new Consensus({ values: paxos.constants.values }), map: (s) => toConsensus(toVoting(s)) };
+  return {
+    name: "Paxos => Consensus",
+    upper: new Consensus({ values: paxos.constants.values }),
+    map: (s) => toConsensus(toVoting(s)),
+  };
 }
 
 /** The refinement checks run when exploring Paxos: to Voting and, through it, to Consensus. */
 export function paxosChecks(paxos: Paxos): RefinementCheck<PaxosState, PaxosAction>[] {
   const lowerKind = (a: PaxosAction): string => a._tag;
   const toVoting = votingOf(paxos);
-  return [refinementCheck(paxosRefinesVoting(paxos, toVoting), { lowerKind }), refinementCheck(paxosRefinesConsensus(paxos, toVoting), { lowerKind })];
+  return [
+    refinementCheck(paxosRefinesVoting(paxos, toVoting), { lowerKind }),
+    refinementCheck(paxosRefinesConsensus(paxos, toVoting), { lowerKind }),
+  ];
 }
 
 /** The refinement check run when exploring Voting: to Consensus. */

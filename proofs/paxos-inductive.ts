@@ -39,7 +39,8 @@ export function inductiveStrengthening(paxos: Paxos): Invariant<PaxosState>[] {
       statement: "\\A a \\in Acceptor : maxVBal[a] =< maxBal[a]",
       check: (s) => {
         for (let a = 0; a < acceptors; a++) {
-          if (paxos.maxBal(s, a) < paxos.maxVBal(s, a)) return `maxBal[${acceptorName(a)}] = ${paxos.maxBal(s, a)} < maxVBal[${acceptorName(a)}] = ${paxos.maxVBal(s, a)}`;
+          if (paxos.maxBal(s, a) < paxos.maxVBal(s, a))
+            return `maxBal[${acceptorName(a)}] = ${paxos.maxBal(s, a)} < maxVBal[${acceptorName(a)}] = ${paxos.maxVBal(s, a)}`;
         }
         return undefined;
       },
@@ -51,7 +52,9 @@ export function inductiveStrengthening(paxos: Paxos): Invariant<PaxosState>[] {
         for (const m of paxos.msgs(s)) {
           if (m.type !== "1b") continue;
           for (let c = m.mbal + 1; c < m.bal; c++) {
-            for (let v = 0; v < values; v++) if (paxos.sent(s, paxos.msg2b(m.acc, c, v))) return `${showMessage(m)} hides the vote <<${c}, ${valueName(v)}>> of ${acceptorName(m.acc)}`;
+            for (let v = 0; v < values; v++)
+              if (paxos.sent(s, paxos.msg2b(m.acc, c, v)))
+                return `${showMessage(m)} hides the vote <<${c}, ${valueName(v)}>> of ${acceptorName(m.acc)}`;
           }
         }
         return undefined;
@@ -66,8 +69,10 @@ export function inductiveStrengthening(paxos: Paxos): Invariant<PaxosState>[] {
             for (let v = 0; v < values; v++) {
               if (!paxos.sent(s, paxos.msg2b(a, b, v))) continue;
               const m = showMessage({ type: "2b", acc: a, bal: b, val: v });
-              if (paxos.maxVBal(s, a) < b) return `${m} was sent but maxVBal[${acceptorName(a)}] = ${paxos.maxVBal(s, a)} < ${b}`;
-              if (!paxos.sent(s, paxos.msg2a(b, v))) return `${m} was sent but no 2a message for <<${b}, ${valueName(v)}>>`;
+              if (paxos.maxVBal(s, a) < b)
+                return `${m} was sent but maxVBal[${acceptorName(a)}] = ${paxos.maxVBal(s, a)} < ${b}`;
+              if (!paxos.sent(s, paxos.msg2a(b, v)))
+                return `${m} was sent but no 2a message for <<${b}, ${valueName(v)}>>`;
             }
           }
         }
@@ -106,25 +111,33 @@ export function inductiveInvariant(paxos: Paxos): Invariant<PaxosState>[] {
  * Leaving a conjunct out of `keep` leaves its repair out: that is how states satisfying a
  * weaker invariant, and so its counterexamples to induction, are generated.
  */
-export function paxosStatesSatisfying(paxos: Paxos, keep: readonly string[], messagesMax = 12): fc.Arbitrary<PaxosState> {
+export function paxosStatesSatisfying(
+  paxos: Paxos,
+  keep: readonly string[],
+  messagesMax = 12,
+): fc.Arbitrary<PaxosState> {
   const { State, Message: MessageSchema } = paxos.schemas();
-  const withTheir2a = (msgs: readonly Message[]): Message[] => msgs.flatMap((m): Message[] => (m.type === "2b" ? [m, { type: "2a", bal: m.bal, val: m.val }] : [m]));
-  return fc.tuple(arbitraryOf(State), fc.array(arbitraryOf(MessageSchema), { maxLength: messagesMax })).map(([view, msgs]) => {
-    const names = new Set(keep);
-    let s = paxos.make({ ...view, msgs: withTheir2a(msgs) });
-    for (let pass = 0; pass <= 2 * messagesMax + 2; pass++) {
-      const next = paxos.make(repairPass(paxos, paxos.view(s), names));
-      if (paxos.key(next) === paxos.key(s)) return s;
-      s = next;
-    }
-    throw new Error("repair passes did not converge");
-  });
+  const withTheir2a = (msgs: readonly Message[]): Message[] =>
+    msgs.flatMap((m): Message[] => (m.type === "2b" ? [m, { type: "2a", bal: m.bal, val: m.val }] : [m]));
+  return fc
+    .tuple(arbitraryOf(State), fc.array(arbitraryOf(MessageSchema), { maxLength: messagesMax }))
+    .map(([view, msgs]) => {
+      const names = new Set(keep);
+      let s = paxos.make({ ...view, msgs: withTheir2a(msgs) });
+      for (let pass = 0; pass <= 2 * messagesMax + 2; pass++) {
+        const next = paxos.make(repairPass(paxos, paxos.view(s), names));
+        if (paxos.key(next) === paxos.key(s)) return s;
+        s = next;
+      }
+      throw new Error("repair passes did not converge");
+    });
 }
 
 function repairPass(paxos: Paxos, input: PaxosView, keep: ReadonlySet<string>): PaxosView {
   const { ballots, acceptors, quorums } = paxos.constants;
   let view = input;
-  const has2a = (bal: number, val: number): boolean => view.msgs.some((m) => m.type === "2a" && m.bal === bal && m.val === val);
+  const has2a = (bal: number, val: number): boolean =>
+    view.msgs.some((m) => m.type === "2a" && m.bal === bal && m.val === val);
   if (keep.has("VoteHas2a")) view = { ...view, msgs: view.msgs.filter((m) => m.type !== "2b" || has2a(m.bal, m.val)) };
   if (keep.has("V!VotesSafe") || keep.has("V!OneValuePerBallot")) {
     const kept: Message[] = view.msgs.filter((m) => m.type !== "2b");
@@ -151,10 +164,12 @@ function repairPass(paxos: Paxos, input: PaxosView, keep: ReadonlySet<string>): 
     }
     view = { ...view, maxVBal, maxVal };
   }
-  if (keep.has("MaxVBalAtMostMaxBal")) view = { ...view, maxBal: view.maxBal.map((b, a) => Math.max(b, view.maxVBal[a]!)) };
+  if (keep.has("MaxVBalAtMostMaxBal"))
+    view = { ...view, maxBal: view.maxBal.map((b, a) => Math.max(b, view.maxVBal[a]!)) };
   if (keep.has("Inv!3(1b)") || keep.has("OneBReportsLastVote")) {
     const votes = view.msgs.filter((m) => m.type === "2b");
-    const cast = (acc: number, bal: number, val: number | None): boolean => votes.some((m) => m.acc === acc && m.bal === bal && m.val === val);
+    const cast = (acc: number, bal: number, val: number | None): boolean =>
+      votes.some((m) => m.acc === acc && m.bal === bal && m.val === val);
     const maxBal = [...view.maxBal];
     const msgs = view.msgs.map((m): Message => {
       if (m.type !== "1b") return m;

@@ -28,18 +28,28 @@ import { VotingGhost } from "./voting-per-slot.ts";
 type St = ReplicaState<KvState, KvInput, KvOutput>;
 const universe = [1, 2, 3, 4];
 const b = (round: number, replica: number): Ballot => ({ round, replica });
-const put = (value: string): Value<KvInput> => ({ _tag: "batch", commands: [{ clientId: "c1", seq: 1, input: { _tag: "put", key: "x", value } }] });
+const put = (value: string): Value<KvInput> => ({
+  _tag: "batch",
+  commands: [{ clientId: "c1", seq: 1, input: { _tag: "put", key: "x", value } }],
+});
 const promise = (ballot: Ballot): DurableRecord<KvInput> => ({ _tag: "promise", ballot });
-const vote = (slot: number, ballot: Ballot, value: Value<KvInput>): DurableRecord<KvInput> => ({ _tag: "vote", slot, ballot, value });
+const vote = (slot: number, ballot: Ballot, value: Value<KvInput>): DurableRecord<KvInput> => ({
+  _tag: "vote",
+  slot,
+  ballot,
+  value,
+});
 
 function booted(self = 1): St {
-  return step(initialState(parseConfig({ members: [1, 2, 3], self }), kv), { _tag: "Recover", now: 0, records: [] }).state;
+  return step(initialState(parseConfig({ members: [1, 2, 3], self }), kv), { _tag: "Recover", now: 0, records: [] })
+    .state;
 }
 
 describe("Voting with per-slot acceptors", () => {
   /** Slots 1..9 are decided by {1,2,3}, slots 10.. by {3,4}; slot 20 is not determined yet. */
   const votersOf = (slot: number) => (slot >= 20 ? undefined : slot >= 10 ? [3, 4] : [1, 2, 3]);
-  const ghost = (chosen: string[] = []) => new VotingGhost<KvInput>(universe, new Tally(), (e) => chosen.push(`${e.slot}:${e.key}`), votersOf);
+  const ghost = (chosen: string[] = []) =>
+    new VotingGhost<KvInput>(universe, new Tally(), (e) => chosen.push(`${e.slot}:${e.key}`), votersOf);
 
   it("VoterOfTheSlot: a replica votes at a slot whose configuration does not list it", () => {
     const g = ghost();
@@ -116,12 +126,23 @@ describe("snapshots and truncation", () => {
   it("SnapshotMatchesSpec: a snapshot whose state is not the spec's after the prefix it claims", () => {
     const s = booted();
     const ctx = s.ctx;
-    const right = ctx.service.apply({ clientId: "c1", seq: 1, input: { _tag: "put", key: "x", value: "1" } }, ctx.service.start).state;
-    const wrong = ctx.service.apply({ clientId: "c1", seq: 1, input: { _tag: "put", key: "x", value: "2" } }, ctx.service.start).state;
-    const snapshotOf = (service: typeof right, slot = 1) => makeSnapshot(ctx, { slot, service, outputDigestA: 0, outputDigestB: 0, configs: [ctx.initial], checkpoints: [] });
+    const right = ctx.service.apply(
+      { clientId: "c1", seq: 1, input: { _tag: "put", key: "x", value: "1" } },
+      ctx.service.start,
+    ).state;
+    const wrong = ctx.service.apply(
+      { clientId: "c1", seq: 1, input: { _tag: "put", key: "x", value: "2" } },
+      ctx.service.start,
+    ).state;
+    const snapshotOf = (service: typeof right, slot = 1) =>
+      makeSnapshot(ctx, { slot, service, outputDigestA: 0, outputDigestB: 0, configs: [ctx.initial], checkpoints: [] });
     expect(checkFailedBy(() => checkSnapshot(1, ctx, snapshotOf(right), service(), configurations()))).toBe("passes");
-    expect(checkFailedBy(() => checkSnapshot(1, ctx, snapshotOf(wrong), service(), configurations()))).toBe("SnapshotMatchesSpec");
-    expect(checkFailedBy(() => checkSnapshot(1, ctx, snapshotOf(right, 2), service(), configurations()))).toBe("SnapshotMatchesSpec");
+    expect(checkFailedBy(() => checkSnapshot(1, ctx, snapshotOf(wrong), service(), configurations()))).toBe(
+      "SnapshotMatchesSpec",
+    );
+    expect(checkFailedBy(() => checkSnapshot(1, ctx, snapshotOf(right, 2), service(), configurations()))).toBe(
+      "SnapshotMatchesSpec",
+    );
   });
 
   it("SnapshotsAdvance: a snapshot made durable after a later one", () => {
@@ -151,7 +172,9 @@ describe("snapshots and truncation", () => {
       sentAt: 0,
     });
     expect(checkFailedBy(() => checkPromise(g, 0, m(0, []), 0))).toBe("PromiseReportsVotes");
-    expect(checkFailedBy(() => checkPromise(g, 0, m(0, [{ slot: 3, ballot: b(1, 1), value: put("1") }]), 0))).toBe("passes");
+    expect(checkFailedBy(() => checkPromise(g, 0, m(0, [{ slot: 3, ballot: b(1, 1), value: put("1") }]), 0))).toBe(
+      "passes",
+    );
     expect(checkFailedBy(() => checkPromise(g, 0, m(4, []), 4))).toBe("passes");
     expect(checkFailedBy(() => checkPromise(g, 0, m(4, []), 2))).toBe("PromiseReportsVotes");
   });

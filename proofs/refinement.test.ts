@@ -19,8 +19,20 @@ describe("refinement checker", () => {
     const r = explore(paxos, { checks });
     expect(r.violation).toBeUndefined();
     expect(r.transitions).toBe(22994);
-    expect([...checks[0]!.tally.keys()].sort()).toEqual(["Phase1a |-> stutter", "Phase1b |-> IncreaseMaxBal", "Phase2a |-> stutter", "Phase2b |-> VoteFor", "Phase2b |-> stutter"]);
-    expect([...checks[1]!.tally.keys()].sort()).toEqual(["Phase1a |-> stutter", "Phase1b |-> stutter", "Phase2a |-> stutter", "Phase2b |-> Choose", "Phase2b |-> stutter"]);
+    expect([...checks[0]!.tally.keys()].sort()).toEqual([
+      "Phase1a |-> stutter",
+      "Phase1b |-> IncreaseMaxBal",
+      "Phase2a |-> stutter",
+      "Phase2b |-> VoteFor",
+      "Phase2b |-> stutter",
+    ]);
+    expect([...checks[1]!.tally.keys()].sort()).toEqual([
+      "Phase1a |-> stutter",
+      "Phase1b |-> stutter",
+      "Phase2a |-> stutter",
+      "Phase2b |-> Choose",
+      "Phase2b |-> stutter",
+    ]);
     const total = [...checks[0]!.tally.values()].reduce((x, y) => x + y, 0);
     expect(total).toBe(r.transitions);
   });
@@ -29,7 +41,9 @@ describe("refinement checker", () => {
     const voting = new Voting({ acceptors: 3, values: 2, maxBallot: 1 });
     const checks = votingChecks(voting);
     expect(explore(voting, { checks }).violation).toBeUndefined();
-    expect(checks[0]!.summary!()).toEqual(expect.arrayContaining([expect.stringMatching(/^VoteFor \|-> Choose: \d+$/)]));
+    expect(checks[0]!.summary!()).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^VoteFor \|-> Choose: \d+$/)]),
+    );
   });
 
   test("names the Voting action of a Paxos step", () => {
@@ -37,10 +51,16 @@ describe("refinement checker", () => {
       maxBal: [1, 1, -1],
       maxVBal: [-1, -1, -1],
       maxVal: [None, None, None],
-      msgs: [{ type: "1a", bal: 1 }, { type: "1b", acc: 0, bal: 1, mbal: -1, mval: None }, { type: "1b", acc: 1, bal: 1, mbal: -1, mval: None }, { type: "2a", bal: 1, val: 0 }],
+      msgs: [
+        { type: "1a", bal: 1 },
+        { type: "1b", acc: 0, bal: 1, mbal: -1, mval: None },
+        { type: "1b", acc: 1, bal: 1, mbal: -1, mval: None },
+        { type: "2a", bal: 1, val: 0 },
+      ],
     });
     const mapping = paxosRefinesVoting(paxos);
-    const step = (action: Parameters<Paxos["transition"]>[0]): string => describeStep(paxos, mapping, s, action, paxos.transition(action, s));
+    const step = (action: Parameters<Paxos["transition"]>[0]): string =>
+      describeStep(paxos, mapping, s, action, paxos.transition(action, s));
     expect(step({ _tag: "Phase2b", a: 1, bal: 1, val: 0 })).toBe("Phase2b(a2) on 2a(1, v1) |-> VoteFor(a2, 1, v1)");
     expect(step({ _tag: "Phase1b", a: 2, bal: 1 })).toBe("Phase1b(a3) on 1a(1) |-> IncreaseMaxBal(a3, 1)");
     expect(step({ _tag: "Phase1a", b: 0 })).toBe("Phase1a(0) |-> stutter");
@@ -48,14 +68,30 @@ describe("refinement checker", () => {
   });
 
   test("catches a wrong mapping (maxBal read from maxVBal) with the shortest trace and both abstract states", () => {
-    const wrong = { name: "Paxos => Voting, maxBal <- maxVBal", upper: paxos.V, map: (s: PaxosState): VotingState => paxos.V.make({ ...paxos.V.view(votingOf(paxos)(s)), maxBal: paxos.view(s).maxVBal }) };
+    const wrong = {
+      name: "Paxos => Voting, maxBal <- maxVBal",
+      upper: paxos.V,
+      map: (s: PaxosState): VotingState =>
+        paxos.V.make({ ...paxos.V.view(votingOf(paxos)(s)), maxBal: paxos.view(s).maxVBal }),
+    };
     const r = explore(paxos, { checks: [refinementCheck(wrong)] });
     expect(r.violation?.kind).toBe("step");
     expect(r.violation?.check).toBe("Paxos => Voting, maxBal <- maxVBal");
-    expect(r.violation?.trace.map((t) => t.action)).toEqual(["Init", "Phase1a(0)", "Phase1b(a1) on 1a(0)", "Phase1b(a2) on 1a(0)", "Phase2a(0, v1)", "Phase2b(a1) on 2a(0, v1)"]);
+    expect(r.violation?.trace.map((t) => t.action)).toEqual([
+      "Init",
+      "Phase1a(0)",
+      "Phase1b(a1) on 1a(0)",
+      "Phase1b(a2) on 1a(0)",
+      "Phase2a(0, v1)",
+      "Phase2b(a1) on 2a(0, v1)",
+    ]);
     expect(r.violation?.message).toContain("is neither a stutter nor a step of any enabled Voting action");
-    expect(r.violation?.message).toContain("mapped state before:\n/\\ votes = (a1 :> {} @@ a2 :> {} @@ a3 :> {})\n/\\ maxBal = (a1 :> -1 @@ a2 :> -1 @@ a3 :> -1)");
-    expect(r.violation?.message).toContain("mapped state after:\n/\\ votes = (a1 :> {<<0, v1>>} @@ a2 :> {} @@ a3 :> {})");
+    expect(r.violation?.message).toContain(
+      "mapped state before:\n/\\ votes = (a1 :> {} @@ a2 :> {} @@ a3 :> {})\n/\\ maxBal = (a1 :> -1 @@ a2 :> -1 @@ a3 :> -1)",
+    );
+    expect(r.violation?.message).toContain(
+      "mapped state after:\n/\\ votes = (a1 :> {<<0, v1>>} @@ a2 :> {} @@ a3 :> {})",
+    );
   });
 
   test("catches a wrong mapping (votes read off 2a messages) at the first Phase2a", () => {
@@ -64,13 +100,16 @@ describe("refinement checker", () => {
       const proposed = view.msgs.flatMap((m) => (m.type === "2a" ? [[m.bal, m.val] as const] : []));
       return paxos.V.make({ maxBal: view.maxBal, votes: view.maxBal.map(() => proposed) });
     };
-    const r = explore(paxos, { checks: [refinementCheck({ name: "votes from 2a", upper: paxos.V, map: fromProposals })] });
+    const r = explore(paxos, {
+      checks: [refinementCheck({ name: "votes from 2a", upper: paxos.V, map: fromProposals })],
+    });
     expect(r.violation?.trace.at(-1)?.action).toBe("Phase2a(0, v1)");
     expect(r.violation?.trace).toHaveLength(5);
   });
 
   test("checks that the mapped initial state is initial", () => {
-    const shifted = (s: PaxosState): VotingState => paxos.V.make({ ...paxos.V.view(votingOf(paxos)(s)), maxBal: [0, -1, -1] });
+    const shifted = (s: PaxosState): VotingState =>
+      paxos.V.make({ ...paxos.V.view(votingOf(paxos)(s)), maxBal: [0, -1, -1] });
     const r = explore(paxos, { checks: [refinementCheck({ name: "shifted", upper: paxos.V, map: shifted })] });
     expect(r.violation?.kind).toBe("init");
     expect(r.violation?.message).toMatch(/not an initial state of Voting/);
@@ -100,6 +139,8 @@ describe("refinement checker", () => {
     const voting = new Voting({ acceptors: 3, values: 2, maxBallot: 1 });
     const s = voting.make({ votes: [[[0, 1]], [], []], maxBal: [0, 0, -1] });
     const mapping = votingRefinesConsensus(voting);
-    expect(describeStep(voting, mapping, s, { _tag: "VoteFor", a: 1, b: 0, v: 1 }, voting.VoteFor(s, 1, 0, 1))).toBe("VoteFor(a2, 0, v2) |-> Choose(v2)");
+    expect(describeStep(voting, mapping, s, { _tag: "VoteFor", a: 1, b: 0, v: 1 }, voting.VoteFor(s, 1, 0, 1))).toBe(
+      "VoteFor(a2, 0, v2) |-> Choose(v2)",
+    );
   });
 });

@@ -69,7 +69,10 @@ export interface RefinementCheck<L, LA> extends StepCheck<L, LA> {
  * A StepCheck that checks `mapping` on every transition (see the module comment). Failures
  * name the upper spec's verdict and show both abstract states.
  */
-export function refinementCheck<L, LA, U, UA>(mapping: RefinementMapping<L, U, UA>, options: RefinementOptions<LA> = {}): RefinementCheck<L, LA> {
+export function refinementCheck<L, LA, U, UA>(
+  mapping: RefinementMapping<L, U, UA>,
+  options: RefinementOptions<LA> = {},
+): RefinementCheck<L, LA> {
   const { upper, map } = mapping;
   const initKeys = new Set(upper.init.map((s) => upper.key(s)));
   // Verdicts by abstract source state, then by abstract target: the name of the upper
@@ -84,7 +87,10 @@ export function refinementCheck<L, LA, U, UA>(mapping: RefinementMapping<L, U, U
   let lastVerdicts = new Map<string, string>();
 
   const failure = (from: U, to: U, match: StepMatch<UA>): string => {
-    const what = match.kind === "ambiguous" ? `matches ${match.names.length} ${upper.name} actions (${match.names.join(", ")}), not exactly one` : `is neither a stutter nor a step of any enabled ${upper.name} action`;
+    const what =
+      match.kind === "ambiguous"
+        ? `matches ${match.names.length} ${upper.name} actions (${match.names.join(", ")}), not exactly one`
+        : `is neither a stutter nor a step of any enabled ${upper.name} action`;
     return `the mapped step ${what}\nmapped state before:\n${upper.show(from)}\nmapped state after:\n${upper.show(to)}`;
   };
   const count = (kind: string, verdict: string): void => {
@@ -97,7 +103,8 @@ export function refinementCheck<L, LA, U, UA>(mapping: RefinementMapping<L, U, U
     name: mapping.name,
     get tally() {
       const out = new Map<string, number>();
-      for (const [kind, byVerdict] of counts) for (const [verdict, n] of byVerdict) out.set(`${kind} |-> ${verdict}`, n);
+      for (const [kind, byVerdict] of counts)
+        for (const [verdict, n] of byVerdict) out.set(`${kind} |-> ${verdict}`, n);
       return out;
     },
     checkInit(state) {
@@ -140,7 +147,13 @@ export function refinementCheck<L, LA, U, UA>(mapping: RefinementMapping<L, U, U
  * One step described in both specs: "Phase2b(a2) on 2a(1, v1) |-> VoteFor(a2, 1, v1)", or
  * "... |-> stutter", or an explanation of why it maps to nothing.
  */
-export function describeStep<L, LA, U, UA>(lower: Spec<L, LA>, mapping: RefinementMapping<L, U, UA>, from: L, action: LA, to: L): string {
+export function describeStep<L, LA, U, UA>(
+  lower: Spec<L, LA>,
+  mapping: RefinementMapping<L, U, UA>,
+  from: L,
+  action: LA,
+  to: L,
+): string {
   const match = matchStep(mapping.upper, mapping.map(from), mapping.map(to));
   const left = lower.output(action, from);
   switch (match.kind) {

@@ -79,7 +79,11 @@ export class ServiceGhost<S, I, O> {
 
   /** The Service's abstract state, for reports: the chosen prefix, the count, the digest, the last requests. */
   show(): string {
-    return [`/\\ executed sequence = the commands of slots 1..${this.prefix} (${this.state.executed} requests)`, `/\\ state = ${this.digest(this.state)}`, ...this.recent.map((r) => `   ${r}`)].join("\n");
+    return [
+      `/\\ executed sequence = the commands of slots 1..${this.prefix} (${this.state.executed} requests)`,
+      `/\\ state = ${this.digest(this.state)}`,
+      ...this.recent.map((r) => `   ${r}`),
+    ].join("\n");
   }
 
   private note(line: string): void {
@@ -99,7 +103,9 @@ export class ServiceGhost<S, I, O> {
     this.state = applied.state;
     if (applied.output._tag === "executed") {
       this.executions.set(`${clientId}#${seq}`, { slot: this.prefix, output: applied.output.output });
-      this.note(`slot ${this.prefix}: Apply(${clientId}#${seq} ${JSON.stringify(input)}) -> ${JSON.stringify(applied.output.output)}`);
+      this.note(
+        `slot ${this.prefix}: Apply(${clientId}#${seq} ${JSON.stringify(input)}) -> ${JSON.stringify(applied.output.output)}`,
+      );
       this.tally.add("Service: Apply");
     } else {
       this.tally.add(`Service: Apply (${applied.output._tag}: a stutter of the state)`);
@@ -147,11 +153,21 @@ export class ServiceGhost<S, I, O> {
   }
 
   /** ExecutedPrefixAgreement, ExactlyOnce, DigestAgreement for a replica whose executed prefix may have grown. */
-  executed(replica: number, before: ReplicaState<S, I, O> | null, after: ReplicaState<S, I, O>, recovered: boolean): void {
+  executed(
+    replica: number,
+    before: ReplicaState<S, I, O> | null,
+    after: ReplicaState<S, I, O>,
+    recovered: boolean,
+  ): void {
     const from = recovered || before === null ? 0 : before.learner.executedUpTo;
     const to = after.learner.executedUpTo;
     if (to === from && !recovered) return;
-    if (to < from) violated({ check: "ExecutedPrefixAgreement", level: "Service", message: `replica index ${replica} un-executed slots ${to + 1}..${from}` });
+    if (to < from)
+      violated({
+        check: "ExecutedPrefixAgreement",
+        level: "Service",
+        message: `replica index ${replica} un-executed slots ${to + 1}..${from}`,
+      });
     for (let slot = from + 1; slot <= to; slot++) {
       const mine = slotMapGet(after.learner.log, slot);
       // A slot the replica's log does not hold at or below its snapshot (it came with the snapshot,

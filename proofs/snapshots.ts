@@ -40,18 +40,30 @@ export function checkSnapshot<S, I, O>(
   service: ServiceGhost<S, I, O>,
   configurations: ConfigurationGhost<I>,
 ): void {
-  const fail = (message: string): never => violated({ check: "SnapshotMatchesSpec", level: "Service", message: `replica ${id}'s snapshot of slot ${info.slot}: ${message}` });
+  const fail = (message: string): never =>
+    violated({
+      check: "SnapshotMatchesSpec",
+      level: "Service",
+      message: `replica ${id}'s snapshot of slot ${info.slot}: ${message}`,
+    });
   const spec = service.digestAfter(info.slot);
   if (spec === undefined) fail(`the chosen prefix ends at slot ${service.prefix}: it claims slots that are not chosen`);
   const contents = decodeSnapshot(ctx, info.data);
   if (typeof contents === "string") return fail(`it does not decode: ${contents}`);
   if (contents.slot !== info.slot) fail(`it holds the state of slot ${contents.slot}`);
   const mine = service.digest(contents.service);
-  if (mine !== spec) fail(`its service state differs from the spec's after the chosen prefix (spec ${spec}, snapshot ${mine})`);
+  if (mine !== spec)
+    fail(`its service state differs from the spec's after the chosen prefix (spec ${spec}, snapshot ${mine})`);
   const configuration = configurationFor(contents.configs, info.slot + 1);
   const expected = configurations.at(info.slot + 1);
-  if (expected !== undefined && (configuration.voters.join() !== expected.voters.join() || configuration.learners.join() !== expected.learners.join())) {
-    fail(`it says voters ${configuration.voters.join(",")} govern slot ${info.slot + 1}, the chosen prefix says ${expected.voters.join(",")}`);
+  if (
+    expected !== undefined &&
+    (configuration.voters.join() !== expected.voters.join() ||
+      configuration.learners.join() !== expected.learners.join())
+  ) {
+    fail(
+      `it says voters ${configuration.voters.join(",")} govern slot ${info.slot + 1}, the chosen prefix says ${expected.voters.join(",")}`,
+    );
   }
 }
 
@@ -66,7 +78,12 @@ export function checkSnapshotAdvances(id: number, slot: number, previous: number
 }
 
 /** TruncationSafe for a live replica after a step; `durableSnapshot` is its latest durable snapshot's slot (0: none). */
-export function checkTruncation<S, I, O>(id: number, state: ReplicaState<S, I, O>, durableSnapshot: number, chosenPrefix: number): void {
+export function checkTruncation<S, I, O>(
+  id: number,
+  state: ReplicaState<S, I, O>,
+  durableSnapshot: number,
+  chosenPrefix: number,
+): void {
   const t = state.acceptor.truncatedUpTo;
   if (t === 0) return;
   if (t > durableSnapshot) {
@@ -106,7 +123,12 @@ export function checkPromise<I>(voting: VotingGhost<I>, a: number, m: PromiseMsg
     if (highest < 0) continue;
     const expected = sv.byBallot.get(highest)!;
     const reported = m.votes.find((v) => v.slot === slot);
-    if (reported !== undefined && voting.nat(reported.ballot) === highest && valuesEqual(reported.value, expected.value)) continue;
+    if (
+      reported !== undefined &&
+      voting.nat(reported.ballot) === highest &&
+      valuesEqual(reported.value, expected.value)
+    )
+      continue;
     violated({
       check: "PromiseReportsVotes",
       level: "Voting",

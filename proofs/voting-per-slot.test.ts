@@ -23,10 +23,13 @@ const keys = values.map((v) => JSON.stringify(v));
 /** A random slot state: per ballot an optional value and its voters; per acceptor a maxBal. */
 function stateArbitrary(acceptors: number) {
   return fc.record({
-    ballots: fc.array(fc.option(fc.record({ v: fc.nat({ max: 1 }), voters: fc.nat({ max: (1 << acceptors) - 1 }) }), { nil: null }), {
-      minLength: maxBallot + 1,
-      maxLength: maxBallot + 1,
-    }),
+    ballots: fc.array(
+      fc.option(fc.record({ v: fc.nat({ max: 1 }), voters: fc.nat({ max: (1 << acceptors) - 1 }) }), { nil: null }),
+      {
+        minLength: maxBallot + 1,
+        maxLength: maxBallot + 1,
+      },
+    ),
     maxBal: fc.array(fc.integer({ min: -1, max: maxBallot }), { minLength: acceptors, maxLength: acceptors }),
   });
 }
@@ -35,7 +38,9 @@ describe("Voting per slot agrees with Voting.tla's operators", () => {
   for (const acceptors of [3, 5]) {
     it(`ShowsSafeAt and SafeAt, ${acceptors} acceptors`, () => {
       const spec = new Voting({ acceptors, values: 2, maxBallot });
-      const quorums = quorumMasks(acceptors, Math.floor(acceptors / 2) + 1).map((m) => [...Array(acceptors).keys()].filter((a) => (m & (1 << a)) !== 0));
+      const quorums = quorumMasks(acceptors, Math.floor(acceptors / 2) + 1).map((m) =>
+        [...Array(acceptors).keys()].filter((a) => (m & (1 << a)) !== 0),
+      );
       fc.assert(
         fc.property(stateArbitrary(acceptors), ({ ballots, maxBal }) => {
           // The ghost: one slot, ballots as Nats.
@@ -64,7 +69,9 @@ describe("Voting per slot agrees with Voting.tla's operators", () => {
           for (let b = 0; b <= maxBallot; b++) {
             for (let v = 0; v < 2; v++) {
               expect(ghost.safeAt(sv, b, keys[v]!) === undefined, `SafeAt(${b}, v${v + 1})`).toBe(spec.SafeAt(s, b, v));
-              expect(ghost.showsSafe(sv, b, keys[v]!), `\\E Q : ShowsSafeAt(Q, ${b}, v${v + 1})`).toBe(quorums.some((q) => spec.ShowsSafeAt(s, q, b, v)));
+              expect(ghost.showsSafe(sv, b, keys[v]!), `\\E Q : ShowsSafeAt(Q, ${b}, v${v + 1})`).toBe(
+                quorums.some((q) => spec.ShowsSafeAt(s, q, b, v)),
+              );
             }
           }
         }),

@@ -21,7 +21,15 @@
  * enabling condition of VoteFor is Voting.tla's, with ShowsSafeAt decided per quorum from the
  * highest vote below b (the only possible witness c: a lower one has a vote of Q in between).
  */
-import { ballotToNat, showBallot, valuesEqual, type Ballot, type DurableRecord, type ReplicaId, type Value } from "../impl/core/index.ts";
+import {
+  ballotToNat,
+  showBallot,
+  valuesEqual,
+  type Ballot,
+  type DurableRecord,
+  type ReplicaId,
+  type Value,
+} from "../impl/core/index.ts";
 import { violated, type Tally } from "./violation.ts";
 
 /** One ballot's votes at one slot: its single value (OneValuePerBallot) and who voted. */
@@ -147,7 +155,14 @@ export class VotingGhost<I> {
         q = quorumsOf(acceptors, this.n);
         this.quorumCache.set(acceptors, q);
       }
-      sv = { acceptors, quorum: q.quorum, quorums: q.quorums, byAcceptor: Array.from({ length: this.n }, () => []), byBallot: new Map(), chosen: undefined };
+      sv = {
+        acceptors,
+        quorum: q.quorum,
+        quorums: q.quorums,
+        byAcceptor: Array.from({ length: this.n }, () => []),
+        byBallot: new Map(),
+        chosen: undefined,
+      };
       this.slots.set(s, sv);
     }
     return sv;
@@ -333,7 +348,11 @@ export class VotingGhost<I> {
 
   private showAfterVote(slot: number, a: number, b: number, key: string, value: Value<I>): string {
     const sv = this.slot(slot);
-    const copy: SlotVotes<I> = { ...sv, byAcceptor: sv.byAcceptor.map((x) => x.slice()), byBallot: new Map([...sv.byBallot].map(([k, e]) => [k, { ...e }])) };
+    const copy: SlotVotes<I> = {
+      ...sv,
+      byAcceptor: sv.byAcceptor.map((x) => x.slice()),
+      byBallot: new Map([...sv.byBallot].map(([k, e]) => [k, { ...e }])),
+    };
     insertSorted(copy.byAcceptor[a]!, b);
     const e = copy.byBallot.get(b) ?? { key, value, voters: 0, count: 0 };
     e.voters |= 1 << a;
@@ -345,13 +364,18 @@ export class VotingGhost<I> {
 
   private render(sv: SlotVotes<I>, maxBal: readonly number[]): string {
     const names = new Map<string, string>();
-    for (const [, e] of [...sv.byBallot].sort(([x], [y]) => x - y)) if (!names.has(e.key)) names.set(e.key, `v${names.size + 1}`);
+    for (const [, e] of [...sv.byBallot].sort(([x], [y]) => x - y))
+      if (!names.has(e.key)) names.set(e.key, `v${names.size + 1}`);
     const votes = sv.byAcceptor.map((bs, a) => {
       const pairs = bs.map((b) => `<<${b}, ${names.get(sv.byBallot.get(b)!.key)}>>`);
       return `a${a + 1} :> {${pairs.join(", ")}}`;
     });
     const legend = [...names].map(([k, v]) => `   ${v} = ${k}`);
-    return [`/\\ votes = (${votes.join(" @@ ")})`, `/\\ maxBal = (${maxBal.map((b, a) => `a${a + 1} :> ${b}`).join(" @@ ")})`, ...legend].join("\n");
+    return [
+      `/\\ votes = (${votes.join(" @@ ")})`,
+      `/\\ maxBal = (${maxBal.map((b, a) => `a${a + 1} :> ${b}`).join(" @@ ")})`,
+      ...legend,
+    ].join("\n");
   }
 }
 

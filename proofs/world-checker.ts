@@ -75,12 +75,21 @@ export class WorldChecker<S, I, O> {
   ) {
     const chosenValue = (slot: number) => this.consensus.chosen.get(slot)?.value;
     this.service = new ServiceGhost(app, chosenValue, this.tally);
-    this.configurations = new ConfigurationGhost<I>(options.initialMembers ?? view.members, options.alpha ?? 64, chosenValue);
+    this.configurations = new ConfigurationGhost<I>(
+      options.initialMembers ?? view.members,
+      options.alpha ?? 64,
+      chosenValue,
+    );
     this.consensus = new ConsensusGhost<I>(this.tally, (slot) => {
       this.service.chosen(slot);
       this.configurations.chosen();
     });
-    this.voting = new VotingGhost<I>(view.members, this.tally, (e) => this.consensus.choose(e), (slot) => this.configurations.at(slot)?.voters);
+    this.voting = new VotingGhost<I>(
+      view.members,
+      this.tally,
+      (e) => this.consensus.choose(e),
+      (slot) => this.configurations.at(slot)?.voters,
+    );
     this.lease = new LeaseGhost(view, options.leaseMs, this.tally);
     this.durableSnapshot = view.members.map(() => 0);
   }
@@ -126,7 +135,11 @@ export class WorldChecker<S, I, O> {
           if (c.sameStep && c.result._tag === "ok") this.answeredLocally(step, c.request.seq === undefined);
           break;
         case "Alarm":
-          violated({ check: "DigestAgreement", level: "Service", message: `replica ${id} raised a divergence alarm: ${c.message}` });
+          violated({
+            check: "DigestAgreement",
+            level: "Service",
+            message: `replica ${id} raised a divergence alarm: ${c.message}`,
+          });
           break;
         case "Crash":
           this.tally.add("sometimes: crash in the middle of a step");
@@ -141,7 +154,11 @@ export class WorldChecker<S, I, O> {
     const snapshot = step.after.learner.snapshot;
     if (snapshot !== null && snapshot !== step.before?.learner.snapshot) {
       checkSnapshot(id, step.after.ctx, snapshot, this.service, this.configurations);
-      this.tally.add(step.event === "Receive" && step.message?._tag === "SnapshotChunk" ? "sometimes: snapshot installed by state transfer" : "sometimes: snapshot taken");
+      this.tally.add(
+        step.event === "Receive" && step.message?._tag === "SnapshotChunk"
+          ? "sometimes: snapshot installed by state transfer"
+          : "sometimes: snapshot taken",
+      );
     }
     this.rareStates(step, step.after, answered);
   }
@@ -158,18 +175,30 @@ export class WorldChecker<S, I, O> {
   }
 
   /** The "sometimes" counters that need the replica's state. */
-  private rareStates(step: WorldStep<S, I, O> & { kind: "event" }, after: ReplicaState<S, I, O>, answered: boolean): void {
+  private rareStates(
+    step: WorldStep<S, I, O> & { kind: "event" },
+    after: ReplicaState<S, I, O>,
+    answered: boolean,
+  ): void {
     const before = step.before;
     if (after.role._tag === "leader" && before?.role._tag !== "leader") {
       this.tally.add("sometimes: leader elected");
       const revealed = slotMapEntries(after.role.revealed);
       if (revealed.length > 0) this.tally.add("sometimes: phase 1 revealed a vote");
-      if (revealed.some(([slot]) => !this.consensus.chosen.has(slot))) this.tally.add("sometimes: leader change mid phase 2");
+      if (revealed.some(([slot]) => !this.consensus.chosen.has(slot)))
+        this.tally.add("sometimes: leader change mid phase 2");
     }
-    if (step.event === "ClientRequest" && step.request !== undefined && step.request.seq === undefined && !answered && before?.role._tag === "leader") {
+    if (
+      step.event === "ClientRequest" &&
+      step.request !== undefined &&
+      step.request.seq === undefined &&
+      !answered &&
+      before?.role._tag === "leader"
+    ) {
       const role = before.role;
       const rep = this.view.replicas[step.replica]!;
-      if (!(rep.localAt(this.view.trueTime) < role.leaseUntil)) this.tally.add("sometimes: read refused for want of a lease");
+      if (!(rep.localAt(this.view.trueTime) < role.leaseUntil))
+        this.tally.add("sometimes: read refused for want of a lease");
       else this.tally.add("sometimes: read waits for phase 1's re-proposals");
     }
     if (after.role._tag === "leader" && before?.role._tag !== "leader" && after.learner.configs.length > 1) {
@@ -179,17 +208,34 @@ export class WorldChecker<S, I, O> {
       const next = configurationFor(after.learner.configs, after.learner.executedUpTo + 1);
       if (!next.voters.includes(after.ctx.config.self)) this.tally.add("sometimes: removed leader stepped down");
     }
-    if (step.event === "Receive" && step.message?._tag === "Promise" && step.message.truncatedUpTo >= step.message.fromSlot) {
+    if (
+      step.event === "Receive" &&
+      step.message?._tag === "Promise" &&
+      step.message.truncatedUpTo >= step.message.fromSlot
+    ) {
       this.tally.add("sometimes: Promise with forgotten votes");
     }
-    if (after.learner.configs !== before?.learner.configs && after.learner.executedUpTo > (before?.learner.executedUpTo ?? 0)) {
+    if (
+      after.learner.configs !== before?.learner.configs &&
+      after.learner.executedUpTo > (before?.learner.executedUpTo ?? 0)
+    ) {
       const latest = after.learner.configs[after.learner.configs.length - 1]!;
       if (latest.epoch > (before?.learner.executedUpTo ?? 0)) this.tally.add("sometimes: membership change executed");
     }
-    if (step.event === "Receive" && step.message?._tag === "SnapshotChunk" && before !== null && step.message.slot <= before.learner.executedUpTo) {
+    if (
+      step.event === "Receive" &&
+      step.message?._tag === "SnapshotChunk" &&
+      before !== null &&
+      step.message.slot <= before.learner.executedUpTo
+    ) {
       this.tally.add("sometimes: stale transfer ignored");
     }
-    if (step.event === "Receive" && step.message?._tag === "Prepare" && before !== null && before.now < before.acceptor.noPromiseUntil) {
+    if (
+      step.event === "Receive" &&
+      step.message?._tag === "Prepare" &&
+      before !== null &&
+      before.now < before.acceptor.noPromiseUntil
+    ) {
       this.tally.add("sometimes: prepare during the restart wait");
     }
   }

@@ -28,7 +28,10 @@ import type { SystemView } from "./world-view.ts";
 type St = ReplicaState<KvState, KvInput, KvOutput>;
 const members = [1, 2, 3];
 const b = (round: number, replica: number): Ballot => ({ round, replica });
-const put = (value: string): Value<KvInput> => ({ _tag: "batch", commands: [{ clientId: "c1", seq: 1, input: { _tag: "put", key: "x", value } }] });
+const put = (value: string): Value<KvInput> => ({
+  _tag: "batch",
+  commands: [{ clientId: "c1", seq: 1, input: { _tag: "put", key: "x", value } }],
+});
 const v1 = put("1");
 const v2 = put("2");
 
@@ -36,7 +39,12 @@ function voting(onChosen: (slot: number, key: string) => void = () => undefined)
   return new VotingGhost<KvInput>(members, new Tally(), (e) => onChosen(e.slot, e.key));
 }
 const promise = (ballot: Ballot): DurableRecord<KvInput> => ({ _tag: "promise", ballot });
-const vote = (slot: number, ballot: Ballot, value: Value<KvInput>): DurableRecord<KvInput> => ({ _tag: "vote", slot, ballot, value });
+const vote = (slot: number, ballot: Ballot, value: Value<KvInput>): DurableRecord<KvInput> => ({
+  _tag: "vote",
+  slot,
+  ballot,
+  value,
+});
 
 /** A started replica (Recover with no records) of replica `self`. */
 function booted(self = 1): St {
@@ -121,7 +129,9 @@ describe("Consensus per slot", () => {
   it("refines Consensus: a second value chosen at one slot", () => {
     const c = new ConsensusGhost<KvInput>(new Tally(), () => undefined);
     c.choose({ slot: 1, ballot: 0, key: valueKey(v1), value: v1 });
-    expect(checkFailedBy(() => c.choose({ slot: 1, ballot: 3, key: valueKey(v2), value: v2 }))).toBe("refines Consensus[slot 1]");
+    expect(checkFailedBy(() => c.choose({ slot: 1, ballot: 3, key: valueKey(v2), value: v2 }))).toBe(
+      "refines Consensus[slot 1]",
+    );
   });
 
   it("LearnedIsChosen: a replica learns a value that is not chosen", () => {
@@ -136,10 +146,34 @@ describe("Consensus per slot", () => {
 describe("Durability", () => {
   it("DurableBeforeSend: a Promise or Accepted that is not on disk yet", () => {
     const g = voting();
-    expect(checkFailedBy(() => checkDurableBeforeSend(g, 0, { _tag: "Promise", ballot: b(1, 1), fromSlot: 1, truncatedUpTo: 0, votes: [], sentAt: 0 }))).toBe("DurableBeforeSend");
-    expect(checkFailedBy(() => checkDurableBeforeSend(g, 0, { _tag: "Accepted", ballot: b(1, 1), slot: 1, sentAt: 0 }))).toBe("DurableBeforeSend");
+    expect(
+      checkFailedBy(() =>
+        checkDurableBeforeSend(g, 0, {
+          _tag: "Promise",
+          ballot: b(1, 1),
+          fromSlot: 1,
+          truncatedUpTo: 0,
+          votes: [],
+          sentAt: 0,
+        }),
+      ),
+    ).toBe("DurableBeforeSend");
+    expect(
+      checkFailedBy(() => checkDurableBeforeSend(g, 0, { _tag: "Accepted", ballot: b(1, 1), slot: 1, sentAt: 0 })),
+    ).toBe("DurableBeforeSend");
     g.flushed(0, promise(b(1, 1)));
-    expect(checkFailedBy(() => checkDurableBeforeSend(g, 0, { _tag: "Promise", ballot: b(1, 1), fromSlot: 1, truncatedUpTo: 0, votes: [], sentAt: 0 }))).toBe("passes");
+    expect(
+      checkFailedBy(() =>
+        checkDurableBeforeSend(g, 0, {
+          _tag: "Promise",
+          ballot: b(1, 1),
+          fromSlot: 1,
+          truncatedUpTo: 0,
+          votes: [],
+          sentAt: 0,
+        }),
+      ),
+    ).toBe("passes");
   });
 
   it("DurableMaxBal: a promise held in memory only", () => {
@@ -154,7 +188,10 @@ describe("Durability", () => {
     const g = voting();
     g.flushed(0, promise(b(1, 1)));
     const s = booted();
-    const bad: St = { ...s, acceptor: { ...s.acceptor, maxBal: b(1, 1), votes: slotMapOf([[1, { ballot: b(2, 1), value: v1 }]]) } };
+    const bad: St = {
+      ...s,
+      acceptor: { ...s.acceptor, maxBal: b(1, 1), votes: slotMapOf([[1, { ballot: b(2, 1), value: v1 }]]) },
+    };
     expect(checkFailedBy(() => checkLiveAcceptor(g, 0, bad, [1]))).toBe("PromiseCoversVotes");
   });
 });
@@ -173,7 +210,9 @@ describe("Service", () => {
   it("ExecutedPrefixAgreement: a replica executed a slot that is not chosen", () => {
     const g = serviceWith(new Map());
     const s = booted();
-    expect(checkFailedBy(() => g.executed(0, s, executedThrough(s, new Map([[1, v1]]), 1), false))).toBe("ExecutedPrefixAgreement");
+    expect(checkFailedBy(() => g.executed(0, s, executedThrough(s, new Map([[1, v1]]), 1), false))).toBe(
+      "ExecutedPrefixAgreement",
+    );
   });
 
   it("ExactlyOnce and DigestAgreement: a replica's state differs from the spec's after the same prefix", () => {
@@ -182,20 +221,63 @@ describe("Service", () => {
     const s = booted();
     const twice = { ...s.learner.service, executed: 2 };
     expect(checkFailedBy(() => g.executed(0, s, executedThrough(s, chosen, 1, twice), false))).toBe("ExactlyOnce");
-    const wrongApp = { ...s.learner.service, executed: 1, app: kv.apply({ _tag: "put", key: "x", value: "9" }, kv.start).state };
-    expect(checkFailedBy(() => g.executed(0, s, executedThrough(s, chosen, 1, wrongApp), false))).toBe("DigestAgreement");
+    const wrongApp = {
+      ...s.learner.service,
+      executed: 1,
+      app: kv.apply({ _tag: "put", key: "x", value: "9" }, kv.start).state,
+    };
+    expect(checkFailedBy(() => g.executed(0, s, executedThrough(s, chosen, 1, wrongApp), false))).toBe(
+      "DigestAgreement",
+    );
   });
 
   it("RepliesMatchSpec: an answer before the request is chosen, a wrong output, a wrong stale-seq", () => {
-    const request = { requestId: 1, clientId: "c1", seq: 1, input: { _tag: "put", key: "x", value: "1" } as KvInput, consistency: "linearizable" as const, replica: 0, invokedAt: 0 };
+    const request = {
+      requestId: 1,
+      clientId: "c1",
+      seq: 1,
+      input: { _tag: "put", key: "x", value: "1" } as KvInput,
+      consistency: "linearizable" as const,
+      replica: 0,
+      invokedAt: 0,
+    };
     const none = serviceWith(new Map());
-    expect(checkFailedBy(() => none.reply({ _tag: "Reply", request, result: { _tag: "ok", output: { _tag: "ok" } }, sameStep: false }))).toBe("RepliesMatchSpec");
-    const append = { _tag: "batch", commands: [{ clientId: "c1", seq: 1, input: { _tag: "append", key: "x", value: "a" } }] } as const;
+    expect(
+      checkFailedBy(() =>
+        none.reply({ _tag: "Reply", request, result: { _tag: "ok", output: { _tag: "ok" } }, sameStep: false }),
+      ),
+    ).toBe("RepliesMatchSpec");
+    const append = {
+      _tag: "batch",
+      commands: [{ clientId: "c1", seq: 1, input: { _tag: "append", key: "x", value: "a" } }],
+    } as const;
     const g = serviceWith(new Map([[1, append]]));
     const r2 = { ...request, input: append.commands[0].input };
-    expect(checkFailedBy(() => g.reply({ _tag: "Reply", request: r2, result: { _tag: "ok", output: { _tag: "value", value: "aa" } }, sameStep: false }))).toBe("RepliesMatchSpec");
-    expect(checkFailedBy(() => g.reply({ _tag: "Reply", request: r2, result: { _tag: "ok", output: { _tag: "value", value: "a" } }, sameStep: false }))).toBe("passes");
-    expect(checkFailedBy(() => g.reply({ _tag: "Reply", request: r2, result: { _tag: "stale-seq", lastSeq: 1 }, sameStep: true }))).toBe("RepliesMatchSpec");
+    expect(
+      checkFailedBy(() =>
+        g.reply({
+          _tag: "Reply",
+          request: r2,
+          result: { _tag: "ok", output: { _tag: "value", value: "aa" } },
+          sameStep: false,
+        }),
+      ),
+    ).toBe("RepliesMatchSpec");
+    expect(
+      checkFailedBy(() =>
+        g.reply({
+          _tag: "Reply",
+          request: r2,
+          result: { _tag: "ok", output: { _tag: "value", value: "a" } },
+          sameStep: false,
+        }),
+      ),
+    ).toBe("passes");
+    expect(
+      checkFailedBy(() =>
+        g.reply({ _tag: "Reply", request: r2, result: { _tag: "stale-seq", lastSeq: 1 }, sameStep: true }),
+      ),
+    ).toBe("RepliesMatchSpec");
   });
 });
 
@@ -219,7 +301,10 @@ describe("Leases", () => {
       })),
     };
   }
-  const leading = (s: St, ballot: Ballot, leaseUntil: number): St => ({ ...s, role: { _tag: "leader", ballot, leaseUntil } as unknown as Leader<KvInput> });
+  const leading = (s: St, ballot: Ballot, leaseUntil: number): St => ({
+    ...s,
+    role: { _tag: "leader", ballot, leaseUntil } as unknown as Leader<KvInput>,
+  });
 
   it("AtMostOneLeaseholder: a second replica acquires while the first still holds", () => {
     const states: (St | null)[] = [leading(booted(1), b(1, 1), 250), booted(2), booted(3)];
@@ -227,27 +312,42 @@ describe("Leases", () => {
     const g = new LeaseGhost(v, 300, new Tally());
     g.observe({ kind: "event", replica: 0, event: "Tick", before: null, after: states[0]!, carried: [] });
     states[1] = leading(booted(2), b(2, 2), 260);
-    expect(checkFailedBy(() => g.observe({ kind: "event", replica: 1, event: "Tick", before: null, after: states[1]!, carried: [] }))).toBe("AtMostOneLeaseholder");
+    expect(
+      checkFailedBy(() =>
+        g.observe({ kind: "event", replica: 1, event: "Tick", before: null, after: states[1]!, carried: [] }),
+      ),
+    ).toBe("AtMostOneLeaseholder");
   });
 
   it("AtMostOneLeaseholder passes once the first lease has run out by true time", () => {
     const states: (St | null)[] = [leading(booted(1), b(1, 1), 250), booted(2), booted(3)];
     let now = 10;
-    const v = { ...view(states, 0), get trueTime() {
-      return now;
-    } };
+    const v = {
+      ...view(states, 0),
+      get trueTime() {
+        return now;
+      },
+    };
     const g = new LeaseGhost(v, 300, new Tally());
     g.observe({ kind: "event", replica: 0, event: "Tick", before: null, after: states[0]!, carried: [] });
     now = 250;
     g.observe({ kind: "time", from: 10, to: 250 });
     states[1] = leading(booted(2), b(2, 2), 500);
-    expect(checkFailedBy(() => g.observe({ kind: "event", replica: 1, event: "Tick", before: null, after: states[1]!, carried: [] }))).toBe("passes");
+    expect(
+      checkFailedBy(() =>
+        g.observe({ kind: "event", replica: 1, event: "Tick", before: null, after: states[1]!, carried: [] }),
+      ),
+    ).toBe("passes");
   });
 
   it("LeaseBounded: a lease trusted more than D ahead", () => {
     const states: (St | null)[] = [leading(booted(1), b(1, 1), 400), booted(2), booted(3)];
     const g = new LeaseGhost(view(states, 0), 300, new Tally());
-    expect(checkFailedBy(() => g.observe({ kind: "event", replica: 0, event: "Tick", before: null, after: states[0]!, carried: [] }))).toBe("LeaseBounded");
+    expect(
+      checkFailedBy(() =>
+        g.observe({ kind: "event", replica: 0, event: "Tick", before: null, after: states[0]!, carried: [] }),
+      ),
+    ).toBe("LeaseBounded");
   });
 
   it("LeaseReadFresh: a lease read from a state older than what a client observed", () => {

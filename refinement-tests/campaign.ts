@@ -49,7 +49,11 @@ export function shardRuns(options: CampaignOptions): number[] {
 }
 
 /** Run the given run indices in this thread; `onRun` after each. Stops at the first failure. */
-export function runIndices(indices: readonly number[], options: CampaignOptions, onRun?: (totals: CampaignTotals) => boolean | undefined): CampaignTotals {
+export function runIndices(
+  indices: readonly number[],
+  options: CampaignOptions,
+  onRun?: (totals: CampaignTotals) => boolean | undefined,
+): CampaignTotals {
   const totals = emptyTotals();
   for (const k of indices) {
     const seed = runSeed(options.seed, k);
@@ -59,7 +63,14 @@ export function runIndices(indices: readonly number[], options: CampaignOptions,
     totals.operations += one.first.operations;
     for (const [name, n] of one.first.counters) totals.counters.set(name, (totals.counters.get(name) ?? 0) + n);
     if (one.failed !== null) {
-      totals.failure = { runIndex: k, seed, path: one.failed.path, failure: one.failed.failure, scenario: showScenario(one.failed.scenario), shrinks: one.failed.shrinks };
+      totals.failure = {
+        runIndex: k,
+        seed,
+        path: one.failed.path,
+        failure: one.failed.failure,
+        scenario: showScenario(one.failed.scenario),
+        shrinks: one.failed.shrinks,
+      };
     }
     const stop = onRun?.(totals) ?? false;
     if (totals.failure !== null || stop) break;

@@ -33,7 +33,10 @@ describe("replacing a failed replica", () => {
         if (Math.round(world.trueTime - start) % 100 === 0) world.retryAll();
       }
       const answers = [...world.changes.values()].map((c) => c.result?._tag ?? "none").join(" ");
-      expect(done(), `${what} not reached within ${ms} ms of simulated time (membership answers so far: ${answers})`).toBe(true);
+      expect(
+        done(),
+        `${what} not reached within ${ms} ms of simulated time (membership answers so far: ${answers})`,
+      ).toBe(true);
     };
     const leader = () => world.leaseHolders()[0];
     const writes = (n: number): void => {
@@ -42,16 +45,24 @@ describe("replacing a failed replica", () => {
         runUntil(() => world.pendingOps() === 0);
       }
     };
-    const change = (kind: ReconfigureKind, which: number, expected: (voters: string, learners: string) => boolean): void => {
-      runUntil(() => {
-        const l = leader();
-        if (l === undefined) return false;
-        const configs = world.replicas[l]!.state!.learner.configs;
-        const latest = configs[configs.length - 1]!;
-        if (expected(latest.voters.join(","), latest.learners.join(","))) return true;
-        world.apply({ t: "reconfigure", kind, r: which });
-        return false;
-      }, 10_000, `${kind} ${which}`);
+    const change = (
+      kind: ReconfigureKind,
+      which: number,
+      expected: (voters: string, learners: string) => boolean,
+    ): void => {
+      runUntil(
+        () => {
+          const l = leader();
+          if (l === undefined) return false;
+          const configs = world.replicas[l]!.state!.learner.configs;
+          const latest = configs[configs.length - 1]!;
+          if (expected(latest.voters.join(","), latest.learners.join(","))) return true;
+          world.apply({ t: "reconfigure", kind, r: which });
+          return false;
+        },
+        10_000,
+        `${kind} ${which}`,
+      );
     };
 
     runUntil(() => leader() !== undefined);
@@ -68,7 +79,10 @@ describe("replacing a failed replica", () => {
     // Add a fresh replica 4 (empty disk): a learner, behind the leaders' log truncation.
     change("add", 1, (_voters, learners) => learners === "4"); // the candidates: 3 (crashed, removed), then the spare 4
     writes(4);
-    runUntil(() => world.replicas[3]!.state!.learner.executedUpTo >= world.replicas[leader()!]!.state!.learner.executedUpTo - 1);
+    runUntil(
+      () =>
+        world.replicas[3]!.state!.learner.executedUpTo >= world.replicas[leader()!]!.state!.learner.executedUpTo - 1,
+    );
     expect(checker.tally.counts.get("sometimes: snapshot installed by state transfer") ?? 0).toBeGreaterThan(0);
 
     // Promote it once it has caught up.
@@ -84,7 +98,14 @@ describe("replacing a failed replica", () => {
     expect(world.replicas[2]!.state).toBeNull();
     expect(world.ops.every((op) => op.completedAt !== undefined)).toBe(true);
 
-    const ops = world.ops.map((op) => ({ id: op.opId, client: op.client, input: op.input, invoke: op.invokedAt, complete: op.completedAt ?? Infinity, output: op.output }));
+    const ops = world.ops.map((op) => ({
+      id: op.opId,
+      client: op.client,
+      input: op.input,
+      invoke: op.invokedAt,
+      complete: op.completedAt ?? Infinity,
+      output: op.output,
+    }));
     expect(checkLinearizable(kvModel, ops).verdict).toBe("linearizable");
   });
 });

@@ -54,7 +54,12 @@ export interface OneRun {
   /** The first (unshrunk) run: its events and counters count toward the campaign. */
   readonly first: RunResult;
   /** On failure: the shrunk scenario, its failure, and fast-check's path to it. */
-  readonly failed: { readonly scenario: Scenario; readonly failure: Failure; readonly path: string; readonly shrinks: number } | null;
+  readonly failed: {
+    readonly scenario: Scenario;
+    readonly failure: Failure;
+    readonly path: string;
+    readonly shrinks: number;
+  } | null;
 }
 
 function property(options: SuiteOptions, onRun: (r: RunResult) => void): fc.IPropertyWithHooks<[Scenario]> {
@@ -88,9 +93,19 @@ export function runOne(seed: number, options: SuiteOptions = {}): OneRun {
   if (!details.failed) return { seed, first, failed: null };
   const scenario = details.counterexample![0];
   // The last run the property saw may be a shrink candidate that passed; run the counterexample again.
-  const again = runScenario(scenario, { replicas: options.replicas ?? 3, clients: boundsOf(options).clients, liveness: options.liveness ?? false, ...(options.step === undefined ? {} : { step: options.step }) });
-  if (again.failure === null) throw new Error(`seed ${seed}: the shrunk counterexample passes when run again: the run is not deterministic`);
-  return { seed, first, failed: { scenario, failure: again.failure, path: details.counterexamplePath ?? "0", shrinks: details.numShrinks } };
+  const again = runScenario(scenario, {
+    replicas: options.replicas ?? 3,
+    clients: boundsOf(options).clients,
+    liveness: options.liveness ?? false,
+    ...(options.step === undefined ? {} : { step: options.step }),
+  });
+  if (again.failure === null)
+    throw new Error(`seed ${seed}: the shrunk counterexample passes when run again: the run is not deterministic`);
+  return {
+    seed,
+    first,
+    failed: { scenario, failure: again.failure, path: details.counterexamplePath ?? "0", shrinks: details.numShrinks },
+  };
 }
 
 /** Replay `seed:path` (as printed in reports) and return the counterexample's scenario. */

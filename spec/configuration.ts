@@ -47,7 +47,10 @@ export type ChosenInput = { readonly _tag: "reconfig"; readonly change: Change }
 const ascending = (s: Set<ReplicaId>): ReplicaId[] => [...s].sort((x, y) => x - y);
 
 /** `change` applied to `c`, or null when it does not fit (then nothing changes). */
-export function nextConfiguration(c: Pick<SpecConfiguration, "voters" | "learners">, change: Change): { voters: ReplicaId[]; learners: ReplicaId[] } | null {
+export function nextConfiguration(
+  c: Pick<SpecConfiguration, "voters" | "learners">,
+  change: Change,
+): { voters: ReplicaId[]; learners: ReplicaId[] } | null {
   const voters = new Set(c.voters);
   const learners = new Set(c.learners);
   const member = (r: ReplicaId) => voters.has(r) || learners.has(r);
@@ -77,9 +80,15 @@ export function nextConfiguration(c: Pick<SpecConfiguration, "voters" | "learner
 }
 
 /** The configurations machine for `initialVoters` and window `alpha`. */
-export function configurations(initialVoters: readonly ReplicaId[], alpha: number): StateMachine<ConfigurationsState, ChosenInput, SpecConfiguration | null> {
+export function configurations(
+  initialVoters: readonly ReplicaId[],
+  alpha: number,
+): StateMachine<ConfigurationsState, ChosenInput, SpecConfiguration | null> {
   if (!(Number.isInteger(alpha) && alpha >= 1)) throw new Error(`alpha must be a positive integer, got ${alpha}`);
-  const start: ConfigurationsState = { configs: [{ chosenAt: 0, governsFrom: 1, voters: ascending(new Set(initialVoters)), learners: [] }], applied: 0 };
+  const start: ConfigurationsState = {
+    configs: [{ chosenAt: 0, governsFrom: 1, voters: ascending(new Set(initialVoters)), learners: [] }],
+    applied: 0,
+  };
   const transition = (input: ChosenInput, state: ConfigurationsState): ConfigurationsState => {
     const slot = state.applied + 1;
     if (input._tag !== "reconfig") return { configs: state.configs, applied: slot };
@@ -100,7 +109,11 @@ export function configurations(initialVoters: readonly ReplicaId[], alpha: numbe
 }
 
 /** config(slot) in `state`, or undefined while the slots applied do not determine it (slot > applied + alpha). */
-export function configurationAt(state: ConfigurationsState, slot: number, alpha: number): SpecConfiguration | undefined {
+export function configurationAt(
+  state: ConfigurationsState,
+  slot: number,
+  alpha: number,
+): SpecConfiguration | undefined {
   if (slot > state.applied + alpha) return undefined;
   let found = state.configs[0]!;
   for (const c of state.configs) if (c.governsFrom <= slot) found = c;

@@ -28,11 +28,14 @@ describe("Consensus", () => {
     expect(C.actions().some((a) => C.enabled(a, after))).toBe(false);
   });
 
-  test.prop([fc.array(fc.nat(), { maxLength: 5 })])("is deterministic: the same choices give the same walk", (choices) => {
-    const C = new Consensus({ values: 3 });
-    expect(simulate(C, choices)).toEqual(simulate(C, choices));
-    expect(simulate(C, choices).at(-1)!.state.chosen.length).toBeLessThanOrEqual(1);
-  });
+  test.prop([fc.array(fc.nat(), { maxLength: 5 })])(
+    "is deterministic: the same choices give the same walk",
+    (choices) => {
+      const C = new Consensus({ values: 3 });
+      expect(simulate(C, choices)).toEqual(simulate(C, choices));
+      expect(simulate(C, choices).at(-1)!.state.chosen.length).toBeLessThanOrEqual(1);
+    },
+  );
 
   test("the invariants fail on states that break them", () => {
     const C = new Consensus({ values: 3 });

@@ -48,7 +48,8 @@ export class Consensus implements Spec<ConsensusState, ConsensusAction> {
 
   constructor(constants: ConsensusConstants) {
     const n = constants.values;
-    if (!Number.isInteger(n) || n < 1 || n > valuesMax) throw new RangeError(`values must be an integer between 1 and ${valuesMax}, got ${n}`);
+    if (!Number.isInteger(n) || n < 1 || n > valuesMax)
+      throw new RangeError(`values must be an integer between 1 and ${valuesMax}, got ${n}`);
     this.values = n;
     this.start = { chosen: [] };
     const singletons = Array.from({ length: n }, (_, v) => ({ chosen: [v] }));
@@ -70,7 +71,8 @@ export class Consensus implements Spec<ConsensusState, ConsensusAction> {
 
   /** TypeOK == chosen \subseteq Value /\ IsFiniteSet(chosen). */
   TypeOK(s: ConsensusState): string | undefined {
-    for (const v of s.chosen) if (!Number.isInteger(v) || v < 0 || v >= this.values) return `chosen holds ${v}, which is not in Value`;
+    for (const v of s.chosen)
+      if (!Number.isInteger(v) || v < 0 || v >= this.values) return `chosen holds ${v}, which is not in Value`;
     return undefined;
   }
 

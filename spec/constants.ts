@@ -84,7 +84,9 @@ export function resolveConstants(c: BallotConstants): Constants {
   for (const q1 of quorums) {
     for (const q2 of quorums) {
       if (!q1.some((a) => q2.includes(a))) {
-        throw new RangeError(`QuorumAssumption fails: quorums {${q1.map(acceptorName).join(", ")}} and {${q2.map(acceptorName).join(", ")}} do not intersect`);
+        throw new RangeError(
+          `QuorumAssumption fails: quorums {${q1.map(acceptorName).join(", ")}} and {${q2.map(acceptorName).join(", ")}} do not intersect`,
+        );
       }
     }
   }
@@ -117,7 +119,10 @@ export function quorumSymmetries(k: Constants): number[][] {
  * given permutations under composition), without the acceptor permutations that do not map
  * Quorum onto itself (for majorities, none). `rename(acc, val)` builds the map on states.
  */
-export function symmetryGroup<S>(k: Constants, rename: (acc: readonly number[], val: readonly number[]) => (state: S) => S): ((state: S) => S)[] {
+export function symmetryGroup<S>(
+  k: Constants,
+  rename: (acc: readonly number[], val: readonly number[]) => (state: S) => S,
+): ((state: S) => S)[] {
   const out: ((state: S) => S)[] = [];
   const vals = permutations(k.values);
   quorumSymmetries(k).forEach((acc, i) => {

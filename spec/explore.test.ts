@@ -21,7 +21,13 @@ function pairs(max: number, sumBelow = Number.POSITIVE_INFINITY): Spec<Pair, Inc
     transition: (a, s) => (a === "x" ? [s[0] + 1, s[1]] : a === "y" ? [s[0], s[1] + 1] : s),
     output: (a) => `Inc(${a})`,
     key: (s) => `${s[0]},${s[1]}`,
-    invariants: [{ name: "SumBelow", statement: "x + y < bound", check: (s) => (s[0] + s[1] < sumBelow ? undefined : `x + y = ${s[0] + s[1]}`) }],
+    invariants: [
+      {
+        name: "SumBelow",
+        statement: "x + y < bound",
+        check: (s) => (s[0] + s[1] < sumBelow ? undefined : `x + y = ${s[0] + s[1]}`),
+      },
+    ],
     show: (s) => `/\\ x = ${s[0]}\n/\\ y = ${s[1]}`,
     symmetries: [(s) => [s[1], s[0]]],
   };

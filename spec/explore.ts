@@ -120,7 +120,8 @@ export function explore<S, A>(spec: Spec<S, A>, bounds: ExploreBounds<S, A> = {}
     const s = states[index]!;
     for (const inv of invariants) {
       const message = inv.check(s);
-      if (message !== undefined) return { kind: "invariant", check: inv.name, message, trace: traceTo(spec, states, parents, index) };
+      if (message !== undefined)
+        return { kind: "invariant", check: inv.name, message, trace: traceTo(spec, states, parents, index) };
     }
     return undefined;
   };
@@ -143,7 +144,13 @@ export function explore<S, A>(spec: Spec<S, A>, bounds: ExploreBounds<S, A> = {}
       const t = spec.transition(a, s);
       for (const check of checks) {
         const message = check.checkStep(s, a, t);
-        if (message !== undefined) return { kind: "step", check: check.name, message, trace: [...traceTo(spec, states, parents, i), { action: spec.output(a, s), state: t }] };
+        if (message !== undefined)
+          return {
+            kind: "step",
+            check: check.name,
+            message,
+            trace: [...traceTo(spec, states, parents, i), { action: spec.output(a, s), state: t }],
+          };
       }
       if (t === s) continue; // a self-loop: the spec returned the very same state
       if (states.length >= maxStates) {
@@ -161,7 +168,8 @@ export function explore<S, A>(spec: Spec<S, A>, bounds: ExploreBounds<S, A> = {}
     generated++;
     for (const check of checks) {
       const message = check.checkInit?.(s);
-      if (message !== undefined) return finish({ kind: "init", check: check.name, message, trace: [{ action: "Init", state: s }] });
+      if (message !== undefined)
+        return finish({ kind: "init", check: check.name, message, trace: [{ action: "Init", state: s }] });
     }
     const bad = add(s, -1);
     if (bad !== undefined) return finish(bad);
@@ -177,7 +185,8 @@ export function explore<S, A>(spec: Spec<S, A>, bounds: ExploreBounds<S, A> = {}
       complete = false;
       break;
     }
-    if (i % progressEvery === 0 && i > 0) bounds.onProgress?.({ distinct: states.length, generated, depth, queued: states.length - i });
+    if (i % progressEvery === 0 && i > 0)
+      bounds.onProgress?.({ distinct: states.length, generated, depth, queued: states.length - i });
     const bad = expand(i);
     if (bad !== undefined) return finish(bad);
   }
@@ -203,7 +212,12 @@ function canonicalKey<S, A>(spec: Spec<S, A>, symmetry: boolean): (s: S) => stri
  * stored during the search; each action is found again by replaying the parent's actions,
  * which is cheap next to storing one per state.
  */
-function traceTo<S, A>(spec: Spec<S, A>, states: readonly S[], parents: readonly number[], index: number): TraceStep<S>[] {
+function traceTo<S, A>(
+  spec: Spec<S, A>,
+  states: readonly S[],
+  parents: readonly number[],
+  index: number,
+): TraceStep<S>[] {
   const path: number[] = [];
   for (let i = index; i !== -1; i = parents[i]!) path.push(i);
   path.reverse();
@@ -221,7 +235,10 @@ function traceTo<S, A>(spec: Spec<S, A>, states: readonly S[], parents: readonly
     }
     // Replaying the parent must reproduce the state it produced during the search; if it
     // does not, the spec is not deterministic, and no trace it gives can be trusted.
-    if (name === undefined) throw new Error(`${spec.name} is not deterministic: no action of the parent state reproduces a state it produced`);
+    if (name === undefined)
+      throw new Error(
+        `${spec.name} is not deterministic: no action of the parent state reproduces a state it produced`,
+      );
     trace.push({ action: name, state: to });
   }
   return trace;
@@ -229,7 +246,12 @@ function traceTo<S, A>(spec: Spec<S, A>, states: readonly S[], parents: readonly
 
 /** A counterexample as text: the failed check, then each step and the state it reached. */
 export function formatViolation<S>(spec: { show(state: S): string }, violation: Violation<S>): string {
-  const head = violation.kind === "invariant" ? `Invariant ${violation.check} is violated` : violation.kind === "init" ? `Initial state fails ${violation.check}` : `Step check ${violation.check} fails on the last step`;
+  const head =
+    violation.kind === "invariant"
+      ? `Invariant ${violation.check} is violated`
+      : violation.kind === "init"
+        ? `Initial state fails ${violation.check}`
+        : `Step check ${violation.check} fails on the last step`;
   const lines = [`${head}: ${violation.message}`, `Shortest trace (${violation.trace.length} states):`];
   violation.trace.forEach((step, i) => {
     lines.push(`${i + 1}: <${step.action}>`);

@@ -12,7 +12,11 @@ import { runInputs } from "./state-machine.ts";
 // Small key and value alphabets so that operations collide on keys often.
 const input: fc.Arbitrary<Input> = fc.oneof(
   fc.record({ _tag: fc.constant("get" as const), key: fc.constantFrom("a", "b", "c") }),
-  fc.record({ _tag: fc.constant("put" as const), key: fc.constantFrom("a", "b", "c"), value: fc.constantFrom("", "x", "y") }),
+  fc.record({
+    _tag: fc.constant("put" as const),
+    key: fc.constantFrom("a", "b", "c"),
+    value: fc.constantFrom("", "x", "y"),
+  }),
   fc.record({ _tag: fc.constant("delete" as const), key: fc.constantFrom("a", "b", "c") }),
   fc.record({
     _tag: fc.constant("cas" as const),
@@ -20,25 +24,35 @@ const input: fc.Arbitrary<Input> = fc.oneof(
     expected: fc.constantFrom(null, "", "x", "y"),
     value: fc.constantFrom("x", "y"),
   }),
-  fc.record({ _tag: fc.constant("append" as const), key: fc.constantFrom("a", "b", "c"), value: fc.constantFrom("x", "y") }),
+  fc.record({
+    _tag: fc.constant("append" as const),
+    key: fc.constantFrom("a", "b", "c"),
+    value: fc.constantFrom("x", "y"),
+  }),
   fc.constant({ _tag: "noop" as const }),
 );
 
 describe("kv", () => {
-  test.prop([fc.array(input, { maxLength: 60 })])("is deterministic: same inputs, same states and outputs", (inputs) => {
-    const a = runInputs(kv, inputs);
-    const b = runInputs(kv, inputs);
-    expect(kv.digest(a.state)).toBe(kv.digest(b.state));
-    expect(a.outputs).toEqual(b.outputs);
-    expect(kv.snapshot(a.state)).toEqual(kv.snapshot(b.state));
-  });
+  test.prop([fc.array(input, { maxLength: 60 })])(
+    "is deterministic: same inputs, same states and outputs",
+    (inputs) => {
+      const a = runInputs(kv, inputs);
+      const b = runInputs(kv, inputs);
+      expect(kv.digest(a.state)).toBe(kv.digest(b.state));
+      expect(a.outputs).toEqual(b.outputs);
+      expect(kv.snapshot(a.state)).toEqual(kv.snapshot(b.state));
+    },
+  );
 
-  test.prop([fc.array(input, { maxLength: 60 })])("the incremental digest equals the digest of the rebuilt state", (inputs) => {
-    const { state } = runInputs(kv, inputs);
-    const rebuilt = kv.restore(kv.snapshot(state));
-    expect(kv.digest(rebuilt)).toBe(kv.digest(state));
-    expect(kv.snapshot(rebuilt)).toEqual(kv.snapshot(state));
-  });
+  test.prop([fc.array(input, { maxLength: 60 })])(
+    "the incremental digest equals the digest of the rebuilt state",
+    (inputs) => {
+      const { state } = runInputs(kv, inputs);
+      const rebuilt = kv.restore(kv.snapshot(state));
+      expect(kv.digest(rebuilt)).toBe(kv.digest(state));
+      expect(kv.snapshot(rebuilt)).toEqual(kv.snapshot(state));
+    },
+  );
 
   test.prop([fc.array(input, { maxLength: 40 }), fc.array(input, { maxLength: 40 })])(
     "equal digests exactly when equal snapshots (on these small alphabets)",
@@ -50,13 +64,16 @@ describe("kv", () => {
     },
   );
 
-  test.prop([fc.array(input, { maxLength: 40 }), input])("transition never mutates its argument; read-only inputs change nothing", (xs, i) => {
-    const { state } = runInputs(kv, xs);
-    const before = JSON.stringify(kv.snapshot(state));
-    const next = kv.transition(i, state);
-    expect(JSON.stringify(kv.snapshot(state))).toBe(before);
-    if (kv.readOnly(i)) expect(next).toBe(state);
-  });
+  test.prop([fc.array(input, { maxLength: 40 }), input])(
+    "transition never mutates its argument; read-only inputs change nothing",
+    (xs, i) => {
+      const { state } = runInputs(kv, xs);
+      const before = JSON.stringify(kv.snapshot(state));
+      const next = kv.transition(i, state);
+      expect(JSON.stringify(kv.snapshot(state))).toBe(before);
+      if (kv.readOnly(i)) expect(next).toBe(state);
+    },
+  );
 
   test.prop([arbitraryOf(KvInput)], { numRuns: 50 })("inputs generated from the Schema decode and apply", (i) => {
     expect(Schema.is(KvInput)(i)).toBe(true);
@@ -90,9 +107,19 @@ describe("kv", () => {
   });
 
   test("a malformed snapshot is refused with a message naming what is wrong", () => {
-    expect(() => kv.restore({ format: "paxos-lease/kv@1", entries: [["a", 1]] })).toThrow(/kv snapshot rejected.*Expected string/s);
+    expect(() => kv.restore({ format: "paxos-lease/kv@1", entries: [["a", 1]] })).toThrow(
+      /kv snapshot rejected.*Expected string/s,
+    );
     expect(() => kv.restore({ format: "other", entries: [] })).toThrow(/kv snapshot rejected.*paxos-lease\/kv@1/s);
-    expect(() => kv.restore({ format: "paxos-lease/kv@1", entries: [["a", "1"], ["a", "2"]] })).toThrow(/appears twice/);
+    expect(() =>
+      kv.restore({
+        format: "paxos-lease/kv@1",
+        entries: [
+          ["a", "1"],
+          ["a", "2"],
+        ],
+      }),
+    ).toThrow(/appears twice/);
   });
 
   test("the digest distinguishes a changed value", () => {

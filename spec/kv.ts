@@ -14,7 +14,15 @@
  */
 import { Either, ParseResult, Schema } from "effect";
 import { fmix32, fnv1a, fnvOffsetBasis } from "./hash.ts";
-import { emptyPersistentMap, pmGet, pmHas, pmRemove, pmSet, pmSortedEntries, type PersistentMap } from "./persistent-map.ts";
+import {
+  emptyPersistentMap,
+  pmGet,
+  pmHas,
+  pmRemove,
+  pmSet,
+  pmSortedEntries,
+  type PersistentMap,
+} from "./persistent-map.ts";
 import type { Application, Applied } from "./state-machine.ts";
 
 /** Longest key, in UTF-16 code units. */

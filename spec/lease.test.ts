@@ -21,7 +21,12 @@ class AcquireIgnoringHolder extends Lease {
 class RenewFromExpiry extends Lease {
   override grant(s: LeaseState, p: number): LeaseState {
     const e = s.expiry[p]!;
-    return { now: s.now, expiry: s.expiry.map((x, q) => (q === p ? (e === NoLease || e <= s.now ? s.now : e) + this.constants.leaseTicks : x)) };
+    return {
+      now: s.now,
+      expiry: s.expiry.map((x, q) =>
+        q === p ? (e === NoLease || e <= s.now ? s.now : e) + this.constants.leaseTicks : x,
+      ),
+    };
   }
 }
 
@@ -34,12 +39,15 @@ describe("Lease", () => {
     expect(explore(lease).violation).toBeUndefined();
   });
 
-  test.prop([fc.array(fc.nat(), { maxLength: 60 })])("exclusivity: at most one holder at every instant of every walk", (choices) => {
-    for (const { state } of simulate(lease, choices)) {
-      expect(lease.holders(state).length).toBeLessThanOrEqual(1);
-      expect(lease.AtMostOneLeaseholder(state)).toBeUndefined();
-    }
-  });
+  test.prop([fc.array(fc.nat(), { maxLength: 60 })])(
+    "exclusivity: at most one holder at every instant of every walk",
+    (choices) => {
+      for (const { state } of simulate(lease, choices)) {
+        expect(lease.holders(state).length).toBeLessThanOrEqual(1);
+        expect(lease.AtMostOneLeaseholder(state)).toBeUndefined();
+      }
+    },
+  );
 
   test.prop([fc.array(fc.nat(), { maxLength: 60 })])("is deterministic", (choices) => {
     expect(simulate(lease, choices)).toEqual(simulate(lease, choices));
@@ -57,8 +65,12 @@ describe("Lease", () => {
   });
 
   test("the invariants fail on states that break them", () => {
-    expect(lease.AtMostOneLeaseholder({ now: 1, expiry: [3, 2, NoLease] })).toBe("p1 and p2 both hold the lease at time 1");
-    expect(lease.LeaseBounded({ now: 1, expiry: [9, NoLease, NoLease] })).toBe("p1's lease ends at 9, more than D = 3 after now = 1");
+    expect(lease.AtMostOneLeaseholder({ now: 1, expiry: [3, 2, NoLease] })).toBe(
+      "p1 and p2 both hold the lease at time 1",
+    );
+    expect(lease.LeaseBounded({ now: 1, expiry: [9, NoLease, NoLease] })).toBe(
+      "p1's lease ends at 9, more than D = 3 after now = 1",
+    );
     expect(lease.TypeOK({ now: 9, expiry: [NoLease, NoLease, NoLease] })).toBe("now = 9 is not in 0..8");
     expect(lease.TypeOK({ now: 0, expiry: [0, NoLease, NoLease] })).toBe("expiry[p1] = 0 is out of range");
   });

@@ -62,7 +62,8 @@ export class Lease implements Spec<LeaseState, LeaseAction> {
 
   constructor(constants: LeaseConstants) {
     const check = (what: string, x: number, max: number): void => {
-      if (!Number.isInteger(x) || x < 1 || x > max) throw new RangeError(`${what} must be an integer between 1 and ${max}, got ${x}`);
+      if (!Number.isInteger(x) || x < 1 || x > max)
+        throw new RangeError(`${what} must be an integer between 1 and ${max}, got ${x}`);
     };
     check("holders", constants.holders, holdersMax);
     check("timeMax", constants.timeMax, leaseTimeMax);
@@ -71,13 +72,26 @@ export class Lease implements Spec<LeaseState, LeaseAction> {
     this.start = { now: 0, expiry: Array<NoLease>(constants.holders).fill(NoLease) };
     this.init = [this.start];
     const actions: LeaseAction[] = [];
-    for (let p = 0; p < constants.holders; p++) actions.push({ _tag: "Acquire", p }, { _tag: "Renew", p }, { _tag: "Expire", p });
+    for (let p = 0; p < constants.holders; p++)
+      actions.push({ _tag: "Acquire", p }, { _tag: "Renew", p }, { _tag: "Expire", p });
     actions.push({ _tag: "Tick" });
     this.allActions = actions;
     this.invariants = [
-      { name: "TypeOK", statement: "now \\in 0..TimeMax /\\ expiry \\in [Holder -> 1..(TimeMax + D) \\cup {None}]", check: (s) => this.TypeOK(s) },
-      { name: "AtMostOneLeaseholder", statement: "\\A p, q \\in Holder : Holds(p) /\\ Holds(q) => p = q", check: (s) => this.AtMostOneLeaseholder(s) },
-      { name: "LeaseBounded", statement: "\\A p \\in Holder : Holds(p) => expiry[p] <= now + D", check: (s) => this.LeaseBounded(s) },
+      {
+        name: "TypeOK",
+        statement: "now \\in 0..TimeMax /\\ expiry \\in [Holder -> 1..(TimeMax + D) \\cup {None}]",
+        check: (s) => this.TypeOK(s),
+      },
+      {
+        name: "AtMostOneLeaseholder",
+        statement: "\\A p, q \\in Holder : Holds(p) /\\ Holds(q) => p = q",
+        check: (s) => this.AtMostOneLeaseholder(s),
+      },
+      {
+        name: "LeaseBounded",
+        statement: "\\A p \\in Holder : Holds(p) => expiry[p] <= now + D",
+        check: (s) => this.LeaseBounded(s),
+      },
     ];
     this.symmetries = permutations(constants.holders)
       .slice(1)
@@ -107,7 +121,8 @@ export class Lease implements Spec<LeaseState, LeaseAction> {
     if (s.expiry.length !== holders) return `expiry has ${s.expiry.length} entries, not ${holders}`;
     for (let p = 0; p < holders; p++) {
       const e = s.expiry[p]!;
-      if (e !== NoLease && (!Number.isInteger(e) || e < 1 || e > timeMax + leaseTicks)) return `expiry[${holderName(p)}] = ${e} is out of range`;
+      if (e !== NoLease && (!Number.isInteger(e) || e < 1 || e > timeMax + leaseTicks))
+        return `expiry[${holderName(p)}] = ${e} is out of range`;
     }
     return undefined;
   }
@@ -123,7 +138,8 @@ export class Lease implements Spec<LeaseState, LeaseAction> {
   LeaseBounded(s: LeaseState): string | undefined {
     for (const p of this.holders(s)) {
       const e = s.expiry[p] as number;
-      if (e > s.now + this.constants.leaseTicks) return `${holderName(p)}'s lease ends at ${e}, more than D = ${this.constants.leaseTicks} after now = ${s.now}`;
+      if (e > s.now + this.constants.leaseTicks)
+        return `${holderName(p)}'s lease ends at ${e}, more than D = ${this.constants.leaseTicks} after now = ${s.now}`;
     }
     return undefined;
   }
@@ -196,6 +212,9 @@ export class Lease implements Spec<LeaseState, LeaseAction> {
   }
 
   show(s: LeaseState): string {
-    return [`/\\ now = ${s.now}`, `/\\ expiry = (${s.expiry.map((e, p) => `${holderName(p)} :> ${e}`).join(" @@ ")})`].join("\n");
+    return [
+      `/\\ now = ${s.now}`,
+      `/\\ expiry = (${s.expiry.map((e, p) => `${holderName(p)} :> ${e}`).join(" @@ ")})`,
+    ].join("\n");
   }
 }

@@ -19,7 +19,12 @@ function canonical(s: PaxosView): PaxosView {
 }
 
 /** Paxos.tla over plain data; actions are computed per state with their successors. */
-function naivePaxos(acceptors: number, values: number, maxBallot: number, quorums: readonly (readonly number[])[]): Spec<PaxosView, Action> {
+function naivePaxos(
+  acceptors: number,
+  values: number,
+  maxBallot: number,
+  quorums: readonly (readonly number[])[],
+): Spec<PaxosView, Action> {
   const A = [...Array(acceptors).keys()];
   const V = [...Array(values).keys()];
   const Ballot = [...Array(maxBallot + 1).keys()];
@@ -35,14 +40,19 @@ function naivePaxos(acceptors: number, values: number, maxBallot: number, quorum
         if (s.msgs.some((m) => m.type === "2a" && m.bal === b)) continue;
         let witnesses = 0;
         for (const Q of quorums) {
-          const Q1b = s.msgs.filter((m): m is Message & { type: "1b" } => m.type === "1b" && Q.includes(m.acc) && m.bal === b);
+          const Q1b = s.msgs.filter(
+            (m): m is Message & { type: "1b" } => m.type === "1b" && Q.includes(m.acc) && m.bal === b,
+          );
           const Q1bv = Q1b.filter((m) => m.mbal >= 0);
           const perAcceptor = Q.map((a) => Q1b.filter((m) => m.acc === a).length);
           if (perAcceptor.some((n) => n === 0)) continue;
-          const choices = (Q1bv.length === 0 ? 1 : 0) + Q1bv.filter((m) => m.mval === v && Q1bv.every((mm) => m.mbal >= mm.mbal)).length;
+          const choices =
+            (Q1bv.length === 0 ? 1 : 0) +
+            Q1bv.filter((m) => m.mval === v && Q1bv.every((mm) => m.mbal >= mm.mbal)).length;
           witnesses += perAcceptor.reduce((x, y) => x * y, 1) * choices;
         }
-        if (witnesses > 0) out.push({ name: `Phase2a(${b}, ${v})`, next: send(s, { type: "2a", bal: b, val: v }), witnesses });
+        if (witnesses > 0)
+          out.push({ name: `Phase2a(${b}, ${v})`, next: send(s, { type: "2a", bal: b, val: v }), witnesses });
       }
     }
     for (const a of A) {
@@ -50,12 +60,25 @@ function naivePaxos(acceptors: number, values: number, maxBallot: number, quorum
         // Phase1b(a) == \E m \in msgs : m.type = "1a" /\ m.bal > maxBal[a] /\ ...
         if (m.type === "1a" && m.bal > s.maxBal[a]!) {
           const reply: Message = { type: "1b", acc: a, bal: m.bal, mbal: s.maxVBal[a]!, mval: s.maxVal[a]! };
-          out.push({ name: `Phase1b(${a}, ${m.bal})`, next: send({ ...s, maxBal: set(s.maxBal, a, m.bal) }, reply), witnesses: 1 });
+          out.push({
+            name: `Phase1b(${a}, ${m.bal})`,
+            next: send({ ...s, maxBal: set(s.maxBal, a, m.bal) }, reply),
+            witnesses: 1,
+          });
         }
         // Phase2b(a) == \E m \in msgs : m.type = "2a" /\ m.bal >= maxBal[a] /\ ...
         if (m.type === "2a" && m.bal >= s.maxBal[a]!) {
-          const after = { ...s, maxBal: set(s.maxBal, a, m.bal), maxVBal: set(s.maxVBal, a, m.bal), maxVal: set<number | None>(s.maxVal, a, m.val) };
-          out.push({ name: `Phase2b(${a}, ${m.bal}, ${m.val})`, next: send(after, { type: "2b", acc: a, bal: m.bal, val: m.val }), witnesses: 1 });
+          const after = {
+            ...s,
+            maxBal: set(s.maxBal, a, m.bal),
+            maxVBal: set(s.maxVBal, a, m.bal),
+            maxVal: set<number | None>(s.maxVal, a, m.val),
+          };
+          out.push({
+            name: `Phase2b(${a}, ${m.bal}, ${m.val})`,
+            next: send(after, { type: "2b", acc: a, bal: m.bal, val: m.val }),
+            witnesses: 1,
+          });
         }
       }
     }
@@ -87,9 +110,19 @@ describe("Paxos: compact encoding against a naive transcription", () => {
     const compact = new Paxos({ acceptors, values, maxBallot });
     const naive = naivePaxos(acceptors, values, maxBallot, compact.constants.quorums);
     const compactStates: string[] = [];
-    const rc = explore(compact, { invariants: [{ name: "collect", statement: "", check: (s) => void compactStates.push(naive.key(canonical(compact.view(s)))) }] });
+    const rc = explore(compact, {
+      invariants: [
+        {
+          name: "collect",
+          statement: "",
+          check: (s) => void compactStates.push(naive.key(canonical(compact.view(s)))),
+        },
+      ],
+    });
     const naiveStates: string[] = [];
-    const rn = explore(naive, { invariants: [{ name: "collect", statement: "", check: (s) => void naiveStates.push(naive.key(s)) }] });
+    const rn = explore(naive, {
+      invariants: [{ name: "collect", statement: "", check: (s) => void naiveStates.push(naive.key(s)) }],
+    });
     expect([rc.distinct, rc.generated, rc.depth]).toEqual([rn.distinct, rn.generated, rn.depth]);
     expect(new Set(compactStates)).toEqual(new Set(naiveStates));
   });

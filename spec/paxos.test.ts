@@ -27,11 +27,14 @@ describe("Paxos", () => {
     [3, 1, 1, false, [1681, 9903, 17]],
     [3, 2, 1, false, [3921, 23563, 17]],
     [3, 2, 1, true, [443, 2697, 17]],
-  ] as const)("%i acceptors, %i values, ballots 0..%i, symmetry %s: distinct, generated, depth = %j", (acceptors, values, maxBallot, symmetry, expected) => {
-    const r = explore(new Paxos({ acceptors, values, maxBallot }), { symmetry });
-    expect([r.distinct, r.generated, r.depth]).toEqual(expected);
-    expect(r.violation).toBeUndefined();
-  });
+  ] as const)(
+    "%i acceptors, %i values, ballots 0..%i, symmetry %s: distinct, generated, depth = %j",
+    (acceptors, values, maxBallot, symmetry, expected) => {
+      const r = explore(new Paxos({ acceptors, values, maxBallot }), { symmetry });
+      expect([r.distinct, r.generated, r.depth]).toEqual(expected);
+      expect(r.violation).toBeUndefined();
+    },
+  );
 
   test("3 acceptors, 2 values, ballots 0..2: 185369 distinct, 1361380 generated, depth 25, Inv on every state", () => {
     const r = explore(new Paxos({ acceptors: 3, values: 2, maxBallot: 2 }));
@@ -46,22 +49,57 @@ describe("Paxos", () => {
     const stray = new Uint16Array(P.start) as PaxosState;
     stray[P.stateWords - 1] = 0x8000;
     expect(P.TypeOK(stray)).toMatch(/outside Message/);
-    expect(P.Inv2(P.make({ ...idle, maxVBal: [0, -1, -1], maxVal: [0, None, None] }))).toBe("<<maxVBal[a1], maxVal[a1]>> = <<0, v1>> is not in votes[a1]");
+    expect(P.Inv2(P.make({ ...idle, maxVBal: [0, -1, -1], maxVal: [0, None, None] }))).toBe(
+      "<<maxVBal[a1], maxVal[a1]>> = <<0, v1>> is not in votes[a1]",
+    );
     expect(P.Inv2(P.make({ ...idle, maxVal: [1, None, None] }))).toBe("maxVBal[a1] = -1 but maxVal[a1] = v2");
     const early1b: Message = { type: "1b", acc: 1, bal: 1, mbal: -1, mval: None };
     expect(P.Inv3of1b(P.make({ ...idle, msgs: [early1b] }))).toMatch(/maxBal\[a2\] = -1 < 1/);
     const lying1b: Message = { type: "1b", acc: 1, bal: 1, mbal: 0, mval: 0 };
-    expect(P.Inv3of1b(P.make({ ...idle, maxBal: [-1, 1, -1], msgs: [lying1b] }))).toMatch(/reports a vote <<0, v1>> that is not in votes\[a2\]/);
-    expect(P.Inv3of2a(P.make({ ...idle, msgs: [{ type: "2a", bal: 0, val: 0 }] }))).toMatch(/no quorum Q has V!ShowsSafeAt\(Q, 0, v1\)/);
-    const both2a = P.make({ ...idle, maxBal: [0, 0, 0], msgs: [{ type: "2a", bal: 0, val: 0 }, { type: "2a", bal: 0, val: 1 }] });
+    expect(P.Inv3of1b(P.make({ ...idle, maxBal: [-1, 1, -1], msgs: [lying1b] }))).toMatch(
+      /reports a vote <<0, v1>> that is not in votes\[a2\]/,
+    );
+    expect(P.Inv3of2a(P.make({ ...idle, msgs: [{ type: "2a", bal: 0, val: 0 }] }))).toMatch(
+      /no quorum Q has V!ShowsSafeAt\(Q, 0, v1\)/,
+    );
+    const both2a = P.make({
+      ...idle,
+      maxBal: [0, 0, 0],
+      msgs: [
+        { type: "2a", bal: 0, val: 0 },
+        { type: "2a", bal: 0, val: 1 },
+      ],
+    });
     expect(P.Inv3of2a(both2a)).toBe("two 2a messages in ballot 0: for v1 and v2");
-    const split = P.make({ ...idle, maxBal: [0, 0, -1], msgs: [{ type: "2b", acc: 0, bal: 0, val: 0 }, { type: "2b", acc: 1, bal: 0, val: 1 }] });
+    const split = P.make({
+      ...idle,
+      maxBal: [0, 0, -1],
+      msgs: [
+        { type: "2b", acc: 0, bal: 0, val: 0 },
+        { type: "2b", acc: 1, bal: 0, val: 1 },
+      ],
+    });
     const named = (name: string) => P.invariants.find((i) => i.name === name)!;
     expect(named("V!OneValuePerBallot").check(split)).toBe("ballot 0 has votes for v1 and v2");
-    const unsafe = P.make({ ...idle, maxBal: [0, 0, 1], msgs: [{ type: "2b", acc: 0, bal: 0, val: 0 }, { type: "2b", acc: 1, bal: 0, val: 0 }, { type: "2b", acc: 2, bal: 1, val: 1 }] });
+    const unsafe = P.make({
+      ...idle,
+      maxBal: [0, 0, 1],
+      msgs: [
+        { type: "2b", acc: 0, bal: 0, val: 0 },
+        { type: "2b", acc: 1, bal: 0, val: 0 },
+        { type: "2b", acc: 2, bal: 1, val: 1 },
+      ],
+    });
     expect(named("V!VotesSafe").check(unsafe)).toBe("a3 voted for v2 in ballot 1, but SafeAt(1, v2) is false");
     expect(P.Inv(P.start)).toBeUndefined();
-    expect(P.invariants.map((i) => i.name)).toEqual(["TypeOK", "Inv!2", "Inv!3(1b)", "Inv!3(2a)", "V!VotesSafe", "V!OneValuePerBallot"]);
+    expect(P.invariants.map((i) => i.name)).toEqual([
+      "TypeOK",
+      "Inv!2",
+      "Inv!3(1b)",
+      "Inv!3(2a)",
+      "V!VotesSafe",
+      "V!OneValuePerBallot",
+    ]);
   });
 
   test("Phase2a counts TLC's bindings: per quorum, and per 1b message reporting the highest vote for v", () => {
@@ -77,7 +115,14 @@ describe("Paxos", () => {
   });
 
   test("renders states the way TLC prints them", () => {
-    const s = small.make({ ...idle, maxBal: [0, -1, -1], msgs: [{ type: "1a", bal: 0 }, { type: "1b", acc: 0, bal: 0, mbal: -1, mval: None }] });
+    const s = small.make({
+      ...idle,
+      maxBal: [0, -1, -1],
+      msgs: [
+        { type: "1a", bal: 0 },
+        { type: "1b", acc: 0, bal: 0, mbal: -1, mval: None },
+      ],
+    });
     expect(small.show(s)).toBe(
       [
         "/\\ maxBal = (a1 :> 0 @@ a2 :> -1 @@ a3 :> -1)",
@@ -95,7 +140,9 @@ describe("Paxos", () => {
     const back = small.view(s);
     expect(back.maxBal).toEqual(view.maxBal);
     expect(back.maxVal).toEqual(view.maxVal);
-    expect(new Set(back.msgs.map((m) => JSON.stringify(m)))).toEqual(new Set(view.msgs.map((m) => JSON.stringify(small.message(small.indexOf(m))))));
+    expect(new Set(back.msgs.map((m) => JSON.stringify(m)))).toEqual(
+      new Set(view.msgs.map((m) => JSON.stringify(small.message(small.indexOf(m))))),
+    );
   });
 
   test("make rejects what is not in the constants' types", () => {
@@ -117,7 +164,11 @@ describe("Paxos", () => {
   test.prop([fc.array(fc.nat(), { maxLength: 40 }), fc.nat()])("commutes with its symmetries", (choices, pick) => {
     const s = simulate(small, choices).at(-1)!.state;
     const g = small.symmetries[pick % small.symmetries.length]!;
-    const successors = (t: PaxosState): PaxosState[] => small.actions().filter((a) => small.enabled(a, t)).map((a) => small.transition(a, t));
+    const successors = (t: PaxosState): PaxosState[] =>
+      small
+        .actions()
+        .filter((a) => small.enabled(a, t))
+        .map((a) => small.transition(a, t));
     const keys = (ts: PaxosState[]): string[] => ts.map((t) => small.key(t)).sort();
     expect(keys(successors(g(s)))).toEqual(keys(successors(s).map(g)));
     expect(small.Inv(g(s))).toBeUndefined();

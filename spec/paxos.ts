@@ -18,7 +18,14 @@
  */
 import { Schema } from "effect";
 import { CompactStates, popcount, wordsFor, type Words } from "./bits.ts";
-import { acceptorName, resolveConstants, symmetryGroup, valueName, type BallotConstants, type Constants } from "./constants.ts";
+import {
+  acceptorName,
+  resolveConstants,
+  symmetryGroup,
+  valueName,
+  type BallotConstants,
+  type Constants,
+} from "./constants.ts";
 import type { Invariant, Spec } from "./state-machine.ts";
 import { Voting, type VotingState } from "./voting.ts";
 
@@ -32,7 +39,13 @@ export type None = typeof None;
 /** Message == the union of the four record sets of Paxos.tla; acceptors and values are indices. */
 export type Message =
   | { readonly type: "1a"; readonly bal: number }
-  | { readonly type: "1b"; readonly acc: number; readonly bal: number; readonly mbal: number; readonly mval: number | None }
+  | {
+      readonly type: "1b";
+      readonly acc: number;
+      readonly bal: number;
+      readonly mbal: number;
+      readonly mval: number | None;
+    }
   | { readonly type: "2a"; readonly bal: number; readonly val: number }
   | { readonly type: "2b"; readonly acc: number; readonly bal: number; readonly val: number };
 
@@ -99,21 +112,55 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
     this.base1a = this.base2a + 16 * wordsFor(B * V);
     this.base1b = this.base1a + 16 * wordsFor(B);
     this.oneBsBits = (B + 1) * (V + 1);
-    if (this.oneBsBits > oneBsBitsMax) throw new RangeError(`Paxos's compact encoding needs (maxBallot + 2) * (values + 1) <= ${oneBsBitsMax}, got ${this.oneBsBits}`);
+    if (this.oneBsBits > oneBsBitsMax)
+      throw new RangeError(
+        `Paxos's compact encoding needs (maxBallot + 2) * (values + 1) <= ${oneBsBitsMax}, got ${this.oneBsBits}`,
+      );
     const msgBits = this.base1b + A * B * this.oneBsBits;
     this.V = new Voting(k);
     this.stateWords = A + wordsFor(msgBits);
     this.universe = this.enumerateUniverse(16 * wordsFor(msgBits));
-    this.start = this.make({ maxBal: Array<number>(A).fill(-1), maxVBal: Array<number>(A).fill(-1), maxVal: Array<None>(A).fill(None), msgs: [] });
+    this.start = this.make({
+      maxBal: Array<number>(A).fill(-1),
+      maxVBal: Array<number>(A).fill(-1),
+      maxVal: Array<None>(A).fill(None),
+      msgs: [],
+    });
     this.init = [this.start];
     this.allActions = this.enumerateActions();
     this.invariants = [
-      { name: "TypeOK", statement: "maxBal, maxVBal \\in [Acceptor -> Ballot \\cup {-1}], maxVal \\in [Acceptor -> Value \\cup {None}], msgs \\subseteq Message", check: (s) => this.TypeOK(s) },
-      { name: "Inv!2", statement: "IF maxVBal[a] = -1 THEN maxVal[a] = None ELSE <<maxVBal[a], maxVal[a]>> \\in votes[a]", check: (s) => this.Inv2(s) },
-      { name: "Inv!3(1b)", statement: "a 1b message m has maxBal[m.acc] >= m.bal, and m.mbal >= 0 => <<m.mbal, m.mval>> \\in votes[m.acc]", check: (s) => this.Inv3of1b(s) },
-      { name: "Inv!3(2a)", statement: "a 2a message m has \\E Q \\in Quorum : V!ShowsSafeAt(Q, m.bal, m.val), and is the only 2a message of its ballot", check: (s) => this.Inv3of2a(s) },
-      { name: "V!VotesSafe", statement: "Voting's VotesSafe under votes <- votes, maxBal <- maxBal", check: (s) => this.V.VotesSafe(this.sharedImage(s)) },
-      { name: "V!OneValuePerBallot", statement: "Voting's OneValuePerBallot under votes <- votes, maxBal <- maxBal", check: (s) => this.V.OneValuePerBallot(this.sharedImage(s)) },
+      {
+        name: "TypeOK",
+        statement:
+          "maxBal, maxVBal \\in [Acceptor -> Ballot \\cup {-1}], maxVal \\in [Acceptor -> Value \\cup {None}], msgs \\subseteq Message",
+        check: (s) => this.TypeOK(s),
+      },
+      {
+        name: "Inv!2",
+        statement: "IF maxVBal[a] = -1 THEN maxVal[a] = None ELSE <<maxVBal[a], maxVal[a]>> \\in votes[a]",
+        check: (s) => this.Inv2(s),
+      },
+      {
+        name: "Inv!3(1b)",
+        statement: "a 1b message m has maxBal[m.acc] >= m.bal, and m.mbal >= 0 => <<m.mbal, m.mval>> \\in votes[m.acc]",
+        check: (s) => this.Inv3of1b(s),
+      },
+      {
+        name: "Inv!3(2a)",
+        statement:
+          "a 2a message m has \\E Q \\in Quorum : V!ShowsSafeAt(Q, m.bal, m.val), and is the only 2a message of its ballot",
+        check: (s) => this.Inv3of2a(s),
+      },
+      {
+        name: "V!VotesSafe",
+        statement: "Voting's VotesSafe under votes <- votes, maxBal <- maxBal",
+        check: (s) => this.V.VotesSafe(this.sharedImage(s)),
+      },
+      {
+        name: "V!OneValuePerBallot",
+        statement: "Voting's OneValuePerBallot under votes <- votes, maxBal <- maxBal",
+        check: (s) => this.V.OneValuePerBallot(this.sharedImage(s)),
+      },
     ];
   }
 
@@ -225,19 +272,26 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
   make(view: PaxosView): PaxosState {
     const { acceptors: A, maxBallot, values } = this.constants;
     const ballotOrNone = (what: string, b: number): number => {
-      if (!Number.isInteger(b) || b < -1 || b > maxBallot) throw new RangeError(`${what} = ${b} is not in Ballot \\cup {-1}`);
+      if (!Number.isInteger(b) || b < -1 || b > maxBallot)
+        throw new RangeError(`${what} = ${b} is not in Ballot \\cup {-1}`);
       return b + 1;
     };
-    if (view.maxBal.length !== A || view.maxVBal.length !== A || view.maxVal.length !== A) throw new RangeError("one entry per acceptor expected");
+    if (view.maxBal.length !== A || view.maxVBal.length !== A || view.maxVal.length !== A)
+      throw new RangeError("one entry per acceptor expected");
     const s = new Uint16Array(this.stateWords) as PaxosState;
     for (let a = 0; a < A; a++) {
       const val = view.maxVal[a]!;
-      if (val !== None && (!Number.isInteger(val) || val < 0 || val >= values)) throw new RangeError(`maxVal[${acceptorName(a)}] = ${val} is not in Value \\cup {None}`);
-      s[a] = ballotOrNone(`maxBal[${acceptorName(a)}]`, view.maxBal[a]!) | (ballotOrNone(`maxVBal[${acceptorName(a)}]`, view.maxVBal[a]!) << fieldBits) | ((val === None ? 0 : val + 1) << (2 * fieldBits));
+      if (val !== None && (!Number.isInteger(val) || val < 0 || val >= values))
+        throw new RangeError(`maxVal[${acceptorName(a)}] = ${val} is not in Value \\cup {None}`);
+      s[a] =
+        ballotOrNone(`maxBal[${acceptorName(a)}]`, view.maxBal[a]!) |
+        (ballotOrNone(`maxVBal[${acceptorName(a)}]`, view.maxVBal[a]!) << fieldBits) |
+        ((val === None ? 0 : val + 1) << (2 * fieldBits));
     }
     for (const m of view.msgs) {
       const i = this.indexOf(m);
-      if (this.universe[i] === undefined || JSON.stringify(this.universe[i]) !== JSON.stringify(normalize(m))) throw new RangeError(`${showMessage(m)} is not in Message`);
+      if (this.universe[i] === undefined || JSON.stringify(this.universe[i]) !== JSON.stringify(normalize(m)))
+        throw new RangeError(`${showMessage(m)} is not in Message`);
       this.setBit(s, A, i);
     }
     return s;
@@ -300,7 +354,12 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
    *   UNCHANGED <<maxVBal, maxVal>>
    */
   Phase1b(s: PaxosState, a: number, bal: number): PaxosState {
-    return this.update(s, a, (s[a]! & ~fieldMask) | (bal + 1), this.msg1b(a, bal, this.maxVBal(s, a), this.maxVal(s, a)));
+    return this.update(
+      s,
+      a,
+      (s[a]! & ~fieldMask) | (bal + 1),
+      this.msg1b(a, bal, this.maxVBal(s, a), this.maxVal(s, a)),
+    );
   }
 
   /**
@@ -369,7 +428,12 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
    *   maxVal' = [maxVal EXCEPT ![a] = m.val] /\ Send([type |-> "2b", acc |-> a, bal |-> m.bal, val |-> m.val])
    */
   Phase2b(s: PaxosState, a: number, bal: number, val: number): PaxosState {
-    return this.update(s, a, (bal + 1) | ((bal + 1) << fieldBits) | ((val + 1) << (2 * fieldBits)), this.msg2b(a, bal, val));
+    return this.update(
+      s,
+      a,
+      (bal + 1) | ((bal + 1) << fieldBits) | ((val + 1) << (2 * fieldBits)),
+      this.msg2b(a, bal, val),
+    );
   }
 
   /** Send(m) == msgs' = msgs \cup {m}. */
@@ -398,12 +462,16 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
     if (s.length !== this.stateWords) return `the state has ${s.length} words, not ${this.stateWords}`;
     for (let a = 0; a < A; a++) {
       const w = s[a]!;
-      if ((w & fieldMask) > ballots) return `maxBal[${acceptorName(a)}] = ${this.maxBal(s, a)} is not in Ballot \\cup {-1}`;
-      if (((w >>> fieldBits) & fieldMask) > ballots) return `maxVBal[${acceptorName(a)}] = ${this.maxVBal(s, a)} is not in Ballot \\cup {-1}`;
-      if (((w >>> (2 * fieldBits)) & fieldMask) > values) return `maxVal[${acceptorName(a)}] = v${(w >>> (2 * fieldBits)) & fieldMask} is not in Value \\cup {None}`;
+      if ((w & fieldMask) > ballots)
+        return `maxBal[${acceptorName(a)}] = ${this.maxBal(s, a)} is not in Ballot \\cup {-1}`;
+      if (((w >>> fieldBits) & fieldMask) > ballots)
+        return `maxVBal[${acceptorName(a)}] = ${this.maxVBal(s, a)} is not in Ballot \\cup {-1}`;
+      if (((w >>> (2 * fieldBits)) & fieldMask) > values)
+        return `maxVal[${acceptorName(a)}] = v${(w >>> (2 * fieldBits)) & fieldMask} is not in Value \\cup {None}`;
       if (w >>> (3 * fieldBits) !== 0) return `the word of ${acceptorName(a)} has stray bits`;
     }
-    for (let m = 0; m < this.universe.length; m++) if (this.universe[m] === undefined && this.sent(s, m)) return `msgs holds something outside Message (bit ${m})`;
+    for (let m = 0; m < this.universe.length; m++)
+      if (this.universe[m] === undefined && this.sent(s, m)) return `msgs holds something outside Message (bit ${m})`;
     return undefined;
   }
 
@@ -412,8 +480,10 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
     for (let a = 0; a < this.constants.acceptors; a++) {
       const vbal = this.maxVBal(s, a);
       const val = this.maxVal(s, a);
-      if (vbal === -1 && val !== None) return `maxVBal[${acceptorName(a)}] = -1 but maxVal[${acceptorName(a)}] = ${showValue(val)}`;
-      if (vbal !== -1 && (val === None || !this.sent(s, this.msg2b(a, vbal, val)))) return `<<maxVBal[${acceptorName(a)}], maxVal[${acceptorName(a)}]>> = <<${vbal}, ${showValue(val)}>> is not in votes[${acceptorName(a)}]`;
+      if (vbal === -1 && val !== None)
+        return `maxVBal[${acceptorName(a)}] = -1 but maxVal[${acceptorName(a)}] = ${showValue(val)}`;
+      if (vbal !== -1 && (val === None || !this.sent(s, this.msg2b(a, vbal, val))))
+        return `<<maxVBal[${acceptorName(a)}], maxVal[${acceptorName(a)}]>> = <<${vbal}, ${showValue(val)}>> is not in votes[${acceptorName(a)}]`;
     }
     return undefined;
   }
@@ -426,8 +496,10 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
         const base = this.msg1b(acc, bal, -1, None);
         for (let field = this.oneBs(s, acc, bal); field !== 0; field &= field - 1) {
           const m = this.message(base + 31 - Math.clz32(field & -field)) as Message & { type: "1b" };
-          if (this.maxBal(s, acc) < bal) return `${showMessage(m)} was sent but maxBal[${acceptorName(acc)}] = ${this.maxBal(s, acc)} < ${bal}`;
-          if (m.mbal >= 0 && (m.mval === None || !this.sent(s, this.msg2b(acc, m.mbal, m.mval)))) return `${showMessage(m)} reports a vote <<${m.mbal}, ${showValue(m.mval)}>> that is not in votes[${acceptorName(acc)}]`;
+          if (this.maxBal(s, acc) < bal)
+            return `${showMessage(m)} was sent but maxBal[${acceptorName(acc)}] = ${this.maxBal(s, acc)} < ${bal}`;
+          if (m.mbal >= 0 && (m.mval === None || !this.sent(s, this.msg2b(acc, m.mbal, m.mval))))
+            return `${showMessage(m)} reports a vote <<${m.mbal}, ${showValue(m.mval)}>> that is not in votes[${acceptorName(acc)}]`;
         }
       }
     }
@@ -449,7 +521,8 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
         first = v;
         let safe = false;
         for (const Q of quorums) safe ||= this.V.ShowsSafeAt(image, Q, b, v);
-        if (!safe) return `${showMessage({ type: "2a", bal: b, val: v })} was sent but no quorum Q has V!ShowsSafeAt(Q, ${b}, ${valueName(v)})`;
+        if (!safe)
+          return `${showMessage({ type: "2a", bal: b, val: v })} was sent but no quorum Q has V!ShowsSafeAt(Q, ${b}, ${valueName(v)})`;
       }
     }
     return undefined;
@@ -518,11 +591,11 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
     }
   }
 
-
   /** The state as TLC prints it. */
   show(s: PaxosState): string {
     const v = this.view(s);
-    const fn = (xs: readonly (number | string)[]): string => `(${xs.map((x, a) => `${acceptorName(a)} :> ${x}`).join(" @@ ")})`;
+    const fn = (xs: readonly (number | string)[]): string =>
+      `(${xs.map((x, a) => `${acceptorName(a)} :> ${x}`).join(" @@ ")})`;
     return [
       `/\\ maxBal = ${fn(v.maxBal)}`,
       `/\\ maxVBal = ${fn(v.maxVBal)}`,
@@ -560,7 +633,8 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
       const t = new Uint16Array(this.stateWords) as PaxosState;
       for (let a = 0; a < A; a++) {
         const valField = (s[a]! >>> (2 * fieldBits)) & fieldMask;
-        t[acc[a]!] = (s[a]! & ((1 << (2 * fieldBits)) - 1)) | ((valField === 0 ? 0 : val[valField - 1]! + 1) << (2 * fieldBits));
+        t[acc[a]!] =
+          (s[a]! & ((1 << (2 * fieldBits)) - 1)) | ((valField === 0 ? 0 : val[valField - 1]! + 1) << (2 * fieldBits));
       }
       for (let w = A; w < s.length; w++) {
         for (let bits = s[w]!; bits !== 0; bits &= bits - 1) {

@@ -4,7 +4,16 @@
  */
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { emptyPersistentMap, pmGet, pmHas, pmRemove, pmSet, pmSortedEntries, stringHash, type PersistentMap } from "./persistent-map.ts";
+import {
+  emptyPersistentMap,
+  pmGet,
+  pmHas,
+  pmRemove,
+  pmSet,
+  pmSortedEntries,
+  stringHash,
+  type PersistentMap,
+} from "./persistent-map.ts";
 
 const op = fc.oneof(
   fc.record({ set: fc.constant(true), key: fc.string({ maxLength: 3 }), value: fc.nat(5) }),
@@ -36,14 +45,17 @@ describe("persistent map", () => {
     }
   });
 
-  test.prop([fc.array(op, { maxLength: 100 }), op])("an update never changes the version it was applied to", (ops, last) => {
-    let map: PersistentMap<number> = emptyPersistentMap();
-    for (const o of ops) map = "value" in o ? pmSet(map, o.key, o.value) : pmRemove(map, o.key);
-    const before = pmSortedEntries(map);
-    const after = "value" in last ? pmSet(map, last.key, last.value) : pmRemove(map, last.key);
-    expect(pmSortedEntries(map)).toEqual(before);
-    if (after !== map) expect(pmSortedEntries(after)).not.toEqual(before);
-  });
+  test.prop([fc.array(op, { maxLength: 100 }), op])(
+    "an update never changes the version it was applied to",
+    (ops, last) => {
+      let map: PersistentMap<number> = emptyPersistentMap();
+      for (const o of ops) map = "value" in o ? pmSet(map, o.key, o.value) : pmRemove(map, o.key);
+      const before = pmSortedEntries(map);
+      const after = "value" in last ? pmSet(map, last.key, last.value) : pmRemove(map, last.key);
+      expect(pmSortedEntries(map)).toEqual(before);
+      if (after !== map) expect(pmSortedEntries(after)).not.toEqual(before);
+    },
+  );
 
   it("holds many keys, including colliding fragments, and removes them all", () => {
     let map: PersistentMap<number> = emptyPersistentMap();

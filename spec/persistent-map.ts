@@ -176,7 +176,12 @@ function removeIn<V>(node: Node<V>, key: string, hash: number, shift: number): N
         const j = 1 - i;
         return { kind: 0, hash: node.hash, key: node.keys[j]!, value: node.values[j]! };
       }
-      return { kind: 2, hash: node.hash, keys: node.keys.filter((_, k) => k !== i), values: node.values.filter((_, k) => k !== i) };
+      return {
+        kind: 2,
+        hash: node.hash,
+        keys: node.keys.filter((_, k) => k !== i),
+        values: node.values.filter((_, k) => k !== i),
+      };
     }
     case 1: {
       const bit = 1 << ((hash >>> shift) & levelMask);

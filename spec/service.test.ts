@@ -16,38 +16,44 @@ const request: fc.Arbitrary<Request<KvInput>> = fc.record({
 });
 
 describe("service", () => {
-  test.prop([fc.array(request, { maxLength: 40 })])("executes a request at most once per (client, seq) and never an older one", (requests) => {
-    const { state, outputs } = runInputs(service, requests);
-    const lastSeq = new Map<string, number>();
-    let executed = 0;
-    requests.forEach((r, i) => {
-      const last = lastSeq.get(r.clientId) ?? 0;
-      const out = outputs[i]!;
-      if (r.seq > last) {
-        expect(out._tag).toBe("executed");
-        lastSeq.set(r.clientId, r.seq);
-        executed++;
-      } else if (r.seq === last) {
-        expect(out._tag).toBe("duplicate");
-      } else {
-        expect(out).toEqual({ _tag: "stale", lastSeq: last });
-      }
-    });
-    expect(state.executed).toBe(executed);
-    for (const [client, seq] of lastSeq) expect(sessionOf(state, client)?.seq).toBe(seq);
-  });
+  test.prop([fc.array(request, { maxLength: 40 })])(
+    "executes a request at most once per (client, seq) and never an older one",
+    (requests) => {
+      const { state, outputs } = runInputs(service, requests);
+      const lastSeq = new Map<string, number>();
+      let executed = 0;
+      requests.forEach((r, i) => {
+        const last = lastSeq.get(r.clientId) ?? 0;
+        const out = outputs[i]!;
+        if (r.seq > last) {
+          expect(out._tag).toBe("executed");
+          lastSeq.set(r.clientId, r.seq);
+          executed++;
+        } else if (r.seq === last) {
+          expect(out._tag).toBe("duplicate");
+        } else {
+          expect(out).toEqual({ _tag: "stale", lastSeq: last });
+        }
+      });
+      expect(state.executed).toBe(executed);
+      for (const [client, seq] of lastSeq) expect(sessionOf(state, client)?.seq).toBe(seq);
+    },
+  );
 
-  test.prop([fc.array(request, { maxLength: 40 })])("a retry returns exactly the cached output and changes nothing", (requests) => {
-    let state = service.start;
-    for (const r of requests) {
-      const first = service.apply(r, state);
-      if (first.output._tag !== "executed") continue;
-      const retry = service.apply(r, first.state);
-      expect(retry.state).toBe(first.state);
-      expect(retry.output).toEqual({ _tag: "duplicate", output: first.output.output });
-      state = first.state;
-    }
-  });
+  test.prop([fc.array(request, { maxLength: 40 })])(
+    "a retry returns exactly the cached output and changes nothing",
+    (requests) => {
+      let state = service.start;
+      for (const r of requests) {
+        const first = service.apply(r, state);
+        if (first.output._tag !== "executed") continue;
+        const retry = service.apply(r, first.state);
+        expect(retry.state).toBe(first.state);
+        expect(retry.output).toEqual({ _tag: "duplicate", output: first.output.output });
+        state = first.state;
+      }
+    },
+  );
 
   test.prop([fc.array(request, { maxLength: 40 })])("is deterministic", (requests) => {
     const a = runInputs(service, requests);

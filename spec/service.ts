@@ -18,7 +18,11 @@ import { emptyPersistentMap, pmForEach, pmGet, pmSet, type PersistentMap } from 
 import type { Application, Applied, StateMachine } from "./state-machine.ts";
 
 /** A client's identity: a non-empty printable string of at most 128 characters. */
-export const ClientId = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(128), Schema.pattern(/^[\x21-\x7e]+$/));
+export const ClientId = Schema.String.pipe(
+  Schema.minLength(1),
+  Schema.maxLength(128),
+  Schema.pattern(/^[\x21-\x7e]+$/),
+);
 /** A client's request number: a positive safe integer. */
 export const Seq = Schema.Int.pipe(Schema.positive(), Schema.lessThanOrEqualTo(Number.MAX_SAFE_INTEGER));
 
@@ -100,7 +104,11 @@ export function sessionsOf<S, O>(state: ServiceState<S, O>): [string, Session<O>
 }
 
 /** The state with `clientId`'s session set to `session` (for executions outside `apply`). */
-export function withSession<S, O>(sessions: ServiceState<S, O>["sessions"], clientId: string, session: Session<O>): ServiceState<S, O>["sessions"] {
+export function withSession<S, O>(
+  sessions: ServiceState<S, O>["sessions"],
+  clientId: string,
+  session: Session<O>,
+): ServiceState<S, O>["sessions"] {
   return pmSet(sessions, clientId, session);
 }
 

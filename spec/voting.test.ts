@@ -25,7 +25,11 @@ describe("Voting", () => {
   test("without symmetry: 599 distinct states, which fall into exactly TLC's 77 orbits", () => {
     const r = explore(mcVoting);
     expect([r.distinct, r.generated, r.depth]).toEqual([599, 3124, 11]);
-    const orbitKeys = new Set(reachable(mcVoting).map((s) => [s, ...mcVoting.symmetries.map((g) => g(s))].map((t) => mcVoting.key(t)).sort()[0]));
+    const orbitKeys = new Set(
+      reachable(mcVoting).map(
+        (s) => [s, ...mcVoting.symmetries.map((g) => g(s))].map((t) => mcVoting.key(t)).sort()[0],
+      ),
+    );
     expect(orbitKeys.size).toBe(77);
   });
 
@@ -64,7 +68,17 @@ describe("Voting", () => {
     // a1 and a2 voted v1 in ballot 0 (so v1 may be chosen); a3 voted v2 in ballot 1.
     const unsafe = V.make({ votes: [[[0, 0]], [[0, 0]], [[1, 1]]], maxBal: [0, 0, 1] });
     expect(V.VotesSafe(unsafe)).toBe("a3 voted for v2 in ballot 1, but SafeAt(1, v2) is false");
-    const twice = V.make({ votes: [[[0, 0], [0, 1]], [], []], maxBal: [0, -1, -1] });
+    const twice = V.make({
+      votes: [
+        [
+          [0, 0],
+          [0, 1],
+        ],
+        [],
+        [],
+      ],
+      maxBal: [0, -1, -1],
+    });
     expect(V.OneVote(twice)).toBe("a1 voted for v1 and v2 in ballot 0");
     const split = V.make({ votes: [[[0, 0]], [[0, 1]], []], maxBal: [0, 0, -1] });
     expect(V.OneValuePerBallot(split)).toBe("ballot 0 has votes for v1 and v2");
@@ -99,13 +113,28 @@ describe("Voting", () => {
   test.prop([fc.array(fc.nat(), { maxLength: 30 }), fc.nat()])("commutes with its symmetries", (choices, pick) => {
     const s = simulate(mcVoting, choices).at(-1)!.state;
     const g = mcVoting.symmetries[pick % mcVoting.symmetries.length]!;
-    const successors = (t: VotingState): VotingState[] => mcVoting.actions().filter((a) => mcVoting.enabled(a, t)).map((a) => mcVoting.transition(a, t));
+    const successors = (t: VotingState): VotingState[] =>
+      mcVoting
+        .actions()
+        .filter((a) => mcVoting.enabled(a, t))
+        .map((a) => mcVoting.transition(a, t));
     const keys = (ts: VotingState[]): string[] => ts.map((t) => mcVoting.key(t)).sort();
     expect(keys(successors(g(s)))).toEqual(keys(successors(s).map(g)));
   });
 
   test("rejects constants that break QuorumAssumption", () => {
-    expect(() => new Voting({ acceptors: 4, values: 1, maxBallot: 1, quorums: [[0, 1], [2, 3]] })).toThrow(/QuorumAssumption/);
+    expect(
+      () =>
+        new Voting({
+          acceptors: 4,
+          values: 1,
+          maxBallot: 1,
+          quorums: [
+            [0, 1],
+            [2, 3],
+          ],
+        }),
+    ).toThrow(/QuorumAssumption/);
     expect(() => new Voting({ acceptors: 0, values: 1, maxBallot: 1 })).toThrow(RangeError);
   });
 });

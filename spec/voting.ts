@@ -15,7 +15,14 @@
  * `VotedFor`. Pure: no clock, no randomness; imports nothing of the project but spec/.
  */
 import { CompactStates, wordsFor, type Words } from "./bits.ts";
-import { acceptorName, resolveConstants, symmetryGroup, valueName, type BallotConstants, type Constants } from "./constants.ts";
+import {
+  acceptorName,
+  resolveConstants,
+  symmetryGroup,
+  valueName,
+  type BallotConstants,
+  type Constants,
+} from "./constants.ts";
 import type { Invariant, Spec } from "./state-machine.ts";
 
 /** A state of Voting: maxBal and votes, compactly encoded (see the module comment). */
@@ -50,7 +57,10 @@ export class Voting extends CompactStates implements Spec<VotingState, VotingAct
     const k = resolveConstants(constants);
     this.constants = k;
     this.stateWords = k.acceptors + wordsFor(k.acceptors * k.ballots * k.values);
-    this.start = this.make({ votes: Array.from({ length: k.acceptors }, () => []), maxBal: Array.from({ length: k.acceptors }, () => -1) });
+    this.start = this.make({
+      votes: Array.from({ length: k.acceptors }, () => []),
+      maxBal: Array.from({ length: k.acceptors }, () => -1),
+    });
     this.init = [this.start];
     const actions: VotingAction[] = [];
     // Next == \E a \in Acceptor, b \in Ballot : IncreaseMaxBal(a, b) \/ \E v \in Value : VoteFor(a, b, v)
@@ -62,10 +72,26 @@ export class Voting extends CompactStates implements Spec<VotingState, VotingAct
     }
     this.allActions = actions;
     this.invariants = [
-      { name: "TypeOK", statement: "votes \\in [Acceptor -> SUBSET (Ballot \\X Value)] /\\ maxBal \\in [Acceptor -> Ballot \\cup {-1}]", check: (s) => this.TypeOK(s) },
-      { name: "VotesSafe", statement: "every vote <<b, v>> is safe: VotedFor(a, b, v) => SafeAt(b, v)", check: (s) => this.VotesSafe(s) },
-      { name: "OneVote", statement: "an acceptor votes for at most one value in a ballot", check: (s) => this.OneVote(s) },
-      { name: "OneValuePerBallot", statement: "all votes in one ballot are for one value", check: (s) => this.OneValuePerBallot(s) },
+      {
+        name: "TypeOK",
+        statement: "votes \\in [Acceptor -> SUBSET (Ballot \\X Value)] /\\ maxBal \\in [Acceptor -> Ballot \\cup {-1}]",
+        check: (s) => this.TypeOK(s),
+      },
+      {
+        name: "VotesSafe",
+        statement: "every vote <<b, v>> is safe: VotedFor(a, b, v) => SafeAt(b, v)",
+        check: (s) => this.VotesSafe(s),
+      },
+      {
+        name: "OneVote",
+        statement: "an acceptor votes for at most one value in a ballot",
+        check: (s) => this.OneVote(s),
+      },
+      {
+        name: "OneValuePerBallot",
+        statement: "all votes in one ballot are for one value",
+        check: (s) => this.OneValuePerBallot(s),
+      },
     ];
   }
 
@@ -95,15 +121,18 @@ export class Voting extends CompactStates implements Spec<VotingState, VotingAct
   /** Build a state from plain data (throws on values outside the constants). */
   make(view: VotingView): VotingState {
     const k = this.constants;
-    if (view.maxBal.length !== k.acceptors || view.votes.length !== k.acceptors) throw new RangeError("one entry per acceptor expected");
+    if (view.maxBal.length !== k.acceptors || view.votes.length !== k.acceptors)
+      throw new RangeError("one entry per acceptor expected");
     const s = new Uint16Array(this.stateWords) as VotingState;
     view.maxBal.forEach((b, a) => {
-      if (!Number.isInteger(b) || b < -1 || b > k.maxBallot) throw new RangeError(`maxBal[${acceptorName(a)}] = ${b} is not in Ballot \\cup {-1}`);
+      if (!Number.isInteger(b) || b < -1 || b > k.maxBallot)
+        throw new RangeError(`maxBal[${acceptorName(a)}] = ${b} is not in Ballot \\cup {-1}`);
       s[a] = b + 1;
     });
     view.votes.forEach((vs, a) => {
       for (const [b, v] of vs) {
-        if (!Number.isInteger(b) || b < 0 || b > k.maxBallot || !Number.isInteger(v) || v < 0 || v >= k.values) throw new RangeError(`vote <<${b}, ${v}>> is not in Ballot \\X Value`);
+        if (!Number.isInteger(b) || b < 0 || b > k.maxBallot || !Number.isInteger(v) || v < 0 || v >= k.values)
+          throw new RangeError(`vote <<${b}, ${v}>> is not in Ballot \\X Value`);
         this.setBit(s, k.acceptors, this.voteIndex(a, b, v));
       }
     });
@@ -118,7 +147,8 @@ export class Voting extends CompactStates implements Spec<VotingState, VotingAct
     for (let a = 0; a < k.acceptors; a++) {
       maxBal.push(this.maxBal(s, a));
       const mine: [number, number][] = [];
-      for (let b = 0; b < k.ballots; b++) for (let v = 0; v < k.values; v++) if (this.VotedFor(s, a, b, v)) mine.push([b, v]);
+      for (let b = 0; b < k.ballots; b++)
+        for (let v = 0; v < k.values; v++) if (this.VotedFor(s, a, b, v)) mine.push([b, v]);
       votes.push(mine);
     }
     return { votes, maxBal };
@@ -218,7 +248,8 @@ export class Voting extends CompactStates implements Spec<VotingState, VotingAct
       if (s[a]! > k.ballots) return `maxBal[${acceptorName(a)}] = ${this.maxBal(s, a)} is not in Ballot \\cup {-1}`;
     }
     const bits = k.acceptors * k.ballots * k.values;
-    for (let i = bits; i < wordsFor(bits) * 16; i++) if (this.hasBit(s, k.acceptors, i)) return `votes holds a pair outside Ballot \\X Value (bit ${i})`;
+    for (let i = bits; i < wordsFor(bits) * 16; i++)
+      if (this.hasBit(s, k.acceptors, i)) return `votes holds a pair outside Ballot \\X Value (bit ${i})`;
     return undefined;
   }
 
@@ -228,7 +259,8 @@ export class Voting extends CompactStates implements Spec<VotingState, VotingAct
     for (let a = 0; a < k.acceptors; a++) {
       for (let b = 0; b < k.ballots; b++) {
         for (let v = 0; v < k.values; v++) {
-          if (this.VotedFor(s, a, b, v) && !this.SafeAt(s, b, v)) return `${acceptorName(a)} voted for ${valueName(v)} in ballot ${b}, but SafeAt(${b}, ${valueName(v)}) is false`;
+          if (this.VotedFor(s, a, b, v) && !this.SafeAt(s, b, v))
+            return `${acceptorName(a)} voted for ${valueName(v)} in ballot ${b}, but SafeAt(${b}, ${valueName(v)}) is false`;
         }
       }
     }
@@ -331,7 +363,6 @@ export class Voting extends CompactStates implements Spec<VotingState, VotingAct
     return `VoteFor(${acceptorName(action.a)}, ${action.b}, ${valueName(action.v)})`;
   }
 
-
   /** The state as TLC prints it. */
   show(s: VotingState): string {
     const { votes, maxBal } = this.view(s);
@@ -349,7 +380,8 @@ export class Voting extends CompactStates implements Spec<VotingState, VotingAct
     for (let a = 0; a < k.acceptors; a++) {
       t[acc[a]!] = s[a]!;
       for (let b = 0; b < k.ballots; b++) {
-        for (let v = 0; v < k.values; v++) if (this.VotedFor(s, a, b, v)) this.setBit(t, k.acceptors, this.voteIndex(acc[a]!, b, val[v]!));
+        for (let v = 0; v < k.values; v++)
+          if (this.VotedFor(s, a, b, v)) this.setBit(t, k.acceptors, this.voteIndex(acc[a]!, b, val[v]!));
       }
     }
     return t;

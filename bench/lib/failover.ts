@@ -48,7 +48,8 @@ export async function measureFailover(cluster: BenchCluster, options: FailoverOp
       try {
         let request = driver.write(`failover/${w}`, `v${i}`);
         let answer = await send(agent, request, timeoutMs);
-        const location = answer.status === 307 ? (JSON.parse(answer.body) as { location?: string }).location : undefined;
+        const location =
+          answer.status === 307 ? (JSON.parse(answer.body) as { location?: string }).location : undefined;
         if (location !== undefined) {
           request = { ...request, url: location };
           answer = await send(agent, request, timeoutMs);

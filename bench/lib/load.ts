@@ -66,21 +66,41 @@ export function quantile(sorted: readonly number[], q: number): number {
 }
 
 export function median(values: readonly number[]): number {
-  return quantile([...values].sort((a, b) => a - b), 0.5);
+  return quantile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
 }
 
 /** Send one request; resolves with status and body, or rejects on network failure or timeout. */
-export function send(agent: http.Agent, request: HttpRequest, timeoutMs: number): Promise<{ status: number; body: string }> {
+export function send(
+  agent: http.Agent,
+  request: HttpRequest,
+  timeoutMs: number,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(request.url, {
-      method: request.method, agent, timeout: timeoutMs,
-      headers: { ...(request.headers ?? {}), ...(request.body === undefined ? {} : { "Content-Type": "application/json", "Content-Length": String(Buffer.byteLength(request.body)) }) },
-    }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on("data", (c: Buffer) => chunks.push(c));
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-      response.on("error", reject);
-    });
+    const req = http.request(
+      request.url,
+      {
+        method: request.method,
+        agent,
+        timeout: timeoutMs,
+        headers: {
+          ...(request.headers ?? {}),
+          ...(request.body === undefined
+            ? {}
+            : { "Content-Type": "application/json", "Content-Length": String(Buffer.byteLength(request.body)) }),
+        },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (c: Buffer) => chunks.push(c));
+        response.on("end", () =>
+          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }),
+        );
+        response.on("error", reject);
+      },
+    );
     req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on("error", reject);
     req.end(request.body);
@@ -133,9 +153,15 @@ export async function runLoad(system: SystemDriver, options: LoadOptions): Promi
   latencies.sort((a, b) => a - b);
   const seconds = options.durationMs / 1000;
   return {
-    clients: options.clients, completed: latencies.length, errors, seconds,
+    clients: options.clients,
+    completed: latencies.length,
+    errors,
+    seconds,
     throughput: latencies.length / seconds,
-    p50: quantile(latencies, 0.5), p90: quantile(latencies, 0.9), p99: quantile(latencies, 0.99), max: quantile(latencies, 1),
+    p50: quantile(latencies, 0.5),
+    p90: quantile(latencies, 0.9),
+    p99: quantile(latencies, 0.99),
+    max: quantile(latencies, 1),
     samples: latencies,
   };
 }

@@ -55,7 +55,15 @@ function legend(series: readonly { name: string; color: string }[]): string[] {
 }
 
 /** A line chart; `xLabels` names the x values when the axis is categorical (e.g. client counts). */
-export function lineChart(options: { title: string; subtitle: string; xLabel: string; yLabel: string; series: readonly Series[]; xCategories?: readonly number[]; logX?: boolean }): string {
+export function lineChart(options: {
+  title: string;
+  subtitle: string;
+  xLabel: string;
+  yLabel: string;
+  series: readonly Series[];
+  xCategories?: readonly number[];
+  logX?: boolean;
+}): string {
   const { series } = options;
   const plotW = frame.width - frame.left - frame.right;
   const plotH = frame.height - frame.top - frame.bottom;
@@ -65,29 +73,48 @@ export function lineChart(options: { title: string; subtitle: string; xLabel: st
   const xMin = Math.min(...xs);
   const xMax = Math.max(...xs);
   const x = (v: number): number => {
-    if (categories !== undefined) return frame.left + (categories.length === 1 ? plotW / 2 : (categories.indexOf(v) / (categories.length - 1)) * plotW);
+    if (categories !== undefined)
+      return (
+        frame.left + (categories.length === 1 ? plotW / 2 : (categories.indexOf(v) / (categories.length - 1)) * plotW)
+      );
     return frame.left + (xMax === xMin ? plotW / 2 : ((v - xMin) / (xMax - xMin)) * plotW);
   };
   const y = (v: number): number => frame.top + plotH - (v / yMax) * plotH;
   const out = header(options.title, options.subtitle);
   for (const t of ticks(yMax)) {
-    out.push(`<line x1="${frame.left}" x2="${frame.left + plotW}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="#eee"/><text x="${frame.left - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end">${t}</text>`);
+    out.push(
+      `<line x1="${frame.left}" x2="${frame.left + plotW}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="#eee"/><text x="${frame.left - 6}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end">${t}</text>`,
+    );
   }
-  for (const v of xs) out.push(`<text x="${x(v).toFixed(1)}" y="${frame.top + plotH + 16}" text-anchor="middle">${v}</text>`);
-  out.push(`<line x1="${frame.left}" x2="${frame.left}" y1="${frame.top}" y2="${frame.top + plotH}" stroke="#333"/><line x1="${frame.left}" x2="${frame.left + plotW}" y1="${frame.top + plotH}" y2="${frame.top + plotH}" stroke="#333"/>`);
-  out.push(`<text x="${frame.left + plotW / 2}" y="${frame.height - 10}" text-anchor="middle">${escape(options.xLabel)}</text>`);
-  out.push(`<text transform="translate(14 ${frame.top + plotH / 2}) rotate(-90)" text-anchor="middle">${escape(options.yLabel)}</text>`);
+  for (const v of xs)
+    out.push(`<text x="${x(v).toFixed(1)}" y="${frame.top + plotH + 16}" text-anchor="middle">${v}</text>`);
+  out.push(
+    `<line x1="${frame.left}" x2="${frame.left}" y1="${frame.top}" y2="${frame.top + plotH}" stroke="#333"/><line x1="${frame.left}" x2="${frame.left + plotW}" y1="${frame.top + plotH}" y2="${frame.top + plotH}" stroke="#333"/>`,
+  );
+  out.push(
+    `<text x="${frame.left + plotW / 2}" y="${frame.height - 10}" text-anchor="middle">${escape(options.xLabel)}</text>`,
+  );
+  out.push(
+    `<text transform="translate(14 ${frame.top + plotH / 2}) rotate(-90)" text-anchor="middle">${escape(options.yLabel)}</text>`,
+  );
   for (const s of series) {
     const path = s.points.map((p, i) => `${i === 0 ? "M" : "L"}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" ");
     out.push(`<path d="${path}" fill="none" stroke="${s.color}" stroke-width="2"/>`);
-    for (const p of s.points) out.push(`<circle cx="${x(p[0]).toFixed(1)}" cy="${y(p[1]).toFixed(1)}" r="3" fill="${s.color}"><title>${escape(`${s.name}: ${p[0]} -> ${p[1].toFixed(1)}`)}</title></circle>`);
+    for (const p of s.points)
+      out.push(
+        `<circle cx="${x(p[0]).toFixed(1)}" cy="${y(p[1]).toFixed(1)}" r="3" fill="${s.color}"><title>${escape(`${s.name}: ${p[0]} -> ${p[1].toFixed(1)}`)}</title></circle>`,
+      );
   }
   out.push(...legend(series), "</svg>");
   return `${out.join("\n")}\n`;
 }
 
 /** Empirical distribution functions of latency samples (x: milliseconds, log scale; y: fraction). */
-export function cdfChart(options: { title: string; subtitle: string; series: readonly { name: string; color: string; sorted: readonly number[] }[] }): string {
+export function cdfChart(options: {
+  title: string;
+  subtitle: string;
+  series: readonly { name: string; color: string; sorted: readonly number[] }[];
+}): string {
   const plotW = frame.width - frame.left - frame.right;
   const plotH = frame.height - frame.top - frame.bottom;
   const all = options.series.flatMap((s) => s.sorted).filter((v) => v > 0);
@@ -95,16 +122,28 @@ export function cdfChart(options: { title: string; subtitle: string; series: rea
   const hi = Math.max(lo * 10, ...all);
   const logLo = Math.floor(Math.log10(lo));
   const logHi = Math.ceil(Math.log10(hi));
-  const x = (v: number): number => frame.left + ((Math.log10(Math.max(v, 10 ** logLo)) - logLo) / (logHi - logLo)) * plotW;
+  const x = (v: number): number =>
+    frame.left + ((Math.log10(Math.max(v, 10 ** logLo)) - logLo) / (logHi - logLo)) * plotW;
   const y = (f: number): number => frame.top + plotH - f * plotH;
   const out = header(options.title, options.subtitle);
   for (const f of [0, 0.25, 0.5, 0.75, 0.9, 0.99, 1]) {
-    out.push(`<line x1="${frame.left}" x2="${frame.left + plotW}" y1="${y(f).toFixed(1)}" y2="${y(f).toFixed(1)}" stroke="#eee"/><text x="${frame.left - 6}" y="${(y(f) + 4).toFixed(1)}" text-anchor="end">${f}</text>`);
+    out.push(
+      `<line x1="${frame.left}" x2="${frame.left + plotW}" y1="${y(f).toFixed(1)}" y2="${y(f).toFixed(1)}" stroke="#eee"/><text x="${frame.left - 6}" y="${(y(f) + 4).toFixed(1)}" text-anchor="end">${f}</text>`,
+    );
   }
-  for (let e = logLo; e <= logHi; e++) out.push(`<text x="${x(10 ** e).toFixed(1)}" y="${frame.top + plotH + 16}" text-anchor="middle">${10 ** e >= 1 ? 10 ** e : (10 ** e).toFixed(1)}</text>`);
-  out.push(`<line x1="${frame.left}" x2="${frame.left}" y1="${frame.top}" y2="${frame.top + plotH}" stroke="#333"/><line x1="${frame.left}" x2="${frame.left + plotW}" y1="${frame.top + plotH}" y2="${frame.top + plotH}" stroke="#333"/>`);
-  out.push(`<text x="${frame.left + plotW / 2}" y="${frame.height - 10}" text-anchor="middle">latency (ms, log scale)</text>`);
-  out.push(`<text transform="translate(14 ${frame.top + plotH / 2}) rotate(-90)" text-anchor="middle">fraction of requests at or below</text>`);
+  for (let e = logLo; e <= logHi; e++)
+    out.push(
+      `<text x="${x(10 ** e).toFixed(1)}" y="${frame.top + plotH + 16}" text-anchor="middle">${10 ** e >= 1 ? 10 ** e : (10 ** e).toFixed(1)}</text>`,
+    );
+  out.push(
+    `<line x1="${frame.left}" x2="${frame.left}" y1="${frame.top}" y2="${frame.top + plotH}" stroke="#333"/><line x1="${frame.left}" x2="${frame.left + plotW}" y1="${frame.top + plotH}" y2="${frame.top + plotH}" stroke="#333"/>`,
+  );
+  out.push(
+    `<text x="${frame.left + plotW / 2}" y="${frame.height - 10}" text-anchor="middle">latency (ms, log scale)</text>`,
+  );
+  out.push(
+    `<text transform="translate(14 ${frame.top + plotH / 2}) rotate(-90)" text-anchor="middle">fraction of requests at or below</text>`,
+  );
   for (const s of options.series) {
     const n = s.sorted.length;
     if (n === 0) continue;
@@ -120,7 +159,12 @@ export function cdfChart(options: { title: string; subtitle: string; series: rea
 }
 
 /** One dot per measurement, one row per series, with the median marked. */
-export function dotPlot(options: { title: string; subtitle: string; xLabel: string; series: readonly { name: string; color: string; values: readonly number[] }[] }): string {
+export function dotPlot(options: {
+  title: string;
+  subtitle: string;
+  xLabel: string;
+  series: readonly { name: string; color: string; values: readonly number[] }[];
+}): string {
   const plotW = frame.width - frame.left - frame.right;
   const plotH = frame.height - frame.top - frame.bottom;
   const xMax = Math.max(1, ...options.series.flatMap((s) => s.values)) * 1.1;
@@ -128,21 +172,31 @@ export function dotPlot(options: { title: string; subtitle: string; xLabel: stri
   const rowH = plotH / Math.max(1, options.series.length);
   const out = header(options.title, options.subtitle);
   for (const t of ticks(xMax)) {
-    out.push(`<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${frame.top}" y2="${frame.top + plotH}" stroke="#eee"/><text x="${x(t).toFixed(1)}" y="${frame.top + plotH + 16}" text-anchor="middle">${t}</text>`);
+    out.push(
+      `<line x1="${x(t).toFixed(1)}" x2="${x(t).toFixed(1)}" y1="${frame.top}" y2="${frame.top + plotH}" stroke="#eee"/><text x="${x(t).toFixed(1)}" y="${frame.top + plotH + 16}" text-anchor="middle">${t}</text>`,
+    );
   }
-  out.push(`<line x1="${frame.left}" x2="${frame.left + plotW}" y1="${frame.top + plotH}" y2="${frame.top + plotH}" stroke="#333"/>`);
-  out.push(`<text x="${frame.left + plotW / 2}" y="${frame.height - 10}" text-anchor="middle">${escape(options.xLabel)}</text>`);
+  out.push(
+    `<line x1="${frame.left}" x2="${frame.left + plotW}" y1="${frame.top + plotH}" y2="${frame.top + plotH}" stroke="#333"/>`,
+  );
+  out.push(
+    `<text x="${frame.left + plotW / 2}" y="${frame.height - 10}" text-anchor="middle">${escape(options.xLabel)}</text>`,
+  );
   options.series.forEach((s, i) => {
     const cy = frame.top + rowH * (i + 0.5);
     out.push(`<text x="${frame.left - 6}" y="${cy + 4}" text-anchor="end">${escape(s.name)}</text>`);
     s.values.forEach((v, k) => {
       const jitter = ((k % 5) - 2) * 4;
-      out.push(`<circle cx="${x(v).toFixed(1)}" cy="${(cy + jitter).toFixed(1)}" r="4" fill="${s.color}" fill-opacity="0.7"><title>${escape(`${s.name}: ${v.toFixed(0)}`)}</title></circle>`);
+      out.push(
+        `<circle cx="${x(v).toFixed(1)}" cy="${(cy + jitter).toFixed(1)}" r="4" fill="${s.color}" fill-opacity="0.7"><title>${escape(`${s.name}: ${v.toFixed(0)}`)}</title></circle>`,
+      );
     });
     const sorted = [...s.values].sort((a, b) => a - b);
     if (sorted.length > 0) {
       const m = sorted[Math.ceil(sorted.length / 2) - 1]!;
-      out.push(`<line x1="${x(m).toFixed(1)}" x2="${x(m).toFixed(1)}" y1="${cy - rowH / 3}" y2="${cy + rowH / 3}" stroke="#000" stroke-width="2"/><text x="${(x(m) + 4).toFixed(1)}" y="${(cy - rowH / 3 + 10).toFixed(1)}">median ${m.toFixed(0)}</text>`);
+      out.push(
+        `<line x1="${x(m).toFixed(1)}" x2="${x(m).toFixed(1)}" y1="${cy - rowH / 3}" y2="${cy + rowH / 3}" stroke="#000" stroke-width="2"/><text x="${(x(m) + 4).toFixed(1)}" y="${(cy - rowH / 3 + 10).toFixed(1)}">median ${m.toFixed(0)}</text>`,
+      );
     }
   });
   out.push(...legend(options.series), "</svg>");

@@ -70,7 +70,10 @@ export function cpuMs(pid: number | null): number | null {
 }
 
 /** CPU milliseconds all running members of `cluster` used while `run` ran. */
-export async function measureCpu<T>(cluster: BenchCluster, run: () => Promise<T>): Promise<{ result: T; cpuMs: number }> {
+export async function measureCpu<T>(
+  cluster: BenchCluster,
+  run: () => Promise<T>,
+): Promise<{ result: T; cpuMs: number }> {
   const pids = cluster.members.map((m) => cluster.pid(m));
   const before = pids.map(cpuMs);
   const result = await run();
@@ -121,7 +124,11 @@ export class OursCluster implements BenchCluster {
     const base = this.c.endpoint(id);
     return {
       name: this.name,
-      write: (key, value): HttpRequest => ({ method: "PUT", url: `${base}/v1/kv/${key}`, body: JSON.stringify({ value }) }),
+      write: (key, value): HttpRequest => ({
+        method: "PUT",
+        url: `${base}/v1/kv/${key}`,
+        body: JSON.stringify({ value }),
+      }),
       read: (key): HttpRequest => ({ method: "GET", url: `${base}/v1/kv/${key}` }),
       ok: (status) => status === 200,
     };
@@ -170,7 +177,13 @@ export class EtcdCluster implements BenchCluster {
   async start(): Promise<void> {
     const ports = await freePorts(6);
     this.nodes = this.members.map((id, i) => ({
-      id, name: `m${id}`, clientPort: ports[2 * i]!, peerPort: ports[2 * i + 1]!, dataDir: path.join(this.dir, `m${id}`), child: null, exit: null,
+      id,
+      name: `m${id}`,
+      clientPort: ports[2 * i]!,
+      peerPort: ports[2 * i + 1]!,
+      dataDir: path.join(this.dir, `m${id}`),
+      child: null,
+      exit: null,
     }));
     for (const node of this.nodes) this.spawn(node);
     this.fresh = false;
@@ -180,18 +193,37 @@ export class EtcdCluster implements BenchCluster {
   private spawn(node: EtcdMember): void {
     const cluster = this.nodes.map((n) => `${n.name}=http://127.0.0.1:${n.peerPort}`).join(",");
     const args = [
-      "--name", node.name, "--data-dir", node.dataDir,
-      "--listen-client-urls", `http://127.0.0.1:${node.clientPort}`, "--advertise-client-urls", `http://127.0.0.1:${node.clientPort}`,
-      "--listen-peer-urls", `http://127.0.0.1:${node.peerPort}`, "--initial-advertise-peer-urls", `http://127.0.0.1:${node.peerPort}`,
-      "--initial-cluster", cluster, "--initial-cluster-state", this.fresh ? "new" : "existing", "--initial-cluster-token", "paxos-lease-bench",
-      "--logger", "zap", "--log-outputs", path.join(this.dir, `${node.name}.log`),
+      "--name",
+      node.name,
+      "--data-dir",
+      node.dataDir,
+      "--listen-client-urls",
+      `http://127.0.0.1:${node.clientPort}`,
+      "--advertise-client-urls",
+      `http://127.0.0.1:${node.clientPort}`,
+      "--listen-peer-urls",
+      `http://127.0.0.1:${node.peerPort}`,
+      "--initial-advertise-peer-urls",
+      `http://127.0.0.1:${node.peerPort}`,
+      "--initial-cluster",
+      cluster,
+      "--initial-cluster-state",
+      this.fresh ? "new" : "existing",
+      "--initial-cluster-token",
+      "paxos-lease-bench",
+      "--logger",
+      "zap",
+      "--log-outputs",
+      path.join(this.dir, `${node.name}.log`),
     ];
     const child = spawn(this.binary, args, { stdio: ["ignore", "ignore", "ignore"] });
     node.child = child;
-    node.exit = new Promise((resolve) => child.once("exit", () => {
-      if (node.child === child) node.child = null;
-      resolve();
-    }));
+    node.exit = new Promise((resolve) =>
+      child.once("exit", () => {
+        if (node.child === child) node.child = null;
+        resolve();
+      }),
+    );
   }
 
   private node(id: number): EtcdMember {
@@ -223,7 +255,11 @@ export class EtcdCluster implements BenchCluster {
       for (const node of this.nodes) {
         if (node.child === null) continue;
         try {
-          const answer = await send(probeAgent, { method: "POST", url: `${this.endpoint(node.id)}/v3/maintenance/status`, body: "{}" }, 1000);
+          const answer = await send(
+            probeAgent,
+            { method: "POST", url: `${this.endpoint(node.id)}/v3/maintenance/status`, body: "{}" },
+            1000,
+          );
           const status = JSON.parse(answer.body) as { header?: { member_id?: string }; leader?: string };
           if (status.header?.member_id !== undefined) ids.set(status.header.member_id, node.id);
           if (status.leader !== undefined && status.leader !== "0") {
@@ -247,9 +283,17 @@ export class EtcdCluster implements BenchCluster {
     const url = this.endpoint(id);
     return {
       name: this.name,
-      write: (key, value): HttpRequest => ({ method: "POST", url: `${url}/v3/kv/put`, body: JSON.stringify({ key: base64(key), value: base64(value) }) }),
+      write: (key, value): HttpRequest => ({
+        method: "POST",
+        url: `${url}/v3/kv/put`,
+        body: JSON.stringify({ key: base64(key), value: base64(value) }),
+      }),
       // Default range requests are linearizable (serializable: false): a ReadIndex round.
-      read: (key): HttpRequest => ({ method: "POST", url: `${url}/v3/kv/range`, body: JSON.stringify({ key: base64(key) }) }),
+      read: (key): HttpRequest => ({
+        method: "POST",
+        url: `${url}/v3/kv/range`,
+        body: JSON.stringify({ key: base64(key) }),
+      }),
       // The gateway answers 200 with a header on success, and an error object otherwise.
       ok: (status, body) => status === 200 && body.includes('"header"') && !body.includes('"error"'),
     };

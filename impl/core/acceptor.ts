@@ -11,7 +11,15 @@
 import { ballotEquals, ballotZero, compareBallots, maxBallot, type Ballot } from "./ballot.ts";
 import type { Config } from "./config.ts";
 import { fail } from "./assert.ts";
-import { valuesEqual, type AcceptMsg, type AcceptedMsg, type NackMsg, type PrepareMsg, type PromiseMsg, type SlotVote } from "./messages.ts";
+import {
+  valuesEqual,
+  type AcceptMsg,
+  type AcceptedMsg,
+  type NackMsg,
+  type PrepareMsg,
+  type PromiseMsg,
+  type SlotVote,
+} from "./messages.ts";
 import type { PromiseRecord, VoteRecord } from "./records.ts";
 import type { ReplicaRules } from "./rules.ts";
 import { slotMapDropThrough, slotMapForEach, slotMapGet, slotMapSet } from "./slot-map.ts";
@@ -53,13 +61,25 @@ export function restartWaitUntil(now: number, config: Config): number {
 
 /** The refusal of `ballot`: what this acceptor promised and how long its grant to another ballot still holds. */
 export function nackFor<I>(acceptor: AcceptorState<I>, ballot: Ballot, now: number): NackMsg {
-  const grantRemainingMs = now < acceptor.grantUntil && !ballotEquals(ballot, acceptor.grantTo) ? acceptor.grantUntil - now : 0;
+  const grantRemainingMs =
+    now < acceptor.grantUntil && !ballotEquals(ballot, acceptor.grantTo) ? acceptor.grantUntil - now : 0;
   const waitRemainingMs = now < acceptor.noPromiseUntil ? acceptor.noPromiseUntil - now : 0;
-  return { _tag: "Nack", ballot, promised: acceptor.maxBal, grantRemainingMs: Math.max(grantRemainingMs, waitRemainingMs) };
+  return {
+    _tag: "Nack",
+    ballot,
+    promised: acceptor.maxBal,
+    grantRemainingMs: Math.max(grantRemainingMs, waitRemainingMs),
+  };
 }
 
 /** Grant a lease to `ballot` from `now` (the acceptor has just promised or voted for it). */
-function grant<I>(rules: ReplicaRules, acceptor: AcceptorState<I>, config: Config, ballot: Ballot, now: number): Draft<AcceptorState<I>> {
+function grant<I>(
+  rules: ReplicaRules,
+  acceptor: AcceptorState<I>,
+  config: Config,
+  ballot: Ballot,
+  now: number,
+): Draft<AcceptorState<I>> {
   const a = copyAcceptor(acceptor);
   a.maxBal = maxBallot(acceptor.maxBal, ballot);
   a.grantTo = ballot;
@@ -89,7 +109,8 @@ export function phase1b<I>(
   m: PrepareMsg,
   now: number,
 ): AcceptorStep<I, PromiseRecord, PromiseMsg<I>> {
-  if (!rules.canPromise(acceptor, m.ballot, now)) fail(`phase1b: may not promise ${m.ballot.round},${m.ballot.replica}`);
+  if (!rules.canPromise(acceptor, m.ballot, now))
+    fail(`phase1b: may not promise ${m.ballot.round},${m.ballot.replica}`);
   const rises = rules.compareBallots(m.ballot, acceptor.maxBal) > 0;
   const votes: SlotVote<I>[] = [];
   const from = Math.max(m.fromSlot, acceptor.truncatedUpTo + 1);
@@ -100,7 +121,14 @@ export function phase1b<I>(
   return {
     acceptor: grant(rules, acceptor, config, m.ballot, now),
     record: rises ? { _tag: "promise", ballot: m.ballot } : null,
-    reply: { _tag: "Promise", ballot: m.ballot, fromSlot: m.fromSlot, truncatedUpTo: acceptor.truncatedUpTo, votes, sentAt: m.sentAt },
+    reply: {
+      _tag: "Promise",
+      ballot: m.ballot,
+      fromSlot: m.fromSlot,
+      truncatedUpTo: acceptor.truncatedUpTo,
+      votes,
+      sentAt: m.sentAt,
+    },
   };
 }
 
@@ -120,7 +148,8 @@ export function phase2b<I>(
   m: AcceptMsg<I>,
   now: number,
 ): AcceptorStep<I, VoteRecord<I>, AcceptedMsg> {
-  if (!rules.canPromise(acceptor, m.ballot, now)) fail(`phase2b: may not vote in ${m.ballot.round},${m.ballot.replica}`);
+  if (!rules.canPromise(acceptor, m.ballot, now))
+    fail(`phase2b: may not vote in ${m.ballot.round},${m.ballot.replica}`);
   const existing = slotMapGet(acceptor.votes, m.slot);
   const repeat = existing !== undefined && ballotEquals(existing.ballot, m.ballot);
   if (repeat && !valuesEqual(existing.value, m.value)) {

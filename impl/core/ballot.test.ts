@@ -7,7 +7,10 @@ import { describe, expect, it } from "vitest";
 import { ballotToNat, ballotZero, compareBallots, type Ballot } from "./ballot.ts";
 
 const members = [2, 5, 9];
-const ballot: fc.Arbitrary<Ballot> = fc.record({ round: fc.integer({ min: 1, max: 50 }), replica: fc.constantFrom(...members) });
+const ballot: fc.Arbitrary<Ballot> = fc.record({
+  round: fc.integer({ min: 1, max: 50 }),
+  replica: fc.constantFrom(...members),
+});
 
 describe("ballots", () => {
   test.prop([ballot, ballot, ballot])("compareBallots is a total order", (a, b, c) => {

@@ -21,7 +21,9 @@ export const Ballot: Schema.Schema<Ballot> = Schema.Struct({
   replica: Schema.Int.pipe(Schema.nonNegative()),
 }).pipe(
   Schema.filter((b) =>
-    (b.round === 0) === (b.replica === 0) ? undefined : "round 0 is reserved for ballotZero (0, 0); a real ballot has round >= 1 and replica >= 1",
+    (b.round === 0) === (b.replica === 0)
+      ? undefined
+      : "round 0 is reserved for ballotZero (0, 0); a real ballot has round >= 1 and replica >= 1",
   ),
 );
 
@@ -62,7 +64,10 @@ export function ballotToNat(b: Ballot, replicaIds: readonly ReplicaId[]): number
   if (isBallotZero(b)) return -1;
   const sorted = [...replicaIds].sort((x, y) => x - y);
   const index = sorted.indexOf(b.replica);
-  if (index < 0) throw new Error(`ballotToNat: replica ${b.replica} of ballot ${showBallot(b)} is not a member (${sorted.join(",")})`);
+  if (index < 0)
+    throw new Error(
+      `ballotToNat: replica ${b.replica} of ballot ${showBallot(b)} is not a member (${sorted.join(",")})`,
+    );
   return (b.round - 1) * sorted.length + index;
 }
 

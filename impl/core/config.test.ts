@@ -44,19 +44,40 @@ describe("Config", () => {
   });
 
   it.each([
-    [{ electionTimeoutMsMin: 250 }, "electionTimeoutMsMin (250) must exceed leaseMs (300): a follower must not campaign while its grant to the current leader may still be in force"],
+    [
+      { electionTimeoutMsMin: 250 },
+      "electionTimeoutMsMin (250) must exceed leaseMs (300): a follower must not campaign while its grant to the current leader may still be in force",
+    ],
     [{ electionTimeoutMsMin: 300 }, "electionTimeoutMsMin (300) must exceed leaseMs (300)"],
-    [{ electionTimeoutMsMax: 450, electionTimeoutMsMin: 500 }, "electionTimeoutMsMax (450) must be at least electionTimeoutMsMin (500)"],
-    [{ heartbeatIntervalMs: 300 }, "heartbeatIntervalMs (300) must be shorter than leaseMs (300): otherwise the lease lapses between two renewals"],
+    [
+      { electionTimeoutMsMax: 450, electionTimeoutMsMin: 500 },
+      "electionTimeoutMsMax (450) must be at least electionTimeoutMsMin (500)",
+    ],
+    [
+      { heartbeatIntervalMs: 300 },
+      "heartbeatIntervalMs (300) must be shorter than leaseMs (300): otherwise the lease lapses between two renewals",
+    ],
     [{ clockDriftPpmMax: 200_000 }, "clockDriftPpmMax (200000) must be an integer in [0, 100000]"],
     [{ clockDriftPpmMax: -1 }, "clockDriftPpmMax (-1) must be an integer in [0, 100000]"],
-    [{ pipelineSlotsMax: 0 }, "pipelineSlotsMax (0) must be an integer in [1, 65536]: a pipeline of 0 slots could never propose"],
-    [{ batchCommandsMax: 0 }, "batchCommandsMax (0) must be an integer in [1, 65536]: a batch of 0 commands could carry nothing"],
+    [
+      { pipelineSlotsMax: 0 },
+      "pipelineSlotsMax (0) must be an integer in [1, 65536]: a pipeline of 0 slots could never propose",
+    ],
+    [
+      { batchCommandsMax: 0 },
+      "batchCommandsMax (0) must be an integer in [1, 65536]: a batch of 0 commands could carry nothing",
+    ],
     [{ leaseMs: 2.5 }, "leaseMs (2.5) must be an integer"],
-    [{ leaseMarginMs: 300 }, "leaseMarginMs (300) leaves no lease: leaseMs (300) shortened by the drift bound (1000 ppm) is 299.401 ms"],
+    [
+      { leaseMarginMs: 300 },
+      "leaseMarginMs (300) leaves no lease: leaseMs (300) shortened by the drift bound (1000 ppm) is 299.401 ms",
+    ],
     [{ self: 4 }, "self (4) must be one of members (1,2,3), or set joining for a replica that joins later"],
     [{ joining: true }, "joining is for a replica outside the initial members, but self (1) is one of them"],
-    [{ pipelineSlotsMax: 65 }, "pipelineSlotsMax (65) must be at most reconfigAlphaSlots (64): a leader knows the configuration of a slot only alpha slots ahead"],
+    [
+      { pipelineSlotsMax: 65 },
+      "pipelineSlotsMax (65) must be at most reconfigAlphaSlots (64): a leader knows the configuration of a slot only alpha slots ahead",
+    ],
     [{ reconfigAlphaSlots: 0 }, "reconfigAlphaSlots (0) must be an integer in [1, 65536]"],
     [{ snapshotIntervalSlots: 0 }, "snapshotIntervalSlots (0) must be an integer in [1, 1073741824]"],
     [{ transferChunkBytesMax: 8 }, "transferChunkBytesMax (8) must be an integer in [16, 67108864]"],
@@ -65,7 +86,10 @@ describe("Config", () => {
     [{ members: [0, 1] }, "replica id (0) must be an integer in [1, 1000000]"],
   ])("refuses %j", (override, message) => {
     const issues = errorsOf({ ...base, ...override });
-    expect(issues.some((i) => i.includes(message)), `issues: ${issues.join(" | ")}`).toBe(true);
+    expect(
+      issues.some((i) => i.includes(message)),
+      `issues: ${issues.join(" | ")}`,
+    ).toBe(true);
   });
 
   it("accepts a joining replica outside the initial members", () => {
@@ -83,6 +107,8 @@ describe("Config", () => {
 
   it("throws a ConfigError that lists the issues", () => {
     expect(() => parseConfig({ ...base, pipelineSlotsMax: 0 })).toThrow(ConfigError);
-    expect(() => parseConfig({ ...base, pipelineSlotsMax: 0 })).toThrow(/invalid replica configuration:\n {2}pipelineSlotsMax \(0\)/);
+    expect(() => parseConfig({ ...base, pipelineSlotsMax: 0 })).toThrow(
+      /invalid replica configuration:\n {2}pipelineSlotsMax \(0\)/,
+    );
   });
 });

@@ -20,7 +20,9 @@ export const clockDriftPpmLimit = 100_000;
 function intBetween(field: string, min: number, max: number, why: string) {
   return Schema.Number.pipe(
     Schema.filter((n) =>
-      Number.isInteger(n) && n >= min && n <= max ? undefined : `${field} (${n}) must be an integer in [${min}, ${max}]: ${why}`,
+      Number.isInteger(n) && n >= min && n <= max
+        ? undefined
+        : `${field} (${n}) must be an integer in [${min}, ${max}]: ${why}`,
     ),
   );
 }
@@ -49,9 +51,12 @@ const Fields = Schema.Struct({
    * after it received the request. Longer leases delay failover (an election cannot succeed
    * before the grants to the old leader run out); shorter ones need more frequent heartbeats.
    */
-  leaseMs: Schema.optionalWith(intBetween("leaseMs", 1, 3_600_000, "a lease is a positive duration of at most an hour"), {
-    default: () => 300,
-  }),
+  leaseMs: Schema.optionalWith(
+    intBetween("leaseMs", 1, 3_600_000, "a lease is a positive duration of at most an hour"),
+    {
+      default: () => 300,
+    },
+  ),
   /**
    * Bound rho on the rate error of every replica's clock, in parts per million. Default 1000
    * (0.1%). The leader trusts its lease for only `leaseMs * (1 - rho) / (1 + rho)` of its own
@@ -59,7 +64,12 @@ const Fields = Schema.Struct({
    * leader may serve a read after another leader has written, i.e. a stale read. Not safe then.
    */
   clockDriftPpmMax: Schema.optionalWith(
-    intBetween("clockDriftPpmMax", 0, clockDriftPpmLimit, "a drift bound is a fraction of a second per second, at most 10%"),
+    intBetween(
+      "clockDriftPpmMax",
+      0,
+      clockDriftPpmLimit,
+      "a drift bound is a fraction of a second per second, at most 10%",
+    ),
     { default: () => 1000 },
   ),
   /**
@@ -76,21 +86,30 @@ const Fields = Schema.Struct({
    * Must exceed `leaseMs`: a follower must not campaign while its own grant to the current
    * leader may still be in force (it could not promise itself anyway).
    */
-  electionTimeoutMsMin: Schema.optionalWith(intBetween("electionTimeoutMsMin", 1, 3_600_000, "a timeout is a positive duration"), {
-    default: () => 400,
-  }),
+  electionTimeoutMsMin: Schema.optionalWith(
+    intBetween("electionTimeoutMsMin", 1, 3_600_000, "a timeout is a positive duration"),
+    {
+      default: () => 400,
+    },
+  ),
   /** Longest election timeout, in milliseconds. Default 600. The spread separates duelling candidates. */
-  electionTimeoutMsMax: Schema.optionalWith(intBetween("electionTimeoutMsMax", 1, 3_600_000, "a timeout is a positive duration"), {
-    default: () => 600,
-  }),
+  electionTimeoutMsMax: Schema.optionalWith(
+    intBetween("electionTimeoutMsMax", 1, 3_600_000, "a timeout is a positive duration"),
+    {
+      default: () => 600,
+    },
+  ),
   /**
    * Interval between a leader's heartbeats, in milliseconds. Default 50. Heartbeats renew the
    * lease and carry the commit index. Must be shorter than `leaseMs`, or every lease would lapse
    * between two renewals; several heartbeats per lease tolerate lost messages.
    */
-  heartbeatIntervalMs: Schema.optionalWith(intBetween("heartbeatIntervalMs", 1, 3_600_000, "an interval is a positive duration"), {
-    default: () => 50,
-  }),
+  heartbeatIntervalMs: Schema.optionalWith(
+    intBetween("heartbeatIntervalMs", 1, 3_600_000, "an interval is a positive duration"),
+    {
+      default: () => 50,
+    },
+  ),
   /**
    * Most slots a leader has proposed but not yet executed (the phase 2 pipeline). Default 8.
    * Larger pipelines hide more round trips but leave more slots for a new leader to re-propose
@@ -100,39 +119,56 @@ const Fields = Schema.Struct({
    * 64 cut the CPU per write by 40% at 16 and 64 clients and lowered p50 and p99 latency; up to
    * 8 x `batchCommandsMax` commands are still in flight at once.
    */
-  pipelineSlotsMax: Schema.optionalWith(intBetween("pipelineSlotsMax", 1, 65_536, "a pipeline of 0 slots could never propose"), {
-    default: () => 8,
-  }),
+  pipelineSlotsMax: Schema.optionalWith(
+    intBetween("pipelineSlotsMax", 1, 65_536, "a pipeline of 0 slots could never propose"),
+    {
+      default: () => 8,
+    },
+  ),
   /**
    * Most client commands in one slot's batch. Default 128. Larger batches amortize a slot's
    * messages and disk writes over more commands, at the price of larger messages.
    */
-  batchCommandsMax: Schema.optionalWith(intBetween("batchCommandsMax", 1, 65_536, "a batch of 0 commands could carry nothing"), {
-    default: () => 128,
-  }),
+  batchCommandsMax: Schema.optionalWith(
+    intBetween("batchCommandsMax", 1, 65_536, "a batch of 0 commands could carry nothing"),
+    {
+      default: () => 128,
+    },
+  ),
   /**
    * Slots between two divergence checkpoints (digest of state and outputs). Default 256.
    * A divergence is noticed at the first checkpoint after it; a short interval finds it sooner
    * and costs an application digest per checkpoint.
    */
   checkpointIntervalSlots: Schema.optionalWith(
-    intBetween("checkpointIntervalSlots", 1, 1 << 30, "checkpoints are taken at slots that are multiples of this interval"),
+    intBetween(
+      "checkpointIntervalSlots",
+      1,
+      1 << 30,
+      "checkpoints are taken at slots that are multiples of this interval",
+    ),
     { default: () => 256 },
   ),
   /**
    * Most client requests a leader holds before proposing them; beyond, requests get
    * `unavailable` (busy). Default 10,000. Bounds the leader's memory under overload.
    */
-  requestsPendingMax: Schema.optionalWith(intBetween("requestsPendingMax", 1, 1 << 24, "a leader must be able to hold one request"), {
-    default: () => 10_000,
-  }),
+  requestsPendingMax: Schema.optionalWith(
+    intBetween("requestsPendingMax", 1, 1 << 24, "a leader must be able to hold one request"),
+    {
+      default: () => 10_000,
+    },
+  ),
   /**
    * Most chosen entries in one catch-up reply. Default 256. Bounds message size; a replica far
    * behind catches up in several round trips.
    */
-  catchUpSlotsMax: Schema.optionalWith(intBetween("catchUpSlotsMax", 1, 65_536, "a catch-up reply must carry at least one entry"), {
-    default: () => 256,
-  }),
+  catchUpSlotsMax: Schema.optionalWith(
+    intBetween("catchUpSlotsMax", 1, 65_536, "a catch-up reply must carry at least one entry"),
+    {
+      default: () => 256,
+    },
+  ),
   /**
    * Executed slots between two snapshots of the service state. Default 1024. At every slot that
    * is a multiple of it the replica persists a snapshot (application state, session table, output
@@ -173,7 +209,9 @@ const Fields = Schema.Struct({
    * Seed of the replica's pseudo-random generator (election timeouts); mixed with `self`, so
    * replicas with the same seed still draw different timeouts. Default 1.
    */
-  seed: Schema.optionalWith(intBetween("seed", 0, 0xffff_ffff, "the seed is an unsigned 32-bit integer"), { default: () => 1 }),
+  seed: Schema.optionalWith(intBetween("seed", 0, 0xffff_ffff, "the seed is an unsigned 32-bit integer"), {
+    default: () => 1,
+  }),
 });
 
 function crossFieldIssues(c: typeof Fields.Type): Schema.FilterIssue[] {
@@ -182,9 +220,15 @@ function crossFieldIssues(c: typeof Fields.Type): Schema.FilterIssue[] {
   if (c.members.length < 1 || c.members.length > membersMax) {
     say("members", `members has ${c.members.length} ids; a cluster has 1 to ${membersMax} members`);
   }
-  if (new Set(c.members).size !== c.members.length) say("members", `members (${c.members.join(",")}) lists an id twice`);
-  if (!c.joining && !c.members.includes(c.self)) say("self", `self (${c.self}) must be one of members (${c.members.join(",")}), or set joining for a replica that joins later`);
-  if (c.joining && c.members.includes(c.self)) say("joining", `joining is for a replica outside the initial members, but self (${c.self}) is one of them`);
+  if (new Set(c.members).size !== c.members.length)
+    say("members", `members (${c.members.join(",")}) lists an id twice`);
+  if (!c.joining && !c.members.includes(c.self))
+    say(
+      "self",
+      `self (${c.self}) must be one of members (${c.members.join(",")}), or set joining for a replica that joins later`,
+    );
+  if (c.joining && c.members.includes(c.self))
+    say("joining", `joining is for a replica outside the initial members, but self (${c.self}) is one of them`);
   if (c.pipelineSlotsMax > c.reconfigAlphaSlots) {
     say(
       "pipelineSlotsMax",
@@ -198,7 +242,10 @@ function crossFieldIssues(c: typeof Fields.Type): Schema.FilterIssue[] {
     );
   }
   if (c.electionTimeoutMsMax < c.electionTimeoutMsMin) {
-    say("electionTimeoutMsMax", `electionTimeoutMsMax (${c.electionTimeoutMsMax}) must be at least electionTimeoutMsMin (${c.electionTimeoutMsMin})`);
+    say(
+      "electionTimeoutMsMax",
+      `electionTimeoutMsMax (${c.electionTimeoutMsMax}) must be at least electionTimeoutMsMin (${c.electionTimeoutMsMin})`,
+    );
   }
   if (c.heartbeatIntervalMs >= c.leaseMs) {
     say(
@@ -240,7 +287,9 @@ export function decodeConfig(input: unknown): Either.Either<Config, ConfigError>
     // An omitted limit may be `undefined`; that alternative's own mismatch says nothing useful.
     const useful = all.filter((issue) => !issue.message.startsWith("Expected undefined, actual"));
     const issues = (useful.length > 0 ? useful : all).map((issue) =>
-      issue.path.length === 0 || issue.message.startsWith(String(issue.path[0])) ? issue.message : `${issue.path.join(".")}: ${issue.message}`,
+      issue.path.length === 0 || issue.message.startsWith(String(issue.path[0]))
+        ? issue.message
+        : `${issue.path.join(".")}: ${issue.message}`,
     );
     return new ConfigError(issues);
   });

@@ -8,7 +8,14 @@
  */
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { applyChange, configurationFor, initialConfiguration, pruneConfigurations, type ConfigChange, type Configuration } from "./configuration.ts";
+import {
+  applyChange,
+  configurationFor,
+  initialConfiguration,
+  pruneConfigurations,
+  type ConfigChange,
+  type Configuration,
+} from "./configuration.ts";
 import { quorumSize } from "./leader.ts";
 
 const base: Configuration = { epoch: 0, governsFrom: 1, voters: [1, 2, 3], learners: [4] };
@@ -38,38 +45,51 @@ describe("applyChange", () => {
   });
 
   it("a replace may leave majorities of the two configurations disjoint (harmless: no slot uses both)", () => {
-    const r = applyChange({ epoch: 0, governsFrom: 1, voters: [1, 2, 3], learners: [4] }, { op: "replace", remove: 3, add: 4 });
+    const r = applyChange(
+      { epoch: 0, governsFrom: 1, voters: [1, 2, 3], learners: [4] },
+      { op: "replace", remove: 3, add: 4 },
+    );
     if (typeof r === "string") throw new Error(r);
     expect(r.voters).toEqual([1, 2, 4]);
     expect([2, 3].some((v) => [1, 4].includes(v))).toBe(false);
   });
 
   it("never removes the last voter", () => {
-    expect(applyChange({ epoch: 0, governsFrom: 1, voters: [7], learners: [] }, { op: "remove", replica: 7 })).toBe("replica 7 is the last voter");
+    expect(applyChange({ epoch: 0, governsFrom: 1, voters: [7], learners: [] }, { op: "remove", replica: 7 })).toBe(
+      "replica 7 is the last voter",
+    );
   });
 
   const change = fc.oneof(
     fc.record({ op: fc.constant("add" as const), replica: fc.integer({ min: 1, max: 8 }) }),
     fc.record({ op: fc.constant("promote" as const), replica: fc.integer({ min: 1, max: 8 }) }),
     fc.record({ op: fc.constant("remove" as const), replica: fc.integer({ min: 1, max: 8 }) }),
-    fc.record({ op: fc.constant("replace" as const), remove: fc.integer({ min: 1, max: 8 }), add: fc.integer({ min: 1, max: 8 }) }),
+    fc.record({
+      op: fc.constant("replace" as const),
+      remove: fc.integer({ min: 1, max: 8 }),
+      add: fc.integer({ min: 1, max: 8 }),
+    }),
   );
 
-  test.prop([fc.array(change, { maxLength: 30 })])("keeps voters non-empty, sorted and disjoint from learners; a one-replica change keeps majorities intersecting", (changes) => {
-    let c = initialConfiguration([1, 2, 3]);
-    for (const ch of changes) {
-      const r = applyChange(c, ch);
-      if (typeof r === "string") continue;
-      expect(r.voters.length).toBeGreaterThan(0);
-      expect([...r.voters].sort((a, b) => a - b)).toEqual(r.voters);
-      expect(r.voters.some((v) => r.learners.includes(v))).toBe(false);
-      // Any quorum of the old voters and any quorum of the new ones share a replica (not so for replace).
-      const common = c.voters.filter((v) => r.voters.includes(v)).length;
-      const overlap = quorumSize(c.voters.length) + quorumSize(r.voters.length) - (c.voters.length + r.voters.length - common);
-      if (ch.op !== "replace") expect(overlap).toBeGreaterThan(0);
-      c = { epoch: c.epoch + 1, governsFrom: c.governsFrom + 1, voters: r.voters, learners: r.learners };
-    }
-  });
+  test.prop([fc.array(change, { maxLength: 30 })])(
+    "keeps voters non-empty, sorted and disjoint from learners; a one-replica change keeps majorities intersecting",
+    (changes) => {
+      let c = initialConfiguration([1, 2, 3]);
+      for (const ch of changes) {
+        const r = applyChange(c, ch);
+        if (typeof r === "string") continue;
+        expect(r.voters.length).toBeGreaterThan(0);
+        expect([...r.voters].sort((a, b) => a - b)).toEqual(r.voters);
+        expect(r.voters.some((v) => r.learners.includes(v))).toBe(false);
+        // Any quorum of the old voters and any quorum of the new ones share a replica (not so for replace).
+        const common = c.voters.filter((v) => r.voters.includes(v)).length;
+        const overlap =
+          quorumSize(c.voters.length) + quorumSize(r.voters.length) - (c.voters.length + r.voters.length - common);
+        if (ch.op !== "replace") expect(overlap).toBeGreaterThan(0);
+        c = { epoch: c.epoch + 1, governsFrom: c.governsFrom + 1, voters: r.voters, learners: r.learners };
+      }
+    },
+  );
 });
 
 describe("configurationFor and pruneConfigurations", () => {

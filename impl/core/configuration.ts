@@ -73,19 +73,27 @@ export function initialConfiguration(members: readonly ReplicaId[]): Configurati
 }
 
 /** `change` applied to `base`, or the reason it does not fit `base`. */
-export function applyChange(base: Configuration, change: ConfigChange): { readonly voters: readonly ReplicaId[]; readonly learners: readonly ReplicaId[] } | string {
+export function applyChange(
+  base: Configuration,
+  change: ConfigChange,
+): { readonly voters: readonly ReplicaId[]; readonly learners: readonly ReplicaId[] } | string {
   const isVoter = (r: ReplicaId) => base.voters.includes(r);
   const isLearner = (r: ReplicaId) => base.learners.includes(r);
   switch (change.op) {
     case "add":
       if (isVoter(change.replica) || isLearner(change.replica)) return `replica ${change.replica} is already a member`;
-      if (base.voters.length + base.learners.length >= configurationReplicasMax) return `a configuration has at most ${configurationReplicasMax} replicas`;
+      if (base.voters.length + base.learners.length >= configurationReplicasMax)
+        return `a configuration has at most ${configurationReplicasMax} replicas`;
       return { voters: base.voters, learners: sorted([...base.learners, change.replica]) };
     case "promote":
       if (!isLearner(change.replica)) return `replica ${change.replica} is not a learner`;
-      return { voters: sorted([...base.voters, change.replica]), learners: base.learners.filter((r) => r !== change.replica) };
+      return {
+        voters: sorted([...base.voters, change.replica]),
+        learners: base.learners.filter((r) => r !== change.replica),
+      };
     case "remove":
-      if (isLearner(change.replica)) return { voters: base.voters, learners: base.learners.filter((r) => r !== change.replica) };
+      if (isLearner(change.replica))
+        return { voters: base.voters, learners: base.learners.filter((r) => r !== change.replica) };
       if (!isVoter(change.replica)) return `replica ${change.replica} is not a member`;
       if (base.voters.length === 1) return `replica ${change.replica} is the last voter`;
       return { voters: base.voters.filter((r) => r !== change.replica), learners: base.learners };

@@ -68,7 +68,8 @@ export function nextBallot<S, I, O>(state: ReplicaState<S, I, O>): Ballot {
  */
 export function mayCampaign<S, I, O>(state: ReplicaState<S, I, O>, now: number): boolean {
   if (state.halted !== null || !state.started || state.role._tag !== "follower") return false;
-  if (!configurationFor(state.learner.configs, state.learner.executedUpTo + 1).voters.includes(state.ctx.config.self)) return false;
+  if (!configurationFor(state.learner.configs, state.learner.executedUpTo + 1).voters.includes(state.ctx.config.self))
+    return false;
   return canPromise(state.acceptor, nextBallot(state), now);
 }
 

@@ -4,7 +4,16 @@
  *
  * Everything exported here is pure: no clock, no randomness outside the state, no I/O.
  */
-export type { Consistency, ClientRequest, ClientResult, Effect, Event, ReconfigureRequest, ReplicaId, StepResult } from "./events.ts";
+export type {
+  Consistency,
+  ClientRequest,
+  ClientResult,
+  Effect,
+  Event,
+  ReconfigureRequest,
+  ReplicaId,
+  StepResult,
+} from "./events.ts";
 export {
   ConfigChange,
   applyChange,
@@ -28,8 +37,25 @@ export {
   type SnapshotContents,
   type SnapshotInfo,
 } from "./snapshot.ts";
-export { Ballot, ballotEquals, ballotToNat, ballotZero, compareBallots, isBallotZero, maxBallot, showBallot } from "./ballot.ts";
-export { Config, ConfigError, decodeConfig, driftRho, leaderLeaseMs, leaseMsAfterDrift, parseConfig } from "./config.ts";
+export {
+  Ballot,
+  ballotEquals,
+  ballotToNat,
+  ballotZero,
+  compareBallots,
+  isBallotZero,
+  maxBallot,
+  showBallot,
+} from "./ballot.ts";
+export {
+  Config,
+  ConfigError,
+  decodeConfig,
+  driftRho,
+  leaderLeaseMs,
+  leaseMsAfterDrift,
+  parseConfig,
+} from "./config.ts";
 export {
   ballotOf,
   messageSchema,
@@ -55,7 +81,15 @@ export {
   type SnapshotRequestMsg,
   type Value,
 } from "./messages.ts";
-export { compactRecords, recordSchema, type ChosenRecord, type DurableRecord, type PromiseRecord, type SnapshotRecord, type VoteRecord } from "./records.ts";
+export {
+  compactRecords,
+  recordSchema,
+  type ChosenRecord,
+  type DurableRecord,
+  type PromiseRecord,
+  type SnapshotRecord,
+  type VoteRecord,
+} from "./records.ts";
 export {
   follower,
   initialState,
@@ -79,7 +113,17 @@ export {
   type Transfer,
   type Vote,
 } from "./state.ts";
-export { emptySlotMap, slotMapDropThrough, slotMapEntries, slotMapForEach, slotMapGet, slotMapHas, slotMapOf, slotMapSet, type SlotMap } from "./slot-map.ts";
+export {
+  emptySlotMap,
+  slotMapDropThrough,
+  slotMapEntries,
+  slotMapForEach,
+  slotMapGet,
+  slotMapHas,
+  slotMapOf,
+  slotMapSet,
+  type SlotMap,
+} from "./slot-map.ts";
 export { defaultRules, type ReplicaRules } from "./rules.ts";
 export {
   becomeCandidate,
@@ -107,7 +151,14 @@ export {
   quorumSize,
   stalledBehind,
 } from "./leader.ts";
-export { executeCommand, governsFrom, learnableFromLeader, nextToExecute, snapshotDue, type ChangeOutcome } from "./learner.ts";
+export {
+  executeCommand,
+  governsFrom,
+  learnableFromLeader,
+  nextToExecute,
+  snapshotDue,
+  type ChangeOutcome,
+} from "./learner.ts";
 export { leaseConfigurations, leaseFromConfigurations, phase1Covers, promiseCoversFrom } from "./quorums.ts";
 export { transferUseful } from "./transfer.ts";
 export { mayCampaign, mulberry32, nextBallot } from "./election.ts";

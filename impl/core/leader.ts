@@ -24,7 +24,15 @@ import type { ClientResult, ReplicaId } from "./events.ts";
 import { noopValue, type AcceptMsg, type Command, type PrepareMsg, type PromiseMsg, type Value } from "./messages.ts";
 import { latestCheckpoint } from "./monitor.ts";
 import { learnChosen, type ExecutedSlot } from "./learner.ts";
-import { carryOver, carryOverMask, leaseFromConfigurations, peerIndex, peersOf, phase1Covers, unpromised } from "./quorums.ts";
+import {
+  carryOver,
+  carryOverMask,
+  leaseFromConfigurations,
+  peerIndex,
+  peersOf,
+  phase1Covers,
+  unpromised,
+} from "./quorums.ts";
 import type { ReplicaEffect } from "./replica.ts";
 import type { ReplicaRules } from "./rules.ts";
 import { slotMapGet, slotMapSet, type SlotMap } from "./slot-map.ts";
@@ -138,7 +146,12 @@ export function selfGrantOnly(peers: readonly ReplicaId[], self: ReplicaId, now:
  * Promise for its ballot: merge the reported votes (a leader only at slots it has not proposed
  * yet), count the promise for the slots it covers (rule T2) and the grant.
  */
-export function collectPromise<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, from: ReplicaId, m: PromiseMsg<I>): ReplicaState<S, I, O> {
+export function collectPromise<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  from: ReplicaId,
+  m: PromiseMsg<I>,
+): ReplicaState<S, I, O> {
   const role = state.role;
   if (role._tag === "follower") return state;
   if (role._tag === "candidate" && m.fromSlot !== role.fromSlot) return state;
@@ -151,7 +164,8 @@ export function collectPromise<S, I, O>(rules: ReplicaRules, state: ReplicaState
     // A leader's own proposals may come back in a late Promise (an acceptor that voted for them
     // after promising): they are not phase 1 information. A vote above the ballot cannot be.
     if (v.slot < mergeFrom || compareBallots(v.ballot, role.ballot) === 0) continue;
-    if (compareBallots(v.ballot, role.ballot) > 0) fail(`Promise for ${role.ballot.round} reports a vote in ballot ${v.ballot.round} at slot ${v.slot}`);
+    if (compareBallots(v.ballot, role.ballot) > 0)
+      fail(`Promise for ${role.ballot.round} reports a vote in ballot ${v.ballot.round} at slot ${v.slot}`);
     const current = slotMapGet(revealed, v.slot);
     const merged = rules.mergeRevealed(current, { ballot: v.ballot, value: v.value });
     if (merged !== current) revealed = slotMapSet(revealed, v.slot, merged);
@@ -176,7 +190,13 @@ export function collectPromise<S, I, O>(rules: ReplicaRules, state: ReplicaState
 }
 
 /** Record a lease grant (a Promise, Accepted or HeartbeatAck echoing `sentAt`) from peer `index` and recompute the lease. */
-export function recordGrant<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, leader: Leader<I>, index: number, sentAt: number): Leader<I> {
+export function recordGrant<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  leader: Leader<I>,
+  index: number,
+  sentAt: number,
+): Leader<I> {
   const grantSentAt = withGrant(leader.grantSentAt, index, sentAt);
   if (grantSentAt === leader.grantSentAt) return leader;
   const next = copyLeader(leader);
@@ -222,10 +242,18 @@ function proposeSlot<S, I, O>(
   const leader = leaderOf(state);
   const slot = leader.nextSlot;
   const self = state.ctx.config.self;
-  if (slot !== leader.inflightBase + leader.inflight.length) fail(`pipeline: slot ${slot} is not the next after ${leader.inflightBase}+${leader.inflight.length}`);
+  if (slot !== leader.inflightBase + leader.inflight.length)
+    fail(`pipeline: slot ${slot} is not the next after ${leader.inflightBase}+${leader.inflight.length}`);
   const selfVoter = voters.indexOf(self);
   if (selfVoter < 0) fail(`the leader proposes at slot ${slot} whose configuration it does not vote in`);
-  const accept: AcceptMsg<I> = { _tag: "Accept", ballot: leader.ballot, slot, value, commitIndex: state.learner.executedUpTo, sentAt: now };
+  const accept: AcceptMsg<I> = {
+    _tag: "Accept",
+    ballot: leader.ballot,
+    slot,
+    value,
+    commitIndex: state.learner.executedUpTo,
+    sentAt: now,
+  };
   const voted = phase2b(rules, state.acceptor, state.ctx.config, accept, now);
   if (voted.record === null) fail(`OneValuePerBallot: slot ${slot} already has a vote in the leader's ballot`);
   for (const to of voters) if (to !== self) out.push({ _tag: "Send", to, message: accept });
@@ -243,7 +271,12 @@ function proposeSlot<S, I, O>(
 }
 
 /** If the proposal at `slot` has a quorum of votes (of its configuration) in the leader's ballot, it is chosen: learn it. */
-function chooseIfQuorum<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, slot: number, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
+function chooseIfQuorum<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  slot: number,
+  out: ReplicaEffect<I, O>[],
+): ReplicaState<S, I, O> {
   const leader = leaderOf(state);
   const index = slot - leader.inflightBase;
   const proposal = leader.inflight[index]!;
@@ -267,7 +300,12 @@ function chooseIfQuorum<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, 
  * configuration is known (rule R2, asserted), this replica votes in it, and phase 1 covers it; for a
  * configuration whose voters have not all promised, phase 1 goes on (`solicitPromises`).
  */
-export function proposeReady<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
+export function proposeReady<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  now: number,
+  out: ReplicaEffect<I, O>[],
+): ReplicaState<S, I, O> {
   let s = state;
   const { pipelineSlotsMax, reconfigAlphaSlots } = s.ctx.config;
   for (;;) {
@@ -277,7 +315,10 @@ export function proposeReady<S, I, O>(rules: ReplicaRules, state: ReplicaState<S
     const slot = leader.nextSlot;
     // R2: the configuration of `slot` is known only up to alpha slots above the executed prefix.
     // The pipeline (at most pipelineSlotsMax <= alpha slots above it) keeps every proposal inside.
-    if (slot > s.learner.executedUpTo + reconfigAlphaSlots) fail(`R2: slot ${slot} is beyond the known configurations (executed ${s.learner.executedUpTo}, alpha ${reconfigAlphaSlots})`);
+    if (slot > s.learner.executedUpTo + reconfigAlphaSlots)
+      fail(
+        `R2: slot ${slot} is beyond the known configurations (executed ${s.learner.executedUpTo}, alpha ${reconfigAlphaSlots})`,
+      );
     const config = configurationFor(s.learner.configs, slot);
     if (!config.voters.includes(s.ctx.config.self)) return s;
     if (!phase1Covers(rules, leader, config, slot)) return solicitPromises(s, leader, slot, now, out);
@@ -299,7 +340,10 @@ export function proposeReady<S, I, O>(rules: ReplicaRules, state: ReplicaState<S
     taken.pending = leader.pending.slice(1);
     taken.pendingCount = leader.pendingCount - batch.commands.length;
     s = withRole(s, taken);
-    const value: Value<I> = batch.change !== undefined ? { _tag: "reconfig", change: batch.change } : { _tag: "batch", commands: batch.commands };
+    const value: Value<I> =
+      batch.change !== undefined
+        ? { _tag: "reconfig", change: batch.change }
+        : { _tag: "batch", commands: batch.commands };
     s = proposeSlot(rules, s, value, config.voters, batch.requestIds, now, out);
   }
 }
@@ -311,11 +355,18 @@ const noRequests: readonly number[] = [];
  * configuration governing `slot` that have not promised (with a Promise that reports `slot`) to
  * promise the leader's ballot from `slot` on. At most once per heartbeat interval.
  */
-function solicitPromises<S, I, O>(state: ReplicaState<S, I, O>, leader: Leader<I>, slot: number, now: number, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
+function solicitPromises<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  leader: Leader<I>,
+  slot: number,
+  now: number,
+  out: ReplicaEffect<I, O>[],
+): ReplicaState<S, I, O> {
   if (now < leader.prepareSentAt + state.ctx.config.heartbeatIntervalMs) return state;
   const config = configurationFor(state.learner.configs, slot);
   const prepare: PrepareMsg = { _tag: "Prepare", ballot: leader.ballot, fromSlot: slot, sentAt: now };
-  for (const to of unpromised(leader, config, slot)) if (to !== state.ctx.config.self) out.push({ _tag: "Send", to, message: prepare });
+  for (const to of unpromised(leader, config, slot))
+    if (to !== state.ctx.config.self) out.push({ _tag: "Send", to, message: prepare });
   const next = copyLeader(leader);
   next.prepareSentAt = now;
   return withRole(state, next);
@@ -346,11 +397,20 @@ export function stalledBehind<S, I, O>(rules: ReplicaRules, state: ReplicaState<
 /**
  * Queue a client command for proposal, or refuse it when `requestsPendingMax` commands already wait.
  */
-export function submit<S, I, O>(state: ReplicaState<S, I, O>, command: Command<I>, requestId: number, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
+export function submit<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  command: Command<I>,
+  requestId: number,
+  out: ReplicaEffect<I, O>[],
+): ReplicaState<S, I, O> {
   const leader = leaderOf(state);
   const config = state.ctx.config;
   if (leader.pendingCount >= config.requestsPendingMax) {
-    out.push({ _tag: "Reply", requestId, result: { _tag: "unavailable", reason: `busy: ${leader.pendingCount} requests pending`, outcomeUnknown: false } });
+    out.push({
+      _tag: "Reply",
+      requestId,
+      result: { _tag: "unavailable", reason: `busy: ${leader.pendingCount} requests pending`, outcomeUnknown: false },
+    });
     return state;
   }
   const pending = leader.pending.slice();
@@ -393,7 +453,12 @@ export function changeAllowed<S, I, O>(state: ReplicaState<S, I, O>, change: Con
 }
 
 /** Queue a membership change in a slot of its own, or refuse it (rule R3). */
-export function submitChange<S, I, O>(state: ReplicaState<S, I, O>, change: ConfigChange, requestId: number, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
+export function submitChange<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  change: ConfigChange,
+  requestId: number,
+  out: ReplicaEffect<I, O>[],
+): ReplicaState<S, I, O> {
   const refusal = changeAllowed(state, change);
   if (refusal !== null) {
     out.push({ _tag: "Reply", requestId, result: { _tag: "refused", reason: refusal } });
@@ -420,7 +485,8 @@ export function collectAccepted<S, I, O>(
   const index = slot - leader.inflightBase;
   const proposal = leader.inflight[index];
   const voter = proposal === undefined ? -1 : proposal.voters.indexOf(from);
-  if (proposal === undefined || voter < 0 || (proposal.acks & (1 << voter)) !== 0) return leader === state.role ? state : withRole(state, leader);
+  if (proposal === undefined || voter < 0 || (proposal.acks & (1 << voter)) !== 0)
+    return leader === state.role ? state : withRole(state, leader);
   const acked = copyProposal(proposal);
   acked.acks = proposal.acks | (1 << voter);
   const inflight = leader.inflight.slice();
@@ -449,7 +515,11 @@ function changeResult<O>(e: ExecutedSlot<O>): ClientResult<O> {
  * A membership change chosen here makes the leader fill the window up to the slot before it
  * governs with no-ops when idle, so that it takes effect promptly.
  */
-export function answerExecuted<S, I, O>(state: ReplicaState<S, I, O>, executed: readonly ExecutedSlot<O>[], out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
+export function answerExecuted<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  executed: readonly ExecutedSlot<O>[],
+  out: ReplicaEffect<I, O>[],
+): ReplicaState<S, I, O> {
   const leader = leaderOf(state);
   let fillUpTo = leader.fillUpTo;
   for (const e of executed) {
@@ -493,11 +563,13 @@ export function answerExecuted<S, I, O>(state: ReplicaState<S, I, O>, executed: 
 export function failAll<I, O>(leader: Leader<I>, reason: string, out: ReplicaEffect<I, O>[]): void {
   for (const p of leader.inflight) {
     for (const requestId of p.requestIds) {
-      if (requestId >= 0) out.push({ _tag: "Reply", requestId, result: { _tag: "unavailable", reason, outcomeUnknown: true } });
+      if (requestId >= 0)
+        out.push({ _tag: "Reply", requestId, result: { _tag: "unavailable", reason, outcomeUnknown: true } });
     }
   }
   for (const batch of leader.pending) {
-    for (const requestId of batch.requestIds) out.push({ _tag: "Reply", requestId, result: { _tag: "unavailable", reason, outcomeUnknown: false } });
+    for (const requestId of batch.requestIds)
+      out.push({ _tag: "Reply", requestId, result: { _tag: "unavailable", reason, outcomeUnknown: false } });
   }
 }
 
@@ -506,14 +578,25 @@ export function failAll<I, O>(leader: Leader<I>, reason: string, out: ReplicaEff
  * peer (voters and learners) the commit index and latest checkpoint, and resend Accepts not yet
  * voted for.
  */
-export function heartbeat<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
+export function heartbeat<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  now: number,
+  out: ReplicaEffect<I, O>[],
+): ReplicaState<S, I, O> {
   let leader = leaderOf(state);
   if (now < leader.heartbeatAt) return state;
   const { ctx } = state;
   const self = ctx.config.self;
   const renewed = renewGrant(rules, state.acceptor, ctx.config, leader.ballot, now);
   if (renewed.record !== null) fail("a leader's maxBal is its own ballot");
-  const message = { _tag: "Heartbeat", ballot: leader.ballot, commitIndex: state.learner.executedUpTo, sentAt: now, checkpoint: latestCheckpoint(state.monitor) } as const;
+  const message = {
+    _tag: "Heartbeat",
+    ballot: leader.ballot,
+    commitIndex: state.learner.executedUpTo,
+    sentAt: now,
+    checkpoint: latestCheckpoint(state.monitor),
+  } as const;
   for (const to of leader.peers) if (to !== self) out.push({ _tag: "Send", to, message });
   leader = recordGrant(rules, state, leader, peerIndex(leader.peers, self), now);
   leader = resendAccepts(state, leader, now, out);
@@ -525,7 +608,12 @@ export function heartbeat<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I
   return s;
 }
 
-function resendAccepts<S, I, O>(state: ReplicaState<S, I, O>, leader: Leader<I>, now: number, out: ReplicaEffect<I, O>[]): Leader<I> {
+function resendAccepts<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  leader: Leader<I>,
+  now: number,
+  out: ReplicaEffect<I, O>[],
+): Leader<I> {
   const { ctx } = state;
   let inflight: Proposal<I>[] | null = null;
   for (let i = 0; i < leader.inflight.length; i++) {

@@ -15,14 +15,36 @@ import { truncateVotes } from "./acceptor.ts";
 import { ballotEquals, type Ballot } from "./ballot.ts";
 import { fail } from "./assert.ts";
 import type { Config } from "./config.ts";
-import { applyChange, configurationReplicasMax, pruneConfigurations, replicasOf, type ConfigChange, type Configuration } from "./configuration.ts";
+import {
+  applyChange,
+  configurationReplicasMax,
+  pruneConfigurations,
+  replicasOf,
+  type ConfigChange,
+  type Configuration,
+} from "./configuration.ts";
 import type { ReplicaId } from "./events.ts";
-import { valuesEqual, type CatchUpMsg, type CatchUpReplyMsg, type ChosenEntry, type Command, type Value } from "./messages.ts";
+import {
+  valuesEqual,
+  type CatchUpMsg,
+  type CatchUpReplyMsg,
+  type ChosenEntry,
+  type Command,
+  type Value,
+} from "./messages.ts";
 import { checkpointDigest, foldOutput, recordCheckpoint, type Divergence } from "./monitor.ts";
 import type { ReplicaRules } from "./rules.ts";
 import { makeSnapshot, type SnapshotContents } from "./snapshot.ts";
 import { slotMapDropThrough, slotMapGet, slotMapHas, slotMapSet, type SlotMap } from "./slot-map.ts";
-import { copyLearner, copyMonitor, copyReplica, withLearner, type ReplicaContext, type ReplicaState, type Vote } from "./state.ts";
+import {
+  copyLearner,
+  copyMonitor,
+  copyReplica,
+  withLearner,
+  type ReplicaContext,
+  type ReplicaState,
+  type Vote,
+} from "./state.ts";
 import type { ReplicaEffect } from "./replica.ts";
 import { sendChunk } from "./transfer.ts";
 
@@ -38,7 +60,9 @@ export function learnableFromLeader<I>(vote: Vote<I> | undefined, ballot: Ballot
 }
 
 /** What executing a membership change did: the configuration it made, or why it did not fit. */
-export type ChangeOutcome = { readonly _tag: "applied"; readonly configuration: Configuration } | { readonly _tag: "refused"; readonly reason: string };
+export type ChangeOutcome =
+  | { readonly _tag: "applied"; readonly configuration: Configuration }
+  | { readonly _tag: "refused"; readonly reason: string };
 
 /** The outputs of one executed slot, one per command of its batch (and the outcome of a membership change). */
 export interface ExecutedSlot<O> {
@@ -82,17 +106,35 @@ export function governsFrom(chosenAt: number, alpha: number): number {
 }
 
 /** Execute a membership change chosen at `slot`: a new configuration on top of the latest, or a refusal. */
-function executeChange(rules: ReplicaRules, configs: readonly Configuration[], change: ConfigChange, slot: number, alpha: number): { configs: readonly Configuration[]; outcome: ChangeOutcome } {
+function executeChange(
+  rules: ReplicaRules,
+  configs: readonly Configuration[],
+  change: ConfigChange,
+  slot: number,
+  alpha: number,
+): { configs: readonly Configuration[]; outcome: ChangeOutcome } {
   const latest = configs[configs.length - 1]!;
   const applied = applyChange(latest, change);
   if (typeof applied === "string") return { configs, outcome: { _tag: "refused", reason: applied } };
-  const configuration: Configuration = { epoch: slot, governsFrom: rules.governsFrom(slot, alpha), voters: applied.voters, learners: applied.learners };
+  const configuration: Configuration = {
+    epoch: slot,
+    governsFrom: rules.governsFrom(slot, alpha),
+    voters: applied.voters,
+    learners: applied.learners,
+  };
   // Peers are counted in 31-bit masks: the configurations held at once may list at most 31 replicas.
   const held = new Set(replicasOf([...configs, configuration], applied.voters[0]!));
   if (held.size > configurationReplicasMax) {
-    return { configs, outcome: { _tag: "refused", reason: `the configurations in force and pending would list ${held.size} replicas, more than ${configurationReplicasMax}` } };
+    return {
+      configs,
+      outcome: {
+        _tag: "refused",
+        reason: `the configurations in force and pending would list ${held.size} replicas, more than ${configurationReplicasMax}`,
+      },
+    };
   }
-  if (!(configuration.governsFrom > slot)) fail(`a change chosen at slot ${slot} would govern slot ${configuration.governsFrom}`);
+  if (!(configuration.governsFrom > slot))
+    fail(`a change chosen at slot ${slot} would govern slot ${configuration.governsFrom}`);
   const next = configs.slice();
   next.push(configuration);
   return { configs: next, outcome: { _tag: "applied", configuration } };
@@ -113,10 +155,15 @@ export interface ExecuteResult<S, I, O> {
  * checkpoint at each checkpoint slot and at each snapshot slot, and capturing the state at the last
  * snapshot slot. Strictly in order: a gap stops execution until it is filled.
  */
-export function executeReady<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, collect: boolean): ExecuteResult<S, I, O> {
+export function executeReady<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  collect: boolean,
+): ExecuteResult<S, I, O> {
   const { ctx, learner } = state;
   const first = rules.nextToExecute(learner.log, learner.executedUpTo);
-  if (first === undefined || !slotMapHas(learner.log, first)) return { state, executed: [], divergence: null, snapshot: null };
+  if (first === undefined || !slotMapHas(learner.log, first))
+    return { state, executed: [], divergence: null, snapshot: null };
   let executedUpTo = learner.executedUpTo;
   let service = learner.service;
   let configs = learner.configs;
@@ -153,7 +200,8 @@ export function executeReady<S, I, O>(rules: ReplicaRules, state: ReplicaState<S
       monitor = recorded.monitor;
       divergence ??= recorded.divergence;
     }
-    if (snapshotDue) snapshot = { slot, service, outputDigestA: a, outputDigestB: b, configs, checkpoints: monitor.checkpoints };
+    if (snapshotDue)
+      snapshot = { slot, service, outputDigestA: a, outputDigestB: b, configs, checkpoints: monitor.checkpoints };
     executedUpTo = slot;
   }
   const nextLearner = copyLearner(learner);
@@ -185,15 +233,28 @@ export function snapshotDue(slot: number, config: Config): boolean {
  * effect, so no Promise that omits the forgotten votes can leave before the snapshot is durable;
  * a crash before that leaves the previous snapshot and every vote in place.
  */
-export function takeSnapshot<S, I, O>(state: ReplicaState<S, I, O>, contents: SnapshotContents<S, O>, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
+export function takeSnapshot<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  contents: SnapshotContents<S, O>,
+  out: ReplicaEffect<I, O>[],
+): ReplicaState<S, I, O> {
   const { learner } = state;
-  if (contents.slot > learner.executedUpTo) fail(`snapshot of slot ${contents.slot} beyond the executed prefix ${learner.executedUpTo}`);
+  if (contents.slot > learner.executedUpTo)
+    fail(`snapshot of slot ${contents.slot} beyond the executed prefix ${learner.executedUpTo}`);
   if (learner.snapshot !== null && contents.slot <= learner.snapshot.slot) return state;
   const info = makeSnapshot(state.ctx, contents);
   const logTruncatedUpTo = Math.max(learner.logTruncatedUpTo, learner.snapshot?.slot ?? 0);
   out.push({
     _tag: "Persist",
-    record: { _tag: "snapshot", slot: info.slot, digest: info.digest, contentDigest: info.contentDigest, maxBal: state.acceptor.maxBal, logTruncatedUpTo, data: info.data },
+    record: {
+      _tag: "snapshot",
+      slot: info.slot,
+      digest: info.digest,
+      contentDigest: info.contentDigest,
+      maxBal: state.acceptor.maxBal,
+      logTruncatedUpTo,
+      data: info.data,
+    },
   });
   const l = copyLearner(learner);
   l.priorSnapshot = learner.snapshot;
@@ -265,7 +326,11 @@ export function learnCommitted<S, I, O>(
  */
 export function needsCatchUp<S, I, O>(state: ReplicaState<S, I, O>): boolean {
   const { learner } = state;
-  return learner.commitIndex > learner.executedUpTo && learner.transfer === null && !slotMapHas(learner.log, learner.executedUpTo + 1);
+  return (
+    learner.commitIndex > learner.executedUpTo &&
+    learner.transfer === null &&
+    !slotMapHas(learner.log, learner.executedUpTo + 1)
+  );
 }
 
 /** Ask `to` for the chosen values this replica lacks, at most once per heartbeat interval. */
@@ -290,9 +355,17 @@ export function requestCatchUp<S, I, O>(
  * (bounded); if its log is truncated at or above `fromSlot`, with the first chunk of its snapshot
  * instead (state transfer, impl/core/transfer.ts).
  */
-export function answerCatchUp<S, I, O>(state: ReplicaState<S, I, O>, from: ReplicaId, m: CatchUpMsg, out: ReplicaEffect<I, O>[]): void {
+export function answerCatchUp<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  from: ReplicaId,
+  m: CatchUpMsg,
+  out: ReplicaEffect<I, O>[],
+): void {
   const { learner } = state;
-  if (m.fromSlot <= learner.logTruncatedUpTo || (learner.snapshot !== null && m.fromSlot <= learner.snapshot.slot && !slotMapHas(learner.log, m.fromSlot))) {
+  if (
+    m.fromSlot <= learner.logTruncatedUpTo ||
+    (learner.snapshot !== null && m.fromSlot <= learner.snapshot.slot && !slotMapHas(learner.log, m.fromSlot))
+  ) {
     sendChunk(state, state.learner.snapshot, from, 0, out);
     return;
   }
@@ -307,7 +380,11 @@ export function answerCatchUp<S, I, O>(state: ReplicaState<S, I, O>, from: Repli
 }
 
 /** Take the chosen entries of a CatchUpReply into the log (every replica's log holds chosen values only). */
-export function receiveCatchUp<S, I, O>(state: ReplicaState<S, I, O>, m: CatchUpReplyMsg<I>, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
+export function receiveCatchUp<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  m: CatchUpReplyMsg<I>,
+  out: ReplicaEffect<I, O>[],
+): ReplicaState<S, I, O> {
   let s = state;
   // Entries already in the log are compared with it (learnChosen asserts they are equal).
   for (const entry of m.entries) s = learnChosen(s, entry.slot, entry.value, out);

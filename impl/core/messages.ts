@@ -194,7 +194,9 @@ export type Message<I> =
 /** The Schema of a slot's value, given the application's input Schema. */
 export function valueSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema<Value<I>, Value<IE>> {
   const command = Schema.Struct({ clientId: Schema.optional(ClientId), seq: Schema.optional(Seq), input }).pipe(
-    Schema.filter((c) => ((c.clientId === undefined) === (c.seq === undefined) ? undefined : "clientId and seq come together or not at all")),
+    Schema.filter((c) =>
+      (c.clientId === undefined) === (c.seq === undefined) ? undefined : "clientId and seq come together or not at all",
+    ),
   );
   return Schema.Union(
     Schema.TaggedStruct("noop", {}),
@@ -203,7 +205,10 @@ export function valueSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema<V
   );
 }
 
-const CheckpointSchema: Schema.Schema<Checkpoint> = Schema.Struct({ slot: Slot, digest: Schema.String.pipe(Schema.maxLength(256)) });
+const CheckpointSchema: Schema.Schema<Checkpoint> = Schema.Struct({
+  slot: Slot,
+  digest: Schema.String.pipe(Schema.maxLength(256)),
+});
 
 /** The Schema of every message, given the application's input Schema. */
 export function messageSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema<Message<I>, Message<IE>> {
@@ -219,14 +224,23 @@ export function messageSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema
     }),
     Schema.TaggedStruct("Accept", { ballot: Ballot, slot: Slot, value, commitIndex: SlotOrZero, sentAt: ClockMs }),
     Schema.TaggedStruct("Accepted", { ballot: Ballot, slot: Slot, sentAt: ClockMs }),
-    Schema.TaggedStruct("Heartbeat", { ballot: Ballot, commitIndex: SlotOrZero, sentAt: ClockMs, checkpoint: Schema.NullOr(CheckpointSchema) }),
+    Schema.TaggedStruct("Heartbeat", {
+      ballot: Ballot,
+      commitIndex: SlotOrZero,
+      sentAt: ClockMs,
+      checkpoint: Schema.NullOr(CheckpointSchema),
+    }),
     Schema.TaggedStruct("HeartbeatAck", {
       ballot: Ballot,
       sentAt: ClockMs,
       executedUpTo: SlotOrZero,
       checkpoint: Schema.NullOr(CheckpointSchema),
     }),
-    Schema.TaggedStruct("Nack", { ballot: Ballot, promised: Ballot, grantRemainingMs: Schema.Number.pipe(Schema.finite(), Schema.nonNegative()) }),
+    Schema.TaggedStruct("Nack", {
+      ballot: Ballot,
+      promised: Ballot,
+      grantRemainingMs: Schema.Number.pipe(Schema.finite(), Schema.nonNegative()),
+    }),
     Schema.TaggedStruct("CatchUp", { fromSlot: Slot, toSlot: Slot }),
     Schema.TaggedStruct("CatchUpReply", { entries: Schema.Array(Schema.Struct({ slot: Slot, value })) }),
     Schema.TaggedStruct("SnapshotRequest", { slot: SlotOrZero, offset: SlotOrZero }),

@@ -75,7 +75,11 @@ function hashPlain(v: unknown): void {
  * two-lane output digest. The walk follows the output's own key order, which is deterministic
  * because every replica builds outputs with the same code.
  */
-export function foldOutput(a: number, b: number, output: ServiceOutput<unknown>): { readonly a: number; readonly b: number } {
+export function foldOutput(
+  a: number,
+  b: number,
+  output: ServiceOutput<unknown>,
+): { readonly a: number; readonly b: number } {
   laneA = a ^ 0x811c9dc5;
   laneB = b ^ 0x050c5d1f;
   hashPlain(output);
@@ -87,7 +91,12 @@ function hex8(n: number): string {
 }
 
 /** The digest recorded at a checkpoint: application state, requests executed, and the output chain. */
-export function checkpointDigest<S, I, O>(ctx: ReplicaContext<S, I, O>, service: ServiceState<S, O>, a: number, b: number): string {
+export function checkpointDigest<S, I, O>(
+  ctx: ReplicaContext<S, I, O>,
+  service: ServiceState<S, O>,
+  a: number,
+  b: number,
+): string {
   return `${ctx.app.digest(service.app)}|${service.executed}|${hex8(a)}${hex8(b)}`;
 }
 
@@ -111,12 +120,14 @@ export function recordCheckpoint<S, I, O>(
   monitor: MonitorState,
   own: Checkpoint,
 ): { readonly monitor: MonitorState; readonly divergence: Divergence | null } {
-  const kept = monitor.checkpoints.length >= checkpointsKept ? monitor.checkpoints.slice(1) : monitor.checkpoints.slice();
+  const kept =
+    monitor.checkpoints.length >= checkpointsKept ? monitor.checkpoints.slice(1) : monitor.checkpoints.slice();
   kept.push(own);
   let divergence: Divergence | null = null;
   let peers = monitor.peerCheckpoints;
   if (peers.some((p) => p.checkpoint.slot <= own.slot)) {
-    for (const p of peers) if (p.checkpoint.slot <= own.slot) divergence ??= compare(own, p.checkpoint, ctx.config.self, p.replica);
+    for (const p of peers)
+      if (p.checkpoint.slot <= own.slot) divergence ??= compare(own, p.checkpoint, ctx.config.self, p.replica);
     peers = peers.filter((p) => p.checkpoint.slot > own.slot);
   }
   const next = copyMonitor(monitor);

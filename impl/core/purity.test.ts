@@ -61,7 +61,10 @@ describe("impl/core purity", () => {
   }
 
   it("the check itself fails on an impure line", () => {
-    expect(violations('import { readFileSync } from "node:fs";\nconst t = Date.now();\n')).toEqual(["imports node:*", "reads the wall clock (Date)"]);
+    expect(violations('import { readFileSync } from "node:fs";\nconst t = Date.now();\n')).toEqual([
+      "imports node:*",
+      "reads the wall clock (Date)",
+    ]);
     expect(violations('const m = { _tag: "Promise" }; // Date\n')).toEqual([]);
   });
 });

@@ -36,7 +36,12 @@ export function promiseCoversFrom(fromSlot: number, truncatedUpTo: number): numb
  * Is phase 1 complete for `slot`: did a quorum of the voters of `config` (the configuration that
  * governs `slot`) promise the ballot with Promises that report their votes at `slot`?
  */
-export function phase1Covers<I>(rules: ReplicaRules, phase: PhaseOneOf<I>, config: Configuration, slot: number): boolean {
+export function phase1Covers<I>(
+  rules: ReplicaRules,
+  phase: PhaseOneOf<I>,
+  config: Configuration,
+  slot: number,
+): boolean {
   let count = 0;
   for (const voter of config.voters) {
     const i = peerIndex(phase.peers, voter);
@@ -61,7 +66,13 @@ export function unpromised<I>(phase: PhaseOneOf<I>, config: Configuration, slot:
  * only with a quorum of each configuration that may decide a slot the leader has not executed.
  * With `pick` false, exactly `configs` are used (CheckQuorum asks about the one in force).
  */
-export function leaseFromConfigurations(rules: ReplicaRules, peers: readonly ReplicaId[], grantSentAt: GrantTimes, configs: readonly Configuration[], pick = true): number {
+export function leaseFromConfigurations(
+  rules: ReplicaRules,
+  peers: readonly ReplicaId[],
+  grantSentAt: GrantTimes,
+  configs: readonly Configuration[],
+  pick = true,
+): number {
   let from = Number.POSITIVE_INFINITY;
   for (const config of pick ? rules.leaseConfigurations(configs) : configs) {
     // Usually every peer votes: the grant times are then the voters' times as they are.
@@ -92,7 +103,12 @@ export function peersOf(configs: readonly Configuration[], self: ReplicaId): rea
 }
 
 /** Carry a per-peer array over to a new peer list, by id (`missing` for new peers). */
-export function carryOver<T>(oldPeers: readonly ReplicaId[], values: readonly T[], newPeers: readonly ReplicaId[], missing: T): T[] {
+export function carryOver<T>(
+  oldPeers: readonly ReplicaId[],
+  values: readonly T[],
+  newPeers: readonly ReplicaId[],
+  missing: T,
+): T[] {
   return newPeers.map((id) => {
     const i = oldPeers.indexOf(id);
     return i < 0 ? missing : values[i]!;

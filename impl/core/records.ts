@@ -14,7 +14,6 @@ import { Schema } from "effect";
 import { Ballot } from "./ballot.ts";
 import { Slot, valueSchema, type Value } from "./messages.ts";
 
-
 /** maxBal := ballot. Persisted before the Promise (or vote) that reveals it leaves the replica. */
 export interface PromiseRecord {
   readonly _tag: "promise";

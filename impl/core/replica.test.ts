@@ -27,7 +27,12 @@ function dump(s: Replica): unknown {
     halted: s.halted,
     role: role._tag === "follower" ? role : { ...role, revealed: slotMapEntries(role.revealed) },
     acceptor: { ...s.acceptor, votes: slotMapEntries(s.acceptor.votes) },
-    learner: { ...s.learner, log: slotMapEntries(s.learner.log), service: kv.digest(s.learner.service.app), executed: s.learner.service.executed },
+    learner: {
+      ...s.learner,
+      log: slotMapEntries(s.learner.log),
+      service: kv.digest(s.learner.service.app),
+      executed: s.learner.service.executed,
+    },
     election: s.election,
     monitor: s.monitor,
   };
@@ -41,7 +46,15 @@ function randomRun(seed: number, steps: number, visit?: (c: Cluster, id: number)
     prng = r.prng;
     return r.value % n;
   };
-  const c = new Cluster(3, { config: { checkpointIntervalSlots: 3, pipelineSlotsMax: 3, batchCommandsMax: 2, snapshotIntervalSlots: 5, transferChunkBytesMax: 64 } });
+  const c = new Cluster(3, {
+    config: {
+      checkpointIntervalSlots: 3,
+      pipelineSlotsMax: 3,
+      batchCommandsMax: 2,
+      snapshotIntervalSlots: 5,
+      transferChunkBytesMax: 64,
+    },
+  });
   c.quiet = true;
   let seq = 1;
   for (let i = 0; i < steps; i++) {
@@ -76,64 +89,94 @@ function randomRun(seed: number, steps: number, visit?: (c: Cluster, id: number)
 }
 
 describe("Recover", () => {
-  test.prop([fc.integer({ min: 0, max: 2 ** 31 - 1 })], { numRuns: 12 })("rebuilds exactly the durable part of the state from the records", (seed) => {
-    let visits = 0;
-    randomRun(seed, 300, (c, id) => {
-      if (visits++ % 4 !== 0) return;
-      const live = c.state(id);
-      const node = c.node(id);
-      const recovered = step(initialState(live.ctx.config, kv), { _tag: "Recover", now: 5000, records: node.records.slice() }).state;
-      // What the records say: maxBal, the latest vote per slot, the chosen log ...
-      expect(recovered.acceptor.maxBal).toEqual(live.acceptor.maxBal);
-      expect(slotMapEntries(recovered.acceptor.votes)).toEqual(slotMapEntries(live.acceptor.votes));
-      expect(slotMapEntries(recovered.learner.log)).toEqual(slotMapEntries(live.learner.log));
-      // ... the chosen prefix executed again, to the same state and output digests ...
-      expect(recovered.learner.executedUpTo).toBe(live.learner.executedUpTo);
-      expect(kv.digest(recovered.learner.service.app)).toBe(kv.digest(live.learner.service.app));
-      expect(recovered.monitor.outputDigestA).toBe(live.monitor.outputDigestA);
-      expect(recovered.monitor.checkpoints).toEqual(live.monitor.checkpoints);
-      // ... the snapshots, the truncation points and the configurations ...
-      expect(recovered.learner.snapshot).toEqual(live.learner.snapshot);
-      expect(recovered.learner.priorSnapshot).toEqual(live.learner.priorSnapshot);
-      expect(recovered.learner.logTruncatedUpTo).toBe(live.learner.logTruncatedUpTo);
-      expect(recovered.acceptor.truncatedUpTo).toBe(live.acceptor.truncatedUpTo);
-      expect(recovered.learner.configs).toEqual(live.learner.configs);
-      // ... and nothing else: no role, no grant, no leader, a restart wait of one lease.
-      expect(recovered.role._tag).toBe("follower");
-      expect(recovered.acceptor.grantUntil).toBe(Number.NEGATIVE_INFINITY);
-      expect(recovered.acceptor.noPromiseUntil).toBe(5000 + live.ctx.config.leaseMs);
-      expect(recovered.learner.leaderHint).toBeNull();
-      expect(recovered.learner.commitIndex).toBe(recovered.learner.executedUpTo);
-    });
-  });
+  test.prop([fc.integer({ min: 0, max: 2 ** 31 - 1 })], { numRuns: 12 })(
+    "rebuilds exactly the durable part of the state from the records",
+    (seed) => {
+      let visits = 0;
+      randomRun(seed, 300, (c, id) => {
+        if (visits++ % 4 !== 0) return;
+        const live = c.state(id);
+        const node = c.node(id);
+        const recovered = step(initialState(live.ctx.config, kv), {
+          _tag: "Recover",
+          now: 5000,
+          records: node.records.slice(),
+        }).state;
+        // What the records say: maxBal, the latest vote per slot, the chosen log ...
+        expect(recovered.acceptor.maxBal).toEqual(live.acceptor.maxBal);
+        expect(slotMapEntries(recovered.acceptor.votes)).toEqual(slotMapEntries(live.acceptor.votes));
+        expect(slotMapEntries(recovered.learner.log)).toEqual(slotMapEntries(live.learner.log));
+        // ... the chosen prefix executed again, to the same state and output digests ...
+        expect(recovered.learner.executedUpTo).toBe(live.learner.executedUpTo);
+        expect(kv.digest(recovered.learner.service.app)).toBe(kv.digest(live.learner.service.app));
+        expect(recovered.monitor.outputDigestA).toBe(live.monitor.outputDigestA);
+        expect(recovered.monitor.checkpoints).toEqual(live.monitor.checkpoints);
+        // ... the snapshots, the truncation points and the configurations ...
+        expect(recovered.learner.snapshot).toEqual(live.learner.snapshot);
+        expect(recovered.learner.priorSnapshot).toEqual(live.learner.priorSnapshot);
+        expect(recovered.learner.logTruncatedUpTo).toBe(live.learner.logTruncatedUpTo);
+        expect(recovered.acceptor.truncatedUpTo).toBe(live.acceptor.truncatedUpTo);
+        expect(recovered.learner.configs).toEqual(live.learner.configs);
+        // ... and nothing else: no role, no grant, no leader, a restart wait of one lease.
+        expect(recovered.role._tag).toBe("follower");
+        expect(recovered.acceptor.grantUntil).toBe(Number.NEGATIVE_INFINITY);
+        expect(recovered.acceptor.noPromiseUntil).toBe(5000 + live.ctx.config.leaseMs);
+        expect(recovered.learner.leaderHint).toBeNull();
+        expect(recovered.learner.commitIndex).toBe(recovered.learner.executedUpTo);
+      });
+    },
+  );
 
   it("refuses records that contradict each other (a corrupted disk)", () => {
     const config = parseConfig({ members: [1, 2, 3], self: 1 });
-    const vote = (round: number) => ({ _tag: "vote" as const, slot: 1, ballot: { round, replica: 2 }, value: { _tag: "noop" as const } });
-    expect(() => step(initialState(config, kv), { _tag: "Recover", now: 0, records: [vote(2), vote(1)] })).toThrow(AssertionFailure);
+    const vote = (round: number) => ({
+      _tag: "vote" as const,
+      slot: 1,
+      ballot: { round, replica: 2 },
+      value: { _tag: "noop" as const },
+    });
+    expect(() => step(initialState(config, kv), { _tag: "Recover", now: 0, records: [vote(2), vote(1)] })).toThrow(
+      AssertionFailure,
+    );
     const chosen = { _tag: "chosen" as const, slot: 1, value: { _tag: "noop" as const } };
-    expect(() => step(initialState(config, kv), { _tag: "Recover", now: 0, records: [chosen, chosen] })).toThrow(/two chosen records/);
+    expect(() => step(initialState(config, kv), { _tag: "Recover", now: 0, records: [chosen, chosen] })).toThrow(
+      /two chosen records/,
+    );
   });
 });
 
 describe("step", () => {
-  test.prop([fc.integer({ min: 0, max: 2 ** 31 - 1 })], { numRuns: 10 })("is deterministic: the same events give the same effects", (seed) => {
-    const a = randomRun(seed, 300);
-    const b = randomRun(seed, 300);
-    expect(b.effectLog.length).toBe(a.effectLog.length);
-    expect(plainEqual(a.effectLog, b.effectLog)).toBe(true);
-  });
+  test.prop([fc.integer({ min: 0, max: 2 ** 31 - 1 })], { numRuns: 10 })(
+    "is deterministic: the same events give the same effects",
+    (seed) => {
+      const a = randomRun(seed, 300);
+      const b = randomRun(seed, 300);
+      expect(b.effectLog.length).toBe(a.effectLog.length);
+      expect(plainEqual(a.effectLog, b.effectLog)).toBe(true);
+    },
+  );
 
-  test.prop([fc.integer({ min: 0, max: 2 ** 31 - 1 })], { numRuns: 10 })("never changes the state it is given", (seed) => {
-    randomRun(seed, 300, (c, id) => {
-      const before = c.state(id);
-      const snapshot = dump(before);
-      step(before, { _tag: "Tick", now: c.clock(id) + 1000 });
-      step(before, { _tag: "ClientRequest", now: c.clock(id), requestId: 0, clientId: "x", seq: 1, input: { _tag: "put", key: "q", value: "v" }, consistency: "linearizable" });
-      expect(dump(before)).toEqual(snapshot);
-      expect(kvGet(before.learner.service.app, "q")).toBeNull();
-    });
-  });
+  test.prop([fc.integer({ min: 0, max: 2 ** 31 - 1 })], { numRuns: 10 })(
+    "never changes the state it is given",
+    (seed) => {
+      randomRun(seed, 300, (c, id) => {
+        const before = c.state(id);
+        const snapshot = dump(before);
+        step(before, { _tag: "Tick", now: c.clock(id) + 1000 });
+        step(before, {
+          _tag: "ClientRequest",
+          now: c.clock(id),
+          requestId: 0,
+          clientId: "x",
+          seq: 1,
+          input: { _tag: "put", key: "q", value: "v" },
+          consistency: "linearizable",
+        });
+        expect(dump(before)).toEqual(snapshot);
+        expect(kvGet(before.learner.service.app, "q")).toBeNull();
+      });
+    },
+  );
 });
 
 describe("assertions", () => {
@@ -141,7 +184,9 @@ describe("assertions", () => {
   const booted = step(initialState(config, kv), { _tag: "Recover", now: 100, records: [] }).state;
 
   it("stop a replica fed an event before Recover", () => {
-    expect(() => step(initialState(config, kv), { _tag: "Tick", now: 0 })).toThrow(/first event after a \(re\)start must be Recover/);
+    expect(() => step(initialState(config, kv), { _tag: "Tick", now: 0 })).toThrow(
+      /first event after a \(re\)start must be Recover/,
+    );
   });
 
   it("stop a replica whose clock goes backwards", () => {
@@ -160,7 +205,12 @@ describe("assertions", () => {
     expect(compareBallots(leader.acceptor.maxBal, { round: 1, replica: 1 })).toBe(0);
     const forged = { _tag: "CatchUpReply" as const, entries: [{ slot: 1, value: { _tag: "noop" as const } }] };
     const follower = c.state(2);
-    const learned = step(follower, { _tag: "Receive", now: c.clock(2), from: 1, message: { _tag: "Heartbeat", ballot: { round: 1, replica: 1 }, commitIndex: 1, sentAt: 300, checkpoint: null } }).state;
+    const learned = step(follower, {
+      _tag: "Receive",
+      now: c.clock(2),
+      from: 1,
+      message: { _tag: "Heartbeat", ballot: { round: 1, replica: 1 }, commitIndex: 1, sentAt: 300, checkpoint: null },
+    }).state;
     expect(() => step(learned, { _tag: "Receive", now: c.clock(2), from: 3, message: forged })).toThrow(/Consistency/);
     expect(showBallot(leader.acceptor.maxBal)).toBe("(1,1)");
   });
@@ -176,6 +226,8 @@ describe("assertions", () => {
     c.stabilize();
     if (accept._tag !== "Accept") throw new Error("expected an Accept");
     const twin = { ...accept, value: { _tag: "noop" as const } };
-    expect(() => step(c.state(2), { _tag: "Receive", now: c.clock(2), from: 1, message: twin })).toThrow(/OneValuePerBallot/);
+    expect(() => step(c.state(2), { _tag: "Receive", now: c.clock(2), from: 1, message: twin })).toThrow(
+      /OneValuePerBallot/,
+    );
   });
 });

@@ -30,8 +30,25 @@ import {
   submitChange,
   syncPeers,
 } from "./leader.ts";
-import { answerCatchUp, executeReady, learnCommitted, needsCatchUp, receiveCatchUp, requestCatchUp, takeSnapshot } from "./learner.ts";
-import { valuesEqual, type AcceptMsg, type HeartbeatMsg, type Message, type NackMsg, type PrepareMsg, type PromiseMsg, type Value } from "./messages.ts";
+import {
+  answerCatchUp,
+  executeReady,
+  learnCommitted,
+  needsCatchUp,
+  receiveCatchUp,
+  requestCatchUp,
+  takeSnapshot,
+} from "./learner.ts";
+import {
+  valuesEqual,
+  type AcceptMsg,
+  type HeartbeatMsg,
+  type Message,
+  type NackMsg,
+  type PrepareMsg,
+  type PromiseMsg,
+  type Value,
+} from "./messages.ts";
 import { comparePeerCheckpoint, divergenceMessage, latestCheckpoint, type Divergence } from "./monitor.ts";
 import { leaseFromConfigurations, peerIndex, peersOf, phase1Covers } from "./quorums.ts";
 import type { DurableRecord, SnapshotRecord } from "./records.ts";
@@ -104,7 +121,12 @@ function chosenRecordsLast<I, O>(effects: Out<I, O>): Out<I, O> {
   return effects;
 }
 
-function dispatch<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, event: ReplicaEvent<I>, out: Out<I, O>): ReplicaState<S, I, O> {
+function dispatch<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  event: ReplicaEvent<I>,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   if (event._tag === "Recover") return recover(rules, state, event.records, event.now);
   if (!state.started) fail(`the first event after a (re)start must be Recover, got ${event._tag}`);
   if (!(event.now >= state.now)) fail(`clock went backwards: ${event.now} after ${state.now}`);
@@ -115,7 +137,8 @@ function dispatch<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, ev
     s = c;
   }
   if (s.halted !== null) {
-    if (event._tag === "ClientRequest" || event._tag === "Reconfigure") out.push(unavailable(event.requestId, `replica stopped: ${s.halted.message}`, false));
+    if (event._tag === "ClientRequest" || event._tag === "Reconfigure")
+      out.push(unavailable(event.requestId, `replica stopped: ${s.halted.message}`, false));
     return s;
   }
   switch (event._tag) {
@@ -147,7 +170,12 @@ function unavailable<I, O>(requestId: number, reason: string, outcomeUnknown: bo
  * Records that contradict each other, or a snapshot that does not match its digests, are refused:
  * they mean a corrupted disk. A snapshot whose Persist never became durable is simply absent.
  */
-export function recover<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, records: readonly DurableRecord<I>[], now: number): ReplicaState<S, I, O> {
+export function recover<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  records: readonly DurableRecord<I>[],
+  now: number,
+): ReplicaState<S, I, O> {
   const fresh = freshState(state.ctx);
   let maxBal = fresh.acceptor.maxBal;
   let votes: SlotMap<Vote<I>> = emptySlotMap();
@@ -162,7 +190,9 @@ export function recover<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, 
       case "vote": {
         const previous = slotMapGet(votes, record.slot);
         if (previous !== undefined && compareBallots(previous.ballot, record.ballot) >= 0) {
-          fail(`recover: vote record at slot ${record.slot} in ${showBallot(record.ballot)} follows one in ${showBallot(previous.ballot)}`);
+          fail(
+            `recover: vote record at slot ${record.slot} in ${showBallot(record.ballot)} follows one in ${showBallot(previous.ballot)}`,
+          );
         }
         votes = slotMapSet(votes, record.slot, { ballot: record.ballot, value: record.value });
         maxBal = maxBallot(maxBal, record.ballot);
@@ -176,7 +206,8 @@ export function recover<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, 
         log = slotMapSet(log, record.slot, record.value);
         break;
       case "snapshot":
-        if (snapshot !== null && record.slot <= snapshot.slot) fail(`recover: a snapshot of slot ${record.slot} after one of slot ${snapshot.slot}`);
+        if (snapshot !== null && record.slot <= snapshot.slot)
+          fail(`recover: a snapshot of slot ${record.slot} after one of slot ${snapshot.slot}`);
         prior = snapshot;
         snapshot = record;
         maxBal = maxBallot(maxBal, record.maxBal);
@@ -193,7 +224,13 @@ export function recover<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, 
   learner.log = log;
   const rebuilt = copyReplica(fresh);
   if (snapshot !== null) restoreSnapshot(rebuilt, acceptor, learner, snapshot);
-  if (prior !== null) learner.priorSnapshot = { slot: prior.slot, digest: prior.digest, contentDigest: prior.contentDigest, data: prior.data };
+  if (prior !== null)
+    learner.priorSnapshot = {
+      slot: prior.slot,
+      digest: prior.digest,
+      contentDigest: prior.contentDigest,
+      data: prior.data,
+    };
   const election = copyElection(fresh.election);
   election.roundSeen = maxBal.round;
   rebuilt.started = true;
@@ -221,7 +258,12 @@ function restoreSnapshot<S, I, O>(
   learner.executedUpTo = record.slot;
   learner.commitIndex = record.slot;
   learner.configs = pruneConfigurations(contents.configs, record.slot + 1);
-  learner.snapshot = { slot: record.slot, digest: record.digest, contentDigest: record.contentDigest, data: record.data };
+  learner.snapshot = {
+    slot: record.slot,
+    digest: record.digest,
+    contentDigest: record.contentDigest,
+    data: record.data,
+  };
   learner.logTruncatedUpTo = record.logTruncatedUpTo;
   // The chosen records of slots the snapshot covers may have been lost in a crash (they are written
   // last in their step): then the log holds nothing it could serve below the snapshot.
@@ -248,7 +290,12 @@ function restoreSnapshot<S, I, O>(
  * configuration held (the one governing that slot and the pending ones).
  * Precondition: `rules.mayCampaign`.
  */
-export function becomeCandidate<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+export function becomeCandidate<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   if (state.role._tag !== "follower") fail(`becomeCandidate from ${state.role._tag}`);
   const self = state.ctx.config.self;
   const ballot = nextBallot(state);
@@ -295,7 +342,12 @@ function withLeaderHint<S, I, O>(learner: LearnerState<S, I, O>, leaderHint: Rep
 }
 
 /** Phase 1 covers the first slot (a quorum of its configuration promised, with Promises reporting it): lead. */
-function maybeElected<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+function maybeElected<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   const role = state.role;
   if (role._tag !== "candidate") return state;
   const config = configurationFor(state.learner.configs, role.fromSlot);
@@ -309,10 +361,16 @@ function maybeElected<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>
  * for any configuration whose voters have not promised yet. The lease counts from the Promises'
  * grants, in every configuration held (rule L7).
  */
-export function becomeLeader<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+export function becomeLeader<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   const c = state.role;
   if (c._tag !== "candidate") fail(`becomeLeader from ${c._tag}`);
-  if (compareBallots(state.acceptor.maxBal, c.ballot) !== 0) fail(`becomeLeader: maxBal ${showBallot(state.acceptor.maxBal)} is not the ballot ${showBallot(c.ballot)}`);
+  if (compareBallots(state.acceptor.maxBal, c.ballot) !== 0)
+    fail(`becomeLeader: maxBal ${showBallot(state.acceptor.maxBal)} is not the ballot ${showBallot(c.ballot)}`);
   const { configs } = state.learner;
   const from = leaseFromConfigurations(rules, c.peers, c.grantSentAt, configs);
   const nextSlot = state.learner.executedUpTo + 1;
@@ -351,7 +409,13 @@ export function becomeLeader<S, I, O>(rules: ReplicaRules, state: ReplicaState<S
  * Stop leading or campaigning: answer every held request, drop the self-grant (it protected only
  * this replica's own lease, which it no longer trusts), and wait a fresh election timeout.
  */
-export function stepDown<S, I, O>(_rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, reason: string, out: Out<I, O>): ReplicaState<S, I, O> {
+export function stepDown<S, I, O>(
+  _rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  now: number,
+  reason: string,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   const role = state.role;
   if (role._tag === "follower") return state;
   if (role._tag === "leader") failAll(role, `leadership lost: ${reason}`, out);
@@ -367,7 +431,13 @@ export function stepDown<S, I, O>(_rules: ReplicaRules, state: ReplicaState<S, I
  * the durable log; if the divergence came from a non-deterministic application, it recurs and the
  * replica halts again at the same checkpoint.
  */
-export function halt<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, d: Divergence, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+export function halt<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  d: Divergence,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   const message = divergenceMessage(d);
   out.push({ _tag: "Alarm", slot: d.slot, replicas: d.replicas, digests: d.digests, message });
   const s = stepDown(rules, state, now, `diverged at slot ${d.slot}`, out);
@@ -387,7 +457,14 @@ export function halt<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>,
  * Membership matters where counting happens: quorums, leases and promotions count only the voters
  * of the configuration concerned.
  */
-function receive<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, from: ReplicaId, m: Message<I>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+function receive<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  from: ReplicaId,
+  m: Message<I>,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   if (from === state.ctx.config.self) return state;
   switch (m._tag) {
     case "Prepare":
@@ -402,7 +479,17 @@ function receive<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, fro
       return afterLearning(rules, s, now, out);
     }
     case "HeartbeatAck":
-      return receiveHeartbeatAck(rules, state, from, m.ballot, rules.grantCountedFrom(m.sentAt, now), m.executedUpTo, m.checkpoint, now, out);
+      return receiveHeartbeatAck(
+        rules,
+        state,
+        from,
+        m.ballot,
+        rules.grantCountedFrom(m.sentAt, now),
+        m.executedUpTo,
+        m.checkpoint,
+        now,
+        out,
+      );
     case "Nack":
       return receiveNack(rules, state, m, now, out);
     case "CatchUp":
@@ -434,12 +521,20 @@ function requestCatchUpOf<S, I, O>(state: ReplicaState<S, I, O>, now: number, ou
  * not cover the candidate's first slot (the acceptor forgot the votes there, rule T2) means this
  * replica lags behind that acceptor's snapshot: fetch it, so that the next campaign starts above.
  */
-function receivePromise<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, from: ReplicaId, m: PromiseMsg<I>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+function receivePromise<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  from: ReplicaId,
+  m: PromiseMsg<I>,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   const role = state.role;
   if (role._tag === "follower" || compareBallots(role.ballot, m.ballot) !== 0) return state;
   const promise = { ...m, sentAt: rules.grantCountedFrom(m.sentAt, now) };
   let s = collectPromise(rules, state, from, promise);
-  if (role._tag === "candidate" && rules.promiseCoversFrom(m.fromSlot, m.truncatedUpTo) > role.fromSlot) s = requestSnapshot(s, from, now, out);
+  if (role._tag === "candidate" && rules.promiseCoversFrom(m.fromSlot, m.truncatedUpTo) > role.fromSlot)
+    s = requestSnapshot(s, from, now, out);
   return role._tag === "candidate" ? maybeElected(rules, s, now, out) : propose(rules, s, now, out);
 }
 
@@ -467,7 +562,8 @@ function receiveFromProposer<S, I, O>(
     return s;
   }
   const own = ownBallot(s.role);
-  if (own !== null && rules.compareBallots(m.ballot, own) > 0) s = stepDown(rules, s, now, `replica ${from} leads higher ballot ${showBallot(m.ballot)}`, out);
+  if (own !== null && rules.compareBallots(m.ballot, own) > 0)
+    s = stepDown(rules, s, now, `replica ${from} leads higher ballot ${showBallot(m.ballot)}`, out);
   switch (m._tag) {
     case "Prepare":
       return receivePrepare(rules, s, from, m, now, out);
@@ -482,7 +578,14 @@ function receiveFromProposer<S, I, O>(
  * Phase1b: promise, persist, answer with the votes from fromSlot on. A Prepare from the leader this
  * replica follows (phase 1 going on for a configuration it joined) keeps it following.
  */
-function receivePrepare<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, from: ReplicaId, m: PrepareMsg, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+function receivePrepare<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  from: ReplicaId,
+  m: PrepareMsg,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   const r = phase1b(rules, state.acceptor, state.ctx.config, m, now);
   if (r.record !== null) out.push({ _tag: "Persist", record: r.record });
   out.push({ _tag: "Send", to: from, message: r.reply });
@@ -493,11 +596,19 @@ function receivePrepare<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, 
 }
 
 /** Phase2b: vote, persist, answer; then learn what the leader says is committed. */
-function receiveAccept<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, from: ReplicaId, m: AcceptMsg<I>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+function receiveAccept<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  from: ReplicaId,
+  m: AcceptMsg<I>,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   // Paired with the leader's phase2aValue: a proposal at a slot known chosen must carry the chosen
   // value (P2c); anything else means two values could be chosen.
   const known = slotMapGet(state.learner.log, m.slot);
-  if (known !== undefined && !valuesEqual(known, m.value)) fail(`P2c: ballot ${showBallot(m.ballot)} proposes another value at chosen slot ${m.slot}`);
+  if (known !== undefined && !valuesEqual(known, m.value))
+    fail(`P2c: ballot ${showBallot(m.ballot)} proposes another value at chosen slot ${m.slot}`);
   const r = phase2b(rules, state.acceptor, state.ctx.config, m, now);
   if (r.record !== null) out.push({ _tag: "Persist", record: r.record });
   out.push({ _tag: "Send", to: from, message: r.reply });
@@ -508,7 +619,14 @@ function receiveAccept<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O
 }
 
 /** A heartbeat: renew the grant, learn the commit index, compare checkpoints, acknowledge. */
-function receiveHeartbeat<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, from: ReplicaId, m: HeartbeatMsg, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+function receiveHeartbeat<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  from: ReplicaId,
+  m: HeartbeatMsg,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   const r = renewGrant(rules, state.acceptor, state.ctx.config, m.ballot, now);
   if (r.record !== null) out.push({ _tag: "Persist", record: r.record });
   let s = heardFromLeader(r.acceptor === state.acceptor ? state : withAcceptor(state, r.acceptor), from, now);
@@ -519,7 +637,13 @@ function receiveHeartbeat<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I
   out.push({
     _tag: "Send",
     to: from,
-    message: { _tag: "HeartbeatAck", ballot: m.ballot, sentAt: m.sentAt, executedUpTo: s.learner.executedUpTo, checkpoint: latestCheckpoint(s.monitor) },
+    message: {
+      _tag: "HeartbeatAck",
+      ballot: m.ballot,
+      sentAt: m.sentAt,
+      executedUpTo: s.learner.executedUpTo,
+      checkpoint: latestCheckpoint(s.monitor),
+    },
   });
   return requestCatchUp(s, from, now, out);
 }
@@ -547,7 +671,13 @@ function receiveHeartbeatAck<S, I, O>(
 }
 
 /** A refusal: a higher promised ballot makes a candidate or leader of the refused ballot step down. */
-function receiveNack<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, m: NackMsg, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+function receiveNack<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  m: NackMsg,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   const s = noteRound(state, m.promised);
   const own = ownBallot(s.role);
   if (own === null || compareBallots(own, m.ballot) !== 0) return s;
@@ -574,10 +704,19 @@ function comparePeer<S, I, O>(
  * configuration of its next slot steps down), answer the leader's clients, refill the pipeline,
  * and halt if a checkpoint disagreed with a peer's.
  */
-function afterLearning<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+function afterLearning<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   let s = state;
   // A configuration with a single voter chooses at proposal time: execute again what that chose.
-  for (let round = 0; round === 0 || (s.role._tag === "leader" && slotMapHas(s.learner.log, s.learner.executedUpTo + 1)); round++) {
+  for (
+    let round = 0;
+    round === 0 || (s.role._tag === "leader" && slotMapHas(s.learner.log, s.learner.executedUpTo + 1));
+    round++
+  ) {
     const before = s;
     const isLeader = before.role._tag === "leader";
     const r = executeReady(rules, before, isLeader);
@@ -593,9 +732,16 @@ function afterLearning<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O
 }
 
 /** Propose what is ready; a slot chosen at once (a single voter) is then executed and answered. */
-function propose<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+function propose<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   const s = proposeReady(rules, state, now, out);
-  return s.role._tag === "leader" && slotMapHas(s.learner.log, s.learner.executedUpTo + 1) ? afterLearning(rules, s, now, out) : s;
+  return s.role._tag === "leader" && slotMapHas(s.learner.log, s.learner.executedUpTo + 1)
+    ? afterLearning(rules, s, now, out)
+    : s;
 }
 
 /**
@@ -603,7 +749,12 @@ function propose<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now
  * steps down: that configuration no longer counts it (a removed leader thus leads until the slot
  * before its removal governs, and the remaining voters elect a successor).
  */
-function stepDownIfRemoved<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+function stepDownIfRemoved<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   const role = state.role;
   if (role._tag === "follower") return state;
   const self = state.ctx.config.self;
@@ -612,17 +763,34 @@ function stepDownIfRemoved<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, 
   if (role._tag === "leader") {
     // A last heartbeat hands over the commit index: the voters that remain learn the slots up to
     // here, so that their first phase 1 starts in the configuration that excludes this replica.
-    const message = { _tag: "Heartbeat", ballot: role.ballot, commitIndex: state.learner.executedUpTo, sentAt: now, checkpoint: latestCheckpoint(state.monitor) } as const;
+    const message = {
+      _tag: "Heartbeat",
+      ballot: role.ballot,
+      commitIndex: state.learner.executedUpTo,
+      sentAt: now,
+      checkpoint: latestCheckpoint(state.monitor),
+    } as const;
     for (const to of role.peers) if (to !== self) out.push({ _tag: "Send", to, message });
   }
-  return stepDown(rules, state, now, `replica ${self} is not a voter from slot ${state.learner.executedUpTo + 1} on`, out);
+  return stepDown(
+    rules,
+    state,
+    now,
+    `replica ${self} is not a voter from slot ${state.learner.executedUpTo + 1} on`,
+    out,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
 // Tick
 // ---------------------------------------------------------------------------------------------
 
-function tick<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+function tick<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   const role = state.role;
   switch (role._tag) {
     case "follower": {
@@ -644,16 +812,29 @@ function tick<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: n
       // are better redirected. (A pending configuration's voters only shorten the lease.)
       const inForce = configurationFor(state.learner.configs, state.learner.executedUpTo + 1);
       const answered = leaseFromConfigurations(rules, role.peers, role.grantSentAt, [inForce], false);
-      if (now >= answered + state.ctx.config.electionTimeoutMsMin) return stepDown(rules, state, now, "no quorum answered for an election timeout", out);
+      if (now >= answered + state.ctx.config.electionTimeoutMsMin)
+        return stepDown(rules, state, now, "no quorum answered for an election timeout", out);
       const ahead = stalledBehind(rules, state);
-      if (ahead !== null) return requestSnapshot(stepDown(rules, state, now, `behind the snapshot of replica ${ahead}`, out), ahead, now, out);
+      if (ahead !== null)
+        return requestSnapshot(
+          stepDown(rules, state, now, `behind the snapshot of replica ${ahead}`, out),
+          ahead,
+          now,
+          out,
+        );
       return propose(rules, heartbeat(rules, state, now, out), now, out);
     }
   }
 }
 
 /** A candidate resends Prepare to the voters that have not promised, once per heartbeat interval. */
-function resendPrepare<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, c: Candidate<I>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+function resendPrepare<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  c: Candidate<I>,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   const { ctx } = state;
   if (now < c.prepareSentAt + ctx.config.heartbeatIntervalMs) return state;
   const self = ctx.config.self;
@@ -661,7 +842,8 @@ function resendPrepare<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O
   const prepare: PrepareMsg = { _tag: "Prepare", ballot: c.ballot, fromSlot: c.fromSlot, sentAt: now };
   for (const to of votersOf(state)) {
     const index = peerIndex(c.peers, to);
-    if (to !== self && (index < 0 || (c.promised & (1 << index)) === 0)) out.push({ _tag: "Send", to, message: prepare });
+    if (to !== self && (index < 0 || (c.promised & (1 << index)) === 0))
+      out.push({ _tag: "Send", to, message: prepare });
   }
   const grantSentAt = c.grantSentAt.slice();
   grantSentAt[peerIndex(c.peers, self)] = now;
@@ -683,12 +865,21 @@ function resendPrepare<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O
  * a linearizable read by lease when rule L3 allows, else through the log; a write through the log,
  * unless the session table already holds its answer (a retry) or shows it is older (stale-seq).
  */
-function clientRequest<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, req: ClientRequest<I>, out: Out<I, O>): ReplicaState<S, I, O> {
+function clientRequest<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  req: ClientRequest<I>,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   const { app } = state.ctx;
   const readOnly = app.readOnly(req.input);
   if (readOnly && req.consistency === "stale") return answerLocally(state, req, out);
   if (state.role._tag !== "leader") {
-    out.push({ _tag: "Reply", requestId: req.requestId, result: { _tag: "redirect", leader: state.learner.leaderHint } });
+    out.push({
+      _tag: "Reply",
+      requestId: req.requestId,
+      result: { _tag: "redirect", leader: state.learner.leaderHint },
+    });
     return state;
   }
   if (readOnly) {
@@ -706,7 +897,10 @@ function clientRequest<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O
       return state;
     }
   }
-  const command = req.clientId !== undefined && req.seq !== undefined ? { clientId: req.clientId, seq: req.seq, input: req.input } : { input: req.input };
+  const command =
+    req.clientId !== undefined && req.seq !== undefined
+      ? { clientId: req.clientId, seq: req.seq, input: req.input }
+      : { input: req.input };
   return propose(rules, submit(state, command, req.requestId, out), req.now, out);
 }
 
@@ -714,16 +908,29 @@ function clientRequest<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O
  * An operator's membership change: only the leader serves it, in a slot of its own (rule R3 may
  * refuse it at once); the reply comes once that slot is executed.
  */
-function reconfigure<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, req: ReconfigureRequest, out: Out<I, O>): ReplicaState<S, I, O> {
+function reconfigure<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  req: ReconfigureRequest,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   if (state.role._tag !== "leader") {
-    out.push({ _tag: "Reply", requestId: req.requestId, result: { _tag: "redirect", leader: state.learner.leaderHint } });
+    out.push({
+      _tag: "Reply",
+      requestId: req.requestId,
+      result: { _tag: "redirect", leader: state.learner.leaderHint },
+    });
     return state;
   }
   return propose(rules, submitChange(state, req.change, req.requestId, out), req.now, out);
 }
 
 /** Answer a read-only request from this replica's executed state. */
-function answerLocally<S, I, O>(state: ReplicaState<S, I, O>, req: ClientRequest<I>, out: Out<I, O>): ReplicaState<S, I, O> {
+function answerLocally<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  req: ClientRequest<I>,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   const output = state.ctx.app.output(req.input, state.learner.service.app);
   out.push({ _tag: "Reply", requestId: req.requestId, result: { _tag: "ok", output } });
   return state;

@@ -42,7 +42,15 @@ describe("each rule prevents its hazard", () => {
   });
 
   it("L1 (a grant in force refuses other ballots): without it, two replicas trust a lease", () => {
-    const broken: ReplicaRules = { ...defaultRules, canPromise: (a, b, now) => defaultRules.canPromise({ ...a, grantUntil: Number.NEGATIVE_INFINITY, noPromiseUntil: Number.NEGATIVE_INFINITY }, b, now) };
+    const broken: ReplicaRules = {
+      ...defaultRules,
+      canPromise: (a, b, now) =>
+        defaultRules.canPromise(
+          { ...a, grantUntil: Number.NEGATIVE_INFINITY, noPromiseUntil: Number.NEGATIVE_INFINITY },
+          b,
+          now,
+        ),
+    };
     expect(replay("restart-during-lease", broken).maxHolders).toBe(2);
   });
 
@@ -56,19 +64,28 @@ describe("each rule prevents its hazard", () => {
     const correct = replay("lease-read", defaultRules).lines;
     expect(correct).toContain("1 reply #2 ok done");
     expect(correct).toContain("3 reply #3 ok value=2");
-    const broken: ReplicaRules = { ...defaultRules, canServeLeaseRead: (s, now) => s.role._tag === "leader" && now < s.role.leaseUntil };
+    const broken: ReplicaRules = {
+      ...defaultRules,
+      canServeLeaseRead: (s, now) => s.role._tag === "leader" && now < s.role.leaseUntil,
+    };
     expect(replay("lease-read", broken).lines).toContain("3 reply #3 ok value=null");
   });
 
   it("P2c (re-propose the highest-ballot vote): proposing a no-op instead is stopped by the acceptor's assertion", () => {
     const broken: ReplicaRules = { ...defaultRules, phase2aValue: (_revealed, known) => known ?? noopValue };
     const lines = replay("lease-read", broken).lines;
-    expect(lines.some((l) => l.startsWith("error:") && l.includes("P2c: ballot (2,3) proposes another value at chosen slot 1"))).toBe(true);
+    expect(
+      lines.some(
+        (l) => l.startsWith("error:") && l.includes("P2c: ballot (2,3) proposes another value at chosen slot 1"),
+      ),
+    ).toBe(true);
   });
 
   it("quorums must intersect: a minority quorum breaks Consistency in randomized runs", () => {
     const broken: ReplicaRules = { ...defaultRules, quorumSize: (n) => Math.floor(n / 2) };
-    const found = [0, 1, 2, 3, 4].map((seed) => simulate(seed, 600, broken)).find((r) => r?.includes("Consistency") === true);
+    const found = [0, 1, 2, 3, 4]
+      .map((seed) => simulate(seed, 600, broken))
+      .find((r) => r?.includes("Consistency") === true);
     expect(found).toBeDefined();
   });
 });
@@ -79,11 +96,16 @@ describe("each rule of snapshots, transfer and reconfiguration prevents its haza
     const broken: ReplicaRules = { ...defaultRules, promiseCoversFrom: (fromSlot) => fromSlot };
     const lines = replay("truncated-promise", broken).lines;
     // Replica 2 still has slot 1 in its log (only votes are gone), so its own P2c assertion stops it.
-    expect(lines.some((l) => l.startsWith("error:") && l.includes("P2c: ballot (2,3) proposes another value at chosen slot 1"))).toBe(true);
+    expect(
+      lines.some(
+        (l) => l.startsWith("error:") && l.includes("P2c: ballot (2,3) proposes another value at chosen slot 1"),
+      ),
+    ).toBe(true);
   });
 
   it("S1 (install only above the executed prefix): installing a stale transfer takes a replica back in time", () => {
-    const installsOfEight = (rules: ReplicaRules) => replay("transfer-stale", rules).lines.filter((l) => l.startsWith("3 persist snapshot s=8")).length;
+    const installsOfEight = (rules: ReplicaRules) =>
+      replay("transfer-stale", rules).lines.filter((l) => l.startsWith("3 persist snapshot s=8")).length;
     expect(installsOfEight(defaultRules)).toBe(0); // the one install of slot 8 happens in a quiet step
     expect(installsOfEight({ ...defaultRules, transferUseful: () => true })).toBe(1);
   });

@@ -16,7 +16,15 @@ import type { Configuration } from "./configuration.ts";
 import { canPromise, grantUntilFor, restartWaitUntil } from "./acceptor.ts";
 import { checkpointDue } from "./monitor.ts";
 import { executeCommand, governsFrom, learnableFromLeader, nextToExecute, snapshotDue } from "./learner.ts";
-import { canServeLeaseRead, grantCountedFrom, leaseExpiry, leaseFrom, mergeRevealed, phase2aValue, quorumSize } from "./leader.ts";
+import {
+  canServeLeaseRead,
+  grantCountedFrom,
+  leaseExpiry,
+  leaseFrom,
+  mergeRevealed,
+  phase2aValue,
+  quorumSize,
+} from "./leader.ts";
 import { mayCampaign } from "./election.ts";
 import type { Command, Value } from "./messages.ts";
 import { leaseConfigurations, promiseCoversFrom } from "./quorums.ts";
@@ -58,7 +66,11 @@ export interface ReplicaRules {
   /** The next slot to execute after `executedUpTo`, or undefined when it is not in the log yet (strictly in slot order). */
   readonly nextToExecute: <I>(log: SlotMap<Value<I>>, executedUpTo: number) => number | undefined;
   /** Execute one command of a chosen slot: through the service spec, whose session table deduplicates retries. */
-  readonly executeCommand: <S, I, O>(ctx: ReplicaContext<S, I, O>, service: ServiceState<S, O>, command: Command<I>) => Applied<ServiceState<S, O>, ServiceOutput<O>>;
+  readonly executeCommand: <S, I, O>(
+    ctx: ReplicaContext<S, I, O>,
+    service: ServiceState<S, O>,
+    command: Command<I>,
+  ) => Applied<ServiceState<S, O>, ServiceOutput<O>>;
   /** The first slot governed by a configuration chosen at `chosenAt` (rule R1: chosenAt + alpha). */
   readonly governsFrom: (chosenAt: number, alpha: number) => number;
   /** The first slot a Promise for `fromSlot` from an acceptor truncated through `truncatedUpTo` covers (rule T2). */
@@ -70,7 +82,11 @@ export interface ReplicaRules {
   /** Is a transfer of a snapshot of `slot` worth installing, given the executed prefix? (rule S1: only above it) */
   readonly transferUseful: (slot: number, executedUpTo: number) => boolean;
   /** Check a reassembled snapshot against its claimed slot and digests, and rebuild it (rule S2); a string is the reason to refuse it. */
-  readonly verifySnapshot: <S, I, O>(ctx: ReplicaContext<S, I, O>, data: string, claim: SnapshotClaim) => SnapshotContents<S, O> | string;
+  readonly verifySnapshot: <S, I, O>(
+    ctx: ReplicaContext<S, I, O>,
+    data: string,
+    claim: SnapshotClaim,
+  ) => SnapshotContents<S, O> | string;
 }
 
 /** The rules of paxos-lease. */

@@ -10,7 +10,9 @@ import { describe, expect, it } from "vitest";
 import { runScript } from "./testing/script.ts";
 
 const dir = join(import.meta.dirname, "testdata");
-const files = readdirSync(dir).filter((f) => f.endsWith(".txt")).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith(".txt"))
+  .sort();
 
 describe("scenarios (impl/core/testdata)", () => {
   it("has the scenarios issues #3 and #5 ask for", () => {

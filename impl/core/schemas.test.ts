@@ -28,7 +28,15 @@ describe("message and record schemas", () => {
   });
 
   it.each([
-    ["a command with a clientId but no seq", { _tag: "vote", slot: 1, ballot: { round: 1, replica: 1 }, value: { _tag: "batch", commands: [{ clientId: "c", input: { _tag: "noop" } }] } }],
+    [
+      "a command with a clientId but no seq",
+      {
+        _tag: "vote",
+        slot: 1,
+        ballot: { round: 1, replica: 1 },
+        value: { _tag: "batch", commands: [{ clientId: "c", input: { _tag: "noop" } }] },
+      },
+    ],
     ["slot 0", { _tag: "chosen", slot: 0, value: { _tag: "noop" } }],
     ["a ballot with round 0 and a replica", { _tag: "promise", ballot: { round: 0, replica: 2 } }],
     ["an unknown tag", { _tag: "forget", slot: 1 }],
@@ -37,11 +45,19 @@ describe("message and record schemas", () => {
   });
 
   it("refuses a message with a negative grant remainder", () => {
-    const nack = { _tag: "Nack", ballot: { round: 1, replica: 1 }, promised: { round: 2, replica: 2 }, grantRemainingMs: -1 };
+    const nack = {
+      _tag: "Nack",
+      ballot: { round: 1, replica: 1 },
+      promised: { round: 2, replica: 2 },
+      grantRemainingMs: -1,
+    };
     expect(Either.isLeft(Schema.decodeUnknownEither(Message)(nack))).toBe(true);
   });
 
-  test.prop([fc.constantFrom("Prepare", "Accept", "Heartbeat")])("every tag decodes only with its own fields", (tag) => {
-    expect(Either.isLeft(Schema.decodeUnknownEither(Message)({ _tag: tag }))).toBe(true);
-  });
+  test.prop([fc.constantFrom("Prepare", "Accept", "Heartbeat")])(
+    "every tag decodes only with its own fields",
+    (tag) => {
+      expect(Either.isLeft(Schema.decodeUnknownEither(Message)({ _tag: tag }))).toBe(true);
+    },
+  );
 });

@@ -10,15 +10,24 @@ import { defaultRules } from "./rules.ts";
 import { simulate, type RunStats } from "./testing/simulate.ts";
 
 describe("randomized runs with faults", () => {
-  test.prop([fc.integer({ min: 0, max: 2 ** 31 - 1 })], { numRuns: 40 })("keep every safety property and recover once healed (3 replicas)", (seed) => {
-    expect(simulate(seed, 600)).toBeUndefined();
-  });
+  test.prop([fc.integer({ min: 0, max: 2 ** 31 - 1 })], { numRuns: 40 })(
+    "keep every safety property and recover once healed (3 replicas)",
+    (seed) => {
+      expect(simulate(seed, 600)).toBeUndefined();
+    },
+  );
 
-  test.prop([fc.integer({ min: 0, max: 2 ** 31 - 1 })], { numRuns: 15 })("keep every safety property and recover once healed (5 replicas)", (seed) => {
-    expect(simulate(seed, 600, defaultRules, 5)).toBeUndefined();
-  });
+  test.prop([fc.integer({ min: 0, max: 2 ** 31 - 1 })], { numRuns: 15 })(
+    "keep every safety property and recover once healed (5 replicas)",
+    (seed) => {
+      expect(simulate(seed, 600, defaultRules, 5)).toBeUndefined();
+    },
+  );
 
-  const churn = { reconfigure: true, config: { snapshotIntervalSlots: 6, transferChunkBytesMax: 100, reconfigAlphaSlots: 4 } } as const;
+  const churn = {
+    reconfigure: true,
+    config: { snapshotIntervalSlots: 6, transferChunkBytesMax: 100, reconfigAlphaSlots: 4 },
+  } as const;
 
   test.prop([fc.integer({ min: 0, max: 2 ** 31 - 1 })], { numRuns: 25 })(
     "keep every safety property with snapshots, state transfer and membership changes, and converge once healed",

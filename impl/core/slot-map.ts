@@ -92,7 +92,14 @@ export function slotMapSet<V>(map: SlotMap<V>, key: number, value: V): SlotMap<V
   return { root: result.node, levels, size: map.size + (result.added ? 1 : 0), last: Math.max(map.last, key) };
 }
 
-function visit(node: Node, level: number, base: number, from: number, to: number, fn: (key: number, value: unknown) => boolean): boolean {
+function visit(
+  node: Node,
+  level: number,
+  base: number,
+  from: number,
+  to: number,
+  fn: (key: number, value: unknown) => boolean,
+): boolean {
   const span = powers[level]!;
   const first = Math.max(0, Math.floor((from - base) / span));
   for (let i = first; i < width; i++) {
@@ -137,14 +144,24 @@ export function slotMapDropThrough<V>(map: SlotMap<V>, through: number): SlotMap
     return true;
   });
   if (dropped === 0) return map;
-  return { root: dropIn(map.root, map.levels, 0, through), levels: map.levels, size: map.size - dropped, last: map.last };
+  return {
+    root: dropIn(map.root, map.levels, 0, through),
+    levels: map.levels,
+    size: map.size - dropped,
+    last: map.last,
+  };
 }
 
 /**
  * Call `fn(key, value)` for every key in [from, to], in increasing key order, until `fn` returns
  * false.
  */
-export function slotMapForEach<V>(map: SlotMap<V>, from: number, to: number, fn: (key: number, value: V) => boolean): void {
+export function slotMapForEach<V>(
+  map: SlotMap<V>,
+  from: number,
+  to: number,
+  fn: (key: number, value: V) => boolean,
+): void {
   if (map.root === undefined || from > to) return;
   visit(map.root, map.levels, 0, from, to, fn as (key: number, value: unknown) => boolean);
 }

@@ -9,7 +9,14 @@ import { kv, kvGet, type KvInput } from "../../spec/kv.ts";
 import { parseConfig } from "./config.ts";
 import { compactRecords, type DurableRecord } from "./records.ts";
 import { step } from "./replica.ts";
-import { contentDigestOf, decodeSnapshot, encodeSnapshot, makeSnapshot, verifySnapshot, type SnapshotContents } from "./snapshot.ts";
+import {
+  contentDigestOf,
+  decodeSnapshot,
+  encodeSnapshot,
+  makeSnapshot,
+  verifySnapshot,
+  type SnapshotContents,
+} from "./snapshot.ts";
 import { slotMapEntries } from "./slot-map.ts";
 import { initialState, makeContext } from "./state.ts";
 import { snapshottingCluster } from "./testing/cluster.ts";
@@ -18,9 +25,22 @@ const ctx = makeContext(parseConfig({ members: [1, 2, 3], self: 1 }), kv);
 
 function contents(): SnapshotContents<ReturnType<typeof kv.transition>, ReturnType<typeof kv.output>> {
   let service = ctx.service.start;
-  service = ctx.service.apply({ clientId: "c1", seq: 1, input: { _tag: "put", key: "k", value: "é ✓ \u0000" } }, service).state;
-  service = ctx.service.apply({ clientId: "c2", seq: 4, input: { _tag: "append", key: "j", value: "x" } }, service).state;
-  return { slot: 8, service, outputDigestA: 0x12345678, outputDigestB: 0xfedcba98, configs: [ctx.initial], checkpoints: [{ slot: 8, digest: "d" }] };
+  service = ctx.service.apply(
+    { clientId: "c1", seq: 1, input: { _tag: "put", key: "k", value: "é ✓ \u0000" } },
+    service,
+  ).state;
+  service = ctx.service.apply(
+    { clientId: "c2", seq: 4, input: { _tag: "append", key: "j", value: "x" } },
+    service,
+  ).state;
+  return {
+    slot: 8,
+    service,
+    outputDigestA: 0x12345678,
+    outputDigestB: 0xfedcba98,
+    configs: [ctx.initial],
+    checkpoints: [{ slot: 8, digest: "d" }],
+  };
 }
 
 describe("snapshots", () => {
@@ -41,10 +61,14 @@ describe("snapshots", () => {
     expect(typeof verifySnapshot(ctx, info.data, info)).toBe("object");
     const tampered = info.data.replace('"x"', '"y"');
     expect(verifySnapshot(ctx, tampered, info)).toMatch(/^content digest/);
-    expect(verifySnapshot(ctx, tampered, { ...info, contentDigest: contentDigestOf(tampered) })).toMatch(/^state digest/);
+    expect(verifySnapshot(ctx, tampered, { ...info, contentDigest: contentDigestOf(tampered) })).toMatch(
+      /^state digest/,
+    );
     expect(verifySnapshot(ctx, info.data, { ...info, slot: 9 })).toBe("snapshot of slot 8, claimed 9");
     expect(verifySnapshot(ctx, "{", { ...info, contentDigest: contentDigestOf("{") })).toMatch(/^not JSON/);
-    expect(verifySnapshot(ctx, "{}", { ...info, contentDigest: contentDigestOf("{}") })).toBe("not a paxos-lease snapshot");
+    expect(verifySnapshot(ctx, "{}", { ...info, contentDigest: contentDigestOf("{}") })).toBe(
+      "not a paxos-lease snapshot",
+    );
   });
 });
 
@@ -85,7 +109,9 @@ describe("records with snapshots", () => {
   });
 
   it("a corrupted snapshot on disk stops Recover loudly", () => {
-    const records = cluster().node(2).records.map((r) => (r._tag === "snapshot" && r.slot === 8 ? { ...r, data: r.data.replace('"8"', '"0"') } : r));
+    const records = cluster()
+      .node(2)
+      .records.map((r) => (r._tag === "snapshot" && r.slot === 8 ? { ...r, data: r.data.replace('"8"', '"0"') } : r));
     expect(() => recover(records)).toThrow(/the snapshot of slot 8 is corrupt/);
   });
 });

@@ -56,7 +56,10 @@ const decodeEnvelope = Schema.decodeUnknownEither(Envelope, { onExcessProperty: 
 
 /** JSON with every non-ASCII character escaped: the string's length is its UTF-8 size. */
 function asciiJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 /** Serialize `contents` (deterministic: the same state always gives the same string). */
@@ -144,8 +147,13 @@ export interface SnapshotClaim {
  * the slot inside, and the divergence digest of the rebuilt state must all match. Returns the
  * contents, or the reason to refuse it.
  */
-export function verifySnapshot<S, I, O>(ctx: ReplicaContext<S, I, O>, data: string, claim: SnapshotClaim): SnapshotContents<S, O> | string {
-  if (contentDigestOf(data) !== claim.contentDigest) return `content digest ${contentDigestOf(data)} is not the claimed ${claim.contentDigest}`;
+export function verifySnapshot<S, I, O>(
+  ctx: ReplicaContext<S, I, O>,
+  data: string,
+  claim: SnapshotClaim,
+): SnapshotContents<S, O> | string {
+  if (contentDigestOf(data) !== claim.contentDigest)
+    return `content digest ${contentDigestOf(data)} is not the claimed ${claim.contentDigest}`;
   const contents = decodeSnapshot(ctx, data);
   if (typeof contents === "string") return contents;
   if (contents.slot !== claim.slot) return `snapshot of slot ${contents.slot}, claimed ${claim.slot}`;

@@ -425,7 +425,12 @@ export function copyElection(e: ElectionState): Draft<ElectionState> {
 }
 
 export function copyMonitor(m: MonitorState): Draft<MonitorState> {
-  return { outputDigestA: m.outputDigestA, outputDigestB: m.outputDigestB, checkpoints: m.checkpoints, peerCheckpoints: m.peerCheckpoints };
+  return {
+    outputDigestA: m.outputDigestA,
+    outputDigestB: m.outputDigestB,
+    checkpoints: m.checkpoints,
+    peerCheckpoints: m.peerCheckpoints,
+  };
 }
 
 export function copyCandidate<I>(c: Candidate<I>): Draft<Candidate<I>> {
@@ -468,5 +473,12 @@ export function copyLeader<I>(l: Leader<I>): Draft<Leader<I>> {
 }
 
 export function copyProposal<I>(p: Proposal<I>): Draft<Proposal<I>> {
-  return { value: p.value, voters: p.voters, acks: p.acks, requestIds: p.requestIds, sentAt: p.sentAt, chosen: p.chosen };
+  return {
+    value: p.value,
+    voters: p.voters,
+    acks: p.acks,
+    requestIds: p.requestIds,
+    sentAt: p.sentAt,
+    chosen: p.chosen,
+  };
 }

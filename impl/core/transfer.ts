@@ -20,7 +20,13 @@ import type { SnapshotContents, SnapshotInfo } from "./snapshot.ts";
 import { copyLearner, copyMonitor, copyReplica, withLearner, type ReplicaState, type Transfer } from "./state.ts";
 
 /** Send `to` the chunk of `snapshot` that starts at byte `offset`. */
-export function sendChunk<S, I, O>(state: ReplicaState<S, I, O>, snapshot: SnapshotInfo | null, to: ReplicaId, offset: number, out: ReplicaEffect<I, O>[]): void {
+export function sendChunk<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  snapshot: SnapshotInfo | null,
+  to: ReplicaId,
+  offset: number,
+  out: ReplicaEffect<I, O>[],
+): void {
   if (snapshot === null || offset >= snapshot.data.length) return;
   const message: SnapshotChunkMsg = {
     _tag: "SnapshotChunk",
@@ -40,10 +46,16 @@ export function sendChunk<S, I, O>(state: ReplicaState<S, I, O>, snapshot: Snaps
  * holds, or for none in particular (slot 0), is answered with the first chunk of the latest one:
  * the requester starts over with that.
  */
-export function answerSnapshotRequest<S, I, O>(state: ReplicaState<S, I, O>, from: ReplicaId, m: SnapshotRequestMsg, out: ReplicaEffect<I, O>[]): void {
+export function answerSnapshotRequest<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  from: ReplicaId,
+  m: SnapshotRequestMsg,
+  out: ReplicaEffect<I, O>[],
+): void {
   const { snapshot, priorSnapshot } = state.learner;
   if (snapshot !== null && snapshot.slot === m.slot) sendChunk(state, snapshot, from, m.offset, out);
-  else if (priorSnapshot !== null && priorSnapshot.slot === m.slot) sendChunk(state, priorSnapshot, from, m.offset, out);
+  else if (priorSnapshot !== null && priorSnapshot.slot === m.slot)
+    sendChunk(state, priorSnapshot, from, m.offset, out);
   else sendChunk(state, snapshot, from, 0, out);
 }
 
@@ -58,9 +70,19 @@ export function transferUseful(slot: number, executedUpTo: number): boolean {
 }
 
 /** Ask `to` for its snapshot from the start (at most once per heartbeat interval, never during a transfer). */
-export function requestSnapshot<S, I, O>(state: ReplicaState<S, I, O>, to: ReplicaId, now: number, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
+export function requestSnapshot<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  to: ReplicaId,
+  now: number,
+  out: ReplicaEffect<I, O>[],
+): ReplicaState<S, I, O> {
   const { learner, ctx } = state;
-  if (learner.transfer !== null || to === ctx.config.self || now < learner.catchUpSentAt + ctx.config.heartbeatIntervalMs) return state;
+  if (
+    learner.transfer !== null ||
+    to === ctx.config.self ||
+    now < learner.catchUpSentAt + ctx.config.heartbeatIntervalMs
+  )
+    return state;
   out.push({ _tag: "Send", to, message: { _tag: "SnapshotRequest", slot: 0, offset: 0 } });
   const l = copyLearner(learner);
   l.catchUpSentAt = now;
@@ -75,17 +97,39 @@ function withTransfer<S, I, O>(state: ReplicaState<S, I, O>, transfer: Transfer 
 
 function askNext<I, O>(t: Transfer, now: number, out: ReplicaEffect<I, O>[]): Transfer {
   out.push({ _tag: "Send", to: t.from, message: { _tag: "SnapshotRequest", slot: t.slot, offset: t.data.length } });
-  return { from: t.from, slot: t.slot, digest: t.digest, contentDigest: t.contentDigest, totalBytes: t.totalBytes, data: t.data, requestedAt: now, progressAt: t.progressAt };
+  return {
+    from: t.from,
+    slot: t.slot,
+    digest: t.digest,
+    contentDigest: t.contentDigest,
+    totalBytes: t.totalBytes,
+    data: t.data,
+    requestedAt: now,
+    progressAt: t.progressAt,
+  };
 }
 
 /** The transfer a chunk belongs to: the one in progress, a new one it starts, or null (ignore the chunk). */
 function transferFor(current: Transfer | null, from: ReplicaId, m: SnapshotChunkMsg, now: number): Transfer | null {
   const same =
-    current !== null && current.slot === m.slot && current.contentDigest === m.contentDigest && current.digest === m.digest && current.totalBytes === m.totalBytes;
+    current !== null &&
+    current.slot === m.slot &&
+    current.contentDigest === m.contentDigest &&
+    current.digest === m.digest &&
+    current.totalBytes === m.totalBytes;
   if (same) return current;
   // Only a first chunk starts a transfer, and only of a snapshot at least as new as the one in progress.
   if (m.offset !== 0 || (current !== null && current.slot > m.slot)) return null;
-  return { from, slot: m.slot, digest: m.digest, contentDigest: m.contentDigest, totalBytes: m.totalBytes, data: "", requestedAt: now, progressAt: now };
+  return {
+    from,
+    slot: m.slot,
+    digest: m.digest,
+    contentDigest: m.contentDigest,
+    totalBytes: m.totalBytes,
+    data: "",
+    requestedAt: now,
+    progressAt: now,
+  };
 }
 
 /**
@@ -106,12 +150,30 @@ export function receiveChunk<S, I, O>(
   const t = transferFor(state.learner.transfer, from, m, now);
   if (t === null || m.offset !== t.data.length) return state;
   const data = t.data + m.data;
-  const grown: Transfer = { from, slot: t.slot, digest: t.digest, contentDigest: t.contentDigest, totalBytes: t.totalBytes, data, requestedAt: now, progressAt: now };
+  const grown: Transfer = {
+    from,
+    slot: t.slot,
+    digest: t.digest,
+    contentDigest: t.contentDigest,
+    totalBytes: t.totalBytes,
+    data,
+    requestedAt: now,
+    progressAt: now,
+  };
   if (data.length < t.totalBytes) return withTransfer(state, askNext(grown, now, out));
-  const contents = rules.verifySnapshot(state.ctx, data, { slot: t.slot, digest: t.digest, contentDigest: t.contentDigest });
+  const contents = rules.verifySnapshot(state.ctx, data, {
+    slot: t.slot,
+    digest: t.digest,
+    contentDigest: t.contentDigest,
+  });
   // A complete transfer that does not check out is dropped; catch-up starts over (perhaps elsewhere).
   if (typeof contents === "string") return withTransfer(state, null);
-  return installSnapshot(state, { slot: t.slot, digest: t.digest, contentDigest: t.contentDigest, data }, contents, out);
+  return installSnapshot(
+    state,
+    { slot: t.slot, digest: t.digest, contentDigest: t.contentDigest, data },
+    contents,
+    out,
+  );
 }
 
 /**
@@ -129,7 +191,15 @@ export function installSnapshot<S, I, O>(
   const slot = info.slot;
   out.push({
     _tag: "Persist",
-    record: { _tag: "snapshot", slot, digest: info.digest, contentDigest: info.contentDigest, maxBal: state.acceptor.maxBal, logTruncatedUpTo: slot, data: info.data },
+    record: {
+      _tag: "snapshot",
+      slot,
+      digest: info.digest,
+      contentDigest: info.contentDigest,
+      maxBal: state.acceptor.maxBal,
+      logTruncatedUpTo: slot,
+      data: info.data,
+    },
   });
   const l = copyLearner(state.learner);
   l.service = contents.service;
@@ -159,7 +229,11 @@ export function installSnapshot<S, I, O>(
  * request or chunk costs one interval); give the transfer up when its source has been silent for
  * an election timeout (catch-up then starts over, from the leader of the moment).
  */
-export function tickTransfer<S, I, O>(state: ReplicaState<S, I, O>, now: number, out: ReplicaEffect<I, O>[]): ReplicaState<S, I, O> {
+export function tickTransfer<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  now: number,
+  out: ReplicaEffect<I, O>[],
+): ReplicaState<S, I, O> {
   const t = state.learner.transfer;
   if (t === null) return state;
   const config = state.ctx.config;

@@ -31,11 +31,16 @@ describe("cli arguments", () => {
     expect(parseAddress("127.0.0.1:7001")).toEqual({ host: "127.0.0.1", port: 7001 });
     expect(parseAddress("[::1]:8001")).toEqual({ host: "::1", port: 8001 });
     expect(parseAddress("db-1.example:80")).toEqual({ host: "db-1.example", port: 80 });
-    for (const bad of ["127.0.0.1", ":80", "host:0", "host:70000", "host:port", "a b:1"]) expect(() => parseAddress(bad), bad).toThrow(/HOST:PORT|port/);
+    for (const bad of ["127.0.0.1", ":80", "host:0", "host:70000", "host:port", "a b:1"])
+      expect(() => parseAddress(bad), bad).toThrow(/HOST:PORT|port/);
   });
 
   it("parses peer lists and refuses duplicates and junk", () => {
-    expect([...parsePeers("1=a:1,2=b:2, 3=c:3").entries()]).toEqual([[1, { host: "a", port: 1 }], [2, { host: "b", port: 2 }], [3, { host: "c", port: 3 }]]);
+    expect([...parsePeers("1=a:1,2=b:2, 3=c:3").entries()]).toEqual([
+      [1, { host: "a", port: 1 }],
+      [2, { host: "b", port: 2 }],
+      [3, { host: "c", port: 3 }],
+    ]);
     expect(() => parsePeers("1=a:1,1=b:2")).toThrow(/listed twice/);
     expect(() => parsePeers("a:1")).toThrow(/not ID=HOST:PORT/);
     expect(() => parsePeers("")).toThrow(/empty/);
@@ -43,7 +48,9 @@ describe("cli arguments", () => {
   });
 
   it("names the bad flag or missing argument", () => {
-    expect(parseErrors(["replica", "--id", "x"])).toMatch(/option '--id <n>' argument 'x' is invalid. expected an integer/);
+    expect(parseErrors(["replica", "--id", "x"])).toMatch(
+      /option '--id <n>' argument 'x' is invalid. expected an integer/,
+    );
     expect(parseErrors(["replica", "--id", "1"])).toMatch(/required option '--peers <list>' not specified/);
     expect(parseErrors(["cluster", "start", "--replicas", "9"])).toMatch(/expected an integer in \[1, 7\]/);
     expect(parseErrors(["put", "k"])).toMatch(/missing required argument 'value'/);
@@ -54,20 +61,39 @@ describe("cli arguments", () => {
 
   it("refuses bad membership flags, naming them", () => {
     expect(parseErrors(["members", "add"])).toMatch(/required option '--id <n>' not specified/);
-    expect(parseErrors(["members", "add", "--id", "four"])).toMatch(/option '--id <n>' argument 'four' is invalid. expected an integer/);
+    expect(parseErrors(["members", "add", "--id", "four"])).toMatch(
+      /option '--id <n>' argument 'four' is invalid. expected an integer/,
+    );
     expect(parseErrors(["members", "remove", "--id", "0"])).toMatch(/expected an integer in \[1, 1000000\], got 0/);
     expect(parseErrors(["members", "replace", "--id", "5"])).toMatch(/required option '--old <n>' not specified/);
     expect(parseErrors(["members", "grow"])).toMatch(/too many arguments for 'show'|unknown command 'grow'/);
-    expect(parseErrors(["members", "--help"])).toMatch(/add \[options\][\s\S]*remove \[options\][\s\S]*replace \[options\]/);
+    expect(parseErrors(["members", "--help"])).toMatch(
+      /add \[options\][\s\S]*remove \[options\][\s\S]*replace \[options\]/,
+    );
     expect(parseErrors(["members", "replace", "--help"])).toMatch(/--old <n>/);
     expect(parseErrors(["replica", "--initial-members", "1,1", "--id", "4"])).toMatch(/an id is listed twice/);
   });
 
   it("refuses inconsistent --join flags before starting anything, exit code 2", async () => {
-    const base = ["replica", "--id", "4", "--peers", "1=127.0.0.1:1,4=127.0.0.1:4", "--http", "127.0.0.1:1", "--data", "/nonexistent", "--cluster-id", "c"];
+    const base = [
+      "replica",
+      "--id",
+      "4",
+      "--peers",
+      "1=127.0.0.1:1,4=127.0.0.1:4",
+      "--http",
+      "127.0.0.1:1",
+      "--data",
+      "/nonexistent",
+      "--cluster-id",
+      "c",
+    ];
     const cases: [string[], RegExp][] = [
       [["--join"], /--join needs --initial-members/],
-      [["--initial-members", "1,2,3"], /--id 4 is not one of --initial-members \(1,2,3\): a replica that was not an initial member runs with --join/],
+      [
+        ["--initial-members", "1,2,3"],
+        /--id 4 is not one of --initial-members \(1,2,3\): a replica that was not an initial member runs with --join/,
+      ],
       [["--join", "--initial-members", "1,4"], /--id 4 is one of --initial-members/],
     ];
     for (const [extra, expected] of cases) {
@@ -100,8 +126,22 @@ describe("paxos-lease check-history", () => {
   const history = (value: string | null): string => {
     const file = join(dir, `read-${value ?? "null"}.json`);
     const operations = [
-      { client: "a", input: { _tag: "put", key: "x", value: "1" }, invoke: 0, outcome: "ok", complete: 1, output: { _tag: "ok" } },
-      { client: "b", input: { _tag: "get", key: "x" }, invoke: 2, outcome: "ok", complete: 3, output: { _tag: "value", value } },
+      {
+        client: "a",
+        input: { _tag: "put", key: "x", value: "1" },
+        invoke: 0,
+        outcome: "ok",
+        complete: 1,
+        output: { _tag: "ok" },
+      },
+      {
+        client: "b",
+        input: { _tag: "get", key: "x" },
+        invoke: 2,
+        outcome: "ok",
+        complete: 3,
+        output: { _tag: "value", value },
+      },
     ];
     writeFileSync(file, JSON.stringify({ format: "paxos-lease/history@1", operations }));
     return file;

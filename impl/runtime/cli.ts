@@ -54,16 +54,24 @@ export function parseAddress(value: string): Address {
 
 /** ID,ID,... : distinct replica ids. */
 export function parseIds(value: string): number[] {
-  const ids = value.split(",").map((e) => e.trim()).filter((e) => e !== "").map((e) => parseIntIn(1, 1_000_000)(e));
+  const ids = value
+    .split(",")
+    .map((e) => e.trim())
+    .filter((e) => e !== "")
+    .map((e) => parseIntIn(1, 1_000_000)(e));
   if (ids.length === 0) throw new InvalidArgumentError("the id list is empty");
-  if (new Set(ids).size !== ids.length) throw new InvalidArgumentError(`an id is listed twice in ${JSON.stringify(value)}`);
+  if (new Set(ids).size !== ids.length)
+    throw new InvalidArgumentError(`an id is listed twice in ${JSON.stringify(value)}`);
   return ids;
 }
 
 /** ID=HOST:PORT,ID=HOST:PORT,... (every member, this replica included). */
 export function parsePeers(value: string): Map<number, Address> {
   const members = new Map<number, Address>();
-  for (const entry of value.split(",").map((e) => e.trim()).filter((e) => e !== "")) {
+  for (const entry of value
+    .split(",")
+    .map((e) => e.trim())
+    .filter((e) => e !== "")) {
     const eq = entry.indexOf("=");
     if (eq < 0) throw new InvalidArgumentError(`peer entry ${JSON.stringify(entry)} is not ID=HOST:PORT`);
     const id = parseIntIn(1, 1_000_000)(entry.slice(0, eq));
@@ -75,14 +83,18 @@ export function parsePeers(value: string): Map<number, Address> {
 }
 
 function parseEndpoints(value: string): string[] {
-  return value.split(",").map((e) => e.trim()).filter((e) => e !== "").map((e) => {
-    const url = /^https?:\/\//.test(e) ? e : `http://${e}`;
-    try {
-      return new URL(url).origin;
-    } catch {
-      throw new InvalidArgumentError(`endpoint ${JSON.stringify(e)} is not a URL or HOST:PORT`);
-    }
-  });
+  return value
+    .split(",")
+    .map((e) => e.trim())
+    .filter((e) => e !== "")
+    .map((e) => {
+      const url = /^https?:\/\//.test(e) ? e : `http://${e}`;
+      try {
+        return new URL(url).origin;
+      } catch {
+        throw new InvalidArgumentError(`endpoint ${JSON.stringify(e)} is not a URL or HOST:PORT`);
+      }
+    });
 }
 
 function readSecret(file: string | undefined): Buffer {
@@ -91,11 +103,14 @@ function readSecret(file: string | undefined): Buffer {
     try {
       text = fs.readFileSync(file, "utf8").trim();
     } catch (error) {
-      throw new UsageError(`cannot read --secret-file ${file}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new UsageError(
+        `cannot read --secret-file ${file}: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
   } else text = process.env.PAXOS_LEASE_SECRET;
   if (text === undefined) throw new UsageError("no cluster secret: pass --secret-file FILE or set PAXOS_LEASE_SECRET");
-  if (text.length < secretLengthMin) throw new UsageError(`the cluster secret is shorter than ${secretLengthMin} characters`);
+  if (text.length < secretLengthMin)
+    throw new UsageError(`the cluster secret is shorter than ${secretLengthMin} characters`);
   return Buffer.from(text, "utf8");
 }
 
@@ -105,9 +120,12 @@ function readCoreConfig(file: string | undefined): Record<string, unknown> {
   try {
     parsed = JSON.parse(fs.readFileSync(file, "utf8"));
   } catch (error) {
-    throw new UsageError(`cannot read --core-config ${file}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new UsageError(
+      `cannot read --core-config ${file}: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new UsageError(`--core-config ${file} must hold a JSON object`);
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw new UsageError(`--core-config ${file} must hold a JSON object`);
   return parsed as Record<string, unknown>;
 }
 
@@ -141,7 +159,9 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
     const slowDisk = slowDiskFromEnv(process.env);
     if (slowDisk !== null) {
       // Test-only (refused unless PAXOS_LEASE_ALLOW_TEST_FAULTS=1): SIGUSR2 flips slow commits.
-      process.on("SIGUSR2", () => log.warn({ delayMs: slowDisk.delayMs, on: slowDisk.toggle() }, "test fault: slow disk toggled"));
+      process.on("SIGUSR2", () =>
+        log.warn({ delayMs: slowDisk.delayMs, on: slowDisk.toggle() }, "test fault: slow disk toggled"),
+      );
     }
     replica = await startReplica({
       slowDisk,
@@ -168,7 +188,12 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
       },
     });
   } catch (error) {
-    const code = error instanceof StorageError ? exitData : error instanceof UsageError || error instanceof ConfigError ? exitUsage : exitFatal;
+    const code =
+      error instanceof StorageError
+        ? exitData
+        : error instanceof UsageError || error instanceof ConfigError
+          ? exitUsage
+          : exitFatal;
     const message = error instanceof Error ? error.message : String(error);
     log.fatal({ err: error }, message);
     log.flush();
@@ -199,12 +224,17 @@ function clientOf(flags: ClientFlags): KvClient {
 }
 
 function sessionOf(flags: ClientFlags): Session {
-  if ((flags.clientId === undefined) !== (flags.seq === undefined)) throw new UsageError("--client-id and --seq go together");
+  if ((flags.clientId === undefined) !== (flags.seq === undefined))
+    throw new UsageError("--client-id and --seq go together");
   return flags.clientId === undefined ? newSession() : { clientId: flags.clientId, seq: flags.seq! };
 }
 
 /** Print the reply; returns the exit code. `success` prints the human form of a 200. */
-function report(reply: ApiReply, flags: ClientFlags, success: (body: Record<string, unknown>) => string | undefined): number {
+function report(
+  reply: ApiReply,
+  flags: ClientFlags,
+  success: (body: Record<string, unknown>) => string | undefined,
+): number {
   if (flags.json === true) {
     process.stdout.write(`${JSON.stringify({ status: reply.status, ...reply.body })}\n`);
     return reply.status === 200 ? 0 : reply.status === 503 ? exitUnreachable : exitRefused;
@@ -243,17 +273,36 @@ function statusTable(rows: { endpoint: string; status?: Record<string, unknown>;
     const peers = Array.isArray(status.peers) ? (status.peers as { outbound?: boolean }[]) : [];
     const lease = typeof status.leaseRemainingMs === "number" ? `${status.leaseRemainingMs} ms` : "-";
     return [
-      endpoint, text(status.replica), status.halted === null ? text(status.role) : "halted", text(status.leader),
-      text(status.ballot), lease, text(status.executedSlot), text(status.commitIndex), `${peers.filter((p) => p.outbound === true).length}/${peers.length}`,
+      endpoint,
+      text(status.replica),
+      status.halted === null ? text(status.role) : "halted",
+      text(status.leader),
+      text(status.ballot),
+      lease,
+      text(status.executedSlot),
+      text(status.commitIndex),
+      `${peers.filter((p) => p.outbound === true).length}/${peers.length}`,
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? "").length)));
-  return [header, ...lines].map((l) => l.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
+  return [header, ...lines]
+    .map((l) =>
+      l
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 function withClientFlags(command: Command): Command {
   return command
-    .addOption(new Option("--endpoints <list>", "replica client addresses, comma-separated").env("PAXOS_LEASE_ENDPOINTS").default(["http://127.0.0.1:8001", "http://127.0.0.1:8002", "http://127.0.0.1:8003"], "the npm start cluster").argParser(parseEndpoints))
+    .addOption(
+      new Option("--endpoints <list>", "replica client addresses, comma-separated")
+        .env("PAXOS_LEASE_ENDPOINTS")
+        .default(["http://127.0.0.1:8001", "http://127.0.0.1:8002", "http://127.0.0.1:8003"], "the npm start cluster")
+        .argParser(parseEndpoints),
+    )
     .option("--timeout-ms <ms>", "give up after this long", parseIntIn(1, 3_600_000), 10_000)
     .option("--json", "print the answer as JSON");
 }
@@ -275,27 +324,54 @@ export function buildProgram(): Command {
     .command("replica")
     .description("run one replica process")
     .requiredOption("--id <n>", "this replica's id (one of the --peers ids)", parseIntIn(1, 1_000_000))
-    .requiredOption("--peers <list>", "every member as ID=HOST:PORT,... (this replica included), identical on all replicas; with --join, every current member and this replica", parsePeers)
+    .requiredOption(
+      "--peers <list>",
+      "every member as ID=HOST:PORT,... (this replica included), identical on all replicas; with --join, every current member and this replica",
+      parsePeers,
+    )
     .requiredOption("--http <host:port>", "where to serve the client API, status page and metrics", parseAddress)
     .requiredOption("--data <dir>", "data directory of this replica")
     .requiredOption("--cluster-id <id>", "the cluster's id; a data directory or peer of another cluster is refused")
     .option("--secret-file <file>", "file holding the cluster secret (default: $PAXOS_LEASE_SECRET)")
     .option("--listen <host:port>", "where to accept peers (default: this replica's --peers entry)", parseAddress)
     .option("--advertise-http <host:port>", "client address told to peers for redirects (default: --http)")
-    .option("--advertise-peer <host:port>", "peer address told to peers, so that replicas this one dials can dial it back (default: its --peers entry)", parseAddress)
-    .option("--join", "join a running cluster: this replica is not one of the initial members; add it afterwards with 'paxos-lease members add' (docs/operations.md)")
-    .option("--initial-members <ids>", "the cluster's initial members (shown by 'paxos-lease members'); required with --join; without it, the ids of --peers (give it when --peers lists the current members instead)", parseIds)
+    .option(
+      "--advertise-peer <host:port>",
+      "peer address told to peers, so that replicas this one dials can dial it back (default: its --peers entry)",
+      parseAddress,
+    )
+    .option(
+      "--join",
+      "join a running cluster: this replica is not one of the initial members; add it afterwards with 'paxos-lease members add' (docs/operations.md)",
+    )
+    .option(
+      "--initial-members <ids>",
+      "the cluster's initial members (shown by 'paxos-lease members'); required with --join; without it, the ids of --peers (give it when --peers lists the current members instead)",
+      parseIds,
+    )
     .option("--init", "create a fresh data directory if there is none (only for a new cluster; see docs/operations.md)")
     .option("--trace <file>", "append an event trace (JSON lines, docs/trace-format.md) to this file")
-    .option("--core-config <file>", "JSON object of core settings (leaseMs, clockDriftPpmMax, electionTimeoutMsMin, ...)")
+    .option(
+      "--core-config <file>",
+      "JSON object of core settings (leaseMs, clockDriftPpmMax, electionTimeoutMsMin, ...)",
+    )
     .addOption(new Option("--log-level <level>", "log level").choices(logLevels).default("info"))
     .option("--request-timeout-ms <ms>", "longest wait for a client request", parseIntIn(1, 600_000), 10_000)
     .action(async (flags: ReplicaFlags) => {
-      if (!flags.peers.has(flags.id)) throw new UsageError(`--id ${flags.id} is not in --peers (${[...flags.peers.keys()].join(", ")})`);
-      if (flags.join === true && flags.initialMembers === undefined) throw new UsageError("--join needs --initial-members (the ids the cluster was started with; 'paxos-lease members' shows them)");
-      if (flags.join === true && flags.initialMembers?.includes(flags.id) === true) throw new UsageError(`--id ${flags.id} is one of --initial-members: an initial member does not --join (a failed one is replaced under a new id)`);
+      if (!flags.peers.has(flags.id))
+        throw new UsageError(`--id ${flags.id} is not in --peers (${[...flags.peers.keys()].join(", ")})`);
+      if (flags.join === true && flags.initialMembers === undefined)
+        throw new UsageError(
+          "--join needs --initial-members (the ids the cluster was started with; 'paxos-lease members' shows them)",
+        );
+      if (flags.join === true && flags.initialMembers?.includes(flags.id) === true)
+        throw new UsageError(
+          `--id ${flags.id} is one of --initial-members: an initial member does not --join (a failed one is replaced under a new id)`,
+        );
       if (flags.join !== true && flags.initialMembers !== undefined && !flags.initialMembers.includes(flags.id)) {
-        throw new UsageError(`--id ${flags.id} is not one of --initial-members (${flags.initialMembers.join(",")}): a replica that was not an initial member runs with --join`);
+        throw new UsageError(
+          `--id ${flags.id} is not one of --initial-members (${flags.initialMembers.join(",")}): a replica that was not an initial member runs with --join`,
+        );
       }
       await runReplicaCommand(flags);
     });
@@ -306,7 +382,12 @@ export function buildProgram(): Command {
     .command("start")
     .description("start replicas on this machine; Ctrl-C stops them all")
     .option("--replicas <n>", "number of replicas", parseIntIn(1, localReplicasMax), 3)
-    .option("--spares <n>", "also start this many replicas with --join (ids after the replicas), to add with 'members add'", parseIntIn(0, localReplicasMax - 1), 0)
+    .option(
+      "--spares <n>",
+      "also start this many replicas with --join (ids after the replicas), to add with 'members add'",
+      parseIntIn(0, localReplicasMax - 1),
+      0,
+    )
     .option("--data <dir>", "data folder (one sub-folder per replica)", "data")
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--peer-port <port>", "first peer port (replica i uses port + i - 1)", parseIntIn(1, 65535), 7001)
@@ -315,68 +396,136 @@ export function buildProgram(): Command {
     .option("--core-config <file>", "JSON object of core settings for every replica")
     .addOption(new Option("--log-level <level>", "replica log level").choices(logLevels).default("info"))
     .option("--quiet", "do not print replica logs")
-    .action(async (flags: { replicas: number; spares: number; data: string; host: string; peerPort: number; httpPort: number; traceDir?: string; coreConfig?: string; logLevel: string; quiet?: boolean }) => {
-      process.exitCode = await startLocalCluster({
-        replicas: flags.replicas, spares: flags.spares, dataDir: flags.data, host: flags.host, peerPortBase: flags.peerPort, httpPortBase: flags.httpPort,
-        traceDir: flags.traceDir, coreConfigFile: flags.coreConfig, logLevel: flags.logLevel, showLogs: flags.quiet !== true,
-      });
-    });
+    .action(
+      async (flags: {
+        replicas: number;
+        spares: number;
+        data: string;
+        host: string;
+        peerPort: number;
+        httpPort: number;
+        traceDir?: string;
+        coreConfig?: string;
+        logLevel: string;
+        quiet?: boolean;
+      }) => {
+        process.exitCode = await startLocalCluster({
+          replicas: flags.replicas,
+          spares: flags.spares,
+          dataDir: flags.data,
+          host: flags.host,
+          peerPortBase: flags.peerPort,
+          httpPortBase: flags.httpPort,
+          traceDir: flags.traceDir,
+          coreConfigFile: flags.coreConfig,
+          logLevel: flags.logLevel,
+          showLogs: flags.quiet !== true,
+        });
+      },
+    );
 
-  withSessionFlags(withClientFlags(program.command("put").description("set KEY to VALUE").argument("<key>").argument("<value>")))
-    .action((key: string, value: string, flags: ClientFlags) => clientCommand(flags, async (client) =>
-      report(await client.call("PUT", keyPath(key), { value }, sessionOf(flags)), flags, () => "OK")));
+  withSessionFlags(
+    withClientFlags(program.command("put").description("set KEY to VALUE").argument("<key>").argument("<value>")),
+  ).action((key: string, value: string, flags: ClientFlags) =>
+    clientCommand(flags, async (client) =>
+      report(await client.call("PUT", keyPath(key), { value }, sessionOf(flags)), flags, () => "OK"),
+    ),
+  );
 
   withClientFlags(program.command("get").description("print the value of KEY (exit 1 when absent)").argument("<key>"))
     .option("--stale", "answer from the contacted replica's local state (may be old; never waits for a leader)")
-    .action((key: string, flags: ClientFlags & { stale?: boolean }) => clientCommand(flags, async (client) => {
-      const reply = await client.call("GET", `${keyPath(key)}${flags.stale === true ? "?consistency=stale" : ""}`);
-      if (flags.json !== true && reply.status === 200 && reply.body.value === null) {
-        process.stderr.write(`${key}: not found\n`);
-        return exitRefused;
-      }
-      return report(reply, flags, (body) => text(body.value));
-    }));
+    .action((key: string, flags: ClientFlags & { stale?: boolean }) =>
+      clientCommand(flags, async (client) => {
+        const reply = await client.call("GET", `${keyPath(key)}${flags.stale === true ? "?consistency=stale" : ""}`);
+        if (flags.json !== true && reply.status === 200 && reply.body.value === null) {
+          process.stderr.write(`${key}: not found\n`);
+          return exitRefused;
+        }
+        return report(reply, flags, (body) => text(body.value));
+      }),
+    );
 
-  withSessionFlags(withClientFlags(program.command("del").description("delete KEY").argument("<key>")))
-    .action((key: string, flags: ClientFlags) => clientCommand(flags, async (client) =>
-      report(await client.call("DELETE", keyPath(key), undefined, sessionOf(flags)), flags, () => "OK")));
+  withSessionFlags(withClientFlags(program.command("del").description("delete KEY").argument("<key>"))).action(
+    (key: string, flags: ClientFlags) =>
+      clientCommand(flags, async (client) =>
+        report(await client.call("DELETE", keyPath(key), undefined, sessionOf(flags)), flags, () => "OK"),
+      ),
+  );
 
-  withSessionFlags(withClientFlags(program.command("append").description("append VALUE to the value of KEY; prints the new value").argument("<key>").argument("<value>")))
-    .action((key: string, value: string, flags: ClientFlags) => clientCommand(flags, async (client) =>
-      report(await client.call("POST", keyPath(key), { op: "append", value }, sessionOf(flags)), flags, (body) => text(body.value))));
+  withSessionFlags(
+    withClientFlags(
+      program
+        .command("append")
+        .description("append VALUE to the value of KEY; prints the new value")
+        .argument("<key>")
+        .argument("<value>"),
+    ),
+  ).action((key: string, value: string, flags: ClientFlags) =>
+    clientCommand(flags, async (client) =>
+      report(await client.call("POST", keyPath(key), { op: "append", value }, sessionOf(flags)), flags, (body) =>
+        text(body.value),
+      ),
+    ),
+  );
 
-  withSessionFlags(withClientFlags(program.command("cas").description("set KEY to NEW only if its value is --expected (or absent with --absent)").argument("<key>").argument("<new>")))
+  withSessionFlags(
+    withClientFlags(
+      program
+        .command("cas")
+        .description("set KEY to NEW only if its value is --expected (or absent with --absent)")
+        .argument("<key>")
+        .argument("<new>"),
+    ),
+  )
     .option("--expected <value>", "the value KEY must have")
     .option("--absent", "KEY must be absent")
     .action((key: string, value: string, flags: ClientFlags & { expected?: string; absent?: boolean }) => {
-      if ((flags.expected === undefined) === (flags.absent !== true)) throw new UsageError("cas needs exactly one of --expected VALUE or --absent");
+      if ((flags.expected === undefined) === (flags.absent !== true))
+        throw new UsageError("cas needs exactly one of --expected VALUE or --absent");
       return clientCommand(flags, async (client) => {
-        const reply = await client.call("POST", keyPath(key), { op: "cas", expected: flags.expected ?? null, value }, sessionOf(flags));
+        const reply = await client.call(
+          "POST",
+          keyPath(key),
+          { op: "cas", expected: flags.expected ?? null, value },
+          sessionOf(flags),
+        );
         return report(reply, flags, (body) => `OK (previous: ${text(body.previous, "absent")})`);
       });
     });
 
-  withClientFlags(program.command("status").description("show every replica's role, leader, ballot, lease and progress"))
-    .action(async (flags: ClientFlags) => {
-      const rows = await Promise.all(flags.endpoints.map(async (endpoint) => {
+  withClientFlags(
+    program.command("status").description("show every replica's role, leader, ballot, lease and progress"),
+  ).action(async (flags: ClientFlags) => {
+    const rows = await Promise.all(
+      flags.endpoints.map(async (endpoint) => {
         try {
-          const reply = await new KvClient({ endpoints: [endpoint], deadlineMs: Math.min(flags.timeoutMs, 2000) }).call("GET", "/status");
+          const reply = await new KvClient({ endpoints: [endpoint], deadlineMs: Math.min(flags.timeoutMs, 2000) }).call(
+            "GET",
+            "/status",
+          );
           return { endpoint, status: reply.body };
         } catch (error) {
           return { endpoint, error: error instanceof Error ? error.message.split(":")[0] : String(error) };
         }
-      }));
-      process.stdout.write(flags.json === true ? `${JSON.stringify(rows)}\n` : `${statusTable(rows)}\n`);
-      process.exitCode = rows.some((r) => r.status !== undefined) ? 0 : exitUnreachable;
-    });
+      }),
+    );
+    process.stdout.write(flags.json === true ? `${JSON.stringify(rows)}\n` : `${statusTable(rows)}\n`);
+    process.exitCode = rows.some((r) => r.status !== undefined) ? 0 : exitUnreachable;
+  });
 
   program
     .command("check-history")
-    .description("decide whether a client history (docs/history-format.md) is linearizable; exit 0 yes, 1 no, 2 bad input, 3 undecided")
+    .description(
+      "decide whether a client history (docs/history-format.md) is linearizable; exit 0 yes, 1 no, 2 bad input, 3 undecided",
+    )
     .argument("<file>", "history file in the paxos-lease/history@1 JSON format")
     .addOption(new Option("--model <model>", "sequential model").choices(["kv", "register"]).default("kv"))
     .option("--json", "print the result as JSON")
-    .option("--steps-max <n>", "search steps allowed per key before answering 'unknown'", parseIntIn(1, Number.MAX_SAFE_INTEGER))
+    .option(
+      "--steps-max <n>",
+      "search steps allowed per key before answering 'unknown'",
+      parseIntIn(1, Number.MAX_SAFE_INTEGER),
+    )
     .action(async (file: string, flags: { model: string; json?: boolean; stepsMax?: number }) => {
       const argv = [path.resolve(file), "--model", flags.model];
       if (flags.json === true) argv.push("--json");
@@ -401,7 +550,15 @@ interface MembersDocument {
   alpha: number;
   inForce: { epoch: number; governsFrom: number; voters: number[]; learners: number[] };
   pending: { epoch: number; governsFrom: number; voters: number[]; learners: number[] }[];
-  replicas: { id: number; role: string; peerAddress: string | null; http: string | null; connected: boolean | null; executedSlot: number | null; lag: number | null }[];
+  replicas: {
+    id: number;
+    role: string;
+    peerAddress: string | null;
+    http: string | null;
+    connected: boolean | null;
+    executedSlot: number | null;
+    lag: number | null;
+  }[];
 }
 
 /**
@@ -409,22 +566,33 @@ interface MembersDocument {
  * wins, else one whose leader is known (then the leader is asked), else any replica that was not
  * removed.
  */
-async function fetchMembers(endpoints: readonly string[], timeoutMs: number): Promise<{ doc: MembersDocument; endpoint: string }> {
-  const answers = await Promise.all(endpoints.map(async (endpoint) => {
-    try {
-      const reply = await httpJson("GET", `${endpoint}/v1/members`, undefined, {}, Math.min(timeoutMs, 3000));
-      return reply.status === 200 ? { doc: reply.body as unknown as MembersDocument, endpoint } : undefined;
-    } catch {
-      return undefined;
-    }
-  }));
-  const serving = answers.filter((a) => a !== undefined && a.doc.role !== "removed") as { doc: MembersDocument; endpoint: string }[];
+async function fetchMembers(
+  endpoints: readonly string[],
+  timeoutMs: number,
+): Promise<{ doc: MembersDocument; endpoint: string }> {
+  const answers = await Promise.all(
+    endpoints.map(async (endpoint) => {
+      try {
+        const reply = await httpJson("GET", `${endpoint}/v1/members`, undefined, {}, Math.min(timeoutMs, 3000));
+        return reply.status === 200 ? { doc: reply.body as unknown as MembersDocument, endpoint } : undefined;
+      } catch {
+        return undefined;
+      }
+    }),
+  );
+  const serving = answers.filter((a) => a !== undefined && a.doc.role !== "removed") as {
+    doc: MembersDocument;
+    endpoint: string;
+  }[];
   const best = serving.find((a) => a.doc.role === "leader") ?? serving.find((a) => a.doc.leader !== null) ?? serving[0];
   if (best === undefined) throw new Error(`no replica answered GET /v1/members (${endpoints.join(", ")})`);
   let { doc, endpoint } = best;
   if (doc.leader !== null && doc.leader !== doc.replica && doc.leaderHttp !== null) {
     try {
-      const fromLeader = await new KvClient({ endpoints: [`http://${doc.leaderHttp}`], deadlineMs: Math.min(timeoutMs, 3000) }).call("GET", "/v1/members");
+      const fromLeader = await new KvClient({
+        endpoints: [`http://${doc.leaderHttp}`],
+        deadlineMs: Math.min(timeoutMs, 3000),
+      }).call("GET", "/v1/members");
       if (fromLeader.status === 200) {
         doc = fromLeader.body as unknown as MembersDocument;
         endpoint = fromLeader.endpoint;
@@ -443,12 +611,27 @@ function showConfig(c: MembersDocument["inForce"]): string {
 function membersText(doc: MembersDocument, endpoint: string): string {
   const header = ["ID", "ROLE", "PEER ADDRESS", "CLIENT ADDRESS", "LINK", "EXECUTED", "LAG"];
   const rows = doc.replicas.map((r) => [
-    `${r.id}${r.id === doc.leader ? " (leader)" : ""}`, r.role, text(r.peerAddress), text(r.http),
-    r.connected === null ? "self" : r.connected ? "up" : "down", text(r.executedSlot), text(r.lag),
+    `${r.id}${r.id === doc.leader ? " (leader)" : ""}`,
+    r.role,
+    text(r.peerAddress),
+    text(r.http),
+    r.connected === null ? "self" : r.connected ? "up" : "down",
+    text(r.executedSlot),
+    text(r.lag),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((l) => (l[i] ?? "").length)));
-  const table = [header, ...rows].map((l) => l.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
-  const peers = doc.replicas.filter((r) => r.role !== "leaving" && r.peerAddress !== null).map((r) => `${r.id}=${r.peerAddress!}`).join(",");
+  const table = [header, ...rows]
+    .map((l) =>
+      l
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+  const peers = doc.replicas
+    .filter((r) => r.role !== "leaving" && r.peerAddress !== null)
+    .map((r) => `${r.id}=${r.peerAddress!}`)
+    .join(",");
   return [
     `membership as replica ${doc.replica} (${doc.role}) knows it at slot ${doc.executedSlot}, from ${endpoint}`,
     `  in force:  ${showConfig(doc.inForce)}`,
@@ -490,7 +673,11 @@ function say(flags: ClientFlags): (line: string) => void {
 }
 
 /** Add replica `flags.id` as a learner unless it is a member already; `refused` is the answer when the add was refused. */
-async function addAsLearner(client: KvClient, flags: MemberFlags, deadline: number): Promise<{ doc: MembersDocument; refused: ApiReply | null }> {
+async function addAsLearner(
+  client: KvClient,
+  flags: MemberFlags,
+  deadline: number,
+): Promise<{ doc: MembersDocument; refused: ApiReply | null }> {
   const { doc } = await fetchMembers(flags.endpoints, flags.timeoutMs);
   const role = roleOf(doc, flags.id);
   if (role !== "none") {
@@ -503,12 +690,20 @@ async function addAsLearner(client: KvClient, flags: MemberFlags, deadline: numb
   return { doc, refused: null };
 }
 
-async function postChange(client: KvClient, body: Record<string, unknown>, deadline: number, progress: (text: string) => void): Promise<ApiReply> {
+async function postChange(
+  client: KvClient,
+  body: Record<string, unknown>,
+  deadline: number,
+  progress: (text: string) => void,
+): Promise<ApiReply> {
   const connectDeadline = performance.now() + connectWaitMs;
   for (let attempt = 0; ; attempt++) {
     const reply = await client.call("POST", "/v1/members", body);
     const code = reply.status === 409 ? reply.body.code : undefined;
-    const retry = reply.status === 503 || code === "not-caught-up" || (code === "unknown-replica" && performance.now() < connectDeadline);
+    const retry =
+      reply.status === 503 ||
+      code === "not-caught-up" ||
+      (code === "unknown-replica" && performance.now() < connectDeadline);
     if (!retry || performance.now() > deadline) return reply;
     if (attempt % 5 === 0) progress(`waiting: ${text(reply.body.message)}`);
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -520,41 +715,91 @@ function memberReport(reply: ApiReply, flags: ClientFlags): number {
 }
 
 function addMembersCommands(program: Command): void {
-  const members = program.command("members").description("show or change the cluster's membership (docs/operations.md, \"Adding and removing replicas\")");
-  withClientFlags(members.command("show", { isDefault: true }).description("show the configuration in force, pending changes, learners and their progress"))
-    .action((flags: ClientFlags) => clientCommand(flags, async () => {
+  const members = program
+    .command("members")
+    .description('show or change the cluster\'s membership (docs/operations.md, "Adding and removing replicas")');
+  withClientFlags(
+    members
+      .command("show", { isDefault: true })
+      .description("show the configuration in force, pending changes, learners and their progress"),
+  ).action((flags: ClientFlags) =>
+    clientCommand(flags, async () => {
       const { doc, endpoint } = await fetchMembers(flags.endpoints, flags.timeoutMs);
       process.stdout.write(flags.json === true ? `${JSON.stringify(doc)}\n` : `${membersText(doc, endpoint)}\n`);
       return 0;
-    }));
+    }),
+  );
 
-  const idOption = (description: string) => new Option("--id <n>", description).argParser(parseIntIn(1, 1_000_000)).makeOptionMandatory();
+  const idOption = (description: string) =>
+    new Option("--id <n>", description).argParser(parseIntIn(1, 1_000_000)).makeOptionMandatory();
 
-  withClientFlags(members.command("add").description("add a running replica (started with --join) as a learner, wait until it caught up, then promote it to voter"))
+  withClientFlags(
+    members
+      .command("add")
+      .description(
+        "add a running replica (started with --join) as a learner, wait until it caught up, then promote it to voter",
+      ),
+  )
     .addOption(idOption("the new replica's id"))
     .option("--learner-only", "stop after adding it as a learner (promote later with 'members promote')")
-    .action((flags: MemberFlags) => clientCommand({ ...flags, timeoutMs: Math.max(flags.timeoutMs, 60_000) }, async (client) => {
-      const deadline = performance.now() + Math.max(flags.timeoutMs, 60_000);
-      const { doc, refused } = await addAsLearner(client, flags, deadline);
-      if (refused !== null) return memberReport(refused, flags);
-      if (flags.learnerOnly === true || roleOf(doc, flags.id) === "voter") return flags.json === true ? memberReport({ status: 200, body: { ok: true, message: "done" }, endpoint: "" }, flags) : 0;
-      say(flags)(`waiting for replica ${flags.id} to catch up, then promoting it`);
-      return memberReport(await postChange(client, { op: "promote", id: flags.id }, deadline, say(flags)), flags);
-    }));
+    .action((flags: MemberFlags) =>
+      clientCommand({ ...flags, timeoutMs: Math.max(flags.timeoutMs, 60_000) }, async (client) => {
+        const deadline = performance.now() + Math.max(flags.timeoutMs, 60_000);
+        const { doc, refused } = await addAsLearner(client, flags, deadline);
+        if (refused !== null) return memberReport(refused, flags);
+        if (flags.learnerOnly === true || roleOf(doc, flags.id) === "voter")
+          return flags.json === true
+            ? memberReport({ status: 200, body: { ok: true, message: "done" }, endpoint: "" }, flags)
+            : 0;
+        say(flags)(`waiting for replica ${flags.id} to catch up, then promoting it`);
+        return memberReport(await postChange(client, { op: "promote", id: flags.id }, deadline, say(flags)), flags);
+      }),
+    );
 
   withClientFlags(members.command("promote").description("promote a learner that has caught up to voter"))
     .addOption(idOption("the learner's id"))
-    .action((flags: MemberFlags) => clientCommand(flags, async (client) =>
-      memberReport(await postChange(client, { op: "promote", id: flags.id }, performance.now() + flags.timeoutMs, say(flags)), flags)));
+    .action((flags: MemberFlags) =>
+      clientCommand(flags, async (client) =>
+        memberReport(
+          await postChange(client, { op: "promote", id: flags.id }, performance.now() + flags.timeoutMs, say(flags)),
+          flags,
+        ),
+      ),
+    );
 
-  withClientFlags(members.command("remove").description("remove a replica (a voter or a learner); it stops serving once it learns it"))
+  withClientFlags(
+    members
+      .command("remove")
+      .description("remove a replica (a voter or a learner); it stops serving once it learns it"),
+  )
     .addOption(idOption("the replica to remove"))
     .option("--force", "allow leaving fewer than 3 voters")
-    .action((flags: MemberFlags) => clientCommand(flags, async (client) =>
-      memberReport(await postChange(client, { op: "remove", id: flags.id, ...(flags.force === true ? { force: true } : {}) }, performance.now() + flags.timeoutMs, say(flags)), flags)));
+    .action((flags: MemberFlags) =>
+      clientCommand(flags, async (client) =>
+        memberReport(
+          await postChange(
+            client,
+            { op: "remove", id: flags.id, ...(flags.force === true ? { force: true } : {}) },
+            performance.now() + flags.timeoutMs,
+            say(flags),
+          ),
+          flags,
+        ),
+      ),
+    );
 
-  withClientFlags(members.command("replace").description("replace voter --old by the running replica --id (started with --join): add it as a learner, wait until it caught up, then swap them in one change"))
-    .addOption(new Option("--old <n>", "the voter to replace (for example one whose disk failed)").argParser(parseIntIn(1, 1_000_000)).makeOptionMandatory())
+  withClientFlags(
+    members
+      .command("replace")
+      .description(
+        "replace voter --old by the running replica --id (started with --join): add it as a learner, wait until it caught up, then swap them in one change",
+      ),
+  )
+    .addOption(
+      new Option("--old <n>", "the voter to replace (for example one whose disk failed)")
+        .argParser(parseIntIn(1, 1_000_000))
+        .makeOptionMandatory(),
+    )
     .addOption(idOption("the new replica's id"))
     .action((flags: MemberFlags) => {
       if (flags.old === flags.id) throw new UsageError(`--old and --id must differ (both are ${flags.id})`);
@@ -563,7 +808,10 @@ function addMembersCommands(program: Command): void {
         const { refused } = await addAsLearner(client, flags, deadline);
         if (refused !== null) return memberReport(refused, flags);
         say(flags)(`waiting for replica ${flags.id} to catch up, then replacing ${flags.old!} by it`);
-        return memberReport(await postChange(client, { op: "replace", old: flags.old, id: flags.id }, deadline, say(flags)), flags);
+        return memberReport(
+          await postChange(client, { op: "replace", old: flags.old, id: flags.id }, deadline, say(flags)),
+          flags,
+        );
       });
     });
 }

@@ -44,25 +44,46 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** One HTTP request; rejects on network failure or timeout. */
-export function httpJson(method: string, url: string, body: unknown, headers: Record<string, string>, timeoutMs: number): Promise<{ status: number; body: Record<string, unknown>; location?: string }> {
+export function httpJson(
+  method: string,
+  url: string,
+  body: unknown,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<{ status: number; body: Record<string, unknown>; location?: string }> {
   return new Promise((resolve, reject) => {
     const text = body === undefined ? undefined : JSON.stringify(body);
-    const request = http.request(url, { method, headers: { ...headers, ...(text === undefined ? {} : { "Content-Type": "application/json" }) }, timeout: timeoutMs }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on("data", (chunk: Buffer) => chunks.push(chunk));
-      response.on("end", () => {
-        const raw = Buffer.concat(chunks).toString("utf8");
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(raw);
-        } catch {
-          parsed = { code: "not-json", message: raw.slice(0, 200) };
-        }
-        const object = typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : { value: parsed };
-        resolve({ status: response.statusCode ?? 0, body: object, ...(response.headers.location === undefined ? {} : { location: response.headers.location }) });
-      });
-      response.on("error", reject);
-    });
+    const request = http.request(
+      url,
+      {
+        method,
+        headers: { ...headers, ...(text === undefined ? {} : { "Content-Type": "application/json" }) },
+        timeout: timeoutMs,
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("end", () => {
+          const raw = Buffer.concat(chunks).toString("utf8");
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(raw);
+          } catch {
+            parsed = { code: "not-json", message: raw.slice(0, 200) };
+          }
+          const object =
+            typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)
+              ? (parsed as Record<string, unknown>)
+              : { value: parsed };
+          resolve({
+            status: response.statusCode ?? 0,
+            body: object,
+            ...(response.headers.location === undefined ? {} : { location: response.headers.location }),
+          });
+        });
+        response.on("error", reject);
+      },
+    );
     request.on("timeout", () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     request.on("error", reject);
     request.end(text);
@@ -90,7 +111,8 @@ export class KvClient {
    */
   async call(method: string, path: string, body?: unknown, session?: Session): Promise<ApiReply> {
     const deadline = performance.now() + this.deadlineMs;
-    const headers: Record<string, string> = session === undefined ? {} : { "X-Client-Id": session.clientId, "X-Client-Seq": String(session.seq) };
+    const headers: Record<string, string> =
+      session === undefined ? {} : { "X-Client-Id": session.clientId, "X-Client-Seq": String(session.seq) };
     let last: ApiReply | undefined;
     let lastError: unknown;
     for (let attempt = 0; performance.now() < deadline; attempt++) {
@@ -108,10 +130,18 @@ export class KvClient {
       await sleep(Math.min(50 * 2 ** Math.min(attempt, 4), 500));
     }
     if (last !== undefined) return last;
-    throw new Error(`no replica answered within ${this.deadlineMs} ms (${this.options.endpoints.join(", ")})${lastError instanceof Error ? `: ${lastError.message}` : ""}`);
+    throw new Error(
+      `no replica answered within ${this.deadlineMs} ms (${this.options.endpoints.join(", ")})${lastError instanceof Error ? `: ${lastError.message}` : ""}`,
+    );
   }
 
-  private async followRedirects(method: string, endpoint: string, path: string, body: unknown, headers: Record<string, string>): Promise<ApiReply> {
+  private async followRedirects(
+    method: string,
+    endpoint: string,
+    path: string,
+    body: unknown,
+    headers: Record<string, string>,
+  ): Promise<ApiReply> {
     let url = `${endpoint.replace(/\/+$/, "")}${path}`;
     for (let hop = 0; ; hop++) {
       const reply = await httpJson(method, url, body, headers, this.requestTimeoutMs);

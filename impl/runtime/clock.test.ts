@@ -21,7 +21,9 @@ describe("clock", () => {
   });
 
   it("scales and shifts only when the test clock is allowed, within bounds", () => {
-    expect(() => clockFromEnv({ PAXOS_LEASE_CLOCK_RATE: "1.01" })).toThrow(/fault-injection tests only.*PAXOS_LEASE_ALLOW_TEST_CLOCK=1/);
+    expect(() => clockFromEnv({ PAXOS_LEASE_CLOCK_RATE: "1.01" })).toThrow(
+      /fault-injection tests only.*PAXOS_LEASE_ALLOW_TEST_CLOCK=1/,
+    );
     expect(() => clockFromEnv({ PAXOS_LEASE_CLOCK_OFFSET_MS: "5" })).toThrow(/PAXOS_LEASE_ALLOW_TEST_CLOCK/);
     const allowed = { PAXOS_LEASE_ALLOW_TEST_CLOCK: "1" };
     expect(clockFromEnv({ ...allowed, PAXOS_LEASE_CLOCK_RATE: "1.5" }).rate).toBe(1.5);

@@ -82,6 +82,7 @@ export function clockFromEnv(env: NodeJS.ProcessEnv): MonotonicClock {
   const rate = rateText === undefined ? 1 : Number(rateText);
   const offsetMs = offsetText === undefined ? 0 : Number(offsetText);
   if (!Number.isFinite(rate)) throw new Error(`PAXOS_LEASE_CLOCK_RATE is not a number: ${JSON.stringify(rateText)}`);
-  if (!Number.isFinite(offsetMs)) throw new Error(`PAXOS_LEASE_CLOCK_OFFSET_MS is not a number: ${JSON.stringify(offsetText)}`);
+  if (!Number.isFinite(offsetMs))
+    throw new Error(`PAXOS_LEASE_CLOCK_OFFSET_MS is not a number: ${JSON.stringify(offsetText)}`);
   return monotonicClock({ rate, offsetMs });
 }

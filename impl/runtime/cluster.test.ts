@@ -28,7 +28,9 @@ describe("local cluster", () => {
     expect(fs.readFileSync(first.secretFile, "utf8").trim()).toMatch(/^[0-9a-f]{64}$/);
     const args = replicaArgs(2, { ...options, dataDir: dir }, first);
     expect(args).toContain("--init");
-    expect(args.join(" ")).toContain("--peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --http 127.0.0.1:8002");
+    expect(args.join(" ")).toContain(
+      "--peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --http 127.0.0.1:8002",
+    );
     const again = clusterIdentity(dir, 3);
     expect(again).toEqual({ ...first, fresh: false });
     expect(replicaArgs(2, { ...options, dataDir: dir }, again)).not.toContain("--init");
@@ -41,7 +43,9 @@ describe("local cluster", () => {
     const identity = clusterIdentity(dir, 3);
     const spareOptions = { ...options, spares: 2, dataDir: dir };
     const args = replicaArgs(5, spareOptions, { ...identity, fresh: false }).join(" ");
-    expect(args).toContain("--peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003,4=127.0.0.1:7004,5=127.0.0.1:7005 --http 127.0.0.1:8005");
+    expect(args).toContain(
+      "--peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003,4=127.0.0.1:7004,5=127.0.0.1:7005 --http 127.0.0.1:8005",
+    );
     expect(args).toContain("--join --initial-members 1,2,3 --init");
     expect(replicaArgs(2, spareOptions, identity).join(" ")).not.toContain("--join");
     expect(noteSpareStarted(dir, 4)).toBe(false);
@@ -52,7 +56,11 @@ describe("local cluster", () => {
   it("builds replica command lines that the replica command accepts", () => {
     const dir = path.join(tempDir("local"), "data");
     dirs.push(path.dirname(dir));
-    const args = replicaArgs(1, { ...options, dataDir: dir, traceDir: path.join(dir, "traces") }, clusterIdentity(dir, 3));
+    const args = replicaArgs(
+      1,
+      { ...options, dataDir: dir, traceDir: path.join(dir, "traces") },
+      clusterIdentity(dir, 3),
+    );
     const program = buildProgram();
     const replica = program.commands.find((c) => c.name() === "replica")!;
     replica.action(() => undefined);

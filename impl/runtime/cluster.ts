@@ -72,7 +72,8 @@ function sourceHash(): string {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const file = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(file);
-      else if (entry.name.endsWith(".ts") && !entry.name.endsWith(".test.ts")) hash.update(file).update("\0").update(fs.readFileSync(file));
+      else if (entry.name.endsWith(".ts") && !entry.name.endsWith(".test.ts"))
+        hash.update(file).update("\0").update(fs.readFileSync(file));
     }
   };
   for (const folder of bundledFolders) walk(path.join(projectRoot, folder));
@@ -99,7 +100,16 @@ export function cliBundle(): string | null {
   }
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const temporary = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  esbuild.buildSync({ entryPoints: [cliPath], bundle: true, platform: "node", format: "esm", target: "node20", packages: "external", outfile: temporary, logLevel: "error" });
+  esbuild.buildSync({
+    entryPoints: [cliPath],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    packages: "external",
+    outfile: temporary,
+    logLevel: "error",
+  });
   fs.renameSync(temporary, file);
   return (bundled = file);
 }
@@ -131,26 +141,37 @@ export interface LocalClusterOptions {
 }
 
 /** The cluster's identity, created on first start. `fresh` is true on that first start. */
-export function clusterIdentity(dataDir: string, replicas: number): { clusterId: string; secretFile: string; fresh: boolean } {
+export function clusterIdentity(
+  dataDir: string,
+  replicas: number,
+): { clusterId: string; secretFile: string; fresh: boolean } {
   const file = path.join(dataDir, "cluster.json");
   const secretFile = path.join(dataDir, "cluster-secret");
   if (!fs.existsSync(file)) {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const clusterId = `local-${randomBytes(6).toString("hex")}`;
     fs.writeFileSync(secretFile, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600 });
-    fs.writeFileSync(file, `${JSON.stringify({ format: "paxos-lease/local-cluster@1", clusterId, replicas, created: new Date().toISOString() }, null, 2)}\n`);
+    fs.writeFileSync(
+      file,
+      `${JSON.stringify({ format: "paxos-lease/local-cluster@1", clusterId, replicas, created: new Date().toISOString() }, null, 2)}\n`,
+    );
     return { clusterId, secretFile, fresh: true };
   }
   let parsed: typeof ClusterFile.Type;
   try {
     parsed = Schema.decodeUnknownSync(ClusterFile)(JSON.parse(fs.readFileSync(file, "utf8")));
   } catch (error) {
-    throw new Error(`${file} is damaged or not a paxos-lease cluster file: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`);
+    throw new Error(
+      `${file} is damaged or not a paxos-lease cluster file: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`,
+    );
   }
   if (parsed.replicas !== replicas) {
-    throw new Error(`${dataDir} holds a cluster of ${parsed.replicas} replicas, not ${replicas}; use --replicas ${parsed.replicas} or another --data folder`);
+    throw new Error(
+      `${dataDir} holds a cluster of ${parsed.replicas} replicas, not ${replicas}; use --replicas ${parsed.replicas} or another --data folder`,
+    );
   }
-  if (!fs.existsSync(secretFile)) throw new Error(`${secretFile} is missing; the replicas of ${dataDir} cannot authenticate each other without it`);
+  if (!fs.existsSync(secretFile))
+    throw new Error(`${secretFile} is missing; the replicas of ${dataDir} cannot authenticate each other without it`);
   return { clusterId: parsed.clusterId, secretFile, fresh: false };
 }
 
@@ -165,21 +186,35 @@ export function noteSpareStarted(dataDir: string, id: number): boolean {
 }
 
 /** The argv of replica `id` of a local cluster (a spare when `id` exceeds `replicas`). */
-export function replicaArgs(id: number, options: LocalClusterOptions, identity: { clusterId: string; secretFile: string; fresh: boolean }): string[] {
+export function replicaArgs(
+  id: number,
+  options: LocalClusterOptions,
+  identity: { clusterId: string; secretFile: string; fresh: boolean },
+): string[] {
   const spare = id > options.replicas;
   const count = spare ? options.replicas + (options.spares ?? 0) : options.replicas;
-  const peers = Array.from({ length: count }, (_, i) => `${i + 1}=${options.host}:${options.peerPortBase + i}`).join(",");
+  const peers = Array.from({ length: count }, (_, i) => `${i + 1}=${options.host}:${options.peerPortBase + i}`).join(
+    ",",
+  );
   const args = [
     "replica",
-    "--id", String(id),
-    "--cluster-id", identity.clusterId,
-    "--secret-file", identity.secretFile,
-    "--peers", peers,
-    "--http", `${options.host}:${options.httpPortBase + id - 1}`,
-    "--data", path.join(options.dataDir, `replica-${id}`),
-    "--log-level", options.logLevel,
+    "--id",
+    String(id),
+    "--cluster-id",
+    identity.clusterId,
+    "--secret-file",
+    identity.secretFile,
+    "--peers",
+    peers,
+    "--http",
+    `${options.host}:${options.httpPortBase + id - 1}`,
+    "--data",
+    path.join(options.dataDir, `replica-${id}`),
+    "--log-level",
+    options.logLevel,
   ];
-  if (spare) args.push("--join", "--initial-members", Array.from({ length: options.replicas }, (_, i) => i + 1).join(","));
+  if (spare)
+    args.push("--join", "--initial-members", Array.from({ length: options.replicas }, (_, i) => i + 1).join(","));
   if (identity.fresh || (spare && !fs.existsSync(path.join(options.dataDir, `replica-${id}`)))) args.push("--init");
   if (options.traceDir !== undefined) args.push("--trace", path.join(options.traceDir, `replica-${id}.trace.jsonl`));
   if (options.coreConfigFile !== undefined) args.push("--core-config", options.coreConfigFile);
@@ -195,16 +230,23 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<n
   for (let id = 1; id <= options.replicas; id++) {
     const dir = path.join(options.dataDir, `replica-${id}`);
     if (!identity.fresh && !fs.existsSync(dir)) {
-      throw new Error(`${dir} is missing: replica ${id} lost its data. Starting it empty could forget promises and votes; see docs/operations.md, "Rebuilding a replica"`);
+      throw new Error(
+        `${dir} is missing: replica ${id} lost its data. Starting it empty could forget promises and votes; see docs/operations.md, "Rebuilding a replica"`,
+      );
     }
   }
   const total = options.replicas + (options.spares ?? 0);
-  if (total > localReplicasMax) throw new Error(`${options.replicas} replicas and ${options.spares ?? 0} spares exceed the local limit of ${localReplicasMax}`);
+  if (total > localReplicasMax)
+    throw new Error(
+      `${options.replicas} replicas and ${options.spares ?? 0} spares exceed the local limit of ${localReplicasMax}`,
+    );
   for (let id = options.replicas + 1; id <= total; id++) {
     const dir = path.join(options.dataDir, `replica-${id}`);
     const before = noteSpareStarted(options.dataDir, id);
     if (before && !fs.existsSync(dir)) {
-      throw new Error(`${dir} is missing: spare ${id} was started before and may have been added; starting it empty could forget votes. Remove it from the cluster ('paxos-lease members remove --id ${id}') and use another id`);
+      throw new Error(
+        `${dir} is missing: spare ${id} was started before and may have been added; starting it empty could forget votes. Remove it from the cluster ('paxos-lease members remove --id ${id}') and use another id`,
+      );
     }
   }
   if (options.traceDir !== undefined) fs.mkdirSync(options.traceDir, { recursive: true });
@@ -212,7 +254,9 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<n
   const children = new Map<number, ChildProcess>();
   let stopping = false;
   for (let id = 1; id <= total; id++) {
-    const child = spawn(process.execPath, [...replicaArgv(), ...replicaArgs(id, options, identity)], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...replicaArgv(), ...replicaArgs(id, options, identity)], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     children.set(id, child);
     const prefix = tty ? `${colors[(id - 1) % colors.length]}[r${id}]\u001b[0m ` : `[r${id}] `;
     for (const stream of [child.stdout, child.stderr]) {
@@ -224,16 +268,22 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<n
       children.delete(id);
       if (stopping) return;
       if (code === 3) out.write(`${prefix}refused to start (see above; code 3); the other replicas keep serving.\n`);
-      else out.write(`${prefix}exited (${signal ?? `code ${code}`}); the other replicas keep serving. Restart the cluster to bring it back.\n`);
+      else
+        out.write(
+          `${prefix}exited (${signal ?? `code ${code}`}); the other replicas keep serving. Restart the cluster to bring it back.\n`,
+        );
     });
   }
   const stop = (): Promise<void> => {
     stopping = true;
-    const exits = [...children.values()].map((child) => new Promise<void>((resolve) => {
-      child.once("exit", () => resolve());
-      child.kill("SIGTERM");
-      setTimeout(() => child.kill("SIGKILL"), 5000).unref();
-    }));
+    const exits = [...children.values()].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          child.once("exit", () => resolve());
+          child.kill("SIGTERM");
+          setTimeout(() => child.kill("SIGKILL"), 5000).unref();
+        }),
+    );
     return Promise.all(exits).then(() => undefined);
   };
   void whenServing(options).then((serving) => {
@@ -258,10 +308,16 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<n
 /** Poll each replica's /healthz until all answer (true) or 60 s pass (false). */
 async function whenServing(options: LocalClusterOptions): Promise<boolean> {
   const deadline = performance.now() + 60_000;
-  for (let id = 1; id <= options.replicas + (options.spares ?? 0); ) {
+  for (let id = 1; id <= options.replicas + (options.spares ?? 0);) {
     if (performance.now() > deadline) return false;
     try {
-      const reply = await httpJson("GET", `http://${options.host}:${options.httpPortBase + id - 1}/healthz`, undefined, {}, 1000);
+      const reply = await httpJson(
+        "GET",
+        `http://${options.host}:${options.httpPortBase + id - 1}/healthz`,
+        undefined,
+        {},
+        1000,
+      );
       if (reply.status === 200) {
         id += 1;
         continue;
@@ -275,7 +331,10 @@ async function whenServing(options: LocalClusterOptions): Promise<boolean> {
 }
 
 function printBanner(out: NodeJS.WritableStream, options: LocalClusterOptions): void {
-  const endpoints = Array.from({ length: options.replicas }, (_, i) => `http://${options.host}:${options.httpPortBase + i}`);
+  const endpoints = Array.from(
+    { length: options.replicas },
+    (_, i) => `http://${options.host}:${options.httpPortBase + i}`,
+  );
   out.write(
     [
       "",
@@ -285,7 +344,9 @@ function printBanner(out: NodeJS.WritableStream, options: LocalClusterOptions): 
       `  try:          curl -X PUT -d '{"value":"world"}' -L ${endpoints[0]}/v1/kv/hello && curl -L ${endpoints[0]}/v1/kv/hello`,
       `  or:           npm run paxos-lease -- put hello world && npm run paxos-lease -- get hello`,
       ...((options.spares ?? 0) > 0
-        ? [`  spares:       replicas ${options.replicas + 1}..${options.replicas + options.spares!} wait to join; add one with: npm run paxos-lease -- members add --id ${options.replicas + 1}`]
+        ? [
+            `  spares:       replicas ${options.replicas + 1}..${options.replicas + options.spares!} wait to join; add one with: npm run paxos-lease -- members add --id ${options.replicas + 1}`,
+          ]
         : []),
       "  membership:   npm run paxos-lease -- members",
       "  stop:         Ctrl-C",

@@ -4,7 +4,19 @@
  * read-only view of its state for status and metrics. Everything else in impl/runtime is
  * generic over messages, records and state. Reads the core's state; never changes it.
  */
-import { initialState, messageSchema, ownBallot, parseConfig, recordSchema, showBallot, step, type Config, type DurableRecord, type Message, type ReplicaState } from "../core/index.ts";
+import {
+  initialState,
+  messageSchema,
+  ownBallot,
+  parseConfig,
+  recordSchema,
+  showBallot,
+  step,
+  type Config,
+  type DurableRecord,
+  type Message,
+  type ReplicaState,
+} from "../core/index.ts";
 import { kv, KvInput, KvOutput, type KvState } from "../../spec/kv.ts";
 import type { ReplicaId } from "../core/events.ts";
 import type { StepFunction } from "./driver.ts";
@@ -37,9 +49,17 @@ export const kvStep: StepFunction<KvReplicaState, KvMessage, KvRecord, KvInput, 
  * JSON file: leaseMs, clockDriftPpmMax, ...). Throws the core's ConfigError, which names each
  * bad field and the hazard it guards against.
  */
-export function kvConfig(self: ReplicaId, members: readonly ReplicaId[], overrides: Record<string, unknown> = {}, joining = false): Config {
+export function kvConfig(
+  self: ReplicaId,
+  members: readonly ReplicaId[],
+  overrides: Record<string, unknown> = {},
+  joining = false,
+): Config {
   for (const field of ["self", "members", "joining"]) {
-    if (field in overrides) throw new Error(`the core configuration file must not set ${field}: it comes from --id, --peers, --join and --initial-members`);
+    if (field in overrides)
+      throw new Error(
+        `the core configuration file must not set ${field}: it comes from --id, --peers, --join and --initial-members`,
+      );
   }
   return parseConfig({ ...overrides, self, members: [...members], joining });
 }
@@ -60,10 +80,11 @@ function membershipOf(state: KvReplicaState): MembershipView {
   const self = config.self;
   const role = state.role;
   const progress = new Map<ReplicaId, number>();
-  if (role._tag === "leader") role.peers.forEach((peer, i) => {
-    const executed = role.progress[i] ?? -1;
-    if (peer !== self && executed >= 0) progress.set(peer, executed);
-  });
+  if (role._tag === "leader")
+    role.peers.forEach((peer, i) => {
+      const executed = role.progress[i] ?? -1;
+      if (peer !== self && executed >= 0) progress.set(peer, executed);
+    });
   const transfer = state.learner.transfer;
   return {
     initialMembers: config.members,
@@ -72,7 +93,15 @@ function membershipOf(state: KvReplicaState): MembershipView {
     pending: configs.slice(1).map(configurationView),
     self: latest.voters.includes(self) ? "voter" : latest.learners.includes(self) ? "learner" : "none",
     joining: config.joining,
-    transfer: transfer === null ? null : { from: transfer.from, slot: transfer.slot, receivedBytes: transfer.data.length, totalBytes: transfer.totalBytes },
+    transfer:
+      transfer === null
+        ? null
+        : {
+            from: transfer.from,
+            slot: transfer.slot,
+            receivedBytes: transfer.data.length,
+            totalBytes: transfer.totalBytes,
+          },
     snapshotSlot: state.learner.snapshot?.slot ?? null,
     progress,
   };

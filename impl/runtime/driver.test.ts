@@ -28,7 +28,10 @@ function toyStep(state: State, event: Event<Msg, Rec, Input>): StepResult<State,
   const nows = [...state.nows.slice(-50), event.now];
   switch (event._tag) {
     case "Recover":
-      return { state: { ...state, nows, recovered: event.records.length, total: event.records.reduce((t, r) => t + r.n, 0) }, effects: [] };
+      return {
+        state: { ...state, nows, recovered: event.records.length, total: event.records.reduce((t, r) => t + r.n, 0) },
+        effects: [],
+      };
     case "Tick":
       return { state: { ...state, nows, ticks: state.ticks + 1 }, effects: [] };
     case "Receive":
@@ -109,8 +112,12 @@ describe("driver", () => {
   it("group commits: many concurrent requests share few appends, and every record precedes its effects", async () => {
     const { driver, log, happenings } = makeDriver();
     driver.start([]);
-    const results = await Promise.all(Array.from({ length: 200 }, () => driver.submit({ input: { add: 1 }, consistency: "linearizable" })));
-    expect(results.map((r) => (r._tag === "ok" ? r.output : -1)).sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    const results = await Promise.all(
+      Array.from({ length: 200 }, () => driver.submit({ input: { add: 1 }, consistency: "linearizable" })),
+    );
+    expect(results.map((r) => (r._tag === "ok" ? r.output : -1)).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 200 }, (_, i) => i + 1),
+    );
     expect(log.recordCount).toBe(200);
     expect(log.appends).toBeLessThan(10);
     // Within the journal, every send of total t comes after the t-th persist.
@@ -125,33 +132,56 @@ describe("driver", () => {
     // add 0 is a read: it replies without persisting.
     const readOrWrite = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
       if (event._tag === "ClientRequest" && event.input.add === 0) {
-        return { state, effects: [{ _tag: "Reply", requestId: event.requestId, result: { _tag: "ok", output: state.total } }] };
+        return {
+          state,
+          effects: [{ _tag: "Reply", requestId: event.requestId, result: { _tag: "ok", output: state.total } }],
+        };
       }
       return toyStep(state, event);
     };
     // The log notes how many clients still wait at the moment of the commit.
     const pendingAtCommit: number[] = [];
     const holder: { driver?: Driver<State, Msg, Rec, Input, number> } = {};
-    const log = { recordCount: 0, append: (_records: readonly Rec[]) => void pendingAtCommit.push(holder.driver!.depths.requests) };
+    const log = {
+      recordCount: 0,
+      append: (_records: readonly Rec[]) => void pendingAtCommit.push(holder.driver!.depths.requests),
+    };
     const { driver } = makeDriver({ step: readOrWrite, log });
     holder.driver = driver;
     driver.start([]);
     await driver.submit({ input: { add: 1 }, consistency: "linearizable" });
     pendingAtCommit.length = 0;
-    const results = await Promise.all([0, 2, 0].map((add) => driver.submit({ input: { add }, consistency: "linearizable" })));
-    expect(results).toEqual([{ _tag: "ok", output: 1 }, { _tag: "ok", output: 3 }, { _tag: "ok", output: 3 }]);
+    const results = await Promise.all(
+      [0, 2, 0].map((add) => driver.submit({ input: { add }, consistency: "linearizable" })),
+    );
+    expect(results).toEqual([
+      { _tag: "ok", output: 1 },
+      { _tag: "ok", output: 3 },
+      { _tag: "ok", output: 3 },
+    ]);
     // One batch, one commit: the first read was answered before it; the write and the later read after it.
     expect(pendingAtCommit).toEqual([2]);
   });
 
   it("refuses requests beyond the pending limit and times out unanswered ones", async () => {
-    const silent = (state: State, event: Event<Msg, Rec, Input>) => ({ state: toyStep(state, event).state, effects: [] });
+    const silent = (state: State, event: Event<Msg, Rec, Input>) => ({
+      state: toyStep(state, event).state,
+      effects: [],
+    });
     const { driver } = makeDriver({ step: silent, requestsPendingMax: 2, requestTimeoutMs: 50 });
     driver.start([]);
     const pending = [1, 2, 3].map(() => driver.submit({ input: { add: 1 }, consistency: "linearizable" }));
     const results = await Promise.all(pending);
-    expect(results[2]).toMatchObject({ _tag: "unavailable", outcomeUnknown: false, reason: expect.stringMatching(/overloaded/) as unknown });
-    expect(results[0]).toMatchObject({ _tag: "unavailable", outcomeUnknown: true, reason: expect.stringMatching(/no reply within 50 ms/) as unknown });
+    expect(results[2]).toMatchObject({
+      _tag: "unavailable",
+      outcomeUnknown: false,
+      reason: expect.stringMatching(/overloaded/) as unknown,
+    });
+    expect(results[0]).toMatchObject({
+      _tag: "unavailable",
+      outcomeUnknown: true,
+      reason: expect.stringMatching(/no reply within 50 ms/) as unknown,
+    });
   });
 
   it("drops peer messages beyond the queue limit", () => {
@@ -166,7 +196,9 @@ describe("driver", () => {
     const waiting = driver.submit({ input: { add: -1 }, consistency: "linearizable" });
     expect(await waiting).toMatchObject({ _tag: "unavailable" });
     expect(String(fatal[0])).toMatch(/negative input/);
-    expect(await driver.submit({ input: { add: 1 }, consistency: "linearizable" })).toMatchObject({ _tag: "unavailable" });
+    expect(await driver.submit({ input: { add: 1 }, consistency: "linearizable" })).toMatchObject({
+      _tag: "unavailable",
+    });
   });
 
   it("writes a trace: every event and effect with replica, clock and sequence number", async () => {
@@ -191,11 +223,26 @@ describe("driver", () => {
     driver.receive(2, { _tag: "echo", n: 1 }, 77, "inc-2");
     await sleep(20);
     trace.close();
-    const lines = fs.readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = fs
+      .readFileSync(file, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.map((l) => l.seq)).toEqual(lines.map((_, i) => i));
     expect(lines.every((l) => l.replica === 1)).toBe(true);
-    const tags = lines.map((l) => [l.type, ((l.event ?? l.effect) as { _tag?: string } | undefined)?._tag].filter(Boolean).join(":"));
-    expect(tags).toEqual(["start", "event:Recover", "event:ClientRequest", "commit", "effect:Persist", "effect:Send", "effect:Reply", "event:Receive"]);
+    const tags = lines.map((l) =>
+      [l.type, ((l.event ?? l.effect) as { _tag?: string } | undefined)?._tag].filter(Boolean).join(":"),
+    );
+    expect(tags).toEqual([
+      "start",
+      "event:Recover",
+      "event:ClientRequest",
+      "commit",
+      "effect:Persist",
+      "effect:Send",
+      "effect:Reply",
+      "event:Receive",
+    ]);
     expect(lines[0]).toMatchObject({ format: "paxos-lease/trace@1", incarnation: "inc-1", clusterId: "c1" });
     expect(lines[4]).toMatchObject({ effect: { durableSeq: 1, record: { _tag: "added", n: 2 } } });
     expect(lines[5]).toMatchObject({ effect: { to: 2, wireId: 0, message: { n: 2 } } });
@@ -300,7 +347,11 @@ describe("driver", () => {
     };
     const holder: { driver?: Driver<State, Msg, Rec, Input, number> } = {};
     const atCommit: string[] = [];
-    const log = { recordCount: 0, append: (records: readonly Rec[]) => void atCommit.push(`${records.map((r) => r.n).join(",")} with ${holder.driver!.depths.requests} waiting`) };
+    const log = {
+      recordCount: 0,
+      append: (records: readonly Rec[]) =>
+        void atCommit.push(`${records.map((r) => r.n).join(",")} with ${holder.driver!.depths.requests} waiting`),
+    };
     const { driver, happenings } = makeDriver({ step: noteThenBarrier, log, deferrable: (record) => record.n < 0 });
     holder.driver = driver;
     driver.start([]);
@@ -319,13 +370,27 @@ describe("driver", () => {
     // add < 0 persists only a deferrable record (n < 0) and replies; add > 0 is the toy write.
     const noteOrWrite = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
       if (event._tag === "ClientRequest" && event.input.add < 0) {
-        return { state, effects: [{ _tag: "Persist", record: { _tag: "added", n: event.input.add } }, { _tag: "Reply", requestId: event.requestId, result: { _tag: "ok", output: state.total } }] };
+        return {
+          state,
+          effects: [
+            { _tag: "Persist", record: { _tag: "added", n: event.input.add } },
+            { _tag: "Reply", requestId: event.requestId, result: { _tag: "ok", output: state.total } },
+          ],
+        };
       }
       return toyStep(state, event);
     };
     const commits: string[] = [];
-    const log = { recordCount: 0, append: (records: readonly Rec[]) => void commits.push(records.map((r) => r.n).join(",")) };
-    const { driver } = makeDriver({ step: noteOrWrite, log, deferrable: (record) => record.n < 0, deferredCommitMs: 50 });
+    const log = {
+      recordCount: 0,
+      append: (records: readonly Rec[]) => void commits.push(records.map((r) => r.n).join(",")),
+    };
+    const { driver } = makeDriver({
+      step: noteOrWrite,
+      log,
+      deferrable: (record) => record.n < 0,
+      deferredCommitMs: 50,
+    });
     driver.start([]);
     expect(await driver.submit({ input: { add: -1 }, consistency: "linearizable" })).toEqual({ _tag: "ok", output: 0 });
     expect(commits).toEqual([]);
@@ -353,7 +418,10 @@ describe("driver", () => {
         ],
       };
     };
-    const { driver, happenings } = makeDriver({ step: sendThenPersist, flushSends: () => void happenings.push("flush") });
+    const { driver, happenings } = makeDriver({
+      step: sendThenPersist,
+      flushSends: () => void happenings.push("flush"),
+    });
     driver.start([]);
     await driver.submit({ input: { add: 8 }, consistency: "linearizable" });
     expect(happenings).toEqual(["send 2 8", "flush", "persist 8"]);

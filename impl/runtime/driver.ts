@@ -86,7 +86,13 @@ export interface DriverOptions<S, M, R, I, O> {
 }
 
 type Pending<M, R, I> =
-  | { readonly _tag: "Receive"; readonly from: ReplicaId; readonly message: M; readonly wireId: number; readonly senderIncarnation: string }
+  | {
+      readonly _tag: "Receive";
+      readonly from: ReplicaId;
+      readonly message: M;
+      readonly wireId: number;
+      readonly senderIncarnation: string;
+    }
   | { readonly _tag: "Tick" }
   | { readonly _tag: "ClientRequest"; readonly requestId: number; readonly submission: Submission<I> }
   | { readonly _tag: "Reconfigure"; readonly requestId: number; readonly change: ConfigChange }
@@ -196,9 +202,14 @@ export class Driver<S, M, R, I, O> {
   }
 
   private request(pending: (requestId: number) => Pending<M, R, I>): Promise<ClientResult<O>> {
-    if (this.stopped) return Promise.resolve({ _tag: "unavailable", reason: "replica is shutting down", outcomeUnknown: false });
+    if (this.stopped)
+      return Promise.resolve({ _tag: "unavailable", reason: "replica is shutting down", outcomeUnknown: false });
     if (this.waiters.size >= this.requestsPendingMax) {
-      return Promise.resolve({ _tag: "unavailable", reason: `overloaded: ${this.requestsPendingMax} requests pending`, outcomeUnknown: false });
+      return Promise.resolve({
+        _tag: "unavailable",
+        reason: `overloaded: ${this.requestsPendingMax} requests pending`,
+        outcomeUnknown: false,
+      });
     }
     const requestId = this.nextRequestId++;
     return new Promise((resolve) => {
@@ -233,7 +244,15 @@ export class Driver<S, M, R, I, O> {
         return { _tag: "Tick", now };
       case "ClientRequest": {
         const s = pending.submission;
-        return { _tag: "ClientRequest", now, requestId: pending.requestId, clientId: s.clientId, seq: s.seq, input: s.input, consistency: s.consistency };
+        return {
+          _tag: "ClientRequest",
+          now,
+          requestId: pending.requestId,
+          clientId: s.clientId,
+          seq: s.seq,
+          input: s.input,
+          consistency: s.consistency,
+        };
       }
       case "Reconfigure":
         return { _tag: "Reconfigure", now, requestId: pending.requestId, change: pending.change };
@@ -276,7 +295,12 @@ export class Driver<S, M, R, I, O> {
     const effects: Effect<M, R, O>[] = [];
     for (const pending of batch) {
       const event = this.stamp(pending, clock.nowMs());
-      trace?.event(event.now, batchNumber, event, pending._tag === "Receive" ? { wireId: pending.wireId, senderIncarnation: pending.senderIncarnation } : {});
+      trace?.event(
+        event.now,
+        batchNumber,
+        event,
+        pending._tag === "Receive" ? { wireId: pending.wireId, senderIncarnation: pending.senderIncarnation } : {},
+      );
       const result = this.options.step(this.current, event);
       this.current = result.state;
       for (const effect of result.effects) effects.push(effect);
@@ -291,7 +315,13 @@ export class Driver<S, M, R, I, O> {
     const headRecords = records.length - tail.filter((effect) => effect._tag === "Persist").length;
     const early = this.carryOut(head, batchNumber, firstSeq);
     const report = (fsyncMs: number, late: { sends: number; replies: number }): void =>
-      this.options.onBatch?.(this.current, { events: batch.length, records: records.length, fsyncMs, sends: early.sends + late.sends, replies: early.replies + late.replies });
+      this.options.onBatch?.(this.current, {
+        events: batch.length,
+        records: records.length,
+        fsyncMs,
+        sends: early.sends + late.sends,
+        replies: early.replies + late.replies,
+      });
     if (records.length === 0) return report(0, { sends: 0, replies: 0 });
     if (tail.length === 0) {
       this.defer(records, batchNumber);
@@ -299,7 +329,9 @@ export class Driver<S, M, R, I, O> {
     }
     const all = this.deferred.concat(records);
     this.deferred = [];
-    this.commit(all, batchNumber, true, (fsyncMs) => report(fsyncMs, this.carryOut(tail, batchNumber, firstSeq + headRecords)));
+    this.commit(all, batchNumber, true, (fsyncMs) =>
+      report(fsyncMs, this.carryOut(tail, batchNumber, firstSeq + headRecords)),
+    );
   }
 
   /** Hold deferrable records for the next commit; commit them alone if none comes soon. */
@@ -354,7 +386,11 @@ export class Driver<S, M, R, I, O> {
   }
 
   /** Sends, replies and alarms, in order; every Persist among or before `effects` is durable already. */
-  private carryOut(effects: readonly Effect<M, R, O>[], batchNumber: number, firstSeq: number): { sends: number; replies: number } {
+  private carryOut(
+    effects: readonly Effect<M, R, O>[],
+    batchNumber: number,
+    firstSeq: number,
+  ): { sends: number; replies: number } {
     if (effects.length === 0) return { sends: 0, replies: 0 };
     const { trace, clock } = this.options;
     const now = clock.nowMs();

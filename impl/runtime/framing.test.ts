@@ -40,12 +40,18 @@ function feed(decoder: FrameDecoder, chunks: readonly Buffer[]): { frames: Buffe
 describe("frame decoder", () => {
   it("returns exactly the frames sent, however the stream is chunked", () => {
     fc.assert(
-      fc.property(fc.array(fc.uint8Array({ maxLength: limit }), { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 10 }), (bodies, cuts) => {
-        const stream = Buffer.concat(bodies.map((body) => encodeFrame(body, limit)));
-        const { frames, error } = feed(new FrameDecoder(limit), chunked(stream, cuts));
-        expect(error).toBeUndefined();
-        expect(frames.map((f) => Buffer.from(f).toString("hex"))).toEqual(bodies.map((b) => Buffer.from(b).toString("hex")));
-      }),
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: limit }), { maxLength: 8 }),
+        fc.array(fc.nat(), { maxLength: 10 }),
+        (bodies, cuts) => {
+          const stream = Buffer.concat(bodies.map((body) => encodeFrame(body, limit)));
+          const { frames, error } = feed(new FrameDecoder(limit), chunked(stream, cuts));
+          expect(error).toBeUndefined();
+          expect(frames.map((f) => Buffer.from(f).toString("hex"))).toEqual(
+            bodies.map((b) => Buffer.from(b).toString("hex")),
+          );
+        },
+      ),
     );
   });
 
@@ -53,7 +59,10 @@ describe("frame decoder", () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 20 }), (chunks) => {
         const decoder = new FrameDecoder(limit);
-        const { error } = feed(decoder, chunks.map((c) => Buffer.from(c)));
+        const { error } = feed(
+          decoder,
+          chunks.map((c) => Buffer.from(c)),
+        );
         if (error !== undefined) {
           expect(error).toMatch(/exceeds the limit of 1024 bytes/);
           expect(decoder.push(Buffer.from([0, 0, 0, 0]))._tag).toBe("error");
@@ -103,10 +112,16 @@ describe("JSON codec", () => {
 
   it("gives a reason, never a throw, for bytes that are not UTF-8 JSON of the right shape", () => {
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 100 }), fc.json().map((j) => Buffer.from(j, "utf8"))), (body) => {
-        const decoded = codec.decode(body);
-        if (Either.isLeft(decoded)) expect(decoded.left).toMatch(/UTF-8|JSON|schema/);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 100 }),
+          fc.json().map((j) => Buffer.from(j, "utf8")),
+        ),
+        (body) => {
+          const decoded = codec.decode(body);
+          if (Either.isLeft(decoded)) expect(decoded.left).toMatch(/UTF-8|JSON|schema/);
+        },
+      ),
     );
     expect(codec.decode(Buffer.from('{"_tag":"ping","n":"1","text":"x"}'))).toSatisfy(Either.isLeft);
     expect(codec.decode(Buffer.from('{"_tag":"ping","n":1,"text":"x","extra":true}'))).toSatisfy(Either.isLeft);

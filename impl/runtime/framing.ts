@@ -28,8 +28,7 @@ export function encodeFrame(body: Uint8Array, frameBytesMax: number = frameBytes
 
 /** The outcome of feeding bytes to a {@link FrameDecoder}. */
 export type FrameChunkResult =
-  | { readonly _tag: "frames"; readonly frames: readonly Buffer[] }
-  | { readonly _tag: "error"; readonly reason: string };
+  { readonly _tag: "frames"; readonly frames: readonly Buffer[] } | { readonly _tag: "error"; readonly reason: string };
 
 /**
  * Splits a byte stream into frame bodies. Once it reports an error it stays failed: the
@@ -138,13 +137,18 @@ export function encodesAsItself(ast: SchemaAST.AST, seen: Set<SchemaAST.AST> = n
   seen.add(ast);
   switch (ast._tag) {
     case "TypeLiteral":
-      return ast.propertySignatures.every((p) => encodesAsItself(p.type, seen)) && ast.indexSignatures.every((i) => encodesAsItself(i.type, seen));
+      return (
+        ast.propertySignatures.every((p) => encodesAsItself(p.type, seen)) &&
+        ast.indexSignatures.every((i) => encodesAsItself(i.type, seen))
+      );
     case "Union":
       return ast.types.every((t) => encodesAsItself(t, seen));
     case "Refinement":
       return encodesAsItself(ast.from, seen);
     case "TupleType":
-      return ast.elements.every((e) => encodesAsItself(e.type, seen)) && ast.rest.every((r) => encodesAsItself(r.type, seen));
+      return (
+        ast.elements.every((e) => encodesAsItself(e.type, seen)) && ast.rest.every((r) => encodesAsItself(r.type, seen))
+      );
     case "Suspend":
       return encodesAsItself(ast.f(), seen);
     case "Literal":
@@ -173,7 +177,9 @@ export function jsonCodec<A, E>(schema: Schema.Schema<A, E>): JsonCodec<A> {
     const decoded = decodeEither(json, { onExcessProperty: "error" });
     if (Either.isRight(decoded)) return Either.right(decoded.right);
     const reason = ParseResult.TreeFormatter.formatErrorSync(decoded.left);
-    return Either.left(`does not match the schema: ${reason.length > reasonLengthMax ? `${reason.slice(0, reasonLengthMax)}...` : reason}`);
+    return Either.left(
+      `does not match the schema: ${reason.length > reasonLengthMax ? `${reason.slice(0, reasonLengthMax)}...` : reason}`,
+    );
   };
   return {
     encode: (value) => Buffer.from(JSON.stringify(encodeSync(value)), "utf8"),

@@ -23,7 +23,13 @@ let forced: ClientResult<KvOutput> | undefined;
 const submissions: Submission<KvInput>[] = [];
 /** The membership stand-in: the changes asked for, and what the core answers them. */
 const changes: ConfigChange[] = [];
-let memberResult: ClientResult<KvOutput> = { _tag: "reconfigured", epoch: 12, governsFrom: 76, voters: [1, 2, 3], learners: [4] };
+let memberResult: ClientResult<KvOutput> = {
+  _tag: "reconfigured",
+  epoch: 12,
+  governsFrom: 76,
+  voters: [1, 2, 3],
+  learners: [4],
+};
 let retired: string | null = null;
 
 beforeAll(async () => {
@@ -45,7 +51,10 @@ beforeAll(async () => {
     members: {
       show: () => ({ replica: 1, inForce: { voters: [1, 2, 3], learners: [] } }),
       // Replica 9 never connected: the leader does not know its address.
-      precheck: (request) => (request.op === "add" && request.id === 9 ? { status: 409, code: "unknown-replica", message: "replica 9 has not connected" } : null),
+      precheck: (request) =>
+        request.op === "add" && request.id === 9
+          ? { status: 409, code: "unknown-replica", message: "replica 9 has not connected" }
+          : null,
       reconfigure: (change) => {
         changes.push(change);
         return Promise.resolve(memberResult);
@@ -67,7 +76,12 @@ interface Reply {
   json: Record<string, unknown> | undefined;
 }
 
-function call(method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Reply> {
+function call(
+  method: string,
+  path: string,
+  body?: string | Buffer,
+  headers: Record<string, string> = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const request = http.request({ host: "127.0.0.1", port, method, path, headers, agent: false }, (response) => {
       const chunks: Buffer[] = [];
@@ -94,11 +108,18 @@ describe("HTTP API: the documented answers", () => {
     forced = undefined;
     expect((await call("PUT", "/v1/kv/a/b", JSON.stringify({ value: "x" }))).json).toEqual({ key: "a/b", ok: true });
     expect((await call("GET", "/v1/kv/a/b")).json).toEqual({ key: "a/b", value: "x" });
-    expect((await call("POST", "/v1/kv/a/b", JSON.stringify({ op: "append", value: "y" }))).json).toEqual({ key: "a/b", value: "xy" });
+    expect((await call("POST", "/v1/kv/a/b", JSON.stringify({ op: "append", value: "y" }))).json).toEqual({
+      key: "a/b",
+      value: "xy",
+    });
     const failed = await call("POST", "/v1/kv/a/b", JSON.stringify({ op: "cas", expected: "nope", value: "z" }));
     expect(failed.status).toBe(409);
     expect(failed.json).toMatchObject({ code: "cas-failed", current: "xy" });
-    expect((await call("POST", "/v1/kv/a/b", JSON.stringify({ op: "cas", expected: "xy", value: "z" }))).json).toEqual({ key: "a/b", swapped: true, previous: "xy" });
+    expect((await call("POST", "/v1/kv/a/b", JSON.stringify({ op: "cas", expected: "xy", value: "z" }))).json).toEqual({
+      key: "a/b",
+      swapped: true,
+      previous: "xy",
+    });
     expect((await call("DELETE", "/v1/kv/a/b")).json).toEqual({ key: "a/b", ok: true });
     expect((await call("GET", "/v1/kv/a%2Fb?consistency=stale")).json).toEqual({ key: "a/b", value: null });
     expect(submissions.at(-1)).toMatchObject({ consistency: "stale" });
@@ -111,8 +132,14 @@ describe("HTTP API: the documented answers", () => {
     const half = await call("PUT", "/v1/kv/s", JSON.stringify({ value: "1" }), { "X-Client-Id": "c-1" });
     expect(half.status).toBe(400);
     expect(half.json?.message).toMatch(/give both or neither/);
-    expect((await call("PUT", "/v1/kv/s", JSON.stringify({ value: "1" }), { "X-Client-Id": "c 1", "X-Client-Seq": "1" })).status).toBe(400);
-    expect((await call("PUT", "/v1/kv/s", JSON.stringify({ value: "1" }), { "X-Client-Id": "c", "X-Client-Seq": "0" })).status).toBe(400);
+    expect(
+      (await call("PUT", "/v1/kv/s", JSON.stringify({ value: "1" }), { "X-Client-Id": "c 1", "X-Client-Seq": "1" }))
+        .status,
+    ).toBe(400);
+    expect(
+      (await call("PUT", "/v1/kv/s", JSON.stringify({ value: "1" }), { "X-Client-Id": "c", "X-Client-Seq": "0" }))
+        .status,
+    ).toBe(400);
   });
 
   it("maps redirect, no leader, stale sequence and unavailable", async () => {
@@ -124,17 +151,29 @@ describe("HTTP API: the documented answers", () => {
     forced = { _tag: "redirect", leader: null };
     expect(await call("GET", "/v1/kv/k")).toMatchObject({ status: 503, json: { code: "no-leader" } });
     forced = { _tag: "redirect", leader: 3 };
-    expect(await call("GET", "/v1/kv/k")).toMatchObject({ status: 503, json: { code: "leader-unreachable", leader: 3 } });
+    expect(await call("GET", "/v1/kv/k")).toMatchObject({
+      status: 503,
+      json: { code: "leader-unreachable", leader: 3 },
+    });
     forced = { _tag: "stale-seq", lastSeq: 9 };
-    expect(await call("PUT", "/v1/kv/k", JSON.stringify({ value: "v" }))).toMatchObject({ status: 409, json: { code: "stale-seq", lastSeq: 9 } });
+    expect(await call("PUT", "/v1/kv/k", JSON.stringify({ value: "v" }))).toMatchObject({
+      status: 409,
+      json: { code: "stale-seq", lastSeq: 9 },
+    });
     forced = { _tag: "unavailable", reason: "lost leadership", outcomeUnknown: true };
-    expect(await call("PUT", "/v1/kv/k", JSON.stringify({ value: "v" }))).toMatchObject({ status: 503, json: { code: "unavailable", outcomeUnknown: true } });
+    expect(await call("PUT", "/v1/kv/k", JSON.stringify({ value: "v" }))).toMatchObject({
+      status: 503,
+      json: { code: "unavailable", outcomeUnknown: true },
+    });
     forced = undefined;
   });
 
   it("refuses malformed requests with 400, 404, 405 and 413", async () => {
     expect(await call("PUT", "/v1/kv/k", "{nope")).toMatchObject({ status: 400, json: { code: "malformed" } });
-    expect(await call("PUT", "/v1/kv/k", JSON.stringify({ value: 3 }))).toMatchObject({ status: 400, json: { code: "malformed" } });
+    expect(await call("PUT", "/v1/kv/k", JSON.stringify({ value: 3 }))).toMatchObject({
+      status: 400,
+      json: { code: "malformed" },
+    });
     expect(await call("PUT", "/v1/kv/k", JSON.stringify({ value: "v", extra: 1 }))).toMatchObject({ status: 400 });
     expect(await call("PUT", "/v1/kv/k")).toMatchObject({ status: 400, json: { message: "a JSON body is required" } });
     expect(await call("POST", "/v1/kv/k", JSON.stringify({ op: "increment" }))).toMatchObject({ status: 400 });
@@ -143,12 +182,17 @@ describe("HTTP API: the documented answers", () => {
     expect(await call("GET", `/v1/kv/${"k".repeat(2000)}`)).toMatchObject({ status: 400 });
     expect(await call("GET", "/v1/kv/k?consistency=eventual")).toMatchObject({ status: 400 });
     expect(await call("GET", "/v1/kv/k?color=red")).toMatchObject({ status: 400 });
-    expect(await call("PUT", "/v1/kv/k?consistency=stale", JSON.stringify({ value: "v" }))).toMatchObject({ status: 400 });
+    expect(await call("PUT", "/v1/kv/k?consistency=stale", JSON.stringify({ value: "v" }))).toMatchObject({
+      status: 400,
+    });
     expect(await call("GET", "/v2/things")).toMatchObject({ status: 404, json: { code: "not-found" } });
     const patch = await call("PATCH", "/v1/kv/k", "{}");
     expect(patch).toMatchObject({ status: 405, json: { code: "method-not-allowed" } });
     expect(patch.headers.allow).toBe("GET, PUT, POST, DELETE");
-    expect(await call("PUT", "/v1/kv/k", JSON.stringify({ value: "v".repeat(70 * 1024) }))).toMatchObject({ status: 413, json: { code: "too-large" } });
+    expect(await call("PUT", "/v1/kv/k", JSON.stringify({ value: "v".repeat(70 * 1024) }))).toMatchObject({
+      status: 413,
+      json: { code: "too-large" },
+    });
   });
 
   it("serves the status page, /status, /metrics and /healthz", async () => {
@@ -163,24 +207,54 @@ describe("HTTP API: membership", () => {
   const post = (body: unknown) => call("POST", "/v1/members", typeof body === "string" ? body : JSON.stringify(body));
 
   it("shows the membership and turns each op into the core's change", async () => {
-    expect(await call("GET", "/v1/members")).toMatchObject({ status: 200, json: { replica: 1, inForce: { voters: [1, 2, 3] } } });
+    expect(await call("GET", "/v1/members")).toMatchObject({
+      status: 200,
+      json: { replica: 1, inForce: { voters: [1, 2, 3] } },
+    });
     memberResult = { _tag: "reconfigured", epoch: 12, governsFrom: 76, voters: [1, 2, 3], learners: [4] };
     const added = await post({ op: "add", id: 4 });
-    expect(added).toMatchObject({ status: 200, json: { ok: true, epoch: 12, governsFrom: 76, voters: [1, 2, 3], learners: [4] } });
-    expect(added.json?.message).toBe("replica 4 added as a learner: chosen at slot 12, the configuration voters=1,2,3 learners=4 governs from slot 76");
+    expect(added).toMatchObject({
+      status: 200,
+      json: { ok: true, epoch: 12, governsFrom: 76, voters: [1, 2, 3], learners: [4] },
+    });
+    expect(added.json?.message).toBe(
+      "replica 4 added as a learner: chosen at slot 12, the configuration voters=1,2,3 learners=4 governs from slot 76",
+    );
     await post({ op: "promote", id: 4 });
     await post({ op: "remove", id: 3, force: true });
     await post({ op: "replace", old: 2, id: 5 });
-    expect(changes.slice(-4)).toEqual([{ op: "add", replica: 4 }, { op: "promote", replica: 4 }, { op: "remove", replica: 3 }, { op: "replace", remove: 2, add: 5 }]);
+    expect(changes.slice(-4)).toEqual([
+      { op: "add", replica: 4 },
+      { op: "promote", replica: 4 },
+      { op: "remove", replica: 3 },
+      { op: "replace", remove: 2, add: 5 },
+    ]);
   });
 
   it("refuses malformed bodies with 400, naming what was wrong", async () => {
     const before = changes.length;
-    expect(await post("{nope")).toMatchObject({ status: 400, json: { code: "malformed", message: expect.stringMatching(/^body is not JSON/) as unknown } });
-    expect(await call("POST", "/v1/members")).toMatchObject({ status: 400, json: { message: "a JSON body is required" } });
-    expect(await post([1])).toMatchObject({ status: 400, json: { message: expect.stringMatching(/must be a JSON object/) as unknown } });
-    expect(await post({ id: 4 })).toMatchObject({ status: 400, json: { message: expect.stringMatching(/op must be one of "add", "promote", "remove", "replace", got none/) as unknown } });
-    expect(await post({ op: "grow", id: 4 })).toMatchObject({ status: 400, json: { message: expect.stringMatching(/got "grow"/) as unknown } });
+    expect(await post("{nope")).toMatchObject({
+      status: 400,
+      json: { code: "malformed", message: expect.stringMatching(/^body is not JSON/) as unknown },
+    });
+    expect(await call("POST", "/v1/members")).toMatchObject({
+      status: 400,
+      json: { message: "a JSON body is required" },
+    });
+    expect(await post([1])).toMatchObject({
+      status: 400,
+      json: { message: expect.stringMatching(/must be a JSON object/) as unknown },
+    });
+    expect(await post({ id: 4 })).toMatchObject({
+      status: 400,
+      json: {
+        message: expect.stringMatching(/op must be one of "add", "promote", "remove", "replace", got none/) as unknown,
+      },
+    });
+    expect(await post({ op: "grow", id: 4 })).toMatchObject({
+      status: 400,
+      json: { message: expect.stringMatching(/got "grow"/) as unknown },
+    });
     const missing = await post({ op: "add" });
     expect(missing.status).toBe(400);
     expect(missing.json?.message).toMatch(/op add.*\bid\b/s);
@@ -189,10 +263,22 @@ describe("HTTP API: membership", () => {
       expect(bad.status, JSON.stringify(id)).toBe(400);
       expect(bad.json?.message).toMatch(typeof id === "number" ? /a replica id is an integer in \[1, 1000000\]/ : /id/);
     }
-    expect(await post({ op: "add", id: 4, address: "x" })).toMatchObject({ status: 400, json: { message: expect.stringMatching(/address/) as unknown } });
-    expect(await post({ op: "replace", id: 4 })).toMatchObject({ status: 400, json: { message: expect.stringMatching(/old/) as unknown } });
-    expect(await post({ op: "replace", old: 3, id: 3 })).toMatchObject({ status: 400, json: { message: "replace needs two different replicas, got old 3 and id 3" } });
-    expect(await post({ op: "remove", id: 3, force: "yes" })).toMatchObject({ status: 400, json: { message: expect.stringMatching(/force/) as unknown } });
+    expect(await post({ op: "add", id: 4, address: "x" })).toMatchObject({
+      status: 400,
+      json: { message: expect.stringMatching(/address/) as unknown },
+    });
+    expect(await post({ op: "replace", id: 4 })).toMatchObject({
+      status: 400,
+      json: { message: expect.stringMatching(/old/) as unknown },
+    });
+    expect(await post({ op: "replace", old: 3, id: 3 })).toMatchObject({
+      status: 400,
+      json: { message: "replace needs two different replicas, got old 3 and id 3" },
+    });
+    expect(await post({ op: "remove", id: 3, force: "yes" })).toMatchObject({
+      status: 400,
+      json: { message: expect.stringMatching(/force/) as unknown },
+    });
     expect(await call("GET", "/v1/members?verbose=1")).toMatchObject({ status: 400 });
     const put = await call("PUT", "/v1/members", "{}");
     expect(put).toMatchObject({ status: 405, json: { code: "method-not-allowed" } });
@@ -201,11 +287,23 @@ describe("HTTP API: membership", () => {
   });
 
   it("maps the leader's and the core's refusals to 409, redirects like writes, and 410 once removed", async () => {
-    expect(await post({ op: "add", id: 9 })).toMatchObject({ status: 409, json: { code: "unknown-replica", message: "replica 9 has not connected" } });
-    memberResult = { _tag: "refused", reason: "replica 4 has not caught up: it reported slot 3 executed, the leader 80" };
-    expect(await post({ op: "promote", id: 4 })).toMatchObject({ status: 409, json: { code: "not-caught-up", retry: true } });
+    expect(await post({ op: "add", id: 9 })).toMatchObject({
+      status: 409,
+      json: { code: "unknown-replica", message: "replica 9 has not connected" },
+    });
+    memberResult = {
+      _tag: "refused",
+      reason: "replica 4 has not caught up: it reported slot 3 executed, the leader 80",
+    };
+    expect(await post({ op: "promote", id: 4 })).toMatchObject({
+      status: 409,
+      json: { code: "not-caught-up", retry: true },
+    });
     memberResult = { _tag: "refused", reason: "replica 7 is not a member" };
-    expect(await post({ op: "remove", id: 7 })).toMatchObject({ status: 409, json: { code: "refused", message: "replica 7 is not a member" } });
+    expect(await post({ op: "remove", id: 7 })).toMatchObject({
+      status: 409,
+      json: { code: "refused", message: "replica 7 is not a member" },
+    });
     memberResult = { _tag: "redirect", leader: 2 };
     const redirect = await post({ op: "add", id: 4 });
     expect(redirect).toMatchObject({ status: 307, json: { code: "redirect", leader: 2 } });
@@ -213,10 +311,16 @@ describe("HTTP API: membership", () => {
     memberResult = { _tag: "redirect", leader: null };
     expect(await post({ op: "add", id: 4 })).toMatchObject({ status: 503, json: { code: "no-leader" } });
     memberResult = { _tag: "unavailable", reason: "lost leadership", outcomeUnknown: true };
-    expect(await post({ op: "add", id: 4 })).toMatchObject({ status: 503, json: { code: "unavailable", outcomeUnknown: true } });
+    expect(await post({ op: "add", id: 4 })).toMatchObject({
+      status: 503,
+      json: { code: "unavailable", outcomeUnknown: true },
+    });
     retired = "replica 1 was removed from the cluster";
     try {
-      expect(await post({ op: "add", id: 4 })).toMatchObject({ status: 410, json: { code: "removed", message: "replica 1 was removed from the cluster" } });
+      expect(await post({ op: "add", id: 4 })).toMatchObject({
+        status: 410,
+        json: { code: "removed", message: "replica 1 was removed from the cluster" },
+      });
       expect(await call("GET", "/v1/kv/k")).toMatchObject({ status: 410, json: { code: "removed" } });
       expect((await call("GET", "/v1/members")).status).toBe(200);
     } finally {
@@ -228,37 +332,76 @@ describe("HTTP API: membership", () => {
 describe("HTTP API: fuzzed", () => {
   const allowed = new Set([200, 307, 400, 404, 405, 409, 413, 503]);
   memberResult = { _tag: "refused", reason: "replica 7 is not a member" };
-  const segment = fc.oneof(fc.string({ maxLength: 12 }).map(encodeURIComponent), fc.constantFrom("%", "%zz", "%E0%A4%A", "..", "", "v1", "kv"));
+  const segment = fc.oneof(
+    fc.string({ maxLength: 12 }).map(encodeURIComponent),
+    fc.constantFrom("%", "%zz", "%E0%A4%A", "..", "", "v1", "kv"),
+  );
   const path = fc.oneof(
     fc.array(segment, { maxLength: 4 }).map((s) => `/v1/kv/${s.join("/")}`),
     fc.array(segment, { maxLength: 4 }).map((s) => `/${s.join("/")}`),
     fc.constantFrom("/v1/members", "/v1/members?x=1", "/v1/members/"),
-    fc.tuple(fc.string({ maxLength: 8 }).map(encodeURIComponent), fc.string({ maxLength: 8 }).map(encodeURIComponent)).map(([k, v]) => `/v1/kv/k?${k}=${v}`),
+    fc
+      .tuple(fc.string({ maxLength: 8 }).map(encodeURIComponent), fc.string({ maxLength: 8 }).map(encodeURIComponent))
+      .map(([k, v]) => `/v1/kv/k?${k}=${v}`),
   );
   const body = fc.oneof(
     fc.constant(undefined),
     fc.json().map((j) => j),
     fc.record({ value: fc.anything() }).map((r) => JSON.stringify(r)),
-    fc.record({ op: fc.constantFrom("add", "promote", "remove", "replace", "x"), id: fc.oneof(fc.integer(), fc.string({ maxLength: 3 })), old: fc.integer(), force: fc.anything() }, { requiredKeys: [] }).map((r) => JSON.stringify(r)),
-    fc.record({ op: fc.constantFrom("cas", "append", "x"), expected: fc.oneof(fc.string(), fc.constant(null), fc.integer()), value: fc.oneof(fc.string(), fc.integer()) }, { requiredKeys: [] }).map((r) => JSON.stringify(r)),
+    fc
+      .record(
+        {
+          op: fc.constantFrom("add", "promote", "remove", "replace", "x"),
+          id: fc.oneof(fc.integer(), fc.string({ maxLength: 3 })),
+          old: fc.integer(),
+          force: fc.anything(),
+        },
+        { requiredKeys: [] },
+      )
+      .map((r) => JSON.stringify(r)),
+    fc
+      .record(
+        {
+          op: fc.constantFrom("cas", "append", "x"),
+          expected: fc.oneof(fc.string(), fc.constant(null), fc.integer()),
+          value: fc.oneof(fc.string(), fc.integer()),
+        },
+        { requiredKeys: [] },
+      )
+      .map((r) => JSON.stringify(r)),
     fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)),
   );
   const headers = fc.record(
-    { "X-Client-Id": fc.string({ maxLength: 10 }).filter((s) => /^[\x20-\x7e]*$/.test(s)), "X-Client-Seq": fc.oneof(fc.nat().map(String), fc.string({ maxLength: 5 }).filter((s) => /^[\x20-\x7e]*$/.test(s))) },
+    {
+      "X-Client-Id": fc.string({ maxLength: 10 }).filter((s) => /^[\x20-\x7e]*$/.test(s)),
+      "X-Client-Seq": fc.oneof(
+        fc.nat().map(String),
+        fc.string({ maxLength: 5 }).filter((s) => /^[\x20-\x7e]*$/.test(s)),
+      ),
+    },
     { requiredKeys: [] },
   );
 
   it("answers every request with an allowed status, and JSON {code, message} for every error", async () => {
     forced = undefined;
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom("GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS"), path, body, headers, async (method, p, b, h) => {
-        // A HEAD request carries no body (a JSON 400 to it would confuse the client's parser).
-        const reply = await call(method, p, method === "HEAD" ? undefined : b, h);
-        expect(allowed.has(reply.status), `status ${reply.status} for ${method} ${p}`).toBe(true);
-        if (reply.status >= 400 && method !== "HEAD") {
-          expect(reply.json).toMatchObject({ code: expect.any(String) as unknown, message: expect.any(String) as unknown });
-        }
-      }),
+      fc.asyncProperty(
+        fc.constantFrom("GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS"),
+        path,
+        body,
+        headers,
+        async (method, p, b, h) => {
+          // A HEAD request carries no body (a JSON 400 to it would confuse the client's parser).
+          const reply = await call(method, p, method === "HEAD" ? undefined : b, h);
+          expect(allowed.has(reply.status), `status ${reply.status} for ${method} ${p}`).toBe(true);
+          if (reply.status >= 400 && method !== "HEAD") {
+            expect(reply.json).toMatchObject({
+              code: expect.any(String) as unknown,
+              message: expect.any(String) as unknown,
+            });
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });

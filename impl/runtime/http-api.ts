@@ -81,7 +81,13 @@ const PostBody = Schema.Union(
   Schema.Struct({ op: Schema.Literal("append"), value: Schema.String }),
 );
 const decodeInput = Schema.decodeUnknownEither(KvInput);
-const MemberId = Schema.Number.pipe(Schema.filter((n) => (Number.isInteger(n) && n >= 1 && n <= replicaIdMax) || `a replica id is an integer in [1, ${replicaIdMax}], got ${n}`));
+const MemberId = Schema.Number.pipe(
+  Schema.filter(
+    (n) =>
+      (Number.isInteger(n) && n >= 1 && n <= replicaIdMax) ||
+      `a replica id is an integer in [1, ${replicaIdMax}], got ${n}`,
+  ),
+);
 const memberBodies = {
   add: Schema.Struct({ op: Schema.Literal("add"), id: MemberId }),
   promote: Schema.Struct({ op: Schema.Literal("promote"), id: MemberId }),
@@ -116,7 +122,13 @@ function decodeWith<A, E>(schema: Schema.Schema<A, E>, value: unknown, what: str
 function readBody(request: http.IncomingMessage, limit: number): Promise<string> {
   const declared = Number(request.headers["content-length"] ?? "0");
   if (Number.isFinite(declared) && declared > limit) {
-    return Promise.reject(new Refusal({ status: 413, code: "too-large", message: `body of ${declared} bytes exceeds the limit of ${limit} bytes` }));
+    return Promise.reject(
+      new Refusal({
+        status: 413,
+        code: "too-large",
+        message: `body of ${declared} bytes exceeds the limit of ${limit} bytes`,
+      }),
+    );
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -152,45 +164,81 @@ function parseJsonBody(text: string): unknown {
 
 /** Decode the body of POST /v1/members: the op first, so that an unknown op gets a short answer. */
 export function decodeMemberRequest(body: unknown): MemberRequest {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) refuse(400, "malformed", "POST /v1/members body must be a JSON object such as {\"op\":\"add\",\"id\":4}");
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    refuse(400, "malformed", 'POST /v1/members body must be a JSON object such as {"op":"add","id":4}');
   const op = (body as Record<string, unknown>).op;
   const known = memberOps.find((name) => name === op);
-  if (known === undefined) refuse(400, "malformed", `POST /v1/members body: op must be one of ${memberOps.map((o) => JSON.stringify(o)).join(", ")}, got ${op === undefined ? "none" : JSON.stringify(op)}`);
-  const request: MemberRequest = decodeWith<MemberRequest, unknown>(memberBodies[known] as Schema.Schema<MemberRequest, unknown>, body, `POST /v1/members body (op ${known})`);
-  if (request.op === "replace" && request.old === request.id) refuse(400, "malformed", `replace needs two different replicas, got old ${request.old} and id ${request.id}`);
+  if (known === undefined)
+    refuse(
+      400,
+      "malformed",
+      `POST /v1/members body: op must be one of ${memberOps.map((o) => JSON.stringify(o)).join(", ")}, got ${op === undefined ? "none" : JSON.stringify(op)}`,
+    );
+  const request: MemberRequest = decodeWith<MemberRequest, unknown>(
+    memberBodies[known] as Schema.Schema<MemberRequest, unknown>,
+    body,
+    `POST /v1/members body (op ${known})`,
+  );
+  if (request.op === "replace" && request.old === request.id)
+    refuse(400, "malformed", `replace needs two different replicas, got old ${request.old} and id ${request.id}`);
   return request;
 }
 
 /** The core's change for a client's request. */
 export function changeOf(request: MemberRequest): ConfigChange {
-  return request.op === "replace" ? { op: "replace", remove: request.old, add: request.id } : { op: request.op, replica: request.id };
+  return request.op === "replace"
+    ? { op: "replace", remove: request.old, add: request.id }
+    : { op: request.op, replica: request.id };
 }
 
 /** The core refuses a promotion (or replacement) of a learner that has not caught up: worth retrying. */
 const notCaughtUp = /has not caught up/;
 
 /** The HTTP answer for the core's answer to a membership change. */
-export function memberAnswerOf(request: MemberRequest, result: ClientResult<KvOutput>, context: { requestUrl: string; httpAddressOf: (id: ReplicaId) => string | null }): Answer {
+export function memberAnswerOf(
+  request: MemberRequest,
+  result: ClientResult<KvOutput>,
+  context: { requestUrl: string; httpAddressOf: (id: ReplicaId) => string | null },
+): Answer {
   switch (result._tag) {
     case "reconfigured": {
-      const what = request.op === "add" ? `replica ${request.id} added as a learner` : request.op === "promote" ? `replica ${request.id} promoted to voter` : request.op === "remove" ? `replica ${request.id} removed` : `replica ${request.old} replaced by ${request.id}`;
+      const what =
+        request.op === "add"
+          ? `replica ${request.id} added as a learner`
+          : request.op === "promote"
+            ? `replica ${request.id} promoted to voter`
+            : request.op === "remove"
+              ? `replica ${request.id} removed`
+              : `replica ${request.old} replaced by ${request.id}`;
       return {
         status: 200,
         body: {
           ok: true,
           message: `${what}: chosen at slot ${result.epoch}, the configuration voters=${result.voters.join(",")}${result.learners.length === 0 ? "" : ` learners=${result.learners.join(",")}`} governs from slot ${result.governsFrom}`,
-          epoch: result.epoch, governsFrom: result.governsFrom, voters: result.voters, learners: result.learners,
+          epoch: result.epoch,
+          governsFrom: result.governsFrom,
+          voters: result.voters,
+          learners: result.learners,
         },
       };
     }
     case "refused":
-      if (notCaughtUp.test(result.reason)) return { status: 409, body: { code: "not-caught-up", message: `${result.reason}; retry once it has caught up`, retry: true }, headers: { "Retry-After": "1" } };
+      if (notCaughtUp.test(result.reason))
+        return {
+          status: 409,
+          body: { code: "not-caught-up", message: `${result.reason}; retry once it has caught up`, retry: true },
+          headers: { "Retry-After": "1" },
+        };
       return { status: 409, body: { code: "refused", message: result.reason } };
     case "redirect":
     case "unavailable":
     case "stale-seq":
     case "ok":
-      if (result._tag === "ok" || result._tag === "stale-seq") return { status: 500, body: { code: "internal", message: `a key-value result (${result._tag}) for a membership change` } };
+      if (result._tag === "ok" || result._tag === "stale-seq")
+        return {
+          status: 500,
+          body: { code: "internal", message: `a key-value result (${result._tag}) for a membership change` },
+        };
       return answerOf({ _tag: "get", key: "" }, result, context);
   }
 }
@@ -216,9 +264,13 @@ function sessionOf(request: http.IncomingMessage): { clientId?: string; seq?: nu
   const clientId = single(request.headers["x-client-id"], "X-Client-Id");
   const seqText = single(request.headers["x-client-seq"], "X-Client-Seq");
   if (clientId === undefined && seqText === undefined) return {};
-  if (clientId === undefined || seqText === undefined) refuse(400, "malformed", "X-Client-Id and X-Client-Seq go together: give both or neither");
+  if (clientId === undefined || seqText === undefined)
+    refuse(400, "malformed", "X-Client-Id and X-Client-Seq go together: give both or neither");
   if (!/^[0-9]{1,16}$/.test(seqText)) refuse(400, "malformed", "X-Client-Seq must be a positive decimal integer");
-  return { clientId: decodeWith(ClientId, clientId, "X-Client-Id"), seq: decodeWith(Seq, Number(seqText), "X-Client-Seq") };
+  return {
+    clientId: decodeWith(ClientId, clientId, "X-Client-Id"),
+    seq: decodeWith(Seq, Number(seqText), "X-Client-Seq"),
+  };
 }
 
 function consistencyOf(url: URL, method: string): Consistency {
@@ -243,39 +295,91 @@ async function inputOf(request: http.IncomingMessage, key: string, limit: number
     candidate = { _tag: "put", key, value: body.value };
   } else if (method === "POST") {
     const body = decodeWith(PostBody, parseJsonBody(await readBody(request, limit)), "POST body");
-    candidate = body.op === "cas" ? { _tag: "cas", key, expected: body.expected, value: body.value } : { _tag: "append", key, value: body.value };
+    candidate =
+      body.op === "cas"
+        ? { _tag: "cas", key, expected: body.expected, value: body.value }
+        : { _tag: "append", key, value: body.value };
   } else {
-    throw new Refusal({ status: 405, code: "method-not-allowed", message: `method ${method} is not allowed on ${kvPrefix}<key>`, headers: { Allow: "GET, PUT, POST, DELETE" } });
+    throw new Refusal({
+      status: 405,
+      code: "method-not-allowed",
+      message: `method ${method} is not allowed on ${kvPrefix}<key>`,
+      headers: { Allow: "GET, PUT, POST, DELETE" },
+    });
   }
   const decoded = decodeInput(candidate, { onExcessProperty: "error" });
   if (Either.isLeft(decoded)) refuse(400, "malformed", schemaError(decoded.left));
   return decoded.right;
 }
 
-type Answer = { readonly status: number; readonly body: Record<string, unknown>; readonly headers?: Record<string, string> };
+type Answer = {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+  readonly headers?: Record<string, string>;
+};
 
 /** The HTTP answer for the core's result. */
-export function answerOf(input: KvInput, result: ClientResult<KvOutput>, context: { requestUrl: string; httpAddressOf: (id: ReplicaId) => string | null }): Answer {
+export function answerOf(
+  input: KvInput,
+  result: ClientResult<KvOutput>,
+  context: { requestUrl: string; httpAddressOf: (id: ReplicaId) => string | null },
+): Answer {
   switch (result._tag) {
     case "ok":
       return answerOk(input, result.output);
     case "redirect": {
-      if (result.leader === null) return { status: 503, body: { code: "no-leader", message: "no leader is known yet; retry shortly" }, headers: { "Retry-After": "1" } };
+      if (result.leader === null)
+        return {
+          status: 503,
+          body: { code: "no-leader", message: "no leader is known yet; retry shortly" },
+          headers: { "Retry-After": "1" },
+        };
       const address = context.httpAddressOf(result.leader);
       if (address === null) {
-        return { status: 503, body: { code: "leader-unreachable", message: `replica ${result.leader} leads, but its client address is not known here yet`, leader: result.leader }, headers: { "Retry-After": "1" } };
+        return {
+          status: 503,
+          body: {
+            code: "leader-unreachable",
+            message: `replica ${result.leader} leads, but its client address is not known here yet`,
+            leader: result.leader,
+          },
+          headers: { "Retry-After": "1" },
+        };
       }
       const location = `http://${address}${context.requestUrl}`;
-      return { status: 307, body: { code: "redirect", message: `replica ${result.leader} leads; retry at ${location}`, leader: result.leader, location }, headers: { Location: location } };
+      return {
+        status: 307,
+        body: {
+          code: "redirect",
+          message: `replica ${result.leader} leads; retry at ${location}`,
+          leader: result.leader,
+          location,
+        },
+        headers: { Location: location },
+      };
     }
     case "stale-seq":
-      return { status: 409, body: { code: "stale-seq", message: `sequence number is older than this client's last executed request (${result.lastSeq})`, lastSeq: result.lastSeq } };
+      return {
+        status: 409,
+        body: {
+          code: "stale-seq",
+          message: `sequence number is older than this client's last executed request (${result.lastSeq})`,
+          lastSeq: result.lastSeq,
+        },
+      };
     case "unavailable":
-      return { status: 503, body: { code: "unavailable", message: result.reason, outcomeUnknown: result.outcomeUnknown }, headers: { "Retry-After": "1" } };
+      return {
+        status: 503,
+        body: { code: "unavailable", message: result.reason, outcomeUnknown: result.outcomeUnknown },
+        headers: { "Retry-After": "1" },
+      };
     case "reconfigured":
     case "refused":
       // Results of membership changes; the key-value API never asks for one.
-      return { status: 500, body: { code: "internal", message: `a membership-change result (${result._tag}) for a key-value request` } };
+      return {
+        status: 500,
+        body: { code: "internal", message: `a membership-change result (${result._tag}) for a key-value request` },
+      };
   }
 }
 
@@ -300,16 +404,28 @@ function answerOk(input: KvInput, output: KvOutput): Answer {
   }
 }
 
-async function handleMembers(options: HttpApiOptions, limit: number, url: URL, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+async function handleMembers(
+  options: HttpApiOptions,
+  limit: number,
+  url: URL,
+  request: http.IncomingMessage,
+  response: http.ServerResponse,
+): Promise<void> {
   const method = request.method ?? "";
-  for (const name of url.searchParams.keys()) refuse(400, "malformed", `unknown query parameter ${JSON.stringify(name)}`);
+  for (const name of url.searchParams.keys())
+    refuse(400, "malformed", `unknown query parameter ${JSON.stringify(name)}`);
   if (method === "GET" || method === "HEAD") {
     send(response, 200, options.members.show());
     options.onResponse?.("members-show", 200);
     return;
   }
   if (method !== "POST") {
-    throw new Refusal({ status: 405, code: "method-not-allowed", message: `method ${method} is not allowed on ${membersPath}`, headers: { Allow: "GET, POST" } });
+    throw new Refusal({
+      status: 405,
+      code: "method-not-allowed",
+      message: `method ${method} is not allowed on ${membersPath}`,
+      headers: { Allow: "GET, POST" },
+    });
   }
   const body = decodeMemberRequest(parseJsonBody(await readBody(request, limit)));
   const refusal = options.members.precheck(body);
@@ -320,10 +436,20 @@ async function handleMembers(options: HttpApiOptions, limit: number, url: URL, r
   options.onResponse?.(`members-${body.op}`, answer.status);
 }
 
-function send(response: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function send(
+  response: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (response.headersSent) return;
   const text = `${JSON.stringify(body)}\n`;
-  response.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text), "Cache-Control": "no-store", ...headers });
+  response.writeHead(status, {
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": Buffer.byteLength(text),
+    "Cache-Control": "no-store",
+    ...headers,
+  });
   response.end(text);
 }
 
@@ -339,7 +465,12 @@ export function createHttpServer(options: HttpApiOptions): http.Server {
       const refusal = error instanceof Refusal ? error.error : undefined;
       if (refusal === undefined) options.log.error({ err: error }, "HTTP handler failed");
       const answer = refusal ?? { status: 500, code: "internal", message: "internal error; see the replica's log" };
-      send(response, answer.status, { code: answer.code, message: answer.message, ...answer.extra }, answer.status === 413 ? { Connection: "close", ...answer.headers } : answer.headers);
+      send(
+        response,
+        answer.status,
+        { code: answer.code, message: answer.message, ...answer.extra },
+        answer.status === 413 ? { Connection: "close", ...answer.headers } : answer.headers,
+      );
       options.onResponse?.("error", answer.status);
       if (answer.status === 413) response.on("finish", () => request.destroy());
     });
@@ -356,7 +487,9 @@ export function createHttpServer(options: HttpApiOptions): http.Server {
       return;
     }
     const text = `${JSON.stringify({ code: "malformed", message: `malformed HTTP request (${error.code ?? error.message})` })}\n`;
-    socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`);
+    socket.end(
+      `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+    );
     options.onResponse?.("malformed-http", 400);
   });
   server.headersTimeout = 10_000;
@@ -365,7 +498,12 @@ export function createHttpServer(options: HttpApiOptions): http.Server {
   return server;
 }
 
-async function handle(options: HttpApiOptions, limit: number, request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
+async function handle(
+  options: HttpApiOptions,
+  limit: number,
+  request: http.IncomingMessage,
+  response: http.ServerResponse,
+): Promise<void> {
   let url: URL;
   try {
     url = new URL(request.url ?? "/", "http://replica");
@@ -393,7 +531,12 @@ async function handle(options: HttpApiOptions, limit: number, request: http.Inco
     return;
   }
   if (method !== "GET" && method !== "HEAD") {
-    throw new Refusal({ status: 405, code: "method-not-allowed", message: `method ${method} is not allowed on ${url.pathname}`, headers: { Allow: "GET" } });
+    throw new Refusal({
+      status: 405,
+      code: "method-not-allowed",
+      message: `method ${method} is not allowed on ${url.pathname}`,
+      headers: { Allow: "GET" },
+    });
   }
   switch (url.pathname) {
     case "/":

@@ -13,7 +13,9 @@ export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "s
 export type LogLevel = (typeof logLevels)[number];
 
 /** A JSON logger on stdout (or `destination`), tagged with `replica`. Default level: info. */
-export function createLogger(options: { replica?: number; level?: LogLevel; destination?: NodeJS.WritableStream } = {}): Logger {
+export function createLogger(
+  options: { replica?: number; level?: LogLevel; destination?: NodeJS.WritableStream } = {},
+): Logger {
   const base = options.replica === undefined ? {} : { replica: options.replica };
   const config = { level: options.level ?? "info", base, timestamp: pino.stdTimeFunctions.isoTime };
   return options.destination === undefined ? pino(config) : pino(config, options.destination);
@@ -24,7 +26,14 @@ export function silentLogger(): Logger {
   return pino({ level: "silent" });
 }
 
-const levelNames: Record<number, string> = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
+const levelNames: Record<number, string> = {
+  10: "TRACE",
+  20: "DEBUG",
+  30: "INFO",
+  40: "WARN",
+  50: "ERROR",
+  60: "FATAL",
+};
 const omitted = new Set(["level", "time", "pid", "hostname", "msg", "replica"]);
 
 /** One pino JSON line as `HH:MM:SS.mmm LEVEL msg key=value ...`; non-JSON lines pass through. */

@@ -64,24 +64,35 @@ function cli(args: readonly string[]): Promise<{ code: number | null; stdout: st
 
 /** Wait until the running replicas `ids` executed the same slots to the same digest, with `voters` in force. */
 async function converged(ids: readonly number[], voters: readonly number[]): Promise<ReplicaStatus[]> {
-  return waitFor(`replicas ${ids.join(",")} to execute the same slots to the same digest, voters ${voters.join(",")} in force`, async () => {
-    const statuses = await Promise.all(ids.map((id) => cluster.status(id)));
-    if (statuses.some((s) => s === undefined)) return undefined;
-    const all = statuses as ReplicaStatus[];
-    if (new Set(all.map((s) => s.executedSlot)).size !== 1 || new Set(all.map((s) => s.digest)).size !== 1) return undefined;
-    if (!all.every((s) => s.membership.inForce.voters.join(",") === voters.join(","))) return undefined;
-    return all;
-  }, 30_000, 100);
+  return waitFor(
+    `replicas ${ids.join(",")} to execute the same slots to the same digest, voters ${voters.join(",")} in force`,
+    async () => {
+      const statuses = await Promise.all(ids.map((id) => cluster.status(id)));
+      if (statuses.some((s) => s === undefined)) return undefined;
+      const all = statuses as ReplicaStatus[];
+      if (new Set(all.map((s) => s.executedSlot)).size !== 1 || new Set(all.map((s) => s.digest)).size !== 1)
+        return undefined;
+      if (!all.every((s) => s.membership.inForce.voters.join(",") === voters.join(","))) return undefined;
+      return all;
+    },
+    30_000,
+    100,
+  );
 }
 
 /** POST a change until it is chosen (retrying while there is no leader or the learner catches up). */
 async function change(body: Record<string, unknown>): Promise<Record<string, unknown>> {
-  return waitFor(`membership change ${JSON.stringify(body)}`, async () => {
-    const reply = await cluster.client(10_000).call("POST", "/v1/members", body);
-    if (reply.status === 200) return reply.body;
-    if (reply.status === 503 || reply.body.code === "not-caught-up") return undefined;
-    throw new Error(`${reply.status} ${JSON.stringify(reply.body)}`);
-  }, 30_000, 200);
+  return waitFor(
+    `membership change ${JSON.stringify(body)}`,
+    async () => {
+      const reply = await cluster.client(10_000).call("POST", "/v1/members", body);
+      if (reply.status === 200) return reply.body;
+      if (reply.status === 503 || reply.body.code === "not-caught-up") return undefined;
+      throw new Error(`${reply.status} ${JSON.stringify(reply.body)}`);
+    },
+    30_000,
+    200,
+  );
 }
 
 describe("membership changes with real processes", () => {
@@ -97,16 +108,23 @@ describe("membership changes with real processes", () => {
       expect(early.body).toMatchObject({ code: "unknown-replica" });
       expect(String(early.body.message)).toMatch(/replica 9 has not connected to replica \d \(the leader\)/);
       // The CLI waits a little for a replica started a moment ago to connect; here it has.
-      await waitFor("replica 4 to connect to the leader", async () => {
-        const doc = await httpJson("GET", `${cluster.endpoint(leader)}/status`, undefined, {}, 2000);
-        const peers = doc.body.peers as { id: number; inbound: boolean }[];
-        return peers.some((p) => p.id === 4 && p.inbound) ? true : undefined;
-      }, 20_000, 100);
+      await waitFor(
+        "replica 4 to connect to the leader",
+        async () => {
+          const doc = await httpJson("GET", `${cluster.endpoint(leader)}/status`, undefined, {}, 2000);
+          const peers = doc.body.peers as { id: number; inbound: boolean }[];
+          return peers.some((p) => p.id === 4 && p.inbound) ? true : undefined;
+        },
+        20_000,
+        100,
+      );
       const endpoints = ["--endpoints", cluster.endpoints().slice(0, 3).join(",")];
       const added = await cli(["members", "add", "--id", "4", ...endpoints]);
       note(`members add --id 4: exit ${added.code}\n${added.stderr}${added.stdout}`);
       expect(added.code).toBe(0);
-      expect(added.stdout).toMatch(/replica 4 promoted to voter: chosen at slot \d+, the configuration voters=1,2,3,4 governs from slot \d+/);
+      expect(added.stdout).toMatch(
+        /replica 4 promoted to voter: chosen at slot \d+, the configuration voters=1,2,3,4 governs from slot \d+/,
+      );
       await writes("after-add", 20);
       const statuses = await converged([1, 2, 3, 4], [1, 2, 3, 4]);
       note(`four replicas at slot ${statuses[0]!.executedSlot}, digest ${statuses[0]!.digest}`);
@@ -115,14 +133,18 @@ describe("membership changes with real processes", () => {
       // Replica 4 started empty, and the others had truncated their logs below a snapshot: it
       // caught up by state transfer, receiving a peer's snapshot in chunks.
       const metrics = await fetch(`${cluster.endpoint(4)}/metrics`).then((r) => r.text());
-      const chunks = [...metrics.matchAll(/^paxos_lease_messages_received_total\{[^}]*type="SnapshotChunk"[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+      const chunks = [
+        ...metrics.matchAll(/^paxos_lease_messages_received_total\{[^}]*type="SnapshotChunk"[^}]*\} (\d+)$/gm),
+      ].reduce((sum, m) => sum + Number(m[1]), 0);
       note(`replica 4 received ${chunks} snapshot chunks`);
       expect(chunks).toBeGreaterThan(0);
       expect(four.membership.snapshotSlot).not.toBeNull();
       const shown = await cli(["members", ...endpoints]);
       expect(shown.code).toBe(0);
       expect(shown.stdout).toMatch(/in force: +voters 1,2,3,4 \(chosen at slot \d+/);
-      expect(shown.stdout).toMatch(/--join --initial-members 1,2,3 --peers 1=127\.0\.0\.1:\d+,2=127\.0\.0\.1:\d+,3=127\.0\.0\.1:\d+,4=127\.0\.0\.1:\d+/);
+      expect(shown.stdout).toMatch(
+        /--join --initial-members 1,2,3 --peers 1=127\.0\.0\.1:\d+,2=127\.0\.0\.1:\d+,3=127\.0\.0\.1:\d+,4=127\.0\.0\.1:\d+/,
+      );
     } catch (error) {
       note(cluster.logs());
       throw error;
@@ -161,10 +183,15 @@ describe("membership changes with real processes", () => {
       note(`remove the leader: ${String(removed.message)}`);
       expect(removed).toMatchObject({ voters: rest });
       // Until the others elect a leader (the removed one steps down at once), the answer is 503 no-leader.
-      const unsafe = await waitFor("an answer from a leader", async () => {
-        const reply = await cluster.client().call("POST", "/v1/members", { op: "remove", id: rest[0] });
-        return reply.status === 503 ? undefined : reply;
-      }, 30_000, 100);
+      const unsafe = await waitFor(
+        "an answer from a leader",
+        async () => {
+          const reply = await cluster.client().call("POST", "/v1/members", { op: "remove", id: rest[0] });
+          return reply.status === 503 ? undefined : reply;
+        },
+        30_000,
+        100,
+      );
       expect(unsafe.status).toBe(409);
       expect(unsafe.body).toMatchObject({ code: "unsafe" });
       await writes("after-remove", 20);
@@ -172,10 +199,15 @@ describe("membership changes with real processes", () => {
       const leader = await cluster.waitForLeader(30_000);
       note(`replicas ${rest.join(",")} converged; replica ${leader} leads`);
       expect(rest).toContain(leader);
-      const retired = await waitFor(`replica ${gone} to retire`, async () => {
-        const status = await cluster.status(gone);
-        return status?.role === "removed" ? status : undefined;
-      }, 30_000, 100);
+      const retired = await waitFor(
+        `replica ${gone} to retire`,
+        async () => {
+          const status = await cluster.status(gone);
+          return status?.role === "removed" ? status : undefined;
+        },
+        30_000,
+        100,
+      );
       note(`replica ${gone} retired at slot ${retired.executedSlot}`);
       expect(retired.retired).toMatch(new RegExp(`replica ${gone} was removed from the cluster`));
       const refused = await httpJson("GET", `${cluster.endpoint(gone)}${keyPath("before/1")}`, undefined, {}, 2000);
@@ -194,7 +226,9 @@ describe("membership changes with real processes", () => {
       cluster.start(gone);
       const code = await waitFor("the removed replica to refuse to start", () => cluster.member(gone).exit, 20_000);
       expect(code).toBe(3);
-      expect(cluster.member(gone).output.join("\n")).toMatch(new RegExp(`refusing to start: removed data: .*REMOVED: replica ${gone} was removed`));
+      expect(cluster.member(gone).output.join("\n")).toMatch(
+        new RegExp(`refusing to start: removed data: .*REMOVED: replica ${gone} was removed`),
+      );
       // A remaining initial member restarts with the current members as --peers (and the initial
       // members named apart): it dials the replicas that joined since and catches up.
       const initial = rest.find((id) => id <= 3)!;
@@ -202,8 +236,12 @@ describe("membership changes with real processes", () => {
       await writes("while-restarting", 5);
       // Without --initial-members its --peers would be taken as the initial configuration: refused.
       cluster.start(initial, { peers: rest });
-      expect(await waitFor("the misconfigured restart to be refused", () => cluster.member(initial).exit, 20_000)).toBe(3);
-      expect(cluster.member(initial).output.join("\n")).toMatch(/initial-members\.json: this replica was started with initial members 1,2,3, not \d,\d,\d: give --initial-members 1,2,3/);
+      expect(await waitFor("the misconfigured restart to be refused", () => cluster.member(initial).exit, 20_000)).toBe(
+        3,
+      );
+      expect(cluster.member(initial).output.join("\n")).toMatch(
+        /initial-members\.json: this replica was started with initial members 1,2,3, not \d,\d,\d: give --initial-members 1,2,3/,
+      );
       cluster.start(initial, { peers: rest, extra: ["--initial-members", "1,2,3"] });
       await writes("after-restart", 5);
       await converged(rest, rest);

@@ -9,11 +9,28 @@ import { RecentEvents, recentEventsMax } from "./status.ts";
 import type { CoreView } from "./view.ts";
 
 const base: CoreView = {
-  role: "follower", leader: null, ballot: null, promised: "(0,0)", promisedRound: 0, leaseUntil: null,
-  executedSlot: 0, commitIndex: 0, pendingCommands: 0, inflightSlots: 0, halted: null, digest: "",
+  role: "follower",
+  leader: null,
+  ballot: null,
+  promised: "(0,0)",
+  promisedRound: 0,
+  leaseUntil: null,
+  executedSlot: 0,
+  commitIndex: 0,
+  pendingCommands: 0,
+  inflightSlots: 0,
+  halted: null,
+  digest: "",
   membership: {
-    initialMembers: [1, 2, 3], alpha: 64, inForce: { epoch: 0, governsFrom: 1, voters: [1, 2, 3], learners: [] }, pending: [],
-    self: "voter", joining: false, transfer: null, snapshotSlot: null, progress: new Map(),
+    initialMembers: [1, 2, 3],
+    alpha: 64,
+    inForce: { epoch: 0, governsFrom: 1, voters: [1, 2, 3], learners: [] },
+    pending: [],
+    self: "voter",
+    joining: false,
+    transfer: null,
+    snapshotSlot: null,
+    progress: new Map(),
   },
 };
 const report = { events: 1, records: 1, fsyncMs: 2, sends: 0, replies: 0 };
@@ -26,7 +43,12 @@ async function value(metrics: ReplicaMetrics, name: string): Promise<number> {
 describe("replica metrics", () => {
   it("derive commits, elections, leaderships and renewals from view changes", async () => {
     let view = base;
-    const metrics = new ReplicaMetrics(1, { events: () => 3, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map([[2, 10]]) }, () => view, () => 0);
+    const metrics = new ReplicaMetrics(
+      1,
+      { events: () => 3, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map([[2, 10]]) },
+      () => view,
+      () => 0,
+    );
     const step = (next: Partial<CoreView>): void => {
       const before = view;
       view = { ...view, ...next };
@@ -52,7 +74,12 @@ describe("replica metrics", () => {
 
   it("show the membership: voters and learners in force, its epoch, pending configurations", async () => {
     let view = base;
-    const metrics = new ReplicaMetrics(1, { events: () => 0, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map() }, () => view, () => 0);
+    const metrics = new ReplicaMetrics(
+      1,
+      { events: () => 0, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map() },
+      () => view,
+      () => 0,
+    );
     expect(await value(metrics, "paxos_lease_configuration_voters")).toBe(3);
     expect(await value(metrics, "paxos_lease_configuration_learners")).toBe(0);
     expect(await value(metrics, "paxos_lease_configurations_pending")).toBe(0);
@@ -72,6 +99,11 @@ describe("replica metrics", () => {
     expect(list.length).toBe(recentEventsMax);
     expect(list[0]!.text).toBe(`e${recentEventsMax + 19}`);
     events.noteViewChange(base, { ...base, role: "leader", ballot: "(2,1)", leader: 1 });
-    expect(events.list().slice(0, 2).map((e) => e.text)).toEqual(["leader is replica 1", "became leader in ballot (2,1)"]);
+    expect(
+      events
+        .list()
+        .slice(0, 2)
+        .map((e) => e.text),
+    ).toEqual(["leader is replica 1", "became leader in ballot (2,1)"]);
   });
 });

@@ -20,11 +20,31 @@ export interface DepthSource {
 /** The metric set of one replica. */
 export class ReplicaMetrics {
   readonly registry = new Registry();
-  private readonly commits = new Counter({ name: "paxos_lease_commits_total", help: "Slots executed (commits applied to the state machine)", registers: [this.registry] });
-  private readonly renewals = new Counter({ name: "paxos_lease_lease_renewals_total", help: "Times this replica, as leader, extended its lease", registers: [this.registry] });
-  private readonly elections = new Counter({ name: "paxos_lease_elections_total", help: "Campaigns this replica started (became candidate)", registers: [this.registry] });
-  private readonly leaderships = new Counter({ name: "paxos_lease_leaderships_total", help: "Times this replica became leader", registers: [this.registry] });
-  private readonly leaderChanges = new Counter({ name: "paxos_lease_leader_changes_total", help: "Changes of the leader this replica believes in", registers: [this.registry] });
+  private readonly commits = new Counter({
+    name: "paxos_lease_commits_total",
+    help: "Slots executed (commits applied to the state machine)",
+    registers: [this.registry],
+  });
+  private readonly renewals = new Counter({
+    name: "paxos_lease_lease_renewals_total",
+    help: "Times this replica, as leader, extended its lease",
+    registers: [this.registry],
+  });
+  private readonly elections = new Counter({
+    name: "paxos_lease_elections_total",
+    help: "Campaigns this replica started (became candidate)",
+    registers: [this.registry],
+  });
+  private readonly leaderships = new Counter({
+    name: "paxos_lease_leaderships_total",
+    help: "Times this replica became leader",
+    registers: [this.registry],
+  });
+  private readonly leaderChanges = new Counter({
+    name: "paxos_lease_leader_changes_total",
+    help: "Changes of the leader this replica believes in",
+    registers: [this.registry],
+  });
   private readonly fsync = new Histogram({
     name: "paxos_lease_fsync_seconds",
     help: "Duration of one group commit (transaction plus fsync)",
@@ -37,21 +57,75 @@ export class ReplicaMetrics {
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 1024],
     registers: [this.registry],
   });
-  private readonly batchEvents = new Histogram({ name: "paxos_lease_batch_events", help: "Events handled per batch", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers: [this.registry] });
-  readonly messagesSent = new Counter({ name: "paxos_lease_messages_sent_total", help: "Messages sent to peers", labelNames: ["to"], registers: [this.registry] });
-  readonly messagesReceived = new Counter({ name: "paxos_lease_messages_received_total", help: "Messages received from peers", labelNames: ["from", "type"], registers: [this.registry] });
-  readonly messagesDropped = new Counter({ name: "paxos_lease_messages_dropped_total", help: "Messages not sent or not queued", labelNames: ["reason"], registers: [this.registry] });
-  readonly framesRejected = new Counter({ name: "paxos_lease_peer_connections_rejected_total", help: "Peer connections closed for a bad frame, message or handshake", registers: [this.registry] });
-  readonly httpResponses = new Counter({ name: "paxos_lease_http_responses_total", help: "Client API responses", labelNames: ["route", "status"], registers: [this.registry] });
-  readonly alarms = new Counter({ name: "paxos_lease_divergence_alarms_total", help: "Replica divergence alarms raised by the core", registers: [this.registry] });
+  private readonly batchEvents = new Histogram({
+    name: "paxos_lease_batch_events",
+    help: "Events handled per batch",
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [this.registry],
+  });
+  readonly messagesSent = new Counter({
+    name: "paxos_lease_messages_sent_total",
+    help: "Messages sent to peers",
+    labelNames: ["to"],
+    registers: [this.registry],
+  });
+  readonly messagesReceived = new Counter({
+    name: "paxos_lease_messages_received_total",
+    help: "Messages received from peers",
+    labelNames: ["from", "type"],
+    registers: [this.registry],
+  });
+  readonly messagesDropped = new Counter({
+    name: "paxos_lease_messages_dropped_total",
+    help: "Messages not sent or not queued",
+    labelNames: ["reason"],
+    registers: [this.registry],
+  });
+  readonly framesRejected = new Counter({
+    name: "paxos_lease_peer_connections_rejected_total",
+    help: "Peer connections closed for a bad frame, message or handshake",
+    registers: [this.registry],
+  });
+  readonly httpResponses = new Counter({
+    name: "paxos_lease_http_responses_total",
+    help: "Client API responses",
+    labelNames: ["route", "status"],
+    registers: [this.registry],
+  });
+  readonly alarms = new Counter({
+    name: "paxos_lease_divergence_alarms_total",
+    help: "Replica divergence alarms raised by the core",
+    registers: [this.registry],
+  });
 
   constructor(replica: ReplicaId, depths: DepthSource, view: () => CoreView, clockNowMs: () => number) {
     this.registry.setDefaultLabels({ replica: String(replica) });
     collectDefaultMetrics({ register: this.registry, prefix: "paxos_lease_process_" });
     const registers = [this.registry];
-    new Gauge({ name: "paxos_lease_event_queue_depth", help: "Events waiting for the core", registers, collect() { this.set(depths.events()); } });
-    new Gauge({ name: "paxos_lease_client_requests_pending", help: "Client requests waiting for a reply", registers, collect() { this.set(depths.requests()); } });
-    new Gauge({ name: "paxos_lease_peer_events_dropped", help: "Peer messages dropped because the event queue was full", registers, collect() { this.set(depths.droppedEvents()); } });
+    new Gauge({
+      name: "paxos_lease_event_queue_depth",
+      help: "Events waiting for the core",
+      registers,
+      collect() {
+        this.set(depths.events());
+      },
+    });
+    new Gauge({
+      name: "paxos_lease_client_requests_pending",
+      help: "Client requests waiting for a reply",
+      registers,
+      collect() {
+        this.set(depths.requests());
+      },
+    });
+    new Gauge({
+      name: "paxos_lease_peer_events_dropped",
+      help: "Peer messages dropped because the event queue was full",
+      registers,
+      collect() {
+        this.set(depths.droppedEvents());
+      },
+    });
     new Gauge({
       name: "paxos_lease_peer_outbound_bytes",
       help: "Bytes queued on the outbound connection to a peer",
@@ -61,16 +135,86 @@ export class ReplicaMetrics {
         for (const [peer, bytes] of depths.outboundBytes()) this.set({ peer: String(peer) }, bytes);
       },
     });
-    new Gauge({ name: "paxos_lease_is_leader", help: "1 when this replica leads", registers, collect() { this.set(view().role === "leader" ? 1 : 0); } });
-    new Gauge({ name: "paxos_lease_executed_slot", help: "Highest slot executed", registers, collect() { this.set(view().executedSlot); } });
-    new Gauge({ name: "paxos_lease_commit_index", help: "Highest slot known chosen (with all below)", registers, collect() { this.set(view().commitIndex); } });
-    new Gauge({ name: "paxos_lease_promised_round", help: "Round of the highest ballot promised", registers, collect() { this.set(view().promisedRound); } });
-    new Gauge({ name: "paxos_lease_leader_pending_commands", help: "Client commands a leader holds before proposing", registers, collect() { this.set(view().pendingCommands); } });
-    new Gauge({ name: "paxos_lease_leader_inflight_slots", help: "Slots proposed and not yet chosen", registers, collect() { this.set(view().inflightSlots); } });
-    new Gauge({ name: "paxos_lease_configuration_voters", help: "Voters of the configuration in force", registers, collect() { this.set(view().membership.inForce.voters.length); } });
-    new Gauge({ name: "paxos_lease_configuration_learners", help: "Learners of the configuration in force", registers, collect() { this.set(view().membership.inForce.learners.length); } });
-    new Gauge({ name: "paxos_lease_configuration_epoch", help: "Slot at which the configuration in force was chosen (0: the initial one)", registers, collect() { this.set(view().membership.inForce.epoch); } });
-    new Gauge({ name: "paxos_lease_configurations_pending", help: "Chosen configurations that govern later slots", registers, collect() { this.set(view().membership.pending.length); } });
+    new Gauge({
+      name: "paxos_lease_is_leader",
+      help: "1 when this replica leads",
+      registers,
+      collect() {
+        this.set(view().role === "leader" ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "paxos_lease_executed_slot",
+      help: "Highest slot executed",
+      registers,
+      collect() {
+        this.set(view().executedSlot);
+      },
+    });
+    new Gauge({
+      name: "paxos_lease_commit_index",
+      help: "Highest slot known chosen (with all below)",
+      registers,
+      collect() {
+        this.set(view().commitIndex);
+      },
+    });
+    new Gauge({
+      name: "paxos_lease_promised_round",
+      help: "Round of the highest ballot promised",
+      registers,
+      collect() {
+        this.set(view().promisedRound);
+      },
+    });
+    new Gauge({
+      name: "paxos_lease_leader_pending_commands",
+      help: "Client commands a leader holds before proposing",
+      registers,
+      collect() {
+        this.set(view().pendingCommands);
+      },
+    });
+    new Gauge({
+      name: "paxos_lease_leader_inflight_slots",
+      help: "Slots proposed and not yet chosen",
+      registers,
+      collect() {
+        this.set(view().inflightSlots);
+      },
+    });
+    new Gauge({
+      name: "paxos_lease_configuration_voters",
+      help: "Voters of the configuration in force",
+      registers,
+      collect() {
+        this.set(view().membership.inForce.voters.length);
+      },
+    });
+    new Gauge({
+      name: "paxos_lease_configuration_learners",
+      help: "Learners of the configuration in force",
+      registers,
+      collect() {
+        this.set(view().membership.inForce.learners.length);
+      },
+    });
+    new Gauge({
+      name: "paxos_lease_configuration_epoch",
+      help: "Slot at which the configuration in force was chosen (0: the initial one)",
+      registers,
+      collect() {
+        this.set(view().membership.inForce.epoch);
+      },
+    });
+    new Gauge({
+      name: "paxos_lease_configurations_pending",
+      help: "Chosen configurations that govern later slots",
+      registers,
+      collect() {
+        this.set(view().membership.pending.length);
+      },
+    });
     new Gauge({
       name: "paxos_lease_lease_remaining_seconds",
       help: "Time left on this leader's lease by its own clock (0 when not leader)",
@@ -90,11 +234,13 @@ export class ReplicaMetrics {
       this.commitRecords.observe(report.records);
     }
     if (after.executedSlot > before.executedSlot) this.commits.inc(after.executedSlot - before.executedSlot);
-    if (after.role === "candidate" && (before.role !== "candidate" || after.ballot !== before.ballot)) this.elections.inc();
+    if (after.role === "candidate" && (before.role !== "candidate" || after.ballot !== before.ballot))
+      this.elections.inc();
     if (after.role === "leader" && (before.role !== "leader" || after.ballot !== before.ballot)) this.leaderships.inc();
     if (after.leader !== before.leader && after.leader !== null) this.leaderChanges.inc();
     const renewed = before.role === "leader" && after.role === "leader" && after.ballot === before.ballot;
-    if (renewed && after.leaseUntil !== null && before.leaseUntil !== null && after.leaseUntil > before.leaseUntil) this.renewals.inc();
+    if (renewed && after.leaseUntil !== null && before.leaseUntil !== null && after.leaseUntil > before.leaseUntil)
+      this.renewals.inc();
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

@@ -19,7 +19,16 @@ import type { ReplicaId } from "../core/events.ts";
 import { compactRecords } from "../core/records.ts";
 import type { MonotonicClock } from "./clock.ts";
 import type { SlowDisk } from "./slow-disk.ts";
-import { kvAdapter, kvCodecs, kvConfig, kvInitialState, kvStep, type KvMessage, type KvRecord, type KvReplicaState } from "./core-adapter.ts";
+import {
+  kvAdapter,
+  kvCodecs,
+  kvConfig,
+  kvInitialState,
+  kvStep,
+  type KvMessage,
+  type KvRecord,
+  type KvReplicaState,
+} from "./core-adapter.ts";
 import { Driver, type BatchReport } from "./driver.ts";
 import { createHttpServer, type ApiError, type MemberRequest } from "./http-api.ts";
 import type { Logger } from "./log.ts";
@@ -90,7 +99,6 @@ export interface RunningReplica {
   stop(): Promise<void>;
 }
 
-
 type KvDriver = Driver<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutput>;
 
 /** Open storage, then start the core, the transport and the HTTP server. Throws StorageError or ConfigError before serving anything. */
@@ -123,15 +131,21 @@ class ReplicaProcess implements RunningReplica {
 
   constructor(private readonly options: ReplicaOptions) {
     const { id, clock } = options;
-    if (!options.members.has(id)) throw new Error(`replica ${id} is not in the member list (${[...options.members.keys()].join(", ")})`);
+    if (!options.members.has(id))
+      throw new Error(`replica ${id} is not in the member list (${[...options.members.keys()].join(", ")})`);
     const joining = options.joining === true;
-    if (joining && options.initialMembers === undefined) throw new Error("a joining replica needs the cluster's initial members (--initial-members)");
+    if (joining && options.initialMembers === undefined)
+      throw new Error("a joining replica needs the cluster's initial members (--initial-members)");
     const initialMembers = options.initialMembers ?? [...options.members.keys()];
     const config = kvConfig(id, initialMembers, options.core, joining);
     this.removedMarker = path.join(options.dataDir, "REMOVED");
     if (fs.existsSync(this.removedMarker)) {
       const why = fs.readFileSync(this.removedMarker, "utf8").trim().slice(0, 300);
-      throw new StorageError("removed", this.removedMarker, `${why === "" ? `replica ${id} was removed from the cluster` : why}; a removed replica never serves again: delete this directory, and add a replica under a new id`);
+      throw new StorageError(
+        "removed",
+        this.removedMarker,
+        `${why === "" ? `replica ${id} was removed from the cluster` : why}; a removed replica never serves again: delete this directory, and add a replica under a new id`,
+      );
     }
     const opened = Storage.open<KvRecord>({
       dir: options.dataDir,
@@ -148,16 +162,31 @@ class ReplicaProcess implements RunningReplica {
       opened.storage.close();
       throw error;
     }
-    options.log.info({ file: opened.storage.file, records: opened.records.length, created: opened.created }, "storage opened");
+    options.log.info(
+      { file: opened.storage.file, records: opened.records.length, created: opened.created },
+      "storage opened",
+    );
     this.storage = opened.storage;
     this.records = opened.records;
     const incarnation = randomBytes(8).toString("hex");
     // The clock's injected skew (test-only; 1 and 0 otherwise) lets trace validation map readings to true time.
-    const header = { clusterId: options.clusterId, members: config.members, leaseMs: config.leaseMs, clockRate: clock.rate, clockOffsetMs: clock.offsetMs };
-    this.trace = options.traceFile === undefined ? undefined : new TraceWriter(options.traceFile, id, kvCodecs, incarnation, header);
+    const header = {
+      clusterId: options.clusterId,
+      members: config.members,
+      leaseMs: config.leaseMs,
+      clockRate: clock.rate,
+      clockOffsetMs: clock.offsetMs,
+    };
+    this.trace =
+      options.traceFile === undefined
+        ? undefined
+        : new TraceWriter(options.traceFile, id, kvCodecs, incarnation, header);
     this.startedAtMs = clock.nowMs();
     this.events = new RecentEvents(() => clock.nowMs());
-    this.events.add("info", `started with ${opened.records.length} durable records${opened.created ? " (fresh store)" : ""}`);
+    this.events.add(
+      "info",
+      `started with ${opened.records.length} durable records${opened.created ? " (fresh store)" : ""}`,
+    );
     this.advertiseHttp = options.advertiseHttp ?? formatAddress(options.http);
     const initial = kvInitialState(config);
     this.lastView = kvAdapter.view(initial);
@@ -191,7 +220,12 @@ class ReplicaProcess implements RunningReplica {
     }
     const members = [...this.options.members.keys()];
     const joining = this.options.joining === true;
-    this.options.log.info({ http: this.httpAddress, peer: formatAddress(this.listenAddress()), members, joining }, joining ? "replica serving; waiting to be added to the cluster (POST /v1/members at the leader)" : "replica serving");
+    this.options.log.info(
+      { http: this.httpAddress, peer: formatAddress(this.listenAddress()), members, joining },
+      joining
+        ? "replica serving; waiting to be added to the cluster (POST /v1/members at the leader)"
+        : "replica serving",
+    );
     if (joining) this.events.add("info", "joining: waiting to be added as a learner");
   }
 
@@ -234,7 +268,10 @@ class ReplicaProcess implements RunningReplica {
       onAlarm: (alarm) => {
         this.metrics.alarms.inc();
         this.events.add("error", `divergence alarm at slot ${alarm.slot}: ${alarm.message}`);
-        log.error({ slot: alarm.slot, replicas: alarm.replicas, digests: alarm.digests }, `replica divergence: ${alarm.message}`);
+        log.error(
+          { slot: alarm.slot, replicas: alarm.replicas, digests: alarm.digests },
+          `replica divergence: ${alarm.message}`,
+        );
       },
       onFatal: (error) => {
         log.fatal({ err: error }, "replica stopping: the core or storage failed");
@@ -253,7 +290,10 @@ class ReplicaProcess implements RunningReplica {
     this.noteMembership(before, view);
     if (view.role === before.role && view.leader === before.leader && view.ballot === before.ballot) return;
     this.events.noteViewChange(before, view);
-    this.options.log.info({ role: view.role, leader: view.leader, ballot: view.ballot, executedSlot: view.executedSlot }, `role ${view.role}, leader ${view.leader ?? "unknown"}`);
+    this.options.log.info(
+      { role: view.role, leader: view.leader, ballot: view.ballot, executedSlot: view.executedSlot },
+      `role ${view.role}, leader ${view.leader ?? "unknown"}`,
+    );
   }
 
   /** Log membership changes this replica executed, and retire once it knows it was removed. */
@@ -264,7 +304,10 @@ class ReplicaProcess implements RunningReplica {
     if (latest.epoch !== previous.epoch && view.role !== "starting") {
       const text = `configuration chosen at slot ${latest.epoch}: voters ${latest.voters.join(",")}${latest.learners.length === 0 ? "" : `, learners ${latest.learners.join(",")}`}; governs from slot ${latest.governsFrom}`;
       this.events.add("info", text);
-      this.options.log.info({ epoch: latest.epoch, governsFrom: latest.governsFrom, voters: latest.voters, learners: latest.learners }, text);
+      this.options.log.info(
+        { epoch: latest.epoch, governsFrom: latest.governsFrom, voters: latest.voters, learners: latest.learners },
+        text,
+      );
     }
     if (this.retiredReason !== null || m.self !== "none") {
       this.removalSeenAtMs = null;
@@ -280,13 +323,18 @@ class ReplicaProcess implements RunningReplica {
     // before it may still need this replica's vote), or for a grace period if it never gets there.
     const governs = m.inForce.epoch === latest.epoch;
     if (!governs && now - this.removalSeenAtMs < (this.options.retireGraceMs ?? 5000)) return;
-    this.retire(`replica ${this.options.id} was removed from the cluster: the configuration chosen at slot ${latest.epoch} (voters ${latest.voters.join(",")}${latest.learners.length === 0 ? "" : `, learners ${latest.learners.join(",")}`}) does not include it`);
+    this.retire(
+      `replica ${this.options.id} was removed from the cluster: the configuration chosen at slot ${latest.epoch} (voters ${latest.voters.join(",")}${latest.learners.length === 0 ? "" : `, learners ${latest.learners.join(",")}`}) does not include it`,
+    );
   }
 
   /** Stop the core and the links; keep answering /status; mark the data directory. */
   private retire(reason: string): void {
     this.retiredReason = reason;
-    this.options.log.warn({ reason }, "replica removed from the cluster: it stops serving; stop this process and delete its data directory");
+    this.options.log.warn(
+      { reason },
+      "replica removed from the cluster: it stops serving; stop this process and delete its data directory",
+    );
     this.events.add("warn", `${reason}; this replica no longer serves`);
     try {
       fs.writeFileSync(this.removedMarker, `${reason}\n`);
@@ -308,7 +356,11 @@ class ReplicaProcess implements RunningReplica {
       listen: this.listenAddress(),
       peers: new Map([...this.options.members].filter(([peer]) => peer !== id)),
       codec: kvCodecs.message,
-      info: { http: this.advertiseHttp, incarnation, peer: formatAddress(this.options.advertisePeer ?? this.options.members.get(id)!) },
+      info: {
+        http: this.advertiseHttp,
+        incarnation,
+        peer: formatAddress(this.options.advertisePeer ?? this.options.members.get(id)!),
+      },
       clock: this.options.clock,
       log: this.options.log,
       onMessage: (from, message, wireId, senderIncarnation) => {
@@ -322,7 +374,8 @@ class ReplicaProcess implements RunningReplica {
         this.events.add("warn", `closed a peer connection: ${reason.slice(0, 200)}`);
       },
       onDropped: (_to, reason) => this.metrics.messagesDropped.inc({ reason }),
-      onPeerLearned: (peer, address) => this.events.add("info", `learned replica ${peer} at ${formatAddress(address)} (it connected to us)`),
+      onPeerLearned: (peer, address) =>
+        this.events.add("info", `learned replica ${peer} at ${formatAddress(address)} (it connected to us)`),
       onPeerEvent: (peer, event) => {
         if (event === "connected") this.events.add("info", `link to replica ${peer} up`);
         if (event === "disconnected") this.events.add("warn", `link to replica ${peer} down`);
@@ -337,7 +390,12 @@ class ReplicaProcess implements RunningReplica {
       droppedEvents: () => this.driver.depths.droppedEvents,
       outboundBytes: () => this.transport.outboundQueuedBytes(),
     };
-    return new ReplicaMetrics(this.options.id, depths, () => kvAdapter.view(this.driver.state), () => this.options.clock.nowMs());
+    return new ReplicaMetrics(
+      this.options.id,
+      depths,
+      () => kvAdapter.view(this.driver.state),
+      () => this.options.clock.nowMs(),
+    );
   }
 
   private status(): ReplicaStatus {
@@ -367,20 +425,24 @@ class ReplicaProcess implements RunningReplica {
     const ids = new Set<ReplicaId>([...m.inForce.voters, ...m.inForce.learners, ...latest.voters, ...latest.learners]);
     for (const c of m.pending) for (const r of [...c.voters, ...c.learners]) ids.add(r);
     const health = new Map(this.transport.health().map((h) => [h.id, h]));
-    const replicas = [...ids].sort((a, b) => a - b).map((id) => {
-      const self = id === this.options.id;
-      const executed = self ? view.executedSlot : (m.progress.get(id) ?? this.peerExecuted.get(id) ?? null);
-      const address = self ? (this.options.advertisePeer ?? this.options.members.get(id)!) : this.transport.peerAddress(id);
-      return {
-        id,
-        role: latest.voters.includes(id) ? "voter" : latest.learners.includes(id) ? "learner" : "leaving",
-        peerAddress: address === null ? null : formatAddress(address),
-        http: this.httpOf(id),
-        connected: self ? null : (health.get(id)?.outbound ?? false),
-        executedSlot: executed,
-        lag: executed === null ? null : view.executedSlot - executed,
-      };
-    });
+    const replicas = [...ids]
+      .sort((a, b) => a - b)
+      .map((id) => {
+        const self = id === this.options.id;
+        const executed = self ? view.executedSlot : (m.progress.get(id) ?? this.peerExecuted.get(id) ?? null);
+        const address = self
+          ? (this.options.advertisePeer ?? this.options.members.get(id)!)
+          : this.transport.peerAddress(id);
+        return {
+          id,
+          role: latest.voters.includes(id) ? "voter" : latest.learners.includes(id) ? "learner" : "leaving",
+          peerAddress: address === null ? null : formatAddress(address),
+          http: this.httpOf(id),
+          connected: self ? null : (health.get(id)?.outbound ?? false),
+          executedSlot: executed,
+          lag: executed === null ? null : view.executedSlot - executed,
+        };
+      });
     return {
       replica: this.options.id,
       role: this.retiredReason !== null ? "removed" : view.role,
@@ -467,10 +529,20 @@ function checkInitialMembers(dataDir: string, members: readonly ReplicaId[], joi
   }
   const ids = Array.isArray(recorded.initialMembers) ? recorded.initialMembers.join(",") : "?";
   if (ids !== wanted.initialMembers.join(",")) {
-    throw new StorageError("foreign", file, `this replica was started with initial members ${ids}, not ${wanted.initialMembers.join(",")}: give --initial-members ${ids} (--peers may list the current members)`);
+    throw new StorageError(
+      "foreign",
+      file,
+      `this replica was started with initial members ${ids}, not ${wanted.initialMembers.join(",")}: give --initial-members ${ids} (--peers may list the current members)`,
+    );
   }
   if (recorded.joining !== joining) {
-    throw new StorageError("foreign", file, recorded.joining === true ? "this replica joined the cluster: start it with --join" : "this replica is an initial member: start it without --join");
+    throw new StorageError(
+      "foreign",
+      file,
+      recorded.joining === true
+        ? "this replica joined the cluster: start it with --join"
+        : "this replica is an initial member: start it without --join",
+    );
   }
 }
 

@@ -54,18 +54,26 @@ describe("three replica processes", () => {
         expect(reply.status).toBe(200);
         acknowledged.set(`before/${i}`, `v${i}`);
       }
-      note(`20 sequential writes, one client (first one redirected): ${((performance.now() - started) / 20).toFixed(1)} ms per write`);
+      note(
+        `20 sequential writes, one client (first one redirected): ${((performance.now() - started) / 20).toFixed(1)} ms per write`,
+      );
       const readsStarted = performance.now();
       for (let i = 0; i < 20; i++) expect((await client.call("GET", keyPath(`before/${i}`))).body.value).toBe(`v${i}`);
-      note(`20 sequential linearizable reads at the leader: ${((performance.now() - readsStarted) / 20).toFixed(1)} ms per read`);
+      note(
+        `20 sequential linearizable reads at the leader: ${((performance.now() - readsStarted) / 20).toFixed(1)} ms per read`,
+      );
       // Leadership may move under load (a slow event loop misses a lease renewal): ask again.
       leader = await cluster.waitForLeader(30_000);
       const follower = leader === 1 ? 2 : 1;
       // A stale read on a follower never waits for the leader; it catches up shortly.
-      await waitFor("the follower's stale read to show the last write", async () => {
-        const reply = await cluster.client().call("GET", `${keyPath("before/19")}?consistency=stale`);
-        return reply.body.value === "v19" ? true : undefined;
-      }, 10_000);
+      await waitFor(
+        "the follower's stale read to show the last write",
+        async () => {
+          const reply = await cluster.client().call("GET", `${keyPath("before/19")}?consistency=stale`);
+          return reply.body.value === "v19" ? true : undefined;
+        },
+        10_000,
+      );
       expect((await cluster.status(follower))?.leader).not.toBeNull();
     } catch (error) {
       note(cluster.logs());
@@ -89,18 +97,23 @@ describe("three replica processes", () => {
           note(`killed leader ${leader}`);
         }
         // Appends in one session: a retry after an unknown outcome must not append twice.
-        const reply = await cluster.client(45_000).call("POST", keyPath(counter), { op: "append", value: "x" }, { clientId: session.clientId, seq: seq++ });
+        const reply = await cluster
+          .client(45_000)
+          .call("POST", keyPath(counter), { op: "append", value: "x" }, { clientId: session.clientId, seq: seq++ });
         expect(reply.status, JSON.stringify(reply.body)).toBe(200);
         appendsAcknowledged += 1;
         if (i === 10) firstAfterKill = performance.now();
         expect(await put(`during/${i}`, `w${i}`)).toBe(true);
       }
-      note(`first write after the kill completed after ${(firstAfterKill - killedAt).toFixed(0)} ms (failover plus client retries)`);
+      note(
+        `first write after the kill completed after ${(firstAfterKill - killedAt).toFixed(0)} ms (failover plus client retries)`,
+      );
       const newLeader = await cluster.waitForLeader(30_000);
       expect(newLeader).not.toBe(leader);
       note(`new leader is replica ${newLeader}`);
       const metrics = await fetch(`${cluster.endpoint(newLeader)}/metrics`).then((r) => r.text());
-      const sample = (name: string): number => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, "m").exec(metrics)?.[1] ?? Number.NaN);
+      const sample = (name: string): number =>
+        Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, "m").exec(metrics)?.[1] ?? Number.NaN);
       expect(sample("paxos_lease_is_leader")).toBe(1);
       expect(sample("paxos_lease_leaderships_total")).toBeGreaterThanOrEqual(1);
       expect(sample("paxos_lease_commits_total")).toBeGreaterThan(0);
@@ -119,14 +132,21 @@ describe("three replica processes", () => {
       cluster.start(restarted);
       await put("after/restart", "caught-up");
       // The restarted replica may even become leader again; either way all three converge.
-      const slots = await waitFor("every replica, the restarted one included, to execute the same slots", async () => {
-        const statuses = await Promise.all(cluster.members.map((m) => cluster.status(m.id)));
-        if (statuses.some((s) => s === undefined) || !statuses.some((s) => s!.role === "leader")) return undefined;
-        const executed = new Set(statuses.map((s) => s!.executedSlot));
-        // Equal executed slots must mean equal executed states: the digests agree too.
-        const digests = new Set(statuses.map((s) => s!.digest));
-        return executed.size === 1 && digests.size === 1 && statuses[0]!.executedSlot > 0 ? statuses[0]!.executedSlot : undefined;
-      }, 60_000, 200);
+      const slots = await waitFor(
+        "every replica, the restarted one included, to execute the same slots",
+        async () => {
+          const statuses = await Promise.all(cluster.members.map((m) => cluster.status(m.id)));
+          if (statuses.some((s) => s === undefined) || !statuses.some((s) => s!.role === "leader")) return undefined;
+          const executed = new Set(statuses.map((s) => s!.executedSlot));
+          // Equal executed slots must mean equal executed states: the digests agree too.
+          const digests = new Set(statuses.map((s) => s!.digest));
+          return executed.size === 1 && digests.size === 1 && statuses[0]!.executedSlot > 0
+            ? statuses[0]!.executedSlot
+            : undefined;
+        },
+        60_000,
+        200,
+      );
       note(`replica ${restarted} caught up to slot ${slots}`);
       const stale = await cluster.client().call("GET", `${keyPath("after/restart")}?consistency=stale`);
       expect(stale.status).toBe(200);
@@ -139,7 +159,8 @@ describe("three replica processes", () => {
   it("shows the leader on the status page in headless Chromium", async (context) => {
     const chromiumPath = "/usr/bin/chromium";
     if (!fs.existsSync(chromiumPath)) {
-      if (process.env.CI === "true") throw new Error(`${chromiumPath} is missing: .ci/run must install Debian's chromium`);
+      if (process.env.CI === "true")
+        throw new Error(`${chromiumPath} is missing: .ci/run must install Debian's chromium`);
       context.skip(`${chromiumPath} is not installed (apt-get install -y chromium)`);
     }
     const { chromium } = await import("playwright-core");
@@ -147,7 +168,16 @@ describe("three replica processes", () => {
     // Playwright gives the browser a fresh, temporary profile (user data dir) of its own.
     const browser = await chromium.launch({
       executablePath: chromiumPath,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
     try {
       const current = await cluster.waitForLeader(30_000);
@@ -159,13 +189,19 @@ describe("three replica processes", () => {
       expect(await leaderCard.textContent()).toBe(`replica ${current}`);
       expect(await page.locator("#role").getAttribute("data-role")).toBe("follower");
       await page.locator(`#peers tr[data-peer="${current}"]`).waitFor({ timeout: 10_000 });
-      expect(await page.locator(`#peers tr[data-peer="${current}"] td`).first().textContent()).toBe(`replica ${current} (leader)`);
+      expect(await page.locator(`#peers tr[data-peer="${current}"] td`).first().textContent()).toBe(
+        `replica ${current} (leader)`,
+      );
       await page.locator('#in-force[data-voters="1,2,3"]').waitFor({ timeout: 10_000 });
-      expect(await page.locator("#in-force").textContent()).toBe("In force: voters 1,2,3 (chosen at slot 0, governs from slot 1); this replica: voter");
+      expect(await page.locator("#in-force").textContent()).toBe(
+        "In force: voters 1,2,3 (chosen at slot 0, governs from slot 1); this replica: voter",
+      );
       const shot = path.join(profile, "status-page.png");
       await page.screenshot({ path: shot, fullPage: true });
       expect(fs.statSync(shot).size).toBeGreaterThan(10_000);
-      note(`status page screenshot: ${shot}${process.env.PAXOS_LEASE_KEEP_TEST_DATA === "1" ? "" : " (removed; set PAXOS_LEASE_KEEP_TEST_DATA=1 to keep it)"}`);
+      note(
+        `status page screenshot: ${shot}${process.env.PAXOS_LEASE_KEEP_TEST_DATA === "1" ? "" : " (removed; set PAXOS_LEASE_KEEP_TEST_DATA=1 to keep it)"}`,
+      );
       const leaderPage = await browser.newPage();
       await leaderPage.goto(`${cluster.endpoint(current)}/`);
       // Both in one rendering (under load, leadership may move between two reads of the page).
@@ -188,11 +224,24 @@ describe("three replica processes", () => {
       await cluster.kill(member.id, "SIGTERM");
       expect(await exit).toBe(0);
     }
-    interface Line { seq: number; replica: number; type: string; incarnation?: string; clockRate?: number; clockOffsetMs?: number; event?: Record<string, unknown>; effect?: Record<string, unknown> }
+    interface Line {
+      seq: number;
+      replica: number;
+      type: string;
+      incarnation?: string;
+      clockRate?: number;
+      clockOffsetMs?: number;
+      event?: Record<string, unknown>;
+      effect?: Record<string, unknown>;
+    }
     const sends = new Map<string, string>();
     const receipts: { key: string; message: string }[] = [];
     for (const member of cluster.members) {
-      const lines = fs.readFileSync(cluster.traceFile(member.id), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Line);
+      const lines = fs
+        .readFileSync(cluster.traceFile(member.id), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Line);
       let incarnation = "";
       let previousSeq = -1;
       for (const line of lines) {
@@ -204,9 +253,16 @@ describe("three replica processes", () => {
           expect([line.clockRate, line.clockOffsetMs]).toEqual([1, 0]);
         } else expect(line.seq).toBe(previousSeq + 1);
         previousSeq = line.seq;
-        if (line.effect?._tag === "Send") sends.set(`${incarnation}/${String(line.effect.wireId)}->${String(line.effect.to)}`, JSON.stringify(line.effect.message));
+        if (line.effect?._tag === "Send")
+          sends.set(
+            `${incarnation}/${String(line.effect.wireId)}->${String(line.effect.to)}`,
+            JSON.stringify(line.effect.message),
+          );
         if (line.event?._tag === "Receive") {
-          receipts.push({ key: `${String(line.event.senderIncarnation)}/${String(line.event.wireId)}->${member.id}`, message: JSON.stringify(line.event.message) });
+          receipts.push({
+            key: `${String(line.event.senderIncarnation)}/${String(line.event.wireId)}->${member.id}`,
+            message: JSON.stringify(line.event.message),
+          });
         }
       }
     }

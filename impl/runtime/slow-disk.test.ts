@@ -12,12 +12,19 @@ describe("slow disk (test-only fault)", () => {
     const allowed = { PAXOS_LEASE_ALLOW_TEST_FAULTS: "1" };
     expect(slowDiskFromEnv({ ...allowed, PAXOS_LEASE_TEST_FSYNC_DELAY_MS: "50" })?.delayMs).toBe(50);
     expect(() => slowDiskFromEnv({ ...allowed, PAXOS_LEASE_TEST_FSYNC_DELAY_MS: "slow" })).toThrow(/not a number/);
-    expect(() => slowDiskFromEnv({ ...allowed, PAXOS_LEASE_TEST_FSYNC_DELAY_MS: "0" })).toThrow(/not an integer in \[1, 10000\]/);
+    expect(() => slowDiskFromEnv({ ...allowed, PAXOS_LEASE_TEST_FSYNC_DELAY_MS: "0" })).toThrow(
+      /not an integer in \[1, 10000\]/,
+    );
   });
 
   it("delays commits only while on; records and their count pass through unchanged", () => {
     const written: number[][] = [];
-    const log = { append: (records: readonly number[]) => void written.push([...records]), get recordCount() { return written.flat().length; } };
+    const log = {
+      append: (records: readonly number[]) => void written.push([...records]),
+      get recordCount() {
+        return written.flat().length;
+      },
+    };
     const disk = new SlowDisk(30);
     const slow = disk.wrap(log);
     const timed = (): number => {
@@ -30,7 +37,10 @@ describe("slow disk (test-only fault)", () => {
     expect(disk.toggle()).toBe(true);
     expect(timed()).toBeGreaterThanOrEqual(29);
     expect(disk.toggle()).toBe(false);
-    expect(written).toEqual([[1, 2], [1, 2]]);
+    expect(written).toEqual([
+      [1, 2],
+      [1, 2],
+    ]);
     expect(slow.recordCount).toBe(4);
   });
 });

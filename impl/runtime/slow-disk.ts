@@ -72,9 +72,12 @@ export function slowDiskFromEnv(env: NodeJS.ProcessEnv): SlowDisk | null {
   const text = env.PAXOS_LEASE_TEST_FSYNC_DELAY_MS;
   if (text === undefined) return null;
   if (env.PAXOS_LEASE_ALLOW_TEST_FAULTS !== "1") {
-    throw new Error("PAXOS_LEASE_TEST_FSYNC_DELAY_MS is for fault-injection tests only; set PAXOS_LEASE_ALLOW_TEST_FAULTS=1 to use it (never in production)");
+    throw new Error(
+      "PAXOS_LEASE_TEST_FSYNC_DELAY_MS is for fault-injection tests only; set PAXOS_LEASE_ALLOW_TEST_FAULTS=1 to use it (never in production)",
+    );
   }
   const delayMs = Number(text);
-  if (!Number.isFinite(delayMs)) throw new Error(`PAXOS_LEASE_TEST_FSYNC_DELAY_MS is not a number: ${JSON.stringify(text)}`);
+  if (!Number.isFinite(delayMs))
+    throw new Error(`PAXOS_LEASE_TEST_FSYNC_DELAY_MS is not a number: ${JSON.stringify(text)}`);
   return new SlowDisk(delayMs);
 }

@@ -146,7 +146,12 @@ export function buildStatus(s: StatusSources): ReplicaStatus {
     clockRate: s.clockRate,
     peers: s.peers.map((peer) => {
       const executed = s.peerExecuted.get(peer.id) ?? null;
-      return { ...peer, http: s.httpOf(peer.id), executedSlot: executed, lag: executed === null ? null : view.executedSlot - executed };
+      return {
+        ...peer,
+        http: s.httpOf(peer.id),
+        executedSlot: executed,
+        lag: executed === null ? null : view.executedSlot - executed,
+      };
     }),
     events: s.events,
   };

@@ -108,9 +108,17 @@ describe("storage", () => {
       db.close();
       return dir;
     };
-    expectRefused(tamper(`UPDATE records SET body = '{"_tag":"promise","ballot":7}' WHERE seq = 3`), "damaged", /record 3 \(promise\) fails its checksum/);
+    expectRefused(
+      tamper(`UPDATE records SET body = '{"_tag":"promise","ballot":7}' WHERE seq = 3`),
+      "damaged",
+      /record 3 \(promise\) fails its checksum/,
+    );
     expectRefused(tamper("DELETE FROM records WHERE seq = 2"), "damaged", /record 2 is missing/);
-    expectRefused(tamper("UPDATE meta SET value = 'paxos-lease/storage@0' WHERE key = 'format'"), "damaged", /format version/);
+    expectRefused(
+      tamper("UPDATE meta SET value = 'paxos-lease/storage@0' WHERE key = 'format'"),
+      "damaged",
+      /format version/,
+    );
   });
 
   it("refuses a record that has a valid checksum but does not match the record Schema", () => {
@@ -198,11 +206,18 @@ describe("storage compaction", () => {
       storage.append([{ _tag: "promise", ballot: { round: 9, replica: 1 } }]);
       storage.close();
       const db = new Database(path.join(dir, databaseFileName));
-      const through = Number((db.prepare("SELECT value FROM meta WHERE key = 'compacted_through'").get() as { value: string }).value);
-      const seq = where === "below" ? (db.prepare("SELECT min(seq) AS s FROM records").get() as { s: number }).s : through + 1;
+      const through = Number(
+        (db.prepare("SELECT value FROM meta WHERE key = 'compacted_through'").get() as { value: string }).value,
+      );
+      const seq =
+        where === "below" ? (db.prepare("SELECT min(seq) AS s FROM records").get() as { s: number }).s : through + 1;
       db.prepare("DELETE FROM records WHERE seq = ?").run(seq);
       db.close();
-      expect(() => openKv(dir), where).toThrow(where === "below" ? /damaged data: .*replica\.sqlite: \d+ records up to \d+, where the last compaction kept \d+/ : new RegExp(`damaged data: .*record ${through + 1} is missing`));
+      expect(() => openKv(dir), where).toThrow(
+        where === "below"
+          ? /damaged data: .*replica\.sqlite: \d+ records up to \d+, where the last compaction kept \d+/
+          : new RegExp(`damaged data: .*record ${through + 1} is missing`),
+      );
     }
   });
 });

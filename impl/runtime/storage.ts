@@ -78,7 +78,8 @@ export function recordChecksum(seq: number, kind: string, body: string): string 
 }
 
 function defaultKind(record: unknown): string {
-  if (typeof record === "object" && record !== null && "_tag" in record && typeof record._tag === "string") return record._tag;
+  if (typeof record === "object" && record !== null && "_tag" in record && typeof record._tag === "string")
+    return record._tag;
   return "record";
 }
 
@@ -135,10 +136,15 @@ export class Storage<R> {
     const exists = fs.existsSync(file);
     if (!exists) {
       for (const suffix of ["-wal", "-journal"]) {
-        if (fs.existsSync(file + suffix)) throw new StorageError("damaged", file, `${databaseFileName}${suffix} exists without the database file`);
+        if (fs.existsSync(file + suffix))
+          throw new StorageError("damaged", file, `${databaseFileName}${suffix} exists without the database file`);
       }
       if (options.create !== true) {
-        throw new StorageError("missing", file, "no replica store here; pass --init to create a fresh one (read docs/operations.md first if this replica held data before)");
+        throw new StorageError(
+          "missing",
+          file,
+          "no replica store here; pass --init to create a fresh one (read docs/operations.md first if this replica held data before)",
+        );
       }
       fs.mkdirSync(options.dir, { recursive: true, mode: 0o700 });
     }
@@ -183,7 +189,8 @@ export class Storage<R> {
   }
 
   private commit(records: readonly R[]): void {
-    if (records.length > appendBatchRecordsMax) throw new Error(`append of ${records.length} records exceeds ${appendBatchRecordsMax}`);
+    if (records.length > appendBatchRecordsMax)
+      throw new Error(`append of ${records.length} records exceeds ${appendBatchRecordsMax}`);
     if (this.closed) throw new Error("storage is closed");
     // Only a committed transaction moves lastSeq: a failed one (the caller stops) changes nothing.
     this.lastSeq = this.appendAll(records);
@@ -200,7 +207,10 @@ export class Storage<R> {
     const keep = this.options.compaction?.keep;
     if (keep === undefined) return 0;
     return this.db.transaction((): number => {
-      const rows = this.db.prepare("SELECT seq, body FROM records ORDER BY seq").all() as { seq: number; body: string }[];
+      const rows = this.db.prepare("SELECT seq, body FROM records ORDER BY seq").all() as {
+        seq: number;
+        body: string;
+      }[];
       const records = rows.map((row) => {
         const decoded = this.options.codec.decodeValue(JSON.parse(row.body) as unknown);
         if (Either.isLeft(decoded)) throw new StorageError("damaged", this.file, `record ${row.seq} ${decoded.left}`);
@@ -214,7 +224,9 @@ export class Storage<R> {
         remove.run(rows[i]!.seq);
         deleted += 1;
       });
-      const setMeta = this.db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+      const setMeta = this.db.prepare(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      );
       setMeta.run(metaCompactedThrough, String(this.lastSeq));
       setMeta.run(metaCompactedKept, String(rows.length - deleted));
       return deleted;
@@ -254,7 +266,8 @@ function openDatabase(file: string, exists: boolean): Database.Database {
     db.close();
     if (error instanceof StorageError) throw error;
     const message = error instanceof Error ? error.message : String(error);
-    if (/locked|busy/i.test(message)) throw new StorageError("in-use", file, "another process holds this data directory");
+    if (/locked|busy/i.test(message))
+      throw new StorageError("in-use", file, "another process holds this data directory");
     throw new StorageError("damaged", file, `not a usable SQLite database: ${message}`);
   }
   return db;
@@ -292,20 +305,46 @@ function initialize<R>(db: Database.Database, options: StorageOptions<R>): void 
 }
 
 function checkMeta<R>(db: Database.Database, file: string, options: StorageOptions<R>): void {
-  const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((row) => row.name));
+  const tables = new Set(
+    (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map(
+      (row) => row.name,
+    ),
+  );
   if (!tables.has("meta") || !tables.has("records")) {
-    throw new StorageError("foreign", file, "an SQLite database, but not a paxos-lease replica store (no meta/records tables)");
+    throw new StorageError(
+      "foreign",
+      file,
+      "an SQLite database, but not a paxos-lease replica store (no meta/records tables)",
+    );
   }
-  const meta = new Map((db.prepare("SELECT key, value FROM meta").all() as { key: string; value: string }[]).map((row) => [row.key, row.value]));
+  const meta = new Map(
+    (db.prepare("SELECT key, value FROM meta").all() as { key: string; value: string }[]).map((row) => [
+      row.key,
+      row.value,
+    ]),
+  );
   const format = meta.get("format");
-  if (format !== storageFormat) throw new StorageError("damaged", file, `format version ${JSON.stringify(format)}, expected ${JSON.stringify(storageFormat)}`);
+  if (format !== storageFormat)
+    throw new StorageError(
+      "damaged",
+      file,
+      `format version ${JSON.stringify(format)}, expected ${JSON.stringify(storageFormat)}`,
+    );
   const clusterId = meta.get("cluster_id");
   if (clusterId !== options.clusterId) {
-    throw new StorageError("foreign", file, `belongs to cluster ${JSON.stringify(clusterId)}, not ${JSON.stringify(options.clusterId)}`);
+    throw new StorageError(
+      "foreign",
+      file,
+      `belongs to cluster ${JSON.stringify(clusterId)}, not ${JSON.stringify(options.clusterId)}`,
+    );
   }
   const replicaId = meta.get("replica_id");
   if (replicaId !== String(options.replicaId)) {
-    throw new StorageError("foreign", file, `belongs to replica ${replicaId ?? "(none)"}, not replica ${options.replicaId}`);
+    throw new StorageError(
+      "foreign",
+      file,
+      `belongs to replica ${replicaId ?? "(none)"}, not replica ${options.replicaId}`,
+    );
   }
 }
 
@@ -319,31 +358,51 @@ function compactedThrough(db: Database.Database, file: string): { readonly throu
     const row = get.get(key) as { value: string } | undefined;
     if (row === undefined) return 0;
     const n = Number(row.value);
-    if (!Number.isSafeInteger(n) || n < 0) throw new StorageError("damaged", file, `meta ${key} is ${JSON.stringify(row.value)}, not a count`);
+    if (!Number.isSafeInteger(n) || n < 0)
+      throw new StorageError("damaged", file, `meta ${key} is ${JSON.stringify(row.value)}, not a count`);
     return n;
   };
   return { through: read(metaCompactedThrough), kept: read(metaCompactedKept) };
 }
 
-function readRecords<R>(db: Database.Database, file: string, codec: JsonCodec<R>, compacted: { readonly through: number; readonly kept: number }): { records: R[]; lastSeq: number } {
+function readRecords<R>(
+  db: Database.Database,
+  file: string,
+  codec: JsonCodec<R>,
+  compacted: { readonly through: number; readonly kept: number },
+): { records: R[]; lastSeq: number } {
   const records: R[] = [];
   let expected = compacted.through + 1;
   let keptBelow = 0;
-  for (const row of db.prepare("SELECT seq, kind, body, checksum FROM records ORDER BY seq").iterate() as IterableIterator<Row>) {
+  for (const row of db
+    .prepare("SELECT seq, kind, body, checksum FROM records ORDER BY seq")
+    .iterate() as IterableIterator<Row>) {
     if (row.seq <= compacted.through) keptBelow += 1;
-    else if (row.seq !== expected) throw new StorageError("damaged", file, `record ${expected} is missing (next is ${row.seq})`);
-    else if (keptBelow !== compacted.kept) throw new StorageError("damaged", file, `${keptBelow} records up to ${compacted.through}, where the last compaction kept ${compacted.kept}`);
-    if (typeof row.body !== "string" || typeof row.kind !== "string") throw new StorageError("damaged", file, `record ${row.seq} has a wrong column type`);
+    else if (row.seq !== expected)
+      throw new StorageError("damaged", file, `record ${expected} is missing (next is ${row.seq})`);
+    else if (keptBelow !== compacted.kept)
+      throw new StorageError(
+        "damaged",
+        file,
+        `${keptBelow} records up to ${compacted.through}, where the last compaction kept ${compacted.kept}`,
+      );
+    if (typeof row.body !== "string" || typeof row.kind !== "string")
+      throw new StorageError("damaged", file, `record ${row.seq} has a wrong column type`);
     if (recordChecksum(row.seq, row.kind, row.body) !== row.checksum) {
       throw new StorageError("damaged", file, `record ${row.seq} (${row.kind}) fails its checksum`);
     }
     const decoded = Either.flatMap(parseJsonText(row.body), (json) => codec.decodeValue(json));
-    if (Either.isLeft(decoded)) throw new StorageError("damaged", file, `record ${row.seq} (${row.kind}) ${decoded.left}`);
+    if (Either.isLeft(decoded))
+      throw new StorageError("damaged", file, `record ${row.seq} (${row.kind}) ${decoded.left}`);
     records.push(decoded.right);
     if (row.seq > compacted.through) expected += 1;
   }
   if (expected === compacted.through + 1 && keptBelow !== compacted.kept) {
-    throw new StorageError("damaged", file, `${keptBelow} records up to ${compacted.through}, where the last compaction kept ${compacted.kept}`);
+    throw new StorageError(
+      "damaged",
+      file,
+      `${keptBelow} records up to ${compacted.through}, where the last compaction kept ${compacted.kept}`,
+    );
   }
   return { records, lastSeq: expected - 1 };
 }

@@ -72,7 +72,11 @@ export class TestCluster extends LoopbackMembers<Member> {
    * `size` replicas and `spares` more that join later, with core settings `core`; each writes an
    * event trace unless `traces` is false (benchmarks).
    */
-  static async create(size: number, core?: Record<string, unknown>, options: { readonly traces?: boolean; readonly spares?: number } = {}): Promise<TestCluster> {
+  static async create(
+    size: number,
+    core?: Record<string, unknown>,
+    options: { readonly traces?: boolean; readonly spares?: number } = {},
+  ): Promise<TestCluster> {
     const spares = options.spares ?? 0;
     const dir = tempDir("cluster");
     const ports = await freePorts(2 * (size + spares));
@@ -83,7 +87,14 @@ export class TestCluster extends LoopbackMembers<Member> {
       coreConfigFile = path.join(dir, "core.json");
       fs.writeFileSync(coreConfigFile, JSON.stringify(core));
     }
-    const members = Array.from({ length: size + spares }, (_, i) => ({ id: i + 1, peerPort: ports[2 * i]!, httpPort: ports[2 * i + 1]!, child: null, output: [], exit: null }));
+    const members = Array.from({ length: size + spares }, (_, i) => ({
+      id: i + 1,
+      peerPort: ports[2 * i]!,
+      httpPort: ports[2 * i + 1]!,
+      child: null,
+      output: [],
+      exit: null,
+    }));
     return new TestCluster(dir, members, secretFile, coreConfigFile, options.traces ?? true, size);
   }
 
@@ -99,12 +110,31 @@ export class TestCluster extends LoopbackMembers<Member> {
   /** The argv of `replica` for member `id`. */
   replicaArgs(id: number, extra: readonly string[] = [], peerIds?: readonly number[]): string[] {
     const spare = id > this.initialSize;
-    const listed = (m: Member): boolean => (peerIds === undefined ? spare || m.id <= this.initialSize : peerIds.includes(m.id) || m.id === id);
-    const peers = this.members.filter(listed).map((m) => `${m.id}=127.0.0.1:${m.peerPort}`).join(",");
-    const join = spare ? ["--join", "--initial-members", Array.from({ length: this.initialSize }, (_, i) => i + 1).join(",")] : [];
+    const listed = (m: Member): boolean =>
+      peerIds === undefined ? spare || m.id <= this.initialSize : peerIds.includes(m.id) || m.id === id;
+    const peers = this.members
+      .filter(listed)
+      .map((m) => `${m.id}=127.0.0.1:${m.peerPort}`)
+      .join(",");
+    const join = spare
+      ? ["--join", "--initial-members", Array.from({ length: this.initialSize }, (_, i) => i + 1).join(",")]
+      : [];
     const args = [
-      "replica", "--id", String(id), "--cluster-id", "it-cluster", "--secret-file", this.secretFile, "--peers", peers,
-      "--http", `127.0.0.1:${this.member(id).httpPort}`, "--data", this.dataDir(id), "--log-level", "info",
+      "replica",
+      "--id",
+      String(id),
+      "--cluster-id",
+      "it-cluster",
+      "--secret-file",
+      this.secretFile,
+      "--peers",
+      peers,
+      "--http",
+      `127.0.0.1:${this.member(id).httpPort}`,
+      "--data",
+      this.dataDir(id),
+      "--log-level",
+      "info",
     ];
     if (this.traces) args.push("--trace", this.traceFile(id));
     if (this.coreConfigFile !== undefined) args.push("--core-config", this.coreConfigFile);
@@ -119,11 +149,20 @@ export class TestCluster extends LoopbackMembers<Member> {
     // For profiling benchmarks (docs/performance.md): every replica writes a V8 CPU profile there when it exits.
     const profileDir = process.env.PAXOS_LEASE_REPLICA_CPU_PROF_DIR;
     const profile = profileDir === undefined || profileDir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
-    const child = spawn(process.execPath, [...profile, ...replicaArgv(), ...this.replicaArgs(id, [...extra, ...(options.extra ?? [])], options.peers)], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(
+      process.execPath,
+      [...profile, ...replicaArgv(), ...this.replicaArgs(id, [...extra, ...(options.extra ?? [])], options.peers)],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     member.child = child;
     member.output.push(`--- started pid ${child.pid ?? "?"}`);
     const keep = (chunk: Buffer): void => {
-      member.output.push(...chunk.toString("utf8").split("\n").filter((l) => l !== ""));
+      member.output.push(
+        ...chunk
+          .toString("utf8")
+          .split("\n")
+          .filter((l) => l !== ""),
+      );
       if (member.output.length > outputLinesMax) member.output.splice(0, member.output.length - outputLinesMax);
     };
     child.stdout.on("data", keep);
@@ -159,22 +198,31 @@ export class TestCluster extends LoopbackMembers<Member> {
 
   /** Wait until every running member (not a spare waiting to join, not a removed replica) answers and agrees on one leader that says it leads. */
   async waitForLeader(timeoutMs = 60_000): Promise<number> {
-    return waitFor("one leader all running replicas agree on", async () => {
-      const running = this.members.filter((m) => m.child !== null);
-      const all = await Promise.all(running.map((m) => this.status(m.id)));
-      if (all.some((s) => s === undefined)) return undefined;
-      const statuses = all.filter((s) => s!.role !== "removed" && s!.membership.self !== "none");
-      if (statuses.length === 0) return undefined;
-      const leaders = new Set(statuses.map((s) => s!.leader));
-      const leader = statuses[0]!.leader;
-      if (leaders.size !== 1 || leader === null) return undefined;
-      const leaderStatus = statuses.find((s) => s!.replica === leader);
-      return leaderStatus?.role === "leader" ? leader : undefined;
-    }, timeoutMs, 100);
+    return waitFor(
+      "one leader all running replicas agree on",
+      async () => {
+        const running = this.members.filter((m) => m.child !== null);
+        const all = await Promise.all(running.map((m) => this.status(m.id)));
+        if (all.some((s) => s === undefined)) return undefined;
+        const statuses = all.filter((s) => s!.role !== "removed" && s!.membership.self !== "none");
+        if (statuses.length === 0) return undefined;
+        const leaders = new Set(statuses.map((s) => s!.leader));
+        const leader = statuses[0]!.leader;
+        if (leaders.size !== 1 || leader === null) return undefined;
+        const leaderStatus = statuses.find((s) => s!.replica === leader);
+        return leaderStatus?.role === "leader" ? leader : undefined;
+      },
+      timeoutMs,
+      100,
+    );
   }
 
   client(deadlineMs = 30_000): KvClient {
-    return new KvClient({ endpoints: this.runningEndpoints().length > 0 ? this.runningEndpoints() : this.endpoints(), deadlineMs, requestTimeoutMs: 3000 });
+    return new KvClient({
+      endpoints: this.runningEndpoints().length > 0 ? this.runningEndpoints() : this.endpoints(),
+      deadlineMs,
+      requestTimeoutMs: 3000,
+    });
   }
 
   /** Captured output of every replica, for a failure report. */

@@ -35,7 +35,12 @@ export function sleep(ms: number): Promise<void> {
  * Poll `probe` until it returns a value other than undefined, or fail after `timeoutMs`
  * with `what` in the message. Exceptions from `probe` count as "not yet".
  */
-export async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000, intervalMs = 25): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 20_000,
+  intervalMs = 25,
+): Promise<T> {
   const deadline = performance.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {

@@ -91,17 +91,31 @@ export class TraceWriter<M, R, I, O> {
     switch (event._tag) {
       case "Receive":
         return {
-          _tag: "Receive", now: event.now, from: event.from, senderIncarnation: context.senderIncarnation ?? null, wireId: context.wireId ?? null, message: this.codecs.message.encodeValue(event.message),
+          _tag: "Receive",
+          now: event.now,
+          from: event.from,
+          senderIncarnation: context.senderIncarnation ?? null,
+          wireId: context.wireId ?? null,
+          message: this.codecs.message.encodeValue(event.message),
         };
       case "Tick":
         return { _tag: "Tick", now: event.now };
       case "ClientRequest":
         return {
-          _tag: "ClientRequest", now: event.now, requestId: event.requestId, clientId: event.clientId ?? null, seq: event.seq ?? null,
-          consistency: event.consistency, input: this.codecs.input.encodeValue(event.input),
+          _tag: "ClientRequest",
+          now: event.now,
+          requestId: event.requestId,
+          clientId: event.clientId ?? null,
+          seq: event.seq ?? null,
+          consistency: event.consistency,
+          input: this.codecs.input.encodeValue(event.input),
         };
       case "Recover":
-        return { _tag: "Recover", now: event.now, records: event.records.map((r) => this.codecs.record.encodeValue(r)) };
+        return {
+          _tag: "Recover",
+          now: event.now,
+          records: event.records.map((r) => this.codecs.record.encodeValue(r)),
+        };
       case "Reconfigure":
         return { _tag: "Reconfigure", now: event.now, requestId: event.requestId, change: event.change };
     }
@@ -110,9 +124,18 @@ export class TraceWriter<M, R, I, O> {
   private encodeEffect(effect: Effect<M, R, O>, context: EffectContext): unknown {
     switch (effect._tag) {
       case "Persist":
-        return { _tag: "Persist", durableSeq: context.durableSeq ?? null, record: this.codecs.record.encodeValue(effect.record) };
+        return {
+          _tag: "Persist",
+          durableSeq: context.durableSeq ?? null,
+          record: this.codecs.record.encodeValue(effect.record),
+        };
       case "Send":
-        return { _tag: "Send", to: effect.to, wireId: context.wireId ?? null, message: this.codecs.message.encodeValue(effect.message) };
+        return {
+          _tag: "Send",
+          to: effect.to,
+          wireId: context.wireId ?? null,
+          message: this.codecs.message.encodeValue(effect.message),
+        };
       case "Reply":
         return { _tag: "Reply", requestId: effect.requestId, result: this.encodeResult(effect.result) };
       case "Alarm":

@@ -26,7 +26,9 @@ interface Node {
 function node(self: number, ports: number[], options: { secret?: Buffer; clusterId?: string } = {}): Node {
   const received: Node["received"] = [];
   const rejected: string[] = [];
-  const peers = new Map(ports.map((port, i) => [i + 1, { host: "127.0.0.1", port }] as const).filter(([id]) => id !== self));
+  const peers = new Map(
+    ports.map((port, i) => [i + 1, { host: "127.0.0.1", port }] as const).filter(([id]) => id !== self),
+  );
   const transport = new Transport<Ping>({
     self,
     clusterId: options.clusterId ?? "c1",
@@ -73,9 +75,25 @@ function frameOf(value: unknown): Buffer {
 async function rawAuthenticated(port: number, from: number, to: number) {
   const raw = await rawConnect(port);
   const nonce = "0123456789abcdef0123456789abcdef";
-  raw.socket.write(frameOf({ _tag: "hello", proto: peerProtocol, clusterId: "c1", from, to, nonce, info: { http: "x", incarnation: "raw" } }));
+  raw.socket.write(
+    frameOf({
+      _tag: "hello",
+      proto: peerProtocol,
+      clusterId: "c1",
+      from,
+      to,
+      nonce,
+      info: { http: "x", incarnation: "raw" },
+    }),
+  );
   const challenge = (await waitFor("challenge", () => raw.frames[0], 5000)) as { nonce: string };
-  const mac = handshakeMac(secret, "dialer", { clusterId: "c1", dialer: from, acceptor: to, dialerNonce: nonce, acceptorNonce: challenge.nonce });
+  const mac = handshakeMac(secret, "dialer", {
+    clusterId: "c1",
+    dialer: from,
+    acceptor: to,
+    dialerNonce: nonce,
+    acceptorNonce: challenge.nonce,
+  });
   raw.socket.write(frameOf({ _tag: "proof", mac }));
   return raw;
 }
@@ -85,11 +103,17 @@ describe("transport", () => {
     const ports = await freePorts(3);
     const nodes = [1, 2, 3].map((id) => node(id, ports));
     await Promise.all(nodes.map((n) => n.transport.start()));
-    await waitFor("all links up", () => (nodes.every((n) => n.transport.health().every((h) => h.outbound && h.inbound)) ? true : undefined));
+    await waitFor("all links up", () =>
+      nodes.every((n) => n.transport.health().every((h) => h.outbound && h.inbound)) ? true : undefined,
+    );
     expect(nodes[0]!.transport.send(2, { _tag: "ping", n: 7 }, 0)).toBe(true);
     expect(nodes[0]!.transport.send(3, { _tag: "ping", n: 8 }, 1)).toBe(true);
     nodes[2]!.transport.send(1, { _tag: "ping", n: 9 }, 0);
-    await waitFor("delivery", () => (nodes[1]!.received.length > 0 && nodes[2]!.received.length > 0 && nodes[0]!.received.length > 0 ? true : undefined));
+    await waitFor("delivery", () =>
+      nodes[1]!.received.length > 0 && nodes[2]!.received.length > 0 && nodes[0]!.received.length > 0
+        ? true
+        : undefined,
+    );
     expect(nodes[1]!.received).toEqual([{ from: 1, n: 7, wireId: 0 }]);
     expect(nodes[2]!.received).toEqual([{ from: 1, n: 8, wireId: 1 }]);
     expect(nodes[0]!.received).toEqual([{ from: 3, n: 9, wireId: 0 }]);
@@ -168,19 +192,36 @@ describe("transport", () => {
     expect(one.transport.send(3, { _tag: "ping", n: 0 }, 0)).toBe(false);
     const received: { from: number; n: number }[] = [];
     const joiner = new Transport<Ping>({
-      self: 3, clusterId: "c1", secret, listen: { host: "127.0.0.1", port: ports[2]! },
-      peers: new Map([[1, { host: "127.0.0.1", port: ports[0]! }], [2, { host: "127.0.0.1", port: ports[1]! }]]),
-      codec: jsonCodec(Ping), info: { http: "127.0.0.1:9003", incarnation: "i3", peer: `127.0.0.1:${ports[2]!}` },
-      clock: monotonicClock(), log: silentLogger(), onMessage: (from, message) => received.push({ from, n: message.n }), handshakeTimeoutMs: 1000,
+      self: 3,
+      clusterId: "c1",
+      secret,
+      listen: { host: "127.0.0.1", port: ports[2]! },
+      peers: new Map([
+        [1, { host: "127.0.0.1", port: ports[0]! }],
+        [2, { host: "127.0.0.1", port: ports[1]! }],
+      ]),
+      codec: jsonCodec(Ping),
+      info: { http: "127.0.0.1:9003", incarnation: "i3", peer: `127.0.0.1:${ports[2]!}` },
+      clock: monotonicClock(),
+      log: silentLogger(),
+      onMessage: (from, message) => received.push({ from, n: message.n }),
+      handshakeTimeoutMs: 1000,
     });
     open.push(joiner);
     await joiner.start();
-    await waitFor("1 and 2 to dial the joiner back", () => ([one, two].every((n) => n.transport.health().some((h) => h.id === 3 && h.outbound)) ? true : undefined), 10_000);
+    await waitFor(
+      "1 and 2 to dial the joiner back",
+      () => ([one, two].every((n) => n.transport.health().some((h) => h.id === 3 && h.outbound)) ? true : undefined),
+      10_000,
+    );
     expect(one.transport.peerAddress(3)).toEqual({ host: "127.0.0.1", port: ports[2]! });
     expect(one.transport.send(3, { _tag: "ping", n: 1 }, 1)).toBe(true);
     expect(two.transport.send(3, { _tag: "ping", n: 2 }, 1)).toBe(true);
     await waitFor("delivery to the joiner", () => (received.length === 2 ? true : undefined));
-    expect(received.sort((x, y) => x.from - y.from)).toEqual([{ from: 1, n: 1 }, { from: 2, n: 2 }]);
+    expect(received.sort((x, y) => x.from - y.from)).toEqual([
+      { from: 1, n: 1 },
+      { from: 2, n: 2 },
+    ]);
     // A configured peer keeps the address it was given.
     expect(one.transport.addPeer(2, { host: "10.0.0.1", port: 1 })).toBe(false);
     expect(one.transport.peerAddress(2)).toEqual({ host: "127.0.0.1", port: ports[1]! });
@@ -191,7 +232,17 @@ describe("transport", () => {
     const a = node(1, ports);
     await a.transport.start();
     const raw = await rawConnect(ports[0]!);
-    raw.socket.write(frameOf({ _tag: "hello", proto: peerProtocol, clusterId: "c1", from: 7, to: 1, nonce: "0123456789abcdef0123456789abcdef", info: { http: "x", incarnation: "raw", peer: "nowhere" } }));
+    raw.socket.write(
+      frameOf({
+        _tag: "hello",
+        proto: peerProtocol,
+        clusterId: "c1",
+        from: 7,
+        to: 1,
+        nonce: "0123456789abcdef0123456789abcdef",
+        info: { http: "x", incarnation: "raw", peer: "nowhere" },
+      }),
+    );
     await raw.closed;
     expect(a.rejected.at(-1)).toMatch(/replica 7 announced a peer address that is not HOST:PORT: "nowhere"/);
     expect(a.transport.peerAddress(7)).toBeNull();

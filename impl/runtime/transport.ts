@@ -89,7 +89,14 @@ export function handshakeMac(
   role: "acceptor" | "dialer",
   fields: { clusterId: string; dialer: ReplicaId; acceptor: ReplicaId; dialerNonce: string; acceptorNonce: string },
 ): string {
-  const text = JSON.stringify([role, fields.clusterId, fields.dialer, fields.acceptor, fields.dialerNonce, fields.acceptorNonce]);
+  const text = JSON.stringify([
+    role,
+    fields.clusterId,
+    fields.dialer,
+    fields.acceptor,
+    fields.dialerNonce,
+    fields.acceptorNonce,
+  ]);
   return createHmac("sha256", secret).update(text).digest("hex");
 }
 
@@ -237,11 +244,17 @@ export class Transport<M> {
       this.options.onDropped?.(to, "backpressure");
       return false;
     }
-    const body = Buffer.from(JSON.stringify({ _tag: "msg", id: wireId, m: this.options.codec.encodeValue(message) }), "utf8");
+    const body = Buffer.from(
+      JSON.stringify({ _tag: "msg", id: wireId, m: this.options.codec.encodeValue(message) }),
+      "utf8",
+    );
     if (body.length > this.frameBytesMax) {
       // The peer would refuse it and close the link; dropping it is what a lossy network does,
       // and the error names the limit that the core's batches must respect.
-      this.options.log.error({ peer: to, bytes: body.length, frameBytesMax: this.frameBytesMax }, "message larger than the frame limit dropped");
+      this.options.log.error(
+        { peer: to, bytes: body.length, frameBytesMax: this.frameBytesMax },
+        "message larger than the frame limit dropped",
+      );
       this.options.onDropped?.(to, "too-large");
       return false;
     }
@@ -303,7 +316,10 @@ export class Transport<M> {
   }
 
   private reject(socket: net.Socket, reason: string, context: Record<string, unknown>): void {
-    this.options.log.warn({ ...context, reason: truncate(reason), remote: `${socket.remoteAddress}:${socket.remotePort}` }, "closing peer connection");
+    this.options.log.warn(
+      { ...context, reason: truncate(reason), remote: `${socket.remoteAddress}:${socket.remotePort}` },
+      "closing peer connection",
+    );
     this.options.onRejected?.(reason);
     socket.destroy();
   }
@@ -313,7 +329,12 @@ export class Transport<M> {
   }
 
   /** Wire frames of one socket: parse each frame as the envelope union; failures close it. */
-  private onFrames(socket: net.Socket, decoder: FrameDecoder, context: Record<string, unknown>, handle: (frame: Wire) => void): void {
+  private onFrames(
+    socket: net.Socket,
+    decoder: FrameDecoder,
+    context: Record<string, unknown>,
+    handle: (frame: Wire) => void,
+  ): void {
     socket.on("data", (chunk: Buffer) => {
       const result = decoder.push(chunk);
       if (result._tag === "error") return this.reject(socket, result.reason, context);
@@ -323,7 +344,11 @@ export class Transport<M> {
         if (Either.isLeft(parsed)) return this.reject(socket, parsed.left, context);
         const wire = decodeWire(parsed.right, { onExcessProperty: "error" });
         if (Either.isLeft(wire)) {
-          return this.reject(socket, `frame does not match the peer protocol: ${ParseResult.TreeFormatter.formatErrorSync(wire.left)}`, context);
+          return this.reject(
+            socket,
+            `frame does not match the peer protocol: ${ParseResult.TreeFormatter.formatErrorSync(wire.left)}`,
+            context,
+          );
         }
         handle(wire.right);
       }
@@ -338,16 +363,24 @@ export class Transport<M> {
 
   private accept(socket: net.Socket): void {
     if (this.closed || this.inbound.size >= this.inboundConnectionsMax) {
-      this.reject(socket, this.closed ? "shutting down" : `more than ${this.inboundConnectionsMax} inbound connections`, {});
+      this.reject(
+        socket,
+        this.closed ? "shutting down" : `more than ${this.inboundConnectionsMax} inbound connections`,
+        {},
+      );
       return;
     }
     this.inbound.add(socket);
     socket.setNoDelay(true);
     const decoder = new FrameDecoder(handshakeFrameBytesMax);
     const acceptorNonce = this.newNonce();
-    let state: { phase: "hello" } | { phase: "proof"; hello: typeof Hello.Type } | { phase: "open"; peer: ReplicaId; incarnation: string } = { phase: "hello" };
+    let state:
+      | { phase: "hello" }
+      | { phase: "proof"; hello: typeof Hello.Type }
+      | { phase: "open"; peer: ReplicaId; incarnation: string } = { phase: "hello" };
     const timer = setTimeout(() => {
-      if (state.phase !== "open") this.reject(socket, `handshake not finished within ${this.handshakeTimeoutMs} ms`, {});
+      if (state.phase !== "open")
+        this.reject(socket, `handshake not finished within ${this.handshakeTimeoutMs} ms`, {});
     }, this.handshakeTimeoutMs);
     socket.on("error", () => undefined);
     socket.on("close", () => {
@@ -361,14 +394,19 @@ export class Transport<M> {
         }
       }
     });
-    const context = (): Record<string, unknown> => (state.phase === "open" ? { peer: state.peer, direction: "inbound" } : { direction: "inbound" });
+    const context = (): Record<string, unknown> =>
+      state.phase === "open" ? { peer: state.peer, direction: "inbound" } : { direction: "inbound" };
     this.onFrames(socket, decoder, context(), (frame) => {
       if (state.phase === "hello") {
         if (frame._tag !== "hello") return this.reject(socket, `expected hello, got ${frame._tag}`, context());
         const refusal = this.checkHello(frame);
         if (refusal !== undefined) return this.reject(socket, refusal, context());
         const mac = handshakeMac(this.options.secret, "acceptor", {
-          clusterId: this.options.clusterId, dialer: frame.from, acceptor: this.options.self, dialerNonce: frame.nonce, acceptorNonce,
+          clusterId: this.options.clusterId,
+          dialer: frame.from,
+          acceptor: this.options.self,
+          dialerNonce: frame.nonce,
+          acceptorNonce,
         });
         this.writeWire(socket, { _tag: "challenge", nonce: acceptorNonce, mac, info: this.options.info });
         state = { phase: "proof", hello: frame };
@@ -378,7 +416,11 @@ export class Transport<M> {
         if (frame._tag !== "proof") return this.reject(socket, `expected proof, got ${frame._tag}`, context());
         const hello = state.hello;
         const expected = handshakeMac(this.options.secret, "dialer", {
-          clusterId: this.options.clusterId, dialer: hello.from, acceptor: this.options.self, dialerNonce: hello.nonce, acceptorNonce,
+          clusterId: this.options.clusterId,
+          dialer: hello.from,
+          acceptor: this.options.self,
+          dialerNonce: hello.nonce,
+          acceptorNonce,
         });
         if (!macEqual(expected, frame.mac)) {
           return this.reject(socket, `replica ${hello.from} failed authentication (wrong cluster secret)`, context());
@@ -398,7 +440,8 @@ export class Transport<M> {
     if (hello.clusterId !== this.options.clusterId) {
       return `peer belongs to cluster ${JSON.stringify(hello.clusterId)}, not ${JSON.stringify(this.options.clusterId)}`;
     }
-    if (hello.to !== this.options.self) return `peer dialed replica ${hello.to}, but this is replica ${this.options.self}`;
+    if (hello.to !== this.options.self)
+      return `peer dialed replica ${hello.to}, but this is replica ${this.options.self}`;
     if (hello.from === this.options.self) return `peer claims this replica's own id ${hello.from}`;
     if (!this.peerRecords.has(hello.from) && hello.info.peer !== undefined && addressOfText(hello.info.peer) === null) {
       return `replica ${hello.from} announced a peer address that is not HOST:PORT: ${JSON.stringify(hello.info.peer)}`;
@@ -436,7 +479,8 @@ export class Transport<M> {
       // can only receive from it; with one, it becomes a peer we dial.
       const address = info.peer === undefined ? null : addressOfText(info.peer);
       if (address !== null) this.addPeer(peer, address);
-      else if (!this.peerRecords.has(peer)) this.peerRecords.set(peer, { inbound: null, lastHeardMs: null, info: null });
+      else if (!this.peerRecords.has(peer))
+        this.peerRecords.set(peer, { inbound: null, lastHeardMs: null, info: null });
     }
     const record = this.peerRecords.get(peer)!;
     // A peer that reconnects replaces its old link; the old socket may be half-dead.
@@ -457,7 +501,8 @@ export class Transport<M> {
 
   private deliver(peer: ReplicaId, incarnation: string, socket: net.Socket, frame: typeof Envelope.Type): void {
     const decoded = this.options.codec.decodeValue(frame.m);
-    if (Either.isLeft(decoded)) return this.reject(socket, `message rejected: ${decoded.left}`, { peer, direction: "inbound" });
+    if (Either.isLeft(decoded))
+      return this.reject(socket, `message rejected: ${decoded.left}`, { peer, direction: "inbound" });
     this.peerRecords.get(peer)!.lastHeardMs = this.options.clock.nowMs();
     this.options.onMessage(peer, decoded.right, frame.id, incarnation);
   }
@@ -478,7 +523,13 @@ export class Transport<M> {
     }, this.handshakeTimeoutMs);
     socket.on("connect", () => {
       this.writeWire(socket, {
-        _tag: "hello", proto: peerProtocol, clusterId: this.options.clusterId, from: this.options.self, to: link.peer, nonce: dialerNonce, info: this.options.info,
+        _tag: "hello",
+        proto: peerProtocol,
+        clusterId: this.options.clusterId,
+        from: this.options.self,
+        to: link.peer,
+        nonce: dialerNonce,
+        info: this.options.info,
       });
     });
     socket.on("error", (error) => this.options.log.debug({ ...context, err: error.message }, "peer connection error"));
@@ -496,9 +547,19 @@ export class Transport<M> {
     this.onFrames(socket, decoder, context, (frame) => {
       if (link.ready) return this.reject(socket, `peer sent ${frame._tag} on our outbound link`, context);
       if (frame._tag !== "challenge") return this.reject(socket, `expected challenge, got ${frame._tag}`, context);
-      const fields = { clusterId: this.options.clusterId, dialer: this.options.self, acceptor: link.peer, dialerNonce, acceptorNonce: frame.nonce };
+      const fields = {
+        clusterId: this.options.clusterId,
+        dialer: this.options.self,
+        acceptor: link.peer,
+        dialerNonce,
+        acceptorNonce: frame.nonce,
+      };
       if (!macEqual(handshakeMac(this.options.secret, "acceptor", fields), frame.mac)) {
-        return this.reject(socket, `replica at ${formatAddress(link.address)} failed authentication (wrong cluster secret or wrong replica id)`, context);
+        return this.reject(
+          socket,
+          `replica at ${formatAddress(link.address)} failed authentication (wrong cluster secret or wrong replica id)`,
+          context,
+        );
       }
       this.writeWire(socket, { _tag: "proof", mac: handshakeMac(this.options.secret, "dialer", fields) });
       clearTimeout(timer);

@@ -62,7 +62,12 @@ export interface MembershipView {
   /** Started to join a running cluster (not one of the initial members). */
   readonly joining: boolean;
   /** A state transfer in progress: a peer's snapshot at `slot`, `receivedBytes` of `totalBytes` so far. */
-  readonly transfer: { readonly from: ReplicaId; readonly slot: number; readonly receivedBytes: number; readonly totalBytes: number } | null;
+  readonly transfer: {
+    readonly from: ReplicaId;
+    readonly slot: number;
+    readonly receivedBytes: number;
+    readonly totalBytes: number;
+  } | null;
   /** Slot of the latest snapshot this replica holds (taken or installed), or null. */
   readonly snapshotSlot: number | null;
   /** A leader's knowledge of each peer's executed prefix (from acknowledgements); empty elsewhere. */

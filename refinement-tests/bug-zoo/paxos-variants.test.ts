@@ -8,7 +8,12 @@ import { paxosChecks } from "../../proofs/mappings.ts";
 import { explore, formatViolation } from "../../spec/explore.ts";
 import type { BallotConstants } from "../../spec/constants.ts";
 import { Paxos } from "../../spec/paxos.ts";
-import { Phase1bIgnoringMaxBal, Phase2aIgnoringVotes, Phase2aTwiceInBallot, Phase2bIgnoringMaxBal } from "./paxos-variants.ts";
+import {
+  Phase1bIgnoringMaxBal,
+  Phase2aIgnoringVotes,
+  Phase2aTwiceInBallot,
+  Phase2bIgnoringMaxBal,
+} from "./paxos-variants.ts";
 
 const constants: BallotConstants = { acceptors: 3, values: 2, maxBallot: 1 };
 
@@ -25,20 +30,57 @@ const scenarios: Record<string, Scenario> = {
     variant: Phase2aIgnoringVotes,
     checking: "all",
     check: "Inv!3(2a)",
-    trace: ["Init", "Phase1a(0)", "Phase1a(1)", "Phase1b(a1) on 1a(0)", "Phase1b(a1) on 1a(1)", "Phase1b(a2) on 1a(0)", "Phase2a(0, v1)", "Phase2b(a2) on 2a(0, v1)", "Phase1b(a2) on 1a(1)", "Phase2a(1, v2)"],
+    trace: [
+      "Init",
+      "Phase1a(0)",
+      "Phase1a(1)",
+      "Phase1b(a1) on 1a(0)",
+      "Phase1b(a1) on 1a(1)",
+      "Phase1b(a2) on 1a(0)",
+      "Phase2a(0, v1)",
+      "Phase2b(a2) on 2a(0, v1)",
+      "Phase1b(a2) on 1a(1)",
+      "Phase2a(1, v2)",
+    ],
   },
   "Phase2a ignoring reported votes: the vote for the unsafe value is no Voting step": {
     variant: Phase2aIgnoringVotes,
     checking: "refinement",
     check: "Paxos => Voting",
-    trace: ["Init", "Phase1a(0)", "Phase1a(1)", "Phase1b(a1) on 1a(0)", "Phase1b(a1) on 1a(1)", "Phase1b(a2) on 1a(0)", "Phase2a(0, v1)", "Phase2b(a2) on 2a(0, v1)", "Phase1b(a2) on 1a(1)", "Phase2a(1, v2)", "Phase2b(a1) on 2a(1, v2)"],
+    trace: [
+      "Init",
+      "Phase1a(0)",
+      "Phase1a(1)",
+      "Phase1b(a1) on 1a(0)",
+      "Phase1b(a1) on 1a(1)",
+      "Phase1b(a2) on 1a(0)",
+      "Phase2a(0, v1)",
+      "Phase2b(a2) on 2a(0, v1)",
+      "Phase1b(a2) on 1a(1)",
+      "Phase2a(1, v2)",
+      "Phase2b(a1) on 2a(1, v2)",
+    ],
   },
   "Phase2a ignoring reported votes: two values get chosen, which Consensus forbids": {
     variant: Phase2aIgnoringVotes,
     checking: "consensus",
     check: "Paxos => Consensus",
     // v2 is chosen in ballot 1 by {a1, a2}; then a3's late vote completes {a2, a3} for v1 in ballot 0.
-    trace: ["Init", "Phase1a(0)", "Phase1a(1)", "Phase1b(a1) on 1a(0)", "Phase1b(a1) on 1a(1)", "Phase1b(a2) on 1a(0)", "Phase2a(0, v1)", "Phase2b(a2) on 2a(0, v1)", "Phase1b(a2) on 1a(1)", "Phase2a(1, v2)", "Phase2b(a1) on 2a(1, v2)", "Phase2b(a2) on 2a(1, v2)", "Phase2b(a3) on 2a(0, v1)"],
+    trace: [
+      "Init",
+      "Phase1a(0)",
+      "Phase1a(1)",
+      "Phase1b(a1) on 1a(0)",
+      "Phase1b(a1) on 1a(1)",
+      "Phase1b(a2) on 1a(0)",
+      "Phase2a(0, v1)",
+      "Phase2b(a2) on 2a(0, v1)",
+      "Phase1b(a2) on 1a(1)",
+      "Phase2a(1, v2)",
+      "Phase2b(a1) on 2a(1, v2)",
+      "Phase2b(a2) on 2a(1, v2)",
+      "Phase2b(a3) on 2a(0, v1)",
+    ],
   },
   "Phase2a twice in a ballot breaks Inv!3(2a) at the second 2a message": {
     variant: Phase2aTwiceInBallot,
@@ -56,7 +98,16 @@ const scenarios: Record<string, Scenario> = {
     variant: Phase2bIgnoringMaxBal,
     checking: "all",
     check: "Paxos => Voting",
-    trace: ["Init", "Phase1a(0)", "Phase1a(1)", "Phase1b(a1) on 1a(0)", "Phase1b(a1) on 1a(1)", "Phase1b(a2) on 1a(0)", "Phase2a(0, v1)", "Phase2b(a1) on 2a(0, v1)"],
+    trace: [
+      "Init",
+      "Phase1a(0)",
+      "Phase1a(1)",
+      "Phase1b(a1) on 1a(0)",
+      "Phase1b(a1) on 1a(1)",
+      "Phase1b(a2) on 1a(0)",
+      "Phase2a(0, v1)",
+      "Phase2b(a1) on 2a(0, v1)",
+    ],
   },
 };
 

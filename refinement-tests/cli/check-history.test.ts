@@ -21,7 +21,10 @@ function run(args: string[]): { status: number; stdout: string; stderr: string }
 
 function runProcess(args: string[]): { status: number; stdout: string; stderr: string } {
   try {
-    const stdout = execFileSync(process.execPath, ["--import", "tsx", cli, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    const stdout = execFileSync(process.execPath, ["--import", "tsx", cli, ...args], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     return { status: 0, stdout, stderr: "" };
   } catch (error) {
     const e = error as { status: number; stdout: string; stderr: string };
@@ -35,12 +38,30 @@ function file(name: string, content: unknown): string {
   return path;
 }
 
-const write = { client: "a", input: { _tag: "put", key: "x", value: "1" }, invoke: 0, outcome: "ok", complete: 1, output: { _tag: "ok" } };
-const read = (value: string | null) => ({ client: "b", input: { _tag: "get", key: "x" }, invoke: 2, outcome: "ok", complete: 3, output: { _tag: "value", value } });
+const write = {
+  client: "a",
+  input: { _tag: "put", key: "x", value: "1" },
+  invoke: 0,
+  outcome: "ok",
+  complete: 1,
+  output: { _tag: "ok" },
+};
+const read = (value: string | null) => ({
+  client: "b",
+  input: { _tag: "get", key: "x" },
+  invoke: 2,
+  outcome: "ok",
+  complete: 3,
+  output: { _tag: "value", value },
+});
 
 describe("check-history", () => {
   it("exits 0 for a linearizable history and says so (as a real process)", () => {
-    const r = runProcess([file("good.json", { format: "paxos-lease/history@1", operations: [write, read("1")] }), "--model", "kv"]);
+    const r = runProcess([
+      file("good.json", { format: "paxos-lease/history@1", operations: [write, read("1")] }),
+      "--model",
+      "kv",
+    ]);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/: linearizable \(model kv; 2 operations checked/);
   });
@@ -56,10 +77,14 @@ describe("check-history", () => {
 
   it("exits 2 with a clear message for malformed files and bad arguments", () => {
     expect(run([file("bad.json", "{ nope")]).stderr).toMatch(/is not JSON/);
-    const wrong = run([file("wrong.json", { format: "paxos-lease/history@1", operations: [{ ...write, invoke: -1 }] })]);
+    const wrong = run([
+      file("wrong.json", { format: "paxos-lease/history@1", operations: [{ ...write, invoke: -1 }] }),
+    ]);
     expect(wrong.status).toBe(2);
     expect(wrong.stderr).toMatch(/invoke/);
-    expect(run([file("ok.json", { format: "paxos-lease/history@1", operations: [] }), "--model", "queue"]).stderr).toMatch(/--model must be kv or register/);
+    expect(
+      run([file("ok.json", { format: "paxos-lease/history@1", operations: [] }), "--model", "queue"]).stderr,
+    ).toMatch(/--model must be kv or register/);
     expect(run([join(dir, "missing.json")]).stderr).toMatch(/cannot read/);
     expect(run([]).status).toBe(2);
   });

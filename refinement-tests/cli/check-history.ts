@@ -11,7 +11,8 @@ import { loadHistory, modelNamed, type LoadedHistory, type ModelName } from "../
 
 function positiveInt(value: string): number {
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a positive integer, got ${JSON.stringify(value)}`);
+  if (!Number.isSafeInteger(n) || n <= 0)
+    throw new InvalidArgumentError(`expected a positive integer, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -62,7 +63,8 @@ function run(argv: readonly string[], io: Output): number {
     throw new Exit(2);
   };
 
-  if (opts.model !== "kv" && opts.model !== "register") fail(`--model must be kv or register, not ${JSON.stringify(opts.model)}`);
+  if (opts.model !== "kv" && opts.model !== "register")
+    fail(`--model must be kv or register, not ${JSON.stringify(opts.model)}`);
   let text = "";
   try {
     text = readFileSync(file, "utf8");
@@ -84,7 +86,9 @@ function run(argv: readonly string[], io: Output): number {
   if (history === undefined) return 2;
 
   const started = performance.now();
-  const result = checkLinearizable(modelNamed(history.model), history.operations, { stepsMaxPerPartition: opts.stepsMax });
+  const result = checkLinearizable(modelNamed(history.model), history.operations, {
+    stepsMaxPerPartition: opts.stepsMax,
+  });
   const seconds = (performance.now() - started) / 1000;
   const bad = result.partitions.filter((p) => p.verdict !== "linearizable");
 
@@ -106,7 +110,14 @@ function run(argv: readonly string[], io: Output): number {
             verdict: p.verdict,
             operations: p.operations,
             longestPrefix: p.longestPrefix?.map((op) => op.id),
-            stuck: p.stuck?.map((op) => ({ id: op.id, client: op.client, input: op.input, output: op.output, invoke: op.invoke, complete: op.complete === Infinity ? null : op.complete })),
+            stuck: p.stuck?.map((op) => ({
+              id: op.id,
+              client: op.client,
+              input: op.input,
+              output: op.output,
+              invoke: op.invoke,
+              complete: op.complete === Infinity ? null : op.complete,
+            })),
           })),
         },
         null,
@@ -118,7 +129,9 @@ function run(argv: readonly string[], io: Output): number {
       `${file}: ${result.verdict} (model ${history.model}; ${result.operations} operations checked, ${history.unknown} with unknown outcome, ${history.failed} failed and skipped; ${result.partitions.length} keys; ${result.steps} search steps; ${seconds.toFixed(3)} s)\n`,
     );
     for (const p of bad) {
-      io.out(`\nkey ${JSON.stringify(p.partition)}: ${p.verdict} after ${p.steps} steps over ${p.operations} operations\n`);
+      io.out(
+        `\nkey ${JSON.stringify(p.partition)}: ${p.verdict} after ${p.steps} steps over ${p.operations} operations\n`,
+      );
       if (p.longestPrefix !== undefined) {
         io.out(`  longest linearizable prefix (${p.longestPrefix.length} operations):\n`);
         for (const op of p.longestPrefix.slice(-10)) io.out(`    ${describe(op)}\n`);
@@ -131,5 +144,8 @@ function run(argv: readonly string[], io: Output): number {
 }
 
 if (process.argv[1] !== undefined && import.meta.filename === process.argv[1]) {
-  process.exitCode = checkHistoryMain(process.argv.slice(2), { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) });
+  process.exitCode = checkHistoryMain(process.argv.slice(2), {
+    out: (t) => process.stdout.write(t),
+    err: (t) => process.stderr.write(t),
+  });
 }

@@ -17,9 +17,13 @@ const port = parentPort!;
 const step = job.mutant === null ? undefined : mutantNamed(job.mutant).step;
 let reported = { runs: 0, events: 0 };
 const started = performance.now();
-const totals: CampaignTotals = runIndices(job.indices, { ...job.options, ...(step === undefined ? {} : { step }) }, (t) => {
-  port.postMessage({ type: "progress", runs: t.runs - reported.runs, events: t.events - reported.events });
-  reported = { runs: t.runs, events: t.events };
-  return undefined;
-});
+const totals: CampaignTotals = runIndices(
+  job.indices,
+  { ...job.options, ...(step === undefined ? {} : { step }) },
+  (t) => {
+    port.postMessage({ type: "progress", runs: t.runs - reported.runs, events: t.events - reported.events });
+    reported = { runs: t.runs, events: t.events };
+    return undefined;
+  },
+);
 port.postMessage({ type: "done", totals, busyMs: performance.now() - started });

@@ -16,7 +16,14 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { Command, InvalidArgumentError } from "commander";
 import cliProgress from "cli-progress";
-import { addTotals, emptyTotals, missingSometimes, shardRuns, type CampaignOptions, type CampaignTotals } from "../campaign.ts";
+import {
+  addTotals,
+  emptyTotals,
+  missingSometimes,
+  shardRuns,
+  type CampaignOptions,
+  type CampaignTotals,
+} from "../campaign.ts";
 import type { Step } from "../../impl/core/index.ts";
 import { mutantNamed, mutants } from "../mutants/index.ts";
 import { replayScenario } from "../suite.ts";
@@ -82,7 +89,12 @@ const flags = `--replicas ${opts.replicas}${opts.liveness ? " --liveness" : ""}$
 /** Run the scenario at seed:path again with a trace, write the report, print where. */
 function report(seed: number, path: string, name: string): boolean {
   const scenario = replayScenario(seed, path, { replicas: opts.replicas });
-  const run = runScenario(scenario, { replicas: opts.replicas, liveness: opts.liveness, record: true, ...(step === undefined ? {} : { step }) });
+  const run = runScenario(scenario, {
+    replicas: opts.replicas,
+    liveness: opts.liveness,
+    record: true,
+    ...(step === undefined ? {} : { step }),
+  });
   if (run.failure === null) return false;
   const replay = `npm run check -- --replay ${seed}:${path} ${flags}`;
   const folder = writeReport(opts.out, {
@@ -117,11 +129,21 @@ if (opts.replay !== undefined) {
   process.exit(failed ? 1 : 0);
 }
 
-const campaign: Omit<CampaignOptions, "step"> = { seed: opts.seed, runs: opts.runs, replicas: opts.replicas, liveness: opts.liveness, shard };
+const campaign: Omit<CampaignOptions, "step"> = {
+  seed: opts.seed,
+  runs: opts.runs,
+  replicas: opts.replicas,
+  liveness: opts.liveness,
+  shard,
+};
 const indices = shardRuns(campaign);
 const workers = Math.max(1, Math.min(opts.workers ?? availableParallelism(), indices.length));
 const bar = new cliProgress.SingleBar(
-  { stream: process.stderr, format: "check [{bar}] {value}/{total} runs | {events} events | {eps} events/s | {duration_formatted}", hideCursor: true },
+  {
+    stream: process.stderr,
+    format: "check [{bar}] {value}/{total} runs | {events} events | {eps} events/s | {duration_formatted}",
+    hideCursor: true,
+  },
   cliProgress.Presets.shades_classic,
 );
 bar.start(indices.length, 0, { events: 0, eps: 0 });
@@ -143,19 +165,29 @@ const parts = await Promise.all(
     { length: workers },
     (_, w) =>
       new Promise<CampaignTotals>((resolve, reject) => {
-        const worker = new Worker(workerBoot, { eval: true, workerData: { indices: share(w), options: campaign, mutant: opts.mutant ?? null } });
-        worker.on("message", (m: { type: "progress"; runs: number; events: number } | { type: "done"; totals: CampaignTotals; busyMs: number }) => {
-          if (m.type === "progress") {
-            runsDone += m.runs;
-            eventsDone += m.events;
-            const secs = (performance.now() - started) / 1000;
-            bar.update(runsDone, { events: eventsDone, eps: Math.round(eventsDone / Math.max(secs, 1e-3)) });
-          } else {
-            busyMs = Math.max(busyMs, m.busyMs);
-            resolve(m.totals);
-            void worker.terminate();
-          }
+        const worker = new Worker(workerBoot, {
+          eval: true,
+          workerData: { indices: share(w), options: campaign, mutant: opts.mutant ?? null },
         });
+        worker.on(
+          "message",
+          (
+            m:
+              | { type: "progress"; runs: number; events: number }
+              | { type: "done"; totals: CampaignTotals; busyMs: number },
+          ) => {
+            if (m.type === "progress") {
+              runsDone += m.runs;
+              eventsDone += m.events;
+              const secs = (performance.now() - started) / 1000;
+              bar.update(runsDone, { events: eventsDone, eps: Math.round(eventsDone / Math.max(secs, 1e-3)) });
+            } else {
+              busyMs = Math.max(busyMs, m.busyMs);
+              resolve(m.totals);
+              void worker.terminate();
+            }
+          },
+        );
         worker.on("error", reject);
       }),
   ),
@@ -186,7 +218,13 @@ const summary = {
   failure:
     failure === null
       ? null
-      : { check: failure.failure.check, level: failure.failure.level, message: failure.failure.message, run: failure.runIndex, replay: `npm run check -- --replay ${failure.seed}:${failure.path} ${flags}` },
+      : {
+          check: failure.failure.check,
+          level: failure.failure.level,
+          message: failure.failure.message,
+          run: failure.runIndex,
+          replay: `npm run check -- --replay ${failure.seed}:${failure.path} ${flags}`,
+        },
 };
 
 if (opts.json) {
@@ -197,9 +235,15 @@ if (opts.json) {
     `  ${summary.events.toLocaleString("en-US")} world steps checked in ${summary.seconds} s on ${workers} workers: ${summary.eventsPerSecond.toLocaleString("en-US")} events/s (${summary.eventsPerSecondRunning.toLocaleString("en-US")} events/s once the workers had started)`,
     `  ${summary.operations.toLocaleString("en-US")} client operations, each run's history checked for linearizability`,
     "  coverage (rare states reached):",
-    ...[...totals.counters].filter(([k]) => k.startsWith("sometimes") || k.startsWith("liveness")).sort().map(([k, v]) => `    ${k.replace(/^sometimes: /, "")}: ${v}`),
+    ...[...totals.counters]
+      .filter(([k]) => k.startsWith("sometimes") || k.startsWith("liveness"))
+      .sort()
+      .map(([k, v]) => `    ${k.replace(/^sometimes: /, "")}: ${v}`),
     "  spec actions matched:",
-    ...[...totals.counters].filter(([k]) => /^(Voting|Consensus|Service|Lease):/.test(k)).sort().map(([k, v]) => `    ${k}: ${v}`),
+    ...[...totals.counters]
+      .filter(([k]) => /^(Voting|Consensus|Service|Lease):/.test(k))
+      .sort()
+      .map(([k, v]) => `    ${k}: ${v}`),
     `  violations: ${summary.violations}`,
   ];
   if (missing.length > 0) lines.push(`  never reached: ${missing.join(", ")}`);
@@ -209,7 +253,10 @@ if (opts.json) {
 let exit = 0;
 if (failure !== null) {
   const written = report(failure.seed, failure.path, `run-${failure.runIndex}-seed-${failure.seed}`);
-  if (!written) process.stderr.write(`run ${failure.runIndex} failed (${failure.failure.check}) but its replay passes: please report this\n`);
+  if (!written)
+    process.stderr.write(
+      `run ${failure.runIndex} failed (${failure.failure.check}) but its replay passes: please report this\n`,
+    );
   exit = 1;
 }
 if (missing.length > 0 && totals.runs >= 100) exit = 1;

@@ -32,20 +32,40 @@ describe("npm run explore", () => {
     expect(out).toMatch(/distinct states\s+25\n/);
     expect(out).toMatch(/states generated\s+82\n/);
     expect(out).toMatch(/depth\s+9\n/);
-    expect(out).toContain("Checked on every distinct state: TypeOK, Inv!2, Inv!3(1b), Inv!3(2a), V!VotesSafe, V!OneValuePerBallot");
-    expect(out).toContain("Checked on every transition: Paxos => Voting\n  Phase1a |-> stutter: 50\n  Phase1b |-> IncreaseMaxBal: 7");
+    expect(out).toContain(
+      "Checked on every distinct state: TypeOK, Inv!2, Inv!3(1b), Inv!3(2a), V!VotesSafe, V!OneValuePerBallot",
+    );
+    expect(out).toContain(
+      "Checked on every transition: Paxos => Voting\n  Phase1a |-> stutter: 50\n  Phase1b |-> IncreaseMaxBal: 7",
+    );
     expect(out).toContain("No violation: the search was exhaustive.");
   });
 
   test("--json gives MCVoting's numbers with --symmetry, and MCConsensus's with --init IInv", () => {
-    const voting = cli("--spec", "voting", "--acceptors", "3", "--values", "2", "--max-ballot", "1", "--symmetry", "--json");
+    const voting = cli(
+      "--spec",
+      "voting",
+      "--acceptors",
+      "3",
+      "--values",
+      "2",
+      "--max-ballot",
+      "1",
+      "--symmetry",
+      "--json",
+    );
     expect(voting.code).toBe(0);
     const v = JSON.parse(voting.out) as Record<string, unknown>;
     expect([v.distinctStates, v.statesGenerated, v.depth, v.complete, v.violation]).toEqual([77, 451, 11, true, null]);
     expect(v.invariants).toEqual(["TypeOK", "VotesSafe", "OneVote", "OneValuePerBallot"]);
-    const consensus = JSON.parse(cli("--spec", "consensus", "--values", "3", "--init", "IInv", "--json").out) as Record<string, unknown>;
+    const consensus = JSON.parse(cli("--spec", "consensus", "--values", "3", "--init", "IInv", "--json").out) as Record<
+      string,
+      unknown
+    >;
     expect([consensus.distinctStates, consensus.statesGenerated, consensus.depth]).toEqual([4, 7, 1]);
-    const lease = JSON.parse(cli("--spec", "lease", "--holders", "2", "--time-max", "6", "--lease-ticks", "3", "--json").out) as Record<string, unknown>;
+    const lease = JSON.parse(
+      cli("--spec", "lease", "--holders", "2", "--time-max", "6", "--lease-ticks", "3", "--json").out,
+    ) as Record<string, unknown>;
     expect([lease.distinctStates, lease.violation]).toEqual([103, null]);
   });
 

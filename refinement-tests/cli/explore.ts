@@ -12,7 +12,13 @@ import { pathToFileURL } from "node:url";
 import { paxosChecks, votingChecks } from "../../proofs/mappings.ts";
 import { Consensus } from "../../spec/consensus.ts";
 import { acceptorName, majorityQuorums, subsetsOfSize, type BallotConstants } from "../../spec/constants.ts";
-import { explore, formatViolation, type ExploreProgress, type ExploreResult, type StepCheck } from "../../spec/explore.ts";
+import {
+  explore,
+  formatViolation,
+  type ExploreProgress,
+  type ExploreResult,
+  type StepCheck,
+} from "../../spec/explore.ts";
 import { Lease } from "../../spec/lease.ts";
 import { Paxos } from "../../spec/paxos.ts";
 import type { Spec } from "../../spec/state-machine.ts";
@@ -105,7 +111,8 @@ export function parseOptions(argv: readonly string[]): Options | "help" {
   const values = parsed.values as Record<string, string | boolean | undefined>;
   if (values.help === true) return "help";
   const specText = (values.spec as string | undefined) ?? "paxos";
-  if (!(specNames as readonly string[]).includes(specText)) throw new UsageError(`unknown spec '${specText}' (expected one of: ${specNames.join(", ")})`);
+  if (!(specNames as readonly string[]).includes(specText))
+    throw new UsageError(`unknown spec '${specText}' (expected one of: ${specNames.join(", ")})`);
   const spec = specText as SpecName;
   const numbers = {} as Record<NumericFlag, number>;
   for (const flag of Object.keys(limits) as NumericFlag[]) {
@@ -115,21 +122,34 @@ export function parseOptions(argv: readonly string[]): Options | "help" {
       numbers[flag] = limit.default;
       continue;
     }
-    if (!(limit.specs as readonly SpecName[]).includes(spec)) throw new UsageError(`--${flag} applies only to --spec ${limit.specs.join(" or ")}, not ${spec}`);
+    if (!(limit.specs as readonly SpecName[]).includes(spec))
+      throw new UsageError(`--${flag} applies only to --spec ${limit.specs.join(" or ")}, not ${spec}`);
     if (!/^-?\d+$/.test(text)) throw new UsageError(`--${flag} must be an integer, got '${text}'`);
     const n = Number(text);
-    if (n < limit.min || n > limit.max) throw new UsageError(`--${flag} must be between ${limit.min} and ${limit.max}, got ${n}`);
+    if (n < limit.min || n > limit.max)
+      throw new UsageError(`--${flag} must be between ${limit.min} and ${limit.max}, got ${n}`);
     numbers[flag] = n;
   }
   const init = (values.init as string | undefined) ?? "Init";
   if (init !== "Init" && init !== "IInv") throw new UsageError(`--init must be Init or IInv, got '${init}'`);
-  if (values.init !== undefined && spec !== "consensus") throw new UsageError(`--init applies only to --spec consensus, not ${spec}`);
+  if (values.init !== undefined && spec !== "consensus")
+    throw new UsageError(`--init applies only to --spec consensus, not ${spec}`);
   if (numbers.quorum !== 0) {
     const n = numbers.acceptors;
     if (numbers.quorum > n) throw new UsageError(`--quorum ${numbers.quorum} is impossible with ${n} acceptors`);
-    if (2 * numbers.quorum <= n) throw new UsageError(`--quorum ${numbers.quorum} of ${n} acceptors breaks QuorumAssumption: two disjoint sets of ${numbers.quorum} exist`);
+    if (2 * numbers.quorum <= n)
+      throw new UsageError(
+        `--quorum ${numbers.quorum} of ${n} acceptors breaks QuorumAssumption: two disjoint sets of ${numbers.quorum} exist`,
+      );
   }
-  return { spec, numbers, init, symmetry: values.symmetry === true, refinement: values["no-refinement"] !== true, json: values.json === true };
+  return {
+    spec,
+    numbers,
+    init,
+    symmetry: values.symmetry === true,
+    refinement: values["no-refinement"] !== true,
+    json: values.json === true,
+  };
 }
 
 /** A spec with the checks to run on it, ready to explore. */
@@ -165,18 +185,34 @@ function prepare(o: Options): AnyJob {
     case "paxos": {
       const k = ballotConstants(o);
       const paxos = new Paxos(k);
-      return pack({ title: `Paxos with ${describeBallots(k)}`, spec: paxos, checks: o.refinement ? paxosChecks(paxos) : [] });
+      return pack({
+        title: `Paxos with ${describeBallots(k)}`,
+        spec: paxos,
+        checks: o.refinement ? paxosChecks(paxos) : [],
+      });
     }
     case "voting": {
       const k = ballotConstants(o);
       const voting = new Voting(k);
-      return pack({ title: `Voting with ${describeBallots(k)}`, spec: voting, checks: o.refinement ? votingChecks(voting) : [] });
+      return pack({
+        title: `Voting with ${describeBallots(k)}`,
+        spec: voting,
+        checks: o.refinement ? votingChecks(voting) : [],
+      });
     }
     case "consensus":
-      return pack({ title: `Consensus with ${plural(o.numbers.values, "value")}, initial predicate ${o.init}`, spec: new Consensus({ values: o.numbers.values, init: o.init }), checks: [] });
+      return pack({
+        title: `Consensus with ${plural(o.numbers.values, "value")}, initial predicate ${o.init}`,
+        spec: new Consensus({ values: o.numbers.values, init: o.init }),
+        checks: [],
+      });
     case "lease": {
       const c = { holders: o.numbers.holders, timeMax: o.numbers["time-max"], leaseTicks: o.numbers["lease-ticks"] };
-      return pack({ title: `Lease with ${plural(c.holders, "holder")}, time 0..${c.timeMax}, lease duration ${plural(c.leaseTicks, "tick")}`, spec: new Lease(c), checks: [] });
+      return pack({
+        title: `Lease with ${plural(c.holders, "holder")}, time 0..${c.timeMax}, lease duration ${plural(c.leaseTicks, "tick")}`,
+        spec: new Lease(c),
+        checks: [],
+      });
     }
   }
 }
@@ -213,9 +249,17 @@ export function run<S, A>(job: Job<S, A>, o: Options, io: Io): number {
     const t = io.now();
     if (t - lastReport < 1000) return;
     lastReport = t;
-    io.err(`explore: ${p.distinct} distinct, ${p.generated} generated, depth ${p.depth}, ${p.queued} queued, ${((t - started) / 1000).toFixed(1)} s`);
+    io.err(
+      `explore: ${p.distinct} distinct, ${p.generated} generated, depth ${p.depth}, ${p.queued} queued, ${((t - started) / 1000).toFixed(1)} s`,
+    );
   };
-  const result = explore(job.spec, { symmetry: o.symmetry, checks: job.checks, maxStates: o.numbers["max-states"], onProgress, progressEvery: 16_384 });
+  const result = explore(job.spec, {
+    symmetry: o.symmetry,
+    checks: job.checks,
+    maxStates: o.numbers["max-states"],
+    onProgress,
+    progressEvery: 16_384,
+  });
   const seconds = (io.now() - started) / 1000;
   const cpuSeconds = cpuStarted === undefined ? undefined : io.cpu!() - cpuStarted;
   if (o.json) io.out(JSON.stringify(toJson(job, o, result, seconds, cpuSeconds)));
@@ -223,7 +267,13 @@ export function run<S, A>(job: Job<S, A>, o: Options, io: Io): number {
   return result.violation === undefined ? 0 : 1;
 }
 
-function toJson<S, A>(job: Job<S, A>, o: Options, r: ExploreResult<S>, seconds: number, cpuSeconds: number | undefined): unknown {
+function toJson<S, A>(
+  job: Job<S, A>,
+  o: Options,
+  r: ExploreResult<S>,
+  seconds: number,
+  cpuSeconds: number | undefined,
+): unknown {
   return {
     spec: o.spec,
     title: job.title,
@@ -241,11 +291,23 @@ function toJson<S, A>(job: Job<S, A>, o: Options, r: ExploreResult<S>, seconds: 
     violation:
       r.violation === undefined
         ? null
-        : { kind: r.violation.kind, check: r.violation.check, message: r.violation.message, trace: r.violation.trace.map((step) => ({ action: step.action, state: job.spec.show(step.state) })) },
+        : {
+            kind: r.violation.kind,
+            check: r.violation.check,
+            message: r.violation.message,
+            trace: r.violation.trace.map((step) => ({ action: step.action, state: job.spec.show(step.state) })),
+          },
   };
 }
 
-function report<S, A>(job: Job<S, A>, o: Options, r: ExploreResult<S>, seconds: number, cpuSeconds: number | undefined, io: Io): void {
+function report<S, A>(
+  job: Job<S, A>,
+  o: Options,
+  r: ExploreResult<S>,
+  seconds: number,
+  cpuSeconds: number | undefined,
+  io: Io,
+): void {
   io.out(`Explored ${job.title}${o.symmetry ? ", up to symmetry" : ""}`);
   const rows: [string, string][] = [
     ["distinct states", String(r.distinct)],
@@ -262,7 +324,10 @@ function report<S, A>(job: Job<S, A>, o: Options, r: ExploreResult<S>, seconds: 
     for (const line of check.summary) io.out(`  ${line}`);
   }
   if (r.violation !== undefined) io.out(formatViolation(job.spec, r.violation));
-  else if (!r.complete) io.out(`No violation in the states explored, but the search stopped at --max-states ${o.numbers["max-states"]}: it is not exhaustive.`);
+  else if (!r.complete)
+    io.out(
+      `No violation in the states explored, but the search stopped at --max-states ${o.numbers["max-states"]}: it is not exhaustive.`,
+    );
   else io.out("No violation: the search was exhaustive.");
 }
 

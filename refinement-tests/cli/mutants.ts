@@ -78,23 +78,52 @@ for (const m of selected) {
     };
     break;
   }
-  row ??= { mutant: m.name, mode: m.mode, caught: false, runs, events, seconds: (performance.now() - started) / 1000, check: null, expected: false, message: null, replay: null };
+  row ??= {
+    mutant: m.name,
+    mode: m.mode,
+    caught: false,
+    runs,
+    events,
+    seconds: (performance.now() - started) / 1000,
+    check: null,
+    expected: false,
+    message: null,
+    replay: null,
+  };
   rows.push(row);
-  if (!opts.json) process.stderr.write(`${row.mutant}: ${row.caught ? `caught by ${row.check} after ${row.runs} runs (${row.seconds.toFixed(1)} s)` : "NOT CAUGHT"}\n`);
+  if (!opts.json)
+    process.stderr.write(
+      `${row.mutant}: ${row.caught ? `caught by ${row.check} after ${row.runs} runs (${row.seconds.toFixed(1)} s)` : "NOT CAUGHT"}\n`,
+    );
 }
 
-const caughtSeconds = rows.filter((r) => r.caught).map((r) => r.seconds).sort((a, b) => a - b);
+const caughtSeconds = rows
+  .filter((r) => r.caught)
+  .map((r) => r.seconds)
+  .sort((a, b) => a - b);
 const median = caughtSeconds.length === 0 ? null : caughtSeconds[Math.floor((caughtSeconds.length - 1) / 2)]!;
 const allCaught = rows.every((r) => r.caught);
 
 if (opts.json) {
-  process.stdout.write(`${JSON.stringify({ seed: opts.seed, budgetSeconds: opts.budgetSeconds, allCaught, medianSeconds: median, mutants: rows }, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ seed: opts.seed, budgetSeconds: opts.budgetSeconds, allCaught, medianSeconds: median, mutants: rows }, null, 2)}\n`,
+  );
 } else {
   const header = ["mutant", "mode", "caught", "runs", "seconds", "caught by"];
-  const table = rows.map((r) => [r.mutant, r.mode, r.caught ? "yes" : "NO", String(r.runs), r.seconds.toFixed(1), r.check === null ? "-" : `${r.check}${r.expected ? "" : " (unexpected)"}`]);
+  const table = rows.map((r) => [
+    r.mutant,
+    r.mode,
+    r.caught ? "yes" : "NO",
+    String(r.runs),
+    r.seconds.toFixed(1),
+    r.check === null ? "-" : `${r.check}${r.expected ? "" : " (unexpected)"}`,
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 3 || i === 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ");
+  const line = (cells: readonly string[]): string =>
+    cells.map((c, i) => (i === 3 || i === 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ");
   process.stdout.write(`${[line(header), line(widths.map((w) => "-".repeat(w))), ...table.map(line)].join("\n")}\n`);
-  process.stdout.write(`\n${rows.filter((r) => r.caught).length}/${rows.length} caught; median ${median === null ? "-" : median.toFixed(1)} s to catch on one core (seed ${opts.seed})\n`);
+  process.stdout.write(
+    `\n${rows.filter((r) => r.caught).length}/${rows.length} caught; median ${median === null ? "-" : median.toFixed(1)} s to catch on one core (seed ${opts.seed})\n`,
+  );
 }
 process.exit(allCaught ? 0 : 1);

@@ -18,27 +18,45 @@ function numberIn(min: number, max: number, integer: boolean): (value: string) =
   return (value) => {
     const n = Number(value);
     if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
-      throw new InvalidArgumentError(`expected ${integer ? "an integer" : "a number"} in [${min}, ${max}], got ${JSON.stringify(value)}`);
+      throw new InvalidArgumentError(
+        `expected ${integer ? "an integer" : "a number"} in [${min}, ${max}], got ${JSON.stringify(value)}`,
+      );
     }
     return n;
   };
 }
 
 function parseKinds(value: string): FaultKind[] {
-  return value.split(",").map((k) => k.trim()).filter((k) => k !== "").map((k) => {
-    if (!(faultKinds as readonly string[]).includes(k)) throw new InvalidArgumentError(`unknown fault ${JSON.stringify(k)}; known: ${faultKinds.join(", ")}`);
-    return k as FaultKind;
-  });
+  return value
+    .split(",")
+    .map((k) => k.trim())
+    .filter((k) => k !== "")
+    .map((k) => {
+      if (!(faultKinds as readonly string[]).includes(k))
+        throw new InvalidArgumentError(`unknown fault ${JSON.stringify(k)}; known: ${faultKinds.join(", ")}`);
+      return k as FaultKind;
+    });
 }
 
 const program = new Command()
   .name("nemesis")
-  .description("Inject faults into a cluster of real replica processes and check what clients saw, the replicas' states and their traces.")
+  .description(
+    "Inject faults into a cluster of real replica processes and check what clients saw, the replicas' states and their traces.",
+  )
   .option("--minutes <n>", "how long faults are injected", numberIn(0.1, 600, false), 2)
-  .option("--seed <n>", "seed of the fault schedule and the clients' choices", numberIn(0, 0xffff_ffff, true), Math.floor(Math.random() * 0xffff_ffff))
+  .option(
+    "--seed <n>",
+    "seed of the fault schedule and the clients' choices",
+    numberIn(0, 0xffff_ffff, true),
+    Math.floor(Math.random() * 0xffff_ffff),
+  )
   .option("--replicas <n>", "3 or 5", numberIn(3, 5, true), 3)
   .option("--clients <n>", "concurrent clients", numberIn(1, 200, true), 16)
-  .option("--kinds <list>", `fault kinds, comma-separated (default: all for the cluster size): ${faultKinds.join(", ")}`, parseKinds)
+  .option(
+    "--kinds <list>",
+    `fault kinds, comma-separated (default: all for the cluster size): ${faultKinds.join(", ")}`,
+    parseKinds,
+  )
   .option("--in-order", "cycle through the fault kinds in order instead of drawing them", false)
   .option("--pace <p>", "scale of fault durations and gaps", numberIn(0.1, 10, false), 1)
   .option("--quiet-ms <ms>", "load after healing, before the final reads", numberIn(0, 600_000, true), 3000)
@@ -50,7 +68,20 @@ const program = new Command()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
 program.parse();
-const opts = program.opts<{ minutes: number; seed: number; replicas: number; clients: number; kinds?: FaultKind[]; inOrder: boolean; pace: number; quietMs: number; skew: boolean; out?: string; experiment?: string; json: boolean }>();
+const opts = program.opts<{
+  minutes: number;
+  seed: number;
+  replicas: number;
+  clients: number;
+  kinds?: FaultKind[];
+  inOrder: boolean;
+  pace: number;
+  quietMs: number;
+  skew: boolean;
+  out?: string;
+  experiment?: string;
+  json: boolean;
+}>();
 if (opts.replicas !== 3 && opts.replicas !== 5) {
   process.stderr.write("nemesis: --replicas must be 3 or 5\n");
   process.exit(2);
@@ -90,5 +121,9 @@ const report: NemesisReport = await runNemesis({
   ...(opts.kinds === undefined ? {} : { kinds: opts.kinds }),
   onProgress: progress,
 });
-process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${summaryText(report)}\nre-check the history: npm run check-history -- ${report.files.history} --model kv\n`);
+process.stdout.write(
+  opts.json
+    ? `${JSON.stringify(report, null, 2)}\n`
+    : `${summaryText(report)}\nre-check the history: npm run check-history -- ${report.files.history} --model kv\n`,
+);
 process.exit(report.ok ? 0 : 1);

@@ -9,7 +9,14 @@ import { withRules } from "./mutant.ts";
 export const alphaIgnored: Mutant = {
   name: "alpha-ignored",
   description: "a membership change governs from the next slot instead of alpha slots later",
-  expectedCatch: ["OneConfigurationPerSlot", "VoterOfTheSlot", "ProposalInKnownConfiguration", "LearnedIsChosen", "refines Voting", "core assertion"],
+  expectedCatch: [
+    "OneConfigurationPerSlot",
+    "VoterOfTheSlot",
+    "ProposalInKnownConfiguration",
+    "LearnedIsChosen",
+    "refines Voting",
+    "core assertion",
+  ],
   mode: "safety",
   step: withRules({ governsFrom: (chosenAt) => chosenAt + 1 }),
 };

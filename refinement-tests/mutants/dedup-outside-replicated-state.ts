@@ -9,11 +9,20 @@ import type { Command, ReplicaContext } from "../../impl/core/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
-function executeWithoutDedup<S, I, O>(ctx: ReplicaContext<S, I, O>, service: ServiceState<S, O>, command: Command<I>): Applied<ServiceState<S, O>, ServiceOutput<O>> {
+function executeWithoutDedup<S, I, O>(
+  ctx: ReplicaContext<S, I, O>,
+  service: ServiceState<S, O>,
+  command: Command<I>,
+): Applied<ServiceState<S, O>, ServiceOutput<O>> {
   const applied = ctx.app.apply(command.input, service.app);
   const sessions =
-    command.clientId !== undefined && command.seq !== undefined ? withSession(service.sessions, command.clientId, { seq: command.seq, output: applied.output }) : service.sessions;
-  return { state: { app: applied.state, sessions, executed: service.executed + 1 }, output: { _tag: "executed", output: applied.output } };
+    command.clientId !== undefined && command.seq !== undefined
+      ? withSession(service.sessions, command.clientId, { seq: command.seq, output: applied.output })
+      : service.sessions;
+  return {
+    state: { app: applied.state, sessions, executed: service.executed + 1 },
+    output: { _tag: "executed", output: applied.output },
+  };
 }
 
 export const dedupOutsideReplicatedState: Mutant = {

@@ -54,6 +54,7 @@ export const mutants: readonly Mutant[] = [
 /** The mutant called `name`; throws with the list of names otherwise. */
 export function mutantNamed(name: string): Mutant {
   const m = mutants.find((x) => x.name === name);
-  if (m === undefined) throw new Error(`no mutant named ${JSON.stringify(name)}; known: ${mutants.map((x) => x.name).join(", ")}`);
+  if (m === undefined)
+    throw new Error(`no mutant named ${JSON.stringify(name)}; known: ${mutants.map((x) => x.name).join(", ")}`);
   return m;
 }

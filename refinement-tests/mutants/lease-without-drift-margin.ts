@@ -4,7 +4,8 @@ import { withRules } from "./mutant.ts";
 
 export const leaseWithoutDriftMargin: Mutant = {
   name: "lease-without-drift-margin",
-  description: "the leader's lease runs leaseMs - leaseMarginMs of its own clock, not leaseMs (1 - rho) / (1 + rho) - leaseMarginMs",
+  description:
+    "the leader's lease runs leaseMs - leaseMarginMs of its own clock, not leaseMs (1 - rho) / (1 + rho) - leaseMarginMs",
   expectedCatch: ["LeaseBounded", "AtMostOneLeaseholder", "LeaseReadFresh", "Linearizability"],
   mode: "safety",
   step: withRules({ leaseExpiry: (from, config) => from + config.leaseMs - config.leaseMarginMs }),

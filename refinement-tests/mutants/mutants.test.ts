@@ -24,7 +24,10 @@ describe("every mutant is caught by the ordinary suites", () => {
         if (one.failed !== null) caught = one.failed.failure.check;
       }
       expect(caught, `${m.name} not caught in ${runsMax} runs`).not.toBeNull();
-      expect(m.expectedCatch.some((e) => caught!.startsWith(e)), `${m.name} caught by ${caught}, expected one of ${m.expectedCatch.join(", ")}`).toBe(true);
+      expect(
+        m.expectedCatch.some((e) => caught!.startsWith(e)),
+        `${m.name} caught by ${caught}, expected one of ${m.expectedCatch.join(", ")}`,
+      ).toBe(true);
     });
   }
 });

@@ -10,5 +10,7 @@ export const noNoopGapFilling: Mutant = {
   description: "a leader never sends an Accept for a no-op, so gaps phase 1 revealed stay unfilled",
   expectedCatch: ["Liveness"],
   mode: "liveness",
-  step: withEffects((effects) => effects.filter((e) => !(e._tag === "Send" && e.message._tag === "Accept" && e.message.value._tag === "noop"))),
+  step: withEffects((effects) =>
+    effects.filter((e) => !(e._tag === "Send" && e.message._tag === "Accept" && e.message.value._tag === "noop")),
+  ),
 };

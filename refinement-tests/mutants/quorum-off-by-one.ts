@@ -5,7 +5,13 @@ import { withRules } from "./mutant.ts";
 export const quorumOffByOne: Mutant = {
   name: "quorum-off-by-one",
   description: "a quorum is floor(n/2) members, one short of a majority",
-  expectedCatch: ["AtMostOneLeaseholder", "LearnedIsChosen", "ExecutedPrefixAgreement", "refines Consensus", "RepliesMatchSpec"],
+  expectedCatch: [
+    "AtMostOneLeaseholder",
+    "LearnedIsChosen",
+    "ExecutedPrefixAgreement",
+    "refines Consensus",
+    "RepliesMatchSpec",
+  ],
   mode: "safety",
   step: withRules({ quorumSize: (members) => Math.floor(members / 2) }),
 };

@@ -7,5 +7,8 @@ export const replyBeforeDurable: Mutant = {
   description: "every Persist is carried out after the step's messages and replies, not before them",
   expectedCatch: ["DurableBeforeSend"],
   mode: "safety",
-  step: withEffects((effects) => [...effects.filter((e) => e._tag !== "Persist"), ...effects.filter((e) => e._tag === "Persist")]),
+  step: withEffects((effects) => [
+    ...effects.filter((e) => e._tag !== "Persist"),
+    ...effects.filter((e) => e._tag === "Persist"),
+  ]),
 };

@@ -23,9 +23,16 @@ const dropSessions: Step = (state, event) => {
   if (typeof contents === "string") return r;
   const emptied = { ...contents, service: { ...contents.service, sessions: s.ctx.service.start.sessions } };
   const data = encodeSnapshot(s.ctx, emptied);
-  const info = { slot: snapshot.slot, digest: snapshotDigest(s.ctx, emptied), contentDigest: contentDigestOf(data), data };
+  const info = {
+    slot: snapshot.slot,
+    digest: snapshotDigest(s.ctx, emptied),
+    contentDigest: contentDigestOf(data),
+    data,
+  };
   const effects = r.effects.map((e) =>
-    e._tag === "Persist" && e.record._tag === "snapshot" ? { ...e, record: { ...e.record, digest: info.digest, contentDigest: info.contentDigest, data } } : e,
+    e._tag === "Persist" && e.record._tag === "snapshot"
+      ? { ...e, record: { ...e.record, digest: info.digest, contentDigest: info.contentDigest, data } }
+      : e,
   );
   return { state: { ...s, learner: { ...s.learner, snapshot: info } }, effects };
 };

@@ -8,7 +8,13 @@ import { withRules } from "./mutant.ts";
 export const staleTransferInstalled: Mutant = {
   name: "stale-transfer-installed",
   description: "a state transfer of a snapshot older than the executed prefix is installed",
-  expectedCatch: ["SnapshotsAdvance", "ExecutedPrefixAgreement", "core assertion", "SnapshotMatchesSpec", "DigestAgreement"],
+  expectedCatch: [
+    "SnapshotsAdvance",
+    "ExecutedPrefixAgreement",
+    "core assertion",
+    "SnapshotMatchesSpec",
+    "DigestAgreement",
+  ],
   mode: "safety",
   step: withRules({ transferUseful: () => true }),
 };

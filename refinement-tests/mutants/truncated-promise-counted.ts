@@ -9,7 +9,15 @@ import { withRules } from "./mutant.ts";
 export const truncatedPromiseCounted: Mutant = {
   name: "truncated-promise-counted",
   description: "a Promise counts for the slots its acceptor truncated, as if no vote had been cast there",
-  expectedCatch: ["refines Voting", "VotesSafe", "refines Consensus", "LearnedIsChosen", "core assertion", "ExecutedPrefixAgreement", "DigestAgreement"],
+  expectedCatch: [
+    "refines Voting",
+    "VotesSafe",
+    "refines Consensus",
+    "LearnedIsChosen",
+    "core assertion",
+    "ExecutedPrefixAgreement",
+    "DigestAgreement",
+  ],
   mode: "safety",
   step: withRules({ promiseCoversFrom: (fromSlot) => fromSlot }),
 };

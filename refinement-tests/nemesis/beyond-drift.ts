@@ -48,13 +48,23 @@ export async function runBeyondDrift(options: BeyondDriftOptions): Promise<Beyon
   const progress = options.onProgress ?? (() => undefined);
   const rate = options.followerRate ?? 2;
   fs.mkdirSync(options.out, { recursive: true });
-  const cluster = await NemesisCluster.create({ replicas: 3, dir: path.join(options.out, "cluster"), core, seed: options.seed });
+  const cluster = await NemesisCluster.create({
+    replicas: 3,
+    dir: path.join(options.out, "cluster"),
+    core,
+    seed: options.seed,
+  });
   const violations: string[] = [];
   const finalReads = new Map<string, number>();
   const faults: InjectedFault[] = [];
   let origin = monotonicMs();
   let workload: Workload | undefined;
-  let convergence: NemesisReport["convergence"] = { ok: false, executedSlot: null, digests: {}, message: "not reached" };
+  let convergence: NemesisReport["convergence"] = {
+    ok: false,
+    executedSlot: null,
+    digests: {},
+    message: "not reached",
+  };
   let leader = 0;
   try {
     for (const id of cluster.ids) cluster.start(id);
@@ -67,13 +77,21 @@ export async function runBeyondDrift(options: BeyondDriftOptions): Promise<Beyon
       cluster.start(id);
       await sleep(1500);
     }
-    if ((await cluster.waitForLeader(20_000)) !== leader) throw new Error(`leadership moved away from replica ${leader} while its followers restarted; run again`);
+    if ((await cluster.waitForLeader(20_000)) !== leader)
+      throw new Error(`leadership moved away from replica ${leader} while its followers restarted; run again`);
     progress(`replica ${leader} leads on a true clock; replicas ${followers.join(" and ")} run at ${rate}x`);
     origin = monotonicMs();
     const endpoint = (id: number): string => cluster.endpoint(id);
     // Short attempts: a write stuck at the cut-off leader (a follower's redirect) is soon retried at a follower.
     workload = new Workload({
-      endpoints: cluster.endpoints(), clients: 0, seed: options.seed, origin, registerKeys: 2, listKeys: 1, attemptTimeoutMs: 150, writeDeadlineMs: 3000,
+      endpoints: cluster.endpoints(),
+      clients: 0,
+      seed: options.seed,
+      origin,
+      registerKeys: 2,
+      listKeys: 1,
+      attemptTimeoutMs: 150,
+      writeDeadlineMs: 3000,
       groups: [
         { clients: 4, endpoints: followers.map(endpoint), mix: "writes" },
         { clients: 4, endpoints: [endpoint(leader)], mix: "reads" },
@@ -81,10 +99,19 @@ export async function runBeyondDrift(options: BeyondDriftOptions): Promise<Beyon
     });
     workload.start();
     await sleep(2000);
-    const cut = (on: boolean): void => cluster.mesh.setWhere((from, to) => from === leader || to === leader, on ? { ...healthyLink, mode: "drop" } : healthyLink);
+    const cut = (on: boolean): void =>
+      cluster.mesh.setWhere(
+        (from, to) => from === leader || to === leader,
+        on ? { ...healthyLink, mode: "drop" } : healthyLink,
+      );
     const fault: InjectedFault = {
-      kind: "partition-leader", planned: { kind: "partition-leader", at: workload.now(), durationMs: 4000, parameter: 0, pick: 0 },
-      targets: [leader], leader, startedAt: workload.now(), endedAt: Number.NaN, label: `partition-leader r${leader} (followers' clocks at ${rate}x)`,
+      kind: "partition-leader",
+      planned: { kind: "partition-leader", at: workload.now(), durationMs: 4000, parameter: 0, pick: 0 },
+      targets: [leader],
+      leader,
+      startedAt: workload.now(),
+      endedAt: Number.NaN,
+      label: `partition-leader r${leader} (followers' clocks at ${rate}x)`,
     };
     faults.push(fault);
     cut(true);
@@ -104,13 +131,31 @@ export async function runBeyondDrift(options: BeyondDriftOptions): Promise<Beyon
     await cluster.close();
   }
   const report = analyzeRun({
-    options: { seed: options.seed, out: options.out, clients: 8 }, replicas: 3, core, clocks: new Map(), schedule: faults.map((f) => f.planned),
-    cluster, ops: workload?.ops ?? [], finalReads, origin, convergence, anomalies: workload?.anomalies ?? [], violations, durations: {},
-    nemesis: { injected: faults }, progress, replay: `npm run nemesis -- --experiment beyond-drift --seed ${options.seed}`,
+    options: { seed: options.seed, out: options.out, clients: 8 },
+    replicas: 3,
+    core,
+    clocks: new Map(),
+    schedule: faults.map((f) => f.planned),
+    cluster,
+    ops: workload?.ops ?? [],
+    finalReads,
+    origin,
+    convergence,
+    anomalies: workload?.anomalies ?? [],
+    violations,
+    durations: {},
+    nemesis: { injected: faults },
+    progress,
+    replay: `npm run nemesis -- --experiment beyond-drift --seed ${options.seed}`,
   });
   const linearizable = report.history.linearizability.verdict;
   // proofs/' checker stops at its first violation: two leaseholders at one instant, or a lease read that missed a write.
-  const leaseChecks = "error" in report.traces ? [] : Object.keys(report.traces.violationCounts).filter((c) => c === "AtMostOneLeaseholder" || c === "LeaseReadFresh");
+  const leaseChecks =
+    "error" in report.traces
+      ? []
+      : Object.keys(report.traces.violationCounts).filter(
+          (c) => c === "AtMostOneLeaseholder" || c === "LeaseReadFresh",
+        );
   const overlaps = leaseChecks.length;
   const caught = linearizable === "not-linearizable" || overlaps > 0;
   const summary = [

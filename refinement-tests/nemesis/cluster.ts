@@ -95,7 +95,14 @@ export class NemesisCluster extends LoopbackMembers<Member> {
     fs.mkdirSync(options.dir, { recursive: true });
     const ports = await freePorts(2 * options.replicas);
     const members: Member[] = Array.from({ length: options.replicas }, (_, i) => ({
-      id: i + 1, peerPort: ports[2 * i]!, httpPort: ports[2 * i + 1]!, child: null, exit: null, paused: false, slowDisk: false, log: null,
+      id: i + 1,
+      peerPort: ports[2 * i]!,
+      httpPort: ports[2 * i + 1]!,
+      child: null,
+      exit: null,
+      paused: false,
+      slowDisk: false,
+      log: null,
     }));
     const mesh = await ProxyMesh.create(new Map(members.map((m) => [m.id, m.peerPort])), options.seed);
     const secretFile = path.join(options.dir, "secret");
@@ -135,10 +142,27 @@ export class NemesisCluster extends LoopbackMembers<Member> {
   /** The argv of member `id`: its peers are the relays of its outbound links. */
   private replicaArgs(id: number): string[] {
     const self = this.member(id);
-    const peers = this.members.map((m) => `${m.id}=127.0.0.1:${m.id === id ? self.peerPort : this.mesh.portFor(id, m.id)}`).join(",");
+    const peers = this.members
+      .map((m) => `${m.id}=127.0.0.1:${m.id === id ? self.peerPort : this.mesh.portFor(id, m.id)}`)
+      .join(",");
     const args = [
-      "replica", "--id", String(id), "--cluster-id", "nemesis", "--secret-file", this.secretFile, "--peers", peers,
-      "--http", `127.0.0.1:${self.httpPort}`, "--data", this.dataDir(id), "--trace", this.traceFile(id), "--log-level", "info",
+      "replica",
+      "--id",
+      String(id),
+      "--cluster-id",
+      "nemesis",
+      "--secret-file",
+      this.secretFile,
+      "--peers",
+      peers,
+      "--http",
+      `127.0.0.1:${self.httpPort}`,
+      "--data",
+      this.dataDir(id),
+      "--trace",
+      this.traceFile(id),
+      "--log-level",
+      "info",
     ];
     if (this.coreConfigFile !== undefined) args.push("--core-config", this.coreConfigFile);
     if (!fs.existsSync(this.dataDir(id))) args.push("--init");
@@ -165,9 +189,17 @@ export class NemesisCluster extends LoopbackMembers<Member> {
     const member = this.member(id);
     if (member.child !== null) throw new Error(`replica ${id} is running`);
     member.log ??= fs.createWriteStream(this.logFile(id), { flags: "a" });
-    const child = spawn(process.execPath, [...replicaArgv(), ...this.replicaArgs(id)], { stdio: ["ignore", "pipe", "pipe"], env: this.replicaEnv(id) });
+    const child = spawn(process.execPath, [...replicaArgv(), ...this.replicaArgs(id)], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: this.replicaEnv(id),
+    });
     const clock = this.clocks.get(id);
-    const life: Life = { replica: id, pid: child.pid ?? -1, startedAt: monotonicMs(), ...(clock === undefined ? {} : { clock }) };
+    const life: Life = {
+      replica: id,
+      pid: child.pid ?? -1,
+      startedAt: monotonicMs(),
+      ...(clock === undefined ? {} : { clock }),
+    };
     this.lives.push(life);
     member.child = child;
     member.paused = false;
@@ -215,7 +247,8 @@ export class NemesisCluster extends LoopbackMembers<Member> {
   /** Turn the replica's slow disk on or off (SIGUSR2 toggles it in the process). */
   setSlowDisk(id: number, on: boolean): void {
     const member = this.member(id);
-    if ((this.options.slowFsyncDelayMs ?? 0) <= 0) throw new Error("this cluster was created without a slow disk delay");
+    if ((this.options.slowFsyncDelayMs ?? 0) <= 0)
+      throw new Error("this cluster was created without a slow disk delay");
     if (member.child === null || member.slowDisk === on) return;
     member.child.kill("SIGUSR2");
     member.slowDisk = on;
@@ -268,7 +301,11 @@ export class NemesisCluster extends LoopbackMembers<Member> {
   async close(): Promise<void> {
     await Promise.all(this.members.map((m) => this.kill(m.id, "SIGKILL")));
     await this.mesh.close();
-    await Promise.all(this.members.map((m) => new Promise<void>((resolve) => (m.log === null ? resolve() : m.log.end(() => resolve())))));
+    await Promise.all(
+      this.members.map(
+        (m) => new Promise<void>((resolve) => (m.log === null ? resolve() : m.log.end(() => resolve()))),
+      ),
+    );
   }
 }
 

@@ -9,11 +9,22 @@ import type { KvInput, KvOutput } from "../../spec/kv.ts";
 import { checkHistory } from "./history-checks.ts";
 import type { RecordedOp } from "./workload.ts";
 
-function op(client: string, input: KvInput, invoke: number, complete: number | undefined, output?: KvOutput, outcome?: RecordedOp["outcome"]): RecordedOp {
+function op(
+  client: string,
+  input: KvInput,
+  invoke: number,
+  complete: number | undefined,
+  output?: KvOutput,
+  outcome?: RecordedOp["outcome"],
+): RecordedOp {
   return {
-    client, input, invoke, attempts: 1,
+    client,
+    input,
+    invoke,
+    attempts: 1,
     outcome: outcome ?? (complete === undefined ? "unknown" : "ok"),
-    ...(complete === undefined ? {} : { complete }), ...(output === undefined ? {} : { output }),
+    ...(complete === undefined ? {} : { complete }),
+    ...(output === undefined ? {} : { output }),
   };
 }
 

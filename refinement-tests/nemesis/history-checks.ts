@@ -41,7 +41,11 @@ function tokens(value: string | null): string[] {
 }
 
 /** Check the recorded history; `finalReads` are the indices of the closing reads of every key. */
-export function checkHistory(ops: readonly RecordedOp[], finalReads: ReadonlyMap<string, number>, stepsMaxPerKey = 20_000_000): HistoryReport {
+export function checkHistory(
+  ops: readonly RecordedOp[],
+  finalReads: ReadonlyMap<string, number>,
+  stepsMaxPerKey = 20_000_000,
+): HistoryReport {
   const violations: HistoryViolation[] = [];
   const outcomes = { ok: 0, fail: 0, unknown: 0 };
   for (const op of ops) outcomes[op.outcome] += 1;
@@ -79,7 +83,11 @@ function describeOp(input: KvInput, output: KvOutput | undefined): string {
   return `${JSON.stringify(input)} -> ${out.length > 120 ? `${out.slice(0, 120)}...` : out}`;
 }
 
-function checkLists(ops: readonly RecordedOp[], finalReads: ReadonlyMap<string, number>, violations: HistoryViolation[]): HistoryReport["lists"] {
+function checkLists(
+  ops: readonly RecordedOp[],
+  finalReads: ReadonlyMap<string, number>,
+  violations: HistoryViolation[],
+): HistoryReport["lists"] {
   let keys = 0;
   let appendsAcknowledged = 0;
   let tokensInFinalValues = 0;
@@ -88,7 +96,12 @@ function checkLists(ops: readonly RecordedOp[], finalReads: ReadonlyMap<string, 
     keys += 1;
     const final = ops[finalIndex];
     if (final?.outcome !== "ok" || final.output?._tag !== "value") {
-      violations.push({ check: "FinalRead", key, message: `the final read of ${key} did not succeed`, ops: [finalIndex] });
+      violations.push({
+        check: "FinalRead",
+        key,
+        message: `the final read of ${key} did not succeed`,
+        ops: [finalIndex],
+      });
       continue;
     }
     const finalValue = final.output.value ?? "";
@@ -101,20 +114,50 @@ function checkLists(ops: readonly RecordedOp[], finalReads: ReadonlyMap<string, 
     const seen = new Set<string>();
     for (const token of present) {
       const i = appendOf.get(token);
-      if (seen.has(token)) violations.push({ check: "ExactlyOnce", key, message: `${key}: token ${token} appears twice in the final value (an append executed twice)`, ops: i === undefined ? [] : [i] });
+      if (seen.has(token))
+        violations.push({
+          check: "ExactlyOnce",
+          key,
+          message: `${key}: token ${token} appears twice in the final value (an append executed twice)`,
+          ops: i === undefined ? [] : [i],
+        });
       seen.add(token);
-      if (i === undefined) violations.push({ check: "NoPhantomWrite", key, message: `${key}: token ${token} in the final value was never appended by any client`, ops: [] });
-      else if (ops[i]!.outcome === "fail") violations.push({ check: "FailMeansNotExecuted", key, message: `${key}: token ${token} is in the final value but its append was recorded as certainly failed`, ops: [i] });
+      if (i === undefined)
+        violations.push({
+          check: "NoPhantomWrite",
+          key,
+          message: `${key}: token ${token} in the final value was never appended by any client`,
+          ops: [],
+        });
+      else if (ops[i]!.outcome === "fail")
+        violations.push({
+          check: "FailMeansNotExecuted",
+          key,
+          message: `${key}: token ${token} is in the final value but its append was recorded as certainly failed`,
+          ops: [i],
+        });
     }
     for (const [token, i] of appendOf) {
       if (ops[i]!.outcome !== "ok") continue;
       appendsAcknowledged += 1;
-      if (!seen.has(token)) violations.push({ check: "NoLostWrite", key, message: `${key}: the acknowledged append of ${token} is missing from the final value`, ops: [i] });
+      if (!seen.has(token))
+        violations.push({
+          check: "NoLostWrite",
+          key,
+          message: `${key}: the acknowledged append of ${token} is missing from the final value`,
+          ops: [i],
+        });
     }
     ops.forEach((op, i) => {
       if (op.outcome !== "ok" || !("key" in op.input) || op.input.key !== key || op.output?._tag !== "value") return;
       const seenValue = op.output.value ?? "";
-      if (!finalValue.startsWith(seenValue)) violations.push({ check: "ListPrefix", key, message: `${key}: ${op.client} saw ${JSON.stringify(seenValue.slice(-80))}, not a prefix of the final value`, ops: [i, finalIndex] });
+      if (!finalValue.startsWith(seenValue))
+        violations.push({
+          check: "ListPrefix",
+          key,
+          message: `${key}: ${op.client} saw ${JSON.stringify(seenValue.slice(-80))}, not a prefix of the final value`,
+          ops: [i, finalIndex],
+        });
     });
   }
   return { keys, appendsAcknowledged, tokensInFinalValues };

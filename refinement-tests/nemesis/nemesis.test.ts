@@ -20,10 +20,25 @@ import { tempDir } from "../../impl/runtime/testing.ts";
 import { runNemesis, summaryText, type NemesisReport } from "./run.ts";
 import type { FaultKind } from "./schedule.ts";
 import { checkRecoveries, checkSteps, replayMerged, type MergedReplay } from "./trace-checks.ts";
-import { readTraceLives, replayLives, type LifeSummary, type ReplayStep, type TraceLife, type TraceViolation } from "./trace-replay.ts";
+import {
+  readTraceLives,
+  replayLives,
+  type LifeSummary,
+  type ReplayStep,
+  type TraceLife,
+  type TraceViolation,
+} from "./trace-replay.ts";
 
 const seed = Number(process.env.PAXOS_LEASE_NEMESIS_SEED ?? 20261127);
-const kinds: FaultKind[] = ["kill-leader", "pause-leader", "partition-leader", "restart-follower", "one-way-from-leader", "slow-disk-leader", "kill-follower"];
+const kinds: FaultKind[] = [
+  "kill-leader",
+  "pause-leader",
+  "partition-leader",
+  "restart-follower",
+  "one-way-from-leader",
+  "slow-disk-leader",
+  "kill-follower",
+];
 let out: string;
 let report: NemesisReport;
 let steps: ReplayStep[];
@@ -35,7 +50,17 @@ function note(text: string): void {
 
 beforeAll(async () => {
   out = tempDir("nemesis");
-  report = await runNemesis({ seed, replicas: 3, clients: 12, faultsMs: 30_000, pace: 0.6, kinds, inOrder: true, quietMs: 2000, out });
+  report = await runNemesis({
+    seed,
+    replicas: 3,
+    clients: 12,
+    faultsMs: 30_000,
+    pace: 0.6,
+    kinds,
+    inOrder: true,
+    quietMs: 2000,
+    out,
+  });
   note(summaryText(report));
   const files = new Map([1, 2, 3].map((id) => [id, path.join(out, "cluster", `replica-${id}.trace.jsonl`)]));
   const lazy = replayMerged({ files });
@@ -45,13 +70,22 @@ beforeAll(async () => {
 
 afterAll(() => {
   const failed = report === undefined || !report.ok;
-  if (failed || process.env.PAXOS_LEASE_KEEP_TEST_DATA === "1") note(`run folder kept: ${out} (seed ${seed}); run the schedule again: ${report === undefined ? `PAXOS_LEASE_NEMESIS_SEED=${seed} npx vitest run ${path.relative(process.cwd(), import.meta.filename)}` : report.replay}`);
+  if (failed || process.env.PAXOS_LEASE_KEEP_TEST_DATA === "1")
+    note(
+      `run folder kept: ${out} (seed ${seed}); run the schedule again: ${report === undefined ? `PAXOS_LEASE_NEMESIS_SEED=${seed} npx vitest run ${path.relative(process.cwd(), import.meta.filename)}` : report.replay}`,
+    );
   else fs.rmSync(out, { recursive: true, force: true });
 });
 
 /** The checks that fire on the run's steps after `alter`. */
-function checksAfter(alter: (steps: ReplayStep[]) => ReplayStep[], clocks?: Map<number, { rate: number; offsetMs: number }>): string[] {
-  const altered = checkSteps({ ...replay, steps: alter(steps.slice()), violations: [...replay.violations] }, clocks === undefined ? {} : { clocks });
+function checksAfter(
+  alter: (steps: ReplayStep[]) => ReplayStep[],
+  clocks?: Map<number, { rate: number; offsetMs: number }>,
+): string[] {
+  const altered = checkSteps(
+    { ...replay, steps: alter(steps.slice()), violations: [...replay.violations] },
+    clocks === undefined ? {} : { clocks },
+  );
   return Object.keys(altered.violationCounts);
 }
 
@@ -73,14 +107,19 @@ describe(`a short nemesis run (seed ${seed})`, () => {
 
   it("injected the faults the issue names, each as planned", () => {
     const injected = new Set(report.faults.map((f) => f.kind));
-    for (const kind of ["kill-leader", "pause-leader", "partition-leader", "restart-follower"] as const) expect(injected, kind).toContain(kind);
-    for (const pause of report.faults.filter((f) => f.kind === "pause-leader")) expect(pause.endedAt - pause.startedAt).toBeGreaterThan(3 * 300);
+    for (const kind of ["kill-leader", "pause-leader", "partition-leader", "restart-follower"] as const)
+      expect(injected, kind).toContain(kind);
+    for (const pause of report.faults.filter((f) => f.kind === "pause-leader"))
+      expect(pause.endedAt - pause.startedAt).toBeGreaterThan(3 * 300);
     expect(report.lives.some((l) => l.exit === "SIGKILL")).toBe(true);
     expect(report.lives.filter((l) => l.exit === "code 0").length).toBeGreaterThanOrEqual(3);
   });
 
   it("saved a history that the checker re-reads, and replayed every traced life through step", () => {
-    const history = JSON.parse(fs.readFileSync(report.files.history, "utf8")) as { format: string; operations: unknown[] };
+    const history = JSON.parse(fs.readFileSync(report.files.history, "utf8")) as {
+      format: string;
+      operations: unknown[];
+    };
     expect(history.format).toBe("paxos-lease/history@1");
     expect(history.operations.length).toBe(report.history.operations);
     expect("error" in report.traces).toBe(false);
@@ -94,14 +133,24 @@ describe(`a short nemesis run (seed ${seed})`, () => {
   it("shows the run as a timeline in headless Chromium", async (context) => {
     const chromiumPath = "/usr/bin/chromium";
     if (!fs.existsSync(chromiumPath)) {
-      if (process.env.CI === "true") throw new Error(`${chromiumPath} is missing: .ci/run must install Debian's chromium`);
+      if (process.env.CI === "true")
+        throw new Error(`${chromiumPath} is missing: .ci/run must install Debian's chromium`);
       context.skip(`${chromiumPath} is not installed`);
     }
     const { chromium } = await import("playwright-core");
     const profile = tempDir("chromium");
     const browser = await chromium.launchPersistentContext(profile, {
       executablePath: chromiumPath,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
       viewport: { width: 1600, height: 900 },
     });
     try {
@@ -134,42 +183,66 @@ describe("the trace checks fail on the run's traces altered as a bug would alter
   });
 
   it("ExecutedPrefixAgreement: one replica executes another value at a slot", () => {
-    const i = steps.findIndex((s) => s.event._tag !== "Recover" && s.after.learner.executedUpTo > s.before.learner.executedUpTo);
+    const i = steps.findIndex(
+      (s) => s.event._tag !== "Recover" && s.after.learner.executedUpTo > s.before.learner.executedUpTo,
+    );
     const step = steps[i]!;
     const slot = step.after.learner.executedUpTo;
-    const after = { ...step.after, learner: { ...step.after.learner, log: slotMapSet(step.after.learner.log, slot, forged) } };
+    const after = {
+      ...step.after,
+      learner: { ...step.after.learner, log: slotMapSet(step.after.learner.log, slot, forged) },
+    };
     expect(checksAfter((list) => replaceAt(list, i, { ...step, after }))).toContain("ExecutedPrefixAgreement");
   });
 
   it("OneValuePerBallot: a follower makes durable a vote for another value than the leader's in the same ballot", () => {
     const seen = new Set<string>();
-    const i = steps.findIndex((s) => s.effects.some((e) => {
-      if (e._tag !== "Persist" || e.record._tag !== "vote") return false;
-      const key = `${e.record.slot}/${e.record.ballot.round}.${e.record.ballot.replica}`;
-      if (seen.has(key)) return true;
-      seen.add(key);
-      return false;
-    }));
+    const i = steps.findIndex((s) =>
+      s.effects.some((e) => {
+        if (e._tag !== "Persist" || e.record._tag !== "vote") return false;
+        const key = `${e.record.slot}/${e.record.ballot.round}.${e.record.ballot.replica}`;
+        if (seen.has(key)) return true;
+        seen.add(key);
+        return false;
+      }),
+    );
     const step = steps[i]!;
-    const effects = step.effects.map((e) => (e._tag === "Persist" && e.record._tag === "vote" ? { ...e, record: { ...e.record, value: forged } } : e));
+    const effects = step.effects.map((e) =>
+      e._tag === "Persist" && e.record._tag === "vote" ? { ...e, record: { ...e.record, value: forged } } : e,
+    );
     expect(checksAfter((list) => replaceAt(list, i, { ...step, effects }))).toContain("OneValuePerBallot");
   });
 
   it("RepliesMatchSpec: a write is acknowledged though no quorum made a vote for its slot durable", () => {
     const slot = 3;
     const withoutVotes = (s: ReplayStep): ReplayStep => {
-      const effects = s.effects.filter((e) => !(e._tag === "Persist" && e.record._tag === "vote" && e.record.slot === slot) && !(e._tag === "Send" && e.message._tag === "Accepted" && e.message.slot === slot));
-      const event = s.event._tag === "Recover" ? { ...s.event, records: s.event.records.filter((r) => !(r._tag === "vote" && r.slot === slot)) } : s.event;
+      const effects = s.effects.filter(
+        (e) =>
+          !(e._tag === "Persist" && e.record._tag === "vote" && e.record.slot === slot) &&
+          !(e._tag === "Send" && e.message._tag === "Accepted" && e.message.slot === slot),
+      );
+      const event =
+        s.event._tag === "Recover"
+          ? { ...s.event, records: s.event.records.filter((r) => !(r._tag === "vote" && r.slot === slot)) }
+          : s.event;
       return { ...s, effects, event };
     };
     expect(checksAfter((list) => list.map(withoutVotes))).toContain("RepliesMatchSpec");
   });
 
   it("refines Voting: an acceptor votes in a ballot below one it promised", () => {
-    const i = steps.findIndex((s, k) => k > steps.length / 2 && s.effects.some((e) => e._tag === "Persist" && e.record._tag === "vote"));
+    const i = steps.findIndex(
+      (s, k) => k > steps.length / 2 && s.effects.some((e) => e._tag === "Persist" && e.record._tag === "vote"),
+    );
     const step = steps[i]!;
-    const effects = step.effects.map((e) => (e._tag === "Persist" && e.record._tag === "vote" ? { ...e, record: { ...e.record, ballot: { round: 1, replica: 1 } } } : e));
-    expect(checksAfter((list) => replaceAt(list, i, { ...step, effects }))).toEqual([expect.stringMatching(/^refines Voting\[slot \d+\]$/)]);
+    const effects = step.effects.map((e) =>
+      e._tag === "Persist" && e.record._tag === "vote"
+        ? { ...e, record: { ...e.record, ballot: { round: 1, replica: 1 } } }
+        : e,
+    );
+    expect(checksAfter((list) => replaceAt(list, i, { ...step, effects }))).toEqual([
+      expect.stringMatching(/^refines Voting\[slot \d+\]$/),
+    ]);
   });
 
   it("DurableBeforeSend: an Accepted leaves before its vote is persisted", () => {
@@ -177,13 +250,17 @@ describe("the trace checks fail on the run's traces altered as a bug would alter
     const step = steps[i]!;
     const sends = step.effects.filter((e) => e._tag === "Send");
     const rest = step.effects.filter((e) => e._tag !== "Send");
-    expect(checksAfter((list) => replaceAt(list, i, { ...step, effects: [...sends, ...rest] }))).toContain("DurableBeforeSend");
+    expect(checksAfter((list) => replaceAt(list, i, { ...step, effects: [...sends, ...rest] }))).toContain(
+      "DurableBeforeSend",
+    );
   });
 
   it("ReceiveHasSend: a replica receives a message nobody sent", () => {
     const i = steps.findIndex((s) => s.receivedAs !== undefined);
     const step = steps[i]!;
-    expect(checksAfter((list) => replaceAt(list, i, { ...step, receivedAs: { incarnation: "forged", wireId: 1 } }))).toContain("ReceiveHasSend");
+    expect(
+      checksAfter((list) => replaceAt(list, i, { ...step, receivedAs: { incarnation: "forged", wireId: 1 } })),
+    ).toContain("ReceiveHasSend");
   });
 
   it("AtMostOneLeaseholder: a deposed leader renews its lease without a quorum just before its successor acquires one", () => {
@@ -192,7 +269,8 @@ describe("the trace checks fail on the run's traces altered as a bug would alter
     let found: [number, number] | undefined;
     for (let k = 0; k < steps.length && found === undefined; k++) {
       const s = steps[k]!;
-      if (!(s.after.role._tag === "leader" && s.after.role.leaseUntil > s.now) || s.before.role._tag === "leader") continue;
+      if (!(s.after.role._tag === "leader" && s.after.role.leaseUntil > s.now) || s.before.role._tag === "leader")
+        continue;
       const j = steps.findLastIndex((q, i) => i < k && q.replica !== s.replica && q.after.role._tag === "leader");
       if (j >= 0) found = [j, k];
     }
@@ -207,7 +285,13 @@ describe("the trace checks fail on the run's traces altered as a bug would alter
     const now = t * last.clock.rate + last.clock.offsetMs;
     const current = steps.findLast((q, i) => i < k && q.replica === last.replica)!;
     const renewed: ReplayStep = {
-      ...last, event: { _tag: "Tick", now }, now, before: current.after, effects: [], wireIds: [], sentAs: [],
+      ...last,
+      event: { _tag: "Tick", now },
+      now,
+      before: current.after,
+      effects: [],
+      wireIds: [],
+      sentAs: [],
       after: { ...current.after, now, role: { ...role, leaseUntil: now + 0.9 * leaseMs * last.clock.rate } },
     };
     expect(checksAfter((list) => [...list.slice(0, k), renewed, ...list.slice(k)])).toEqual(["AtMostOneLeaseholder"]);
@@ -215,15 +299,28 @@ describe("the trace checks fail on the run's traces altered as a bug would alter
 
   it("DigestAgreement: a replica raises the divergence alarm", () => {
     const step = steps[10]!;
-    const alarm = { _tag: "Alarm" as const, slot: 256, replicas: [1, 2], digests: ["a", "b"], message: "replicas 1 and 2 diverged at slot 256" };
-    expect(checksAfter((list) => replaceAt(list, 10, { ...step, effects: [...step.effects, alarm] }))).toContain("DigestAgreement");
+    const alarm = {
+      _tag: "Alarm" as const,
+      slot: 256,
+      replicas: [1, 2],
+      digests: ["a", "b"],
+      message: "replicas 1 and 2 diverged at slot 256",
+    };
+    expect(checksAfter((list) => replaceAt(list, 10, { ...step, effects: [...step.effects, alarm] }))).toContain(
+      "DigestAgreement",
+    );
   });
 });
 
 describe("the per-life trace checks fail on an altered trace file", () => {
   /** The lives of the replica with the most lives, and the violations of replaying `alter`ed copies of them. */
-  function replayAltered(alter: (lives: TraceLife[]) => TraceLife[]): { violations: TraceViolation[]; summaries: LifeSummary[] } {
-    const replica = [1, 2, 3].sort((a, b) => readTraceLives(traceFile(b)).length - readTraceLives(traceFile(a)).length)[0]!;
+  function replayAltered(alter: (lives: TraceLife[]) => TraceLife[]): {
+    violations: TraceViolation[];
+    summaries: LifeSummary[];
+  } {
+    const replica = [1, 2, 3].sort(
+      (a, b) => readTraceLives(traceFile(b)).length - readTraceLives(traceFile(a)).length,
+    )[0]!;
     const violations: TraceViolation[] = [];
     const summaries: LifeSummary[] = [];
     // Its first two lives: a restart in between, and replays that stay short.
@@ -233,7 +330,10 @@ describe("the per-life trace checks fail on an altered trace file", () => {
     return { violations, summaries };
   }
   const traceFile = (id: number): string => path.join(out, "cluster", `replica-${id}.trace.jsonl`);
-  const withLines = (life: TraceLife, lines: TraceLife["lines"]): TraceLife => ({ ...life, lines: lines.map((l, i) => ({ ...l, seq: i + 1 })) });
+  const withLines = (life: TraceLife, lines: TraceLife["lines"]): TraceLife => ({
+    ...life,
+    lines: lines.map((l, i) => ({ ...l, seq: i + 1 })),
+  });
 
   it("pass on the unaltered file", () => {
     const { violations, summaries } = replayAltered((lives) => lives);
@@ -242,37 +342,59 @@ describe("the per-life trace checks fail on an altered trace file", () => {
   });
 
   it("TraceExplainedByCore: the runtime sent something step did not ask for", () => {
-    const { violations } = replayAltered((lives) => lives.map((life, k) => {
-      if (k > 0) return life;
-      const i = life.lines.findIndex((l) => l.type === "effect" && l.effect!._tag === "Send" && (l.effect!.message as { _tag: string })._tag === "Accepted");
-      const line = life.lines[i]!;
-      const effect = { ...line.effect!, message: { ...(line.effect!.message as Record<string, unknown>), slot: 1_000_000 } };
-      return withLines(life, life.lines.map((l, j) => (j === i ? { ...line, effect } : l)));
-    }));
+    const { violations } = replayAltered((lives) =>
+      lives.map((life, k) => {
+        if (k > 0) return life;
+        const i = life.lines.findIndex(
+          (l) =>
+            l.type === "effect" &&
+            l.effect!._tag === "Send" &&
+            (l.effect!.message as { _tag: string })._tag === "Accepted",
+        );
+        const line = life.lines[i]!;
+        const effect = {
+          ...line.effect!,
+          message: { ...(line.effect!.message as Record<string, unknown>), slot: 1_000_000 },
+        };
+        return withLines(
+          life,
+          life.lines.map((l, j) => (j === i ? { ...line, effect } : l)),
+        );
+      }),
+    );
     expect(violations.map((v) => v.check)).toContain("TraceExplainedByCore");
   });
 
   it("DurableBeforeSend: a batch's effects after its first Persist left before the commit", () => {
-    const { violations } = replayAltered((lives) => lives.map((life, k) => {
-      if (k > 0) return life;
-      const i = life.lines.findIndex((l, j) => l.type === "commit" && life.lines[j + 1]?.type === "effect" && life.lines[j + 2]?.batch === l.batch);
-      const lines = [...life.lines];
-      const [commit] = lines.splice(i, 1);
-      lines.splice(i + 2, 0, commit!);
-      return withLines(life, lines);
-    }));
+    const { violations } = replayAltered((lives) =>
+      lives.map((life, k) => {
+        if (k > 0) return life;
+        const i = life.lines.findIndex(
+          (l, j) => l.type === "commit" && life.lines[j + 1]?.type === "effect" && life.lines[j + 2]?.batch === l.batch,
+        );
+        const lines = [...life.lines];
+        const [commit] = lines.splice(i, 1);
+        lines.splice(i + 2, 0, commit!);
+        return withLines(life, lines);
+      }),
+    );
     expect(violations.map((v) => v.check)).toContain("DurableBeforeSend");
   });
 
   it("DurableRecordsSurvive: a restarted replica recovers a disk without a record it committed", () => {
-    const { summaries } = replayAltered((lives) => lives.map((life, k) => {
-      if (k === 0) return life;
-      const i = life.lines.findIndex((l) => l.type === "event" && l.event!._tag === "Recover");
-      const line = life.lines[i]!;
-      // The first record, committed long before the crash, is missing.
-      const records = (line.event!.records as unknown[]).slice(1);
-      return withLines(life, life.lines.map((l, j) => (j === i ? { ...line, event: { ...line.event!, records } } : l)));
-    }));
+    const { summaries } = replayAltered((lives) =>
+      lives.map((life, k) => {
+        if (k === 0) return life;
+        const i = life.lines.findIndex((l) => l.type === "event" && l.event!._tag === "Recover");
+        const line = life.lines[i]!;
+        // The first record, committed long before the crash, is missing.
+        const records = (line.event!.records as unknown[]).slice(1);
+        return withLines(
+          life,
+          life.lines.map((l, j) => (j === i ? { ...line, event: { ...line.event!, records } } : l)),
+        );
+      }),
+    );
     expect(checkRecoveries(summaries).map((v) => v.check)).toContain("DurableRecordsSurvive");
   });
 });

@@ -59,7 +59,15 @@ export class Nemesis {
     const others = ids.filter((id) => id !== pivot);
     const follower = others[Math.floor(planned.pick * others.length)]!;
     const targets = targetsOf(planned.kind, pivot, follower, others, planned.pick);
-    const fault: InjectedFault = { kind: planned.kind, planned, targets, leader, startedAt: this.now(), endedAt: Number.NaN, label: labelOf(planned, targets) };
+    const fault: InjectedFault = {
+      kind: planned.kind,
+      planned,
+      targets,
+      leader,
+      startedAt: this.now(),
+      endedAt: Number.NaN,
+      label: labelOf(planned, targets),
+    };
     this.injected.push(fault);
     this.onFault(fault, "start");
     await this.begin(planned, targets);
@@ -90,7 +98,10 @@ export class Nemesis {
         // targets[0] is the bridge; targets[1..] one side; the rest the other side.
         const bridge = targets[0]!;
         const side = new Set(targets.slice(1));
-        cluster.mesh.setWhere((from, to) => from !== bridge && to !== bridge && side.has(from) !== side.has(to), { ...healthyLink, mode: "drop" });
+        cluster.mesh.setWhere((from, to) => from !== bridge && to !== bridge && side.has(from) !== side.has(to), {
+          ...healthyLink,
+          mode: "drop",
+        });
         return;
       }
       case "one-way-from-leader":
@@ -152,7 +163,13 @@ export class Nemesis {
 }
 
 /** Who a fault hits, given the pivot (the leader, or a picked replica) and the others. */
-function targetsOf(kind: FaultKind, pivot: number, follower: number, others: readonly number[], pick: number): number[] {
+function targetsOf(
+  kind: FaultKind,
+  pivot: number,
+  follower: number,
+  others: readonly number[],
+  pick: number,
+): number[] {
   switch (kind) {
     case "kill-follower":
     case "partition-follower":
@@ -161,7 +178,10 @@ function targetsOf(kind: FaultKind, pivot: number, follower: number, others: rea
     case "kill-majority": {
       // The pivot and enough others for a majority of the whole cluster.
       const majority = Math.floor((others.length + 1) / 2) + 1;
-      const rotated = [...others.slice(Math.floor(pick * others.length)), ...others.slice(0, Math.floor(pick * others.length))];
+      const rotated = [
+        ...others.slice(Math.floor(pick * others.length)),
+        ...others.slice(0, Math.floor(pick * others.length)),
+      ];
       return [pivot, ...rotated.slice(0, majority - 1)];
     }
     case "partition-bridge": {
@@ -180,6 +200,11 @@ function targetsOf(kind: FaultKind, pivot: number, follower: number, others: rea
 
 function labelOf(planned: PlannedFault, targets: readonly number[]): string {
   const who = targets.length === 0 ? "all links" : `r${targets.join(",r")}`;
-  const extra = planned.kind === "lossy-links" ? ` ${Math.round(planned.parameter * 100)}%` : planned.kind === "slow-links" ? ` +${planned.parameter} ms` : "";
+  const extra =
+    planned.kind === "lossy-links"
+      ? ` ${Math.round(planned.parameter * 100)}%`
+      : planned.kind === "slow-links"
+        ? ` +${planned.parameter} ms`
+        : "";
   return `${planned.kind} ${who}${extra}`;
 }

@@ -32,11 +32,14 @@ async function sink(): Promise<Sink> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as net.AddressInfo).port;
   return {
-    port, frames, connections,
-    close: () => new Promise((resolve) => {
-      for (const c of connections) c.destroy();
-      server.close(() => resolve());
-    }),
+    port,
+    frames,
+    connections,
+    close: () =>
+      new Promise((resolve) => {
+        for (const c of connections) c.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 

@@ -106,7 +106,8 @@ export class LinkProxy {
   /** Change what the link does from now on. `cut` resets every open connection. */
   set(state: LinkState): void {
     if (!(state.lossRate >= 0 && state.lossRate <= 1)) throw new Error(`loss rate ${state.lossRate} outside [0, 1]`);
-    if (!(state.delayMs >= 0 && state.delayMs <= 60_000)) throw new Error(`delay ${state.delayMs} ms outside [0, 60000]`);
+    if (!(state.delayMs >= 0 && state.delayMs <= 60_000))
+      throw new Error(`delay ${state.delayMs} ms outside [0, 60000]`);
     this.state = state;
     if (state.mode === "cut") for (const pair of [...this.pairs]) this.reset(pair);
   }
@@ -204,7 +205,12 @@ export class ProxyMesh {
     for (const from of peerPorts.keys()) {
       for (const [to, port] of peerPorts) {
         if (from === to) continue;
-        const proxy = new LinkProxy(from, to, { host: "127.0.0.1", port }, (seed ^ Math.imul(from, 0x9e3779b1) ^ Math.imul(to, 0x85ebca6b)) >>> 0);
+        const proxy = new LinkProxy(
+          from,
+          to,
+          { host: "127.0.0.1", port },
+          (seed ^ Math.imul(from, 0x9e3779b1) ^ Math.imul(to, 0x85ebca6b)) >>> 0,
+        );
         await proxy.listen();
         links.set(`${from}->${to}`, proxy);
       }

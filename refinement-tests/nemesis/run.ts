@@ -66,12 +66,22 @@ export interface NemesisReport {
   readonly faults: readonly InjectedFault[];
   readonly lives: readonly Life[];
   readonly history: HistoryReport;
-  readonly convergence: { readonly ok: boolean; readonly executedSlot: number | null; readonly digests: Readonly<Record<string, string>>; readonly message: string };
+  readonly convergence: {
+    readonly ok: boolean;
+    readonly executedSlot: number | null;
+    readonly digests: Readonly<Record<string, string>>;
+    readonly message: string;
+  };
   readonly traces: Omit<TraceReport, "leaseIntervals"> | { readonly error: string };
   readonly anomalies: readonly string[];
   readonly violations: readonly string[];
   readonly durationsMs: Readonly<Record<string, number>>;
-  readonly files: { readonly history: string; readonly report: string; readonly timeline: string; readonly cluster: string };
+  readonly files: {
+    readonly history: string;
+    readonly report: string;
+    readonly timeline: string;
+    readonly cluster: string;
+  };
   /** The command that runs the same schedule again (process timing is not deterministic, the schedule is). */
   readonly replay: string;
 }
@@ -92,13 +102,19 @@ export function skewedClocks(seed: number, replicas: number, driftPpm: number): 
 
 /** `npm run nemesis` with the flags that give `options`' schedule and workload. */
 export function replayCommand(options: NemesisOptions): string {
-  const flags = [`--seed ${options.seed}`, `--minutes ${options.faultsMs / 60_000}`, `--replicas ${options.replicas ?? 3}`, `--clients ${options.clients ?? 16}`];
+  const flags = [
+    `--seed ${options.seed}`,
+    `--minutes ${options.faultsMs / 60_000}`,
+    `--replicas ${options.replicas ?? 3}`,
+    `--clients ${options.clients ?? 16}`,
+  ];
   if (options.kinds !== undefined) flags.push(`--kinds ${options.kinds.join(",")}`);
   if (options.inOrder === true) flags.push("--in-order");
   if (options.pace !== undefined && options.pace !== 1) flags.push(`--pace ${options.pace}`);
   if (options.quietMs !== undefined && options.quietMs !== 3000) flags.push(`--quiet-ms ${options.quietMs}`);
   if (options.skewClocks === false) flags.push("--no-skew");
-  if (options.core !== undefined && Object.keys(options.core).length > 0) flags.push(`(core overrides: ${JSON.stringify(options.core)})`);
+  if (options.core !== undefined && Object.keys(options.core).length > 0)
+    flags.push(`(core overrides: ${JSON.stringify(options.core)})`);
   return `npm run nemesis -- ${flags.join(" ")}`;
 }
 
@@ -108,10 +124,26 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
   const progress = options.onProgress ?? (() => undefined);
   const core = options.core ?? {};
   const driftPpm = typeof core.clockDriftPpmMax === "number" ? core.clockDriftPpmMax : defaultDriftPpm;
-  const clocks = options.clocks ?? (options.skewClocks === false ? new Map<number, ClockSkew>() : skewedClocks(options.seed, replicas, driftPpm));
-  const schedule = planSchedule({ seed: options.seed, faultsMs: options.faultsMs, replicas, pace: options.pace ?? 1, ...(options.kinds === undefined ? {} : { kinds: options.kinds }), inOrder: options.inOrder ?? false });
+  const clocks =
+    options.clocks ??
+    (options.skewClocks === false ? new Map<number, ClockSkew>() : skewedClocks(options.seed, replicas, driftPpm));
+  const schedule = planSchedule({
+    seed: options.seed,
+    faultsMs: options.faultsMs,
+    replicas,
+    pace: options.pace ?? 1,
+    ...(options.kinds === undefined ? {} : { kinds: options.kinds }),
+    inOrder: options.inOrder ?? false,
+  });
   fs.mkdirSync(options.out, { recursive: true });
-  const cluster = await NemesisCluster.create({ replicas, dir: path.join(options.out, "cluster"), core, clocks, slowFsyncDelayMs: options.slowFsyncDelayMs ?? 60, seed: options.seed });
+  const cluster = await NemesisCluster.create({
+    replicas,
+    dir: path.join(options.out, "cluster"),
+    core,
+    clocks,
+    slowFsyncDelayMs: options.slowFsyncDelayMs ?? 60,
+    seed: options.seed,
+  });
   const durations: Record<string, number> = {};
   const anomalies: string[] = [];
   const violations: string[] = [];
@@ -120,14 +152,27 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
   let workload: Workload | undefined;
   let nemesis: Nemesis | undefined;
   const finalReads = new Map<string, number>();
-  let convergence: NemesisReport["convergence"] = { ok: false, executedSlot: null, digests: {}, message: "not reached" };
+  let convergence: NemesisReport["convergence"] = {
+    ok: false,
+    executedSlot: null,
+    digests: {},
+    message: "not reached",
+  };
   try {
     for (const id of cluster.ids) cluster.start(id);
     const leader = await cluster.waitForLeader(90_000);
-    if (leader === null) throw new Error(`no leader within 90 s of starting; replica logs:\n${cluster.ids.map((id) => cluster.tail(id, 15)).join("\n")}`);
+    if (leader === null)
+      throw new Error(
+        `no leader within 90 s of starting; replica logs:\n${cluster.ids.map((id) => cluster.tail(id, 15)).join("\n")}`,
+      );
     durations.startup = monotonicMs() - started;
     origin = monotonicMs();
-    workload = new Workload({ endpoints: cluster.endpoints(), clients: options.clients ?? 16, seed: options.seed, origin });
+    workload = new Workload({
+      endpoints: cluster.endpoints(),
+      clients: options.clients ?? 16,
+      seed: options.seed,
+      origin,
+    });
     const current = workload;
     const activeFaults: InjectedFault[] = [];
     nemesis = new Nemesis(cluster, origin, (fault, phase) => {
@@ -140,7 +185,9 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     try {
       await nemesis.run(schedule);
       await nemesis.healAll();
-      progress(`${(workload.now() / 1000).toFixed(1)}s all healed; ${options.quietMs ?? 3000} ms of load without faults`);
+      progress(
+        `${(workload.now() / 1000).toFixed(1)}s all healed; ${options.quietMs ?? 3000} ms of load without faults`,
+      );
       await sleep(options.quietMs ?? 3000);
     } finally {
       clearInterval(ticker);
@@ -160,7 +207,24 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     await cluster.close();
   }
   const ops = workload?.ops ?? [];
-  const report = analyzeRun({ options, replicas, core, clocks, schedule, cluster, ops, finalReads, origin, convergence, anomalies, violations, durations, nemesis, progress, replay: replayCommand(options) });
+  const report = analyzeRun({
+    options,
+    replicas,
+    core,
+    clocks,
+    schedule,
+    cluster,
+    ops,
+    finalReads,
+    origin,
+    convergence,
+    anomalies,
+    violations,
+    durations,
+    nemesis,
+    progress,
+    replay: replayCommand(options),
+  });
   return report;
 }
 
@@ -176,7 +240,13 @@ function progressLine(workload: Workload, faults: readonly InjectedFault[]): str
 }
 
 /** Read every key once through the leader (recorded in the history); bounded by 60 s. */
-export async function finalReadsOf(workload: Workload, cluster: NemesisCluster, finalReads: Map<string, number>, violations: string[], progress: (line: string) => void): Promise<void> {
+export async function finalReadsOf(
+  workload: Workload,
+  cluster: NemesisCluster,
+  finalReads: Map<string, number>,
+  violations: string[],
+  progress: (line: string) => void,
+): Promise<void> {
   const keys = new Set<string>();
   for (const op of workload.ops) if ("key" in op.input) keys.add(op.input.key);
   const reader = workload.extraClient("final");
@@ -189,7 +259,9 @@ export async function finalReadsOf(workload: Workload, cluster: NemesisCluster, 
         break;
       }
       if (monotonicMs() > deadline) {
-        violations.push(`NoRecovery: the final read of ${key} did not succeed within 60 s of healing (leader: ${String(await cluster.leader())})`);
+        violations.push(
+          `NoRecovery: the final read of ${key} did not succeed within 60 s of healing (leader: ${String(await cluster.leader())})`,
+        );
         return;
       }
     }
@@ -207,17 +279,33 @@ export async function converge(cluster: NemesisCluster): Promise<NemesisReport["
     const slots = new Set([...last.values()].map((s) => s.executedSlot));
     const digests = new Set([...last.values()].map((s) => s.digest));
     if (last.size === cluster.ids.length && slots.size === 1 && digests.size === 1) {
-      return { ok: true, executedSlot: [...slots][0]!, digests: Object.fromEntries([...last].map(([id, s]) => [`r${id}`, s.digest])), message: "every replica executed the same slots with the same digest" };
+      return {
+        ok: true,
+        executedSlot: [...slots][0]!,
+        digests: Object.fromEntries([...last].map(([id, s]) => [`r${id}`, s.digest])),
+        message: "every replica executed the same slots with the same digest",
+      };
     }
     // Same slot, different digest: divergence, not lag.
     const bySlot = new Map<number, Set<string>>();
     for (const s of last.values()) bySlot.set(s.executedSlot, (bySlot.get(s.executedSlot) ?? new Set()).add(s.digest));
     for (const [slot, set] of bySlot) {
-      if (set.size > 1) return { ok: false, executedSlot: slot, digests: Object.fromEntries([...last].map(([id, s]) => [`r${id}`, `${s.executedSlot}:${s.digest}`])), message: `replicas at slot ${slot} show different digests` };
+      if (set.size > 1)
+        return {
+          ok: false,
+          executedSlot: slot,
+          digests: Object.fromEntries([...last].map(([id, s]) => [`r${id}`, `${s.executedSlot}:${s.digest}`])),
+          message: `replicas at slot ${slot} show different digests`,
+        };
     }
     await sleep(200);
   }
-  return { ok: false, executedSlot: null, digests: Object.fromEntries([...last].map(([id, s]) => [`r${id}`, `${s.executedSlot}:${s.digest}`])), message: "replicas did not reach the same executed slot within 30 s" };
+  return {
+    ok: false,
+    executedSlot: null,
+    digests: Object.fromEntries([...last].map(([id, s]) => [`r${id}`, `${s.executedSlot}:${s.digest}`])),
+    message: "replicas did not reach the same executed slot within 30 s",
+  };
 }
 
 /** What {@link analyzeRun} needs: the run's facts, collected by the harness. */
@@ -249,14 +337,20 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
   const history = checkHistory(ops, input.finalReads);
   durations.historyCheck = monotonicMs() - t;
   for (const v of history.violations) violations.push(`${v.check}: ${v.message}`);
-  if (history.linearizability.verdict === "unknown") violations.push(`Linearizable: undecided within the step budget for keys ${history.linearizability.undecidedKeys.join(", ")}`);
+  if (history.linearizability.verdict === "unknown")
+    violations.push(
+      `Linearizable: undecided within the step budget for keys ${history.linearizability.undecidedKeys.join(", ")}`,
+    );
   t = monotonicMs();
   progress("replaying the traces through step and checking the invariants");
   let traces: NemesisReport["traces"];
   let leaseIntervals: TraceReport["leaseIntervals"] = [];
   try {
     // Each trace's start lines name that life's clock skew; the checker maps readings to true time with it.
-    const report = checkTraces({ files: new Map(cluster.ids.map((id) => [id, cluster.traceFile(id)])), core: input.core });
+    const report = checkTraces({
+      files: new Map(cluster.ids.map((id) => [id, cluster.traceFile(id)])),
+      core: input.core,
+    });
     for (const v of report.violations) violations.push(`${v.check} (replica ${v.replica}): ${v.message}`);
     const { leaseIntervals: intervals, ...rest } = report;
     leaseIntervals = intervals;
@@ -285,7 +379,11 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
     originMonotonicMs: input.origin,
     schedule: input.schedule,
     faults: input.nemesis?.injected ?? [],
-    lives: cluster.lives.map((l) => ({ ...l, startedAt: l.startedAt - input.origin, ...(l.endedAt === undefined ? {} : { endedAt: l.endedAt - input.origin }) })),
+    lives: cluster.lives.map((l) => ({
+      ...l,
+      startedAt: l.startedAt - input.origin,
+      ...(l.endedAt === undefined ? {} : { endedAt: l.endedAt - input.origin }),
+    })),
     history,
     convergence: input.convergence,
     traces,
@@ -297,7 +395,14 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
   };
   fs.writeFileSync(files.report, `${JSON.stringify(report, null, 2)}\n`);
   const origin = input.origin;
-  fs.writeFileSync(files.timeline, timelineHtml({ report, ops, leaseIntervals: leaseIntervals.map((i) => ({ ...i, from: i.from - origin, to: i.to - origin })) }));
+  fs.writeFileSync(
+    files.timeline,
+    timelineHtml({
+      report,
+      ops,
+      leaseIntervals: leaseIntervals.map((i) => ({ ...i, from: i.from - origin, to: i.to - origin })),
+    }),
+  );
   return report;
 }
 
@@ -312,10 +417,17 @@ export function summaryText(report: NemesisReport): string {
     `  replicas: ${report.convergence.message}${report.convergence.executedSlot === null ? "" : ` (slot ${report.convergence.executedSlot})`}`,
     "error" in report.traces
       ? `  traces: could not be checked: ${report.traces.error}`
-      : `  traces: ${report.traces.lives} process lives, ${report.traces.steps} steps replayed through step; ${report.traces.ok ? "every invariant holds" : `violations: ${Object.entries(report.traces.violationCounts).map(([k, n]) => `${k} x${n}`).join(", ")}`}`,
+      : `  traces: ${report.traces.lives} process lives, ${report.traces.steps} steps replayed through step; ${
+          report.traces.ok
+            ? "every invariant holds"
+            : `violations: ${Object.entries(report.traces.violationCounts)
+                .map(([k, n]) => `${k} x${n}`)
+                .join(", ")}`
+        }`,
     `  verdict: ${report.ok ? "PASS" : `FAIL (${report.violations.length} violations)`}`,
   ];
-  if (!report.ok) lines.push(...report.violations.slice(0, 20).map((v) => `    - ${v.length > 400 ? `${v.slice(0, 400)}...` : v}`));
+  if (!report.ok)
+    lines.push(...report.violations.slice(0, 20).map((v) => `    - ${v.length > 400 ? `${v.slice(0, 400)}...` : v}`));
   lines.push(`  files: ${report.files.report}, ${report.files.history}, ${report.files.timeline}`);
   lines.push(`  replay: ${report.replay}`);
   return lines.join("\n");

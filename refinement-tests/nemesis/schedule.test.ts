@@ -18,7 +18,8 @@ describe("fault schedules", () => {
     for (const seed of [1, 2, 3, 4, 5]) {
       const faults = planSchedule({ seed, faultsMs: 90_000, replicas: 5, warmupMs: 2000 });
       expect(faults[0]!.at).toBe(2000);
-      for (let i = 1; i < faults.length; i++) expect(faults[i]!.at).toBeGreaterThan(faults[i - 1]!.at + faults[i - 1]!.durationMs);
+      for (let i = 1; i < faults.length; i++)
+        expect(faults[i]!.at).toBeGreaterThan(faults[i - 1]!.at + faults[i - 1]!.durationMs);
       for (const f of faults) expect(f.at).toBeLessThan(90_000);
     }
   });
@@ -35,6 +36,8 @@ describe("fault schedules", () => {
     faults.forEach((f, i) => expect(f.kind).toBe(kinds[(start + i) % kinds.length]));
     expect(kindsFor(3)).not.toContain("partition-bridge");
     expect(kindsFor(5)).toContain("partition-bridge");
-    expect(() => planSchedule({ seed: 1, faultsMs: 10_000, replicas: 3, kinds: ["partition-bridge"] })).toThrow(/needs more than 3 replicas/);
+    expect(() => planSchedule({ seed: 1, faultsMs: 10_000, replicas: 3, kinds: ["partition-bridge"] })).toThrow(
+      /needs more than 3 replicas/,
+    );
   });
 });

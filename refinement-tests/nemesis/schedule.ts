@@ -116,15 +116,20 @@ export function planSchedule(options: ScheduleOptions): PlannedFault[] {
   const random = seededRandom(options.seed);
   const kinds = options.kinds ?? kindsFor(options.replicas);
   if (kinds.length === 0) throw new Error("no fault kinds to draw from");
-  for (const kind of kinds) if (!kindsFor(options.replicas).includes(kind)) throw new Error(`fault ${kind} needs more than ${options.replicas} replicas`);
+  for (const kind of kinds)
+    if (!kindsFor(options.replicas).includes(kind))
+      throw new Error(`fault ${kind} needs more than ${options.replicas} replicas`);
   const pace = options.pace ?? 1;
   const faults: PlannedFault[] = [];
   let at = options.warmupMs ?? 3000;
   const offset = Math.floor(random() * kinds.length);
   for (let i = 0; at < options.faultsMs; i++) {
-    const kind = options.inOrder === true ? kinds[(i + offset) % kinds.length]! : kinds[Math.floor(random() * kinds.length)]!;
+    const kind =
+      options.inOrder === true ? kinds[(i + offset) % kinds.length]! : kinds[Math.floor(random() * kinds.length)]!;
     const [min, max] = durations[kind];
-    const durationMs = Math.round((min + (max - min) * random()) * (kind === "pause-leader" ? Math.max(1, pace) : pace));
+    const durationMs = Math.round(
+      (min + (max - min) * random()) * (kind === "pause-leader" ? Math.max(1, pace) : pace),
+    );
     faults.push({ kind, at: Math.round(at), durationMs, parameter: parameterOf(kind, random), pick: random() });
     // Recovery time after each fault: a new leader, catch-up, some load under no fault.
     at += durationMs + (1500 + 2500 * random()) * pace;

@@ -37,21 +37,48 @@ export function timelineHtml(input: TimelineInput): string {
   const { report, ops } = input;
   const flagged = new Set<number>();
   for (const v of report.history.violations) for (const i of v.ops) flagged.add(i);
-  const end = Math.max(1000, ...ops.map((op) => op.complete ?? op.invoke), ...report.faults.map((f) => (Number.isFinite(f.endedAt) ? f.endedAt : f.startedAt)));
+  const end = Math.max(
+    1000,
+    ...ops.map((op) => op.complete ?? op.invoke),
+    ...report.faults.map((f) => (Number.isFinite(f.endedAt) ? f.endedAt : f.startedAt)),
+  );
   const clients = [...new Set(ops.map((op) => op.client))];
   const clientIndex = new Map(clients.map((c, i) => [c, i]));
   const drawn: unknown[] = [];
   ops.forEach((op, index) => {
     if (drawn.length >= timelineOpsMax && !flagged.has(index)) return;
-    drawn.push([index, clientIndex.get(op.client), round(op.invoke), op.complete === undefined ? null : round(op.complete), outcomeCodes[op.outcome], flagged.has(index) ? 1 : 0, op.input, op.output ?? null, op.attempts, op.replica ?? null, op.note ?? null]);
+    drawn.push([
+      index,
+      clientIndex.get(op.client),
+      round(op.invoke),
+      op.complete === undefined ? null : round(op.complete),
+      outcomeCodes[op.outcome],
+      flagged.has(index) ? 1 : 0,
+      op.input,
+      op.output ?? null,
+      op.attempts,
+      op.replica ?? null,
+      op.note ?? null,
+    ]);
   });
   const data = {
     end: round(end),
     replicas: report.replicas,
     clients,
-    lives: report.lives.map((l) => [l.replica, round(l.startedAt), l.endedAt === undefined ? null : round(l.endedAt), l.pid, l.exit ?? null]),
+    lives: report.lives.map((l) => [
+      l.replica,
+      round(l.startedAt),
+      l.endedAt === undefined ? null : round(l.endedAt),
+      l.pid,
+      l.exit ?? null,
+    ]),
     leases: input.leaseIntervals.map((l) => [l.replica, round(l.from), round(l.to), l.ballot]),
-    faults: report.faults.map((f) => [round(f.startedAt), Number.isFinite(f.endedAt) ? round(f.endedAt) : null, f.label, f.leader]),
+    faults: report.faults.map((f) => [
+      round(f.startedAt),
+      Number.isFinite(f.endedAt) ? round(f.endedAt) : null,
+      f.label,
+      f.leader,
+    ]),
     ops: drawn,
   };
   const h = report.history;
@@ -83,7 +110,14 @@ ul.violations { color: #c62828; }
 </style></head><body>
 <h1>paxos-lease nemesis: seed ${report.seed}, ${report.replicas} replicas, ${report.clients} clients: <span class="verdict" id="verdict">${escape(verdict)}</span></h1>
 <div>${h.operations} operations (ok ${h.outcomes.ok}, fail ${h.outcomes.fail}, unknown ${h.outcomes.unknown}); linearizability: ${h.linearizability.verdict}; ${report.faults.length} faults; ${escape(report.convergence.message)}${drawn.length < ops.length ? `; ${ops.length - drawn.length} operations not drawn` : ""}</div>
-${report.violations.length === 0 ? "" : `<ul class="violations" id="violations">${report.violations.slice(0, 50).map((v) => `<li>${escape(v.slice(0, 600))}</li>`).join("")}</ul>`}
+${
+  report.violations.length === 0
+    ? ""
+    : `<ul class="violations" id="violations">${report.violations
+        .slice(0, 50)
+        .map((v) => `<li>${escape(v.slice(0, 600))}</li>`)
+        .join("")}</ul>`
+}
 <div class="legend"><span><i style="background:#2e7d32"></i>write ok</span><span><i style="background:#81c784"></i>read ok</span><span><i style="background:#bdbdbd"></i>failed (not executed)</span><span><i style="background:#fb8c00;opacity:.55"></i>unknown outcome</span><span><i style="background:#ff1744"></i>in a violation</span><span><i style="background:#ffb74d;opacity:.4"></i>fault window</span><span><i style="background:#90caf9"></i>replica process alive</span><span><i style="background:#5e35b1"></i>believes it holds the lease</span>
 <label>px per second <input id="zoom" type="range" min="5" max="2000" step="5"></label> <span id="scale"></span></div>
 <div id="hover">hover over a bar for details</div>

@@ -13,8 +13,24 @@ describe("DurableRecordsSurvive on a compacting store", () => {
   /** A replica's records from a scripted run that snapshots slots 4 and 8, its disk not compacted. */
   const written = (): readonly KvRecord[] => snapshottingCluster().node(2).records;
   const lives = (committed: readonly KvRecord[], recovered: readonly KvRecord[]): LifeSummary[] => [
-    { replica: 2, life: 0, steps: 1, truncated: false, committedRecords: committed, uncertainRecords: [], recoveredRecords: [] },
-    { replica: 2, life: 1, steps: 1, truncated: false, committedRecords: [], uncertainRecords: [], recoveredRecords: recovered },
+    {
+      replica: 2,
+      life: 0,
+      steps: 1,
+      truncated: false,
+      committedRecords: committed,
+      uncertainRecords: [],
+      recoveredRecords: [],
+    },
+    {
+      replica: 2,
+      life: 1,
+      steps: 1,
+      truncated: false,
+      committedRecords: [],
+      uncertainRecords: [],
+      recoveredRecords: recovered,
+    },
   ];
 
   it("accepts the disk compacted after the last snapshot, or not yet compacted", () => {

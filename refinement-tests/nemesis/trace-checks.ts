@@ -122,7 +122,11 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
     this.replicas = members.map((id, index) => new TracedReplica(id, index));
     for (const r of this.replicas) this.byId.set(r.id, r);
     const config = kvConfig(members[0]!, members, core);
-    this.checker = new WorldChecker(this, kv, { leaseMs: config.leaseMs, alpha: config.reconfigAlphaSlots, initialMembers: members });
+    this.checker = new WorldChecker(this, kv, {
+      leaseMs: config.leaseMs,
+      alpha: config.reconfigAlphaSlots,
+      initialMembers: members,
+    });
   }
 
   linkBlocked(): boolean {
@@ -133,7 +137,10 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
   observe(step: ReplayStep, t: number): void {
     if (this.violation !== null) return;
     const r = this.byId.get(step.replica);
-    if (r === undefined) throw new Error(`a trace step of replica ${step.replica}, which is not among the members ${this.members.join(", ")}`);
+    if (r === undefined)
+      throw new Error(
+        `a trace step of replica ${step.replica}, which is not among the members ${this.members.join(", ")}`,
+      );
     if (r.crashedLife === step.life) return;
     try {
       if (t > this.trueTime) {
@@ -148,16 +155,31 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
       if (crashed) r.crashedLife = step.life;
       r.state = after;
       const world: KvStep = {
-        kind: "event", replica: r.index, event: step.event._tag, before, after, carried,
+        kind: "event",
+        replica: r.index,
+        event: step.event._tag,
+        before,
+        after,
+        carried,
         ...(step.event._tag === "Receive" ? { from: step.event.from, message: step.event.message } : {}),
-        ...(step.event._tag === "ClientRequest" ? { request: this.requests.get(`${step.incarnation}/${step.event.requestId}`) } : {}),
+        ...(step.event._tag === "ClientRequest"
+          ? { request: this.requests.get(`${step.incarnation}/${step.event.requestId}`) }
+          : {}),
       };
       this.checker.observe(world);
     } catch (error) {
       if (!(error instanceof ViolationFound)) throw error;
       const v = error.violation;
-      const detail = [v.action === undefined ? "" : ` (step maps to ${v.action})`, v.before === undefined ? "" : `\nbefore:\n${v.before}`, v.after === undefined ? "" : `\nafter:\n${v.after}`].join("");
-      this.violation = { check: v.check, replica: step.replica, message: `${v.message}${detail} [life ${step.incarnation}, ${step.event._tag} at clock ${step.now}]` };
+      const detail = [
+        v.action === undefined ? "" : ` (step maps to ${v.action})`,
+        v.before === undefined ? "" : `\nbefore:\n${v.before}`,
+        v.after === undefined ? "" : `\nafter:\n${v.after}`,
+      ].join("");
+      this.violation = {
+        check: v.check,
+        replica: step.replica,
+        message: `${v.message}${detail} [life ${step.incarnation}, ${step.event._tag} at clock ${step.now}]`,
+      };
     }
   }
 
@@ -184,8 +206,13 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
     }
     if (event._tag === "ClientRequest") {
       this.requests.set(`${step.incarnation}/${event.requestId}`, {
-        requestId: event.requestId, clientId: event.clientId ?? `one-shot ${step.incarnation}/${event.requestId}`, seq: event.seq,
-        input: event.input, consistency: event.consistency, replica: r.index, invokedAt: this.trueTime,
+        requestId: event.requestId,
+        clientId: event.clientId ?? `one-shot ${step.incarnation}/${event.requestId}`,
+        seq: event.seq,
+        input: event.input,
+        consistency: event.consistency,
+        replica: r.index,
+        invokedAt: this.trueTime,
       });
     }
     for (const effect of step.effects) {
@@ -193,14 +220,18 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
         case "Persist":
           if (step.committed) flush(effect.record);
           // A `chosen` record is deferrable: what follows does not wait for it. Any other: the process died before its commit.
-          else if (effect.record._tag !== "chosen") return { carried: [...carried, { _tag: "Crash", lost: 1 }], crashed: true };
+          else if (effect.record._tag !== "chosen")
+            return { carried: [...carried, { _tag: "Crash", lost: 1 }], crashed: true };
           break;
         case "Send":
           carried.push({ _tag: "Send", to: effect.to, message: effect.message });
           break;
         case "Reply": {
           const request = this.requests.get(`${step.incarnation}/${effect.requestId}`);
-          if (request === undefined) throw new Error(`replica ${r.id} (life ${step.incarnation}) replied to request ${effect.requestId}, which its trace never received`);
+          if (request === undefined)
+            throw new Error(
+              `replica ${r.id} (life ${step.incarnation}) replied to request ${effect.requestId}, which its trace never received`,
+            );
           this.requests.delete(`${step.incarnation}/${effect.requestId}`);
           const sameStep = event._tag === "ClientRequest" && event.requestId === effect.requestId;
           carried.push({ _tag: "Reply", request, result: effect.result, sameStep });
@@ -269,10 +300,21 @@ class TraceChecker {
       // In a last batch lost to a SIGKILL, nothing after a (non-deferrable) Persist left the process.
       if (persisted && !step.committed) continue;
       this.count(`send ${effect.message._tag}`);
-      if (wireId !== undefined) this.pair(`${step.incarnation}/${wireId}->${effect.to}`, JSON.stringify(step.sentAs[sendIndex - 1]), this.sends, this.receipts);
+      if (wireId !== undefined)
+        this.pair(
+          `${step.incarnation}/${wireId}->${effect.to}`,
+          JSON.stringify(step.sentAs[sendIndex - 1]),
+          this.sends,
+          this.receipts,
+        );
     }
     if (step.event._tag === "Receive" && step.receivedAs !== undefined) {
-      this.pair(`${step.receivedAs.incarnation}/${step.receivedAs.wireId}->${step.replica}`, JSON.stringify(step.receivedMessage), this.receipts, this.sends);
+      this.pair(
+        `${step.receivedAs.incarnation}/${step.receivedAs.wireId}->${step.replica}`,
+        JSON.stringify(step.receivedMessage),
+        this.receipts,
+        this.sends,
+      );
     }
     if (step.after.learner.executedUpTo > this.maxExecuted) this.maxExecuted = step.after.learner.executedUpTo;
     this.lease(step, t);
@@ -301,7 +343,8 @@ class TraceChecker {
     const role = step.after.role;
     if (role._tag === "leader" && step.after.halted === null) {
       const until = trueTimeOf(this.clocks, step, role.leaseUntil);
-      if (until > t) this.openLease.set(step.replica, { life: step.life, ballot: showBallot(role.ballot), from: t, until });
+      if (until > t)
+        this.openLease.set(step.replica, { life: step.life, ballot: showBallot(role.ballot), from: t, until });
     }
   }
 
@@ -319,13 +362,16 @@ class TraceChecker {
 
   /** Checks that need the whole run. */
   finish(summaries: readonly LifeSummary[]): void {
-    for (const [key] of this.receipts) this.violate("ReceiveHasSend", 0, `receipt ${key} has no matching send in any trace`);
-    for (const [key, open] of this.openLease) this.addLeaseInterval({ replica: key, ballot: open.ballot, from: open.from, to: open.until });
+    for (const [key] of this.receipts)
+      this.violate("ReceiveHasSend", 0, `receipt ${key} has no matching send in any trace`);
+    for (const [key, open] of this.openLease)
+      this.addLeaseInterval({ replica: key, ballot: open.ballot, from: open.from, to: open.until });
     this.openLease.clear();
     const v = this.proofs.violation;
     if (v !== null) this.violate(v.check, v.replica, v.message);
     for (const [name, n] of this.proofs.checker.tally.counts) this.tally[name] = n;
-    for (const violation of checkRecoveries(summaries)) this.violate(violation.check, violation.replica, violation.message);
+    for (const violation of checkRecoveries(summaries))
+      this.violate(violation.check, violation.replica, violation.message);
   }
 }
 
@@ -350,7 +396,13 @@ export function matchedPrefix(found: readonly string[], known: readonly string[]
 function recoveredFrom(written: readonly KvRecord[], recovered: readonly KvRecord[]): boolean {
   const all = written.map((r) => JSON.stringify(r));
   const got = recovered.map((r) => JSON.stringify(r));
-  return isSubsequence(got, all) && isSubsequence(compactRecords(written).map((r) => JSON.stringify(r)), got);
+  return (
+    isSubsequence(got, all) &&
+    isSubsequence(
+      compactRecords(written).map((r) => JSON.stringify(r)),
+      got,
+    )
+  );
 }
 
 function isSubsequence(small: readonly string[], big: readonly string[]): boolean {
@@ -379,9 +431,16 @@ export function checkRecoveries(summaries: readonly LifeSummary[]): TraceViolati
       const left = [...previous.recoveredRecords, ...previous.committedRecords];
       const recovered = lives[k]!.recoveredRecords;
       // Transactions commit in order: a SIGKILL may have left any prefix of the uncertain records durable.
-      const explained = previous.uncertainRecords.some((_, n) => recoveredFrom([...left, ...previous.uncertainRecords.slice(0, n + 1)], recovered)) || recoveredFrom(left, recovered);
+      const explained =
+        previous.uncertainRecords.some((_, n) =>
+          recoveredFrom([...left, ...previous.uncertainRecords.slice(0, n + 1)], recovered),
+        ) || recoveredFrom(left, recovered);
       if (!explained) {
-        violations.push({ check: "DurableRecordsSurvive", replica, message: `life ${k} recovered ${recovered.length} records; life ${k - 1} left ${left.length} committed (+${previous.uncertainRecords.length} uncertain), and they differ` });
+        violations.push({
+          check: "DurableRecordsSurvive",
+          replica,
+          message: `life ${k} recovered ${recovered.length} records; life ${k - 1} left ${left.length} committed (+${previous.uncertainRecords.length} uncertain), and they differ`,
+        });
       }
     }
   }
@@ -440,7 +499,10 @@ export function replayMerged(options: Pick<TraceCheckOptions, "files" | "core" |
 }
 
 /** Run every check over replayed steps (in true-time order). */
-export function checkSteps(replay: MergedReplay, options: Pick<TraceCheckOptions, "clocks" | "violationsPerCheckMax"> = {}): TraceReport {
+export function checkSteps(
+  replay: MergedReplay,
+  options: Pick<TraceCheckOptions, "clocks" | "violationsPerCheckMax"> = {},
+): TraceReport {
   const checker = new TraceChecker(replay.members, replay.core, options.clocks, options.violationsPerCheckMax ?? 20);
   for (const step of replay.steps) checker.observe(step);
   checker.finish(replay.summaries);

@@ -15,7 +15,15 @@ import fs from "node:fs";
 import { Either, ParseResult, Schema } from "effect";
 import { ConfigChange } from "../../impl/core/configuration.ts";
 import type { Effect, Event } from "../../impl/core/events.ts";
-import { kvCodecs, kvConfig, kvInitialState, kvStep, type KvMessage, type KvRecord, type KvReplicaState } from "../../impl/runtime/core-adapter.ts";
+import {
+  kvCodecs,
+  kvConfig,
+  kvInitialState,
+  kvStep,
+  type KvMessage,
+  type KvRecord,
+  type KvReplicaState,
+} from "../../impl/runtime/core-adapter.ts";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
 
 export type KvEvent = Event<KvMessage, KvRecord, KvInput>;
@@ -60,7 +68,14 @@ export interface TraceViolation {
 export function readTraceLives(file: string): TraceLife[] {
   const text = fs.readFileSync(file, "utf8");
   const raw = text.split("\n");
-  const lives: { replica: number; incarnation: string; members: number[]; clock: TraceLife["clock"]; lines: TraceLine[]; tornLine: boolean }[] = [];
+  const lives: {
+    replica: number;
+    incarnation: string;
+    members: number[];
+    clock: TraceLife["clock"];
+    lines: TraceLine[];
+    tornLine: boolean;
+  }[] = [];
   raw.forEach((lineText, index) => {
     if (lineText === "") return;
     let line: TraceLine;
@@ -76,8 +91,16 @@ export function readTraceLives(file: string): TraceLife[] {
       throw new Error(`${file}: line ${index + 1} is not JSON`);
     }
     if (line.type === "start") {
-      const clock = line.clockRate === undefined ? undefined : { rate: line.clockRate, offsetMs: line.clockOffsetMs ?? 0 };
-      lives.push({ replica: line.replica, incarnation: line.incarnation ?? "", members: [...(line.members ?? [])], clock, lines: [], tornLine: false });
+      const clock =
+        line.clockRate === undefined ? undefined : { rate: line.clockRate, offsetMs: line.clockOffsetMs ?? 0 };
+      lives.push({
+        replica: line.replica,
+        incarnation: line.incarnation ?? "",
+        members: [...(line.members ?? [])],
+        clock,
+        lines: [],
+        tornLine: false,
+      });
       return;
     }
     const life = lives[lives.length - 1];
@@ -105,17 +128,35 @@ export function decodeEvent(raw: Record<string, unknown>): KvEvent {
     case "Tick":
       return { _tag: "Tick", now };
     case "Receive":
-      return { _tag: "Receive", now, from: raw.from as number, message: must(kvCodecs.message.decodeValue(raw.message), "traced message") };
+      return {
+        _tag: "Receive",
+        now,
+        from: raw.from as number,
+        message: must(kvCodecs.message.decodeValue(raw.message), "traced message"),
+      };
     case "ClientRequest":
       return {
-        _tag: "ClientRequest", now, requestId: raw.requestId as number,
-        clientId: (raw.clientId as string | null) ?? undefined, seq: (raw.seq as number | null) ?? undefined,
-        consistency: raw.consistency as "linearizable" | "stale", input: must(kvCodecs.input.decodeValue(raw.input), "traced input"),
+        _tag: "ClientRequest",
+        now,
+        requestId: raw.requestId as number,
+        clientId: (raw.clientId as string | null) ?? undefined,
+        seq: (raw.seq as number | null) ?? undefined,
+        consistency: raw.consistency as "linearizable" | "stale",
+        input: must(kvCodecs.input.decodeValue(raw.input), "traced input"),
       };
     case "Reconfigure":
-      return { _tag: "Reconfigure", now, requestId: raw.requestId as number, change: must(decodeChange(raw.change), "traced membership change") };
+      return {
+        _tag: "Reconfigure",
+        now,
+        requestId: raw.requestId as number,
+        change: must(decodeChange(raw.change), "traced membership change"),
+      };
     case "Recover":
-      return { _tag: "Recover", now, records: (raw.records as unknown[]).map((r) => must(kvCodecs.record.decodeValue(r), "traced record")) };
+      return {
+        _tag: "Recover",
+        now,
+        records: (raw.records as unknown[]).map((r) => must(kvCodecs.record.decodeValue(r), "traced record")),
+      };
     default:
       throw new Error(`unknown traced event ${String(raw._tag)}`);
   }
@@ -130,7 +171,9 @@ export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== "object") return JSON.stringify(value);
   if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? "null" : canonicalJson(v))).join(",")}]`;
   const record = value as Record<string, unknown>;
-  const keys = Object.keys(record).filter((k) => record[k] !== undefined).sort();
+  const keys = Object.keys(record)
+    .filter((k) => record[k] !== undefined)
+    .sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`).join(",")}}`;
 }
 
@@ -200,7 +243,12 @@ export interface ReplayOptions {
  * Replay every life of one replica, yielding each step. Violations of the replay itself
  * (TraceExplainedByCore, TraceComplete) go to `violations`; a summary per life to `summaries`.
  */
-export function* replayLives(lives: readonly TraceLife[], options: ReplayOptions, violations: TraceViolation[], summaries: LifeSummary[]): Generator<ReplayStep> {
+export function* replayLives(
+  lives: readonly TraceLife[],
+  options: ReplayOptions,
+  violations: TraceViolation[],
+  summaries: LifeSummary[],
+): Generator<ReplayStep> {
   for (let index = 0; index < lives.length; index++) {
     const life = lives[index]!;
     const config = kvConfig(life.replica, life.members, options.core ?? {});
@@ -223,7 +271,11 @@ export function* replayLives(lives: readonly TraceLife[], options: ReplayOptions
       try {
         events = batch.events.map((line) => decodeEvent(line.event!));
       } catch (error) {
-        violations.push({ check: "TraceComplete", replica: life.replica, message: `life ${index} batch ${batch.number}: ${(error as Error).message}` });
+        violations.push({
+          check: "TraceComplete",
+          replica: life.replica,
+          message: `life ${index} batch ${batch.number}: ${(error as Error).message}`,
+        });
         return;
       }
       const allEffects: KvEffect[] = [];
@@ -232,24 +284,44 @@ export function* replayLives(lives: readonly TraceLife[], options: ReplayOptions
         const line = batch.events[i]!;
         if (event._tag === "Recover") recoveredRecords = [...event.records];
         const result = kvStep(state, event);
-        const receivedAs = event._tag === "Receive" ? { incarnation: String(line.event!.senderIncarnation), wireId: line.event!.wireId as number } : undefined;
+        const receivedAs =
+          event._tag === "Receive"
+            ? { incarnation: String(line.event!.senderIncarnation), wireId: line.event!.wireId as number }
+            : undefined;
         replayed.push({
-          replica: life.replica, life: index, incarnation: life.incarnation, now: event.now, clock, batch: batch.number, event,
+          replica: life.replica,
+          life: index,
+          incarnation: life.incarnation,
+          now: event.now,
+          clock,
+          batch: batch.number,
+          event,
           ...(receivedAs === undefined ? {} : { receivedAs, receivedMessage: line.event!.message }),
-          before: state, after: result.state, effects: result.effects, committed: true, wireIds: [], sentAs: [],
+          before: state,
+          after: result.state,
+          effects: result.effects,
+          committed: true,
+          wireIds: [],
+          sentAs: [],
         });
         for (const effect of result.effects) allEffects.push(effect);
         state = result.state;
       }
       const explained = compareEffects(allEffects, batch.effects, last, life, batch.number, violations);
       if (explained === "prefix") truncated = true;
-      const records = allEffects.filter((e): e is Extract<KvEffect, { _tag: "Persist" }> => e._tag === "Persist").map((e) => e.record);
+      const records = allEffects
+        .filter((e): e is Extract<KvEffect, { _tag: "Persist" }> => e._tag === "Persist")
+        .map((e) => e.record);
       const committed = records.length === 0 || b <= lastCommit;
       if (committed) committedRecords.push(...records);
       else uncertainRecords.push(...records);
       // The driver waits for a commit with a non-deferrable record before the next batch.
       if (!batch.committed && !last && records.some((r) => r._tag !== "chosen")) {
-        violations.push({ check: "TraceComplete", replica: life.replica, message: `life ${life.incarnation} batch ${batch.number}: records to persist but no commit line, and the life went on` });
+        violations.push({
+          check: "TraceComplete",
+          replica: life.replica,
+          message: `life ${life.incarnation} batch ${batch.number}: records to persist but no commit line, and the life went on`,
+        });
       }
       assignWireIds(replayed, batch.effects);
       for (const step of replayed) {
@@ -257,7 +329,15 @@ export function* replayLives(lives: readonly TraceLife[], options: ReplayOptions
         yield committed ? step : { ...step, committed: false };
       }
     }
-    summaries.push({ replica: life.replica, life: index, steps, truncated, committedRecords, uncertainRecords, recoveredRecords });
+    summaries.push({
+      replica: life.replica,
+      life: index,
+      steps,
+      truncated,
+      committedRecords,
+      uncertainRecords,
+      recoveredRecords,
+    });
   }
 }
 
@@ -275,7 +355,11 @@ function groupBatches(life: TraceLife, violations: TraceViolation[]): Batch[] {
   let expectedSeq = 1;
   for (const line of life.lines) {
     if (line.seq !== expectedSeq) {
-      violations.push({ check: "TraceComplete", replica: life.replica, message: `life ${life.incarnation}: line seq ${line.seq} where ${expectedSeq} was expected` });
+      violations.push({
+        check: "TraceComplete",
+        replica: life.replica,
+        message: `life ${life.incarnation}: line seq ${line.seq} where ${expectedSeq} was expected`,
+      });
     }
     expectedSeq = line.seq + 1;
     // A deferrable-only batch's commit line may come after later batches' lines.
@@ -287,7 +371,11 @@ function groupBatches(life: TraceLife, violations: TraceViolation[]): Batch[] {
     }
     if (line.type === "event") {
       if (batch.effects.length > 0 || batch.committed) {
-        violations.push({ check: "TraceComplete", replica: life.replica, message: `batch ${batch.number}: an event line after its effects` });
+        violations.push({
+          check: "TraceComplete",
+          replica: life.replica,
+          message: `batch ${batch.number}: an event line after its effects`,
+        });
       }
       batch.events.push(line);
     } else if (line.type === "commit") {
@@ -303,7 +391,14 @@ function groupBatches(life: TraceLife, violations: TraceViolation[]): Batch[] {
  * returns for its traced events (a prefix for the last batch of a killed life); and the commit
  * line sits right before the first Persist (DurableBeforeSend as the driver must order it).
  */
-function compareEffects(replayed: readonly KvEffect[], lines: readonly TraceLine[], last: boolean, life: TraceLife, batch: number, violations: TraceViolation[]): "all" | "prefix" | "mismatch" {
+function compareEffects(
+  replayed: readonly KvEffect[],
+  lines: readonly TraceLine[],
+  last: boolean,
+  life: TraceLife,
+  batch: number,
+  violations: TraceViolation[],
+): "all" | "prefix" | "mismatch" {
   const traced = lines.filter((l) => l.type === "effect");
   // The driver holds what follows the first Persist other than a `chosen` record (deferrable: a recovery aid).
   const firstPersist = replayed.findIndex((e) => e._tag === "Persist" && e.record._tag !== "chosen");
@@ -311,23 +406,39 @@ function compareEffects(replayed: readonly KvEffect[], lines: readonly TraceLine
   if (commitAt >= 0 && firstPersist >= 0) {
     const before = lines.slice(0, commitAt).filter((l) => l.type === "effect").length;
     if (before !== firstPersist) {
-      violations.push({ check: "DurableBeforeSend", replica: life.replica, message: `life ${life.incarnation} batch ${batch}: commit line after ${before} effects, but the first Persist is effect ${firstPersist}` });
+      violations.push({
+        check: "DurableBeforeSend",
+        replica: life.replica,
+        message: `life ${life.incarnation} batch ${batch}: commit line after ${before} effects, but the first Persist is effect ${firstPersist}`,
+      });
     }
   } else if (traced.length > firstPersist && firstPersist >= 0) {
-    violations.push({ check: "DurableBeforeSend", replica: life.replica, message: `life ${life.incarnation} batch ${batch}: effects after a Persist were carried out with no commit` });
+    violations.push({
+      check: "DurableBeforeSend",
+      replica: life.replica,
+      message: `life ${life.incarnation} batch ${batch}: effects after a Persist were carried out with no commit`,
+    });
   }
   for (let i = 0; i < traced.length; i++) {
     const expected = replayed[i];
     const actual = traced[i]!.effect!;
     if (expected === undefined || !sameEffect(expected, actual)) {
       const text = expected === undefined ? "(nothing)" : canonicalJson(withoutTraceFields(expected));
-      violations.push({ check: "TraceExplainedByCore", replica: life.replica, message: `life ${life.incarnation} batch ${batch} effect ${i}: traced ${canonicalJson(withoutTraceFields(actual)).slice(0, 300)} but step returned ${text.slice(0, 300)}` });
+      violations.push({
+        check: "TraceExplainedByCore",
+        replica: life.replica,
+        message: `life ${life.incarnation} batch ${batch} effect ${i}: traced ${canonicalJson(withoutTraceFields(actual)).slice(0, 300)} but step returned ${text.slice(0, 300)}`,
+      });
       return "mismatch";
     }
   }
   if (traced.length === replayed.length) return "all";
   if (last) return "prefix";
-  violations.push({ check: "TraceExplainedByCore", replica: life.replica, message: `life ${life.incarnation} batch ${batch}: ${traced.length} effects traced, step returned ${replayed.length}` });
+  violations.push({
+    check: "TraceExplainedByCore",
+    replica: life.replica,
+    message: `life ${life.incarnation} batch ${batch}: ${traced.length} effects traced, step returned ${replayed.length}`,
+  });
   return "mismatch";
 }
 

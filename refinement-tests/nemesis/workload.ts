@@ -67,41 +67,61 @@ export interface WorkloadOptions {
 }
 
 type AttemptResult =
-  | { readonly kind: "answer"; readonly status: number; readonly body: Record<string, unknown>; readonly replica: number | undefined }
+  | {
+      readonly kind: "answer";
+      readonly status: number;
+      readonly body: Record<string, unknown>;
+      readonly replica: number | undefined;
+    }
   /** The request certainly never reached a replica (connection refused). */
   | { readonly kind: "refused"; readonly error: string }
   /** It may have reached a replica (timeout, reset): its outcome is unknown. */
   | { readonly kind: "maybe"; readonly error: string };
 
-
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** One request with a per-client keep-alive agent; classifies network failures. */
-function attemptOnce(agent: http.Agent, method: string, url: string, body: unknown, headers: Record<string, string>, timeoutMs: number): Promise<AttemptResult & { location?: string }> {
+function attemptOnce(
+  agent: http.Agent,
+  method: string,
+  url: string,
+  body: unknown,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<AttemptResult & { location?: string }> {
   return new Promise((resolve) => {
     const text = body === undefined ? undefined : JSON.stringify(body);
     let sent = false;
-    const request = http.request(url, { method, agent, headers: { ...headers, ...(text === undefined ? {} : { "Content-Type": "application/json" }) }, timeout: timeoutMs }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on("data", (chunk: Buffer) => chunks.push(chunk));
-      response.on("end", () => {
-        let parsed: unknown = {};
-        try {
-          parsed = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-        } catch {
-          parsed = {};
-        }
-        const replicaHeader = response.headers["x-paxos-lease-replica"];
-        resolve({
-          kind: "answer",
-          status: response.statusCode ?? 0,
-          body: typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>) : {},
-          replica: typeof replicaHeader === "string" ? Number(replicaHeader) : undefined,
-          ...(response.headers.location === undefined ? {} : { location: response.headers.location }),
+    const request = http.request(
+      url,
+      {
+        method,
+        agent,
+        headers: { ...headers, ...(text === undefined ? {} : { "Content-Type": "application/json" }) },
+        timeout: timeoutMs,
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("end", () => {
+          let parsed: unknown = {};
+          try {
+            parsed = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+          } catch {
+            parsed = {};
+          }
+          const replicaHeader = response.headers["x-paxos-lease-replica"];
+          resolve({
+            kind: "answer",
+            status: response.statusCode ?? 0,
+            body: typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>) : {},
+            replica: typeof replicaHeader === "string" ? Number(replicaHeader) : undefined,
+            ...(response.headers.location === undefined ? {} : { location: response.headers.location }),
+          });
         });
-      });
-      response.on("error", (error) => resolve({ kind: "maybe", error: error.message }));
-    });
+        response.on("error", (error) => resolve({ kind: "maybe", error: error.message }));
+      },
+    );
     request.on("socket", (socket) => {
       // A reused keep-alive socket is connected already; a fresh one counts once it connects.
       if (!socket.connecting) sent = true;
@@ -110,7 +130,8 @@ function attemptOnce(agent: http.Agent, method: string, url: string, body: unkno
     request.on("timeout", () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     request.on("error", (error: NodeJS.ErrnoException) => {
       // Refused before connecting: nothing reached a replica. Anything else may have.
-      if (!sent && (error.code === "ECONNREFUSED" || error.code === "ECONNRESET")) resolve({ kind: "refused", error: error.code });
+      if (!sent && (error.code === "ECONNREFUSED" || error.code === "ECONNRESET"))
+        resolve({ kind: "refused", error: error.code });
       else resolve({ kind: "maybe", error: error.code ?? error.message });
     });
     request.end(text);
@@ -159,7 +180,9 @@ class Client {
       // Mixed: 40% put, 40% get, 20% cas. Writes only: 60% put, 40% cas.
       if (this.mix === "reads" || (this.mix === "mixed" && r >= 0.4 && r < 0.8)) return { _tag: "get", key };
       const put = this.mix === "mixed" ? r < 0.4 : r < 0.6;
-      return put ? { _tag: "put", key, value: unique } : { _tag: "cas", key, expected: this.seen.get(key) ?? null, value: unique };
+      return put
+        ? { _tag: "put", key, value: unique }
+        : { _tag: "cas", key, expected: this.seen.get(key) ?? null, value: unique };
     }
     const key = `l${Math.floor(this.random() * lists)}`;
     if (this.mix === "reads") return { _tag: "get", key };
@@ -175,7 +198,8 @@ class Client {
     if (op.outcome === "ok" && "key" in input && input.key.startsWith("r")) {
       const output = op.output!;
       if (output._tag === "value") this.seen.set(input.key, output.value);
-      else if (output._tag === "cas") this.seen.set(input.key, output.swapped ? (input as { value: string }).value : output.current);
+      else if (output._tag === "cas")
+        this.seen.set(input.key, output.swapped ? (input as { value: string }).value : output.current);
       else if (input._tag === "put") this.seen.set(input.key, input.value);
     }
     return op;
@@ -211,12 +235,16 @@ class Client {
         if (result.status === 503 && result.body.outcomeUnknown === true) maybe = true;
         if (result.status === 409 && result.body.code === "stale-seq") {
           // One outstanding request per session and increasing numbers: this must not happen.
-          this.workload.anomalies.push(`${this.name} seq ${this.seq}: stale-seq answer (${JSON.stringify(result.body)})`);
+          this.workload.anomalies.push(
+            `${this.name} seq ${this.seq}: stale-seq answer (${JSON.stringify(result.body)})`,
+          );
           maybe = true;
           break;
         }
         if (result.status !== 503) {
-          this.workload.anomalies.push(`${this.name} seq ${this.seq}: unexpected answer ${result.status} ${JSON.stringify(result.body)}`);
+          this.workload.anomalies.push(
+            `${this.name} seq ${this.seq}: unexpected answer ${result.status} ${JSON.stringify(result.body)}`,
+          );
           break;
         }
       } else {
@@ -236,7 +264,12 @@ class Client {
   }
 
   /** One attempt at the preferred endpoint, following redirects (at most 3 hops). */
-  private async attempt(op: RecordedOp, method: string, body: unknown, headers: Record<string, string>): Promise<AttemptResult> {
+  private async attempt(
+    op: RecordedOp,
+    method: string,
+    body: unknown,
+    headers: Record<string, string>,
+  ): Promise<AttemptResult> {
     op.attempts += 1;
     const endpoints = this.endpoints;
     let url = `${endpoints[this.preferred]!}${pathOf(op.input)}`;
@@ -304,7 +337,8 @@ export function outputOf(input: KvInput, status: number, body: Record<string, un
         return { _tag: "ok" };
     }
   }
-  if (status === 409 && body.code === "cas-failed" && input._tag === "cas") return { _tag: "cas", swapped: false, current: (body.current as string | null) ?? null };
+  if (status === 409 && body.code === "cas-failed" && input._tag === "cas")
+    return { _tag: "cas", swapped: false, current: (body.current as string | null) ?? null };
   return undefined;
 }
 
@@ -319,11 +353,21 @@ export class Workload {
 
   constructor(readonly options: WorkloadOptions) {
     const random = seededRandom(options.seed);
-    const groups = options.groups ?? [{ clients: options.clients, endpoints: options.endpoints, mix: "mixed" as const }];
+    const groups = options.groups ?? [
+      { clients: options.clients, endpoints: options.endpoints, mix: "mixed" as const },
+    ];
     this.clients = [];
     for (const group of groups) {
       for (let i = 0; i < group.clients; i++) {
-        this.clients.push(new Client(`c${this.clients.length + 1}`, this, seededRandom(Math.floor(random() * 2 ** 32)), group.endpoints, group.mix));
+        this.clients.push(
+          new Client(
+            `c${this.clients.length + 1}`,
+            this,
+            seededRandom(Math.floor(random() * 2 ** 32)),
+            group.endpoints,
+            group.mix,
+          ),
+        );
       }
     }
   }

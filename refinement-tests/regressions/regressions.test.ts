@@ -7,7 +7,11 @@ import { regressions } from "./regressions.ts";
 describe("regression scenarios", () => {
   for (const r of regressions()) {
     it(`${r.name}: ${r.description}`, () => {
-      const run = runScenario(r.scenario, { replicas: r.replicas, liveness: r.liveness, ...(r.mutant === null ? {} : { step: mutantNamed(r.mutant).step }) });
+      const run = runScenario(r.scenario, {
+        replicas: r.replicas,
+        liveness: r.liveness,
+        ...(r.mutant === null ? {} : { step: mutantNamed(r.mutant).step }),
+      });
       expect(run.failure === null ? "pass" : run.failure.check, run.failure?.message).toBe(r.expect);
     });
   }

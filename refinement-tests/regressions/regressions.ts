@@ -31,7 +31,8 @@ export function regressions(): Regression[] {
     .map((f) => {
       const r = JSON.parse(readFileSync(join(folder, f), "utf8")) as Regression;
       if (`${r.name}.json` !== f) throw new Error(`${f}: its name is ${r.name}`);
-      if (!Array.isArray(r.scenario.actions) || typeof r.scenario.seed !== "number") throw new Error(`${f}: not a scenario`);
+      if (!Array.isArray(r.scenario.actions) || typeof r.scenario.seed !== "number")
+        throw new Error(`${f}: not a scenario`);
       return r;
     });
 }

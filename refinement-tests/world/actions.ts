@@ -156,7 +156,10 @@ export const profileArbitrary: fc.Arbitrary<Profile> = fc
     staleChunk: weight(3),
     advanceMsMax: fc.constantFrom(20, 100, 300, 700),
     warmStart: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }),
-    tuning: fc.oneof({ arbitrary: fc.constant(0), weight: 5 }, { arbitrary: fc.integer({ min: 1, max: 3 }), weight: 3 }),
+    tuning: fc.oneof(
+      { arbitrary: fc.constant(0), weight: 5 },
+      { arbitrary: fc.integer({ min: 1, max: 3 }), weight: 3 },
+    ),
   })
   .map(({ advanceMsMax, warmStart, tuning, ...weights }) => ({ weights, advanceMsMax, warmStart, tuning }));
 
@@ -167,12 +170,21 @@ const opArbitrary = (keys: number): fc.Arbitrary<OpSpec> =>
 function kindArbitrary(kind: ActionKind, p: Profile, b: GeneratorBounds): fc.Arbitrary<Action> {
   // A replica target: 0..N-1 names a replica, N names "the current leader" (Jepsen's nemeses
   // that target the primary), which is where the interesting faults land.
-  const r = fc.oneof({ arbitrary: fc.nat({ max: b.replicas - 1 }), weight: 1 }, { arbitrary: fc.constant(b.replicas), weight: 1 });
+  const r = fc.oneof(
+    { arbitrary: fc.nat({ max: b.replicas - 1 }), weight: 1 },
+    { arbitrary: fc.constant(b.replicas), weight: 1 },
+  );
   const i = fc.nat({ max: 63 });
   switch (kind) {
     case "deliver":
       // Mostly the oldest messages: reordering a few at a time is what finds ordering bugs.
-      return fc.oneof({ arbitrary: fc.constant(0), weight: 3 }, { arbitrary: fc.nat({ max: 3 }), weight: 2 }, { arbitrary: i, weight: 1 }).map((n) => ({ t: "deliver", i: n }));
+      return fc
+        .oneof(
+          { arbitrary: fc.constant(0), weight: 3 },
+          { arbitrary: fc.nat({ max: 3 }), weight: 2 },
+          { arbitrary: i, weight: 1 },
+        )
+        .map((n) => ({ t: "deliver", i: n }));
     case "deliverAll":
       return fc.constant({ t: "deliverAll" });
     case "drop":
@@ -182,7 +194,9 @@ function kindArbitrary(kind: ActionKind, p: Profile, b: GeneratorBounds): fc.Arb
     case "cut":
       return fc.record({ a: r, b: r, oneWay: fc.boolean() }).map((x) => ({ t: "cut", ...x }));
     case "isolate":
-      return fc.record({ r, others: fc.nat({ max: Math.max(0, Math.floor((b.replicas - 1) / 2) - 1) }) }).map((x) => ({ t: "isolate", ...x }));
+      return fc
+        .record({ r, others: fc.nat({ max: Math.max(0, Math.floor((b.replicas - 1) / 2) - 1) }) })
+        .map((x) => ({ t: "isolate", ...x }));
     case "bridge":
       return fc.nat({ max: b.replicas - 1 }).map((n) => ({ t: "bridge", r: n }));
     case "heal":
@@ -197,19 +211,38 @@ function kindArbitrary(kind: ActionKind, p: Profile, b: GeneratorBounds): fc.Arb
       return r.map((n) => ({ t: "resume", r: n }));
     case "drift":
       return fc
-        .record({ r, ppm: fc.oneof(fc.constantFrom(-b.driftPpmMax, b.driftPpmMax, 0), fc.integer({ min: -b.driftPpmMax, max: b.driftPpmMax })) })
+        .record({
+          r,
+          ppm: fc.oneof(
+            fc.constantFrom(-b.driftPpmMax, b.driftPpmMax, 0),
+            fc.integer({ min: -b.driftPpmMax, max: b.driftPpmMax }),
+          ),
+        })
         .map((x) => ({ t: "drift", ...x }));
     case "advance":
       return fc.integer({ min: 1, max: p.advanceMsMax }).map((ms) => ({ t: "advance", ms }));
     case "submit":
-      return fc.record({ c: fc.nat({ max: b.clients - 1 }), op: opArbitrary(b.keys) }).map((x) => ({ t: "submit", ...x }));
+      return fc
+        .record({ c: fc.nat({ max: b.clients - 1 }), op: opArbitrary(b.keys) })
+        .map((x) => ({ t: "submit", ...x }));
     case "retry":
       return fc.nat({ max: b.clients - 1 }).map((c) => ({ t: "retry", c }));
     case "loseReply":
       return fc.nat({ max: b.clients - 1 }).map((c) => ({ t: "loseReply", c }));
     case "reconfigure":
       return fc
-        .record({ kind: fc.constantFrom<ReconfigureKind>("add", "add", "promote", "promote", "remove", "removeLeader", "replace"), r: fc.nat({ max: 7 }) })
+        .record({
+          kind: fc.constantFrom<ReconfigureKind>(
+            "add",
+            "add",
+            "promote",
+            "promote",
+            "remove",
+            "removeLeader",
+            "replace",
+          ),
+          r: fc.nat({ max: 7 }),
+        })
         .map((x) => ({ t: "reconfigure", ...x }));
     case "crashInSnapshot":
       return r.map((n) => ({ t: "crashInSnapshot", r: n }));
@@ -223,7 +256,9 @@ function kindArbitrary(kind: ActionKind, p: Profile, b: GeneratorBounds): fc.Arb
 
 /** Arbitrary for one action under profile `p`. */
 export function actionArbitrary(p: Profile, b: GeneratorBounds): fc.Arbitrary<Action> {
-  const parts = actionKinds.filter((k) => p.weights[k] > 0).map((k) => ({ arbitrary: kindArbitrary(k, p, b), weight: p.weights[k] }));
+  const parts = actionKinds
+    .filter((k) => p.weights[k] > 0)
+    .map((k) => ({ arbitrary: kindArbitrary(k, p, b), weight: p.weights[k] }));
   return fc.oneof(...parts);
 }
 
@@ -236,9 +271,13 @@ export interface Scenario {
 
 /** Arbitrary for a whole scenario: a profile, then a list of actions drawn under it. */
 export function scenarioArbitrary(b: GeneratorBounds): fc.Arbitrary<Scenario> {
-  return fc.tuple(fc.nat({ max: 0xffff }), profileArbitrary).chain(([seed, profile]) =>
-    fc.array(actionArbitrary(profile, b), { minLength: b.actionsMin, maxLength: b.actionsMax, size: "max" }).map((actions) => ({ seed, profile, actions })),
-  );
+  return fc
+    .tuple(fc.nat({ max: 0xffff }), profileArbitrary)
+    .chain(([seed, profile]) =>
+      fc
+        .array(actionArbitrary(profile, b), { minLength: b.actionsMin, maxLength: b.actionsMax, size: "max" })
+        .map((actions) => ({ seed, profile, actions })),
+    );
 }
 
 /** An action as one line, for traces and regression files. */

@@ -10,7 +10,10 @@ import type { TraceEntry } from "./world.ts";
 
 /** The violation as text: check, level, message, abstract states, expected action. */
 export function describeFailure(f: Failure): string {
-  const lines = [`${f.check} (${f.level}) failed at world step ${f.step}, true time ${Math.round(f.trueTime * 1000) / 1000} ms`, `  ${f.message}`];
+  const lines = [
+    `${f.check} (${f.level}) failed at world step ${f.step}, true time ${Math.round(f.trueTime * 1000) / 1000} ms`,
+    `  ${f.message}`,
+  ];
   if (f.action !== undefined) lines.push(`  spec action: ${f.action}`);
   if (f.before !== undefined) lines.push("  abstract state before:", ...f.before.split("\n").map((l) => `    ${l}`));
   if (f.after !== undefined) lines.push("  abstract state after:", ...f.after.split("\n").map((l) => `    ${l}`));
@@ -29,7 +32,8 @@ export function traceText(trace: readonly TraceEntry[]): string {
     if (quiet(e)) continue;
     out.push(`${String(e.n).padStart(4)} t=${Math.round(e.t * 1000) / 1000} ${e.text}`);
     for (const d of e.details) out.push(`       ${d}`);
-    for (const a of e.arrows) if (!a.label.startsWith("ok") && a.to.startsWith("R")) out.push(`       send ${a.from}->${a.to} ${a.label}`);
+    for (const a of e.arrows)
+      if (!a.label.startsWith("ok") && a.to.startsWith("R")) out.push(`       send ${a.from}->${a.to} ${a.label}`);
   }
   return out.join("\n");
 }
@@ -57,7 +61,8 @@ export function traceMermaid(trace: readonly TraceEntry[], replicas: number, cli
       out.push(`  Note over R1,R${replicas}: ${label}`);
     }
     for (const d of e.details) {
-      if (d.startsWith("persist") || d.startsWith("crash") || d.startsWith("ALARM")) out.push(`  Note right of ${e.to ?? "R1"}: ${mermaidText(d)}`);
+      if (d.startsWith("persist") || d.startsWith("crash") || d.startsWith("ALARM"))
+        out.push(`  Note right of ${e.to ?? "R1"}: ${mermaidText(d)}`);
     }
     for (const a of e.arrows) if (!a.to.startsWith("R")) out.push(`  ${a.from}-->>${a.to}: ${mermaidText(a.label)}`);
   }
@@ -82,9 +87,16 @@ export function writeReport(dir: string, r: Report): string {
   const folder = join(dir, r.name);
   mkdirSync(folder, { recursive: true });
   const summary = [describeFailure(r.failure), "", `replay: ${r.replay}`, ""].join("\n");
-  writeFileSync(join(folder, "failure.txt"), `${summary}\nscenario (actions):\n${r.scenario}\n\ntrace:\n${traceText(r.trace)}\n`);
-  if (r.regression !== undefined) writeFileSync(join(folder, "regression.json"), `${JSON.stringify(r.regression, null, 1)}\n`);
+  writeFileSync(
+    join(folder, "failure.txt"),
+    `${summary}\nscenario (actions):\n${r.scenario}\n\ntrace:\n${traceText(r.trace)}\n`,
+  );
+  if (r.regression !== undefined)
+    writeFileSync(join(folder, "regression.json"), `${JSON.stringify(r.regression, null, 1)}\n`);
   writeFileSync(join(folder, "trace.mmd"), `${traceMermaid(r.trace, r.replicas, r.clients)}\n`);
-  writeFileSync(join(folder, "trace.md"), `# ${r.failure.check}\n\n\`\`\`\n${summary}\`\`\`\n\n\`\`\`mermaid\n${traceMermaid(r.trace, r.replicas, r.clients)}\n\`\`\`\n`);
+  writeFileSync(
+    join(folder, "trace.md"),
+    `# ${r.failure.check}\n\n\`\`\`\n${summary}\`\`\`\n\n\`\`\`mermaid\n${traceMermaid(r.trace, r.replicas, r.clients)}\n\`\`\`\n`,
+  );
   return folder;
 }

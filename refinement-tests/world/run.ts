@@ -94,13 +94,15 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
       warmUp(world);
     }
     world.note("the scenario's actions");
-    for (actionIndex = 0; actionIndex < scenario.actions.length; actionIndex++) world.apply(scenario.actions[actionIndex]!);
+    for (actionIndex = 0; actionIndex < scenario.actions.length; actionIndex++)
+      world.apply(scenario.actions[actionIndex]!);
     actionIndex = scenario.actions.length;
     if (options.liveness === true) world.note("liveness phase: heal, resume, restart, no more faults");
     if (options.liveness === true) livenessPhase(world, checker, options.livenessBoundMs ?? 20_000, fail);
   } catch (error) {
     if (error instanceof ViolationFound) fail(error.violation);
-    else if (error instanceof AssertionFailure) fail({ check: "core assertion", level: "Core", message: error.message });
+    else if (error instanceof AssertionFailure)
+      fail({ check: "core assertion", level: "Core", message: error.message });
     else throw error;
   }
   if (failure === null && checks === "all") {
@@ -121,7 +123,12 @@ function warmUp(world: World): void {
   }
 }
 
-function livenessPhase(world: World, checker: WorldChecker<KvState, KvInput, KvOutput>, boundMs: number, fail: (v: Violation) => void): void {
+function livenessPhase(
+  world: World,
+  checker: WorldChecker<KvState, KvInput, KvOutput>,
+  boundMs: number,
+  fail: (v: Violation) => void,
+): void {
   world.disarmCrashes();
   world.healAll();
   world.resumeAll();
@@ -163,7 +170,8 @@ function linearizability(world: World): Violation | null {
   const result = checkLinearizable(kvModel, ops, { stepsMaxPerPartition: 2_000_000 });
   if (result.verdict === "linearizable") return null;
   const bad = result.partitions.find((p) => p.verdict !== "linearizable")!;
-  const show = (o: Operation<KvInput, KvOutput>): string => `${o.client} ${JSON.stringify(o.input)} [${o.invoke}, ${o.complete}] -> ${JSON.stringify(o.output)}`;
+  const show = (o: Operation<KvInput, KvOutput>): string =>
+    `${o.client} ${JSON.stringify(o.input)} [${o.invoke}, ${o.complete}] -> ${JSON.stringify(o.output)}`;
   return {
     check: "Linearizability",
     level: "Linearizability",
@@ -176,5 +184,8 @@ function linearizability(world: World): Violation | null {
 
 /** The scenario's actions as numbered lines (for regression files and reports). */
 export function showScenario(s: Scenario): string {
-  return [`seed ${s.seed}${s.profile.warmStart ? ", warm start" : ", cold start"}, tuning ${s.profile.tuning ?? 0}`, ...s.actions.map((a, i) => `${i} ${showAction(a)}`)].join("\n");
+  return [
+    `seed ${s.seed}${s.profile.warmStart ? ", warm start" : ", cold start"}, tuning ${s.profile.tuning ?? 0}`,
+    ...s.actions.map((a, i) => `${i} ${showAction(a)}`),
+  ].join("\n");
 }

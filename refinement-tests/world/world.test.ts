@@ -61,7 +61,10 @@ describe("the simulated world", () => {
     const w = warm();
     const leader = w.target(3);
     const other = (leader + 1) % 3;
-    const actions: Action[] = [{ t: "cut", a: leader, b: other, oneWay: true }, { t: "pause", r: (leader + 2) % 3 }];
+    const actions: Action[] = [
+      { t: "cut", a: leader, b: other, oneWay: true },
+      { t: "pause", r: (leader + 2) % 3 },
+    ];
     for (const a of actions) w.apply(a);
     w.advance(60);
     w.deliverAll();
@@ -80,6 +83,9 @@ describe("the simulated world", () => {
     const before = r.localAt(w.trueTime);
     w.apply({ t: "drift", r: 0, ppm: 10_000_000 });
     expect(r.localAt(w.trueTime)).toBeCloseTo(before, 9);
-    expect(r.localAt(w.trueTime + 1000) - r.localAt(w.trueTime)).toBeCloseTo(1000 * (1 + w.tuning.clockDriftPpmMax / 1e6), 6);
+    expect(r.localAt(w.trueTime + 1000) - r.localAt(w.trueTime)).toBeCloseTo(
+      1000 * (1 + w.tuning.clockDriftPpmMax / 1e6),
+      6,
+    );
   });
 });

@@ -101,7 +101,16 @@ export const tunings: readonly ReplicaTuning[] = [
     reconfigAlphaSlots: 1,
   },
   { ...defaultTuning, clockDriftPpmMax: 0, leaseMarginMs: 0 },
-  { ...defaultTuning, leaseMs: 900, electionTimeoutMsMin: 1000, electionTimeoutMsMax: 1400, heartbeatIntervalMs: 120, pipelineSlotsMax: 8, reconfigAlphaSlots: 8, snapshotIntervalSlots: 10 },
+  {
+    ...defaultTuning,
+    leaseMs: 900,
+    electionTimeoutMsMin: 1000,
+    electionTimeoutMsMax: 1400,
+    heartbeatIntervalMs: 120,
+    pipelineSlotsMax: 8,
+    reconfigAlphaSlots: 8,
+    snapshotIntervalSlots: 10,
+  },
 ];
 
 /** How to build a world. */
@@ -130,7 +139,13 @@ export interface WorldOptions {
 
 /** A message in flight between replicas, or a client request on its way to a replica. */
 export type InFlight =
-  | { readonly id: number; readonly kind: "message"; readonly from: number; readonly to: number; readonly message: Message<KvInput> }
+  | {
+      readonly id: number;
+      readonly kind: "message";
+      readonly from: number;
+      readonly to: number;
+      readonly message: Message<KvInput>;
+    }
   /** A client request (`requestId` in the world's request table); client links are never cut. */
   | { readonly id: number; readonly kind: "request"; readonly to: number; readonly requestId: number };
 
@@ -322,7 +337,11 @@ export class World implements KvSystemView {
       else {
         const other = this.replicas[best]!.state!.role as { ballot: { round: number; replica: number } };
         const mine = s.role.ballot;
-        if (mine.round > other.ballot.round || (mine.round === other.ballot.round && mine.replica > other.ballot.replica)) best = rep.index;
+        if (
+          mine.round > other.ballot.round ||
+          (mine.round === other.ballot.round && mine.replica > other.ballot.replica)
+        )
+          best = rep.index;
       }
     }
     return best < 0 ? 0 : best;
@@ -367,7 +386,8 @@ export class World implements KvSystemView {
         const born = this.born();
         const side = new Set<number>([r]);
         const at = born.indexOf(r);
-        for (let k = 1; k <= (a.others ?? 0) && side.size < Math.ceil(born.length / 2); k++) side.add(born[(at + k) % born.length]!);
+        for (let k = 1; k <= (a.others ?? 0) && side.size < Math.ceil(born.length / 2); k++)
+          side.add(born[(at + k) % born.length]!);
         for (const x of side) {
           for (const o of born) {
             if (side.has(o)) continue;
@@ -524,7 +544,8 @@ export class World implements KvSystemView {
     const out: number[] = [];
     for (const r of this.replicas) {
       const s = r.state;
-      if (s !== null && s.halted === null && s.role._tag === "leader" && r.localAt(this.trueTime) < s.role.leaseUntil) out.push(r.index);
+      if (s !== null && s.halted === null && s.role._tag === "leader" && r.localAt(this.trueTime) < s.role.leaseUntil)
+        out.push(r.index);
     }
     return out;
   }
@@ -542,7 +563,8 @@ export class World implements KvSystemView {
     for (const id of replicasOf(leader.learner.configs, leader.ctx.config.self)) {
       const s = this.replicas[id - 1]?.state;
       if (s === null || s === undefined) return false;
-      if (s.learner.executedUpTo !== leader.learner.executedUpTo || kv.digest(s.learner.service.app) !== digest) return false;
+      if (s.learner.executedUpTo !== leader.learner.executedUpTo || kv.digest(s.learner.service.app) !== digest)
+        return false;
     }
     return true;
   }
@@ -650,11 +672,16 @@ export class World implements KvSystemView {
       this.faultStep(`${label} (lost: R${r.id} is down)`);
       return;
     }
-    this.runEvent(r, { _tag: "Receive", now: r.localAt(this.trueTime), from: this.idOf(m.from), message: m.message }, label, {
-      from: this.idOf(m.from),
-      message: m.message,
-      arrowFrom: `R${this.idOf(m.from)}`,
-    });
+    this.runEvent(
+      r,
+      { _tag: "Receive", now: r.localAt(this.trueTime), from: this.idOf(m.from), message: m.message },
+      label,
+      {
+        from: this.idOf(m.from),
+        message: m.message,
+        arrowFrom: `R${this.idOf(m.from)}`,
+      },
+    );
   }
 
   // ---- Replicas -----------------------------------------------------------------------------------
@@ -679,7 +706,13 @@ export class World implements KvSystemView {
     r.state = fresh;
     r.crashAt = null;
     r.unflushed = [];
-    this.runEvent(r, { _tag: "Recover", now: r.localAt(this.trueTime), records: r.durable.slice() }, `restart R${r.id} (${r.durable.length} records, clock ${round(r.localAt(this.trueTime))})`, {}, null);
+    this.runEvent(
+      r,
+      { _tag: "Recover", now: r.localAt(this.trueTime), records: r.durable.slice() },
+      `restart R${r.id} (${r.durable.length} records, clock ${round(r.localAt(this.trueTime))})`,
+      {},
+      null,
+    );
   }
 
   private drift(index: number, ppm: number): void {
@@ -719,7 +752,9 @@ export class World implements KvSystemView {
         carried.push({ _tag: "Crash", lost });
         if (lost > 0) this.count("crash lost unflushed records");
         this.count("crash mid-step");
-        details?.push(`crash before effect ${k} (${lost} unflushed records lost, ${effects.length - k} effects dropped)`);
+        details?.push(
+          `crash before effect ${k} (${lost} unflushed records lost, ${effects.length - k} effects dropped)`,
+        );
         r.unflushed = [];
         r.state = null;
         r.crashAt = null;
@@ -840,7 +875,11 @@ export class World implements KvSystemView {
         break;
       case "replace":
         if (latest.learners.length === 0) return;
-        change = { op: "replace", remove: latest.voters[which % latest.voters.length]!, add: latest.learners[which % latest.learners.length]! };
+        change = {
+          op: "replace",
+          remove: latest.voters[which % latest.voters.length]!,
+          add: latest.learners[which % latest.learners.length]!,
+        };
         break;
     }
     const requestId = this.nextRequestId++;
@@ -850,7 +889,12 @@ export class World implements KvSystemView {
       this.faultStep(`operator asks R${at.id} to ${showChange(change)} (lost: R${at.id} is paused)`);
       return;
     }
-    this.runEvent(at, { _tag: "Reconfigure", now: at.localAt(this.trueTime), requestId, change }, `operator asks R${at.id} to ${showChange(change)}`, {});
+    this.runEvent(
+      at,
+      { _tag: "Reconfigure", now: at.localAt(this.trueTime), requestId, change },
+      `operator asks R${at.id} to ${showChange(change)}`,
+      {},
+    );
   }
 
   /** The state-transfer chunks in flight, with their positions in `inFlight`. */
@@ -896,7 +940,8 @@ export class World implements KvSystemView {
   private staleChunk(i: number, from: number, to: number): void {
     const source = this.replicas[from]!.state;
     if (source === null || from === to || !this.replicas[to]!.born) return;
-    const snapshot = i % 2 === 1 && source.learner.priorSnapshot !== null ? source.learner.priorSnapshot : source.learner.snapshot;
+    const snapshot =
+      i % 2 === 1 && source.learner.priorSnapshot !== null ? source.learner.priorSnapshot : source.learner.snapshot;
     if (snapshot === null) return;
     const message: Message<KvInput> = {
       _tag: "SnapshotChunk",
@@ -939,7 +984,16 @@ export class World implements KvSystemView {
         break;
     }
     const seq = kv.readOnly(input) ? undefined : c.nextSeq++;
-    const op: ClientOp = { opId: this.ops.length, client: c.id, input, seq, invokedAt: this.trueTime, completedAt: undefined, output: undefined, attempts: 0 };
+    const op: ClientOp = {
+      opId: this.ops.length,
+      client: c.id,
+      input,
+      seq,
+      invokedAt: this.trueTime,
+      completedAt: undefined,
+      output: undefined,
+      attempts: 0,
+    };
     this.ops.push(op);
     c.op = op;
     this.sendAttempt(c, op);
@@ -963,7 +1017,9 @@ export class World implements KvSystemView {
     this.requests.set(requestId, { info, op });
     const sent = this.enqueueRequest(r.index, requestId);
     const what = `${op.seq === undefined ? "" : `#${op.seq} `}${showInput(op.input)}`;
-    this.faultStep(`${c.id} ${op.attempts > 1 ? "retries" : "sends"} ${what} to R${r.id}${sent ? "" : " (lost: the network is full)"}`);
+    this.faultStep(
+      `${c.id} ${op.attempts > 1 ? "retries" : "sends"} ${what} to R${r.id}${sent ? "" : " (lost: the network is full)"}`,
+    );
   }
 
   /** A client request arrives at replica index `to`. */
@@ -1052,7 +1108,15 @@ export class World implements KvSystemView {
   ): void {
     this.events++;
     if (this.trace !== null) {
-      this.trace.push({ n: this.events, t: this.trueTime, text, details, arrows, ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }) });
+      this.trace.push({
+        n: this.events,
+        t: this.trueTime,
+        text,
+        details,
+        arrows,
+        ...(from === undefined ? {} : { from }),
+        ...(to === undefined ? {} : { to }),
+      });
     }
     this.observer?.(step);
   }

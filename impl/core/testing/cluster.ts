@@ -39,9 +39,11 @@ interface InFlight {
 function showStorage(s: KvReplica): string {
   const l = s.learner;
   const parts: string[] = [];
-  if (l.snapshot !== null) parts.push(`snapshot=${l.snapshot.slot} log>${l.logTruncatedUpTo} votes>${s.acceptor.truncatedUpTo}`);
+  if (l.snapshot !== null)
+    parts.push(`snapshot=${l.snapshot.slot} log>${l.logTruncatedUpTo} votes>${s.acceptor.truncatedUpTo}`);
   if (l.transfer !== null) parts.push(`transfer=${l.transfer.slot}:${l.transfer.data.length}/${l.transfer.totalBytes}`);
-  if (l.configs.length > 1 || l.configs[0]!.epoch > 0) parts.push(l.configs.map((c) => `[${showConfiguration(c)} from ${c.governsFrom}]`).join(""));
+  if (l.configs.length > 1 || l.configs[0]!.epoch > 0)
+    parts.push(l.configs.map((c) => `[${showConfiguration(c)} from ${c.governsFrom}]`).join(""));
   return parts.length === 0 ? "" : ` ${parts.join(" ")}`;
 }
 
@@ -92,14 +94,20 @@ export class Cluster {
     this.step = makeStep(this.rules);
     const members = Array.from({ length: size }, (_, i) => i + 1);
     this.members = members;
-    for (const id of members) this.nodes.set(id, { state: initialState(this.configFor(id), kv), records: [], clockOffsetMs: 0, clockRate: 1 });
+    for (const id of members)
+      this.nodes.set(id, { state: initialState(this.configFor(id), kv), records: [], clockOffsetMs: 0, clockRate: 1 });
     for (const id of members) this.boot(id);
   }
 
   /** The configuration of replica `id`: the initial members, `joining` when it is not one of them. */
   private configFor(id: ReplicaId): Config {
     const joining = !this.members.includes(id);
-    return parseConfig({ ...(this.options.config ?? {}), members: this.members, self: id, ...(joining ? { joining } : {}) });
+    return parseConfig({
+      ...(this.options.config ?? {}),
+      members: this.members,
+      self: id,
+      ...(joining ? { joining } : {}),
+    });
   }
 
   /** Start a fresh replica `id` with an empty disk, outside the initial members (it joins once added). */
@@ -139,7 +147,12 @@ export class Cluster {
     this.carryOut(id, result.state, result.effects, before);
   }
 
-  private carryOut(id: ReplicaId, after: KvReplica, effects: readonly ReplicaEffect<KvInput, KvOutput>[], before: KvReplica | null): void {
+  private carryOut(
+    id: ReplicaId,
+    after: KvReplica,
+    effects: readonly ReplicaEffect<KvInput, KvOutput>[],
+    before: KvReplica | null,
+  ): void {
     const node = this.node(id);
     node.state = after;
     for (const effect of effects) {
@@ -181,7 +194,10 @@ export class Cluster {
   campaign(id: ReplicaId): void {
     const s = this.state(id);
     if (!this.rules.mayCampaign(s, this.clock(id))) {
-      this.emit(`${id} may not campaign now (grant in force until ${showTime(s.acceptor.grantUntil)}, restart wait until ${showTime(s.acceptor.noPromiseUntil)})`, true);
+      this.emit(
+        `${id} may not campaign now (grant in force until ${showTime(s.acceptor.grantUntil)}, restart wait until ${showTime(s.acceptor.noPromiseUntil)})`,
+        true,
+      );
       return;
     }
     const effects: ReplicaEffect<KvInput, KvOutput>[] = [];
@@ -245,13 +261,24 @@ export class Cluster {
     node.state = initialState(this.configFor(id), kv);
     this.boot(id);
     const s = this.state(id);
-    this.emit(`${id} restarted: maxBal=${showBallot(s.acceptor.maxBal)} executed=${s.learner.executedUpTo} noPromiseUntil=${showTime(s.acceptor.noPromiseUntil)}`, true);
+    this.emit(
+      `${id} restarted: maxBal=${showBallot(s.acceptor.maxBal)} executed=${s.learner.executedUpTo} noPromiseUntil=${showTime(s.acceptor.noPromiseUntil)}`,
+      true,
+    );
   }
 
   /** Submit a client request to replica `id`; returns its request id. */
-  request(id: ReplicaId, input: KvInput, consistency: Consistency, session?: { clientId: string; seq: number }): number {
+  request(
+    id: ReplicaId,
+    input: KvInput,
+    consistency: Consistency,
+    session?: { clientId: string; seq: number },
+  ): number {
     const requestId = this.nextRequestId++;
-    this.emit(`${id} request #${requestId} ${session === undefined ? "" : `${session.clientId}#${session.seq}:`}${showInput(input)} ${consistency}`, true);
+    this.emit(
+      `${id} request #${requestId} ${session === undefined ? "" : `${session.clientId}#${session.seq}:`}${showInput(input)} ${consistency}`,
+      true,
+    );
     this.apply(id, {
       _tag: "ClientRequest",
       now: this.clock(id),
@@ -275,8 +302,11 @@ export class Cluster {
   /** Take the messages in flight that match out of the network (`from->to` and a message tag; "*" matches any). */
   hold(link: string, tag: string): void {
     const [from, to] = link.split("->");
-    const matches = (m: InFlight) => (from === "*" || String(m.from) === from) && (to === "*" || String(m.to) === to) && (tag === "*" || m.message._tag === tag);
-    for (let i = 0; i < this.inFlight.length; ) {
+    const matches = (m: InFlight) =>
+      (from === "*" || String(m.from) === from) &&
+      (to === "*" || String(m.to) === to) &&
+      (tag === "*" || m.message._tag === tag);
+    for (let i = 0; i < this.inFlight.length;) {
       const m = this.inFlight[i]!;
       if (!matches(m)) {
         i++;
@@ -291,7 +321,9 @@ export class Cluster {
   /** Change one byte of the first SnapshotChunk in flight on `link` (a corruption the digests must catch). */
   tamper(link: string): void {
     const [from, to] = link.split("->");
-    const i = this.inFlight.findIndex((m) => String(m.from) === from && String(m.to) === to && m.message._tag === "SnapshotChunk");
+    const i = this.inFlight.findIndex(
+      (m) => String(m.from) === from && String(m.to) === to && m.message._tag === "SnapshotChunk",
+    );
     const m = this.inFlight[i];
     if (m === undefined || m.message._tag !== "SnapshotChunk") fail(`no SnapshotChunk in flight on ${link}`);
     // The last digit of the chunk: inside the application's data, so the JSON stays well-formed
@@ -300,7 +332,11 @@ export class Cluster {
     let position = data.length - 1;
     while (position > 0 && !/[0-9]/.test(data[position]!)) position--;
     const digit = /[0-9]/.test(data[position]!) ? String((Number(data[position]) + 1) % 10) : "x";
-    this.inFlight[i] = { from: m.from, to: m.to, message: { ...m.message, data: data.slice(0, position) + digit + data.slice(position + 1) } };
+    this.inFlight[i] = {
+      from: m.from,
+      to: m.to,
+      message: { ...m.message, data: data.slice(0, position) + digit + data.slice(position + 1) },
+    };
     this.emit(`tampered ${m.from}->${m.to} SnapshotChunk bytes=${m.message.offset + position}`, true);
   }
 
@@ -317,7 +353,8 @@ export class Cluster {
     const holders: ReplicaId[] = [];
     for (const [id, node] of this.nodes) {
       const s = node.state;
-      if (s !== null && s.halted === null && s.role._tag === "leader" && this.clock(id) < s.role.leaseUntil) holders.push(id);
+      if (s !== null && s.halted === null && s.role._tag === "leader" && this.clock(id) < s.role.leaseUntil)
+        holders.push(id);
     }
     return holders;
   }
@@ -337,8 +374,14 @@ export class Cluster {
       }
       const s = node.state;
       const now = this.clock(id);
-      const grant = now < s.acceptor.grantUntil ? ` grant=${showBallot(s.acceptor.grantTo)}until${showTime(s.acceptor.grantUntil)}` : "";
-      const lease = s.role._tag === "leader" ? ` lease=${now < s.role.leaseUntil ? "until" : "expired@"}${showTime(s.role.leaseUntil)}` : "";
+      const grant =
+        now < s.acceptor.grantUntil
+          ? ` grant=${showBallot(s.acceptor.grantTo)}until${showTime(s.acceptor.grantUntil)}`
+          : "";
+      const lease =
+        s.role._tag === "leader"
+          ? ` lease=${now < s.role.leaseUntil ? "until" : "expired@"}${showTime(s.role.leaseUntil)}`
+          : "";
       this.emit(
         `${id}: ${showRole(s)} maxBal=${showBallot(s.acceptor.maxBal)}${grant}${lease} commit=${s.learner.commitIndex} executed=${s.learner.executedUpTo} leader=${s.learner.leaderHint ?? "none"}${showStorage(s)}`,
         true,

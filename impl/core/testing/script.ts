@@ -69,7 +69,8 @@ export function parseScript(text: string): { readonly blocks: readonly Block[]; 
 
 function int(word: string | undefined, what: string): number {
   const n = Number(word);
-  if (word === undefined || !Number.isFinite(n)) throw new Error(`expected a number for ${what}, got ${word ?? "nothing"}`);
+  if (word === undefined || !Number.isFinite(n))
+    throw new Error(`expected a number for ${what}, got ${word ?? "nothing"}`);
   return n;
 }
 
@@ -100,7 +101,10 @@ export class ScriptRunner {
     if (verb === "start") {
       const config: Record<string, unknown> = {};
       for (const [k, v] of options(args.slice(1))) config[k] = Number(v);
-      this.cluster = new Cluster(int(args[0], "replica count"), { config, ...(this.rules === undefined ? {} : { rules: this.rules }) });
+      this.cluster = new Cluster(int(args[0], "replica count"), {
+        config,
+        ...(this.rules === undefined ? {} : { rules: this.rules }),
+      });
       return [];
     }
     const c = this.c;
@@ -157,7 +161,9 @@ export class ScriptRunner {
       case "put":
       case "append": {
         const input: KvInput = { _tag: verb, key: args[1] ?? "", value: args[2] ?? "" };
-        const session = opts.has("client") ? { clientId: opts.get("client")!, seq: int(opts.get("seq"), "seq") } : undefined;
+        const session = opts.has("client")
+          ? { clientId: opts.get("client")!, seq: int(opts.get("seq"), "seq") }
+          : undefined;
         c.request(int(args[0], "replica"), input, "linearizable", session);
         return;
       }
@@ -182,8 +188,10 @@ export class ScriptRunner {
       case "reconfigure": {
         const at = int(args[0], "replica");
         const op = args[1];
-        if (op === "replace") return void c.reconfigure(at, { op, remove: int(args[2], "replica"), add: int(args[3], "replica") });
-        if (op === "add" || op === "promote" || op === "remove") return void c.reconfigure(at, { op, replica: int(args[2], "replica") });
+        if (op === "replace")
+          return void c.reconfigure(at, { op, remove: int(args[2], "replica"), add: int(args[3], "replica") });
+        if (op === "add" || op === "promote" || op === "remove")
+          return void c.reconfigure(at, { op, replica: int(args[2], "replica") });
         throw new Error(`unknown change "${op ?? ""}"`);
       }
       case "disk":

@@ -52,7 +52,8 @@ export function showTime(t: number): string {
 /** One message on one line; `detail` adds send times, checkpoints and digests. */
 export function showMessage(m: Message<KvInput>, detail = true): string {
   const t = (sentAt: number): string => (detail ? ` t=${showTime(sentAt)}` : "");
-  const cp = (c: { readonly slot: number; readonly digest: string } | null): string => (detail && c !== null ? ` cp=${c.slot}:${c.digest}` : "");
+  const cp = (c: { readonly slot: number; readonly digest: string } | null): string =>
+    detail && c !== null ? ` cp=${c.slot}:${c.digest}` : "";
   switch (m._tag) {
     case "Prepare":
       return `Prepare b=${showBallot(m.ballot)} from=${m.fromSlot}${t(m.sentAt)}`;

@@ -65,9 +65,22 @@ export interface SimulateOptions {
 }
 
 /** Run one randomized history; returns a description of the first violation, or undefined. */
-export function simulate(seed: number, steps: number, rules: ReplicaRules = defaultRules, size = 3, stats?: RunStats, options: SimulateOptions = {}): string | undefined {
+export function simulate(
+  seed: number,
+  steps: number,
+  rules: ReplicaRules = defaultRules,
+  size = 3,
+  stats?: RunStats,
+  options: SimulateOptions = {},
+): string | undefined {
   const rnd = new Random(seed >>> 0);
-  const config = { checkpointIntervalSlots: 4, pipelineSlotsMax: 4, batchCommandsMax: 3, catchUpSlotsMax: 5, ...options.config };
+  const config = {
+    checkpointIntervalSlots: 4,
+    pipelineSlotsMax: 4,
+    batchCommandsMax: 3,
+    catchUpSlotsMax: 5,
+    ...options.config,
+  };
   const c = new Cluster(size, { config, rules });
   c.quiet = true;
   const ids = [...c.nodes.keys()];
@@ -97,7 +110,8 @@ export function simulate(seed: number, steps: number, rules: ReplicaRules = defa
         if (r._tag !== "chosen") continue;
         const known = chosen.get(r.slot);
         if (known === undefined) chosen.set(r.slot, r.value);
-        else if (!valuesEqual(known, r.value)) return `Consistency: replica ${id} learned a different value at slot ${r.slot}`;
+        else if (!valuesEqual(known, r.value))
+          return `Consistency: replica ${id} learned a different value at slot ${r.slot}`;
       }
       if (node.state === null) continue;
       let bad: string | undefined;
@@ -128,8 +142,12 @@ export function simulate(seed: number, steps: number, rules: ReplicaRules = defa
       if (node.state === null) continue;
       for (const client of clients) {
         const value = kvGet(node.state.learner.service.app, client) ?? "";
-        const seqs = value.split(";").filter((x) => x !== "").map(Number);
-        if (new Set(seqs).size !== seqs.length) return `exactly-once: replica ${id} executed a request of ${client} twice: ${value}`;
+        const seqs = value
+          .split(";")
+          .filter((x) => x !== "")
+          .map(Number);
+        if (new Set(seqs).size !== seqs.length)
+          return `exactly-once: replica ${id} executed a request of ${client} twice: ${value}`;
       }
     }
     // Replies: appends acknowledged; reads reflect every write acknowledged before they were issued.
@@ -146,9 +164,15 @@ export function simulate(seed: number, steps: number, rules: ReplicaRules = defa
         if (stats !== undefined) stats.readsChecked++;
         const out = result.output;
         const value = out._tag === "value" ? (out.value ?? "") : "";
-        const seen = new Set(value.split(";").filter((x) => x !== "").map(Number));
+        const seen = new Set(
+          value
+            .split(";")
+            .filter((x) => x !== "")
+            .map(Number),
+        );
         for (const seq of p.ackedBefore) {
-          if (!seen.has(seq)) return `linearizable read #${requestId} of ${p.client} missed write ${seq} acknowledged before it: ${value}`;
+          if (!seen.has(seq))
+            return `linearizable read #${requestId} of ${p.client} missed write ${seq} acknowledged before it: ${value}`;
         }
       }
     }
@@ -174,7 +198,9 @@ export function simulate(seed: number, steps: number, rules: ReplicaRules = defa
     } else if (roll < 0.8 && latest.voters.length > 2) {
       changeRequests.add(c.reconfigure(at, { op: "remove", replica: rnd.pick(latest.voters) }));
     } else if (latest.learners.length > 0) {
-      changeRequests.add(c.reconfigure(at, { op: "replace", remove: rnd.pick(latest.voters), add: rnd.pick(latest.learners) }));
+      changeRequests.add(
+        c.reconfigure(at, { op: "replace", remove: rnd.pick(latest.voters), add: rnd.pick(latest.learners) }),
+      );
     }
   };
   /** A client's target: usually a replica that believes it leads (clients follow redirects). */
@@ -209,7 +235,10 @@ export function simulate(seed: number, steps: number, rules: ReplicaRules = defa
       const retry = rnd.next() < 0.2 && nextSeq.get(client)! > 1;
       const seq = retry ? nextSeq.get(client)! - 1 : nextSeq.get(client)!;
       if (!retry) nextSeq.set(client, seq + 1);
-      const id = c.request(to, { _tag: "append", key: client, value: `${seq};` }, "linearizable", { clientId: client, seq });
+      const id = c.request(to, { _tag: "append", key: client, value: `${seq};` }, "linearizable", {
+        clientId: client,
+        seq,
+      });
       pending.set(id, { kind: "append", client, seq, ackedBefore: [] });
     } else if (roll < 0.88) {
       const to = target();
@@ -249,12 +278,15 @@ export function simulate(seed: number, steps: number, rules: ReplicaRules = defa
   }
 
   if (stats !== undefined) {
-    for (const id of changeRequests) if (c.replies.get(id)?._tag === "reconfigured") stats.reconfigurations = (stats.reconfigurations ?? 0) + 1;
+    for (const id of changeRequests)
+      if (c.replies.get(id)?._tag === "reconfigured") stats.reconfigurations = (stats.reconfigurations ?? 0) + 1;
     for (const { effect } of c.effectLog) {
-      if (effect._tag === "Send" && effect.message._tag === "SnapshotChunk") stats.chunksSent = (stats.chunksSent ?? 0) + 1;
+      if (effect._tag === "Send" && effect.message._tag === "SnapshotChunk")
+        stats.chunksSent = (stats.chunksSent ?? 0) + 1;
       if (effect._tag !== "Persist" || effect.record._tag !== "snapshot") continue;
       stats.snapshots = (stats.snapshots ?? 0) + 1;
-      if (effect.record.logTruncatedUpTo === effect.record.slot) stats.transfersInstalled = (stats.transfersInstalled ?? 0) + 1;
+      if (effect.record.logTruncatedUpTo === effect.record.slot)
+        stats.transfersInstalled = (stats.transfersInstalled ?? 0) + 1;
     }
   }
 
@@ -267,20 +299,24 @@ export function simulate(seed: number, steps: number, rules: ReplicaRules = defa
   const id = c.request(leader, { _tag: "append", key: "z", value: "1;" }, "linearizable", { clientId: "z", seq: 1 });
   c.advance(200, 10);
   const reply = c.replies.get(id);
-  if (reply?._tag !== "ok") return `seed ${seed}: a write at leader ${leader} was not answered ok after healing (${JSON.stringify(reply)})`;
+  if (reply?._tag !== "ok")
+    return `seed ${seed}: a write at leader ${leader} was not answered ok after healing (${JSON.stringify(reply)})`;
   // Convergence: every replica of the leader's configurations reaches the same state.
   c.advance(1000, 10);
   const ls = c.state(leader);
   for (const r of replicasOf(ls.learner.configs, leader)) {
     const s = c.node(r).state;
     if (s === null) return `seed ${seed}: member ${r} is down after healing`;
-    if (s.learner.executedUpTo !== ls.learner.executedUpTo) return `seed ${seed}: member ${r} executed up to ${s.learner.executedUpTo}, the leader ${ls.learner.executedUpTo}`;
+    if (s.learner.executedUpTo !== ls.learner.executedUpTo)
+      return `seed ${seed}: member ${r} executed up to ${s.learner.executedUpTo}, the leader ${ls.learner.executedUpTo}`;
     if (kvDigest(s) !== kvDigest(ls)) return `seed ${seed}: member ${r} has another state than the leader`;
   }
   c.lines.length = 0;
   return check();
 }
 
-function kvDigest(s: { readonly learner: { readonly service: { readonly app: Parameters<typeof kv.digest>[0] } } }): string {
+function kvDigest(s: {
+  readonly learner: { readonly service: { readonly app: Parameters<typeof kv.digest>[0] } };
+}): string {
   return kv.digest(s.learner.service.app);
 }
