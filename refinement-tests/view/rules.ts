@@ -41,6 +41,7 @@ export const ruleCatalog: Readonly<
     find: "At every slot that is a multiple of `checkpointIntervalSlots`",
   },
   nextToExecute: { label: "", file: "docs/impl.md", find: "the learner\nexecutes strictly in slot order" },
+  sessionAnswer: { label: "", file: "docs/impl.md", find: "(rule `sessionAnswer`)" },
   executeCommand: { label: "", file: "docs/impl.md", find: "Execution goes through `serviceOf(app).apply`" },
   governsFrom: { label: "R1", file: "docs/impl.md", find: "(`governsFrom`, rule R1;" },
   promiseCoversFrom: { label: "T2", file: "docs/impl.md", find: "**Phase 1 over forgotten votes (rule T2).**" },
