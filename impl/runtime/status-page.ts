@@ -135,11 +135,14 @@ function render(s) {
   $("updated").textContent = new Date().toLocaleTimeString();
 }
 const tokenKey = "paxos-lease-token";
-const fromAddress = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-if (fromAddress) {
+function takeToken() {
+  const fromAddress = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (!fromAddress) return;
   sessionStorage.setItem(tokenKey, decodeURIComponent(fromAddress[1]));
   history.replaceState(null, "", location.pathname + location.search);
 }
+takeToken();
+window.addEventListener("hashchange", takeToken);
 $("login").addEventListener("submit", (event) => {
   event.preventDefault();
   sessionStorage.setItem(tokenKey, $("token").value.trim());
