@@ -82,6 +82,7 @@ describe.skipIf(skip)("a cluster on hosts", () => {
     const viaFollower = new KvClient({
       endpoints: [cluster.endpoint(follower)],
       agent: cluster.hosts!.agent(),
+      token: cluster.token(),
     });
     const read = await viaFollower.call("GET", keyPath("hosts/a"));
     expect(read.status).toBe(200);
@@ -107,6 +108,7 @@ describe.skipIf(skip)("a cluster on hosts", () => {
     const client = new KvClient({
       endpoints: [cluster.endpoint(next)],
       agent: hosts.agent(),
+      token: cluster.token(),
     });
     expect(
       (await client.call("PUT", keyPath("hosts/b"), { value: "2" }, { clientId: "hosts-test", seq: 2 })).status,

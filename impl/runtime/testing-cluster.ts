@@ -5,15 +5,17 @@
  * address and configured as docs/operations.md configures separate machines (testing-hosts.ts;
  * clients then connect from the clients' host). Replicas can be killed (any signal) and
  * restarted on their data. Spares (ids above the initial members) start with --join, listing
- * every replica as a peer. Test-only. Every wait is bounded; `close` kills every child still
- * running (and tears the hosts down).
+ * every replica as a peer. Its tokens file holds one token per role; `client()` and `status()`
+ * use the admin token. Test-only. Every wait is bounded; `close` kills every child still running
+ * (and tears the hosts down).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
-import { httpJson, KvClient } from "./client.ts";
+import { authHeaders, httpJson, KvClient } from "./client.ts";
 import { replicaArgv } from "./cluster.ts";
+import { createToken, roles, type Role } from "./tokens.ts";
 import { freePorts, tempDir, waitFor } from "./testing.ts";
 import { HostNetwork } from "./testing-hosts.ts";
 import type { ReplicaStatus } from "./status.ts";
@@ -74,6 +76,9 @@ export class TestCluster extends MemberLookups<Member> {
     dir: string,
     members: Member[],
     private readonly secretFile: string,
+    /** The tokens file every replica reads. */
+    readonly tokensFile: string,
+    private readonly tokens: ReadonlyMap<Role, string>,
     private readonly coreConfigFile: string | undefined,
     private readonly traces: boolean,
     /** The initial members are 1..initialSize; the others are spares that join. */
@@ -112,6 +117,8 @@ export class TestCluster extends MemberLookups<Member> {
     const ports = hosts === undefined ? await freePorts(2 * (size + spares)) : [];
     const secretFile = path.join(dir, "secret");
     fs.writeFileSync(secretFile, "integration-test-secret-0123456789\n", { mode: 0o600 });
+    const tokensFile = path.join(dir, "tokens.json");
+    const tokens = new Map(roles.map((role) => [role, createToken(tokensFile, role, `test ${role}`).token]));
     let coreConfigFile: string | undefined;
     if (core !== undefined) {
       coreConfigFile = path.join(dir, "core.json");
@@ -125,7 +132,17 @@ export class TestCluster extends MemberLookups<Member> {
       output: [],
       exit: null,
     }));
-    return new TestCluster(dir, members, secretFile, coreConfigFile, options.traces ?? true, size, hosts);
+    return new TestCluster(
+      dir,
+      members,
+      secretFile,
+      tokensFile,
+      tokens,
+      coreConfigFile,
+      options.traces ?? true,
+      size,
+      hosts,
+    );
   }
 
   /** Where replica `id`'s peers reach it (HOST:PORT). */
@@ -144,6 +161,16 @@ export class TestCluster extends MemberLookups<Member> {
       "--advertise-http",
       `${this.hosts.address(id)}:${hostHttpPort}`,
     ];
+  }
+
+  /** The cluster's token with `role` (admin by default). */
+  token(role: Role = "admin"): string {
+    return this.tokens.get(role)!;
+  }
+
+  /** The Authorization header of {@link token}. */
+  authHeaders(role: Role = "admin"): Record<string, string> {
+    return authHeaders(this.token(role));
   }
 
   /** The endpoints of the replicas running now. */
@@ -175,6 +202,8 @@ export class TestCluster extends MemberLookups<Member> {
       "it-cluster",
       "--secret-file",
       this.secretFile,
+      "--tokens-file",
+      this.tokensFile,
       "--peers",
       peers,
       ...this.addressArgs(id),
@@ -240,7 +269,14 @@ export class TestCluster extends MemberLookups<Member> {
 
   async status(id: number): Promise<ReplicaStatus | undefined> {
     try {
-      const reply = await httpJson("GET", `${this.endpoint(id)}/status`, undefined, {}, 2000, this.agent);
+      const reply = await httpJson(
+        "GET",
+        `${this.endpoint(id)}/status`,
+        undefined,
+        this.authHeaders("read"),
+        2000,
+        this.agent,
+      );
       return reply.status === 200 ? (reply.body as unknown as ReplicaStatus) : undefined;
     } catch {
       return undefined;
@@ -273,6 +309,7 @@ export class TestCluster extends MemberLookups<Member> {
       endpoints: this.runningEndpoints().length > 0 ? this.runningEndpoints() : this.endpoints(),
       deadlineMs,
       requestTimeoutMs: 3000,
+      token: this.token(),
       ...(this.hosts === undefined ? {} : { agent: this.agent }),
     });
   }

@@ -13,6 +13,7 @@ import fs from "node:fs";
 import type http from "node:http";
 import path from "node:path";
 import { httpJson } from "../../impl/runtime/client.ts";
+import { createToken } from "../../impl/runtime/tokens.ts";
 import { replicaArgv } from "../../impl/runtime/cluster.ts";
 import type { ReplicaStatus } from "../../impl/runtime/status.ts";
 import { sleep } from "../../impl/runtime/testing.ts";
@@ -83,6 +84,9 @@ export class NemesisCluster extends MemberLookups<Member> {
     members: readonly Member[],
     readonly network: NemesisNetwork,
     private readonly secretFile: string,
+    private readonly tokensFile: string,
+    /** An admin token of the cluster. */
+    readonly token: string,
     private readonly coreConfigFile: string | undefined,
   ) {
     super(options.dir, members, (m) => network.endpoint(m.id));
@@ -121,12 +125,14 @@ export class NemesisCluster extends MemberLookups<Member> {
       dir: options.dir,
     });
     const secretFile = writeSecretFile(options.dir);
+    const tokensFile = path.join(options.dir, "tokens.json");
+    const { token } = createToken(tokensFile, "admin", "nemesis");
     let coreConfigFile: string | undefined;
     if (options.core !== undefined) {
       coreConfigFile = path.join(options.dir, "core.json");
       fs.writeFileSync(coreConfigFile, JSON.stringify(options.core));
     }
-    return new NemesisCluster(options, members, network, secretFile, coreConfigFile);
+    return new NemesisCluster(options, members, network, secretFile, tokensFile, token, coreConfigFile);
   }
 
   get ids(): number[] {
@@ -163,6 +169,8 @@ export class NemesisCluster extends MemberLookups<Member> {
       "nemesis",
       "--secret-file",
       this.secretFile,
+      "--tokens-file",
+      this.tokensFile,
       ...this.network.addressArgs(id),
       "--data",
       this.dataDir(id),
@@ -265,7 +273,7 @@ export class NemesisCluster extends MemberLookups<Member> {
         "GET",
         `${this.endpoint(id)}/status`,
         undefined,
-        {},
+        { Authorization: `Bearer ${this.token}` },
         statusTimeoutMs,
         this.statusAgent,
       );
