@@ -6,7 +6,7 @@ import { fc, test } from "@fast-check/vitest";
 import { Schema } from "effect";
 import { arbitraryOf } from "../proofs/arbitrary.ts";
 import { describe, expect } from "vitest";
-import { kv, KvInput, kvGet, type KvInput as Input } from "./kv.ts";
+import { kv, KvInput, kvGet, valueLengthMax, type KvInput as Input } from "./kv.ts";
 import { runInputs } from "./state-machine.ts";
 
 // Small key and value alphabets so that operations collide on keys often.
@@ -104,6 +104,20 @@ describe("kv", () => {
       { _tag: "ok" },
     ]);
     expect(kvGet(state, "k")).toBe("new");
+  });
+
+  test("an append never grows a value past the value limit: it is refused and changes nothing", () => {
+    const half = "x".repeat(valueLengthMax / 2);
+    const { state, outputs } = runInputs(kv, [
+      { _tag: "put", key: "k", value: half },
+      { _tag: "append", key: "k", value: half },
+      { _tag: "append", key: "k", value: "y" },
+      { _tag: "append", key: "fresh", value: "z" },
+    ]);
+    expect(outputs[1]).toEqual({ _tag: "value", value: half + half });
+    expect(outputs[2]).toEqual({ _tag: "too-large", length: valueLengthMax + 1, limit: valueLengthMax });
+    expect(kvGet(state, "k")).toBe(half + half);
+    expect(outputs[3]).toEqual({ _tag: "value", value: "z" });
   });
 
   test("a malformed snapshot is refused with a message naming what is wrong", () => {

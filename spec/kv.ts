@@ -41,7 +41,11 @@ export const Put = Schema.TaggedStruct("put", { key: Key, value: Value });
 export const Delete = Schema.TaggedStruct("delete", { key: Key });
 /** Set `key` to `value` only if its current value is `expected` (null: absent). */
 export const Cas = Schema.TaggedStruct("cas", { key: Key, expected: Schema.NullOr(Value), value: Value });
-/** Append `value` to the value under `key` (absent counts as ""). */
+/**
+ * Append `value` to the value under `key` (absent counts as ""). An append that would make the
+ * value longer than {@link valueLengthMax} changes nothing and answers `too-large`: the limit holds
+ * for every value the store ever holds, not only for the values clients send.
+ */
 export const Append = Schema.TaggedStruct("append", { key: Key, value: Value });
 /** Change nothing. A new leader fills gaps in the log with it. */
 export const Noop = Schema.TaggedStruct("noop", {});
@@ -52,12 +56,18 @@ export type KvInput = typeof KvInput.Type;
 
 /**
  * Outputs. `value`: the value a get read, or the new value after an append. `ok`: a put,
- * delete or no-op happened. `cas`: whether the swap happened and the value found.
+ * delete or no-op happened. `cas`: whether the swap happened and the value found. `too-large`:
+ * an append refused by the value limit (nothing changed).
  */
 export const ValueOutput = Schema.TaggedStruct("value", { value: Schema.NullOr(Schema.String) });
 export const OkOutput = Schema.TaggedStruct("ok", {});
 export const CasOutput = Schema.TaggedStruct("cas", { swapped: Schema.Boolean, current: Schema.NullOr(Schema.String) });
-export const KvOutput = Schema.Union(ValueOutput, OkOutput, CasOutput);
+/** An append refused because the value would grow past `limit` (its length would be `length`). */
+export const TooLargeOutput = Schema.TaggedStruct("too-large", {
+  length: Schema.Int.pipe(Schema.nonNegative()),
+  limit: Schema.Int.pipe(Schema.nonNegative()),
+});
+export const KvOutput = Schema.Union(ValueOutput, OkOutput, CasOutput, TooLargeOutput);
 export type KvOutput = typeof KvOutput.Type;
 
 /** The store: entries plus the running digest lanes and entry count. */
@@ -125,7 +135,10 @@ function applyKv(input: KvInput, state: KvState): Applied<KvState, KvOutput> {
       return { state: write(state, input.key, input.value), output: { _tag: "cas", swapped: true, current } };
     }
     case "append": {
-      const next = (lookup(state, input.key) ?? "") + input.value;
+      const current = lookup(state, input.key) ?? "";
+      const length = current.length + input.value.length;
+      if (length > valueLengthMax) return { state, output: { _tag: "too-large", length, limit: valueLengthMax } };
+      const next = current + input.value;
       return { state: write(state, input.key, next), output: { _tag: "value", value: next } };
     }
     case "noop":
@@ -174,6 +187,8 @@ function outputsEqual(a: KvOutput, b: KvOutput): boolean {
       return b._tag === "ok";
     case "cas":
       return b._tag === "cas" && a.swapped === b.swapped && a.current === b.current;
+    case "too-large":
+      return b._tag === "too-large" && a.length === b.length && a.limit === b.limit;
   }
 }
 

@@ -121,8 +121,8 @@ export interface TransportOptions<M> {
   readonly info: PeerInfo;
   readonly clock: MonotonicClock;
   readonly log: Logger;
-  /** Called for every authenticated, schema-valid message, with the sender's wire id and incarnation. */
-  readonly onMessage: (from: ReplicaId, message: M, wireId: number, senderIncarnation: string) => void;
+  /** Called for every authenticated, schema-valid message, with the sender's wire id and incarnation and its frame's size in bytes. */
+  readonly onMessage: (from: ReplicaId, message: M, wireId: number, senderIncarnation: string, bytes: number) => void;
   /** Largest frame, in bytes. Default 16 MiB. */
   readonly frameBytesMax?: number;
   /** Bytes queued on one outbound socket before further sends are dropped. Default 16 MiB. */
@@ -333,7 +333,7 @@ export class Transport<M> {
     socket: net.Socket,
     decoder: FrameDecoder,
     context: Record<string, unknown>,
-    handle: (frame: Wire) => void,
+    handle: (frame: Wire, bytes: number) => void,
   ): void {
     socket.on("data", (chunk: Buffer) => {
       const result = decoder.push(chunk);
@@ -350,7 +350,7 @@ export class Transport<M> {
             context,
           );
         }
-        handle(wire.right);
+        handle(wire.right, body.length);
       }
     });
   }
@@ -396,7 +396,7 @@ export class Transport<M> {
     });
     const context = (): Record<string, unknown> =>
       state.phase === "open" ? { peer: state.peer, direction: "inbound" } : { direction: "inbound" };
-    this.onFrames(socket, decoder, context(), (frame) => {
+    this.onFrames(socket, decoder, context(), (frame, bytes) => {
       if (state.phase === "hello") {
         if (frame._tag !== "hello") return this.reject(socket, `expected hello, got ${frame._tag}`, context());
         const refusal = this.checkHello(frame);
@@ -432,7 +432,7 @@ export class Transport<M> {
         return;
       }
       if (frame._tag !== "msg") return this.reject(socket, `unexpected ${frame._tag} after handshake`, context());
-      this.deliver(state.peer, state.incarnation, socket, frame);
+      this.deliver(state.peer, state.incarnation, socket, frame, bytes);
     });
   }
 
@@ -499,12 +499,18 @@ export class Transport<M> {
     }
   }
 
-  private deliver(peer: ReplicaId, incarnation: string, socket: net.Socket, frame: typeof Envelope.Type): void {
+  private deliver(
+    peer: ReplicaId,
+    incarnation: string,
+    socket: net.Socket,
+    frame: typeof Envelope.Type,
+    bytes: number,
+  ): void {
     const decoded = this.options.codec.decodeValue(frame.m);
     if (Either.isLeft(decoded))
       return this.reject(socket, `message rejected: ${decoded.left}`, { peer, direction: "inbound" });
     this.peerRecords.get(peer)!.lastHeardMs = this.options.clock.nowMs();
-    this.options.onMessage(peer, decoded.right, frame.id, incarnation);
+    this.options.onMessage(peer, decoded.right, frame.id, incarnation, bytes);
   }
 
   // ---- Dialer side: we dial each peer and send it our messages. ----
