@@ -6,7 +6,7 @@ import { fc, test } from "@fast-check/vitest";
 import { Schema } from "effect";
 import { arbitraryOf } from "../proofs/arbitrary.ts";
 import { describe, expect } from "vitest";
-import { kv, KvInput, kvGet, valueLengthMax, type KvInput as Input } from "./kv.ts";
+import { entryHashesForTest, kv, KvInput, kvGet, valueLengthMax, type KvInput as Input } from "./kv.ts";
 import { runInputs } from "./state-machine.ts";
 
 // Small key and value alphabets so that operations collide on keys often.
@@ -135,6 +135,14 @@ describe("kv", () => {
       }),
     ).toThrow(/appears twice/);
   });
+
+  test.prop([fc.string({ maxLength: 20 }), fc.string({ maxLength: 200 })])(
+    "one pass over an entry gives both digest lanes exactly as two passes do",
+    (key, value) => {
+      const { once, twice } = entryHashesForTest(key, value);
+      expect(once).toEqual(twice);
+    },
+  );
 
   test("the digest distinguishes a changed value", () => {
     const a = kv.transition({ _tag: "put", key: "a", value: "1" }, kv.start);

@@ -119,6 +119,9 @@ interface Waiter<O> {
   readonly timer: NodeJS.Timeout;
 }
 
+/** A peer message at most this large, in bytes, may overtake larger ones (see `nextBatch`). */
+const smallMessageBytes = 4096;
+
 /** Drives one replica core. */
 export class Driver<S, M, R, I, O> {
   private current: S;
@@ -313,15 +316,24 @@ export class Driver<S, M, R, I, O> {
     let bytes = 0;
     let tick: Pending<M, R, I> | null = null;
     let taken = 0;
+    // Small messages (heartbeats, grants, votes) overtake large ones that do not fit this batch:
+    // the network may reorder messages anyway, and a heartbeat must not wait behind megabytes of
+    // Accepts, or the leader's lease and the election timers would depend on the load.
+    const left: Pending<M, R, I>[] = [];
     for (const pending of this.queue) {
       const size = pending._tag === "Receive" ? pending.bytes : 0;
-      if (taken > 0 && (taken >= this.batchEventsMax || bytes + size > this.batchBytesMax)) break;
+      const fits = taken === 0 || bytes + size <= this.batchBytesMax;
+      if (taken >= this.batchEventsMax || !(fits || size <= smallMessageBytes)) {
+        left.push(pending);
+        continue;
+      }
       taken += 1;
       bytes += size;
       if (pending._tag === "Tick") tick = pending;
       else batch.push(pending);
     }
-    this.queue.splice(0, taken);
+    this.queue.length = 0;
+    for (const pending of left) this.queue.push(pending);
     if (tick !== null) batch.push(tick);
     let clients = 0;
     for (const pending of this.clients) {
