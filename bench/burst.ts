@@ -89,7 +89,11 @@ type Outcome = "ok" | "retry" | "failed" | "unknown";
 interface Subject {
   readonly cluster: BenchCluster;
   /** The write request for `value` under `key` at member `id`. */
-  request(id: number, key: string, value: string): { method: string; path: string; body: string; origin: string };
+  request(
+    id: number,
+    key: string,
+    value: string,
+  ): { method: string; path: string; body: string; origin: string; headers?: Record<string, string> };
   classify(status: number, body: string): { outcome: Outcome; retryAfterMs: number };
   /** Counters that grow with every leadership change (and campaign), summed over the running members. */
   leadership(): Promise<{ leaderships: number; campaigns: number }>;
@@ -106,6 +110,7 @@ function ours(): Subject {
       origin: cluster.endpoint(id),
       path: `/v1/kv/${key}`,
       body: JSON.stringify({ value }),
+      headers: cluster.driver(id).write(key, "").headers ?? {},
     }),
     classify(status, body) {
       if (status === 200) return { outcome: "ok", retryAfterMs: 0 };
@@ -186,7 +191,7 @@ async function write(
     let outcome: Outcome;
     let retryAfterMs = 0;
     try {
-      const answer = await connection.request(req.method, req.path, req.body, requestTimeoutMs);
+      const answer = await connection.request(req.method, req.path, req.body, requestTimeoutMs, req.headers);
       ({ outcome, retryAfterMs } = subject.classify(answer.status, answer.body));
     } catch {
       outcome = "unknown";

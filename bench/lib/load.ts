@@ -145,7 +145,13 @@ export async function runLoad(system: SystemDriver, options: LoadOptions): Promi
       const url = new URL(request.url);
       let connection = connections.get(url.origin);
       if (connection === undefined) connections.set(url.origin, (connection = new Http1Connection(url.origin)));
-      const answer = await connection.request(request.method, url.pathname + url.search, request.body, timeoutMs);
+      const answer = await connection.request(
+        request.method,
+        url.pathname + url.search,
+        request.body,
+        timeoutMs,
+        request.headers,
+      );
       if (system.ok(answer.status, answer.body)) return "ok";
       return system.outcomeUnknown?.(answer.status, answer.body) === true ? "unknown" : "failed";
     } catch {

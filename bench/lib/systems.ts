@@ -174,8 +174,9 @@ export class OursCluster implements BenchCluster {
         method: "PUT",
         url: `${base}/v1/kv/${key}`,
         body: JSON.stringify({ value }),
+        headers: this.c.authHeaders(),
       }),
-      read: (key): HttpRequest => ({ method: "GET", url: `${base}/v1/kv/${key}` }),
+      read: (key): HttpRequest => ({ method: "GET", url: `${base}/v1/kv/${key}`, headers: this.c.authHeaders() }),
       ok: (status) => status === 200,
       outcomeUnknown: (status, body) => status === 503 && body.includes('"outcomeUnknown":true'),
     };
@@ -187,7 +188,11 @@ export class OursCluster implements BenchCluster {
       this.members.map(async (id) => {
         if (this.pid(id) === null) return null;
         try {
-          const answer = await send(probeAgent, { method: "GET", url: `${this.endpoint(id)}/metrics` }, 2000);
+          const answer = await send(
+            probeAgent,
+            { method: "GET", url: `${this.endpoint(id)}/metrics`, headers: this.c.authHeaders("read") },
+            2000,
+          );
           return answer.status === 200 ? answer.body : null;
         } catch {
           return null;

@@ -4,12 +4,15 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClientResult } from "../core/events.ts";
 import type { KvOutput } from "../../spec/kv.ts";
 import { Admission, isRefusal, type AdmissionTicket } from "./admission.ts";
 import { createHttpServer } from "./http-api.ts";
 import { silentLogger } from "./log.ts";
+import { tempDir } from "./testing.ts";
+import { createToken, TokenStore } from "./tokens.ts";
 
 function ticket(result: ReturnType<Admission["admit"]>): AdmissionTicket {
   if (isRefusal(result)) throw new Error(`refused: ${result.message}`);
@@ -55,9 +58,16 @@ describe("HTTP API with admission control", () => {
   let port = 0;
   const held: ((result: ClientResult<KvOutput>) => void)[] = [];
   const admission = new Admission({ requestsInFlightMax: 3, bytesInFlightMax: 4096, retryAfterMs: 250 });
+  const tokensFile = path.join(tempDir("admission-tokens"), "tokens.json");
+  const token = createToken(tokensFile, "write", "writer").token;
+  const store = new TokenStore(tokensFile, { reloadMs: 0 });
 
   beforeAll(async () => {
     server = createHttpServer({
+      access: {
+        authenticate: (authorization) => store.authenticate(authorization),
+        hostAllowed: (host) => host === `127.0.0.1:${port}`,
+      },
       replicaId: 1,
       // The stand-in replica holds every request until the test lets it go.
       submit: () => new Promise((resolve) => held.push(resolve)),
@@ -88,7 +98,14 @@ describe("HTTP API with admission control", () => {
   ): Promise<{ status: number; headers: http.IncomingHttpHeaders; json: Record<string, unknown> }> {
     return new Promise((resolve, reject) => {
       const request = http.request(
-        { host: "127.0.0.1", port, method: "PUT", path: "/v1/kv/k", agent: keepAlive ? agent : false },
+        {
+          host: "127.0.0.1",
+          port,
+          method: "PUT",
+          path: "/v1/kv/k",
+          agent: keepAlive ? agent : false,
+          headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+        },
         (response) => {
           const chunks: Buffer[] = [];
           response.on("data", (c: Buffer) => chunks.push(c));
