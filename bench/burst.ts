@@ -187,7 +187,7 @@ async function write(
 ): Promise<{ outcome: Exclude<Outcome, "retry">; ms: number }> {
   const started = performance.now();
   const req = subject.request(leader, key, value);
-  for (;;) {
+  for (let refusals = 0; ; refusals++) {
     let outcome: Outcome;
     let retryAfterMs = 0;
     try {
@@ -200,7 +200,8 @@ async function write(
     if (outcome !== "retry") return { outcome, ms };
     counts.refused += 1;
     if (ms > retryForMs) return { outcome: "failed", ms };
-    await sleep(retryAfterMs * (0.5 + Math.random()));
+    // As docs/operations.md tells clients: the hint, with jitter, doubled on each further 429.
+    await sleep(Math.min(2000, retryAfterMs * 2 ** Math.min(refusals, 4)) * (0.5 + Math.random()));
   }
 }
 
