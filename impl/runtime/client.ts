@@ -117,7 +117,8 @@ export class KvClient {
 
   /**
    * Call `method` on `path` (e.g. /v1/kv/a?consistency=stale). Retries until the deadline on
-   * network errors, on 503 and on 410 (a removed replica); follows 307. Returns the last answer, or throws when no replica
+   * network errors, on 503, on 429 (after the replica's hint, with jitter and backoff) and on 410
+   * (a removed replica); follows 307. Returns the last answer, or throws when no replica
    * answered at all.
    */
   async call(method: string, path: string, body?: unknown, session?: Session): Promise<ApiReply> {
@@ -128,19 +129,24 @@ export class KvClient {
     };
     let last: ApiReply | undefined;
     let lastError: unknown;
+    let waitMs = 0;
     for (let attempt = 0; performance.now() < deadline; attempt++) {
       const endpoint = this.options.endpoints[(this.preferred + attempt) % this.options.endpoints.length]!;
       try {
         const reply = await this.followRedirects(method, endpoint, path, body, headers);
         last = reply;
         // 410: that replica was removed from the cluster; the others serve.
-        if (reply.status !== 503 && reply.status !== 410) return reply;
+        if (reply.status !== 503 && reply.status !== 410 && reply.status !== 429) return reply;
+        // 429: refused before it was read, so always safe to repeat; wait as the replica asks.
+        const hint = reply.status === 429 ? Number(reply.body.retryAfterMs) : Number.NaN;
+        waitMs = Number.isFinite(hint) && hint > 0 ? Math.min(2000, hint * 2 ** Math.min(attempt, 4)) : 0;
         // Without a session a write whose outcome is unknown must not be retried blindly.
         if (reply.body.outcomeUnknown === true && session === undefined && method !== "GET") return reply;
       } catch (error) {
         lastError = error;
       }
-      await sleep(Math.min(50 * 2 ** Math.min(attempt, 4), 500));
+      await sleep(waitMs > 0 ? waitMs * (0.5 + Math.random()) : Math.min(50 * 2 ** Math.min(attempt, 4), 500));
+      waitMs = 0;
     }
     if (last !== undefined) return last;
     throw new Error(

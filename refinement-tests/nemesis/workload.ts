@@ -351,6 +351,8 @@ export function outputOf(input: KvInput, status: number, body: Record<string, un
   }
   if (status === 409 && body.code === "cas-failed" && input._tag === "cas")
     return { _tag: "cas", swapped: false, current: (body.current as string | null) ?? null };
+  if (status === 413 && body.code === "value-too-large" && input._tag === "append")
+    return { _tag: "too-large", length: Number(body.length), limit: Number(body.limit) };
   return undefined;
 }
 
