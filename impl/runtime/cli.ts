@@ -821,7 +821,7 @@ function addMembersCommands(program: Command): void {
  * never depends on its own checkers); the command runs the checker's CLI as a child process.
  */
 function runCheckHistory(argv: readonly string[]): Promise<number> {
-  const script = path.join(projectRoot, "refinement-tests", "cli", "check-history.ts");
+  const script = path.join(projectRoot, "impl", "runtime", "check-history.ts");
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...tsxArgv(script), ...argv], { stdio: "inherit" });
     child.on("error", (error) => {

@@ -6,8 +6,8 @@
  * that certainly failed appears (a "fail" outcome must mean "never executed"), and every read
  * of a list is a prefix of the final value (appends only ever extend it).
  */
-import { checkLinearizable, type LinearizabilityResult } from "../../proofs/linearizability.ts";
-import { kvModel, loadHistory } from "../../proofs/history.ts";
+import { checkLinearizable, type LinearizabilityResult } from "../../impl/history/linearizability.ts";
+import { kvModel, loadHistory } from "../../impl/history/history.ts";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
 import { historyDocument, type RecordedOp } from "./workload.ts";
 

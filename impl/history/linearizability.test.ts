@@ -6,7 +6,7 @@
  */
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { kv, type KvInput, type KvOutput } from "../spec/kv.ts";
+import { kv, type KvInput, type KvOutput } from "../../spec/kv.ts";
 import { loadHistory, kvModel, modelNamed } from "./history.ts";
 import { checkLinearizable, type Operation } from "./linearizability.ts";
 

@@ -6,8 +6,8 @@
  */
 import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
-import { checkLinearizable, type Operation } from "../../proofs/linearizability.ts";
-import { loadHistory, modelNamed, type LoadedHistory, type ModelName } from "../../proofs/history.ts";
+import { checkLinearizable, type Operation } from "../history/linearizability.ts";
+import { loadHistory, modelNamed, type LoadedHistory, type ModelName } from "../history/history.ts";
 
 function positiveInt(value: string): number {
   const n = Number(value);

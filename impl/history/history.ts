@@ -8,8 +8,8 @@
  * and the field that is wrong.
  */
 import { Either, ParseResult, Schema } from "effect";
-import { pmSortedEntries } from "../spec/persistent-map.ts";
-import { kv, kvGet, kvSize, KvInput, KvOutput, type KvState } from "../spec/kv.ts";
+import { pmSortedEntries } from "../../spec/persistent-map.ts";
+import { kv, kvGet, kvSize, KvInput, KvOutput, type KvState } from "../../spec/kv.ts";
 import type { LinearizabilityModel, Operation } from "./linearizability.ts";
 
 const Time = Schema.Number.pipe(Schema.finite(), Schema.nonNegative());
