@@ -5,7 +5,7 @@
  * the step budget.
  */
 import { readFileSync } from "node:fs";
-import { Command, InvalidArgumentError } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { checkLinearizable, type Operation } from "../history/linearizability.ts";
 import { loadHistory, modelNamed, type LoadedHistory, type ModelName } from "../history/history.ts";
 
@@ -27,44 +27,51 @@ export interface Output {
   err(text: string): void;
 }
 
+/**
+ * The `check-history` command, for the service's CLI (`paxos-lease check-history`) and for
+ * `npm run check-history`: one definition of its arguments. `done` receives the exit status.
+ */
+export function checkHistoryCommand(io: Output, done: (status: number) => void): Command {
+  return new Command("check-history")
+    .description(
+      "Decide whether a client history (docs/history-format.md) is linearizable; exit 0 yes, 1 no, 2 bad input, 3 undecided.",
+    )
+    .argument("<file>", "history file in the paxos-lease/history@1 JSON format (docs/history-format.md)")
+    .addOption(new Option("--model <model>", "sequential model").choices(["kv", "register"]).default("kv"))
+    .option("--json", "print the result as JSON", false)
+    .option("--steps-max <n>", "search steps allowed per key before answering 'unknown'", positiveInt, 20_000_000)
+    .exitOverride()
+    .configureOutput({ writeOut: (t) => io.out(t), writeErr: (t) => io.err(t) })
+    .action((file: string, opts: { model: ModelName; json: boolean; stepsMax: number }) => {
+      done(run(file, opts, io));
+    });
+}
+
+/** Run the command on `argv` (the arguments after the program name); returns the exit status. */
+export function checkHistoryMain(argv: readonly string[], io: Output): number {
+  let status = 2;
+  try {
+    checkHistoryCommand(io, (s) => (status = s)).parse(argv, { from: "user" });
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    if (error instanceof Exit) return error.status;
+    throw error;
+  }
+  return status;
+}
+
 class Exit extends Error {
   constructor(readonly status: number) {
     super(`exit ${status}`);
   }
 }
 
-/** Run the command on `argv` (the arguments after the program name); returns the exit status. */
-export function checkHistoryMain(argv: readonly string[], io: Output): number {
-  try {
-    return run(argv, io);
-  } catch (error) {
-    if (error instanceof Exit) return error.status;
-    throw error;
-  }
-}
-
-function run(argv: readonly string[], io: Output): number {
-  const program = new Command()
-    .name("check-history")
-    .description("Decide whether a client history is linearizable (Wing-Gong search with Lowe's memoization, per key).")
-    .argument("<file>", "history file in the paxos-lease/history@1 JSON format (docs/history-format.md)")
-    .option("--model <model>", "sequential model: kv or register", "kv")
-    .option("--json", "print the result as JSON", false)
-    .option("--steps-max <n>", "search steps allowed per key before answering 'unknown'", positiveInt, 20_000_000)
-    .exitOverride((err) => {
-      throw new Exit(err.exitCode === 0 ? 0 : 2);
-    })
-    .configureOutput({ writeOut: (t) => io.out(t), writeErr: (t) => io.err(t) });
-  program.parse(argv, { from: "user" });
-  const file = program.args[0]!;
-  const opts = program.opts<{ model: string; json: boolean; stepsMax: number }>();
+function run(file: string, opts: { model: ModelName; json: boolean; stepsMax: number }, io: Output): number {
   const fail = (message: string): never => {
     io.err(`check-history: ${message}\n`);
     throw new Exit(2);
   };
 
-  if (opts.model !== "kv" && opts.model !== "register")
-    fail(`--model must be kv or register, not ${JSON.stringify(opts.model)}`);
   let text = "";
   try {
     text = readFileSync(file, "utf8");
@@ -79,7 +86,7 @@ function run(argv: readonly string[], io: Output): number {
   }
   let history: LoadedHistory | undefined;
   try {
-    history = loadHistory(json, opts.model as ModelName);
+    history = loadHistory(json, opts.model);
   } catch (error) {
     fail(`${file}: ${(error as Error).message}`);
   }
