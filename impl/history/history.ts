@@ -131,7 +131,9 @@ export function registerAsKv(
       if (output === undefined) return { input: kvInput, output: undefined };
       if (!("ok" in output))
         throw new Error(`a cas's output must be {"ok": true|false}, not ${JSON.stringify(output)}`);
-      return { input: kvInput, output: output.ok ? { _tag: "cas", swapped: true, current: expected } : undefined };
+      // A failed cas names no current value: its output says only "not swapped", and the
+      // register model checks it by a predicate (see registerModel).
+      return { input: kvInput, output: { _tag: "cas", swapped: output.ok, current: output.ok ? expected : null } };
     }
   }
 }
@@ -139,9 +141,8 @@ export function registerAsKv(
 /**
  * The register model is the kv model on one key, except that a failed cas only says "the
  * value was not `from`", which the kv output (that also names the current value) cannot
- * express; such operations are checked by a predicate instead of an exact output. They carry
- * no output but are completed operations, so the checker checks them (it skips only
- * read-only operations whose outcome is unknown).
+ * express; such operations are checked by a predicate instead of an exact output (their kv
+ * output's `current` is a placeholder, never compared).
  */
 export const registerModel: LinearizabilityModel<KvState, KvInput & { readonly casFailed?: boolean }, KvOutput> = {
   name: "register",

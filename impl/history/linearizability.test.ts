@@ -74,12 +74,22 @@ describe("hand-made histories", () => {
       op("b", get("y"), 4, 5, val("1")),
       op("b", get("x"), 6, 7, val("2")),
     ];
-    const result = checkLinearizable(kvModel, h);
+    const result = checkLinearizable(kvModel, h, { allKeys: true });
     expect(result.verdict).toBe("not-linearizable");
-    expect(result.partitions.map((p) => [p.partition, p.verdict])).toEqual([
+    expect(result.partitions.map((p) => [p.partition, p.verdict]).sort()).toEqual([
       ["x", "not-linearizable"],
       ["y", "linearizable"],
     ]);
+    // Without allKeys the search stops at the first key that is not linearizable, and says so.
+    const first = checkLinearizable(kvModel, [
+      ...h,
+      op("c", put("z", "1"), 0, 1, ok),
+      op("c", put("z", "2"), 2, 3, ok),
+    ]);
+    expect(first.verdict).toBe("not-linearizable");
+    expect(first.partitions.at(-1)!.verdict).toBe("not-linearizable");
+    expect(first.notSearched.partitions + first.partitions.length).toBe(3);
+    expect(first.operations + first.notSearched.operations).toBe(6);
   });
 
   it("compare-and-swap and append are checked by the kv spec itself", () => {
@@ -407,4 +417,87 @@ describe("generated histories", () => {
       expect(result.partitions.find((p) => p.verdict !== "linearizable")!.partition).toBe(key);
     },
   );
+});
+
+/**
+ * The search against a reference: on small random histories (random outputs, so about half
+ * are not linearizable), the checker's verdict equals that of a plain enumeration of every
+ * order that respects real time, without memo, rules or the list. This pins the search's
+ * shortcuts (the exact memo's windows, rule 1, the just-in-time order) to the definition.
+ */
+function bruteForce(ops: readonly Op[]): boolean {
+  const placed = new Array<boolean>(ops.length).fill(false);
+  const go = (state: typeof kv.start, count: number): boolean => {
+    if (count === ops.length) return true;
+    for (let i = 0; i < ops.length; i++) {
+      if (placed[i]) continue;
+      const o = ops[i]!;
+      // o may come next only if no unplaced operation completed before o was invoked.
+      if (ops.some((p, j) => !placed[j] && j !== i && p.complete < o.invoke)) continue;
+      const next = kvModel.step(state, o.input, o.output);
+      if (next === undefined) continue;
+      placed[i] = true;
+      const ok = go(next, count + 1);
+      placed[i] = false;
+      if (ok) return true;
+    }
+    return false;
+  };
+  return go(kv.start, 0);
+}
+
+const smallHistory = fc
+  .array(
+    fc.record({
+      client: fc.integer({ min: 0, max: 3 }),
+      kind: fc.constantFrom("get", "put", "cas", "append", "delete"),
+      value: fc.constantFrom("a", "b"),
+      expected: fc.constantFrom(null, "a", "b"),
+      read: fc.constantFrom(null, "a", "b", "ab", "ba"),
+      swapped: fc.boolean(),
+      invoke: fc.integer({ min: 0, max: 12 }),
+      duration: fc.integer({ min: 0, max: 8 }),
+      unknown: fc.integer({ min: 0, max: 9 }),
+      recorded: fc.integer({ min: 0, max: 5 }),
+    }),
+    { minLength: 1, maxLength: 7 },
+  )
+  .map((rows) =>
+    rows.map((r, id): Op => {
+      const key = "x";
+      const input: KvInput =
+        r.kind === "get"
+          ? get(key)
+          : r.kind === "put"
+            ? put(key, r.value)
+            : r.kind === "delete"
+              ? { _tag: "delete", key }
+              : r.kind === "append"
+                ? { _tag: "append", key, value: r.value }
+                : { _tag: "cas", key, expected: r.expected, value: r.value };
+      const output: KvOutput =
+        r.kind === "get" || r.kind === "append"
+          ? val(r.read)
+          : r.kind === "cas"
+            ? { _tag: "cas", swapped: r.swapped, current: r.swapped ? r.expected : r.read }
+            : ok;
+      const unknown = r.unknown === 0;
+      // Some completed operations have no recorded output (any output, at a known time).
+      const recorded = r.recorded !== 0;
+      return {
+        id,
+        client: `c${r.client}`,
+        input,
+        invoke: r.invoke,
+        complete: unknown ? Infinity : r.invoke + r.duration,
+        output: unknown || !recorded ? undefined : output,
+      };
+    }),
+  );
+
+describe("the search against plain enumeration", () => {
+  test.prop([smallHistory], { numRuns: 1500 })("gives the same verdict", (ops) => {
+    const expected = bruteForce(ops) ? "linearizable" : "not-linearizable";
+    expect(checkLinearizable(kvModel, ops).verdict).toBe(expected);
+  });
 });

@@ -40,9 +40,10 @@ export function checkHistoryCommand(io: Output, done: (status: number) => void):
     .addOption(new Option("--model <model>", "sequential model").choices(["kv", "register"]).default("kv"))
     .option("--json", "print the result as JSON", false)
     .option("--steps-max <n>", "search steps allowed per key before answering 'unknown'", positiveInt, 20_000_000)
+    .option("--all-keys", "search every key, not only up to the first that is not linearizable", false)
     .exitOverride()
     .configureOutput({ writeOut: (t) => io.out(t), writeErr: (t) => io.err(t) })
-    .action((file: string, opts: { model: ModelName; json: boolean; stepsMax: number }) => {
+    .action((file: string, opts: { model: ModelName; json: boolean; stepsMax: number; allKeys: boolean }) => {
       done(run(file, opts, io));
     });
 }
@@ -66,7 +67,11 @@ class Exit extends Error {
   }
 }
 
-function run(file: string, opts: { model: ModelName; json: boolean; stepsMax: number }, io: Output): number {
+function run(
+  file: string,
+  opts: { model: ModelName; json: boolean; stepsMax: number; allKeys: boolean },
+  io: Output,
+): number {
   const fail = (message: string): never => {
     io.err(`check-history: ${message}\n`);
     throw new Exit(2);
@@ -95,6 +100,7 @@ function run(file: string, opts: { model: ModelName; json: boolean; stepsMax: nu
   const started = performance.now();
   const result = checkLinearizable(modelNamed(history.model), history.operations, {
     stepsMaxPerPartition: opts.stepsMax,
+    allKeys: opts.allKeys,
   });
   const seconds = (performance.now() - started) / 1000;
   const bad = result.partitions.filter((p) => p.verdict !== "linearizable");
@@ -109,7 +115,12 @@ function run(file: string, opts: { model: ModelName; json: boolean; stepsMax: nu
           operations: history.operations.length + history.failed,
           checked: result.operations,
           unknownOutcomeChecked: history.unknown - result.unconstrained,
-          notChecked: { failed: history.failed, unknownReadOnly: result.unconstrained },
+          notChecked: {
+            failed: history.failed,
+            unknownReadOnly: result.unconstrained,
+            notSearched: result.notSearched.operations,
+          },
+          keysNotSearched: result.notSearched.partitions,
           keys: result.partitions.map((p) => ({ key: p.partition, checked: p.operations, verdict: p.verdict })),
           steps: result.steps,
           seconds,
@@ -134,7 +145,7 @@ function run(file: string, opts: { model: ModelName; json: boolean; stepsMax: nu
     );
   } else {
     io.out(
-      `${file}: ${result.verdict} (model ${history.model}; ${result.operations} operations checked, ${history.unknown - result.unconstrained} of them with unknown outcome; not checked: ${history.failed} failed (never executed), ${result.unconstrained} reads with unknown outcome (constrain nothing); ${result.partitions.length} keys; ${result.steps} search steps; ${seconds.toFixed(3)} s)\n`,
+      `${file}: ${result.verdict} (model ${history.model}; ${result.operations} operations checked, ${history.unknown - result.unconstrained} of them with unknown outcome; not checked: ${history.failed} failed (never executed), ${result.unconstrained} reads with unknown outcome (constrain nothing)${result.notSearched.partitions > 0 ? `, ${result.notSearched.operations} on ${result.notSearched.partitions} keys not searched after the first key that is not linearizable (--all-keys searches them)` : ""}; ${result.partitions.length} keys; ${result.steps} search steps; ${seconds.toFixed(3)} s)\n`,
     );
     for (const p of bad) {
       io.out(

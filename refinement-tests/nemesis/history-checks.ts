@@ -50,7 +50,7 @@ export function checkHistory(
   const outcomes = { ok: 0, fail: 0, unknown: 0 };
   for (const op of ops) outcomes[op.outcome] += 1;
   const loaded = loadHistory(historyDocument(ops), "kv");
-  const result = checkLinearizable(kvModel, loaded.operations, { stepsMaxPerPartition: stepsMaxPerKey });
+  const result = checkLinearizable(kvModel, loaded.operations, { stepsMaxPerPartition: stepsMaxPerKey, allKeys: true });
   for (const partition of result.partitions) {
     if (partition.verdict !== "not-linearizable") continue;
     const prefix = partition.longestPrefix ?? [];
