@@ -142,7 +142,7 @@ describe("HTTP API: the documented answers", () => {
     ).toBe(400);
   });
 
-  it("maps redirect, no leader, stale sequence and unavailable", async () => {
+  it("maps redirect, no leader, stale sequence, reused sequence and unavailable", async () => {
     forced = { _tag: "redirect", leader: 2 };
     const redirect = await call("PUT", "/v1/kv/k", JSON.stringify({ value: "v" }));
     expect(redirect.status).toBe(307);
@@ -160,6 +160,10 @@ describe("HTTP API: the documented answers", () => {
       status: 409,
       json: { code: "stale-seq", lastSeq: 9 },
     });
+    forced = { _tag: "seq-reused", seq: 4 };
+    const reused = await call("PUT", "/v1/kv/k", JSON.stringify({ value: "v" }));
+    expect(reused).toMatchObject({ status: 409, json: { code: "seq-reused", seq: 4 } });
+    expect((reused.json as { message: string }).message).toMatch(/another command.*not executed/);
     forced = { _tag: "unavailable", reason: "lost leadership", outcomeUnknown: true };
     expect(await call("PUT", "/v1/kv/k", JSON.stringify({ value: "v" }))).toMatchObject({
       status: 503,

@@ -233,8 +233,9 @@ export function memberAnswerOf(
     case "redirect":
     case "unavailable":
     case "stale-seq":
+    case "seq-reused":
     case "ok":
-      if (result._tag === "ok" || result._tag === "stale-seq")
+      if (result._tag === "ok" || result._tag === "stale-seq" || result._tag === "seq-reused")
         return {
           status: 500,
           body: { code: "internal", message: `a key-value result (${result._tag}) for a membership change` },
@@ -365,6 +366,15 @@ export function answerOf(
           code: "stale-seq",
           message: `sequence number is older than this client's last executed request (${result.lastSeq})`,
           lastSeq: result.lastSeq,
+        },
+      };
+    case "seq-reused":
+      return {
+        status: 409,
+        body: {
+          code: "seq-reused",
+          message: `sequence number ${result.seq} was already used by this client for another command, which is the one executed under it; this request was not executed (send it with a new sequence number)`,
+          seq: result.seq,
         },
       };
     case "unavailable":
