@@ -1,25 +1,27 @@
 /**
- * Client histories: the documented JSON format (docs/history-format.md), its Schema, and the
- * two sequential models histories are checked against: `kv` (spec/kv.ts itself, one key per
- * partition) and `register` (Jepsen-style read/write/cas on one register, mapped onto the
- * same store under a single key).
+ * Client histories: the documented JSON format (docs/history-format.md) and the two
+ * sequential models histories are checked against: `kv` (spec/kv.ts itself, one key per
+ * partition) and `register` (Jepsen-style read/write/cas on registers, each mapped onto the
+ * same store under its own key).
  *
- * Decoding is the boundary: a malformed file is refused with a message naming the operation
- * and the field that is wrong.
+ * Decoding is the boundary: a malformed file is refused with one line naming the operation
+ * and the field that is wrong. Fields the format does not know are metadata and ignored (a
+ * process id, an expected verdict), except near misses of the format's own names (`outptu`),
+ * which would otherwise silently turn an output into "not recorded".
  */
 import { Either, ParseResult, Schema } from "effect";
 import { pmSortedEntries } from "../../spec/persistent-map.ts";
 import { kv, kvGet, kvSize, KvInput, KvOutput, type KvState } from "../../spec/kv.ts";
 import type { LinearizabilityModel, Operation } from "./linearizability.ts";
 
-const Time = Schema.Number.pipe(Schema.finite(), Schema.nonNegative());
-
-/** A register operation as Jepsen and porcupine write them. Values are JSON scalars. */
+/** A register operation as Jepsen and Porcupine write them. Values are JSON scalars. */
 const RegisterValue = Schema.Union(Schema.String, Schema.Number, Schema.Null);
+/** The register an operation acts on (Jepsen's independent keys); absent: the one register. */
+const RegisterKey = Schema.optional(Schema.Union(Schema.String, Schema.Number));
 export const RegisterInput = Schema.Union(
-  Schema.Struct({ f: Schema.Literal("read") }),
-  Schema.Struct({ f: Schema.Literal("write"), value: RegisterValue }),
-  Schema.Struct({ f: Schema.Literal("cas"), from: RegisterValue, to: RegisterValue }),
+  Schema.Struct({ f: Schema.Literal("read"), key: RegisterKey }),
+  Schema.Struct({ f: Schema.Literal("write"), key: RegisterKey, value: RegisterValue }),
+  Schema.Struct({ f: Schema.Literal("cas"), key: RegisterKey, from: RegisterValue, to: RegisterValue }),
 );
 export type RegisterInput = typeof RegisterInput.Type;
 export const RegisterOutput = Schema.Union(
@@ -29,40 +31,8 @@ export const RegisterOutput = Schema.Union(
 );
 export type RegisterOutput = typeof RegisterOutput.Type;
 
-function operationSchema<I, II, O, OI>(input: Schema.Schema<I, II>, output: Schema.Schema<O, OI>) {
-  return Schema.Union(
-    Schema.Struct({
-      client: Schema.String,
-      input,
-      invoke: Time,
-      outcome: Schema.Literal("ok"),
-      complete: Time,
-      output,
-    }),
-    Schema.Struct({
-      client: Schema.String,
-      input,
-      invoke: Time,
-      outcome: Schema.Literal("fail"),
-      complete: Schema.optional(Time),
-    }),
-    Schema.Struct({ client: Schema.String, input, invoke: Time, outcome: Schema.Literal("unknown") }),
-  );
-}
-
-/** A history file: `{ format, model?, operations: [...] }`. */
-export const KvHistory = Schema.Struct({
-  format: Schema.Literal("paxos-lease/history@1"),
-  model: Schema.optional(Schema.Literal("kv")),
-  operations: Schema.Array(operationSchema(KvInput, KvOutput)),
-});
-export const RegisterHistory = Schema.Struct({
-  format: Schema.Literal("paxos-lease/history@1"),
-  model: Schema.optional(Schema.Literal("register")),
-  operations: Schema.Array(operationSchema(RegisterInput, RegisterOutput)),
-});
-export type KvHistory = typeof KvHistory.Type;
-export type KvHistoryOperation = KvHistory["operations"][number];
+/** The format tag of a history file. */
+export const historyFormat = "paxos-lease/history@1";
 
 /** The exact key of a store holding at most one entry: that entry, or absence. */
 function singleValueKey(state: KvState): string {
@@ -74,8 +44,13 @@ function singleValueKey(state: KvState): string {
 /** The names of the models a history can be checked against. */
 export type ModelName = "kv" | "register";
 
-/** The single key the register model lives under. */
+/** The key the register model uses for operations that name none. */
 const registerKey = "register";
+
+/** The kv key of a register operation's register. */
+function registerKeyOf(input: RegisterInput): string {
+  return input.key === undefined ? registerKey : `register:${JSON.stringify(input.key)}`;
+}
 
 /** The kv model: spec/kv.ts, one partition per key, exact state keys (the key's value). */
 export const kvModel: LinearizabilityModel<KvState, KvInput, KvOutput> = {
@@ -102,6 +77,7 @@ export function registerAsKv(
   input: RegisterInput,
   output: RegisterOutput | undefined,
 ): { input: KvInput; output: KvOutput | undefined } {
+  const registerKey = registerKeyOf(input);
   switch (input.f) {
     case "read": {
       if (output === undefined) return { input: { _tag: "get", key: registerKey }, output: undefined };
@@ -146,82 +122,179 @@ export function registerAsKv(
  */
 export const registerModel: LinearizabilityModel<KvState, KvInput & { readonly casFailed?: boolean }, KvOutput> = {
   name: "register",
-  partition: () => registerKey,
+  partition: (input) => (input._tag === "noop" ? undefined : input.key),
   readOnly: (input) => kv.readOnly(input) || input.casFailed === true,
   init: () => kv.start,
   step(state, input, output) {
     if (input.casFailed === true && input._tag === "cas") {
-      return kvGet(state, registerKey) === input.expected ? undefined : state;
+      return kvGet(state, input.key) === input.expected ? undefined : state;
     }
     return kvModel.step(state, input, output);
   },
   key: singleValueKey,
 };
 
+/** An operation of a checkable history (register operations as their kv meaning). */
+export type HistoryOperation = Operation<KvInput & { readonly casFailed?: boolean }, KvOutput>;
+
 /** A decoded, checkable history. */
 export interface LoadedHistory {
   readonly model: ModelName;
-  readonly operations: readonly Operation<KvInput & { readonly casFailed?: boolean }, KvOutput>[];
+  readonly operations: readonly HistoryOperation[];
   /** Operations known to have failed (outcome `fail`); they never took effect and are not checked. */
   readonly failed: number;
   /** Operations whose outcome is unknown. */
   readonly unknown: number;
+  /** Operations that completed without a recorded output (any output, within their interval). */
+  readonly unrecorded: number;
+  /** The file's `meta` object, if any (ignored by the checker). */
+  readonly meta?: Readonly<Record<string, unknown>>;
 }
 
-function formatError(error: ParseResult.ParseError): string {
-  return ParseResult.TreeFormatter.formatErrorSync(error);
-}
+/** Names of the format's fields, for refusing near misses. */
+const fieldNames = ["client", "input", "invoke", "outcome", "complete", "output"];
 
-/** Decode a parsed JSON history for `model`; throws an Error naming what is wrong. */
-export function loadHistory(json: unknown, model: ModelName): LoadedHistory {
-  if (model === "kv") {
-    const decoded = Schema.decodeUnknownEither(KvHistory)(json, { errors: "first", onExcessProperty: "error" });
-    if (Either.isLeft(decoded)) throw new Error(`not a kv history: ${formatError(decoded.left)}`);
-    return toOperations(decoded.right.operations, "kv", (op) => ({
-      input: op.input,
-      output: op.outcome === "ok" ? op.output : undefined,
-    }));
+/** Levenshtein distance, for the near-miss check (short strings only). */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
   }
-  const decoded = Schema.decodeUnknownEither(RegisterHistory)(json, { errors: "first", onExcessProperty: "error" });
-  if (Either.isLeft(decoded)) throw new Error(`not a register history: ${formatError(decoded.left)}`);
-  return toOperations(decoded.right.operations, "register", (op, index) => {
+  return row[b.length]!;
+}
+
+/** One line from a Schema error: the path and message of its first issue. */
+function oneLine(error: ParseResult.ParseError): string {
+  const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0];
+  if (issue === undefined) return "invalid";
+  const path = issue.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("");
+  const message = issue.message.replace(/\s+/g, " ");
+  return `${path === "" ? "" : `${path.slice(1)}: `}${message.length > 240 ? `${message.slice(0, 240)}...` : message}`;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function time(op: Record<string, unknown>, field: "invoke" | "complete"): number {
+  const t = op[field];
+  if (typeof t !== "number" || !Number.isFinite(t) || t < 0)
+    throw new Error(`"${field}" must be a finite, non-negative number, not ${JSON.stringify(t)}`);
+  return t;
+}
+
+const decodeKvInput = Schema.decodeUnknownEither(KvInput, { onExcessProperty: "error" });
+const decodeKvOutput = Schema.decodeUnknownEither(KvOutput, { onExcessProperty: "error" });
+const decodeRegisterInput = Schema.decodeUnknownEither(RegisterInput, { onExcessProperty: "error" });
+const decodeRegisterOutput = Schema.decodeUnknownEither(RegisterOutput, { onExcessProperty: "error" });
+
+function decodeField<T>(
+  decode: (u: unknown) => Either.Either<T, ParseResult.ParseError>,
+  value: unknown,
+  field: string,
+): T {
+  const decoded = decode(value);
+  if (Either.isLeft(decoded)) throw new Error(`"${field}": ${oneLine(decoded.left)}`);
+  return decoded.right;
+}
+
+/** Decode one operation; throws an Error naming the field that is wrong. */
+function decodeOperation(raw: unknown, id: number, model: ModelName): HistoryOperation | "fail" {
+  if (!isRecord(raw)) throw new Error("is not an object");
+  for (const name of Object.keys(raw)) {
+    if (fieldNames.includes(name)) continue;
+    const near = fieldNames.find((known) => distance(name, known) <= 2);
+    if (near !== undefined) throw new Error(`has a field "${name}": did you mean "${near}"?`);
+  }
+  const client = raw.client;
+  if (!(typeof client === "string" || (typeof client === "number" && Number.isSafeInteger(client))))
+    throw new Error(`"client" must be a string or an integer, not ${JSON.stringify(client)}`);
+  const invoke = time(raw, "invoke");
+  const outcome = raw.outcome;
+  if (outcome !== "ok" && outcome !== "fail" && outcome !== "unknown")
+    throw new Error(`"outcome" must be "ok", "fail" or "unknown", not ${JSON.stringify(outcome)}`);
+  if (outcome !== "ok" && "output" in raw) throw new Error(`has an "output" but its outcome is ${outcome}`);
+  if (outcome === "unknown" && "complete" in raw) throw new Error(`has a "complete" time but its outcome is unknown`);
+  const complete =
+    outcome === "ok"
+      ? time(raw, "complete")
+      : outcome === "fail" && "complete" in raw
+        ? time(raw, "complete")
+        : Infinity;
+  if (complete < invoke) throw new Error(`completes at ${complete}, before its invocation at ${invoke}`);
+  let mapped: { input: KvInput & { readonly casFailed?: boolean }; output: KvOutput | undefined };
+  if (model === "kv") {
+    const input = decodeField(decodeKvInput, raw.input, "input");
+    const output = "output" in raw ? decodeField(decodeKvOutput, raw.output, "output") : undefined;
+    mapped = { input, output };
+  } else {
+    const input = decodeField(decodeRegisterInput, raw.input, "input");
+    const output = "output" in raw ? decodeField(decodeRegisterOutput, raw.output, "output") : undefined;
+    const kvMeaning = registerAsKv(input, output);
+    const casFailed = input.f === "cas" && output !== undefined && "ok" in output && !output.ok;
+    mapped = { input: casFailed ? { ...kvMeaning.input, casFailed } : kvMeaning.input, output: kvMeaning.output };
+  }
+  if (outcome === "fail") return "fail";
+  return {
+    id,
+    client: String(client),
+    input: mapped.input,
+    invoke,
+    complete: outcome === "ok" ? complete : Infinity,
+    output: mapped.output,
+  };
+}
+
+/**
+ * Decode a parsed JSON history; throws an Error of one line naming what is wrong. The model
+ * is `model` when given, else the file's `model`, else kv; a file whose `model` differs from
+ * the one asked for is refused.
+ */
+export function loadHistory(json: unknown, model?: ModelName): LoadedHistory {
+  if (!isRecord(json)) throw new Error(`a history is a JSON object with "format" and "operations"`);
+  if (json.format !== historyFormat)
+    throw new Error(`"format" must be "${historyFormat}", not ${JSON.stringify(json.format)}`);
+  const declared = json.model;
+  if (declared !== undefined && declared !== "kv" && declared !== "register")
+    throw new Error(`"model" must be "kv" or "register", not ${JSON.stringify(declared)}`);
+  if (model !== undefined && declared !== undefined && declared !== model)
+    throw new Error(`the history is a ${declared} history, but the ${model} model was asked for`);
+  if (json.meta !== undefined && !isRecord(json.meta)) throw new Error(`"meta" must be an object`);
+  if (!Array.isArray(json.operations)) throw new Error(`"operations" must be an array`);
+  const chosen: ModelName = model ?? declared ?? "kv";
+  const operations: HistoryOperation[] = [];
+  let failed = 0;
+  let unknown = 0;
+  let unrecorded = 0;
+  json.operations.forEach((raw: unknown, index) => {
+    let op: HistoryOperation | "fail";
     try {
-      const output = op.outcome === "ok" ? op.output : undefined;
-      const mapped = registerAsKv(op.input, output);
-      const casFailed = op.input.f === "cas" && output !== undefined && "ok" in output && !output.ok;
-      return { input: casFailed ? { ...mapped.input, casFailed } : mapped.input, output: mapped.output };
+      op = decodeOperation(raw, index, chosen);
     } catch (error) {
       throw new Error(`operation ${index}: ${(error as Error).message}`);
     }
-  });
-}
-
-function toOperations<
-  T extends { client: string; invoke: number; outcome: "ok" | "fail" | "unknown"; complete?: number },
->(
-  raw: readonly T[],
-  model: ModelName,
-  convert: (
-    op: T,
-    index: number,
-  ) => { input: KvInput & { readonly casFailed?: boolean }; output: KvOutput | undefined },
-): LoadedHistory {
-  const operations: Operation<KvInput & { readonly casFailed?: boolean }, KvOutput>[] = [];
-  let failed = 0;
-  let unknown = 0;
-  raw.forEach((op, index) => {
-    if (op.outcome === "fail") {
+    if (op === "fail") {
       failed++;
       return;
     }
-    if (op.outcome === "unknown") unknown++;
-    const complete = op.outcome === "ok" ? op.complete! : Infinity;
-    if (complete < op.invoke)
-      throw new Error(`operation ${index}: completes at ${complete}, before its invocation at ${op.invoke}`);
-    const { input, output } = convert(op, index);
-    operations.push({ id: index, client: op.client, input, invoke: op.invoke, complete, output });
+    if (op.complete === Infinity) unknown++;
+    else if (op.output === undefined) unrecorded++;
+    operations.push(op);
   });
-  return { model, operations, failed, unknown };
+  return {
+    model: chosen,
+    operations,
+    failed,
+    unknown,
+    unrecorded,
+    ...(json.meta === undefined ? {} : { meta: json.meta }),
+  };
 }
 
 /** The model object for a model name. */

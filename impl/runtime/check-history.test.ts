@@ -12,10 +12,10 @@ import { checkHistoryMain } from "./check-history.ts";
 const dir = mkdtempSync(join(tmpdir(), "check-history-"));
 const cli = join(import.meta.dirname, "check-history.ts");
 
-function run(args: string[]): { status: number; stdout: string; stderr: string } {
+async function run(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   let stdout = "";
   let stderr = "";
-  const status = checkHistoryMain(args, { out: (t) => (stdout += t), err: (t) => (stderr += t) });
+  const status = await checkHistoryMain(args, { out: (t) => (stdout += t), err: (t) => (stderr += t) });
   return { status, stdout, stderr };
 }
 
@@ -66,8 +66,11 @@ describe("check-history", () => {
     expect(r.stdout).toMatch(/: linearizable \(model kv; 2 operations checked/);
   });
 
-  it("exits 1 for a stale read and shows the operation that cannot follow", () => {
-    const r = run([file("stale.json", { format: "paxos-lease/history@1", operations: [write, read(null)] }), "--json"]);
+  it("exits 1 for a stale read and shows the operation that cannot follow", async () => {
+    const r = await run([
+      file("stale.json", { format: "paxos-lease/history@1", operations: [write, read(null)] }),
+      "--json",
+    ]);
     expect(r.status).toBe(1);
     const out = JSON.parse(r.stdout) as { verdict: string; violations: { key: string; stuck: { id: number }[] }[] };
     expect(out.verdict).toBe("not-linearizable");
@@ -75,8 +78,8 @@ describe("check-history", () => {
     expect(out.violations[0]!.stuck.map((s) => s.id)).toEqual([1]);
   });
 
-  it("exits 1 for a failed cas the register's value explains as a success, and counts it as checked", () => {
-    const r = run([
+  it("exits 1 for a failed cas the register's value explains as a success, and counts it as checked", async () => {
+    const r = await run([
       file("cas.json", {
         format: "paxos-lease/history@1",
         operations: [
@@ -97,22 +100,88 @@ describe("check-history", () => {
       "--json",
     ]);
     expect(r.status).toBe(1);
-    const out = JSON.parse(r.stdout) as { checked: number; notChecked: { unknownReadOnly: number } };
+    const out = JSON.parse(r.stdout) as { checked: number; notChecked: { readsWithUnknownOutcome: number } };
     expect(out.checked).toBe(2);
-    expect(out.notChecked.unknownReadOnly).toBe(1);
+    expect(out.notChecked.readsWithUnknownOutcome).toBe(1);
   });
 
-  it("exits 2 with a clear message for malformed files and bad arguments", () => {
-    expect(run([file("bad.json", "{ nope")]).stderr).toMatch(/is not JSON/);
-    const wrong = run([
+  it("exits 2 with a one-line message for malformed files and bad arguments", async () => {
+    expect((await run([file("bad.json", "{ nope")])).stderr).toMatch(/^check-history: \S+bad.json: not JSON: .*\n$/);
+    const wrong = await run([
       file("wrong.json", { format: "paxos-lease/history@1", operations: [{ ...write, invoke: -1 }] }),
     ]);
     expect(wrong.status).toBe(2);
-    expect(wrong.stderr).toMatch(/invoke/);
+    expect(wrong.stderr).toMatch(
+      /^check-history: \S+wrong.json: operation 0: "invoke" must be a finite, non-negative number, not -1\n$/,
+    );
     expect(
-      run([file("ok.json", { format: "paxos-lease/history@1", operations: [] }), "--model", "queue"]).stderr,
+      (await run([file("ok.json", { format: "paxos-lease/history@1", operations: [] }), "--model", "queue"])).stderr,
     ).toMatch(/--model.*queue.*kv, register/s);
-    expect(run([join(dir, "missing.json")]).stderr).toMatch(/cannot read/);
-    expect(run([]).status).toBe(2);
+    const mismatch = await run([
+      file("reg.json", { format: "paxos-lease/history@1", model: "register", operations: [] }),
+      "--model",
+      "kv",
+    ]);
+    expect(mismatch.stderr).toMatch(
+      /^check-history: \S+reg.json: the history is a register history, but the kv model was asked for\n$/,
+    );
+    expect((await run([join(dir, "missing.json")])).stderr).toMatch(/cannot read/);
+    expect((await run([])).status).toBe(2);
+  });
+
+  it("checks a directory of histories in any format, one JSON line each and a summary", async () => {
+    const batch = mkdtempSync(join(dir, "batch-"));
+    writeFileSync(
+      join(batch, "a-good.json"),
+      JSON.stringify({ format: "paxos-lease/history@1", operations: [write, read("1")] }),
+    );
+    writeFileSync(
+      join(batch, "b-stale.json"),
+      JSON.stringify({ format: "paxos-lease/history@1", operations: [write, read(null)] }),
+    );
+    writeFileSync(
+      join(batch, "c-etcd.log"),
+      [
+        "INFO  jepsen.util - 0\t:invoke\t:write\t3",
+        "INFO  jepsen.util - 0\t:ok\t:write\t3",
+        "INFO  jepsen.util - 1\t:invoke\t:cas\t[3 4]",
+        "INFO  jepsen.util - 1\t:fail\t:cas\t[3 4]",
+      ].join("\n"),
+    );
+    writeFileSync(
+      join(batch, "d-history.edn"),
+      "{:type :invoke, :f :read, :value nil, :process 0}\n{:type :ok, :f :read, :value 2, :process 0}\n",
+    );
+    writeFileSync(join(batch, "e-broken.json"), "[");
+    writeFileSync(join(batch, "notes.md"), "not a history");
+    for (const workers of ["1", "2"]) {
+      const r = await run([batch, "--json", "--workers", workers]);
+      expect(r.status).toBe(1);
+      const lines = r.stdout
+        .trim()
+        .split("\n")
+        .map(
+          (l) =>
+            JSON.parse(l) as {
+              file?: string;
+              verdict?: string;
+              summary?: boolean;
+              histories?: number;
+              errors?: number;
+              notLinearizable?: number;
+            },
+        );
+      const verdicts: Record<string, string | undefined> = Object.fromEntries(
+        lines.filter((l) => l.file !== undefined).map((l) => [l.file!.split("/").at(-1)!, l.verdict]),
+      );
+      expect(verdicts).toEqual({
+        "a-good.json": "linearizable",
+        "b-stale.json": "not-linearizable",
+        "c-etcd.log": "not-linearizable",
+        "d-history.edn": "not-linearizable",
+        "e-broken.json": "error",
+      });
+      expect(lines.at(-1)).toMatchObject({ summary: true, histories: 5, errors: 1, notLinearizable: 3 });
+    }
   });
 });
