@@ -57,41 +57,44 @@ function positiveInt(value: string): number {
  * `npm run check-history`: one definition of its arguments. `done` receives the exit status.
  */
 export function checkHistoryCommand(io: Output, done: (status: number) => void): Command {
-  return new Command("check-history")
-    .description(
-      "Decide whether client histories are linearizable (docs/history-format.md); exit 0 yes, 1 no, 2 bad input, 3 undecided.",
-    )
-    .argument("<paths...>", "history files, or directories of them (.json, .edn, .log, .txt)")
-    .addOption(
-      new Option("--model <model>", "sequential model (default: the file's model, else kv)").choices([
-        "kv",
-        "register",
-      ]),
-    )
-    .addOption(
-      new Option("--format <format>", "input format")
-        .choices(["auto", "paxos-lease", "jepsen-edn", "porcupine-log"])
-        .default("auto"),
-    )
-    .addOption(
-      new Option("--failed-cas <meaning>", "what a Jepsen :fail of a :cas means")
-        .choices(["compare-failed", "not-executed"])
-        .default("compare-failed"),
-    )
-    .option("--json", "one JSON object per history (one per line), then a summary line for several", false)
-    .option(
-      "--steps-max <n>",
-      "search steps allowed per key before answering 'unknown'",
-      positiveInt,
-      stepsMaxPerPartitionDefault,
-    )
-    .option("--all-keys", "search every key, not only up to the first that is not linearizable", false)
-    .option("--workers <n>", "worker threads (default: the cores, when the histories are large)", positiveInt)
-    .exitOverride()
-    .configureOutput({ writeOut: (t) => io.out(t), writeErr: (t) => io.err(t) })
-    .action(async (paths: string[], opts: Options) => {
-      done(await run(paths, opts, io));
-    });
+  return (
+    new Command("check-history")
+      .description(
+        "Decide whether client histories are linearizable (docs/history-format.md); exit 0 yes, 1 no, 2 bad input, 3 undecided.",
+      )
+      .argument("<paths...>", "history files, or directories of them (.json, .edn, .log, .txt)")
+      .addOption(
+        new Option("--model <model>", "sequential model (default: the file's model, else kv)").choices([
+          "kv",
+          "register",
+        ]),
+      )
+      .addOption(
+        new Option("--format <format>", "input format")
+          .choices(["auto", "paxos-lease", "jepsen-edn", "porcupine-log"])
+          .default("auto"),
+      )
+      .addOption(
+        new Option("--failed-cas <meaning>", "what a Jepsen :fail of a :cas means")
+          .choices(["compare-failed", "not-executed"])
+          .default("compare-failed"),
+      )
+      .option("--json", "one JSON object per history (one per line), then a summary line for several", false)
+      .option(
+        "--steps-max <n>",
+        "search steps allowed per key before answering 'unknown'",
+        positiveInt,
+        stepsMaxPerPartitionDefault,
+      )
+      .option("--all-keys", "search every key, not only up to the first that is not linearizable", false)
+      .option("--workers <n>", "worker threads (default: the cores, when the histories are large)", positiveInt)
+      .exitOverride()
+      .configureOutput({ writeOut: (t) => io.out(t), writeErr: (t) => io.err(t) })
+      // optsWithGlobals: inside the service's CLI, --json is also the program's own option.
+      .action(async (paths: string[], _opts: unknown, command: Command) => {
+        done(await run(paths, command.optsWithGlobals<Options>(), io));
+      })
+  );
 }
 
 /** Run the command on `argv` (the arguments after the program name); resolves to the exit status. */
