@@ -324,3 +324,20 @@ export function modelNamed(
 ): LinearizabilityModel<KeyValue, KvInput & { readonly casFailed?: boolean }, KvOutput> {
   return name === "kv" ? kvModel : registerModel;
 }
+
+/**
+ * For minimising (minimise.ts): true when `reader`'s output may show what `writer` wrote, so
+ * that a write is kept while an operation that saw it is. A failed register cas sees every
+ * write (it says only what the value was not).
+ */
+export function kvSees(reader: HistoryOperation, writer: HistoryOperation): boolean {
+  if (reader.input.casFailed === true) return true;
+  const out = reader.output;
+  if (out === undefined || out._tag === "ok") return false;
+  const seen = out._tag === "value" ? out.value : out.current;
+  const w = writer.input;
+  if (w._tag === "delete") return seen === null;
+  if (seen === null) return false;
+  if (w._tag === "put" || w._tag === "cas") return seen === w.value;
+  return w._tag === "append" && seen.includes(w.value);
+}
