@@ -10,7 +10,7 @@
  * which would otherwise silently turn an output into "not recorded".
  */
 import { Either, ParseResult, Schema } from "effect";
-import { kv, KvInput, KvOutput } from "../../spec/kv.ts";
+import { kv, KvInput, KvOutput, valueLengthMax } from "../../spec/kv.ts";
 import type { LinearizabilityModel, Operation } from "./linearizability.ts";
 
 /** A register operation as Jepsen and Porcupine write them. Values are JSON scalars. */
@@ -68,6 +68,8 @@ export function applyToValue(input: KvInput, value: KeyValue): { value: KeyValue
         ? { value: input.value, output: { _tag: "cas", swapped: true, current: value } }
         : { value, output: { _tag: "cas", swapped: false, current: value } };
     case "append": {
+      const length = (value ?? "").length + input.value.length;
+      if (length > valueLengthMax) return { value, output: { _tag: "too-large", length, limit: valueLengthMax } };
       const next = (value ?? "") + input.value;
       return { value: next, output: { _tag: "value", value: next } };
     }
@@ -333,7 +335,7 @@ export function modelNamed(
 export function kvSees(reader: HistoryOperation, writer: HistoryOperation): boolean {
   if (reader.input.casFailed === true) return true;
   const out = reader.output;
-  if (out === undefined || out._tag === "ok") return false;
+  if (out === undefined || out._tag === "ok" || out._tag === "too-large") return false;
   const seen = out._tag === "value" ? out.value : out.current;
   const w = writer.input;
   if (w._tag === "delete") return seen === null;

@@ -6,7 +6,7 @@
  */
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { kv, kvGet, type KvInput, type KvOutput } from "../../spec/kv.ts";
+import { kv, kvGet, valueLengthMax, type KvInput, type KvOutput } from "../../spec/kv.ts";
 import { applyToValue, loadHistory, kvModel, modelNamed } from "./history.ts";
 import { checkLinearizable, type Operation } from "./linearizability.ts";
 
@@ -573,6 +573,15 @@ describe("the checker's one-key model", () => {
     fc.string({ maxLength: 3 }).map((v): KvInput => ({ _tag: "append", key: "x", value: v })),
     fc.constant<KvInput>({ _tag: "noop" }),
   );
+  it("refuses an append past the value limit as the spec does", () => {
+    const long = "a".repeat(valueLengthMax);
+    const input: KvInput = { _tag: "append", key: "x", value: "b" };
+    expect(applyToValue(input, long)).toEqual({
+      value: long,
+      output: kv.apply(input, kv.apply(put("x", long), kv.start).state).output,
+    });
+  });
+
   test.prop([fc.option(fc.string({ maxLength: 4 })), inputs], { numRuns: 2000 })(
     "agrees with kv.apply on every input and value",
     (value, input) => {

@@ -6,7 +6,9 @@
  * still not linearizable; a button shows that sub-history alone. Like Porcupine's
  * visualization, with the minimised sub-history added. Pure: data in, a string out.
  */
-import type { Operation } from "./search.ts";
+import { minimise, type Minimised, type MinimiseOptions } from "./minimise.ts";
+import { partitionHistory, type LinearizabilityResult } from "./linearizability.ts";
+import type { LinearizabilityModel, Operation } from "./search.ts";
 
 /** One key that failed, with what the report shows of it. */
 export interface ReportKey<I, O> {
@@ -140,4 +142,31 @@ for (const b of document.querySelectorAll("button.toggle")) {
 </script>
 </body></html>
 `;
+}
+
+/** The keys that are not linearizable, each minimised, ready for {@link renderReport}. */
+export function failedKeys<S, I, O>(
+  model: LinearizabilityModel<S, I, O>,
+  ops: readonly Operation<I, O>[],
+  result: LinearizabilityResult<I, O>,
+  options: MinimiseOptions<I, O> = {},
+): { keys: ReportKey<I, O>[]; minimised: Map<string, Minimised<I, O>> } {
+  const bad = result.partitions.filter((p) => p.verdict === "not-linearizable");
+  const minimised = new Map<string, Minimised<I, O>>();
+  if (bad.length === 0) return { keys: [], minimised };
+  const groups = new Map(partitionHistory(model, ops).partitions.map((g) => [g.key, g.ops]));
+  const keys = bad.map((p): ReportKey<I, O> => {
+    const own = groups.get(p.partition) ?? [];
+    const small = minimise(model, p.partition, own, options);
+    minimised.set(p.partition, small);
+    return {
+      key: p.partition,
+      verdict: "not-linearizable",
+      operations: own,
+      longestPrefix: p.longestPrefix ?? [],
+      stuck: p.stuck ?? [],
+      minimised: small,
+    };
+  });
+  return { keys, minimised };
 }

@@ -14,21 +14,13 @@ import { availableParallelism, tmpdir } from "node:os";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import {
-  kvSees,
-  loadHistory,
-  modelNamed,
-  type HistoryOperation,
-  type LoadedHistory,
-  type ModelName,
-} from "../history/history.ts";
-import { minimise, type Minimised } from "../history/minimise.ts";
-import { renderReport, type ReportKey } from "../history/report.ts";
+import { kvSees, loadHistory, modelNamed, type LoadedHistory, type ModelName } from "../history/history.ts";
+import type { Minimised } from "../history/minimise.ts";
+import { failedKeys, renderReport } from "../history/report.ts";
 import { detectFormat, importHistory, type FailedCas, type SourceFormat } from "../history/importers.ts";
 import {
   checkLinearizable,
   noPartition,
-  partitionHistory,
   stepsMaxPerPartitionDefault,
   type LinearizabilityResult,
   type Operation,
@@ -259,26 +251,8 @@ interface Explanation {
 
 /** Minimise each failed key and write the HTML report (for a history that is not linearizable). */
 function explain(file: string, history: LoadedHistory, result: Result, opts: Options, index: number): Explanation {
-  const bad = result.partitions.filter((p) => p.verdict === "not-linearizable");
-  if (bad.length === 0) return { minimised: new Map() };
-  const model = modelNamed(history.model);
-  const groups = new Map(partitionHistory(model, history.operations).partitions.map((g) => [g.key, g.ops]));
-  const minimised = new Map<string, Minimised<KvInput, KvOutput>>();
-  const keys: ReportKey<KvInput, KvOutput>[] = [];
-  for (const p of bad) {
-    const ops: readonly HistoryOperation[] = groups.get(p.partition) ?? [];
-    const small = minimise(model, p.partition, ops, { sees: kvSees });
-    minimised.set(p.partition, small);
-    keys.push({
-      key: p.partition,
-      verdict: "not-linearizable",
-      operations: ops,
-      longestPrefix: p.longestPrefix ?? [],
-      stuck: p.stuck ?? [],
-      minimised: small,
-    });
-  }
-  if (opts.report === false) return { minimised };
+  const { keys, minimised } = failedKeys(modelNamed(history.model), history.operations, result, { sees: kvSees });
+  if (keys.length === 0 || opts.report === false) return { minimised };
   mkdirSync(opts.report, { recursive: true });
   const page = join(opts.report, `${String(index).padStart(3, "0")}-${basename(file).replace(/[^\w.-]/g, "_")}.html`);
   writeFileSync(
@@ -286,7 +260,7 @@ function explain(file: string, history: LoadedHistory, result: Result, opts: Opt
     renderReport({
       title: file,
       model: history.model,
-      summary: `${result.operations} operations checked over ${result.partitions.length} keys; ${bad.length} not linearizable.`,
+      summary: `${result.operations} operations checked over ${result.partitions.length} keys; ${keys.length} not linearizable.`,
       keys,
     }),
   );
