@@ -12,7 +12,8 @@ import http from "node:http";
 import path from "node:path";
 import { TestCluster } from "../../impl/runtime/testing-cluster.ts";
 import { freePorts, sleep, tempDir } from "../../impl/runtime/testing.ts";
-import { send, type HttpRequest, type SystemDriver } from "./load.ts";
+import { Etcd3 } from "etcd3";
+import { send, type HttpRequest, type Outcome, type SystemDriver } from "./load.ts";
 
 /** A cluster under benchmark. */
 export interface BenchCluster {
@@ -247,6 +248,7 @@ export class EtcdCluster implements BenchCluster {
   private readonly dir = tempDir("etcd");
   private nodes: EtcdMember[] = [];
   private fresh = true;
+  private readonly grpcClients = new Map<number, Etcd3>();
 
   /** `extraArgs`: more etcd flags (`--election-timeout 400`, say). */
   constructor(
@@ -379,6 +381,41 @@ export class EtcdCluster implements BenchCluster {
     return { leaderships: term, campaigns: term };
   }
 
+  /**
+   * A driver that talks etcd's native gRPC API through the etcd3 client (one client, so one HTTP/2
+   * connection, multiplexing every request of the point, as gRPC clients are used), pinned to
+   * member `id`, with the client's default fault handling. The HTTP request builders are unused.
+   */
+  grpcDriver(id: number): SystemDriver {
+    let client = this.grpcClients.get(id);
+    if (client === undefined) {
+      client = new Etcd3({ hosts: this.endpoint(id) });
+      this.grpcClients.set(id, client);
+    }
+    const etcd = client;
+    const http = this.driver(id);
+    return {
+      ...http,
+      name: `${this.name} (gRPC)`,
+      call: async (kind, key, value, timeoutMs): Promise<Outcome> => {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<Outcome>((resolve) => {
+          timer = setTimeout(() => resolve("unknown"), timeoutMs);
+        });
+        // Default range requests are linearizable (serializable: false), as through the gateway.
+        const request = (kind === "write" ? etcd.put(key).value(value).exec() : etcd.get(key).string()).then(
+          (): Outcome => "ok",
+          (): Outcome => "failed",
+        );
+        try {
+          return await Promise.race([request, timeout]);
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+    };
+  }
+
   driver(id: number): SystemDriver {
     const url = this.endpoint(id);
     return {
@@ -416,6 +453,8 @@ export class EtcdCluster implements BenchCluster {
   }
 
   async close(): Promise<void> {
+    for (const client of this.grpcClients.values()) client.close();
+    this.grpcClients.clear();
     await Promise.all(this.nodes.map((n) => this.kill(n.id)));
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
