@@ -26,6 +26,8 @@ export interface KvClientOptions {
   readonly redirectsMax?: number;
   /** One request's timeout, in milliseconds. Default 3000. */
   readonly requestTimeoutMs?: number;
+  /** HTTP agent for every request. Default: Node's global agent. */
+  readonly agent?: http.Agent;
   /** The bearer token sent with every request (docs/operations.md, "Tokens"). Default: none. */
   readonly token?: string | undefined;
 }
@@ -50,13 +52,14 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** One HTTP request; rejects on network failure or timeout. */
+/** One HTTP request (through `agent`, default Node's global agent); rejects on network failure or timeout. */
 export function httpJson(
   method: string,
   url: string,
   body: unknown,
   headers: Record<string, string>,
   timeoutMs: number,
+  agent?: http.Agent,
 ): Promise<{ status: number; body: Record<string, unknown>; location?: string }> {
   return new Promise((resolve, reject) => {
     const text = body === undefined ? undefined : JSON.stringify(body);
@@ -66,6 +69,7 @@ export function httpJson(
         method,
         headers: { ...headers, ...(text === undefined ? {} : { "Content-Type": "application/json" }) },
         timeout: timeoutMs,
+        ...(agent === undefined ? {} : { agent }),
       },
       (response) => {
         const chunks: Buffer[] = [];
@@ -159,7 +163,7 @@ export class KvClient {
   ): Promise<ApiReply> {
     let url = `${endpoint.replace(/\/+$/, "")}${path}`;
     for (let hop = 0; ; hop++) {
-      const reply = await httpJson(method, url, body, headers, this.requestTimeoutMs);
+      const reply = await httpJson(method, url, body, headers, this.requestTimeoutMs, this.options.agent);
       if (reply.status !== 307 || reply.location === undefined || hop >= this.redirectsMax) {
         this.remember(url);
         return { status: reply.status, body: reply.body, endpoint: new URL(url).origin };
