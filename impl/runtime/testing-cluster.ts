@@ -10,8 +10,10 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { authHeaders, httpJson, KvClient } from "./client.ts";
-import { replicaArgv } from "./cluster.ts";
-import { createToken, roles, type Role } from "./tokens.ts";
+import { ensureCliBuilt } from "./build.ts";
+import { replicaArgv } from "./program.ts";
+import { roles, type Role } from "./access.ts";
+import { createToken } from "./tokens.ts";
 import { freePorts, tempDir, waitFor } from "./testing.ts";
 import type { ReplicaStatus } from "./status.ts";
 
@@ -83,6 +85,8 @@ export class TestCluster extends LoopbackMembers<Member> {
     options: { readonly traces?: boolean; readonly spares?: number } = {},
   ): Promise<TestCluster> {
     const spares = options.spares ?? 0;
+    // Benchmarks start clusters outside vitest (whose global setup builds): the replicas run the current sources.
+    await ensureCliBuilt();
     const dir = tempDir("cluster");
     const ports = await freePorts(2 * (size + spares));
     const secretFile = path.join(dir, "secret");

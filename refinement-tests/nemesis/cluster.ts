@@ -12,7 +12,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { httpJson } from "../../impl/runtime/client.ts";
 import { createToken } from "../../impl/runtime/tokens.ts";
-import { replicaArgv } from "../../impl/runtime/cluster.ts";
+import { ensureCliBuilt } from "../../impl/runtime/build.ts";
+import { replicaArgv } from "../../impl/runtime/program.ts";
 import type { ReplicaStatus } from "../../impl/runtime/status.ts";
 import { freePorts, sleep } from "../../impl/runtime/testing.ts";
 import { LoopbackMembers } from "../../impl/runtime/testing-cluster.ts";
@@ -96,6 +97,8 @@ export class NemesisCluster extends LoopbackMembers<Member> {
   }
 
   static async create(options: NemesisClusterOptions): Promise<NemesisCluster> {
+    // `npm run nemesis` runs outside vitest (whose global setup builds): the replicas run the current sources.
+    await ensureCliBuilt();
     fs.mkdirSync(options.dir, { recursive: true });
     const ports = await freePorts(2 * options.replicas);
     const members: Member[] = Array.from({ length: options.replicas }, (_, i) => ({
