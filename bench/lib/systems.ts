@@ -25,6 +25,11 @@ export interface BenchCluster {
   healthy(timeoutMs: number): Promise<number | null>;
   /** The driver that talks to member `id` (the leader, for the measurements). */
   driver(id: number): SystemDriver;
+  /**
+   * Counters that grow with every change of leader and every campaign, over the running members:
+   * their growth during a point is the leadership changes it caused.
+   */
+  leadership(): Promise<{ readonly leaderships: number; readonly campaigns: number }>;
   pid(id: number): number | null;
   kill(id: number): Promise<void>;
   restart(id: number): Promise<void>;
@@ -67,6 +72,42 @@ export function cpuMs(pid: number | null): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * CPU milliseconds all running members of `cluster` use over a load's measured window: pass
+ * `onWindow` to runLoad (LoadOptions.onWindow), read `cpuMs` after it returned.
+ */
+export function cpuWindow(cluster: BenchCluster): { onWindow: (edge: "start" | "end") => void; cpuMs: () => number } {
+  const pids = cluster.members.map((m) => cluster.pid(m));
+  let before: (number | null)[] = [];
+  let total = Number.NaN;
+  return {
+    onWindow: (edge) => {
+      if (edge === "start") {
+        before = pids.map(cpuMs);
+        return;
+      }
+      total = 0;
+      pids.map(cpuMs).forEach((a, i) => {
+        const b = before[i];
+        if (a !== null && b !== null && b !== undefined) total += a - b;
+      });
+    },
+    cpuMs: () => total,
+  };
+}
+
+/** A counter's value summed over its series in a Prometheus text exposition. */
+export function metricSum(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== " " && rest[0] !== "{") continue;
+    sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return sum;
 }
 
 /** CPU milliseconds all running members of `cluster` used while `run` ran. */
@@ -120,6 +161,11 @@ export class OursCluster implements BenchCluster {
     return this.leader(timeoutMs);
   }
 
+  /** The client address (http://host:port) of member `id`. */
+  endpoint(id: number): string {
+    return this.c.endpoint(id);
+  }
+
   driver(id: number): SystemDriver {
     const base = this.c.endpoint(id);
     return {
@@ -132,6 +178,35 @@ export class OursCluster implements BenchCluster {
       }),
       read: (key): HttpRequest => ({ method: "GET", url: `${base}/v1/kv/${key}`, headers: this.c.authHeaders() }),
       ok: (status) => status === 200,
+      outcomeUnknown: (status, body) => status === 503 && body.includes('"outcomeUnknown":true'),
+    };
+  }
+
+  /** Prometheus text of every running replica. */
+  async metrics(): Promise<string[]> {
+    const texts = await Promise.all(
+      this.members.map(async (id) => {
+        if (this.pid(id) === null) return null;
+        try {
+          const answer = await send(
+            probeAgent,
+            { method: "GET", url: `${this.endpoint(id)}/metrics`, headers: this.c.authHeaders("read") },
+            2000,
+          );
+          return answer.status === 200 ? answer.body : null;
+        } catch {
+          return null;
+        }
+      }),
+    );
+    return texts.filter((t): t is string => t !== null);
+  }
+
+  async leadership(): Promise<{ leaderships: number; campaigns: number }> {
+    const texts = await this.metrics();
+    return {
+      leaderships: texts.reduce((n, t) => n + metricSum(t, "paxos_lease_leaderships_total"), 0),
+      campaigns: texts.reduce((n, t) => n + metricSum(t, "paxos_lease_elections_total"), 0),
     };
   }
 
@@ -173,7 +248,11 @@ export class EtcdCluster implements BenchCluster {
   private nodes: EtcdMember[] = [];
   private fresh = true;
 
-  constructor(private readonly binary = "etcd") {}
+  /** `extraArgs`: more etcd flags (`--election-timeout 400`, say). */
+  constructor(
+    private readonly binary = "etcd",
+    private readonly extraArgs: readonly string[] = [],
+  ) {}
 
   async start(): Promise<void> {
     const ports = await freePorts(6);
@@ -216,6 +295,7 @@ export class EtcdCluster implements BenchCluster {
       "zap",
       "--log-outputs",
       path.join(this.dir, `${node.name}.log`),
+      ...this.extraArgs,
     ];
     const child = spawn(this.binary, args, { stdio: ["ignore", "ignore", "ignore"] });
     node.child = child;
@@ -278,6 +358,25 @@ export class EtcdCluster implements BenchCluster {
       await sleep(50);
     }
     return null;
+  }
+
+  /** The highest raft term any member reports: it grows with every election, campaigns included. */
+  async leadership(): Promise<{ leaderships: number; campaigns: number }> {
+    let term = 0;
+    for (const node of this.nodes) {
+      if (node.child === null) continue;
+      try {
+        const answer = await send(
+          probeAgent,
+          { method: "POST", url: `${this.endpoint(node.id)}/v3/maintenance/status`, body: "{}" },
+          2000,
+        );
+        term = Math.max(term, Number((JSON.parse(answer.body) as { raftTerm?: string }).raftTerm ?? 0));
+      } catch {
+        // Down.
+      }
+    }
+    return { leaderships: term, campaigns: term };
   }
 
   driver(id: number): SystemDriver {

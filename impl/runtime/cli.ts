@@ -146,6 +146,8 @@ interface ReplicaFlags {
   coreConfig?: string;
   logLevel: LogLevel;
   requestTimeoutMs: number;
+  requestsInFlightMax: number;
+  requestBytesInFlightMax: number;
   tokensFile: string;
   publicStatus?: boolean;
   allowHost?: string[];
@@ -202,6 +204,7 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
       clock: clockFromEnv(process.env),
       log,
       requestTimeoutMs: flags.requestTimeoutMs,
+      admission: { requestsInFlightMax: flags.requestsInFlightMax, bytesInFlightMax: flags.requestBytesInFlightMax },
       onFatal: () => {
         log.flush();
         process.exit(exitFatal);
@@ -447,6 +450,18 @@ export function buildProgram(): Command {
     )
     .addOption(new Option("--log-level <level>", "log level").choices(logLevels).default("info"))
     .option("--request-timeout-ms <ms>", "longest wait for a client request", parseIntIn(1, 600_000), 10_000)
+    .option(
+      "--requests-in-flight-max <n>",
+      "client requests held at once; beyond, 429 (docs/operations.md, admission control)",
+      parseIntIn(1, 1_000_000),
+      1024,
+    )
+    .option(
+      "--request-bytes-in-flight-max <bytes>",
+      "bytes of client request bodies held at once; beyond, 429 (docs/operations.md, admission control)",
+      parseIntIn(1, 1 << 30),
+      16 * 1024 * 1024,
+    )
     .action(async (flags: ReplicaFlags) => {
       if (!flags.peers.has(flags.id))
         throw new UsageError(`--id ${flags.id} is not in --peers (${[...flags.peers.keys()].join(", ")})`);
