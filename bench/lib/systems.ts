@@ -1,6 +1,6 @@
 /**
  * The two systems the comparison runs, each as a three-member cluster of real processes on
- * loopback with durable writes: paxos-lease (impl/runtime, default settings, no event traces)
+ * loopback (or, given a HostNetwork, each member on its own host: impl/runtime/testing-hosts.ts) with durable writes: paxos-lease (impl/runtime, default settings, no event traces)
  * and etcd 3.4 from Debian's etcd-server package (default settings: every write fsynced to its
  * WAL, elections after 1 s, heartbeats every 100 ms), reached through its JSON gateway. Both
  * offer the same handful of operations to the benchmark: find the leader, write and read
@@ -11,6 +11,7 @@ import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { TestCluster } from "../../impl/runtime/testing-cluster.ts";
+import type { HostNetwork } from "../../impl/runtime/testing-hosts.ts";
 import { freePorts, sleep, tempDir } from "../../impl/runtime/testing.ts";
 import { send, type HttpRequest, type SystemDriver } from "./load.ts";
 
@@ -135,11 +136,20 @@ export class OursCluster implements BenchCluster {
   readonly members = [1, 2, 3];
   private cluster: TestCluster | undefined;
 
-  /** `core`: protocol settings (impl/core/config.ts); default: the core's defaults. */
-  constructor(private readonly core?: Record<string, unknown>) {}
+  /**
+   * `core`: protocol settings (impl/core/config.ts); default: the core's defaults. `hosts`: run
+   * member N on host N, configured as docs/operations.md configures a machine; default loopback.
+   */
+  constructor(
+    private readonly core?: Record<string, unknown>,
+    private readonly hosts?: HostNetwork,
+  ) {}
 
   async start(): Promise<void> {
-    this.cluster = await TestCluster.create(3, this.core, { traces: false });
+    this.cluster = await TestCluster.create(3, this.core, {
+      traces: false,
+      ...(this.hosts === undefined ? {} : { hosts: this.hosts }),
+    });
     this.cluster.startAll();
   }
 
@@ -240,22 +250,34 @@ interface EtcdMember {
   exit: Promise<void> | null;
 }
 
-/** etcd 3.4: three members, default settings, reached through the v3 JSON gateway. */
+/**
+ * etcd 3.4: three members, default settings, reached through the v3 JSON gateway. With `hosts`,
+ * member N runs on host N with its own address and etcd's usual ports (2379 clients, 2380 peers).
+ */
 export class EtcdCluster implements BenchCluster {
   readonly name = "etcd";
   readonly members = [1, 2, 3];
   private readonly dir = tempDir("etcd");
   private nodes: EtcdMember[] = [];
   private fresh = true;
+  private readonly probeAgent: http.Agent;
 
-  /** `extraArgs`: more etcd flags (`--election-timeout 400`, say). */
+  /** `extraArgs`: more etcd flags (`--election-timeout 400`, say). `hosts`: member N on host N. */
   constructor(
     private readonly binary = "etcd",
     private readonly extraArgs: readonly string[] = [],
-  ) {}
+    private readonly hosts?: HostNetwork,
+  ) {
+    this.probeAgent = hosts === undefined ? probeAgent : hosts.agent({ keepAlive: false });
+  }
+
+  /** The address member `id` listens on. */
+  private host(id: number): string {
+    return this.hosts === undefined ? "127.0.0.1" : this.hosts.address(id);
+  }
 
   async start(): Promise<void> {
-    const ports = await freePorts(6);
+    const ports = this.hosts === undefined ? await freePorts(6) : [2379, 2380, 2379, 2380, 2379, 2380];
     this.nodes = this.members.map((id, i) => ({
       id,
       name: `m${id}`,
@@ -271,20 +293,21 @@ export class EtcdCluster implements BenchCluster {
   }
 
   private spawn(node: EtcdMember): void {
-    const cluster = this.nodes.map((n) => `${n.name}=http://127.0.0.1:${n.peerPort}`).join(",");
+    const cluster = this.nodes.map((n) => `${n.name}=http://${this.host(n.id)}:${n.peerPort}`).join(",");
+    const host = this.host(node.id);
     const args = [
       "--name",
       node.name,
       "--data-dir",
       node.dataDir,
       "--listen-client-urls",
-      `http://127.0.0.1:${node.clientPort}`,
+      `http://${host}:${node.clientPort}`,
       "--advertise-client-urls",
-      `http://127.0.0.1:${node.clientPort}`,
+      `http://${host}:${node.clientPort}`,
       "--listen-peer-urls",
-      `http://127.0.0.1:${node.peerPort}`,
+      `http://${host}:${node.peerPort}`,
       "--initial-advertise-peer-urls",
-      `http://127.0.0.1:${node.peerPort}`,
+      `http://${host}:${node.peerPort}`,
       "--initial-cluster",
       cluster,
       "--initial-cluster-state",
@@ -297,7 +320,10 @@ export class EtcdCluster implements BenchCluster {
       path.join(this.dir, `${node.name}.log`),
       ...this.extraArgs,
     ];
-    const child = spawn(this.binary, args, { stdio: ["ignore", "ignore", "ignore"] });
+    const child =
+      this.hosts === undefined
+        ? spawn(this.binary, args, { stdio: "ignore" })
+        : this.hosts.spawn(node.id, this.binary, args, { stdio: "ignore" });
     node.child = child;
     node.exit = new Promise((resolve) =>
       child.once("exit", () => {
@@ -314,7 +340,7 @@ export class EtcdCluster implements BenchCluster {
   }
 
   endpoint(id: number): string {
-    return `http://127.0.0.1:${this.node(id).clientPort}`;
+    return `http://${this.host(id)}:${this.node(id).clientPort}`;
   }
 
   /** The member whose status says it is the leader (member ids map to our 1..3 by name). */
@@ -337,7 +363,7 @@ export class EtcdCluster implements BenchCluster {
         if (node.child === null) continue;
         try {
           const answer = await send(
-            probeAgent,
+            this.probeAgent,
             { method: "POST", url: `${this.endpoint(node.id)}/v3/maintenance/status`, body: "{}" },
             1000,
           );

@@ -10,14 +10,14 @@
  * 2 bad usage or configuration; 3 the data directory was refused (damaged, foreign, missing,
  * in use); 4 the cluster did not answer; 70 the replica stopped on an internal failure.
  */
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { roles, type Role } from "./access.ts";
 import { authHeaders, httpJson, KvClient, keyPath, newSession, type ApiReply, type Session } from "./client.ts";
+import { checkHistoryCommand } from "./check-history.ts";
 import { logLevels, type LogLevel } from "./log-levels.ts";
-import { localReplicasMax, projectRoot, tsxArgv } from "./program.ts";
+import { localReplicasMax } from "./program.ts";
 import type { Address } from "./transport.ts";
 
 export const exitRefused = 1;
@@ -628,25 +628,12 @@ export function buildProgram(): Command {
       process.exitCode = rows.some((r) => r.status !== undefined) ? 0 : exitUnreachable;
     });
 
-  program
-    .command("check-history")
-    .description(
-      "decide whether a client history (docs/history-format.md) is linearizable; exit 0 yes, 1 no, 2 bad input, 3 undecided",
-    )
-    .argument("<file>", "history file in the paxos-lease/history@1 JSON format")
-    .addOption(new Option("--model <model>", "sequential model").choices(["kv", "register"]).default("kv"))
-    .option(
-      "--steps-max <n>",
-      "search steps allowed per key before answering 'unknown'",
-      parseIntIn(1, Number.MAX_SAFE_INTEGER),
-    )
-    .action(async (file: string, _options: unknown, command: Command) => {
-      const flags = command.optsWithGlobals<{ model: string; json?: boolean; stepsMax?: number }>();
-      const argv = [path.resolve(file), "--model", flags.model];
-      if (flags.json === true) argv.push("--json");
-      if (flags.stepsMax !== undefined) argv.push("--steps-max", String(flags.stepsMax));
-      process.exitCode = await runCheckHistory(argv);
-    });
+  program.addCommand(
+    checkHistoryCommand(
+      { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) },
+      (status) => (process.exitCode = status),
+    ),
+  );
 
   addMembersCommands(program);
   addTokensCommands(program);
@@ -1025,22 +1012,6 @@ function addTokensCommands(program: Command): void {
         return 0;
       });
     });
-}
-
-/**
- * The linearizability checker lives in proofs/, which the runtime must not import (the service
- * never depends on its own checkers); the command runs the checker's CLI as a child process.
- */
-function runCheckHistory(argv: readonly string[]): Promise<number> {
-  const script = path.join(projectRoot, "refinement-tests", "cli", "check-history.ts");
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...tsxArgv(script), ...argv], { stdio: "inherit" });
-    child.on("error", (error) => {
-      process.stderr.write(`error: cannot run the history checker: ${error.message}\n`);
-      resolve(exitFatal);
-    });
-    child.on("exit", (code) => resolve(code ?? exitFatal));
-  });
 }
 
 /** Run the CLI with `argv` (without node and script). */

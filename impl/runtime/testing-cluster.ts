@@ -87,6 +87,8 @@ export class TestCluster extends MemberLookups<Member> {
     readonly initialSize: number,
     /** The hosts, when each replica runs in its own network namespace. */
     readonly hosts: HostNetwork | undefined,
+    /** Whether `close` tears the hosts down (it made them). */
+    private readonly ownsHosts: boolean,
   ) {
     super(dir, members, (m) =>
       hosts === undefined ? `http://127.0.0.1:${m.httpPort}` : `http://${hosts.address(m.id)}:${hostHttpPort}`,
@@ -97,8 +99,9 @@ export class TestCluster extends MemberLookups<Member> {
   /**
    * `size` replicas and `spares` more that join later, with core settings `core`; each writes an
    * event trace unless `traces` is false (benchmarks). With `hosts`, each replica runs on its own
-   * host (rejects with HostsUnavailable where namespaces cannot be made); `delayPorts` are the
-   * ports the hosts can delay (HostNetwork), default none.
+   * host: `true` makes hosts for this cluster (rejecting with HostsUnavailable where namespaces
+   * cannot be made; `delayPorts` are the ports they can delay, default none) and `close` removes
+   * them; a HostNetwork of at least size + spares hosts is used as it is and left to its owner.
    */
   static async create(
     size: number,
@@ -106,17 +109,20 @@ export class TestCluster extends MemberLookups<Member> {
     options: {
       readonly traces?: boolean;
       readonly spares?: number;
-      readonly hosts?: boolean;
+      readonly hosts?: boolean | HostNetwork;
       readonly delayPorts?: readonly number[];
     } = {},
   ): Promise<TestCluster> {
     const spares = options.spares ?? 0;
     // Benchmarks start clusters outside vitest (whose global setup builds): the replicas run the current sources.
     await ensureCliBuilt();
+    const given = options.hosts instanceof HostNetwork ? options.hosts : undefined;
+    if (given !== undefined && given.options.hosts < size + spares)
+      throw new Error(`${size + spares} replicas need as many hosts, not ${given.options.hosts}`);
     const hosts =
       options.hosts === true
         ? await HostNetwork.create({ hosts: size + spares, delayPorts: options.delayPorts ?? [] })
-        : undefined;
+        : given;
     const dir = tempDir("cluster");
     const ports = hosts === undefined ? await freePorts(2 * (size + spares)) : [];
     const secretFile = path.join(dir, "secret");
@@ -146,6 +152,7 @@ export class TestCluster extends MemberLookups<Member> {
       options.traces ?? true,
       size,
       hosts,
+      options.hosts === true,
     );
   }
 
@@ -329,7 +336,7 @@ export class TestCluster extends MemberLookups<Member> {
     const profiling = (process.env.PAXOS_LEASE_REPLICA_CPU_PROF_DIR ?? "") !== "";
     await Promise.all(this.members.map((m) => this.kill(m.id, profiling ? "SIGTERM" : "SIGKILL")));
     this.agent.destroy();
-    await this.hosts?.close();
+    if (this.ownsHosts) await this.hosts?.close();
     if (!keep) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -327,8 +327,12 @@ export class HostNetwork {
     for (const host of hosts) await this.addHost(host);
     this.delayMechanism =
       (this.options.delayPorts ?? []).length === 0 ? "none" : (await this.netem()) ? "netem" : "relay";
-    this.agents.push(await this.startAgent("clients", ["gateway", this.gatewaySocket]));
-    if (this.delayMechanism === "relay") await this.startRelays();
+    // The helpers start in parallel: each is a Node.js process that takes a moment to load.
+    const [gateway] = await Promise.all([
+      this.startAgent("clients", ["gateway", this.gatewaySocket]),
+      this.delayMechanism === "relay" ? this.startRelays() : Promise.resolve(),
+    ]);
+    this.agents.push(gateway);
   }
 
   /** A host: its namespace, a veth pair (eth0 in the host, a port of br0 in the switch), its address. */
@@ -360,23 +364,24 @@ export class HostNetwork {
     }
   }
 
-  /** Each host's relay, and the nftables rules that send inbound connections to the delayed ports through it. */
+  /** Every replica host's relay, started together. */
   private async startRelays(): Promise<void> {
     const ports = this.options.delayPorts ?? [];
-    for (let host = 1; host <= this.options.hosts; host++) {
-      const ns = this.namespace(host);
-      const redirects = ports
-        .map((p) => ` iifname "eth0" tcp dport ${p} redirect to :${p + relayPortOffset}\n`)
-        .join("");
-      await this.nft(
-        ns,
-        `table ip paxos_lease_nat {\n chain prerouting { type nat hook prerouting priority -100; policy accept;\n${redirects} }\n}\n`,
-      );
-      const pairs = ports.map((p) => `${p + relayPortOffset}:${p}`);
-      const agent = await this.startAgent(host, ["relay", this.address(host), ...pairs]);
-      this.agents.push(agent);
-      this.relays.set(host, agent);
-    }
+    const hosts = Array.from({ length: this.options.hosts }, (_, i) => i + 1);
+    await Promise.all(hosts.map((host) => this.startRelay(host, ports)));
+  }
+
+  /** Host `host`'s relay, and its nftables rules that send inbound connections to `ports` through it. */
+  private async startRelay(host: number, ports: readonly number[]): Promise<void> {
+    const redirects = ports.map((p) => ` iifname "eth0" tcp dport ${p} redirect to :${p + relayPortOffset}\n`).join("");
+    await this.nft(
+      this.namespace(host),
+      `table ip paxos_lease_nat {\n chain prerouting { type nat hook prerouting priority -100; policy accept;\n${redirects} }\n}\n`,
+    );
+    const pairs = ports.map((p) => `${p + relayPortOffset}:${p}`);
+    const agent = await this.startAgent(host, ["relay", this.address(host), ...pairs]);
+    this.agents.push(agent);
+    this.relays.set(host, agent);
   }
 
   private async startAgent(host: number | "clients", args: readonly string[]): Promise<Agent> {

@@ -134,7 +134,8 @@ export class Nemesis {
         await network.setLinks(() => true, { ...healthyLink, lossRate: planned.parameter });
         return;
       case "slow-links":
-        await network.setLinks(() => true, { ...healthyLink, delayMs: planned.parameter });
+        // Jitter of half the delay: messages on different links reorder.
+        await network.setLinks(() => true, { ...healthyLink, ...slowLink(planned.parameter) });
         return;
       case "cut-leader":
         await network.setLinks((from, to) => set.has(from) || set.has(to), { ...healthyLink, mode: "cut" });
@@ -225,13 +226,18 @@ function targetsOf(
   }
 }
 
+/** The links of a slow-links fault: `delayMs` plus up to half as much again. */
+function slowLink(delayMs: number): { readonly delayMs: number; readonly jitterMs: number } {
+  return { delayMs, jitterMs: Math.round(delayMs / 2) };
+}
+
 function labelOf(planned: PlannedFault, targets: readonly number[]): string {
   const who = targets.length === 0 ? "all links" : `r${targets.join(",r")}`;
   const extra =
     planned.kind === "lossy-links"
       ? ` ${Math.round(planned.parameter * 100)}%`
       : planned.kind === "slow-links"
-        ? ` +${planned.parameter} ms`
+        ? ` +${planned.parameter} ms (jitter ${slowLink(planned.parameter).jitterMs} ms)`
         : "";
   return `${planned.kind} ${who}${extra}`;
 }

@@ -153,7 +153,7 @@ class RelayLayer implements NemesisNetwork {
       "one-way-from-leader": `${drop}, on the leader's outbound links only`,
       "one-way-to-leader": `${drop}, on the leader's inbound links only`,
       "lossy-links": "relay: each frame lost with the given probability (a lost message, never half of one)",
-      "slow-links": "relay: each frame held for the delay",
+      "slow-links": "relay: each frame held for the delay plus jitter, never overtaking an earlier frame of its link",
       "cut-leader": "relay: the leader's connections reset, reconnects closed at once",
       "flap-leader": "relay: the leader's peer frames dropped while its link is down (clients still reach it)",
     };
@@ -249,7 +249,7 @@ class HostsLayer implements NemesisNetwork {
       this.hosts.delayMechanism === "netem"
         ? "netem on every replica host's interface (each packet it sends is delayed)"
         : this.hosts.delayMechanism === "relay"
-          ? "relay (this kernel has no netem): each receiving host's nftables redirect inbound peer connections through a relay that holds every chunk for the delay"
+          ? "relay (this kernel has no netem): each receiving host's nftables redirect inbound peer connections through a relay that holds every chunk for the delay plus jitter, keeping each connection in order"
           : "not available: the network was made without delays";
     return {
       "partition-leader": `${drop}, both ways`,

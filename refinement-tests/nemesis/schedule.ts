@@ -28,7 +28,7 @@ export const faultKinds = [
   "one-way-to-leader",
   /** Every link loses a fraction of its frames. */
   "lossy-links",
-  /** Every link delays every frame. */
+  /** Every link delays every frame (by the parameter, plus jitter of up to half of it: messages on different links reorder). */
   "slow-links",
   /** Every connection of the leader's links is reset and reconnects are refused. */
   "cut-leader",
