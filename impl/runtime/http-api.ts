@@ -17,9 +17,7 @@
 import http from "node:http";
 import type net from "node:net";
 import { Either, ParseResult, Schema } from "effect";
-import type { ClientResult, Consistency, ReplicaId } from "../core/events.ts";
-import type { ConfigChange } from "../core/configuration.ts";
-import { replicaIdMax } from "../core/config.ts";
+import { type ClientResult, type Consistency, type ReplicaId, type ConfigChange, replicaIdMax } from "../core/index.ts";
 import { KvInput, type KvOutput } from "../../spec/kv.ts";
 import { ClientId, Seq } from "../../spec/service.ts";
 import { checkBrowser, checkContentType, checkRole, type AccessPolicy, type Need } from "./access.ts";

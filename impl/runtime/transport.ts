@@ -13,7 +13,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import net from "node:net";
 import { Either, ParseResult, Schema } from "effect";
-import type { ReplicaId } from "../core/events.ts";
+import type { ReplicaId } from "../core/index.ts";
 import {
   encodeFrame,
   FrameDecoder,
