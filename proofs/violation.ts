@@ -34,7 +34,6 @@ export function violated(v: Violation): never {
   throw new ViolationFound(v);
 }
 
-/** Named counters: how often each spec action was matched, how often rare states were reached. */
 /** The name of the check that `f` fails, or "passes" (for tests that show a check has teeth). */
 export function checkFailedBy(f: () => void): string {
   try {
@@ -46,6 +45,16 @@ export function checkFailedBy(f: () => void): string {
   }
 }
 
+/**
+ * A sink for the parts of a checker's ghost state that later checks read (see
+ * `WorldChecker.fingerprint`): the exhaustive explorer hashes them into a state's key.
+ */
+export interface Fingerprint {
+  num(x: number): void;
+  str(s: string): void;
+}
+
+/** Named counters: how often each spec action was matched, how often rare states were reached. */
 export class Tally {
   readonly counts = new Map<string, number>();
   add(name: string, by = 1): void {

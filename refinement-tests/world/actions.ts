@@ -15,6 +15,7 @@
  * same generator serves every suite and every mutant; nothing is tuned per bug.
  */
 import fc from "fast-check";
+import type { ReplicaTuning } from "./world.ts";
 
 /** What a client asks for. Values are made unique by the world (client and operation number). */
 export interface OpSpec {
@@ -61,10 +62,14 @@ export type Action =
   | { readonly t: "drift"; readonly r: number; readonly ppm: number }
   /** Let `ms` of true time pass, then tick every live, running replica at its own clock. */
   | { readonly t: "advance"; readonly ms: number }
-  /** Client c starts an operation (or, with one outstanding, retries it). */
-  | { readonly t: "submit"; readonly c: number; readonly op: OpSpec }
-  /** Client c resends its outstanding operation (same sequence number) to the replica it believes leads. */
-  | { readonly t: "retry"; readonly c: number }
+  /**
+   * Client c starts an operation (or, with one outstanding, retries it). With `to` (a replica
+   * target, as for faults) it sends to that replica instead of the one it believes leads: the
+   * exhaustive explorer picks every replica that believes it leads; the generator never sets it.
+   */
+  | { readonly t: "submit"; readonly c: number; readonly op: OpSpec; readonly to?: number }
+  /** Client c resends its outstanding operation (same sequence number) to the replica it believes leads, or to `to`. */
+  | { readonly t: "retry"; readonly c: number; readonly to?: number }
   /** The next reply client c's connection carries is lost (the request may have executed; the client will retry). */
   | { readonly t: "loseReply"; readonly c: number }
   /** An operator asks the current leader for a membership change of kind `kind` (replica picked by `r`). */
@@ -114,6 +119,11 @@ export interface Profile {
   readonly warmStart: boolean;
   /** Index into the world's `tunings` (0, the default, when absent). */
   readonly tuning?: number;
+  /**
+   * Fields of that tuning replaced for this run (the exhaustive explorer's bounds: a snapshot
+   * interval, the largest drift bound). The generator never sets it.
+   */
+  readonly tuningOverrides?: Partial<ReplicaTuning>;
 }
 
 /** Bounds of the generator. */
@@ -307,9 +317,9 @@ export function showAction(a: Action): string {
     case "advance":
       return `advance ${a.ms}`;
     case "submit":
-      return `submit ${a.c} ${a.op.kind} k${a.op.key}`;
+      return `submit ${a.c} ${a.op.kind} k${a.op.key}${a.to === undefined ? "" : ` to ${a.to}`}`;
     case "retry":
-      return `retry ${a.c}`;
+      return `retry ${a.c}${a.to === undefined ? "" : ` to ${a.to}`}`;
     case "loseReply":
       return `lose-reply ${a.c}`;
     case "reconfigure":

@@ -34,6 +34,7 @@ import {
 import type { Carried, ReplicaView, RequestInfo, SystemView, WorldStep } from "../../proofs/world-view.ts";
 import type { Action, OpSpec, ReconfigureKind } from "./actions.ts";
 import { showInput, showMessage, showRecord, showResult } from "../../impl/core/testing/show.ts";
+import { Hasher, valueHash, type Hash64 } from "../explorer/hash.ts";
 
 export type KvReplicaState = ReplicaState<KvState, KvInput, KvOutput>;
 export type KvWorldStep = WorldStep<KvState, KvInput, KvOutput>;
@@ -177,6 +178,20 @@ class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
   localAt(t: number): number {
     return this.clock.base + this.clock.rate * (t - this.clock.since);
   }
+  /** An independent copy (states and records are immutable values, shared). */
+  copy(): ReplicaSlot {
+    const r = new ReplicaSlot(this.id, this.index, this.config, this.clock.base);
+    r.state = this.state;
+    r.durable = this.durable.slice();
+    r.unflushed = this.unflushed.slice();
+    r.paused = this.paused;
+    r.crashAt = this.crashAt;
+    r.crashAtSnapshot = this.crashAtSnapshot;
+    r.born = this.born;
+    r.clock.rate = this.clock.rate;
+    r.clock.since = this.clock.since;
+    return r;
+  }
   trueAt(reading: number): number {
     return this.clock.since + (reading - this.clock.base) / this.clock.rate;
   }
@@ -244,7 +259,7 @@ export class World implements KvSystemView {
   /** Membership changes asked for, by request id: the change and the answer (once given). */
   readonly changes = new Map<number, { readonly change: ConfigChange; result: ClientResult<KvOutput> | null }>();
   readonly trace: TraceEntry[] | null;
-  readonly counters = new Map<string, number>();
+  readonly counters: Map<string, number> = new Map<string, number>();
   readonly tuning: ReplicaTuning;
   /** Called after every step; it may throw StopRun. */
   observer: ((step: KvWorldStep) => void) | null = null;
@@ -262,7 +277,39 @@ export class World implements KvSystemView {
   private readonly requests = new Map<number, { readonly info: RequestInfo<KvInput>; readonly op: ClientOp }>();
   private readonly driftRho: number;
 
-  constructor(options: WorldOptions = {}) {
+  /** A world built from `options`; with `from` (see `clone`), a copy of that world instead. */
+  constructor(options: WorldOptions = {}, from?: World) {
+    if (from !== undefined) {
+      this.n = from.n;
+      this.total = from.total;
+      this.tuning = from.tuning;
+      this.step = from.step;
+      this.inFlightMax = from.inFlightMax;
+      this.trace = from.trace === null ? null : from.trace.slice();
+      this.members = from.members;
+      this.initialMembers = from.initialMembers;
+      this.driftRho = from.driftRho;
+      this.replicas = from.replicas.map((r) => r.copy());
+      this.blocked = from.blocked.slice();
+      this.keys = from.keys;
+      this.copyClientsFrom(from);
+      this.clients = from.clients.map((c) => ({
+        ...c,
+        seen: new Map(c.seen),
+        op: c.op === null ? null : this.ops[c.op.opId]!,
+      }));
+      this.trueTime = from.trueTime;
+      this.events = from.events;
+      for (const m of from.inFlight) this.inFlight.push(m);
+      this.chunkFaultArmed = from.chunkFaultArmed;
+      for (const [id, c] of from.changes) this.changes.set(id, { change: c.change, result: c.result });
+      this.counters = from.counters;
+      this.blockedCount = from.blockedCount;
+      this.pausedCount = from.pausedCount;
+      this.nextMessageId = from.nextMessageId;
+      this.nextRequestId = from.nextRequestId;
+      return;
+    }
     const n = options.replicas ?? 3;
     this.n = n;
     this.total = n + (options.spares ?? 2);
@@ -292,6 +339,84 @@ export class World implements KvSystemView {
     }));
   }
 
+  /**
+   * An independent copy of this world, to go on from apart: replica states, records and messages
+   * are immutable values and are shared; everything that changes is copied. The copy has no
+   * observer; its counters are this world's (they add up over every copy).
+   */
+  clone(): World {
+    return new World({}, this);
+  }
+
+  /**
+   * Feed this world's state into `h`: what decides its future, and nothing else. True time; per
+   * replica its state, disk, clock (its reading now and its rate), and whether it was started,
+   * paused or armed to crash; the multiset of messages in flight (their order and ids are only
+   * names); cut links; clients, their operations and the request table (request ids are in the
+   * replicas' states, so the table says whose each one is); membership changes asked for. Left
+   * out: step and message counters, the trace, counters of rare events, and the next fresh ids.
+   */
+  hashInto(h: Hasher): void {
+    h.num(this.trueTime);
+    for (const r of this.replicas) {
+      h.word((r.born ? 1 : 0) | (r.paused ? 2 : 0) | (r.crashAtSnapshot ? 4 : 0));
+      h.num(r.crashAt ?? -1);
+      if (r.state === null) h.word(0);
+      else h.hash(valueHash(r.state));
+      h.num(r.durable.length);
+      for (const rec of r.durable) h.hash(valueHash(rec));
+      h.num(r.unflushed.length);
+      for (const rec of r.unflushed) h.hash(valueHash(rec));
+      h.num(r.localAt(this.trueTime));
+      h.num(r.clock.rate);
+    }
+    const messages = this.inFlight.map((m) => inFlightHash(m));
+    messages.sort((x, y) => x.a - y.a || x.b - y.b);
+    h.num(messages.length);
+    for (const m of messages) h.hash(m);
+    for (let k = 0; k < this.blocked.length; k++) if (this.blocked[k]) h.num(k);
+    h.str(this.chunkFaultArmed ?? "-");
+    for (const c of this.clients) {
+      h.num(c.nextSeq);
+      h.num(c.opsStarted);
+      h.num(c.guess);
+      h.num(c.op === null ? -1 : c.op.opId);
+      h.word(c.loseNextReply ? 1 : 0);
+      h.num(c.seen.size);
+      for (const [k, v] of c.seen) {
+        h.str(k);
+        h.str(v ?? "\u0000");
+      }
+    }
+    h.num(this.ops.length);
+    for (const op of this.ops) {
+      h.str(op.client);
+      h.hash(valueHash(op.input));
+      h.num(op.seq ?? -1);
+      h.num(op.invokedAt);
+      h.num(op.completedAt ?? -1);
+      h.hash(valueHash(op.output ?? null));
+    }
+    h.num(this.requests.size);
+    for (const [id, req] of this.requests) {
+      h.num(id);
+      h.hash(valueHash(req.info));
+      h.num(req.op.opId);
+    }
+    h.num(this.changes.size);
+    for (const [id, c] of this.changes) {
+      h.num(id);
+      h.hash(valueHash(c.change));
+      h.hash(valueHash(c.result));
+    }
+  }
+
+  /** Copy `from`'s client operations and request table (operations are mutable: each world has its own). */
+  private copyClientsFrom(from: World): void {
+    for (const op of from.ops) this.ops.push({ ...op });
+    for (const [id, req] of from.requests) this.requests.set(id, { info: req.info, op: this.ops[req.op.opId]! });
+  }
+
   /** Boot every initial member (each handles `Recover` with an empty disk). One world step per replica. */
   boot(): void {
     for (const r of this.replicas.slice(0, this.n)) {
@@ -311,6 +436,11 @@ export class World implements KvSystemView {
 
   linkBlocked(a: number, b: number): boolean {
     return this.blocked[a * this.total + b]!;
+  }
+
+  /** Is some link cut? */
+  anyLinkBlocked(): boolean {
+    return this.blockedCount > 0;
   }
 
   count(name: string, by = 1): void {
@@ -345,6 +475,19 @@ export class World implements KvSystemView {
       }
     }
     return best < 0 ? 0 : best;
+  }
+
+  /** The client request with id `requestId`: what was sent and the operation it is an attempt at. */
+  requestOf(requestId: number): { readonly info: RequestInfo<KvInput>; readonly op: ClientOp } | undefined {
+    return this.requests.get(requestId);
+  }
+
+  /** A target `r` that names replica index `index` (started) by position, never as "the current leader". */
+  targetFor(index: number): number {
+    const born = this.born();
+    const at = born.indexOf(index);
+    if (at < 0) throw new Error(`replica index ${index} was never started`);
+    return at === this.n ? at + born.length : at;
   }
 
   /** Carry out one action as zero or more world steps. */
@@ -436,12 +579,17 @@ export class World implements KvSystemView {
       case "advance":
         this.advance(a.ms);
         return;
-      case "submit":
-        this.submit(a.c % this.clients.length, a.op);
+      case "submit": {
+        const c = a.c % this.clients.length;
+        if (a.to !== undefined) this.clients[c]!.guess = this.target(a.to);
+        this.submit(c, a.op);
         return;
+      }
       case "retry": {
         const c = this.clients[a.c % this.clients.length]!;
-        if (c.op !== null) this.sendAttempt(c, c.op);
+        if (c.op === null) return;
+        if (a.to !== undefined) c.guess = this.target(a.to);
+        this.sendAttempt(c, c.op);
         return;
       }
       case "reconfigure":
@@ -1120,6 +1268,21 @@ export class World implements KvSystemView {
     }
     this.observer?.(step);
   }
+}
+
+/** A message in flight without its id (a name only): the content a world's hash counts. */
+export function inFlightHash(m: InFlight): Hash64 {
+  const h = new Hasher();
+  h.num(m.to);
+  if (m.kind === "request") {
+    h.word(1);
+    h.num(m.requestId);
+  } else {
+    h.word(2);
+    h.num(m.from);
+    h.hash(valueHash(m.message));
+  }
+  return h.done();
 }
 
 const configs = new Map<string, Config>();
