@@ -45,7 +45,7 @@ type CountFlag = keyof typeof counts;
 const choices = {
   reconfig: ["none", "add", "remove", "replace"],
   start: ["warm", "cold"],
-  rates: ["extremes", "slow", "fast"],
+  rates: ["worst", "extremes", "slow", "fast"],
   "restart-clocks": ["both", "continue", "lower"],
   mode: ["bfs", "random"],
 } as const;
@@ -68,7 +68,8 @@ ${Object.entries(counts)
   .join("\n")}
   --reconfig KIND     none | add | remove | replace (add a spare, then replace a voter by it) (default none)
   --start KIND        warm (from the first leader with a lease) | cold (from boot) (default warm)
-  --rates KIND        clock rates: extremes (every slow/fast combination) | slow | fast (default extremes)
+  --rates KIND        clock rates: worst (the first leader slow, the others fast) | extremes (every
+                      slow/fast combination: 2^n initial states) | slow | fast (default worst)
   --restart-clocks K  both | continue | lower (a restarted replica's clock) (default both)
   --no-deliver-all    do not offer "deliver everything in flight" as one transition
   --mode KIND         bfs | random (random walks of --depth transitions) (default bfs)

@@ -43,9 +43,9 @@ export interface ImplBounds {
   /** Messages duplicated. */
   readonly duplicates: number;
   /**
-   * Times true time may advance while messages are deliverable (each such advance delays every
-   * one of them past that instant). Otherwise a message is delivered at the instant it was sent:
-   * one-way delays of zero, in every order.
+   * Messages (or client requests) held back: a held message may be delivered at any later
+   * instant, or never. Every other message is delivered at the instant it was sent (true time
+   * advances only once none is left): one-way delays of zero, in every order.
    */
   readonly delays: number;
   /** Network partitions: a link cut one way, or a replica cut off from every other (healing is free). */
@@ -62,14 +62,31 @@ export interface ImplBounds {
   readonly overrides: Partial<ReplicaTuning>;
   /** Cold: from boot; warm: from the first leader holding a lease (the world's fault-free warm-up). */
   readonly start: "cold" | "warm";
-  /** Clock rates: every combination of the extremes, or all slow, or all fast. */
-  readonly rates: "extremes" | "slow" | "fast";
+  /**
+   * Clock rates: `worst`, the first leader slow and every other replica fast (a leader trusts its
+   * lease longest while the grants behind it run out soonest); `extremes`, every combination of
+   * slow and fast (2^n initial states); or all slow, or all fast.
+   */
+  readonly rates: "worst" | "extremes" | "slow" | "fast";
   /** Clock readings a restarted replica starts from: its old clock's, lower than any of its last life, or both. */
   readonly restartClocks: "continue" | "lower" | "both";
   /** Offer "deliver everything in flight" as one transition (a shortcut through fault-free stretches). */
   readonly deliverAll: boolean;
+  /**
+   * Delivery orders: `all`, every order (each deliverable message is a transition); `fifo`,
+   * everything deliverable is delivered at once in the order it was sent (one transition per
+   * round trip), and a held message alone may be delivered at any time: any other order then
+   * costs a hold. `fifo` reaches much deeper for the same number of states.
+   */
+  readonly orders: "all" | "fifo";
   /** The replicas' generator seed (election timeouts). */
   readonly seed: number;
+  /**
+   * When clients, crashes, restarts, partitions and membership changes may act: `between-waves`,
+   * only when no message is deliverable but held ones (a wave of zero-delay deliveries has run
+   * its course; holding a message back covers an action in the middle of a wave), or `anytime`.
+   */
+  readonly environment: "between-waves" | "anytime";
 }
 
 /** The bounds `npm run explore -- --impl` starts from. */
@@ -88,10 +105,12 @@ export const defaultBounds: ImplBounds = {
   tuning: 0,
   overrides: {},
   start: "warm",
-  rates: "extremes",
+  rates: "worst",
   restartClocks: "both",
   deliverAll: true,
+  orders: "all",
   seed: 1,
+  environment: "between-waves",
 };
 
 /** Budgets, by position in `ModelState.used`. */
@@ -115,12 +134,21 @@ export interface ModelState {
   readonly checker: WorldChecker<KvState, KvInput, KvOutput>;
   /** Budget spent, per `budget` kind. */
   readonly used: Uint8Array;
+  /** The contents (`contentOf`) of the messages in flight that are held back, sorted. */
+  readonly held: readonly string[];
 }
 
-/** A transition: the world action and the budget it spends. */
+/** A transition: the world action and the budget it spends (or holding back a message in flight). */
 export interface ModelAction {
-  readonly action: Action;
+  /** The world action; null for a hold, which changes only what the explorer lets happen next. */
+  readonly action: Action | null;
+  /** World actions carried out after `action` in the same transition (a round of FIFO deliveries). */
+  readonly rest?: readonly Action[];
   readonly spends?: BudgetKind;
+  /** Hold back the message in flight with this content: no world action (the world is unchanged). */
+  readonly hold?: string;
+  /** What kind of transition it is, when the world action does not say (random walks pick by kind). */
+  readonly label?: string;
 }
 
 /** An initial state and the actions that made it from the booted world (clock rates). */
@@ -172,16 +200,28 @@ export class ImplModel {
   }
 
   /** The initial states: the booted (and warmed-up) cluster, once per combination of clock rates. */
-  roots(): Root[] {
+  roots(): Root[] | Found {
     const n = this.bounds.replicas;
     const ppm = this.tuning.clockDriftPpmMax;
     const combos: number[][] = [];
-    if (this.bounds.rates === "slow" || ppm === 0) combos.push(new Array<number>(n).fill(-ppm));
-    else if (this.bounds.rates === "fast") combos.push(new Array<number>(n).fill(ppm));
-    else
+    let booted: ModelState;
+    try {
+      booted = this.boot();
+    } catch (error) {
+      if (error instanceof ViolationFound) return { violation: error.violation };
+      if (error instanceof AssertionFailure)
+        return { violation: { check: "core assertion", level: "Core", message: error.message } };
+      throw error;
+    }
+    const rates = this.bounds.rates;
+    if (rates === "slow" || ppm === 0) combos.push(new Array<number>(n).fill(-ppm));
+    else if (rates === "fast") combos.push(new Array<number>(n).fill(ppm));
+    else if (rates === "worst") {
+      const leader = booted.world.leaseHolders()[0] ?? 0;
+      combos.push(Array.from({ length: n }, (_, r) => (r === leader ? -ppm : ppm)));
+    } else
       for (let mask = 0; mask < 1 << n; mask++)
         combos.push(Array.from({ length: n }, (_, r) => (((mask >> r) & 1) === 0 ? -ppm : ppm)));
-    const booted = this.boot();
     return combos.map((rates) => {
       let state = booted;
       const prefix: Action[] = [];
@@ -197,6 +237,7 @@ export class ImplModel {
     });
   }
 
+  /** The booted (and warmed-up) cluster; a check that fails already there is thrown as ViolationFound. */
   private boot(): ModelState {
     const world = new World({
       replicas: this.bounds.replicas,
@@ -214,7 +255,7 @@ export class ImplModel {
     world.boot();
     if (this.bounds.start === "warm") warmUp(world);
     world.observer = null;
-    return { world, checker, used: new Uint8Array(Object.keys(budget).length) };
+    return { world, checker, used: new Uint8Array(Object.keys(budget).length), held: [] };
   }
 
   /** Every transition enabled in `s`, in a fixed order (see the module comment). */
@@ -223,19 +264,25 @@ export class ImplModel {
     const w = s.world;
     const b = this.bounds;
     const left = (k: Exclude<BudgetKind, "reconfig">): boolean => s.used[budget[k]]! < b[k];
-    const { deliverable, positions } = distinctDeliverable(w);
-    for (const i of deliverable) out.push({ action: { t: "deliver", i } });
-    const ms = nextAdvanceMs(w.replicas, w.trueTime);
-    if (ms !== null) {
-      if (deliverable.length === 0) out.push({ action: { t: "advance", ms } });
-      else if (left("delays")) out.push({ action: { t: "advance", ms }, spends: "delays" });
+    const { deliverable, positions, contents, unheld, heldAt, unheldAt } = distinctDeliverable(w, s.held);
+    if (b.orders === "all") for (const i of deliverable) out.push({ action: { t: "deliver", i } });
+    else {
+      if (unheld > 0) out.push(fifoRound(unheldAt));
+      for (const i of heldAt) out.push({ action: { t: "deliver", i } });
     }
-    if (b.deliverAll && deliverable.length > 1) out.push({ action: { t: "deliverAll" } });
-    const leaders = this.believedLeaders(w);
-    this.clientActions(s, leaders, out);
+    const ms = nextAdvanceMs(w.replicas, w.trueTime);
+    if (ms !== null && unheld === 0) out.push({ action: { t: "advance", ms } });
+    if (b.orders === "all" && b.deliverAll && deliverable.length > 1) out.push({ action: { t: "deliverAll" } });
+    if (left("delays"))
+      for (const c of contents)
+        if (countOf(s.held, c) < countInFlight(w, c)) out.push({ action: null, spends: "delays", hold: c });
     if (left("losses")) for (const i of positions) out.push({ action: { t: "drop", i }, spends: "losses" });
     if (left("duplicates"))
       for (const i of positions) out.push({ action: { t: "duplicate", i }, spends: "duplicates" });
+    // The environment acts between waves only: an action in the middle of a wave is the same
+    // action at the wave's end with the rest of the wave's messages to that replica held back.
+    if (unheld > 0 && b.environment === "between-waves") return this.chunkFaultActions(s, out);
+    this.clientActions(s, this.believedLeaders(w), out);
     if (left("partitions")) this.partitionActions(w, out);
     if (w.anyLinkBlocked()) out.push({ action: { t: "heal" } });
     for (const r of w.replicas) {
@@ -250,7 +297,11 @@ export class ImplModel {
       if (b.restartClocks !== "continue") out.push({ action: { t: "restart", r: target, clockMs: 0 } });
     }
     this.reconfigActions(s, out);
-    if (left("chunkFaults")) this.chunkActions(w, out);
+    return this.chunkFaultActions(s, out);
+  }
+
+  private chunkFaultActions(s: ModelState, out: ModelAction[]): ModelAction[] {
+    if (s.used[budget.chunkFaults]! < this.bounds.chunkFaults) this.chunkActions(s.world, out);
     return out;
   }
 
@@ -338,12 +389,18 @@ export class ImplModel {
    * history's linearizability once an operation completes). The state reached, or what failed.
    */
   apply(s: ModelState, a: ModelAction): ModelState | Found {
+    if (a.hold !== undefined) {
+      const used = s.used.slice();
+      used[budget.delays]!++;
+      return { world: s.world, checker: s.checker, used, held: [...s.held, a.hold].sort() };
+    }
     const world = s.world.clone();
     const checker = s.checker.fork(world);
     world.observer = (step) => checker.observe(step);
     const completed = completedOps(world);
     try {
-      world.apply(a.action);
+      world.apply(a.action!);
+      if (a.rest !== undefined) for (const x of a.rest) world.apply(x);
       if (completedOps(world) > completed) {
         const lin = linearizability(world);
         if (lin !== null) return { violation: lin };
@@ -361,7 +418,7 @@ export class ImplModel {
       used = s.used.slice();
       used[budget[a.spends]]!++;
     }
-    return { world, checker, used };
+    return { world, checker, used, held: stillHeld(world, s.held) };
   }
 
   /** The state's 64-bit key: the world, the checker's ghost state, and the budgets spent. */
@@ -370,6 +427,7 @@ export class ImplModel {
     s.world.hashInto(h);
     s.checker.fingerprint(h);
     for (const u of s.used) h.word(u);
+    for (const c of s.held) h.str(c);
     return h.done();
   }
 }
@@ -380,31 +438,101 @@ function completedOps(w: World): number {
   return n;
 }
 
+/** What an entry in flight carries, without its ids: copies have the same content. */
+function contentOf(w: World, m: World["inFlight"][number]): string {
+  if (m.kind === "request") {
+    const { info } = w.requestOf(m.requestId)!;
+    return `request ${m.to} ${info.clientId} ${info.seq ?? "-"} ${JSON.stringify(info.input)}`;
+  }
+  const { a, b } = inFlightHash(m);
+  return `${a}:${b}`;
+}
+
 /**
  * The distinct entries in flight that can be delivered now (a copy of a message or request counts
  * once): `deliverable` holds their positions among the deliverable entries (what `deliver i`
- * names), `positions` their positions in `inFlight` (what `drop i` and `duplicate i` name).
+ * names), `positions` their positions in `inFlight` (what `drop i` and `duplicate i` name),
+ * `contents` their contents; `unheld` counts the deliverable entries not held back.
  */
-function distinctDeliverable(w: World): { deliverable: number[]; positions: number[] } {
+function distinctDeliverable(
+  w: World,
+  held: readonly string[],
+): {
+  deliverable: number[];
+  positions: number[];
+  contents: string[];
+  unheld: number;
+  heldAt: number[];
+  unheldAt: number[];
+} {
   const seen = new Set<string>();
   const deliverable: number[] = [];
   const positions: number[] = [];
+  const contents: string[] = [];
+  const heldLeft = new Map<string, number>();
+  for (const c of held) heldLeft.set(c, (heldLeft.get(c) ?? 0) + 1);
+  let unheld = 0;
   let k = 0;
+  const heldAt: number[] = [];
+  const unheldAt: number[] = [];
   w.inFlight.forEach((m, i) => {
     if (w.replicas[m.to]!.paused || (m.kind === "message" && w.linkBlocked(m.from, m.to))) return;
     const at = k++;
-    const content =
-      m.kind === "request" ? requestContent(w, m.requestId, m.to) : (({ a, b }) => `${a}:${b}`)(inFlightHash(m));
+    const content = contentOf(w, m);
+    const h = heldLeft.get(content) ?? 0;
+    if (h > 0) {
+      heldLeft.set(content, h - 1);
+      if (!seen.has(content)) heldAt.push(at);
+    } else {
+      unheld++;
+      unheldAt.push(at);
+    }
     if (seen.has(content)) return;
     seen.add(content);
     deliverable.push(at);
     positions.push(i);
+    contents.push(content);
   });
-  return { deliverable, positions };
+  return { deliverable, positions, contents, unheld, heldAt, unheldAt };
 }
 
-/** Two copies of one client request (a duplicate has a request id of its own) are the same delivery. */
-function requestContent(w: World, requestId: number, to: number): string {
-  const { info } = w.requestOf(requestId)!;
-  return `request ${to} ${info.clientId} ${info.seq ?? "-"} ${JSON.stringify(info.input)}`;
+/**
+ * One round of FIFO deliveries: every entry not held back that is deliverable now (positions
+ * `at` among the deliverable ones, ascending), in the order sent, as `deliver i` actions. Each
+ * delivery removes its entry and appends what it sends at the end, so the k-th one is then at
+ * position at[k] - k.
+ */
+function fifoRound(at: readonly number[]): ModelAction {
+  const steps: Action[] = at.map((i, k) => ({ t: "deliver", i: i - k }));
+  return { action: steps[0]!, rest: steps.slice(1), label: "fifo" };
+}
+
+function countOf(xs: readonly string[], x: string): number {
+  let n = 0;
+  for (const y of xs) if (y === x) n++;
+  return n;
+}
+
+function countInFlight(w: World, content: string): number {
+  let n = 0;
+  for (const m of w.inFlight) if (contentOf(w, m) === content) n++;
+  return n;
+}
+
+/** The held contents still in flight (a delivered or lost message is no longer held). */
+function stillHeld(w: World, held: readonly string[]): readonly string[] {
+  if (held.length === 0) return held;
+  const inFlight = new Map<string, number>();
+  for (const m of w.inFlight) {
+    const c = contentOf(w, m);
+    inFlight.set(c, (inFlight.get(c) ?? 0) + 1);
+  }
+  const out: string[] = [];
+  for (const c of held) {
+    const n = inFlight.get(c) ?? 0;
+    if (n === 0) continue;
+    inFlight.set(c, n - 1);
+    out.push(c);
+  }
+  return out.length === held.length ? held : out;
 }

@@ -57,6 +57,7 @@ export function breadthFirst(model: ImplModel, limits: SearchLimits): SearchResu
   const now = limits.now ?? (() => performance.now());
   const started = now();
   const roots = model.roots();
+  if (!Array.isArray(roots)) return atBoot(roots, started, now);
   const visited = new FingerprintSet(20);
   let parent = new Int32Array(1 << 16);
   let choice = new Uint16Array(1 << 16);
@@ -110,7 +111,7 @@ export function breadthFirst(model: ImplModel, limits: SearchLimits): SearchResu
       steps.push(up.actions[choice[j]!]!);
       j = parent[j]!;
     }
-    return [...roots[choice[j]!]!.prefix, ...steps.reverse().map((s) => s.action)];
+    return [...roots[choice[j]!]!.prefix, ...worldActions(steps.reverse())];
   };
 
   let transitions = 0;
@@ -171,6 +172,31 @@ export function breadthFirst(model: ImplModel, limits: SearchLimits): SearchResu
   };
 }
 
+/** The world actions of a path (holds change nothing in the world and replay as nothing). */
+function worldActions(steps: readonly ModelAction[]): Action[] {
+  const out: Action[] = [];
+  for (const s of steps) {
+    if (s.action !== null) out.push(s.action);
+    if (s.rest !== undefined) out.push(...s.rest);
+  }
+  return out;
+}
+
+/** A violation while the cluster booted (or warmed up), before any transition. */
+function atBoot(found: Found, started: number, now: () => number): SearchResult {
+  return {
+    distinct: 0,
+    transitions: 0,
+    depth: 0,
+    queued: 0,
+    ms: now() - started,
+    complete: false,
+    counterexample: { violation: found.violation, actions: [], length: 0 },
+    collisionBound: 0,
+    visitedBytes: 0,
+  };
+}
+
 /** mulberry32: a small seeded generator for the walks. */
 function generator(seed: number): () => number {
   let a = seed >>> 0;
@@ -181,6 +207,26 @@ function generator(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * A random transition: first a kind (deliver, advance, hold, crash, ...) uniformly among those
+ * enabled, then one of that kind, so that a state with many messages in flight or many replicas
+ * to crash does not drown out the rest (swarm-like, as the random world's profiles do).
+ */
+function pick(actions: readonly ModelAction[], random: () => number): ModelAction {
+  const kinds: string[] = [];
+  for (const a of actions) {
+    const k = kindOf(a);
+    if (!kinds.includes(k)) kinds.push(k);
+  }
+  const kind = kinds[Math.floor(random() * kinds.length)]!;
+  const of = actions.filter((a) => kindOf(a) === kind);
+  return of[Math.floor(random() * of.length)]!;
+}
+
+function kindOf(a: ModelAction): string {
+  return a.label ?? (a.action === null ? "hold" : a.action.t);
 }
 
 /** What random walks may spend, and their seed. */
@@ -203,6 +249,7 @@ export function randomWalks(model: ImplModel, limits: WalkLimits): WalkResult {
   const now = limits.now ?? (() => performance.now());
   const started = now();
   const roots = model.roots();
+  if (!Array.isArray(roots)) return { ...atBoot(roots, started, now), walks: 0 };
   const random = generator(limits.seed);
   const visited = new FingerprintSet(16);
   let transitions = 0;
@@ -232,9 +279,9 @@ export function randomWalks(model: ImplModel, limits: WalkLimits): WalkResult {
     for (let d = 0; d < limits.depth; d++) {
       const actions = model.actions(state);
       if (actions.length === 0) break;
-      const a = actions[Math.floor(random() * actions.length)]!;
+      const a = pick(actions, random);
       transitions++;
-      path.push(a.action);
+      path.push(...worldActions([a]));
       const next = model.apply(state, a);
       if ("violation" in next) {
         counterexample = { violation: next.violation, actions: path, length: d + 1 };

@@ -73,20 +73,33 @@ export function nextAdvanceMs(replicas: readonly TimedReplica[], trueTime: numbe
     if (r.state === null || r.paused) continue;
     buffer.length = 0;
     for (const d of deadlinesOf(r.state, r.localAt(trueTime), buffer)) {
-      let ms = r.trueAt(d) - trueTime;
-      if (!(ms > 0)) ms = Number.MIN_VALUE;
-      while (r.localAt(trueTime + ms) < d) ms = nextUp(ms);
+      const ms = stepTo(r, trueTime, d);
       if (ms < best) best = ms;
     }
   }
   return best === Number.POSITIVE_INFINITY ? null : best;
 }
 
+/**
+ * The smallest step ms > 0 (as far as floating point can tell) such that `r`'s clock at
+ * trueTime + ms, computed as the world computes it, reads at least `d`.
+ */
+function stepTo(r: TimedReplica, trueTime: number, d: number): number {
+  let t = Math.max(r.trueAt(d), nextUp(trueTime));
+  for (let tries = 0; tries < 1000; tries++) {
+    const ms = t - trueTime;
+    if (ms > 0 && r.localAt(trueTime + ms) >= d) return ms;
+    t = nextUp(t);
+  }
+  throw new Error(`no true time after ${trueTime} brings the clock to ${d}`);
+}
+
 const f64 = new Float64Array(1);
 const i64 = new BigInt64Array(f64.buffer);
 
-/** The smallest double above x (x finite and positive). */
+/** The smallest double above x (x finite and non-negative). */
 function nextUp(x: number): number {
+  if (x === 0) return Number.MIN_VALUE;
   f64[0] = x;
   i64[0] = i64[0]! + 1n;
   return f64[0];

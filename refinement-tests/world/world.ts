@@ -182,8 +182,8 @@ class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
   copy(): ReplicaSlot {
     const r = new ReplicaSlot(this.id, this.index, this.config, this.clock.base);
     r.state = this.state;
-    r.durable = this.durable.slice();
-    r.unflushed = this.unflushed.slice();
+    r.durable = this.durable; // never written in place: a flush makes a new array
+    r.unflushed = this.unflushed.length === 0 ? [] : this.unflushed.slice();
     r.paused = this.paused;
     r.crashAt = this.crashAt;
     r.crashAtSnapshot = this.crashAtSnapshot;
@@ -216,8 +216,8 @@ interface ClientSlot {
   /** Index of the replica this client believes leads. */
   guess: number;
   op: ClientOp | null;
-  /** The last value this client saw under each key (its guess for a cas). */
-  readonly seen: Map<string, string | null>;
+  /** The last value this client saw under each key (its guess for a cas). Replaced, never written in place (world copies share it). */
+  seen: ReadonlyMap<string, string | null>;
   /** The next reply to this client is lost on its way. */
   loseNextReply: boolean;
 }
@@ -295,7 +295,7 @@ export class World implements KvSystemView {
       this.copyClientsFrom(from);
       this.clients = from.clients.map((c) => ({
         ...c,
-        seen: new Map(c.seen),
+        seen: c.seen, // never written in place: see() makes a new map
         op: c.op === null ? null : this.ops[c.op.opId]!,
       }));
       this.trueTime = from.trueTime;
@@ -508,10 +508,10 @@ export class World implements KvSystemView {
         const m = this.inFlight[index]!;
         if (a.t === "drop") {
           this.inFlight.splice(index, 1);
-          this.faultStep(`drop ${this.describe(m)}`);
+          this.faultStep(this.text(() => `drop ${this.describe(m)}`));
         } else {
           this.duplicate(m);
-          this.faultStep(`duplicate ${this.describe(m)}`);
+          this.faultStep(this.text(() => `duplicate ${this.describe(m)}`));
         }
         return;
       }
@@ -815,7 +815,7 @@ export class World implements KvSystemView {
       return;
     }
     const r = this.replicas[m.to]!;
-    const label = `deliver R${this.idOf(m.from)}->R${r.id} ${showMessage(m.message, false)}`;
+    const label = this.text(() => `deliver R${this.idOf(m.from)}->R${r.id} ${showMessage(m.message, false)}`);
     if (r.state === null) {
       this.faultStep(`${label} (lost: R${r.id} is down)`);
       return;
@@ -973,7 +973,7 @@ export class World implements KvSystemView {
   private flush(r: ReplicaSlot, carried: Carried<KvInput, KvOutput>[]): void {
     if (r.unflushed.length === 0) return;
     const records = r.unflushed;
-    for (const rec of records) r.durable.push(rec);
+    r.durable = r.durable.concat(records);
     r.unflushed = [];
     carried.push({ _tag: "Flush", records });
     // A durable snapshot supersedes older records: the disk keeps only what Recover needs, as a
@@ -1175,7 +1175,10 @@ export class World implements KvSystemView {
     const { info, op } = this.requests.get(requestId)!;
     const r = this.replicas[to]!;
     const c = this.clients.find((x) => x.id === info.clientId)!;
-    const label = `deliver ${info.clientId}->R${r.id} ${info.seq === undefined ? "" : `#${info.seq} `}${showInput(info.input)}`;
+    const label = this.text(
+      () =>
+        `deliver ${info.clientId}->R${r.id} ${info.seq === undefined ? "" : `#${info.seq} `}${showInput(info.input)}`,
+    );
     if (r.state === null) {
       // The connection fails; the client tries another replica next time.
       if (c.op === op) c.guess = this.nextGuess(c.guess);
@@ -1217,9 +1220,9 @@ export class World implements KvSystemView {
         const key = op.input._tag === "noop" ? undefined : op.input.key;
         if (key !== undefined) {
           const o = result.output;
-          if (o._tag === "value") c.seen.set(key, o.value);
-          else if (op.input._tag === "put") c.seen.set(key, op.input.value);
-          else if (o._tag === "cas") c.seen.set(key, o.swapped && op.input._tag === "cas" ? op.input.value : o.current);
+          if (o._tag === "value") see(c, key, o.value);
+          else if (op.input._tag === "put") see(c, key, op.input.value);
+          else if (o._tag === "cas") see(c, key, o.swapped && op.input._tag === "cas" ? op.input.value : o.current);
         }
         return;
       }
@@ -1240,6 +1243,11 @@ export class World implements KvSystemView {
   /** A line in the trace that is no world step (phase changes of the run). */
   note(text: string): void {
     this.trace?.push({ n: this.events, t: this.trueTime, text: `-- ${text} --`, details: [], arrows: [] });
+  }
+
+  /** A trace line, built only when the trace is kept (building them costs more than a step). */
+  private text(make: () => string): string {
+    return this.trace === null ? "" : make();
   }
 
   private faultStep(text: string): void {
@@ -1283,6 +1291,11 @@ export function inFlightHash(m: InFlight): Hash64 {
     h.hash(valueHash(m.message));
   }
   return h.done();
+}
+
+/** Client `c` saw `value` under `key`: a new map, since copies of the world share the old one. */
+function see(c: ClientSlot, key: string, value: string | null): void {
+  c.seen = new Map(c.seen).set(key, value);
 }
 
 const configs = new Map<string, Config>();
