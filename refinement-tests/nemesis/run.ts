@@ -169,6 +169,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     origin = monotonicMs();
     workload = new Workload({
       endpoints: cluster.endpoints(),
+      token: cluster.token,
       clients: options.clients ?? 16,
       seed: options.seed,
       origin,

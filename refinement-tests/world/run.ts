@@ -167,14 +167,17 @@ function livenessPhase(
 
 /** Linearizability of the world's whole client history so far (pending operations: unknown outcomes). */
 export function linearizability(world: World): Violation | null {
-  const ops: Operation<KvInput, KvOutput>[] = world.ops.map((op) => ({
-    id: op.opId,
-    client: op.client,
-    input: op.input,
-    invoke: op.invokedAt,
-    complete: op.completedAt ?? Number.POSITIVE_INFINITY,
-    output: op.output,
-  }));
+  // An operation refused as reusing its sequence number never ran: it is no part of the history.
+  const ops: Operation<KvInput, KvOutput>[] = world.ops
+    .filter((op) => !op.refused)
+    .map((op) => ({
+      id: op.opId,
+      client: op.client,
+      input: op.input,
+      invoke: op.invokedAt,
+      complete: op.completedAt ?? Number.POSITIVE_INFINITY,
+      output: op.output,
+    }));
   const result = checkLinearizable(kvModel, ops, { stepsMaxPerPartition: 2_000_000 });
   if (result.verdict === "linearizable") return null;
   const bad = result.partitions.find((p) => p.verdict !== "linearizable")!;
