@@ -24,16 +24,23 @@ const counts = {
   replicas: [3, 7, 3, "initial members: 3, 5 or 7"],
   requests: [0, 3, 1, "client writes (a put each, one client each)"],
   reads: [0, 3, 1, "client linearizable reads (one client each)"],
-  crashes: [0, 4, 0, "crashes (unflushed records lost; a crashed replica may restart at any time)"],
+  crashes: [0, 4, 0, "crashes (unflushed records lost)"],
+  restarts: [0, 4, -1, "restarts of crashed replicas, at any time"],
   losses: [0, 4, 0, "messages lost"],
   duplicates: [0, 4, 0, "messages duplicated"],
   delays: [0, 8, 0, "advances of time while messages are deliverable (else one-way delays are zero)"],
   partitions: [0, 4, 0, "links cut one way, or replicas cut off (healing is free)"],
   retries: [0, 4, 0, "client retries"],
+  reuses: [0, 2, 0, "writes sent under the number of the client's latest one (a faulty client)"],
   "chunk-faults": [0, 2, 0, "state-transfer chunks corrupted, or snapshots offered unasked"],
   "snapshot-every": [0, 64, 0, "snapshot interval in slots (0: the tuning's)"],
   "drift-ppm": [0, 100_000, -1, "clock drift bound in ppm (default: the tuning's)"],
-  tuning: [0, tunings.length - 1, 0, "the world's tuning: 0 default, 1 tightest, 2 perfect clocks, 3 long lease"],
+  tuning: [
+    0,
+    tunings.length - 1,
+    0,
+    "the world's tuning: 0 default, 1 tightest, 2 perfect clocks, 3 long lease, 4 sparse timers",
+  ],
   seed: [0, 0xffff, 1, "the replicas' generator seed (election timeouts)"],
   depth: [1, 10_000, 12, "transitions from an initial state (random: the length of a walk)"],
   "max-states": [1, 100_000_000, 5_000_000, "stop after this many distinct states"],
@@ -48,6 +55,8 @@ const choices = {
   rates: ["worst", "extremes", "slow", "fast"],
   "restart-clocks": ["both", "continue", "lower"],
   mode: ["bfs", "random"],
+  orders: ["all", "fifo"],
+  environment: ["between-waves", "anytime"],
 } as const;
 type ChoiceFlag = keyof typeof choices;
 
@@ -71,7 +80,11 @@ ${Object.entries(counts)
   --rates KIND        clock rates: worst (the first leader slow, the others fast) | extremes (every
                       slow/fast combination: 2^n initial states) | slow | fast (default worst)
   --restart-clocks K  both | continue | lower (a restarted replica's clock) (default both)
-  --no-deliver-all    do not offer "deliver everything in flight" as one transition
+  --orders KIND       all (every delivery its own transition) | fifo (a round of deliveries at
+                      once, in the order sent; any other order costs a hold) (default all)
+  --environment KIND  between-waves (clients, crashes, partitions act when nothing but held
+                      messages is deliverable) | anytime (default between-waves)
+  --no-deliver-all    with --orders all, do not offer "deliver everything in flight" as one transition
   --mode KIND         bfs | random (random walks of --depth transitions) (default bfs)
   --mutant NAME       explore a broken variant (npm run mutants lists them)
   --out DIR           where a counterexample's report goes (default out/explore)
@@ -146,11 +159,13 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
     writes: n.requests,
     reads: n.reads,
     crashes: n.crashes,
+    restarts: n.restarts,
     losses: n.losses,
     duplicates: n.duplicates,
     delays: n.delays,
     partitions: n.partitions,
     retries: n.retries,
+    reuses: n.reuses,
     chunkFaults: n["chunk-faults"],
     reconfig: c.reconfig as ImplBounds["reconfig"],
     tuning: n.tuning,
@@ -159,6 +174,8 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
     rates: c.rates as ImplBounds["rates"],
     restartClocks: c["restart-clocks"] as ImplBounds["restartClocks"],
     deliverAll: v["no-deliver-all"] !== true,
+    orders: c.orders as ImplBounds["orders"],
+    environment: c.environment as ImplBounds["environment"],
     seed: n.seed,
   };
   let mutant: ExploreOptions["mutant"];

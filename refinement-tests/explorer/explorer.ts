@@ -106,9 +106,11 @@ export function describeBounds(b: ImplBounds): string {
     ["delays", b.delays],
     ["partitions", b.partitions],
     ["retries", b.retries],
+    ["reuses", b.reuses],
     ["chunk-faults", b.chunkFaults],
   ];
   for (const [flag, n] of counts) if (n > 0) flags.push(`--${flag} ${n}`);
+  if (b.restarts >= 0 && b.restarts !== b.crashes) flags.push(`--restarts ${b.restarts}`);
   if (b.reconfig !== "none") flags.push(`--reconfig ${b.reconfig}`);
   if (b.overrides.snapshotIntervalSlots !== undefined)
     flags.push(`--snapshot-every ${b.overrides.snapshotIntervalSlots}`);
@@ -118,6 +120,8 @@ export function describeBounds(b: ImplBounds): string {
   if (b.rates !== "worst") flags.push(`--rates ${b.rates}`);
   if (b.restartClocks !== "both") flags.push(`--restart-clocks ${b.restartClocks}`);
   if (!b.deliverAll) flags.push("--no-deliver-all");
+  if (b.orders !== "all") flags.push(`--orders ${b.orders}`);
+  if (b.environment !== "between-waves") flags.push(`--environment ${b.environment}`);
   if (b.seed !== 1) flags.push(`--seed ${b.seed}`);
   return flags.join(" ");
 }

@@ -36,8 +36,10 @@ export interface ImplBounds {
   readonly writes: number;
   /** Client linearizable reads (each by a client of its own). */
   readonly reads: number;
-  /** Crashes (a crashed replica may restart at any time; restarts are not counted). */
+  /** Crashes (unflushed records are lost). */
   readonly crashes: number;
+  /** Restarts of crashed replicas (-1: as many as crashes). */
+  readonly restarts: number;
   /** Messages lost. */
   readonly losses: number;
   /** Messages duplicated. */
@@ -52,6 +54,8 @@ export interface ImplBounds {
   readonly partitions: number;
   /** Client retries (a client whose request is not in flight resends it). */
   readonly retries: number;
+  /** A faulty client sends another write under the number of its latest one (exactly-once must refuse one of them). */
+  readonly reuses: number;
   /** Membership change asked of the leader: none, add a spare, remove a voter, or add a spare and replace a voter by it. */
   readonly reconfig: "none" | "add" | "remove" | "replace";
   /** State-transfer faults: a chunk in flight corrupted, or a peer's snapshot offered unasked. */
@@ -95,11 +99,13 @@ export const defaultBounds: ImplBounds = {
   writes: 1,
   reads: 1,
   crashes: 0,
+  restarts: -1,
   losses: 0,
   duplicates: 0,
   delays: 0,
   partitions: 0,
   retries: 0,
+  reuses: 0,
   reconfig: "none",
   chunkFaults: 0,
   tuning: 0,
@@ -125,6 +131,8 @@ const budget = {
   retries: 7,
   reconfig: 8,
   chunkFaults: 9,
+  restarts: 10,
+  reuses: 11,
 };
 type BudgetKind = keyof typeof budget;
 
@@ -263,7 +271,7 @@ export class ImplModel {
     const out: ModelAction[] = [];
     const w = s.world;
     const b = this.bounds;
-    const left = (k: Exclude<BudgetKind, "reconfig">): boolean => s.used[budget[k]]! < b[k];
+    const left = (k: Exclude<BudgetKind, "reconfig" | "restarts">): boolean => s.used[budget[k]]! < b[k];
     const { deliverable, positions, contents, unheld, heldAt, unheldAt } = distinctDeliverable(w, s.held);
     if (b.orders === "all") for (const i of deliverable) out.push({ action: { t: "deliver", i } });
     else {
@@ -292,9 +300,12 @@ export class ImplModel {
         if (left("crashes")) out.push({ action: { t: "crash", r: target, at: null }, spends: "crashes" });
         continue;
       }
+      if (s.used[budget.restarts]! >= (b.restarts < 0 ? b.crashes : b.restarts)) continue;
       const continued = r.localAt(w.trueTime);
-      if (b.restartClocks !== "lower") out.push({ action: { t: "restart", r: target, clockMs: continued } });
-      if (b.restartClocks !== "continue") out.push({ action: { t: "restart", r: target, clockMs: 0 } });
+      if (b.restartClocks !== "lower")
+        out.push({ action: { t: "restart", r: target, clockMs: continued }, spends: "restarts" });
+      if (b.restartClocks !== "continue")
+        out.push({ action: { t: "restart", r: target, clockMs: 0 }, spends: "restarts" });
     }
     this.reconfigActions(s, out);
     return this.chunkFaultActions(s, out);
@@ -338,6 +349,8 @@ export class ImplModel {
         for (const to of targets) out.push({ action: { t: "submit", c, op, to }, spends: write ? "writes" : "reads" });
         continue;
       }
+      if (write && s.used[budget.reuses]! < b.reuses)
+        for (const to of targets) out.push({ action: { t: "reuseSeq", c, op: { kind: "put", key: 0 }, to }, spends: "reuses" });
       if (client.op === null || s.used[budget.retries]! >= b.retries) continue;
       const op = client.op;
       if (w.inFlight.some((m) => m.kind === "request" && w.requestOf(m.requestId)?.op === op)) continue;
@@ -374,12 +387,15 @@ export class ImplModel {
     });
     for (const from of w.replicas) {
       if (from.state === null || from.state.learner.snapshot === null) continue;
+      // i = 0 offers the latest snapshot; i = 1 the one before it (the world's staleChunk).
+      const kinds = from.state.learner.priorSnapshot === null ? [0] : [0, 1];
       for (const to of w.replicas) {
         if (to === from || !to.born || to.state === null) continue;
-        out.push({
-          action: { t: "staleChunk", i: 0, from: w.targetFor(from.index), to: w.targetFor(to.index) },
-          spends: "chunkFaults",
-        });
+        for (const i of kinds)
+          out.push({
+            action: { t: "staleChunk", i, from: w.targetFor(from.index), to: w.targetFor(to.index) },
+            spends: "chunkFaults",
+          });
       }
     }
   }

@@ -78,7 +78,7 @@ export type Action =
    * write, executed or still outstanding: it must never be answered with the other command's
    * output, and it runs only if it wins the number.
    */
-  | { readonly t: "reuseSeq"; readonly c: number; readonly op: OpSpec }
+  | { readonly t: "reuseSeq"; readonly c: number; readonly op: OpSpec; readonly to?: number }
   /** An operator asks the current leader for a membership change of kind `kind` (replica picked by `r`). */
   | { readonly t: "reconfigure"; readonly kind: ReconfigureKind; readonly r: number }
   /** Replica r crashes during its next snapshot: after the snapshot record is written, before it is durable. */
@@ -345,6 +345,6 @@ export function showAction(a: Action): string {
     case "staleChunk":
       return `stale-chunk ${a.i} ${a.from}->${a.to}`;
     case "reuseSeq":
-      return `reuse-seq ${a.c} ${a.op.kind} k${a.op.key}`;
+      return `reuse-seq ${a.c} ${a.op.kind} k${a.op.key}${a.to === undefined ? "" : ` to ${a.to}`}`;
   }
 }

@@ -86,7 +86,8 @@ export const defaultTuning: ReplicaTuning = {
  * The tunings a swarm profile chooses from: the default; everything at its tightest (a pipeline
  * and batch of one, catch-up one slot at a time, a checkpoint and a snapshot every slot, two
  * pending requests, 16-byte transfer chunks, alpha = 1); perfect clocks with no margin at all; a
- * long lease with slow heartbeats and a deeper pipeline (and so a longer alpha).
+ * long lease with slow heartbeats and a deeper pipeline (and so a longer alpha). Then the
+ * explorer's: sparse timers.
  */
 export const tunings: readonly ReplicaTuning[] = [
   defaultTuning,
@@ -111,6 +112,18 @@ export const tunings: readonly ReplicaTuning[] = [
     pipelineSlotsMax: 8,
     reconfigAlphaSlots: 8,
     snapshotIntervalSlots: 10,
+  },
+  // Sparse timers (the exhaustive explorer's; the swarm generator draws only the four above): a
+  // heartbeat close to the lease and election timeouts just above it, so that a leader change
+  // takes few instants of time, and a pipeline and batch of one.
+  {
+    ...defaultTuning,
+    heartbeatIntervalMs: 200,
+    electionTimeoutMsMin: 320,
+    electionTimeoutMsMax: 340,
+    pipelineSlotsMax: 1,
+    batchCommandsMax: 1,
+    reconfigAlphaSlots: 2,
   },
 ];
 
@@ -614,9 +627,12 @@ export class World implements KvSystemView {
       case "staleChunk":
         this.staleChunk(a.i, this.target(a.from), this.target(a.to));
         return;
-      case "reuseSeq":
-        this.reuseSeq(a.c % this.clients.length, a.op);
+      case "reuseSeq": {
+        const c = a.c % this.clients.length;
+        if (a.to !== undefined) this.clients[c]!.guess = this.target(a.to);
+        this.reuseSeq(c, a.op);
         return;
+      }
       case "loseReply": {
         const c = this.clients[a.c % this.clients.length]!;
         if (c.loseNextReply) return;
