@@ -350,7 +350,8 @@ export class ImplModel {
         continue;
       }
       if (write && s.used[budget.reuses]! < b.reuses)
-        for (const to of targets) out.push({ action: { t: "reuseSeq", c, op: { kind: "put", key: 0 }, to }, spends: "reuses" });
+        for (const to of targets)
+          out.push({ action: { t: "reuseSeq", c, op: { kind: "put", key: 0 }, to }, spends: "reuses" });
       if (client.op === null || s.used[budget.retries]! >= b.retries) continue;
       const op = client.op;
       if (w.inFlight.some((m) => m.kind === "request" && w.requestOf(m.requestId)?.op === op)) continue;

@@ -9,7 +9,7 @@ export const restartForgetsGrant: Mutant = {
   mode: "safety",
   step: withRules({ restartWaitUntil: (now) => now }),
   explore: {
-    bounds: { writes: 0, reads: 0, crashes: 1, restarts: 1, partitions: 1, orders: "fifo", tuning: 4 },
+    bounds: { writes: 0, reads: 0, crashes: 1, restarts: 1, partitions: 1, orders: "fifo", tuning: 5 },
     depth: 16,
   },
 };

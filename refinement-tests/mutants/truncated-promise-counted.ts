@@ -28,7 +28,7 @@ export const truncatedPromiseCounted: Mutant = {
       crashes: 1,
       restarts: 0,
       orders: "fifo",
-      tuning: 4,
+      tuning: 5,
       overrides: { snapshotIntervalSlots: 1 },
     },
     depth: 18,

@@ -86,8 +86,8 @@ export const defaultTuning: ReplicaTuning = {
  * The tunings a swarm profile chooses from: the default; everything at its tightest (a pipeline
  * and batch of one, catch-up one slot at a time, a checkpoint and a snapshot every slot, two
  * pending requests, 16-byte transfer chunks, alpha = 1); perfect clocks with no margin at all; a
- * long lease with slow heartbeats and a deeper pipeline (and so a longer alpha). Then the
- * explorer's: sparse timers.
+ * long lease with slow heartbeats and a deeper pipeline (and so a longer alpha); the largest
+ * drift bound. Then the explorer's: sparse timers.
  */
 export const tunings: readonly ReplicaTuning[] = [
   defaultTuning,
@@ -113,7 +113,10 @@ export const tunings: readonly ReplicaTuning[] = [
     reconfigAlphaSlots: 8,
     snapshotIntervalSlots: 10,
   },
-  // Sparse timers (the exhaustive explorer's; the swarm generator draws only the four above): a
+  // The largest drift bound the configuration accepts (10%): the widest gap between what a
+  // leader trusts and what its grants promise, where the lease arithmetic of rules L2 and L4 matters most.
+  { ...defaultTuning, clockDriftPpmMax: 100_000 },
+  // Sparse timers (the exhaustive explorer's; the swarm generator draws only the five above): a
   // heartbeat close to the lease and election timeouts just above it, so that a leader change
   // takes few instants of time, and a pipeline and batch of one.
   {
