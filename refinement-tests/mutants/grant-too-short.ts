@@ -11,5 +11,5 @@ export const grantTooShort: Mutant = {
   expectedCatch: ["AtMostOneLeaseholder", "LeaseReadFresh", "Linearizability"],
   mode: "safety",
   step: withRules({ grantUntilFor: (now, config) => now + config.leaseMs / 2 }),
-  explore: { bounds: { writes: 0, reads: 0, partitions: 2, orders: "fifo", tuning: 5 }, depth: 14 },
+  explore: { bounds: { writes: 0, reads: 0, partitions: 2, delays: 1, orders: "fifo", tuning: 5 }, depth: 20 },
 };
