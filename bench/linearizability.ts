@@ -8,8 +8,8 @@
  * 50 clients at once), not a pass.
  */
 import { kv, type KvInput, type KvOutput } from "../spec/kv.ts";
-import { kvModel } from "../proofs/history.ts";
-import { checkLinearizable, type Operation } from "../proofs/linearizability.ts";
+import { kvModel } from "../impl/history/history.ts";
+import { checkLinearizable, type Operation } from "../impl/history/linearizability.ts";
 import { seededRandom } from "../refinement-tests/nemesis/schedule.ts";
 
 interface Scenario {

@@ -57,8 +57,11 @@ export interface Fingerprint {
 /** Named counters: how often each spec action was matched, how often rare states were reached. */
 export class Tally {
   readonly counts = new Map<string, number>();
+  /** Told every name added, in order (the trace explorer lists each step's spec actions). Default none. */
+  listener: ((name: string) => void) | null = null;
   add(name: string, by = 1): void {
     this.counts.set(name, (this.counts.get(name) ?? 0) + by);
+    this.listener?.(name);
   }
   get(name: string): number {
     return this.counts.get(name) ?? 0;

@@ -7,8 +7,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { kv, type KvInput, type KvOutput, type KvState } from "../spec/kv.ts";
-import { checkLinearizable } from "../proofs/linearizability.ts";
-import { kvModel } from "../proofs/history.ts";
+import { checkLinearizable } from "../impl/history/linearizability.ts";
+import { kvModel } from "../impl/history/history.ts";
 import { WorldChecker } from "../proofs/world-checker.ts";
 import type { ReconfigureKind } from "./world/actions.ts";
 import { World } from "./world/world.ts";

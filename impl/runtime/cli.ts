@@ -10,14 +10,14 @@
  * 2 bad usage or configuration; 3 the data directory was refused (damaged, foreign, missing,
  * in use); 4 the cluster did not answer; 70 the replica stopped on an internal failure.
  */
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../core/index.ts";
 import { clockFromEnv } from "./clock.ts";
 import { authHeaders, httpJson, KvClient, keyPath, newSession, type ApiReply, type Session } from "./client.ts";
-import { localReplicasMax, projectRoot, startLocalCluster, tsxArgv } from "./cluster.ts";
+import { checkHistoryCommand } from "./check-history.ts";
+import { localReplicasMax, startLocalCluster } from "./cluster.ts";
 import { createLogger, logLevels, type LogLevel } from "./log.ts";
 import { slowDiskFromEnv } from "./slow-disk.ts";
 import { startReplica } from "./replica-main.ts";
@@ -151,6 +151,8 @@ interface ReplicaFlags {
   coreConfig?: string;
   logLevel: LogLevel;
   requestTimeoutMs: number;
+  requestsInFlightMax: number;
+  requestBytesInFlightMax: number;
   tokensFile: string;
   publicStatus?: boolean;
   allowHost?: string[];
@@ -189,6 +191,7 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
       clock: clockFromEnv(process.env),
       log,
       requestTimeoutMs: flags.requestTimeoutMs,
+      admission: { requestsInFlightMax: flags.requestsInFlightMax, bytesInFlightMax: flags.requestBytesInFlightMax },
       onFatal: () => {
         log.flush();
         process.exit(exitFatal);
@@ -434,6 +437,18 @@ export function buildProgram(): Command {
     )
     .addOption(new Option("--log-level <level>", "log level").choices(logLevels).default("info"))
     .option("--request-timeout-ms <ms>", "longest wait for a client request", parseIntIn(1, 600_000), 10_000)
+    .option(
+      "--requests-in-flight-max <n>",
+      "client requests held at once; beyond, 429 (docs/operations.md, admission control)",
+      parseIntIn(1, 1_000_000),
+      1024,
+    )
+    .option(
+      "--request-bytes-in-flight-max <bytes>",
+      "bytes of client request bodies held at once; beyond, 429 (docs/operations.md, admission control)",
+      parseIntIn(1, 1 << 30),
+      16 * 1024 * 1024,
+    )
     .action(async (flags: ReplicaFlags) => {
       if (!flags.peers.has(flags.id))
         throw new UsageError(`--id ${flags.id} is not in --peers (${[...flags.peers.keys()].join(", ")})`);
@@ -599,25 +614,12 @@ export function buildProgram(): Command {
       process.exitCode = rows.some((r) => r.status !== undefined) ? 0 : exitUnreachable;
     });
 
-  program
-    .command("check-history")
-    .description(
-      "decide whether a client history (docs/history-format.md) is linearizable; exit 0 yes, 1 no, 2 bad input, 3 undecided",
-    )
-    .argument("<file>", "history file in the paxos-lease/history@1 JSON format")
-    .addOption(new Option("--model <model>", "sequential model").choices(["kv", "register"]).default("kv"))
-    .option(
-      "--steps-max <n>",
-      "search steps allowed per key before answering 'unknown'",
-      parseIntIn(1, Number.MAX_SAFE_INTEGER),
-    )
-    .action(async (file: string, _options: unknown, command: Command) => {
-      const flags = command.optsWithGlobals<{ model: string; json?: boolean; stepsMax?: number }>();
-      const argv = [path.resolve(file), "--model", flags.model];
-      if (flags.json === true) argv.push("--json");
-      if (flags.stepsMax !== undefined) argv.push("--steps-max", String(flags.stepsMax));
-      process.exitCode = await runCheckHistory(argv);
-    });
+  program.addCommand(
+    checkHistoryCommand(
+      { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) },
+      (status) => (process.exitCode = status),
+    ),
+  );
 
   addMembersCommands(program);
   addTokensCommands(program);
@@ -995,22 +997,6 @@ function addTokensCommands(program: Command): void {
         return 0;
       });
     });
-}
-
-/**
- * The linearizability checker lives in proofs/, which the runtime must not import (the service
- * never depends on its own checkers); the command runs the checker's CLI as a child process.
- */
-function runCheckHistory(argv: readonly string[]): Promise<number> {
-  const script = path.join(projectRoot, "refinement-tests", "cli", "check-history.ts");
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...tsxArgv(script), ...argv], { stdio: "inherit" });
-    child.on("error", (error) => {
-      process.stderr.write(`error: cannot run the history checker: ${error.message}\n`);
-      resolve(exitFatal);
-    });
-    child.on("exit", (code) => resolve(code ?? exitFatal));
-  });
 }
 
 /** Run the CLI with `argv` (without node and script). */

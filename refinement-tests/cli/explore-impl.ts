@@ -290,7 +290,8 @@ function report(o: ImplOptions, x: ExploreOutcome, bounds: string, folder: strin
     io.out(`\n${describeFailure(x.replayed)}`);
     io.out(`\nShortest trace (${r.counterexample?.length ?? "?"} transitions):`);
     io.out(showScenario(x.regression.scenario));
-    io.out(`\n  trace (text):    ${folder}/failure.txt`);
+    io.out(`\n  step through it: npm run view -- ${folder}`);
+    io.out(`  trace (text):    ${folder}/failure.txt`);
     io.out(`  trace (Mermaid): ${folder}/trace.md`);
     io.out(`  regression:      ${folder}/regression.json`);
     io.out(`  replay:          npm run explore -- --replay ${folder}/regression.json`);

@@ -6,8 +6,8 @@
  * that certainly failed appears (a "fail" outcome must mean "never executed"), and every read
  * of a list is a prefix of the final value (appends only ever extend it).
  */
-import { checkLinearizable, type LinearizabilityResult } from "../../proofs/linearizability.ts";
-import { kvModel, loadHistory } from "../../proofs/history.ts";
+import { checkLinearizable, type LinearizabilityResult } from "../../impl/history/linearizability.ts";
+import { kvModel, loadHistory } from "../../impl/history/history.ts";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
 import { historyDocument, type RecordedOp } from "./workload.ts";
 
@@ -50,7 +50,7 @@ export function checkHistory(
   const outcomes = { ok: 0, fail: 0, unknown: 0 };
   for (const op of ops) outcomes[op.outcome] += 1;
   const loaded = loadHistory(historyDocument(ops), "kv");
-  const result = checkLinearizable(kvModel, loaded.operations, { stepsMaxPerPartition: stepsMaxPerKey });
+  const result = checkLinearizable(kvModel, loaded.operations, { stepsMaxPerPartition: stepsMaxPerKey, allKeys: true });
   for (const partition of result.partitions) {
     if (partition.verdict !== "not-linearizable") continue;
     const prefix = partition.longestPrefix ?? [];

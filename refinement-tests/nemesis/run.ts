@@ -1,6 +1,6 @@
 /**
- * One nemesis run, end to end: start a cluster of real replica processes behind the fault
- * relays, run concurrent clients that record a history, carry out a seeded fault schedule,
+ * One nemesis run, end to end: start a cluster of real replica processes on a network layer
+ * (the fault relays on loopback, or one network namespace per replica), run concurrent clients that record a history, carry out a seeded fault schedule,
  * heal everything, read every key through the leader, wait until every replica shows the same
  * executed slot and state digest, stop the replicas cleanly, then check: the history
  * (linearizable, no acknowledged write lost, exactly-once), the replicas' digests, and the
@@ -12,14 +12,17 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { gzipSync } from "node:zlib";
 import { sleep } from "../../impl/runtime/testing.ts";
 import { monotonicMs, NemesisCluster, type ClockSkew, type Life } from "./cluster.ts";
 import { checkHistory, type HistoryReport } from "./history-checks.ts";
 import { Nemesis, type InjectedFault } from "./nemesis.ts";
+import type { NetworkKind } from "./network.ts";
 import { planSchedule, seededRandom, type FaultKind, type PlannedFault } from "./schedule.ts";
 import { timelineHtml } from "./timeline.ts";
 import { checkTraces, type TraceReport } from "./trace-checks.ts";
 import { historyDocument, Workload, type RecordedOp } from "./workload.ts";
+import { NemesisViewRecorder, nemesisViewFile } from "../view/nemesis.ts";
 
 /** Options of {@link runNemesis}. Limits state their defaults. */
 export interface NemesisOptions {
@@ -47,6 +50,8 @@ export interface NemesisOptions {
   readonly slowFsyncDelayMs?: number;
   /** Load after healing, before the final reads, in milliseconds. Default 3000. */
   readonly quietMs?: number;
+  /** The network layer: `relay` (loopback and frame relays) or `hosts` (a network namespace per replica). Default relay. */
+  readonly net?: NetworkKind;
   /** Progress lines (about one per second). */
   readonly onProgress?: (line: string) => void;
 }
@@ -58,6 +63,12 @@ export interface NemesisReport {
   readonly seed: number;
   readonly replicas: number;
   readonly clients: number;
+  /** The network layer, how each kind of link fault was made on it, and the namespaces it made (hosts). */
+  readonly network: {
+    readonly kind: NetworkKind;
+    readonly mechanisms: Readonly<Record<string, string>>;
+    readonly namespaces: readonly string[];
+  };
   readonly core: Record<string, unknown>;
   readonly clocks: Readonly<Record<string, ClockSkew>>;
   /** Monotonic ms of the run's origin: history and fault times are relative to it. */
@@ -81,6 +92,8 @@ export interface NemesisReport {
     readonly report: string;
     readonly timeline: string;
     readonly cluster: string;
+    /** The trace view of the replayed traces (`npm run view -- FOLDER` opens it). */
+    readonly view: string;
   };
   /** The command that runs the same schedule again (process timing is not deterministic, the schedule is). */
   readonly replay: string;
@@ -113,6 +126,7 @@ export function replayCommand(options: NemesisOptions): string {
   if (options.pace !== undefined && options.pace !== 1) flags.push(`--pace ${options.pace}`);
   if (options.quietMs !== undefined && options.quietMs !== 3000) flags.push(`--quiet-ms ${options.quietMs}`);
   if (options.skewClocks === false) flags.push("--no-skew");
+  if (options.net !== undefined && options.net !== "relay") flags.push(`--net ${options.net}`);
   if (options.core !== undefined && Object.keys(options.core).length > 0)
     flags.push(`(core overrides: ${JSON.stringify(options.core)})`);
   return `npm run nemesis -- ${flags.join(" ")}`;
@@ -143,7 +157,11 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     clocks,
     slowFsyncDelayMs: options.slowFsyncDelayMs ?? 60,
     seed: options.seed,
+    net: options.net ?? "relay",
+    // Only a run that may slow its links needs a delay in the path (on hosts without netem: a relay).
+    delays: schedule.some((f) => f.kind === "slow-links"),
   });
+  for (const line of cluster.network.notes()) progress(line);
   const durations: Record<string, number> = {};
   const anomalies: string[] = [];
   const violations: string[] = [];
@@ -173,13 +191,16 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
       clients: options.clients ?? 16,
       seed: options.seed,
       origin,
+      agent: () => cluster.network.agent(),
     });
     const current = workload;
     const activeFaults: InjectedFault[] = [];
     nemesis = new Nemesis(cluster, origin, (fault, phase) => {
       if (phase === "start") activeFaults.push(fault);
       else activeFaults.splice(activeFaults.indexOf(fault), 1);
-      progress(`${(current.now() / 1000).toFixed(1)}s ${phase === "start" ? "fault" : "healed"}: ${fault.label}`);
+      progress(
+        `${(current.now() / 1000).toFixed(1)}s ${phase === "start" ? "fault" : "healed"}: ${fault.label}${phase === "end" && fault.effect !== undefined ? ` (${fault.effect})` : ""}`,
+      );
     });
     workload.start();
     const ticker = setInterval(() => progress(progressLine(current, activeFaults)), 1000);
@@ -346,11 +367,13 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
   progress("replaying the traces through step and checking the invariants");
   let traces: NemesisReport["traces"];
   let leaseIntervals: TraceReport["leaseIntervals"] = [];
+  const recorder = new NemesisViewRecorder({ originMs: input.origin, replay: input.replay, file: options.out });
   try {
     // Each trace's start lines name that life's clock skew; the checker maps readings to true time with it.
     const report = checkTraces({
       files: new Map(cluster.ids.map((id) => [id, cluster.traceFile(id)])),
       core: input.core,
+      onStep: recorder.onStep,
     });
     for (const v of report.violations) violations.push(`${v.check} (replica ${v.replica}): ${v.message}`);
     const { leaseIntervals: intervals, ...rest } = report;
@@ -367,6 +390,7 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
     report: path.join(options.out, "report.json"),
     timeline: path.join(options.out, "timeline.html"),
     cluster: path.join(options.out, "cluster"),
+    view: path.join(options.out, nemesisViewFile),
   };
   fs.writeFileSync(files.history, `${JSON.stringify(historyDocument(ops))}\n`);
   const report: NemesisReport = {
@@ -375,6 +399,11 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
     seed: options.seed,
     replicas: input.replicas,
     clients: options.clients ?? 16,
+    network: {
+      kind: cluster.network.kind,
+      mechanisms: cluster.network.mechanisms(),
+      namespaces: cluster.network.made(),
+    },
     core: input.core,
     clocks: Object.fromEntries([...input.clocks].map(([id, c]) => [`r${id}`, c])),
     originMonotonicMs: input.origin,
@@ -395,6 +424,7 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
     replay: input.replay,
   };
   fs.writeFileSync(files.report, `${JSON.stringify(report, null, 2)}\n`);
+  fs.writeFileSync(files.view, gzipSync(JSON.stringify(recorder.finish(report))));
   const origin = input.origin;
   fs.writeFileSync(
     files.timeline,
@@ -412,7 +442,9 @@ export function summaryText(report: NemesisReport): string {
   const h = report.history;
   const lines = [
     `nemesis seed ${report.seed}: ${report.replicas} replicas, ${report.clients} clients, ${report.faults.length} faults injected`,
+    `  network: ${report.network.kind === "hosts" ? "hosts (a network namespace per replica, clients in another; kernel faults)" : "relay (loopback, a frame relay per peer link)"}`,
     `  faults: ${summarizeFaults(report.faults)}`,
+    ...usedMechanisms(report).map((line) => `    ${line}`),
     `  history: ${h.operations} operations (ok ${h.outcomes.ok}, fail ${h.outcomes.fail}, unknown ${h.outcomes.unknown}); linearizability ${h.linearizability.verdict} over ${h.linearizability.keys} keys (${h.linearizability.steps} search steps)`,
     `  lists: ${h.lists.appendsAcknowledged} acknowledged appends, ${h.lists.tokensInFinalValues} tokens in the final values, none lost or doubled: ${h.violations.every((v) => v.check === "Linearizable") ? "yes" : "NO"}`,
     `  replicas: ${report.convergence.message}${report.convergence.executedSlot === null ? "" : ` (slot ${report.convergence.executedSlot})`}`,
@@ -430,8 +462,18 @@ export function summaryText(report: NemesisReport): string {
   if (!report.ok)
     lines.push(...report.violations.slice(0, 20).map((v) => `    - ${v.length > 400 ? `${v.slice(0, 400)}...` : v}`));
   lines.push(`  files: ${report.files.report}, ${report.files.history}, ${report.files.timeline}`);
+  lines.push(`  step through the traces: npm run view -- ${path.dirname(report.files.report)}`);
   lines.push(`  replay: ${report.replay}`);
   return lines.join("\n");
+}
+
+/** How each kind of link fault the run injected was made, one line per kind. */
+function usedMechanisms(report: NemesisReport): string[] {
+  const kinds = [...new Set(report.faults.map((f) => f.kind))];
+  return kinds.flatMap((kind) => {
+    const how = report.network.mechanisms[kind];
+    return how === undefined ? [] : [`${kind}: ${how}`];
+  });
 }
 
 function summarizeFaults(faults: readonly InjectedFault[]): string {
