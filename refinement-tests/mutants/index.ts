@@ -8,7 +8,6 @@ import { dedupOutsideReplicatedState } from "./dedup-outside-replicated-state.ts
 import { grantIgnored } from "./grant-ignored.ts";
 import { grantTooShort } from "./grant-too-short.ts";
 import { leaseFromFreshestGrant } from "./lease-from-freshest-grant.ts";
-import { leaseInNewestConfiguration } from "./lease-in-newest-configuration.ts";
 import { phase2aIgnoresVotes } from "./phase2a-ignores-votes.ts";
 import { learnAnyVote } from "./learn-any-vote.ts";
 import { leaseFromReceipt } from "./lease-from-receipt.ts";
@@ -59,7 +58,6 @@ export const mutants: readonly Mutant[] = [
   grantTooShort,
   leaseFromFreshestGrant,
   phase2aIgnoresVotes,
-  leaseInNewestConfiguration,
 ];
 
 /** The mutant called `name`; throws with the list of names otherwise. */
