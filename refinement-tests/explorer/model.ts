@@ -455,8 +455,20 @@ function completedOps(w: World): number {
   return n;
 }
 
+/** Contents of entries in flight, kept (an entry is immutable; a request's content depends only on its id's request). */
+const contents = new WeakMap<object, string>();
+
 /** What an entry in flight carries, without its ids: copies have the same content. */
 function contentOf(w: World, m: World["inFlight"][number]): string {
+  let c = contents.get(m);
+  if (c === undefined) {
+    c = computeContent(w, m);
+    contents.set(m, c);
+  }
+  return c;
+}
+
+function computeContent(w: World, m: World["inFlight"][number]): string {
   if (m.kind === "request") {
     const { info } = w.requestOf(m.requestId)!;
     return `request ${m.to} ${info.clientId} ${info.seq ?? "-"} ${JSON.stringify(info.input)}`;

@@ -240,6 +240,8 @@ interface ClientSlot {
   seen: ReadonlyMap<string, string | null>;
   /** The next reply to this client is lost on its way. */
   loseNextReply: boolean;
+  /** Redirects in a row: every third one, the client tries the next replica instead of the hint. */
+  redirects: number;
 }
 
 /** One entry of the readable trace. */
@@ -356,6 +358,7 @@ export class World implements KvSystemView {
       op: null,
       seen: new Map(),
       loseNextReply: false,
+      redirects: 0,
     }));
   }
 
@@ -402,6 +405,7 @@ export class World implements KvSystemView {
       h.num(c.guess);
       h.num(c.op === null ? -1 : c.op.opId);
       h.word(c.loseNextReply ? 1 : 0);
+      h.num(c.redirects);
       h.num(c.seen.size);
       for (const [k, v] of c.seen) {
         h.str(k);
@@ -1283,6 +1287,7 @@ export class World implements KvSystemView {
       this.count("client reply lost");
       return;
     }
+    if (result._tag !== "redirect") c.redirects = 0;
     switch (result._tag) {
       case "ok": {
         op.completedAt = this.trueTime;
@@ -1298,7 +1303,13 @@ export class World implements KvSystemView {
         return;
       }
       case "redirect":
-        c.guess = result.leader === null ? this.nextGuess(c.guess) : this.members.indexOf(result.leader);
+        // Hints can be stale (a removed replica still names the leader it last heard, which may be
+        // removed too): like a real client that knows every endpoint, do not follow them forever.
+        c.redirects++;
+        c.guess =
+          result.leader === null || c.redirects % 3 === 0
+            ? this.nextGuess(c.guess)
+            : this.members.indexOf(result.leader);
         if (c.guess < 0) c.guess = 0;
         return;
       case "unavailable":
@@ -1351,6 +1362,17 @@ export class World implements KvSystemView {
 
 /** A message in flight without its id (a name only): the content a world's hash counts. */
 export function inFlightHash(m: InFlight): Hash64 {
+  const known = inFlightHashes.get(m);
+  if (known !== undefined) return known;
+  const out = hashInFlight(m);
+  inFlightHashes.set(m, out);
+  return out;
+}
+
+/** Entries in flight are immutable (a fault replaces one, never edits it): their hashes are kept. */
+const inFlightHashes = new WeakMap<InFlight, Hash64>();
+
+function hashInFlight(m: InFlight): Hash64 {
   const h = new Hasher();
   h.num(m.to);
   if (m.kind === "request") {
