@@ -27,7 +27,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { measureFailover, type FailoverSample } from "./lib/failover.ts";
-import { median, quantile, runLoad, type LoadResult } from "./lib/load.ts";
+import { median, quantile, runLoad, type LoadResult, type SystemDriver } from "./lib/load.ts";
 import { cdfChart, dotPlot, lineChart } from "./lib/svg.ts";
 import { cpuWindow, EtcdCluster, freeze, OursCluster, rssBytes, type BenchCluster } from "./lib/systems.ts";
 
@@ -114,8 +114,11 @@ function loadAverage(): string {
     .join(" ");
 }
 
+/** What a point measured: a system, or etcd through its native gRPC API (`etcd-grpc`, on the etcd cluster's turn). */
+type Measured = SystemName | "etcd-grpc";
+
 interface Point {
-  readonly system: SystemName;
+  readonly system: Measured;
   readonly kind: "write" | "read";
   readonly clients: number;
   readonly repeat: number;
@@ -154,11 +157,25 @@ async function measurePoint(
   for (const [other, c] of clusters) freeze(c, other !== name);
   const leader = await cluster.healthy(90_000);
   if (leader === null) throw new Error(`${name}: no leader within 90 s`);
+  await measureOnce(cluster, name, cluster.driver(leader), kind, clients, repeat);
+  // etcd's turn also measures its native gRPC API, on the same thawed cluster.
+  if (cluster instanceof EtcdCluster)
+    await measureOnce(cluster, "etcd-grpc", cluster.grpcDriver(leader), kind, clients, repeat);
+}
+
+async function measureOnce(
+  cluster: BenchCluster,
+  name: Measured,
+  driver: SystemDriver,
+  kind: "write" | "read",
+  clients: number,
+  repeat: number,
+): Promise<void> {
   const load = loadAverage();
   const cpu = cpuWindow(cluster);
   const before = await cluster.leadership();
   const measured = await sampleRss(cluster, () =>
-    runLoad(cluster.driver(leader), {
+    runLoad(driver, {
       clients,
       warmupMs: pointWarmupMs,
       durationMs: seconds * 1000,
@@ -168,7 +185,8 @@ async function measurePoint(
   );
   const after = await cluster.leadership();
   const result = measured.result;
-  if (kind === "write" && clients === 64) rss.set(name, [...(rss.get(name) ?? []), measured.rssMax]);
+  if (kind === "write" && clients === 64 && name !== "etcd-grpc")
+    rss.set(name, [...(rss.get(name) ?? []), measured.rssMax]);
   const leadershipChanges = after.campaigns - before.campaigns;
   points.push({
     system: name,
@@ -259,15 +277,15 @@ if (failover) await measureFailovers();
 
 // ---- Summaries: medians over repeats, ratios ours / etcd. ----
 
-function med(system: SystemName, kind: "write" | "read", clients: number, pick: (p: Point) => number): number {
+function med(system: Measured, kind: "write" | "read", clients: number, pick: (p: Point) => number): number {
   return median(points.filter((p) => p.system === system && p.kind === kind && p.clients === clients).map(pick));
 }
 
 const rows = [...writeClients.map((c) => ["write", c] as const), ...readClients.map((c) => ["read", c] as const)].map(
   ([kind, clients]) => {
-    const sum = (s: SystemName, pick: (p: Point) => number): number =>
+    const sum = (s: Measured, pick: (p: Point) => number): number =>
       points.filter((p) => p.system === s && p.kind === kind && p.clients === clients).reduce((n, p) => n + pick(p), 0);
-    const of = (s: SystemName) => ({
+    const of = (s: Measured) => ({
       throughput: med(s, kind, clients, (p) => p.result.throughput),
       p50: med(s, kind, clients, (p) => p.result.p50),
       p99: med(s, kind, clients, (p) => p.result.p99),
@@ -279,13 +297,17 @@ const rows = [...writeClients.map((c) => ["write", c] as const), ...readClients.
     });
     const ours = of("paxos-lease");
     const etcd = of("etcd");
+    const grpc = of("etcd-grpc");
     return {
       kind,
       clients,
       ours,
       etcd,
+      grpc,
       throughputRatio: ours.throughput / etcd.throughput,
       p99Ratio: ours.p99 / etcd.p99,
+      grpcThroughputRatio: ours.throughput / grpc.throughput,
+      grpcP99Ratio: ours.p99 / grpc.p99,
     };
   },
 );
@@ -320,7 +342,10 @@ const summary = {
 };
 
 function table(): string {
-  const lines = ["| measure | paxos-lease | etcd 3.4 | ours / etcd |", "| --- | --- | --- | --- |"];
+  const lines = [
+    "| measure | paxos-lease | etcd 3.4 (JSON gateway unless said) | ours / etcd |",
+    "| --- | --- | --- | --- |",
+  ];
   for (const r of rows) {
     const what =
       r.kind === "write"
@@ -334,6 +359,9 @@ function table(): string {
     );
     lines.push(
       `| ${what}: CPU per op, all 3 members (ms) | ${r.ours.cpuMsPerOp.toFixed(2)} | ${r.etcd.cpuMsPerOp.toFixed(2)} | ${(r.ours.cpuMsPerOp / r.etcd.cpuMsPerOp).toFixed(2)}x |`,
+    );
+    lines.push(
+      `| ${what}, next to etcd's native gRPC API: throughput (ops/s), p99 (ms), CPU per op (ms) | ${r.ours.throughput.toFixed(0)}, ${r.ours.p99.toFixed(1)}, ${r.ours.cpuMsPerOp.toFixed(2)} | ${r.grpc.throughput.toFixed(0)}, ${r.grpc.p99.toFixed(1)}, ${r.grpc.cpuMsPerOp.toFixed(2)} | **${r.grpcThroughputRatio.toFixed(2)}x**, p99 ${r.grpcP99Ratio.toFixed(2)}x, CPU ${(r.ours.cpuMsPerOp / r.grpc.cpuMsPerOp).toFixed(2)}x |`,
     );
     const misses = (o: typeof r.ours): string => `${o.failed} / ${o.outcomeUnknown} / ${o.leadershipChanges}`;
     const clean = (o: typeof r.ours): boolean => o.failed + o.outcomeUnknown + o.leadershipChanges === 0;

@@ -1,5 +1,5 @@
 /**
- * Liveness of reconfiguration (issue #5): replica 3's disk fails for good; the operator removes it
+ * Liveness of reconfiguration: replica 3's disk fails for good; the operator removes it
  * and adds a fresh replica 4, which joins as a learner, catches up by state transfer, and is
  * promoted. The cluster keeps making progress throughout, the new replica converges to the
  * leader's state (the same digest), and every check of the refinement chain holds after every

@@ -130,9 +130,14 @@ export async function runLoad(system: SystemDriver, options: LoadOptions): Promi
   const started = performance.now();
   const measureFrom = started + options.warmupMs;
   const stopAt = measureFrom + options.durationMs;
+  let windowEdges = 0;
+  const edge = (which: "start" | "end"): void => {
+    windowEdges += 1;
+    options.onWindow?.(which);
+  };
   const windowTimers = [
-    setTimeout(() => options.onWindow?.("start"), options.warmupMs),
-    setTimeout(() => options.onWindow?.("end"), options.warmupMs + options.durationMs),
+    setTimeout(() => edge("start"), options.warmupMs),
+    setTimeout(() => edge("end"), options.warmupMs + options.durationMs),
   ];
   const latencies: number[] = [];
   let completed = 0;
@@ -185,6 +190,9 @@ export async function runLoad(system: SystemDriver, options: LoadOptions): Promi
     await Promise.all(Array.from({ length: options.clients }, (_, c) => client(c)));
   } finally {
     for (const timer of windowTimers) clearTimeout(timer);
+    // On a loaded machine the clients may finish before a late timer fires: close the window now.
+    if (windowEdges === 0) edge("start");
+    if (windowEdges === 1) edge("end");
   }
   latencies.sort((a, b) => a - b);
   const seconds = options.durationMs / 1000;

@@ -13,7 +13,8 @@ import path from "node:path";
 import { TestCluster } from "../../impl/runtime/testing-cluster.ts";
 import type { HostNetwork } from "../../impl/runtime/testing-hosts.ts";
 import { freePorts, sleep, tempDir } from "../../impl/runtime/testing.ts";
-import { send, type HttpRequest, type SystemDriver } from "./load.ts";
+import { Etcd3 } from "etcd3";
+import { send, type HttpRequest, type Outcome, type SystemDriver } from "./load.ts";
 
 /** A cluster under benchmark. */
 export interface BenchCluster {
@@ -260,6 +261,7 @@ export class EtcdCluster implements BenchCluster {
   private readonly dir = tempDir("etcd");
   private nodes: EtcdMember[] = [];
   private fresh = true;
+  private readonly grpcClients = new Map<number, Etcd3>();
   private readonly probeAgent: http.Agent;
 
   /** `extraArgs`: more etcd flags (`--election-timeout 400`, say). `hosts`: member N on host N. */
@@ -393,7 +395,7 @@ export class EtcdCluster implements BenchCluster {
       if (node.child === null) continue;
       try {
         const answer = await send(
-          probeAgent,
+          this.probeAgent,
           { method: "POST", url: `${this.endpoint(node.id)}/v3/maintenance/status`, body: "{}" },
           2000,
         );
@@ -403,6 +405,41 @@ export class EtcdCluster implements BenchCluster {
       }
     }
     return { leaderships: term, campaigns: term };
+  }
+
+  /**
+   * A driver that talks etcd's native gRPC API through the etcd3 client (one client, so one HTTP/2
+   * connection, multiplexing every request of the point, as gRPC clients are used), pinned to
+   * member `id`, with the client's default fault handling. The HTTP request builders are unused.
+   */
+  grpcDriver(id: number): SystemDriver {
+    let client = this.grpcClients.get(id);
+    if (client === undefined) {
+      client = new Etcd3({ hosts: this.endpoint(id) });
+      this.grpcClients.set(id, client);
+    }
+    const etcd = client;
+    const http = this.driver(id);
+    return {
+      ...http,
+      name: `${this.name} (gRPC)`,
+      call: async (kind, key, value, timeoutMs): Promise<Outcome> => {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<Outcome>((resolve) => {
+          timer = setTimeout(() => resolve("unknown"), timeoutMs);
+        });
+        // Default range requests are linearizable (serializable: false), as through the gateway.
+        const request = (kind === "write" ? etcd.put(key).value(value).exec() : etcd.get(key).string()).then(
+          (): Outcome => "ok",
+          (): Outcome => "failed",
+        );
+        try {
+          return await Promise.race([request, timeout]);
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+    };
   }
 
   driver(id: number): SystemDriver {
@@ -442,6 +479,8 @@ export class EtcdCluster implements BenchCluster {
   }
 
   async close(): Promise<void> {
+    for (const client of this.grpcClients.values()) client.close();
+    this.grpcClients.clear();
     await Promise.all(this.nodes.map((n) => this.kill(n.id)));
     fs.rmSync(this.dir, { recursive: true, force: true });
   }

@@ -10,8 +10,7 @@
  * which would otherwise silently turn an output into "not recorded".
  */
 import { Either, ParseResult, Schema } from "effect";
-import { pmSortedEntries } from "../../spec/persistent-map.ts";
-import { kv, kvGet, kvSize, KvInput, KvOutput, type KvState } from "../../spec/kv.ts";
+import { kv, KvInput, KvOutput, valueLengthMax } from "../../spec/kv.ts";
 import type { LinearizabilityModel, Operation } from "./linearizability.ts";
 
 /** A register operation as Jepsen and Porcupine write them. Values are JSON scalars. */
@@ -34,13 +33,6 @@ export type RegisterOutput = typeof RegisterOutput.Type;
 /** The format tag of a history file. */
 export const historyFormat = "paxos-lease/history@1";
 
-/** The exact key of a store holding at most one entry: that entry, or absence. */
-function singleValueKey(state: KvState): string {
-  if (kvSize(state) > 1) throw new Error("a partition's store holds more than one key");
-  const entries = pmSortedEntries(state.entries);
-  return entries.length === 0 ? "" : `${entries[0]![0]}\u0000${entries[0]![1]}`;
-}
-
 /** The names of the models a history can be checked against. */
 export type ModelName = "kv" | "register";
 
@@ -52,19 +44,52 @@ function registerKeyOf(input: RegisterInput): string {
   return input.key === undefined ? registerKey : `register:${JSON.stringify(input.key)}`;
 }
 
-/** The kv model: spec/kv.ts, one partition per key, exact state keys (the key's value). */
-export const kvModel: LinearizabilityModel<KvState, KvInput, KvOutput> = {
+/**
+ * The value of one key: a partition's whole state, since each partition is one key. Null is
+ * absence.
+ */
+export type KeyValue = string | null;
+
+/**
+ * spec/kv.ts's transition, on one key's value instead of a whole store: the checker steps
+ * millions of times and a store's digest costs a hash of the value on every write. A test
+ * (history-model.test.ts) shows it agrees with `kv.apply` on every input, value and output.
+ */
+export function applyToValue(input: KvInput, value: KeyValue): { value: KeyValue; output: KvOutput } {
+  switch (input._tag) {
+    case "get":
+      return { value, output: { _tag: "value", value } };
+    case "put":
+      return { value: input.value, output: { _tag: "ok" } };
+    case "delete":
+      return { value: null, output: { _tag: "ok" } };
+    case "cas":
+      return value === input.expected
+        ? { value: input.value, output: { _tag: "cas", swapped: true, current: value } }
+        : { value, output: { _tag: "cas", swapped: false, current: value } };
+    case "append": {
+      const length = (value ?? "").length + input.value.length;
+      if (length > valueLengthMax) return { value, output: { _tag: "too-large", length, limit: valueLengthMax } };
+      const next = (value ?? "") + input.value;
+      return { value: next, output: { _tag: "value", value: next } };
+    }
+    case "noop":
+      return { value, output: { _tag: "ok" } };
+  }
+}
+
+/** The kv model: spec/kv.ts, one partition per key, whose state is that key's value. */
+export const kvModel: LinearizabilityModel<KeyValue, KvInput, KvOutput> = {
   name: "kv",
   partition: (input) => (input._tag === "noop" ? undefined : input.key),
   readOnly: (input) => kv.readOnly(input),
-  init: () => kv.start,
+  init: () => null,
   step(state, input, output) {
-    const applied = kv.apply(input, state);
+    const applied = applyToValue(input, state);
     if (output !== undefined && !kv.outputsEqual(applied.output, output)) return undefined;
-    return applied.state;
+    return applied.value;
   },
-  // Each partition holds one key, so its state is exactly that key's value (or absence).
-  key: singleValueKey,
+  key: (state) => state,
 };
 
 /** Map a register value onto a kv value (distinct scalars stay distinct: 1 is not "1"). */
@@ -120,18 +145,16 @@ export function registerAsKv(
  * express; such operations are checked by a predicate instead of an exact output (their kv
  * output's `current` is a placeholder, never compared).
  */
-export const registerModel: LinearizabilityModel<KvState, KvInput & { readonly casFailed?: boolean }, KvOutput> = {
+export const registerModel: LinearizabilityModel<KeyValue, KvInput & { readonly casFailed?: boolean }, KvOutput> = {
   name: "register",
   partition: (input) => (input._tag === "noop" ? undefined : input.key),
   readOnly: (input) => kv.readOnly(input) || input.casFailed === true,
-  init: () => kv.start,
+  init: () => null,
   step(state, input, output) {
-    if (input.casFailed === true && input._tag === "cas") {
-      return kvGet(state, input.key) === input.expected ? undefined : state;
-    }
+    if (input.casFailed === true && input._tag === "cas") return state === input.expected ? undefined : state;
     return kvModel.step(state, input, output);
   },
-  key: singleValueKey,
+  key: (state) => state,
 };
 
 /** An operation of a checkable history (register operations as their kv meaning). */
@@ -300,6 +323,23 @@ export function loadHistory(json: unknown, model?: ModelName): LoadedHistory {
 /** The model object for a model name. */
 export function modelNamed(
   name: ModelName,
-): LinearizabilityModel<KvState, KvInput & { readonly casFailed?: boolean }, KvOutput> {
+): LinearizabilityModel<KeyValue, KvInput & { readonly casFailed?: boolean }, KvOutput> {
   return name === "kv" ? kvModel : registerModel;
+}
+
+/**
+ * For minimising (minimise.ts): true when `reader`'s output may show what `writer` wrote, so
+ * that a write is kept while an operation that saw it is. A failed register cas sees every
+ * write (it says only what the value was not).
+ */
+export function kvSees(reader: HistoryOperation, writer: HistoryOperation): boolean {
+  if (reader.input.casFailed === true) return true;
+  const out = reader.output;
+  if (out === undefined || out._tag === "ok" || out._tag === "too-large") return false;
+  const seen = out._tag === "value" ? out.value : out.current;
+  const w = writer.input;
+  if (w._tag === "delete") return seen === null;
+  if (seen === null) return false;
+  if (w._tag === "put" || w._tag === "cas") return seen === w.value;
+  return w._tag === "append" && seen.includes(w.value);
 }

@@ -6,8 +6,8 @@
  */
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { kv, type KvInput, type KvOutput } from "../../spec/kv.ts";
-import { loadHistory, kvModel, modelNamed } from "./history.ts";
+import { kv, kvGet, valueLengthMax, type KvInput, type KvOutput } from "../../spec/kv.ts";
+import { applyToValue, loadHistory, kvModel, modelNamed } from "./history.ts";
 import { checkLinearizable, type Operation } from "./linearizability.ts";
 
 type Op = Operation<KvInput, KvOutput>;
@@ -492,8 +492,10 @@ function bruteForce(ops: readonly Op[]): boolean {
       const o = ops[i]!;
       // o may come next only if no unplaced operation completed before o was invoked.
       if (ops.some((p, j) => !placed[j] && j !== i && p.complete < o.invoke)) continue;
-      const next = kvModel.step(state, o.input, o.output);
-      if (next === undefined) continue;
+      // spec/kv.ts itself, on a whole store: the reference for the checker's one-key model too.
+      const applied = kv.apply(o.input, state);
+      if (o.output !== undefined && !kv.outputsEqual(applied.output, o.output)) continue;
+      const next = applied.state;
       placed[i] = true;
       const ok = go(next, count + 1);
       placed[i] = false;
@@ -558,4 +560,36 @@ describe("the search against plain enumeration", () => {
     const expected = bruteForce(ops) ? "linearizable" : "not-linearizable";
     expect(checkLinearizable(kvModel, ops).verdict).toBe(expected);
   });
+});
+
+describe("the checker's one-key model", () => {
+  const inputs = fc.oneof(
+    fc.constant<KvInput>(get("x")),
+    fc.string({ maxLength: 3 }).map((v): KvInput => put("x", v)),
+    fc.constant<KvInput>({ _tag: "delete", key: "x" }),
+    fc
+      .record({ e: fc.option(fc.string({ maxLength: 3 })), v: fc.string({ maxLength: 3 }) })
+      .map((r): KvInput => ({ _tag: "cas", key: "x", expected: r.e, value: r.v })),
+    fc.string({ maxLength: 3 }).map((v): KvInput => ({ _tag: "append", key: "x", value: v })),
+    fc.constant<KvInput>({ _tag: "noop" }),
+  );
+  it("refuses an append past the value limit as the spec does", () => {
+    const long = "a".repeat(valueLengthMax);
+    const input: KvInput = { _tag: "append", key: "x", value: "b" };
+    expect(applyToValue(input, long)).toEqual({
+      value: long,
+      output: kv.apply(input, kv.apply(put("x", long), kv.start).state).output,
+    });
+  });
+
+  test.prop([fc.option(fc.string({ maxLength: 4 })), inputs], { numRuns: 2000 })(
+    "agrees with kv.apply on every input and value",
+    (value, input) => {
+      const store = value === null ? kv.start : kv.apply(put("x", value), kv.start).state;
+      const spec = kv.apply(input, store);
+      const mine = applyToValue(input, value);
+      expect(mine.output).toEqual(spec.output);
+      expect(mine.value).toBe(kvGet(spec.state, "x"));
+    },
+  );
 });

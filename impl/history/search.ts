@@ -31,8 +31,8 @@ export interface LinearizabilityModel<S, I, O> {
   readOnly(input: I): boolean;
   /** Apply `input` in `state`; undefined when the model cannot produce `output` (undefined: any output). */
   step(state: S, input: I, output: O | undefined): S | undefined;
-  /** An exact key of a state within a partition (equal keys exactly when equal states). */
-  key(state: S): string;
+  /** An exact key of a state within a partition (equal keys, by SameValueZero, exactly when equal states). */
+  key(state: S): string | number | null;
 }
 
 /** The partition of operations that touch no key (a kv key is never empty). */
@@ -79,7 +79,7 @@ const unknownTransition = -2;
 /** Interned model states and the memoized transitions of each operation. */
 class Transitions<S, I, O> {
   private readonly states: S[] = [];
-  private readonly ids = new Map<string, number>();
+  private readonly ids = new Map<string | number | null, number>();
   /** rows[state][op]: the next state, -1 refused, -2 not computed; null rows fall back to `sparse`. */
   private readonly rows: (Int32Array | null)[] = [];
   private readonly sparse = new Map<number, number>();

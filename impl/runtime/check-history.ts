@@ -10,11 +10,13 @@
  * or some file unreadable or malformed (and none not linearizable); 3 some history undecided
  * within the step budget (and nothing worse).
  */
-import { availableParallelism } from "node:os";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { availableParallelism, tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { loadHistory, modelNamed, type LoadedHistory, type ModelName } from "../history/history.ts";
+import { kvSees, loadHistory, modelNamed, type LoadedHistory, type ModelName } from "../history/history.ts";
+import type { Minimised } from "../history/minimise.ts";
+import { failedKeys, renderReport } from "../history/report.ts";
 import { detectFormat, importHistory, type FailedCas, type SourceFormat } from "../history/importers.ts";
 import {
   checkLinearizable,
@@ -40,7 +42,12 @@ interface Options {
   readonly stepsMax: number;
   readonly allKeys: boolean;
   readonly workers?: number;
+  /** Where HTML reports of non-linearizable histories go; false: none. */
+  readonly report: string | false;
 }
+
+/** The default folder of HTML reports. */
+export const reportDirDefault = join(tmpdir(), "paxos-lease-check-history");
 
 /** Files whose names end so are read from a directory. */
 const historyExtensions = [".json", ".edn", ".log", ".txt"];
@@ -88,6 +95,8 @@ export function checkHistoryCommand(io: Output, done: (status: number) => void):
       )
       .option("--all-keys", "search every key, not only up to the first that is not linearizable", false)
       .option("--workers <n>", "worker threads (default: the cores, when the histories are large)", positiveInt)
+      .option("--report <dir>", "write an HTML report of each history that is not linearizable here", reportDirDefault)
+      .option("--no-report", "write no HTML report")
       .exitOverride()
       .configureOutput({ writeOut: (t) => io.out(t), writeErr: (t) => io.err(t) })
       // optsWithGlobals: inside the service's CLI, --json is also the program's own option.
@@ -186,13 +195,16 @@ async function run(paths: readonly string[], opts: Options, io: Output): Promise
           }),
         );
   const checkSeconds = (performance.now() - checkStarted) / 1000;
+  const explained = loaded.map((l, i) => explain(l.file, l.history, results[i]!, opts, i));
   for (const e of errors) {
     if (opts.json) io.out(`${JSON.stringify({ file: e.file, verdict: "error", error: e.error })}\n`);
     else io.err(`check-history: ${e.file}: ${e.error}\n`);
   }
   loaded.forEach((l, i) =>
     io.out(
-      opts.json ? `${JSON.stringify(report(l.file, l.history, results[i]!))}\n` : text(l.file, l.history, results[i]!),
+      opts.json
+        ? `${JSON.stringify(report(l.file, l.history, results[i]!, explained[i]!))}\n`
+        : text(l.file, l.history, results[i]!, explained[i]!),
     ),
   );
   const count = (v: string): number => results.filter((r) => r.verdict === v).length;
@@ -231,6 +243,30 @@ function opJson(op: Operation<KvInput, KvOutput>) {
   };
 }
 
+/** The minimised sub-history of each failed key, and the HTML page written. */
+interface Explanation {
+  readonly minimised: ReadonlyMap<string, Minimised<KvInput, KvOutput>>;
+  readonly page?: string;
+}
+
+/** Minimise each failed key and write the HTML report (for a history that is not linearizable). */
+function explain(file: string, history: LoadedHistory, result: Result, opts: Options, index: number): Explanation {
+  const { keys, minimised } = failedKeys(modelNamed(history.model), history.operations, result, { sees: kvSees });
+  if (keys.length === 0 || opts.report === false) return { minimised };
+  mkdirSync(opts.report, { recursive: true });
+  const page = join(opts.report, `${String(index).padStart(3, "0")}-${basename(file).replace(/[^\w.-]/g, "_")}.html`);
+  writeFileSync(
+    page,
+    renderReport({
+      title: file,
+      model: history.model,
+      summary: `${result.operations} operations checked over ${result.partitions.length} keys; ${keys.length} not linearizable.`,
+      keys,
+    }),
+  );
+  return { minimised, page };
+}
+
 /** What was checked and what was not, by kind, over the keys searched. */
 function breakdown(history: LoadedHistory, result: Result) {
   const model = modelNamed(history.model);
@@ -250,7 +286,7 @@ function breakdown(history: LoadedHistory, result: Result) {
 }
 
 /** The JSON object of one history's result. */
-function report(file: string, history: LoadedHistory, result: Result) {
+function report(file: string, history: LoadedHistory, result: Result, explanation: Explanation) {
   const counts = breakdown(history, result);
   return {
     file,
@@ -282,7 +318,9 @@ function report(file: string, history: LoadedHistory, result: Result) {
         operations: p.operations,
         longestPrefix: p.longestPrefix?.map((op) => op.id),
         stuck: p.stuck?.map(opJson),
+        minimised: explanation.minimised.get(p.partition)?.operations.map(opJson),
       })),
+    ...(explanation.page === undefined ? {} : { report: explanation.page }),
   };
 }
 
@@ -297,8 +335,8 @@ function describe(op: Operation<unknown, unknown>): string {
 }
 
 /** The text report of one history. */
-function text(file: string, history: LoadedHistory, result: Result): string {
-  const r = report(file, history, result);
+function text(file: string, history: LoadedHistory, result: Result, explanation: Explanation): string {
+  const r = report(file, history, result, explanation);
   const notSearched =
     result.notSearched.partitions > 0
       ? `, ${result.notSearched.operations} on ${result.notSearched.partitions} keys not searched after the first key that is not linearizable (--all-keys searches them)`
@@ -312,7 +350,13 @@ function text(file: string, history: LoadedHistory, result: Result): string {
     for (const op of p.longestPrefix.slice(-10)) out += `      ${describe(op)}\n`;
     out += `    none of these can come next:\n`;
     for (const op of p.stuck ?? []) out += `      ${describe(op)}\n`;
+    const small = explanation.minimised.get(p.partition);
+    if (small !== undefined) {
+      out += `    the smallest sub-history still not linearizable (${small.operations.length} operations${small.minimal ? "" : ", perhaps not the smallest: the budget ran out"}):\n`;
+      for (const op of small.operations) out += `      ${describe(op)}\n`;
+    }
   }
+  if (explanation.page !== undefined) out += `  report: ${explanation.page}\n`;
   return out;
 }
 

@@ -13,16 +13,11 @@
 import fs from "node:fs";
 import path from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { ConfigError } from "../core/index.ts";
-import { clockFromEnv } from "./clock.ts";
+import { roles, type Role } from "./access.ts";
 import { authHeaders, httpJson, KvClient, keyPath, newSession, type ApiReply, type Session } from "./client.ts";
 import { checkHistoryCommand } from "./check-history.ts";
-import { localReplicasMax, startLocalCluster } from "./cluster.ts";
-import { createLogger, logLevels, type LogLevel } from "./log.ts";
-import { slowDiskFromEnv } from "./slow-disk.ts";
-import { startReplica } from "./replica-main.ts";
-import { StorageError } from "./storage.ts";
-import { createToken, readTokensFile, revokeToken, roles, TokensFileError, type Role } from "./tokens.ts";
+import { logLevels, type LogLevel } from "./log-levels.ts";
+import { localReplicasMax } from "./program.ts";
 import type { Address } from "./transport.ts";
 
 export const exitRefused = 1;
@@ -159,6 +154,24 @@ interface ReplicaFlags {
 }
 
 async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
+  // Loaded here, not at the top: a client command needs none of the replica.
+  const [
+    { ConfigError },
+    { clockFromEnv },
+    { createLogger },
+    { slowDiskFromEnv },
+    { startReplica },
+    { StorageError },
+    { TokensFileError },
+  ] = await Promise.all([
+    import("../core/index.ts"),
+    import("./clock.ts"),
+    import("./log.ts"),
+    import("./slow-disk.ts"),
+    import("./replica-main.ts"),
+    import("./storage.ts"),
+    import("./tokens.ts"),
+  ]);
   const log = createLogger({ replica: flags.id, level: flags.logLevel });
   let replica: Awaited<ReturnType<typeof startReplica>>;
   try {
@@ -501,6 +514,7 @@ export function buildProgram(): Command {
         logLevel: string;
         quiet?: boolean;
       }) => {
+        const { startLocalCluster } = await import("./cluster.ts");
         process.exitCode = await startLocalCluster({
           replicas: flags.replicas,
           spares: flags.spares,
@@ -915,11 +929,12 @@ function addMembersCommands(program: Command): void {
 /** The tokens file of the local cluster `npm start` runs. */
 export const localTokensFile = path.join("data", "tokens.json");
 
-function tokensCommand(run: () => number): void {
+async function tokensCommand(run: (tokens: typeof import("./tokens.ts")) => number): Promise<void> {
+  const tokens = await import("./tokens.ts");
   try {
-    process.exitCode = run();
+    process.exitCode = run(tokens);
   } catch (error) {
-    if (!(error instanceof TokensFileError)) throw error;
+    if (!(error instanceof tokens.TokensFileError)) throw error;
     process.stderr.write(`error: ${error.message}\n`);
     process.exitCode = exitRefused;
   }
@@ -940,7 +955,7 @@ function addTokensCommands(program: Command): void {
     .addOption(fileOption())
     .action((_options: unknown, command: Command) => {
       const flags = command.optsWithGlobals<{ role: Role; name: string; tokensFile: string; json?: boolean }>();
-      tokensCommand(() => {
+      return tokensCommand(({ createToken }) => {
         const { token, entry } = createToken(flags.tokensFile, flags.role, flags.name);
         if (flags.json === true) process.stdout.write(`${JSON.stringify({ token, ...entry })}\n`);
         else {
@@ -959,7 +974,7 @@ function addTokensCommands(program: Command): void {
     .addOption(fileOption())
     .action((_options: unknown, command: Command) => {
       const flags = command.optsWithGlobals<{ tokensFile: string; json?: boolean }>();
-      tokensCommand(() => {
+      return tokensCommand(({ readTokensFile }) => {
         const entries = readTokensFile(flags.tokensFile);
         if (flags.json === true) {
           process.stdout.write(`${JSON.stringify(entries.map(({ sha256: _hash, ...rest }) => rest))}\n`);
@@ -989,7 +1004,7 @@ function addTokensCommands(program: Command): void {
     .addOption(fileOption())
     .action((_options: unknown, command: Command) => {
       const flags = command.optsWithGlobals<{ id: string; tokensFile: string }>();
-      tokensCommand(() => {
+      return tokensCommand(({ revokeToken }) => {
         const entry = revokeToken(flags.tokensFile, flags.id);
         process.stderr.write(
           `revoked token ${entry.id} (role ${entry.role}${entry.name === "" ? "" : `, ${entry.name}`})\n`,

@@ -14,8 +14,10 @@ import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { authHeaders, httpJson, KvClient } from "./client.ts";
-import { replicaArgv } from "./cluster.ts";
-import { createToken, roles, type Role } from "./tokens.ts";
+import { ensureCliBuilt } from "./build.ts";
+import { replicaArgv } from "./program.ts";
+import { roles, type Role } from "./access.ts";
+import { createToken } from "./tokens.ts";
 import { freePorts, tempDir, waitFor } from "./testing.ts";
 import { HostNetwork } from "./testing-hosts.ts";
 import type { ReplicaStatus } from "./status.ts";
@@ -112,6 +114,8 @@ export class TestCluster extends MemberLookups<Member> {
     } = {},
   ): Promise<TestCluster> {
     const spares = options.spares ?? 0;
+    // Benchmarks start clusters outside vitest (whose global setup builds): the replicas run the current sources.
+    await ensureCliBuilt();
     const given = options.hosts instanceof HostNetwork ? options.hosts : undefined;
     if (given !== undefined && given.options.hosts < size + spares)
       throw new Error(`${size + spares} replicas need as many hosts, not ${given.options.hosts}`);

@@ -27,7 +27,7 @@ import path from "node:path";
 import readline from "node:readline";
 import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { tsxArgv } from "./cluster.ts";
+import { tsxArgv } from "./program.ts";
 
 /** Where runs register what they make (a tmpfs, like /run/netns: emptied at boot). */
 export const hostsRunDir = "/run/paxos-lease-hosts";

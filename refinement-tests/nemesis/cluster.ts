@@ -14,7 +14,8 @@ import type http from "node:http";
 import path from "node:path";
 import { httpJson } from "../../impl/runtime/client.ts";
 import { createToken } from "../../impl/runtime/tokens.ts";
-import { replicaArgv } from "../../impl/runtime/cluster.ts";
+import { ensureCliBuilt } from "../../impl/runtime/build.ts";
+import { replicaArgv } from "../../impl/runtime/program.ts";
 import type { ReplicaStatus } from "../../impl/runtime/status.ts";
 import { sleep } from "../../impl/runtime/testing.ts";
 import { MemberLookups } from "../../impl/runtime/testing-cluster.ts";
@@ -108,6 +109,8 @@ export class NemesisCluster extends MemberLookups<Member> {
   }
 
   static async create(options: NemesisClusterOptions): Promise<NemesisCluster> {
+    // `npm run nemesis` runs outside vitest (whose global setup builds): the replicas run the current sources.
+    await ensureCliBuilt();
     fs.mkdirSync(options.dir, { recursive: true });
     const members: Member[] = Array.from({ length: options.replicas }, (_, i) => ({
       id: i + 1,

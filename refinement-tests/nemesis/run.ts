@@ -15,7 +15,7 @@ import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { sleep } from "../../impl/runtime/testing.ts";
 import { monotonicMs, NemesisCluster, type ClockSkew, type Life } from "./cluster.ts";
-import { checkHistory, type HistoryReport } from "./history-checks.ts";
+import { checkHistoryWithPage, type HistoryReport } from "./history-checks.ts";
 import { Nemesis, type InjectedFault } from "./nemesis.ts";
 import type { NetworkKind } from "./network.ts";
 import { planSchedule, seededRandom, type FaultKind, type PlannedFault } from "./schedule.ts";
@@ -94,6 +94,8 @@ export interface NemesisReport {
     readonly cluster: string;
     /** The trace view of the replayed traces (`npm run view -- FOLDER` opens it). */
     readonly view: string;
+    /** The HTML report of a history that is not linearizable (check-history's). */
+    readonly linearizability?: string;
   };
   /** The command that runs the same schedule again (process timing is not deterministic, the schedule is). */
   readonly replay: string;
@@ -356,7 +358,8 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
   const { options, cluster, ops, violations, durations, progress } = input;
   let t = monotonicMs();
   progress(`checking ${ops.length} operations for linearizability`);
-  const history = checkHistory(ops, input.finalReads);
+  const checked = checkHistoryWithPage(ops, input.finalReads, `nemesis seed ${options.seed}`);
+  const history = checked.report;
   durations.historyCheck = monotonicMs() - t;
   for (const v of history.violations) violations.push(`${v.check}: ${v.message}`);
   if (history.linearizability.verdict === "unknown")
@@ -391,8 +394,12 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
     timeline: path.join(options.out, "timeline.html"),
     cluster: path.join(options.out, "cluster"),
     view: path.join(options.out, nemesisViewFile),
+    ...(checked.page === undefined ? {} : { linearizability: path.join(options.out, "linearizability.html") }),
   };
   fs.writeFileSync(files.history, `${JSON.stringify(historyDocument(ops))}\n`);
+  // The same HTML report as check-history's, when the history is not linearizable.
+  if (checked.page !== undefined && files.linearizability !== undefined)
+    fs.writeFileSync(files.linearizability, checked.page);
   const report: NemesisReport = {
     format: "paxos-lease/nemesis-report@1",
     ok: violations.length === 0,
@@ -461,7 +468,9 @@ export function summaryText(report: NemesisReport): string {
   ];
   if (!report.ok)
     lines.push(...report.violations.slice(0, 20).map((v) => `    - ${v.length > 400 ? `${v.slice(0, 400)}...` : v}`));
-  lines.push(`  files: ${report.files.report}, ${report.files.history}, ${report.files.timeline}`);
+  lines.push(
+    `  files: ${report.files.report}, ${report.files.history}, ${report.files.timeline}${report.files.linearizability === undefined ? "" : `, ${report.files.linearizability}`}`,
+  );
   lines.push(`  step through the traces: npm run view -- ${path.dirname(report.files.report)}`);
   lines.push(`  replay: ${report.replay}`);
   return lines.join("\n");
