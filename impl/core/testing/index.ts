@@ -22,9 +22,9 @@ export {
 } from "../snapshot.ts";
 export { ballotEquals, ballotToNat, compareBallots, isBallotZero } from "../ballot.ts";
 
-export { valuesEqual, type Command, type PromiseMsg, type Value } from "../messages.ts";
+export { noopValue, valuesEqual, type Command, type PromiseMsg, type Value } from "../messages.ts";
 
-export { type AcceptorState, type Leader, type ReplicaContext, type Vote } from "../state.ts";
+export { type AcceptorState, type GrantTimes, type Leader, type ReplicaContext, type Vote } from "../state.ts";
 export { slotMapEntries, slotMapForEach, slotMapGet, slotMapOf, slotMapSet, type SlotMap } from "../slot-map.ts";
 export { defaultRules, type ReplicaRules } from "../rules.ts";
 export { becomeCandidate, makeStep } from "../replica.ts";
