@@ -16,7 +16,6 @@ import path from "node:path";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ReplicaId } from "../core/events.ts";
-import { compactRecords } from "../core/records.ts";
 import { Admission, type AdmissionOptions } from "./admission.ts";
 import type { MonotonicClock } from "./clock.ts";
 import type { SlowDisk } from "./slow-disk.ts";
@@ -37,7 +36,8 @@ import { ReplicaMetrics } from "./metrics.ts";
 import { ClusterHosts } from "./access.ts";
 import { buildStatus, RecentEvents, type ReplicaStatus } from "./status.ts";
 import { statusPageHtml } from "./status-page.ts";
-import { Storage, StorageError } from "./storage.ts";
+import { StorageError } from "./storage.ts";
+import { StorageThread } from "./storage-thread.ts";
 import { LogLimiter } from "./log-limiter.ts";
 import { TokenStore } from "./tokens.ts";
 import { TraceWriter } from "./trace.ts";
@@ -123,7 +123,7 @@ export async function startReplica(options: ReplicaOptions): Promise<RunningRepl
 /** The parts of one replica process and the wiring between them. */
 class ReplicaProcess implements RunningReplica {
   readonly driver: KvDriver;
-  private readonly storage: Storage<KvRecord>;
+  private readonly storage: StorageThread;
   private readonly records: readonly KvRecord[];
   private readonly trace: TraceWriter<KvMessage, KvRecord, KvInput, KvOutput> | undefined;
   private readonly transport: Transport<KvMessage>;
@@ -168,14 +168,13 @@ class ReplicaProcess implements RunningReplica {
         `${why === "" ? `replica ${id} was removed from the cluster` : why}; a removed replica never serves again: delete this directory, and add a replica under a new id`,
       );
     }
-    const opened = Storage.open<KvRecord>({
+    // The store lives on a thread of its own (impl/runtime/storage-thread.ts); it compacts the
+    // records a durable snapshot supersedes (impl/core/records.ts).
+    const opened = StorageThread.open({
       dir: options.dataDir,
       clusterId: options.clusterId,
       replicaId: id,
-      codec: kvCodecs.record,
       create: options.init === true,
-      // Once a snapshot is durable, delete what it supersedes (impl/core/records.ts).
-      compaction: { after: (record) => record._tag === "snapshot", keep: compactRecords },
     });
     try {
       checkInitialMembers(options.dataDir, config.members, joining);
