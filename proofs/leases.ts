@@ -49,6 +49,16 @@ export class LeaseGhost<S, I, O> {
     this.since = view.replicas.map(() => 0);
   }
 
+  /** Take over `other`'s beliefs and history (the explorer forks the checker; see VotingGhost.copyFrom). */
+  copyFrom(other: LeaseGhost<S, I, O>): void {
+    for (let p = 0; p < this.until.length; p++) {
+      this.until[p] = other.until[p]!;
+      this.since[p] = other.since[p]!;
+    }
+    this.history.length = 0;
+    this.history.push(...other.history);
+  }
+
   /** When replica `r`'s current belief ends, in true time (-Infinity: it holds none now). */
   beliefOf(r: number): number {
     const rep = this.view.replicas[r]!;

@@ -16,4 +16,5 @@ export const acceptBelowPromise: Mutant = {
   expectedCatch: ["refines Voting", "VotesSafe", "core assertion"],
   mode: "safety",
   step: withRules({ canPromise: canPromiseIgnoringMaxBal }),
+  explore: { bounds: { reads: 0, crashes: 2, restarts: 0, delays: 1, orders: "fifo", tuning: 5 }, depth: 18 },
 };

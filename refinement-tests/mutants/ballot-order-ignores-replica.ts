@@ -9,4 +9,5 @@ export const ballotOrderIgnoresReplica: Mutant = {
   expectedCatch: ["DurableBeforeSend", "DurableMaxBal", "OneValuePerBallot", "refines Voting"],
   mode: "safety",
   step: withRules({ compareBallots: (a: Ballot, b: Ballot) => a.round - b.round }),
+  explore: { bounds: { reads: 0, crashes: 1, restarts: 0, delays: 1, orders: "fifo", tuning: 5 }, depth: 18 },
 };

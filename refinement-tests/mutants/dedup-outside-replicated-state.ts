@@ -35,4 +35,5 @@ export const dedupOutsideReplicatedState: Mutant = {
   expectedCatch: ["ExactlyOnce", "DigestAgreement", "RepliesMatchSpec", "Linearizability"],
   mode: "safety",
   step: withRules({ executeCommand: executeWithoutDedup }),
+  explore: { bounds: { reads: 0, duplicates: 1, orders: "fifo" }, depth: 10 },
 };

@@ -15,4 +15,5 @@ export const grantIgnored: Mutant = {
   expectedCatch: ["AtMostOneLeaseholder", "LeaseReadFresh", "Linearizability"],
   mode: "safety",
   step: withRules({ canPromise: canPromiseIgnoringGrant }),
+  explore: { bounds: { writes: 0, reads: 0, partitions: 2, orders: "fifo", tuning: 5 }, depth: 14 },
 };

@@ -9,4 +9,5 @@ export const learnAnyVote: Mutant = {
   expectedCatch: ["LearnedIsChosen", "ExecutedPrefixAgreement", "DigestAgreement"],
   mode: "safety",
   step: withRules({ learnableFromLeader: <I>(vote: Vote<I> | undefined, _ballot: Ballot) => vote !== undefined }),
+  explore: { bounds: { writes: 2, reads: 0, partitions: 1, orders: "fifo", tuning: 5 }, depth: 24 },
 };

@@ -14,4 +14,5 @@ export const leaseReadBeforeReproposals: Mutant = {
   expectedCatch: ["LeaseReadFresh", "Linearizability"],
   mode: "safety",
   step: withRules({ canServeLeaseRead: leaseOnly }),
+  explore: { bounds: { reads: 1, crashes: 1, restarts: 0, delays: 1, orders: "fifo", tuning: 5 }, depth: 18 },
 };

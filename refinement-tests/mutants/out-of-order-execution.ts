@@ -18,4 +18,5 @@ export const outOfOrderExecution: Mutant = {
   expectedCatch: ["ExecutedPrefixAgreement", "DigestAgreement", "RepliesMatchSpec", "ExactlyOnce"],
   mode: "safety",
   step: withRules({ nextToExecute: nextPresent }),
+  explore: { bounds: { writes: 2, reads: 0, delays: 1, losses: 1, orders: "fifo" }, depth: 12 },
 };

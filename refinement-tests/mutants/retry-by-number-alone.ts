@@ -37,4 +37,5 @@ export const retryByNumberAlone: Mutant = {
   expectedCatch: ["ExactlyOnce"],
   mode: "safety",
   step: withRules({ sessionAnswer: sessionAnswerByNumber, executeCommand: executeByNumber }),
+  explore: { bounds: { reads: 0, reuses: 1, orders: "fifo" }, depth: 10 },
 };

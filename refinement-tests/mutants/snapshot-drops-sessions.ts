@@ -43,4 +43,5 @@ export const snapshotDropsSessions: Mutant = {
   expectedCatch: ["SnapshotMatchesSpec", "DigestAgreement", "ExactlyOnce", "RepliesMatchSpec", "Linearizability"],
   mode: "safety",
   step: dropSessions,
+  explore: { bounds: { reads: 0, orders: "fifo", overrides: { snapshotIntervalSlots: 1 } }, depth: 8 },
 };

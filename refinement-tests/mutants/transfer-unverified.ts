@@ -12,4 +12,15 @@ export const transferUnverified: Mutant = {
   expectedCatch: ["SnapshotMatchesSpec", "DigestAgreement", "ExactlyOnce", "RepliesMatchSpec", "Linearizability"],
   mode: "safety",
   step: withRules({ verifySnapshot: (ctx, data) => decodeSnapshot(ctx, data) }),
+  explore: {
+    bounds: {
+      writes: 2,
+      reads: 0,
+      partitions: 1,
+      chunkFaults: 1,
+      orders: "fifo",
+      overrides: { snapshotIntervalSlots: 1 },
+    },
+    depth: 20,
+  },
 };

@@ -19,4 +19,5 @@ export const truncateWithoutSnapshot: Mutant = {
   expectedCatch: ["TruncationSafe", "PromiseReportsVotes", "refines Voting", "VotesSafe"],
   mode: "safety",
   step: forgetEarly,
+  explore: { bounds: { writes: 3, reads: 0, orders: "fifo", overrides: { snapshotIntervalSlots: 2 } }, depth: 16 },
 };
