@@ -10,7 +10,7 @@
  * acknowledges a record before the fsync that covers it has returned.
  */
 import { isMainThread, parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
-import { compactRecords } from "../core/records.ts";
+import { compactRecords } from "../core/index.ts";
 import { kvCodecs, type KvRecord } from "./core-adapter.ts";
 import { Storage, StorageError } from "./storage.ts";
 
