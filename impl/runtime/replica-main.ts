@@ -150,6 +150,8 @@ class ReplicaProcess implements RunningReplica {
   private retiredReason: string | null = null;
   /** Since when (its monotonic clock) this replica, removed, has executed nothing new; null while a member. */
   private removalSeenAtMs: number | null = null;
+  /** This replica has been in a configuration it knows of (a joining replica: since it was added). */
+  private wasInConfiguration = false;
   private readonly removedMarker: string;
 
   constructor(private readonly options: ReplicaOptions) {
@@ -356,13 +358,15 @@ class ReplicaProcess implements RunningReplica {
         text,
       );
     }
+    if (m.self !== "none") this.wasInConfiguration = true;
     if (this.retiredReason !== null || m.self !== "none") {
       this.removalSeenAtMs = null;
       return;
     }
-    // Not in the latest configuration. A joining replica that was never added has executed
-    // nothing (nobody sends a non-member the log); any other replica was a member once.
-    const wasMember = !m.joining || view.executedSlot > 0;
+    // Not in the latest configuration it knows. A joining replica catching up on the slots before
+    // the one that added it is in none yet (it executes them under the configurations that did
+    // not include it): only one that was in a configuration can have been removed from one.
+    const wasMember = !m.joining || this.wasInConfiguration;
     if (!wasMember) return;
     const now = this.options.clock.nowMs();
     if (this.removalSeenAtMs === null || view.executedSlot > before.executedSlot) this.removalSeenAtMs = now;
