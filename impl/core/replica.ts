@@ -883,7 +883,7 @@ function clientRequest<S, I, O>(
     return state;
   }
   if (readOnly) {
-    if (rules.canServeLeaseRead(state, req.now)) return answerLocally(state, req, out);
+    if (rules.canServeLeaseRead(rules, state, req.now)) return answerLocally(state, req, out);
     return propose(rules, submit(state, { input: req.input }, req.requestId, out), req.now, out);
   }
   if (req.clientId !== undefined && req.seq !== undefined) {

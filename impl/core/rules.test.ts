@@ -66,9 +66,26 @@ describe("each rule prevents its hazard", () => {
     expect(correct).toContain("3 reply #3 ok value=2");
     const broken: ReplicaRules = {
       ...defaultRules,
-      canServeLeaseRead: (s, now) => s.role._tag === "leader" && now < s.role.leaseUntil,
+      canServeLeaseRead: (_rules, s, now) => s.role._tag === "leader" && now < s.role.leaseUntil,
     };
     expect(replay("lease-read", broken).lines).toContain("3 reply #3 ok value=null");
+  });
+
+  it("L3 with configurations (phase 1 of every configuration above the executed prefix): without it, a read after a replace misses a write", () => {
+    // The rule as it was: the lease and the revealed slots executed, phase 1 of the pending
+    // configuration not asked for.
+    const broken: ReplicaRules = {
+      ...defaultRules,
+      canServeLeaseRead: (_rules, s, now) =>
+        s.role._tag === "leader" && now < s.role.leaseUntil && s.learner.executedUpTo >= s.role.phase1MaxSlot,
+    };
+    for (const name of ["lease-read-after-replace", "lease-read-after-replace-snapshot"]) {
+      const correct = replay(name, defaultRules).lines;
+      expect(correct).toContain("1 reply #3 ok done");
+      expect(correct).not.toContain("2 reply #4 ok value=null");
+      expect(replay(name, broken).lines).toContain("2 reply #4 ok value=null");
+    }
+    expect(replay("lease-read-after-replace", defaultRules).lines).toContain("2 reply #4 ok value=2");
   });
 
   it("P2c (re-propose the highest-ballot vote): proposing a no-op instead is stopped by the acceptor's assertion", () => {

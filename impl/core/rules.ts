@@ -49,8 +49,8 @@ export interface ReplicaRules {
   readonly leaseFrom: (grantSentAt: GrantTimes, quorum: number) => number;
   /** Own clock reading at which the lease counted from `from` runs out (rule L2). */
   readonly leaseExpiry: (from: number, config: Config) => number;
-  /** May the leader answer a linearizable read from local state now? (rule L3) */
-  readonly canServeLeaseRead: <S, I, O>(state: ReplicaState<S, I, O>, now: number) => boolean;
+  /** May the leader answer a linearizable read from local state now? (rule L3: lease, phase 1 of every configuration above the executed prefix, revealed slots executed) */
+  readonly canServeLeaseRead: <S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number) => boolean;
   /** May this replica start an election now? (rule L5) */
   readonly mayCampaign: <S, I, O>(state: ReplicaState<S, I, O>, now: number) => boolean;
   /** Phase 1: combine the vote known so far at a slot with one more reported vote. */
