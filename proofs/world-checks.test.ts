@@ -4,9 +4,12 @@
  * replica state that breaks one invariant and expects that invariant's name in the violation;
  * the positive cases next to them show the same checks pass on good steps.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { kv, type KvInput, type KvOutput, type KvState } from "../spec/kv.ts";
 import {
+  defaultRules,
   initialState,
   parseConfig,
   slotMapOf,
@@ -17,6 +20,7 @@ import {
   type ReplicaState,
   type Value,
 } from "../impl/core/index.ts";
+import { parseScript, ScriptRunner } from "../impl/core/testing/script.ts";
 import { ConsensusGhost } from "./consensus-per-slot.ts";
 import { checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";
 import { LeaseGhost } from "./leases.ts";
@@ -287,6 +291,11 @@ describe("Leases", () => {
       trueTime,
       members,
       linkBlocked: () => false,
+      // The leaders below are bare roles: they hold a lease while their clock reads below leaseUntil.
+      rules: {
+        ...defaultRules,
+        canServeLeaseRead: (_rules, s, now) => s.role._tag === "leader" && now < s.role.leaseUntil,
+      },
       // `state` reads the array at each access, so a test can change a replica between steps.
       replicas: states.map((_, index) => ({
         id: index + 1,
@@ -348,6 +357,48 @@ describe("Leases", () => {
         g.observe({ kind: "event", replica: 0, event: "Tick", before: null, after: states[0]!, carried: [] }),
       ),
     ).toBe("LeaseBounded");
+  });
+
+  it("Holds(p) is rule L3: a leader that trusts leaseUntil holds no lease until phase 1 of the pending configuration is in", () => {
+    // impl/core/testdata/lease-read-after-replace.txt, up to the read: 2 leads with grants in
+    // {1,2,3} and {1,2,4} (4's HeartbeatAck) but no Promise of {1,2,4}.
+    const script = readFileSync(
+      join(import.meta.dirname, "../impl/core/testdata/lease-read-after-replace.txt"),
+      "utf8",
+    );
+    const runner = new ScriptRunner();
+    const blocks = parseScript(script).blocks;
+    const at = blocks.findIndex((b) => b.command === "get 2 b");
+    for (const b of blocks.slice(0, at)) runner.run(b.command);
+    const c = runner.cluster!;
+    const v: SystemView<KvState, KvInput, KvOutput> = {
+      trueTime: c.now,
+      members: [1, 2, 3, 4],
+      linkBlocked: () => false,
+      rules: defaultRules,
+      replicas: [1, 2, 3, 4].map((id, index) => ({
+        id,
+        index,
+        state: c.node(id).state,
+        durable: [],
+        paused: false,
+        localAt: (t: number) => t,
+        trueAt: (r: number) => r,
+      })),
+    };
+    const s2 = c.state(2);
+    expect(s2.role._tag === "leader" && c.clock(2) < s2.role.leaseUntil).toBe(true);
+    const g = new LeaseGhost(v, 300, new Tally());
+    expect(g.beliefOf(1)).toBe(Number.NEGATIVE_INFINITY);
+    // Once 4's Promise is in and the write it reveals is executed, 2 holds it until leaseUntil.
+    runner.run("release");
+    runner.run("stabilize");
+    const after = { ...v, replicas: v.replicas.map((r) => ({ ...r, state: c.node(r.id).state })) };
+    const s2after = c.state(2);
+    expect(s2after.role._tag).toBe("leader");
+    expect(new LeaseGhost(after, 300, new Tally()).beliefOf(1)).toBe(
+      s2after.role._tag === "leader" ? s2after.role.leaseUntil : 0,
+    );
   });
 
   it("LeaseReadFresh: a lease read from a state older than what a client observed", () => {

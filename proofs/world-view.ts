@@ -9,7 +9,15 @@
  * effects it carried out in order (flushes, sends, replies, alarms, a crash landing in the
  * middle), or one fault, or true time passing. Checks run after every step.
  */
-import type { ClientResult, Consistency, DurableRecord, Message, ReplicaId, ReplicaState } from "../impl/core/index.ts";
+import type {
+  ClientResult,
+  Consistency,
+  DurableRecord,
+  Message,
+  ReplicaId,
+  ReplicaRules,
+  ReplicaState,
+} from "../impl/core/index.ts";
 
 /** One replica as the checkers see it. */
 export interface ReplicaView<S, I, O> {
@@ -91,4 +99,9 @@ export interface SystemView<S, I, O> {
   readonly members: readonly ReplicaId[];
   /** Are the links from a to b (replica indices) currently cut? */
   linkBlocked(a: number, b: number): boolean;
+  /**
+   * The rules the replicas' step function was assembled from (`defaultRules` unless a broken
+   * variant says otherwise): rule L3, `canServeLeaseRead`, says when a replica holds a lease.
+   */
+  readonly rules: ReplicaRules;
 }

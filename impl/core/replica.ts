@@ -85,18 +85,26 @@ export type ReplicaEvent<I> = Event<Message<I>, DurableRecord<I>, I>;
 export type ReplicaEffect<I, O> = Effect<Message<I>, DurableRecord<I>, O>;
 /** What `step` returns. */
 export type ReplicaStepResult<S, I, O> = StepResult<ReplicaState<S, I, O>, Message<I>, DurableRecord<I>, O>;
-/** The step function's type. */
-export type Step = <S, I, O>(state: ReplicaState<S, I, O>, event: ReplicaEvent<I>) => ReplicaStepResult<S, I, O>;
+/**
+ * The step function's type. `rules`, when present, are the rules it was assembled from
+ * (`makeStep`): checkers ask them what the replica would do, for example whether it would answer a
+ * read by lease (rule L3), which is what holding a lease means (proofs/leases.md).
+ */
+export interface Step {
+  <S, I, O>(state: ReplicaState<S, I, O>, event: ReplicaEvent<I>): ReplicaStepResult<S, I, O>;
+  readonly rules?: ReplicaRules;
+}
 
 type Out<I, O> = ReplicaEffect<I, O>[];
 
 /** Assemble the replica's step function from `rules`. */
 export function makeStep(rules: ReplicaRules): Step {
-  return <S, I, O>(state: ReplicaState<S, I, O>, event: ReplicaEvent<I>): ReplicaStepResult<S, I, O> => {
+  const step = <S, I, O>(state: ReplicaState<S, I, O>, event: ReplicaEvent<I>): ReplicaStepResult<S, I, O> => {
     const effects: Out<I, O> = [];
     const next = dispatch(rules, state, event, effects);
     return { state: next, effects: chosenRecordsLast(effects) };
   };
+  return Object.assign(step, { rules });
 }
 
 /**

@@ -17,6 +17,7 @@
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import {
   compactRecords,
+  defaultRules,
   initialState,
   replicasOf,
   parseConfig,
@@ -28,6 +29,7 @@ import {
   type DurableRecord,
   type Message,
   type ReplicaEvent,
+  type ReplicaRules,
   type ReplicaState,
   type Step,
 } from "../../impl/core/index.ts";
@@ -256,6 +258,8 @@ export class World implements KvSystemView {
   private blockedCount = 0;
   private pausedCount = 0;
   private readonly step: Step;
+  /** The rules the step was assembled from (rule L3 says who holds a lease). */
+  readonly rules: ReplicaRules;
   private readonly inFlightMax: number;
   private nextMessageId = 1;
   private nextRequestId = 1;
@@ -268,6 +272,7 @@ export class World implements KvSystemView {
     this.total = n + (options.spares ?? 2);
     this.tuning = options.tuning ?? defaultTuning;
     this.step = options.step ?? defaultStep;
+    this.rules = this.step.rules ?? defaultRules;
     this.inFlightMax = options.inFlightMax ?? 256;
     this.trace = options.record === true ? [] : null;
     this.members = Array.from({ length: this.total }, (_, i) => i + 1);
@@ -539,12 +544,19 @@ export class World implements KvSystemView {
     }
   }
 
-  /** The replicas that lead and believe, by their own clock, that they hold a lease now. */
+  /**
+   * The replicas that hold a lease now: each, judged by its own clock, would answer a read by
+   * lease (rule L3: its lease holds and phase 1 revealed everything above its executed prefix).
+   */
   leaseHolders(): number[] {
     const out: number[] = [];
     for (const r of this.replicas) {
       const s = r.state;
-      if (s !== null && s.halted === null && s.role._tag === "leader" && r.localAt(this.trueTime) < s.role.leaseUntil)
+      if (
+        s !== null &&
+        s.role._tag === "leader" &&
+        this.rules.canServeLeaseRead(this.rules, s, r.localAt(this.trueTime))
+      )
         out.push(r.index);
     }
     return out;
