@@ -114,6 +114,10 @@ export function registerAsKv(
       };
     }
     case "write":
+      // A write answers `{}`; any other answer (say `{"ok": false}`) is not a write's, and is
+      // refused rather than read as success.
+      if (output !== undefined && Object.keys(output).length !== 0)
+        throw new Error(`a write's output must be {}, not ${JSON.stringify(output)}`);
       return {
         input:
           input.value === null
@@ -135,7 +139,9 @@ export function registerAsKv(
 /**
  * The register model is the kv model on one key, except that a failed cas only says "the
  * value was not `from`", which the kv output (that also names the current value) cannot
- * express; such operations are checked by a predicate instead of an exact output.
+ * express; such operations are checked by a predicate instead of an exact output. They carry
+ * no output but are completed operations, so the checker checks them (it skips only
+ * read-only operations whose outcome is unknown).
  */
 export const registerModel: LinearizabilityModel<KvState, KvInput & { readonly casFailed?: boolean }, KvOutput> = {
   name: "register",
@@ -155,7 +161,7 @@ export const registerModel: LinearizabilityModel<KvState, KvInput & { readonly c
 export interface LoadedHistory {
   readonly model: ModelName;
   readonly operations: readonly Operation<KvInput & { readonly casFailed?: boolean }, KvOutput>[];
-  /** Operations known to have failed; they never took effect and are not checked. */
+  /** Operations known to have failed (outcome `fail`); they never took effect and are not checked. */
   readonly failed: number;
   /** Operations whose outcome is unknown. */
   readonly unknown: number;

@@ -175,6 +175,58 @@ describe("the history format", () => {
     ).toThrow(/operation 0: completes at 1, before its invocation at 5/);
   });
 
+  it("checks a failed cas: it asserts the value differed from `from`", () => {
+    const history = (from: number) => ({
+      format: "paxos-lease/history@1",
+      model: "register",
+      operations: [
+        { client: "a", input: { f: "write", value: 1 }, invoke: 0, outcome: "ok", complete: 1, output: {} },
+        { client: "b", input: { f: "cas", from, to: 2 }, invoke: 2, outcome: "ok", complete: 3, output: { ok: false } },
+      ],
+    });
+    const check = (from: number) =>
+      checkLinearizable(modelNamed("register"), loadHistory(history(from), "register").operations);
+    // write 1; cas(1 -> 2) fails: the register held 1, so the cas must have swapped.
+    const wrong = check(1);
+    expect(wrong.verdict).toBe("not-linearizable");
+    expect(wrong.partitions[0]!.stuck!.map((o) => o.id)).toEqual([1]);
+    // write 1; cas(3 -> 2) fails: it did, the register held 1.
+    const right = check(3);
+    expect(right.verdict).toBe("linearizable");
+    expect(right.operations).toBe(2);
+    expect(right.unconstrained).toBe(0);
+  });
+
+  it("refuses a register output that does not fit its operation", () => {
+    const write = (output: unknown) => ({
+      format: "paxos-lease/history@1",
+      operations: [{ client: "a", input: { f: "write", value: 1 }, invoke: 0, outcome: "ok", complete: 1, output }],
+    });
+    expect(() => loadHistory(write({ ok: false }), "register")).toThrow(/operation 0: a write's output must be \{\}/);
+    expect(() => loadHistory(write({ value: 1 }), "register")).toThrow(/a write's output must be/);
+    expect(loadHistory(write({}), "register").operations).toHaveLength(1);
+  });
+
+  it("counts exactly what was checked: unknown reads apart, no-key operations checked", () => {
+    const h = [
+      op("a", put("x", "1"), 0, 1, ok),
+      op("b", get("x"), 2, null),
+      op("c", put("x", "2"), 2, null),
+      op("d", { _tag: "noop" }, 3, 4, ok),
+    ];
+    const result = checkLinearizable(kvModel, h);
+    expect(result.verdict).toBe("linearizable");
+    expect(result.operations).toBe(3);
+    expect(result.unconstrained).toBe(1);
+    expect(result.partitions.map((p) => [p.partition, p.operations])).toEqual([
+      ["", 1],
+      ["x", 2],
+    ]);
+    // A no-op answered with anything but ok is not explained by the store.
+    const bad = checkLinearizable(kvModel, [op("d", { _tag: "noop" }, 3, 4, val("1"))]);
+    expect(bad.verdict).toBe("not-linearizable");
+  });
+
   it("checks Jepsen-style register histories", () => {
     const history = (reads: (number | null)[]) => ({
       format: "paxos-lease/history@1",
@@ -214,6 +266,9 @@ describe("the history format", () => {
     expect(check([2, 2])).toBe("linearizable");
     expect(check([1])).toBe("not-linearizable");
     expect(check([3])).toBe("not-linearizable");
+    // Every operation is checked: the write, both cas (the failed one included) and the reads.
+    const loaded = loadHistory(history([2]), "register");
+    expect(checkLinearizable(modelNamed("register"), loaded.operations).operations).toBe(4);
     expect(() =>
       loadHistory(
         {

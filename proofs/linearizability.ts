@@ -10,7 +10,10 @@
  * Operations whose outcome is unknown (a timeout, a crash) may have taken effect at any
  * time after their invocation, or never: they get return time +infinity and any output. An
  * operation placed after everything else is observed by nobody, so "never" needs no case of
- * its own. Operations known to have failed (never executed) are left out by the caller.
+ * its own. Operations known to have failed (never executed) are left out by the caller. Every
+ * other operation is checked: the only ones left out here are read-only operations with an
+ * unknown outcome (they observe nothing anyone saw and change nothing), and the result
+ * counts them apart from the operations checked, per partition and in total.
  *
  * The search is deterministic and bounded by a step budget, never by wall-clock time: a
  * partition that exceeds it is reported `unknown`, not passed.
@@ -19,7 +22,10 @@
 /** A sequential model: the spec the history must be explained by. */
 export interface LinearizabilityModel<S, I, O> {
   readonly name: string;
-  /** The partition an input belongs to (its key); undefined: it observes and changes nothing. */
+  /**
+   * The partition an input belongs to (its key); undefined for an input that touches no key
+   * (such operations are checked together, in the partition named {@link noPartition}).
+   */
   partition(input: I): string | undefined;
   /** The state at the start of a partition. */
   init(partition: string): S;
@@ -30,6 +36,9 @@ export interface LinearizabilityModel<S, I, O> {
   /** An exact key of a state within a partition (equal keys exactly when equal states). */
   key(state: S): string;
 }
+
+/** The partition of operations that touch no key (a kv key is never empty). */
+export const noPartition = "";
 
 /** One operation of a history. `complete` is +Infinity and `output` undefined when unknown. */
 export interface Operation<I, O> {
@@ -44,6 +53,7 @@ export interface Operation<I, O> {
 /** Verdict for one partition. */
 export interface PartitionResult<I, O> {
   readonly partition: string;
+  /** Operations checked in this partition. */
   readonly operations: number;
   readonly verdict: "linearizable" | "not-linearizable" | "unknown";
   /** Search steps spent (calls tried plus backtracks). */
@@ -58,7 +68,10 @@ export interface PartitionResult<I, O> {
 export interface LinearizabilityResult<I, O> {
   readonly verdict: "linearizable" | "not-linearizable" | "unknown";
   readonly partitions: readonly PartitionResult<I, O>[];
+  /** Operations checked: the sum of the partitions' counts. */
   readonly operations: number;
+  /** Operations given but not checked: read-only ones whose outcome is unknown (they constrain nothing). */
+  readonly unconstrained: number;
   readonly steps: number;
 }
 
@@ -282,12 +295,19 @@ export function checkLinearizable<S, I, O>(
 ): LinearizabilityResult<I, O> {
   const stepsMax = options.stepsMaxPerPartition ?? 20_000_000;
   const byPartition = new Map<string, Operation<I, O>[]>();
+  let unconstrained = 0;
   for (const op of ops) {
     if (!(op.complete >= op.invoke))
       throw new Error(`operation ${op.id} completes (${op.complete}) before it is invoked (${op.invoke})`);
-    const key = model.partition(op.input);
-    // An operation that observes nothing and changes nothing constrains nothing.
-    if (key === undefined || (op.output === undefined && model.readOnly(op.input))) continue;
+    // A read-only operation with an unknown outcome observes nothing anyone saw and changes
+    // nothing: it constrains nothing. Only the outcome decides this, never a missing output:
+    // a completed operation whose output the model checks by a predicate (a failed cas of
+    // the register model) has no output and must still be checked.
+    if (op.complete === Infinity && op.output === undefined && model.readOnly(op.input)) {
+      unconstrained++;
+      continue;
+    }
+    const key = model.partition(op.input) ?? noPartition;
     let list = byPartition.get(key);
     if (list === undefined) byPartition.set(key, (list = []));
     list.push(op);
@@ -300,5 +320,11 @@ export function checkLinearizable<S, I, O>(
     : partitions.some((p) => p.verdict === "unknown")
       ? "unknown"
       : "linearizable";
-  return { verdict, partitions, operations: ops.length, steps: partitions.reduce((sum, p) => sum + p.steps, 0) };
+  return {
+    verdict,
+    partitions,
+    operations: partitions.reduce((sum, p) => sum + p.operations, 0),
+    unconstrained,
+    steps: partitions.reduce((sum, p) => sum + p.steps, 0),
+  };
 }

@@ -75,6 +75,33 @@ describe("check-history", () => {
     expect(out.violations[0]!.stuck.map((s) => s.id)).toEqual([1]);
   });
 
+  it("exits 1 for a failed cas the register's value explains as a success, and counts it as checked", () => {
+    const r = run([
+      file("cas.json", {
+        format: "paxos-lease/history@1",
+        operations: [
+          { client: "a", input: { f: "write", value: 1 }, invoke: 0, outcome: "ok", complete: 1, output: {} },
+          {
+            client: "b",
+            input: { f: "cas", from: 1, to: 2 },
+            invoke: 2,
+            outcome: "ok",
+            complete: 3,
+            output: { ok: false },
+          },
+          { client: "c", input: { f: "read" }, invoke: 4, outcome: "unknown" },
+        ],
+      }),
+      "--model",
+      "register",
+      "--json",
+    ]);
+    expect(r.status).toBe(1);
+    const out = JSON.parse(r.stdout) as { checked: number; notChecked: { unknownReadOnly: number } };
+    expect(out.checked).toBe(2);
+    expect(out.notChecked.unknownReadOnly).toBe(1);
+  });
+
   it("exits 2 with a clear message for malformed files and bad arguments", () => {
     expect(run([file("bad.json", "{ nope")]).stderr).toMatch(/is not JSON/);
     const wrong = run([

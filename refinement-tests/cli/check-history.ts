@@ -99,10 +99,11 @@ function run(argv: readonly string[], io: Output): number {
           file,
           model: history.model,
           verdict: result.verdict,
-          operations: result.operations,
-          failedOperations: history.failed,
-          unknownOperations: history.unknown,
-          keys: result.partitions.length,
+          operations: history.operations.length + history.failed,
+          checked: result.operations,
+          unknownOutcomeChecked: history.unknown - result.unconstrained,
+          notChecked: { failed: history.failed, unknownReadOnly: result.unconstrained },
+          keys: result.partitions.map((p) => ({ key: p.partition, checked: p.operations, verdict: p.verdict })),
           steps: result.steps,
           seconds,
           violations: bad.map((p) => ({
@@ -126,7 +127,7 @@ function run(argv: readonly string[], io: Output): number {
     );
   } else {
     io.out(
-      `${file}: ${result.verdict} (model ${history.model}; ${result.operations} operations checked, ${history.unknown} with unknown outcome, ${history.failed} failed and skipped; ${result.partitions.length} keys; ${result.steps} search steps; ${seconds.toFixed(3)} s)\n`,
+      `${file}: ${result.verdict} (model ${history.model}; ${result.operations} operations checked, ${history.unknown - result.unconstrained} of them with unknown outcome; not checked: ${history.failed} failed (never executed), ${result.unconstrained} reads with unknown outcome (constrain nothing); ${result.partitions.length} keys; ${result.steps} search steps; ${seconds.toFixed(3)} s)\n`,
     );
     for (const p of bad) {
       io.out(
