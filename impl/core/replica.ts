@@ -552,7 +552,8 @@ function leadsBallot<S, I, O>(state: ReplicaState<S, I, O>, ballot: Ballot): boo
 
 /**
  * Prepare, Accept and Heartbeat: the ballot first. A ballot this acceptor may not help (below
- * maxBal, or another ballot holds a grant, or the restart wait) is refused with a Nack. A ballot
+ * maxBal, or another ballot holds a grant, or the restart wait, or its leader was removed as of
+ * the slots this replica has not executed: rule R4) is refused with a Nack. A ballot
  * above the one this replica leads or campaigns for makes it step down before helping.
  */
 function receiveFromProposer<S, I, O>(
@@ -564,7 +565,12 @@ function receiveFromProposer<S, I, O>(
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
   let s = noteRound(state, m.ballot);
-  if (!rules.canPromise(s.acceptor, m.ballot, now)) {
+  const leaderExecutedUpTo = m._tag === "Prepare" ? m.fromSlot - 1 : m.commitIndex;
+  const { configs, executedUpTo } = s.learner;
+  if (
+    !rules.canPromise(s.acceptor, m.ballot, now) ||
+    !rules.mayHelpLeader(configs, executedUpTo, m.ballot.replica, leaderExecutedUpTo)
+  ) {
     const nack: NackMsg = nackFor(s.acceptor, m.ballot, now);
     out.push({ _tag: "Send", to: from, message: nack });
     return s;

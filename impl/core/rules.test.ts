@@ -88,6 +88,17 @@ describe("each rule prevents its hazard", () => {
     expect(replay("lease-read-after-replace", defaultRules).lines).toContain("2 reply #4 ok value=2");
   });
 
+  it("R4 (refuse a leader the acceptor knows removed): without it, a lagging removed voter is elected and binds the voters in force for a lease", () => {
+    const correct = replay("reconfig-removed-voter-campaigns", defaultRules).lines;
+    expect(correct).toContain("2->3 Nack b=(2,3) promised=(1,1) grantRemaining=0");
+    expect(correct).toContain("2 is leader (3,2)");
+    expect(correct).not.toContain("3 is leader (2,3)");
+    const broken: ReplicaRules = { ...defaultRules, mayHelpLeader: () => true };
+    const lines = replay("reconfig-removed-voter-campaigns", broken).lines;
+    expect(lines).toContain("3 is leader (2,3)");
+    expect(lines.some((l) => l.startsWith("2 may not campaign now"))).toBe(true);
+  });
+
   it("P2c (re-propose the highest-ballot vote): proposing a no-op instead is stopped by the acceptor's assertion", () => {
     const broken: ReplicaRules = { ...defaultRules, phase2aValue: (_revealed, known) => known ?? noopValue };
     const lines = replay("lease-read", broken).lines;

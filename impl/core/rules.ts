@@ -12,7 +12,7 @@ import type { Applied } from "../../spec/state-machine.ts";
 import type { ServiceOutput, ServiceState } from "../../spec/service.ts";
 import { compareBallots, type Ballot } from "./ballot.ts";
 import type { Config } from "./config.ts";
-import type { Configuration } from "./configuration.ts";
+import { mayHelpLeader, type Configuration } from "./configuration.ts";
 import { canPromise, grantUntilFor, restartWaitUntil } from "./acceptor.ts";
 import { checkpointDue } from "./monitor.ts";
 import { executeCommand, governsFrom, learnableFromLeader, nextToExecute, snapshotDue } from "./learner.ts";
@@ -26,6 +26,7 @@ import {
   quorumSize,
 } from "./leader.ts";
 import { mayCampaign } from "./election.ts";
+import type { ReplicaId } from "./events.ts";
 import type { Command, Value } from "./messages.ts";
 import { leaseConfigurations, promiseCoversFrom } from "./quorums.ts";
 import { verifySnapshot, type SnapshotClaim, type SnapshotContents } from "./snapshot.ts";
@@ -75,6 +76,13 @@ export interface ReplicaRules {
   readonly governsFrom: (chosenAt: number, alpha: number) => number;
   /** The first slot a Promise for `fromSlot` from an acceptor truncated through `truncatedUpTo` covers (rule T2). */
   readonly promiseCoversFrom: (fromSlot: number, truncatedUpTo: number) => number;
+  /** May an acceptor help a ballot of `leader`, which executed up to `leaderExecutedUpTo`? (rule R4: not a replica it knows removed) */
+  readonly mayHelpLeader: (
+    configs: readonly Configuration[],
+    executedUpTo: number,
+    leader: ReplicaId,
+    leaderExecutedUpTo: number,
+  ) => boolean;
   /** The configurations a leader's lease needs a quorum of grants in (rule L7). */
   readonly leaseConfigurations: (configs: readonly Configuration[]) => readonly Configuration[];
   /** Is `slot` a snapshot slot? */
@@ -109,6 +117,7 @@ export const defaultRules: ReplicaRules = {
   executeCommand,
   governsFrom,
   promiseCoversFrom,
+  mayHelpLeader,
   leaseConfigurations,
   snapshotDue,
   transferUseful,

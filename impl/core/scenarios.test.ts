@@ -39,6 +39,7 @@ describe("scenarios (impl/core/testdata)", () => {
       // leases across membership changes
       "lease-read-after-replace",
       "lease-read-after-replace-snapshot",
+      "reconfig-removed-voter-campaigns",
     ]) {
       expect(files).toContain(`${name}.txt`);
     }
