@@ -159,7 +159,13 @@ export {
   snapshotDue,
   type ChangeOutcome,
 } from "./learner.ts";
-export { leaseConfigurations, leaseFromConfigurations, phase1Covers, promiseCoversFrom } from "./quorums.ts";
+export {
+  leaseConfigurations,
+  leaseFromConfigurations,
+  phase1Covers,
+  phase1CoversAbove,
+  promiseCoversFrom,
+} from "./quorums.ts";
 export { transferUseful } from "./transfer.ts";
 export { mayCampaign, mulberry32, nextBallot } from "./election.ts";
 export { checkpointDue } from "./monitor.ts";

@@ -205,7 +205,7 @@ const parts = await Promise.all(
 bar.stop();
 for (const p of parts) addTotals(totals, p);
 const seconds = (performance.now() - started) / 1000;
-const missing = missingSometimes(totals.counters);
+const missing = missingSometimes(totals.counters, opts.liveness);
 const failure = totals.failure;
 
 const summary = {

@@ -386,23 +386,9 @@ export class World implements KvSystemView {
         this.faultStep(`cut R${x + 1}${a.oneWay ? "->" : "<->"}R${y + 1}`);
         return;
       }
-      case "isolate": {
-        const r = this.target(a.r);
-        const born = this.born();
-        const side = new Set<number>([r]);
-        const at = born.indexOf(r);
-        for (let k = 1; k <= (a.others ?? 0) && side.size < Math.ceil(born.length / 2); k++)
-          side.add(born[(at + k) % born.length]!);
-        for (const x of side) {
-          for (const o of born) {
-            if (side.has(o)) continue;
-            this.setBlocked(x, o, true);
-            this.setBlocked(o, x, true);
-          }
-        }
-        this.faultStep(`isolate ${[...side].map((x) => `R${x + 1}`).join(",")} from the rest`);
+      case "isolate":
+        this.isolate(this.target(a.r), a.others ?? 0);
         return;
-      }
       case "bridge": {
         const leader = this.target(this.n);
         const born = this.born();
@@ -476,6 +462,25 @@ export class World implements KvSystemView {
     }
   }
 
+  /**
+   * A symmetric partition: replica index `r` and the `others` started replicas after it on one side
+   * (at most half of them), the rest on the other.
+   */
+  isolate(r: number, others: number): void {
+    const born = this.born();
+    const side = new Set<number>([r]);
+    const at = born.indexOf(r);
+    for (let k = 1; k <= others && side.size < Math.ceil(born.length / 2); k++) side.add(born[(at + k) % born.length]!);
+    for (const x of side) {
+      for (const o of born) {
+        if (side.has(o)) continue;
+        this.setBlocked(x, o, true);
+        this.setBlocked(o, x, true);
+      }
+    }
+    this.faultStep(`isolate ${[...side].map((x) => `R${x + 1}`).join(",")} from the rest`);
+  }
+
   /** Restore every link. */
   healAll(): void {
     this.blocked.fill(false);
@@ -530,6 +535,23 @@ export class World implements KvSystemView {
     for (const r of this.replicas) {
       if (r.state === null || r.paused) continue;
       this.runEvent(r, { _tag: "Tick", now: r.localAt(this.trueTime) }, `tick R${r.id}`, {});
+    }
+  }
+
+  /** Deliver the oldest deliverable message; false when none is deliverable. */
+  deliverOne(): boolean {
+    const m = this.pickDeliverable(0);
+    if (m === undefined) return false;
+    this.deliver(m);
+    return true;
+  }
+
+  /** Deliver every client request in flight now (not the replicas' messages), oldest first. */
+  deliverRequests(): void {
+    const ids = this.inFlight.filter((m) => m.kind === "request" && this.deliverable(m)).map((m) => m.id);
+    for (const id of ids) {
+      const m = this.inFlight.find((x) => x.id === id);
+      if (m !== undefined) this.deliver(m);
     }
   }
 
