@@ -15,7 +15,6 @@
  * than the request's.
  */
 import type { ServiceOutput } from "../../spec/service.ts";
-import { compareBallots } from "./ballot.ts";
 import { leaderLeaseMs, type Config } from "./config.ts";
 import { fail } from "./assert.ts";
 import { phase2b, renewGrant } from "./acceptor.ts";
@@ -119,8 +118,8 @@ export function canServeLeaseRead<S, I, O>(rules: ReplicaRules, state: ReplicaSt
 }
 
 /** Phase 1: the vote with the higher ballot wins (Paxos.tla's ShowsSafeAt picks the maximum ballot voted). */
-export function mergeRevealed<I>(current: Vote<I> | undefined, reported: Vote<I>): Vote<I> {
-  if (current === undefined || compareBallots(reported.ballot, current.ballot) > 0) return reported;
+export function mergeRevealed<I>(rules: ReplicaRules, current: Vote<I> | undefined, reported: Vote<I>): Vote<I> {
+  if (current === undefined || rules.compareBallots(reported.ballot, current.ballot) > 0) return reported;
   return current;
 }
 
@@ -177,11 +176,12 @@ export function collectPromise<S, I, O>(
   for (const v of m.votes) {
     // A leader's own proposals may come back in a late Promise (an acceptor that voted for them
     // after promising): they are not phase 1 information. A vote above the ballot cannot be.
-    if (v.slot < mergeFrom || compareBallots(v.ballot, role.ballot) === 0) continue;
-    if (compareBallots(v.ballot, role.ballot) > 0)
+    const order = rules.compareBallots(v.ballot, role.ballot);
+    if (v.slot < mergeFrom || order === 0) continue;
+    if (order > 0)
       fail(`Promise for ${role.ballot.round} reports a vote in ballot ${v.ballot.round} at slot ${v.slot}`);
     const current = slotMapGet(revealed, v.slot);
-    const merged = rules.mergeRevealed(current, { ballot: v.ballot, value: v.value });
+    const merged = rules.mergeRevealed(rules, current, { ballot: v.ballot, value: v.value });
     if (merged !== current) revealed = slotMapSet(revealed, v.slot, merged);
     last = Math.max(last, v.slot);
   }

@@ -11,7 +11,7 @@
 import { sessionOf } from "../../spec/service.ts";
 import { fail } from "./assert.ts";
 import { dropSelfGrant, nackFor, phase1b, phase2b, renewGrant } from "./acceptor.ts";
-import { compareBallots, maxBallot, showBallot, type Ballot } from "./ballot.ts";
+import { showBallot, type Ballot } from "./ballot.ts";
 import { configurationFor, pruneConfigurations } from "./configuration.ts";
 import { electionDue, nextBallot, noteRound, resetElectionTimer, restartElectionTimer } from "./election.ts";
 import type { ClientRequest, Effect, Event, ReconfigureRequest, ReplicaId, StepResult } from "./events.ts";
@@ -53,7 +53,6 @@ import { comparePeerCheckpoint, divergenceMessage, latestCheckpoint, type Diverg
 import { leaseFromConfigurations, peerIndex, peersOf, phase1Covers } from "./quorums.ts";
 import type { DurableRecord, SnapshotRecord } from "./records.ts";
 import { defaultRules, type ReplicaRules } from "./rules.ts";
-import { verifySnapshot } from "./snapshot.ts";
 import { emptySlotMap, slotMapDropThrough, slotMapGet, slotMapHas, slotMapSet, type SlotMap } from "./slot-map.ts";
 import {
   copyAcceptor,
@@ -193,17 +192,17 @@ export function recover<S, I, O>(
   for (const record of records) {
     switch (record._tag) {
       case "promise":
-        maxBal = maxBallot(maxBal, record.ballot);
+        maxBal = higher(rules, maxBal, record.ballot);
         break;
       case "vote": {
         const previous = slotMapGet(votes, record.slot);
-        if (previous !== undefined && compareBallots(previous.ballot, record.ballot) >= 0) {
+        if (previous !== undefined && rules.compareBallots(previous.ballot, record.ballot) >= 0) {
           fail(
             `recover: vote record at slot ${record.slot} in ${showBallot(record.ballot)} follows one in ${showBallot(previous.ballot)}`,
           );
         }
         votes = slotMapSet(votes, record.slot, { ballot: record.ballot, value: record.value });
-        maxBal = maxBallot(maxBal, record.ballot);
+        maxBal = higher(rules, maxBal, record.ballot);
         break;
       }
       case "chosen":
@@ -218,7 +217,7 @@ export function recover<S, I, O>(
           fail(`recover: a snapshot of slot ${record.slot} after one of slot ${snapshot.slot}`);
         prior = snapshot;
         snapshot = record;
-        maxBal = maxBallot(maxBal, record.maxBal);
+        maxBal = higher(rules, maxBal, record.maxBal);
         votes = slotMapDropThrough(votes, record.slot);
         log = slotMapDropThrough(log, record.logTruncatedUpTo);
         break;
@@ -231,7 +230,7 @@ export function recover<S, I, O>(
   const learner = copyLearner(fresh.learner);
   learner.log = log;
   const rebuilt = copyReplica(fresh);
-  if (snapshot !== null) restoreSnapshot(rebuilt, acceptor, learner, snapshot);
+  if (snapshot !== null) restoreSnapshot(rules, rebuilt, acceptor, learner, snapshot);
   if (prior !== null)
     learner.priorSnapshot = {
       slot: prior.slot,
@@ -249,17 +248,23 @@ export function recover<S, I, O>(
   return restartElectionTimer(executeReady(rules, rebuilt, false).state, now);
 }
 
+/** The higher of two ballots, by the rules' order. */
+function higher(rules: ReplicaRules, a: Ballot, b: Ballot): Ballot {
+  return rules.compareBallots(b, a) > 0 ? b : a;
+}
+
 /**
  * Recover from a snapshot record: its state becomes the executed prefix and its slot the votes'
  * truncation point. A snapshot that does not check out means a corrupted disk: stop loudly.
  */
 function restoreSnapshot<S, I, O>(
+  rules: ReplicaRules,
   rebuilt: Draft<ReplicaState<S, I, O>>,
   acceptor: Draft<AcceptorState<I>>,
   learner: Draft<LearnerState<S, I, O>>,
   record: SnapshotRecord,
 ): void {
-  const contents = verifySnapshot(rebuilt.ctx, record.data, record);
+  const contents = rules.verifySnapshot(rebuilt.ctx, record.data, record);
   if (typeof contents === "string") fail(`recover: the snapshot of slot ${record.slot} is corrupt: ${contents}`);
   acceptor.truncatedUpTo = record.slot;
   learner.service = contents.service;
@@ -296,7 +301,7 @@ function restoreSnapshot<S, I, O>(
  * Campaign: take a ballot above every round seen, promise it to self (persisted), and send
  * Prepare (Phase1a) for every slot from the first unexecuted one to the voters of every
  * configuration held (the one governing that slot and the pending ones).
- * Precondition: `rules.mayCampaign`.
+ * Precondition: `rules.mayCampaign(rules, state, now)`.
  */
 export function becomeCandidate<S, I, O>(
   rules: ReplicaRules,
@@ -377,7 +382,7 @@ export function becomeLeader<S, I, O>(
 ): ReplicaState<S, I, O> {
   const c = state.role;
   if (c._tag !== "candidate") fail(`becomeLeader from ${c._tag}`);
-  if (compareBallots(state.acceptor.maxBal, c.ballot) !== 0)
+  if (rules.compareBallots(state.acceptor.maxBal, c.ballot) !== 0)
     fail(`becomeLeader: maxBal ${showBallot(state.acceptor.maxBal)} is not the ballot ${showBallot(c.ballot)}`);
   const { configs } = state.learner;
   const from = leaseFromConfigurations(rules, c.peers, c.grantSentAt, configs);
@@ -418,7 +423,7 @@ export function becomeLeader<S, I, O>(
  * this replica's own lease, which it no longer trusts), and wait a fresh election timeout.
  */
 export function stepDown<S, I, O>(
-  _rules: ReplicaRules,
+  rules: ReplicaRules,
   state: ReplicaState<S, I, O>,
   now: number,
   reason: string,
@@ -429,7 +434,7 @@ export function stepDown<S, I, O>(
   if (role._tag === "leader") failAll(role, `leadership lost: ${reason}`, out);
   const s = copyReplica(state);
   s.role = follower;
-  s.acceptor = dropSelfGrant(state.acceptor, role.ballot);
+  s.acceptor = dropSelfGrant(rules, state.acceptor, role.ballot);
   s.learner = withLeaderHint(state.learner, null);
   return restartElectionTimer(s, now);
 }
@@ -482,7 +487,7 @@ function receive<S, I, O>(
     case "Promise":
       return receivePromise(rules, state, from, m, now, out);
     case "Accepted": {
-      if (!leadsBallot(state, m.ballot)) return state;
+      if (!leadsBallot(rules, state, m.ballot)) return state;
       const s = collectAccepted(rules, state, from, m.slot, rules.grantCountedFrom(m.sentAt, now), out);
       return afterLearning(rules, s, now, out);
     }
@@ -538,7 +543,7 @@ function receivePromise<S, I, O>(
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
   const role = state.role;
-  if (role._tag === "follower" || compareBallots(role.ballot, m.ballot) !== 0) return state;
+  if (role._tag === "follower" || rules.compareBallots(role.ballot, m.ballot) !== 0) return state;
   const promise = { ...m, sentAt: rules.grantCountedFrom(m.sentAt, now) };
   let s = collectPromise(rules, state, from, promise);
   if (role._tag === "candidate" && rules.promiseCoversFrom(m.fromSlot, m.truncatedUpTo) > role.fromSlot)
@@ -546,8 +551,8 @@ function receivePromise<S, I, O>(
   return role._tag === "candidate" ? maybeElected(rules, s, now, out) : propose(rules, s, now, out);
 }
 
-function leadsBallot<S, I, O>(state: ReplicaState<S, I, O>, ballot: Ballot): boolean {
-  return state.role._tag === "leader" && compareBallots(state.role.ballot, ballot) === 0;
+function leadsBallot<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, ballot: Ballot): boolean {
+  return state.role._tag === "leader" && rules.compareBallots(state.role.ballot, ballot) === 0;
 }
 
 /**
@@ -568,10 +573,10 @@ function receiveFromProposer<S, I, O>(
   const leaderExecutedUpTo = m._tag === "Prepare" ? m.fromSlot - 1 : m.commitIndex;
   const { configs, executedUpTo } = s.learner;
   if (
-    !rules.canPromise(s.acceptor, m.ballot, now) ||
+    !rules.canPromise(rules, s.acceptor, m.ballot, now) ||
     !rules.mayHelpLeader(configs, executedUpTo, m.ballot.replica, leaderExecutedUpTo)
   ) {
-    const nack: NackMsg = nackFor(s.acceptor, m.ballot, now);
+    const nack: NackMsg = nackFor(rules, s.acceptor, m.ballot, now);
     out.push({ _tag: "Send", to: from, message: nack });
     return s;
   }
@@ -678,7 +683,7 @@ function receiveHeartbeatAck<S, I, O>(
   now: number,
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
-  if (state.role._tag !== "leader" || compareBallots(state.role.ballot, ballot) !== 0) return state;
+  if (state.role._tag !== "leader" || rules.compareBallots(state.role.ballot, ballot) !== 0) return state;
   const leader = recordGrant(rules, state, state.role, peerIndex(state.role.peers, from), sentAt);
   const s = withRole(state, recordProgress(leader, from, executedUpTo));
   return checkpoint === null ? s : comparePeer(rules, s, from, checkpoint, now, out);
@@ -694,7 +699,7 @@ function receiveNack<S, I, O>(
 ): ReplicaState<S, I, O> {
   const s = noteRound(state, m.promised);
   const own = ownBallot(s.role);
-  if (own === null || compareBallots(own, m.ballot) !== 0) return s;
+  if (own === null || rules.compareBallots(own, m.ballot) !== 0) return s;
   if (rules.compareBallots(m.promised, own) <= 0) return s; // a grant elsewhere: retransmission retries later
   return stepDown(rules, s, now, `an acceptor promised higher ballot ${showBallot(m.promised)}`, out);
 }
@@ -808,7 +813,7 @@ function tick<S, I, O>(
   const role = state.role;
   switch (role._tag) {
     case "follower": {
-      if (electionDue(state, now) && rules.mayCampaign(state, now)) return becomeCandidate(rules, state, now, out);
+      if (electionDue(state, now) && rules.mayCampaign(rules, state, now)) return becomeCandidate(rules, state, now, out);
       const s = tickTransfer(state, now, out);
       if (needsCatchUp(s) && s.learner.leaderHint !== null) return requestCatchUp(s, s.learner.leaderHint, now, out);
       return s;
@@ -816,7 +821,7 @@ function tick<S, I, O>(
     case "candidate": {
       if (electionDue(state, now)) {
         const s = stepDown(rules, state, now, `phase 1 of ${showBallot(role.ballot)} timed out`, out);
-        return rules.mayCampaign(s, now) ? becomeCandidate(rules, s, now, out) : s;
+        return rules.mayCampaign(rules, s, now) ? becomeCandidate(rules, s, now, out) : s;
       }
       return resendPrepare(rules, tickTransfer(state, now, out), role, now, out);
     }

@@ -41,7 +41,7 @@ export interface ReplicaRules {
   /** Members needed for a quorum: a majority. */
   readonly quorumSize: (members: number) => number;
   /** May the acceptor promise, vote or grant for `ballot` now? (maxBal, grant in force, restart wait) */
-  readonly canPromise: <I>(acceptor: AcceptorState<I>, ballot: Ballot, now: number) => boolean;
+  readonly canPromise: <I>(rules: ReplicaRules, acceptor: AcceptorState<I>, ballot: Ballot, now: number) => boolean;
   /** Own clock reading until which a grant given now holds (rule L1). */
   readonly grantUntilFor: (now: number, config: Config) => number;
   /** Own clock reading until which a restarted replica helps no ballot but its durable maxBal (rule L4). */
@@ -53,13 +53,13 @@ export interface ReplicaRules {
   /** May the leader answer a linearizable read from local state now? (rule L3: lease, phase 1 of every configuration above the executed prefix, revealed slots executed) */
   readonly canServeLeaseRead: <S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number) => boolean;
   /** May this replica start an election now? (rule L5) */
-  readonly mayCampaign: <S, I, O>(state: ReplicaState<S, I, O>, now: number) => boolean;
+  readonly mayCampaign: <S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number) => boolean;
   /** Phase 1: combine the vote known so far at a slot with one more reported vote. */
-  readonly mergeRevealed: <I>(current: Vote<I> | undefined, reported: Vote<I>) => Vote<I>;
+  readonly mergeRevealed: <I>(rules: ReplicaRules, current: Vote<I> | undefined, reported: Vote<I>) => Vote<I>;
   /** Phase 2a: the value a new leader proposes at a slot phase 1 covered. */
   readonly phase2aValue: <I>(revealed: Vote<I> | undefined, knownChosen: Value<I> | undefined) => Value<I>;
   /** May a follower take its vote as the chosen value, given that a leader of `ballot` said the slot is committed? */
-  readonly learnableFromLeader: <I>(vote: Vote<I> | undefined, ballot: Ballot) => boolean;
+  readonly learnableFromLeader: <I>(rules: ReplicaRules, vote: Vote<I> | undefined, ballot: Ballot) => boolean;
   /** Is `slot` a divergence checkpoint? */
   readonly checkpointDue: (slot: number, config: Config) => boolean;
   /** The clock reading a grant echoing `sentAt` and received at `receivedAt` is counted from (rule L2: the send time). */
@@ -89,7 +89,7 @@ export interface ReplicaRules {
   readonly snapshotDue: (slot: number, config: Config) => boolean;
   /** Is a transfer of a snapshot of `slot` worth installing, given the executed prefix? (rule S1: only above it) */
   readonly transferUseful: (slot: number, executedUpTo: number) => boolean;
-  /** Check a reassembled snapshot against its claimed slot and digests, and rebuild it (rule S2); a string is the reason to refuse it. */
+  /** Check a snapshot (reassembled from a transfer, or read back from disk) against its claimed slot and digests, and rebuild it (rule S2); a string is the reason to refuse it. */
   readonly verifySnapshot: <S, I, O>(
     ctx: ReplicaContext<S, I, O>,
     data: string,

@@ -1,12 +1,17 @@
 /** Accepting below the promised ballot: an acceptor helps a ballot lower than its maxBal (P1a broken). */
-import { ballotEquals, type AcceptorState, type Ballot } from "../../impl/core/index.ts";
+import type { AcceptorState, Ballot, ReplicaRules } from "../../impl/core/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
-function canPromiseIgnoringMaxBal<I>(acceptor: AcceptorState<I>, ballot: Ballot, now: number): boolean {
+function canPromiseIgnoringMaxBal<I>(
+  rules: ReplicaRules,
+  acceptor: AcceptorState<I>,
+  ballot: Ballot,
+  now: number,
+): boolean {
   // The real rule starts with: if (ballot < maxBal) refuse. Gone.
-  if (now < acceptor.noPromiseUntil && !ballotEquals(ballot, acceptor.maxBal)) return false;
-  if (now < acceptor.grantUntil && !ballotEquals(ballot, acceptor.grantTo)) return false;
+  if (now < acceptor.noPromiseUntil && rules.compareBallots(ballot, acceptor.maxBal) !== 0) return false;
+  if (now < acceptor.grantUntil && rules.compareBallots(ballot, acceptor.grantTo) !== 0) return false;
   return true;
 }
 

@@ -193,7 +193,7 @@ export class Cluster {
   /** Force a campaign, as etcd-raft's `campaign` does; refused while rule L5 forbids it. */
   campaign(id: ReplicaId): void {
     const s = this.state(id);
-    if (!this.rules.mayCampaign(s, this.clock(id))) {
+    if (!this.rules.mayCampaign(this.rules, s, this.clock(id))) {
       this.emit(
         `${id} may not campaign now (grant in force until ${showTime(s.acceptor.grantUntil)}, restart wait until ${showTime(s.acceptor.noPromiseUntil)})`,
         true,
