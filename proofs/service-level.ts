@@ -9,23 +9,28 @@
  *   ExecutedPrefixAgreement  every slot a replica executed is in the chosen prefix, with the
  *                            chosen value: each replica executed a prefix of one sequence
  *   ExactlyOnce              a replica's count of executed requests equals the spec's, which
- *                            executes each (client, seq) once
+ *                            executes each (client, seq) once; an ok reply to (client, seq)
+ *                            answers the very command executed under that number, never
+ *                            another one that reused it
  *   DigestAgreement          a replica's service state after its executed prefix equals the
  *                            spec's (application digest, count, session table); no divergence
  *                            alarm is ever raised
  *   RepliesMatchSpec         an ok reply to a session request carries the spec's output for it,
  *                            and only once the request is in the executed sequence; stale-seq
- *                            only for a request older than the client's session
+ *                            only for a request older than the client's session; seq-reused
+ *                            only when another command was executed under that number
  */
 import type { Application } from "../spec/state-machine.ts";
-import { serviceOf, sessionOf, sessionsOf, type Service, type ServiceState } from "../spec/service.ts";
+import { commandDigest, serviceOf, sessionOf, sessionsOf, type Service, type ServiceState } from "../spec/service.ts";
 import { slotMapGet, valuesEqual, type ReplicaState, type Value } from "../impl/core/index.ts";
 import { violated, type Tally } from "./violation.ts";
 import type { Carried } from "./world-view.ts";
 
-/** Where and with which output a session request was first executed in the spec's sequence. */
+/** Where, for which command and with which output a session request was first executed in the spec's sequence. */
 export interface SpecExecution<O> {
   readonly slot: number;
+  /** The executed command's digest (spec/service.ts `commandDigest`). */
+  readonly command: string;
   readonly output: O;
 }
 
@@ -59,7 +64,7 @@ export class ServiceGhost<S, I, O> {
   digest(s: ServiceState<S, O>): string {
     const sessions = sessionsOf(s)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([c, x]) => `${c}#${x.seq}=${JSON.stringify(x.output)}`);
+      .map(([c, x]) => `${c}#${x.seq}:${x.command}=${JSON.stringify(x.output)}`);
     return `${this.app.digest(s.app)}|${s.executed}|${sessions.join(",")}`;
   }
 
@@ -102,7 +107,11 @@ export class ServiceGhost<S, I, O> {
     const applied = this.service.apply({ clientId, seq, input }, this.state);
     this.state = applied.state;
     if (applied.output._tag === "executed") {
-      this.executions.set(`${clientId}#${seq}`, { slot: this.prefix, output: applied.output.output });
+      this.executions.set(`${clientId}#${seq}`, {
+        slot: this.prefix,
+        command: commandDigest(input),
+        output: applied.output.output,
+      });
       this.note(
         `slot ${this.prefix}: Apply(${clientId}#${seq} ${JSON.stringify(input)}) -> ${JSON.stringify(applied.output.output)}`,
       );
@@ -127,6 +136,15 @@ export class ServiceGhost<S, I, O> {
           message: `${id} was acknowledged (${JSON.stringify(result.output)}) but is not in the executed sequence (chosen prefix ends at slot ${this.prefix})`,
         });
       }
+      if (e.command !== commandDigest(request.input)) {
+        violated({
+          check: "ExactlyOnce",
+          level: "Service",
+          before: this.show(),
+          message: `${id} ${JSON.stringify(request.input)} was acknowledged (${JSON.stringify(result.output)}), but the command executed under ${id} (at slot ${e.slot}) is another one: this one never ran`,
+          action: `Apply(${id}) -> reused`,
+        });
+      }
       if (!this.app.outputsEqual(e.output, result.output)) {
         violated({
           check: "RepliesMatchSpec",
@@ -137,6 +155,19 @@ export class ServiceGhost<S, I, O> {
         });
       }
       if (e.slot > this.observedSlot) this.observedSlot = e.slot;
+      return;
+    }
+    if (result._tag === "seq-reused") {
+      const e = this.executions.get(id);
+      if (e === undefined || e.command === commandDigest(request.input) || result.seq !== request.seq) {
+        violated({
+          check: "RepliesMatchSpec",
+          level: "Service",
+          before: this.show(),
+          message: `${id} was refused as reusing its sequence number, but ${e === undefined ? `nothing was executed under ${id}` : `the command executed under ${id} is this very one`}`,
+        });
+      }
+      this.tally.add("sometimes: reused sequence number refused");
       return;
     }
     if (result._tag === "stale-seq") {

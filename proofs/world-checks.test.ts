@@ -282,6 +282,44 @@ describe("Service", () => {
         g.reply({ _tag: "Reply", request: r2, result: { _tag: "stale-seq", lastSeq: 1 }, sameStep: true }),
       ),
     ).toBe("RepliesMatchSpec");
+    expect(
+      checkFailedBy(() =>
+        g.reply({ _tag: "Reply", request: r2, result: { _tag: "seq-reused", seq: 1 }, sameStep: true }),
+      ),
+    ).toBe("RepliesMatchSpec");
+    expect(
+      checkFailedBy(() =>
+        none.reply({ _tag: "Reply", request, result: { _tag: "seq-reused", seq: 1 }, sameStep: true }),
+      ),
+    ).toBe("RepliesMatchSpec");
+  });
+
+  it("ExactlyOnce: another command under an executed number answered with that number's output", () => {
+    const append = {
+      _tag: "batch",
+      commands: [{ clientId: "c1", seq: 1, input: { _tag: "append", key: "x", value: "a" } }],
+    } as const;
+    const g = serviceWith(new Map([[1, append]]));
+    const reused = {
+      requestId: 2,
+      clientId: "c1",
+      seq: 1,
+      input: { _tag: "append", key: "y", value: "a" } as KvInput,
+      consistency: "linearizable" as const,
+      replica: 0,
+      invokedAt: 0,
+    };
+    // The first command's very output, so only the command tells the answer is wrong.
+    const ok = { _tag: "ok", output: { _tag: "value", value: "a" } } as const;
+    expect(checkFailedBy(() => g.reply({ _tag: "Reply", request: reused, result: ok, sameStep: true }))).toBe(
+      "ExactlyOnce",
+    );
+    const refused = { _tag: "seq-reused", seq: 1 } as const;
+    expect(checkFailedBy(() => g.reply({ _tag: "Reply", request: reused, result: refused, sameStep: true }))).toBe(
+      "passes",
+    );
+    const retry = { ...reused, input: append.commands[0].input };
+    expect(checkFailedBy(() => g.reply({ _tag: "Reply", request: retry, result: ok, sameStep: true }))).toBe("passes");
   });
 });
 

@@ -1,11 +1,12 @@
 /**
  * Properties of the service spec (spec/service.ts): each request runs exactly once, retries
- * get the cached output, older requests are refused, and the whole is deterministic.
+ * get the cached output, another command under a number already used is refused as reused,
+ * older requests are refused, and the whole is deterministic.
  */
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect } from "vitest";
 import { kv, type KvInput } from "./kv.ts";
-import { serviceOf, sessionOf, type Request } from "./service.ts";
+import { commandDigest, serviceOf, sessionOf, type Request } from "./service.ts";
 import { runInputs } from "./state-machine.ts";
 
 const service = serviceOf(kv);
@@ -21,6 +22,7 @@ describe("service", () => {
     (requests) => {
       const { state, outputs } = runInputs(service, requests);
       const lastSeq = new Map<string, number>();
+      const lastInput = new Map<string, KvInput>();
       let executed = 0;
       requests.forEach((r, i) => {
         const last = lastSeq.get(r.clientId) ?? 0;
@@ -28,9 +30,11 @@ describe("service", () => {
         if (r.seq > last) {
           expect(out._tag).toBe("executed");
           lastSeq.set(r.clientId, r.seq);
+          lastInput.set(r.clientId, r.input);
           executed++;
         } else if (r.seq === last) {
-          expect(out._tag).toBe("duplicate");
+          const same = JSON.stringify(lastInput.get(r.clientId)) === JSON.stringify(r.input);
+          expect(out).toMatchObject(same ? { _tag: "duplicate" } : { _tag: "reused", seq: r.seq });
         } else {
           expect(out).toEqual({ _tag: "stale", lastSeq: last });
         }
@@ -60,6 +64,35 @@ describe("service", () => {
     const b = runInputs(service, requests);
     expect(a.outputs).toEqual(b.outputs);
     expect(kv.digest(a.state.app)).toBe(kv.digest(b.state.app));
+  });
+
+  test("another command under a number already executed is refused as reused and changes nothing", () => {
+    const put: KvInput = { _tag: "put", key: "k0", value: "a" };
+    const first = service.apply({ clientId: "c", seq: 3, input: put }, service.start);
+    for (const other of [
+      { _tag: "put", key: "k1", value: "a" },
+      { _tag: "put", key: "k0", value: "b" },
+      { _tag: "append", key: "k0", value: "a" },
+      { _tag: "delete", key: "k0" },
+    ] satisfies KvInput[]) {
+      const reused = service.apply({ clientId: "c", seq: 3, input: other }, first.state);
+      expect(reused.output).toEqual({ _tag: "reused", seq: 3 });
+      expect(reused.state).toBe(first.state);
+    }
+    // The retry of the very command, with its fields in another order, is a retry.
+    const retry = service.apply({ clientId: "c", seq: 3, input: { value: "a", key: "k0", _tag: "put" } }, first.state);
+    expect(retry.output).toEqual({ _tag: "duplicate", output: { _tag: "ok" } });
+  });
+
+  test.prop([fc.jsonValue(), fc.jsonValue()])("commandDigest tells apart what JSON tells apart", (a, b) => {
+    const canonical = (v: unknown): string =>
+      JSON.stringify(v, (_k, x: unknown) =>
+        x !== null && typeof x === "object" && !Array.isArray(x)
+          ? Object.fromEntries(Object.entries(x).sort(([p], [q]) => (p < q ? -1 : p > q ? 1 : 0)))
+          : x,
+      );
+    if (canonical(a) === canonical(b)) expect(commandDigest(a)).toBe(commandDigest(b));
+    else expect(commandDigest(a)).not.toBe(commandDigest(b));
   });
 
   test("appends by two clients with retries run once each", () => {

@@ -4,16 +4,19 @@
  * refinement chain (see DESIGN.md): the replicated log, executed in slot order, must look to
  * every client like this machine.
  *
- * Exactly-once rests on the session table: clientId -> (last sequence number executed, its
- * output). A client numbers its requests 1, 2, 3, ... and has at most one outstanding. A
- * request with a new (higher) number is executed; a retry of the last one gets the cached
- * output without executing again; an older one is refused as stale, because its output is no
- * longer kept. The same machine, with the application's read-only inputs, is the sequential
- * model the linearizability checker replays histories against.
+ * Exactly-once rests on the session table: clientId -> (last sequence number executed, a digest
+ * of the command executed under it, its output). A client numbers its requests 1, 2, 3, ... and
+ * has at most one outstanding. A request with a new (higher) number is executed; a retry of the
+ * last one, carrying the same command, gets the cached output without executing again; the same
+ * number with a different command is refused as reused (answering it with the cached output
+ * would acknowledge a command that never ran); an older one is refused as stale, because its
+ * output is no longer kept. The same machine, with the application's read-only inputs, is the
+ * sequential model the linearizability checker replays histories against.
  *
  * Pure: no clock, no randomness, no I/O.
  */
 import { Schema } from "effect";
+import { fmix32, fnv1a, fnvOffsetBasis } from "./hash.ts";
 import { emptyPersistentMap, pmForEach, pmGet, pmSet, type PersistentMap } from "./persistent-map.ts";
 import type { Application, Applied, StateMachine } from "./state-machine.ts";
 
@@ -33,21 +36,71 @@ export interface Request<I> {
   readonly input: I;
 }
 
-/** What one client's session remembers: its last executed request and that request's output. */
+/**
+ * What one client's session remembers: its last executed request's number, the digest of that
+ * request's command (`commandDigest`), and its output.
+ */
 export interface Session<O> {
   readonly seq: number;
+  readonly command: string;
   readonly output: O;
 }
 
 /**
  * The service's answer. `executed`: the request ran now. `duplicate`: it had run before and
- * this is its cached output (a retry). `stale`: an older request than the last one executed
- * for this client; its output is gone, so it gets a clear refusal instead.
+ * this is its cached output (a retry). `reused`: the client's last executed request had this
+ * number but another command; this one never runs and gets a clear refusal. `stale`: an older
+ * request than the last one executed for this client; its output is gone, so it gets a clear
+ * refusal instead.
  */
 export type ServiceOutput<O> =
   | { readonly _tag: "executed"; readonly output: O }
   | { readonly _tag: "duplicate"; readonly output: O }
+  | { readonly _tag: "reused"; readonly seq: number }
   | { readonly _tag: "stale"; readonly lastSeq: number };
+
+/**
+ * A digest of a command (an application input, plain data): 64 bits in two FNV-1a lanes, each
+ * finished with fmix32, over a canonical rendering with object keys sorted, so that equal inputs
+ * have equal digests however their fields were ordered. It tells a client's retry from another
+ * command reusing its number; it is not cryptographic (a client that forges a collision only
+ * fools its own session).
+ */
+export function commandDigest(input: unknown): string {
+  const text = canonical(input);
+  const a = fmix32(fnv1a(fnvOffsetBasis, text));
+  const b = fmix32(fnv1a(0x050c5d1f, text));
+  return `${a.toString(16).padStart(8, "0")}${b.toString(16).padStart(8, "0")}`;
+}
+
+/** JSON with object keys sorted (inputs are plain data: strings, numbers, booleans, null, arrays, objects). */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
+/**
+ * What the session table alone answers for `request`, or undefined when the request is new and
+ * must be executed: a retry of the last request (same number, same command) gets its cached
+ * output, the same number with another command is refused as reused, an older number as stale.
+ * The leader's front door and execution both decide by it, so they never disagree.
+ */
+export function sessionAnswer<O>(
+  session: Session<O> | undefined,
+  seq: number,
+  command: string,
+): ServiceOutput<O> | undefined {
+  if (session === undefined || seq > session.seq) return undefined;
+  if (seq < session.seq) return { _tag: "stale", lastSeq: session.seq };
+  if (command !== session.command) return { _tag: "reused", seq };
+  return { _tag: "duplicate", output: session.output };
+}
 
 /** The service's state: the application's state, the session table and how many requests ran. */
 export interface ServiceState<S, O> {
@@ -67,15 +120,11 @@ export interface Service<S, I, O> extends StateMachine<ServiceState<S, O>, Reque
 export function serviceOf<S, I, O>(app: Application<S, I, O>): Service<S, I, O> {
   const start: ServiceState<S, O> = { app: app.start, sessions: emptyPersistentMap(), executed: 0 };
   const apply = (request: Request<I>, state: ServiceState<S, O>): Applied<ServiceState<S, O>, ServiceOutput<O>> => {
-    const session = pmGet(state.sessions, request.clientId);
-    if (session !== undefined && request.seq === session.seq) {
-      return { state, output: { _tag: "duplicate", output: session.output } };
-    }
-    if (session !== undefined && request.seq < session.seq) {
-      return { state, output: { _tag: "stale", lastSeq: session.seq } };
-    }
+    const command = commandDigest(request.input);
+    const answer = sessionAnswer(pmGet(state.sessions, request.clientId), request.seq, command);
+    if (answer !== undefined) return { state, output: answer };
     const applied = app.apply(request.input, state.app);
-    const sessions = pmSet(state.sessions, request.clientId, { seq: request.seq, output: applied.output });
+    const sessions = pmSet(state.sessions, request.clientId, { seq: request.seq, command, output: applied.output });
     return {
       state: { app: applied.state, sessions, executed: state.executed + 1 },
       output: { _tag: "executed", output: applied.output },
@@ -114,5 +163,5 @@ export function withSession<S, O>(
 
 /** The output a client observes: the application output for executed and duplicate requests. */
 export function observed<O>(output: ServiceOutput<O>): O | undefined {
-  return output._tag === "stale" ? undefined : output.output;
+  return output._tag === "executed" || output._tag === "duplicate" ? output.output : undefined;
 }

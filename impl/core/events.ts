@@ -70,6 +70,12 @@ export type ClientResult<O> =
   /** An older request than the client's last executed one; its output is no longer kept. */
   | { readonly _tag: "stale-seq"; readonly lastSeq: number }
   /**
+   * The client's last executed request had this sequence number but another command: this one
+   * was not executed and never will be under this number. Retrying will not help; a new command
+   * needs a new number.
+   */
+  | { readonly _tag: "seq-reused"; readonly seq: number }
+  /**
    * Not answered. `outcomeUnknown` is true when the request may still be executed (it was
    * proposed, then leadership was lost): the client must retry with the same sequence number.
    */

@@ -512,6 +512,7 @@ export function collectAccepted<S, I, O>(
 /** The client-visible result of a service output. */
 export function resultOf<O>(output: ServiceOutput<O>): ClientResult<O> {
   if (output._tag === "stale") return { _tag: "stale-seq", lastSeq: output.lastSeq };
+  if (output._tag === "reused") return { _tag: "seq-reused", seq: output.seq };
   return { _tag: "ok", output: output.output };
 }
 

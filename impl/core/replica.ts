@@ -24,6 +24,7 @@ import {
   proposeReady,
   recordGrant,
   recordProgress,
+  resultOf,
   selfGrantOnly,
   stalledBehind,
   submit,
@@ -882,7 +883,8 @@ function resendPrepare<S, I, O>(
 /**
  * A client request. Stale reads: local state, at any replica. Elsewhere only the leader serves:
  * a linearizable read by lease when rule L3 allows, else through the log; a write through the log,
- * unless the session table already holds its answer (a retry) or shows it is older (stale-seq).
+ * unless the session table already holds its answer: a retry (ok with the cached output), the same
+ * number with another command (seq-reused), or an older number (stale-seq).
  */
 function clientRequest<S, I, O>(
   rules: ReplicaRules,
@@ -906,13 +908,9 @@ function clientRequest<S, I, O>(
     return propose(rules, submit(state, { input: req.input }, req.requestId, out), req.now, out);
   }
   if (req.clientId !== undefined && req.seq !== undefined) {
-    const session = sessionOf(state.learner.service, req.clientId);
-    if (session !== undefined && req.seq === session.seq) {
-      out.push({ _tag: "Reply", requestId: req.requestId, result: { _tag: "ok", output: session.output } });
-      return state;
-    }
-    if (session !== undefined && req.seq < session.seq) {
-      out.push({ _tag: "Reply", requestId: req.requestId, result: { _tag: "stale-seq", lastSeq: session.seq } });
+    const answer = rules.sessionAnswer(sessionOf(state.learner.service, req.clientId), req.seq, req.input);
+    if (answer !== undefined) {
+      out.push({ _tag: "Reply", requestId: req.requestId, result: resultOf(answer) });
       return state;
     }
   }

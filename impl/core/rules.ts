@@ -9,7 +9,13 @@
  * a mutant; it only ever uses `defaultRules`. Each rule is documented where it is defined.
  */
 import type { Applied } from "../../spec/state-machine.ts";
-import type { ServiceOutput, ServiceState } from "../../spec/service.ts";
+import {
+  commandDigest,
+  sessionAnswer,
+  type ServiceOutput,
+  type ServiceState,
+  type Session,
+} from "../../spec/service.ts";
 import { compareBallots, type Ballot } from "./ballot.ts";
 import type { Config } from "./config.ts";
 import { mayHelpLeader, type Configuration } from "./configuration.ts";
@@ -66,6 +72,16 @@ export interface ReplicaRules {
   readonly grantCountedFrom: (sentAt: number, receivedAt: number) => number;
   /** The next slot to execute after `executedUpTo`, or undefined when it is not in the log yet (strictly in slot order). */
   readonly nextToExecute: <I>(log: SlotMap<Value<I>>, executedUpTo: number) => number | undefined;
+  /**
+   * What the session table alone answers for a request numbered `seq` with command `input`
+   * (undefined: it is new and goes through the log): the service spec's `sessionAnswer`. The
+   * leader's front door asks it; execution decides the same way inside the spec.
+   */
+  readonly sessionAnswer: <O>(
+    session: Session<O> | undefined,
+    seq: number,
+    input: unknown,
+  ) => ServiceOutput<O> | undefined;
   /** Execute one command of a chosen slot: through the service spec, whose session table deduplicates retries. */
   readonly executeCommand: <S, I, O>(
     ctx: ReplicaContext<S, I, O>,
@@ -114,6 +130,7 @@ export const defaultRules: ReplicaRules = {
   checkpointDue,
   grantCountedFrom,
   nextToExecute,
+  sessionAnswer: (session, seq, input) => sessionAnswer(session, seq, commandDigest(input)),
   executeCommand,
   governsFrom,
   promiseCoversFrom,

@@ -56,6 +56,24 @@ describe("snapshots", () => {
     expect(encodeSnapshot(ctx, back)).toBe(a);
   });
 
+  it("keep each session's command digest, and decode a session written without one so that it answers no retry", () => {
+    const a = encodeSnapshot(ctx, contents());
+    const back = decodeSnapshot(ctx, a);
+    if (typeof back === "string") throw new Error(back);
+    const retry = { clientId: "c2", seq: 4, input: { _tag: "append", key: "j", value: "x" } } as const;
+    expect(ctx.service.apply(retry, back.service).output).toEqual({
+      _tag: "duplicate",
+      output: { _tag: "value", value: "x" },
+    });
+    // A snapshot from before sessions kept digests: [clientId, seq, output] only.
+    const legacy = JSON.parse(a) as { sessions: unknown[][] };
+    legacy.sessions = legacy.sessions.map((x) => x.slice(0, 3));
+    const old = decodeSnapshot(ctx, JSON.stringify(legacy));
+    if (typeof old === "string") throw new Error(old);
+    expect(ctx.service.apply(retry, old.service).output).toEqual({ _tag: "reused", seq: 4 });
+    expect(ctx.service.apply({ ...retry, seq: 5 }, old.service).output._tag).toBe("executed");
+  });
+
   it("are refused when a byte, the slot or the state digest does not match the claim", () => {
     const info = makeSnapshot(ctx, contents());
     expect(typeof verifySnapshot(ctx, info.data, info)).toBe("object");

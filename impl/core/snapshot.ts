@@ -45,7 +45,17 @@ const Envelope = Schema.Struct({
   format: Schema.Literal(snapshotFormat),
   slot: Schema.Int.pipe(Schema.positive()),
   app: Schema.Unknown,
-  sessions: Schema.Array(Schema.Tuple(Schema.String, Schema.Int.pipe(Schema.positive()), Schema.Unknown)),
+  // [clientId, seq, output, command digest]. A snapshot written before sessions kept the digest
+  // of their command has no fourth element: such a session answers no retry of its number
+  // (sessionAnswer refuses it as reused), because nothing can vouch that the retry is the same command.
+  sessions: Schema.Array(
+    Schema.Tuple(
+      Schema.String,
+      Schema.Int.pipe(Schema.positive()),
+      Schema.Unknown,
+      Schema.optionalElement(Schema.String),
+    ),
+  ),
   executed: Schema.Int.pipe(Schema.nonNegative()),
   outputDigest: Schema.Tuple(Schema.Int, Schema.Int),
   configs: Schema.Array(ConfigurationSchema).pipe(Schema.minItems(1)),
@@ -64,7 +74,12 @@ function asciiJson(value: unknown): string {
 
 /** Serialize `contents` (deterministic: the same state always gives the same string). */
 export function encodeSnapshot<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: SnapshotContents<S, O>): string {
-  const sessions = sessionsOf(contents.service).map(([clientId, session]) => [clientId, session.seq, session.output]);
+  const sessions = sessionsOf(contents.service).map(([clientId, session]) => [
+    clientId,
+    session.seq,
+    session.output,
+    session.command,
+  ]);
   return asciiJson({
     format: snapshotFormat,
     slot: contents.slot,
@@ -119,10 +134,10 @@ export function decodeSnapshot<S, I, O>(ctx: ReplicaContext<S, I, O>, data: stri
   }
   let sessions = ctx.service.start.sessions;
   const seen = new Set<string>();
-  for (const [clientId, seq, output] of e.sessions) {
+  for (const [clientId, seq, output, command] of e.sessions) {
     if (seen.has(clientId)) return `client ${clientId} has two sessions`;
     seen.add(clientId);
-    const session: Session<O> = { seq, output: output as O };
+    const session: Session<O> = { seq, command: command ?? "", output: output as O };
     sessions = withSession(sessions, clientId, session);
   }
   return {

@@ -4,7 +4,7 @@
  * again before the first copy executed runs twice.
  */
 import type { Applied } from "../../spec/state-machine.ts";
-import { withSession, type ServiceOutput, type ServiceState } from "../../spec/service.ts";
+import { commandDigest, withSession, type ServiceOutput, type ServiceState } from "../../spec/service.ts";
 import type { Command, ReplicaContext } from "../../impl/core/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
@@ -17,7 +17,11 @@ function executeWithoutDedup<S, I, O>(
   const applied = ctx.app.apply(command.input, service.app);
   const sessions =
     command.clientId !== undefined && command.seq !== undefined
-      ? withSession(service.sessions, command.clientId, { seq: command.seq, output: applied.output })
+      ? withSession(service.sessions, command.clientId, {
+          seq: command.seq,
+          command: commandDigest(command.input),
+          output: applied.output,
+        })
       : service.sessions;
   return {
     state: { app: applied.state, sessions, executed: service.executed + 1 },

@@ -17,6 +17,7 @@ import { phase2aNotHighest } from "./phase2a-not-highest.ts";
 import { quorumOffByOne } from "./quorum-off-by-one.ts";
 import { replyBeforeDurable } from "./reply-before-durable.ts";
 import { restartForgetsGrant } from "./restart-forgets-grant.ts";
+import { retryByNumberAlone } from "./retry-by-number-alone.ts";
 import { alphaIgnored } from "./alpha-ignored.ts";
 import { snapshotDropsSessions } from "./snapshot-drops-sessions.ts";
 import { staleTransferInstalled } from "./stale-transfer-installed.ts";
@@ -49,6 +50,7 @@ export const mutants: readonly Mutant[] = [
   transferUnverified,
   snapshotDropsSessions,
   alphaIgnored,
+  retryByNumberAlone,
 ];
 
 /** The mutant called `name`; throws with the list of names otherwise. */

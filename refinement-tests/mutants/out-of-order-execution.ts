@@ -15,7 +15,7 @@ function nextPresent<I>(log: SlotMap<Value<I>>, executedUpTo: number): number | 
 export const outOfOrderExecution: Mutant = {
   name: "out-of-order-execution",
   description: "a replica executes the lowest slot it has learned above its executed prefix, skipping gaps",
-  expectedCatch: ["ExecutedPrefixAgreement", "DigestAgreement", "RepliesMatchSpec"],
+  expectedCatch: ["ExecutedPrefixAgreement", "DigestAgreement", "RepliesMatchSpec", "ExactlyOnce"],
   mode: "safety",
   step: withRules({ nextToExecute: nextPresent }),
 };

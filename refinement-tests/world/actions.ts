@@ -2,7 +2,8 @@
  * Faults as data: every action the simulated world can take (deliver, drop, duplicate, reorder
  * by choosing which message to deliver, partitions symmetric and one-way, heal, crash with the
  * crash landing in the middle of a step or of a snapshot, restart, pause and resume, clock drift,
- * advancing true time, client submits and retries, membership changes asked of the leader (add a
+ * advancing true time, client submits and retries, a client reusing a sequence number for another
+ * command, membership changes asked of the leader (add a
  * spare, promote, remove, remove the leader itself, replace), and state-transfer faults: a chunk
  * lost, corrupted, or replayed late from a stale peer), and the fast-check arbitraries that
  * generate and shrink lists of them.
@@ -68,6 +69,12 @@ export type Action =
   | { readonly t: "retry"; readonly c: number }
   /** The next reply client c's connection carries is lost (the request may have executed; the client will retry). */
   | { readonly t: "loseReply"; readonly c: number }
+  /**
+   * Client c (a faulty client) sends another command under the sequence number of its latest
+   * write, executed or still outstanding: it must never be answered with the other command's
+   * output, and it runs only if it wins the number.
+   */
+  | { readonly t: "reuseSeq"; readonly c: number; readonly op: OpSpec }
   /** An operator asks the current leader for a membership change of kind `kind` (replica picked by `r`). */
   | { readonly t: "reconfigure"; readonly kind: ReconfigureKind; readonly r: number }
   /** Replica r crashes during its next snapshot: after the snapshot record is written, before it is durable. */
@@ -103,6 +110,7 @@ export const actionKinds = [
   "dropChunk",
   "corruptChunk",
   "staleChunk",
+  "reuseSeq",
 ] as const;
 export type ActionKind = (typeof actionKinds)[number];
 
@@ -159,6 +167,7 @@ export const profileArbitrary: fc.Arbitrary<Profile> = fc
     dropChunk: weight(2),
     corruptChunk: weight(1),
     staleChunk: weight(3),
+    reuseSeq: weight(1),
     advanceMsMax: fc.constantFrom(20, 100, 300, 700),
     warmStart: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }),
     tuning: fc.oneof(
@@ -274,6 +283,10 @@ function kindArbitrary(kind: ActionKind, p: Profile, b: GeneratorBounds): fc.Arb
       return i.map((n) => ({ t: kind, i: n }));
     case "staleChunk":
       return fc.record({ i, from: r, to: r }).map((x) => ({ t: "staleChunk", ...x }));
+    case "reuseSeq":
+      return fc
+        .record({ c: fc.nat({ max: b.clients - 1 }), op: opArbitrary(b.keys) })
+        .map((x) => ({ t: "reuseSeq", ...x }));
   }
 }
 
@@ -344,5 +357,7 @@ export function showAction(a: Action): string {
       return `${a.t === "dropChunk" ? "drop-chunk" : "corrupt-chunk"} ${a.i}`;
     case "staleChunk":
       return `stale-chunk ${a.i} ${a.from}->${a.to}`;
+    case "reuseSeq":
+      return `reuse-seq ${a.c} ${a.op.kind} k${a.op.key}`;
   }
 }

@@ -44,6 +44,11 @@ export interface RunOptions {
    * "steps" (no linearizability), "none" (the world alone: for measuring the checks' overhead).
    */
   readonly checks?: "all" | "steps" | "none";
+  /**
+   * Called once the world and its checker exist, before the boot: a caller that records the run
+   * (the trace explorer) wraps `world.observer` here. Default: none.
+   */
+  readonly tap?: (world: World, checker: WorldChecker<KvState, KvInput, KvOutput>) => void;
 }
 
 /** A violation with where it happened. */
@@ -85,6 +90,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
   });
   const checks = options.checks ?? "all";
   if (checks !== "none") world.observer = (step) => checker.observe(step);
+  options.tap?.(world, checker);
   let actionIndex = -1;
   let failure: Failure | null = null;
   const fail = (v: Violation): void => {
@@ -190,14 +196,17 @@ function livenessPhase(
 }
 
 function linearizability(world: World): Violation | null {
-  const ops: Operation<KvInput, KvOutput>[] = world.ops.map((op) => ({
-    id: op.opId,
-    client: op.client,
-    input: op.input,
-    invoke: op.invokedAt,
-    complete: op.completedAt ?? Number.POSITIVE_INFINITY,
-    output: op.output,
-  }));
+  // An operation refused as reusing its sequence number never ran: it is no part of the history.
+  const ops: Operation<KvInput, KvOutput>[] = world.ops
+    .filter((op) => !op.refused)
+    .map((op) => ({
+      id: op.opId,
+      client: op.client,
+      input: op.input,
+      invoke: op.invokedAt,
+      complete: op.completedAt ?? Number.POSITIVE_INFINITY,
+      output: op.output,
+    }));
   const result = checkLinearizable(kvModel, ops, { stepsMaxPerPartition: 2_000_000 });
   if (result.verdict === "linearizable") return null;
   const bad = result.partitions.find((p) => p.verdict !== "linearizable")!;

@@ -194,6 +194,10 @@ export interface ClientOp {
   completedAt: number | undefined;
   output: KvOutput | undefined;
   attempts: number;
+  /** Refused as reusing its sequence number: certainly never executed, so no part of the history. */
+  refused: boolean;
+  /** Sent by a faulty client under the number of its latest write (the `reuseSeq` action); sent once, never retried. */
+  readonly reused: boolean;
 }
 
 interface ClientSlot {
@@ -451,6 +455,9 @@ export class World implements KvSystemView {
         return;
       case "staleChunk":
         this.staleChunk(a.i, this.target(a.from), this.target(a.to));
+        return;
+      case "reuseSeq":
+        this.reuseSeq(a.c % this.clients.length, a.op);
         return;
       case "loseReply": {
         const c = this.clients[a.c % this.clients.length]!;
@@ -999,6 +1006,47 @@ export class World implements KvSystemView {
       this.sendAttempt(c, c.op);
       return;
     }
+    const input = this.inputOf(c, spec);
+    const seq = kv.readOnly(input) ? undefined : c.nextSeq++;
+    const op = this.newOp(c, input, seq, false);
+    c.op = op;
+    this.sendAttempt(c, op);
+  }
+
+  /**
+   * A faulty client sends another command (a write, with a fresh value) under the sequence number
+   * of its latest write, whether that one was answered or is still outstanding. Whichever of the
+   * two reaches the log first under that number runs; the other must be refused (seq-reused), and
+   * never answered with the other's output. Sent once, and not the client's outstanding operation.
+   */
+  private reuseSeq(ci: number, spec: OpSpec): void {
+    const c = this.clients[ci]!;
+    const seq = c.nextSeq - 1;
+    if (seq < 1) return;
+    const input = this.inputOf(c, spec.kind === "get" ? { ...spec, kind: "put" } : spec);
+    this.count("client reused a sequence number");
+    this.sendAttempt(c, this.newOp(c, input, seq, true));
+  }
+
+  private newOp(c: ClientSlot, input: KvInput, seq: number | undefined, reused: boolean): ClientOp {
+    const op: ClientOp = {
+      opId: this.ops.length,
+      client: c.id,
+      input,
+      seq,
+      invokedAt: this.trueTime,
+      completedAt: undefined,
+      output: undefined,
+      attempts: 0,
+      refused: false,
+      reused,
+    };
+    this.ops.push(op);
+    return op;
+  }
+
+  /** The input of a new operation of client `c`: values are unique (client and operation number). */
+  private inputOf(c: ClientSlot, spec: OpSpec): KvInput {
     const key = this.keys[spec.key % this.keys.length]!;
     c.opsStarted++;
     const value = `${c.id}.${c.opsStarted}`;
@@ -1017,20 +1065,7 @@ export class World implements KvSystemView {
         input = { _tag: "cas", key, expected: c.seen.get(key) ?? null, value };
         break;
     }
-    const seq = kv.readOnly(input) ? undefined : c.nextSeq++;
-    const op: ClientOp = {
-      opId: this.ops.length,
-      client: c.id,
-      input,
-      seq,
-      invokedAt: this.trueTime,
-      completedAt: undefined,
-      output: undefined,
-      attempts: 0,
-    };
-    this.ops.push(op);
-    c.op = op;
-    this.sendAttempt(c, op);
+    return input;
   }
 
   /** The client sends (or resends) its operation to the replica it believes leads: a request enters the network. */
@@ -1051,9 +1086,8 @@ export class World implements KvSystemView {
     this.requests.set(requestId, { info, op });
     const sent = this.enqueueRequest(r.index, requestId);
     const what = `${op.seq === undefined ? "" : `#${op.seq} `}${showInput(op.input)}`;
-    this.faultStep(
-      `${c.id} ${op.attempts > 1 ? "retries" : "sends"} ${what} to R${r.id}${sent ? "" : " (lost: the network is full)"}`,
-    );
+    const verb = op.reused ? "reuses its number for" : op.attempts > 1 ? "retries" : "sends";
+    this.faultStep(`${c.id} ${verb} ${what} to R${r.id}${sent ? "" : " (lost: the network is full)"}`);
   }
 
   /** A client request arrives at replica index `to`. */
@@ -1089,6 +1123,19 @@ export class World implements KvSystemView {
 
   private onReply(op: ClientOp, info: RequestInfo<KvInput>, result: ClientResult<KvOutput>): void {
     const c = this.clients.find((x) => x.id === info.clientId)!;
+    if (result._tag === "seq-reused") {
+      // Another command holds this number: this one never ran and never will under it.
+      this.count("client refused: sequence number reused");
+      op.refused = true;
+      if (c.op === op) c.op = null;
+      return;
+    }
+    if (op.reused && result._tag === "ok" && op.completedAt === undefined) {
+      // The faulty client's command won its number and ran (the checks judge the answer).
+      op.completedAt = this.trueTime;
+      op.output = result.output;
+      return;
+    }
     if (c.op !== op) return; // a late answer to an operation already finished
     if (c.loseNextReply) {
       c.loseNextReply = false;

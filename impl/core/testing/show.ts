@@ -115,6 +115,8 @@ export function showResult(r: ClientResult<KvOutput>): string {
       return `redirect leader=${r.leader ?? "none"}`;
     case "stale-seq":
       return `stale-seq last=${r.lastSeq}`;
+    case "seq-reused":
+      return `seq-reused seq=${r.seq}`;
     case "unavailable":
       return `unavailable outcomeUnknown=${r.outcomeUnknown} (${r.reason})`;
     case "reconfigured":
