@@ -23,6 +23,7 @@ const coreRules = [
   "checkpointDue",
   "grantCountedFrom",
   "nextToExecute",
+  "sessionAnswer",
   "executeCommand",
   "governsFrom",
   "promiseCoversFrom",
@@ -61,7 +62,15 @@ export default tseslint.config(
     rules: {
       "no-restricted-imports": [
         "error",
-        { patterns: [{ group: ["./*", "../*"], importNames: [...coreRules, ...ballotOrderHelpers], message: seam }] },
+        {
+          patterns: [
+            {
+              group: ["./*", "../*", "../../spec/*"],
+              importNames: [...coreRules, ...ballotOrderHelpers],
+              message: seam,
+            },
+          ],
+        },
       ],
       "no-restricted-syntax": [
         "error",
