@@ -814,7 +814,8 @@ function tick<S, I, O>(
   const role = state.role;
   switch (role._tag) {
     case "follower": {
-      if (electionDue(state, now) && rules.mayCampaign(rules, state, now)) return becomeCandidate(rules, state, now, out);
+      if (electionDue(state, now) && rules.mayCampaign(rules, state, now))
+        return becomeCandidate(rules, state, now, out);
       const s = tickTransfer(state, now, out);
       if (needsCatchUp(s) && s.learner.leaderHint !== null) return requestCatchUp(s, s.learner.leaderHint, now, out);
       return s;

@@ -3,7 +3,12 @@ import type { AcceptorState, Ballot, ReplicaRules } from "../../impl/core/index.
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
-function canPromiseIgnoringGrant<I>(rules: ReplicaRules, acceptor: AcceptorState<I>, ballot: Ballot, now: number): boolean {
+function canPromiseIgnoringGrant<I>(
+  rules: ReplicaRules,
+  acceptor: AcceptorState<I>,
+  ballot: Ballot,
+  now: number,
+): boolean {
   const order = rules.compareBallots(ballot, acceptor.maxBal);
   if (order < 0) return false;
   if (now < acceptor.noPromiseUntil && order !== 0) return false;
