@@ -17,7 +17,13 @@
  * accumulate in `tally`. The checker only reads the world.
  */
 import type { Application } from "../spec/state-machine.ts";
-import { configurationFor, phase1CoversAbove, slotMapEntries, type ReplicaState } from "../impl/core/index.ts";
+import {
+  configurationFor,
+  phase1CoversAbove,
+  slotMapEntries,
+  type ReplicaState,
+  type Value,
+} from "../impl/core/index.ts";
 import { ConfigurationGhost } from "./configurations.ts";
 import { ConsensusGhost } from "./consensus-per-slot.ts";
 import { checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";
@@ -26,7 +32,7 @@ import { LeaseGhost } from "./leases.ts";
 import { ServiceGhost } from "./service-level.ts";
 import { Tally, violated } from "./violation.ts";
 import { VotingGhost } from "./voting-per-slot.ts";
-import type { SystemView, WorldStep } from "./world-view.ts";
+import type { RequestInfo, SystemView, WorldStep } from "./world-view.ts";
 
 /** The rare states the suites must reach (a campaign that never reaches one fails). */
 export const sometimesRequired = [
@@ -146,6 +152,7 @@ export class WorldChecker<S, I, O> {
           answered ||= c.sameStep;
           this.service.reply(c);
           if (c.sameStep && c.result._tag === "ok") this.answeredLocally(step, c.request.seq === undefined);
+          else if (c.request.seq === undefined && c.result._tag === "ok") this.answeredThroughLog(step, c.request);
           break;
         case "Alarm":
           violated({
@@ -189,6 +196,17 @@ export class WorldChecker<S, I, O> {
     if (inForce.epoch > 0 && after.learner.executedUpTo < inForce.governsFrom + after.ctx.config.reconfigAlphaSlots)
       this.tally.add("sometimes: lease read just after a configuration change took effect");
     if (after.learner.executedUpTo > this.service.observedSlot) this.service.observedSlot = after.learner.executedUpTo;
+  }
+
+  /**
+   * A read answered through the log observed the state after its slot: later reads by lease must
+   * reflect at least that slot (LeaseReadFresh), as they must reflect an acknowledged write.
+   */
+  private answeredThroughLog(step: WorldStep<S, I, O> & { kind: "event" }, request: RequestInfo<I>): void {
+    const slot = slotOfLogAnswer(step.before, step.after, request, (s) => this.consensus.chosen.get(s)?.value);
+    if (slot === undefined) return;
+    this.tally.add("sometimes: read answered through the log");
+    if (slot > this.service.observedSlot) this.service.observedSlot = slot;
   }
 
   /**
@@ -296,4 +314,32 @@ export class WorldChecker<S, I, O> {
       this.tally.add("sometimes: prepare during the restart wait");
     }
   }
+}
+
+/**
+ * The slot at which a leader executed the one-shot request (a read through the log) it answered in
+ * a step: its proposal's slot in the leader's pipeline before the step, or, when it was proposed
+ * and chosen in that same step (a configuration with one voter), the first slot executed in the
+ * step whose chosen batch holds that command. Undefined if neither says.
+ */
+export function slotOfLogAnswer<S, I, O>(
+  before: ReplicaState<S, I, O> | null,
+  after: ReplicaState<S, I, O> | null,
+  request: RequestInfo<I>,
+  chosenValue: (slot: number) => Value<I> | undefined,
+): number | undefined {
+  if (before?.role._tag === "leader") {
+    const role = before.role;
+    const i = role.inflight.findIndex((p) => p.requestIds.includes(request.requestId));
+    if (i >= 0) return role.inflightBase + i;
+  }
+  const from = (before?.learner.executedUpTo ?? 0) + 1;
+  const to = after?.learner.executedUpTo ?? from - 1;
+  for (let slot = from; slot <= to; slot++) {
+    const value = chosenValue(slot);
+    if (value?._tag !== "batch") continue;
+    const wanted = JSON.stringify(request.input);
+    if (value.commands.some((c) => c.clientId === undefined && JSON.stringify(c.input) === wanted)) return slot;
+  }
+  return undefined;
 }

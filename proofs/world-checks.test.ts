@@ -27,6 +27,7 @@ import { LeaseGhost } from "./leases.ts";
 import { ServiceGhost } from "./service-level.ts";
 import { checkFailedBy, Tally } from "./violation.ts";
 import { VotingGhost, valueKey } from "./voting-per-slot.ts";
+import { slotOfLogAnswer } from "./world-checker.ts";
 import type { SystemView } from "./world-view.ts";
 
 type St = ReplicaState<KvState, KvInput, KvOutput>;
@@ -178,6 +179,22 @@ describe("Durability", () => {
         }),
       ),
     ).toBe("passes");
+  });
+
+  it("DurableBeforeSend: a HeartbeatAck (a lease grant that raised maxBal) before the promise is on disk", () => {
+    const g = voting();
+    const ack = {
+      _tag: "HeartbeatAck",
+      ballot: b(2, 3),
+      sentAt: 0,
+      executedUpTo: 0,
+      checkpoint: null,
+    } as const;
+    expect(checkFailedBy(() => checkDurableBeforeSend(g, 0, ack))).toBe("DurableBeforeSend");
+    g.flushed(0, promise(b(1, 1)));
+    expect(checkFailedBy(() => checkDurableBeforeSend(g, 0, ack))).toBe("DurableBeforeSend");
+    g.flushed(0, promise(b(2, 3)));
+    expect(checkFailedBy(() => checkDurableBeforeSend(g, 0, ack))).toBe("passes");
   });
 
   it("DurableMaxBal: a promise held in memory only", () => {
@@ -437,6 +454,43 @@ describe("Leases", () => {
     expect(new LeaseGhost(after, 300, new Tally()).beliefOf(1)).toBe(
       s2after.role._tag === "leader" ? s2after.role.leaseUntil : 0,
     );
+  });
+
+  it("a read answered through the log is observed at its slot (from the leader's pipeline, or the slots executed in the step)", () => {
+    const get: KvInput = { _tag: "get", key: "x" };
+    const request = {
+      requestId: 7,
+      clientId: "c2",
+      seq: undefined,
+      input: get,
+      consistency: "linearizable",
+      replica: 0,
+      invokedAt: 0,
+    } as const;
+    const s = booted(1);
+    const proposal = (requestIds: number[]) => ({
+      value: v1,
+      voters: members,
+      acks: 1,
+      requestIds,
+      sentAt: 0,
+      chosen: true,
+    });
+    const before: St = {
+      ...s,
+      role: {
+        _tag: "leader",
+        inflightBase: 4,
+        inflight: [proposal([3]), proposal([5, 7])],
+      } as unknown as Leader<KvInput>,
+    };
+    expect(slotOfLogAnswer(before, s, request, () => undefined)).toBe(5);
+    // Proposed and chosen in the same step: found among the slots the step executed.
+    const executed: St = { ...s, learner: { ...s.learner, executedUpTo: 2 } };
+    const chosen = (slot: number): Value<KvInput> | undefined =>
+      slot === 2 ? { _tag: "batch", commands: [{ input: { _tag: "get", key: "x" } }] } : v1;
+    expect(slotOfLogAnswer(s, executed, request, chosen)).toBe(2);
+    expect(slotOfLogAnswer(s, s, request, chosen)).toBeUndefined();
   });
 
   it("LeaseReadFresh: a lease read from a state older than what a client observed", () => {
