@@ -8,6 +8,7 @@ import { dedupOutsideReplicatedState } from "./dedup-outside-replicated-state.ts
 import { grantIgnored } from "./grant-ignored.ts";
 import { learnAnyVote } from "./learn-any-vote.ts";
 import { leaseFromReceipt } from "./lease-from-receipt.ts";
+import { leaseReadBeforePendingPhase1 } from "./lease-read-before-pending-phase1.ts";
 import { leaseReadBeforeReproposals } from "./lease-read-before-reproposals.ts";
 import { leaseWithoutDriftMargin } from "./lease-without-drift-margin.ts";
 import type { Mutant } from "./mutant.ts";
@@ -51,6 +52,8 @@ export const mutants: readonly Mutant[] = [
   snapshotDropsSessions,
   alphaIgnored,
   retryByNumberAlone,
+  // Leases across membership changes.
+  leaseReadBeforePendingPhase1,
 ];
 
 /** The mutant called `name`; throws with the list of names otherwise. */

@@ -184,7 +184,7 @@ export const profileArbitrary: fc.Arbitrary<Profile> = fc
       { arbitrary: fc.constant<Prelude>("leaderLost"), weight: 2 },
       { arbitrary: fc.constant<Prelude>("reelected"), weight: 3 },
     ),
-    pick: fc.nat({ max: 15 }),
+    pick: fc.nat({ max: 63 }),
   })
   .map(({ advanceMsMax, warmStart, tuning, prelude, pick, ...weights }) => ({
     weights,

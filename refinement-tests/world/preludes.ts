@@ -11,7 +11,8 @@
  * one before it:
  *
  *   none          the warm start alone (a leader holds a lease) or a cold start
- *   writes        six writes, one of them retried after its reply was lost: snapshots are taken
+ *   writes        two rounds of writes, one per client, one of them retried after its reply was
+ *                 lost: snapshots are taken
  *                 and logs truncated (Promises with forgotten votes, state transfers, stale
  *                 transfers become reachable); with pick bit 3 a follower crashes during its
  *                 snapshot and restarts, with pick bit 2 a follower misses the writes (cut off, then
@@ -21,15 +22,18 @@
  *   alpha         then a change of the voters (replace, remove, promote, or removing the leader,
  *                 by pick mod 4) is chosen and executed by the leader and its followers, and every
  *                 client asks the leader for a read: the actions start inside the alpha window, with
- *                 a configuration pending and the window's no-ops voted but not known chosen
- *   leaderLost    then the leader is lost: it crashes in the middle of proposing a write (its Accept
+ *                 a configuration pending and the window's no-ops voted but not known chosen. With
+ *                 pick bit 4 a follower misses the change (cut off), and the leader goes on until a
+ *                 write is chosen and acknowledged in the first slots of the new configuration
+ *   leaderLost    then the follower that missed the change (if any) comes back and the leader is
+ *                 lost: it crashes in the middle of proposing a write (its Accept
  *                 reached one follower, its own vote was never written), or it is cut off and asked
  *                 for reads after its lease ran out (by pick bit 0)
  *   reelected     then fault-free time until another replica leads and holds a lease (elected
  *                 inside the alpha window, its phase 1 started in the configuration of its first
  *                 slot with another one pending; with pick bit 1 the replica that joined is cut off
  *                 meanwhile, with one more of five, so that they grant without having promised),
- *                 and reads
+ *                 the clients reading all along
  */
 import type { ReconfigureKind } from "./actions.ts";
 import type { World } from "./world.ts";
@@ -57,22 +61,43 @@ export function runPrelude(world: World, prelude: Prelude, pick: number): void {
   }
 }
 
-/** Fault-free time until `done` holds (or the phase times out), clients retrying; true if it holds. */
-function until(world: World, done: () => boolean): boolean {
+/**
+ * Fault-free time until `done` holds (or the phase times out), clients retrying; with `reading`,
+ * every client asks the leader at every round, a new read or its request again (reads during a
+ * failover). True if `done` holds.
+ */
+function until(world: World, done: () => boolean, reading = false): boolean {
   const start = world.trueTime;
   let sinceRetry = 0;
   while (!done()) {
     if (world.trueTime - start > phaseMsMax) return false;
+    if (reading) readAtLeader(world);
     world.deliverAll();
     if (done()) return true;
-    world.advance(20);
-    sinceRetry += 20;
+    // Reads during a failover go in small steps (a new leader's first rounds are where a read by
+    // lease can go wrong); otherwise a heartbeat interval at a time.
+    const stepMs = reading ? 20 : world.tuning.heartbeatIntervalMs;
+    world.advance(stepMs);
+    sinceRetry += stepMs;
     if (sinceRetry >= 100) {
       sinceRetry = 0;
       world.retryAll();
     }
   }
   return true;
+}
+
+/**
+ * Every client asks the current leader (clients that find a new leader at once): a new read, or
+ * its outstanding request again.
+ */
+function readAtLeader(world: World): void {
+  const leader = leaderIndex(world);
+  if (world.replicas[leader]!.state?.role._tag !== "leader") return;
+  world.clients.forEach((c, i) => {
+    c.guess = leader;
+    world.apply(c.op === null ? { t: "submit", c: i, op: { kind: "get", key: i } } : { t: "retry", c: i });
+  });
 }
 
 /** The index of the current leader (the live one with the highest ballot), or of replica 1. */
@@ -93,16 +118,17 @@ function follower(world: World, pick: number): number {
   return others[pick % others.length]!;
 }
 
-/** Six writes by the three clients (the third one's reply lost, so it is retried), all answered. */
+/** Two rounds of writes, one per client (one reply lost, so it is retried), all answered. */
 function writes(world: World, pick: number): boolean {
   const lagging = (pick & 4) !== 0 ? follower(world, pick >> 4) : null;
   if (lagging !== null) world.apply({ t: "isolate", r: lagging, others: 0 });
   const crashing = (pick & 8) !== 0 ? follower(world, (pick >> 4) + 1) : null;
   if (crashing !== null && crashing !== lagging) world.apply({ t: "crashInSnapshot", r: crashing });
-  for (let i = 0; i < 6; i++) {
-    const c = i % world.clients.length;
-    if (i === 2) world.apply({ t: "loseReply", c });
-    world.apply({ t: "submit", c, op: { kind: i % 2 === 0 ? "put" : "append", key: i } });
+  for (let round = 0; round < 2; round++) {
+    for (let c = 0; c < world.clients.length; c++) {
+      if (round === 0 && c === 2) world.apply({ t: "loseReply", c });
+      world.apply({ t: "submit", c, op: { kind: (round + c) % 2 === 0 ? "put" : "append", key: c } });
+    }
     if (!until(world, () => world.pendingOps() === 0)) return false;
   }
   if (lagging !== null) world.apply({ t: "heal" });
@@ -131,8 +157,24 @@ function learnerCaughtUp(world: World, pick: number): boolean {
  */
 function changePending(world: World, pick: number): boolean {
   const kinds: readonly ReconfigureKind[] = ["replace", "remove", "promote", "removeLeader"];
+  const missed = (pick & 16) !== 0 ? follower(world, pick >> 5) : null;
+  let kind = kinds[pick % kinds.length]!;
+  let r = pick >> 2;
+  if (missed !== null) {
+    // The leader goes on past the change: it replaces a voter that is neither itself nor the one
+    // cut off (removing one instead could leave a configuration without a quorum while it is cut off).
+    world.isolate(missed, 0);
+    const leader = leaderState(world);
+    if (leader === null) return false;
+    const voters = leader.learner.configs[leader.learner.configs.length - 1]!.voters;
+    const keep = [leader.ctx.config.self, world.replicas[missed]!.id];
+    const other = voters.findIndex((v) => !keep.includes(v));
+    if (other < 0) return false;
+    kind = "replace";
+    r = other;
+  }
   const asked = world.changes.size;
-  world.apply({ t: "reconfigure", kind: kinds[pick % kinds.length]!, r: pick >> 2 });
+  world.apply({ t: "reconfigure", kind, r });
   if (world.changes.size === asked) return false;
   const change = [...world.changes.values()].pop()!;
   const start = world.trueTime;
@@ -144,7 +186,21 @@ function changePending(world: World, pick: number): boolean {
   }
   world.deliverAll();
   reads(world);
-  return true;
+  return missed === null || boundaryWrite(world);
+}
+
+/**
+ * A voter missed the change (it is cut off): the leader goes on until the new configuration
+ * governs and a write is chosen in it and acknowledged, without that voter. When the leader is lost
+ * next, the voter that missed the change comes back knowing only the configuration before it.
+ */
+function boundaryWrite(world: World): boolean {
+  const leader = leaderState(world);
+  if (leader === null) return false;
+  const governs = leader.learner.configs[leader.learner.configs.length - 1]!.governsFrom;
+  const idle = world.clients.findIndex((c) => c.op === null);
+  if (idle >= 0) world.apply({ t: "submit", c: idle, op: { kind: "put", key: idle } });
+  return until(world, () => world.pendingOps() === 0 && (leaderState(world)?.learner.executedUpTo ?? 0) >= governs);
 }
 
 /** Every client asks for a read, delivered at once (before the replicas' messages in flight). */
@@ -162,6 +218,8 @@ function reads(world: World): void {
  */
 function leaderLost(world: World, pick: number): boolean {
   const leader = leaderIndex(world);
+  // A voter that missed the change comes back now.
+  if ((pick & 16) !== 0) world.apply({ t: "heal" });
   if ((pick & 1) === 0) {
     const idle = world.clients.findIndex((c) => c.op === null);
     for (const c of world.clients) c.guess = leader;
@@ -180,7 +238,8 @@ function leaderLost(world: World, pick: number): boolean {
 }
 
 /**
- * Another replica is elected and holds a lease; the cut-off leader is reconnected; reads. With pick
+ * Another replica is elected and holds a lease, while the clients keep reading; the cut-off leader
+ * is reconnected. With pick
  * bit 1, the replica that joined is cut off during the election: a voter of the pending
  * configuration that never promised the new ballot, whose HeartbeatAcks then count as grants.
  */
@@ -191,9 +250,8 @@ function reelected(world: World, pick: number): boolean {
   if ((pick & 2) !== 0 && joined !== undefined && joined !== lost)
     world.isolate(joined, world.initialMembers.length >= 5 ? 1 : 0);
   const leads = () => world.born().some((i) => i !== lost && world.replicas[i]!.state?.role._tag === "leader");
-  if (!until(world, leads)) return false;
+  if (!until(world, leads, true)) return false;
   world.apply({ t: "heal" });
-  if (!until(world, () => world.leaseHolders().some((i) => i !== lost))) return false;
-  reads(world);
+  if (!until(world, () => world.leaseHolders().some((i) => i !== lost), true)) return false;
   return until(world, () => world.pendingOps() === 0);
 }
