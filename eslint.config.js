@@ -37,7 +37,7 @@ const ballotOrderHelpers = ["maxBallot", "ballotEquals"];
 const seam = "impl/core calls its rules through `rules` (rules.ts), so that a mutant replacing one reaches every use";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "data/**", "out/**", "coverage/**", "**/*.js", "!eslint.config.js"] },
+  { ignores: ["node_modules/**", "data/**", "out/**", "dist/**", "coverage/**", "**/*.js", "!eslint.config.js"] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -40,7 +40,7 @@ export const sometimesRequired = [
   "sometimes: lease expiry inside a partition",
   "sometimes: read refused for want of a lease",
   "sometimes: retry answered from the session table",
-  // Snapshots, truncation, state transfer, reconfiguration (issue #5).
+  // Snapshots, truncation, state transfer, reconfiguration.
   "sometimes: snapshot taken",
   "sometimes: snapshot installed by state transfer",
   "sometimes: stale transfer ignored",
