@@ -18,7 +18,7 @@ function canPromiseIgnoringMaxBal<I>(
 export const acceptBelowPromise: Mutant = {
   name: "accept-below-promise",
   description: "an acceptor votes in (and promises) ballots below its maxBal",
-  expectedCatch: ["refines Voting", "VotesSafe", "core assertion"],
+  expectedCatch: ["refines Voting", "VotesSafe", "PromiseReportsVotes", "core assertion"],
   mode: "safety",
   step: withRules({ canPromise: canPromiseIgnoringMaxBal }),
 };
