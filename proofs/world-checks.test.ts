@@ -19,7 +19,7 @@ import {
   type Leader,
   type ReplicaState,
   type Value,
-} from "../impl/core/index.ts";
+} from "../impl/core/testing/index.ts";
 import { parseScript, ScriptRunner } from "../impl/core/testing/script.ts";
 import { ConsensusGhost } from "./consensus-per-slot.ts";
 import { checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";

@@ -17,7 +17,7 @@ import type {
   ReplicaId,
   ReplicaRules,
   ReplicaState,
-} from "../impl/core/index.ts";
+} from "../impl/core/testing/index.ts";
 
 /** One replica as the checkers see it. */
 export interface ReplicaView<S, I, O> {

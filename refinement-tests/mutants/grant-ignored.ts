@@ -1,5 +1,5 @@
 /** An acceptor ignores its own lease grant: it helps another ballot while a grant to the leader is in force (rule L1 broken). */
-import type { AcceptorState, Ballot, ReplicaRules } from "../../impl/core/index.ts";
+import type { AcceptorState, Ballot, ReplicaRules } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
@@ -21,4 +21,5 @@ export const grantIgnored: Mutant = {
   expectedCatch: ["AtMostOneLeaseholder", "LeaseReadFresh", "Linearizability"],
   mode: "safety",
   step: withRules({ canPromise: canPromiseIgnoringGrant }),
+  explore: { bounds: { writes: 0, reads: 0, partitions: 2, orders: "fifo", tuning: 5 }, depth: 14 },
 };

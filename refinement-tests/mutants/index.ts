@@ -6,6 +6,9 @@ import { acceptBelowPromise } from "./accept-below-promise.ts";
 import { ballotOrderIgnoresReplica } from "./ballot-order-ignores-replica.ts";
 import { dedupOutsideReplicatedState } from "./dedup-outside-replicated-state.ts";
 import { grantIgnored } from "./grant-ignored.ts";
+import { grantTooShort } from "./grant-too-short.ts";
+import { leaseFromFreshestGrant } from "./lease-from-freshest-grant.ts";
+import { phase2aIgnoresVotes } from "./phase2a-ignores-votes.ts";
 import { learnAnyVote } from "./learn-any-vote.ts";
 import { leaseFromReceipt } from "./lease-from-receipt.ts";
 import { leaseReadBeforePendingPhase1 } from "./lease-read-before-pending-phase1.ts";
@@ -52,6 +55,10 @@ export const mutants: readonly Mutant[] = [
   snapshotDropsSessions,
   alphaIgnored,
   retryByNumberAlone,
+  // The remaining rules of impl/core/rules.ts that guard safety, and lease rules, weakened.
+  grantTooShort,
+  leaseFromFreshestGrant,
+  phase2aIgnoresVotes,
   // Leases across membership changes.
   leaseReadBeforePendingPhase1,
 ];

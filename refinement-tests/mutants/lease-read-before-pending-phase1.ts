@@ -6,7 +6,7 @@
  * a quorum of Promises, and a write chosen in the first slot the newer configuration governs is
  * missed (scenarios lease-read-after-replace*.txt).
  */
-import type { ReplicaRules, ReplicaState } from "../../impl/core/index.ts";
+import type { ReplicaRules, ReplicaState } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 

@@ -5,7 +5,7 @@
  * is refused rather than replayed in part.
  */
 import { describe, expect, it } from "vitest";
-import { compactRecords } from "../../impl/core/index.ts";
+import { compactRecords } from "../../impl/core/testing/index.ts";
 import { snapshottingCluster } from "../../impl/core/testing/cluster.ts";
 import type { KvRecord } from "../../impl/runtime/core-adapter.ts";
 import { checkRecoveries, matchedPrefix } from "./trace-checks.ts";
