@@ -5,8 +5,9 @@ import tseslint from "typescript-eslint";
 // The rules seam of impl/core: every protocol rule is called through the `rules` object that
 // `makeStep(rules)` is given, never directly, so that a broken variant (refinement-tests/mutants/)
 // that replaces one rule breaks exactly that rule everywhere it applies. The names are the keys of
-// `defaultRules` (impl/core/rules.ts; rules.test.ts checks the two lists agree), plus the ballot
-// order helpers, which would compare ballots without `rules.compareBallots`.
+// `defaultRules` (impl/core/rules.ts; rules.test.ts checks the two lists agree). Ballots are
+// ordered and compared for equality only through `rules.compareBallots` (ballot.ts has no other
+// order helper). impl/core/testing/ re-exports the rules for tests and is not the core.
 const coreRules = [
   "compareBallots",
   "quorumSize",
@@ -33,7 +34,6 @@ const coreRules = [
   "transferUseful",
   "verifySnapshot",
 ];
-const ballotOrderHelpers = ["maxBallot", "ballotEquals"];
 const seam = "impl/core calls its rules through `rules` (rules.ts), so that a mutant replacing one reaches every use";
 
 export default tseslint.config(
@@ -58,7 +58,13 @@ export default tseslint.config(
   { files: ["eslint.config.js"], ...tseslint.configs.disableTypeChecked },
   {
     files: ["impl/core/**/*.ts"],
-    ignores: ["impl/core/rules.ts", "impl/core/ballot.ts", "impl/core/index.ts", "impl/core/**/*.test.ts"],
+    ignores: [
+      "impl/core/rules.ts",
+      "impl/core/ballot.ts",
+      "impl/core/index.ts",
+      "impl/core/testing/**",
+      "impl/core/**/*.test.ts",
+    ],
     rules: {
       "no-restricted-imports": [
         "error",
@@ -66,7 +72,7 @@ export default tseslint.config(
           patterns: [
             {
               group: ["./*", "../*", "../../spec/*"],
-              importNames: [...coreRules, ...ballotOrderHelpers],
+              importNames: [...coreRules],
               message: seam,
             },
           ],
@@ -75,7 +81,7 @@ export default tseslint.config(
       "no-restricted-syntax": [
         "error",
         {
-          selector: `CallExpression[callee.type='Identifier'][callee.name=/^(${[...coreRules, ...ballotOrderHelpers].join("|")})$/]`,
+          selector: `CallExpression[callee.type='Identifier'][callee.name=/^(${[...coreRules].join("|")})$/]`,
           message: seam,
         },
       ],

@@ -20,7 +20,7 @@ export {
   snapshotDigest,
   type SnapshotInfo,
 } from "../snapshot.ts";
-export { ballotEquals, ballotToNat, compareBallots, isBallotZero } from "../ballot.ts";
+export { ballotToNat, compareBallots, isBallotZero } from "../ballot.ts";
 
 export { noopValue, valuesEqual, type Command, type PromiseMsg, type Value } from "../messages.ts";
 
