@@ -261,7 +261,16 @@ function decodeOperation(raw: unknown, id: number, model: ModelName): HistoryOpe
     const output = "output" in raw ? decodeField(decodeRegisterOutput, raw.output, "output") : undefined;
     const kvMeaning = registerAsKv(input, output);
     const casFailed = input.f === "cas" && output !== undefined && "ok" in output && !output.ok;
-    mapped = { input: casFailed ? { ...kvMeaning.input, casFailed } : kvMeaning.input, output: kvMeaning.output };
+    const i = kvMeaning.input;
+    // An object literal, not a spread: every failed cas then shares one object shape, which the
+    // checker's hot paths need (a spread made each one its own).
+    mapped = {
+      input:
+        casFailed && i._tag === "cas"
+          ? { _tag: "cas", key: i.key, expected: i.expected, value: i.value, casFailed }
+          : i,
+      output: kvMeaning.output,
+    };
   }
   if (outcome === "fail") return "fail";
   return {

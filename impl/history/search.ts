@@ -145,12 +145,14 @@ class Memo {
   private statesOf: Int32Array;
   private offsets: Int32Array;
   private size = 0;
-  private slab = new Uint32Array(256);
+  private slab: Uint32Array;
   private slabUsed = 0;
 
-  constructor() {
-    // Small at first: most partitions (a world run's keys) need a few dozen entries.
-    const capacity = 64;
+  /** Sized for a search that places each of `operations` about once (it grows beyond). */
+  constructor(operations: number) {
+    let capacity = 64;
+    while (capacity < 4 * operations && capacity < 1 << 16) capacity *= 2;
+    this.slab = new Uint32Array(2 * capacity);
     this.mask = capacity - 1;
     this.keys = new Int32Array(capacity);
     this.statesOf = new Int32Array(capacity);
@@ -219,6 +221,25 @@ class Memo {
   }
 }
 
+/** Zobrist keys of operations 0..n-1, shared by every search of this thread (computed once, grown on demand). */
+let zobristTable = new Int32Array(0);
+function zobristKeys(n: number): Int32Array {
+  if (zobristTable.length < n) {
+    const table = new Int32Array(Math.max(n, 2 * zobristTable.length, 1024));
+    let seed = 0x9e3779b9;
+    for (let i = 0; i < table.length; i++) {
+      // mulberry32 with a fixed seed: every run of the checker is the same run.
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = seed;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      table[i] = t ^ (t >>> 14);
+    }
+    zobristTable = table;
+  }
+  return zobristTable;
+}
+
 /** The set of linearized operations: a bitset with its canonical window and a Zobrist hash. */
 class LinearizedSet {
   readonly words: Uint32Array;
@@ -235,16 +256,7 @@ class LinearizedSet {
     this.words = new Uint32Array(count);
     this.full = new Uint32Array(count).fill(0xffffffff);
     if (n % 32 !== 0) this.full[count - 1] = (2 ** (n % 32) - 1) >>> 0;
-    this.zobrist = new Int32Array(n);
-    let seed = 0x9e3779b9;
-    for (let i = 0; i < n; i++) {
-      // mulberry32 with a fixed seed: every run of the checker is the same run.
-      seed = (seed + 0x6d2b79f5) | 0;
-      let t = seed;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      this.zobrist[i] = t ^ (t >>> 14);
-    }
+    this.zobrist = zobristKeys(n);
   }
 
   set(bit: number): void {
@@ -289,7 +301,7 @@ export function checkPartition<S, I, O>(
   options: PartitionOptions,
 ): PartitionResult<I, O> {
   // Bit i is the operation with the i-th earliest return (unknown outcomes last).
-  const ops = [...given].sort((a, b) => a.complete - b.complete || a.invoke - b.invoke || a.id - b.id);
+  const ops = byReturn(given);
   const n = ops.length;
   // Entry 0 is the head; the call of operation i is 2i + 1, its return 2i + 2.
   const next = new Int32Array(2 * n + 1).fill(nil);
@@ -299,7 +311,7 @@ export function checkPartition<S, I, O>(
   for (let i = 0; i < n; i++) readOnly[i] = model.readOnly(ops[i]!.input) ? 1 : 0;
   const transitions = new Transitions(model, ops, model.init(partition));
   const set = new LinearizedSet(n);
-  const memo = new Memo();
+  const memo = new Memo(n);
   // The path: the call linearized at each depth, the state before it, and whether rule 1 forced it.
   const pathCall = new Int32Array(n);
   const pathState = new Int32Array(n);
@@ -366,8 +378,11 @@ export function checkPartition<S, I, O>(
   };
   const result = (verdict: PartitionResult<I, O>["verdict"]): PartitionResult<I, O> => {
     const base = { partition, operations: n, verdict, steps };
-    if (verdict === "linearizable")
-      return { ...base, linearization: Array.from(pathCall.subarray(0, depth), (c) => ops[(c - 1) >>> 1]!) };
+    if (verdict === "linearizable") {
+      const linearization = new Array<Operation<I, O>>(depth);
+      for (let d = 0; d < depth; d++) linearization[d] = ops[(pathCall[d]! - 1) >>> 1]!;
+      return { ...base, linearization };
+    }
     if (verdict === "unknown") return base;
     return { ...base, longestPrefix: longest.map((i) => ops[i]!), stuck: stuck.map((i) => ops[i]!) };
   };
@@ -450,19 +465,82 @@ export function checkPartition<S, I, O>(
   return result("linearizable");
 }
 
-/** Link the call and return entries in time order (calls before returns at equal times). */
+/** Positions below this are packed beside a rank in one double (2^21: exact up to 2^52 in all). */
+const packLimit = 1 << 21;
+
+/**
+ * The permutation that orders `key` ascending, ties by position. Native sorts of numbers and
+ * a binary search per element instead of a comparator called from the sort (the comparator
+ * was most of the checking time of a small history before the code is compiled).
+ */
+function orderBy(key: Float64Array): Int32Array {
+  const n = key.length;
+  const order = new Int32Array(n);
+  let sorted = true;
+  for (let i = 1; i < n && sorted; i++) sorted = key[i - 1]! <= key[i]!;
+  if (sorted) {
+    for (let i = 0; i < n; i++) order[i] = i;
+    return order;
+  }
+  if (n >= packLimit) {
+    const list = Array.from({ length: n }, (_, i) => i).sort((a, b) => key[a]! - key[b]! || a - b);
+    order.set(list);
+    return order;
+  }
+  // Distinct values in order; a key's rank is its index among them.
+  const values = key.slice().sort();
+  let distinct = 0;
+  for (let i = 0; i < n; i++) if (distinct === 0 || values[i] !== values[distinct - 1]) values[distinct++] = values[i]!;
+  const packed = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const k = key[i]!;
+    let low = 0;
+    let high = distinct - 1;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (values[mid]! < k) low = mid + 1;
+      else high = mid;
+    }
+    packed[i] = low * packLimit + i;
+  }
+  packed.sort();
+  for (let i = 0; i < n; i++) order[i] = packed[i]! % packLimit;
+  return order;
+}
+
+/** The operations by return time, then invocation time, then as given (unknown outcomes last). */
+function byReturn<I, O>(given: readonly Operation<I, O>[]): Operation<I, O>[] {
+  const n = given.length;
+  const invokes = new Float64Array(n);
+  for (let i = 0; i < n; i++) invokes[i] = given[i]!.invoke;
+  const first = orderBy(invokes);
+  const completes = new Float64Array(n);
+  for (let i = 0; i < n; i++) completes[i] = given[first[i]!]!.complete;
+  const second = orderBy(completes);
+  const ops = new Array<Operation<I, O>>(n);
+  for (let i = 0; i < n; i++) ops[i] = given[first[second[i]!]!]!;
+  return ops;
+}
+
+/**
+ * Link the call and return entries in time order (calls before returns at equal times; ties
+ * among calls, and among returns, by operation). `ops` is ordered by return already.
+ */
 function linkEntries<I, O>(ops: readonly Operation<I, O>[], next: Int32Array, prev: Int32Array): void {
   const n = ops.length;
-  const order = Array.from({ length: 2 * n }, (_, k) => k + 1);
-  const time = (e: number): number => {
-    const op = ops[(e - 1) >>> 1]!;
-    return (e & 1) === 1 ? op.invoke : op.complete;
-  };
-  order.sort((a, b) => time(a) - time(b) || (b & 1) - (a & 1) || a - b);
+  const invokes = new Float64Array(n);
+  for (let i = 0; i < n; i++) invokes[i] = ops[i]!.invoke;
+  const calls = orderBy(invokes);
   let last = head;
-  for (const e of order) {
+  const append = (e: number): void => {
     next[last] = e;
     prev[e] = last;
     last = e;
+  };
+  let c = 0;
+  for (let r = 0; r < n; r++) {
+    const complete = ops[r]!.complete;
+    while (c < n && invokes[calls[c]!]! <= complete) append(2 * calls[c++]! + 1);
+    append(2 * r + 2);
   }
 }
