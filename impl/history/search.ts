@@ -14,8 +14,13 @@
  * that a linearized set is a run of full words, a short window of mixed ones, and zeros: the
  * memo stores only the window.
  *
+ * A partition the search does not decide quickly is offered to refute.ts, which may refute it
+ * by a necessary condition in O(n log n) (a stale read's witness), something the search can
+ * take exponential time to conclude.
+ *
  * Pure: no clock, no I/O; stopped only by the step budget or by the caller's `stop` probe.
  */
+import { refute, type Refutation } from "./refute.ts";
 
 /** A sequential model: the spec the history must be explained by. */
 export interface LinearizabilityModel<S, I, O> {
@@ -32,7 +37,28 @@ export interface LinearizabilityModel<S, I, O> {
   /** Apply `input` in `state`; undefined when the model cannot produce `output` (undefined: any output). */
   step(state: S, input: I, output: O | undefined): S | undefined;
   /** An exact key of a state within a partition (equal keys, by SameValueZero, exactly when equal states). */
-  key(state: S): string | number | null;
+  key(state: S): StateKey;
+  /**
+   * Optional: the operation as an access to a register whose value is the state, which lets a
+   * key be refuted without a search (refute.ts). Undefined for models that are not registers.
+   */
+  readonly registerView?: (input: I, output: O | undefined) => RegisterView;
+}
+
+/** The key of a model state (see {@link LinearizabilityModel.key}). */
+export type StateKey = string | number | null;
+
+/**
+ * An operation seen as a register access. `observes`: the key of the state just before it,
+ * when its output fixes that state exactly (a read's value). `leaves`: the key of the state it
+ * leaves when it changes the state, `certain` when it leaves exactly that whenever it takes
+ * effect (a write; not a cas whose result was not recorded); "any" when the state it may leave
+ * is not known from the operation alone (an append whose output was not recorded); undefined
+ * when it never changes the state.
+ */
+export interface RegisterView {
+  readonly observes?: StateKey;
+  readonly leaves?: { readonly value: StateKey; readonly certain: boolean } | "any";
 }
 
 /** The partition of operations that touch no key (a kv key is never empty). */
@@ -66,6 +92,8 @@ export interface PartitionResult<I, O> {
   readonly longestPrefix?: readonly Operation<I, O>[];
   /** ...and the operations that could not be placed after it (those invoked before the first pending return). */
   readonly stuck?: readonly Operation<I, O>[];
+  /** For a partition refuted without a search (refute.ts): why, and the operations that show it. */
+  readonly refutation?: Refutation<I, O>;
 }
 
 const nil = -1;
@@ -291,10 +319,51 @@ export interface PartitionOptions {
   readonly stepsMax: number;
   /** Polled every 65,536 steps: true stops the search with `unknown` (another partition already failed). */
   readonly stop?: () => boolean;
+  /** Try the refutation by a necessary condition (refute.ts) when the search is slow to decide. Default true. */
+  readonly refute?: boolean;
 }
 
-/** Check one partition: Wing-Gong search with Lowe's memoization, Porcupine's list form. */
+/** Steps the search gets before the refutation is tried (most keys are decided well within them). */
+export const stepsBeforeRefuting = 100_000;
+
+/**
+ * Check one partition: the search, and when it has not decided within
+ * {@link stepsBeforeRefuting} steps, the refutation by a necessary condition (refute.ts), whose
+ * witness the search must confirm; when that finds nothing, the search again with the rest of
+ * the budget.
+ */
 export function checkPartition<S, I, O>(
+  model: LinearizabilityModel<S, I, O>,
+  partition: string,
+  given: readonly Operation<I, O>[],
+  options: PartitionOptions,
+): PartitionResult<I, O> {
+  if (options.refute === false) return searchPartition(model, partition, given, options);
+  const first = searchPartition(model, partition, given, {
+    ...options,
+    stepsMax: Math.min(options.stepsMax, stepsBeforeRefuting),
+  });
+  if (first.verdict !== "unknown" || options.stop?.() === true) return first;
+  const refutation = refute(model, partition, given);
+  if (refutation !== undefined) {
+    const witness = searchPartition(model, partition, refutation.operations, { stepsMax: 10_000 });
+    // A witness the search does not confirm would be a bug of refute.ts: the search decides.
+    if (witness.verdict === "not-linearizable")
+      return {
+        partition,
+        operations: given.length,
+        verdict: "not-linearizable",
+        steps: first.steps + witness.steps,
+        refutation,
+      };
+  }
+  if (options.stepsMax <= first.steps) return first;
+  const rest = searchPartition(model, partition, given, { ...options, stepsMax: options.stepsMax - first.steps });
+  return { ...rest, steps: first.steps + rest.steps };
+}
+
+/** Search one partition: Wing-Gong search with Lowe's memoization, Porcupine's list form. */
+function searchPartition<S, I, O>(
   model: LinearizabilityModel<S, I, O>,
   partition: string,
   given: readonly Operation<I, O>[],
