@@ -370,12 +370,12 @@ function searchPartition<S, I, O>(
   options: PartitionOptions,
 ): PartitionResult<I, O> {
   // Bit i is the operation with the i-th earliest return (unknown outcomes last).
-  const ops = byReturn(given);
+  const { ops, calls } = byReturn(given);
   const n = ops.length;
   // Entry 0 is the head; the call of operation i is 2i + 1, its return 2i + 2.
   const next = new Int32Array(2 * n + 1).fill(nil);
   const prev = new Int32Array(2 * n + 1).fill(nil);
-  linkEntries(ops, next, prev);
+  linkEntries(ops, calls, next, prev);
   const readOnly = new Uint8Array(n);
   for (let i = 0; i < n; i++) readOnly[i] = model.readOnly(ops[i]!.input) ? 1 : 0;
   const transitions = new Transitions(model, ops, model.init(partition));
@@ -429,15 +429,16 @@ function searchPartition<S, I, O>(
    * else is tried here (it changes nothing, and nothing pending precedes it in real time, or
    * that operation's return would stand before this call in the list). `placed`: done;
    * `refuted`: it fits but its configuration was seen (and failed), so this one fails too;
-   * otherwise the first entry, where the ordinary search goes on.
+   * otherwise the first return entry (nil: none), found by the same scan.
    */
   const placeReads = (): number => {
-    for (let e = next[head]!; e !== nil && (e & 1) === 1; e = next[e]!) {
+    let e = next[head]!;
+    for (; e !== nil && (e & 1) === 1; e = next[e]!) {
       const op = (e - 1) >>> 1;
       if (readOnly[op] === 0 || transitions.next(op, state) !== state) continue;
       return tryPlace(e, true) ? placed : refuted;
     }
-    return next[head]!;
+    return e;
   };
   const record = (): void => {
     if (depth < longest.length || (depth === longest.length && stuck.length > 0)) return;
@@ -478,7 +479,7 @@ function searchPartition<S, I, O>(
   const arrive = (): number => {
     const read = placeReads();
     if (read === placed || read === refuted) return read;
-    forcedCall = firstReturnCall();
+    forcedCall = read === nil ? nil : read - 1;
     phase = 0;
     if (forcedCall !== nil && tryPlace(forcedCall, false)) return placed;
     return next[head]!;
@@ -536,17 +537,28 @@ function searchPartition<S, I, O>(
 
 /** Positions below this are packed beside a rank in one double (2^21: exact up to 2^52 in all). */
 const packLimit = 1 << 21;
+/** Integral keys below this are packed beside a position as they are, without ranking. */
+const directLimit = 2 ** 31;
 
 /**
- * The permutation that orders `key` ascending, ties by position. Native sorts of numbers and
- * a binary search per element instead of a comparator called from the sort (the comparator
- * was most of the checking time of a small history before the code is compiled).
+ * The permutation that orders `key` ascending, ties by position: native sorts of numbers
+ * packed with their positions, not a comparator called from the sort (a comparator was most of
+ * the checking time of a small history before the code is compiled). Keys that are small
+ * integers (line numbers, as in Porcupine's logs) are packed as they are; others by rank.
  */
 function orderBy(key: Float64Array): Int32Array {
   const n = key.length;
   const order = new Int32Array(n);
   let sorted = true;
-  for (let i = 1; i < n && sorted; i++) sorted = key[i - 1]! <= key[i]!;
+  let direct = n < packLimit;
+  let finiteMax = 0;
+  for (let i = 0; i < n; i++) {
+    const k = key[i]!;
+    if (i > 0 && key[i - 1]! > k) sorted = false;
+    if (k === Infinity) continue;
+    if (!(Number.isInteger(k) && k >= 0 && k < directLimit)) direct = false;
+    else if (k > finiteMax) finiteMax = k;
+  }
   if (sorted) {
     for (let i = 0; i < n; i++) order[i] = i;
     return order;
@@ -556,29 +568,38 @@ function orderBy(key: Float64Array): Int32Array {
     order.set(list);
     return order;
   }
-  // Distinct values in order; a key's rank is its index among them.
-  const values = key.slice().sort();
-  let distinct = 0;
-  for (let i = 0; i < n; i++) if (distinct === 0 || values[i] !== values[distinct - 1]) values[distinct++] = values[i]!;
   const packed = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const k = key[i]!;
-    let low = 0;
-    let high = distinct - 1;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      if (values[mid]! < k) low = mid + 1;
-      else high = mid;
+  if (direct) {
+    // Infinity (an unknown outcome) after every finite key.
+    for (let i = 0; i < n; i++) packed[i] = (key[i] === Infinity ? finiteMax + 1 : key[i]!) * packLimit + i;
+  } else {
+    // Distinct values in order; a key's rank is its index among them.
+    const values = key.slice().sort();
+    let distinct = 0;
+    for (let i = 0; i < n; i++)
+      if (distinct === 0 || values[i] !== values[distinct - 1]) values[distinct++] = values[i]!;
+    for (let i = 0; i < n; i++) {
+      const k = key[i]!;
+      let low = 0;
+      let high = distinct - 1;
+      while (low < high) {
+        const mid = (low + high) >>> 1;
+        if (values[mid]! < k) low = mid + 1;
+        else high = mid;
+      }
+      packed[i] = low * packLimit + i;
     }
-    packed[i] = low * packLimit + i;
   }
   packed.sort();
   for (let i = 0; i < n; i++) order[i] = packed[i]! % packLimit;
   return order;
 }
 
-/** The operations by return time, then invocation time, then as given (unknown outcomes last). */
-function byReturn<I, O>(given: readonly Operation<I, O>[]): Operation<I, O>[] {
+/**
+ * The operations by return time, then invocation time, then as given (unknown outcomes last),
+ * and the calls (operations in that numbering) by invocation time, then as given.
+ */
+function byReturn<I, O>(given: readonly Operation<I, O>[]): { ops: Operation<I, O>[]; calls: Int32Array } {
   const n = given.length;
   const invokes = new Float64Array(n);
   for (let i = 0; i < n; i++) invokes[i] = given[i]!.invoke;
@@ -587,29 +608,39 @@ function byReturn<I, O>(given: readonly Operation<I, O>[]): Operation<I, O>[] {
   for (let i = 0; i < n; i++) completes[i] = given[first[i]!]!.complete;
   const second = orderBy(completes);
   const ops = new Array<Operation<I, O>>(n);
-  for (let i = 0; i < n; i++) ops[i] = given[first[second[i]!]!]!;
-  return ops;
+  // Operation i is the second[i]-th by invocation, so the k-th by invocation is the inverse's k.
+  const calls = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    ops[i] = given[first[second[i]!]!]!;
+    calls[second[i]!] = i;
+  }
+  return { ops, calls };
 }
 
 /**
- * Link the call and return entries in time order (calls before returns at equal times; ties
- * among calls, and among returns, by operation). `ops` is ordered by return already.
+ * Link the call and return entries in time order: calls before returns at equal times, calls
+ * in the order `calls` gives, returns in operation order (by return time already).
  */
-function linkEntries<I, O>(ops: readonly Operation<I, O>[], next: Int32Array, prev: Int32Array): void {
+function linkEntries<I, O>(
+  ops: readonly Operation<I, O>[],
+  calls: Int32Array,
+  next: Int32Array,
+  prev: Int32Array,
+): void {
   const n = ops.length;
-  const invokes = new Float64Array(n);
-  for (let i = 0; i < n; i++) invokes[i] = ops[i]!.invoke;
-  const calls = orderBy(invokes);
   let last = head;
-  const append = (e: number): void => {
-    next[last] = e;
-    prev[e] = last;
-    last = e;
-  };
   let c = 0;
   for (let r = 0; r < n; r++) {
     const complete = ops[r]!.complete;
-    while (c < n && invokes[calls[c]!]! <= complete) append(2 * calls[c++]! + 1);
-    append(2 * r + 2);
+    for (; c < n && ops[calls[c]!]!.invoke <= complete; c++) {
+      const e = 2 * calls[c]! + 1;
+      next[last] = e;
+      prev[e] = last;
+      last = e;
+    }
+    const e = 2 * r + 2;
+    next[last] = e;
+    prev[e] = last;
+    last = e;
   }
 }
