@@ -418,10 +418,12 @@ class ReplicaProcess implements RunningReplica {
         if (executed !== undefined) this.peerExecuted.set(from, executed);
         this.driver.receive(from, message, wireId, senderIncarnation, bytes);
       },
-      onRejected: (reason) => {
+      onRejected: (reason, logged) => {
         this.metrics.framesRejected.inc();
-        this.events.add("warn", `closed a peer connection: ${reason.slice(0, 200)}`);
+        // As the log: a flood of bad connections must not push everything else off the page.
+        if (logged) this.events.add("warn", `closed a peer connection: ${reason.slice(0, 200)}`);
       },
+      onRefused: (reason) => this.metrics.peerRefused.inc({ reason }),
       onDropped: (_to, reason) => this.metrics.messagesDropped.inc({ reason }),
       onPeerLearned: (peer, address) =>
         this.events.add("info", `learned replica ${peer} at ${formatAddress(address)} (it connected to us)`),
