@@ -6,7 +6,7 @@
  */
 import { admissionRefusals } from "./peer-admission.ts";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { ReplicaId } from "../core/events.ts";
+import type { ReplicaId } from "../core/index.ts";
 import type { BatchReport } from "./driver.ts";
 import type { CoreView } from "./view.ts";
 

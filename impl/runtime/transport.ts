@@ -22,7 +22,7 @@ import dns from "node:dns";
 import net from "node:net";
 import type tls from "node:tls";
 import { Either, ParseResult, Schema } from "effect";
-import type { ReplicaId } from "../core/events.ts";
+import type { ReplicaId } from "../core/index.ts";
 import {
   encodeFrame,
   FrameDecoder,
