@@ -149,6 +149,8 @@ class ReplicaProcess implements RunningReplica {
   private retiredReason: string | null = null;
   /** Since when (its monotonic clock) this replica, removed, has executed nothing new; null while a member. */
   private removalSeenAtMs: number | null = null;
+  /** Every replica this one has seen in a configuration (the initial members included). */
+  private readonly seenMembers = new Set<ReplicaId>();
   private readonly removedMarker: string;
 
   constructor(private readonly options: ReplicaOptions) {
@@ -159,6 +161,7 @@ class ReplicaProcess implements RunningReplica {
     if (joining && options.initialMembers === undefined)
       throw new Error("a joining replica needs the cluster's initial members (--initial-members)");
     const initialMembers = options.initialMembers ?? [...options.members.keys()];
+    for (const member of initialMembers) this.seenMembers.add(member);
     const config = kvConfig(id, initialMembers, options.core, joining);
     this.removedMarker = path.join(options.dataDir, "REMOVED");
     if (options.secret === undefined && options.tls === undefined)
@@ -346,6 +349,8 @@ class ReplicaProcess implements RunningReplica {
   /** Log membership changes this replica executed, and retire once it knows it was removed. */
   private noteMembership(before: CoreView, view: CoreView): void {
     const m = view.membership;
+    for (const config of [m.inForce, ...m.pending])
+      for (const id of [...config.voters, ...config.learners]) this.seenMembers.add(id);
     const latest = m.pending.at(-1) ?? m.inForce;
     const previous = before.membership.pending.at(-1) ?? before.membership.inForce;
     if (latest.epoch !== previous.epoch && view.role !== "starting") {
@@ -360,9 +365,11 @@ class ReplicaProcess implements RunningReplica {
       this.removalSeenAtMs = null;
       return;
     }
-    // Not in the latest configuration. A joining replica that was never added has executed
-    // nothing (nobody sends a non-member the log); any other replica was a member once.
-    const wasMember = !m.joining || view.executedSlot > 0;
+    // Not in the latest configuration. It retires only if it was a member once: it saw itself in
+    // a configuration (an initial member, or one added), not a joining replica waiting to be added.
+    // (Not "has executed something": a joining replica may install a snapshot taken before its
+    // addition, whose configuration does not name it yet.)
+    const wasMember = this.seenMembers.has(this.options.id);
     if (!wasMember) return;
     const now = this.options.clock.nowMs();
     if (this.removalSeenAtMs === null || view.executedSlot > before.executedSlot) this.removalSeenAtMs = now;
@@ -373,6 +380,18 @@ class ReplicaProcess implements RunningReplica {
     this.retire(
       `replica ${this.options.id} was removed from the cluster: the configuration chosen at slot ${latest.epoch} (voters ${latest.voters.join(",")}${latest.learners.length === 0 ? "" : `, learners ${latest.learners.join(",")}`}) does not include it`,
     );
+  }
+
+  /**
+   * Why `peer` is no longer a member, when this replica knows it for sure: it saw `peer` in a
+   * configuration, and the configuration in force (and every pending one) leaves it out. A
+   * removal still pending is not enough: the slots before it governs may need the peer's vote.
+   */
+  private removedPeer(peer: ReplicaId): string | null {
+    if (this.retiredReason !== null || !this.seenMembers.has(peer)) return null;
+    const m = kvAdapter.view(this.driver.state).membership;
+    if ([m.inForce, ...m.pending].some((c) => c.voters.includes(peer) || c.learners.includes(peer))) return null;
+    return `replica ${peer} was removed from the cluster: the configuration in force since slot ${m.inForce.governsFrom} (voters ${m.inForce.voters.join(",")}${m.inForce.learners.length === 0 ? "" : `, learners ${m.inForce.learners.join(",")}`}) does not include it, as replica ${this.options.id} knows`;
   }
 
   /** Stop the core and the links; keep answering /status; mark the data directory. */
@@ -424,6 +443,10 @@ class ReplicaProcess implements RunningReplica {
       },
       onRefused: (reason) => this.metrics.peerRefused.inc({ reason }),
       onDropped: (_to, reason) => this.metrics.messagesDropped.inc({ reason }),
+      removedPeer: (peer) => this.removedPeer(peer),
+      onRemoved: (by, reason) => {
+        if (this.retiredReason === null) this.retire(`${reason} (told by replica ${by} when this replica reconnected)`);
+      },
       onPeerLearned: (peer, address) =>
         this.events.add("info", `learned replica ${peer} at ${formatAddress(address)} (it connected to us)`),
       onPeerEvent: (peer, event) => {
@@ -517,6 +540,19 @@ class ReplicaProcess implements RunningReplica {
   private precheck(request: MemberRequest): ApiError | null {
     const view = kvAdapter.view(this.driver.state);
     if (view.role !== "leader") return null; // the driver redirects to the leader
+    const newcomer = request.op === "add" || request.op === "replace" ? request.id : null;
+    if (newcomer !== null && this.seenMembers.has(newcomer)) {
+      const m = view.membership;
+      const member = [m.inForce, ...m.pending].some(
+        (c) => c.voters.includes(newcomer) || c.learners.includes(newcomer),
+      );
+      if (!member)
+        return {
+          status: 409,
+          code: "retired-replica",
+          message: `replica ${newcomer} was a member and has been removed; a removed id is never added again (its old votes and promises must not come back): start the machine under a new id with an empty data directory`,
+        };
+    }
     const joiner = request.op === "add" ? request.id : null;
     if (joiner !== null && joiner !== this.options.id && this.transport.peerAddress(joiner) === null) {
       return {

@@ -93,7 +93,13 @@ const Challenge = Schema.TaggedStruct("challenge", { nonce: Nonce, mac: Mac, inf
 const Proof = Schema.TaggedStruct("proof", { mac: Mac });
 /** A protocol message, with the sender's id for it (unique per sender process, for traces). */
 const Envelope = Schema.TaggedStruct("msg", { id: Schema.Int.pipe(Schema.nonNegative()), m: Schema.Unknown });
-const Wire = Schema.Union(Hello, Challenge, Proof, Envelope);
+/**
+ * Acceptor to an authenticated dialer, then the acceptor closes: the dialer is no longer a
+ * member (a configuration in force without it was chosen), so it should retire. Sent only after
+ * both proofs, so nobody without the secret or a certificate can retire a replica.
+ */
+const Removed = Schema.TaggedStruct("removed", { reason: Schema.String.pipe(Schema.maxLength(1000)) });
+const Wire = Schema.Union(Hello, Challenge, Proof, Envelope, Removed);
 type Wire = typeof Wire.Type;
 const decodeWire = Schema.decodeUnknownEither(Wire);
 const closingBrace = Buffer.from("}", "latin1");
@@ -165,6 +171,13 @@ export interface TransportOptions<M> {
   /** A connection refused before its handshake (too many from its source, or in all). */
   readonly onRefused?: (reason: AdmissionRefusal) => void;
   readonly onDropped?: (to: ReplicaId, reason: "not-connected" | "backpressure" | "too-large" | "unknown-peer") => void;
+  /**
+   * Why an authenticated dialer is no longer a member, or null (the default: always null). A
+   * removed dialer is told so and its connection closed.
+   */
+  readonly removedPeer?: (peer: ReplicaId) => string | null;
+  /** An authenticated peer told us that we were removed from the cluster. */
+  readonly onRemoved?: (by: ReplicaId, reason: string) => void;
   /** A replica outside the peer list connected and announced where it listens: it is a peer now. */
   readonly onPeerLearned?: (peer: ReplicaId, address: Address) => void;
   readonly onPeerEvent?: (peer: ReplicaId, event: "connected" | "disconnected" | "inbound" | "inbound-closed") => void;
@@ -576,7 +589,8 @@ export class Transport<M> {
     let state:
       | { phase: "hello" }
       | { phase: "proof"; hello: typeof Hello.Type }
-      | { phase: "open"; peer: ReplicaId; incarnation: string } = { phase: "hello" };
+      | { phase: "open"; peer: ReplicaId; incarnation: string }
+      | { phase: "told-removed" } = { phase: "hello" };
     socket.on("error", () => undefined);
     socket.on("close", () => {
       if (state.phase === "open") {
@@ -592,6 +606,7 @@ export class Transport<M> {
       else this.rejectInbound(socket, slot, reason);
     };
     this.onFrames(socket, decoder, reject, (frame, bytes) => {
+      if (state.phase === "told-removed") return;
       if (state.phase === "hello") {
         if (frame._tag !== "hello") return reject(`expected hello, got ${frame._tag}`);
         const refusal =
@@ -622,6 +637,16 @@ export class Transport<M> {
         if (!macEqual(expected, frame.mac))
           return reject(`replica ${hello.from} failed authentication (wrong cluster secret)`);
         slot.release();
+        const removed = this.options.removedPeer?.(hello.from) ?? null;
+        if (removed !== null) {
+          // Told once per connection; a removed replica that keeps dialing is logged once per interval.
+          if (this.refusalLog.allow(`removed ${hello.from}`, this.options.clock.nowMs()))
+            this.options.log.info({ peer: hello.from, reason: removed }, "told a removed replica that it was removed");
+          this.writeWire(socket, { _tag: "removed", reason: removed });
+          state = { phase: "told-removed" };
+          socket.end();
+          return;
+        }
         state = { phase: "open", peer: hello.from, incarnation: hello.info.incarnation };
         decoder.setLimit(this.frameBytesMax);
         this.openInbound(hello.from, socket, hello.info);
@@ -775,6 +800,12 @@ export class Transport<M> {
       decoder,
       (reason) => this.reject(socket, reason, context),
       (frame) => {
+        if (link.ready && frame._tag === "removed") {
+          // The peer proved itself in the handshake: its word on the chosen membership counts.
+          this.options.onRemoved?.(link.peer, frame.reason);
+          socket.destroy();
+          return;
+        }
         if (link.ready) return this.reject(socket, `peer sent ${frame._tag} on our outbound link`, context);
         if (frame._tag !== "challenge") return this.reject(socket, `expected challenge, got ${frame._tag}`, context);
         const fields = {
