@@ -29,7 +29,7 @@ import {
   type ReplicaId,
   type ReplicaState,
   type Value,
-} from "../impl/core/index.ts";
+} from "../impl/core/testing/index.ts";
 import { violated } from "./violation.ts";
 
 export { nextConfiguration, type SpecConfiguration } from "../spec/configuration.ts";

@@ -11,7 +11,7 @@
  * per slot); each slot's instance then takes its own Choose. See proofs/consensus-service.md.
  */
 import { Consensus, type ConsensusState } from "../spec/consensus.ts";
-import { valuesEqual, type Value } from "../impl/core/index.ts";
+import { valuesEqual, type Value } from "../impl/core/testing/index.ts";
 import { matchStep } from "./refinement.ts";
 import { violated, type Tally } from "./violation.ts";
 import type { ChosenEvent } from "./voting-per-slot.ts";

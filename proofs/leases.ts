@@ -19,7 +19,7 @@
  * it arrived). Beliefs only start at steps, and a fixed clock's belief only ends as time
  * passes, so checking at every step's instant checks every instant.
  */
-import type { ReplicaState } from "../impl/core/index.ts";
+import type { ReplicaState } from "../impl/core/testing/index.ts";
 import { violated, type Tally } from "./violation.ts";
 import type { SystemView, WorldStep } from "./world-view.ts";
 

@@ -22,7 +22,7 @@
  */
 import type { Application } from "../spec/state-machine.ts";
 import { commandDigest, serviceOf, sessionOf, sessionsOf, type Service, type ServiceState } from "../spec/service.ts";
-import { slotMapGet, valuesEqual, type ReplicaState, type Value } from "../impl/core/index.ts";
+import { slotMapGet, valuesEqual, type ReplicaState, type Value } from "../impl/core/testing/index.ts";
 import { violated, type Tally } from "./violation.ts";
 import type { Carried } from "./world-view.ts";
 

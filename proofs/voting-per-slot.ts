@@ -29,7 +29,7 @@ import {
   type DurableRecord,
   type ReplicaId,
   type Value,
-} from "../impl/core/index.ts";
+} from "../impl/core/testing/index.ts";
 import { violated, type Fingerprint, type Tally } from "./violation.ts";
 
 /** One ballot's votes at one slot: its single value (OneValuePerBallot) and who voted. */

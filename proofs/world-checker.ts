@@ -17,7 +17,7 @@
  * accumulate in `tally`. The checker only reads the world.
  */
 import type { Application } from "../spec/state-machine.ts";
-import { configurationFor, slotMapEntries, type ReplicaState } from "../impl/core/index.ts";
+import { configurationFor, slotMapEntries, type ReplicaState } from "../impl/core/testing/index.ts";
 import { ConfigurationGhost } from "./configurations.ts";
 import { ConsensusGhost } from "./consensus-per-slot.ts";
 import { checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";

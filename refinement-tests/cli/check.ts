@@ -24,7 +24,7 @@ import {
   type CampaignOptions,
   type CampaignTotals,
 } from "../campaign.ts";
-import type { Step } from "../../impl/core/index.ts";
+import type { Step } from "../../impl/core/testing/index.ts";
 import { mutantNamed, mutants } from "../mutants/index.ts";
 import { replayScenario } from "../suite.ts";
 import { runScenario, showScenario } from "../world/run.ts";

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import { WorldChecker } from "../../proofs/world-checker.ts";
 import { ViolationFound } from "../../proofs/violation.ts";
-import { step } from "../../impl/core/index.ts";
+import { step } from "../../impl/core/testing/index.ts";
 import { mutantNamed } from "../mutants/index.ts";
 import { runOne } from "../suite.ts";
 import type { Action } from "../world/actions.ts";

@@ -4,7 +4,7 @@
  * (a regression file, refinement-tests/regressions/). `npm run explore -- --impl`, `npm run
  * mutants -- --engine explore`, the benchmark and the tests all call `explore`.
  */
-import type { Step } from "../../impl/core/index.ts";
+import type { Step } from "../../impl/core/testing/index.ts";
 import type { Regression } from "../regressions/regressions.ts";
 import { runScenario, type Failure } from "../world/run.ts";
 import type { Action } from "../world/actions.ts";

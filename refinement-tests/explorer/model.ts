@@ -18,7 +18,7 @@
  *
  * Never imports impl/ beyond its public index: the model is the world's, the explorer only chooses.
  */
-import { AssertionFailure, type Step } from "../../impl/core/index.ts";
+import { AssertionFailure, type Step } from "../../impl/core/testing/index.ts";
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import { ViolationFound, type Violation } from "../../proofs/violation.ts";
 import { WorldChecker } from "../../proofs/world-checker.ts";

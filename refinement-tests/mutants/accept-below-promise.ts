@@ -1,5 +1,5 @@
 /** Accepting below the promised ballot: an acceptor helps a ballot lower than its maxBal (P1a broken). */
-import { ballotEquals, type AcceptorState, type Ballot } from "../../impl/core/index.ts";
+import { ballotEquals, type AcceptorState, type Ballot } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 

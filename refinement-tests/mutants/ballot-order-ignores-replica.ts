@@ -1,5 +1,5 @@
 /** Ballot order ignoring the replica id: (2,1) and (2,3) compare equal, so two leaders share a ballot. */
-import type { Ballot } from "../../impl/core/index.ts";
+import type { Ballot } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 

@@ -1,5 +1,5 @@
 /** A follower takes its own vote as chosen whenever a leader's commit index covers the slot, whatever the vote's ballot. */
-import type { Ballot, Vote } from "../../impl/core/index.ts";
+import type { Ballot, Vote } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 

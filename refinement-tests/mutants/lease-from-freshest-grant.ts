@@ -3,7 +3,7 @@
  * the leader's own grant, renewed at every heartbeat, keeps its lease alive when no other
  * acceptor answers any more.
  */
-import type { GrantTimes } from "../../impl/core/index.ts";
+import type { GrantTimes } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 

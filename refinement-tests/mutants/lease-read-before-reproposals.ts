@@ -1,5 +1,5 @@
 /** A new leader serves lease reads before executing what its phase 1 revealed (rule L3 broken). */
-import type { ReplicaState } from "../../impl/core/index.ts";
+import type { ReplicaState } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 

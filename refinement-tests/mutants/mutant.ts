@@ -4,7 +4,13 @@
  * or a wrapper that reorders or filters the effects of the real step where the bug is in what
  * is carried out. Mutants live here only: production code has no bug flags.
  */
-import { defaultRules, makeStep, step as realStep, type ReplicaRules, type Step } from "../../impl/core/index.ts";
+import {
+  defaultRules,
+  makeStep,
+  step as realStep,
+  type ReplicaRules,
+  type Step,
+} from "../../impl/core/testing/index.ts";
 import type { ImplBounds } from "../explorer/model.ts";
 
 /**

@@ -1,5 +1,5 @@
 /** Executing out of slot order: a replica executes the next slot it has, skipping gaps. */
-import { slotMapForEach, type SlotMap, type Value } from "../../impl/core/index.ts";
+import { slotMapForEach, type SlotMap, type Value } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 

@@ -3,7 +3,7 @@
  * know chosen, even where an acceptor reported a vote (Paxos's P2c broken), over a value that may
  * already be chosen.
  */
-import { noopValue, type Value, type Vote } from "../../impl/core/index.ts";
+import { noopValue, type Value, type Vote } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 

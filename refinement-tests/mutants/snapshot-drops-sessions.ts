@@ -11,7 +11,7 @@ import {
   snapshotDigest,
   step as realStep,
   type Step,
-} from "../../impl/core/index.ts";
+} from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 
 const dropSessions: Step = (state, event) => {

@@ -2,7 +2,7 @@
  * A state transfer is installed without checking its digests (rule S2 broken): a chunk corrupted
  * on the way becomes the replica's state.
  */
-import { decodeSnapshot } from "../../impl/core/index.ts";
+import { decodeSnapshot } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 

@@ -13,7 +13,7 @@
  * to the same state.
  */
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
-import { AssertionFailure, type Step } from "../../impl/core/index.ts";
+import { AssertionFailure, type Step } from "../../impl/core/testing/index.ts";
 import { checkLinearizable, type Operation } from "../../impl/history/linearizability.ts";
 import { kvModel } from "../../impl/history/history.ts";
 import { ViolationFound, type Violation } from "../../proofs/violation.ts";

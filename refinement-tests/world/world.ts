@@ -30,7 +30,7 @@ import {
   type ReplicaEvent,
   type ReplicaState,
   type Step,
-} from "../../impl/core/index.ts";
+} from "../../impl/core/testing/index.ts";
 import type { Carried, ReplicaView, RequestInfo, SystemView, WorldStep } from "../../proofs/world-view.ts";
 import type { Action, OpSpec, ReconfigureKind } from "./actions.ts";
 import { showInput, showMessage, showRecord, showResult } from "../../impl/core/testing/show.ts";
@@ -260,9 +260,6 @@ export interface TraceEntry {
   readonly arrows: readonly { readonly from: string; readonly to: string; readonly label: string }[];
 }
 
-/** Thrown by an observer to stop the run at the current step. */
-export class StopRun extends Error {}
-
 /** The simulated cluster. */
 export class World implements KvSystemView {
   trueTime = 0;
@@ -283,7 +280,7 @@ export class World implements KvSystemView {
   readonly trace: TraceEntry[] | null;
   readonly counters: Map<string, number> = new Map<string, number>();
   readonly tuning: ReplicaTuning;
-  /** Called after every step; it may throw StopRun. */
+  /** Called after every step (the checkers; a violation they throw stops the run). */
   observer: ((step: KvWorldStep) => void) | null = null;
   /** Initial members; faults and clients name replicas among the born ones. */
   private readonly n: number;
