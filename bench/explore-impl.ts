@@ -32,6 +32,8 @@ export interface ImplBenchOptions {
 interface Row {
   readonly label: string;
   readonly depth: number;
+  /** The deepest level reached (below the bound when the state limit cut the search). */
+  readonly reachedDepth: number;
   readonly distinctStates: number;
   readonly transitions: number;
   readonly complete: boolean;
@@ -72,6 +74,7 @@ function measure(label: string, bounds: ImplBounds, depth: number, maxStates = 2
   return {
     label,
     depth,
+    reachedDepth: r.depth,
     distinctStates: r.distinct,
     transitions: r.transitions,
     // Complete within the bound: every state at depth < bound was expanded.
@@ -92,7 +95,7 @@ export async function benchImpl(o: ImplBenchOptions): Promise<void> {
   const say = (r: Row): void => {
     if (!o.json)
       process.stdout.write(
-        `${r.label.padEnd(28)} depth ${String(r.depth).padStart(2)}  ${String(r.distinctStates).padStart(9)} states  ${String(r.transitions).padStart(10)} transitions  ${r.complete ? "complete" : "cut     "}  ${r.seconds.toFixed(1).padStart(7)} s  cpu ${r.cpuSeconds.toFixed(1).padStart(7)} s  ${String(r.statesPerCpuSecond).padStart(7)} states/cpu-s  visited ${mb(r.visitedBytes).toFixed(1).padStart(6)} MB  peak rss ${r.peakRssMb.toFixed(0).padStart(5)} MB\n`,
+        `${r.label.padEnd(28)} depth ${String(r.reachedDepth === r.depth ? r.depth : `${r.reachedDepth}/${r.depth}`).padStart(2)}  ${String(r.distinctStates).padStart(9)} states  ${String(r.transitions).padStart(10)} transitions  ${r.complete ? "complete" : "cut     "}  ${r.seconds.toFixed(1).padStart(7)} s  cpu ${r.cpuSeconds.toFixed(1).padStart(7)} s  ${String(r.statesPerCpuSecond).padStart(7)} states/cpu-s  visited ${mb(r.visitedBytes).toFixed(1).padStart(6)} MB  peak rss ${r.peakRssMb.toFixed(0).padStart(5)} MB\n`,
       );
   };
   const load = loadavg()[0]!;

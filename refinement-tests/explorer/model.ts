@@ -316,7 +316,11 @@ export class ImplModel {
     return out;
   }
 
-  /** Cut each link one way; cut each replica off from every other. */
+  /**
+   * Cut each link one way; cut each replica off from every other; and once four or more replicas
+   * are born (after a membership change adds one), cut each pair of neighbours off from the rest,
+   * which splits a configuration in transition between its old and its new voters.
+   */
   private partitionActions(w: World, out: ModelAction[]): void {
     const born = w.born();
     for (const x of born) {
@@ -326,6 +330,8 @@ export class ImplModel {
       }
     }
     for (const x of born) out.push({ action: { t: "isolate", r: w.targetFor(x), others: 0 }, spends: "partitions" });
+    if (born.length >= 4)
+      for (const x of born) out.push({ action: { t: "isolate", r: w.targetFor(x), others: 1 }, spends: "partitions" });
   }
 
   /** Replica indices that believe they lead (live, not halted). */
