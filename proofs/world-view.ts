@@ -15,6 +15,7 @@ import type {
   DurableRecord,
   Message,
   ReplicaId,
+  ReplicaRules,
   ReplicaState,
 } from "../impl/core/testing/index.ts";
 
@@ -98,4 +99,9 @@ export interface SystemView<S, I, O> {
   readonly members: readonly ReplicaId[];
   /** Are the links from a to b (replica indices) currently cut? */
   linkBlocked(a: number, b: number): boolean;
+  /**
+   * The rules the replicas' step function was assembled from (`defaultRules` unless a broken
+   * variant says otherwise): rule L3, `canServeLeaseRead`, says when a replica holds a lease.
+   */
+  readonly rules: ReplicaRules;
 }

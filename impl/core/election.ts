@@ -9,8 +9,8 @@
  * start a campaign while a lease grant this replica gave to another ballot is in force (rule L5).
  */
 import type { Ballot } from "./ballot.ts";
-import { canPromise } from "./acceptor.ts";
 import { configurationFor } from "./configuration.ts";
+import type { ReplicaRules } from "./rules.ts";
 import { copyElection, withElection, type ReplicaState } from "./state.ts";
 
 /** mulberry32: the next state and a uniformly distributed unsigned 32-bit output. */
@@ -66,11 +66,11 @@ export function nextBallot<S, I, O>(state: ReplicaState<S, I, O>): Ballot {
  * just disturb the leader they protect. And only a voter of the configuration that governs its
  * first unexecuted slot campaigns: learners and removed replicas never do.
  */
-export function mayCampaign<S, I, O>(state: ReplicaState<S, I, O>, now: number): boolean {
+export function mayCampaign<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number): boolean {
   if (state.halted !== null || !state.started || state.role._tag !== "follower") return false;
   if (!configurationFor(state.learner.configs, state.learner.executedUpTo + 1).voters.includes(state.ctx.config.self))
     return false;
-  return canPromise(state.acceptor, nextBallot(state), now);
+  return rules.canPromise(rules, state.acceptor, nextBallot(state), now);
 }
 
 /** Is the election deadline reached? */

@@ -17,6 +17,7 @@
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import {
   compactRecords,
+  defaultRules,
   initialState,
   replicasOf,
   parseConfig,
@@ -28,6 +29,7 @@ import {
   type DurableRecord,
   type Message,
   type ReplicaEvent,
+  type ReplicaRules,
   type ReplicaState,
   type Step,
 } from "../../impl/core/testing/index.ts";
@@ -290,6 +292,8 @@ export class World implements KvSystemView {
   private blockedCount = 0;
   private pausedCount = 0;
   private readonly step: Step;
+  /** The rules the step was assembled from (rule L3 says who holds a lease). */
+  readonly rules: ReplicaRules;
   private readonly inFlightMax: number;
   private nextMessageId = 1;
   private nextRequestId = 1;
@@ -303,6 +307,7 @@ export class World implements KvSystemView {
       this.total = from.total;
       this.tuning = from.tuning;
       this.step = from.step;
+      this.rules = from.rules;
       this.inFlightMax = from.inFlightMax;
       this.trace = from.trace === null ? null : from.trace.slice();
       this.members = from.members;
@@ -334,6 +339,7 @@ export class World implements KvSystemView {
     this.total = n + (options.spares ?? 2);
     this.tuning = options.tuning ?? defaultTuning;
     this.step = options.step ?? defaultStep;
+    this.rules = this.step.rules ?? defaultRules;
     this.inFlightMax = options.inFlightMax ?? 256;
     this.trace = options.record === true ? [] : null;
     this.members = Array.from({ length: this.total }, (_, i) => i + 1);
@@ -546,23 +552,9 @@ export class World implements KvSystemView {
         this.faultStep(`cut R${x + 1}${a.oneWay ? "->" : "<->"}R${y + 1}`);
         return;
       }
-      case "isolate": {
-        const r = this.target(a.r);
-        const born = this.born();
-        const side = new Set<number>([r]);
-        const at = born.indexOf(r);
-        for (let k = 1; k <= (a.others ?? 0) && side.size < Math.ceil(born.length / 2); k++)
-          side.add(born[(at + k) % born.length]!);
-        for (const x of side) {
-          for (const o of born) {
-            if (side.has(o)) continue;
-            this.setBlocked(x, o, true);
-            this.setBlocked(o, x, true);
-          }
-        }
-        this.faultStep(`isolate ${[...side].map((x) => `R${x + 1}`).join(",")} from the rest`);
+      case "isolate":
+        this.isolate(this.target(a.r), a.others ?? 0);
         return;
-      }
       case "bridge": {
         const leader = this.target(this.n);
         const born = this.born();
@@ -647,6 +639,25 @@ export class World implements KvSystemView {
     }
   }
 
+  /**
+   * A symmetric partition: replica index `r` and the `others` started replicas after it on one side
+   * (at most half of them), the rest on the other.
+   */
+  isolate(r: number, others: number): void {
+    const born = this.born();
+    const side = new Set<number>([r]);
+    const at = born.indexOf(r);
+    for (let k = 1; k <= others && side.size < Math.ceil(born.length / 2); k++) side.add(born[(at + k) % born.length]!);
+    for (const x of side) {
+      for (const o of born) {
+        if (side.has(o)) continue;
+        this.setBlocked(x, o, true);
+        this.setBlocked(o, x, true);
+      }
+    }
+    this.faultStep(`isolate ${[...side].map((x) => `R${x + 1}`).join(",")} from the rest`);
+  }
+
   /** Restore every link. */
   healAll(): void {
     this.blocked.fill(false);
@@ -704,6 +715,23 @@ export class World implements KvSystemView {
     }
   }
 
+  /** Deliver the oldest deliverable message; false when none is deliverable. */
+  deliverOne(): boolean {
+    const m = this.pickDeliverable(0);
+    if (m === undefined) return false;
+    this.deliver(m);
+    return true;
+  }
+
+  /** Deliver every client request in flight now (not the replicas' messages), oldest first. */
+  deliverRequests(): void {
+    const ids = this.inFlight.filter((m) => m.kind === "request" && this.deliverable(m)).map((m) => m.id);
+    for (const id of ids) {
+      const m = this.inFlight.find((x) => x.id === id);
+      if (m !== undefined) this.deliver(m);
+    }
+  }
+
   /** Deliver every message deliverable now, oldest first. */
   deliverAll(): void {
     const snapshot = this.inFlight.filter((m) => this.deliverable(m)).map((m) => m.id);
@@ -715,12 +743,19 @@ export class World implements KvSystemView {
     }
   }
 
-  /** The replicas that lead and believe, by their own clock, that they hold a lease now. */
+  /**
+   * The replicas that hold a lease now: each, judged by its own clock, would answer a read by
+   * lease (rule L3: its lease holds and phase 1 revealed everything above its executed prefix).
+   */
   leaseHolders(): number[] {
     const out: number[] = [];
     for (const r of this.replicas) {
       const s = r.state;
-      if (s !== null && s.halted === null && s.role._tag === "leader" && r.localAt(this.trueTime) < s.role.leaseUntil)
+      if (
+        s !== null &&
+        s.role._tag === "leader" &&
+        this.rules.canServeLeaseRead(this.rules, s, r.localAt(this.trueTime))
+      )
         out.push(r.index);
     }
     return out;
