@@ -3,6 +3,11 @@
  * the connection it dialed; it only receives on connections that peers dialed to it. So each
  * link is one-way, and there is no race between two replicas dialing each other.
  *
+ * The handshake travels as JSON frames; once a connection is open, every frame is one protocol
+ * message in the binary codec compiled from the message Schema (impl/runtime/binary-codec.ts):
+ * its sender's 6-byte wire id, then the message. The Schema stays the definition, checked once,
+ * as the bytes are read.
+ *
  * A connection is authenticated both ways before any message flows: the dialer and the
  * acceptor each prove knowledge of the cluster secret with HMAC-SHA256 over both nonces, both
  * replica ids and the cluster id (see `handshakeMac`), or, with TLS material, run the same
@@ -16,21 +21,15 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import net from "node:net";
 import { Either, ParseResult, Schema } from "effect";
 import type { ReplicaId } from "../core/index.ts";
-import {
-  encodeFrame,
-  FrameDecoder,
-  frameBytesMaxDefault,
-  frameHeaderBytes,
-  parseJson,
-  type JsonCodec,
-} from "./framing.ts";
+import type { BinaryCodec } from "./binary-codec.ts";
+import { encodeFrame, FrameDecoder, frameBytesMaxDefault, frameHeaderBytes, parseJson } from "./framing.ts";
 import type { TlsMaterial } from "./certs.ts";
 import type { MonotonicClock } from "./clock.ts";
 import { certificateRefusal, macKeyOf, peerConnect, peerServer, renewServer } from "./peer-tls.ts";
 import type { Logger } from "./log.ts";
 
 /** Protocol name and version; a peer speaking another is refused. */
-export const peerProtocol = "paxos-lease/peer@1";
+export const peerProtocol = "paxos-lease/peer@2";
 
 /** A host and TCP port. */
 export interface Address {
@@ -82,12 +81,15 @@ const Hello = Schema.TaggedStruct("hello", {
 const Challenge = Schema.TaggedStruct("challenge", { nonce: Nonce, mac: Mac, info: Info });
 /** Dialer to acceptor: my proof. */
 const Proof = Schema.TaggedStruct("proof", { mac: Mac });
-/** A protocol message, with the sender's id for it (unique per sender process, for traces). */
-const Envelope = Schema.TaggedStruct("msg", { id: Schema.Int.pipe(Schema.nonNegative()), m: Schema.Unknown });
-const Wire = Schema.Union(Hello, Challenge, Proof, Envelope);
+/** The frames of the handshake (JSON). */
+const Wire = Schema.Union(Hello, Challenge, Proof);
 type Wire = typeof Wire.Type;
 const decodeWire = Schema.decodeUnknownEither(Wire);
-const closingBrace = Buffer.from("}", "latin1");
+/**
+ * Bytes of the wire id before each message once a connection is open: the sender's id for the
+ * message (unique per sender process; traces pair a send with its receipt by it), big-endian.
+ */
+export const wireIdBytes = 6;
 
 /** Most peers one replica dials (configured and learned), like the most replicas a configuration may hold, with room for stale ones. */
 export const peersMax = 64;
@@ -132,7 +134,8 @@ export interface TransportOptions<M> {
   readonly tls?: TlsMaterial | undefined;
   readonly listen: Address;
   readonly peers: ReadonlyMap<ReplicaId, Address>;
-  readonly codec: JsonCodec<M>;
+  /** The messages' binary codec (binaryCodec of the message Schema). */
+  readonly codec: BinaryCodec<M>;
   readonly info: PeerInfo;
   readonly clock: MonotonicClock;
   readonly log: Logger;
@@ -277,8 +280,7 @@ export class Transport<M> {
       return false;
     }
     const encoded = this.encoded(message);
-    const head = Buffer.from(`{"_tag":"msg","id":${wireId},"m":`, "latin1");
-    const bodyBytes = head.length + encoded.length + 1;
+    const bodyBytes = wireIdBytes + encoded.length;
     if (bodyBytes > this.frameBytesMax) {
       // The peer would refuse it and close the link; dropping it is what a lossy network does,
       // and the error names the limit that the core's batches must respect.
@@ -297,24 +299,23 @@ export class Transport<M> {
       this.corked.push(socket);
       if (this.corked.length === 1) process.nextTick(() => this.flush());
     }
-    // The envelope {"_tag":"msg","id":N,"m":...} in three writes that the cork turns into one
-    // writev: the message's JSON is encoded once for all its peers and never copied per peer.
-    const prefix = Buffer.allocUnsafe(frameHeaderBytes + head.length);
+    // The length and wire id, then the message, in two writes that the cork turns into one
+    // writev: the message is encoded once for all its peers and never copied per peer.
+    const prefix = Buffer.allocUnsafe(frameHeaderBytes + wireIdBytes);
     prefix.writeUInt32BE(bodyBytes, 0);
-    head.copy(prefix, frameHeaderBytes);
+    prefix.writeUIntBE(wireId % 2 ** 48, frameHeaderBytes, wireIdBytes);
     socket.write(prefix);
     socket.write(encoded);
-    socket.write(closingBrace);
     return true;
   }
 
   /**
-   * The message's JSON as UTF-8, encoded once however many peers it goes to: the core sends one
-   * message object to every peer in a row (an Accept of a 1 MiB value cost a JSON encoding per peer).
+   * The message's bytes, encoded once however many peers it goes to: the core sends one message
+   * object to every peer in a row (an Accept of a 1 MiB value cost an encoding per peer).
    */
   private encoded(message: M): Buffer {
     if (message !== this.lastMessage) {
-      this.lastEncoded = Buffer.from(JSON.stringify(this.options.codec.encodeValue(message)), "utf8");
+      this.lastEncoded = this.options.codec.encode(message);
       this.lastMessage = message;
     }
     return this.lastEncoded;
@@ -378,18 +379,28 @@ export class Transport<M> {
     return randomBytes(16).toString("hex");
   }
 
-  /** Wire frames of one socket: parse each frame as the envelope union; failures close it. */
+  /**
+   * Frames of one socket: while `messages()` gives no handler, each is a handshake frame (JSON,
+   * checked by the Wire Schema) for `handle`; once it gives one, each frame goes to it as bytes.
+   * Failures close the connection.
+   */
   private onFrames(
     socket: net.Socket,
     decoder: FrameDecoder,
     context: Record<string, unknown>,
-    handle: (frame: Wire, bytes: number) => void,
+    handle: (frame: Wire) => void,
+    messages: () => ((body: Buffer) => void) | null = () => null,
   ): void {
     socket.on("data", (chunk: Buffer) => {
       const result = decoder.push(chunk);
       if (result._tag === "error") return this.reject(socket, result.reason, context);
       for (const body of result.frames) {
         if (socket.destroyed) return;
+        const message = messages();
+        if (message !== null) {
+          message(body);
+          continue;
+        }
         const parsed = parseJson(body);
         if (Either.isLeft(parsed)) return this.reject(socket, parsed.left, context);
         const wire = decodeWire(parsed.right, { onExcessProperty: "error" });
@@ -400,7 +411,7 @@ export class Transport<M> {
             context,
           );
         }
-        handle(wire.right, body.length);
+        handle(wire.right);
       }
     });
   }
@@ -446,46 +457,55 @@ export class Transport<M> {
     });
     const context = (): Record<string, unknown> =>
       state.phase === "open" ? { peer: state.peer, direction: "inbound" } : { direction: "inbound" };
-    this.onFrames(socket, decoder, context(), (frame, bytes) => {
-      if (state.phase === "hello") {
-        if (frame._tag !== "hello") return this.reject(socket, `expected hello, got ${frame._tag}`, context());
-        const refusal =
-          this.checkHello(frame) ??
-          certificateRefusal(socket, this.options.clusterId, frame.from)?.replace(/^/, `replica ${frame.from}: `);
-        if (refusal !== undefined) return this.reject(socket, refusal, context());
-        const mac = handshakeMac(macKeyOf(socket, this.options.secret), "acceptor", {
-          clusterId: this.options.clusterId,
-          dialer: frame.from,
-          acceptor: this.options.self,
-          dialerNonce: frame.nonce,
-          acceptorNonce,
-        });
-        this.writeWire(socket, { _tag: "challenge", nonce: acceptorNonce, mac, info: this.options.info });
-        state = { phase: "proof", hello: frame };
-        return;
-      }
-      if (state.phase === "proof") {
-        if (frame._tag !== "proof") return this.reject(socket, `expected proof, got ${frame._tag}`, context());
-        const hello = state.hello;
-        const expected = handshakeMac(macKeyOf(socket, this.options.secret), "dialer", {
-          clusterId: this.options.clusterId,
-          dialer: hello.from,
-          acceptor: this.options.self,
-          dialerNonce: hello.nonce,
-          acceptorNonce,
-        });
-        if (!macEqual(expected, frame.mac)) {
-          return this.reject(socket, `replica ${hello.from} failed authentication (wrong cluster secret)`, context());
+    const messages = (): ((body: Buffer) => void) | null => {
+      if (state.phase !== "open") return null;
+      const { peer, incarnation } = state;
+      return (body) => this.deliver(peer, incarnation, socket, body);
+    };
+    this.onFrames(
+      socket,
+      decoder,
+      context(),
+      (frame) => {
+        if (state.phase === "hello") {
+          if (frame._tag !== "hello") return this.reject(socket, `expected hello, got ${frame._tag}`, context());
+          const refusal =
+            this.checkHello(frame) ??
+            certificateRefusal(socket, this.options.clusterId, frame.from)?.replace(/^/, `replica ${frame.from}: `);
+          if (refusal !== undefined) return this.reject(socket, refusal, context());
+          const mac = handshakeMac(macKeyOf(socket, this.options.secret), "acceptor", {
+            clusterId: this.options.clusterId,
+            dialer: frame.from,
+            acceptor: this.options.self,
+            dialerNonce: frame.nonce,
+            acceptorNonce,
+          });
+          this.writeWire(socket, { _tag: "challenge", nonce: acceptorNonce, mac, info: this.options.info });
+          state = { phase: "proof", hello: frame };
+          return;
         }
-        clearTimeout(timer);
-        state = { phase: "open", peer: hello.from, incarnation: hello.info.incarnation };
-        decoder.setLimit(this.frameBytesMax);
-        this.openInbound(hello.from, socket, hello.info);
-        return;
-      }
-      if (frame._tag !== "msg") return this.reject(socket, `unexpected ${frame._tag} after handshake`, context());
-      this.deliver(state.peer, state.incarnation, socket, frame, bytes);
-    });
+        if (state.phase === "proof") {
+          if (frame._tag !== "proof") return this.reject(socket, `expected proof, got ${frame._tag}`, context());
+          const hello = state.hello;
+          const expected = handshakeMac(macKeyOf(socket, this.options.secret), "dialer", {
+            clusterId: this.options.clusterId,
+            dialer: hello.from,
+            acceptor: this.options.self,
+            dialerNonce: hello.nonce,
+            acceptorNonce,
+          });
+          if (!macEqual(expected, frame.mac)) {
+            return this.reject(socket, `replica ${hello.from} failed authentication (wrong cluster secret)`, context());
+          }
+          clearTimeout(timer);
+          state = { phase: "open", peer: hello.from, incarnation: hello.info.incarnation };
+          decoder.setLimit(this.frameBytesMax);
+          this.openInbound(hello.from, socket, hello.info);
+          return;
+        }
+      },
+      messages,
+    );
   }
 
   private checkHello(hello: typeof Hello.Type): string | undefined {
@@ -551,18 +571,19 @@ export class Transport<M> {
     }
   }
 
-  private deliver(
-    peer: ReplicaId,
-    incarnation: string,
-    socket: net.Socket,
-    frame: typeof Envelope.Type,
-    bytes: number,
-  ): void {
-    const decoded = this.options.codec.decodeValue(frame.m);
-    if (Either.isLeft(decoded))
-      return this.reject(socket, `message rejected: ${decoded.left}`, { peer, direction: "inbound" });
+  /** One message frame of an open inbound link: its wire id, then the message in the binary codec. */
+  private deliver(peer: ReplicaId, incarnation: string, socket: net.Socket, body: Buffer): void {
+    const context = { peer, direction: "inbound" };
+    if (body.length < wireIdBytes)
+      return this.reject(
+        socket,
+        `message rejected: a frame of ${body.length} bytes, shorter than its wire id`,
+        context,
+      );
+    const decoded = this.options.codec.decode(body, wireIdBytes);
+    if (Either.isLeft(decoded)) return this.reject(socket, `message rejected: ${decoded.left}`, context);
     this.peerRecords.get(peer)!.lastHeardMs = this.options.clock.nowMs();
-    this.options.onMessage(peer, decoded.right, frame.id, incarnation, bytes);
+    this.options.onMessage(peer, decoded.right, body.readUIntBE(0, wireIdBytes), incarnation, body.length);
   }
 
   // ---- Dialer side: we dial each peer and send it our messages. ----
