@@ -1,6 +1,6 @@
 /**
- * Every check of the refinement chain, run after every step of the world (DESIGN.md, "The
- * refinement chain"):
+ * Every check of the refinement chain, run after every step of the world (docs/refinement.md,
+ * sections 3 to 5):
  *
  *   Service (service-level.ts)      ExecutedPrefixAgreement, ExactlyOnce, DigestAgreement, RepliesMatchSpec
  *     ^ executed sequence = commands of the contiguous chosen prefix

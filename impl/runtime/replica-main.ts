@@ -15,7 +15,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
-import { type ReplicaId, compactRecords } from "../core/index.ts";
+import type { ReplicaId } from "../core/index.ts";
 import { Admission, type AdmissionOptions } from "./admission.ts";
 import type { MonotonicClock } from "./clock.ts";
 import type { SlowDisk } from "./slow-disk.ts";
@@ -37,7 +37,8 @@ import { ReplicaMetrics } from "./metrics.ts";
 import { ClusterHosts } from "./access.ts";
 import { buildStatus, RecentEvents, type ReplicaStatus } from "./status.ts";
 import { statusPageHtml } from "./status-page.ts";
-import { Storage, StorageError } from "./storage.ts";
+import { StorageError } from "./storage.ts";
+import { StorageThread } from "./storage-thread.ts";
 import { LogLimiter } from "./log-limiter.ts";
 import { TokenStore } from "./tokens.ts";
 import { TraceWriter } from "./trace.ts";
@@ -129,7 +130,7 @@ export async function startReplica(options: ReplicaOptions): Promise<RunningRepl
 /** The parts of one replica process and the wiring between them. */
 class ReplicaProcess implements RunningReplica {
   readonly driver: KvDriver;
-  private readonly storage: Storage<KvRecord>;
+  private readonly storage: StorageThread;
   private readonly records: readonly KvRecord[];
   private readonly trace: TraceWriter<KvMessage, KvRecord, KvInput, KvOutput> | undefined;
   private readonly transport: Transport<KvMessage>;
@@ -149,6 +150,8 @@ class ReplicaProcess implements RunningReplica {
   private retiredReason: string | null = null;
   /** Since when (its monotonic clock) this replica, removed, has executed nothing new; null while a member. */
   private removalSeenAtMs: number | null = null;
+  /** This replica has been in a configuration it knows of (a joining replica: since it was added). */
+  private wasInConfiguration = false;
   private readonly removedMarker: string;
 
   constructor(private readonly options: ReplicaOptions) {
@@ -184,14 +187,13 @@ class ReplicaProcess implements RunningReplica {
         `${why === "" ? `replica ${id} was removed from the cluster` : why}; a removed replica never serves again: delete this directory, and add a replica under a new id`,
       );
     }
-    const opened = Storage.open<KvRecord>({
+    // The store lives on a thread of its own (impl/runtime/storage-thread.ts); it compacts the
+    // records a durable snapshot supersedes (impl/core/records.ts).
+    const opened = StorageThread.open({
       dir: options.dataDir,
       clusterId: options.clusterId,
       replicaId: id,
-      codec: kvCodecs.record,
       create: options.init === true,
-      // Once a snapshot is durable, delete what it supersedes (impl/core/records.ts).
-      compaction: { after: (record) => record._tag === "snapshot", keep: compactRecords },
     });
     try {
       checkInitialMembers(options.dataDir, config.members, joining);
@@ -356,13 +358,15 @@ class ReplicaProcess implements RunningReplica {
         text,
       );
     }
+    if (m.self !== "none") this.wasInConfiguration = true;
     if (this.retiredReason !== null || m.self !== "none") {
       this.removalSeenAtMs = null;
       return;
     }
-    // Not in the latest configuration. A joining replica that was never added has executed
-    // nothing (nobody sends a non-member the log); any other replica was a member once.
-    const wasMember = !m.joining || view.executedSlot > 0;
+    // Not in the latest configuration it knows. A joining replica catching up on the slots before
+    // the one that added it is in none yet (it executes them under the configurations that did
+    // not include it): only one that was in a configuration can have been removed from one.
+    const wasMember = !m.joining || this.wasInConfiguration;
     if (!wasMember) return;
     const now = this.options.clock.nowMs();
     if (this.removalSeenAtMs === null || view.executedSlot > before.executedSlot) this.removalSeenAtMs = now;

@@ -12,6 +12,9 @@
  * are on disk before it is acknowledged; SQLite syncs the WAL before each checkpoint and the
  * database after it, and the directory is synced once the WAL file exists.
  *
+ * A replica process keeps its store on a thread of its own (impl/runtime/storage-thread.ts), which
+ * uses `write` and `sync` to let every append that waits for it share one fsync.
+ *
  * Opening is strict: a data directory of another cluster or replica is "foreign", and a file
  * that is not a database, has the wrong format version, a record whose checksum or Schema does
  * not match, or a gap in the record sequence is "damaged". Both name the file (and record) and
@@ -44,7 +47,7 @@ export class StorageError extends Error {
   constructor(
     readonly kind: "foreign" | "damaged" | "missing" | "in-use" | "removed",
     readonly file: string,
-    detail: string,
+    readonly detail: string,
   ) {
     super(`${kind} data: ${file}: ${detail}`);
     this.name = "StorageError";
@@ -164,6 +167,21 @@ export class Storage<R> {
   append(records: readonly R[]): void {
     if (records.length === 0) return;
     this.commit(records);
+    fs.fdatasyncSync(this.walFd);
+  }
+
+  /**
+   * Append `records` in one transaction without making them durable: they are durable once a later
+   * {@link sync} returns. Group commit on the storage thread (impl/runtime/storage-worker.ts) writes
+   * every append waiting for it this way and then syncs once.
+   */
+  write(records: readonly R[]): void {
+    if (records.length === 0) return;
+    this.commit(records);
+  }
+
+  /** Make every record written so far durable (the WAL synced, blocking). */
+  sync(): void {
     fs.fdatasyncSync(this.walFd);
   }
 
