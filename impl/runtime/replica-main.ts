@@ -152,6 +152,8 @@ class ReplicaProcess implements RunningReplica {
   private removalSeenAtMs: number | null = null;
   /** This replica has been in a configuration it knows of (a joining replica: since it was added). */
   private wasInConfiguration = false;
+  /** Every replica this one has seen in a configuration (the initial members included). */
+  private readonly seenMembers = new Set<ReplicaId>();
   private readonly removedMarker: string;
 
   constructor(private readonly options: ReplicaOptions) {
@@ -162,6 +164,7 @@ class ReplicaProcess implements RunningReplica {
     if (joining && options.initialMembers === undefined)
       throw new Error("a joining replica needs the cluster's initial members (--initial-members)");
     const initialMembers = options.initialMembers ?? [...options.members.keys()];
+    for (const member of initialMembers) this.seenMembers.add(member);
     const config = kvConfig(id, initialMembers, options.core, joining);
     this.removedMarker = path.join(options.dataDir, "REMOVED");
     if (options.secret === undefined && options.tls === undefined)
@@ -348,6 +351,8 @@ class ReplicaProcess implements RunningReplica {
   /** Log membership changes this replica executed, and retire once it knows it was removed. */
   private noteMembership(before: CoreView, view: CoreView): void {
     const m = view.membership;
+    for (const config of [m.inForce, ...m.pending])
+      for (const id of [...config.voters, ...config.learners]) this.seenMembers.add(id);
     const latest = m.pending.at(-1) ?? m.inForce;
     const previous = before.membership.pending.at(-1) ?? before.membership.inForce;
     if (latest.epoch !== previous.epoch && view.role !== "starting") {
@@ -377,6 +382,18 @@ class ReplicaProcess implements RunningReplica {
     this.retire(
       `replica ${this.options.id} was removed from the cluster: the configuration chosen at slot ${latest.epoch} (voters ${latest.voters.join(",")}${latest.learners.length === 0 ? "" : `, learners ${latest.learners.join(",")}`}) does not include it`,
     );
+  }
+
+  /**
+   * Why `peer` is no longer a member, when this replica knows it for sure: it saw `peer` in a
+   * configuration, and the configuration in force (and every pending one) leaves it out. A
+   * removal still pending is not enough: the slots before it governs may need the peer's vote.
+   */
+  private removedPeer(peer: ReplicaId): string | null {
+    if (this.retiredReason !== null || !this.seenMembers.has(peer)) return null;
+    const m = kvAdapter.view(this.driver.state).membership;
+    if ([m.inForce, ...m.pending].some((c) => c.voters.includes(peer) || c.learners.includes(peer))) return null;
+    return `replica ${peer} was removed from the cluster: the configuration in force since slot ${m.inForce.governsFrom} (voters ${m.inForce.voters.join(",")}${m.inForce.learners.length === 0 ? "" : `, learners ${m.inForce.learners.join(",")}`}) does not include it, as replica ${this.options.id} knows`;
   }
 
   /** Stop the core and the links; keep answering /status; mark the data directory. */
@@ -421,11 +438,17 @@ class ReplicaProcess implements RunningReplica {
         if (executed !== undefined) this.peerExecuted.set(from, executed);
         this.driver.receive(from, message, wireId, senderIncarnation, bytes);
       },
-      onRejected: (reason) => {
+      onRejected: (reason, logged) => {
         this.metrics.framesRejected.inc();
-        this.events.add("warn", `closed a peer connection: ${reason.slice(0, 200)}`);
+        // As the log: a flood of bad connections must not push everything else off the page.
+        if (logged) this.events.add("warn", `closed a peer connection: ${reason.slice(0, 200)}`);
       },
+      onRefused: (reason) => this.metrics.peerRefused.inc({ reason }),
       onDropped: (_to, reason) => this.metrics.messagesDropped.inc({ reason }),
+      removedPeer: (peer) => this.removedPeer(peer),
+      onRemoved: (by, reason) => {
+        if (this.retiredReason === null) this.retire(`${reason} (told by replica ${by} when this replica reconnected)`);
+      },
       onPeerLearned: (peer, address) =>
         this.events.add("info", `learned replica ${peer} at ${formatAddress(address)} (it connected to us)`),
       onPeerEvent: (peer, event) => {
@@ -519,6 +542,19 @@ class ReplicaProcess implements RunningReplica {
   private precheck(request: MemberRequest): ApiError | null {
     const view = kvAdapter.view(this.driver.state);
     if (view.role !== "leader") return null; // the driver redirects to the leader
+    const newcomer = request.op === "add" || request.op === "replace" ? request.id : null;
+    if (newcomer !== null && this.seenMembers.has(newcomer)) {
+      const m = view.membership;
+      const member = [m.inForce, ...m.pending].some(
+        (c) => c.voters.includes(newcomer) || c.learners.includes(newcomer),
+      );
+      if (!member)
+        return {
+          status: 409,
+          code: "retired-replica",
+          message: `replica ${newcomer} was a member and has been removed; a removed id is never added again (its old votes and promises must not come back): start the machine under a new id with an empty data directory`,
+        };
+    }
     const joiner = request.op === "add" ? request.id : null;
     if (joiner !== null && joiner !== this.options.id && this.transport.peerAddress(joiner) === null) {
       return {

@@ -45,7 +45,7 @@ export const appendBatchRecordsMax = 100_000;
 /** Why a data directory cannot be used. `file` names the offending file. */
 export class StorageError extends Error {
   constructor(
-    readonly kind: "foreign" | "damaged" | "missing" | "in-use" | "removed",
+    readonly kind: "foreign" | "damaged" | "missing" | "in-use" | "removed" | "inaccessible",
     readonly file: string,
     readonly detail: string,
   ) {
@@ -136,6 +136,7 @@ export class Storage<R> {
   /** Open (or with `create`, create) the store in `options.dir`. Throws {@link StorageError}. */
   static open<R>(options: StorageOptions<R>): Opened<R> {
     const file = path.resolve(options.dir, databaseFileName);
+    checkAccess(path.resolve(options.dir), file);
     const exists = fs.existsSync(file);
     if (!exists) {
       for (const suffix of ["-wal", "-journal"]) {
@@ -261,6 +262,35 @@ export class Storage<R> {
     this.closed = true;
     this.db.close();
     if (this.syncsInFlight === 0) fs.closeSync(this.walFd);
+  }
+}
+
+/**
+ * Refuse, saying so, a data directory (or store) this process may not read and write: a
+ * permission problem is not damage, and its fix is different (run the replica as the owner).
+ */
+function checkAccess(dir: string, file: string): void {
+  const denied = (target: string, mode: number): boolean => {
+    try {
+      fs.accessSync(target, mode);
+      return false;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      return code === "EACCES" || code === "EPERM" || code === "EROFS";
+    }
+  };
+  for (const [target, mode] of [
+    [dir, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK],
+    [file, fs.constants.R_OK | fs.constants.W_OK],
+  ] as const) {
+    if (!fs.existsSync(target) || !denied(target, mode)) continue;
+    const stat = fs.statSync(target);
+    const user = typeof process.getuid === "function" ? `uid ${process.getuid()}` : "this user";
+    throw new StorageError(
+      "inaccessible",
+      target,
+      `permission denied: this process (${user}) cannot read and write it (owner uid ${stat.uid}, mode ${(stat.mode & 0o777).toString(8).padStart(4, "0")}); run the replica as its owner or fix the permissions`,
+    );
   }
 }
 

@@ -226,7 +226,9 @@ export function linearizability(world: World): Violation | null {
     message:
       bad.verdict === "unknown"
         ? `key ${bad.partition}: undecided within the search budget (${bad.steps} steps)`
-        : `key ${bad.partition}: no linearization. Longest linearizable prefix: ${(bad.longestPrefix ?? []).map(show).join("; ") || "(empty)"}. Cannot follow it: ${(bad.stuck ?? []).map(show).join("; ")}`,
+        : bad.refutation !== undefined
+          ? `key ${bad.partition}: no linearization: ${bad.refutation.reason}: ${bad.refutation.operations.map(show).join("; ")}`
+          : `key ${bad.partition}: no linearization. Longest linearizable prefix: ${(bad.longestPrefix ?? []).map(show).join("; ") || "(empty)"}. Cannot follow it: ${(bad.stuck ?? []).map(show).join("; ")}`,
   };
 }
 
