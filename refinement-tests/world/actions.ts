@@ -196,6 +196,7 @@ export const profileArbitrary: fc.Arbitrary<Profile> = fc
       { arbitrary: fc.constant<Prelude>("alpha"), weight: 2 },
       { arbitrary: fc.constant<Prelude>("leaderLost"), weight: 2 },
       { arbitrary: fc.constant<Prelude>("reelected"), weight: 3 },
+      { arbitrary: fc.constant<Prelude>("restartInLease"), weight: 1 },
     ),
     pick: fc.nat({ max: 63 }),
   })
