@@ -22,6 +22,7 @@ import type { SlowDisk } from "./slow-disk.ts";
 import {
   kvAdapter,
   kvCodecs,
+  kvMessageBinary,
   kvConfig,
   kvInitialState,
   kvStep,
@@ -424,7 +425,7 @@ class ReplicaProcess implements RunningReplica {
       tls: this.tlsFiles?.current,
       listen: this.listenAddress(),
       peers: new Map([...this.options.members].filter(([peer]) => peer !== id)),
-      codec: kvCodecs.message,
+      codec: kvMessageBinary,
       info: {
         http: this.advertiseHttp,
         incarnation,

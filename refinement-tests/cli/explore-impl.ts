@@ -39,7 +39,7 @@ const counts = {
     0,
     tunings.length - 1,
     0,
-    "the world's tuning: 0 default, 1 tightest, 2 perfect clocks, 3 long lease, 4 largest drift, 5 sparse timers",
+    "the world's tuning: 0 default, 1 tightest, 2 perfect clocks, 3 long lease, 4 largest drift, 5 sparse timers, 6 adaptive batching",
   ],
   seed: [0, 0xffff, 1, "the replicas' generator seed (election timeouts)"],
   depth: [1, 10_000, 12, "transitions from an initial state (random: the length of a walk)"],

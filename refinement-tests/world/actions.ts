@@ -184,6 +184,8 @@ export const profileArbitrary: fc.Arbitrary<Profile> = fc
     tuning: fc.oneof(
       { arbitrary: fc.constant(0), weight: 5 },
       { arbitrary: fc.integer({ min: 1, max: 4 }), weight: 4 },
+      // Adaptive batching, as the runtime's replicas run.
+      { arbitrary: fc.constant(6), weight: 2 },
     ),
     // Most runs start from the warm start alone; the rest from a targeted schedule that reaches
     // where membership changes, leases, snapshots and transfers meet (./preludes.ts).
@@ -194,6 +196,7 @@ export const profileArbitrary: fc.Arbitrary<Profile> = fc
       { arbitrary: fc.constant<Prelude>("alpha"), weight: 2 },
       { arbitrary: fc.constant<Prelude>("leaderLost"), weight: 2 },
       { arbitrary: fc.constant<Prelude>("reelected"), weight: 3 },
+      { arbitrary: fc.constant<Prelude>("restartInLease"), weight: 1 },
     ),
     pick: fc.nat({ max: 63 }),
   })

@@ -58,6 +58,8 @@ export interface ReplicaTuning {
   readonly snapshotIntervalSlots: number;
   readonly transferChunkBytesMax: number;
   readonly reconfigAlphaSlots: number;
+  /** Adaptive batching (impl/core/config.ts), as the runtime's replicas run. */
+  readonly adaptiveBatching: boolean;
 }
 
 /**
@@ -82,6 +84,7 @@ export const defaultTuning: ReplicaTuning = {
   snapshotIntervalSlots: 2,
   transferChunkBytesMax: 120,
   reconfigAlphaSlots: 4,
+  adaptiveBatching: false,
 };
 
 /**
@@ -89,7 +92,8 @@ export const defaultTuning: ReplicaTuning = {
  * and batch of one, catch-up one slot at a time, a checkpoint and a snapshot every slot, two
  * pending requests, 16-byte transfer chunks, alpha = 1); perfect clocks with no margin at all; a
  * long lease with slow heartbeats and a deeper pipeline (and so a longer alpha); the largest
- * drift bound. Then the explorer's: sparse timers.
+ * drift bound. Then the explorer's: sparse timers. Last, the runtime's batching: the default with
+ * adaptive batching on, as every real replica runs (commands wait while a slot is in flight).
  */
 export const tunings: readonly ReplicaTuning[] = [
   defaultTuning,
@@ -118,7 +122,7 @@ export const tunings: readonly ReplicaTuning[] = [
   // The largest drift bound the configuration accepts (10%): the widest gap between what a
   // leader trusts and what its grants promise, where the lease arithmetic of rules L2 and L4 matters most.
   { ...defaultTuning, clockDriftPpmMax: 100_000 },
-  // Sparse timers (the exhaustive explorer's; the swarm generator draws only the five above): a
+  // Sparse timers (the exhaustive explorer's; the swarm generator does not draw it): a
   // heartbeat close to the lease and election timeouts just above it, so that a leader change
   // takes few instants of time, and a pipeline and batch of one.
   {
@@ -130,6 +134,7 @@ export const tunings: readonly ReplicaTuning[] = [
     batchCommandsMax: 1,
     reconfigAlphaSlots: 2,
   },
+  { ...defaultTuning, adaptiveBatching: true },
 ];
 
 /** How to build a world. */
@@ -987,6 +992,13 @@ export class World implements KvSystemView {
         case "Send":
           this.flush(r, carried);
           carried.push({ _tag: "Send", to: e.to, message: e.message });
+          if (
+            this.tuning.adaptiveBatching &&
+            e.message._tag === "Accept" &&
+            e.message.value._tag === "batch" &&
+            e.message.value.commands.length > 1
+          )
+            this.count("adaptive batching: an Accept of several commands sent");
           this.enqueue(r.index, e.to - 1, e.message);
           arrows?.push({ from: `R${r.id}`, to: `R${e.to}`, label: showMessage(e.message, false) });
           break;
