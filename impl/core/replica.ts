@@ -75,6 +75,7 @@ import {
   type Draft,
   type Leader,
   type LearnerState,
+  type Removal,
   type ReplicaState,
   type Vote,
 } from "./state.ts";
@@ -128,6 +129,16 @@ function dispatch<S, I, O>(
   event: ReplicaEvent<I>,
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
+  if (state.removal?.retired != null) return retiredStep(state, event, out);
+  return noteRemoval(rules, handle(rules, state, event, out), event.now, out);
+}
+
+function handle<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  event: ReplicaEvent<I>,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   if (event._tag === "Recover") return recover(rules, state, event.records, event.now);
   if (!state.started) fail(`the first event after a (re)start must be Recover, got ${event._tag}`);
   if (!(event.now >= state.now)) fail(`clock went backwards: ${event.now} after ${state.now}`);
@@ -152,6 +163,56 @@ function dispatch<S, I, O>(
     case "Reconfigure":
       return reconfigure(rules, s, event, out);
   }
+}
+
+/** A retired replica does nothing: it refuses requests and ignores everything else (its driver stops it). */
+function retiredStep<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  event: ReplicaEvent<I>,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
+  if (event._tag === "ClientRequest" || event._tag === "Reconfigure")
+    out.push(unavailable(event.requestId, state.removal!.retired!, false));
+  return state;
+}
+
+/**
+ * Follow this replica's own removal (rule R4): once its removal is chosen, note how far it got
+ * and when it last made progress; once `rules.retirement` says so, step down and retire. From
+ * then on `step` does nothing (`retiredStep`).
+ */
+function noteRemoval<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
+  if (!state.started || state.halted !== null) return state;
+  const configs = state.learner.configs;
+  const removed = configs[configs.length - 1]!.retired.includes(state.ctx.config.self);
+  const removal = state.removal;
+  const executedUpTo = state.learner.executedUpTo;
+  let noted: Removal | null = null;
+  if (removed)
+    noted =
+      removal === null || executedUpTo > removal.executedUpTo
+        ? { executedUpTo, progressAt: now, retired: null }
+        : removal;
+  const s = noted === removal ? state : withRemoval(state, noted);
+  const reason = rules.retirement(s, now);
+  if (reason === null) return s;
+  return withRemoval(stepDown(rules, s, now, reason, out), {
+    executedUpTo,
+    progressAt: now,
+    ...noted,
+    retired: reason,
+  });
+}
+
+function withRemoval<S, I, O>(state: ReplicaState<S, I, O>, removal: Removal | null): ReplicaState<S, I, O> {
+  const s = copyReplica(state);
+  s.removal = removal;
+  return s;
 }
 
 function unavailable<I, O>(requestId: number, reason: string, outcomeUnknown: boolean): ReplicaEffect<I, O> {

@@ -21,7 +21,7 @@ import type { Config } from "./config.ts";
 import type { Configuration } from "./configuration.ts";
 import { canPromise, grantUntilFor, restartWaitUntil } from "./acceptor.ts";
 import { checkpointDue } from "./monitor.ts";
-import { executeCommand, governsFrom, learnableFromLeader, nextToExecute, snapshotDue } from "./learner.ts";
+import { executeCommand, governsFrom, learnableFromLeader, nextToExecute, retirement, snapshotDue } from "./learner.ts";
 import {
   canServeLeaseRead,
   grantCountedFrom,
@@ -93,6 +93,8 @@ export interface ReplicaRules {
   readonly promiseCoversFrom: (fromSlot: number, truncatedUpTo: number) => number;
   /** The configurations a leader's lease needs a quorum of grants in (rule L7). */
   readonly leaseConfigurations: (configs: readonly Configuration[]) => readonly Configuration[];
+  /** Is this replica, whose removal is chosen, retired now, and why? (rule R4; null: not yet) */
+  readonly retirement: <S, I, O>(state: ReplicaState<S, I, O>, now: number) => string | null;
   /** Is `slot` a snapshot slot? */
   readonly snapshotDue: (slot: number, config: Config) => boolean;
   /** Is a transfer of a snapshot of `slot` worth installing, given the executed prefix? (rule S1: only above it) */
@@ -127,6 +129,7 @@ export const defaultRules: ReplicaRules = {
   governsFrom,
   promiseCoversFrom,
   leaseConfigurations,
+  retirement,
   snapshotDue,
   transferUseful,
   verifySnapshot,

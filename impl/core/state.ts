@@ -248,6 +248,19 @@ export interface Halt {
   readonly message: string;
 }
 
+/**
+ * A replica whose removal is chosen (its id is retired in the latest configuration it holds):
+ * how far it had executed and when it last made progress, and, once it retired, why. A retired
+ * replica does nothing more; its driver stops it and never starts it again.
+ */
+export interface Removal {
+  readonly executedUpTo: number;
+  /** Clock reading when it learned of its removal or last executed a slot since. */
+  readonly progressAt: number;
+  /** Non-null once retired (rule `retirement`). */
+  readonly retired: string | null;
+}
+
 /** One replica's state. */
 export interface ReplicaState<S, I, O> {
   readonly ctx: ReplicaContext<S, I, O>;
@@ -257,6 +270,8 @@ export interface ReplicaState<S, I, O> {
   readonly now: number;
   /** Non-null once the monitor found divergence: the replica answers every request `unavailable`. */
   readonly halted: Halt | null;
+  /** Non-null once this replica knows its removal is chosen; see `Removal`. */
+  readonly removal: Removal | null;
   readonly role: Role<I>;
   readonly acceptor: AcceptorState<I>;
   readonly learner: LearnerState<S, I, O>;
@@ -295,6 +310,7 @@ export function freshState<S, I, O>(ctx: ReplicaContext<S, I, O>): ReplicaState<
     started: false,
     now: Number.NEGATIVE_INFINITY,
     halted: null,
+    removal: null,
     role: follower,
     acceptor: {
       maxBal: ballotZero,
@@ -355,6 +371,7 @@ export function copyReplica<S, I, O>(s: ReplicaState<S, I, O>): Draft<ReplicaSta
     started: s.started,
     now: s.now,
     halted: s.halted,
+    removal: s.removal,
     role: s.role,
     acceptor: s.acceptor,
     learner: s.learner,

@@ -55,6 +55,8 @@ beforeAll(async () => {
         request.op === "add" && request.id === 9
           ? { status: 409, code: "unknown-replica", message: "replica 9 has not connected" }
           : null,
+      // Replica 6 dialled this replica: its addresses are known here.
+      addressOf: (id) => (id === 6 ? { peer: "10.0.0.6:7006", http: "10.0.0.6:8006" } : null),
       reconfigure: (change) => {
         changes.push(change);
         return Promise.resolve(memberResult);
@@ -227,11 +229,16 @@ describe("HTTP API: membership", () => {
     await post({ op: "promote", id: 4 });
     await post({ op: "remove", id: 3, force: true });
     await post({ op: "replace", old: 2, id: 5 });
-    expect(changes.slice(-4)).toEqual([
+    await post({ op: "add", id: 6 });
+    await post({ op: "add", id: 7, peerAddress: "h7:7007", httpAddress: "h7:8007" });
+    expect(changes.slice(-6)).toEqual([
       { op: "add", replica: 4 },
       { op: "promote", replica: 4 },
       { op: "remove", replica: 3 },
       { op: "replace", remove: 2, add: 5 },
+      // The change carries the new replica's addresses: from its handshake, or from the request.
+      { op: "add", replica: 6, address: { peer: "10.0.0.6:7006", http: "10.0.0.6:8006" } },
+      { op: "add", replica: 7, address: { peer: "h7:7007", http: "h7:8007" } },
     ]);
   });
 
@@ -270,6 +277,10 @@ describe("HTTP API: membership", () => {
     expect(await post({ op: "add", id: 4, address: "x" })).toMatchObject({
       status: 400,
       json: { message: expect.stringMatching(/address/) as unknown },
+    });
+    expect(await post({ op: "add", id: 4, peerAddress: "no port" })).toMatchObject({
+      status: 400,
+      json: { message: expect.stringMatching(/an address is HOST:PORT/) as unknown },
     });
     expect(await post({ op: "replace", id: 4 })).toMatchObject({
       status: 400,

@@ -30,7 +30,13 @@ export const membersPath = "/v1/members";
 
 /** A membership change as a client asks for it (the body of POST /v1/members). */
 export type MemberRequest =
-  | { readonly op: "add"; readonly id: number }
+  | {
+      readonly op: "add";
+      readonly id: number;
+      /** Where the new replica listens for peers and for clients (HOST:PORT); the change carries them to every replica. */
+      readonly peerAddress?: string | undefined;
+      readonly httpAddress?: string | undefined;
+    }
   | { readonly op: "promote"; readonly id: number }
   | { readonly op: "remove"; readonly id: number; readonly force?: boolean | undefined }
   | { readonly op: "replace"; readonly old: number; readonly id: number };
@@ -44,6 +50,8 @@ export interface MembersApi {
    * null to go ahead, or the refusal. Followers skip them; they redirect to the leader.
    */
   readonly precheck: (request: MemberRequest) => ApiError | null;
+  /** The addresses this replica knows for `id` (it dialled us, or the log carries them), or null. */
+  readonly addressOf: (id: number) => { readonly peer: string; readonly http: string } | null;
   readonly reconfigure: (change: ConfigChange) => Promise<ClientResult<KvOutput>>;
 }
 
@@ -88,8 +96,21 @@ const MemberId = Schema.Number.pipe(
       `a replica id is an integer in [1, ${replicaIdMax}], got ${n}`,
   ),
 );
+/** HOST:PORT or [v6]:PORT, at most 256 characters. */
+const AddressText = Schema.String.pipe(
+  Schema.filter(
+    (text) =>
+      (text.length <= 256 && /^(?:\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):[0-9]{1,5}$/.test(text)) ||
+      `an address is HOST:PORT (at most 256 characters), got ${JSON.stringify(text.slice(0, 80))}`,
+  ),
+);
 const memberBodies = {
-  add: Schema.Struct({ op: Schema.Literal("add"), id: MemberId }),
+  add: Schema.Struct({
+    op: Schema.Literal("add"),
+    id: MemberId,
+    peerAddress: Schema.optional(AddressText),
+    httpAddress: Schema.optional(AddressText),
+  }),
   promote: Schema.Struct({ op: Schema.Literal("promote"), id: MemberId }),
   remove: Schema.Struct({ op: Schema.Literal("remove"), id: MemberId, force: Schema.optional(Schema.Boolean) }),
   replace: Schema.Struct({ op: Schema.Literal("replace"), old: MemberId, id: MemberId }),
@@ -184,11 +205,21 @@ export function decodeMemberRequest(body: unknown): MemberRequest {
   return request;
 }
 
-/** The core's change for a client's request. */
-export function changeOf(request: MemberRequest): ConfigChange {
-  return request.op === "replace"
-    ? { op: "replace", remove: request.old, add: request.id }
-    : { op: request.op, replica: request.id };
+/**
+ * The core's change for a client's request. An add carries the new replica's addresses when the
+ * request gives both, else `known` ones (what the leader learned when the replica dialled it).
+ */
+export function changeOf(
+  request: MemberRequest,
+  known: { readonly peer: string; readonly http: string } | null = null,
+): ConfigChange {
+  if (request.op === "replace") return { op: "replace", remove: request.old, add: request.id };
+  if (request.op !== "add") return { op: request.op, replica: request.id };
+  const address =
+    request.peerAddress !== undefined
+      ? { peer: request.peerAddress, http: request.httpAddress ?? known?.http ?? request.peerAddress }
+      : known;
+  return address === null ? { op: "add", replica: request.id } : { op: "add", replica: request.id, address };
 }
 
 /** The core refuses a promotion (or replacement) of a learner that has not caught up: worth retrying. */
@@ -440,7 +471,9 @@ async function handleMembers(
   const body = decodeMemberRequest(parseJsonBody(await readBody(request, limit)));
   const refusal = options.members.precheck(body);
   if (refusal !== null) throw new Refusal(refusal);
-  const result = await options.members.reconfigure(changeOf(body));
+  const result = await options.members.reconfigure(
+    changeOf(body, body.op === "add" ? options.members.addressOf(body.id) : null),
+  );
   const answer = memberAnswerOf(body, result, { requestUrl: request.url ?? "/", httpAddressOf: options.httpAddressOf });
   send(response, answer.status, answer.body, answer.headers);
   options.onResponse?.(`members-${body.op}`, answer.status);

@@ -37,7 +37,7 @@ import { buildStatus, RecentEvents, type ReplicaStatus } from "./status.ts";
 import { statusPageHtml } from "./status-page.ts";
 import { Storage, StorageError } from "./storage.ts";
 import { TraceWriter } from "./trace.ts";
-import { formatAddress, Transport, type Address } from "./transport.ts";
+import { addressOfText, formatAddress, Transport, type Address } from "./transport.ts";
 import type { CoreView } from "./view.ts";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
 
@@ -61,13 +61,6 @@ export interface ReplicaOptions {
   readonly initialMembers?: readonly ReplicaId[];
   /** The peer address told to peers (where they dial this replica). Default: its entry in `members`. */
   readonly advertisePeer?: Address;
-  /**
-   * A replica that knows it was removed keeps taking part until its removal governs the next slot
-   * it would execute (the slots before may still need its vote), or until it has executed nothing
-   * new for this long, in milliseconds: once the others decide without it, nobody sends it the
-   * last slots of the window. Default 5000.
-   */
-  readonly retireGraceMs?: number;
   /** Where to accept peers. Default: this replica's entry in `members`. */
   readonly listen?: Address;
   /** Where to serve clients. */
@@ -125,8 +118,6 @@ class ReplicaProcess implements RunningReplica {
   private stopped = false;
   /** Why this replica no longer serves (it was removed), or null. */
   private retiredReason: string | null = null;
-  /** Since when (its monotonic clock) this replica, removed, has executed nothing new; null while a member. */
-  private removalSeenAtMs: number | null = null;
   private readonly removedMarker: string;
 
   constructor(private readonly options: ReplicaOptions) {
@@ -245,7 +236,30 @@ class ReplicaProcess implements RunningReplica {
   }
 
   private httpOf(peer: ReplicaId): string | null {
-    return peer === this.options.id ? this.advertiseHttp : (this.transport.peerInfo(peer)?.http ?? null);
+    if (peer === this.options.id) return this.advertiseHttp;
+    return this.transport.peerInfo(peer)?.http ?? this.lastView.membership.addresses.get(peer)?.http ?? null;
+  }
+
+  /** The addresses this replica knows for `id`: from its handshake (it dialled us), else from the log. */
+  private addressOf(id: ReplicaId): { peer: string; http: string } | null {
+    const fromLog = this.lastView.membership.addresses.get(id);
+    const address = this.transport.peerAddress(id);
+    if (address === null) return fromLog ?? null;
+    return { peer: formatAddress(address), http: this.transport.peerInfo(id)?.http ?? fromLog?.http ?? "" };
+  }
+
+  /**
+   * Dial every member whose address the log carries and the transport does not know yet: so a
+   * replica learns a member added while it was down, or added by another leader, and keeps it
+   * across restarts (the configurations, with their addresses, are in its snapshots and log).
+   */
+  private learnAddresses(view: CoreView): void {
+    for (const [peer, address] of view.membership.addresses) {
+      if (peer === this.options.id || this.transport.peerAddress(peer) !== null) continue;
+      const parsed = addressOfText(address.peer);
+      if (parsed !== null && this.transport.addPeer(peer, parsed))
+        this.events.add("info", `learned replica ${peer} at ${address.peer} from the log`);
+    }
   }
 
   private newDriver(initial: KvReplicaState): KvDriver {
@@ -287,6 +301,7 @@ class ReplicaProcess implements RunningReplica {
     const before = this.lastView;
     this.lastView = view;
     this.metrics.onBatch(report, before, view);
+    if (view.membership.addresses !== before.membership.addresses) this.learnAddresses(view);
     this.noteMembership(before, view);
     if (view.role === before.role && view.leader === before.leader && view.ballot === before.ballot) return;
     this.events.noteViewChange(before, view);
@@ -309,23 +324,10 @@ class ReplicaProcess implements RunningReplica {
         text,
       );
     }
-    if (this.retiredReason !== null || m.self !== "none") {
-      this.removalSeenAtMs = null;
-      return;
-    }
-    // Not in the latest configuration. A joining replica that was never added has executed
-    // nothing (nobody sends a non-member the log); any other replica was a member once.
-    const wasMember = !m.joining || view.executedSlot > 0;
-    if (!wasMember) return;
-    const now = this.options.clock.nowMs();
-    if (this.removalSeenAtMs === null || view.executedSlot > before.executedSlot) this.removalSeenAtMs = now;
-    // Keep voting and learning until the removal governs the next slot to execute (the slots
-    // before it may still need this replica's vote), or for a grace period if it never gets there.
-    const governs = m.inForce.epoch === latest.epoch;
-    if (!governs && now - this.removalSeenAtMs < (this.options.retireGraceMs ?? 5000)) return;
-    this.retire(
-      `replica ${this.options.id} was removed from the cluster: the configuration chosen at slot ${latest.epoch} (voters ${latest.voters.join(",")}${latest.learners.length === 0 ? "" : `, learners ${latest.learners.join(",")}`}) does not include it`,
-    );
+    // The core decides (rule R4): only a replica whose id the log retired ever retires, once no
+    // slot it has yet to execute needs its vote. A joining replica catching up on slots before its
+    // own addition is in no list yet, and waits.
+    if (this.retiredReason === null && m.retired !== null) this.retire(m.retired);
   }
 
   /** Stop the core and the links; keep answering /status; mark the data directory. */
@@ -431,18 +433,24 @@ class ReplicaProcess implements RunningReplica {
         const self = id === this.options.id;
         const executed = self ? view.executedSlot : (m.progress.get(id) ?? this.peerExecuted.get(id) ?? null);
         const address = self
-          ? (this.options.advertisePeer ?? this.options.members.get(id)!)
-          : this.transport.peerAddress(id);
+          ? formatAddress(this.options.advertisePeer ?? this.options.members.get(id)!)
+          : (this.addressOf(id)?.peer ?? null);
         return {
           id,
           role: latest.voters.includes(id) ? "voter" : latest.learners.includes(id) ? "learner" : "leaving",
-          peerAddress: address === null ? null : formatAddress(address),
+          peerAddress: address,
           http: this.httpOf(id),
           connected: self ? null : (health.get(id)?.outbound ?? false),
           executedSlot: executed,
           lag: executed === null ? null : view.executedSlot - executed,
         };
       });
+    // Replicas that dialled this one but are no members (spares waiting to be added), so that an
+    // operator's tool can find a spare's address at any replica, whichever leads.
+    const spares = this.transport
+      .health()
+      .filter((h) => !ids.has(h.id) && !latest.retired.includes(h.id) && h.inbound)
+      .map((h) => ({ id: h.id, peerAddress: h.address, http: h.info?.http ?? null }));
     return {
       replica: this.options.id,
       role: this.retiredReason !== null ? "removed" : view.role,
@@ -459,6 +467,7 @@ class ReplicaProcess implements RunningReplica {
       transfer: m.transfer,
       snapshotSlot: m.snapshotSlot,
       replicas,
+      spares,
     };
   }
 
@@ -466,13 +475,22 @@ class ReplicaProcess implements RunningReplica {
   private precheck(request: MemberRequest): ApiError | null {
     const view = kvAdapter.view(this.driver.state);
     if (view.role !== "leader") return null; // the driver redirects to the leader
-    const joiner = request.op === "add" ? request.id : null;
-    if (joiner !== null && joiner !== this.options.id && this.transport.peerAddress(joiner) === null) {
+    const joiner = request.op === "add" && request.peerAddress === undefined ? request.id : null;
+    if (joiner !== null && joiner !== this.options.id && this.addressOf(joiner) === null) {
       return {
         status: 409,
         code: "unknown-replica",
-        message: `replica ${joiner} has not connected to replica ${this.options.id} (the leader), so its address is not known here: start it first with 'paxos-lease replica --id ${joiner} --join --initial-members ${view.membership.initialMembers.join(",")} --peers ...' listing every current member, then retry`,
+        message: `replica ${joiner} has not connected to replica ${this.options.id} (the leader), so its address is not known here: start it first with 'paxos-lease replica --id ${joiner} --join --initial-members ${view.membership.initialMembers.join(",")} --peers ...' listing a current member, or give its address ("peerAddress"; the CLI's --peer-address), then retry`,
       };
+    }
+    if (request.op === "replace") {
+      const latest = view.membership.pending.at(-1) ?? view.membership.inForce;
+      if (!latest.voters.includes(request.old))
+        return {
+          status: 409,
+          code: "refused",
+          message: `replica ${request.old} is not a voter (voters ${latest.voters.join(",")}): nothing to replace`,
+        };
     }
     if (request.op === "remove" && request.force !== true) {
       const latest = view.membership.pending.at(-1) ?? view.membership.inForce;
@@ -492,6 +510,7 @@ class ReplicaProcess implements RunningReplica {
       members: {
         show: () => this.membersDocument(),
         precheck: (request) => this.precheck(request),
+        addressOf: (id) => this.addressOf(id),
         reconfigure: (change) => this.driver.reconfigure(change),
       },
       retired: () => this.retiredReason,

@@ -24,8 +24,11 @@ export interface OpSpec {
   readonly key: number;
 }
 
-/** The membership changes an operator asks for (the world picks the replicas; see world.ts). */
-export type ReconfigureKind = "add" | "promote" | "remove" | "removeLeader" | "replace";
+/**
+ * The membership changes an operator asks for (the world picks the replicas; see world.ts), and
+ * `start`: the operator starts the next spare ahead of any change, to be added later.
+ */
+export type ReconfigureKind = "start" | "add" | "promote" | "remove" | "removeLeader" | "replace";
 
 /** One action of the world. Numbers are interpreted modulo what exists (see the module comment). */
 export type Action =
@@ -167,7 +170,7 @@ export const profileArbitrary: fc.Arbitrary<Profile> = fc
     warmStart: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }),
     tuning: fc.oneof(
       { arbitrary: fc.constant(0), weight: 5 },
-      { arbitrary: fc.integer({ min: 1, max: 3 }), weight: 3 },
+      { arbitrary: fc.integer({ min: 1, max: 4 }), weight: 4 },
     ),
   })
   .map(({ advanceMsMax, warmStart, tuning, ...weights }) => ({ weights, advanceMsMax, warmStart, tuning }));
@@ -242,6 +245,7 @@ function kindArbitrary(kind: ActionKind, p: Profile, b: GeneratorBounds): fc.Arb
       return fc
         .record({
           kind: fc.constantFrom<ReconfigureKind>(
+            "start",
             "add",
             "add",
             "promote",
