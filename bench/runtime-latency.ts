@@ -60,7 +60,7 @@ try {
       "GET",
       `${cluster.endpoint(follower)}${keyPath(`k${i % 100}`)}?consistency=stale`,
       undefined,
-      {},
+      cluster.authHeaders(),
       3000,
     );
     check(reply.status, "stale get");

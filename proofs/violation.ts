@@ -34,7 +34,6 @@ export function violated(v: Violation): never {
   throw new ViolationFound(v);
 }
 
-/** Named counters: how often each spec action was matched, how often rare states were reached. */
 /** The name of the check that `f` fails, or "passes" (for tests that show a check has teeth). */
 export function checkFailedBy(f: () => void): string {
   try {
@@ -46,10 +45,14 @@ export function checkFailedBy(f: () => void): string {
   }
 }
 
+/** Named counters: how often each spec action was matched, how often rare states were reached. */
 export class Tally {
   readonly counts = new Map<string, number>();
+  /** Told every name added, in order (the trace explorer lists each step's spec actions). Default none. */
+  listener: ((name: string) => void) | null = null;
   add(name: string, by = 1): void {
     this.counts.set(name, (this.counts.get(name) ?? 0) + by);
+    this.listener?.(name);
   }
   get(name: string): number {
     return this.counts.get(name) ?? 0;

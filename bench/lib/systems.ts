@@ -128,8 +128,9 @@ export class OursCluster implements BenchCluster {
         method: "PUT",
         url: `${base}/v1/kv/${key}`,
         body: JSON.stringify({ value }),
+        headers: this.c.authHeaders(),
       }),
-      read: (key): HttpRequest => ({ method: "GET", url: `${base}/v1/kv/${key}` }),
+      read: (key): HttpRequest => ({ method: "GET", url: `${base}/v1/kv/${key}`, headers: this.c.authHeaders() }),
       ok: (status) => status === 200,
     };
   }

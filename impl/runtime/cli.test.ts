@@ -87,6 +87,8 @@ describe("cli arguments", () => {
       "/nonexistent",
       "--cluster-id",
       "c",
+      "--tokens-file",
+      "/nonexistent/tokens.json",
     ];
     const cases: [string[], RegExp][] = [
       [["--join"], /--join needs --initial-members/],
@@ -114,10 +116,116 @@ describe("cli arguments", () => {
     }
   });
 
+  it("refuses to start a replica whose tokens file is missing, saying so in one line, exit code 2", () => {
+    const dir = mkdtempSync(join(tmpdir(), "cli-no-tokens-"));
+    const tokensFile = join(dir, "tokens.json");
+    const secretFile = join(dir, "secret");
+    writeFileSync(secretFile, "a-secret-of-enough-length\n");
+    const r = spawnSync(
+      process.execPath,
+      [
+        ...cliArgv(),
+        "replica",
+        "--id",
+        "1",
+        "--peers",
+        "1=127.0.0.1:1",
+        "--http",
+        "127.0.0.1:1",
+        "--data",
+        join(dir, "data"),
+        "--init",
+        "--cluster-id",
+        "c",
+        "--secret-file",
+        secretFile,
+        "--tokens-file",
+        tokensFile,
+      ],
+      { encoding: "utf8" },
+    );
+    expect(r.status, r.stderr).toBe(exitUsage);
+    expect(r.stderr).toBe(
+      `paxos-lease replica 1: refusing to start: cannot read the tokens file ${tokensFile}: it does not exist\n`,
+    );
+  });
+
   it("parses id lists", () => {
     expect(parseIds("1, 2,3")).toEqual([1, 2, 3]);
     expect(() => parseIds("")).toThrow(/empty/);
     expect(() => parseIds("1,x")).toThrow(/expected an integer/);
+  });
+});
+
+describe("paxos-lease tokens", () => {
+  /** Run the CLI in this process, capturing stdout and stderr. */
+  async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    let stdout = "";
+    let stderr = "";
+    const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+      stdout += String(chunk);
+      return true;
+    });
+    const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+      stderr += String(chunk);
+      return true;
+    });
+    try {
+      process.exitCode = undefined;
+      await main(argv);
+      return { code: process.exitCode ?? 0, stdout, stderr };
+    } finally {
+      out.mockRestore();
+      err.mockRestore();
+      process.exitCode = undefined;
+    }
+  }
+
+  it("creates a token shown once, lists it without the token, and revokes it", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "cli-tokens-")), "tokens.json");
+    const created = await run(["tokens", "create", "--role", "write", "--name", "ci", "--tokens-file", file]);
+    expect(created.code, created.stderr).toBe(0);
+    const token = created.stdout.trim();
+    expect(token).toMatch(/^plt_[0-9a-f]{8}_/);
+    const id = token.slice(4, 12);
+    expect(created.stderr).toMatch(new RegExp(`created token ${id} \\(role write\\) in .*shown only now`));
+    const listed = await run(["tokens", "list", "--tokens-file", file]);
+    expect(listed.stdout).toMatch(new RegExp(`^ID +ROLE +CREATED +NAME\n${id} +write +\\S+ +ci\n$`));
+    expect(listed.stdout).not.toContain(token.slice(13));
+    const json = await run(["tokens", "list", "--tokens-file", file, "--json"]);
+    expect(JSON.parse(json.stdout)).toEqual([
+      { id, role: "write", name: "ci", created: expect.any(String) as unknown },
+    ]);
+    expect((await run(["tokens", "revoke", "--id", id, "--tokens-file", file])).stderr).toBe(
+      `revoked token ${id} (role write, ci)\n`,
+    );
+    const again = await run(["tokens", "revoke", "--id", id, "--tokens-file", file]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^error: no token .* in .*; 'paxos-lease tokens list' shows the ids\n$/);
+    expect(parseErrors(["tokens", "create", "--role", "root"])).toMatch(/Allowed choices are read, write, admin/);
+  });
+
+  it("takes the global options before or after the command", () => {
+    for (const argv of [
+      ["--endpoints", "a:1", "--token", "t", "get", "k"],
+      ["get", "k", "--endpoints", "a:1", "--token", "t"],
+      ["members", "add", "--id", "4", "--token", "t", "--endpoints", "a:1"],
+      ["--json", "members", "--endpoints", "a:1", "--token", "t", "show"],
+    ]) {
+      const program = buildProgram();
+      let seen: Record<string, unknown> = {};
+      const capture = (command: ReturnType<typeof buildProgram>): void => {
+        for (const sub of command.commands) {
+          sub.action((...args: unknown[]) => {
+            seen = (args.at(-1) as ReturnType<typeof buildProgram>).optsWithGlobals();
+          });
+          capture(sub);
+        }
+      };
+      capture(program);
+      program.parse(argv, { from: "user" });
+      expect(seen, argv.join(" ")).toMatchObject({ endpoints: ["http://a:1"], token: "t" });
+    }
   });
 });
 

@@ -16,12 +16,13 @@ import path from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../core/index.ts";
 import { clockFromEnv } from "./clock.ts";
-import { httpJson, KvClient, keyPath, newSession, type ApiReply, type Session } from "./client.ts";
+import { authHeaders, httpJson, KvClient, keyPath, newSession, type ApiReply, type Session } from "./client.ts";
 import { localReplicasMax, projectRoot, startLocalCluster, tsxArgv } from "./cluster.ts";
 import { createLogger, logLevels, type LogLevel } from "./log.ts";
 import { slowDiskFromEnv } from "./slow-disk.ts";
 import { startReplica } from "./replica-main.ts";
 import { StorageError } from "./storage.ts";
+import { createToken, readTokensFile, revokeToken, roles, TokensFileError, type Role } from "./tokens.ts";
 import { addressOfText, type Address } from "./transport.ts";
 
 export const exitRefused = 1;
@@ -158,6 +159,9 @@ interface ReplicaFlags {
   coreConfig?: string;
   logLevel: LogLevel;
   requestTimeoutMs: number;
+  tokensFile: string;
+  publicStatus?: boolean;
+  allowHost?: string[];
 }
 
 async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
@@ -179,6 +183,9 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
       members: flags.peers,
       ...(flags.listen === undefined ? {} : { listen: flags.listen }),
       http: flags.http,
+      tokensFile: flags.tokensFile,
+      publicStatus: flags.publicStatus === true,
+      allowHosts: flags.allowHost ?? [],
       ...(flags.advertiseHttp === undefined ? {} : { advertiseHttp: flags.advertiseHttp }),
       ...(flags.advertisePeer === undefined ? {} : { advertisePeer: flags.advertisePeer }),
       ...(flags.join === true ? { joining: true } : {}),
@@ -199,7 +206,7 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
     const code =
       error instanceof StorageError
         ? exitData
-        : error instanceof UsageError || error instanceof ConfigError
+        : error instanceof UsageError || error instanceof ConfigError || error instanceof TokensFileError
           ? exitUsage
           : exitFatal;
     const message = error instanceof Error ? error.message : String(error);
@@ -223,12 +230,50 @@ interface ClientFlags {
   endpoints: string[];
   timeoutMs: number;
   json?: boolean;
+  /** The bearer token, resolved from --token, $PAXOS_LEASE_TOKEN, --token-file or the local cluster's file. */
+  token?: string;
+  tokenFile?: string;
   clientId?: string;
   seq?: number;
 }
 
+/** The admin token `npm start` writes for its cluster, used when no token is given. */
+export const localAdminTokenFile = path.join("data", "admin.token");
+
+function readTokenFile(file: string): string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8").trim();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === "ENOENT"
+        ? "it does not exist"
+        : code === "EACCES"
+          ? "permission denied"
+          : error instanceof Error
+            ? error.message
+            : String(error);
+    throw new UsageError(`cannot read the token file ${file}: ${why}`);
+  }
+  if (text === "") throw new UsageError(`the token file ${file} is empty`);
+  return text;
+}
+
+/**
+ * The global client options (they may come before or after the subcommand) merged with the
+ * subcommand's own, the token resolved: --token (or $PAXOS_LEASE_TOKEN), else --token-file (or
+ * $PAXOS_LEASE_TOKEN_FILE), else the local cluster's data/admin.token when it exists.
+ */
+function clientFlagsOf<T extends object = object>(command: Command): ClientFlags & T {
+  const flags = command.optsWithGlobals<ClientFlags & T>();
+  if (flags.token !== undefined) return flags;
+  const file = flags.tokenFile ?? (fs.existsSync(localAdminTokenFile) ? localAdminTokenFile : undefined);
+  return file === undefined ? flags : { ...flags, token: readTokenFile(file) };
+}
+
 function clientOf(flags: ClientFlags): KvClient {
-  return new KvClient({ endpoints: flags.endpoints, deadlineMs: flags.timeoutMs });
+  return new KvClient({ endpoints: flags.endpoints, deadlineMs: flags.timeoutMs, token: flags.token });
 }
 
 function sessionOf(flags: ClientFlags): Session {
@@ -254,7 +299,11 @@ function report(
   }
   const code = typeof reply.body.code === "string" ? reply.body.code : `HTTP ${reply.status}`;
   const message = typeof reply.body.message === "string" ? reply.body.message : JSON.stringify(reply.body);
-  process.stderr.write(`error: ${code}: ${message} (from ${reply.endpoint})\n`);
+  const hint =
+    reply.status === 401 && flags.token === undefined
+      ? `; no token was given: pass --token-file FILE or set PAXOS_LEASE_TOKEN (npm start writes ${localAdminTokenFile})`
+      : "";
+  process.stderr.write(`error: ${code}: ${message}${hint} (from ${reply.endpoint})\n`);
   return reply.status === 503 ? exitUnreachable : exitRefused;
 }
 
@@ -303,13 +352,25 @@ function statusTable(rows: { endpoint: string; status?: Record<string, unknown>;
     .join("\n");
 }
 
-function withClientFlags(command: Command): Command {
-  return command
+/** The client options, global: before or after the subcommand. */
+function addClientOptions(program: Command): Command {
+  return program
     .addOption(
       new Option("--endpoints <list>", "replica client addresses, comma-separated")
         .env("PAXOS_LEASE_ENDPOINTS")
         .default(["http://127.0.0.1:8001", "http://127.0.0.1:8002", "http://127.0.0.1:8003"], "the npm start cluster")
         .argParser(parseEndpoints),
+    )
+    .addOption(
+      new Option("--token <token>", "bearer token (prefer --token-file: a command line is visible to other users)").env(
+        "PAXOS_LEASE_TOKEN",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--token-file <file>",
+        `file holding the bearer token (default: ${localAdminTokenFile} when it exists)`,
+      ).env("PAXOS_LEASE_TOKEN_FILE"),
     )
     .option("--timeout-ms <ms>", "give up after this long", parseIntIn(1, 3_600_000), 10_000)
     .option("--json", "print the answer as JSON");
@@ -326,7 +387,9 @@ export function buildProgram(): Command {
   const program = new Command("paxos-lease")
     .description("A replicated key-value service: Multi-Paxos with leader leases.")
     .showHelpAfterError("(run with --help for usage)")
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride();
+  addClientOptions(program);
 
   program
     .command("replica")
@@ -338,6 +401,20 @@ export function buildProgram(): Command {
       parsePeers,
     )
     .requiredOption("--http <host:port>", "where to serve the client API, status page and metrics", parseAddress)
+    .requiredOption(
+      "--tokens-file <file>",
+      "the tokens clients authenticate with (hashed; 'paxos-lease tokens create' makes them); re-read when it changes",
+    )
+    .option("--public-status", "serve /status and /metrics without a token (the status page then needs none)")
+    .option(
+      "--allow-host <names>",
+      "further names clients reach this replica under (HOST or HOST:PORT, comma-separated), besides the cluster's own addresses",
+      (value: string) =>
+        value
+          .split(",")
+          .map((e) => e.trim())
+          .filter((e) => e !== ""),
+    )
     .requiredOption("--data <dir>", "data directory of this replica")
     .requiredOption("--cluster-id <id>", "the cluster's id; a data directory or peer of another cluster is refused")
     .option("--secret-file <file>", "file holding the cluster secret (default: $PAXOS_LEASE_SECRET)")
@@ -432,62 +509,67 @@ export function buildProgram(): Command {
       },
     );
 
-  withSessionFlags(
-    withClientFlags(program.command("put").description("set KEY to VALUE").argument("<key>").argument("<value>")),
-  ).action((key: string, value: string, flags: ClientFlags) =>
-    clientCommand(flags, async (client) =>
-      report(await client.call("PUT", keyPath(key), { value }, sessionOf(flags)), flags, () => "OK"),
-    ),
+  withSessionFlags(program.command("put").description("set KEY to VALUE").argument("<key>").argument("<value>")).action(
+    (key: string, value: string, _options: unknown, command: Command) => {
+      const flags = clientFlagsOf(command);
+      return clientCommand(flags, async (client) =>
+        report(await client.call("PUT", keyPath(key), { value }, sessionOf(flags)), flags, () => "OK"),
+      );
+    },
   );
 
-  withClientFlags(program.command("get").description("print the value of KEY (exit 1 when absent)").argument("<key>"))
+  program
+    .command("get")
+    .description("print the value of KEY (exit 1 when absent)")
+    .argument("<key>")
     .option("--stale", "answer from the contacted replica's local state (may be old; never waits for a leader)")
-    .action((key: string, flags: ClientFlags & { stale?: boolean }) =>
-      clientCommand(flags, async (client) => {
+    .action((key: string, _options: unknown, command: Command) => {
+      const flags = clientFlagsOf<{ stale?: boolean }>(command);
+      return clientCommand(flags, async (client) => {
         const reply = await client.call("GET", `${keyPath(key)}${flags.stale === true ? "?consistency=stale" : ""}`);
         if (flags.json !== true && reply.status === 200 && reply.body.value === null) {
           process.stderr.write(`${key}: not found\n`);
           return exitRefused;
         }
         return report(reply, flags, (body) => text(body.value));
-      }),
-    );
+      });
+    });
 
-  withSessionFlags(withClientFlags(program.command("del").description("delete KEY").argument("<key>"))).action(
-    (key: string, flags: ClientFlags) =>
-      clientCommand(flags, async (client) =>
+  withSessionFlags(program.command("del").description("delete KEY").argument("<key>")).action(
+    (key: string, _options: unknown, command: Command) => {
+      const flags = clientFlagsOf(command);
+      return clientCommand(flags, async (client) =>
         report(await client.call("DELETE", keyPath(key), undefined, sessionOf(flags)), flags, () => "OK"),
-      ),
+      );
+    },
   );
 
   withSessionFlags(
-    withClientFlags(
-      program
-        .command("append")
-        .description("append VALUE to the value of KEY; prints the new value")
-        .argument("<key>")
-        .argument("<value>"),
-    ),
-  ).action((key: string, value: string, flags: ClientFlags) =>
-    clientCommand(flags, async (client) =>
+    program
+      .command("append")
+      .description("append VALUE to the value of KEY; prints the new value")
+      .argument("<key>")
+      .argument("<value>"),
+  ).action((key: string, value: string, _options: unknown, command: Command) => {
+    const flags = clientFlagsOf(command);
+    return clientCommand(flags, async (client) =>
       report(await client.call("POST", keyPath(key), { op: "append", value }, sessionOf(flags)), flags, (body) =>
         text(body.value),
       ),
-    ),
-  );
+    );
+  });
 
   withSessionFlags(
-    withClientFlags(
-      program
-        .command("cas")
-        .description("set KEY to NEW only if its value is --expected (or absent with --absent)")
-        .argument("<key>")
-        .argument("<new>"),
-    ),
+    program
+      .command("cas")
+      .description("set KEY to NEW only if its value is --expected (or absent with --absent)")
+      .argument("<key>")
+      .argument("<new>"),
   )
     .option("--expected <value>", "the value KEY must have")
     .option("--absent", "KEY must be absent")
-    .action((key: string, value: string, flags: ClientFlags & { expected?: string; absent?: boolean }) => {
+    .action((key: string, value: string, _options: unknown, command: Command) => {
+      const flags = clientFlagsOf<{ expected?: string; absent?: boolean }>(command);
       if ((flags.expected === undefined) === (flags.absent !== true))
         throw new UsageError("cas needs exactly one of --expected VALUE or --absent");
       return clientCommand(flags, async (client) => {
@@ -501,25 +583,29 @@ export function buildProgram(): Command {
       });
     });
 
-  withClientFlags(
-    program.command("status").description("show every replica's role, leader, ballot, lease and progress"),
-  ).action(async (flags: ClientFlags) => {
-    const rows = await Promise.all(
-      flags.endpoints.map(async (endpoint) => {
-        try {
-          const reply = await new KvClient({ endpoints: [endpoint], deadlineMs: Math.min(flags.timeoutMs, 2000) }).call(
-            "GET",
-            "/status",
-          );
-          return { endpoint, status: reply.body };
-        } catch (error) {
-          return { endpoint, error: error instanceof Error ? error.message.split(":")[0] : String(error) };
-        }
-      }),
-    );
-    process.stdout.write(flags.json === true ? `${JSON.stringify(rows)}\n` : `${statusTable(rows)}\n`);
-    process.exitCode = rows.some((r) => r.status !== undefined) ? 0 : exitUnreachable;
-  });
+  program
+    .command("status")
+    .description("show every replica's role, leader, ballot, lease and progress")
+    .action(async (_options: unknown, command: Command) => {
+      const flags = clientFlagsOf(command);
+      const rows = await Promise.all(
+        flags.endpoints.map(async (endpoint) => {
+          try {
+            const reply = await new KvClient({
+              endpoints: [endpoint],
+              deadlineMs: Math.min(flags.timeoutMs, 2000),
+              token: flags.token,
+            }).call("GET", "/status");
+            if (reply.status === 200) return { endpoint, status: reply.body };
+            return { endpoint, error: `${reply.status} ${text(reply.body.code)}` };
+          } catch (error) {
+            return { endpoint, error: error instanceof Error ? error.message.split(":")[0] : String(error) };
+          }
+        }),
+      );
+      process.stdout.write(flags.json === true ? `${JSON.stringify(rows)}\n` : `${statusTable(rows)}\n`);
+      process.exitCode = rows.some((r) => r.status !== undefined) ? 0 : exitUnreachable;
+    });
 
   program
     .command("check-history")
@@ -528,13 +614,13 @@ export function buildProgram(): Command {
     )
     .argument("<file>", "history file in the paxos-lease/history@1 JSON format")
     .addOption(new Option("--model <model>", "sequential model").choices(["kv", "register"]).default("kv"))
-    .option("--json", "print the result as JSON")
     .option(
       "--steps-max <n>",
       "search steps allowed per key before answering 'unknown'",
       parseIntIn(1, Number.MAX_SAFE_INTEGER),
     )
-    .action(async (file: string, flags: { model: string; json?: boolean; stepsMax?: number }) => {
+    .action(async (file: string, _options: unknown, command: Command) => {
+      const flags = command.optsWithGlobals<{ model: string; json?: boolean; stepsMax?: number }>();
       const argv = [path.resolve(file), "--model", flags.model];
       if (flags.json === true) argv.push("--json");
       if (flags.stepsMax !== undefined) argv.push("--steps-max", String(flags.stepsMax));
@@ -542,6 +628,7 @@ export function buildProgram(): Command {
     });
 
   addMembersCommands(program);
+  addTokensCommands(program);
 
   return program;
 }
@@ -577,13 +664,19 @@ interface MembersDocument {
  * removed.
  */
 async function fetchMembers(
-  endpoints: readonly string[],
-  timeoutMs: number,
+  flags: ClientFlags,
 ): Promise<{ doc: MembersDocument; endpoint: string; all: readonly MembersDocument[] }> {
+  const { endpoints, timeoutMs } = flags;
   const answers = await Promise.all(
     endpoints.map(async (endpoint) => {
       try {
-        const reply = await httpJson("GET", `${endpoint}/v1/members`, undefined, {}, Math.min(timeoutMs, 3000));
+        const reply = await httpJson(
+          "GET",
+          `${endpoint}/v1/members`,
+          undefined,
+          authHeaders(flags.token),
+          Math.min(timeoutMs, 3000),
+        );
         return reply.status === 200 ? { doc: reply.body as unknown as MembersDocument, endpoint } : undefined;
       } catch {
         return undefined;
@@ -602,6 +695,7 @@ async function fetchMembers(
       const fromLeader = await new KvClient({
         endpoints: [`http://${doc.leaderHttp}`],
         deadlineMs: Math.min(timeoutMs, 3000),
+        token: flags.token,
       }).call("GET", "/v1/members");
       if (fromLeader.status === 200) {
         doc = fromLeader.body as unknown as MembersDocument;
@@ -703,7 +797,7 @@ async function addAsLearner(
   flags: MemberFlags,
   deadline: number,
 ): Promise<{ doc: MembersDocument; refused: ApiReply | null }> {
-  const { doc, all } = await fetchMembers(flags.endpoints, flags.timeoutMs);
+  const { doc, all } = await fetchMembers(flags);
   const role = roleOf(doc, flags.id);
   if (role !== "none") {
     say(flags)(`replica ${flags.id} is already a ${role}`);
@@ -754,17 +848,17 @@ function addMembersCommands(program: Command): void {
   const members = program
     .command("members")
     .description('show or change the cluster\'s membership (docs/operations.md, "Adding and removing replicas")');
-  withClientFlags(
-    members
-      .command("show", { isDefault: true })
-      .description("show the configuration in force, pending changes, learners and their progress"),
-  ).action((flags: ClientFlags) =>
-    clientCommand(flags, async () => {
-      const { doc, endpoint } = await fetchMembers(flags.endpoints, flags.timeoutMs);
-      process.stdout.write(flags.json === true ? `${JSON.stringify(doc)}\n` : `${membersText(doc, endpoint)}\n`);
-      return 0;
-    }),
-  );
+  members
+    .command("show", { isDefault: true })
+    .description("show the configuration in force, pending changes, learners and their progress")
+    .action((_options: unknown, command: Command) => {
+      const flags = clientFlagsOf(command);
+      return clientCommand(flags, async () => {
+        const { doc, endpoint } = await fetchMembers(flags);
+        process.stdout.write(flags.json === true ? `${JSON.stringify(doc)}\n` : `${membersText(doc, endpoint)}\n`);
+        return 0;
+      });
+    });
 
   const idOption = (description: string) =>
     new Option("--id <n>", description).argParser(parseIntIn(1, 1_000_000)).makeOptionMandatory();
@@ -779,19 +873,18 @@ function addMembersCommands(program: Command): void {
       "where the new replica serves clients (default: as it told the replicas it dialled)",
     ).argParser(addressText("--http-address"));
 
-  withClientFlags(
-    members
-      .command("add")
-      .description(
-        "add a running replica (started with --join) as a learner, wait until it caught up, then promote it to voter",
-      ),
-  )
+  members
+    .command("add")
+    .description(
+      "add a running replica (started with --join) as a learner, wait until it caught up, then promote it to voter",
+    )
     .addOption(idOption("the new replica's id"))
     .addOption(peerAddressOption())
     .addOption(httpAddressOption())
     .option("--learner-only", "stop after adding it as a learner (promote later with 'members promote')")
-    .action((flags: MemberFlags) =>
-      clientCommand({ ...flags, timeoutMs: Math.max(flags.timeoutMs, 60_000) }, async (client) => {
+    .action((_options: unknown, command: Command) => {
+      const flags = clientFlagsOf<MemberFlags>(command);
+      return clientCommand({ ...flags, timeoutMs: Math.max(flags.timeoutMs, 60_000) }, async (client) => {
         const deadline = performance.now() + Math.max(flags.timeoutMs, 60_000);
         const { doc, refused } = await addAsLearner(client, flags, deadline);
         if (refused !== null) return memberReport(refused, flags);
@@ -801,29 +894,31 @@ function addMembersCommands(program: Command): void {
             : 0;
         say(flags)(`waiting for replica ${flags.id} to catch up, then promoting it`);
         return memberReport(await postChange(client, { op: "promote", id: flags.id }, deadline, say(flags)), flags);
-      }),
-    );
+      });
+    });
 
-  withClientFlags(members.command("promote").description("promote a learner that has caught up to voter"))
+  members
+    .command("promote")
+    .description("promote a learner that has caught up to voter")
     .addOption(idOption("the learner's id"))
-    .action((flags: MemberFlags) =>
-      clientCommand(flags, async (client) =>
+    .action((_options: unknown, command: Command) => {
+      const flags = clientFlagsOf<MemberFlags>(command);
+      return clientCommand(flags, async (client) =>
         memberReport(
           await postChange(client, { op: "promote", id: flags.id }, performance.now() + flags.timeoutMs, say(flags)),
           flags,
         ),
-      ),
-    );
+      );
+    });
 
-  withClientFlags(
-    members
-      .command("remove")
-      .description("remove a replica (a voter or a learner); it stops serving once it learns it"),
-  )
+  members
+    .command("remove")
+    .description("remove a replica (a voter or a learner); it stops serving once it learns it")
     .addOption(idOption("the replica to remove"))
     .option("--force", "allow leaving fewer than 3 voters")
-    .action((flags: MemberFlags) =>
-      clientCommand(flags, async (client) =>
+    .action((_options: unknown, command: Command) => {
+      const flags = clientFlagsOf<MemberFlags>(command);
+      return clientCommand(flags, async (client) =>
         memberReport(
           await postChange(
             client,
@@ -833,16 +928,14 @@ function addMembersCommands(program: Command): void {
           ),
           flags,
         ),
-      ),
-    );
+      );
+    });
 
-  withClientFlags(
-    members
-      .command("replace")
-      .description(
-        "replace voter --old by the running replica --id (started with --join): add it as a learner, wait until it caught up, then swap them in one change",
-      ),
-  )
+  members
+    .command("replace")
+    .description(
+      "replace voter --old by the running replica --id (started with --join): add it as a learner, wait until it caught up, then swap them in one change",
+    )
     .addOption(
       new Option("--old <n>", "the voter to replace (for example one whose disk failed)")
         .argParser(parseIntIn(1, 1_000_000))
@@ -851,13 +944,14 @@ function addMembersCommands(program: Command): void {
     .addOption(idOption("the new replica's id"))
     .addOption(peerAddressOption())
     .addOption(httpAddressOption())
-    .action((flags: MemberFlags) => {
+    .action((_options: unknown, command: Command) => {
+      const flags = clientFlagsOf<MemberFlags>(command);
       if (flags.old === flags.id) throw new UsageError(`--old and --id must differ (both are ${flags.id})`);
       return clientCommand({ ...flags, timeoutMs: Math.max(flags.timeoutMs, 60_000) }, async (client) => {
         const deadline = performance.now() + Math.max(flags.timeoutMs, 60_000);
         // Check --old before adding anything: a replace that cannot happen must not leave the
         // new replica behind as a learner.
-        const { doc } = await fetchMembers(flags.endpoints, flags.timeoutMs);
+        const { doc } = await fetchMembers(flags);
         if (roleOf(doc, flags.old!) !== "voter") {
           const latest = doc.pending.at(-1) ?? doc.inForce;
           return memberReport(
@@ -879,6 +973,95 @@ function addMembersCommands(program: Command): void {
           await postChange(client, { op: "replace", old: flags.old, id: flags.id }, deadline, say(flags)),
           flags,
         );
+      });
+    });
+}
+
+// ---- Tokens ----
+
+/** The tokens file of the local cluster `npm start` runs. */
+export const localTokensFile = path.join("data", "tokens.json");
+
+function tokensCommand(run: () => number): void {
+  try {
+    process.exitCode = run();
+  } catch (error) {
+    if (!(error instanceof TokensFileError)) throw error;
+    process.stderr.write(`error: ${error.message}\n`);
+    process.exitCode = exitRefused;
+  }
+}
+
+function addTokensCommands(program: Command): void {
+  const tokens = program
+    .command("tokens")
+    .description('create, list and revoke the client API\'s bearer tokens (docs/operations.md, "Tokens")');
+  const fileOption = (): Option =>
+    new Option("--tokens-file <file>", "the tokens file the replicas read").default(localTokensFile);
+
+  tokens
+    .command("create")
+    .description("add a token; prints it once on stdout (only its hash is kept)")
+    .addOption(new Option("--role <role>", "what the token may do").choices(roles).makeOptionMandatory())
+    .option("--name <text>", "a note saying whose token it is", "")
+    .addOption(fileOption())
+    .action((_options: unknown, command: Command) => {
+      const flags = command.optsWithGlobals<{ role: Role; name: string; tokensFile: string; json?: boolean }>();
+      tokensCommand(() => {
+        const { token, entry } = createToken(flags.tokensFile, flags.role, flags.name);
+        if (flags.json === true) process.stdout.write(`${JSON.stringify({ token, ...entry })}\n`);
+        else {
+          process.stdout.write(`${token}\n`);
+          process.stderr.write(
+            `created token ${entry.id} (role ${entry.role}) in ${flags.tokensFile}; it is shown only now. Replicas reading this file accept it within a second.\n`,
+          );
+        }
+        return 0;
+      });
+    });
+
+  tokens
+    .command("list")
+    .description("list the tokens (id, role, name, created; never the tokens themselves)")
+    .addOption(fileOption())
+    .action((_options: unknown, command: Command) => {
+      const flags = command.optsWithGlobals<{ tokensFile: string; json?: boolean }>();
+      tokensCommand(() => {
+        const entries = readTokensFile(flags.tokensFile);
+        if (flags.json === true) {
+          process.stdout.write(`${JSON.stringify(entries.map(({ sha256: _hash, ...rest }) => rest))}\n`);
+          return 0;
+        }
+        const header = ["ID", "ROLE", "CREATED", "NAME"];
+        const rows = entries.map((e) => [e.id, e.role, e.created, e.name]);
+        const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+        process.stdout.write(
+          `${[header, ...rows]
+            .map((r) =>
+              r
+                .map((c, i) => c.padEnd(widths[i]!))
+                .join("  ")
+                .trimEnd(),
+            )
+            .join("\n")}\n`,
+        );
+        return 0;
+      });
+    });
+
+  tokens
+    .command("revoke")
+    .description("remove a token; replicas reading the file refuse it within a second")
+    .addOption(new Option("--id <id>", "the token's id (8 hex digits, as 'tokens list' shows)").makeOptionMandatory())
+    .addOption(fileOption())
+    .action((_options: unknown, command: Command) => {
+      const flags = command.optsWithGlobals<{ id: string; tokensFile: string }>();
+      tokensCommand(() => {
+        const entry = revokeToken(flags.tokensFile, flags.id);
+        process.stderr.write(
+          `revoked token ${entry.id} (role ${entry.role}${entry.name === "" ? "" : `, ${entry.name}`})\n`,
+        );
+        return 0;
       });
     });
 }

@@ -26,6 +26,13 @@ export interface KvClientOptions {
   readonly redirectsMax?: number;
   /** One request's timeout, in milliseconds. Default 3000. */
   readonly requestTimeoutMs?: number;
+  /** The bearer token sent with every request (docs/operations.md, "Tokens"). Default: none. */
+  readonly token?: string | undefined;
+}
+
+/** The Authorization header for `token` (none without a token). */
+export function authHeaders(token: string | undefined): Record<string, string> {
+  return token === undefined ? {} : { Authorization: `Bearer ${token}` };
 }
 
 /** A write's session; `seq` goes up by one per request of this client. */
@@ -111,8 +118,10 @@ export class KvClient {
    */
   async call(method: string, path: string, body?: unknown, session?: Session): Promise<ApiReply> {
     const deadline = performance.now() + this.deadlineMs;
-    const headers: Record<string, string> =
-      session === undefined ? {} : { "X-Client-Id": session.clientId, "X-Client-Seq": String(session.seq) };
+    const headers: Record<string, string> = {
+      ...authHeaders(this.options.token),
+      ...(session === undefined ? {} : { "X-Client-Id": session.clientId, "X-Client-Seq": String(session.seq) }),
+    };
     let last: ApiReply | undefined;
     let lastError: unknown;
     for (let attempt = 0; performance.now() < deadline; attempt++) {

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { buildProgram } from "./cli.ts";
 import { cliArgv, cliBundle, clusterIdentity, noteSpareStarted, replicaArgs } from "./cluster.ts";
 import { tempDir } from "./testing.ts";
+import { TokenStore } from "./tokens.ts";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -31,6 +32,20 @@ describe("local cluster", () => {
     expect(args.join(" ")).toContain(
       "--peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --http 127.0.0.1:8002",
     );
+    // The tokens: an admin token for the CLI and a read token for the status page, owner-only.
+    expect(first.tokensFile).toBe(path.join(dir, "tokens.json"));
+    expect(args.join(" ")).toContain(`--tokens-file ${first.tokensFile}`);
+    for (const [file, role] of [
+      ["admin.token", "admin"],
+      ["read.token", "read"],
+    ] as const) {
+      const token = fs.readFileSync(path.join(dir, file), "utf8").trim();
+      expect(fs.statSync(path.join(dir, file)).mode & 0o777).toBe(0o600);
+      expect(new TokenStore(first.tokensFile).authenticate(`Bearer ${token}`)).toMatchObject({
+        _tag: "ok",
+        entry: { role },
+      });
+    }
     const again = clusterIdentity(dir, 3);
     expect(again).toEqual({ ...first, fresh: false });
     expect(replicaArgs(2, { ...options, dataDir: dir }, again)).not.toContain("--init");

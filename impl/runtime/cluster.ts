@@ -6,6 +6,10 @@
  * (SIGTERM, then SIGKILL after a grace period). A replica that dies is reported, not restarted:
  * the others keep serving, which is the point of replication.
  *
+ * The first start also creates the cluster's tokens file (data/tokens.json) with an admin token,
+ * kept in data/admin.token for the CLI, and a read token in data/read.token for the status page
+ * (the banner prints the page's address with it); both files are readable by their owner only.
+ *
  * `--spares N` also starts replicas N+1.. with --join: they wait until `paxos-lease members add`
  * adds them. The spares ever started are listed in cluster.json, so that a spare whose data
  * folder went missing is refused like any other replica instead of starting empty.
@@ -20,6 +24,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { Schema } from "effect";
 import { httpJson } from "./client.ts";
 import { formatLogLine } from "./log.ts";
+import { createToken } from "./tokens.ts";
 
 /** Largest local cluster. */
 export const localReplicasMax = 7;
@@ -140,11 +145,38 @@ export interface LocalClusterOptions {
   readonly out?: NodeJS.WritableStream;
 }
 
+/** The local cluster's identity: its id, where its secret and tokens are; `fresh` on the first start. */
+export interface LocalIdentity {
+  readonly clusterId: string;
+  readonly secretFile: string;
+  readonly tokensFile: string;
+  readonly fresh: boolean;
+}
+
+/**
+ * The local cluster's tokens: created with an admin token (data/admin.token, for the CLI) and a
+ * read token (data/read.token, for the status page) when the folder has no tokens file yet.
+ */
+export function localTokens(dataDir: string): string {
+  const tokensFile = path.join(dataDir, "tokens.json");
+  if (fs.existsSync(tokensFile)) return tokensFile;
+  for (const [role, file, name] of [
+    ["admin", "admin.token", "npm start: the CLI"],
+    ["read", "read.token", "npm start: the status page"],
+  ] as const) {
+    const { token } = createToken(tokensFile, role, name);
+    fs.writeFileSync(path.join(dataDir, file), `${token}\n`, { mode: 0o600 });
+  }
+  return tokensFile;
+}
+
 /** The cluster's identity, created on first start. `fresh` is true on that first start. */
-export function clusterIdentity(
-  dataDir: string,
-  replicas: number,
-): { clusterId: string; secretFile: string; fresh: boolean } {
+export function clusterIdentity(dataDir: string, replicas: number): LocalIdentity {
+  const identity = clusterIdOf(dataDir, replicas);
+  return { ...identity, tokensFile: localTokens(dataDir) };
+}
+
+function clusterIdOf(dataDir: string, replicas: number): Omit<LocalIdentity, "tokensFile"> {
   const file = path.join(dataDir, "cluster.json");
   const secretFile = path.join(dataDir, "cluster-secret");
   if (!fs.existsSync(file)) {
@@ -186,11 +218,7 @@ export function noteSpareStarted(dataDir: string, id: number): boolean {
 }
 
 /** The argv of replica `id` of a local cluster (a spare when `id` exceeds `replicas`). */
-export function replicaArgs(
-  id: number,
-  options: LocalClusterOptions,
-  identity: { clusterId: string; secretFile: string; fresh: boolean },
-): string[] {
+export function replicaArgs(id: number, options: LocalClusterOptions, identity: LocalIdentity): string[] {
   const spare = id > options.replicas;
   const count = spare ? options.replicas + (options.spares ?? 0) : options.replicas;
   const peers = Array.from({ length: count }, (_, i) => `${i + 1}=${options.host}:${options.peerPortBase + i}`).join(
@@ -204,6 +232,8 @@ export function replicaArgs(
     identity.clusterId,
     "--secret-file",
     identity.secretFile,
+    "--tokens-file",
+    identity.tokensFile,
     "--peers",
     peers,
     "--http",
@@ -331,6 +361,14 @@ async function whenServing(options: LocalClusterOptions): Promise<boolean> {
 }
 
 function printBanner(out: NodeJS.WritableStream, options: LocalClusterOptions): void {
+  const adminToken = path.join(options.dataDir, "admin.token");
+  const readToken = path.join(options.dataDir, "read.token");
+  let pageToken: string | null = null;
+  try {
+    pageToken = fs.readFileSync(readToken, "utf8").trim();
+  } catch {
+    // Deleted by the operator: the page asks for a token.
+  }
   const endpoints = Array.from(
     { length: options.replicas },
     (_, i) => `http://${options.host}:${options.httpPortBase + i}`,
@@ -340,9 +378,10 @@ function printBanner(out: NodeJS.WritableStream, options: LocalClusterOptions): 
       "",
       `paxos-lease: ${options.replicas} replicas starting, data in ${path.resolve(options.dataDir)}`,
       `  client API:   ${endpoints.join("  ")}`,
-      `  status page:  ${endpoints[0]}/   (every replica serves one; /metrics for Prometheus)`,
-      `  try:          curl -X PUT -d '{"value":"world"}' -L ${endpoints[0]}/v1/kv/hello && curl -L ${endpoints[0]}/v1/kv/hello`,
-      `  or:           npm run paxos-lease -- put hello world && npm run paxos-lease -- get hello`,
+      `  tokens:       ${adminToken} (admin: the CLI uses it), ${readToken} (read); 'paxos-lease tokens --help'`,
+      `  status page:  ${endpoints[0]}/${pageToken === null ? "" : `#token=${pageToken}`}   (every replica serves one)`,
+      `  try:          npm run paxos-lease -- put hello world && npm run paxos-lease -- get hello`,
+      `  or:           curl --location-trusted -H "Authorization: Bearer $(cat ${adminToken})" -H 'Content-Type: application/json' -X PUT -d '{"value":"world"}' ${endpoints[0]}/v1/kv/hello`,
       ...((options.spares ?? 0) > 0
         ? [
             `  spares:       replicas ${options.replicas + 1}..${options.replicas + options.spares!} wait to join; add one with: npm run paxos-lease -- members add --id ${options.replicas + 1}`,

@@ -12,8 +12,12 @@ import type { ClientResult } from "../core/events.ts";
 import type { ConfigChange } from "../core/configuration.ts";
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import type { Submission } from "./driver.ts";
+import fs from "node:fs";
+import path from "node:path";
 import { createHttpServer } from "./http-api.ts";
 import { silentLogger } from "./log.ts";
+import { tempDir } from "./testing.ts";
+import { createToken, revokeToken, roles, TokenStore, type Role } from "./tokens.ts";
 
 let server: http.Server;
 let port = 0;
@@ -31,9 +35,23 @@ let memberResult: ClientResult<KvOutput> = {
   learners: [4],
 };
 let retired: string | null = null;
+/** Whether /status and /metrics answer without a token. */
+let publicStatus = false;
+const tokensDir = tempDir("http-tokens");
+const tokensFile = path.join(tokensDir, "tokens.json");
+const tokens = new Map(roles.map((role) => [role, createToken(tokensFile, role, role).token]));
+const bearer = (role: Role): Record<string, string> => ({ Authorization: `Bearer ${tokens.get(role)!}` });
+const store = new TokenStore(tokensFile, { reloadMs: 0 });
 
 beforeAll(async () => {
   server = createHttpServer({
+    access: {
+      authenticate: (authorization) => store.authenticate(authorization),
+      hostAllowed: (host) => host === `127.0.0.1:${port}` || host === `localhost:${port}`,
+      get publicStatus() {
+        return publicStatus;
+      },
+    },
     replicaId: 1,
     submit: (submission) => {
       submissions.push(submission);
@@ -69,6 +87,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await new Promise<void>((resolve) => server.close(() => resolve()));
+  fs.rmSync(tokensDir, { recursive: true, force: true });
 });
 
 interface Reply {
@@ -78,27 +97,41 @@ interface Reply {
   json: Record<string, unknown> | undefined;
 }
 
+/**
+ * One request as the CLI sends it: with the admin token, and a body as application/json;
+ * `headers` add to or override those (an empty value removes one).
+ */
 function call(
   method: string,
   path: string,
   body?: string | Buffer,
   headers: Record<string, string> = {},
 ): Promise<Reply> {
+  const merged = Object.fromEntries(
+    Object.entries({
+      ...bearer("admin"),
+      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+      ...headers,
+    }).filter(([, value]) => value !== ""),
+  );
   return new Promise((resolve, reject) => {
-    const request = http.request({ host: "127.0.0.1", port, method, path, headers, agent: false }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on("data", (c: Buffer) => chunks.push(c));
-      response.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        let json: Record<string, unknown> | undefined;
-        try {
-          json = JSON.parse(text) as Record<string, unknown>;
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: response.statusCode ?? 0, headers: response.headers, text, json });
-      });
-    });
+    const request = http.request(
+      { host: "127.0.0.1", port, method, path, headers: merged, agent: false },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (c: Buffer) => chunks.push(c));
+        response.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          let json: Record<string, unknown> | undefined;
+          try {
+            json = JSON.parse(text) as Record<string, unknown>;
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, text, json });
+        });
+      },
+    );
     request.on("error", reject);
     if (body !== undefined) request.write(body);
     request.end();
@@ -206,6 +239,124 @@ describe("HTTP API: the documented answers", () => {
     expect((await call("GET", "/status")).json).toEqual({ replica: 1 });
     expect((await call("GET", "/metrics")).text).toBe("m 1\n");
     expect((await call("GET", "/healthz")).json).toEqual({ ok: true, replica: 1 });
+  });
+});
+
+describe("HTTP API: tokens and roles", () => {
+  const none = { Authorization: "" };
+
+  it("refuses every route that shows or changes data without a token (401), and changes nothing", async () => {
+    forced = undefined;
+    const before = submissions.length;
+    const changesBefore = changes.length;
+    const requests: [string, string, string | undefined][] = [
+      ["GET", "/v1/kv/k", undefined],
+      ["PUT", "/v1/kv/k", JSON.stringify({ value: "v" })],
+      ["POST", "/v1/kv/k", JSON.stringify({ op: "append", value: "v" })],
+      ["DELETE", "/v1/kv/k", undefined],
+      ["GET", "/v1/members", undefined],
+      ["POST", "/v1/members", JSON.stringify({ op: "remove", id: 3, force: true })],
+      ["GET", "/status", undefined],
+      ["GET", "/metrics", undefined],
+      ["GET", "/v2/unknown", undefined],
+    ];
+    for (const [method, route, body] of requests) {
+      const reply = await call(method, route, body, none);
+      expect(reply.status, `${method} ${route}`).toBe(401);
+      expect(reply.json).toMatchObject({ code: "unauthenticated" });
+      expect(reply.json?.message).toMatch(/needs a token with the (read|write|admin) role/);
+      expect(reply.headers["www-authenticate"]).toBe('Bearer realm="paxos-lease"');
+    }
+    expect(submissions.length).toBe(before);
+    expect(changes.length).toBe(changesBefore);
+    // What shows no data needs no token.
+    expect((await call("GET", "/", undefined, none)).status).toBe(200);
+    expect((await call("GET", "/healthz", undefined, none)).status).toBe(200);
+  });
+
+  it("refuses a malformed, unknown or revoked token with 401", async () => {
+    const bad = await call("GET", "/v1/kv/k", undefined, { Authorization: "Bearer not-a-token" });
+    expect(bad).toMatchObject({ status: 401, json: { message: expect.stringMatching(/not 'Bearer plt_/) as unknown } });
+    const basic = await call("GET", "/v1/kv/k", undefined, { Authorization: "Basic dXNlcjpwYXNz" });
+    expect(basic.status).toBe(401);
+    const forged = tokens.get("admin")!.slice(0, -4) + "AAAA";
+    expect(await call("GET", "/v1/kv/k", undefined, { Authorization: `Bearer ${forged}` })).toMatchObject({
+      status: 401,
+      json: { message: "the token is not valid here (unknown or revoked)" },
+    });
+    const { token, entry } = createToken(tokensFile, "write", "short-lived");
+    expect(
+      (await call("PUT", "/v1/kv/r", JSON.stringify({ value: "1" }), { Authorization: `Bearer ${token}` })).status,
+    ).toBe(200);
+    revokeToken(tokensFile, entry.id);
+    expect(
+      (await call("PUT", "/v1/kv/r", JSON.stringify({ value: "2" }), { Authorization: `Bearer ${token}` })).status,
+    ).toBe(401);
+  });
+
+  it("refuses a role too weak for the route with 403, naming both roles, and changes nothing", async () => {
+    forced = undefined;
+    const changesBefore = changes.length;
+    const reader = await call("PUT", "/v1/kv/k", JSON.stringify({ value: "v" }), bearer("read"));
+    expect(reader).toMatchObject({ status: 403, json: { code: "forbidden" } });
+    expect(reader.json?.message).toMatch(/needs the write role; token [0-9a-f]{8} has the read role/);
+    const writer = await call(
+      "POST",
+      "/v1/members",
+      JSON.stringify({ op: "remove", id: 3, force: true }),
+      bearer("write"),
+    );
+    expect(writer).toMatchObject({ status: 403, json: { code: "forbidden" } });
+    expect(writer.json?.message).toMatch(/needs the admin role/);
+    expect(changes.length).toBe(changesBefore);
+    expect((await call("GET", "/v1/kv/k", undefined, bearer("read"))).status).toBe(200);
+    expect((await call("GET", "/v1/members", undefined, bearer("read"))).status).toBe(200);
+    expect((await call("PUT", "/v1/kv/k", JSON.stringify({ value: "v" }), bearer("write"))).status).toBe(200);
+  });
+
+  it("serves /status and /metrics without a token only when the operator allows it", async () => {
+    publicStatus = true;
+    try {
+      expect((await call("GET", "/status", undefined, none)).status).toBe(200);
+      expect((await call("GET", "/metrics", undefined, none)).status).toBe(200);
+      expect((await call("GET", "/v1/kv/k", undefined, none)).status).toBe(401);
+    } finally {
+      publicStatus = false;
+    }
+  });
+});
+
+describe("HTTP API: what a web page may not do", () => {
+  it("refuses a body that is not application/json (415): a browser sends text/plain across origins unasked", async () => {
+    const changesBefore = changes.length;
+    for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""]) {
+      const reply = await call("POST", "/v1/members", JSON.stringify({ op: "remove", id: 3 }), {
+        "Content-Type": type,
+      });
+      expect(reply, type).toMatchObject({ status: 415, json: { code: "unsupported-media-type" } });
+    }
+    expect(changes.length).toBe(changesBefore);
+    expect(
+      (
+        await call("PUT", "/v1/kv/k", JSON.stringify({ value: "v" }), {
+          "Content-Type": "application/json; charset=utf-8",
+        })
+      ).status,
+    ).toBe(200);
+  });
+
+  it("refuses a Host that is not an address of the cluster (DNS rebinding) and a foreign Origin", async () => {
+    const rebound = await call("GET", "/v1/kv/k", undefined, { Host: `attacker.example:${port}` });
+    expect(rebound).toMatchObject({ status: 403, json: { code: "host-refused" } });
+    expect(rebound.json?.message).toMatch(/--allow-host/);
+    expect((await call("GET", "/", undefined, { Host: `attacker.example:${port}` })).status).toBe(403);
+    for (const origin of [`http://attacker.example:${port}`, "http://127.0.0.1:1", "null", `file://x`]) {
+      const reply = await call("POST", "/v1/members", JSON.stringify({ op: "remove", id: 3, force: true }), {
+        Origin: origin,
+      });
+      expect(reply, origin).toMatchObject({ status: 403, json: { code: "origin-refused" } });
+    }
+    expect((await call("GET", "/v1/kv/k", undefined, { Origin: `http://localhost:${port}` })).status).toBe(200);
   });
 });
 
@@ -345,7 +496,7 @@ describe("HTTP API: membership", () => {
 });
 
 describe("HTTP API: fuzzed", () => {
-  const allowed = new Set([200, 307, 400, 404, 405, 409, 413, 503]);
+  const allowed = new Set([200, 307, 400, 404, 405, 409, 413, 415, 503]);
   memberResult = { _tag: "refused", reason: "replica 7 is not a member" };
   const segment = fc.oneof(
     fc.string({ maxLength: 12 }).map(encodeURIComponent),

@@ -7,7 +7,10 @@
  *
  * This is a boundary: every request is decoded with Schemas before anything reaches the
  * replica, bodies are size-limited, and every failure is a JSON error {code, message} with a
- * fitting status (400, 404, 405, 409, 410, 413, 503). A request can never crash the process.
+ * fitting status (400, 401, 403, 404, 405, 409, 410, 413, 415, 503). A request can never crash
+ * the process. Before any route runs, its Host and Origin must name the cluster and its bearer
+ * token must carry the role the route needs (impl/runtime/access.ts): read for reads, the
+ * membership, the status and metrics; write for writes; admin for membership changes.
  */
 import http from "node:http";
 import type net from "node:net";
@@ -17,6 +20,7 @@ import type { ConfigChange } from "../core/configuration.ts";
 import { replicaIdMax } from "../core/config.ts";
 import { KvInput, type KvOutput } from "../../spec/kv.ts";
 import { ClientId, Seq } from "../../spec/service.ts";
+import { checkBrowser, checkContentType, checkRole, type AccessPolicy, type Need } from "./access.ts";
 import type { Submission } from "./driver.ts";
 import type { Logger } from "./log.ts";
 
@@ -77,10 +81,14 @@ export interface HttpApiOptions {
   /** Largest body, in bytes. Default {@link bodyBytesMaxDefault}. */
   readonly bodyBytesMax?: number;
   readonly members: MembersApi;
+  /** Tokens, roles and the browser checks. */
+  readonly access: AccessPolicy;
   /** Why this replica no longer serves (it was removed from the cluster), or null while it serves. */
   readonly retired?: () => string | null;
   /** Observability hook: one call per answered request. */
   readonly onResponse?: (route: string, status: number) => void;
+  /** Observability hook: a request refused by the access checks, with the refusal's code and the client's address. */
+  readonly onAccessRefused?: (code: string, remote: string) => void;
 }
 
 const PutBody = Schema.Struct({ value: Schema.String });
@@ -507,6 +515,8 @@ export function createHttpServer(options: HttpApiOptions): http.Server {
     handle(options, limit, request, response).catch((error: unknown) => {
       const refusal = error instanceof Refusal ? error.error : undefined;
       if (refusal === undefined) options.log.error({ err: error }, "HTTP handler failed");
+      if (refusal !== undefined && accessCodes.has(refusal.code))
+        options.onAccessRefused?.(refusal.code, request.socket.remoteAddress ?? "?");
       const answer = refusal ?? { status: 500, code: "internal", message: "internal error; see the replica's log" };
       send(
         response,
@@ -541,6 +551,40 @@ export function createHttpServer(options: HttpApiOptions): http.Server {
   return server;
 }
 
+/** The role a route needs. The status page itself is public: it shows nothing until its script fetches /status. */
+export function needOf(pathname: string, method: string, publicStatus: boolean): Need {
+  const reading = method === "GET" || method === "HEAD";
+  if (pathname.startsWith(kvPrefix)) return reading ? "read" : "write";
+  if (pathname === membersPath) return reading ? "read" : "admin";
+  if (pathname === "/" || pathname === "/healthz") return "public";
+  if (pathname === "/status" || pathname === "/metrics") return publicStatus ? "public" : "read";
+  return "read";
+}
+
+/** The codes of the access checks' refusals (for the refusal counter). */
+export const accessCodes: ReadonlySet<string> = new Set([
+  "unauthenticated",
+  "forbidden",
+  "host-refused",
+  "origin-refused",
+  "unsupported-media-type",
+]);
+
+/** Whether the request carries a body (one without is refused later, if its route needs one). */
+function hasBody(request: http.IncomingMessage): boolean {
+  const length = request.headers["content-length"];
+  return request.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
+}
+
+/** Browser checks, then the token's role, then (for a body) the content type; throws the refusal. */
+function checkAccess(access: AccessPolicy, pathname: string, method: string, request: http.IncomingMessage): void {
+  const refusal =
+    checkBrowser(access, { host: request.headers.host, origin: request.headers.origin }) ??
+    checkRole(access, needOf(pathname, method, access.publicStatus === true), request.headers.authorization) ??
+    (hasBody(request) ? checkContentType(request.headers["content-type"]) : null);
+  if (refusal !== null) throw new Refusal(refusal);
+}
+
 async function handle(
   options: HttpApiOptions,
   limit: number,
@@ -554,6 +598,7 @@ async function handle(
     return refuse(400, "malformed", "the request target is not a valid URL path");
   }
   const method = request.method ?? "";
+  checkAccess(options.access, url.pathname, method, request);
   const retired = options.retired?.() ?? null;
   if (retired !== null && (url.pathname.startsWith(kvPrefix) || (url.pathname === membersPath && method === "POST"))) {
     refuse(410, "removed", retired);

@@ -53,7 +53,10 @@ async function writes(prefix: string, count: number): Promise<void> {
 /** Run the CLI; resolves with its exit code and output. */
 function cli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...cliArgv(), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...cliArgv(), ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, PAXOS_LEASE_TOKEN: cluster.token() },
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
@@ -111,7 +114,13 @@ describe("membership changes with real processes", () => {
       await waitFor(
         "replica 4 to connect to the leader",
         async () => {
-          const doc = await httpJson("GET", `${cluster.endpoint(leader)}/status`, undefined, {}, 2000);
+          const doc = await httpJson(
+            "GET",
+            `${cluster.endpoint(leader)}/status`,
+            undefined,
+            cluster.authHeaders(),
+            2000,
+          );
           const peers = doc.body.peers as { id: number; inbound: boolean }[];
           return peers.some((p) => p.id === 4 && p.inbound) ? true : undefined;
         },
@@ -132,7 +141,9 @@ describe("membership changes with real processes", () => {
       expect(four.membership.self).toBe("voter");
       // Replica 4 started empty, and the others had truncated their logs below a snapshot: it
       // caught up by state transfer, receiving a peer's snapshot in chunks.
-      const metrics = await fetch(`${cluster.endpoint(4)}/metrics`).then((r) => r.text());
+      const metrics = await fetch(`${cluster.endpoint(4)}/metrics`, { headers: cluster.authHeaders("read") }).then(
+        (r) => r.text(),
+      );
       const chunks = [
         ...metrics.matchAll(/^paxos_lease_messages_received_total\{[^}]*type="SnapshotChunk"[^}]*\} (\d+)$/gm),
       ].reduce((sum, m) => sum + Number(m[1]), 0);
@@ -210,13 +221,19 @@ describe("membership changes with real processes", () => {
       );
       note(`replica ${gone} retired at slot ${retired.executedSlot}`);
       expect(retired.retired).toMatch(new RegExp(`replica ${gone} was removed from the cluster`));
-      const refused = await httpJson("GET", `${cluster.endpoint(gone)}${keyPath("before/1")}`, undefined, {}, 2000);
+      const refused = await httpJson(
+        "GET",
+        `${cluster.endpoint(gone)}${keyPath("before/1")}`,
+        undefined,
+        cluster.authHeaders(),
+        2000,
+      );
       expect(refused.status).toBe(410);
       expect(refused.body).toMatchObject({ code: "removed" });
       expect(cluster.member(gone).output.join("\n")).toMatch(/replica removed from the cluster: it stops serving/);
       // A client (and the CLI) given the removed replica first moves on to the others.
       const endpoints = [gone, ...rest].map((id) => cluster.endpoint(id));
-      const viaRemoved = new KvClient({ endpoints, deadlineMs: 10_000 });
+      const viaRemoved = new KvClient({ endpoints, deadlineMs: 10_000, token: cluster.token() });
       expect((await viaRemoved.call("GET", keyPath("before/1"))).body).toMatchObject({ value: "before-1" });
       const shown = await cli(["members", "--endpoints", endpoints.join(",")]);
       expect(shown.code).toBe(0);

@@ -92,6 +92,12 @@ export class ReplicaMetrics {
     labelNames: ["route", "status"],
     registers: [this.registry],
   });
+  readonly httpRefused = new Counter({
+    name: "paxos_lease_http_refused_total",
+    help: "Client API requests refused by the access checks, by reason (unauthenticated, forbidden, host-refused, origin-refused, unsupported-media-type)",
+    labelNames: ["reason"],
+    registers: [this.registry],
+  });
   readonly alarms = new Counter({
     name: "paxos_lease_divergence_alarms_total",
     help: "Replica divergence alarms raised by the core",

@@ -33,9 +33,12 @@ import { Driver, type BatchReport } from "./driver.ts";
 import { createHttpServer, type ApiError, type MemberRequest } from "./http-api.ts";
 import type { Logger } from "./log.ts";
 import { ReplicaMetrics } from "./metrics.ts";
+import { ClusterHosts } from "./access.ts";
 import { buildStatus, RecentEvents, type ReplicaStatus } from "./status.ts";
 import { statusPageHtml } from "./status-page.ts";
 import { Storage, StorageError } from "./storage.ts";
+import { LogLimiter } from "./log-limiter.ts";
+import { TokenStore } from "./tokens.ts";
 import { TraceWriter } from "./trace.ts";
 import { addressOfText, formatAddress, Transport, type Address } from "./transport.ts";
 import type { CoreView } from "./view.ts";
@@ -65,6 +68,12 @@ export interface ReplicaOptions {
   readonly listen?: Address;
   /** Where to serve clients. */
   readonly http: Address;
+  /** The tokens file (impl/runtime/tokens.ts): every client request but `/` and `/healthz` needs one of its tokens. */
+  readonly tokensFile: string;
+  /** `/status` and `/metrics` answer without a token. Default false. */
+  readonly publicStatus?: boolean;
+  /** Further names (HOST or HOST:PORT) clients reach this replica under, besides its own addresses. Default none. */
+  readonly allowHosts?: readonly string[];
   /** The client address told to peers (for redirects). Default: `http`. */
   readonly advertiseHttp?: string;
   readonly dataDir: string;
@@ -110,6 +119,8 @@ class ReplicaProcess implements RunningReplica {
   private readonly transport: Transport<KvMessage>;
   private readonly metrics: ReplicaMetrics;
   private readonly server: http.Server;
+  private readonly tokens: TokenStore;
+  private readonly refusalLog = new LogLimiter(60_000);
   private readonly events: RecentEvents;
   private readonly peerExecuted = new Map<ReplicaId, number>();
   private readonly advertiseHttp: string;
@@ -130,6 +141,12 @@ class ReplicaProcess implements RunningReplica {
     const initialMembers = options.initialMembers ?? [...options.members.keys()];
     const config = kvConfig(id, initialMembers, options.core, joining);
     this.removedMarker = path.join(options.dataDir, "REMOVED");
+    // Read before the store is opened: a replica whose tokens file is unusable never serves.
+    this.tokens = new TokenStore(options.tokensFile, {
+      onReload: (count) => options.log.info({ file: options.tokensFile, tokens: count }, "tokens file re-read"),
+      onReloadError: (message) =>
+        options.log.error({ file: options.tokensFile }, `${message}; no token is accepted until it is fixed`),
+    });
     if (fs.existsSync(this.removedMarker)) {
       const why = fs.readFileSync(this.removedMarker, "utf8").trim().slice(0, 300);
       throw new StorageError(
@@ -506,7 +523,22 @@ class ReplicaProcess implements RunningReplica {
   }
 
   private newHttpServer(): http.Server {
+    const hosts = new ClusterHosts({
+      port: this.options.http.port,
+      own: [formatAddress(this.options.http), this.advertiseHttp],
+      extra: this.options.allowHosts ?? [],
+      peers: () =>
+        this.transport
+          .health()
+          .map((peer) => peer.info?.http)
+          .filter((http) => http !== undefined),
+    });
     return createHttpServer({
+      access: {
+        authenticate: (authorization) => this.tokens.authenticate(authorization),
+        hostAllowed: (host) => hosts.allows(host),
+        publicStatus: this.options.publicStatus === true,
+      },
       members: {
         show: () => this.membersDocument(),
         precheck: (request) => this.precheck(request),
@@ -522,6 +554,12 @@ class ReplicaProcess implements RunningReplica {
       page: statusPageHtml(this.options.id),
       log: this.options.log,
       onResponse: (route, code) => this.metrics.httpResponses.inc({ route, status: String(code) }),
+      onAccessRefused: (reason, remote) => {
+        this.metrics.httpRefused.inc({ reason });
+        // One line per reason and client address per minute: a scan must not flood the log.
+        if (this.refusalLog.allow(`${reason} ${remote}`, this.options.clock.nowMs()))
+          this.options.log.warn({ reason, remote }, "client request refused by the access checks");
+      },
     });
   }
 }

@@ -9,6 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyPath, newSession, type Session } from "./client.ts";
+import { launchChromium } from "./testing-browser.ts";
 import { TestCluster } from "./testing-cluster.ts";
 import { tempDir, waitFor } from "./testing.ts";
 
@@ -111,7 +112,9 @@ describe("three replica processes", () => {
       const newLeader = await cluster.waitForLeader(30_000);
       expect(newLeader).not.toBe(leader);
       note(`new leader is replica ${newLeader}`);
-      const metrics = await fetch(`${cluster.endpoint(newLeader)}/metrics`).then((r) => r.text());
+      const metrics = await fetch(`${cluster.endpoint(newLeader)}/metrics`, {
+        headers: cluster.authHeaders("read"),
+      }).then((r) => r.text());
       const sample = (name: string): number =>
         Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, "m").exec(metrics)?.[1] ?? Number.NaN);
       expect(sample("paxos_lease_is_leader")).toBe(1);
@@ -157,33 +160,21 @@ describe("three replica processes", () => {
   }, 120_000);
 
   it("shows the leader on the status page in headless Chromium", async (context) => {
-    const chromiumPath = "/usr/bin/chromium";
-    if (!fs.existsSync(chromiumPath)) {
-      if (process.env.CI === "true")
-        throw new Error(`${chromiumPath} is missing: .ci/run must install Debian's chromium`);
-      context.skip(`${chromiumPath} is not installed (apt-get install -y chromium)`);
-    }
-    const { chromium } = await import("playwright-core");
+    const browser = await launchChromium((reason) => context.skip(reason));
+    if (browser === null) return;
     const profile = tempDir("chromium");
-    // Playwright gives the browser a fresh, temporary profile (user data dir) of its own.
-    const browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
     try {
       const current = await cluster.waitForLeader(30_000);
       const follower = current === 1 ? 2 : 1;
       const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      // Without a token the page shows no status, only the form that asks for one.
       await page.goto(`${cluster.endpoint(follower)}/`);
+      await page.locator("#login").waitFor({ state: "visible", timeout: 20_000 });
+      expect(await page.locator("#leader").textContent()).toBe("unknown");
+      // With a read token in the address (a fragment: never sent to the server) it shows everything.
+      await page.goto(`${cluster.endpoint(follower)}/#token=${cluster.token("read")}`);
+      // The page takes the token out of its address (a fragment change does not reload it).
+      await page.waitForFunction('location.hash === ""', undefined, { timeout: 10_000 });
       const leaderCard = page.locator("#leader");
       await leaderCard.and(page.locator(`[data-leader="${current}"]`)).waitFor({ timeout: 20_000 });
       expect(await leaderCard.textContent()).toBe(`replica ${current}`);
@@ -204,6 +195,10 @@ describe("three replica processes", () => {
       );
       const leaderPage = await browser.newPage();
       await leaderPage.goto(`${cluster.endpoint(current)}/`);
+      // A token typed into the form works as well.
+      await leaderPage.locator("#login").waitFor({ state: "visible", timeout: 20_000 });
+      await leaderPage.locator("#token").fill(cluster.token("read"));
+      await leaderPage.locator("#login button").click();
       // Both in one rendering (under load, leadership may move between two reads of the page).
       const shown = await leaderPage.waitForFunction(
         `document.querySelector("#role").dataset.role === "leader" && document.querySelector("#leader").textContent === "replica ${current} (this one)"`,

@@ -4,6 +4,11 @@
  * lease remaining, the executed slot, the membership (voters, learners, pending changes, a state
  * transfer in progress), each peer's health and lag, and recent events. All text
  * from the replica is inserted with `textContent`, never as HTML.
+ *
+ * The page itself holds no data. Unless the replica runs with `--public-status`, `/status` needs
+ * a token with the read role: the page takes it from its address (`/#token=...`, which never
+ * reaches a server) or from a form, keeps it in the tab's sessionStorage, and sends it as a
+ * bearer token; other origins cannot read it.
  */
 
 /** The page, as one self-contained HTML document. */
@@ -37,6 +42,8 @@ export function statusPageHtml(replica: number): string {
   ul.events li { padding: 6px 12px; border-bottom: 1px solid #eef0f4; font-size: 13px; }
   ul.events li .t { color: #5b6475; margin-right: 8px; font-variant-numeric: tabular-nums; }
   .level-warn { color: #8a5a00; } .level-error { color: #a02020; font-weight: 600; }
+  #login { display: none; background: #fff; border-radius: 8px; padding: 12px 14px; margin-bottom: 12px; box-shadow: 0 1px 2px rgba(0,0,0,.08); font-size: 14px; }
+  #login input { width: 28em; max-width: 100%; font-family: monospace; }
   #banner { display: none; background: #fde2e1; color: #a02020; padding: 8px 12px; border-radius: 6px; margin-bottom: 12px; }
   a { color: #2c4a80; }
 </style>
@@ -45,6 +52,9 @@ export function statusPageHtml(replica: number): string {
 <h1>paxos-lease &middot; replica <span id="replica">${replica}</span> <span id="role" class="role role-starting" data-testid="role">starting</span></h1>
 <div class="sub">cluster <span id="cluster">?</span> &middot; client API <span id="http">?</span> &middot; updated <span id="updated">never</span></div>
 <div id="banner"></div>
+<form id="login" data-testid="login"><div id="login-why">This replica shows its status only to a token with the read role.</div>
+<p>Paste one (<code>paxos-lease tokens create --role read</code>), or open this page as <code>/#token=&lt;token&gt;</code>:</p>
+<input id="token" type="password" autocomplete="off" placeholder="plt_..."> <button type="submit">Show status</button></form>
 <div class="grid">
   <div class="card"><div class="k">Leader</div><div class="v" id="leader" data-testid="leader">unknown</div></div>
   <div class="card"><div class="k">Ballot</div><div class="v" id="ballot">-</div></div>
@@ -124,10 +134,31 @@ function render(s) {
   }
   $("updated").textContent = new Date().toLocaleTimeString();
 }
+const tokenKey = "paxos-lease-token";
+function takeToken() {
+  const fromAddress = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (!fromAddress) return;
+  sessionStorage.setItem(tokenKey, decodeURIComponent(fromAddress[1]));
+  history.replaceState(null, "", location.pathname + location.search);
+}
+takeToken();
+window.addEventListener("hashchange", takeToken);
+$("login").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(tokenKey, $("token").value.trim());
+  $("login").style.display = "none";
+});
 async function poll() {
   try {
-    const response = await fetch("/status", { cache: "no-store" });
+    const token = sessionStorage.getItem(tokenKey);
+    const response = await fetch("/status", { cache: "no-store", headers: token ? { Authorization: "Bearer " + token } : {} });
+    if (response.status === 401 || response.status === 403) {
+      const refusal = await response.json();
+      $("login-why").textContent = "This replica shows its status only to a token with the read role" + (token ? ": " + refusal.message : ".");
+      $("login").style.display = "block";
+    }
     if (!response.ok) throw new Error("HTTP " + response.status);
+    $("login").style.display = "none";
     render(await response.json());
   } catch (error) {
     $("role").textContent = "unreachable";

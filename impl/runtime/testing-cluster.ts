@@ -3,13 +3,15 @@
  * ports, a temporary data folder, one `paxos-lease replica` child process per member, each
  * writing an event trace. Replicas can be killed (any signal) and restarted on their data.
  * Spares (ids above the initial members) start with --join, listing every replica as a peer.
+ * Its tokens file holds one token per role; `client()` and `status()` use the admin token.
  * Test-only. Every wait is bounded; `close` kills every child still running.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { httpJson, KvClient } from "./client.ts";
+import { authHeaders, httpJson, KvClient } from "./client.ts";
 import { replicaArgv } from "./cluster.ts";
+import { createToken, roles, type Role } from "./tokens.ts";
 import { freePorts, tempDir, waitFor } from "./testing.ts";
 import type { ReplicaStatus } from "./status.ts";
 
@@ -60,6 +62,9 @@ export class TestCluster extends LoopbackMembers<Member> {
     dir: string,
     members: Member[],
     private readonly secretFile: string,
+    /** The tokens file every replica reads. */
+    readonly tokensFile: string,
+    private readonly tokens: ReadonlyMap<Role, string>,
     private readonly coreConfigFile: string | undefined,
     private readonly traces: boolean,
     /** The initial members are 1..initialSize; the others are spares that join. */
@@ -82,6 +87,8 @@ export class TestCluster extends LoopbackMembers<Member> {
     const ports = await freePorts(2 * (size + spares));
     const secretFile = path.join(dir, "secret");
     fs.writeFileSync(secretFile, "integration-test-secret-0123456789\n", { mode: 0o600 });
+    const tokensFile = path.join(dir, "tokens.json");
+    const tokens = new Map(roles.map((role) => [role, createToken(tokensFile, role, `test ${role}`).token]));
     let coreConfigFile: string | undefined;
     if (core !== undefined) {
       coreConfigFile = path.join(dir, "core.json");
@@ -95,7 +102,17 @@ export class TestCluster extends LoopbackMembers<Member> {
       output: [],
       exit: null,
     }));
-    return new TestCluster(dir, members, secretFile, coreConfigFile, options.traces ?? true, size);
+    return new TestCluster(dir, members, secretFile, tokensFile, tokens, coreConfigFile, options.traces ?? true, size);
+  }
+
+  /** The cluster's token with `role` (admin by default). */
+  token(role: Role = "admin"): string {
+    return this.tokens.get(role)!;
+  }
+
+  /** The Authorization header of {@link token}. */
+  authHeaders(role: Role = "admin"): Record<string, string> {
+    return authHeaders(this.token(role));
   }
 
   /** The endpoints of the replicas running now. */
@@ -127,6 +144,8 @@ export class TestCluster extends LoopbackMembers<Member> {
       "it-cluster",
       "--secret-file",
       this.secretFile,
+      "--tokens-file",
+      this.tokensFile,
       "--peers",
       peers,
       "--http",
@@ -189,7 +208,7 @@ export class TestCluster extends LoopbackMembers<Member> {
 
   async status(id: number): Promise<ReplicaStatus | undefined> {
     try {
-      const reply = await httpJson("GET", `${this.endpoint(id)}/status`, undefined, {}, 2000);
+      const reply = await httpJson("GET", `${this.endpoint(id)}/status`, undefined, this.authHeaders("read"), 2000);
       return reply.status === 200 ? (reply.body as unknown as ReplicaStatus) : undefined;
     } catch {
       return undefined;
@@ -222,6 +241,7 @@ export class TestCluster extends LoopbackMembers<Member> {
       endpoints: this.runningEndpoints().length > 0 ? this.runningEndpoints() : this.endpoints(),
       deadlineMs,
       requestTimeoutMs: 3000,
+      token: this.token(),
     });
   }
 

@@ -1,13 +1,15 @@
 /**
  * `npm run check` end to end: a clean campaign exits 0 with a JSON summary; a campaign against a
  * broken variant exits 1, writes the shrunk trace (text and Mermaid) and a regression file, and
- * prints a replay command that reproduces the same failure.
+ * prints a replay command that reproduces the same failure and the command that opens it in the
+ * trace explorer.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { loadView } from "../view/load.ts";
 
 const cli = new URL("./check.ts", import.meta.url).pathname;
 
@@ -42,5 +44,10 @@ describe("npm run check", () => {
     const again = check([...replay!.split(" "), "--out", out]);
     expect(again.status).toBe(1);
     expect(again.stderr).toContain("DurableBeforeSend");
+    const view = /step through it: npm run view -- (\S+)$/m.exec(r.stderr)?.[1];
+    expect(view).toBe(folder);
+    const trace = loadView(view!);
+    expect(trace.violation?.check).toBe("DurableBeforeSend");
+    expect(trace.source.replay).toBe(`npm run check -- ${replay!}`);
   });
 });

@@ -9,7 +9,7 @@
  *
  * Prints a progress bar on stderr and a summary (runs, events, events per second, coverage
  * counters, violations). On a violation: the shrunk trace as text and as a Mermaid diagram
- * under out/check/, and the replay command. Exit status: 0 clean, 1 violation (or a required
+ * under out/check/, the command that opens it in the trace explorer, and the replay command. Exit status: 0 clean, 1 violation (or a required
  * rare state never reached in a campaign of at least 100 runs), 2 bad arguments.
  */
 import { availableParallelism } from "node:os";
@@ -116,7 +116,7 @@ function report(seed: number, path: string, name: string): boolean {
     },
   });
   process.stderr.write(
-    `\n${describeFailure(run.failure)}\n\n  trace (text):    ${folder}/failure.txt\n  trace (Mermaid): ${folder}/trace.md\n  regression:      ${folder}/regression.json (fix the bug, then copy it to refinement-tests/regressions/)\n  replay:          ${replay}\n`,
+    `\n${describeFailure(run.failure)}\n\n  step through it: npm run view -- ${folder}\n  trace (text):    ${folder}/failure.txt\n  trace (Mermaid): ${folder}/trace.md\n  regression:      ${folder}/regression.json (fix the bug, then copy it to refinement-tests/regressions/)\n  replay:          ${replay}\n`,
   );
   return true;
 }

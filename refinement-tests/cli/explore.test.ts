@@ -5,6 +5,7 @@
 import { describe, expect, test } from "vitest";
 import { paxosChecks } from "../../proofs/mappings.ts";
 import { Phase2bIgnoringMaxBal } from "../bug-zoo/paxos-variants.ts";
+import { decodeView, messageSteps, stateChanges } from "../view/format.ts";
 import { main, parseOptions, run, usage, type Io, type Options } from "./explore.ts";
 
 function capture(): Io & { readonly stdout: string[]; readonly stderr: string[] } {
@@ -105,5 +106,24 @@ describe("npm run explore", () => {
     expect(out).toContain("Step check Paxos => Voting fails on the last step");
     expect(out).toContain("Shortest trace (8 states):");
     expect(out).toContain("8: <Phase2b(a1) on 2a(0, v1)>");
+  });
+
+  test("a violation's trace is written for the trace explorer, and the command that opens it printed", () => {
+    const options = parseOptions(["--spec", "paxos", "--max-ballot", "1", "--out", "somewhere"]) as Options;
+    const spec = new Phase2bIgnoringMaxBal({ acceptors: 3, values: 2, maxBallot: 1 });
+    const files = new Map<string, string>();
+    const io = { ...capture(), writeFile: (file: string, text: string) => files.set(file, text) };
+    expect(run({ title: spec.name, spec, checks: paxosChecks(spec) }, options, io)).toBe(1);
+    const file = "somewhere/paxos-Paxos-Voting.view.json";
+    expect(io.stdout.at(-1)).toBe(`Step through the trace: npm run view -- ${file}`);
+    const view = decodeView(JSON.parse(files.get(file)!));
+    if (typeof view === "string") throw new Error(view);
+    expect(view.violation?.check).toBe("Paxos => Voting");
+    expect(view.source.replay).toBe("npm run explore -- --spec paxos --max-ballot 1 --out somewhere");
+    // The last step is a1's Phase2b on the 2a of ballot 0, which b0 sent.
+    const last = messageSteps(view).filter((m) => m.received === view.steps.count - 1);
+    expect(last.map((m) => `${m.from}->${m.to} ${m.label}`)).toEqual(["b0->a1 2a(0, v1)"]);
+    const maxBal = stateChanges(view).filter((c) => c.process === "a1" && c.field === "maxBal");
+    expect(maxBal.map((c) => c.value)).toEqual(["-1", "0", "1", "0"]);
   });
 });

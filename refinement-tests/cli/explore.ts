@@ -7,6 +7,8 @@
  * Exit codes: 0 no violation, 1 a violation (its shortest trace is printed), 2 usage error.
  * Progress goes to stderr about once a second; `--json` prints one JSON object on stdout.
  */
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import { paxosChecks, votingChecks } from "../../proofs/mappings.ts";
@@ -18,11 +20,13 @@ import {
   type ExploreProgress,
   type ExploreResult,
   type StepCheck,
+  type Violation,
 } from "../../spec/explore.ts";
 import { Lease } from "../../spec/lease.ts";
 import { Paxos } from "../../spec/paxos.ts";
 import type { Spec } from "../../spec/state-machine.ts";
 import { Voting } from "../../spec/voting.ts";
+import { viewOfSpecTrace } from "../view/spec.ts";
 
 /** Where the CLI writes and how it reads time: injectable so tests run it in-process. */
 export interface Io {
@@ -32,6 +36,8 @@ export interface Io {
   now(): number;
   /** CPU seconds used by this process so far (optional: reported when given). */
   cpu?(): number;
+  /** Write a file (the trace view of a violation); default: nowhere. */
+  writeFile?(file: string, text: string): void;
 }
 
 const specNames = ["paxos", "voting", "consensus", "lease"] as const;
@@ -71,6 +77,7 @@ Options:
   --no-refinement     skip the refinement checks (Paxos => Voting, Paxos => Consensus,
                       Voting => Consensus)
   --max-states N      stop after N distinct states (default ${limits["max-states"].default})
+  --out DIR           where a violation's trace view goes (default out/explore)
   --json              print the result as one JSON object on stdout
   -h, --help          this text
 
@@ -85,6 +92,10 @@ export interface Options {
   readonly symmetry: boolean;
   readonly refinement: boolean;
   readonly json: boolean;
+  /** Folder for a violation's trace view. */
+  readonly out: string;
+  /** The command line, for the replay line of a trace view. */
+  readonly argv: readonly string[];
 }
 
 /** Parse and validate the command line; throws UsageError with a sentence for the user. */
@@ -102,6 +113,7 @@ export function parseOptions(argv: readonly string[]): Options | "help" {
         symmetry: { type: "boolean" },
         "no-refinement": { type: "boolean" },
         json: { type: "boolean" },
+        out: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -149,6 +161,8 @@ export function parseOptions(argv: readonly string[]): Options | "help" {
     symmetry: values.symmetry === true,
     refinement: values["no-refinement"] !== true,
     json: values.json === true,
+    out: (values.out as string | undefined) ?? path.join("out", "explore"),
+    argv: [...argv],
   };
 }
 
@@ -262,9 +276,27 @@ export function run<S, A>(job: Job<S, A>, o: Options, io: Io): number {
   });
   const seconds = (io.now() - started) / 1000;
   const cpuSeconds = cpuStarted === undefined ? undefined : io.cpu!() - cpuStarted;
-  if (o.json) io.out(JSON.stringify(toJson(job, o, result, seconds, cpuSeconds)));
-  else report(job, o, result, seconds, cpuSeconds, io);
+  const viewFile = result.violation === undefined ? undefined : writeView(job, o, result.violation, io);
+  if (o.json)
+    io.out(JSON.stringify({ ...(toJson(job, o, result, seconds, cpuSeconds) as object), view: viewFile ?? null }));
+  else {
+    report(job, o, result, seconds, cpuSeconds, io);
+    if (viewFile !== undefined) io.out(`Step through the trace: npm run view -- ${viewFile}`);
+  }
   return result.violation === undefined ? 0 : 1;
+}
+
+/** Write the violation's trace as a trace view (refinement-tests/view/); returns its file, if written. */
+function writeView<S, A>(job: Job<S, A>, o: Options, violation: Violation<S>, io: Io): string | undefined {
+  if (io.writeFile === undefined) return undefined;
+  const view = viewOfSpecTrace(job.spec, violation.trace, violation, {
+    title: `${job.spec.name}: ${violation.check}`,
+    notes: [`Explored ${job.title}${o.symmetry ? ", up to symmetry" : ""}`],
+    replay: ["npm run explore --", ...o.argv].join(" "),
+  });
+  const file = path.join(o.out, `${o.spec}-${violation.check.replace(/[^A-Za-z0-9]+/g, "-")}.view.json`);
+  io.writeFile(file, JSON.stringify(view));
+  return file;
 }
 
 function toJson<S, A>(
@@ -339,6 +371,10 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     cpu: () => {
       const used = process.cpuUsage();
       return (used.user + used.system) / 1e6;
+    },
+    writeFile: (file, text) => {
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, text);
     },
   });
 }

@@ -19,9 +19,15 @@ export interface Mutant {
   readonly step: Step;
 }
 
+/** The rules each `withRules` step was built from (the trace explorer shows which rules a step applied). */
+export const rulesOfStep = new WeakMap<Step, ReplicaRules>();
+
 /** A step with some rules replaced. */
 export function withRules(rules: Partial<ReplicaRules>): Step {
-  return makeStep({ ...defaultRules, ...rules });
+  const all = { ...defaultRules, ...rules };
+  const step = makeStep(all);
+  rulesOfStep.set(step, all);
+  return step;
 }
 
 /** The real step, with its effects rewritten. */

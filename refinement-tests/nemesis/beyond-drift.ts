@@ -85,6 +85,7 @@ export async function runBeyondDrift(options: BeyondDriftOptions): Promise<Beyon
     // Short attempts: a write stuck at the cut-off leader (a follower's redirect) is soon retried at a follower.
     workload = new Workload({
       endpoints: cluster.endpoints(),
+      token: cluster.token,
       clients: 0,
       seed: options.seed,
       origin,

@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { httpJson } from "../../impl/runtime/client.ts";
+import { createToken } from "../../impl/runtime/tokens.ts";
 import { replicaArgv } from "../../impl/runtime/cluster.ts";
 import type { ReplicaStatus } from "../../impl/runtime/status.ts";
 import { freePorts, sleep } from "../../impl/runtime/testing.ts";
@@ -79,6 +80,9 @@ export class NemesisCluster extends LoopbackMembers<Member> {
     members: readonly Member[],
     readonly mesh: ProxyMesh,
     private readonly secretFile: string,
+    private readonly tokensFile: string,
+    /** An admin token of the cluster. */
+    readonly token: string,
     private readonly coreConfigFile: string | undefined,
   ) {
     super(options.dir, members);
@@ -107,12 +111,14 @@ export class NemesisCluster extends LoopbackMembers<Member> {
     const mesh = await ProxyMesh.create(new Map(members.map((m) => [m.id, m.peerPort])), options.seed);
     const secretFile = path.join(options.dir, "secret");
     fs.writeFileSync(secretFile, "nemesis-secret-0123456789abcdef\n", { mode: 0o600 });
+    const tokensFile = path.join(options.dir, "tokens.json");
+    const { token } = createToken(tokensFile, "admin", "nemesis");
     let coreConfigFile: string | undefined;
     if (options.core !== undefined) {
       coreConfigFile = path.join(options.dir, "core.json");
       fs.writeFileSync(coreConfigFile, JSON.stringify(options.core));
     }
-    return new NemesisCluster(options, members, mesh, secretFile, coreConfigFile);
+    return new NemesisCluster(options, members, mesh, secretFile, tokensFile, token, coreConfigFile);
   }
 
   get ids(): number[] {
@@ -153,6 +159,8 @@ export class NemesisCluster extends LoopbackMembers<Member> {
       "nemesis",
       "--secret-file",
       this.secretFile,
+      "--tokens-file",
+      this.tokensFile,
       "--peers",
       peers,
       "--http",
@@ -257,7 +265,13 @@ export class NemesisCluster extends LoopbackMembers<Member> {
   async status(id: number): Promise<ReplicaStatus | undefined> {
     if (this.member(id).child === null || this.member(id).paused) return undefined;
     try {
-      const reply = await httpJson("GET", `${this.endpoint(id)}/status`, undefined, {}, statusTimeoutMs);
+      const reply = await httpJson(
+        "GET",
+        `${this.endpoint(id)}/status`,
+        undefined,
+        { Authorization: `Bearer ${this.token}` },
+        statusTimeoutMs,
+      );
       return reply.status === 200 ? (reply.body as unknown as ReplicaStatus) : undefined;
     } catch {
       return undefined;

@@ -13,6 +13,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { intervalKinds, listsPerStep, messageSteps } from "../view/format.ts";
+import { loadView } from "../view/load.ts";
 import { slotMapSet, type Value } from "../../impl/core/index.ts";
 import type { KvInput } from "../../spec/kv.ts";
 import { kvConfig } from "../../impl/runtime/core-adapter.ts";
@@ -128,6 +130,23 @@ describe(`a short nemesis run (seed ${seed})`, () => {
     expect(report.traces.tally["sometimes: leader elected"]).toBeGreaterThan(1);
     expect(report.traces.tally["sometimes: lease read served"]).toBeGreaterThan(0);
     expect(report.traces.tally["Voting: VoteFor"]).toBeGreaterThan(0);
+  });
+
+  it("wrote the trace view of its replayed traces: every step, the leases and lives, the faults", () => {
+    const view = loadView(path.dirname(report.files.report));
+    if ("error" in report.traces) return;
+    // Every step but those of a life's lost last batch (proofs/ never sees them).
+    expect(view.steps.count).toBeLessThanOrEqual(report.traces.steps);
+    expect(view.steps.count).toBeGreaterThan(report.traces.steps * 0.9);
+    expect(view.source.replay).toBe(report.replay);
+    const kinds = view.intervals.kind.map((k) => intervalKinds[k]);
+    expect(kinds.filter((k) => k === "fault")).toHaveLength(report.faults.length);
+    expect(kinds.filter((k) => k === "lease").length).toBeGreaterThan(1);
+    expect(kinds).toContain("down");
+    const actions = listsPerStep(view, "actions").flat();
+    expect(actions).toContain("Voting: VoteFor");
+    expect(actions).toContain("Lease: Acquire");
+    expect(messageSteps(view).filter((m) => m.received >= 0).length).toBeGreaterThan(1000);
   });
 
   it("shows the run as a timeline in headless Chromium", async (context) => {

@@ -12,6 +12,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { gzipSync } from "node:zlib";
 import { sleep } from "../../impl/runtime/testing.ts";
 import { monotonicMs, NemesisCluster, type ClockSkew, type Life } from "./cluster.ts";
 import { checkHistory, type HistoryReport } from "./history-checks.ts";
@@ -20,6 +21,7 @@ import { planSchedule, seededRandom, type FaultKind, type PlannedFault } from ".
 import { timelineHtml } from "./timeline.ts";
 import { checkTraces, type TraceReport } from "./trace-checks.ts";
 import { historyDocument, Workload, type RecordedOp } from "./workload.ts";
+import { NemesisViewRecorder, nemesisViewFile } from "../view/nemesis.ts";
 
 /** Options of {@link runNemesis}. Limits state their defaults. */
 export interface NemesisOptions {
@@ -81,6 +83,8 @@ export interface NemesisReport {
     readonly report: string;
     readonly timeline: string;
     readonly cluster: string;
+    /** The trace view of the replayed traces (`npm run view -- FOLDER` opens it). */
+    readonly view: string;
   };
   /** The command that runs the same schedule again (process timing is not deterministic, the schedule is). */
   readonly replay: string;
@@ -169,6 +173,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     origin = monotonicMs();
     workload = new Workload({
       endpoints: cluster.endpoints(),
+      token: cluster.token,
       clients: options.clients ?? 16,
       seed: options.seed,
       origin,
@@ -345,11 +350,13 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
   progress("replaying the traces through step and checking the invariants");
   let traces: NemesisReport["traces"];
   let leaseIntervals: TraceReport["leaseIntervals"] = [];
+  const recorder = new NemesisViewRecorder({ originMs: input.origin, replay: input.replay, file: options.out });
   try {
     // Each trace's start lines name that life's clock skew; the checker maps readings to true time with it.
     const report = checkTraces({
       files: new Map(cluster.ids.map((id) => [id, cluster.traceFile(id)])),
       core: input.core,
+      onStep: recorder.onStep,
     });
     for (const v of report.violations) violations.push(`${v.check} (replica ${v.replica}): ${v.message}`);
     const { leaseIntervals: intervals, ...rest } = report;
@@ -366,6 +373,7 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
     report: path.join(options.out, "report.json"),
     timeline: path.join(options.out, "timeline.html"),
     cluster: path.join(options.out, "cluster"),
+    view: path.join(options.out, nemesisViewFile),
   };
   fs.writeFileSync(files.history, `${JSON.stringify(historyDocument(ops))}\n`);
   const report: NemesisReport = {
@@ -394,6 +402,7 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
     replay: input.replay,
   };
   fs.writeFileSync(files.report, `${JSON.stringify(report, null, 2)}\n`);
+  fs.writeFileSync(files.view, gzipSync(JSON.stringify(recorder.finish(report))));
   const origin = input.origin;
   fs.writeFileSync(
     files.timeline,
@@ -429,6 +438,7 @@ export function summaryText(report: NemesisReport): string {
   if (!report.ok)
     lines.push(...report.violations.slice(0, 20).map((v) => `    - ${v.length > 400 ? `${v.slice(0, 400)}...` : v}`));
   lines.push(`  files: ${report.files.report}, ${report.files.history}, ${report.files.timeline}`);
+  lines.push(`  step through the traces: npm run view -- ${path.dirname(report.files.report)}`);
   lines.push(`  replay: ${report.replay}`);
   return lines.join("\n");
 }

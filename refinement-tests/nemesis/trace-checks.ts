@@ -45,6 +45,20 @@ export interface TraceCheckOptions {
   readonly clocks?: ReadonlyMap<number, ClockSkew>;
   /** Violations kept per check (the rest are counted). Default 20. */
   readonly violationsPerCheckMax?: number;
+  /**
+   * Told every replayed step once proofs/ has checked it (the trace explorer records the run
+   * this way): the step as proofs/ saw it (null once proofs/ stopped, at its first violation),
+   * the system view, and the names proofs/ tallied for it (spec actions, rare states). Default none.
+   */
+  readonly onStep?: (step: ReplayStep, seen: StepSeen) => void;
+}
+
+/** What proofs/ made of one replayed step (see `onStep`). */
+export interface StepSeen {
+  readonly trueTime: number;
+  readonly world: KvStep | null;
+  readonly view: SystemView<KvState, KvInput, KvOutput>;
+  readonly tallied: readonly string[];
 }
 
 /** One interval during which a replica believed it held a lease, in true (monotonic) ms (for the timeline). */
@@ -111,6 +125,8 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
   readonly checker: WorldChecker<KvState, KvInput, KvOutput>;
   /** The first violation proofs/ found (it stops there). */
   violation: { check: string; replica: number; message: string } | null = null;
+  /** The world step proofs/ was last handed (null after it stopped). */
+  lastStep: KvStep | null = null;
   private readonly requests = new Map<string, RequestInfo<KvInput>>();
   private readonly byId = new Map<number, TracedReplica>();
 
@@ -135,6 +151,7 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
 
   /** Check one replayed step at true time `t` (true times never decrease). */
   observe(step: ReplayStep, t: number): void {
+    this.lastStep = null;
     if (this.violation !== null) return;
     const r = this.byId.get(step.replica);
     if (r === undefined)
@@ -166,6 +183,7 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
           ? { request: this.requests.get(`${step.incarnation}/${step.event.requestId}`) }
           : {}),
       };
+      this.lastStep = world;
       this.checker.observe(world);
     } catch (error) {
       if (!(error instanceof ViolationFound)) throw error;
@@ -265,14 +283,17 @@ class TraceChecker {
   private readonly openLease = new Map<number, { life: number; ballot: string; from: number; until: number }>();
   steps = 0;
   maxExecuted = 0;
+  private readonly tallied: string[] = [];
 
   constructor(
     members: readonly number[],
     core: Record<string, unknown>,
     private readonly clocks: TraceCheckOptions["clocks"],
     private readonly keepPerCheck: number,
+    private readonly onStep: TraceCheckOptions["onStep"],
   ) {
     this.proofs = new ProofsView(members, core, clocks);
+    if (onStep !== undefined) this.proofs.checker.tally.listener = (name) => this.tallied.push(name);
   }
 
   violate(check: string, replica: number, message: string): void {
@@ -318,6 +339,10 @@ class TraceChecker {
     }
     if (step.after.learner.executedUpTo > this.maxExecuted) this.maxExecuted = step.after.learner.executedUpTo;
     this.lease(step, t);
+    if (this.onStep !== undefined) {
+      this.onStep(step, { trueTime: t, world: this.proofs.lastStep, view: this.proofs, tallied: this.tallied });
+      this.tallied.length = 0;
+    }
   }
 
   /** Pair a send with its receipt (whichever comes first waits in its map for the other). */
@@ -501,9 +526,15 @@ export function replayMerged(options: Pick<TraceCheckOptions, "files" | "core" |
 /** Run every check over replayed steps (in true-time order). */
 export function checkSteps(
   replay: MergedReplay,
-  options: Pick<TraceCheckOptions, "clocks" | "violationsPerCheckMax"> = {},
+  options: Pick<TraceCheckOptions, "clocks" | "violationsPerCheckMax" | "onStep"> = {},
 ): TraceReport {
-  const checker = new TraceChecker(replay.members, replay.core, options.clocks, options.violationsPerCheckMax ?? 20);
+  const checker = new TraceChecker(
+    replay.members,
+    replay.core,
+    options.clocks,
+    options.violationsPerCheckMax ?? 20,
+    options.onStep,
+  );
   for (const step of replay.steps) checker.observe(step);
   checker.finish(replay.summaries);
   for (const v of replay.violations) checker.violate(v.check, v.replica, v.message);

@@ -46,6 +46,8 @@ export interface ClientGroup {
 /** Options of {@link Workload}. Limits state their defaults. */
 export interface WorkloadOptions {
   readonly endpoints: readonly string[];
+  /** The bearer token every request carries (a write token at least). */
+  readonly token: string;
   readonly clients: number;
   /** Instead of `clients` mixed clients over `endpoints`: these groups. Default: none. */
   readonly groups?: readonly ClientGroup[];
@@ -275,7 +277,14 @@ class Client {
     let url = `${endpoints[this.preferred]!}${pathOf(op.input)}`;
     const timeoutMs = this.workload.options.attemptTimeoutMs ?? 1500;
     for (let hop = 0; ; hop++) {
-      const result = await attemptOnce(this.agent, method, url, body, headers, timeoutMs);
+      const result = await attemptOnce(
+        this.agent,
+        method,
+        url,
+        body,
+        { ...headers, Authorization: `Bearer ${this.workload.options.token}` },
+        timeoutMs,
+      );
       if (result.kind === "answer" && result.replica !== undefined) op.replica = result.replica;
       if (result.kind === "answer" && result.status === 307 && result.location !== undefined && hop < 3) {
         url = result.location;

@@ -41,6 +41,11 @@ export interface RunOptions {
    * "steps" (no linearizability), "none" (the world alone: for measuring the checks' overhead).
    */
   readonly checks?: "all" | "steps" | "none";
+  /**
+   * Called once the world and its checker exist, before the boot: a caller that records the run
+   * (the trace explorer) wraps `world.observer` here. Default: none.
+   */
+  readonly tap?: (world: World, checker: WorldChecker<KvState, KvInput, KvOutput>) => void;
 }
 
 /** A violation with where it happened. */
@@ -82,6 +87,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
   });
   const checks = options.checks ?? "all";
   if (checks !== "none") world.observer = (step) => checker.observe(step);
+  options.tap?.(world, checker);
   let actionIndex = -1;
   let failure: Failure | null = null;
   const fail = (v: Violation): void => {

@@ -1,0 +1,23 @@
+/**
+ * At most one log line per key (a reason and a source address, say) per interval: a client or
+ * peer that repeats a refused request must not flood the log, and the first refusal of each
+ * source is always logged. Memory is bounded: past `keysMax` keys the oldest are forgotten.
+ */
+export class LogLimiter {
+  private readonly lastMs = new Map<string, number>();
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly keysMax = 1000,
+  ) {}
+
+  /** True when a line for `key` may be logged at `nowMs` (and then counts as logged). */
+  allow(key: string, nowMs: number): boolean {
+    const last = this.lastMs.get(key);
+    if (last !== undefined && nowMs - last < this.intervalMs) return false;
+    this.lastMs.delete(key);
+    this.lastMs.set(key, nowMs);
+    if (this.lastMs.size > this.keysMax) this.lastMs.delete(this.lastMs.keys().next().value!);
+    return true;
+  }
+}

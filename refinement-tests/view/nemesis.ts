@@ -1,0 +1,159 @@
+/**
+ * The trace view of a nemesis run (refinement-tests/nemesis/): every replica's event trace,
+ * replayed through `step` and merged in true time exactly as trace validation does it
+ * (trace-checks.ts), with proofs/' checker naming each step's spec actions; the processes'
+ * lives and the injected faults from the run's report. A long run keeps the compact fields
+ * (no store contents, batches by size) so that its page stays a few MB.
+ *
+ * The run writes this view itself while it validates its traces (`trace-view.json.gz` in its
+ * folder), so that viewing it does not replay the traces again; `viewOfNemesisRun` replays
+ * them when that file is missing.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { gunzipSync } from "node:zlib";
+import { showBallot, showChange } from "../../impl/core/index.ts";
+import { showInput } from "../../impl/core/testing/show.ts";
+import type { NemesisReport } from "../nemesis/run.ts";
+import { checkSteps, replayMerged, type StepSeen } from "../nemesis/trace-checks.ts";
+import type { ReplayStep } from "../nemesis/trace-replay.ts";
+import { ViewBuilder } from "./builder.ts";
+import { decodeView, type TraceView } from "./format.ts";
+import { StepRecorder } from "./step-recorder.ts";
+
+/** The file a nemesis run writes its trace view to, in its folder. */
+export const nemesisViewFile = "trace-view.json.gz";
+
+const shownTally = /^(Voting|Consensus|Service|Lease): |^sometimes: /;
+
+/** Records a nemesis run's replayed steps (hand `onStep` to `checkTraces`), then `finish`. */
+export class NemesisViewRecorder {
+  private recorder: StepRecorder | null = null;
+  readonly builder: ViewBuilder;
+
+  constructor(header: { replay?: string; originMs: number; file?: string }) {
+    this.builder = new ViewBuilder({
+      title: "nemesis run",
+      source: {
+        kind: "nemesis",
+        ...(header.file === undefined ? {} : { file: header.file }),
+        ...(header.replay === undefined ? {} : { replay: header.replay }),
+        notes: [],
+      },
+      timeUnit: "ms",
+      originMs: header.originMs,
+    });
+  }
+
+  /** One replayed step, as trace-checks.ts's `onStep` hands it over. */
+  readonly onStep = (step: ReplayStep, seen: StepSeen): void => {
+    const world = seen.world;
+    if (world === null || world.kind !== "event") return;
+    this.recorder ??= new StepRecorder(this.builder, seen.view, "compact");
+    const rec = this.recorder;
+    const me = rec.replicaProcess[world.replica]!;
+    const receivedKey =
+      step.receivedAs === undefined
+        ? undefined
+        : `${step.receivedAs.incarnation}/${step.receivedAs.wireId}->${step.replica}`;
+    rec.begin("event", me, receivedKey === undefined ? eventText(step) : null);
+    const sends = step.wireIds.map((w, i) =>
+      w === undefined ? undefined : `${step.incarnation}/${w}->${sendTo(step, i)}`,
+    );
+    if (receivedKey !== undefined && !rec.receive(receivedKey)) this.builder.effect(`(${eventText(step)})`);
+    rec.event(world, { sends }, () => null);
+    // True time passing before a step is the Lease spec's Tick; only a Tick with an expiry is news.
+    for (const name of seen.tallied) if (shownTally.test(name) && name !== "Lease: Tick") this.builder.action(name);
+    this.builder.quietUnlessChanged();
+    // A replica's clock is known from its first traced step on.
+    rec.clocksAt((r) => seen.view.replicas[r]!.state !== null);
+  };
+
+  /** Add what only the report knows (lives, faults, the verdict) and pack the view. */
+  finish(report: NemesisReport): TraceView {
+    const b = this.builder;
+    b.retitle(`nemesis seed ${report.seed}`, notesOf(report));
+    const origin = report.originMonotonicMs;
+    this.recorder?.finish();
+    const byReplica = new Map<number, NemesisReport["lives"][number][]>();
+    for (const life of report.lives) byReplica.set(life.replica, [...(byReplica.get(life.replica) ?? []), life]);
+    for (const [replica, lives] of byReplica) {
+      const p = b.process(`R${replica}`, "replica");
+      lives.sort((x, y) => x.startedAt - y.startedAt);
+      for (let i = 0; i + 1 < lives.length; i++) {
+        const end = lives[i]!.endedAt;
+        if (end !== undefined && lives[i + 1]!.startedAt > end)
+          b.interval(p, "down", end + origin, lives[i + 1]!.startedAt + origin, `down (${lives[i]!.exit ?? "exited"})`);
+      }
+    }
+    for (const f of report.faults)
+      b.interval(
+        -1,
+        "fault",
+        f.startedAt + origin,
+        (Number.isFinite(f.endedAt) ? f.endedAt : f.startedAt) + origin,
+        f.label,
+      );
+    if (!report.ok) {
+      b.setViolation({
+        check: report.violations[0]?.split(":")[0] ?? "violation",
+        level: "Nemesis",
+        message: report.violations.slice(0, 5).join("\n"),
+        step: -1,
+        related: [],
+      });
+    }
+    return b.finish();
+  }
+}
+
+/** The receiver of the i-th Send of a step. */
+function sendTo(step: ReplayStep, i: number): number {
+  let k = 0;
+  for (const e of step.effects) {
+    if (e._tag !== "Send") continue;
+    if (k++ === i) return e.to;
+  }
+  return -1;
+}
+
+/** The text of an event that is not a paired receipt. */
+function eventText(step: ReplayStep): string {
+  const e = step.event;
+  switch (e._tag) {
+    case "Tick":
+      return "tick";
+    case "Recover":
+      return `recover from ${e.records.length} records (life ${step.life})`;
+    case "ClientRequest":
+      return `request ${e.clientId ?? "one-shot"}${e.seq === undefined ? "" : ` #${e.seq}`} ${showInput(e.input)}`;
+    case "Reconfigure":
+      return `reconfigure: ${showChange(e.change)}`;
+    case "Receive":
+      return `receive from R${e.from} ${e.message._tag}${"ballot" in e.message ? ` b=${showBallot(e.message.ballot)}` : ""} (no traced send)`;
+  }
+}
+
+function notesOf(report: NemesisReport): string[] {
+  const h = report.history;
+  return [
+    `${report.replicas} replicas, ${report.clients} clients, ${report.faults.length} faults; ${h.operations} operations (ok ${h.outcomes.ok}, fail ${h.outcomes.fail}, unknown ${h.outcomes.unknown}); linearizability ${h.linearizability.verdict}`,
+    `verdict: ${report.ok ? "PASS" : `FAIL (${report.violations.length} violations)`}; times are ms since the run's origin; clock readings are each replica's own`,
+  ];
+}
+
+/** The view of the nemesis run in `folder`: its written view if there is one, else a replay of its traces. */
+export function viewOfNemesisRun(folder: string): TraceView {
+  const report = JSON.parse(readFileSync(path.join(folder, "report.json"), "utf8")) as NemesisReport;
+  const written = path.join(folder, nemesisViewFile);
+  if (existsSync(written)) {
+    const view = decodeView(JSON.parse(gunzipSync(readFileSync(written)).toString("utf8")));
+    if (typeof view !== "string") return view;
+  }
+  const recorder = new NemesisViewRecorder({ replay: report.replay, originMs: report.originMonotonicMs, file: folder });
+  const files = new Map<number, string>();
+  for (let id = 1; id <= report.replicas; id++)
+    files.set(id, path.join(folder, "cluster", `replica-${id}.trace.jsonl`));
+  checkSteps(replayMerged({ files, core: report.core }), { onStep: recorder.onStep });
+  return recorder.finish(report);
+}
