@@ -188,9 +188,13 @@ function noteRemoval<S, I, O>(
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
   if (!state.started || state.halted !== null) return state;
-  const configs = state.learner.configs;
-  const removed = configs[configs.length - 1]!.retired.includes(state.ctx.config.self);
+  const latest = state.learner.configs[state.learner.configs.length - 1]!;
+  const self = state.ctx.config.self;
   const removal = state.removal;
+  // A member of the latest configuration is neither removed nor retiring: the common case, decided here.
+  if (latest.voters.includes(self) || latest.learners.includes(self))
+    return removal === null ? state : withRemoval(state, null);
+  const removed = latest.retired.includes(self);
   const executedUpTo = state.learner.executedUpTo;
   let noted: Removal | null = null;
   if (removed)
