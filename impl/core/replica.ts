@@ -788,13 +788,40 @@ function afterLearning<S, I, O>(
     const r = executeReady(rules, before, isLeader);
     s = r.state;
     if (r.snapshot !== null) s = takeSnapshot(s, r.snapshot, out);
-    if (s.learner.configs !== before.learner.configs) s = syncPeers(rules, s);
+    if (s.learner.configs !== before.learner.configs) {
+      s = syncPeers(rules, s);
+      if (isLeader) farewell(before, s, now, out);
+    }
     if (isLeader) s = answerExecuted(s, r.executed, out);
     s = stepDownIfRemoved(rules, s, now, out);
     if (r.divergence !== null) return halt(rules, s, r.divergence, now, out);
     if (s.role._tag === "leader") s = proposeReady(rules, s, now, out);
   }
   return s;
+}
+
+/**
+ * A leader whose configurations no longer list some of its peers (their removal governs now) sends
+ * them a last heartbeat with its commit index: they learn that the window's last slots are
+ * decided, catch up to them, see the removal govern and retire at once (rule R4), instead of
+ * waiting out `retireGraceMs` for slots nobody sends them any more.
+ */
+function farewell<S, I, O>(
+  before: ReplicaState<S, I, O>,
+  after: ReplicaState<S, I, O>,
+  now: number,
+  out: Out<I, O>,
+): void {
+  if (before.role._tag !== "leader" || after.role._tag !== "leader") return;
+  const kept = after.role.peers;
+  const message = {
+    _tag: "Heartbeat",
+    ballot: after.role.ballot,
+    commitIndex: after.learner.executedUpTo,
+    sentAt: now,
+    checkpoint: latestCheckpoint(after.monitor),
+  } as const;
+  for (const to of before.role.peers) if (!kept.includes(to)) out.push({ _tag: "Send", to, message });
 }
 
 /** Propose what is ready; a slot chosen at once (a single voter) is then executed and answered. */
