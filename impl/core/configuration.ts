@@ -26,7 +26,8 @@ export const configurationReplicasMax = 31;
 export interface MemberAddress {
   readonly replica: ReplicaId;
   readonly peer: string;
-  readonly http: string;
+  /** Absent when the change did not say (then clients find it at the replica's peers, as before). */
+  readonly http?: string | undefined;
 }
 
 /** Longest address text, in characters. */
@@ -65,7 +66,7 @@ export type ConfigChange =
   | {
       readonly op: "add";
       readonly replica: ReplicaId;
-      readonly address?: { readonly peer: string; readonly http: string } | undefined;
+      readonly address?: { readonly peer: string; readonly http?: string | undefined } | undefined;
     }
   /** A learner becomes a voter. */
   | { readonly op: "promote"; readonly replica: ReplicaId }
@@ -82,7 +83,7 @@ export const ConfigChange: Schema.Schema<ConfigChange> = Schema.Union(
   Schema.Struct({
     op: Schema.Literal("add"),
     replica: ReplicaIdSchema,
-    address: Schema.optional(Schema.Struct({ peer: AddressText, http: AddressText })),
+    address: Schema.optional(Schema.Struct({ peer: AddressText, http: Schema.optional(AddressText) })),
   }),
   Schema.Struct({ op: Schema.Literal("promote"), replica: ReplicaIdSchema }),
   Schema.Struct({ op: Schema.Literal("remove"), replica: ReplicaIdSchema }),
@@ -100,7 +101,7 @@ export const ConfigurationSchema = Schema.Struct({
   learners: Schema.Array(ReplicaIdSchema),
   retired: Schema.optionalWith(Schema.Array(ReplicaIdSchema), { default: () => [] }),
   addresses: Schema.optionalWith(
-    Schema.Array(Schema.Struct({ replica: ReplicaIdSchema, peer: AddressText, http: AddressText })),
+    Schema.Array(Schema.Struct({ replica: ReplicaIdSchema, peer: AddressText, http: Schema.optional(AddressText) })),
     { default: () => [] },
   ),
 });
@@ -148,9 +149,14 @@ export function applyChange(from: Membership, change: ConfigChange): Membership 
       const addresses =
         change.address === undefined
           ? base.addresses
-          : [...base.addresses, { replica: r, peer: change.address.peer, http: change.address.http }].sort(
-              (a, b) => a.replica - b.replica,
-            );
+          : [
+              ...base.addresses,
+              {
+                replica: r,
+                peer: change.address.peer,
+                ...(change.address.http === undefined ? {} : { http: change.address.http }),
+              },
+            ].sort((a, b) => a.replica - b.replica);
       return { ...base, learners: sorted([...base.learners, r]), addresses };
     }
     case "promote":

@@ -86,8 +86,9 @@ function membershipOf(state: KvReplicaState): MembershipView {
       if (peer !== self && executed >= 0) progress.set(peer, executed);
     });
   const transfer = state.learner.transfer;
-  const addresses = new Map<ReplicaId, { peer: string; http: string }>();
-  for (const c of configs) for (const a of c.addresses) addresses.set(a.replica, { peer: a.peer, http: a.http });
+  const addresses = new Map<ReplicaId, { peer: string; http: string | null }>();
+  for (const c of configs)
+    for (const a of c.addresses) addresses.set(a.replica, { peer: a.peer, http: a.http ?? null });
   return {
     initialMembers: config.members,
     alpha: config.reconfigAlphaSlots,

@@ -16,7 +16,7 @@ import http from "node:http";
 import type net from "node:net";
 import { Either, ParseResult, Schema } from "effect";
 import type { ClientResult, Consistency, ReplicaId } from "../core/events.ts";
-import type { ConfigChange } from "../core/configuration.ts";
+import { ConfigChange as ConfigChangeSchema, type ConfigChange } from "../core/configuration.ts";
 import { replicaIdMax } from "../core/config.ts";
 import { KvInput, type KvOutput } from "../../spec/kv.ts";
 import { ClientId, Seq } from "../../spec/service.ts";
@@ -55,7 +55,7 @@ export interface MembersApi {
    */
   readonly precheck: (request: MemberRequest) => ApiError | null;
   /** The addresses this replica knows for `id` (it dialled us, or the log carries them), or null. */
-  readonly addressOf: (id: number) => { readonly peer: string; readonly http: string } | null;
+  readonly addressOf: (id: number) => { readonly peer: string; readonly http: string | null } | null;
   readonly reconfigure: (change: ConfigChange) => Promise<ClientResult<KvOutput>>;
 }
 
@@ -219,16 +219,17 @@ export function decodeMemberRequest(body: unknown): MemberRequest {
  */
 export function changeOf(
   request: MemberRequest,
-  known: { readonly peer: string; readonly http: string } | null = null,
+  known: { readonly peer: string; readonly http: string | null } | null = null,
 ): ConfigChange {
   if (request.op === "replace") return { op: "replace", remove: request.old, add: request.id };
   if (request.op !== "add") return { op: request.op, replica: request.id };
-  const address =
-    request.peerAddress !== undefined
-      ? { peer: request.peerAddress, http: request.httpAddress ?? known?.http ?? request.peerAddress }
-      : known;
-  return address === null ? { op: "add", replica: request.id } : { op: "add", replica: request.id, address };
+  const peer = request.peerAddress ?? known?.peer;
+  if (peer === undefined) return { op: "add", replica: request.id };
+  const http = request.httpAddress ?? known?.http ?? null;
+  return { op: "add", replica: request.id, address: { peer, ...(http === null ? {} : { http }) } };
 }
+
+const decodeChange = Schema.decodeUnknownEither(ConfigChangeSchema);
 
 /** The core refuses a promotion (or replacement) of a learner that has not caught up: worth retrying. */
 const notCaughtUp = /has not caught up/;
@@ -479,9 +480,13 @@ async function handleMembers(
   const body = decodeMemberRequest(parseJsonBody(await readBody(request, limit)));
   const refusal = options.members.precheck(body);
   if (refusal !== null) throw new Refusal(refusal);
-  const result = await options.members.reconfigure(
-    changeOf(body, body.op === "add" ? options.members.addressOf(body.id) : null),
-  );
+  const change = changeOf(body, body.op === "add" ? options.members.addressOf(body.id) : null);
+  // What enters the log must decode at every replica (the wire and the disk check it with this
+  // Schema): a change that does not is refused here, never proposed.
+  const checked = decodeChange(change);
+  if (Either.isLeft(checked))
+    refuse(400, "malformed", `the membership change would not decode: ${schemaError(checked.left)}`);
+  const result = await options.members.reconfigure(change);
   const answer = memberAnswerOf(body, result, { requestUrl: request.url ?? "/", httpAddressOf: options.httpAddressOf });
   send(response, answer.status, answer.body, answer.headers);
   options.onResponse?.(`members-${body.op}`, answer.status);

@@ -258,11 +258,12 @@ class ReplicaProcess implements RunningReplica {
   }
 
   /** The addresses this replica knows for `id`: from its handshake (it dialled us), else from the log. */
-  private addressOf(id: ReplicaId): { peer: string; http: string } | null {
+  private addressOf(id: ReplicaId): { peer: string; http: string | null } | null {
     const fromLog = this.lastView.membership.addresses.get(id);
     const address = this.transport.peerAddress(id);
     if (address === null) return fromLog ?? null;
-    return { peer: formatAddress(address), http: this.transport.peerInfo(id)?.http ?? fromLog?.http ?? "" };
+    const http = this.transport.peerInfo(id)?.http ?? fromLog?.http ?? null;
+    return { peer: formatAddress(address), http: http === "" ? null : http };
   }
 
   /**

@@ -66,7 +66,7 @@ export interface MembershipView {
   /** Why this replica retired (its removal is chosen and no slot it has yet to execute needs it), or null. */
   readonly retired: string | null;
   /** Where the members added through the log listen (peer and client addresses, as the change carried them). */
-  readonly addresses: ReadonlyMap<ReplicaId, { readonly peer: string; readonly http: string }>;
+  readonly addresses: ReadonlyMap<ReplicaId, { readonly peer: string; readonly http: string | null }>;
   /** A state transfer in progress: a peer's snapshot at `slot`, `receivedBytes` of `totalBytes` so far. */
   readonly transfer: {
     readonly from: ReplicaId;
