@@ -20,6 +20,7 @@ import { authHeaders, httpJson, KvClient, keyPath, newSession, type ApiReply, ty
 import { localReplicasMax, projectRoot, startLocalCluster, tsxArgv } from "./cluster.ts";
 import { createLogger, logLevels, type LogLevel } from "./log.ts";
 import { slowDiskFromEnv } from "./slow-disk.ts";
+import { diskFaultsFromEnv } from "./disk-faults.ts";
 import { startReplica } from "./replica-main.ts";
 import { StorageError } from "./storage.ts";
 import { createToken, readTokensFile, revokeToken, roles, TokensFileError, type Role } from "./tokens.ts";
@@ -177,6 +178,7 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
     }
     replica = await startReplica({
       slowDisk,
+      diskFaults: diskFaultsFromEnv(process.env),
       id: flags.id,
       clusterId: flags.clusterId,
       secret: readSecret(flags.secretFile),

@@ -19,6 +19,7 @@ import type { ReplicaId } from "../core/events.ts";
 import { compactRecords } from "../core/records.ts";
 import type { MonotonicClock } from "./clock.ts";
 import type { SlowDisk } from "./slow-disk.ts";
+import { noDiskFaults, type DiskFaults } from "./disk-faults.ts";
 import {
   kvAdapter,
   kvCodecs,
@@ -89,6 +90,8 @@ export interface ReplicaOptions {
   readonly requestTimeoutMs?: number;
   /** Test-only: a disk whose commits can be slowed at run time. Default: none. */
   readonly slowDisk?: SlowDisk | null;
+  /** Test-only: power loss, or a store that acknowledges before its fsync (disk-faults.ts). Default: none. */
+  readonly diskFaults?: DiskFaults;
   /** Called when the replica must stop (core assertion or storage failure). */
   readonly onFatal: (error: unknown) => void;
 }
@@ -163,6 +166,9 @@ class ReplicaProcess implements RunningReplica {
       create: options.init === true,
       // Once a snapshot is durable, delete what it supersedes (impl/core/records.ts).
       compaction: { after: (record) => record._tag === "snapshot", keep: compactRecords },
+      // Every fsync's return is traced: trace validation checks no effect left before it.
+      onSynced: (seq) => this.trace?.synced(clock.nowMs(), seq),
+      faults: options.diskFaults ?? noDiskFaults,
     });
     try {
       checkInitialMembers(options.dataDir, config.members, joining);
@@ -174,6 +180,11 @@ class ReplicaProcess implements RunningReplica {
       { file: opened.storage.file, records: opened.records.length, created: opened.created },
       "storage opened",
     );
+    if (opened.lostToPowerCut !== null)
+      options.log.warn(
+        { lost: opened.lostToPowerCut },
+        `test fault: power cut; ${opened.lostToPowerCut} records written after the last fsync were lost`,
+      );
     this.storage = opened.storage;
     this.records = opened.records;
     const incarnation = randomBytes(8).toString("hex");
@@ -184,6 +195,8 @@ class ReplicaProcess implements RunningReplica {
       leaseMs: config.leaseMs,
       clockRate: clock.rate,
       clockOffsetMs: clock.offsetMs,
+      // This life traces the return of every fsync (`synced` lines).
+      syncs: true,
     };
     this.trace =
       options.traceFile === undefined

@@ -12,6 +12,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { httpJson } from "../../impl/runtime/client.ts";
 import { createToken } from "../../impl/runtime/tokens.ts";
+import { cutPower } from "../../impl/runtime/disk-faults.ts";
 import { replicaArgv } from "../../impl/runtime/cluster.ts";
 import type { ReplicaStatus } from "../../impl/runtime/status.ts";
 import { freePorts, sleep } from "../../impl/runtime/testing.ts";
@@ -31,7 +32,13 @@ export interface ClockSkew {
 
 /** Options of {@link NemesisCluster.create}. */
 export interface NemesisClusterOptions {
+  /** The initial members: ids 1..replicas. */
   readonly replicas: number;
+  /**
+   * Spare replicas, ids replicas+1..replicas+spares: not started at first; the membership faults
+   * start one (with --join, on an empty data directory) and add it. Default 0.
+   */
+  readonly spares?: number;
   /** Folder for data, traces and logs (created; kept after the run). */
   readonly dir: string;
   /** Core configuration overrides (impl/core/config.ts). Default: the core's defaults. */
@@ -42,6 +49,12 @@ export interface NemesisClusterOptions {
   readonly slowFsyncDelayMs?: number;
   /** Seed of the relays' loss generators. */
   readonly seed: number;
+  /**
+   * Test-only disk modes (impl/runtime/disk-faults.ts): `powerLoss` lets `cutPower` lose what a
+   * replica had not fsynced; `ackBeforeSync` is the broken store that answers before its fsync.
+   * Default: power loss on, the broken store off.
+   */
+  readonly diskFaults?: { readonly powerLoss: boolean; readonly ackBeforeSync: boolean };
 }
 
 /** One replica process life, for the report. */
@@ -74,6 +87,15 @@ export class NemesisCluster extends LoopbackMembers<Member> {
   readonly lives: Life[] = [];
   /** The clock each replica gets at its next start. */
   private readonly clocks: Map<number, ClockSkew>;
+  /**
+   * The members of the latest configuration as far as the nemesis knows (it makes every change):
+   * the replicas the ordinary faults pick from, that healing restarts and that must converge.
+   */
+  readonly configured = new Set<number>();
+  /** Replicas removed from the cluster: stopped for good, never started again. */
+  readonly retired = new Set<number>();
+  /** Per replica: a data directory other than its own (a removed replica's host reused by a new id). */
+  private readonly dataDirs = new Map<number, string>();
 
   private constructor(
     readonly options: NemesisClusterOptions,
@@ -87,6 +109,7 @@ export class NemesisCluster extends LoopbackMembers<Member> {
   ) {
     super(options.dir, members);
     this.clocks = new Map(options.clocks ?? []);
+    for (let id = 1; id <= options.replicas; id++) this.configured.add(id);
   }
 
   /** Give replica `id` this clock from its next start on (undefined: the unskewed clock). */
@@ -97,8 +120,9 @@ export class NemesisCluster extends LoopbackMembers<Member> {
 
   static async create(options: NemesisClusterOptions): Promise<NemesisCluster> {
     fs.mkdirSync(options.dir, { recursive: true });
-    const ports = await freePorts(2 * options.replicas);
-    const members: Member[] = Array.from({ length: options.replicas }, (_, i) => ({
+    const total = options.replicas + (options.spares ?? 0);
+    const ports = await freePorts(2 * total);
+    const members: Member[] = Array.from({ length: total }, (_, i) => ({
       id: i + 1,
       peerPort: ports[2 * i]!,
       httpPort: ports[2 * i + 1]!,
@@ -121,8 +145,29 @@ export class NemesisCluster extends LoopbackMembers<Member> {
     return new NemesisCluster(options, members, mesh, secretFile, tokensFile, token, coreConfigFile);
   }
 
+  /** Every replica id, spares included. */
   get ids(): number[] {
-    return this.members.map((m) => m.id);
+    return this.memberList().map((m) => m.id);
+  }
+
+  /** Every replica slot, spares included. */
+  private memberList(): readonly Member[] {
+    return this.members;
+  }
+
+  /** The members of the latest configuration, ascending (see `configured`). */
+  get memberIds(): number[] {
+    return [...this.configured].sort((a, b) => a - b);
+  }
+
+  /** The spares never started yet, ascending. */
+  unusedSpares(): number[] {
+    return this.ids.filter((id) => id > this.options.replicas && !this.lives.some((l) => l.replica === id));
+  }
+
+  /** Should replica `id` be running (a member, or a started spare not yet added), as healing sees it? */
+  wanted(id: number): boolean {
+    return !this.retired.has(id) && (this.configured.has(id) || this.lives.some((l) => l.replica === id));
   }
 
   logFile(id: number): string {
@@ -130,7 +175,17 @@ export class NemesisCluster extends LoopbackMembers<Member> {
   }
 
   dataDir(id: number): string {
-    return path.join(this.options.dir, `replica-${id}`);
+    return this.dataDirs.get(id) ?? path.join(this.options.dir, `replica-${id}`);
+  }
+
+  /**
+   * Replica `id` will run on `dir` (a removed replica's directory, emptied): a new id on the host
+   * of a removed replica, with fresh data. Only before its first start.
+   */
+  reuseDataDir(id: number, dir: string): void {
+    if (this.lives.some((l) => l.replica === id)) throw new Error(`replica ${id} has run already`);
+    fs.rmSync(dir, { recursive: true, force: true });
+    this.dataDirs.set(id, dir);
   }
 
   running(id: number): boolean {
@@ -145,12 +200,21 @@ export class NemesisCluster extends LoopbackMembers<Member> {
     return this.member(id).slowDisk;
   }
 
-  /** The argv of member `id`: its peers are the relays of its outbound links. */
+  /**
+   * The argv of member `id`: its peers are the relays of its outbound links, to every replica
+   * (spares included, so that the relays carry every link); with spares, the initial members are
+   * named apart, and a spare joins.
+   */
   private replicaArgs(id: number): string[] {
     const self = this.member(id);
-    const peers = this.members
+    const peers = this.memberList()
       .map((m) => `${m.id}=127.0.0.1:${m.id === id ? self.peerPort : this.mesh.portFor(id, m.id)}`)
       .join(",");
+    const initial = Array.from({ length: this.options.replicas }, (_, i) => i + 1).join(",");
+    const membership =
+      (this.options.spares ?? 0) === 0
+        ? []
+        : ["--initial-members", initial, ...(id > this.options.replicas ? ["--join"] : [])];
     const args = [
       "replica",
       "--id",
@@ -174,7 +238,7 @@ export class NemesisCluster extends LoopbackMembers<Member> {
     ];
     if (this.coreConfigFile !== undefined) args.push("--core-config", this.coreConfigFile);
     if (!fs.existsSync(this.dataDir(id))) args.push("--init");
-    return args;
+    return [...args, ...membership];
   }
 
   private replicaEnv(id: number): NodeJS.ProcessEnv {
@@ -188,6 +252,15 @@ export class NemesisCluster extends LoopbackMembers<Member> {
     if ((this.options.slowFsyncDelayMs ?? 0) > 0) {
       env.PAXOS_LEASE_ALLOW_TEST_FAULTS = "1";
       env.PAXOS_LEASE_TEST_FSYNC_DELAY_MS = String(this.options.slowFsyncDelayMs);
+    }
+    const faults = this.options.diskFaults ?? { powerLoss: true, ackBeforeSync: false };
+    if (faults.powerLoss) {
+      env.PAXOS_LEASE_ALLOW_TEST_FAULTS = "1";
+      env.PAXOS_LEASE_TEST_POWER_LOSS = "1";
+    }
+    if (faults.ackBeforeSync) {
+      env.PAXOS_LEASE_ALLOW_TEST_FAULTS = "1";
+      env.PAXOS_LEASE_TEST_ACK_BEFORE_FSYNC = "1";
     }
     return env;
   }
@@ -242,6 +315,18 @@ export class NemesisCluster extends LoopbackMembers<Member> {
       child.kill("SIGKILL");
       await member.exit;
     }
+  }
+
+  /**
+   * Replica `id`'s machine loses power: SIGKILL, then its store forgets, at the next start,
+   * every record no completed fsync covered (it must run in power-loss mode).
+   */
+  async cutPower(id: number): Promise<void> {
+    if (!(this.options.diskFaults ?? { powerLoss: true }).powerLoss)
+      throw new Error("this cluster's replicas do not run in power-loss mode");
+    if (this.member(id).child === null) return;
+    await this.kill(id, "SIGKILL");
+    cutPower(this.dataDir(id));
   }
 
   /** SIGSTOP (pause) or SIGCONT (resume) replica `id`. */
@@ -313,10 +398,10 @@ export class NemesisCluster extends LoopbackMembers<Member> {
 
   /** Kill every child (resuming paused ones first), close the relays and logs. */
   async close(): Promise<void> {
-    await Promise.all(this.members.map((m) => this.kill(m.id, "SIGKILL")));
+    await Promise.all(this.memberList().map((m) => this.kill(m.id, "SIGKILL")));
     await this.mesh.close();
     await Promise.all(
-      this.members.map(
+      this.memberList().map(
         (m) => new Promise<void>((resolve) => (m.log === null ? resolve() : m.log.end(() => resolve()))),
       ),
     );
