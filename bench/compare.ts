@@ -12,28 +12,71 @@
  * gives medians over repeats and ratios (paxos-lease / etcd). `--write-docs` regenerates the table in
  * docs/performance.md, and the SVG charts and the JSON report in docs/perf/. Nothing here asserts a number.
  *
- *   npm run bench -- [--json] [--repeats 3] [--seconds 5] [--kills 10] [--no-failover] [--write-docs]
+ * Honest by construction: every point reports its failed and outcome-unknown requests and the
+ * leadership changes during it, and a point with any of them misses its target whatever its
+ * throughput; percentiles count a failed request as the timeout; CPU per operation counts only the
+ * measured window. Failover is measured at both systems' defaults and again with etcd's election
+ * timeout set to paxos-lease's (400 ms, heartbeats every 50 ms).
+ *
+ *   npm run bench -- --help
  */
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import { measureFailover, type FailoverSample } from "./lib/failover.ts";
-import { median, quantile, runLoad, type LoadResult } from "./lib/load.ts";
+import { median, quantile, runLoad, type LoadResult, type SystemDriver } from "./lib/load.ts";
 import { cdfChart, dotPlot, lineChart } from "./lib/svg.ts";
-import { EtcdCluster, freeze, measureCpu, OursCluster, rssBytes, type BenchCluster } from "./lib/systems.ts";
+import { cpuWindow, EtcdCluster, freeze, OursCluster, rssBytes, type BenchCluster } from "./lib/systems.ts";
 
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? "") : fallback;
+const usage = `usage: npm run bench -- [options]
+
+paxos-lease next to etcd 3.4 (Debian's etcd-server), 3 members each on loopback: writes at 1, 16
+and 64 clients, linearizable reads at 16 and 64, RSS under 64 writers, and failover after SIGKILL
+of the leader (at defaults, and with etcd's election timeout equal to paxos-lease's).
+
+options:
+  --repeats N     repeats of every point (default 3)
+  --seconds S     measured seconds per point, after 2 s of warm-up (default 5)
+  --kills N       leader kills per system and setting (default 10)
+  --no-failover   skip the failover measurements
+  --json          print the full report as JSON
+  --write-docs    rewrite the table in docs/performance.md and docs/perf/
+  --help          print this help
+`;
+let parsed: ReturnType<typeof parseFlags>;
+function parseFlags() {
+  return parseArgs({
+    options: {
+      repeats: { type: "string", default: "3" },
+      seconds: { type: "string", default: "5" },
+      kills: { type: "string", default: "10" },
+      "no-failover": { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+      "write-docs": { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+    strict: true,
+  }).values;
 }
-const json = process.argv.includes("--json");
-const writeDocs = process.argv.includes("--write-docs");
-const failover = !process.argv.includes("--no-failover");
-const repeats = Number(flag("repeats", "3"));
-const seconds = Number(flag("seconds", "5"));
-const kills = Number(flag("kills", "10"));
+try {
+  parsed = parseFlags();
+} catch (error) {
+  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${usage}`);
+  process.exit(2);
+}
+if (parsed.help) {
+  process.stdout.write(usage);
+  process.exit(0);
+}
+const json = parsed.json;
+const writeDocs = parsed["write-docs"];
+const failover = !parsed["no-failover"];
+const repeats = Number(parsed.repeats);
+const seconds = Number(parsed.seconds);
+const kills = Number(parsed.kills);
 /** Load before measuring, per system at the start and per point. */
 const warmupMs = 5000;
 const pointWarmupMs = 2000;
@@ -42,9 +85,7 @@ if (
   !(seconds >= 1 && seconds <= 120) ||
   !(Number.isInteger(kills) && kills >= 1 && kills <= 100)
 ) {
-  process.stderr.write(
-    "usage: npm run bench -- [--json] [--repeats 1..20] [--seconds 1..120] [--kills 1..100] [--no-failover] [--write-docs]\n",
-  );
+  process.stderr.write(usage);
   process.exit(2);
 }
 try {
@@ -73,13 +114,18 @@ function loadAverage(): string {
     .join(" ");
 }
 
+/** What a point measured: a system, or etcd through its native gRPC API (`etcd-grpc`, on the etcd cluster's turn). */
+type Measured = SystemName | "etcd-grpc";
+
 interface Point {
-  readonly system: SystemName;
+  readonly system: Measured;
   readonly kind: "write" | "read";
   readonly clients: number;
   readonly repeat: number;
   readonly result: LoadResult;
   readonly cpuMsPerOp: number;
+  /** Leaderships taken and campaigns started during the point (etcd: raft terms). */
+  readonly leadershipChanges: number;
   readonly load: string;
 }
 
@@ -111,25 +157,49 @@ async function measurePoint(
   for (const [other, c] of clusters) freeze(c, other !== name);
   const leader = await cluster.healthy(90_000);
   if (leader === null) throw new Error(`${name}: no leader within 90 s`);
+  await measureOnce(cluster, name, cluster.driver(leader), kind, clients, repeat);
+  // etcd's turn also measures its native gRPC API, on the same thawed cluster.
+  if (cluster instanceof EtcdCluster)
+    await measureOnce(cluster, "etcd-grpc", cluster.grpcDriver(leader), kind, clients, repeat);
+}
+
+async function measureOnce(
+  cluster: BenchCluster,
+  name: Measured,
+  driver: SystemDriver,
+  kind: "write" | "read",
+  clients: number,
+  repeat: number,
+): Promise<void> {
   const load = loadAverage();
+  const cpu = cpuWindow(cluster);
+  const before = await cluster.leadership();
   const measured = await sampleRss(cluster, () =>
-    measureCpu(cluster, () =>
-      runLoad(cluster.driver(leader), { clients, warmupMs: pointWarmupMs, durationMs: seconds * 1000, kind }),
-    ),
+    runLoad(driver, {
+      clients,
+      warmupMs: pointWarmupMs,
+      durationMs: seconds * 1000,
+      kind,
+      onWindow: cpu.onWindow,
+    }),
   );
-  const result = measured.result.result;
-  if (kind === "write" && clients === 64) rss.set(name, [...(rss.get(name) ?? []), measured.rssMax]);
+  const after = await cluster.leadership();
+  const result = measured.result;
+  if (kind === "write" && clients === 64 && name !== "etcd-grpc")
+    rss.set(name, [...(rss.get(name) ?? []), measured.rssMax]);
+  const leadershipChanges = after.campaigns - before.campaigns;
   points.push({
     system: name,
     kind,
     clients,
     repeat,
     result,
-    cpuMsPerOp: measured.result.cpuMs / Math.max(1, result.completed),
+    cpuMsPerOp: cpu.cpuMs() / Math.max(1, result.completed),
+    leadershipChanges,
     load,
   });
   progress(
-    `repeat ${repeat + 1}/${repeats} ${name} ${kind}s, ${clients} clients: ${result.throughput.toFixed(0)}/s p50 ${result.p50.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms errors ${result.errors} (load ${load})`,
+    `repeat ${repeat + 1}/${repeats} ${name} ${kind}s, ${clients} clients: ${result.throughput.toFixed(0)}/s p50 ${result.p50.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms failed ${result.failed} unknown ${result.outcomeUnknown} leadership changes ${leadershipChanges} (load ${load})`,
   );
 }
 
@@ -163,14 +233,24 @@ async function measureLoad(): Promise<void> {
   }
 }
 
-const failovers = new Map<SystemName, FailoverSample[]>(systems.map((s) => [s, []]));
+/**
+ * Failover runs at both systems' defaults, and with etcd's election timeout equal to paxos-lease's
+ * (400 ms; etcd draws from [400, 800) ms, paxos-lease from [400, 600) ms, both with heartbeats every
+ * 50 ms).
+ */
+const failoverSystems = [...systems, "etcd-400"] as const;
+type FailoverName = (typeof failoverSystems)[number];
+const etcdEqualTimeouts = ["--heartbeat-interval", "50", "--election-timeout", "400"];
+const failovers = new Map<FailoverName, FailoverSample[]>(failoverSystems.map((s) => [s, []]));
 
 async function measureFailovers(): Promise<void> {
-  const clusters = new Map(systems.map((s) => [s, make(s)]));
+  const clusters = new Map<FailoverName, BenchCluster>(
+    failoverSystems.map((s) => [s, s === "etcd-400" ? new EtcdCluster("etcd", etcdEqualTimeouts) : make(s)]),
+  );
   try {
     for (const cluster of clusters.values()) await cluster.start();
     for (let k = 0; k < kills; k++) {
-      const order = k % 2 === 0 ? systems : [...systems].reverse();
+      const order = k % 2 === 0 ? failoverSystems : [...failoverSystems].reverse();
       for (const name of order) {
         const cluster = clusters.get(name)!;
         if ((await cluster.healthy(90_000)) === null) throw new Error(`${name}: not healthy before kill ${k + 1}`);
@@ -197,32 +277,42 @@ if (failover) await measureFailovers();
 
 // ---- Summaries: medians over repeats, ratios ours / etcd. ----
 
-function med(system: SystemName, kind: "write" | "read", clients: number, pick: (p: Point) => number): number {
+function med(system: Measured, kind: "write" | "read", clients: number, pick: (p: Point) => number): number {
   return median(points.filter((p) => p.system === system && p.kind === kind && p.clients === clients).map(pick));
 }
 
 const rows = [...writeClients.map((c) => ["write", c] as const), ...readClients.map((c) => ["read", c] as const)].map(
   ([kind, clients]) => {
-    const of = (s: SystemName) => ({
+    const sum = (s: Measured, pick: (p: Point) => number): number =>
+      points.filter((p) => p.system === s && p.kind === kind && p.clients === clients).reduce((n, p) => n + pick(p), 0);
+    const of = (s: Measured) => ({
       throughput: med(s, kind, clients, (p) => p.result.throughput),
       p50: med(s, kind, clients, (p) => p.result.p50),
       p99: med(s, kind, clients, (p) => p.result.p99),
       cpuMsPerOp: med(s, kind, clients, (p) => p.cpuMsPerOp),
+      /** Over all repeats: a point with any of these misses its target. */
+      failed: sum(s, (p) => p.result.failed),
+      outcomeUnknown: sum(s, (p) => p.result.outcomeUnknown),
+      leadershipChanges: sum(s, (p) => p.leadershipChanges),
     });
     const ours = of("paxos-lease");
     const etcd = of("etcd");
+    const grpc = of("etcd-grpc");
     return {
       kind,
       clients,
       ours,
       etcd,
+      grpc,
       throughputRatio: ours.throughput / etcd.throughput,
       p99Ratio: ours.p99 / etcd.p99,
+      grpcThroughputRatio: ours.throughput / grpc.throughput,
+      grpcP99Ratio: ours.p99 / grpc.p99,
     };
   },
 );
 const failoverSummary = Object.fromEntries(
-  systems.map((s) => {
+  failoverSystems.map((s) => {
     const ms = failovers
       .get(s)!
       .map((f) => f.ms)
@@ -252,7 +342,10 @@ const summary = {
 };
 
 function table(): string {
-  const lines = ["| measure | paxos-lease | etcd 3.4 | ours / etcd |", "| --- | --- | --- | --- |"];
+  const lines = [
+    "| measure | paxos-lease | etcd 3.4 (JSON gateway unless said) | ours / etcd |",
+    "| --- | --- | --- | --- |",
+  ];
   for (const r of rows) {
     const what =
       r.kind === "write"
@@ -267,12 +360,24 @@ function table(): string {
     lines.push(
       `| ${what}: CPU per op, all 3 members (ms) | ${r.ours.cpuMsPerOp.toFixed(2)} | ${r.etcd.cpuMsPerOp.toFixed(2)} | ${(r.ours.cpuMsPerOp / r.etcd.cpuMsPerOp).toFixed(2)}x |`,
     );
+    lines.push(
+      `| ${what}, next to etcd's native gRPC API: throughput (ops/s), p99 (ms), CPU per op (ms) | ${r.ours.throughput.toFixed(0)}, ${r.ours.p99.toFixed(1)}, ${r.ours.cpuMsPerOp.toFixed(2)} | ${r.grpc.throughput.toFixed(0)}, ${r.grpc.p99.toFixed(1)}, ${r.grpc.cpuMsPerOp.toFixed(2)} | **${r.grpcThroughputRatio.toFixed(2)}x**, p99 ${r.grpcP99Ratio.toFixed(2)}x, CPU ${(r.ours.cpuMsPerOp / r.grpc.cpuMsPerOp).toFixed(2)}x |`,
+    );
+    const misses = (o: typeof r.ours): string => `${o.failed} / ${o.outcomeUnknown} / ${o.leadershipChanges}`;
+    const clean = (o: typeof r.ours): boolean => o.failed + o.outcomeUnknown + o.leadershipChanges === 0;
+    lines.push(
+      `| ${what}: failed / outcome unknown / leadership changes, all repeats | ${misses(r.ours)} | ${misses(r.etcd)} | ${clean(r.ours) ? "none" : "**missed**"} |`,
+    );
   }
   if (failover) {
     const o = failoverSummary["paxos-lease"]!;
     const e = failoverSummary.etcd!;
+    const e4 = failoverSummary["etcd-400"]!;
     lines.push(
-      `| failover, SIGKILL of the leader to the first write: median / p99 (ms), ${o.measured} and ${e.measured} kills | ${o.medianMs.toFixed(0)} / ${o.p99Ms.toFixed(0)} | ${e.medianMs.toFixed(0)} / ${e.p99Ms.toFixed(0)} | ${(o.medianMs / e.medianMs).toFixed(2)}x |`,
+      `| failover, SIGKILL of the leader to the first write: median / p99 (ms), ${o.measured} and ${e.measured} kills, defaults | ${o.medianMs.toFixed(0)} / ${o.p99Ms.toFixed(0)} | ${e.medianMs.toFixed(0)} / ${e.p99Ms.toFixed(0)} | ${(o.medianMs / e.medianMs).toFixed(2)}x |`,
+    );
+    lines.push(
+      `| failover, the same with etcd's election timeout at 400 ms and heartbeats at 50 ms (${e4.measured} kills) | ${o.medianMs.toFixed(0)} / ${o.p99Ms.toFixed(0)} | ${e4.medianMs.toFixed(0)} / ${e4.p99Ms.toFixed(0)} | ${(o.medianMs / e4.medianMs).toFixed(2)}x |`,
     );
   }
   lines.push(
@@ -320,9 +425,13 @@ function charts(): Record<string, string> {
   if (failover) {
     out["failover.svg"] = dotPlot({
       title: "Failover: SIGKILL of the leader to the first successful write",
-      subtitle: `${kills} kills per system, alternated; default settings`,
+      subtitle: `${kills} kills per system, alternated; default settings, and etcd with a 400 ms election timeout`,
       xLabel: "milliseconds",
-      series: systems.map((s) => ({ name: s, color: colors[s], values: failoverSummary[s]!.samplesMs })),
+      series: failoverSystems.map((s) => ({
+        name: s === "etcd-400" ? "etcd, election timeout 400 ms" : s,
+        color: s === "etcd-400" ? "#80cbc4" : colors[s],
+        values: failoverSummary[s]!.samplesMs,
+      })),
     });
   }
   return out;

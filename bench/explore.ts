@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import { paxosChecks } from "../proofs/mappings.ts";
 import { explore, type ExploreResult } from "../spec/explore.ts";
-import { Paxos, type PaxosState } from "../spec/paxos.ts";
+import { CompactPaxos, type CompactPaxosState } from "../spec/compact/paxos.ts";
 
 const { values } = parseArgs({ options: { runs: { type: "string" }, json: { type: "boolean" } } });
 const runs = Number(values.runs ?? "3");
@@ -23,17 +23,17 @@ if (!Number.isInteger(runs) || runs < 1) {
 
 const constants = { acceptors: 3, values: 2, maxBallot: 2 };
 const configurations = [
-  { name: "Inv + Paxos => Voting", checks: (p: Paxos) => paxosChecks(p).slice(0, 1) },
-  { name: "Inv + Paxos => Voting + Paxos => Consensus", checks: (p: Paxos) => paxosChecks(p) },
+  { name: "Inv + Paxos => Voting", checks: (p: CompactPaxos) => paxosChecks(p).slice(0, 1) },
+  { name: "Inv + Paxos => Voting + Paxos => Consensus", checks: (p: CompactPaxos) => paxosChecks(p) },
 ];
 
 /** One timed exploration; throws unless it is complete and finds nothing. */
-function timed(checks: (p: Paxos) => ReturnType<typeof paxosChecks>): {
+function timed(checks: (p: CompactPaxos) => ReturnType<typeof paxosChecks>): {
   readonly seconds: number;
   readonly cpuSeconds: number;
-  readonly result: ExploreResult<PaxosState>;
+  readonly result: ExploreResult<CompactPaxosState>;
 } {
-  const paxos = new Paxos(constants);
+  const paxos = new CompactPaxos(constants);
   const started = performance.now();
   const cpu = process.cpuUsage();
   const result = explore(paxos, { checks: checks(paxos) });

@@ -7,7 +7,7 @@
  *
  * Usage: npx tsx bench/step.ts [--seconds 3] [--json]   (seconds per mix)
  * `--seconds` is CPU time: throughput is events per CPU second, robust to a busy machine.
- * Target (issue #3): >= 200,000 events/s.
+ * Target: >= 200,000 events/s.
  */
 import { kv, type KvInput, type KvOutput, type KvState } from "../spec/kv.ts";
 import {

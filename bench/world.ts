@@ -5,7 +5,7 @@
  *   steps   every per-step check, no linearizability
  *   none    the world alone (replicas, network, clocks, clients), no checks
  * One event is one world step. Throughput is per CPU second of this process (robust to a busy
- * machine); scenario generation is excluded. Target (issue #4): >= 50,000 checked events/s.
+ * machine); scenario generation is excluded. Target: >= 50,000 checked events/s.
  *
  * Usage: npm run bench:world -- [--seconds 5] [--replicas 3|5] [--json]   (CPU seconds per mode)
  */

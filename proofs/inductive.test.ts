@@ -7,18 +7,19 @@ import { fc, test } from "@fast-check/vitest";
 import { describe, expect } from "vitest";
 import { Consensus } from "../spec/consensus.ts";
 import { explore } from "../spec/explore.ts";
-import { None, Paxos, type PaxosState, type PaxosView } from "../spec/paxos.ts";
+import { CompactPaxos, type CompactPaxosState } from "../spec/compact/paxos.ts";
+import { None, type PaxosState } from "../spec/paxos.ts";
 import type { Invariant } from "../spec/state-machine.ts";
 import { firstViolated, formatCounterexample, inductiveStep } from "./inductive.ts";
 import { inductiveInvariant, inductiveStrengthening, paxosStatesSatisfying } from "./paxos-inductive.ts";
 
-const paxos = new Paxos({ acceptors: 3, values: 2, maxBallot: 2 });
+const paxos = new CompactPaxos({ acceptors: 3, values: 2, maxBallot: 2 });
 const strong = inductiveInvariant(paxos);
-const names = (invs: readonly Invariant<PaxosState>[]): string[] => invs.map((i) => i.name);
-const without = (name: string): Invariant<PaxosState>[] => strong.filter((i) => i.name !== name);
+const names = (invs: readonly Invariant<CompactPaxosState>[]): string[] => invs.map((i) => i.name);
+const without = (name: string): Invariant<CompactPaxosState>[] => strong.filter((i) => i.name !== name);
 
 /** Search for a counterexample to induction of `inv` among generated states (fixed seed: reproducible). */
-function searchCti(inv: readonly Invariant<PaxosState>[]) {
+function searchCti(inv: readonly Invariant<CompactPaxosState>[]) {
   const run = fc.check(
     fc.property(paxosStatesSatisfying(paxos, names(inv)), (s) => inductiveStep(paxos, inv, s) === undefined),
     { seed: 2026, numRuns: 3000 },
@@ -37,8 +38,8 @@ describe("inductive invariant", () => {
   );
 
   test("the strengthening holds on every reachable state (it is an invariant, not only inductive)", () => {
-    const r = explore(new Paxos({ acceptors: 3, values: 2, maxBallot: 1 }), {
-      invariants: inductiveInvariant(new Paxos({ acceptors: 3, values: 2, maxBallot: 1 })),
+    const r = explore(new CompactPaxos({ acceptors: 3, values: 2, maxBallot: 1 }), {
+      invariants: inductiveInvariant(new CompactPaxos({ acceptors: 3, values: 2, maxBallot: 1 })),
     });
     expect(r.violation).toBeUndefined();
     expect(r.distinct).toBe(3921);
@@ -67,7 +68,7 @@ describe("inductive invariant", () => {
 
   test("with one value (MCPaxos's constants, where TLC could check MCISpec), Lamport's Inv shows no counterexample; with two values, even one acceptor does", () => {
     const search = (values: number) => {
-      const p = new Paxos({ acceptors: 1, values, maxBallot: 1 });
+      const p = new CompactPaxos({ acceptors: 1, values, maxBallot: 1 });
       return fc.check(
         fc.property(
           paxosStatesSatisfying(p, names(p.invariants)),
@@ -92,7 +93,7 @@ describe("inductive invariant", () => {
   );
 
   test("the strengthening's conjuncts fail on states that break them", () => {
-    const idle: PaxosView = { maxBal: [-1, -1, -1], maxVBal: [-1, -1, -1], maxVal: [None, None, None], msgs: [] };
+    const idle: PaxosState = { maxBal: [-1, -1, -1], maxVBal: [-1, -1, -1], maxVal: [None, None, None], msgs: [] };
     const [maxVBalAtMostMaxBal, oneBReportsLastVote, voteHas2a] = inductiveStrengthening(paxos);
     expect(maxVBalAtMostMaxBal!.check(paxos.make({ ...idle, maxVBal: [0, -1, -1], maxVal: [0, None, None] }))).toBe(
       "maxBal[a1] = -1 < maxVBal[a1] = 0",

@@ -13,9 +13,20 @@
  * this module names the substitutions and never re-implements them.
  */
 import { Consensus, type ConsensusAction, type ConsensusState } from "../spec/consensus.ts";
-import type { Paxos, PaxosAction, PaxosState } from "../spec/paxos.ts";
+import type { PaxosAction } from "../spec/paxos.ts";
+import type { Spec } from "../spec/state-machine.ts";
 import type { Voting, VotingAction, VotingState } from "../spec/voting.ts";
 import { refinementCheck, type RefinementCheck, type RefinementMapping } from "./refinement.ts";
+
+/**
+ * Paxos in either encoding (spec/paxos.ts, spec/compact/paxos.ts): its states S, its actions,
+ * V == INSTANCE Voting and the state of V a state maps to.
+ */
+export interface PaxosSpec<S> extends Spec<S, PaxosAction> {
+  readonly V: Voting;
+  readonly constants: { readonly values: number };
+  instanceV(s: S): VotingState;
+}
 
 /**
  * A pure function that remembers its last argument (by identity) and result. The checks of
@@ -35,8 +46,8 @@ function rememberingLast<A extends object, B>(f: (a: A) => B): (a: A) => B {
 }
 
 /** Paxos -> Voting: the state of V == INSTANCE Voting in Paxos.tla. */
-export function votingOf(paxos: Paxos): (s: PaxosState) => VotingState {
-  return rememberingLast((s: PaxosState) => paxos.instanceV(s));
+export function votingOf<S extends object>(paxos: PaxosSpec<S>): (s: S) => VotingState {
+  return rememberingLast((s: S) => paxos.instanceV(s));
 }
 
 /** Voting -> Consensus: chosen <- V!chosen, the values some quorum voted for in one ballot. */
@@ -45,10 +56,10 @@ export function consensusOf(voting: Voting): (s: VotingState) => ConsensusState 
 }
 
 /** THEOREM Spec => V!Spec of Paxos.tla, as a mapping to check. */
-export function paxosRefinesVoting(
-  paxos: Paxos,
+export function paxosRefinesVoting<S extends object>(
+  paxos: PaxosSpec<S>,
   toVoting = votingOf(paxos),
-): RefinementMapping<PaxosState, VotingState, VotingAction> {
+): RefinementMapping<S, VotingState, VotingAction> {
   return { name: "Paxos => Voting", upper: paxos.V, map: toVoting };
 }
 
@@ -67,10 +78,10 @@ export function votingRefinesConsensus(
  * Paxos => Consensus through Voting (THEOREM Spec => V!C!Spec, the transitivity remark at
  * the end of Paxos.tla): chosen <- V!chosen with votes <- votes.
  */
-export function paxosRefinesConsensus(
-  paxos: Paxos,
+export function paxosRefinesConsensus<S extends object>(
+  paxos: PaxosSpec<S>,
   toVoting = votingOf(paxos),
-): RefinementMapping<PaxosState, ConsensusState, ConsensusAction> {
+): RefinementMapping<S, ConsensusState, ConsensusAction> {
   const toConsensus = consensusOf(paxos.V);
   return {
     name: "Paxos => Consensus",
@@ -80,7 +91,7 @@ export function paxosRefinesConsensus(
 }
 
 /** The refinement checks run when exploring Paxos: to Voting and, through it, to Consensus. */
-export function paxosChecks(paxos: Paxos): RefinementCheck<PaxosState, PaxosAction>[] {
+export function paxosChecks<S extends object>(paxos: PaxosSpec<S>): RefinementCheck<S, PaxosAction>[] {
   const lowerKind = (a: PaxosAction): string => a._tag;
   const toVoting = votingOf(paxos);
   return [

@@ -2,7 +2,7 @@
  * Paxos's inductive invariant, and arbitrary states that satisfy it, for the MCISpec-style
  * check of proofs/inductive.ts.
  *
- * The Inv of tlaplus/Examples' Paxos.tla (spec/paxos.ts, `paxos.invariants`), which Lamport
+ * The Inv of tlaplus/Examples' Paxos.tla (spec/paxos.ts, `paxos.invariants`; checked here on its compact encoding), which Lamport
  * introduces as "a first attempt at an inductive invariant", holds on every reachable state
  * but is not inductive as soon as there are two values (even with one acceptor; with one
  * value, as in MCPaxos's model, no counterexample turns up). The check here finds two kinds
@@ -26,12 +26,13 @@
  */
 import fc from "fast-check";
 import { acceptorName, valueName } from "../spec/constants.ts";
-import { None, showMessage, type Message, type Paxos, type PaxosState, type PaxosView } from "../spec/paxos.ts";
+import type { CompactPaxos, CompactPaxosState } from "../spec/compact/paxos.ts";
+import { None, showMessage, type Message, type PaxosState } from "../spec/paxos.ts";
 import type { Invariant } from "../spec/state-machine.ts";
 import { arbitraryOf } from "./arbitrary.ts";
 
 /** The three conjuncts by which the proved Paxos strengthens Inv (see the module comment). */
-export function inductiveStrengthening(paxos: Paxos): Invariant<PaxosState>[] {
+export function inductiveStrengthening(paxos: CompactPaxos): Invariant<CompactPaxosState>[] {
   const { acceptors, ballots, values } = paxos.constants;
   return [
     {
@@ -83,7 +84,7 @@ export function inductiveStrengthening(paxos: Paxos): Invariant<PaxosState>[] {
 }
 
 /** Inv of spec/paxos.ts with the strengthening: Paxos's inductive invariant. */
-export function inductiveInvariant(paxos: Paxos): Invariant<PaxosState>[] {
+export function inductiveInvariant(paxos: CompactPaxos): Invariant<CompactPaxosState>[] {
   return [...paxos.invariants, ...inductiveStrengthening(paxos)];
 }
 
@@ -112,10 +113,10 @@ export function inductiveInvariant(paxos: Paxos): Invariant<PaxosState>[] {
  * weaker invariant, and so its counterexamples to induction, are generated.
  */
 export function paxosStatesSatisfying(
-  paxos: Paxos,
+  paxos: CompactPaxos,
   keep: readonly string[],
   messagesMax = 12,
-): fc.Arbitrary<PaxosState> {
+): fc.Arbitrary<CompactPaxosState> {
   const { State, Message: MessageSchema } = paxos.schemas();
   const withTheir2a = (msgs: readonly Message[]): Message[] =>
     msgs.flatMap((m): Message[] => (m.type === "2b" ? [m, { type: "2a", bal: m.bal, val: m.val }] : [m]));
@@ -133,7 +134,7 @@ export function paxosStatesSatisfying(
     });
 }
 
-function repairPass(paxos: Paxos, input: PaxosView, keep: ReadonlySet<string>): PaxosView {
+function repairPass(paxos: CompactPaxos, input: PaxosState, keep: ReadonlySet<string>): PaxosState {
   const { ballots, acceptors, quorums } = paxos.constants;
   let view = input;
   const has2a = (bal: number, val: number): boolean =>

@@ -5,13 +5,14 @@
  */
 import { describe, expect, test } from "vitest";
 import { explore } from "../spec/explore.ts";
-import { None, Paxos, type PaxosState } from "../spec/paxos.ts";
+import { CompactPaxos, type CompactPaxosState } from "../spec/compact/paxos.ts";
+import { None } from "../spec/paxos.ts";
 import type { Spec } from "../spec/state-machine.ts";
 import { Voting, type VotingState } from "../spec/voting.ts";
 import { paxosChecks, paxosRefinesVoting, votingChecks, votingOf, votingRefinesConsensus } from "./mappings.ts";
 import { describeStep, matchStep, refinementCheck } from "./refinement.ts";
 
-const paxos = new Paxos({ acceptors: 3, values: 2, maxBallot: 1 });
+const paxos = new CompactPaxos({ acceptors: 3, values: 2, maxBallot: 1 });
 
 describe("refinement checker", () => {
   test("Paxos => Voting and Paxos => Consensus hold on every transition; Phase1b is IncreaseMaxBal, Phase2b is VoteFor or a stutter", () => {
@@ -59,7 +60,7 @@ describe("refinement checker", () => {
       ],
     });
     const mapping = paxosRefinesVoting(paxos);
-    const step = (action: Parameters<Paxos["transition"]>[0]): string =>
+    const step = (action: Parameters<CompactPaxos["transition"]>[0]): string =>
       describeStep(paxos, mapping, s, action, paxos.transition(action, s));
     expect(step({ _tag: "Phase2b", a: 1, bal: 1, val: 0 })).toBe("Phase2b(a2) on 2a(1, v1) |-> VoteFor(a2, 1, v1)");
     expect(step({ _tag: "Phase1b", a: 2, bal: 1 })).toBe("Phase1b(a3) on 1a(1) |-> IncreaseMaxBal(a3, 1)");
@@ -71,7 +72,7 @@ describe("refinement checker", () => {
     const wrong = {
       name: "Paxos => Voting, maxBal <- maxVBal",
       upper: paxos.V,
-      map: (s: PaxosState): VotingState =>
+      map: (s: CompactPaxosState): VotingState =>
         paxos.V.make({ ...paxos.V.view(votingOf(paxos)(s)), maxBal: paxos.view(s).maxVBal }),
     };
     const r = explore(paxos, { checks: [refinementCheck(wrong)] });
@@ -95,7 +96,7 @@ describe("refinement checker", () => {
   });
 
   test("catches a wrong mapping (votes read off 2a messages) at the first Phase2a", () => {
-    const fromProposals = (s: PaxosState): VotingState => {
+    const fromProposals = (s: CompactPaxosState): VotingState => {
       const view = paxos.view(s);
       const proposed = view.msgs.flatMap((m) => (m.type === "2a" ? [[m.bal, m.val] as const] : []));
       return paxos.V.make({ maxBal: view.maxBal, votes: view.maxBal.map(() => proposed) });
@@ -108,7 +109,7 @@ describe("refinement checker", () => {
   });
 
   test("checks that the mapped initial state is initial", () => {
-    const shifted = (s: PaxosState): VotingState =>
+    const shifted = (s: CompactPaxosState): VotingState =>
       paxos.V.make({ ...paxos.V.view(votingOf(paxos)(s)), maxBal: [0, -1, -1] });
     const r = explore(paxos, { checks: [refinementCheck({ name: "shifted", upper: paxos.V, map: shifted })] });
     expect(r.violation?.kind).toBe("init");

@@ -1,5 +1,5 @@
 /**
- * Liveness of reconfiguration (issue #5): replica 3's disk fails for good; the operator removes it
+ * Liveness of reconfiguration: replica 3's disk fails for good; the operator removes it
  * and adds a fresh replica 4, which joins as a learner, catches up by state transfer, and is
  * promoted. The cluster keeps making progress throughout, the new replica converges to the
  * leader's state (the same digest), and every check of the refinement chain holds after every
@@ -7,8 +7,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { kv, type KvInput, type KvOutput, type KvState } from "../spec/kv.ts";
-import { checkLinearizable } from "../proofs/linearizability.ts";
-import { kvModel } from "../proofs/history.ts";
+import { checkLinearizable } from "../impl/history/linearizability.ts";
+import { kvModel } from "../impl/history/history.ts";
 import { WorldChecker } from "../proofs/world-checker.ts";
 import type { ReconfigureKind } from "./world/actions.ts";
 import { World } from "./world/world.ts";

@@ -6,7 +6,7 @@ import { fc, test } from "@fast-check/vitest";
 import { Schema } from "effect";
 import { arbitraryOf } from "../proofs/arbitrary.ts";
 import { describe, expect } from "vitest";
-import { kv, KvInput, kvGet, type KvInput as Input } from "./kv.ts";
+import { entryHashesForTest, kv, KvInput, kvGet, valueLengthMax, type KvInput as Input } from "./kv.ts";
 import { runInputs } from "./state-machine.ts";
 
 // Small key and value alphabets so that operations collide on keys often.
@@ -106,6 +106,20 @@ describe("kv", () => {
     expect(kvGet(state, "k")).toBe("new");
   });
 
+  test("an append never grows a value past the value limit: it is refused and changes nothing", () => {
+    const half = "x".repeat(valueLengthMax / 2);
+    const { state, outputs } = runInputs(kv, [
+      { _tag: "put", key: "k", value: half },
+      { _tag: "append", key: "k", value: half },
+      { _tag: "append", key: "k", value: "y" },
+      { _tag: "append", key: "fresh", value: "z" },
+    ]);
+    expect(outputs[1]).toEqual({ _tag: "value", value: half + half });
+    expect(outputs[2]).toEqual({ _tag: "too-large", length: valueLengthMax + 1, limit: valueLengthMax });
+    expect(kvGet(state, "k")).toBe(half + half);
+    expect(outputs[3]).toEqual({ _tag: "value", value: "z" });
+  });
+
   test("a malformed snapshot is refused with a message naming what is wrong", () => {
     expect(() => kv.restore({ format: "paxos-lease/kv@1", entries: [["a", 1]] })).toThrow(
       /kv snapshot rejected.*Expected string/s,
@@ -121,6 +135,14 @@ describe("kv", () => {
       }),
     ).toThrow(/appears twice/);
   });
+
+  test.prop([fc.string({ maxLength: 20 }), fc.string({ maxLength: 200 })])(
+    "one pass over an entry gives both digest lanes exactly as two passes do",
+    (key, value) => {
+      const { once, twice } = entryHashesForTest(key, value);
+      expect(once).toEqual(twice);
+    },
+  );
 
   test("the digest distinguishes a changed value", () => {
     const a = kv.transition({ _tag: "put", key: "a", value: "1" }, kv.start);

@@ -41,7 +41,11 @@ export const Put = Schema.TaggedStruct("put", { key: Key, value: Value });
 export const Delete = Schema.TaggedStruct("delete", { key: Key });
 /** Set `key` to `value` only if its current value is `expected` (null: absent). */
 export const Cas = Schema.TaggedStruct("cas", { key: Key, expected: Schema.NullOr(Value), value: Value });
-/** Append `value` to the value under `key` (absent counts as ""). */
+/**
+ * Append `value` to the value under `key` (absent counts as ""). An append that would make the
+ * value longer than {@link valueLengthMax} changes nothing and answers `too-large`: the limit holds
+ * for every value the store ever holds, not only for the values clients send.
+ */
 export const Append = Schema.TaggedStruct("append", { key: Key, value: Value });
 /** Change nothing. A new leader fills gaps in the log with it. */
 export const Noop = Schema.TaggedStruct("noop", {});
@@ -52,17 +56,28 @@ export type KvInput = typeof KvInput.Type;
 
 /**
  * Outputs. `value`: the value a get read, or the new value after an append. `ok`: a put,
- * delete or no-op happened. `cas`: whether the swap happened and the value found.
+ * delete or no-op happened. `cas`: whether the swap happened and the value found. `too-large`:
+ * an append refused by the value limit (nothing changed).
  */
 export const ValueOutput = Schema.TaggedStruct("value", { value: Schema.NullOr(Schema.String) });
 export const OkOutput = Schema.TaggedStruct("ok", {});
 export const CasOutput = Schema.TaggedStruct("cas", { swapped: Schema.Boolean, current: Schema.NullOr(Schema.String) });
-export const KvOutput = Schema.Union(ValueOutput, OkOutput, CasOutput);
+/** An append refused because the value would grow past `limit` (its length would be `length`). */
+export const TooLargeOutput = Schema.TaggedStruct("too-large", {
+  length: Schema.Int.pipe(Schema.nonNegative()),
+  limit: Schema.Int.pipe(Schema.nonNegative()),
+});
+export const KvOutput = Schema.Union(ValueOutput, OkOutput, CasOutput, TooLargeOutput);
 export type KvOutput = typeof KvOutput.Type;
 
 /** The store: entries plus the running digest lanes and entry count. */
 export interface KvState {
   readonly entries: PersistentMap<string>;
+  /**
+   * Each entry's hash in both lanes (`entryHashes`), so that overwriting or removing a value does
+   * not hash it again: for a 1 MiB value, hashing is most of the work of a write.
+   */
+  readonly hashes: PersistentMap<EntryHashes>;
   /** Two independent 32-bit additive lanes of the multiset hash, and the entry count. */
   readonly digestA: number;
   readonly digestB: number;
@@ -75,7 +90,10 @@ export const KvSnapshot = Schema.Struct({
 });
 export type KvSnapshot = typeof KvSnapshot.Type;
 
-const emptyState: KvState = { entries: emptyPersistentMap(), digestA: 0, digestB: 0 };
+const emptyState: KvState = { entries: emptyPersistentMap(), hashes: emptyPersistentMap(), digestA: 0, digestB: 0 };
+
+/** An entry's hash in lane A and lane B. */
+type EntryHashes = readonly [number, number];
 
 /**
  * The hash of one entry `key \u0000 value`, for a given FNV offset basis, finished with fmix32
@@ -88,25 +106,53 @@ function entryHash(basis: number, key: string, value: string): number {
 const basisA = fnvOffsetBasis;
 const basisB = 0x050c5d1f;
 
+/**
+ * `entryHash` in both lanes at once: one pass over the value instead of two (the same numbers as
+ * two calls of `entryHash`, which the tests check).
+ */
+function entryHashes(key: string, value: string): EntryHashes {
+  let a = Math.imul(fnv1a(basisA, key), 0x01000193);
+  let b = Math.imul(fnv1a(basisB, key), 0x01000193);
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193);
+  }
+  return [fmix32(a), fmix32(b)];
+}
+
+/** Both lanes of an entry's hash, computed two ways: for the test that they agree. */
+export function entryHashesForTest(
+  key: string,
+  value: string,
+): { readonly once: EntryHashes; readonly twice: EntryHashes } {
+  return { once: entryHashes(key, value), twice: [entryHash(basisA, key, value), entryHash(basisB, key, value)] };
+}
+
 function lookup(state: KvState, key: string): string | null {
   return pmGet(state.entries, key) ?? null;
 }
 
 /** Replace (or with `next === null` remove) the entry under `key`, updating the digest. */
 function write(state: KvState, key: string, next: string | null): KvState {
-  const previous = lookup(state, key);
+  const previous = pmGet(state.hashes, key);
   let digestA = state.digestA;
   let digestB = state.digestB;
-  if (previous !== null) {
-    digestA = (digestA - entryHash(basisA, key, previous)) >>> 0;
-    digestB = (digestB - entryHash(basisB, key, previous)) >>> 0;
+  if (previous !== undefined) {
+    digestA = (digestA - previous[0]) >>> 0;
+    digestB = (digestB - previous[1]) >>> 0;
   }
-  if (next !== null) {
-    digestA = (digestA + entryHash(basisA, key, next)) >>> 0;
-    digestB = (digestB + entryHash(basisB, key, next)) >>> 0;
-  }
-  const entries = next === null ? pmRemove(state.entries, key) : pmSet(state.entries, key, next);
-  return { entries, digestA, digestB };
+  if (next === null)
+    return { entries: pmRemove(state.entries, key), hashes: pmRemove(state.hashes, key), digestA, digestB };
+  const hashes = entryHashes(key, next);
+  digestA = (digestA + hashes[0]) >>> 0;
+  digestB = (digestB + hashes[1]) >>> 0;
+  return {
+    entries: pmSet(state.entries, key, next),
+    hashes: pmSet(state.hashes, key, hashes),
+    digestA,
+    digestB,
+  };
 }
 
 const ok: KvOutput = { _tag: "ok" };
@@ -125,7 +171,10 @@ function applyKv(input: KvInput, state: KvState): Applied<KvState, KvOutput> {
       return { state: write(state, input.key, input.value), output: { _tag: "cas", swapped: true, current } };
     }
     case "append": {
-      const next = (lookup(state, input.key) ?? "") + input.value;
+      const current = lookup(state, input.key) ?? "";
+      const length = current.length + input.value.length;
+      if (length > valueLengthMax) return { state, output: { _tag: "too-large", length, limit: valueLengthMax } };
+      const next = current + input.value;
       return { state: write(state, input.key, next), output: { _tag: "value", value: next } };
     }
     case "noop":
@@ -174,6 +223,8 @@ function outputsEqual(a: KvOutput, b: KvOutput): boolean {
       return b._tag === "ok";
     case "cas":
       return b._tag === "cas" && a.swapped === b.swapped && a.current === b.current;
+    case "too-large":
+      return b._tag === "too-large" && a.length === b.length && a.limit === b.limit;
   }
 }
 

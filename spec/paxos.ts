@@ -1,23 +1,19 @@
 /**
  * Lamport's Paxos consensus algorithm (tlaplus/Examples, specifications/Paxos/Paxos.tla),
- * transcribed: variables maxBal, maxVBal, maxVal and msgs (the set of all messages ever
- * sent); actions Phase1a(b), Phase1b(a), Phase2a(b, v), Phase2b(a); the state function
- * `votes` read off the 2b messages, `V == INSTANCE Voting`, and the inductive invariant Inv
- * (TypeOK, Inv!2, Inv!3 for 1b and 2a messages, and V!Inv).
- *
- * Source material: "choose an order for them (consensus per input)"; this is the consensus
- * step for one input, which Multi-Paxos runs once per slot. It implements Voting
+ * transcribed operator by operator over plain data, to be read beside the TLA+: the variables
+ * maxBal, maxVBal, maxVal and msgs (the set of every message ever sent); the actions
+ * Phase1a(b), Phase1b(a), Phase2a(b, v) and Phase2b(a); the state function `votes` and
+ * `V == INSTANCE Voting`; and the inductive invariant Inv. It implements Voting
  * (THEOREM Spec => V!Spec), which the refinement checker in proofs/ checks step by step.
  *
- * The state is compact so that exhaustive exploration is fast: one Uint16Array holding, per
- * acceptor, one word with maxBal, maxVBal and maxVal, followed by a bitset over the finite
- * set Message of all possible messages (2b messages first, laid out exactly like Voting's
- * votes, so V's state is a copy of words). Every TLA+ operator below reads the state through
- * the named accessors. Pure: no clock, no randomness; imports nothing of the project but
- * spec/.
+ * Source material: "choose an order for them (consensus per input)"; this is the consensus step
+ * for one input, which Multi-Paxos runs once per slot.
+ *
+ * Exhaustive exploration uses spec/compact/paxos.ts, the same spec over a bit-packed state;
+ * spec/paxos.test.ts explores both and requires the same states, state for state, and TLC's
+ * counts from both. Pure: no clock, no randomness; imports nothing of the project but spec/.
  */
 import { Schema } from "effect";
-import { CompactStates, popcount, wordsFor, type Words } from "./bits.ts";
 import {
   acceptorName,
   resolveConstants,
@@ -36,7 +32,13 @@ import { Voting, type VotingState } from "./voting.ts";
 export const None = "None";
 export type None = typeof None;
 
-/** Message == the union of the four record sets of Paxos.tla; acceptors and values are indices. */
+/**
+ * Message ==      [type : {"1a"}, bal : Ballot]
+ *            \cup [type : {"1b"}, acc : Acceptor, bal : Ballot, mbal : Ballot \cup {-1}, mval : Value \cup {None}]
+ *            \cup [type : {"2a"}, bal : Ballot, val : Value]
+ *            \cup [type : {"2b"}, acc : Acceptor, bal : Ballot, val : Value]
+ * Acceptors and values are indices (a1 is 0, v1 is 0).
+ */
 export type Message =
   | { readonly type: "1a"; readonly bal: number }
   | {
@@ -49,20 +51,20 @@ export type Message =
   | { readonly type: "2a"; readonly bal: number; readonly val: number }
   | { readonly type: "2b"; readonly acc: number; readonly bal: number; readonly val: number };
 
-/** A Paxos state as plain data, with the variables of Paxos.tla. */
-export interface PaxosView {
+/**
+ * VARIABLES maxBal, maxVBal, maxVal, msgs. msgs is a set: its records are kept once each, in
+ * one canonical order (`Send` keeps it so), so that equal states are equal data.
+ */
+export interface PaxosState {
   readonly maxBal: readonly number[];
   readonly maxVBal: readonly number[];
   readonly maxVal: readonly (number | None)[];
   readonly msgs: readonly Message[];
 }
 
-/** A state of Paxos, compactly encoded (see the module comment). */
-export type PaxosState = Words & { readonly __paxos: true };
-
 /**
- * Paxos's actions, with the bound variables that determine the successor: Phase1b(a) and
- * Phase2b(a) each bind the message m they receive.
+ * The actions, with the bound variables that determine the successor: Phase1b(a) and
+ * Phase2b(a) each bind the message m they receive (`\E m \in msgs`).
  */
 export type PaxosAction =
   | { readonly _tag: "Phase1a"; readonly b: number }
@@ -72,69 +74,32 @@ export type PaxosAction =
   /** Phase2b(a) receiving m = [type |-> "2a", bal |-> bal, val |-> val]. */
   | { readonly _tag: "Phase2b"; readonly a: number; readonly bal: number; readonly val: number };
 
-const fieldBits = 5;
-const fieldMask = (1 << fieldBits) - 1;
-/** The 1b messages of one acceptor in one ballot are read as one bit field of at most this many bits. */
-const oneBsBitsMax = 30;
-
 /** `Paxos(constants)`: the spec for one choice of Acceptor, Value, Quorum and Ballot. */
-export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction> {
+export class Paxos implements Spec<PaxosState, PaxosAction> {
   readonly name: string = "Paxos";
   readonly constants: Constants;
   /** V == INSTANCE Voting (with votes <- votes, maxBal <- maxBal). */
   readonly V: Voting;
-  /** Init == maxBal = [a |-> -1] /\ maxVBal = [a |-> -1] /\ maxVal = [a |-> None] /\ msgs = {}. */
   readonly start: PaxosState;
   readonly init: readonly PaxosState[];
   readonly invariants: readonly Invariant<PaxosState>[];
   private symmetryCache: readonly ((state: PaxosState) => PaxosState)[] | undefined;
-  /** Word length of a state. */
-  readonly stateWords: number;
-  /** Message indices of the first 2a, 1a and 1b messages in the msgs bitset (2b start at 0). */
-  private readonly base2a: number;
-  private readonly base1a: number;
-  private readonly base1b: number;
-  /** Every message of the universe by index (undefined for padding bits). */
-  private readonly universe: readonly (Message | undefined)[];
-  /** Width of the 1b field of one (acceptor, ballot): (maxBallot + 2) * (values + 1). */
-  private readonly oneBsBits: number;
-  /** The last state whose V image was computed, and that image (invariants share it). */
-  private imageOf: PaxosState | undefined;
-  private image: VotingState | undefined;
-  private readonly allActions: readonly PaxosAction[];
 
   constructor(constants: BallotConstants) {
-    super();
     const k = resolveConstants(constants);
     this.constants = k;
-    const { acceptors: A, ballots: B, values: V } = k;
-    this.base2a = 16 * wordsFor(A * B * V);
-    this.base1a = this.base2a + 16 * wordsFor(B * V);
-    this.base1b = this.base1a + 16 * wordsFor(B);
-    this.oneBsBits = (B + 1) * (V + 1);
-    if (this.oneBsBits > oneBsBitsMax)
-      throw new RangeError(
-        `Paxos's compact encoding needs (maxBallot + 2) * (values + 1) <= ${oneBsBitsMax}, got ${this.oneBsBits}`,
-      );
-    const msgBits = this.base1b + A * B * this.oneBsBits;
     this.V = new Voting(k);
-    this.stateWords = A + wordsFor(msgBits);
-    this.universe = this.enumerateUniverse(16 * wordsFor(msgBits));
-    this.start = this.make({
-      maxBal: Array<number>(A).fill(-1),
-      maxVBal: Array<number>(A).fill(-1),
-      maxVal: Array<None>(A).fill(None),
+    // Init == /\ maxBal = [a \in Acceptor |-> -1] /\ maxVBal = [a \in Acceptor |-> -1]
+    //         /\ maxVal = [a \in Acceptor |-> None] /\ msgs = {}
+    this.start = {
+      maxBal: this.acceptors().map(() => -1),
+      maxVBal: this.acceptors().map(() => -1),
+      maxVal: this.acceptors().map(() => None),
       msgs: [],
-    });
+    };
     this.init = [this.start];
-    this.allActions = this.enumerateActions();
     this.invariants = [
-      {
-        name: "TypeOK",
-        statement:
-          "maxBal, maxVBal \\in [Acceptor -> Ballot \\cup {-1}], maxVal \\in [Acceptor -> Value \\cup {None}], msgs \\subseteq Message",
-        check: (s) => this.TypeOK(s),
-      },
+      { name: "TypeOK", statement: "every variable is in its type", check: (s) => this.TypeOK(s) },
       {
         name: "Inv!2",
         statement: "IF maxVBal[a] = -1 THEN maxVal[a] = None ELSE <<maxVBal[a], maxVal[a]>> \\in votes[a]",
@@ -154,398 +119,143 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
       {
         name: "V!VotesSafe",
         statement: "Voting's VotesSafe under votes <- votes, maxBal <- maxBal",
-        check: (s) => this.V.VotesSafe(this.sharedImage(s)),
+        check: (s) => this.V.VotesSafe(this.instanceV(s)),
       },
       {
         name: "V!OneValuePerBallot",
         statement: "Voting's OneValuePerBallot under votes <- votes, maxBal <- maxBal",
-        check: (s) => this.V.OneValuePerBallot(this.sharedImage(s)),
+        check: (s) => this.V.OneValuePerBallot(this.instanceV(s)),
       },
     ];
   }
 
-  // ---- State variables and the message universe --------------------------------------------
-
-  /** maxBal[a]. */
-  maxBal(s: PaxosState, a: number): number {
-    return (s[a]! & fieldMask) - 1;
+  /** Acceptor, as indices. */
+  acceptors(): number[] {
+    return Array.from({ length: this.constants.acceptors }, (_, a) => a);
   }
 
-  /** maxVBal[a]. */
-  maxVBal(s: PaxosState, a: number): number {
-    return ((s[a]! >>> fieldBits) & fieldMask) - 1;
+  /** Ballot == 0..MaxBallot (MCPaxos's substitution for Nat). */
+  ballots(): number[] {
+    return Array.from({ length: this.constants.ballots }, (_, b) => b);
   }
 
-  /** maxVal[a]: a value index, or None. */
-  maxVal(s: PaxosState, a: number): number | None {
-    const v = (s[a]! >>> (2 * fieldBits)) & fieldMask;
-    return v === 0 ? None : v - 1;
+  /** Value, as indices. */
+  values(): number[] {
+    return Array.from({ length: this.constants.values }, (_, v) => v);
   }
 
-  /** The index of [type |-> "1a", bal |-> bal] in the msgs bitset. */
-  msg1a(bal: number): number {
-    return this.base1a + bal;
+  // ---- The actions -------------------------------------------------------------------------
+
+  /** Send(m) == msgs' = msgs \cup {m}. */
+  Send(s: PaxosState, m: Message, changes: Partial<PaxosState> = {}): PaxosState {
+    return { ...s, ...changes, msgs: setAdd(s.msgs, m) };
   }
 
-  /** The index of [type |-> "1b", acc |-> acc, bal |-> bal, mbal |-> mbal, mval |-> mval]. */
-  msg1b(acc: number, bal: number, mbal: number, mval: number | None): number {
-    const { ballots: B, values: V } = this.constants;
-    return this.base1b + ((acc * B + bal) * (B + 1) + (mbal + 1)) * (V + 1) + (mval === None ? 0 : mval + 1);
-  }
-
-  /** The index of [type |-> "2a", bal |-> bal, val |-> val]. */
-  msg2a(bal: number, val: number): number {
-    return this.base2a + bal * this.constants.values + val;
-  }
-
-  /** The index of [type |-> "2b", acc |-> acc, bal |-> bal, val |-> val] (Voting's vote index). */
-  msg2b(acc: number, bal: number, val: number): number {
-    return (acc * this.constants.ballots + bal) * this.constants.values + val;
-  }
-
-  /** m \in msgs, for a message index m. */
-  sent(s: PaxosState, m: number): boolean {
-    return this.hasBit(s, this.constants.acceptors, m);
-  }
-
-  /** The message with index m (undefined for a padding bit). */
-  message(m: number): Message | undefined {
-    return this.universe[m];
-  }
-
-  /** The index of a message record. */
-  indexOf(m: Message): number {
-    switch (m.type) {
-      case "1a":
-        return this.msg1a(m.bal);
-      case "1b":
-        return this.msg1b(m.acc, m.bal, m.mbal, m.mval);
-      case "2a":
-        return this.msg2a(m.bal, m.val);
-      case "2b":
-        return this.msg2b(m.acc, m.bal, m.val);
-    }
-  }
-
-  /** Every message in msgs, in index order. */
-  msgs(s: PaxosState): Message[] {
-    const out: Message[] = [];
-    for (let m = 0; m < this.universe.length; m++) {
-      const msg = this.universe[m];
-      if (msg !== undefined && this.sent(s, m)) out.push(msg);
-    }
-    return out;
-  }
-
-  /**
-   * votes == [a \in Acceptor |-> {<<m.bal, m.val>> : m \in {mm \in msgs : mm.type = "2b" /\ mm.acc = a}}],
-   * as V's state together with maxBal: the state of V == INSTANCE Voting. Because 2b messages
-   * are laid out like Voting's votes, this copies words.
-   */
-  instanceV(s: PaxosState): VotingState {
-    const A = this.constants.acceptors;
-    const t = new Uint16Array(this.V.stateWords) as VotingState;
-    for (let a = 0; a < A; a++) t[a] = s[a]! & fieldMask;
-    for (let w = A; w < t.length; w++) t[w] = s[w]!;
-    return t;
-  }
-
-  /** instanceV(s), computed once for the consecutive invariant checks of one state. */
-  private sharedImage(s: PaxosState): VotingState {
-    if (this.imageOf !== s || this.image === undefined) {
-      this.imageOf = s;
-      this.image = this.instanceV(s);
-    }
-    return this.image;
-  }
-
-  /**
-   * The 1b messages sent by acceptor a in ballot b, as a bit field: bit (mbal + 1) * (|Value| + 1)
-   * + (mval + 1) stands for [type |-> "1b", acc |-> a, bal |-> b, mbal |-> mbal, mval |-> mval]
-   * (mval = None is 0). The bits from |Value| + 1 up are the ones with mbal >= 0.
-   */
-  oneBs(s: PaxosState, a: number, b: number): number {
-    return this.bitField(s, this.constants.acceptors, this.msg1b(a, b, -1, None), this.oneBsBits);
-  }
-
-  /** Build a state from plain data (throws on values outside the constants' types). */
-  make(view: PaxosView): PaxosState {
-    const { acceptors: A, maxBallot, values } = this.constants;
-    const ballotOrNone = (what: string, b: number): number => {
-      if (!Number.isInteger(b) || b < -1 || b > maxBallot)
-        throw new RangeError(`${what} = ${b} is not in Ballot \\cup {-1}`);
-      return b + 1;
-    };
-    if (view.maxBal.length !== A || view.maxVBal.length !== A || view.maxVal.length !== A)
-      throw new RangeError("one entry per acceptor expected");
-    const s = new Uint16Array(this.stateWords) as PaxosState;
-    for (let a = 0; a < A; a++) {
-      const val = view.maxVal[a]!;
-      if (val !== None && (!Number.isInteger(val) || val < 0 || val >= values))
-        throw new RangeError(`maxVal[${acceptorName(a)}] = ${val} is not in Value \\cup {None}`);
-      s[a] =
-        ballotOrNone(`maxBal[${acceptorName(a)}]`, view.maxBal[a]!) |
-        (ballotOrNone(`maxVBal[${acceptorName(a)}]`, view.maxVBal[a]!) << fieldBits) |
-        ((val === None ? 0 : val + 1) << (2 * fieldBits));
-    }
-    for (const m of view.msgs) {
-      const i = this.indexOf(m);
-      if (this.universe[i] === undefined || JSON.stringify(this.universe[i]) !== JSON.stringify(normalize(m)))
-        throw new RangeError(`${showMessage(m)} is not in Message`);
-      this.setBit(s, A, i);
-    }
-    return s;
-  }
-
-  /** The state as plain data. */
-  view(s: PaxosState): PaxosView {
-    const acceptors = Array.from({ length: this.constants.acceptors }, (_, a) => a);
-    return {
-      maxBal: acceptors.map((a) => this.maxBal(s, a)),
-      maxVBal: acceptors.map((a) => this.maxVBal(s, a)),
-      maxVal: acceptors.map((a) => this.maxVal(s, a)),
-      msgs: this.msgs(s),
-    };
-  }
-
-  /**
-   * Schemas of a message and of a whole state under these constants (TypeOK as types): the
-   * source of fast-check arbitraries for inductive checks.
-   */
-  schemas(): { readonly Message: Schema.Schema<Message>; readonly State: Schema.Schema<PaxosView> } {
-    const { acceptors: A, maxBallot, values } = this.constants;
-    const Ballot = Schema.Int.pipe(Schema.between(0, maxBallot));
-    const BallotOrNone = Schema.Int.pipe(Schema.between(-1, maxBallot));
-    const Acceptor = Schema.Int.pipe(Schema.between(0, A - 1));
-    const Value = Schema.Int.pipe(Schema.between(0, values - 1));
-    const ValueOrNone = Schema.Union(Value, Schema.Literal(None));
-    const MessageSchema = Schema.Union(
-      Schema.Struct({ type: Schema.Literal("1a"), bal: Ballot }),
-      Schema.Struct({ type: Schema.Literal("1b"), acc: Acceptor, bal: Ballot, mbal: BallotOrNone, mval: ValueOrNone }),
-      Schema.Struct({ type: Schema.Literal("2a"), bal: Ballot, val: Value }),
-      Schema.Struct({ type: Schema.Literal("2b"), acc: Acceptor, bal: Ballot, val: Value }),
-    );
-    const perAcceptor = <T, I>(item: Schema.Schema<T, I>) => Schema.Array(item).pipe(Schema.itemsCount(A));
-    const State = Schema.Struct({
-      maxBal: perAcceptor(BallotOrNone),
-      maxVBal: perAcceptor(BallotOrNone),
-      maxVal: perAcceptor(ValueOrNone),
-      msgs: Schema.Array(MessageSchema),
-    });
-    return { Message: MessageSchema, State };
-  }
-
-  // ---- Actions --------------------------------------------------------------------------------
-
-  /** Phase1a(b) == Send([type |-> "1a", bal |-> b]) /\ UNCHANGED <<maxBal, maxVBal, maxVal>>. Always enabled. */
+  /** Phase1a(b) == /\ Send([type |-> "1a", bal |-> b]) /\ UNCHANGED <<maxBal, maxVBal, maxVal>>. */
   Phase1a(s: PaxosState, b: number): PaxosState {
-    return this.send(s, this.msg1a(b));
-  }
-
-  /** The guard of Phase1b(a) for m = [type |-> "1a", bal |-> bal]: m \in msgs /\ m.bal > maxBal[a]. */
-  Phase1bEnabled(s: PaxosState, a: number, bal: number): boolean {
-    return this.sent(s, this.msg1a(bal)) && bal > this.maxBal(s, a);
+    return this.Send(s, { type: "1a", bal: b });
   }
 
   /**
-   * Phase1b(a)'s effect for m = [type |-> "1a", bal |-> bal]:
-   *   maxBal' = [maxBal EXCEPT ![a] = m.bal]
-   *   Send([type |-> "1b", acc |-> a, bal |-> m.bal, mbal |-> maxVBal[a], mval |-> maxVal[a]])
-   *   UNCHANGED <<maxVBal, maxVal>>
+   * Phase1b(a) == /\ \E m \in msgs :
+   *                    /\ m.type = "1a"
+   *                    /\ m.bal > maxBal[a]
+   *                    /\ maxBal' = [maxBal EXCEPT ![a] = m.bal]
+   *                    /\ Send([type |-> "1b", acc |-> a, bal |-> m.bal, mbal |-> maxVBal[a], mval |-> maxVal[a]])
+   *               /\ UNCHANGED <<maxVBal, maxVal>>
+   * Enabled for the 1a message m = [type |-> "1a", bal |-> bal] when `Phase1bEnabled`.
    */
   Phase1b(s: PaxosState, a: number, bal: number): PaxosState {
-    return this.update(
+    return this.Send(
       s,
-      a,
-      (s[a]! & ~fieldMask) | (bal + 1),
-      this.msg1b(a, bal, this.maxVBal(s, a), this.maxVal(s, a)),
+      { type: "1b", acc: a, bal, mbal: s.maxVBal[a]!, mval: s.maxVal[a]! },
+      { maxBal: except(s.maxBal, a, bal) },
     );
   }
 
+  Phase1bEnabled(s: PaxosState, a: number, bal: number): boolean {
+    return sent(s, { type: "1a", bal }) && bal > s.maxBal[a]!;
+  }
+
   /**
-   * The enabling conditions of Phase2a(b, v), counted the way TLC enumerates them (one
-   * successor per quorum Q and per message witness; see Spec.witnesses):
+   * Phase2a(b, v) ==
    *   /\ ~ \E m \in msgs : m.type = "2a" /\ m.bal = b
    *   /\ \E Q \in Quorum :
-   *        LET Q1b == {m \in msgs : m.type = "1b" /\ m.acc \in Q /\ m.bal = b}
+   *        LET Q1b == {m \in msgs : /\ m.type = "1b" /\ m.acc \in Q /\ m.bal = b}
    *            Q1bv == {m \in Q1b : m.mbal >= 0}
    *        IN  /\ \A a \in Q : \E m \in Q1b : m.acc = a
    *            /\ \/ Q1bv = {}
-   *               \/ \E m \in Q1bv : m.mval = v /\ \A mm \in Q1bv : m.mbal >= mm.mbal
-   * The second conjunct is V!ShowsSafeAt(Q, b, v) as learned from 1b messages: the heart of Paxos.
+   *               \/ \E m \in Q1bv : /\ m.mval = v
+   *                                  /\ \A mm \in Q1bv : m.mbal >= mm.mbal
+   *   /\ Send([type |-> "2a", bal |-> b, val |-> v])
+   *   /\ UNCHANGED <<maxBal, maxVBal, maxVal>>
+   * The second conjunct is V!ShowsSafeAt(Q, b, v) as learned from 1b messages: the heart of
+   * Paxos. `Phase2aWitnesses` counts its satisfying bindings (one per quorum Q and per message
+   * m), because TLC generates one successor per binding.
    */
+  Phase2a(s: PaxosState, b: number, v: number): PaxosState {
+    return this.Send(s, { type: "2a", bal: b, val: v });
+  }
+
   Phase2aWitnesses(s: PaxosState, b: number, v: number): number {
-    if (this.sent2a(s, b)) return 0;
+    if (s.msgs.some((m) => m.type === "2a" && m.bal === b)) return 0;
     let witnesses = 0;
-    for (const Q of this.constants.quorums) witnesses += this.quorumWitnesses(s, Q, b, v);
+    for (const Q of this.constants.quorums) {
+      const Q1b = s.msgs.filter(
+        (m): m is Extract<Message, { type: "1b" }> => m.type === "1b" && Q.includes(m.acc) && m.bal === b,
+      );
+      const Q1bv = Q1b.filter((m) => m.mbal >= 0);
+      // \A a \in Q : \E m \in Q1b : m.acc = a, counted: one binding per choice of an m for each a.
+      const perAcceptor = Q.map((a) => Q1b.filter((m) => m.acc === a).length);
+      if (perAcceptor.includes(0)) continue;
+      const safe =
+        Q1bv.length === 0 ? 1 : Q1bv.filter((m) => m.mval === v && Q1bv.every((mm) => m.mbal >= mm.mbal)).length;
+      witnesses += perAcceptor.reduce((x, y) => x * y, 1) * safe;
+    }
     return witnesses;
   }
 
-  /** Is there a 2a message for ballot b? (\E m \in msgs : m.type = "2a" /\ m.bal = b) */
-  sent2a(s: PaxosState, b: number): boolean {
-    for (let w = 0; w < this.constants.values; w++) if (this.sent(s, this.msg2a(b, w))) return true;
-    return false;
-  }
-
   /**
-   * For one quorum Q: (\A a \in Q : \E m \in Q1b : m.acc = a) /\ (Q1bv = {} \/ \E m \in Q1bv : ...),
-   * as a count of satisfying bindings (0 when false).
-   */
-  quorumWitnesses(s: PaxosState, Q: readonly number[], b: number, v: number): number {
-    const row = this.constants.values + 1;
-    let bindings = 1; // product over a \in Q of |{m \in Q1b : m.acc = a}|
-    let maxMbal = -1; // the largest m.mbal in Q1bv (-1 while Q1bv = {})
-    let atMaxForV = 0; // |{m \in Q1bv : m.mbal = maxMbal /\ m.mval = v}|
-    for (const a of Q) {
-      const fromA = this.oneBs(s, a, b);
-      if (fromA === 0) return 0;
-      bindings *= popcount(fromA);
-      const voted = fromA >>> row; // a's messages in Q1bv: bit mbal * row + (mval + 1)
-      if (voted === 0) continue;
-      const top = Math.floor((31 - Math.clz32(voted)) / row); // a's largest mbal
-      if (top > maxMbal) {
-        maxMbal = top;
-        atMaxForV = 0;
-      }
-      if (top === maxMbal) atMaxForV += (voted >>> (top * row + v + 1)) & 1;
-    }
-    return bindings * (maxMbal === -1 ? 1 : atMaxForV);
-  }
-
-  /** Phase2a(b, v)'s effect: Send([type |-> "2a", bal |-> b, val |-> v]) /\ UNCHANGED <<maxBal, maxVBal, maxVal>>. */
-  Phase2a(s: PaxosState, b: number, v: number): PaxosState {
-    return this.send(s, this.msg2a(b, v));
-  }
-
-  /** The guard of Phase2b(a) for m = [type |-> "2a", bal |-> bal, val |-> val]: m \in msgs /\ m.bal >= maxBal[a]. */
-  Phase2bEnabled(s: PaxosState, a: number, bal: number, val: number): boolean {
-    return this.sent(s, this.msg2a(bal, val)) && bal >= this.maxBal(s, a);
-  }
-
-  /**
-   * Phase2b(a)'s effect for m = [type |-> "2a", bal |-> bal, val |-> val]:
-   *   maxBal' = [maxBal EXCEPT ![a] = m.bal] /\ maxVBal' = [maxVBal EXCEPT ![a] = m.bal]
-   *   maxVal' = [maxVal EXCEPT ![a] = m.val] /\ Send([type |-> "2b", acc |-> a, bal |-> m.bal, val |-> m.val])
+   * Phase2b(a) == \E m \in msgs :
+   *                 /\ m.type = "2a"
+   *                 /\ m.bal >= maxBal[a]
+   *                 /\ maxBal' = [maxBal EXCEPT ![a] = m.bal]
+   *                 /\ maxVBal' = [maxVBal EXCEPT ![a] = m.bal]
+   *                 /\ maxVal' = [maxVal EXCEPT ![a] = m.val]
+   *                 /\ Send([type |-> "2b", acc |-> a, bal |-> m.bal, val |-> m.val])
+   * Enabled for the 2a message m = [type |-> "2a", bal |-> bal, val |-> val] when `Phase2bEnabled`.
    */
   Phase2b(s: PaxosState, a: number, bal: number, val: number): PaxosState {
-    return this.update(
+    return this.Send(
       s,
-      a,
-      (bal + 1) | ((bal + 1) << fieldBits) | ((val + 1) << (2 * fieldBits)),
-      this.msg2b(a, bal, val),
+      { type: "2b", acc: a, bal, val },
+      { maxBal: except(s.maxBal, a, bal), maxVBal: except(s.maxVBal, a, bal), maxVal: except(s.maxVal, a, val) },
     );
   }
 
-  /** Send(m) == msgs' = msgs \cup {m}. */
-  private send(s: PaxosState, m: number): PaxosState {
-    return this.update(s, 0, s[0]!, m);
+  Phase2bEnabled(s: PaxosState, a: number, bal: number, val: number): boolean {
+    return sent(s, { type: "2a", bal, val }) && bal >= s.maxBal[a]!;
   }
+
+  // ---- Next, as the explorer needs it -----------------------------------------------------------
 
   /**
-   * The state with acceptor a's word (maxBal, maxVBal, maxVal) set to `word` and message m
-   * sent, on a fresh copy; or s itself when that changes nothing (a self-loop, such as
-   * Phase1a(b) after 1a(b) was sent), which spares the explorer a copy and a lookup.
-   */
-  private update(s: PaxosState, a: number, word: number, m: number): PaxosState {
-    if (s[a] === word && this.sent(s, m)) return s;
-    const t = s.slice() as PaxosState;
-    t[a] = word;
-    this.setBit(t, this.constants.acceptors, m);
-    return t;
-  }
-
-  // ---- Inv ------------------------------------------------------------------------------------
-
-  /** TypeOK: every variable within its type (the encoding can hold more, so this can fail). */
-  TypeOK(s: PaxosState): string | undefined {
-    const { acceptors: A, ballots, values } = this.constants;
-    if (s.length !== this.stateWords) return `the state has ${s.length} words, not ${this.stateWords}`;
-    for (let a = 0; a < A; a++) {
-      const w = s[a]!;
-      if ((w & fieldMask) > ballots)
-        return `maxBal[${acceptorName(a)}] = ${this.maxBal(s, a)} is not in Ballot \\cup {-1}`;
-      if (((w >>> fieldBits) & fieldMask) > ballots)
-        return `maxVBal[${acceptorName(a)}] = ${this.maxVBal(s, a)} is not in Ballot \\cup {-1}`;
-      if (((w >>> (2 * fieldBits)) & fieldMask) > values)
-        return `maxVal[${acceptorName(a)}] = v${(w >>> (2 * fieldBits)) & fieldMask} is not in Value \\cup {None}`;
-      if (w >>> (3 * fieldBits) !== 0) return `the word of ${acceptorName(a)} has stray bits`;
-    }
-    for (let m = 0; m < this.universe.length; m++)
-      if (this.universe[m] === undefined && this.sent(s, m)) return `msgs holds something outside Message (bit ${m})`;
-    return undefined;
-  }
-
-  /** Inv!2 == \A a \in Acceptor : IF maxVBal[a] = -1 THEN maxVal[a] = None ELSE <<maxVBal[a], maxVal[a]>> \in votes[a]. */
-  Inv2(s: PaxosState): string | undefined {
-    for (let a = 0; a < this.constants.acceptors; a++) {
-      const vbal = this.maxVBal(s, a);
-      const val = this.maxVal(s, a);
-      if (vbal === -1 && val !== None)
-        return `maxVBal[${acceptorName(a)}] = -1 but maxVal[${acceptorName(a)}] = ${showValue(val)}`;
-      if (vbal !== -1 && (val === None || !this.sent(s, this.msg2b(a, vbal, val))))
-        return `<<maxVBal[${acceptorName(a)}], maxVal[${acceptorName(a)}]>> = <<${vbal}, ${showValue(val)}>> is not in votes[${acceptorName(a)}]`;
-    }
-    return undefined;
-  }
-
-  /** Inv!3 for 1b messages: (m.type = "1b") => maxBal[m.acc] >= m.bal /\ ((m.mbal >= 0) => <<m.mbal, m.mval>> \in votes[m.acc]). */
-  Inv3of1b(s: PaxosState): string | undefined {
-    const { acceptors, ballots } = this.constants;
-    for (let acc = 0; acc < acceptors; acc++) {
-      for (let bal = 0; bal < ballots; bal++) {
-        const base = this.msg1b(acc, bal, -1, None);
-        for (let field = this.oneBs(s, acc, bal); field !== 0; field &= field - 1) {
-          const m = this.message(base + 31 - Math.clz32(field & -field)) as Message & { type: "1b" };
-          if (this.maxBal(s, acc) < bal)
-            return `${showMessage(m)} was sent but maxBal[${acceptorName(acc)}] = ${this.maxBal(s, acc)} < ${bal}`;
-          if (m.mbal >= 0 && (m.mval === None || !this.sent(s, this.msg2b(acc, m.mbal, m.mval))))
-            return `${showMessage(m)} reports a vote <<${m.mbal}, ${showValue(m.mval)}>> that is not in votes[${acceptorName(acc)}]`;
-        }
-      }
-    }
-    return undefined;
-  }
-
-  /**
-   * Inv!3 for 2a messages: (m.type = "2a") => /\ \E Q \in Quorum : V!ShowsSafeAt(Q, m.bal, m.val)
-   *                                          /\ \A mm \in msgs : mm.type = "2a" /\ mm.bal = m.bal => mm.val = m.val.
-   */
-  Inv3of2a(s: PaxosState): string | undefined {
-    const image = this.sharedImage(s);
-    const { ballots, values, quorums } = this.constants;
-    for (let b = 0; b < ballots; b++) {
-      let first = -1;
-      for (let v = 0; v < values; v++) {
-        if (!this.sent(s, this.msg2a(b, v))) continue;
-        if (first !== -1) return `two 2a messages in ballot ${b}: for ${valueName(first)} and ${valueName(v)}`;
-        first = v;
-        let safe = false;
-        for (const Q of quorums) safe ||= this.V.ShowsSafeAt(image, Q, b, v);
-        if (!safe)
-          return `${showMessage({ type: "2a", bal: b, val: v })} was sent but no quorum Q has V!ShowsSafeAt(Q, ${b}, ${valueName(v)})`;
-      }
-    }
-    return undefined;
-  }
-
-  /** Inv: the first conjunct that fails, if any (in the order of Paxos.tla). */
-  Inv(s: PaxosState): string | undefined {
-    for (const inv of this.invariants) {
-      const message = inv.check(s);
-      if (message !== undefined) return `${inv.name}: ${message}`;
-    }
-    return undefined;
-  }
-
-  // ---- Spec -----------------------------------------------------------------------------------
-
-  /**
-   * Next == \/ \E b \in Ballot : Phase1a(b) \/ \E v \in Value : Phase2a(b, v)
+   * Next == \/ \E b \in Ballot : \/ Phase1a(b)
+   *                             \/ \E v \in Value : Phase2a(b, v)
    *         \/ \E a \in Acceptor : Phase1b(a) \/ Phase2b(a)
    * Every instance, with the message bound for Phase1b and Phase2b; `witnesses` decides.
    */
-  actions(): readonly PaxosAction[] {
-    return this.allActions;
+  actions(): PaxosAction[] {
+    const out: PaxosAction[] = [];
+    for (const b of this.ballots()) {
+      out.push({ _tag: "Phase1a", b });
+      for (const v of this.values()) out.push({ _tag: "Phase2a", b, v });
+    }
+    for (const a of this.acceptors()) {
+      for (const bal of this.ballots()) out.push({ _tag: "Phase1b", a, bal });
+      for (const bal of this.ballots()) for (const val of this.values()) out.push({ _tag: "Phase2b", a, bal, val });
+    }
+    return out;
   }
 
   witnesses(action: PaxosAction, s: PaxosState): number {
@@ -591,99 +301,211 @@ export class Paxos extends CompactStates implements Spec<PaxosState, PaxosAction
     }
   }
 
+  // ---- The refinement: votes and V == INSTANCE Voting ----------------------------------------------
+
+  /**
+   * votes == [a \in Acceptor |-> {<<m.bal, m.val>> : m \in {mm \in msgs : /\ mm.type = "2b"
+   *                                                                      /\ mm.acc = a}}]
+   */
+  votes(s: PaxosState): [number, number][][] {
+    return this.acceptors().map((a) =>
+      s.msgs.flatMap((m) => (m.type === "2b" && m.acc === a ? [[m.bal, m.val] as [number, number]] : [])),
+    );
+  }
+
+  /** The state of V == INSTANCE Voting: votes <- votes, maxBal <- maxBal. */
+  instanceV(s: PaxosState): VotingState {
+    return this.V.make({ votes: this.votes(s), maxBal: s.maxBal });
+  }
+
+  // ---- Inv --------------------------------------------------------------------------------------
+
+  /**
+   * TypeOK == /\ maxBal \in [Acceptor -> Ballot \cup {-1}] /\ maxVBal \in [Acceptor -> Ballot \cup {-1}]
+   *           /\ maxVal \in [Acceptor -> Value \cup {None}] /\ msgs \subseteq Message
+   */
+  TypeOK(s: PaxosState): string | undefined {
+    const { maxBallot } = this.constants;
+    const ballotOrNone = (b: number): boolean => Number.isInteger(b) && b >= -1 && b <= maxBallot;
+    const valueOrNone = (v: number | None): boolean =>
+      v === None || (Number.isInteger(v) && v >= 0 && v < this.constants.values);
+    for (const a of this.acceptors()) {
+      if (!ballotOrNone(s.maxBal[a]!)) return `maxBal[${acceptorName(a)}] = ${s.maxBal[a]} is not in Ballot \\cup {-1}`;
+      if (!ballotOrNone(s.maxVBal[a]!))
+        return `maxVBal[${acceptorName(a)}] = ${s.maxVBal[a]} is not in Ballot \\cup {-1}`;
+      if (!valueOrNone(s.maxVal[a]!)) return `maxVal[${acceptorName(a)}] = ${s.maxVal[a]} is not in Value \\cup {None}`;
+    }
+    const { Message } = this.schemas();
+    const stray = s.msgs.find((m) => !Schema.is(Message)(m));
+    return stray === undefined ? undefined : `msgs holds ${JSON.stringify(stray)}, which is not in Message`;
+  }
+
+  /** Inv!2 == \A a \in Acceptor : IF maxVBal[a] = -1 THEN maxVal[a] = None ELSE <<maxVBal[a], maxVal[a]>> \in votes[a]. */
+  Inv2(s: PaxosState): string | undefined {
+    for (const a of this.acceptors()) {
+      const vbal = s.maxVBal[a]!;
+      const val = s.maxVal[a]!;
+      if (vbal === -1 && val !== None)
+        return `maxVBal[${acceptorName(a)}] = -1 but maxVal[${acceptorName(a)}] = ${showValue(val)}`;
+      if (vbal !== -1 && (val === None || !sent(s, { type: "2b", acc: a, bal: vbal, val })))
+        return `<<maxVBal[${acceptorName(a)}], maxVal[${acceptorName(a)}]>> = <<${vbal}, ${showValue(val)}>> is not in votes[${acceptorName(a)}]`;
+    }
+    return undefined;
+  }
+
+  /** Inv!3 for 1b messages: (m.type = "1b") => maxBal[m.acc] >= m.bal /\ ((m.mbal >= 0) => <<m.mbal, m.mval>> \in votes[m.acc]). */
+  Inv3of1b(s: PaxosState): string | undefined {
+    for (const m of s.msgs) {
+      if (m.type !== "1b") continue;
+      if (s.maxBal[m.acc]! < m.bal)
+        return `${showMessage(m)} was sent but maxBal[${acceptorName(m.acc)}] = ${s.maxBal[m.acc]} < ${m.bal}`;
+      if (m.mbal >= 0 && (m.mval === None || !sent(s, { type: "2b", acc: m.acc, bal: m.mbal, val: m.mval })))
+        return `${showMessage(m)} reports a vote <<${m.mbal}, ${showValue(m.mval)}>> that is not in votes[${acceptorName(m.acc)}]`;
+    }
+    return undefined;
+  }
+
+  /**
+   * Inv!3 for 2a messages: (m.type = "2a") => /\ \E Q \in Quorum : V!ShowsSafeAt(Q, m.bal, m.val)
+   *                                          /\ \A mm \in msgs : mm.type = "2a" /\ mm.bal = m.bal => mm.val = m.val.
+   */
+  Inv3of2a(s: PaxosState): string | undefined {
+    const image = this.instanceV(s);
+    for (const m of s.msgs) {
+      if (m.type !== "2a") continue;
+      const other = s.msgs.find((mm) => mm.type === "2a" && mm.bal === m.bal && mm.val !== m.val);
+      if (other !== undefined) return `two 2a messages in ballot ${m.bal}: ${showMessage(m)} and ${showMessage(other)}`;
+      if (!this.constants.quorums.some((Q) => this.V.ShowsSafeAt(image, Q, m.bal, m.val)))
+        return `${showMessage(m)} was sent but no quorum Q has V!ShowsSafeAt(Q, ${m.bal}, ${valueName(m.val)})`;
+    }
+    return undefined;
+  }
+
+  /** Inv: the first conjunct that fails, if any (in the order of Paxos.tla). */
+  Inv(s: PaxosState): string | undefined {
+    for (const inv of this.invariants) {
+      const message = inv.check(s);
+      if (message !== undefined) return `${inv.name}: ${message}`;
+    }
+    return undefined;
+  }
+
+  // ---- Keys, rendering, symmetry -----------------------------------------------------------------
+
+  key(s: PaxosState): string {
+    return JSON.stringify([s.maxBal, s.maxVBal, s.maxVal, s.msgs.map(messageKey)]);
+  }
+
   /** The state as TLC prints it. */
   show(s: PaxosState): string {
-    const v = this.view(s);
     const fn = (xs: readonly (number | string)[]): string =>
       `(${xs.map((x, a) => `${acceptorName(a)} :> ${x}`).join(" @@ ")})`;
     return [
-      `/\\ maxBal = ${fn(v.maxBal)}`,
-      `/\\ maxVBal = ${fn(v.maxVBal)}`,
-      `/\\ maxVal = ${fn(v.maxVal.map(showValue))}`,
-      `/\\ msgs = {${v.msgs.map(showMessage).join(", ")}}`,
+      `/\\ maxBal = ${fn(s.maxBal)}`,
+      `/\\ maxVBal = ${fn(s.maxVBal)}`,
+      `/\\ maxVal = ${fn(s.maxVal.map(showValue))}`,
+      `/\\ msgs = {${s.msgs.map(showMessage).join(", ")}}`,
     ].join("\n");
   }
 
   /**
-   * Renaming acceptors by `acc` and values by `val` (both permutations), as a map on states.
-   * The image of every message index is computed once, so applying it walks set bits only.
+   * Schemas of a message and of a whole state under these constants (TypeOK as types): the
+   * source of fast-check arbitraries for inductive checks.
    */
-  permutation(acc: readonly number[], val: readonly number[]): (s: PaxosState) => PaxosState {
+  schemas(): { readonly Message: Schema.Schema<Message>; readonly State: Schema.Schema<PaxosState> } {
+    const { acceptors: A, maxBallot, values } = this.constants;
+    const Ballot = Schema.Int.pipe(Schema.between(0, maxBallot));
+    const BallotOrNone = Schema.Int.pipe(Schema.between(-1, maxBallot));
+    const Acceptor = Schema.Int.pipe(Schema.between(0, A - 1));
+    const Value = Schema.Int.pipe(Schema.between(0, values - 1));
+    const ValueOrNone = Schema.Union(Value, Schema.Literal(None));
+    const MessageSchema = Schema.Union(
+      Schema.Struct({ type: Schema.Literal("1a"), bal: Ballot }),
+      Schema.Struct({ type: Schema.Literal("1b"), acc: Acceptor, bal: Ballot, mbal: BallotOrNone, mval: ValueOrNone }),
+      Schema.Struct({ type: Schema.Literal("2a"), bal: Ballot, val: Value }),
+      Schema.Struct({ type: Schema.Literal("2b"), acc: Acceptor, bal: Ballot, val: Value }),
+    );
+    const perAcceptor = <T, I>(item: Schema.Schema<T, I>) => Schema.Array(item).pipe(Schema.itemsCount(A));
+    const State = Schema.Struct({
+      maxBal: perAcceptor(BallotOrNone),
+      maxVBal: perAcceptor(BallotOrNone),
+      maxVal: perAcceptor(ValueOrNone),
+      msgs: Schema.Array(MessageSchema),
+    });
+    return { Message: MessageSchema, State };
+  }
+
+  /** The state with acceptors renamed by `acc` and values by `val` (both permutations). */
+  permute(s: PaxosState, acc: readonly number[], val: readonly number[]): PaxosState {
     const pv = (x: number | None): number | None => (x === None ? None : val[x]!);
-    const image = new Int32Array(this.universe.length).fill(-1);
-    this.universe.forEach((m, i) => {
-      if (m === undefined) return;
+    const moved = <T>(xs: readonly T[], f: (x: T) => T): T[] => {
+      const out = xs.slice();
+      xs.forEach((x, a) => (out[acc[a]!] = f(x)));
+      return out;
+    };
+    const renamed = (m: Message): Message => {
       switch (m.type) {
         case "1a":
-          image[i] = i;
-          break;
+          return m;
         case "1b":
-          image[i] = this.msg1b(acc[m.acc]!, m.bal, m.mbal, pv(m.mval));
-          break;
+          return { type: "1b", acc: acc[m.acc]!, bal: m.bal, mbal: m.mbal, mval: pv(m.mval) };
         case "2a":
-          image[i] = this.msg2a(m.bal, val[m.val]!);
-          break;
+          return { type: "2a", bal: m.bal, val: val[m.val]! };
         case "2b":
-          image[i] = this.msg2b(acc[m.acc]!, m.bal, val[m.val]!);
-          break;
+          return { type: "2b", acc: acc[m.acc]!, bal: m.bal, val: val[m.val]! };
       }
-    });
-    const A = this.constants.acceptors;
-    return (s) => {
-      const t = new Uint16Array(this.stateWords) as PaxosState;
-      for (let a = 0; a < A; a++) {
-        const valField = (s[a]! >>> (2 * fieldBits)) & fieldMask;
-        t[acc[a]!] =
-          (s[a]! & ((1 << (2 * fieldBits)) - 1)) | ((valField === 0 ? 0 : val[valField - 1]! + 1) << (2 * fieldBits));
-      }
-      for (let w = A; w < s.length; w++) {
-        for (let bits = s[w]!; bits !== 0; bits &= bits - 1) {
-          const i = (w - A) * 16 + 31 - Math.clz32(bits & -bits);
-          this.setBit(t, A, image[i]!);
-        }
-      }
-      return t;
+    };
+    return {
+      maxBal: moved(s.maxBal, (x) => x),
+      maxVBal: moved(s.maxVBal, (x) => x),
+      maxVal: moved(s.maxVal, pv),
+      msgs: s.msgs.map(renamed).sort(byKey),
     };
   }
 
-  /** The symmetry group minus the identity (see `symmetryGroup`), built on first use: it has |Acceptor|! * |Value|! elements. */
+  /** The symmetry group minus the identity (see `symmetryGroup`), built on first use. */
   get symmetries(): readonly ((state: PaxosState) => PaxosState)[] {
-    this.symmetryCache ??= symmetryGroup<PaxosState>(this.constants, (acc, val) => this.permutation(acc, val));
+    this.symmetryCache ??= symmetryGroup<PaxosState>(this.constants, (acc, val) => (s) => this.permute(s, acc, val));
     return this.symmetryCache;
   }
+}
 
-  private enumerateUniverse(bits: number): (Message | undefined)[] {
-    const { acceptors: A, ballots: B, values: V, maxBallot } = this.constants;
-    const universe: (Message | undefined)[] = Array.from({ length: bits }, () => undefined);
-    for (let bal = 0; bal < B; bal++) {
-      universe[this.msg1a(bal)] = { type: "1a", bal };
-      for (let val = 0; val < V; val++) universe[this.msg2a(bal, val)] = { type: "2a", bal, val };
-      for (let acc = 0; acc < A; acc++) {
-        for (let val = 0; val < V; val++) universe[this.msg2b(acc, bal, val)] = { type: "2b", acc, bal, val };
-        for (let mbal = -1; mbal <= maxBallot; mbal++) {
-          for (let mval = -1; mval < V; mval++) {
-            const m: Message = { type: "1b", acc, bal, mbal, mval: mval === -1 ? None : mval };
-            universe[this.indexOf(m)] = m;
-          }
-        }
-      }
-    }
-    return universe;
-  }
+/** [f EXCEPT ![i] = x]. */
+function except<T>(f: readonly T[], i: number, x: T): T[] {
+  return f.map((y, j) => (j === i ? x : y));
+}
 
-  private enumerateActions(): PaxosAction[] {
-    const { acceptors: A, ballots: B, values: V } = this.constants;
-    const out: PaxosAction[] = [];
-    for (let b = 0; b < B; b++) {
-      out.push({ _tag: "Phase1a", b });
-      for (let v = 0; v < V; v++) out.push({ _tag: "Phase2a", b, v });
-    }
-    for (let a = 0; a < A; a++) {
-      for (let bal = 0; bal < B; bal++) out.push({ _tag: "Phase1b", a, bal });
-      for (let bal = 0; bal < B; bal++) for (let val = 0; val < V; val++) out.push({ _tag: "Phase2b", a, bal, val });
-    }
-    return out;
+/** m \in msgs. */
+function sent(s: PaxosState, m: Message): boolean {
+  const key = messageKey(m);
+  return s.msgs.some((x) => messageKey(x) === key);
+}
+
+/** A message record as a key: its fields in the canonical order. */
+function messageKey(m: Message): string {
+  switch (m.type) {
+    case "1a":
+      return `1a ${m.bal}`;
+    case "1b":
+      return `1b ${m.acc} ${m.bal} ${m.mbal} ${m.mval}`;
+    case "2a":
+      return `2a ${m.bal} ${m.val}`;
+    case "2b":
+      return `2b ${m.acc} ${m.bal} ${m.val}`;
   }
+}
+
+function byKey(x: Message, y: Message): number {
+  const a = messageKey(x);
+  const b = messageKey(y);
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** msgs \cup {m}, kept sorted and without duplicates. */
+function setAdd(msgs: readonly Message[], m: Message): readonly Message[] {
+  const key = messageKey(m);
+  if (msgs.some((x) => messageKey(x) === key)) return msgs;
+  return [...msgs, m].sort(byKey);
 }
 
 /** A value or None, as TLC prints it. */
@@ -702,19 +524,5 @@ export function showMessage(m: Message): string {
       return `[type |-> "2a", bal |-> ${m.bal}, val |-> ${valueName(m.val)}]`;
     case "2b":
       return `[type |-> "2b", acc |-> ${acceptorName(m.acc)}, bal |-> ${m.bal}, val |-> ${valueName(m.val)}]`;
-  }
-}
-
-/** The same message with its fields in the canonical order (for comparing records). */
-function normalize(m: Message): Message {
-  switch (m.type) {
-    case "1a":
-      return { type: "1a", bal: m.bal };
-    case "1b":
-      return { type: "1b", acc: m.acc, bal: m.bal, mbal: m.mbal, mval: m.mval };
-    case "2a":
-      return { type: "2a", bal: m.bal, val: m.val };
-    case "2b":
-      return { type: "2b", acc: m.acc, bal: m.bal, val: m.val };
   }
 }

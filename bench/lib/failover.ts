@@ -28,13 +28,15 @@ export interface FailoverOptions {
   readonly waitMsMax?: number;
   /** Load before the kill, in milliseconds. Default 1000. */
   readonly warmupMs?: number;
+  /** The writers' HTTP agent (where their connections come from). Default: a keep-alive agent on this host. */
+  readonly agent?: http.Agent;
 }
 
 /** Kill the leader once and measure. The killed member is restarted before this returns. */
 export async function measureFailover(cluster: BenchCluster, options: FailoverOptions = {}): Promise<FailoverSample> {
   const leader = await cluster.leader(30_000);
   if (leader === null) throw new Error(`${cluster.name}: no leader before the kill`);
-  const agent = new http.Agent({ keepAlive: true });
+  const agent = options.agent ?? new http.Agent({ keepAlive: true });
   const timeoutMs = options.attemptTimeoutMs ?? 300;
   let killedAt = Number.POSITIVE_INFINITY;
   let firstAfterKill: number | null = null;
@@ -73,7 +75,7 @@ export async function measureFailover(cluster: BenchCluster, options: FailoverOp
   } finally {
     stop = true;
     await Promise.all(writers);
-    agent.destroy();
+    if (options.agent === undefined) agent.destroy();
   }
   const newLeader = await cluster.leader(30_000);
   await cluster.restart(leader);

@@ -33,11 +33,19 @@ export class Http1Connection {
   }
 
   /** Send a request and wait for its response (rejects on network failure or after `timeoutMs`). */
-  request(method: string, path: string, body: string | undefined, timeoutMs: number): Promise<RawAnswer> {
+  request(
+    method: string,
+    path: string,
+    body: string | undefined,
+    timeoutMs: number,
+    headers: Readonly<Record<string, string>> = {},
+  ): Promise<RawAnswer> {
     if (this.pending !== null) return Promise.reject(new Error("one request at a time"));
     const socket = this.connected();
     const payload = body === undefined ? "" : body;
-    const head = `${method} ${path} HTTP/1.1\r\nHost: ${this.hostHeader}\r\nConnection: keep-alive\r\n${body === undefined ? "" : `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n`}\r\n`;
+    let extra = "";
+    for (const [name, value] of Object.entries(headers)) extra += `${name}: ${value}\r\n`;
+    const head = `${method} ${path} HTTP/1.1\r\nHost: ${this.hostHeader}\r\nConnection: keep-alive\r\n${extra}${body === undefined ? "" : `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n`}\r\n`;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.fail(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
       this.pending = { resolve, reject, timer };

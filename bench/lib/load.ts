@@ -16,7 +16,10 @@ export interface HttpRequest {
   readonly headers?: Record<string, string>;
 }
 
-/** How a system serves writes and reads, over HTTP/JSON. */
+/** How one request ended: done, refused or failed (nothing happened), or its outcome is unknown. */
+export type Outcome = "ok" | "failed" | "unknown";
+
+/** How a system serves writes and reads, over HTTP/JSON (or through a client library: `call`). */
 export interface SystemDriver {
   readonly name: string;
   /** A write of `value` under `key`. */
@@ -25,6 +28,10 @@ export interface SystemDriver {
   read(key: string): HttpRequest;
   /** True when an answer is a success (the status alone may not say: etcd answers errors in 200s only sometimes). */
   ok(status: number, body: string): boolean;
+  /** True when a failed answer says the write may still take effect. Default: never (only timeouts are unknown). */
+  outcomeUnknown?(status: number, body: string): boolean;
+  /** Perform the operation itself instead of through `write`/`read` over HTTP (a gRPC client, say). */
+  call?(kind: "write" | "read", key: string, value: string, timeoutMs: number): Promise<Outcome>;
 }
 
 /** Options of {@link runLoad}. */
@@ -41,21 +48,28 @@ export interface LoadOptions {
   readonly timeoutMs?: number;
   /** Requests per client at most (a safety bound). Default 1,000,000. */
   readonly requestsPerClientMax?: number;
+  /** Called when the measured window starts and when it ends (to sample CPU time over exactly it). */
+  readonly onWindow?: (edge: "start" | "end") => void;
 }
 
 /** What one load point measured (after the warm-up). */
 export interface LoadResult {
   readonly clients: number;
   readonly completed: number;
+  /** Requests that failed or whose outcome is unknown. */
   readonly errors: number;
+  /** Requests that failed: refused, redirected, or answered with an error that says nothing happened. */
+  readonly failed: number;
+  /** Requests whose outcome is unknown: timed out, connection lost, or answered "may still happen". */
+  readonly outcomeUnknown: number;
   readonly seconds: number;
   readonly throughput: number;
-  /** Latencies in milliseconds. */
+  /** Latencies in milliseconds, of every request in the window: a failed one counts as the timeout. */
   readonly p50: number;
   readonly p90: number;
   readonly p99: number;
   readonly max: number;
-  /** Every latency sample in milliseconds, sorted (for distribution charts). */
+  /** Every latency sample in milliseconds (failures as the timeout), sorted (for distribution charts). */
   readonly samples: readonly number[];
 }
 
@@ -116,48 +130,80 @@ export async function runLoad(system: SystemDriver, options: LoadOptions): Promi
   const started = performance.now();
   const measureFrom = started + options.warmupMs;
   const stopAt = measureFrom + options.durationMs;
+  let windowEdges = 0;
+  const edge = (which: "start" | "end"): void => {
+    windowEdges += 1;
+    options.onWindow?.(which);
+  };
+  const windowTimers = [
+    setTimeout(() => edge("start"), options.warmupMs),
+    setTimeout(() => edge("end"), options.warmupMs + options.durationMs),
+  ];
   const latencies: number[] = [];
-  let errors = 0;
+  let completed = 0;
+  let failed = 0;
+  let unknown = 0;
+  const perform = async (connections: Map<string, Http1Connection>, key: string): Promise<Outcome> => {
+    if (system.call !== undefined) return system.call(options.kind, key, value, timeoutMs);
+    const request = options.kind === "write" ? system.write(key, value) : system.read(key);
+    try {
+      const url = new URL(request.url);
+      let connection = connections.get(url.origin);
+      if (connection === undefined) connections.set(url.origin, (connection = new Http1Connection(url.origin)));
+      const answer = await connection.request(
+        request.method,
+        url.pathname + url.search,
+        request.body,
+        timeoutMs,
+        request.headers,
+      );
+      if (system.ok(answer.status, answer.body)) return "ok";
+      return system.outcomeUnknown?.(answer.status, answer.body) === true ? "unknown" : "failed";
+    } catch {
+      return "unknown";
+    }
+  };
   const client = async (c: number): Promise<void> => {
     const connections = new Map<string, Http1Connection>();
     try {
-      await loop(connections, c);
+      for (let i = 0; i < max; i++) {
+        if (performance.now() >= stopAt) return;
+        const key = `k${(c * 7919 + i * 104729) % keys}`;
+        const sent = performance.now();
+        const outcome = await perform(connections, key);
+        const done = performance.now();
+        if (sent < measureFrom || done > stopAt) continue;
+        if (outcome === "ok") {
+          completed += 1;
+          latencies.push(done - sent);
+        } else {
+          if (outcome === "failed") failed += 1;
+          else unknown += 1;
+          latencies.push(timeoutMs);
+        }
+      }
     } finally {
       for (const connection of connections.values()) connection.close();
     }
   };
-  const loop = async (connections: Map<string, Http1Connection>, c: number): Promise<void> => {
-    for (let i = 0; i < max; i++) {
-      const now = performance.now();
-      if (now >= stopAt) return;
-      const key = `k${(c * 7919 + i * 104729) % keys}`;
-      const request = options.kind === "write" ? system.write(key, value) : system.read(key);
-      const sent = performance.now();
-      let good = false;
-      try {
-        const url = new URL(request.url);
-        let connection = connections.get(url.origin);
-        if (connection === undefined) connections.set(url.origin, (connection = new Http1Connection(url.origin)));
-        const answer = await connection.request(request.method, url.pathname + url.search, request.body, timeoutMs);
-        good = system.ok(answer.status, answer.body);
-      } catch {
-        good = false;
-      }
-      const done = performance.now();
-      if (sent < measureFrom || done > stopAt) continue;
-      if (good) latencies.push(done - sent);
-      else errors += 1;
-    }
-  };
-  await Promise.all(Array.from({ length: options.clients }, (_, c) => client(c)));
+  try {
+    await Promise.all(Array.from({ length: options.clients }, (_, c) => client(c)));
+  } finally {
+    for (const timer of windowTimers) clearTimeout(timer);
+    // On a loaded machine the clients may finish before a late timer fires: close the window now.
+    if (windowEdges === 0) edge("start");
+    if (windowEdges === 1) edge("end");
+  }
   latencies.sort((a, b) => a - b);
   const seconds = options.durationMs / 1000;
   return {
     clients: options.clients,
-    completed: latencies.length,
-    errors,
+    completed,
+    errors: failed + unknown,
+    failed,
+    outcomeUnknown: unknown,
     seconds,
-    throughput: latencies.length / seconds,
+    throughput: completed / seconds,
     p50: quantile(latencies, 0.5),
     p90: quantile(latencies, 0.9),
     p99: quantile(latencies, 0.99),

@@ -54,7 +54,7 @@ function legend(series: readonly { name: string; color: string }[]): string[] {
   });
 }
 
-/** A line chart; `xLabels` names the x values when the axis is categorical (e.g. client counts). */
+/** A line chart; `xCategories` lists the x values when the axis is categorical (e.g. client counts). */
 export function lineChart(options: {
   title: string;
   subtitle: string;

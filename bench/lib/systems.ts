@@ -1,6 +1,6 @@
 /**
  * The two systems the comparison runs, each as a three-member cluster of real processes on
- * loopback with durable writes: paxos-lease (impl/runtime, default settings, no event traces)
+ * loopback (or, given a HostNetwork, each member on its own host: impl/runtime/testing-hosts.ts) with durable writes: paxos-lease (impl/runtime, default settings, no event traces)
  * and etcd 3.4 from Debian's etcd-server package (default settings: every write fsynced to its
  * WAL, elections after 1 s, heartbeats every 100 ms), reached through its JSON gateway. Both
  * offer the same handful of operations to the benchmark: find the leader, write and read
@@ -11,8 +11,10 @@ import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { TestCluster } from "../../impl/runtime/testing-cluster.ts";
+import type { HostNetwork } from "../../impl/runtime/testing-hosts.ts";
 import { freePorts, sleep, tempDir } from "../../impl/runtime/testing.ts";
-import { send, type HttpRequest, type SystemDriver } from "./load.ts";
+import { Etcd3 } from "etcd3";
+import { send, type HttpRequest, type Outcome, type SystemDriver } from "./load.ts";
 
 /** A cluster under benchmark. */
 export interface BenchCluster {
@@ -25,6 +27,11 @@ export interface BenchCluster {
   healthy(timeoutMs: number): Promise<number | null>;
   /** The driver that talks to member `id` (the leader, for the measurements). */
   driver(id: number): SystemDriver;
+  /**
+   * Counters that grow with every change of leader and every campaign, over the running members:
+   * their growth during a point is the leadership changes it caused.
+   */
+  leadership(): Promise<{ readonly leaderships: number; readonly campaigns: number }>;
   pid(id: number): number | null;
   kill(id: number): Promise<void>;
   restart(id: number): Promise<void>;
@@ -69,6 +76,42 @@ export function cpuMs(pid: number | null): number | null {
   }
 }
 
+/**
+ * CPU milliseconds all running members of `cluster` use over a load's measured window: pass
+ * `onWindow` to runLoad (LoadOptions.onWindow), read `cpuMs` after it returned.
+ */
+export function cpuWindow(cluster: BenchCluster): { onWindow: (edge: "start" | "end") => void; cpuMs: () => number } {
+  const pids = cluster.members.map((m) => cluster.pid(m));
+  let before: (number | null)[] = [];
+  let total = Number.NaN;
+  return {
+    onWindow: (edge) => {
+      if (edge === "start") {
+        before = pids.map(cpuMs);
+        return;
+      }
+      total = 0;
+      pids.map(cpuMs).forEach((a, i) => {
+        const b = before[i];
+        if (a !== null && b !== null && b !== undefined) total += a - b;
+      });
+    },
+    cpuMs: () => total,
+  };
+}
+
+/** A counter's value summed over its series in a Prometheus text exposition. */
+export function metricSum(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== " " && rest[0] !== "{") continue;
+    sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return sum;
+}
+
 /** CPU milliseconds all running members of `cluster` used while `run` ran. */
 export async function measureCpu<T>(
   cluster: BenchCluster,
@@ -94,11 +137,20 @@ export class OursCluster implements BenchCluster {
   readonly members = [1, 2, 3];
   private cluster: TestCluster | undefined;
 
-  /** `core`: protocol settings (impl/core/config.ts); default: the core's defaults. */
-  constructor(private readonly core?: Record<string, unknown>) {}
+  /**
+   * `core`: protocol settings (impl/core/config.ts); default: the core's defaults. `hosts`: run
+   * member N on host N, configured as docs/operations.md configures a machine; default loopback.
+   */
+  constructor(
+    private readonly core?: Record<string, unknown>,
+    private readonly hosts?: HostNetwork,
+  ) {}
 
   async start(): Promise<void> {
-    this.cluster = await TestCluster.create(3, this.core, { traces: false });
+    this.cluster = await TestCluster.create(3, this.core, {
+      traces: false,
+      ...(this.hosts === undefined ? {} : { hosts: this.hosts }),
+    });
     this.cluster.startAll();
   }
 
@@ -120,6 +172,11 @@ export class OursCluster implements BenchCluster {
     return this.leader(timeoutMs);
   }
 
+  /** The client address (http://host:port) of member `id`. */
+  endpoint(id: number): string {
+    return this.c.endpoint(id);
+  }
+
   driver(id: number): SystemDriver {
     const base = this.c.endpoint(id);
     return {
@@ -132,6 +189,35 @@ export class OursCluster implements BenchCluster {
       }),
       read: (key): HttpRequest => ({ method: "GET", url: `${base}/v1/kv/${key}`, headers: this.c.authHeaders() }),
       ok: (status) => status === 200,
+      outcomeUnknown: (status, body) => status === 503 && body.includes('"outcomeUnknown":true'),
+    };
+  }
+
+  /** Prometheus text of every running replica. */
+  async metrics(): Promise<string[]> {
+    const texts = await Promise.all(
+      this.members.map(async (id) => {
+        if (this.pid(id) === null) return null;
+        try {
+          const answer = await send(
+            probeAgent,
+            { method: "GET", url: `${this.endpoint(id)}/metrics`, headers: this.c.authHeaders("read") },
+            2000,
+          );
+          return answer.status === 200 ? answer.body : null;
+        } catch {
+          return null;
+        }
+      }),
+    );
+    return texts.filter((t): t is string => t !== null);
+  }
+
+  async leadership(): Promise<{ leaderships: number; campaigns: number }> {
+    const texts = await this.metrics();
+    return {
+      leaderships: texts.reduce((n, t) => n + metricSum(t, "paxos_lease_leaderships_total"), 0),
+      campaigns: texts.reduce((n, t) => n + metricSum(t, "paxos_lease_elections_total"), 0),
     };
   }
 
@@ -165,18 +251,35 @@ interface EtcdMember {
   exit: Promise<void> | null;
 }
 
-/** etcd 3.4: three members, default settings, reached through the v3 JSON gateway. */
+/**
+ * etcd 3.4: three members, default settings, reached through the v3 JSON gateway. With `hosts`,
+ * member N runs on host N with its own address and etcd's usual ports (2379 clients, 2380 peers).
+ */
 export class EtcdCluster implements BenchCluster {
   readonly name = "etcd";
   readonly members = [1, 2, 3];
   private readonly dir = tempDir("etcd");
   private nodes: EtcdMember[] = [];
   private fresh = true;
+  private readonly grpcClients = new Map<number, Etcd3>();
+  private readonly probeAgent: http.Agent;
 
-  constructor(private readonly binary = "etcd") {}
+  /** `extraArgs`: more etcd flags (`--election-timeout 400`, say). `hosts`: member N on host N. */
+  constructor(
+    private readonly binary = "etcd",
+    private readonly extraArgs: readonly string[] = [],
+    private readonly hosts?: HostNetwork,
+  ) {
+    this.probeAgent = hosts === undefined ? probeAgent : hosts.agent({ keepAlive: false });
+  }
+
+  /** The address member `id` listens on. */
+  private host(id: number): string {
+    return this.hosts === undefined ? "127.0.0.1" : this.hosts.address(id);
+  }
 
   async start(): Promise<void> {
-    const ports = await freePorts(6);
+    const ports = this.hosts === undefined ? await freePorts(6) : [2379, 2380, 2379, 2380, 2379, 2380];
     this.nodes = this.members.map((id, i) => ({
       id,
       name: `m${id}`,
@@ -192,20 +295,21 @@ export class EtcdCluster implements BenchCluster {
   }
 
   private spawn(node: EtcdMember): void {
-    const cluster = this.nodes.map((n) => `${n.name}=http://127.0.0.1:${n.peerPort}`).join(",");
+    const cluster = this.nodes.map((n) => `${n.name}=http://${this.host(n.id)}:${n.peerPort}`).join(",");
+    const host = this.host(node.id);
     const args = [
       "--name",
       node.name,
       "--data-dir",
       node.dataDir,
       "--listen-client-urls",
-      `http://127.0.0.1:${node.clientPort}`,
+      `http://${host}:${node.clientPort}`,
       "--advertise-client-urls",
-      `http://127.0.0.1:${node.clientPort}`,
+      `http://${host}:${node.clientPort}`,
       "--listen-peer-urls",
-      `http://127.0.0.1:${node.peerPort}`,
+      `http://${host}:${node.peerPort}`,
       "--initial-advertise-peer-urls",
-      `http://127.0.0.1:${node.peerPort}`,
+      `http://${host}:${node.peerPort}`,
       "--initial-cluster",
       cluster,
       "--initial-cluster-state",
@@ -216,8 +320,12 @@ export class EtcdCluster implements BenchCluster {
       "zap",
       "--log-outputs",
       path.join(this.dir, `${node.name}.log`),
+      ...this.extraArgs,
     ];
-    const child = spawn(this.binary, args, { stdio: ["ignore", "ignore", "ignore"] });
+    const child =
+      this.hosts === undefined
+        ? spawn(this.binary, args, { stdio: "ignore" })
+        : this.hosts.spawn(node.id, this.binary, args, { stdio: "ignore" });
     node.child = child;
     node.exit = new Promise((resolve) =>
       child.once("exit", () => {
@@ -234,7 +342,7 @@ export class EtcdCluster implements BenchCluster {
   }
 
   endpoint(id: number): string {
-    return `http://127.0.0.1:${this.node(id).clientPort}`;
+    return `http://${this.host(id)}:${this.node(id).clientPort}`;
   }
 
   /** The member whose status says it is the leader (member ids map to our 1..3 by name). */
@@ -257,7 +365,7 @@ export class EtcdCluster implements BenchCluster {
         if (node.child === null) continue;
         try {
           const answer = await send(
-            probeAgent,
+            this.probeAgent,
             { method: "POST", url: `${this.endpoint(node.id)}/v3/maintenance/status`, body: "{}" },
             1000,
           );
@@ -278,6 +386,60 @@ export class EtcdCluster implements BenchCluster {
       await sleep(50);
     }
     return null;
+  }
+
+  /** The highest raft term any member reports: it grows with every election, campaigns included. */
+  async leadership(): Promise<{ leaderships: number; campaigns: number }> {
+    let term = 0;
+    for (const node of this.nodes) {
+      if (node.child === null) continue;
+      try {
+        const answer = await send(
+          this.probeAgent,
+          { method: "POST", url: `${this.endpoint(node.id)}/v3/maintenance/status`, body: "{}" },
+          2000,
+        );
+        term = Math.max(term, Number((JSON.parse(answer.body) as { raftTerm?: string }).raftTerm ?? 0));
+      } catch {
+        // Down.
+      }
+    }
+    return { leaderships: term, campaigns: term };
+  }
+
+  /**
+   * A driver that talks etcd's native gRPC API through the etcd3 client (one client, so one HTTP/2
+   * connection, multiplexing every request of the point, as gRPC clients are used), pinned to
+   * member `id`, with the client's default fault handling. The HTTP request builders are unused.
+   */
+  grpcDriver(id: number): SystemDriver {
+    let client = this.grpcClients.get(id);
+    if (client === undefined) {
+      client = new Etcd3({ hosts: this.endpoint(id) });
+      this.grpcClients.set(id, client);
+    }
+    const etcd = client;
+    const http = this.driver(id);
+    return {
+      ...http,
+      name: `${this.name} (gRPC)`,
+      call: async (kind, key, value, timeoutMs): Promise<Outcome> => {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<Outcome>((resolve) => {
+          timer = setTimeout(() => resolve("unknown"), timeoutMs);
+        });
+        // Default range requests are linearizable (serializable: false), as through the gateway.
+        const request = (kind === "write" ? etcd.put(key).value(value).exec() : etcd.get(key).string()).then(
+          (): Outcome => "ok",
+          (): Outcome => "failed",
+        );
+        try {
+          return await Promise.race([request, timeout]);
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+    };
   }
 
   driver(id: number): SystemDriver {
@@ -317,6 +479,8 @@ export class EtcdCluster implements BenchCluster {
   }
 
   async close(): Promise<void> {
+    for (const client of this.grpcClients.values()) client.close();
+    this.grpcClients.clear();
     await Promise.all(this.nodes.map((n) => this.kill(n.id)));
     fs.rmSync(this.dir, { recursive: true, force: true });
   }

@@ -28,6 +28,8 @@ describe("Config", () => {
       heartbeatIntervalMs: 50,
       pipelineSlotsMax: 8,
       batchCommandsMax: 128,
+      batchBytesMax: 1_048_576,
+      adaptiveBatching: false,
       checkpointIntervalSlots: 256,
       requestsPendingMax: 10_000,
       catchUpSlotsMax: 256,

@@ -115,9 +115,10 @@ const Fields = Schema.Struct({
    * Larger pipelines hide more round trips but leave more slots for a new leader to re-propose
    * after a failover, and hold more client requests whose outcome becomes unknown. Smaller ones
    * make concurrent commands wait for a slot and share it: fewer messages and disk writes per
-   * command. On the benchmark machine (bench/pipeline.ts, 3 replicas on loopback) 8 instead of
-   * 64 cut the CPU per write by 40% at 16 and 64 clients and lowered p50 and p99 latency; up to
-   * 8 x `batchCommandsMax` commands are still in flight at once.
+   * command. Client commands use more than one slot at a time only when a batch is full
+   * (`batchCommandsMax`, `batchBytesMax`): while a slot awaits its quorum, new commands collect in
+   * the next batch (impl/core/leader.ts, `batchReady`). Up to 8 x `batchCommandsMax` commands can
+   * be in flight at once.
    */
   pipelineSlotsMax: Schema.optionalWith(
     intBetween("pipelineSlotsMax", 1, 65_536, "a pipeline of 0 slots could never propose"),
@@ -135,6 +136,25 @@ const Fields = Schema.Struct({
       default: () => 128,
     },
   ),
+  /**
+   * Most bytes of client commands in one slot's batch, as estimated by `plainBytes` (the length of
+   * their strings). Default 1,048,576 (1 MiB). A command larger than this goes in a slot of its own.
+   * Bounds the size of Accept messages (the transport refuses frames above 16 MiB by default, and a
+   * string's encoded size can be a few times its length) and the work one slot costs every replica.
+   */
+  batchBytesMax: Schema.optionalWith(
+    intBetween("batchBytesMax", 1, 1 << 26, "a batch must hold some bytes and stay a reasonable message"),
+    { default: () => 1_048_576 },
+  ),
+  /**
+   * Adaptive batching: while a slot of client commands awaits its quorum, new commands wait and the
+   * next slot carries all of them (up to `batchCommandsMax` and `batchBytesMax`; a full batch is
+   * proposed at once), so that a round trip carries whatever arrived during the previous one. With
+   * one client nothing waits. Default false in the core, whose scenario stories count a slot per
+   * command or two; the runtime's replicas turn it on (impl/runtime/core-adapter.ts): it cut the
+   * CPU per write under concurrent clients, the throughput of a CPU-bound replica.
+   */
+  adaptiveBatching: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /**
    * Slots between two divergence checkpoints (digest of state and outputs). Default 256.
    * A divergence is noticed at the first checkpoint after it; a short interval finds it sooner

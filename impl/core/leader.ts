@@ -21,7 +21,15 @@ import { fail } from "./assert.ts";
 import { phase2b, renewGrant } from "./acceptor.ts";
 import { applyChange, configurationFor, type ConfigChange } from "./configuration.ts";
 import type { ClientResult, ReplicaId } from "./events.ts";
-import { noopValue, type AcceptMsg, type Command, type PrepareMsg, type PromiseMsg, type Value } from "./messages.ts";
+import {
+  noopValue,
+  plainBytes,
+  type AcceptMsg,
+  type Command,
+  type PrepareMsg,
+  type PromiseMsg,
+  type Value,
+} from "./messages.ts";
 import { latestCheckpoint } from "./monitor.ts";
 import { learnChosen, type ExecutedSlot } from "./learner.ts";
 import {
@@ -295,7 +303,8 @@ function chooseIfQuorum<S, I, O>(
 
 /**
  * Fill the pipeline: propose the slots phase 1 covered (re-proposals and no-ops) first, then the
- * pending client commands and membership changes, one batch (or change) per slot, then no-ops up to
+ * pending client commands and membership changes, one batch (or change) per slot as `batchReady`
+ * allows, then no-ops up to
  * `fillUpTo`, while fewer than `pipelineSlotsMax` slots are open. A slot is proposed only once its
  * configuration is known (rule R2, asserted), this replica votes in it, and phase 1 covers it; for a
  * configuration whose voters have not all promised, phase 1 goes on (`solicitPromises`).
@@ -336,6 +345,7 @@ export function proposeReady<S, I, O>(
       s = proposeSlot(rules, s, noopValue, config.voters, noRequests, now, out);
       continue;
     }
+    if (s.ctx.config.adaptiveBatching && !batchReady(leader)) return s;
     const taken = copyLeader(leader);
     taken.pending = leader.pending.slice(1);
     taken.pendingCount = leader.pendingCount - batch.commands.length;
@@ -349,6 +359,19 @@ export function proposeReady<S, I, O>(
 }
 
 const noRequests: readonly number[] = [];
+
+/**
+ * Adaptive batching (config `adaptiveBatching`): the first pending batch is proposed at once when no slot of the pipeline
+ * awaits its quorum (so a lone client never waits), or when it is full (a later batch exists);
+ * otherwise it keeps collecting commands until a slot is chosen, and the next slot carries them
+ * all. Under load a round trip then carries every command that arrived during the previous one,
+ * instead of a slot (its messages, records and fsyncs) per command or two.
+ */
+function batchReady<I>(leader: Leader<I>): boolean {
+  if (leader.pending.length > 1) return true;
+  for (const proposal of leader.inflight) if (!proposal.chosen) return false;
+  return true;
+}
 
 /**
  * Phase 1 for a configuration the leader learned of after its election: ask the voters of the
@@ -415,14 +438,20 @@ export function submit<S, I, O>(
   }
   const pending = leader.pending.slice();
   const last = pending[pending.length - 1];
-  if (last !== undefined && last.change === undefined && last.commands.length < config.batchCommandsMax) {
+  const bytes = plainBytes(command);
+  if (
+    last !== undefined &&
+    last.change === undefined &&
+    last.commands.length < config.batchCommandsMax &&
+    last.bytes + bytes <= config.batchBytesMax
+  ) {
     const commands = last.commands.slice();
     commands.push(command);
     const requestIds = last.requestIds.slice();
     requestIds.push(requestId);
-    pending[pending.length - 1] = { commands, requestIds };
+    pending[pending.length - 1] = { commands, requestIds, bytes: last.bytes + bytes };
   } else {
-    const batch: PendingBatch<I> = { commands: [command], requestIds: [requestId] };
+    const batch: PendingBatch<I> = { commands: [command], requestIds: [requestId], bytes };
     pending.push(batch);
   }
   const next = copyLeader(leader);
@@ -466,7 +495,7 @@ export function submitChange<S, I, O>(
   }
   const leader = leaderOf(state);
   const pending = leader.pending.slice();
-  pending.push({ commands: [], requestIds: [requestId], change });
+  pending.push({ commands: [], requestIds: [requestId], bytes: 0, change });
   const next = copyLeader(leader);
   next.pending = pending;
   return withRole(state, next);

@@ -268,6 +268,24 @@ export function ballotOf<I>(message: Message<I>): Ballot | undefined {
   }
 }
 
+/**
+ * The estimated size of plain data (a command, an application input), in bytes: the UTF-16 length
+ * of every string (keys of objects included) plus 8 for every other leaf. Linear in the number of
+ * fields, not in the length of the strings. It bounds batches (`batchBytesMax`); the encoded size of
+ * a string may be larger (UTF-8, escapes), which the frame limit allows for.
+ */
+export function plainBytes(value: unknown): number {
+  if (typeof value === "string") return value.length;
+  if (typeof value !== "object" || value === null) return 8;
+  let bytes = 0;
+  if (Array.isArray(value)) {
+    for (const item of value) bytes += plainBytes(item);
+    return bytes;
+  }
+  for (const [key, item] of Object.entries(value)) if (item !== undefined) bytes += key.length + plainBytes(item);
+  return bytes;
+}
+
 /** Structural equality of plain data (values, commands, application inputs). */
 export function plainEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;

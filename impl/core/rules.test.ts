@@ -2,7 +2,7 @@
  * Each rule guards against a hazard, and a check that cannot fail is a defect: with one rule of
  * `defaultRules` replaced by a broken variant, a golden scenario (or a randomized run) shows the
  * hazard the rule exists for, while with the real rules it does not. The bug zoo in
- * refinement-tests/ (issue #4) does the same at scale against the refinement checkers.
+ * refinement-tests/ does the same at scale against the refinement checkers.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

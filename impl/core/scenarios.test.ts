@@ -15,7 +15,7 @@ const files = readdirSync(dir)
   .sort();
 
 describe("scenarios (impl/core/testdata)", () => {
-  it("has the scenarios issues #3 and #5 ask for", () => {
+  it("has the scenarios docs/impl.md walks through", () => {
     for (const name of [
       "normal",
       "duelling-candidates",
@@ -26,7 +26,7 @@ describe("scenarios (impl/core/testdata)", () => {
       "restart-during-lease",
       "duplicate-request",
       "divergence-alarm",
-      // issue #5: snapshots, truncation, state transfer, reconfiguration
+      // Snapshots, truncation, state transfer, reconfiguration.
       "snapshot-truncation",
       "state-transfer",
       "transfer-stale",

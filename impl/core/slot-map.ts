@@ -4,8 +4,8 @@
  * its chosen log and what phase 1 revealed in such maps, which is how `step` stays pure (the
  * simulated world keeps every old state) and still fast (no whole-log copies).
  *
- * Private to impl/core; readers of replica state use `slotMapGet`, `slotMapEntries` and
- * `slotMapSize`. It must never mutate a node reachable from a map it was given.
+ * Private to impl/core; readers of replica state use `slotMapGet`, `slotMapHas`, `slotMapEntries`
+ * and `slotMapForEach`. It must never mutate a node reachable from a map it was given.
  */
 
 const width = 32;

@@ -3,7 +3,7 @@
  * table, the running output digest, the configurations and the recent divergence checkpoints
  * after slot `slot`), serialized to an ASCII string so that state transfer can cut it into chunks
  * of bounded size and a receiver can check what it reassembled. A snapshot stands for exactly the
- * spec state of the chosen prefix 1..slot (proofs/snapshots.md: SnapshotMatchesSpec).
+ * spec state of the chosen prefix 1..slot (proofs/truncation.md and proofs/snapshots.ts: SnapshotMatchesSpec).
  *
  * Pure: serialization is deterministic (entries in sorted order), decoding never throws (network
  * and disk input is refused with a reason, not asserted on), nothing reads a clock.

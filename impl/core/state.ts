@@ -201,12 +201,15 @@ export interface Proposal<I> {
 }
 
 /**
- * Client commands waiting for a pipeline slot, grouped in batches of at most `batchCommandsMax`;
- * or one membership change (`change` set, no commands), which always fills a slot of its own.
+ * Client commands waiting for a pipeline slot, grouped in batches of at most `batchCommandsMax`
+ * commands and `batchBytesMax` bytes (a single larger command goes alone); or one membership change
+ * (`change` set, no commands), which always fills a slot of its own.
  */
 export interface PendingBatch<I> {
   readonly commands: readonly Command<I>[];
   readonly requestIds: readonly number[];
+  /** The commands' estimated size (`plainBytes`), in bytes. */
+  readonly bytes: number;
   readonly change?: ConfigChange | undefined;
 }
 

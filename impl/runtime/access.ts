@@ -8,7 +8,16 @@
  * the status and metrics.
  */
 import os from "node:os";
-import { roleAllows, type Authentication, type Role } from "./tokens.ts";
+import type { Authentication } from "./tokens.ts";
+
+/** The roles, weakest first: each allows everything the ones before it allow. */
+export const roles = ["read", "write", "admin"] as const;
+export type Role = (typeof roles)[number];
+
+/** True when a token of role `have` may do what needs role `need`. */
+export function roleAllows(have: Role, need: Role): boolean {
+  return roles.indexOf(have) >= roles.indexOf(need);
+}
 
 /** What the HTTP server asks about each request. */
 export interface AccessPolicy {

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { buildProgram, exitUsage, main, parseAddress, parseIds, parsePeers } from "./cli.ts";
-import { cliArgv } from "./cluster.ts";
+import { cliArgv } from "./program.ts";
 
 function parseErrors(argv: string[]): string {
   const program = buildProgram();

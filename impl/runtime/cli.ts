@@ -10,21 +10,15 @@
  * 2 bad usage or configuration; 3 the data directory was refused (damaged, foreign, missing,
  * in use); 4 the cluster did not answer; 70 the replica stopped on an internal failure.
  */
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { ConfigError } from "../core/index.ts";
-import { clockFromEnv } from "./clock.ts";
+import { roles, type Role } from "./access.ts";
 import { authHeaders, httpJson, KvClient, keyPath, newSession, type ApiReply, type Session } from "./client.ts";
-import { localReplicasMax, projectRoot, startLocalCluster, tsxArgv } from "./cluster.ts";
-import { createLogger, logLevels, type LogLevel } from "./log.ts";
-import { slowDiskFromEnv } from "./slow-disk.ts";
-import { diskFaultsFromEnv } from "./disk-faults.ts";
-import { startReplica } from "./replica-main.ts";
-import { StorageError } from "./storage.ts";
-import { createToken, readTokensFile, revokeToken, roles, TokensFileError, type Role } from "./tokens.ts";
-import { addressOfText, type Address } from "./transport.ts";
+import { checkHistoryCommand } from "./check-history.ts";
+import { logLevels, type LogLevel } from "./log-levels.ts";
+import { localReplicasMax } from "./program.ts";
+import type { Address } from "./transport.ts";
 
 export const exitRefused = 1;
 export const exitUsage = 2;
@@ -36,10 +30,14 @@ export const secretLengthMin = 16;
 
 // ---- Argument parsers: each throws InvalidArgumentError with a message naming the problem. ----
 
-/** A HOST:PORT option value, checked. */
+/** A HOST:PORT option value, checked (as {@link parseAddress} reads it), kept as text. */
 function addressText(option: string): (value: string) => string {
   return (value) => {
-    if (addressOfText(value) === null) throw new InvalidArgumentError(`${option} must be HOST:PORT, got ${value}`);
+    try {
+      parseAddress(value);
+    } catch {
+      throw new InvalidArgumentError(`${option} must be HOST:PORT, got ${value}`);
+    }
     return value;
   };
 }
@@ -160,12 +158,34 @@ interface ReplicaFlags {
   coreConfig?: string;
   logLevel: LogLevel;
   requestTimeoutMs: number;
+  requestsInFlightMax: number;
+  requestBytesInFlightMax: number;
   tokensFile: string;
   publicStatus?: boolean;
   allowHost?: string[];
 }
 
 async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
+  // Loaded here, not at the top: a client command needs none of the replica.
+  const [
+    { ConfigError },
+    { clockFromEnv },
+    { createLogger },
+    { slowDiskFromEnv },
+    { diskFaultsFromEnv },
+    { startReplica },
+    { StorageError },
+    { TokensFileError },
+  ] = await Promise.all([
+    import("../core/index.ts"),
+    import("./clock.ts"),
+    import("./log.ts"),
+    import("./slow-disk.ts"),
+    import("./disk-faults.ts"),
+    import("./replica-main.ts"),
+    import("./storage.ts"),
+    import("./tokens.ts"),
+  ]);
   const log = createLogger({ replica: flags.id, level: flags.logLevel });
   let replica: Awaited<ReturnType<typeof startReplica>>;
   try {
@@ -199,6 +219,7 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
       clock: clockFromEnv(process.env),
       log,
       requestTimeoutMs: flags.requestTimeoutMs,
+      admission: { requestsInFlightMax: flags.requestsInFlightMax, bytesInFlightMax: flags.requestBytesInFlightMax },
       onFatal: () => {
         log.flush();
         process.exit(exitFatal);
@@ -444,6 +465,18 @@ export function buildProgram(): Command {
     )
     .addOption(new Option("--log-level <level>", "log level").choices(logLevels).default("info"))
     .option("--request-timeout-ms <ms>", "longest wait for a client request", parseIntIn(1, 600_000), 10_000)
+    .option(
+      "--requests-in-flight-max <n>",
+      "client requests held at once; beyond, 429 (docs/operations.md, admission control)",
+      parseIntIn(1, 1_000_000),
+      1024,
+    )
+    .option(
+      "--request-bytes-in-flight-max <bytes>",
+      "bytes of client request bodies held at once; beyond, 429 (docs/operations.md, admission control)",
+      parseIntIn(1, 1 << 30),
+      16 * 1024 * 1024,
+    )
     .action(async (flags: ReplicaFlags) => {
       if (!flags.peers.has(flags.id))
         throw new UsageError(`--id ${flags.id} is not in --peers (${[...flags.peers.keys()].join(", ")})`);
@@ -496,6 +529,7 @@ export function buildProgram(): Command {
         logLevel: string;
         quiet?: boolean;
       }) => {
+        const { startLocalCluster } = await import("./cluster.ts");
         process.exitCode = await startLocalCluster({
           replicas: flags.replicas,
           spares: flags.spares,
@@ -609,25 +643,12 @@ export function buildProgram(): Command {
       process.exitCode = rows.some((r) => r.status !== undefined) ? 0 : exitUnreachable;
     });
 
-  program
-    .command("check-history")
-    .description(
-      "decide whether a client history (docs/history-format.md) is linearizable; exit 0 yes, 1 no, 2 bad input, 3 undecided",
-    )
-    .argument("<file>", "history file in the paxos-lease/history@1 JSON format")
-    .addOption(new Option("--model <model>", "sequential model").choices(["kv", "register"]).default("kv"))
-    .option(
-      "--steps-max <n>",
-      "search steps allowed per key before answering 'unknown'",
-      parseIntIn(1, Number.MAX_SAFE_INTEGER),
-    )
-    .action(async (file: string, _options: unknown, command: Command) => {
-      const flags = command.optsWithGlobals<{ model: string; json?: boolean; stepsMax?: number }>();
-      const argv = [path.resolve(file), "--model", flags.model];
-      if (flags.json === true) argv.push("--json");
-      if (flags.stepsMax !== undefined) argv.push("--steps-max", String(flags.stepsMax));
-      process.exitCode = await runCheckHistory(argv);
-    });
+  program.addCommand(
+    checkHistoryCommand(
+      { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) },
+      (status) => (process.exitCode = status),
+    ),
+  );
 
   addMembersCommands(program);
   addTokensCommands(program);
@@ -984,11 +1005,12 @@ function addMembersCommands(program: Command): void {
 /** The tokens file of the local cluster `npm start` runs. */
 export const localTokensFile = path.join("data", "tokens.json");
 
-function tokensCommand(run: () => number): void {
+async function tokensCommand(run: (tokens: typeof import("./tokens.ts")) => number): Promise<void> {
+  const tokens = await import("./tokens.ts");
   try {
-    process.exitCode = run();
+    process.exitCode = run(tokens);
   } catch (error) {
-    if (!(error instanceof TokensFileError)) throw error;
+    if (!(error instanceof tokens.TokensFileError)) throw error;
     process.stderr.write(`error: ${error.message}\n`);
     process.exitCode = exitRefused;
   }
@@ -1009,7 +1031,7 @@ function addTokensCommands(program: Command): void {
     .addOption(fileOption())
     .action((_options: unknown, command: Command) => {
       const flags = command.optsWithGlobals<{ role: Role; name: string; tokensFile: string; json?: boolean }>();
-      tokensCommand(() => {
+      return tokensCommand(({ createToken }) => {
         const { token, entry } = createToken(flags.tokensFile, flags.role, flags.name);
         if (flags.json === true) process.stdout.write(`${JSON.stringify({ token, ...entry })}\n`);
         else {
@@ -1028,7 +1050,7 @@ function addTokensCommands(program: Command): void {
     .addOption(fileOption())
     .action((_options: unknown, command: Command) => {
       const flags = command.optsWithGlobals<{ tokensFile: string; json?: boolean }>();
-      tokensCommand(() => {
+      return tokensCommand(({ readTokensFile }) => {
         const entries = readTokensFile(flags.tokensFile);
         if (flags.json === true) {
           process.stdout.write(`${JSON.stringify(entries.map(({ sha256: _hash, ...rest }) => rest))}\n`);
@@ -1058,7 +1080,7 @@ function addTokensCommands(program: Command): void {
     .addOption(fileOption())
     .action((_options: unknown, command: Command) => {
       const flags = command.optsWithGlobals<{ id: string; tokensFile: string }>();
-      tokensCommand(() => {
+      return tokensCommand(({ revokeToken }) => {
         const entry = revokeToken(flags.tokensFile, flags.id);
         process.stderr.write(
           `revoked token ${entry.id} (role ${entry.role}${entry.name === "" ? "" : `, ${entry.name}`})\n`,
@@ -1066,22 +1088,6 @@ function addTokensCommands(program: Command): void {
         return 0;
       });
     });
-}
-
-/**
- * The linearizability checker lives in proofs/, which the runtime must not import (the service
- * never depends on its own checkers); the command runs the checker's CLI as a child process.
- */
-function runCheckHistory(argv: readonly string[]): Promise<number> {
-  const script = path.join(projectRoot, "refinement-tests", "cli", "check-history.ts");
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...tsxArgv(script), ...argv], { stdio: "inherit" });
-    child.on("error", (error) => {
-      process.stderr.write(`error: cannot run the history checker: ${error.message}\n`);
-      resolve(exitFatal);
-    });
-    child.on("exit", (code) => resolve(code ?? exitFatal));
-  });
 }
 
 /** Run the CLI with `argv` (without node and script). */

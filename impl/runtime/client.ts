@@ -26,6 +26,8 @@ export interface KvClientOptions {
   readonly redirectsMax?: number;
   /** One request's timeout, in milliseconds. Default 3000. */
   readonly requestTimeoutMs?: number;
+  /** HTTP agent for every request. Default: Node's global agent. */
+  readonly agent?: http.Agent;
   /** The bearer token sent with every request (docs/operations.md, "Tokens"). Default: none. */
   readonly token?: string | undefined;
 }
@@ -50,13 +52,14 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** One HTTP request; rejects on network failure or timeout. */
+/** One HTTP request (through `agent`, default Node's global agent); rejects on network failure or timeout. */
 export function httpJson(
   method: string,
   url: string,
   body: unknown,
   headers: Record<string, string>,
   timeoutMs: number,
+  agent?: http.Agent,
 ): Promise<{ status: number; body: Record<string, unknown>; location?: string }> {
   return new Promise((resolve, reject) => {
     const text = body === undefined ? undefined : JSON.stringify(body);
@@ -66,6 +69,7 @@ export function httpJson(
         method,
         headers: { ...headers, ...(text === undefined ? {} : { "Content-Type": "application/json" }) },
         timeout: timeoutMs,
+        ...(agent === undefined ? {} : { agent }),
       },
       (response) => {
         const chunks: Buffer[] = [];
@@ -113,7 +117,8 @@ export class KvClient {
 
   /**
    * Call `method` on `path` (e.g. /v1/kv/a?consistency=stale). Retries until the deadline on
-   * network errors, on 503 and on 410 (a removed replica); follows 307. Returns the last answer, or throws when no replica
+   * network errors, on 503, on 429 (after the replica's hint, with jitter and backoff) and on 410
+   * (a removed replica); follows 307. Returns the last answer, or throws when no replica
    * answered at all.
    */
   async call(method: string, path: string, body?: unknown, session?: Session): Promise<ApiReply> {
@@ -124,19 +129,24 @@ export class KvClient {
     };
     let last: ApiReply | undefined;
     let lastError: unknown;
+    let waitMs = 0;
     for (let attempt = 0; performance.now() < deadline; attempt++) {
       const endpoint = this.options.endpoints[(this.preferred + attempt) % this.options.endpoints.length]!;
       try {
         const reply = await this.followRedirects(method, endpoint, path, body, headers);
         last = reply;
         // 410: that replica was removed from the cluster; the others serve.
-        if (reply.status !== 503 && reply.status !== 410) return reply;
+        if (reply.status !== 503 && reply.status !== 410 && reply.status !== 429) return reply;
+        // 429: refused before it was read, so always safe to repeat; wait as the replica asks.
+        const hint = reply.status === 429 ? Number(reply.body.retryAfterMs) : Number.NaN;
+        waitMs = Number.isFinite(hint) && hint > 0 ? Math.min(2000, hint * 2 ** Math.min(attempt, 4)) : 0;
         // Without a session a write whose outcome is unknown must not be retried blindly.
         if (reply.body.outcomeUnknown === true && session === undefined && method !== "GET") return reply;
       } catch (error) {
         lastError = error;
       }
-      await sleep(Math.min(50 * 2 ** Math.min(attempt, 4), 500));
+      await sleep(waitMs > 0 ? waitMs * (0.5 + Math.random()) : Math.min(50 * 2 ** Math.min(attempt, 4), 500));
+      waitMs = 0;
     }
     if (last !== undefined) return last;
     throw new Error(
@@ -153,7 +163,7 @@ export class KvClient {
   ): Promise<ApiReply> {
     let url = `${endpoint.replace(/\/+$/, "")}${path}`;
     for (let hop = 0; ; hop++) {
-      const reply = await httpJson(method, url, body, headers, this.requestTimeoutMs);
+      const reply = await httpJson(method, url, body, headers, this.requestTimeoutMs, this.options.agent);
       if (reply.status !== 307 || reply.location === undefined || hop >= this.redirectsMax) {
         this.remember(url);
         return { status: reply.status, body: reply.body, endpoint: new URL(url).origin };

@@ -8,7 +8,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { buildProgram } from "./cli.ts";
-import { cliArgv, cliBundle, clusterIdentity, noteSpareStarted, replicaArgs } from "./cluster.ts";
+import { cliBuildIsStale, ensureCliBuilt } from "./build.ts";
+import { clusterIdentity, noteSpareStarted, replicaArgs } from "./cluster.ts";
+import { cliArgv, cliBundlePath, replicaArgv, replicaV8Flags } from "./program.ts";
 import { tempDir } from "./testing.ts";
 import { TokenStore } from "./tokens.ts";
 
@@ -84,13 +86,16 @@ describe("local cluster", () => {
     expect(String(replica.opts().trace)).toMatch(/replica-1\.trace\.jsonl$/);
   });
 
-  it("starts replica processes from a bundle of the sources, named by their hash, that runs the CLI", () => {
-    const bundle = cliBundle();
-    expect(bundle).toMatch(/out\/bundle\/cli-[0-9a-f]{16}\.mjs$/);
-    expect(cliArgv()).toEqual([bundle]);
-    // The same sources give the same bundle; the bundle is a working CLI.
-    expect(cliBundle()).toBe(bundle);
+  it("starts replica processes from the compiled CLI, which the build keeps current", async () => {
+    expect(await ensureCliBuilt()).toBe(cliBundlePath);
+    expect(cliBuildIsStale()).toBe(false);
+    expect(cliArgv()).toEqual([cliBundlePath]);
+    expect(replicaArgv()).toEqual([...replicaV8Flags, cliBundlePath]);
+    expect(fs.readFileSync(cliBundlePath, "utf8").startsWith("#!/usr/bin/env node\n")).toBe(true);
+    // The compiled program holds no TypeScript loader: it runs on plain Node.js.
+    expect(fs.readFileSync(cliBundlePath, "utf8")).not.toMatch(/from "tsx/);
     const help = execFileSync(process.execPath, [...cliArgv(), "replica", "--help"], { encoding: "utf8" });
     expect(help).toContain("--cluster-id");
+    expect(help).toContain("--tokens-file");
   });
 });

@@ -15,109 +15,15 @@
  * folder went missing is refused like any other replica instead of starting empty.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
 import readline from "node:readline";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { Schema } from "effect";
 import { httpJson } from "./client.ts";
 import { formatLogLine } from "./log.ts";
+import { localReplicasMax, replicaArgv } from "./program.ts";
 import { createToken } from "./tokens.ts";
-
-/** Largest local cluster. */
-export const localReplicasMax = 7;
-const runtimeDir = path.dirname(fileURLToPath(import.meta.url));
-const cliPath = path.join(runtimeDir, "cli.ts");
-/** The project's root folder (also from the bundle in out/bundle/, two levels down). */
-export const projectRoot = path.resolve(runtimeDir, "..", "..");
-
-/** The argv (after the node binary) that runs a TypeScript `script` through tsx. */
-export function tsxArgv(script: string): string[] {
-  const loader = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
-  return ["--import", loader, script];
-}
-
-/**
- * V8 options of every replica process: a young generation of at most 4 MiB per semi-space
- * (V8's default lets it grow to 16 MiB). A replica's objects are short-lived messages and
- * requests, so scavenges stay cheap, and a leader under 64 writers holds about 30 MB less
- * (bench/compare.ts, docs/performance.md). Replicas started by hand take the same option:
- * `node --max-semi-space-size=4 ...`.
- */
-export const replicaV8Flags: readonly string[] = ["--max-semi-space-size=4"];
-
-/** The argv (after the node binary) that runs a replica process: {@link replicaV8Flags}, then {@link cliArgv}. */
-export function replicaArgv(): string[] {
-  return [...replicaV8Flags, ...cliArgv()];
-}
-
-/**
- * The argv (after the node binary) that runs the CLI. Replica processes start from a bundle of
- * the TypeScript sources (see {@link cliBundle}): a process started through tsx's loader spends
- * about four seconds of CPU resolving modules before it serves, one started from the bundle well
- * under one, which is what a restarted replica's outage costs. When no bundle can be built
- * (esbuild missing), the CLI runs from its sources through tsx.
- */
-export function cliArgv(): string[] {
-  // Inside the bundle itself there are no sources next to this module: children run the same bundle.
-  if (!fs.existsSync(cliPath)) return [process.argv[1]!];
-  const bundle = cliBundle();
-  if (bundle !== null) return [bundle];
-  return tsxArgv(cliPath);
-}
-
-/** Source folders the CLI is built from; their contents name the bundle. */
-const bundledFolders = ["impl", "spec"];
-
-function sourceHash(): string {
-  const hash = createHash("sha256");
-  const walk = (dir: string): void => {
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const file = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(file);
-      else if (entry.name.endsWith(".ts") && !entry.name.endsWith(".test.ts"))
-        hash.update(file).update("\0").update(fs.readFileSync(file));
-    }
-  };
-  for (const folder of bundledFolders) walk(path.join(projectRoot, folder));
-  return hash.digest("hex").slice(0, 16);
-}
-
-let bundled: string | null | undefined;
-
-/**
- * The CLI as one ES module in out/bundle/, named by a hash of the sources (so an edit makes a
- * new one), built with esbuild (tsx's own compiler) on first use; npm packages stay external
- * and load natively from node_modules. Concurrent builders write a temporary file and rename
- * it, so a reader never sees half a bundle. Null when esbuild cannot be loaded.
- */
-export function cliBundle(): string | null {
-  if (bundled !== undefined) return bundled;
-  const file = path.join(projectRoot, "out", "bundle", `cli-${sourceHash()}.mjs`);
-  if (fs.existsSync(file)) return (bundled = file);
-  let esbuild: { buildSync(options: Record<string, unknown>): unknown };
-  try {
-    esbuild = createRequire(import.meta.url)("esbuild") as typeof esbuild;
-  } catch {
-    return (bundled = null);
-  }
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const temporary = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  esbuild.buildSync({
-    entryPoints: [cliPath],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    packages: "external",
-    outfile: temporary,
-    logLevel: "error",
-  });
-  fs.renameSync(temporary, file);
-  return (bundled = file);
-}
 
 const ClusterFile = Schema.Struct({
   format: Schema.Literal("paxos-lease/local-cluster@1"),

@@ -61,7 +61,8 @@ export function kvConfig(
         `the core configuration file must not set ${field}: it comes from --id, --peers, --join and --initial-members`,
       );
   }
-  return parseConfig({ ...overrides, self, members: [...members], joining });
+  // The runtime batches adaptively unless the operator says otherwise (impl/core/config.ts).
+  return parseConfig({ adaptiveBatching: true, ...overrides, self, members: [...members], joining });
 }
 
 /** A fresh key-value replica (its first event must be Recover). */

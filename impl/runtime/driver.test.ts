@@ -184,6 +184,27 @@ describe("driver", () => {
     });
   });
 
+  it("takes peer messages before client requests, and client requests only within batchBytesMax", async () => {
+    const stepped: string[] = [];
+    const { driver } = makeDriver({
+      tickIntervalMs: 1_000_000,
+      batchBytesMax: 1000,
+      step: (state, event) => {
+        stepped.push(event._tag);
+        return toyStep(state, event);
+      },
+      onBatch: () => stepped.push("|"),
+    });
+    driver.start([]);
+    const replies = [1, 2, 3].map((add) => driver.submit({ input: { add }, consistency: "linearizable", bytes: 600 }));
+    driver.receive(2, { _tag: "echo", n: 1 }, 1, "", 10);
+    driver.receive(2, { _tag: "echo", n: 2 }, 2, "", 10);
+    expect((await Promise.all(replies)).map((r) => r._tag)).toEqual(["ok", "ok", "ok"]);
+    // Recover and both messages ahead of the requests that arrived before them, and one 600-byte
+    // request per batch (a second would pass 1000 bytes).
+    expect(stepped.join(" ")).toBe("Recover Receive Receive ClientRequest | ClientRequest | ClientRequest |");
+  });
+
   it("drops peer messages beyond the queue limit", () => {
     const { driver } = makeDriver({ eventsQueuedMax: 3 });
     for (let i = 0; i < 10; i++) driver.receive(2, { _tag: "echo", n: i }, i);

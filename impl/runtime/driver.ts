@@ -6,6 +6,13 @@
  * the batch's first Persist released (those before it go at once). Every Persist therefore is
  * durable before any effect that follows it.
  *
+ * Peer traffic first: peer messages and ticks wait in a queue of their own, and every batch takes
+ * them before any client request, with the messages before the tick (so a replica that was slow
+ * counts the heartbeats that reached it meanwhile before it judges its timers). Client requests
+ * join a batch only while the batch's bytes stay within `batchBytesMax`, so that no batch holds
+ * the event loop for long however large the requests are, and the grants, heartbeats, Promises and
+ * Accepts that keep the lease alive never wait behind more than one bounded batch of client work.
+ *
  * Every queue is bounded: peer messages beyond `eventsQueuedMax` are dropped (as a network
  * would), client requests beyond `requestsPendingMax` are refused at once as overloaded, and
  * a client waits at most `requestTimeoutMs`. A throw from `step` or from storage stops the
@@ -37,6 +44,8 @@ export interface Submission<I> {
   readonly consistency: Consistency;
   readonly clientId?: string | undefined;
   readonly seq?: number | undefined;
+  /** Its size (the request body), in bytes, for `batchBytesMax`. Default 0. */
+  readonly bytes?: number | undefined;
 }
 
 /** Facts about one batch, for metrics. */
@@ -77,6 +86,12 @@ export interface DriverOptions<S, M, R, I, O> {
   readonly tickIntervalMs?: number;
   /** Events handled in one batch (one commit). Default 256. */
   readonly batchEventsMax?: number;
+  /**
+   * Bytes of peer messages and client requests handled in one batch (at least one event always
+   * goes), in bytes. Default 1 MiB: a batch's work (decoding, hashing, encoding and writing its
+   * values) then stays within milliseconds, and peer messages never wait long behind client work.
+   */
+  readonly batchBytesMax?: number;
   /** Peer messages queued before more are dropped. Default 10000. */
   readonly eventsQueuedMax?: number;
   /** Client requests in flight before more are refused. Default 1000. */
@@ -92,6 +107,7 @@ type Pending<M, R, I> =
       readonly message: M;
       readonly wireId: number;
       readonly senderIncarnation: string;
+      readonly bytes: number;
     }
   | { readonly _tag: "Tick" }
   | { readonly _tag: "ClientRequest"; readonly requestId: number; readonly submission: Submission<I> }
@@ -103,10 +119,16 @@ interface Waiter<O> {
   readonly timer: NodeJS.Timeout;
 }
 
+/** A peer message at most this large, in bytes, may overtake larger ones (see `nextBatch`). */
+const smallMessageBytes = 4096;
+
 /** Drives one replica core. */
 export class Driver<S, M, R, I, O> {
   private current: S;
+  /** Peer messages, the tick and Recover: every batch takes these first. */
   private readonly queue: Pending<M, R, I>[] = [];
+  /** Client requests and membership changes, taken after the peer events within `batchBytesMax`. */
+  private readonly clients: Pending<M, R, I>[] = [];
   private readonly waiters = new Map<number, Waiter<O>>();
   private nextRequestId = 1;
   private nextWireId = 0;
@@ -124,6 +146,7 @@ export class Driver<S, M, R, I, O> {
   private ticker: NodeJS.Timeout | null = null;
   private droppedEvents = 0;
   private readonly batchEventsMax: number;
+  private readonly batchBytesMax: number;
   private readonly eventsQueuedMax: number;
   private readonly requestsPendingMax: number;
   private readonly requestTimeoutMs: number;
@@ -131,6 +154,7 @@ export class Driver<S, M, R, I, O> {
   constructor(private readonly options: DriverOptions<S, M, R, I, O>) {
     this.current = options.state;
     this.batchEventsMax = options.batchEventsMax ?? 256;
+    this.batchBytesMax = options.batchBytesMax ?? 1024 * 1024;
     this.eventsQueuedMax = options.eventsQueuedMax ?? 10_000;
     this.requestsPendingMax = options.requestsPendingMax ?? 1000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
@@ -143,7 +167,11 @@ export class Driver<S, M, R, I, O> {
 
   /** Events waiting, client requests waiting for a reply, and peer messages dropped so far. */
   get depths(): { readonly events: number; readonly requests: number; readonly droppedEvents: number } {
-    return { events: this.queue.length, requests: this.waiters.size, droppedEvents: this.droppedEvents };
+    return {
+      events: this.queue.length + this.clients.length,
+      requests: this.waiters.size,
+      droppedEvents: this.droppedEvents,
+    };
   }
 
   /** Hand the core its durable records (the first event), then start ticking. */
@@ -180,15 +208,19 @@ export class Driver<S, M, R, I, O> {
       waiter.resolve({ _tag: "unavailable", reason: "replica is shutting down", outcomeUnknown: true });
     }
     this.queue.length = 0;
+    this.clients.length = 0;
   }
 
-  /** A message from a peer (sent under `wireId` by the sender's `senderIncarnation`). Dropped when the queue is full. */
-  receive(from: ReplicaId, message: M, wireId: number, senderIncarnation = ""): void {
+  /**
+   * A message from a peer (sent under `wireId` by the sender's `senderIncarnation`; `bytes` long on
+   * the wire). Dropped when the queue is full.
+   */
+  receive(from: ReplicaId, message: M, wireId: number, senderIncarnation = "", bytes = 0): void {
     if (this.queue.length >= this.eventsQueuedMax) {
       this.droppedEvents += 1;
       return;
     }
-    this.enqueue({ _tag: "Receive", from, message, wireId, senderIncarnation });
+    this.enqueue({ _tag: "Receive", from, message, wireId, senderIncarnation, bytes });
   }
 
   /** Submit a client request; resolves with the core's reply, or `unavailable` on overload or timeout. */
@@ -224,13 +256,14 @@ export class Driver<S, M, R, I, O> {
 
   private enqueue(pending: Pending<M, R, I>): void {
     if (this.stopped) return;
-    this.queue.push(pending);
+    if (pending._tag === "ClientRequest" || pending._tag === "Reconfigure") this.clients.push(pending);
+    else this.queue.push(pending);
     this.schedule();
   }
 
   /** Run the next batch soon, unless one is scheduled or a commit is outstanding (it schedules when done). */
   private schedule(): void {
-    if (this.scheduled || this.committing || this.queue.length === 0) return;
+    if (this.scheduled || this.committing || (this.queue.length === 0 && this.clients.length === 0)) return;
     this.scheduled = true;
     setImmediate(() => this.runBatch());
   }
@@ -265,12 +298,54 @@ export class Driver<S, M, R, I, O> {
     this.scheduled = false;
     if (this.stopped || this.committing) return;
     try {
-      this.handleBatch(peerEventsFirst(this.queue.splice(0, this.batchEventsMax)));
+      this.handleBatch(this.nextBatch());
     } catch (error) {
       this.fail(error);
       return;
     }
     this.schedule();
+  }
+
+  /**
+   * The next batch: peer events in arrival order with the tick after the messages, then client
+   * requests in arrival order, within `batchEventsMax` events and `batchBytesMax` bytes (the first
+   * event always goes, whatever its size).
+   */
+  private nextBatch(): Pending<M, R, I>[] {
+    const batch: Pending<M, R, I>[] = [];
+    let bytes = 0;
+    let tick: Pending<M, R, I> | null = null;
+    let taken = 0;
+    // Small messages (heartbeats, grants, votes) overtake large ones that do not fit this batch:
+    // the network may reorder messages anyway, and a heartbeat must not wait behind megabytes of
+    // Accepts, or the leader's lease and the election timers would depend on the load.
+    const left: Pending<M, R, I>[] = [];
+    for (const pending of this.queue) {
+      const size = pending._tag === "Receive" ? pending.bytes : 0;
+      const fits = taken === 0 || bytes + size <= this.batchBytesMax;
+      if (taken >= this.batchEventsMax || !(fits || size <= smallMessageBytes)) {
+        left.push(pending);
+        continue;
+      }
+      taken += 1;
+      bytes += size;
+      if (pending._tag === "Tick") tick = pending;
+      else batch.push(pending);
+    }
+    this.queue.length = 0;
+    for (const pending of left) this.queue.push(pending);
+    if (tick !== null) batch.push(tick);
+    let clients = 0;
+    for (const pending of this.clients) {
+      const size = pending._tag === "ClientRequest" ? (pending.submission.bytes ?? 0) : 0;
+      if (taken > 0 && (taken >= this.batchEventsMax || bytes + size > this.batchBytesMax)) break;
+      taken += 1;
+      clients += 1;
+      bytes += size;
+      batch.push(pending);
+    }
+    this.clients.splice(0, clients);
+    return batch;
   }
 
   private fail(error: unknown): void {
@@ -430,15 +505,4 @@ export class Driver<S, M, R, I, O> {
     this.waiters.delete(requestId);
     waiter.resolve(result);
   }
-}
-
-/**
- * A batch with its client requests after everything else (each group in arrival order). Any
- * order is an order the events could have arrived in, and this one lets the replies that peer
- * messages complete (an Accepted completing a quorum) leave before the Persists that new client
- * requests cause, instead of waiting for their fsync.
- */
-function peerEventsFirst<P extends { readonly _tag: string }>(batch: P[]): P[] {
-  if (!batch.some((p) => p._tag === "ClientRequest")) return batch;
-  return [...batch.filter((p) => p._tag !== "ClientRequest"), ...batch.filter((p) => p._tag === "ClientRequest")];
 }

@@ -17,7 +17,8 @@ import path from "node:path";
 import { createHttpServer } from "./http-api.ts";
 import { silentLogger } from "./log.ts";
 import { tempDir } from "./testing.ts";
-import { createToken, revokeToken, roles, TokenStore, type Role } from "./tokens.ts";
+import { roles, type Role } from "./access.ts";
+import { createToken, revokeToken, TokenStore } from "./tokens.ts";
 
 let server: http.Server;
 let port = 0;

@@ -7,10 +7,12 @@
  *
  * This is a boundary: every request is decoded with Schemas before anything reaches the
  * replica, bodies are size-limited, and every failure is a JSON error {code, message} with a
- * fitting status (400, 401, 403, 404, 405, 409, 410, 413, 415, 503). A request can never crash
- * the process. Before any route runs, its Host and Origin must name the cluster and its bearer
- * token must carry the role the route needs (impl/runtime/access.ts): read for reads, the
- * membership, the status and metrics; write for writes; admin for membership changes.
+ * fitting status (400, 401, 403, 404, 405, 409, 410, 413, 415, 429, 503). A request can never
+ * crash the process. Before any route runs, its Host and Origin must name the cluster and its
+ * bearer token must carry the role the route needs (impl/runtime/access.ts): read for reads, the
+ * membership, the status and metrics; write for writes; admin for membership changes. Admission
+ * control (impl/runtime/admission.ts) refuses a key-value request with 429 before its body is read
+ * when the replica already holds as many requests or request bytes as it may.
  */
 import http from "node:http";
 import type net from "node:net";
@@ -21,6 +23,7 @@ import { replicaIdMax } from "../core/config.ts";
 import { KvInput, type KvOutput } from "../../spec/kv.ts";
 import { ClientId, Seq } from "../../spec/service.ts";
 import { checkBrowser, checkContentType, checkRole, type AccessPolicy, type Need } from "./access.ts";
+import { isRefusal, type Admission, type AdmissionTicket } from "./admission.ts";
 import type { Submission } from "./driver.ts";
 import type { Logger } from "./log.ts";
 
@@ -80,6 +83,8 @@ export interface HttpApiOptions {
   readonly log: Logger;
   /** Largest body, in bytes. Default {@link bodyBytesMaxDefault}. */
   readonly bodyBytesMax?: number;
+  /** Bounds on the key-value requests held at once; beyond them, 429. Default: none. */
+  readonly admission?: Admission;
   readonly members: MembersApi;
   /** Tokens, roles and the browser checks. */
   readonly access: AccessPolicy;
@@ -145,6 +150,30 @@ function decodeWith<A, E>(schema: Schema.Schema<A, E>, value: unknown, what: str
   const decoded = Schema.decodeUnknownEither(schema)(value, { onExcessProperty: "error" });
   if (Either.isLeft(decoded)) refuse(400, "malformed", `${what}: ${schemaError(decoded.left)}`);
   return decoded.right;
+}
+
+/** The body size a request declares (Content-Length), or `limit` when it declares none. */
+function declaredBytes(request: http.IncomingMessage, limit: number): number {
+  const declared = Number(request.headers["content-length"]);
+  return Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, limit) : limit;
+}
+
+/**
+ * Admit a request of `bytes` or refuse it with 429 before its body is read (the body is then
+ * read and discarded, so that a keep-alive connection stays usable). Null without admission control.
+ */
+function admit(admission: Admission | undefined, request: http.IncomingMessage, bytes: number): AdmissionTicket | null {
+  if (admission === undefined) return null;
+  const result = admission.admit(bytes);
+  if (!isRefusal(result)) return result;
+  request.resume();
+  throw new Refusal({
+    status: 429,
+    code: "overloaded",
+    message: result.message,
+    extra: { retryAfterMs: result.retryAfterMs },
+    headers: { "Retry-After": String(Math.max(1, Math.ceil(result.retryAfterMs / 1000))) },
+  });
 }
 
 /** Read the body, refusing (413) past `limit` bytes. Resolves to the UTF-8 text. */
@@ -451,6 +480,17 @@ function answerOk(input: KvInput, output: KvOutput): Answer {
           current: output.current,
         },
       };
+    case "too-large":
+      return {
+        status: 413,
+        body: {
+          code: "value-too-large",
+          message: `append refused: the value would be ${output.length} characters long, above the limit of ${output.limit}; nothing changed`,
+          key,
+          length: output.length,
+          limit: output.limit,
+        },
+      };
   }
 }
 
@@ -616,11 +656,17 @@ async function handle(
     const key = keyOfPath(url.pathname);
     const consistency = consistencyOf(url, method);
     const session = sessionOf(request);
-    const input = await inputOf(request, key, limit);
-    const result = await options.submit({ input, consistency, ...session });
-    const answer = answerOf(input, result, { requestUrl: request.url ?? "/", httpAddressOf: options.httpAddressOf });
-    send(response, answer.status, answer.body, answer.headers);
-    options.onResponse?.(`kv-${input._tag}`, answer.status);
+    const bytes = method === "PUT" || method === "POST" ? declaredBytes(request, limit) : 0;
+    const ticket = admit(options.admission, request, bytes);
+    try {
+      const input = await inputOf(request, key, limit);
+      const result = await options.submit({ input, consistency, ...session, bytes });
+      const answer = answerOf(input, result, { requestUrl: request.url ?? "/", httpAddressOf: options.httpAddressOf });
+      send(response, answer.status, answer.body, answer.headers);
+      options.onResponse?.(`kv-${input._tag}`, answer.status);
+    } finally {
+      ticket?.release();
+    }
     return;
   }
   if (method !== "GET" && method !== "HEAD") {

@@ -8,9 +8,7 @@ import { pino, type Logger } from "pino";
 
 export type { Logger };
 
-/** Log levels accepted by `--log-level`. */
-export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
-export type LogLevel = (typeof logLevels)[number];
+import type { LogLevel } from "./log-levels.ts";
 
 /** A JSON logger on stdout (or `destination`), tagged with `replica`. Default level: info. */
 export function createLogger(

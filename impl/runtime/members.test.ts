@@ -13,7 +13,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { httpJson, keyPath, KvClient, newSession } from "./client.ts";
-import { cliArgv } from "./cluster.ts";
+import { cliArgv } from "./program.ts";
 import type { ReplicaStatus } from "./status.ts";
 import { TestCluster } from "./testing-cluster.ts";
 import { waitFor } from "./testing.ts";

@@ -15,6 +15,12 @@ export interface DepthSource {
   readonly requests: () => number;
   readonly droppedEvents: () => number;
   readonly outboundBytes: () => ReadonlyMap<ReplicaId, number>;
+  /** Admission control: requests and bytes held, refusals so far by reason. Default: none. */
+  readonly admission?: () => {
+    readonly requests: number;
+    readonly bytes: number;
+    readonly refused: { readonly requests: number; readonly bytes: number };
+  };
 }
 
 /** The metric set of one replica. */
@@ -108,6 +114,37 @@ export class ReplicaMetrics {
     this.registry.setDefaultLabels({ replica: String(replica) });
     collectDefaultMetrics({ register: this.registry, prefix: "paxos_lease_process_" });
     const registers = [this.registry];
+    const admission = depths.admission;
+    if (admission !== undefined) {
+      new Gauge({
+        name: "paxos_lease_admission_requests_in_flight",
+        help: "Client requests admitted and not yet answered",
+        registers,
+        collect() {
+          this.set(admission().requests);
+        },
+      });
+      new Gauge({
+        name: "paxos_lease_admission_bytes_in_flight",
+        help: "Bytes of admitted client request bodies not yet answered",
+        registers,
+        collect() {
+          this.set(admission().bytes);
+        },
+      });
+      new Counter({
+        name: "paxos_lease_admission_refused_total",
+        help: "Client requests refused with 429, by the limit they would have passed (requests, bytes)",
+        labelNames: ["limit"],
+        registers,
+        collect() {
+          const refused = admission().refused;
+          this.reset();
+          this.inc({ limit: "requests" }, refused.requests);
+          this.inc({ limit: "bytes" }, refused.bytes);
+        },
+      });
+    }
     new Gauge({
       name: "paxos_lease_event_queue_depth",
       help: "Events waiting for the core",

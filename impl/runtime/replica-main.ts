@@ -17,6 +17,7 @@ import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ReplicaId } from "../core/events.ts";
 import { compactRecords } from "../core/records.ts";
+import { Admission, type AdmissionOptions } from "./admission.ts";
 import type { MonotonicClock } from "./clock.ts";
 import type { SlowDisk } from "./slow-disk.ts";
 import { noDiskFaults, type DiskFaults } from "./disk-faults.ts";
@@ -88,6 +89,8 @@ export interface ReplicaOptions {
   readonly log: Logger;
   /** Longest wait for the core's reply, in milliseconds. Default 10000. */
   readonly requestTimeoutMs?: number;
+  /** Bounds on the client requests and request bytes held at once (impl/runtime/admission.ts). Default: its defaults. */
+  readonly admission?: AdmissionOptions;
   /** Test-only: a disk whose commits can be slowed at run time. Default: none. */
   readonly slowDisk?: SlowDisk | null;
   /** Test-only: power loss, or a store that acknowledges before its fsync (disk-faults.ts). Default: none. */
@@ -121,6 +124,7 @@ class ReplicaProcess implements RunningReplica {
   private readonly trace: TraceWriter<KvMessage, KvRecord, KvInput, KvOutput> | undefined;
   private readonly transport: Transport<KvMessage>;
   private readonly metrics: ReplicaMetrics;
+  private readonly admission: Admission;
   private readonly server: http.Server;
   private readonly tokens: TokenStore;
   private readonly refusalLog = new LogLimiter(60_000);
@@ -213,6 +217,7 @@ class ReplicaProcess implements RunningReplica {
     this.lastView = kvAdapter.view(initial);
     this.driver = this.newDriver(initial);
     this.transport = this.newTransport(incarnation);
+    this.admission = new Admission(options.admission);
     this.metrics = this.newMetrics();
     this.server = this.newHttpServer();
   }
@@ -396,11 +401,11 @@ class ReplicaProcess implements RunningReplica {
       },
       clock: this.options.clock,
       log: this.options.log,
-      onMessage: (from, message, wireId, senderIncarnation) => {
+      onMessage: (from, message, wireId, senderIncarnation, bytes) => {
         this.metrics.messagesReceived.inc({ from: String(from), type: kvAdapter.messageType(message) });
         const executed = kvAdapter.peerExecutedSlot(message);
         if (executed !== undefined) this.peerExecuted.set(from, executed);
-        this.driver.receive(from, message, wireId, senderIncarnation);
+        this.driver.receive(from, message, wireId, senderIncarnation, bytes);
       },
       onRejected: (reason) => {
         this.metrics.framesRejected.inc();
@@ -422,6 +427,7 @@ class ReplicaProcess implements RunningReplica {
       requests: () => this.driver.depths.requests,
       droppedEvents: () => this.driver.depths.droppedEvents,
       outboundBytes: () => this.transport.outboundQueuedBytes(),
+      admission: () => this.admission.depths,
     };
     return new ReplicaMetrics(
       this.options.id,
@@ -562,6 +568,7 @@ class ReplicaProcess implements RunningReplica {
       retired: () => this.retiredReason,
       replicaId: this.options.id,
       submit: (submission) => this.driver.submit(submission),
+      admission: this.admission,
       httpAddressOf: (peer) => this.httpOf(peer),
       status: () => this.status(),
       metrics: () => this.metrics.render(),

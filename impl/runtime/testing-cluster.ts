@@ -1,18 +1,25 @@
 /**
- * A cluster of real replica processes on loopback for the runtime's integration tests: free
- * ports, a temporary data folder, one `paxos-lease replica` child process per member, each
- * writing an event trace. Replicas can be killed (any signal) and restarted on their data.
- * Spares (ids above the initial members) start with --join, listing every replica as a peer.
- * Its tokens file holds one token per role; `client()` and `status()` use the admin token.
- * Test-only. Every wait is bounded; `close` kills every child still running.
+ * A cluster of real replica processes for the runtime's integration tests: a temporary data
+ * folder, one `paxos-lease replica` child process per member, each writing an event trace, on
+ * loopback (free ports) or, with `hosts`, each replica in its own network namespace with its own
+ * address and configured as docs/operations.md configures separate machines (testing-hosts.ts;
+ * clients then connect from the clients' host). Replicas can be killed (any signal) and
+ * restarted on their data. Spares (ids above the initial members) start with --join, listing
+ * every replica as a peer. Its tokens file holds one token per role; `client()` and `status()`
+ * use the admin token. Test-only. Every wait is bounded; `close` kills every child still running
+ * (and tears the hosts down).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
 import path from "node:path";
 import { authHeaders, httpJson, KvClient } from "./client.ts";
-import { replicaArgv } from "./cluster.ts";
-import { createToken, roles, type Role } from "./tokens.ts";
+import { ensureCliBuilt } from "./build.ts";
+import { replicaArgv } from "./program.ts";
+import { roles, type Role } from "./access.ts";
+import { createToken } from "./tokens.ts";
 import { freePorts, tempDir, waitFor } from "./testing.ts";
+import { HostNetwork } from "./testing-hosts.ts";
 import type { ReplicaStatus } from "./status.ts";
 
 /** One replica's process and its captured output. */
@@ -29,13 +36,15 @@ interface Member {
 const outputLinesMax = 400;
 
 /**
- * Replicas on loopback numbered 1..n, each writing its trace into `dir`: the lookups every
+ * Replicas on this machine numbered 1..n, each writing its trace into `dir`: the lookups every
  * local test cluster shares (this file's TestCluster, the nemesis's cluster).
  */
-export class LoopbackMembers<M extends { readonly id: number; readonly httpPort: number }> {
+export class MemberLookups<M extends { readonly id: number }> {
   constructor(
     readonly dir: string,
     readonly members: readonly M[],
+    /** The base URL clients use for a member. */
+    private readonly endpointOf: (member: M) => string,
   ) {}
 
   member(id: number): M {
@@ -45,7 +54,7 @@ export class LoopbackMembers<M extends { readonly id: number; readonly httpPort:
   }
 
   endpoint(id: number): string {
-    return `http://127.0.0.1:${this.member(id).httpPort}`;
+    return this.endpointOf(this.member(id));
   }
 
   endpoints(): string[] {
@@ -57,7 +66,14 @@ export class LoopbackMembers<M extends { readonly id: number; readonly httpPort:
   }
 }
 
-export class TestCluster extends LoopbackMembers<Member> {
+/** The peer and client ports of every replica on hosts, as in docs/operations.md. */
+const hostPeerPort = 7001;
+const hostHttpPort = 8001;
+
+export class TestCluster extends MemberLookups<Member> {
+  /** Agent for the harness's own requests (status); through the clients' host on hosts. */
+  private readonly agent: http.Agent;
+
   private constructor(
     dir: string,
     members: Member[],
@@ -69,22 +85,46 @@ export class TestCluster extends LoopbackMembers<Member> {
     private readonly traces: boolean,
     /** The initial members are 1..initialSize; the others are spares that join. */
     readonly initialSize: number,
+    /** The hosts, when each replica runs in its own network namespace. */
+    readonly hosts: HostNetwork | undefined,
+    /** Whether `close` tears the hosts down (it made them). */
+    private readonly ownsHosts: boolean,
   ) {
-    super(dir, members);
+    super(dir, members, (m) =>
+      hosts === undefined ? `http://127.0.0.1:${m.httpPort}` : `http://${hosts.address(m.id)}:${hostHttpPort}`,
+    );
+    this.agent = hosts === undefined ? new http.Agent({ keepAlive: false }) : hosts.agent();
   }
 
   /**
    * `size` replicas and `spares` more that join later, with core settings `core`; each writes an
-   * event trace unless `traces` is false (benchmarks).
+   * event trace unless `traces` is false (benchmarks). With `hosts`, each replica runs on its own
+   * host: `true` makes hosts for this cluster (rejecting with HostsUnavailable where namespaces
+   * cannot be made; `delayPorts` are the ports they can delay, default none) and `close` removes
+   * them; a HostNetwork of at least size + spares hosts is used as it is and left to its owner.
    */
   static async create(
     size: number,
     core?: Record<string, unknown>,
-    options: { readonly traces?: boolean; readonly spares?: number } = {},
+    options: {
+      readonly traces?: boolean;
+      readonly spares?: number;
+      readonly hosts?: boolean | HostNetwork;
+      readonly delayPorts?: readonly number[];
+    } = {},
   ): Promise<TestCluster> {
     const spares = options.spares ?? 0;
+    // Benchmarks start clusters outside vitest (whose global setup builds): the replicas run the current sources.
+    await ensureCliBuilt();
+    const given = options.hosts instanceof HostNetwork ? options.hosts : undefined;
+    if (given !== undefined && given.options.hosts < size + spares)
+      throw new Error(`${size + spares} replicas need as many hosts, not ${given.options.hosts}`);
+    const hosts =
+      options.hosts === true
+        ? await HostNetwork.create({ hosts: size + spares, delayPorts: options.delayPorts ?? [] })
+        : given;
     const dir = tempDir("cluster");
-    const ports = await freePorts(2 * (size + spares));
+    const ports = hosts === undefined ? await freePorts(2 * (size + spares)) : [];
     const secretFile = path.join(dir, "secret");
     fs.writeFileSync(secretFile, "integration-test-secret-0123456789\n", { mode: 0o600 });
     const tokensFile = path.join(dir, "tokens.json");
@@ -96,13 +136,42 @@ export class TestCluster extends LoopbackMembers<Member> {
     }
     const members = Array.from({ length: size + spares }, (_, i) => ({
       id: i + 1,
-      peerPort: ports[2 * i]!,
-      httpPort: ports[2 * i + 1]!,
+      peerPort: ports[2 * i] ?? hostPeerPort,
+      httpPort: ports[2 * i + 1] ?? hostHttpPort,
       child: null,
       output: [],
       exit: null,
     }));
-    return new TestCluster(dir, members, secretFile, tokensFile, tokens, coreConfigFile, options.traces ?? true, size);
+    return new TestCluster(
+      dir,
+      members,
+      secretFile,
+      tokensFile,
+      tokens,
+      coreConfigFile,
+      options.traces ?? true,
+      size,
+      hosts,
+      options.hosts === true,
+    );
+  }
+
+  /** Where replica `id`'s peers reach it (HOST:PORT). */
+  peerAddress(id: number): string {
+    return `${this.hosts === undefined ? "127.0.0.1" : this.hosts.address(id)}:${this.member(id).peerPort}`;
+  }
+
+  /** The flags that give replica `id` its client address: on hosts, as docs/operations.md gives them to a machine. */
+  private addressArgs(id: number): string[] {
+    if (this.hosts === undefined) return ["--http", `127.0.0.1:${this.member(id).httpPort}`];
+    return [
+      "--listen",
+      `0.0.0.0:${hostPeerPort}`,
+      "--http",
+      `0.0.0.0:${hostHttpPort}`,
+      "--advertise-http",
+      `${this.hosts.address(id)}:${hostHttpPort}`,
+    ];
   }
 
   /** The cluster's token with `role` (admin by default). */
@@ -131,7 +200,7 @@ export class TestCluster extends LoopbackMembers<Member> {
       peerIds === undefined ? spare || m.id <= this.initialSize : peerIds.includes(m.id) || m.id === id;
     const peers = this.members
       .filter(listed)
-      .map((m) => `${m.id}=127.0.0.1:${m.peerPort}`)
+      .map((m) => `${m.id}=${this.peerAddress(m.id)}`)
       .join(",");
     const join = spare
       ? ["--join", "--initial-members", Array.from({ length: this.initialSize }, (_, i) => i + 1).join(",")]
@@ -148,8 +217,7 @@ export class TestCluster extends LoopbackMembers<Member> {
       this.tokensFile,
       "--peers",
       peers,
-      "--http",
-      `127.0.0.1:${this.member(id).httpPort}`,
+      ...this.addressArgs(id),
       "--data",
       this.dataDir(id),
       "--log-level",
@@ -168,11 +236,15 @@ export class TestCluster extends LoopbackMembers<Member> {
     // For profiling benchmarks (docs/performance.md): every replica writes a V8 CPU profile there when it exits.
     const profileDir = process.env.PAXOS_LEASE_REPLICA_CPU_PROF_DIR;
     const profile = profileDir === undefined || profileDir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
-    const child = spawn(
-      process.execPath,
-      [...profile, ...replicaArgv(), ...this.replicaArgs(id, [...extra, ...(options.extra ?? [])], options.peers)],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
+    const argv = [
+      ...profile,
+      ...replicaArgv(),
+      ...this.replicaArgs(id, [...extra, ...(options.extra ?? [])], options.peers),
+    ];
+    const child =
+      this.hosts === undefined
+        ? spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"] })
+        : this.hosts.spawn(id, process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"] });
     member.child = child;
     member.output.push(`--- started pid ${child.pid ?? "?"}`);
     const keep = (chunk: Buffer): void => {
@@ -184,8 +256,8 @@ export class TestCluster extends LoopbackMembers<Member> {
       );
       if (member.output.length > outputLinesMax) member.output.splice(0, member.output.length - outputLinesMax);
     };
-    child.stdout.on("data", keep);
-    child.stderr.on("data", keep);
+    child.stdout!.on("data", keep);
+    child.stderr!.on("data", keep);
     member.exit = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
     void member.exit.then(() => {
       if (member.child === child) member.child = null;
@@ -208,7 +280,14 @@ export class TestCluster extends LoopbackMembers<Member> {
 
   async status(id: number): Promise<ReplicaStatus | undefined> {
     try {
-      const reply = await httpJson("GET", `${this.endpoint(id)}/status`, undefined, this.authHeaders("read"), 2000);
+      const reply = await httpJson(
+        "GET",
+        `${this.endpoint(id)}/status`,
+        undefined,
+        this.authHeaders("read"),
+        2000,
+        this.agent,
+      );
       return reply.status === 200 ? (reply.body as unknown as ReplicaStatus) : undefined;
     } catch {
       return undefined;
@@ -242,6 +321,7 @@ export class TestCluster extends LoopbackMembers<Member> {
       deadlineMs,
       requestTimeoutMs: 3000,
       token: this.token(),
+      ...(this.hosts === undefined ? {} : { agent: this.agent }),
     });
   }
 
@@ -255,6 +335,8 @@ export class TestCluster extends LoopbackMembers<Member> {
     // A profiled replica writes its CPU profile only when it exits cleanly.
     const profiling = (process.env.PAXOS_LEASE_REPLICA_CPU_PROF_DIR ?? "") !== "";
     await Promise.all(this.members.map((m) => this.kill(m.id, profiling ? "SIGTERM" : "SIGKILL")));
+    this.agent.destroy();
+    if (this.ownsHosts) await this.hosts?.close();
     if (!keep) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

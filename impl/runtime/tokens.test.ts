@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { normalizeHost, normalizeOrigin } from "./access.ts";
+import { normalizeHost, normalizeOrigin, roleAllows } from "./access.ts";
 import { LogLimiter } from "./log-limiter.ts";
 import { tempDir } from "./testing.ts";
 import {
@@ -15,7 +15,6 @@ import {
   createToken,
   readTokensFile,
   revokeToken,
-  roleAllows,
   TokensFileError,
   TokenStore,
   writeTokensFile,

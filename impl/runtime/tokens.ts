@@ -14,15 +14,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { Either, Schema } from "effect";
-
-/** The roles, weakest first: each allows everything the ones before it allow. */
-export const roles = ["read", "write", "admin"] as const;
-export type Role = (typeof roles)[number];
-
-/** True when a token of role `have` may do what needs role `need`. */
-export function roleAllows(have: Role, need: Role): boolean {
-  return roles.indexOf(have) >= roles.indexOf(need);
-}
+import { roles, type Role } from "./access.ts";
 
 /** The tokens file's format name. */
 export const tokensFormat = "paxos-lease/tokens@1";

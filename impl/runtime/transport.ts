@@ -14,7 +14,14 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import net from "node:net";
 import { Either, ParseResult, Schema } from "effect";
 import type { ReplicaId } from "../core/events.ts";
-import { encodeFrame, FrameDecoder, frameBytesMaxDefault, parseJson, type JsonCodec } from "./framing.ts";
+import {
+  encodeFrame,
+  FrameDecoder,
+  frameBytesMaxDefault,
+  frameHeaderBytes,
+  parseJson,
+  type JsonCodec,
+} from "./framing.ts";
 import type { MonotonicClock } from "./clock.ts";
 import type { Logger } from "./log.ts";
 
@@ -76,6 +83,7 @@ const Envelope = Schema.TaggedStruct("msg", { id: Schema.Int.pipe(Schema.nonNega
 const Wire = Schema.Union(Hello, Challenge, Proof, Envelope);
 type Wire = typeof Wire.Type;
 const decodeWire = Schema.decodeUnknownEither(Wire);
+const closingBrace = Buffer.from("}", "latin1");
 
 /** Most peers one replica dials (configured and learned), like the most replicas a configuration may hold, with room for stale ones. */
 export const peersMax = 64;
@@ -121,8 +129,8 @@ export interface TransportOptions<M> {
   readonly info: PeerInfo;
   readonly clock: MonotonicClock;
   readonly log: Logger;
-  /** Called for every authenticated, schema-valid message, with the sender's wire id and incarnation. */
-  readonly onMessage: (from: ReplicaId, message: M, wireId: number, senderIncarnation: string) => void;
+  /** Called for every authenticated, schema-valid message, with the sender's wire id and incarnation and its frame's size in bytes. */
+  readonly onMessage: (from: ReplicaId, message: M, wireId: number, senderIncarnation: string, bytes: number) => void;
   /** Largest frame, in bytes. Default 16 MiB. */
   readonly frameBytesMax?: number;
   /** Bytes queued on one outbound socket before further sends are dropped. Default 16 MiB. */
@@ -180,6 +188,9 @@ export class Transport<M> {
   private readonly inbound = new Set<net.Socket>();
   /** Outbound sockets corked since the last flush. */
   private readonly corked: net.Socket[] = [];
+  /** The last message sent and its encoding (see `encoded`). */
+  private lastMessage: M | undefined = undefined;
+  private lastEncoded: Buffer = Buffer.alloc(0);
   private closed = false;
   private readonly frameBytesMax: number;
   private readonly outboundBytesMax: number;
@@ -244,15 +255,14 @@ export class Transport<M> {
       this.options.onDropped?.(to, "backpressure");
       return false;
     }
-    const body = Buffer.from(
-      JSON.stringify({ _tag: "msg", id: wireId, m: this.options.codec.encodeValue(message) }),
-      "utf8",
-    );
-    if (body.length > this.frameBytesMax) {
+    const encoded = this.encoded(message);
+    const head = Buffer.from(`{"_tag":"msg","id":${wireId},"m":`, "latin1");
+    const bodyBytes = head.length + encoded.length + 1;
+    if (bodyBytes > this.frameBytesMax) {
       // The peer would refuse it and close the link; dropping it is what a lossy network does,
       // and the error names the limit that the core's batches must respect.
       this.options.log.error(
-        { peer: to, bytes: body.length, frameBytesMax: this.frameBytesMax },
+        { peer: to, bytes: bodyBytes, frameBytesMax: this.frameBytesMax },
         "message larger than the frame limit dropped",
       );
       this.options.onDropped?.(to, "too-large");
@@ -266,8 +276,27 @@ export class Transport<M> {
       this.corked.push(socket);
       if (this.corked.length === 1) process.nextTick(() => this.flush());
     }
-    socket.write(encodeFrame(body, this.frameBytesMax));
+    // The envelope {"_tag":"msg","id":N,"m":...} in three writes that the cork turns into one
+    // writev: the message's JSON is encoded once for all its peers and never copied per peer.
+    const prefix = Buffer.allocUnsafe(frameHeaderBytes + head.length);
+    prefix.writeUInt32BE(bodyBytes, 0);
+    head.copy(prefix, frameHeaderBytes);
+    socket.write(prefix);
+    socket.write(encoded);
+    socket.write(closingBrace);
     return true;
+  }
+
+  /**
+   * The message's JSON as UTF-8, encoded once however many peers it goes to: the core sends one
+   * message object to every peer in a row (an Accept of a 1 MiB value cost a JSON encoding per peer).
+   */
+  private encoded(message: M): Buffer {
+    if (message !== this.lastMessage) {
+      this.lastEncoded = Buffer.from(JSON.stringify(this.options.codec.encodeValue(message)), "utf8");
+      this.lastMessage = message;
+    }
+    return this.lastEncoded;
   }
 
   /** Put every message sent since the last flush on the wire now. */
@@ -333,7 +362,7 @@ export class Transport<M> {
     socket: net.Socket,
     decoder: FrameDecoder,
     context: Record<string, unknown>,
-    handle: (frame: Wire) => void,
+    handle: (frame: Wire, bytes: number) => void,
   ): void {
     socket.on("data", (chunk: Buffer) => {
       const result = decoder.push(chunk);
@@ -350,7 +379,7 @@ export class Transport<M> {
             context,
           );
         }
-        handle(wire.right);
+        handle(wire.right, body.length);
       }
     });
   }
@@ -396,7 +425,7 @@ export class Transport<M> {
     });
     const context = (): Record<string, unknown> =>
       state.phase === "open" ? { peer: state.peer, direction: "inbound" } : { direction: "inbound" };
-    this.onFrames(socket, decoder, context(), (frame) => {
+    this.onFrames(socket, decoder, context(), (frame, bytes) => {
       if (state.phase === "hello") {
         if (frame._tag !== "hello") return this.reject(socket, `expected hello, got ${frame._tag}`, context());
         const refusal = this.checkHello(frame);
@@ -432,7 +461,7 @@ export class Transport<M> {
         return;
       }
       if (frame._tag !== "msg") return this.reject(socket, `unexpected ${frame._tag} after handshake`, context());
-      this.deliver(state.peer, state.incarnation, socket, frame);
+      this.deliver(state.peer, state.incarnation, socket, frame, bytes);
     });
   }
 
@@ -499,12 +528,18 @@ export class Transport<M> {
     }
   }
 
-  private deliver(peer: ReplicaId, incarnation: string, socket: net.Socket, frame: typeof Envelope.Type): void {
+  private deliver(
+    peer: ReplicaId,
+    incarnation: string,
+    socket: net.Socket,
+    frame: typeof Envelope.Type,
+    bytes: number,
+  ): void {
     const decoded = this.options.codec.decodeValue(frame.m);
     if (Either.isLeft(decoded))
       return this.reject(socket, `message rejected: ${decoded.left}`, { peer, direction: "inbound" });
     this.peerRecords.get(peer)!.lastHeardMs = this.options.clock.nowMs();
-    this.options.onMessage(peer, decoded.right, frame.id, incarnation);
+    this.options.onMessage(peer, decoded.right, frame.id, incarnation, bytes);
   }
 
   // ---- Dialer side: we dial each peer and send it our messages. ----

@@ -7,7 +7,7 @@ import { describe, expect, test } from "vitest";
 import { paxosChecks } from "../../proofs/mappings.ts";
 import { explore, formatViolation } from "../../spec/explore.ts";
 import type { BallotConstants } from "../../spec/constants.ts";
-import { Paxos } from "../../spec/paxos.ts";
+import { CompactPaxos } from "../../spec/compact/paxos.ts";
 import {
   Phase1bIgnoringMaxBal,
   Phase2aIgnoringVotes,
@@ -18,7 +18,7 @@ import {
 const constants: BallotConstants = { acceptors: 3, values: 2, maxBallot: 1 };
 
 interface Scenario {
-  readonly variant: new (c: BallotConstants) => Paxos;
+  readonly variant: new (c: BallotConstants) => CompactPaxos;
   /** "all": Inv and both refinements; "refinement": Paxos => Voting only; "consensus": Paxos => Consensus only. */
   readonly checking: "all" | "refinement" | "consensus";
   readonly check: string;
@@ -127,7 +127,7 @@ describe("bug zoo: broken Paxos variants", () => {
   });
 
   test("the unbroken spec passes the same checks", () => {
-    const spec = new Paxos(constants);
+    const spec = new CompactPaxos(constants);
     expect(explore(spec, { checks: paxosChecks(spec) }).violation).toBeUndefined();
   });
 });

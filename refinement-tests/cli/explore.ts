@@ -23,7 +23,7 @@ import {
   type Violation,
 } from "../../spec/explore.ts";
 import { Lease } from "../../spec/lease.ts";
-import { Paxos } from "../../spec/paxos.ts";
+import { CompactPaxos } from "../../spec/compact/paxos.ts";
 import type { Spec } from "../../spec/state-machine.ts";
 import { Voting } from "../../spec/voting.ts";
 import { viewOfSpecTrace } from "../view/spec.ts";
@@ -198,7 +198,7 @@ function prepare(o: Options): AnyJob {
   switch (o.spec) {
     case "paxos": {
       const k = ballotConstants(o);
-      const paxos = new Paxos(k);
+      const paxos = new CompactPaxos(k);
       return pack({
         title: `Paxos with ${describeBallots(k)}`,
         spec: paxos,

@@ -1,9 +1,13 @@
 /**
  * `npm run nemesis -- --minutes N --seed S [--replicas 3|5] [--spares N] [--clients N] [--kinds K,...]
- * [--in-order] [--pace P] [--quiet-ms MS] [--no-skew] [--json] [--out DIR]`: run real replica processes under a seeded fault schedule while
- * clients record a history, then check the history, the replicas' digests and the merged
- * traces (refinement-tests/nemesis/). Prints a progress line per second and a summary (or the
- * JSON report with --json). Exit status: 0 every check passed, 1 a violation, 2 bad arguments.
+ * [--in-order] [--pace P] [--quiet-ms MS] [--no-skew] [--net relay|hosts] [--json] [--out DIR]`:
+ * run real replica processes under a seeded fault schedule while clients record a history, then
+ * check the history, the replicas' digests and the merged traces (refinement-tests/nemesis/).
+ * `--net hosts` runs each replica in its own network namespace (faults by the kernel); where
+ * that is not permitted it says so in one line. Prints a progress line per second and a summary
+ * (or the JSON report with --json). Exit status: 0 every check passed, 1 a violation, 2 bad
+ * arguments or hosts unavailable. Interrupted (SIGINT, SIGTERM), it stops every replica and
+ * removes the hosts before exiting.
  *
  * `--experiment beyond-drift` instead runs the labelled experiment of beyond-drift.ts, which
  * breaks the clock assumption leases rest on and expects the checkers to catch a stale read.
@@ -13,6 +17,8 @@ import { Command, InvalidArgumentError } from "commander";
 import { faultKinds, kindsFor, type FaultKind } from "../nemesis/schedule.ts";
 import { runNemesis, summaryText, type NemesisReport } from "../nemesis/run.ts";
 import { runBeyondDrift } from "../nemesis/beyond-drift.ts";
+import { networkKinds, type NetworkKind } from "../nemesis/network.ts";
+import { HostsUnavailable, hostsUnavailableReason } from "../../impl/runtime/testing-hosts.ts";
 
 function numberIn(min: number, max: number, integer: boolean): (value: string) => number {
   return (value) => {
@@ -67,6 +73,16 @@ const program = new Command()
   .option("--pace <p>", "scale of fault durations and gaps", numberIn(0.1, 10, false), 1)
   .option("--quiet-ms <ms>", "load after healing, before the final reads", numberIn(0, 600_000, true), 3000)
   .option("--no-skew", "run every replica on the unskewed clock")
+  .option(
+    "--net <layer>",
+    "network layer: relay (loopback, a frame relay per peer link) or hosts (a network namespace per replica; needs root)",
+    (value: string): NetworkKind => {
+      if (!(networkKinds as readonly string[]).includes(value))
+        throw new InvalidArgumentError(`expected ${networkKinds.join(" or ")}, got ${JSON.stringify(value)}`);
+      return value as NetworkKind;
+    },
+    "relay",
+  )
   .option("--out <dir>", "folder for the report, history, timeline, traces and logs (default out/nemesis/seed-S)")
   .option("--experiment <name>", "run a labelled experiment instead: beyond-drift")
   .option("--json", "print the JSON report instead of the summary", false)
@@ -85,6 +101,7 @@ const opts = program.opts<{
   pace: number;
   quietMs: number;
   skew: boolean;
+  net: NetworkKind;
   out?: string;
   experiment?: string;
   json: boolean;
@@ -101,36 +118,64 @@ for (const kind of opts.kinds ?? []) {
     process.exit(2);
   }
 }
+const unavailable = opts.net === "hosts" ? hostsUnavailableReason() : null;
+if (unavailable !== null) {
+  process.stderr.write(`nemesis: --net hosts is not available here: ${unavailable}\n`);
+  process.exit(2);
+}
 const out = opts.out ?? path.join("out", "nemesis", `${opts.experiment ?? "seed"}-${opts.seed}`);
 const progress = (line: string): void => {
   process.stderr.write(`[nemesis] ${line}\n`);
 };
+
+// Interrupted: exit, and the exit handlers kill every replica and remove the hosts.
+for (const signal of ["SIGINT", "SIGTERM"] as const)
+  process.once(signal, () => {
+    process.stderr.write(`nemesis: ${signal}: stopping the replicas and removing what the run made\n`);
+    process.exit(130);
+  });
+
+/** `run()`, or one line and exit status 2 where hosts cannot be made. */
+async function unlessHostsUnavailable<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!(error instanceof HostsUnavailable)) throw error;
+    process.stderr.write(`nemesis: --net hosts is not available here: ${error.message}\n`);
+    process.exit(2);
+  }
+}
 
 if (opts.experiment !== undefined) {
   if (opts.experiment !== "beyond-drift") {
     process.stderr.write(`nemesis: unknown experiment ${JSON.stringify(opts.experiment)} (known: beyond-drift)\n`);
     process.exit(2);
   }
-  const result = await runBeyondDrift({ seed: opts.seed, out, onProgress: progress });
+  const result = await unlessHostsUnavailable(() =>
+    runBeyondDrift({ seed: opts.seed, out, net: opts.net, onProgress: progress }),
+  );
   process.stdout.write(opts.json ? `${JSON.stringify(result.report, null, 2)}\n` : `${result.summary}\n`);
   // The experiment succeeds when the checkers catch what the broken assumption allows.
   process.exit(result.caught ? 0 : 1);
 }
 
-const report: NemesisReport = await runNemesis({
-  seed: opts.seed,
-  replicas: opts.replicas,
-  spares: opts.spares,
-  clients: opts.clients,
-  faultsMs: opts.minutes * 60_000,
-  out,
-  skewClocks: opts.skew,
-  inOrder: opts.inOrder,
-  pace: opts.pace,
-  quietMs: opts.quietMs,
-  ...(opts.kinds === undefined ? {} : { kinds: opts.kinds }),
-  onProgress: progress,
-});
+const report: NemesisReport = await unlessHostsUnavailable(() =>
+  runNemesis({
+    seed: opts.seed,
+    replicas: opts.replicas,
+    spares: opts.spares,
+    clients: opts.clients,
+    faultsMs: opts.minutes * 60_000,
+    out,
+    skewClocks: opts.skew,
+    inOrder: opts.inOrder,
+    pace: opts.pace,
+    quietMs: opts.quietMs,
+    net: opts.net,
+    ...(opts.kinds === undefined ? {} : { kinds: opts.kinds }),
+    onProgress: progress,
+  }),
+);
 process.stdout.write(
   opts.json
     ? `${JSON.stringify(report, null, 2)}\n`

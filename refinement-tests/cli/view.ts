@@ -2,7 +2,7 @@
  * `npm run view -- FILE [--out PAGE.html] [--json] [--no-open]`: the trace explorer. FILE is any
  * trace the project produces: a regression scenario or a failure report of `npm run check`
  * (its folder or regression.json), a nemesis run (its folder or report.json), a spec explorer
- * trace or any other `paxos-lease/view@1` document (docs/trace-view.md). Writes one
+ * trace or any other `paxos-lease/view@1` document (docs/trace-explorer.md). Writes one
  * self-contained HTML page (default out/view/NAME.html) and opens it in the desktop's browser
  * when there is one. Exit status: 0 written, 1 the file cannot be shown, 2 bad arguments.
  */

@@ -45,7 +45,7 @@ export const mutants: readonly Mutant[] = [
   ballotOrderIgnoresReplica,
   learnAnyVote,
   grantIgnored,
-  // Snapshots, truncation, state transfer and reconfiguration (issue #5).
+  // Snapshots, truncation, state transfer and reconfiguration.
   truncatedPromiseCounted,
   truncateWithoutSnapshot,
   staleTransferInstalled,

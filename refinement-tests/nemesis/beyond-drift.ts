@@ -18,12 +18,15 @@ import { monotonicMs, NemesisCluster } from "./cluster.ts";
 import { healthyLink } from "./proxy.ts";
 import { analyzeRun, converge, finalReadsOf, type NemesisReport } from "./run.ts";
 import type { InjectedFault } from "./nemesis.ts";
+import type { NetworkKind } from "./network.ts";
 import { Workload } from "./workload.ts";
 
 /** Options of {@link runBeyondDrift}. */
 export interface BeyondDriftOptions {
   readonly seed: number;
   readonly out: string;
+  /** The network layer. Default relay. */
+  readonly net?: NetworkKind;
   readonly onProgress?: (line: string) => void;
   /** Followers' clock rate. Default 2 (the fastest the test clock allows). */
   readonly followerRate?: number;
@@ -53,6 +56,8 @@ export async function runBeyondDrift(options: BeyondDriftOptions): Promise<Beyon
     dir: path.join(options.out, "cluster"),
     core,
     seed: options.seed,
+    net: options.net ?? "relay",
+    delays: false,
   });
   const violations: string[] = [];
   const finalReads = new Map<string, number>();
@@ -89,6 +94,7 @@ export async function runBeyondDrift(options: BeyondDriftOptions): Promise<Beyon
       clients: 0,
       seed: options.seed,
       origin,
+      agent: () => cluster.network.agent(),
       registerKeys: 2,
       listKeys: 1,
       attemptTimeoutMs: 150,
@@ -100,8 +106,8 @@ export async function runBeyondDrift(options: BeyondDriftOptions): Promise<Beyon
     });
     workload.start();
     await sleep(2000);
-    const cut = (on: boolean): void =>
-      cluster.mesh.setWhere(
+    const cut = (on: boolean): Promise<void> =>
+      cluster.network.setLinks(
         (from, to) => from === leader || to === leader,
         on ? { ...healthyLink, mode: "drop" } : healthyLink,
       );
@@ -115,10 +121,10 @@ export async function runBeyondDrift(options: BeyondDriftOptions): Promise<Beyon
       label: `partition-leader r${leader} (followers' clocks at ${rate}x)`,
     };
     faults.push(fault);
-    cut(true);
+    await cut(true);
     progress(`cut replica ${leader} off; readers keep reading there, writers write through the others`);
     await sleep(4000);
-    cut(false);
+    await cut(false);
     fault.endedAt = workload.now();
     await sleep(2000);
     await workload.stop();

@@ -1,23 +1,26 @@
 /**
- * The nemesis's cluster: real `paxos-lease replica` processes on loopback, each with its own data
- * directory and event trace, whose peer links all run through the fault-injecting relays of
- * proxy.ts. It offers the primitive faults (signals, link states, a slow disk) and observation
- * (each replica's /status). Every clock reading it takes is the machine's monotonic clock, the
- * one the replicas read, so harness times and trace times share one origin.
+ * The nemesis's cluster: real `paxos-lease replica` processes, each with its own data directory
+ * and event trace, on a network layer (network.ts): on loopback with every peer link through
+ * the fault-injecting relays of proxy.ts, or each in its own network namespace. It offers the
+ * primitive faults (signals, link states, a slow disk) and observation (each replica's
+ * /status). Every clock reading it takes is the machine's monotonic clock, the one the replicas
+ * read, so harness times and trace times share one origin.
  *
  * Test-only. Every wait is bounded; `close` kills every child, paused ones included.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
+import type http from "node:http";
 import path from "node:path";
 import { httpJson } from "../../impl/runtime/client.ts";
 import { createToken } from "../../impl/runtime/tokens.ts";
 import { cutPower } from "../../impl/runtime/disk-faults.ts";
-import { replicaArgv } from "../../impl/runtime/cluster.ts";
+import { ensureCliBuilt } from "../../impl/runtime/build.ts";
+import { replicaArgv } from "../../impl/runtime/program.ts";
 import type { ReplicaStatus } from "../../impl/runtime/status.ts";
-import { freePorts, sleep } from "../../impl/runtime/testing.ts";
-import { LoopbackMembers } from "../../impl/runtime/testing-cluster.ts";
-import { ProxyMesh } from "./proxy.ts";
+import { sleep } from "../../impl/runtime/testing.ts";
+import { MemberLookups } from "../../impl/runtime/testing-cluster.ts";
+import { createNetwork, writeSecretFile, type NemesisNetwork, type NetworkKind } from "./network.ts";
 
 /** Milliseconds on the machine's monotonic clock (CLOCK_MONOTONIC, as the replicas read it). */
 export function monotonicMs(): number {
@@ -55,6 +58,10 @@ export interface NemesisClusterOptions {
    * Default: power loss on, the broken store off.
    */
   readonly diskFaults?: { readonly powerLoss: boolean; readonly ackBeforeSync: boolean };
+  /** The network layer. Default `relay`. */
+  readonly net?: NetworkKind;
+  /** Whether links may be delayed during the run (slow-links). Default true. */
+  readonly delays?: boolean;
 }
 
 /** One replica process life, for the report. */
@@ -72,8 +79,6 @@ export interface Life {
 
 interface Member {
   readonly id: number;
-  readonly peerPort: number;
-  readonly httpPort: number;
   child: ChildProcess | null;
   exit: Promise<void> | null;
   paused: boolean;
@@ -83,7 +88,7 @@ interface Member {
 
 const statusTimeoutMs = 1000;
 
-export class NemesisCluster extends LoopbackMembers<Member> {
+export class NemesisCluster extends MemberLookups<Member> {
   readonly lives: Life[] = [];
   /** The clock each replica gets at its next start. */
   private readonly clocks: Map<number, ClockSkew>;
@@ -100,17 +105,25 @@ export class NemesisCluster extends LoopbackMembers<Member> {
   private constructor(
     readonly options: NemesisClusterOptions,
     members: readonly Member[],
-    readonly mesh: ProxyMesh,
+    readonly network: NemesisNetwork,
     private readonly secretFile: string,
     private readonly tokensFile: string,
     /** An admin token of the cluster. */
     readonly token: string,
     private readonly coreConfigFile: string | undefined,
   ) {
-    super(options.dir, members);
+    super(options.dir, members, (m) => network.endpoint(m.id));
     this.clocks = new Map(options.clocks ?? []);
     for (let id = 1; id <= options.replicas; id++) this.configured.add(id);
+    this.statusAgent = network.agent();
+    process.on("exit", this.onExit);
   }
+
+  private readonly statusAgent: http.Agent;
+  /** Whatever happens to the harness, no replica outlives it. */
+  private readonly onExit = (): void => {
+    for (const m of this.members) m.child?.kill("SIGKILL");
+  };
 
   /** Give replica `id` this clock from its next start on (undefined: the unskewed clock). */
   setClock(id: number, clock: ClockSkew | undefined): void {
@@ -119,22 +132,26 @@ export class NemesisCluster extends LoopbackMembers<Member> {
   }
 
   static async create(options: NemesisClusterOptions): Promise<NemesisCluster> {
+    // `npm run nemesis` runs outside vitest (whose global setup builds): the replicas run the current sources.
+    await ensureCliBuilt();
     fs.mkdirSync(options.dir, { recursive: true });
     const total = options.replicas + (options.spares ?? 0);
-    const ports = await freePorts(2 * total);
     const members: Member[] = Array.from({ length: total }, (_, i) => ({
       id: i + 1,
-      peerPort: ports[2 * i]!,
-      httpPort: ports[2 * i + 1]!,
       child: null,
       exit: null,
       paused: false,
       slowDisk: false,
       log: null,
     }));
-    const mesh = await ProxyMesh.create(new Map(members.map((m) => [m.id, m.peerPort])), options.seed);
-    const secretFile = path.join(options.dir, "secret");
-    fs.writeFileSync(secretFile, "nemesis-secret-0123456789abcdef\n", { mode: 0o600 });
+    const network = await createNetwork({
+      kind: options.net ?? "relay",
+      replicas: total,
+      seed: options.seed,
+      delays: options.delays ?? true,
+      dir: options.dir,
+    });
+    const secretFile = writeSecretFile(options.dir);
     const tokensFile = path.join(options.dir, "tokens.json");
     const { token } = createToken(tokensFile, "admin", "nemesis");
     let coreConfigFile: string | undefined;
@@ -142,7 +159,7 @@ export class NemesisCluster extends LoopbackMembers<Member> {
       coreConfigFile = path.join(options.dir, "core.json");
       fs.writeFileSync(coreConfigFile, JSON.stringify(options.core));
     }
-    return new NemesisCluster(options, members, mesh, secretFile, tokensFile, token, coreConfigFile);
+    return new NemesisCluster(options, members, network, secretFile, tokensFile, token, coreConfigFile);
   }
 
   /** Every replica id, spares included. */
@@ -201,15 +218,11 @@ export class NemesisCluster extends LoopbackMembers<Member> {
   }
 
   /**
-   * The argv of member `id`: its peers are the relays of its outbound links, to every replica
-   * (spares included, so that the relays carry every link); with spares, the initial members are
+   * The argv of member `id`; the network layer gives its addresses, to every replica (spares
+   * included, so that the network carries every link). With spares, the initial members are
    * named apart, and a spare joins.
    */
   private replicaArgs(id: number): string[] {
-    const self = this.member(id);
-    const peers = this.memberList()
-      .map((m) => `${m.id}=127.0.0.1:${m.id === id ? self.peerPort : this.mesh.portFor(id, m.id)}`)
-      .join(",");
     const initial = Array.from({ length: this.options.replicas }, (_, i) => i + 1).join(",");
     const membership =
       (this.options.spares ?? 0) === 0
@@ -225,10 +238,7 @@ export class NemesisCluster extends LoopbackMembers<Member> {
       this.secretFile,
       "--tokens-file",
       this.tokensFile,
-      "--peers",
-      peers,
-      "--http",
-      `127.0.0.1:${self.httpPort}`,
+      ...this.network.addressArgs(id),
       "--data",
       this.dataDir(id),
       "--trace",
@@ -270,10 +280,7 @@ export class NemesisCluster extends LoopbackMembers<Member> {
     const member = this.member(id);
     if (member.child !== null) throw new Error(`replica ${id} is running`);
     member.log ??= fs.createWriteStream(this.logFile(id), { flags: "a" });
-    const child = spawn(process.execPath, [...replicaArgv(), ...this.replicaArgs(id)], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: this.replicaEnv(id),
-    });
+    const child = this.network.spawn(id, [...replicaArgv(), ...this.replicaArgs(id)], this.replicaEnv(id));
     const clock = this.clocks.get(id);
     const life: Life = {
       replica: id,
@@ -287,8 +294,8 @@ export class NemesisCluster extends LoopbackMembers<Member> {
     member.slowDisk = false;
     const log = member.log;
     log.write(`--- started pid ${child.pid ?? "?"} at ${life.startedAt.toFixed(1)}\n`);
-    child.stdout.on("data", (chunk: Buffer) => log.write(chunk));
-    child.stderr.on("data", (chunk: Buffer) => log.write(chunk));
+    child.stdout!.on("data", (chunk: Buffer) => log.write(chunk));
+    child.stderr!.on("data", (chunk: Buffer) => log.write(chunk));
     member.exit = new Promise((resolve) =>
       child.once("exit", (code, signal) => {
         life.endedAt = monotonicMs();
@@ -356,6 +363,7 @@ export class NemesisCluster extends LoopbackMembers<Member> {
         undefined,
         { Authorization: `Bearer ${this.token}` },
         statusTimeoutMs,
+        this.statusAgent,
       );
       return reply.status === 200 ? (reply.body as unknown as ReplicaStatus) : undefined;
     } catch {
@@ -396,10 +404,12 @@ export class NemesisCluster extends LoopbackMembers<Member> {
     }
   }
 
-  /** Kill every child (resuming paused ones first), close the relays and logs. */
+  /** Kill every child (resuming paused ones first), close the network and the logs. */
   async close(): Promise<void> {
     await Promise.all(this.memberList().map((m) => this.kill(m.id, "SIGKILL")));
-    await this.mesh.close();
+    process.off("exit", this.onExit);
+    this.statusAgent.destroy();
+    await this.network.close();
     await Promise.all(
       this.memberList().map(
         (m) => new Promise<void>((resolve) => (m.log === null ? resolve() : m.log.end(() => resolve()))),

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
-import { checkHistory } from "./history-checks.ts";
+import { checkHistory, checkHistoryWithPage } from "./history-checks.ts";
 import type { RecordedOp } from "./workload.ts";
 
 function op(
@@ -96,5 +96,10 @@ describe("history checks", () => {
     expect(report.violations.map((v) => v.check)).toEqual(["Linearizable"]);
     expect(report.violations[0]!.ops).toContain(2);
     expect(report.ok).toBe(false);
+    // The run writes check-history's HTML report of it, with the minimised sub-history (all three).
+    const { page } = checkHistoryWithPage(ops, new Map(), "nemesis seed 1");
+    expect(page).toMatch(/<h2>Key &#34;r0&#34;: not linearizable<\/h2>/);
+    expect(page).toMatch(/The smallest sub-history still not linearizable \(3 operations\)/);
+    expect(checkHistoryWithPage(ops.slice(0, 2), new Map(), "nemesis seed 1").page).toBeUndefined();
   });
 });

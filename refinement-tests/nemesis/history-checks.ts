@@ -6,8 +6,9 @@
  * that certainly failed appears (a "fail" outcome must mean "never executed"), and every read
  * of a list is a prefix of the final value (appends only ever extend it).
  */
-import { checkLinearizable, type LinearizabilityResult } from "../../proofs/linearizability.ts";
-import { kvModel, loadHistory } from "../../proofs/history.ts";
+import { checkLinearizable, type LinearizabilityResult } from "../../impl/history/linearizability.ts";
+import { kvModel, kvSees, loadHistory } from "../../impl/history/history.ts";
+import { failedKeys, renderReport } from "../../impl/history/report.ts";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
 import { historyDocument, type RecordedOp } from "./workload.ts";
 
@@ -40,17 +41,42 @@ function tokens(value: string | null): string[] {
   return (value ?? "").split(",").filter((t) => t !== "");
 }
 
+/**
+ * Check the recorded history; `finalReads` are the indices of the closing reads of every key.
+ * When it is not linearizable, `page` is the HTML report check-history writes (the keys that
+ * failed, each client's timeline, the minimised sub-history).
+ */
+export function checkHistoryWithPage(
+  ops: readonly RecordedOp[],
+  finalReads: ReadonlyMap<string, number>,
+  title: string,
+  stepsMaxPerKey = 20_000_000,
+): { report: HistoryReport; page?: string } {
+  const loaded = loadHistory(historyDocument(ops), "kv");
+  const result = checkLinearizable(kvModel, loaded.operations, { stepsMaxPerPartition: stepsMaxPerKey, allKeys: true });
+  const report = checkHistory(ops, finalReads, stepsMaxPerKey, result);
+  const { keys } = failedKeys(kvModel, loaded.operations, result, { sees: kvSees });
+  if (keys.length === 0) return { report };
+  const summary = `${result.operations} operations checked over ${result.partitions.length} keys; ${keys.length} not linearizable.`;
+  return { report, page: renderReport({ title, model: "kv", summary, keys }) };
+}
+
 /** Check the recorded history; `finalReads` are the indices of the closing reads of every key. */
 export function checkHistory(
   ops: readonly RecordedOp[],
   finalReads: ReadonlyMap<string, number>,
   stepsMaxPerKey = 20_000_000,
+  checked?: LinearizabilityResult<KvInput, KvOutput>,
 ): HistoryReport {
   const violations: HistoryViolation[] = [];
   const outcomes = { ok: 0, fail: 0, unknown: 0 };
   for (const op of ops) outcomes[op.outcome] += 1;
-  const loaded = loadHistory(historyDocument(ops), "kv");
-  const result = checkLinearizable(kvModel, loaded.operations, { stepsMaxPerPartition: stepsMaxPerKey });
+  const result =
+    checked ??
+    checkLinearizable(kvModel, loadHistory(historyDocument(ops), "kv").operations, {
+      stepsMaxPerPartition: stepsMaxPerKey,
+      allKeys: true,
+    });
   for (const partition of result.partitions) {
     if (partition.verdict !== "not-linearizable") continue;
     const prefix = partition.longestPrefix ?? [];

@@ -8,8 +8,9 @@
 import { sleep } from "../../impl/runtime/testing.ts";
 import { monotonicMs, type NemesisCluster } from "./cluster.ts";
 import type { MembershipChanges } from "./membership.ts";
+import { effectOf } from "./network.ts";
 import { healthyLink } from "./proxy.ts";
-import { isMembershipKind, type FaultKind, type PlannedFault } from "./schedule.ts";
+import { isMembershipKind, seededRandom, type FaultKind, type PlannedFault } from "./schedule.ts";
 
 /** A fault as it happened. Times are run times (ms from the origin). */
 export interface InjectedFault {
@@ -21,6 +22,8 @@ export interface InjectedFault {
   readonly startedAt: number;
   endedAt: number;
   label: string;
+  /** What the link faults did meanwhile ("812 packets dropped"), if anything. */
+  effect?: string;
 }
 
 /** Runs a schedule against a cluster; `stop()` makes it heal and return early. */
@@ -84,10 +87,14 @@ export class Nemesis {
     this.onFault(fault, "start");
     this.activeFaults += 1;
     try {
+      const before = await cluster.network.counters();
       await this.begin(planned, targets);
       const until = this.now() + planned.durationMs;
+      if (planned.kind === "flap-leader") await this.flap(planned, targets, until);
       while (!this.stopping && this.now() < until) await sleep(Math.min(50, until - this.now()));
-      this.end(planned, targets);
+      const effect = effectOf(before, await cluster.network.counters());
+      if (effect !== "") fault.effect = effect;
+      await this.end(planned, targets);
     } finally {
       this.activeFaults -= 1;
     }
@@ -116,8 +123,21 @@ export class Nemesis {
     });
   }
 
+  /** Until `until`: the targets' links down for 200 to 700 ms, up for 200 to 700 ms, again and again; up at the end. */
+  private async flap(planned: PlannedFault, targets: readonly number[], until: number): Promise<void> {
+    const random = seededRandom(Math.floor(planned.pick * 0xffff_ffff));
+    const network = this.cluster.network;
+    for (let down = true; !this.stopping && this.now() < until; down = !down) {
+      for (const id of targets) await network.setInterface(id, !down);
+      const ms = Math.min(200 + 500 * random(), until - this.now());
+      await sleep(Math.max(0, ms));
+    }
+    for (const id of targets) await network.setInterface(id, true);
+  }
+
   private async begin(planned: PlannedFault, targets: readonly number[]): Promise<void> {
     const cluster = this.cluster;
+    const network = cluster.network;
     const set = new Set(targets);
     switch (planned.kind) {
       case "kill-leader":
@@ -134,32 +154,36 @@ export class Nemesis {
         return;
       case "partition-leader":
       case "partition-follower":
-        cluster.mesh.setWhere((from, to) => set.has(from) !== set.has(to), { ...healthyLink, mode: "drop" });
+        await network.setLinks((from, to) => set.has(from) !== set.has(to), { ...healthyLink, mode: "drop" });
         return;
       case "partition-bridge": {
         // targets[0] is the bridge; targets[1..] one side; the rest the other side.
         const bridge = targets[0]!;
         const side = new Set(targets.slice(1));
-        cluster.mesh.setWhere((from, to) => from !== bridge && to !== bridge && side.has(from) !== side.has(to), {
+        await network.setLinks((from, to) => from !== bridge && to !== bridge && side.has(from) !== side.has(to), {
           ...healthyLink,
           mode: "drop",
         });
         return;
       }
       case "one-way-from-leader":
-        cluster.mesh.setWhere((from) => set.has(from), { ...healthyLink, mode: "drop" });
+        await network.setLinks((from) => set.has(from), { ...healthyLink, mode: "drop" });
         return;
       case "one-way-to-leader":
-        cluster.mesh.setWhere((_from, to) => set.has(to), { ...healthyLink, mode: "drop" });
+        await network.setLinks((_from, to) => set.has(to), { ...healthyLink, mode: "drop" });
         return;
       case "lossy-links":
-        cluster.mesh.setWhere(() => true, { ...healthyLink, lossRate: planned.parameter });
+        await network.setLinks(() => true, { ...healthyLink, lossRate: planned.parameter });
         return;
       case "slow-links":
-        cluster.mesh.setWhere(() => true, { ...healthyLink, delayMs: planned.parameter });
+        // Jitter of half the delay: messages on different links reorder.
+        await network.setLinks(() => true, { ...healthyLink, ...slowLink(planned.parameter) });
         return;
       case "cut-leader":
-        cluster.mesh.setWhere((from, to) => set.has(from) || set.has(to), { ...healthyLink, mode: "cut" });
+        await network.setLinks((from, to) => set.has(from) || set.has(to), { ...healthyLink, mode: "cut" });
+        return;
+      case "flap-leader":
+        // Flapping happens in flap(), for the fault's whole duration.
         return;
       case "restart-leader":
       case "restart-follower":
@@ -177,7 +201,7 @@ export class Nemesis {
     }
   }
 
-  private end(planned: PlannedFault, targets: readonly number[]): void {
+  private async end(planned: PlannedFault, targets: readonly number[]): Promise<void> {
     const cluster = this.cluster;
     switch (planned.kind) {
       case "pause-leader":
@@ -195,14 +219,18 @@ export class Nemesis {
       case "power-loss-follower":
         for (const id of targets) if (!cluster.running(id) && cluster.wanted(id)) cluster.start(id);
         return;
+      case "flap-leader":
+        for (const id of targets) await cluster.network.setInterface(id, true);
+        return;
       default:
-        cluster.mesh.healAll();
+        await cluster.network.healLinks();
     }
   }
 
   /** Undo everything: every link healthy, every replica running, resumed and on a fast disk. */
   async healAll(): Promise<void> {
-    this.cluster.mesh.healAll();
+    await this.cluster.network.healLinks();
+    for (const id of this.cluster.ids) await this.cluster.network.setInterface(id, true);
     for (const id of this.cluster.ids) {
       if (this.cluster.paused(id)) this.cluster.signal(id, "SIGCONT");
       if (!this.cluster.running(id)) {
@@ -250,13 +278,18 @@ function targetsOf(
   }
 }
 
+/** The links of a slow-links fault: `delayMs` plus up to half as much again. */
+function slowLink(delayMs: number): { readonly delayMs: number; readonly jitterMs: number } {
+  return { delayMs, jitterMs: Math.round(delayMs / 2) };
+}
+
 function labelOf(planned: PlannedFault, targets: readonly number[]): string {
   const who = targets.length === 0 ? "all links" : `r${targets.join(",r")}`;
   const extra =
     planned.kind === "lossy-links"
       ? ` ${Math.round(planned.parameter * 100)}%`
       : planned.kind === "slow-links"
-        ? ` +${planned.parameter} ms`
+        ? ` +${planned.parameter} ms (jitter ${slowLink(planned.parameter).jitterMs} ms)`
         : "";
   return `${planned.kind} ${who}${extra}`;
 }

@@ -117,6 +117,16 @@ describe("the link relay", () => {
     expect(target.frames).toEqual(["slow-1", "slow-2"]);
   });
 
+  it("with jitter, still delays every frame by at least the delay and never reorders a link's frames", async () => {
+    const { target, proxy, client } = await setup();
+    proxy.set({ ...healthyLink, delayMs: 30, jitterMs: 60 });
+    const sent = performance.now();
+    for (let i = 0; i < 50; i++) client.write(frame(`j${i}`));
+    await waitFor("the delayed frames", () => (target.frames.length === 50 ? true : undefined), 5000, 5);
+    expect(performance.now() - sent).toBeGreaterThanOrEqual(29);
+    expect(target.frames).toEqual(Array.from({ length: 50 }, (_, i) => `j${i}`));
+  });
+
   it("loses a seeded share of frames: the same seed loses the same frames", async () => {
     const run = async (): Promise<string[]> => {
       const { target, proxy, client } = await setup(42);

@@ -19,6 +19,8 @@ export interface LinkState {
   readonly mode: "pass" | "drop" | "cut";
   /** Added to every frame's delivery, in milliseconds. Default 0. */
   readonly delayMs: number;
+  /** Up to this much more, uniformly at random (the relay's seeded generator); frames of one link keep their order. Default 0. */
+  readonly jitterMs?: number;
   /** Probability in [0, 1] that a frame is lost (the relay's seeded generator decides). Default 0. */
   readonly lossRate: number;
 }
@@ -108,6 +110,8 @@ export class LinkProxy {
     if (!(state.lossRate >= 0 && state.lossRate <= 1)) throw new Error(`loss rate ${state.lossRate} outside [0, 1]`);
     if (!(state.delayMs >= 0 && state.delayMs <= 60_000))
       throw new Error(`delay ${state.delayMs} ms outside [0, 60000]`);
+    if (!((state.jitterMs ?? 0) >= 0 && (state.jitterMs ?? 0) <= 60_000))
+      throw new Error(`jitter ${state.jitterMs} ms outside [0, 60000]`);
     this.state = state;
     if (state.mode === "cut") for (const pair of [...this.pairs]) this.reset(pair);
   }
@@ -144,6 +148,7 @@ export class LinkProxy {
     // Frames wait here under a delay; order is kept (a frame never overtakes an earlier one).
     const queue: { readonly frame: Buffer; readonly due: number }[] = [];
     let timer: NodeJS.Timeout | null = null;
+    let lastDue = 0;
     const flush = (): void => {
       timer = null;
       const now = performance.now();
@@ -162,12 +167,16 @@ export class LinkProxy {
           this.counters.dropped += 1;
           continue;
         }
-        if (this.state.delayMs === 0 && queue.length === 0) {
+        const jitterMs = this.state.jitterMs ?? 0;
+        if (this.state.delayMs === 0 && jitterMs === 0 && queue.length === 0) {
           sink.write(frame);
           continue;
         }
-        queue.push({ frame: Buffer.from(frame), due: performance.now() + this.state.delayMs });
-        if (timer === null) timer = setTimeout(flush, this.state.delayMs);
+        // Jitter varies the delay but never lets a frame overtake an earlier one on this link.
+        const now = performance.now();
+        lastDue = Math.max(lastDue, now + this.state.delayMs + (jitterMs > 0 ? this.random() * jitterMs : 0));
+        queue.push({ frame: Buffer.from(frame), due: lastDue });
+        timer ??= setTimeout(flush, Math.max(0, lastDue - now));
       }
     });
     source.on("close", () => {

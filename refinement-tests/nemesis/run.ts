@@ -1,6 +1,6 @@
 /**
- * One nemesis run, end to end: start a cluster of real replica processes behind the fault
- * relays, run concurrent clients that record a history, carry out a seeded fault schedule,
+ * One nemesis run, end to end: start a cluster of real replica processes on a network layer
+ * (the fault relays on loopback, or one network namespace per replica), run concurrent clients that record a history, carry out a seeded fault schedule,
  * heal everything, read every key through the leader, wait until every replica shows the same
  * executed slot and state digest, stop the replicas cleanly, then check: the history
  * (linearizable, no acknowledged write lost, exactly-once), the replicas' digests, and the
@@ -15,9 +15,10 @@ import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { sleep } from "../../impl/runtime/testing.ts";
 import { monotonicMs, NemesisCluster, type ClockSkew, type Life } from "./cluster.ts";
-import { checkHistory, type HistoryReport } from "./history-checks.ts";
+import { checkHistoryWithPage, type HistoryReport } from "./history-checks.ts";
 import { livenessBoundMs, MembershipChanges, type MembershipChange } from "./membership.ts";
 import { Nemesis, type InjectedFault } from "./nemesis.ts";
+import type { NetworkKind } from "./network.ts";
 import { planSchedule, seededRandom, type FaultKind, type PlannedFault } from "./schedule.ts";
 import { timelineHtml } from "./timeline.ts";
 import { checkTraces, type TraceReport } from "./trace-checks.ts";
@@ -54,6 +55,8 @@ export interface NemesisOptions {
   readonly slowFsyncDelayMs?: number;
   /** Load after healing, before the final reads, in milliseconds. Default 3000. */
   readonly quietMs?: number;
+  /** The network layer: `relay` (loopback and frame relays) or `hosts` (a network namespace per replica). Default relay. */
+  readonly net?: NetworkKind;
   /** Progress lines (about one per second). */
   readonly onProgress?: (line: string) => void;
 }
@@ -65,6 +68,12 @@ export interface NemesisReport {
   readonly seed: number;
   readonly replicas: number;
   readonly clients: number;
+  /** The network layer, how each kind of link fault was made on it, and the namespaces it made (hosts). */
+  readonly network: {
+    readonly kind: NetworkKind;
+    readonly mechanisms: Readonly<Record<string, string>>;
+    readonly namespaces: readonly string[];
+  };
   readonly core: Record<string, unknown>;
   readonly clocks: Readonly<Record<string, ClockSkew>>;
   /** Monotonic ms of the run's origin: history and fault times are relative to it. */
@@ -92,6 +101,8 @@ export interface NemesisReport {
     readonly cluster: string;
     /** The trace view of the replayed traces (`npm run view -- FOLDER` opens it). */
     readonly view: string;
+    /** The HTML report of a history that is not linearizable (check-history's). */
+    readonly linearizability?: string;
   };
   /** The command that runs the same schedule again (process timing is not deterministic, the schedule is). */
   readonly replay: string;
@@ -125,6 +136,7 @@ export function replayCommand(options: NemesisOptions): string {
   if (options.pace !== undefined && options.pace !== 1) flags.push(`--pace ${options.pace}`);
   if (options.quietMs !== undefined && options.quietMs !== 3000) flags.push(`--quiet-ms ${options.quietMs}`);
   if (options.skewClocks === false) flags.push("--no-skew");
+  if (options.net !== undefined && options.net !== "relay") flags.push(`--net ${options.net}`);
   if (options.core !== undefined && Object.keys(options.core).length > 0)
     flags.push(`(core overrides: ${JSON.stringify(options.core)})`);
   return `npm run nemesis -- ${flags.join(" ")}`;
@@ -159,7 +171,11 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     clocks,
     slowFsyncDelayMs: options.slowFsyncDelayMs ?? 60,
     seed: options.seed,
+    net: options.net ?? "relay",
+    // Only a run that may slow its links needs a delay in the path (on hosts without netem: a relay).
+    delays: schedule.some((f) => f.kind === "slow-links"),
   });
+  for (const line of cluster.network.notes()) progress(line);
   const durations: Record<string, number> = {};
   const anomalies: string[] = [];
   const violations: string[] = [];
@@ -190,6 +206,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
       clients: options.clients ?? 16,
       seed: options.seed,
       origin,
+      agent: () => cluster.network.agent(),
     });
     const current = workload;
     const activeFaults: InjectedFault[] = [];
@@ -201,7 +218,9 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
       (fault, phase) => {
         if (phase === "start") activeFaults.push(fault);
         else activeFaults.splice(activeFaults.indexOf(fault), 1);
-        progress(`${(current.now() / 1000).toFixed(1)}s ${phase === "start" ? "fault" : "healed"}: ${fault.label}`);
+        progress(
+          `${(current.now() / 1000).toFixed(1)}s ${phase === "start" ? "fault" : "healed"}: ${fault.label}${phase === "end" && fault.effect !== undefined ? ` (${fault.effect})` : ""}`,
+        );
       },
       spares > 0 ? membership : null,
     );
@@ -365,7 +384,8 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
   const { options, cluster, ops, violations, durations, progress } = input;
   let t = monotonicMs();
   progress(`checking ${ops.length} operations for linearizability`);
-  const history = checkHistory(ops, input.finalReads);
+  const checked = checkHistoryWithPage(ops, input.finalReads, `nemesis seed ${options.seed}`);
+  const history = checked.report;
   durations.historyCheck = monotonicMs() - t;
   for (const v of history.violations) violations.push(`${v.check}: ${v.message}`);
   if (history.linearizability.verdict === "unknown")
@@ -403,14 +423,23 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
     timeline: path.join(options.out, "timeline.html"),
     cluster: path.join(options.out, "cluster"),
     view: path.join(options.out, nemesisViewFile),
+    ...(checked.page === undefined ? {} : { linearizability: path.join(options.out, "linearizability.html") }),
   };
   fs.writeFileSync(files.history, `${JSON.stringify(historyDocument(ops))}\n`);
+  // The same HTML report as check-history's, when the history is not linearizable.
+  if (checked.page !== undefined && files.linearizability !== undefined)
+    fs.writeFileSync(files.linearizability, checked.page);
   const report: NemesisReport = {
     format: "paxos-lease/nemesis-report@1",
     ok: violations.length === 0,
     seed: options.seed,
     replicas: input.replicas,
     clients: options.clients ?? 16,
+    network: {
+      kind: cluster.network.kind,
+      mechanisms: cluster.network.mechanisms(),
+      namespaces: cluster.network.made(),
+    },
     core: input.core,
     clocks: Object.fromEntries([...input.clocks].map(([id, c]) => [`r${id}`, c])),
     originMonotonicMs: input.origin,
@@ -450,7 +479,9 @@ export function summaryText(report: NemesisReport): string {
   const h = report.history;
   const lines = [
     `nemesis seed ${report.seed}: ${report.replicas} replicas, ${report.clients} clients, ${report.faults.length} faults injected`,
+    `  network: ${report.network.kind === "hosts" ? "hosts (a network namespace per replica, clients in another; kernel faults)" : "relay (loopback, a frame relay per peer link)"}`,
     `  faults: ${summarizeFaults(report.faults)}`,
+    ...usedMechanisms(report).map((line) => `    ${line}`),
     ...(report.membership.changes.length === 0 ? [] : [`  membership: ${summarizeMembership(report.membership)}`]),
     `  history: ${h.operations} operations (ok ${h.outcomes.ok}, fail ${h.outcomes.fail}, unknown ${h.outcomes.unknown}); linearizability ${h.linearizability.verdict} over ${h.linearizability.keys} keys (${h.linearizability.steps} search steps)`,
     `  lists: ${h.lists.appendsAcknowledged} acknowledged appends, ${h.lists.tokensInFinalValues} tokens in the final values, none lost or doubled: ${h.violations.every((v) => v.check === "Linearizable") ? "yes" : "NO"}`,
@@ -468,7 +499,9 @@ export function summaryText(report: NemesisReport): string {
   ];
   if (!report.ok)
     lines.push(...report.violations.slice(0, 20).map((v) => `    - ${v.length > 400 ? `${v.slice(0, 400)}...` : v}`));
-  lines.push(`  files: ${report.files.report}, ${report.files.history}, ${report.files.timeline}`);
+  lines.push(
+    `  files: ${report.files.report}, ${report.files.history}, ${report.files.timeline}${report.files.linearizability === undefined ? "" : `, ${report.files.linearizability}`}`,
+  );
   lines.push(`  step through the traces: npm run view -- ${path.dirname(report.files.report)}`);
   lines.push(`  replay: ${report.replay}`);
   return lines.join("\n");
@@ -483,6 +516,15 @@ function summarizeMembership(m: NemesisReport["membership"]): string {
     `leader with a lease after each, once a quorum was up: ${lease.length === 0 ? "not measured" : `max ${Math.max(...lease)} ms`} (bound ${m.livenessBoundMs} ms)`,
     `removed replicas retired ${retired.length === 0 ? "(none removed)" : `within ${Math.max(...retired)} ms of their removal`}`,
   ].join("; ");
+}
+
+/** How each kind of link fault the run injected was made, one line per kind. */
+function usedMechanisms(report: NemesisReport): string[] {
+  const kinds = [...new Set(report.faults.map((f) => f.kind))];
+  return kinds.flatMap((kind) => {
+    const how = report.network.mechanisms[kind];
+    return how === undefined ? [] : [`${kind}: ${how}`];
+  });
 }
 
 function summarizeFaults(faults: readonly InjectedFault[]): string {

@@ -28,10 +28,12 @@ export const faultKinds = [
   "one-way-to-leader",
   /** Every link loses a fraction of its frames. */
   "lossy-links",
-  /** Every link delays every frame. */
+  /** Every link delays every frame (by the parameter, plus jitter of up to half of it: messages on different links reorder). */
   "slow-links",
   /** Every connection of the leader's links is reset and reconnects are refused. */
   "cut-leader",
+  /** The leader's link goes down and up again and again (on hosts: its interface; on the relay: its peer frames dropped). */
+  "flap-leader",
   /** Stop the leader cleanly (SIGTERM) and start it again on its data at once. */
   "restart-leader",
   /** Stop a follower cleanly and start it again. */
@@ -112,6 +114,7 @@ const durations: Record<FaultKind, readonly [number, number]> = {
   "lossy-links": [2000, 5000],
   "slow-links": [2000, 5000],
   "cut-leader": [1000, 3000],
+  "flap-leader": [1500, 4000],
   "restart-leader": [0, 0],
   "restart-follower": [0, 0],
   "slow-disk-leader": [1500, 4000],

@@ -76,7 +76,7 @@ export function timelineHtml(input: TimelineInput): string {
     faults: report.faults.map((f) => [
       round(f.startedAt),
       Number.isFinite(f.endedAt) ? round(f.endedAt) : null,
-      f.label,
+      f.effect === undefined ? f.label : `${f.label} (${f.effect})`,
       f.leader,
     ]),
     ops: drawn,

@@ -66,6 +66,8 @@ export interface WorkloadOptions {
   readonly opsPerClientMax?: number;
   /** Pause between a client's operations, in milliseconds. Default 0. */
   readonly thinkMs?: number;
+  /** Makes each client's HTTP agent (where its connections come from). Default: a keep-alive agent of 2 sockets on this host. */
+  readonly agent?: () => http.Agent;
 }
 
 type AttemptResult =
@@ -142,7 +144,7 @@ function attemptOnce(
 
 /** A client's view of the cluster: endpoints, the last one that answered, and its session. */
 class Client {
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+  private readonly agent: http.Agent;
   private preferred: number;
   private seq = 0;
   private ops = 0;
@@ -157,6 +159,7 @@ class Client {
     private readonly mix: OperationMix = "mixed",
   ) {
     this.preferred = Math.floor(random() * endpoints.length);
+    this.agent = workload.options.agent?.() ?? new http.Agent({ keepAlive: true, maxSockets: 2 });
   }
 
   async run(): Promise<void> {
@@ -349,6 +352,8 @@ export function outputOf(input: KvInput, status: number, body: Record<string, un
   }
   if (status === 409 && body.code === "cas-failed" && input._tag === "cas")
     return { _tag: "cas", swapped: false, current: (body.current as string | null) ?? null };
+  if (status === 413 && body.code === "value-too-large" && input._tag === "append")
+    return { _tag: "too-large", length: Number(body.length), limit: Number(body.limit) };
   return undefined;
 }
 

@@ -2,7 +2,7 @@
  * The trace-view format (`paxos-lease/view@1`): what the trace explorer page (`npm run view`)
  * draws, as one JSON document. Every trace the project produces is turned into it by an adapter
  * in this folder (a world counterexample or regression, a spec explorer trace, a nemesis run);
- * any other tool plugs in by writing this format (docs/trace-view.md describes it for them).
+ * any other tool plugs in by writing this format (docs/trace-explorer.md describes it for them).
  *
  * Columnar, so that a two-minute nemesis run of a few hundred thousand steps stays a few MB:
  * every text lives once in `strings` and is referred to by index; per-step data are parallel

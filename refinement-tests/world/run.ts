@@ -14,8 +14,8 @@
  */
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import { AssertionFailure, type Step } from "../../impl/core/index.ts";
-import { checkLinearizable, type Operation } from "../../proofs/linearizability.ts";
-import { kvModel } from "../../proofs/history.ts";
+import { checkLinearizable, type Operation } from "../../impl/history/linearizability.ts";
+import { kvModel } from "../../impl/history/history.ts";
 import { ViolationFound, type Violation } from "../../proofs/violation.ts";
 import { WorldChecker } from "../../proofs/world-checker.ts";
 import { showAction, type Scenario } from "./actions.ts";

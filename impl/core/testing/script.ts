@@ -5,7 +5,7 @@
  * UPDATE_GOLDEN=1, rewrites). Lines starting with `#` are comments and are kept.
  *
  * Commands (ids are replica ids; times are milliseconds):
- *   start N [field=value ...]        N replicas (ids 1..N), config overrides for all; each boots with Recover
+ *   start N [field=value ...]        N replicas (ids 1..N), config overrides (numbers, true, false) for all; each boots with Recover
  *   campaign ID                      force a campaign (refused while rule L5 forbids it)
  *   deliver | stabilize              deliver the messages in flight once | until none is left
  *   tick                             tick every live replica at the current time
@@ -100,7 +100,7 @@ export class ScriptRunner {
     const [verb, ...args] = words;
     if (verb === "start") {
       const config: Record<string, unknown> = {};
-      for (const [k, v] of options(args.slice(1))) config[k] = Number(v);
+      for (const [k, v] of options(args.slice(1))) config[k] = v === "true" || v === "false" ? v === "true" : Number(v);
       this.cluster = new Cluster(int(args[0], "replica count"), {
         config,
         ...(this.rules === undefined ? {} : { rules: this.rules }),

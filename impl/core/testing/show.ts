@@ -103,6 +103,8 @@ export function showOutput(o: KvOutput): string {
       return "done";
     case "cas":
       return `cas swapped=${o.swapped} current=${o.current ?? "null"}`;
+    case "too-large":
+      return `too-large length=${o.length} limit=${o.limit}`;
   }
 }
 

@@ -7,7 +7,7 @@
  * Then the network heals and the cluster must make progress (liveness).
  *
  * A smoke test of impl/core on its own; the simulated world with refinement checks at every step
- * is refinement-tests/ (issue #4). Pure: the seed alone determines the run.
+ * is refinement-tests/. Pure: the seed alone determines the run.
  */
 import type { KvInput } from "../../../spec/kv.ts";
 import { kv, kvGet } from "../../../spec/kv.ts";

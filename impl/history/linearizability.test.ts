@@ -6,8 +6,8 @@
  */
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { kv, type KvInput, type KvOutput } from "../spec/kv.ts";
-import { loadHistory, kvModel, modelNamed } from "./history.ts";
+import { kv, kvGet, valueLengthMax, type KvInput, type KvOutput } from "../../spec/kv.ts";
+import { applyToValue, loadHistory, kvModel, modelNamed } from "./history.ts";
 import { checkLinearizable, type Operation } from "./linearizability.ts";
 
 type Op = Operation<KvInput, KvOutput>;
@@ -74,12 +74,22 @@ describe("hand-made histories", () => {
       op("b", get("y"), 4, 5, val("1")),
       op("b", get("x"), 6, 7, val("2")),
     ];
-    const result = checkLinearizable(kvModel, h);
+    const result = checkLinearizable(kvModel, h, { allKeys: true });
     expect(result.verdict).toBe("not-linearizable");
-    expect(result.partitions.map((p) => [p.partition, p.verdict])).toEqual([
+    expect(result.partitions.map((p) => [p.partition, p.verdict]).sort()).toEqual([
       ["x", "not-linearizable"],
       ["y", "linearizable"],
     ]);
+    // Without allKeys the search stops at the first key that is not linearizable, and says so.
+    const first = checkLinearizable(kvModel, [
+      ...h,
+      op("c", put("z", "1"), 0, 1, ok),
+      op("c", put("z", "2"), 2, 3, ok),
+    ]);
+    expect(first.verdict).toBe("not-linearizable");
+    expect(first.partitions.at(-1)!.verdict).toBe("not-linearizable");
+    expect(first.notSearched.partitions + first.partitions.length).toBe(3);
+    expect(first.operations + first.notSearched.operations).toBe(6);
   });
 
   it("compare-and-swap and append are checked by the kv spec itself", () => {
@@ -144,7 +154,7 @@ describe("the history format", () => {
 
   it("refuses malformed histories with a message naming the problem", () => {
     expect(() => loadHistory({ format: "nope", operations: [] }, "kv")).toThrow(
-      /not a kv history.*paxos-lease\/history@1/s,
+      /^"format" must be "paxos-lease\/history@1", not "nope"$/,
     );
     expect(() =>
       loadHistory(
@@ -154,7 +164,7 @@ describe("the history format", () => {
         },
         "kv",
       ),
-    ).toThrow(/operations.*\[0\].*value/s);
+    ).toThrow(/^operation 0: "input": [^\n]*value[^\n]*$/);
     expect(() =>
       loadHistory(
         {
@@ -173,6 +183,64 @@ describe("the history format", () => {
         "kv",
       ),
     ).toThrow(/operation 0: completes at 1, before its invocation at 5/);
+  });
+
+  it("takes metadata, integer clients, the model from the file, and outputs not recorded", () => {
+    const history = {
+      format: "paxos-lease/history@1",
+      model: "register",
+      meta: { source: "jepsen", expected: "linearizable" },
+      operations: [
+        { client: 3, process: 3, input: { f: "write", value: 1 }, invoke: 0, outcome: "ok", complete: 1 },
+        { client: "b", input: { f: "read" }, invoke: 2, outcome: "ok", complete: 3, output: { value: 1 }, note: "x" },
+      ],
+    };
+    const loaded = loadHistory(history);
+    expect(loaded.model).toBe("register");
+    expect(loaded.unrecorded).toBe(1);
+    expect(loaded.meta).toEqual({ source: "jepsen", expected: "linearizable" });
+    expect(loaded.operations.map((o) => o.client)).toEqual(["3", "b"]);
+    expect(checkLinearizable(modelNamed("register"), loaded.operations).verdict).toBe("linearizable");
+    expect(() => loadHistory(history, "kv")).toThrow(
+      /^the history is a register history, but the kv model was asked for$/,
+    );
+    const typo = { ...history, operations: [{ ...history.operations[1], outptu: { value: 1 } }] };
+    expect(() => loadHistory(typo)).toThrow(/^operation 0: has a field "outptu": did you mean "output"\?$/);
+  });
+
+  it("an append completed without its output still took effect within its interval", () => {
+    // One client appends, then reads nothing at a later time: the append's effect is missing.
+    const append = (v: string, invoke: number, complete: number): Op => ({
+      id: nextId++,
+      client: "a",
+      input: { _tag: "append", key: "l", value: v },
+      invoke,
+      complete,
+      output: undefined,
+    });
+    const stale = [append("x", 0, 1), op("a", get("l"), 2, 3, val(null))];
+    expect(checkLinearizable(kvModel, stale).verdict).toBe("not-linearizable");
+    expect(checkLinearizable(kvModel, [append("x", 0, 1), op("a", get("l"), 2, 3, val("x"))]).verdict).toBe(
+      "linearizable",
+    );
+    // Written as unknown instead, the completion time is lost and the same history passes.
+    const asUnknown = [{ ...stale[0]!, complete: Infinity }, stale[1]!];
+    expect(checkLinearizable(kvModel, asUnknown).verdict).toBe("linearizable");
+  });
+
+  it("checks registers by key (Jepsen's independent keys)", () => {
+    const loaded = loadHistory({
+      format: "paxos-lease/history@1",
+      model: "register",
+      operations: [
+        { client: "a", input: { f: "write", key: 1, value: 5 }, invoke: 0, outcome: "ok", complete: 1, output: {} },
+        { client: "b", input: { f: "read", key: 2 }, invoke: 2, outcome: "ok", complete: 3, output: { value: null } },
+        { client: "b", input: { f: "read", key: 1 }, invoke: 4, outcome: "ok", complete: 5, output: { value: 5 } },
+      ],
+    });
+    const result = checkLinearizable(modelNamed("register"), loaded.operations, { allKeys: true });
+    expect(result.verdict).toBe("linearizable");
+    expect(result.partitions).toHaveLength(2);
   });
 
   it("checks a failed cas: it asserts the value differed from `from`", () => {
@@ -405,6 +473,123 @@ describe("generated histories", () => {
       const result = checkLinearizable(kvModel, mutated);
       expect(result.verdict).toBe("not-linearizable");
       expect(result.partitions.find((p) => p.verdict !== "linearizable")!.partition).toBe(key);
+    },
+  );
+});
+
+/**
+ * The search against a reference: on small random histories (random outputs, so about half
+ * are not linearizable), the checker's verdict equals that of a plain enumeration of every
+ * order that respects real time, without memo, rules or the list. This pins the search's
+ * shortcuts (the exact memo's windows, rule 1, the just-in-time order) to the definition.
+ */
+function bruteForce(ops: readonly Op[]): boolean {
+  const placed = new Array<boolean>(ops.length).fill(false);
+  const go = (state: typeof kv.start, count: number): boolean => {
+    if (count === ops.length) return true;
+    for (let i = 0; i < ops.length; i++) {
+      if (placed[i]) continue;
+      const o = ops[i]!;
+      // o may come next only if no unplaced operation completed before o was invoked.
+      if (ops.some((p, j) => !placed[j] && j !== i && p.complete < o.invoke)) continue;
+      // spec/kv.ts itself, on a whole store: the reference for the checker's one-key model too.
+      const applied = kv.apply(o.input, state);
+      if (o.output !== undefined && !kv.outputsEqual(applied.output, o.output)) continue;
+      const next = applied.state;
+      placed[i] = true;
+      const ok = go(next, count + 1);
+      placed[i] = false;
+      if (ok) return true;
+    }
+    return false;
+  };
+  return go(kv.start, 0);
+}
+
+const smallHistory = fc
+  .array(
+    fc.record({
+      client: fc.integer({ min: 0, max: 3 }),
+      kind: fc.constantFrom("get", "put", "cas", "append", "delete"),
+      value: fc.constantFrom("a", "b"),
+      expected: fc.constantFrom(null, "a", "b"),
+      read: fc.constantFrom(null, "a", "b", "ab", "ba"),
+      swapped: fc.boolean(),
+      invoke: fc.integer({ min: 0, max: 12 }),
+      duration: fc.integer({ min: 0, max: 8 }),
+      unknown: fc.integer({ min: 0, max: 9 }),
+      recorded: fc.integer({ min: 0, max: 5 }),
+    }),
+    { minLength: 1, maxLength: 7 },
+  )
+  .map((rows) =>
+    rows.map((r, id): Op => {
+      const key = "x";
+      const input: KvInput =
+        r.kind === "get"
+          ? get(key)
+          : r.kind === "put"
+            ? put(key, r.value)
+            : r.kind === "delete"
+              ? { _tag: "delete", key }
+              : r.kind === "append"
+                ? { _tag: "append", key, value: r.value }
+                : { _tag: "cas", key, expected: r.expected, value: r.value };
+      const output: KvOutput =
+        r.kind === "get" || r.kind === "append"
+          ? val(r.read)
+          : r.kind === "cas"
+            ? { _tag: "cas", swapped: r.swapped, current: r.swapped ? r.expected : r.read }
+            : ok;
+      const unknown = r.unknown === 0;
+      // Some completed operations have no recorded output (any output, at a known time).
+      const recorded = r.recorded !== 0;
+      return {
+        id,
+        client: `c${r.client}`,
+        input,
+        invoke: r.invoke,
+        complete: unknown ? Infinity : r.invoke + r.duration,
+        output: unknown || !recorded ? undefined : output,
+      };
+    }),
+  );
+
+describe("the search against plain enumeration", () => {
+  test.prop([smallHistory], { numRuns: 1500 })("gives the same verdict", (ops) => {
+    const expected = bruteForce(ops) ? "linearizable" : "not-linearizable";
+    expect(checkLinearizable(kvModel, ops).verdict).toBe(expected);
+  });
+});
+
+describe("the checker's one-key model", () => {
+  const inputs = fc.oneof(
+    fc.constant<KvInput>(get("x")),
+    fc.string({ maxLength: 3 }).map((v): KvInput => put("x", v)),
+    fc.constant<KvInput>({ _tag: "delete", key: "x" }),
+    fc
+      .record({ e: fc.option(fc.string({ maxLength: 3 })), v: fc.string({ maxLength: 3 }) })
+      .map((r): KvInput => ({ _tag: "cas", key: "x", expected: r.e, value: r.v })),
+    fc.string({ maxLength: 3 }).map((v): KvInput => ({ _tag: "append", key: "x", value: v })),
+    fc.constant<KvInput>({ _tag: "noop" }),
+  );
+  it("refuses an append past the value limit as the spec does", () => {
+    const long = "a".repeat(valueLengthMax);
+    const input: KvInput = { _tag: "append", key: "x", value: "b" };
+    expect(applyToValue(input, long)).toEqual({
+      value: long,
+      output: kv.apply(input, kv.apply(put("x", long), kv.start).state).output,
+    });
+  });
+
+  test.prop([fc.option(fc.string({ maxLength: 4 })), inputs], { numRuns: 2000 })(
+    "agrees with kv.apply on every input and value",
+    (value, input) => {
+      const store = value === null ? kv.start : kv.apply(put("x", value), kv.start).state;
+      const spec = kv.apply(input, store);
+      const mine = applyToValue(input, value);
+      expect(mine.output).toEqual(spec.output);
+      expect(mine.value).toBe(kvGet(spec.state, "x"));
     },
   );
 });

@@ -1,0 +1,349 @@
+/**
+ * Large writes under legal load, paxos-lease next to etcd 3.4: bursts of 8, 16 and 40 concurrent
+ * 1 MiB PUTs, and 64 closed-loop clients writing 64 KiB values, each against a 3-member cluster on
+ * loopback with default settings. A highly available store must keep its leader through all of
+ * them: every point reports the leadership changes (and campaigns) it caused, the writes that
+ * failed or whose outcome is unknown, the requests refused with 429 (retried after the hint, as
+ * docs/operations.md tells clients to), the event-loop lag p99 of the busiest replica (a quarter
+ * of the 300 ms lease is the target), the largest member's RSS, and the throughput in MB/s.
+ *
+ * The systems take turns point by point, the one not measured frozen with SIGSTOP. Nothing here
+ * asserts a number; `--json` prints every point.
+ *
+ *   npm run bench:burst -- [--json] [--rounds 3] [--seconds 5] [--no-etcd] [--help]
+ */
+import { execFileSync } from "node:child_process";
+import os from "node:os";
+import { parseArgs } from "node:util";
+import { Http1Connection } from "./lib/http1.ts";
+import { quantile } from "./lib/load.ts";
+import { EtcdCluster, freeze, metricSum, OursCluster, rssBytes, type BenchCluster } from "./lib/systems.ts";
+
+const usage = `usage: npm run bench:burst -- [options]
+
+Bursts of concurrent 1 MiB PUTs (8, 16, 40) and 64 closed-loop clients of 64 KiB values against
+paxos-lease and etcd 3.4, each 3 members on loopback. Reports per point: leadership changes,
+failed and outcome-unknown writes, 429s, event-loop lag p99, RSS and MB/s.
+
+options:
+  --rounds N     bursts per burst point (default 3)
+  --seconds S    length of the 64-client point, in seconds (default 5)
+  --no-etcd      measure paxos-lease only
+  --json         print the full report as JSON
+  --help         print this help
+`;
+
+const { values: flags } = parseArgs({
+  options: {
+    rounds: { type: "string", default: "3" },
+    seconds: { type: "string", default: "5" },
+    "no-etcd": { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  },
+  strict: true,
+});
+if (flags.help) {
+  process.stdout.write(usage);
+  process.exit(0);
+}
+const rounds = Number(flags.rounds);
+const seconds = Number(flags.seconds);
+if (!(Number.isInteger(rounds) && rounds >= 1 && rounds <= 20) || !(seconds >= 1 && seconds <= 120)) {
+  process.stderr.write(usage);
+  process.exit(2);
+}
+const withEtcd = !flags["no-etcd"];
+if (withEtcd) {
+  try {
+    execFileSync("etcd", ["--version"], { stdio: "ignore" });
+  } catch {
+    process.stderr.write("bench:burst: etcd is not installed (apt-get install -y etcd-server), or pass --no-etcd\n");
+    process.exit(2);
+  }
+}
+
+const MiB = 1024 * 1024;
+const burstSizes = [8, 16, 40];
+const streamClients = 64;
+const streamValueBytes = 64 * 1024;
+/** A request is abandoned (outcome unknown) after this long. */
+const requestTimeoutMs = 15_000;
+/** A refused (429) request is retried until this long after its first attempt. */
+const retryForMs = 30_000;
+
+function progress(line: string): void {
+  process.stderr.write(`[bench:burst] ${line}\n`);
+}
+function loadAverage(): string {
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+}
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+type Outcome = "ok" | "retry" | "failed" | "unknown";
+
+/** What one system offers this benchmark beyond BenchCluster. */
+interface Subject {
+  readonly cluster: BenchCluster;
+  /** The write request for `value` under `key` at member `id`. */
+  request(
+    id: number,
+    key: string,
+    value: string,
+  ): { method: string; path: string; body: string; origin: string; headers?: Record<string, string> };
+  classify(status: number, body: string): { outcome: Outcome; retryAfterMs: number };
+  /** Counters that grow with every leadership change (and campaign), summed over the running members. */
+  leadership(): Promise<{ leaderships: number; campaigns: number }>;
+  /** Event-loop lag p99 of each member since the last call, in milliseconds (null: not measurable). */
+  lagP99Ms(): Promise<number | null>;
+}
+
+function ours(): Subject {
+  const cluster = new OursCluster();
+  return {
+    cluster,
+    request: (id, key, value) => ({
+      method: "PUT",
+      origin: cluster.endpoint(id),
+      path: `/v1/kv/${key}`,
+      body: JSON.stringify({ value }),
+      headers: cluster.driver(id).write(key, "").headers ?? {},
+    }),
+    classify(status, body) {
+      if (status === 200) return { outcome: "ok", retryAfterMs: 0 };
+      let json: { retryAfterMs?: unknown; outcomeUnknown?: unknown } = {};
+      try {
+        json = JSON.parse(body) as typeof json;
+      } catch {
+        // Not JSON: a failure.
+      }
+      if (status === 429) return { outcome: "retry", retryAfterMs: Number(json.retryAfterMs ?? 1000) };
+      if (status === 503 && json.outcomeUnknown === true) return { outcome: "unknown", retryAfterMs: 0 };
+      return { outcome: "failed", retryAfterMs: 0 };
+    },
+    leadership: () => cluster.leadership(),
+    async lagP99Ms() {
+      // prom-client resets its event-loop delay histogram at every scrape: this is the window's p99.
+      const texts = await cluster.metrics();
+      return Math.max(...texts.map((t) => metricSum(t, "paxos_lease_process_nodejs_eventloop_lag_p99_seconds") * 1000));
+    },
+  };
+}
+
+const base64 = (text: string): string => Buffer.from(text, "utf8").toString("base64");
+
+function etcd(): Subject {
+  const cluster = new EtcdCluster();
+  return {
+    cluster,
+    request: (id, key, value) => ({
+      method: "POST",
+      origin: cluster.endpoint(id),
+      path: "/v3/kv/put",
+      body: JSON.stringify({ key: base64(key), value: base64(value) }),
+    }),
+    classify(status, body) {
+      if (status === 200 && body.includes('"header"') && !body.includes('"error"'))
+        return { outcome: "ok", retryAfterMs: 0 };
+      // etcd's "too many requests" (gRPC ResourceExhausted) asks the client to back off.
+      if (body.includes("too many requests")) return { outcome: "retry", retryAfterMs: 100 };
+      return { outcome: "failed", retryAfterMs: 0 };
+    },
+    leadership: () => cluster.leadership(),
+    lagP99Ms: () => Promise.resolve(null),
+  };
+}
+
+interface PointResult {
+  readonly system: string;
+  readonly point: string;
+  readonly writes: number;
+  readonly ok: number;
+  readonly failed: number;
+  readonly outcomeUnknown: number;
+  readonly refused429: number;
+  readonly leadershipChanges: number;
+  readonly campaigns: number;
+  readonly lagP99Ms: number | null;
+  readonly rssMaxMb: number;
+  readonly seconds: number;
+  readonly mbPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly load: string;
+}
+
+/** One write, retried after 429 as a client should; its outcome and latency (first attempt to answer). */
+async function write(
+  subject: Subject,
+  connection: Http1Connection,
+  leader: number,
+  key: string,
+  value: string,
+  counts: { refused: number },
+): Promise<{ outcome: Exclude<Outcome, "retry">; ms: number }> {
+  const started = performance.now();
+  const req = subject.request(leader, key, value);
+  for (let refusals = 0; ; refusals++) {
+    let outcome: Outcome;
+    let retryAfterMs = 0;
+    try {
+      const answer = await connection.request(req.method, req.path, req.body, requestTimeoutMs, req.headers);
+      ({ outcome, retryAfterMs } = subject.classify(answer.status, answer.body));
+    } catch {
+      outcome = "unknown";
+    }
+    const ms = performance.now() - started;
+    if (outcome !== "retry") return { outcome, ms };
+    counts.refused += 1;
+    if (ms > retryForMs) return { outcome: "failed", ms };
+    // As docs/operations.md tells clients: the hint, with jitter, doubled on each further 429.
+    await sleep(Math.min(2000, retryAfterMs * 2 ** Math.min(refusals, 4)) * (0.5 + Math.random()));
+  }
+}
+
+async function measure(
+  subject: Subject,
+  point: string,
+  run: (leader: number, counts: { refused: number }) => Promise<{ outcome: string; ms: number; bytes: number }[]>,
+): Promise<PointResult> {
+  const { cluster } = subject;
+  const leader = await cluster.healthy(90_000);
+  if (leader === null) throw new Error(`${cluster.name}: no leader within 90 s`);
+  const before = await subject.leadership();
+  await subject.lagP99Ms();
+  let rssMax = 0;
+  const sampler = setInterval(() => {
+    for (const m of cluster.members) rssMax = Math.max(rssMax, rssBytes(cluster.pid(m)) ?? 0);
+  }, 200);
+  const counts = { refused: 0 };
+  const started = performance.now();
+  let results: { outcome: string; ms: number; bytes: number }[];
+  try {
+    results = await run(leader, counts);
+  } finally {
+    clearInterval(sampler);
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  const lag = await subject.lagP99Ms();
+  const after = await subject.leadership();
+  const ok = results.filter((r) => r.outcome === "ok");
+  const latencies = results.map((r) => r.ms).sort((a, b) => a - b);
+  return {
+    system: cluster.name,
+    point,
+    writes: results.length,
+    ok: ok.length,
+    failed: results.filter((r) => r.outcome === "failed").length,
+    outcomeUnknown: results.filter((r) => r.outcome === "unknown").length,
+    refused429: counts.refused,
+    leadershipChanges: after.leaderships - before.leaderships,
+    campaigns: after.campaigns - before.campaigns,
+    lagP99Ms: lag,
+    rssMaxMb: rssMax / MiB,
+    seconds: elapsed,
+    mbPerSecond: ok.reduce((n, r) => n + r.bytes, 0) / MiB / elapsed,
+    p50Ms: quantile(latencies, 0.5),
+    p99Ms: quantile(latencies, 0.99),
+    load: loadAverage(),
+  };
+}
+
+function valueOf(bytes: number, tag: string): string {
+  return `${tag}:`.padEnd(bytes, "abcdefghijklmnopqrstuvwxyz0123456789");
+}
+
+/** `rounds` bursts of `n` concurrent 1 MiB PUTs, each client on its own connection, one key each. */
+function burst(subject: Subject, n: number): Promise<PointResult> {
+  return measure(subject, `${n} x 1 MiB`, async (leader, counts) => {
+    const all: { outcome: string; ms: number; bytes: number }[] = [];
+    const connections = Array.from({ length: n }, () => new Http1Connection(subject.request(leader, "k", "").origin));
+    try {
+      for (let r = 0; r < rounds; r++) {
+        const results = await Promise.all(
+          connections.map((connection, c) =>
+            write(subject, connection, leader, `burst-${c}`, valueOf(MiB, `${r}-${c}`), counts),
+          ),
+        );
+        for (const result of results) all.push({ ...result, bytes: MiB });
+        await sleep(500);
+      }
+    } finally {
+      for (const connection of connections) connection.close();
+    }
+    return all;
+  });
+}
+
+/** 64 closed-loop clients writing 64 KiB values for `seconds`, one key each. */
+function stream(subject: Subject): Promise<PointResult> {
+  return measure(subject, `${streamClients} clients x 64 KiB`, async (leader, counts) => {
+    const all: { outcome: string; ms: number; bytes: number }[] = [];
+    const stopAt = performance.now() + seconds * 1000;
+    await Promise.all(
+      Array.from({ length: streamClients }, async (_, c) => {
+        const connection = new Http1Connection(subject.request(leader, "k", "").origin);
+        try {
+          for (let i = 0; performance.now() < stopAt && i < 1_000_000; i++) {
+            const result = await write(
+              subject,
+              connection,
+              leader,
+              `stream-${c}`,
+              valueOf(streamValueBytes, `${c}-${i}`),
+              counts,
+            );
+            all.push({ ...result, bytes: streamValueBytes });
+          }
+        } finally {
+          connection.close();
+        }
+      }),
+    );
+    return all;
+  });
+}
+
+const subjects = withEtcd ? [ours(), etcd()] : [ours()];
+const results: PointResult[] = [];
+progress(`start: ${rounds} rounds per burst, ${seconds} s of 64 writers; load ${loadAverage()}`);
+try {
+  for (const s of subjects) await s.cluster.start();
+  const plan: { name: string; run: (s: Subject) => Promise<PointResult> }[] = [
+    ...burstSizes.map((n) => ({ name: `${n} x 1 MiB`, run: (s: Subject) => burst(s, n) })),
+    { name: "64 x 64 KiB", run: stream },
+  ];
+  for (const [i, step] of plan.entries()) {
+    for (const s of i % 2 === 0 ? subjects : [...subjects].reverse()) {
+      for (const other of subjects) freeze(other.cluster, other !== s);
+      const result = await step.run(s);
+      results.push(result);
+      progress(
+        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, RSS ${result.rssMaxMb.toFixed(0)} MB, ${result.mbPerSecond.toFixed(1)} MB/s (load ${result.load})`,
+      );
+    }
+  }
+} finally {
+  for (const s of subjects) {
+    freeze(s.cluster, false);
+    await s.cluster.close();
+  }
+}
+
+function table(): string {
+  const lines = [
+    "| load | system | ok / writes | failed | outcome unknown | 429 (retried) | leadership changes (campaigns) | event-loop lag p99 (ms) | largest RSS (MB) | MB/s | p50 / p99 (ms) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  for (const r of results)
+    lines.push(
+      `| ${r.point} | ${r.system} | ${r.ok} / ${r.writes} | ${r.failed} | ${r.outcomeUnknown} | ${r.refused429} | ${r.leadershipChanges} (${r.campaigns}) | ${r.lagP99Ms === null ? "-" : r.lagP99Ms.toFixed(0)} | ${r.rssMaxMb.toFixed(0)} | ${r.mbPerSecond.toFixed(1)} | ${r.p50Ms.toFixed(0)} / ${r.p99Ms.toFixed(0)} |`,
+    );
+  return lines.join("\n");
+}
+
+if (flags.json) process.stdout.write(`${JSON.stringify({ rounds, seconds, load: loadAverage(), results }, null, 2)}\n`);
+else process.stdout.write(`${table()}\n\nload average at the end: ${loadAverage()}\n`);

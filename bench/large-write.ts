@@ -1,0 +1,150 @@
+/**
+ * Where the CPU of one 1 MiB write goes, stage by stage, in one process: the leader parses the
+ * HTTP body, executes the put (the store's digest hashes the value), encodes its vote record (JSON
+ * and the SHA-256 checksum storage keeps per record) and the Accept for its two peers; each
+ * follower decodes the Accept (UTF-8, JSON, Schema). Each stage is timed in CPU time
+ * (process.cpuUsage), which other processes on a loaded machine do not inflate the way they
+ * inflate wall-clock time, and the two stages this work changed are also run as they were before
+ * (four hash passes per put; one JSON encoding per peer), side by side in the same run.
+ *
+ *   npx tsx bench/large-write.ts [--mib 1] [--rounds 20] [--json]
+ */
+import os from "node:os";
+import { parseArgs } from "node:util";
+import { kv, type KvState } from "../spec/kv.ts";
+import { fmix32, fnv1a, fnvOffsetBasis } from "../spec/hash.ts";
+import { kvCodecs, type KvMessage, type KvRecord } from "../impl/runtime/core-adapter.ts";
+import { encodeFrame, parseJson } from "../impl/runtime/framing.ts";
+import { recordChecksum } from "../impl/runtime/storage.ts";
+
+const { values: flags } = parseArgs({
+  options: {
+    mib: { type: "string", default: "1" },
+    rounds: { type: "string", default: "20" },
+    json: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  },
+});
+if (flags.help) {
+  process.stdout.write("usage: npx tsx bench/large-write.ts [--mib 1] [--rounds 20] [--json]\n");
+  process.exit(0);
+}
+const mib = Number(flags.mib);
+const rounds = Number(flags.rounds);
+const length = Math.round(mib * 1024 * 1024);
+
+/** CPU milliseconds per call of `run`, the median of `rounds` calls after one warm-up call. */
+function cpuMs(run: (i: number) => unknown): number {
+  run(-1);
+  const samples: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const before = process.cpuUsage();
+    run(i);
+    const used = process.cpuUsage(before);
+    samples.push((used.user + used.system) / 1000);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)]!;
+}
+
+// Values as the HTTP layer produces them: flat strings out of JSON.parse, a different one per round.
+const bodies = Array.from({ length: rounds + 2 }, (_, i) => JSON.stringify({ value: `${i}:`.padEnd(length, "abc") }));
+const values = bodies.map((b) => (JSON.parse(b) as { value: string }).value);
+const valueOf = (i: number): string => values[(i + 2) % values.length]!;
+const ballot = { round: 3, replica: 1 };
+const batchOf = (i: number) => ({
+  _tag: "batch" as const,
+  commands: [{ input: { _tag: "put" as const, key: "k", value: valueOf(i) } }],
+});
+const accept = (i: number): KvMessage => ({
+  _tag: "Accept",
+  ballot,
+  slot: 7,
+  value: batchOf(i),
+  commitIndex: 6,
+  sentAt: 1,
+});
+const vote = (i: number): KvRecord => ({ _tag: "vote", slot: 7, ballot, value: batchOf(i) });
+
+/** The put as it was: the entry hashed in two lanes, two passes each, for the old and the new value. */
+function oldDigestWork(key: string, previous: string, next: string): number {
+  const entryHash = (basis: number, value: string): number =>
+    fmix32(fnv1a(Math.imul(fnv1a(basis, key), 0x01000193), value));
+  return (
+    entryHash(fnvOffsetBasis, previous) +
+    entryHash(0x050c5d1f, previous) +
+    entryHash(fnvOffsetBasis, next) +
+    entryHash(0x050c5d1f, next)
+  );
+}
+
+let state: KvState = kv.transition({ _tag: "put", key: "k", value: values[0]! }, kv.start);
+const frames = Array.from({ length: rounds + 1 }, (_, i) =>
+  encodeFrame(Buffer.from(JSON.stringify({ _tag: "msg", id: i, m: accept(i - 1) }), "utf8"), 1 << 26),
+);
+
+const stages: { stage: string; cpuMs: number; note?: string }[] = [
+  {
+    stage: "leader: HTTP body to value (UTF-8, JSON.parse)",
+    cpuMs: cpuMs((i) => JSON.parse(Buffer.from(bodies[(i + 2) % bodies.length]!).toString("utf8"))),
+  },
+  {
+    stage: "leader and followers: execute the put, as before (4 hash passes)",
+    cpuMs: cpuMs((i) => oldDigestWork("k", valueOf(i - 1), valueOf(i))),
+    note: "before",
+  },
+  {
+    stage: "leader and followers: execute the put, now (1 hash pass)",
+    cpuMs: cpuMs((i) => {
+      state = kv.transition({ _tag: "put", key: "k", value: valueOf(i) }, state);
+    }),
+    note: "now",
+  },
+  {
+    stage: "every replica: vote record to JSON and its SHA-256 checksum",
+    cpuMs: cpuMs((i) => {
+      const body = JSON.stringify(kvCodecs.record.encodeValue(vote(i)));
+      return recordChecksum(7, "vote", body);
+    }),
+  },
+  {
+    stage: "leader: the Accept for two peers, as before (encoded per peer)",
+    cpuMs: cpuMs((i) => {
+      for (const id of [1, 2])
+        encodeFrame(
+          Buffer.from(JSON.stringify({ _tag: "msg", id, m: kvCodecs.message.encodeValue(accept(i)) }), "utf8"),
+          1 << 26,
+        );
+    }),
+    note: "before",
+  },
+  {
+    stage: "leader: the Accept for two peers, now (encoded once)",
+    cpuMs: cpuMs((i) => {
+      const encoded = Buffer.from(JSON.stringify(kvCodecs.message.encodeValue(accept(i))), "utf8");
+      let bytes = 0;
+      for (const id of [1, 2]) bytes += Buffer.from(`{"_tag":"msg","id":${id},"m":`).length + encoded.length + 1;
+      return bytes;
+    }),
+    note: "now",
+  },
+  {
+    stage: "follower: the Accept frame to a message (UTF-8, JSON, Schema)",
+    cpuMs: cpuMs((i) => {
+      const parsed = parseJson(frames[i + 1]!.subarray(4));
+      if (parsed._tag === "Left") throw new Error(parsed.left);
+      return kvCodecs.message.decodeValue((parsed.right as { m: unknown }).m);
+    }),
+  },
+];
+
+if (flags.json) process.stdout.write(`${JSON.stringify({ mib, rounds, load: os.loadavg(), stages }, null, 2)}\n`);
+else {
+  process.stdout.write(
+    `CPU ms per ${mib} MiB write, median of ${rounds}; load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}\n`,
+  );
+  for (const s of stages) process.stdout.write(`${s.cpuMs.toFixed(2).padStart(8)}  ${s.stage}\n`);
+}

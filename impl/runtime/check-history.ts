@@ -1,0 +1,369 @@
+/**
+ * `check-history FILE... | DIR [--json]`: decide whether client histories are linearizable
+ * (docs/history-format.md). Reads this project's JSON format, Jepsen's EDN histories and
+ * Porcupine's logs (impl/history/importers.ts); a directory stands for the history files in
+ * it. One line per history, then a summary; with `--json`, one JSON object per line. Start-up
+ * is paid once: every history is checked in this process, on worker threads when the work is
+ * large enough to repay them.
+ *
+ * Exit status: 0 every history linearizable; 1 some history not linearizable; 2 bad arguments
+ * or some file unreadable or malformed (and none not linearizable); 3 some history undecided
+ * within the step budget (and nothing worse).
+ */
+import { availableParallelism, tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { kvSees, loadHistory, modelNamed, type LoadedHistory, type ModelName } from "../history/history.ts";
+import type { Minimised } from "../history/minimise.ts";
+import { failedKeys, renderReport } from "../history/report.ts";
+import { detectFormat, importHistory, type FailedCas, type SourceFormat } from "../history/importers.ts";
+import {
+  checkLinearizable,
+  noPartition,
+  stepsMaxPerPartitionDefault,
+  type LinearizabilityResult,
+  type Operation,
+} from "../history/linearizability.ts";
+import type { KvInput, KvOutput } from "../../spec/kv.ts";
+import { checkOnWorkers, workersAvailable } from "./history-pool.ts";
+
+/** Where the command writes; the CLI passes the process's streams, tests capture them. */
+export interface Output {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+interface Options {
+  readonly model?: ModelName;
+  readonly format: SourceFormat | "auto";
+  readonly failedCas: FailedCas;
+  readonly json: boolean;
+  readonly stepsMax: number;
+  readonly allKeys: boolean;
+  readonly workers?: number;
+  /** Where HTML reports of non-linearizable histories go; false: none. */
+  readonly report: string | false;
+}
+
+/** The default folder of HTML reports. */
+export const reportDirDefault = join(tmpdir(), "paxos-lease-check-history");
+
+/** Files whose names end so are read from a directory. */
+const historyExtensions = [".json", ".edn", ".log", ".txt"];
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0)
+    throw new InvalidArgumentError(`expected a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/**
+ * The `check-history` command, for the service's CLI (`paxos-lease check-history`) and for
+ * `npm run check-history`: one definition of its arguments. `done` receives the exit status.
+ */
+export function checkHistoryCommand(io: Output, done: (status: number) => void): Command {
+  return (
+    new Command("check-history")
+      .description(
+        "Decide whether client histories are linearizable (docs/history-format.md); exit 0 yes, 1 no, 2 bad input, 3 undecided.",
+      )
+      .argument("<paths...>", "history files, or directories of them (.json, .edn, .log, .txt)")
+      .addOption(
+        new Option("--model <model>", "sequential model (default: the file's model, else kv)").choices([
+          "kv",
+          "register",
+        ]),
+      )
+      .addOption(
+        new Option("--format <format>", "input format")
+          .choices(["auto", "paxos-lease", "jepsen-edn", "porcupine-log"])
+          .default("auto"),
+      )
+      .addOption(
+        new Option("--failed-cas <meaning>", "what a Jepsen :fail of a :cas means")
+          .choices(["compare-failed", "not-executed"])
+          .default("compare-failed"),
+      )
+      .option("--json", "one JSON object per history (one per line), then a summary line for several", false)
+      .option(
+        "--steps-max <n>",
+        "search steps allowed per key before answering 'unknown'",
+        positiveInt,
+        stepsMaxPerPartitionDefault,
+      )
+      .option("--all-keys", "search every key, not only up to the first that is not linearizable", false)
+      .option("--workers <n>", "worker threads (default: the cores, when the histories are large)", positiveInt)
+      .option("--report <dir>", "write an HTML report of each history that is not linearizable here", reportDirDefault)
+      .option("--no-report", "write no HTML report")
+      .exitOverride()
+      .configureOutput({ writeOut: (t) => io.out(t), writeErr: (t) => io.err(t) })
+      // optsWithGlobals: inside the service's CLI, --json is also the program's own option.
+      .action(async (paths: string[], _opts: unknown, command: Command) => {
+        done(await run(paths, command.optsWithGlobals<Options>(), io));
+      })
+  );
+}
+
+/** Run the command on `argv` (the arguments after the program name); resolves to the exit status. */
+export async function checkHistoryMain(argv: readonly string[], io: Output): Promise<number> {
+  let status = 2;
+  try {
+    await checkHistoryCommand(io, (s) => (status = s)).parseAsync(argv, { from: "user" });
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    throw error;
+  }
+  return status;
+}
+
+/** The history files named by `paths` (directories expanded, sorted), or an error per path. */
+function expand(paths: readonly string[]): { files: string[]; errors: { file: string; error: string }[] } {
+  const files: string[] = [];
+  const errors: { file: string; error: string }[] = [];
+  for (const path of paths) {
+    try {
+      if (statSync(path).isDirectory()) {
+        const inside = readdirSync(path)
+          .filter((name) => historyExtensions.some((ext) => name.endsWith(ext)))
+          .sort();
+        if (inside.length === 0)
+          errors.push({ file: path, error: `no history files (${historyExtensions.join(", ")})` });
+        files.push(...inside.map((name) => join(path, name)));
+      } else files.push(path);
+    } catch (error) {
+      errors.push({ file: path, error: `cannot read: ${(error as Error).message}` });
+    }
+  }
+  return { files, errors };
+}
+
+/** Read, import and decode one history file; an Error of one line when it cannot. */
+function load(file: string, opts: Options): LoadedHistory {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new Error(`cannot read: ${(error as Error).message}`);
+  }
+  const format = opts.format === "auto" ? detectFormat(text) : opts.format;
+  let document: unknown;
+  try {
+    document = importHistory(text, format, { failedCas: opts.failedCas });
+  } catch (error) {
+    throw new Error(format === "paxos-lease" ? `not JSON: ${(error as Error).message}` : (error as Error).message);
+  }
+  return loadHistory(document, opts.model);
+}
+
+type Result = LinearizabilityResult<KvInput, KvOutput>;
+
+/** Worth worker threads: a large history, or many of them. */
+function workersFor(histories: readonly LoadedHistory[], asked: number | undefined): number {
+  if (asked !== undefined) return asked;
+  const ops = histories.reduce((sum, h) => sum + h.operations.length, 0);
+  return ops >= 20_000 && workersAvailable() ? Math.max(1, availableParallelism()) : 1;
+}
+
+async function run(paths: readonly string[], opts: Options, io: Output): Promise<number> {
+  const started = performance.now();
+  const { files, errors } = expand(paths);
+  const loaded: { file: string; history: LoadedHistory }[] = [];
+  for (const file of files) {
+    try {
+      loaded.push({ file, history: load(file, opts) });
+    } catch (error) {
+      errors.push({ file, error: (error as Error).message });
+    }
+  }
+  const workers = workersFor(
+    loaded.map((l) => l.history),
+    opts.workers,
+  );
+  const checkStarted = performance.now();
+  const results: Result[] =
+    workers > 1
+      ? await checkOnWorkers(
+          loaded.map((l) => l.history),
+          { workers, stepsMaxPerPartition: opts.stepsMax, allKeys: opts.allKeys },
+        )
+      : loaded.map((l) =>
+          checkLinearizable(modelNamed(l.history.model), l.history.operations, {
+            stepsMaxPerPartition: opts.stepsMax,
+            allKeys: opts.allKeys,
+          }),
+        );
+  const checkSeconds = (performance.now() - checkStarted) / 1000;
+  const explained = loaded.map((l, i) => explain(l.file, l.history, results[i]!, opts, i));
+  for (const e of errors) {
+    if (opts.json) io.out(`${JSON.stringify({ file: e.file, verdict: "error", error: e.error })}\n`);
+    else io.err(`check-history: ${e.file}: ${e.error}\n`);
+  }
+  loaded.forEach((l, i) =>
+    io.out(
+      opts.json
+        ? `${JSON.stringify(report(l.file, l.history, results[i]!, explained[i]!))}\n`
+        : text(l.file, l.history, results[i]!, explained[i]!),
+    ),
+  );
+  const count = (v: string): number => results.filter((r) => r.verdict === v).length;
+  const summary = {
+    summary: true,
+    histories: files.length + errors.filter((e) => !files.includes(e.file)).length,
+    linearizable: count("linearizable"),
+    notLinearizable: count("not-linearizable"),
+    unknown: count("unknown"),
+    errors: errors.length,
+    operationsChecked: results.reduce((sum, r) => sum + r.operations, 0),
+    workers,
+    checkSeconds,
+    seconds: (performance.now() - started) / 1000,
+  };
+  if (loaded.length + errors.length > 1) {
+    io.out(
+      opts.json
+        ? `${JSON.stringify(summary)}\n`
+        : `\n${summary.histories} histories: ${summary.linearizable} linearizable, ${summary.notLinearizable} not linearizable, ${summary.unknown} undecided, ${summary.errors} unreadable; ${summary.operationsChecked} operations checked in ${checkSeconds.toFixed(3)} s (${workers} thread${workers === 1 ? "" : "s"}), ${summary.seconds.toFixed(3)} s in all\n`,
+    );
+  }
+  if (summary.notLinearizable > 0) return 1;
+  if (summary.errors > 0) return 2;
+  return summary.unknown > 0 ? 3 : 0;
+}
+
+function opJson(op: Operation<KvInput, KvOutput>) {
+  return {
+    id: op.id,
+    client: op.client,
+    input: op.input,
+    output: op.output ?? null,
+    invoke: op.invoke,
+    complete: op.complete === Infinity ? null : op.complete,
+  };
+}
+
+/** The minimised sub-history of each failed key, and the HTML page written. */
+interface Explanation {
+  readonly minimised: ReadonlyMap<string, Minimised<KvInput, KvOutput>>;
+  readonly page?: string;
+}
+
+/** Minimise each failed key and write the HTML report (for a history that is not linearizable). */
+function explain(file: string, history: LoadedHistory, result: Result, opts: Options, index: number): Explanation {
+  const { keys, minimised } = failedKeys(modelNamed(history.model), history.operations, result, { sees: kvSees });
+  if (keys.length === 0 || opts.report === false) return { minimised };
+  mkdirSync(opts.report, { recursive: true });
+  const page = join(opts.report, `${String(index).padStart(3, "0")}-${basename(file).replace(/[^\w.-]/g, "_")}.html`);
+  writeFileSync(
+    page,
+    renderReport({
+      title: file,
+      model: history.model,
+      summary: `${result.operations} operations checked over ${result.partitions.length} keys; ${keys.length} not linearizable.`,
+      keys,
+    }),
+  );
+  return { minimised, page };
+}
+
+/** What was checked and what was not, by kind, over the keys searched. */
+function breakdown(history: LoadedHistory, result: Result) {
+  const model = modelNamed(history.model);
+  const searched = new Set(result.partitions.map((p) => p.partition));
+  const counts = { unknownOutcome: 0, unrecordedOutput: 0, unknownReads: 0, unrecordedReads: 0 };
+  for (const o of history.operations) {
+    if (o.output === undefined && model.readOnly(o.input)) {
+      if (o.complete === Infinity) counts.unknownReads++;
+      else counts.unrecordedReads++;
+      continue;
+    }
+    if (!searched.has(model.partition(o.input) ?? noPartition)) continue;
+    if (o.complete === Infinity) counts.unknownOutcome++;
+    else if (o.output === undefined) counts.unrecordedOutput++;
+  }
+  return counts;
+}
+
+/** The JSON object of one history's result. */
+function report(file: string, history: LoadedHistory, result: Result, explanation: Explanation) {
+  const counts = breakdown(history, result);
+  return {
+    file,
+    model: history.model,
+    verdict: result.verdict,
+    operations: history.operations.length + history.failed,
+    checked: result.operations,
+    checkedWithUnknownOutcome: counts.unknownOutcome,
+    checkedWithoutRecordedOutput: counts.unrecordedOutput,
+    notChecked: {
+      failed: history.failed,
+      readsWithUnknownOutcome: counts.unknownReads,
+      readsWithoutRecordedOutput: counts.unrecordedReads,
+      notSearched: result.notSearched.operations,
+    },
+    keys: result.partitions.map((p) => ({
+      key: p.partition,
+      checked: p.operations,
+      verdict: p.verdict,
+      steps: p.steps,
+    })),
+    keysNotSearched: result.notSearched.partitions,
+    steps: result.steps,
+    violations: result.partitions
+      .filter((p) => p.verdict !== "linearizable")
+      .map((p) => ({
+        key: p.partition,
+        verdict: p.verdict,
+        operations: p.operations,
+        longestPrefix: p.longestPrefix?.map((op) => op.id),
+        stuck: p.stuck?.map(opJson),
+        minimised: explanation.minimised.get(p.partition)?.operations.map(opJson),
+      })),
+    ...(explanation.page === undefined ? {} : { report: explanation.page }),
+  };
+}
+
+function describe(op: Operation<unknown, unknown>): string {
+  const done =
+    op.complete === Infinity
+      ? "unknown outcome"
+      : op.output === undefined
+        ? `completed at ${op.complete}, output not recorded`
+        : `-> ${JSON.stringify(op.output)} at ${op.complete}`;
+  return `#${op.id} ${op.client} ${JSON.stringify(op.input)} invoked ${op.invoke} ${done}`;
+}
+
+/** The text report of one history. */
+function text(file: string, history: LoadedHistory, result: Result, explanation: Explanation): string {
+  const r = report(file, history, result, explanation);
+  const notSearched =
+    result.notSearched.partitions > 0
+      ? `, ${result.notSearched.operations} on ${result.notSearched.partitions} keys not searched after the first key that is not linearizable (--all-keys searches them)`
+      : "";
+  const n = r.notChecked;
+  let out = `${file}: ${result.verdict} (model ${history.model}; ${r.checked} operations checked over ${result.partitions.length} keys, ${r.checkedWithUnknownOutcome} of them with unknown outcome, ${r.checkedWithoutRecordedOutput} completed without a recorded output; not checked: ${n.failed} failed (never executed), ${n.readsWithUnknownOutcome + n.readsWithoutRecordedOutput} reads with no output (constrain nothing)${notSearched}; ${result.steps} search steps)\n`;
+  for (const p of result.partitions.filter((x) => x.verdict !== "linearizable")) {
+    out += `  key ${JSON.stringify(p.partition)}: ${p.verdict} after ${p.steps} steps over ${p.operations} operations\n`;
+    if (p.longestPrefix === undefined) continue;
+    out += `    longest linearizable prefix (${p.longestPrefix.length} operations), its last ones:\n`;
+    for (const op of p.longestPrefix.slice(-10)) out += `      ${describe(op)}\n`;
+    out += `    none of these can come next:\n`;
+    for (const op of p.stuck ?? []) out += `      ${describe(op)}\n`;
+    const small = explanation.minimised.get(p.partition);
+    if (small !== undefined) {
+      out += `    the smallest sub-history still not linearizable (${small.operations.length} operations${small.minimal ? "" : ", perhaps not the smallest: the budget ran out"}):\n`;
+      for (const op of small.operations) out += `      ${describe(op)}\n`;
+    }
+  }
+  if (explanation.page !== undefined) out += `  report: ${explanation.page}\n`;
+  return out;
+}
+
+// Run as a script only when this very file is the script (not from the CLI's bundle).
+if (process.argv[1]?.endsWith("check-history.ts") === true && import.meta.filename === process.argv[1]) {
+  process.exitCode = await checkHistoryMain(process.argv.slice(2), {
+    out: (t) => process.stdout.write(t),
+    err: (t) => process.stderr.write(t),
+  });
+}

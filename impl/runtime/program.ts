@@ -1,0 +1,55 @@
+/**
+ * Where the compiled program is and how to start its processes. `npm run build` (run by
+ * `npm ci`, `npm test` and `npm start`) compiles impl/runtime/cli.ts into dist/paxos-lease.mjs;
+ * every replica process, local cluster and test cluster runs that JavaScript, never the
+ * TypeScript sources through a transpiler (impl/runtime/build.ts builds it). This module is
+ * light on purpose: the CLI loads it for every command.
+ */
+import fs from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+/** The nearest folder holding package.json, from `dir` upwards (this module may run from dist/chunks/). */
+function rootFrom(dir: string): string {
+  for (let at = dir; ; at = path.dirname(at)) {
+    if (fs.existsSync(path.join(at, "package.json"))) return at;
+    if (path.dirname(at) === at) throw new Error(`no package.json above ${dir}`);
+  }
+}
+
+/** The project's root folder. */
+export const projectRoot = rootFrom(path.dirname(fileURLToPath(import.meta.url)));
+
+/** The compiled CLI: `node dist/paxos-lease.mjs replica ...` runs a replica. */
+export const cliBundlePath = path.join(projectRoot, "dist", "paxos-lease.mjs");
+
+/** Largest local cluster (`cluster start`). */
+export const localReplicasMax = 7;
+
+/** The argv (after the node binary) that runs the compiled CLI; throws when it was never built. */
+export function cliArgv(): string[] {
+  if (!fs.existsSync(cliBundlePath))
+    throw new Error(`${cliBundlePath} is missing: run 'npm run build' (npm ci and npm test run it)`);
+  return [cliBundlePath];
+}
+
+/**
+ * V8 options of every replica process: a young generation of at most 4 MiB per semi-space
+ * (V8's default lets it grow to 16 MiB). A replica's objects are short-lived messages and
+ * requests, so scavenges stay cheap, and a leader under 64 writers holds about 30 MB less
+ * (bench/compare.ts, docs/performance.md). Replicas started by hand take the same option:
+ * `node --max-semi-space-size=4 ...`.
+ */
+export const replicaV8Flags: readonly string[] = ["--max-semi-space-size=4"];
+
+/** The argv (after the node binary) that runs a replica process: {@link replicaV8Flags}, then {@link cliArgv}. */
+export function replicaArgv(): string[] {
+  return [...replicaV8Flags, ...cliArgv()];
+}
+
+/** The argv (after the node binary) that runs a TypeScript `script` through tsx (development tools only). */
+export function tsxArgv(script: string): string[] {
+  const loader = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+  return ["--import", loader, script];
+}
