@@ -8,13 +8,35 @@
  * down. Besides wall-clock seconds it reports the process's CPU seconds (user + system) for
  * that run, which other processes do not inflate (V8's helper threads, such as concurrent
  * garbage collection, do count, so CPU time is an upper bound of single-core time).
+ *
+ * `npm run bench:explore -- --impl [--depths 4,8,12,16] [--growth-depth 10] [--orders all|fifo]
+ * [--json]`: the explorer of impl/core instead (bench/explore-impl.ts).
  */
 import { parseArgs } from "node:util";
 import { paxosChecks } from "../proofs/mappings.ts";
 import { explore, type ExploreResult } from "../spec/explore.ts";
 import { CompactPaxos, type CompactPaxosState } from "../spec/compact/paxos.ts";
+import { benchImpl } from "./explore-impl.ts";
 
-const { values } = parseArgs({ options: { runs: { type: "string" }, json: { type: "boolean" } } });
+const { values } = parseArgs({
+  options: {
+    runs: { type: "string" },
+    json: { type: "boolean" },
+    impl: { type: "boolean" },
+    depths: { type: "string" },
+    "growth-depth": { type: "string" },
+    orders: { type: "string" },
+  },
+});
+if (values.impl === true) {
+  await benchImpl({
+    depths: (values.depths ?? "4,8,12,16").split(",").map(Number),
+    growthDepth: Number(values["growth-depth"] ?? "10"),
+    orders: values.orders === "fifo" ? "fifo" : "all",
+    json: values.json === true,
+  });
+  process.exit(0);
+}
 const runs = Number(values.runs ?? "3");
 if (!Number.isInteger(runs) || runs < 1) {
   process.stderr.write(`bench:explore: --runs must be a positive integer, got '${values.runs ?? ""}'\n`);

@@ -1,7 +1,7 @@
 /**
  * How fast the history checker decides, on the workloads its targets name (docs/history-
- * format.md, "Limits, measured"), beside the previous checker (the last commit before the
- * search in Porcupine's form, read from git) on the same histories:
+ * format.md, "Limits, measured"), beside Porcupine and beside the previous checker (the last
+ * commit before the search in Porcupine's form, read from git) on the same histories:
  *
  *   etcd        100 Jepsen-style etcd register histories (5 to 10 clients, about 80
  *               operations, a fifth failed cas, some timed out), written as Porcupine's
@@ -14,27 +14,54 @@
  *               that completed before it.
  *   generated   50 clients, 5,000 kv operations over 100, 10 and 1 keys (as before).
  *
- * Porcupine itself (Go) is not run here: see docs/history-format.md for why and for the
- * comparison this makes instead. Times are CPU seconds of this process (user + system) and
- * wall seconds; the machine is shared, so `uptime` is printed with them.
+ * Side by side with Porcupine (`--porcupine BIN`, a driver around Porcupine's checker: see
+ * lib/porcupine.ts; without it the report says Porcupine was not run): both check the same
+ * etcd log files, and `--jepsen DIR` adds Porcupine's own Jepsen etcd logs (its repository's
+ * test_data/jepsen), whose expected verdicts are known. Each checker runs in PROCESSES fresh
+ * processes that parse every file first and then check them all ROUNDS times; the figure is
+ * the CPU time of the checking alone (the whole process: compiler and collector threads
+ * count). The first round of a fresh process is what one run of check-history pays; the later
+ * rounds are the compiled code's speed. The two checkers' verdicts must agree (and match the
+ * expected ones), or the bench exits 1.
  *
- * Run: `npm run bench:linearizability [-- --json] [-- --quick]` (SCENARIO=text runs the
- * scenarios whose name contains it; --quick skips the previous checker).
+ * The other scenarios are timed in this process: CPU seconds (user + system) and wall
+ * seconds. The machine is shared, so the load average is printed with every figure.
+ *
+ * Run: `npm run bench:linearizability [-- --json] [-- --quick] [-- --porcupine BIN]
+ * [-- --jepsen DIR] [-- --processes 5] [-- --rounds 10]` (SCENARIO=text runs the scenarios
+ * whose name contains it; --quick skips the previous checker).
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { kv, type KvInput, type KvOutput } from "../spec/kv.ts";
 import { loadHistory, modelNamed, type HistoryOperation } from "../impl/history/history.ts";
 import { importPorcupineLog } from "../impl/history/importers.ts";
 import { checkLinearizable, type Operation } from "../impl/history/linearizability.ts";
 import { seededRandom } from "../refinement-tests/nemesis/schedule.ts";
+import type { RoundsReport } from "./lib/history-rounds.ts";
+import { median } from "./lib/load.ts";
+import { runPorcupine } from "./lib/porcupine.ts";
 
 const root = join(import.meta.dirname, "..");
 const json = process.argv.includes("--json");
 const quick = process.argv.includes("--quick");
 const only = process.env.SCENARIO;
+
+function argValue(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+function positive(name: string, fallback: number): number {
+  const n = Number(argValue(name) ?? fallback);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
+  return n;
+}
+const porcupineBinary = argValue("--porcupine");
+const jepsenDir = argValue("--jepsen");
+const processes = positive("--processes", 5);
+const rounds = positive("--rounds", 10);
 
 type Checker = (model: "kv" | "register", ops: readonly HistoryOperation[], stepsMax: number) => string;
 
@@ -166,15 +193,163 @@ function etcdLog(seed: number): string {
   return lines.join("\n") + "\n";
 }
 
-function etcdHistories(): { model: "register"; ops: readonly HistoryOperation[] }[] {
+/** Write the 100 etcd histories as Porcupine's Jepsen logs; their paths. */
+function writeEtcdLogs(): string[] {
   const dir = join(root, "out", "bench", "etcd");
   mkdirSync(dir, { recursive: true });
   return Array.from({ length: 100 }, (_, i) => {
     const file = join(dir, `etcd_${String(i).padStart(3, "0")}.log`);
     writeFileSync(file, etcdLog(1000 + i));
-    const loaded = loadHistory(importPorcupineLog(readFileSync(file, "utf8")));
-    return { model: "register" as const, ops: loaded.operations };
+    return file;
   });
+}
+
+function loadLogs(files: readonly string[]): { model: "register"; ops: readonly HistoryOperation[] }[] {
+  return files.map((file) => ({
+    model: "register" as const,
+    ops: loadHistory(importPorcupineLog(readFileSync(file, "utf8"))).operations,
+  }));
+}
+
+// ---- Side by side with Porcupine: the same files, fresh processes, CPU of the checking ----
+
+/**
+ * The verdicts Porcupine's own tests expect of its Jepsen etcd logs (test_data/jepsen/
+ * etcd_NNN.log, no 095): these are linearizable, every other one is not.
+ */
+const porcupineLinearizable = new Set([
+  2, 5, 7, 18, 25, 31, 38, 45, 48, 49, 51, 53, 56, 67, 75, 76, 80, 87, 92, 98, 100, 101, 102,
+]);
+
+/** The expected verdict of one of Porcupine's Jepsen etcd logs, by its name. */
+function porcupineExpected(file: string): boolean | undefined {
+  const n = /^etcd_(\d{3})\.log$/.exec(basename(file));
+  return n === null ? undefined : porcupineLinearizable.has(Number(n[1]));
+}
+
+/** One checker's side: verdicts by file, and the CPU (or wall) milliseconds of each round of each process. */
+interface Side {
+  readonly checker: "paxos-lease" | "porcupine";
+  readonly verdicts: ReadonlyMap<string, boolean | "unknown">;
+  readonly clock: "cpu" | "wall";
+  /** Round 1 of each process: code still cold. */
+  readonly firstRoundMs: readonly number[];
+  /** Rounds 2 and later of every process. */
+  readonly laterRoundsMs: readonly number[];
+}
+
+function oursSide(files: readonly string[]): Side {
+  const script = join(root, "bench", "lib", "history-rounds.ts");
+  const firstRoundMs: number[] = [];
+  const laterRoundsMs: number[] = [];
+  let verdicts = new Map<string, boolean | "unknown">();
+  for (let p = 0; p < processes; p++) {
+    const stdout = execFileSync(process.execPath, ["--import", "tsx", script, String(rounds), ...files], {
+      cwd: root,
+      encoding: "utf8",
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const report = JSON.parse(stdout) as RoundsReport;
+    verdicts = new Map(
+      Object.entries(report.verdicts).map(([f, v]) => [f, v === "unknown" ? "unknown" : v === "linearizable"]),
+    );
+    report.rounds.forEach((r, i) => (i === 0 ? firstRoundMs : laterRoundsMs).push(r.cpuMs));
+  }
+  return { checker: "paxos-lease", verdicts, clock: "cpu", firstRoundMs, laterRoundsMs };
+}
+
+function porcupineSide(binary: string, files: readonly string[]): Side {
+  const firstRoundMs: number[] = [];
+  const laterRoundsMs: number[] = [];
+  let verdicts = new Map<string, boolean | "unknown">();
+  let clock: "cpu" | "wall" = "cpu";
+  for (let p = 0; p < processes; p++) {
+    const run = runPorcupine(binary, files, rounds);
+    verdicts = new Map(run.verdicts);
+    if (run.rounds.some((r) => r.cpuMs === null)) clock = "wall";
+    run.rounds.forEach((r, i) => (i === 0 ? firstRoundMs : laterRoundsMs).push(r.cpuMs ?? r.wallMs));
+  }
+  return { checker: "porcupine", verdicts, clock, firstRoundMs, laterRoundsMs };
+}
+
+interface SideBySide {
+  readonly set: string;
+  readonly files: number;
+  readonly operations: number;
+  readonly loadAverage: readonly number[];
+  readonly processes: number;
+  readonly rounds: number;
+  readonly sides: readonly {
+    readonly checker: string;
+    readonly clock: "cpu" | "wall";
+    readonly verdicts: Record<string, number>;
+    readonly firstRoundMsMedian: number;
+    readonly laterRoundsMsMedian: number | null;
+    readonly firstRoundMs: readonly number[];
+  }[];
+  readonly porcupine: "run" | "not run: no --porcupine BIN given";
+  /** Files on which the checkers disagree, or a checker disagrees with the expected verdict. */
+  readonly disagreements: readonly string[];
+}
+
+function verdictCounts(verdicts: ReadonlyMap<string, boolean | "unknown">): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const v of verdicts.values()) {
+    const name = v === "unknown" ? "unknown" : v ? "linearizable" : "not-linearizable";
+    counts[name] = (counts[name] ?? 0) + 1;
+  }
+  return counts;
+}
+
+function sideBySide(
+  set: string,
+  files: readonly string[],
+  expectedOf: (file: string) => boolean | undefined = () => undefined,
+): SideBySide {
+  const sides = [oursSide(files)];
+  if (porcupineBinary !== undefined) sides.push(porcupineSide(porcupineBinary, files));
+  const disagreements: string[] = [];
+  for (const file of files) {
+    const expected = expectedOf(file);
+    const seen = sides.map((s) => s.verdicts.get(file));
+    const agree = seen.every((v) => v === seen[0]) && (expected === undefined || seen[0] === expected);
+    if (!agree)
+      disagreements.push(
+        `${basename(file)}: ${sides.map((s, i) => `${s.checker} ${String(seen[i])}`).join(", ")}${expected === undefined ? "" : `, expected ${expected}`}`,
+      );
+  }
+  const operations = loadLogs(files).reduce((sum, h) => sum + h.ops.length, 0);
+  return {
+    set,
+    files: files.length,
+    operations,
+    loadAverage: loadavg(),
+    processes,
+    rounds,
+    sides: sides.map((s) => ({
+      checker: s.checker,
+      clock: s.clock,
+      verdicts: verdictCounts(s.verdicts),
+      firstRoundMsMedian: median(s.firstRoundMs),
+      laterRoundsMsMedian: s.laterRoundsMs.length === 0 ? null : median(s.laterRoundsMs),
+      firstRoundMs: s.firstRoundMs,
+    })),
+    porcupine: porcupineBinary === undefined ? "not run: no --porcupine BIN given" : "run",
+    disagreements,
+  };
+}
+
+function printSideBySide(r: SideBySide): void {
+  console.log(
+    `\n${r.set}: ${r.files} files, ${r.operations} operations checked by ours; ${r.processes} processes x ${r.rounds} rounds; load ${r.loadAverage.map((l) => l.toFixed(1)).join(" ")}`,
+  );
+  for (const s of r.sides)
+    console.log(
+      `  ${s.checker.padEnd(12)} ${JSON.stringify(s.verdicts).padEnd(46)} first round ${s.clock} ${s.firstRoundMsMedian.toFixed(1)} ms (median of ${s.firstRoundMs.length}: ${s.firstRoundMs.map((m) => m.toFixed(0)).join(" ")})  later rounds ${s.clock} ${s.laterRoundsMsMedian?.toFixed(1) ?? "-"} ms (median)`,
+    );
+  if (r.porcupine !== "run") console.log(`  porcupine    ${r.porcupine}`);
+  if (r.disagreements.length === 0) console.log(`  verdicts agree on all ${r.files} files`);
+  else for (const d of r.disagreements) console.log(`  DISAGREE ${d}`);
 }
 
 // ---- Generated kv histories: operations take effect at a point inside their interval ----
@@ -306,7 +481,8 @@ async function main(): Promise<void> {
         .map((l) => l.toFixed(2))
         .join(" ")}`,
     );
-  run("etcd: 100 Jepsen-style register histories", etcdHistories(), 20_000_000);
+  const etcdFiles = writeEtcdLogs();
+  run("etcd: 100 Jepsen-style register histories", loadLogs(etcdFiles), 20_000_000);
   const register1k = generate({ clients: 50, opsPerClient: 20, keys: 1, writeRatio: 0.3, unknownRatio: 0.005 }, 7);
   run("stale-1key: 50 clients, 1000 ops, stale read", [{ model: "kv", ops: injectStaleRead(register1k) }], 20_000_000);
   run("stale-1key: 50 clients, 1000 ops, as run", [{ model: "kv", ops: register1k }], 20_000_000);
@@ -329,7 +505,23 @@ async function main(): Promise<void> {
       5_000_000,
     );
   }
-  if (json) console.log(JSON.stringify({ benchmark: "linearizability", loadAverage: loadavg(), rows }, null, 2));
+  const sides: SideBySide[] = [];
+  if (only === undefined || "etcd".includes(only)) {
+    sides.push(sideBySide("etcd: 100 Jepsen-style register histories", etcdFiles));
+    if (jepsenDir !== undefined) {
+      const files = readdirSync(jepsenDir)
+        .filter((f) => /^etcd_\d{3}\.log$/.test(f))
+        .sort()
+        .map((f) => join(jepsenDir, f));
+      sides.push(sideBySide(`Porcupine's Jepsen etcd logs (${jepsenDir})`, files, porcupineExpected));
+    }
+    if (!json) sides.forEach(printSideBySide);
+  }
+  if (json)
+    console.log(
+      JSON.stringify({ benchmark: "linearizability", loadAverage: loadavg(), rows, sideBySide: sides }, null, 2),
+    );
+  if (sides.some((s) => s.disagreements.length > 0)) process.exitCode = 1;
 }
 
 await main();

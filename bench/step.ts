@@ -19,7 +19,7 @@ import {
   type Message,
   type ReplicaEffect,
   type ReplicaState,
-} from "../impl/core/index.ts";
+} from "../impl/core/testing/index.ts";
 
 type Replica = ReplicaState<KvState, KvInput, KvOutput>;
 

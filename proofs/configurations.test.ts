@@ -7,7 +7,7 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import { configurationAt, configurations, type Change, type ChosenInput } from "../spec/configuration.ts";
-import { applyChange, initialConfiguration, type ConfigChange } from "../impl/core/index.ts";
+import { applyChange, initialConfiguration, type ConfigChange } from "../impl/core/testing/index.ts";
 
 const replica = fc.integer({ min: 1, max: 6 });
 const change: fc.Arbitrary<Change & ConfigChange> = fc.oneof(

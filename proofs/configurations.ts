@@ -30,7 +30,7 @@ import {
   type ReplicaId,
   type ReplicaState,
   type Value,
-} from "../impl/core/index.ts";
+} from "../impl/core/testing/index.ts";
 import { violated } from "./violation.ts";
 
 export { nextConfiguration, type SpecConfiguration } from "../spec/configuration.ts";
@@ -45,9 +45,21 @@ export class ConfigurationGhost<I> {
     readonly alpha: number,
     private readonly chosenValue: (slot: number) => Value<I> | undefined,
     private readonly onChange: (c: SpecConfiguration) => void = () => undefined,
+    /** The spec over the same voters and alpha, when one is at hand (a fork shares its parent's). */
+    spec?: StateMachine<ConfigurationsState, ChosenInput, SpecConfiguration | null>,
   ) {
-    this.spec = configurations(initialVoters, alpha);
+    this.spec = spec ?? configurations(initialVoters, alpha);
     this.state = this.spec.start;
+  }
+
+  /** The spec this ghost runs (pure: ghosts of the same voters and alpha may share it). */
+  get machine(): StateMachine<ConfigurationsState, ChosenInput, SpecConfiguration | null> {
+    return this.spec;
+  }
+
+  /** Take over `other`'s configurations (the explorer forks the checker; see VotingGhost.copyFrom). */
+  copyFrom(other: ConfigurationGhost<I>): void {
+    this.state = other.state;
   }
 
   /** Slots 1..prefix are chosen and applied. */

@@ -11,22 +11,31 @@
  * per slot); each slot's instance then takes its own Choose. See proofs/consensus-service.md.
  */
 import { Consensus, type ConsensusState } from "../spec/consensus.ts";
-import { valuesEqual, type Value } from "../impl/core/index.ts";
+import { valuesEqual, type Value } from "../impl/core/testing/index.ts";
 import { matchStep } from "./refinement.ts";
 import { violated, type Tally } from "./violation.ts";
 import type { ChosenEvent } from "./voting-per-slot.ts";
+
+/** The spec every slot's instance is checked against (immutable, shared by every ghost). */
+const consensusOfTwo = new Consensus({ values: 2 });
 
 /** The Consensus-per-slot ghost: the value chosen at each slot. */
 export class ConsensusGhost<I> {
   /** chosen[slot]: the value chosen there (Consensus.tla's chosen = {value}). */
   readonly chosen = new Map<number, { readonly key: string; readonly value: Value<I>; readonly ballot: number }>();
   /** Two values per instance are enough: a second chosen value is already the violation. */
-  private readonly spec = new Consensus({ values: 2 });
+  private readonly spec = consensusOfTwo;
 
   constructor(
     private readonly tally: Tally,
     private readonly onChosen: (slot: number, value: Value<I>) => void,
   ) {}
+
+  /** Take over `other`'s chosen values (the explorer forks the checker; see VotingGhost.copyFrom). */
+  copyFrom(other: ConsensusGhost<I>): void {
+    this.chosen.clear();
+    for (const [slot, c] of other.chosen) this.chosen.set(slot, c);
+  }
 
   /** A quorum voted for one value in one ballot at a slot (from the Voting level). */
   choose(e: ChosenEvent<I>): void {

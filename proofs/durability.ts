@@ -11,7 +11,7 @@
  *   PromiseCoversVotes every vote a live acceptor holds is in a ballot <= its maxBal
  *                      (VotedFor(a, b, v) => maxBal[a] >= b; with it, Phase1b's report is complete)
  */
-import { compareBallots, showBallot, slotMapGet, type Message, type ReplicaState } from "../impl/core/index.ts";
+import { compareBallots, showBallot, slotMapGet, type Message, type ReplicaState } from "../impl/core/testing/index.ts";
 import { violated } from "./violation.ts";
 import type { VotingGhost } from "./voting-per-slot.ts";
 

@@ -19,7 +19,7 @@
  * it arrived). Beliefs only start at steps, and a fixed clock's belief only ends as time
  * passes, so checking at every step's instant checks every instant.
  */
-import type { ReplicaState } from "../impl/core/index.ts";
+import type { ReplicaState } from "../impl/core/testing/index.ts";
 import { violated, type Tally } from "./violation.ts";
 import type { SystemView, WorldStep } from "./world-view.ts";
 
@@ -47,6 +47,16 @@ export class LeaseGhost<S, I, O> {
   ) {
     this.until = view.replicas.map(() => Number.NEGATIVE_INFINITY);
     this.since = view.replicas.map(() => 0);
+  }
+
+  /** Take over `other`'s beliefs and history (the explorer forks the checker; see VotingGhost.copyFrom). */
+  copyFrom(other: LeaseGhost<S, I, O>): void {
+    for (let p = 0; p < this.until.length; p++) {
+      this.until[p] = other.until[p]!;
+      this.since[p] = other.since[p]!;
+    }
+    this.history.length = 0;
+    this.history.push(...other.history);
   }
 
   /** When replica `r`'s current belief ends, in true time (-Infinity: it holds none now). */

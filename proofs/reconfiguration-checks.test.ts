@@ -18,7 +18,7 @@ import {
   type PromiseMsg,
   type ReplicaState,
   type Value,
-} from "../impl/core/index.ts";
+} from "../impl/core/testing/index.ts";
 import { ConfigurationGhost, nextConfiguration } from "./configurations.ts";
 import { ServiceGhost } from "./service-level.ts";
 import { checkPromise, checkSnapshot, checkSnapshotAdvances, checkTruncation } from "./snapshots.ts";

@@ -22,7 +22,7 @@
  */
 import type { Application } from "../spec/state-machine.ts";
 import { commandDigest, serviceOf, sessionOf, sessionsOf, type Service, type ServiceState } from "../spec/service.ts";
-import { slotMapGet, valuesEqual, type ReplicaState, type Value } from "../impl/core/index.ts";
+import { slotMapGet, valuesEqual, type ReplicaState, type Value } from "../impl/core/testing/index.ts";
 import { violated, type Tally } from "./violation.ts";
 import type { Carried } from "./world-view.ts";
 
@@ -54,10 +54,32 @@ export class ServiceGhost<S, I, O> {
     readonly app: Application<S, I, O>,
     private readonly chosenValue: (slot: number) => Value<I> | undefined,
     private readonly tally: Tally,
+    /** The service spec over `app` and the digest of its start, when at hand (a fork shares its parent's). */
+    shared?: { readonly service: Service<S, I, O>; readonly startDigest: string },
   ) {
-    this.service = serviceOf(app);
+    this.service = shared?.service ?? serviceOf(app);
     this.state = this.service.start;
-    this.digestAt[0] = this.digest(this.state);
+    this.digestAt[0] = shared?.startDigest ?? this.digest(this.state);
+  }
+
+  /** What a fork may share: the service spec and the digest of its start state. */
+  get shared(): { readonly service: Service<S, I, O>; readonly startDigest: string } {
+    return { service: this.service, startDigest: this.digestAt[0]! };
+  }
+
+  /** Take over `other`'s prefix, spec state and executions (the explorer forks the checker; see VotingGhost.copyFrom). */
+  copyFrom(other: ServiceGhost<S, I, O>): void {
+    this.prefix = other.prefix;
+    this.state = other.state;
+    this.digestAt.length = 0;
+    this.digestAt.push(...other.digestAt);
+    this.executedAt.length = 0;
+    this.executedAt.push(...other.executedAt);
+    this.executions.clear();
+    for (const [id, e] of other.executions) this.executions.set(id, e);
+    this.recent.length = 0;
+    this.recent.push(...other.recent);
+    this.observedSlot = other.observedSlot;
   }
 
   /** A service state's fingerprint: application digest, requests executed, session table. */

@@ -26,7 +26,7 @@ import {
   type ReplicaContext,
   type ReplicaState,
   type SnapshotInfo,
-} from "../impl/core/index.ts";
+} from "../impl/core/testing/index.ts";
 import type { ConfigurationGhost } from "./configurations.ts";
 import type { ServiceGhost } from "./service-level.ts";
 import { violated } from "./violation.ts";

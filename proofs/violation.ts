@@ -45,6 +45,15 @@ export function checkFailedBy(f: () => void): string {
   }
 }
 
+/**
+ * A sink for the parts of a checker's ghost state that later checks read (see
+ * `WorldChecker.fingerprint`): the exhaustive explorer hashes them into a state's key.
+ */
+export interface Fingerprint {
+  num(x: number): void;
+  str(s: string): void;
+}
+
 /** Named counters: how often each spec action was matched, how often rare states were reached. */
 export class Tally {
   readonly counts = new Map<string, number>();

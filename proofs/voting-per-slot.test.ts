@@ -8,7 +8,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Voting } from "../spec/voting.ts";
-import type { Value } from "../impl/core/index.ts";
+import type { Value } from "../impl/core/testing/index.ts";
 import type { KvInput } from "../spec/kv.ts";
 import { Tally } from "./violation.ts";
 import { VotingGhost, quorumMasks } from "./voting-per-slot.ts";

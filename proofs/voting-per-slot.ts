@@ -29,8 +29,8 @@ import {
   type DurableRecord,
   type ReplicaId,
   type Value,
-} from "../impl/core/index.ts";
-import { violated, type Tally } from "./violation.ts";
+} from "../impl/core/testing/index.ts";
+import { violated, type Fingerprint, type Tally } from "./violation.ts";
 
 /** One ballot's votes at one slot: its single value (OneValuePerBallot) and who voted. */
 interface BallotVotes<I> {
@@ -103,9 +103,9 @@ export class VotingGhost<I> {
   readonly maxBal: number[];
   readonly slots = new Map<number, SlotVotes<I>>();
   /** Votes recorded for the durability checks: "a:slot:ballot". */
-  private readonly durableVotes = new Set<string>();
+  private durableVotes = new Set<string>();
   private readonly n: number;
-  private readonly quorumCache = new Map<number, { quorum: number; quorums: number[] }>();
+  private quorumCache = new Map<number, { quorum: number; quorums: number[] }>();
 
   constructor(
     readonly members: readonly ReplicaId[],
@@ -115,6 +115,47 @@ export class VotingGhost<I> {
   ) {
     this.n = members.length;
     this.maxBal = new Array<number>(this.n).fill(-1);
+  }
+
+  /**
+   * Take over `other`'s ghost state (a ghost of the same members): maxBal, every vote and what was
+   * chosen, copied so that the two evolve apart from here. The exhaustive explorer forks the
+   * checker with every state it branches from; the callbacks stay this ghost's own.
+   */
+  copyFrom(other: VotingGhost<I>): void {
+    for (let a = 0; a < this.n; a++) this.maxBal[a] = other.maxBal[a]!;
+    this.slots.clear();
+    for (const [slot, sv] of other.slots) {
+      const byBallot = new Map<number, BallotVotes<I>>();
+      for (const [b, e] of sv.byBallot)
+        byBallot.set(b, { key: e.key, value: e.value, voters: e.voters, count: e.count });
+      this.slots.set(slot, { ...sv, byAcceptor: sv.byAcceptor.map((bs) => bs.slice()), byBallot });
+    }
+    this.durableVotes = new Set(other.durableVotes);
+    this.quorumCache = other.quorumCache;
+  }
+
+  /**
+   * Feed every part of the ghost a later check can read into `f`: maxBal per acceptor and, per
+   * slot in ascending order, each ballot's value and voters. Two states with the same concrete
+   * state and the same fingerprint get the same verdicts from here on.
+   */
+  fingerprint(f: Fingerprint): void {
+    for (const b of this.maxBal) f.num(b);
+    const slots = [...this.slots.keys()].sort((x, y) => x - y);
+    f.num(slots.length);
+    for (const slot of slots) {
+      const sv = this.slots.get(slot)!;
+      f.num(slot);
+      const ballots = [...sv.byBallot.keys()].sort((x, y) => x - y);
+      f.num(ballots.length);
+      for (const b of ballots) {
+        const e = sv.byBallot.get(b)!;
+        f.num(b);
+        f.str(e.key);
+        f.num(e.voters);
+      }
+    }
   }
 
   /** The acceptors (bit mask) of slot `slot`'s instance, or undefined while its configuration is not determined. */

@@ -18,14 +18,14 @@
  * accumulate in `tally`. The checker only reads the world.
  */
 import type { Application } from "../spec/state-machine.ts";
-import { configurationFor, slotMapEntries, type ReplicaState } from "../impl/core/index.ts";
+import { configurationFor, slotMapEntries, type ReplicaState } from "../impl/core/testing/index.ts";
 import { checkRetirement, ConfigurationGhost } from "./configurations.ts";
 import { ConsensusGhost } from "./consensus-per-slot.ts";
 import { checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";
 import { checkPromise, checkSnapshot, checkSnapshotAdvances, checkTruncation } from "./snapshots.ts";
 import { LeaseGhost } from "./leases.ts";
 import { ServiceGhost } from "./service-level.ts";
-import { Tally, violated } from "./violation.ts";
+import { Tally, violated, type Fingerprint } from "./violation.ts";
 import { VotingGhost } from "./voting-per-slot.ts";
 import type { SystemView, WorldStep } from "./world-view.ts";
 
@@ -63,7 +63,7 @@ export interface CheckerOptions {
 
 /** All checks over one world. */
 export class WorldChecker<S, I, O> {
-  readonly tally = new Tally();
+  readonly tally: Tally;
   readonly voting: VotingGhost<I>;
   readonly consensus: ConsensusGhost<I>;
   readonly service: ServiceGhost<S, I, O>;
@@ -76,15 +76,22 @@ export class WorldChecker<S, I, O> {
 
   constructor(
     private readonly view: SystemView<S, I, O>,
-    app: Application<S, I, O>,
-    options: CheckerOptions,
+    private readonly app: Application<S, I, O>,
+    private readonly options: CheckerOptions,
+    /** Where counters accumulate; forks share their parent's. Default: a tally of its own. */
+    tally: Tally = new Tally(),
+    /** The checker this one is a fork of: its immutable specs are shared. */
+    parent?: WorldChecker<S, I, O>,
   ) {
+    this.tally = tally;
     const chosenValue = (slot: number) => this.consensus.chosen.get(slot)?.value;
-    this.service = new ServiceGhost(app, chosenValue, this.tally);
+    this.service = new ServiceGhost(app, chosenValue, this.tally, parent?.service.shared);
     this.configurations = new ConfigurationGhost<I>(
       options.initialMembers ?? view.members,
       options.alpha ?? 64,
       chosenValue,
+      undefined,
+      parent?.configurations.machine,
     );
     this.consensus = new ConsensusGhost<I>(this.tally, (slot) => {
       this.service.chosen(slot);
@@ -98,6 +105,37 @@ export class WorldChecker<S, I, O> {
     );
     this.lease = new LeaseGhost(view, options.leaseMs, this.tally);
     this.durableSnapshot = view.members.map(() => 0);
+  }
+
+  /**
+   * A checker over `view` (a copy of this checker's world) whose ghost state is a copy of this
+   * one's, so that the two go on apart: the exhaustive explorer forks the checker whenever it
+   * forks the world. Counters stay shared, so they add up over the whole exploration.
+   */
+  fork(view: SystemView<S, I, O>): WorldChecker<S, I, O> {
+    const c = new WorldChecker(view, this.app, this.options, this.tally, this);
+    c.steps = this.steps;
+    c.configurations.copyFrom(this.configurations);
+    c.consensus.copyFrom(this.consensus);
+    c.voting.copyFrom(this.voting);
+    c.service.copyFrom(this.service);
+    c.lease.copyFrom(this.lease);
+    for (let a = 0; a < this.durableSnapshot.length; a++) c.durableSnapshot[a] = this.durableSnapshot[a]!;
+    return c;
+  }
+
+  /**
+   * Feed the ghost state that later checks read, beyond what the world's own state shows, into
+   * `f`: every vote ever durable (a crash or a snapshot may have erased it from the replicas), the
+   * highest slot a client observed, the lease beliefs and each replica's durable snapshot. What is
+   * left out (chosen values, configurations, the spec's service state) is a function of it. Two
+   * worlds with equal states and equal fingerprints get the same verdicts from here on.
+   */
+  fingerprint(f: Fingerprint): void {
+    this.voting.fingerprint(f);
+    f.num(this.service.observedSlot);
+    for (const u of this.lease.until) f.num(u);
+    for (const slot of this.durableSnapshot) f.num(slot);
   }
 
   /** Check one world step (call after the world carried it out). Throws ViolationFound. */

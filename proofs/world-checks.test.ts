@@ -16,7 +16,7 @@ import {
   type Leader,
   type ReplicaState,
   type Value,
-} from "../impl/core/index.ts";
+} from "../impl/core/testing/index.ts";
 import { ConsensusGhost } from "./consensus-per-slot.ts";
 import { checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";
 import { LeaseGhost } from "./leases.ts";

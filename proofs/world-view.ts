@@ -9,7 +9,14 @@
  * effects it carried out in order (flushes, sends, replies, alarms, a crash landing in the
  * middle), or one fault, or true time passing. Checks run after every step.
  */
-import type { ClientResult, Consistency, DurableRecord, Message, ReplicaId, ReplicaState } from "../impl/core/index.ts";
+import type {
+  ClientResult,
+  Consistency,
+  DurableRecord,
+  Message,
+  ReplicaId,
+  ReplicaState,
+} from "../impl/core/testing/index.ts";
 
 /** One replica as the checkers see it. */
 export interface ReplicaView<S, I, O> {

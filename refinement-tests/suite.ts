@@ -9,7 +9,7 @@
  * nothing here is tuned per bug.
  */
 import fc from "fast-check";
-import type { Step } from "../impl/core/index.ts";
+import type { Step } from "../impl/core/testing/index.ts";
 import { scenarioArbitrary, type GeneratorBounds, type Scenario } from "./world/actions.ts";
 import { runScenario, type Failure, type RunResult } from "./world/run.ts";
 import { defaultTuning } from "./world/world.ts";

@@ -242,8 +242,3 @@ export const kv: Application<KvState, KvInput, KvOutput> = {
   restore: restoreKv,
   outputsEqual,
 };
-
-/** The keys an input touches (every input touches at most one); used to partition histories. */
-export function kvKeyOf(input: KvInput): string | undefined {
-  return input._tag === "noop" ? undefined : input.key;
-}

@@ -237,10 +237,3 @@ export function pmSortedEntries<V>(map: PersistentMap<V>): [string, V][] {
   pmForEach(map, (k, v) => out.push([k, v]));
   return out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
-
-/** A map holding `entries` (later duplicates win). */
-export function pmFromEntries<V>(entries: Iterable<readonly [string, V]>): PersistentMap<V> {
-  let map = emptyPersistentMap<V>();
-  for (const [k, v] of entries) map = pmSet(map, k, v);
-  return map;
-}

@@ -160,8 +160,3 @@ export function withSession<S, O>(
 ): ServiceState<S, O>["sessions"] {
   return pmSet(sessions, clientId, session);
 }
-
-/** The output a client observes: the application output for executed and duplicate requests. */
-export function observed<O>(output: ServiceOutput<O>): O | undefined {
-  return output._tag === "executed" || output._tag === "duplicate" ? output.output : undefined;
-}

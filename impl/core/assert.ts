@@ -3,7 +3,9 @@
  * corruption of ballots, slots or quorum counts into a loud stop. They check the implementation's
  * own invariants; the refinement checkers in proofs/ check the spec's.
  *
- * Never use an assertion for input from the network or a client: those are validated and refused.
+ * Input from the network or a client is validated and refused, never asserted on, except a
+ * message that proves a peer broke the protocol (an Accept against a value this replica knows is
+ * chosen, for one): on that the replica fails stop, on purpose (docs/impl.md, section 13).
  */
 
 /** Thrown when the replica finds its own state impossible. Never caught inside impl/core. */
@@ -17,12 +19,4 @@ export class AssertionFailure extends Error {
 /** Stop with `message`. */
 export function fail(message: string): never {
   throw new AssertionFailure(message);
-}
-
-/**
- * Assert `condition`. On hot paths write `if (!cond) fail(...)` instead, so that the message is
- * built only on failure.
- */
-export function assert(condition: boolean, message: string): asserts condition {
-  if (!condition) fail(message);
 }

@@ -255,19 +255,6 @@ export function messageSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema
   );
 }
 
-/** The message's ballot, for the messages that carry one. */
-export function ballotOf<I>(message: Message<I>): Ballot | undefined {
-  switch (message._tag) {
-    case "CatchUp":
-    case "CatchUpReply":
-    case "SnapshotRequest":
-    case "SnapshotChunk":
-      return undefined;
-    default:
-      return message.ballot;
-  }
-}
-
 /**
  * The estimated size of plain data (a command, an application input), in bytes: the UTF-16 length
  * of every string (keys of objects included) plus 8 for every other leaf. Linear in the number of

@@ -124,8 +124,3 @@ export function carryOverMask(oldPeers: readonly ReplicaId[], mask: number, newP
   });
   return next;
 }
-
-/** True when `configs` give a different peer list than `peers`. */
-export function peersChanged(peers: readonly ReplicaId[], configs: readonly Configuration[], self: ReplicaId): boolean {
-  return !sameIds(peers, peersOf(configs, self));
-}

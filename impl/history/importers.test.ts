@@ -119,4 +119,19 @@ describe("Porcupine's Jepsen etcd logs", () => {
     expect(verdict(importPorcupineLog(log("3")))).toBe("not-linearizable");
     expect(() => importPorcupineLog("INFO  jepsen.util - 0 :invoke")).toThrow(/^line 1: not a/);
   });
+
+  it("reads the space-padded columns some of them use", () => {
+    const padded = (read: string) =>
+      log(read)
+        .split("\n")
+        .map((line) => {
+          const [prefix, process, type, f, value] = line.split(/ - |\t/);
+          return `${prefix} - ${process!.padEnd(4)}${type!.padEnd(8)}${f!.padEnd(8)}${value}`;
+        })
+        .join("\n");
+    expect(padded("1")).toContain("INFO  jepsen.util - 0   :invoke :write  3");
+    expect(detectFormat(padded("1"))).toBe("porcupine-log");
+    expect(verdict(importPorcupineLog(padded("1")))).toBe("linearizable");
+    expect(verdict(importPorcupineLog(padded("3")))).toBe("not-linearizable");
+  });
 });

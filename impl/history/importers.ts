@@ -7,7 +7,8 @@
  *   kv operations (`:get`, `:put`, `:append` with `:key`, as Porcupine's kv logs write them)
  *   and list-append transactions of one micro-operation (`:txn [[:append k v]]`,
  *   `[[:r k nil]]`).
- * - Porcupine's Jepsen etcd logs (`INFO  jepsen.util - 3	:invoke	:cas	[1 4]` lines).
+ * - Porcupine's Jepsen etcd logs (`INFO  jepsen.util - 3	:invoke	:cas	[1 4]` lines, columns
+ *   separated by tabs or padded with spaces).
  *
  * An invocation is matched to the next completion of the same process. `:ok` completes with
  * its output (an append's output is not recorded: the client never saw the list); `:info`, or
@@ -80,7 +81,8 @@ export function importPorcupineLog(text: string, options: Options = {}): object 
   const events: JepsenEvent[] = [];
   text.split("\n").forEach((line, index) => {
     if (line.trim() === "") return;
-    const match = /jepsen\.util - (\S+)\t(\S+)\t(\S+)\t(.*)$/.exec(line);
+    // Columns are tab-separated in most logs and space-padded in some (etcd_100.log and later).
+    const match = /jepsen\.util - (\S+)\s+(\S+)\s+(\S+)\s+(.*?)\s*$/.exec(line);
     if (match === null) throw new Error(`line ${index + 1}: not a "jepsen.util - process type f value" line`);
     const [, process, type, f, value] = match;
     if (!/^\d+$/.test(process!)) return; // :nemesis

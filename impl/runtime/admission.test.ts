@@ -6,7 +6,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ClientResult } from "../core/events.ts";
+import type { ClientResult } from "../core/index.ts";
 import type { KvOutput } from "../../spec/kv.ts";
 import { Admission, isRefusal, type AdmissionTicket } from "./admission.ts";
 import { createHttpServer } from "./http-api.ts";

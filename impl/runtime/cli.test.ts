@@ -3,7 +3,8 @@
  * message naming the problem, and bad flags exit with the usage code instead of a stack trace.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
@@ -157,30 +158,30 @@ describe("cli arguments", () => {
   });
 });
 
-describe("paxos-lease tokens", () => {
-  /** Run the CLI in this process, capturing stdout and stderr. */
-  async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    let stdout = "";
-    let stderr = "";
-    const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
-      stdout += String(chunk);
-      return true;
-    });
-    const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
-      stderr += String(chunk);
-      return true;
-    });
-    try {
-      process.exitCode = undefined;
-      await main(argv);
-      return { code: process.exitCode ?? 0, stdout, stderr };
-    } finally {
-      out.mockRestore();
-      err.mockRestore();
-      process.exitCode = undefined;
-    }
+/** Run the CLI in this process, capturing stdout and stderr. */
+async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const out = vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+    stdout += String(chunk);
+    return true;
+  });
+  const err = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+    stderr += String(chunk);
+    return true;
+  });
+  try {
+    process.exitCode = undefined;
+    await main(argv);
+    return { code: process.exitCode ?? 0, stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+    process.exitCode = undefined;
   }
+}
 
+describe("paxos-lease tokens", () => {
   it("creates a token shown once, lists it without the token, and revokes it", async () => {
     const file = join(mkdtempSync(join(tmpdir(), "cli-tokens-")), "tokens.json");
     const created = await run(["tokens", "create", "--role", "write", "--name", "ci", "--tokens-file", file]);
@@ -226,6 +227,58 @@ describe("paxos-lease tokens", () => {
       program.parse(argv, { from: "user" });
       expect(seen, argv.join(" ")).toMatchObject({ endpoints: ["http://a:1"], token: "t" });
     }
+  });
+});
+
+describe("paxos-lease certs", () => {
+  it("makes a CA once and issues replica certificates it signed, refusing another cluster's", async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), "cli-certs-")), "certs");
+    const init = await run(["certs", "init", "--cluster-id", "prod", "--dir", dir]);
+    expect(init.code, init.stderr).toBe(0);
+    expect(init.stderr).toMatch(/^made the CA of cluster prod: .*ca\.crt \(certificate\) and .*ca\.key/);
+    const issued = await run([
+      "certs",
+      "issue",
+      "--cluster-id",
+      "prod",
+      "--id",
+      "2",
+      "--host",
+      "kv2.example,10.0.0.2",
+      "--dir",
+      dir,
+    ]);
+    expect(issued.code, issued.stderr).toBe(0);
+    expect(issued.stderr).toMatch(
+      /^issued replica 2's certificate for kv2\.example, 10\.0\.0\.2: .*replica-2\.crt and .*replica-2\.key\n$/,
+    );
+    const cert = new X509Certificate(readFileSync(join(dir, "replica-2.crt")));
+    expect(cert.checkIssued(new X509Certificate(readFileSync(join(dir, "ca.crt"))))).toBe(true);
+    expect(cert.subjectAltName).toBe("DNS:kv2.example, IP Address:10.0.0.2, URI:paxos-lease://prod/replica/2");
+    const again = await run(["certs", "init", "--cluster-id", "prod", "--dir", dir]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^error: .*ca\.crt exists already; move it away first to make a new one\n$/);
+    const other = await run(["certs", "issue", "--cluster-id", "test", "--id", "1", "--host", "a", "--dir", dir]);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/^error: the CA in .* is not the one of cluster test/);
+    const none = await run([
+      "certs",
+      "issue",
+      "--cluster-id",
+      "prod",
+      "--id",
+      "1",
+      "--host",
+      "a",
+      "--dir",
+      join(dir, "nothing"),
+    ]);
+    expect(none.stderr).toMatch(
+      /^error: cannot read the certificate authority in .*nothing .*; make one with 'paxos-lease certs init'\n$/,
+    );
+    expect(parseErrors(["certs", "issue", "--cluster-id", "prod", "--id", "1"])).toMatch(
+      /required option '--host <names>' not specified/,
+    );
   });
 });
 

@@ -105,7 +105,8 @@ function parseEndpoints(value: string): string[] {
     });
 }
 
-function readSecret(file: string | undefined): Buffer {
+/** The cluster secret; with TLS (`optional`), none when neither the file nor the variable gives one. */
+function readSecret(file: string | undefined, optional = false): Buffer | undefined {
   let text: string | undefined;
   if (file !== undefined) {
     try {
@@ -116,7 +117,11 @@ function readSecret(file: string | undefined): Buffer {
       );
     }
   } else text = process.env.PAXOS_LEASE_SECRET;
-  if (text === undefined) throw new UsageError("no cluster secret: pass --secret-file FILE or set PAXOS_LEASE_SECRET");
+  if (text === undefined && optional) return undefined;
+  if (text === undefined)
+    throw new UsageError(
+      "no cluster secret: pass --secret-file FILE or set PAXOS_LEASE_SECRET (or give --tls-cert, --tls-key and --tls-ca)",
+    );
   if (text.length < secretLengthMin)
     throw new UsageError(`the cluster secret is shorter than ${secretLengthMin} characters`);
   return Buffer.from(text, "utf8");
@@ -161,6 +166,9 @@ interface ReplicaFlags {
   requestsInFlightMax: number;
   requestBytesInFlightMax: number;
   tokensFile: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
   publicStatus?: boolean;
   allowHost?: string[];
 }
@@ -176,6 +184,7 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
     { startReplica },
     { StorageError },
     { TokensFileError },
+    { CertsError },
   ] = await Promise.all([
     import("../core/index.ts"),
     import("./clock.ts"),
@@ -185,8 +194,10 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
     import("./replica-main.ts"),
     import("./storage.ts"),
     import("./tokens.ts"),
+    import("./certs.ts"),
   ]);
   const log = createLogger({ replica: flags.id, level: flags.logLevel });
+  const tls = flags.tlsCert === undefined ? undefined : { cert: flags.tlsCert, key: flags.tlsKey!, ca: flags.tlsCa! };
   let replica: Awaited<ReturnType<typeof startReplica>>;
   try {
     const slowDisk = slowDiskFromEnv(process.env);
@@ -201,7 +212,8 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
       diskFaults: diskFaultsFromEnv(process.env),
       id: flags.id,
       clusterId: flags.clusterId,
-      secret: readSecret(flags.secretFile),
+      secret: readSecret(flags.secretFile, tls !== undefined),
+      tls,
       members: flags.peers,
       ...(flags.listen === undefined ? {} : { listen: flags.listen }),
       http: flags.http,
@@ -229,7 +241,10 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
     const code =
       error instanceof StorageError
         ? exitData
-        : error instanceof UsageError || error instanceof ConfigError || error instanceof TokensFileError
+        : error instanceof UsageError ||
+            error instanceof ConfigError ||
+            error instanceof TokensFileError ||
+            error instanceof CertsError
           ? exitUsage
           : exitFatal;
     const message = error instanceof Error ? error.message : String(error);
@@ -256,8 +271,25 @@ interface ClientFlags {
   /** The bearer token, resolved from --token, $PAXOS_LEASE_TOKEN, --token-file or the local cluster's file. */
   token?: string;
   tokenFile?: string;
+  /** The CA certificate (PEM) https endpoints must chain to, resolved from --ca-file or the local cluster's. */
+  ca?: string;
+  caFile?: string;
   clientId?: string;
   seq?: number;
+}
+
+/** The CA certificate of the local cluster `npm start -- --tls` runs. */
+export const localCaFile = path.join("data", "certs", "ca.crt");
+
+/** The endpoints of the local cluster: https when `npm start -- --tls` last started it (data/cluster.json). */
+function localEndpoints(): string[] {
+  let tls = false;
+  try {
+    tls = (JSON.parse(fs.readFileSync(path.join("data", "cluster.json"), "utf8")) as { tls?: unknown }).tls === true;
+  } catch {
+    // No local cluster here: the defaults are those of a plain one.
+  }
+  return [8001, 8002, 8003].map((port) => `${tls ? "https" : "http"}://127.0.0.1:${port}`);
 }
 
 /** The admin token `npm start` writes for its cluster, used when no token is given. */
@@ -290,13 +322,26 @@ function readTokenFile(file: string): string {
  */
 function clientFlagsOf<T extends object = object>(command: Command): ClientFlags & T {
   const flags = command.optsWithGlobals<ClientFlags & T>();
-  if (flags.token !== undefined) return flags;
-  const file = flags.tokenFile ?? (fs.existsSync(localAdminTokenFile) ? localAdminTokenFile : undefined);
-  return file === undefined ? flags : { ...flags, token: readTokenFile(file) };
+  const tokenFile = flags.tokenFile ?? (fs.existsSync(localAdminTokenFile) ? localAdminTokenFile : undefined);
+  const token = flags.token ?? (tokenFile === undefined ? undefined : readTokenFile(tokenFile));
+  const caFile = flags.caFile ?? (fs.existsSync(localCaFile) ? localCaFile : undefined);
+  const ca = caFile === undefined ? undefined : readCaFile(caFile);
+  return { ...flags, ...(token === undefined ? {} : { token }), ...(ca === undefined ? {} : { ca }) };
+}
+
+function readCaFile(file: string): string {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new UsageError(
+      `cannot read the CA file ${file}: ${code === "ENOENT" ? "it does not exist" : code === "EACCES" ? "permission denied" : String(error)}`,
+    );
+  }
 }
 
 function clientOf(flags: ClientFlags): KvClient {
-  return new KvClient({ endpoints: flags.endpoints, deadlineMs: flags.timeoutMs, token: flags.token });
+  return new KvClient({ endpoints: flags.endpoints, deadlineMs: flags.timeoutMs, token: flags.token, ca: flags.ca });
 }
 
 function sessionOf(flags: ClientFlags): Session {
@@ -381,7 +426,7 @@ function addClientOptions(program: Command): Command {
     .addOption(
       new Option("--endpoints <list>", "replica client addresses, comma-separated")
         .env("PAXOS_LEASE_ENDPOINTS")
-        .default(["http://127.0.0.1:8001", "http://127.0.0.1:8002", "http://127.0.0.1:8003"], "the npm start cluster")
+        .default(localEndpoints(), "the npm start cluster's")
         .argParser(parseEndpoints),
     )
     .addOption(
@@ -394,6 +439,12 @@ function addClientOptions(program: Command): Command {
         "--token-file <file>",
         `file holding the bearer token (default: ${localAdminTokenFile} when it exists)`,
       ).env("PAXOS_LEASE_TOKEN_FILE"),
+    )
+    .addOption(
+      new Option(
+        "--ca-file <file>",
+        `CA certificate that https endpoints' certificates must chain to (default: ${localCaFile} when it exists)`,
+      ).env("PAXOS_LEASE_CA_FILE"),
     )
     .option("--timeout-ms <ms>", "give up after this long", parseIntIn(1, 3_600_000), 10_000)
     .option("--json", "print the answer as JSON");
@@ -440,7 +491,16 @@ export function buildProgram(): Command {
     )
     .requiredOption("--data <dir>", "data directory of this replica")
     .requiredOption("--cluster-id <id>", "the cluster's id; a data directory or peer of another cluster is refused")
-    .option("--secret-file <file>", "file holding the cluster secret (default: $PAXOS_LEASE_SECRET)")
+    .option(
+      "--secret-file <file>",
+      "file holding the cluster secret (default: $PAXOS_LEASE_SECRET); optional with --tls-cert",
+    )
+    .option(
+      "--tls-cert <file>",
+      "this replica's certificate ('paxos-lease certs issue'): HTTPS for clients, mutual TLS between replicas; re-read when it changes",
+    )
+    .option("--tls-key <file>", "the key of --tls-cert")
+    .option("--tls-ca <file>", "the cluster CA's certificate, which every peer's certificate must chain to")
     .option("--listen <host:port>", "where to accept peers (default: this replica's --peers entry)", parseAddress)
     .option("--advertise-http <host:port>", "client address told to peers for redirects (default: --http)")
     .option(
@@ -478,6 +538,8 @@ export function buildProgram(): Command {
       16 * 1024 * 1024,
     )
     .action(async (flags: ReplicaFlags) => {
+      const tlsFlags = [flags.tlsCert, flags.tlsKey, flags.tlsCa].filter((f) => f !== undefined).length;
+      if (tlsFlags !== 0 && tlsFlags !== 3) throw new UsageError("--tls-cert, --tls-key and --tls-ca go together");
       if (!flags.peers.has(flags.id))
         throw new UsageError(`--id ${flags.id} is not in --peers (${[...flags.peers.keys()].join(", ")})`);
       if (flags.join === true && flags.initialMembers === undefined)
@@ -516,6 +578,7 @@ export function buildProgram(): Command {
     .option("--core-config <file>", "JSON object of core settings for every replica")
     .addOption(new Option("--log-level <level>", "replica log level").choices(logLevels).default("info"))
     .option("--quiet", "do not print replica logs")
+    .option("--tls", "HTTPS for clients and mutual TLS between replicas, with certificates made in <data>/certs")
     .action(
       async (flags: {
         replicas: number;
@@ -528,6 +591,7 @@ export function buildProgram(): Command {
         coreConfig?: string;
         logLevel: string;
         quiet?: boolean;
+        tls?: boolean;
       }) => {
         const { startLocalCluster } = await import("./cluster.ts");
         process.exitCode = await startLocalCluster({
@@ -541,6 +605,7 @@ export function buildProgram(): Command {
           coreConfigFile: flags.coreConfig,
           logLevel: flags.logLevel,
           showLogs: flags.quiet !== true,
+          tls: flags.tls === true,
         });
       },
     );
@@ -631,6 +696,7 @@ export function buildProgram(): Command {
               endpoints: [endpoint],
               deadlineMs: Math.min(flags.timeoutMs, 2000),
               token: flags.token,
+              ca: flags.ca,
             }).call("GET", "/status");
             if (reply.status === 200) return { endpoint, status: reply.body };
             return { endpoint, error: `${reply.status} ${text(reply.body.code)}` };
@@ -652,6 +718,7 @@ export function buildProgram(): Command {
 
   addMembersCommands(program);
   addTokensCommands(program);
+  addCertsCommands(program);
 
   return program;
 }
@@ -699,6 +766,7 @@ async function fetchMembers(
           undefined,
           authHeaders(flags.token),
           Math.min(timeoutMs, 3000),
+          { ca: flags.ca },
         );
         return reply.status === 200 ? { doc: reply.body as unknown as MembersDocument, endpoint } : undefined;
       } catch {
@@ -716,9 +784,10 @@ async function fetchMembers(
   if (doc.leader !== null && doc.leader !== doc.replica && doc.leaderHttp !== null) {
     try {
       const fromLeader = await new KvClient({
-        endpoints: [`http://${doc.leaderHttp}`],
+        endpoints: [`${new URL(endpoint).protocol}//${doc.leaderHttp}`],
         deadlineMs: Math.min(timeoutMs, 3000),
         token: flags.token,
+        ca: flags.ca,
       }).call("GET", "/v1/members");
       if (fromLeader.status === 200) {
         doc = fromLeader.body as unknown as MembersDocument;
@@ -996,6 +1065,75 @@ function addMembersCommands(program: Command): void {
           await postChange(client, { op: "replace", old: flags.old, id: flags.id }, deadline, say(flags)),
           flags,
         );
+      });
+    });
+}
+
+// ---- Certificates ----
+
+function addCertsCommands(program: Command): void {
+  const certs = program
+    .command("certs")
+    .description("make the cluster's CA and its replicas' TLS certificates (docs/operations.md, \"TLS\")");
+  const dirOption = (): Option =>
+    new Option("--dir <dir>", "the certificate directory (ca.crt, ca.key, replica-N.crt, replica-N.key)").default(
+      path.join("data", "certs"),
+    );
+  const days = (fallback: number): Option =>
+    new Option("--days <n>", "days the certificate is valid").argParser(parseIntIn(1, 36_500)).default(fallback);
+  const run = async (action: (certs: typeof import("./certs.ts")) => string): Promise<void> => {
+    const module = await import("./certs.ts");
+    try {
+      process.stderr.write(`${action(module)}\n`);
+    } catch (error) {
+      if (!(error instanceof module.CertsError)) throw error;
+      process.stderr.write(`error: ${error.message}\n`);
+      process.exitCode = exitRefused;
+    }
+  };
+
+  certs
+    .command("init")
+    .description(
+      "make a certificate authority for one cluster: ca.crt (give it to every replica and client) and ca.key",
+    )
+    .requiredOption("--cluster-id <id>", "the cluster's id (its replicas' --cluster-id)")
+    .addOption(dirOption())
+    .addOption(days(3650))
+    .action((_options: unknown, command: Command) => {
+      const flags = command.opts<{ clusterId: string; dir: string; days: number }>();
+      return run(({ initCa }) => {
+        const file = initCa(flags.dir, { clusterId: flags.clusterId, days: flags.days });
+        return `made the CA of cluster ${flags.clusterId}: ${file} (certificate) and ${path.join(flags.dir, "ca.key")} (its key: keep it off the replicas)`;
+      });
+    });
+
+  certs
+    .command("issue")
+    .description("issue (or renew) replica N's certificate, signed by the CA; a running replica picks it up")
+    .requiredOption("--cluster-id <id>", "the cluster's id")
+    .addOption(new Option("--id <n>", "the replica's id").argParser(parseIntIn(1, 1_000_000)).makeOptionMandatory())
+    .requiredOption(
+      "--host <names>",
+      "names and IP addresses clients reach the replica under (its --advertise-http host), comma-separated",
+      (value: string) =>
+        value
+          .split(",")
+          .map((h) => h.trim())
+          .filter((h) => h !== ""),
+    )
+    .addOption(dirOption())
+    .addOption(days(365))
+    .action((_options: unknown, command: Command) => {
+      const flags = command.opts<{ clusterId: string; id: number; host: string[]; dir: string; days: number }>();
+      return run(({ issueReplicaCert }) => {
+        const files = issueReplicaCert(flags.dir, {
+          clusterId: flags.clusterId,
+          id: flags.id,
+          hosts: flags.host,
+          days: flags.days,
+        });
+        return `issued replica ${flags.id}'s certificate for ${flags.host.join(", ")}: ${files.cert} and ${files.key}`;
       });
     });
 }

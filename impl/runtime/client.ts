@@ -6,6 +6,7 @@
  * "outcome unknown" instead of being retried.
  */
 import http from "node:http";
+import https from "node:https";
 import { randomBytes } from "node:crypto";
 
 /** The answer to one API call. */
@@ -30,6 +31,8 @@ export interface KvClientOptions {
   readonly agent?: http.Agent;
   /** The bearer token sent with every request (docs/operations.md, "Tokens"). Default: none. */
   readonly token?: string | undefined;
+  /** The CA certificate (PEM) that https endpoints' certificates must chain to. Default: the system's. */
+  readonly ca?: string | undefined;
 }
 
 /** The Authorization header for `token` (none without a token). */
@@ -52,24 +55,29 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** One HTTP request (through `agent`, default Node's global agent); rejects on network failure or timeout. */
+/**
+ * One HTTP or HTTPS request (through `via.agent`, default Node's global agent; an https URL's
+ * certificate must chain to `via.ca` when given); rejects on network failure or timeout.
+ */
 export function httpJson(
   method: string,
   url: string,
   body: unknown,
   headers: Record<string, string>,
   timeoutMs: number,
-  agent?: http.Agent,
+  via: { readonly agent?: http.Agent | undefined; readonly ca?: string | undefined } = {},
 ): Promise<{ status: number; body: Record<string, unknown>; location?: string }> {
   return new Promise((resolve, reject) => {
     const text = body === undefined ? undefined : JSON.stringify(body);
-    const request = http.request(
+    const secure = url.startsWith("https:");
+    const request = (secure ? https : http).request(
       url,
       {
         method,
         headers: { ...headers, ...(text === undefined ? {} : { "Content-Type": "application/json" }) },
         timeout: timeoutMs,
-        ...(agent === undefined ? {} : { agent }),
+        ...(via.agent === undefined ? {} : { agent: via.agent }),
+        ...(secure && via.ca !== undefined ? { ca: via.ca } : {}),
       },
       (response) => {
         const chunks: Buffer[] = [];
@@ -163,7 +171,10 @@ export class KvClient {
   ): Promise<ApiReply> {
     let url = `${endpoint.replace(/\/+$/, "")}${path}`;
     for (let hop = 0; ; hop++) {
-      const reply = await httpJson(method, url, body, headers, this.requestTimeoutMs, this.options.agent);
+      const reply = await httpJson(method, url, body, headers, this.requestTimeoutMs, {
+        agent: this.options.agent,
+        ca: this.options.ca,
+      });
       if (reply.status !== 307 || reply.location === undefined || hop >= this.redirectsMax) {
         this.remember(url);
         return { status: reply.status, body: reply.body, endpoint: new URL(url).origin };

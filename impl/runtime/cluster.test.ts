@@ -4,12 +4,14 @@
  * never passes --init again, and refuses a different replica count.
  */
 import { execFileSync } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { buildProgram } from "./cli.ts";
 import { cliBuildIsStale, ensureCliBuilt } from "./build.ts";
-import { clusterIdentity, noteSpareStarted, replicaArgs } from "./cluster.ts";
+import { certsLayout, readTlsMaterial } from "./certs.ts";
+import { clusterIdentity, localCerts, noteSpareStarted, replicaArgs } from "./cluster.ts";
 import { cliArgv, cliBundlePath, replicaArgv, replicaV8Flags } from "./program.ts";
 import { tempDir } from "./testing.ts";
 import { TokenStore } from "./tokens.ts";
@@ -84,6 +86,35 @@ describe("local cluster", () => {
     program.parse(args, { from: "user" });
     expect(replica.opts()).toMatchObject({ id: 1, init: true, http: { host: "127.0.0.1", port: 8001 } });
     expect(String(replica.opts().trace)).toMatch(/replica-1\.trace\.jsonl$/);
+  });
+
+  it("makes the CA and replica certificates of a TLS start once, and runs replicas with them, without the secret", () => {
+    const dir = path.join(tempDir("local"), "data");
+    dirs.push(path.dirname(dir));
+    const identity = clusterIdentity(dir, 3);
+    expect(localCerts(dir, identity.clusterId, 4, "127.0.0.1", false)).toBe(path.join(dir, "certs"));
+    expect(fs.existsSync(path.join(dir, "certs"))).toBe(false);
+    const certsDir = localCerts(dir, identity.clusterId, 4, "127.0.0.1", true);
+    const files = certsLayout(certsDir);
+    const material = readTlsMaterial({ ...files.replica(4), ca: files.caCert });
+    expect(new X509Certificate(material.cert).subjectAltName).toBe(
+      `DNS:localhost, IP Address:127.0.0.1, URI:paxos-lease://${identity.clusterId}/replica/4`,
+    );
+    expect(JSON.parse(fs.readFileSync(path.join(dir, "cluster.json"), "utf8"))).toMatchObject({ tls: true });
+    // A second start keeps them.
+    const before = fs.readFileSync(files.replica(1).cert, "utf8");
+    localCerts(dir, identity.clusterId, 4, "127.0.0.1", true);
+    expect(fs.readFileSync(files.replica(1).cert, "utf8")).toBe(before);
+    const args = replicaArgs(2, { ...options, dataDir: dir, tls: true }, identity);
+    expect(args).not.toContain("--secret-file");
+    expect(args.join(" ")).toContain(
+      `--tls-cert ${files.replica(2).cert} --tls-key ${files.replica(2).key} --tls-ca ${files.caCert}`,
+    );
+    const program = buildProgram();
+    const replica = program.commands.find((c) => c.name() === "replica")!;
+    replica.action(() => undefined);
+    program.parse(args, { from: "user" });
+    expect(replica.opts()).toMatchObject({ tlsCert: files.replica(2).cert, tlsCa: files.caCert });
   });
 
   it("starts replica processes from the compiled CLI, which the build keeps current", async () => {

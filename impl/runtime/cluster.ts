@@ -23,6 +23,7 @@ import { Schema } from "effect";
 import { httpJson } from "./client.ts";
 import { formatLogLine } from "./log.ts";
 import { localReplicasMax, replicaArgv } from "./program.ts";
+import { certsLayout, initCa, issueReplicaCert } from "./certs.ts";
 import { createToken } from "./tokens.ts";
 
 const ClusterFile = Schema.Struct({
@@ -32,6 +33,8 @@ const ClusterFile = Schema.Struct({
   created: Schema.String,
   /** Spares started at least once (their data may hold votes). */
   spares: Schema.optional(Schema.Array(Schema.Int)),
+  /** Whether the last start ran TLS (the CLI's default endpoints follow it). */
+  tls: Schema.optional(Schema.Boolean),
 });
 
 /** Options of {@link startLocalCluster}. */
@@ -49,6 +52,8 @@ export interface LocalClusterOptions {
   /** Print replica logs (prefixed). Default true. */
   readonly showLogs?: boolean;
   readonly out?: NodeJS.WritableStream;
+  /** HTTPS for clients and mutual TLS between replicas, with certificates in data/certs. Default false. */
+  readonly tls?: boolean;
 }
 
 /** The local cluster's identity: its id, where its secret and tokens are; `fresh` on the first start. */
@@ -113,6 +118,25 @@ function clusterIdOf(dataDir: string, replicas: number): Omit<LocalIdentity, "to
   return { clusterId: parsed.clusterId, secretFile, fresh: false };
 }
 
+/**
+ * The local cluster's certificates (data/certs): its CA, made on the first TLS start, and a
+ * certificate for each of replicas 1..`total` that lacks one, for the loopback names. Records in
+ * cluster.json whether this start runs TLS.
+ */
+export function localCerts(dataDir: string, clusterId: string, total: number, host: string, tls: boolean): string {
+  const dir = path.join(dataDir, "certs");
+  const file = path.join(dataDir, "cluster.json");
+  const parsed = Schema.decodeUnknownSync(ClusterFile)(JSON.parse(fs.readFileSync(file, "utf8")));
+  if (parsed.tls !== tls) fs.writeFileSync(file, `${JSON.stringify({ ...parsed, tls }, null, 2)}\n`);
+  if (!tls) return dir;
+  const files = certsLayout(dir);
+  if (!fs.existsSync(files.caCert)) initCa(dir, { clusterId });
+  const hosts = [...new Set([host, "127.0.0.1", "localhost"])];
+  for (let id = 1; id <= total; id++)
+    if (!fs.existsSync(files.replica(id).cert)) issueReplicaCert(dir, { clusterId, id, hosts });
+  return dir;
+}
+
 /** Record in cluster.json that spare `id` has been started; returns true when it had been before. */
 export function noteSpareStarted(dataDir: string, id: number): boolean {
   const file = path.join(dataDir, "cluster.json");
@@ -136,8 +160,16 @@ export function replicaArgs(id: number, options: LocalClusterOptions, identity: 
     String(id),
     "--cluster-id",
     identity.clusterId,
-    "--secret-file",
-    identity.secretFile,
+    ...(options.tls === true
+      ? [
+          "--tls-cert",
+          certsLayout(path.join(options.dataDir, "certs")).replica(id).cert,
+          "--tls-key",
+          certsLayout(path.join(options.dataDir, "certs")).replica(id).key,
+          "--tls-ca",
+          certsLayout(path.join(options.dataDir, "certs")).caCert,
+        ]
+      : ["--secret-file", identity.secretFile]),
     "--tokens-file",
     identity.tokensFile,
     "--peers",
@@ -185,6 +217,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<n
       );
     }
   }
+  localCerts(options.dataDir, identity.clusterId, total, options.host, options.tls === true);
   if (options.traceDir !== undefined) fs.mkdirSync(options.traceDir, { recursive: true });
   const tty = (out as Partial<NodeJS.WriteStream>).isTTY === true;
   const children = new Map<number, ChildProcess>();
@@ -241,6 +274,16 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<n
   });
 }
 
+function schemeOf(options: LocalClusterOptions): "http" | "https" {
+  return options.tls === true ? "https" : "http";
+}
+
+function caOf(options: LocalClusterOptions): string | undefined {
+  return options.tls === true
+    ? fs.readFileSync(certsLayout(path.join(options.dataDir, "certs")).caCert, "utf8")
+    : undefined;
+}
+
 /** Poll each replica's /healthz until all answer (true) or 60 s pass (false). */
 async function whenServing(options: LocalClusterOptions): Promise<boolean> {
   const deadline = performance.now() + 60_000;
@@ -249,10 +292,11 @@ async function whenServing(options: LocalClusterOptions): Promise<boolean> {
     try {
       const reply = await httpJson(
         "GET",
-        `http://${options.host}:${options.httpPortBase + id - 1}/healthz`,
+        `${schemeOf(options)}://${options.host}:${options.httpPortBase + id - 1}/healthz`,
         undefined,
         {},
         1000,
+        { ca: caOf(options) },
       );
       if (reply.status === 200) {
         id += 1;
@@ -277,8 +321,9 @@ function printBanner(out: NodeJS.WritableStream, options: LocalClusterOptions): 
   }
   const endpoints = Array.from(
     { length: options.replicas },
-    (_, i) => `http://${options.host}:${options.httpPortBase + i}`,
+    (_, i) => `${schemeOf(options)}://${options.host}:${options.httpPortBase + i}`,
   );
+  const caFile = certsLayout(path.join(options.dataDir, "certs")).caCert;
   out.write(
     [
       "",
@@ -287,7 +332,12 @@ function printBanner(out: NodeJS.WritableStream, options: LocalClusterOptions): 
       `  tokens:       ${adminToken} (admin: the CLI uses it), ${readToken} (read); 'paxos-lease tokens --help'`,
       `  status page:  ${endpoints[0]}/${pageToken === null ? "" : `#token=${pageToken}`}   (every replica serves one)`,
       `  try:          npm run paxos-lease -- put hello world && npm run paxos-lease -- get hello`,
-      `  or:           curl --location-trusted -H "Authorization: Bearer $(cat ${adminToken})" -H 'Content-Type: application/json' -X PUT -d '{"value":"world"}' ${endpoints[0]}/v1/kv/hello`,
+      `  or:           curl --location-trusted${options.tls === true ? ` --cacert ${caFile}` : ""} -H "Authorization: Bearer $(cat ${adminToken})" -H 'Content-Type: application/json' -X PUT -d '{"value":"world"}' ${endpoints[0]}/v1/kv/hello`,
+      ...(options.tls === true
+        ? [
+            `  TLS:          certificates in ${path.dirname(caFile)}; the CLI trusts ${caFile}; the browser does not know this CA: add it, or accept the warning`,
+          ]
+        : []),
       ...((options.spares ?? 0) > 0
         ? [
             `  spares:       replicas ${options.replicas + 1}..${options.replicas + options.spares!} wait to join; add one with: npm run paxos-lease -- members add --id ${options.replicas + 1}`,

@@ -16,13 +16,13 @@ import {
   type DurableRecord,
   type Message,
   type ReplicaState,
+  type ReplicaId,
+  type Configuration,
 } from "../core/index.ts";
 import { kv, KvInput, KvOutput, type KvState } from "../../spec/kv.ts";
-import type { ReplicaId } from "../core/events.ts";
 import type { StepFunction } from "./driver.ts";
 import { jsonCodec } from "./framing.ts";
 import type { TraceCodecs } from "./trace.ts";
-import type { Configuration } from "../core/configuration.ts";
 import type { ConfigurationView, CoreAdapter, CoreView, MembershipView } from "./view.ts";
 
 export type KvMessage = Message<KvInput>;

@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Schema } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Event, StepResult } from "../core/events.ts";
+import type { Event, StepResult } from "../core/index.ts";
 import { monotonicClock } from "./clock.ts";
 import { Driver, type DurableLog } from "./driver.ts";
 import { jsonCodec } from "./framing.ts";

@@ -18,8 +18,7 @@
  * a client waits at most `requestTimeoutMs`. A throw from `step` or from storage stops the
  * replica (fail-stop): continuing after either could break the contract above.
  */
-import type { ClientResult, Consistency, Effect, Event, ReplicaId, StepResult } from "../core/events.ts";
-import type { ConfigChange } from "../core/configuration.ts";
+import type { ClientResult, Consistency, Effect, Event, ReplicaId, StepResult, ConfigChange } from "../core/index.ts";
 import type { MonotonicClock } from "./clock.ts";
 import type { TraceWriter } from "./trace.ts";
 

@@ -15,15 +15,15 @@
  * when the replica already holds as many requests or request bytes as it may.
  */
 import http from "node:http";
+import https from "node:https";
 import type net from "node:net";
 import { Either, ParseResult, Schema } from "effect";
-import type { ClientResult, Consistency, ReplicaId } from "../core/events.ts";
-import { ConfigChange as ConfigChangeSchema, type ConfigChange } from "../core/configuration.ts";
-import { replicaIdMax } from "../core/config.ts";
+import { type ClientResult, type Consistency, type ReplicaId, ConfigChange, replicaIdMax } from "../core/index.ts";
 import { KvInput, type KvOutput } from "../../spec/kv.ts";
 import { ClientId, Seq } from "../../spec/service.ts";
 import { checkBrowser, checkContentType, checkRole, type AccessPolicy, type Need } from "./access.ts";
 import { isRefusal, type Admission, type AdmissionTicket } from "./admission.ts";
+import type { TlsMaterial } from "./certs.ts";
 import type { Submission } from "./driver.ts";
 import type { Logger } from "./log.ts";
 
@@ -88,6 +88,8 @@ export interface HttpApiOptions {
   readonly members: MembersApi;
   /** Tokens, roles and the browser checks. */
   readonly access: AccessPolicy;
+  /** Serve HTTPS with this certificate (impl/runtime/certs.ts). Default: plain HTTP. */
+  readonly tls?: TlsMaterial | undefined;
   /** Why this replica no longer serves (it was removed from the cluster), or null while it serves. */
   readonly retired?: () => string | null;
   /** Observability hook: one call per answered request. */
@@ -258,17 +260,13 @@ export function changeOf(
   return { op: "add", replica: request.id, address: { peer, ...(http === null ? {} : { http }) } };
 }
 
-const decodeChange = Schema.decodeUnknownEither(ConfigChangeSchema);
+const decodeChange = Schema.decodeUnknownEither(ConfigChange);
 
 /** The core refuses a promotion (or replacement) of a learner that has not caught up: worth retrying. */
 const notCaughtUp = /has not caught up/;
 
 /** The HTTP answer for the core's answer to a membership change. */
-export function memberAnswerOf(
-  request: MemberRequest,
-  result: ClientResult<KvOutput>,
-  context: { requestUrl: string; httpAddressOf: (id: ReplicaId) => string | null },
-): Answer {
+export function memberAnswerOf(request: MemberRequest, result: ClientResult<KvOutput>, context: AnswerContext): Answer {
   switch (result._tag) {
     case "reconfigured": {
       const what =
@@ -389,11 +387,7 @@ type Answer = {
 };
 
 /** The HTTP answer for the core's result. */
-export function answerOf(
-  input: KvInput,
-  result: ClientResult<KvOutput>,
-  context: { requestUrl: string; httpAddressOf: (id: ReplicaId) => string | null },
-): Answer {
+export function answerOf(input: KvInput, result: ClientResult<KvOutput>, context: AnswerContext): Answer {
   switch (result._tag) {
     case "ok":
       return answerOk(input, result.output);
@@ -416,7 +410,7 @@ export function answerOf(
           headers: { "Retry-After": "1" },
         };
       }
-      const location = `http://${address}${context.requestUrl}`;
+      const location = `${context.scheme ?? "http"}://${address}${context.requestUrl}`;
       return {
         status: 307,
         body: {
@@ -527,7 +521,7 @@ async function handleMembers(
   if (Either.isLeft(checked))
     refuse(400, "malformed", `the membership change would not decode: ${schemaError(checked.left)}`);
   const result = await options.members.reconfigure(change);
-  const answer = memberAnswerOf(body, result, { requestUrl: request.url ?? "/", httpAddressOf: options.httpAddressOf });
+  const answer = memberAnswerOf(body, result, contextOf(options, request));
   send(response, answer.status, answer.body, answer.headers);
   options.onResponse?.(`members-${body.op}`, answer.status);
 }
@@ -549,12 +543,31 @@ function send(
   response.end(text);
 }
 
-/** Create (but do not start) the HTTP server of a replica. */
-export function createHttpServer(options: HttpApiOptions): http.Server {
+/** What answers need to know of the request: where a redirect points. */
+export interface AnswerContext {
+  readonly requestUrl: string;
+  readonly httpAddressOf: (id: ReplicaId) => string | null;
+  /** The scheme of the replicas' client addresses. Default "http". */
+  readonly scheme?: "http" | "https";
+}
+
+function contextOf(options: HttpApiOptions, request: http.IncomingMessage): AnswerContext {
+  return {
+    requestUrl: request.url ?? "/",
+    httpAddressOf: options.httpAddressOf,
+    scheme: options.tls === undefined ? "http" : "https",
+  };
+}
+
+/** The client API's server: HTTP, or HTTPS with the replica's certificate. */
+export type ApiServer = http.Server | https.Server;
+
+/** Create (but do not start) the HTTP (or, with `tls`, HTTPS) server of a replica. */
+export function createHttpServer(options: HttpApiOptions): ApiServer {
   const limit = options.bodyBytesMax ?? bodyBytesMaxDefault;
   // Sockets that already carry a request being answered: a later parse error must not add a second answer.
   const answered = new WeakSet<net.Socket>();
-  const server = http.createServer((request, response) => {
+  const listener = (request: http.IncomingMessage, response: http.ServerResponse): void => {
     answered.add(request.socket);
     response.setHeader("X-Paxos-Lease-Replica", String(options.replicaId));
     handle(options, limit, request, response).catch((error: unknown) => {
@@ -572,7 +585,9 @@ export function createHttpServer(options: HttpApiOptions): http.Server {
       options.onResponse?.("error", answer.status);
       if (answer.status === 413) response.on("finish", () => request.destroy());
     });
-  });
+  };
+  const server: ApiServer =
+    options.tls === undefined ? http.createServer(listener) : https.createServer({ ...options.tls }, listener);
   // Requests that do not even parse as HTTP get a JSON 400 too (Node's default is an empty one).
   server.on("clientError", (error: NodeJS.ErrnoException, socket: net.Socket) => {
     if (answered.has(socket)) {
@@ -661,7 +676,7 @@ async function handle(
     try {
       const input = await inputOf(request, key, limit);
       const result = await options.submit({ input, consistency, ...session, bytes });
-      const answer = answerOf(input, result, { requestUrl: request.url ?? "/", httpAddressOf: options.httpAddressOf });
+      const answer = answerOf(input, result, contextOf(options, request));
       send(response, answer.status, answer.body, answer.headers);
       options.onResponse?.(`kv-${input._tag}`, answer.status);
     } finally {

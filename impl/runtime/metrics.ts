@@ -5,7 +5,7 @@
  * scrape time. Metrics observe; nothing decides on them.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { ReplicaId } from "../core/events.ts";
+import type { ReplicaId } from "../core/index.ts";
 import type { BatchReport } from "./driver.ts";
 import type { CoreView } from "./view.ts";
 

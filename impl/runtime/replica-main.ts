@@ -15,8 +15,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { ReplicaId } from "../core/events.ts";
-import { compactRecords } from "../core/records.ts";
+import { type ReplicaId, compactRecords } from "../core/index.ts";
 import { Admission, type AdmissionOptions } from "./admission.ts";
 import type { MonotonicClock } from "./clock.ts";
 import type { SlowDisk } from "./slow-disk.ts";
@@ -32,7 +31,8 @@ import {
   type KvReplicaState,
 } from "./core-adapter.ts";
 import { Driver, type BatchReport } from "./driver.ts";
-import { createHttpServer, type ApiError, type MemberRequest } from "./http-api.ts";
+import { createHttpServer, type ApiError, type ApiServer, type MemberRequest } from "./http-api.ts";
+import { TlsFiles, type TlsFileNames, type TlsMaterial } from "./certs.ts";
 import type { Logger } from "./log.ts";
 import { ReplicaMetrics } from "./metrics.ts";
 import { ClusterHosts } from "./access.ts";
@@ -50,7 +50,13 @@ import type { KvInput, KvOutput } from "../../spec/kv.ts";
 export interface ReplicaOptions {
   readonly id: ReplicaId;
   readonly clusterId: string;
-  readonly secret: Uint8Array;
+  /** The cluster secret peers authenticate with; required without `tls`. */
+  readonly secret?: Uint8Array | undefined;
+  /**
+   * TLS for the client API (HTTPS) and between replicas (mutual TLS): this replica's certificate,
+   * key and the cluster CA, re-read when they change. Default: none (HTTP, and the secret).
+   */
+  readonly tls?: TlsFileNames | undefined;
   /**
    * The peers to dial, by id, with their addresses, this replica's own included. Without
    * `initialMembers`, these are the cluster's initial members; with it, any members of the
@@ -125,7 +131,8 @@ class ReplicaProcess implements RunningReplica {
   private readonly transport: Transport<KvMessage>;
   private readonly metrics: ReplicaMetrics;
   private readonly admission: Admission;
-  private readonly server: http.Server;
+  private readonly server: ApiServer;
+  private readonly tlsFiles: TlsFiles | undefined;
   private readonly tokens: TokenStore;
   private readonly refusalLog = new LogLimiter(60_000);
   private readonly events: RecentEvents;
@@ -148,7 +155,16 @@ class ReplicaProcess implements RunningReplica {
     const initialMembers = options.initialMembers ?? [...options.members.keys()];
     const config = kvConfig(id, initialMembers, options.core, joining);
     this.removedMarker = path.join(options.dataDir, "REMOVED");
-    // Read before the store is opened: a replica whose tokens file is unusable never serves.
+    if (options.secret === undefined && options.tls === undefined)
+      throw new Error("replicas authenticate each other with the cluster secret or TLS certificates: give one");
+    // Read before the store is opened: a replica whose tokens file or certificate is unusable never serves.
+    this.tlsFiles =
+      options.tls === undefined
+        ? undefined
+        : new TlsFiles(options.tls, {
+            onChange: (material) => this.renewTls(material),
+            onError: (message) => options.log.error({ files: options.tls }, message),
+          });
     this.tokens = new TokenStore(options.tokensFile, {
       onReload: (count) => options.log.info({ file: options.tokensFile, tokens: count }, "tokens file re-read"),
       onReloadError: (message) =>
@@ -259,11 +275,20 @@ class ReplicaProcess implements RunningReplica {
     if (this.stopped) return;
     this.stopped = true;
     this.driver.stop();
+    this.tlsFiles?.close();
     this.server.closeAllConnections();
     await Promise.all([new Promise<void>((resolve) => this.server.close(() => resolve())), this.transport.close()]);
     this.storage.close();
     this.trace?.close();
     this.options.log.info("replica stopped");
+  }
+
+  /** A renewed certificate: new connections, peer and client, present it. */
+  private renewTls(material: TlsMaterial): void {
+    this.transport.renewTls(material);
+    if ("setSecureContext" in this.server) this.server.setSecureContext({ ...material });
+    this.options.log.info({ files: this.options.tls }, "TLS certificate re-read: new connections use it");
+    this.events.add("info", "TLS certificate renewed");
   }
 
   private listenAddress(): Address {
@@ -391,6 +416,7 @@ class ReplicaProcess implements RunningReplica {
       self: id,
       clusterId: this.options.clusterId,
       secret: this.options.secret,
+      tls: this.tlsFiles?.current,
       listen: this.listenAddress(),
       peers: new Map([...this.options.members].filter(([peer]) => peer !== id)),
       codec: kvCodecs.message,
@@ -554,6 +580,7 @@ class ReplicaProcess implements RunningReplica {
           .filter((http) => http !== undefined),
     });
     return createHttpServer({
+      tls: this.tlsFiles?.current,
       access: {
         authenticate: (authorization) => this.tokens.authenticate(authorization),
         hostAllowed: (host) => hosts.allows(host),
@@ -624,7 +651,7 @@ function checkInitialMembers(dataDir: string, members: readonly ReplicaId[], joi
   }
 }
 
-function listen(server: http.Server, address: Address): Promise<void> {
+function listen(server: ApiServer, address: Address): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(address.port, address.host, () => {

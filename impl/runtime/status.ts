@@ -4,7 +4,7 @@
  * and a bounded list of recent events (role and leader changes, peer links, alarms).
  * Observation only; nothing here feeds back into the core.
  */
-import type { ReplicaId } from "../core/events.ts";
+import type { ReplicaId } from "../core/index.ts";
 import type { PeerHealth } from "./transport.ts";
 import type { ConfigurationView, CoreView, MembershipView } from "./view.ts";
 

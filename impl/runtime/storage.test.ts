@@ -8,7 +8,7 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { Schema } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
-import { compactRecords } from "../core/records.ts";
+import { compactRecords } from "../core/index.ts";
 import { snapshottingCluster } from "../core/testing/cluster.ts";
 import { kvCodecs, type KvRecord } from "./core-adapter.ts";
 import { jsonCodec } from "./framing.ts";

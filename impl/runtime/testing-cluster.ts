@@ -12,11 +12,13 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import path from "node:path";
 import { authHeaders, httpJson, KvClient } from "./client.ts";
 import { ensureCliBuilt } from "./build.ts";
 import { replicaArgv } from "./program.ts";
 import { roles, type Role } from "./access.ts";
+import { certsLayout, initCa, issueReplicaCert } from "./certs.ts";
 import { createToken } from "./tokens.ts";
 import { freePorts, tempDir, waitFor } from "./testing.ts";
 import { HostNetwork } from "./testing-hosts.ts";
@@ -89,12 +91,27 @@ export class TestCluster extends MemberLookups<Member> {
     readonly hosts: HostNetwork | undefined,
     /** Whether `close` tears the hosts down (it made them). */
     private readonly ownsHosts: boolean,
+    /** The cluster's certificates (certs.ts layout) when it runs TLS, else undefined. */
+    readonly certsDir: string | undefined,
   ) {
+    const scheme = certsDir === undefined ? "http" : "https";
     super(dir, members, (m) =>
-      hosts === undefined ? `http://127.0.0.1:${m.httpPort}` : `http://${hosts.address(m.id)}:${hostHttpPort}`,
+      hosts === undefined
+        ? `${scheme}://127.0.0.1:${m.httpPort}`
+        : `${scheme}://${hosts.address(m.id)}:${hostHttpPort}`,
     );
-    this.agent = hosts === undefined ? new http.Agent({ keepAlive: false }) : hosts.agent();
+    this.caCert = certsDir === undefined ? undefined : fs.readFileSync(certsLayout(certsDir).caCert, "utf8");
+    if (hosts !== undefined && certsDir !== undefined) throw new Error("a test cluster on hosts runs without TLS");
+    this.agent =
+      hosts !== undefined
+        ? hosts.agent()
+        : certsDir === undefined
+          ? new http.Agent({ keepAlive: false })
+          : new https.Agent({ keepAlive: false, ca: this.caCert });
   }
+
+  /** The CA certificate (PEM) of a TLS cluster's certificates. */
+  readonly caCert: string | undefined;
 
   /**
    * `size` replicas and `spares` more that join later, with core settings `core`; each writes an
@@ -111,6 +128,8 @@ export class TestCluster extends MemberLookups<Member> {
       readonly spares?: number;
       readonly hosts?: boolean | HostNetwork;
       readonly delayPorts?: readonly number[];
+      /** HTTPS for clients and mutual TLS between replicas, with certificates of a CA made here, and no secret. */
+      readonly tls?: boolean;
     } = {},
   ): Promise<TestCluster> {
     const spares = options.spares ?? 0;
@@ -129,6 +148,16 @@ export class TestCluster extends MemberLookups<Member> {
     fs.writeFileSync(secretFile, "integration-test-secret-0123456789\n", { mode: 0o600 });
     const tokensFile = path.join(dir, "tokens.json");
     const tokens = new Map(roles.map((role) => [role, createToken(tokensFile, role, `test ${role}`).token]));
+    const certsDir = options.tls === true ? path.join(dir, "certs") : undefined;
+    if (certsDir !== undefined) {
+      initCa(certsDir, { clusterId: "it-cluster" });
+      for (let id = 1; id <= size + spares; id++)
+        issueReplicaCert(certsDir, {
+          clusterId: "it-cluster",
+          id,
+          hosts: ["127.0.0.1", "localhost", ...(hosts === undefined ? [] : [hosts.address(id)])],
+        });
+    }
     let coreConfigFile: string | undefined;
     if (core !== undefined) {
       coreConfigFile = path.join(dir, "core.json");
@@ -153,7 +182,15 @@ export class TestCluster extends MemberLookups<Member> {
       size,
       hosts,
       options.hosts === true,
+      certsDir,
     );
+  }
+
+  /** The flags that authenticate replica `id` to its peers: the secret, or its certificate. */
+  private credentialArgs(id: number): string[] {
+    if (this.certsDir === undefined) return ["--secret-file", this.secretFile];
+    const files = certsLayout(this.certsDir);
+    return ["--tls-cert", files.replica(id).cert, "--tls-key", files.replica(id).key, "--tls-ca", files.caCert];
   }
 
   /** Where replica `id`'s peers reach it (HOST:PORT). */
@@ -211,8 +248,7 @@ export class TestCluster extends MemberLookups<Member> {
       String(id),
       "--cluster-id",
       "it-cluster",
-      "--secret-file",
-      this.secretFile,
+      ...this.credentialArgs(id),
       "--tokens-file",
       this.tokensFile,
       "--peers",
@@ -280,14 +316,10 @@ export class TestCluster extends MemberLookups<Member> {
 
   async status(id: number): Promise<ReplicaStatus | undefined> {
     try {
-      const reply = await httpJson(
-        "GET",
-        `${this.endpoint(id)}/status`,
-        undefined,
-        this.authHeaders("read"),
-        2000,
-        this.agent,
-      );
+      const reply = await httpJson("GET", `${this.endpoint(id)}/status`, undefined, this.authHeaders("read"), 2000, {
+        agent: this.agent,
+        ca: this.caCert,
+      });
       return reply.status === 200 ? (reply.body as unknown as ReplicaStatus) : undefined;
     } catch {
       return undefined;
@@ -321,6 +353,7 @@ export class TestCluster extends MemberLookups<Member> {
       deadlineMs,
       requestTimeoutMs: 3000,
       token: this.token(),
+      ca: this.caCert,
       ...(this.hosts === undefined ? {} : { agent: this.agent }),
     });
   }

@@ -9,7 +9,7 @@
  * replies leave the process, so that a trace never omits an effect that peers or clients saw.
  */
 import fs from "node:fs";
-import type { ClientResult, Effect, Event, ReplicaId } from "../core/events.ts";
+import type { ClientResult, Effect, Event, ReplicaId } from "../core/index.ts";
 import type { JsonCodec } from "./framing.ts";
 
 /** The trace format this writer produces. */

@@ -11,6 +11,10 @@ import { encodeFrame, FrameDecoder, jsonCodec } from "./framing.ts";
 import { silentLogger } from "./log.ts";
 import { freePorts, sleep, waitFor } from "./testing.ts";
 import { handshakeMac, peerProtocol, Transport } from "./transport.ts";
+import { certsLayout, initCa, issueReplicaCert, readTlsMaterial, type TlsMaterial } from "./certs.ts";
+import { tempDir } from "./testing.ts";
+import fs from "node:fs";
+import path from "node:path";
 
 const Ping = Schema.TaggedStruct("ping", { n: Schema.Int });
 type Ping = typeof Ping.Type;
@@ -23,7 +27,11 @@ interface Node {
   rejected: string[];
 }
 
-function node(self: number, ports: number[], options: { secret?: Buffer; clusterId?: string } = {}): Node {
+function node(
+  self: number,
+  ports: number[],
+  options: { secret?: Buffer | null; clusterId?: string; tls?: TlsMaterial } = {},
+): Node {
   const received: Node["received"] = [];
   const rejected: string[] = [];
   const peers = new Map(
@@ -32,7 +40,8 @@ function node(self: number, ports: number[], options: { secret?: Buffer; cluster
   const transport = new Transport<Ping>({
     self,
     clusterId: options.clusterId ?? "c1",
-    secret: options.secret ?? secret,
+    secret: options.secret === null ? undefined : (options.secret ?? secret),
+    tls: options.tls,
     listen: { host: "127.0.0.1", port: ports[self - 1]! },
     peers,
     codec: jsonCodec(Ping),
@@ -255,5 +264,95 @@ describe("transport", () => {
     const raw = await rawConnect(ports[0]!);
     await raw.closed;
     expect(a.rejected.at(-1)).toMatch(/handshake not finished/);
+  });
+});
+
+describe("transport over mutual TLS", () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A CA for cluster `clusterId` and certificates for `ids`; returns each replica's material. */
+  function certs(clusterId: string, ids: readonly number[]): (id: number) => TlsMaterial {
+    const dir = path.join(tempDir("transport-tls"), "certs");
+    dirs.push(path.dirname(dir));
+    initCa(dir, { clusterId });
+    for (const id of ids) issueReplicaCert(dir, { clusterId, id, hosts: ["127.0.0.1"] });
+    return (id) => readTlsMaterial({ ...certsLayout(dir).replica(id), ca: certsLayout(dir).caCert });
+  }
+
+  it("connects replicas with certificates of the cluster CA, without a secret, and carries messages", async () => {
+    const material = certs("c1", [1, 2]);
+    const ports = await freePorts(2);
+    const nodes = [1, 2].map((id) => node(id, ports, { secret: null, tls: material(id) }));
+    await Promise.all(nodes.map((n) => n.transport.start()));
+    await waitFor("both links up", () =>
+      nodes.every((n) => n.transport.health().every((h) => h.outbound && h.inbound)) ? true : undefined,
+    );
+    nodes[0]!.transport.send(2, { _tag: "ping", n: 5 }, 0);
+    await waitFor("delivery", () => (nodes[1]!.received.length > 0 ? true : undefined));
+    expect(nodes[1]!.received).toEqual([{ from: 1, n: 5, wireId: 0 }]);
+    expect(nodes.flatMap((n) => n.rejected)).toEqual([]);
+  });
+
+  it("refuses a replica whose certificate is of another CA, or names another replica", async () => {
+    const material = certs("c1", [1, 2]);
+    const foreign = certs("c1", [2]);
+    const ports = await freePorts(3);
+    const one = node(1, ports, { secret: null, tls: material(1) });
+    // Replica 2 with a certificate from a CA that is not the cluster's (it trusts its own CA).
+    const intruder = node(2, ports, { secret: null, tls: foreign(2) });
+    // Replica 3 presenting replica 2's certificate: issued by the right CA, for another replica.
+    const impostor = node(3, ports, { secret: null, tls: material(2) });
+    await Promise.all([one, intruder, impostor].map((n) => n.transport.start()));
+    await waitFor("both refused by replica 1", () =>
+      one.rejected.some((r) => /TLS handshake failed/.test(r)) &&
+      one.rejected.some((r) => /replica 3: its certificate is for replica 2, but it claims to be replica 3/.test(r))
+        ? true
+        : undefined,
+    );
+    await sleep(300);
+    const health = new Map(one.transport.health().map((h) => [h.id, h]));
+    expect(health.get(2)?.inbound).toBe(false);
+    expect(health.get(3)?.inbound).toBe(false);
+    expect(one.transport.health().some((h) => h.outbound)).toBe(false);
+    expect(one.received).toEqual([]);
+  });
+
+  it("refuses a plain TCP peer that knows the secret, when TLS is on", async () => {
+    const material = certs("c1", [1]);
+    const ports = await freePorts(2);
+    const one = node(1, ports, { tls: material(1) });
+    const plain = node(2, ports);
+    await Promise.all([one, plain].map((n) => n.transport.start()));
+    await waitFor("the plain connection refused", () =>
+      one.rejected.some((r) => /TLS handshake failed/.test(r)) ? true : undefined,
+    );
+    expect(one.transport.health()[0]!.inbound).toBe(false);
+  });
+
+  it("presents a renewed certificate on new connections without a restart", async () => {
+    const material = certs("c1", [1, 2]);
+    const ports = await freePorts(2);
+    const nodes = [1, 2].map((id) => node(id, ports, { secret: null, tls: material(id) }));
+    await Promise.all(nodes.map((n) => n.transport.start()));
+    await waitFor("links up", () =>
+      nodes.every((n) => n.transport.health().every((h) => h.outbound && h.inbound)) ? true : undefined,
+    );
+    const other = certs("c1", [1, 2]);
+    // Both renew to certificates of a new CA: the links they make from now on use them.
+    nodes[0]!.transport.renewTls(other(1));
+    nodes[1]!.transport.renewTls(other(2));
+    const client = await import("node:tls").then((tls) =>
+      tls.connect({ host: "127.0.0.1", port: ports[0]!, ...other(2), checkServerIdentity: () => undefined }),
+    );
+    const seen = await new Promise<string>((resolve, reject) => {
+      client.once("secureConnect", () => resolve(client.getPeerX509Certificate()!.fingerprint256));
+      client.once("error", reject);
+    });
+    client.end();
+    const { X509Certificate } = await import("node:crypto");
+    expect(seen).toBe(new X509Certificate(other(1).cert).fingerprint256);
   });
 });

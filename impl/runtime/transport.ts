@@ -5,7 +5,9 @@
  *
  * A connection is authenticated both ways before any message flows: the dialer and the
  * acceptor each prove knowledge of the cluster secret with HMAC-SHA256 over both nonces, both
- * replica ids and the cluster id (see `handshakeMac`). A peer that cannot prove it, a
+ * replica ids and the cluster id (see `handshakeMac`), or, with TLS material, run the same
+ * handshake inside mutual TLS where each certificate must name its replica
+ * (impl/runtime/peer-tls.ts). A peer that cannot prove it, a
  * malformed frame, or a message that the message Schema rejects closes that connection with a
  * logged reason; nothing a peer sends can crash the replica. Messages sent while a link is down
  * or backed up are dropped, as a network would: the protocol retries.
@@ -13,7 +15,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import net from "node:net";
 import { Either, ParseResult, Schema } from "effect";
-import type { ReplicaId } from "../core/events.ts";
+import type { ReplicaId } from "../core/index.ts";
 import {
   encodeFrame,
   FrameDecoder,
@@ -22,7 +24,9 @@ import {
   parseJson,
   type JsonCodec,
 } from "./framing.ts";
+import type { TlsMaterial } from "./certs.ts";
 import type { MonotonicClock } from "./clock.ts";
+import { certificateRefusal, macKeyOf, peerConnect, peerServer, renewServer } from "./peer-tls.ts";
 import type { Logger } from "./log.ts";
 
 /** Protocol name and version; a peer speaking another is refused. */
@@ -122,7 +126,10 @@ function truncate(text: string, length = 300): string {
 export interface TransportOptions<M> {
   readonly self: ReplicaId;
   readonly clusterId: string;
-  readonly secret: Uint8Array;
+  /** The cluster secret; required without `tls`, mixed into the handshake's MACs with it. */
+  readonly secret?: Uint8Array | undefined;
+  /** Mutual TLS with the cluster CA's certificates (impl/runtime/certs.ts). Default: none (plain TCP). */
+  readonly tls?: TlsMaterial | undefined;
   readonly listen: Address;
   readonly peers: ReadonlyMap<ReplicaId, Address>;
   readonly codec: JsonCodec<M>;
@@ -198,6 +205,7 @@ export class Transport<M> {
   private readonly reconnectDelayMsMin: number;
   private readonly reconnectDelayMsMax: number;
   private readonly inboundConnectionsMax: number;
+  private tls: TlsMaterial | undefined;
 
   constructor(private readonly options: TransportOptions<M>) {
     if (options.peers.has(options.self)) throw new Error(`peer list contains this replica's own id ${options.self}`);
@@ -211,7 +219,20 @@ export class Transport<M> {
       this.links.set(peer, { peer, address, socket: null, ready: false, attempt: 0, timer: null, reconnects: 0 });
       this.peerRecords.set(peer, { inbound: null, lastHeardMs: null, info: null });
     }
-    this.server = net.createServer((socket) => this.accept(socket));
+    if (options.secret === undefined && options.tls === undefined)
+      throw new Error("peer connections need the cluster secret, TLS material, or both");
+    this.tls = options.tls;
+    this.server = peerServer(this.tls, (socket) => this.accept(socket));
+    this.server.on("tlsClientError", (error: Error, socket: net.Socket) =>
+      this.reject(socket, `TLS handshake failed: ${error.message}`, { direction: "inbound" }),
+    );
+  }
+
+  /** Present `material` on the connections made and accepted from now on (a renewed certificate). */
+  renewTls(material: TlsMaterial): void {
+    if (this.tls === undefined) throw new Error("this transport does not use TLS");
+    this.tls = material;
+    renewServer(this.server, material);
   }
 
   /** Listen for peers and start dialing them. Resolves once listening. */
@@ -428,9 +449,11 @@ export class Transport<M> {
     this.onFrames(socket, decoder, context(), (frame, bytes) => {
       if (state.phase === "hello") {
         if (frame._tag !== "hello") return this.reject(socket, `expected hello, got ${frame._tag}`, context());
-        const refusal = this.checkHello(frame);
+        const refusal =
+          this.checkHello(frame) ??
+          certificateRefusal(socket, this.options.clusterId, frame.from)?.replace(/^/, `replica ${frame.from}: `);
         if (refusal !== undefined) return this.reject(socket, refusal, context());
-        const mac = handshakeMac(this.options.secret, "acceptor", {
+        const mac = handshakeMac(macKeyOf(socket, this.options.secret), "acceptor", {
           clusterId: this.options.clusterId,
           dialer: frame.from,
           acceptor: this.options.self,
@@ -444,7 +467,7 @@ export class Transport<M> {
       if (state.phase === "proof") {
         if (frame._tag !== "proof") return this.reject(socket, `expected proof, got ${frame._tag}`, context());
         const hello = state.hello;
-        const expected = handshakeMac(this.options.secret, "dialer", {
+        const expected = handshakeMac(macKeyOf(socket, this.options.secret), "dialer", {
           clusterId: this.options.clusterId,
           dialer: hello.from,
           acceptor: this.options.self,
@@ -547,7 +570,10 @@ export class Transport<M> {
   private dial(link: OutboundLink): void {
     if (this.closed) return;
     link.timer = null;
-    const socket = net.connect({ host: link.address.host, port: link.address.port });
+    const { socket, ready } = peerConnect(link.address, this.tls, {
+      clusterId: this.options.clusterId,
+      replica: link.peer,
+    });
     link.socket = socket;
     socket.setNoDelay(true);
     const decoder = new FrameDecoder(handshakeFrameBytesMax);
@@ -556,7 +582,7 @@ export class Transport<M> {
     const timer = setTimeout(() => {
       if (!link.ready) this.reject(socket, `handshake not finished within ${this.handshakeTimeoutMs} ms`, context);
     }, this.handshakeTimeoutMs);
-    socket.on("connect", () => {
+    socket.on(ready, () => {
       this.writeWire(socket, {
         _tag: "hello",
         proto: peerProtocol,
@@ -567,7 +593,13 @@ export class Transport<M> {
         info: this.options.info,
       });
     });
-    socket.on("error", (error) => this.options.log.debug({ ...context, err: error.message }, "peer connection error"));
+    socket.on("error", (error) => {
+      // A refused certificate says why (TLS errors carry no system call); a refused connection
+      // (the peer is down) is routine.
+      if (ready === "secureConnect" && !("syscall" in error))
+        this.options.log.warn({ ...context, err: error.message }, "TLS handshake with peer failed");
+      else this.options.log.debug({ ...context, err: error.message }, "peer connection error");
+    });
     socket.on("close", () => {
       clearTimeout(timer);
       if (link.socket !== socket) return;
@@ -589,14 +621,15 @@ export class Transport<M> {
         dialerNonce,
         acceptorNonce: frame.nonce,
       };
-      if (!macEqual(handshakeMac(this.options.secret, "acceptor", fields), frame.mac)) {
+      const key = macKeyOf(socket, this.options.secret);
+      if (!macEqual(handshakeMac(key, "acceptor", fields), frame.mac)) {
         return this.reject(
           socket,
           `replica at ${formatAddress(link.address)} failed authentication (wrong cluster secret or wrong replica id)`,
           context,
         );
       }
-      this.writeWire(socket, { _tag: "proof", mac: handshakeMac(this.options.secret, "dialer", fields) });
+      this.writeWire(socket, { _tag: "proof", mac: handshakeMac(key, "dialer", fields) });
       clearTimeout(timer);
       link.ready = true;
       link.attempt = 0;

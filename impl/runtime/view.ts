@@ -4,7 +4,7 @@
  * metrics and logs never reach into the core's internals themselves. Pure data; no decisions
  * are made from it.
  */
-import type { ReplicaId } from "../core/events.ts";
+import type { ReplicaId } from "../core/index.ts";
 
 /** The core, as the status page and metrics see it. */
 export interface CoreView {

@@ -1,5 +1,5 @@
 /**
- * `npm run check -- --runs N --seed S --replicas 3|5 [--liveness] [--json] [--shard i/n]
+ * `npm run check -- --runs N --seed S --replicas 3|5|7 [--liveness] [--json] [--shard i/n]
  *  [--workers K] [--mutant NAME] [--replay SEED:PATH]`
  *
  * A long refinement campaign: N generated runs of the safety (or liveness) suite, every check of
@@ -24,7 +24,7 @@ import {
   type CampaignOptions,
   type CampaignTotals,
 } from "../campaign.ts";
-import type { Step } from "../../impl/core/index.ts";
+import type { Step } from "../../impl/core/testing/index.ts";
 import { mutantNamed, mutants } from "../mutants/index.ts";
 import { replayScenario } from "../suite.ts";
 import { runScenario, showScenario } from "../world/run.ts";
@@ -41,7 +41,7 @@ const program = new Command()
   .description("Run a refinement campaign over the simulated world: every check after every step.")
   .option("--runs <n>", "number of generated runs", int, 200)
   .option("--seed <s>", "campaign seed", int, 1)
-  .option("--replicas <n>", "cluster size: 3 or 5", int, 3)
+  .option("--replicas <n>", "cluster size: 3, 5 or 7", int, 3)
   .option("--liveness", "liveness mode: after the faults, heal and require progress", false)
   .option("--json", "print the summary as JSON", false)
   .option("--shard <i/n>", "run only shard i of n (runs k with k mod n = i)", "0/1")
@@ -71,7 +71,7 @@ function usage(message: string): never {
   process.exit(2);
 }
 
-if (opts.replicas !== 3 && opts.replicas !== 5) usage("--replicas must be 3 or 5");
+if (![3, 5, 7].includes(opts.replicas)) usage("--replicas must be 3, 5 or 7");
 if (opts.runs < 1) usage("--runs must be at least 1");
 const shardMatch = /^(\d+)\/(\d+)$/.exec(opts.shard);
 if (shardMatch === null) usage(`--shard must look like i/n, not ${opts.shard}`);

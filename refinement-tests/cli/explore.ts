@@ -27,6 +27,7 @@ import { CompactPaxos } from "../../spec/compact/paxos.ts";
 import type { Spec } from "../../spec/state-machine.ts";
 import { Voting } from "../../spec/voting.ts";
 import { viewOfSpecTrace } from "../view/spec.ts";
+import { implMain } from "./explore-impl.ts";
 
 /** Where the CLI writes and how it reads time: injectable so tests run it in-process. */
 export interface Io {
@@ -57,6 +58,7 @@ const limits = {
 type NumericFlag = keyof typeof limits;
 
 export const usage = `Usage: npm run explore -- --spec paxos|voting|consensus|lease [options]
+       npm run explore -- --impl [options]   (impl/core itself: npm run explore -- --impl --help)
 
 Explores every reachable state of a spec breadth first (as TLC does), checks its invariants
 on every distinct state and its refinement mappings on every transition, and prints the
@@ -231,8 +233,10 @@ function prepare(o: Options): AnyJob {
   }
 }
 
-/** Run the CLI; returns the exit code. */
+/** Run the CLI; returns the exit code. `--impl` and `--replay` go to the explorer of impl/core. */
 export function main(argv: readonly string[], io: Io): number {
+  if (argv.includes("--impl") || argv.some((a) => a === "--replay" || a.startsWith("--replay=")))
+    return implMain(argv, io);
   let options: Options | "help";
   let job: AnyJob;
   try {

@@ -1,17 +1,29 @@
 /**
- * `npm run mutants [-- --json] [--only NAME] [--seed S] [--budget-seconds T]`: the bug zoo's
- * report card. For each deliberately broken variant (refinement-tests/mutants/), run the ORDINARY
- * suite (safety, or liveness for liveness bugs; the same generator as `npm run check`, nothing
- * tuned per mutant) one generated run after another on this one thread until a check fails,
- * and print: mutant, caught or not, runs and seconds to catch, which check caught it.
+ * `npm run mutants [-- --engine explore|random|both] [--json] [--only NAME] [--seed S]
+ * [--budget-seconds T] [--write-traces]`: the bug zoo's report card, per engine.
  *
- * Exit status: 0 when every mutant is caught within the budget (default 60 s each), 1 otherwise.
- * Runs are deterministic: the number of runs to catch depends only on the seed; seconds depend
- * on the machine.
+ * - random: the ORDINARY suite (safety, or liveness for liveness bugs; the same generator as
+ *   `npm run check`, nothing tuned per mutant), one generated run after another on this one thread
+ *   until a check fails.
+ * - explore: the exhaustive explorer of impl/core (`npm run explore -- --impl`) breadth first
+ *   within the mutant's bounds (its `explore` field: the budgets the bug needs), which gives the
+ *   shortest trace.
+ *
+ * For each mutant and engine it prints: caught or not, seconds (and CPU seconds) to catch, runs or
+ * states, the check that caught it, the bounds. `--write-traces` keeps each mutant's shortest
+ * catching trace (from either engine) in refinement-tests/mutants/traces/, which `npm test`
+ * re-runs instead of searching. Exit status: 0 when every mutant is caught by some engine run,
+ * 1 otherwise. Runs to catch are deterministic; seconds depend on the machine and its load.
  */
-import { Command, InvalidArgumentError } from "commander";
-import { mutants } from "../mutants/index.ts";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { mutants, type Mutant } from "../mutants/index.ts";
+import type { Regression } from "../regressions/regressions.ts";
 import { runOne, runSeed } from "../suite.ts";
+import { describeBounds, explore, replay } from "../explorer/explorer.ts";
+import { defaultBounds } from "../explorer/model.ts";
+import { traceOf, tracesFolder } from "../mutants/traces.ts";
 
 function int(value: string): number {
   const n = Number(value);
@@ -21,27 +33,56 @@ function int(value: string): number {
 
 const program = new Command()
   .name("mutants")
-  .description("Run the ordinary suites against every broken variant of the protocol until each is caught.")
+  .description(
+    "Run the engines (random suites, exhaustive explorer) against every broken variant until each is caught.",
+  )
+  .addOption(
+    new Option("--engine <engine>", "which engine hunts the mutants")
+      .choices(["random", "explore", "both"])
+      .default("both"),
+  )
   .option("--json", "print the table as JSON", false)
   .option("--only <name>", "only this mutant")
-  .option("--seed <s>", "campaign seed (run k uses the same seed as `npm run check` run k)", int, 1)
-  .option("--budget-seconds <t>", "give up on a mutant after this long", int, 60)
+  .option("--seed <s>", "random engine: campaign seed (run k uses the same seed as `npm run check` run k)", int, 1)
+  .option("--budget-seconds <t>", "give up on a mutant (per engine) after this long", int, 60)
+  .option("--write-traces", "keep each mutant's shortest catching trace in refinement-tests/mutants/traces/", false)
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 program.parse();
-const opts = program.opts<{ json: boolean; only?: string; seed: number; budgetSeconds: number }>();
+const opts = program.opts<{
+  engine: "random" | "explore" | "both";
+  json: boolean;
+  only?: string;
+  seed: number;
+  budgetSeconds: number;
+  writeTraces: boolean;
+}>();
+
+/** One engine's hunt for one mutant. */
+interface Hunt {
+  readonly engine: "random" | "explore";
+  readonly caught: boolean;
+  readonly seconds: number;
+  readonly cpuSeconds: number;
+  /** random: runs; explore: distinct states. */
+  readonly effort: number;
+  /** random: world events; explore: transitions. */
+  readonly steps: number;
+  readonly check: string | null;
+  readonly expected: boolean;
+  readonly message: string | null;
+  /** explore: the bounds searched; random: the suite. */
+  readonly bounds: string;
+  /** Actions in the catching trace (random: shrunk). */
+  readonly traceActions: number | null;
+  readonly replay: string | null;
+  readonly trace: Regression | null;
+}
 
 interface Row {
   readonly mutant: string;
   readonly mode: string;
-  readonly caught: boolean;
-  readonly runs: number;
-  readonly events: number;
-  readonly seconds: number;
-  readonly check: string | null;
-  readonly expected: boolean;
-  readonly message: string | null;
-  readonly replay: string | null;
+  readonly hunts: readonly Hunt[];
 }
 
 const selected = mutants.filter((m) => opts.only === undefined || m.name === opts.only);
@@ -50,80 +91,197 @@ if (selected.length === 0) {
   process.exit(2);
 }
 
-const rows: Row[] = [];
-for (const m of selected) {
+function cpuNow(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+function huntRandom(m: Mutant): Hunt {
   const liveness = m.mode === "liveness";
   const started = performance.now();
+  const cpu = cpuNow();
   let runs = 0;
   let events = 0;
-  let row: Row | null = null;
   while ((performance.now() - started) / 1000 < opts.budgetSeconds) {
     const seed = runSeed(opts.seed, runs);
     const one = runOne(seed, { liveness, step: m.step, shrink: false });
     runs++;
     events += one.first.events;
     if (one.failed === null) continue;
+    const seconds = (performance.now() - started) / 1000;
+    const cpuSeconds = cpuNow() - cpu;
     const check = one.failed.failure.check;
-    row = {
-      mutant: m.name,
-      mode: m.mode,
+    let trace: Regression | null = null;
+    if (opts.writeTraces) {
+      const shrunk = runOne(seed, { liveness, step: m.step, shrink: true }).failed!;
+      trace = {
+        name: m.name,
+        description: `${m.description}: caught by the random suite (seed ${opts.seed}, run ${runs}, shrunk)`,
+        replicas: 3,
+        liveness,
+        mutant: m.name,
+        expect: shrunk.failure.check,
+        scenario: shrunk.scenario,
+      };
+    }
+    return {
+      engine: "random",
       caught: true,
-      runs,
-      events,
-      seconds: (performance.now() - started) / 1000,
+      seconds,
+      cpuSeconds,
+      effort: runs,
+      steps: events,
       check,
       expected: m.expectedCatch.some((e) => check.startsWith(e)),
       message: one.failed.failure.message,
+      bounds: liveness ? "liveness suite" : "safety suite",
+      traceActions: trace?.scenario.actions.length ?? one.failed.scenario.actions.length,
       replay: `npm run check -- --runs ${runs} --seed ${opts.seed}${liveness ? " --liveness" : ""} --mutant ${m.name} --workers 1`,
+      trace,
     };
-    break;
   }
-  row ??= {
-    mutant: m.name,
-    mode: m.mode,
+  return {
+    engine: "random",
     caught: false,
-    runs,
-    events,
     seconds: (performance.now() - started) / 1000,
+    cpuSeconds: cpuNow() - cpu,
+    effort: runs,
+    steps: events,
     check: null,
     expected: false,
     message: null,
+    bounds: liveness ? "liveness suite" : "safety suite",
+    traceActions: null,
     replay: null,
+    trace: null,
   };
-  rows.push(row);
-  if (!opts.json)
-    process.stderr.write(
-      `${row.mutant}: ${row.caught ? `caught by ${row.check} after ${row.runs} runs (${row.seconds.toFixed(1)} s)` : "NOT CAUGHT"}\n`,
-    );
 }
 
-const caughtSeconds = rows
-  .filter((r) => r.caught)
-  .map((r) => r.seconds)
-  .sort((a, b) => a - b);
-const median = caughtSeconds.length === 0 ? null : caughtSeconds[Math.floor((caughtSeconds.length - 1) / 2)]!;
-const allCaught = rows.every((r) => r.caught);
+function huntExplore(m: Mutant): Hunt {
+  const where = m.explore ?? { bounds: {}, depth: 12 };
+  const bounds = { ...defaultBounds, ...where.bounds };
+  const flags = `${describeBounds(bounds)} --depth ${where.depth}${where.mode === "random" ? " --mode random" : ""}`;
+  const cpu = cpuNow();
+  const outcome = explore({
+    bounds,
+    mode: where.mode ?? "bfs",
+    depth: where.depth,
+    maxStates: 50_000_000,
+    maxSeconds: opts.budgetSeconds,
+    mutant: { name: m.name, step: m.step },
+  });
+  const r = outcome.result;
+  const check = outcome.regression?.expect ?? null;
+  return {
+    engine: "explore",
+    caught: check !== null,
+    seconds: outcome.seconds,
+    cpuSeconds: cpuNow() - cpu,
+    effort: r.distinct,
+    steps: r.transitions,
+    check,
+    expected: check !== null && m.expectedCatch.some((e) => check.startsWith(e)),
+    message: outcome.replayed?.message ?? null,
+    bounds: flags,
+    traceActions: outcome.regression?.scenario.actions.length ?? null,
+    replay: check === null ? null : `npm run explore -- --impl ${flags} --mutant ${m.name}`,
+    trace:
+      outcome.regression === null
+        ? null
+        : {
+            ...outcome.regression,
+            name: m.name,
+            description: `${m.description}: caught by the explorer (${flags}), shortest trace`,
+          },
+  };
+}
+
+const engines: ("random" | "explore")[] = opts.engine === "both" ? ["explore", "random"] : [opts.engine];
+const rows: Row[] = [];
+for (const m of selected) {
+  const hunts: Hunt[] = [];
+  for (const engine of engines) {
+    if (engine === "explore" && m.mode === "liveness") continue; // the explorer checks safety only
+    const h = engine === "random" ? huntRandom(m) : huntExplore(m);
+    hunts.push(h);
+    if (!opts.json)
+      process.stderr.write(
+        `${m.name} [${engine}]: ${h.caught ? `caught by ${h.check} in ${h.seconds.toFixed(2)} s (${engine === "random" ? `${h.effort} runs` : `${h.effort} states`})` : "NOT CAUGHT"}\n`,
+      );
+  }
+  rows.push({ mutant: m.name, mode: m.mode, hunts });
+  if (opts.writeTraces) writeTrace(m, hunts);
+}
+
+/**
+ * Keep the shortest catching trace (fewest actions) that replays with an expected check: this
+ * run's, or the one already committed if it is shorter and still catches the mutant.
+ */
+function writeTrace(m: Mutant, hunts: readonly Hunt[]): void {
+  const traces = hunts.filter((h) => h.trace !== null && h.expected).map((h) => h.trace!);
+  const committed = traceOf(m.name);
+  if (committed !== null && replay(committed, m.step)?.check === committed.expect) traces.push(committed);
+  if (traces.length === 0) return;
+  traces.sort((a, b) => a.scenario.actions.length - b.scenario.actions.length);
+  if (traces[0] === committed) return;
+  writeFileSync(join(tracesFolder, `${m.name}.json`), `${JSON.stringify(traces[0], null, 1)}\n`);
+}
+
+function median(xs: readonly number[]): number | null {
+  if (xs.length === 0) return null;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
+const best = rows.map((r) => {
+  const caught = r.hunts.filter((h) => h.caught);
+  return caught.length === 0 ? null : Math.min(...caught.map((h) => h.seconds));
+});
+const summary = {
+  engines,
+  seed: opts.seed,
+  budgetSeconds: opts.budgetSeconds,
+  allCaught: best.every((b) => b !== null),
+  medianSecondsBestEngine: median(best.filter((b): b is number => b !== null)),
+  slowestSecondsBestEngine: best.some((b) => b === null) ? null : Math.max(...(best as number[])),
+  perEngine: Object.fromEntries(
+    engines.map((e) => {
+      const hs = rows.flatMap((r) => r.hunts.filter((h) => h.engine === e));
+      const caught = hs.filter((h) => h.caught);
+      return [e, { hunted: hs.length, caught: caught.length, medianSeconds: median(caught.map((h) => h.seconds)) }];
+    }),
+  ),
+};
 
 if (opts.json) {
+  const strip = (h: Hunt) => ({ ...h, trace: undefined });
   process.stdout.write(
-    `${JSON.stringify({ seed: opts.seed, budgetSeconds: opts.budgetSeconds, allCaught, medianSeconds: median, mutants: rows }, null, 2)}\n`,
+    `${JSON.stringify({ ...summary, mutants: rows.map((r) => ({ ...r, hunts: r.hunts.map(strip) })) }, null, 2)}\n`,
   );
 } else {
-  const header = ["mutant", "mode", "caught", "runs", "seconds", "caught by"];
-  const table = rows.map((r) => [
-    r.mutant,
-    r.mode,
-    r.caught ? "yes" : "NO",
-    String(r.runs),
-    r.seconds.toFixed(1),
-    r.check === null ? "-" : `${r.check}${r.expected ? "" : " (unexpected)"}`,
-  ]);
+  const header = ["mutant", "engine", "caught", "seconds", "cpu s", "runs/states", "caught by", "bounds"];
+  const table = rows.flatMap((r) =>
+    r.hunts.map((h) => [
+      r.mutant,
+      h.engine,
+      h.caught ? "yes" : "NO",
+      h.seconds.toFixed(2),
+      h.cpuSeconds.toFixed(2),
+      String(h.effort),
+      h.check === null ? "-" : `${h.check}${h.expected ? "" : " (unexpected)"}`,
+      h.engine === "explore" ? h.bounds : "",
+    ]),
+  );
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
   const line = (cells: readonly string[]): string =>
-    cells.map((c, i) => (i === 3 || i === 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ");
+    cells.map((c, i) => (i >= 3 && i <= 5 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ");
   process.stdout.write(`${[line(header), line(widths.map((w) => "-".repeat(w))), ...table.map(line)].join("\n")}\n`);
+  for (const [e, s] of Object.entries(summary.perEngine))
+    process.stdout.write(
+      `\n${e}: ${s.caught}/${s.hunted} caught; median ${s.medianSeconds === null ? "-" : s.medianSeconds.toFixed(2)} s`,
+    );
   process.stdout.write(
-    `\n${rows.filter((r) => r.caught).length}/${rows.length} caught; median ${median === null ? "-" : median.toFixed(1)} s to catch on one core (seed ${opts.seed})\n`,
+    `\nbest engine per mutant: ${best.filter((b) => b !== null).length}/${rows.length} caught; median ${summary.medianSecondsBestEngine?.toFixed(2) ?? "-"} s, slowest ${summary.slowestSecondsBestEngine?.toFixed(2) ?? "-"} s (seed ${opts.seed}, one core)\n`,
   );
 }
-process.exit(allCaught ? 0 : 1);
+process.exit(summary.allCaught ? 0 : 1);

@@ -1,5 +1,5 @@
 /** Accepting below the promised ballot: an acceptor helps a ballot lower than its maxBal (P1a broken). */
-import { ballotEquals, type AcceptorState, type Ballot } from "../../impl/core/index.ts";
+import { ballotEquals, type AcceptorState, type Ballot } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
@@ -16,4 +16,5 @@ export const acceptBelowPromise: Mutant = {
   expectedCatch: ["refines Voting", "VotesSafe", "core assertion"],
   mode: "safety",
   step: withRules({ canPromise: canPromiseIgnoringMaxBal }),
+  explore: { bounds: { reads: 0, crashes: 2, restarts: 0, delays: 1, orders: "fifo", tuning: 5 }, depth: 18 },
 };

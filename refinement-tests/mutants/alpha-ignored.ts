@@ -19,4 +19,5 @@ export const alphaIgnored: Mutant = {
   ],
   mode: "safety",
   step: withRules({ governsFrom: (chosenAt) => chosenAt + 1 }),
+  explore: { bounds: { writes: 0, reads: 0, reconfig: "add", orders: "fifo" }, depth: 8 },
 };

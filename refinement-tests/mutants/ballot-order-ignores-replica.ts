@@ -1,5 +1,5 @@
 /** Ballot order ignoring the replica id: (2,1) and (2,3) compare equal, so two leaders share a ballot. */
-import type { Ballot } from "../../impl/core/index.ts";
+import type { Ballot } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
@@ -9,4 +9,5 @@ export const ballotOrderIgnoresReplica: Mutant = {
   expectedCatch: ["DurableBeforeSend", "DurableMaxBal", "OneValuePerBallot", "refines Voting"],
   mode: "safety",
   step: withRules({ compareBallots: (a: Ballot, b: Ballot) => a.round - b.round }),
+  explore: { bounds: { reads: 0, crashes: 1, restarts: 0, delays: 1, orders: "fifo", tuning: 5 }, depth: 18 },
 };

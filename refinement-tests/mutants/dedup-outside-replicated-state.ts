@@ -5,7 +5,7 @@
  */
 import type { Applied } from "../../spec/state-machine.ts";
 import { commandDigest, withSession, type ServiceOutput, type ServiceState } from "../../spec/service.ts";
-import type { Command, ReplicaContext } from "../../impl/core/index.ts";
+import type { Command, ReplicaContext } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
@@ -35,4 +35,5 @@ export const dedupOutsideReplicatedState: Mutant = {
   expectedCatch: ["ExactlyOnce", "DigestAgreement", "RepliesMatchSpec", "Linearizability"],
   mode: "safety",
   step: withRules({ executeCommand: executeWithoutDedup }),
+  explore: { bounds: { reads: 0, duplicates: 1, orders: "fifo" }, depth: 10 },
 };

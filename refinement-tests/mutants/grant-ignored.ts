@@ -1,5 +1,5 @@
 /** An acceptor ignores its own lease grant: it helps another ballot while a grant to the leader is in force (rule L1 broken). */
-import { ballotEquals, compareBallots, type AcceptorState, type Ballot } from "../../impl/core/index.ts";
+import { ballotEquals, compareBallots, type AcceptorState, type Ballot } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
@@ -15,4 +15,5 @@ export const grantIgnored: Mutant = {
   expectedCatch: ["AtMostOneLeaseholder", "LeaseReadFresh", "Linearizability"],
   mode: "safety",
   step: withRules({ canPromise: canPromiseIgnoringGrant }),
+  explore: { bounds: { writes: 0, reads: 0, partitions: 2, orders: "fifo", tuning: 5 }, depth: 14 },
 };

@@ -7,6 +7,9 @@ import { addWithoutAddress } from "./add-without-address.ts";
 import { ballotOrderIgnoresReplica } from "./ballot-order-ignores-replica.ts";
 import { dedupOutsideReplicatedState } from "./dedup-outside-replicated-state.ts";
 import { grantIgnored } from "./grant-ignored.ts";
+import { grantTooShort } from "./grant-too-short.ts";
+import { leaseFromFreshestGrant } from "./lease-from-freshest-grant.ts";
+import { phase2aIgnoresVotes } from "./phase2a-ignores-votes.ts";
 import { learnAnyVote } from "./learn-any-vote.ts";
 import { leaseFromReceipt } from "./lease-from-receipt.ts";
 import { leaseReadBeforeReproposals } from "./lease-read-before-reproposals.ts";
@@ -55,6 +58,10 @@ export const mutants: readonly Mutant[] = [
   retryByNumberAlone,
   retireWhenNotAMember,
   addWithoutAddress,
+  // The remaining rules of impl/core/rules.ts that guard safety, and lease rules, weakened.
+  grantTooShort,
+  leaseFromFreshestGrant,
+  phase2aIgnoresVotes,
 ];
 
 /** The mutant called `name`; throws with the list of names otherwise. */

@@ -8,4 +8,5 @@ export const leaseFromReceipt: Mutant = {
   expectedCatch: ["AtMostOneLeaseholder", "LeaseBounded", "LeaseReadFresh", "Linearizability"],
   mode: "safety",
   step: withRules({ grantCountedFrom: (_sentAt, receivedAt) => receivedAt }),
+  explore: { bounds: { writes: 0, reads: 0, partitions: 2, delays: 1, orders: "fifo", tuning: 5 }, depth: 14 },
 };

@@ -1,5 +1,5 @@
 /** A new leader serves lease reads before executing what its phase 1 revealed (rule L3 broken). */
-import type { ReplicaState } from "../../impl/core/index.ts";
+import type { ReplicaState } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
@@ -14,4 +14,5 @@ export const leaseReadBeforeReproposals: Mutant = {
   expectedCatch: ["LeaseReadFresh", "Linearizability"],
   mode: "safety",
   step: withRules({ canServeLeaseRead: leaseOnly }),
+  explore: { bounds: { reads: 1, crashes: 1, restarts: 0, delays: 1, orders: "fifo", tuning: 5 }, depth: 18 },
 };

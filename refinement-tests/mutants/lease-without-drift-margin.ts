@@ -9,4 +9,5 @@ export const leaseWithoutDriftMargin: Mutant = {
   expectedCatch: ["LeaseBounded", "AtMostOneLeaseholder", "LeaseReadFresh", "Linearizability"],
   mode: "safety",
   step: withRules({ leaseExpiry: (from, config) => from + config.leaseMs - config.leaseMarginMs }),
+  explore: { bounds: { writes: 0, reads: 0, orders: "fifo", overrides: { clockDriftPpmMax: 100_000 } }, depth: 4 },
 };

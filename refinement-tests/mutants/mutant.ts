@@ -4,7 +4,27 @@
  * or a wrapper that reorders or filters the effects of the real step where the bug is in what
  * is carried out. Mutants live here only: production code has no bug flags.
  */
-import { defaultRules, makeStep, step as realStep, type ReplicaRules, type Step } from "../../impl/core/index.ts";
+import {
+  defaultRules,
+  makeStep,
+  step as realStep,
+  type ReplicaRules,
+  type Step,
+} from "../../impl/core/testing/index.ts";
+import type { ImplBounds } from "../explorer/model.ts";
+
+/**
+ * Where the exhaustive explorer catches a mutant: the budgets over the explorer's defaults
+ * (refinement-tests/explorer/model.ts) and the depth. These are the smallest budgets the bug
+ * needs (a leader change needs a crash; a stale read needs a read), found by trying; the random
+ * engine has no such per-bug settings.
+ */
+export interface ExplorerBounds {
+  readonly bounds: Partial<ImplBounds>;
+  readonly depth: number;
+  /** Breadth first (default: every state within the depth, the shortest trace) or random walks. */
+  readonly mode?: "bfs" | "random";
+}
 
 /** One broken variant. */
 export interface Mutant {
@@ -17,6 +37,8 @@ export interface Mutant {
   /** Which suite catches it: the safety suite, or (for liveness bugs) the liveness suite. */
   readonly mode: "safety" | "liveness";
   readonly step: Step;
+  /** Where `npm run mutants -- --engine explore` looks (default: the explorer's defaults, depth 12). */
+  readonly explore?: ExplorerBounds;
 }
 
 /** The rules each `withRules` step was built from (the trace explorer shows which rules a step applied). */

@@ -1,33 +1,29 @@
 /**
- * The bug zoo has teeth, in CI: every mutant is caught by the ordinary suite within a bounded
- * number of runs. Runs are seeded, so the count is exact and machine-independent (seconds are
- * measured by `npm run mutants`, never asserted here). The bound is well above today's counts
- * (`npm run mutants` prints them) so that unrelated changes to the core do not make it flaky,
- * and far below "never". The rarest catch is learn-any-vote's (a deposed leader's own vote at a
- * slot the next leader filled while it was cut off): about 1 run in 30,000, the first from seed 1
- * at run 67,210 since the world gained the faults of snapshots and reconfiguration, hence 100,000.
+ * The bug zoo has teeth, in CI, without searching: every mutant's committed shortest catching
+ * trace (refinement-tests/mutants/traces/, from the explorer or the random suites, whichever
+ * found the shorter; `npm run mutants -- --engine both --write-traces` refreshes them) still makes
+ * one of the mutant's expected checks fail, and the very same scenario passes with the real
+ * replica, so each trace shows that mutant's bug and nothing else. The searches themselves, and
+ * how long they take, are `npm run mutants`'s business (and docs/refinement.md's numbers).
  */
 import { describe, expect, it } from "vitest";
-import { runOne, runSeed } from "../suite.ts";
+import { replay } from "../explorer/explorer.ts";
 import { mutants } from "./index.ts";
+import { traceOf } from "./traces.ts";
 
-const runsMax = 100_000;
-
-describe("every mutant is caught by the ordinary suites", () => {
+describe("every mutant's committed catching trace catches it, and only it", () => {
   for (const m of mutants) {
     it(`${m.name}: ${m.description}`, () => {
-      let caught: string | null = null;
-      let runs = 0;
-      while (caught === null && runs < runsMax) {
-        const one = runOne(runSeed(1, runs), { liveness: m.mode === "liveness", step: m.step, shrink: false });
-        runs++;
-        if (one.failed !== null) caught = one.failed.failure.check;
-      }
-      expect(caught, `${m.name} not caught in ${runsMax} runs`).not.toBeNull();
+      const trace = traceOf(m.name);
+      expect(trace, `no trace for ${m.name}: npm run mutants -- --only ${m.name} --write-traces`).not.toBeNull();
+      const failure = replay(trace!, m.step);
+      expect(failure?.check ?? "passes", failure?.message).toBe(trace!.expect);
       expect(
-        m.expectedCatch.some((e) => caught!.startsWith(e)),
-        `${m.name} caught by ${caught}, expected one of ${m.expectedCatch.join(", ")}`,
+        m.expectedCatch.some((e) => trace!.expect.startsWith(e)),
+        `${m.name} caught by ${trace!.expect}, expected one of ${m.expectedCatch.join(", ")}`,
       ).toBe(true);
+      const real = replay(trace!);
+      expect(real?.check ?? "passes", `the real replica fails the same scenario: ${real?.message}`).toBe("passes");
     });
   }
 });

@@ -1,5 +1,5 @@
 /** Executing out of slot order: a replica executes the next slot it has, skipping gaps. */
-import { slotMapForEach, type SlotMap, type Value } from "../../impl/core/index.ts";
+import { slotMapForEach, type SlotMap, type Value } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
@@ -18,4 +18,5 @@ export const outOfOrderExecution: Mutant = {
   expectedCatch: ["ExecutedPrefixAgreement", "DigestAgreement", "RepliesMatchSpec", "ExactlyOnce"],
   mode: "safety",
   step: withRules({ nextToExecute: nextPresent }),
+  explore: { bounds: { writes: 2, reads: 0, delays: 1, losses: 1, orders: "fifo" }, depth: 12 },
 };

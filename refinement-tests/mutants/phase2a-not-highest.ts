@@ -1,5 +1,5 @@
 /** Phase 2a ignores ballot order: a new leader re-proposes the LOWEST-ballot vote phase 1 reported at a slot. */
-import { compareBallots, type Vote } from "../../impl/core/index.ts";
+import { compareBallots, type Vote } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 

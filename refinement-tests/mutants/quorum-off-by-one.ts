@@ -14,4 +14,5 @@ export const quorumOffByOne: Mutant = {
   ],
   mode: "safety",
   step: withRules({ quorumSize: (members) => Math.floor(members / 2) }),
+  explore: { bounds: { reads: 0 }, depth: 6 },
 };

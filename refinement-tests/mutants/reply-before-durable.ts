@@ -11,4 +11,5 @@ export const replyBeforeDurable: Mutant = {
     ...effects.filter((e) => e._tag !== "Persist"),
     ...effects.filter((e) => e._tag === "Persist"),
   ]),
+  explore: { bounds: { reads: 0 }, depth: 4 },
 };

@@ -8,4 +8,8 @@ export const restartForgetsGrant: Mutant = {
   expectedCatch: ["AtMostOneLeaseholder", "LeaseReadFresh", "Linearizability"],
   mode: "safety",
   step: withRules({ restartWaitUntil: (now) => now }),
+  explore: {
+    bounds: { writes: 0, reads: 0, crashes: 1, restarts: 1, partitions: 1, orders: "fifo", tuning: 5 },
+    depth: 16,
+  },
 };

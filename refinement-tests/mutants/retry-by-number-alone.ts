@@ -6,7 +6,7 @@
  */
 import type { Applied } from "../../spec/state-machine.ts";
 import { sessionOf, type ServiceOutput, type ServiceState, type Session } from "../../spec/service.ts";
-import { defaultRules, type Command, type ReplicaContext } from "../../impl/core/index.ts";
+import { defaultRules, type Command, type ReplicaContext } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
@@ -37,4 +37,5 @@ export const retryByNumberAlone: Mutant = {
   expectedCatch: ["ExactlyOnce"],
   mode: "safety",
   step: withRules({ sessionAnswer: sessionAnswerByNumber, executeCommand: executeByNumber }),
+  explore: { bounds: { reads: 0, reuses: 1, orders: "fifo" }, depth: 10 },
 };

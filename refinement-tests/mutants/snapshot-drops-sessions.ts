@@ -11,7 +11,7 @@ import {
   snapshotDigest,
   step as realStep,
   type Step,
-} from "../../impl/core/index.ts";
+} from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 
 const dropSessions: Step = (state, event) => {
@@ -43,4 +43,5 @@ export const snapshotDropsSessions: Mutant = {
   expectedCatch: ["SnapshotMatchesSpec", "DigestAgreement", "ExactlyOnce", "RepliesMatchSpec", "Linearizability"],
   mode: "safety",
   step: dropSessions,
+  explore: { bounds: { reads: 0, orders: "fifo", overrides: { snapshotIntervalSlots: 1 } }, depth: 8 },
 };

@@ -17,4 +17,8 @@ export const staleTransferInstalled: Mutant = {
   ],
   mode: "safety",
   step: withRules({ transferUseful: () => true }),
+  explore: {
+    bounds: { writes: 2, reads: 0, chunkFaults: 1, orders: "fifo", overrides: { snapshotIntervalSlots: 1 } },
+    depth: 14,
+  },
 };

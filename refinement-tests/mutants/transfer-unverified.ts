@@ -2,7 +2,7 @@
  * A state transfer is installed without checking its digests (rule S2 broken): a chunk corrupted
  * on the way becomes the replica's state.
  */
-import { decodeSnapshot } from "../../impl/core/index.ts";
+import { decodeSnapshot } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
@@ -12,4 +12,15 @@ export const transferUnverified: Mutant = {
   expectedCatch: ["SnapshotMatchesSpec", "DigestAgreement", "ExactlyOnce", "RepliesMatchSpec", "Linearizability"],
   mode: "safety",
   step: withRules({ verifySnapshot: (ctx, data) => decodeSnapshot(ctx, data) }),
+  explore: {
+    bounds: {
+      writes: 2,
+      reads: 0,
+      partitions: 1,
+      chunkFaults: 1,
+      orders: "fifo",
+      overrides: { snapshotIntervalSlots: 1 },
+    },
+    depth: 20,
+  },
 };

@@ -3,7 +3,7 @@
  * votes up to its executed prefix, not up to its latest snapshot, so a crash loses votes no
  * snapshot stands for, and its Promises omit votes of slots it may not even know are chosen.
  */
-import { step as realStep, truncateVotes, type Step } from "../../impl/core/index.ts";
+import { step as realStep, truncateVotes, type Step } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 
 const forgetEarly: Step = (state, event) => {
@@ -19,4 +19,5 @@ export const truncateWithoutSnapshot: Mutant = {
   expectedCatch: ["TruncationSafe", "PromiseReportsVotes", "refines Voting", "VotesSafe"],
   mode: "safety",
   step: forgetEarly,
+  explore: { bounds: { writes: 3, reads: 0, orders: "fifo", overrides: { snapshotIntervalSlots: 2 } }, depth: 16 },
 };

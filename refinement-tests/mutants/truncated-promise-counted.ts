@@ -20,4 +20,17 @@ export const truncatedPromiseCounted: Mutant = {
   ],
   mode: "safety",
   step: withRules({ promiseCoversFrom: (fromSlot) => fromSlot }),
+  explore: {
+    bounds: {
+      writes: 2,
+      reads: 0,
+      partitions: 1,
+      crashes: 1,
+      restarts: 0,
+      orders: "fifo",
+      tuning: 5,
+      overrides: { snapshotIntervalSlots: 1 },
+    },
+    depth: 18,
+  },
 };

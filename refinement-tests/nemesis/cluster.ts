@@ -363,7 +363,7 @@ export class NemesisCluster extends MemberLookups<Member> {
         undefined,
         { Authorization: `Bearer ${this.token}` },
         statusTimeoutMs,
-        this.statusAgent,
+        { agent: this.statusAgent },
       );
       return reply.status === 200 ? (reply.body as unknown as ReplicaStatus) : undefined;
     } catch {

@@ -15,7 +15,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { intervalKinds, listsPerStep, messageSteps } from "../view/format.ts";
 import { loadView } from "../view/load.ts";
-import { slotMapSet, type Value } from "../../impl/core/index.ts";
+import { slotMapSet, type Value } from "../../impl/core/testing/index.ts";
 import type { KvInput } from "../../spec/kv.ts";
 import { kvConfig } from "../../impl/runtime/core-adapter.ts";
 import { tempDir } from "../../impl/runtime/testing.ts";

@@ -3,7 +3,7 @@
  * lack what a durable snapshot superseded (impl/runtime/storage.ts), and nothing else.
  */
 import { describe, expect, it } from "vitest";
-import { compactRecords } from "../../impl/core/index.ts";
+import { compactRecords } from "../../impl/core/testing/index.ts";
 import { snapshottingCluster } from "../../impl/core/testing/cluster.ts";
 import type { KvRecord } from "../../impl/runtime/core-adapter.ts";
 import { checkRecoveries, matchedPrefix } from "./trace-checks.ts";

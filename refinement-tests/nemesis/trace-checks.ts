@@ -23,7 +23,7 @@
  * the local checks go on. The checks only read.
  */
 import { createHash } from "node:crypto";
-import { compactRecords, showBallot } from "../../impl/core/index.ts";
+import { compactRecords, showBallot } from "../../impl/core/testing/index.ts";
 import { kvConfig, type KvRecord, type KvReplicaState } from "../../impl/runtime/core-adapter.ts";
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import { ViolationFound } from "../../proofs/violation.ts";

@@ -9,6 +9,7 @@ describe("regression scenarios", () => {
     it(`${r.name}: ${r.description}`, () => {
       const run = runScenario(r.scenario, {
         replicas: r.replicas,
+        ...(r.clients === undefined ? {} : { clients: r.clients }),
         liveness: r.liveness,
         ...(r.mutant === null ? {} : { step: mutantNamed(r.mutant).step }),
       });

@@ -12,7 +12,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { gunzipSync } from "node:zlib";
-import { showBallot, showChange } from "../../impl/core/index.ts";
+import { showBallot, showChange } from "../../impl/core/testing/index.ts";
 import { showInput } from "../../impl/core/testing/show.ts";
 import type { NemesisReport } from "../nemesis/run.ts";
 import { checkSteps, replayMerged, type StepSeen } from "../nemesis/trace-checks.ts";

@@ -12,7 +12,7 @@ import {
   showConfiguration,
   slotMapEntries,
   type ReplicaState,
-} from "../../impl/core/index.ts";
+} from "../../impl/core/testing/index.ts";
 import { showOutput, showTime, showValue } from "../../impl/core/testing/show.ts";
 
 type KvReplicaState = ReplicaState<KvState, KvInput, KvOutput>;

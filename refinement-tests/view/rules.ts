@@ -6,7 +6,7 @@
  * rules make exactly the decisions of the rules they wrap.
  */
 import { readFileSync } from "node:fs";
-import type { ReplicaRules } from "../../impl/core/index.ts";
+import type { ReplicaRules } from "../../impl/core/testing/index.ts";
 import type { RuleDoc } from "./format.ts";
 
 type RuleName = keyof ReplicaRules;

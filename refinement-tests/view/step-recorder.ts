@@ -7,7 +7,7 @@
  * replayed traces produce such steps; the adapters (world.ts, nemesis.ts) say how messages pair.
  */
 import type { KvInput, KvOutput, KvState } from "../../spec/kv.ts";
-import { isBallotZero, showBallot, type DurableRecord, type Message } from "../../impl/core/index.ts";
+import { isBallotZero, showBallot, type DurableRecord, type Message } from "../../impl/core/testing/index.ts";
 import { showMessage, showRecord, showResult } from "../../impl/core/testing/show.ts";
 import type { SystemView, WorldStep } from "../../proofs/world-view.ts";
 import type { ViewBuilder } from "./builder.ts";

@@ -8,7 +8,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
-import { defaultRules, makeStep } from "../../impl/core/index.ts";
+import { defaultRules, makeStep } from "../../impl/core/testing/index.ts";
 import { tempDir } from "../../impl/runtime/testing.ts";
 import { regressions } from "../regressions/regressions.ts";
 import { runScenario } from "../world/run.ts";

@@ -6,7 +6,13 @@
  * fields, the spec actions the checkers matched at every level, the rules the core applied,
  * and, if a check fails, the violation with the steps that lead to it.
  */
-import { defaultRules, makeStep, type ReplicaEvent, type ReplicaState, type Step } from "../../impl/core/index.ts";
+import {
+  defaultRules,
+  makeStep,
+  type ReplicaEvent,
+  type ReplicaState,
+  type Step,
+} from "../../impl/core/testing/index.ts";
 import { mutantNamed } from "../mutants/index.ts";
 import { rulesOfStep } from "../mutants/mutant.ts";
 import type { Scenario } from "../world/actions.ts";

@@ -16,6 +16,7 @@
  * same generator serves every suite and every mutant; nothing is tuned per bug.
  */
 import fc from "fast-check";
+import type { ReplicaTuning } from "./world.ts";
 
 /** What a client asks for. Values are made unique by the world (client and operation number). */
 export interface OpSpec {
@@ -65,10 +66,14 @@ export type Action =
   | { readonly t: "drift"; readonly r: number; readonly ppm: number }
   /** Let `ms` of true time pass, then tick every live, running replica at its own clock. */
   | { readonly t: "advance"; readonly ms: number }
-  /** Client c starts an operation (or, with one outstanding, retries it). */
-  | { readonly t: "submit"; readonly c: number; readonly op: OpSpec }
-  /** Client c resends its outstanding operation (same sequence number) to the replica it believes leads. */
-  | { readonly t: "retry"; readonly c: number }
+  /**
+   * Client c starts an operation (or, with one outstanding, retries it). With `to` (a replica
+   * target, as for faults) it sends to that replica instead of the one it believes leads: the
+   * exhaustive explorer picks every replica that believes it leads; the generator never sets it.
+   */
+  | { readonly t: "submit"; readonly c: number; readonly op: OpSpec; readonly to?: number }
+  /** Client c resends its outstanding operation (same sequence number) to the replica it believes leads, or to `to`. */
+  | { readonly t: "retry"; readonly c: number; readonly to?: number }
   /** The next reply client c's connection carries is lost (the request may have executed; the client will retry). */
   | { readonly t: "loseReply"; readonly c: number }
   /**
@@ -76,7 +81,7 @@ export type Action =
    * write, executed or still outstanding: it must never be answered with the other command's
    * output, and it runs only if it wins the number.
    */
-  | { readonly t: "reuseSeq"; readonly c: number; readonly op: OpSpec }
+  | { readonly t: "reuseSeq"; readonly c: number; readonly op: OpSpec; readonly to?: number }
   /** An operator asks the current leader for a membership change of kind `kind` (replica picked by `r`). */
   | { readonly t: "reconfigure"; readonly kind: ReconfigureKind; readonly r: number }
   /** Replica r crashes during its next snapshot: after the snapshot record is written, before it is durable. */
@@ -125,6 +130,11 @@ export interface Profile {
   readonly warmStart: boolean;
   /** Index into the world's `tunings` (0, the default, when absent). */
   readonly tuning?: number;
+  /**
+   * Fields of that tuning replaced for this run (the exhaustive explorer's bounds: a snapshot
+   * interval, the largest drift bound). The generator never sets it.
+   */
+  readonly tuningOverrides?: Partial<ReplicaTuning>;
 }
 
 /** Bounds of the generator. */
@@ -166,11 +176,13 @@ export const profileArbitrary: fc.Arbitrary<Profile> = fc
     corruptChunk: weight(1),
     staleChunk: weight(3),
     reuseSeq: weight(1),
-    advanceMsMax: fc.constantFrom(20, 100, 300, 700),
+    // 1: time moves in steps of at most a millisecond, so messages arrive with near-zero delays.
+    advanceMsMax: fc.constantFrom(1, 20, 100, 300, 700),
     warmStart: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }),
+    // The swarm's tunings: all but the explorer's sparse timers (5).
     tuning: fc.oneof(
       { arbitrary: fc.constant(0), weight: 5 },
-      { arbitrary: fc.integer({ min: 1, max: 4 }), weight: 4 },
+      { arbitrary: fc.constantFrom(1, 2, 3, 4, 6), weight: 4 },
     ),
   })
   .map(({ advanceMsMax, warmStart, tuning, ...weights }) => ({ weights, advanceMsMax, warmStart, tuning }));
@@ -216,7 +228,17 @@ function kindArbitrary(kind: ActionKind, p: Profile, b: GeneratorBounds): fc.Arb
     case "crash":
       return fc.record({ r, at: fc.option(fc.nat({ max: 6 }), { nil: null }) }).map((x) => ({ t: "crash", ...x }));
     case "restart":
-      return fc.record({ r, clockMs: fc.nat({ max: 1_000_000 }) }).map((x) => ({ t: "restart", ...x }));
+      // Often below every reading of the replica's previous life (clocks start at 10,000 x index and
+      // more), while that life's messages may still be in flight: the hazard rule L4 guards.
+      return fc
+        .record({
+          r,
+          clockMs: fc.oneof(
+            { arbitrary: fc.nat({ max: 1_000_000 }), weight: 2 },
+            { arbitrary: fc.nat({ max: 5_000 }), weight: 1 },
+          ),
+        })
+        .map((x) => ({ t: "restart", ...x }));
     case "pause":
       return r.map((n) => ({ t: "pause", r: n }));
     case "resume":
@@ -324,9 +346,9 @@ export function showAction(a: Action): string {
     case "advance":
       return `advance ${a.ms}`;
     case "submit":
-      return `submit ${a.c} ${a.op.kind} k${a.op.key}`;
+      return `submit ${a.c} ${a.op.kind} k${a.op.key}${a.to === undefined ? "" : ` to ${a.to}`}`;
     case "retry":
-      return `retry ${a.c}`;
+      return `retry ${a.c}${a.to === undefined ? "" : ` to ${a.to}`}`;
     case "loseReply":
       return `lose-reply ${a.c}`;
     case "reconfigure":
@@ -339,6 +361,6 @@ export function showAction(a: Action): string {
     case "staleChunk":
       return `stale-chunk ${a.i} ${a.from}->${a.to}`;
     case "reuseSeq":
-      return `reuse-seq ${a.c} ${a.op.kind} k${a.op.key}`;
+      return `reuse-seq ${a.c} ${a.op.kind} k${a.op.key}${a.to === undefined ? "" : ` to ${a.to}`}`;
   }
 }

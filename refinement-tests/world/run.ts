@@ -13,7 +13,7 @@
  * to the same state.
  */
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
-import { AssertionFailure, type Step } from "../../impl/core/index.ts";
+import { AssertionFailure, type Step } from "../../impl/core/testing/index.ts";
 import { checkLinearizable, type Operation } from "../../impl/history/linearizability.ts";
 import { kvModel } from "../../impl/history/history.ts";
 import { ViolationFound, type Violation } from "../../proofs/violation.ts";
@@ -76,7 +76,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     replicas: options.replicas ?? 3,
     clients: options.clients ?? 3,
     seed: scenario.seed,
-    tuning: options.tuning ?? tunings[scenario.profile.tuning ?? 0] ?? tunings[0]!,
+    tuning: options.tuning ?? tuningOf(scenario),
     ...(options.step === undefined ? {} : { step: options.step }),
     record: options.record ?? false,
   });
@@ -120,8 +120,15 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
   return { failure, events: world.events, counters, operations: world.ops.length, trace: world.trace, world };
 }
 
+/** The replica tuning a scenario runs with: its profile's, with the profile's overrides. */
+export function tuningOf(scenario: Scenario): ReplicaTuning {
+  const base = tunings[scenario.profile.tuning ?? 0] ?? tunings[0]!;
+  const overrides = scenario.profile.tuningOverrides;
+  return overrides === undefined ? base : { ...base, ...overrides };
+}
+
 /** Fault-free warm-up: let the cluster elect its first leader (at most 5 s of simulated time). */
-function warmUp(world: World): void {
+export function warmUp(world: World): void {
   const start = world.trueTime;
   while (world.trueTime - start < 5_000 && world.leaseHolders().length === 0) {
     world.advance(50);
@@ -164,7 +171,8 @@ function livenessPhase(
   });
 }
 
-function linearizability(world: World): Violation | null {
+/** Linearizability of the world's whole client history so far (pending operations: unknown outcomes). */
+export function linearizability(world: World): Violation | null {
   // An operation refused as reusing its sequence number never ran: it is no part of the history.
   const ops: Operation<KvInput, KvOutput>[] = world.ops
     .filter((op) => !op.refused)

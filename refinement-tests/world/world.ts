@@ -30,10 +30,11 @@ import {
   type ReplicaEvent,
   type ReplicaState,
   type Step,
-} from "../../impl/core/index.ts";
+} from "../../impl/core/testing/index.ts";
 import type { Carried, ReplicaView, RequestInfo, SystemView, WorldStep } from "../../proofs/world-view.ts";
 import type { Action, OpSpec, ReconfigureKind } from "./actions.ts";
 import { showInput, showMessage, showRecord, showResult } from "../../impl/core/testing/show.ts";
+import { Hasher, valueHash, type Hash64 } from "../explorer/hash.ts";
 
 export type KvReplicaState = ReplicaState<KvState, KvInput, KvOutput>;
 export type KvWorldStep = WorldStep<KvState, KvInput, KvOutput>;
@@ -85,10 +86,11 @@ export const defaultTuning: ReplicaTuning = {
  * The tunings a swarm profile chooses from: the default; everything at its tightest (a pipeline
  * and batch of one, catch-up one slot at a time, a checkpoint and a snapshot every slot, two
  * pending requests, 16-byte transfer chunks, alpha = 1); perfect clocks with no margin at all; a
- * long lease with slow heartbeats and a deeper pipeline (and so a longer alpha); and the
- * proportions of the real defaults (catch-up batches far shorter than the log between snapshots),
- * so that a replica added to a cluster that has run for a while catches up on a long log, or from
- * a snapshot older than its own addition, before it reaches the slot that added it.
+ * long lease with slow heartbeats and a deeper pipeline (and so a longer alpha); the largest
+ * drift bound. Then the explorer's: sparse timers. Last, the proportions of the real defaults
+ * (catch-up batches far shorter than the log between snapshots), so that a replica added to a
+ * cluster that has run for a while catches up on a long log, or from a snapshot older than its
+ * own addition, before it reaches the slot that added it.
  */
 export const tunings: readonly ReplicaTuning[] = [
   defaultTuning,
@@ -114,6 +116,22 @@ export const tunings: readonly ReplicaTuning[] = [
     reconfigAlphaSlots: 8,
     snapshotIntervalSlots: 10,
   },
+  // The largest drift bound the configuration accepts (10%): the widest gap between what a
+  // leader trusts and what its grants promise, where the lease arithmetic of rules L2 and L4 matters most.
+  { ...defaultTuning, clockDriftPpmMax: 100_000 },
+  // Sparse timers (the exhaustive explorer's; the swarm generator draws only the five above): a
+  // heartbeat close to the lease and election timeouts just above it, so that a leader change
+  // takes few instants of time, and a pipeline and batch of one.
+  {
+    ...defaultTuning,
+    heartbeatIntervalMs: 200,
+    electionTimeoutMsMin: 320,
+    electionTimeoutMsMax: 340,
+    pipelineSlotsMax: 1,
+    batchCommandsMax: 1,
+    reconfigAlphaSlots: 2,
+  },
+  // The real defaults' proportions (see above): long catch-up, snapshots older than an addition.
   { ...defaultTuning, catchUpSlotsMax: 2, snapshotIntervalSlots: 12 },
 ];
 
@@ -187,6 +205,23 @@ class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
   localAt(t: number): number {
     return this.clock.base + this.clock.rate * (t - this.clock.since);
   }
+  /** An independent copy (states and records are immutable values, shared). */
+  copy(): ReplicaSlot {
+    const r = new ReplicaSlot(this.id, this.index, this.config, this.clock.base);
+    r.state = this.state;
+    r.durable = this.durable; // never written in place: a flush makes a new array
+    r.unflushed = this.unflushed.length === 0 ? [] : this.unflushed.slice();
+    r.paused = this.paused;
+    r.crashAt = this.crashAt;
+    r.crashAtSnapshot = this.crashAtSnapshot;
+    r.born = this.born;
+    r.retired = this.retired;
+    r.startList = this.startList; // never written in place: a start makes a new set
+    for (const id of this.learned) r.learned.add(id);
+    r.clock.rate = this.clock.rate;
+    r.clock.since = this.clock.since;
+    return r;
+  }
   trueAt(reading: number): number {
     return this.clock.since + (reading - this.clock.base) / this.clock.rate;
   }
@@ -215,10 +250,12 @@ interface ClientSlot {
   /** Index of the replica this client believes leads. */
   guess: number;
   op: ClientOp | null;
-  /** The last value this client saw under each key (its guess for a cas). */
-  readonly seen: Map<string, string | null>;
+  /** The last value this client saw under each key (its guess for a cas). Replaced, never written in place (world copies share it). */
+  seen: ReadonlyMap<string, string | null>;
   /** The next reply to this client is lost on its way. */
   loseNextReply: boolean;
+  /** Redirects in a row: every third one, the client tries the next replica instead of the hint. */
+  redirects: number;
 }
 
 /** One entry of the readable trace. */
@@ -236,9 +273,6 @@ export interface TraceEntry {
   /** Messages sent and replies given, for the sequence diagram. */
   readonly arrows: readonly { readonly from: string; readonly to: string; readonly label: string }[];
 }
-
-/** Thrown by an observer to stop the run at the current step. */
-export class StopRun extends Error {}
 
 /** The simulated cluster. */
 export class World implements KvSystemView {
@@ -266,9 +300,9 @@ export class World implements KvSystemView {
   /** Membership changes asked for, by request id: the change and the answer (once given). */
   readonly changes = new Map<number, { readonly change: ConfigChange; result: ClientResult<KvOutput> | null }>();
   readonly trace: TraceEntry[] | null;
-  readonly counters = new Map<string, number>();
+  readonly counters: Map<string, number> = new Map<string, number>();
   readonly tuning: ReplicaTuning;
-  /** Called after every step; it may throw StopRun. */
+  /** Called after every step (the checkers; a violation they throw stops the run). */
   observer: ((step: KvWorldStep) => void) | null = null;
   /** Initial members; faults and clients name replicas among the born ones. */
   private readonly n: number;
@@ -284,7 +318,40 @@ export class World implements KvSystemView {
   private readonly requests = new Map<number, { readonly info: RequestInfo<KvInput>; readonly op: ClientOp }>();
   private readonly driftRho: number;
 
-  constructor(options: WorldOptions = {}) {
+  /** A world built from `options`; with `from` (see `clone`), a copy of that world instead. */
+  constructor(options: WorldOptions = {}, from?: World) {
+    if (from !== undefined) {
+      this.n = from.n;
+      this.total = from.total;
+      this.tuning = from.tuning;
+      this.step = from.step;
+      this.inFlightMax = from.inFlightMax;
+      this.trace = from.trace === null ? null : from.trace.slice();
+      this.members = from.members;
+      this.initialMembers = from.initialMembers;
+      this.driftRho = from.driftRho;
+      this.replicas = from.replicas.map((r) => r.copy());
+      this.blocked = from.blocked.slice();
+      this.keys = from.keys;
+      this.copyClientsFrom(from);
+      this.clients = from.clients.map((c) => ({
+        ...c,
+        seen: c.seen, // never written in place: see() makes a new map
+        op: c.op === null ? null : this.ops[c.op.opId]!,
+      }));
+      this.trueTime = from.trueTime;
+      this.events = from.events;
+      for (const m of from.inFlight) this.inFlight.push(m);
+      this.chunkFaultArmed = from.chunkFaultArmed;
+      for (const [id, c] of from.changes) this.changes.set(id, { change: c.change, result: c.result });
+      this.followUp = from.followUp === null ? null : { ...from.followUp, changes: from.followUp.changes.slice() };
+      this.counters = from.counters;
+      this.blockedCount = from.blockedCount;
+      this.pausedCount = from.pausedCount;
+      this.nextMessageId = from.nextMessageId;
+      this.nextRequestId = from.nextRequestId;
+      return;
+    }
     const n = options.replicas ?? 3;
     this.n = n;
     this.total = n + (options.spares ?? 3);
@@ -311,7 +378,103 @@ export class World implements KvSystemView {
       op: null,
       seen: new Map(),
       loseNextReply: false,
+      redirects: 0,
     }));
+  }
+
+  /**
+   * An independent copy of this world, to go on from apart: replica states, records and messages
+   * are immutable values and are shared; everything that changes is copied. The copy has no
+   * observer; its counters are this world's (they add up over every copy).
+   */
+  clone(): World {
+    return new World({}, this);
+  }
+
+  /**
+   * Feed this world's state into `h`: what decides its future, and nothing else. True time; per
+   * replica its state, disk, clock (its reading now and its rate), whether it was started,
+   * paused, retired or armed to crash, and the addresses it knows; the multiset of messages in flight (their order and ids are only
+   * names); cut links; clients, their operations and the request table (request ids are in the
+   * replicas' states, so the table says whose each one is); membership changes asked for and what
+   * the operator's tool has yet to ask. Left
+   * out: step and message counters, the trace, counters of rare events, and the next fresh ids.
+   */
+  hashInto(h: Hasher): void {
+    h.num(this.trueTime);
+    for (const r of this.replicas) {
+      h.word((r.born ? 1 : 0) | (r.paused ? 2 : 0) | (r.crashAtSnapshot ? 4 : 0) | (r.retired ? 8 : 0));
+      h.num(r.crashAt ?? -1);
+      for (const set of [r.startList, r.learned]) {
+        const ids = [...set].sort((x, y) => x - y);
+        h.num(ids.length);
+        for (const id of ids) h.num(id);
+      }
+      if (r.state === null) h.word(0);
+      else h.hash(valueHash(r.state));
+      h.num(r.durable.length);
+      for (const rec of r.durable) h.hash(valueHash(rec));
+      h.num(r.unflushed.length);
+      for (const rec of r.unflushed) h.hash(valueHash(rec));
+      h.num(r.localAt(this.trueTime));
+      h.num(r.clock.rate);
+    }
+    const messages = this.inFlight.map((m) => inFlightHash(m));
+    messages.sort((x, y) => x.a - y.a || x.b - y.b);
+    h.num(messages.length);
+    for (const m of messages) h.hash(m);
+    for (let k = 0; k < this.blocked.length; k++) if (this.blocked[k]) h.num(k);
+    h.str(this.chunkFaultArmed ?? "-");
+    for (const c of this.clients) {
+      h.num(c.nextSeq);
+      h.num(c.opsStarted);
+      h.num(c.guess);
+      h.num(c.op === null ? -1 : c.op.opId);
+      h.word(c.loseNextReply ? 1 : 0);
+      h.num(c.redirects);
+      h.num(c.seen.size);
+      for (const [k, v] of c.seen) {
+        h.str(k);
+        h.str(v ?? "\u0000");
+      }
+    }
+    h.num(this.ops.length);
+    for (const op of this.ops) {
+      h.str(op.client);
+      h.hash(valueHash(op.input));
+      h.num(op.seq ?? -1);
+      h.num(op.invokedAt);
+      h.num(op.completedAt ?? -1);
+      h.hash(valueHash(op.output ?? null));
+      h.word((op.refused ? 1 : 0) | (op.reused ? 2 : 0));
+    }
+    h.num(this.requests.size);
+    for (const [id, req] of this.requests) {
+      h.num(id);
+      h.hash(valueHash(req.info));
+      h.num(req.op.opId);
+    }
+    h.num(this.changes.size);
+    for (const [id, c] of this.changes) {
+      h.num(id);
+      h.hash(valueHash(c.change));
+      h.hash(valueHash(c.result));
+    }
+    const plan = this.followUp;
+    if (plan === null) h.word(0);
+    else {
+      h.num(plan.changes.length);
+      for (const change of plan.changes) h.hash(valueHash(change));
+      h.num(plan.requestId ?? -1);
+      h.num(plan.tryAt);
+      h.num(plan.triesLeft);
+    }
+  }
+
+  /** Copy `from`'s client operations and request table (operations are mutable: each world has its own). */
+  private copyClientsFrom(from: World): void {
+    for (const op of from.ops) this.ops.push({ ...op });
+    for (const [id, req] of from.requests) this.requests.set(id, { info: req.info, op: this.ops[req.op.opId]! });
   }
 
   /** Boot every initial member (each handles `Recover` with an empty disk). One world step per replica. */
@@ -372,6 +535,11 @@ export class World implements KvSystemView {
     return this.blocked[a * this.total + b]!;
   }
 
+  /** Is some link cut? */
+  anyLinkBlocked(): boolean {
+    return this.blockedCount > 0;
+  }
+
   count(name: string, by = 1): void {
     this.counters.set(name, (this.counters.get(name) ?? 0) + by);
   }
@@ -406,6 +574,19 @@ export class World implements KvSystemView {
     return best < 0 ? 0 : best;
   }
 
+  /** The client request with id `requestId`: what was sent and the operation it is an attempt at. */
+  requestOf(requestId: number): { readonly info: RequestInfo<KvInput>; readonly op: ClientOp } | undefined {
+    return this.requests.get(requestId);
+  }
+
+  /** A target `r` that names replica index `index` (started) by position, never as "the current leader". */
+  targetFor(index: number): number {
+    const born = this.born();
+    const at = born.indexOf(index);
+    if (at < 0) throw new Error(`replica index ${index} was never started`);
+    return at === this.n ? at + born.length : at;
+  }
+
   /** Carry out one action as zero or more world steps. */
   apply(a: Action): void {
     switch (a.t) {
@@ -424,10 +605,10 @@ export class World implements KvSystemView {
         const m = this.inFlight[index]!;
         if (a.t === "drop") {
           this.inFlight.splice(index, 1);
-          this.faultStep(`drop ${this.describe(m)}`);
+          this.faultStep(this.text(() => `drop ${this.describe(m)}`));
         } else {
           this.duplicate(m);
-          this.faultStep(`duplicate ${this.describe(m)}`);
+          this.faultStep(this.text(() => `duplicate ${this.describe(m)}`));
         }
         return;
       }
@@ -495,12 +676,17 @@ export class World implements KvSystemView {
       case "advance":
         this.advance(a.ms);
         return;
-      case "submit":
-        this.submit(a.c % this.clients.length, a.op);
+      case "submit": {
+        const c = a.c % this.clients.length;
+        if (a.to !== undefined) this.clients[c]!.guess = this.target(a.to);
+        this.submit(c, a.op);
         return;
+      }
       case "retry": {
         const c = this.clients[a.c % this.clients.length]!;
-        if (c.op !== null) this.sendAttempt(c, c.op);
+        if (c.op === null) return;
+        if (a.to !== undefined) c.guess = this.target(a.to);
+        this.sendAttempt(c, c.op);
         return;
       }
       case "reconfigure":
@@ -520,9 +706,12 @@ export class World implements KvSystemView {
       case "staleChunk":
         this.staleChunk(a.i, this.target(a.from), this.target(a.to));
         return;
-      case "reuseSeq":
-        this.reuseSeq(a.c % this.clients.length, a.op);
+      case "reuseSeq": {
+        const c = a.c % this.clients.length;
+        if (a.to !== undefined) this.clients[c]!.guess = this.target(a.to);
+        this.reuseSeq(c, a.op);
         return;
+      }
       case "loseReply": {
         const c = this.clients[a.c % this.clients.length]!;
         if (c.loseNextReply) return;
@@ -736,7 +925,7 @@ export class World implements KvSystemView {
       return;
     }
     const r = this.replicas[m.to]!;
-    const label = `deliver R${this.idOf(m.from)}->R${r.id} ${showMessage(m.message, false)}`;
+    const label = this.text(() => `deliver R${this.idOf(m.from)}->R${r.id} ${showMessage(m.message, false)}`);
     if (r.state === null) {
       this.faultStep(`${label} (lost: R${r.id} is down)`);
       return;
@@ -907,7 +1096,7 @@ export class World implements KvSystemView {
   private flush(r: ReplicaSlot, carried: Carried<KvInput, KvOutput>[]): void {
     if (r.unflushed.length === 0) return;
     const records = r.unflushed;
-    for (const rec of records) r.durable.push(rec);
+    r.durable = r.durable.concat(records);
     r.unflushed = [];
     carried.push({ _tag: "Flush", records });
     // A durable snapshot supersedes older records: the disk keeps only what Recover needs, as a
@@ -1190,9 +1379,13 @@ export class World implements KvSystemView {
     };
     this.requests.set(requestId, { info, op });
     const sent = this.enqueueRequest(r.index, requestId);
-    const what = `${op.seq === undefined ? "" : `#${op.seq} `}${showInput(op.input)}`;
-    const verb = op.reused ? "reuses its number for" : op.attempts > 1 ? "retries" : "sends";
-    this.faultStep(`${c.id} ${verb} ${what} to R${r.id}${sent ? "" : " (lost: the network is full)"}`);
+    this.faultStep(
+      this.text(() => {
+        const what = `${op.seq === undefined ? "" : `#${op.seq} `}${showInput(op.input)}`;
+        const verb = op.reused ? "reuses its number for" : op.attempts > 1 ? "retries" : "sends";
+        return `${c.id} ${verb} ${what} to R${r.id}${sent ? "" : " (lost: the network is full)"}`;
+      }),
+    );
   }
 
   /** A client request arrives at replica index `to`. */
@@ -1200,7 +1393,10 @@ export class World implements KvSystemView {
     const { info, op } = this.requests.get(requestId)!;
     const r = this.replicas[to]!;
     const c = this.clients.find((x) => x.id === info.clientId)!;
-    const label = `deliver ${info.clientId}->R${r.id} ${info.seq === undefined ? "" : `#${info.seq} `}${showInput(info.input)}`;
+    const label = this.text(
+      () =>
+        `deliver ${info.clientId}->R${r.id} ${info.seq === undefined ? "" : `#${info.seq} `}${showInput(info.input)}`,
+    );
     if (r.state === null) {
       // The connection fails; the client tries another replica next time.
       if (c.op === op) c.guess = this.nextGuess(c.guess);
@@ -1247,6 +1443,7 @@ export class World implements KvSystemView {
       this.count("client reply lost");
       return;
     }
+    if (result._tag !== "redirect") c.redirects = 0;
     switch (result._tag) {
       case "ok": {
         op.completedAt = this.trueTime;
@@ -1255,14 +1452,20 @@ export class World implements KvSystemView {
         const key = op.input._tag === "noop" ? undefined : op.input.key;
         if (key !== undefined) {
           const o = result.output;
-          if (o._tag === "value") c.seen.set(key, o.value);
-          else if (op.input._tag === "put") c.seen.set(key, op.input.value);
-          else if (o._tag === "cas") c.seen.set(key, o.swapped && op.input._tag === "cas" ? op.input.value : o.current);
+          if (o._tag === "value") see(c, key, o.value);
+          else if (op.input._tag === "put") see(c, key, op.input.value);
+          else if (o._tag === "cas") see(c, key, o.swapped && op.input._tag === "cas" ? op.input.value : o.current);
         }
         return;
       }
       case "redirect":
-        c.guess = result.leader === null ? this.nextGuess(c.guess) : this.members.indexOf(result.leader);
+        // Hints can be stale (a removed replica still names the leader it last heard, which may be
+        // removed too): like a real client that knows every endpoint, do not follow them forever.
+        c.redirects++;
+        c.guess =
+          result.leader === null || c.redirects % 3 === 0
+            ? this.nextGuess(c.guess)
+            : this.members.indexOf(result.leader);
         if (c.guess < 0) c.guess = 0;
         return;
       case "unavailable":
@@ -1278,6 +1481,11 @@ export class World implements KvSystemView {
   /** A line in the trace that is no world step (phase changes of the run). */
   note(text: string): void {
     this.trace?.push({ n: this.events, t: this.trueTime, text: `-- ${text} --`, details: [], arrows: [] });
+  }
+
+  /** A trace line, built only when the trace is kept (building them costs more than a step). */
+  private text(make: () => string): string {
+    return this.trace === null ? "" : make();
   }
 
   private faultStep(text: string): void {
@@ -1312,6 +1520,37 @@ export class World implements KvSystemView {
 const followUpRetryMs = 200;
 /** How many times it asks before giving up. */
 const followUpTriesMax = 25;
+
+/** A message in flight without its id (a name only): the content a world's hash counts. */
+export function inFlightHash(m: InFlight): Hash64 {
+  const known = inFlightHashes.get(m);
+  if (known !== undefined) return known;
+  const out = hashInFlight(m);
+  inFlightHashes.set(m, out);
+  return out;
+}
+
+/** Entries in flight are immutable (a fault replaces one, never edits it): their hashes are kept. */
+const inFlightHashes = new WeakMap<InFlight, Hash64>();
+
+function hashInFlight(m: InFlight): Hash64 {
+  const h = new Hasher();
+  h.num(m.to);
+  if (m.kind === "request") {
+    h.word(1);
+    h.num(m.requestId);
+  } else {
+    h.word(2);
+    h.num(m.from);
+    h.hash(valueHash(m.message));
+  }
+  return h.done();
+}
+
+/** Client `c` saw `value` under `key`: a new map, since copies of the world share the old one. */
+function see(c: ClientSlot, key: string, value: string | null): void {
+  c.seen = new Map(c.seen).set(key, value);
+}
 
 const configs = new Map<string, Config>();
 

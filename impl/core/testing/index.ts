@@ -1,0 +1,31 @@
+/**
+ * The core's testing entry point: the public API of impl/core (index.ts, what a driver needs)
+ * and the internals that tests, proofs and the simulated world read or replace: the state's
+ * parts, the protocol's rules one by one, the slot maps, the message and record types.
+ * Drivers (impl/runtime) import index.ts only; nothing in the core imports this file.
+ */
+export * from "../index.ts";
+export {
+  applyChange,
+  configurationFor,
+  initialConfiguration,
+  replicasOf,
+  showConfiguration,
+} from "../configuration.ts";
+export {
+  contentDigestOf,
+  decodeSnapshot,
+  encodeSnapshot,
+  makeSnapshot,
+  snapshotDigest,
+  type SnapshotInfo,
+} from "../snapshot.ts";
+export { ballotEquals, ballotToNat, compareBallots, isBallotZero } from "../ballot.ts";
+
+export { noopValue, valuesEqual, type Command, type PromiseMsg, type Value } from "../messages.ts";
+
+export { type AcceptorState, type GrantTimes, type Leader, type ReplicaContext, type Vote } from "../state.ts";
+export { slotMapEntries, slotMapForEach, slotMapGet, slotMapOf, slotMapSet, type SlotMap } from "../slot-map.ts";
+export { defaultRules, type ReplicaRules } from "../rules.ts";
+export { becomeCandidate, makeStep } from "../replica.ts";
+export { truncateVotes } from "../acceptor.ts";

@@ -1,0 +1,219 @@
+/**
+ * The explorer of impl/core checked against the world it explores: its time abstraction misses
+ * no deadline of the core, a world and checker forked mid-run go on exactly as the original,
+ * state keys tell states apart, the searches find a broken replica's bug with a trace that
+ * replays in the world, and the correct replica passes at tiny bounds.
+ */
+import { describe, expect, it } from "vitest";
+import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
+import { WorldChecker } from "../../proofs/world-checker.ts";
+import { ViolationFound } from "../../proofs/violation.ts";
+import { step } from "../../impl/core/testing/index.ts";
+import { mutantNamed } from "../mutants/index.ts";
+import { runOne } from "../suite.ts";
+import type { Action } from "../world/actions.ts";
+import { World, type KvReplicaState } from "../world/world.ts";
+import { FingerprintSet, Hasher, valueHash } from "./hash.ts";
+import { deadlinesOf } from "./time.ts";
+import { defaultBounds, ImplModel } from "./model.ts";
+import { breadthFirst, randomWalks } from "./search.ts";
+import { explore, replay } from "./explorer.ts";
+
+/** Replica states met on a few random runs of the world (every role, restarts, transfers). */
+function sampleStates(): KvReplicaState[] {
+  const out: KvReplicaState[] = [];
+  for (let seed = 1; out.length < 400 && seed < 40; seed++) {
+    const run = runOne(seed, { shrink: false });
+    for (const r of run.first.world.replicas) if (r.state !== null && r.state.started) out.push(r.state);
+  }
+  return out;
+}
+
+/** A state with `now` replaced: what a Tick that changed nothing would leave. */
+function sameBut(now: number, s: KvReplicaState): KvReplicaState {
+  return { ...s, now };
+}
+
+describe("time abstraction", () => {
+  it("a Tick before a replica's earliest deadline changes nothing but its clock reading", () => {
+    const states = sampleStates();
+    expect(states.length).toBeGreaterThan(50);
+    let probed = 0;
+    for (const s of states) {
+      const next = Math.min(...deadlinesOf(s, s.now), s.now + 10_000);
+      for (const f of [0.25, 0.5, 0.999]) {
+        const at = s.now + (next - s.now) * f;
+        if (!(at > s.now && at < next)) continue;
+        const r = step(s, { _tag: "Tick", now: at });
+        probed++;
+        expect(r.effects, `Tick at ${at} (deadline ${next}) sent or persisted something`).toEqual([]);
+        expect(valueHash(sameBut(at, r.state))).toEqual(valueHash(sameBut(at, s)));
+      }
+    }
+    expect(probed).toBeGreaterThan(100);
+  });
+
+  it("a Tick at the earliest deadline is where something may change: the deadline list is not padded with nonsense", () => {
+    const states = sampleStates();
+    let changed = 0;
+    for (const s of states) {
+      const ds = deadlinesOf(s, s.now);
+      if (ds.length === 0) continue;
+      const r = step(s, { _tag: "Tick", now: Math.min(...ds) });
+      if (r.effects.length > 0 || valueHash(sameBut(r.state.now, r.state)).a !== valueHash(sameBut(r.state.now, s)).a)
+        changed++;
+    }
+    expect(changed).toBeGreaterThan(0);
+  });
+});
+
+describe("forking the world and its checker", () => {
+  it("a fork taken mid-run goes on exactly as the original: same states, same verdicts", () => {
+    // Drive two worlds with the same actions; fork one of them halfway and continue the fork.
+    const actions = [
+      { t: "advance", ms: 300 },
+      { t: "advance", ms: 300 },
+      { t: "deliverAll" },
+      { t: "deliverAll" },
+      { t: "submit", c: 0, op: { kind: "put", key: 0 } },
+      { t: "deliverAll" },
+      { t: "crash", r: 0, at: null },
+      { t: "advance", ms: 400 },
+      { t: "deliverAll" },
+      { t: "advance", ms: 300 },
+      { t: "deliverAll" },
+      { t: "restart", r: 0, clockMs: 5 },
+      { t: "deliverAll" },
+      { t: "advance", ms: 300 },
+      { t: "deliverAll" },
+    ] as const satisfies readonly Action[];
+    const make = () => {
+      const w = new World({ replicas: 3 });
+      const c = new WorldChecker<KvState, KvInput, KvOutput>(w, kv, {
+        leaseMs: w.tuning.leaseMs,
+        alpha: w.tuning.reconfigAlphaSlots,
+        initialMembers: w.initialMembers,
+      });
+      w.observer = (s) => c.observe(s);
+      w.boot();
+      return { w, c };
+    };
+    const key = (w: World, c: WorldChecker<KvState, KvInput, KvOutput>) => {
+      const h = new Hasher();
+      w.hashInto(h);
+      c.fingerprint(h);
+      return h.done();
+    };
+    for (let cut = 0; cut <= actions.length; cut += 3) {
+      const straight = make();
+      const forked = make();
+      for (let i = 0; i < cut; i++) forked.w.apply(actions[i]!);
+      const w2 = forked.w.clone();
+      const c2 = forked.c.fork(w2);
+      w2.observer = (s) => c2.observe(s);
+      for (let i = cut; i < actions.length; i++) {
+        w2.apply(actions[i]!);
+        forked.w.apply(actions[i]!); // the original goes on too, unaffected by its copy
+      }
+      for (const a of actions) straight.w.apply(a);
+      expect(key(w2, c2), `fork at ${cut}`).toEqual(key(straight.w, straight.c));
+      expect(key(forked.w, forked.c), `original after fork at ${cut}`).toEqual(key(straight.w, straight.c));
+      expect(c2.steps).toBe(straight.c.steps);
+    }
+  });
+
+  it("a forked checker keeps its own ghost: a vote seen by the fork is not seen by its parent", () => {
+    const w = new World({ replicas: 3 });
+    const c = new WorldChecker<KvState, KvInput, KvOutput>(w, kv, { leaseMs: 300, initialMembers: w.initialMembers });
+    const b = { round: 1, replica: 1 };
+    c.voting.flushed(0, { _tag: "promise", ballot: b });
+    c.voting.flushed(1, { _tag: "promise", ballot: b });
+    const f = c.fork(w);
+    f.voting.flushed(0, { _tag: "vote", slot: 1, ballot: { round: 1, replica: 1 }, value: { _tag: "noop" } });
+    expect(f.voting.slots.has(1)).toBe(true);
+    expect(c.voting.slots.has(1)).toBe(false);
+    // ...and a check on the fork sees the fork's ghost: a second value in the same ballot fails there only.
+    expect(() =>
+      f.voting.flushed(1, {
+        _tag: "vote",
+        slot: 1,
+        ballot: { round: 1, replica: 1 },
+        value: { _tag: "batch", commands: [{ input: { _tag: "get", key: "k0" } }] },
+      }),
+    ).toThrow(ViolationFound);
+    expect(() =>
+      c.voting.flushed(1, {
+        _tag: "vote",
+        slot: 1,
+        ballot: { round: 1, replica: 1 },
+        value: { _tag: "batch", commands: [{ input: { _tag: "get", key: "k0" } }] },
+      }),
+    ).not.toThrow();
+  });
+});
+
+describe("state keys", () => {
+  it("equal data hashes equal, whatever object holds it; a changed field changes the hash", () => {
+    const a = { x: 1, y: [1, 2, { z: "s" }], w: -Infinity };
+    const b = { x: 1, y: [1, 2, { z: "s" }], w: -Infinity };
+    expect(valueHash(a)).toEqual(valueHash(b));
+    expect(valueHash({ ...b, x: 2 })).not.toEqual(valueHash(a));
+    expect(valueHash({ x: 1, y: [1, 2, { z: "t" }], w: -Infinity })).not.toEqual(valueHash(a));
+    expect(valueHash({ x: 0.1 + 0.2 })).not.toEqual(valueHash({ x: 0.3 }));
+  });
+
+  it("the visited set finds what it holds across growth, and only that", () => {
+    const set = new FingerprintSet(4);
+    for (let i = 0; i < 5000; i++) expect(set.add(valueHash({ i }))).toBe(true);
+    for (let i = 0; i < 5000; i++) expect(set.add(valueHash({ i }))).toBe(false);
+    expect(set.size).toBe(5000);
+    expect(set.has(valueHash({ i: 5001 }))).toBe(false);
+  });
+
+  it("a world's key ignores message order and ids, and sees a message's content", () => {
+    const model = new ImplModel({ ...defaultBounds, rates: "slow" });
+    const roots = model.roots();
+    if (!Array.isArray(roots)) throw new Error("boot failed");
+    const s = roots[0]!.state;
+    const twice = model.apply(s, {
+      action: { t: "submit", c: 0, op: { kind: "put", key: 0 }, to: s.world.targetFor(s.world.leaseHolders()[0]!) },
+    });
+    if ("violation" in twice) throw new Error(twice.violation.message);
+    expect(model.key(twice)).not.toEqual(model.key(s));
+    expect(model.key({ ...twice, used: Uint8Array.of(9) })).not.toEqual(model.key(twice));
+  });
+});
+
+describe("searching impl/core", () => {
+  it("breadth first at tiny bounds explores the correct replica completely and finds nothing", () => {
+    const model = new ImplModel({ ...defaultBounds, reads: 0 });
+    const r = breadthFirst(model, { depth: 4, maxStates: 100_000 });
+    expect(r.counterexample).toBeNull();
+    expect(r.distinct).toBeGreaterThan(10);
+    expect(r.transitions).toBeGreaterThanOrEqual(r.distinct - 1);
+  });
+
+  it("finds a broken quorum with a shortest trace that replays in the world", () => {
+    const m = mutantNamed("quorum-off-by-one");
+    const outcome = explore({
+      bounds: { ...defaultBounds, reads: 0 },
+      mode: "bfs",
+      depth: 6,
+      maxStates: 100_000,
+      mutant: { name: m.name, step: m.step },
+    });
+    expect(outcome.regression).not.toBeNull();
+    expect(m.expectedCatch.some((c) => outcome.regression!.expect.startsWith(c))).toBe(true);
+    expect(replay(outcome.regression!, m.step)?.check).toBe(outcome.regression!.expect);
+    // Without the mutant the same scenario passes: the trace shows the bug, not a world defect.
+    expect(replay(outcome.regression!)).toBeNull();
+  });
+
+  it("random walks find it too, and replay", () => {
+    const m = mutantNamed("quorum-off-by-one");
+    const model = new ImplModel({ ...defaultBounds, reads: 0 }, m.step);
+    const r = randomWalks(model, { depth: 10, maxStates: 100_000, seed: 7, walks: 200 });
+    expect(r.counterexample).not.toBeNull();
+    expect(r.walks).toBeGreaterThan(0);
+  });
+});

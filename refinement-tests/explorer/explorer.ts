@@ -1,0 +1,127 @@
+/**
+ * The exhaustive explorer of impl/core, as a library: build the model for some bounds, search it
+ * breadth first or by random walks, and turn a counterexample into a world scenario that replays
+ * (a regression file, refinement-tests/regressions/). `npm run explore -- --impl`, `npm run
+ * mutants -- --engine explore`, the benchmark and the tests all call `explore`.
+ */
+import type { Step } from "../../impl/core/testing/index.ts";
+import type { Regression } from "../regressions/regressions.ts";
+import { runScenario, type Failure } from "../world/run.ts";
+import type { Action } from "../world/actions.ts";
+import { ImplModel, type ImplBounds } from "./model.ts";
+import { breadthFirst, randomWalks, type SearchProgress, type SearchResult } from "./search.ts";
+
+/** How to search. */
+export interface ExploreOptions {
+  readonly bounds: ImplBounds;
+  /** Breadth first (every state within the depth, shortest traces) or random walks. */
+  readonly mode: "bfs" | "random";
+  /** Transitions from an initial state (breadth first: the depth bound; random: the length of a walk). */
+  readonly depth: number;
+  readonly maxStates: number;
+  /** Stop after this many seconds. Default: no limit. */
+  readonly maxSeconds?: number;
+  /** Random walks: their seed. Default 1. */
+  readonly walkSeed?: number;
+  /** A broken step function (the bug zoo), and its name for reports. */
+  readonly mutant?: { readonly name: string; readonly step: Step };
+  readonly onProgress?: (p: SearchProgress) => void;
+}
+
+/** What a search found, with the counterexample as a world scenario that replays it. */
+export interface ExploreOutcome {
+  readonly result: SearchResult & { readonly walks?: number };
+  readonly seconds: number;
+  /** The counterexample as a regression scenario (null: none found). */
+  readonly regression: Regression | null;
+  /** The counterexample's replay through `runScenario`: the same check fails there. */
+  readonly replayed: Failure | null;
+}
+
+/** Search the model of `options.bounds`; on a violation, replay its scenario and return it. */
+export function explore(options: ExploreOptions): ExploreOutcome {
+  const model = new ImplModel(options.bounds, options.mutant?.step);
+  const started = performance.now();
+  const limits = {
+    depth: options.depth,
+    maxStates: options.maxStates,
+    ...(options.maxSeconds === undefined ? {} : { maxMs: options.maxSeconds * 1000 }),
+    ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+  };
+  const result =
+    options.mode === "bfs"
+      ? breadthFirst(model, limits)
+      : randomWalks(model, { ...limits, seed: options.walkSeed ?? 1 });
+  const seconds = (performance.now() - started) / 1000;
+  const found = result.counterexample;
+  if (found === null) return { result, seconds, regression: null, replayed: null };
+  const regression = toRegression(model, options, found.actions, found.violation.check, found.violation.message);
+  const replayed = replay(regression, options.mutant?.step);
+  if (replayed === null || replayed.check !== found.violation.check)
+    throw new Error(
+      `the explorer found ${found.violation.check}, but its trace replayed in the world ${replayed === null ? "passes" : `fails ${replayed.check}`}: the explorer and the world disagree`,
+    );
+  return { result, seconds, regression, replayed };
+}
+
+/** A path of the model as a regression scenario. */
+export function toRegression(
+  model: ImplModel,
+  options: ExploreOptions,
+  actions: readonly Action[],
+  check: string,
+  message: string,
+): Regression {
+  const name = `explore-${options.mutant?.name ?? "impl"}`;
+  return {
+    name,
+    description: `${check}: ${message} (found by npm run explore -- --impl ${describeBounds(options.bounds)}${options.mutant === undefined ? "" : ` --mutant ${options.mutant.name}`})`,
+    replicas: options.bounds.replicas,
+    clients: model.clients,
+    liveness: false,
+    mutant: options.mutant?.name ?? null,
+    expect: check,
+    scenario: model.scenario(actions),
+  };
+}
+
+/** Run a regression scenario through the world; its failure, or null when every check passes. */
+export function replay(r: Regression, step?: Step, record = false): Failure | null {
+  return runScenario(r.scenario, {
+    replicas: r.replicas,
+    clients: r.clients ?? 3,
+    liveness: r.liveness,
+    record,
+    ...(step === undefined ? {} : { step }),
+  }).failure;
+}
+
+/** The bounds as command-line flags (only those that differ from the defaults). */
+export function describeBounds(b: ImplBounds): string {
+  const flags: string[] = [`--replicas ${b.replicas}`, `--requests ${b.writes}`, `--reads ${b.reads}`];
+  const counts: [string, number][] = [
+    ["crashes", b.crashes],
+    ["losses", b.losses],
+    ["duplicates", b.duplicates],
+    ["delays", b.delays],
+    ["partitions", b.partitions],
+    ["retries", b.retries],
+    ["reuses", b.reuses],
+    ["chunk-faults", b.chunkFaults],
+  ];
+  for (const [flag, n] of counts) if (n > 0) flags.push(`--${flag} ${n}`);
+  if (b.restarts >= 0 && b.restarts !== b.crashes) flags.push(`--restarts ${b.restarts}`);
+  if (b.reconfig !== "none") flags.push(`--reconfig ${b.reconfig}`);
+  if (b.overrides.snapshotIntervalSlots !== undefined)
+    flags.push(`--snapshot-every ${b.overrides.snapshotIntervalSlots}`);
+  if (b.overrides.clockDriftPpmMax !== undefined) flags.push(`--drift-ppm ${b.overrides.clockDriftPpmMax}`);
+  if (b.tuning !== 0) flags.push(`--tuning ${b.tuning}`);
+  if (b.start !== "warm") flags.push(`--start ${b.start}`);
+  if (b.rates !== "worst") flags.push(`--rates ${b.rates}`);
+  if (b.restartClocks !== "both") flags.push(`--restart-clocks ${b.restartClocks}`);
+  if (!b.deliverAll) flags.push("--no-deliver-all");
+  if (b.orders !== "all") flags.push(`--orders ${b.orders}`);
+  if (b.environment !== "between-waves") flags.push(`--environment ${b.environment}`);
+  if (b.seed !== 1) flags.push(`--seed ${b.seed}`);
+  return flags.join(" ");
+}

@@ -1,0 +1,267 @@
+/**
+ * 64-bit fingerprints of explored states, and the visited set that holds them. A state's key is
+ * two independent 32-bit lanes of a structural hash over plain data (numbers, strings, booleans,
+ * null, arrays, objects in their own key order); the set stores the pairs in two typed arrays
+ * with open addressing, about 8 bytes a state at its fullest, so that millions of states fit
+ * where their strings never would. As in TLC and Stateright, two distinct states with the same
+ * 64-bit fingerprint would be merged: with n states the chance of any such collision is about
+ * n^2 / 2^65 (3 in a million at ten million states). The explorer reports that bound.
+ *
+ * Objects hashed through `valueHash` must be immutable: their hash is memoized by identity, which
+ * is what makes hashing a replica state cheap (a step shares every part it did not change).
+ */
+
+const c1 = 0xcc9e2d51;
+const c2 = 0x1b873593;
+
+/** One murmur3 round: fold `k` into `h`. */
+function round(h: number, k: number): number {
+  k = Math.imul(k, c1);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, c2);
+  h ^= k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+/** murmur3's finalizer. */
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+const f64 = new Float64Array(1);
+const u32 = new Uint32Array(f64.buffer);
+
+/** A pair of lanes; `a` and `b` are unsigned 32-bit. */
+export interface Hash64 {
+  readonly a: number;
+  readonly b: number;
+}
+
+/**
+ * An incremental hasher with two lanes seeded apart. Feed it numbers and strings in a fixed
+ * order; `done()` finalizes. Lane b also mixes in the position, so that the lanes disagree on
+ * which inputs collide.
+ */
+export class Hasher {
+  a = 0x9747b28c;
+  b = 0x5bd1e995;
+  private n = 0;
+
+  /** Start over (a pooled hasher is reused). */
+  reset(): void {
+    this.a = 0x9747b28c;
+    this.b = 0x5bd1e995;
+    this.n = 0;
+  }
+
+  /** Fold one 32-bit word. */
+  word(k: number): void {
+    this.a = round(this.a, k);
+    this.b = round(this.b, (k ^ Math.imul(++this.n, 0x9e3779b9)) | 0);
+  }
+
+  num(x: number): void {
+    if ((x | 0) === x) {
+      this.word(1);
+      this.word(x);
+      return;
+    }
+    f64[0] = x;
+    this.word(2);
+    this.word(u32[0]!);
+    this.word(u32[1]!);
+  }
+
+  str(s: string): void {
+    this.word(3);
+    this.word(s.length);
+    let i = 0;
+    for (; i + 1 < s.length; i += 2) this.word(s.charCodeAt(i) | (s.charCodeAt(i + 1) << 16));
+    if (i < s.length) this.word(s.charCodeAt(i));
+  }
+
+  /** Fold a finished hash. */
+  hash(h: Hash64): void {
+    this.word(h.a | 0);
+    this.word(h.b | 0);
+  }
+
+  done(): Hash64 {
+    return { a: fmix(this.a ^ this.n), b: fmix(this.b ^ Math.imul(this.n, 0x85ebca6b)) };
+  }
+}
+
+const keyHashes = new Map<string, number>();
+
+function keyHash(k: string): number {
+  let h = keyHashes.get(k);
+  if (h === undefined) {
+    const x = new Hasher();
+    x.str(k);
+    h = x.done().a | 0;
+    keyHashes.set(k, h);
+  }
+  return h;
+}
+
+/** Keys never hashed: a replica's `ctx` is its constant configuration and application (functions included). */
+const skipped = new Set(["ctx"]);
+
+/**
+ * The structural hash of an immutable plain value, memoized by identity for objects and arrays.
+ * Functions and `undefined` fields count as absent; key order counts (the core builds each kind
+ * of object in one fixed order), so the same data built in two orders only costs a merge, never
+ * a wrong one.
+ */
+export function valueHash(v: unknown): Hash64 {
+  const h = new Hasher();
+  feed(h, v);
+  return h.done();
+}
+
+function feed(h: Hasher, v: unknown): void {
+  switch (typeof v) {
+    case "number":
+      h.num(v);
+      return;
+    case "string":
+      h.str(v);
+      return;
+    case "boolean":
+      h.word(v ? 5 : 6);
+      return;
+    case "undefined":
+      h.word(7);
+      return;
+    case "object":
+      if (v === null) {
+        h.word(8);
+        return;
+      }
+      h.hash(objectHash(v));
+      return;
+    default:
+      h.word(9);
+  }
+}
+
+/** Hashers by nesting depth, reused: hashing a state allocates only the hashes it memoizes. */
+const pool: Hasher[] = [];
+let nesting = 0;
+
+/**
+ * Where an object's hash is memoized: a non-enumerable symbol-keyed property, invisible to the
+ * core (no field of its own, never enumerated, never copied by a spread). Faster than a WeakMap,
+ * whose lookups and ephemeron tables cost a third of the explorer's time.
+ */
+const memoKey = Symbol("hash64");
+
+function objectHash(o: object): Hash64 {
+  const known = (o as { [memoKey]?: Hash64 })[memoKey];
+  if (known !== undefined) return known;
+  const h = (pool[nesting] ??= new Hasher());
+  h.reset();
+  nesting++;
+  try {
+    hashObject(h, o);
+  } finally {
+    nesting--;
+  }
+  const out = h.done();
+  // Not enumerable, so that a spread or Object.assign of the object does not copy a stale hash.
+  Object.defineProperty(o, memoKey, { value: out, enumerable: false });
+  return out;
+}
+
+function hashObject(h: Hasher, o: object): void {
+  if (Array.isArray(o)) {
+    h.word(10);
+    h.word(o.length);
+    for (const x of o) feed(h, x);
+  } else {
+    h.word(11);
+    const r = o as Record<string, unknown>;
+    for (const k in r) {
+      const x = r[k];
+      if (x === undefined || typeof x === "function" || skipped.has(k)) continue;
+      h.word(keyHash(k));
+      feed(h, x);
+    }
+  }
+}
+
+/**
+ * The visited set: 64-bit fingerprints in open addressing (linear probing), growing at half
+ * full. Lane a of a stored pair is never 0 (0 marks an empty slot; such a fingerprint is stored
+ * with a = 1, a merge of probability 2^-32 per state, within the bound above).
+ */
+export class FingerprintSet {
+  private as: Uint32Array;
+  private bs: Uint32Array;
+  private mask: number;
+  size = 0;
+
+  constructor(capacityLog2 = 16) {
+    this.as = new Uint32Array(1 << capacityLog2);
+    this.bs = new Uint32Array(1 << capacityLog2);
+    this.mask = (1 << capacityLog2) - 1;
+  }
+
+  /** Add `h`; true if it was not there yet. */
+  add(h: Hash64): boolean {
+    const a = h.a === 0 ? 1 : h.a;
+    let i = (a ^ Math.imul(h.b, 0x9e3779b1)) & this.mask;
+    for (;;) {
+      const x = this.as[i]!;
+      if (x === 0) break;
+      if (x === a && this.bs[i] === h.b) return false;
+      i = (i + 1) & this.mask;
+    }
+    this.as[i] = a;
+    this.bs[i] = h.b;
+    this.size++;
+    if (this.size * 2 > this.mask) this.grow();
+    return true;
+  }
+
+  has(h: Hash64): boolean {
+    const a = h.a === 0 ? 1 : h.a;
+    let i = (a ^ Math.imul(h.b, 0x9e3779b1)) & this.mask;
+    for (;;) {
+      const x = this.as[i]!;
+      if (x === 0) return false;
+      if (x === a && this.bs[i] === h.b) return true;
+      i = (i + 1) & this.mask;
+    }
+  }
+
+  /** Bytes held by the table. */
+  get bytes(): number {
+    return this.as.byteLength + this.bs.byteLength;
+  }
+
+  private grow(): void {
+    const oldA = this.as;
+    const oldB = this.bs;
+    const capacity = oldA.length * 2;
+    this.as = new Uint32Array(capacity);
+    this.bs = new Uint32Array(capacity);
+    this.mask = capacity - 1;
+    this.size = 0;
+    for (let j = 0; j < oldA.length; j++) {
+      const a = oldA[j]!;
+      if (a !== 0) this.add({ a, b: oldB[j]! });
+    }
+  }
+}
+
+/** The probability bound of any fingerprint collision among `n` states: n^2 / 2^65. */
+export function collisionBound(n: number): number {
+  return (n * n) / 2 ** 65;
+}

@@ -1,0 +1,567 @@
+/**
+ * The implementation as a model to explore: a state is the simulated world (refinement-tests/
+ * world/, replicas running impl/core's `step` unchanged, under the world's own driver rules) with
+ * its checker from proofs/ and the budgets spent; a transition is one world action
+ * (world/actions.ts), carried out by `World.apply` with every check after every world step, exactly
+ * as a random run does. So a path of the explorer is a world scenario, and a counterexample
+ * replays as one (`runScenario`, regression files).
+ *
+ * Transitions from a state, in a fixed order: deliver each distinct message or client request in
+ * flight; advance true time to the next instant where a decision can change (explorer/time.ts);
+ * deliver everything in flight at once (optional: a shortcut, no new behaviour); clients start
+ * their one operation, or retry it, at a replica that believes it leads; and within the budgets:
+ * lose or duplicate a message, crash a replica (unflushed records are lost) and restart it with
+ * its clock continuing or set lower than any reading of its previous life (messages of that life
+ * may still be in flight), ask the leader for a membership change, corrupt a state-transfer chunk
+ * or offer a stale one. Clocks run at the extremes of the drift bound: every combination of slow
+ * (1 - rho) and fast (1 + rho) replicas is an initial state.
+ *
+ * Never imports impl/ beyond its public index: the model is the world's, the explorer only chooses.
+ */
+import { AssertionFailure, type Step } from "../../impl/core/testing/index.ts";
+import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
+import { ViolationFound, type Violation } from "../../proofs/violation.ts";
+import { WorldChecker } from "../../proofs/world-checker.ts";
+import { type Action, type ReconfigureKind, type Scenario } from "../world/actions.ts";
+import { linearizability, tuningOf, warmUp } from "../world/run.ts";
+import { inFlightHash, World, type ReplicaTuning } from "../world/world.ts";
+import { Hasher, type Hash64 } from "./hash.ts";
+import { nextAdvanceMs } from "./time.ts";
+
+/** What a model explores: the cluster, the workload and the fault budgets. */
+export interface ImplBounds {
+  /** Initial members (3, 5 or 7). */
+  readonly replicas: number;
+  /** Client writes (each by a client of its own, one `put` each). */
+  readonly writes: number;
+  /** Client linearizable reads (each by a client of its own). */
+  readonly reads: number;
+  /** Crashes (unflushed records are lost). */
+  readonly crashes: number;
+  /** Restarts of crashed replicas (-1: as many as crashes). */
+  readonly restarts: number;
+  /** Messages lost. */
+  readonly losses: number;
+  /** Messages duplicated. */
+  readonly duplicates: number;
+  /**
+   * Messages (or client requests) held back: a held message may be delivered at any later
+   * instant, or never. Every other message is delivered at the instant it was sent (true time
+   * advances only once none is left): one-way delays of zero, in every order.
+   */
+  readonly delays: number;
+  /** Network partitions: a link cut one way, or a replica cut off from every other (healing is free). */
+  readonly partitions: number;
+  /** Client retries (a client whose request is not in flight resends it). */
+  readonly retries: number;
+  /** A faulty client sends another write under the number of its latest one (exactly-once must refuse one of them). */
+  readonly reuses: number;
+  /** Membership change asked of the leader: none, add a spare, remove a voter, or add a spare and replace a voter by it. */
+  readonly reconfig: "none" | "add" | "remove" | "replace";
+  /** State-transfer faults: a chunk in flight corrupted, or a peer's snapshot offered unasked. */
+  readonly chunkFaults: number;
+  /** Index into the world's `tunings`. */
+  readonly tuning: number;
+  /** Fields of that tuning replaced (a snapshot interval, the drift bound). */
+  readonly overrides: Partial<ReplicaTuning>;
+  /** Cold: from boot; warm: from the first leader holding a lease (the world's fault-free warm-up). */
+  readonly start: "cold" | "warm";
+  /**
+   * Clock rates: `worst`, the first leader slow and every other replica fast (a leader trusts its
+   * lease longest while the grants behind it run out soonest); `extremes`, every combination of
+   * slow and fast (2^n initial states); or all slow, or all fast.
+   */
+  readonly rates: "worst" | "extremes" | "slow" | "fast";
+  /** Clock readings a restarted replica starts from: its old clock's, lower than any of its last life, or both. */
+  readonly restartClocks: "continue" | "lower" | "both";
+  /** Offer "deliver everything in flight" as one transition (a shortcut through fault-free stretches). */
+  readonly deliverAll: boolean;
+  /**
+   * Delivery orders: `all`, every order (each deliverable message is a transition); `fifo`,
+   * everything deliverable is delivered at once in the order it was sent (one transition per
+   * round trip), and a held message alone may be delivered at any time: any other order then
+   * costs a hold. `fifo` reaches much deeper for the same number of states.
+   */
+  readonly orders: "all" | "fifo";
+  /** The replicas' generator seed (election timeouts). */
+  readonly seed: number;
+  /**
+   * When clients, crashes, restarts, partitions and membership changes may act: `between-waves`,
+   * only when no message is deliverable but held ones (a wave of zero-delay deliveries has run
+   * its course; holding a message back covers an action in the middle of a wave), or `anytime`.
+   */
+  readonly environment: "between-waves" | "anytime";
+}
+
+/** The bounds `npm run explore -- --impl` starts from. */
+export const defaultBounds: ImplBounds = {
+  replicas: 3,
+  writes: 1,
+  reads: 1,
+  crashes: 0,
+  restarts: -1,
+  losses: 0,
+  duplicates: 0,
+  delays: 0,
+  partitions: 0,
+  retries: 0,
+  reuses: 0,
+  reconfig: "none",
+  chunkFaults: 0,
+  tuning: 0,
+  overrides: {},
+  start: "warm",
+  rates: "worst",
+  restartClocks: "both",
+  deliverAll: true,
+  orders: "all",
+  seed: 1,
+  environment: "between-waves",
+};
+
+/** Budgets, by position in `ModelState.used`. */
+const budget = {
+  writes: 0,
+  reads: 1,
+  crashes: 2,
+  losses: 3,
+  duplicates: 4,
+  delays: 5,
+  partitions: 6,
+  retries: 7,
+  reconfig: 8,
+  chunkFaults: 9,
+  restarts: 10,
+  reuses: 11,
+};
+type BudgetKind = keyof typeof budget;
+
+/** One explored state. */
+export interface ModelState {
+  readonly world: World;
+  readonly checker: WorldChecker<KvState, KvInput, KvOutput>;
+  /** Budget spent, per `budget` kind. */
+  readonly used: Uint8Array;
+  /** The contents (`contentOf`) of the messages in flight that are held back, sorted. */
+  readonly held: readonly string[];
+}
+
+/** A transition: the world action and the budget it spends (or holding back a message in flight). */
+export interface ModelAction {
+  /** The world action; null for a hold, which changes only what the explorer lets happen next. */
+  readonly action: Action | null;
+  /** World actions carried out after `action` in the same transition (a round of FIFO deliveries). */
+  readonly rest?: readonly Action[];
+  readonly spends?: BudgetKind;
+  /** Hold back the message in flight with this content: no world action (the world is unchanged). */
+  readonly hold?: string;
+  /** What kind of transition it is, when the world action does not say (random walks pick by kind). */
+  readonly label?: string;
+}
+
+/** An initial state and the actions that made it from the booted world (clock rates). */
+export interface Root {
+  readonly state: ModelState;
+  readonly prefix: readonly Action[];
+}
+
+/** A check that failed on a transition. */
+export interface Found {
+  readonly violation: Violation;
+}
+
+/** The membership changes of each `reconfig` bound, asked in order. */
+const reconfigSteps: Record<ImplBounds["reconfig"], readonly ReconfigureKind[]> = {
+  none: [],
+  add: ["add"],
+  remove: ["remove"],
+  replace: ["add", "replace"],
+};
+
+/** The model of one configuration of bounds and one step function (impl/core's, or a mutant's). */
+export class ImplModel {
+  readonly clients: number;
+  readonly tuning: ReplicaTuning;
+
+  constructor(
+    readonly bounds: ImplBounds,
+    readonly step?: Step,
+  ) {
+    this.clients = Math.max(3, bounds.writes + bounds.reads);
+    this.tuning = tuningOf(this.scenario([]));
+  }
+
+  /** The world scenario a path of this model is: its actions after boot (and warm-up). */
+  scenario(actions: readonly Action[]): Scenario {
+    const b = this.bounds;
+    return {
+      seed: b.seed,
+      profile: {
+        weights: {} as Scenario["profile"]["weights"],
+        advanceMsMax: 0,
+        warmStart: b.start === "warm",
+        tuning: b.tuning,
+        ...(Object.keys(b.overrides).length === 0 ? {} : { tuningOverrides: b.overrides }),
+      },
+      actions,
+    };
+  }
+
+  /** The initial states: the booted (and warmed-up) cluster, once per combination of clock rates. */
+  roots(): Root[] | Found {
+    const n = this.bounds.replicas;
+    const ppm = this.tuning.clockDriftPpmMax;
+    const combos: number[][] = [];
+    let booted: ModelState;
+    try {
+      booted = this.boot();
+    } catch (error) {
+      if (error instanceof ViolationFound) return { violation: error.violation };
+      if (error instanceof AssertionFailure)
+        return { violation: { check: "core assertion", level: "Core", message: error.message } };
+      throw error;
+    }
+    const rates = this.bounds.rates;
+    if (rates === "slow" || ppm === 0) combos.push(new Array<number>(n).fill(-ppm));
+    else if (rates === "fast") combos.push(new Array<number>(n).fill(ppm));
+    else if (rates === "worst") {
+      const leader = booted.world.leaseHolders()[0] ?? 0;
+      combos.push(Array.from({ length: n }, (_, r) => (r === leader ? -ppm : ppm)));
+    } else
+      for (let mask = 0; mask < 1 << n; mask++)
+        combos.push(Array.from({ length: n }, (_, r) => (((mask >> r) & 1) === 0 ? -ppm : ppm)));
+    return combos.map((rates) => {
+      let state = booted;
+      const prefix: Action[] = [];
+      rates.forEach((r, index) => {
+        if (r === 0) return;
+        const a: Action = { t: "drift", r: state.world.targetFor(index), ppm: r };
+        const next = this.apply(state, { action: a });
+        if ("violation" in next) throw new Error(`setting clock rates failed: ${next.violation.message}`);
+        state = next;
+        prefix.push(a);
+      });
+      return { state, prefix };
+    });
+  }
+
+  /** The booted (and warmed-up) cluster; a check that fails already there is thrown as ViolationFound. */
+  private boot(): ModelState {
+    const world = new World({
+      replicas: this.bounds.replicas,
+      clients: this.clients,
+      seed: this.bounds.seed,
+      tuning: this.tuning,
+      ...(this.step === undefined ? {} : { step: this.step }),
+    });
+    const checker = new WorldChecker<KvState, KvInput, KvOutput>(world, kv, {
+      leaseMs: this.tuning.leaseMs,
+      alpha: this.tuning.reconfigAlphaSlots,
+      initialMembers: world.initialMembers,
+    });
+    world.observer = (s) => checker.observe(s);
+    world.boot();
+    if (this.bounds.start === "warm") warmUp(world);
+    world.observer = null;
+    return { world, checker, used: new Uint8Array(Object.keys(budget).length), held: [] };
+  }
+
+  /** Every transition enabled in `s`, in a fixed order (see the module comment). */
+  actions(s: ModelState): ModelAction[] {
+    const out: ModelAction[] = [];
+    const w = s.world;
+    const b = this.bounds;
+    const left = (k: Exclude<BudgetKind, "reconfig" | "restarts">): boolean => s.used[budget[k]]! < b[k];
+    const { deliverable, positions, contents, unheld, heldAt, unheldAt } = distinctDeliverable(w, s.held);
+    if (b.orders === "all") for (const i of deliverable) out.push({ action: { t: "deliver", i } });
+    else {
+      if (unheld > 0) out.push(fifoRound(unheldAt));
+      for (const i of heldAt) out.push({ action: { t: "deliver", i } });
+    }
+    const ms = nextAdvanceMs(w.replicas, w.trueTime);
+    if (ms !== null && unheld === 0) out.push({ action: { t: "advance", ms } });
+    if (b.orders === "all" && b.deliverAll && deliverable.length > 1) out.push({ action: { t: "deliverAll" } });
+    if (left("delays"))
+      for (const c of contents)
+        if (countOf(s.held, c) < countInFlight(w, c)) out.push({ action: null, spends: "delays", hold: c });
+    if (left("losses")) for (const i of positions) out.push({ action: { t: "drop", i }, spends: "losses" });
+    if (left("duplicates"))
+      for (const i of positions) out.push({ action: { t: "duplicate", i }, spends: "duplicates" });
+    // The environment acts between waves only: an action in the middle of a wave is the same
+    // action at the wave's end with the rest of the wave's messages to that replica held back.
+    if (unheld > 0 && b.environment === "between-waves") return this.chunkFaultActions(s, out);
+    this.clientActions(s, this.believedLeaders(w), out);
+    if (left("partitions")) this.partitionActions(w, out);
+    if (w.anyLinkBlocked()) out.push({ action: { t: "heal" } });
+    for (const r of w.replicas) {
+      if (!r.born) continue;
+      const target = w.targetFor(r.index);
+      if (r.state !== null) {
+        if (left("crashes")) out.push({ action: { t: "crash", r: target, at: null }, spends: "crashes" });
+        continue;
+      }
+      if (s.used[budget.restarts]! >= (b.restarts < 0 ? b.crashes : b.restarts)) continue;
+      const continued = r.localAt(w.trueTime);
+      if (b.restartClocks !== "lower")
+        out.push({ action: { t: "restart", r: target, clockMs: continued }, spends: "restarts" });
+      if (b.restartClocks !== "continue")
+        out.push({ action: { t: "restart", r: target, clockMs: 0 }, spends: "restarts" });
+    }
+    this.reconfigActions(s, out);
+    return this.chunkFaultActions(s, out);
+  }
+
+  private chunkFaultActions(s: ModelState, out: ModelAction[]): ModelAction[] {
+    if (s.used[budget.chunkFaults]! < this.bounds.chunkFaults) this.chunkActions(s.world, out);
+    return out;
+  }
+
+  /** Cut each link one way; cut each replica off from every other. */
+  private partitionActions(w: World, out: ModelAction[]): void {
+    const born = w.born();
+    for (const x of born) {
+      for (const y of born) {
+        if (x === y || w.linkBlocked(x, y)) continue;
+        out.push({ action: { t: "cut", a: w.targetFor(x), b: w.targetFor(y), oneWay: true }, spends: "partitions" });
+      }
+    }
+    for (const x of born) out.push({ action: { t: "isolate", r: w.targetFor(x), others: 0 }, spends: "partitions" });
+  }
+
+  /** Replica indices that believe they lead (live, not halted). */
+  private believedLeaders(w: World): number[] {
+    const out: number[] = [];
+    for (const r of w.replicas)
+      if (r.state !== null && r.state.halted === null && r.state.role._tag === "leader") out.push(r.index);
+    return out;
+  }
+
+  /** Writes and reads start at a believed leader; a client with an operation and no request in flight may retry. */
+  private clientActions(s: ModelState, leaders: readonly number[], out: ModelAction[]): void {
+    const w = s.world;
+    const b = this.bounds;
+    const targets = leaders.map((l) => w.targetFor(l));
+    for (let c = 0; c < b.writes + b.reads; c++) {
+      const client = w.clients[c]!;
+      const write = c < b.writes;
+      if (client.opsStarted === 0) {
+        const op = { kind: write ? ("put" as const) : ("get" as const), key: 0 };
+        for (const to of targets) out.push({ action: { t: "submit", c, op, to }, spends: write ? "writes" : "reads" });
+        continue;
+      }
+      if (write && s.used[budget.reuses]! < b.reuses)
+        for (const to of targets)
+          out.push({ action: { t: "reuseSeq", c, op: { kind: "put", key: 0 }, to }, spends: "reuses" });
+      if (client.op === null || s.used[budget.retries]! >= b.retries) continue;
+      const op = client.op;
+      if (w.inFlight.some((m) => m.kind === "request" && w.requestOf(m.requestId)?.op === op)) continue;
+      for (const to of targets) out.push({ action: { t: "retry", c, to }, spends: "retries" });
+    }
+  }
+
+  /** The next membership change of the bound, asked of the leader, for each voter it may name. */
+  private reconfigActions(s: ModelState, out: ModelAction[]): void {
+    const steps = reconfigSteps[this.bounds.reconfig];
+    const done = s.used[budget.reconfig]!;
+    if (done >= steps.length) return;
+    const w = s.world;
+    const leader = w.replicas[w.target(this.bounds.replicas)]!;
+    if (leader.state === null || leader.state.role._tag !== "leader") return;
+    const configs = leader.state.learner.configs;
+    const latest = configs[configs.length - 1]!;
+    const kind = steps[done]!;
+    if (kind === "add") {
+      out.push({ action: { t: "reconfigure", kind, r: 0 }, spends: "reconfig" });
+      return;
+    }
+    if (kind === "replace" && latest.learners.length === 0) return;
+    for (let r = 0; r < latest.voters.length; r++)
+      out.push({ action: { t: "reconfigure", kind, r }, spends: "reconfig" });
+  }
+
+  /** Corrupt each state-transfer chunk in flight; offer each replica's snapshot to each other replica. */
+  private chunkActions(w: World, out: ModelAction[]): void {
+    w.inFlight.forEach((m, k) => {
+      if (m.kind !== "message" || m.message._tag !== "SnapshotChunk") return;
+      const i = w.inFlight.slice(0, k).filter((x) => x.kind === "message" && x.message._tag === "SnapshotChunk").length;
+      out.push({ action: { t: "corruptChunk", i }, spends: "chunkFaults" });
+    });
+    for (const from of w.replicas) {
+      if (from.state === null || from.state.learner.snapshot === null) continue;
+      // i = 0 offers the latest snapshot; i = 1 the one before it (the world's staleChunk).
+      const kinds = from.state.learner.priorSnapshot === null ? [0] : [0, 1];
+      for (const to of w.replicas) {
+        if (to === from || !to.born || to.state === null) continue;
+        for (const i of kinds)
+          out.push({
+            action: { t: "staleChunk", i, from: w.targetFor(from.index), to: w.targetFor(to.index) },
+            spends: "chunkFaults",
+          });
+      }
+    }
+  }
+
+  /**
+   * Carry out `a` on a copy of `s`, with every check after every world step (and the client
+   * history's linearizability once an operation completes). The state reached, or what failed.
+   */
+  apply(s: ModelState, a: ModelAction): ModelState | Found {
+    if (a.hold !== undefined) {
+      const used = s.used.slice();
+      used[budget.delays]!++;
+      return { world: s.world, checker: s.checker, used, held: [...s.held, a.hold].sort() };
+    }
+    const world = s.world.clone();
+    const checker = s.checker.fork(world);
+    world.observer = (step) => checker.observe(step);
+    const completed = completedOps(world);
+    try {
+      world.apply(a.action!);
+      if (a.rest !== undefined) for (const x of a.rest) world.apply(x);
+      if (completedOps(world) > completed) {
+        const lin = linearizability(world);
+        if (lin !== null) return { violation: lin };
+      }
+    } catch (error) {
+      if (error instanceof ViolationFound) return { violation: error.violation };
+      if (error instanceof AssertionFailure)
+        return { violation: { check: "core assertion", level: "Core", message: error.message } };
+      throw error;
+    } finally {
+      world.observer = null;
+    }
+    let used = s.used;
+    if (a.spends !== undefined) {
+      used = s.used.slice();
+      used[budget[a.spends]]!++;
+    }
+    return { world, checker, used, held: stillHeld(world, s.held) };
+  }
+
+  /** The state's 64-bit key: the world, the checker's ghost state, and the budgets spent. */
+  key(s: ModelState): Hash64 {
+    const h = new Hasher();
+    s.world.hashInto(h);
+    s.checker.fingerprint(h);
+    for (const u of s.used) h.word(u);
+    for (const c of s.held) h.str(c);
+    return h.done();
+  }
+}
+
+function completedOps(w: World): number {
+  let n = 0;
+  for (const op of w.ops) if (op.completedAt !== undefined) n++;
+  return n;
+}
+
+/** Contents of entries in flight, kept (an entry is immutable; a request's content depends only on its id's request). */
+const contents = new WeakMap<object, string>();
+
+/** What an entry in flight carries, without its ids: copies have the same content. */
+function contentOf(w: World, m: World["inFlight"][number]): string {
+  let c = contents.get(m);
+  if (c === undefined) {
+    c = computeContent(w, m);
+    contents.set(m, c);
+  }
+  return c;
+}
+
+function computeContent(w: World, m: World["inFlight"][number]): string {
+  if (m.kind === "request") {
+    const { info } = w.requestOf(m.requestId)!;
+    return `request ${m.to} ${info.clientId} ${info.seq ?? "-"} ${JSON.stringify(info.input)}`;
+  }
+  const { a, b } = inFlightHash(m);
+  return `${a}:${b}`;
+}
+
+/**
+ * The distinct entries in flight that can be delivered now (a copy of a message or request counts
+ * once): `deliverable` holds their positions among the deliverable entries (what `deliver i`
+ * names), `positions` their positions in `inFlight` (what `drop i` and `duplicate i` name),
+ * `contents` their contents; `unheld` counts the deliverable entries not held back.
+ */
+function distinctDeliverable(
+  w: World,
+  held: readonly string[],
+): {
+  deliverable: number[];
+  positions: number[];
+  contents: string[];
+  unheld: number;
+  heldAt: number[];
+  unheldAt: number[];
+} {
+  const seen = new Set<string>();
+  const deliverable: number[] = [];
+  const positions: number[] = [];
+  const contents: string[] = [];
+  const heldLeft = new Map<string, number>();
+  for (const c of held) heldLeft.set(c, (heldLeft.get(c) ?? 0) + 1);
+  let unheld = 0;
+  let k = 0;
+  const heldAt: number[] = [];
+  const unheldAt: number[] = [];
+  w.inFlight.forEach((m, i) => {
+    if (w.replicas[m.to]!.paused || (m.kind === "message" && w.linkBlocked(m.from, m.to))) return;
+    const at = k++;
+    const content = contentOf(w, m);
+    const h = heldLeft.get(content) ?? 0;
+    if (h > 0) {
+      heldLeft.set(content, h - 1);
+      if (!seen.has(content)) heldAt.push(at);
+    } else {
+      unheld++;
+      unheldAt.push(at);
+    }
+    if (seen.has(content)) return;
+    seen.add(content);
+    deliverable.push(at);
+    positions.push(i);
+    contents.push(content);
+  });
+  return { deliverable, positions, contents, unheld, heldAt, unheldAt };
+}
+
+/**
+ * One round of FIFO deliveries: every entry not held back that is deliverable now (positions
+ * `at` among the deliverable ones, ascending), in the order sent, as `deliver i` actions. Each
+ * delivery removes its entry and appends what it sends at the end, so the k-th one is then at
+ * position at[k] - k.
+ */
+function fifoRound(at: readonly number[]): ModelAction {
+  const steps: Action[] = at.map((i, k) => ({ t: "deliver", i: i - k }));
+  return { action: steps[0]!, rest: steps.slice(1), label: "fifo" };
+}
+
+function countOf(xs: readonly string[], x: string): number {
+  let n = 0;
+  for (const y of xs) if (y === x) n++;
+  return n;
+}
+
+function countInFlight(w: World, content: string): number {
+  let n = 0;
+  for (const m of w.inFlight) if (contentOf(w, m) === content) n++;
+  return n;
+}
+
+/** The held contents still in flight (a delivered or lost message is no longer held). */
+function stillHeld(w: World, held: readonly string[]): readonly string[] {
+  if (held.length === 0) return held;
+  const inFlight = new Map<string, number>();
+  for (const m of w.inFlight) {
+    const c = contentOf(w, m);
+    inFlight.set(c, (inFlight.get(c) ?? 0) + 1);
+  }
+  const out: string[] = [];
+  for (const c of held) {
+    const n = inFlight.get(c) ?? 0;
+    if (n === 0) continue;
+    inFlight.set(c, n - 1);
+    out.push(c);
+  }
+  return out.length === held.length ? held : out;
+}

@@ -1,0 +1,106 @@
+/**
+ * The explorer's time abstraction: true time advances only to the next instant at which some
+ * running replica's clock reaches one of its deadlines, the own-clock readings at which one of
+ * its decisions can change. Every decision of impl/core about time is a comparison of the event's
+ * `now` with such a reading (`now < X` or `now >= X`, X a timestamp in the state plus a constant
+ * of the configuration), so between two consecutive instants every comparison of every replica
+ * comes out the same, whenever in the interval an event is handled. docs/refinement.md gives the
+ * argument in full and what it leaves out.
+ *
+ * `deadlinesOf` lists those readings for one replica state. A superset only costs states (an
+ * instant where nothing changes); a missing deadline would lose behaviour, so the list is checked
+ * against the core by explorer.test.ts: a Tick at any instant before the earliest deadline must
+ * change nothing but the clock reading.
+ */
+import type { KvReplicaState } from "../world/world.ts";
+
+/**
+ * Every own-clock reading above `after` at which a decision of replica state `s` may change:
+ *
+ * - acceptor: the grant's end (rule L1: it refuses other ballots before it) and the end of the
+ *   restart wait (rule L4);
+ * - election: the timer, heardAt + timeoutMs (followers campaign, candidates retry);
+ * - learner: the catch-up retry, and a state transfer's retry and give-up;
+ * - candidate and leader: the Prepare retransmission;
+ * - leader: the next heartbeat, the lease's end (rule L2: reads by lease before it), each
+ *   proposal's Accept retransmission, and CheckQuorum (a grant's send time plus the shortest
+ *   election timeout: stepping down when no quorum answered).
+ */
+export function deadlinesOf(s: KvReplicaState, after: number, out: number[] = []): number[] {
+  const config = s.ctx.config;
+  const beat = config.heartbeatIntervalMs;
+  const add = (x: number): void => {
+    if (x > after && x !== Number.POSITIVE_INFINITY) out.push(x);
+  };
+  add(s.acceptor.grantUntil);
+  add(s.acceptor.noPromiseUntil);
+  add(s.election.heardAt + s.election.timeoutMs);
+  add(s.learner.catchUpSentAt + beat);
+  const t = s.learner.transfer;
+  if (t !== null) {
+    add(t.progressAt + config.electionTimeoutMsMax);
+    add(t.requestedAt + beat);
+  }
+  const role = s.role;
+  if (role._tag === "follower") return out;
+  add(role.prepareSentAt + beat);
+  if (role._tag === "candidate") return out;
+  add(role.heartbeatAt);
+  add(role.leaseUntil);
+  for (const p of role.inflight) if (!p.chosen) add(p.sentAt + beat);
+  for (const g of role.grantSentAt) add(g + config.electionTimeoutMsMin);
+  return out;
+}
+
+/** A replica as the time abstraction sees it: its state and its clock. */
+export interface TimedReplica {
+  readonly state: KvReplicaState | null;
+  readonly paused: boolean;
+  localAt(t: number): number;
+  trueAt(reading: number): number;
+}
+
+/**
+ * How far to advance true time from `trueTime` to the next instant at which some live, running
+ * replica reaches a deadline, or null when none has one ahead. The step is the smallest (in
+ * floating point, as the world adds it to its true time) at which that replica's clock reads at
+ * least the deadline, so that a Tick there sees the deadline reached.
+ */
+export function nextAdvanceMs(replicas: readonly TimedReplica[], trueTime: number): number | null {
+  let best = Number.POSITIVE_INFINITY;
+  const buffer: number[] = [];
+  for (const r of replicas) {
+    if (r.state === null || r.paused) continue;
+    buffer.length = 0;
+    for (const d of deadlinesOf(r.state, r.localAt(trueTime), buffer)) {
+      const ms = stepTo(r, trueTime, d);
+      if (ms < best) best = ms;
+    }
+  }
+  return best === Number.POSITIVE_INFINITY ? null : best;
+}
+
+/**
+ * The smallest step ms > 0 (as far as floating point can tell) such that `r`'s clock at
+ * trueTime + ms, computed as the world computes it, reads at least `d`.
+ */
+function stepTo(r: TimedReplica, trueTime: number, d: number): number {
+  let t = Math.max(r.trueAt(d), nextUp(trueTime));
+  for (let tries = 0; tries < 1000; tries++) {
+    const ms = t - trueTime;
+    if (ms > 0 && r.localAt(trueTime + ms) >= d) return ms;
+    t = nextUp(t);
+  }
+  throw new Error(`no true time after ${trueTime} brings the clock to ${d}`);
+}
+
+const f64 = new Float64Array(1);
+const i64 = new BigInt64Array(f64.buffer);
+
+/** The smallest double above x (x finite and non-negative). */
+function nextUp(x: number): number {
+  if (x === 0) return Number.MIN_VALUE;
+  f64[0] = x;
+  i64[0] = i64[0]! + 1n;
+  return f64[0];
+}

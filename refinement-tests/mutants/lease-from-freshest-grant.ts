@@ -1,0 +1,21 @@
+/**
+ * The lease counted from the freshest grant instead of the quorum-th freshest (rule L2 broken):
+ * the leader's own grant, renewed at every heartbeat, keeps its lease alive when no other
+ * acceptor answers any more.
+ */
+import type { GrantTimes } from "../../impl/core/testing/index.ts";
+import type { Mutant } from "./mutant.ts";
+import { withRules } from "./mutant.ts";
+
+function freshest(grantSentAt: GrantTimes): number {
+  return Math.max(...grantSentAt);
+}
+
+export const leaseFromFreshestGrant: Mutant = {
+  name: "lease-from-freshest-grant",
+  description: "the lease counts from the most recent grant, not from the quorum-th most recent",
+  expectedCatch: ["AtMostOneLeaseholder", "LeaseReadFresh", "Linearizability"],
+  mode: "safety",
+  step: withRules({ leaseFrom: (grantSentAt) => freshest(grantSentAt) }),
+  explore: { bounds: { writes: 0, reads: 0, partitions: 1, orders: "fifo", tuning: 5 }, depth: 14 },
+};
