@@ -184,15 +184,6 @@ export function applyChange(from: Membership, change: ConfigChange): Membership 
   }
 }
 
-/** Where member `replica` listens, as the latest of `configs` that lists it says; null when none does. */
-export function addressOf(configs: readonly Configuration[], replica: ReplicaId): MemberAddress | null {
-  for (let i = configs.length - 1; i >= 0; i--) {
-    const found = configs[i]!.addresses.find((a) => a.replica === replica);
-    if (found !== undefined) return found;
-  }
-  return null;
-}
-
 /**
  * The configuration that governs `slot`: the last one whose `governsFrom` is at most `slot`.
  * `configs` is ascending by epoch and its first element governs every slot it is asked about
