@@ -226,9 +226,10 @@ const Fields = Schema.Struct({
     { default: () => 64 },
   ),
   /**
-   * How long a replica whose removal is chosen keeps voting without executing anything new
-   * before it retires anyway, in milliseconds of its own clock. Default 5000. It retires at once
-   * when the removal governs its next slot to execute; until then the slots of the alpha window
+   * How long a replica whose removal is chosen, and whose successors took over (rule R4), keeps
+   * voting without executing anything new before it retires anyway, in milliseconds of its own
+   * clock. Default 5000. It retires at once when the removal governs its next slot to execute;
+   * until then the slots of the alpha window
    * may still need its vote. But once the others have decided the window without it, nobody sends
    * it those slots, and it would wait for ever. Too short, and a removed replica whose vote the
    * window needs (the others partly down) leaves before it is decided: the change then waits for

@@ -111,15 +111,19 @@ export function governsFrom(chosenAt: number, alpha: number): number {
  * Only a replica whose removal is chosen (its id retired in the latest configuration it holds)
  * ever retires, and retired ids are never added again, so a replica that is in no list (a joining
  * one catching up on slots before its addition, or from a snapshot older than it) waits instead.
- * It retires once the removal governs its next slot to execute (no slot it has yet to execute
- * needs it), or once it has executed nothing for `retireGraceMs` since it learned of the removal
- * (the others decided the window without it, and nobody sends it those slots any more).
+ * And only once the configuration that goes on without it has taken over: a voter of it said (a
+ * heartbeat) that every slot before the removal governs is chosen, so it knows them all and the
+ * others can learn them from it. Without that, the replicas that stay may lag behind slots only
+ * the removed ones know (a majority removed at once, the one that stays cut off meanwhile), and
+ * would wait for ever once those retired. Then it retires once the removal governs its next slot
+ * to execute (no slot it has yet to execute needs it), or once it has executed nothing for
+ * `retireGraceMs` since it learned of the removal.
  */
 export function retirement<S, I, O>(state: ReplicaState<S, I, O>, now: number): string | null {
   const self = state.ctx.config.self;
   const configs = state.learner.configs;
   const latest = configs[configs.length - 1]!;
-  if (!latest.retired.includes(self) || state.removal === null) return null;
+  if (!latest.retired.includes(self) || state.removal === null || !state.removal.handedOver) return null;
   const why = `replica ${self} was removed from the cluster: the configuration chosen at slot ${latest.epoch} (voters ${latest.voters.join(",")}${latest.learners.length === 0 ? "" : `, learners ${latest.learners.join(",")}`}) does not include it`;
   if (configurationFor(configs, state.learner.executedUpTo + 1).retired.includes(self)) return why;
   const idleMs = now - state.removal.progressAt;

@@ -12,7 +12,7 @@ import { sessionOf } from "../../spec/service.ts";
 import { fail } from "./assert.ts";
 import { dropSelfGrant, nackFor, phase1b, phase2b, renewGrant } from "./acceptor.ts";
 import { compareBallots, maxBallot, showBallot, type Ballot } from "./ballot.ts";
-import { configurationFor, pruneConfigurations } from "./configuration.ts";
+import { configurationFor, pruneConfigurations, type Configuration } from "./configuration.ts";
 import { electionDue, nextBallot, noteRound, resetElectionTimer, restartElectionTimer } from "./election.ts";
 import type { ClientRequest, Effect, Event, ReconfigureRequest, ReplicaId, StepResult } from "./events.ts";
 import {
@@ -130,7 +130,7 @@ function dispatch<S, I, O>(
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
   if (state.removal?.retired != null) return retiredStep(state, event, out);
-  return noteRemoval(rules, handle(rules, state, event, out), event.now, out);
+  return noteRemoval(rules, handle(rules, state, event, out), event, out);
 }
 
 function handle<S, I, O>(
@@ -177,40 +177,73 @@ function retiredStep<S, I, O>(
 }
 
 /**
- * Follow this replica's own removal (rule R4): once its removal is chosen, note how far it got
- * and when it last made progress; once `rules.retirement` says so, step down and retire. From
- * then on `step` does nothing (`retiredStep`).
+ * Follow this replica's own removal (rule R4): once its removal is chosen, note how far it got,
+ * when it last made progress, and whether a voter of the configuration that removed it has told
+ * it (a heartbeat) that every slot before that configuration governs is chosen; once
+ * `rules.retirement` says so, step down and retire. From then on `step` does nothing
+ * (`retiredStep`).
  */
 function noteRemoval<S, I, O>(
   rules: ReplicaRules,
   state: ReplicaState<S, I, O>,
-  now: number,
+  event: ReplicaEvent<I>,
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
   if (!state.started || state.halted !== null) return state;
-  const latest = state.learner.configs[state.learner.configs.length - 1]!;
+  const now = event.now;
+  const configs = state.learner.configs;
+  const latest = configs[configs.length - 1]!;
   const self = state.ctx.config.self;
   const removal = state.removal;
   // A member of the latest configuration is neither removed nor retiring: the common case, decided here.
   if (latest.voters.includes(self) || latest.learners.includes(self))
     return removal === null ? state : withRemoval(state, null);
-  const removed = latest.retired.includes(self);
+  if (!latest.retired.includes(self))
+    return rules.retirement(state, now) === null ? state : retire(rules, state, now, out);
   const executedUpTo = state.learner.executedUpTo;
-  let noted: Removal | null = null;
-  if (removed)
-    noted =
-      removal === null || executedUpTo > removal.executedUpTo
-        ? { executedUpTo, progressAt: now, retired: null }
-        : removal;
+  const handedOver = (removal?.handedOver ?? false) || handsOver(configs, self, event);
+  const noted: Removal =
+    removal === null || executedUpTo > removal.executedUpTo || handedOver !== removal.handedOver
+      ? {
+          executedUpTo,
+          progressAt: removal === null || executedUpTo > removal.executedUpTo ? now : removal.progressAt,
+          handedOver,
+          retired: null,
+        }
+      : removal;
   const s = noted === removal ? state : withRemoval(state, noted);
-  const reason = rules.retirement(s, now);
-  if (reason === null) return s;
-  return withRemoval(stepDown(rules, s, now, reason, out), {
-    executedUpTo,
-    progressAt: now,
-    ...noted,
+  return rules.retirement(s, now) === null ? s : retire(rules, s, now, out);
+}
+
+/** Step down and retire, for the reason `rules.retirement` gives. */
+function retire<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
+  const reason = rules.retirement(state, now)!;
+  const removal = state.removal;
+  return withRemoval(stepDown(rules, state, now, reason, out), {
+    executedUpTo: removal?.executedUpTo ?? state.learner.executedUpTo,
+    progressAt: removal?.progressAt ?? now,
+    handedOver: removal?.handedOver ?? false,
     retired: reason,
   });
+}
+
+/**
+ * Is `event` a heartbeat from a voter of the latest configuration (which no longer lists `self`)
+ * saying that every slot before the first configuration that removed `self` governs is chosen?
+ * That voter then knows all of them, so the configurations that go on without `self` can learn
+ * them from it; a replica that retired before any of them did might have left none able to.
+ */
+function handsOver<I>(configs: readonly Configuration[], self: ReplicaId, event: ReplicaEvent<I>): boolean {
+  if (event._tag !== "Receive" || event.message._tag !== "Heartbeat") return false;
+  const latest = configs[configs.length - 1]!;
+  if (!latest.voters.includes(event.from)) return false;
+  const removedBy = configs.find((c) => c.retired.includes(self)) ?? latest;
+  return event.message.commitIndex >= removedBy.governsFrom - 1;
 }
 
 function withRemoval<S, I, O>(state: ReplicaState<S, I, O>, removal: Removal | null): ReplicaState<S, I, O> {

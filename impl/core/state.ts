@@ -253,13 +253,19 @@ export interface Halt {
 
 /**
  * A replica whose removal is chosen (its id is retired in the latest configuration it holds):
- * how far it had executed and when it last made progress, and, once it retired, why. A retired
+ * how far it had executed, when it last made progress, whether the configuration that goes on
+ * without it took over, and, once it retired, why. A retired
  * replica does nothing more; its driver stops it and never starts it again.
  */
 export interface Removal {
   readonly executedUpTo: number;
   /** Clock reading when it learned of its removal or last executed a slot since. */
   readonly progressAt: number;
+  /**
+   * A voter of the configuration that goes on without it said (a heartbeat) that every slot before
+   * its removal governs is chosen: it knows them all, and the others can learn them from it.
+   */
+  readonly handedOver: boolean;
   /** Non-null once retired (rule `retirement`). */
   readonly retired: string | null;
 }
