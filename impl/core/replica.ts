@@ -159,6 +159,12 @@ function handle<S, I, O>(
     case "Tick":
       return tick(rules, s, event.now, out);
     case "ClientRequest":
+      // A replica whose removal is chosen serves no client: it may not lead the slots after the
+      // window, and its hints may name itself. Until it retires it only votes and answers catch-up.
+      if (s.removal !== null) {
+        out.push(unavailable(event.requestId, `replica ${s.ctx.config.self} is being removed from the cluster`, false));
+        return s;
+      }
       return clientRequest(rules, s, event, out);
     case "Reconfigure":
       return reconfigure(rules, s, event, out);
