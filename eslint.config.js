@@ -2,6 +2,41 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
+// The rules seam of impl/core: every protocol rule is called through the `rules` object that
+// `makeStep(rules)` is given, never directly, so that a broken variant (refinement-tests/mutants/)
+// that replaces one rule breaks exactly that rule everywhere it applies. The names are the keys of
+// `defaultRules` (impl/core/rules.ts; rules.test.ts checks the two lists agree). Ballots are
+// ordered and compared for equality only through `rules.compareBallots` (ballot.ts has no other
+// order helper). impl/core/testing/ re-exports the rules for tests and is not the core.
+const coreRules = [
+  "compareBallots",
+  "quorumSize",
+  "canPromise",
+  "grantUntilFor",
+  "restartWaitUntil",
+  "leaseFrom",
+  "leaseExpiry",
+  "canServeLeaseRead",
+  "mayCampaign",
+  "mergeRevealed",
+  "phase2aValue",
+  "learnableFromLeader",
+  "checkpointDue",
+  "grantCountedFrom",
+  "nextToExecute",
+  "sessionAnswer",
+  "executeCommand",
+  "governsFrom",
+  "promiseCoversFrom",
+  "mayHelpLeader",
+  "retirement",
+  "leaseConfigurations",
+  "snapshotDue",
+  "transferUseful",
+  "verifySnapshot",
+];
+const seam = "impl/core calls its rules through `rules` (rules.ts), so that a mutant replacing one reaches every use";
+
 export default tseslint.config(
   { ignores: ["node_modules/**", "data/**", "out/**", "dist/**", "coverage/**", "**/*.js", "!eslint.config.js"] },
   js.configs.recommended,
@@ -22,4 +57,35 @@ export default tseslint.config(
     },
   },
   { files: ["eslint.config.js"], ...tseslint.configs.disableTypeChecked },
+  {
+    files: ["impl/core/**/*.ts"],
+    ignores: [
+      "impl/core/rules.ts",
+      "impl/core/ballot.ts",
+      "impl/core/index.ts",
+      "impl/core/testing/**",
+      "impl/core/**/*.test.ts",
+    ],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["./*", "../*", "../../spec/*"],
+              importNames: [...coreRules],
+              message: seam,
+            },
+          ],
+        },
+      ],
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: `CallExpression[callee.type='Identifier'][callee.name=/^(${[...coreRules].join("|")})$/]`,
+          message: seam,
+        },
+      ],
+    },
+  },
 );

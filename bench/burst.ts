@@ -17,7 +17,16 @@ import os from "node:os";
 import { parseArgs } from "node:util";
 import { Http1Connection } from "./lib/http1.ts";
 import { quantile } from "./lib/load.ts";
-import { EtcdCluster, freeze, metricSum, OursCluster, rssBytes, type BenchCluster } from "./lib/systems.ts";
+import {
+  cpuMs,
+  EtcdCluster,
+  freeze,
+  mainThreadCpuMs,
+  metricSum,
+  OursCluster,
+  rssBytes,
+  type BenchCluster,
+} from "./lib/systems.ts";
 
 const usage = `usage: npm run bench:burst -- [options]
 
@@ -84,6 +93,12 @@ function loadAverage(): string {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 type Outcome = "ok" | "retry" | "failed" | "unknown";
+
+/** Per point: requests refused with 429, and how many failed or unknown answers said what. */
+interface Counts {
+  refused: number;
+  readonly reasons: Map<string, number>;
+}
 
 /** What one system offers this benchmark beyond BenchCluster. */
 interface Subject {
@@ -165,9 +180,15 @@ interface PointResult {
   readonly failed: number;
   readonly outcomeUnknown: number;
   readonly refused429: number;
+  /** Each distinct answer (status and the start of its body, or the client's error) of failed or unknown writes, with its count. */
+  readonly failureReasons: Record<string, number>;
   readonly leadershipChanges: number;
   readonly campaigns: number;
   readonly lagP99Ms: number | null;
+  /** CPU of the leader's main thread (paxos-lease: the thread that answers peers; etcd: its whole process), in ms. */
+  readonly leaderMainCpuMs: number;
+  /** CPU of every member, all threads, in ms. */
+  readonly clusterCpuMs: number;
   readonly rssMaxMb: number;
   readonly seconds: number;
   readonly mbPerSecond: number;
@@ -183,20 +204,26 @@ async function write(
   leader: number,
   key: string,
   value: string,
-  counts: { refused: number },
+  counts: Counts,
 ): Promise<{ outcome: Exclude<Outcome, "retry">; ms: number }> {
   const started = performance.now();
   const req = subject.request(leader, key, value);
   for (let refusals = 0; ; refusals++) {
     let outcome: Outcome;
     let retryAfterMs = 0;
+    let reason = "";
     try {
       const answer = await connection.request(req.method, req.path, req.body, requestTimeoutMs, req.headers);
       ({ outcome, retryAfterMs } = subject.classify(answer.status, answer.body));
-    } catch {
+      // Numbers (keys, ports, ids) vary per request: the reason keeps only what they say.
+      reason = `${answer.status} ${answer.body.slice(0, 160).replace(/\d+/g, "N")}`;
+    } catch (error) {
       outcome = "unknown";
+      reason = error instanceof Error ? error.message : String(error);
     }
     const ms = performance.now() - started;
+    if (outcome === "failed" || outcome === "unknown")
+      counts.reasons.set(reason, (counts.reasons.get(reason) ?? 0) + 1);
     if (outcome !== "retry") return { outcome, ms };
     counts.refused += 1;
     if (ms > retryForMs) return { outcome: "failed", ms };
@@ -208,7 +235,7 @@ async function write(
 async function measure(
   subject: Subject,
   point: string,
-  run: (leader: number, counts: { refused: number }) => Promise<{ outcome: string; ms: number; bytes: number }[]>,
+  run: (leader: number, counts: Counts) => Promise<{ outcome: string; ms: number; bytes: number }[]>,
 ): Promise<PointResult> {
   const { cluster } = subject;
   const leader = await cluster.healthy(90_000);
@@ -219,7 +246,13 @@ async function measure(
   const sampler = setInterval(() => {
     for (const m of cluster.members) rssMax = Math.max(rssMax, rssBytes(cluster.pid(m)) ?? 0);
   }, 200);
-  const counts = { refused: 0 };
+  const counts: Counts = { refused: 0, reasons: new Map() };
+  const leaderPid = cluster.pid(leader);
+  // etcd is one Go process whose goroutines move between threads: its whole process stands in.
+  const leaderCpu = (): number =>
+    (cluster.name === "etcd" ? cpuMs(leaderPid) : mainThreadCpuMs(leaderPid)) ?? Number.NaN;
+  const clusterCpu = (): number => cluster.members.reduce((n, m) => n + (cpuMs(cluster.pid(m)) ?? 0), 0);
+  const cpuBefore = { leader: leaderCpu(), cluster: clusterCpu() };
   const started = performance.now();
   let results: { outcome: string; ms: number; bytes: number }[];
   try {
@@ -228,6 +261,7 @@ async function measure(
     clearInterval(sampler);
   }
   const elapsed = (performance.now() - started) / 1000;
+  const cpuAfter = { leader: leaderCpu(), cluster: clusterCpu() };
   const lag = await subject.lagP99Ms();
   const after = await subject.leadership();
   const ok = results.filter((r) => r.outcome === "ok");
@@ -240,9 +274,12 @@ async function measure(
     failed: results.filter((r) => r.outcome === "failed").length,
     outcomeUnknown: results.filter((r) => r.outcome === "unknown").length,
     refused429: counts.refused,
+    failureReasons: Object.fromEntries(counts.reasons),
     leadershipChanges: after.leaderships - before.leaderships,
     campaigns: after.campaigns - before.campaigns,
     lagP99Ms: lag,
+    leaderMainCpuMs: cpuAfter.leader - cpuBefore.leader,
+    clusterCpuMs: cpuAfter.cluster - cpuBefore.cluster,
     rssMaxMb: rssMax / MiB,
     seconds: elapsed,
     mbPerSecond: ok.reduce((n, r) => n + r.bytes, 0) / MiB / elapsed,
@@ -321,8 +358,9 @@ try {
       for (const other of subjects) freeze(other.cluster, other !== s);
       const result = await step.run(s);
       results.push(result);
+      for (const [reason, n] of Object.entries(result.failureReasons)) progress(`  ${n} x ${reason}`);
       progress(
-        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, RSS ${result.rssMaxMb.toFixed(0)} MB, ${result.mbPerSecond.toFixed(1)} MB/s (load ${result.load})`,
+        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (cluster ${result.clusterCpuMs.toFixed(0)}), RSS ${result.rssMaxMb.toFixed(0)} MB, ${result.mbPerSecond.toFixed(1)} MB/s (load ${result.load})`,
       );
     }
   }
@@ -335,12 +373,12 @@ try {
 
 function table(): string {
   const lines = [
-    "| load | system | ok / writes | failed | outcome unknown | 429 (retried) | leadership changes (campaigns) | event-loop lag p99 (ms) | largest RSS (MB) | MB/s | p50 / p99 (ms) |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| load | system | ok / writes | failed | outcome unknown | 429 (retried) | leadership changes (campaigns) | event-loop lag p99 (ms) | leader main-thread CPU (ms) | cluster CPU (ms) | largest RSS (MB) | MB/s | p50 / p99 (ms) | load average |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const r of results)
     lines.push(
-      `| ${r.point} | ${r.system} | ${r.ok} / ${r.writes} | ${r.failed} | ${r.outcomeUnknown} | ${r.refused429} | ${r.leadershipChanges} (${r.campaigns}) | ${r.lagP99Ms === null ? "-" : r.lagP99Ms.toFixed(0)} | ${r.rssMaxMb.toFixed(0)} | ${r.mbPerSecond.toFixed(1)} | ${r.p50Ms.toFixed(0)} / ${r.p99Ms.toFixed(0)} |`,
+      `| ${r.point} | ${r.system} | ${r.ok} / ${r.writes} | ${r.failed} | ${r.outcomeUnknown} | ${r.refused429} | ${r.leadershipChanges} (${r.campaigns}) | ${r.lagP99Ms === null ? "-" : r.lagP99Ms.toFixed(0)} | ${r.leaderMainCpuMs.toFixed(0)} | ${r.clusterCpuMs.toFixed(0)} | ${r.rssMaxMb.toFixed(0)} | ${r.mbPerSecond.toFixed(1)} | ${r.p50Ms.toFixed(0)} / ${r.p99Ms.toFixed(0)} | ${r.load.split(" ")[0]} |`,
     );
   return lines.join("\n");
 }

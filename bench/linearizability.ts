@@ -14,10 +14,12 @@
  *               that completed before it.
  *   generated   50 clients, 5,000 kv operations over 100, 10 and 1 keys (as before).
  *
- * Side by side with Porcupine (`--porcupine BIN`, a driver around Porcupine's checker: see
- * lib/porcupine.ts; without it the report says Porcupine was not run): both check the same
- * etcd log files, and `--jepsen DIR` adds Porcupine's own Jepsen etcd logs (its repository's
- * test_data/jepsen), whose expected verdicts are known. Each checker runs in PROCESSES fresh
+ * Side by side with Porcupine (`--porcupine BIN` or PORCUPINE_BIN, a driver around
+ * Porcupine's checker that the user builds: see lib/porcupine.ts; without it the report says
+ * Porcupine was not run): both check the same etcd log files, and `--jepsen DIR` (or
+ * PORCUPINE_JEPSEN_DIR) adds Porcupine's own Jepsen etcd logs (its repository's
+ * test_data/jepsen), whose expected verdicts are known; without it the report says they were
+ * not run. Porcupine and its logs are never part of this repository. Each checker runs in PROCESSES fresh
  * processes that parse every file first and then check them all ROUNDS times; the figure is
  * the CPU time of the checking alone (the whole process: compiler and collector threads
  * count). The first round of a fresh process is what one run of check-history pays; the later
@@ -32,7 +34,7 @@
  * whose name contains it; --quick skips the previous checker).
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { basename, join } from "node:path";
 import { kv, type KvInput, type KvOutput } from "../spec/kv.ts";
@@ -58,15 +60,19 @@ function positive(name: string, fallback: number): number {
   if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
   return n;
 }
-const porcupineBinary = argValue("--porcupine");
-const jepsenDir = argValue("--jepsen");
+/** A Porcupine driver (see lib/porcupine.ts) and Porcupine's Jepsen etcd logs, by flag or environment. */
+const porcupineBinary = argValue("--porcupine") ?? process.env.PORCUPINE_BIN;
+const jepsenDir = argValue("--jepsen") ?? process.env.PORCUPINE_JEPSEN_DIR;
 const processes = positive("--processes", 5);
 const rounds = positive("--rounds", 10);
 
 type Checker = (model: "kv" | "register", ops: readonly HistoryOperation[], stepsMax: number) => string;
 
-const current: Checker = (model, ops, stepsMax) =>
-  checkLinearizable(modelNamed(model), ops, { stepsMaxPerPartition: stepsMax }).verdict;
+const current: Checker = (model, ops, stepsMax) => {
+  const result = checkLinearizable(modelNamed(model), ops, { stepsMaxPerPartition: stepsMax });
+  // A key refuted by the necessary condition (impl/history/refute.ts) rather than the search says so.
+  return result.partitions.some((p) => p.refutation !== undefined) ? `${result.verdict} (refuted)` : result.verdict;
+};
 
 /** The previous checker and its models, from git (the commit before the search was replaced). */
 async function previousChecker(): Promise<Checker | null> {
@@ -259,6 +265,8 @@ function oursSide(files: readonly string[]): Side {
 }
 
 function porcupineSide(binary: string, files: readonly string[]): Side {
+  if (!existsSync(binary))
+    throw new Error(`--porcupine ${binary}: no such file (see bench/lib/porcupine.ts for the driver)`);
   const firstRoundMs: number[] = [];
   const laterRoundsMs: number[] = [];
   let verdicts = new Map<string, boolean | "unknown">();
@@ -287,7 +295,7 @@ interface SideBySide {
     readonly laterRoundsMsMedian: number | null;
     readonly firstRoundMs: readonly number[];
   }[];
-  readonly porcupine: "run" | "not run: no --porcupine BIN given";
+  readonly porcupine: string;
   /** Files on which the checkers disagree, or a checker disagrees with the expected verdict. */
   readonly disagreements: readonly string[];
 }
@@ -334,7 +342,7 @@ function sideBySide(
       laterRoundsMsMedian: s.laterRoundsMs.length === 0 ? null : median(s.laterRoundsMs),
       firstRoundMs: s.firstRoundMs,
     })),
-    porcupine: porcupineBinary === undefined ? "not run: no --porcupine BIN given" : "run",
+    porcupine: porcupineBinary === undefined ? "not run: no --porcupine BIN (or PORCUPINE_BIN) given" : "run",
     disagreements,
   };
 }
@@ -508,14 +516,24 @@ async function main(): Promise<void> {
   const sides: SideBySide[] = [];
   if (only === undefined || "etcd".includes(only)) {
     sides.push(sideBySide("etcd: 100 Jepsen-style register histories", etcdFiles));
-    if (jepsenDir !== undefined) {
-      const files = readdirSync(jepsenDir)
-        .filter((f) => /^etcd_\d{3}\.log$/.test(f))
-        .sort()
-        .map((f) => join(jepsenDir, f));
-      sides.push(sideBySide(`Porcupine's Jepsen etcd logs (${jepsenDir})`, files, porcupineExpected));
+    let jepsenSkipped: string | undefined;
+    if (jepsenDir === undefined)
+      jepsenSkipped =
+        "not run: no --jepsen DIR (or PORCUPINE_JEPSEN_DIR) given, the test_data/jepsen folder of Porcupine's repository";
+    else {
+      const files = existsSync(jepsenDir)
+        ? readdirSync(jepsenDir)
+            .filter((f) => /^etcd_\d{3}\.log$/.test(f))
+            .sort()
+            .map((f) => join(jepsenDir, f))
+        : [];
+      if (files.length === 0) jepsenSkipped = `not run: no etcd_NNN.log files in ${jepsenDir}`;
+      else sides.push(sideBySide(`Porcupine's Jepsen etcd logs (${jepsenDir})`, files, porcupineExpected));
     }
-    if (!json) sides.forEach(printSideBySide);
+    if (!json) {
+      sides.forEach(printSideBySide);
+      if (jepsenSkipped !== undefined) console.log(`\nPorcupine's Jepsen etcd logs: ${jepsenSkipped}`);
+    }
   }
   if (json)
     console.log(

@@ -14,7 +14,7 @@
  *   ProposalInKnownConfiguration a vote at slot s is cast only once config(s) is determined (R2)
  *   VoterOfTheSlot               a vote at slot s is by a voter of config(s)
  * The last two are checked by the Voting ghost, which asks this one for each slot's voters. And:
- *   RetiresOnlyWhenRemoved       a replica retires (rule R4) only once a chosen change removed it
+ *   RetiresOnlyWhenRemoved       a replica retires (rule R5) only once a chosen change removed it
  */
 import {
   configurationAt,

@@ -2,7 +2,9 @@
  * Durability invariants (proofs/durability.md): what an acceptor tells others must already be on
  * its disk, and what it holds in memory must be what its disk would give back after a crash.
  *
- *   DurableBeforeSend  no Promise for ballot b leaves replica a unless a's durable maxBal >= b;
+ *   DurableBeforeSend  no Promise or HeartbeatAck for ballot b leaves replica a unless a's durable
+ *                      maxBal >= b (a HeartbeatAck is a lease grant, and a Heartbeat above maxBal
+ *                      raises maxBal as a Prepare would: IncreaseMaxBal);
  *                      no Accepted for (slot, b) leaves unless a's vote at (slot, b) is durable
  *                      (checked at the instant of each Send, in effect order, so a driver or a
  *                      replica that sends first and persists after is caught even without a crash)
@@ -17,13 +19,13 @@ import type { VotingGhost } from "./voting-per-slot.ts";
 
 /** DurableBeforeSend for one message replica index `a` sends now. */
 export function checkDurableBeforeSend<I>(voting: VotingGhost<I>, a: number, message: Message<I>): void {
-  if (message._tag === "Promise") {
+  if (message._tag === "Promise" || message._tag === "HeartbeatAck") {
     const b = voting.nat(message.ballot);
     if (voting.maxBal[a]! >= b) return;
     violated({
       check: "DurableBeforeSend",
       level: "Durability",
-      message: `replica ${voting.members[a]} sent Promise ${showBallot(message.ballot)} while its durable maxBal is ${voting.maxBal[a]} < ${b}: a crash now would forget the promise`,
+      message: `replica ${voting.members[a]} sent ${message._tag} ${showBallot(message.ballot)} while its durable maxBal is ${voting.maxBal[a]} < ${b}: a crash now would forget the promise${message._tag === "HeartbeatAck" ? " behind the lease grant" : ""}`,
     });
   }
   if (message._tag === "Accepted") {

@@ -1,9 +1,11 @@
 /**
  * The abstraction from the world to the Lease spec (spec/lease.ts), and the lease invariants.
  *
- *   Holds(p) at true time t  ==  p is up, leads, and its own clock at t reads below its
- *                                 role.leaseUntil (what p believes, by its own clock)
- *   expiry[p]                ==  the true instant at which p's clock reaches leaseUntil
+ *   Holds(p) at true time t  ==  p is up and, asked for a linearizable read at t, would answer it
+ *                                 from its own state: rule L3 (`canServeLeaseRead`) holds at its
+ *                                 own clock reading (its lease holds by its own clock, and phase 1
+ *                                 revealed every vote that could be chosen above its executed prefix)
+ *   expiry[p]                ==  the true instant at which p's clock reaches role.leaseUntil
  *
  * Each world step maps to a stutter or to one Lease action of the replica that stepped:
  * Acquire(p) (p holds after, not before: enabled only if nobody else holds now), Renew(p)
@@ -59,13 +61,17 @@ export class LeaseGhost<S, I, O> {
     this.history.push(...other.history);
   }
 
-  /** When replica `r`'s current belief ends, in true time (-Infinity: it holds none now). */
+  /**
+   * When replica `r`'s current lease ends, in true time (-Infinity: it holds none now). It holds
+   * one while rule L3 lets it answer reads by lease; between its steps only its clock moves, so the
+   * lease lasts until its clock reaches leaseUntil (rule L3 depends on time through that alone).
+   */
   beliefOf(r: number): number {
     const rep = this.view.replicas[r]!;
     const s = rep.state;
-    if (s === null || s.role._tag !== "leader" || s.halted !== null) return Number.NEGATIVE_INFINITY;
-    const now = this.view.trueTime;
-    if (!(rep.localAt(now) < s.role.leaseUntil)) return Number.NEGATIVE_INFINITY;
+    if (s === null || s.role._tag !== "leader") return Number.NEGATIVE_INFINITY;
+    const rules = this.view.rules;
+    if (!rules.canServeLeaseRead(rules, s, rep.localAt(this.view.trueTime))) return Number.NEGATIVE_INFINITY;
     return rep.trueAt(s.role.leaseUntil);
   }
 

@@ -1,6 +1,6 @@
 /**
- * Every check of the refinement chain, run after every step of the world (DESIGN.md, "The
- * refinement chain"):
+ * Every check of the refinement chain, run after every step of the world (docs/refinement.md,
+ * sections 3 to 5):
  *
  *   Service (service-level.ts)      ExecutedPrefixAgreement, ExactlyOnce, DigestAgreement, RepliesMatchSpec
  *     ^ executed sequence = commands of the contiguous chosen prefix
@@ -18,7 +18,13 @@
  * accumulate in `tally`. The checker only reads the world.
  */
 import type { Application } from "../spec/state-machine.ts";
-import { configurationFor, slotMapEntries, type ReplicaState } from "../impl/core/testing/index.ts";
+import {
+  configurationFor,
+  phase1CoversAbove,
+  slotMapEntries,
+  type ReplicaState,
+  type Value,
+} from "../impl/core/testing/index.ts";
 import { checkRetirement, ConfigurationGhost } from "./configurations.ts";
 import { ConsensusGhost } from "./consensus-per-slot.ts";
 import { checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";
@@ -27,7 +33,7 @@ import { LeaseGhost } from "./leases.ts";
 import { ServiceGhost } from "./service-level.ts";
 import { Tally, violated, type Fingerprint } from "./violation.ts";
 import { VotingGhost } from "./voting-per-slot.ts";
-import type { SystemView, WorldStep } from "./world-view.ts";
+import type { RequestInfo, SystemView, WorldStep } from "./world-view.ts";
 
 /** The rare states the suites must reach (a campaign that never reaches one fails). */
 export const sometimesRequired = [
@@ -41,7 +47,7 @@ export const sometimesRequired = [
   "sometimes: stale transfer ignored",
   "sometimes: Promise with forgotten votes",
   "sometimes: membership change executed",
-  "sometimes: leader elected with a configuration pending",
+  "sometimes: leader elected inside the alpha window",
   "sometimes: removed leader stepped down",
   "world: crash during a snapshot",
   // Membership in real runs, and exactly-once.
@@ -49,7 +55,17 @@ export const sometimesRequired = [
   "sometimes: joiner executed slots before its own addition",
   "world: message sent by an address the log carried",
   "sometimes: reused sequence number refused",
+  // Where features meet: leases across membership changes, snapshots and transfers.
+  "sometimes: lease read with a configuration change pending",
+  "sometimes: lease read just after a configuration change took effect",
+  "sometimes: lease counted from grants of a configuration whose phase 1 is incomplete",
+  "sometimes: removed or lagging voter campaigning",
+  "sometimes: snapshot taken while a lease is held",
+  "sometimes: state transfer while a lease is held",
 ] as const;
+
+/** The rare states the liveness suites must reach as well. */
+export const sometimesRequiredInLiveness = ["liveness: leaseholder after a membership change"] as const;
 
 /** Options of the checker. */
 export interface CheckerOptions {
@@ -170,13 +186,17 @@ export class WorldChecker<S, I, O> {
         case "Send":
           checkDurableBeforeSend(this.voting, a, c.message);
           if (c.message._tag === "Promise") checkPromise(this.voting, a, c.message, this.durableSnapshot[a]!);
-          if (c.message._tag === "SnapshotChunk") this.tally.add("sometimes: state transfer");
+          if (c.message._tag === "SnapshotChunk") {
+            this.tally.add("sometimes: state transfer");
+            if (this.lease.holders().length > 0) this.tally.add("sometimes: state transfer while a lease is held");
+          }
           if (c.message._tag === "CatchUpReply") this.tally.add("sometimes: catch-up used");
           break;
         case "Reply":
           answered ||= c.sameStep;
           this.service.reply(c);
           if (c.sameStep && c.result._tag === "ok") this.answeredLocally(step, c.request.seq === undefined);
+          else if (c.request.seq === undefined && c.result._tag === "ok") this.answeredThroughLog(step, c.request);
           break;
         case "Alarm":
           violated({
@@ -203,11 +223,10 @@ export class WorldChecker<S, I, O> {
     const snapshot = step.after.learner.snapshot;
     if (snapshot !== null && snapshot !== step.before?.learner.snapshot) {
       checkSnapshot(id, step.after.ctx, snapshot, this.service, this.configurations);
-      this.tally.add(
-        step.event === "Receive" && step.message?._tag === "SnapshotChunk"
-          ? "sometimes: snapshot installed by state transfer"
-          : "sometimes: snapshot taken",
-      );
+      const installed = step.event === "Receive" && step.message?._tag === "SnapshotChunk";
+      this.tally.add(installed ? "sometimes: snapshot installed by state transfer" : "sometimes: snapshot taken");
+      if (!installed && this.lease.holders().length > 0)
+        this.tally.add("sometimes: snapshot taken while a lease is held");
     }
     this.rareStates(step, step.after, answered);
   }
@@ -220,7 +239,61 @@ export class WorldChecker<S, I, O> {
     // A lease read changes nothing; if a crash landed after the reply, the state it read is `before`.
     const after = step.after ?? step.before!;
     this.lease.leaseRead(step.replica, after, this.service.observedSlot);
+    const configs = after.learner.configs;
+    if (configs.length > 1) this.tally.add("sometimes: lease read with a configuration change pending");
+    const inForce = configs[0]!;
+    if (inForce.epoch > 0 && after.learner.executedUpTo < inForce.governsFrom + after.ctx.config.reconfigAlphaSlots)
+      this.tally.add("sometimes: lease read just after a configuration change took effect");
     if (after.learner.executedUpTo > this.service.observedSlot) this.service.observedSlot = after.learner.executedUpTo;
+  }
+
+  /**
+   * A read answered through the log observed the state after its slot: later reads by lease must
+   * reflect at least that slot (LeaseReadFresh), as they must reflect an acknowledged write.
+   */
+  private answeredThroughLog(step: WorldStep<S, I, O> & { kind: "event" }, request: RequestInfo<I>): void {
+    const slot = slotOfLogAnswer(step.before, step.after, request, (s) => this.consensus.chosen.get(s)?.value);
+    if (slot === undefined) return;
+    this.tally.add("sometimes: read answered through the log");
+    if (slot > this.service.observedSlot) this.service.observedSlot = slot;
+  }
+
+  /**
+   * A replica starts a campaign while it is removed in the latest chosen configuration, or does not
+   * know it yet (it has not executed a change already chosen): the campaigns rule R4 is about.
+   */
+  private campaigns(before: ReplicaState<S, I, O> | null, after: ReplicaState<S, I, O>): void {
+    if (after.role._tag !== "candidate" || before?.role._tag === "candidate") return;
+    const latest = this.configurations.configs[this.configurations.configs.length - 1]!;
+    const mine = after.learner.configs[after.learner.configs.length - 1]!;
+    if (!latest.voters.includes(after.ctx.config.self) || mine.epoch < latest.chosenAt)
+      this.tally.add("sometimes: removed or lagging voter campaigning");
+  }
+
+  /**
+   * A leader whose lease holds by its own clock (a quorum of grants in every configuration it
+   * holds) while phase 1 of one of them is incomplete: the state in which only rule L3 keeps its
+   * reads safe (HeartbeatAcks or truncated Promises of a pending configuration).
+   */
+  private incompleteLease(
+    step: WorldStep<S, I, O> & { kind: "event" },
+    before: ReplicaState<S, I, O> | null,
+    after: ReplicaState<S, I, O>,
+  ): void {
+    const role = after.role;
+    if (role._tag !== "leader") return;
+    const local = this.view.replicas[step.replica]!.localAt(this.view.trueTime);
+    if (!(local < role.leaseUntil)) return;
+    const rules = this.view.rules;
+    if (phase1CoversAbove(rules, role, after.learner.configs, after.learner.executedUpTo)) return;
+    if (
+      before !== null &&
+      before.role._tag === "leader" &&
+      local < before.role.leaseUntil &&
+      !phase1CoversAbove(rules, before.role, before.learner.configs, before.learner.executedUpTo)
+    )
+      return;
+    this.tally.add("sometimes: lease counted from grants of a configuration whose phase 1 is incomplete");
   }
 
   /** The "sometimes" counters that need the replica's state. */
@@ -250,8 +323,10 @@ export class WorldChecker<S, I, O> {
         this.tally.add("sometimes: read refused for want of a lease");
       else this.tally.add("sometimes: read waits for phase 1's re-proposals");
     }
+    this.campaigns(before, after);
+    this.incompleteLease(step, before, after);
     if (after.role._tag === "leader" && before?.role._tag !== "leader" && after.learner.configs.length > 1) {
-      this.tally.add("sometimes: leader elected with a configuration pending");
+      this.tally.add("sometimes: leader elected inside the alpha window");
     }
     if (before?.role._tag === "leader" && after.role._tag === "follower") {
       const next = configurationFor(after.learner.configs, after.learner.executedUpTo + 1);
@@ -294,4 +369,32 @@ export class WorldChecker<S, I, O> {
       this.tally.add("sometimes: prepare during the restart wait");
     }
   }
+}
+
+/**
+ * The slot at which a leader executed the one-shot request (a read through the log) it answered in
+ * a step: its proposal's slot in the leader's pipeline before the step, or, when it was proposed
+ * and chosen in that same step (a configuration with one voter), the first slot executed in the
+ * step whose chosen batch holds that command. Undefined if neither says.
+ */
+export function slotOfLogAnswer<S, I, O>(
+  before: ReplicaState<S, I, O> | null,
+  after: ReplicaState<S, I, O> | null,
+  request: RequestInfo<I>,
+  chosenValue: (slot: number) => Value<I> | undefined,
+): number | undefined {
+  if (before?.role._tag === "leader") {
+    const role = before.role;
+    const i = role.inflight.findIndex((p) => p.requestIds.includes(request.requestId));
+    if (i >= 0) return role.inflightBase + i;
+  }
+  const from = (before?.learner.executedUpTo ?? 0) + 1;
+  const to = after?.learner.executedUpTo ?? from - 1;
+  for (let slot = from; slot <= to; slot++) {
+    const value = chosenValue(slot);
+    if (value?._tag !== "batch") continue;
+    const wanted = JSON.stringify(request.input);
+    if (value.commands.some((c) => c.clientId === undefined && JSON.stringify(c.input) === wanted)) return slot;
+  }
+  return undefined;
 }

@@ -4,9 +4,12 @@
  * replica state that breaks one invariant and expects that invariant's name in the violation;
  * the positive cases next to them show the same checks pass on good steps.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { kv, type KvInput, type KvOutput, type KvState } from "../spec/kv.ts";
 import {
+  defaultRules,
   initialState,
   parseConfig,
   slotMapOf,
@@ -17,12 +20,14 @@ import {
   type ReplicaState,
   type Value,
 } from "../impl/core/testing/index.ts";
+import { parseScript, ScriptRunner } from "../impl/core/testing/script.ts";
 import { ConsensusGhost } from "./consensus-per-slot.ts";
 import { checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";
 import { LeaseGhost } from "./leases.ts";
 import { ServiceGhost } from "./service-level.ts";
 import { checkFailedBy, Tally } from "./violation.ts";
 import { VotingGhost, valueKey } from "./voting-per-slot.ts";
+import { slotOfLogAnswer } from "./world-checker.ts";
 import type { SystemView } from "./world-view.ts";
 
 type St = ReplicaState<KvState, KvInput, KvOutput>;
@@ -176,6 +181,22 @@ describe("Durability", () => {
     ).toBe("passes");
   });
 
+  it("DurableBeforeSend: a HeartbeatAck (a lease grant that raised maxBal) before the promise is on disk", () => {
+    const g = voting();
+    const ack = {
+      _tag: "HeartbeatAck",
+      ballot: b(2, 3),
+      sentAt: 0,
+      executedUpTo: 0,
+      checkpoint: null,
+    } as const;
+    expect(checkFailedBy(() => checkDurableBeforeSend(g, 0, ack))).toBe("DurableBeforeSend");
+    g.flushed(0, promise(b(1, 1)));
+    expect(checkFailedBy(() => checkDurableBeforeSend(g, 0, ack))).toBe("DurableBeforeSend");
+    g.flushed(0, promise(b(2, 3)));
+    expect(checkFailedBy(() => checkDurableBeforeSend(g, 0, ack))).toBe("passes");
+  });
+
   it("DurableMaxBal: a promise held in memory only", () => {
     const g = voting();
     const s = booted();
@@ -325,6 +346,11 @@ describe("Leases", () => {
       trueTime,
       members,
       linkBlocked: () => false,
+      // The leaders below are bare roles: they hold a lease while their clock reads below leaseUntil.
+      rules: {
+        ...defaultRules,
+        canServeLeaseRead: (_rules, s, now) => s.role._tag === "leader" && now < s.role.leaseUntil,
+      },
       // `state` reads the array at each access, so a test can change a replica between steps.
       replicas: states.map((_, index) => ({
         id: index + 1,
@@ -386,6 +412,85 @@ describe("Leases", () => {
         g.observe({ kind: "event", replica: 0, event: "Tick", before: null, after: states[0]!, carried: [] }),
       ),
     ).toBe("LeaseBounded");
+  });
+
+  it("Holds(p) is rule L3: a leader that trusts leaseUntil holds no lease until phase 1 of the pending configuration is in", () => {
+    // impl/core/testdata/lease-read-after-replace.txt, up to the read: 2 leads with grants in
+    // {1,2,3} and {1,2,4} (4's HeartbeatAck) but no Promise of {1,2,4}.
+    const script = readFileSync(
+      join(import.meta.dirname, "../impl/core/testdata/lease-read-after-replace.txt"),
+      "utf8",
+    );
+    const runner = new ScriptRunner();
+    const blocks = parseScript(script).blocks;
+    const at = blocks.findIndex((b) => b.command === "get 2 b");
+    for (const b of blocks.slice(0, at)) runner.run(b.command);
+    const c = runner.cluster!;
+    const v: SystemView<KvState, KvInput, KvOutput> = {
+      trueTime: c.now,
+      members: [1, 2, 3, 4],
+      linkBlocked: () => false,
+      rules: defaultRules,
+      replicas: [1, 2, 3, 4].map((id, index) => ({
+        id,
+        index,
+        state: c.node(id).state,
+        durable: [],
+        paused: false,
+        localAt: (t: number) => t,
+        trueAt: (r: number) => r,
+      })),
+    };
+    const s2 = c.state(2);
+    expect(s2.role._tag === "leader" && c.clock(2) < s2.role.leaseUntil).toBe(true);
+    const g = new LeaseGhost(v, 300, new Tally());
+    expect(g.beliefOf(1)).toBe(Number.NEGATIVE_INFINITY);
+    // Once 4's Promise is in and the write it reveals is executed, 2 holds it until leaseUntil.
+    runner.run("release");
+    runner.run("stabilize");
+    const after = { ...v, replicas: v.replicas.map((r) => ({ ...r, state: c.node(r.id).state })) };
+    const s2after = c.state(2);
+    expect(s2after.role._tag).toBe("leader");
+    expect(new LeaseGhost(after, 300, new Tally()).beliefOf(1)).toBe(
+      s2after.role._tag === "leader" ? s2after.role.leaseUntil : 0,
+    );
+  });
+
+  it("a read answered through the log is observed at its slot (from the leader's pipeline, or the slots executed in the step)", () => {
+    const get: KvInput = { _tag: "get", key: "x" };
+    const request = {
+      requestId: 7,
+      clientId: "c2",
+      seq: undefined,
+      input: get,
+      consistency: "linearizable",
+      replica: 0,
+      invokedAt: 0,
+    } as const;
+    const s = booted(1);
+    const proposal = (requestIds: number[]) => ({
+      value: v1,
+      voters: members,
+      acks: 1,
+      requestIds,
+      sentAt: 0,
+      chosen: true,
+    });
+    const before: St = {
+      ...s,
+      role: {
+        _tag: "leader",
+        inflightBase: 4,
+        inflight: [proposal([3]), proposal([5, 7])],
+      } as unknown as Leader<KvInput>,
+    };
+    expect(slotOfLogAnswer(before, s, request, () => undefined)).toBe(5);
+    // Proposed and chosen in the same step: found among the slots the step executed.
+    const executed: St = { ...s, learner: { ...s.learner, executedUpTo: 2 } };
+    const chosen = (slot: number): Value<KvInput> | undefined =>
+      slot === 2 ? { _tag: "batch", commands: [{ input: { _tag: "get", key: "x" } }] } : v1;
+    expect(slotOfLogAnswer(s, executed, request, chosen)).toBe(2);
+    expect(slotOfLogAnswer(s, s, request, chosen)).toBeUndefined();
   });
 
   it("LeaseReadFresh: a lease read from a state older than what a client observed", () => {

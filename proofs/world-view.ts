@@ -2,8 +2,8 @@
  * What the proofs see of a running system: the observation interface between a world that runs
  * replicas (the simulated cluster in refinement-tests/world/, or later a real run's event trace)
  * and the abstraction functions and invariant checkers in proofs/. The world implements it; the
- * checkers only read it, so proofs/ never imports refinement-tests/ (DESIGN.md's dependency
- * direction) and never changes what it observes.
+ * checkers only read it, so proofs/ never imports refinement-tests/ (imports point one way:
+ * README.md, "Layout") and never changes what it observes.
  *
  * One `WorldStep` is one atomic step of the world: one event handled by one replica with the
  * effects it carried out in order (flushes, sends, replies, alarms, a crash landing in the
@@ -15,6 +15,7 @@ import type {
   DurableRecord,
   Message,
   ReplicaId,
+  ReplicaRules,
   ReplicaState,
 } from "../impl/core/testing/index.ts";
 
@@ -98,4 +99,9 @@ export interface SystemView<S, I, O> {
   readonly members: readonly ReplicaId[];
   /** Are the links from a to b (replica indices) currently cut? */
   linkBlocked(a: number, b: number): boolean;
+  /**
+   * The rules the replicas' step function was assembled from (`defaultRules` unless a broken
+   * variant says otherwise): rule L3, `canServeLeaseRead`, says when a replica holds a lease.
+   */
+  readonly rules: ReplicaRules;
 }

@@ -4,7 +4,7 @@
  * in the current thread and aggregates counters; cli/check.ts spreads the lists over workers.
  * The verdict of run k depends only on (seed, k, options), never on the shard or worker count.
  */
-import { sometimesRequired } from "../proofs/world-checker.ts";
+import { sometimesRequired, sometimesRequiredInLiveness } from "../proofs/world-checker.ts";
 import { runOne, runSeed, type SuiteOptions } from "./suite.ts";
 import { showScenario } from "./world/run.ts";
 import type { Failure } from "./world/run.ts";
@@ -87,7 +87,10 @@ export function addTotals(into: CampaignTotals, part: CampaignTotals): void {
   into.failure ??= part.failure;
 }
 
-/** The required rare states that the campaign never reached. */
-export function missingSometimes(counters: ReadonlyMap<string, number>): string[] {
-  return sometimesRequired.filter((name) => (counters.get(name) ?? 0) === 0);
+/** The required rare states (and, for a liveness campaign, the liveness ones) that the campaign never reached. */
+export function missingSometimes(counters: ReadonlyMap<string, number>, liveness = false): string[] {
+  const required: readonly string[] = liveness
+    ? [...sometimesRequired, ...sometimesRequiredInLiveness]
+    : sometimesRequired;
+  return required.filter((name) => (counters.get(name) ?? 0) === 0);
 }

@@ -108,15 +108,21 @@ export function runOne(seed: number, options: SuiteOptions = {}): OneRun {
   };
 }
 
-/** Replay `seed:path` (as printed in reports) and return the counterexample's scenario. */
+/**
+ * Replay `seed:path` (as printed in reports) and return the counterexample's scenario: the first
+ * value fast-check produces at that path. The property fails on it at once, and `endOnFailure`
+ * stops fast-check there: a property that passed would make fast-check go on through the rest of
+ * the shrink stream at that level (a replay path has no run limit), and the last value it saw
+ * would be some later shrink candidate, a different scenario.
+ */
 export function replayScenario(seed: number, path: string, options: SuiteOptions = {}): Scenario {
   let found: Scenario | null = null;
   fc.check(
     fc.property(scenarioArbitrary(boundsOf(options)), (scenario) => {
-      found = scenario;
-      return true;
+      found ??= scenario;
+      return false;
     }),
-    { seed, path, numRuns: 1 },
+    { seed, path, numRuns: 1, endOnFailure: true },
   );
   if (found === null) throw new Error(`no scenario at ${seed}:${path}`);
   return found;

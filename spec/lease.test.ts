@@ -1,7 +1,7 @@
 /**
  * The lease spec: its state space, exclusivity (AtMostOneLeaseholder) on random walks and
- * exhaustively, and two broken variants (kept here, never in spec/) that the explorer must
- * catch with the shortest trace.
+ * exhaustively, and its invariants failing on states that break them. Its broken variants, which
+ * the explorer must catch, are in refinement-tests/mutants/spec/lease.ts.
  */
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect } from "vitest";
@@ -9,26 +9,6 @@ import { explore, simulate } from "./explore.ts";
 import { Lease, NoLease, type LeaseState } from "./lease.ts";
 
 const lease = new Lease({ holders: 3, timeMax: 8, leaseTicks: 3 });
-
-/** Acquire(p) without its guard: p takes the lease while another holds it. */
-class AcquireIgnoringHolder extends Lease {
-  override AcquireEnabled(): boolean {
-    return true;
-  }
-}
-
-/** Renew(p) extending the old expiry by D instead of setting it to now + D. */
-class RenewFromExpiry extends Lease {
-  override grant(s: LeaseState, p: number): LeaseState {
-    const e = s.expiry[p]!;
-    return {
-      now: s.now,
-      expiry: s.expiry.map((x, q) =>
-        q === p ? (e === NoLease || e <= s.now ? s.now : e) + this.constants.leaseTicks : x,
-      ),
-    };
-  }
-}
 
 describe("Lease", () => {
   test("explores exhaustively with every invariant holding; pinned counts", () => {
@@ -73,19 +53,5 @@ describe("Lease", () => {
     );
     expect(lease.TypeOK({ now: 9, expiry: [NoLease, NoLease, NoLease] })).toBe("now = 9 is not in 0..8");
     expect(lease.TypeOK({ now: 0, expiry: [0, NoLease, NoLease] })).toBe("expiry[p1] = 0 is out of range");
-  });
-
-  test("teeth: Acquire without its guard breaks AtMostOneLeaseholder in two steps", () => {
-    const broken = new AcquireIgnoringHolder({ holders: 2, timeMax: 4, leaseTicks: 2 });
-    const r = explore(broken);
-    expect(r.violation?.check).toBe("AtMostOneLeaseholder");
-    expect(r.violation?.trace.map((t) => t.action)).toEqual(["Init", "Acquire(p1)", "Acquire(p2)"]);
-  });
-
-  test("teeth: Renew counted from the old expiry breaks LeaseBounded in two steps", () => {
-    const broken = new RenewFromExpiry({ holders: 2, timeMax: 4, leaseTicks: 2 });
-    const r = explore(broken);
-    expect(r.violation?.check).toBe("LeaseBounded");
-    expect(r.violation?.trace.map((t) => t.action)).toEqual(["Init", "Acquire(p1)", "Renew(p1)"]);
   });
 });

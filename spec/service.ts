@@ -1,7 +1,7 @@
 /**
  * What clients may observe of the whole highly available service: one state machine that
  * executes each client request exactly once, in one total order. This is the top of the
- * refinement chain (see DESIGN.md): the replicated log, executed in slot order, must look to
+ * refinement chain (docs/refinement.md): the replicated log, executed in slot order, must look to
  * every client like this machine.
  *
  * Exactly-once rests on the session table: clientId -> (last sequence number executed, a digest

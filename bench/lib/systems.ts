@@ -67,9 +67,21 @@ export function rssBytes(pid: number | null): number | null {
 
 /** CPU time (user + system) a process has used, in milliseconds (from /proc), or null. */
 export function cpuMs(pid: number | null): number | null {
-  if (pid === null) return null;
+  return pid === null ? null : statCpuMs(`/proc/${pid}/stat`);
+}
+
+/**
+ * CPU time (user + system) the main thread of a process has used, in milliseconds, or null: for
+ * Node.js, the thread that runs JavaScript and answers peers (not V8's helpers, not worker
+ * threads). Other processes' load does not inflate it, unlike wall-clock lag.
+ */
+export function mainThreadCpuMs(pid: number | null): number | null {
+  return pid === null ? null : statCpuMs(`/proc/${pid}/task/${pid}/stat`);
+}
+
+function statCpuMs(file: string): number | null {
   try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    const fields = fs.readFileSync(file, "utf8").split(") ")[1]!.split(" ");
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
   } catch {
     return null;

@@ -8,7 +8,7 @@
  * restart wait (rule L4), and never let a promise or vote leave before its record is persisted (the
  * caller emits the returned record before the reply).
  */
-import { ballotEquals, ballotZero, compareBallots, maxBallot, type Ballot } from "./ballot.ts";
+import { ballotZero, type Ballot } from "./ballot.ts";
 import type { Config } from "./config.ts";
 import { fail } from "./assert.ts";
 import {
@@ -37,11 +37,11 @@ import { copyAcceptor, type AcceptorState, type Draft } from "./state.ts";
  *   other ballot, so maxBal cannot have moved past it), and that promise was persisted before the
  *   grant left; so helping the durable maxBal again cannot break a forgotten grant.
  */
-export function canPromise<I>(acceptor: AcceptorState<I>, ballot: Ballot, now: number): boolean {
-  if (compareBallots(ballot, acceptor.maxBal) < 0) return false;
-  const isMaxBal = ballotEquals(ballot, acceptor.maxBal);
-  if (now < acceptor.noPromiseUntil && !isMaxBal) return false;
-  if (now < acceptor.grantUntil && !ballotEquals(ballot, acceptor.grantTo)) return false;
+export function canPromise<I>(rules: ReplicaRules, acceptor: AcceptorState<I>, ballot: Ballot, now: number): boolean {
+  const order = rules.compareBallots(ballot, acceptor.maxBal);
+  if (order < 0) return false;
+  if (now < acceptor.noPromiseUntil && order !== 0) return false;
+  if (now < acceptor.grantUntil && rules.compareBallots(ballot, acceptor.grantTo) !== 0) return false;
   return true;
 }
 
@@ -60,9 +60,9 @@ export function restartWaitUntil(now: number, config: Config): number {
 }
 
 /** The refusal of `ballot`: what this acceptor promised and how long its grant to another ballot still holds. */
-export function nackFor<I>(acceptor: AcceptorState<I>, ballot: Ballot, now: number): NackMsg {
+export function nackFor<I>(rules: ReplicaRules, acceptor: AcceptorState<I>, ballot: Ballot, now: number): NackMsg {
   const grantRemainingMs =
-    now < acceptor.grantUntil && !ballotEquals(ballot, acceptor.grantTo) ? acceptor.grantUntil - now : 0;
+    now < acceptor.grantUntil && rules.compareBallots(ballot, acceptor.grantTo) !== 0 ? acceptor.grantUntil - now : 0;
   const waitRemainingMs = now < acceptor.noPromiseUntil ? acceptor.noPromiseUntil - now : 0;
   return {
     _tag: "Nack",
@@ -81,7 +81,7 @@ function grant<I>(
   now: number,
 ): Draft<AcceptorState<I>> {
   const a = copyAcceptor(acceptor);
-  a.maxBal = maxBallot(acceptor.maxBal, ballot);
+  a.maxBal = rules.compareBallots(ballot, acceptor.maxBal) > 0 ? ballot : acceptor.maxBal;
   a.grantTo = ballot;
   a.grantUntil = rules.grantUntilFor(now, config);
   return a;
@@ -100,7 +100,7 @@ export interface AcceptorStep<I, Rec, Reply> {
  * truncation point, together with the truncation point itself: the votes at or below it are
  * forgotten, and the Promise must say so rather than look like "no vote there". A Prepare of the
  * ballot already promised is answered again (retransmission) without a new record.
- * Precondition: `rules.canPromise(acceptor, m.ballot, now)`.
+ * Precondition: `rules.canPromise(rules, acceptor, m.ballot, now)`.
  */
 export function phase1b<I>(
   rules: ReplicaRules,
@@ -109,7 +109,7 @@ export function phase1b<I>(
   m: PrepareMsg,
   now: number,
 ): AcceptorStep<I, PromiseRecord, PromiseMsg<I>> {
-  if (!rules.canPromise(acceptor, m.ballot, now))
+  if (!rules.canPromise(rules, acceptor, m.ballot, now))
     fail(`phase1b: may not promise ${m.ballot.round},${m.ballot.replica}`);
   const rises = rules.compareBallots(m.ballot, acceptor.maxBal) > 0;
   const votes: SlotVote<I>[] = [];
@@ -139,7 +139,7 @@ export function phase1b<I>(
  * below the truncation point the acceptor votes too: the slot is chosen, so a leader whose phase
  * 1 was complete there proposes the chosen value (Paxos's P2c), and the vote can only help that
  * leader learn it; such a vote is forgotten again at the next truncation.
- * Precondition: `rules.canPromise(acceptor, m.ballot, now)`.
+ * Precondition: `rules.canPromise(rules, acceptor, m.ballot, now)`.
  */
 export function phase2b<I>(
   rules: ReplicaRules,
@@ -148,14 +148,14 @@ export function phase2b<I>(
   m: AcceptMsg<I>,
   now: number,
 ): AcceptorStep<I, VoteRecord<I>, AcceptedMsg> {
-  if (!rules.canPromise(acceptor, m.ballot, now))
+  if (!rules.canPromise(rules, acceptor, m.ballot, now))
     fail(`phase2b: may not vote in ${m.ballot.round},${m.ballot.replica}`);
   const existing = slotMapGet(acceptor.votes, m.slot);
-  const repeat = existing !== undefined && ballotEquals(existing.ballot, m.ballot);
+  const repeat = existing !== undefined && rules.compareBallots(existing.ballot, m.ballot) === 0;
   if (repeat && !valuesEqual(existing.value, m.value)) {
     fail(`OneValuePerBallot: two values proposed at slot ${m.slot} in ballot (${m.ballot.round},${m.ballot.replica})`);
   }
-  if (existing !== undefined && compareBallots(existing.ballot, m.ballot) > 0) {
+  if (existing !== undefined && rules.compareBallots(existing.ballot, m.ballot) > 0) {
     fail(`phase2b: a vote in a higher ballot than maxBal at slot ${m.slot}`);
   }
   const granted = grant(rules, acceptor, config, m.ballot, now);
@@ -170,7 +170,7 @@ export function phase2b<I>(
 /**
  * A heartbeat of `ballot`: renew the grant (rule L1). A heartbeat of a ballot above maxBal raises
  * maxBal first (Voting's IncreaseMaxBal), persisted like a promise.
- * Precondition: `rules.canPromise(acceptor, ballot, now)`.
+ * Precondition: `rules.canPromise(rules, acceptor, ballot, now)`.
  */
 export function renewGrant<I>(
   rules: ReplicaRules,
@@ -179,7 +179,8 @@ export function renewGrant<I>(
   ballot: Ballot,
   now: number,
 ): { readonly acceptor: AcceptorState<I>; readonly record: PromiseRecord | null } {
-  if (!rules.canPromise(acceptor, ballot, now)) fail(`renewGrant: may not grant to ${ballot.round},${ballot.replica}`);
+  if (!rules.canPromise(rules, acceptor, ballot, now))
+    fail(`renewGrant: may not grant to ${ballot.round},${ballot.replica}`);
   const rises = rules.compareBallots(ballot, acceptor.maxBal) > 0;
   return { acceptor: grant(rules, acceptor, config, ballot, now), record: rises ? { _tag: "promise", ballot } : null };
 }
@@ -189,8 +190,8 @@ export function renewGrant<I>(
  * `ballot`: its self-grant protected only its own lease, which it no longer trusts. Grants given to
  * other replicas are never dropped.
  */
-export function dropSelfGrant<I>(acceptor: AcceptorState<I>, ballot: Ballot): AcceptorState<I> {
-  if (!ballotEquals(acceptor.grantTo, ballot)) return acceptor;
+export function dropSelfGrant<I>(rules: ReplicaRules, acceptor: AcceptorState<I>, ballot: Ballot): AcceptorState<I> {
+  if (rules.compareBallots(acceptor.grantTo, ballot) !== 0) return acceptor;
   const a = copyAcceptor(acceptor);
   a.grantTo = ballotZero;
   a.grantUntil = Number.NEGATIVE_INFINITY;

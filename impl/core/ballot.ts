@@ -39,16 +39,6 @@ export function compareBallots(a: Ballot, b: Ballot): number {
   return a.replica - b.replica;
 }
 
-/** a = b. */
-export function ballotEquals(a: Ballot, b: Ballot): boolean {
-  return a.round === b.round && a.replica === b.replica;
-}
-
-/** The larger of two ballots. */
-export function maxBallot(a: Ballot, b: Ballot): Ballot {
-  return compareBallots(a, b) >= 0 ? a : b;
-}
-
 /** True for `ballotZero`, the "no ballot" value. */
 export function isBallotZero(b: Ballot): boolean {
   return b.round === 0 && b.replica === 0;

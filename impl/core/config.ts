@@ -226,7 +226,7 @@ const Fields = Schema.Struct({
     { default: () => 64 },
   ),
   /**
-   * How long a replica whose removal is chosen, and whose successors took over (rule R4), keeps
+   * How long a replica whose removal is chosen, and whose successors took over (rule R5), keeps
    * voting without executing anything new before it retires anyway, in milliseconds of its own
    * clock. Default 5000. It retires at once when the removal governs its next slot to execute;
    * until then the slots of the alpha window

@@ -200,6 +200,30 @@ export function configurationFor(configs: readonly Configuration[], slot: number
   return found;
 }
 
+/**
+ * Rule R4: may an acceptor that executed the slots up to `executedUpTo`, holding `configs` (those
+ * governing the slots above it), help (promise, vote for, grant a lease to) a ballot led by
+ * `leader`, whose message shows it has executed up to `leaderExecutedUpTo` (a Prepare's fromSlot
+ * - 1, an Accept's or Heartbeat's commit index)? Not when the leader votes in none of `configs`
+ * and is not ahead of the acceptor: the acceptor has executed a change that removed it, and every
+ * slot it could still lead (those of the configurations where it votes) is executed here. A
+ * replica removed while it lagged keeps campaigning in the configuration it knows; without this
+ * rule its higher ballots would raise maxBal at the voters of the current configuration and
+ * depose their leader, again and again. A leader ahead of the acceptor may vote in a configuration
+ * the acceptor does not know yet (one added it), so it is always helped. Liveness only: refusing
+ * is always safe.
+ */
+export function mayHelpLeader(
+  configs: readonly Configuration[],
+  executedUpTo: number,
+  leader: ReplicaId,
+  leaderExecutedUpTo: number,
+): boolean {
+  if (leaderExecutedUpTo > executedUpTo) return true;
+  for (const c of configs) if (c.voters.includes(leader)) return true;
+  return false;
+}
+
 /** The configurations that govern some slot >= `slot`: the one governing `slot` and every later one. */
 export function pruneConfigurations(configs: readonly Configuration[], slot: number): readonly Configuration[] {
   let first = 0;

@@ -9,8 +9,8 @@
  * start a campaign while a lease grant this replica gave to another ballot is in force (rule L5).
  */
 import type { Ballot } from "./ballot.ts";
-import { canPromise } from "./acceptor.ts";
 import { configurationFor } from "./configuration.ts";
+import type { ReplicaRules } from "./rules.ts";
 import { copyElection, withElection, type ReplicaState } from "./state.ts";
 
 /** mulberry32: the next state and a uniformly distributed unsigned 32-bit output. */
@@ -69,13 +69,13 @@ export function nextBallot<S, I, O>(state: ReplicaState<S, I, O>): Ballot {
  * decide the window's remaining slots, with its votes, which it keeps giving until it retires;
  * its campaigns would only disturb them.
  */
-export function mayCampaign<S, I, O>(state: ReplicaState<S, I, O>, now: number): boolean {
+export function mayCampaign<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number): boolean {
   if (state.halted !== null || !state.started || state.role._tag !== "follower") return false;
   const self = state.ctx.config.self;
   const configs = state.learner.configs;
   if (!configurationFor(configs, state.learner.executedUpTo + 1).voters.includes(self)) return false;
   if (configs[configs.length - 1]!.retired.includes(self)) return false;
-  return canPromise(state.acceptor, nextBallot(state), now);
+  return rules.canPromise(rules, state.acceptor, nextBallot(state), now);
 }
 
 /** Is the election deadline reached? */

@@ -15,7 +15,6 @@
  * than the request's.
  */
 import type { ServiceOutput } from "../../spec/service.ts";
-import { compareBallots } from "./ballot.ts";
 import { leaderLeaseMs, type Config } from "./config.ts";
 import { fail } from "./assert.ts";
 import { phase2b, renewGrant } from "./acceptor.ts";
@@ -39,6 +38,7 @@ import {
   peerIndex,
   peersOf,
   phase1Covers,
+  phase1CoversAbove,
   unpromised,
 } from "./quorums.ts";
 import type { ReplicaEffect } from "./replica.ts";
@@ -102,19 +102,32 @@ export function leaseExpiry(from: number, config: Config): number {
 }
 
 /**
- * Rule L3: a leader answers a linearizable read from its own state only while its lease holds
- * (no other ballot can have chosen anything) and only once it has executed every slot its phase 1
- * revealed (every write a previous leader may have acknowledged is among them).
+ * Rule L3: a leader with executed prefix e answers a linearizable read from its own state only when
+ *
+ * 1. its lease holds (rule L7: a quorum of grants in every configuration that may govern a slot
+ *    above e), so no other ballot can choose anything there while it reads;
+ * 2. phase 1 has revealed every vote that could be chosen above e: in every configuration that may
+ *    govern a slot above e (the one governing e + 1 and every pending one), a quorum of voters
+ *    promised its ballot with Promises that report their votes from the first slot that
+ *    configuration governs above e (`phase1CoversAbove`); and
+ * 3. it has executed every slot phase 1 revealed a vote for (`phase1MaxSlot`).
+ *
+ * Then every write a previous leader may have acknowledged is at or below e (proofs/leases.md).
+ * A grant is not a Promise: a HeartbeatAck from a voter of a pending configuration, or a Promise
+ * from an acceptor that truncated its votes past the slot, proves that nobody else leads there,
+ * not that nothing was chosen there before (scenarios lease-read-after-replace*.txt).
  */
-export function canServeLeaseRead<S, I, O>(state: ReplicaState<S, I, O>, now: number): boolean {
+export function canServeLeaseRead<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number): boolean {
   const role = state.role;
   if (role._tag !== "leader" || state.halted !== null) return false;
-  return now < role.leaseUntil && state.learner.executedUpTo >= role.phase1MaxSlot;
+  if (!(now < role.leaseUntil)) return false;
+  const executed = state.learner.executedUpTo;
+  return executed >= role.phase1MaxSlot && phase1CoversAbove(rules, role, state.learner.configs, executed);
 }
 
 /** Phase 1: the vote with the higher ballot wins (Paxos.tla's ShowsSafeAt picks the maximum ballot voted). */
-export function mergeRevealed<I>(current: Vote<I> | undefined, reported: Vote<I>): Vote<I> {
-  if (current === undefined || compareBallots(reported.ballot, current.ballot) > 0) return reported;
+export function mergeRevealed<I>(rules: ReplicaRules, current: Vote<I> | undefined, reported: Vote<I>): Vote<I> {
+  if (current === undefined || rules.compareBallots(reported.ballot, current.ballot) > 0) return reported;
   return current;
 }
 
@@ -171,11 +184,12 @@ export function collectPromise<S, I, O>(
   for (const v of m.votes) {
     // A leader's own proposals may come back in a late Promise (an acceptor that voted for them
     // after promising): they are not phase 1 information. A vote above the ballot cannot be.
-    if (v.slot < mergeFrom || compareBallots(v.ballot, role.ballot) === 0) continue;
-    if (compareBallots(v.ballot, role.ballot) > 0)
+    const order = rules.compareBallots(v.ballot, role.ballot);
+    if (v.slot < mergeFrom || order === 0) continue;
+    if (order > 0)
       fail(`Promise for ${role.ballot.round} reports a vote in ballot ${v.ballot.round} at slot ${v.slot}`);
     const current = slotMapGet(revealed, v.slot);
-    const merged = rules.mergeRevealed(current, { ballot: v.ballot, value: v.value });
+    const merged = rules.mergeRevealed(rules, current, { ballot: v.ballot, value: v.value });
     if (merged !== current) revealed = slotMapSet(revealed, v.slot, merged);
     last = Math.max(last, v.slot);
   }
@@ -396,11 +410,12 @@ function solicitPromises<S, I, O>(
 }
 
 /**
- * The voter whose snapshot this leader must fetch, or null: every voter of the configuration of
- * its next slot has promised, yet phase 1 does not cover that slot, because some Promises come
- * from acceptors that forgot their votes there (truncated above it: they executed the slot, the
- * leader has not). No quorum will ever report that slot to this leader; it must step down and
- * catch up by state transfer (rule T2's liveness side).
+ * The voter whose snapshot this leader must fetch, or null: phase 1 does not cover the leader's
+ * next slot, and a voter of its configuration promised with a Promise that does not report it
+ * because that acceptor forgot its votes there (truncated above it: it executed the slot, the
+ * leader has not). The slot is chosen and this leader lags behind that voter's snapshot; it steps
+ * down and catches up by state transfer (rule T2's liveness side) rather than wait for Promises
+ * from the other voters, which may be down for good (a replaced voter, a crashed old leader).
  */
 export function stalledBehind<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>): ReplicaId | null {
   const leader = state.role;
@@ -408,13 +423,11 @@ export function stalledBehind<S, I, O>(rules: ReplicaRules, state: ReplicaState<
   const slot = leader.nextSlot;
   const config = configurationFor(state.learner.configs, slot);
   if (phase1Covers(rules, leader, config, slot)) return null;
-  let behind: ReplicaId | null = null;
   for (const voter of config.voters) {
     const i = peerIndex(leader.peers, voter);
-    if (i < 0 || (leader.promised & (1 << i)) === 0) return null; // phase 1 may still complete
-    if (leader.coversFrom[i]! > slot) behind = voter;
+    if (i >= 0 && (leader.promised & (1 << i)) !== 0 && leader.coversFrom[i]! > slot) return voter;
   }
-  return behind;
+  return null;
 }
 
 /**

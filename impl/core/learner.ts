@@ -12,7 +12,7 @@
 import type { Applied } from "../../spec/state-machine.ts";
 import type { ServiceOutput, ServiceState } from "../../spec/service.ts";
 import { truncateVotes } from "./acceptor.ts";
-import { ballotEquals, type Ballot } from "./ballot.ts";
+import type { Ballot } from "./ballot.ts";
 import { fail } from "./assert.ts";
 import type { Config } from "./config.ts";
 import {
@@ -56,8 +56,8 @@ import { sendChunk } from "./transfer.ts";
  * quorum voted for that value in its ballot, or when it knew the slot chosen before it proposed
  * anything there (then it made no proposal there, so no vote in its ballot exists).
  */
-export function learnableFromLeader<I>(vote: Vote<I> | undefined, ballot: Ballot): boolean {
-  return vote !== undefined && ballotEquals(vote.ballot, ballot);
+export function learnableFromLeader<I>(rules: ReplicaRules, vote: Vote<I> | undefined, ballot: Ballot): boolean {
+  return vote !== undefined && rules.compareBallots(vote.ballot, ballot) === 0;
 }
 
 /** What executing a membership change did: the configuration it made, or why it did not fit. */
@@ -107,7 +107,7 @@ export function governsFrom(chosenAt: number, alpha: number): number {
 }
 
 /**
- * Rule R4 (retirement): is this replica retired at clock reading `now`, and why (null: not yet)?
+ * Rule R5 (retirement): is this replica retired at clock reading `now`, and why (null: not yet)?
  * Only a replica whose removal is chosen (its id retired in the latest configuration it holds)
  * ever retires, and retired ids are never added again, so a replica that is in no list (a joining
  * one catching up on slots before its addition, or from a snapshot older than it) waits instead.
@@ -343,7 +343,7 @@ export function learnCommitted<S, I, O>(
   for (let slot = s.learner.executedUpTo + 1; slot <= commitIndex; slot++) {
     if (slotMapHas(s.learner.log, slot)) continue;
     const vote = slotMapGet(s.acceptor.votes, slot);
-    if (!rules.learnableFromLeader(vote, ballot)) break;
+    if (!rules.learnableFromLeader(rules, vote, ballot)) break;
     s = learnChosen(s, slot, vote!.value, out);
   }
   return s;

@@ -1,5 +1,5 @@
 /**
- * impl/core is pure and sans-I/O (DESIGN.md, "Dependency direction"): its source never imports
+ * impl/core is pure and sans-I/O (README.md, "Layout"): its source never imports
  * node:*, the runtime, proofs/ or refinement-tests/, and never touches a clock, randomness,
  * timers, promises or the process. Checked on the source text, so that a violation is caught
  * where it is written, not when it first misbehaves. Tests (*.test.ts) may read their golden files.

@@ -60,7 +60,7 @@ describe("carrying bookkeeping over to new peers", () => {
 });
 
 describe("stalledBehind", () => {
-  it("names a truncated voter once every voter promised and none covers the next slot", () => {
+  it("names a voter that truncated past the next slot when phase 1 does not cover it, whoever else may still promise", () => {
     const c = new Cluster(3);
     c.quiet = true;
     c.elapse(300);
@@ -70,8 +70,15 @@ describe("stalledBehind", () => {
     const leader = s.role as Leader<never>;
     expect(stalledBehind(defaultRules, s)).toBeNull();
     const behind = { ...s, role: { ...leader, coversFrom: [1, 20, 20] } };
-    expect(stalledBehind(defaultRules, behind)).toBe(3);
-    const waiting = { ...s, role: { ...leader, promised: 0b011, coversFrom: [1, 20, Infinity] } };
+    expect(stalledBehind(defaultRules, behind)).toBe(2);
+    // 3 has not promised (it may be down for good): 2 executed the slot, the leader lags behind it.
+    const partly = { ...s, role: { ...leader, promised: 0b011, coversFrom: [1, 20, Infinity] } };
+    expect(stalledBehind(defaultRules, partly)).toBe(2);
+    // Phase 1 covers the slot ({1,3}): 2's snapshot does not matter.
+    const covered = { ...s, role: { ...leader, coversFrom: [1, 20, 1] } };
+    expect(stalledBehind(defaultRules, covered)).toBeNull();
+    // Nobody truncated past it: phase 1 waits for the Promises.
+    const waiting = { ...s, role: { ...leader, promised: 0b001, coversFrom: [1, Infinity, Infinity] } };
     expect(stalledBehind(defaultRules, waiting)).toBeNull();
   });
 });

@@ -51,6 +51,25 @@ export function phase1Covers<I>(
   return count >= rules.quorumSize(config.voters.length);
 }
 
+/**
+ * Has phase 1 revealed every vote that could be chosen above the executed prefix `executedUpTo`?
+ * For each configuration of `configs` (those that govern some slot above it: the first governs
+ * executedUpTo + 1, the others are pending), phase 1 must cover the first slot it governs there;
+ * a Promise reports every vote from its `coversFrom` on, so that covers every later slot too.
+ * Rule L3 asks this before a read by lease.
+ */
+export function phase1CoversAbove<I>(
+  rules: ReplicaRules,
+  phase: PhaseOneOf<I>,
+  configs: readonly Configuration[],
+  executedUpTo: number,
+): boolean {
+  for (const config of configs) {
+    if (!phase1Covers(rules, phase, config, Math.max(config.governsFrom, executedUpTo + 1))) return false;
+  }
+  return true;
+}
+
 /** The voters of `config` that have not promised the ballot (or whose Promise does not cover `slot`). */
 export function unpromised<I>(phase: PhaseOneOf<I>, config: Configuration, slot: number): ReplicaId[] {
   return config.voters.filter((voter) => {

@@ -11,7 +11,7 @@
 import { sessionOf } from "../../spec/service.ts";
 import { fail } from "./assert.ts";
 import { dropSelfGrant, nackFor, phase1b, phase2b, renewGrant } from "./acceptor.ts";
-import { compareBallots, maxBallot, showBallot, type Ballot } from "./ballot.ts";
+import { showBallot, type Ballot } from "./ballot.ts";
 import { configurationFor, pruneConfigurations, type Configuration } from "./configuration.ts";
 import { electionDue, nextBallot, noteRound, resetElectionTimer, restartElectionTimer } from "./election.ts";
 import type { ClientRequest, Effect, Event, ReconfigureRequest, ReplicaId, StepResult } from "./events.ts";
@@ -54,7 +54,6 @@ import { comparePeerCheckpoint, divergenceMessage, latestCheckpoint, type Diverg
 import { leaseFromConfigurations, peerIndex, peersOf, phase1Covers } from "./quorums.ts";
 import type { DurableRecord, SnapshotRecord } from "./records.ts";
 import { defaultRules, type ReplicaRules } from "./rules.ts";
-import { verifySnapshot } from "./snapshot.ts";
 import { emptySlotMap, slotMapDropThrough, slotMapGet, slotMapHas, slotMapSet, type SlotMap } from "./slot-map.ts";
 import {
   copyAcceptor,
@@ -87,18 +86,26 @@ export type ReplicaEvent<I> = Event<Message<I>, DurableRecord<I>, I>;
 export type ReplicaEffect<I, O> = Effect<Message<I>, DurableRecord<I>, O>;
 /** What `step` returns. */
 export type ReplicaStepResult<S, I, O> = StepResult<ReplicaState<S, I, O>, Message<I>, DurableRecord<I>, O>;
-/** The step function's type. */
-export type Step = <S, I, O>(state: ReplicaState<S, I, O>, event: ReplicaEvent<I>) => ReplicaStepResult<S, I, O>;
+/**
+ * The step function's type. `rules`, when present, are the rules it was assembled from
+ * (`makeStep`): checkers ask them what the replica would do, for example whether it would answer a
+ * read by lease (rule L3), which is what holding a lease means (proofs/leases.md).
+ */
+export interface Step {
+  <S, I, O>(state: ReplicaState<S, I, O>, event: ReplicaEvent<I>): ReplicaStepResult<S, I, O>;
+  readonly rules?: ReplicaRules;
+}
 
 type Out<I, O> = ReplicaEffect<I, O>[];
 
 /** Assemble the replica's step function from `rules`. */
 export function makeStep(rules: ReplicaRules): Step {
-  return <S, I, O>(state: ReplicaState<S, I, O>, event: ReplicaEvent<I>): ReplicaStepResult<S, I, O> => {
+  const step = <S, I, O>(state: ReplicaState<S, I, O>, event: ReplicaEvent<I>): ReplicaStepResult<S, I, O> => {
     const effects: Out<I, O> = [];
     const next = dispatch(rules, state, event, effects);
     return { state: next, effects: chosenRecordsLast(effects) };
   };
+  return Object.assign(step, { rules });
 }
 
 /**
@@ -183,7 +190,7 @@ function retiredStep<S, I, O>(
 }
 
 /**
- * Follow this replica's own removal (rule R4): once its removal is chosen, note how far it got,
+ * Follow this replica's own removal (rule R5): once its removal is chosen, note how far it got,
  * when it last made progress, and whether a voter of the configuration that removed it has told
  * it (a heartbeat) that every slot before that configuration governs is chosen; once
  * `rules.retirement` says so, step down and retire. From then on `step` does nothing
@@ -290,17 +297,17 @@ export function recover<S, I, O>(
   for (const record of records) {
     switch (record._tag) {
       case "promise":
-        maxBal = maxBallot(maxBal, record.ballot);
+        maxBal = higher(rules, maxBal, record.ballot);
         break;
       case "vote": {
         const previous = slotMapGet(votes, record.slot);
-        if (previous !== undefined && compareBallots(previous.ballot, record.ballot) >= 0) {
+        if (previous !== undefined && rules.compareBallots(previous.ballot, record.ballot) >= 0) {
           fail(
             `recover: vote record at slot ${record.slot} in ${showBallot(record.ballot)} follows one in ${showBallot(previous.ballot)}`,
           );
         }
         votes = slotMapSet(votes, record.slot, { ballot: record.ballot, value: record.value });
-        maxBal = maxBallot(maxBal, record.ballot);
+        maxBal = higher(rules, maxBal, record.ballot);
         break;
       }
       case "chosen":
@@ -315,7 +322,7 @@ export function recover<S, I, O>(
           fail(`recover: a snapshot of slot ${record.slot} after one of slot ${snapshot.slot}`);
         prior = snapshot;
         snapshot = record;
-        maxBal = maxBallot(maxBal, record.maxBal);
+        maxBal = higher(rules, maxBal, record.maxBal);
         votes = slotMapDropThrough(votes, record.slot);
         log = slotMapDropThrough(log, record.logTruncatedUpTo);
         break;
@@ -328,7 +335,7 @@ export function recover<S, I, O>(
   const learner = copyLearner(fresh.learner);
   learner.log = log;
   const rebuilt = copyReplica(fresh);
-  if (snapshot !== null) restoreSnapshot(rebuilt, acceptor, learner, snapshot);
+  if (snapshot !== null) restoreSnapshot(rules, rebuilt, acceptor, learner, snapshot);
   if (prior !== null)
     learner.priorSnapshot = {
       slot: prior.slot,
@@ -346,17 +353,23 @@ export function recover<S, I, O>(
   return restartElectionTimer(executeReady(rules, rebuilt, false).state, now);
 }
 
+/** The higher of two ballots, by the rules' order. */
+function higher(rules: ReplicaRules, a: Ballot, b: Ballot): Ballot {
+  return rules.compareBallots(b, a) > 0 ? b : a;
+}
+
 /**
  * Recover from a snapshot record: its state becomes the executed prefix and its slot the votes'
  * truncation point. A snapshot that does not check out means a corrupted disk: stop loudly.
  */
 function restoreSnapshot<S, I, O>(
+  rules: ReplicaRules,
   rebuilt: Draft<ReplicaState<S, I, O>>,
   acceptor: Draft<AcceptorState<I>>,
   learner: Draft<LearnerState<S, I, O>>,
   record: SnapshotRecord,
 ): void {
-  const contents = verifySnapshot(rebuilt.ctx, record.data, record);
+  const contents = rules.verifySnapshot(rebuilt.ctx, record.data, record);
   if (typeof contents === "string") fail(`recover: the snapshot of slot ${record.slot} is corrupt: ${contents}`);
   acceptor.truncatedUpTo = record.slot;
   learner.service = contents.service;
@@ -393,7 +406,7 @@ function restoreSnapshot<S, I, O>(
  * Campaign: take a ballot above every round seen, promise it to self (persisted), and send
  * Prepare (Phase1a) for every slot from the first unexecuted one to the voters of every
  * configuration held (the one governing that slot and the pending ones).
- * Precondition: `rules.mayCampaign`.
+ * Precondition: `rules.mayCampaign(rules, state, now)`.
  */
 export function becomeCandidate<S, I, O>(
   rules: ReplicaRules,
@@ -474,7 +487,7 @@ export function becomeLeader<S, I, O>(
 ): ReplicaState<S, I, O> {
   const c = state.role;
   if (c._tag !== "candidate") fail(`becomeLeader from ${c._tag}`);
-  if (compareBallots(state.acceptor.maxBal, c.ballot) !== 0)
+  if (rules.compareBallots(state.acceptor.maxBal, c.ballot) !== 0)
     fail(`becomeLeader: maxBal ${showBallot(state.acceptor.maxBal)} is not the ballot ${showBallot(c.ballot)}`);
   const { configs } = state.learner;
   const from = leaseFromConfigurations(rules, c.peers, c.grantSentAt, configs);
@@ -515,7 +528,7 @@ export function becomeLeader<S, I, O>(
  * this replica's own lease, which it no longer trusts), and wait a fresh election timeout.
  */
 export function stepDown<S, I, O>(
-  _rules: ReplicaRules,
+  rules: ReplicaRules,
   state: ReplicaState<S, I, O>,
   now: number,
   reason: string,
@@ -526,7 +539,7 @@ export function stepDown<S, I, O>(
   if (role._tag === "leader") failAll(role, `leadership lost: ${reason}`, out);
   const s = copyReplica(state);
   s.role = follower;
-  s.acceptor = dropSelfGrant(state.acceptor, role.ballot);
+  s.acceptor = dropSelfGrant(rules, state.acceptor, role.ballot);
   s.learner = withLeaderHint(state.learner, null);
   return restartElectionTimer(s, now);
 }
@@ -579,7 +592,7 @@ function receive<S, I, O>(
     case "Promise":
       return receivePromise(rules, state, from, m, now, out);
     case "Accepted": {
-      if (!leadsBallot(state, m.ballot)) return state;
+      if (!leadsBallot(rules, state, m.ballot)) return state;
       const s = collectAccepted(rules, state, from, m.slot, rules.grantCountedFrom(m.sentAt, now), out);
       return afterLearning(rules, s, now, out);
     }
@@ -635,7 +648,7 @@ function receivePromise<S, I, O>(
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
   const role = state.role;
-  if (role._tag === "follower" || compareBallots(role.ballot, m.ballot) !== 0) return state;
+  if (role._tag === "follower" || rules.compareBallots(role.ballot, m.ballot) !== 0) return state;
   const promise = { ...m, sentAt: rules.grantCountedFrom(m.sentAt, now) };
   let s = collectPromise(rules, state, from, promise);
   if (role._tag === "candidate" && rules.promiseCoversFrom(m.fromSlot, m.truncatedUpTo) > role.fromSlot)
@@ -643,13 +656,14 @@ function receivePromise<S, I, O>(
   return role._tag === "candidate" ? maybeElected(rules, s, now, out) : propose(rules, s, now, out);
 }
 
-function leadsBallot<S, I, O>(state: ReplicaState<S, I, O>, ballot: Ballot): boolean {
-  return state.role._tag === "leader" && compareBallots(state.role.ballot, ballot) === 0;
+function leadsBallot<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, ballot: Ballot): boolean {
+  return state.role._tag === "leader" && rules.compareBallots(state.role.ballot, ballot) === 0;
 }
 
 /**
  * Prepare, Accept and Heartbeat: the ballot first. A ballot this acceptor may not help (below
- * maxBal, or another ballot holds a grant, or the restart wait) is refused with a Nack. A ballot
+ * maxBal, or another ballot holds a grant, or the restart wait, or its leader was removed as of
+ * the slots this replica has not executed: rule R4) is refused with a Nack. A ballot
  * above the one this replica leads or campaigns for makes it step down before helping.
  */
 function receiveFromProposer<S, I, O>(
@@ -661,8 +675,13 @@ function receiveFromProposer<S, I, O>(
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
   let s = noteRound(state, m.ballot);
-  if (!rules.canPromise(s.acceptor, m.ballot, now)) {
-    const nack: NackMsg = nackFor(s.acceptor, m.ballot, now);
+  const leaderExecutedUpTo = m._tag === "Prepare" ? m.fromSlot - 1 : m.commitIndex;
+  const { configs, executedUpTo } = s.learner;
+  if (
+    !rules.canPromise(rules, s.acceptor, m.ballot, now) ||
+    !rules.mayHelpLeader(configs, executedUpTo, m.ballot.replica, leaderExecutedUpTo)
+  ) {
+    const nack: NackMsg = nackFor(rules, s.acceptor, m.ballot, now);
     out.push({ _tag: "Send", to: from, message: nack });
     return s;
   }
@@ -769,7 +788,7 @@ function receiveHeartbeatAck<S, I, O>(
   now: number,
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
-  if (state.role._tag !== "leader" || compareBallots(state.role.ballot, ballot) !== 0) return state;
+  if (state.role._tag !== "leader" || rules.compareBallots(state.role.ballot, ballot) !== 0) return state;
   const leader = recordGrant(rules, state, state.role, peerIndex(state.role.peers, from), sentAt);
   const s = withRole(state, recordProgress(leader, from, executedUpTo));
   return checkpoint === null ? s : comparePeer(rules, s, from, checkpoint, now, out);
@@ -785,7 +804,7 @@ function receiveNack<S, I, O>(
 ): ReplicaState<S, I, O> {
   const s = noteRound(state, m.promised);
   const own = ownBallot(s.role);
-  if (own === null || compareBallots(own, m.ballot) !== 0) return s;
+  if (own === null || rules.compareBallots(own, m.ballot) !== 0) return s;
   if (rules.compareBallots(m.promised, own) <= 0) return s; // a grant elsewhere: retransmission retries later
   return stepDown(rules, s, now, `an acceptor promised higher ballot ${showBallot(m.promised)}`, out);
 }
@@ -842,7 +861,7 @@ function afterLearning<S, I, O>(
 /**
  * A leader whose configurations no longer list some of its peers (their removal governs now) sends
  * them a last heartbeat with its commit index: they learn that the window's last slots are
- * decided, catch up to them, see the removal govern and retire at once (rule R4), instead of
+ * decided, catch up to them, see the removal govern and retire at once (rule R5), instead of
  * waiting out `retireGraceMs` for slots nobody sends them any more.
  */
 function farewell<S, I, O>(
@@ -926,7 +945,8 @@ function tick<S, I, O>(
   const role = state.role;
   switch (role._tag) {
     case "follower": {
-      if (electionDue(state, now) && rules.mayCampaign(state, now)) return becomeCandidate(rules, state, now, out);
+      if (electionDue(state, now) && rules.mayCampaign(rules, state, now))
+        return becomeCandidate(rules, state, now, out);
       const s = tickTransfer(state, now, out);
       if (needsCatchUp(s) && s.learner.leaderHint !== null) return requestCatchUp(s, s.learner.leaderHint, now, out);
       return s;
@@ -934,7 +954,7 @@ function tick<S, I, O>(
     case "candidate": {
       if (electionDue(state, now)) {
         const s = stepDown(rules, state, now, `phase 1 of ${showBallot(role.ballot)} timed out`, out);
-        return rules.mayCampaign(s, now) ? becomeCandidate(rules, s, now, out) : s;
+        return rules.mayCampaign(rules, s, now) ? becomeCandidate(rules, s, now, out) : s;
       }
       return resendPrepare(rules, tickTransfer(state, now, out), role, now, out);
     }
@@ -1016,7 +1036,7 @@ function clientRequest<S, I, O>(
     return state;
   }
   if (readOnly) {
-    if (rules.canServeLeaseRead(state, req.now)) return answerLocally(state, req, out);
+    if (rules.canServeLeaseRead(rules, state, req.now)) return answerLocally(state, req, out);
     return propose(rules, submit(state, { input: req.input }, req.requestId, out), req.now, out);
   }
   if (req.clientId !== undefined && req.seq !== undefined) {

@@ -6,6 +6,8 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { Linter as EslintLinter } from "eslint";
 import { describe, expect, it } from "vitest";
 import { noopValue } from "./messages.ts";
 import { decodeSnapshot } from "./snapshot.ts";
@@ -44,8 +46,9 @@ describe("each rule prevents its hazard", () => {
   it("L1 (a grant in force refuses other ballots): without it, two replicas trust a lease", () => {
     const broken: ReplicaRules = {
       ...defaultRules,
-      canPromise: (a, b, now) =>
+      canPromise: (rules, a, b, now) =>
         defaultRules.canPromise(
+          rules,
           { ...a, grantUntil: Number.NEGATIVE_INFINITY, noPromiseUntil: Number.NEGATIVE_INFINITY },
           b,
           now,
@@ -66,9 +69,37 @@ describe("each rule prevents its hazard", () => {
     expect(correct).toContain("3 reply #3 ok value=2");
     const broken: ReplicaRules = {
       ...defaultRules,
-      canServeLeaseRead: (s, now) => s.role._tag === "leader" && now < s.role.leaseUntil,
+      canServeLeaseRead: (_rules, s, now) => s.role._tag === "leader" && now < s.role.leaseUntil,
     };
     expect(replay("lease-read", broken).lines).toContain("3 reply #3 ok value=null");
+  });
+
+  it("L3 with configurations (phase 1 of every configuration above the executed prefix): without it, a read after a replace misses a write", () => {
+    // The rule as it was: the lease and the revealed slots executed, phase 1 of the pending
+    // configuration not asked for.
+    const broken: ReplicaRules = {
+      ...defaultRules,
+      canServeLeaseRead: (_rules, s, now) =>
+        s.role._tag === "leader" && now < s.role.leaseUntil && s.learner.executedUpTo >= s.role.phase1MaxSlot,
+    };
+    for (const name of ["lease-read-after-replace", "lease-read-after-replace-snapshot"]) {
+      const correct = replay(name, defaultRules).lines;
+      expect(correct).toContain("1 reply #3 ok done");
+      expect(correct).not.toContain("2 reply #4 ok value=null");
+      expect(replay(name, broken).lines).toContain("2 reply #4 ok value=null");
+    }
+    expect(replay("lease-read-after-replace", defaultRules).lines).toContain("2 reply #4 ok value=2");
+  });
+
+  it("R4 (refuse a leader the acceptor knows removed): without it, a lagging removed voter is elected and binds the voters in force for a lease", () => {
+    const correct = replay("reconfig-removed-voter-campaigns", defaultRules).lines;
+    expect(correct).toContain("2->3 Nack b=(2,3) promised=(1,1) grantRemaining=0");
+    expect(correct).toContain("2 is leader (3,2)");
+    expect(correct).not.toContain("3 is leader (2,3)");
+    const broken: ReplicaRules = { ...defaultRules, mayHelpLeader: () => true };
+    const lines = replay("reconfig-removed-voter-campaigns", broken).lines;
+    expect(lines).toContain("3 is leader (2,3)");
+    expect(lines.some((l) => l.startsWith("2 may not campaign now"))).toBe(true);
   });
 
   it("P2c (re-propose the highest-ballot vote): proposing a no-op instead is stopped by the acceptor's assertion", () => {
@@ -125,5 +156,46 @@ describe("each rule of snapshots, transfer and reconfiguration prevents its haza
     const lines = replay("lease-reconfiguration", broken).lines;
     expect(lines).not.toContain("1 persist vote s=6 b=(1,1) v=[get(a)]");
     expect(lines).toContain("1 reply #4 ok value=1");
+  });
+});
+
+type EslintConfig = EslintLinter.Config;
+
+describe("the rules seam is total", () => {
+  const root = join(import.meta.dirname, "..", "..");
+
+  it("eslint.config.js restricts exactly the rules of defaultRules", () => {
+    const config = readFileSync(join(root, "eslint.config.js"), "utf8");
+    const list = /const coreRules = \[([^\]]*)\]/.exec(config)?.[1] ?? "";
+    const restricted = [...list.matchAll(/"(\w+)"/g)].map((m) => m[1]);
+    expect(restricted.sort()).toEqual(Object.keys(defaultRules).sort());
+  });
+
+  it("ESLint refuses a rule called directly instead of through rules", async () => {
+    // The seam's block of the project's own ESLint configuration, run without type information
+    // (which the restriction does not need) so that the test is fast.
+    const { Linter } = await import("eslint");
+    const { parser } = await import("typescript-eslint");
+    const url = pathToFileURL(join(root, "eslint.config.js")).href;
+    const { default: config } = (await import(url)) as { default: EslintConfig[] };
+    const seam = config.filter((c) => c.rules?.["no-restricted-syntax"] !== undefined);
+    expect(seam).toHaveLength(1);
+    const linter = new Linter({ cwd: root, configType: "flat" });
+    const lint = (code: string, filename: string) =>
+      linter
+        .verify(code, [{ files: ["**/*.ts"], languageOptions: { parser } }, ...seam], { filename })
+        .map((m) => m.ruleId);
+    const path = join(root, "impl/core/election.ts");
+    const source = readFileSync(path, "utf8");
+    const direct = source
+      .replace(
+        'import { configurationFor } from "./configuration.ts";',
+        'import { configurationFor } from "./configuration.ts";\nimport { canPromise } from "./acceptor.ts";',
+      )
+      .replace("rules.canPromise(rules, state.acceptor", "canPromise(rules, state.acceptor");
+    expect(lint(direct, path)).toEqual(["no-restricted-imports", "no-restricted-syntax"]);
+    expect(lint(source, path)).toEqual([]);
+    // rules.ts assembles the rules from their definitions: the one file allowed to name them all.
+    expect(lint(direct, join(root, "impl/core/rules.ts"))).toEqual([]);
   });
 });

@@ -18,7 +18,7 @@ import {
 } from "../../spec/service.ts";
 import { compareBallots, type Ballot } from "./ballot.ts";
 import type { Config } from "./config.ts";
-import type { Configuration } from "./configuration.ts";
+import { mayHelpLeader, type Configuration } from "./configuration.ts";
 import { canPromise, grantUntilFor, restartWaitUntil } from "./acceptor.ts";
 import { checkpointDue } from "./monitor.ts";
 import { executeCommand, governsFrom, learnableFromLeader, nextToExecute, retirement, snapshotDue } from "./learner.ts";
@@ -32,6 +32,7 @@ import {
   quorumSize,
 } from "./leader.ts";
 import { mayCampaign } from "./election.ts";
+import type { ReplicaId } from "./events.ts";
 import type { Command, Value } from "./messages.ts";
 import { leaseConfigurations, promiseCoversFrom } from "./quorums.ts";
 import { verifySnapshot, type SnapshotClaim, type SnapshotContents } from "./snapshot.ts";
@@ -46,7 +47,7 @@ export interface ReplicaRules {
   /** Members needed for a quorum: a majority. */
   readonly quorumSize: (members: number) => number;
   /** May the acceptor promise, vote or grant for `ballot` now? (maxBal, grant in force, restart wait) */
-  readonly canPromise: <I>(acceptor: AcceptorState<I>, ballot: Ballot, now: number) => boolean;
+  readonly canPromise: <I>(rules: ReplicaRules, acceptor: AcceptorState<I>, ballot: Ballot, now: number) => boolean;
   /** Own clock reading until which a grant given now holds (rule L1). */
   readonly grantUntilFor: (now: number, config: Config) => number;
   /** Own clock reading until which a restarted replica helps no ballot but its durable maxBal (rule L4). */
@@ -55,16 +56,16 @@ export interface ReplicaRules {
   readonly leaseFrom: (grantSentAt: GrantTimes, quorum: number) => number;
   /** Own clock reading at which the lease counted from `from` runs out (rule L2). */
   readonly leaseExpiry: (from: number, config: Config) => number;
-  /** May the leader answer a linearizable read from local state now? (rule L3) */
-  readonly canServeLeaseRead: <S, I, O>(state: ReplicaState<S, I, O>, now: number) => boolean;
+  /** May the leader answer a linearizable read from local state now? (rule L3: lease, phase 1 of every configuration above the executed prefix, revealed slots executed) */
+  readonly canServeLeaseRead: <S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number) => boolean;
   /** May this replica start an election now? (rule L5) */
-  readonly mayCampaign: <S, I, O>(state: ReplicaState<S, I, O>, now: number) => boolean;
+  readonly mayCampaign: <S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number) => boolean;
   /** Phase 1: combine the vote known so far at a slot with one more reported vote. */
-  readonly mergeRevealed: <I>(current: Vote<I> | undefined, reported: Vote<I>) => Vote<I>;
+  readonly mergeRevealed: <I>(rules: ReplicaRules, current: Vote<I> | undefined, reported: Vote<I>) => Vote<I>;
   /** Phase 2a: the value a new leader proposes at a slot phase 1 covered. */
   readonly phase2aValue: <I>(revealed: Vote<I> | undefined, knownChosen: Value<I> | undefined) => Value<I>;
   /** May a follower take its vote as the chosen value, given that a leader of `ballot` said the slot is committed? */
-  readonly learnableFromLeader: <I>(vote: Vote<I> | undefined, ballot: Ballot) => boolean;
+  readonly learnableFromLeader: <I>(rules: ReplicaRules, vote: Vote<I> | undefined, ballot: Ballot) => boolean;
   /** Is `slot` a divergence checkpoint? */
   readonly checkpointDue: (slot: number, config: Config) => boolean;
   /** The clock reading a grant echoing `sentAt` and received at `receivedAt` is counted from (rule L2: the send time). */
@@ -91,15 +92,22 @@ export interface ReplicaRules {
   readonly governsFrom: (chosenAt: number, alpha: number) => number;
   /** The first slot a Promise for `fromSlot` from an acceptor truncated through `truncatedUpTo` covers (rule T2). */
   readonly promiseCoversFrom: (fromSlot: number, truncatedUpTo: number) => number;
+  /** May an acceptor help a ballot of `leader`, which executed up to `leaderExecutedUpTo`? (rule R4: not a replica it knows removed) */
+  readonly mayHelpLeader: (
+    configs: readonly Configuration[],
+    executedUpTo: number,
+    leader: ReplicaId,
+    leaderExecutedUpTo: number,
+  ) => boolean;
   /** The configurations a leader's lease needs a quorum of grants in (rule L7). */
   readonly leaseConfigurations: (configs: readonly Configuration[]) => readonly Configuration[];
-  /** Is this replica, whose removal is chosen, retired now, and why? (rule R4; null: not yet) */
+  /** Is this replica, whose removal is chosen, retired now, and why? (rule R5; null: not yet) */
   readonly retirement: <S, I, O>(state: ReplicaState<S, I, O>, now: number) => string | null;
   /** Is `slot` a snapshot slot? */
   readonly snapshotDue: (slot: number, config: Config) => boolean;
   /** Is a transfer of a snapshot of `slot` worth installing, given the executed prefix? (rule S1: only above it) */
   readonly transferUseful: (slot: number, executedUpTo: number) => boolean;
-  /** Check a reassembled snapshot against its claimed slot and digests, and rebuild it (rule S2); a string is the reason to refuse it. */
+  /** Check a snapshot (reassembled from a transfer, or read back from disk) against its claimed slot and digests, and rebuild it (rule S2); a string is the reason to refuse it. */
   readonly verifySnapshot: <S, I, O>(
     ctx: ReplicaContext<S, I, O>,
     data: string,
@@ -128,6 +136,7 @@ export const defaultRules: ReplicaRules = {
   executeCommand,
   governsFrom,
   promiseCoversFrom,
+  mayHelpLeader,
   leaseConfigurations,
   retirement,
   snapshotDue,

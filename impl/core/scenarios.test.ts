@@ -36,6 +36,10 @@ describe("scenarios (impl/core/testdata)", () => {
       "reconfig-remove-leader",
       "reconfig-replace",
       "lease-reconfiguration",
+      // leases across membership changes
+      "lease-read-after-replace",
+      "lease-read-after-replace-snapshot",
+      "reconfig-removed-voter-campaigns",
     ]) {
       expect(files).toContain(`${name}.txt`);
     }

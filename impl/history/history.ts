@@ -12,6 +12,7 @@
 import { Either, ParseResult, Schema } from "effect";
 import { kv, KvInput, KvOutput, valueLengthMax } from "../../spec/kv.ts";
 import type { LinearizabilityModel, Operation } from "./linearizability.ts";
+import type { RegisterView } from "./search.ts";
 
 /** A register operation as Jepsen and Porcupine write them. Values are JSON scalars. */
 const RegisterValue = Schema.Union(Schema.String, Schema.Number, Schema.Null);
@@ -78,6 +79,38 @@ export function applyToValue(input: KvInput, value: KeyValue): { value: KeyValue
   }
 }
 
+/**
+ * A kv operation as a register access, for the refutation by a necessary condition
+ * (impl/history/refute.ts): what its output says the value was before it, and the value it
+ * leaves (see {@link RegisterView}). A failed register cas says only what the value was not.
+ */
+export function kvRegisterView(
+  input: KvInput & { readonly casFailed?: boolean },
+  output: KvOutput | undefined,
+): RegisterView {
+  switch (input._tag) {
+    case "get":
+      return output?._tag === "value" ? { observes: output.value } : {};
+    case "put":
+      return { leaves: { value: input.value, certain: true } };
+    case "delete":
+      return { leaves: { value: null, certain: true } };
+    case "cas":
+      if (input.casFailed === true) return {};
+      if (output === undefined) return { leaves: { value: input.value, certain: false } };
+      if (output._tag !== "cas") return {};
+      return output.swapped
+        ? { observes: input.expected, leaves: { value: input.value, certain: true } }
+        : { observes: output.current };
+    case "append":
+      // The value before an append is not fixed by its output ("" and absent both give it).
+      if (output === undefined) return { leaves: "any" };
+      return output._tag === "value" ? { leaves: { value: output.value, certain: true } } : {};
+    case "noop":
+      return {};
+  }
+}
+
 /** The kv model: spec/kv.ts, one partition per key, whose state is that key's value. */
 export const kvModel: LinearizabilityModel<KeyValue, KvInput, KvOutput> = {
   name: "kv",
@@ -90,6 +123,7 @@ export const kvModel: LinearizabilityModel<KeyValue, KvInput, KvOutput> = {
     return applied.value;
   },
   key: (state) => state,
+  registerView: kvRegisterView,
 };
 
 /** Map a register value onto a kv value (distinct scalars stay distinct: 1 is not "1"). */
@@ -155,6 +189,7 @@ export const registerModel: LinearizabilityModel<KeyValue, KvInput & { readonly 
     return kvModel.step(state, input, output);
   },
   key: (state) => state,
+  registerView: kvRegisterView,
 };
 
 /** An operation of a checkable history (register operations as their kv meaning). */
@@ -261,7 +296,16 @@ function decodeOperation(raw: unknown, id: number, model: ModelName): HistoryOpe
     const output = "output" in raw ? decodeField(decodeRegisterOutput, raw.output, "output") : undefined;
     const kvMeaning = registerAsKv(input, output);
     const casFailed = input.f === "cas" && output !== undefined && "ok" in output && !output.ok;
-    mapped = { input: casFailed ? { ...kvMeaning.input, casFailed } : kvMeaning.input, output: kvMeaning.output };
+    const i = kvMeaning.input;
+    // An object literal, not a spread: every failed cas then shares one object shape, which the
+    // checker's hot paths need (a spread made each one its own).
+    mapped = {
+      input:
+        casFailed && i._tag === "cas"
+          ? { _tag: "cas", key: i.key, expected: i.expected, value: i.value, casFailed }
+          : i,
+      output: kvMeaning.output,
+    };
   }
   if (outcome === "fail") return "fail";
   return {

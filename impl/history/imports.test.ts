@@ -1,5 +1,5 @@
 /**
- * impl/history is pure and imports only spec/ (DESIGN.md, "Dependency direction"): the
+ * impl/history is pure and imports only spec/ (README.md, "Layout"): the
  * runtime's CLI, proofs/ and refinement-tests/ all import it, so it must never reach back into
  * any of them, nor into node:* (the checker runs anywhere, worker threads included, through a
  * driver in impl/runtime). Checked on the source text, where a violation is written.

@@ -8,7 +8,8 @@ import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import { kv, kvGet, valueLengthMax, type KvInput, type KvOutput } from "../../spec/kv.ts";
 import { applyToValue, loadHistory, kvModel, modelNamed } from "./history.ts";
-import { checkLinearizable, type Operation } from "./linearizability.ts";
+import { checkLinearizable, checkPartition, type Operation } from "./linearizability.ts";
+import { refute } from "./refute.ts";
 
 type Op = Operation<KvInput, KvOutput>;
 let nextId = 0;
@@ -111,8 +112,9 @@ describe("hand-made histories", () => {
   });
 
   it("a search over budget answers unknown, never linearizable", () => {
+    // Two reads in a row see two values after every write completed: no refutation applies.
     const h = Array.from({ length: 12 }, (_, i) => op(`c${i}`, put("x", String(i)), 0, 100, ok));
-    h.push(op("r", get("x"), 200, 201, val("nope")));
+    h.push(op("r", get("x"), 200, 201, val("1")), op("r", get("x"), 202, 203, val("2")));
     expect(checkLinearizable(kvModel, h, { stepsMaxPerPartition: 50 }).verdict).toBe("unknown");
     expect(checkLinearizable(kvModel, h).verdict).toBe("not-linearizable");
   });
@@ -357,6 +359,105 @@ describe("the history format", () => {
  * from applying the operations to spec/kv.ts in the order of those points. Such a history is
  * linearizable by construction. Writes carry unique values so a read's value names its write.
  */
+describe("refutation by a necessary condition (a stale read's witness)", () => {
+  const ids = (ops: readonly Op[]) => ops.map((o) => o.id);
+
+  it("a value nobody writes", () => {
+    const h = [op("a", put("x", "1"), 0, 1, ok), op("b", get("x"), 2, 3, val("7"))];
+    const r = refute(kvModel, "x", h)!;
+    expect(ids(r.operations)).toEqual([h[1]!.id]);
+    expect(r.reason).toMatch(/saw "7", which no operation of this key writes/);
+  });
+
+  it("a value read before its only writer was invoked", () => {
+    const h = [op("b", get("x"), 0, 1, val("1")), op("a", put("x", "1"), 2, 3, ok)];
+    const r = refute(kvModel, "x", h)!;
+    expect(ids(r.operations)).toEqual([h[1]!.id, h[0]!.id]);
+    expect(r.reason).toMatch(/before #\d+, the only operation writing it, was invoked/);
+  });
+
+  it("a value overwritten between its only writer and the read", () => {
+    const h = [op("a", put("x", "1"), 0, 1, ok), op("b", put("x", "2"), 2, 3, ok), op("c", get("x"), 4, 5, val("1"))];
+    const r = refute(kvModel, "x", h)!;
+    expect(ids(r.operations)).toEqual(ids(h));
+    expect(r.reason).toMatch(/written only by #\d+, but #\d+ overwrote it with "2"/);
+  });
+
+  it("the initial value read after a write completed", () => {
+    const h = [op("a", put("x", "1"), 0, 1, ok), op("c", get("x"), 2, 3, val(null))];
+    const r = refute(kvModel, "x", h)!;
+    expect(ids(r.operations)).toEqual(ids(h));
+    expect(r.reason).toMatch(/the initial value/);
+  });
+
+  it("finds nothing where it cannot be sure", () => {
+    // Two writers of the value; an overwrite concurrent with the read; a cas whose result is unknown.
+    const twice = [
+      op("a", put("x", "1"), 0, 1, ok),
+      op("b", put("x", "2"), 2, 3, ok),
+      op("d", put("x", "1"), 2, 3, ok),
+      op("c", get("x"), 4, 5, val("1")),
+    ];
+    expect(refute(kvModel, "x", twice)).toBeUndefined();
+    const concurrent = [
+      op("a", put("x", "1"), 0, 1, ok),
+      op("b", put("x", "2"), 2, 6, ok),
+      op("c", get("x"), 4, 5, val("1")),
+    ];
+    expect(refute(kvModel, "x", concurrent)).toBeUndefined();
+    const cas: Op[] = [
+      op("a", put("x", "1"), 0, 1, ok),
+      op("b", { _tag: "cas", key: "x", expected: "0", value: "2" }, 2, 3),
+      op("c", get("x"), 4, 5, val("1")),
+    ];
+    expect(refute(kvModel, "x", cas)).toBeUndefined();
+    // An append whose output was not recorded may leave any value: no value is unique.
+    const append: Op[] = [
+      ...concurrent.slice(0, 1),
+      op("e", { _tag: "append", key: "x", value: "z" }, 0, 9),
+      op("c", get("x"), 4, 5, val("7")),
+    ];
+    expect(refute(kvModel, "x", append)).toBeUndefined();
+  });
+
+  it("decides a stale read the search alone cannot: sixteen concurrent writes before it", () => {
+    const h = Array.from({ length: 16 }, (_, i) => op(`c${i}`, put("x", `v${i}`), 0, 100, ok));
+    h.push(
+      op("a", put("x", "a"), 110, 120, ok),
+      op("b", put("x", "b"), 130, 140, ok),
+      op("r", get("x"), 150, 160, val("a")),
+    );
+    const searchOnly = checkPartition(kvModel, "x", h, { stepsMax: 200_000, refute: false });
+    expect(searchOnly.verdict).toBe("unknown");
+    const result = checkPartition(kvModel, "x", h, { stepsMax: 200_000 });
+    expect(result.verdict).toBe("not-linearizable");
+    expect(ids(result.refutation!.operations)).toEqual(ids(h.slice(-3)));
+    expect(result.operations).toBe(h.length);
+  });
+
+  it("refutes register histories too: a failed cas says nothing, a successful one saw its `from`", () => {
+    const loaded = loadHistory({
+      format: "paxos-lease/history@1",
+      model: "register",
+      operations: [
+        { client: 0, input: { f: "write", value: 1 }, invoke: 0, outcome: "ok", complete: 1, output: {} },
+        { client: 1, input: { f: "cas", from: 1, to: 2 }, invoke: 2, outcome: "ok", complete: 3, output: { ok: true } },
+        {
+          client: 2,
+          input: { f: "cas", from: 5, to: 6 },
+          invoke: 2,
+          outcome: "ok",
+          complete: 3,
+          output: { ok: false },
+        },
+        { client: 0, input: { f: "read" }, invoke: 4, outcome: "ok", complete: 5, output: { value: 1 } },
+      ],
+    });
+    const r = refute(modelNamed("register"), "register", loaded.operations)!;
+    expect(ids(r.operations)).toEqual([0, 1, 3]);
+  });
+});
+
 interface Planned {
   client: string;
   input: KvInput;
@@ -428,7 +529,17 @@ describe("generated histories", () => {
   test.prop([plan], { numRuns: 300 })(
     "a history realized at points inside each interval is linearizable",
     (planned) => {
-      expect(checkLinearizable(kvModel, realize(planned)).verdict).toBe("linearizable");
+      const ops = realize(planned);
+      expect(checkLinearizable(kvModel, ops).verdict).toBe("linearizable");
+      // The refutation never fires on a linearizable history (each write's value is unique here).
+      for (const key of ["x", "y"])
+        expect(
+          refute(
+            kvModel,
+            key,
+            ops.filter((o) => kvModel.partition(o.input) === key),
+          ),
+        ).toBeUndefined();
     },
   );
 
@@ -473,6 +584,14 @@ describe("generated histories", () => {
       const result = checkLinearizable(kvModel, mutated);
       expect(result.verdict).toBe("not-linearizable");
       expect(result.partitions.find((p) => p.verdict !== "linearizable")!.partition).toBe(key);
+      // Every write's value is unique, so the refutation finds this stale read's witness too.
+      const refuted = refute(
+        kvModel,
+        key,
+        mutated.filter((o) => kvModel.partition(o.input) === key),
+      );
+      expect(refuted).toBeDefined();
+      expect(bruteForce(refuted!.operations)).toBe(false);
     },
   );
 });
@@ -560,6 +679,17 @@ describe("the search against plain enumeration", () => {
     const expected = bruteForce(ops) ? "linearizable" : "not-linearizable";
     expect(checkLinearizable(kvModel, ops).verdict).toBe(expected);
   });
+
+  test.prop([smallHistory], { numRuns: 1500 })(
+    "the refutation refutes only histories that are not linearizable, by a witness that is not",
+    (ops) => {
+      const refuted = refute(kvModel, "x", ops);
+      if (refuted === undefined) return;
+      expect(bruteForce(ops)).toBe(false);
+      expect(bruteForce(refuted.operations)).toBe(false);
+      expect(refuted.operations.at(-1)!.output).toBeDefined();
+    },
+  );
 });
 
 describe("the checker's one-key model", () => {

@@ -1,7 +1,8 @@
 /**
  * The smallest sub-history of a non-linearizable key that is still not linearizable, found by
  * removing operations (a report's aid, not the verdict: the verdict is the whole key's
- * search). Two steps, each check a budgeted search:
+ * search). When the key has a refutation's witness (refute.ts), that is the answer. Otherwise
+ * two steps, each check a budgeted search:
  *
  * 1. A time prefix: the first moment T such that the operations invoked by T are not
  *    linearizable on their own, those still running at T taken as of unknown outcome (so the
@@ -13,6 +14,7 @@
  *
  * Pure; bounded by `stepsMax` over all its checks.
  */
+import { refute } from "./refute.ts";
 import { checkPartition, type LinearizabilityModel, type Operation } from "./search.ts";
 
 /** The minimised sub-history and what finding it cost. */
@@ -41,6 +43,18 @@ export function minimise<S, I, O>(
   let budget = options.stepsMax ?? 5_000_000;
   let steps = 0;
   let minimal = true;
+  // A refutation's witness is already minimal: without its observer, or the overwrite, it is
+  // linearizable, and its writer is seen by its observer.
+  const refuted = refute(model, partition, ops);
+  if (refuted !== undefined) {
+    const witness = checkPartition(model, partition, refuted.operations, { stepsMax: 10_000 });
+    if (witness.verdict === "not-linearizable")
+      return {
+        operations: [...refuted.operations].sort((a, b) => a.invoke - b.invoke || a.id - b.id),
+        minimal: true,
+        steps: witness.steps,
+      };
+  }
   /** True when certainly not linearizable (an undecided check counts as "do not remove"). */
   const fails = (candidate: readonly Operation<I, O>[]): boolean => {
     if (budget <= 0) {

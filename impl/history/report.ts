@@ -18,6 +18,8 @@ export interface ReportKey<I, O> {
   readonly operations: readonly Operation<I, O>[];
   readonly longestPrefix: readonly Operation<I, O>[];
   readonly stuck: readonly Operation<I, O>[];
+  /** When the key was refuted by a necessary condition (refute.ts) rather than searched: why. */
+  readonly refutation?: string;
   readonly minimised?: { readonly operations: readonly Operation<I, O>[]; readonly minimal: boolean };
 }
 
@@ -98,13 +100,21 @@ function section<I, O>(k: ReportKey<I, O>, index: number): string {
       : `<h3>The smallest sub-history still not linearizable (${k.minimised.operations.length} operations${k.minimised.minimal ? "" : "; the search budget ran out, so perhaps not the smallest"})</h3>${list(k.minimised.operations, "minimised")}`;
   return `<section class="key" id="key-${index}">
 <h2>Key ${escape(JSON.stringify(k.key))}: ${k.verdict === "unknown" ? "undecided within the step budget" : "not linearizable"}</h2>
-<p>${k.operations.length} operations. The search placed at most ${k.longestPrefix.length} of them in a linearizable order (green, numbered); after that order, none of the ${k.stuck.length} operations in red can come next.</p>
+<p>${
+    k.refutation === undefined
+      ? `${k.operations.length} operations. The search placed at most ${k.longestPrefix.length} of them in a linearizable order (green, numbered); after that order, none of the ${k.stuck.length} operations in red can come next.`
+      : `${k.operations.length} operations, refuted without a full search: ${escape(k.refutation)}. The operation in red can be placed in no linearization.`
+  }</p>
 <p><button type="button" class="toggle" data-key="${index}">Show only the minimised sub-history</button>
 <span class="legend"><span class="sw placed"></span>in the longest linearizable prefix <span class="sw stuck"></span>cannot be placed next <span class="sw other"></span>other <span class="sw min"></span>in the minimised sub-history; an open end: outcome unknown</span></p>
 <div class="scroll">${timeline(k, index)}</div>
 ${minimised}
-<h3>Cannot come next</h3>${list(k.stuck, "stuck")}
-<h3>The end of the longest linearizable prefix (${prefixShown.length} of ${k.longestPrefix.length})</h3>${list(prefixShown, "prefix")}
+${
+  k.refutation === undefined
+    ? `<h3>Cannot come next</h3>${list(k.stuck, "stuck")}
+<h3>The end of the longest linearizable prefix (${prefixShown.length} of ${k.longestPrefix.length})</h3>${list(prefixShown, "prefix")}`
+    : `<h3>Can be placed in no linearization</h3>${list(k.stuck, "stuck")}`
+}
 </section>`;
 }
 
@@ -164,7 +174,8 @@ export function failedKeys<S, I, O>(
       verdict: "not-linearizable",
       operations: own,
       longestPrefix: p.longestPrefix ?? [],
-      stuck: p.stuck ?? [],
+      stuck: p.stuck ?? p.refutation?.operations.slice(-1) ?? [],
+      ...(p.refutation === undefined ? {} : { refutation: p.refutation.reason }),
       minimised: small,
     };
   });

@@ -14,8 +14,13 @@
  * that a linearized set is a run of full words, a short window of mixed ones, and zeros: the
  * memo stores only the window.
  *
+ * A partition the search does not decide quickly is offered to refute.ts, which may refute it
+ * by a necessary condition in O(n log n) (a stale read's witness), something the search can
+ * take exponential time to conclude.
+ *
  * Pure: no clock, no I/O; stopped only by the step budget or by the caller's `stop` probe.
  */
+import { refute, type Refutation } from "./refute.ts";
 
 /** A sequential model: the spec the history must be explained by. */
 export interface LinearizabilityModel<S, I, O> {
@@ -32,7 +37,28 @@ export interface LinearizabilityModel<S, I, O> {
   /** Apply `input` in `state`; undefined when the model cannot produce `output` (undefined: any output). */
   step(state: S, input: I, output: O | undefined): S | undefined;
   /** An exact key of a state within a partition (equal keys, by SameValueZero, exactly when equal states). */
-  key(state: S): string | number | null;
+  key(state: S): StateKey;
+  /**
+   * Optional: the operation as an access to a register whose value is the state, which lets a
+   * key be refuted without a search (refute.ts). Undefined for models that are not registers.
+   */
+  readonly registerView?: (input: I, output: O | undefined) => RegisterView;
+}
+
+/** The key of a model state (see {@link LinearizabilityModel.key}). */
+export type StateKey = string | number | null;
+
+/**
+ * An operation seen as a register access. `observes`: the key of the state just before it,
+ * when its output fixes that state exactly (a read's value). `leaves`: the key of the state it
+ * leaves when it changes the state, `certain` when it leaves exactly that whenever it takes
+ * effect (a write; not a cas whose result was not recorded); "any" when the state it may leave
+ * is not known from the operation alone (an append whose output was not recorded); undefined
+ * when it never changes the state.
+ */
+export interface RegisterView {
+  readonly observes?: StateKey;
+  readonly leaves?: { readonly value: StateKey; readonly certain: boolean } | "any";
 }
 
 /** The partition of operations that touch no key (a kv key is never empty). */
@@ -66,6 +92,8 @@ export interface PartitionResult<I, O> {
   readonly longestPrefix?: readonly Operation<I, O>[];
   /** ...and the operations that could not be placed after it (those invoked before the first pending return). */
   readonly stuck?: readonly Operation<I, O>[];
+  /** For a partition refuted without a search (refute.ts): why, and the operations that show it. */
+  readonly refutation?: Refutation<I, O>;
 }
 
 const nil = -1;
@@ -145,12 +173,14 @@ class Memo {
   private statesOf: Int32Array;
   private offsets: Int32Array;
   private size = 0;
-  private slab = new Uint32Array(256);
+  private slab: Uint32Array;
   private slabUsed = 0;
 
-  constructor() {
-    // Small at first: most partitions (a world run's keys) need a few dozen entries.
-    const capacity = 64;
+  /** Sized for a search that places each of `operations` about once (it grows beyond). */
+  constructor(operations: number) {
+    let capacity = 64;
+    while (capacity < 4 * operations && capacity < 1 << 16) capacity *= 2;
+    this.slab = new Uint32Array(2 * capacity);
     this.mask = capacity - 1;
     this.keys = new Int32Array(capacity);
     this.statesOf = new Int32Array(capacity);
@@ -219,6 +249,25 @@ class Memo {
   }
 }
 
+/** Zobrist keys of operations 0..n-1, shared by every search of this thread (computed once, grown on demand). */
+let zobristTable = new Int32Array(0);
+function zobristKeys(n: number): Int32Array {
+  if (zobristTable.length < n) {
+    const table = new Int32Array(Math.max(n, 2 * zobristTable.length, 1024));
+    let seed = 0x9e3779b9;
+    for (let i = 0; i < table.length; i++) {
+      // mulberry32 with a fixed seed: every run of the checker is the same run.
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = seed;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      table[i] = t ^ (t >>> 14);
+    }
+    zobristTable = table;
+  }
+  return zobristTable;
+}
+
 /** The set of linearized operations: a bitset with its canonical window and a Zobrist hash. */
 class LinearizedSet {
   readonly words: Uint32Array;
@@ -235,16 +284,7 @@ class LinearizedSet {
     this.words = new Uint32Array(count);
     this.full = new Uint32Array(count).fill(0xffffffff);
     if (n % 32 !== 0) this.full[count - 1] = (2 ** (n % 32) - 1) >>> 0;
-    this.zobrist = new Int32Array(n);
-    let seed = 0x9e3779b9;
-    for (let i = 0; i < n; i++) {
-      // mulberry32 with a fixed seed: every run of the checker is the same run.
-      seed = (seed + 0x6d2b79f5) | 0;
-      let t = seed;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      this.zobrist[i] = t ^ (t >>> 14);
-    }
+    this.zobrist = zobristKeys(n);
   }
 
   set(bit: number): void {
@@ -279,27 +319,68 @@ export interface PartitionOptions {
   readonly stepsMax: number;
   /** Polled every 65,536 steps: true stops the search with `unknown` (another partition already failed). */
   readonly stop?: () => boolean;
+  /** Try the refutation by a necessary condition (refute.ts) when the search is slow to decide. Default true. */
+  readonly refute?: boolean;
 }
 
-/** Check one partition: Wing-Gong search with Lowe's memoization, Porcupine's list form. */
+/** Steps the search gets before the refutation is tried (most keys are decided well within them). */
+export const stepsBeforeRefuting = 100_000;
+
+/**
+ * Check one partition: the search, and when it has not decided within
+ * {@link stepsBeforeRefuting} steps, the refutation by a necessary condition (refute.ts), whose
+ * witness the search must confirm; when that finds nothing, the search again with the rest of
+ * the budget.
+ */
 export function checkPartition<S, I, O>(
   model: LinearizabilityModel<S, I, O>,
   partition: string,
   given: readonly Operation<I, O>[],
   options: PartitionOptions,
 ): PartitionResult<I, O> {
+  if (options.refute === false) return searchPartition(model, partition, given, options);
+  const first = searchPartition(model, partition, given, {
+    ...options,
+    stepsMax: Math.min(options.stepsMax, stepsBeforeRefuting),
+  });
+  if (first.verdict !== "unknown" || options.stop?.() === true) return first;
+  const refutation = refute(model, partition, given);
+  if (refutation !== undefined) {
+    const witness = searchPartition(model, partition, refutation.operations, { stepsMax: 10_000 });
+    // A witness the search does not confirm would be a bug of refute.ts: the search decides.
+    if (witness.verdict === "not-linearizable")
+      return {
+        partition,
+        operations: given.length,
+        verdict: "not-linearizable",
+        steps: first.steps + witness.steps,
+        refutation,
+      };
+  }
+  if (options.stepsMax <= first.steps) return first;
+  const rest = searchPartition(model, partition, given, { ...options, stepsMax: options.stepsMax - first.steps });
+  return { ...rest, steps: first.steps + rest.steps };
+}
+
+/** Search one partition: Wing-Gong search with Lowe's memoization, Porcupine's list form. */
+function searchPartition<S, I, O>(
+  model: LinearizabilityModel<S, I, O>,
+  partition: string,
+  given: readonly Operation<I, O>[],
+  options: PartitionOptions,
+): PartitionResult<I, O> {
   // Bit i is the operation with the i-th earliest return (unknown outcomes last).
-  const ops = [...given].sort((a, b) => a.complete - b.complete || a.invoke - b.invoke || a.id - b.id);
+  const { ops, calls } = byReturn(given);
   const n = ops.length;
   // Entry 0 is the head; the call of operation i is 2i + 1, its return 2i + 2.
   const next = new Int32Array(2 * n + 1).fill(nil);
   const prev = new Int32Array(2 * n + 1).fill(nil);
-  linkEntries(ops, next, prev);
+  linkEntries(ops, calls, next, prev);
   const readOnly = new Uint8Array(n);
   for (let i = 0; i < n; i++) readOnly[i] = model.readOnly(ops[i]!.input) ? 1 : 0;
   const transitions = new Transitions(model, ops, model.init(partition));
   const set = new LinearizedSet(n);
-  const memo = new Memo();
+  const memo = new Memo(n);
   // The path: the call linearized at each depth, the state before it, and whether rule 1 forced it.
   const pathCall = new Int32Array(n);
   const pathState = new Int32Array(n);
@@ -348,15 +429,16 @@ export function checkPartition<S, I, O>(
    * else is tried here (it changes nothing, and nothing pending precedes it in real time, or
    * that operation's return would stand before this call in the list). `placed`: done;
    * `refuted`: it fits but its configuration was seen (and failed), so this one fails too;
-   * otherwise the first entry, where the ordinary search goes on.
+   * otherwise the first return entry (nil: none), found by the same scan.
    */
   const placeReads = (): number => {
-    for (let e = next[head]!; e !== nil && (e & 1) === 1; e = next[e]!) {
+    let e = next[head]!;
+    for (; e !== nil && (e & 1) === 1; e = next[e]!) {
       const op = (e - 1) >>> 1;
       if (readOnly[op] === 0 || transitions.next(op, state) !== state) continue;
       return tryPlace(e, true) ? placed : refuted;
     }
-    return next[head]!;
+    return e;
   };
   const record = (): void => {
     if (depth < longest.length || (depth === longest.length && stuck.length > 0)) return;
@@ -366,8 +448,11 @@ export function checkPartition<S, I, O>(
   };
   const result = (verdict: PartitionResult<I, O>["verdict"]): PartitionResult<I, O> => {
     const base = { partition, operations: n, verdict, steps };
-    if (verdict === "linearizable")
-      return { ...base, linearization: Array.from(pathCall.subarray(0, depth), (c) => ops[(c - 1) >>> 1]!) };
+    if (verdict === "linearizable") {
+      const linearization = new Array<Operation<I, O>>(depth);
+      for (let d = 0; d < depth; d++) linearization[d] = ops[(pathCall[d]! - 1) >>> 1]!;
+      return { ...base, linearization };
+    }
     if (verdict === "unknown") return base;
     return { ...base, longestPrefix: longest.map((i) => ops[i]!), stuck: stuck.map((i) => ops[i]!) };
   };
@@ -394,7 +479,7 @@ export function checkPartition<S, I, O>(
   const arrive = (): number => {
     const read = placeReads();
     if (read === placed || read === refuted) return read;
-    forcedCall = firstReturnCall();
+    forcedCall = read === nil ? nil : read - 1;
     phase = 0;
     if (forcedCall !== nil && tryPlace(forcedCall, false)) return placed;
     return next[head]!;
@@ -450,17 +535,110 @@ export function checkPartition<S, I, O>(
   return result("linearizable");
 }
 
-/** Link the call and return entries in time order (calls before returns at equal times). */
-function linkEntries<I, O>(ops: readonly Operation<I, O>[], next: Int32Array, prev: Int32Array): void {
+/** Positions below this are packed beside a rank in one double (2^21: exact up to 2^52 in all). */
+const packLimit = 1 << 21;
+/** Integral keys below this are packed beside a position as they are, without ranking. */
+const directLimit = 2 ** 31;
+
+/**
+ * The permutation that orders `key` ascending, ties by position: native sorts of numbers
+ * packed with their positions, not a comparator called from the sort (a comparator was most of
+ * the checking time of a small history before the code is compiled). Keys that are small
+ * integers (line numbers, as in Porcupine's logs) are packed as they are; others by rank.
+ */
+function orderBy(key: Float64Array): Int32Array {
+  const n = key.length;
+  const order = new Int32Array(n);
+  let sorted = true;
+  let direct = n < packLimit;
+  let finiteMax = 0;
+  for (let i = 0; i < n; i++) {
+    const k = key[i]!;
+    if (i > 0 && key[i - 1]! > k) sorted = false;
+    if (k === Infinity) continue;
+    if (!(Number.isInteger(k) && k >= 0 && k < directLimit)) direct = false;
+    else if (k > finiteMax) finiteMax = k;
+  }
+  if (sorted) {
+    for (let i = 0; i < n; i++) order[i] = i;
+    return order;
+  }
+  if (n >= packLimit) {
+    const list = Array.from({ length: n }, (_, i) => i).sort((a, b) => key[a]! - key[b]! || a - b);
+    order.set(list);
+    return order;
+  }
+  const packed = new Float64Array(n);
+  if (direct) {
+    // Infinity (an unknown outcome) after every finite key.
+    for (let i = 0; i < n; i++) packed[i] = (key[i] === Infinity ? finiteMax + 1 : key[i]!) * packLimit + i;
+  } else {
+    // Distinct values in order; a key's rank is its index among them.
+    const values = key.slice().sort();
+    let distinct = 0;
+    for (let i = 0; i < n; i++)
+      if (distinct === 0 || values[i] !== values[distinct - 1]) values[distinct++] = values[i]!;
+    for (let i = 0; i < n; i++) {
+      const k = key[i]!;
+      let low = 0;
+      let high = distinct - 1;
+      while (low < high) {
+        const mid = (low + high) >>> 1;
+        if (values[mid]! < k) low = mid + 1;
+        else high = mid;
+      }
+      packed[i] = low * packLimit + i;
+    }
+  }
+  packed.sort();
+  for (let i = 0; i < n; i++) order[i] = packed[i]! % packLimit;
+  return order;
+}
+
+/**
+ * The operations by return time, then invocation time, then as given (unknown outcomes last),
+ * and the calls (operations in that numbering) by invocation time, then as given.
+ */
+function byReturn<I, O>(given: readonly Operation<I, O>[]): { ops: Operation<I, O>[]; calls: Int32Array } {
+  const n = given.length;
+  const invokes = new Float64Array(n);
+  for (let i = 0; i < n; i++) invokes[i] = given[i]!.invoke;
+  const first = orderBy(invokes);
+  const completes = new Float64Array(n);
+  for (let i = 0; i < n; i++) completes[i] = given[first[i]!]!.complete;
+  const second = orderBy(completes);
+  const ops = new Array<Operation<I, O>>(n);
+  // Operation i is the second[i]-th by invocation, so the k-th by invocation is the inverse's k.
+  const calls = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    ops[i] = given[first[second[i]!]!]!;
+    calls[second[i]!] = i;
+  }
+  return { ops, calls };
+}
+
+/**
+ * Link the call and return entries in time order: calls before returns at equal times, calls
+ * in the order `calls` gives, returns in operation order (by return time already).
+ */
+function linkEntries<I, O>(
+  ops: readonly Operation<I, O>[],
+  calls: Int32Array,
+  next: Int32Array,
+  prev: Int32Array,
+): void {
   const n = ops.length;
-  const order = Array.from({ length: 2 * n }, (_, k) => k + 1);
-  const time = (e: number): number => {
-    const op = ops[(e - 1) >>> 1]!;
-    return (e & 1) === 1 ? op.invoke : op.complete;
-  };
-  order.sort((a, b) => time(a) - time(b) || (b & 1) - (a & 1) || a - b);
   let last = head;
-  for (const e of order) {
+  let c = 0;
+  for (let r = 0; r < n; r++) {
+    const complete = ops[r]!.complete;
+    for (; c < n && ops[calls[c]!]!.invoke <= complete; c++) {
+      const e = 2 * calls[c]! + 1;
+      next[last] = e;
+      prev[e] = last;
+      last = e;
+    }
+    const e = 2 * r + 2;
     next[last] = e;
     prev[e] = last;
     last = e;

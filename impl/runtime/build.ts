@@ -51,7 +51,11 @@ export async function buildCli(): Promise<void> {
     (name) => name !== "effect",
   );
   const result = await esbuild.build({
-    entryPoints: { "paxos-lease": path.join(projectRoot, "impl", "runtime", "cli.ts") },
+    entryPoints: {
+      "paxos-lease": path.join(projectRoot, "impl", "runtime", "cli.ts"),
+      // A replica's storage thread (impl/runtime/storage-thread.ts starts it from dist/).
+      "storage-worker": path.join(projectRoot, "impl", "runtime", "storage-worker.ts"),
+    },
     bundle: true,
     splitting: true,
     format: "esm",
@@ -68,9 +72,13 @@ export async function buildCli(): Promise<void> {
   fs.mkdirSync(path.join(distDir, "chunks"), { recursive: true });
   const entry = result.outputFiles.find((file) => file.path === cliBundlePath);
   if (entry === undefined) throw new Error(`esbuild did not produce ${cliBundlePath}`);
-  // Chunks are named by their content: one that exists already is the same file.
-  for (const file of result.outputFiles)
-    if (file !== entry && !fs.existsSync(file.path)) replace(file.path, file.contents);
+  // Chunks are named by their content: one that exists already is the same file. The storage
+  // thread's entry is not, and is replaced before the CLI's entry that starts it.
+  const chunksDir = path.join(distDir, "chunks");
+  for (const file of result.outputFiles) {
+    if (file === entry) continue;
+    if (path.dirname(file.path) !== chunksDir || !fs.existsSync(file.path)) replace(file.path, file.contents);
+  }
   replace(cliBundlePath, entry.contents, 0o755);
   replace(hashFile, `${hash}\n`);
 }

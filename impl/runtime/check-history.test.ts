@@ -3,7 +3,7 @@
  * read, a malformed file and bad arguments (in process), and once as a real process.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -76,6 +76,36 @@ describe("check-history", () => {
     expect(out.verdict).toBe("not-linearizable");
     expect(out.violations[0]!.key).toBe("x");
     expect(out.violations[0]!.stuck.map((s) => s.id)).toEqual([1]);
+  });
+
+  it("names the witness of a stale read the search alone is slow to refute", async () => {
+    // Sixteen writes at once, then a write, an overwrite and a read of the first: the search
+    // must try the sixteen writes' interleavings; the refutation names the three operations.
+    const operations = [
+      ...Array.from({ length: 16 }, (_, i) => ({
+        ...write,
+        client: `c${i}`,
+        input: { ...write.input, value: `v${i}` },
+        complete: 100,
+      })),
+      { ...write, input: { ...write.input, value: "a" }, invoke: 110, complete: 120 },
+      { ...write, input: { ...write.input, value: "b" }, invoke: 130, complete: 140 },
+      { ...read("a"), invoke: 150, complete: 160 },
+    ];
+    const path = file("slow.json", { format: "paxos-lease/history@1", operations });
+    const json = await run([path, "--json", "--report", dir]);
+    expect(json.status).toBe(1);
+    const out = JSON.parse(json.stdout) as {
+      report: string;
+      violations: { refutation: { reason: string; operations: { id: number }[] }; minimised: { id: number }[] }[];
+    };
+    expect(out.violations[0]!.refutation.operations.map((o) => o.id)).toEqual([16, 17, 18]);
+    expect(out.violations[0]!.refutation.reason).toMatch(/#18 saw "a", written only by #16, but #17 overwrote it/);
+    // The witness is the minimised sub-history, and the report page says why.
+    expect(out.violations[0]!.minimised.map((o) => o.id)).toEqual([16, 17, 18]);
+    expect(readFileSync(out.report, "utf8")).toMatch(/refuted without a full search: #18 saw &#34;a&#34;/);
+    const text = await run([path, "--no-report"]);
+    expect(text.stdout).toMatch(/refuted without a full search: #18 saw "a"/);
   });
 
   it("exits 1 for a failed cas the register's value explains as a success, and counts it as checked", async () => {

@@ -318,6 +318,10 @@ function report(file: string, history: LoadedHistory, result: Result, explanatio
         operations: p.operations,
         longestPrefix: p.longestPrefix?.map((op) => op.id),
         stuck: p.stuck?.map(opJson),
+        refutation:
+          p.refutation === undefined
+            ? undefined
+            : { reason: p.refutation.reason, operations: p.refutation.operations.map(opJson) },
         minimised: explanation.minimised.get(p.partition)?.operations.map(opJson),
       })),
     ...(explanation.page === undefined ? {} : { report: explanation.page }),
@@ -345,6 +349,11 @@ function text(file: string, history: LoadedHistory, result: Result, explanation:
   let out = `${file}: ${result.verdict} (model ${history.model}; ${r.checked} operations checked over ${result.partitions.length} keys, ${r.checkedWithUnknownOutcome} of them with unknown outcome, ${r.checkedWithoutRecordedOutput} completed without a recorded output; not checked: ${n.failed} failed (never executed), ${n.readsWithUnknownOutcome + n.readsWithoutRecordedOutput} reads with no output (constrain nothing)${notSearched}; ${result.steps} search steps)\n`;
   for (const p of result.partitions.filter((x) => x.verdict !== "linearizable")) {
     out += `  key ${JSON.stringify(p.partition)}: ${p.verdict} after ${p.steps} steps over ${p.operations} operations\n`;
+    if (p.refutation !== undefined) {
+      out += `    refuted without a full search: ${p.refutation.reason}:\n`;
+      for (const op of p.refutation.operations) out += `      ${describe(op)}\n`;
+      continue;
+    }
     if (p.longestPrefix === undefined) continue;
     out += `    longest linearizable prefix (${p.longestPrefix.length} operations), its last ones:\n`;
     for (const op of p.longestPrefix.slice(-10)) out += `      ${describe(op)}\n`;

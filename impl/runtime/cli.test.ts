@@ -4,12 +4,15 @@
  */
 import { spawnSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { buildProgram, exitUsage, main, parseAddress, parseIds, parsePeers } from "./cli.ts";
 import { cliArgv } from "./program.ts";
+import { freePorts } from "./testing.ts";
 
 function parseErrors(argv: string[]): string {
   const program = buildProgram();
@@ -278,6 +281,70 @@ describe("paxos-lease certs", () => {
     );
     expect(parseErrors(["certs", "issue", "--cluster-id", "prod", "--id", "1"])).toMatch(
       /required option '--host <names>' not specified/,
+    );
+  });
+});
+
+describe("paxos-lease members", () => {
+  /** A stand-in leader whose POST /v1/members always answers `answer`. */
+  async function standIn(answer: {
+    status: number;
+    body: Record<string, unknown>;
+  }): Promise<{ url: string; posts: () => number; close: () => void }> {
+    let posts = 0;
+    const server = createServer((request, response) => {
+      const json = (status: number, body: unknown): void => {
+        response.writeHead(status, { "Content-Type": "application/json" });
+        response.end(JSON.stringify(body));
+      };
+      if (request.method === "GET")
+        return json(200, {
+          replica: 1,
+          role: "leader",
+          leader: 1,
+          leaderHttp: null,
+          executedSlot: 9,
+          alpha: 4,
+          initialMembers: [1, 2, 3],
+          inForce: { epoch: 0, governsFrom: 1, voters: [1, 2, 3], learners: [] },
+          pending: [],
+          replicas: [],
+        });
+      posts += 1;
+      request.resume();
+      request.on("end", () => json(answer.status, answer.body));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as AddressInfo).port;
+    return { url: `http://127.0.0.1:${port}`, posts: () => posts, close: () => server.close() };
+  }
+
+  it("fails fast, saying once what is wrong, when the replica to add is not running", async () => {
+    const leader = await standIn({
+      status: 409,
+      body: { code: "unknown-replica", message: "replica 4 has not connected to replica 1 (the leader)" },
+    });
+    try {
+      const added = await run(["members", "add", "--id", "4", "--endpoints", leader.url, "--token", "t"]);
+      expect(added.code).toBe(1);
+      const lines = added.stderr.trim().split("\n");
+      expect(lines).toEqual([
+        "waiting up to 3 s for replica 4 to connect to the leader",
+        `error: unknown-replica: replica 4 has not connected to replica 1 (the leader) (from ${leader.url})`,
+      ]);
+      // Asked about every half second while it waited, not for longer.
+      expect(leader.posts()).toBeLessThanOrEqual(8);
+    } finally {
+      leader.close();
+    }
+  });
+
+  it("says in one line that no replica answers when the cluster is not running", async () => {
+    const [port] = await freePorts(1);
+    const shown = await run(["members", "--endpoints", `127.0.0.1:${port!}`, "--token", "t", "--timeout-ms", "2000"]);
+    expect(shown.code).not.toBe(0);
+    expect(shown.stderr).toBe(
+      `error: no replica answered at http://127.0.0.1:${port!}: is the cluster running, and are --endpoints (or $PAXOS_LEASE_ENDPOINTS) its client addresses?\n`,
     );
   });
 });

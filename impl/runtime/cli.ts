@@ -12,6 +12,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { roles, type Role } from "./access.ts";
 import { authHeaders, httpJson, KvClient, keyPath, newSession, type ApiReply, type Session } from "./client.ts";
@@ -779,7 +780,10 @@ async function fetchMembers(
     endpoint: string;
   }[];
   const best = serving.find((a) => a.doc.role === "leader") ?? serving.find((a) => a.doc.leader !== null) ?? serving[0];
-  if (best === undefined) throw new Error(`no replica answered GET /v1/members (${endpoints.join(", ")})`);
+  if (best === undefined)
+    throw new Error(
+      `no replica answered at ${endpoints.join(", ")}: is the cluster running, and are --endpoints (or $PAXOS_LEASE_ENDPOINTS) its client addresses?`,
+    );
   let { doc, endpoint } = best;
   if (doc.leader !== null && doc.leader !== doc.replica && doc.leaderHttp !== null) {
     try {
@@ -867,8 +871,12 @@ interface MemberFlags extends ClientFlags {
   httpAddress?: string;
 }
 
-/** How long `members add` waits for a just-started replica to connect to the leader, in milliseconds. */
-const connectWaitMs = 15_000;
+/**
+ * How long `members add` waits for a just-started replica to connect to the leader, in
+ * milliseconds: a replica dials its peers as it starts, so a longer wait only delays the answer
+ * when it is not running.
+ */
+const connectWaitMs = 3000;
 
 /**
  * POST a change to the leader until it is chosen: retried while no leader is known (503), while
@@ -919,7 +927,8 @@ async function postChange(
   progress: (text: string) => void,
 ): Promise<ApiReply> {
   const connectDeadline = performance.now() + connectWaitMs;
-  for (let attempt = 0; ; attempt++) {
+  let said = { kind: "", text: "", atMs: 0 };
+  for (;;) {
     const reply = await client.call("POST", "/v1/members", body);
     const code = reply.status === 409 ? reply.body.code : undefined;
     const retry =
@@ -927,7 +936,17 @@ async function postChange(
       code === "not-caught-up" ||
       (code === "unknown-replica" && performance.now() < connectDeadline);
     if (!retry || performance.now() > deadline) return reply;
-    if (attempt % 5 === 0) progress(`waiting: ${text(reply.body.message)}`);
+    const waiting =
+      code === "unknown-replica"
+        ? `waiting up to ${connectWaitMs / 1000} s for replica ${String(body.id)} to connect to the leader`
+        : `waiting: ${text(reply.body.message)}`;
+    // A new reason at once; the same reason's progress (a learner's slot) every 5 s at most.
+    const kind = `${reply.status} ${text(code)}`;
+    const now = performance.now();
+    if (kind !== said.kind || (waiting !== said.text && now - said.atMs >= 5000)) {
+      progress(waiting);
+      said = { kind, text: waiting, atMs: now };
+    }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
 }
@@ -1247,6 +1266,19 @@ export async function main(argv: readonly string[]): Promise<void> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("/impl/runtime/cli.ts") === true) {
-  await main(process.argv.slice(2));
+/**
+ * Whether this module is the program being run: the script node was given, through any symlink
+ * (`npm link` installs one, a checkout may be reached through one), is this file.
+ */
+function isEntry(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  if (entry.endsWith("/impl/runtime/cli.ts")) return true;
+  try {
+    return pathToFileURL(fs.realpathSync(entry)).href === import.meta.url;
+  } catch {
+    return false;
+  }
 }
+
+if (isEntry()) await main(process.argv.slice(2));

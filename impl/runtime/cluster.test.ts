@@ -128,5 +128,10 @@ describe("local cluster", () => {
     const help = execFileSync(process.execPath, [...cliArgv(), "replica", "--help"], { encoding: "utf8" });
     expect(help).toContain("--cluster-id");
     expect(help).toContain("--tokens-file");
+    // Through a symlink too, as `npm link` installs the command.
+    const link = path.join(tempDir("cli-link"), "paxos-lease");
+    dirs.push(path.dirname(link));
+    fs.symlinkSync(cliBundlePath, link);
+    expect(execFileSync(process.execPath, [link, "--help"], { encoding: "utf8" })).toMatch(/^Usage: paxos-lease /);
   });
 });

@@ -43,8 +43,8 @@ const tokens = new Map(roles.map((role) => [role, createToken(tokensFile, role, 
 const bearer = (role: Role): Record<string, string> => ({ Authorization: `Bearer ${tokens.get(role)!}` });
 const store = new TokenStore(tokensFile, { reloadMs: 0 });
 
-beforeAll(async () => {
-  server = createHttpServer({
+function serverOptions(): Parameters<typeof createHttpServer>[0] {
+  return {
     access: {
       authenticate: (authorization) => store.authenticate(authorization),
       hostAllowed: (host) => host === `127.0.0.1:${port}` || host === `localhost:${port}`,
@@ -81,7 +81,11 @@ beforeAll(async () => {
       },
     },
     retired: () => retired,
-  });
+  };
+}
+
+beforeAll(async () => {
+  server = createHttpServer(serverOptions());
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   port = (server.address() as AddressInfo).port;
 });
@@ -218,7 +222,10 @@ describe("HTTP API: the documented answers", () => {
     expect(await call("POST", "/v1/kv/k", JSON.stringify({ op: "increment" }))).toMatchObject({ status: 400 });
     expect(await call("GET", "/v1/kv/")).toMatchObject({ status: 400 });
     expect(await call("GET", "/v1/kv/%E0%A4%A")).toMatchObject({ status: 400 });
-    expect(await call("GET", `/v1/kv/${"k".repeat(2000)}`)).toMatchObject({ status: 400 });
+    expect(await call("GET", `/v1/kv/${"k".repeat(2000)}`)).toMatchObject({
+      status: 400,
+      json: { message: "the key is 2000 characters long; keys are at most 1024 characters" },
+    });
     expect(await call("GET", "/v1/kv/k?consistency=eventual")).toMatchObject({ status: 400 });
     expect(await call("GET", "/v1/kv/k?color=red")).toMatchObject({ status: 400 });
     expect(await call("PUT", "/v1/kv/k?consistency=stale", JSON.stringify({ value: "v" }))).toMatchObject({
@@ -232,6 +239,64 @@ describe("HTTP API: the documented answers", () => {
       status: 413,
       json: { code: "too-large" },
     });
+  });
+
+  it("answers one sentence naming the field, never a schema dump, and 400 for deeply nested JSON", async () => {
+    const oneSentence = (reply: Reply): string => {
+      const message = String(reply.json?.message);
+      expect(reply.status, message).toBe(400);
+      expect(message).not.toMatch(/[\n└├]/);
+      expect(message.length).toBeLessThan(240);
+      return message;
+    };
+    expect(oneSentence(await call("PUT", "/v1/kv/k", JSON.stringify({ value: 3 })))).toBe(
+      "PUT body: field value is wrong: expected string, actual 3",
+    );
+    expect(oneSentence(await call("PUT", "/v1/kv/k", JSON.stringify({ value: "v", extra: 1 })))).toMatch(
+      /^PUT body: field extra is unexpected/,
+    );
+    expect(
+      oneSentence(await call("GET", "/v1/kv/k", undefined, { "X-Client-Id": "x".repeat(500), "X-Client-Seq": "1" })),
+    ).toMatch(/^X-Client-Id: .*actual "x{59}\.\.\.$/);
+    expect(oneSentence(await call("POST", "/v1/members", JSON.stringify({ op: "remove", id: "4" })))).toBe(
+      'POST /v1/members body (op remove): field id is wrong: expected number, actual "4"',
+    );
+    for (const depth of [100, 30_000]) {
+      const nested = `{"value":${"[".repeat(depth)}${"]".repeat(depth)}}`;
+      for (const [method, route] of [
+        ["PUT", "/v1/kv/k"],
+        ["POST", "/v1/kv/k"],
+        ["POST", "/v1/members"],
+      ] as const)
+        expect(oneSentence(await call(method, route, nested))).toBe(
+          `the JSON body is nested ${depth + 1} levels deep; at most 32 are allowed`,
+        );
+    }
+    // Brackets inside strings are text, not nesting.
+    expect(await call("PUT", "/v1/kv/brackets", JSON.stringify({ value: "[".repeat(100) }))).toMatchObject({
+      status: 200,
+    });
+  });
+
+  it("cuts a body that arrives too slowly, answering 408 with how much arrived", async () => {
+    const slow = createHttpServer({ ...serverOptions(), bodyArrivalMs: 300 });
+    await new Promise<void>((resolve) => slow.listen(0, "127.0.0.1", resolve));
+    try {
+      const socket = net.connect((slow.address() as AddressInfo).port, "127.0.0.1");
+      let answer = "";
+      socket.on("data", (c: Buffer) => (answer += c.toString("utf8")));
+      const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
+      socket.write(
+        `PUT /v1/kv/k HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${tokens.get("admin")!}\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{"val`,
+      );
+      await closed;
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+      expect(answer).toContain(
+        '{"code":"request-timeout","message":"the body did not arrive within 0.3 s (5 of 20 bytes received)"}',
+      );
+    } finally {
+      slow.close();
+    }
   });
 
   it("serves the status page, /status, /metrics and /healthz", async () => {

@@ -19,7 +19,7 @@ import https from "node:https";
 import type net from "node:net";
 import { Either, ParseResult, Schema } from "effect";
 import { type ClientResult, type Consistency, type ReplicaId, ConfigChange, replicaIdMax } from "../core/index.ts";
-import { KvInput, type KvOutput } from "../../spec/kv.ts";
+import { KvInput, keyLengthMax, type KvOutput } from "../../spec/kv.ts";
 import { ClientId, Seq } from "../../spec/service.ts";
 import { checkBrowser, checkContentType, checkRole, type AccessPolicy, type Need } from "./access.ts";
 import { isRefusal, type Admission, type AdmissionTicket } from "./admission.ts";
@@ -88,6 +88,8 @@ export interface HttpApiOptions {
   readonly members: MembersApi;
   /** Tokens, roles and the browser checks. */
   readonly access: AccessPolicy;
+  /** Time for a request body to arrive whole, in milliseconds. Default {@link bodyArrivalMsDefault}. */
+  readonly bodyArrivalMs?: number;
   /** Serve HTTPS with this certificate (impl/runtime/certs.ts). Default: plain HTTP. */
   readonly tls?: TlsMaterial | undefined;
   /** Why this replica no longer serves (it was removed from the cluster), or null while it serves. */
@@ -143,9 +145,20 @@ function refuse(status: number, code: string, message: string, extra?: Record<st
   throw new Refusal({ status, code, message, ...(extra === undefined ? {} : { extra }) });
 }
 
+/**
+ * A schema failure in one sentence, naming the field: the first problem found, with any value it
+ * quotes cut short (a client that sent a megabyte does not get it back).
+ */
 function schemaError(error: ParseResult.ParseError): string {
-  const text = ParseResult.TreeFormatter.formatErrorSync(error);
-  return text.length > 500 ? `${text.slice(0, 500)}...` : text;
+  const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0];
+  if (issue === undefined) return "does not match the expected form";
+  const message = issue.message
+    .replace(/\s+/g, " ")
+    .replace(/(actual )(.{60}).+$/, "$1$2...")
+    .replace(/^Expected /, "expected ");
+  return issue.path.length === 0
+    ? message
+    : `field ${issue.path.map(String).join(".")} ${message.startsWith("is ") ? "" : "is wrong: "}${message}`;
 }
 
 function decodeWith<A, E>(schema: Schema.Schema<A, E>, value: unknown, what: string): A {
@@ -178,8 +191,14 @@ function admit(admission: Admission | undefined, request: http.IncomingMessage, 
   });
 }
 
-/** Read the body, refusing (413) past `limit` bytes. Resolves to the UTF-8 text. */
-function readBody(request: http.IncomingMessage, limit: number): Promise<string> {
+/** Time for a request's body to arrive whole, in milliseconds (docs/http-api.md, "Limits"). */
+const bodyArrivalMsDefault = 30_000;
+
+/**
+ * Read the body, refusing (413) past `limit` bytes and (408) when it has not arrived whole
+ * within `arrivalMs`. Resolves to the UTF-8 text.
+ */
+function readBody(request: http.IncomingMessage, limit: number, arrivalMs = bodyArrivalMsDefault): Promise<string> {
   const declared = Number(request.headers["content-length"] ?? "0");
   if (Number.isFinite(declared) && declared > limit) {
     return Promise.reject(
@@ -193,6 +212,19 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<string>
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // A body sent a byte at a time holds a request slot: cut it at the limit, answering why.
+    const timer = setTimeout(() => {
+      request.pause();
+      const expected = Number.isFinite(declared) && declared > 0 ? ` of ${declared}` : "";
+      reject(
+        new Refusal({
+          status: 408,
+          code: "request-timeout",
+          message: `the body did not arrive within ${arrivalMs / 1000} s (${size}${expected} bytes received)`,
+        }),
+      );
+    }, arrivalMs);
+    request.on("close", () => clearTimeout(timer));
     request.on("data", (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
@@ -203,6 +235,7 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<string>
       chunks.push(chunk);
     });
     request.on("end", () => {
+      clearTimeout(timer);
       try {
         resolve(new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks)));
       } catch {
@@ -213,8 +246,32 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<string>
   });
 }
 
+/** Deepest nesting of arrays and objects a JSON body may have (the API's bodies need 2). */
+const jsonDepthMax = 32;
+
+/** The nesting depth of JSON `text`, counted without parsing (brackets inside strings do not count). */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
+}
+
 function parseJsonBody(text: string): unknown {
   if (text.trim() === "") refuse(400, "malformed", "a JSON body is required");
+  // Checked first: decoding and describing a value nested thousands deep would exhaust the stack.
+  const depth = jsonDepth(text);
+  if (depth > jsonDepthMax)
+    refuse(400, "malformed", `the JSON body is nested ${depth} levels deep; at most ${jsonDepthMax} are allowed`);
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
@@ -315,11 +372,15 @@ export function memberAnswerOf(request: MemberRequest, result: ClientResult<KvOu
 export function keyOfPath(pathname: string): string {
   const raw = pathname.slice(kvPrefix.length);
   if (raw === "") refuse(400, "malformed", "the key is empty: use /v1/kv/<key>");
+  let key: string;
   try {
-    return decodeURIComponent(raw);
+    key = decodeURIComponent(raw);
   } catch {
     return refuse(400, "malformed", "the key is not valid percent-encoding");
   }
+  if (key.length > keyLengthMax)
+    refuse(400, "malformed", `the key is ${key.length} characters long; keys are at most ${keyLengthMax} characters`);
+  return key;
 }
 
 function single(value: string | string[] | undefined, name: string): string | undefined {
@@ -353,16 +414,21 @@ function consistencyOf(url: URL, method: string): Consistency {
 }
 
 /** Turn the route and body into the store's input. */
-async function inputOf(request: http.IncomingMessage, key: string, limit: number): Promise<KvInput> {
+async function inputOf(
+  request: http.IncomingMessage,
+  key: string,
+  limit: number,
+  arrivalMs: number | undefined,
+): Promise<KvInput> {
   const method = request.method ?? "";
   let candidate: unknown;
   if (method === "GET") candidate = { _tag: "get", key };
   else if (method === "DELETE") candidate = { _tag: "delete", key };
   else if (method === "PUT") {
-    const body = decodeWith(PutBody, parseJsonBody(await readBody(request, limit)), "PUT body");
+    const body = decodeWith(PutBody, parseJsonBody(await readBody(request, limit, arrivalMs)), "PUT body");
     candidate = { _tag: "put", key, value: body.value };
   } else if (method === "POST") {
-    const body = decodeWith(PostBody, parseJsonBody(await readBody(request, limit)), "POST body");
+    const body = decodeWith(PostBody, parseJsonBody(await readBody(request, limit, arrivalMs)), "POST body");
     candidate =
       body.op === "cas"
         ? { _tag: "cas", key, expected: body.expected, value: body.value }
@@ -511,7 +577,7 @@ async function handleMembers(
       headers: { Allow: "GET, POST" },
     });
   }
-  const body = decodeMemberRequest(parseJsonBody(await readBody(request, limit)));
+  const body = decodeMemberRequest(parseJsonBody(await readBody(request, limit, options.bodyArrivalMs)));
   const refusal = options.members.precheck(body);
   if (refusal !== null) throw new Refusal(refusal);
   const change = changeOf(body, body.op === "add" ? options.members.addressOf(body.id) : null);
@@ -580,10 +646,11 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
         response,
         answer.status,
         { code: answer.code, message: answer.message, ...answer.extra },
-        answer.status === 413 ? { Connection: "close", ...answer.headers } : answer.headers,
+        answer.status === 413 || answer.status === 408 ? { Connection: "close", ...answer.headers } : answer.headers,
       );
       options.onResponse?.("error", answer.status);
-      if (answer.status === 413) response.on("finish", () => request.destroy());
+      // The rest of the body is never read: close the connection once the answer is out.
+      if (answer.status === 413 || answer.status === 408) response.on("finish", () => request.destroy());
     });
   };
   const server: ApiServer =
@@ -606,7 +673,8 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
     options.onResponse?.("malformed-http", 400);
   });
   server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+  // A backstop behind the body's own limit (which answers 408 and says why).
+  server.requestTimeout = (options.bodyArrivalMs ?? bodyArrivalMsDefault) + 10_000;
   server.maxHeadersCount = 64;
   return server;
 }
@@ -674,7 +742,7 @@ async function handle(
     const bytes = method === "PUT" || method === "POST" ? declaredBytes(request, limit) : 0;
     const ticket = admit(options.admission, request, bytes);
     try {
-      const input = await inputOf(request, key, limit);
+      const input = await inputOf(request, key, limit, options.bodyArrivalMs);
       const result = await options.submit({ input, consistency, ...session, bytes });
       const answer = answerOf(input, result, contextOf(options, request));
       send(response, answer.status, answer.body, answer.headers);

@@ -1,7 +1,7 @@
 /**
  * Membership in a cluster that has run for a while, with real processes on loopback: a replica
  * added after a few hundred slots catches up over several catch-up replies, and another from a
- * snapshot older than its own addition, and neither retires itself on the way (rule R4: only a
+ * snapshot older than its own addition, and neither retires itself on the way (rule R5: only a
  * replica whose id a chosen change retired ever retires); a spare started before those changes
  * is added through a leader elected later that never heard from it (the CLI finds its address at
  * a replica it dialled, and the log carries it to every replica); a replace whose --old is not a

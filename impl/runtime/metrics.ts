@@ -4,6 +4,7 @@
  * commit sizes from the driver; message, frame and HTTP counters; and queue depths sampled at
  * scrape time. Metrics observe; nothing decides on them.
  */
+import { admissionRefusals } from "./peer-admission.ts";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { ReplicaId } from "../core/index.ts";
 import type { BatchReport } from "./driver.ts";
@@ -92,6 +93,12 @@ export class ReplicaMetrics {
     help: "Peer connections closed for a bad frame, message or handshake",
     registers: [this.registry],
   });
+  readonly peerRefused = new Counter({
+    name: "paxos_lease_peer_connections_refused_total",
+    help: "Peer connections refused before their handshake: too many from their address, or in all (docs/operations.md)",
+    labelNames: ["reason"],
+    registers: [this.registry],
+  });
   readonly httpResponses = new Counter({
     name: "paxos_lease_http_responses_total",
     help: "Client API responses",
@@ -113,6 +120,7 @@ export class ReplicaMetrics {
   constructor(replica: ReplicaId, depths: DepthSource, view: () => CoreView, clockNowMs: () => number) {
     this.registry.setDefaultLabels({ replica: String(replica) });
     collectDefaultMetrics({ register: this.registry, prefix: "paxos_lease_process_" });
+    for (const reason of admissionRefusals) this.peerRefused.inc({ reason }, 0);
     const registers = [this.registry];
     const admission = depths.admission;
     if (admission !== undefined) {

@@ -16,18 +16,19 @@ import type { Address } from "./transport.ts";
 /** The label of the keying material exported for the handshake's MACs. */
 const exporterLabel = "EXPERIMENTAL-paxos-lease-peer-handshake";
 
-/** The peer listener: TLS requiring a client certificate of the CA, or plain TCP. */
-export function peerServer(material: TlsMaterial | undefined, onSocket: (socket: net.Socket) => void): net.Server {
-  if (material === undefined) return net.createServer(onSocket);
-  return tls.createServer(
-    { ...material, requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.3" },
-    onSocket,
-  );
+/**
+ * The TLS side of the peer listener: connections the listener admitted are handed to it
+ * (`server.emit("connection", socket)`), so a refused connection never costs a TLS handshake.
+ * It asks for the dialer's certificate and reports in `secureConnection` whether it chains to
+ * the CA (`authorized`); the transport refuses the connection otherwise, naming the reason.
+ */
+export function peerTlsServer(material: TlsMaterial): tls.Server {
+  return tls.createServer({ ...material, requestCert: true, rejectUnauthorized: false, minVersion: "TLSv1.3" });
 }
 
 /** Use new TLS material for the connections a TLS listener accepts from now on. */
-export function renewServer(server: net.Server, material: TlsMaterial): void {
-  if (server instanceof tls.Server) server.setSecureContext({ ...material, minVersion: "TLSv1.3" });
+export function renewServer(server: tls.Server, material: TlsMaterial): void {
+  server.setSecureContext({ ...material, minVersion: "TLSv1.3" });
 }
 
 /**

@@ -15,7 +15,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
-import { type ReplicaId, compactRecords } from "../core/index.ts";
+import type { ReplicaId } from "../core/index.ts";
 import { Admission, type AdmissionOptions } from "./admission.ts";
 import type { MonotonicClock } from "./clock.ts";
 import type { SlowDisk } from "./slow-disk.ts";
@@ -38,7 +38,8 @@ import { ReplicaMetrics } from "./metrics.ts";
 import { ClusterHosts } from "./access.ts";
 import { buildStatus, RecentEvents, type ReplicaStatus } from "./status.ts";
 import { statusPageHtml } from "./status-page.ts";
-import { Storage, StorageError } from "./storage.ts";
+import { StorageError } from "./storage.ts";
+import { StorageThread } from "./storage-thread.ts";
 import { LogLimiter } from "./log-limiter.ts";
 import { TokenStore } from "./tokens.ts";
 import { TraceWriter } from "./trace.ts";
@@ -125,7 +126,7 @@ export async function startReplica(options: ReplicaOptions): Promise<RunningRepl
 /** The parts of one replica process and the wiring between them. */
 class ReplicaProcess implements RunningReplica {
   readonly driver: KvDriver;
-  private readonly storage: Storage<KvRecord>;
+  private readonly storage: StorageThread;
   private readonly records: readonly KvRecord[];
   private readonly trace: TraceWriter<KvMessage, KvRecord, KvInput, KvOutput> | undefined;
   private readonly transport: Transport<KvMessage>;
@@ -178,14 +179,13 @@ class ReplicaProcess implements RunningReplica {
         `${why === "" ? `replica ${id} was removed from the cluster` : why}; a removed replica never serves again: delete this directory, and add a replica under a new id`,
       );
     }
-    const opened = Storage.open<KvRecord>({
+    // The store lives on a thread of its own (impl/runtime/storage-thread.ts); it compacts the
+    // records a durable snapshot supersedes (impl/core/records.ts).
+    const opened = StorageThread.open({
       dir: options.dataDir,
       clusterId: options.clusterId,
       replicaId: id,
-      codec: kvCodecs.record,
       create: options.init === true,
-      // Once a snapshot is durable, delete what it supersedes (impl/core/records.ts).
-      compaction: { after: (record) => record._tag === "snapshot", keep: compactRecords },
       // Every fsync's return is traced: trace validation checks no effect left before it.
       onSynced: (seq) => this.trace?.synced(clock.nowMs(), seq),
       faults: options.diskFaults ?? noDiskFaults,
@@ -385,10 +385,24 @@ class ReplicaProcess implements RunningReplica {
         text,
       );
     }
-    // The core decides (rule R4): only a replica whose id the log retired ever retires, once no
+    // The core decides (rule R5): only a replica whose id the log retired ever retires, once no
     // slot it has yet to execute needs its vote. A joining replica catching up on slots before its
     // own addition is in no list yet, and waits.
     if (this.retiredReason === null && m.retired !== null) this.retire(m.retired);
+  }
+
+  /**
+   * Why `peer` is no longer a member, when this replica knows it for sure: the configuration in
+   * force retired `peer` (retired ids never come back), and this replica is one of its voters. It
+   * has then executed every slot before that configuration governs, so, as with the leader's
+   * farewell (rule R4), the voters that go on without `peer` can learn them all from it. A removal
+   * still pending is not enough: the slots before it governs may need the peer's vote.
+   */
+  private removedPeer(peer: ReplicaId): string | null {
+    if (this.retiredReason !== null) return null;
+    const m = kvAdapter.view(this.driver.state).membership;
+    if (!m.inForce.retired.includes(peer) || !m.inForce.voters.includes(this.options.id)) return null;
+    return `replica ${peer} was removed from the cluster: the configuration in force since slot ${m.inForce.governsFrom} (voters ${m.inForce.voters.join(",")}${m.inForce.learners.length === 0 ? "" : `, learners ${m.inForce.learners.join(",")}`}) does not include it, as replica ${this.options.id} knows`;
   }
 
   /** Stop the core and the links; keep answering /status; mark the data directory. */
@@ -433,11 +447,17 @@ class ReplicaProcess implements RunningReplica {
         if (executed !== undefined) this.peerExecuted.set(from, executed);
         this.driver.receive(from, message, wireId, senderIncarnation, bytes);
       },
-      onRejected: (reason) => {
+      onRejected: (reason, logged) => {
         this.metrics.framesRejected.inc();
-        this.events.add("warn", `closed a peer connection: ${reason.slice(0, 200)}`);
+        // As the log: a flood of bad connections must not push everything else off the page.
+        if (logged) this.events.add("warn", `closed a peer connection: ${reason.slice(0, 200)}`);
       },
+      onRefused: (reason) => this.metrics.peerRefused.inc({ reason }),
       onDropped: (_to, reason) => this.metrics.messagesDropped.inc({ reason }),
+      removedPeer: (peer) => this.removedPeer(peer),
+      onRemoved: (by, reason) => {
+        if (this.retiredReason === null) this.retire(`${reason} (told by replica ${by} when this replica reconnected)`);
+      },
       onPeerLearned: (peer, address) =>
         this.events.add("info", `learned replica ${peer} at ${formatAddress(address)} (it connected to us)`),
       onPeerEvent: (peer, event) => {
@@ -538,6 +558,14 @@ class ReplicaProcess implements RunningReplica {
   private precheck(request: MemberRequest): ApiError | null {
     const view = kvAdapter.view(this.driver.state);
     if (view.role !== "leader") return null; // the driver redirects to the leader
+    const newcomer = request.op === "add" || request.op === "replace" ? request.id : null;
+    const latest = view.membership.pending.at(-1) ?? view.membership.inForce;
+    if (newcomer !== null && latest.retired.includes(newcomer))
+      return {
+        status: 409,
+        code: "retired-replica",
+        message: `replica ${newcomer} was a member and has been removed; a removed id is never added again (its old votes and promises must not come back): start the machine under a new id with an empty data directory`,
+      };
     const joiner = request.op === "add" && request.peerAddress === undefined ? request.id : null;
     if (joiner !== null && joiner !== this.options.id && this.addressOf(joiner) === null) {
       return {

@@ -2,6 +2,7 @@
  * Storage: records survive reopening in order; a damaged or foreign data directory is refused
  * at open with an error naming the file (and the record) and what was wrong.
  */
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -13,7 +14,16 @@ import { snapshottingCluster } from "../core/testing/cluster.ts";
 import { kvCodecs, type KvRecord } from "./core-adapter.ts";
 import { jsonCodec } from "./framing.ts";
 import { cutPower, diskFaultsFromEnv } from "./disk-faults.ts";
+import { cliArgv, projectRoot } from "./program.ts";
 import { databaseFileName, Storage, StorageError } from "./storage.ts";
+import { createToken } from "./tokens.ts";
+
+/** Running a replica as an unprivileged user (uid 65534) needs root, setpriv, and a checkout it can read. */
+const nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+const canRunAsNobody =
+  process.getuid?.() === 0 &&
+  spawnSync("setpriv", [...nobody, "test", "-r", path.join(projectRoot, "package.json")], { stdio: "ignore" })
+    .status === 0;
 
 const TestRecord = Schema.TaggedStruct("promise", { ballot: Schema.Int });
 type TestRecord = typeof TestRecord.Type;
@@ -249,6 +259,44 @@ describe("storage compaction", () => {
       );
     }
   });
+
+  it.skipIf(!canRunAsNobody)(
+    "says permission denied, not damaged data, for a data directory the replica's user may not use",
+    () => {
+      const data = tempDir();
+      open(data, { create: true }).storage.close();
+      const dir = path.dirname(data);
+      fs.chmodSync(dir, 0o755);
+      fs.chmodSync(data, 0o700);
+      const secret = path.join(dir, "secret");
+      fs.writeFileSync(secret, "a-secret-of-enough-length\n", { mode: 0o644 });
+      const tokens = path.join(dir, "tokens.json");
+      createToken(tokens, "admin", "test");
+      fs.chmodSync(tokens, 0o644);
+      // The replica's user (nobody) is not the directory's owner (root).
+      const run = spawnSync(
+        "setpriv",
+        [
+          ...nobody,
+          process.execPath,
+          ...cliArgv(),
+          "replica",
+          ...["--id", "1", "--cluster-id", "c1", "--secret-file", secret, "--tokens-file", tokens],
+          ...["--peers", "1=127.0.0.1:1", "--http", "127.0.0.1:1", "--data", data],
+        ],
+        { encoding: "utf8", env: { ...process.env, HOME: "/tmp" } },
+      );
+      expect(run.status, run.stderr).toBe(3);
+      const lines = run.stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        new RegExp(
+          `inaccessible data: ${data}: permission denied: this process \\(uid 65534\\) cannot read and write it \\(owner uid 0, mode 0700\\); run the replica as its owner or fix the permissions`,
+        ),
+      );
+      expect(run.stderr).not.toMatch(/damaged/);
+    },
+  );
 });
 
 describe("storage disk faults (test-only)", () => {

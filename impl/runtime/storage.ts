@@ -12,6 +12,9 @@
  * are on disk before it is acknowledged; SQLite syncs the WAL before each checkpoint and the
  * database after it, and the directory is synced once the WAL file exists.
  *
+ * A replica process keeps its store on a thread of its own (impl/runtime/storage-thread.ts), which
+ * uses `write` and `sync` to let every append that waits for it share one fsync.
+ *
  * Opening is strict: a data directory of another cluster or replica is "foreign", and a file
  * that is not a database, has the wrong format version, a record whose checksum or Schema does
  * not match, or a gap in the record sequence is "damaged". Both name the file (and record) and
@@ -50,9 +53,9 @@ export const appendBatchRecordsMax = 100_000;
 /** Why a data directory cannot be used. `file` names the offending file. */
 export class StorageError extends Error {
   constructor(
-    readonly kind: "foreign" | "damaged" | "missing" | "in-use" | "removed",
+    readonly kind: "foreign" | "damaged" | "missing" | "in-use" | "removed" | "inaccessible",
     readonly file: string,
-    detail: string,
+    readonly detail: string,
   ) {
     super(`${kind} data: ${file}: ${detail}`);
     this.name = "StorageError";
@@ -158,6 +161,7 @@ export class Storage<R> {
   /** Open (or with `create`, create) the store in `options.dir`. Throws {@link StorageError}. */
   static open<R>(options: StorageOptions<R>): Opened<R> {
     const file = path.resolve(options.dir, databaseFileName);
+    checkAccess(path.resolve(options.dir), file);
     const exists = fs.existsSync(file);
     if (!exists) {
       for (const suffix of ["-wal", "-journal"]) {
@@ -190,6 +194,22 @@ export class Storage<R> {
   append(records: readonly R[]): void {
     if (records.length === 0) return;
     this.commit(records);
+    fs.fdatasyncSync(this.walFd);
+    this.synced(this.lastSeq);
+  }
+
+  /**
+   * Append `records` in one transaction without making them durable: they are durable once a later
+   * {@link sync} returns. Group commit on the storage thread (impl/runtime/storage-worker.ts) writes
+   * every append waiting for it this way and then syncs once.
+   */
+  write(records: readonly R[]): void {
+    if (records.length === 0) return;
+    this.commit(records);
+  }
+
+  /** Make every record written so far durable (the WAL synced, blocking). */
+  sync(): void {
     fs.fdatasyncSync(this.walFd);
     this.synced(this.lastSeq);
   }
@@ -292,6 +312,35 @@ export class Storage<R> {
     if (this.syncedSeqFd >= 0) fs.closeSync(this.syncedSeqFd);
     this.db.close();
     if (this.syncsInFlight === 0) fs.closeSync(this.walFd);
+  }
+}
+
+/**
+ * Refuse, saying so, a data directory (or store) this process may not read and write: a
+ * permission problem is not damage, and its fix is different (run the replica as the owner).
+ */
+function checkAccess(dir: string, file: string): void {
+  const denied = (target: string, mode: number): boolean => {
+    try {
+      fs.accessSync(target, mode);
+      return false;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      return code === "EACCES" || code === "EPERM" || code === "EROFS";
+    }
+  };
+  for (const [target, mode] of [
+    [dir, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK],
+    [file, fs.constants.R_OK | fs.constants.W_OK],
+  ] as const) {
+    if (!fs.existsSync(target) || !denied(target, mode)) continue;
+    const stat = fs.statSync(target);
+    const user = typeof process.getuid === "function" ? `uid ${process.getuid()}` : "this user";
+    throw new StorageError(
+      "inaccessible",
+      target,
+      `permission denied: this process (${user}) cannot read and write it (owner uid ${stat.uid}, mode ${(stat.mode & 0o777).toString(8).padStart(4, "0")}); run the replica as its owner or fix the permissions`,
+    );
   }
 }
 

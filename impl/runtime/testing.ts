@@ -62,3 +62,42 @@ export async function waitFor<T>(
 export function tempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `paxos-lease-${prefix}-`));
 }
+
+/** A flood of connections to a peer port, see {@link floodConnections}. */
+export interface Flood {
+  /** Connections the target accepted and then closed on us. */
+  readonly closedByTarget: () => number;
+  stop(): void;
+}
+
+/**
+ * Keep `count` connections from `fromHost` (a loopback address such as 127.0.0.2, so that the
+ * target can tell the flood from its peers on 127.0.0.1) open to 127.0.0.1:`port`, each saying
+ * nothing, and open a new one whenever one closes: the peer port under a flood of idle
+ * connections that never finish a handshake.
+ */
+export function floodConnections(port: number, fromHost: string, count: number): Flood {
+  let stopped = false;
+  let closed = 0;
+  const sockets = new Set<net.Socket>();
+  const open = (): void => {
+    if (stopped) return;
+    const socket = net.connect({ host: "127.0.0.1", port, localAddress: fromHost });
+    sockets.add(socket);
+    socket.on("error", () => undefined);
+    socket.on("close", () => {
+      sockets.delete(socket);
+      closed += 1;
+      // Not at once: a refused connection comes back after a moment, as a flooding client's would.
+      if (!stopped) setTimeout(open, 5);
+    });
+  };
+  for (let i = 0; i < count; i++) open();
+  return {
+    closedByTarget: () => closed,
+    stop: () => {
+      stopped = true;
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}

@@ -4,12 +4,14 @@
  * rejects each close that one connection with a logged reason, and the replica carries on.
  */
 import net from "node:net";
+import { Writable } from "node:stream";
 import { Schema } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
 import { monotonicClock } from "./clock.ts";
 import { encodeFrame, FrameDecoder, jsonCodec } from "./framing.ts";
-import { silentLogger } from "./log.ts";
-import { freePorts, sleep, waitFor } from "./testing.ts";
+import { createLogger, silentLogger, type Logger } from "./log.ts";
+import type { AdmissionRefusal, PeerAdmissionLimits } from "./peer-admission.ts";
+import { floodConnections, freePorts, sleep, waitFor } from "./testing.ts";
 import { handshakeMac, peerProtocol, Transport } from "./transport.ts";
 import { certsLayout, initCa, issueReplicaCert, readTlsMaterial, type TlsMaterial } from "./certs.ts";
 import { tempDir } from "./testing.ts";
@@ -30,7 +32,14 @@ interface Node {
 function node(
   self: number,
   ports: number[],
-  options: { secret?: Buffer | null; clusterId?: string; tls?: TlsMaterial } = {},
+  options: {
+    secret?: Buffer | null;
+    clusterId?: string;
+    tls?: TlsMaterial;
+    log?: Logger;
+    admission?: Partial<PeerAdmissionLimits>;
+    onRefused?: (reason: AdmissionRefusal) => void;
+  } = {},
 ): Node {
   const received: Node["received"] = [];
   const rejected: string[] = [];
@@ -47,7 +56,10 @@ function node(
     codec: jsonCodec(Ping),
     info: { http: `127.0.0.1:${9000 + self}`, incarnation: `i${self}` },
     clock: monotonicClock(),
-    log: silentLogger(),
+    log: options.log ?? silentLogger(),
+    admission: options.admission,
+    refusalLogIntervalMs: 60_000,
+    onRefused: options.onRefused,
     onMessage: (from, message, wireId) => received.push({ from, n: message.n, wireId }),
     onRejected: (reason) => rejected.push(reason),
     handshakeTimeoutMs: 1000,
@@ -354,5 +366,91 @@ describe("transport over mutual TLS", () => {
     client.end();
     const { X509Certificate } = await import("node:crypto");
     expect(seen).toBe(new X509Certificate(other(1).cert).fingerprint256);
+  });
+});
+
+/** A logger whose lines (JSON text) land in `lines`. */
+function capturingLogger(lines: string[]): Logger {
+  return createLogger({
+    level: "debug",
+    destination: new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(
+          ...chunk
+            .toString("utf8")
+            .split("\n")
+            .filter((l) => l !== ""),
+        );
+        done();
+      },
+    }),
+  });
+}
+
+describe("the peer port under a flood", () => {
+  it("lets a configured peer in while one address holds idle connections, logging the flood once", async () => {
+    const ports = await freePorts(2);
+    const lines: string[] = [];
+    const refused: AdmissionRefusal[] = [];
+    const one = node(1, ports, { log: capturingLogger(lines), onRefused: (r) => refused.push(r) });
+    await one.transport.start();
+    const flood = floodConnections(ports[0]!, "127.0.0.2", 200);
+    try {
+      await waitFor("refusals", () => (refused.length > 50 ? true : undefined), 10_000);
+      const two = node(2, ports);
+      await two.transport.start();
+      await waitFor(
+        "replica 2's link into replica 1",
+        () => (one.transport.health()[0]!.inbound ? true : undefined),
+        10_000,
+      );
+      two.transport.send(1, { _tag: "ping", n: 7 }, 1);
+      await waitFor("delivery", () => (one.received.length > 0 ? true : undefined));
+    } finally {
+      flood.stop();
+    }
+    expect(new Set(refused)).toContain("source-handshakes");
+    // One line for the flooding address in the interval, however many it sent.
+    const floodLines = lines.filter((l) => l.includes("127.0.0.2"));
+    expect(floodLines).toHaveLength(1);
+    expect(floodLines[0]).toMatch(/refused a peer connection: too many handshakes in flight from this address/);
+  });
+
+  it("keeps slots for configured peers when many addresses flood", async () => {
+    const ports = await freePorts(2);
+    const refused: AdmissionRefusal[] = [];
+    const admission = { handshakesMax: 12, reservedSlots: 4, sourceHandshakesMax: 2 };
+    const one = node(1, ports, { admission, onRefused: (r) => refused.push(r) });
+    await one.transport.start();
+    const floods = Array.from({ length: 10 }, (_, i) => floodConnections(ports[0]!, `127.0.1.${i + 1}`, 5));
+    try {
+      await waitFor("every open slot taken", () => (refused.includes("handshakes-full") ? true : undefined), 10_000);
+      const two = node(2, ports, { admission });
+      await two.transport.start();
+      await waitFor(
+        "replica 2's link into replica 1",
+        () => (one.transport.health()[0]!.inbound ? true : undefined),
+        10_000,
+      );
+    } finally {
+      for (const flood of floods) flood.stop();
+    }
+  });
+
+  it("says once why a peer closes our connections before the handshake, however often we retry", async () => {
+    const ports = await freePorts(2);
+    const lines: string[] = [];
+    // Replica 1 has one handshake slot, held by an idle connection: it refuses replica 2.
+    const one = node(1, ports, { admission: { handshakesMax: 1, reservedSlots: 0 } });
+    await one.transport.start();
+    const idle = await rawConnect(ports[0]!);
+    const two = node(2, ports, { log: capturingLogger(lines) });
+    await two.transport.start();
+    await sleep(1500);
+    idle.socket.destroy();
+    const said = lines.filter((l) => l.includes("closed our connection before the handshake finished"));
+    expect(said).toHaveLength(1);
+    expect(JSON.parse(said[0]!)).toMatchObject({ peer: 1, direction: "outbound", level: 40 });
+    expect(two.transport.health()[0]!.reconnects).toBeGreaterThan(2);
   });
 });

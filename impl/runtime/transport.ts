@@ -11,9 +11,16 @@
  * malformed frame, or a message that the message Schema rejects closes that connection with a
  * logged reason; nothing a peer sends can crash the replica. Messages sent while a link is down
  * or backed up are dropped, as a network would: the protocol retries.
+ *
+ * The listener admits a connection to its handshake only within per-source and global bounds,
+ * with slots kept for the configured peers' addresses (impl/runtime/peer-admission.ts), before
+ * any TLS work; refusals and failed handshakes of a source are logged at most once per
+ * interval, with the number held back, so a flood neither fills the log nor keeps peers out.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import dns from "node:dns";
 import net from "node:net";
+import type tls from "node:tls";
 import { Either, ParseResult, Schema } from "effect";
 import type { ReplicaId } from "../core/index.ts";
 import {
@@ -26,8 +33,10 @@ import {
 } from "./framing.ts";
 import type { TlsMaterial } from "./certs.ts";
 import type { MonotonicClock } from "./clock.ts";
-import { certificateRefusal, macKeyOf, peerConnect, peerServer, renewServer } from "./peer-tls.ts";
+import { certificateRefusal, macKeyOf, peerConnect, peerTlsServer, renewServer } from "./peer-tls.ts";
 import type { Logger } from "./log.ts";
+import { LogLimiter } from "./log-limiter.ts";
+import { PeerAdmission, sourceOf, type AdmissionRefusal, type PeerAdmissionLimits } from "./peer-admission.ts";
 
 /** Protocol name and version; a peer speaking another is refused. */
 export const peerProtocol = "paxos-lease/peer@1";
@@ -84,7 +93,13 @@ const Challenge = Schema.TaggedStruct("challenge", { nonce: Nonce, mac: Mac, inf
 const Proof = Schema.TaggedStruct("proof", { mac: Mac });
 /** A protocol message, with the sender's id for it (unique per sender process, for traces). */
 const Envelope = Schema.TaggedStruct("msg", { id: Schema.Int.pipe(Schema.nonNegative()), m: Schema.Unknown });
-const Wire = Schema.Union(Hello, Challenge, Proof, Envelope);
+/**
+ * Acceptor to an authenticated dialer, then the acceptor closes: the dialer is no longer a
+ * member (a configuration in force without it was chosen), so it should retire. Sent only after
+ * both proofs, so nobody without the secret or a certificate can retire a replica.
+ */
+const Removed = Schema.TaggedStruct("removed", { reason: Schema.String.pipe(Schema.maxLength(1000)) });
+const Wire = Schema.Union(Hello, Challenge, Proof, Envelope, Removed);
 type Wire = typeof Wire.Type;
 const decodeWire = Schema.decodeUnknownEither(Wire);
 const closingBrace = Buffer.from("}", "latin1");
@@ -147,11 +162,22 @@ export interface TransportOptions<M> {
   /** First and largest reconnect delay, in milliseconds. Defaults 50 and 2000. */
   readonly reconnectDelayMsMin?: number;
   readonly reconnectDelayMsMax?: number;
-  /** Inbound connections held at once (authenticated or not). Default 64. */
-  readonly inboundConnectionsMax?: number;
-  /** Observability hooks. */
-  readonly onRejected?: (reason: string) => void;
+  /** Bounds on connections in their handshake (impl/runtime/peer-admission.ts). Default: its defaults. */
+  readonly admission?: Partial<PeerAdmissionLimits>;
+  /** Inbound refusals and failures are logged at most once per source per this interval. Default 10 s. */
+  readonly refusalLogIntervalMs?: number;
+  /** Observability hooks. A connection closed for a failed handshake, bad frame or message (`logged`: its line was not held back). */
+  readonly onRejected?: (reason: string, logged: boolean) => void;
+  /** A connection refused before its handshake (too many from its source, or in all). */
+  readonly onRefused?: (reason: AdmissionRefusal) => void;
   readonly onDropped?: (to: ReplicaId, reason: "not-connected" | "backpressure" | "too-large" | "unknown-peer") => void;
+  /**
+   * Why an authenticated dialer is no longer a member, or null (the default: always null). A
+   * removed dialer is told so and its connection closed.
+   */
+  readonly removedPeer?: (peer: ReplicaId) => string | null;
+  /** An authenticated peer told us that we were removed from the cluster. */
+  readonly onRemoved?: (by: ReplicaId, reason: string) => void;
   /** A replica outside the peer list connected and announced where it listens: it is a peer now. */
   readonly onPeerLearned?: (peer: ReplicaId, address: Address) => void;
   readonly onPeerEvent?: (peer: ReplicaId, event: "connected" | "disconnected" | "inbound" | "inbound-closed") => void;
@@ -181,6 +207,19 @@ interface OutboundLink {
   reconnects: number;
 }
 
+/** An inbound connection admitted to its handshake. */
+interface Slot {
+  /** The source address, as admission counts it. */
+  readonly source: string;
+  /** The TCP socket (under TLS, the one the TLS socket wraps). */
+  readonly raw: net.Socket;
+  /** Give the handshake slot back (once; later calls do nothing). */
+  readonly release: () => void;
+  readonly timer: NodeJS.Timeout;
+  /** Its refusal has been reported. */
+  reported: boolean;
+}
+
 interface PeerRecord {
   inbound: net.Socket | null;
   lastHeardMs: number | null;
@@ -204,8 +243,19 @@ export class Transport<M> {
   private readonly handshakeTimeoutMs: number;
   private readonly reconnectDelayMsMin: number;
   private readonly reconnectDelayMsMax: number;
-  private readonly inboundConnectionsMax: number;
+  private readonly admission: PeerAdmission;
+  /** Addresses the configured peers' hosts resolve to: they may use the reserved slots. */
+  private readonly peerSources = new Set<string>();
+  private peerSourcesTimer: NodeJS.Timeout | null = null;
+  /** Inbound log lines per source, and outbound ones per peer, at most one per interval. */
+  private readonly refusalLog: LogLimiter;
+  /** Sockets this side closed with a logged reason. */
+  private readonly rejectedHere = new WeakSet<net.Socket>();
   private tls: TlsMaterial | undefined;
+  /** The TLS side of the listener, when there is TLS material. */
+  private readonly tlsServer: tls.Server | undefined;
+  /** Admitted connections in their TLS handshake, by remote address and port. */
+  private readonly tlsPending = new Map<string, Slot>();
 
   constructor(private readonly options: TransportOptions<M>) {
     if (options.peers.has(options.self)) throw new Error(`peer list contains this replica's own id ${options.self}`);
@@ -214,7 +264,8 @@ export class Transport<M> {
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 5000;
     this.reconnectDelayMsMin = options.reconnectDelayMsMin ?? 50;
     this.reconnectDelayMsMax = options.reconnectDelayMsMax ?? 2000;
-    this.inboundConnectionsMax = options.inboundConnectionsMax ?? 64;
+    this.admission = new PeerAdmission(options.admission ?? {}, (source) => this.peerSources.has(source));
+    this.refusalLog = new LogLimiter(options.refusalLogIntervalMs ?? 10_000);
     for (const [peer, address] of options.peers) {
       this.links.set(peer, { peer, address, socket: null, ready: false, attempt: 0, timer: null, reconnects: 0 });
       this.peerRecords.set(peer, { inbound: null, lastHeardMs: null, info: null });
@@ -222,17 +273,20 @@ export class Transport<M> {
     if (options.secret === undefined && options.tls === undefined)
       throw new Error("peer connections need the cluster secret, TLS material, or both");
     this.tls = options.tls;
-    this.server = peerServer(this.tls, (socket) => this.accept(socket));
-    this.server.on("tlsClientError", (error: Error, socket: net.Socket) =>
-      this.reject(socket, `TLS handshake failed: ${error.message}`, { direction: "inbound" }),
-    );
+    this.server = net.createServer((socket) => this.accept(socket));
+    this.tlsServer = this.tls === undefined ? undefined : peerTlsServer(this.tls);
+    this.tlsServer?.on("secureConnection", (socket: tls.TLSSocket) => this.secured(socket));
+    this.tlsServer?.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
+      const slot = this.tlsPending.get(`${socket.remoteAddress}|${socket.remotePort}`);
+      if (slot !== undefined) this.rejectInbound(socket, slot, `TLS handshake failed: ${error.message}`);
+    });
   }
 
   /** Present `material` on the connections made and accepted from now on (a renewed certificate). */
   renewTls(material: TlsMaterial): void {
     if (this.tls === undefined) throw new Error("this transport does not use TLS");
     this.tls = material;
-    renewServer(this.server, material);
+    renewServer(this.tlsServer!, material);
   }
 
   /** Listen for peers and start dialing them. Resolves once listening. */
@@ -246,6 +300,26 @@ export class Transport<M> {
     });
     this.server.on("error", (error) => this.options.log.error({ err: error }, "peer listener error"));
     for (const link of this.links.values()) this.dial(link);
+    await this.resolvePeerSources();
+    this.peerSourcesTimer = setInterval(() => void this.resolvePeerSources(), 60_000);
+    this.peerSourcesTimer.unref();
+  }
+
+  /** The addresses of the peers' hosts, for the slots kept for them (a name is looked up again every minute). */
+  private async resolvePeerSources(): Promise<void> {
+    for (const link of this.links.values()) {
+      const host = link.address.host;
+      if (net.isIP(host) !== 0) {
+        this.peerSources.add(sourceOf(host));
+        continue;
+      }
+      try {
+        for (const { address } of await dns.promises.lookup(host, { all: true }))
+          this.peerSources.add(sourceOf(address));
+      } catch {
+        // Not resolvable now: its connections get the open slots until it is.
+      }
+    }
   }
 
   /** The port actually bound (useful with port 0). */
@@ -357,6 +431,7 @@ export class Transport<M> {
   /** Close every connection and stop listening and dialing. */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.peerSourcesTimer !== null) clearInterval(this.peerSourcesTimer);
     for (const link of this.links.values()) {
       if (link.timer !== null) clearTimeout(link.timer);
       link.socket?.destroy();
@@ -366,11 +441,58 @@ export class Transport<M> {
   }
 
   private reject(socket: net.Socket, reason: string, context: Record<string, unknown>): void {
+    this.rejectedHere.add(socket);
     this.options.log.warn(
       { ...context, reason: truncate(reason), remote: `${socket.remoteAddress}:${socket.remotePort}` },
       "closing peer connection",
     );
-    this.options.onRejected?.(reason);
+    this.options.onRejected?.(reason, true);
+    socket.destroy();
+  }
+
+  /** Close an inbound connection before it is open; logged at most once per source per interval. */
+  private rejectInbound(socket: net.Socket, slot: Slot, reason: string): void {
+    if (slot.reported) return;
+    slot.reported = true;
+    const held = this.refusalLog.take(`inbound ${slot.source}`, this.options.clock.nowMs());
+    if (held !== null)
+      this.options.log.warn(
+        {
+          direction: "inbound",
+          reason: truncate(reason),
+          remote: `${slot.raw.remoteAddress}:${slot.raw.remotePort}`,
+          ...(held > 0 ? { heldBack: held } : {}),
+        },
+        held > 0
+          ? `closing peer connection (and ${held} more from this address since the last line)`
+          : "closing peer connection",
+      );
+    this.options.onRejected?.(reason, held !== null);
+    socket.destroy();
+    slot.raw.destroy();
+  }
+
+  /** Refuse a connection before its handshake (admission said no); logged as {@link rejectInbound} is. */
+  private refuse(socket: net.Socket, source: string, reason: AdmissionRefusal): void {
+    this.options.onRefused?.(reason);
+    const held = this.refusalLog.take(`inbound ${source}`, this.options.clock.nowMs());
+    if (held !== null) {
+      const why = {
+        "shutting-down": "shutting down",
+        "source-handshakes": "too many handshakes in flight from this address",
+        "source-rate": "too many new connections a second from this address",
+        "handshakes-full": "every handshake slot open to this address is taken",
+      }[reason];
+      this.options.log.warn(
+        {
+          direction: "inbound",
+          reason,
+          remote: `${socket.remoteAddress}:${socket.remotePort}`,
+          ...(held > 0 ? { heldBack: held } : {}),
+        },
+        `refused a peer connection: ${why}${held > 0 ? ` (and ${held} more from this address since the last line)` : ""}`,
+      );
+    }
     socket.destroy();
   }
 
@@ -382,22 +504,20 @@ export class Transport<M> {
   private onFrames(
     socket: net.Socket,
     decoder: FrameDecoder,
-    context: Record<string, unknown>,
+    reject: (reason: string) => void,
     handle: (frame: Wire, bytes: number) => void,
   ): void {
     socket.on("data", (chunk: Buffer) => {
       const result = decoder.push(chunk);
-      if (result._tag === "error") return this.reject(socket, result.reason, context);
+      if (result._tag === "error") return reject(result.reason);
       for (const body of result.frames) {
         if (socket.destroyed) return;
         const parsed = parseJson(body);
-        if (Either.isLeft(parsed)) return this.reject(socket, parsed.left, context);
+        if (Either.isLeft(parsed)) return reject(parsed.left);
         const wire = decodeWire(parsed.right, { onExcessProperty: "error" });
         if (Either.isLeft(wire)) {
-          return this.reject(
-            socket,
+          return reject(
             `frame does not match the peer protocol: ${ParseResult.TreeFormatter.formatErrorSync(wire.left)}`,
-            context,
           );
         }
         handle(wire.right, body.length);
@@ -411,31 +531,68 @@ export class Transport<M> {
 
   // ---- Acceptor side: peers dial us and send us messages. ----
 
-  private accept(socket: net.Socket): void {
-    if (this.closed || this.inbound.size >= this.inboundConnectionsMax) {
-      this.reject(
+  private accept(raw: net.Socket): void {
+    const source = sourceOf(raw.remoteAddress);
+    raw.on("error", () => undefined);
+    const refusal = this.closed ? "shutting-down" : this.admission.admit(source, this.options.clock.nowMs());
+    if (refusal !== null) return this.refuse(raw, source, refusal);
+    this.inbound.add(raw);
+    raw.setNoDelay(true);
+    let admitted = true;
+    const key = `${raw.remoteAddress}|${raw.remotePort}`;
+    const slot: Slot = {
+      source,
+      raw,
+      release: () => {
+        if (!admitted) return;
+        admitted = false;
+        clearTimeout(slot.timer);
+        this.admission.release(source);
+      },
+      // Covers the TLS handshake too: the slot is taken from the first byte.
+      timer: setTimeout(
+        () => this.rejectInbound(raw, slot, `handshake not finished within ${this.handshakeTimeoutMs} ms`),
+        this.handshakeTimeoutMs,
+      ),
+      reported: false,
+    };
+    raw.on("close", () => {
+      slot.release();
+      this.inbound.delete(raw);
+      if (this.tlsPending.delete(key))
+        this.rejectInbound(raw, slot, "TLS handshake failed: the connection closed before it finished");
+    });
+    if (this.tlsServer === undefined) return this.handshake(raw, slot);
+    this.tlsPending.set(key, slot);
+    this.tlsServer.emit("connection", raw);
+  }
+
+  /** A TLS handshake finished: refuse a certificate that does not chain to the CA, else go on. */
+  private secured(socket: tls.TLSSocket): void {
+    const key = `${socket.remoteAddress}|${socket.remotePort}`;
+    const slot = this.tlsPending.get(key);
+    if (slot === undefined) return void socket.destroy();
+    this.tlsPending.delete(key);
+    if (!socket.authorized)
+      return this.rejectInbound(
         socket,
-        this.closed ? "shutting down" : `more than ${this.inboundConnectionsMax} inbound connections`,
-        {},
+        slot,
+        `TLS handshake failed: its certificate is refused (${String(socket.authorizationError ?? "none given")})`,
       );
-      return;
-    }
-    this.inbound.add(socket);
-    socket.setNoDelay(true);
+    this.handshake(socket, slot);
+  }
+
+  /** The peer protocol's handshake on an admitted connection, then its messages. */
+  private handshake(socket: net.Socket, slot: Slot): void {
     const decoder = new FrameDecoder(handshakeFrameBytesMax);
     const acceptorNonce = this.newNonce();
     let state:
       | { phase: "hello" }
       | { phase: "proof"; hello: typeof Hello.Type }
-      | { phase: "open"; peer: ReplicaId; incarnation: string } = { phase: "hello" };
-    const timer = setTimeout(() => {
-      if (state.phase !== "open")
-        this.reject(socket, `handshake not finished within ${this.handshakeTimeoutMs} ms`, {});
-    }, this.handshakeTimeoutMs);
+      | { phase: "open"; peer: ReplicaId; incarnation: string }
+      | { phase: "told-removed" } = { phase: "hello" };
     socket.on("error", () => undefined);
     socket.on("close", () => {
-      clearTimeout(timer);
-      this.inbound.delete(socket);
       if (state.phase === "open") {
         const record = this.peerRecords.get(state.peer)!;
         if (record.inbound === socket) {
@@ -444,15 +601,18 @@ export class Transport<M> {
         }
       }
     });
-    const context = (): Record<string, unknown> =>
-      state.phase === "open" ? { peer: state.peer, direction: "inbound" } : { direction: "inbound" };
-    this.onFrames(socket, decoder, context(), (frame, bytes) => {
+    const reject = (reason: string): void => {
+      if (state.phase === "open") this.reject(socket, reason, { peer: state.peer, direction: "inbound" });
+      else this.rejectInbound(socket, slot, reason);
+    };
+    this.onFrames(socket, decoder, reject, (frame, bytes) => {
+      if (state.phase === "told-removed") return;
       if (state.phase === "hello") {
-        if (frame._tag !== "hello") return this.reject(socket, `expected hello, got ${frame._tag}`, context());
+        if (frame._tag !== "hello") return reject(`expected hello, got ${frame._tag}`);
         const refusal =
           this.checkHello(frame) ??
           certificateRefusal(socket, this.options.clusterId, frame.from)?.replace(/^/, `replica ${frame.from}: `);
-        if (refusal !== undefined) return this.reject(socket, refusal, context());
+        if (refusal !== undefined) return reject(refusal);
         const mac = handshakeMac(macKeyOf(socket, this.options.secret), "acceptor", {
           clusterId: this.options.clusterId,
           dialer: frame.from,
@@ -465,7 +625,7 @@ export class Transport<M> {
         return;
       }
       if (state.phase === "proof") {
-        if (frame._tag !== "proof") return this.reject(socket, `expected proof, got ${frame._tag}`, context());
+        if (frame._tag !== "proof") return reject(`expected proof, got ${frame._tag}`);
         const hello = state.hello;
         const expected = handshakeMac(macKeyOf(socket, this.options.secret), "dialer", {
           clusterId: this.options.clusterId,
@@ -474,16 +634,25 @@ export class Transport<M> {
           dialerNonce: hello.nonce,
           acceptorNonce,
         });
-        if (!macEqual(expected, frame.mac)) {
-          return this.reject(socket, `replica ${hello.from} failed authentication (wrong cluster secret)`, context());
+        if (!macEqual(expected, frame.mac))
+          return reject(`replica ${hello.from} failed authentication (wrong cluster secret)`);
+        slot.release();
+        const removed = this.options.removedPeer?.(hello.from) ?? null;
+        if (removed !== null) {
+          // Told once per connection; a removed replica that keeps dialing is logged once per interval.
+          if (this.refusalLog.allow(`removed ${hello.from}`, this.options.clock.nowMs()))
+            this.options.log.info({ peer: hello.from, reason: removed }, "told a removed replica that it was removed");
+          this.writeWire(socket, { _tag: "removed", reason: removed });
+          state = { phase: "told-removed" };
+          socket.end();
+          return;
         }
-        clearTimeout(timer);
         state = { phase: "open", peer: hello.from, incarnation: hello.info.incarnation };
         decoder.setLimit(this.frameBytesMax);
         this.openInbound(hello.from, socket, hello.info);
         return;
       }
-      if (frame._tag !== "msg") return this.reject(socket, `unexpected ${frame._tag} after handshake`, context());
+      if (frame._tag !== "msg") return reject(`unexpected ${frame._tag} after handshake`);
       this.deliver(state.peer, state.incarnation, socket, frame, bytes);
     });
   }
@@ -582,6 +751,9 @@ export class Transport<M> {
     const timer = setTimeout(() => {
       if (!link.ready) this.reject(socket, `handshake not finished within ${this.handshakeTimeoutMs} ms`, context);
     }, this.handshakeTimeoutMs);
+    let connected = false;
+    let lastError: string | undefined;
+    socket.on("connect", () => (connected = true));
     socket.on(ready, () => {
       this.writeWire(socket, {
         _tag: "hello",
@@ -594,14 +766,26 @@ export class Transport<M> {
       });
     });
     socket.on("error", (error) => {
-      // A refused certificate says why (TLS errors carry no system call); a refused connection
-      // (the peer is down) is routine.
-      if (ready === "secureConnect" && !("syscall" in error))
-        this.options.log.warn({ ...context, err: error.message }, "TLS handshake with peer failed");
-      else this.options.log.debug({ ...context, err: error.message }, "peer connection error");
+      lastError = error.message;
+      this.options.log.debug({ ...context, err: error.message }, "peer connection error");
     });
     socket.on("close", () => {
       clearTimeout(timer);
+      // The peer was reached but closed the connection before the handshake finished: it
+      // refused us (its log says why: a certificate, a secret, too many connections) or it is
+      // stopping. Said at most once per peer per interval; a peer that is down is routine.
+      if (!link.ready && connected && !this.rejectedHere.has(socket)) {
+        const held = this.refusalLog.take(`outbound ${link.peer}`, this.options.clock.nowMs());
+        if (held !== null)
+          this.options.log.warn(
+            {
+              ...context,
+              ...(lastError === undefined ? {} : { err: lastError }),
+              ...(held > 0 ? { heldBack: held } : {}),
+            },
+            "peer closed our connection before the handshake finished (it refused us or is stopping; its log says which)",
+          );
+      }
       if (link.socket !== socket) return;
       if (link.ready) {
         this.options.log.warn(context, "lost connection to peer");
@@ -611,32 +795,43 @@ export class Transport<M> {
       link.socket = null;
       this.scheduleDial(link);
     });
-    this.onFrames(socket, decoder, context, (frame) => {
-      if (link.ready) return this.reject(socket, `peer sent ${frame._tag} on our outbound link`, context);
-      if (frame._tag !== "challenge") return this.reject(socket, `expected challenge, got ${frame._tag}`, context);
-      const fields = {
-        clusterId: this.options.clusterId,
-        dialer: this.options.self,
-        acceptor: link.peer,
-        dialerNonce,
-        acceptorNonce: frame.nonce,
-      };
-      const key = macKeyOf(socket, this.options.secret);
-      if (!macEqual(handshakeMac(key, "acceptor", fields), frame.mac)) {
-        return this.reject(
-          socket,
-          `replica at ${formatAddress(link.address)} failed authentication (wrong cluster secret or wrong replica id)`,
-          context,
-        );
-      }
-      this.writeWire(socket, { _tag: "proof", mac: handshakeMac(key, "dialer", fields) });
-      clearTimeout(timer);
-      link.ready = true;
-      link.attempt = 0;
-      this.peerRecords.get(link.peer)!.info = frame.info;
-      this.options.log.info({ peer: link.peer, info: frame.info }, "connected to peer");
-      this.options.onPeerEvent?.(link.peer, "connected");
-    });
+    this.onFrames(
+      socket,
+      decoder,
+      (reason) => this.reject(socket, reason, context),
+      (frame) => {
+        if (link.ready && frame._tag === "removed") {
+          // The peer proved itself in the handshake: its word on the chosen membership counts.
+          this.options.onRemoved?.(link.peer, frame.reason);
+          socket.destroy();
+          return;
+        }
+        if (link.ready) return this.reject(socket, `peer sent ${frame._tag} on our outbound link`, context);
+        if (frame._tag !== "challenge") return this.reject(socket, `expected challenge, got ${frame._tag}`, context);
+        const fields = {
+          clusterId: this.options.clusterId,
+          dialer: this.options.self,
+          acceptor: link.peer,
+          dialerNonce,
+          acceptorNonce: frame.nonce,
+        };
+        const key = macKeyOf(socket, this.options.secret);
+        if (!macEqual(handshakeMac(key, "acceptor", fields), frame.mac)) {
+          return this.reject(
+            socket,
+            `replica at ${formatAddress(link.address)} failed authentication (wrong cluster secret or wrong replica id)`,
+            context,
+          );
+        }
+        this.writeWire(socket, { _tag: "proof", mac: handshakeMac(key, "dialer", fields) });
+        clearTimeout(timer);
+        link.ready = true;
+        link.attempt = 0;
+        this.peerRecords.get(link.peer)!.info = frame.info;
+        this.options.log.info({ peer: link.peer, info: frame.info }, "connected to peer");
+        this.options.onPeerEvent?.(link.peer, "connected");
+      },
+    );
   }
 
   /** Exponential backoff with full jitter, bounded by `reconnectDelayMsMax`. */

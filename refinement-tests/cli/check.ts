@@ -86,9 +86,19 @@ try {
 
 const flags = `--replicas ${opts.replicas}${opts.liveness ? " --liveness" : ""}${opts.mutant === undefined ? "" : ` --mutant ${opts.mutant}`}`;
 
-/** Run the scenario at seed:path again with a trace, write the report, print where. */
-function report(seed: number, path: string, name: string): boolean {
+/**
+ * Run the scenario at seed:path again with a trace, write the report, print where. With
+ * `expected` (the shrunk scenario of the run that failed, as `showScenario` prints it), refuse to
+ * report a replay that rebuilds any other scenario: the replay command would not reproduce it.
+ */
+function report(seed: number, path: string, name: string, expected?: string): boolean {
   const scenario = replayScenario(seed, path, { replicas: opts.replicas });
+  if (expected !== undefined && showScenario(scenario) !== expected) {
+    process.stderr.write(
+      `\nreplay ${seed}:${path} rebuilds another scenario than the run that failed; the failing one:\n${expected}\n`,
+    );
+    return false;
+  }
   const run = runScenario(scenario, {
     replicas: opts.replicas,
     liveness: opts.liveness,
@@ -195,7 +205,7 @@ const parts = await Promise.all(
 bar.stop();
 for (const p of parts) addTotals(totals, p);
 const seconds = (performance.now() - started) / 1000;
-const missing = missingSometimes(totals.counters);
+const missing = missingSometimes(totals.counters, opts.liveness);
 const failure = totals.failure;
 
 const summary = {
@@ -252,10 +262,10 @@ if (opts.json) {
 
 let exit = 0;
 if (failure !== null) {
-  const written = report(failure.seed, failure.path, `run-${failure.runIndex}-seed-${failure.seed}`);
+  const written = report(failure.seed, failure.path, `run-${failure.runIndex}-seed-${failure.seed}`, failure.scenario);
   if (!written)
     process.stderr.write(
-      `run ${failure.runIndex} failed (${failure.failure.check}) but its replay passes: please report this\n`,
+      `run ${failure.runIndex} failed (${failure.failure.check}) but its replay does not reproduce it (the world is not deterministic): please report this\n`,
     );
   exit = 1;
 }

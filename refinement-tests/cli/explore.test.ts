@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from "vitest";
 import { paxosChecks } from "../../proofs/mappings.ts";
-import { Phase2bIgnoringMaxBal } from "../bug-zoo/paxos-variants.ts";
+import { Phase2bIgnoringMaxBal } from "../mutants/spec/paxos.ts";
 import { decodeView, messageSteps, stateChanges } from "../view/format.ts";
 import { main, parseOptions, run, usage, type Io, type Options } from "./explore.ts";
 
@@ -97,7 +97,7 @@ describe("npm run explore", () => {
     expect(err).toContain("--help");
   });
 
-  test("a violation exits 1 and prints the shortest trace (here: a broken Paxos from the bug zoo)", () => {
+  test("a violation exits 1 and prints the shortest trace (here: a broken Paxos of refinement-tests/mutants/spec/)", () => {
     const options = parseOptions(["--spec", "paxos", "--max-ballot", "1"]) as Options;
     const spec = new Phase2bIgnoringMaxBal({ acceptors: 3, values: 2, maxBallot: 1 });
     const io = capture();

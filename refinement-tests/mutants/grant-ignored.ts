@@ -1,11 +1,17 @@
 /** An acceptor ignores its own lease grant: it helps another ballot while a grant to the leader is in force (rule L1 broken). */
-import { ballotEquals, compareBallots, type AcceptorState, type Ballot } from "../../impl/core/testing/index.ts";
+import type { AcceptorState, Ballot, ReplicaRules } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
-function canPromiseIgnoringGrant<I>(acceptor: AcceptorState<I>, ballot: Ballot, now: number): boolean {
-  if (compareBallots(ballot, acceptor.maxBal) < 0) return false;
-  if (now < acceptor.noPromiseUntil && !ballotEquals(ballot, acceptor.maxBal)) return false;
+function canPromiseIgnoringGrant<I>(
+  rules: ReplicaRules,
+  acceptor: AcceptorState<I>,
+  ballot: Ballot,
+  now: number,
+): boolean {
+  const order = rules.compareBallots(ballot, acceptor.maxBal);
+  if (order < 0) return false;
+  if (now < acceptor.noPromiseUntil && order !== 0) return false;
   return true;
 }
 

@@ -1,5 +1,5 @@
 /** A follower takes its own vote as chosen whenever a leader's commit index covers the slot, whatever the vote's ballot. */
-import type { Ballot, Vote } from "../../impl/core/testing/index.ts";
+import type { Ballot, ReplicaRules, Vote } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
@@ -8,6 +8,8 @@ export const learnAnyVote: Mutant = {
   description: "a follower learns its vote as chosen from any leader's commit index, even a vote from an older ballot",
   expectedCatch: ["LearnedIsChosen", "ExecutedPrefixAgreement", "DigestAgreement"],
   mode: "safety",
-  step: withRules({ learnableFromLeader: <I>(vote: Vote<I> | undefined, _ballot: Ballot) => vote !== undefined }),
+  step: withRules({
+    learnableFromLeader: <I>(_rules: ReplicaRules, vote: Vote<I> | undefined, _ballot: Ballot) => vote !== undefined,
+  }),
   explore: { bounds: { writes: 2, reads: 0, partitions: 1, orders: "fifo", tuning: 5 }, depth: 24 },
 };

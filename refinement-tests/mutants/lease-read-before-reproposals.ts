@@ -1,9 +1,9 @@
 /** A new leader serves lease reads before executing what its phase 1 revealed (rule L3 broken). */
-import type { ReplicaState } from "../../impl/core/testing/index.ts";
+import type { ReplicaRules, ReplicaState } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
-function leaseOnly<S, I, O>(state: ReplicaState<S, I, O>, now: number): boolean {
+function leaseOnly<S, I, O>(_rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number): boolean {
   const role = state.role;
   return role._tag === "leader" && state.halted === null && now < role.leaseUntil;
 }

@@ -1,10 +1,10 @@
 /** Phase 2a ignores ballot order: a new leader re-proposes the LOWEST-ballot vote phase 1 reported at a slot. */
-import { compareBallots, type Vote } from "../../impl/core/testing/index.ts";
+import type { ReplicaRules, Vote } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
-function mergeLowest<I>(current: Vote<I> | undefined, reported: Vote<I>): Vote<I> {
-  if (current === undefined || compareBallots(reported.ballot, current.ballot) < 0) return reported;
+function mergeLowest<I>(rules: ReplicaRules, current: Vote<I> | undefined, reported: Vote<I>): Vote<I> {
+  if (current === undefined || rules.compareBallots(reported.ballot, current.ballot) < 0) return reported;
   return current;
 }
 

@@ -1,8 +1,8 @@
 /**
  * Every history check fails on a history that breaks it and passes on one that does not: a lost
  * acknowledged append, an append executed twice, a token nobody appended, an append recorded as
- * failed that took effect, a list read that is not a prefix of the final value, and a stale
- * register read (not linearizable).
+ * failed that took effect, a list read that is not a prefix of the final value, a closing read
+ * that did not succeed, and a stale register read (not linearizable).
  */
 import { describe, expect, it } from "vitest";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
@@ -83,6 +83,16 @@ describe("history checks", () => {
     const odd = op("c4", { _tag: "get", key: "l0" }, 6, 7, value("c2.1,"));
     const { ops, finals } = listHistory("c1.1,c2.1,", [odd]);
     expect(checks(ops, finals)).toContain("ListPrefix");
+  });
+
+  it("FinalRead: the closing read of a list did not succeed (no final value to check the appends against)", () => {
+    const { ops, finals } = listHistory("c1.1,c2.1,");
+    const last = ops.length - 1;
+    const unanswered = ops.map((o, i) => (i === last ? op("final", o.input, 100, undefined) : o));
+    expect(checks(unanswered, finals)).toEqual(["FinalRead"]);
+    const refused = ops.map((o, i) => (i === last ? op("final", o.input, 100, 101, undefined, "fail") : o));
+    expect(checks(refused, finals)).toEqual(["FinalRead"]);
+    expect(checks(ops, finals)).toEqual([]);
   });
 
   it("Linearizable: a read that misses a write acknowledged before it started", () => {

@@ -81,11 +81,16 @@ export function checkHistory(
     if (partition.verdict !== "not-linearizable") continue;
     const prefix = partition.longestPrefix ?? [];
     const stuck = partition.stuck ?? [];
+    const show = (o: (typeof stuck)[number]) => `#${o.id} ${o.client} ${describeOp(o.input, o.output)}`;
+    const refutation = partition.refutation;
     violations.push({
       check: "Linearizable",
       key: partition.partition,
-      message: `key ${partition.partition}: no linearization; the longest linearizable prefix has ${prefix.length} operations, after which none of ${stuck.map((o) => `#${o.id} ${o.client} ${describeOp(o.input, o.output)}`).join("; ")} can come next`,
-      ops: stuck.map((o) => o.id),
+      message:
+        refutation === undefined
+          ? `key ${partition.partition}: no linearization; the longest linearizable prefix has ${prefix.length} operations, after which none of ${stuck.map(show).join("; ")} can come next`
+          : `key ${partition.partition}: no linearization: ${refutation.reason} (${refutation.operations.map(show).join("; ")})`,
+      ops: (refutation?.operations ?? stuck).map((o) => o.id),
     });
   }
   const lists = checkLists(ops, finalReads, violations);

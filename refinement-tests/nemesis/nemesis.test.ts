@@ -15,7 +15,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { intervalKinds, listsPerStep, messageSteps } from "../view/format.ts";
 import { loadView } from "../view/load.ts";
-import { slotMapSet, type Value } from "../../impl/core/testing/index.ts";
+import { defaultRules, slotMapSet, type Value } from "../../impl/core/testing/index.ts";
 import type { KvInput } from "../../spec/kv.ts";
 import { kvConfig } from "../../impl/runtime/core-adapter.ts";
 import { tempDir } from "../../impl/runtime/testing.ts";
@@ -285,12 +285,13 @@ describe("the trace checks fail on the run's traces altered as a bug would alter
 
   it("AtMostOneLeaseholder: a deposed leader renews its lease without a quorum just before its successor acquires one", () => {
     const leaseMs = kvConfig(1, [1, 2, 3]).leaseMs;
+    // Holding a lease is being able to answer a read by lease (rule L3, proofs/leases.md).
+    const holds = (state: ReplayStep["after"], now: number) => defaultRules.canServeLeaseRead(defaultRules, state, now);
     // The first lease acquired after another replica led, and that replica's last step as a leader.
     let found: [number, number] | undefined;
     for (let k = 0; k < steps.length && found === undefined; k++) {
       const s = steps[k]!;
-      if (!(s.after.role._tag === "leader" && s.after.role.leaseUntil > s.now) || s.before.role._tag === "leader")
-        continue;
+      if (!holds(s.after, s.now) || holds(s.before, s.now)) continue;
       const j = steps.findLastIndex((q, i) => i < k && q.replica !== s.replica && q.after.role._tag === "leader");
       if (j >= 0) found = [j, k];
     }

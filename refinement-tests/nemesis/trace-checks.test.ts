@@ -1,13 +1,15 @@
 /**
  * DurableRecordsSurvive against a store that compacts: the disk a restarted replica finds may
- * lack what a durable snapshot superseded (impl/runtime/storage.ts), and nothing else.
+ * lack what a durable snapshot superseded (impl/runtime/storage.ts), and nothing else. And
+ * TraceComplete: a life whose trace misses a line, or holds an event the core cannot be given,
+ * is refused rather than replayed in part.
  */
 import { describe, expect, it } from "vitest";
 import { compactRecords } from "../../impl/core/testing/index.ts";
 import { snapshottingCluster } from "../../impl/core/testing/cluster.ts";
 import type { KvRecord } from "../../impl/runtime/core-adapter.ts";
 import { checkRecoveries, matchedPrefix } from "./trace-checks.ts";
-import type { LifeSummary } from "./trace-replay.ts";
+import { replayLives, type LifeSummary, type TraceLife, type TraceLine, type TraceViolation } from "./trace-replay.ts";
 
 describe("DurableRecordsSurvive on a compacting store", () => {
   /** A replica's records from a scripted run that snapshots slots 4 and 8, its disk not compacted. */
@@ -59,5 +61,40 @@ describe("a restarted replica's disk matched to the records known durable", () =
     expect(matchedPrefix(["x"], [])).toBe(0);
     // A record out of order ends the match: what follows counts as new (and DurableRecordsSurvive judges the disk).
     expect(matchedPrefix(["c", "a"], ["a", "b", "c"])).toBe(1);
+  });
+});
+
+describe("TraceComplete", () => {
+  /** A life of replica 1: boot, then a tick, in two batches; `lines` rewrites them. */
+  const life = (rewrite: (lines: TraceLine[]) => TraceLine[] = (l) => l): TraceLife => ({
+    replica: 1,
+    incarnation: "test",
+    members: [1, 2, 3],
+    clock: undefined,
+    tornLine: false,
+    syncs: false,
+    lines: rewrite([
+      { seq: 1, replica: 1, now: 0, type: "event", batch: 1, event: { _tag: "Recover", now: 0, records: [] } },
+      { seq: 2, replica: 1, now: 10, type: "event", batch: 2, event: { _tag: "Tick", now: 10 } },
+    ]),
+  });
+  const replayed = (l: TraceLife): { steps: number; checks: string[] } => {
+    const violations: TraceViolation[] = [];
+    const steps = [...replayLives([l], {}, violations, [])].length;
+    return { steps, checks: violations.map((v) => v.check) };
+  };
+
+  it("passes a complete life", () => {
+    expect(replayed(life())).toEqual({ steps: 2, checks: [] });
+  });
+
+  it("fails a life with a line missing (a gap in the line numbers)", () => {
+    const gap = life((lines) => [lines[0]!, { ...lines[1]!, seq: 3 }]);
+    expect(replayed(gap).checks).toEqual(["TraceComplete"]);
+  });
+
+  it("fails a life with an event the core cannot be given (it does not decode)", () => {
+    const garbled = life((lines) => [lines[0]!, { ...lines[1]!, event: { _tag: "Tock", now: 10 } }]);
+    expect(replayed(garbled).checks).toEqual(["TraceComplete"]);
   });
 });

@@ -23,7 +23,7 @@
  * the local checks go on. The checks only read.
  */
 import { createHash } from "node:crypto";
-import { compactRecords, showBallot } from "../../impl/core/testing/index.ts";
+import { compactRecords, defaultRules, showBallot } from "../../impl/core/testing/index.ts";
 import { kvConfig, type KvRecord, type KvReplicaState } from "../../impl/runtime/core-adapter.ts";
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import { ViolationFound } from "../../proofs/violation.ts";
@@ -122,6 +122,8 @@ class TracedReplica implements ReplicaView<KvState, KvInput, KvOutput> {
 class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
   trueTime = 0;
   readonly replicas: TracedReplica[];
+  /** Real replicas run impl/core's step, assembled from the default rules. */
+  readonly rules = defaultRules;
   readonly checker: WorldChecker<KvState, KvInput, KvOutput>;
   /** The first violation proofs/ found (it stops there). */
   violation: { check: string; replica: number; message: string } | null = null;

@@ -40,7 +40,8 @@ function worldRunOf(json: Record<string, unknown>, file: string): WorldRun {
       `${file}: "scenario" must hold seed, profile and actions (refinement-tests/regressions/ has examples)`,
     );
   const replicas = json.replicas ?? 3;
-  if (replicas !== 3 && replicas !== 5) throw new ViewInputError(`${file}: "replicas" must be 3 or 5`);
+  if (replicas !== 3 && replicas !== 5 && replicas !== 7)
+    throw new ViewInputError(`${file}: "replicas" must be 3, 5 or 7 (the cluster sizes of npm run check)`);
   const mutant = json.mutant ?? null;
   if (mutant !== null && typeof mutant !== "string")
     throw new ViewInputError(`${file}: "mutant" must be a name or null`);

@@ -11,6 +11,7 @@ import { describe, expect, test } from "vitest";
 import { defaultRules, makeStep } from "../../impl/core/testing/index.ts";
 import { tempDir } from "../../impl/runtime/testing.ts";
 import { regressions } from "../regressions/regressions.ts";
+import { tracesFolder } from "../mutants/traces.ts";
 import { runScenario } from "../world/run.ts";
 import {
   decodeView,
@@ -21,6 +22,7 @@ import {
   stepTimes,
   type TraceView,
 } from "./format.ts";
+import { loadView, ViewInputError } from "./load.ts";
 import { pageHtml } from "./page.ts";
 import { recordingRules, ruleCatalog, ruleDoc, type RuleCall } from "./rules.ts";
 import { viewOfWorldRun } from "./world.ts";
@@ -97,6 +99,46 @@ describe("trace view of a world run", () => {
       expect(lines(recorded.trace), r.name).toEqual(lines(plain.trace));
       expect(recorded.failure).toEqual(plain.failure);
       expect(calls.length, r.name).toBeGreaterThan(100);
+    }
+  });
+});
+
+describe("files the explorer opens", () => {
+  test("a mutant's committed catching trace opens at the violation it is kept for", () => {
+    const file = path.join(tracesFolder, "grant-ignored.json");
+    const expected = (JSON.parse(fs.readFileSync(file, "utf8")) as { expect: string }).expect;
+    const v = loadView(file);
+    expect(v.violation?.check).toBe(expected);
+    expect(v.violation?.step).toBe(v.steps.count - 1);
+  });
+
+  test.each([5, 7])(
+    "a check report of a %i-replica cluster opens with a column per replica (and the spares)",
+    (replicas) => {
+      const dir = tempDir("view-size");
+      try {
+        const file = path.join(dir, "regression.json");
+        fs.writeFileSync(file, JSON.stringify({ ...known, name: "sizes", replicas, mutant: null, expect: "pass" }));
+        const v = loadView(file);
+        const names = v.processes.filter((p) => p.kind === "replica").map((p) => p.name);
+        // The world keeps two spare replicas beside the members, for membership changes.
+        expect(names).toEqual(Array.from({ length: replicas + 2 }, (_, i) => `R${i + 1}`));
+        expect(v.violation).toBeNull();
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
+  test("a cluster size the world does not run is refused, naming the sizes it does", () => {
+    const dir = tempDir("view-size");
+    try {
+      const file = path.join(dir, "regression.json");
+      fs.writeFileSync(file, JSON.stringify({ ...known, replicas: 4 }));
+      expect(() => loadView(file)).toThrow(ViewInputError);
+      expect(() => loadView(file)).toThrow(/"replicas" must be 3, 5 or 7/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

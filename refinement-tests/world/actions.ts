@@ -16,6 +16,7 @@
  * same generator serves every suite and every mutant; nothing is tuned per bug.
  */
 import fc from "fast-check";
+import type { Prelude } from "./preludes.ts";
 import type { ReplicaTuning } from "./world.ts";
 
 /** What a client asks for. Values are made unique by the world (client and operation number). */
@@ -130,6 +131,10 @@ export interface Profile {
   readonly warmStart: boolean;
   /** Index into the world's `tunings` (0, the default, when absent). */
   readonly tuning?: number;
+  /** A targeted schedule run after the warm-up, before the actions (./preludes.ts; "none" when absent). */
+  readonly prelude?: Prelude;
+  /** Chooses within the prelude: which change, how the leader is lost. */
+  readonly pick?: number;
   /**
    * Fields of that tuning replaced for this run (the exhaustive explorer's bounds: a snapshot
    * interval, the largest drift bound). The generator never sets it.
@@ -186,8 +191,26 @@ export const profileArbitrary: fc.Arbitrary<Profile> = fc
       { arbitrary: fc.constantFrom(1, 2, 3, 4), weight: 4 },
       { arbitrary: fc.constant(6), weight: 2 },
     ),
+    // Most runs start from the warm start alone; the rest from a targeted schedule that reaches
+    // where membership changes, leases, snapshots and transfers meet (./preludes.ts).
+    prelude: fc.oneof(
+      { arbitrary: fc.constant<Prelude>("none"), weight: 4 },
+      { arbitrary: fc.constant<Prelude>("writes"), weight: 1 },
+      { arbitrary: fc.constant<Prelude>("learner"), weight: 1 },
+      { arbitrary: fc.constant<Prelude>("alpha"), weight: 2 },
+      { arbitrary: fc.constant<Prelude>("leaderLost"), weight: 2 },
+      { arbitrary: fc.constant<Prelude>("reelected"), weight: 3 },
+    ),
+    pick: fc.nat({ max: 63 }),
   })
-  .map(({ advanceMsMax, warmStart, tuning, ...weights }) => ({ weights, advanceMsMax, warmStart, tuning }));
+  .map(({ advanceMsMax, warmStart, tuning, prelude, pick, ...weights }) => ({
+    weights,
+    advanceMsMax,
+    warmStart,
+    tuning,
+    prelude,
+    pick,
+  }));
 
 const opArbitrary = (keys: number): fc.Arbitrary<OpSpec> =>
   fc.record({ kind: fc.constantFrom<OpSpec["kind"]>("put", "append", "get", "cas"), key: fc.nat({ max: keys - 1 }) });

@@ -7,10 +7,12 @@
  * Liveness mode (Chubby and FoundationDB's "safety then liveness"): after the faults, heal every
  * link, resume and restart every replica, stop injecting faults, and let the system run fairly
  * (every message delivered, time advancing in small ticks, clients retrying patiently). Within
- * `livenessBoundMs` of simulated time there must be a leader holding a lease, every pending
- * request must be answered, and every member of the leader's configurations (voters and
- * learners, a replica added during the run included) must have executed what the leader executed,
- * to the same state.
+ * `leaseholderBoundMs` (2 D + 5 election timeouts) some replica must hold a lease (LivenessLeaseholder:
+ * also, and above all, after membership changes, when a removed replica that lagged campaigns in
+ * the configuration it knows); within `livenessBoundMs` of simulated time there must be a leader
+ * holding a lease, every pending request must be answered, and every member of the leader's
+ * configurations (voters and learners, a replica added during the run included) must have
+ * executed what the leader executed, to the same state.
  */
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import { AssertionFailure, type Step } from "../../impl/core/testing/index.ts";
@@ -19,6 +21,7 @@ import { kvModel } from "../../impl/history/history.ts";
 import { ViolationFound, type Violation } from "../../proofs/violation.ts";
 import { WorldChecker } from "../../proofs/world-checker.ts";
 import { showAction, type Scenario } from "./actions.ts";
+import { runPrelude } from "./preludes.ts";
 import { World, tunings, type ReplicaTuning, type TraceEntry } from "./world.ts";
 
 /** How to run. */
@@ -99,6 +102,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
       world.note("warm-up: fault-free until the first leader holds a lease");
       warmUp(world);
     }
+    runPrelude(world, scenario.profile.prelude ?? "none", scenario.profile.pick ?? 0);
     world.note("the scenario's actions");
     for (actionIndex = 0; actionIndex < scenario.actions.length; actionIndex++)
       world.apply(scenario.actions[actionIndex]!);
@@ -136,6 +140,17 @@ export function warmUp(world: World): void {
   }
 }
 
+/**
+ * How soon after the faults stop a replica must hold a lease (and so answer reads alone): 2 D + 5
+ * electionTimeoutMsMax. Every grant given before the heal runs out within D, a restarted replica
+ * waits D (rule L4), and then an election takes one timeout, a few when candidates duel or a
+ * candidate first has to step down behind a snapshot (rule T2) or catch up to the configuration in
+ * force (a lagging removed voter is refused, rule R4). With the default tuning, 3.6 s.
+ */
+export function leaseholderBoundMs(tuning: ReplicaTuning): number {
+  return 2 * tuning.leaseMs + 5 * tuning.electionTimeoutMsMax;
+}
+
 function livenessPhase(
   world: World,
   checker: WorldChecker<KvState, KvInput, KvOutput>,
@@ -149,8 +164,24 @@ function livenessPhase(
   const start = world.trueTime;
   const tickMs = 10;
   let sinceRetry = 0;
+  let leaseholderAt: number | null = null;
+  const leaseholderBound = leaseholderBoundMs(world.tuning);
+  const changed = checker.configurations.configs.length > 1;
   while (world.trueTime - start <= boundMs) {
     world.deliverAll();
+    if (leaseholderAt === null && world.leaseHolders().length === 1) {
+      leaseholderAt = world.trueTime - start;
+      checker.tally.add("liveness: ms to a leaseholder", Math.round(leaseholderAt));
+      if (changed) checker.tally.add("liveness: leaseholder after a membership change");
+    }
+    if (leaseholderAt === null && world.trueTime - start > leaseholderBound) {
+      fail({
+        check: "LivenessLeaseholder",
+        level: "Liveness",
+        message: `${leaseholderBound} ms after the faults stopped (every link healed, every replica up), no replica holds a lease (${world.leaseHolders().length} holders)${changed ? `, after ${checker.configurations.configs.length - 1} membership changes` : ""}`,
+      });
+      return;
+    }
     if (world.pendingOps() === 0 && world.leaseHolders().length === 1 && world.membersConverged()) {
       checker.tally.add("liveness: converged");
       checker.tally.add("liveness: ms to converge", Math.round(world.trueTime - start));
@@ -195,14 +226,16 @@ export function linearizability(world: World): Violation | null {
     message:
       bad.verdict === "unknown"
         ? `key ${bad.partition}: undecided within the search budget (${bad.steps} steps)`
-        : `key ${bad.partition}: no linearization. Longest linearizable prefix: ${(bad.longestPrefix ?? []).map(show).join("; ") || "(empty)"}. Cannot follow it: ${(bad.stuck ?? []).map(show).join("; ")}`,
+        : bad.refutation !== undefined
+          ? `key ${bad.partition}: no linearization: ${bad.refutation.reason}: ${bad.refutation.operations.map(show).join("; ")}`
+          : `key ${bad.partition}: no linearization. Longest linearizable prefix: ${(bad.longestPrefix ?? []).map(show).join("; ") || "(empty)"}. Cannot follow it: ${(bad.stuck ?? []).map(show).join("; ")}`,
   };
 }
 
 /** The scenario's actions as numbered lines (for regression files and reports). */
 export function showScenario(s: Scenario): string {
   return [
-    `seed ${s.seed}${s.profile.warmStart ? ", warm start" : ", cold start"}, tuning ${s.profile.tuning ?? 0}`,
+    `seed ${s.seed}${s.profile.warmStart ? ", warm start" : ", cold start"}, tuning ${s.profile.tuning ?? 0}${s.profile.prelude === undefined || s.profile.prelude === "none" ? "" : `, prelude ${s.profile.prelude} (pick ${s.profile.pick ?? 0})`}`,
     ...s.actions.map((a, i) => `${i} ${showAction(a)}`),
   ].join("\n");
 }

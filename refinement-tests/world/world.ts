@@ -17,6 +17,7 @@
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import {
   compactRecords,
+  defaultRules,
   initialState,
   replicasOf,
   parseConfig,
@@ -28,6 +29,7 @@ import {
   type DurableRecord,
   type Message,
   type ReplicaEvent,
+  type ReplicaRules,
   type ReplicaState,
   type Step,
 } from "../../impl/core/testing/index.ts";
@@ -187,7 +189,7 @@ class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
   crashAtSnapshot = false;
   /** False for a spare that was never started. */
   born = false;
-  /** True once it retired (rule R4): stopped for good, never started again (the runtime's REMOVED marker). */
+  /** True once it retired (rule R5): stopped for good, never started again (the runtime's REMOVED marker). */
   retired = false;
   /** The replicas whose addresses it was started with (its --peers), itself included; the same at every restart. */
   startList: ReadonlySet<number> = new Set();
@@ -312,6 +314,8 @@ export class World implements KvSystemView {
   private blockedCount = 0;
   private pausedCount = 0;
   private readonly step: Step;
+  /** The rules the step was assembled from (rule L3 says who holds a lease). */
+  readonly rules: ReplicaRules;
   private readonly inFlightMax: number;
   private nextMessageId = 1;
   private nextRequestId = 1;
@@ -325,6 +329,7 @@ export class World implements KvSystemView {
       this.total = from.total;
       this.tuning = from.tuning;
       this.step = from.step;
+      this.rules = from.rules;
       this.inFlightMax = from.inFlightMax;
       this.trace = from.trace === null ? null : from.trace.slice();
       this.members = from.members;
@@ -357,6 +362,7 @@ export class World implements KvSystemView {
     this.total = n + (options.spares ?? 3);
     this.tuning = options.tuning ?? defaultTuning;
     this.step = options.step ?? defaultStep;
+    this.rules = this.step.rules ?? defaultRules;
     this.inFlightMax = options.inFlightMax ?? 256;
     this.trace = options.record === true ? [] : null;
     this.members = Array.from({ length: this.total }, (_, i) => i + 1);
@@ -621,23 +627,9 @@ export class World implements KvSystemView {
         this.faultStep(`cut R${x + 1}${a.oneWay ? "->" : "<->"}R${y + 1}`);
         return;
       }
-      case "isolate": {
-        const r = this.target(a.r);
-        const born = this.born();
-        const side = new Set<number>([r]);
-        const at = born.indexOf(r);
-        for (let k = 1; k <= (a.others ?? 0) && side.size < Math.ceil(born.length / 2); k++)
-          side.add(born[(at + k) % born.length]!);
-        for (const x of side) {
-          for (const o of born) {
-            if (side.has(o)) continue;
-            this.setBlocked(x, o, true);
-            this.setBlocked(o, x, true);
-          }
-        }
-        this.faultStep(`isolate ${[...side].map((x) => `R${x + 1}`).join(",")} from the rest`);
+      case "isolate":
+        this.isolate(this.target(a.r), a.others ?? 0);
         return;
-      }
       case "bridge": {
         const leader = this.target(this.n);
         const born = this.born();
@@ -722,6 +714,25 @@ export class World implements KvSystemView {
     }
   }
 
+  /**
+   * A symmetric partition: replica index `r` and the `others` started replicas after it on one side
+   * (at most half of them), the rest on the other.
+   */
+  isolate(r: number, others: number): void {
+    const born = this.born();
+    const side = new Set<number>([r]);
+    const at = born.indexOf(r);
+    for (let k = 1; k <= others && side.size < Math.ceil(born.length / 2); k++) side.add(born[(at + k) % born.length]!);
+    for (const x of side) {
+      for (const o of born) {
+        if (side.has(o)) continue;
+        this.setBlocked(x, o, true);
+        this.setBlocked(o, x, true);
+      }
+    }
+    this.faultStep(`isolate ${[...side].map((x) => `R${x + 1}`).join(",")} from the rest`);
+  }
+
   /** Restore every link. */
   healAll(): void {
     this.blocked.fill(false);
@@ -782,6 +793,23 @@ export class World implements KvSystemView {
     }
   }
 
+  /** Deliver the oldest deliverable message; false when none is deliverable. */
+  deliverOne(): boolean {
+    const m = this.pickDeliverable(0);
+    if (m === undefined) return false;
+    this.deliver(m);
+    return true;
+  }
+
+  /** Deliver every client request in flight now (not the replicas' messages), oldest first. */
+  deliverRequests(): void {
+    const ids = this.inFlight.filter((m) => m.kind === "request" && this.deliverable(m)).map((m) => m.id);
+    for (const id of ids) {
+      const m = this.inFlight.find((x) => x.id === id);
+      if (m !== undefined) this.deliver(m);
+    }
+  }
+
   /** Deliver every message deliverable now, oldest first. */
   deliverAll(): void {
     const snapshot = this.inFlight.filter((m) => this.deliverable(m)).map((m) => m.id);
@@ -793,12 +821,19 @@ export class World implements KvSystemView {
     }
   }
 
-  /** The replicas that lead and believe, by their own clock, that they hold a lease now. */
+  /**
+   * The replicas that hold a lease now: each, judged by its own clock, would answer a read by
+   * lease (rule L3: its lease holds and phase 1 revealed everything above its executed prefix).
+   */
   leaseHolders(): number[] {
     const out: number[] = [];
     for (const r of this.replicas) {
       const s = r.state;
-      if (s !== null && s.halted === null && s.role._tag === "leader" && r.localAt(this.trueTime) < s.role.leaseUntil)
+      if (
+        s !== null &&
+        s.role._tag === "leader" &&
+        this.rules.canServeLeaseRead(this.rules, s, r.localAt(this.trueTime))
+      )
         out.push(r.index);
     }
     return out;
@@ -1083,7 +1118,7 @@ export class World implements KvSystemView {
     if (retired != null) this.retire(r, retired);
   }
 
-  /** Replica `r` retired (rule R4): its process stops for good, as the runtime's does. */
+  /** Replica `r` retired (rule R5): its process stops for good, as the runtime's does. */
   private retire(r: ReplicaSlot, reason: string): void {
     const before = r.state;
     r.state = null;

@@ -193,7 +193,7 @@ export class Cluster {
   /** Force a campaign, as etcd-raft's `campaign` does; refused while rule L5 forbids it. */
   campaign(id: ReplicaId): void {
     const s = this.state(id);
-    if (!this.rules.mayCampaign(s, this.clock(id))) {
+    if (!this.rules.mayCampaign(this.rules, s, this.clock(id))) {
       this.emit(
         `${id} may not campaign now (grant in force until ${showTime(s.acceptor.grantUntil)}, restart wait until ${showTime(s.acceptor.noPromiseUntil)})`,
         true,
@@ -348,13 +348,12 @@ export class Cluster {
     }
   }
 
-  /** The live replicas that trust a lease now, each judged by its own clock. */
+  /** The live replicas that hold a lease now: each would answer a read by lease (rule L3), by its own clock. */
   leaseHolders(): ReplicaId[] {
     const holders: ReplicaId[] = [];
     for (const [id, node] of this.nodes) {
       const s = node.state;
-      if (s !== null && s.halted === null && s.role._tag === "leader" && this.clock(id) < s.role.leaseUntil)
-        holders.push(id);
+      if (s !== null && this.rules.canServeLeaseRead(this.rules, s, this.clock(id))) holders.push(id);
     }
     return holders;
   }

@@ -20,7 +20,7 @@ export {
   snapshotDigest,
   type SnapshotInfo,
 } from "../snapshot.ts";
-export { ballotEquals, ballotToNat, compareBallots, isBallotZero } from "../ballot.ts";
+export { ballotToNat, compareBallots, isBallotZero } from "../ballot.ts";
 
 export { noopValue, valuesEqual, type Command, type PromiseMsg, type Value } from "../messages.ts";
 
@@ -29,3 +29,4 @@ export { slotMapEntries, slotMapForEach, slotMapGet, slotMapOf, slotMapSet, type
 export { defaultRules, type ReplicaRules } from "../rules.ts";
 export { becomeCandidate, makeStep } from "../replica.ts";
 export { truncateVotes } from "../acceptor.ts";
+export { phase1CoversAbove } from "../quorums.ts";

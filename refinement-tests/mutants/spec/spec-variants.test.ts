@@ -1,19 +1,16 @@
 /**
- * Teeth: every broken Paxos variant of the bug zoo is caught by the explorer, by the
- * invariant or refinement check that names the broken condition, with the shortest trace.
- * Each scenario reads: variant, what is checked, expected check, expected trace.
+ * Teeth for the specs' checks: every broken variant of a spec (Paxos, the lease) is caught by
+ * the explorer, by the invariant or refinement check that names the broken condition, with the
+ * shortest trace. Each scenario reads: variant, what is checked, expected check, expected trace.
  */
 import { describe, expect, test } from "vitest";
-import { paxosChecks } from "../../proofs/mappings.ts";
-import { explore, formatViolation } from "../../spec/explore.ts";
-import type { BallotConstants } from "../../spec/constants.ts";
-import { CompactPaxos } from "../../spec/compact/paxos.ts";
-import {
-  Phase1bIgnoringMaxBal,
-  Phase2aIgnoringVotes,
-  Phase2aTwiceInBallot,
-  Phase2bIgnoringMaxBal,
-} from "./paxos-variants.ts";
+import { paxosChecks } from "../../../proofs/mappings.ts";
+import { explore, formatViolation } from "../../../spec/explore.ts";
+import type { BallotConstants } from "../../../spec/constants.ts";
+import { CompactPaxos } from "../../../spec/compact/paxos.ts";
+import { Lease } from "../../../spec/lease.ts";
+import { AcquireIgnoringHolder, RenewFromExpiry } from "./lease.ts";
+import { Phase1bIgnoringMaxBal, Phase2aIgnoringVotes, Phase2aTwiceInBallot, Phase2bIgnoringMaxBal } from "./paxos.ts";
 
 const constants: BallotConstants = { acceptors: 3, values: 2, maxBallot: 1 };
 
@@ -111,7 +108,7 @@ const scenarios: Record<string, Scenario> = {
   },
 };
 
-describe("bug zoo: broken Paxos variants", () => {
+describe("broken Paxos variants", () => {
   test.each(Object.entries(scenarios))("%s", (_, scenario) => {
     const spec = new scenario.variant(constants);
     const [toVoting, toConsensus] = paxosChecks(spec);
@@ -129,5 +126,25 @@ describe("bug zoo: broken Paxos variants", () => {
   test("the unbroken spec passes the same checks", () => {
     const spec = new CompactPaxos(constants);
     expect(explore(spec, { checks: paxosChecks(spec) }).violation).toBeUndefined();
+  });
+});
+
+describe("broken lease variants", () => {
+  const constants = { holders: 2, timeMax: 4, leaseTicks: 2 };
+
+  test("Acquire without its guard breaks AtMostOneLeaseholder in two steps", () => {
+    const r = explore(new AcquireIgnoringHolder(constants));
+    expect(r.violation?.check).toBe("AtMostOneLeaseholder");
+    expect(r.violation?.trace.map((t) => t.action)).toEqual(["Init", "Acquire(p1)", "Acquire(p2)"]);
+  });
+
+  test("Renew counted from the old expiry breaks LeaseBounded in two steps", () => {
+    const r = explore(new RenewFromExpiry(constants));
+    expect(r.violation?.check).toBe("LeaseBounded");
+    expect(r.violation?.trace.map((t) => t.action)).toEqual(["Init", "Acquire(p1)", "Renew(p1)"]);
+  });
+
+  test("the unbroken spec passes the same checks", () => {
+    expect(explore(new Lease(constants)).violation).toBeUndefined();
   });
 });

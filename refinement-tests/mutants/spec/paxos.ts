@@ -1,10 +1,11 @@
 /**
- * The bug zoo for single-decree Paxos: deliberately broken variants of spec/paxos.ts, each
- * dropping one enabling condition of Paxos.tla. They live here, never in spec/, and the
- * tests next to this file require the explorer to catch each with a short trace: a check
- * that cannot fail is a defect.
+ * Broken variants of single-decree Paxos (spec/paxos.ts, in its compact encoding), each
+ * dropping one enabling condition of Paxos.tla. They live with the other broken variants in
+ * refinement-tests/mutants/, never in spec/, and spec-variants.test.ts requires the explorer to
+ * catch each with the named check and the exact shortest trace: a check that cannot fail is a
+ * defect.
  */
-import { CompactPaxos, type CompactPaxosState } from "../../spec/compact/paxos.ts";
+import { CompactPaxos, type CompactPaxosState } from "../../../spec/compact/paxos.ts";
 
 /**
  * Phase2a(b, v) without the value condition (the heart of Paxos): the leader still waits

@@ -1,0 +1,169 @@
+/**
+ * Where a replica's CPU goes under a given load: starts a 3-replica cluster whose replicas run with
+ * V8's CPU profiler (every thread of every replica writes a profile as it exits), drives it with
+ * closed-loop writers or with bursts of large writes, stops it, and prints per replica and thread
+ * the busy time (sampled, not idle) per write and the functions that took most of it (self time).
+ * Busy time is CPU time of that thread only; other processes' load does not inflate it (though on a
+ * loaded machine a system call that waits for the CPU counts as the call's time).
+ *
+ *   npx tsx bench/profile.ts [--workload writes|burst] [--clients 16] [--seconds 10]
+ *                            [--value-bytes 100] [--rounds 5] [--top 25] [--json]
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { TestCluster } from "../impl/runtime/testing-cluster.ts";
+import { summarizeProfile, type CpuProfile, type ProfileSummary } from "./lib/cpuprofile.ts";
+import { Http1Connection } from "./lib/http1.ts";
+import { runLoad } from "./lib/load.ts";
+
+const usage = `usage: npx tsx bench/profile.ts [options]
+
+Profiles every thread of a 3-replica cluster under load and prints where the CPU went.
+
+options:
+  --workload W      writes (closed-loop writers, default) or burst (rounds of 8 concurrent 1 MiB PUTs)
+  --clients N       writers (default 16)
+  --seconds S       measured seconds of writes (default 10)
+  --value-bytes B   value size of the writers (default 100)
+  --rounds R        bursts (default 5)
+  --top N           functions listed per thread (default 25)
+  --json            print the summaries as JSON
+  --help            print this help
+`;
+
+const { values: flags } = parseArgs({
+  options: {
+    workload: { type: "string", default: "writes" },
+    clients: { type: "string", default: "16" },
+    seconds: { type: "string", default: "10" },
+    "value-bytes": { type: "string", default: "100" },
+    rounds: { type: "string", default: "5" },
+    top: { type: "string", default: "25" },
+    json: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+  },
+  strict: true,
+});
+if (flags.help) {
+  process.stdout.write(usage);
+  process.exit(0);
+}
+const workload = flags.workload;
+const clients = Number(flags.clients);
+const seconds = Number(flags.seconds);
+const valueBytes = Number(flags["value-bytes"]);
+const rounds = Number(flags.rounds);
+const top = Number(flags.top);
+if (
+  (workload !== "writes" && workload !== "burst") ||
+  ![clients, seconds, valueBytes, rounds, top].every((n) => Number.isInteger(n) && n >= 1)
+) {
+  process.stderr.write(usage);
+  process.exit(2);
+}
+
+const load = (): string =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+const progress = (line: string): void => void process.stderr.write(`[bench:profile] ${line}\n`);
+
+const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-profile-"));
+process.env.PAXOS_LEASE_REPLICA_CPU_PROF_DIR = profileDir;
+const cluster = await TestCluster.create(3, undefined, { traces: false });
+cluster.startAll();
+const leader = await cluster.waitForLeader(90_000);
+const pids = new Map<number, number>();
+for (const id of [1, 2, 3]) pids.set(cluster.member(id).child!.pid!, id);
+progress(`leader ${leader}; workload ${workload}; load ${load()}`);
+
+let writes = 0;
+let failures = 0;
+if (workload === "writes") {
+  const base = cluster.endpoint(leader);
+  const result = await runLoad(
+    {
+      name: "paxos-lease",
+      write: (key, value) => ({
+        method: "PUT",
+        url: `${base}/v1/kv/${key}`,
+        body: JSON.stringify({ value }),
+        headers: cluster.authHeaders(),
+      }),
+      read: (key) => ({ method: "GET", url: `${base}/v1/kv/${key}`, headers: cluster.authHeaders() }),
+      ok: (status) => status === 200,
+    },
+    { clients, warmupMs: 1000, durationMs: seconds * 1000, kind: "write", valueBytes },
+  );
+  // The warm-up's writes are in the profile too: count them by the same rate.
+  writes = Math.round(result.throughput * (seconds + 1));
+  failures = result.errors;
+} else {
+  const MiB = 1024 * 1024;
+  const connections = Array.from({ length: 8 }, () => new Http1Connection(cluster.endpoint(leader)));
+  for (let r = 0; r < rounds; r++) {
+    const answers = await Promise.all(
+      connections.map((c, i) =>
+        c
+          .request(
+            "PUT",
+            `/v1/kv/burst-${i}`,
+            JSON.stringify({ value: `${r}-${i}:`.padEnd(MiB, "x") }),
+            30_000,
+            cluster.authHeaders(),
+          )
+          .then((a) => a.status)
+          .catch(() => 0),
+      ),
+    );
+    writes += answers.filter((s) => s === 200).length;
+    failures += answers.filter((s) => s !== 200).length;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  for (const c of connections) c.close();
+}
+progress(`${writes} writes, ${failures} failed or unknown; stopping the cluster; load ${load()}`);
+await cluster.close();
+
+interface ThreadSummary extends ProfileSummary {
+  readonly replica: number;
+  readonly role: string;
+  readonly thread: string;
+}
+const summaries: ThreadSummary[] = [];
+for (const file of fs.readdirSync(profileDir).sort()) {
+  // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main thread.
+  const parts = file.split(".");
+  const pid = Number(parts[3]);
+  const replica = pids.get(pid);
+  if (replica === undefined) continue;
+  const profile = JSON.parse(fs.readFileSync(path.join(profileDir, file), "utf8")) as CpuProfile;
+  summaries.push({
+    replica,
+    role: replica === leader ? "leader" : "follower",
+    thread: parts[4] === "0" ? "main" : `worker ${parts[4]}`,
+    ...summarizeProfile(profile),
+  });
+}
+fs.rmSync(profileDir, { recursive: true, force: true });
+summaries.sort((a, b) => a.replica - b.replica || a.thread.localeCompare(b.thread));
+
+if (flags.json) {
+  process.stdout.write(
+    `${JSON.stringify({ workload, clients, seconds, valueBytes, writes, load: load(), summaries }, null, 2)}\n`,
+  );
+} else {
+  for (const s of summaries) {
+    process.stdout.write(
+      `\nreplica ${s.replica} (${s.role}), ${s.thread} thread: busy ${s.busyMs.toFixed(0)} ms of ${s.totalMs.toFixed(0)} ms, ${((s.busyMs / Math.max(1, writes)) * 1000).toFixed(0)} us per write\n`,
+    );
+    for (const f of s.functions.slice(0, top))
+      process.stdout.write(
+        `  ${f.ms.toFixed(1).padStart(9)} ms  ${((f.ms / s.busyMs) * 100).toFixed(1).padStart(5)}%  ${f.name}\n`,
+      );
+  }
+  process.stdout.write(`\n${writes} writes (${failures} failed or unknown); load average ${load()}\n`);
+}

@@ -1,0 +1,208 @@
+/**
+ * The replica's durable log on a thread of its own (impl/runtime/storage-worker.ts): the main
+ * thread, which runs `step` and answers peers, hands each batch's records over and goes on; the
+ * storage thread encodes, checksums, writes and fsyncs them and says when they are durable. Before,
+ * a 1 MiB value cost the main thread two JSON encodings, two SHA-256 checksums and SQLite's copies
+ * (its vote and its chosen record), milliseconds during which no heartbeat was answered.
+ *
+ * The contract is {@link DurableLog}'s: `appendAsync` calls `done` only once the records are
+ * durable (or with the error that kept them from it), appends become durable in the order made,
+ * and `append`, `close` and the open block until the storage thread has answered (Atomics.wait on
+ * a shared counter). Opening is as strict as {@link Storage.open}, whose StorageError it rethrows.
+ */
+import { existsSync } from "node:fs";
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
+import type { KvRecord } from "./core-adapter.ts";
+import { noDiskFaults, type DiskFaults } from "./disk-faults.ts";
+import type { DurableLog } from "./driver.ts";
+import { StorageError } from "./storage.ts";
+import type { OpenReply, StorageFault, StorageReply, StorageRequest, StorageWorkerData } from "./storage-worker.ts";
+
+/** Options of {@link StorageThread.open}. */
+export interface StorageThreadOptions {
+  readonly dir: string;
+  readonly clusterId: string;
+  readonly replicaId: number;
+  /** Create a fresh store when the directory holds none. Default false (see StorageOptions.create). */
+  readonly create?: boolean;
+  /** Test-only disk faults (disk-faults.ts). Default: none. */
+  readonly faults?: DiskFaults;
+  /** Called with the last record each returned fsync made durable, before the appends it covers are acknowledged. */
+  readonly onSynced?: (seq: number) => void;
+  /** Longest wait for the storage thread to open the store (it reads every record), in milliseconds. Default 300000. */
+  readonly openTimeoutMs?: number;
+  /** The storage thread's module. Default: the compiled one beside the running bundle, else the TypeScript source. */
+  readonly workerModule?: URL;
+}
+
+/** An open store on its thread, with the records it held when opened. */
+export interface OpenedThread {
+  readonly storage: StorageThread;
+  readonly records: readonly KvRecord[];
+  readonly created: boolean;
+  /** Power-loss mode: how many records a power cut lost at this open (null: no cut). */
+  readonly lostToPowerCut: number | null;
+}
+
+/**
+ * The storage thread's module: compiled beside the CLI bundle (dist/storage-worker.mjs, reached
+ * from dist/ or dist/chunks/), or the TypeScript source beside this module. Null when none exists.
+ */
+function workerModule(): URL | null {
+  for (const candidate of ["./storage-worker.mjs", "../storage-worker.mjs", "./storage-worker.ts"]) {
+    const url = new URL(candidate, import.meta.url);
+    if (existsSync(url)) return url;
+  }
+  return null;
+}
+
+function startWorker(url: URL, data: StorageWorkerData): Worker {
+  const transferList = [data.syncPort];
+  if (!url.pathname.endsWith(".ts")) return new Worker(url, { workerData: data, transferList });
+  // From the sources (tsx): worker threads do not inherit tsx's loader on Node 20.
+  const boot = `import("tsx/esm/api").then(({ register }) => { register(); return import(${JSON.stringify(url.href)}); })`;
+  return new Worker(boot, { eval: true, workerData: data, transferList });
+}
+
+function errorOf(fault: StorageFault): Error {
+  if (fault.storage !== undefined)
+    return new StorageError(fault.storage.kind, fault.storage.file, fault.storage.detail);
+  return new Error(`storage thread: ${fault.message}`);
+}
+
+/** The durable log of one replica, kept by a storage thread. */
+export class StorageThread implements DurableLog<KvRecord> {
+  private lastSeq: number;
+  private nextId = 1;
+  private readonly pending = new Map<number, (error: Error | null) => void>();
+  /** Set once the thread failed or exited: every later append fails at once. */
+  private failure: Error | null = null;
+  private closed = false;
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly syncPort: MessagePort,
+    private readonly syncCell: Int32Array,
+    readonly file: string,
+    lastSeq: number,
+    private readonly onSynced: ((seq: number) => void) | undefined,
+  ) {
+    this.lastSeq = lastSeq;
+    worker.on("message", (reply: StorageReply) => {
+      if (reply.synced !== undefined) this.onSynced?.(reply.synced);
+      const done = this.pending.get(reply.id);
+      this.pending.delete(reply.id);
+      if (reply.error !== null) this.fail(errorOf(reply.error));
+      done?.(reply.error === null ? null : errorOf(reply.error));
+    });
+    worker.on("error", (error) => this.fail(error));
+    worker.on("exit", (code) => {
+      if (!this.closed) this.fail(new Error(`storage thread exited (code ${code})`));
+    });
+    // The process lives as long as its servers do; the storage thread never keeps it alive.
+    worker.unref();
+  }
+
+  /** Start the storage thread and open the store there (blocking). Throws StorageError like Storage.open. */
+  static open(options: StorageThreadOptions): OpenedThread {
+    const url = options.workerModule ?? workerModule();
+    if (url === null) throw new Error("the storage thread's module (storage-worker) is missing: run 'npm run build'");
+    const channel = new MessageChannel();
+    const syncCell = new Int32Array(new SharedArrayBuffer(4));
+    const worker = startWorker(url, {
+      dir: options.dir,
+      clusterId: options.clusterId,
+      replicaId: options.replicaId,
+      create: options.create === true,
+      faults: options.faults ?? noDiskFaults,
+      reportSynced: options.onSynced !== undefined,
+      syncPort: channel.port2,
+      syncCell,
+    });
+    let reply: OpenReply;
+    try {
+      reply = waitFor<OpenReply>(channel.port1, syncCell, options.openTimeoutMs ?? 300_000, "open the store");
+    } catch (error) {
+      void worker.terminate();
+      throw error;
+    }
+    if (!reply.ok) {
+      void worker.terminate();
+      throw errorOf(reply.error);
+    }
+    const storage = new StorageThread(worker, channel.port1, syncCell, reply.file, reply.lastSeq, options.onSynced);
+    return { storage, records: reply.records, created: reply.created, lostToPowerCut: reply.lostToPowerCut };
+  }
+
+  /** Sequence number of the last record handed over (durable once its append is acknowledged). */
+  get recordCount(): number {
+    return this.lastSeq;
+  }
+
+  /** Append `records`; returns once they are durable (blocking the calling thread meanwhile). */
+  append(records: readonly KvRecord[]): void {
+    if (records.length === 0) return;
+    const id = this.post(records, true);
+    const reply = waitFor<StorageReply>(this.syncPort, this.syncCell, 60_000, "append");
+    if (reply.id !== id) throw new Error(`storage thread answered append ${reply.id}, not ${id}`);
+    if (reply.synced !== undefined) this.onSynced?.(reply.synced);
+    if (reply.error !== null) throw errorOf(reply.error);
+  }
+
+  /** Append `records`; `done` once they are durable, or with the error that kept them from it. */
+  appendAsync(records: readonly KvRecord[], done: (error: Error | null) => void): void {
+    if (records.length === 0) return done(null);
+    if (this.failure !== null) return done(this.failure);
+    this.pending.set(this.post(records, false), done);
+  }
+
+  private post(records: readonly KvRecord[], sync: boolean): number {
+    if (this.closed) throw new Error("storage is closed");
+    if (this.failure !== null) throw this.failure;
+    const id = this.nextId++;
+    const request: StorageRequest = { kind: "append", id, records, sync };
+    this.worker.postMessage(request);
+    this.lastSeq += records.length;
+    return id;
+  }
+
+  private fail(error: Error): void {
+    if (this.failure !== null) return;
+    this.failure = error;
+    const waiting = [...this.pending.values()];
+    this.pending.clear();
+    for (const done of waiting) done(error);
+  }
+
+  /** Close the store (waiting for the appends before it) and end the thread. */
+  close(): void {
+    if (this.closed) return;
+    if (this.failure === null) {
+      const request: StorageRequest = { kind: "close", id: this.nextId++ };
+      this.worker.postMessage(request);
+      try {
+        waitFor<StorageReply>(this.syncPort, this.syncCell, 60_000, "close the store");
+      } catch {
+        // A thread that does not answer is ended below; its last appends were never acknowledged.
+      }
+    }
+    this.closed = true;
+    this.syncPort.close();
+    void this.worker.terminate();
+  }
+}
+
+/** Block until the storage thread posts the next synchronous reply on `port`, at most `timeoutMs`. */
+function waitFor<T>(port: MessagePort, cell: Int32Array, timeoutMs: number, what: string): T {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    // Read the counter before looking for the reply: a reply posted after the look changes it,
+    // so the wait below returns at once instead of sleeping through its timeout.
+    const seen = Atomics.load(cell, 0);
+    const received = receiveMessageOnPort(port);
+    if (received !== undefined) return received.message as T;
+    const left = deadline - performance.now();
+    if (left <= 0) throw new Error(`the storage thread did not ${what} within ${timeoutMs} ms`);
+    Atomics.wait(cell, 0, seen, Math.min(left, 1000));
+  }
+}

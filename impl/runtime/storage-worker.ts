@@ -1,0 +1,160 @@
+/**
+ * The storage thread of a replica process: it owns the replica's SQLite store (impl/runtime/storage.ts)
+ * and does all of its work (each record's JSON encoding and checksum, SQLite's copy of it into
+ * the WAL, the fsync) away from the thread that runs `step` and answers peers, so that a write of
+ * a large value never holds up a heartbeat. impl/runtime/storage-thread.ts is the other side.
+ *
+ * Group commit: every append waiting when the thread gets to work is written, each in its own
+ * transaction and in the order sent, and then made durable by one fsync; only then is each
+ * acknowledged. After a failure every later append is refused too (the replica stops). It never
+ * acknowledges a record before the fsync that covers it has returned.
+ */
+import { isMainThread, parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
+import { compactRecords } from "../core/index.ts";
+import { kvCodecs, type KvRecord } from "./core-adapter.ts";
+import type { DiskFaults } from "./disk-faults.ts";
+import { Storage, StorageError } from "./storage.ts";
+
+/** What the main thread gives the storage thread when it starts it. */
+export interface StorageWorkerData {
+  readonly dir: string;
+  readonly clusterId: string;
+  readonly replicaId: number;
+  readonly create: boolean;
+  /** Test-only disk faults (disk-faults.ts). */
+  readonly faults: DiskFaults;
+  /** Report every returned fsync (the `synced` field of replies). */
+  readonly reportSynced: boolean;
+  /** Replies the main thread waits for synchronously (the open, a blocking append, the close). */
+  readonly syncPort: MessagePort;
+  /** Counts replies posted on `syncPort`; the main thread waits on it with Atomics.wait. */
+  readonly syncCell: Int32Array;
+}
+
+/** A request from the main thread, in the order the records must be written. */
+export type StorageRequest =
+  | { readonly kind: "append"; readonly id: number; readonly records: readonly KvRecord[]; readonly sync: boolean }
+  | { readonly kind: "close"; readonly id: number };
+
+/** An error that crossed from the storage thread, to be rebuilt on the main thread. */
+export interface StorageFault {
+  readonly message: string;
+  /** Set for a StorageError (the kind of data problem, its file and the detail). */
+  readonly storage?: { readonly kind: StorageError["kind"]; readonly file: string; readonly detail: string };
+}
+
+/** The answer to a request (`error` null: done, and for an append, durable). */
+export interface StorageReply {
+  readonly id: number;
+  readonly error: StorageFault | null;
+  /** With `reportSynced`: the last record the fsync that returned before this reply made durable, if any. */
+  readonly synced?: number;
+}
+
+/** The answer to the open, the first reply on the synchronous port. */
+export type OpenReply =
+  | {
+      readonly ok: true;
+      readonly file: string;
+      readonly records: readonly KvRecord[];
+      readonly created: boolean;
+      readonly lastSeq: number;
+      /** Power-loss mode: how many records a power cut lost at this open (null: no cut). */
+      readonly lostToPowerCut: number | null;
+    }
+  | { readonly ok: false; readonly error: StorageFault };
+
+/** An error as it crosses threads. */
+export function faultOf(error: unknown): StorageFault {
+  if (error instanceof StorageError)
+    return { message: error.message, storage: { kind: error.kind, file: error.file, detail: error.detail } };
+  return { message: error instanceof Error ? error.message : String(error) };
+}
+
+function run(port: MessagePort, data: StorageWorkerData): void {
+  const replySync = (reply: OpenReply | StorageReply): void => {
+    data.syncPort.postMessage(reply);
+    Atomics.add(data.syncCell, 0, 1);
+    Atomics.notify(data.syncCell, 0);
+  };
+  let storage: Storage<KvRecord>;
+  /** The last record a returned fsync made durable, not yet reported (0: none). */
+  let syncedUpTo = 0;
+  try {
+    const opened = Storage.open<KvRecord>({
+      dir: data.dir,
+      clusterId: data.clusterId,
+      replicaId: data.replicaId,
+      codec: kvCodecs.record,
+      create: data.create,
+      // Once a snapshot is durable, delete what it supersedes (impl/core/records.ts).
+      compaction: { after: (record) => record._tag === "snapshot", keep: compactRecords },
+      faults: data.faults,
+      onSynced: (seq) => {
+        if (data.reportSynced) syncedUpTo = seq;
+      },
+    });
+    storage = opened.storage;
+    replySync({
+      ok: true,
+      file: opened.storage.file,
+      records: opened.records,
+      created: opened.created,
+      lastSeq: opened.storage.recordCount,
+      lostToPowerCut: opened.lostToPowerCut,
+    });
+  } catch (error) {
+    replySync({ ok: false, error: faultOf(error) });
+    port.close();
+    return;
+  }
+  let failure: StorageFault | null = null;
+  const handle = (first: StorageRequest): void => {
+    // Everything sent so far joins this group commit: one fsync for all of it.
+    const group: StorageRequest[] = [first];
+    for (let next = receiveMessageOnPort(port); next !== undefined; next = receiveMessageOnPort(port))
+      group.push(next.message as StorageRequest);
+    let written = 0;
+    for (const request of group) {
+      if (failure !== null || request.kind !== "append") break;
+      try {
+        storage.write(request.records);
+        written += 1;
+      } catch (error) {
+        failure = faultOf(error);
+      }
+    }
+    const reply = (request: StorageRequest & { kind: "append" }, i: number): void => {
+      const answer: StorageReply = {
+        id: request.id,
+        error: i < written && failure === null ? null : failure,
+        ...(syncedUpTo > 0 ? { synced: syncedUpTo } : {}),
+      };
+      syncedUpTo = 0;
+      if (request.sync) replySync(answer);
+      else port.postMessage(answer);
+    };
+    // Test-only, broken on purpose: the group is reported durable before its fsync returns.
+    const early = data.faults.ackBeforeSync;
+    if (early) for (const [i, request] of group.entries()) if (request.kind === "append") reply(request, i);
+    if (written > 0 && failure === null) {
+      try {
+        storage.sync();
+      } catch (error) {
+        failure = faultOf(error);
+      }
+    }
+    for (const [i, request] of group.entries()) {
+      if (request.kind === "close") {
+        storage.close();
+        replySync({ id: request.id, error: null });
+        port.close();
+        return;
+      }
+      if (!early) reply(request, i);
+    }
+  };
+  port.on("message", handle);
+}
+
+if (!isMainThread && parentPort !== null) run(parentPort, workerData as StorageWorkerData);

@@ -1,0 +1,257 @@
+/**
+ * Targeted schedules: fault-free preludes that bring the cluster to a state where features meet,
+ * before a scenario's random actions begin. Swarm weights alone rarely get there: a membership
+ * change needs a caught-up learner (rule R3 refuses to promote or replace a lagging one), a
+ * snapshot needs slots, a state transfer needs a truncated log, the alpha window is open only for
+ * the few slots between a change being chosen and its governing, and an election inside it needs
+ * the leader lost right then. A profile picks one prelude; the random actions then inject faults
+ * from that state on. Every prelude is a short fixed schedule of ordinary world actions (they
+ * appear in traces like any other), each phase bounded in simulated time, and it stops early if
+ * the cluster does not get there (a prelude never fails a run by itself). Each prelude extends the
+ * one before it:
+ *
+ *   none          the warm start alone (a leader holds a lease) or a cold start
+ *   writes        two rounds of writes, one per client, one of them retried after its reply was
+ *                 lost: snapshots are taken
+ *                 and logs truncated (Promises with forgotten votes, state transfers, stale
+ *                 transfers become reachable); with pick bit 3 a follower crashes during its
+ *                 snapshot and restarts, with pick bit 2 a follower misses the writes (cut off, then
+ *                 healed: it lags behind the others' snapshots)
+ *   learner       then a spare joins as a learner and catches up by state transfer, so that a
+ *                 promote or replace asked by the random actions is accepted at once
+ *   alpha         then a change of the voters (replace, remove, promote, or removing the leader,
+ *                 by pick mod 4) is chosen and executed by the leader and its followers, and every
+ *                 client asks the leader for a read: the actions start inside the alpha window, with
+ *                 a configuration pending and the window's no-ops voted but not known chosen. With
+ *                 pick bit 4 a follower misses the change (cut off), and the leader goes on until a
+ *                 write is chosen and acknowledged in the first slots of the new configuration
+ *   leaderLost    then the follower that missed the change (if any) comes back and the leader is
+ *                 lost: it crashes in the middle of proposing a write (its Accept
+ *                 reached one follower, its own vote was never written), or it is cut off and asked
+ *                 for reads after its lease ran out (by pick bit 0)
+ *   reelected     then fault-free time until another replica leads and holds a lease (elected
+ *                 inside the alpha window, its phase 1 started in the configuration of its first
+ *                 slot with another one pending; with pick bit 1 the replica that joined is cut off
+ *                 meanwhile, with one more of five, so that they grant without having promised),
+ *                 the clients reading all along
+ */
+import type { ReconfigureKind } from "./actions.ts";
+import type { World } from "./world.ts";
+
+/** The preludes, in the order shrinking prefers (simplest first). */
+export const preludes = ["none", "writes", "learner", "alpha", "leaderLost", "reelected"] as const;
+export type Prelude = (typeof preludes)[number];
+
+/** Simulated time one phase of a prelude may take before it gives up, ms. */
+const phaseMsMax = 5_000;
+
+/** Run `prelude` on a warm (or cold) world; `pick` chooses within it (see the module comment). */
+export function runPrelude(world: World, prelude: Prelude, pick: number): void {
+  const depth = preludes.indexOf(prelude);
+  const phases: readonly [string, (w: World, pick: number) => boolean][] = [
+    ["writes", writes],
+    ["a learner joins and catches up", learnerCaughtUp],
+    ["a change of the voters, executed by the leader and its followers", changePending],
+    ["the leader is lost", leaderLost],
+    ["another replica is elected and holds a lease", reelected],
+  ];
+  for (const [name, phase] of phases.slice(0, depth)) {
+    world.note(`prelude ${prelude}: ${name}`);
+    if (!phase(world, pick)) return;
+  }
+}
+
+/**
+ * Fault-free time until `done` holds (or the phase times out), clients retrying; with `reading`,
+ * every client asks the leader at every round, a new read or its request again (reads during a
+ * failover). True if `done` holds.
+ */
+function until(world: World, done: () => boolean, reading = false): boolean {
+  const start = world.trueTime;
+  let sinceRetry = 0;
+  while (!done()) {
+    if (world.trueTime - start > phaseMsMax) return false;
+    if (reading) readAtLeader(world);
+    world.deliverAll();
+    if (done()) return true;
+    // Reads during a failover go in small steps (a new leader's first rounds are where a read by
+    // lease can go wrong); otherwise a heartbeat interval at a time.
+    const stepMs = reading ? 20 : world.tuning.heartbeatIntervalMs;
+    world.advance(stepMs);
+    sinceRetry += stepMs;
+    if (sinceRetry >= 100) {
+      sinceRetry = 0;
+      world.retryAll();
+    }
+  }
+  return true;
+}
+
+/**
+ * Every client asks the current leader (clients that find a new leader at once): a new read, or
+ * its outstanding request again.
+ */
+function readAtLeader(world: World): void {
+  const leader = leaderIndex(world);
+  if (world.replicas[leader]!.state?.role._tag !== "leader") return;
+  world.clients.forEach((c, i) => {
+    c.guess = leader;
+    world.apply(c.op === null ? { t: "submit", c: i, op: { kind: "get", key: i } } : { t: "retry", c: i });
+  });
+}
+
+/** The index of the current leader (the live one with the highest ballot), or of replica 1. */
+function leaderIndex(world: World): number {
+  return world.target(world.initialMembers.length);
+}
+
+/** The leader's state, or null without a leader. */
+function leaderState(world: World): NonNullable<World["replicas"][number]["state"]> | null {
+  const s = world.replicas[leaderIndex(world)]!.state;
+  return s !== null && s.role._tag === "leader" ? s : null;
+}
+
+/** A follower of the leader, chosen by `pick`. */
+function follower(world: World, pick: number): number {
+  const leader = leaderIndex(world);
+  const others = world.born().filter((i) => i !== leader);
+  return others[pick % others.length]!;
+}
+
+/** Two rounds of writes, one per client (one reply lost, so it is retried), all answered. */
+function writes(world: World, pick: number): boolean {
+  const lagging = (pick & 4) !== 0 ? follower(world, pick >> 4) : null;
+  if (lagging !== null) world.apply({ t: "isolate", r: lagging, others: 0 });
+  const crashing = (pick & 8) !== 0 ? follower(world, (pick >> 4) + 1) : null;
+  if (crashing !== null && crashing !== lagging) world.apply({ t: "crashInSnapshot", r: crashing });
+  for (let round = 0; round < 2; round++) {
+    for (let c = 0; c < world.clients.length; c++) {
+      if (round === 0 && c === 2) world.apply({ t: "loseReply", c });
+      world.apply({ t: "submit", c, op: { kind: (round + c) % 2 === 0 ? "put" : "append", key: c } });
+    }
+    if (!until(world, () => world.pendingOps() === 0)) return false;
+  }
+  if (lagging !== null) world.apply({ t: "heal" });
+  for (const r of world.born()) if (world.replicas[r]!.state === null) world.apply({ t: "restart", r, clockMs: 0 });
+  return true;
+}
+
+/** A spare joins as a learner and catches up, as the leader sees it (what rule R3 asks). */
+function learnerCaughtUp(world: World, pick: number): boolean {
+  const before = world.born().length;
+  world.apply({ t: "reconfigure", kind: "add", r: pick });
+  if (world.born().length === before) return false;
+  const spare = world.replicas[world.born()[before]!]!;
+  return until(world, () => {
+    const leader = leaderState(world);
+    if (leader === null || leader.role._tag !== "leader") return false;
+    const reported = leader.role.progress[leader.role.peers.indexOf(spare.id)] ?? -1;
+    return reported + 1 >= leader.learner.executedUpTo;
+  });
+}
+
+/**
+ * A change of the voters is chosen and executed by the leader, one delivery at a time so as to stop
+ * right there, before the window's no-ops are chosen; then the messages the leader sent with it
+ * (the no-ops, carrying the commit index) reach the followers, which execute the change too.
+ */
+function changePending(world: World, pick: number): boolean {
+  const kinds: readonly ReconfigureKind[] = ["replace", "remove", "promote", "removeLeader"];
+  const missed = (pick & 16) !== 0 ? follower(world, pick >> 5) : null;
+  let kind = kinds[pick % kinds.length]!;
+  let r = pick >> 2;
+  if (missed !== null) {
+    // The leader goes on past the change: it replaces a voter that is neither itself nor the one
+    // cut off (removing one instead could leave a configuration without a quorum while it is cut off).
+    world.isolate(missed, 0);
+    const leader = leaderState(world);
+    if (leader === null) return false;
+    const voters = leader.learner.configs[leader.learner.configs.length - 1]!.voters;
+    const keep = [leader.ctx.config.self, world.replicas[missed]!.id];
+    const other = voters.findIndex((v) => !keep.includes(v));
+    if (other < 0) return false;
+    kind = "replace";
+    r = other;
+  }
+  const asked = world.changes.size;
+  world.apply({ t: "reconfigure", kind, r });
+  if (world.changes.size === asked) return false;
+  const change = [...world.changes.values()].pop()!;
+  const start = world.trueTime;
+  for (;;) {
+    const leader = leaderState(world);
+    if (leader !== null && leader.learner.configs.length > 1) break;
+    if (change.result?._tag === "refused" || world.trueTime - start > phaseMsMax) return false;
+    if (!world.deliverOne()) world.advance(20);
+  }
+  world.deliverAll();
+  reads(world);
+  return missed === null || boundaryWrite(world);
+}
+
+/**
+ * A voter missed the change (it is cut off): the leader goes on until the new configuration
+ * governs and a write is chosen in it and acknowledged, without that voter. When the leader is lost
+ * next, the voter that missed the change comes back knowing only the configuration before it.
+ */
+function boundaryWrite(world: World): boolean {
+  const leader = leaderState(world);
+  if (leader === null) return false;
+  const governs = leader.learner.configs[leader.learner.configs.length - 1]!.governsFrom;
+  const idle = world.clients.findIndex((c) => c.op === null);
+  if (idle >= 0) world.apply({ t: "submit", c: idle, op: { kind: "put", key: idle } });
+  return until(world, () => world.pendingOps() === 0 && (leaderState(world)?.learner.executedUpTo ?? 0) >= governs);
+}
+
+/** Every client asks for a read, delivered at once (before the replicas' messages in flight). */
+function reads(world: World): void {
+  for (let c = 0; c < world.clients.length; c++) world.apply({ t: "submit", c, op: { kind: "get", key: c } });
+  world.deliverRequests();
+}
+
+/**
+ * The leader is lost. Either it crashes in the middle of proposing a write: the crash lands after
+ * its first effect, an Accept to one follower, and before its own vote is written, so the slot has
+ * one vote and is not chosen (a leader change in the middle of phase 2). Or it is cut off from
+ * every other replica and, once its lease has run out by any clock, every client asks it for a
+ * read, which it must not answer alone.
+ */
+function leaderLost(world: World, pick: number): boolean {
+  const leader = leaderIndex(world);
+  // A voter that missed the change comes back now.
+  if ((pick & 16) !== 0) world.apply({ t: "heal" });
+  if ((pick & 1) === 0) {
+    const idle = world.clients.findIndex((c) => c.op === null);
+    for (const c of world.clients) c.guess = leader;
+    world.apply({ t: "crash", r: leader, at: 1 });
+    if (idle >= 0) world.apply({ t: "submit", c: idle, op: { kind: "put", key: pick } });
+    world.deliverRequests();
+    if (world.replicas[leader]!.state !== null) world.apply({ t: "crash", r: leader, at: null });
+    world.deliverAll();
+    return true;
+  }
+  world.apply({ t: "isolate", r: world.initialMembers.length, others: 0 });
+  world.apply({ t: "advance", ms: world.tuning.leaseMs + world.tuning.leaseMarginMs });
+  for (const c of world.clients) c.guess = leader;
+  reads(world);
+  return true;
+}
+
+/**
+ * Another replica is elected and holds a lease, while the clients keep reading; the cut-off leader
+ * is reconnected. With pick
+ * bit 1, the replica that joined is cut off during the election: a voter of the pending
+ * configuration that never promised the new ballot, whose HeartbeatAcks then count as grants.
+ */
+function reelected(world: World, pick: number): boolean {
+  const lost = leaderIndex(world);
+  const joined = world.born()[world.initialMembers.length];
+  // With five voters, one more is cut off, or the four that remain would cover both configurations.
+  if ((pick & 2) !== 0 && joined !== undefined && joined !== lost)
+    world.isolate(joined, world.initialMembers.length >= 5 ? 1 : 0);
+  const leads = () => world.born().some((i) => i !== lost && world.replicas[i]!.state?.role._tag === "leader");
+  if (!until(world, leads, true)) return false;
+  world.apply({ t: "heal" });
+  if (!until(world, () => world.leaseHolders().some((i) => i !== lost), true)) return false;
+  return until(world, () => world.pendingOps() === 0);
+}
