@@ -5,6 +5,11 @@
  * was complete within the bound, wall and CPU seconds, distinct states per CPU second. Then how the
  * count grows with each budget: the baseline at one depth with one more of each budget in turn.
  *
+ * Then, with `--large N`, one long run of the baseline (deep enough that only the state limit stops
+ * it) to N distinct states: states per CPU second over millions of states, and memory: the
+ * visited set with its parent links (bytes per state), the process's peak resident set, and the
+ * resident set and heap at the end.
+ *
  * The explorer is single-threaded; CPU seconds (user + system of this process) are the figure to
  * compare, since other work on a shared machine inflates wall time (V8's helper threads count
  * towards CPU, so it is an upper bound of one core's time). Nothing here is asserted: the numbers
@@ -19,25 +24,49 @@ export interface ImplBenchOptions {
   readonly depths: readonly number[];
   readonly growthDepth: number;
   readonly orders: "all" | "fifo";
+  /** Distinct states for the long run (0: none). */
+  readonly large: number;
   readonly json: boolean;
 }
 
 interface Row {
   readonly label: string;
   readonly depth: number;
+  /** The deepest level reached (below the bound when the state limit cut the search). */
+  readonly reachedDepth: number;
   readonly distinctStates: number;
   readonly transitions: number;
   readonly complete: boolean;
   readonly seconds: number;
   readonly cpuSeconds: number;
   readonly statesPerCpuSecond: number;
+  /** The visited set's fingerprints and each state's parent link and transition number. */
+  readonly visitedBytes: number;
+  /** The process's peak resident set so far (MB; the process also holds tsx and the code). */
+  readonly peakRssMb: number;
+  readonly rssMb: number;
+  readonly heapUsedMb: number;
 }
 
-function measure(label: string, bounds: ImplBounds, depth: number): Row {
+const mb = (bytes: number): number => Math.round((bytes / 2 ** 20) * 10) / 10;
+
+function measure(label: string, bounds: ImplBounds, depth: number, maxStates = 20_000_000, progress = false): Row {
   const model = new ImplModel(bounds);
   const cpu = process.cpuUsage();
   const started = performance.now();
-  const r = breadthFirst(model, { depth, maxStates: 20_000_000 });
+  const r = breadthFirst(model, {
+    depth,
+    maxStates,
+    ...(progress
+      ? {
+          onProgress: (p) =>
+            process.stderr.write(
+              `\r${label}: ${p.distinct} states, depth ${p.depth}, ${Math.round(p.distinct / (p.ms / 1000))} states/s   `,
+            ),
+        }
+      : {}),
+  });
+  if (progress) process.stderr.write("\n");
   const used = process.cpuUsage(cpu);
   const cpuSeconds = (used.user + used.system) / 1e6;
   if (r.counterexample !== null)
@@ -45,6 +74,7 @@ function measure(label: string, bounds: ImplBounds, depth: number): Row {
   return {
     label,
     depth,
+    reachedDepth: r.depth,
     distinctStates: r.distinct,
     transitions: r.transitions,
     // Complete within the bound: every state at depth < bound was expanded.
@@ -52,6 +82,10 @@ function measure(label: string, bounds: ImplBounds, depth: number): Row {
     seconds: (performance.now() - started) / 1000,
     cpuSeconds,
     statesPerCpuSecond: Math.round(r.distinct / Math.max(cpuSeconds, 1e-9)),
+    visitedBytes: r.visitedBytes,
+    peakRssMb: mb(process.resourceUsage().maxRSS * 1024),
+    rssMb: mb(process.memoryUsage().rss),
+    heapUsedMb: mb(process.memoryUsage().heapUsed),
   };
 }
 
@@ -61,7 +95,7 @@ export async function benchImpl(o: ImplBenchOptions): Promise<void> {
   const say = (r: Row): void => {
     if (!o.json)
       process.stdout.write(
-        `${r.label.padEnd(28)} depth ${String(r.depth).padStart(2)}  ${String(r.distinctStates).padStart(9)} states  ${String(r.transitions).padStart(10)} transitions  ${r.seconds.toFixed(1).padStart(7)} s  cpu ${r.cpuSeconds.toFixed(1).padStart(7)} s  ${String(r.statesPerCpuSecond).padStart(7)} states/cpu-s\n`,
+        `${r.label.padEnd(28)} depth ${String(r.reachedDepth === r.depth ? r.depth : `${r.reachedDepth}/${r.depth}`).padStart(2)}  ${String(r.distinctStates).padStart(9)} states  ${String(r.transitions).padStart(10)} transitions  ${r.complete ? "complete" : "cut     "}  ${r.seconds.toFixed(1).padStart(7)} s  cpu ${r.cpuSeconds.toFixed(1).padStart(7)} s  ${String(r.statesPerCpuSecond).padStart(7)} states/cpu-s  visited ${mb(r.visitedBytes).toFixed(1).padStart(6)} MB  peak rss ${r.peakRssMb.toFixed(0).padStart(5)} MB\n`,
       );
   };
   const load = loadavg()[0]!;
@@ -93,9 +127,18 @@ export async function benchImpl(o: ImplBenchOptions): Promise<void> {
     growth.push(r);
     say(r);
   }
+  let large: Row | null = null;
+  if (o.large > 0) {
+    large = measure(`baseline to ${o.large} states`, baseline, 1000, o.large, !o.json);
+    say(large);
+    if (!o.json)
+      process.stdout.write(
+        `  ${(large.visitedBytes / large.distinctStates).toFixed(1)} bytes per state in the visited set and parent links; rss at the end ${large.rssMb} MB, heap ${large.heapUsedMb} MB (load ${loadavg()[0]!.toFixed(1)})\n`,
+      );
+  }
   await Promise.resolve();
   if (o.json)
     process.stdout.write(
-      `${JSON.stringify({ bench: "explore-impl", node: process.version, load, orders: o.orders, byDepth, growthDepth: o.growthDepth, growth })}\n`,
+      `${JSON.stringify({ bench: "explore-impl", node: process.version, load, orders: o.orders, byDepth, growthDepth: o.growthDepth, growth, large })}\n`,
     );
 }

@@ -10,7 +10,7 @@
  * garbage collection, do count, so CPU time is an upper bound of single-core time).
  *
  * `npm run bench:explore -- --impl [--depths 4,8,12,16] [--growth-depth 10] [--orders all|fifo]
- * [--json]`: the explorer of impl/core instead (bench/explore-impl.ts).
+ * [--large N] [--json]`: the explorer of impl/core instead (bench/explore-impl.ts).
  */
 import { parseArgs } from "node:util";
 import { paxosChecks } from "../proofs/mappings.ts";
@@ -26,6 +26,7 @@ const { values } = parseArgs({
     depths: { type: "string" },
     "growth-depth": { type: "string" },
     orders: { type: "string" },
+    large: { type: "string" },
   },
 });
 if (values.impl === true) {
@@ -33,6 +34,7 @@ if (values.impl === true) {
     depths: (values.depths ?? "4,8,12,16").split(",").map(Number),
     growthDepth: Number(values["growth-depth"] ?? "10"),
     orders: values.orders === "fifo" ? "fifo" : "all",
+    large: Number(values.large ?? "0"),
     json: values.json === true,
   });
   process.exit(0);

@@ -2,10 +2,12 @@
  * Where the CPU of one 1 MiB write goes, stage by stage, in one process: the leader parses the
  * HTTP body, executes the put (the store's digest hashes the value), encodes its vote record (JSON
  * and the SHA-256 checksum storage keeps per record) and the Accept for its two peers; each
- * follower decodes the Accept (UTF-8, JSON, Schema). Each stage is timed in CPU time
- * (process.cpuUsage), which other processes on a loaded machine do not inflate the way they
- * inflate wall-clock time, and the two stages this work changed are also run as they were before
- * (four hash passes per put; one JSON encoding per peer), side by side in the same run.
+ * follower decodes the Accept. Each stage is timed in CPU time (process.cpuUsage), which other
+ * processes on a loaded machine do not inflate the way they inflate wall-clock time, and the
+ * stages that changed are also run as they were before (four hash passes per put; one JSON
+ * encoding per peer; JSON parsed and then decoded by the Schema instead of the binary peer codec),
+ * side by side in the same run. The last lines are the same codecs on small messages (an Accept of
+ * a 100-byte put and its Accepted), per thousand messages: the cost that counts with many writers.
  *
  *   npx tsx bench/large-write.ts [--mib 1] [--rounds 20] [--json]
  */
@@ -13,7 +15,8 @@ import os from "node:os";
 import { parseArgs } from "node:util";
 import { kv, type KvState } from "../spec/kv.ts";
 import { fmix32, fnv1a, fnvOffsetBasis } from "../spec/hash.ts";
-import { kvCodecs, type KvMessage, type KvRecord } from "../impl/runtime/core-adapter.ts";
+import { binaryCodec } from "../impl/runtime/binary-codec.ts";
+import { kvCodecs, kvMessageSchema, type KvMessage, type KvRecord } from "../impl/runtime/core-adapter.ts";
 import { encodeFrame, parseJson } from "../impl/runtime/framing.ts";
 import { recordChecksum } from "../impl/runtime/storage.ts";
 
@@ -83,6 +86,36 @@ const frames = Array.from({ length: rounds + 1 }, (_, i) =>
   encodeFrame(Buffer.from(JSON.stringify({ _tag: "msg", id: i, m: accept(i - 1) }), "utf8"), 1 << 26),
 );
 
+const binary = binaryCodec(kvMessageSchema);
+const binaryFrames = Array.from({ length: rounds + 1 }, (_, i) => binary.encode(accept(i - 1)));
+const smallAccepts: KvMessage[] = Array.from({ length: 1000 }, (_, i) => ({
+  _tag: "Accept",
+  ballot,
+  slot: 100 + i,
+  value: {
+    _tag: "batch",
+    commands: [
+      { clientId: `client-${i % 16}`, seq: i, input: { _tag: "put", key: `key-${i}`, value: "v".repeat(100) } },
+    ],
+  },
+  commitIndex: 99 + i,
+  sentAt: 1234.5 + i,
+}));
+const smallAccepted: KvMessage[] = smallAccepts.map((_, i) => ({
+  _tag: "Accepted",
+  ballot,
+  slot: 100 + i,
+  sentAt: 1234.5 + i,
+}));
+const small = [...smallAccepts, ...smallAccepted];
+const smallJson = small.map((m) => Buffer.from(JSON.stringify(kvCodecs.message.encodeValue(m)), "utf8"));
+const smallBinary = small.map((m) => binary.encode(m));
+const decodeJson = (bytes: Buffer): unknown => {
+  const parsed = parseJson(bytes);
+  if (parsed._tag === "Left") throw new Error(parsed.left);
+  return kvCodecs.message.decodeValue(parsed.right);
+};
+
 const stages: { stage: string; cpuMs: number; note?: string }[] = [
   {
     stage: "leader: HTTP body to value (UTF-8, JSON.parse)",
@@ -119,22 +152,53 @@ const stages: { stage: string; cpuMs: number; note?: string }[] = [
     note: "before",
   },
   {
-    stage: "leader: the Accept for two peers, now (encoded once)",
+    stage: "leader: the Accept for two peers, encoded once as JSON",
     cpuMs: cpuMs((i) => {
       const encoded = Buffer.from(JSON.stringify(kvCodecs.message.encodeValue(accept(i))), "utf8");
       let bytes = 0;
       for (const id of [1, 2]) bytes += Buffer.from(`{"_tag":"msg","id":${id},"m":`).length + encoded.length + 1;
       return bytes;
     }),
+    note: "before",
+  },
+  {
+    stage: "leader: the Accept for two peers, now (encoded once, binary codec)",
+    cpuMs: cpuMs((i) => binary.encode(accept(i)).length),
     note: "now",
   },
   {
-    stage: "follower: the Accept frame to a message (UTF-8, JSON, Schema)",
+    stage: "follower: the Accept frame to a message, as before (UTF-8, JSON, Schema)",
     cpuMs: cpuMs((i) => {
       const parsed = parseJson(frames[i + 1]!.subarray(4));
       if (parsed._tag === "Left") throw new Error(parsed.left);
       return kvCodecs.message.decodeValue((parsed.right as { m: unknown }).m);
     }),
+    note: "before",
+  },
+  {
+    stage: "follower: the Accept frame to a message, now (binary codec, checked)",
+    cpuMs: cpuMs((i) => binary.decode(binaryFrames[i + 1]!)),
+    note: "now",
+  },
+  {
+    stage: "1000 small Accepts and 1000 Accepteds: JSON encode (before)",
+    cpuMs: cpuMs(() => small.map((m) => Buffer.from(JSON.stringify(kvCodecs.message.encodeValue(m)), "utf8"))),
+    note: "before",
+  },
+  {
+    stage: "1000 small Accepts and 1000 Accepteds: binary encode (now)",
+    cpuMs: cpuMs(() => small.map((m) => binary.encode(m))),
+    note: "now",
+  },
+  {
+    stage: "1000 small Accepts and 1000 Accepteds: JSON parse + Schema decode (before)",
+    cpuMs: cpuMs(() => smallJson.map(decodeJson)),
+    note: "before",
+  },
+  {
+    stage: "1000 small Accepts and 1000 Accepteds: binary decode, checked (now)",
+    cpuMs: cpuMs(() => smallBinary.map((b) => binary.decode(b))),
+    note: "now",
   },
 ];
 

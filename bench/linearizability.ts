@@ -242,12 +242,17 @@ interface Side {
   readonly firstRoundMs: readonly number[];
   /** Rounds 2 and later of every process. */
   readonly laterRoundsMs: readonly number[];
+  /** Ours only: CPU of each process before the rounds, loading modules and decoding the files. */
+  readonly startupMs?: readonly number[];
+  readonly parseMs?: readonly number[];
 }
 
 function oursSide(files: readonly string[]): Side {
   const script = join(root, "bench", "lib", "history-rounds.ts");
   const firstRoundMs: number[] = [];
   const laterRoundsMs: number[] = [];
+  const startupMs: number[] = [];
+  const parseMs: number[] = [];
   let verdicts = new Map<string, boolean | "unknown">();
   for (let p = 0; p < processes; p++) {
     const stdout = execFileSync(process.execPath, ["--import", "tsx", script, String(rounds), ...files], {
@@ -260,8 +265,10 @@ function oursSide(files: readonly string[]): Side {
       Object.entries(report.verdicts).map(([f, v]) => [f, v === "unknown" ? "unknown" : v === "linearizable"]),
     );
     report.rounds.forEach((r, i) => (i === 0 ? firstRoundMs : laterRoundsMs).push(r.cpuMs));
+    startupMs.push(report.startupCpuMs);
+    parseMs.push(report.parseCpuMs);
   }
-  return { checker: "paxos-lease", verdicts, clock: "cpu", firstRoundMs, laterRoundsMs };
+  return { checker: "paxos-lease", verdicts, clock: "cpu", firstRoundMs, laterRoundsMs, startupMs, parseMs };
 }
 
 function porcupineSide(binary: string, files: readonly string[]): Side {
@@ -294,6 +301,9 @@ interface SideBySide {
     readonly firstRoundMsMedian: number;
     readonly laterRoundsMsMedian: number | null;
     readonly firstRoundMs: readonly number[];
+    /** Ours only: medians of the CPU before the rounds (not part of the figures above). */
+    readonly startupMsMedian?: number;
+    readonly parseMsMedian?: number;
   }[];
   readonly porcupine: string;
   /** Files on which the checkers disagree, or a checker disagrees with the expected verdict. */
@@ -341,6 +351,8 @@ function sideBySide(
       firstRoundMsMedian: median(s.firstRoundMs),
       laterRoundsMsMedian: s.laterRoundsMs.length === 0 ? null : median(s.laterRoundsMs),
       firstRoundMs: s.firstRoundMs,
+      ...(s.startupMs === undefined ? {} : { startupMsMedian: median(s.startupMs) }),
+      ...(s.parseMs === undefined ? {} : { parseMsMedian: median(s.parseMs) }),
     })),
     porcupine: porcupineBinary === undefined ? "not run: no --porcupine BIN (or PORCUPINE_BIN) given" : "run",
     disagreements,
@@ -355,6 +367,11 @@ function printSideBySide(r: SideBySide): void {
     console.log(
       `  ${s.checker.padEnd(12)} ${JSON.stringify(s.verdicts).padEnd(46)} first round ${s.clock} ${s.firstRoundMsMedian.toFixed(1)} ms (median of ${s.firstRoundMs.length}: ${s.firstRoundMs.map((m) => m.toFixed(0)).join(" ")})  later rounds ${s.clock} ${s.laterRoundsMsMedian?.toFixed(1) ?? "-"} ms (median)`,
     );
+  for (const s of r.sides)
+    if (s.startupMsMedian !== undefined && s.parseMsMedian !== undefined)
+      console.log(
+        `  ${s.checker.padEnd(12)} before the rounds, not counted above: loading Node, tsx and the modules cpu ${s.startupMsMedian.toFixed(0)} ms, reading and decoding the files cpu ${s.parseMsMedian.toFixed(0)} ms (medians)`,
+      );
   if (r.porcupine !== "run") console.log(`  porcupine    ${r.porcupine}`);
   if (r.disagreements.length === 0) console.log(`  verdicts agree on all ${r.files} files`);
   else for (const d of r.disagreements) console.log(`  DISAGREE ${d}`);

@@ -1,8 +1,8 @@
 /**
  * Every check of the world's refinement chain fails on a hand-built bad state or step: a check
- * that cannot fail is a defect (STYLE.md). Each test builds the smallest ghost history or
- * replica state that breaks one invariant and expects that invariant's name in the violation;
- * the positive cases next to them show the same checks pass on good steps.
+ * that cannot fail is a defect (docs/adding-an-invariant.md). Each test builds the smallest
+ * ghost history or replica state that breaks one invariant and expects that invariant's name in
+ * the violation; the positive cases next to them show the same checks pass on good steps.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

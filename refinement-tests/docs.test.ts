@@ -1,8 +1,9 @@
 /**
- * The docs stay true to the code: every file a doc or a code comment names exists, every helper
- * it names in backquotes (`slotMapGet`) is defined somewhere in the code, every golden scenario
- * it names is in impl/core/testdata, nothing cites an issue number (they mean nothing to a
- * reader), and docs/README.md's reading path takes in every doc and proof note.
+ * The docs stay true to the code: every file a doc or a code comment names exists (by its path,
+ * or a top-level document by its bare name), every helper it names in backquotes (`slotMapGet`)
+ * is defined somewhere in the code, every golden scenario it names is in impl/core/testdata,
+ * nothing cites an issue number (they mean nothing to a reader), and docs/README.md's reading
+ * path takes in every doc and proof note.
  */
 import { readdirSync, readFileSync, existsSync } from "node:fs";
 import path from "node:path";
@@ -61,6 +62,15 @@ describe("the docs name only what exists", () => {
       ))
         if (!existsSync(path.join(root, named))) missing.push(`${file} names ${named}`);
     }
+    expect(missing).toEqual([]);
+  });
+
+  test("every top-level document named by its bare name (README.md) is in the repository", () => {
+    const missing: string[] = [];
+    for (const [file, body] of prose)
+      for (const [named] of body.matchAll(/(?<![\w/.-])[A-Z][A-Z-]+\.md\b/g))
+        if (!existsSync(path.join(root, named)) && !existsSync(path.join(root, path.dirname(file), named)))
+          missing.push(`${file} names ${named}`);
     expect(missing).toEqual([]);
   });
 

@@ -6,9 +6,10 @@
  * lease ends. Actions: Acquire(p), Renew(p), Expire(p), Tick. Invariant:
  * AtMostOneLeaseholder, at most one holder at any instant.
  *
- * This is the spec the replicas' leases must implement: later, each replica's belief, by its
- * own clock, that it holds the lease at true time t maps onto Holds(p) here, and clock drift
- * is what the mapping must absorb. The spec itself knows no clocks but true time.
+ * This is the spec the replicas' leases implement: proofs/leases.ts maps each replica onto
+ * Holds(p) here, holding while it would answer a read by lease (rule L3 of impl/core/lease.ts,
+ * judged by its own clock), and clock drift is what the mapping must absorb. The spec itself
+ * knows no clocks but true time.
  *
  * Pure: no clock, no randomness; imports nothing of the project but spec/.
  */

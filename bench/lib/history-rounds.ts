@@ -19,6 +19,10 @@ import { checkLinearizable } from "../../impl/history/linearizability.ts";
 export interface RoundsReport {
   readonly verdicts: Record<string, string>;
   readonly operations: number;
+  /** CPU before the first file is read: Node, the TypeScript loader and the checker's modules. */
+  readonly startupCpuMs: number;
+  /** CPU of reading, importing and decoding every file (before the rounds). */
+  readonly parseCpuMs: number;
   readonly rounds: readonly { readonly cpuMs: number; readonly wallMs: number }[];
 }
 
@@ -32,10 +36,12 @@ async function main(): Promise<void> {
   const rounds = Number(roundsArg);
   if (!Number.isSafeInteger(rounds) || rounds < 1 || files.length === 0)
     throw new Error("usage: history-rounds.ts ROUNDS FILE...");
+  const startupCpuMs = cpuMs();
   const histories: LoadedHistory[] = files.map((file) => {
     const text = readFileSync(file, "utf8");
     return loadHistory(importHistory(text, detectFormat(text)));
   });
+  const parseCpuMs = cpuMs() - startupCpuMs;
   // Let the compiler threads finish the decoding code's jobs: they are parsing's cost, not checking's.
   await sleep(100);
   const verdicts: Record<string, string> = {};
@@ -50,7 +56,7 @@ async function main(): Promise<void> {
     measured.push({ cpuMs: cpuMs() - cpu, wallMs: performance.now() - wall });
   }
   const operations = histories.reduce((sum, h) => sum + h.operations.length, 0);
-  const report: RoundsReport = { verdicts, operations, rounds: measured };
+  const report: RoundsReport = { verdicts, operations, startupCpuMs, parseCpuMs, rounds: measured };
   console.log(JSON.stringify(report));
 }
 

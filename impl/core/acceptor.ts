@@ -1,14 +1,14 @@
 /**
  * The acceptor: Phase1b (promise a ballot, report votes) and Phase2b (vote) of Lamport's Paxos,
- * one instance per slot, plus the lease grant that makes leader leases safe: whoever promises or
- * votes for a ballot also promises, on its own clock, not to help any other ballot for `leaseMs`.
+ * one instance per slot. Whoever promises or votes for a ballot also grants it a lease (lease.ts,
+ * `grant`): on its own clock, it helps no other ballot for `leaseMs`, which `canPromise` enforces.
  *
  * It must never help a ballot below maxBal (Paxos Made Simple, section 2.2, P1a), never help another
  * ballot while a grant is in force (rule L1), never help any ballot but its durable maxBal during the
  * restart wait (rule L4), and never let a promise or vote leave before its record is persisted (the
  * caller emits the returned record before the reply).
  */
-import { ballotZero, type Ballot } from "./ballot.ts";
+import type { Ballot } from "./ballot.ts";
 import type { Config } from "./config.ts";
 import { fail } from "./assert.ts";
 import {
@@ -23,7 +23,8 @@ import {
 import type { PromiseRecord, VoteRecord } from "./records.ts";
 import type { ReplicaRules } from "./rules.ts";
 import { slotMapDropThrough, slotMapForEach, slotMapGet, slotMapSet } from "./slot-map.ts";
-import { copyAcceptor, type AcceptorState, type Draft } from "./state.ts";
+import { grant } from "./lease.ts";
+import { copyAcceptor, type AcceptorState } from "./state.ts";
 
 /**
  * May this acceptor promise, vote for, or grant a lease to `ballot` at own clock reading `now`?
@@ -45,20 +46,6 @@ export function canPromise<I>(rules: ReplicaRules, acceptor: AcceptorState<I>, b
   return true;
 }
 
-/** Rule L1: a grant given at own clock reading `now` holds until `now + leaseMs` on the same clock. */
-export function grantUntilFor(now: number, config: Config): number {
-  return now + config.leaseMs;
-}
-
-/**
- * Rule L4: a replica that restarts at own clock reading `now` helps no ballot but its durable maxBal
- * until `now + leaseMs`. Any grant it gave before the crash was given before the restart and lasts
- * `leaseMs` of a clock that runs at most (1 + rho) fast, so it has run out by then.
- */
-export function restartWaitUntil(now: number, config: Config): number {
-  return now + config.leaseMs;
-}
-
 /** The refusal of `ballot`: what this acceptor promised and how long its grant to another ballot still holds. */
 export function nackFor<I>(rules: ReplicaRules, acceptor: AcceptorState<I>, ballot: Ballot, now: number): NackMsg {
   const grantRemainingMs =
@@ -70,21 +57,6 @@ export function nackFor<I>(rules: ReplicaRules, acceptor: AcceptorState<I>, ball
     promised: acceptor.maxBal,
     grantRemainingMs: Math.max(grantRemainingMs, waitRemainingMs),
   };
-}
-
-/** Grant a lease to `ballot` from `now` (the acceptor has just promised or voted for it). */
-function grant<I>(
-  rules: ReplicaRules,
-  acceptor: AcceptorState<I>,
-  config: Config,
-  ballot: Ballot,
-  now: number,
-): Draft<AcceptorState<I>> {
-  const a = copyAcceptor(acceptor);
-  a.maxBal = rules.compareBallots(ballot, acceptor.maxBal) > 0 ? ballot : acceptor.maxBal;
-  a.grantTo = ballot;
-  a.grantUntil = rules.grantUntilFor(now, config);
-  return a;
 }
 
 /** The acceptor's state after a step, the record to persist first (if any), and its reply. */
@@ -165,37 +137,6 @@ export function phase2b<I>(
     record: repeat ? null : { _tag: "vote", slot: m.slot, ballot: m.ballot, value: m.value },
     reply: { _tag: "Accepted", ballot: m.ballot, slot: m.slot, sentAt: m.sentAt },
   };
-}
-
-/**
- * A heartbeat of `ballot`: renew the grant (rule L1). A heartbeat of a ballot above maxBal raises
- * maxBal first (Voting's IncreaseMaxBal), persisted like a promise.
- * Precondition: `rules.canPromise(rules, acceptor, ballot, now)`.
- */
-export function renewGrant<I>(
-  rules: ReplicaRules,
-  acceptor: AcceptorState<I>,
-  config: Config,
-  ballot: Ballot,
-  now: number,
-): { readonly acceptor: AcceptorState<I>; readonly record: PromiseRecord | null } {
-  if (!rules.canPromise(rules, acceptor, ballot, now))
-    fail(`renewGrant: may not grant to ${ballot.round},${ballot.replica}`);
-  const rises = rules.compareBallots(ballot, acceptor.maxBal) > 0;
-  return { acceptor: grant(rules, acceptor, config, ballot, now), record: rises ? { _tag: "promise", ballot } : null };
-}
-
-/**
- * Drop the grant to `ballot` if that is the one in force. Used when this replica stops leading
- * `ballot`: its self-grant protected only its own lease, which it no longer trusts. Grants given to
- * other replicas are never dropped.
- */
-export function dropSelfGrant<I>(rules: ReplicaRules, acceptor: AcceptorState<I>, ballot: Ballot): AcceptorState<I> {
-  if (rules.compareBallots(acceptor.grantTo, ballot) !== 0) return acceptor;
-  const a = copyAcceptor(acceptor);
-  a.grantTo = ballotZero;
-  a.grantUntil = Number.NEGATIVE_INFINITY;
-  return a;
 }
 
 /**

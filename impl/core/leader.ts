@@ -1,11 +1,10 @@
 /**
  * The proposer side of a replica: phase 1 collection as a candidate (and, as leader, for every
  * configuration it learns of), then phase 2 per slot with a bounded pipeline and batching, each
- * slot counted in the configuration that governs it; lease accounting from the echoed send times
- * of grants, with a quorum of every configuration that may decide a slot the leader has not
- * executed; heartbeats; membership changes; and the replies to clients once their slots are
- * executed. It implements Paxos.tla's Phase1a and Phase2a (with Multi-Paxos's one phase 1 for all
- * slots from `fromSlot` on) and the leader side of the lease (rules L2, L3, L7).
+ * slot counted in the configuration that governs it; heartbeats; membership changes; and the
+ * replies to clients once their slots are executed. It implements Paxos.tla's Phase1a and Phase2a
+ * (with Multi-Paxos's one phase 1 for all slots from `fromSlot` on). Every grant it receives goes
+ * to lease.ts (`recordGrant`), which counts the lease.
  *
  * It must never propose two values for one slot in its ballot (OneValuePerBallot), never propose
  * at a slot phase 1 does not cover (a quorum of the governing configuration, with Promises that
@@ -15,9 +14,8 @@
  * than the request's.
  */
 import type { ServiceOutput } from "../../spec/service.ts";
-import { leaderLeaseMs, type Config } from "./config.ts";
 import { fail } from "./assert.ts";
-import { phase2b, renewGrant } from "./acceptor.ts";
+import { phase2b } from "./acceptor.ts";
 import { applyChange, configurationFor, type ConfigChange } from "./configuration.ts";
 import type { ClientResult, ReplicaId } from "./events.ts";
 import {
@@ -31,16 +29,8 @@ import {
 } from "./messages.ts";
 import { latestCheckpoint } from "./monitor.ts";
 import { learnChosen, type ExecutedSlot } from "./learner.ts";
-import {
-  carryOver,
-  carryOverMask,
-  leaseFromConfigurations,
-  peerIndex,
-  peersOf,
-  phase1Covers,
-  phase1CoversAbove,
-  unpromised,
-} from "./quorums.ts";
+import { recordGrant, renewGrant, withGrant, withLease } from "./lease.ts";
+import { carryOver, carryOverMask, peerIndex, peersOf, phase1Covers, unpromised } from "./quorums.ts";
 import type { ReplicaEffect } from "./replica.ts";
 import type { ReplicaRules } from "./rules.ts";
 import { slotMapGet, slotMapSet, type SlotMap } from "./slot-map.ts";
@@ -50,7 +40,6 @@ import {
   copyProposal,
   copyReplica,
   withRole,
-  type GrantTimes,
   type Leader,
   type PendingBatch,
   type Proposal,
@@ -74,57 +63,6 @@ export function popcount(mask: number): number {
   return n;
 }
 
-/**
- * Rule L2, first half: the lease is counted from the quorum-th most recent grant's send time: at
- * least a quorum of acceptors (self included) granted at or after it. -Infinity with fewer grants.
- */
-export function leaseFrom(grantSentAt: GrantTimes, quorum: number): number {
-  for (const t of grantSentAt) {
-    let above = 0;
-    let atLeast = 0;
-    for (const u of grantSentAt) {
-      if (u > t) above++;
-      if (u >= t) atLeast++;
-    }
-    if (above < quorum && quorum <= atLeast) return t;
-  }
-  return Number.NEGATIVE_INFINITY;
-}
-
-/**
- * Rule L2, second half: the leader trusts its lease until `from + leaseMs * (1 - rho) / (1 + rho)
- * - leaseMarginMs` on its own clock. An acceptor that received a request sent at true time t_s
- * refuses other ballots until at least t_s + leaseMs / (1 + rho) (its clock runs at most 1 + rho
- * fast); the leader's clock runs at least 1 - rho fast, so its trust ends by t_s + leaseMs / (1 + rho).
- */
-export function leaseExpiry(from: number, config: Config): number {
-  return from + leaderLeaseMs(config);
-}
-
-/**
- * Rule L3: a leader with executed prefix e answers a linearizable read from its own state only when
- *
- * 1. its lease holds (rule L7: a quorum of grants in every configuration that may govern a slot
- *    above e), so no other ballot can choose anything there while it reads;
- * 2. phase 1 has revealed every vote that could be chosen above e: in every configuration that may
- *    govern a slot above e (the one governing e + 1 and every pending one), a quorum of voters
- *    promised its ballot with Promises that report their votes from the first slot that
- *    configuration governs above e (`phase1CoversAbove`); and
- * 3. it has executed every slot phase 1 revealed a vote for (`phase1MaxSlot`).
- *
- * Then every write a previous leader may have acknowledged is at or below e (proofs/leases.md).
- * A grant is not a Promise: a HeartbeatAck from a voter of a pending configuration, or a Promise
- * from an acceptor that truncated its votes past the slot, proves that nobody else leads there,
- * not that nothing was chosen there before (scenarios lease-read-after-replace*.txt).
- */
-export function canServeLeaseRead<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number): boolean {
-  const role = state.role;
-  if (role._tag !== "leader" || state.halted !== null) return false;
-  if (!(now < role.leaseUntil)) return false;
-  const executed = state.learner.executedUpTo;
-  return executed >= role.phase1MaxSlot && phase1CoversAbove(rules, role, state.learner.configs, executed);
-}
-
 /** Phase 1: the vote with the higher ballot wins (Paxos.tla's ShowsSafeAt picks the maximum ballot voted). */
 export function mergeRevealed<I>(rules: ReplicaRules, current: Vote<I> | undefined, reported: Vote<I>): Vote<I> {
   if (current === undefined || rules.compareBallots(reported.ballot, current.ballot) > 0) return reported;
@@ -140,26 +78,6 @@ export function phase2aValue<I>(revealed: Vote<I> | undefined, knownChosen: Valu
   if (knownChosen !== undefined) return knownChosen;
   if (revealed !== undefined) return revealed.value;
   return noopValue;
-}
-
-/**
- * Rule L2: a grant counts from the send time of the request it answers (echoed back), never from
- * when its answer arrived: the acceptor's grant may have started long before a delayed answer.
- */
-export function grantCountedFrom(sentAt: number, _receivedAt: number): number {
-  return sentAt;
-}
-
-function withGrant(times: GrantTimes, index: number, sentAt: number): GrantTimes {
-  if (index < 0 || !(sentAt > times[index]!)) return times;
-  const next = times.slice();
-  next[index] = sentAt;
-  return next;
-}
-
-/** The grant times over `peers` with none but self's, at `now`. */
-export function selfGrantOnly(peers: readonly ReplicaId[], self: ReplicaId, now: number): GrantTimes {
-  return peers.map((id) => (id === self ? now : Number.NEGATIVE_INFINITY));
 }
 
 /**
@@ -209,31 +127,6 @@ export function collectPromise<S, I, O>(
   l.revealed = revealed;
   l.phase1MaxSlot = Math.max(role.phase1MaxSlot, last);
   return withRole(state, recordGrant(rules, state, l, index, m.sentAt));
-}
-
-/** Record a lease grant (a Promise, Accepted or HeartbeatAck echoing `sentAt`) from peer `index` and recompute the lease. */
-export function recordGrant<S, I, O>(
-  rules: ReplicaRules,
-  state: ReplicaState<S, I, O>,
-  leader: Leader<I>,
-  index: number,
-  sentAt: number,
-): Leader<I> {
-  const grantSentAt = withGrant(leader.grantSentAt, index, sentAt);
-  if (grantSentAt === leader.grantSentAt) return leader;
-  const next = copyLeader(leader);
-  next.grantSentAt = grantSentAt;
-  return withLease(rules, state, next);
-}
-
-/** `leader` (a draft) with its lease recomputed from its grants and the configurations held. */
-function withLease<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, leader: Leader<I>): Leader<I> {
-  const from = leaseFromConfigurations(rules, leader.peers, leader.grantSentAt, state.learner.configs);
-  if (from === leader.leaseFrom) return leader;
-  const next = copyLeader(leader);
-  next.leaseFrom = from;
-  next.leaseUntil = rules.leaseExpiry(from, state.ctx.config);
-  return next;
 }
 
 function leaderOf<S, I, O>(state: ReplicaState<S, I, O>): Leader<I> {

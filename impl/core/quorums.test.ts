@@ -7,7 +7,8 @@
 import { describe, expect, it } from "vitest";
 import type { Configuration } from "./configuration.ts";
 import { stalledBehind } from "./leader.ts";
-import { carryOver, carryOverMask, leaseFromConfigurations, phase1Covers } from "./quorums.ts";
+import { leaseFromConfigurations } from "./lease.ts";
+import { carryOver, carryOverMask, phase1Covers } from "./quorums.ts";
 import { defaultRules } from "./rules.ts";
 import type { Leader, PhaseOneOf } from "./state.ts";
 import { Cluster } from "./testing/cluster.ts";

@@ -1,20 +1,18 @@
 /**
- * Counting by configuration: which Promises cover a slot, whether a quorum of the configuration
- * that governs it promised, and from when a quorum of every configuration the lease needs granted.
+ * Counting by configuration: which Promises cover a slot, and whether a quorum of the
+ * configuration that governs it promised (the lease's counting, by the same peers, is lease.ts).
  * A candidate or leader keeps its phase 1 bookkeeping per peer (every replica of the
  * configurations it holds); this module maps peers to configurations and carries the bookkeeping
  * over when the configurations change.
  *
- * It must never count a replica in a configuration it is not a voter of, never count a Promise for
- * a slot the Promise does not report (below the acceptor's truncation point), and never let a
- * lease hold without a quorum of every configuration that governs a slot the leader may still
- * execute or propose.
+ * It must never count a replica in a configuration it is not a voter of, and never count a
+ * Promise for a slot the Promise does not report (below the acceptor's truncation point).
  */
 import { fail } from "./assert.ts";
-import { replicasOf, sameIds, type Configuration } from "./configuration.ts";
+import { replicasOf, type Configuration } from "./configuration.ts";
 import type { ReplicaId } from "./events.ts";
 import type { ReplicaRules } from "./rules.ts";
-import type { GrantTimes, PhaseOneOf } from "./state.ts";
+import type { PhaseOneOf } from "./state.ts";
 
 /** A peer's index in `peers`, or -1. */
 export function peerIndex(peers: readonly ReplicaId[], id: ReplicaId): number {
@@ -76,44 +74,6 @@ export function unpromised<I>(phase: PhaseOneOf<I>, config: Configuration, slot:
     const i = peerIndex(phase.peers, voter);
     return i < 0 || (phase.promised & (1 << i)) === 0 || phase.coversFrom[i]! > slot;
   });
-}
-
-/**
- * Rule L2 with configurations: the lease counts from the quorum-th most recent grant among the
- * voters of every configuration in `configs` (rules.leaseConfigurations picks them: the one that
- * governs the next slot to execute and every pending one), whichever is oldest. A lease is held
- * only with a quorum of each configuration that may decide a slot the leader has not executed.
- * With `pick` false, exactly `configs` are used (CheckQuorum asks about the one in force).
- */
-export function leaseFromConfigurations(
-  rules: ReplicaRules,
-  peers: readonly ReplicaId[],
-  grantSentAt: GrantTimes,
-  configs: readonly Configuration[],
-  pick = true,
-): number {
-  let from = Number.POSITIVE_INFINITY;
-  for (const config of pick ? rules.leaseConfigurations(configs) : configs) {
-    // Usually every peer votes: the grant times are then the voters' times as they are.
-    const times = sameIds(config.voters, peers)
-      ? grantSentAt
-      : config.voters.map((voter) => {
-          const i = peerIndex(peers, voter);
-          return i < 0 ? Number.NEGATIVE_INFINITY : grantSentAt[i]!;
-        });
-    from = Math.min(from, rules.leaseFrom(times, rules.quorumSize(config.voters.length)));
-  }
-  return from === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : from;
-}
-
-/**
- * Rule L7: the configurations a lease needs a quorum of: every configuration the replica holds,
- * that is the one governing the next slot to execute and every pending one. A leader reads at its
- * executed prefix e; a write it has not executed lands at a slot above e, decided under one of
- * these (slots beyond e + alpha need e + 1 .. e + alpha decided first, under these).
- */
-export function leaseConfigurations(configs: readonly Configuration[]): readonly Configuration[] {
-  return configs;
 }
 
 /** The peers of a replica holding `configs`: every voter and learner of them, and itself. */

@@ -10,7 +10,7 @@
  */
 import { sessionOf } from "../../spec/service.ts";
 import { fail } from "./assert.ts";
-import { dropSelfGrant, nackFor, phase1b, phase2b, renewGrant } from "./acceptor.ts";
+import { nackFor, phase1b, phase2b } from "./acceptor.ts";
 import { showBallot, type Ballot } from "./ballot.ts";
 import { configurationFor, pruneConfigurations, type Configuration } from "./configuration.ts";
 import { electionDue, nextBallot, noteRound, resetElectionTimer, restartElectionTimer } from "./election.ts";
@@ -22,10 +22,8 @@ import {
   failAll,
   heartbeat,
   proposeReady,
-  recordGrant,
   recordProgress,
   resultOf,
-  selfGrantOnly,
   stalledBehind,
   submit,
   submitChange,
@@ -40,6 +38,7 @@ import {
   requestCatchUp,
   takeSnapshot,
 } from "./learner.ts";
+import { dropSelfGrant, leaseFromConfigurations, recordGrant, renewGrant, selfGrantOnly } from "./lease.ts";
 import {
   valuesEqual,
   type AcceptMsg,
@@ -51,7 +50,7 @@ import {
   type Value,
 } from "./messages.ts";
 import { comparePeerCheckpoint, divergenceMessage, latestCheckpoint, type Divergence } from "./monitor.ts";
-import { leaseFromConfigurations, peerIndex, peersOf, phase1Covers } from "./quorums.ts";
+import { peerIndex, peersOf, phase1Covers } from "./quorums.ts";
 import type { DurableRecord, SnapshotRecord } from "./records.ts";
 import { defaultRules, type ReplicaRules } from "./rules.ts";
 import { emptySlotMap, slotMapDropThrough, slotMapGet, slotMapHas, slotMapSet, type SlotMap } from "./slot-map.ts";

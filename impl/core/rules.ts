@@ -19,22 +19,23 @@ import {
 import { compareBallots, type Ballot } from "./ballot.ts";
 import type { Config } from "./config.ts";
 import { mayHelpLeader, type Configuration } from "./configuration.ts";
-import { canPromise, grantUntilFor, restartWaitUntil } from "./acceptor.ts";
+import { canPromise } from "./acceptor.ts";
 import { checkpointDue } from "./monitor.ts";
 import { executeCommand, governsFrom, learnableFromLeader, nextToExecute, retirement, snapshotDue } from "./learner.ts";
+import { mergeRevealed, phase2aValue, quorumSize } from "./leader.ts";
 import {
   canServeLeaseRead,
   grantCountedFrom,
+  grantUntilFor,
+  leaseConfigurations,
   leaseExpiry,
   leaseFrom,
-  mergeRevealed,
-  phase2aValue,
-  quorumSize,
-} from "./leader.ts";
+  restartWaitUntil,
+} from "./lease.ts";
 import { mayCampaign } from "./election.ts";
 import type { ReplicaId } from "./events.ts";
 import type { Command, Value } from "./messages.ts";
-import { leaseConfigurations, promiseCoversFrom } from "./quorums.ts";
+import { promiseCoversFrom } from "./quorums.ts";
 import { verifySnapshot, type SnapshotClaim, type SnapshotContents } from "./snapshot.ts";
 import type { SlotMap } from "./slot-map.ts";
 import type { AcceptorState, GrantTimes, ReplicaContext, ReplicaState, Vote } from "./state.ts";

@@ -7,7 +7,7 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import { kv, kvGet, valueLengthMax, type KvInput, type KvOutput } from "../../spec/kv.ts";
-import { applyToValue, loadHistory, kvModel, modelNamed } from "./history.ts";
+import { applyToValue, loadHistory, kvModel, modelNamed, stepValue } from "./history.ts";
 import { checkLinearizable, checkPartition, type Operation } from "./linearizability.ts";
 import { refute } from "./refute.ts";
 
@@ -722,4 +722,34 @@ describe("the checker's one-key model", () => {
       expect(mine.value).toBe(kvGet(spec.state, "x"));
     },
   );
+
+  const outputs = fc.oneof(
+    fc.option(fc.string({ maxLength: 4 })).map((value): KvOutput => ({ _tag: "value", value })),
+    fc.constant<KvOutput>({ _tag: "ok" }),
+    fc
+      .record({ swapped: fc.boolean(), current: fc.option(fc.string({ maxLength: 4 })) })
+      .map((r): KvOutput => ({ _tag: "cas", ...r })),
+    fc
+      .record({ length: fc.nat(), limit: fc.constantFrom(valueLengthMax, 3) })
+      .map((r): KvOutput => ({ _tag: "too-large", ...r })),
+  );
+  test.prop([fc.option(fc.string({ maxLength: 4 })), inputs, fc.option(outputs, { nil: undefined }), fc.boolean()], {
+    numRuns: 3000,
+  })(
+    "steps as applyToValue then kv.outputsEqual, for the true output, any other and none",
+    (value, input, other, useTrue) => {
+      const applied = applyToValue(input, value);
+      const output = useTrue ? applied.output : other;
+      const expected = output === undefined || kv.outputsEqual(applied.output, output) ? applied.value : undefined;
+      expect(stepValue(value, input, output)).toBe(expected);
+    },
+  );
+
+  it("steps an append past the value limit as applyToValue does", () => {
+    const long = "a".repeat(valueLengthMax);
+    const input: KvInput = { _tag: "append", key: "x", value: "b" };
+    expect(stepValue(long, input, applyToValue(input, long).output)).toBe(long);
+    expect(stepValue(long, input, { _tag: "value", value: `${long}b` })).toBeUndefined();
+    expect(stepValue(long, input, undefined)).toBe(long);
+  });
 });

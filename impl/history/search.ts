@@ -559,10 +559,8 @@ function orderBy(key: Float64Array): Int32Array {
     if (!(Number.isInteger(k) && k >= 0 && k < directLimit)) direct = false;
     else if (k > finiteMax) finiteMax = k;
   }
-  if (sorted) {
-    for (let i = 0; i < n; i++) order[i] = i;
-    return order;
-  }
+  for (let i = 0; i < n; i++) order[i] = i;
+  if (sorted || nearlySorted(key, order)) return order;
   if (n >= packLimit) {
     const list = Array.from({ length: n }, (_, i) => i).sort((a, b) => key[a]! - key[b]! || a - b);
     order.set(list);
@@ -593,6 +591,27 @@ function orderBy(key: Float64Array): Int32Array {
   packed.sort();
   for (let i = 0; i < n; i++) order[i] = packed[i]! % packLimit;
   return order;
+}
+
+/**
+ * Sort `order` (the identity) by `key`, ties by position, by insertion, when that takes at most
+ * 4n moves; false (and `order` unspecified) when it would take more. Return times listed in
+ * invocation order are nearly sorted (each operation overtakes only those running beside it),
+ * and this loop is a small function: in a fresh process it is cheaper to run and to compile
+ * than packing and a native sort.
+ */
+function nearlySorted(key: Float64Array, order: Int32Array): boolean {
+  let moves = 4 * order.length;
+  for (let i = 1; i < order.length; i++) {
+    const k = key[i]!;
+    let j = i - 1;
+    for (; j >= 0 && key[order[j]!]! > k; j--) {
+      if (--moves < 0) return false;
+      order[j + 1] = order[j]!;
+    }
+    order[j + 1] = i;
+  }
+  return true;
 }
 
 /**

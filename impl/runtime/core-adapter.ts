@@ -21,6 +21,7 @@ import {
 } from "../core/index.ts";
 import { kv, KvInput, KvOutput, type KvState } from "../../spec/kv.ts";
 import type { StepFunction } from "./driver.ts";
+import { binaryCodec } from "./binary-codec.ts";
 import { jsonCodec } from "./framing.ts";
 import type { TraceCodecs } from "./trace.ts";
 import type { ConfigurationView, CoreAdapter, CoreView, MembershipView } from "./view.ts";
@@ -32,6 +33,8 @@ export type KvReplicaState = ReplicaState<KvState, KvInput, KvOutput>;
 /** The message and record Schemas of the key-value replica. */
 export const kvMessageSchema = messageSchema(KvInput);
 export const kvRecordSchema = recordSchema(KvInput);
+/** Peer messages on the wire (impl/runtime/transport.ts): the binary codec compiled from the message Schema. */
+export const kvMessageBinary = binaryCodec(kvMessageSchema);
 
 /** Codecs for the wire, the disk and the trace. */
 export const kvCodecs: TraceCodecs<KvMessage, KvRecord, KvInput, KvOutput> = {

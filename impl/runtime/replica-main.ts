@@ -23,6 +23,7 @@ import { noDiskFaults, type DiskFaults } from "./disk-faults.ts";
 import {
   kvAdapter,
   kvCodecs,
+  kvMessageBinary,
   kvConfig,
   kvInitialState,
   kvStep,
@@ -433,7 +434,7 @@ class ReplicaProcess implements RunningReplica {
       tls: this.tlsFiles?.current,
       listen: this.listenAddress(),
       peers: new Map([...this.options.members].filter(([peer]) => peer !== id)),
-      codec: kvCodecs.message,
+      codec: kvMessageBinary,
       info: {
         http: this.advertiseHttp,
         incarnation,

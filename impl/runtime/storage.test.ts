@@ -154,6 +154,19 @@ describe("storage", () => {
     expectRefused(dir, "damaged", /./);
   });
 
+  it("summarizes a long integrity report in one line", () => {
+    const dir = tempDir();
+    const opened = open(dir, { create: true });
+    opened.storage.append(records(3000));
+    opened.storage.close();
+    const file = path.join(dir, databaseFileName);
+    const bytes = fs.readFileSync(file);
+    // Many pages of garbage: SQLite's quick_check reports a problem per page.
+    bytes.fill(0x5a, Math.floor(bytes.length / 3), Math.floor(bytes.length / 3) + 40_000);
+    fs.writeFileSync(file, bytes);
+    expectRefused(dir, "damaged", /^damaged data: .*: SQLite quick_check found \d+ problems, the first: [^\n]+$/);
+  });
+
   it("appends asynchronously: records are committed at once, durable when done is called, and survive reopening", async () => {
     const dir = tempDir();
     const first = open(dir, { create: true });

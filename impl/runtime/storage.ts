@@ -344,6 +344,16 @@ function checkAccess(dir: string, file: string): void {
   }
 }
 
+/** SQLite's quick_check report (one line per problem, often hundreds) as one line. */
+function quickCheckSummary(report: string): string {
+  const problems = report
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && !line.startsWith("***"));
+  const first = (problems[0] ?? report).slice(0, 200);
+  return `SQLite quick_check found ${problems.length === 1 ? "a problem" : `${problems.length} problems`}, the first: ${first}`;
+}
+
 function openDatabase(file: string, exists: boolean): Database.Database {
   let db: Database.Database;
   try {
@@ -359,7 +369,7 @@ function openDatabase(file: string, exists: boolean): Database.Database {
     db.pragma("synchronous = NORMAL");
     db.exec("BEGIN IMMEDIATE; COMMIT;");
     const check = db.pragma("quick_check", { simple: true });
-    if (check !== "ok") throw new StorageError("damaged", file, `SQLite quick_check failed: ${String(check)}`);
+    if (check !== "ok") throw new StorageError("damaged", file, quickCheckSummary(String(check)));
   } catch (error) {
     db.close();
     if (error instanceof StorageError) throw error;

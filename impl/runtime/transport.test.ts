@@ -1,18 +1,20 @@
 /**
  * The transport on loopback: authenticated links carry schema-checked messages; a wrong
- * secret, garbage bytes, a huge length, an unauthenticated message or a message the Schema
- * rejects each close that one connection with a logged reason, and the replica carries on.
+ * secret, garbage bytes, a huge length, an unauthenticated message, a frame too short for its
+ * wire id, or a message the Schema rejects each close that one connection with a logged reason,
+ * and the replica carries on.
  */
 import net from "node:net";
 import { Writable } from "node:stream";
 import { Schema } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
 import { monotonicClock } from "./clock.ts";
-import { encodeFrame, FrameDecoder, jsonCodec } from "./framing.ts";
+import { binaryCodec } from "./binary-codec.ts";
+import { encodeFrame, FrameDecoder } from "./framing.ts";
 import { createLogger, silentLogger, type Logger } from "./log.ts";
 import type { AdmissionRefusal, PeerAdmissionLimits } from "./peer-admission.ts";
 import { floodConnections, freePorts, sleep, waitFor } from "./testing.ts";
-import { handshakeMac, peerProtocol, Transport } from "./transport.ts";
+import { handshakeMac, peerProtocol, Transport, wireIdBytes } from "./transport.ts";
 import { certsLayout, initCa, issueReplicaCert, readTlsMaterial, type TlsMaterial } from "./certs.ts";
 import { tempDir } from "./testing.ts";
 import fs from "node:fs";
@@ -20,6 +22,7 @@ import path from "node:path";
 
 const Ping = Schema.TaggedStruct("ping", { n: Schema.Int });
 type Ping = typeof Ping.Type;
+const pings = binaryCodec(Ping);
 const secret = Buffer.from("s3cret-s3cret-s3cret");
 const open: Transport<Ping>[] = [];
 
@@ -53,7 +56,7 @@ function node(
     tls: options.tls,
     listen: { host: "127.0.0.1", port: ports[self - 1]! },
     peers,
-    codec: jsonCodec(Ping),
+    codec: pings,
     info: { http: `127.0.0.1:${9000 + self}`, incarnation: `i${self}` },
     clock: monotonicClock(),
     log: options.log ?? silentLogger(),
@@ -90,6 +93,13 @@ async function rawConnect(port: number): Promise<{ socket: net.Socket; frames: u
 
 function frameOf(value: unknown): Buffer {
   return encodeFrame(Buffer.from(JSON.stringify(value), "utf8"));
+}
+
+/** A message frame of an open link: the wire id, then the message's bytes. */
+function messageFrame(wireId: number, message: Ping): Buffer {
+  const id = Buffer.alloc(wireIdBytes);
+  id.writeUIntBE(wireId, 0, wireIdBytes);
+  return encodeFrame(Buffer.concat([id, pings.encode(message)]));
 }
 
 /** Complete the handshake as replica `from` against the acceptor on `port`. */
@@ -195,12 +205,22 @@ describe("transport", () => {
     expect(a.rejected.length).toBe(attempts.length);
     expect(a.received).toEqual([]);
     const good = await rawAuthenticated(ports[0]!, 2, 1);
-    good.socket.write(frameOf({ _tag: "msg", id: 5, m: { _tag: "ping", n: 42 } }));
+    good.socket.write(messageFrame(5, { _tag: "ping", n: 42 }));
     await waitFor("message after handshake", () => (a.received.length === 1 ? true : undefined));
     expect(a.received[0]).toEqual({ from: 2, n: 42, wireId: 5 });
-    good.socket.write(frameOf({ _tag: "msg", id: 6, m: { _tag: "ping", n: "forty-two" } }));
+    good.socket.write(messageFrame(6, { _tag: "ping", n: 4.5 }));
     await good.closed;
-    expect(a.rejected.at(-1)).toMatch(/message rejected: does not match the schema/);
+    expect(a.rejected.at(-1)).toMatch(/message rejected: message\.n: .*integer/);
+    expect(a.received.length).toBe(1);
+    const short = await rawAuthenticated(ports[0]!, 2, 1);
+    short.socket.write(encodeFrame(Buffer.from([0, 0, 7])));
+    await short.closed;
+    expect(a.rejected.at(-1)).toMatch(/a frame of 3 bytes, shorter than its wire id/);
+    const json = await rawAuthenticated(ports[0]!, 2, 1);
+    json.socket.write(frameOf({ _tag: "msg", id: 7, m: { _tag: "ping", n: 1 } }));
+    await json.closed;
+    expect(a.rejected.at(-1)).toMatch(/message rejected: /);
+    expect(a.received.length).toBe(1);
   });
 
   it("learns a joining replica from its handshake: an authenticated dialer outside the peer list becomes a peer at the address it announces", async () => {
@@ -221,7 +241,7 @@ describe("transport", () => {
         [1, { host: "127.0.0.1", port: ports[0]! }],
         [2, { host: "127.0.0.1", port: ports[1]! }],
       ]),
-      codec: jsonCodec(Ping),
+      codec: pings,
       info: { http: "127.0.0.1:9003", incarnation: "i3", peer: `127.0.0.1:${ports[2]!}` },
       clock: monotonicClock(),
       log: silentLogger(),

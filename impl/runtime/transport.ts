@@ -3,6 +3,11 @@
  * the connection it dialed; it only receives on connections that peers dialed to it. So each
  * link is one-way, and there is no race between two replicas dialing each other.
  *
+ * The handshake travels as JSON frames; once a connection is open, every frame is one protocol
+ * message in the binary codec compiled from the message Schema (impl/runtime/binary-codec.ts):
+ * its sender's 6-byte wire id, then the message. The Schema stays the definition, checked once,
+ * as the bytes are read.
+ *
  * A connection is authenticated both ways before any message flows: the dialer and the
  * acceptor each prove knowledge of the cluster secret with HMAC-SHA256 over both nonces, both
  * replica ids and the cluster id (see `handshakeMac`), or, with TLS material, run the same
@@ -23,14 +28,8 @@ import net from "node:net";
 import type tls from "node:tls";
 import { Either, ParseResult, Schema } from "effect";
 import type { ReplicaId } from "../core/index.ts";
-import {
-  encodeFrame,
-  FrameDecoder,
-  frameBytesMaxDefault,
-  frameHeaderBytes,
-  parseJson,
-  type JsonCodec,
-} from "./framing.ts";
+import type { BinaryCodec } from "./binary-codec.ts";
+import { encodeFrame, FrameDecoder, frameBytesMaxDefault, frameHeaderBytes, parseJson } from "./framing.ts";
 import type { TlsMaterial } from "./certs.ts";
 import type { MonotonicClock } from "./clock.ts";
 import { certificateRefusal, macKeyOf, peerConnect, peerTlsServer, renewServer } from "./peer-tls.ts";
@@ -39,7 +38,7 @@ import { LogLimiter } from "./log-limiter.ts";
 import { PeerAdmission, sourceOf, type AdmissionRefusal, type PeerAdmissionLimits } from "./peer-admission.ts";
 
 /** Protocol name and version; a peer speaking another is refused. */
-export const peerProtocol = "paxos-lease/peer@1";
+export const peerProtocol = "paxos-lease/peer@2";
 
 /** A host and TCP port. */
 export interface Address {
@@ -91,18 +90,21 @@ const Hello = Schema.TaggedStruct("hello", {
 const Challenge = Schema.TaggedStruct("challenge", { nonce: Nonce, mac: Mac, info: Info });
 /** Dialer to acceptor: my proof. */
 const Proof = Schema.TaggedStruct("proof", { mac: Mac });
-/** A protocol message, with the sender's id for it (unique per sender process, for traces). */
-const Envelope = Schema.TaggedStruct("msg", { id: Schema.Int.pipe(Schema.nonNegative()), m: Schema.Unknown });
 /**
  * Acceptor to an authenticated dialer, then the acceptor closes: the dialer is no longer a
  * member (a configuration in force without it was chosen), so it should retire. Sent only after
  * both proofs, so nobody without the secret or a certificate can retire a replica.
  */
 const Removed = Schema.TaggedStruct("removed", { reason: Schema.String.pipe(Schema.maxLength(1000)) });
-const Wire = Schema.Union(Hello, Challenge, Proof, Envelope, Removed);
+/** The frames of the handshake (JSON). */
+const Wire = Schema.Union(Hello, Challenge, Proof, Removed);
 type Wire = typeof Wire.Type;
 const decodeWire = Schema.decodeUnknownEither(Wire);
-const closingBrace = Buffer.from("}", "latin1");
+/**
+ * Bytes of the wire id before each message once a connection is open: the sender's id for the
+ * message (unique per sender process; traces pair a send with its receipt by it), big-endian.
+ */
+export const wireIdBytes = 6;
 
 /** Most peers one replica dials (configured and learned), like the most replicas a configuration may hold, with room for stale ones. */
 export const peersMax = 64;
@@ -147,7 +149,8 @@ export interface TransportOptions<M> {
   readonly tls?: TlsMaterial | undefined;
   readonly listen: Address;
   readonly peers: ReadonlyMap<ReplicaId, Address>;
-  readonly codec: JsonCodec<M>;
+  /** The messages' binary codec (binaryCodec of the message Schema). */
+  readonly codec: BinaryCodec<M>;
   readonly info: PeerInfo;
   readonly clock: MonotonicClock;
   readonly log: Logger;
@@ -351,8 +354,7 @@ export class Transport<M> {
       return false;
     }
     const encoded = this.encoded(message);
-    const head = Buffer.from(`{"_tag":"msg","id":${wireId},"m":`, "latin1");
-    const bodyBytes = head.length + encoded.length + 1;
+    const bodyBytes = wireIdBytes + encoded.length;
     if (bodyBytes > this.frameBytesMax) {
       // The peer would refuse it and close the link; dropping it is what a lossy network does,
       // and the error names the limit that the core's batches must respect.
@@ -371,24 +373,23 @@ export class Transport<M> {
       this.corked.push(socket);
       if (this.corked.length === 1) process.nextTick(() => this.flush());
     }
-    // The envelope {"_tag":"msg","id":N,"m":...} in three writes that the cork turns into one
-    // writev: the message's JSON is encoded once for all its peers and never copied per peer.
-    const prefix = Buffer.allocUnsafe(frameHeaderBytes + head.length);
+    // The length and wire id, then the message, in two writes that the cork turns into one
+    // writev: the message is encoded once for all its peers and never copied per peer.
+    const prefix = Buffer.allocUnsafe(frameHeaderBytes + wireIdBytes);
     prefix.writeUInt32BE(bodyBytes, 0);
-    head.copy(prefix, frameHeaderBytes);
+    prefix.writeUIntBE(wireId % 2 ** 48, frameHeaderBytes, wireIdBytes);
     socket.write(prefix);
     socket.write(encoded);
-    socket.write(closingBrace);
     return true;
   }
 
   /**
-   * The message's JSON as UTF-8, encoded once however many peers it goes to: the core sends one
-   * message object to every peer in a row (an Accept of a 1 MiB value cost a JSON encoding per peer).
+   * The message's bytes, encoded once however many peers it goes to: the core sends one message
+   * object to every peer in a row (an Accept of a 1 MiB value cost an encoding per peer).
    */
   private encoded(message: M): Buffer {
     if (message !== this.lastMessage) {
-      this.lastEncoded = Buffer.from(JSON.stringify(this.options.codec.encodeValue(message)), "utf8");
+      this.lastEncoded = this.options.codec.encode(message);
       this.lastMessage = message;
     }
     return this.lastEncoded;
@@ -500,18 +501,28 @@ export class Transport<M> {
     return randomBytes(16).toString("hex");
   }
 
-  /** Wire frames of one socket: parse each frame as the envelope union; failures close it. */
+  /**
+   * Frames of one socket: while `messages()` gives no handler, each is a handshake frame (JSON,
+   * checked by the Wire Schema) for `handle`; once it gives one, each frame goes to it as bytes.
+   * Failures close the connection.
+   */
   private onFrames(
     socket: net.Socket,
     decoder: FrameDecoder,
     reject: (reason: string) => void,
-    handle: (frame: Wire, bytes: number) => void,
+    handle: (frame: Wire) => void,
+    messages: () => ((body: Buffer) => void) | null = () => null,
   ): void {
     socket.on("data", (chunk: Buffer) => {
       const result = decoder.push(chunk);
       if (result._tag === "error") return reject(result.reason);
       for (const body of result.frames) {
         if (socket.destroyed) return;
+        const message = messages();
+        if (message !== null) {
+          message(body);
+          continue;
+        }
         const parsed = parseJson(body);
         if (Either.isLeft(parsed)) return reject(parsed.left);
         const wire = decodeWire(parsed.right, { onExcessProperty: "error" });
@@ -520,7 +531,7 @@ export class Transport<M> {
             `frame does not match the peer protocol: ${ParseResult.TreeFormatter.formatErrorSync(wire.left)}`,
           );
         }
-        handle(wire.right, body.length);
+        handle(wire.right);
       }
     });
   }
@@ -605,8 +616,14 @@ export class Transport<M> {
       if (state.phase === "open") this.reject(socket, reason, { peer: state.peer, direction: "inbound" });
       else this.rejectInbound(socket, slot, reason);
     };
-    this.onFrames(socket, decoder, reject, (frame, bytes) => {
-      if (state.phase === "told-removed") return;
+    // Once open, every frame is a message in the binary codec.
+    const messages = (): ((body: Buffer) => void) | null => {
+      if (state.phase !== "open") return null;
+      const { peer, incarnation } = state;
+      return (body) => this.deliver(peer, incarnation, socket, body);
+    };
+    const handshake = (frame: Wire): void => {
+      if (state.phase === "told-removed" || state.phase === "open") return;
       if (state.phase === "hello") {
         if (frame._tag !== "hello") return reject(`expected hello, got ${frame._tag}`);
         const refusal =
@@ -652,9 +669,8 @@ export class Transport<M> {
         this.openInbound(hello.from, socket, hello.info);
         return;
       }
-      if (frame._tag !== "msg") return reject(`unexpected ${frame._tag} after handshake`);
-      this.deliver(state.peer, state.incarnation, socket, frame, bytes);
-    });
+    };
+    this.onFrames(socket, decoder, reject, handshake, messages);
   }
 
   private checkHello(hello: typeof Hello.Type): string | undefined {
@@ -720,18 +736,19 @@ export class Transport<M> {
     }
   }
 
-  private deliver(
-    peer: ReplicaId,
-    incarnation: string,
-    socket: net.Socket,
-    frame: typeof Envelope.Type,
-    bytes: number,
-  ): void {
-    const decoded = this.options.codec.decodeValue(frame.m);
-    if (Either.isLeft(decoded))
-      return this.reject(socket, `message rejected: ${decoded.left}`, { peer, direction: "inbound" });
+  /** One message frame of an open inbound link: its wire id, then the message in the binary codec. */
+  private deliver(peer: ReplicaId, incarnation: string, socket: net.Socket, body: Buffer): void {
+    const context = { peer, direction: "inbound" };
+    if (body.length < wireIdBytes)
+      return this.reject(
+        socket,
+        `message rejected: a frame of ${body.length} bytes, shorter than its wire id`,
+        context,
+      );
+    const decoded = this.options.codec.decode(body, wireIdBytes);
+    if (Either.isLeft(decoded)) return this.reject(socket, `message rejected: ${decoded.left}`, context);
     this.peerRecords.get(peer)!.lastHeardMs = this.options.clock.nowMs();
-    this.options.onMessage(peer, decoded.right, frame.id, incarnation, bytes);
+    this.options.onMessage(peer, decoded.right, body.readUIntBE(0, wireIdBytes), incarnation, body.length);
   }
 
   // ---- Dialer side: we dial each peer and send it our messages. ----

@@ -14,6 +14,7 @@ import type { Regression } from "../regressions/regressions.ts";
 import { describeFailure, writeReport } from "../world/report.ts";
 import { runScenario, showScenario } from "../world/run.ts";
 import { tunings, type ReplicaTuning } from "../world/world.ts";
+import { preludes, type Prelude } from "../world/preludes.ts";
 import { describeBounds, explore, type ExploreOptions, type ExploreOutcome } from "../explorer/explorer.ts";
 import { defaultBounds, type ImplBounds } from "../explorer/model.ts";
 import type { SearchProgress } from "../explorer/search.ts";
@@ -39,9 +40,10 @@ const counts = {
     0,
     tunings.length - 1,
     0,
-    "the world's tuning: 0 default, 1 tightest, 2 perfect clocks, 3 long lease, 4 largest drift, 5 sparse timers, 6 long catch-up",
+    "the world's tuning: 0 default, 1 tightest, 2 perfect clocks, 3 long lease, 4 largest drift, 5 sparse timers, 6 adaptive batching, 7 long catch-up",
   ],
   seed: [0, 0xffff, 1, "the replicas' generator seed (election timeouts)"],
+  pick: [0, 255, 0, "chooses within the prelude (which change, how the leader is lost)"],
   depth: [1, 10_000, 12, "transitions from an initial state (random: the length of a walk)"],
   "max-states": [1, 100_000_000, 5_000_000, "stop after this many distinct states"],
   seconds: [0, 86_400, 0, "stop after this many seconds (0: no limit)"],
@@ -52,6 +54,7 @@ type CountFlag = keyof typeof counts;
 const choices = {
   reconfig: ["none", "add", "remove", "replace"],
   start: ["warm", "cold"],
+  prelude: preludes,
   rates: ["worst", "extremes", "slow", "fast"],
   "restart-clocks": ["both", "continue", "lower"],
   mode: ["bfs", "random"],
@@ -77,6 +80,8 @@ ${Object.entries(counts)
   .join("\n")}
   --reconfig KIND     none | add | remove | replace (add a spare, then replace a voter by it) (default none)
   --start KIND        warm (from the first leader with a lease) | cold (from boot) (default warm)
+  --prelude NAME      ${preludes.join(" | ")}: a fault-free schedule to where features
+                      meet, run before exploring (refinement-tests/world/preludes.ts) (default none)
   --rates KIND        clock rates: worst (the first leader slow, the others fast) | extremes (every
                       slow/fast combination: 2^n initial states) | slow | fast (default worst)
   --restart-clocks K  both | continue | lower (a restarted replica's clock) (default both)
@@ -171,6 +176,8 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
     tuning: n.tuning,
     overrides,
     start: c.start as ImplBounds["start"],
+    prelude: c.prelude as Prelude,
+    pick: n.pick,
     rates: c.rates as ImplBounds["rates"],
     restartClocks: c["restart-clocks"] as ImplBounds["restartClocks"],
     deliverAll: v["no-deliver-all"] !== true,

@@ -16,6 +16,7 @@
  * 1 otherwise. Runs to catch are deterministic; seconds depend on the machine and its load.
  */
 import { writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { mutants, type Mutant } from "../mutants/index.ts";
@@ -237,18 +238,34 @@ const best = rows.map((r) => {
   const caught = r.hunts.filter((h) => h.caught);
   return caught.length === 0 ? null : Math.min(...caught.map((h) => h.seconds));
 });
+// CPU seconds too: on a shared machine other work inflates wall time, not this process's CPU time.
+const bestCpu = rows.map((r) => {
+  const caught = r.hunts.filter((h) => h.caught);
+  return caught.length === 0 ? null : Math.min(...caught.map((h) => h.cpuSeconds));
+});
 const summary = {
   engines,
   seed: opts.seed,
   budgetSeconds: opts.budgetSeconds,
+  load: loadavg()[0]!,
   allCaught: best.every((b) => b !== null),
   medianSecondsBestEngine: median(best.filter((b): b is number => b !== null)),
   slowestSecondsBestEngine: best.some((b) => b === null) ? null : Math.max(...(best as number[])),
+  medianCpuSecondsBestEngine: median(bestCpu.filter((b): b is number => b !== null)),
+  slowestCpuSecondsBestEngine: bestCpu.some((b) => b === null) ? null : Math.max(...(bestCpu as number[])),
   perEngine: Object.fromEntries(
     engines.map((e) => {
       const hs = rows.flatMap((r) => r.hunts.filter((h) => h.engine === e));
       const caught = hs.filter((h) => h.caught);
-      return [e, { hunted: hs.length, caught: caught.length, medianSeconds: median(caught.map((h) => h.seconds)) }];
+      return [
+        e,
+        {
+          hunted: hs.length,
+          caught: caught.length,
+          medianSeconds: median(caught.map((h) => h.seconds)),
+          medianCpuSeconds: median(caught.map((h) => h.cpuSeconds)),
+        },
+      ];
     }),
   ),
 };
@@ -281,7 +298,7 @@ if (opts.json) {
       `\n${e}: ${s.caught}/${s.hunted} caught; median ${s.medianSeconds === null ? "-" : s.medianSeconds.toFixed(2)} s`,
     );
   process.stdout.write(
-    `\nbest engine per mutant: ${best.filter((b) => b !== null).length}/${rows.length} caught; median ${summary.medianSecondsBestEngine?.toFixed(2) ?? "-"} s, slowest ${summary.slowestSecondsBestEngine?.toFixed(2) ?? "-"} s (seed ${opts.seed}, one core)\n`,
+    `\nbest engine per mutant: ${best.filter((b) => b !== null).length}/${rows.length} caught; median ${summary.medianSecondsBestEngine?.toFixed(2) ?? "-"} s, slowest ${summary.slowestSecondsBestEngine?.toFixed(2) ?? "-"} s; CPU median ${summary.medianCpuSecondsBestEngine?.toFixed(2) ?? "-"} s, slowest ${summary.slowestCpuSecondsBestEngine?.toFixed(2) ?? "-"} s (seed ${opts.seed}, one core, load ${summary.load.toFixed(1)})\n`,
   );
 }
 process.exit(summary.allCaught ? 0 : 1);

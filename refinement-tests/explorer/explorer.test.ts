@@ -209,6 +209,24 @@ describe("searching impl/core", () => {
     expect(replay(outcome.regression!)).toBeNull();
   });
 
+  it("from a prelude, the model starts where the prelude ends, and its traces replay with the prelude", () => {
+    const m = mutantNamed("quorum-off-by-one");
+    const outcome = explore({
+      bounds: { ...defaultBounds, writes: 1, reads: 0, prelude: "learner", pick: 0, orders: "fifo" },
+      mode: "bfs",
+      depth: 12,
+      maxStates: 100_000,
+      mutant: { name: m.name, step: m.step },
+    });
+    const roots = new ImplModel({ ...defaultBounds, prelude: "learner", pick: 0 }).roots();
+    if (!Array.isArray(roots)) throw new Error("the prelude failed a check");
+    // The learner prelude adds a spare: four replicas are born before the first transition.
+    expect(roots[0]!.state.world.born()).toHaveLength(4);
+    expect(outcome.regression?.scenario.profile.prelude).toBe("learner");
+    expect(replay(outcome.regression!, m.step)?.check).toBe(outcome.regression!.expect);
+    expect(replay(outcome.regression!)).toBeNull();
+  });
+
   it("random walks find it too, and replay", () => {
     const m = mutantNamed("quorum-off-by-one");
     const model = new ImplModel({ ...defaultBounds, reads: 0 }, m.step);

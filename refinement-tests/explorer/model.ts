@@ -23,6 +23,7 @@ import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts"
 import { ViolationFound, type Violation } from "../../proofs/violation.ts";
 import { WorldChecker } from "../../proofs/world-checker.ts";
 import { type Action, type ReconfigureKind, type Scenario } from "../world/actions.ts";
+import { runPrelude, type Prelude } from "../world/preludes.ts";
 import { linearizability, tuningOf, warmUp } from "../world/run.ts";
 import { inFlightHash, World, type ReplicaTuning } from "../world/world.ts";
 import { Hasher, type Hash64 } from "./hash.ts";
@@ -66,6 +67,14 @@ export interface ImplBounds {
   readonly overrides: Partial<ReplicaTuning>;
   /** Cold: from boot; warm: from the first leader holding a lease (the world's fault-free warm-up). */
   readonly start: "cold" | "warm";
+  /**
+   * A targeted fault-free schedule run after the start (world/preludes.ts, as in the random
+   * suites): the explorer then starts from where features meet, a change pending or a leader just
+   * lost, instead of spending its depth on getting there. "none": from the start itself.
+   */
+  readonly prelude: Prelude;
+  /** Chooses within the prelude (which change, how the leader is lost: world/preludes.ts). */
+  readonly pick: number;
   /**
    * Clock rates: `worst`, the first leader slow and every other replica fast (a leader trusts its
    * lease longest while the grants behind it run out soonest); `extremes`, every combination of
@@ -111,6 +120,8 @@ export const defaultBounds: ImplBounds = {
   tuning: 0,
   overrides: {},
   start: "warm",
+  prelude: "none",
+  pick: 0,
   rates: "worst",
   restartClocks: "both",
   deliverAll: true,
@@ -182,6 +193,8 @@ const reconfigSteps: Record<ImplBounds["reconfig"], readonly ReconfigureKind[]> 
 export class ImplModel {
   readonly clients: number;
   readonly tuning: ReplicaTuning;
+  /** Operations each client started before the model's first transition (a prelude's). */
+  private opsBefore: readonly number[] = [];
 
   constructor(
     readonly bounds: ImplBounds,
@@ -201,6 +214,7 @@ export class ImplModel {
         advanceMsMax: 0,
         warmStart: b.start === "warm",
         tuning: b.tuning,
+        ...(b.prelude === "none" ? {} : { prelude: b.prelude, pick: b.pick }),
         ...(Object.keys(b.overrides).length === 0 ? {} : { tuningOverrides: b.overrides }),
       },
       actions,
@@ -262,6 +276,8 @@ export class ImplModel {
     world.observer = (s) => checker.observe(s);
     world.boot();
     if (this.bounds.start === "warm") warmUp(world);
+    runPrelude(world, this.bounds.prelude, this.bounds.pick);
+    this.opsBefore = world.clients.map((c) => c.opsStarted);
     world.observer = null;
     return { world, checker, used: new Uint8Array(Object.keys(budget).length), held: [] };
   }
@@ -316,7 +332,11 @@ export class ImplModel {
     return out;
   }
 
-  /** Cut each link one way; cut each replica off from every other. */
+  /**
+   * Cut each link one way; cut each replica off from every other; and once four or more replicas
+   * are born (after a membership change adds one), cut each pair of neighbours off from the rest,
+   * which splits a configuration in transition between its old and its new voters.
+   */
   private partitionActions(w: World, out: ModelAction[]): void {
     const born = w.born();
     for (const x of born) {
@@ -326,6 +346,8 @@ export class ImplModel {
       }
     }
     for (const x of born) out.push({ action: { t: "isolate", r: w.targetFor(x), others: 0 }, spends: "partitions" });
+    if (born.length >= 4)
+      for (const x of born) out.push({ action: { t: "isolate", r: w.targetFor(x), others: 1 }, spends: "partitions" });
   }
 
   /** Replica indices that believe they lead (live, not halted). */
@@ -344,7 +366,9 @@ export class ImplModel {
     for (let c = 0; c < b.writes + b.reads; c++) {
       const client = w.clients[c]!;
       const write = c < b.writes;
-      if (client.opsStarted === 0) {
+      if (client.opsStarted === this.opsBefore[c]) {
+        // A prelude's client may still wait for its own operation: it starts the model's after.
+        if (client.op !== null) continue;
         const op = { kind: write ? ("put" as const) : ("get" as const), key: 0 };
         for (const to of targets) out.push({ action: { t: "submit", c, op, to }, spends: write ? "writes" : "reads" });
         continue;

@@ -41,6 +41,7 @@ const kinds: FaultKind[] = [
   "one-way-from-leader",
   "slow-disk-leader",
   "kill-follower",
+  "burst",
 ];
 let out: string;
 let report: NemesisReport;
@@ -110,8 +111,12 @@ describe(`a short nemesis run (seed ${seed})`, () => {
 
   it("injected every fault kind of the schedule, each as planned", () => {
     const injected = new Set(report.faults.map((f) => f.kind));
-    for (const kind of ["kill-leader", "pause-leader", "partition-leader", "restart-follower"] as const)
+    for (const kind of ["kill-leader", "pause-leader", "partition-leader", "restart-follower", "burst"] as const)
       expect(injected, kind).toContain(kind);
+    // The burst's writers reached the leader: their answers are counted (a legal burst is refused
+    // at most with 429, never with a crash).
+    for (const burst of report.faults.filter((f) => f.kind === "burst"))
+      expect(burst.effect, burst.label).toMatch(/^\d+ writers of 1 MiB: \d+ /);
     for (const pause of report.faults.filter((f) => f.kind === "pause-leader"))
       expect(pause.endedAt - pause.startedAt).toBeGreaterThan(3 * 300);
     expect(report.lives.some((l) => l.exit === "SIGKILL")).toBe(true);

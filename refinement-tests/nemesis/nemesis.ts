@@ -5,6 +5,7 @@
  * their data, paused ones resume, links pass again, a slow disk is fast again. Everything it
  * does is recorded with run times, for the report and the timeline.
  */
+import http from "node:http";
 import { sleep } from "../../impl/runtime/testing.ts";
 import { monotonicMs, type NemesisCluster } from "./cluster.ts";
 import type { MembershipChanges } from "./membership.ts";
@@ -32,6 +33,8 @@ export class Nemesis {
   private stopping = false;
   /** Ordinary faults in force now (membership changes are not faults in force). */
   private activeFaults = 0;
+  /** The writers of a burst under way: told to stop at its end, and what they got. */
+  private burst: { stop: boolean; done: Promise<string> } | null = null;
 
   constructor(
     private readonly cluster: NemesisCluster,
@@ -94,7 +97,9 @@ export class Nemesis {
       while (!this.stopping && this.now() < until) await sleep(Math.min(50, until - this.now()));
       const effect = effectOf(before, await cluster.network.counters());
       if (effect !== "") fault.effect = effect;
+      const burst = this.burst;
       await this.end(planned, targets);
+      if (burst !== null) fault.effect = await burst.done;
     } finally {
       this.activeFaults -= 1;
     }
@@ -192,6 +197,9 @@ export class Nemesis {
       case "slow-disk-leader":
         for (const id of targets) cluster.setSlowDisk(id, true);
         return;
+      case "burst":
+        this.startBurst(targets[0]!, planned.parameter);
+        return;
       case "member-add":
       case "member-replace":
       case "member-replace-kill-leader":
@@ -199,6 +207,36 @@ export class Nemesis {
       case "member-readd":
         throw new Error(`${planned.kind} is a membership change, not a fault`);
     }
+  }
+
+  /**
+   * `writers` closed loops of PUTs of 1 MiB values (the largest a value may be) to `target`, each
+   * on a key of its own outside the workload's, until the fault ends. The answers are counted for
+   * the report; the writes' outcomes are not part of the checked history (the clients' are).
+   */
+  private startBurst(target: number, writers: number): void {
+    const state = { stop: false, done: Promise.resolve("") };
+    const agent = new http.Agent({ keepAlive: true, maxSockets: writers });
+    const counts = new Map<string, number>();
+    const count = (what: string): void => void counts.set(what, (counts.get(what) ?? 0) + 1);
+    const url = `${this.cluster.endpoint(target)}/v1/kv/`;
+    const headers = { Authorization: `Bearer ${this.cluster.token}`, "Content-Type": "application/json" };
+    const writer = async (w: number): Promise<void> => {
+      for (let round = 0; !state.stop && !this.stopping; round++) {
+        const value = `${w}.${round}.`.padEnd(1024 * 1024, String.fromCharCode(97 + ((w + round) % 26)));
+        const answer = await put(`${url}nemesis-burst-${w}`, JSON.stringify({ value }), headers, agent);
+        count(answer);
+        // Refused (429, a redirect) or lost: a client backs off before it tries again.
+        if (answer !== "200") await sleep(100);
+      }
+    };
+    const all = Array.from({ length: writers }, (_, w) => writer(w));
+    state.done = Promise.all(all).then(() => {
+      agent.destroy();
+      const answers = [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([what, n]) => `${n} ${what}`);
+      return `${writers} writers of 1 MiB: ${answers.join(", ") || "no answer"}`;
+    });
+    this.burst = state;
   }
 
   private async end(planned: PlannedFault, targets: readonly number[]): Promise<void> {
@@ -221,6 +259,11 @@ export class Nemesis {
         return;
       case "flap-leader":
         for (const id of targets) await cluster.network.setInterface(id, true);
+        return;
+      case "burst":
+        if (this.burst !== null) this.burst.stop = true;
+        await this.burst?.done;
+        this.burst = null;
         return;
       default:
         await cluster.network.healLinks();
@@ -273,6 +316,8 @@ function targetsOf(
     case "lossy-links":
     case "slow-links":
       return [];
+    case "burst":
+      return [pivot];
     default:
       return [pivot];
   }
@@ -290,6 +335,22 @@ function labelOf(planned: PlannedFault, targets: readonly number[]): string {
       ? ` ${Math.round(planned.parameter * 100)}%`
       : planned.kind === "slow-links"
         ? ` +${planned.parameter} ms (jitter ${slowLink(planned.parameter).jitterMs} ms)`
-        : "";
+        : planned.kind === "burst"
+          ? ` ${planned.parameter} writers of 1 MiB`
+          : "";
   return `${planned.kind} ${who}${extra}`;
+}
+
+/** One PUT; what came of it: its status code, or why there was none. Never throws. */
+function put(url: string, body: string, headers: Record<string, string>, agent: http.Agent): Promise<string> {
+  return new Promise((resolve) => {
+    const request = http.request(url, { method: "PUT", headers, agent, timeout: 15_000 }, (response) => {
+      response.resume();
+      response.on("end", () => resolve(String(response.statusCode ?? 0)));
+      response.on("error", () => resolve("connection lost"));
+    });
+    request.on("timeout", () => request.destroy(new Error("timeout")));
+    request.on("error", (error) => resolve(error.message === "timeout" ? "no answer in 15 s" : "connection lost"));
+    request.end(body);
+  });
 }

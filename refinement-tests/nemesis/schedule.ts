@@ -40,6 +40,12 @@ export const faultKinds = [
   "restart-follower",
   /** The leader's commits take longer (test-only slow disk). */
   "slow-disk-leader",
+  /**
+   * Concurrent writes of 1 MiB values to the leader (the parameter: how many writers, each in a
+   * closed loop) for the duration, beside the clients' load: a legal burst the leader must ride
+   * out without losing its lease.
+   */
+  "burst",
   /** The leader's machine loses power: SIGKILL, and every write it had not fsynced is lost; restart after the duration. */
   "power-loss-leader",
   /** A follower's machine loses power; restart after the duration. */
@@ -63,7 +69,7 @@ export interface PlannedFault {
   readonly kind: FaultKind;
   readonly at: number;
   readonly durationMs: number;
-  /** Loss rate (lossy-links) or delay in ms (slow-links); 0 otherwise. */
+  /** Loss rate (lossy-links), delay in ms (slow-links) or writers (burst); 0 otherwise. */
   readonly parameter: number;
   /** A number in [0, 1) to pick among equally good targets (a follower, a majority's members). */
   readonly pick: number;
@@ -118,6 +124,7 @@ const durations: Record<FaultKind, readonly [number, number]> = {
   "restart-leader": [0, 0],
   "restart-follower": [0, 0],
   "slow-disk-leader": [1500, 4000],
+  burst: [1500, 4000],
   "power-loss-leader": [1000, 4000],
   "power-loss-follower": [1000, 5000],
   // A change holds nothing: the next fault starts while it is being made.
@@ -141,6 +148,7 @@ export function kindsFor(replicas: number, spares = 0): FaultKind[] {
 function parameterOf(kind: FaultKind, random: () => number): number {
   if (kind === "lossy-links") return Math.round((0.1 + 0.4 * random()) * 100) / 100;
   if (kind === "slow-links") return Math.round(10 + 140 * random());
+  if (kind === "burst") return 4 + Math.floor(13 * random());
   return 0;
 }
 

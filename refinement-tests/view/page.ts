@@ -106,7 +106,7 @@ const body = `
   <div id="axis-bar">
     <button id="zoom-all">whole run</button><button id="zoom-step">zoom to step</button>
     <span>wheel zooms, drag pans, click jumps</span>
-    <span class="legend"><i style="background:hsla(200,65%,45%,.85)"></i>believes it holds the lease (colour: ballot)<i style="background:hsla(200,65%,45%,.5);height:5px"></i>grant given<i style="background:rgba(156,39,176,.25)"></i>restart wait<i style="background:rgba(60,60,60,.55)"></i>down<i style="background:rgba(120,120,120,.35)"></i>paused<i style="background:rgba(211,47,47,.8);height:3px"></i>cut off<i style="background:rgba(211,47,47,.9)"></i>two leaseholders<i style="background:rgba(255,183,77,.4)"></i>fault</span>
+    <span class="legend"><i style="background:hsla(200,65%,45%,.85)"></i>holds the lease: would answer a read by lease (colour: ballot)<i style="background:hsla(200,65%,45%,.5);height:5px"></i>grant given<i style="background:rgba(156,39,176,.25)"></i>restart wait<i style="background:rgba(60,60,60,.55)"></i>down<i style="background:rgba(120,120,120,.35)"></i>paused<i style="background:rgba(211,47,47,.8);height:3px"></i>cut off<i style="background:rgba(211,47,47,.9)"></i>two leaseholders<i style="background:rgba(255,183,77,.4)"></i>fault</span>
   </div>
   <div id="axis-wrap"><canvas id="axis"></canvas></div>
 </footer>

@@ -2,7 +2,7 @@
  * Records steps of a system of impl/core replicas, as the checkers of proofs/ see them
  * (proofs/world-view.ts: `SystemView` and `WorldStep`), into a trace view: the step's effects,
  * the messages it sent and received, each replica's shown fields (replica-fields.ts), and the
- * time axis (each replica's clock, the lease it believes it holds, the grants it gave, its
+ * time axis (each replica's clock, the lease it holds (rule L3), the grants it gave, its
  * restart wait, when it was down, paused or cut off). Both the simulated world and a real run's
  * replayed traces produce such steps; the adapters (world.ts, nemesis.ts) say how messages pair.
  */
@@ -196,11 +196,14 @@ export class StepRecorder {
     if (step.before === null || s.learner.service.sessions !== step.before.learner.service.sessions)
       b.set(me, sessionsOf(s, this.detail));
     const rep = this.view.replicas[r]!;
-    const leader = s.role._tag === "leader" && s.halted === null ? s.role : null;
+    // The lease as proofs/leases.ts abstracts it: the replica would answer a read by lease now
+    // (rule L3), and does until its clock reaches leaseUntil unless a later step of its own ends it.
+    const rules = this.view.rules;
+    const holder = s.role._tag === "leader" && rules.canServeLeaseRead(rules, s, rep.localAt(t)) ? s.role : null;
     this.leases.update(
       me,
       t,
-      leader === null ? null : { until: rep.trueAt(leader.leaseUntil), label: showBallot(leader.ballot) },
+      holder === null ? null : { until: rep.trueAt(holder.leaseUntil), label: showBallot(holder.ballot) },
     );
     const a = s.acceptor;
     this.grants.update(

@@ -68,6 +68,16 @@ describe("trace view of a world run", () => {
     expect(new Set(holding.map((l) => l.label)).size).toBe(2);
   });
 
+  test("the lease lanes are the leases the checker sees: a removed voter that trusts its lease but cannot read holds none", () => {
+    const removed = regressions().find((r) => r.name === "removed-voter-believes-lease")!;
+    const v = viewOfWorldRun(removed);
+    expect(v.violation).toBeNull();
+    const bars = leases(v);
+    expect(bars.length).toBeGreaterThan(0);
+    const overlapping = bars.filter((a) => bars.some((b) => a.process < b.process && a.from < b.to && b.from < a.to));
+    expect(overlapping).toEqual([]);
+  });
+
   test("steps name their spec actions at every level and the rules the core applied, with their docs", () => {
     const actions = new Set(listsPerStep(view, "actions").flatMap((list) => list.map((a) => a.split(":")[0]!)));
     const ruleLists = listsPerStep(view, "rules");

@@ -184,12 +184,14 @@ export const profileArbitrary: fc.Arbitrary<Profile> = fc
     // 1: time moves in steps of at most a millisecond, so messages arrive with near-zero delays.
     advanceMsMax: fc.constantFrom(1, 20, 100, 300, 700),
     warmStart: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }),
-    // The swarm's tunings: all but the explorer's sparse timers (5); the real defaults' proportions
-    // (6) often enough that joiners catch up on long logs and from old snapshots in every campaign.
+    // The swarm's tunings: all but the explorer's sparse timers (5); adaptive batching, as the
+    // runtime's replicas run (6); the real defaults' proportions (7) often enough that joiners
+    // catch up on long logs and from old snapshots in every campaign.
     tuning: fc.oneof(
       { arbitrary: fc.constant(0), weight: 5 },
-      { arbitrary: fc.constantFrom(1, 2, 3, 4), weight: 4 },
+      { arbitrary: fc.integer({ min: 1, max: 4 }), weight: 4 },
       { arbitrary: fc.constant(6), weight: 2 },
+      { arbitrary: fc.constant(7), weight: 2 },
     ),
     // Most runs start from the warm start alone; the rest from a targeted schedule that reaches
     // where membership changes, leases, snapshots and transfers meet (./preludes.ts).
@@ -200,6 +202,7 @@ export const profileArbitrary: fc.Arbitrary<Profile> = fc
       { arbitrary: fc.constant<Prelude>("alpha"), weight: 2 },
       { arbitrary: fc.constant<Prelude>("leaderLost"), weight: 2 },
       { arbitrary: fc.constant<Prelude>("reelected"), weight: 3 },
+      { arbitrary: fc.constant<Prelude>("restartInLease"), weight: 1 },
     ),
     pick: fc.nat({ max: 63 }),
   })

@@ -34,12 +34,22 @@
  *                 slot with another one pending; with pick bit 1 the replica that joined is cut off
  *                 meanwhile, with one more of five, so that they grant without having promised),
  *                 the clients reading all along
+ *
+ * One prelude stands apart from that chain:
+ *
+ *   restartInLease  the leader is cut off from every follower but one, A, so its lease rests on
+ *                   A's grants alone while the others' grants run out; then A is cut off from the
+ *                   leader too, just before another follower's election timer fires, and (unless
+ *                   pick bit 2) crashes and restarts at once: that follower campaigns while the
+ *                   leader still trusts A's last grant, forgotten or not. Rules L1 (a grant holds
+ *                   for D) and L4 (a restarted replica helps no ballot for D) are all that keep A
+ *                   from electing it then (pick bits 0-1: how late A is cut off)
  */
 import type { ReconfigureKind } from "./actions.ts";
 import type { World } from "./world.ts";
 
 /** The preludes, in the order shrinking prefers (simplest first). */
-export const preludes = ["none", "writes", "learner", "alpha", "leaderLost", "reelected"] as const;
+export const preludes = ["none", "writes", "learner", "alpha", "leaderLost", "reelected", "restartInLease"] as const;
 export type Prelude = (typeof preludes)[number];
 
 /** Simulated time one phase of a prelude may take before it gives up, ms. */
@@ -47,6 +57,11 @@ const phaseMsMax = 5_000;
 
 /** Run `prelude` on a warm (or cold) world; `pick` chooses within it (see the module comment). */
 export function runPrelude(world: World, prelude: Prelude, pick: number): void {
+  if (prelude === "restartInLease") {
+    world.note("prelude restartInLease: the one follower whose grants hold the lease is cut off (and restarts)");
+    restartInLease(world, pick);
+    return;
+  }
   const depth = preludes.indexOf(prelude);
   const phases: readonly [string, (w: World, pick: number) => boolean][] = [
     ["writes", writes],
@@ -254,4 +269,35 @@ function reelected(world: World, pick: number): boolean {
   world.apply({ t: "heal" });
   if (!until(world, () => world.leaseHolders().some((i) => i !== lost), true)) return false;
   return until(world, () => world.pendingOps() === 0);
+}
+
+/**
+ * The leader's lease rests on one follower's grants, and that follower is cut off from it (and
+ * restarts, forgetting them) just before another follower campaigns (see the module comment). The leader is bridged to A
+ * alone; the others hear nothing from it, so their grants run out after D and their election
+ * timers fire between electionTimeoutMsMin and electionTimeoutMsMax after the cut. A crashes
+ * electionTimeoutMsMin - D/2 (plus pick's eighths of D) after the cut, so that the lease the
+ * leader counts from A's last grant still holds when the first of them campaigns.
+ */
+function restartInLease(world: World, pick: number): void {
+  const leader = leaderIndex(world);
+  if (leaderState(world) === null) return;
+  const a = follower(world, pick >> 3);
+  // Actions name born replicas by position; position n would name the leader instead.
+  if (world.born().length > world.initialMembers.length) return;
+  world.apply({ t: "bridge", r: world.born().indexOf(a) });
+  const { leaseMs, electionTimeoutMsMin } = world.tuning;
+  const crashAfter = Math.max(0, electionTimeoutMsMin - leaseMs / 2 + ((pick & 3) * leaseMs) / 8);
+  const start = world.trueTime;
+  while (world.trueTime - start < crashAfter) {
+    world.deliverAll();
+    world.advance(10);
+  }
+  const restarts = (pick & 4) === 0;
+  if (restarts) world.apply({ t: "crash", r: world.born().indexOf(a), at: null });
+  world.apply({ t: "cut", a: world.born().indexOf(leader), b: world.born().indexOf(a), oneWay: false });
+  if (restarts) world.apply({ t: "restart", r: world.born().indexOf(a), clockMs: 0 });
+  // Time goes on until a replica other than the cut-off leader leads and holds a lease (with rules
+  // L1 and L4, only once the old lease has run out).
+  until(world, () => world.leaseHolders().some((i) => i !== leader));
 }

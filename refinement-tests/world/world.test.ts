@@ -9,11 +9,11 @@ import type { Action, Scenario } from "./actions.ts";
 import { scenarioArbitrary } from "./actions.ts";
 import { boundsOf } from "../suite.ts";
 import { runScenario } from "./run.ts";
-import { World } from "./world.ts";
+import { tunings, World, type ReplicaTuning } from "./world.ts";
 
 /** A booted 3-replica world with its first leader elected (fault-free). */
-function warm(): World {
-  const w = new World({ replicas: 3, record: true });
+function warm(tuning?: ReplicaTuning): World {
+  const w = new World({ replicas: 3, record: true, ...(tuning === undefined ? {} : { tuning }) });
   w.boot();
   for (let i = 0; i < 40 && w.leaseHolders().length === 0; i++) {
     w.advance(50);
@@ -55,6 +55,43 @@ describe("the simulated world", () => {
     expect(crashed.state).toBeNull();
     expect(crashed.durable.length).toBe(durableBefore);
     expect(w.counters.get("crash lost unflushed records")).toBe(1);
+  });
+
+  it("runs the runtime's adaptive batching: commands that arrive while a slot is in flight share the next one", () => {
+    const adaptive = tunings.find((t) => t.adaptiveBatching)!;
+    const w = warm(adaptive);
+    const accepts = (): number => w.counters.get("adaptive batching: an Accept of several commands sent") ?? 0;
+    // Three writes to the leader (target 3): the first goes at once (nothing is in flight), the
+    // next two wait for its slot and go together.
+    const run = (world: World): void => {
+      for (const c of [0, 1, 2]) world.apply({ t: "submit", c, op: { kind: "put", key: c }, to: 3 });
+      for (let i = 0; i < 10; i++) {
+        world.advance(20);
+        world.deliverAll();
+      }
+    };
+    run(w);
+    expect(accepts()).toBeGreaterThan(0);
+    expect(w.ops.filter((op) => op.output !== undefined)).toHaveLength(3);
+    // Without it (the core's default), each command is proposed as it arrives.
+    const eager = warm();
+    run(eager);
+    expect(eager.counters.get("adaptive batching: an Accept of several commands sent")).toBeUndefined();
+  });
+
+  it("the swarm draws adaptive batching, and its runs check clean and batch", () => {
+    const scenarios = fc
+      .sample(scenarioArbitrary(boundsOf({})), { seed: 7, numRuns: 200 })
+      .filter((s) => tunings[s.profile.tuning ?? 0]?.adaptiveBatching === true)
+      .slice(0, 12);
+    expect(scenarios.length).toBeGreaterThan(0);
+    let batched = 0;
+    for (const s of scenarios) {
+      const run = runScenario(s);
+      expect(run.failure).toBeNull();
+      batched += run.counters.get("world: adaptive batching: an Accept of several commands sent") ?? 0;
+    }
+    expect(batched).toBeGreaterThan(0);
   });
 
   it("cut links and paused replicas hold messages back until healed or resumed", () => {

@@ -58,6 +58,8 @@ export interface ReplicaTuning {
   readonly snapshotIntervalSlots: number;
   readonly transferChunkBytesMax: number;
   readonly reconfigAlphaSlots: number;
+  /** Adaptive batching (impl/core/config.ts), as the runtime's replicas run. */
+  readonly adaptiveBatching: boolean;
 }
 
 /**
@@ -82,6 +84,7 @@ export const defaultTuning: ReplicaTuning = {
   snapshotIntervalSlots: 2,
   transferChunkBytesMax: 120,
   reconfigAlphaSlots: 4,
+  adaptiveBatching: false,
 };
 
 /**
@@ -89,10 +92,11 @@ export const defaultTuning: ReplicaTuning = {
  * and batch of one, catch-up one slot at a time, a checkpoint and a snapshot every slot, two
  * pending requests, 16-byte transfer chunks, alpha = 1); perfect clocks with no margin at all; a
  * long lease with slow heartbeats and a deeper pipeline (and so a longer alpha); the largest
- * drift bound. Then the explorer's: sparse timers. Last, the proportions of the real defaults
- * (catch-up batches far shorter than the log between snapshots), so that a replica added to a
- * cluster that has run for a while catches up on a long log, or from a snapshot older than its
- * own addition, before it reaches the slot that added it.
+ * drift bound. Then the explorer's: sparse timers. Then the runtime's batching: the default with
+ * adaptive batching on, as every real replica runs (commands wait while a slot is in flight).
+ * Last, the proportions of the real defaults (catch-up batches far shorter than the log between
+ * snapshots), so that a replica added to a cluster that has run for a while catches up on a long
+ * log, or from a snapshot older than its own addition, before it reaches the slot that added it.
  */
 export const tunings: readonly ReplicaTuning[] = [
   defaultTuning,
@@ -121,7 +125,7 @@ export const tunings: readonly ReplicaTuning[] = [
   // The largest drift bound the configuration accepts (10%): the widest gap between what a
   // leader trusts and what its grants promise, where the lease arithmetic of rules L2 and L4 matters most.
   { ...defaultTuning, clockDriftPpmMax: 100_000 },
-  // Sparse timers (the exhaustive explorer's; the swarm generator draws only the five above): a
+  // Sparse timers (the exhaustive explorer's; the swarm generator does not draw it): a
   // heartbeat close to the lease and election timeouts just above it, so that a leader change
   // takes few instants of time, and a pipeline and batch of one.
   {
@@ -133,6 +137,8 @@ export const tunings: readonly ReplicaTuning[] = [
     batchCommandsMax: 1,
     reconfigAlphaSlots: 2,
   },
+  // The runtime's adaptive batching (see above).
+  { ...defaultTuning, adaptiveBatching: true },
   // The real defaults' proportions (see above): long catch-up, snapshots older than an addition.
   { ...defaultTuning, catchUpSlotsMax: 2, snapshotIntervalSlots: 12 },
 ];
@@ -1070,6 +1076,13 @@ export class World implements KvSystemView {
         case "Send":
           this.flush(r, carried);
           carried.push({ _tag: "Send", to: e.to, message: e.message });
+          if (
+            this.tuning.adaptiveBatching &&
+            e.message._tag === "Accept" &&
+            e.message.value._tag === "batch" &&
+            e.message.value.commands.length > 1
+          )
+            this.count("adaptive batching: an Accept of several commands sent");
           this.enqueue(r.index, e.to - 1, e.message);
           arrows?.push({ from: `R${r.id}`, to: `R${e.to}`, label: showMessage(e.message, false) });
           break;
