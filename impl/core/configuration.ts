@@ -52,7 +52,10 @@ export interface Configuration {
    * list was simply not added yet (a joining replica catching up on the log).
    */
   readonly retired: readonly ReplicaId[];
-  /** The addresses of the members added with one (ascending by replica); initial members are found by their start flags. */
+  /**
+   * Where members listen (ascending by replica): the address each add carried for its new
+   * replica and for the members of the time. Initial members are also found by their start flags.
+   */
   readonly addresses: readonly MemberAddress[];
 }
 
@@ -62,11 +65,17 @@ export interface Configuration {
  * adding a replica that is already a member) is refused by every replica alike.
  */
 export type ConfigChange =
-  /** A new replica joins as a learner; with `address`, every replica learns where it listens. */
+  /**
+   * A new replica joins as a learner; with `address`, every replica learns where it listens.
+   * `members` carries where the other members listen, as the proposer knows them: a joiner knows
+   * only the replica it was started with, and a member restarted with an older start list may not
+   * know the joiner, so each learns the other from the log (a snapshot carries them too).
+   */
   | {
       readonly op: "add";
       readonly replica: ReplicaId;
       readonly address?: { readonly peer: string; readonly http?: string | undefined } | undefined;
+      readonly members?: readonly MemberAddress[] | undefined;
     }
   /** A learner becomes a voter. */
   | { readonly op: "promote"; readonly replica: ReplicaId }
@@ -77,6 +86,11 @@ export type ConfigChange =
 
 const ReplicaIdSchema = Schema.Int.pipe(Schema.positive());
 const AddressText = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(addressLengthMax));
+const MemberAddressSchema = Schema.Struct({
+  replica: ReplicaIdSchema,
+  peer: AddressText,
+  http: Schema.optional(AddressText),
+});
 
 /** The wire and disk form of a change. */
 export const ConfigChange: Schema.Schema<ConfigChange> = Schema.Union(
@@ -84,6 +98,7 @@ export const ConfigChange: Schema.Schema<ConfigChange> = Schema.Union(
     op: Schema.Literal("add"),
     replica: ReplicaIdSchema,
     address: Schema.optional(Schema.Struct({ peer: AddressText, http: Schema.optional(AddressText) })),
+    members: Schema.optional(Schema.Array(MemberAddressSchema).pipe(Schema.maxItems(configurationReplicasMax))),
   }),
   Schema.Struct({ op: Schema.Literal("promote"), replica: ReplicaIdSchema }),
   Schema.Struct({ op: Schema.Literal("remove"), replica: ReplicaIdSchema }),
@@ -100,10 +115,7 @@ export const ConfigurationSchema = Schema.Struct({
   voters: Schema.Array(ReplicaIdSchema).pipe(Schema.minItems(1)),
   learners: Schema.Array(ReplicaIdSchema),
   retired: Schema.optionalWith(Schema.Array(ReplicaIdSchema), { default: () => [] }),
-  addresses: Schema.optionalWith(
-    Schema.Array(Schema.Struct({ replica: ReplicaIdSchema, peer: AddressText, http: Schema.optional(AddressText) })),
-    { default: () => [] },
-  ),
+  addresses: Schema.optionalWith(Schema.Array(MemberAddressSchema), { default: () => [] }),
 });
 
 function sorted(ids: readonly ReplicaId[]): ReplicaId[] {
@@ -146,17 +158,22 @@ export function applyChange(from: Membership, change: ConfigChange): Membership 
         return `replica ${r} was removed from the cluster, and a removed id is never added again: start the new replica under a new id, with an empty data directory`;
       if (base.voters.length + base.learners.length >= configurationReplicasMax)
         return `a configuration has at most ${configurationReplicasMax} replicas`;
+      // The change's addresses replace what the configuration had for the same replicas; only
+      // members' are kept (an address the proposer listed for a non-member is dropped).
+      const given = new Map<ReplicaId, MemberAddress>();
+      for (const a of change.members ?? []) if (isVoter(a.replica) || isLearner(a.replica)) given.set(a.replica, a);
+      if (change.address !== undefined)
+        given.set(r, {
+          replica: r,
+          peer: change.address.peer,
+          ...(change.address.http === undefined ? {} : { http: change.address.http }),
+        });
       const addresses =
-        change.address === undefined
+        given.size === 0
           ? base.addresses
-          : [
-              ...base.addresses,
-              {
-                replica: r,
-                peer: change.address.peer,
-                ...(change.address.http === undefined ? {} : { http: change.address.http }),
-              },
-            ].sort((a, b) => a.replica - b.replica);
+          : [...base.addresses.filter((a) => !given.has(a.replica)), ...given.values()].sort(
+              (a, b) => a.replica - b.replica,
+            );
       return { ...base, learners: sorted([...base.learners, r]), addresses };
     }
     case "promote":
@@ -257,6 +274,11 @@ export function showConfiguration(c: Pick<Configuration, "voters" | "learners">)
 /** `add 4`, `add 4 at h4:7004`, `replace 3 by 4`, as traces print a change. */
 export function showChange(change: ConfigChange): string {
   if (change.op === "replace") return `replace ${change.remove} by ${change.add}`;
-  if (change.op === "add" && change.address !== undefined) return `add ${change.replica} at ${change.address.peer}`;
+  if (change.op === "add") {
+    const at = change.address === undefined ? "" : ` at ${change.address.peer}`;
+    const members =
+      change.members === undefined ? "" : ` (addresses of ${change.members.map((a) => a.replica).join(",")})`;
+    return `add ${change.replica}${at}${members}`;
+  }
   return `${change.op} ${change.replica}`;
 }

@@ -81,6 +81,7 @@ describe("HTTP API with admission control", () => {
         show: () => ({}),
         precheck: () => null,
         addressOf: () => null,
+        memberAddresses: () => [],
         reconfigure: () => Promise.resolve({ _tag: "unavailable", reason: "test", outcomeUnknown: false }),
       },
     });

@@ -18,7 +18,14 @@ import http from "node:http";
 import https from "node:https";
 import type net from "node:net";
 import { Either, ParseResult, Schema } from "effect";
-import { type ClientResult, type Consistency, type ReplicaId, ConfigChange, replicaIdMax } from "../core/index.ts";
+import {
+  type ClientResult,
+  type Consistency,
+  type MemberAddress,
+  type ReplicaId,
+  ConfigChange,
+  replicaIdMax,
+} from "../core/index.ts";
 import { KvInput, keyLengthMax, type KvOutput } from "../../spec/kv.ts";
 import { ClientId, Seq } from "../../spec/service.ts";
 import { checkBrowser, checkContentType, checkRole, type AccessPolicy, type Need } from "./access.ts";
@@ -59,6 +66,8 @@ export interface MembersApi {
   readonly precheck: (request: MemberRequest) => ApiError | null;
   /** The addresses this replica knows for `id` (it dialled us, or the log carries them), or null. */
   readonly addressOf: (id: number) => { readonly peer: string; readonly http: string | null } | null;
+  /** Where the members of the latest configuration listen, as this replica knows (an add carries them). */
+  readonly memberAddresses: () => readonly MemberAddress[];
   readonly reconfigure: (change: ConfigChange) => Promise<ClientResult<KvOutput>>;
 }
 
@@ -303,18 +312,22 @@ export function decodeMemberRequest(body: unknown): MemberRequest {
 
 /**
  * The core's change for a client's request. An add carries the new replica's addresses when the
- * request gives both, else `known` ones (what the leader learned when the replica dialled it).
+ * request gives both, else `known` ones (what the leader learned when the replica dialled it),
+ * and `members`, where the members of the time listen.
  */
 export function changeOf(
   request: MemberRequest,
   known: { readonly peer: string; readonly http: string | null } | null = null,
+  members: readonly MemberAddress[] = [],
 ): ConfigChange {
   if (request.op === "replace") return { op: "replace", remove: request.old, add: request.id };
   if (request.op !== "add") return { op: request.op, replica: request.id };
+  const others = members.filter((a) => a.replica !== request.id);
+  const withMembers = others.length === 0 ? {} : { members: others };
   const peer = request.peerAddress ?? known?.peer;
-  if (peer === undefined) return { op: "add", replica: request.id };
+  if (peer === undefined) return { op: "add", replica: request.id, ...withMembers };
   const http = request.httpAddress ?? known?.http ?? null;
-  return { op: "add", replica: request.id, address: { peer, ...(http === null ? {} : { http }) } };
+  return { op: "add", replica: request.id, address: { peer, ...(http === null ? {} : { http }) }, ...withMembers };
 }
 
 const decodeChange = Schema.decodeUnknownEither(ConfigChange);
@@ -580,7 +593,10 @@ async function handleMembers(
   const body = decodeMemberRequest(parseJsonBody(await readBody(request, limit, options.bodyArrivalMs)));
   const refusal = options.members.precheck(body);
   if (refusal !== null) throw new Refusal(refusal);
-  const change = changeOf(body, body.op === "add" ? options.members.addressOf(body.id) : null);
+  const change =
+    body.op === "add"
+      ? changeOf(body, options.members.addressOf(body.id), options.members.memberAddresses())
+      : changeOf(body);
   // What enters the log must decode at every replica (the wire and the disk check it with this
   // Schema): a change that does not is refused here, never proposed.
   const checked = decodeChange(change);

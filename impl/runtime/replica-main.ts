@@ -15,7 +15,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { ReplicaId } from "../core/index.ts";
+import type { MemberAddress, ReplicaId } from "../core/index.ts";
 import { Admission, type AdmissionOptions } from "./admission.ts";
 import type { MonotonicClock } from "./clock.ts";
 import type { SlowDisk } from "./slow-disk.ts";
@@ -308,6 +308,27 @@ class ReplicaProcess implements RunningReplica {
     if (address === null) return fromLog ?? null;
     const http = this.transport.peerInfo(id)?.http ?? fromLog?.http ?? null;
     return { peer: formatAddress(address), http: http === "" ? null : http };
+  }
+
+  /**
+   * Where the members of the latest configuration listen, as far as this replica knows (itself
+   * included): an add carries them, so that the new replica and every member learn them all.
+   */
+  private memberAddresses(): MemberAddress[] {
+    const m = kvAdapter.view(this.driver.state).membership;
+    const latest = m.pending.at(-1) ?? m.inForce;
+    const out: MemberAddress[] = [];
+    for (const id of [...latest.voters, ...latest.learners].sort((a, b) => a - b)) {
+      if (id === this.options.id) {
+        const peer = formatAddress(this.options.advertisePeer ?? this.options.members.get(id)!);
+        out.push({ replica: id, peer, http: this.advertiseHttp });
+        continue;
+      }
+      const known = this.addressOf(id);
+      if (known !== null)
+        out.push({ replica: id, peer: known.peer, ...(known.http === null ? {} : { http: known.http }) });
+    }
+    return out;
   }
 
   /**
@@ -619,6 +640,7 @@ class ReplicaProcess implements RunningReplica {
         show: () => this.membersDocument(),
         precheck: (request) => this.precheck(request),
         addressOf: (id) => this.addressOf(id),
+        memberAddresses: () => this.memberAddresses(),
         reconfigure: (change) => this.driver.reconfigure(change),
       },
       retired: () => this.retiredReason,

@@ -1,8 +1,8 @@
 /**
- * Membership without addresses: a replica is added without the address it listens at, as before
- * membership carried addresses. Replicas then know a new member only if they were started with
- * its address or it dialled them in their current life; a leader elected later that never heard
- * from it cannot reach it, and it stays behind for good.
+ * Membership without addresses: a replica is added without the address it listens at, nor the
+ * members', as before membership carried addresses. Replicas then know a new member only if they
+ * were started with its address or it dialled them in their current life; a leader elected later
+ * that never heard from it cannot reach it, and it stays behind for good.
  */
 import { step as realStep, type Step } from "../../impl/core/index.ts";
 import type { Mutant } from "./mutant.ts";

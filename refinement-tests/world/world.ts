@@ -17,6 +17,7 @@
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import {
   compactRecords,
+  configurationFor,
   defaultRules,
   initialState,
   replicasOf,
@@ -1183,8 +1184,15 @@ export class World implements KvSystemView {
         if (candidates.length === 0) return;
         const joining = candidates[which % candidates.length]!;
         if (!joining.born) this.startSpare(joining, at);
-        // The operator's tool finds the new replica's addresses and the change carries them.
-        change = { op: "add", replica: joining.id, address: addressOfReplica(joining.id) };
+        // The change carries the new replica's addresses, which the operator's tool finds, and
+        // the members', which the leader knows (its start list, the log): so the new replica
+        // reaches every member, and a member restarted from its start list reaches it.
+        change = {
+          op: "add",
+          replica: joining.id,
+          address: addressOfReplica(joining.id),
+          members: [...members].sort((x, y) => x - y).map((id) => ({ replica: id, ...addressOfReplica(id) })),
+        };
         break;
       }
       case "promote":
