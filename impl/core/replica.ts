@@ -42,6 +42,7 @@ import { dropSelfGrant, leaseFromConfigurations, recordGrant, renewGrant, selfGr
 import {
   valuesEqual,
   type AcceptMsg,
+  type CatchUpMsg,
   type HeartbeatMsg,
   type Message,
   type NackMsg,
@@ -611,6 +612,7 @@ function receive<S, I, O>(
       return receiveNack(rules, state, m, now, out);
     case "CatchUp":
       answerCatchUp(state, from, m, out);
+      handOver(state, from, now, out);
       return state;
     case "CatchUpReply":
       // A leader proposes every slot from its first unexecuted one itself; it needs no catch-up.
@@ -871,14 +873,55 @@ function farewell<S, I, O>(
 ): void {
   if (before.role._tag !== "leader" || after.role._tag !== "leader") return;
   const kept = after.role.peers;
-  const message = {
-    _tag: "Heartbeat",
-    ballot: after.role.ballot,
-    commitIndex: after.learner.executedUpTo,
-    sentAt: now,
-    checkpoint: latestCheckpoint(after.monitor),
-  } as const;
+  const message = lastHeartbeat(after.role.ballot, after, now);
   for (const to of before.role.peers) if (!kept.includes(to)) out.push({ _tag: "Send", to, message });
+}
+
+/** A heartbeat of `ballot` telling the slots up to this replica's executed prefix are chosen. */
+function lastHeartbeat<S, I, O>(ballot: Ballot, state: ReplicaState<S, I, O>, now: number): HeartbeatMsg {
+  return {
+    _tag: "Heartbeat",
+    ballot,
+    commitIndex: state.learner.executedUpTo,
+    sentAt: now,
+    checkpoint: latestCheckpoint(state.monitor),
+  };
+}
+
+/**
+ * A leader that hears from a replica its latest configuration removed (a CatchUp: the removed
+ * replica waits for its hand-over, `awaitHandOver`) sends it the farewell heartbeat a leader of
+ * the configurations that still listed it would have sent. A leader elected after the removal
+ * never held such a configuration, so without this a removed replica whose farewell was lost, or
+ * a removed leader that stepped down, would wait for ever (rule R5).
+ */
+function handOver<S, I, O>(state: ReplicaState<S, I, O>, from: ReplicaId, now: number, out: Out<I, O>): void {
+  const role = state.role;
+  if (role._tag !== "leader" || state.halted !== null) return;
+  const configs = state.learner.configs;
+  if (!configs[configs.length - 1]!.retired.includes(from)) return;
+  out.push({ _tag: "Send", to: from, message: lastHeartbeat(role.ballot, state, now) });
+}
+
+/**
+ * A follower whose removal is chosen, waiting for a voter of the configuration that goes on
+ * without it to hand over (rule R5), asks the voters of that configuration once per heartbeat
+ * interval for the slot after its executed prefix: their leader answers with a farewell heartbeat
+ * (`handOver`), the others with the slot if they have it.
+ */
+function awaitHandOver<S, I, O>(state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  const removal = state.removal;
+  if (removal === null || removal.handedOver || removal.retired !== null || state.halted !== null) return state;
+  const { learner, ctx } = state;
+  if (now < learner.catchUpSentAt + ctx.config.heartbeatIntervalMs) return state;
+  const self = ctx.config.self;
+  const next = learner.executedUpTo + 1;
+  const message: CatchUpMsg = { _tag: "CatchUp", fromSlot: next, toSlot: Math.max(next, learner.commitIndex) };
+  for (const to of learner.configs[learner.configs.length - 1]!.voters)
+    if (to !== self) out.push({ _tag: "Send", to, message });
+  const l = copyLearner(learner);
+  l.catchUpSentAt = now;
+  return withLearner(state, l);
 }
 
 /** Propose what is ready; a slot chosen at once (a single voter) is then executed and answered. */
@@ -913,13 +956,7 @@ function stepDownIfRemoved<S, I, O>(
   if (role._tag === "leader") {
     // A last heartbeat hands over the commit index: the voters that remain learn the slots up to
     // here, so that their first phase 1 starts in the configuration that excludes this replica.
-    const message = {
-      _tag: "Heartbeat",
-      ballot: role.ballot,
-      commitIndex: state.learner.executedUpTo,
-      sentAt: now,
-      checkpoint: latestCheckpoint(state.monitor),
-    } as const;
+    const message = lastHeartbeat(role.ballot, state, now);
     for (const to of role.peers) if (to !== self) out.push({ _tag: "Send", to, message });
   }
   return stepDown(
@@ -948,7 +985,7 @@ function tick<S, I, O>(
         return becomeCandidate(rules, state, now, out);
       const s = tickTransfer(state, now, out);
       if (needsCatchUp(s) && s.learner.leaderHint !== null) return requestCatchUp(s, s.learner.leaderHint, now, out);
-      return s;
+      return awaitHandOver(s, now, out);
     }
     case "candidate": {
       if (electionDue(state, now)) {

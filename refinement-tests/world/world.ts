@@ -865,6 +865,22 @@ export class World implements KvSystemView {
     return true;
   }
 
+  /**
+   * The replicas still running although the leader's configuration in force removed them: each
+   * must retire once the cluster took over (rule R5), however its farewell went. Empty when no
+   * single replica holds a lease.
+   */
+  removedNotRetired(): number[] {
+    const holders = this.leaseHolders();
+    if (holders.length !== 1) return [];
+    const leader = this.replicas[holders[0]!]!.state!;
+    const inForce = configurationFor(leader.learner.configs, leader.learner.executedUpTo + 1);
+    const out: number[] = [];
+    for (const r of this.replicas)
+      if (r.born && !r.retired && r.state !== null && inForce.retired.includes(r.id)) out.push(r.id);
+    return out;
+  }
+
   /** True when some client has an operation outstanding. */
   pendingOps(): number {
     let n = 0;
