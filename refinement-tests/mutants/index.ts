@@ -12,6 +12,7 @@ import { leaseFromFreshestGrant } from "./lease-from-freshest-grant.ts";
 import { phase2aIgnoresVotes } from "./phase2a-ignores-votes.ts";
 import { learnAnyVote } from "./learn-any-vote.ts";
 import { leaseFromReceipt } from "./lease-from-receipt.ts";
+import { leaseReadBeforePendingPhase1 } from "./lease-read-before-pending-phase1.ts";
 import { leaseReadBeforeReproposals } from "./lease-read-before-reproposals.ts";
 import { leaseWithoutDriftMargin } from "./lease-without-drift-margin.ts";
 import type { Mutant } from "./mutant.ts";
@@ -63,6 +64,7 @@ export const mutants: readonly Mutant[] = [
   leaseFromFreshestGrant,
   phase2aIgnoresVotes,
   // Leases across membership changes.
+  leaseReadBeforePendingPhase1,
 ];
 
 /** The mutant called `name`; throws with the list of names otherwise. */

@@ -866,9 +866,11 @@ export class World implements KvSystemView {
   }
 
   /**
-   * The replicas still running although the leader's configuration in force removed them: each
-   * must retire once the cluster took over (rule R5), however its farewell went. Empty when no
-   * single replica holds a lease.
+   * The replicas still running although they know their removal, which the leader's configuration
+   * in force made: each must retire once the cluster took over (rule R5), however its farewell
+   * went. (A replica removed while down that never learns it is told by its peers' transport in
+   * the runtime, a 'removed' frame the world does not model.) Empty when no single replica holds
+   * a lease.
    */
   removedNotRetired(): number[] {
     const holders = this.leaseHolders();
@@ -876,8 +878,11 @@ export class World implements KvSystemView {
     const leader = this.replicas[holders[0]!]!.state!;
     const inForce = configurationFor(leader.learner.configs, leader.learner.executedUpTo + 1);
     const out: number[] = [];
-    for (const r of this.replicas)
-      if (r.born && !r.retired && r.state !== null && inForce.retired.includes(r.id)) out.push(r.id);
+    for (const r of this.replicas) {
+      const s = r.state;
+      if (!r.born || r.retired || s === null || !inForce.retired.includes(r.id)) continue;
+      if (s.learner.configs[s.learner.configs.length - 1]!.retired.includes(r.id)) out.push(r.id);
+    }
     return out;
   }
 
