@@ -1,0 +1,26 @@
+/**
+ * Rule L3 without configurations: a leader answers reads by lease once its lease holds and it has
+ * executed what phase 1 revealed, without asking that phase 1 covered every configuration above
+ * its executed prefix. After a membership change and a leader change, a quorum of grants of the
+ * newer configuration (HeartbeatAcks, Promises of acceptors truncated past the slot) stands in for
+ * a quorum of Promises, and a write chosen in the first slot the newer configuration governs is
+ * missed (scenarios lease-read-after-replace*.txt).
+ */
+import type { ReplicaRules, ReplicaState } from "../../impl/core/testing/index.ts";
+import type { Mutant } from "./mutant.ts";
+import { withRules } from "./mutant.ts";
+
+function leaseAndRevealedSlots<S, I, O>(_rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number): boolean {
+  const role = state.role;
+  if (role._tag !== "leader" || state.halted !== null) return false;
+  return now < role.leaseUntil && state.learner.executedUpTo >= role.phase1MaxSlot;
+}
+
+export const leaseReadBeforePendingPhase1: Mutant = {
+  name: "lease-read-before-pending-phase1",
+  description:
+    "a leader answers reads by lease before phase 1 has covered every configuration above its executed prefix",
+  expectedCatch: ["LeaseReadFresh", "Linearizability"],
+  mode: "safety",
+  step: withRules({ canServeLeaseRead: leaseAndRevealedSlots }),
+};
