@@ -6,7 +6,8 @@ import { describe, expect, test } from "vitest";
 import { paxosChecks } from "../../proofs/mappings.ts";
 import { Phase2bIgnoringMaxBal } from "../mutants/spec/paxos.ts";
 import { decodeView, messageSteps, stateChanges } from "../view/format.ts";
-import { main, parseOptions, run, usage, type Io, type Options } from "./explore.ts";
+import { main, parseOptions, run, usage, type Options } from "./explore.ts";
+import type { Io } from "./explore-io.ts";
 
 function capture(): Io & { readonly stdout: string[]; readonly stderr: string[] } {
   const stdout: string[] = [];
