@@ -380,8 +380,8 @@ export class TestCluster extends MemberLookups<Member> {
 
 /**
  * One test cluster for the tests of a file (or of the describe block it is called in): `size`
- * replicas made with `options` (core settings in `core`) and started before the first test,
- * together with the spares in `alsoStart`; unless `leader` is false, the first test starts only
+ * replicas made with `options` (core settings in `core`) and started before the first test (with
+ * `flags` added to their command lines), together with the spares in `alsoStart`; unless `leader` is false, the first test starts only
  * once all of them agree on a leader. The cluster is closed after the last test, its folder kept
  * when PAXOS_LEASE_KEEP_TEST_DATA=1. Returns the cluster's getter, for use inside tests.
  */
@@ -389,6 +389,8 @@ export function useCluster(
   size: number,
   options: ClusterOptions & {
     readonly core?: Record<string, unknown>;
+    /** More command-line flags for every initial member. */
+    readonly flags?: readonly string[];
     readonly alsoStart?: readonly number[];
     readonly leader?: boolean;
   } = {},
@@ -396,7 +398,7 @@ export function useCluster(
   let cluster: TestCluster | undefined;
   beforeAll(async () => {
     cluster = await TestCluster.create(size, options.core, options);
-    cluster.startAll();
+    for (let id = 1; id <= size; id++) cluster.start(id, { extra: options.flags ?? [] });
     for (const id of options.alsoStart ?? []) cluster.start(id);
     if (options.leader !== false) await cluster.waitForLeader(90_000);
   }, 120_000);
