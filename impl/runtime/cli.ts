@@ -16,7 +16,7 @@ import { pathToFileURL } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { roles, type Role } from "./access.ts";
 import { authHeaders, httpJson, KvClient, keyPath, newSession, type ApiReply, type Session } from "./client.ts";
-import { checkHistoryCommand } from "./check-history.ts";
+import { checkHistoryCommand } from "./check-history-command.ts";
 import { logLevels, type LogLevel } from "./log-levels.ts";
 import { peerAdmissionDefaults, peerHandshakeTimeoutMsDefault, peerLogIntervalMsDefault } from "./peer-admission.ts";
 import { localReplicasMax } from "./program.ts";
