@@ -212,7 +212,7 @@ describe("three replica processes", () => {
     }
   }, 90_000);
 
-  it("stop cleanly on SIGTERM, leaving traces in which every receipt pairs with a send of the same message", async () => {
+  it("stop cleanly on SIGTERM, leaving traces (mode 0600) in which every receipt pairs with a send of the same message", async () => {
     // Stop first, so that no receipt is read whose send was traced after its sender's file was read.
     for (const member of cluster.members) {
       const exit = member.exit;
@@ -232,6 +232,8 @@ describe("three replica processes", () => {
     const sends = new Map<string, string>();
     const receipts: { key: string; message: string }[] = [];
     for (const member of cluster.members) {
+      // Traces hold the clients' keys and values: readable by the replica's user alone.
+      expect(fs.statSync(cluster.traceFile(member.id)).mode & 0o777).toBe(0o600);
       const lines = fs
         .readFileSync(cluster.traceFile(member.id), "utf8")
         .trim()
