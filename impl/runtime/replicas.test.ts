@@ -183,6 +183,10 @@ describe("three replica processes", () => {
       expect(await page.locator(`#peers tr[data-peer="${current}"] td`).first().textContent()).toBe(
         `replica ${current} (leader)`,
       );
+      // The link to a peer's page uses this page's scheme (https under TLS).
+      expect(await page.locator(`#peers tr[data-peer="${current}"] a`).getAttribute("href")).toBe(
+        `${cluster.endpoint(current)}/`,
+      );
       await page.locator('#in-force[data-voters="1,2,3"]').waitFor({ timeout: 10_000 });
       expect(await page.locator("#in-force").textContent()).toBe(
         "In force: voters 1,2,3 (chosen at slot 0, governs from slot 1); this replica: voter",
