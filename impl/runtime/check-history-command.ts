@@ -83,7 +83,8 @@ export function checkHistoryCommand(io: Output, done: (status: number) => void):
       .configureOutput({ writeOut: (t) => io.out(t), writeErr: (t) => io.err(t) })
       // optsWithGlobals: inside the service's CLI, --json is also the program's own option.
       .action(async (paths: string[], _opts: unknown, command: Command) => {
-        const { run } = await import("./check-history.ts");
+        const { run, tierUpForChecking } = await import("./check-history.ts");
+        tierUpForChecking();
         done(await run(paths, command.optsWithGlobals<Options>(), io));
       })
   );
