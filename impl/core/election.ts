@@ -67,14 +67,18 @@ export function nextBallot<S, I, O>(state: ReplicaState<S, I, O>): Ballot {
  * first unexecuted slot campaigns: learners and removed replicas never do. Nor does a voter whose
  * removal is chosen (retired in the latest configuration it holds): the voters that stay can
  * decide the window's remaining slots, with its votes, which it keeps giving until it retires;
- * its campaigns would only disturb them.
+ * its campaigns would only disturb them. Unless no voter that stays is a voter of that governing
+ * configuration (a removal and a promotion chosen in one alpha window): then the staying voters
+ * may not campaign for those slots, so a retiring voter still does, or nobody could decide them.
  */
 export function mayCampaign<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number): boolean {
   if (state.halted !== null || !state.started || state.role._tag !== "follower") return false;
   const self = state.ctx.config.self;
   const configs = state.learner.configs;
-  if (!configurationFor(configs, state.learner.executedUpTo + 1).voters.includes(self)) return false;
-  if (configs[configs.length - 1]!.retired.includes(self)) return false;
+  const governing = configurationFor(configs, state.learner.executedUpTo + 1);
+  if (!governing.voters.includes(self)) return false;
+  const latest = configs[configs.length - 1]!;
+  if (latest.retired.includes(self) && governing.voters.some((v) => latest.voters.includes(v))) return false;
   return rules.canPromise(rules, state.acceptor, nextBallot(state), now);
 }
 

@@ -516,6 +516,7 @@ export function becomeLeader<S, I, O>(
     leaseFrom: from,
     leaseUntil: rules.leaseExpiry(from, state.ctx.config),
     heartbeatAt: now,
+    electedAt: now,
   };
   const elected = copyReplica(state);
   elected.role = leader;
@@ -998,9 +999,12 @@ function tick<S, I, O>(
       // CheckQuorum: a leader that no quorum of the configuration in force has answered for an
       // election timeout is cut off; followers elsewhere are electing a new leader, so its clients
       // are better redirected. (A pending configuration's voters only shorten the lease.)
+      // It counts from the election at the earliest. A leader elected in a configuration
+      // that governs only its first slots (its own single vote, say) then executes into one whose
+      // voters have not answered yet; stepping down at once would leave those slots undecided.
       const inForce = configurationFor(state.learner.configs, state.learner.executedUpTo + 1);
       const answered = leaseFromConfigurations(rules, role.peers, role.grantSentAt, [inForce], false);
-      if (now >= answered + state.ctx.config.electionTimeoutMsMin)
+      if (now >= Math.max(answered, role.electedAt) + state.ctx.config.electionTimeoutMsMin)
         return stepDown(rules, state, now, "no quorum answered for an election timeout", out);
       const ahead = stalledBehind(rules, state);
       if (ahead !== null)

@@ -240,6 +240,8 @@ export interface Leader<I> extends PhaseOneOf<I> {
   readonly leaseUntil: number;
   /** When the next heartbeat is due. */
   readonly heartbeatAt: number;
+  /** Clock reading at election: CheckQuorum counts from here at the earliest (CheckQuorum grace). */
+  readonly electedAt: number;
 }
 
 /** The role a replica plays beyond acceptor and learner. */
@@ -495,6 +497,7 @@ export function copyLeader<I>(l: Leader<I>): Draft<Leader<I>> {
     leaseFrom: l.leaseFrom,
     leaseUntil: l.leaseUntil,
     heartbeatAt: l.heartbeatAt,
+    electedAt: l.electedAt,
   };
 }
 
