@@ -6,6 +6,15 @@
  * the batch's first Persist released (those before it go at once). Every Persist therefore is
  * durable before any effect that follows it.
  *
+ * Pipelined commits: with an asynchronous log, later batches are stepped while an earlier
+ * batch's records are being made durable (their records join the storage thread's next group
+ * commit), and every effect is released in the order `step` returned it: a batch's effects wait
+ * for every earlier batch's commit as well as its own. So heartbeats, grants and Accepts are
+ * stepped as they arrive however long an fsync of megabytes takes, and the rule above holds
+ * across batches. Client requests join a batch only while less than `batchBytesMax` of earlier
+ * client bytes wait for their commit, so a heartbeat never waits behind more than about one
+ * batch of client data.
+ *
  * Peer traffic first: peer messages and ticks wait in a queue of their own, and every batch takes
  * them before any client request, with the messages before the tick (so a replica that was slow
  * counts the heartbeats that reached it meanwhile before it judges its timers). Client requests
@@ -93,6 +102,8 @@ export interface DriverOptions<S, M, R, I, O> {
   readonly batchBytesMax?: number;
   /** Peer messages queued before more are dropped. Default 10000. */
   readonly eventsQueuedMax?: number;
+  /** Commits outstanding (records handed to the log, not yet durable) before no further batch is stepped. Default 16. */
+  readonly commitsInFlightMax?: number;
   /** Client requests in flight before more are refused. Default 1000. */
   readonly requestsPendingMax?: number;
   /** Longest wait for a reply, in milliseconds. Default 10000. */
@@ -134,8 +145,16 @@ export class Driver<S, M, R, I, O> {
   private batchNumber = 0;
   private tickQueued = false;
   private scheduled = false;
-  /** A batch's records are being made durable; no batch starts before they are. */
-  private committing = false;
+  /** Commits handed to the log and not yet durable. */
+  private commitsInFlight = 0;
+  /** Bytes of client requests in batches whose commit is outstanding (see `nextBatch`). */
+  private clientBytesInFlight = 0;
+  /**
+   * Effects waiting for their turn, in the order `step` returned them: the front segment runs as
+   * soon as it is ready (a head at once, a tail once its commit is durable), and no segment runs
+   * before the ones ahead of it.
+   */
+  private readonly outbox: { ready: boolean; run: () => void }[] = [];
   /** Deferrable records waiting for the next commit (see `handleBatch`), and the last batch they came from. */
   private deferred: R[] = [];
   private deferredBatch = -1;
@@ -144,8 +163,11 @@ export class Driver<S, M, R, I, O> {
   private stopped = false;
   private ticker: NodeJS.Timeout | null = null;
   private droppedEvents = 0;
+  /** Client bytes of the batch `nextBatch` returned last. */
+  private batchClientBytes = 0;
   private readonly batchEventsMax: number;
   private readonly batchBytesMax: number;
+  private readonly commitsInFlightMax: number;
   private readonly eventsQueuedMax: number;
   private readonly requestsPendingMax: number;
   private readonly requestTimeoutMs: number;
@@ -154,6 +176,7 @@ export class Driver<S, M, R, I, O> {
     this.current = options.state;
     this.batchEventsMax = options.batchEventsMax ?? 256;
     this.batchBytesMax = options.batchBytesMax ?? 1024 * 1024;
+    this.commitsInFlightMax = options.commitsInFlightMax ?? 16;
     this.eventsQueuedMax = options.eventsQueuedMax ?? 10_000;
     this.requestsPendingMax = options.requestsPendingMax ?? 1000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
@@ -208,6 +231,8 @@ export class Driver<S, M, R, I, O> {
     }
     this.queue.length = 0;
     this.clients.length = 0;
+    // What waited for a commit never happens, as after a crash.
+    this.outbox.length = 0;
   }
 
   /**
@@ -260,9 +285,10 @@ export class Driver<S, M, R, I, O> {
     this.schedule();
   }
 
-  /** Run the next batch soon, unless one is scheduled or a commit is outstanding (it schedules when done). */
+  /** Run the next batch soon, unless one is scheduled or too many commits are outstanding (each schedules when done). */
   private schedule(): void {
-    if (this.scheduled || this.committing || (this.queue.length === 0 && this.clients.length === 0)) return;
+    if (this.scheduled || this.commitsInFlight >= this.commitsInFlightMax) return;
+    if (this.queue.length === 0 && !this.clientsMayJoin(this.clientBytes(this.clients[0]))) return;
     this.scheduled = true;
     setImmediate(() => this.runBatch());
   }
@@ -295,9 +321,11 @@ export class Driver<S, M, R, I, O> {
 
   private runBatch(): void {
     this.scheduled = false;
-    if (this.stopped || this.committing) return;
+    if (this.stopped || this.commitsInFlight >= this.commitsInFlightMax) return;
     try {
-      this.handleBatch(this.nextBatch());
+      const batch = this.nextBatch();
+      if (batch.length === 0) return;
+      this.handleBatch(batch);
     } catch (error) {
       this.fail(error);
       return;
@@ -335,16 +363,37 @@ export class Driver<S, M, R, I, O> {
     for (const pending of left) this.queue.push(pending);
     if (tick !== null) batch.push(tick);
     let clients = 0;
+    let clientBytes = 0;
     for (const pending of this.clients) {
-      const size = pending._tag === "ClientRequest" ? (pending.submission.bytes ?? 0) : 0;
+      const size = this.clientBytes(pending) ?? 0;
       if (taken > 0 && (taken >= this.batchEventsMax || bytes + size > this.batchBytesMax)) break;
+      if (!this.clientsMayJoin(clientBytes + size)) break;
       taken += 1;
       clients += 1;
       bytes += size;
+      clientBytes += size;
       batch.push(pending);
     }
     this.clients.splice(0, clients);
+    this.batchClientBytes = clientBytes;
     return batch;
+  }
+
+  /** The size of a client request, for `batchBytesMax`; undefined for none. */
+  private clientBytes(pending: Pending<M, R, I> | undefined): number | undefined {
+    if (pending === undefined) return undefined;
+    return pending._tag === "ClientRequest" ? (pending.submission.bytes ?? 0) : 0;
+  }
+
+  /**
+   * Whether client requests of `bytes` more (undefined: there are none) may join a batch: while no client bytes wait for a
+   * commit, always (the first request goes, whatever its size); otherwise only within
+   * `batchBytesMax` of the client bytes that do, so that what later peer traffic's effects wait
+   * behind stays about one batch.
+   */
+  private clientsMayJoin(bytes: number | undefined): boolean {
+    if (bytes === undefined) return false;
+    return this.clientBytesInFlight === 0 || this.clientBytesInFlight + bytes <= this.batchBytesMax;
   }
 
   private fail(error: unknown): void {
@@ -355,10 +404,11 @@ export class Driver<S, M, R, I, O> {
 
   /**
    * Step every event; carry out the effects that precede the batch's first (non-deferrable)
-   * Persist at once; commit every record of the batch in one transaction; then carry out the
-   * rest in order. So a lease read answered before any Persist of its batch never waits for an
-   * fsync. With an asynchronous log no further batch starts until the commit is durable, but the
-   * event loop keeps receiving meanwhile, and the next batch holds everything that arrived.
+   * Persist as soon as every earlier batch's effects went (at once when none wait); commit every
+   * record of the batch in one transaction; then carry out the rest in order once the commit is
+   * durable. So a lease read answered before any Persist of its batch never waits for this
+   * batch's fsync. With an asynchronous log further batches are stepped meanwhile (see the
+   * module comment), and their effects queue behind these.
    *
    * A batch whose records are all deferrable waits for nothing: its records join the next
    * commit (written first, in order), or are committed on their own after `deferredCommitMs`.
@@ -366,6 +416,7 @@ export class Driver<S, M, R, I, O> {
   private handleBatch(batch: readonly Pending<M, R, I>[]): void {
     const { clock, trace } = this.options;
     const batchNumber = this.batchNumber++;
+    const clientBytes = this.batchClientBytes;
     const effects: Effect<M, R, O>[] = [];
     for (const pending of batch) {
       const event = this.stamp(pending, clock.nowMs());
@@ -379,6 +430,7 @@ export class Driver<S, M, R, I, O> {
       this.current = result.state;
       for (const effect of result.effects) effects.push(effect);
     }
+    const after = this.current;
     const deferrable = this.options.deferrable;
     const barrier = effects.findIndex((effect) => effect._tag === "Persist" && deferrable?.(effect.record) !== true);
     const head = barrier < 0 ? effects : effects.slice(0, barrier);
@@ -387,25 +439,45 @@ export class Driver<S, M, R, I, O> {
     const records: R[] = [];
     for (const effect of effects) if (effect._tag === "Persist") records.push(effect.record);
     const headRecords = records.length - tail.filter((effect) => effect._tag === "Persist").length;
-    const early = this.carryOut(head, batchNumber, firstSeq);
-    const report = (fsyncMs: number, late: { sends: number; replies: number }): void =>
-      this.options.onBatch?.(this.current, {
+    const report = (fsyncMs: number, ...counts: { sends: number; replies: number }[]): void =>
+      this.options.onBatch?.(after, {
         events: batch.length,
         records: records.length,
         fsyncMs,
-        sends: early.sends + late.sends,
-        replies: early.replies + late.replies,
+        sends: counts.reduce((n, c) => n + c.sends, 0),
+        replies: counts.reduce((n, c) => n + c.replies, 0),
       });
-    if (records.length === 0) return report(0, { sends: 0, replies: 0 });
     if (tail.length === 0) {
-      this.defer(records, batchNumber);
-      return report(0, { sends: 0, replies: 0 });
+      if (records.length > 0) this.defer(records, batchNumber);
+      this.release(() => report(0, this.carryOut(head, batchNumber, firstSeq)));
+      return;
     }
+    let early = { sends: 0, replies: 0 };
+    this.release(() => {
+      early = this.carryOut(head, batchNumber, firstSeq);
+    });
+    const held = { ready: false, run: (): void => undefined };
+    this.outbox.push(held);
     const all = this.deferred.concat(records);
     this.deferred = [];
-    this.commit(all, batchNumber, true, (fsyncMs) =>
-      report(fsyncMs, this.carryOut(tail, batchNumber, firstSeq + headRecords)),
-    );
+    this.clientBytesInFlight += clientBytes;
+    this.commit(all, batchNumber, true, (fsyncMs) => {
+      this.clientBytesInFlight -= clientBytes;
+      held.run = () => report(fsyncMs, early, this.carryOut(tail, batchNumber, firstSeq + headRecords));
+      held.ready = true;
+      this.drain();
+    });
+  }
+
+  /** Carry out `run` once every segment ahead of it has run (at once when none waits). */
+  private release(run: () => void): void {
+    if (this.outbox.length === 0) return run();
+    this.outbox.push({ ready: true, run });
+  }
+
+  /** Run the ready segments at the front of the outbox, in order. */
+  private drain(): void {
+    while (this.outbox.length > 0 && this.outbox[0]!.ready && !this.stopped) this.outbox.shift()!.run();
   }
 
   /** Hold deferrable records for the next commit; commit them alone if none comes soon. */
@@ -425,7 +497,7 @@ export class Driver<S, M, R, I, O> {
   /**
    * Commit `records` (the batch's events reach the trace first, so a SIGKILL right after the
    * commit leaves lines enough to replay what was committed); `then` once they are durable.
-   * A `blocking` commit holds back every later batch until then.
+   * A `blocking` commit counts towards `commitsInFlightMax` until then.
    */
   private commit(records: readonly R[], batchNumber: number, blocking: boolean, then: (fsyncMs: number) => void): void {
     const { clock, trace, log } = this.options;
@@ -444,9 +516,9 @@ export class Driver<S, M, R, I, O> {
       log.append(records);
       return committed();
     }
-    if (blocking) this.committing = true;
+    if (blocking) this.commitsInFlight += 1;
     log.appendAsync(records, (error) => {
-      if (blocking) this.committing = false;
+      if (blocking) this.commitsInFlight -= 1;
       // Stopped meanwhile: what followed the Persist never happens, as after a crash.
       if (this.stopped) return;
       if (error !== null) return this.fail(error);

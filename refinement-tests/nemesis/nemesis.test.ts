@@ -406,6 +406,33 @@ describe("the per-life trace checks fail on an altered trace file", () => {
     expect(violations.map((v) => v.check)).toContain("DurableBeforeSend");
   });
 
+  it("TraceComplete: a batch whose records never committed, then a batch that committed or released effects", () => {
+    const { violations } = replayAltered((lives) =>
+      lives.map((life, k) => {
+        if (k > 0) return life;
+        // The commit line of a batch with a vote or promise to persist, with later batches after it.
+        const i = life.lines.findIndex(
+          (l) =>
+            l.type === "commit" &&
+            life.lines.some(
+              (m) =>
+                m.batch === l.batch &&
+                m.type === "effect" &&
+                m.effect!._tag === "Persist" &&
+                (m.effect!.record as { _tag: string })._tag !== "chosen",
+            ),
+        );
+        return withLines(
+          life,
+          life.lines.filter((_, j) => j !== i),
+        );
+      }),
+    );
+    expect(violations.filter((v) => v.check === "TraceComplete").map((v) => v.message)).toContainEqual(
+      expect.stringMatching(/whose records to persist never committed/),
+    );
+  });
+
   it("DurableRecordsSurvive: a restarted replica recovers a disk without a record it committed", () => {
     const { summaries } = replayAltered((lives) =>
       lives.map((life, k) => {

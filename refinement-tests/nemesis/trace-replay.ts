@@ -7,9 +7,11 @@
  * event, the replica's state before and after, which is what the invariant checks (and the
  * world checkers of proofs/) read.
  *
- * A process killed with SIGKILL may lose the trace lines of the batches it was handling; only
- * the last batch of such a life may therefore show a prefix of its effects. The replay never
- * changes a trace file.
+ * A process killed with SIGKILL may lose the trace lines of the batches it was handling. The driver
+ * steps later batches while a commit is outstanding and releases effects in order, so a life may
+ * end with a batch whose commit never came (its effects a prefix up to its first Persist) followed
+ * by batches that released nothing; only the last batch, or those, may show a prefix of their
+ * effects. The replay never changes a trace file.
  */
 import fs from "node:fs";
 import { Either, ParseResult, Schema } from "effect";
@@ -263,9 +265,18 @@ export function* replayLives(
     let recoveredRecords: KvRecord[] = [];
     let truncated = false;
     let steps = 0;
+    /** The first batch with records to persist and no commit line, once met: nothing after it was released. */
+    let open: number | null = null;
     for (let b = 0; b < batches.length; b++) {
       const batch = batches[b]!;
       const last = b === batches.length - 1;
+      if (open !== null && (batch.committed || batch.effects.length > 0)) {
+        violations.push({
+          check: "TraceComplete",
+          replica: life.replica,
+          message: `life ${life.incarnation} batch ${batch.number}: ${batch.committed ? "committed" : "released effects"} after batch ${open}, whose records to persist never committed`,
+        });
+      }
       const replayed: ReplayStep[] = [];
       let events: KvEvent[];
       try {
@@ -307,7 +318,7 @@ export function* replayLives(
         for (const effect of result.effects) allEffects.push(effect);
         state = result.state;
       }
-      const explained = compareEffects(allEffects, batch.effects, last, life, batch.number, violations);
+      const explained = compareEffects(allEffects, batch.effects, last || open !== null, life, batch.number, violations);
       if (explained === "prefix") truncated = true;
       const records = allEffects
         .filter((e): e is Extract<KvEffect, { _tag: "Persist" }> => e._tag === "Persist")
@@ -315,14 +326,9 @@ export function* replayLives(
       const committed = records.length === 0 || b <= lastCommit;
       if (committed) committedRecords.push(...records);
       else uncertainRecords.push(...records);
-      // The driver waits for a commit with a non-deferrable record before the next batch.
-      if (!batch.committed && !last && records.some((r) => r._tag !== "chosen")) {
-        violations.push({
-          check: "TraceComplete",
-          replica: life.replica,
-          message: `life ${life.incarnation} batch ${batch.number}: records to persist but no commit line, and the life went on`,
-        });
-      }
+      // Commits complete in order: a batch with a non-deferrable record and no commit line ends
+      // what the life released (checked above for the batches after it).
+      if (open === null && !batch.committed && records.some((r) => r._tag !== "chosen")) open = batch.number;
       assignWireIds(replayed, batch.effects);
       for (const step of replayed) {
         steps += 1;
