@@ -378,6 +378,59 @@ describe("driver", () => {
     expect(await next).toEqual({ _tag: "ok", output: 3 });
   });
 
+  it("lets a message that overtakes leave before earlier commits, waiting only for the records it depends on", async () => {
+    // A peer message is answered with an echo of its negation (no Persist of its own).
+    const echo = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
+      if (event._tag !== "Receive") return toyStep(state, event);
+      return { state, effects: [{ _tag: "Send", to: 3, message: { _tag: "echo", n: -event.message.n } }] };
+    };
+    const happenings: string[] = [];
+    const waiting: (() => void)[] = [];
+    const durable: number[] = [];
+    const log: DurableLog<Rec> = {
+      recordCount: 0,
+      append: () => {
+        throw new Error("the driver must use appendAsync");
+      },
+      appendAsync: (records, done) => {
+        happenings.push(`write ${records.map((r) => r.n).join(",")}`);
+        waiting.push(() => done(null));
+      },
+    };
+    const { driver } = makeDriver({
+      step: echo,
+      log,
+      send: (to, m) => happenings.push(`send ${to} ${m.n}`) > 0,
+      // Echoes overtake; each needs the record 99, if pending, durable first.
+      overtaking: {
+        overtakes: (m) => m.n < 0,
+        durable: (r) => void durable.push(r.n),
+        dependsOn: (_m, r) => r.n === 99,
+      },
+    });
+    driver.start([{ _tag: "added", n: 5 }]);
+    const one = driver.submit({ input: { add: 1 }, consistency: "linearizable" });
+    await waitFor("the first commit to start", () => (waiting.length === 1 ? true : undefined));
+    driver.receive(2, { _tag: "echo", n: 7 }, 1, "inc");
+    // The echo left at once, ahead of the write's send, which waits for record 1.
+    await waitFor("the first echo", () => (happenings.includes("send 3 -7") ? true : undefined));
+    const two = driver.submit({ input: { add: 99 }, consistency: "linearizable" });
+    await waitFor("the second commit to start", () => (waiting.length === 2 ? true : undefined));
+    driver.receive(2, { _tag: "echo", n: 8 }, 2, "inc");
+    await sleep(30);
+    expect(happenings).toEqual(["write 1", "send 3 -7", "write 99"]);
+    waiting.shift()!();
+    expect(await one).toEqual({ _tag: "ok", output: 6 });
+    await sleep(10);
+    // The second echo still waits for record 99.
+    expect(happenings).toEqual(["write 1", "send 3 -7", "write 99", "send 2 6"]);
+    waiting.shift()!();
+    expect(await two).toEqual({ _tag: "ok", output: 105 });
+    expect(happenings.slice(4).sort()).toEqual(["send 2 105", "send 3 -8"]);
+    // Told of every record once durable, the recovered ones first.
+    expect(durable).toEqual([5, 1, 99]);
+  });
+
   it("stops (fail-stop) when an asynchronous commit fails, releasing nothing that followed it", async () => {
     const sent: number[] = [];
     const log: DurableLog<Rec> = {

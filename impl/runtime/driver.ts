@@ -15,6 +15,14 @@
  * client bytes wait for their commit, so a heartbeat never waits behind more than about one
  * batch of client data.
  *
+ * Overtaking: a message that `overtakes` names (the lease's heartbeats and grants) needs only the
+ * records it `dependsOn` to be durable, not every earlier one. Such sends before their batch's
+ * first Persist leave first among the batch's effects, as soon as the commits holding any
+ * record they depend on are durable (at once when none is pending), even while earlier batches'
+ * unrelated records (a follower's vote for a 1 MiB value, say) are still being synced. So an
+ * fsync of megabytes that takes hundreds of milliseconds delays no lease renewal that does not
+ * need it. Each such send still never leaves before a record it depends on is durable.
+ *
  * Peer traffic first: peer messages and ticks wait in a queue of their own, and every batch takes
  * them before any client request, with the messages before the tick (so a replica that was slow
  * counts the heartbeats that reached it meanwhile before it judges its timers). Client requests
@@ -44,6 +52,17 @@ export interface DurableLog<R> {
    */
   appendAsync?(records: readonly R[], done: (error: Error | null) => void): void;
   readonly recordCount: number;
+}
+
+/**
+ * Which messages may leave before earlier batches' records are durable, and what each still
+ * needs durable first. It is told every record once durable (the recovered ones first), in order.
+ */
+export interface Overtaking<M, R> {
+  overtakes(message: M): boolean;
+  durable(record: R): void;
+  /** Whether `message` (one that `overtakes`) needs `record`, not yet durable, durable before it leaves. */
+  dependsOn(message: M, record: R): boolean;
 }
 
 /** What a client submits. */
@@ -102,6 +121,8 @@ export interface DriverOptions<S, M, R, I, O> {
   readonly batchBytesMax?: number;
   /** Peer messages queued before more are dropped. Default 10000. */
   readonly eventsQueuedMax?: number;
+  /** Messages that may leave before earlier batches' records are durable (see the module comment). Default: none. */
+  readonly overtaking?: Overtaking<M, R>;
   /** Commits outstanding (records handed to the log, not yet durable) before no further batch is stepped. Default 16. */
   readonly commitsInFlightMax?: number;
   /** Client requests in flight before more are refused. Default 1000. */
@@ -155,6 +176,9 @@ export class Driver<S, M, R, I, O> {
    * before the ones ahead of it.
    */
   private readonly outbox: { ready: boolean; run: () => void }[] = [];
+  /** Commits handed to the log and not yet durable, oldest first, with their records and what waits for each. */
+  private readonly pendingCommits: { id: number; records: readonly R[]; durable: boolean; then: (() => void)[] }[] = [];
+  private nextCommitId = 1;
   /** Deferrable records waiting for the next commit (see `handleBatch`), and the last batch they came from. */
   private deferred: R[] = [];
   private deferredBatch = -1;
@@ -198,6 +222,7 @@ export class Driver<S, M, R, I, O> {
 
   /** Hand the core its durable records (the first event), then start ticking. */
   start(records: readonly R[]): void {
+    for (const record of records) this.options.overtaking?.durable(record);
     this.enqueue({ _tag: "Recover", records });
     const interval = this.options.tickIntervalMs ?? 10;
     this.ticker = setInterval(() => {
@@ -233,6 +258,7 @@ export class Driver<S, M, R, I, O> {
     this.clients.length = 0;
     // What waited for a commit never happens, as after a crash.
     this.outbox.length = 0;
+    this.pendingCommits.length = 0;
   }
 
   /**
@@ -447,14 +473,29 @@ export class Driver<S, M, R, I, O> {
         sends: counts.reduce((n, c) => n + c.sends, 0),
         replies: counts.reduce((n, c) => n + c.replies, 0),
       });
+    // The head's overtaking sends first (docs/trace-format.md), then the rest of it in order.
+    const overtaking = this.options.overtaking;
+    const overtakes = (e: Effect<M, R, O>): boolean => e._tag === "Send" && overtaking!.overtakes(e.message);
+    const first = overtaking === undefined ? [] : head.filter(overtakes);
+    const rest = first.length === 0 ? head : head.filter((e) => !overtakes(e));
+    let early = { sends: 0, replies: 0 };
+    if (first.length > 0) {
+      const run = (): void => {
+        if (this.stopped) return;
+        early = this.carryOut(first, batchNumber, firstSeq);
+      };
+      const needs = this.latestCommitNeeded(first);
+      if (needs === null) run();
+      else needs.then.push(run);
+    }
     if (tail.length === 0) {
       if (records.length > 0) this.defer(records, batchNumber);
-      this.release(() => report(0, this.carryOut(head, batchNumber, firstSeq)));
+      this.release(() => report(0, early, this.carryOut(rest, batchNumber, firstSeq)));
       return;
     }
-    let early = { sends: 0, replies: 0 };
+    let middle = { sends: 0, replies: 0 };
     this.release(() => {
-      early = this.carryOut(head, batchNumber, firstSeq);
+      middle = this.carryOut(rest, batchNumber, firstSeq);
     });
     const held = { ready: false, run: (): void => undefined };
     this.outbox.push(held);
@@ -463,10 +504,24 @@ export class Driver<S, M, R, I, O> {
     this.clientBytesInFlight += clientBytes;
     this.commit(all, batchNumber, true, (fsyncMs) => {
       this.clientBytesInFlight -= clientBytes;
-      held.run = () => report(fsyncMs, early, this.carryOut(tail, batchNumber, firstSeq + headRecords));
+      held.run = () => report(fsyncMs, early, middle, this.carryOut(tail, batchNumber, firstSeq + headRecords));
       held.ready = true;
       this.drain();
     });
+  }
+
+  /** The latest pending commit holding a record that one of `sends` depends on; null when none. */
+  private latestCommitNeeded(sends: readonly Effect<M, R, O>[]): (typeof this.pendingCommits)[number] | null {
+    const overtaking = this.options.overtaking!;
+    for (let i = this.pendingCommits.length - 1; i >= 0; i--) {
+      const commit = this.pendingCommits[i]!;
+      if (commit.durable) continue;
+      for (const effect of sends) {
+        if (effect._tag !== "Send") continue;
+        if (commit.records.some((record) => overtaking.dependsOn(effect.message, record))) return commit;
+      }
+    }
+    return null;
   }
 
   /** Carry out `run` once every segment ahead of it has run (at once when none waits). */
@@ -508,6 +563,7 @@ export class Driver<S, M, R, I, O> {
     trace?.flush();
     const started = clock.nowMs();
     const committed = (): void => {
+      for (const record of records) this.options.overtaking?.durable(record);
       const fsyncMs = clock.nowMs() - started;
       trace?.commit(clock.nowMs(), batchNumber, records.length, fsyncMs);
       then(fsyncMs);
@@ -517,13 +573,22 @@ export class Driver<S, M, R, I, O> {
       return committed();
     }
     if (blocking) this.commitsInFlight += 1;
+    const pending = { id: this.nextCommitId++, records, durable: false, then: [] as (() => void)[] };
+    this.pendingCommits.push(pending);
     log.appendAsync(records, (error) => {
       if (blocking) this.commitsInFlight -= 1;
       // Stopped meanwhile: what followed the Persist never happens, as after a crash.
       if (this.stopped) return;
       if (error !== null) return this.fail(error);
+      pending.durable = true;
+      // A commit makes every earlier one durable too (the log's appends are durable in order).
+      const waiting: (() => void)[] = [];
+      while (this.pendingCommits.length > 0 && this.pendingCommits[0]!.id <= pending.id) {
+        for (const run of this.pendingCommits.shift()!.then) waiting.push(run);
+      }
       try {
         committed();
+        for (const run of waiting) run();
       } catch (failure) {
         return this.fail(failure);
       }
