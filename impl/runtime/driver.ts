@@ -48,7 +48,8 @@ export interface DurableLog<R> {
   append(records: readonly R[]): void;
   /**
    * Append, calling `done` once the records are durable (or with the error that kept them from
-   * it). When present the driver uses it and keeps the event loop free while the disk works.
+   * it); appends become durable, and are acknowledged, in the order made. When present the driver
+   * uses it, keeps the event loop free while the disk works, and steps later batches meanwhile.
    */
   appendAsync?(records: readonly R[], done: (error: Error | null) => void): void;
   readonly recordCount: number;
@@ -177,7 +178,13 @@ export class Driver<S, M, R, I, O> {
    */
   private readonly outbox: { ready: boolean; run: () => void }[] = [];
   /** Commits handed to the log and not yet durable, oldest first, with their records and what waits for each. */
-  private readonly pendingCommits: { id: number; records: readonly R[]; durable: boolean; then: (() => void)[] }[] = [];
+  private readonly pendingCommits: {
+    id: number;
+    records: readonly R[];
+    durable: boolean;
+    finish: () => void;
+    then: (() => void)[];
+  }[] = [];
   private nextCommitId = 1;
   /** Deferrable records waiting for the next commit (see `handleBatch`), and the last batch they came from. */
   private deferred: R[] = [];
@@ -479,22 +486,30 @@ export class Driver<S, M, R, I, O> {
     const first = overtaking === undefined ? [] : head.filter(overtakes);
     const rest = first.length === 0 ? head : head.filter((e) => !overtakes(e));
     let early = { sends: 0, replies: 0 };
-    if (first.length > 0) {
-      const run = (): void => {
-        if (this.stopped) return;
-        early = this.carryOut(first, batchNumber, firstSeq);
-      };
+    // Idempotent: the rest of the head runs it first if the commit it waits for has not yet (the
+    // rest waits for every earlier commit, so the overtakers may go then too).
+    let overtook = first.length === 0;
+    const overtake = (): void => {
+      if (overtook || this.stopped) return;
+      overtook = true;
+      early = this.carryOut(first, batchNumber, firstSeq);
+    };
+    if (!overtook) {
       const needs = this.latestCommitNeeded(first);
-      if (needs === null) run();
-      else needs.then.push(run);
+      if (needs === null) overtake();
+      else needs.then.push(overtake);
     }
     if (tail.length === 0) {
       if (records.length > 0) this.defer(records, batchNumber);
-      this.release(() => report(0, early, this.carryOut(rest, batchNumber, firstSeq)));
+      this.release(() => {
+        overtake();
+        report(0, early, this.carryOut(rest, batchNumber, firstSeq));
+      });
       return;
     }
     let middle = { sends: 0, replies: 0 };
     this.release(() => {
+      overtake();
       middle = this.carryOut(rest, batchNumber, firstSeq);
     });
     const held = { ready: false, run: (): void => undefined };
@@ -573,7 +588,7 @@ export class Driver<S, M, R, I, O> {
       return committed();
     }
     if (blocking) this.commitsInFlight += 1;
-    const pending = { id: this.nextCommitId++, records, durable: false, then: [] as (() => void)[] };
+    const pending = { id: this.nextCommitId++, records, durable: false, finish: committed, then: [] as (() => void)[] };
     this.pendingCommits.push(pending);
     log.appendAsync(records, (error) => {
       if (blocking) this.commitsInFlight -= 1;
@@ -581,19 +596,26 @@ export class Driver<S, M, R, I, O> {
       if (this.stopped) return;
       if (error !== null) return this.fail(error);
       pending.durable = true;
-      // A commit makes every earlier one durable too (the log's appends are durable in order).
-      const waiting: (() => void)[] = [];
-      while (this.pendingCommits.length > 0 && this.pendingCommits[0]!.id <= pending.id) {
-        for (const run of this.pendingCommits.shift()!.then) waiting.push(run);
-      }
+      this.completeCommits();
+      this.schedule();
+    });
+  }
+
+  /**
+   * Finish the durable commits at the front, oldest first: a log acknowledges appends in order,
+   * and should one come early it waits here for those before it, so that no commit line, and no
+   * effect behind it, ever comes before an earlier commit's.
+   */
+  private completeCommits(): void {
+    while (this.pendingCommits.length > 0 && this.pendingCommits[0]!.durable && !this.stopped) {
+      const commit = this.pendingCommits.shift()!;
       try {
-        committed();
-        for (const run of waiting) run();
+        commit.finish();
+        for (const run of commit.then) run();
       } catch (failure) {
         return this.fail(failure);
       }
-      this.schedule();
-    });
+    }
   }
 
   /** Sends, replies and alarms, in order; every Persist among or before `effects` is durable already. */

@@ -433,6 +433,35 @@ describe("the per-life trace checks fail on an altered trace file", () => {
     );
   });
 
+  it("DurableBeforeSend: an effect left before an earlier batch's commit", () => {
+    const { violations } = replayAltered((lives) =>
+      lives.map((life, k) => {
+        if (k > 0) return life;
+        // A commit line, and the first later effect line of a later batch that is no heartbeat or grant.
+        const lines = [...life.lines];
+        for (let c = 0; c < lines.length; c++) {
+          const commit = lines[c]!;
+          if (commit.type !== "commit") continue;
+          const e = lines.findIndex(
+            (l, j) =>
+              j > c &&
+              l.type === "effect" &&
+              (l.batch ?? -1) > (commit.batch ?? -1) &&
+              !["Heartbeat", "HeartbeatAck"].includes((l.effect!.message as { _tag?: string } | undefined)?._tag ?? ""),
+          );
+          if (e < 0) continue;
+          lines.splice(c, 1);
+          lines.splice(e, 0, commit);
+          return withLines(life, lines);
+        }
+        throw new Error("no commit line followed by a later batch's effect");
+      }),
+    );
+    expect(violations.filter((v) => v.check === "DurableBeforeSend").map((v) => v.message)).toContainEqual(
+      expect.stringMatching(/left before an earlier batch's \d+ records were durable/),
+    );
+  });
+
   it("DurableRecordsSurvive: a restarted replica recovers a disk without a record it committed", () => {
     const { summaries } = replayAltered((lives) =>
       lives.map((life, k) => {
