@@ -78,7 +78,7 @@ describe("cli arguments", () => {
     expect(parseErrors(["replica", "--initial-members", "1,1", "--id", "4"])).toMatch(/an id is listed twice/);
   });
 
-  it("refuses inconsistent --join flags before starting anything, exit code 2", async () => {
+  it("refuses inconsistent --join and peer-bound flags before starting anything, exit code 2", async () => {
     const base = [
       "replica",
       "--id",
@@ -101,6 +101,30 @@ describe("cli arguments", () => {
         /--id 4 is not one of --initial-members \(1,2,3\): a replica that was not an initial member runs with --join/,
       ],
       [["--join", "--initial-members", "1,4"], /--id 4 is one of --initial-members/],
+      [
+        ["--peer-reserved-slots", "64"],
+        /--peer-reserved-slots 64 must be fewer than --peer-handshakes-max 64: the reserved slots are part of them/,
+      ],
+      [
+        ["--peer-handshakes-max", "4", "--peer-reserved-slots", "2", "--peer-source-handshakes-max", "5"],
+        /--peer-source-handshakes-max 5 exceeds --peer-handshakes-max 4/,
+      ],
+      [
+        ["--peer-source-rate", "0"],
+        /option '--peer-source-rate <n>' argument '0' is invalid. expected an integer in \[1, 100000\], got 0/,
+      ],
+      [
+        ["--peer-source-burst", "-1"],
+        /option '--peer-source-burst <n>' argument '-1' is invalid. expected an integer, got "-1"/,
+      ],
+      [
+        ["--peer-handshake-timeout-ms", "10"],
+        /'--peer-handshake-timeout-ms <ms>' argument '10' is invalid. expected an integer in \[100, 600000\]/,
+      ],
+      [
+        ["--peer-log-interval-ms", "1e4"],
+        /'--peer-log-interval-ms <ms>' argument '1e4' is invalid. expected an integer, got "1e4"/,
+      ],
     ];
     for (const [extra, expected] of cases) {
       let written = "";

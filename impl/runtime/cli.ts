@@ -18,6 +18,7 @@ import { roles, type Role } from "./access.ts";
 import { authHeaders, httpJson, KvClient, keyPath, newSession, type ApiReply, type Session } from "./client.ts";
 import { checkHistoryCommand } from "./check-history.ts";
 import { logLevels, type LogLevel } from "./log-levels.ts";
+import { peerAdmissionDefaults, peerHandshakeTimeoutMsDefault, peerLogIntervalMsDefault } from "./peer-admission.ts";
 import { localReplicasMax } from "./program.ts";
 import type { Address } from "./transport.ts";
 
@@ -154,6 +155,13 @@ interface ReplicaFlags {
   requestTimeoutMs: number;
   requestsInFlightMax: number;
   requestBytesInFlightMax: number;
+  peerHandshakesMax: number;
+  peerReservedSlots: number;
+  peerSourceHandshakesMax: number;
+  peerSourceRate: number;
+  peerSourceBurst: number;
+  peerHandshakeTimeoutMs: number;
+  peerLogIntervalMs: number;
   tokensFile: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -218,6 +226,15 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
       log,
       requestTimeoutMs: flags.requestTimeoutMs,
       admission: { requestsInFlightMax: flags.requestsInFlightMax, bytesInFlightMax: flags.requestBytesInFlightMax },
+      peerAdmission: {
+        handshakesMax: flags.peerHandshakesMax,
+        reservedSlots: flags.peerReservedSlots,
+        sourceHandshakesMax: flags.peerSourceHandshakesMax,
+        sourceRatePerSecond: flags.peerSourceRate,
+        sourceBurst: flags.peerSourceBurst,
+      },
+      peerHandshakeTimeoutMs: flags.peerHandshakeTimeoutMs,
+      peerLogIntervalMs: flags.peerLogIntervalMs,
       onFatal: () => {
         log.flush();
         process.exit(exitFatal);
@@ -523,7 +540,57 @@ export function buildProgram(): Command {
       parseIntIn(1, 1 << 30),
       16 * 1024 * 1024,
     )
+    .option(
+      "--peer-handshakes-max <n>",
+      "peer connections in their handshake at once, from all addresses; beyond, refused (docs/operations.md, the peer port under a flood)",
+      parseIntIn(2, 100_000),
+      peerAdmissionDefaults.handshakesMax,
+    )
+    .option(
+      "--peer-reserved-slots <n>",
+      "of --peer-handshakes-max, the slots only addresses of configured peers may use (fewer than --peer-handshakes-max)",
+      parseIntIn(0, 99_999),
+      peerAdmissionDefaults.reservedSlots,
+    )
+    .option(
+      "--peer-source-handshakes-max <n>",
+      "peer connections in their handshake at once from one address",
+      parseIntIn(1, 100_000),
+      peerAdmissionDefaults.sourceHandshakesMax,
+    )
+    .option(
+      "--peer-source-rate <n>",
+      "new peer connections a second from one address (on average)",
+      parseIntIn(1, 100_000),
+      peerAdmissionDefaults.sourceRatePerSecond,
+    )
+    .option(
+      "--peer-source-burst <n>",
+      "new peer connections from one address at once, after a quiet spell (at least 1)",
+      parseIntIn(1, 1_000_000),
+      peerAdmissionDefaults.sourceBurst,
+    )
+    .option(
+      "--peer-handshake-timeout-ms <ms>",
+      "time a peer connection has to authenticate before it is closed",
+      parseIntIn(100, 600_000),
+      peerHandshakeTimeoutMsDefault,
+    )
+    .option(
+      "--peer-log-interval-ms <ms>",
+      "refused and failed peer connections are logged at most once per address per this interval",
+      parseIntIn(100, 86_400_000),
+      peerLogIntervalMsDefault,
+    )
     .action(async (flags: ReplicaFlags) => {
+      if (flags.peerReservedSlots >= flags.peerHandshakesMax)
+        throw new UsageError(
+          `--peer-reserved-slots ${flags.peerReservedSlots} must be fewer than --peer-handshakes-max ${flags.peerHandshakesMax}: the reserved slots are part of them, and other addresses need at least one`,
+        );
+      if (flags.peerSourceHandshakesMax > flags.peerHandshakesMax)
+        throw new UsageError(
+          `--peer-source-handshakes-max ${flags.peerSourceHandshakesMax} exceeds --peer-handshakes-max ${flags.peerHandshakesMax}: one address cannot hold more than all of them`,
+        );
       const tlsFlags = [flags.tlsCert, flags.tlsKey, flags.tlsCa].filter((f) => f !== undefined).length;
       if (tlsFlags !== 0 && tlsFlags !== 3) throw new UsageError("--tls-cert, --tls-key and --tls-ca go together");
       if (!flags.peers.has(flags.id))

@@ -3,7 +3,7 @@
  * kept for configured peers, and a bounded memory of sources.
  */
 import { describe, expect, it } from "vitest";
-import { PeerAdmission, sourceOf } from "./peer-admission.ts";
+import { PeerAdmission, peerAdmissionProblem, sourceOf } from "./peer-admission.ts";
 
 const limits = { handshakesMax: 6, reservedSlots: 2, sourceHandshakesMax: 3, sourceRatePerSecond: 10, sourceBurst: 5 };
 const peers = new Set(["10.0.0.1", "10.0.0.2"]);
@@ -61,6 +61,17 @@ describe("peer admission", () => {
     // "busy" is remembered: its release still finds it.
     expect(() => admission.release("busy")).not.toThrow();
     expect(admission.handshakesInFlight).toBe(0);
+  });
+
+  it("refuses bounds no peer could connect under, naming them", () => {
+    expect(peerAdmissionProblem(limits)).toBeNull();
+    expect(() => new PeerAdmission({ ...limits, reservedSlots: 6 }, () => false)).toThrow(
+      /reserved handshake slots \(6\) must be fewer than all handshake slots \(6\)/,
+    );
+    expect(peerAdmissionProblem({ ...limits, sourceBurst: 0 })).toMatch(/rate and burst must each be at least 1/);
+    expect(peerAdmissionProblem({ ...limits, sourceRatePerSecond: 0.5 })).toMatch(
+      /sourceRatePerSecond must be a whole number, not 0.5/,
+    );
   });
 
   it("compares IPv4-mapped addresses as IPv4", () => {

@@ -43,10 +43,28 @@ export const peerAdmissionDefaults: PeerAdmissionLimits = {
   sourceBurst: 40,
 };
 
+/** Time a peer connection has to finish its handshake, in milliseconds. */
+export const peerHandshakeTimeoutMsDefault = 5000;
+
+/** Refused and failed peer connections are logged at most once per source per this interval, in milliseconds. */
+export const peerLogIntervalMsDefault = 10_000;
+
 interface SourceState {
   inFlight: number;
   tokens: number;
   atMs: number;
+}
+
+/** What is wrong with `limits`, in one sentence naming the bounds, or null. */
+export function peerAdmissionProblem(limits: PeerAdmissionLimits): string | null {
+  for (const [name, value] of Object.entries(limits))
+    if (!Number.isSafeInteger(value) || value < 0)
+      return `peer admission bound ${name} must be a whole number, not ${value}`;
+  if (limits.reservedSlots >= limits.handshakesMax)
+    return `the reserved handshake slots (${limits.reservedSlots}) must be fewer than all handshake slots (${limits.handshakesMax}): other addresses need at least one`;
+  if (limits.sourceHandshakesMax < 1 || limits.sourceRatePerSecond < 1 || limits.sourceBurst < 1)
+    return "the per-address handshakes, rate and burst must each be at least 1, or no peer could connect";
+  return null;
 }
 
 /** Sources remembered at once; idle ones beyond it are forgotten (their buckets were full or nearly). */
@@ -63,10 +81,8 @@ export class PeerAdmission {
     private readonly isPeerSource: (source: string) => boolean,
   ) {
     this.limits = { ...peerAdmissionDefaults, ...limits };
-    if (this.limits.reservedSlots >= this.limits.handshakesMax)
-      throw new Error(
-        `reserved slots (${this.limits.reservedSlots}) must be fewer than the handshake slots (${this.limits.handshakesMax})`,
-      );
+    const problem = peerAdmissionProblem(this.limits);
+    if (problem !== null) throw new Error(problem);
   }
 
   /** Connections in their handshake now. */

@@ -42,6 +42,7 @@ import { statusPageHtml } from "./status-page.ts";
 import { StorageError } from "./storage.ts";
 import { StorageThread } from "./storage-thread.ts";
 import { LogLimiter } from "./log-limiter.ts";
+import type { PeerAdmissionLimits } from "./peer-admission.ts";
 import { TokenStore } from "./tokens.ts";
 import { TraceWriter } from "./trace.ts";
 import { formatAddress, Transport, type Address } from "./transport.ts";
@@ -106,6 +107,12 @@ export interface ReplicaOptions {
   readonly requestTimeoutMs?: number;
   /** Bounds on the client requests and request bytes held at once (impl/runtime/admission.ts). Default: its defaults. */
   readonly admission?: AdmissionOptions;
+  /** Bounds on peer connections in their handshake (impl/runtime/peer-admission.ts). Default: its defaults. */
+  readonly peerAdmission?: Partial<PeerAdmissionLimits>;
+  /** Time a peer connection has to authenticate, in milliseconds. Default 5000. */
+  readonly peerHandshakeTimeoutMs?: number;
+  /** Refused and failed peer connections are logged at most once per address per this interval. Default 10 s. */
+  readonly peerLogIntervalMs?: number;
   /** Test-only: a disk whose commits can be slowed at run time. Default: none. */
   readonly slowDisk?: SlowDisk | null;
   /** Called when the replica must stop (core assertion or storage failure). */
@@ -435,6 +442,9 @@ class ReplicaProcess implements RunningReplica {
       },
       clock: this.options.clock,
       log: this.options.log,
+      admission: this.options.peerAdmission,
+      handshakeTimeoutMs: this.options.peerHandshakeTimeoutMs,
+      refusalLogIntervalMs: this.options.peerLogIntervalMs,
       onMessage: (from, message, wireId, senderIncarnation, bytes) => {
         this.metrics.messagesReceived.inc({ from: String(from), type: kvAdapter.messageType(message) });
         const executed = kvAdapter.peerExecutedSlot(message);

@@ -35,7 +35,14 @@ import type { MonotonicClock } from "./clock.ts";
 import { certificateRefusal, macKeyOf, peerConnect, peerTlsServer, renewServer } from "./peer-tls.ts";
 import type { Logger } from "./log.ts";
 import { LogLimiter } from "./log-limiter.ts";
-import { PeerAdmission, sourceOf, type AdmissionRefusal, type PeerAdmissionLimits } from "./peer-admission.ts";
+import {
+  PeerAdmission,
+  peerHandshakeTimeoutMsDefault,
+  peerLogIntervalMsDefault,
+  sourceOf,
+  type AdmissionRefusal,
+  type PeerAdmissionLimits,
+} from "./peer-admission.ts";
 
 /** Protocol name and version; a peer speaking another is refused. */
 export const peerProtocol = "paxos-lease/peer@2";
@@ -264,11 +271,11 @@ export class Transport<M> {
     if (options.peers.has(options.self)) throw new Error(`peer list contains this replica's own id ${options.self}`);
     this.frameBytesMax = options.frameBytesMax ?? frameBytesMaxDefault;
     this.outboundBytesMax = options.outboundBytesMax ?? 16 * 1024 * 1024;
-    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? 5000;
+    this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? peerHandshakeTimeoutMsDefault;
     this.reconnectDelayMsMin = options.reconnectDelayMsMin ?? 50;
     this.reconnectDelayMsMax = options.reconnectDelayMsMax ?? 2000;
     this.admission = new PeerAdmission(options.admission ?? {}, (source) => this.peerSources.has(source));
-    this.refusalLog = new LogLimiter(options.refusalLogIntervalMs ?? 10_000);
+    this.refusalLog = new LogLimiter(options.refusalLogIntervalMs ?? peerLogIntervalMsDefault);
     for (const [peer, address] of options.peers) {
       this.links.set(peer, { peer, address, socket: null, ready: false, attempt: 0, timer: null, reconnects: 0 });
       this.peerRecords.set(peer, { inbound: null, lastHeardMs: null, info: null });

@@ -89,6 +89,8 @@ ${Object.entries(counts)
                       once, in the order sent; any other order costs a hold) (default all)
   --environment KIND  between-waves (clients, crashes, partitions act when nothing but held
                       messages is deliverable) | anytime (default between-waves)
+  --settle            after the prelude, deliver everything in flight until the network is quiet
+                      (its last state transfer done), so the depth is spent after it
   --no-deliver-all    with --orders all, do not offer "deliver everything in flight" as one transition
   --mode KIND         bfs | random (random walks of --depth transitions) (default bfs)
   --mutant NAME       explore a broken variant (npm run mutants lists them)
@@ -119,6 +121,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
         ...Object.fromEntries(Object.keys(counts).map((f) => [f, { type: "string" as const }])),
         ...Object.fromEntries(Object.keys(choices).map((f) => [f, { type: "string" as const }])),
         "no-deliver-all": { type: "boolean" },
+        settle: { type: "boolean" },
         mutant: { type: "string" },
         out: { type: "string" },
         replay: { type: "string" },
@@ -178,6 +181,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
     start: c.start as ImplBounds["start"],
     prelude: c.prelude as Prelude,
     pick: n.pick,
+    settle: v.settle === true,
     rates: c.rates as ImplBounds["rates"],
     restartClocks: c["restart-clocks"] as ImplBounds["restartClocks"],
     deliverAll: v["no-deliver-all"] !== true,

@@ -18,6 +18,7 @@ import { deadlinesOf } from "./time.ts";
 import { defaultBounds, ImplModel } from "./model.ts";
 import { breadthFirst, randomWalks } from "./search.ts";
 import { explore, replay } from "./explorer.ts";
+import { regressions } from "../regressions/regressions.ts";
 
 /** Replica states met on a few random runs of the world (every role, restarts, transfers). */
 function sampleStates(): KvReplicaState[] {
@@ -225,6 +226,28 @@ describe("searching impl/core", () => {
     expect(outcome.regression?.scenario.profile.prelude).toBe("learner");
     expect(replay(outcome.regression!, m.step)?.check).toBe(outcome.regression!.expect);
     expect(replay(outcome.regression!)).toBeNull();
+  });
+
+  it("settling after a prelude starts from a quiet network, and its deliveries are in every trace's prefix", () => {
+    const bounds = { ...defaultBounds, prelude: "alpha" as const, pick: 16, settle: true };
+    const roots = new ImplModel(bounds).roots();
+    if (!Array.isArray(roots)) throw new Error("the prelude failed a check");
+    const w = roots[0]!.state.world;
+    // Nothing is deliverable (messages to a replica cut off stay in flight), and the prefix
+    // replays to the very same world.
+    expect(w.inFlight.every((m) => m.kind === "message" && w.linkBlocked(m.from, m.to))).toBe(true);
+    expect(roots[0]!.prefix.filter((a) => a.t === "deliver").length).toBeGreaterThan(0);
+    const again = new ImplModel({ ...bounds, settle: false }).roots();
+    if (!Array.isArray(again)) throw new Error("the prelude failed a check");
+    expect(again[0]!.state.world.inFlight.length).toBeGreaterThan(w.inFlight.length);
+  });
+
+  it("the committed shortest explorer trace of the stale read after a replace still catches its mutant, and only it", () => {
+    const r = regressions().find((x) => x.name === "explore-lease-read-after-replace")!;
+    const m = mutantNamed("lease-read-before-pending-phase1");
+    expect(r.mutant).toBe(m.name);
+    expect(replay(r, m.step)?.check).toBe("LeaseReadFresh");
+    expect(replay(r)).toBeNull();
   });
 
   it("random walks find it too, and replay", () => {

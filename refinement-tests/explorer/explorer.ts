@@ -118,6 +118,7 @@ export function describeBounds(b: ImplBounds): string {
   if (b.tuning !== 0) flags.push(`--tuning ${b.tuning}`);
   if (b.start !== "warm") flags.push(`--start ${b.start}`);
   if (b.prelude !== "none") flags.push(`--prelude ${b.prelude} --pick ${b.pick}`);
+  if (b.settle) flags.push("--settle");
   if (b.rates !== "worst") flags.push(`--rates ${b.rates}`);
   if (b.restartClocks !== "both") flags.push(`--restart-clocks ${b.restartClocks}`);
   if (!b.deliverAll) flags.push("--no-deliver-all");

@@ -76,6 +76,14 @@ export interface ImplBounds {
   /** Chooses within the prelude (which change, how the leader is lost: world/preludes.ts). */
   readonly pick: number;
   /**
+   * After the prelude (and the clock rates), deliver everything deliverable, oldest first, until
+   * nothing is (a fault-free wave at one instant, as in the prelude itself): the explorer then
+   * starts from a quiet network instead of spending its depth on the tail of the prelude's
+   * messages (a state transfer in progress takes a dozen rounds). Held back by nothing; the
+   * deliveries are part of every trace's prefix.
+   */
+  readonly settle: boolean;
+  /**
    * Clock rates: `worst`, the first leader slow and every other replica fast (a leader trusts its
    * lease longest while the grants behind it run out soonest); `extremes`, every combination of
    * slow and fast (2^n initial states); or all slow, or all fast.
@@ -122,6 +130,7 @@ export const defaultBounds: ImplBounds = {
   start: "warm",
   prelude: "none",
   pick: 0,
+  settle: false,
   rates: "worst",
   restartClocks: "both",
   deliverAll: true,
@@ -179,7 +188,12 @@ export interface Root {
 /** A check that failed on a transition. */
 export interface Found {
   readonly violation: Violation;
+  /** Before any transition (booting, or settling the network): the world actions that led there. */
+  readonly prefix?: readonly Action[];
 }
+
+/** Rounds of deliveries `settle` may take (a state transfer takes a round per chunk). */
+const settleRoundsMax = 200;
 
 /** The membership changes of each `reconfig` bound, asked in order. */
 const reconfigSteps: Record<ImplBounds["reconfig"], readonly ReconfigureKind[]> = {
@@ -244,7 +258,8 @@ export class ImplModel {
     } else
       for (let mask = 0; mask < 1 << n; mask++)
         combos.push(Array.from({ length: n }, (_, r) => (((mask >> r) & 1) === 0 ? -ppm : ppm)));
-    return combos.map((rates) => {
+    const roots: Root[] = [];
+    for (const rates of combos) {
       let state = booted;
       const prefix: Action[] = [];
       rates.forEach((r, index) => {
@@ -255,8 +270,29 @@ export class ImplModel {
         state = next;
         prefix.push(a);
       });
-      return { state, prefix };
-    });
+      if (this.bounds.settle) {
+        const settled = this.settle(state, prefix);
+        if ("violation" in settled) return { ...settled, prefix };
+        state = settled;
+      }
+      roots.push({ state, prefix });
+    }
+    return roots;
+  }
+
+  /** Deliver everything deliverable until nothing is (bounded), appending the deliveries to `prefix`. */
+  private settle(s: ModelState, prefix: Action[]): ModelState | Found {
+    let state = s;
+    for (let round = 0; round < settleRoundsMax; round++) {
+      const { unheldAt } = distinctDeliverable(state.world, state.held);
+      if (unheldAt.length === 0) return state;
+      const a = fifoRound(unheldAt);
+      prefix.push(a.action!, ...(a.rest ?? []));
+      const next = this.apply(state, a);
+      if ("violation" in next) return next;
+      state = next;
+    }
+    throw new Error(`the network did not settle within ${settleRoundsMax} rounds of deliveries`);
   }
 
   /** The booted (and warmed-up) cluster; a check that fails already there is thrown as ViolationFound. */

@@ -191,7 +191,7 @@ function atBoot(found: Found, started: number, now: () => number): SearchResult 
     queued: 0,
     ms: now() - started,
     complete: false,
-    counterexample: { violation: found.violation, actions: [], length: 0 },
+    counterexample: { violation: found.violation, actions: found.prefix ?? [], length: 0 },
     collisionBound: 0,
     visitedBytes: 0,
   };

@@ -23,4 +23,22 @@ export const leaseReadBeforePendingPhase1: Mutant = {
   expectedCatch: ["LeaseReadFresh", "Linearizability"],
   mode: "safety",
   step: withRules({ canServeLeaseRead: leaseAndRevealedSlots }),
+  // From right after the replace is chosen, with a voter that missed it and a write acknowledged
+  // in the first slot the new voters govern (prelude alpha, pick bit 4), once the network is
+  // quiet: the explorer crashes the leader, lets the voter that missed the change win the
+  // election (its clock fast, the other old voter's slow: rates extremes) and reads.
+  explore: {
+    bounds: {
+      writes: 0,
+      reads: 1,
+      crashes: 1,
+      restarts: 0,
+      orders: "fifo",
+      rates: "extremes",
+      prelude: "alpha",
+      pick: 16,
+      settle: true,
+    },
+    depth: 14,
+  },
 };

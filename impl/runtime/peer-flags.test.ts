@@ -1,0 +1,60 @@
+/**
+ * The peer port's flood bounds are the operator's to set: a replica process started with
+ * `--peer-source-handshakes-max` and `--peer-handshake-timeout-ms` refuses and times out
+ * connections by those numbers, not the defaults, and counts them in /metrics.
+ */
+import net from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TestCluster } from "./testing-cluster.ts";
+import { waitFor } from "./testing.ts";
+
+let cluster: TestCluster;
+
+beforeAll(async () => {
+  cluster = await TestCluster.create(1, undefined, { traces: false });
+  cluster.start(1, { extra: ["--peer-source-handshakes-max", "2", "--peer-handshake-timeout-ms", "400"] });
+  await cluster.waitForLeader(60_000);
+}, 90_000);
+
+afterAll(async () => {
+  await cluster.close();
+}, 20_000);
+
+/** The sum of the samples of `metric` whose labels match `labels`. */
+async function metricSum(name: string, labels = ""): Promise<number> {
+  const text = await (await fetch(`${cluster.endpoint(1)}/metrics`, { headers: cluster.authHeaders("read") })).text();
+  return [...text.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? (\\d+)`, "gm"))]
+    .filter((m) => (m[1] ?? "").includes(labels))
+    .map((m) => Number(m[2]))
+    .reduce((a, b) => a + b, 0);
+}
+
+describe("the peer port's bounds from the command line", () => {
+  it("refuses past --peer-source-handshakes-max and closes idle ones after --peer-handshake-timeout-ms", async () => {
+    const refusedBefore = await metricSum("paxos_lease_peer_connections_refused_total", 'reason="source-handshakes"');
+    const rejectedBefore = await metricSum("paxos_lease_peer_connections_rejected_total");
+    const closedAfterMs: number[] = [];
+    const start = performance.now();
+    const sockets = Array.from({ length: 3 }, () => {
+      const socket = net.connect({ host: "127.0.0.1", port: cluster.member(1).peerPort, localAddress: "127.0.0.2" });
+      socket.on("error", () => undefined);
+      socket.on("close", () => closedAfterMs.push(performance.now() - start));
+      return socket;
+    });
+    try {
+      await waitFor("the three idle connections closed by the replica", () =>
+        closedAfterMs.length === 3 ? true : undefined,
+      );
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+    closedAfterMs.sort((a, b) => a - b);
+    // One refused at once; the two admitted ones when their 400 ms ran out (not after the default 5 s).
+    expect(closedAfterMs[1]).toBeGreaterThanOrEqual(390);
+    expect(closedAfterMs[2]).toBeLessThan(3000);
+    expect(
+      (await metricSum("paxos_lease_peer_connections_refused_total", 'reason="source-handshakes"')) - refusedBefore,
+    ).toBe(1);
+    expect((await metricSum("paxos_lease_peer_connections_rejected_total")) - rejectedBefore).toBe(2);
+  }, 30_000);
+});
