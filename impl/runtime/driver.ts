@@ -80,7 +80,7 @@ export interface Submission<I> {
 export interface BatchReport {
   readonly events: number;
   readonly records: number;
-  /** Duration of the commit (the transaction and its fsync), in milliseconds; 0 when none. */
+  /** Duration of the commit, from the hand-over of its records until they are durable (earlier commits' included), in milliseconds; 0 when none. */
   readonly fsyncMs: number;
   readonly sends: number;
   readonly replies: number;

@@ -271,7 +271,7 @@ describe("HTTP API: the documented answers", () => {
         );
     }
     // Brackets inside strings are text, not nesting, escaped quotes and backslashes included.
-    for (const value of ["[".repeat(100), `"[${"[".repeat(100)}\\"`, `\\${"{".repeat(40)}\"[`])
+    for (const value of ["[".repeat(100), `"[${"[".repeat(100)}\\"`, `\\${"{".repeat(40)}"[`])
       expect(await call("PUT", "/v1/kv/brackets", JSON.stringify({ value }))).toMatchObject({ status: 200 });
     // A string that ends in an escaped backslash ends there: the brackets after it nest.
     const afterString = `{"value":"a\\\\","x":${"[".repeat(40)}${"]".repeat(40)}}`;
