@@ -338,8 +338,10 @@ describe("driver", () => {
 
   it("steps peer messages during a commit, releasing their effects in order, and holds client bytes beyond one batch", async () => {
     // A peer message is answered with an echo (no Persist); a client request is the toy write.
+    const stepped: number[] = [];
     const echo = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
       if (event._tag !== "Receive") return toyStep(state, event);
+      stepped.push(event.message.n);
       return { state, effects: [{ _tag: "Send", to: event.from, message: { _tag: "echo", n: -event.message.n } }] };
     };
     const happenings: string[] = [];
@@ -358,6 +360,8 @@ describe("driver", () => {
       step: echo,
       log,
       batchBytesMax: 1000,
+      // No tick in the queue to count below.
+      tickIntervalMs: 100_000,
       send: (to, m) => happenings.push(`send ${to} ${m.n}`) > 0,
     });
     driver.start([]);
@@ -366,7 +370,8 @@ describe("driver", () => {
     // 800 client bytes wait for their commit: a request of 300 more waits too, a peer message does not.
     const next = driver.submit({ input: { add: 2 }, consistency: "linearizable", bytes: 300 });
     driver.receive(3, { _tag: "echo", n: 7 }, 1, "inc");
-    await sleep(30);
+    await waitFor("the peer message to be stepped", () => (stepped.includes(7) ? true : undefined));
+    await sleep(20);
     expect(happenings).toEqual(["write 1"]);
     expect(driver.depths.events).toBe(1);
     waiting.shift()!();
@@ -380,8 +385,10 @@ describe("driver", () => {
 
   it("lets a message that overtakes leave before earlier commits, waiting only for the records it depends on", async () => {
     // A peer message is answered with an echo of its negation (no Persist of its own).
+    const stepped: number[] = [];
     const echo = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
       if (event._tag !== "Receive") return toyStep(state, event);
+      stepped.push(event.message.n);
       return { state, effects: [{ _tag: "Send", to: 3, message: { _tag: "echo", n: -event.message.n } }] };
     };
     const happenings: string[] = [];
@@ -417,7 +424,8 @@ describe("driver", () => {
     const two = driver.submit({ input: { add: 99 }, consistency: "linearizable" });
     await waitFor("the second commit to start", () => (waiting.length === 2 ? true : undefined));
     driver.receive(2, { _tag: "echo", n: 8 }, 2, "inc");
-    await sleep(30);
+    await waitFor("the second echo to be stepped", () => (stepped.includes(8) ? true : undefined));
+    await sleep(20);
     expect(happenings).toEqual(["write 1", "send 3 -7", "write 99"]);
     waiting.shift()!();
     expect(await one).toEqual({ _tag: "ok", output: 6 });
