@@ -367,18 +367,20 @@ describe("driver", () => {
     driver.start([]);
     const big = driver.submit({ input: { add: 1 }, consistency: "linearizable", bytes: 800 });
     await waitFor("the first commit to start", () => (waiting.length === 1 ? true : undefined));
-    // 800 client bytes wait for their commit: a request of 300 more waits too, a peer message does not.
+    // 800 client bytes wait for their commit: a request of 300 more waits too, and so does a large
+    // peer message; a small one does not.
     const next = driver.submit({ input: { add: 2 }, consistency: "linearizable", bytes: 300 });
+    driver.receive(3, { _tag: "echo", n: 9 }, 2, "inc", 5000);
     driver.receive(3, { _tag: "echo", n: 7 }, 1, "inc");
     await waitFor("the peer message to be stepped", () => (stepped.includes(7) ? true : undefined));
     await sleep(20);
     expect(happenings).toEqual(["write 1"]);
-    expect(driver.depths.events).toBe(1);
+    expect(driver.depths.events).toBe(2);
     waiting.shift()!();
     expect(await big).toEqual({ _tag: "ok", output: 1 });
     await waitFor("the second commit to start", () => (waiting.length === 1 ? true : undefined));
     // The echo followed the first write's send (step order); the held request was stepped next.
-    expect(happenings).toEqual(["write 1", "send 2 1", "send 3 -7", "write 2"]);
+    expect(happenings).toEqual(["write 1", "send 2 1", "send 3 -7", "send 3 -9", "write 2"]);
     waiting.shift()!();
     expect(await next).toEqual({ _tag: "ok", output: 3 });
   });

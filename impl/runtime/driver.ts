@@ -9,11 +9,11 @@
  * Pipelined commits: with an asynchronous log, later batches are stepped while an earlier
  * batch's records are being made durable (their records join the storage thread's next group
  * commit), and every effect is released in the order `step` returned it: a batch's effects wait
- * for every earlier batch's commit as well as its own. So heartbeats, grants and Accepts are
- * stepped as they arrive however long an fsync of megabytes takes, and the rule above holds
- * across batches. Client requests join a batch only while less than `batchBytesMax` of earlier
- * client bytes wait for their commit, so a heartbeat never waits behind more than about one
- * batch of client data.
+ * for every earlier batch's commit as well as its own. So heartbeats and grants are stepped as
+ * they arrive however long an fsync of megabytes takes, and the rule above holds across batches.
+ * Large messages and client requests join a batch only within `batchBytesMax` of the bytes of
+ * the batches whose commit is outstanding, so the pipeline holds about one batch of large values
+ * (memory, and what later effects wait behind), and any number of small ones.
  *
  * Overtaking: a message that `overtakes` names (the lease's heartbeats and grants) needs only the
  * records it `dependsOn` to be durable, not every earlier one. Such sends before their batch's
@@ -169,8 +169,8 @@ export class Driver<S, M, R, I, O> {
   private scheduled = false;
   /** Commits handed to the log and not yet durable. */
   private commitsInFlight = 0;
-  /** Bytes of client requests in batches whose commit is outstanding (see `nextBatch`). */
-  private clientBytesInFlight = 0;
+  /** Bytes of peer messages and client requests in batches whose commit is outstanding (see `nextBatch`). */
+  private bytesInFlight = 0;
   /**
    * Effects waiting for their turn, in the order `step` returned them: the front segment runs as
    * soon as it is ready (a head at once, a tail once its commit is durable), and no segment runs
@@ -194,8 +194,8 @@ export class Driver<S, M, R, I, O> {
   private stopped = false;
   private ticker: NodeJS.Timeout | null = null;
   private droppedEvents = 0;
-  /** Client bytes of the batch `nextBatch` returned last. */
-  private batchClientBytes = 0;
+  /** Bytes of the batch `nextBatch` returned last. */
+  private batchBytes = 0;
   private readonly batchEventsMax: number;
   private readonly batchBytesMax: number;
   private readonly commitsInFlightMax: number;
@@ -321,7 +321,7 @@ export class Driver<S, M, R, I, O> {
   /** Run the next batch soon, unless one is scheduled or too many commits are outstanding (each schedules when done). */
   private schedule(): void {
     if (this.scheduled || this.commitsInFlight >= this.commitsInFlightMax) return;
-    if (this.queue.length === 0 && !this.clientsMayJoin(this.clientBytes(this.clients[0]))) return;
+    if (this.queue.length === 0 && !this.mayJoin(0, this.clientBytes(this.clients[0]))) return;
     this.scheduled = true;
     setImmediate(() => this.runBatch());
   }
@@ -368,8 +368,11 @@ export class Driver<S, M, R, I, O> {
 
   /**
    * The next batch: peer events in arrival order with the tick after the messages, then client
-   * requests in arrival order, within `batchEventsMax` events and `batchBytesMax` bytes (the first
-   * event always goes, whatever its size).
+   * requests in arrival order, within `batchEventsMax` events and `batchBytesMax` bytes counted
+   * with those of the batches whose commit is outstanding (the first event always goes, whatever
+   * its size, when no bytes are outstanding). So a follower stepping Accepts of large values
+   * holds about one batch of them in the pipeline, not sixteen, while the heartbeats and grants
+   * between them are stepped at once.
    */
   private nextBatch(): Pending<M, R, I>[] {
     const batch: Pending<M, R, I>[] = [];
@@ -382,8 +385,7 @@ export class Driver<S, M, R, I, O> {
     const left: Pending<M, R, I>[] = [];
     for (const pending of this.queue) {
       const size = pending._tag === "Receive" ? pending.bytes : 0;
-      const fits = taken === 0 || bytes + size <= this.batchBytesMax;
-      if (taken >= this.batchEventsMax || !(fits || size <= smallMessageBytes)) {
+      if (taken >= this.batchEventsMax || !(size <= smallMessageBytes || this.mayJoin(bytes, size, taken))) {
         left.push(pending);
         continue;
       }
@@ -396,19 +398,16 @@ export class Driver<S, M, R, I, O> {
     for (const pending of left) this.queue.push(pending);
     if (tick !== null) batch.push(tick);
     let clients = 0;
-    let clientBytes = 0;
     for (const pending of this.clients) {
       const size = this.clientBytes(pending) ?? 0;
-      if (taken > 0 && (taken >= this.batchEventsMax || bytes + size > this.batchBytesMax)) break;
-      if (!this.clientsMayJoin(clientBytes + size)) break;
+      if (taken >= this.batchEventsMax || !this.mayJoin(bytes, size, taken)) break;
       taken += 1;
       clients += 1;
       bytes += size;
-      clientBytes += size;
       batch.push(pending);
     }
     this.clients.splice(0, clients);
-    this.batchClientBytes = clientBytes;
+    this.batchBytes = bytes;
     return batch;
   }
 
@@ -419,14 +418,14 @@ export class Driver<S, M, R, I, O> {
   }
 
   /**
-   * Whether client requests of `bytes` more (undefined: there are none) may join a batch: while no client bytes wait for a
-   * commit, always (the first request goes, whatever its size); otherwise only within
-   * `batchBytesMax` of the client bytes that do, so that what later peer traffic's effects wait
-   * behind stays about one batch.
+   * Whether an event of `size` bytes (undefined: there is none) may join a batch holding `bytes`
+   * in `taken` events: always as the first event while no bytes wait for a commit, else within
+   * `batchBytesMax` of the batch's bytes and those outstanding.
    */
-  private clientsMayJoin(bytes: number | undefined): boolean {
-    if (bytes === undefined) return false;
-    return this.clientBytesInFlight === 0 || this.clientBytesInFlight + bytes <= this.batchBytesMax;
+  private mayJoin(bytes: number, size: number | undefined, taken = 0): boolean {
+    if (size === undefined) return false;
+    if (taken === 0 && this.bytesInFlight === 0) return true;
+    return this.bytesInFlight + bytes + size <= this.batchBytesMax;
   }
 
   private fail(error: unknown): void {
@@ -449,7 +448,7 @@ export class Driver<S, M, R, I, O> {
   private handleBatch(batch: readonly Pending<M, R, I>[]): void {
     const { clock, trace } = this.options;
     const batchNumber = this.batchNumber++;
-    const clientBytes = this.batchClientBytes;
+    const batchBytes = this.batchBytes;
     const effects: Effect<M, R, O>[] = [];
     for (const pending of batch) {
       const event = this.stamp(pending, clock.nowMs());
@@ -516,9 +515,9 @@ export class Driver<S, M, R, I, O> {
     this.outbox.push(held);
     const all = this.deferred.concat(records);
     this.deferred = [];
-    this.clientBytesInFlight += clientBytes;
+    this.bytesInFlight += batchBytes;
     this.commit(all, batchNumber, true, (fsyncMs) => {
-      this.clientBytesInFlight -= clientBytes;
+      this.bytesInFlight -= batchBytes;
       held.run = () => report(fsyncMs, early, middle, this.carryOut(tail, batchNumber, firstSeq + headRecords));
       held.ready = true;
       this.drain();
