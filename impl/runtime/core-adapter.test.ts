@@ -20,6 +20,14 @@ const heartbeat = (round: number, replica: number, commitIndex: number): KvMessa
   sentAt: 0,
   checkpoint: null,
 });
+const accept = (round: number, replica: number, commitIndex: number): KvMessage => ({
+  _tag: "Accept",
+  ballot: ballot(round, replica),
+  slot: commitIndex + 5,
+  value: { _tag: "noop" },
+  commitIndex,
+  sentAt: 0,
+});
 const promise = (round: number, replica: number): KvRecord => ({ _tag: "promise", ballot: ballot(round, replica) });
 const vote = (slot: number, round: number, replica: number): KvRecord => ({
   _tag: "vote",
@@ -29,10 +37,11 @@ const vote = (slot: number, round: number, replica: number): KvRecord => ({
 });
 
 describe("KvOvertaking", () => {
-  it("lets only heartbeats and grants overtake", () => {
+  it("lets only heartbeats, grants and Accepts overtake", () => {
     const o = new KvOvertaking();
     expect(o.overtakes(ack(1, 1))).toBe(true);
     expect(o.overtakes(heartbeat(1, 1, 0))).toBe(true);
+    expect(o.overtakes(accept(1, 1, 0))).toBe(true);
     expect(o.overtakes({ _tag: "Accepted", ballot: ballot(1, 1), slot: 1, sentAt: 0 })).toBe(false);
   });
 
@@ -49,10 +58,13 @@ describe("KvOvertaking", () => {
     expect(o.dependsOn(ack(2, 3), promise(2, 3))).toBe(true);
   });
 
-  it("holds a heartbeat for the leader's votes up to its commit index", () => {
+  it("holds a heartbeat or Accept for the leader's votes up to its commit index, and for its promise", () => {
     const o = new KvOvertaking();
+    expect(o.dependsOn(accept(2, 1, 0), promise(2, 1))).toBe(true);
     o.durable(promise(2, 1));
-    expect(o.dependsOn(heartbeat(2, 1, 10), vote(10, 2, 1))).toBe(true);
-    expect(o.dependsOn(heartbeat(2, 1, 10), vote(11, 2, 1))).toBe(false);
+    for (const m of [heartbeat(2, 1, 10), accept(2, 1, 10)]) {
+      expect(o.dependsOn(m, vote(10, 2, 1))).toBe(true);
+      expect(o.dependsOn(m, vote(11, 2, 1))).toBe(false);
+    }
   });
 });

@@ -15,7 +15,7 @@
  * the batches whose commit is outstanding, so the pipeline holds about one batch of large values
  * (memory, and what later effects wait behind), and any number of small ones.
  *
- * Overtaking: a message that `overtakes` names (the lease's heartbeats and grants) needs only the
+ * Overtaking: a message that `overtakes` names (the lease's heartbeats and grants, Accepts) needs only the
  * records it `dependsOn` to be durable, not every earlier one. Such sends before their batch's
  * first Persist leave first among the batch's effects, as soon as the commits holding any
  * record they depend on are durable (at once when none is pending), even while earlier batches'

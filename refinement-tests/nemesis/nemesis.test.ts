@@ -437,7 +437,7 @@ describe("the per-life trace checks fail on an altered trace file", () => {
     const { violations } = replayAltered((lives) =>
       lives.map((life, k) => {
         if (k > 0) return life;
-        // A commit line, and the first later effect line of a later batch that is no heartbeat or grant.
+        // A commit line, and the first later effect line of a later batch that may not overtake.
         const lines = [...life.lines];
         for (let c = 0; c < lines.length; c++) {
           const commit = lines[c]!;
@@ -447,7 +447,9 @@ describe("the per-life trace checks fail on an altered trace file", () => {
               j > c &&
               l.type === "effect" &&
               (l.batch ?? -1) > (commit.batch ?? -1) &&
-              !["Heartbeat", "HeartbeatAck"].includes((l.effect!.message as { _tag?: string } | undefined)?._tag ?? ""),
+              !["Heartbeat", "HeartbeatAck", "Accept"].includes(
+                (l.effect!.message as { _tag?: string } | undefined)?._tag ?? "",
+              ),
           );
           if (e < 0) continue;
           lines.splice(c, 1);

@@ -13,12 +13,13 @@
  * by batches that released nothing but heartbeats and grants; only the last batch, or those, may
  * show a prefix of their effects.
  *
- * Heartbeats and grants before their batch's first Persist leave first among the batch's effects
- * and may overtake earlier batches' commits (impl/runtime/driver.ts, "Overtaking"); the replay
- * puts the step's effects in that release order before comparing, and checks every effect line
- * against the records not yet durable at its place in the file: a grant for ballot b needs the
- * durable maxBal >= b, a heartbeat also every vote at or below its commit index durable, and any
- * other effect every earlier record durable (DurableBeforeSend). The replay never changes a
+ * Heartbeats, grants and Accepts before their batch's first Persist leave first among the
+ * batch's effects and may overtake earlier batches' commits (impl/runtime/driver.ts,
+ * "Overtaking"); the replay puts the step's effects in that release order before comparing, and
+ * checks every effect line against the records not yet durable at its place in the file: each of
+ * them for ballot b needs the durable maxBal >= b, a heartbeat or Accept also every vote at or
+ * below its commit index durable, and any other effect every earlier record durable
+ * (DurableBeforeSend). The replay never changes a
  * trace file.
  */
 import fs from "node:fs";
@@ -76,10 +77,25 @@ export interface TraceViolation {
   readonly message: string;
 }
 
+/**
+ * The lines of a file, each decoded on its own: a trace of a run with bursts of 1 MiB values can
+ * pass V8's longest string (512 MiB) as a whole while every line stays far below it.
+ */
+function readLines(file: string): string[] {
+  const bytes = fs.readFileSync(file);
+  const lines: string[] = [];
+  for (let start = 0; start <= bytes.length;) {
+    const end = bytes.indexOf(10, start);
+    const stop = end < 0 ? bytes.length : end;
+    lines.push(bytes.toString("utf8", start, stop));
+    start = stop + 1;
+  }
+  return lines;
+}
+
 /** Split a trace file into process lives. */
 export function readTraceLives(file: string): TraceLife[] {
-  const text = fs.readFileSync(file, "utf8");
-  const raw = text.split("\n");
+  const raw = readLines(file);
   const lives: {
     replica: number;
     incarnation: string;
@@ -332,18 +348,20 @@ export function* replayLives(
         for (const effect of result.effects) allEffects.push(effect);
         state = result.state;
       }
+      const records = allEffects
+        .filter((e): e is Extract<KvEffect, { _tag: "Persist" }> => e._tag === "Persist")
+        .map((e) => e.record);
+      // Its commit never came (this batch may end what the life released), or an earlier one's did not.
+      const unfinished = open !== null || (!batch.committed && records.some((r) => r._tag !== "chosen"));
       const explained = compareEffects(
         releaseOrder(allEffects, (e) => e),
         batch.effects,
-        last || open !== null,
+        last || unfinished,
         life,
         batch.number,
         violations,
       );
       if (explained === "prefix") truncated = true;
-      const records = allEffects
-        .filter((e): e is Extract<KvEffect, { _tag: "Persist" }> => e._tag === "Persist")
-        .map((e) => e.record);
       const committed = records.length === 0 || b <= lastCommit;
       if (committed) committedRecords.push(...records);
       else uncertainRecords.push(...records);
@@ -497,7 +515,10 @@ class Durability {
       const effect = line.effect!;
       const message = effect.message as KvMessage | undefined;
       const what = effect._tag === "Send" ? `Send ${message?._tag}` : String(effect._tag);
-      if (effect._tag !== "Send" || (message?._tag !== "Heartbeat" && message?._tag !== "HeartbeatAck")) {
+      if (
+        effect._tag !== "Send" ||
+        (message?._tag !== "Heartbeat" && message?._tag !== "HeartbeatAck" && message?._tag !== "Accept")
+      ) {
         found.push(`${what} left before an earlier batch's ${notDurable.length} records were durable`);
         continue;
       }
@@ -507,7 +528,7 @@ class Durability {
         );
       if (notDurable.some((r) => r._tag === "snapshot"))
         found.push(`${what} left before a snapshot record was durable`);
-      if (message._tag === "Heartbeat" && notDurable.some((r) => r._tag === "vote" && r.slot <= message.commitIndex))
+      if (message._tag !== "HeartbeatAck" && notDurable.some((r) => r._tag === "vote" && r.slot <= message.commitIndex))
         found.push(`${what} with commit index ${message.commitIndex} left before a vote at or below it was durable`);
     }
     const lasting = records.filter((r) => r._tag !== "chosen");
