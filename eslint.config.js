@@ -29,6 +29,7 @@ const coreRules = [
   "governsFrom",
   "promiseCoversFrom",
   "mayHelpLeader",
+  "retirement",
   "leaseConfigurations",
   "snapshotDue",
   "transferUseful",

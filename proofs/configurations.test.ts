@@ -19,28 +19,35 @@ const change: fc.Arbitrary<Change & ConfigChange> = fc.oneof(
 
 describe("configurations: implementation against spec", () => {
   test.prop([fc.array(change, { maxLength: 40 })])("the same changes make the same configurations", (changes) => {
-    let spec = { voters: [1, 2, 3] as readonly number[], learners: [] as readonly number[] };
+    let spec = {
+      voters: [1, 2, 3] as readonly number[],
+      learners: [] as readonly number[],
+      retired: [] as readonly number[],
+    };
     let impl = initialConfiguration([1, 2, 3]);
     for (const ch of changes) {
       const fromImpl = applyChange(impl, ch);
       const fromSpec = applyChangeSpec(spec, ch);
       expect(typeof fromImpl === "string").toBe(fromSpec === null);
       if (typeof fromImpl === "string" || fromSpec === null) continue;
-      expect(fromImpl).toEqual(fromSpec);
-      impl = { ...impl, voters: fromImpl.voters, learners: fromImpl.learners };
+      expect({ voters: fromImpl.voters, learners: fromImpl.learners, retired: fromImpl.retired }).toEqual(fromSpec);
+      impl = { ...impl, ...fromImpl };
       spec = fromSpec;
     }
   });
 });
 
-function applyChangeSpec(c: { voters: readonly number[]; learners: readonly number[] }, ch: Change) {
+function applyChangeSpec(
+  c: { voters: readonly number[]; learners: readonly number[]; retired: readonly number[] },
+  ch: Change,
+) {
   const m = configurations(c.voters, 1);
   const after = m.transition(
     { _tag: "reconfig", change: ch },
-    { configs: [{ chosenAt: 0, governsFrom: 1, voters: c.voters, learners: c.learners }], applied: 0 },
+    { configs: [{ chosenAt: 0, governsFrom: 1, ...c }], applied: 0 },
   );
   const made = after.configs[after.configs.length - 1]!;
-  return after.configs.length === 1 ? null : { voters: made.voters, learners: made.learners };
+  return after.configs.length === 1 ? null : { voters: made.voters, learners: made.learners, retired: made.retired };
 }
 
 describe("spec/configuration.ts", () => {

@@ -13,7 +13,8 @@
  *   OneConfigurationPerSlot      a replica's configuration for a slot is config(slot)
  *   ProposalInKnownConfiguration a vote at slot s is cast only once config(s) is determined (R2)
  *   VoterOfTheSlot               a vote at slot s is by a voter of config(s)
- * The last two are checked by the Voting ghost, which asks this one for each slot's voters.
+ * The last two are checked by the Voting ghost, which asks this one for each slot's voters. And:
+ *   RetiresOnlyWhenRemoved       a replica retires (rule R5) only once a chosen change removed it
  */
 import {
   configurationAt,
@@ -107,14 +108,35 @@ export class ConfigurationGhost<I> {
       const spec = this.at(slot);
       if (spec === undefined) continue;
       const mine = configurationFor(configs, slot);
-      if (sameList(mine.voters, spec.voters) && sameList(mine.learners, spec.learners)) continue;
+      if (
+        sameList(mine.voters, spec.voters) &&
+        sameList(mine.learners, spec.learners) &&
+        sameList(mine.retired, spec.retired)
+      )
+        continue;
       violated({
         check: "OneConfigurationPerSlot",
         level: "Configuration",
-        message: `replica ${id} holds ${showConfiguration(mine)} for slot ${slot}, but the chosen prefix makes it ${showConfiguration(spec)} (chosen at slot ${spec.chosenAt}, governing from ${spec.governsFrom})`,
+        message: `replica ${id} holds ${showConfiguration(mine)} retired=${mine.retired.join(",")} for slot ${slot}, but the chosen prefix makes it ${showConfiguration(spec)} retired=${spec.retired.join(",")} (chosen at slot ${spec.chosenAt}, governing from ${spec.governsFrom})`,
       });
     }
   }
+}
+
+/**
+ * RetiresOnlyWhenRemoved: replica `id` just retired, which is right only if a change in the chosen
+ * prefix removed it (its id is retired in the latest configuration the prefix makes). A replica
+ * that retires otherwise (one that joined and has not yet executed the slot of its own addition,
+ * say) leaves a configuration that counts on it.
+ */
+export function checkRetirement<I>(ghost: ConfigurationGhost<I>, id: ReplicaId, reason: string): void {
+  const latest = ghost.configs[ghost.configs.length - 1]!;
+  if (latest.retired.includes(id)) return;
+  violated({
+    check: "RetiresOnlyWhenRemoved",
+    level: "Configuration",
+    message: `replica ${id} retired (${reason}), but no chosen change removed it: the chosen prefix 1..${ghost.prefix} makes ${showConfiguration(latest)} retired=${latest.retired.join(",") || "none"}`,
+  });
 }
 
 function sameList(a: readonly number[], b: readonly number[]): boolean {

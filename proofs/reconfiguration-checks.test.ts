@@ -88,10 +88,12 @@ describe("Voting with per-slot acceptors", () => {
 
 describe("configurations", () => {
   it("nextConfiguration refuses what does not fit and applies the rest", () => {
-    const c = { chosenAt: 0, governsFrom: 1, voters: [1, 2, 3], learners: [] };
+    const c = { chosenAt: 0, governsFrom: 1, voters: [1, 2, 3], learners: [], retired: [] };
     expect(nextConfiguration(c, { op: "promote", replica: 4 })).toBeNull();
-    expect(nextConfiguration(c, { op: "add", replica: 4 })).toEqual({ voters: [1, 2, 3], learners: [4] });
+    expect(nextConfiguration(c, { op: "add", replica: 4 })).toEqual({ voters: [1, 2, 3], learners: [4], retired: [] });
     expect(nextConfiguration({ ...c, voters: [1] }, { op: "remove", replica: 1 })).toBeNull();
+    expect(nextConfiguration(c, { op: "remove", replica: 3 })).toEqual({ voters: [1, 2], learners: [], retired: [3] });
+    expect(nextConfiguration({ ...c, retired: [4] }, { op: "add", replica: 4 })).toBeNull();
   });
 
   it("OneConfigurationPerSlot: a replica that holds another configuration for a slot than the chosen prefix makes", () => {
@@ -104,9 +106,22 @@ describe("configurations", () => {
     const s = booted();
     const stale: St = { ...s, learner: { ...s.learner, executedUpTo: 1 } };
     expect(checkFailedBy(() => g.checkReplica(1, stale))).toBe("OneConfigurationPerSlot");
-    const right: Configuration = { epoch: 1, governsFrom: 3, voters: [1, 2], learners: [] };
+    const right: Configuration = {
+      epoch: 1,
+      governsFrom: 3,
+      voters: [1, 2],
+      learners: [],
+      retired: [3],
+      addresses: [],
+    };
     const good: St = { ...s, learner: { ...s.learner, executedUpTo: 1, configs: [s.learner.configs[0]!, right] } };
     expect(checkFailedBy(() => g.checkReplica(1, good))).toBe("passes");
+    // The same voters, but replica 3 not retired: it could be added again.
+    const forgetful: St = {
+      ...s,
+      learner: { ...s.learner, executedUpTo: 1, configs: [s.learner.configs[0]!, { ...right, retired: [] }] },
+    };
+    expect(checkFailedBy(() => g.checkReplica(1, forgetful))).toBe("OneConfigurationPerSlot");
   });
 });
 

@@ -8,6 +8,7 @@
  *     ^ chosen = values a quorum voted for in one ballot
  *   Voting[slot] (voting-per-slot.ts)         refines Voting, OneValuePerBallot, OneVote, VotesSafe, PromiseCoversVotes
  *     ^ votes = ghost of every durable vote, maxBal = durable promise
+ *   configurations (configurations.ts)        OneConfigurationPerSlot, RetiresOnlyWhenRemoved
  *   the world's replicas                      DurableBeforeSend, DurableMaxBal (durability.ts)
  *   Lease (leases.ts)                         refines Lease, AtMostOneLeaseholder, LeaseBounded, LeaseReadFresh
  *
@@ -24,7 +25,7 @@ import {
   type ReplicaState,
   type Value,
 } from "../impl/core/testing/index.ts";
-import { ConfigurationGhost } from "./configurations.ts";
+import { checkRetirement, ConfigurationGhost } from "./configurations.ts";
 import { ConsensusGhost } from "./consensus-per-slot.ts";
 import { checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";
 import { checkPromise, checkSnapshot, checkSnapshotAdvances, checkTruncation } from "./snapshots.ts";
@@ -49,6 +50,11 @@ export const sometimesRequired = [
   "sometimes: leader elected inside the alpha window",
   "sometimes: removed leader stepped down",
   "world: crash during a snapshot",
+  // Membership in real runs, and exactly-once.
+  "sometimes: removed replica retired",
+  "sometimes: joiner executed slots before its own addition",
+  "world: message sent by an address the log carried",
+  "sometimes: reused sequence number refused",
   // Where features meet: leases across membership changes, snapshots and transfers.
   "sometimes: lease read with a configuration change pending",
   "sometimes: lease read just after a configuration change took effect",
@@ -205,6 +211,11 @@ export class WorldChecker<S, I, O> {
       }
     }
     if (step.after === null) return;
+    const retired = step.after.removal?.retired;
+    if (retired != null && step.before?.removal?.retired == null) {
+      checkRetirement(this.configurations, id, retired);
+      this.tally.add("sometimes: removed replica retired");
+    }
     checkLiveAcceptor(this.voting, a, step.after, votedSlots);
     this.service.executed(a, step.before, step.after, step.event === "Recover");
     this.configurations.checkReplica(id, step.after);
@@ -342,6 +353,12 @@ export class WorldChecker<S, I, O> {
       step.message.slot <= before.learner.executedUpTo
     ) {
       this.tally.add("sometimes: stale transfer ignored");
+    }
+    if (after.ctx.config.joining && after.learner.executedUpTo > (before?.learner.executedUpTo ?? 0)) {
+      const latest = after.learner.configs[after.learner.configs.length - 1]!;
+      const self = after.ctx.config.self;
+      if (!latest.voters.includes(self) && !latest.learners.includes(self) && !latest.retired.includes(self))
+        this.tally.add("sometimes: joiner executed slots before its own addition");
     }
     if (
       step.event === "Receive" &&

@@ -8,8 +8,10 @@
  *   config(s) == the configuration made by the last change chosen at a slot i with i + alpha <= s,
  *                each change applied to the configuration before it (the initial members first)
  *
- * A change that does not fit the configuration before it (adding a member, promoting a
- * non-learner, removing a non-member or the last voter) changes nothing. This is the spec the
+ * A change that does not fit the configuration before it (adding a member or a replica removed
+ * before, promoting a non-learner, removing a non-member or the last voter) changes nothing. A
+ * replica removed (or replaced) is retired for good: its id is never added again, so a replica
+ * that finds its id retired knows it was removed, and one in no list was not added yet. This is the spec the
  * implementation's configurations (impl/core/configuration.ts) are checked against, step by step
  * (proofs/configurations.ts); it restates them instead of importing them on purpose.
  *
@@ -27,12 +29,16 @@ export type Change =
   | { readonly op: "remove"; readonly replica: ReplicaId }
   | { readonly op: "replace"; readonly remove: ReplicaId; readonly add: ReplicaId };
 
-/** One configuration: who votes and who learns, from slot `governsFrom` on (made at slot `chosenAt`). */
+/**
+ * One configuration: who votes and who learns, from slot `governsFrom` on (made at slot
+ * `chosenAt`), and every replica removed so far.
+ */
 export interface SpecConfiguration {
   readonly chosenAt: number;
   readonly governsFrom: number;
   readonly voters: readonly ReplicaId[];
   readonly learners: readonly ReplicaId[];
+  readonly retired: readonly ReplicaId[];
 }
 
 /** The state: every configuration made so far (ascending), and how many slots were applied. */
@@ -48,15 +54,16 @@ const ascending = (s: Set<ReplicaId>): ReplicaId[] => [...s].sort((x, y) => x - 
 
 /** `change` applied to `c`, or null when it does not fit (then nothing changes). */
 export function nextConfiguration(
-  c: Pick<SpecConfiguration, "voters" | "learners">,
+  c: Pick<SpecConfiguration, "voters" | "learners" | "retired">,
   change: Change,
-): { voters: ReplicaId[]; learners: ReplicaId[] } | null {
+): { voters: ReplicaId[]; learners: ReplicaId[]; retired: ReplicaId[] } | null {
   const voters = new Set(c.voters);
   const learners = new Set(c.learners);
+  const retired = new Set(c.retired);
   const member = (r: ReplicaId) => voters.has(r) || learners.has(r);
   switch (change.op) {
     case "add":
-      if (member(change.replica)) return null;
+      if (member(change.replica) || retired.has(change.replica)) return null;
       learners.add(change.replica);
       break;
     case "promote":
@@ -68,15 +75,17 @@ export function nextConfiguration(
       if (learners.has(change.replica)) learners.delete(change.replica);
       else if (voters.has(change.replica) && voters.size > 1) voters.delete(change.replica);
       else return null;
+      retired.add(change.replica);
       break;
     case "replace":
       if (!voters.has(change.remove) || !learners.has(change.add)) return null;
       voters.delete(change.remove);
       learners.delete(change.add);
       voters.add(change.add);
+      retired.add(change.remove);
       break;
   }
-  return { voters: ascending(voters), learners: ascending(learners) };
+  return { voters: ascending(voters), learners: ascending(learners), retired: ascending(retired) };
 }
 
 /** The configurations machine for `initialVoters` and window `alpha`. */
@@ -86,7 +95,7 @@ export function configurations(
 ): StateMachine<ConfigurationsState, ChosenInput, SpecConfiguration | null> {
   if (!(Number.isInteger(alpha) && alpha >= 1)) throw new Error(`alpha must be a positive integer, got ${alpha}`);
   const start: ConfigurationsState = {
-    configs: [{ chosenAt: 0, governsFrom: 1, voters: ascending(new Set(initialVoters)), learners: [] }],
+    configs: [{ chosenAt: 0, governsFrom: 1, voters: ascending(new Set(initialVoters)), learners: [], retired: [] }],
     applied: 0,
   };
   const transition = (input: ChosenInput, state: ConfigurationsState): ConfigurationsState => {

@@ -36,6 +36,7 @@ describe("Config", () => {
       snapshotIntervalSlots: 1024,
       transferChunkBytesMax: 65_536,
       reconfigAlphaSlots: 64,
+      retireGraceMs: 5000,
       seed: 1,
     });
   });

@@ -226,6 +226,20 @@ const Fields = Schema.Struct({
     { default: () => 64 },
   ),
   /**
+   * How long a replica whose removal is chosen, and whose successors took over (rule R5), keeps
+   * voting without executing anything new before it retires anyway, in milliseconds of its own
+   * clock. Default 5000. It retires at once when the removal governs its next slot to execute;
+   * until then the slots of the alpha window
+   * may still need its vote. But once the others have decided the window without it, nobody sends
+   * it those slots, and it would wait for ever. Too short, and a removed replica whose vote the
+   * window needs (the others partly down) leaves before it is decided: the change then waits for
+   * them to come back.
+   */
+  retireGraceMs: Schema.optionalWith(
+    intBetween("retireGraceMs", 1, 3_600_000, "a grace period is a positive duration of at most an hour"),
+    { default: () => 5000 },
+  ),
+  /**
    * Seed of the replica's pseudo-random generator (election timeouts); mixed with `self`, so
    * replicas with the same seed still draw different timeouts. Default 1.
    */

@@ -18,7 +18,8 @@ import {
 } from "./configuration.ts";
 import { quorumSize } from "./leader.ts";
 
-const base: Configuration = { epoch: 0, governsFrom: 1, voters: [1, 2, 3], learners: [4] };
+const none = { retired: [], addresses: [] };
+const base: Configuration = { epoch: 0, governsFrom: 1, voters: [1, 2, 3], learners: [4], ...none };
 
 describe("applyChange", () => {
   it.each<[ConfigChange, string]>([
@@ -45,17 +46,28 @@ describe("applyChange", () => {
   });
 
   it("a replace may leave majorities of the two configurations disjoint (harmless: no slot uses both)", () => {
-    const r = applyChange(
-      { epoch: 0, governsFrom: 1, voters: [1, 2, 3], learners: [4] },
-      { op: "replace", remove: 3, add: 4 },
-    );
+    const r = applyChange({ voters: [1, 2, 3], learners: [4], ...none }, { op: "replace", remove: 3, add: 4 });
     if (typeof r === "string") throw new Error(r);
     expect(r.voters).toEqual([1, 2, 4]);
     expect([2, 3].some((v) => [1, 4].includes(v))).toBe(false);
   });
 
+  it("retires a removed or replaced replica for good, and drops its address", () => {
+    const added = applyChange(base, { op: "add", replica: 5, address: { peer: "h5:7005", http: "h5:8005" } });
+    if (typeof added === "string") throw new Error(added);
+    expect(added.addresses).toEqual([{ replica: 5, peer: "h5:7005", http: "h5:8005" }]);
+    const removed = applyChange(added, { op: "remove", replica: 5 });
+    if (typeof removed === "string") throw new Error(removed);
+    expect(removed).toMatchObject({ learners: [4], retired: [5], addresses: [] });
+    expect(applyChange(removed, { op: "add", replica: 5 })).toMatch(/replica 5 was removed .* never added again/);
+    const replaced = applyChange(base, { op: "replace", remove: 2, add: 4 });
+    if (typeof replaced === "string") throw new Error(replaced);
+    expect(replaced).toMatchObject({ voters: [1, 3, 4], learners: [], retired: [2] });
+    expect(applyChange(replaced, { op: "add", replica: 2 })).toMatch(/never added again/);
+  });
+
   it("never removes the last voter", () => {
-    expect(applyChange({ epoch: 0, governsFrom: 1, voters: [7], learners: [] }, { op: "remove", replica: 7 })).toBe(
+    expect(applyChange({ voters: [7], learners: [], ...none }, { op: "remove", replica: 7 })).toBe(
       "replica 7 is the last voter",
     );
   });
@@ -86,7 +98,13 @@ describe("applyChange", () => {
         const overlap =
           quorumSize(c.voters.length) + quorumSize(r.voters.length) - (c.voters.length + r.voters.length - common);
         if (ch.op !== "replace") expect(overlap).toBeGreaterThan(0);
-        c = { epoch: c.epoch + 1, governsFrom: c.governsFrom + 1, voters: r.voters, learners: r.learners };
+        // A removed id is retired for good: it never comes back.
+        for (const gone of c.voters.concat(c.learners)) {
+          if (!r.voters.includes(gone) && !r.learners.includes(gone)) expect(r.retired).toContain(gone);
+        }
+        for (const x of r.retired) expect(r.voters.includes(x) || r.learners.includes(x)).toBe(false);
+        expect(r.retired).toEqual(expect.arrayContaining([...c.retired]));
+        c = { epoch: c.epoch + 1, governsFrom: c.governsFrom + 1, ...r };
       }
     },
   );
@@ -94,9 +112,9 @@ describe("applyChange", () => {
 
 describe("configurationFor and pruneConfigurations", () => {
   const configs: Configuration[] = [
-    { epoch: 0, governsFrom: 1, voters: [1, 2, 3], learners: [] },
-    { epoch: 5, governsFrom: 9, voters: [1, 2, 3], learners: [4] },
-    { epoch: 6, governsFrom: 10, voters: [1, 2, 3, 4], learners: [] },
+    { epoch: 0, governsFrom: 1, voters: [1, 2, 3], learners: [], ...none },
+    { epoch: 5, governsFrom: 9, voters: [1, 2, 3], learners: [4], ...none },
+    { epoch: 6, governsFrom: 10, voters: [1, 2, 3, 4], learners: [], ...none },
   ];
 
   it("gives every slot exactly the last configuration that governs from at or below it", () => {

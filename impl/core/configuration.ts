@@ -18,7 +18,25 @@ import type { ReplicaId } from "./events.ts";
 /** Most replicas (voters and learners) one configuration may have. */
 export const configurationReplicasMax = 31;
 
-/** A configuration and the slots it governs. Arrays are sorted ascending; voters and learners are disjoint. */
+/**
+ * Where a member listens, as the change that added it carried it: opaque `HOST:PORT` texts for
+ * its peer (replica-to-replica) and client (HTTP) addresses. Part of the replicated state, so
+ * every replica learns a new member's address from the log, and keeps it across restarts.
+ */
+export interface MemberAddress {
+  readonly replica: ReplicaId;
+  readonly peer: string;
+  /** Absent when the change did not say (then clients find it at the replica's peers, as before). */
+  readonly http?: string | undefined;
+}
+
+/** Longest address text, in characters. */
+export const addressLengthMax = 256;
+
+/**
+ * A configuration and the slots it governs. Arrays are sorted ascending; voters, learners and
+ * retired replicas are disjoint.
+ */
 export interface Configuration {
   /** The slot at which the change that made it was chosen; 0 for the initial configuration. Unique. */
   readonly epoch: number;
@@ -28,6 +46,17 @@ export interface Configuration {
   readonly voters: readonly ReplicaId[];
   /** Non-voting members: they receive the commit index and catch up, and are never counted in a quorum. */
   readonly learners: readonly ReplicaId[];
+  /**
+   * Every replica removed by a change so far. A removed id is never added again, so a replica
+   * whose id is here knows for certain it was removed (and retires), while one that is in no
+   * list was simply not added yet (a joining replica catching up on the log).
+   */
+  readonly retired: readonly ReplicaId[];
+  /**
+   * Where members listen (ascending by replica): the address each add carried for its new
+   * replica and for the members of the time. Initial members are also found by their start flags.
+   */
+  readonly addresses: readonly MemberAddress[];
 }
 
 /**
@@ -36,8 +65,18 @@ export interface Configuration {
  * adding a replica that is already a member) is refused by every replica alike.
  */
 export type ConfigChange =
-  /** A new replica joins as a learner. */
-  | { readonly op: "add"; readonly replica: ReplicaId }
+  /**
+   * A new replica joins as a learner; with `address`, every replica learns where it listens.
+   * `members` carries where the other members listen, as the proposer knows them: a joiner knows
+   * only the replica it was started with, and a member restarted with an older start list may not
+   * know the joiner, so each learns the other from the log (a snapshot carries them too).
+   */
+  | {
+      readonly op: "add";
+      readonly replica: ReplicaId;
+      readonly address?: { readonly peer: string; readonly http?: string | undefined } | undefined;
+      readonly members?: readonly MemberAddress[] | undefined;
+    }
   /** A learner becomes a voter. */
   | { readonly op: "promote"; readonly replica: ReplicaId }
   /** A voter or learner leaves. The last voter cannot leave. */
@@ -46,64 +85,119 @@ export type ConfigChange =
   | { readonly op: "replace"; readonly remove: ReplicaId; readonly add: ReplicaId };
 
 const ReplicaIdSchema = Schema.Int.pipe(Schema.positive());
+const AddressText = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(addressLengthMax));
+const MemberAddressSchema = Schema.Struct({
+  replica: ReplicaIdSchema,
+  peer: AddressText,
+  http: Schema.optional(AddressText),
+});
 
 /** The wire and disk form of a change. */
 export const ConfigChange: Schema.Schema<ConfigChange> = Schema.Union(
-  Schema.Struct({ op: Schema.Literal("add"), replica: ReplicaIdSchema }),
+  Schema.Struct({
+    op: Schema.Literal("add"),
+    replica: ReplicaIdSchema,
+    address: Schema.optional(Schema.Struct({ peer: AddressText, http: Schema.optional(AddressText) })),
+    members: Schema.optional(Schema.Array(MemberAddressSchema).pipe(Schema.maxItems(configurationReplicasMax))),
+  }),
   Schema.Struct({ op: Schema.Literal("promote"), replica: ReplicaIdSchema }),
   Schema.Struct({ op: Schema.Literal("remove"), replica: ReplicaIdSchema }),
   Schema.Struct({ op: Schema.Literal("replace"), remove: ReplicaIdSchema, add: ReplicaIdSchema }),
 );
 
-/** The wire and disk form of a configuration (inside snapshots). */
-export const ConfigurationSchema: Schema.Schema<Configuration> = Schema.Struct({
+/**
+ * The disk form of a configuration (inside snapshots). `retired` and `addresses` are absent from
+ * snapshots written before configurations kept them, and read as empty.
+ */
+export const ConfigurationSchema = Schema.Struct({
   epoch: Schema.Int.pipe(Schema.nonNegative()),
   governsFrom: Schema.Int.pipe(Schema.positive()),
   voters: Schema.Array(ReplicaIdSchema).pipe(Schema.minItems(1)),
   learners: Schema.Array(ReplicaIdSchema),
+  retired: Schema.optionalWith(Schema.Array(ReplicaIdSchema), { default: () => [] }),
+  addresses: Schema.optionalWith(Schema.Array(MemberAddressSchema), { default: () => [] }),
 });
 
 function sorted(ids: readonly ReplicaId[]): ReplicaId[] {
   return [...ids].sort((a, b) => a - b);
 }
 
-/** The configuration in force from slot 1: `members` vote, nobody learns. */
+/** The configuration in force from slot 1: `members` vote, nobody learns, nobody was removed. */
 export function initialConfiguration(members: readonly ReplicaId[]): Configuration {
-  return { epoch: 0, governsFrom: 1, voters: sorted(members), learners: [] };
+  return { epoch: 0, governsFrom: 1, voters: sorted(members), learners: [], retired: [], addresses: [] };
+}
+
+/** Who a configuration made by a change lists (everything but its slots). */
+export type Membership = Pick<Configuration, "voters" | "learners" | "retired" | "addresses">;
+
+/** The membership fields of `c` alone (a configuration's slots are the caller's). */
+function membershipOf(c: Membership): Membership {
+  return { voters: c.voters, learners: c.learners, retired: c.retired, addresses: c.addresses };
+}
+
+/** `base` without `r`: it leaves the voters, learners and addresses, and joins the retired. */
+function without(base: Membership, r: ReplicaId): Membership {
+  return {
+    voters: base.voters.filter((x) => x !== r),
+    learners: base.learners.filter((x) => x !== r),
+    retired: sorted([...base.retired, r]),
+    addresses: base.addresses.filter((a) => a.replica !== r),
+  };
 }
 
 /** `change` applied to `base`, or the reason it does not fit `base`. */
-export function applyChange(
-  base: Configuration,
-  change: ConfigChange,
-): { readonly voters: readonly ReplicaId[]; readonly learners: readonly ReplicaId[] } | string {
+export function applyChange(from: Membership, change: ConfigChange): Membership | string {
+  const base = membershipOf(from);
   const isVoter = (r: ReplicaId) => base.voters.includes(r);
   const isLearner = (r: ReplicaId) => base.learners.includes(r);
   switch (change.op) {
-    case "add":
-      if (isVoter(change.replica) || isLearner(change.replica)) return `replica ${change.replica} is already a member`;
+    case "add": {
+      const r = change.replica;
+      if (isVoter(r) || isLearner(r)) return `replica ${r} is already a member`;
+      if (base.retired.includes(r))
+        return `replica ${r} was removed from the cluster, and a removed id is never added again: start the new replica under a new id, with an empty data directory`;
       if (base.voters.length + base.learners.length >= configurationReplicasMax)
         return `a configuration has at most ${configurationReplicasMax} replicas`;
-      return { voters: base.voters, learners: sorted([...base.learners, change.replica]) };
+      // The change's addresses replace what the configuration had for the same replicas; only
+      // members' are kept (an address the proposer listed for a non-member is dropped).
+      const given = new Map<ReplicaId, MemberAddress>();
+      for (const a of change.members ?? []) if (isVoter(a.replica) || isLearner(a.replica)) given.set(a.replica, a);
+      if (change.address !== undefined)
+        given.set(r, {
+          replica: r,
+          peer: change.address.peer,
+          ...(change.address.http === undefined ? {} : { http: change.address.http }),
+        });
+      const addresses =
+        given.size === 0
+          ? base.addresses
+          : [...base.addresses.filter((a) => !given.has(a.replica)), ...given.values()].sort(
+              (a, b) => a.replica - b.replica,
+            );
+      return { ...base, learners: sorted([...base.learners, r]), addresses };
+    }
     case "promote":
       if (!isLearner(change.replica)) return `replica ${change.replica} is not a learner`;
       return {
+        ...base,
         voters: sorted([...base.voters, change.replica]),
         learners: base.learners.filter((r) => r !== change.replica),
       };
     case "remove":
-      if (isLearner(change.replica))
-        return { voters: base.voters, learners: base.learners.filter((r) => r !== change.replica) };
+      if (isLearner(change.replica)) return without(base, change.replica);
       if (!isVoter(change.replica)) return `replica ${change.replica} is not a member`;
       if (base.voters.length === 1) return `replica ${change.replica} is the last voter`;
-      return { voters: base.voters.filter((r) => r !== change.replica), learners: base.learners };
-    case "replace":
+      return without(base, change.replica);
+    case "replace": {
       if (!isVoter(change.remove)) return `replica ${change.remove} is not a voter`;
       if (!isLearner(change.add)) return `replica ${change.add} is not a learner (add it first, let it catch up)`;
+      const rest = without(base, change.remove);
       return {
-        voters: sorted([...base.voters.filter((r) => r !== change.remove), change.add]),
-        learners: base.learners.filter((r) => r !== change.add),
+        ...rest,
+        voters: sorted([...rest.voters, change.add]),
+        learners: rest.learners.filter((r) => r !== change.add),
       };
+    }
   }
 }
 
@@ -177,7 +271,14 @@ export function showConfiguration(c: Pick<Configuration, "voters" | "learners">)
   return `voters=${c.voters.join(",")}${c.learners.length === 0 ? "" : ` learners=${c.learners.join(",")}`}`;
 }
 
-/** `add 4`, `replace 3 by 4`, as traces print a change. */
+/** `add 4`, `add 4 at h4:7004`, `replace 3 by 4`, as traces print a change. */
 export function showChange(change: ConfigChange): string {
-  return change.op === "replace" ? `replace ${change.remove} by ${change.add}` : `${change.op} ${change.replica}`;
+  if (change.op === "replace") return `replace ${change.remove} by ${change.add}`;
+  if (change.op === "add") {
+    const at = change.address === undefined ? "" : ` at ${change.address.peer}`;
+    const members =
+      change.members === undefined ? "" : ` (addresses of ${change.members.map((a) => a.replica).join(",")})`;
+    return `add ${change.replica}${at}${members}`;
+  }
+  return `${change.op} ${change.replica}`;
 }

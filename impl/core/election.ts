@@ -64,12 +64,17 @@ export function nextBallot<S, I, O>(state: ReplicaState<S, I, O>): Ballot {
  * excludes the time a grant it gave to another ballot is in force (and the restart wait). A
  * candidate would only be elected once those grants run out anyway; campaigning earlier would
  * just disturb the leader they protect. And only a voter of the configuration that governs its
- * first unexecuted slot campaigns: learners and removed replicas never do.
+ * first unexecuted slot campaigns: learners and removed replicas never do. Nor does a voter whose
+ * removal is chosen (retired in the latest configuration it holds): the voters that stay can
+ * decide the window's remaining slots, with its votes, which it keeps giving until it retires;
+ * its campaigns would only disturb them.
  */
 export function mayCampaign<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number): boolean {
   if (state.halted !== null || !state.started || state.role._tag !== "follower") return false;
-  if (!configurationFor(state.learner.configs, state.learner.executedUpTo + 1).voters.includes(state.ctx.config.self))
-    return false;
+  const self = state.ctx.config.self;
+  const configs = state.learner.configs;
+  if (!configurationFor(configs, state.learner.executedUpTo + 1).voters.includes(self)) return false;
+  if (configs[configs.length - 1]!.retired.includes(self)) return false;
   return rules.canPromise(rules, state.acceptor, nextBallot(state), now);
 }
 

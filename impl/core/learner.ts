@@ -17,6 +17,7 @@ import { fail } from "./assert.ts";
 import type { Config } from "./config.ts";
 import {
   applyChange,
+  configurationFor,
   configurationReplicasMax,
   pruneConfigurations,
   replicasOf,
@@ -105,6 +106,32 @@ export function governsFrom(chosenAt: number, alpha: number): number {
   return chosenAt + alpha;
 }
 
+/**
+ * Rule R5 (retirement): is this replica retired at clock reading `now`, and why (null: not yet)?
+ * Only a replica whose removal is chosen (its id retired in the latest configuration it holds)
+ * ever retires, and retired ids are never added again, so a replica that is in no list (a joining
+ * one catching up on slots before its addition, or from a snapshot older than it) waits instead.
+ * And only once the configuration that goes on without it has taken over: a voter of it said (a
+ * heartbeat) that every slot before the removal governs is chosen, so it knows them all and the
+ * others can learn them from it. Without that, the replicas that stay may lag behind slots only
+ * the removed ones know (a majority removed at once, the one that stays cut off meanwhile), and
+ * would wait for ever once those retired. Then it retires once the removal governs its next slot
+ * to execute (no slot it has yet to execute needs it), or once it has executed nothing for
+ * `retireGraceMs` since it learned of the removal.
+ */
+export function retirement<S, I, O>(state: ReplicaState<S, I, O>, now: number): string | null {
+  const self = state.ctx.config.self;
+  const configs = state.learner.configs;
+  const latest = configs[configs.length - 1]!;
+  if (!latest.retired.includes(self) || state.removal === null || !state.removal.handedOver) return null;
+  const why = `replica ${self} was removed from the cluster: the configuration chosen at slot ${latest.epoch} (voters ${latest.voters.join(",")}${latest.learners.length === 0 ? "" : `, learners ${latest.learners.join(",")}`}) does not include it`;
+  if (configurationFor(configs, state.learner.executedUpTo + 1).retired.includes(self)) return why;
+  const idleMs = now - state.removal.progressAt;
+  if (idleMs >= state.ctx.config.retireGraceMs)
+    return `${why}; it executed nothing for ${Math.round(idleMs)} ms short of slot ${latest.governsFrom}, where the removal governs`;
+  return null;
+}
+
 /** Execute a membership change chosen at `slot`: a new configuration on top of the latest, or a refusal. */
 function executeChange(
   rules: ReplicaRules,
@@ -121,6 +148,8 @@ function executeChange(
     governsFrom: rules.governsFrom(slot, alpha),
     voters: applied.voters,
     learners: applied.learners,
+    retired: applied.retired,
+    addresses: applied.addresses,
   };
   // Peers are counted in 31-bit masks: the configurations held at once may list at most 31 replicas.
   const held = new Set(replicasOf([...configs, configuration], applied.voters[0]!));

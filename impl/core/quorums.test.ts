@@ -13,8 +13,8 @@ import { defaultRules } from "./rules.ts";
 import type { Leader, PhaseOneOf } from "./state.ts";
 import { Cluster } from "./testing/cluster.ts";
 
-const c123: Configuration = { epoch: 0, governsFrom: 1, voters: [1, 2, 3], learners: [] };
-const c134: Configuration = { epoch: 5, governsFrom: 9, voters: [1, 3, 4], learners: [] };
+const c123: Configuration = { epoch: 0, governsFrom: 1, voters: [1, 2, 3], learners: [], retired: [], addresses: [] };
+const c134: Configuration = { epoch: 5, governsFrom: 9, voters: [1, 3, 4], learners: [], retired: [2], addresses: [] };
 
 function phase(promised: readonly number[], coversFrom: readonly number[]): PhaseOneOf<never> {
   const peers = [1, 2, 3, 4];

@@ -12,7 +12,7 @@ import { sessionOf } from "../../spec/service.ts";
 import { fail } from "./assert.ts";
 import { nackFor, phase1b, phase2b } from "./acceptor.ts";
 import { showBallot, type Ballot } from "./ballot.ts";
-import { configurationFor, pruneConfigurations } from "./configuration.ts";
+import { configurationFor, pruneConfigurations, type Configuration } from "./configuration.ts";
 import { electionDue, nextBallot, noteRound, resetElectionTimer, restartElectionTimer } from "./election.ts";
 import type { ClientRequest, Effect, Event, ReconfigureRequest, ReplicaId, StepResult } from "./events.ts";
 import {
@@ -42,6 +42,7 @@ import { dropSelfGrant, leaseFromConfigurations, recordGrant, renewGrant, selfGr
 import {
   valuesEqual,
   type AcceptMsg,
+  type CatchUpMsg,
   type HeartbeatMsg,
   type Message,
   type NackMsg,
@@ -73,6 +74,7 @@ import {
   type Draft,
   type Leader,
   type LearnerState,
+  type Removal,
   type ReplicaState,
   type Vote,
 } from "./state.ts";
@@ -134,6 +136,16 @@ function dispatch<S, I, O>(
   event: ReplicaEvent<I>,
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
+  if (state.removal?.retired != null) return retiredStep(state, event, out);
+  return noteRemoval(rules, handle(rules, state, event, out), event, out);
+}
+
+function handle<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  event: ReplicaEvent<I>,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
   if (event._tag === "Recover") return recover(rules, state, event.records, event.now);
   if (!state.started) fail(`the first event after a (re)start must be Recover, got ${event._tag}`);
   if (!(event.now >= state.now)) fail(`clock went backwards: ${event.now} after ${state.now}`);
@@ -154,10 +166,103 @@ function dispatch<S, I, O>(
     case "Tick":
       return tick(rules, s, event.now, out);
     case "ClientRequest":
+      // A replica whose removal is chosen serves no client: it may not lead the slots after the
+      // window, and its hints may name itself. Until it retires it only votes and answers catch-up.
+      if (s.removal !== null) {
+        out.push(unavailable(event.requestId, `replica ${s.ctx.config.self} is being removed from the cluster`, false));
+        return s;
+      }
       return clientRequest(rules, s, event, out);
     case "Reconfigure":
       return reconfigure(rules, s, event, out);
   }
+}
+
+/** A retired replica does nothing: it refuses requests and ignores everything else (its driver stops it). */
+function retiredStep<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  event: ReplicaEvent<I>,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
+  if (event._tag === "ClientRequest" || event._tag === "Reconfigure")
+    out.push(unavailable(event.requestId, state.removal!.retired!, false));
+  return state;
+}
+
+/**
+ * Follow this replica's own removal (rule R5): once its removal is chosen, note how far it got,
+ * when it last made progress, and whether a voter of the configuration that removed it has told
+ * it (a heartbeat) that every slot before that configuration governs is chosen; once
+ * `rules.retirement` says so, step down and retire. From then on `step` does nothing
+ * (`retiredStep`).
+ */
+function noteRemoval<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  event: ReplicaEvent<I>,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
+  if (!state.started || state.halted !== null) return state;
+  const now = event.now;
+  const configs = state.learner.configs;
+  const latest = configs[configs.length - 1]!;
+  const self = state.ctx.config.self;
+  const removal = state.removal;
+  // A member of the latest configuration is neither removed nor retiring: the common case, decided here.
+  if (latest.voters.includes(self) || latest.learners.includes(self))
+    return removal === null ? state : withRemoval(state, null);
+  if (!latest.retired.includes(self))
+    return rules.retirement(state, now) === null ? state : retire(rules, state, now, out);
+  const executedUpTo = state.learner.executedUpTo;
+  const handedOver = (removal?.handedOver ?? false) || handsOver(configs, self, event);
+  const noted: Removal =
+    removal === null || executedUpTo > removal.executedUpTo || handedOver !== removal.handedOver
+      ? {
+          executedUpTo,
+          progressAt: removal === null || executedUpTo > removal.executedUpTo ? now : removal.progressAt,
+          handedOver,
+          retired: null,
+        }
+      : removal;
+  const s = noted === removal ? state : withRemoval(state, noted);
+  return rules.retirement(s, now) === null ? s : retire(rules, s, now, out);
+}
+
+/** Step down and retire, for the reason `rules.retirement` gives. */
+function retire<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
+  const reason = rules.retirement(state, now)!;
+  const removal = state.removal;
+  return withRemoval(stepDown(rules, state, now, reason, out), {
+    executedUpTo: removal?.executedUpTo ?? state.learner.executedUpTo,
+    progressAt: removal?.progressAt ?? now,
+    handedOver: removal?.handedOver ?? false,
+    retired: reason,
+  });
+}
+
+/**
+ * Is `event` a heartbeat from a voter of the latest configuration (which no longer lists `self`)
+ * saying that every slot before the first configuration that removed `self` governs is chosen?
+ * That voter then knows all of them, so the configurations that go on without `self` can learn
+ * them from it; a replica that retired before any of them did might have left none able to.
+ */
+function handsOver<I>(configs: readonly Configuration[], self: ReplicaId, event: ReplicaEvent<I>): boolean {
+  if (event._tag !== "Receive" || event.message._tag !== "Heartbeat") return false;
+  const latest = configs[configs.length - 1]!;
+  if (!latest.voters.includes(event.from)) return false;
+  const removedBy = configs.find((c) => c.retired.includes(self)) ?? latest;
+  return event.message.commitIndex >= removedBy.governsFrom - 1;
+}
+
+function withRemoval<S, I, O>(state: ReplicaState<S, I, O>, removal: Removal | null): ReplicaState<S, I, O> {
+  const s = copyReplica(state);
+  s.removal = removal;
+  return s;
 }
 
 function unavailable<I, O>(requestId: number, reason: string, outcomeUnknown: boolean): ReplicaEffect<I, O> {
@@ -507,6 +612,7 @@ function receive<S, I, O>(
       return receiveNack(rules, state, m, now, out);
     case "CatchUp":
       answerCatchUp(state, from, m, out);
+      handOver(state, from, now, out);
       return state;
     case "CatchUpReply":
       // A leader proposes every slot from its first unexecuted one itself; it needs no catch-up.
@@ -741,13 +847,81 @@ function afterLearning<S, I, O>(
     const r = executeReady(rules, before, isLeader);
     s = r.state;
     if (r.snapshot !== null) s = takeSnapshot(s, r.snapshot, out);
-    if (s.learner.configs !== before.learner.configs) s = syncPeers(rules, s);
+    if (s.learner.configs !== before.learner.configs) {
+      s = syncPeers(rules, s);
+      if (isLeader) farewell(before, s, now, out);
+    }
     if (isLeader) s = answerExecuted(s, r.executed, out);
     s = stepDownIfRemoved(rules, s, now, out);
     if (r.divergence !== null) return halt(rules, s, r.divergence, now, out);
     if (s.role._tag === "leader") s = proposeReady(rules, s, now, out);
   }
   return s;
+}
+
+/**
+ * A leader whose configurations no longer list some of its peers (their removal governs now) sends
+ * them a last heartbeat with its commit index: they learn that the window's last slots are
+ * decided, catch up to them, see the removal govern and retire at once (rule R5), instead of
+ * waiting out `retireGraceMs` for slots nobody sends them any more.
+ */
+function farewell<S, I, O>(
+  before: ReplicaState<S, I, O>,
+  after: ReplicaState<S, I, O>,
+  now: number,
+  out: Out<I, O>,
+): void {
+  if (before.role._tag !== "leader" || after.role._tag !== "leader") return;
+  const kept = after.role.peers;
+  const message = lastHeartbeat(after.role.ballot, after, now);
+  for (const to of before.role.peers) if (!kept.includes(to)) out.push({ _tag: "Send", to, message });
+}
+
+/** A heartbeat of `ballot` telling the slots up to this replica's executed prefix are chosen. */
+function lastHeartbeat<S, I, O>(ballot: Ballot, state: ReplicaState<S, I, O>, now: number): HeartbeatMsg {
+  return {
+    _tag: "Heartbeat",
+    ballot,
+    commitIndex: state.learner.executedUpTo,
+    sentAt: now,
+    checkpoint: latestCheckpoint(state.monitor),
+  };
+}
+
+/**
+ * A leader that hears from a replica its latest configuration removed (a CatchUp: the removed
+ * replica waits for its hand-over, `awaitHandOver`) sends it the farewell heartbeat a leader of
+ * the configurations that still listed it would have sent. A leader elected after the removal
+ * never held such a configuration, so without this a removed replica whose farewell was lost, or
+ * a removed leader that stepped down, would wait for ever (rule R5).
+ */
+function handOver<S, I, O>(state: ReplicaState<S, I, O>, from: ReplicaId, now: number, out: Out<I, O>): void {
+  const role = state.role;
+  if (role._tag !== "leader" || state.halted !== null) return;
+  const configs = state.learner.configs;
+  if (!configs[configs.length - 1]!.retired.includes(from)) return;
+  out.push({ _tag: "Send", to: from, message: lastHeartbeat(role.ballot, state, now) });
+}
+
+/**
+ * A follower whose removal is chosen, waiting for a voter of the configuration that goes on
+ * without it to hand over (rule R5), asks the voters of that configuration once per heartbeat
+ * interval for the slot after its executed prefix: their leader answers with a farewell heartbeat
+ * (`handOver`), the others with the slot if they have it.
+ */
+function awaitHandOver<S, I, O>(state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  const removal = state.removal;
+  if (removal === null || removal.handedOver || removal.retired !== null || state.halted !== null) return state;
+  const { learner, ctx } = state;
+  if (now < learner.catchUpSentAt + ctx.config.heartbeatIntervalMs) return state;
+  const self = ctx.config.self;
+  const next = learner.executedUpTo + 1;
+  const message: CatchUpMsg = { _tag: "CatchUp", fromSlot: next, toSlot: Math.max(next, learner.commitIndex) };
+  for (const to of learner.configs[learner.configs.length - 1]!.voters)
+    if (to !== self) out.push({ _tag: "Send", to, message });
+  const l = copyLearner(learner);
+  l.catchUpSentAt = now;
+  return withLearner(state, l);
 }
 
 /** Propose what is ready; a slot chosen at once (a single voter) is then executed and answered. */
@@ -782,13 +956,7 @@ function stepDownIfRemoved<S, I, O>(
   if (role._tag === "leader") {
     // A last heartbeat hands over the commit index: the voters that remain learn the slots up to
     // here, so that their first phase 1 starts in the configuration that excludes this replica.
-    const message = {
-      _tag: "Heartbeat",
-      ballot: role.ballot,
-      commitIndex: state.learner.executedUpTo,
-      sentAt: now,
-      checkpoint: latestCheckpoint(state.monitor),
-    } as const;
+    const message = lastHeartbeat(role.ballot, state, now);
     for (const to of role.peers) if (to !== self) out.push({ _tag: "Send", to, message });
   }
   return stepDown(
@@ -817,7 +985,7 @@ function tick<S, I, O>(
         return becomeCandidate(rules, state, now, out);
       const s = tickTransfer(state, now, out);
       if (needsCatchUp(s) && s.learner.leaderHint !== null) return requestCatchUp(s, s.learner.leaderHint, now, out);
-      return s;
+      return awaitHandOver(s, now, out);
     }
     case "candidate": {
       if (electionDue(state, now)) {

@@ -21,7 +21,7 @@ import type { Config } from "./config.ts";
 import { mayHelpLeader, type Configuration } from "./configuration.ts";
 import { canPromise } from "./acceptor.ts";
 import { checkpointDue } from "./monitor.ts";
-import { executeCommand, governsFrom, learnableFromLeader, nextToExecute, snapshotDue } from "./learner.ts";
+import { executeCommand, governsFrom, learnableFromLeader, nextToExecute, retirement, snapshotDue } from "./learner.ts";
 import { mergeRevealed, phase2aValue, quorumSize } from "./leader.ts";
 import {
   canServeLeaseRead,
@@ -102,6 +102,8 @@ export interface ReplicaRules {
   ) => boolean;
   /** The configurations a leader's lease needs a quorum of grants in (rule L7). */
   readonly leaseConfigurations: (configs: readonly Configuration[]) => readonly Configuration[];
+  /** Is this replica, whose removal is chosen, retired now, and why? (rule R5; null: not yet) */
+  readonly retirement: <S, I, O>(state: ReplicaState<S, I, O>, now: number) => string | null;
   /** Is `slot` a snapshot slot? */
   readonly snapshotDue: (slot: number, config: Config) => boolean;
   /** Is a transfer of a snapshot of `slot` worth installing, given the executed prefix? (rule S1: only above it) */
@@ -137,6 +139,7 @@ export const defaultRules: ReplicaRules = {
   promiseCoversFrom,
   mayHelpLeader,
   leaseConfigurations,
+  retirement,
   snapshotDue,
   transferUseful,
   verifySnapshot,

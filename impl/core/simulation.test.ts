@@ -38,7 +38,9 @@ describe("randomized runs with faults", () => {
 
   it("reach membership changes, state transfers and snapshots", () => {
     const stats: RunStats = { ballotsLed: 0, writesAcked: 0, readsChecked: 0, crashes: 0, partitions: 0 };
-    for (let seed = 0; seed < 30; seed++) expect(simulate(seed, 800, defaultRules, 3, stats, churn)).toBeUndefined();
+    // Removed replicas retire (rule R5) instead of lagging on, so transfers come only from
+    // joiners and restarted members: 40 runs reach several.
+    for (let seed = 0; seed < 40; seed++) expect(simulate(seed, 800, defaultRules, 3, stats, churn)).toBeUndefined();
     expect(stats.reconfigurations ?? 0).toBeGreaterThan(10);
     expect(stats.transfersInstalled ?? 0).toBeGreaterThan(2);
     expect(stats.snapshots ?? 0).toBeGreaterThan(50);

@@ -251,6 +251,25 @@ export interface Halt {
   readonly message: string;
 }
 
+/**
+ * A replica whose removal is chosen (its id is retired in the latest configuration it holds):
+ * how far it had executed, when it last made progress, whether the configuration that goes on
+ * without it took over, and, once it retired, why. A retired
+ * replica does nothing more; its driver stops it and never starts it again.
+ */
+export interface Removal {
+  readonly executedUpTo: number;
+  /** Clock reading when it learned of its removal or last executed a slot since. */
+  readonly progressAt: number;
+  /**
+   * A voter of the configuration that goes on without it said (a heartbeat) that every slot before
+   * its removal governs is chosen: it knows them all, and the others can learn them from it.
+   */
+  readonly handedOver: boolean;
+  /** Non-null once retired (rule `retirement`). */
+  readonly retired: string | null;
+}
+
 /** One replica's state. */
 export interface ReplicaState<S, I, O> {
   readonly ctx: ReplicaContext<S, I, O>;
@@ -260,6 +279,8 @@ export interface ReplicaState<S, I, O> {
   readonly now: number;
   /** Non-null once the monitor found divergence: the replica answers every request `unavailable`. */
   readonly halted: Halt | null;
+  /** Non-null once this replica knows its removal is chosen; see `Removal`. */
+  readonly removal: Removal | null;
   readonly role: Role<I>;
   readonly acceptor: AcceptorState<I>;
   readonly learner: LearnerState<S, I, O>;
@@ -298,6 +319,7 @@ export function freshState<S, I, O>(ctx: ReplicaContext<S, I, O>): ReplicaState<
     started: false,
     now: Number.NEGATIVE_INFINITY,
     halted: null,
+    removal: null,
     role: follower,
     acceptor: {
       maxBal: ballotZero,
@@ -358,6 +380,7 @@ export function copyReplica<S, I, O>(s: ReplicaState<S, I, O>): Draft<ReplicaSta
     started: s.started,
     now: s.now,
     halted: s.halted,
+    removal: s.removal,
     role: s.role,
     acceptor: s.acceptor,
     learner: s.learner,

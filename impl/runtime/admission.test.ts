@@ -80,6 +80,8 @@ describe("HTTP API with admission control", () => {
       members: {
         show: () => ({}),
         precheck: () => null,
+        addressOf: () => null,
+        memberAddresses: () => [],
         reconfigure: () => Promise.resolve({ _tag: "unavailable", reason: "test", outcomeUnknown: false }),
       },
     });

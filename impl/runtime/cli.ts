@@ -32,6 +32,18 @@ export const secretLengthMin = 16;
 
 // ---- Argument parsers: each throws InvalidArgumentError with a message naming the problem. ----
 
+/** A HOST:PORT option value, checked (as {@link parseAddress} reads it), kept as text. */
+function addressText(option: string): (value: string) => string {
+  return (value) => {
+    try {
+      parseAddress(value);
+    } catch {
+      throw new InvalidArgumentError(`${option} must be HOST:PORT, got ${value}`);
+    }
+    return value;
+  };
+}
+
 function parseIntIn(min: number, max: number): (value: string) => number {
   return (value) => {
     if (!/^[0-9]+$/.test(value)) throw new InvalidArgumentError(`expected an integer, got ${JSON.stringify(value)}`);
@@ -177,6 +189,7 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
     { clockFromEnv },
     { createLogger },
     { slowDiskFromEnv },
+    { diskFaultsFromEnv },
     { startReplica },
     { StorageError },
     { TokensFileError },
@@ -186,6 +199,7 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
     import("./clock.ts"),
     import("./log.ts"),
     import("./slow-disk.ts"),
+    import("./disk-faults.ts"),
     import("./replica-main.ts"),
     import("./storage.ts"),
     import("./tokens.ts"),
@@ -204,6 +218,7 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
     }
     replica = await startReplica({
       slowDisk,
+      diskFaults: diskFaultsFromEnv(process.env),
       id: flags.id,
       clusterId: flags.clusterId,
       secret: readSecret(flags.secretFile, tls !== undefined),
@@ -797,6 +812,8 @@ interface MembersDocument {
     executedSlot: number | null;
     lag: number | null;
   }[];
+  /** Replicas that dialled the answering one but are no members yet (spares waiting to be added). */
+  spares?: { id: number; peerAddress: string | null; http: string | null }[];
 }
 
 /**
@@ -804,7 +821,9 @@ interface MembersDocument {
  * wins, else one whose leader is known (then the leader is asked), else any replica that was not
  * removed.
  */
-async function fetchMembers(flags: ClientFlags): Promise<{ doc: MembersDocument; endpoint: string }> {
+async function fetchMembers(
+  flags: ClientFlags,
+): Promise<{ doc: MembersDocument; endpoint: string; all: readonly MembersDocument[] }> {
   const { endpoints, timeoutMs } = flags;
   const answers = await Promise.all(
     endpoints.map(async (endpoint) => {
@@ -849,7 +868,20 @@ async function fetchMembers(flags: ClientFlags): Promise<{ doc: MembersDocument;
       // The leader's view is better, the contacted replica's will do.
     }
   }
-  return { doc, endpoint };
+  return { doc, endpoint, all: [doc, ...serving.map((a) => a.doc)] };
+}
+
+/**
+ * Where replica `id` listens, as any replica that answered knows it: a member's address, or a
+ * spare's that dialled it. So a spare started before a change (it dialled the members of that
+ * time) can be added through whichever replica leads now.
+ */
+function addressesOf(docs: readonly MembersDocument[], id: number): { peer: string; http: string | null } | null {
+  for (const doc of docs) {
+    const entry = doc.replicas.find((r) => r.id === id) ?? doc.spares?.find((r) => r.id === id);
+    if (entry?.peerAddress != null) return { peer: entry.peerAddress, http: entry.http };
+  }
+  return null;
 }
 
 function showConfig(c: MembersDocument["inForce"]): string {
@@ -902,6 +934,8 @@ interface MemberFlags extends ClientFlags {
   old?: number;
   force?: boolean;
   learnerOnly?: boolean;
+  peerAddress?: string;
+  httpAddress?: string;
 }
 
 /**
@@ -930,13 +964,24 @@ async function addAsLearner(
   flags: MemberFlags,
   deadline: number,
 ): Promise<{ doc: MembersDocument; refused: ApiReply | null }> {
-  const { doc } = await fetchMembers(flags);
+  const { doc, all } = await fetchMembers(flags);
   const role = roleOf(doc, flags.id);
   if (role !== "none") {
     say(flags)(`replica ${flags.id} is already a ${role}`);
     return { doc, refused: null };
   }
-  const added = await postChange(client, { op: "add", id: flags.id }, deadline, say(flags));
+  // The change carries the new replica's addresses, so that every replica (and any later leader)
+  // can reach it: given on the command line, else found at any replica it dialled.
+  const found = flags.peerAddress === undefined ? addressesOf(all, flags.id) : null;
+  const peerAddress = flags.peerAddress ?? found?.peer;
+  const httpAddress = flags.httpAddress ?? found?.http ?? undefined;
+  const body = {
+    op: "add",
+    id: flags.id,
+    ...(peerAddress === undefined ? {} : { peerAddress }),
+    ...(httpAddress === undefined ? {} : { httpAddress }),
+  };
+  const added = await postChange(client, body, deadline, say(flags));
   if (added.status !== 200) return { doc, refused: added };
   say(flags)(text(added.body.message));
   return { doc, refused: null };
@@ -995,6 +1040,16 @@ function addMembersCommands(program: Command): void {
 
   const idOption = (description: string) =>
     new Option("--id <n>", description).argParser(parseIntIn(1, 1_000_000)).makeOptionMandatory();
+  const peerAddressOption = () =>
+    new Option(
+      "--peer-address <host:port>",
+      "where the new replica listens for peers (default: as a replica it dialled saw it)",
+    ).argParser(addressText("--peer-address"));
+  const httpAddressOption = () =>
+    new Option(
+      "--http-address <host:port>",
+      "where the new replica serves clients (default: as it told the replicas it dialled)",
+    ).argParser(addressText("--http-address"));
 
   members
     .command("add")
@@ -1002,6 +1057,8 @@ function addMembersCommands(program: Command): void {
       "add a running replica (started with --join) as a learner, wait until it caught up, then promote it to voter",
     )
     .addOption(idOption("the new replica's id"))
+    .addOption(peerAddressOption())
+    .addOption(httpAddressOption())
     .option("--learner-only", "stop after adding it as a learner (promote later with 'members promote')")
     .action((_options: unknown, command: Command) => {
       const flags = clientFlagsOf<MemberFlags>(command);
@@ -1063,11 +1120,30 @@ function addMembersCommands(program: Command): void {
         .makeOptionMandatory(),
     )
     .addOption(idOption("the new replica's id"))
+    .addOption(peerAddressOption())
+    .addOption(httpAddressOption())
     .action((_options: unknown, command: Command) => {
       const flags = clientFlagsOf<MemberFlags>(command);
       if (flags.old === flags.id) throw new UsageError(`--old and --id must differ (both are ${flags.id})`);
       return clientCommand({ ...flags, timeoutMs: Math.max(flags.timeoutMs, 60_000) }, async (client) => {
         const deadline = performance.now() + Math.max(flags.timeoutMs, 60_000);
+        // Check --old before adding anything: a replace that cannot happen must not leave the
+        // new replica behind as a learner.
+        const { doc } = await fetchMembers(flags);
+        if (roleOf(doc, flags.old!) !== "voter") {
+          const latest = doc.pending.at(-1) ?? doc.inForce;
+          return memberReport(
+            {
+              status: 409,
+              body: {
+                code: "refused",
+                message: `replica ${flags.old!} is not a voter (voters ${latest.voters.join(",")}): nothing to replace; replica ${flags.id} was not added`,
+              },
+              endpoint: `http://${doc.leaderHttp ?? "?"}`,
+            },
+            flags,
+          );
+        }
         const { refused } = await addAsLearner(client, flags, deadline);
         if (refused !== null) return memberReport(refused, flags);
         say(flags)(`waiting for replica ${flags.id} to catch up, then replacing ${flags.old!} by it`);

@@ -74,7 +74,7 @@ export function kvInitialState(config: Config): KvReplicaState {
 }
 
 function configurationView(c: Configuration): ConfigurationView {
-  return { epoch: c.epoch, governsFrom: c.governsFrom, voters: c.voters, learners: c.learners };
+  return { epoch: c.epoch, governsFrom: c.governsFrom, voters: c.voters, learners: c.learners, retired: c.retired };
 }
 
 function membershipOf(state: KvReplicaState): MembershipView {
@@ -90,6 +90,9 @@ function membershipOf(state: KvReplicaState): MembershipView {
       if (peer !== self && executed >= 0) progress.set(peer, executed);
     });
   const transfer = state.learner.transfer;
+  const addresses = new Map<ReplicaId, { peer: string; http: string | null }>();
+  for (const c of configs)
+    for (const a of c.addresses) addresses.set(a.replica, { peer: a.peer, http: a.http ?? null });
   return {
     initialMembers: config.members,
     alpha: config.reconfigAlphaSlots,
@@ -97,6 +100,8 @@ function membershipOf(state: KvReplicaState): MembershipView {
     pending: configs.slice(1).map(configurationView),
     self: latest.voters.includes(self) ? "voter" : latest.learners.includes(self) ? "learner" : "none",
     joining: config.joining,
+    retired: state.removal?.retired ?? null,
+    addresses,
     transfer:
       transfer === null
         ? null

@@ -27,6 +27,11 @@ let forced: ClientResult<KvOutput> | undefined;
 const submissions: Submission<KvInput>[] = [];
 /** The membership stand-in: the changes asked for, and what the core answers them. */
 const changes: ConfigChange[] = [];
+// Where the members listen, as the leader knows them (one without a client address).
+const members = [
+  { replica: 1, peer: "10.0.0.1:7001", http: "10.0.0.1:8001" },
+  { replica: 2, peer: "10.0.0.2:7002" },
+];
 let memberResult: ClientResult<KvOutput> = {
   _tag: "reconfigured",
   epoch: 12,
@@ -73,6 +78,9 @@ function serverOptions(): Parameters<typeof createHttpServer>[0] {
         request.op === "add" && request.id === 9
           ? { status: 409, code: "unknown-replica", message: "replica 9 has not connected" }
           : null,
+      // Replica 6 dialled this replica: its addresses are known here.
+      addressOf: (id) => (id === 6 ? { peer: "10.0.0.6:7006", http: "10.0.0.6:8006" } : null),
+      memberAddresses: () => members,
       reconfigure: (change) => {
         changes.push(change);
         return Promise.resolve(memberResult);
@@ -447,11 +455,17 @@ describe("HTTP API: membership", () => {
     await post({ op: "promote", id: 4 });
     await post({ op: "remove", id: 3, force: true });
     await post({ op: "replace", old: 2, id: 5 });
-    expect(changes.slice(-4)).toEqual([
-      { op: "add", replica: 4 },
+    await post({ op: "add", id: 6 });
+    await post({ op: "add", id: 7, peerAddress: "h7:7007", httpAddress: "h7:8007" });
+    expect(changes.slice(-6)).toEqual([
+      // An add carries where the members listen, as the leader knows them.
+      { op: "add", replica: 4, members },
       { op: "promote", replica: 4 },
       { op: "remove", replica: 3 },
       { op: "replace", remove: 2, add: 5 },
+      // And the new replica's addresses: from its handshake, or from the request.
+      { op: "add", replica: 6, address: { peer: "10.0.0.6:7006", http: "10.0.0.6:8006" }, members },
+      { op: "add", replica: 7, address: { peer: "h7:7007", http: "h7:8007" }, members },
     ]);
   });
 
@@ -490,6 +504,10 @@ describe("HTTP API: membership", () => {
     expect(await post({ op: "add", id: 4, address: "x" })).toMatchObject({
       status: 400,
       json: { message: expect.stringMatching(/address/) as unknown },
+    });
+    expect(await post({ op: "add", id: 4, peerAddress: "no port" })).toMatchObject({
+      status: 400,
+      json: { message: expect.stringMatching(/an address is HOST:PORT/) as unknown },
     });
     expect(await post({ op: "replace", id: 4 })).toMatchObject({
       status: 400,

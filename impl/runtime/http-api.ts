@@ -18,7 +18,14 @@ import http from "node:http";
 import https from "node:https";
 import type net from "node:net";
 import { Either, ParseResult, Schema } from "effect";
-import { type ClientResult, type Consistency, type ReplicaId, type ConfigChange, replicaIdMax } from "../core/index.ts";
+import {
+  type ClientResult,
+  type Consistency,
+  type MemberAddress,
+  type ReplicaId,
+  ConfigChange,
+  replicaIdMax,
+} from "../core/index.ts";
 import { KvInput, keyLengthMax, type KvOutput } from "../../spec/kv.ts";
 import { ClientId, Seq } from "../../spec/service.ts";
 import { checkBrowser, checkContentType, checkRole, type AccessPolicy, type Need } from "./access.ts";
@@ -37,7 +44,13 @@ export const membersPath = "/v1/members";
 
 /** A membership change as a client asks for it (the body of POST /v1/members). */
 export type MemberRequest =
-  | { readonly op: "add"; readonly id: number }
+  | {
+      readonly op: "add";
+      readonly id: number;
+      /** Where the new replica listens for peers and for clients (HOST:PORT); the change carries them to every replica. */
+      readonly peerAddress?: string | undefined;
+      readonly httpAddress?: string | undefined;
+    }
   | { readonly op: "promote"; readonly id: number }
   | { readonly op: "remove"; readonly id: number; readonly force?: boolean | undefined }
   | { readonly op: "replace"; readonly old: number; readonly id: number };
@@ -51,6 +64,10 @@ export interface MembersApi {
    * null to go ahead, or the refusal. Followers skip them; they redirect to the leader.
    */
   readonly precheck: (request: MemberRequest) => ApiError | null;
+  /** The addresses this replica knows for `id` (it dialled us, or the log carries them), or null. */
+  readonly addressOf: (id: number) => { readonly peer: string; readonly http: string | null } | null;
+  /** Where the members of the latest configuration listen, as this replica knows (an add carries them). */
+  readonly memberAddresses: () => readonly MemberAddress[];
   readonly reconfigure: (change: ConfigChange) => Promise<ClientResult<KvOutput>>;
 }
 
@@ -105,8 +122,21 @@ const MemberId = Schema.Number.pipe(
       `a replica id is an integer in [1, ${replicaIdMax}], got ${n}`,
   ),
 );
+/** HOST:PORT or [v6]:PORT, at most 256 characters. */
+const AddressText = Schema.String.pipe(
+  Schema.filter(
+    (text) =>
+      (text.length <= 256 && /^(?:\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):[0-9]{1,5}$/.test(text)) ||
+      `an address is HOST:PORT (at most 256 characters), got ${JSON.stringify(text.slice(0, 80))}`,
+  ),
+);
 const memberBodies = {
-  add: Schema.Struct({ op: Schema.Literal("add"), id: MemberId }),
+  add: Schema.Struct({
+    op: Schema.Literal("add"),
+    id: MemberId,
+    peerAddress: Schema.optional(AddressText),
+    httpAddress: Schema.optional(AddressText),
+  }),
   promote: Schema.Struct({ op: Schema.Literal("promote"), id: MemberId }),
   remove: Schema.Struct({ op: Schema.Literal("remove"), id: MemberId, force: Schema.optional(Schema.Boolean) }),
   replace: Schema.Struct({ op: Schema.Literal("replace"), old: MemberId, id: MemberId }),
@@ -289,12 +319,27 @@ export function decodeMemberRequest(body: unknown): MemberRequest {
   return request;
 }
 
-/** The core's change for a client's request. */
-export function changeOf(request: MemberRequest): ConfigChange {
-  return request.op === "replace"
-    ? { op: "replace", remove: request.old, add: request.id }
-    : { op: request.op, replica: request.id };
+/**
+ * The core's change for a client's request. An add carries the new replica's addresses when the
+ * request gives both, else `known` ones (what the leader learned when the replica dialled it),
+ * and `members`, where the members of the time listen.
+ */
+export function changeOf(
+  request: MemberRequest,
+  known: { readonly peer: string; readonly http: string | null } | null = null,
+  members: readonly MemberAddress[] = [],
+): ConfigChange {
+  if (request.op === "replace") return { op: "replace", remove: request.old, add: request.id };
+  if (request.op !== "add") return { op: request.op, replica: request.id };
+  const others = members.filter((a) => a.replica !== request.id);
+  const withMembers = others.length === 0 ? {} : { members: others };
+  const peer = request.peerAddress ?? known?.peer;
+  if (peer === undefined) return { op: "add", replica: request.id, ...withMembers };
+  const http = request.httpAddress ?? known?.http ?? null;
+  return { op: "add", replica: request.id, address: { peer, ...(http === null ? {} : { http }) }, ...withMembers };
 }
+
+const decodeChange = Schema.decodeUnknownEither(ConfigChange);
 
 /** The core refuses a promotion (or replacement) of a learner that has not caught up: worth retrying. */
 const notCaughtUp = /has not caught up/;
@@ -557,7 +602,16 @@ async function handleMembers(
   const body = decodeMemberRequest(parseJsonBody(await readBody(request, limit, options.bodyArrivalMs)));
   const refusal = options.members.precheck(body);
   if (refusal !== null) throw new Refusal(refusal);
-  const result = await options.members.reconfigure(changeOf(body));
+  const change =
+    body.op === "add"
+      ? changeOf(body, options.members.addressOf(body.id), options.members.memberAddresses())
+      : changeOf(body);
+  // What enters the log must decode at every replica (the wire and the disk check it with this
+  // Schema): a change that does not is refused here, never proposed.
+  const checked = decodeChange(change);
+  if (Either.isLeft(checked))
+    refuse(400, "malformed", `the membership change would not decode: ${schemaError(checked.left)}`);
+  const result = await options.members.reconfigure(change);
   const answer = memberAnswerOf(body, result, contextOf(options, request));
   send(response, answer.status, answer.body, answer.headers);
   options.onResponse?.(`members-${body.op}`, answer.status);

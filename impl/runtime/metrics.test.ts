@@ -24,10 +24,12 @@ const base: CoreView = {
   membership: {
     initialMembers: [1, 2, 3],
     alpha: 64,
-    inForce: { epoch: 0, governsFrom: 1, voters: [1, 2, 3], learners: [] },
+    inForce: { epoch: 0, governsFrom: 1, voters: [1, 2, 3], learners: [], retired: [] },
     pending: [],
     self: "voter",
     joining: false,
+    retired: null,
+    addresses: new Map(),
     transfer: null,
     snapshotSlot: null,
     progress: new Map(),
@@ -83,7 +85,7 @@ describe("replica metrics", () => {
     expect(await value(metrics, "paxos_lease_configuration_voters")).toBe(3);
     expect(await value(metrics, "paxos_lease_configuration_learners")).toBe(0);
     expect(await value(metrics, "paxos_lease_configurations_pending")).toBe(0);
-    const pending = { epoch: 40, governsFrom: 104, voters: [1, 2, 3], learners: [4] };
+    const pending = { epoch: 40, governsFrom: 104, voters: [1, 2, 3], learners: [4], retired: [] };
     view = { ...base, membership: { ...base.membership, pending: [pending] } };
     expect(await value(metrics, "paxos_lease_configurations_pending")).toBe(1);
     expect(await value(metrics, "paxos_lease_configuration_learners")).toBe(0);

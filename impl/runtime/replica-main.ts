@@ -15,10 +15,11 @@ import fs from "node:fs";
 import path from "node:path";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { ReplicaId } from "../core/index.ts";
+import type { MemberAddress, ReplicaId } from "../core/index.ts";
 import { Admission, type AdmissionOptions } from "./admission.ts";
 import type { MonotonicClock } from "./clock.ts";
 import type { SlowDisk } from "./slow-disk.ts";
+import { noDiskFaults, type DiskFaults } from "./disk-faults.ts";
 import {
   kvAdapter,
   kvCodecs,
@@ -45,7 +46,7 @@ import { LogLimiter } from "./log-limiter.ts";
 import type { PeerAdmissionLimits } from "./peer-admission.ts";
 import { TokenStore } from "./tokens.ts";
 import { TraceWriter } from "./trace.ts";
-import { formatAddress, Transport, type Address } from "./transport.ts";
+import { addressOfText, formatAddress, Transport, type Address } from "./transport.ts";
 import type { CoreView } from "./view.ts";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
 
@@ -75,13 +76,6 @@ export interface ReplicaOptions {
   readonly initialMembers?: readonly ReplicaId[];
   /** The peer address told to peers (where they dial this replica). Default: its entry in `members`. */
   readonly advertisePeer?: Address;
-  /**
-   * A replica that knows it was removed keeps taking part until its removal governs the next slot
-   * it would execute (the slots before may still need its vote), or until it has executed nothing
-   * new for this long, in milliseconds: once the others decide without it, nobody sends it the
-   * last slots of the window. Default 5000.
-   */
-  readonly retireGraceMs?: number;
   /** Where to accept peers. Default: this replica's entry in `members`. */
   readonly listen?: Address;
   /** Where to serve clients. */
@@ -115,6 +109,8 @@ export interface ReplicaOptions {
   readonly peerLogIntervalMs?: number;
   /** Test-only: a disk whose commits can be slowed at run time. Default: none. */
   readonly slowDisk?: SlowDisk | null;
+  /** Test-only: power loss, or a store that acknowledges before its fsync (disk-faults.ts). Default: none. */
+  readonly diskFaults?: DiskFaults;
   /** Called when the replica must stop (core assertion or storage failure). */
   readonly onFatal: (error: unknown) => void;
 }
@@ -157,12 +153,6 @@ class ReplicaProcess implements RunningReplica {
   private stopped = false;
   /** Why this replica no longer serves (it was removed), or null. */
   private retiredReason: string | null = null;
-  /** Since when (its monotonic clock) this replica, removed, has executed nothing new; null while a member. */
-  private removalSeenAtMs: number | null = null;
-  /** This replica has been in a configuration it knows of (a joining replica: since it was added). */
-  private wasInConfiguration = false;
-  /** Every replica this one has seen in a configuration (the initial members included). */
-  private readonly seenMembers = new Set<ReplicaId>();
   private readonly removedMarker: string;
 
   constructor(private readonly options: ReplicaOptions) {
@@ -173,7 +163,6 @@ class ReplicaProcess implements RunningReplica {
     if (joining && options.initialMembers === undefined)
       throw new Error("a joining replica needs the cluster's initial members (--initial-members)");
     const initialMembers = options.initialMembers ?? [...options.members.keys()];
-    for (const member of initialMembers) this.seenMembers.add(member);
     const config = kvConfig(id, initialMembers, options.core, joining);
     this.removedMarker = path.join(options.dataDir, "REMOVED");
     if (options.secret === undefined && options.tls === undefined)
@@ -206,6 +195,9 @@ class ReplicaProcess implements RunningReplica {
       clusterId: options.clusterId,
       replicaId: id,
       create: options.init === true,
+      // Every fsync's return is traced: trace validation checks no effect left before it.
+      onSynced: (seq) => this.trace?.synced(clock.nowMs(), seq),
+      faults: options.diskFaults ?? noDiskFaults,
     });
     try {
       checkInitialMembers(options.dataDir, config.members, joining);
@@ -217,6 +209,11 @@ class ReplicaProcess implements RunningReplica {
       { file: opened.storage.file, records: opened.records.length, created: opened.created },
       "storage opened",
     );
+    if (opened.lostToPowerCut !== null)
+      options.log.warn(
+        { lost: opened.lostToPowerCut },
+        `test fault: power cut; ${opened.lostToPowerCut} records written after the last fsync were lost`,
+      );
     this.storage = opened.storage;
     this.records = opened.records;
     const incarnation = randomBytes(8).toString("hex");
@@ -227,6 +224,8 @@ class ReplicaProcess implements RunningReplica {
       leaseMs: config.leaseMs,
       clockRate: clock.rate,
       clockOffsetMs: clock.offsetMs,
+      // This life traces the return of every fsync (`synced` lines).
+      syncs: true,
     };
     this.trace =
       options.traceFile === undefined
@@ -306,7 +305,52 @@ class ReplicaProcess implements RunningReplica {
   }
 
   private httpOf(peer: ReplicaId): string | null {
-    return peer === this.options.id ? this.advertiseHttp : (this.transport.peerInfo(peer)?.http ?? null);
+    if (peer === this.options.id) return this.advertiseHttp;
+    return this.transport.peerInfo(peer)?.http ?? this.lastView.membership.addresses.get(peer)?.http ?? null;
+  }
+
+  /** The addresses this replica knows for `id`: from its handshake (it dialled us), else from the log. */
+  private addressOf(id: ReplicaId): { peer: string; http: string | null } | null {
+    const fromLog = this.lastView.membership.addresses.get(id);
+    const address = this.transport.peerAddress(id);
+    if (address === null) return fromLog ?? null;
+    const http = this.transport.peerInfo(id)?.http ?? fromLog?.http ?? null;
+    return { peer: formatAddress(address), http: http === "" ? null : http };
+  }
+
+  /**
+   * Where the members of the latest configuration listen, as far as this replica knows (itself
+   * included): an add carries them, so that the new replica and every member learn them all.
+   */
+  private memberAddresses(): MemberAddress[] {
+    const m = kvAdapter.view(this.driver.state).membership;
+    const latest = m.pending.at(-1) ?? m.inForce;
+    const out: MemberAddress[] = [];
+    for (const id of [...latest.voters, ...latest.learners].sort((a, b) => a - b)) {
+      if (id === this.options.id) {
+        const peer = formatAddress(this.options.advertisePeer ?? this.options.members.get(id)!);
+        out.push({ replica: id, peer, http: this.advertiseHttp });
+        continue;
+      }
+      const known = this.addressOf(id);
+      if (known !== null)
+        out.push({ replica: id, peer: known.peer, ...(known.http === null ? {} : { http: known.http }) });
+    }
+    return out;
+  }
+
+  /**
+   * Dial every member whose address the log carries and the transport does not know yet: so a
+   * replica learns a member added while it was down, or added by another leader, and keeps it
+   * across restarts (the configurations, with their addresses, are in its snapshots and log).
+   */
+  private learnAddresses(view: CoreView): void {
+    for (const [peer, address] of view.membership.addresses) {
+      if (peer === this.options.id || this.transport.peerAddress(peer) !== null) continue;
+      const parsed = addressOfText(address.peer);
+      if (parsed !== null && this.transport.addPeer(peer, parsed))
+        this.events.add("info", `learned replica ${peer} at ${address.peer} from the log`);
+    }
   }
 
   private newDriver(initial: KvReplicaState): KvDriver {
@@ -349,6 +393,7 @@ class ReplicaProcess implements RunningReplica {
     const before = this.lastView;
     this.lastView = view;
     this.metrics.onBatch(report, before, view);
+    if (view.membership.addresses !== before.membership.addresses) this.learnAddresses(view);
     this.noteMembership(before, view);
     if (view.role === before.role && view.leader === before.leader && view.ballot === before.ballot) return;
     this.events.noteViewChange(before, view);
@@ -361,8 +406,6 @@ class ReplicaProcess implements RunningReplica {
   /** Log membership changes this replica executed, and retire once it knows it was removed. */
   private noteMembership(before: CoreView, view: CoreView): void {
     const m = view.membership;
-    for (const config of [m.inForce, ...m.pending])
-      for (const id of [...config.voters, ...config.learners]) this.seenMembers.add(id);
     const latest = m.pending.at(-1) ?? m.inForce;
     const previous = before.membership.pending.at(-1) ?? before.membership.inForce;
     if (latest.epoch !== previous.epoch && view.role !== "starting") {
@@ -373,36 +416,23 @@ class ReplicaProcess implements RunningReplica {
         text,
       );
     }
-    if (m.self !== "none") this.wasInConfiguration = true;
-    if (this.retiredReason !== null || m.self !== "none") {
-      this.removalSeenAtMs = null;
-      return;
-    }
-    // Not in the latest configuration it knows. A joining replica catching up on the slots before
-    // the one that added it is in none yet (it executes them under the configurations that did
-    // not include it): only one that was in a configuration can have been removed from one.
-    const wasMember = !m.joining || this.wasInConfiguration;
-    if (!wasMember) return;
-    const now = this.options.clock.nowMs();
-    if (this.removalSeenAtMs === null || view.executedSlot > before.executedSlot) this.removalSeenAtMs = now;
-    // Keep voting and learning until the removal governs the next slot to execute (the slots
-    // before it may still need this replica's vote), or for a grace period if it never gets there.
-    const governs = m.inForce.epoch === latest.epoch;
-    if (!governs && now - this.removalSeenAtMs < (this.options.retireGraceMs ?? 5000)) return;
-    this.retire(
-      `replica ${this.options.id} was removed from the cluster: the configuration chosen at slot ${latest.epoch} (voters ${latest.voters.join(",")}${latest.learners.length === 0 ? "" : `, learners ${latest.learners.join(",")}`}) does not include it`,
-    );
+    // The core decides (rule R5): only a replica whose id the log retired ever retires, once no
+    // slot it has yet to execute needs its vote. A joining replica catching up on slots before its
+    // own addition is in no list yet, and waits.
+    if (this.retiredReason === null && m.retired !== null) this.retire(m.retired);
   }
 
   /**
-   * Why `peer` is no longer a member, when this replica knows it for sure: it saw `peer` in a
-   * configuration, and the configuration in force (and every pending one) leaves it out. A
-   * removal still pending is not enough: the slots before it governs may need the peer's vote.
+   * Why `peer` is no longer a member, when this replica knows it for sure: the configuration in
+   * force retired `peer` (retired ids never come back), and this replica is one of its voters. It
+   * has then executed every slot before that configuration governs, so, as with the leader's
+   * farewell (rule R4), the voters that go on without `peer` can learn them all from it. A removal
+   * still pending is not enough: the slots before it governs may need the peer's vote.
    */
   private removedPeer(peer: ReplicaId): string | null {
-    if (this.retiredReason !== null || !this.seenMembers.has(peer)) return null;
+    if (this.retiredReason !== null) return null;
     const m = kvAdapter.view(this.driver.state).membership;
-    if ([m.inForce, ...m.pending].some((c) => c.voters.includes(peer) || c.learners.includes(peer))) return null;
+    if (!m.inForce.retired.includes(peer) || !m.inForce.voters.includes(this.options.id)) return null;
     return `replica ${peer} was removed from the cluster: the configuration in force since slot ${m.inForce.governsFrom} (voters ${m.inForce.voters.join(",")}${m.inForce.learners.length === 0 ? "" : `, learners ${m.inForce.learners.join(",")}`}) does not include it, as replica ${this.options.id} knows`;
   }
 
@@ -520,18 +550,24 @@ class ReplicaProcess implements RunningReplica {
         const self = id === this.options.id;
         const executed = self ? view.executedSlot : (m.progress.get(id) ?? this.peerExecuted.get(id) ?? null);
         const address = self
-          ? (this.options.advertisePeer ?? this.options.members.get(id)!)
-          : this.transport.peerAddress(id);
+          ? formatAddress(this.options.advertisePeer ?? this.options.members.get(id)!)
+          : (this.addressOf(id)?.peer ?? null);
         return {
           id,
           role: latest.voters.includes(id) ? "voter" : latest.learners.includes(id) ? "learner" : "leaving",
-          peerAddress: address === null ? null : formatAddress(address),
+          peerAddress: address,
           http: this.httpOf(id),
           connected: self ? null : (health.get(id)?.outbound ?? false),
           executedSlot: executed,
           lag: executed === null ? null : view.executedSlot - executed,
         };
       });
+    // Replicas that dialled this one but are no members (spares waiting to be added), so that an
+    // operator's tool can find a spare's address at any replica, whichever leads.
+    const spares = this.transport
+      .health()
+      .filter((h) => !ids.has(h.id) && !latest.retired.includes(h.id) && h.inbound)
+      .map((h) => ({ id: h.id, peerAddress: h.address, http: h.info?.http ?? null }));
     return {
       replica: this.options.id,
       role: this.retiredReason !== null ? "removed" : view.role,
@@ -548,6 +584,7 @@ class ReplicaProcess implements RunningReplica {
       transfer: m.transfer,
       snapshotSlot: m.snapshotSlot,
       replicas,
+      spares,
     };
   }
 
@@ -556,25 +593,29 @@ class ReplicaProcess implements RunningReplica {
     const view = kvAdapter.view(this.driver.state);
     if (view.role !== "leader") return null; // the driver redirects to the leader
     const newcomer = request.op === "add" || request.op === "replace" ? request.id : null;
-    if (newcomer !== null && this.seenMembers.has(newcomer)) {
-      const m = view.membership;
-      const member = [m.inForce, ...m.pending].some(
-        (c) => c.voters.includes(newcomer) || c.learners.includes(newcomer),
-      );
-      if (!member)
-        return {
-          status: 409,
-          code: "retired-replica",
-          message: `replica ${newcomer} was a member and has been removed; a removed id is never added again (its old votes and promises must not come back): start the machine under a new id with an empty data directory`,
-        };
-    }
-    const joiner = request.op === "add" ? request.id : null;
-    if (joiner !== null && joiner !== this.options.id && this.transport.peerAddress(joiner) === null) {
+    const latest = view.membership.pending.at(-1) ?? view.membership.inForce;
+    if (newcomer !== null && latest.retired.includes(newcomer))
+      return {
+        status: 409,
+        code: "retired-replica",
+        message: `replica ${newcomer} was a member and has been removed; a removed id is never added again (its old votes and promises must not come back): start the machine under a new id with an empty data directory`,
+      };
+    const joiner = request.op === "add" && request.peerAddress === undefined ? request.id : null;
+    if (joiner !== null && joiner !== this.options.id && this.addressOf(joiner) === null) {
       return {
         status: 409,
         code: "unknown-replica",
-        message: `replica ${joiner} has not connected to replica ${this.options.id} (the leader), so its address is not known here: start it first with 'paxos-lease replica --id ${joiner} --join --initial-members ${view.membership.initialMembers.join(",")} --peers ...' listing every current member, then retry`,
+        message: `replica ${joiner} has not connected to replica ${this.options.id} (the leader), so its address is not known here: start it first with 'paxos-lease replica --id ${joiner} --join --initial-members ${view.membership.initialMembers.join(",")} --peers ...' listing a current member, or give its address ("peerAddress"; the CLI's --peer-address), then retry`,
       };
+    }
+    if (request.op === "replace") {
+      const latest = view.membership.pending.at(-1) ?? view.membership.inForce;
+      if (!latest.voters.includes(request.old))
+        return {
+          status: 409,
+          code: "refused",
+          message: `replica ${request.old} is not a voter (voters ${latest.voters.join(",")}): nothing to replace`,
+        };
     }
     if (request.op === "remove" && request.force !== true) {
       const latest = view.membership.pending.at(-1) ?? view.membership.inForce;
@@ -610,6 +651,8 @@ class ReplicaProcess implements RunningReplica {
       members: {
         show: () => this.membersDocument(),
         precheck: (request) => this.precheck(request),
+        addressOf: (id) => this.addressOf(id),
+        memberAddresses: () => this.memberAddresses(),
         reconfigure: (change) => this.driver.reconfigure(change),
       },
       retired: () => this.retiredReason,

@@ -13,6 +13,7 @@
 import { existsSync } from "node:fs";
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
 import type { KvRecord } from "./core-adapter.ts";
+import { noDiskFaults, type DiskFaults } from "./disk-faults.ts";
 import type { DurableLog } from "./driver.ts";
 import { StorageError } from "./storage.ts";
 import type { OpenReply, StorageFault, StorageReply, StorageRequest, StorageWorkerData } from "./storage-worker.ts";
@@ -24,6 +25,10 @@ export interface StorageThreadOptions {
   readonly replicaId: number;
   /** Create a fresh store when the directory holds none. Default false (see StorageOptions.create). */
   readonly create?: boolean;
+  /** Test-only disk faults (disk-faults.ts). Default: none. */
+  readonly faults?: DiskFaults;
+  /** Called with the last record each returned fsync made durable, before the appends it covers are acknowledged. */
+  readonly onSynced?: (seq: number) => void;
   /** Longest wait for the storage thread to open the store (it reads every record), in milliseconds. Default 300000. */
   readonly openTimeoutMs?: number;
   /** The storage thread's module. Default: the compiled one beside the running bundle, else the TypeScript source. */
@@ -35,6 +40,8 @@ export interface OpenedThread {
   readonly storage: StorageThread;
   readonly records: readonly KvRecord[];
   readonly created: boolean;
+  /** Power-loss mode: how many records a power cut lost at this open (null: no cut). */
+  readonly lostToPowerCut: number | null;
 }
 
 /**
@@ -78,9 +85,11 @@ export class StorageThread implements DurableLog<KvRecord> {
     private readonly syncCell: Int32Array,
     readonly file: string,
     lastSeq: number,
+    private readonly onSynced: ((seq: number) => void) | undefined,
   ) {
     this.lastSeq = lastSeq;
     worker.on("message", (reply: StorageReply) => {
+      if (reply.synced !== undefined) this.onSynced?.(reply.synced);
       const done = this.pending.get(reply.id);
       this.pending.delete(reply.id);
       if (reply.error !== null) this.fail(errorOf(reply.error));
@@ -105,6 +114,8 @@ export class StorageThread implements DurableLog<KvRecord> {
       clusterId: options.clusterId,
       replicaId: options.replicaId,
       create: options.create === true,
+      faults: options.faults ?? noDiskFaults,
+      reportSynced: options.onSynced !== undefined,
       syncPort: channel.port2,
       syncCell,
     });
@@ -119,8 +130,8 @@ export class StorageThread implements DurableLog<KvRecord> {
       void worker.terminate();
       throw errorOf(reply.error);
     }
-    const storage = new StorageThread(worker, channel.port1, syncCell, reply.file, reply.lastSeq);
-    return { storage, records: reply.records, created: reply.created };
+    const storage = new StorageThread(worker, channel.port1, syncCell, reply.file, reply.lastSeq, options.onSynced);
+    return { storage, records: reply.records, created: reply.created, lostToPowerCut: reply.lostToPowerCut };
   }
 
   /** Sequence number of the last record handed over (durable once its append is acknowledged). */
@@ -134,6 +145,7 @@ export class StorageThread implements DurableLog<KvRecord> {
     const id = this.post(records, true);
     const reply = waitFor<StorageReply>(this.syncPort, this.syncCell, 60_000, "append");
     if (reply.id !== id) throw new Error(`storage thread answered append ${reply.id}, not ${id}`);
+    if (reply.synced !== undefined) this.onSynced?.(reply.synced);
     if (reply.error !== null) throw errorOf(reply.error);
   }
 

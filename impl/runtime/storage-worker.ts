@@ -12,6 +12,7 @@
 import { isMainThread, parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import { compactRecords } from "../core/index.ts";
 import { kvCodecs, type KvRecord } from "./core-adapter.ts";
+import type { DiskFaults } from "./disk-faults.ts";
 import { Storage, StorageError } from "./storage.ts";
 
 /** What the main thread gives the storage thread when it starts it. */
@@ -20,6 +21,10 @@ export interface StorageWorkerData {
   readonly clusterId: string;
   readonly replicaId: number;
   readonly create: boolean;
+  /** Test-only disk faults (disk-faults.ts). */
+  readonly faults: DiskFaults;
+  /** Report every returned fsync (the `synced` field of replies). */
+  readonly reportSynced: boolean;
   /** Replies the main thread waits for synchronously (the open, a blocking append, the close). */
   readonly syncPort: MessagePort;
   /** Counts replies posted on `syncPort`; the main thread waits on it with Atomics.wait. */
@@ -42,6 +47,8 @@ export interface StorageFault {
 export interface StorageReply {
   readonly id: number;
   readonly error: StorageFault | null;
+  /** With `reportSynced`: the last record the fsync that returned before this reply made durable, if any. */
+  readonly synced?: number;
 }
 
 /** The answer to the open, the first reply on the synchronous port. */
@@ -52,6 +59,8 @@ export type OpenReply =
       readonly records: readonly KvRecord[];
       readonly created: boolean;
       readonly lastSeq: number;
+      /** Power-loss mode: how many records a power cut lost at this open (null: no cut). */
+      readonly lostToPowerCut: number | null;
     }
   | { readonly ok: false; readonly error: StorageFault };
 
@@ -69,6 +78,8 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     Atomics.notify(data.syncCell, 0);
   };
   let storage: Storage<KvRecord>;
+  /** The last record a returned fsync made durable, not yet reported (0: none). */
+  let syncedUpTo = 0;
   try {
     const opened = Storage.open<KvRecord>({
       dir: data.dir,
@@ -78,6 +89,10 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       create: data.create,
       // Once a snapshot is durable, delete what it supersedes (impl/core/records.ts).
       compaction: { after: (record) => record._tag === "snapshot", keep: compactRecords },
+      faults: data.faults,
+      onSynced: (seq) => {
+        if (data.reportSynced) syncedUpTo = seq;
+      },
     });
     storage = opened.storage;
     replySync({
@@ -86,6 +101,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       records: opened.records,
       created: opened.created,
       lastSeq: opened.storage.recordCount,
+      lostToPowerCut: opened.lostToPowerCut,
     });
   } catch (error) {
     replySync({ ok: false, error: faultOf(error) });
@@ -108,6 +124,19 @@ function run(port: MessagePort, data: StorageWorkerData): void {
         failure = faultOf(error);
       }
     }
+    const reply = (request: StorageRequest & { kind: "append" }, i: number): void => {
+      const answer: StorageReply = {
+        id: request.id,
+        error: i < written && failure === null ? null : failure,
+        ...(syncedUpTo > 0 ? { synced: syncedUpTo } : {}),
+      };
+      syncedUpTo = 0;
+      if (request.sync) replySync(answer);
+      else port.postMessage(answer);
+    };
+    // Test-only, broken on purpose: the group is reported durable before its fsync returns.
+    const early = data.faults.ackBeforeSync;
+    if (early) for (const [i, request] of group.entries()) if (request.kind === "append") reply(request, i);
     if (written > 0 && failure === null) {
       try {
         storage.sync();
@@ -122,9 +151,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
         port.close();
         return;
       }
-      const reply: StorageReply = { id: request.id, error: i < written && failure === null ? null : failure };
-      if (request.sync) replySync(reply);
-      else port.postMessage(reply);
+      if (!early) reply(request, i);
     }
   };
   port.on("message", handle);

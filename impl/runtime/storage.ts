@@ -33,6 +33,14 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { Either } from "effect";
 import type { ReplicaId } from "../core/index.ts";
+import {
+  noDiskFaults,
+  noteSynced,
+  openSyncedSeq,
+  powerCutFileName,
+  syncedSeqOf,
+  type DiskFaults,
+} from "./disk-faults.ts";
 import type { JsonCodec } from "./framing.ts";
 
 /** The on-disk format this code reads and writes. */
@@ -67,6 +75,13 @@ export interface StorageOptions<R> {
    * error, so that a replica whose data was lost is never silently restarted as a new one.
    */
   readonly create?: boolean;
+  /**
+   * Called each time an fsync returns, with the last record it made durable: every record up to
+   * it is on disk. Traces record it (docs/trace-format.md, `synced`). Default: nothing.
+   */
+  readonly onSynced?: (seq: number) => void;
+  /** Test-only disk faults (disk-faults.ts). Default: none. */
+  readonly faults?: DiskFaults;
   /** Delete superseded records after a durable batch that `after` matches (see the header). */
   readonly compaction?: {
     readonly after: (record: R) => boolean;
@@ -99,6 +114,8 @@ export interface Opened<R> {
   readonly records: readonly R[];
   /** True when this open created the store. */
   readonly created: boolean;
+  /** Test-only (power-loss mode): records forgotten because the power was cut; null when it was not. */
+  readonly lostToPowerCut: number | null;
 }
 
 /** The durable log of one replica. */
@@ -110,6 +127,11 @@ export class Storage<R> {
   private readonly walFd: number;
   private syncsInFlight = 0;
   private closed = false;
+  private readonly faults: DiskFaults;
+  /** Power-loss mode: the last record of a batch to compact once an fsync covers it (0: none). */
+  private compactAt = 0;
+  /** Power-loss mode: the file that notes what each returned fsync made durable (-1: none). */
+  private readonly syncedSeqFd: number;
 
   private constructor(
     private readonly db: Database.Database,
@@ -118,7 +140,10 @@ export class Storage<R> {
     lastSeq: number,
   ) {
     this.lastSeq = lastSeq;
+    this.faults = options.faults ?? noDiskFaults;
     this.walFd = openWal(file);
+    this.syncedSeqFd = this.faults.powerLoss ? openSyncedSeq(options.dir) : -1;
+    if (this.faults.powerLoss) noteSynced(this.syncedSeqFd, lastSeq);
     this.insert = db.prepare("INSERT INTO records (seq, kind, body, checksum) VALUES (?, ?, ?, ?)");
     this.appendAll = db.transaction((records: readonly R[]): number => {
       const kindOf = this.options.kindOf ?? defaultKind;
@@ -156,8 +181,9 @@ export class Storage<R> {
     try {
       if (!exists) initialize(db, options);
       checkMeta(db, file, options);
+      const lostToPowerCut = options.faults?.powerLoss === true ? losePowerCut(db, options.dir) : null;
       const { records, lastSeq } = readRecords(db, file, options.codec, compactedThrough(db, file));
-      return { storage: new Storage(db, file, options, lastSeq), records, created: !exists };
+      return { storage: new Storage(db, file, options, lastSeq), records, created: !exists, lostToPowerCut };
     } catch (error) {
       db.close();
       throw error;
@@ -169,6 +195,7 @@ export class Storage<R> {
     if (records.length === 0) return;
     this.commit(records);
     fs.fdatasyncSync(this.walFd);
+    this.synced(this.lastSeq);
   }
 
   /**
@@ -184,6 +211,7 @@ export class Storage<R> {
   /** Make every record written so far durable (the WAL synced, blocking). */
   sync(): void {
     fs.fdatasyncSync(this.walFd);
+    this.synced(this.lastSeq);
   }
 
   /**
@@ -199,12 +227,31 @@ export class Storage<R> {
     } catch (error) {
       return done(error instanceof Error ? error : new Error(String(error)));
     }
+    // What this fsync covers: everything written before it starts.
+    const upTo = this.lastSeq;
     this.syncsInFlight += 1;
+    // Test-only, broken on purpose: the batch is reported durable before its fsync returns.
+    if (this.faults.ackBeforeSync) done(null);
     fs.fdatasync(this.walFd, (error) => {
       this.syncsInFlight -= 1;
       if (this.closed && this.syncsInFlight === 0) fs.closeSync(this.walFd);
-      done(error);
+      if (error === null && !this.closed) this.synced(upTo);
+      if (!this.faults.ackBeforeSync) done(error);
     });
+  }
+
+  /** An fsync returned: every record up to `seq` is on disk. */
+  private synced(seq: number): void {
+    if (this.faults.powerLoss) {
+      noteSynced(this.syncedSeqFd, seq);
+      // Compaction waits for the fsync that covers its snapshot, so a power cut never leaves
+      // the disk without both the superseded records and the snapshot that replaced them.
+      if (this.compactAt > 0 && this.compactAt <= seq) {
+        this.compact(this.compactAt);
+        this.compactAt = 0;
+      }
+    }
+    this.options.onSynced?.(seq);
   }
 
   private commit(records: readonly R[]): void {
@@ -214,7 +261,9 @@ export class Storage<R> {
     // Only a committed transaction moves lastSeq: a failed one (the caller stops) changes nothing.
     this.lastSeq = this.appendAll(records);
     const after = this.options.compaction?.after;
-    if (after !== undefined && records.some(after)) this.compact();
+    if (after === undefined || !records.some(after)) return;
+    if (this.faults.powerLoss) this.compactAt = this.lastSeq;
+    else this.compact();
   }
 
   /**
@@ -222,11 +271,11 @@ export class Storage<R> {
    * the compaction in `meta`. Returns how many were deleted. A crash before the commit changes
    * nothing; the deletion need not be synced, since the records it removes are superseded.
    */
-  compact(): number {
+  compact(through: number = this.lastSeq): number {
     const keep = this.options.compaction?.keep;
     if (keep === undefined) return 0;
     return this.db.transaction((): number => {
-      const rows = this.db.prepare("SELECT seq, body FROM records ORDER BY seq").all() as {
+      const rows = this.db.prepare("SELECT seq, body FROM records WHERE seq <= ? ORDER BY seq").all(through) as {
         seq: number;
         body: string;
       }[];
@@ -246,7 +295,7 @@ export class Storage<R> {
       const setMeta = this.db.prepare(
         "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
       );
-      setMeta.run(metaCompactedThrough, String(this.lastSeq));
+      setMeta.run(metaCompactedThrough, String(through));
       setMeta.run(metaCompactedKept, String(rows.length - deleted));
       return deleted;
     })();
@@ -260,6 +309,7 @@ export class Storage<R> {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.syncedSeqFd >= 0) fs.closeSync(this.syncedSeqFd);
     this.db.close();
     if (this.syncsInFlight === 0) fs.closeSync(this.walFd);
   }
@@ -329,6 +379,19 @@ function openDatabase(file: string, exists: boolean): Database.Database {
     throw new StorageError("damaged", file, `not a usable SQLite database: ${message}`);
   }
   return db;
+}
+
+/**
+ * Test-only (power-loss mode): the machine lost power since the store was last open, so every
+ * record written after the last completed fsync is gone, as the crash would have lost it.
+ */
+function losePowerCut(db: Database.Database, dir: string): number | null {
+  const marker = path.join(dir, powerCutFileName);
+  if (!fs.existsSync(marker)) return null;
+  const synced = syncedSeqOf(dir);
+  const lost = db.prepare("DELETE FROM records WHERE seq > ?").run(synced).changes;
+  fs.rmSync(marker);
+  return lost;
 }
 
 /**

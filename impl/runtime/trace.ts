@@ -70,6 +70,11 @@ export class TraceWriter<M, R, I, O> {
     this.line("commit", now, { batch, records, fsyncMs });
   }
 
+  /** An fsync returned: every record with a durable seq up to `durableSeq` is on disk. */
+  synced(now: number, durableSeq: number): void {
+    this.line("synced", now, { durableSeq });
+  }
+
   /** Write every line so far (one system call). */
   flush(): void {
     if (this.pending.length === 0) return;

@@ -45,6 +45,8 @@ export interface ConfigurationView {
   readonly governsFrom: number;
   readonly voters: readonly ReplicaId[];
   readonly learners: readonly ReplicaId[];
+  /** Every replica removed so far (never added again). */
+  readonly retired: readonly ReplicaId[];
 }
 
 /** The membership as this replica knows it from the chosen log it executed. */
@@ -61,6 +63,10 @@ export interface MembershipView {
   readonly self: "voter" | "learner" | "none";
   /** Started to join a running cluster (not one of the initial members). */
   readonly joining: boolean;
+  /** Why this replica retired (its removal is chosen and no slot it has yet to execute needs it), or null. */
+  readonly retired: string | null;
+  /** Where the members added through the log listen (peer and client addresses, as the change carried them). */
+  readonly addresses: ReadonlyMap<ReplicaId, { readonly peer: string; readonly http: string | null }>;
   /** A state transfer in progress: a peer's snapshot at `slot`, `receivedBytes` of `totalBytes` so far. */
   readonly transfer: {
     readonly from: ReplicaId;

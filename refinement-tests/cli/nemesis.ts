@@ -1,5 +1,5 @@
 /**
- * `npm run nemesis -- --minutes N --seed S [--replicas 3|5] [--clients N] [--kinds K,...]
+ * `npm run nemesis -- --minutes N --seed S [--replicas 3|5] [--spares N] [--clients N] [--kinds K,...]
  * [--in-order] [--pace P] [--quiet-ms MS] [--no-skew] [--net relay|hosts] [--json] [--out DIR]`:
  * run real replica processes under a seeded fault schedule while clients record a history, then
  * check the history, the replicas' digests and the merged traces (refinement-tests/nemesis/).
@@ -57,6 +57,12 @@ const program = new Command()
     Math.floor(Math.random() * 0xffff_ffff),
   )
   .option("--replicas <n>", "3 or 5", numberIn(3, 5, true), 3)
+  .option(
+    "--spares <n>",
+    "spare replicas for the membership changes (member-* kinds; 0: none)",
+    numberIn(0, 20, true),
+    4,
+  )
   .option("--clients <n>", "concurrent clients", numberIn(1, 200, true), 16)
   .option(
     "--kinds <list>",
@@ -88,6 +94,7 @@ const opts = program.opts<{
   minutes: number;
   seed: number;
   replicas: number;
+  spares: number;
   clients: number;
   kinds?: FaultKind[];
   inOrder: boolean;
@@ -104,8 +111,10 @@ if (opts.replicas !== 3 && opts.replicas !== 5) {
   process.exit(2);
 }
 for (const kind of opts.kinds ?? []) {
-  if (!kindsFor(opts.replicas).includes(kind)) {
-    process.stderr.write(`nemesis: fault ${kind} needs 5 replicas\n`);
+  if (!kindsFor(opts.replicas, opts.spares).includes(kind)) {
+    process.stderr.write(
+      `nemesis: fault ${kind} needs ${kind.startsWith("member-") ? "spare replicas (--spares)" : "5 replicas"}\n`,
+    );
     process.exit(2);
   }
 }
@@ -154,6 +163,7 @@ const report: NemesisReport = await unlessHostsUnavailable(() =>
   runNemesis({
     seed: opts.seed,
     replicas: opts.replicas,
+    spares: opts.spares,
     clients: opts.clients,
     faultsMs: opts.minutes * 60_000,
     out,

@@ -12,6 +12,7 @@
  * against the core by explorer.test.ts: a Tick at any instant before the earliest deadline must
  * change nothing but the clock reading.
  */
+import { needsCatchUp } from "../../impl/core/learner.ts";
 import type { KvReplicaState } from "../world/world.ts";
 
 /**
@@ -20,7 +21,11 @@ import type { KvReplicaState } from "../world/world.ts";
  * - acceptor: the grant's end (rule L1: it refuses other ballots before it) and the end of the
  *   restart wait (rule L4);
  * - election: the timer, heardAt + timeoutMs (followers campaign, candidates retry);
- * - learner: the catch-up retry, and a state transfer's retry and give-up;
+ * - learner: the catch-up retry, and a state transfer's retry and give-up; a follower that owes a
+ *   catch-up request (it lacks slots a leader it knows said are chosen, or waits for the hand-over
+ *   of its removal, rule R5) sends it at its next Tick once the retry interval passed, which may
+ *   already be the case (a CatchUpReply resets the interval): then the deadline is the next instant;
+ * - removal: the end of the retirement grace (rule R5: a removed replica that executes nothing);
  * - candidate and leader: the Prepare retransmission;
  * - leader: the next heartbeat, the lease's end (rule L2: reads by lease before it), each
  *   proposal's Accept retransmission, and CheckQuorum (a grant's send time plus the shortest
@@ -36,6 +41,16 @@ export function deadlinesOf(s: KvReplicaState, after: number, out: number[] = []
   add(s.acceptor.noPromiseUntil);
   add(s.election.heardAt + s.election.timeoutMs);
   add(s.learner.catchUpSentAt + beat);
+  const removal = s.removal;
+  const awaitsHandOver = removal !== null && !removal.handedOver && removal.retired === null;
+  if (
+    s.role._tag === "follower" &&
+    s.halted === null &&
+    ((needsCatchUp(s) && s.learner.leaderHint !== null) || awaitsHandOver)
+  )
+    add(Math.max(s.learner.catchUpSentAt + beat, nextUp(after)));
+  if (removal !== null && removal.handedOver && removal.retired === null)
+    add(removal.progressAt + config.retireGraceMs);
   const t = s.learner.transfer;
   if (t !== null) {
     add(t.progressAt + config.electionTimeoutMsMax);

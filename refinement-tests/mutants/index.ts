@@ -3,6 +3,7 @@
  * suites (`npm run mutants`). Kept out of impl/: production code has no bug flags.
  */
 import { acceptBelowPromise } from "./accept-below-promise.ts";
+import { addWithoutAddress } from "./add-without-address.ts";
 import { ballotOrderIgnoresReplica } from "./ballot-order-ignores-replica.ts";
 import { dedupOutsideReplicatedState } from "./dedup-outside-replicated-state.ts";
 import { grantIgnored } from "./grant-ignored.ts";
@@ -21,6 +22,7 @@ import { phase2aNotHighest } from "./phase2a-not-highest.ts";
 import { quorumOffByOne } from "./quorum-off-by-one.ts";
 import { replyBeforeDurable } from "./reply-before-durable.ts";
 import { restartForgetsGrant } from "./restart-forgets-grant.ts";
+import { retireWhenNotAMember } from "./retire-when-not-a-member.ts";
 import { retryByNumberAlone } from "./retry-by-number-alone.ts";
 import { alphaIgnored } from "./alpha-ignored.ts";
 import { snapshotDropsSessions } from "./snapshot-drops-sessions.ts";
@@ -55,6 +57,8 @@ export const mutants: readonly Mutant[] = [
   snapshotDropsSessions,
   alphaIgnored,
   retryByNumberAlone,
+  retireWhenNotAMember,
+  addWithoutAddress,
   // The remaining rules of impl/core/rules.ts that guard safety, and lease rules, weakened.
   grantTooShort,
   leaseFromFreshestGrant,

@@ -14,6 +14,7 @@ import type http from "node:http";
 import path from "node:path";
 import { httpJson } from "../../impl/runtime/client.ts";
 import { createToken } from "../../impl/runtime/tokens.ts";
+import { cutPower } from "../../impl/runtime/disk-faults.ts";
 import { ensureCliBuilt } from "../../impl/runtime/build.ts";
 import { replicaArgv } from "../../impl/runtime/program.ts";
 import type { ReplicaStatus } from "../../impl/runtime/status.ts";
@@ -34,7 +35,13 @@ export interface ClockSkew {
 
 /** Options of {@link NemesisCluster.create}. */
 export interface NemesisClusterOptions {
+  /** The initial members: ids 1..replicas. */
   readonly replicas: number;
+  /**
+   * Spare replicas, ids replicas+1..replicas+spares: not started at first; the membership faults
+   * start one (with --join, on an empty data directory) and add it. Default 0.
+   */
+  readonly spares?: number;
   /** Folder for data, traces and logs (created; kept after the run). */
   readonly dir: string;
   /** Core configuration overrides (impl/core/config.ts). Default: the core's defaults. */
@@ -45,6 +52,12 @@ export interface NemesisClusterOptions {
   readonly slowFsyncDelayMs?: number;
   /** Seed of the relays' loss generators. */
   readonly seed: number;
+  /**
+   * Test-only disk modes (impl/runtime/disk-faults.ts): `powerLoss` lets `cutPower` lose what a
+   * replica had not fsynced; `ackBeforeSync` is the broken store that answers before its fsync.
+   * Default: power loss on, the broken store off.
+   */
+  readonly diskFaults?: { readonly powerLoss: boolean; readonly ackBeforeSync: boolean };
   /** The network layer. Default `relay`. */
   readonly net?: NetworkKind;
   /** Whether links may be delayed during the run (slow-links). Default true. */
@@ -79,6 +92,15 @@ export class NemesisCluster extends MemberLookups<Member> {
   readonly lives: Life[] = [];
   /** The clock each replica gets at its next start. */
   private readonly clocks: Map<number, ClockSkew>;
+  /**
+   * The members of the latest configuration as far as the nemesis knows (it makes every change):
+   * the replicas the ordinary faults pick from, that healing restarts and that must converge.
+   */
+  readonly configured = new Set<number>();
+  /** Replicas removed from the cluster: stopped for good, never started again. */
+  readonly retired = new Set<number>();
+  /** Per replica: a data directory other than its own (a removed replica's host reused by a new id). */
+  private readonly dataDirs = new Map<number, string>();
 
   private constructor(
     readonly options: NemesisClusterOptions,
@@ -92,6 +114,7 @@ export class NemesisCluster extends MemberLookups<Member> {
   ) {
     super(options.dir, members, (m) => network.endpoint(m.id));
     this.clocks = new Map(options.clocks ?? []);
+    for (let id = 1; id <= options.replicas; id++) this.configured.add(id);
     this.statusAgent = network.agent();
     process.on("exit", this.onExit);
   }
@@ -112,7 +135,8 @@ export class NemesisCluster extends MemberLookups<Member> {
     // `npm run nemesis` runs outside vitest (whose global setup builds): the replicas run the current sources.
     await ensureCliBuilt();
     fs.mkdirSync(options.dir, { recursive: true });
-    const members: Member[] = Array.from({ length: options.replicas }, (_, i) => ({
+    const total = options.replicas + (options.spares ?? 0);
+    const members: Member[] = Array.from({ length: total }, (_, i) => ({
       id: i + 1,
       child: null,
       exit: null,
@@ -122,7 +146,7 @@ export class NemesisCluster extends MemberLookups<Member> {
     }));
     const network = await createNetwork({
       kind: options.net ?? "relay",
-      replicas: options.replicas,
+      replicas: total,
       seed: options.seed,
       delays: options.delays ?? true,
       dir: options.dir,
@@ -138,8 +162,29 @@ export class NemesisCluster extends MemberLookups<Member> {
     return new NemesisCluster(options, members, network, secretFile, tokensFile, token, coreConfigFile);
   }
 
+  /** Every replica id, spares included. */
   get ids(): number[] {
-    return this.members.map((m) => m.id);
+    return this.memberList().map((m) => m.id);
+  }
+
+  /** Every replica slot, spares included. */
+  private memberList(): readonly Member[] {
+    return this.members;
+  }
+
+  /** The members of the latest configuration, ascending (see `configured`). */
+  get memberIds(): number[] {
+    return [...this.configured].sort((a, b) => a - b);
+  }
+
+  /** The spares never started yet, ascending. */
+  unusedSpares(): number[] {
+    return this.ids.filter((id) => id > this.options.replicas && !this.lives.some((l) => l.replica === id));
+  }
+
+  /** Should replica `id` be running (a member, or a started spare not yet added), as healing sees it? */
+  wanted(id: number): boolean {
+    return !this.retired.has(id) && (this.configured.has(id) || this.lives.some((l) => l.replica === id));
   }
 
   logFile(id: number): string {
@@ -147,7 +192,17 @@ export class NemesisCluster extends MemberLookups<Member> {
   }
 
   dataDir(id: number): string {
-    return path.join(this.options.dir, `replica-${id}`);
+    return this.dataDirs.get(id) ?? path.join(this.options.dir, `replica-${id}`);
+  }
+
+  /**
+   * Replica `id` will run on `dir` (a removed replica's directory, emptied): a new id on the host
+   * of a removed replica, with fresh data. Only before its first start.
+   */
+  reuseDataDir(id: number, dir: string): void {
+    if (this.lives.some((l) => l.replica === id)) throw new Error(`replica ${id} has run already`);
+    fs.rmSync(dir, { recursive: true, force: true });
+    this.dataDirs.set(id, dir);
   }
 
   running(id: number): boolean {
@@ -162,8 +217,17 @@ export class NemesisCluster extends MemberLookups<Member> {
     return this.member(id).slowDisk;
   }
 
-  /** The argv of member `id`; the network layer gives its addresses. */
+  /**
+   * The argv of member `id`; the network layer gives its addresses, to every replica (spares
+   * included, so that the network carries every link). With spares, the initial members are
+   * named apart, and a spare joins.
+   */
   private replicaArgs(id: number): string[] {
+    const initial = Array.from({ length: this.options.replicas }, (_, i) => i + 1).join(",");
+    const membership =
+      (this.options.spares ?? 0) === 0
+        ? []
+        : ["--initial-members", initial, ...(id > this.options.replicas ? ["--join"] : [])];
     const args = [
       "replica",
       "--id",
@@ -184,7 +248,7 @@ export class NemesisCluster extends MemberLookups<Member> {
     ];
     if (this.coreConfigFile !== undefined) args.push("--core-config", this.coreConfigFile);
     if (!fs.existsSync(this.dataDir(id))) args.push("--init");
-    return args;
+    return [...args, ...membership];
   }
 
   private replicaEnv(id: number): NodeJS.ProcessEnv {
@@ -198,6 +262,15 @@ export class NemesisCluster extends MemberLookups<Member> {
     if ((this.options.slowFsyncDelayMs ?? 0) > 0) {
       env.PAXOS_LEASE_ALLOW_TEST_FAULTS = "1";
       env.PAXOS_LEASE_TEST_FSYNC_DELAY_MS = String(this.options.slowFsyncDelayMs);
+    }
+    const faults = this.options.diskFaults ?? { powerLoss: true, ackBeforeSync: false };
+    if (faults.powerLoss) {
+      env.PAXOS_LEASE_ALLOW_TEST_FAULTS = "1";
+      env.PAXOS_LEASE_TEST_POWER_LOSS = "1";
+    }
+    if (faults.ackBeforeSync) {
+      env.PAXOS_LEASE_ALLOW_TEST_FAULTS = "1";
+      env.PAXOS_LEASE_TEST_ACK_BEFORE_FSYNC = "1";
     }
     return env;
   }
@@ -249,6 +322,18 @@ export class NemesisCluster extends MemberLookups<Member> {
       child.kill("SIGKILL");
       await member.exit;
     }
+  }
+
+  /**
+   * Replica `id`'s machine loses power: SIGKILL, then its store forgets, at the next start,
+   * every record no completed fsync covered (it must run in power-loss mode).
+   */
+  async cutPower(id: number): Promise<void> {
+    if (!(this.options.diskFaults ?? { powerLoss: true }).powerLoss)
+      throw new Error("this cluster's replicas do not run in power-loss mode");
+    if (this.member(id).child === null) return;
+    await this.kill(id, "SIGKILL");
+    cutPower(this.dataDir(id));
   }
 
   /** SIGSTOP (pause) or SIGCONT (resume) replica `id`. */
@@ -321,12 +406,12 @@ export class NemesisCluster extends MemberLookups<Member> {
 
   /** Kill every child (resuming paused ones first), close the network and the logs. */
   async close(): Promise<void> {
-    await Promise.all(this.members.map((m) => this.kill(m.id, "SIGKILL")));
+    await Promise.all(this.memberList().map((m) => this.kill(m.id, "SIGKILL")));
     process.off("exit", this.onExit);
     this.statusAgent.destroy();
     await this.network.close();
     await Promise.all(
-      this.members.map(
+      this.memberList().map(
         (m) => new Promise<void>((resolve) => (m.log === null ? resolve() : m.log.end(() => resolve()))),
       ),
     );

@@ -28,6 +28,7 @@ import {
   type LifeSummary,
   type ReplayStep,
   type TraceLife,
+  type TraceLine,
   type TraceViolation,
 } from "./trace-replay.ts";
 
@@ -462,6 +463,38 @@ describe("the per-life trace checks fail on an altered trace file", () => {
     expect(violations.filter((v) => v.check === "DurableBeforeSend").map((v) => v.message)).toContainEqual(
       expect.stringMatching(/left before an earlier batch's \d+ records were durable/),
     );
+  });
+
+  it("DurableBeforeSend (disk): a message leaves before the fsync of a vote persisted before it returned", () => {
+    const isVote = (l: TraceLine): boolean =>
+      l.type === "effect" &&
+      l.effect!._tag === "Persist" &&
+      (l.effect!.record as { _tag: string } | undefined)?._tag !== "chosen";
+    const isOut = (l: TraceLine): boolean =>
+      l.type === "effect" && (l.effect!._tag === "Send" || l.effect!._tag === "Reply");
+    const { violations } = replayAltered((lives) =>
+      lives.map((life, k) => {
+        if (k > 0) return life;
+        expect(life.syncs).toBe(true);
+        // An fsync's return, then (after the commit) a record it covered, then a message: the
+        // fsync is made to return only after the message left, as a store that acknowledges
+        // before its fsync would trace it.
+        const lines = [...life.lines];
+        const i = lines.findIndex((l, at) => {
+          if (l.type !== "synced") return false;
+          const next = lines.findIndex((m, j) => j > at && isOut(m));
+          return next > 0 && lines.slice(at, next).some(isVote);
+        });
+        expect(i).toBeGreaterThan(0);
+        const [synced] = lines.splice(i, 1);
+        const out = lines.findIndex((m, j) => j >= i && isOut(m));
+        lines.splice(out + 1, 0, synced!);
+        return withLines(life, lines);
+      }),
+    );
+    expect(violations.filter((v) => v.check === "DurableBeforeSend").map((v) => v.message)).toEqual([
+      expect.stringMatching(/persisted but no fsync had returned beyond record/),
+    ]);
   });
 
   it("DurableRecordsSurvive: a restarted replica recovers a disk without a record it committed", () => {

@@ -8,9 +8,10 @@
 import http from "node:http";
 import { sleep } from "../../impl/runtime/testing.ts";
 import { monotonicMs, type NemesisCluster } from "./cluster.ts";
+import type { MembershipChanges } from "./membership.ts";
 import { effectOf } from "./network.ts";
 import { healthyLink } from "./proxy.ts";
-import { seededRandom, type FaultKind, type PlannedFault } from "./schedule.ts";
+import { isMembershipKind, seededRandom, type FaultKind, type PlannedFault } from "./schedule.ts";
 
 /** A fault as it happened. Times are run times (ms from the origin). */
 export interface InjectedFault {
@@ -21,7 +22,7 @@ export interface InjectedFault {
   readonly leader: number | null;
   readonly startedAt: number;
   endedAt: number;
-  readonly label: string;
+  label: string;
   /** What the link faults did meanwhile ("812 packets dropped"), if anything. */
   effect?: string;
 }
@@ -30,6 +31,8 @@ export interface InjectedFault {
 export class Nemesis {
   readonly injected: InjectedFault[] = [];
   private stopping = false;
+  /** Ordinary faults in force now (membership changes are not faults in force). */
+  private activeFaults = 0;
   /** The writers of a burst under way: told to stop at its end, and what they got. */
   private burst: { stop: boolean; done: Promise<string> } | null = null;
 
@@ -37,7 +40,14 @@ export class Nemesis {
     private readonly cluster: NemesisCluster,
     private readonly origin: number,
     private readonly onFault: (fault: InjectedFault, phase: "start" | "end") => void = () => undefined,
+    /** Where the `member-*` kinds go (required to plan them). */
+    private readonly membership: MembershipChanges | null = null,
   ) {}
+
+  /** Is an ordinary fault in force now? */
+  faultActive(): boolean {
+    return this.activeFaults > 0;
+  }
 
   private now(): number {
     return monotonicMs() - this.origin;
@@ -57,9 +67,11 @@ export class Nemesis {
   }
 
   private async inject(planned: PlannedFault): Promise<void> {
+    if (isMembershipKind(planned.kind)) return this.change(planned);
     const cluster = this.cluster;
     const leader = await cluster.leader();
-    const ids = cluster.ids;
+    // Faults hit the members of the current configuration (spares waiting to join are left alone).
+    const ids = cluster.memberIds.filter((id) => cluster.running(id) || cluster.wanted(id));
     // Without a known leader, the leader-targeted faults hit a replica picked by the schedule.
     const pivot = leader ?? ids[Math.floor(planned.pick * ids.length)]!;
     const others = ids.filter((id) => id !== pivot);
@@ -76,18 +88,44 @@ export class Nemesis {
     };
     this.injected.push(fault);
     this.onFault(fault, "start");
-    const before = await cluster.network.counters();
-    await this.begin(planned, targets);
-    const until = this.now() + planned.durationMs;
-    if (planned.kind === "flap-leader") await this.flap(planned, targets, until);
-    while (!this.stopping && this.now() < until) await sleep(Math.min(50, until - this.now()));
-    const effect = effectOf(before, await cluster.network.counters());
-    if (effect !== "") fault.effect = effect;
-    const burst = this.burst;
-    await this.end(planned, targets);
-    if (burst !== null) fault.effect = await burst.done;
+    this.activeFaults += 1;
+    try {
+      const before = await cluster.network.counters();
+      await this.begin(planned, targets);
+      const until = this.now() + planned.durationMs;
+      if (planned.kind === "flap-leader") await this.flap(planned, targets, until);
+      while (!this.stopping && this.now() < until) await sleep(Math.min(50, until - this.now()));
+      const effect = effectOf(before, await cluster.network.counters());
+      if (effect !== "") fault.effect = effect;
+      const burst = this.burst;
+      await this.end(planned, targets);
+      if (burst !== null) fault.effect = await burst.done;
+    } finally {
+      this.activeFaults -= 1;
+    }
     fault.endedAt = this.now();
     this.onFault(fault, "end");
+  }
+
+  /** A membership change: queued, made in the background while the next faults go on. */
+  private change(planned: PlannedFault): void {
+    if (this.membership === null) throw new Error(`${planned.kind} needs spare replicas`);
+    const fault: InjectedFault = {
+      kind: planned.kind,
+      planned,
+      targets: [],
+      leader: null,
+      startedAt: this.now(),
+      endedAt: Number.NaN,
+      label: planned.kind,
+    };
+    this.injected.push(fault);
+    this.onFault(fault, "start");
+    this.membership.enqueue(planned, (change) => {
+      fault.endedAt = change.endedAt;
+      fault.label = `${change.outcome === "done" ? "" : `(${change.outcome}) `}${change.description}`;
+      this.onFault(fault, "end");
+    });
   }
 
   /** Until `until`: the targets' links down for 200 to 700 ms, up for 200 to 700 ms, again and again; up at the end. */
@@ -111,6 +149,10 @@ export class Nemesis {
       case "kill-follower":
       case "kill-majority":
         await Promise.all(targets.map((id) => cluster.kill(id, "SIGKILL")));
+        return;
+      case "power-loss-leader":
+      case "power-loss-follower":
+        await Promise.all(targets.map((id) => cluster.cutPower(id)));
         return;
       case "pause-leader":
         for (const id of targets) cluster.signal(id, "SIGSTOP");
@@ -158,6 +200,12 @@ export class Nemesis {
       case "burst":
         this.startBurst(targets[0]!, planned.parameter);
         return;
+      case "member-add":
+      case "member-replace":
+      case "member-replace-kill-leader":
+      case "member-remove":
+      case "member-readd":
+        throw new Error(`${planned.kind} is a membership change, not a fault`);
     }
   }
 
@@ -205,7 +253,9 @@ export class Nemesis {
       case "kill-majority":
       case "restart-leader":
       case "restart-follower":
-        for (const id of targets) if (!cluster.running(id)) cluster.start(id);
+      case "power-loss-leader":
+      case "power-loss-follower":
+        for (const id of targets) if (!cluster.running(id) && cluster.wanted(id)) cluster.start(id);
         return;
       case "flap-leader":
         for (const id of targets) await cluster.network.setInterface(id, true);
@@ -226,8 +276,9 @@ export class Nemesis {
     for (const id of this.cluster.ids) await this.cluster.network.setInterface(id, true);
     for (const id of this.cluster.ids) {
       if (this.cluster.paused(id)) this.cluster.signal(id, "SIGCONT");
-      if (!this.cluster.running(id)) this.cluster.start(id);
-      else if (this.cluster.slowDisk(id)) this.cluster.setSlowDisk(id, false);
+      if (!this.cluster.running(id)) {
+        if (this.cluster.wanted(id)) this.cluster.start(id);
+      } else if (this.cluster.slowDisk(id)) this.cluster.setSlowDisk(id, false);
     }
     await sleep(0);
   }
@@ -245,6 +296,7 @@ function targetsOf(
     case "kill-follower":
     case "partition-follower":
     case "restart-follower":
+    case "power-loss-follower":
       return [follower];
     case "kill-majority": {
       // The pivot and enough others for a majority of the whole cluster.

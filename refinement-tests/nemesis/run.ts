@@ -16,6 +16,7 @@ import { gzipSync } from "node:zlib";
 import { sleep } from "../../impl/runtime/testing.ts";
 import { monotonicMs, NemesisCluster, type ClockSkew, type Life } from "./cluster.ts";
 import { checkHistoryWithPage, type HistoryReport } from "./history-checks.ts";
+import { livenessBoundMs, MembershipChanges, type MembershipChange } from "./membership.ts";
 import { Nemesis, type InjectedFault } from "./nemesis.ts";
 import type { NetworkKind } from "./network.ts";
 import { planSchedule, seededRandom, type FaultKind, type PlannedFault } from "./schedule.ts";
@@ -29,6 +30,10 @@ export interface NemesisOptions {
   readonly seed: number;
   /** 3 or 5. Default 3. */
   readonly replicas?: number;
+  /** Spare replicas for the membership changes (the `member-*` kinds). Default 0. */
+  readonly spares?: number;
+  /** Test-only disk modes of every replica (cluster.ts). Default: power loss on, the broken store off. */
+  readonly diskFaults?: { readonly powerLoss: boolean; readonly ackBeforeSync: boolean };
   /** Faults start within this many milliseconds of the origin. */
   readonly faultsMs: number;
   /** Folder for everything the run writes (created). */
@@ -75,6 +80,8 @@ export interface NemesisReport {
   readonly originMonotonicMs: number;
   readonly schedule: readonly PlannedFault[];
   readonly faults: readonly InjectedFault[];
+  /** The membership changes made during the faults, and the liveness bound they were held to. */
+  readonly membership: { readonly changes: readonly MembershipChange[]; readonly livenessBoundMs: number };
   readonly lives: readonly Life[];
   readonly history: HistoryReport;
   readonly convergence: {
@@ -123,6 +130,7 @@ export function replayCommand(options: NemesisOptions): string {
     `--replicas ${options.replicas ?? 3}`,
     `--clients ${options.clients ?? 16}`,
   ];
+  if ((options.spares ?? 0) > 0) flags.push(`--spares ${options.spares}`);
   if (options.kinds !== undefined) flags.push(`--kinds ${options.kinds.join(",")}`);
   if (options.inOrder === true) flags.push("--in-order");
   if (options.pace !== undefined && options.pace !== 1) flags.push(`--pace ${options.pace}`);
@@ -143,10 +151,12 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
   const clocks =
     options.clocks ??
     (options.skewClocks === false ? new Map<number, ClockSkew>() : skewedClocks(options.seed, replicas, driftPpm));
+  const spares = options.spares ?? 0;
   const schedule = planSchedule({
     seed: options.seed,
     faultsMs: options.faultsMs,
     replicas,
+    spares,
     pace: options.pace ?? 1,
     ...(options.kinds === undefined ? {} : { kinds: options.kinds }),
     inOrder: options.inOrder ?? false,
@@ -154,6 +164,8 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
   fs.mkdirSync(options.out, { recursive: true });
   const cluster = await NemesisCluster.create({
     replicas,
+    spares,
+    ...(options.diskFaults === undefined ? {} : { diskFaults: options.diskFaults }),
     dir: path.join(options.out, "cluster"),
     core,
     clocks,
@@ -171,6 +183,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
   let origin = started;
   let workload: Workload | undefined;
   let nemesis: Nemesis | undefined;
+  let membership: MembershipChanges | undefined;
   const finalReads = new Map<string, number>();
   let convergence: NemesisReport["convergence"] = {
     ok: false,
@@ -179,7 +192,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     message: "not reached",
   };
   try {
-    for (const id of cluster.ids) cluster.start(id);
+    for (const id of cluster.memberIds) cluster.start(id);
     const leader = await cluster.waitForLeader(90_000);
     if (leader === null)
       throw new Error(
@@ -197,17 +210,26 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     });
     const current = workload;
     const activeFaults: InjectedFault[] = [];
-    nemesis = new Nemesis(cluster, origin, (fault, phase) => {
-      if (phase === "start") activeFaults.push(fault);
-      else activeFaults.splice(activeFaults.indexOf(fault), 1);
-      progress(
-        `${(current.now() / 1000).toFixed(1)}s ${phase === "start" ? "fault" : "healed"}: ${fault.label}${phase === "end" && fault.effect !== undefined ? ` (${fault.effect})` : ""}`,
-      );
-    });
+    const runTime = (): number => monotonicMs() - origin;
+    membership = new MembershipChanges(cluster, runTime, () => nemesis?.faultActive() ?? false, progress);
+    nemesis = new Nemesis(
+      cluster,
+      origin,
+      (fault, phase) => {
+        if (phase === "start") activeFaults.push(fault);
+        else activeFaults.splice(activeFaults.indexOf(fault), 1);
+        progress(
+          `${(current.now() / 1000).toFixed(1)}s ${phase === "start" ? "fault" : "healed"}: ${fault.label}${phase === "end" && fault.effect !== undefined ? ` (${fault.effect})` : ""}`,
+        );
+      },
+      spares > 0 ? membership : null,
+    );
     workload.start();
     const ticker = setInterval(() => progress(progressLine(current, activeFaults)), 1000);
     try {
       await nemesis.run(schedule);
+      // The changes still being made finish under no fault (each has a deadline).
+      await membership.settled();
       await nemesis.healAll();
       progress(
         `${(workload.now() / 1000).toFixed(1)}s all healed; ${options.quietMs ?? 3000} ms of load without faults`,
@@ -218,6 +240,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
       await workload.stop();
     }
     durations.load = workload.now();
+    violations.push(...membership.violations);
     await finalReadsOf(workload, cluster, finalReads, violations, progress);
     convergence = await converge(cluster);
     if (!convergence.ok) violations.push(`Convergence: ${convergence.message}`);
@@ -246,6 +269,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     violations,
     durations,
     nemesis,
+    membership: membership?.changes ?? [],
     progress,
     replay: replayCommand(options),
   });
@@ -293,16 +317,17 @@ export async function finalReadsOf(
   progress(`final reads of ${keys.size} keys done`);
 }
 
-/** Wait (at most 30 s) until every replica reports the same executed slot and digest. */
+/** Wait (at most 30 s) until every member of the configuration reports the same executed slot and digest. */
 export async function converge(cluster: NemesisCluster): Promise<NemesisReport["convergence"]> {
   const deadline = monotonicMs() + 30_000;
   let last = new Map<number, { executedSlot: number; digest: string }>();
   while (monotonicMs() < deadline) {
-    const statuses = await cluster.statuses();
-    last = new Map([...statuses].map(([id, s]) => [id, { executedSlot: s.executedSlot, digest: s.digest }]));
+    const members = new Set(cluster.memberIds);
+    const statuses = [...(await cluster.statuses())].filter(([id]) => members.has(id));
+    last = new Map(statuses.map(([id, s]) => [id, { executedSlot: s.executedSlot, digest: s.digest }]));
     const slots = new Set([...last.values()].map((s) => s.executedSlot));
     const digests = new Set([...last.values()].map((s) => s.digest));
-    if (last.size === cluster.ids.length && slots.size === 1 && digests.size === 1) {
+    if (last.size === members.size && slots.size === 1 && digests.size === 1) {
       return {
         ok: true,
         executedSlot: [...slots][0]!,
@@ -348,6 +373,7 @@ export interface AnalyzeInput {
   readonly violations: string[];
   readonly durations: Record<string, number>;
   readonly nemesis: { readonly injected: readonly InjectedFault[] } | undefined;
+  readonly membership?: readonly MembershipChange[];
   readonly progress: (line: string) => void;
   /** The command that runs the same schedule again. */
   readonly replay: string;
@@ -374,7 +400,10 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
   try {
     // Each trace's start lines name that life's clock skew; the checker maps readings to true time with it.
     const report = checkTraces({
-      files: new Map(cluster.ids.map((id) => [id, cluster.traceFile(id)])),
+      // Every replica that ever ran (spares never started have no trace).
+      files: new Map(
+        cluster.ids.filter((id) => fs.existsSync(cluster.traceFile(id))).map((id) => [id, cluster.traceFile(id)]),
+      ),
       core: input.core,
       onStep: recorder.onStep,
     });
@@ -416,6 +445,7 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
     originMonotonicMs: input.origin,
     schedule: input.schedule,
     faults: input.nemesis?.injected ?? [],
+    membership: { changes: input.membership ?? [], livenessBoundMs },
     lives: cluster.lives.map((l) => ({
       ...l,
       startedAt: l.startedAt - input.origin,
@@ -452,6 +482,7 @@ export function summaryText(report: NemesisReport): string {
     `  network: ${report.network.kind === "hosts" ? "hosts (a network namespace per replica, clients in another; kernel faults)" : "relay (loopback, a frame relay per peer link)"}`,
     `  faults: ${summarizeFaults(report.faults)}`,
     ...usedMechanisms(report).map((line) => `    ${line}`),
+    ...(report.membership.changes.length === 0 ? [] : [`  membership: ${summarizeMembership(report.membership)}`]),
     `  history: ${h.operations} operations (ok ${h.outcomes.ok}, fail ${h.outcomes.fail}, unknown ${h.outcomes.unknown}); linearizability ${h.linearizability.verdict} over ${h.linearizability.keys} keys (${h.linearizability.steps} search steps)`,
     `  lists: ${h.lists.appendsAcknowledged} acknowledged appends, ${h.lists.tokensInFinalValues} tokens in the final values, none lost or doubled: ${h.violations.every((v) => v.check === "Linearizable") ? "yes" : "NO"}`,
     `  replicas: ${report.convergence.message}${report.convergence.executedSlot === null ? "" : ` (slot ${report.convergence.executedSlot})`}`,
@@ -474,6 +505,17 @@ export function summaryText(report: NemesisReport): string {
   lines.push(`  step through the traces: npm run view -- ${path.dirname(report.files.report)}`);
   lines.push(`  replay: ${report.replay}`);
   return lines.join("\n");
+}
+
+function summarizeMembership(m: NemesisReport["membership"]): string {
+  const done = m.changes.filter((c) => c.outcome === "done");
+  const lease = done.map((c) => c.leaderWithLeaseMs).filter((ms): ms is number => ms !== null);
+  const retired = done.map((c) => c.retiredAfterMs).filter((ms): ms is number => ms !== null);
+  return [
+    `${done.length} of ${m.changes.length} changes made (${m.changes.map((c) => `${c.description}${c.outcome === "done" ? "" : ` [${c.outcome}]`}`).join("; ")})`,
+    `leader with a lease after each, once a quorum was up: ${lease.length === 0 ? "not measured" : `max ${Math.max(...lease)} ms`} (bound ${m.livenessBoundMs} ms)`,
+    `removed replicas retired ${retired.length === 0 ? "(none removed)" : `within ${Math.max(...retired)} ms of their removal`}`,
+  ].join("; ");
 }
 
 /** How each kind of link fault the run injected was made, one line per kind. */

@@ -46,6 +46,21 @@ export const faultKinds = [
    * out without losing its lease.
    */
   "burst",
+  /** The leader's machine loses power: SIGKILL, and every write it had not fsynced is lost; restart after the duration. */
+  "power-loss-leader",
+  /** A follower's machine loses power; restart after the duration. */
+  "power-loss-follower",
+  // Membership changes (membership.ts): made in the background while the faults after them go on.
+  /** Start a spare and add it: learner, catch-up, promotion. */
+  "member-add",
+  /** Replace a follower by a spare (added first), and stop the replaced one once it retired. */
+  "member-replace",
+  /** The same, and SIGKILL the leader right after the replacement is chosen. */
+  "member-replace-kill-leader",
+  /** Remove a follower (only with more than three voters) and stop it once it retired. */
+  "member-remove",
+  /** Add a spare under a new id on the emptied data directory of the replica removed last. */
+  "member-readd",
 ] as const;
 export type FaultKind = (typeof faultKinds)[number];
 
@@ -72,6 +87,8 @@ export interface ScheduleOptions {
   /** Draw kinds in this order (cycling) instead of at random. Default false. */
   readonly inOrder?: boolean;
   readonly replicas: number;
+  /** Spare replicas the membership changes may use. Default 0: no membership changes. */
+  readonly spares?: number;
   /** Scales durations and gaps (the short test run uses < 1). Default 1. */
   readonly pace?: number;
 }
@@ -108,11 +125,24 @@ const durations: Record<FaultKind, readonly [number, number]> = {
   "restart-follower": [0, 0],
   "slow-disk-leader": [1500, 4000],
   burst: [1500, 4000],
+  "power-loss-leader": [1000, 4000],
+  "power-loss-follower": [1000, 5000],
+  // A change holds nothing: the next fault starts while it is being made.
+  "member-add": [0, 0],
+  "member-replace": [0, 0],
+  "member-replace-kill-leader": [0, 0],
+  "member-remove": [0, 0],
+  "member-readd": [0, 0],
 };
 
-/** The kinds that make sense for a cluster of `replicas`. */
-export function kindsFor(replicas: number): FaultKind[] {
-  return faultKinds.filter((k) => k !== "partition-bridge" || replicas >= 5);
+/** Is `kind` a membership change (made in the background by membership.ts)? */
+export function isMembershipKind(kind: FaultKind): boolean {
+  return kind.startsWith("member-");
+}
+
+/** The kinds that make sense for a cluster of `replicas` with `spares` (membership changes need spares). */
+export function kindsFor(replicas: number, spares = 0): FaultKind[] {
+  return faultKinds.filter((k) => (k !== "partition-bridge" || replicas >= 5) && (!isMembershipKind(k) || spares > 0));
 }
 
 function parameterOf(kind: FaultKind, random: () => number): number {
@@ -125,11 +155,16 @@ function parameterOf(kind: FaultKind, random: () => number): number {
 /** The faults of a run, in start order, none overlapping another. */
 export function planSchedule(options: ScheduleOptions): PlannedFault[] {
   const random = seededRandom(options.seed);
-  const kinds = options.kinds ?? kindsFor(options.replicas);
+  const spares = options.spares ?? 0;
+  const kinds = options.kinds ?? kindsFor(options.replicas, spares);
   if (kinds.length === 0) throw new Error("no fault kinds to draw from");
   for (const kind of kinds)
-    if (!kindsFor(options.replicas).includes(kind))
-      throw new Error(`fault ${kind} needs more than ${options.replicas} replicas`);
+    if (!kindsFor(options.replicas, spares).includes(kind))
+      throw new Error(
+        isMembershipKind(kind)
+          ? `fault ${kind} needs spare replicas (--spares)`
+          : `fault ${kind} needs more than ${options.replicas} replicas`,
+      );
   const pace = options.pace ?? 1;
   const faults: PlannedFault[] = [];
   let at = options.warmupMs ?? 3000;

@@ -72,6 +72,7 @@ describe("TraceComplete", () => {
     members: [1, 2, 3],
     clock: undefined,
     tornLine: false,
+    syncs: false,
     lines: rewrite([
       { seq: 1, replica: 1, now: 0, type: "event", batch: 1, event: { _tag: "Recover", now: 0, records: [] } },
       { seq: 2, replica: 1, now: 10, type: "event", batch: 2, event: { _tag: "Tick", now: 10 } },

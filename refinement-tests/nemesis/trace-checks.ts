@@ -130,20 +130,24 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
   /** The world step proofs/ was last handed (null after it stopped). */
   lastStep: KvStep | null = null;
   private readonly requests = new Map<string, RequestInfo<KvInput>>();
+  /** Membership changes asked of a replica ("incarnation/requestId"): their replies go to an operator. */
+  private readonly changes = new Set<string>();
   private readonly byId = new Map<number, TracedReplica>();
 
   constructor(
     readonly members: readonly number[],
     core: Record<string, unknown>,
     private readonly clocks: TraceCheckOptions["clocks"],
+    /** The cluster's initial voters (replicas that joined later are among `members` only). */
+    initialMembers: readonly number[] = members,
   ) {
     this.replicas = members.map((id, index) => new TracedReplica(id, index));
     for (const r of this.replicas) this.byId.set(r.id, r);
-    const config = kvConfig(members[0]!, members, core);
+    const config = kvConfig(initialMembers[0]!, initialMembers, core);
     this.checker = new WorldChecker(this, kv, {
       leaseMs: config.leaseMs,
       alpha: config.reconfigAlphaSlots,
-      initialMembers: members,
+      initialMembers,
     });
   }
 
@@ -224,6 +228,7 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
       for (const record of event.records.slice(0, event.records.length - extra.length)) r.durable.push(record);
       for (const record of extra) flush(record);
     }
+    if (event._tag === "Reconfigure") this.changes.add(`${step.incarnation}/${event.requestId}`);
     if (event._tag === "ClientRequest") {
       this.requests.set(`${step.incarnation}/${event.requestId}`, {
         requestId: event.requestId,
@@ -247,6 +252,9 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
           carried.push({ _tag: "Send", to: effect.to, message: effect.message });
           break;
         case "Reply": {
+          // The answer to an operator's membership change: no client request, nothing the
+          // Service checks judge (the configuration checks follow the change through the log).
+          if (this.changes.has(`${step.incarnation}/${effect.requestId}`)) break;
           const request = this.requests.get(`${step.incarnation}/${effect.requestId}`);
           if (request === undefined)
             throw new Error(
@@ -293,8 +301,9 @@ class TraceChecker {
     private readonly clocks: TraceCheckOptions["clocks"],
     private readonly keepPerCheck: number,
     private readonly onStep: TraceCheckOptions["onStep"],
+    initialMembers: readonly number[] = members,
   ) {
-    this.proofs = new ProofsView(members, core, clocks);
+    this.proofs = new ProofsView(members, core, clocks, initialMembers);
     if (onStep !== undefined) this.proofs.checker.tally.listener = (name) => this.tallied.push(name);
   }
 
@@ -481,6 +490,8 @@ export interface MergedReplay {
   readonly summaries: LifeSummary[];
   readonly violations: TraceViolation[];
   readonly members: readonly number[];
+  /** The initial members, as every trace's start lines name them (replicas that joined are not among them). */
+  readonly initialMembers: readonly number[];
   readonly lives: number;
   /** The core configuration overrides the run used. */
   readonly core: Record<string, unknown>;
@@ -498,9 +509,11 @@ export function replayMerged(options: Pick<TraceCheckOptions, "files" | "core" |
   const summaries: LifeSummary[] = [];
   const members = [...options.files.keys()].sort((a, b) => a - b);
   let lives = 0;
+  let initialMembers: readonly number[] = members;
   const streams = members.map((replica) => {
     const traced = readTraceLives(options.files.get(replica)!);
     lives += traced.length;
+    if (traced[0] !== undefined && traced[0].members.length > 0) initialMembers = traced[0].members;
     return replayLives(traced, options.core === undefined ? {} : { core: options.core }, violations, summaries);
   });
   function* merge(): Generator<ReplayStep> {
@@ -522,7 +535,7 @@ export function replayMerged(options: Pick<TraceCheckOptions, "files" | "core" |
       heads[best] = streams[best]!.next();
     }
   }
-  return { steps: merge(), summaries, violations, members, lives, core: options.core ?? {} };
+  return { steps: merge(), summaries, violations, members, initialMembers, lives, core: options.core ?? {} };
 }
 
 /** Run every check over replayed steps (in true-time order). */
@@ -536,6 +549,7 @@ export function checkSteps(
     options.clocks,
     options.violationsPerCheckMax ?? 20,
     options.onStep,
+    replay.initialMembers,
   );
   for (const step of replay.steps) checker.observe(step);
   checker.finish(replay.summaries);

@@ -47,7 +47,7 @@ export interface TraceLine {
   readonly seq: number;
   readonly replica: number;
   readonly now: number | null;
-  readonly type: "start" | "event" | "commit" | "effect";
+  readonly type: "start" | "event" | "commit" | "effect" | "synced";
   readonly batch?: number;
   readonly incarnation?: string;
   readonly members?: readonly number[];
@@ -56,6 +56,9 @@ export interface TraceLine {
   readonly records?: number;
   readonly clockRate?: number;
   readonly clockOffsetMs?: number;
+  /** On a start line: the life traces the return of every fsync. On a synced line: what it made durable. */
+  readonly syncs?: boolean;
+  readonly durableSeq?: number;
 }
 
 /** One process life in a trace file: its start line and the lines after it. */
@@ -65,6 +68,8 @@ export interface TraceLife {
   readonly members: readonly number[];
   /** The life's clock skew from its start line (absent in traces of older versions). */
   readonly clock: { readonly rate: number; readonly offsetMs: number } | undefined;
+  /** The life traces the return of every fsync (`synced` lines; absent in traces of older versions). */
+  readonly syncs: boolean;
   readonly lines: readonly TraceLine[];
   /** A last line that was cut off mid-write (a SIGKILL), if any. */
   readonly tornLine: boolean;
@@ -101,6 +106,7 @@ export function readTraceLives(file: string): TraceLife[] {
     incarnation: string;
     members: number[];
     clock: TraceLife["clock"];
+    syncs: boolean;
     lines: TraceLine[];
     tornLine: boolean;
   }[] = [];
@@ -126,6 +132,7 @@ export function readTraceLives(file: string): TraceLife[] {
         incarnation: line.incarnation ?? "",
         members: [...(line.members ?? [])],
         clock,
+        syncs: line.syncs === true,
         lines: [],
         tornLine: false,
       });
@@ -279,10 +286,12 @@ export function* replayLives(
 ): Generator<ReplayStep> {
   for (let index = 0; index < lives.length; index++) {
     const life = lives[index]!;
-    const config = kvConfig(life.replica, life.members, options.core ?? {});
+    // A replica outside the initial members joined the cluster later.
+    const config = kvConfig(life.replica, life.members, options.core ?? {}, !life.members.includes(life.replica));
     const clock = life.clock ?? options.clocks?.get(life.replica) ?? { rate: 1, offsetMs: 0 };
     let state = kvInitialState(config);
     const batches = groupBatches(life, violations);
+    if (life.syncs) checkSyncedBeforeEffects(life, violations);
     // A commit's sync makes every earlier transaction durable too: the records of every batch up
     // to the last one with a commit line are committed, those after it uncertain (a SIGKILL).
     const lastCommit = batches.reduce((last, batch, i) => (batch.committed ? i : last), -1);
@@ -414,6 +423,8 @@ function groupBatches(life: TraceLife, violations: TraceViolation[]): Batch[] {
       });
     }
     expectedSeq = line.seq + 1;
+    // An fsync's return belongs to no batch (checkSyncedBeforeEffects reads it).
+    if (line.type === "synced") continue;
     // A deferrable-only batch's commit line may come after later batches' lines.
     let batch = byNumber.get(line.batch ?? -1);
     if (batch === undefined) {
@@ -536,6 +547,37 @@ class Durability {
     const commit = batch.effects.find((l) => l.type === "commit");
     if (commit !== undefined) this.commits.push({ index, seq: commit.seq });
     return found;
+  }
+}
+
+/**
+ * DurableBeforeSend, against the fsyncs themselves: in a life that traces the return of every
+ * fsync, no Send and no Reply is traced (and so none left the process) while a record Persisted
+ * before it, other than a deferrable `chosen` one, is not yet covered by a returned fsync. The
+ * commit lines say when the driver believed a batch durable; the synced lines say when the disk
+ * did, so a driver or store that acknowledges before the fsync returns is caught even though a
+ * SIGKILL, which keeps the page cache, would never lose what it wrote.
+ */
+function checkSyncedBeforeEffects(life: TraceLife, violations: TraceViolation[]): void {
+  let persisted = 0;
+  let synced = 0;
+  for (const line of life.lines) {
+    if (line.type === "synced") synced = Math.max(synced, line.durableSeq ?? 0);
+    if (line.type !== "effect") continue;
+    const effect = line.effect!;
+    const tag = effect._tag;
+    if (tag === "Persist") {
+      const record = effect.record as { _tag?: unknown } | undefined;
+      if (record?._tag !== "chosen" && typeof effect.durableSeq === "number")
+        persisted = Math.max(persisted, effect.durableSeq);
+    } else if ((tag === "Send" || tag === "Reply") && persisted > synced) {
+      violations.push({
+        check: "DurableBeforeSend",
+        replica: life.replica,
+        message: `life ${life.incarnation} line ${line.seq}: a ${tag} left while record ${persisted} was persisted but no fsync had returned beyond record ${synced}`,
+      });
+      return;
+    }
   }
 }
 

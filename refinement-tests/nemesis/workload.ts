@@ -246,7 +246,8 @@ class Client {
           maybe = true;
           break;
         }
-        if (result.status !== 503) {
+        // 410: a removed replica (it refuses every request before its core sees it); ask another.
+        if (result.status !== 503 && result.status !== 410) {
           this.workload.anomalies.push(
             `${this.name} seq ${this.seq}: unexpected answer ${result.status} ${JSON.stringify(result.body)}`,
           );
@@ -293,7 +294,7 @@ class Client {
         url = result.location;
         continue;
       }
-      if (result.kind === "answer" && result.status !== 503) {
+      if (result.kind === "answer" && result.status !== 503 && result.status !== 410) {
         const origin = new URL(url).origin;
         const index = endpoints.indexOf(origin);
         if (index >= 0) this.preferred = index;

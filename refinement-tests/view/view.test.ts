@@ -131,8 +131,8 @@ describe("files the explorer opens", () => {
         fs.writeFileSync(file, JSON.stringify({ ...known, name: "sizes", replicas, mutant: null, expect: "pass" }));
         const v = loadView(file);
         const names = v.processes.filter((p) => p.kind === "replica").map((p) => p.name);
-        // The world keeps two spare replicas beside the members, for membership changes.
-        expect(names).toEqual(Array.from({ length: replicas + 2 }, (_, i) => `R${i + 1}`));
+        // The world keeps three spare replicas beside the members, for membership changes.
+        expect(names).toEqual(Array.from({ length: replicas + 3 }, (_, i) => `R${i + 1}`));
         expect(v.violation).toBeNull();
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });

@@ -23,7 +23,9 @@
  *                 by pick mod 4) is chosen and executed by the leader and its followers, and every
  *                 client asks the leader for a read: the actions start inside the alpha window, with
  *                 a configuration pending and the window's no-ops voted but not known chosen. With
- *                 pick bit 4 a follower misses the change (cut off), and the leader goes on until a
+ *                 pick bit 4 a follower misses the change (cut off), the voter the change replaces
+ *                 is cut off from the leader and its successor once it voted the window (so that
+ *                 it waits for its hand-over instead of retiring), and the leader goes on until a
  *                 write is chosen and acknowledged in the first slots of the new configuration
  *   leaderLost    then the follower that missed the change (if any) comes back and the leader is
  *                 lost: it crashes in the middle of proposing a write (its Accept
@@ -45,6 +47,7 @@
  *                   for D) and L4 (a restarted replica helps no ballot for D) are all that keep A
  *                   from electing it then (pick bits 0-1: how late A is cut off)
  */
+import type { ConfigChange } from "../../impl/core/index.ts";
 import type { ReconfigureKind } from "./actions.ts";
 import type { World } from "./world.ts";
 
@@ -200,8 +203,25 @@ function changePending(world: World, pick: number): boolean {
     if (!world.deliverOne()) world.advance(20);
   }
   world.deliverAll();
+  if (missed !== null) cutOffReplaced(world, change.change);
   reads(world);
   return missed === null || boundaryWrite(world);
+}
+
+/**
+ * The voter a replace removes has voted for the window's slots: cut it off from the leader and
+ * from the replica that replaces it, so that no voter of the new configuration hands over to it
+ * and it stays, removed but not retired (rule R5), knowing the configurations before and after.
+ */
+function cutOffReplaced(world: World, change: ConfigChange): void {
+  const leader = leaderState(world);
+  if (leader === null || change.op !== "replace") return;
+  // An action names a replica by its place among those born (one number names the leader instead).
+  const born = world.born();
+  const named = (id: number): number => born.indexOf(id - 1) + 2 * born.length;
+  const gone = named(change.remove);
+  world.apply({ t: "cut", a: named(leader.ctx.config.self), b: gone, oneWay: true });
+  world.apply({ t: "cut", a: named(change.add), b: gone, oneWay: true });
 }
 
 /**

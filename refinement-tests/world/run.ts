@@ -182,7 +182,12 @@ function livenessPhase(
       });
       return;
     }
-    if (world.pendingOps() === 0 && world.leaseHolders().length === 1 && world.membersConverged()) {
+    if (
+      world.pendingOps() === 0 &&
+      world.leaseHolders().length === 1 &&
+      world.membersConverged() &&
+      world.removedNotRetired().length === 0
+    ) {
       checker.tally.add("liveness: converged");
       checker.tally.add("liveness: ms to converge", Math.round(world.trueTime - start));
       return;
@@ -195,10 +200,11 @@ function livenessPhase(
     }
   }
   const leaders = world.leaseHolders();
+  const removed = world.removedNotRetired();
   fail({
     check: "Liveness",
     level: "Liveness",
-    message: `${boundMs} ms after the faults stopped (every link healed, every replica up): ${leaders.length === 1 ? "a leader holds a lease" : `${leaders.length} replicas hold a lease`}, ${world.pendingOps()} client requests unanswered${leaders.length === 1 && !world.membersConverged() ? ", some member has not caught up with the leader" : ""}`,
+    message: `${boundMs} ms after the faults stopped (every link healed, every replica up): ${leaders.length === 1 ? "a leader holds a lease" : `${leaders.length} replicas hold a lease`}, ${world.pendingOps()} client requests unanswered${leaders.length === 1 && !world.membersConverged() ? ", some member has not caught up with the leader" : ""}${removed.length === 0 ? "" : `, removed replicas ${removed.join(",")} have not retired`}`,
   });
 }
 

@@ -17,6 +17,7 @@
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import {
   compactRecords,
+  configurationFor,
   defaultRules,
   initialState,
   replicasOf,
@@ -92,8 +93,11 @@ export const defaultTuning: ReplicaTuning = {
  * and batch of one, catch-up one slot at a time, a checkpoint and a snapshot every slot, two
  * pending requests, 16-byte transfer chunks, alpha = 1); perfect clocks with no margin at all; a
  * long lease with slow heartbeats and a deeper pipeline (and so a longer alpha); the largest
- * drift bound. Then the explorer's: sparse timers. Last, the runtime's batching: the default with
+ * drift bound. Then the explorer's: sparse timers. Then the runtime's batching: the default with
  * adaptive batching on, as every real replica runs (commands wait while a slot is in flight).
+ * Last, the proportions of the real defaults (catch-up batches far shorter than the log between
+ * snapshots), so that a replica added to a cluster that has run for a while catches up on a long
+ * log, or from a snapshot older than its own addition, before it reaches the slot that added it.
  */
 export const tunings: readonly ReplicaTuning[] = [
   defaultTuning,
@@ -134,7 +138,10 @@ export const tunings: readonly ReplicaTuning[] = [
     batchCommandsMax: 1,
     reconfigAlphaSlots: 2,
   },
+  // The runtime's adaptive batching (see above).
   { ...defaultTuning, adaptiveBatching: true },
+  // The real defaults' proportions (see above): long catch-up, snapshots older than an addition.
+  { ...defaultTuning, catchUpSlotsMax: 2, snapshotIntervalSlots: 12 },
 ];
 
 /** How to build a world. */
@@ -143,7 +150,7 @@ export interface WorldOptions {
   readonly replicas?: number;
   /**
    * Spare replicas (ids N+1..N+spares), not started: a reconfiguration action boots one with an
-   * empty disk and adds it as a learner. Default 2.
+   * empty disk and adds it as a learner. Default 3 (a removed replica's id is never added again).
    */
   readonly spares?: number;
   /** Clients c1..cK. Default 3. */
@@ -189,6 +196,12 @@ class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
   crashAtSnapshot = false;
   /** False for a spare that was never started. */
   born = false;
+  /** True once it retired (rule R5): stopped for good, never started again (the runtime's REMOVED marker). */
+  retired = false;
+  /** The replicas whose addresses it was started with (its --peers), itself included; the same at every restart. */
+  startList: ReadonlySet<number> = new Set();
+  /** The replicas it learned the address of because they dialled it, in this life (a restart forgets them). */
+  readonly learned = new Set<number>();
   readonly clock: Clock;
   constructor(
     readonly id: number,
@@ -211,6 +224,9 @@ class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     r.crashAt = this.crashAt;
     r.crashAtSnapshot = this.crashAtSnapshot;
     r.born = this.born;
+    r.retired = this.retired;
+    r.startList = this.startList; // never written in place: a start makes a new set
+    for (const id of this.learned) r.learned.add(id);
     r.clock.rate = this.clock.rate;
     r.clock.since = this.clock.since;
     return r;
@@ -282,6 +298,14 @@ export class World implements KvSystemView {
   readonly initialMembers: readonly number[];
   /** The next state-transfer chunk sent is lost, or has a byte changed (armed by a fault with none in flight). */
   private chunkFaultArmed: "dropChunk" | "corruptChunk" | null = null;
+  /** The operator's tool, after an add: the change it still has to make (promote or replace), and when it asks next. */
+  private followUp: {
+    /** What is left to do, in order: the add (until it is made), then the promotion or replacement. */
+    readonly changes: ConfigChange[];
+    requestId: number | null;
+    tryAt: number;
+    triesLeft: number;
+  } | null = null;
   /** Membership changes asked for, by request id: the change and the answer (once given). */
   readonly changes = new Map<number, { readonly change: ConfigChange; result: ClientResult<KvOutput> | null }>();
   readonly trace: TraceEntry[] | null;
@@ -332,6 +356,7 @@ export class World implements KvSystemView {
       for (const m of from.inFlight) this.inFlight.push(m);
       this.chunkFaultArmed = from.chunkFaultArmed;
       for (const [id, c] of from.changes) this.changes.set(id, { change: c.change, result: c.result });
+      this.followUp = from.followUp === null ? null : { ...from.followUp, changes: from.followUp.changes.slice() };
       this.counters = from.counters;
       this.blockedCount = from.blockedCount;
       this.pausedCount = from.pausedCount;
@@ -341,7 +366,7 @@ export class World implements KvSystemView {
     }
     const n = options.replicas ?? 3;
     this.n = n;
-    this.total = n + (options.spares ?? 2);
+    this.total = n + (options.spares ?? 3);
     this.tuning = options.tuning ?? defaultTuning;
     this.step = options.step ?? defaultStep;
     this.rules = this.step.rules ?? defaultRules;
@@ -381,17 +406,23 @@ export class World implements KvSystemView {
 
   /**
    * Feed this world's state into `h`: what decides its future, and nothing else. True time; per
-   * replica its state, disk, clock (its reading now and its rate), and whether it was started,
-   * paused or armed to crash; the multiset of messages in flight (their order and ids are only
+   * replica its state, disk, clock (its reading now and its rate), whether it was started,
+   * paused, retired or armed to crash, and the addresses it knows; the multiset of messages in flight (their order and ids are only
    * names); cut links; clients, their operations and the request table (request ids are in the
-   * replicas' states, so the table says whose each one is); membership changes asked for. Left
+   * replicas' states, so the table says whose each one is); membership changes asked for and what
+   * the operator's tool has yet to ask. Left
    * out: step and message counters, the trace, counters of rare events, and the next fresh ids.
    */
   hashInto(h: Hasher): void {
     h.num(this.trueTime);
     for (const r of this.replicas) {
-      h.word((r.born ? 1 : 0) | (r.paused ? 2 : 0) | (r.crashAtSnapshot ? 4 : 0));
+      h.word((r.born ? 1 : 0) | (r.paused ? 2 : 0) | (r.crashAtSnapshot ? 4 : 0) | (r.retired ? 8 : 0));
       h.num(r.crashAt ?? -1);
+      for (const set of [r.startList, r.learned]) {
+        const ids = [...set].sort((x, y) => x - y);
+        h.num(ids.length);
+        for (const id of ids) h.num(id);
+      }
       if (r.state === null) h.word(0);
       else h.hash(valueHash(r.state));
       h.num(r.durable.length);
@@ -442,6 +473,15 @@ export class World implements KvSystemView {
       h.hash(valueHash(c.change));
       h.hash(valueHash(c.result));
     }
+    const plan = this.followUp;
+    if (plan === null) h.word(0);
+    else {
+      h.num(plan.changes.length);
+      for (const change of plan.changes) h.hash(valueHash(change));
+      h.num(plan.requestId ?? -1);
+      h.num(plan.tryAt);
+      h.num(plan.triesLeft);
+    }
   }
 
   /** Copy `from`'s client operations and request table (operations are mutable: each world has its own). */
@@ -454,8 +494,45 @@ export class World implements KvSystemView {
   boot(): void {
     for (const r of this.replicas.slice(0, this.n)) {
       r.born = true;
+      r.startList = new Set(this.initialMembers);
       this.restartReplica(r);
     }
+  }
+
+  /**
+   * Start spare `r` with an empty disk, not yet a member (a joining replica), knowing the address
+   * of itself and of the replica `leader` alone: the operator gave it the one member it asked.
+   * Every other replica learns its address when it dials them, or from the log once it is added.
+   */
+  private startSpare(r: ReplicaSlot, leader: ReplicaSlot): void {
+    r.born = true;
+    r.startList = new Set([r.id, leader.id]);
+    this.restartReplica(r);
+  }
+
+  // ---- Addresses --------------------------------------------------------------------------------
+
+  /**
+   * Can replica index `a` send to replica index `b`? Only if it knows b's address: b is in its
+   * start list, b's address is in a configuration it holds (the log carries the addresses of the
+   * members it added: `Configuration.addresses`), or b dialled it in this life. The runtime's
+   * transport dials every peer it knows and keeps redialling, so b, when up and knowing a's
+   * address, will have dialled a by now: then a learns b here (a handshake).
+   */
+  private reachable(a: number, b: number): boolean {
+    if (a === b) return true;
+    const ra = this.replicas[a]!;
+    const rb = this.replicas[b]!;
+    if (ra.startList.has(rb.id) || ra.learned.has(rb.id)) return true;
+    if (knowsFromLog(ra.state, rb.id)) {
+      this.count("message sent by an address the log carried");
+      return true;
+    }
+    if (rb.state !== null && !this.linkBlocked(b, a) && (rb.startList.has(ra.id) || knowsFromLog(rb.state, ra.id))) {
+      ra.learned.add(rb.id);
+      return true;
+    }
+    return false;
   }
 
   /** The indices of the replicas started so far (the initial members, then the spares that joined). */
@@ -692,24 +769,27 @@ export class World implements KvSystemView {
 
   /** Restart every crashed replica that was ever started (clock readings continue from a fixed offset). */
   restartAll(): void {
-    for (const r of this.replicas) if (r.born && r.state === null) this.restartIndex(r.index, 500_000 * (r.index + 1));
+    for (const r of this.replicas)
+      if (r.born && !r.retired && r.state === null) this.restartIndex(r.index, 500_000 * (r.index + 1));
   }
 
   /** Boot replica `index` from its disk, its clock reading `clockMs` now (a live one is crashed first). */
   private restartIndex(index: number, clockMs: number): void {
     const r = this.replicas[index]!;
+    if (r.retired) return;
     if (r.state !== null) this.crash(r.index, null);
     r.clock.base = clockMs;
     r.clock.since = this.trueTime;
     this.restartReplica(r);
   }
 
-  /** Let `ms` pass, then tick every live, running replica. */
+  /** Let `ms` pass, then tick every live, running replica (and let the operator's tool go on). */
   advance(ms: number): void {
     const from = this.trueTime;
     this.trueTime += ms;
     this.emit({ kind: "time", from, to: this.trueTime }, `advance ${ms} ms (true time ${round(this.trueTime)})`);
     this.tickAll();
+    this.operatorFollowUp();
   }
 
   /** Tick every live, running replica at its own clock. */
@@ -785,6 +865,27 @@ export class World implements KvSystemView {
     return true;
   }
 
+  /**
+   * The replicas still running although they know their removal, which the leader's configuration
+   * in force made: each must retire once the cluster took over (rule R5), however its farewell
+   * went. (A replica removed while down that never learns it is told by its peers' transport in
+   * the runtime, a 'removed' frame the world does not model.) Empty when no single replica holds
+   * a lease.
+   */
+  removedNotRetired(): number[] {
+    const holders = this.leaseHolders();
+    if (holders.length !== 1) return [];
+    const leader = this.replicas[holders[0]!]!.state!;
+    const inForce = configurationFor(leader.learner.configs, leader.learner.executedUpTo + 1);
+    const out: number[] = [];
+    for (const r of this.replicas) {
+      const s = r.state;
+      if (!r.born || r.retired || s === null || !inForce.retired.includes(r.id)) continue;
+      if (s.learner.configs[s.learner.configs.length - 1]!.retired.includes(r.id)) out.push(r.id);
+    }
+    return out;
+  }
+
   /** True when some client has an operation outstanding. */
   pendingOps(): number {
     let n = 0;
@@ -858,6 +959,10 @@ export class World implements KvSystemView {
       this.count("message lost to a partition");
       return;
     }
+    if (!this.reachable(from, to)) {
+      this.count("message lost: the receiver's address is unknown");
+      return;
+    }
     if (message._tag === "SnapshotChunk" && this.chunkFaultArmed !== null) {
       const fault = this.chunkFaultArmed;
       this.chunkFaultArmed = null;
@@ -918,6 +1023,7 @@ export class World implements KvSystemView {
   }
 
   private restartReplica(r: ReplicaSlot): void {
+    r.learned.clear();
     const fresh = initialState(r.config, kv);
     r.state = fresh;
     r.crashAt = null;
@@ -1043,6 +1149,18 @@ export class World implements KvSystemView {
       carried,
     };
     this.emit(step, label, details ?? undefined, arrows ?? undefined, info.arrowFrom, `R${r.id}`);
+    const retired = r.state?.removal?.retired;
+    if (retired != null) this.retire(r, retired);
+  }
+
+  /** Replica `r` retired (rule R5): its process stops for good, as the runtime's does. */
+  private retire(r: ReplicaSlot, reason: string): void {
+    const before = r.state;
+    r.state = null;
+    r.retired = true;
+    r.unflushed = [];
+    this.count("replica retired");
+    this.emit({ kind: "crash", replica: r.index, before }, `R${r.id} retires for good: ${reason}`);
   }
 
   private flush(r: ReplicaSlot, carried: Carried<KvInput, KvOutput>[]): void {
@@ -1072,6 +1190,13 @@ export class World implements KvSystemView {
     const latest = configs[configs.length - 1]!;
     let change: ConfigChange;
     switch (kind) {
+      case "start": {
+        // An operator starts the next spare ahead of any change; it waits, idle, to be added.
+        const spare = this.replicas.find((x) => !x.born);
+        if (spare === undefined) return;
+        this.startSpare(spare, at);
+        return;
+      }
       case "add": {
         const members = new Set([...latest.voters, ...latest.learners]);
         const candidates = this.replicas.filter((x) => x.born && !members.has(x.id));
@@ -1079,11 +1204,16 @@ export class World implements KvSystemView {
         if (spare !== undefined) candidates.push(spare);
         if (candidates.length === 0) return;
         const joining = candidates[which % candidates.length]!;
-        if (!joining.born) {
-          joining.born = true;
-          this.restartReplica(joining);
-        }
-        change = { op: "add", replica: joining.id };
+        if (!joining.born) this.startSpare(joining, at);
+        // The change carries the new replica's addresses, which the operator's tool finds, and
+        // the members', which the leader knows (its start list, the log): so the new replica
+        // reaches every member, and a member restarted from its start list reaches it.
+        change = {
+          op: "add",
+          replica: joining.id,
+          address: addressOfReplica(joining.id),
+          members: [...members].sort((x, y) => x - y).map((id) => ({ replica: id, ...addressOfReplica(id) })),
+        };
         break;
       }
       case "promote":
@@ -1105,12 +1235,34 @@ export class World implements KvSystemView {
         };
         break;
     }
+    const requestId = this.askLeader(at, change);
+    if (change.op === "add") {
+      // The operator's tool goes on as `members add` and `members replace` do: it asks again
+      // while no leader answers, and once the new replica has caught up it promotes it, or (for
+      // odd `which`) swaps it for a voter.
+      const replace = which % 2 === 1 ? latest.voters[(which >> 1) % latest.voters.length]! : null;
+      this.followUp = {
+        changes: [
+          change,
+          replace === null
+            ? { op: "promote", replica: change.replica }
+            : { op: "replace", remove: replace, add: change.replica },
+        ],
+        requestId,
+        tryAt: this.trueTime + followUpRetryMs,
+        triesLeft: followUpTriesMax,
+      };
+    }
+  }
+
+  /** Send `change` to replica `at` (the leader, as far as the operator knows) as a Reconfigure event. */
+  private askLeader(at: ReplicaSlot, change: ConfigChange): number {
     const requestId = this.nextRequestId++;
     this.changes.set(requestId, { change, result: null });
     this.count(`membership change asked: ${change.op}`);
     if (at.paused) {
       this.faultStep(`operator asks R${at.id} to ${showChange(change)} (lost: R${at.id} is paused)`);
-      return;
+      return requestId;
     }
     this.runEvent(
       at,
@@ -1118,6 +1270,43 @@ export class World implements KvSystemView {
       `operator asks R${at.id} to ${showChange(change)}`,
       {},
     );
+    return requestId;
+  }
+
+  /**
+   * The second half of an operator's `members add` or `members replace`: ask the current leader
+   * for the follow-up change every `followUpRetryMs` until it is made or refused for good (a
+   * learner that has not caught up yet is asked again), at most `followUpTriesMax` times.
+   */
+  private operatorFollowUp(): void {
+    const plan = this.followUp;
+    if (plan === null || this.trueTime < plan.tryAt) return;
+    const result = plan.requestId === null ? null : (this.changes.get(plan.requestId)?.result ?? null);
+    if (result?._tag === "reconfigured") {
+      plan.changes.shift();
+      plan.requestId = null;
+    } else if (result?._tag === "refused" && !/has not caught up/.test(result.reason)) {
+      this.followUp = null;
+      return;
+    }
+    if (plan.changes.length === 0 || plan.triesLeft === 0) {
+      this.followUp = null;
+      return;
+    }
+    plan.tryAt = this.trueTime + followUpRetryMs;
+    plan.triesLeft--;
+    // An answer is awaited and may still come: ask again only every fourth try.
+    if (plan.requestId !== null && result === null && plan.triesLeft % 4 !== 0) return;
+    const at = this.replicas[this.target(this.n)]!;
+    if (at.state === null || at.state.role._tag !== "leader") return;
+    const change = plan.changes[0]!;
+    // An add chosen after all (its answer was lost with a leader): go on with the next step.
+    if (change.op === "add" && replicasOf(at.state.learner.configs, at.id).includes(change.replica)) {
+      plan.changes.shift();
+      plan.requestId = null;
+      return;
+    }
+    plan.requestId = this.askLeader(at, change);
   }
 
   /** The state-transfer chunks in flight, with their positions in `inFlight`. */
@@ -1404,6 +1593,11 @@ export class World implements KvSystemView {
   }
 }
 
+/** How often the operator's tool asks again for the change that follows an add, ms of true time. */
+const followUpRetryMs = 200;
+/** How many times it asks before giving up. */
+const followUpTriesMax = 25;
+
 /** A message in flight without its id (a name only): the content a world's hash counts. */
 export function inFlightHash(m: InFlight): Hash64 {
   const known = inFlightHashes.get(m);
@@ -1446,6 +1640,18 @@ function configFor(tuning: ReplicaTuning, members: readonly number[], self: numb
     configs.set(key, config);
   }
   return config;
+}
+
+/** Where replica `id` listens, in the world (opaque texts, as the runtime's HOST:PORT). */
+export function addressOfReplica(id: number): { peer: string; http: string } {
+  return { peer: `r${id}:7000`, http: `r${id}:8000` };
+}
+
+/** Does `state` hold a configuration that carries the address of replica `id`? */
+function knowsFromLog(state: KvReplicaState | null, id: number): boolean {
+  if (state === null) return false;
+  for (const c of state.learner.configs) for (const a of c.addresses) if (a.replica === id) return true;
+  return false;
 }
 
 function round(t: number): number {
