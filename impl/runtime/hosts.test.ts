@@ -12,11 +12,11 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { keyPath, KvClient } from "./client.ts";
 import { projectRoot, tsxArgv } from "./program.ts";
 import { sleep, waitFor } from "./testing.ts";
-import { TestCluster } from "./testing-cluster.ts";
+import { useCluster } from "./testing-cluster.ts";
 import { cleanStaleHosts, HostNetwork, hostsRunDir, hostsUnavailableReason } from "./testing-hosts.ts";
 
 const unavailable = hostsUnavailableReason();
@@ -42,63 +42,55 @@ function rootNetwork(): string {
 }
 
 describe.skipIf(skip)("a cluster on hosts", () => {
-  let cluster: TestCluster;
   let before: string;
-
-  beforeAll(async () => {
+  beforeAll(() => {
     before = rootNetwork();
-    cluster = await TestCluster.create(3, undefined, { hosts: true });
-    cluster.startAll();
-    await cluster.waitForLeader(60_000);
-  }, 90_000);
-
-  afterAll(async () => {
-    await cluster?.close();
   });
+  const cluster = useCluster(3, { hosts: true });
 
   it("configures every replica as docs/operations.md configures a machine: its own address, the same ports", () => {
-    const args = cluster.replicaArgs(2);
+    const args = cluster().replicaArgs(2);
     const flag = (name: string): string => args[args.indexOf(name) + 1]!;
     expect(flag("--peers")).toBe("1=10.77.0.1:7001,2=10.77.0.2:7001,3=10.77.0.3:7001");
     expect(flag("--listen")).toBe("0.0.0.0:7001");
     expect(flag("--http")).toBe("0.0.0.0:8001");
     expect(flag("--advertise-http")).toBe("10.77.0.2:8001");
     expect(args.join(" ")).not.toContain("127.0.0.1");
-    expect(cluster.endpoints()).toEqual(["http://10.77.0.1:8001", "http://10.77.0.2:8001", "http://10.77.0.3:8001"]);
+    expect(cluster().endpoints()).toEqual(["http://10.77.0.1:8001", "http://10.77.0.2:8001", "http://10.77.0.3:8001"]);
   });
 
   it("changes nothing in the machine's own network namespace", () => {
     expect(rootNetwork()).toBe(before);
     for (const ns of ["switch", 1, 2, 3, "clients"] as const)
-      expect(namespaces()).toContain(cluster.hosts!.namespace(ns));
+      expect(namespaces()).toContain(cluster().hosts!.namespace(ns));
   });
 
   it("serves clients on the clients' host through any replica, following redirects to the leader", async () => {
-    const client = cluster.client();
+    const client = cluster().client();
     const put = await client.call("PUT", keyPath("hosts/a"), { value: "1" }, { clientId: "hosts-test", seq: 1 });
     expect(put.status).toBe(200);
-    const leader = await cluster.waitForLeader();
+    const leader = await cluster().waitForLeader();
     const follower = [1, 2, 3].find((id) => id !== leader)!;
     const viaFollower = new KvClient({
-      endpoints: [cluster.endpoint(follower)],
-      agent: cluster.hosts!.agent(),
-      token: cluster.token(),
+      endpoints: [cluster().endpoint(follower)],
+      agent: cluster().hosts!.agent(),
+      token: cluster().token(),
     });
     const read = await viaFollower.call("GET", keyPath("hosts/a"));
     expect(read.status).toBe(200);
     expect(read.body.value).toBe("1");
-    expect(read.endpoint).toBe(cluster.endpoint(leader));
+    expect(read.endpoint).toBe(cluster().endpoint(leader));
   });
 
   it("a partition of the leader by nftables drop rules on the bridge moves leadership; after healing the old leader catches up", async () => {
-    const hosts = cluster.hosts!;
-    const old = await cluster.waitForLeader();
+    const hosts = cluster().hosts!;
+    const old = await cluster().waitForLeader();
     const others = [1, 2, 3].filter((id) => id !== old);
     await hosts.setLinks((from, to) => (from === old) !== (to === old), { mode: "drop", delayMs: 0, lossRate: 0 });
     const next = await waitFor(
       "a new leader among the others",
       async () => {
-        const statuses = await Promise.all(others.map((id) => cluster.status(id)));
+        const statuses = await Promise.all(others.map((id) => cluster().status(id)));
         const leader = statuses.find((s) => s?.role === "leader")?.replica;
         return leader !== undefined && leader !== old ? leader : undefined;
       },
@@ -106,9 +98,9 @@ describe.skipIf(skip)("a cluster on hosts", () => {
       100,
     );
     const client = new KvClient({
-      endpoints: [cluster.endpoint(next)],
+      endpoints: [cluster().endpoint(next)],
       agent: hosts.agent(),
-      token: cluster.token(),
+      token: cluster().token(),
     });
     expect(
       (await client.call("PUT", keyPath("hosts/b"), { value: "2" }, { clientId: "hosts-test", seq: 2 })).status,
@@ -116,10 +108,10 @@ describe.skipIf(skip)("a cluster on hosts", () => {
     const counted = await hosts.counters();
     expect(counted.dropped).toBeGreaterThan(0);
     await hosts.healLinks();
-    const target = (await cluster.status(next))!.executedSlot;
+    const target = (await cluster().status(next))!.executedSlot;
     await waitFor(
       "the old leader at the new leader's executed slot",
-      async () => ((await cluster.status(old))?.executedSlot ?? -1) >= target || undefined,
+      async () => ((await cluster().status(old))?.executedSlot ?? -1) >= target || undefined,
       30_000,
       100,
     );

@@ -4,25 +4,20 @@
  * connections by those numbers, not the defaults, and counts them in /metrics.
  */
 import net from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TestCluster } from "./testing-cluster.ts";
+import { describe, expect, it } from "vitest";
+import { useCluster } from "./testing-cluster.ts";
 import { waitFor } from "./testing.ts";
 
-let cluster: TestCluster;
-
-beforeAll(async () => {
-  cluster = await TestCluster.create(1, undefined, { traces: false });
-  cluster.start(1, { extra: ["--peer-source-handshakes-max", "2", "--peer-handshake-timeout-ms", "400"] });
-  await cluster.waitForLeader(60_000);
-}, 90_000);
-
-afterAll(async () => {
-  await cluster.close();
-}, 20_000);
+const cluster = useCluster(1, {
+  traces: false,
+  flags: ["--peer-source-handshakes-max", "2", "--peer-handshake-timeout-ms", "400"],
+});
 
 /** The sum of the samples of `metric` whose labels match `labels`. */
 async function metricSum(name: string, labels = ""): Promise<number> {
-  const text = await (await fetch(`${cluster.endpoint(1)}/metrics`, { headers: cluster.authHeaders("read") })).text();
+  const text = await (
+    await fetch(`${cluster().endpoint(1)}/metrics`, { headers: cluster().authHeaders("read") })
+  ).text();
   return [...text.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? (\\d+)`, "gm"))]
     .filter((m) => (m[1] ?? "").includes(labels))
     .map((m) => Number(m[2]))
@@ -36,7 +31,7 @@ describe("the peer port's bounds from the command line", () => {
     const closedAfterMs: number[] = [];
     const start = performance.now();
     const sockets = Array.from({ length: 3 }, () => {
-      const socket = net.connect({ host: "127.0.0.1", port: cluster.member(1).peerPort, localAddress: "127.0.0.2" });
+      const socket = net.connect({ host: "127.0.0.1", port: cluster().member(1).peerPort, localAddress: "127.0.0.2" });
       socket.on("error", () => undefined);
       socket.on("close", () => closedAfterMs.push(performance.now() - start));
       return socket;
