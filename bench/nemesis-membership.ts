@@ -73,6 +73,7 @@ for (const seed of seeds) {
   const changes = report.membership.changes;
   const done = changes.filter((c) => c.outcome === "done");
   const afterFault = report.recovery.map((r) => r.leaseholderAfterMs).filter((ms): ms is number => ms !== null);
+  const leaseless = report.recovery.map((r) => r.leaselessMs).filter((ms): ms is number => ms !== null);
   const afterChange = done.map((c) => c.leaderWithLeaseMs).filter((ms): ms is number => ms !== null);
   const retired = done.map((c) => c.retiredAfterMs).filter((ms): ms is number => ms !== null);
   const row = {
@@ -86,13 +87,21 @@ for (const seed of seeds) {
       max: afterFault.length === 0 ? null : Math.max(...afterFault),
       n: afterFault.length,
     },
+    leaselessPerFaultMs: {
+      median: quantile(leaseless, 0.5),
+      max: leaseless.length === 0 ? null : Math.max(...leaseless),
+      n: leaseless.length,
+    },
     leaseholderAfterChangeMs: {
       median: quantile(afterChange, 0.5),
       max: afterChange.length === 0 ? null : Math.max(...afterChange),
       n: afterChange.length,
     },
     retiredWithinMs: retired.length === 0 ? null : Math.max(...retired),
-    overBound: afterFault.filter((ms) => ms > bound).length + afterChange.filter((ms) => ms > bound).length,
+    overBound:
+      afterFault.filter((ms) => ms > bound).length +
+      leaseless.filter((ms) => ms > bound).length +
+      afterChange.filter((ms) => ms > bound).length,
     loadAtStart: load,
     out: path.dirname(report.files.report),
   };

@@ -90,6 +90,8 @@ export interface NemesisReport {
     readonly kind: FaultKind;
     readonly endedAt: number;
     readonly leaseholderAfterMs: number | null;
+    /** The longest time no replica held a lease, from the fault's start until a leaseholder after its end. */
+    readonly leaselessMs: number | null;
   }[];
   readonly lives: readonly Life[];
   readonly history: HistoryReport;
@@ -461,6 +463,7 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
         kind: f.kind,
         endedAt: Math.round(f.endedAt),
         leaseholderAfterMs: leaseholderAfter(f.endedAt + input.origin, leaseIntervals),
+        leaselessMs: longestLeaseless(f.startedAt + input.origin, f.endedAt + input.origin, leaseIntervals),
       })),
     lives: cluster.lives.map((l) => ({
       ...l,
@@ -538,13 +541,36 @@ export function leaseholderAfter(at: number, intervals: readonly LeaseInterval[]
   return best;
 }
 
+/**
+ * The longest stretch with no replica holding a lease (by `intervals`, monotonic ms) from `from`
+ * until the first lease held at or after `to`; null if none was held after `to`.
+ */
+export function longestLeaseless(from: number, to: number, intervals: readonly LeaseInterval[]): number | null {
+  const after = leaseholderAfter(to, intervals);
+  if (after === null) return null;
+  const until = to + after;
+  const covering = intervals
+    .filter((i) => i.to > from && i.from < until)
+    .map((i) => [Math.max(i.from, from), Math.min(i.to, until)] as const)
+    .sort((a, b) => a[0] - b[0]);
+  let longest = 0;
+  let reached = from;
+  for (const [start, end] of covering) {
+    if (start > reached) longest = Math.max(longest, start - reached);
+    reached = Math.max(reached, end);
+  }
+  if (until > reached) longest = Math.max(longest, until - reached);
+  return Math.round(longest);
+}
+
 function summarizeRecovery(recovery: NemesisReport["recovery"]): string {
   const waits = recovery.map((r) => r.leaseholderAfterMs).filter((ms): ms is number => ms !== null);
   const none = recovery.length - waits.length;
   if (recovery.length === 0) return "no fault ended";
   const sorted = [...waits].sort((a, b) => a - b);
   const median = sorted.length === 0 ? null : sorted[Math.floor(sorted.length / 2)]!;
-  return `a leaseholder after each of ${recovery.length} healed faults: ${sorted.length === 0 ? "none" : `median ${median} ms, max ${sorted.at(-1)!} ms`}${none === 0 ? "" : `; ${none} with no leaseholder after`}`;
+  const gaps = recovery.map((r) => r.leaselessMs).filter((ms): ms is number => ms !== null);
+  return `a leaseholder after each of ${recovery.length} healed faults: ${sorted.length === 0 ? "none" : `median ${median} ms, max ${sorted.at(-1)!} ms`}${none === 0 ? "" : `; ${none} with no leaseholder after`}; longest time without one per fault: max ${gaps.length === 0 ? "-" : Math.max(...gaps)} ms`;
 }
 
 function summarizeMembership(m: NemesisReport["membership"]): string {
