@@ -5,7 +5,8 @@
  * file's verdict and, per round, the CPU and wall milliseconds of the checking alone. CPU is
  * this whole process's (every thread: V8's compiler and collector count, as Go's collector
  * does for Porcupine). The first round of a fresh process is what one `check-history DIR` run
- * pays (code still cold); later rounds show the compiled speed.
+ * pays (code still cold); later rounds show the compiled speed. Like `check-history`, it sets
+ * V8's tier-up budget for checking (impl/runtime/check-history.ts, `tierUpForChecking`) first.
  *
  * Run: `tsx bench/lib/history-rounds.ts ROUNDS FILE...` (files in any format check-history reads).
  */
@@ -14,6 +15,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { loadHistory, modelNamed, type LoadedHistory } from "../../impl/history/history.ts";
 import { detectFormat, importHistory } from "../../impl/history/importers.ts";
 import { checkLinearizable } from "../../impl/history/linearizability.ts";
+import { tierUpForChecking } from "../../impl/runtime/check-history.ts";
 
 /** What one measuring process prints. */
 export interface RoundsReport {
@@ -36,6 +38,8 @@ async function main(): Promise<void> {
   const rounds = Number(roundsArg);
   if (!Number.isSafeInteger(rounds) || rounds < 1 || files.length === 0)
     throw new Error("usage: history-rounds.ts ROUNDS FILE...");
+  // As `check-history` does before reading a file: V8's tier-up budget for checking.
+  tierUpForChecking();
   const startupCpuMs = cpuMs();
   const histories: LoadedHistory[] = files.map((file) => {
     const text = readFileSync(file, "utf8");

@@ -13,6 +13,7 @@ import { Either, ParseResult, Schema } from "effect";
 import { kv, KvInput, KvOutput, valueLengthMax } from "../../spec/kv.ts";
 import type { LinearizabilityModel, Operation } from "./linearizability.ts";
 import type { RegisterView } from "./search.ts";
+import { kvInputFast, kvOutputFast, registerInputFast, registerOutputFast } from "./decode-fast.ts";
 
 /** A register operation as Jepsen and Porcupine write them. Values are JSON scalars. */
 const RegisterValue = Schema.Union(Schema.String, Schema.Number, Schema.Null);
@@ -320,12 +321,16 @@ function decodeOperation(raw: unknown, id: number, model: ModelName): HistoryOpe
   if (complete < invoke) throw new Error(`completes at ${complete}, before its invocation at ${invoke}`);
   let mapped: { input: KvInput & { readonly casFailed?: boolean }; output: KvOutput | undefined };
   if (model === "kv") {
-    const input = decodeField(decodeKvInput, raw.input, "input");
-    const output = "output" in raw ? decodeField(decodeKvOutput, raw.output, "output") : undefined;
+    const input = kvInputFast(raw.input) ?? decodeField(decodeKvInput, raw.input, "input");
+    const output =
+      "output" in raw ? (kvOutputFast(raw.output) ?? decodeField(decodeKvOutput, raw.output, "output")) : undefined;
     mapped = { input, output };
   } else {
-    const input = decodeField(decodeRegisterInput, raw.input, "input");
-    const output = "output" in raw ? decodeField(decodeRegisterOutput, raw.output, "output") : undefined;
+    const input = registerInputFast(raw.input) ?? decodeField(decodeRegisterInput, raw.input, "input");
+    const output =
+      "output" in raw
+        ? (registerOutputFast(raw.output) ?? decodeField(decodeRegisterOutput, raw.output, "output"))
+        : undefined;
     const kvMeaning = registerAsKv(input, output);
     const casFailed = input.f === "cas" && output !== undefined && "ok" in output && !output.ok;
     const i = kvMeaning.input;

@@ -13,6 +13,7 @@
 import { availableParallelism, tmpdir } from "node:os";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import { setFlagsFromString } from "node:v8";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { kvSees, loadHistory, modelNamed, type LoadedHistory, type ModelName } from "../history/history.ts";
 import type { Minimised } from "../history/minimise.ts";
@@ -44,6 +45,27 @@ interface Options {
   readonly workers?: number;
   /** Where HTML reports of non-linearizable histories go; false: none. */
   readonly report: string | false;
+}
+
+/**
+ * V8's tier-up budget while checking: how much bytecode a function runs (weighted by size)
+ * between V8's checks for whether to give it to the optimizing compiler, about 15 times V8's
+ * default of 67,584. The optimizing compiler runs on a thread of its own whose CPU counts: a
+ * batch of small histories (100 of about 80 operations) spent more CPU compiling a dozen
+ * functions that ran a few thousand times each than running them. With this budget only code
+ * that runs long enough to repay its compilation is compiled; on long searches the search
+ * loop is still compiled within milliseconds (docs/history-format.md, "Limits, measured").
+ * Verdicts never depend on it.
+ */
+export const checkingInterruptBudget = 1_000_000;
+
+/**
+ * Set V8's tier-up budget for checking ({@link checkingInterruptBudget}), as `check-history`
+ * does before it reads a file. V8 reads the flag each time it resets a function's budget, so
+ * setting it at run time is enough; it applies to the whole process, worker threads included.
+ */
+export function tierUpForChecking(): void {
+  setFlagsFromString(`--interrupt-budget=${checkingInterruptBudget}`);
 }
 
 /** The default folder of HTML reports. */
@@ -101,6 +123,7 @@ export function checkHistoryCommand(io: Output, done: (status: number) => void):
       .configureOutput({ writeOut: (t) => io.out(t), writeErr: (t) => io.err(t) })
       // optsWithGlobals: inside the service's CLI, --json is also the program's own option.
       .action(async (paths: string[], _opts: unknown, command: Command) => {
+        tierUpForChecking();
         done(await run(paths, command.optsWithGlobals<Options>(), io));
       })
   );
