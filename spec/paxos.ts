@@ -75,7 +75,7 @@ export type PaxosAction =
   | { readonly _tag: "Phase2b"; readonly a: number; readonly bal: number; readonly val: number };
 
 /** `Paxos(constants)`: the spec for one choice of Acceptor, Value, Quorum and Ballot. */
-export class Paxos implements Spec<PaxosState, PaxosAction> {
+export class Paxos implements Spec<PaxosState, PaxosAction>, PaxosOperators<PaxosState> {
   readonly name: string = "Paxos";
   readonly constants: Constants;
   /** V == INSTANCE Voting (with votes <- votes, maxBal <- maxBal). */
@@ -84,6 +84,7 @@ export class Paxos implements Spec<PaxosState, PaxosAction> {
   readonly init: readonly PaxosState[];
   readonly invariants: readonly Invariant<PaxosState>[];
   private symmetryCache: readonly ((state: PaxosState) => PaxosState)[] | undefined;
+  private readonly allActions: readonly PaxosAction[];
 
   constructor(constants: BallotConstants) {
     const k = resolveConstants(constants);
@@ -98,35 +99,8 @@ export class Paxos implements Spec<PaxosState, PaxosAction> {
       msgs: [],
     };
     this.init = [this.start];
-    this.invariants = [
-      { name: "TypeOK", statement: "every variable is in its type", check: (s) => this.TypeOK(s) },
-      {
-        name: "Inv!2",
-        statement: "IF maxVBal[a] = -1 THEN maxVal[a] = None ELSE <<maxVBal[a], maxVal[a]>> \\in votes[a]",
-        check: (s) => this.Inv2(s),
-      },
-      {
-        name: "Inv!3(1b)",
-        statement: "a 1b message m has maxBal[m.acc] >= m.bal, and m.mbal >= 0 => <<m.mbal, m.mval>> \\in votes[m.acc]",
-        check: (s) => this.Inv3of1b(s),
-      },
-      {
-        name: "Inv!3(2a)",
-        statement:
-          "a 2a message m has \\E Q \\in Quorum : V!ShowsSafeAt(Q, m.bal, m.val), and is the only 2a message of its ballot",
-        check: (s) => this.Inv3of2a(s),
-      },
-      {
-        name: "V!VotesSafe",
-        statement: "Voting's VotesSafe under votes <- votes, maxBal <- maxBal",
-        check: (s) => this.V.VotesSafe(this.instanceV(s)),
-      },
-      {
-        name: "V!OneValuePerBallot",
-        statement: "Voting's OneValuePerBallot under votes <- votes, maxBal <- maxBal",
-        check: (s) => this.V.OneValuePerBallot(this.instanceV(s)),
-      },
-    ];
+    this.allActions = paxosActions(k);
+    this.invariants = paxosInvariants(this, (s) => this.instanceV(s));
   }
 
   /** Acceptor, as indices. */
@@ -237,68 +211,26 @@ export class Paxos implements Spec<PaxosState, PaxosAction> {
     return sent(s, { type: "2a", bal, val }) && bal >= s.maxBal[a]!;
   }
 
-  // ---- Next, as the explorer needs it -----------------------------------------------------------
+  // ---- Next, as the explorer needs it (dispatched by `paxosWitnesses` and `paxosTransition`) ----
 
-  /**
-   * Next == \/ \E b \in Ballot : \/ Phase1a(b)
-   *                             \/ \E v \in Value : Phase2a(b, v)
-   *         \/ \E a \in Acceptor : Phase1b(a) \/ Phase2b(a)
-   * Every instance, with the message bound for Phase1b and Phase2b; `witnesses` decides.
-   */
-  actions(): PaxosAction[] {
-    const out: PaxosAction[] = [];
-    for (const b of this.ballots()) {
-      out.push({ _tag: "Phase1a", b });
-      for (const v of this.values()) out.push({ _tag: "Phase2a", b, v });
-    }
-    for (const a of this.acceptors()) {
-      for (const bal of this.ballots()) out.push({ _tag: "Phase1b", a, bal });
-      for (const bal of this.ballots()) for (const val of this.values()) out.push({ _tag: "Phase2b", a, bal, val });
-    }
-    return out;
+  actions(): readonly PaxosAction[] {
+    return this.allActions;
   }
 
   witnesses(action: PaxosAction, s: PaxosState): number {
-    switch (action._tag) {
-      case "Phase1a":
-        return 1;
-      case "Phase1b":
-        return this.Phase1bEnabled(s, action.a, action.bal) ? 1 : 0;
-      case "Phase2a":
-        return this.Phase2aWitnesses(s, action.b, action.v);
-      case "Phase2b":
-        return this.Phase2bEnabled(s, action.a, action.bal, action.val) ? 1 : 0;
-    }
+    return paxosWitnesses(this, action, s);
   }
 
   enabled(action: PaxosAction, s: PaxosState): boolean {
-    return this.witnesses(action, s) > 0;
+    return paxosWitnesses(this, action, s) > 0;
   }
 
   transition(action: PaxosAction, s: PaxosState): PaxosState {
-    switch (action._tag) {
-      case "Phase1a":
-        return this.Phase1a(s, action.b);
-      case "Phase1b":
-        return this.Phase1b(s, action.a, action.bal);
-      case "Phase2a":
-        return this.Phase2a(s, action.b, action.v);
-      case "Phase2b":
-        return this.Phase2b(s, action.a, action.bal, action.val);
-    }
+    return paxosTransition(this, action, s);
   }
 
   output(action: PaxosAction): string {
-    switch (action._tag) {
-      case "Phase1a":
-        return `Phase1a(${action.b})`;
-      case "Phase1b":
-        return `Phase1b(${acceptorName(action.a)}) on 1a(${action.bal})`;
-      case "Phase2a":
-        return `Phase2a(${action.b}, ${valueName(action.v)})`;
-      case "Phase2b":
-        return `Phase2b(${acceptorName(action.a)}) on 2a(${action.bal}, ${valueName(action.val)})`;
-    }
+    return paxosActionName(action);
   }
 
   // ---- The refinement: votes and V == INSTANCE Voting ----------------------------------------------
@@ -383,11 +315,7 @@ export class Paxos implements Spec<PaxosState, PaxosAction> {
 
   /** Inv: the first conjunct that fails, if any (in the order of Paxos.tla). */
   Inv(s: PaxosState): string | undefined {
-    for (const inv of this.invariants) {
-      const message = inv.check(s);
-      if (message !== undefined) return `${inv.name}: ${message}`;
-    }
-    return undefined;
+    return firstViolation(this.invariants, s);
   }
 
   // ---- Keys, rendering, symmetry -----------------------------------------------------------------
@@ -398,41 +326,12 @@ export class Paxos implements Spec<PaxosState, PaxosAction> {
 
   /** The state as TLC prints it. */
   show(s: PaxosState): string {
-    const fn = (xs: readonly (number | string)[]): string =>
-      `(${xs.map((x, a) => `${acceptorName(a)} :> ${x}`).join(" @@ ")})`;
-    return [
-      `/\\ maxBal = ${fn(s.maxBal)}`,
-      `/\\ maxVBal = ${fn(s.maxVBal)}`,
-      `/\\ maxVal = ${fn(s.maxVal.map(showValue))}`,
-      `/\\ msgs = {${s.msgs.map(showMessage).join(", ")}}`,
-    ].join("\n");
+    return showState(s);
   }
 
-  /**
-   * Schemas of a message and of a whole state under these constants (TypeOK as types): the
-   * source of fast-check arbitraries for inductive checks.
-   */
-  schemas(): { readonly Message: Schema.Schema<Message>; readonly State: Schema.Schema<PaxosState> } {
-    const { acceptors: A, maxBallot, values } = this.constants;
-    const Ballot = Schema.Int.pipe(Schema.between(0, maxBallot));
-    const BallotOrNone = Schema.Int.pipe(Schema.between(-1, maxBallot));
-    const Acceptor = Schema.Int.pipe(Schema.between(0, A - 1));
-    const Value = Schema.Int.pipe(Schema.between(0, values - 1));
-    const ValueOrNone = Schema.Union(Value, Schema.Literal(None));
-    const MessageSchema = Schema.Union(
-      Schema.Struct({ type: Schema.Literal("1a"), bal: Ballot }),
-      Schema.Struct({ type: Schema.Literal("1b"), acc: Acceptor, bal: Ballot, mbal: BallotOrNone, mval: ValueOrNone }),
-      Schema.Struct({ type: Schema.Literal("2a"), bal: Ballot, val: Value }),
-      Schema.Struct({ type: Schema.Literal("2b"), acc: Acceptor, bal: Ballot, val: Value }),
-    );
-    const perAcceptor = <T, I>(item: Schema.Schema<T, I>) => Schema.Array(item).pipe(Schema.itemsCount(A));
-    const State = Schema.Struct({
-      maxBal: perAcceptor(BallotOrNone),
-      maxVBal: perAcceptor(BallotOrNone),
-      maxVal: perAcceptor(ValueOrNone),
-      msgs: Schema.Array(MessageSchema),
-    });
-    return { Message: MessageSchema, State };
+  /** Schemas of a message and of a whole state under these constants (see `paxosSchemas`). */
+  schemas(): PaxosSchemas {
+    return paxosSchemas(this.constants);
   }
 
   /** The state with acceptors renamed by `acc` and values by `val` (both permutations). */
@@ -468,6 +367,186 @@ export class Paxos implements Spec<PaxosState, PaxosAction> {
     this.symmetryCache ??= symmetryGroup<PaxosState>(this.constants, (acc, val) => (s) => this.permute(s, acc, val));
     return this.symmetryCache;
   }
+}
+
+// ---- Next and Inv over either encoding -----------------------------------------------------------
+
+/**
+ * Paxos's operators over one encoding S of its state. `Paxos` above (plain data) and
+ * `CompactPaxos` (spec/compact/paxos.ts, bit-packed) both implement it, so Next's dispatch,
+ * Inv's conjuncts and the names TLC prints are written once, below, for both.
+ */
+export interface PaxosOperators<S> {
+  readonly constants: Constants;
+  readonly V: Voting;
+  Phase1a(s: S, b: number): S;
+  Phase1bEnabled(s: S, a: number, bal: number): boolean;
+  Phase1b(s: S, a: number, bal: number): S;
+  Phase2aWitnesses(s: S, b: number, v: number): number;
+  Phase2a(s: S, b: number, v: number): S;
+  Phase2bEnabled(s: S, a: number, bal: number, val: number): boolean;
+  Phase2b(s: S, a: number, bal: number, val: number): S;
+  TypeOK(s: S): string | undefined;
+  Inv2(s: S): string | undefined;
+  Inv3of1b(s: S): string | undefined;
+  Inv3of2a(s: S): string | undefined;
+}
+
+/**
+ * Next == \/ \E b \in Ballot : \/ Phase1a(b)
+ *                             \/ \E v \in Value : Phase2a(b, v)
+ *         \/ \E a \in Acceptor : Phase1b(a) \/ Phase2b(a)
+ * Every instance, with the message bound for Phase1b and Phase2b; `paxosWitnesses` decides.
+ */
+export function paxosActions(k: Constants): PaxosAction[] {
+  const out: PaxosAction[] = [];
+  for (let b = 0; b < k.ballots; b++) {
+    out.push({ _tag: "Phase1a", b });
+    for (let v = 0; v < k.values; v++) out.push({ _tag: "Phase2a", b, v });
+  }
+  for (let a = 0; a < k.acceptors; a++) {
+    for (let bal = 0; bal < k.ballots; bal++) out.push({ _tag: "Phase1b", a, bal });
+    for (let bal = 0; bal < k.ballots; bal++)
+      for (let val = 0; val < k.values; val++) out.push({ _tag: "Phase2b", a, bal, val });
+  }
+  return out;
+}
+
+/** How many successors TLC generates for `action` in s: one per binding of its guard's \E (0: disabled). */
+export function paxosWitnesses<S>(P: PaxosOperators<S>, action: PaxosAction, s: S): number {
+  switch (action._tag) {
+    case "Phase1a":
+      return 1;
+    case "Phase1b":
+      return P.Phase1bEnabled(s, action.a, action.bal) ? 1 : 0;
+    case "Phase2a":
+      return P.Phase2aWitnesses(s, action.b, action.v);
+    case "Phase2b":
+      return P.Phase2bEnabled(s, action.a, action.bal, action.val) ? 1 : 0;
+  }
+}
+
+/** The successor of s by an enabled `action`. */
+export function paxosTransition<S>(P: PaxosOperators<S>, action: PaxosAction, s: S): S {
+  switch (action._tag) {
+    case "Phase1a":
+      return P.Phase1a(s, action.b);
+    case "Phase1b":
+      return P.Phase1b(s, action.a, action.bal);
+    case "Phase2a":
+      return P.Phase2a(s, action.b, action.v);
+    case "Phase2b":
+      return P.Phase2b(s, action.a, action.bal, action.val);
+  }
+}
+
+/** An action as the explorer prints it, for example `Phase2b(a2) on 2a(1, v1)`. */
+export function paxosActionName(action: PaxosAction): string {
+  switch (action._tag) {
+    case "Phase1a":
+      return `Phase1a(${action.b})`;
+    case "Phase1b":
+      return `Phase1b(${acceptorName(action.a)}) on 1a(${action.bal})`;
+    case "Phase2a":
+      return `Phase2a(${action.b}, ${valueName(action.v)})`;
+    case "Phase2b":
+      return `Phase2b(${acceptorName(action.a)}) on 2a(${action.bal}, ${valueName(action.val)})`;
+  }
+}
+
+/**
+ * Inv's conjuncts, in the order of Paxos.tla, followed by Voting's invariants on the image
+ * `image(s)` of V == INSTANCE Voting.
+ */
+export function paxosInvariants<S>(P: PaxosOperators<S>, image: (s: S) => VotingState): Invariant<S>[] {
+  return [
+    {
+      name: "TypeOK",
+      statement:
+        "maxBal, maxVBal \\in [Acceptor -> Ballot \\cup {-1}], maxVal \\in [Acceptor -> Value \\cup {None}], msgs \\subseteq Message",
+      check: (s) => P.TypeOK(s),
+    },
+    {
+      name: "Inv!2",
+      statement: "IF maxVBal[a] = -1 THEN maxVal[a] = None ELSE <<maxVBal[a], maxVal[a]>> \\in votes[a]",
+      check: (s) => P.Inv2(s),
+    },
+    {
+      name: "Inv!3(1b)",
+      statement: "a 1b message m has maxBal[m.acc] >= m.bal, and m.mbal >= 0 => <<m.mbal, m.mval>> \\in votes[m.acc]",
+      check: (s) => P.Inv3of1b(s),
+    },
+    {
+      name: "Inv!3(2a)",
+      statement:
+        "a 2a message m has \\E Q \\in Quorum : V!ShowsSafeAt(Q, m.bal, m.val), and is the only 2a message of its ballot",
+      check: (s) => P.Inv3of2a(s),
+    },
+    {
+      name: "V!VotesSafe",
+      statement: "Voting's VotesSafe under votes <- votes, maxBal <- maxBal",
+      check: (s) => P.V.VotesSafe(image(s)),
+    },
+    {
+      name: "V!OneValuePerBallot",
+      statement: "Voting's OneValuePerBallot under votes <- votes, maxBal <- maxBal",
+      check: (s) => P.V.OneValuePerBallot(image(s)),
+    },
+  ];
+}
+
+/** The first of `invariants` that fails in s, named, if any. */
+export function firstViolation<S>(invariants: readonly Invariant<S>[], s: S): string | undefined {
+  for (const inv of invariants) {
+    const message = inv.check(s);
+    if (message !== undefined) return `${inv.name}: ${message}`;
+  }
+  return undefined;
+}
+
+/** Schemas of a message and of a whole state (TypeOK as types). */
+export interface PaxosSchemas {
+  readonly Message: Schema.Schema<Message>;
+  readonly State: Schema.Schema<PaxosState>;
+}
+
+/**
+ * Schemas of a message and of a whole state under constants k (TypeOK as types): the source
+ * of fast-check arbitraries for inductive checks.
+ */
+export function paxosSchemas(k: Constants): PaxosSchemas {
+  const { acceptors: A, maxBallot, values } = k;
+  const Ballot = Schema.Int.pipe(Schema.between(0, maxBallot));
+  const BallotOrNone = Schema.Int.pipe(Schema.between(-1, maxBallot));
+  const Acceptor = Schema.Int.pipe(Schema.between(0, A - 1));
+  const Value = Schema.Int.pipe(Schema.between(0, values - 1));
+  const ValueOrNone = Schema.Union(Value, Schema.Literal(None));
+  const MessageSchema = Schema.Union(
+    Schema.Struct({ type: Schema.Literal("1a"), bal: Ballot }),
+    Schema.Struct({ type: Schema.Literal("1b"), acc: Acceptor, bal: Ballot, mbal: BallotOrNone, mval: ValueOrNone }),
+    Schema.Struct({ type: Schema.Literal("2a"), bal: Ballot, val: Value }),
+    Schema.Struct({ type: Schema.Literal("2b"), acc: Acceptor, bal: Ballot, val: Value }),
+  );
+  const perAcceptor = <T, I>(item: Schema.Schema<T, I>) => Schema.Array(item).pipe(Schema.itemsCount(A));
+  const State = Schema.Struct({
+    maxBal: perAcceptor(BallotOrNone),
+    maxVBal: perAcceptor(BallotOrNone),
+    maxVal: perAcceptor(ValueOrNone),
+    msgs: Schema.Array(MessageSchema),
+  });
+  return { Message: MessageSchema, State };
+}
+
+/** A state, as plain data, the way TLC prints it. */
+export function showState(s: PaxosState): string {
+  const fn = (xs: readonly (number | string)[]): string =>
+    `(${xs.map((x, a) => `${acceptorName(a)} :> ${x}`).join(" @@ ")})`;
+  return [
+    `/\\ maxBal = ${fn(s.maxBal)}`,
+    `/\\ maxVBal = ${fn(s.maxVBal)}`,
+    `/\\ maxVal = ${fn(s.maxVal.map(showValue))}`,
+    `/\\ msgs = {${s.msgs.map(showMessage).join(", ")}}`,
+  ].join("\n");
 }
 
 /** [f EXCEPT ![i] = x]. */

@@ -4,48 +4,38 @@
  * joins its peers at once and catches up, the refusals are counted in /metrics, and each
  * replica logs the flooding address a bounded number of times instead of once per connection.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { httpJson, keyPath } from "./client.ts";
-import { TestCluster } from "./testing-cluster.ts";
+import { useCluster } from "./testing-cluster.ts";
 import { floodConnections, waitFor, type Flood } from "./testing.ts";
 
-let cluster: TestCluster;
-
-beforeAll(async () => {
-  cluster = await TestCluster.create(3, undefined, { traces: false });
-  cluster.startAll();
-  await cluster.waitForLeader(90_000);
-}, 120_000);
-
-afterAll(async () => {
-  await cluster.close();
-}, 20_000);
+const cluster = useCluster(3, { traces: false });
 
 describe("the peer port under a flood", () => {
   it("lets a restarting replica rejoin while another address floods every peer port", async () => {
-    await cluster.kill(3);
-    expect((await cluster.client().call("PUT", keyPath("during-flood"), { value: "v" })).status).toBe(200);
-    const outputBefore = [1, 2].map((id) => cluster.member(id).output.length);
-    const floods: Flood[] = [1, 2, 3].map((id) => floodConnections(cluster.member(id).peerPort, "127.0.0.2", 300));
+    await cluster().kill(3);
+    expect((await cluster().client().call("PUT", keyPath("during-flood"), { value: "v" })).status).toBe(200);
+    const outputBefore = [1, 2].map((id) => cluster().member(id).output.length);
+    const floods: Flood[] = [1, 2, 3].map((id) => floodConnections(cluster().member(id).peerPort, "127.0.0.2", 300));
     try {
       await waitFor(
         "the flood refused",
         () => (floods.every((f) => f.closedByTarget() > 100) ? true : undefined),
         20_000,
       );
-      cluster.start(3);
+      cluster().start(3);
       await waitFor(
         "replica 3 linked both ways to both peers and caught up",
         async () => {
-          const status = await cluster.status(3);
+          const status = await cluster().status(3);
           if (status === undefined || status.leader === null) return undefined;
           const peers = status.peers.filter((p) => p.outbound && p.inbound);
           if (peers.length < 2) return undefined;
           const read = await httpJson(
             "GET",
-            `${cluster.endpoint(3)}${keyPath("during-flood")}?consistency=stale`,
+            `${cluster().endpoint(3)}${keyPath("during-flood")}?consistency=stale`,
             undefined,
-            cluster.authHeaders("read"),
+            cluster().authHeaders("read"),
             2000,
           );
           return read.status === 200 && read.body.value === "v" ? true : undefined;
@@ -57,13 +47,13 @@ describe("the peer port under a flood", () => {
     }
     for (const id of [1, 2]) {
       const metrics = await (
-        await fetch(`${cluster.endpoint(id)}/metrics`, { headers: cluster.authHeaders("read") })
+        await fetch(`${cluster().endpoint(id)}/metrics`, { headers: cluster().authHeaders("read") })
       ).text();
       const refused = [...metrics.matchAll(/^paxos_lease_peer_connections_refused_total\{[^}]*\} (\d+)/gm)]
         .map((m) => Number(m[1]))
         .reduce((a, b) => a + b, 0);
       expect(refused, `replica ${id}`).toBeGreaterThan(100);
-      const floodLines = cluster
+      const floodLines = cluster()
         .member(id)
         .output.slice(outputBefore[id - 1])
         .filter((l) => l.includes("127.0.0.2"));

@@ -11,14 +11,13 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { keyPath, newSession } from "./client.ts";
 import { cliArgv } from "./program.ts";
 import type { ReplicaStatus } from "./status.ts";
-import { TestCluster } from "./testing-cluster.ts";
+import { useCluster } from "./testing-cluster.ts";
 import { waitFor } from "./testing.ts";
 
-let cluster: TestCluster;
 const started = performance.now();
 
 function note(text: string): void {
@@ -38,20 +37,13 @@ const core = {
   electionTimeoutMsMax: 2500,
 };
 
-beforeAll(async () => {
-  cluster = await TestCluster.create(3, core, { spares: 4 });
-  cluster.startAll();
-}, 20_000);
-
-afterAll(async () => {
-  await cluster.close(process.env.PAXOS_LEASE_KEEP_TEST_DATA === "1");
-}, 20_000);
+const cluster = useCluster(3, { core, spares: 4, leader: false });
 
 /** `count` writes by `parallel` clients at once, each with a session; every one must succeed. */
 async function writes(prefix: string, count: number, parallel = 16): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
-    const client = cluster.client(30_000);
+    const client = cluster().client(30_000);
     for (let i = next++; i < count; i = next++) {
       const reply = await client.call("PUT", keyPath(`${prefix}/${i}`), { value: `${i}` }, newSession());
       expect(reply.status, JSON.stringify(reply.body)).toBe(200);
@@ -63,7 +55,7 @@ async function writes(prefix: string, count: number, parallel = 16): Promise<voi
 /** Writes (4 clients at once) until the leader has executed past `slot` (batches put several writes in one slot). */
 async function writesPast(prefix: string, slot: number): Promise<number> {
   for (let round = 0; ; round++) {
-    const leader = await cluster.waitForLeader(30_000);
+    const leader = await cluster().waitForLeader(30_000);
     const executed = (await statusOf(leader)).executedSlot;
     if (executed > slot) return executed;
     await writes(`${prefix}-${round}`, Math.max(8, Math.min(200, slot - executed)), 4);
@@ -72,8 +64,8 @@ async function writesPast(prefix: string, slot: number): Promise<number> {
 
 /** Messages of `type` replica `id` received, from its metrics. */
 async function received(id: number, type: string): Promise<number> {
-  const metrics = await fetch(`${cluster.endpoint(id)}/metrics`, { headers: cluster.authHeaders("read") }).then((r) =>
-    r.text(),
+  const metrics = await fetch(`${cluster().endpoint(id)}/metrics`, { headers: cluster().authHeaders("read") }).then(
+    (r) => r.text(),
   );
   const pattern = new RegExp(`^paxos_lease_messages_received_total\\{[^}]*type="${type}"[^}]*\\} (\\d+)$`, "gm");
   return [...metrics.matchAll(pattern)].reduce((sum, m) => sum + Number(m[1]), 0);
@@ -84,7 +76,7 @@ function cli(args: readonly string[]): Promise<{ code: number | null; stdout: st
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...cliArgv(), ...args], {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, PAXOS_LEASE_TOKEN: cluster.token() },
+      env: { ...process.env, PAXOS_LEASE_TOKEN: cluster().token() },
     });
     let stdout = "";
     let stderr = "";
@@ -95,7 +87,7 @@ function cli(args: readonly string[]): Promise<{ code: number | null; stdout: st
 }
 
 async function statusOf(id: number): Promise<ReplicaStatus> {
-  return waitFor(`the status of replica ${id}`, () => cluster.status(id), 10_000, 100);
+  return waitFor(`the status of replica ${id}`, () => cluster().status(id), 10_000, 100);
 }
 
 /** Wait until replicas `ids` executed the same slots to the same digest. */
@@ -103,7 +95,7 @@ async function converged(ids: readonly number[]): Promise<ReplicaStatus[]> {
   return waitFor(
     `replicas ${ids.join(",")} to execute the same slots to the same digest`,
     async () => {
-      const all = await Promise.all(ids.map((id) => cluster.status(id)));
+      const all = await Promise.all(ids.map((id) => cluster().status(id)));
       if (all.some((s) => s === undefined)) return undefined;
       const statuses = all as ReplicaStatus[];
       if (new Set(statuses.map((s) => s.executedSlot)).size !== 1) return undefined;
@@ -123,7 +115,7 @@ async function add(id: number, via: readonly number[]): Promise<void> {
     "--id",
     String(id),
     "--endpoints",
-    via.map((v) => cluster.endpoint(v)).join(","),
+    via.map((v) => cluster().endpoint(v)).join(","),
   ]);
   note(
     `members add --id ${id}: exit ${result.code} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n${result.stderr}${result.stdout}`,
@@ -133,7 +125,7 @@ async function add(id: number, via: readonly number[]): Promise<void> {
   const status = await waitFor(
     `replica ${id} to know it is a voter`,
     async () => {
-      const s = await cluster.status(id);
+      const s = await cluster().status(id);
       return s?.membership.self === "voter" || s?.retired != null ? s : undefined;
     },
     20_000,
@@ -146,14 +138,14 @@ async function add(id: number, via: readonly number[]): Promise<void> {
 describe("membership after a few hundred slots, with real processes", () => {
   it("a replica added after 280 slots catches up past its addition over several catch-up replies and does not retire", async () => {
     try {
-      const leader = await cluster.waitForLeader(60_000);
+      const leader = await cluster().waitForLeader(60_000);
       // A spare started now, before any change, knowing the initial members only.
-      cluster.start(6, { peers: [1, 2, 3] });
+      cluster().start(6, { peers: [1, 2, 3] });
       note(`leader ${leader}; ${await writesPast("first", 280)} slots executed`);
       // Replica 4 runs with short election timeouts of its own (see `core`).
-      const own = path.join(cluster.dir, "core-4.json");
+      const own = path.join(cluster().dir, "core-4.json");
       fs.writeFileSync(own, JSON.stringify({ ...core, electionTimeoutMsMin: 400, electionTimeoutMsMax: 600 }));
-      cluster.start(4, { peers: [1, 2, 3], extra: ["--core-config", own] });
+      cluster().start(4, { peers: [1, 2, 3], extra: ["--core-config", own] });
       await add(4, [1, 2, 3]);
       const four = (await converged([1, 2, 3, 4]))[3]!;
       const replies = await received(4, "CatchUpReply");
@@ -162,7 +154,7 @@ describe("membership after a few hundred slots, with real processes", () => {
       expect(replies).toBeGreaterThan(1);
       expect(await received(4, "SnapshotChunk")).toBe(0);
     } catch (error) {
-      note(cluster.logs());
+      note(cluster().logs());
       throw error;
     }
   }, 120_000);
@@ -170,7 +162,7 @@ describe("membership after a few hundred slots, with real processes", () => {
   it("a replica added after 620 slots installs a snapshot older than its addition and does not retire", async () => {
     try {
       note(`${await writesPast("second", 620)} slots executed`);
-      cluster.start(5, { peers: [1, 2, 3, 4] });
+      cluster().start(5, { peers: [1, 2, 3, 4] });
       await add(5, [1, 2, 3, 4]);
       const five = (await converged([1, 2, 3, 4, 5]))[4]!;
       const chunks = await received(5, "SnapshotChunk");
@@ -180,23 +172,23 @@ describe("membership after a few hundred slots, with real processes", () => {
       // The others had snapshotted at slot 600 and truncated below: a transfer, then the log.
       expect(chunks).toBeGreaterThan(0);
     } catch (error) {
-      note(cluster.logs());
+      note(cluster().logs());
       throw error;
     }
   }, 120_000);
 
   it("a spare started before those changes is added through a leader elected since, which never heard from it", async () => {
     try {
-      let leader = await cluster.waitForLeader(30_000);
+      let leader = await cluster().waitForLeader(30_000);
       // Replica 4 (short election timeouts) takes over once the leader dies.
       while (leader !== 4) {
-        await cluster.kill(leader, "SIGKILL");
-        const next = await cluster.waitForLeader(30_000);
-        cluster.start(leader);
+        await cluster().kill(leader, "SIGKILL");
+        const next = await cluster().waitForLeader(30_000);
+        cluster().start(leader);
         note(`killed leader ${leader}; replica ${next} leads`);
         leader = next;
       }
-      const known = (await cluster.status(4))!.peers.some((p) => p.id === 6);
+      const known = (await cluster().status(4))!.peers.some((p) => p.id === 6);
       note(`replica 4 leads; it ${known ? "knows" : "never heard of"} replica 6`);
       expect(known).toBe(false);
       await add(6, [1, 2, 3, 4, 5]);
@@ -205,7 +197,7 @@ describe("membership after a few hundred slots, with real processes", () => {
       // Every replica knows replica 6's address now, from the log.
       for (const id of [1, 2, 3, 4, 5]) expect((await statusOf(id)).peers.map((p) => p.id)).toContain(6);
     } catch (error) {
-      note(cluster.logs());
+      note(cluster().logs());
       throw error;
     }
   }, 120_000);
@@ -213,8 +205,8 @@ describe("membership after a few hundred slots, with real processes", () => {
   it("replace with an --old that is not a voter fails before adding anything; a replaced voter retires without disturbing the leader", async () => {
     try {
       const all = [1, 2, 3, 4, 5, 6];
-      const endpoints = ["--endpoints", all.map((id) => cluster.endpoint(id)).join(",")];
-      cluster.start(7, { peers: all });
+      const endpoints = ["--endpoints", all.map((id) => cluster().endpoint(id)).join(",")];
+      cluster().start(7, { peers: all });
       const wrong = await cli(["members", "replace", "--old", "9", "--id", "7", ...endpoints]);
       note(`members replace --old 9 --id 7: exit ${wrong.code}\n${wrong.stderr}`);
       expect(wrong.code).toBe(1);
@@ -222,7 +214,7 @@ describe("membership after a few hundred slots, with real processes", () => {
         /replica 9 is not a voter \(voters 1,2,3,4,5,6\): nothing to replace; replica 7 was not added/,
       );
       expect((await statusOf(7)).membership.self).toBe("none");
-      const leader = await cluster.waitForLeader(30_000);
+      const leader = await cluster().waitForLeader(30_000);
       const ballot = (await statusOf(leader)).ballot;
       const old = [1, 2, 3, 5, 6].find((id) => id !== leader)!;
       const t0 = performance.now();
@@ -232,7 +224,7 @@ describe("membership after a few hundred slots, with real processes", () => {
       const retired = await waitFor(
         `replica ${old} to retire`,
         async () => {
-          const status = await cluster.status(old);
+          const status = await cluster().status(old);
           return status?.role === "removed" ? status : undefined;
         },
         20_000,
@@ -244,10 +236,10 @@ describe("membership after a few hundred slots, with real processes", () => {
       await writes("fourth", 20);
       // The replaced voter never campaigned: the leader kept its ballot throughout.
       expect((await statusOf(leader)).ballot).toBe(ballot);
-      expect(await cluster.waitForLeader(10_000)).toBe(leader);
+      expect(await cluster().waitForLeader(10_000)).toBe(leader);
       await converged(all.filter((id) => id !== old).concat(7));
     } catch (error) {
-      note(cluster.logs());
+      note(cluster().logs());
       throw error;
     }
   }, 120_000);

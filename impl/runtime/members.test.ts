@@ -11,14 +11,13 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { httpJson, keyPath, KvClient, newSession } from "./client.ts";
 import { cliArgv } from "./program.ts";
 import type { ReplicaStatus } from "./status.ts";
-import { TestCluster } from "./testing-cluster.ts";
+import { useCluster } from "./testing-cluster.ts";
 import { waitFor } from "./testing.ts";
 
-let cluster: TestCluster;
 /** Acknowledged writes: key -> value. */
 const acknowledged = new Map<string, string>();
 const started = performance.now();
@@ -30,18 +29,10 @@ function note(text: string): void {
 // Snapshots every 16 slots (so a joining replica is behind the others' truncation and needs a
 // state transfer) and a short alpha window (so that changes take effect after 16 slots).
 const core = { snapshotIntervalSlots: 16, reconfigAlphaSlots: 16, pipelineSlotsMax: 16 };
-
-beforeAll(async () => {
-  cluster = await TestCluster.create(3, core, { spares: 2 });
-  cluster.startAll();
-}, 20_000);
-
-afterAll(async () => {
-  await cluster.close(process.env.PAXOS_LEASE_KEEP_TEST_DATA === "1");
-}, 20_000);
+const cluster = useCluster(3, { core, spares: 2, leader: false });
 
 async function writes(prefix: string, count: number): Promise<void> {
-  const client = cluster.client(30_000);
+  const client = cluster().client(30_000);
   for (let i = 0; i < count; i++) {
     const key = `${prefix}/${i}`;
     const reply = await client.call("PUT", keyPath(key), { value: `${prefix}-${i}` }, newSession());
@@ -55,7 +46,7 @@ function cli(args: readonly string[]): Promise<{ code: number | null; stdout: st
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...cliArgv(), ...args], {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, PAXOS_LEASE_TOKEN: cluster.token() },
+      env: { ...process.env, PAXOS_LEASE_TOKEN: cluster().token() },
     });
     let stdout = "";
     let stderr = "";
@@ -70,7 +61,7 @@ async function converged(ids: readonly number[], voters: readonly number[]): Pro
   return waitFor(
     `replicas ${ids.join(",")} to execute the same slots to the same digest, voters ${voters.join(",")} in force`,
     async () => {
-      const statuses = await Promise.all(ids.map((id) => cluster.status(id)));
+      const statuses = await Promise.all(ids.map((id) => cluster().status(id)));
       if (statuses.some((s) => s === undefined)) return undefined;
       const all = statuses as ReplicaStatus[];
       if (new Set(all.map((s) => s.executedSlot)).size !== 1 || new Set(all.map((s) => s.digest)).size !== 1)
@@ -88,7 +79,7 @@ async function change(body: Record<string, unknown>): Promise<Record<string, unk
   return waitFor(
     `membership change ${JSON.stringify(body)}`,
     async () => {
-      const reply = await cluster.client(10_000).call("POST", "/v1/members", body);
+      const reply = await cluster().client(10_000).call("POST", "/v1/members", body);
       if (reply.status === 200) return reply.body;
       if (reply.status === 503 || reply.body.code === "not-caught-up") return undefined;
       throw new Error(`${reply.status} ${JSON.stringify(reply.body)}`);
@@ -101,12 +92,12 @@ async function change(body: Record<string, unknown>): Promise<Record<string, unk
 describe("membership changes with real processes", () => {
   it("add a replica with the CLI: it joins as a learner, catches up by state transfer, is promoted, and has the others' digest", async () => {
     try {
-      const leader = await cluster.waitForLeader(60_000);
+      const leader = await cluster().waitForLeader(60_000);
       note(`leader is replica ${leader}`);
       await writes("before", 40);
       // A replica that is not yet a member is refused by the leader with a clear error.
-      cluster.start(4);
-      const early = await cluster.client().call("POST", "/v1/members", { op: "add", id: 9 });
+      cluster().start(4);
+      const early = await cluster().client().call("POST", "/v1/members", { op: "add", id: 9 });
       expect(early.status).toBe(409);
       expect(early.body).toMatchObject({ code: "unknown-replica" });
       expect(String(early.body.message)).toMatch(/replica 9 has not connected to replica \d \(the leader\)/);
@@ -116,9 +107,9 @@ describe("membership changes with real processes", () => {
         async () => {
           const doc = await httpJson(
             "GET",
-            `${cluster.endpoint(leader)}/status`,
+            `${cluster().endpoint(leader)}/status`,
             undefined,
-            cluster.authHeaders(),
+            cluster().authHeaders(),
             2000,
           );
           const peers = doc.body.peers as { id: number; inbound: boolean }[];
@@ -127,7 +118,7 @@ describe("membership changes with real processes", () => {
         20_000,
         100,
       );
-      const endpoints = ["--endpoints", cluster.endpoints().slice(0, 3).join(",")];
+      const endpoints = ["--endpoints", cluster().endpoints().slice(0, 3).join(",")];
       const added = await cli(["members", "add", "--id", "4", ...endpoints]);
       note(`members add --id 4: exit ${added.code}\n${added.stderr}${added.stdout}`);
       expect(added.code).toBe(0);
@@ -141,7 +132,7 @@ describe("membership changes with real processes", () => {
       expect(four.membership.self).toBe("voter");
       // Replica 4 started empty, and the others had truncated their logs below a snapshot: it
       // caught up by state transfer, receiving a peer's snapshot in chunks.
-      const metrics = await fetch(`${cluster.endpoint(4)}/metrics`, { headers: cluster.authHeaders("read") }).then(
+      const metrics = await fetch(`${cluster().endpoint(4)}/metrics`, { headers: cluster().authHeaders("read") }).then(
         (r) => r.text(),
       );
       const chunks = [
@@ -157,19 +148,19 @@ describe("membership changes with real processes", () => {
         /--join --initial-members 1,2,3 --peers 1=127\.0\.0\.1:\d+,2=127\.0\.0\.1:\d+,3=127\.0\.0\.1:\d+,4=127\.0\.0\.1:\d+/,
       );
     } catch (error) {
-      note(cluster.logs());
+      note(cluster().logs());
       throw error;
     }
   }, 120_000);
 
   it("replace a replica whose disk failed (SIGKILL, never restarted) by a fresh one through the HTTP API; writes keep working", async () => {
     try {
-      await cluster.kill(3, "SIGKILL");
+      await cluster().kill(3, "SIGKILL");
       note("killed replica 3 for good");
       await writes("after-kill", 10);
-      cluster.start(5);
+      cluster().start(5);
       // replace adds 5 as a learner first (the core refuses to promote a replica that is not one).
-      const refused = await cluster.client().call("POST", "/v1/members", { op: "replace", old: 3, id: 5 });
+      const refused = await cluster().client().call("POST", "/v1/members", { op: "replace", old: 3, id: 5 });
       expect(refused.status).toBe(409);
       expect(String(refused.body.message)).toMatch(/replica 5 is not a learner/);
       await change({ op: "add", id: 5 });
@@ -180,14 +171,14 @@ describe("membership changes with real processes", () => {
       const statuses = await converged([1, 2, 4, 5], [1, 2, 4, 5]);
       note(`replicas 1,2,4,5 at slot ${statuses[0]!.executedSlot}`);
     } catch (error) {
-      note(cluster.logs());
+      note(cluster().logs());
       throw error;
     }
   }, 120_000);
 
   it("remove the leader: it hands over and retires (status removed, clients get 410, never starts again); the others elect a leader and keep serving", async () => {
     try {
-      const gone = await cluster.waitForLeader(30_000);
+      const gone = await cluster().waitForLeader(30_000);
       const rest = [1, 2, 4, 5].filter((id) => id !== gone);
       // Three voters would remain of 1,2,4,5; leaving two needs force.
       const removed = await change({ op: "remove", id: gone });
@@ -197,7 +188,7 @@ describe("membership changes with real processes", () => {
       const unsafe = await waitFor(
         "an answer from a leader",
         async () => {
-          const reply = await cluster.client().call("POST", "/v1/members", { op: "remove", id: rest[0] });
+          const reply = await cluster().client().call("POST", "/v1/members", { op: "remove", id: rest[0] });
           return reply.status === 503 ? undefined : reply;
         },
         30_000,
@@ -207,13 +198,13 @@ describe("membership changes with real processes", () => {
       expect(unsafe.body).toMatchObject({ code: "unsafe" });
       await writes("after-remove", 20);
       await converged(rest, rest);
-      const leader = await cluster.waitForLeader(30_000);
+      const leader = await cluster().waitForLeader(30_000);
       note(`replicas ${rest.join(",")} converged; replica ${leader} leads`);
       expect(rest).toContain(leader);
       const retired = await waitFor(
         `replica ${gone} to retire`,
         async () => {
-          const status = await cluster.status(gone);
+          const status = await cluster().status(gone);
           return status?.role === "removed" ? status : undefined;
         },
         30_000,
@@ -223,55 +214,55 @@ describe("membership changes with real processes", () => {
       expect(retired.retired).toMatch(new RegExp(`replica ${gone} was removed from the cluster`));
       const refused = await httpJson(
         "GET",
-        `${cluster.endpoint(gone)}${keyPath("before/1")}`,
+        `${cluster().endpoint(gone)}${keyPath("before/1")}`,
         undefined,
-        cluster.authHeaders(),
+        cluster().authHeaders(),
         2000,
       );
       expect(refused.status).toBe(410);
       expect(refused.body).toMatchObject({ code: "removed" });
-      expect(cluster.member(gone).output.join("\n")).toMatch(/replica removed from the cluster: it stops serving/);
+      expect(cluster().member(gone).output.join("\n")).toMatch(/replica removed from the cluster: it stops serving/);
       // A client (and the CLI) given the removed replica first moves on to the others.
-      const endpoints = [gone, ...rest].map((id) => cluster.endpoint(id));
-      const viaRemoved = new KvClient({ endpoints, deadlineMs: 10_000, token: cluster.token() });
+      const endpoints = [gone, ...rest].map((id) => cluster().endpoint(id));
+      const viaRemoved = new KvClient({ endpoints, deadlineMs: 10_000, token: cluster().token() });
       expect((await viaRemoved.call("GET", keyPath("before/1"))).body).toMatchObject({ value: "before-1" });
       const shown = await cli(["members", "--endpoints", endpoints.join(",")]);
       expect(shown.code).toBe(0);
       expect(shown.stdout).toMatch(new RegExp(`in force: +voters ${rest.join(",")} \\(chosen at slot \\d+`));
-      await cluster.kill(gone, "SIGTERM");
-      expect(fs.existsSync(path.join(cluster.dataDir(gone), "REMOVED"))).toBe(true);
-      cluster.start(gone);
-      const code = await waitFor("the removed replica to refuse to start", () => cluster.member(gone).exit, 20_000);
+      await cluster().kill(gone, "SIGTERM");
+      expect(fs.existsSync(path.join(cluster().dataDir(gone), "REMOVED"))).toBe(true);
+      cluster().start(gone);
+      const code = await waitFor("the removed replica to refuse to start", () => cluster().member(gone).exit, 20_000);
       expect(code).toBe(3);
-      expect(cluster.member(gone).output.join("\n")).toMatch(
+      expect(cluster().member(gone).output.join("\n")).toMatch(
         new RegExp(`refusing to start: removed data: .*REMOVED: replica ${gone} was removed`),
       );
       // A remaining initial member restarts with the current members as --peers (and the initial
       // members named apart): it dials the replicas that joined since and catches up.
       const initial = rest.find((id) => id <= 3)!;
-      await cluster.kill(initial, "SIGTERM");
+      await cluster().kill(initial, "SIGTERM");
       await writes("while-restarting", 5);
       // Without --initial-members its --peers would be taken as the initial configuration: refused.
-      cluster.start(initial, { peers: rest });
-      expect(await waitFor("the misconfigured restart to be refused", () => cluster.member(initial).exit, 20_000)).toBe(
-        3,
-      );
-      expect(cluster.member(initial).output.join("\n")).toMatch(
+      cluster().start(initial, { peers: rest });
+      expect(
+        await waitFor("the misconfigured restart to be refused", () => cluster().member(initial).exit, 20_000),
+      ).toBe(3);
+      expect(cluster().member(initial).output.join("\n")).toMatch(
         /initial-members\.json: this replica was started with initial members 1,2,3, not \d,\d,\d: give --initial-members 1,2,3/,
       );
-      cluster.start(initial, { peers: rest, extra: ["--initial-members", "1,2,3"] });
+      cluster().start(initial, { peers: rest, extra: ["--initial-members", "1,2,3"] });
       await writes("after-restart", 5);
       await converged(rest, rest);
       note(`replica ${initial} restarted with --peers ${rest.join(",")} --initial-members 1,2,3 and caught up`);
       // Nothing acknowledged was lost: every write reads back at the leader.
-      const client = cluster.client();
+      const client = cluster().client();
       for (const [key, value] of acknowledged) {
         const reply = await client.call("GET", keyPath(key));
         expect(reply.body.value, key).toBe(value);
       }
       note(`${acknowledged.size} acknowledged writes read back`);
     } catch (error) {
-      note(cluster.logs());
+      note(cluster().logs());
       throw error;
     }
   }, 120_000);

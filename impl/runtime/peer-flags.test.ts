@@ -1,28 +1,24 @@
 /**
- * The peer port's flood bounds are the operator's to set: a replica process started with
- * `--peer-source-handshakes-max` and `--peer-handshake-timeout-ms` refuses and times out
- * connections by those numbers, not the defaults, and counts them in /metrics.
+ * The connection bounds are the operator's to set: a replica process started with
+ * `--peer-source-handshakes-max` and `--peer-handshake-timeout-ms` refuses and times out peer
+ * connections by those numbers, not the defaults, and with `--http-connections-max` closes
+ * client connections beyond that many as they arrive; each is counted in /metrics.
  */
 import net from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TestCluster } from "./testing-cluster.ts";
+import { describe, expect, it } from "vitest";
+import { useCluster } from "./testing-cluster.ts";
 import { waitFor } from "./testing.ts";
 
-let cluster: TestCluster;
-
-beforeAll(async () => {
-  cluster = await TestCluster.create(1, undefined, { traces: false });
-  cluster.start(1, { extra: ["--peer-source-handshakes-max", "2", "--peer-handshake-timeout-ms", "400"] });
-  await cluster.waitForLeader(60_000);
-}, 90_000);
-
-afterAll(async () => {
-  await cluster.close();
-}, 20_000);
+const cluster = useCluster(1, {
+  traces: false,
+  flags: ["--peer-source-handshakes-max", "2", "--peer-handshake-timeout-ms", "400", "--http-connections-max", "4"],
+});
 
 /** The sum of the samples of `metric` whose labels match `labels`. */
 async function metricSum(name: string, labels = ""): Promise<number> {
-  const text = await (await fetch(`${cluster.endpoint(1)}/metrics`, { headers: cluster.authHeaders("read") })).text();
+  const text = await (
+    await fetch(`${cluster().endpoint(1)}/metrics`, { headers: cluster().authHeaders("read") })
+  ).text();
   return [...text.matchAll(new RegExp(`^${name}(\\{[^}]*\\})? (\\d+)`, "gm"))]
     .filter((m) => (m[1] ?? "").includes(labels))
     .map((m) => Number(m[2]))
@@ -36,7 +32,7 @@ describe("the peer port's bounds from the command line", () => {
     const closedAfterMs: number[] = [];
     const start = performance.now();
     const sockets = Array.from({ length: 3 }, () => {
-      const socket = net.connect({ host: "127.0.0.1", port: cluster.member(1).peerPort, localAddress: "127.0.0.2" });
+      const socket = net.connect({ host: "127.0.0.1", port: cluster().member(1).peerPort, localAddress: "127.0.0.2" });
       socket.on("error", () => undefined);
       socket.on("close", () => closedAfterMs.push(performance.now() - start));
       return socket;
@@ -56,5 +52,45 @@ describe("the peer port's bounds from the command line", () => {
       (await metricSum("paxos_lease_peer_connections_refused_total", 'reason="source-handshakes"')) - refusedBefore,
     ).toBe(1);
     expect((await metricSum("paxos_lease_peer_connections_rejected_total")) - rejectedBefore).toBe(2);
+  }, 30_000);
+});
+
+describe("the client port's bound from the command line", () => {
+  it("closes client connections beyond --http-connections-max as they arrive, and serves again once they go", async () => {
+    const droppedBefore = await metricSum("paxos_lease_http_connections_dropped_total");
+    let closedByReplica = 0;
+    let closed = 0;
+    const sockets: net.Socket[] = [];
+    try {
+      // Idle connections, as a flood holds them; a connection kept alive from the metrics read may hold one slot.
+      for (let i = 0; i < 8; i++) {
+        const socket = net.connect({ host: "127.0.0.1", port: cluster().member(1).httpPort });
+        socket.on("error", () => undefined);
+        socket.on("close", () => (closedByReplica += 1));
+        sockets.push(socket);
+        await new Promise((resolve) => {
+          socket.once("connect", resolve);
+          socket.once("close", resolve);
+        });
+      }
+      await waitFor("the replica closed the connections beyond its bound", () =>
+        closedByReplica >= 4 ? true : undefined,
+      );
+      // Ours past the bound, less any slot the test's own keep-alive connections hold; never all of ours.
+      closed = closedByReplica;
+      expect(closed).toBeLessThanOrEqual(7);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+    // Served again, and the closed ones counted.
+    const dropped = await waitFor("the client port serving again", async () => {
+      try {
+        return await metricSum("paxos_lease_http_connections_dropped_total");
+      } catch {
+        return undefined;
+      }
+    });
+    expect(dropped - droppedBefore).toBeGreaterThanOrEqual(closed);
+    expect(cluster().member(1).output.join("\n")).toMatch(/--http-connections-max connections are open/);
   }, 30_000);
 });

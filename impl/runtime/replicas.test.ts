@@ -7,13 +7,13 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { keyPath, newSession, type Session } from "./client.ts";
 import { launchChromium } from "./testing-browser.ts";
-import { TestCluster } from "./testing-cluster.ts";
+import { TestCluster, useCluster } from "./testing-cluster.ts";
 import { tempDir, waitFor } from "./testing.ts";
 
-let cluster: TestCluster;
+const cluster = useCluster(3, { leader: false });
 /** Acknowledged writes: key -> value. */
 const acknowledged = new Map<string, string>();
 let leader = 0;
@@ -22,23 +22,16 @@ function note(text: string): void {
   process.stdout.write(`[replicas.test] ${text}\n`);
 }
 
-beforeAll(async () => {
-  cluster = await TestCluster.create(3);
-  cluster.startAll();
-}, 20_000);
-
-afterAll(async () => {
-  await cluster.close(process.env.PAXOS_LEASE_KEEP_TEST_DATA === "1");
-}, 20_000);
-
 async function put(key: string, value: string, session: Session = newSession()): Promise<boolean> {
-  const reply = await cluster.client().call("PUT", keyPath(key), { value }, session);
+  const reply = await cluster().client().call("PUT", keyPath(key), { value }, session);
   if (reply.status === 200) acknowledged.set(key, value);
   return reply.status === 200;
 }
 
 async function read(key: string, query = ""): Promise<unknown> {
-  const reply = await cluster.client().call("GET", `${keyPath(key)}${query}`);
+  const reply = await cluster()
+    .client()
+    .call("GET", `${keyPath(key)}${query}`);
   expect(reply.status, JSON.stringify(reply.body)).toBe(200);
   return reply.body.value;
 }
@@ -46,9 +39,9 @@ async function read(key: string, query = ""): Promise<unknown> {
 describe("three replica processes", () => {
   it("elect a leader and serve writes and reads", async () => {
     try {
-      leader = await cluster.waitForLeader(90_000);
+      leader = await cluster().waitForLeader(90_000);
       note(`leader is replica ${leader}`);
-      const client = cluster.client();
+      const client = cluster().client();
       const started = performance.now();
       for (let i = 0; i < 20; i++) {
         const reply = await client.call("PUT", keyPath(`before/${i}`), { value: `v${i}` }, newSession());
@@ -64,20 +57,22 @@ describe("three replica processes", () => {
         `20 sequential linearizable reads at the leader: ${((performance.now() - readsStarted) / 20).toFixed(1)} ms per read`,
       );
       // Leadership may move under load (a slow event loop misses a lease renewal): ask again.
-      leader = await cluster.waitForLeader(30_000);
+      leader = await cluster().waitForLeader(30_000);
       const follower = leader === 1 ? 2 : 1;
       // A stale read on a follower never waits for the leader; it catches up shortly.
       await waitFor(
         "the follower's stale read to show the last write",
         async () => {
-          const reply = await cluster.client().call("GET", `${keyPath("before/19")}?consistency=stale`);
+          const reply = await cluster()
+            .client()
+            .call("GET", `${keyPath("before/19")}?consistency=stale`);
           return reply.body.value === "v19" ? true : undefined;
         },
         10_000,
       );
-      expect((await cluster.status(follower))?.leader).not.toBeNull();
+      expect((await cluster().status(follower))?.leader).not.toBeNull();
     } catch (error) {
-      note(cluster.logs());
+      note(cluster().logs());
       throw error;
     }
   }, 150_000);
@@ -92,13 +87,13 @@ describe("three replica processes", () => {
       let firstAfterKill = 0;
       for (let i = 0; i < 30; i++) {
         if (i === 10) {
-          leader = await cluster.waitForLeader(30_000);
-          await cluster.kill(leader, "SIGKILL");
+          leader = await cluster().waitForLeader(30_000);
+          await cluster().kill(leader, "SIGKILL");
           killedAt = performance.now();
           note(`killed leader ${leader}`);
         }
         // Appends in one session: a retry after an unknown outcome must not append twice.
-        const reply = await cluster
+        const reply = await cluster()
           .client(45_000)
           .call("POST", keyPath(counter), { op: "append", value: "x" }, { clientId: session.clientId, seq: seq++ });
         expect(reply.status, JSON.stringify(reply.body)).toBe(200);
@@ -109,11 +104,11 @@ describe("three replica processes", () => {
       note(
         `first write after the kill completed after ${(firstAfterKill - killedAt).toFixed(0)} ms (failover plus client retries)`,
       );
-      const newLeader = await cluster.waitForLeader(30_000);
+      const newLeader = await cluster().waitForLeader(30_000);
       expect(newLeader).not.toBe(leader);
       note(`new leader is replica ${newLeader}`);
-      const metrics = await fetch(`${cluster.endpoint(newLeader)}/metrics`, {
-        headers: cluster.authHeaders("read"),
+      const metrics = await fetch(`${cluster().endpoint(newLeader)}/metrics`, {
+        headers: cluster().authHeaders("read"),
       }).then((r) => r.text());
       const sample = (name: string): number =>
         Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, "m").exec(metrics)?.[1] ?? Number.NaN);
@@ -124,7 +119,7 @@ describe("three replica processes", () => {
       expect(await read(counter)).toBe("x".repeat(appendsAcknowledged));
       for (const [key, value] of acknowledged) expect(await read(key), key).toBe(value);
     } catch (error) {
-      note(cluster.logs());
+      note(cluster().logs());
       throw error;
     }
   }, 180_000);
@@ -132,13 +127,13 @@ describe("three replica processes", () => {
   it("restart the killed replica on its data; it catches up to the same slot and state digest", async () => {
     try {
       const restarted = leader;
-      cluster.start(restarted);
+      cluster().start(restarted);
       await put("after/restart", "caught-up");
       // The restarted replica may even become leader again; either way all three converge.
       const slots = await waitFor(
         "every replica, the restarted one included, to execute the same slots",
         async () => {
-          const statuses = await Promise.all(cluster.members.map((m) => cluster.status(m.id)));
+          const statuses = await Promise.all(cluster().members.map((m) => cluster().status(m.id)));
           if (statuses.some((s) => s === undefined) || !statuses.some((s) => s!.role === "leader")) return undefined;
           const executed = new Set(statuses.map((s) => s!.executedSlot));
           // Equal executed slots must mean equal executed states: the digests agree too.
@@ -151,10 +146,12 @@ describe("three replica processes", () => {
         200,
       );
       note(`replica ${restarted} caught up to slot ${slots}`);
-      const stale = await cluster.client().call("GET", `${keyPath("after/restart")}?consistency=stale`);
+      const stale = await cluster()
+        .client()
+        .call("GET", `${keyPath("after/restart")}?consistency=stale`);
       expect(stale.status).toBe(200);
     } catch (error) {
-      note(cluster.logs());
+      note(cluster().logs());
       throw error;
     }
   }, 120_000);
@@ -164,15 +161,15 @@ describe("three replica processes", () => {
     if (browser === null) return;
     const profile = tempDir("chromium");
     try {
-      const current = await cluster.waitForLeader(30_000);
+      const current = await cluster().waitForLeader(30_000);
       const follower = current === 1 ? 2 : 1;
       const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
       // Without a token the page shows no status, only the form that asks for one.
-      await page.goto(`${cluster.endpoint(follower)}/`);
+      await page.goto(`${cluster().endpoint(follower)}/`);
       await page.locator("#login").waitFor({ state: "visible", timeout: 20_000 });
       expect(await page.locator("#leader").textContent()).toBe("unknown");
       // With a read token in the address (a fragment: never sent to the server) it shows everything.
-      await page.goto(`${cluster.endpoint(follower)}/#token=${cluster.token("read")}`);
+      await page.goto(`${cluster().endpoint(follower)}/#token=${cluster().token("read")}`);
       // The page takes the token out of its address (a fragment change does not reload it).
       await page.waitForFunction('location.hash === ""', undefined, { timeout: 10_000 });
       const leaderCard = page.locator("#leader");
@@ -182,6 +179,10 @@ describe("three replica processes", () => {
       await page.locator(`#peers tr[data-peer="${current}"]`).waitFor({ timeout: 10_000 });
       expect(await page.locator(`#peers tr[data-peer="${current}"] td`).first().textContent()).toBe(
         `replica ${current} (leader)`,
+      );
+      // The link to a peer's page uses this page's scheme (https under TLS).
+      expect(await page.locator(`#peers tr[data-peer="${current}"] a`).getAttribute("href")).toBe(
+        `${cluster().endpoint(current)}/`,
       );
       await page.locator('#in-force[data-voters="1,2,3"]').waitFor({ timeout: 10_000 });
       expect(await page.locator("#in-force").textContent()).toBe(
@@ -194,10 +195,10 @@ describe("three replica processes", () => {
         `status page screenshot: ${shot}${process.env.PAXOS_LEASE_KEEP_TEST_DATA === "1" ? "" : " (removed; set PAXOS_LEASE_KEEP_TEST_DATA=1 to keep it)"}`,
       );
       const leaderPage = await browser.newPage();
-      await leaderPage.goto(`${cluster.endpoint(current)}/`);
+      await leaderPage.goto(`${cluster().endpoint(current)}/`);
       // A token typed into the form works as well.
       await leaderPage.locator("#login").waitFor({ state: "visible", timeout: 20_000 });
-      await leaderPage.locator("#token").fill(cluster.token("read"));
+      await leaderPage.locator("#token").fill(cluster().token("read"));
       await leaderPage.locator("#login button").click();
       // Both in one rendering (under load, leadership may move between two reads of the page).
       const shown = await leaderPage.waitForFunction(
@@ -212,11 +213,11 @@ describe("three replica processes", () => {
     }
   }, 90_000);
 
-  it("stop cleanly on SIGTERM, leaving traces in which every receipt pairs with a send of the same message", async () => {
+  it("stop cleanly on SIGTERM, leaving traces (mode 0600) in which every receipt pairs with a send of the same message", async () => {
     // Stop first, so that no receipt is read whose send was traced after its sender's file was read.
-    for (const member of cluster.members) {
+    for (const member of cluster().members) {
       const exit = member.exit;
-      await cluster.kill(member.id, "SIGTERM");
+      await cluster().kill(member.id, "SIGTERM");
       expect(await exit).toBe(0);
     }
     interface Line {
@@ -231,9 +232,11 @@ describe("three replica processes", () => {
     }
     const sends = new Map<string, string>();
     const receipts: { key: string; message: string }[] = [];
-    for (const member of cluster.members) {
+    for (const member of cluster().members) {
+      // Traces hold the clients' keys and values: readable by the replica's user alone.
+      expect(fs.statSync(cluster().traceFile(member.id)).mode & 0o777).toBe(0o600);
       const lines = fs
-        .readFileSync(cluster.traceFile(member.id), "utf8")
+        .readFileSync(cluster().traceFile(member.id), "utf8")
         .trim()
         .split("\n")
         .map((l) => JSON.parse(l) as Line);

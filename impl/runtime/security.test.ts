@@ -7,22 +7,12 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { keyPath } from "./client.ts";
 import { launchChromium } from "./testing-browser.ts";
-import { TestCluster } from "./testing-cluster.ts";
+import { useCluster } from "./testing-cluster.ts";
 
-let cluster: TestCluster;
-
-beforeAll(async () => {
-  cluster = await TestCluster.create(3, undefined, { traces: false });
-  cluster.startAll();
-  await cluster.waitForLeader(90_000);
-}, 120_000);
-
-afterAll(async () => {
-  await cluster.close();
-}, 20_000);
+const cluster = useCluster(3, { traces: false });
 
 const removeAll = JSON.stringify({ op: "remove", id: 3, force: true });
 
@@ -35,7 +25,7 @@ function request(
   headers: Record<string, string>,
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${cluster.endpoint(id)}${path}`, { method, headers, agent: false }, (response) => {
+    const req = http.request(`${cluster().endpoint(id)}${path}`, { method, headers, agent: false }, (response) => {
       const chunks: Buffer[] = [];
       response.on("data", (c: Buffer) => chunks.push(c));
       response.on("end", () =>
@@ -52,21 +42,21 @@ function request(
 
 /** The membership and the attacked key as the leader sees them (with the admin token). */
 async function unchanged(): Promise<void> {
-  const members = await cluster.client().call("GET", "/v1/members");
+  const members = await cluster().client().call("GET", "/v1/members");
   expect(members.status).toBe(200);
   const inForce = members.body.inForce as { voters: number[] };
   expect(inForce.voters).toEqual([1, 2, 3]);
   expect(members.body.pending).toEqual([]);
-  const key = await cluster.client().call("GET", keyPath("pwned"));
+  const key = await cluster().client().call("GET", keyPath("pwned"));
   expect(key.body).toMatchObject({ value: null });
 }
 
 /** The sum over the replicas of paxos_lease_http_refused_total{reason}. */
 async function refused(reason: string): Promise<number> {
   let sum = 0;
-  for (const m of cluster.members) {
-    const raw = await fetch(`${cluster.endpoint(m.id)}/metrics`, { headers: cluster.authHeaders("read") }).then((r) =>
-      r.text(),
+  for (const m of cluster().members) {
+    const raw = await fetch(`${cluster().endpoint(m.id)}/metrics`, { headers: cluster().authHeaders("read") }).then(
+      (r) => r.text(),
     );
     const match = new RegExp(
       `^paxos_lease_http_refused_total\\{reason="${reason}",replica="${m.id}"\\} (\\d+)$`,
@@ -80,25 +70,25 @@ async function refused(reason: string): Promise<number> {
 describe("the client API of real replicas", () => {
   it("refuses requests without a token (401) and with too weak a role (403), at every replica; nothing changes", async () => {
     const json = { "Content-Type": "application/json" };
-    for (const m of cluster.members) {
+    for (const m of cluster().members) {
       const anonymous = await request(m.id, "POST", "/v1/members", removeAll, json);
       expect(anonymous, `replica ${m.id}`).toMatchObject({ status: 401, body: { code: "unauthenticated" } });
       const writer = await request(m.id, "POST", "/v1/members", removeAll, {
         ...json,
-        ...cluster.authHeaders("write"),
+        ...cluster().authHeaders("write"),
       });
       expect(writer, `replica ${m.id}`).toMatchObject({ status: 403, body: { code: "forbidden" } });
       const put = JSON.stringify({ value: "x" });
       expect((await request(m.id, "PUT", keyPath("pwned"), put, json)).status).toBe(401);
       expect(
-        (await request(m.id, "PUT", keyPath("pwned"), put, { ...json, ...cluster.authHeaders("read") })).status,
+        (await request(m.id, "PUT", keyPath("pwned"), put, { ...json, ...cluster().authHeaders("read") })).status,
       ).toBe(403);
       expect((await request(m.id, "GET", keyPath("pwned"), undefined, {})).status).toBe(401);
       expect((await request(m.id, "GET", "/status", undefined, {})).status).toBe(401);
       // The body the old API took from a web page: text/plain, even with a valid admin token.
       const plain = await request(m.id, "POST", "/v1/members", removeAll, {
         "Content-Type": "text/plain",
-        ...cluster.authHeaders("admin"),
+        ...cluster().authHeaders("admin"),
       });
       expect(plain).toMatchObject({ status: 415, body: { code: "unsupported-media-type" } });
     }
@@ -111,7 +101,7 @@ describe("the client API of real replicas", () => {
     // attacker.example resolves to this machine, as a hostile name does after DNS rebinding.
     const browser = await launchChromium((reason) => context.skip(reason), "MAP attacker.example 127.0.0.1");
     if (browser === null) return;
-    const endpoints = cluster.endpoints();
+    const endpoints = cluster().endpoints();
     const page = `<!doctype html><title>cat pictures</title>
 <iframe name="sink"></iframe>
 <form id="csrf" method="POST" enctype="text/plain" target="sink" action="${endpoints[0]}/v1/members">

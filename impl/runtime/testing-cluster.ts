@@ -7,13 +7,14 @@
  * restarted on their data. Spares (ids above the initial members) start with --join, listing
  * every replica as a peer. Its tokens file holds one token per role; `client()` and `status()`
  * use the admin token. Test-only. Every wait is bounded; `close` kills every child still running
- * (and tears the hosts down).
+ * (and tears the hosts down). A test file gets one with `useCluster`.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import path from "node:path";
+import { afterAll, beforeAll } from "vitest";
 import { authHeaders, httpJson, KvClient } from "./client.ts";
 import { ensureCliBuilt } from "./build.ts";
 import { replicaArgv } from "./program.ts";
@@ -68,6 +69,16 @@ export class MemberLookups<M extends { readonly id: number }> {
   }
 }
 
+/** How a test cluster is made (see `TestCluster.create`). */
+export interface ClusterOptions {
+  readonly traces?: boolean;
+  readonly spares?: number;
+  readonly hosts?: boolean | HostNetwork;
+  readonly delayPorts?: readonly number[];
+  /** HTTPS for clients and mutual TLS between replicas, with certificates of a CA made here, and no secret. */
+  readonly tls?: boolean;
+}
+
 /** The peer and client ports of every replica on hosts, as in docs/operations.md. */
 const hostPeerPort = 7001;
 const hostHttpPort = 8001;
@@ -101,10 +112,11 @@ export class TestCluster extends MemberLookups<Member> {
         : `${scheme}://${hosts.address(m.id)}:${hostHttpPort}`,
     );
     this.caCert = certsDir === undefined ? undefined : fs.readFileSync(certsLayout(certsDir).caCert, "utf8");
-    if (hosts !== undefined && certsDir !== undefined) throw new Error("a test cluster on hosts runs without TLS");
     this.agent =
       hosts !== undefined
-        ? hosts.agent()
+        ? certsDir === undefined
+          ? hosts.agent()
+          : hosts.tlsAgent({ ca: this.caCert })
         : certsDir === undefined
           ? new http.Agent({ keepAlive: false })
           : new https.Agent({ keepAlive: false, ca: this.caCert });
@@ -123,14 +135,7 @@ export class TestCluster extends MemberLookups<Member> {
   static async create(
     size: number,
     core?: Record<string, unknown>,
-    options: {
-      readonly traces?: boolean;
-      readonly spares?: number;
-      readonly hosts?: boolean | HostNetwork;
-      readonly delayPorts?: readonly number[];
-      /** HTTPS for clients and mutual TLS between replicas, with certificates of a CA made here, and no secret. */
-      readonly tls?: boolean;
-    } = {},
+    options: ClusterOptions = {},
   ): Promise<TestCluster> {
     const spares = options.spares ?? 0;
     // Benchmarks start clusters outside vitest (whose global setup builds): the replicas run the current sources.
@@ -326,6 +331,34 @@ export class TestCluster extends MemberLookups<Member> {
     }
   }
 
+  /** Replica `id`'s /metrics text (Prometheus format), read with the read token; rejects on failure. */
+  metrics(id: number): Promise<string> {
+    const url = `${this.endpoint(id)}/metrics`;
+    return new Promise((resolve, reject) => {
+      const request = (url.startsWith("https:") ? https : http).get(
+        url,
+        {
+          agent: this.agent,
+          headers: this.authHeaders("read"),
+          timeout: 5000,
+          ...(this.caCert === undefined ? {} : { ca: this.caCert }),
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on("data", (chunk: Buffer) => chunks.push(chunk));
+          response.on("end", () =>
+            response.statusCode === 200
+              ? resolve(Buffer.concat(chunks).toString("utf8"))
+              : reject(new Error(`GET ${url}: ${response.statusCode}`)),
+          );
+          response.on("error", reject);
+        },
+      );
+      request.on("timeout", () => request.destroy(new Error(`GET ${url}: timed out`)));
+      request.on("error", reject);
+    });
+  }
+
   /** Wait until every running member (not a spare waiting to join, not a removed replica) answers and agrees on one leader that says it leads. */
   async waitForLeader(timeoutMs = 60_000): Promise<number> {
     return waitFor(
@@ -372,4 +405,37 @@ export class TestCluster extends MemberLookups<Member> {
     if (this.ownsHosts) await this.hosts?.close();
     if (!keep) fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * One test cluster for the tests of a file (or of the describe block it is called in): `size`
+ * replicas made with `options` (core settings in `core`) and started before the first test (with
+ * `flags` added to their command lines), together with the spares in `alsoStart`; unless `leader` is false, the first test starts only
+ * once all of them agree on a leader. The cluster is closed after the last test, its folder kept
+ * when PAXOS_LEASE_KEEP_TEST_DATA=1. Returns the cluster's getter, for use inside tests.
+ */
+export function useCluster(
+  size: number,
+  options: ClusterOptions & {
+    readonly core?: Record<string, unknown>;
+    /** More command-line flags for every initial member. */
+    readonly flags?: readonly string[];
+    readonly alsoStart?: readonly number[];
+    readonly leader?: boolean;
+  } = {},
+): () => TestCluster {
+  let cluster: TestCluster | undefined;
+  beforeAll(async () => {
+    cluster = await TestCluster.create(size, options.core, options);
+    for (let id = 1; id <= size; id++) cluster.start(id, { extra: options.flags ?? [] });
+    for (const id of options.alsoStart ?? []) cluster.start(id);
+    if (options.leader !== false) await cluster.waitForLeader(90_000);
+  }, 120_000);
+  afterAll(async () => {
+    await cluster?.close(process.env.PAXOS_LEASE_KEEP_TEST_DATA === "1");
+  }, 20_000);
+  return () => {
+    if (cluster === undefined) throw new Error("the test cluster is made before the first test");
+    return cluster;
+  };
 }

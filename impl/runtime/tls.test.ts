@@ -12,24 +12,14 @@ import http from "node:http";
 import https from "node:https";
 import path from "node:path";
 import tls from "node:tls";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { certsLayout, initCa, issueReplicaCert } from "./certs.ts";
 import { keyPath } from "./client.ts";
 import { cliArgv } from "./program.ts";
-import { TestCluster } from "./testing-cluster.ts";
+import { useCluster } from "./testing-cluster.ts";
 import { sleep, tempDir, waitFor } from "./testing.ts";
 
-let cluster: TestCluster;
-
-beforeAll(async () => {
-  cluster = await TestCluster.create(3, undefined, { traces: false, tls: true });
-  cluster.startAll();
-  await cluster.waitForLeader(90_000);
-}, 120_000);
-
-afterAll(async () => {
-  await cluster.close();
-}, 20_000);
+const cluster = useCluster(3, { traces: false, tls: true });
 
 /** The fingerprint of the certificate served at 127.0.0.1:`port`, as a client trusting the cluster CA sees it. */
 function servedCertificate(port: number, client: { cert: string; key: string } | undefined): Promise<string> {
@@ -37,7 +27,7 @@ function servedCertificate(port: number, client: { cert: string; key: string } |
     const socket = tls.connect({
       host: "127.0.0.1",
       port,
-      ca: cluster.caCert,
+      ca: cluster().caCert,
       ...client,
       checkServerIdentity: () => undefined,
     });
@@ -55,14 +45,16 @@ function fingerprintOf(file: string): string {
 
 describe("TLS between real replicas", () => {
   it("serves the client API over HTTPS only, to clients that trust the cluster CA", async () => {
-    const client = cluster.client();
+    const client = cluster().client();
     expect((await client.call("PUT", keyPath("over-tls"), { value: "secret" })).status).toBe(200);
     for (const id of [1, 2, 3]) {
-      const reply = await cluster.client().call("GET", `${keyPath("over-tls")}?consistency=linearizable`);
+      const reply = await cluster()
+        .client()
+        .call("GET", `${keyPath("over-tls")}?consistency=linearizable`);
       expect(reply.status, `replica ${id}`).toBe(200);
       expect(reply.body.value).toBe("secret");
     }
-    const endpoint = new URL(cluster.endpoint(1));
+    const endpoint = new URL(cluster().endpoint(1));
     expect(endpoint.protocol).toBe("https:");
     // Plain HTTP to the HTTPS port gets no API answer.
     const plain = await new Promise<string>((resolve) => {
@@ -87,10 +79,10 @@ describe("TLS between real replicas", () => {
     const cli = (...args: string[]): { status: number | null; stdout: string; stderr: string } =>
       spawnSync(
         process.execPath,
-        [...cliArgv(), ...args, "--endpoints", cluster.runningEndpoints().join(","), "--token", cluster.token()],
-        { encoding: "utf8", cwd: cluster.dir, timeout: 30_000 },
+        [...cliArgv(), ...args, "--endpoints", cluster().runningEndpoints().join(","), "--token", cluster().token()],
+        { encoding: "utf8", cwd: cluster().dir, timeout: 30_000 },
       );
-    const caFile = certsLayout(cluster.certsDir!).caCert;
+    const caFile = certsLayout(cluster().certsDir!).caCert;
     const put = cli("put", "via-cli", "tls", "--ca-file", caFile);
     expect(put.status, put.stderr).toBe(0);
     const get = cli("get", "via-cli", "--ca-file", caFile);
@@ -104,16 +96,16 @@ describe("TLS between real replicas", () => {
     const foreign = path.join(tempDir("tls-foreign"), "certs");
     initCa(foreign, { clusterId: "it-cluster" });
     const files = issueReplicaCert(foreign, { clusterId: "it-cluster", id: 3, hosts: ["127.0.0.1"] });
-    await cluster.kill(3);
-    const before = cluster.member(1).output.length;
-    expect((await cluster.client().call("PUT", keyPath("while-foreign"), { value: "v" })).status).toBe(200);
-    cluster.start(3, {
+    await cluster().kill(3);
+    const before = cluster().member(1).output.length;
+    expect((await cluster().client().call("PUT", keyPath("while-foreign"), { value: "v" })).status).toBe(200);
+    cluster().start(3, {
       extra: ["--tls-cert", files.cert, "--tls-key", files.key, "--tls-ca", certsLayout(foreign).caCert],
     });
     await waitFor(
       "replica 1 refusing the foreign certificate",
       () =>
-        cluster
+        cluster()
           .member(1)
           .output.slice(before)
           .some((l) => /TLS handshake failed/.test(l))
@@ -125,8 +117,8 @@ describe("TLS between real replicas", () => {
     // The intruder never got the write made while it was away: nothing reached it.
     const intruder = await new Promise<Record<string, unknown>>((resolve, reject) => {
       const request = https.get(
-        `${cluster.endpoint(3)}${keyPath("while-foreign")}?consistency=stale`,
-        { agent: false, ca: fs.readFileSync(certsLayout(foreign).caCert), headers: cluster.authHeaders("read") },
+        `${cluster().endpoint(3)}${keyPath("while-foreign")}?consistency=stale`,
+        { agent: false, ca: fs.readFileSync(certsLayout(foreign).caCert), headers: cluster().authHeaders("read") },
         (response) => {
           const chunks: Buffer[] = [];
           response.on("data", (c: Buffer) => chunks.push(c));
@@ -140,12 +132,12 @@ describe("TLS between real replicas", () => {
     expect(intruder.status).toBe(200);
     expect(intruder.value).toBeNull();
     // With its own certificate back, it rejoins and catches up.
-    await cluster.kill(3);
-    cluster.start(3);
+    await cluster().kill(3);
+    cluster().start(3);
     await waitFor(
       "replica 3 catching up over TLS",
       async () => {
-        const status = await cluster.status(3);
+        const status = await cluster().status(3);
         return status !== undefined && status.leader !== null ? true : undefined;
       },
       60_000,
@@ -153,14 +145,14 @@ describe("TLS between real replicas", () => {
   }, 120_000);
 
   it("serves a renewed certificate on new connections, client and peer, without a restart", async () => {
-    const dir = cluster.certsDir!;
+    const dir = cluster().certsDir!;
     const files = certsLayout(dir);
     const peerClient = {
       cert: fs.readFileSync(files.replica(2).cert, "utf8"),
       key: fs.readFileSync(files.replica(2).key, "utf8"),
     };
-    const httpPort = Number(new URL(cluster.endpoint(1)).port);
-    const peerPort = cluster.member(1).peerPort;
+    const httpPort = Number(new URL(cluster().endpoint(1)).port);
+    const peerPort = cluster().member(1).peerPort;
     const old = fingerprintOf(files.replica(1).cert);
     expect(await servedCertificate(httpPort, undefined)).toBe(old);
     issueReplicaCert(dir, { clusterId: "it-cluster", id: 1, hosts: ["127.0.0.1", "localhost"] });
@@ -172,8 +164,12 @@ describe("TLS between real replicas", () => {
       20_000,
     );
     expect(await servedCertificate(peerPort, peerClient)).toBe(renewed);
-    expect(cluster.member(1).output.some((l) => /TLS certificate re-read/.test(l))).toBe(true);
+    expect(
+      cluster()
+        .member(1)
+        .output.some((l) => /TLS certificate re-read/.test(l)),
+    ).toBe(true);
     // The cluster goes on serving through the renewed replica.
-    expect((await cluster.client().call("PUT", keyPath("after-renewal"), { value: "v" })).status).toBe(200);
+    expect((await cluster().client().call("PUT", keyPath("after-renewal"), { value: "v" })).status).toBe(200);
   }, 60_000);
 });

@@ -8,7 +8,6 @@
  * second; `--json` prints one JSON object on stdout.
  */
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { mutantNamed } from "../mutants/index.ts";
 import type { Regression } from "../regressions/regressions.ts";
 import { describeFailure, writeReport } from "../world/report.ts";
@@ -18,7 +17,16 @@ import { preludes, type Prelude } from "../world/preludes.ts";
 import { describeBounds, explore, type ExploreOptions, type ExploreOutcome } from "../explorer/explorer.ts";
 import { defaultBounds, type ImplBounds } from "../explorer/model.ts";
 import type { SearchProgress } from "../explorer/search.ts";
-import type { Io } from "./explore.ts";
+import {
+  catchUsage,
+  integerFlag,
+  parseFlags,
+  perSecond,
+  printRows,
+  progressPrinter,
+  UsageError,
+  type Io,
+} from "./explore-io.ts";
 
 /** Integer flags: [field, min, max, default, help]. */
 const counts = {
@@ -101,8 +109,6 @@ ${Object.entries(counts)
 
 Exit codes: 0 no violation, 1 violation found, 2 usage error.`;
 
-class UsageError extends Error {}
-
 interface ImplOptions {
   readonly explore: ExploreOptions;
   readonly json: boolean;
@@ -110,29 +116,18 @@ interface ImplOptions {
 }
 
 function parse(argv: readonly string[]): ImplOptions | { replay: string; json: boolean } | "help" {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        impl: { type: "boolean" },
-        ...Object.fromEntries(Object.keys(counts).map((f) => [f, { type: "string" as const }])),
-        ...Object.fromEntries(Object.keys(choices).map((f) => [f, { type: "string" as const }])),
-        "no-deliver-all": { type: "boolean" },
-        settle: { type: "boolean" },
-        mutant: { type: "string" },
-        out: { type: "string" },
-        replay: { type: "string" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
-  }
-  const v = parsed.values as Record<string, string | boolean | undefined>;
+  const v = parseFlags(argv, {
+    impl: { type: "boolean" },
+    ...Object.fromEntries(Object.keys(counts).map((f) => [f, { type: "string" as const }])),
+    ...Object.fromEntries(Object.keys(choices).map((f) => [f, { type: "string" as const }])),
+    "no-deliver-all": { type: "boolean" },
+    settle: { type: "boolean" },
+    mutant: { type: "string" },
+    out: { type: "string" },
+    replay: { type: "string" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
   if (v.help === true) return "help";
   if (typeof v.replay === "string") return { replay: v.replay, json: v.json === true };
   const n = {} as Record<CountFlag, number>;
@@ -143,10 +138,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
       n[flag] = def;
       continue;
     }
-    if (!/^\d+$/.test(text)) throw new UsageError(`--${flag} must be a non-negative integer, got '${text}'`);
-    const x = Number(text);
-    if (x < min || x > max) throw new UsageError(`--${flag} must be between ${min} and ${max}, got ${x}`);
-    n[flag] = x;
+    n[flag] = integerFlag(flag, text, min, max);
   }
   if (![3, 5, 7].includes(n.replicas)) throw new UsageError(`--replicas must be 3, 5 or 7, got ${n.replicas}`);
   const c = {} as Record<ChoiceFlag, string>;
@@ -214,17 +206,8 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
 
 /** Run `npm run explore -- --impl ...`; returns the exit code. */
 export function implMain(argv: readonly string[], io: Io): number {
-  let o;
-  try {
-    o = parse(argv);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`explore: ${e.message}`);
-      io.err("Try 'npm run explore -- --impl --help'.");
-      return 2;
-    }
-    throw e;
-  }
+  const o = catchUsage(io, "npm run explore -- --impl --help", () => parse(argv));
+  if (o === undefined) return 2;
   if (o === "help") {
     io.out(implUsage);
     return 0;
@@ -234,16 +217,11 @@ export function implMain(argv: readonly string[], io: Io): number {
 }
 
 function run(o: ImplOptions, io: Io): number {
-  const started = io.now();
-  let last = started;
-  const onProgress = (p: SearchProgress): void => {
-    const t = io.now();
-    if (t - last < 1000) return;
-    last = t;
-    io.err(
-      `explore: ${p.distinct} distinct states, ${p.transitions} transitions, depth ${p.depth}/${o.explore.depth}, ${Math.round(p.distinct / Math.max(p.ms / 1000, 1e-9))} states/s, ${(p.ms / 1000).toFixed(1)} s`,
-    );
-  };
+  const onProgress = progressPrinter<SearchProgress>(
+    io,
+    (p) =>
+      `${p.distinct} distinct states, ${p.transitions} transitions, depth ${p.depth}/${o.explore.depth}, ${perSecond(p.distinct, p.ms / 1000)} states/s, ${(p.ms / 1000).toFixed(1)} s`,
+  );
   const outcome = explore({ ...o.explore, onProgress });
   const bounds = `${describeBounds(o.explore.bounds)} --depth ${o.explore.depth}${o.explore.mode === "random" ? " --mode random" : ""}`;
   const folder = outcome.regression === null ? null : writeCounterexample(o, outcome, bounds);
@@ -264,7 +242,7 @@ function toJson(o: ImplOptions, x: ExploreOutcome, bounds: string, folder: strin
     walks: r.walks ?? null,
     complete: r.complete,
     seconds: x.seconds,
-    distinctStatesPerSecond: Math.round(r.distinct / Math.max(x.seconds, 1e-9)),
+    distinctStatesPerSecond: perSecond(r.distinct, x.seconds),
     collisionBound: r.collisionBound,
     visitedBytes: r.visitedBytes,
     violation:
@@ -290,13 +268,13 @@ function report(o: ImplOptions, x: ExploreOutcome, bounds: string, folder: strin
     [o.explore.mode === "bfs" ? "depth reached" : "deepest walk", String(r.depth)],
     ...(r.walks === undefined ? [] : ([["walks", String(r.walks)]] as [string, string][])),
     ["elapsed", `${x.seconds.toFixed(2)} s`],
-    ["distinct states/s", String(Math.round(r.distinct / Math.max(x.seconds, 1e-9)))],
+    ["distinct states/s", String(perSecond(r.distinct, x.seconds))],
     [
       "visited set",
       `${(r.visitedBytes / 2 ** 20).toFixed(1)} MiB; collision probability < ${r.collisionBound.toExponential(1)}`,
     ],
   ];
-  for (const [label, value] of rows) io.out(`  ${label.padEnd(20)}${value}`);
+  printRows(io, rows);
   if (x.regression !== null && x.replayed !== null && folder !== null) {
     io.out(`\n${describeFailure(x.replayed)}`);
     io.out(`\nShortest trace (${r.counterexample?.length ?? "?"} transitions):`);

@@ -6,7 +6,8 @@ import { describe, expect, test } from "vitest";
 import { paxosChecks } from "../../proofs/mappings.ts";
 import { Phase2bIgnoringMaxBal } from "../mutants/spec/paxos.ts";
 import { decodeView, messageSteps, stateChanges } from "../view/format.ts";
-import { main, parseOptions, run, usage, type Io, type Options } from "./explore.ts";
+import { main, parseOptions, run, usage, type Options } from "./explore.ts";
+import type { Io } from "./explore-io.ts";
 
 function capture(): Io & { readonly stdout: string[]; readonly stderr: string[] } {
   const stdout: string[] = [];
@@ -76,6 +77,18 @@ describe("npm run explore", () => {
     expect(out).toContain("the search stopped at --max-states 10: it is not exhaustive");
   });
 
+  test("--impl explores impl/core and reports what it covered, in text and JSON", () => {
+    const text = cli("--impl", "--depth", "2");
+    expect(text.code).toBe(0);
+    expect(text.out).toContain("Explored impl/core: --replicas 3 --requests 1 --reads 1 --depth 2");
+    expect(text.out).toMatch(/distinct states\s+\d+\n/);
+    expect(text.out).toContain("it is exhaustive only within them");
+    const json = cli("--impl", "--depth", "2", "--json");
+    const r = JSON.parse(json.out) as { distinctStates: number; depth: number; violation: unknown };
+    expect([json.code, r.depth, r.violation]).toEqual([0, 2, null]);
+    expect(r.distinctStates).toBeGreaterThan(1);
+  });
+
   test.each([
     [["--spec", "raft"], "unknown spec 'raft' (expected one of: paxos, voting, consensus, lease)"],
     [["--acceptors", "two"], "--acceptors must be an integer, got 'two'"],
@@ -89,6 +102,10 @@ describe("npm run explore", () => {
     [["--quorum", "4"], "--quorum 4 is impossible with 3 acceptors"],
     [["--init", "IInv"], "--init applies only to --spec consensus, not paxos"],
     [["--bogus"], "Unknown option '--bogus'"],
+    [["--impl", "--depth", "0"], "--depth must be between 1 and 10000, got 0"],
+    [["--impl", "--replicas", "4"], "--replicas must be 3, 5 or 7, got 4"],
+    [["--impl", "--mode", "dfs"], "--mode must be one of bfs, random, got 'dfs'"],
+    [["--impl", "--acceptors", "3"], "Unknown option '--acceptors'"],
   ])("%j is a usage error: exit 2 and a clear sentence", (argv, message) => {
     const { code, err, out } = cli(...argv);
     expect(code).toBe(2);

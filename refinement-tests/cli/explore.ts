@@ -9,7 +9,6 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import { paxosChecks, votingChecks } from "../../proofs/mappings.ts";
 import { Consensus } from "../../spec/consensus.ts";
@@ -28,18 +27,16 @@ import type { Spec } from "../../spec/state-machine.ts";
 import { Voting } from "../../spec/voting.ts";
 import { viewOfSpecTrace } from "../view/spec.ts";
 import { implMain } from "./explore-impl.ts";
-
-/** Where the CLI writes and how it reads time: injectable so tests run it in-process. */
-export interface Io {
-  out(line: string): void;
-  err(line: string): void;
-  /** Milliseconds, monotonic. */
-  now(): number;
-  /** CPU seconds used by this process so far (optional: reported when given). */
-  cpu?(): number;
-  /** Write a file (the trace view of a violation); default: nowhere. */
-  writeFile?(file: string, text: string): void;
-}
+import {
+  integerFlag,
+  parseFlags,
+  perSecond,
+  printRows,
+  progressPrinter,
+  UsageError,
+  catchUsage,
+  type Io,
+} from "./explore-io.ts";
 
 const specNames = ["paxos", "voting", "consensus", "lease"] as const;
 type SpecName = (typeof specNames)[number];
@@ -85,8 +82,6 @@ Options:
 
 Exit codes: 0 no violation, 1 violation found, 2 usage error.`;
 
-class UsageError extends Error {}
-
 export interface Options {
   readonly spec: SpecName;
   readonly numbers: Readonly<Record<NumericFlag, number>>;
@@ -102,27 +97,16 @@ export interface Options {
 
 /** Parse and validate the command line; throws UsageError with a sentence for the user. */
 export function parseOptions(argv: readonly string[]): Options | "help" {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        spec: { type: "string" },
-        ...Object.fromEntries(Object.keys(limits).map((flag) => [flag, { type: "string" as const }])),
-        init: { type: "string" },
-        symmetry: { type: "boolean" },
-        "no-refinement": { type: "boolean" },
-        json: { type: "boolean" },
-        out: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
-  }
-  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const values = parseFlags(argv, {
+    spec: { type: "string" },
+    ...Object.fromEntries(Object.keys(limits).map((flag) => [flag, { type: "string" as const }])),
+    init: { type: "string" },
+    symmetry: { type: "boolean" },
+    "no-refinement": { type: "boolean" },
+    json: { type: "boolean" },
+    out: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
   if (values.help === true) return "help";
   const specText = (values.spec as string | undefined) ?? "paxos";
   if (!(specNames as readonly string[]).includes(specText))
@@ -138,11 +122,7 @@ export function parseOptions(argv: readonly string[]): Options | "help" {
     }
     if (!(limit.specs as readonly SpecName[]).includes(spec))
       throw new UsageError(`--${flag} applies only to --spec ${limit.specs.join(" or ")}, not ${spec}`);
-    if (!/^-?\d+$/.test(text)) throw new UsageError(`--${flag} must be an integer, got '${text}'`);
-    const n = Number(text);
-    if (n < limit.min || n > limit.max)
-      throw new UsageError(`--${flag} must be between ${limit.min} and ${limit.max}, got ${n}`);
-    numbers[flag] = n;
+    numbers[flag] = integerFlag(flag, text, limit.min, limit.max);
   }
   const init = (values.init as string | undefined) ?? "Init";
   if (init !== "Init" && init !== "IInv") throw new UsageError(`--init must be Init or IInv, got '${init}'`);
@@ -237,40 +217,32 @@ function prepare(o: Options): AnyJob {
 export function main(argv: readonly string[], io: Io): number {
   if (argv.includes("--impl") || argv.some((a) => a === "--replay" || a.startsWith("--replay=")))
     return implMain(argv, io);
-  let options: Options | "help";
-  let job: AnyJob;
-  try {
-    options = parseOptions(argv);
-    if (options === "help") {
-      io.out(usage);
-      return 0;
-    }
-    job = prepare(options);
-  } catch (e) {
-    if (e instanceof UsageError || e instanceof RangeError) {
-      io.err(`explore: ${e.message}`);
-      io.err("Try 'npm run explore -- --help'.");
-      return 2;
-    }
-    throw e;
+  const prepared = catchUsage(
+    io,
+    "npm run explore -- --help",
+    () => {
+      const options = parseOptions(argv);
+      return options === "help" ? options : { options, job: prepare(options) };
+    },
+    (e) => e instanceof RangeError,
+  );
+  if (prepared === undefined) return 2;
+  if (prepared === "help") {
+    io.out(usage);
+    return 0;
   }
-  const o = options;
-  return job((j) => run(j, o, io));
+  return prepared.job((j) => run(j, prepared.options, io));
 }
 
 /** Explore one job and report; returns the exit code (0 no violation, 1 violation). */
 export function run<S, A>(job: Job<S, A>, o: Options, io: Io): number {
   const started = io.now();
   const cpuStarted = io.cpu?.();
-  let lastReport = started;
-  const onProgress = (p: ExploreProgress): void => {
-    const t = io.now();
-    if (t - lastReport < 1000) return;
-    lastReport = t;
-    io.err(
-      `explore: ${p.distinct} distinct, ${p.generated} generated, depth ${p.depth}, ${p.queued} queued, ${((t - started) / 1000).toFixed(1)} s`,
-    );
-  };
+  const onProgress = progressPrinter<ExploreProgress>(
+    io,
+    (p, s) =>
+      `${p.distinct} distinct, ${p.generated} generated, depth ${p.depth}, ${p.queued} queued, ${s.toFixed(1)} s`,
+  );
   const result = explore(job.spec, {
     symmetry: o.symmetry,
     checks: job.checks,
@@ -320,7 +292,7 @@ function toJson<S, A>(
     transitions: r.transitions,
     elapsedSeconds: seconds,
     cpuSeconds: cpuSeconds ?? null,
-    distinctStatesPerSecond: Math.round(r.distinct / Math.max(seconds, 1e-9)),
+    distinctStatesPerSecond: perSecond(r.distinct, seconds),
     complete: r.complete,
     invariants: r.invariantsChecked,
     refinements: r.stepChecks,
@@ -351,9 +323,9 @@ function report<S, A>(
     ["depth", String(r.depth)],
     ["transitions checked", String(r.transitions)],
     ["elapsed", `${seconds.toFixed(2)} s${cpuSeconds === undefined ? "" : ` (cpu ${cpuSeconds.toFixed(2)} s)`}`],
-    ["distinct states/s", String(Math.round(r.distinct / Math.max(seconds, 1e-9)))],
+    ["distinct states/s", String(perSecond(r.distinct, seconds))],
   ];
-  for (const [label, value] of rows) io.out(`  ${label.padEnd(20)}${value}`);
+  printRows(io, rows);
   io.out(`Checked on every distinct state: ${r.invariantsChecked.join(", ")}`);
   for (const check of r.stepChecks) {
     io.out(`Checked on every transition: ${check.name}`);

@@ -9,6 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
 import { defaultRules, makeStep } from "../../impl/core/testing/index.ts";
+import { launchChromium } from "../../impl/runtime/testing-browser.ts";
 import { tempDir } from "../../impl/runtime/testing.ts";
 import { regressions } from "../regressions/regressions.ts";
 import { tracesFolder } from "../mutants/traces.ts";
@@ -207,20 +208,11 @@ describe("rule docs", () => {
 
 describe("the trace explorer page in Chromium", () => {
   test("steps with keys and buttons, highlights changes, draws both leases of the counterexample", async (context) => {
-    const chromiumPath = "/usr/bin/chromium";
-    if (!fs.existsSync(chromiumPath)) {
-      if (process.env.CI === "true")
-        throw new Error(`${chromiumPath} is missing: .ci/run must install Debian's chromium`);
-      context.skip(`${chromiumPath} is not installed`);
-    }
+    const browser = await launchChromium((reason) => context.skip(reason));
+    if (browser === null) return;
     const dir = tempDir("view");
     const file = path.join(dir, "page.html");
     fs.writeFileSync(file, pageHtml(view));
-    const { chromium } = await import("playwright-core");
-    const browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-    });
     try {
       const page = await browser.newPage({ viewport: { width: 1500, height: 950 } });
       const errors: string[] = [];

@@ -9,7 +9,6 @@
  * explore -- --spec paxos` runs this one. Pure: no clock, no randomness; imports nothing of the
  * project but spec/.
  */
-import { Schema } from "effect";
 import { CompactStates, popcount, wordsFor, type Words } from "../bits.ts";
 import {
   acceptorName,
@@ -19,7 +18,24 @@ import {
   type BallotConstants,
   type Constants,
 } from "../constants.ts";
-import { None, showMessage, showValue, type Message, type PaxosAction, type PaxosState } from "../paxos.ts";
+import {
+  firstViolation,
+  None,
+  paxosActionName,
+  paxosActions,
+  paxosInvariants,
+  paxosSchemas,
+  paxosTransition,
+  paxosWitnesses,
+  showMessage,
+  showState,
+  showValue,
+  type Message,
+  type PaxosAction,
+  type PaxosOperators,
+  type PaxosSchemas,
+  type PaxosState,
+} from "../paxos.ts";
 import type { Invariant, Spec } from "../state-machine.ts";
 import { Voting, type VotingState } from "../voting.ts";
 
@@ -32,7 +48,10 @@ const fieldMask = (1 << fieldBits) - 1;
 const oneBsBitsMax = 30;
 
 /** `CompactPaxos(constants)`: Paxos for one choice of Acceptor, Value, Quorum and Ballot, compactly encoded. */
-export class CompactPaxos extends CompactStates implements Spec<CompactPaxosState, PaxosAction> {
+export class CompactPaxos
+  extends CompactStates
+  implements Spec<CompactPaxosState, PaxosAction>, PaxosOperators<CompactPaxosState>
+{
   readonly name: string = "Paxos";
   readonly constants: Constants;
   /** V == INSTANCE Voting (with votes <- votes, maxBal <- maxBal). */
@@ -81,41 +100,8 @@ export class CompactPaxos extends CompactStates implements Spec<CompactPaxosStat
       msgs: [],
     });
     this.init = [this.start];
-    this.allActions = this.enumerateActions();
-    this.invariants = [
-      {
-        name: "TypeOK",
-        statement:
-          "maxBal, maxVBal \\in [Acceptor -> Ballot \\cup {-1}], maxVal \\in [Acceptor -> Value \\cup {None}], msgs \\subseteq Message",
-        check: (s) => this.TypeOK(s),
-      },
-      {
-        name: "Inv!2",
-        statement: "IF maxVBal[a] = -1 THEN maxVal[a] = None ELSE <<maxVBal[a], maxVal[a]>> \\in votes[a]",
-        check: (s) => this.Inv2(s),
-      },
-      {
-        name: "Inv!3(1b)",
-        statement: "a 1b message m has maxBal[m.acc] >= m.bal, and m.mbal >= 0 => <<m.mbal, m.mval>> \\in votes[m.acc]",
-        check: (s) => this.Inv3of1b(s),
-      },
-      {
-        name: "Inv!3(2a)",
-        statement:
-          "a 2a message m has \\E Q \\in Quorum : V!ShowsSafeAt(Q, m.bal, m.val), and is the only 2a message of its ballot",
-        check: (s) => this.Inv3of2a(s),
-      },
-      {
-        name: "V!VotesSafe",
-        statement: "Voting's VotesSafe under votes <- votes, maxBal <- maxBal",
-        check: (s) => this.V.VotesSafe(this.sharedImage(s)),
-      },
-      {
-        name: "V!OneValuePerBallot",
-        statement: "Voting's OneValuePerBallot under votes <- votes, maxBal <- maxBal",
-        check: (s) => this.V.OneValuePerBallot(this.sharedImage(s)),
-      },
-    ];
+    this.allActions = paxosActions(k);
+    this.invariants = paxosInvariants(this, (s) => this.sharedImage(s));
   }
 
   // ---- State variables and the message universe --------------------------------------------
@@ -262,31 +248,9 @@ export class CompactPaxos extends CompactStates implements Spec<CompactPaxosStat
     };
   }
 
-  /**
-   * Schemas of a message and of a whole state under these constants (TypeOK as types): the
-   * source of fast-check arbitraries for inductive checks.
-   */
-  schemas(): { readonly Message: Schema.Schema<Message>; readonly State: Schema.Schema<PaxosState> } {
-    const { acceptors: A, maxBallot, values } = this.constants;
-    const Ballot = Schema.Int.pipe(Schema.between(0, maxBallot));
-    const BallotOrNone = Schema.Int.pipe(Schema.between(-1, maxBallot));
-    const Acceptor = Schema.Int.pipe(Schema.between(0, A - 1));
-    const Value = Schema.Int.pipe(Schema.between(0, values - 1));
-    const ValueOrNone = Schema.Union(Value, Schema.Literal(None));
-    const MessageSchema = Schema.Union(
-      Schema.Struct({ type: Schema.Literal("1a"), bal: Ballot }),
-      Schema.Struct({ type: Schema.Literal("1b"), acc: Acceptor, bal: Ballot, mbal: BallotOrNone, mval: ValueOrNone }),
-      Schema.Struct({ type: Schema.Literal("2a"), bal: Ballot, val: Value }),
-      Schema.Struct({ type: Schema.Literal("2b"), acc: Acceptor, bal: Ballot, val: Value }),
-    );
-    const perAcceptor = <T, I>(item: Schema.Schema<T, I>) => Schema.Array(item).pipe(Schema.itemsCount(A));
-    const State = Schema.Struct({
-      maxBal: perAcceptor(BallotOrNone),
-      maxVBal: perAcceptor(BallotOrNone),
-      maxVal: perAcceptor(ValueOrNone),
-      msgs: Schema.Array(MessageSchema),
-    });
-    return { Message: MessageSchema, State };
+  /** Schemas of a message and of a whole state under these constants (see `paxosSchemas`). */
+  schemas(): PaxosSchemas {
+    return paxosSchemas(this.constants);
   }
 
   // ---- Actions --------------------------------------------------------------------------------
@@ -484,78 +448,36 @@ export class CompactPaxos extends CompactStates implements Spec<CompactPaxosStat
 
   /** Inv: the first conjunct that fails, if any (in the order of Paxos.tla). */
   Inv(s: CompactPaxosState): string | undefined {
-    for (const inv of this.invariants) {
-      const message = inv.check(s);
-      if (message !== undefined) return `${inv.name}: ${message}`;
-    }
-    return undefined;
+    return firstViolation(this.invariants, s);
   }
 
   // ---- Spec -----------------------------------------------------------------------------------
 
-  /**
-   * Next == \/ \E b \in Ballot : Phase1a(b) \/ \E v \in Value : Phase2a(b, v)
-   *         \/ \E a \in Acceptor : Phase1b(a) \/ Phase2b(a)
-   * Every instance, with the message bound for Phase1b and Phase2b; `witnesses` decides.
-   */
+  // Next, dispatched by `paxosWitnesses` and `paxosTransition` (spec/paxos.ts).
+
   actions(): readonly PaxosAction[] {
     return this.allActions;
   }
 
   witnesses(action: PaxosAction, s: CompactPaxosState): number {
-    switch (action._tag) {
-      case "Phase1a":
-        return 1;
-      case "Phase1b":
-        return this.Phase1bEnabled(s, action.a, action.bal) ? 1 : 0;
-      case "Phase2a":
-        return this.Phase2aWitnesses(s, action.b, action.v);
-      case "Phase2b":
-        return this.Phase2bEnabled(s, action.a, action.bal, action.val) ? 1 : 0;
-    }
+    return paxosWitnesses(this, action, s);
   }
 
   enabled(action: PaxosAction, s: CompactPaxosState): boolean {
-    return this.witnesses(action, s) > 0;
+    return paxosWitnesses(this, action, s) > 0;
   }
 
   transition(action: PaxosAction, s: CompactPaxosState): CompactPaxosState {
-    switch (action._tag) {
-      case "Phase1a":
-        return this.Phase1a(s, action.b);
-      case "Phase1b":
-        return this.Phase1b(s, action.a, action.bal);
-      case "Phase2a":
-        return this.Phase2a(s, action.b, action.v);
-      case "Phase2b":
-        return this.Phase2b(s, action.a, action.bal, action.val);
-    }
+    return paxosTransition(this, action, s);
   }
 
   output(action: PaxosAction): string {
-    switch (action._tag) {
-      case "Phase1a":
-        return `Phase1a(${action.b})`;
-      case "Phase1b":
-        return `Phase1b(${acceptorName(action.a)}) on 1a(${action.bal})`;
-      case "Phase2a":
-        return `Phase2a(${action.b}, ${valueName(action.v)})`;
-      case "Phase2b":
-        return `Phase2b(${acceptorName(action.a)}) on 2a(${action.bal}, ${valueName(action.val)})`;
-    }
+    return paxosActionName(action);
   }
 
   /** The state as TLC prints it. */
   show(s: CompactPaxosState): string {
-    const v = this.view(s);
-    const fn = (xs: readonly (number | string)[]): string =>
-      `(${xs.map((x, a) => `${acceptorName(a)} :> ${x}`).join(" @@ ")})`;
-    return [
-      `/\\ maxBal = ${fn(v.maxBal)}`,
-      `/\\ maxVBal = ${fn(v.maxVBal)}`,
-      `/\\ maxVal = ${fn(v.maxVal.map(showValue))}`,
-      `/\\ msgs = {${v.msgs.map(showMessage).join(", ")}}`,
-    ].join("\n");
+    return showState(this.view(s));
   }
 
   /**
@@ -623,20 +545,6 @@ export class CompactPaxos extends CompactStates implements Spec<CompactPaxosStat
       }
     }
     return universe;
-  }
-
-  private enumerateActions(): PaxosAction[] {
-    const { acceptors: A, ballots: B, values: V } = this.constants;
-    const out: PaxosAction[] = [];
-    for (let b = 0; b < B; b++) {
-      out.push({ _tag: "Phase1a", b });
-      for (let v = 0; v < V; v++) out.push({ _tag: "Phase2a", b, v });
-    }
-    for (let a = 0; a < A; a++) {
-      for (let bal = 0; bal < B; bal++) out.push({ _tag: "Phase1b", a, bal });
-      for (let bal = 0; bal < B; bal++) for (let val = 0; val < V; val++) out.push({ _tag: "Phase2b", a, bal, val });
-    }
-    return out;
   }
 }
 

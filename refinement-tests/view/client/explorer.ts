@@ -182,16 +182,7 @@ class Model {
   valueAt(process: number, field: number, step: number): { value: string; since: number } {
     const h = this.history[process]![field];
     if (h === null || h === undefined) return { value: "", since: -1 };
-    let lo = 0;
-    let hi = h.steps.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (h.steps[mid]! <= step) {
-        found = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
+    const found = lastAtOrBefore(h.steps, step);
     return found < 0 ? { value: "", since: -1 } : { value: h.values[found]!, since: h.steps[found]! };
   }
 
@@ -213,17 +204,7 @@ class Model {
 
   /** The last step at or before true time `ms` (0 if none). */
   stepAtTime(ms: number): number {
-    let lo = 0;
-    let hi = this.n - 1;
-    let found = 0;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.t[mid]! <= ms) {
-        found = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return found;
+    return Math.max(0, lastAtOrBefore(this.t, ms, this.n));
   }
 
   /** The reading of process p's clock at true time ms, with its rate, or null (no clock known). */
@@ -316,17 +297,7 @@ class Explorer {
 
   /** Row of the last shown step at or before `step`. */
   rowOf(step: number): number {
-    let lo = 0;
-    let hi = this.rows.length - 1;
-    let found = 0;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.rows[mid]! <= step) {
-        found = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return found;
+    return Math.max(0, lastAtOrBefore(this.rows, step));
   }
 
   go(step: number, scroll = true): void {
@@ -471,6 +442,21 @@ function drawRow(ex: Explorer, ctx: CanvasRenderingContext2D, g: DiagramGeometry
   const actions = model.list("actions", step).filter((a) => !a.startsWith("sometimes"));
   const suffix = actions.length > 0 ? `   [${actions.map((a) => a.replace(/: /, " ")).join("; ")}]` : "";
   ctx.fillText(clipText(ctx, text + suffix, g.width - g.textX - 4), g.textX, y);
+}
+
+/** The last index i < length with xs[i] <= x, xs sorted ascending; -1 if there is none. */
+function lastAtOrBefore(xs: ArrayLike<number>, x: number, length = xs.length): number {
+  let lo = 0;
+  let hi = length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (xs[mid]! <= x) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found;
 }
 
 function clipText(ctx: CanvasRenderingContext2D, text: string, width: number): string {
