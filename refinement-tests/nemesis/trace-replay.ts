@@ -264,6 +264,11 @@ export interface LifeSummary {
   /** Persist records of a last batch whose commit is not traced: they may or may not be on disk. */
   readonly uncertainRecords: readonly KvRecord[];
   readonly recoveredRecords: readonly KvRecord[];
+  /**
+   * False when the life traced no Recover: the process died while it was still opening its store
+   * (a restart killed within seconds under load), so it says nothing about what the disk held.
+   */
+  readonly recovered: boolean;
 }
 
 /** Options of {@link replayLives}. */
@@ -298,6 +303,7 @@ export function* replayLives(
     const committedRecords: KvRecord[] = [];
     const uncertainRecords: KvRecord[] = [];
     let recoveredRecords: KvRecord[] = [];
+    let recovered = false;
     let truncated = false;
     let steps = 0;
     /** The first batch with records to persist and no commit line, once met: nothing after it committed. */
@@ -332,6 +338,7 @@ export function* replayLives(
         if (event._tag === "Recover") {
           recoveredRecords = [...event.records];
           durability.recovered(event.records);
+          recovered = true;
         }
         const result = kvStep(state, event);
         const receivedAs =
@@ -398,6 +405,7 @@ export function* replayLives(
       committedRecords,
       uncertainRecords,
       recoveredRecords,
+      recovered,
     });
   }
 }
