@@ -3,9 +3,10 @@
  * the checker then gives (a failed cas counts, an :ok append keeps its completion time), and
  * one-line refusals of what they cannot read.
  */
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { loadHistory, modelNamed } from "./history.ts";
-import { detectFormat, importHistory, importJepsenEdn, importPorcupineLog } from "./importers.ts";
+import { detectFormat, importHistory, importJepsenEdn, importPorcupineLog, quickValue } from "./importers.ts";
 import { checkLinearizable } from "./linearizability.ts";
 import { readEdnAll, Keyword } from "./edn.ts";
 
@@ -133,5 +134,35 @@ describe("Porcupine's Jepsen etcd logs", () => {
     expect(detectFormat(padded("1"))).toBe("porcupine-log");
     expect(verdict(importPorcupineLog(padded("1")))).toBe("linearizable");
     expect(verdict(importPorcupineLog(padded("3")))).toBe("not-linearizable");
+  });
+});
+
+describe("the value column read without the EDN reader", () => {
+  it("reads what the EDN reader reads, or leaves it to the reader", () => {
+    const atom = fc.oneof(
+      fc.constant("nil"),
+      fc.integer().map(String),
+      fc.bigInt().map(String),
+      fc.constantFrom("-0", "007", ":timed-out", "1.5", "1N", String.raw`"x"`),
+    );
+    const column = fc.oneof(
+      atom,
+      fc.tuple(atom, atom).map(([a, b]) => `[${a} ${b}]`),
+      fc.tuple(atom, atom, atom).map(([a, b, c]) => `[${a} ${b} ${c}]`),
+      fc.tuple(atom, atom).map(([a, b]) => `(${a} ${b})`),
+      fc.string(),
+    );
+    fc.assert(
+      fc.property(column, (text) => {
+        const quick = quickValue(text);
+        if (quick === undefined) return;
+        expect(quick).toStrictEqual(readEdnAll(text)[0]);
+      }),
+      { numRuns: 3000 },
+    );
+    expect(quickValue("3")).toBe(3);
+    expect(quickValue("[1 nil]")).toStrictEqual([1, null]);
+    expect(quickValue("nil")).toBeUndefined();
+    expect(quickValue(":timed-out")).toBeUndefined();
   });
 });

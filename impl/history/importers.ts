@@ -76,6 +76,22 @@ export function importJepsenEdn(text: string, options: Options = {}): object {
   return toDocument(events, options, "Jepsen EDN");
 }
 
+/** An integer or nil as the EDN reader reads it (a number of up to 15 digits is exact). */
+const ednInteger = /^(?:nil|-?\d{1,15})$/;
+const ednPair = /^\[(nil|-?\d{1,15}) (nil|-?\d{1,15})\]$/;
+
+/**
+ * The usual forms of a Porcupine log's value column (nil, an integer, a cas's `[from to]`)
+ * read without the EDN reader, which was most of the time of importing a log; anything else,
+ * `nil` included, is undefined: the reader reads it. A test holds it to the reader.
+ */
+export function quickValue(text: string): Edn | undefined {
+  if (text !== "nil" && ednInteger.test(text)) return Number(text);
+  const pair = ednPair.exec(text);
+  if (pair === null) return undefined;
+  return [pair[1] === "nil" ? null : Number(pair[1]), pair[2] === "nil" ? null : Number(pair[2])];
+}
+
 /** Import a Porcupine Jepsen etcd log (tab-separated `process type f value` after the logger prefix). */
 export function importPorcupineLog(text: string, options: Options = {}): object {
   const events: JepsenEvent[] = [];
@@ -93,7 +109,7 @@ export function importPorcupineLog(text: string, options: Options = {}): object 
       process: Number(process),
       type: t,
       f: f!.replace(/^:/, ""),
-      value: readEdnAll(value!)[0] ?? null,
+      value: value === "nil" ? null : (quickValue(value!) ?? readEdnAll(value!)[0] ?? null),
       time: index,
     });
   });

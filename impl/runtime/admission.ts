@@ -9,6 +9,9 @@
  * It only counts; it never waits, reads a clock or touches a socket.
  */
 
+/** Client connections a replica keeps open at once, by default (`--http-connections-max`). */
+export const httpConnectionsMaxDefault = 4096;
+
 /** Options of {@link Admission}. Limits state their defaults. */
 export interface AdmissionOptions {
   /** Client requests held at once (reading the body, queued, proposed, awaiting the answer). Default 1024. */

@@ -7,7 +7,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { stepsMaxPerPartitionDefault } from "../history/linearizability.ts";
 import { checkHistoryMain } from "./check-history.ts";
+import { stepsMaxDefault } from "./check-history-command.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "check-history-"));
 const cli = join(import.meta.dirname, "check-history.ts");
@@ -56,6 +58,10 @@ const read = (value: string | null) => ({
 });
 
 describe("check-history", () => {
+  it("offers the checker's own step budget as --steps-max's default", () => {
+    expect(stepsMaxDefault).toBe(stepsMaxPerPartitionDefault);
+  });
+
   it("exits 0 for a linearizable history and says so (as a real process)", () => {
     const r = runProcess([
       file("good.json", { format: "paxos-lease/history@1", operations: [write, read("1")] }),

@@ -10,42 +10,23 @@
  * or some file unreadable or malformed (and none not linearizable); 3 some history undecided
  * within the step budget (and nothing worse).
  */
-import { availableParallelism, tmpdir } from "node:os";
+import { availableParallelism } from "node:os";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { setFlagsFromString } from "node:v8";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { kvSees, loadHistory, modelNamed, type LoadedHistory, type ModelName } from "../history/history.ts";
+import { kvSees, loadHistory, modelNamed, type LoadedHistory } from "../history/history.ts";
 import type { Minimised } from "../history/minimise.ts";
 import { failedKeys, renderReport } from "../history/report.ts";
-import { detectFormat, importHistory, type FailedCas, type SourceFormat } from "../history/importers.ts";
+import { detectFormat, importHistory } from "../history/importers.ts";
 import {
   checkLinearizable,
   noPartition,
-  stepsMaxPerPartitionDefault,
   type LinearizabilityResult,
   type Operation,
 } from "../history/linearizability.ts";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
+import type { Options, Output } from "./check-history-command.ts";
 import { checkOnWorkers, workersAvailable } from "./history-pool.ts";
-
-/** Where the command writes; the CLI passes the process's streams, tests capture them. */
-export interface Output {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-interface Options {
-  readonly model?: ModelName;
-  readonly format: SourceFormat | "auto";
-  readonly failedCas: FailedCas;
-  readonly json: boolean;
-  readonly stepsMax: number;
-  readonly allKeys: boolean;
-  readonly workers?: number;
-  /** Where HTML reports of non-linearizable histories go; false: none. */
-  readonly report: string | false;
-}
 
 /**
  * V8's tier-up budget while checking: how much bytecode a function runs (weighted by size)
@@ -68,78 +49,10 @@ export function tierUpForChecking(): void {
   setFlagsFromString(`--interrupt-budget=${checkingInterruptBudget}`);
 }
 
-/** The default folder of HTML reports. */
-export const reportDirDefault = join(tmpdir(), "paxos-lease-check-history");
-
 /** Files whose names end so are read from a directory. */
 const historyExtensions = [".json", ".edn", ".log", ".txt"];
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n <= 0)
-    throw new InvalidArgumentError(`expected a positive integer, got ${JSON.stringify(value)}`);
-  return n;
-}
-
-/**
- * The `check-history` command, for the service's CLI (`paxos-lease check-history`) and for
- * `npm run check-history`: one definition of its arguments. `done` receives the exit status.
- */
-export function checkHistoryCommand(io: Output, done: (status: number) => void): Command {
-  return (
-    new Command("check-history")
-      .description(
-        "Decide whether client histories are linearizable (docs/history-format.md); exit 0 yes, 1 no, 2 bad input, 3 undecided.",
-      )
-      .argument("<paths...>", "history files, or directories of them (.json, .edn, .log, .txt)")
-      .addOption(
-        new Option("--model <model>", "sequential model (default: the file's model, else kv)").choices([
-          "kv",
-          "register",
-        ]),
-      )
-      .addOption(
-        new Option("--format <format>", "input format")
-          .choices(["auto", "paxos-lease", "jepsen-edn", "porcupine-log"])
-          .default("auto"),
-      )
-      .addOption(
-        new Option("--failed-cas <meaning>", "what a Jepsen :fail of a :cas means")
-          .choices(["compare-failed", "not-executed"])
-          .default("compare-failed"),
-      )
-      .option("--json", "one JSON object per history (one per line), then a summary line for several", false)
-      .option(
-        "--steps-max <n>",
-        "search steps allowed per key before answering 'unknown'",
-        positiveInt,
-        stepsMaxPerPartitionDefault,
-      )
-      .option("--all-keys", "search every key, not only up to the first that is not linearizable", false)
-      .option("--workers <n>", "worker threads (default: the cores, when the histories are large)", positiveInt)
-      .option("--report <dir>", "write an HTML report of each history that is not linearizable here", reportDirDefault)
-      .option("--no-report", "write no HTML report")
-      .exitOverride()
-      .configureOutput({ writeOut: (t) => io.out(t), writeErr: (t) => io.err(t) })
-      // optsWithGlobals: inside the service's CLI, --json is also the program's own option.
-      .action(async (paths: string[], _opts: unknown, command: Command) => {
-        tierUpForChecking();
-        done(await run(paths, command.optsWithGlobals<Options>(), io));
-      })
-  );
-}
-
-/** Run the command on `argv` (the arguments after the program name); resolves to the exit status. */
-export async function checkHistoryMain(argv: readonly string[], io: Output): Promise<number> {
-  let status = 2;
-  try {
-    await checkHistoryCommand(io, (s) => (status = s)).parseAsync(argv, { from: "user" });
-  } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    throw error;
-  }
-  return status;
-}
+export { checkHistoryCommand, checkHistoryMain, reportDirDefault, type Output } from "./check-history-command.ts";
 
 /** The history files named by `paths` (directories expanded, sorted), or an error per path. */
 function expand(paths: readonly string[]): { files: string[]; errors: { file: string; error: string }[] } {
@@ -189,7 +102,8 @@ function workersFor(histories: readonly LoadedHistory[], asked: number | undefin
   return ops >= 20_000 && workersAvailable() ? Math.max(1, availableParallelism()) : 1;
 }
 
-async function run(paths: readonly string[], opts: Options, io: Output): Promise<number> {
+/** Run the command on `paths` with the parsed options `opts`; resolves to the exit status. */
+export async function run(paths: readonly string[], opts: Options, io: Output): Promise<number> {
   const started = performance.now();
   const { files, errors } = expand(paths);
   const loaded: { file: string; history: LoadedHistory }[] = [];
@@ -392,10 +306,15 @@ function text(file: string, history: LoadedHistory, result: Result, explanation:
   return out;
 }
 
-// Run as a script only when this very file is the script (not from the CLI's bundle).
+// Run as a script only when this very file is the script (not from the CLI's bundle). Not a
+// top-level await: the command loads this module when it runs, which must have finished loading.
 if (process.argv[1]?.endsWith("check-history.ts") === true && import.meta.filename === process.argv[1]) {
-  process.exitCode = await checkHistoryMain(process.argv.slice(2), {
-    out: (t) => process.stdout.write(t),
-    err: (t) => process.stderr.write(t),
-  });
+  void import("./check-history-command.ts")
+    .then(({ checkHistoryMain }) =>
+      checkHistoryMain(process.argv.slice(2), {
+        out: (t) => process.stdout.write(t),
+        err: (t) => process.stderr.write(t),
+      }),
+    )
+    .then((status) => (process.exitCode = status));
 }

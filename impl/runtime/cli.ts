@@ -16,8 +16,9 @@ import { pathToFileURL } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { roles, type Role } from "./access.ts";
 import { authHeaders, httpJson, KvClient, keyPath, newSession, type ApiReply, type Session } from "./client.ts";
-import { checkHistoryCommand } from "./check-history.ts";
+import { checkHistoryCommand } from "./check-history-command.ts";
 import { logLevels, type LogLevel } from "./log-levels.ts";
+import { httpConnectionsMaxDefault } from "./admission.ts";
 import { peerAdmissionDefaults, peerHandshakeTimeoutMsDefault, peerLogIntervalMsDefault } from "./peer-admission.ts";
 import { localReplicasMax } from "./program.ts";
 import type { Address } from "./transport.ts";
@@ -167,6 +168,7 @@ interface ReplicaFlags {
   requestTimeoutMs: number;
   requestsInFlightMax: number;
   requestBytesInFlightMax: number;
+  httpConnectionsMax: number;
   peerHandshakesMax: number;
   peerReservedSlots: number;
   peerSourceHandshakesMax: number;
@@ -249,6 +251,7 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
         sourceBurst: flags.peerSourceBurst,
       },
       peerHandshakeTimeoutMs: flags.peerHandshakeTimeoutMs,
+      httpConnectionsMax: flags.httpConnectionsMax,
       peerLogIntervalMs: flags.peerLogIntervalMs,
       onFatal: () => {
         log.flush();
@@ -554,6 +557,12 @@ export function buildProgram(): Command {
       "bytes of client request bodies held at once; beyond, 429 (docs/operations.md, admission control)",
       parseIntIn(1, 1 << 30),
       16 * 1024 * 1024,
+    )
+    .option(
+      "--http-connections-max <n>",
+      "client connections open at once; beyond, a new one is closed as it arrives (docs/operations.md, the threat model)",
+      parseIntIn(1, 1_000_000),
+      httpConnectionsMaxDefault,
     )
     .option(
       "--peer-handshakes-max <n>",

@@ -218,7 +218,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<n
     }
   }
   localCerts(options.dataDir, identity.clusterId, total, options.host, options.tls === true);
-  if (options.traceDir !== undefined) fs.mkdirSync(options.traceDir, { recursive: true });
+  if (options.traceDir !== undefined) fs.mkdirSync(options.traceDir, { recursive: true, mode: 0o700 });
   const tty = (out as Partial<NodeJS.WriteStream>).isTTY === true;
   const children = new Map<number, ChildProcess>();
   let stopping = false;

@@ -2,8 +2,9 @@
  * A cluster on hosts: each replica in its own network namespace with its own address on a
  * private bridge, clients on another host, configured as docs/operations.md configures separate
  * machines. Checks that the run changes nothing in the machine's own network namespace, that a
- * partition made by nftables on the bridge moves leadership as a real partition does, that
- * `close` leaves nothing behind, that a stale run's leftovers are removed at the next start
+ * partition made by nftables on the bridge moves leadership as a real partition does, that a
+ * cluster with mutual TLS and no secret links and serves across hosts and refuses a certificate
+ * of another CA from another host, that `close` leaves nothing behind, that a stale run's leftovers are removed at the next start
  * (and a live run's never), and that without root the nemesis says so in one line.
  *
  * Needs root, iproute2 and nftables (.ci/run installs them). Elsewhere it is skipped with the
@@ -11,8 +12,11 @@
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import tls from "node:tls";
 import { beforeAll, describe, expect, it } from "vitest";
+import { certsLayout, initCa, issueReplicaCert } from "./certs.ts";
 import { keyPath, KvClient } from "./client.ts";
 import { projectRoot, tsxArgv } from "./program.ts";
 import { sleep, waitFor } from "./testing.ts";
@@ -116,6 +120,88 @@ describe.skipIf(skip)("a cluster on hosts", () => {
       100,
     );
   }, 90_000);
+});
+
+describe.skipIf(skip)("a TLS cluster on hosts", () => {
+  const cluster = useCluster(3, { hosts: true, tls: true });
+
+  it("runs every replica with its certificate and no secret, serving HTTPS on its host's address", () => {
+    const args = cluster().replicaArgs(2);
+    expect(args).not.toContain("--secret-file");
+    const flag = (name: string): string => args[args.indexOf(name) + 1]!;
+    expect(flag("--tls-cert")).toMatch(/replica-2\.crt$/);
+    expect(flag("--advertise-http")).toBe("10.77.0.2:8001");
+    expect(cluster().endpoints()).toEqual([
+      "https://10.77.0.1:8001",
+      "https://10.77.0.2:8001",
+      "https://10.77.0.3:8001",
+    ]);
+  });
+
+  it("links the replicas by mutual TLS across hosts and serves clients through a follower", async () => {
+    await waitFor(
+      "every replica linked both ways to both others",
+      async () => {
+        const statuses = await Promise.all([1, 2, 3].map((id) => cluster().status(id)));
+        return statuses.every((s) => s !== undefined && s.peers.filter((p) => p.outbound && p.inbound).length === 2)
+          ? true
+          : undefined;
+      },
+      30_000,
+      100,
+    );
+    const leader = await cluster().waitForLeader();
+    const follower = [1, 2, 3].find((id) => id !== leader)!;
+    const viaFollower = new KvClient({
+      endpoints: [cluster().endpoint(follower)],
+      agent: cluster().hosts!.tlsAgent({ ca: cluster().caCert }),
+      ca: cluster().caCert,
+      token: cluster().token(),
+    });
+    const put = await viaFollower.call("PUT", keyPath("tls/a"), { value: "1" }, { clientId: "hosts-tls", seq: 1 });
+    expect(put.status).toBe(200);
+    expect(put.endpoint).toBe(cluster().endpoint(leader));
+    const read = await viaFollower.call("GET", keyPath("tls/a"));
+    expect(read.body.value).toBe("1");
+  }, 60_000);
+
+  it("refuses, from another host, a peer whose certificate another CA signed, though it names a replica of this cluster", async () => {
+    const foreign = fs.mkdtempSync(path.join(os.tmpdir(), "hosts-foreign-ca-"));
+    try {
+      initCa(foreign, { clusterId: "it-cluster" });
+      issueReplicaCert(foreign, { clusterId: "it-cluster", id: 2, hosts: ["10.77.0.250"] });
+      const files = certsLayout(foreign);
+      const rejected = async (): Promise<number> =>
+        Number(
+          /^paxos_lease_peer_connections_rejected_total(?:\{[^}]*\})? (\d+)/m.exec(await cluster().metrics(1))?.[1] ??
+            NaN,
+        );
+      const before = await rejected();
+      const raw = await cluster().hosts!.connect(cluster().hosts!.address(1), 7001);
+      const secure = tls.connect({
+        socket: raw,
+        host: cluster().hosts!.address(1),
+        cert: fs.readFileSync(files.replica(2).cert),
+        key: fs.readFileSync(files.replica(2).key),
+        ca: cluster().caCert,
+      });
+      secure.on("error", () => undefined);
+      secure.resume();
+      await new Promise((resolve) => secure.once("close", resolve));
+      await waitFor("the foreign certificate counted as a rejected peer connection", async () =>
+        (await rejected()) > before ? true : undefined,
+      );
+      await waitFor("replica 1 logging why it refused the connection", () =>
+        /TLS handshake failed: its certificate is refused/.test(cluster().member(1).output.join("\n"))
+          ? true
+          : undefined,
+      );
+      // The cluster's own links were never at risk.
+      expect(await cluster().waitForLeader()).toBeGreaterThan(0);
+    } finally {
+      fs.rmSync(foreign, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe.skipIf(skip)("hosts are torn down", () => {

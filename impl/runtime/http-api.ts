@@ -29,7 +29,7 @@ import {
 import { KvInput, keyLengthMax, type KvOutput } from "../../spec/kv.ts";
 import { ClientId, Seq } from "../../spec/service.ts";
 import { checkBrowser, checkContentType, checkRole, type AccessPolicy, type Need } from "./access.ts";
-import { isRefusal, type Admission, type AdmissionTicket } from "./admission.ts";
+import { httpConnectionsMaxDefault, isRefusal, type Admission, type AdmissionTicket } from "./admission.ts";
 import type { TlsMaterial } from "./certs.ts";
 import type { Submission } from "./driver.ts";
 import type { Logger } from "./log.ts";
@@ -103,6 +103,10 @@ export interface HttpApiOptions {
   readonly tls?: TlsMaterial | undefined;
   /** Why this replica no longer serves (it was removed from the cluster), or null while it serves. */
   readonly retired?: () => string | null;
+  /** Client connections open at once; a connection beyond is closed as it arrives. Default {@link httpConnectionsMaxDefault}. */
+  readonly connectionsMax?: number;
+  /** Observability hook: a connection closed as it arrived because `connectionsMax` were open, with the client's address. */
+  readonly onConnectionDropped?: (remote: string) => void;
   /** Observability hook: one call per answered request. */
   readonly onResponse?: (route: string, status: number) => void;
   /** Observability hook: a request refused by the access checks, with the refusal's code and the client's address. */
@@ -688,6 +692,12 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
     );
     options.onResponse?.("malformed-http", 400);
   });
+  // Idle and slow connections cost a file descriptor and memory each: bounded, so that no
+  // number of them exhausts the process (the peer port and the disk share its descriptors).
+  server.maxConnections = options.connectionsMax ?? httpConnectionsMaxDefault;
+  server.on("drop", (data?: net.DropArgument) => options.onConnectionDropped?.(data?.remoteAddress ?? "unknown"));
+  // After listening: an accept failure (out of file descriptors) is logged, never thrown.
+  server.on("error", (error) => options.log.error({ err: error }, "client listener error"));
   server.headersTimeout = 10_000;
   // A backstop behind the body's own limit (which answers 408 and says why).
   server.requestTimeout = (options.bodyArrivalMs ?? bodyArrivalMsDefault) + 10_000;

@@ -105,6 +105,11 @@ export class ReplicaMetrics {
     labelNames: ["route", "status"],
     registers: [this.registry],
   });
+  readonly httpConnectionsDropped = new Counter({
+    name: "paxos_lease_http_connections_dropped_total",
+    help: "Client connections closed as they arrived because --http-connections-max were open",
+    registers: [this.registry],
+  });
   readonly httpRefused = new Counter({
     name: "paxos_lease_http_refused_total",
     help: "Client API requests refused by the access checks, by reason (unauthenticated, forbidden, host-refused, origin-refused, unsupported-media-type)",

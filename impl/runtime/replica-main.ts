@@ -16,7 +16,7 @@ import path from "node:path";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { MemberAddress, ReplicaId } from "../core/index.ts";
-import { Admission, type AdmissionOptions } from "./admission.ts";
+import { Admission, httpConnectionsMaxDefault, type AdmissionOptions } from "./admission.ts";
 import type { MonotonicClock } from "./clock.ts";
 import type { SlowDisk } from "./slow-disk.ts";
 import { noDiskFaults, type DiskFaults } from "./disk-faults.ts";
@@ -106,6 +106,8 @@ export interface ReplicaOptions {
   readonly peerHandshakeTimeoutMs?: number;
   /** Refused and failed peer connections are logged at most once per address per this interval. Default 10 s. */
   readonly peerLogIntervalMs?: number;
+  /** Client connections open at once; beyond, a new one is closed as it arrives. Default 4096. */
+  readonly httpConnectionsMax?: number;
   /** Test-only: a disk whose commits can be slowed at run time. Default: none. */
   readonly slowDisk?: SlowDisk | null;
   /** Test-only: power loss, or a store that acknowledges before its fsync (disk-faults.ts). Default: none. */
@@ -662,6 +664,15 @@ class ReplicaProcess implements RunningReplica {
       metrics: () => this.metrics.render(),
       page: statusPageHtml(this.options.id),
       log: this.options.log,
+      connectionsMax: this.options.httpConnectionsMax,
+      onConnectionDropped: (remote) => {
+        this.metrics.httpConnectionsDropped.inc();
+        if (this.refusalLog.allow(`connections-full ${remote}`, this.options.clock.nowMs()))
+          this.options.log.warn(
+            { remote, max: this.options.httpConnectionsMax ?? httpConnectionsMaxDefault },
+            "client connection closed: --http-connections-max connections are open (logged once a minute per address)",
+          );
+      },
       onResponse: (route, code) => this.metrics.httpResponses.inc({ route, status: String(code) }),
       onAccessRefused: (reason, remote) => {
         this.metrics.httpRefused.inc({ reason });

@@ -180,6 +180,10 @@ describe("three replica processes", () => {
       expect(await page.locator(`#peers tr[data-peer="${current}"] td`).first().textContent()).toBe(
         `replica ${current} (leader)`,
       );
+      // The link to a peer's page uses this page's scheme (https under TLS).
+      expect(await page.locator(`#peers tr[data-peer="${current}"] a`).getAttribute("href")).toBe(
+        `${cluster().endpoint(current)}/`,
+      );
       await page.locator('#in-force[data-voters="1,2,3"]').waitFor({ timeout: 10_000 });
       expect(await page.locator("#in-force").textContent()).toBe(
         "In force: voters 1,2,3 (chosen at slot 0, governs from slot 1); this replica: voter",
@@ -209,7 +213,7 @@ describe("three replica processes", () => {
     }
   }, 90_000);
 
-  it("stop cleanly on SIGTERM, leaving traces in which every receipt pairs with a send of the same message", async () => {
+  it("stop cleanly on SIGTERM, leaving traces (mode 0600) in which every receipt pairs with a send of the same message", async () => {
     // Stop first, so that no receipt is read whose send was traced after its sender's file was read.
     for (const member of cluster().members) {
       const exit = member.exit;
@@ -229,6 +233,8 @@ describe("three replica processes", () => {
     const sends = new Map<string, string>();
     const receipts: { key: string; message: string }[] = [];
     for (const member of cluster().members) {
+      // Traces hold the clients' keys and values: readable by the replica's user alone.
+      expect(fs.statSync(cluster().traceFile(member.id)).mode & 0o777).toBe(0o600);
       const lines = fs
         .readFileSync(cluster().traceFile(member.id), "utf8")
         .trim()

@@ -117,7 +117,7 @@ function render(s) {
     cell(row, p.executedSlot === null ? "-" : String(p.executedSlot));
     cell(row, p.lag === null ? "-" : String(p.lag), p.lag !== null && p.lag > 100 ? "bad" : "");
     const link = cell(row, "");
-    if (p.http) { const a = document.createElement("a"); a.href = "http://" + p.http + "/"; a.textContent = p.http; link.appendChild(a); }
+    if (p.http) { const a = document.createElement("a"); a.href = location.protocol + "//" + p.http + "/"; a.textContent = p.http; link.appendChild(a); }
     peers.appendChild(row);
   }
   const events = $("events");

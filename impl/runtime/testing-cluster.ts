@@ -112,10 +112,11 @@ export class TestCluster extends MemberLookups<Member> {
         : `${scheme}://${hosts.address(m.id)}:${hostHttpPort}`,
     );
     this.caCert = certsDir === undefined ? undefined : fs.readFileSync(certsLayout(certsDir).caCert, "utf8");
-    if (hosts !== undefined && certsDir !== undefined) throw new Error("a test cluster on hosts runs without TLS");
     this.agent =
       hosts !== undefined
-        ? hosts.agent()
+        ? certsDir === undefined
+          ? hosts.agent()
+          : hosts.tlsAgent({ ca: this.caCert })
         : certsDir === undefined
           ? new http.Agent({ keepAlive: false })
           : new https.Agent({ keepAlive: false, ca: this.caCert });
@@ -328,6 +329,34 @@ export class TestCluster extends MemberLookups<Member> {
     } catch {
       return undefined;
     }
+  }
+
+  /** Replica `id`'s /metrics text (Prometheus format), read with the read token; rejects on failure. */
+  metrics(id: number): Promise<string> {
+    const url = `${this.endpoint(id)}/metrics`;
+    return new Promise((resolve, reject) => {
+      const request = (url.startsWith("https:") ? https : http).get(
+        url,
+        {
+          agent: this.agent,
+          headers: this.authHeaders("read"),
+          timeout: 5000,
+          ...(this.caCert === undefined ? {} : { ca: this.caCert }),
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on("data", (chunk: Buffer) => chunks.push(chunk));
+          response.on("end", () =>
+            response.statusCode === 200
+              ? resolve(Buffer.concat(chunks).toString("utf8"))
+              : reject(new Error(`GET ${url}: ${response.statusCode}`)),
+          );
+          response.on("error", reject);
+        },
+      );
+      request.on("timeout", () => request.destroy(new Error(`GET ${url}: timed out`)));
+      request.on("error", reject);
+    });
   }
 
   /** Wait until every running member (not a spare waiting to join, not a removed replica) answers and agrees on one leader that says it leads. */

@@ -22,10 +22,12 @@ import { execFile, execFileSync, spawn, type ChildProcess, type SpawnOptions } f
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import net from "node:net";
 import path from "node:path";
 import readline from "node:readline";
 import type { Duplex } from "node:stream";
+import tls from "node:tls";
 import { fileURLToPath } from "node:url";
 import { tsxArgv } from "./program.ts";
 
@@ -468,6 +470,11 @@ export class HostNetwork {
     return new GatewayAgent(this, options);
   }
 
+  /** An HTTPS agent whose connections come from the clients' host (`options.ca`: the CA the replicas' certificates chain to). */
+  tlsAgent(options: https.AgentOptions = {}): https.Agent {
+    return new GatewayTlsAgent(this, options);
+  }
+
   /** Set every directed link between replica hosts for which `which(from, to)` holds. */
   async setLinks(which: (from: number, to: number) => boolean, fault: LinkFault): Promise<void> {
     if (!(fault.lossRate >= 0 && fault.lossRate <= 1)) throw new Error(`loss rate ${fault.lossRate} outside [0, 1]`);
@@ -657,6 +664,40 @@ class GatewayAgent extends http.Agent {
     const port = Number(options.port ?? 80);
     this.hosts.connect(host, port, options.timeout ?? 5000).then(
       (socket) => callback?.(null, socket),
+      (error: unknown) => callback?.(error as Error, undefined as unknown as Duplex),
+    );
+    return undefined;
+  }
+}
+
+/** {@link GatewayAgent} with TLS over the gateway's connection, checking the replica's certificate. */
+class GatewayTlsAgent extends https.Agent {
+  constructor(
+    private readonly hosts: HostNetwork,
+    options: https.AgentOptions,
+  ) {
+    super(options);
+  }
+
+  override createConnection(
+    options: https.RequestOptions,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
+    const host = options.hostname ?? options.host ?? "localhost";
+    const port = Number(options.port ?? 443);
+    this.hosts.connect(host, port, options.timeout ?? 5000).then(
+      (socket) => {
+        const secure = tls.connect({
+          socket,
+          host,
+          ...(net.isIP(host) === 0 ? { servername: host } : {}),
+          ...(options.ca === undefined ? {} : { ca: options.ca }),
+          ...(options.cert === undefined ? {} : { cert: options.cert }),
+          ...(options.key === undefined ? {} : { key: options.key }),
+          ...(options.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: options.rejectUnauthorized }),
+        });
+        callback?.(null, secure);
+      },
       (error: unknown) => callback?.(error as Error, undefined as unknown as Duplex),
     );
     return undefined;

@@ -52,7 +52,8 @@ export class TraceWriter<M, R, I, O> {
     readonly incarnation: string,
     header: Record<string, unknown>,
   ) {
-    this.fd = fs.openSync(file, "a");
+    // Mode 0600: a trace holds the clients' keys and values, as the data directory does.
+    this.fd = fs.openSync(file, "a", 0o600);
     this.line("start", Number.NaN, { format: traceFormat, incarnation: this.incarnation, ...header });
     this.flush();
   }

@@ -39,6 +39,6 @@ export const leaseReadBeforePendingPhase1: Mutant = {
       pick: 16,
       settle: true,
     },
-    depth: 14,
+    depth: 26,
   },
 };

@@ -92,6 +92,10 @@ describe(`a short nemesis run with membership changes (seed ${seed})`, () => {
     for (const c of changes.filter((c) => c.kind === "member-replace-kill-leader" || c.kind === "member-remove"))
       expect(c.retiredAfterMs, `${c.description}: retirement not seen\n${text}`).not.toBeNull();
     expect(changes.some((c) => c.leaderWithLeaseMs !== null)).toBe(true);
+    // After every fault, some replica held a lease again (how soon is measured, not asserted:
+    // bench/nemesis-membership.ts).
+    expect(report.recovery.length).toBeGreaterThan(0);
+    for (const r of report.recovery) expect(r.leaseholderAfterMs, `${r.kind} ended at ${r.endedAt} ms`).not.toBeNull();
     // The replica that came back on a removed host has a new id and ran on the emptied directory.
     const readd = changes.find((c) => c.kind === "member-readd")!;
     expect(readd.description).toMatch(/re-add the host of removed replica \d+ as replica \d+, with fresh data/);

@@ -19,9 +19,9 @@ import { checkHistoryWithPage, type HistoryReport } from "./history-checks.ts";
 import { livenessBoundMs, MembershipChanges, type MembershipChange } from "./membership.ts";
 import { Nemesis, type InjectedFault } from "./nemesis.ts";
 import type { NetworkKind } from "./network.ts";
-import { planSchedule, seededRandom, type FaultKind, type PlannedFault } from "./schedule.ts";
+import { isMembershipKind, planSchedule, seededRandom, type FaultKind, type PlannedFault } from "./schedule.ts";
 import { timelineHtml } from "./timeline.ts";
-import { checkTraces, type TraceReport } from "./trace-checks.ts";
+import { checkTraces, type LeaseInterval, type TraceReport } from "./trace-checks.ts";
 import { historyDocument, Workload, type RecordedOp } from "./workload.ts";
 import { NemesisViewRecorder, nemesisViewFile } from "../view/nemesis.ts";
 
@@ -82,6 +82,17 @@ export interface NemesisReport {
   readonly faults: readonly InjectedFault[];
   /** The membership changes made during the faults, and the liveness bound they were held to. */
   readonly membership: { readonly changes: readonly MembershipChange[]; readonly livenessBoundMs: number };
+  /**
+   * For each fault that ended (membership changes excepted): how long after its end some replica
+   * held a lease, by the replicas' traces (0 when one held it throughout), or null if none did.
+   */
+  readonly recovery: readonly {
+    readonly kind: FaultKind;
+    readonly endedAt: number;
+    readonly leaseholderAfterMs: number | null;
+    /** The longest time no replica held a lease, from the fault's start until a leaseholder after its end. */
+    readonly leaselessMs: number | null;
+  }[];
   readonly lives: readonly Life[];
   readonly history: HistoryReport;
   readonly convergence: {
@@ -446,6 +457,14 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
     schedule: input.schedule,
     faults: input.nemesis?.injected ?? [],
     membership: { changes: input.membership ?? [], livenessBoundMs },
+    recovery: (input.nemesis?.injected ?? [])
+      .filter((f) => !isMembershipKind(f.kind) && Number.isFinite(f.endedAt))
+      .map((f) => ({
+        kind: f.kind,
+        endedAt: Math.round(f.endedAt),
+        leaseholderAfterMs: leaseholderAfter(f.endedAt + input.origin, leaseIntervals),
+        leaselessMs: longestLeaseless(f.startedAt + input.origin, f.endedAt + input.origin, leaseIntervals),
+      })),
     lives: cluster.lives.map((l) => ({
       ...l,
       startedAt: l.startedAt - input.origin,
@@ -482,6 +501,7 @@ export function summaryText(report: NemesisReport): string {
     `  network: ${report.network.kind === "hosts" ? "hosts (a network namespace per replica, clients in another; kernel faults)" : "relay (loopback, a frame relay per peer link)"}`,
     `  faults: ${summarizeFaults(report.faults)}`,
     ...usedMechanisms(report).map((line) => `    ${line}`),
+    `  recovery: ${summarizeRecovery(report.recovery)}`,
     ...(report.membership.changes.length === 0 ? [] : [`  membership: ${summarizeMembership(report.membership)}`]),
     `  history: ${h.operations} operations (ok ${h.outcomes.ok}, fail ${h.outcomes.fail}, unknown ${h.outcomes.unknown}); linearizability ${h.linearizability.verdict} over ${h.linearizability.keys} keys (${h.linearizability.steps} search steps)`,
     `  lists: ${h.lists.appendsAcknowledged} acknowledged appends, ${h.lists.tokensInFinalValues} tokens in the final values, none lost or doubled: ${h.violations.every((v) => v.check === "Linearizable") ? "yes" : "NO"}`,
@@ -505,6 +525,52 @@ export function summaryText(report: NemesisReport): string {
   lines.push(`  step through the traces: npm run view -- ${path.dirname(report.files.report)}`);
   lines.push(`  replay: ${report.replay}`);
   return lines.join("\n");
+}
+
+/**
+ * How long after `at` (monotonic ms) some replica held a lease, by `intervals` (monotonic ms): 0
+ * if one held it at `at`, null if none did after it.
+ */
+export function leaseholderAfter(at: number, intervals: readonly LeaseInterval[]): number | null {
+  let best: number | null = null;
+  for (const i of intervals) {
+    if (i.to <= at) continue;
+    const wait = Math.max(0, i.from - at);
+    if (best === null || wait < best) best = Math.round(wait);
+  }
+  return best;
+}
+
+/**
+ * The longest stretch with no replica holding a lease (by `intervals`, monotonic ms) from `from`
+ * until the first lease held at or after `to`; null if none was held after `to`.
+ */
+export function longestLeaseless(from: number, to: number, intervals: readonly LeaseInterval[]): number | null {
+  const after = leaseholderAfter(to, intervals);
+  if (after === null) return null;
+  const until = to + after;
+  const covering = intervals
+    .filter((i) => i.to > from && i.from < until)
+    .map((i) => [Math.max(i.from, from), Math.min(i.to, until)] as const)
+    .sort((a, b) => a[0] - b[0]);
+  let longest = 0;
+  let reached = from;
+  for (const [start, end] of covering) {
+    if (start > reached) longest = Math.max(longest, start - reached);
+    reached = Math.max(reached, end);
+  }
+  if (until > reached) longest = Math.max(longest, until - reached);
+  return Math.round(longest);
+}
+
+function summarizeRecovery(recovery: NemesisReport["recovery"]): string {
+  const waits = recovery.map((r) => r.leaseholderAfterMs).filter((ms): ms is number => ms !== null);
+  const none = recovery.length - waits.length;
+  if (recovery.length === 0) return "no fault ended";
+  const sorted = [...waits].sort((a, b) => a - b);
+  const median = sorted.length === 0 ? null : sorted[Math.floor(sorted.length / 2)]!;
+  const gaps = recovery.map((r) => r.leaselessMs).filter((ms): ms is number => ms !== null);
+  return `a leaseholder after each of ${recovery.length} healed faults: ${sorted.length === 0 ? "none" : `median ${median} ms, max ${sorted.at(-1)!} ms`}${none === 0 ? "" : `; ${none} with no leaseholder after`}; longest time without one per fault: max ${gaps.length === 0 ? "-" : Math.max(...gaps)} ms`;
 }
 
 function summarizeMembership(m: NemesisReport["membership"]): string {

@@ -23,6 +23,7 @@ describe("DurableRecordsSurvive on a compacting store", () => {
       committedRecords: committed,
       uncertainRecords: [],
       recoveredRecords: [],
+      recovered: true,
     },
     {
       replica: 2,
@@ -32,6 +33,7 @@ describe("DurableRecordsSurvive on a compacting store", () => {
       committedRecords: [],
       uncertainRecords: [],
       recoveredRecords: recovered,
+      recovered: true,
     },
   ];
 
@@ -40,6 +42,22 @@ describe("DurableRecordsSurvive on a compacting store", () => {
     expect(compactRecords(records).length).toBeLessThan(records.length);
     expect(checkRecoveries(lives(records, compactRecords(records)))).toEqual([]);
     expect(checkRecoveries(lives(records, records))).toEqual([]);
+  });
+
+  it("passes over a life killed before it recovered: the next is held to what the one before left", () => {
+    const records = written();
+    const [first, second] = lives(records, records);
+    const killedEarly: LifeSummary = { ...second!, committedRecords: [], recoveredRecords: [], recovered: false };
+    const third = (recovered: readonly KvRecord[]): LifeSummary => ({
+      ...second!,
+      life: 2,
+      recoveredRecords: recovered,
+    });
+    expect(checkRecoveries([first!, killedEarly, third(records)])).toEqual([]);
+    const lost = records.slice(0, -1);
+    expect(checkRecoveries([first!, killedEarly, third(lost)])).toMatchObject([
+      { check: "DurableRecordsSurvive", message: expect.stringMatching(/^life 2 recovered .* life 0 left/) as unknown },
+    ]);
   });
 
   it("refuses a compacted disk that lost a record the snapshot does not supersede, or reordered two", () => {

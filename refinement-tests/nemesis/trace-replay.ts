@@ -236,6 +236,11 @@ export interface LifeSummary {
   /** Persist records of a last batch whose commit is not traced: they may or may not be on disk. */
   readonly uncertainRecords: readonly KvRecord[];
   readonly recoveredRecords: readonly KvRecord[];
+  /**
+   * False when the life traced no Recover: the process died while it was still opening its store
+   * (a restart killed within seconds under load), so it says nothing about what the disk held.
+   */
+  readonly recovered: boolean;
 }
 
 /** Options of {@link replayLives}. */
@@ -270,6 +275,7 @@ export function* replayLives(
     const committedRecords: KvRecord[] = [];
     const uncertainRecords: KvRecord[] = [];
     let recoveredRecords: KvRecord[] = [];
+    let recovered = false;
     let truncated = false;
     let steps = 0;
     for (let b = 0; b < batches.length; b++) {
@@ -291,7 +297,10 @@ export function* replayLives(
       for (let i = 0; i < events.length; i++) {
         const event = events[i]!;
         const line = batch.events[i]!;
-        if (event._tag === "Recover") recoveredRecords = [...event.records];
+        if (event._tag === "Recover") {
+          recoveredRecords = [...event.records];
+          recovered = true;
+        }
         const result = kvStep(state, event);
         const receivedAs =
           event._tag === "Receive"
@@ -346,6 +355,7 @@ export function* replayLives(
       committedRecords,
       uncertainRecords,
       recoveredRecords,
+      recovered,
     });
   }
 }
