@@ -141,6 +141,61 @@ function viewOf(state: KvReplicaState): CoreView {
   };
 }
 
+/**
+ * What may leave before earlier batches' records are durable (the driver's `overtaking`): the
+ * lease's heartbeats and grants, which must keep flowing while a follower syncs a vote for a
+ * large value, and Accepts (a proposal needs nothing durable but the proposer's promise of its
+ * ballot: docs/impl.md; held, a leader's resends of an unacknowledged 1 MiB Accept would pile up
+ * behind a slow commit and leave all at once). Each still waits for every record it depends on,
+ * erring towards waiting:
+ *
+ * - a grant (HeartbeatAck) for ballot b needs the durable maxBal >= b (DurableBeforeSend,
+ *   proofs/durability.ts). While the durable records hold a ballot >= b it needs nothing more;
+ *   otherwise the raise it rests on is a pending promise or vote record, and it waits for every
+ *   one of a round >= b's;
+ * - a Heartbeat's or Accept's commit index says the slots up to it are chosen, which may rest
+ *   on the leader's own votes: it waits for every pending vote at or below it, and, like a
+ *   grant, for the promise of its ballot if that is not durable yet (a leader that restarted
+ *   without it could propose again in the same ballot);
+ * - both wait for a snapshot record, and neither for a `chosen` record (a recovery aid nothing
+ *   depends on).
+ *
+ * The durable ballot is compared conservatively: a durable ballot of the same round counts
+ * only when it is the same ballot.
+ */
+export class KvOvertaking {
+  /** The highest ballot among the durable promise and vote records seen (by round, then exact match). */
+  private durableMax: { round: number; replica: number } | null = null;
+
+  overtakes(message: KvMessage): boolean {
+    return message._tag === "Heartbeat" || message._tag === "HeartbeatAck" || message._tag === "Accept";
+  }
+
+  durable(record: KvRecord): void {
+    if (record._tag !== "promise" && record._tag !== "vote") return;
+    const b = record.ballot;
+    const m = this.durableMax;
+    if (m === null || b.round > m.round || (b.round === m.round && b.replica > m.replica)) this.durableMax = b;
+  }
+
+  dependsOn(message: KvMessage, record: KvRecord): boolean {
+    if (record._tag === "chosen") return false;
+    if (message._tag !== "Heartbeat" && message._tag !== "HeartbeatAck" && message._tag !== "Accept") return true;
+    const b = message.ballot;
+    const m = this.durableMax;
+    const promiseDurable = m !== null && (m.round > b.round || (m.round === b.round && m.replica === b.replica));
+    switch (record._tag) {
+      case "promise":
+        return !promiseDurable && record.ballot.round >= b.round;
+      case "vote":
+        if (message._tag !== "HeartbeatAck" && record.slot <= message.commitIndex) return true;
+        return !promiseDurable && record.ballot.round >= b.round;
+      default:
+        return true;
+    }
+  }
+}
+
 /** Status and metrics view of the key-value replica. */
 export const kvAdapter: CoreAdapter<KvReplicaState, KvMessage> = {
   view: viewOf,

@@ -296,7 +296,7 @@ describe("driver", () => {
     expect(seenAtCommit[0]).not.toContain('"type":"commit"');
   });
 
-  it("with an asynchronous log, holds every effect after a Persist until the records are durable, and batches what arrives meanwhile", async () => {
+  it("with an asynchronous log, steps what arrives during a commit and holds every effect after a Persist until its records and all before them are durable", async () => {
     const happenings: string[] = [];
     const waiting: (() => void)[] = [];
     let appends = 0;
@@ -320,17 +320,125 @@ describe("driver", () => {
     const first = driver.submit({ input: { add: 1 }, consistency: "linearizable" });
     await waitFor("the first commit to start", () => (waiting.length === 1 ? true : undefined));
     const more = [2, 3, 4].map((n) => driver.submit({ input: { add: n }, consistency: "linearizable" }));
+    // The three requests that arrived during the first commit are stepped at once, in one batch.
+    await waitFor("the second commit to start", () => (waiting.length === 2 ? true : undefined));
     await sleep(20);
-    // Nothing after the Persist has happened, and no new batch started while the commit is outstanding.
-    expect(happenings).toEqual(["write 1"]);
-    waiting.shift()!();
+    // Nothing after a Persist has happened yet.
+    expect(happenings).toEqual(["write 1", "write 2", "write 3", "write 4"]);
+    // The second commit becomes durable first: its effects still wait for the first's.
+    waiting.pop()!();
+    await sleep(20);
+    expect(happenings).toEqual(["write 1", "write 2", "write 3", "write 4", "durable 2,3,4"]);
+    waiting.pop()!();
     expect(await first).toEqual({ _tag: "ok", output: 1 });
-    await waitFor("the second commit", () => (waiting.length === 1 ? true : undefined));
-    // The three requests that arrived during the first commit share the second.
-    expect(happenings).toEqual(["write 1", "durable 1", "send 2 1", "write 2", "write 3", "write 4"]);
-    waiting.shift()!();
     expect((await Promise.all(more)).map((r) => (r._tag === "ok" ? r.output : -1))).toEqual([3, 6, 10]);
+    expect(happenings.slice(5)).toEqual(["durable 1", "send 2 1", "send 2 3", "send 2 6", "send 2 10"]);
     expect(appends).toBe(2);
+  });
+
+  it("steps peer messages during a commit, releasing their effects in order, and holds client bytes beyond one batch", async () => {
+    // A peer message is answered with an echo (no Persist); a client request is the toy write.
+    const stepped: number[] = [];
+    const echo = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
+      if (event._tag !== "Receive") return toyStep(state, event);
+      stepped.push(event.message.n);
+      return { state, effects: [{ _tag: "Send", to: event.from, message: { _tag: "echo", n: -event.message.n } }] };
+    };
+    const happenings: string[] = [];
+    const waiting: (() => void)[] = [];
+    const log: DurableLog<Rec> = {
+      recordCount: 0,
+      append: () => {
+        throw new Error("the driver must use appendAsync");
+      },
+      appendAsync: (records, done) => {
+        happenings.push(`write ${records.map((r) => r.n).join(",")}`);
+        waiting.push(() => done(null));
+      },
+    };
+    const { driver } = makeDriver({
+      step: echo,
+      log,
+      batchBytesMax: 1000,
+      // No tick in the queue to count below.
+      tickIntervalMs: 100_000,
+      send: (to, m) => happenings.push(`send ${to} ${m.n}`) > 0,
+    });
+    driver.start([]);
+    const big = driver.submit({ input: { add: 1 }, consistency: "linearizable", bytes: 800 });
+    await waitFor("the first commit to start", () => (waiting.length === 1 ? true : undefined));
+    // 800 client bytes wait for their commit: a request of 300 more waits too, and so does a large
+    // peer message; a small one does not.
+    const next = driver.submit({ input: { add: 2 }, consistency: "linearizable", bytes: 300 });
+    driver.receive(3, { _tag: "echo", n: 9 }, 2, "inc", 5000);
+    driver.receive(3, { _tag: "echo", n: 7 }, 1, "inc");
+    await waitFor("the peer message to be stepped", () => (stepped.includes(7) ? true : undefined));
+    await sleep(20);
+    expect(happenings).toEqual(["write 1"]);
+    expect(driver.depths.events).toBe(2);
+    waiting.shift()!();
+    expect(await big).toEqual({ _tag: "ok", output: 1 });
+    await waitFor("the second commit to start", () => (waiting.length === 1 ? true : undefined));
+    // The echo followed the first write's send (step order); the held request was stepped next.
+    expect(happenings).toEqual(["write 1", "send 2 1", "send 3 -7", "send 3 -9", "write 2"]);
+    waiting.shift()!();
+    expect(await next).toEqual({ _tag: "ok", output: 3 });
+  });
+
+  it("lets a message that overtakes leave before earlier commits, waiting only for the records it depends on", async () => {
+    // A peer message is answered with an echo of its negation (no Persist of its own).
+    const stepped: number[] = [];
+    const echo = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
+      if (event._tag !== "Receive") return toyStep(state, event);
+      stepped.push(event.message.n);
+      return { state, effects: [{ _tag: "Send", to: 3, message: { _tag: "echo", n: -event.message.n } }] };
+    };
+    const happenings: string[] = [];
+    const waiting: (() => void)[] = [];
+    const durable: number[] = [];
+    const log: DurableLog<Rec> = {
+      recordCount: 0,
+      append: () => {
+        throw new Error("the driver must use appendAsync");
+      },
+      appendAsync: (records, done) => {
+        happenings.push(`write ${records.map((r) => r.n).join(",")}`);
+        waiting.push(() => done(null));
+      },
+    };
+    const { driver } = makeDriver({
+      step: echo,
+      log,
+      send: (to, m) => happenings.push(`send ${to} ${m.n}`) > 0,
+      // Echoes overtake; each needs the record 99, if pending, durable first.
+      overtaking: {
+        overtakes: (m) => m.n < 0,
+        durable: (r) => void durable.push(r.n),
+        dependsOn: (_m, r) => r.n === 99,
+      },
+    });
+    driver.start([{ _tag: "added", n: 5 }]);
+    const one = driver.submit({ input: { add: 1 }, consistency: "linearizable" });
+    await waitFor("the first commit to start", () => (waiting.length === 1 ? true : undefined));
+    driver.receive(2, { _tag: "echo", n: 7 }, 1, "inc");
+    // The echo left at once, ahead of the write's send, which waits for record 1.
+    await waitFor("the first echo", () => (happenings.includes("send 3 -7") ? true : undefined));
+    const two = driver.submit({ input: { add: 99 }, consistency: "linearizable" });
+    await waitFor("the second commit to start", () => (waiting.length === 2 ? true : undefined));
+    driver.receive(2, { _tag: "echo", n: 8 }, 2, "inc");
+    await waitFor("the second echo to be stepped", () => (stepped.includes(8) ? true : undefined));
+    await sleep(20);
+    expect(happenings).toEqual(["write 1", "send 3 -7", "write 99"]);
+    waiting.shift()!();
+    expect(await one).toEqual({ _tag: "ok", output: 6 });
+    await sleep(10);
+    // The second echo still waits for record 99.
+    expect(happenings).toEqual(["write 1", "send 3 -7", "write 99", "send 2 6"]);
+    waiting.shift()!();
+    expect(await two).toEqual({ _tag: "ok", output: 105 });
+    expect(happenings.slice(4).sort()).toEqual(["send 2 105", "send 3 -8"]);
+    // Told of every record once durable, the recovered ones first.
+    expect(durable).toEqual([5, 1, 99]);
   });
 
   it("stops (fail-stop) when an asynchronous commit fails, releasing nothing that followed it", async () => {

@@ -6,6 +6,23 @@
  * the batch's first Persist released (those before it go at once). Every Persist therefore is
  * durable before any effect that follows it.
  *
+ * Pipelined commits: with an asynchronous log, later batches are stepped while an earlier
+ * batch's records are being made durable (their records join the storage thread's next group
+ * commit), and every effect is released in the order `step` returned it: a batch's effects wait
+ * for every earlier batch's commit as well as its own. So heartbeats and grants are stepped as
+ * they arrive however long an fsync of megabytes takes, and the rule above holds across batches.
+ * Large messages and client requests join a batch only within `batchBytesMax` of the bytes of
+ * the batches whose commit is outstanding, so the pipeline holds about one batch of large values
+ * (memory, and what later effects wait behind), and any number of small ones.
+ *
+ * Overtaking: a message that `overtakes` names (the lease's heartbeats and grants, Accepts) needs only the
+ * records it `dependsOn` to be durable, not every earlier one. Such sends before their batch's
+ * first Persist leave first among the batch's effects, as soon as the commits holding any
+ * record they depend on are durable (at once when none is pending), even while earlier batches'
+ * unrelated records (a follower's vote for a 1 MiB value, say) are still being synced. So an
+ * fsync of megabytes that takes hundreds of milliseconds delays no lease renewal that does not
+ * need it. Each such send still never leaves before a record it depends on is durable.
+ *
  * Peer traffic first: peer messages and ticks wait in a queue of their own, and every batch takes
  * them before any client request, with the messages before the tick (so a replica that was slow
  * counts the heartbeats that reached it meanwhile before it judges its timers). Client requests
@@ -31,10 +48,22 @@ export interface DurableLog<R> {
   append(records: readonly R[]): void;
   /**
    * Append, calling `done` once the records are durable (or with the error that kept them from
-   * it). When present the driver uses it and keeps the event loop free while the disk works.
+   * it); appends become durable, and are acknowledged, in the order made. When present the driver
+   * uses it, keeps the event loop free while the disk works, and steps later batches meanwhile.
    */
   appendAsync?(records: readonly R[], done: (error: Error | null) => void): void;
   readonly recordCount: number;
+}
+
+/**
+ * Which messages may leave before earlier batches' records are durable, and what each still
+ * needs durable first. It is told every record once durable (the recovered ones first), in order.
+ */
+export interface Overtaking<M, R> {
+  overtakes(message: M): boolean;
+  durable(record: R): void;
+  /** Whether `message` (one that `overtakes`) needs `record`, not yet durable, durable before it leaves. */
+  dependsOn(message: M, record: R): boolean;
 }
 
 /** What a client submits. */
@@ -51,7 +80,7 @@ export interface Submission<I> {
 export interface BatchReport {
   readonly events: number;
   readonly records: number;
-  /** Duration of the commit (the transaction and its fsync), in milliseconds; 0 when none. */
+  /** Duration of the commit, from the hand-over of its records until they are durable (earlier commits' included), in milliseconds; 0 when none. */
   readonly fsyncMs: number;
   readonly sends: number;
   readonly replies: number;
@@ -93,6 +122,10 @@ export interface DriverOptions<S, M, R, I, O> {
   readonly batchBytesMax?: number;
   /** Peer messages queued before more are dropped. Default 10000. */
   readonly eventsQueuedMax?: number;
+  /** Messages that may leave before earlier batches' records are durable (see the module comment). Default: none. */
+  readonly overtaking?: Overtaking<M, R>;
+  /** Commits outstanding (records handed to the log, not yet durable) before no further batch is stepped. Default 16. */
+  readonly commitsInFlightMax?: number;
   /** Client requests in flight before more are refused. Default 1000. */
   readonly requestsPendingMax?: number;
   /** Longest wait for a reply, in milliseconds. Default 10000. */
@@ -134,8 +167,25 @@ export class Driver<S, M, R, I, O> {
   private batchNumber = 0;
   private tickQueued = false;
   private scheduled = false;
-  /** A batch's records are being made durable; no batch starts before they are. */
-  private committing = false;
+  /** Commits handed to the log and not yet durable. */
+  private commitsInFlight = 0;
+  /** Bytes of peer messages and client requests in batches whose commit is outstanding (see `nextBatch`). */
+  private bytesInFlight = 0;
+  /**
+   * Effects waiting for their turn, in the order `step` returned them: the front segment runs as
+   * soon as it is ready (a head at once, a tail once its commit is durable), and no segment runs
+   * before the ones ahead of it.
+   */
+  private readonly outbox: { ready: boolean; run: () => void }[] = [];
+  /** Commits handed to the log and not yet durable, oldest first, with their records and what waits for each. */
+  private readonly pendingCommits: {
+    id: number;
+    records: readonly R[];
+    durable: boolean;
+    finish: () => void;
+    then: (() => void)[];
+  }[] = [];
+  private nextCommitId = 1;
   /** Deferrable records waiting for the next commit (see `handleBatch`), and the last batch they came from. */
   private deferred: R[] = [];
   private deferredBatch = -1;
@@ -144,8 +194,11 @@ export class Driver<S, M, R, I, O> {
   private stopped = false;
   private ticker: NodeJS.Timeout | null = null;
   private droppedEvents = 0;
+  /** Bytes of the batch `nextBatch` returned last. */
+  private batchBytes = 0;
   private readonly batchEventsMax: number;
   private readonly batchBytesMax: number;
+  private readonly commitsInFlightMax: number;
   private readonly eventsQueuedMax: number;
   private readonly requestsPendingMax: number;
   private readonly requestTimeoutMs: number;
@@ -154,6 +207,7 @@ export class Driver<S, M, R, I, O> {
     this.current = options.state;
     this.batchEventsMax = options.batchEventsMax ?? 256;
     this.batchBytesMax = options.batchBytesMax ?? 1024 * 1024;
+    this.commitsInFlightMax = options.commitsInFlightMax ?? 16;
     this.eventsQueuedMax = options.eventsQueuedMax ?? 10_000;
     this.requestsPendingMax = options.requestsPendingMax ?? 1000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
@@ -175,6 +229,7 @@ export class Driver<S, M, R, I, O> {
 
   /** Hand the core its durable records (the first event), then start ticking. */
   start(records: readonly R[]): void {
+    for (const record of records) this.options.overtaking?.durable(record);
     this.enqueue({ _tag: "Recover", records });
     const interval = this.options.tickIntervalMs ?? 10;
     this.ticker = setInterval(() => {
@@ -208,6 +263,9 @@ export class Driver<S, M, R, I, O> {
     }
     this.queue.length = 0;
     this.clients.length = 0;
+    // What waited for a commit never happens, as after a crash.
+    this.outbox.length = 0;
+    this.pendingCommits.length = 0;
   }
 
   /**
@@ -260,9 +318,10 @@ export class Driver<S, M, R, I, O> {
     this.schedule();
   }
 
-  /** Run the next batch soon, unless one is scheduled or a commit is outstanding (it schedules when done). */
+  /** Run the next batch soon, unless one is scheduled or too many commits are outstanding (each schedules when done). */
   private schedule(): void {
-    if (this.scheduled || this.committing || (this.queue.length === 0 && this.clients.length === 0)) return;
+    if (this.scheduled || this.commitsInFlight >= this.commitsInFlightMax) return;
+    if (this.queue.length === 0 && !this.mayJoin(0, this.clientBytes(this.clients[0]))) return;
     this.scheduled = true;
     setImmediate(() => this.runBatch());
   }
@@ -295,9 +354,11 @@ export class Driver<S, M, R, I, O> {
 
   private runBatch(): void {
     this.scheduled = false;
-    if (this.stopped || this.committing) return;
+    if (this.stopped || this.commitsInFlight >= this.commitsInFlightMax) return;
     try {
-      this.handleBatch(this.nextBatch());
+      const batch = this.nextBatch();
+      if (batch.length === 0) return;
+      this.handleBatch(batch);
     } catch (error) {
       this.fail(error);
       return;
@@ -307,8 +368,11 @@ export class Driver<S, M, R, I, O> {
 
   /**
    * The next batch: peer events in arrival order with the tick after the messages, then client
-   * requests in arrival order, within `batchEventsMax` events and `batchBytesMax` bytes (the first
-   * event always goes, whatever its size).
+   * requests in arrival order, within `batchEventsMax` events and `batchBytesMax` bytes counted
+   * with those of the batches whose commit is outstanding (the first event always goes, whatever
+   * its size, when no bytes are outstanding). So a follower stepping Accepts of large values
+   * holds about one batch of them in the pipeline, not sixteen, while the heartbeats and grants
+   * between them are stepped at once.
    */
   private nextBatch(): Pending<M, R, I>[] {
     const batch: Pending<M, R, I>[] = [];
@@ -321,8 +385,7 @@ export class Driver<S, M, R, I, O> {
     const left: Pending<M, R, I>[] = [];
     for (const pending of this.queue) {
       const size = pending._tag === "Receive" ? pending.bytes : 0;
-      const fits = taken === 0 || bytes + size <= this.batchBytesMax;
-      if (taken >= this.batchEventsMax || !(fits || size <= smallMessageBytes)) {
+      if (taken >= this.batchEventsMax || !(size <= smallMessageBytes || this.mayJoin(bytes, size, taken))) {
         left.push(pending);
         continue;
       }
@@ -336,15 +399,33 @@ export class Driver<S, M, R, I, O> {
     if (tick !== null) batch.push(tick);
     let clients = 0;
     for (const pending of this.clients) {
-      const size = pending._tag === "ClientRequest" ? (pending.submission.bytes ?? 0) : 0;
-      if (taken > 0 && (taken >= this.batchEventsMax || bytes + size > this.batchBytesMax)) break;
+      const size = this.clientBytes(pending) ?? 0;
+      if (taken >= this.batchEventsMax || !this.mayJoin(bytes, size, taken)) break;
       taken += 1;
       clients += 1;
       bytes += size;
       batch.push(pending);
     }
     this.clients.splice(0, clients);
+    this.batchBytes = bytes;
     return batch;
+  }
+
+  /** The size of a client request, for `batchBytesMax`; undefined for none. */
+  private clientBytes(pending: Pending<M, R, I> | undefined): number | undefined {
+    if (pending === undefined) return undefined;
+    return pending._tag === "ClientRequest" ? (pending.submission.bytes ?? 0) : 0;
+  }
+
+  /**
+   * Whether an event of `size` bytes (undefined: there is none) may join a batch holding `bytes`
+   * in `taken` events: always as the first event while no bytes wait for a commit, else within
+   * `batchBytesMax` of the batch's bytes and those outstanding.
+   */
+  private mayJoin(bytes: number, size: number | undefined, taken = 0): boolean {
+    if (size === undefined) return false;
+    if (taken === 0 && this.bytesInFlight === 0) return true;
+    return this.bytesInFlight + bytes + size <= this.batchBytesMax;
   }
 
   private fail(error: unknown): void {
@@ -355,10 +436,11 @@ export class Driver<S, M, R, I, O> {
 
   /**
    * Step every event; carry out the effects that precede the batch's first (non-deferrable)
-   * Persist at once; commit every record of the batch in one transaction; then carry out the
-   * rest in order. So a lease read answered before any Persist of its batch never waits for an
-   * fsync. With an asynchronous log no further batch starts until the commit is durable, but the
-   * event loop keeps receiving meanwhile, and the next batch holds everything that arrived.
+   * Persist as soon as every earlier batch's effects went (at once when none wait); commit every
+   * record of the batch in one transaction; then carry out the rest in order once the commit is
+   * durable. So a lease read answered before any Persist of its batch never waits for this
+   * batch's fsync. With an asynchronous log further batches are stepped meanwhile (see the
+   * module comment), and their effects queue behind these.
    *
    * A batch whose records are all deferrable waits for nothing: its records join the next
    * commit (written first, in order), or are committed on their own after `deferredCommitMs`.
@@ -366,6 +448,7 @@ export class Driver<S, M, R, I, O> {
   private handleBatch(batch: readonly Pending<M, R, I>[]): void {
     const { clock, trace } = this.options;
     const batchNumber = this.batchNumber++;
+    const batchBytes = this.batchBytes;
     const effects: Effect<M, R, O>[] = [];
     for (const pending of batch) {
       const event = this.stamp(pending, clock.nowMs());
@@ -379,6 +462,7 @@ export class Driver<S, M, R, I, O> {
       this.current = result.state;
       for (const effect of result.effects) effects.push(effect);
     }
+    const after = this.current;
     const deferrable = this.options.deferrable;
     const barrier = effects.findIndex((effect) => effect._tag === "Persist" && deferrable?.(effect.record) !== true);
     const head = barrier < 0 ? effects : effects.slice(0, barrier);
@@ -387,25 +471,82 @@ export class Driver<S, M, R, I, O> {
     const records: R[] = [];
     for (const effect of effects) if (effect._tag === "Persist") records.push(effect.record);
     const headRecords = records.length - tail.filter((effect) => effect._tag === "Persist").length;
-    const early = this.carryOut(head, batchNumber, firstSeq);
-    const report = (fsyncMs: number, late: { sends: number; replies: number }): void =>
-      this.options.onBatch?.(this.current, {
+    const report = (fsyncMs: number, ...counts: { sends: number; replies: number }[]): void =>
+      this.options.onBatch?.(after, {
         events: batch.length,
         records: records.length,
         fsyncMs,
-        sends: early.sends + late.sends,
-        replies: early.replies + late.replies,
+        sends: counts.reduce((n, c) => n + c.sends, 0),
+        replies: counts.reduce((n, c) => n + c.replies, 0),
       });
-    if (records.length === 0) return report(0, { sends: 0, replies: 0 });
-    if (tail.length === 0) {
-      this.defer(records, batchNumber);
-      return report(0, { sends: 0, replies: 0 });
+    // The head's overtaking sends first (docs/trace-format.md), then the rest of it in order.
+    const overtaking = this.options.overtaking;
+    const overtakes = (e: Effect<M, R, O>): boolean => e._tag === "Send" && overtaking!.overtakes(e.message);
+    const first = overtaking === undefined ? [] : head.filter(overtakes);
+    const rest = first.length === 0 ? head : head.filter((e) => !overtakes(e));
+    let early = { sends: 0, replies: 0 };
+    // Idempotent: the rest of the head runs it first if the commit it waits for has not yet (the
+    // rest waits for every earlier commit, so the overtakers may go then too).
+    let overtook = first.length === 0;
+    const overtake = (): void => {
+      if (overtook || this.stopped) return;
+      overtook = true;
+      early = this.carryOut(first, batchNumber, firstSeq);
+    };
+    if (!overtook) {
+      const needs = this.latestCommitNeeded(first);
+      if (needs === null) overtake();
+      else needs.then.push(overtake);
     }
+    if (tail.length === 0) {
+      if (records.length > 0) this.defer(records, batchNumber);
+      this.release(() => {
+        overtake();
+        report(0, early, this.carryOut(rest, batchNumber, firstSeq));
+      });
+      return;
+    }
+    let middle = { sends: 0, replies: 0 };
+    this.release(() => {
+      overtake();
+      middle = this.carryOut(rest, batchNumber, firstSeq);
+    });
+    const held = { ready: false, run: (): void => undefined };
+    this.outbox.push(held);
     const all = this.deferred.concat(records);
     this.deferred = [];
-    this.commit(all, batchNumber, true, (fsyncMs) =>
-      report(fsyncMs, this.carryOut(tail, batchNumber, firstSeq + headRecords)),
-    );
+    this.bytesInFlight += batchBytes;
+    this.commit(all, batchNumber, true, (fsyncMs) => {
+      this.bytesInFlight -= batchBytes;
+      held.run = () => report(fsyncMs, early, middle, this.carryOut(tail, batchNumber, firstSeq + headRecords));
+      held.ready = true;
+      this.drain();
+    });
+  }
+
+  /** The latest pending commit holding a record that one of `sends` depends on; null when none. */
+  private latestCommitNeeded(sends: readonly Effect<M, R, O>[]): (typeof this.pendingCommits)[number] | null {
+    const overtaking = this.options.overtaking!;
+    for (let i = this.pendingCommits.length - 1; i >= 0; i--) {
+      const commit = this.pendingCommits[i]!;
+      if (commit.durable) continue;
+      for (const effect of sends) {
+        if (effect._tag !== "Send") continue;
+        if (commit.records.some((record) => overtaking.dependsOn(effect.message, record))) return commit;
+      }
+    }
+    return null;
+  }
+
+  /** Carry out `run` once every segment ahead of it has run (at once when none waits). */
+  private release(run: () => void): void {
+    if (this.outbox.length === 0) return run();
+    this.outbox.push({ ready: true, run });
+  }
+
+  /** Run the ready segments at the front of the outbox, in order. */
+  private drain(): void {
+    while (this.outbox.length > 0 && this.outbox[0]!.ready && !this.stopped) this.outbox.shift()!.run();
   }
 
   /** Hold deferrable records for the next commit; commit them alone if none comes soon. */
@@ -425,7 +566,7 @@ export class Driver<S, M, R, I, O> {
   /**
    * Commit `records` (the batch's events reach the trace first, so a SIGKILL right after the
    * commit leaves lines enough to replay what was committed); `then` once they are durable.
-   * A `blocking` commit holds back every later batch until then.
+   * A `blocking` commit counts towards `commitsInFlightMax` until then.
    */
   private commit(records: readonly R[], batchNumber: number, blocking: boolean, then: (fsyncMs: number) => void): void {
     const { clock, trace, log } = this.options;
@@ -436,6 +577,7 @@ export class Driver<S, M, R, I, O> {
     trace?.flush();
     const started = clock.nowMs();
     const committed = (): void => {
+      for (const record of records) this.options.overtaking?.durable(record);
       const fsyncMs = clock.nowMs() - started;
       trace?.commit(clock.nowMs(), batchNumber, records.length, fsyncMs);
       then(fsyncMs);
@@ -444,19 +586,35 @@ export class Driver<S, M, R, I, O> {
       log.append(records);
       return committed();
     }
-    if (blocking) this.committing = true;
+    if (blocking) this.commitsInFlight += 1;
+    const pending = { id: this.nextCommitId++, records, durable: false, finish: committed, then: [] as (() => void)[] };
+    this.pendingCommits.push(pending);
     log.appendAsync(records, (error) => {
-      if (blocking) this.committing = false;
+      if (blocking) this.commitsInFlight -= 1;
       // Stopped meanwhile: what followed the Persist never happens, as after a crash.
       if (this.stopped) return;
       if (error !== null) return this.fail(error);
+      pending.durable = true;
+      this.completeCommits();
+      this.schedule();
+    });
+  }
+
+  /**
+   * Finish the durable commits at the front, oldest first: a log acknowledges appends in order,
+   * and should one come early it waits here for those before it, so that no commit line, and no
+   * effect behind it, ever comes before an earlier commit's.
+   */
+  private completeCommits(): void {
+    while (this.pendingCommits.length > 0 && this.pendingCommits[0]!.durable && !this.stopped) {
+      const commit = this.pendingCommits.shift()!;
       try {
-        committed();
+        commit.finish();
+        for (const run of commit.then) run();
       } catch (failure) {
         return this.fail(failure);
       }
-      this.schedule();
-    });
+    }
   }
 
   /** Sends, replies and alarms, in order; every Persist among or before `effects` is durable already. */

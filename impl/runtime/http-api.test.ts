@@ -278,10 +278,14 @@ describe("HTTP API: the documented answers", () => {
           `the JSON body is nested ${depth + 1} levels deep; at most 32 are allowed`,
         );
     }
-    // Brackets inside strings are text, not nesting.
-    expect(await call("PUT", "/v1/kv/brackets", JSON.stringify({ value: "[".repeat(100) }))).toMatchObject({
-      status: 200,
-    });
+    // Brackets inside strings are text, not nesting, escaped quotes and backslashes included.
+    for (const value of ["[".repeat(100), `"[${"[".repeat(100)}\\"`, `\\${"{".repeat(40)}"[`])
+      expect(await call("PUT", "/v1/kv/brackets", JSON.stringify({ value }))).toMatchObject({ status: 200 });
+    // A string that ends in an escaped backslash ends there: the brackets after it nest.
+    const afterString = `{"value":"a\\\\","x":${"[".repeat(40)}${"]".repeat(40)}}`;
+    expect(oneSentence(await call("PUT", "/v1/kv/k", afterString))).toBe(
+      "the JSON body is nested 41 levels deep; at most 32 are allowed",
+    );
   });
 
   it("cuts a body that arrives too slowly, answering 408 with how much arrived", async () => {

@@ -54,7 +54,7 @@ export class ReplicaMetrics {
   });
   private readonly fsync = new Histogram({
     name: "paxos_lease_fsync_seconds",
-    help: "Duration of one group commit (transaction plus fsync)",
+    help: "Duration of one commit, from its hand-over to the storage thread until durable (transaction, fsync and the wait behind earlier commits)",
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
     registers: [this.registry],
   });

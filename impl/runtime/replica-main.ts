@@ -30,6 +30,7 @@ import {
   type KvMessage,
   type KvRecord,
   type KvReplicaState,
+  KvOvertaking,
 } from "./core-adapter.ts";
 import { Driver, type BatchReport } from "./driver.ts";
 import { createHttpServer, type ApiError, type ApiServer, type MemberRequest } from "./http-api.ts";
@@ -371,6 +372,7 @@ class ReplicaProcess implements RunningReplica {
       flushSends: () => this.transport.flush(),
       // `chosen` records only spare a restarted replica from asking peers (docs/impl.md, section 11).
       deferrable: (record) => record._tag === "chosen",
+      overtaking: new KvOvertaking(),
       onAlarm: (alarm) => {
         this.metrics.alarms.inc();
         this.events.add("error", `divergence alarm at slot ${alarm.slot}: ${alarm.message}`);

@@ -53,16 +53,32 @@ export class SlowDisk {
     };
     const appendAsync = log.appendAsync?.bind(log);
     if (appendAsync === undefined) return wrapped;
+    // Acknowledgements stay in order: one delayed while slow mode was on holds back later ones.
+    const waiting: { ready: boolean; error: Error | null; done: (error: Error | null) => void }[] = [];
+    const flush = (): void => {
+      while (waiting.length > 0 && waiting[0]!.ready) {
+        const next = waiting.shift()!;
+        next.done(next.error);
+      }
+    };
     return {
       ...wrapped,
       get recordCount() {
         return log.recordCount;
       },
-      appendAsync: (records, done) =>
+      appendAsync: (records, done) => {
+        const entry = { ready: false, error: null as Error | null, done };
+        waiting.push(entry);
         appendAsync(records, (error) => {
-          if (error !== null || records.length === 0 || !this.active) return done(error);
-          setTimeout(() => done(null), this.delayMs);
-        }),
+          entry.error = error;
+          const finish = (): void => {
+            entry.ready = true;
+            flush();
+          };
+          if (error !== null || records.length === 0 || !this.active) finish();
+          else setTimeout(finish, this.delayMs);
+        });
+      },
     };
   }
 }

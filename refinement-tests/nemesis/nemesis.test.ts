@@ -407,6 +407,64 @@ describe("the per-life trace checks fail on an altered trace file", () => {
     expect(violations.map((v) => v.check)).toContain("DurableBeforeSend");
   });
 
+  it("TraceComplete: a batch whose records never committed, then a batch that committed or released effects", () => {
+    const { violations } = replayAltered((lives) =>
+      lives.map((life, k) => {
+        if (k > 0) return life;
+        // The commit line of a batch with a vote or promise to persist, with later batches after it.
+        const i = life.lines.findIndex(
+          (l) =>
+            l.type === "commit" &&
+            life.lines.some(
+              (m) =>
+                m.batch === l.batch &&
+                m.type === "effect" &&
+                m.effect!._tag === "Persist" &&
+                (m.effect!.record as { _tag: string })._tag !== "chosen",
+            ),
+        );
+        return withLines(
+          life,
+          life.lines.filter((_, j) => j !== i),
+        );
+      }),
+    );
+    expect(violations.filter((v) => v.check === "TraceComplete").map((v) => v.message)).toContainEqual(
+      expect.stringMatching(/whose records to persist never committed/),
+    );
+  });
+
+  it("DurableBeforeSend: an effect left before an earlier batch's commit", () => {
+    const { violations } = replayAltered((lives) =>
+      lives.map((life, k) => {
+        if (k > 0) return life;
+        // A commit line, and the first later effect line of a later batch that may not overtake.
+        const lines = [...life.lines];
+        for (let c = 0; c < lines.length; c++) {
+          const commit = lines[c]!;
+          if (commit.type !== "commit") continue;
+          const e = lines.findIndex(
+            (l, j) =>
+              j > c &&
+              l.type === "effect" &&
+              (l.batch ?? -1) > (commit.batch ?? -1) &&
+              !["Heartbeat", "HeartbeatAck", "Accept"].includes(
+                (l.effect!.message as { _tag?: string } | undefined)?._tag ?? "",
+              ),
+          );
+          if (e < 0) continue;
+          lines.splice(c, 1);
+          lines.splice(e, 0, commit);
+          return withLines(life, lines);
+        }
+        throw new Error("no commit line followed by a later batch's effect");
+      }),
+    );
+    expect(violations.filter((v) => v.check === "DurableBeforeSend").map((v) => v.message)).toContainEqual(
+      expect.stringMatching(/left before an earlier batch's \d+ records were durable/),
+    );
+  });
+
   it("DurableBeforeSend (disk): a message leaves before the fsync of a vote persisted before it returned", () => {
     const isVote = (l: TraceLine): boolean =>
       l.type === "effect" &&

@@ -7,19 +7,32 @@
  * event, the replica's state before and after, which is what the invariant checks (and the
  * world checkers of proofs/) read.
  *
- * A process killed with SIGKILL may lose the trace lines of the batches it was handling; only
- * the last batch of such a life may therefore show a prefix of its effects. The replay never
- * changes a trace file.
+ * A process killed with SIGKILL may lose the trace lines of the batches it was handling. The driver
+ * steps later batches while a commit is outstanding and releases effects in order, so a life may
+ * end with a batch whose commit never came (its effects a prefix up to its first Persist) followed
+ * by batches that released nothing but heartbeats and grants; only the last batch, or those, may
+ * show a prefix of their effects.
+ *
+ * Heartbeats, grants and Accepts before their batch's first Persist leave first among the
+ * batch's effects and may overtake earlier batches' commits (impl/runtime/driver.ts,
+ * "Overtaking"); the replay puts the step's effects in that release order before comparing, and
+ * checks every effect line against the records not yet durable at its place in the file: each of
+ * them for ballot b needs the durable maxBal >= b, a heartbeat or Accept also every vote at or
+ * below its commit index durable, and any other effect every earlier record durable
+ * (DurableBeforeSend). The replay never changes a
+ * trace file.
  */
 import fs from "node:fs";
 import { Either, ParseResult, Schema } from "effect";
 import { ConfigChange } from "../../impl/core/configuration.ts";
 import type { Effect, Event } from "../../impl/core/events.ts";
+import { compareBallots, type Ballot } from "../../impl/core/testing/index.ts";
 import {
   kvCodecs,
   kvConfig,
   kvInitialState,
   kvStep,
+  KvOvertaking,
   type KvMessage,
   type KvRecord,
   type KvReplicaState,
@@ -69,10 +82,25 @@ export interface TraceViolation {
   readonly message: string;
 }
 
+/**
+ * The lines of a file, each decoded on its own: a trace of a run with bursts of 1 MiB values can
+ * pass V8's longest string (512 MiB) as a whole while every line stays far below it.
+ */
+function readLines(file: string): string[] {
+  const bytes = fs.readFileSync(file);
+  const lines: string[] = [];
+  for (let start = 0; start <= bytes.length;) {
+    const end = bytes.indexOf(10, start);
+    const stop = end < 0 ? bytes.length : end;
+    lines.push(bytes.toString("utf8", start, stop));
+    start = stop + 1;
+  }
+  return lines;
+}
+
 /** Split a trace file into process lives. */
 export function readTraceLives(file: string): TraceLife[] {
-  const text = fs.readFileSync(file, "utf8");
-  const raw = text.split("\n");
+  const raw = readLines(file);
   const lives: {
     replica: number;
     incarnation: string;
@@ -278,9 +306,19 @@ export function* replayLives(
     let recovered = false;
     let truncated = false;
     let steps = 0;
+    /** The first batch with records to persist and no commit line, once met: nothing after it committed. */
+    let open: number | null = null;
+    const durability = new Durability();
     for (let b = 0; b < batches.length; b++) {
       const batch = batches[b]!;
       const last = b === batches.length - 1;
+      if (open !== null && batch.committed) {
+        violations.push({
+          check: "TraceComplete",
+          replica: life.replica,
+          message: `life ${life.incarnation} batch ${batch.number}: committed after batch ${open}, whose records to persist never committed`,
+        });
+      }
       const replayed: ReplayStep[] = [];
       let events: KvEvent[];
       try {
@@ -299,6 +337,7 @@ export function* replayLives(
         const line = batch.events[i]!;
         if (event._tag === "Recover") {
           recoveredRecords = [...event.records];
+          durability.recovered(event.records);
           recovered = true;
         }
         const result = kvStep(state, event);
@@ -325,20 +364,31 @@ export function* replayLives(
         for (const effect of result.effects) allEffects.push(effect);
         state = result.state;
       }
-      const explained = compareEffects(allEffects, batch.effects, last, life, batch.number, violations);
-      if (explained === "prefix") truncated = true;
       const records = allEffects
         .filter((e): e is Extract<KvEffect, { _tag: "Persist" }> => e._tag === "Persist")
         .map((e) => e.record);
+      // Its commit never came (this batch may end what the life released), or an earlier one's did not.
+      const unfinished = open !== null || (!batch.committed && records.some((r) => r._tag !== "chosen"));
+      const explained = compareEffects(
+        releaseOrder(allEffects, (e) => e),
+        batch.effects,
+        last || unfinished,
+        life,
+        batch.number,
+        violations,
+      );
+      if (explained === "prefix") truncated = true;
       const committed = records.length === 0 || b <= lastCommit;
       if (committed) committedRecords.push(...records);
       else uncertainRecords.push(...records);
-      // The driver waits for a commit with a non-deferrable record before the next batch.
-      if (!batch.committed && !last && records.some((r) => r._tag !== "chosen")) {
+      // Commits complete in order: a batch with a non-deferrable record and no commit line ends
+      // what the life committed (checked above for the batches after it).
+      if (open === null && !batch.committed && records.some((r) => r._tag !== "chosen")) open = batch.number;
+      for (const v of durability.check(b, batch, records)) {
         violations.push({
-          check: "TraceComplete",
+          check: "DurableBeforeSend",
           replica: life.replica,
-          message: `life ${life.incarnation} batch ${batch.number}: records to persist but no commit line, and the life went on`,
+          message: `life ${life.incarnation} batch ${batch.number}: ${v}`,
         });
       }
       assignWireIds(replayed, batch.effects);
@@ -405,6 +455,107 @@ function groupBatches(life: TraceLife, violations: TraceViolation[]): Batch[] {
     } else batch.effects.push(line);
   }
   return batches;
+}
+
+/** A batch's effects (or things that carry them) in the order the driver releases them: the head's heartbeats and grants first. */
+function releaseOrder<T>(items: readonly T[], effectOf: (item: T) => KvEffect): T[] {
+  const overtaking = new KvOvertaking();
+  const overtakes = (item: T): boolean => {
+    const e = effectOf(item);
+    return e._tag === "Send" && overtaking.overtakes(e.message);
+  };
+  const barrier = items.findIndex((item) => {
+    const e = effectOf(item);
+    return e._tag === "Persist" && e.record._tag !== "chosen";
+  });
+  const head = barrier < 0 ? items : items.slice(0, barrier);
+  if (!head.some(overtakes)) return [...items];
+  return [
+    ...head.filter(overtakes),
+    ...head.filter((e) => !overtakes(e)),
+    ...(barrier < 0 ? [] : items.slice(barrier)),
+  ];
+}
+
+/**
+ * What was durable where in one life's trace file: the recovered records, and each batch's records
+ * once a commit line (of it or of a later batch: commits complete in order) precedes the place.
+ * `check` reports the effect lines of a batch that left before a record they needed was durable.
+ */
+class Durability {
+  /** Highest ballot among the durable promise and vote records so far (pruned into it). */
+  private maxBal: Ballot | null = null;
+  /** Batches (by index in the life) with records to persist that were not yet known durable. */
+  private pending: { index: number; records: KvRecord[] }[] = [];
+  /** Commit lines so far: batch index and line sequence number, both increasing. */
+  private readonly commits: { index: number; seq: number }[] = [];
+
+  recovered(records: readonly KvRecord[]): void {
+    for (const record of records) this.raise(record);
+  }
+
+  private raise(record: KvRecord): void {
+    if (record._tag !== "promise" && record._tag !== "vote") return;
+    if (this.maxBal === null || compareBallots(record.ballot, this.maxBal) > 0) this.maxBal = record.ballot;
+  }
+
+  /** The index of the last batch whose records are durable at line `seq`. */
+  private coveredAt(seq: number): number {
+    let covered = -1;
+    for (let i = this.commits.length - 1; i >= 0; i--) {
+      if (this.commits[i]!.seq < seq) {
+        covered = this.commits[i]!.index;
+        break;
+      }
+    }
+    return covered;
+  }
+
+  check(index: number, batch: Batch, records: readonly KvRecord[]): string[] {
+    const found: string[] = [];
+    const firstSeq = batch.events[0]?.seq ?? Number.POSITIVE_INFINITY;
+    // What is durable before this batch's first line is durable for every later line.
+    const coveredFirst = this.coveredAt(firstSeq);
+    while (this.pending.length > 0 && this.pending[0]!.index <= coveredFirst) {
+      for (const record of this.pending.shift()!.records) this.raise(record);
+    }
+    for (const line of batch.effects) {
+      if (line.type !== "effect" || this.pending.length === 0) continue;
+      const covered = this.coveredAt(line.seq);
+      const notDurable = this.pending.filter((p) => p.index > covered).flatMap((p) => p.records);
+      if (notDurable.length === 0) continue;
+      let maxBal = this.maxBal;
+      for (const p of this.pending) {
+        if (p.index > covered) continue;
+        for (const r of p.records)
+          if ((r._tag === "promise" || r._tag === "vote") && (maxBal === null || compareBallots(r.ballot, maxBal) > 0))
+            maxBal = r.ballot;
+      }
+      const effect = line.effect!;
+      const message = effect.message as KvMessage | undefined;
+      const what = effect._tag === "Send" ? `Send ${message?._tag}` : String(effect._tag);
+      if (
+        effect._tag !== "Send" ||
+        (message?._tag !== "Heartbeat" && message?._tag !== "HeartbeatAck" && message?._tag !== "Accept")
+      ) {
+        found.push(`${what} left before an earlier batch's ${notDurable.length} records were durable`);
+        continue;
+      }
+      if (maxBal === null || compareBallots(maxBal, message.ballot) < 0)
+        found.push(
+          `${what} for ballot ${message.ballot.round}.${message.ballot.replica} left while the durable maxBal was below it`,
+        );
+      if (notDurable.some((r) => r._tag === "snapshot"))
+        found.push(`${what} left before a snapshot record was durable`);
+      if (message._tag !== "HeartbeatAck" && notDurable.some((r) => r._tag === "vote" && r.slot <= message.commitIndex))
+        found.push(`${what} with commit index ${message.commitIndex} left before a vote at or below it was durable`);
+    }
+    const lasting = records.filter((r) => r._tag !== "chosen");
+    if (lasting.length > 0) this.pending.push({ index, records: lasting });
+    const commit = batch.effects.find((l) => l.type === "commit");
+    if (commit !== undefined) this.commits.push({ index, seq: commit.seq });
+    return found;
+  }
 }
 
 /**
@@ -494,20 +645,27 @@ function compareEffects(
   return "mismatch";
 }
 
-/** Copy the traced wire ids and messages of Send effects onto the replayed steps, in order. */
+/** Copy the traced wire ids and messages of Send effects onto the replayed steps, in release order. */
 function assignWireIds(steps: ReplayStep[], lines: readonly TraceLine[]): void {
   const sends = lines.filter((l) => l.type === "effect" && l.effect!._tag === "Send").map((l) => l.effect!);
+  const wireIds = steps.map((step) =>
+    step.effects.filter((e) => e._tag === "Send").map((): number | undefined => undefined),
+  );
+  const sentAs = steps.map((step) => step.effects.filter((e) => e._tag === "Send").map((): unknown => undefined));
+  // Every effect of the batch with its step and its place among that step's sends, then in release order.
+  const flat = steps.flatMap((step, s) => {
+    let k = 0;
+    return step.effects.map((effect) => ({ effect, s, k: effect._tag === "Send" ? k++ : -1 }));
+  });
   let next = 0;
-  for (const step of steps) {
-    const wireIds: (number | undefined)[] = [];
-    const sentAs: unknown[] = [];
-    for (const effect of step.effects) {
-      if (effect._tag !== "Send") continue;
-      const traced = sends[next++];
-      wireIds.push(traced?.wireId as number | undefined);
-      sentAs.push(traced?.message);
-    }
-    (step as { wireIds: readonly (number | undefined)[] }).wireIds = wireIds;
-    (step as { sentAs: readonly unknown[] }).sentAs = sentAs;
+  for (const at of releaseOrder(flat, (x) => x.effect)) {
+    if (at.k < 0) continue;
+    const traced = sends[next++];
+    wireIds[at.s]![at.k] = traced?.wireId as number | undefined;
+    sentAs[at.s]![at.k] = traced?.message;
   }
+  steps.forEach((step, s) => {
+    (step as { wireIds: readonly (number | undefined)[] }).wireIds = wireIds[s]!;
+    (step as { sentAs: readonly unknown[] }).sentAs = sentAs[s]!;
+  });
 }

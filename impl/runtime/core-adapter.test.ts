@@ -1,0 +1,70 @@
+/**
+ * What the key-value replica lets overtake earlier commits (KvOvertaking): heartbeats and grants
+ * only, each waiting for every record it depends on.
+ */
+import { describe, expect, it } from "vitest";
+import { KvOvertaking, type KvMessage, type KvRecord } from "./core-adapter.ts";
+
+const ballot = (round: number, replica: number) => ({ round, replica });
+const ack = (round: number, replica: number): KvMessage => ({
+  _tag: "HeartbeatAck",
+  ballot: ballot(round, replica),
+  sentAt: 0,
+  executedUpTo: 0,
+  checkpoint: null,
+});
+const heartbeat = (round: number, replica: number, commitIndex: number): KvMessage => ({
+  _tag: "Heartbeat",
+  ballot: ballot(round, replica),
+  commitIndex,
+  sentAt: 0,
+  checkpoint: null,
+});
+const accept = (round: number, replica: number, commitIndex: number): KvMessage => ({
+  _tag: "Accept",
+  ballot: ballot(round, replica),
+  slot: commitIndex + 5,
+  value: { _tag: "noop" },
+  commitIndex,
+  sentAt: 0,
+});
+const promise = (round: number, replica: number): KvRecord => ({ _tag: "promise", ballot: ballot(round, replica) });
+const vote = (slot: number, round: number, replica: number): KvRecord => ({
+  _tag: "vote",
+  slot,
+  ballot: ballot(round, replica),
+  value: { _tag: "noop" },
+});
+
+describe("KvOvertaking", () => {
+  it("lets only heartbeats, grants and Accepts overtake", () => {
+    const o = new KvOvertaking();
+    expect(o.overtakes(ack(1, 1))).toBe(true);
+    expect(o.overtakes(heartbeat(1, 1, 0))).toBe(true);
+    expect(o.overtakes(accept(1, 1, 0))).toBe(true);
+    expect(o.overtakes({ _tag: "Accepted", ballot: ballot(1, 1), slot: 1, sentAt: 0 })).toBe(false);
+  });
+
+  it("holds a grant for a promise or vote that raised maxBal to its ballot, until the durable maxBal covers it", () => {
+    const o = new KvOvertaking();
+    expect(o.dependsOn(ack(2, 1), promise(2, 1))).toBe(true);
+    expect(o.dependsOn(ack(2, 1), vote(5, 2, 1))).toBe(true);
+    expect(o.dependsOn(ack(2, 1), vote(5, 1, 3))).toBe(false);
+    expect(o.dependsOn(ack(2, 1), { _tag: "chosen", slot: 5, value: { _tag: "noop" } })).toBe(false);
+    o.durable(promise(2, 1));
+    // The promise of its ballot is durable: a vote in that ballot raises nothing.
+    expect(o.dependsOn(ack(2, 1), vote(6, 2, 1))).toBe(false);
+    // The same round by another replica is not known to be below: it waits.
+    expect(o.dependsOn(ack(2, 3), promise(2, 3))).toBe(true);
+  });
+
+  it("holds a heartbeat or Accept for the leader's votes up to its commit index, and for its promise", () => {
+    const o = new KvOvertaking();
+    expect(o.dependsOn(accept(2, 1, 0), promise(2, 1))).toBe(true);
+    o.durable(promise(2, 1));
+    for (const m of [heartbeat(2, 1, 10), accept(2, 1, 10)]) {
+      expect(o.dependsOn(m, vote(10, 2, 1))).toBe(true);
+      expect(o.dependsOn(m, vote(11, 2, 1))).toBe(false);
+    }
+  });
+});
