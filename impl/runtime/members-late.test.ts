@@ -8,12 +8,10 @@
  * voter fails before adding anything; a replaced voter stops campaigning and retires while the
  * leader keeps its ballot. Durations are printed, never asserted.
  */
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { keyPath, newSession } from "./client.ts";
-import { cliArgv } from "./program.ts";
 import type { ReplicaStatus } from "./status.ts";
 import { useCluster } from "./testing-cluster.ts";
 import { waitFor } from "./testing.ts";
@@ -72,20 +70,6 @@ async function received(id: number, type: string): Promise<number> {
 }
 
 /** Run the CLI with the admin token; resolves with its exit code and output. */
-function cli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...cliArgv(), ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, PAXOS_LEASE_TOKEN: cluster().token() },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
-    child.once("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 async function statusOf(id: number): Promise<ReplicaStatus> {
   return waitFor(`the status of replica ${id}`, () => cluster().status(id), 10_000, 100);
 }
@@ -109,7 +93,7 @@ async function converged(ids: readonly number[]): Promise<ReplicaStatus[]> {
 /** Add spare `id` with `members add` (add, catch up, promote), through `via`. */
 async function add(id: number, via: readonly number[]): Promise<void> {
   const t0 = performance.now();
-  const result = await cli([
+  const result = await cluster().cli([
     "members",
     "add",
     "--id",
@@ -207,7 +191,7 @@ describe("membership after a few hundred slots, with real processes", () => {
       const all = [1, 2, 3, 4, 5, 6];
       const endpoints = ["--endpoints", all.map((id) => cluster().endpoint(id)).join(",")];
       cluster().start(7, { peers: all });
-      const wrong = await cli(["members", "replace", "--old", "9", "--id", "7", ...endpoints]);
+      const wrong = await cluster().cli(["members", "replace", "--old", "9", "--id", "7", ...endpoints]);
       note(`members replace --old 9 --id 7: exit ${wrong.code}\n${wrong.stderr}`);
       expect(wrong.code).toBe(1);
       expect(wrong.stderr).toMatch(
@@ -218,7 +202,7 @@ describe("membership after a few hundred slots, with real processes", () => {
       const ballot = (await statusOf(leader)).ballot;
       const old = [1, 2, 3, 5, 6].find((id) => id !== leader)!;
       const t0 = performance.now();
-      const replaced = await cli(["members", "replace", "--old", String(old), "--id", "7", ...endpoints]);
+      const replaced = await cluster().cli(["members", "replace", "--old", String(old), "--id", "7", ...endpoints]);
       note(`members replace --old ${old} --id 7: exit ${replaced.code}\n${replaced.stderr}${replaced.stdout}`);
       expect(replaced.code, replaced.stderr).toBe(0);
       const retired = await waitFor(

@@ -8,12 +8,10 @@
  * refused). Writes keep working throughout and nothing acknowledged is lost. Durations are
  * printed, never asserted.
  */
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { httpJson, keyPath, KvClient, newSession } from "./client.ts";
-import { cliArgv } from "./program.ts";
 import type { ReplicaStatus } from "./status.ts";
 import { useCluster } from "./testing-cluster.ts";
 import { waitFor } from "./testing.ts";
@@ -39,21 +37,6 @@ async function writes(prefix: string, count: number): Promise<void> {
     expect(reply.status, JSON.stringify(reply.body)).toBe(200);
     acknowledged.set(key, `${prefix}-${i}`);
   }
-}
-
-/** Run the CLI; resolves with its exit code and output. */
-function cli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...cliArgv(), ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, PAXOS_LEASE_TOKEN: cluster().token() },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
-    child.once("exit", (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 /** Wait until the running replicas `ids` executed the same slots to the same digest, with `voters` in force. */
@@ -119,7 +102,7 @@ describe("membership changes with real processes", () => {
         100,
       );
       const endpoints = ["--endpoints", cluster().endpoints().slice(0, 3).join(",")];
-      const added = await cli(["members", "add", "--id", "4", ...endpoints]);
+      const added = await cluster().cli(["members", "add", "--id", "4", ...endpoints]);
       note(`members add --id 4: exit ${added.code}\n${added.stderr}${added.stdout}`);
       expect(added.code).toBe(0);
       expect(added.stdout).toMatch(
@@ -141,7 +124,7 @@ describe("membership changes with real processes", () => {
       note(`replica 4 received ${chunks} snapshot chunks`);
       expect(chunks).toBeGreaterThan(0);
       expect(four.membership.snapshotSlot).not.toBeNull();
-      const shown = await cli(["members", ...endpoints]);
+      const shown = await cluster().cli(["members", ...endpoints]);
       expect(shown.code).toBe(0);
       expect(shown.stdout).toMatch(/in force: +voters 1,2,3,4 \(chosen at slot \d+/);
       expect(shown.stdout).toMatch(
@@ -226,7 +209,7 @@ describe("membership changes with real processes", () => {
       const endpoints = [gone, ...rest].map((id) => cluster().endpoint(id));
       const viaRemoved = new KvClient({ endpoints, deadlineMs: 10_000, token: cluster().token() });
       expect((await viaRemoved.call("GET", keyPath("before/1"))).body).toMatchObject({ value: "before-1" });
-      const shown = await cli(["members", "--endpoints", endpoints.join(",")]);
+      const shown = await cluster().cli(["members", "--endpoints", endpoints.join(",")]);
       expect(shown.code).toBe(0);
       expect(shown.stdout).toMatch(new RegExp(`in force: +voters ${rest.join(",")} \\(chosen at slot \\d+`));
       await cluster().kill(gone, "SIGTERM");

@@ -17,7 +17,7 @@ import path from "node:path";
 import { afterAll, beforeAll } from "vitest";
 import { authHeaders, httpJson, KvClient } from "./client.ts";
 import { ensureCliBuilt } from "./build.ts";
-import { replicaArgv } from "./program.ts";
+import { cliArgv, replicaArgv } from "./program.ts";
 import { roles, type Role } from "./access.ts";
 import { certsLayout, initCa, issueReplicaCert } from "./certs.ts";
 import { createToken } from "./tokens.ts";
@@ -388,6 +388,21 @@ export class TestCluster extends MemberLookups<Member> {
       token: this.token(),
       ca: this.caCert,
       ...(this.hosts === undefined ? {} : { agent: this.agent }),
+    });
+  }
+
+  /** Run the `paxos-lease` CLI with the admin token, as an operator would; resolves with its exit code and output. */
+  cli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [...cliArgv(), ...args], {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, PAXOS_LEASE_TOKEN: this.token() },
+      });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
+      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
+      child.once("exit", (code) => resolve({ code, stdout, stderr }));
     });
   }
 
