@@ -19,6 +19,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../../impl/runtime/testing.ts";
 import { runNemesis, summaryText, type NemesisReport } from "./run.ts";
+import { keepRunFolderIfFailed } from "./testing.ts";
 import { seededRandom, type FaultKind } from "./schedule.ts";
 import { readTraceLives } from "./trace-replay.ts";
 
@@ -63,14 +64,7 @@ beforeAll(async () => {
   note(summaryText(report));
 }, 240_000);
 
-afterAll(() => {
-  const failed = report === undefined || !report.ok;
-  if (failed || process.env.PAXOS_LEASE_KEEP_TEST_DATA === "1")
-    note(
-      `run folder kept: ${out} (seed ${seed}); run the schedule again: ${report === undefined ? `PAXOS_LEASE_NEMESIS_SEED=${seed} npx vitest run ${path.relative(process.cwd(), import.meta.filename)}` : report.replay}`,
-    );
-  else fs.rmSync(out, { recursive: true, force: true });
-});
+afterAll(() => keepRunFolderIfFailed(out, seed, report, import.meta.filename, note));
 
 describe(`a short nemesis run with membership changes (seed ${seed})`, () => {
   it("passes every check while membership changes meet kills, partitions, pauses and a power cut", () => {

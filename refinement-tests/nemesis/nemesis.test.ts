@@ -20,6 +20,7 @@ import type { KvInput } from "../../spec/kv.ts";
 import { kvConfig } from "../../impl/runtime/core-adapter.ts";
 import { tempDir } from "../../impl/runtime/testing.ts";
 import { runNemesis, summaryText, type NemesisReport } from "./run.ts";
+import { keepRunFolderIfFailed } from "./testing.ts";
 import type { FaultKind } from "./schedule.ts";
 import { checkRecoveries, checkSteps, replayMerged, type MergedReplay } from "./trace-checks.ts";
 import {
@@ -72,14 +73,7 @@ beforeAll(async () => {
   replay = { ...lazy, steps };
 }, 150_000);
 
-afterAll(() => {
-  const failed = report === undefined || !report.ok;
-  if (failed || process.env.PAXOS_LEASE_KEEP_TEST_DATA === "1")
-    note(
-      `run folder kept: ${out} (seed ${seed}); run the schedule again: ${report === undefined ? `PAXOS_LEASE_NEMESIS_SEED=${seed} npx vitest run ${path.relative(process.cwd(), import.meta.filename)}` : report.replay}`,
-    );
-  else fs.rmSync(out, { recursive: true, force: true });
-});
+afterAll(() => keepRunFolderIfFailed(out, seed, report, import.meta.filename, note));
 
 /** The checks that fire on the run's steps after `alter`. */
 function checksAfter(
