@@ -30,7 +30,6 @@ const coreRules = [
   "promiseCoversFrom",
   "mayHelpLeader",
   "retirement",
-  "leaseConfigurations",
   "snapshotDue",
   "transferUseful",
   "verifySnapshot",

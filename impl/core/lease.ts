@@ -2,13 +2,13 @@
  * The lease, in one place: how an acceptor grants one and how long the grant binds it, the
  * restart wait that stands in for grants a crash forgot, how a leader counts the grants it holds
  * and when its lease expires by its own clock, and when it may answer a read by lease. The rules
- * are named as docs/impl.md section 8 states them (L1 to L7), each with its hazard there; the
+ * are named as docs/impl.md section 8 states them (L1 to L6), each with its hazard there; the
  * spec is `spec/lease.ts` (Acquire, Renew, Expire over true time), and `proofs/leases.ts` maps
  * every replica onto it: a replica holds the spec's lease while `canServeLeaseRead` holds.
  *
  * | spec/lease.ts          | here                                                               |
  * | ---------------------- | ------------------------------------------------------------------ |
- * | Acquire(p), Renew(p)   | `recordGrant`: a quorum of grants moves `leaseUntil` (L2, L7)       |
+ * | Acquire(p), Renew(p)   | `recordGrant`: a quorum of grants moves `leaseUntil` (L2)           |
  * | expiry[p]              | `leaseExpiry(leaseFrom)` on p's clock, placed on true time         |
  * | Holds(p)               | `canServeLeaseRead` (L3)                                           |
  * | Expire(p)              | p's clock passes `leaseUntil`; `dropSelfGrant` when it steps down |
@@ -21,8 +21,8 @@
  * lease by the drift bound and a margin, so that it stops trusting its lease before any grant
  * behind it could have run out. Elections wait for grants (rule L5) in election.ts.
  *
- * It must never let a lease hold without a quorum of grants in every configuration that governs a
- * slot the leader may still execute or propose, never count a grant from a send time later than
+ * It must never let a lease hold without a quorum of grants in the configuration that governs the
+ * leader's next slot to execute, never count a grant from a send time later than
  * the request's, and never let a read be answered by lease before phase 1 has revealed, and the
  * leader executed, every vote that could have been chosen above its executed prefix.
  */
@@ -108,7 +108,7 @@ export function dropSelfGrant<I>(rules: ReplicaRules, acceptor: AcceptorState<I>
 }
 
 // ---------------------------------------------------------------------------------------------
-// Counting and expiry (leader side): rules L2, L7.
+// Counting and expiry (leader side): rule L2.
 
 /**
  * Rule L2: a grant counts from the send time of the request it answers (echoed back), never from
@@ -146,41 +146,29 @@ export function leaseExpiry(from: number, config: Config): number {
 }
 
 /**
- * Rule L7: the configurations a lease needs a quorum of: every configuration the replica holds,
- * that is the one governing the next slot to execute and every pending one. A leader reads at its
- * executed prefix e; a write it has not executed lands at a slot above e, decided under one of
- * these (slots beyond e + alpha need e + 1 .. e + alpha decided first, under these).
- */
-export function leaseConfigurations(configs: readonly Configuration[]): readonly Configuration[] {
-  return configs;
-}
-
-/**
  * Rule L2 with configurations: the lease counts from the quorum-th most recent grant among the
- * voters of every configuration in `configs` (rules.leaseConfigurations picks them: the one that
- * governs the next slot to execute and every pending one), whichever is oldest. A lease is held
- * only with a quorum of each configuration that may decide a slot the leader has not executed.
- * With `pick` false, exactly `configs` are used (CheckQuorum asks about the one in force).
+ * voters of `config`, the configuration governing the leader's next slot to execute. A quorum of
+ * grants there is all a lease needs, though pending configurations may govern later slots:
+ * nobody but this leader can decide that next slot while the grants hold (rule L1), nobody
+ * executes past a slot no one decided, so no write above the executed prefix is observed
+ * (proofs/leases.md, "LeaseReadFresh across configurations"). Once the leader executes into a
+ * pending configuration, that one governs its next slot and the lease is counted there
+ * (`syncPeers`). CheckQuorum asks the same of the configuration in force.
  */
-export function leaseFromConfigurations(
+export function leaseFromConfiguration(
   rules: ReplicaRules,
   peers: readonly ReplicaId[],
   grantSentAt: GrantTimes,
-  configs: readonly Configuration[],
-  pick = true,
+  config: Configuration,
 ): number {
-  let from = Number.POSITIVE_INFINITY;
-  for (const config of pick ? rules.leaseConfigurations(configs) : configs) {
-    // Usually every peer votes: the grant times are then the voters' times as they are.
-    const times = sameIds(config.voters, peers)
-      ? grantSentAt
-      : config.voters.map((voter) => {
-          const i = peerIndex(peers, voter);
-          return i < 0 ? Number.NEGATIVE_INFINITY : grantSentAt[i]!;
-        });
-    from = Math.min(from, rules.leaseFrom(times, rules.quorumSize(config.voters.length)));
-  }
-  return from === Number.POSITIVE_INFINITY ? Number.NEGATIVE_INFINITY : from;
+  // Usually every peer votes: the grant times are then the voters' times as they are.
+  const times = sameIds(config.voters, peers)
+    ? grantSentAt
+    : config.voters.map((voter) => {
+        const i = peerIndex(peers, voter);
+        return i < 0 ? Number.NEGATIVE_INFINITY : grantSentAt[i]!;
+      });
+  return rules.leaseFrom(times, rules.quorumSize(config.voters.length));
 }
 
 /** The grant times over `peers` with none but self's, at `now`. */
@@ -211,9 +199,9 @@ export function recordGrant<S, I, O>(
   return withLease(rules, state, next);
 }
 
-/** `leader` (a draft) with its lease recomputed from its grants and the configurations held. */
+/** `leader` (a draft) with its lease recomputed from its grants in the configuration governing its next slot. */
 export function withLease<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, leader: Leader<I>): Leader<I> {
-  const from = leaseFromConfigurations(rules, leader.peers, leader.grantSentAt, state.learner.configs);
+  const from = leaseFromConfiguration(rules, leader.peers, leader.grantSentAt, state.learner.configs[0]!);
   if (from === leader.leaseFrom) return leader;
   const next = copyLeader(leader);
   next.leaseFrom = from;
@@ -227,8 +215,8 @@ export function withLease<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I
 /**
  * Rule L3: a leader with executed prefix e answers a linearizable read from its own state only when
  *
- * 1. its lease holds (rule L7: a quorum of grants in every configuration that may govern a slot
- *    above e), so no other ballot can choose anything there while it reads;
+ * 1. its lease holds (a quorum of grants in the configuration governing e + 1), so no other ballot
+ *    can choose e + 1 while it reads, and nobody executes anything above e;
  * 2. phase 1 has revealed every vote that could be chosen above e: in every configuration that may
  *    govern a slot above e (the one governing e + 1 and every pending one), a quorum of voters
  *    promised its ballot with Promises that report their votes from the first slot that

@@ -1,13 +1,13 @@
 /**
  * Counting by configuration (quorums.ts): phase 1 covers a slot only with a quorum of the voters
- * of its configuration whose Promises report that slot (rule T2); a lease needs a quorum of every
- * configuration held (rule L7); per-peer bookkeeping survives a change of the peer list; and a
+ * of its configuration whose Promises report that slot (rule T2); a lease needs a quorum of the
+ * configuration governing the next slot; per-peer bookkeeping survives a change of the peer list; and a
  * leader that only truncated acceptors could cover knows it must catch up (stalledBehind).
  */
 import { describe, expect, it } from "vitest";
 import type { Configuration } from "./configuration.ts";
 import { stalledBehind } from "./leader.ts";
-import { leaseFromConfigurations } from "./lease.ts";
+import { leaseFromConfiguration } from "./lease.ts";
 import { carryOver, carryOverMask, phase1Covers } from "./quorums.ts";
 import { defaultRules } from "./rules.ts";
 import type { Leader, PhaseOneOf } from "./state.ts";
@@ -45,11 +45,11 @@ describe("phase1Covers", () => {
 });
 
 describe("leases by configuration", () => {
-  it("count from the oldest of the quorum-th grants of every configuration held", () => {
+  it("count from the quorum-th grant among the voters of the configuration given", () => {
     const p = phase([], [Infinity, Infinity, Infinity, Infinity]);
     // {1,2,3}: grants 100, 90, 80: the 2nd most recent is 90. {1,3,4}: 100, 80, 70: 80.
-    expect(leaseFromConfigurations(defaultRules, p.peers, p.grantSentAt, [c123])).toBe(90);
-    expect(leaseFromConfigurations(defaultRules, p.peers, p.grantSentAt, [c123, c134])).toBe(80);
+    expect(leaseFromConfiguration(defaultRules, p.peers, p.grantSentAt, c123)).toBe(90);
+    expect(leaseFromConfiguration(defaultRules, p.peers, p.grantSentAt, c134)).toBe(80);
   });
 });
 

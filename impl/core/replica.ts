@@ -38,7 +38,7 @@ import {
   requestCatchUp,
   takeSnapshot,
 } from "./learner.ts";
-import { dropSelfGrant, leaseFromConfigurations, recordGrant, renewGrant, selfGrantOnly } from "./lease.ts";
+import { dropSelfGrant, leaseFromConfiguration, recordGrant, renewGrant, selfGrantOnly } from "./lease.ts";
 import {
   valuesEqual,
   type AcceptMsg,
@@ -477,7 +477,7 @@ function maybeElected<S, I, O>(
  * Phase 1 is complete for the first slot: lead. Announce with a heartbeat at once, then propose
  * the slots phase 1 covered (re-proposals, no-ops in gaps), then client commands; phase 1 goes on
  * for any configuration whose voters have not promised yet. The lease counts from the Promises'
- * grants, in every configuration held (rule L7).
+ * grants in the configuration governing its next slot.
  */
 export function becomeLeader<S, I, O>(
   rules: ReplicaRules,
@@ -490,7 +490,7 @@ export function becomeLeader<S, I, O>(
   if (rules.compareBallots(state.acceptor.maxBal, c.ballot) !== 0)
     fail(`becomeLeader: maxBal ${showBallot(state.acceptor.maxBal)} is not the ballot ${showBallot(c.ballot)}`);
   const { configs } = state.learner;
-  const from = leaseFromConfigurations(rules, c.peers, c.grantSentAt, configs);
+  const from = leaseFromConfiguration(rules, c.peers, c.grantSentAt, configs[0]!);
   const nextSlot = state.learner.executedUpTo + 1;
   const leader: Leader<I> = {
     _tag: "leader",
@@ -998,12 +998,12 @@ function tick<S, I, O>(
     case "leader": {
       // CheckQuorum: a leader that no quorum of the configuration in force has answered for an
       // election timeout is cut off; followers elsewhere are electing a new leader, so its clients
-      // are better redirected. (A pending configuration's voters only shorten the lease.)
+      // are better redirected.
       // It counts from the election at the earliest. A leader elected in a configuration
       // that governs only its first slots (its own single vote, say) then executes into one whose
       // voters have not answered yet; stepping down at once would leave those slots undecided.
       const inForce = configurationFor(state.learner.configs, state.learner.executedUpTo + 1);
-      const answered = leaseFromConfigurations(rules, role.peers, role.grantSentAt, [inForce], false);
+      const answered = leaseFromConfiguration(rules, role.peers, role.grantSentAt, inForce);
       if (now >= Math.max(answered, role.electedAt) + state.ctx.config.electionTimeoutMsMin)
         return stepDown(rules, state, now, "no quorum answered for an election timeout", out);
       const ahead = stalledBehind(rules, state);

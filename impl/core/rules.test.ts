@@ -148,15 +148,6 @@ describe("each rule of snapshots, transfer and reconfiguration prevents its haza
     const lines = replay("transfer-stale", broken).lines;
     expect(lines.some((l) => l.includes("ALARM"))).toBe(true);
   });
-
-  it("L7 (a lease needs a quorum of every pending configuration): with the configuration in force only, the leader reads by lease without a grant of the pending one", () => {
-    const correct = replay("lease-reconfiguration", defaultRules).lines;
-    expect(correct).toContain("1 persist vote s=6 b=(1,1) v=[get(a)]");
-    const broken: ReplicaRules = { ...defaultRules, leaseConfigurations: (configs) => configs.slice(0, 1) };
-    const lines = replay("lease-reconfiguration", broken).lines;
-    expect(lines).not.toContain("1 persist vote s=6 b=(1,1) v=[get(a)]");
-    expect(lines).toContain("1 reply #4 ok value=1");
-  });
 });
 
 type EslintConfig = EslintLinter.Config;

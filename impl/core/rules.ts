@@ -27,7 +27,6 @@ import {
   canServeLeaseRead,
   grantCountedFrom,
   grantUntilFor,
-  leaseConfigurations,
   leaseExpiry,
   leaseFrom,
   restartWaitUntil,
@@ -100,8 +99,6 @@ export interface ReplicaRules {
     leader: ReplicaId,
     leaderExecutedUpTo: number,
   ) => boolean;
-  /** The configurations a leader's lease needs a quorum of grants in (rule L7). */
-  readonly leaseConfigurations: (configs: readonly Configuration[]) => readonly Configuration[];
   /** Is this replica, whose removal is chosen, retired now, and why? (rule R5; null: not yet) */
   readonly retirement: <S, I, O>(state: ReplicaState<S, I, O>, now: number) => string | null;
   /** Is `slot` a snapshot slot? */
@@ -138,7 +135,6 @@ export const defaultRules: ReplicaRules = {
   governsFrom,
   promiseCoversFrom,
   mayHelpLeader,
-  leaseConfigurations,
   retirement,
   snapshotDue,
   transferUseful,

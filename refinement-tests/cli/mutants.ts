@@ -19,7 +19,7 @@ import { writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { uncaughtMutants, mutants, type Mutant } from "../mutants/index.ts";
+import { mutants, type Mutant } from "../mutants/index.ts";
 import type { Regression } from "../regressions/regressions.ts";
 import { runOne, runSeed } from "../suite.ts";
 import { describeBounds, explore, replay } from "../explorer/explorer.ts";
@@ -86,9 +86,7 @@ interface Row {
   readonly hunts: readonly Hunt[];
 }
 
-// Mutants no check catches (mutants/index.ts) only when named.
-const selected =
-  opts.only === undefined ? mutants : [...mutants, ...uncaughtMutants].filter((m) => m.name === opts.only);
+const selected = opts.only === undefined ? mutants : mutants.filter((m) => m.name === opts.only);
 if (selected.length === 0) {
   process.stderr.write(`mutants: no mutant named ${opts.only}\n`);
   process.exit(2);

@@ -15,7 +15,6 @@ import { leaseFromReceipt } from "./lease-from-receipt.ts";
 import { leaseReadBeforePendingPhase1 } from "./lease-read-before-pending-phase1.ts";
 import { leaseReadBeforeReproposals } from "./lease-read-before-reproposals.ts";
 import { leaseWithoutDriftMargin } from "./lease-without-drift-margin.ts";
-import { leaseInForceConfigurationOnly } from "./lease-in-force-configuration-only.ts";
 import { helpRemovedLeader } from "./help-removed-leader.ts";
 import type { Mutant } from "./mutant.ts";
 import { noNoopGapFilling } from "./no-noop-gap-filling.ts";
@@ -72,19 +71,10 @@ export const mutants: readonly Mutant[] = [
   helpRemovedLeader,
 ];
 
-/**
- * Weakened rules that no check catches: rule L7, because no execution differs in what a client
- * observes (an equivalent mutant; its file gives the argument). `npm run mutants -- --only NAME`
- * and the explorer still run it by name; mutants.test explores it within its bounds and must find
- * no safety violation, so a change that makes it matter to safety shows up there.
- */
-export const uncaughtMutants: readonly Mutant[] = [leaseInForceConfigurationOnly];
-
 /** The mutant called `name`; throws with the list of names otherwise. */
 export function mutantNamed(name: string): Mutant {
-  const all = [...mutants, ...uncaughtMutants];
-  const m = all.find((x) => x.name === name);
+  const m = mutants.find((x) => x.name === name);
   if (m === undefined)
-    throw new Error(`no mutant named ${JSON.stringify(name)}; known: ${all.map((x) => x.name).join(", ")}`);
+    throw new Error(`no mutant named ${JSON.stringify(name)}; known: ${mutants.map((x) => x.name).join(", ")}`);
   return m;
 }

@@ -12,7 +12,7 @@ import type { RuleDoc } from "./format.ts";
 type RuleName = keyof ReplicaRules;
 
 /**
- * Per rule: its label in the docs (L1..L7, R1, R4, R5, T2, S1, S2; empty for the rules the docs explain
+ * Per rule: its label in the docs (L1..L6, R1, R4, R5, T2, S1, S2; empty for the rules the docs explain
  * without one) and the text that finds its paragraph there.
  */
 export const ruleCatalog: Readonly<
@@ -47,7 +47,6 @@ export const ruleCatalog: Readonly<
   retirement: { label: "R5", file: "docs/impl.md", find: "**Retired ids and retirement (R5).**" },
   promiseCoversFrom: { label: "T2", file: "docs/impl.md", find: "**Phase 1 over forgotten votes (rule T2).**" },
   mayHelpLeader: { label: "R4", file: "docs/impl.md", find: "**Removed replicas cannot disturb (R4).**" },
-  leaseConfigurations: { label: "L7", file: "docs/impl.md", find: "**Leases (L7).**" },
   snapshotDue: { label: "", file: "docs/impl.md", find: "**Snapshots.**" },
   transferUseful: { label: "S1", file: "docs/impl.md", find: "(rule S1," },
   verifySnapshot: { label: "S2", file: "docs/impl.md", find: "`verifySnapshot` (rule S2)" },
