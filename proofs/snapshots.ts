@@ -48,7 +48,7 @@ export function checkSnapshot<S, I, O>(
     });
   const spec = service.digestAfter(info.slot);
   if (spec === undefined) fail(`the chosen prefix ends at slot ${service.prefix}: it claims slots that are not chosen`);
-  const contents = decodeSnapshot(ctx, info.data);
+  const contents = decoded(ctx, info.data);
   if (typeof contents === "string") return fail(`it does not decode: ${contents}`);
   if (contents.slot !== info.slot) fail(`it holds the state of slot ${contents.slot}`);
   const mine = service.digest(contents.service);
@@ -66,6 +66,27 @@ export function checkSnapshot<S, I, O>(
     );
   }
 }
+
+/**
+ * decodeSnapshot, remembered per replica context for the last few snapshots: the explorer takes
+ * the same snapshot again in every branch that rebuilds a state, and decoding is a schema parse.
+ * A context and a snapshot's data determine what it decodes to.
+ */
+function decoded<S, I, O>(ctx: ReplicaContext<S, I, O>, data: string): ReturnType<typeof decodeSnapshot<S, I, O>> {
+  let memo = decodedMemo.get(ctx) as Map<string, ReturnType<typeof decodeSnapshot<S, I, O>>> | undefined;
+  if (memo === undefined) {
+    memo = new Map();
+    decodedMemo.set(ctx, memo);
+  }
+  let out = memo.get(data);
+  if (out === undefined) {
+    out = decodeSnapshot(ctx, data);
+    if (memo.size >= 32) memo.clear();
+    memo.set(data, out);
+  }
+  return out;
+}
+const decodedMemo = new WeakMap<object, Map<string, unknown>>();
 
 /** SnapshotsAdvance: replica `id` made a snapshot of `slot` durable; its previous durable one was of `previous` (0: none). */
 export function checkSnapshotAdvances(id: number, slot: number, previous: number): void {

@@ -104,6 +104,10 @@ export class VotingGhost<I> {
   readonly slots = new Map<number, SlotVotes<I>>();
   /** Votes recorded for the durability checks: "a:slot:ballot". */
   private durableVotes = new Set<string>();
+  /** `durableVotes` is shared with a fork: copy it before adding. */
+  private durableShared = false;
+  /** The slots whose votes this ghost may change in place (the rest may be shared with a fork). */
+  private readonly owned = new Set<number>();
   private readonly n: number;
   private quorumCache = new Map<number, { quorum: number; quorums: number[] }>();
 
@@ -124,15 +128,30 @@ export class VotingGhost<I> {
    */
   copyFrom(other: VotingGhost<I>): void {
     for (let a = 0; a < this.n; a++) this.maxBal[a] = other.maxBal[a]!;
+    // Copy on write: the two ghosts share every slot's votes and the durable votes until one of
+    // them records a vote there (most steps record none, and a fork per explored state must not
+    // copy the whole history).
     this.slots.clear();
-    for (const [slot, sv] of other.slots) {
-      const byBallot = new Map<number, BallotVotes<I>>();
-      for (const [b, e] of sv.byBallot)
-        byBallot.set(b, { key: e.key, value: e.value, voters: e.voters, count: e.count });
-      this.slots.set(slot, { ...sv, byAcceptor: sv.byAcceptor.map((bs) => bs.slice()), byBallot });
-    }
-    this.durableVotes = new Set(other.durableVotes);
+    for (const [slot, sv] of other.slots) this.slots.set(slot, sv);
+    this.owned.clear();
+    other.owned.clear();
+    this.durableVotes = other.durableVotes;
+    this.durableShared = true;
+    other.durableShared = true;
     this.quorumCache = other.quorumCache;
+  }
+
+  /** Slot `s`'s votes, this ghost's own to change (copied first if it shares them with a fork). */
+  private ownSlot(s: number): SlotVotes<I> {
+    const shared = this.slots.get(s);
+    if (shared === undefined || this.owned.has(s)) return this.slot(s);
+    const byBallot = new Map<number, BallotVotes<I>>();
+    for (const [b, e] of shared.byBallot)
+      byBallot.set(b, { key: e.key, value: e.value, voters: e.voters, count: e.count });
+    const sv: SlotVotes<I> = { ...shared, byAcceptor: shared.byAcceptor.map((bs) => bs.slice()), byBallot };
+    this.slots.set(s, sv);
+    this.owned.add(s);
+    return sv;
   }
 
   /**
@@ -205,6 +224,7 @@ export class VotingGhost<I> {
         chosen: undefined,
       };
       this.slots.set(s, sv);
+      this.owned.add(s);
     }
     return sv;
   }
@@ -234,7 +254,7 @@ export class VotingGhost<I> {
   }
 
   private vote(a: number, slot: number, b: number, ballot: Ballot, value: Value<I>): void {
-    const sv = this.slot(slot);
+    const sv = this.ownSlot(slot);
     let key = valueKey(value);
     const inBallot = sv.byBallot.get(b);
     if (inBallot !== undefined && inBallot.key !== key && valuesEqual(inBallot.value, value)) key = inBallot.key;
@@ -300,6 +320,10 @@ export class VotingGhost<I> {
     entry.voters |= 1 << a;
     entry.count++;
     this.maxBal[a] = b;
+    if (this.durableShared) {
+      this.durableVotes = new Set(this.durableVotes);
+      this.durableShared = false;
+    }
     this.durableVotes.add(`${a}:${slot}:${b}`);
     this.tally.add("Voting: VoteFor");
     this.checkVotesSafe(slot, sv, b);

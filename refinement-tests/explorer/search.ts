@@ -3,12 +3,14 @@
  * and the shortest trace to the first violation) and random walks (for spaces too large to
  * exhaust: seeded, so every walk replays).
  *
- * Breadth first keeps, per state, only its fingerprint (in the visited set), its parent and the
- * number of the transition that made it: about 14 bytes. A state is rebuilt when it is expanded,
- * by carrying out its transition again on its parent, which is rebuilt the same way; one rebuilt
- * state is cached per depth, and since a level is expanded in the order its states were found
- * (grouped by parent), each parent is rebuilt about once per level below it. States are generated
- * and checked once more than they are found, which costs less than keeping millions of worlds.
+ * Breadth first keeps, per state, its fingerprint (in the visited set), its parent and the number
+ * of the transition that made it: about 14 bytes. The first `keptMax` states found that wait to be
+ * expanded are also kept whole (a world and its checker share most of their parts with their
+ * parent's); any other state is rebuilt when it is expanded, by carrying out its transition again
+ * on its parent, which is rebuilt the same way; one rebuilt state is cached per depth, and since a
+ * level is expanded in the order its states were found (grouped by parent), each parent is rebuilt
+ * about once per level below it. A rebuilt state is generated and checked once more than it is
+ * found, which costs less than keeping millions of worlds; a kept one is not.
  */
 import type { Action } from "../world/actions.ts";
 import { collisionBound, FingerprintSet } from "./hash.ts";
@@ -26,6 +28,8 @@ export interface SearchLimits {
   readonly onProgress?: (p: SearchProgress) => void;
   /** Milliseconds, monotonic (progress and the time limit). */
   readonly now?: () => number;
+  /** Breadth first: states found and not yet expanded that are kept whole rather than rebuilt. Default 20,000. */
+  readonly keptMax?: number;
 }
 
 export interface SearchProgress {
@@ -86,11 +90,19 @@ export function breadthFirst(model: ImplModel, limits: SearchLimits): SearchResu
     while (levelStart[d]! > i) d--;
     return d;
   };
+  // States found but not yet expanded, kept whole while they fit (`keptMax`): expanding one then
+  // costs no rebuild. The rest are rebuilt from their parents.
+  const kept = new Map<number, ModelState>();
+  const keptMax = limits.keptMax ?? 20_000;
   const rebuild = (i: number, d: number): { state: ModelState; actions: ModelAction[] } => {
     const hit = cache[d];
     if (hit !== undefined && hit.index === i) return hit;
     let state: ModelState;
-    if (parent[i] === -1) state = roots[choice[i]!]!.state;
+    const whole = kept.get(i);
+    if (whole !== undefined) {
+      kept.delete(i);
+      state = whole;
+    } else if (parent[i] === -1) state = roots[choice[i]!]!.state;
     else {
       const up = rebuild(parent[i]!, d - 1);
       const next = model.apply(up.state, up.actions[choice[i]!]!);
@@ -145,6 +157,7 @@ export function breadthFirst(model: ImplModel, limits: SearchLimits): SearchResu
           complete = false;
           break search;
         }
+        if (kept.size < keptMax) kept.set(count, next);
         push(i, c);
       }
       if ((i & 63) === 0) {

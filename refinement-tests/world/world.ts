@@ -486,8 +486,14 @@ export class World implements KvSystemView {
 
   /** Copy `from`'s client operations and request table (operations are mutable: each world has its own). */
   private copyClientsFrom(from: World): void {
-    for (const op of from.ops) this.ops.push({ ...op });
-    for (const [id, req] of from.requests) this.requests.set(id, { info: req.info, op: this.ops[req.op.opId]! });
+    // A completed operation never changes again, unless a faulty client reused its number (a
+    // late refusal may then mark it): the copies share the completed ones.
+    const share = !from.ops.some((op) => op.reused);
+    for (const op of from.ops) this.ops.push(share && op.completedAt !== undefined ? op : { ...op });
+    for (const [id, req] of from.requests) {
+      const op = this.ops[req.op.opId]!;
+      this.requests.set(id, op === req.op ? req : { info: req.info, op });
+    }
   }
 
   /** Boot every initial member (each handles `Recover` with an empty disk). One world step per replica. */
