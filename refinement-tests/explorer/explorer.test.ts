@@ -15,7 +15,7 @@ import type { Action } from "../world/actions.ts";
 import { World, type KvReplicaState } from "../world/world.ts";
 import { FingerprintSet, Hasher, valueHash } from "./hash.ts";
 import { deadlinesOf } from "./time.ts";
-import { defaultBounds, ImplModel } from "./model.ts";
+import { defaultBounds, ImplModel, type ModelAction, type ModelState } from "./model.ts";
 import { breadthFirst, randomWalks } from "./search.ts";
 import { explore, replay } from "./explorer.ts";
 import { regressions } from "../regressions/regressions.ts";
@@ -240,6 +240,45 @@ describe("searching impl/core", () => {
     const again = new ImplModel({ ...bounds, settle: false }).roots();
     if (!Array.isArray(again)) throw new Error("the prelude failed a check");
     expect(again[0]!.state.world.inFlight.length).toBeGreaterThan(w.inFlight.length);
+  });
+
+  it("a spare a membership change starts runs at either extreme of the drift bound, each its own transition", () => {
+    /** The changes offered once the network is quiet (the environment acts between waves). */
+    const adds = (model: ImplModel): { state: ModelState; actions: ModelAction[] } => {
+      const roots = model.roots();
+      if (!Array.isArray(roots)) throw new Error("booting failed a check");
+      let state = roots[0]!.state;
+      for (let i = 0; i < 10; i++) {
+        const actions = model.actions(state);
+        const changes = actions.filter((a) => a.action?.t === "reconfigure");
+        if (changes.length > 0) return { state, actions: changes };
+        const next = model.apply(state, actions[0]!);
+        if ("violation" in next) throw new Error(next.violation.message);
+        state = next;
+      }
+      throw new Error("no membership change offered");
+    };
+    const model = new ImplModel({ ...defaultBounds, writes: 0, reads: 1, reconfig: "add", rates: "extremes" });
+    const { state, actions } = adds(model);
+    expect(actions).toHaveLength(2);
+    const rho = model.tuning.clockDriftPpmMax / 1e6;
+    const rates = actions.map((a) => {
+      const next = model.apply(state, a);
+      if ("violation" in next) throw new Error(next.violation.message);
+      const w = next.world;
+      expect(w.born()).toHaveLength(4);
+      // Every other replica keeps its rate.
+      for (const i of w.born().slice(0, 3)) expect(w.replicas[i]!.clock.rate).toBe(state.world.replicas[i]!.clock.rate);
+      return w.replicas[w.born().at(-1)!]!.clock.rate;
+    });
+    expect(rates.sort()).toEqual([1 - rho, 1 + rho]);
+    // Under the worst-case rates, the spare runs fast like every follower: one transition.
+    const worst = new ImplModel({ ...defaultBounds, writes: 0, reads: 1, reconfig: "add" });
+    const offered = adds(worst);
+    expect(offered.actions).toHaveLength(1);
+    const next = worst.apply(offered.state, offered.actions[0]!);
+    if ("violation" in next) throw new Error(next.violation.message);
+    expect(next.world.replicas[next.world.born().at(-1)!]!.clock.rate).toBe(1 + rho);
   });
 
   it("the committed explorer trace of the stale read after a replace still catches its mutant, and only it", () => {

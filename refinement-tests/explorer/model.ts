@@ -14,7 +14,8 @@
  * its clock continuing or set lower than any reading of its previous life (messages of that life
  * may still be in flight), ask the leader for a membership change, corrupt a state-transfer chunk
  * or offer a stale one. Clocks run at the extremes of the drift bound: every combination of slow
- * (1 - rho) and fast (1 + rho) replicas is an initial state.
+ * (1 - rho) and fast (1 + rho) replicas is an initial state, and a spare a membership change
+ * starts runs slow or fast from its boot on (each its own transition).
  *
  * Never imports impl/ beyond its public index: the model is the world's, the explorer only chooses.
  */
@@ -86,7 +87,9 @@ export interface ImplBounds {
   /**
    * Clock rates: `worst`, the first leader slow and every other replica fast (a leader trusts its
    * lease longest while the grants behind it run out soonest); `extremes`, every combination of
-   * slow and fast (2^n initial states); or all slow, or all fast.
+   * slow and fast (2^n initial states, n the replicas born by then, a prelude's spare included); or
+   * all slow, or all fast. A spare started later by a membership change is fast (`worst`, `fast`),
+   * slow, or either (`extremes`: the change is two transitions).
    */
   readonly rates: "worst" | "extremes" | "slow" | "fast";
   /** Clock readings a restarted replica starts from: its old clock's, lower than any of its last life, or both. */
@@ -237,7 +240,6 @@ export class ImplModel {
 
   /** The initial states: the booted (and warmed-up) cluster, once per combination of clock rates. */
   roots(): Root[] | Found {
-    const n = this.bounds.replicas;
     const ppm = this.tuning.clockDriftPpmMax;
     const combos: number[][] = [];
     let booted: ModelState;
@@ -250,21 +252,24 @@ export class ImplModel {
       throw error;
     }
     const rates = this.bounds.rates;
-    if (rates === "slow" || ppm === 0) combos.push(new Array<number>(n).fill(-ppm));
-    else if (rates === "fast") combos.push(new Array<number>(n).fill(ppm));
+    // Every replica born by now, a spare a prelude added included (replica indices, ascending).
+    const born = booted.world.born();
+    const k = born.length;
+    if (rates === "slow" || ppm === 0) combos.push(new Array<number>(k).fill(-ppm));
+    else if (rates === "fast") combos.push(new Array<number>(k).fill(ppm));
     else if (rates === "worst") {
       const leader = booted.world.leaseHolders()[0] ?? 0;
-      combos.push(Array.from({ length: n }, (_, r) => (r === leader ? -ppm : ppm)));
+      combos.push(born.map((r) => (r === leader ? -ppm : ppm)));
     } else
-      for (let mask = 0; mask < 1 << n; mask++)
-        combos.push(Array.from({ length: n }, (_, r) => (((mask >> r) & 1) === 0 ? -ppm : ppm)));
+      for (let mask = 0; mask < 1 << k; mask++)
+        combos.push(Array.from({ length: k }, (_, j) => (((mask >> j) & 1) === 0 ? -ppm : ppm)));
     const roots: Root[] = [];
     for (const rates of combos) {
       let state = booted;
       const prefix: Action[] = [];
-      rates.forEach((r, index) => {
+      rates.forEach((r, j) => {
         if (r === 0) return;
-        const a: Action = { t: "drift", r: state.world.targetFor(index), ppm: r };
+        const a: Action = { t: "drift", r: state.world.targetFor(born[j]!), ppm: r };
         const next = this.apply(state, { action: a });
         if ("violation" in next) throw new Error(`setting clock rates failed: ${next.violation.message}`);
         state = next;
@@ -431,7 +436,20 @@ export class ImplModel {
     const latest = configs[configs.length - 1]!;
     const kind = steps[done]!;
     if (kind === "add") {
-      out.push({ action: { t: "reconfigure", kind, r: 0 }, spends: "reconfig" });
+      const add: Action = { t: "reconfigure", kind, r: 0 };
+      const members = new Set([...latest.voters, ...latest.learners]);
+      const spare = w.replicas.find((x) => !x.born);
+      if (spare === undefined || w.replicas.some((x) => x.born && !members.has(x.id))) {
+        out.push({ action: add, spends: "reconfig" });
+        return;
+      }
+      // The spare started for the change runs at the extremes of the drift bound too, from its
+      // boot on: one transition per rate the bounds ask for (see `rates`).
+      const ppm = this.tuning.clockDriftPpmMax;
+      const born = w.born().length;
+      const r = born === this.bounds.replicas ? 2 * born + 1 : born;
+      for (const rate of spareRates(this.bounds.rates, ppm))
+        out.push({ action: add, rest: rate === 0 ? [] : [{ t: "drift", r, ppm: rate }], spends: "reconfig" });
       return;
     }
     if (kind === "replace" && latest.learners.length === 0) return;
@@ -507,6 +525,15 @@ export class ImplModel {
     for (const c of s.held) h.str(c);
     return h.done();
   }
+}
+
+/** The clock rates (ppm) a spare started by a membership change may run at, under `rates`. */
+function spareRates(rates: ImplBounds["rates"], ppm: number): number[] {
+  if (ppm === 0) return [0];
+  if (rates === "slow") return [-ppm];
+  if (rates === "extremes") return [-ppm, ppm];
+  // "worst" makes every replica but the first leader fast, as "fast" does.
+  return [ppm];
 }
 
 function completedOps(w: World): number {

@@ -26,4 +26,11 @@ export const retireWhenNotAMember: Mutant = {
   expectedCatch: ["RetiresOnlyWhenRemoved"],
   mode: "liveness",
   step: withRules({ retirement: retireByAbsence }),
+  // After two rounds of writes (snapshots taken, logs truncated), a spare is added and catches up
+  // in short batches (tuning 7: catch-up batches far shorter than the log between snapshots), so
+  // it executes slots before its own addition.
+  explore: {
+    bounds: { writes: 1, reads: 0, reconfig: "add", tuning: 7, prelude: "writes", settle: true, orders: "fifo" },
+    depth: 26,
+  },
 };

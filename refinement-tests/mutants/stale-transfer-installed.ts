@@ -19,6 +19,6 @@ export const staleTransferInstalled: Mutant = {
   step: withRules({ transferUseful: () => true }),
   explore: {
     bounds: { writes: 2, reads: 0, chunkFaults: 1, orders: "fifo", overrides: { snapshotIntervalSlots: 1 } },
-    depth: 14,
+    depth: 16,
   },
 };
