@@ -15,8 +15,8 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { TestCluster } from "../impl/runtime/testing-cluster.ts";
 import { sleep } from "../impl/runtime/testing.ts";
-import { runLoad, type SystemDriver } from "./lib/load.ts";
-import { cpuMs, metricSum } from "./lib/systems.ts";
+import { runLoad } from "./lib/load.ts";
+import { cpuMs, kvDriver, metricSum } from "./lib/systems.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -116,19 +116,7 @@ for (let repeat = 1; repeat <= repeats; repeat++) {
   try {
     cluster.startAll();
     const leader = await cluster.waitForLeader(60_000);
-    const base = cluster.endpoint(leader);
-    const driver: SystemDriver = {
-      name: "paxos-lease",
-      write: (key, value) => ({
-        method: "PUT",
-        url: `${base}/v1/kv/${key}`,
-        body: JSON.stringify({ value }),
-        headers: cluster.authHeaders(),
-      }),
-      read: (key) => ({ method: "GET", url: `${base}/v1/kv/${key}`, headers: cluster.authHeaders() }),
-      ok: (status) => status === 200,
-      outcomeUnknown: (status, body) => status === 503 && body.includes('"outcomeUnknown":true'),
-    };
+    const driver = kvDriver(cluster, leader);
     for (const m of cluster.members) m.output.length = 0;
     const before = await counters(cluster);
     hogProcesses = startHogs(hogs, warmupMs + seconds * 1000 + 5000);

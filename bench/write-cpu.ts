@@ -21,6 +21,7 @@ import { parseArgs } from "node:util";
 import { TestCluster } from "../impl/runtime/testing-cluster.ts";
 import { bundleSources, type Stage } from "./lib/cpuprofile.ts";
 import { runLoad, type SystemDriver } from "./lib/load.ts";
+import { kvDriver } from "./lib/systems.ts";
 import { perfStages, type ThreadKind } from "./lib/perf-stages.ts";
 
 const usage = `usage: npx tsx bench/write-cpu.ts [options]
@@ -102,20 +103,7 @@ const cluster = await TestCluster.create(3, undefined, { traces: false });
 const perfDir = fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-write-cpu-"));
 try {
   cluster.startAll();
-  const driver = (leader: number): SystemDriver => {
-    const base = cluster.endpoint(leader);
-    return {
-      name: "paxos-lease",
-      write: (key, value) => ({
-        method: "PUT",
-        url: `${base}/v1/kv/${key}`,
-        body: JSON.stringify({ value }),
-        headers: cluster.authHeaders(),
-      }),
-      read: (key) => ({ method: "GET", url: `${base}/v1/kv/${key}`, headers: cluster.authHeaders() }),
-      ok: (status) => status === 200,
-    };
-  };
+  const driver = (leader: number): SystemDriver => kvDriver(cluster, leader);
   if (warmup > 0)
     await runLoad(driver(await cluster.waitForLeader(90_000)), {
       clients: 16,
