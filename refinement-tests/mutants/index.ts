@@ -26,6 +26,7 @@ import { replyBeforeDurable } from "./reply-before-durable.ts";
 import { restartForgetsGrant } from "./restart-forgets-grant.ts";
 import { retireWhenNotAMember } from "./retire-when-not-a-member.ts";
 import { retryByNumberAlone } from "./retry-by-number-alone.ts";
+import { retiringVoterNeverCampaigns } from "./retiring-voter-never-campaigns.ts";
 import { alphaIgnored } from "./alpha-ignored.ts";
 import { snapshotDropsSessions } from "./snapshot-drops-sessions.ts";
 import { staleTransferInstalled } from "./stale-transfer-installed.ts";
@@ -67,6 +68,7 @@ export const mutants: readonly Mutant[] = [
   phase2aIgnoresVotes,
   // Leases across membership changes.
   leaseReadBeforePendingPhase1,
+  retiringVoterNeverCampaigns,
 ];
 
 /**
