@@ -85,6 +85,8 @@ interface Point {
   readonly read: Latency;
   /** etcd's serializable read (may be stale), for reference; null for paxos-lease. */
   readonly serializableRead: Latency | null;
+  /** Campaigns (paxos-lease) or raft term changes (etcd) during the latency measurements: any means the point missed. */
+  readonly leadershipChanges: number;
   /** Milliseconds from SIGKILL of the leader to the first successful write, per kill (null: none within 30 s). */
   readonly failoverMs: readonly (number | null)[];
 }
@@ -140,11 +142,13 @@ async function measure(hosts: HostNetwork, delayMs: number, name: string): Promi
     const agent = hosts.agent({ keepAlive: true, maxSockets: 1 });
     const value = "v".repeat(100);
     const ok = (status: number, body: string): boolean => driver.ok(status, body);
+    const before = await cluster.leadership();
     const write = await sequential(agent, (i) => driver.write(`k${i % 100}`, value), ok);
     const read = await sequential(agent, (i) => driver.read(`k${i % 100}`), ok);
     const serializableRead =
       name === "etcd" ? await sequential(agent, (i) => serializable(driver, `k${i % 100}`), ok) : null;
     agent.destroy();
+    const leadershipChanges = (await cluster.leadership()).campaigns - before.campaigns;
     progress(
       `${delayMs} ms ${name}: write p50 ${write.p50.toFixed(1)} ms, read p50 ${read.p50.toFixed(1)} ms${serializableRead === null ? "" : `, serializable read p50 ${serializableRead.p50.toFixed(1)} ms`}`,
     );
@@ -159,7 +163,7 @@ async function measure(hosts: HostNetwork, delayMs: number, name: string): Promi
         `${delayMs} ms ${name}: failover ${k + 1}/${kills}: ${sample.ms === null ? "none" : `${sample.ms.toFixed(0)} ms`}`,
       );
     }
-    return { delayMs, system: name, write, read, serializableRead, failoverMs };
+    return { delayMs, system: name, write, read, serializableRead, leadershipChanges, failoverMs };
   } finally {
     await cluster.close();
   }
@@ -167,10 +171,17 @@ async function measure(hosts: HostNetwork, delayMs: number, name: string): Promi
 
 const format = (n: number): string => (Number.isNaN(n) ? "-" : n < 10 ? n.toFixed(2) : n.toFixed(1));
 
+/** Failed or unknown requests and leadership changes of a point's latency measurements; any of them misses. */
+function misses(p: Point): string {
+  const errors = p.write.errors + p.read.errors + (p.serializableRead?.errors ?? 0);
+  const text = `${errors} / ${p.leadershipChanges}`;
+  return errors + p.leadershipChanges > 0 ? `**${text} missed**` : text;
+}
+
 function table(points: readonly Point[]): string {
   const lines = [
-    "| one-way delay | system | write p50 / p99 (ms) | linearizable read p50 / p99 (ms) | serializable read p50 (ms) | failover median (min-max) (ms) |",
-    "| --- | --- | --- | --- | --- | --- |",
+    "| one-way delay | system | write p50 / p99 (ms) | linearizable read p50 / p99 (ms) | serializable read p50 (ms) | failed or unknown / leadership changes | failover median (min-max) (ms) |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const p of points) {
     const done = p.failoverMs.filter((m): m is number => m !== null).sort((a, b) => a - b);
@@ -179,7 +190,7 @@ function table(points: readonly Point[]): string {
         ? "-"
         : `${quantile(done, 0.5).toFixed(0)} (${done[0]!.toFixed(0)}-${done[done.length - 1]!.toFixed(0)})${done.length < p.failoverMs.length ? `, ${p.failoverMs.length - done.length} none` : ""}`;
     lines.push(
-      `| ${p.delayMs} ms | ${p.system} | ${format(p.write.p50)} / ${format(p.write.p99)} | ${format(p.read.p50)} / ${format(p.read.p99)}${p.system === "paxos-lease" ? " (lease)" : " (ReadIndex)"} | ${p.serializableRead === null ? "-" : format(p.serializableRead.p50)} | ${failover} |`,
+      `| ${p.delayMs} ms | ${p.system} | ${format(p.write.p50)} / ${format(p.write.p99)} | ${format(p.read.p50)} / ${format(p.read.p99)}${p.system === "paxos-lease" ? " (lease)" : " (ReadIndex)"} | ${p.serializableRead === null ? "-" : format(p.serializableRead.p50)} | ${misses(p)} | ${failover} |`,
     );
   }
   return lines.join("\n");

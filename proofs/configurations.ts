@@ -142,3 +142,43 @@ export function checkRetirement<I>(ghost: ConfigurationGhost<I>, id: ReplicaId, 
 function sameList(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
+
+/**
+ * The last slot replica `id` may lead or vote in, if a chosen change removed it: the slot before
+ * the first configuration (in `configs`, the chosen prefix's) from which on it is a voter of none
+ * (a retired id is never added again, so it never votes again). Undefined while it is not retired.
+ */
+export function lastVoterSlot(configs: readonly SpecConfiguration[], id: ReplicaId): number | undefined {
+  const latest = configs[configs.length - 1]!;
+  if (!latest.retired.includes(id)) return undefined;
+  let k = configs.length - 1;
+  while (k > 0 && !configs[k - 1]!.voters.includes(id)) k--;
+  return configs[k]!.governsFrom - 1;
+}
+
+/**
+ * NoDisruptionByRemoved: a replica never binds itself (promises, votes for, grants a lease to) a
+ * ballot led by a replica a chosen change removed once it has executed every slot that replica
+ * could lead (`lastVoterSlot`). Such a ballot can decide nothing this replica does not already
+ * know, so helping it only disrupts: it raises maxBal past the leader of the configuration in
+ * force and keeps this replica from helping any other ballot for a lease (rule L1), which delays
+ * the next leader of the configuration in force by a lease and an election for no gain. It bounds
+ * the disruption a removed replica may cause at zero among the replicas that know it left; rule
+ * R4 is how impl/core keeps it, from the acceptor's own configurations and the leader's progress
+ * as its message shows it, while this check reads the chosen log.
+ */
+export function checkNoDisruptionByRemoved<I>(
+  ghost: ConfigurationGhost<I>,
+  id: ReplicaId,
+  executedUpTo: number,
+  leader: ReplicaId,
+  what: string,
+): void {
+  const last = lastVoterSlot(ghost.configs, leader);
+  if (last === undefined || executedUpTo < last) return;
+  violated({
+    check: "NoDisruptionByRemoved",
+    level: "Configuration",
+    message: `replica ${id} ${what} a ballot of replica ${leader}, which a chosen change removed (it leads no slot after ${last}), although it has executed up to slot ${executedUpTo}: the ballot can decide nothing new there and only keeps the configuration in force from electing its own leader`,
+  });
+}

@@ -19,7 +19,7 @@ import {
   type ReplicaState,
   type Value,
 } from "../impl/core/testing/index.ts";
-import { ConfigurationGhost, nextConfiguration } from "./configurations.ts";
+import { checkNoDisruptionByRemoved, ConfigurationGhost, lastVoterSlot, nextConfiguration } from "./configurations.ts";
 import { ServiceGhost } from "./service-level.ts";
 import { checkPromise, checkSnapshot, checkSnapshotAdvances, checkTruncation } from "./snapshots.ts";
 import { checkFailedBy, Tally } from "./violation.ts";
@@ -122,6 +122,18 @@ describe("configurations", () => {
       learner: { ...s.learner, executedUpTo: 1, configs: [s.learner.configs[0]!, { ...right, retired: [] }] },
     };
     expect(checkFailedBy(() => g.checkReplica(1, forgetful))).toBe("OneConfigurationPerSlot");
+  });
+  it("NoDisruptionByRemoved: a replica that executed every slot a removed replica could lead helps its ballot", () => {
+    // Replica 3 is removed at slot 1 with alpha 2: it votes (and may lead) in slots 1..2 only.
+    const chosen = new Map<number, Value<KvInput>>([[1, { _tag: "reconfig", change: { op: "remove", replica: 3 } }]]);
+    const g = new ConfigurationGhost<KvInput>([1, 2, 3], 2, (slot) => chosen.get(slot));
+    expect(checkFailedBy(() => checkNoDisruptionByRemoved(g, 1, 5, 3, "promised"))).toBe("passes");
+    g.chosen();
+    expect(lastVoterSlot(g.configs, 3)).toBe(2);
+    expect(lastVoterSlot(g.configs, 2)).toBeUndefined();
+    expect(checkFailedBy(() => checkNoDisruptionByRemoved(g, 1, 2, 3, "promised"))).toBe("NoDisruptionByRemoved");
+    expect(checkFailedBy(() => checkNoDisruptionByRemoved(g, 1, 1, 3, "promised"))).toBe("passes");
+    expect(checkFailedBy(() => checkNoDisruptionByRemoved(g, 1, 9, 2, "promised"))).toBe("passes");
   });
 });
 

@@ -8,7 +8,8 @@
  *     ^ chosen = values a quorum voted for in one ballot
  *   Voting[slot] (voting-per-slot.ts)         refines Voting, OneValuePerBallot, OneVote, VotesSafe, PromiseCoversVotes
  *     ^ votes = ghost of every durable vote, maxBal = durable promise
- *   configurations (configurations.ts)        OneConfigurationPerSlot, RetiresOnlyWhenRemoved
+ *   configurations (configurations.ts)        OneConfigurationPerSlot, RetiresOnlyWhenRemoved,
+ *                                             NoDisruptionByRemoved
  *   the world's replicas                      DurableBeforeSend, DurableMaxBal (durability.ts)
  *   Lease (leases.ts)                         refines Lease, AtMostOneLeaseholder, LeaseBounded, LeaseReadFresh
  *
@@ -25,7 +26,7 @@ import {
   type ReplicaState,
   type Value,
 } from "../impl/core/testing/index.ts";
-import { checkRetirement, ConfigurationGhost } from "./configurations.ts";
+import { checkNoDisruptionByRemoved, checkRetirement, ConfigurationGhost } from "./configurations.ts";
 import { ConsensusGhost } from "./consensus-per-slot.ts";
 import { checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";
 import { checkPromise, checkSnapshot, checkSnapshotAdvances, checkTruncation } from "./snapshots.ts";
@@ -217,6 +218,7 @@ export class WorldChecker<S, I, O> {
       this.tally.add("sometimes: removed replica retired");
     }
     checkLiveAcceptor(this.voting, a, step.after, votedSlots);
+    this.helped(step, id, step.after);
     this.service.executed(a, step.before, step.after, step.event === "Recover");
     this.configurations.checkReplica(id, step.after);
     checkTruncation(id, step.after, this.durableSnapshot[a]!, this.service.prefix);
@@ -229,6 +231,23 @@ export class WorldChecker<S, I, O> {
         this.tally.add("sometimes: snapshot taken while a lease is held");
     }
     this.rareStates(step, step.after, answered);
+  }
+
+  /**
+   * A Prepare, Accept or Heartbeat that the replica helped (a grant to its ballot given or renewed):
+   * NoDisruptionByRemoved, when the ballot's leader was removed.
+   */
+  private helped(step: WorldStep<S, I, O> & { kind: "event" }, id: number, after: ReplicaState<S, I, O>): void {
+    const m = step.message;
+    const before = step.before;
+    if (m === undefined || before === null || step.event !== "Receive") return;
+    if (m._tag !== "Prepare" && m._tag !== "Accept" && m._tag !== "Heartbeat") return;
+    if (m.ballot.replica === id) return;
+    const grant = after.acceptor;
+    if (grant.grantTo.round !== m.ballot.round || grant.grantTo.replica !== m.ballot.replica) return;
+    if (grant.grantUntil === before.acceptor.grantUntil) return;
+    const what = m._tag === "Prepare" ? "promised" : m._tag === "Accept" ? "voted for" : "renewed its grant to";
+    checkNoDisruptionByRemoved(this.configurations, id, before.learner.executedUpTo, m.ballot.replica, what);
   }
 
   private answeredLocally(step: WorldStep<S, I, O> & { kind: "event" }, read: boolean): void {

@@ -14,7 +14,7 @@ export { ConfigChange, showChange, type Configuration, type MemberAddress } from
 export { Config, ConfigError, parseConfig, replicaIdMax } from "./config.ts";
 export { showBallot, type Ballot } from "./ballot.ts";
 export { messageSchema, type Message } from "./messages.ts";
-export { compactRecords, recordSchema, type DurableRecord } from "./records.ts";
+export { compactRecords, recordSchema, type DurableRecord, type RecordSummary } from "./records.ts";
 export { initialState, ownBallot, type ReplicaState } from "./state.ts";
 export { step, type ReplicaEffect, type ReplicaEvent, type Step } from "./replica.ts";
 export { AssertionFailure } from "./assert.ts";

@@ -75,15 +75,25 @@ export function recordSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema<
 }
 
 /**
+ * What `compactRecords` reads of a record: its tag, the slot of a vote or chosen record, and a
+ * snapshot's slot and `logTruncatedUpTo`. Every durable record is one; a store can also hand in
+ * just these fields of each stored record, without decoding the values it holds.
+ */
+export type RecordSummary =
+  | { readonly _tag: "promise" }
+  | { readonly _tag: "vote" | "chosen"; readonly slot: number }
+  | { readonly _tag: "snapshot"; readonly slot: number; readonly logTruncatedUpTo: number };
+
+/**
  * The records `Recover` still needs once the latest snapshot record is durable: that snapshot,
  * the one before it (still served to lagging peers), every record after the latest, and before it
  * only the votes above its slot and the chosen values above its `logTruncatedUpTo`. Everything
  * else is superseded: promises (the snapshot carries maxBal), older snapshots, and votes and
  * chosen values it covers. A driver may delete the superseded records once the snapshot is
  * durable, and never before; `Recover` gives the same state from the compacted records as from
- * all of them.
+ * all of them. Returns the very objects given, in order (records or their summaries).
  */
-export function compactRecords<I>(records: readonly DurableRecord<I>[]): DurableRecord<I>[] {
+export function compactRecords<T extends RecordSummary>(records: readonly T[]): T[] {
   let last = -1;
   let prior = -1;
   for (let i = 0; i < records.length; i++) {
@@ -92,13 +102,13 @@ export function compactRecords<I>(records: readonly DurableRecord<I>[]): Durable
     last = i;
   }
   if (last < 0) return records.slice();
-  const snapshot = records[last] as SnapshotRecord;
-  const kept: DurableRecord<I>[] = [];
+  const snapshot = records[last] as RecordSummary & { readonly _tag: "snapshot" };
+  const kept: T[] = [];
   for (let i = 0; i < last; i++) {
-    const r = records[i]!;
-    if (i === prior) kept.push(r);
-    else if (r._tag === "vote" && r.slot > snapshot.slot) kept.push(r);
-    else if (r._tag === "chosen" && r.slot > snapshot.logTruncatedUpTo) kept.push(r);
+    const r: RecordSummary = records[i]!;
+    if (i === prior) kept.push(records[i]!);
+    else if (r._tag === "vote" && r.slot > snapshot.slot) kept.push(records[i]!);
+    else if (r._tag === "chosen" && r.slot > snapshot.logTruncatedUpTo) kept.push(records[i]!);
   }
   for (let i = last; i < records.length; i++) kept.push(records[i]!);
   return kept;

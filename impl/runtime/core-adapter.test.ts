@@ -36,6 +36,16 @@ const vote = (slot: number, round: number, replica: number): KvRecord => ({
   value: { _tag: "noop" },
 });
 
+const snapshot = (slot: number): KvRecord => ({
+  _tag: "snapshot",
+  slot,
+  digest: "d",
+  contentDigest: "c",
+  maxBal: ballot(2, 1),
+  logTruncatedUpTo: 0,
+  data: "{}",
+});
+
 describe("KvOvertaking", () => {
   it("lets only heartbeats, grants and Accepts overtake", () => {
     const o = new KvOvertaking();
@@ -51,6 +61,7 @@ describe("KvOvertaking", () => {
     expect(o.dependsOn(ack(2, 1), vote(5, 2, 1))).toBe(true);
     expect(o.dependsOn(ack(2, 1), vote(5, 1, 3))).toBe(false);
     expect(o.dependsOn(ack(2, 1), { _tag: "chosen", slot: 5, value: { _tag: "noop" } })).toBe(false);
+    expect(o.dependsOn(ack(2, 1), snapshot(5))).toBe(false);
     o.durable(promise(2, 1));
     // The promise of its ballot is durable: a vote in that ballot raises nothing.
     expect(o.dependsOn(ack(2, 1), vote(6, 2, 1))).toBe(false);
@@ -65,6 +76,8 @@ describe("KvOvertaking", () => {
     for (const m of [heartbeat(2, 1, 10), accept(2, 1, 10)]) {
       expect(o.dependsOn(m, vote(10, 2, 1))).toBe(true);
       expect(o.dependsOn(m, vote(11, 2, 1))).toBe(false);
+      // A snapshot stands for slots chosen already: nothing waits for its commit.
+      expect(o.dependsOn(m, snapshot(10))).toBe(false);
     }
   });
 });

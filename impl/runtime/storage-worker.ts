@@ -153,6 +153,14 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       }
       if (!early) reply(request, i);
     }
+    // After the acknowledgements, never in front of them: a snapshot's commit waits for no compaction.
+    if (failure === null) {
+      try {
+        storage.compactDue();
+      } catch (error) {
+        failure = faultOf(error);
+      }
+    }
   };
   port.on("message", handle);
 }

@@ -15,7 +15,7 @@ import { kvCodecs, type KvRecord } from "./core-adapter.ts";
 import { jsonCodec } from "./framing.ts";
 import { cutPower, diskFaultsFromEnv } from "./disk-faults.ts";
 import { cliArgv, projectRoot } from "./program.ts";
-import { databaseFileName, Storage, StorageError } from "./storage.ts";
+import { databaseFileName, Storage, StorageError, summaryOfHead } from "./storage.ts";
 import { createToken } from "./tokens.ts";
 
 /** Running a replica as an unprivileged user (uid 65534) needs root, setpriv, and a checkout it can read. */
@@ -219,6 +219,41 @@ describe("storage compaction", () => {
     expect(reopened.storage.recordCount).toBe(records.length + 1);
     reopened.storage.close();
     expect(openKv(dir).records).toEqual([...expected, { _tag: "promise", ballot: { round: 9, replica: 1 } }]);
+  });
+
+  it("summarizes every stored record from the start of its body, as decoding it would", () => {
+    const records = replicaRecords();
+    for (const record of records) {
+      const body = JSON.stringify(kvCodecs.record.encodeValue(record));
+      const summary = summaryOfHead(record._tag, body.slice(0, 400));
+      expect(summary).toEqual(
+        record._tag === "promise"
+          ? { _tag: "promise" }
+          : record._tag === "snapshot"
+            ? { _tag: "snapshot", slot: record.slot, logTruncatedUpTo: record.logTruncatedUpTo }
+            : { _tag: record._tag, slot: record.slot },
+      );
+    }
+    expect(records.some((r) => r._tag === "snapshot")).toBe(true);
+    // A start that does not read as the codec writes it is no summary: that row is decoded whole.
+    expect(summaryOfHead("vote", '{"slot":3,"_tag":"vote"}')).toBeNull();
+    expect(summaryOfHead("chosen", '{"_tag":"vote","slot":3,')).toBeNull();
+  });
+
+  it("leaves compaction to compactDue after a group's write and sync, and compacts as append would", () => {
+    const records = replicaRecords();
+    const dir = tempDir();
+    const { storage } = openKv(dir, true);
+    const last = records.findLastIndex((r) => r._tag === "snapshot");
+    storage.write(records.slice(0, last + 1));
+    storage.sync();
+    // The sync compacted nothing: compactDue deletes what the snapshot supersedes, once.
+    expect(storage.compactDue()).toBeGreaterThan(0);
+    expect(storage.compactDue()).toBe(0);
+    storage.write(records.slice(last + 1));
+    storage.sync();
+    storage.close();
+    expect(openKv(dir).records).toEqual(compactRecords(records));
   });
 
   it("in power-loss mode, compacts only once an fsync covers the snapshot, so a power cut leaves a readable log", async () => {

@@ -26,13 +26,20 @@
  * it kept there. Below that point the sequence may have gaps, and opening checks the row count
  * instead; above it the sequence must still be gapless. So the disk holds about one snapshot
  * interval of records, and a restart replays no more than that.
+ *
+ * Compaction runs after the fsync that covers its snapshot, once that batch was acknowledged
+ * (`compactDue`), never in front of it: a snapshot's commit costs what any commit of its size
+ * costs, and the grants and Accepteds behind it do not wait for a log interval to be read back.
+ * It decides from each row's kind and the start of its body (`_tag`, slot, a snapshot's
+ * `logTruncatedUpTo`, as the record codec writes them first), not by decoding the values the
+ * row holds; a row whose start does not read that way is decoded whole.
  */
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { Either } from "effect";
-import type { ReplicaId } from "../core/index.ts";
+import type { RecordSummary, ReplicaId } from "../core/index.ts";
 import {
   noDiskFaults,
   noteSynced,
@@ -85,8 +92,8 @@ export interface StorageOptions<R> {
   /** Delete superseded records after a durable batch that `after` matches (see the header). */
   readonly compaction?: {
     readonly after: (record: R) => boolean;
-    /** The records to keep, a subsequence of `records` (the very objects, in order). */
-    readonly keep: (records: readonly R[]) => readonly R[];
+    /** The rows to keep, given their summaries in order: a subsequence of the very objects (impl/core's `compactRecords`). */
+    readonly keep: (summaries: readonly RecordSummary[]) => readonly RecordSummary[];
   };
 }
 
@@ -128,8 +135,10 @@ export class Storage<R> {
   private syncsInFlight = 0;
   private closed = false;
   private readonly faults: DiskFaults;
-  /** Power-loss mode: the last record of a batch to compact once an fsync covers it (0: none). */
+  /** The last record of a batch holding a snapshot, to compact through once an fsync covers it (0: none). */
   private compactAt = 0;
+  /** Compaction due through this record: an fsync covered its snapshot (0: none; see `compactDue`). */
+  private compactReady = 0;
   /** Power-loss mode: the file that notes what each returned fsync made durable (-1: none). */
   private readonly syncedSeqFd: number;
 
@@ -196,6 +205,7 @@ export class Storage<R> {
     this.commit(records);
     fs.fdatasyncSync(this.walFd);
     this.synced(this.lastSeq);
+    this.compactDue();
   }
 
   /**
@@ -208,7 +218,7 @@ export class Storage<R> {
     this.commit(records);
   }
 
-  /** Make every record written so far durable (the WAL synced, blocking). */
+  /** Make every record written so far durable (the WAL synced, blocking). Compaction then waits for {@link compactDue}. */
   sync(): void {
     fs.fdatasyncSync(this.walFd);
     this.synced(this.lastSeq);
@@ -237,21 +247,31 @@ export class Storage<R> {
       if (this.closed && this.syncsInFlight === 0) fs.closeSync(this.walFd);
       if (error === null && !this.closed) this.synced(upTo);
       if (!this.faults.ackBeforeSync) done(error);
+      if (error === null) this.compactDue();
     });
   }
 
   /** An fsync returned: every record up to `seq` is on disk. */
   private synced(seq: number): void {
-    if (this.faults.powerLoss) {
-      noteSynced(this.syncedSeqFd, seq);
-      // Compaction waits for the fsync that covers its snapshot, so a power cut never leaves
-      // the disk without both the superseded records and the snapshot that replaced them.
-      if (this.compactAt > 0 && this.compactAt <= seq) {
-        this.compact(this.compactAt);
-        this.compactAt = 0;
-      }
+    if (this.faults.powerLoss) noteSynced(this.syncedSeqFd, seq);
+    // Compaction waits for the fsync that covers its snapshot, so a power cut never leaves
+    // the disk without both the superseded records and the snapshot that replaced them.
+    if (this.compactAt > 0 && this.compactAt <= seq) {
+      this.compactReady = this.compactAt;
+      this.compactAt = 0;
     }
     this.options.onSynced?.(seq);
+  }
+
+  /**
+   * Run the compaction an fsync made due, if any (see the header); returns how many records it
+   * deleted. The storage thread calls it once the group's appends are acknowledged.
+   */
+  compactDue(): number {
+    const through = this.compactReady;
+    if (through === 0 || this.closed) return 0;
+    this.compactReady = 0;
+    return this.compact(through);
   }
 
   private commit(records: readonly R[]): void {
@@ -262,8 +282,7 @@ export class Storage<R> {
     this.lastSeq = this.appendAll(records);
     const after = this.options.compaction?.after;
     if (after === undefined || !records.some(after)) return;
-    if (this.faults.powerLoss) this.compactAt = this.lastSeq;
-    else this.compact();
+    this.compactAt = this.lastSeq;
   }
 
   /**
@@ -275,14 +294,21 @@ export class Storage<R> {
     const keep = this.options.compaction?.keep;
     if (keep === undefined) return 0;
     return this.db.transaction((): number => {
-      const rows = this.db.prepare("SELECT seq, body FROM records WHERE seq <= ? ORDER BY seq").all(through) as {
-        seq: number;
-        body: string;
-      }[];
+      const rows = this.db
+        .prepare(
+          `SELECT seq, kind, substr(body, 1, ${summaryHeadChars}) AS head FROM records WHERE seq <= ? ORDER BY seq`,
+        )
+        .all(through) as { seq: number; kind: string; head: string }[];
+      const whole = this.db.prepare("SELECT body FROM records WHERE seq = ?").pluck();
       const records = rows.map((row) => {
-        const decoded = this.options.codec.decodeValue(JSON.parse(row.body) as unknown);
+        const summary = summaryOfHead(row.kind, row.head);
+        if (summary !== null) return summary;
+        const body = whole.get(row.seq) as string;
+        const decoded = this.options.codec.decodeValue(JSON.parse(body) as unknown);
         if (Either.isLeft(decoded)) throw new StorageError("damaged", this.file, `record ${row.seq} ${decoded.left}`);
-        return decoded.right;
+        const read = summaryOf(decoded.right);
+        if (read === null) throw new StorageError("damaged", this.file, `record ${row.seq} is no durable record`);
+        return read;
       });
       const kept = new Set(keep(records));
       const remove = this.db.prepare("DELETE FROM records WHERE seq = ?");
@@ -313,6 +339,44 @@ export class Storage<R> {
     this.db.close();
     if (this.syncsInFlight === 0) fs.closeSync(this.walFd);
   }
+}
+
+/** Characters of a row's body that compaction reads to summarize it (see `summaryOfHead`). */
+const summaryHeadChars = 400;
+
+/**
+ * The summary compaction needs (impl/core's RecordSummary), read from the start of a row's body
+ * as the record codec writes it (`{"_tag":"vote","slot":7,...`, a snapshot's `logTruncatedUpTo`
+ * before its data), without decoding the values; null when the start does not read that way
+ * (the row is then decoded whole).
+ */
+export function summaryOfHead(kind: string, head: string): RecordSummary | null {
+  if (kind === "promise" && head.startsWith('{"_tag":"promise",')) return { _tag: "promise" };
+  if (kind === "vote" || kind === "chosen") {
+    const match = /^\{"_tag":"(vote|chosen)","slot":(\d{1,15}),/.exec(head);
+    if (match === null || match[1] !== kind) return null;
+    return { _tag: kind, slot: Number(match[2]) };
+  }
+  if (kind === "snapshot") {
+    const match =
+      /^\{"_tag":"snapshot","slot":(\d{1,15}),"digest":"[^"\\]*","contentDigest":"[^"\\]*","maxBal":\{"round":\d{1,15},"replica":\d{1,15}\},"logTruncatedUpTo":(\d{1,15}),"data":"/.exec(
+        head,
+      );
+    if (match === null) return null;
+    return { _tag: "snapshot", slot: Number(match[1]), logTruncatedUpTo: Number(match[2]) };
+  }
+  return null;
+}
+
+/** The summary of a decoded record, or null when it is none of the durable records. */
+function summaryOf(record: unknown): RecordSummary | null {
+  if (typeof record !== "object" || record === null || !("_tag" in record)) return null;
+  const r = record as { _tag: unknown; slot?: unknown; logTruncatedUpTo?: unknown };
+  if (r._tag === "promise") return { _tag: "promise" };
+  if ((r._tag === "vote" || r._tag === "chosen") && typeof r.slot === "number") return { _tag: r._tag, slot: r.slot };
+  if (r._tag === "snapshot" && typeof r.slot === "number" && typeof r.logTruncatedUpTo === "number")
+    return { _tag: "snapshot", slot: r.slot, logTruncatedUpTo: r.logTruncatedUpTo };
+  return null;
 }
 
 /**

@@ -224,7 +224,9 @@ const rows: Row[] = [];
 for (const m of selected) {
   const hunts: Hunt[] = [];
   for (const engine of engines) {
-    if (engine === "explore" && m.mode === "liveness") continue; // the explorer checks safety only
+    // The explorer checks safety only: a liveness bug is hunted there when its mutant says where
+    // a safety check catches it too (a removed replica's disruption, a retirement without removal).
+    if (engine === "explore" && m.mode === "liveness" && m.explore === undefined) continue;
     const h = engine === "random" ? huntRandom(m) : huntExplore(m);
     hunts.push(h);
     if (!opts.json)

@@ -545,8 +545,8 @@ class Durability {
         found.push(
           `${what} for ballot ${message.ballot.round}.${message.ballot.replica} left while the durable maxBal was below it`,
         );
-      if (notDurable.some((r) => r._tag === "snapshot"))
-        found.push(`${what} left before a snapshot record was durable`);
+      // No snapshot record is waited for: it stands for slots already chosen (their votes and
+      // promises are checked here on their own), and the maxBal it carries is one those raised.
       if (message._tag !== "HeartbeatAck" && notDurable.some((r) => r._tag === "vote" && r.slot <= message.commitIndex))
         found.push(`${what} with commit index ${message.commitIndex} left before a vote at or below it was durable`);
     }
