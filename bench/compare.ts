@@ -42,6 +42,7 @@ options:
   --seconds S     measured seconds per point, after 2 s of warm-up (default 5)
   --kills N       leader kills per system and setting (default 10)
   --no-failover   skip the failover measurements
+  --no-reads      skip the read points (writes and RSS only)
   --json          print the full report as JSON
   --write-docs    rewrite the table in docs/performance.md and docs/perf/
   --help          print this help
@@ -54,6 +55,7 @@ function parseFlags() {
       seconds: { type: "string", default: "5" },
       kills: { type: "string", default: "10" },
       "no-failover": { type: "boolean", default: false },
+      "no-reads": { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       "write-docs": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
@@ -98,7 +100,7 @@ try {
 }
 
 const writeClients = [1, 16, 64];
-const readClients = [16, 64];
+const readClients = parsed["no-reads"] ? [] : [16, 64];
 const systems = ["paxos-lease", "etcd"] as const;
 type SystemName = (typeof systems)[number];
 const make = (name: SystemName): BenchCluster => (name === "paxos-lease" ? new OursCluster() : new EtcdCluster());

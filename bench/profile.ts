@@ -14,7 +14,14 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { TestCluster } from "../impl/runtime/testing-cluster.ts";
-import { summarizeProfile, type CpuProfile, type ProfileSummary } from "./lib/cpuprofile.ts";
+import {
+  bundleSources,
+  summarizeProfile,
+  summarizeStages,
+  type CpuProfile,
+  type ProfileSummary,
+  type Stage,
+} from "./lib/cpuprofile.ts";
 import { Http1Connection } from "./lib/http1.ts";
 import { runLoad } from "./lib/load.ts";
 
@@ -30,6 +37,7 @@ options:
   --rounds R        bursts (default 5)
   --top N           functions listed per thread (default 25)
   --json            print the summaries as JSON
+  --keep            keep the .cpuprofile files (for Chrome DevTools) and print their folder
   --help            print this help
 `;
 
@@ -42,6 +50,7 @@ const { values: flags } = parseArgs({
     rounds: { type: "string", default: "5" },
     top: { type: "string", default: "25" },
     json: { type: "boolean", default: false },
+    keep: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
   strict: true,
@@ -82,6 +91,10 @@ progress(`leader ${leader}; workload ${workload}; load ${load()}`);
 
 let writes = 0;
 let failures = 0;
+/** The measured window of the writers, on the profiles' clock (CLOCK_MONOTONIC, microseconds). */
+const window = { fromUs: 0, toUs: Number.POSITIVE_INFINITY };
+let windowWrites = 0;
+const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
 if (workload === "writes") {
   const base = cluster.endpoint(leader);
   const result = await runLoad(
@@ -96,8 +109,19 @@ if (workload === "writes") {
       read: (key) => ({ method: "GET", url: `${base}/v1/kv/${key}`, headers: cluster.authHeaders() }),
       ok: (status) => status === 200,
     },
-    { clients, warmupMs: 1000, durationMs: seconds * 1000, kind: "write", valueBytes },
+    {
+      clients,
+      warmupMs: 1000,
+      durationMs: seconds * 1000,
+      kind: "write",
+      valueBytes,
+      onWindow: (edge) => {
+        if (edge === "start") window.fromUs = monotonicUs();
+        else window.toUs = monotonicUs();
+      },
+    },
   );
+  windowWrites = result.completed;
   // The warm-up's writes are in the profile too: count them by the same rate.
   writes = Math.round(result.throughput * (seconds + 1));
   failures = result.errors;
@@ -132,7 +156,19 @@ interface ThreadSummary extends ProfileSummary {
   readonly replica: number;
   readonly role: string;
   readonly thread: string;
+  /** Over the measured window only (writes workload): busy time by stage. */
+  readonly window: {
+    readonly busyMs: number;
+    readonly stages: readonly { readonly stage: Stage; readonly ms: number }[];
+  };
 }
+const sourceOf = bundleSources((file) => {
+  try {
+    return fs.readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
+});
 const summaries: ThreadSummary[] = [];
 for (const file of fs.readdirSync(profileDir).sort()) {
   // CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main thread.
@@ -146,9 +182,11 @@ for (const file of fs.readdirSync(profileDir).sort()) {
     role: replica === leader ? "leader" : "follower",
     thread: parts[4] === "0" ? "main" : `worker ${parts[4]}`,
     ...summarizeProfile(profile),
+    window: summarizeStages(profile, sourceOf, workload === "writes" ? window : undefined),
   });
 }
-fs.rmSync(profileDir, { recursive: true, force: true });
+if (flags.keep) progress(`profiles kept in ${profileDir}`);
+else fs.rmSync(profileDir, { recursive: true, force: true });
 summaries.sort((a, b) => a.replica - b.replica || a.thread.localeCompare(b.thread));
 
 if (flags.json) {
@@ -166,4 +204,41 @@ if (flags.json) {
       );
   }
   process.stdout.write(`\n${writes} writes (${failures} failed or unknown); load average ${load()}\n`);
+}
+process.stdout.write(stageTable());
+
+/**
+ * Busy time per write by stage (microseconds), over the measured window (writes workload; the whole
+ * run otherwise): the leader's threads, a follower's (the mean of the followers), and all members.
+ */
+function stageTable(): string {
+  const perWrite = Math.max(1, workload === "writes" ? windowWrites : writes);
+  const columns: { title: string; pick: (s: ThreadSummary) => number }[] = [
+    { title: "leader main", pick: (s) => (s.role === "leader" && s.thread === "main" ? 1 : 0) },
+    { title: "leader storage", pick: (s) => (s.role === "leader" && s.thread !== "main" ? 1 : 0) },
+    { title: "follower main", pick: (s) => (s.role === "follower" && s.thread === "main" ? 0.5 : 0) },
+    { title: "follower storage", pick: (s) => (s.role === "follower" && s.thread !== "main" ? 0.5 : 0) },
+    { title: "all members", pick: () => 1 },
+  ];
+  const stages = new Map<Stage, number>();
+  for (const s of summaries)
+    for (const st of s.window.stages) stages.set(st.stage, (stages.get(st.stage) ?? 0) + st.ms);
+  const order = [...stages].sort((a, b) => b[1] - a[1]).map(([stage]) => stage);
+  const cell = (ms: number): string => ((ms / perWrite) * 1000).toFixed(0);
+  const rows = order.map((stage) =>
+    columns.map((c) =>
+      cell(summaries.reduce((n, s) => n + c.pick(s) * (s.window.stages.find((st) => st.stage === stage)?.ms ?? 0), 0)),
+    ),
+  );
+  const busy = columns.map((c) => cell(summaries.reduce((n, s) => n + c.pick(s) * s.window.busyMs, 0)));
+  const lines = [
+    "",
+    `busy time per write by stage, us (${perWrite} writes in the measured window, ${clients} clients; load ${load()})`,
+    `| stage | ${columns.map((c) => c.title).join(" | ")} |`,
+    `| --- | ${columns.map(() => "---:").join(" | ")} |`,
+    ...order.map((stage, i) => `| ${stage} | ${rows[i]!.join(" | ")} |`),
+    `| busy, all stages | ${busy.join(" | ")} |`,
+    "",
+  ];
+  return lines.join("\n");
 }

@@ -11,7 +11,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../impl/runtime/testing-browser.ts";
 import { loadView } from "../refinement-tests/view/load.ts";
 import { pageHtml } from "../refinement-tests/view/page.ts";
 
@@ -81,10 +81,10 @@ async function measure(input: string, dir: string, shots: string | undefined, sh
   const buildSeconds = (performance.now() - started) / 1000;
   const file = path.join(dir, `${shotName}.html`);
   fs.writeFileSync(file, html);
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu"],
+  const browser = await launchChromium((reason) => {
+    throw new Error(reason);
   });
+  if (browser === null) throw new Error("no Chromium");
   try {
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
     const errors: string[] = [];

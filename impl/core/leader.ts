@@ -173,7 +173,15 @@ function proposeSlot<S, I, O>(
   if (voted.record === null) fail(`OneValuePerBallot: slot ${slot} already has a vote in the leader's ballot`);
   for (const to of voters) if (to !== self) out.push({ _tag: "Send", to, message: accept });
   out.push({ _tag: "Persist", record: voted.record });
-  const proposal: Proposal<I> = { value, voters, acks: 1 << selfVoter, requestIds, sentAt: now, chosen: false };
+  const proposal: Proposal<I> = {
+    value,
+    voters,
+    acks: 1 << selfVoter,
+    requestIds,
+    sentAt: now,
+    resendAfterMs: state.ctx.config.heartbeatIntervalMs,
+    chosen: false,
+  };
   const inflight = leader.inflight.slice();
   inflight.push(proposal);
   const grown = copyLeader(leader);
@@ -544,6 +552,21 @@ export function heartbeat<S, I, O>(
   return s;
 }
 
+/**
+ * Longest wait between two resends of one unacknowledged Accept, in heartbeat intervals. Resends
+ * back off: the first after one interval, each next after twice the wait before, at most this
+ * many intervals (50, 100, 200, 200, ... ms at the defaults). A lost Accept still costs its write
+ * at most one such wait, while a voter that is only slow (a long fsync, a loaded machine) gets
+ * one copy of each value per wait instead of one per heartbeat: with up to `pipelineSlotsMax`
+ * values of up to `batchBytesMax` each, resent every heartbeat, a slow voter was flooded with
+ * megabytes it already had, every one to decode, and the leader spent its turns encoding them.
+ */
+export const acceptResendIntervalsMax = 4;
+
+/**
+ * Send again the Accepts of the slots not yet chosen whose resend is due, to the voters that have
+ * not voted, backing off per slot (`acceptResendIntervalsMax`). Time enters only as `now`.
+ */
 function resendAccepts<S, I, O>(
   state: ReplicaState<S, I, O>,
   leader: Leader<I>,
@@ -554,7 +577,7 @@ function resendAccepts<S, I, O>(
   let inflight: Proposal<I>[] | null = null;
   for (let i = 0; i < leader.inflight.length; i++) {
     const p = leader.inflight[i]!;
-    if (p.chosen || now < p.sentAt + ctx.config.heartbeatIntervalMs) continue;
+    if (p.chosen || now < p.sentAt + p.resendAfterMs) continue;
     const accept: AcceptMsg<I> = {
       _tag: "Accept",
       ballot: leader.ballot,
@@ -569,6 +592,7 @@ function resendAccepts<S, I, O>(
     inflight ??= leader.inflight.slice();
     const resent = copyProposal(p);
     resent.sentAt = now;
+    resent.resendAfterMs = Math.min(p.resendAfterMs * 2, ctx.config.heartbeatIntervalMs * acceptResendIntervalsMax);
     inflight[i] = resent;
   }
   if (inflight === null) return leader;

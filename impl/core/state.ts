@@ -196,6 +196,12 @@ export interface Proposal<I> {
   readonly requestIds: readonly number[];
   /** Clock reading of the last Accept sent for it (retransmission). */
   readonly sentAt: number;
+  /**
+   * How long after `sentAt` the Accept is sent again to the voters that have not voted, in
+   * milliseconds of the leader's clock: one heartbeat interval at first, doubled at each resend
+   * up to `acceptResendIntervalsMax` intervals (impl/core/leader.ts, `resendAccepts`).
+   */
+  readonly resendAfterMs: number;
   /** True once a quorum voted: the value is chosen and in the log. */
   readonly chosen: boolean;
 }
@@ -508,6 +514,7 @@ export function copyProposal<I>(p: Proposal<I>): Draft<Proposal<I>> {
     acks: p.acks,
     requestIds: p.requestIds,
     sentAt: p.sentAt,
+    resendAfterMs: p.resendAfterMs,
     chosen: p.chosen,
   };
 }

@@ -113,6 +113,12 @@ const decodeWire = Schema.decodeUnknownEither(Wire);
  */
 export const wireIdBytes = 6;
 
+/**
+ * Largest group of frames to one peer that `flush` copies into a single buffer (one write through
+ * Node's stream, no writev bookkeeping); larger groups go as a corked writev of their parts.
+ */
+const coalesceBytesMax = 64 * 1024;
+
 /** Most peers one replica dials (configured and learned), like the most replicas a configuration may hold, with room for stale ones. */
 export const peersMax = 64;
 
@@ -242,8 +248,8 @@ export class Transport<M> {
   private readonly links = new Map<ReplicaId, OutboundLink>();
   private readonly peerRecords = new Map<ReplicaId, PeerRecord>();
   private readonly inbound = new Set<net.Socket>();
-  /** Outbound sockets corked since the last flush. */
-  private readonly corked: net.Socket[] = [];
+  /** Frames sent since the last flush, per outbound socket (see `flush`). */
+  private readonly unflushed = new Map<net.Socket, { readonly chunks: Buffer[]; bytes: number }>();
   /** The last message sent and its encoding (see `encoded`). */
   private lastMessage: M | undefined = undefined;
   private lastEncoded: Buffer = Buffer.alloc(0);
@@ -356,7 +362,7 @@ export class Transport<M> {
       this.options.onDropped?.(to, "not-connected");
       return false;
     }
-    if (link.socket.writableLength > this.outboundBytesMax) {
+    if (link.socket.writableLength + (this.unflushed.get(link.socket)?.bytes ?? 0) > this.outboundBytesMax) {
       this.options.onDropped?.(to, "backpressure");
       return false;
     }
@@ -372,21 +378,20 @@ export class Transport<M> {
       this.options.onDropped?.(to, "too-large");
       return false;
     }
-    const socket = link.socket;
-    // Corked until `flush` (the driver calls it after each group of sends; a nextTick is the
+    // Held until `flush` (the driver calls it after each group of sends; a nextTick is the
     // backstop): one write system call per peer per group instead of one per message.
-    if (socket.writableCorked === 0) {
-      socket.cork();
-      this.corked.push(socket);
-      if (this.corked.length === 1) process.nextTick(() => this.flush());
+    let held = this.unflushed.get(link.socket);
+    if (held === undefined) {
+      held = { chunks: [], bytes: 0 };
+      this.unflushed.set(link.socket, held);
+      if (this.unflushed.size === 1) process.nextTick(() => this.flush());
     }
-    // The length and wire id, then the message, in two writes that the cork turns into one
-    // writev: the message is encoded once for all its peers and never copied per peer.
+    // The length and wire id, then the message: the message is encoded once for all its peers.
     const prefix = Buffer.allocUnsafe(frameHeaderBytes + wireIdBytes);
     prefix.writeUInt32BE(bodyBytes, 0);
     prefix.writeUIntBE(wireId % 2 ** 48, frameHeaderBytes, wireIdBytes);
-    socket.write(prefix);
-    socket.write(encoded);
+    held.chunks.push(prefix, encoded);
+    held.bytes += prefix.length + encoded.length;
     return true;
   }
 
@@ -402,15 +407,35 @@ export class Transport<M> {
     return this.lastEncoded;
   }
 
-  /** Put every message sent since the last flush on the wire now. */
+  /**
+   * Put every message sent since the last flush on the wire now, one write per peer. Small
+   * groups (the common case: an Accept, a heartbeat, a few Accepteds) are copied into one
+   * buffer, which Node's stream writes at once; a group with a large message goes as a corked
+   * writev of its parts, so a large value is never copied per peer.
+   */
   flush(): void {
-    for (const socket of this.corked.splice(0)) if (socket.writableCorked > 0) socket.uncork();
+    for (const [socket, held] of this.unflushed) {
+      // A link that closed meanwhile lost these messages, as a network would.
+      if (socket.destroyed || !socket.writable) continue;
+      if (held.bytes <= coalesceBytesMax) {
+        socket.write(held.chunks.length === 1 ? held.chunks[0]! : Buffer.concat(held.chunks, held.bytes));
+        continue;
+      }
+      socket.cork();
+      for (const chunk of held.chunks) socket.write(chunk);
+      socket.uncork();
+    }
+    this.unflushed.clear();
   }
 
   /** Bytes waiting in outbound sockets, per peer (a queue depth for /metrics). */
   outboundQueuedBytes(): Map<ReplicaId, number> {
     const depths = new Map<ReplicaId, number>();
-    for (const link of this.links.values()) depths.set(link.peer, link.socket?.writableLength ?? 0);
+    for (const link of this.links.values())
+      depths.set(
+        link.peer,
+        link.socket === null ? 0 : link.socket.writableLength + (this.unflushed.get(link.socket)?.bytes ?? 0),
+      );
     return depths;
   }
 

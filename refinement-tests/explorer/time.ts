@@ -62,7 +62,7 @@ export function deadlinesOf(s: KvReplicaState, after: number, out: number[] = []
   if (role._tag === "candidate") return out;
   add(role.heartbeatAt);
   add(role.leaseUntil);
-  for (const p of role.inflight) if (!p.chosen) add(p.sentAt + beat);
+  for (const p of role.inflight) if (!p.chosen) add(p.sentAt + p.resendAfterMs);
   for (const g of role.grantSentAt) add(g + config.electionTimeoutMsMin);
   return out;
 }

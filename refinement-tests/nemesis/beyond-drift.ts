@@ -171,7 +171,7 @@ export async function runBeyondDrift(options: BeyondDriftOptions): Promise<Beyon
     `  history: ${report.history.operations} operations; linearizability: ${linearizable}`,
     `  traces (proofs/ lease checks, told the true clock rates): ${overlaps > 0 ? `${leaseChecks.join(" and ")} violated` : "no lease violation found"}`,
     `  ${caught ? "caught: the checkers flag the stale reads that leases allow once clocks drift beyond the bound" : "NOT caught: no stale read happened in this run (timing-dependent); run again"}`,
-    `  files: ${report.files.timeline}, ${report.files.report}`,
+    `  files: ${report.files.page}, ${report.files.report}`,
   ].join("\n");
   return { caught, historyLinearizable: linearizable, leaseViolations: leaseChecks, report, summary };
 }

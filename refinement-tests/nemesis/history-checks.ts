@@ -17,7 +17,7 @@ export interface HistoryViolation {
   readonly check: string;
   readonly key?: string;
   readonly message: string;
-  /** Indices (in the recorded operations) of the operations involved, for the timeline. */
+  /** Indices (in the recorded operations) of the operations involved, for the run's page. */
   readonly ops: readonly number[];
 }
 

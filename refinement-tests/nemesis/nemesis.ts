@@ -3,7 +3,7 @@
  * targets are resolved when it starts ("the leader" is whoever says it leads then), the fault
  * holds for its duration, and then exactly what it broke is healed: killed replicas restart on
  * their data, paused ones resume, links pass again, a slow disk is fast again. Everything it
- * does is recorded with run times, for the report and the timeline.
+ * does is recorded with run times, for the report and the run's page.
  */
 import http from "node:http";
 import { sleep } from "../../impl/runtime/testing.ts";

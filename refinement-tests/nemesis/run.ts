@@ -5,7 +5,7 @@
  * executed slot and state digest, stop the replicas cleanly, then check: the history
  * (linearizable, no acknowledged write lost, exactly-once), the replicas' digests, and the
  * merged traces (replayed through `step`, checked by proofs/world-checker.ts and trace-checks.ts). Writes the
- * history (re-checkable with `npm run check-history`), a JSON report and an HTML timeline.
+ * history (re-checkable with `npm run check-history`), a JSON report and the run as a trace explorer page (view.html).
  *
  * The schedule is a function of the seed; the processes' timing is not, so two runs with one
  * seed inject the same faults at the same offsets but may see different interleavings.
@@ -20,10 +20,10 @@ import { livenessBoundMs, MembershipChanges, type MembershipChange } from "./mem
 import { Nemesis, type InjectedFault } from "./nemesis.ts";
 import type { NetworkKind } from "./network.ts";
 import { isMembershipKind, planSchedule, seededRandom, type FaultKind, type PlannedFault } from "./schedule.ts";
-import { timelineHtml } from "./timeline.ts";
 import { checkTraces, type LeaseInterval, type TraceReport } from "./trace-checks.ts";
 import { historyDocument, Workload, type RecordedOp } from "./workload.ts";
 import { NemesisViewRecorder, nemesisViewFile } from "../view/nemesis.ts";
+import { pageHtml } from "../view/page.ts";
 
 /** Options of {@link runNemesis}. Limits state their defaults. */
 export interface NemesisOptions {
@@ -108,10 +108,11 @@ export interface NemesisReport {
   readonly files: {
     readonly history: string;
     readonly report: string;
-    readonly timeline: string;
     readonly cluster: string;
-    /** The trace view of the replayed traces (`npm run view -- FOLDER` opens it). */
+    /** The trace view of the replayed traces and the operations (`npm run view -- FOLDER` reads it). */
     readonly view: string;
+    /** The same view as a trace explorer page: operations, faults, lives, leases and every step. */
+    readonly page: string;
     /** The HTML report of a history that is not linearizable (check-history's). */
     readonly linearizability?: string;
   };
@@ -390,7 +391,7 @@ export interface AnalyzeInput {
   readonly replay: string;
 }
 
-/** Check history and traces, write the files (history, report, timeline), assemble the report. */
+/** Check history and traces, write the files (history, report, trace view and its page), assemble the report. */
 export function analyzeRun(input: AnalyzeInput): NemesisReport {
   const { options, cluster, ops, violations, durations, progress } = input;
   let t = monotonicMs();
@@ -431,9 +432,9 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
   const files = {
     history: path.join(options.out, "history.json"),
     report: path.join(options.out, "report.json"),
-    timeline: path.join(options.out, "timeline.html"),
     cluster: path.join(options.out, "cluster"),
     view: path.join(options.out, nemesisViewFile),
+    page: path.join(options.out, "view.html"),
     ...(checked.page === undefined ? {} : { linearizability: path.join(options.out, "linearizability.html") }),
   };
   fs.writeFileSync(files.history, `${JSON.stringify(historyDocument(ops))}\n`);
@@ -480,16 +481,9 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
     replay: input.replay,
   };
   fs.writeFileSync(files.report, `${JSON.stringify(report, null, 2)}\n`);
-  fs.writeFileSync(files.view, gzipSync(JSON.stringify(recorder.finish(report))));
-  const origin = input.origin;
-  fs.writeFileSync(
-    files.timeline,
-    timelineHtml({
-      report,
-      ops,
-      leaseIntervals: leaseIntervals.map((i) => ({ ...i, from: i.from - origin, to: i.to - origin })),
-    }),
-  );
+  const view = recorder.finish(report, ops);
+  fs.writeFileSync(files.view, gzipSync(JSON.stringify(view)));
+  fs.writeFileSync(files.page, pageHtml(view));
   return report;
 }
 
@@ -520,7 +514,7 @@ export function summaryText(report: NemesisReport): string {
   if (!report.ok)
     lines.push(...report.violations.slice(0, 20).map((v) => `    - ${v.length > 400 ? `${v.slice(0, 400)}...` : v}`));
   lines.push(
-    `  files: ${report.files.report}, ${report.files.history}, ${report.files.timeline}${report.files.linearizability === undefined ? "" : `, ${report.files.linearizability}`}`,
+    `  files: ${report.files.report}, ${report.files.history}, ${report.files.page}${report.files.linearizability === undefined ? "" : `, ${report.files.linearizability}`}`,
   );
   lines.push(`  step through the traces: npm run view -- ${path.dirname(report.files.report)}`);
   lines.push(`  replay: ${report.replay}`);

@@ -61,7 +61,7 @@ export interface StepSeen {
   readonly tallied: readonly string[];
 }
 
-/** One interval during which a replica believed it held a lease, in true (monotonic) ms (for the timeline). */
+/** One interval during which a replica believed it held a lease, in true (monotonic) ms (for the recovery figures). */
 export interface LeaseInterval {
   readonly replica: number;
   readonly ballot: string;
@@ -367,7 +367,7 @@ class TraceChecker {
     }
   }
 
-  /** The timeline's lease bars: replica r believes at true t iff it leads and its clock at t < leaseUntil. */
+  /** The lease bars: replica r believes at true t iff it leads and its clock at t < leaseUntil. */
   private lease(step: ReplayStep, t: number): void {
     const open = this.openLease.get(step.replica);
     if (open !== undefined) {

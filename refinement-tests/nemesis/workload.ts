@@ -16,7 +16,7 @@ import type { KvInput, KvOutput } from "../../spec/kv.ts";
 import { monotonicMs } from "./cluster.ts";
 import { seededRandom } from "./schedule.ts";
 
-/** One operation as the clients saw it (the history entry plus what the timeline shows). */
+/** One operation as the clients saw it (the history entry plus what the run's page shows). */
 export interface RecordedOp {
   readonly client: string;
   readonly input: KvInput;
@@ -29,7 +29,7 @@ export interface RecordedOp {
   attempts: number;
   /** Replica that answered last (from X-Paxos-Lease-Replica), if any. */
   replica?: number;
-  /** Why it failed or is unknown, for the timeline. */
+  /** Why it failed or is unknown, for the run's page. */
   note?: string;
 }
 

@@ -13,6 +13,7 @@ import {
   type RuleDoc,
   type StepKind,
   type TraceView,
+  type ViewOperations,
   type ViewViolation,
 } from "./format.ts";
 
@@ -98,6 +99,7 @@ export class ViewBuilder {
   };
   private readonly ruleDocs = new Map<string, RuleDoc>();
   private violation: ViewViolation | null = null;
+  private operations: ViewOperations | undefined;
   private open = false;
   private changedThisStep = false;
 
@@ -307,6 +309,11 @@ export class ViewBuilder {
     this.violation = v;
   }
 
+  /** A real run's client operations (times already relative to the origin). */
+  setOperations(o: ViewOperations): void {
+    this.operations = o;
+  }
+
   /**
    * The steps that matter to a failure at `step`: the step itself, the sends of what it received
    * (and of what those steps received), and each process's last change before it of `fields`.
@@ -372,6 +379,7 @@ export class ViewBuilder {
       intervals: this.intervals,
       clocks: this.clocks,
       violation: this.violation,
+      ...(this.operations === undefined ? {} : { operations: this.operations }),
       rules: [...this.ruleDocs.values()],
     };
   }

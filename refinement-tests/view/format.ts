@@ -63,6 +63,29 @@ const Violation = Schema.Struct({
 });
 
 /**
+ * Client operations of a real run (Jepsen's timeline), one entry per operation in invocation
+ * order: its client, true invocation time (µs, delta-encoded like `steps.dt`), how long it took
+ * (µs; -1: never answered), outcome, a label (input and output), and the operations a violation
+ * names. Labels are kept here, not in `strings`: each is its own.
+ */
+const Operations = Schema.Struct({
+  clients: Schema.Array(Schema.String),
+  client: Ints,
+  dinvoke: Ints,
+  duration: Ints,
+  /** Index into `operationOutcomes`. */
+  outcome: Ints,
+  /** 1: a read (drawn lighter). */
+  read: Ints,
+  label: Schema.Array(Schema.String),
+  /** Indices of the operations a violation names. */
+  flagged: Ints,
+});
+
+/** What became of a client operation. */
+export const operationOutcomes = ["ok", "fail", "unknown"] as const;
+
+/**
  * The document. Times are integers in microseconds of true time (or, with `timeUnit: "step"`,
  * step numbers times 1000, for specs without time).
  */
@@ -129,12 +152,15 @@ export const TraceView = Schema.Struct({
    */
   clocks: Schema.Struct({ process: Ints, t: Ints, reading: Ints, rate: Ints }),
   violation: Schema.NullOr(Violation),
+  /** A real run's client operations, drawn as lanes under the replicas on the time axis. */
+  operations: Schema.optional(Operations),
   /** The doc paragraph of every rule label used in `steps.rules`. */
   rules: Schema.Array(RuleDoc),
 });
 export type TraceView = typeof TraceView.Type;
 export type RuleDoc = typeof RuleDoc.Type;
 export type ViewViolation = typeof Violation.Type;
+export type ViewOperations = typeof Operations.Type;
 
 /**
  * Decode a document, checking the shape and that every index is in range and every column has
@@ -216,10 +242,32 @@ function consistency(v: TraceView): string | undefined {
     step += d;
     if (step >= n) return `changes: a change after the last step`;
   }
+  const ops = v.operations === undefined ? undefined : operationsProblem(v.operations);
+  if (ops !== undefined) return `operations: ${ops}`;
   if (v.violation !== null) {
     const bad = [v.violation.step, ...v.violation.related].find((x) => x < -1 || x >= n);
     if (bad !== undefined) return `violation: step ${bad} does not exist`;
   }
+  return undefined;
+}
+
+function operationsProblem(o: ViewOperations): string | undefined {
+  const n = o.client.length;
+  const columns: [string, readonly unknown[]][] = [
+    ["dinvoke", o.dinvoke],
+    ["duration", o.duration],
+    ["outcome", o.outcome],
+    ["read", o.read],
+    ["label", o.label],
+  ];
+  for (const [name, column] of columns)
+    if (column.length !== n) return `${name} has ${column.length} entries, expected ${n}`;
+  if (o.client.some((c) => c < 0 || c >= o.clients.length)) return "a client index is out of range";
+  if (o.dinvoke.some((d, i) => i > 0 && d < 0)) return "invocation times must not decrease";
+  if (o.duration.some((d) => d < -1)) return "a duration is negative";
+  if (o.outcome.some((x) => x < 0 || x >= operationOutcomes.length)) return "an outcome is out of range";
+  if (o.read.some((x) => x !== 0 && x !== 1)) return "read must be 0 or 1";
+  if (o.flagged.some((i) => i < 0 || i >= n)) return "a flagged operation does not exist";
   return undefined;
 }
 

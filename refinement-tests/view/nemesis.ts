@@ -13,12 +13,13 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { gunzipSync } from "node:zlib";
 import { showBallot, showChange } from "../../impl/core/testing/index.ts";
-import { showInput } from "../../impl/core/testing/show.ts";
+import { showInput, showOutput } from "../../impl/core/testing/show.ts";
+import type { KvInput, KvOutput } from "../../spec/kv.ts";
 import type { NemesisReport } from "../nemesis/run.ts";
 import { checkSteps, replayMerged, type StepSeen } from "../nemesis/trace-checks.ts";
 import type { ReplayStep } from "../nemesis/trace-replay.ts";
-import { ViewBuilder } from "./builder.ts";
-import { decodeView, type TraceView } from "./format.ts";
+import { micros, ViewBuilder } from "./builder.ts";
+import { decodeView, delta, operationOutcomes, type TraceView, type ViewOperations } from "./format.ts";
 import { StepRecorder } from "./step-recorder.ts";
 
 /** The file a nemesis run writes its trace view to, in its folder. */
@@ -69,9 +70,10 @@ export class NemesisViewRecorder {
     rec.clocksAt((r) => seen.view.replicas[r]!.state !== null);
   };
 
-  /** Add what only the report knows (lives, faults, the verdict) and pack the view. */
-  finish(report: NemesisReport): TraceView {
+  /** Add what only the report and the history know (lives, faults, operations, the verdict); pack the view. */
+  finish(report: NemesisReport, ops: readonly OperationSeen[]): TraceView {
     const b = this.builder;
+    b.setOperations(operationColumns(ops, flaggedOperations(report)));
     b.retitle(`nemesis seed ${report.seed}`, notesOf(report));
     const origin = report.originMonotonicMs;
     this.recorder?.finish();
@@ -105,6 +107,70 @@ export class NemesisViewRecorder {
     }
     return b.finish();
   }
+}
+
+/** A client operation as the history (docs/history-format.md) or the run's clients record it; times in run ms. */
+export interface OperationSeen {
+  readonly client: string;
+  readonly input: KvInput;
+  readonly invoke: number;
+  readonly complete?: number;
+  readonly outcome: (typeof operationOutcomes)[number];
+  readonly output?: KvOutput;
+  readonly attempts?: number;
+  readonly replica?: number;
+  readonly note?: string;
+}
+
+/** Longest output shown in an operation's label: a list read back whole keeps its end. */
+const outputShown = 80;
+
+function operationLabel(op: OperationSeen, index: number): string {
+  const output = op.output === undefined ? op.outcome : showOutput(op.output);
+  const shown = output.length <= outputShown ? output : `(${output.length} chars) ...${output.slice(-outputShown)}`;
+  const extra = [
+    op.replica === undefined ? "" : `r${op.replica}`,
+    op.attempts === undefined || op.attempts <= 1 ? "" : `${op.attempts} attempts`,
+    op.note ?? "",
+  ].filter((x) => x !== "");
+  return `#${index} ${showInput(op.input)} -> ${shown}${extra.length === 0 ? "" : ` (${extra.join(", ")})`}`;
+}
+
+/** The operations a violation of the history names (indices into the history). */
+function flaggedOperations(report: NemesisReport): Set<number> {
+  return new Set(report.history.violations.flatMap((v) => v.ops));
+}
+
+/** The operations' columns, in invocation order; a label names the operation's index in the history. */
+export function operationColumns(ops: readonly OperationSeen[], flagged: ReadonlySet<number>): ViewOperations {
+  const order = ops.map((_, i) => i).sort((a, b) => ops[a]!.invoke - ops[b]!.invoke || a - b);
+  const clients = [...new Set(order.map((i) => ops[i]!.client))];
+  const clientIndex = new Map(clients.map((c, i) => [c, i]));
+  const flaggedAt: number[] = [];
+  order.forEach((i, k) => {
+    if (flagged.has(i)) flaggedAt.push(k);
+  });
+  return {
+    clients,
+    client: order.map((i) => clientIndex.get(ops[i]!.client)!),
+    dinvoke: delta(order.map((i) => micros(ops[i]!.invoke))),
+    duration: order.map((i) => {
+      const op = ops[i]!;
+      return op.complete === undefined ? -1 : Math.max(0, micros(op.complete) - micros(op.invoke));
+    }),
+    outcome: order.map((i) => operationOutcomes.indexOf(ops[i]!.outcome)),
+    read: order.map((i) => (ops[i]!.input._tag === "get" ? 1 : 0)),
+    label: order.map((i) => operationLabel(ops[i]!, i)),
+    flagged: flaggedAt,
+  };
+}
+
+/** The operations of a run's history.json (none if it is missing). */
+function historyOperations(folder: string): OperationSeen[] {
+  const file = path.join(folder, "history.json");
+  if (!existsSync(file)) return [];
+  const doc = JSON.parse(readFileSync(file, "utf8")) as { operations?: OperationSeen[] };
+  return doc.operations ?? [];
 }
 
 /** The receiver of the i-th Send of a step. */
@@ -148,12 +214,15 @@ export function viewOfNemesisRun(folder: string): TraceView {
   const written = path.join(folder, nemesisViewFile);
   if (existsSync(written)) {
     const view = decodeView(JSON.parse(gunzipSync(readFileSync(written)).toString("utf8")));
-    if (typeof view !== "string") return view;
+    if (typeof view !== "string")
+      return view.operations !== undefined
+        ? view
+        : { ...view, operations: operationColumns(historyOperations(folder), flaggedOperations(report)) };
   }
   const recorder = new NemesisViewRecorder({ replay: report.replay, originMs: report.originMonotonicMs, file: folder });
   const files = new Map<number, string>();
   for (let id = 1; id <= report.replicas; id++)
     files.set(id, path.join(folder, "cluster", `replica-${id}.trace.jsonl`));
   checkSteps(replayMerged({ files, core: report.core }), { onStep: recorder.onStep });
-  return recorder.finish(report);
+  return recorder.finish(report, historyOperations(folder));
 }

@@ -73,6 +73,8 @@ table#state { border-collapse: collapse; font-family: ui-monospace, monospace; f
 #state td.changed { background: #fff59d; }
 footer { border-top: 1px solid #ddd; }
 #axis-bar { padding: 2px 12px; font-size: 12px; color: #555; display: flex; gap: 8px; align-items: center; }
+#axis-bar { flex-wrap: wrap; }
+#axis-hover { padding: 0 12px; min-height: 1.3em; font: 11px ui-monospace, monospace; color: #333; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 #axis-wrap { overflow: hidden; max-height: 40vh; overflow-y: auto; }
 #axis { display: block; cursor: crosshair; }
 .legend i { display: inline-block; width: 14px; height: 9px; margin: 0 3px 0 8px; vertical-align: middle; }
@@ -107,7 +109,9 @@ const body = `
     <button id="zoom-all">whole run</button><button id="zoom-step">zoom to step</button>
     <span>wheel zooms, drag pans, click jumps</span>
     <span class="legend"><i style="background:hsla(200,65%,45%,.85)"></i>holds the lease: would answer a read by lease (colour: ballot)<i style="background:hsla(200,65%,45%,.5);height:5px"></i>grant given<i style="background:rgba(156,39,176,.25)"></i>restart wait<i style="background:rgba(60,60,60,.55)"></i>down<i style="background:rgba(120,120,120,.35)"></i>paused<i style="background:rgba(211,47,47,.8);height:3px"></i>cut off<i style="background:rgba(211,47,47,.9)"></i>two leaseholders<i style="background:rgba(255,183,77,.4)"></i>fault</span>
+    <span class="legend" id="ops-legend" hidden><i style="background:rgba(46,125,50,.9)"></i>write ok<i style="background:rgba(129,199,132,.9)"></i>read ok<i style="background:rgba(158,158,158,.9)"></i>failed (not executed)<i style="background:rgba(251,140,0,.55)"></i>unknown (drawn 5 s)<i style="background:#ff1744"></i>named by a violation</span>
   </div>
+  <div id="axis-hover"></div>
   <div id="axis-wrap"><canvas id="axis"></canvas></div>
 </footer>
 `;

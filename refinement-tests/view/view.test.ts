@@ -24,6 +24,7 @@ import {
   type TraceView,
 } from "./format.ts";
 import { loadView, ViewInputError } from "./load.ts";
+import { operationColumns, type OperationSeen } from "./nemesis.ts";
 import { pageHtml } from "./page.ts";
 import { recordingRules, ruleCatalog, ruleDoc, type RuleCall } from "./rules.ts";
 import { viewOfWorldRun } from "./world.ts";
@@ -187,6 +188,67 @@ describe("trace view format", () => {
   ])("refuses %s, naming it", (_, spoil, message) => {
     const v = copy();
     spoil(v);
+    expect(decodeView(v)).toContain(message);
+  });
+});
+
+describe("client operations of a real run", () => {
+  const ops: OperationSeen[] = [
+    {
+      client: "c2",
+      input: { _tag: "put", key: "r1", value: "c2.1" },
+      invoke: 5,
+      complete: 9.5,
+      outcome: "ok",
+      output: { _tag: "ok" },
+    },
+    {
+      client: "c1",
+      input: { _tag: "get", key: "r1" },
+      invoke: 2,
+      complete: 12,
+      outcome: "ok",
+      output: { _tag: "value", value: "x".repeat(500) },
+    },
+    {
+      client: "c1",
+      input: { _tag: "append", key: "l0", value: "c1.2," },
+      invoke: 20,
+      outcome: "unknown",
+      attempts: 3,
+      note: "timeout",
+    },
+  ];
+  const columns = operationColumns(ops, new Set([2]));
+  const withOps = (): TraceView => ({
+    ...(JSON.parse(JSON.stringify(view)) as TraceView),
+    operations: operationColumns(ops, new Set([2])),
+  });
+
+  test("come in invocation order, each named by its place in the history, a long output cut to its end", () => {
+    expect(columns.clients).toEqual(["c1", "c2"]);
+    expect(columns.label.map((l) => l.split(" ")[0])).toEqual(["#1", "#0", "#2"]);
+    expect(columns.dinvoke).toEqual([2000, 3000, 15_000]);
+    expect(columns.duration).toEqual([10_000, 4500, -1]);
+    expect(columns.outcome).toEqual([0, 0, 2]);
+    expect(columns.read).toEqual([1, 0, 0]);
+    expect(columns.label[0]!.length).toBeLessThan(150);
+    expect(columns.label[0]).toContain("(506 chars) ...xxx");
+    expect(columns.label[2]).toBe("#2 append(l0,c1.2,) -> unknown (3 attempts, timeout)");
+    // The flagged operation is the history's #2, now third.
+    expect(columns.flagged).toEqual([2]);
+    expect(decodeView(withOps())).not.toBeTypeOf("string");
+  });
+
+  test.each([
+    ["a client that does not exist", (o: Record<string, number[]>) => (o.client![0] = 5), "client index"],
+    ["time running backwards", (o: Record<string, number[]>) => (o.dinvoke![2] = -1), "must not decrease"],
+    ["a column of another length", (o: Record<string, number[]>) => o.duration!.pop(), "duration has 2 entries"],
+    ["a flagged operation that does not exist", (o: Record<string, number[]>) => (o.flagged![0] = 3), "flagged"],
+  ])("a view with %s is refused", (_, spoil, message) => {
+    const v = withOps();
+    spoil(v.operations as unknown as Record<string, number[]>);
+    expect(decodeView(v)).toContain(`operations: `);
     expect(decodeView(v)).toContain(message);
   });
 });

@@ -4,7 +4,8 @@
  * of one current step: a sequence diagram of processes and messages (canvas, only the rows in
  * sight are drawn, so a trace of a few hundred thousand steps scrolls freely), the step's
  * details with every replica's state (changes highlighted), and a true-time axis with each
- * replica's clock, lease beliefs, grants, restart waits and outages. Keys: arrows or j/k step,
+ * replica's clock, lease beliefs, grants, restart waits and outages, and for a real run one lane
+ * per client with every operation (hover names it). Keys: arrows or j/k step,
  * shift for ten, n/p the steps that matter to the violation, v the violation, q quiet steps.
  */
 import type { TraceView } from "../format.ts";
@@ -59,6 +60,8 @@ class Model {
   readonly timeStart: number;
   /** The processes that take part (act, send, receive, have state or intervals), in order. */
   readonly shown: number[];
+  /** A real run's client operations, or null. */
+  readonly ops: Operations | null;
 
   constructor(readonly v: TraceView) {
     const n = v.steps.count;
@@ -116,6 +119,7 @@ class Model {
       });
     });
     this.shown = this.participants();
+    this.ops = v.operations === undefined ? null : new Operations(v.operations);
     this.timeStart = n === 0 ? 0 : this.t[0]!;
     let end = n === 0 ? 1 : this.t[n - 1]!;
     for (const iv of this.intervals)
@@ -217,6 +221,67 @@ class Model {
   }
 }
 
+/** Longest an unanswered operation is drawn (it may take effect at any later time), ms. */
+const openEndedMs = 5000;
+
+/** A real run's client operations, unpacked: times in ms, in invocation order. */
+class Operations {
+  readonly n: number;
+  readonly clients: readonly string[];
+  readonly client: Int32Array;
+  readonly invoke: Float64Array;
+  /** Completion time, or -1: never answered. */
+  readonly complete: Float64Array;
+  readonly outcome: Int32Array;
+  readonly read: readonly number[];
+  readonly label: readonly string[];
+  readonly flagged: Set<number>;
+  /** The longest time an operation is drawn over, ms (to find what a window shows). */
+  readonly longest: number;
+
+  constructor(o: NonNullable<TraceView["operations"]>) {
+    this.n = o.client.length;
+    this.clients = o.clients;
+    this.client = Int32Array.from(o.client);
+    this.invoke = new Float64Array(this.n);
+    this.complete = new Float64Array(this.n);
+    let at = 0;
+    let longest = openEndedMs;
+    for (let i = 0; i < this.n; i++) {
+      at += o.dinvoke[i]!;
+      this.invoke[i] = at / 1000;
+      const d = o.duration[i]!;
+      this.complete[i] = d < 0 ? -1 : (at + d) / 1000;
+      if (d / 1000 > longest) longest = d / 1000;
+    }
+    this.longest = longest;
+    this.outcome = Int32Array.from(o.outcome);
+    this.read = o.read;
+    this.label = o.label;
+    this.flagged = new Set(o.flagged);
+  }
+
+  /** When operation i is drawn to end. */
+  end(i: number, timeEnd: number): number {
+    const c = this.complete[i]!;
+    return c >= 0 ? c : Math.min(timeEnd, this.invoke[i]! + openEndedMs);
+  }
+
+  /** The first operation that may show at or after time ms. */
+  firstFrom(ms: number): number {
+    return Math.max(0, lastAtOrBefore(this.invoke, ms - this.longest, this.n));
+  }
+
+  describe(i: number): string {
+    const outcome = operationOutcomeNames[this.outcome[i]!] ?? "?";
+    const c = this.complete[i]!;
+    const took = c < 0 ? "never answered" : `${Math.round((c - this.invoke[i]!) * 10) / 10} ms`;
+    return `${this.clients[this.client[i]!]} ${this.label[i]}: ${outcome}, invoked at ${Math.round(this.invoke[i]!)} ms, ${took}${this.flagged.has(i) ? "; named by a violation" : ""}`;
+  }
+}
+
+const operationOutcomeNames = ["ok", "fail", "unknown"] as const;
+
 // ---- Helpers -------------------------------------------------------------------------------------
 
 function el<K extends keyof HTMLElementTagNameMap>(
@@ -278,6 +343,9 @@ class Explorer {
   private readonly axis = byId<HTMLCanvasElement>("axis");
   /** Lease and grant bars drawn on the axis at the last draw (the tests read them). */
   drawnBars: { process: string; kind: string; label: string; x: number; w: number }[] = [];
+  /** Client operations drawn at the last draw, and where their lanes begin (y, px). */
+  drawnOps = 0;
+  opsTop = 0;
   private drawPending = false;
 
   constructor(readonly model: Model) {
@@ -567,7 +635,8 @@ function drawAxis(ex: Explorer, canvas: HTMLCanvasElement): void {
   const { model } = ex;
   const lanes = axisLanes(ex);
   const width = canvas.parentElement!.clientWidth;
-  const height = 34 + (lanes.length + 1) * laneH;
+  const opsTop = 34 + (lanes.length + 1) * laneH;
+  const height = opsTop + (model.ops === null ? 0 : opHeading + model.ops.clients.length * opLaneH);
   const ctx = setupCanvas(canvas, width, height);
   const span = Math.max(1e-6, ex.viewTo - ex.viewFrom);
   const x = (ms: number): number => axisLeft + ((ms - ex.viewFrom) / span) * (width - axisLeft - 10);
@@ -578,6 +647,8 @@ function drawAxis(ex: Explorer, canvas: HTMLCanvasElement): void {
   const laneY = (i: number): number => 30 + (i + 1) * laneH;
   drawOverlapLane(ctx, ex, x, width);
   lanes.forEach((p, i) => drawLane(ctx, ex, p, laneY(i), x, width));
+  ex.opsTop = opsTop + opHeading;
+  ex.drawnOps = model.ops === null ? 0 : drawOperations(ctx, ex, model.ops, opsTop, x, width);
   // Faults for the whole system, labelled where there is room.
   ctx.font = "10px system-ui, sans-serif";
   for (const iv of model.intervals) {
@@ -597,6 +668,70 @@ function drawAxis(ex: Explorer, canvas: HTMLCanvasElement): void {
   ctx.lineWidth = 2;
   line(ctx, cursor, 14, cursor, height);
   ctx.lineWidth = 1;
+}
+
+const opHeading = 14;
+const opLaneH = 9;
+
+/** One thin lane per client: every operation a bar from invocation to completion (Jepsen's timeline). */
+function drawOperations(
+  ctx: CanvasRenderingContext2D,
+  ex: Explorer,
+  ops: Operations,
+  top: number,
+  x: (ms: number) => number,
+  width: number,
+): number {
+  ctx.fillStyle = "#333";
+  ctx.font = "bold 11px system-ui, sans-serif";
+  ctx.fillText(`clients (${ops.n} operations)`, 4, top + opHeading / 2);
+  ctx.font = "9px system-ui, sans-serif";
+  const y0 = top + opHeading;
+  ops.clients.forEach((c, k) => {
+    ctx.fillStyle = "#555";
+    ctx.fillText(c, 4, y0 + k * opLaneH + opLaneH / 2);
+  });
+  const fills = ["rgba(46,125,50,0.9)", "rgba(158,158,158,0.9)", "rgba(251,140,0,0.55)"];
+  let drawn = 0;
+  const flagged: number[] = [];
+  for (let i = ops.firstFrom(ex.viewFrom); i < ops.n && ops.invoke[i]! <= ex.viewTo; i++) {
+    const end = ops.end(i, ex.model.timeEnd);
+    if (end < ex.viewFrom) continue;
+    if (ops.flagged.has(i)) {
+      flagged.push(i);
+      continue;
+    }
+    const outcome = ops.outcome[i]!;
+    const fill = outcome === 0 && ops.read[i] === 1 ? "rgba(129,199,132,0.9)" : fills[outcome]!;
+    const x1 = x(ops.invoke[i]!);
+    if (bar(ctx, x1, Math.max(x1 + 1.5, x(end)), y0 + ops.client[i]! * opLaneH + 1, opLaneH - 2, fill, width)) drawn++;
+  }
+  // Operations a violation names: on top, red, outlined.
+  for (const i of flagged) {
+    const x1 = x(ops.invoke[i]!);
+    const y = y0 + ops.client[i]! * opLaneH;
+    const b = bar(ctx, x1, Math.max(x1 + 3, x(ops.end(i, ex.model.timeEnd))), y, opLaneH, "rgba(255,23,68,1)", width);
+    if (b === null) continue;
+    drawn++;
+    ctx.strokeStyle = "#b71c1c";
+    ctx.strokeRect(b.x, y, Math.max(1, b.w), opLaneH);
+  }
+  return drawn;
+}
+
+/** The operation under a point of the axis, or -1. */
+function operationAt(ex: Explorer, ms: number, yInCanvas: number, msPerPx: number): number {
+  const ops = ex.model.ops;
+  if (ops === null) return -1;
+  const lane = Math.floor((yInCanvas - ex.opsTop) / opLaneH);
+  if (lane < 0 || lane >= ops.clients.length) return -1;
+  const slack = 2 * msPerPx;
+  let found = -1;
+  for (let i = ops.firstFrom(ms); i < ops.n && ops.invoke[i]! <= ms + slack; i++) {
+    if (ops.client[i] !== lane) continue;
+    if (ops.invoke[i]! - slack <= ms && ms <= Math.max(ops.end(i, ex.model.timeEnd), ops.invoke[i]! + slack)) found = i;
+  }
+  return found;
 }
 
 function drawTicks(ctx: CanvasRenderingContext2D, ex: Explorer, x: (ms: number) => number, height: number): void {
@@ -1010,6 +1145,13 @@ function bindAxis(ex: Explorer): void {
     const f = (clientX - rect.left - axisLeft) / Math.max(1, rect.width - axisLeft - 10);
     return ex.viewFrom + f * (ex.viewTo - ex.viewFrom);
   };
+  const hover = byId("axis-hover");
+  axis.addEventListener("mousemove", (e) => {
+    const rect = axis.getBoundingClientRect();
+    const msPerPx = (ex.viewTo - ex.viewFrom) / Math.max(1, rect.width - axisLeft - 10);
+    const i = operationAt(ex, timeAt(e.clientX), e.clientY - rect.top, msPerPx);
+    hover.textContent = i < 0 ? "" : ex.model.ops!.describe(i);
+  });
   axis.addEventListener("wheel", (e) => {
     e.preventDefault();
     const at = timeAt(e.clientX);
@@ -1068,7 +1210,9 @@ async function main(): Promise<void> {
   const trace = await loadTrace();
   const model = new Model(trace);
   // A spec without time or leases has nothing for the time axis.
-  if (model.intervals.length === 0 && trace.clocks.process.length === 0) byId("axis-footer").hidden = true;
+  if (model.intervals.length === 0 && trace.clocks.process.length === 0 && model.ops === null)
+    byId("axis-footer").hidden = true;
+  byId("ops-legend").hidden = model.ops === null;
   renderHeader(model);
   const ex = new Explorer(model);
   (window as unknown as { traceExplorer: ExplorerApi }).traceExplorer = { explorer: ex };

@@ -1,0 +1,267 @@
+/**
+ * The CPU of one write, measured as the kernel counts it: starts a 3-replica cluster (the compiled
+ * replicas), warms it up, drives it with closed-loop writers, and reads every thread's user +
+ * system CPU of every replica from /proc at the edges of the measured window. With `--perf`
+ * (Linux `perf`, run as root) it also records an on-CPU profile of each replica during the window
+ * and prints where a write's CPU went by stage (HTTP, peer codec, step, storage hand-over, SQLite,
+ * fsync, sockets, the compiler, the garbage collector...) for the leader and a follower.
+ *
+ * Unlike bench/profile.ts (V8's profiler: wall-clock samples of each thread), nothing here counts
+ * waiting for a CPU, so the figures hold on a loaded machine; CPU per write still includes what an
+ * idle cluster spends (ticks, heartbeats), spread over the writes of the window, which is why it
+ * is lower when writes are faster.
+ *
+ *   npx tsx bench/write-cpu.ts [--clients 1] [--seconds 8] [--warmup 10] [--perf] [--json]
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { TestCluster } from "../impl/runtime/testing-cluster.ts";
+import { bundleSources, type Stage } from "./lib/cpuprofile.ts";
+import { runLoad, type SystemDriver } from "./lib/load.ts";
+import { perfStages, type ThreadKind } from "./lib/perf-stages.ts";
+
+const usage = `usage: npx tsx bench/write-cpu.ts [options]
+
+CPU per write of a 3-replica cluster, per replica and thread, from /proc; with --perf, by stage.
+
+options:
+  --clients N     closed-loop writers (default 1)
+  --seconds S     measured seconds (default 8)
+  --warmup S      seconds of 16 writers first, so that the code is compiled (default 10)
+  --perf          also record on-CPU profiles with Linux perf (root) and print the stages
+  --json          print the report as JSON
+  --help          print this help
+`;
+
+let flags: { clients: string; seconds: string; warmup: string; perf: boolean; json: boolean; help: boolean };
+try {
+  flags = parseArgs({
+    options: {
+      clients: { type: "string", default: "1" },
+      seconds: { type: "string", default: "8" },
+      warmup: { type: "string", default: "10" },
+      perf: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+    strict: true,
+  }).values;
+} catch (error) {
+  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${usage}`);
+  process.exit(2);
+}
+if (flags.help) {
+  process.stdout.write(usage);
+  process.exit(0);
+}
+const clients = Number(flags.clients);
+const seconds = Number(flags.seconds);
+const warmup = Number(flags.warmup);
+if (!(Number.isInteger(clients) && clients >= 1) || !(seconds > 0) || !(warmup >= 0)) {
+  process.stderr.write(usage);
+  process.exit(2);
+}
+if (flags.perf) {
+  try {
+    execFileSync("perf", ["--version"], { stdio: "ignore" });
+  } catch {
+    process.stderr.write("bench: --perf needs Linux perf (Debian: apt-get install -y linux-perf) and root\n");
+    process.exit(2);
+  }
+  // JavaScript frames get names in perf's samples (maps in /tmp/perf-PID.map, removed below).
+  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --perf-basic-prof`.trim();
+}
+
+const load = (): string =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+const progress = (line: string): void => void process.stderr.write(`[bench:write-cpu] ${line}\n`);
+const ticksPerSecond = 100;
+
+/** User + system CPU of every thread of `pid`, in milliseconds, by thread id. */
+function threadCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.set(tid, ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond);
+    } catch {
+      // The thread ended.
+    }
+  }
+  return out;
+}
+
+const cluster = await TestCluster.create(3, undefined, { traces: false });
+const perfDir = fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-write-cpu-"));
+try {
+  cluster.startAll();
+  const driver = (leader: number): SystemDriver => {
+    const base = cluster.endpoint(leader);
+    return {
+      name: "paxos-lease",
+      write: (key, value) => ({
+        method: "PUT",
+        url: `${base}/v1/kv/${key}`,
+        body: JSON.stringify({ value }),
+        headers: cluster.authHeaders(),
+      }),
+      read: (key) => ({ method: "GET", url: `${base}/v1/kv/${key}`, headers: cluster.authHeaders() }),
+      ok: (status) => status === 200,
+    };
+  };
+  if (warmup > 0)
+    await runLoad(driver(await cluster.waitForLeader(90_000)), {
+      clients: 16,
+      warmupMs: 0,
+      durationMs: warmup * 1000,
+      kind: "write",
+    });
+  const leader = await cluster.waitForLeader(90_000);
+  const members = [1, 2, 3].map((id) => ({
+    id,
+    pid: cluster.member(id).child!.pid!,
+    role: id === leader ? "leader" : "follower",
+  }));
+  progress(`leader ${leader}; ${clients} clients for ${seconds} s; load ${load()}`);
+  let before: Map<string, number>[] = [];
+  let after: Map<string, number>[] = [];
+  let recorders: ChildProcess[] = [];
+  const result = await runLoad(driver(leader), {
+    clients,
+    warmupMs: 2000,
+    durationMs: seconds * 1000,
+    kind: "write",
+    onWindow: (edge) => {
+      if (edge === "start") {
+        before = members.map((m) => threadCpu(m.pid));
+        if (flags.perf)
+          recorders = members.map((m) =>
+            spawn(
+              "perf",
+              ["record", "-F", "1999", "-g", "-p", String(m.pid), "-o", path.join(perfDir, `${m.id}.data`)],
+              {
+                stdio: "ignore",
+              },
+            ),
+          );
+      } else {
+        after = members.map((m) => threadCpu(m.pid));
+        for (const r of recorders) r.kill("SIGINT");
+      }
+    },
+  });
+  await Promise.all(
+    recorders.map((r) => new Promise((resolve) => (r.exitCode !== null ? resolve(null) : r.on("exit", resolve)))),
+  );
+  const writes = Math.max(1, result.completed);
+  const perWriteUs = (ms: number): number => Math.round((ms / writes) * 1000);
+  const replicas = members.map((m, i) => {
+    const threads = [...after[i]!].map(([tid, ms]) => ({ tid, ms: ms - (before[i]!.get(tid) ?? 0) }));
+    const main = threads.find((t) => t.tid === String(m.pid))?.ms ?? 0;
+    const total = threads.reduce((n, t) => n + t.ms, 0);
+    return {
+      id: m.id,
+      role: m.role,
+      mainUs: perWriteUs(main),
+      otherThreadsUs: perWriteUs(total - main),
+      totalUs: perWriteUs(total),
+    };
+  });
+  const sourceOf = bundleSources((file) => {
+    try {
+      return fs.readFileSync(file, "utf8");
+    } catch {
+      return undefined;
+    }
+  });
+  /** Per replica: microseconds per write by thread kind and stage. */
+  const stages = flags.perf
+    ? members.map((m) => {
+        const script = spawnSync(
+          "perf",
+          ["script", "-i", path.join(perfDir, `${m.id}.data`), "-F", "tid,pid,period,ip,sym,dso"],
+          {
+            encoding: "utf8",
+            maxBuffer: 1 << 30,
+          },
+        ).stdout;
+        const parsed = perfStages(script, sourceOf);
+        const table = new Map<ThreadKind, Map<Stage, number>>();
+        for (const [kind, totals] of parsed.byThread)
+          table.set(kind, new Map([...totals].map(([s, ns]) => [s, ns / 1000 / writes])));
+        return { id: m.id, role: m.role, table };
+      })
+    : [];
+  const report = {
+    clients,
+    seconds,
+    writes: result.completed,
+    failed: result.failed,
+    outcomeUnknown: result.outcomeUnknown,
+    throughput: result.throughput,
+    p50: result.p50,
+    p99: result.p99,
+    load: load(),
+    cpuPerWriteUs: replicas.reduce((n, r) => n + r.totalUs, 0),
+    replicas,
+    stages: stages.map((s) => ({
+      id: s.id,
+      role: s.role,
+      threads: Object.fromEntries([...s.table].map(([k, m]) => [k, Object.fromEntries(m)])),
+    })),
+  };
+  if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else {
+    const lines = [
+      `${clients} clients: ${result.throughput.toFixed(0)} writes/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, ${result.failed} failed, ${result.outcomeUnknown} unknown; load ${report.load}`,
+      `CPU per write, all members: ${report.cpuPerWriteUs} us`,
+      ...replicas.map(
+        (r) =>
+          `  replica ${r.id} (${r.role}): ${r.totalUs} us (main thread ${r.mainUs}, other threads ${r.otherThreadsUs})`,
+      ),
+    ];
+    if (stages.length > 0) {
+      const leaderStages = stages.find((s) => s.role === "leader")!;
+      const followers = stages.filter((s) => s.role === "follower");
+      const cell = (
+        table: Map<ThreadKind, Map<Stage, number>>,
+        kind: ThreadKind | "all",
+        stage: Stage | "all",
+      ): number => {
+        let sum = 0;
+        for (const [k, m] of table)
+          if (kind === "all" || k === kind) for (const [s, us] of m) if (stage === "all" || s === stage) sum += us;
+        return sum;
+      };
+      const followerCell = (kind: ThreadKind | "all", stage: Stage | "all"): number =>
+        followers.reduce((n, f) => n + cell(f.table, kind, stage), 0) / Math.max(1, followers.length);
+      const all = new Map<Stage, number>();
+      for (const s of stages)
+        for (const m of s.table.values()) for (const [st, us] of m) all.set(st, (all.get(st) ?? 0) + us);
+      const order = [...all].sort((a, b) => b[1] - a[1]).map(([s]) => s);
+      const kinds: ThreadKind[] = ["main", "storage", "V8 and libuv helpers"];
+      const row = (stage: Stage | "all", label: string): string =>
+        `| ${label} | ${kinds.map((k) => cell(leaderStages.table, k, stage).toFixed(0)).join(" | ")} | ${kinds.map((k) => followerCell(k, stage).toFixed(0)).join(" | ")} | ${stages.reduce((n, s) => n + cell(s.table, "all", stage), 0).toFixed(0)} |`;
+      lines.push(
+        "",
+        `on-CPU time per write by stage, us (perf; ${result.completed} writes, ${clients} clients; load ${report.load})`,
+        "| stage | leader main | leader storage | leader helpers | follower main | follower storage | follower helpers | all members |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ...order.map((stage) => row(stage, stage)),
+        row("all", "all stages"),
+      );
+    }
+    process.stdout.write(`${lines.join("\n")}\n`);
+  }
+  for (const m of members) fs.rmSync(`/tmp/perf-${m.pid}.map`, { force: true });
+} finally {
+  await cluster.close();
+  fs.rmSync(perfDir, { recursive: true, force: true });
+}
