@@ -114,6 +114,8 @@ interface Subject {
   leadership(): Promise<{ leaderships: number; campaigns: number }>;
   /** Event-loop lag p99 of each member since the last call, in milliseconds (null: not measurable). */
   lagP99Ms(): Promise<number | null>;
+  /** V8 heap in use and memory outside it (Buffers, strings kept off-heap), largest member, in MiB (null: not measurable). */
+  memoryMb(): Promise<{ heapUsed: number; external: number } | null>;
 }
 
 function ours(): Subject {
@@ -145,6 +147,14 @@ function ours(): Subject {
       const texts = await cluster.metrics();
       return Math.max(...texts.map((t) => metricSum(t, "paxos_lease_process_nodejs_eventloop_lag_p99_seconds") * 1000));
     },
+    async memoryMb() {
+      const texts = await cluster.metrics();
+      const largest = (name: string): number => Math.max(...texts.map((t) => metricSum(t, name) / MiB));
+      return {
+        heapUsed: largest("paxos_lease_process_nodejs_heap_size_used_bytes"),
+        external: largest("paxos_lease_process_nodejs_external_memory_bytes"),
+      };
+    },
   };
 }
 
@@ -169,6 +179,7 @@ function etcd(): Subject {
     },
     leadership: () => cluster.leadership(),
     lagP99Ms: () => Promise.resolve(null),
+    memoryMb: () => Promise.resolve(null),
   };
 }
 
@@ -190,6 +201,9 @@ interface PointResult {
   /** CPU of every member, all threads, in ms. */
   readonly clusterCpuMs: number;
   readonly rssMaxMb: number;
+  /** At the point's end: V8 heap in use and external memory of the largest member (MiB). */
+  readonly heapUsedMb: number | null;
+  readonly externalMb: number | null;
   readonly seconds: number;
   readonly mbPerSecond: number;
   readonly p50Ms: number;
@@ -263,6 +277,7 @@ async function measure(
   const elapsed = (performance.now() - started) / 1000;
   const cpuAfter = { leader: leaderCpu(), cluster: clusterCpu() };
   const lag = await subject.lagP99Ms();
+  const memory = await subject.memoryMb();
   const after = await subject.leadership();
   const ok = results.filter((r) => r.outcome === "ok");
   const latencies = results.map((r) => r.ms).sort((a, b) => a - b);
@@ -281,6 +296,8 @@ async function measure(
     leaderMainCpuMs: cpuAfter.leader - cpuBefore.leader,
     clusterCpuMs: cpuAfter.cluster - cpuBefore.cluster,
     rssMaxMb: rssMax / MiB,
+    heapUsedMb: memory?.heapUsed ?? null,
+    externalMb: memory?.external ?? null,
     seconds: elapsed,
     mbPerSecond: ok.reduce((n, r) => n + r.bytes, 0) / MiB / elapsed,
     p50Ms: quantile(latencies, 0.5),
@@ -360,7 +377,7 @@ try {
       results.push(result);
       for (const [reason, n] of Object.entries(result.failureReasons)) progress(`  ${n} x ${reason}`);
       progress(
-        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (cluster ${result.clusterCpuMs.toFixed(0)}), RSS ${result.rssMaxMb.toFixed(0)} MB, ${result.mbPerSecond.toFixed(1)} MB/s (load ${result.load})`,
+        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (cluster ${result.clusterCpuMs.toFixed(0)}), RSS ${result.rssMaxMb.toFixed(0)} MB${result.heapUsedMb === null ? "" : ` (at the end: heap ${result.heapUsedMb.toFixed(0)} MB, external ${result.externalMb?.toFixed(0)} MB)`}, ${result.mbPerSecond.toFixed(1)} MB/s (load ${result.load})`,
       );
     }
   }

@@ -15,8 +15,8 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { TestCluster } from "../impl/runtime/testing-cluster.ts";
 import { sleep } from "../impl/runtime/testing.ts";
-import { runLoad, type SystemDriver } from "./lib/load.ts";
-import { cpuMs, metricSum } from "./lib/systems.ts";
+import { runLoad } from "./lib/load.ts";
+import { cpuMs, kvDriver, metricSum } from "./lib/systems.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -25,6 +25,7 @@ const { values: flags } = parseArgs({
     repeats: { type: "string", default: "3" },
     hogs: { type: "string", default: "0" },
     "value-bytes": { type: "string", default: "100" },
+    "snapshot-every": { type: "string" },
     traces: { type: "string" },
     json: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
@@ -44,6 +45,7 @@ options:
   --repeats N       fresh clusters, one after the other (default 3)
   --hogs N          busy-loop processes running during the load (default 0)
   --value-bytes N   value size (default 100)
+  --snapshot-every N  the replicas' snapshotIntervalSlots (default: the core's, 1024)
   --traces DIR      keep every replica's event trace under DIR/repeat-N
   --json            print the results as JSON
   --help            print this help
@@ -57,6 +59,8 @@ const repeats = Number(flags.repeats);
 const hogs = Number(flags.hogs);
 const valueBytes = Number(flags["value-bytes"]);
 const warmupMs = 2000;
+const core =
+  flags["snapshot-every"] === undefined ? undefined : { snapshotIntervalSlots: Number(flags["snapshot-every"]) };
 
 /** `n` busy loops, each ending by itself after `ms`. */
 function startHogs(n: number, ms: number): ChildProcess[] {
@@ -64,8 +68,11 @@ function startHogs(n: number, ms: number): ChildProcess[] {
   return Array.from({ length: n }, () => spawn(process.execPath, ["-e", code], { stdio: "ignore" }));
 }
 
-async function counters(cluster: TestCluster): Promise<{ campaigns: number; leaderships: number; lagMs: number }> {
+async function counters(
+  cluster: TestCluster,
+): Promise<{ campaigns: number; leaderships: number; lagMs: number; slot: number }> {
   let campaigns = 0;
+  let slot = 0;
   let leaderships = 0;
   let lagMs = 0;
   for (const m of cluster.members) {
@@ -77,11 +84,12 @@ async function counters(cluster: TestCluster): Promise<{ campaigns: number; lead
       campaigns += metricSum(text, "paxos_lease_elections_total");
       leaderships += metricSum(text, "paxos_lease_leaderships_total");
       lagMs = Math.max(lagMs, metricSum(text, "paxos_lease_process_nodejs_eventloop_lag_p99_seconds") * 1000);
+      slot = Math.max(slot, metricSum(text, "paxos_lease_executed_slot"));
     } catch {
       // Not answering: counted as nothing.
     }
   }
-  return { campaigns, leaderships, lagMs };
+  return { campaigns, leaderships, lagMs, slot };
 }
 
 interface Result {
@@ -92,6 +100,8 @@ interface Result {
   readonly campaigns: number;
   readonly leaderships: number;
   readonly lagP99Ms: number;
+  /** Slots executed during the load (the highest replica's): snapshots come every snapshotIntervalSlots. */
+  readonly slots: number;
   readonly clusterCpuMs: number;
   readonly throughput: number;
   readonly p99Ms: number;
@@ -101,24 +111,12 @@ interface Result {
 
 const results: Result[] = [];
 for (let repeat = 1; repeat <= repeats; repeat++) {
-  const cluster = await TestCluster.create(3, undefined, { traces: flags.traces !== undefined });
+  const cluster = await TestCluster.create(3, core, { traces: flags.traces !== undefined });
   let hogProcesses: ChildProcess[] = [];
   try {
     cluster.startAll();
     const leader = await cluster.waitForLeader(60_000);
-    const base = cluster.endpoint(leader);
-    const driver: SystemDriver = {
-      name: "paxos-lease",
-      write: (key, value) => ({
-        method: "PUT",
-        url: `${base}/v1/kv/${key}`,
-        body: JSON.stringify({ value }),
-        headers: cluster.authHeaders(),
-      }),
-      read: (key) => ({ method: "GET", url: `${base}/v1/kv/${key}`, headers: cluster.authHeaders() }),
-      ok: (status) => status === 200,
-      outcomeUnknown: (status, body) => status === 503 && body.includes('"outcomeUnknown":true'),
-    };
+    const driver = kvDriver(cluster, leader);
     for (const m of cluster.members) m.output.length = 0;
     const before = await counters(cluster);
     hogProcesses = startHogs(hogs, warmupMs + seconds * 1000 + 5000);
@@ -150,6 +148,7 @@ for (let repeat = 1; repeat <= repeats; repeat++) {
       campaigns: after.campaigns - before.campaigns,
       leaderships: after.leaderships - before.leaderships,
       lagP99Ms: after.lagMs,
+      slots: after.slot - before.slot,
       clusterCpuMs: cpuTotal,
       throughput: load.throughput,
       p99Ms: load.p99,
@@ -161,7 +160,7 @@ for (let repeat = 1; repeat <= repeats; repeat++) {
     };
     results.push(result);
     process.stderr.write(
-      `repeat ${repeat}: ${result.ok} ok, ${result.failed} failed, ${result.unknown} unknown, campaigns ${result.campaigns}, leaderships ${result.leaderships}, lag p99 ${result.lagP99Ms.toFixed(0)} ms, cluster CPU ${(result.clusterCpuMs / result.ok).toFixed(3)} ms/write, ${result.throughput.toFixed(0)} writes/s, p99 ${result.p99Ms.toFixed(0)} ms, load ${result.load}\n`,
+      `repeat ${repeat}: ${result.ok} ok, ${result.failed} failed, ${result.unknown} unknown, ${result.slots} slots, campaigns ${result.campaigns}, leaderships ${result.leaderships}, lag p99 ${result.lagP99Ms.toFixed(0)} ms, cluster CPU ${(result.clusterCpuMs / result.ok).toFixed(3)} ms/write, ${result.throughput.toFixed(0)} writes/s, p99 ${result.p99Ms.toFixed(0)} ms, load ${result.load}\n`,
     );
     for (const line of roleChanges) process.stderr.write(`  ${line}\n`);
     if (flags.traces !== undefined) {
@@ -181,4 +180,5 @@ for (let repeat = 1; repeat <= repeats; repeat++) {
   await sleep(500);
 }
 
-if (flags.json) process.stdout.write(`${JSON.stringify({ clients, seconds, hogs, valueBytes, results }, null, 2)}\n`);
+if (flags.json)
+  process.stdout.write(`${JSON.stringify({ clients, seconds, hogs, valueBytes, core, results }, null, 2)}\n`);

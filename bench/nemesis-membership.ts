@@ -21,7 +21,7 @@ import { tempDir } from "../impl/runtime/testing.ts";
 import { runNemesis, type NemesisReport } from "../refinement-tests/nemesis/run.ts";
 import type { FaultKind } from "../refinement-tests/nemesis/schedule.ts";
 import { leaseholderBoundMs } from "../refinement-tests/world/run.ts";
-import { defaultTuning } from "../refinement-tests/world/world.ts";
+import { defaultTuning } from "../refinement-tests/world/tuning.ts";
 
 const { values: flags } = parseArgs({
   options: {

@@ -24,6 +24,7 @@ import {
 } from "./lib/cpuprofile.ts";
 import { Http1Connection } from "./lib/http1.ts";
 import { runLoad } from "./lib/load.ts";
+import { kvDriver } from "./lib/systems.ts";
 
 const usage = `usage: npx tsx bench/profile.ts [options]
 
@@ -96,31 +97,17 @@ const window = { fromUs: 0, toUs: Number.POSITIVE_INFINITY };
 let windowWrites = 0;
 const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
 if (workload === "writes") {
-  const base = cluster.endpoint(leader);
-  const result = await runLoad(
-    {
-      name: "paxos-lease",
-      write: (key, value) => ({
-        method: "PUT",
-        url: `${base}/v1/kv/${key}`,
-        body: JSON.stringify({ value }),
-        headers: cluster.authHeaders(),
-      }),
-      read: (key) => ({ method: "GET", url: `${base}/v1/kv/${key}`, headers: cluster.authHeaders() }),
-      ok: (status) => status === 200,
+  const result = await runLoad(kvDriver(cluster, leader), {
+    clients,
+    warmupMs: 1000,
+    durationMs: seconds * 1000,
+    kind: "write",
+    valueBytes,
+    onWindow: (edge) => {
+      if (edge === "start") window.fromUs = monotonicUs();
+      else window.toUs = monotonicUs();
     },
-    {
-      clients,
-      warmupMs: 1000,
-      durationMs: seconds * 1000,
-      kind: "write",
-      valueBytes,
-      onWindow: (edge) => {
-        if (edge === "start") window.fromUs = monotonicUs();
-        else window.toUs = monotonicUs();
-      },
-    },
-  );
+  });
   windowWrites = result.completed;
   // The warm-up's writes are in the profile too: count them by the same rate.
   writes = Math.round(result.throughput * (seconds + 1));

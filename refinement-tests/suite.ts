@@ -12,7 +12,7 @@ import fc from "fast-check";
 import type { Step } from "../impl/core/testing/index.ts";
 import { scenarioArbitrary, type GeneratorBounds, type Scenario } from "./world/actions.ts";
 import { runScenario, type Failure, type RunResult } from "./world/run.ts";
-import { defaultTuning } from "./world/world.ts";
+import { defaultTuning } from "./world/tuning.ts";
 
 /** What to run. */
 export interface SuiteOptions {

@@ -143,6 +143,23 @@ export async function measureCpu<T>(
 
 const probeAgent = new http.Agent({ keepAlive: false });
 
+/** The key-value API of member `id` of a paxos-lease test cluster, as the load generator drives it. */
+export function kvDriver(cluster: TestCluster, id: number): SystemDriver {
+  const base = cluster.endpoint(id);
+  return {
+    name: "paxos-lease",
+    write: (key, value): HttpRequest => ({
+      method: "PUT",
+      url: `${base}/v1/kv/${key}`,
+      body: JSON.stringify({ value }),
+      headers: cluster.authHeaders(),
+    }),
+    read: (key): HttpRequest => ({ method: "GET", url: `${base}/v1/kv/${key}`, headers: cluster.authHeaders() }),
+    ok: (status) => status === 200,
+    outcomeUnknown: (status, body) => status === 503 && body.includes('"outcomeUnknown":true'),
+  };
+}
+
 /** paxos-lease: three replica processes, default core settings. */
 export class OursCluster implements BenchCluster {
   readonly name = "paxos-lease";
@@ -190,19 +207,7 @@ export class OursCluster implements BenchCluster {
   }
 
   driver(id: number): SystemDriver {
-    const base = this.c.endpoint(id);
-    return {
-      name: this.name,
-      write: (key, value): HttpRequest => ({
-        method: "PUT",
-        url: `${base}/v1/kv/${key}`,
-        body: JSON.stringify({ value }),
-        headers: this.c.authHeaders(),
-      }),
-      read: (key): HttpRequest => ({ method: "GET", url: `${base}/v1/kv/${key}`, headers: this.c.authHeaders() }),
-      ok: (status) => status === 200,
-      outcomeUnknown: (status, body) => status === 503 && body.includes('"outcomeUnknown":true'),
-    };
+    return kvDriver(this.c, id);
   }
 
   /** Prometheus text of every running replica. */

@@ -493,15 +493,9 @@ export function becomeLeader<S, I, O>(
   const from = leaseFromConfigurations(rules, c.peers, c.grantSentAt, configs);
   const nextSlot = state.learner.executedUpTo + 1;
   const leader: Leader<I> = {
+    // What phase 1 gathered carries over as it is.
+    ...copyCandidate(c),
     _tag: "leader",
-    ballot: c.ballot,
-    fromSlot: c.fromSlot,
-    peers: c.peers,
-    promised: c.promised,
-    coversFrom: c.coversFrom,
-    revealed: c.revealed,
-    prepareSentAt: c.prepareSentAt,
-    grantSentAt: c.grantSentAt,
     // Lease reads also wait for the slots the candidate already knew chosen beyond its executed
     // prefix (learned by catch-up while campaigning): a write acknowledged there is re-proposed.
     phase1MaxSlot: Math.max(c.fromSlot - 1, c.revealed.last, state.learner.log.last),
@@ -1067,14 +1061,7 @@ function clientRequest<S, I, O>(
   const { app } = state.ctx;
   const readOnly = app.readOnly(req.input);
   if (readOnly && req.consistency === "stale") return answerLocally(state, req, out);
-  if (state.role._tag !== "leader") {
-    out.push({
-      _tag: "Reply",
-      requestId: req.requestId,
-      result: { _tag: "redirect", leader: state.learner.leaderHint },
-    });
-    return state;
-  }
+  if (state.role._tag !== "leader") return redirect(state, req.requestId, out);
   if (readOnly) {
     if (rules.canServeLeaseRead(rules, state, req.now)) return answerLocally(state, req, out);
     return propose(rules, submit(state, { input: req.input }, req.requestId, out), req.now, out);
@@ -1107,14 +1094,7 @@ function reconfigure<S, I, O>(
   req: ReconfigureRequest,
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
-  if (state.role._tag !== "leader") {
-    out.push({
-      _tag: "Reply",
-      requestId: req.requestId,
-      result: { _tag: "redirect", leader: state.learner.leaderHint },
-    });
-    return state;
-  }
+  if (state.role._tag !== "leader") return redirect(state, req.requestId, out);
   if (state.learner.executedUpTo < state.role.phase1MaxSlot) {
     const reason = `the leader has not yet executed the slots its election found (executed ${state.learner.executedUpTo} of ${state.role.phase1MaxSlot}); retry`;
     out.push({
@@ -1125,6 +1105,12 @@ function reconfigure<S, I, O>(
     return state;
   }
   return propose(rules, submitChange(state, req.change, req.requestId, out), req.now, out);
+}
+
+/** Only the leader serves this request: name the replica this one believes leads. */
+function redirect<S, I, O>(state: ReplicaState<S, I, O>, requestId: number, out: Out<I, O>): ReplicaState<S, I, O> {
+  out.push({ _tag: "Reply", requestId, result: { _tag: "redirect", leader: state.learner.leaderHint } });
+  return state;
 }
 
 /** Answer a read-only request from this replica's executed state. */

@@ -75,6 +75,35 @@ function journal() {
   return { log, happenings };
 }
 
+/**
+ * A step that answers a peer message with its negation, sent to `replyTo(sender)` (no Persist
+ * of its own), and a log whose asynchronous appends wait in `waiting` until a test completes them.
+ */
+function echoing(replyTo: (from: number) => number) {
+  const stepped: number[] = [];
+  const echo = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
+    if (event._tag !== "Receive") return toyStep(state, event);
+    stepped.push(event.message.n);
+    return {
+      state,
+      effects: [{ _tag: "Send", to: replyTo(event.from), message: { _tag: "echo", n: -event.message.n } }],
+    };
+  };
+  const happenings: string[] = [];
+  const waiting: (() => void)[] = [];
+  const log: DurableLog<Rec> = {
+    recordCount: 0,
+    append: () => {
+      throw new Error("the driver must use appendAsync");
+    },
+    appendAsync: (records, done) => {
+      happenings.push(`write ${records.map((r) => r.n).join(",")}`);
+      waiting.push(() => done(null));
+    },
+  };
+  return { stepped, echo, happenings, waiting, log };
+}
+
 function makeDriver(overrides: Partial<ConstructorParameters<typeof Driver<State, Msg, Rec, Input, number>>[0]> = {}) {
   const { log, happenings } = journal();
   const fatal: unknown[] = [];
@@ -338,24 +367,7 @@ describe("driver", () => {
 
   it("steps peer messages during a commit, releasing their effects in order, and holds client bytes beyond one batch", async () => {
     // A peer message is answered with an echo (no Persist); a client request is the toy write.
-    const stepped: number[] = [];
-    const echo = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
-      if (event._tag !== "Receive") return toyStep(state, event);
-      stepped.push(event.message.n);
-      return { state, effects: [{ _tag: "Send", to: event.from, message: { _tag: "echo", n: -event.message.n } }] };
-    };
-    const happenings: string[] = [];
-    const waiting: (() => void)[] = [];
-    const log: DurableLog<Rec> = {
-      recordCount: 0,
-      append: () => {
-        throw new Error("the driver must use appendAsync");
-      },
-      appendAsync: (records, done) => {
-        happenings.push(`write ${records.map((r) => r.n).join(",")}`);
-        waiting.push(() => done(null));
-      },
-    };
+    const { stepped, echo, happenings, waiting, log } = echoing((from) => from);
     const { driver } = makeDriver({
       step: echo,
       log,
@@ -387,25 +399,8 @@ describe("driver", () => {
 
   it("lets a message that overtakes leave before earlier commits, waiting only for the records it depends on", async () => {
     // A peer message is answered with an echo of its negation (no Persist of its own).
-    const stepped: number[] = [];
-    const echo = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
-      if (event._tag !== "Receive") return toyStep(state, event);
-      stepped.push(event.message.n);
-      return { state, effects: [{ _tag: "Send", to: 3, message: { _tag: "echo", n: -event.message.n } }] };
-    };
-    const happenings: string[] = [];
-    const waiting: (() => void)[] = [];
+    const { stepped, echo, happenings, waiting, log } = echoing(() => 3);
     const durable: number[] = [];
-    const log: DurableLog<Rec> = {
-      recordCount: 0,
-      append: () => {
-        throw new Error("the driver must use appendAsync");
-      },
-      appendAsync: (records, done) => {
-        happenings.push(`write ${records.map((r) => r.n).join(",")}`);
-        waiting.push(() => done(null));
-      },
-    };
     const { driver } = makeDriver({
       step: echo,
       log,

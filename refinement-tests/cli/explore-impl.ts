@@ -12,7 +12,7 @@ import { mutantNamed } from "../mutants/index.ts";
 import type { Regression } from "../regressions/regressions.ts";
 import { describeFailure, writeReport } from "../world/report.ts";
 import { runScenario, showScenario } from "../world/run.ts";
-import { tunings, type ReplicaTuning } from "../world/world.ts";
+import { tunings, type ReplicaTuning } from "../world/tuning.ts";
 import { preludes, type Prelude } from "../world/preludes.ts";
 import { describeBounds, explore, type ExploreOptions, type ExploreOutcome } from "../explorer/explorer.ts";
 import { defaultBounds, type ImplBounds } from "../explorer/model.ts";

@@ -25,7 +25,9 @@ import { WorldChecker } from "../../proofs/world-checker.ts";
 import { type Action, type ReconfigureKind, type Scenario } from "../world/actions.ts";
 import { runPrelude, type Prelude } from "../world/preludes.ts";
 import { linearizability, tuningOf, warmUp } from "../world/run.ts";
-import { inFlightHash, World, type ReplicaTuning } from "../world/world.ts";
+import { inFlightHash } from "../world/network.ts";
+import type { ReplicaTuning } from "../world/tuning.ts";
+import { World } from "../world/world.ts";
 import { Hasher, type Hash64 } from "./hash.ts";
 import { nextAdvanceMs } from "./time.ts";
 

@@ -12,18 +12,17 @@
  * except in CI, where it must run. The seed is fixed (PAXOS_LEASE_NEMESIS_SEED overrides it).
  */
 import { execFileSync } from "node:child_process";
-import fs from "node:fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tempDir } from "../../impl/runtime/testing.ts";
+import { describe, expect, it } from "vitest";
 import { hostsUnavailableReason } from "../../impl/runtime/testing-hosts.ts";
-import { runNemesis, summaryText, type NemesisReport } from "./run.ts";
+import { summaryText } from "./run.ts";
 import type { FaultKind } from "./schedule.ts";
+import { nemesisTestSeed, useNemesisRun } from "./testing.ts";
 
 const unavailable = hostsUnavailableReason();
 const skip = unavailable !== null && process.env.CI !== "true";
 if (skip) process.stdout.write(`[nemesis hosts.test] skipped: ${unavailable}\n`);
 
-const seed = Number(process.env.PAXOS_LEASE_NEMESIS_SEED ?? 20261204);
+const seed = nemesisTestSeed(20261204);
 const kinds: FaultKind[] = [
   "partition-leader",
   "one-way-to-leader",
@@ -33,13 +32,9 @@ const kinds: FaultKind[] = [
   "slow-links",
   "kill-leader",
 ];
-let out: string;
-let report: NemesisReport;
-
-beforeAll(async () => {
-  if (skip) return;
-  out = tempDir("nemesis-hosts");
-  report = await runNemesis({
+const run = useNemesisRun(
+  "nemesis hosts.test",
+  {
     seed,
     replicas: 3,
     clients: 12,
@@ -48,39 +43,33 @@ beforeAll(async () => {
     kinds,
     inOrder: true,
     quietMs: 2000,
-    out,
     net: "hosts",
     onProgress: (line) => process.stdout.write(`[nemesis hosts.test] ${line}\n`),
-  });
-  process.stdout.write(`${summaryText(report)}\n`);
-}, 180_000);
-
-afterAll(() => {
-  if (skip) return;
-  if (report === undefined || !report.ok || process.env.PAXOS_LEASE_KEEP_TEST_DATA === "1")
-    process.stdout.write(`[nemesis hosts.test] run folder kept: ${out}; again: ${report?.replay ?? `seed ${seed}`}\n`);
-  else fs.rmSync(out, { recursive: true, force: true });
-});
+  },
+  import.meta.filename,
+  180_000,
+  skip,
+);
 
 describe.skipIf(skip)(`a short nemesis run on hosts (seed ${seed})`, () => {
   it("passes every check under kernel partitions, packet loss, a flapping link, resets, delays and a kill", () => {
-    expect(report.violations, summaryText(report)).toEqual([]);
-    expect(report.ok).toBe(true);
-    expect(report.history.linearizability.verdict).toBe("linearizable");
-    expect(report.convergence.ok).toBe(true);
-    expect(new Set(report.faults.map((f) => f.kind))).toEqual(new Set(kinds));
+    expect(run.report.violations, summaryText(run.report)).toEqual([]);
+    expect(run.report.ok).toBe(true);
+    expect(run.report.history.linearizability.verdict).toBe("linearizable");
+    expect(run.report.convergence.ok).toBe(true);
+    expect(new Set(run.report.faults.map((f) => f.kind))).toEqual(new Set(kinds));
   });
 
   it("says how each fault was made, and the kernel's rules hit packets", () => {
-    const how = report.network.mechanisms;
-    expect(report.network.kind).toBe("hosts");
+    const how = run.report.network.mechanisms;
+    expect(run.report.network.kind).toBe("hosts");
     expect(how["partition-leader"]).toMatch(/nftables drop/);
     expect(how["lossy-links"]).toMatch(/numgen/);
     expect(how["flap-leader"]).toMatch(/interface down and up/);
     expect(how["cut-leader"]).toMatch(/tcp reset/);
     expect(how["slow-links"]).toMatch(/^(netem|relay \(this kernel has no netem\))/);
     const effects = (kind: FaultKind): string =>
-      report.faults
+      run.report.faults
         .filter((f) => f.kind === kind)
         .map((f) => f.effect ?? "")
         .join("; ");
@@ -92,7 +81,7 @@ describe.skipIf(skip)(`a short nemesis run on hosts (seed ${seed})`, () => {
 
   it("leaves nothing behind: every namespace of the run is gone", () => {
     const left = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
-    expect(report.network.namespaces.length).toBe(5);
-    for (const ns of report.network.namespaces) expect(left).not.toContain(ns);
+    expect(run.report.network.namespaces.length).toBe(5);
+    for (const ns of run.report.network.namespaces) expect(left).not.toContain(ns);
   });
 });

@@ -16,14 +16,12 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tempDir } from "../../impl/runtime/testing.ts";
-import { runNemesis, summaryText, type NemesisReport } from "./run.ts";
-import { keepRunFolderIfFailed } from "./testing.ts";
+import { describe, expect, it } from "vitest";
+import { expectEveryCheckPassed, nemesisTestSeed, useNemesisRun } from "./testing.ts";
 import { seededRandom, type FaultKind } from "./schedule.ts";
 import { readTraceLives } from "./trace-replay.ts";
 
-const seed = Number(process.env.PAXOS_LEASE_NEMESIS_SEED ?? 20261205);
+const seed = nemesisTestSeed(20261205);
 // An add comes first: a removal needs four voters, a re-add a removed replica, and each change
 // takes the next of the three spares (add, replace, re-add).
 const order: FaultKind[] = [
@@ -40,16 +38,9 @@ const order: FaultKind[] = [
 // the cycle starts with the add whatever the seed.
 const offset = Math.floor(seededRandom(seed)() * order.length);
 const kinds = order.map((_, i) => order[(i - offset + order.length) % order.length]!);
-let out: string;
-let report: NemesisReport;
-
-function note(text: string): void {
-  process.stdout.write(`[nemesis membership.test] ${text}\n`);
-}
-
-beforeAll(async () => {
-  out = tempDir("nemesis-membership");
-  report = await runNemesis({
+const run = useNemesisRun(
+  "nemesis membership.test",
+  {
     seed,
     replicas: 3,
     spares: 3,
@@ -59,23 +50,18 @@ beforeAll(async () => {
     kinds,
     inOrder: true,
     quietMs: 2000,
-    out,
-  });
-  note(summaryText(report));
-}, 240_000);
-
-afterAll(() => keepRunFolderIfFailed(out, seed, report, import.meta.filename, note));
+  },
+  import.meta.filename,
+  240_000,
+);
 
 describe(`a short nemesis run with membership changes (seed ${seed})`, () => {
   it("passes every check while membership changes meet kills, partitions, pauses and a power cut", () => {
-    expect(report.violations, summaryText(report)).toEqual([]);
-    expect(report.ok, summaryText(report)).toBe(true);
-    expect(report.history.linearizability.verdict).toBe("linearizable");
-    expect(report.history.lists.appendsAcknowledged).toBeGreaterThan(0);
+    expectEveryCheckPassed(run.report);
   });
 
   it("made every change: replace then kill the leader, add, remove, and a removed host back under a new id", () => {
-    const changes = report.membership.changes;
+    const changes = run.report.membership.changes;
     const text = changes.map((c) => `${c.kind}: ${c.outcome} ${c.description}`).join("\n");
     for (const kind of ["member-replace-kill-leader", "member-add", "member-remove", "member-readd"] as const)
       expect(
@@ -88,19 +74,20 @@ describe(`a short nemesis run with membership changes (seed ${seed})`, () => {
     expect(changes.some((c) => c.leaderWithLeaseMs !== null)).toBe(true);
     // After every fault, some replica held a lease again (how soon is measured, not asserted:
     // bench/nemesis-membership.ts).
-    expect(report.recovery.length).toBeGreaterThan(0);
-    for (const r of report.recovery) expect(r.leaseholderAfterMs, `${r.kind} ended at ${r.endedAt} ms`).not.toBeNull();
+    expect(run.report.recovery.length).toBeGreaterThan(0);
+    for (const r of run.report.recovery)
+      expect(r.leaseholderAfterMs, `${r.kind} ended at ${r.endedAt} ms`).not.toBeNull();
     // The replica that came back on a removed host has a new id and ran on the emptied directory.
     const readd = changes.find((c) => c.kind === "member-readd")!;
     expect(readd.description).toMatch(/re-add the host of removed replica \d+ as replica \d+, with fresh data/);
   });
 
   it("cut the leader's power, and checked every life of every replica against each fsync's return", () => {
-    expect(report.faults.some((f) => f.kind === "power-loss-leader")).toBe(true);
-    expect(report.lives.some((l) => l.exit === "SIGKILL")).toBe(true);
-    expect("error" in report.traces).toBe(false);
-    if ("error" in report.traces) return;
-    const cluster = path.join(out, "cluster");
+    expect(run.report.faults.some((f) => f.kind === "power-loss-leader")).toBe(true);
+    expect(run.report.lives.some((l) => l.exit === "SIGKILL")).toBe(true);
+    expect("error" in run.report.traces).toBe(false);
+    if ("error" in run.report.traces) return;
+    const cluster = path.join(run.out, "cluster");
     const traced = fs.readdirSync(cluster).filter((f) => f.endsWith(".trace.jsonl"));
     // The three initial members and the three spares all ran.
     expect(traced.length).toBe(6);
@@ -109,6 +96,6 @@ describe(`a short nemesis run with membership changes (seed ${seed})`, () => {
       for (const life of lives) expect(life.syncs, `${file} ${life.incarnation}`).toBe(true);
       expect(lives.some((life) => life.lines.some((l) => l.type === "synced"))).toBe(true);
     }
-    expect(report.traces.tally["sometimes: leader elected"]).toBeGreaterThan(1);
+    expect(run.report.traces.tally["sometimes: leader elected"]).toBeGreaterThan(1);
   });
 });

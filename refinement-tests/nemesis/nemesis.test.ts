@@ -12,16 +12,14 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { intervalKinds, listsPerStep, messageSteps } from "../view/format.ts";
 import { loadView } from "../view/load.ts";
 import { defaultRules, slotMapSet, type Value } from "../../impl/core/testing/index.ts";
 import type { KvInput } from "../../spec/kv.ts";
 import { kvConfig } from "../../impl/runtime/core-adapter.ts";
-import { tempDir } from "../../impl/runtime/testing.ts";
 import { launchChromium } from "../../impl/runtime/testing-browser.ts";
-import { runNemesis, summaryText, type NemesisReport } from "./run.ts";
-import { keepRunFolderIfFailed } from "./testing.ts";
+import { expectEveryCheckPassed, nemesisTestSeed, useNemesisRun } from "./testing.ts";
 import type { FaultKind } from "./schedule.ts";
 import { checkRecoveries, checkSteps, replayMerged, type MergedReplay } from "./trace-checks.ts";
 import {
@@ -34,7 +32,7 @@ import {
   type TraceViolation,
 } from "./trace-replay.ts";
 
-const seed = Number(process.env.PAXOS_LEASE_NEMESIS_SEED ?? 20261127);
+const seed = nemesisTestSeed(20261127);
 const kinds: FaultKind[] = [
   "kill-leader",
   "pause-leader",
@@ -45,36 +43,21 @@ const kinds: FaultKind[] = [
   "kill-follower",
   "burst",
 ];
-let out: string;
-let report: NemesisReport;
+const run = useNemesisRun(
+  "nemesis.test",
+  { seed, replicas: 3, clients: 12, faultsMs: 30_000, pace: 0.6, kinds, inOrder: true, quietMs: 2000 },
+  import.meta.filename,
+  150_000,
+);
 let steps: ReplayStep[];
 let replay: MergedReplay;
 
-function note(text: string): void {
-  process.stdout.write(`[nemesis.test] ${text}\n`);
-}
-
-beforeAll(async () => {
-  out = tempDir("nemesis");
-  report = await runNemesis({
-    seed,
-    replicas: 3,
-    clients: 12,
-    faultsMs: 30_000,
-    pace: 0.6,
-    kinds,
-    inOrder: true,
-    quietMs: 2000,
-    out,
-  });
-  note(summaryText(report));
-  const files = new Map([1, 2, 3].map((id) => [id, path.join(out, "cluster", `replica-${id}.trace.jsonl`)]));
+beforeAll(() => {
+  const files = new Map([1, 2, 3].map((id) => [id, path.join(run.out, "cluster", `replica-${id}.trace.jsonl`)]));
   const lazy = replayMerged({ files });
   steps = [...lazy.steps];
   replay = { ...lazy, steps };
-}, 150_000);
-
-afterAll(() => keepRunFolderIfFailed(out, seed, report, import.meta.filename, note));
+}, 60_000);
 
 /** The checks that fire on the run's steps after `alter`. */
 function checksAfter(
@@ -97,51 +80,48 @@ function replaceAt(list: ReplayStep[], index: number, step: ReplayStep): ReplayS
 
 describe(`a short nemesis run (seed ${seed})`, () => {
   it("passes every check under kills, pauses, partitions, one-way loss, restarts and a slow disk", () => {
-    expect(report.violations, summaryText(report)).toEqual([]);
-    expect(report.ok, summaryText(report)).toBe(true);
-    expect(report.history.linearizability.verdict).toBe("linearizable");
-    expect(report.history.lists.appendsAcknowledged).toBeGreaterThan(0);
-    expect(report.convergence.ok).toBe(true);
+    expectEveryCheckPassed(run.report);
+    expect(run.report.convergence.ok).toBe(true);
   });
 
   it("injected every fault kind of the schedule, each as planned", () => {
-    const injected = new Set(report.faults.map((f) => f.kind));
+    const injected = new Set(run.report.faults.map((f) => f.kind));
     for (const kind of ["kill-leader", "pause-leader", "partition-leader", "restart-follower", "burst"] as const)
       expect(injected, kind).toContain(kind);
     // The burst's writers reached the leader: their answers are counted (a legal burst is refused
     // at most with 429, never with a crash).
-    for (const burst of report.faults.filter((f) => f.kind === "burst"))
+    for (const burst of run.report.faults.filter((f) => f.kind === "burst"))
       expect(burst.effect, burst.label).toMatch(/^\d+ writers of 1 MiB: \d+ /);
-    for (const pause of report.faults.filter((f) => f.kind === "pause-leader"))
+    for (const pause of run.report.faults.filter((f) => f.kind === "pause-leader"))
       expect(pause.endedAt - pause.startedAt).toBeGreaterThan(3 * 300);
-    expect(report.lives.some((l) => l.exit === "SIGKILL")).toBe(true);
-    expect(report.lives.filter((l) => l.exit === "code 0").length).toBeGreaterThanOrEqual(3);
+    expect(run.report.lives.some((l) => l.exit === "SIGKILL")).toBe(true);
+    expect(run.report.lives.filter((l) => l.exit === "code 0").length).toBeGreaterThanOrEqual(3);
   });
 
   it("saved a history that the checker re-reads, and replayed every traced life through step", () => {
-    const history = JSON.parse(fs.readFileSync(report.files.history, "utf8")) as {
+    const history = JSON.parse(fs.readFileSync(run.report.files.history, "utf8")) as {
       format: string;
       operations: unknown[];
     };
     expect(history.format).toBe("paxos-lease/history@1");
-    expect(history.operations.length).toBe(report.history.operations);
-    expect("error" in report.traces).toBe(false);
-    if ("error" in report.traces) return;
-    expect(report.traces.lives).toBeGreaterThan(3);
-    expect(report.traces.tally["sometimes: leader elected"]).toBeGreaterThan(1);
-    expect(report.traces.tally["sometimes: lease read served"]).toBeGreaterThan(0);
-    expect(report.traces.tally["Voting: VoteFor"]).toBeGreaterThan(0);
+    expect(history.operations.length).toBe(run.report.history.operations);
+    expect("error" in run.report.traces).toBe(false);
+    if ("error" in run.report.traces) return;
+    expect(run.report.traces.lives).toBeGreaterThan(3);
+    expect(run.report.traces.tally["sometimes: leader elected"]).toBeGreaterThan(1);
+    expect(run.report.traces.tally["sometimes: lease read served"]).toBeGreaterThan(0);
+    expect(run.report.traces.tally["Voting: VoteFor"]).toBeGreaterThan(0);
   });
 
   it("wrote the trace view of its replayed traces: every step, the leases and lives, the faults", () => {
-    const view = loadView(path.dirname(report.files.report));
-    if ("error" in report.traces) return;
+    const view = loadView(path.dirname(run.report.files.report));
+    if ("error" in run.report.traces) return;
     // Every step but those of a life's lost last batch (proofs/ never sees them).
-    expect(view.steps.count).toBeLessThanOrEqual(report.traces.steps);
-    expect(view.steps.count).toBeGreaterThan(report.traces.steps * 0.9);
-    expect(view.source.replay).toBe(report.replay);
+    expect(view.steps.count).toBeLessThanOrEqual(run.report.traces.steps);
+    expect(view.steps.count).toBeGreaterThan(run.report.traces.steps * 0.9);
+    expect(view.source.replay).toBe(run.report.replay);
     const kinds = view.intervals.kind.map((k) => intervalKinds[k]);
-    expect(kinds.filter((k) => k === "fault")).toHaveLength(report.faults.length);
+    expect(kinds.filter((k) => k === "fault")).toHaveLength(run.report.faults.length);
     expect(kinds.filter((k) => k === "lease").length).toBeGreaterThan(1);
     expect(kinds).toContain("down");
     const actions = listsPerStep(view, "actions").flat();
@@ -149,7 +129,7 @@ describe(`a short nemesis run (seed ${seed})`, () => {
     expect(actions).toContain("Lease: Acquire");
     expect(messageSteps(view).filter((m) => m.received >= 0).length).toBeGreaterThan(1000);
     // The clients' operations, each once, for the lanes under the replicas.
-    expect(view.operations?.label).toHaveLength(report.history.operations);
+    expect(view.operations?.label).toHaveLength(run.report.history.operations);
     expect(view.operations?.clients.length).toBeGreaterThanOrEqual(12);
   });
 
@@ -160,7 +140,7 @@ describe(`a short nemesis run (seed ${seed})`, () => {
       const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
       const errors: string[] = [];
       page.on("pageerror", (error) => errors.push(error.message));
-      await page.goto(`file://${report.files.page}`);
+      await page.goto(`file://${run.report.files.page}`);
       await page.locator('body[data-rendered="true"]').waitFor({ timeout: 30_000 });
       expect(await page.locator("#violation-banner").textContent()).toBe("no violation in this trace");
       await page.locator("#zoom-all").click();
@@ -175,12 +155,12 @@ describe(`a short nemesis run (seed ${seed})`, () => {
         return { ops: ex.drawnOps, opsTop: ex.opsTop, leases: ex.drawnBars.filter((b) => b.kind === "lease").length };
       });
       // The whole run in sight: every operation is drawn, and the lease lanes.
-      expect(drawn.ops).toBe(report.history.operations);
+      expect(drawn.ops).toBe(run.report.history.operations);
       expect(drawn.leases).toBeGreaterThan(1);
       // Hovering the first client's lane names an operation of that client (a closed-loop client
       // is nearly always in an operation; a few places in case one falls between two).
       const box = (await page.locator("#axis").boundingBox())!;
-      const first = loadView(path.dirname(report.files.report)).operations!.clients[0]!;
+      const first = loadView(path.dirname(run.report.files.report)).operations!.clients[0]!;
       let hovered = "";
       for (const f of [0.5, 0.4, 0.6, 0.3, 0.7]) {
         await page.mouse.move(box.x + box.width * f, box.y + drawn.opsTop + 4);
@@ -189,7 +169,7 @@ describe(`a short nemesis run (seed ${seed})`, () => {
       }
       expect(hovered).toMatch(new RegExp(`^${first} #\\d+ \\w+\\(`));
       expect(errors).toEqual([]);
-      const shot = path.join(out, "view.png");
+      const shot = path.join(run.out, "view.png");
       await page.screenshot({ path: shot });
       expect(fs.statSync(shot).size).toBeGreaterThan(10_000);
     } finally {
@@ -351,7 +331,7 @@ describe("the per-life trace checks fail on an altered trace file", () => {
     for (const step of replayLives(alter(lives), {}, violations, summaries)) expect(step.replica).toBe(replica);
     return { violations, summaries };
   }
-  const traceFile = (id: number): string => path.join(out, "cluster", `replica-${id}.trace.jsonl`);
+  const traceFile = (id: number): string => path.join(run.out, "cluster", `replica-${id}.trace.jsonl`);
   const withLines = (life: TraceLife, lines: TraceLife["lines"]): TraceLife => ({
     ...life,
     lines: lines.map((l, i) => ({ ...l, seq: i + 1 })),

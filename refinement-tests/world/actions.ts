@@ -17,7 +17,7 @@
  */
 import fc from "fast-check";
 import type { Prelude } from "./preludes.ts";
-import type { ReplicaTuning } from "./world.ts";
+import type { ReplicaTuning } from "./tuning.ts";
 
 /** What a client asks for. Values are made unique by the world (client and operation number). */
 export interface OpSpec {

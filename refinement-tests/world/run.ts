@@ -22,7 +22,8 @@ import { ViolationFound, type Violation } from "../../proofs/violation.ts";
 import { WorldChecker } from "../../proofs/world-checker.ts";
 import { showAction, type Scenario } from "./actions.ts";
 import { runPrelude } from "./preludes.ts";
-import { World, tunings, type ReplicaTuning, type TraceEntry } from "./world.ts";
+import { tunings, type ReplicaTuning } from "./tuning.ts";
+import { World, type TraceEntry } from "./world.ts";
 
 /** How to run. */
 export interface RunOptions {

@@ -9,7 +9,8 @@ import type { Action, Scenario } from "./actions.ts";
 import { scenarioArbitrary } from "./actions.ts";
 import { boundsOf } from "../suite.ts";
 import { runScenario } from "./run.ts";
-import { tunings, World, type ReplicaTuning } from "./world.ts";
+import { tunings, type ReplicaTuning } from "./tuning.ts";
+import { World } from "./world.ts";
 
 /** A booted 3-replica world with its first leader elected (fault-free). */
 function warm(tuning?: ReplicaTuning): World {

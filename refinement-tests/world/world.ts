@@ -13,6 +13,10 @@
  * `Recover` with the flushed records and a fresh clock reading.
  *
  * Everything is a pure function of the options and the action list: no clock, no randomness.
+ *
+ * By concern: tuning.ts (the replicas' configurations), replica-slot.ts (a replica's state, disk,
+ * clock and crash arming), network.ts (what is in flight), clients.ts (client operations and
+ * sessions), membership.ts (addresses and the operator's follow-up); this file runs them together.
  */
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import {
@@ -21,128 +25,30 @@ import {
   defaultRules,
   initialState,
   replicasOf,
-  parseConfig,
   showChange,
   type ConfigChange,
   step as defaultStep,
   type ClientResult,
   type Config,
-  type DurableRecord,
   type Message,
   type ReplicaEvent,
   type ReplicaRules,
   type ReplicaState,
   type Step,
 } from "../../impl/core/testing/index.ts";
-import type { Carried, ReplicaView, RequestInfo, SystemView, WorldStep } from "../../proofs/world-view.ts";
+import type { Carried, RequestInfo, SystemView, WorldStep } from "../../proofs/world-view.ts";
 import type { Action, OpSpec, ReconfigureKind } from "./actions.ts";
 import { showInput, showMessage, showRecord, showResult } from "../../impl/core/testing/show.ts";
-import { Hasher, valueHash, type Hash64 } from "../explorer/hash.ts";
+import { valueHash, type Hasher } from "../explorer/hash.ts";
+import { see, type ClientOp, type ClientSlot } from "./clients.ts";
+import { addressOfReplica, followUpRetryMs, followUpTriesMax, knowsFromLog } from "./membership.ts";
+import { corrupted, inFlightHash, type InFlight } from "./network.ts";
+import { ReplicaSlot } from "./replica-slot.ts";
+import { configFor, defaultTuning, type ReplicaTuning } from "./tuning.ts";
 
 export type KvReplicaState = ReplicaState<KvState, KvInput, KvOutput>;
 export type KvWorldStep = WorldStep<KvState, KvInput, KvOutput>;
 export type KvSystemView = SystemView<KvState, KvInput, KvOutput>;
-
-/** Replica configuration fields the world sets (ids and seed are the world's). */
-export interface ReplicaTuning {
-  readonly leaseMs: number;
-  readonly clockDriftPpmMax: number;
-  readonly leaseMarginMs: number;
-  readonly electionTimeoutMsMin: number;
-  readonly electionTimeoutMsMax: number;
-  readonly heartbeatIntervalMs: number;
-  readonly pipelineSlotsMax: number;
-  readonly batchCommandsMax: number;
-  readonly checkpointIntervalSlots: number;
-  readonly requestsPendingMax: number;
-  readonly catchUpSlotsMax: number;
-  readonly snapshotIntervalSlots: number;
-  readonly transferChunkBytesMax: number;
-  readonly reconfigAlphaSlots: number;
-  /** Adaptive batching (impl/core/config.ts), as the runtime's replicas run. */
-  readonly adaptiveBatching: boolean;
-}
-
-/**
- * The replica tuning of the suites. The drift bound is large (5%) so that lease arithmetic is
- * exercised, not rounded away; pipelines and batches are short so that small runs fill them;
- * checkpoints are frequent so that the divergence monitor compares often; snapshots every few
- * slots and small transfer chunks, so that truncation and multi-chunk state transfers happen in
- * short runs; an alpha as short as the pipeline, so that changes take effect within a run.
- */
-export const defaultTuning: ReplicaTuning = {
-  leaseMs: 300,
-  clockDriftPpmMax: 50_000,
-  leaseMarginMs: 10,
-  electionTimeoutMsMin: 400,
-  electionTimeoutMsMax: 600,
-  heartbeatIntervalMs: 50,
-  pipelineSlotsMax: 4,
-  batchCommandsMax: 3,
-  checkpointIntervalSlots: 4,
-  requestsPendingMax: 16,
-  catchUpSlotsMax: 4,
-  snapshotIntervalSlots: 2,
-  transferChunkBytesMax: 120,
-  reconfigAlphaSlots: 4,
-  adaptiveBatching: false,
-};
-
-/**
- * The tunings a swarm profile chooses from: the default; everything at its tightest (a pipeline
- * and batch of one, catch-up one slot at a time, a checkpoint and a snapshot every slot, two
- * pending requests, 16-byte transfer chunks, alpha = 1); perfect clocks with no margin at all; a
- * long lease with slow heartbeats and a deeper pipeline (and so a longer alpha); the largest
- * drift bound. Then the explorer's: sparse timers. Then the runtime's batching: the default with
- * adaptive batching on, as every real replica runs (commands wait while a slot is in flight).
- * Last, the proportions of the real defaults (catch-up batches far shorter than the log between
- * snapshots), so that a replica added to a cluster that has run for a while catches up on a long
- * log, or from a snapshot older than its own addition, before it reaches the slot that added it.
- */
-export const tunings: readonly ReplicaTuning[] = [
-  defaultTuning,
-  {
-    ...defaultTuning,
-    pipelineSlotsMax: 1,
-    batchCommandsMax: 1,
-    catchUpSlotsMax: 1,
-    checkpointIntervalSlots: 1,
-    requestsPendingMax: 2,
-    snapshotIntervalSlots: 1,
-    transferChunkBytesMax: 16,
-    reconfigAlphaSlots: 1,
-  },
-  { ...defaultTuning, clockDriftPpmMax: 0, leaseMarginMs: 0 },
-  {
-    ...defaultTuning,
-    leaseMs: 900,
-    electionTimeoutMsMin: 1000,
-    electionTimeoutMsMax: 1400,
-    heartbeatIntervalMs: 120,
-    pipelineSlotsMax: 8,
-    reconfigAlphaSlots: 8,
-    snapshotIntervalSlots: 10,
-  },
-  // The largest drift bound the configuration accepts (10%): the widest gap between what a
-  // leader trusts and what its grants promise, where the lease arithmetic of rules L2 and L4 matters most.
-  { ...defaultTuning, clockDriftPpmMax: 100_000 },
-  // Sparse timers (the exhaustive explorer's; the swarm generator does not draw it): a
-  // heartbeat close to the lease and election timeouts just above it, so that a leader change
-  // takes few instants of time, and a pipeline and batch of one.
-  {
-    ...defaultTuning,
-    heartbeatIntervalMs: 200,
-    electionTimeoutMsMin: 320,
-    electionTimeoutMsMax: 340,
-    pipelineSlotsMax: 1,
-    batchCommandsMax: 1,
-    reconfigAlphaSlots: 2,
-  },
-  // The runtime's adaptive batching (see above).
-  { ...defaultTuning, adaptiveBatching: true },
-  // The real defaults' proportions (see above): long catch-up, snapshots older than an addition.
-  { ...defaultTuning, catchUpSlotsMax: 2, snapshotIntervalSlots: 12 },
-];
 
 /** How to build a world. */
 export interface WorldOptions {
@@ -166,105 +72,6 @@ export interface WorldOptions {
   readonly inFlightMax?: number;
   /** Keep a readable trace of every step. Default false (the campaign runs without). */
   readonly record?: boolean;
-}
-
-/** A message in flight between replicas, or a client request on its way to a replica. */
-export type InFlight =
-  | {
-      readonly id: number;
-      readonly kind: "message";
-      readonly from: number;
-      readonly to: number;
-      readonly message: Message<KvInput>;
-    }
-  /** A client request (`requestId` in the world's request table); client links are never cut. */
-  | { readonly id: number; readonly kind: "request"; readonly to: number; readonly requestId: number };
-
-interface Clock {
-  base: number;
-  rate: number;
-  since: number;
-}
-
-class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
-  state: KvReplicaState | null = null;
-  durable: DurableRecord<KvInput>[] = [];
-  unflushed: DurableRecord<KvInput>[] = [];
-  paused = false;
-  crashAt: number | null = null;
-  /** Crash right after the next snapshot Persist, before it is flushed (a crash during a snapshot). */
-  crashAtSnapshot = false;
-  /** False for a spare that was never started. */
-  born = false;
-  /** True once it retired (rule R5): stopped for good, never started again (the runtime's REMOVED marker). */
-  retired = false;
-  /** The replicas whose addresses it was started with (its --peers), itself included; the same at every restart. */
-  startList: ReadonlySet<number> = new Set();
-  /** The replicas it learned the address of because they dialled it, in this life (a restart forgets them). */
-  readonly learned = new Set<number>();
-  readonly clock: Clock;
-  constructor(
-    readonly id: number,
-    readonly index: number,
-    readonly config: Config,
-    base: number,
-  ) {
-    this.clock = { base, rate: 1, since: 0 };
-  }
-  localAt(t: number): number {
-    return this.clock.base + this.clock.rate * (t - this.clock.since);
-  }
-  /** An independent copy (states and records are immutable values, shared). */
-  copy(): ReplicaSlot {
-    const r = new ReplicaSlot(this.id, this.index, this.config, this.clock.base);
-    r.state = this.state;
-    r.durable = this.durable; // never written in place: a flush makes a new array
-    r.unflushed = this.unflushed.length === 0 ? [] : this.unflushed.slice();
-    r.paused = this.paused;
-    r.crashAt = this.crashAt;
-    r.crashAtSnapshot = this.crashAtSnapshot;
-    r.born = this.born;
-    r.retired = this.retired;
-    r.startList = this.startList; // never written in place: a start makes a new set
-    for (const id of this.learned) r.learned.add(id);
-    r.clock.rate = this.clock.rate;
-    r.clock.since = this.clock.since;
-    return r;
-  }
-  trueAt(reading: number): number {
-    return this.clock.since + (reading - this.clock.base) / this.clock.rate;
-  }
-}
-
-/** One client operation, as the linearizability checker and the reports see it. */
-export interface ClientOp {
-  readonly opId: number;
-  readonly client: string;
-  readonly input: KvInput;
-  readonly seq: number | undefined;
-  readonly invokedAt: number;
-  completedAt: number | undefined;
-  output: KvOutput | undefined;
-  attempts: number;
-  /** Refused as reusing its sequence number: certainly never executed, so no part of the history. */
-  refused: boolean;
-  /** Sent by a faulty client under the number of its latest write (the `reuseSeq` action); sent once, never retried. */
-  readonly reused: boolean;
-}
-
-interface ClientSlot {
-  readonly id: string;
-  nextSeq: number;
-  opsStarted: number;
-  /** Index of the replica this client believes leads. */
-  guess: number;
-  op: ClientOp | null;
-  /** The last value this client saw under each key (its guess for a cas). Replaced, never written in place (world copies share it). */
-  seen: ReadonlyMap<string, string | null>;
-  /** The next reply to this client is lost on its way. */
-  loseNextReply: boolean;
-  /** Redirects in a row: every third one, the client tries the next replica instead of the hint. */
-  redirects: number;
 }
 
 /** One entry of the readable trace. */
@@ -1593,77 +1400,6 @@ export class World implements KvSystemView {
   }
 }
 
-/** How often the operator's tool asks again for the change that follows an add, ms of true time. */
-const followUpRetryMs = 200;
-/** How many times it asks before giving up. */
-const followUpTriesMax = 25;
-
-/** A message in flight without its id (a name only): the content a world's hash counts. */
-export function inFlightHash(m: InFlight): Hash64 {
-  const known = inFlightHashes.get(m);
-  if (known !== undefined) return known;
-  const out = hashInFlight(m);
-  inFlightHashes.set(m, out);
-  return out;
-}
-
-/** Entries in flight are immutable (a fault replaces one, never edits it): their hashes are kept. */
-const inFlightHashes = new WeakMap<InFlight, Hash64>();
-
-function hashInFlight(m: InFlight): Hash64 {
-  const h = new Hasher();
-  h.num(m.to);
-  if (m.kind === "request") {
-    h.word(1);
-    h.num(m.requestId);
-  } else {
-    h.word(2);
-    h.num(m.from);
-    h.hash(valueHash(m.message));
-  }
-  return h.done();
-}
-
-/** Client `c` saw `value` under `key`: a new map, since copies of the world share the old one. */
-function see(c: ClientSlot, key: string, value: string | null): void {
-  c.seen = new Map(c.seen).set(key, value);
-}
-
-const configs = new Map<string, Config>();
-
-/** Decoding a configuration is costly; every run with the same tuning shares the decoded one. */
-function configFor(tuning: ReplicaTuning, members: readonly number[], self: number): Config {
-  const key = `${JSON.stringify(tuning)}|${members.length}|${self}`;
-  let config = configs.get(key);
-  if (config === undefined) {
-    config = parseConfig({ ...tuning, members, self, seed: 0, ...(members.includes(self) ? {} : { joining: true }) });
-    configs.set(key, config);
-  }
-  return config;
-}
-
-/** Where replica `id` listens, in the world (opaque texts, as the runtime's HOST:PORT). */
-export function addressOfReplica(id: number): { peer: string; http: string } {
-  return { peer: `r${id}:7000`, http: `r${id}:8000` };
-}
-
-/** Does `state` hold a configuration that carries the address of replica `id`? */
-function knowsFromLog(state: KvReplicaState | null, id: number): boolean {
-  if (state === null) return false;
-  for (const c of state.learner.configs) for (const a of c.addresses) if (a.replica === id) return true;
-  return false;
-}
-
 function round(t: number): number {
   return Math.round(t * 1000) / 1000;
-}
-
-/** A chunk with one byte changed: its last digit, so the JSON stays well-formed and only the digests can tell. */
-function corrupted(message: Message<KvInput>): Message<KvInput> {
-  if (message._tag !== "SnapshotChunk") return message;
-  const data = message.data;
-  let at = data.length - 1;
-  while (at > 0 && !/[0-9]/.test(data[at]!)) at--;
-  const digit = /[0-9]/.test(data[at]!) ? String((Number(data[at]) + 1) % 10) : "x";
-  return { ...message, data: data.slice(0, at) + digit + data.slice(at + 1) };
 }

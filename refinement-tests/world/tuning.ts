@@ -1,0 +1,119 @@
+/**
+ * The replica tunings of the simulated world: the configuration fields the world sets (ids and
+ * seed are the world's own), the default of the suites and the set a swarm profile draws from.
+ */
+import { parseConfig, type Config } from "../../impl/core/testing/index.ts";
+
+/** Replica configuration fields the world sets (ids and seed are the world's). */
+export interface ReplicaTuning {
+  readonly leaseMs: number;
+  readonly clockDriftPpmMax: number;
+  readonly leaseMarginMs: number;
+  readonly electionTimeoutMsMin: number;
+  readonly electionTimeoutMsMax: number;
+  readonly heartbeatIntervalMs: number;
+  readonly pipelineSlotsMax: number;
+  readonly batchCommandsMax: number;
+  readonly checkpointIntervalSlots: number;
+  readonly requestsPendingMax: number;
+  readonly catchUpSlotsMax: number;
+  readonly snapshotIntervalSlots: number;
+  readonly transferChunkBytesMax: number;
+  readonly reconfigAlphaSlots: number;
+  /** Adaptive batching (impl/core/config.ts), as the runtime's replicas run. */
+  readonly adaptiveBatching: boolean;
+}
+
+/**
+ * The replica tuning of the suites. The drift bound is large (5%) so that lease arithmetic is
+ * exercised, not rounded away; pipelines and batches are short so that small runs fill them;
+ * checkpoints are frequent so that the divergence monitor compares often; snapshots every few
+ * slots and small transfer chunks, so that truncation and multi-chunk state transfers happen in
+ * short runs; an alpha as short as the pipeline, so that changes take effect within a run.
+ */
+export const defaultTuning: ReplicaTuning = {
+  leaseMs: 300,
+  clockDriftPpmMax: 50_000,
+  leaseMarginMs: 10,
+  electionTimeoutMsMin: 400,
+  electionTimeoutMsMax: 600,
+  heartbeatIntervalMs: 50,
+  pipelineSlotsMax: 4,
+  batchCommandsMax: 3,
+  checkpointIntervalSlots: 4,
+  requestsPendingMax: 16,
+  catchUpSlotsMax: 4,
+  snapshotIntervalSlots: 2,
+  transferChunkBytesMax: 120,
+  reconfigAlphaSlots: 4,
+  adaptiveBatching: false,
+};
+
+/**
+ * The tunings a swarm profile chooses from: the default; everything at its tightest (a pipeline
+ * and batch of one, catch-up one slot at a time, a checkpoint and a snapshot every slot, two
+ * pending requests, 16-byte transfer chunks, alpha = 1); perfect clocks with no margin at all; a
+ * long lease with slow heartbeats and a deeper pipeline (and so a longer alpha); the largest
+ * drift bound. Then the explorer's: sparse timers. Then the runtime's batching: the default with
+ * adaptive batching on, as every real replica runs (commands wait while a slot is in flight).
+ * Last, the proportions of the real defaults (catch-up batches far shorter than the log between
+ * snapshots), so that a replica added to a cluster that has run for a while catches up on a long
+ * log, or from a snapshot older than its own addition, before it reaches the slot that added it.
+ */
+export const tunings: readonly ReplicaTuning[] = [
+  defaultTuning,
+  {
+    ...defaultTuning,
+    pipelineSlotsMax: 1,
+    batchCommandsMax: 1,
+    catchUpSlotsMax: 1,
+    checkpointIntervalSlots: 1,
+    requestsPendingMax: 2,
+    snapshotIntervalSlots: 1,
+    transferChunkBytesMax: 16,
+    reconfigAlphaSlots: 1,
+  },
+  { ...defaultTuning, clockDriftPpmMax: 0, leaseMarginMs: 0 },
+  {
+    ...defaultTuning,
+    leaseMs: 900,
+    electionTimeoutMsMin: 1000,
+    electionTimeoutMsMax: 1400,
+    heartbeatIntervalMs: 120,
+    pipelineSlotsMax: 8,
+    reconfigAlphaSlots: 8,
+    snapshotIntervalSlots: 10,
+  },
+  // The largest drift bound the configuration accepts (10%): the widest gap between what a
+  // leader trusts and what its grants promise, where the lease arithmetic of rules L2 and L4 matters most.
+  { ...defaultTuning, clockDriftPpmMax: 100_000 },
+  // Sparse timers (the exhaustive explorer's; the swarm generator does not draw it): a
+  // heartbeat close to the lease and election timeouts just above it, so that a leader change
+  // takes few instants of time, and a pipeline and batch of one.
+  {
+    ...defaultTuning,
+    heartbeatIntervalMs: 200,
+    electionTimeoutMsMin: 320,
+    electionTimeoutMsMax: 340,
+    pipelineSlotsMax: 1,
+    batchCommandsMax: 1,
+    reconfigAlphaSlots: 2,
+  },
+  // The runtime's adaptive batching (see above).
+  { ...defaultTuning, adaptiveBatching: true },
+  // The real defaults' proportions (see above): long catch-up, snapshots older than an addition.
+  { ...defaultTuning, catchUpSlotsMax: 2, snapshotIntervalSlots: 12 },
+];
+
+const configs = new Map<string, Config>();
+
+/** Decoding a configuration is costly; every run with the same tuning shares the decoded one. */
+export function configFor(tuning: ReplicaTuning, members: readonly number[], self: number): Config {
+  const key = `${JSON.stringify(tuning)}|${members.length}|${self}`;
+  let config = configs.get(key);
+  if (config === undefined) {
+    config = parseConfig({ ...tuning, members, self, seed: 0, ...(members.includes(self) ? {} : { joining: true }) });
+    configs.set(key, config);
+  }
+  return config;
+}
