@@ -7,11 +7,12 @@
  * fsync, sockets, the compiler, the garbage collector...) for the leader and a follower.
  *
  * Unlike bench/profile.ts (V8's profiler: wall-clock samples of each thread), nothing here counts
- * waiting for a CPU, so the figures hold on a loaded machine; CPU per write still includes what an
- * idle cluster spends (ticks, heartbeats), spread over the writes of the window, which is why it
- * is lower when writes are faster.
+ * waiting for a CPU, so the figures hold on a loaded machine. CPU per write includes what an idle
+ * cluster spends meanwhile (ticks, heartbeats, metrics), spread over the writes of the window, so it
+ * is lower when writes are faster; the idle cluster's CPU is measured first, and the CPU per write
+ * beyond it is reported too.
  *
- *   npx tsx bench/write-cpu.ts [--clients 1] [--seconds 8] [--warmup 10] [--perf] [--json]
+ *   npx tsx bench/write-cpu.ts [--clients 1] [--seconds 8] [--warmup 10] [--idle 3] [--perf] [--json]
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -32,18 +33,28 @@ options:
   --clients N     closed-loop writers (default 1)
   --seconds S     measured seconds (default 8)
   --warmup S      seconds of 16 writers first, so that the code is compiled (default 10)
+  --idle S        seconds of no load measured after the warm-up: the cluster's idle CPU (default 3)
   --perf          also record on-CPU profiles with Linux perf (root) and print the stages
   --json          print the report as JSON
   --help          print this help
 `;
 
-let flags: { clients: string; seconds: string; warmup: string; perf: boolean; json: boolean; help: boolean };
+let flags: {
+  clients: string;
+  seconds: string;
+  warmup: string;
+  idle: string;
+  perf: boolean;
+  json: boolean;
+  help: boolean;
+};
 try {
   flags = parseArgs({
     options: {
       clients: { type: "string", default: "1" },
       seconds: { type: "string", default: "8" },
       warmup: { type: "string", default: "10" },
+      idle: { type: "string", default: "3" },
       perf: { type: "boolean", default: false },
       json: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
@@ -61,7 +72,8 @@ if (flags.help) {
 const clients = Number(flags.clients);
 const seconds = Number(flags.seconds);
 const warmup = Number(flags.warmup);
-if (!(Number.isInteger(clients) && clients >= 1) || !(seconds > 0) || !(warmup >= 0)) {
+const idle = Number(flags.idle);
+if (!(Number.isInteger(clients) && clients >= 1) || !(seconds > 0) || !(warmup >= 0) || !(idle >= 0)) {
   process.stderr.write(usage);
   process.exit(2);
 }
@@ -84,6 +96,13 @@ const load = (): string =>
 const progress = (line: string): void => void process.stderr.write(`[bench:write-cpu] ${line}\n`);
 const ticksPerSecond = 100;
 
+/** User + system CPU of the whole process `pid`, in milliseconds. */
+function totalCpu(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
+}
+
 /** User + system CPU of every thread of `pid`, in milliseconds, by thread id. */
 function threadCpu(pid: number): Map<string, number> {
   const out = new Map<string, number>();
@@ -101,6 +120,7 @@ function threadCpu(pid: number): Map<string, number> {
 
 const cluster = await TestCluster.create(3, undefined, { traces: false });
 const perfDir = fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-write-cpu-"));
+const replicaPids: number[] = [];
 try {
   cluster.startAll();
   const driver = (leader: number): SystemDriver => kvDriver(cluster, leader);
@@ -117,7 +137,17 @@ try {
     pid: cluster.member(id).child!.pid!,
     role: id === leader ? "leader" : "follower",
   }));
-  progress(`leader ${leader}; ${clients} clients for ${seconds} s; load ${load()}`);
+  // The idle cluster's CPU (ticks, heartbeats, metrics), to tell what the writes themselves cost.
+  const idleFrom = members.map((m) => totalCpu(m.pid));
+  const idleStarted = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, idle * 1000));
+  const idleMsPerSecond =
+    idle === 0
+      ? 0
+      : (members.reduce((n, m, i) => n + totalCpu(m.pid) - idleFrom[i]!, 0) * 1000) / (performance.now() - idleStarted);
+  progress(
+    `leader ${leader}; idle ${idleMsPerSecond.toFixed(1)} ms of CPU per second; ${clients} clients for ${seconds} s; load ${load()}`,
+  );
   let before: Map<string, number>[] = [];
   let after: Map<string, number>[] = [];
   let recorders: ChildProcess[] = [];
@@ -198,6 +228,11 @@ try {
     p99: result.p99,
     load: load(),
     cpuPerWriteUs: replicas.reduce((n, r) => n + r.totalUs, 0),
+    idleCpuMsPerSecond: Math.round(idleMsPerSecond * 10) / 10,
+    /** CPU per write beyond what the idle cluster spends in the same time. */
+    cpuPerWriteBeyondIdleUs: Math.round(
+      replicas.reduce((n, r) => n + r.totalUs, 0) - ((idleMsPerSecond * seconds) / writes) * 1000,
+    ),
     replicas,
     stages: stages.map((s) => ({
       id: s.id,
@@ -209,7 +244,7 @@ try {
   else {
     const lines = [
       `${clients} clients: ${result.throughput.toFixed(0)} writes/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, ${result.failed} failed, ${result.outcomeUnknown} unknown; load ${report.load}`,
-      `CPU per write, all members: ${report.cpuPerWriteUs} us`,
+      `CPU per write, all members: ${report.cpuPerWriteUs} us; beyond the idle cluster's ${report.idleCpuMsPerSecond} ms per second: ${report.cpuPerWriteBeyondIdleUs} us`,
       ...replicas.map(
         (r) =>
           `  replica ${r.id} (${r.role}): ${r.totalUs} us (main thread ${r.mainUs}, other threads ${r.otherThreadsUs})`,
@@ -248,8 +283,13 @@ try {
     }
     process.stdout.write(`${lines.join("\n")}\n`);
   }
-  for (const m of members) fs.rmSync(`/tmp/perf-${m.pid}.map`, { force: true });
+  replicaPids.push(...members.map((m) => m.pid));
 } finally {
   await cluster.close();
   fs.rmSync(perfDir, { recursive: true, force: true });
+  // What --perf-basic-prof leaves behind: the symbol maps, and V8's log of each isolate here.
+  for (const pid of replicaPids) {
+    fs.rmSync(`/tmp/perf-${pid}.map`, { force: true });
+    for (const file of fs.readdirSync(".")) if (file.endsWith(`-${pid}-v8.log`)) fs.rmSync(file, { force: true });
+  }
 }
