@@ -67,7 +67,10 @@ export function checkSnapshot<S, I, O>(
   }
 }
 
-/** SnapshotsAdvance: replica `id` made a snapshot of `slot` durable; its previous durable one was of `previous` (0: none). */
+/**
+ * SnapshotsAdvance: replica `id` made a snapshot of `slot` durable; its previous durable one was of `previous` (0:
+ * none).
+ */
 export function checkSnapshotAdvances(id: number, slot: number, previous: number): void {
   if (slot > previous) return;
   violated({
@@ -77,7 +80,9 @@ export function checkSnapshotAdvances(id: number, slot: number, previous: number
   });
 }
 
-/** TruncationSafe for a live replica after a step; `durableSnapshot` is its latest durable snapshot's slot (0: none). */
+/**
+ * TruncationSafe for a live replica after a step; `durableSnapshot` is its latest durable snapshot's slot (0: none).
+ */
 export function checkTruncation<S, I, O>(
   id: number,
   state: ReplicaState<S, I, O>,

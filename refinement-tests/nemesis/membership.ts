@@ -34,9 +34,13 @@ export interface MembershipChange {
   /** `add 4`, `replace 2 by 5`, `remove 3`, or why it was skipped. */
   description: string;
   outcome: "done" | "skipped" | "failed";
-  /** For a removal or replacement: ms from the change being chosen until the removed replica retired (null: not seen). */
+  /**
+   * For a removal or replacement: ms from the change being chosen until the removed replica retired (null: not seen).
+   */
   retiredAfterMs: number | null;
-  /** Ms from a quorum of the new configuration being up and connected until a leader held a lease (null: not measured). */
+  /**
+   * Ms from a quorum of the new configuration being up and connected until a leader held a lease (null: not measured).
+   */
   leaderWithLeaseMs: number | null;
 }
 

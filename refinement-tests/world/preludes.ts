@@ -314,7 +314,8 @@ function retireEveryVoter(world: World): void {
 
 /**
  * The leader's lease rests on one follower's grants, and that follower is cut off from it (and
- * restarts, forgetting them) just before another follower campaigns (see the module comment). The leader is bridged to A
+ * restarts, forgetting them) just before another follower campaigns (see the module comment). The leader is bridged to
+ * A
  * alone; the others hear nothing from it, so their grants run out after D and their election
  * timers fire between electionTimeoutMsMin and electionTimeoutMsMax after the cut. A crashes
  * electionTimeoutMsMin - D/2 (plus pick's eighths of D) after the cut, so that the lease the
