@@ -114,7 +114,10 @@ interface Subject {
   leadership(): Promise<{ leaderships: number; campaigns: number }>;
   /** Event-loop lag p99 of each member since the last call, in milliseconds (null: not measurable). */
   lagP99Ms(): Promise<number | null>;
-  /** V8 heap in use and memory outside it (Buffers, strings kept off-heap), largest member, in MiB (null: not measurable). */
+  /**
+   * V8 heap in use and memory outside it (Buffers, strings kept off-heap), largest member, in MiB (null: not
+   * measurable).
+   */
   memoryMb(): Promise<{ heapUsed: number; external: number } | null>;
 }
 
@@ -191,7 +194,10 @@ interface PointResult {
   readonly failed: number;
   readonly outcomeUnknown: number;
   readonly refused429: number;
-  /** Each distinct answer (status and the start of its body, or the client's error) of failed or unknown writes, with its count. */
+  /**
+   * Each distinct answer (status and the start of its body, or the client's error) of failed or unknown writes, with
+   * its count.
+   */
   readonly failureReasons: Record<string, number>;
   readonly leadershipChanges: number;
   readonly campaigns: number;

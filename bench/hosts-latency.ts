@@ -85,7 +85,9 @@ interface Point {
   readonly read: Latency;
   /** etcd's serializable read (may be stale), for reference; null for paxos-lease. */
   readonly serializableRead: Latency | null;
-  /** Campaigns (paxos-lease) or raft term changes (etcd) during the latency measurements: any means the point missed. */
+  /**
+   * Campaigns (paxos-lease) or raft term changes (etcd) during the latency measurements: any means the point missed.
+   */
   readonly leadershipChanges: number;
   /** Milliseconds from SIGKILL of the leader to the first successful write, per kill (null: none within 30 s). */
   readonly failoverMs: readonly (number | null)[];

@@ -9,7 +9,10 @@
  * was up, next to the world's LivenessLeaseholder bound, 2 D + 5 election timeouts (3.6 s with
  * the defaults). Nothing here asserts a number; `--json` prints every run.
  *
- *   npm run bench:nemesis-membership -- [--seeds 1,2,3] [--seconds 60] [--json]
+ * Each add, replace and re-add uses up a spare; a change with none left is skipped (and reported),
+ * so long runs want more spares (`--spares`).
+ *
+ *   npm run bench:nemesis-membership -- [--seeds 1,2,3] [--seconds 60] [--spares 3] [--json]
  */
 import os from "node:os";
 import path from "node:path";
@@ -24,17 +27,21 @@ const { values: flags } = parseArgs({
   options: {
     seeds: { type: "string", default: "1,2,3" },
     seconds: { type: "string", default: "60" },
+    spares: { type: "string", default: "3" },
     json: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
   strict: true,
 });
 if (flags.help) {
-  process.stdout.write("usage: npm run bench:nemesis-membership -- [--seeds 1,2,3] [--seconds 60] [--json]\n");
+  process.stdout.write(
+    "usage: npm run bench:nemesis-membership -- [--seeds 1,2,3] [--seconds 60] [--spares 3] [--json]\n",
+  );
   process.exit(0);
 }
 const seeds = flags.seeds.split(",").map(Number);
 const seconds = Number(flags.seconds);
+const spares = Number(flags.spares);
 const kinds: FaultKind[] = [
   "member-add",
   "kill-leader",
@@ -64,7 +71,7 @@ for (const seed of seeds) {
   const report: NemesisReport = await runNemesis({
     seed,
     replicas: 3,
-    spares: 3,
+    spares,
     clients: 8,
     faultsMs: seconds * 1000,
     kinds,
@@ -82,6 +89,9 @@ for (const seed of seeds) {
     violations: report.violations.length,
     faults: report.faults.filter((f) => !f.kind.startsWith("member-")).length,
     changes: `${done.length}/${changes.length}`,
+    made: done.map((c) => c.description),
+    skipped: changes.filter((c) => c.outcome === "skipped").map((c) => c.description),
+    failed: changes.filter((c) => c.outcome === "failed").map((c) => c.description),
     leaseholderAfterFaultMs: {
       median: quantile(afterFault, 0.5),
       max: afterFault.length === 0 ? null : Math.max(...afterFault),
@@ -98,6 +108,7 @@ for (const seed of seeds) {
       n: afterChange.length,
     },
     retiredWithinMs: retired.length === 0 ? null : Math.max(...retired),
+    retiredMs: retired,
     overBound:
       afterFault.filter((ms) => ms > bound).length +
       leaseless.filter((ms) => ms > bound).length +

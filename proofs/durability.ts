@@ -39,7 +39,9 @@ export function checkDurableBeforeSend<I>(voting: VotingGhost<I>, a: number, mes
   }
 }
 
-/** DurableMaxBal and PromiseCoversVotes for a live replica after a step; `slots` are the slots it voted at in the step. */
+/**
+ * DurableMaxBal and PromiseCoversVotes for a live replica after a step; `slots` are the slots it voted at in the step.
+ */
 export function checkLiveAcceptor<S, I, O>(
   voting: VotingGhost<I>,
   a: number,

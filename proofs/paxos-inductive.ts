@@ -2,7 +2,8 @@
  * Paxos's inductive invariant, and arbitrary states that satisfy it, for the MCISpec-style
  * check of proofs/inductive.ts.
  *
- * The Inv of tlaplus/Examples' Paxos.tla (spec/paxos.ts, `paxos.invariants`; checked here on its compact encoding), which Lamport
+ * The Inv of tlaplus/Examples' Paxos.tla (spec/paxos.ts, `paxos.invariants`; checked here on its compact encoding),
+ * which Lamport
  * introduces as "a first attempt at an inductive invariant", holds on every reachable state
  * but is not inductive as soon as there are two values (even with one acceptor; with one
  * value, as in MCPaxos's model, no counterexample turns up). The check here finds two kinds

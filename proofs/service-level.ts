@@ -67,7 +67,9 @@ export class ServiceGhost<S, I, O> {
     return { service: this.service, startDigest: this.digestAt[0]! };
   }
 
-  /** Take over `other`'s prefix, spec state and executions (the explorer forks the checker; see VotingGhost.copyFrom). */
+  /**
+   * Take over `other`'s prefix, spec state and executions (the explorer forks the checker; see VotingGhost.copyFrom).
+   */
   copyFrom(other: ServiceGhost<S, I, O>): void {
     this.prefix = other.prefix;
     this.state = other.state;

@@ -88,7 +88,10 @@ function decoded<S, I, O>(ctx: ReplicaContext<S, I, O>, data: string): ReturnTyp
 }
 const decodedMemo = new WeakMap<object, Map<string, unknown>>();
 
-/** SnapshotsAdvance: replica `id` made a snapshot of `slot` durable; its previous durable one was of `previous` (0: none). */
+/**
+ * SnapshotsAdvance: replica `id` made a snapshot of `slot` durable; its previous durable one was of `previous` (0:
+ * none).
+ */
 export function checkSnapshotAdvances(id: number, slot: number, previous: number): void {
   if (slot > previous) return;
   violated({
@@ -98,7 +101,9 @@ export function checkSnapshotAdvances(id: number, slot: number, previous: number
   });
 }
 
-/** TruncationSafe for a live replica after a step; `durableSnapshot` is its latest durable snapshot's slot (0: none). */
+/**
+ * TruncationSafe for a live replica after a step; `durableSnapshot` is its latest durable snapshot's slot (0: none).
+ */
 export function checkTruncation<S, I, O>(
   id: number,
   state: ReplicaState<S, I, O>,

@@ -243,7 +243,9 @@ export class VotingGhost<I> {
     }
   }
 
-  /** IncreaseMaxBal(a, b) in every slot's instance: enabled iff b > maxBal[a]; a promise of b <= maxBal is a stutter. */
+  /**
+   * IncreaseMaxBal(a, b) in every slot's instance: enabled iff b > maxBal[a]; a promise of b <= maxBal is a stutter.
+   */
   private promise(a: number, b: number): void {
     if (b <= this.maxBal[a]!) {
       this.tally.add("Voting: stutter (promise already covered)");
@@ -357,7 +359,10 @@ export class VotingGhost<I> {
     return false;
   }
 
-  /** The quorum-th largest maxBal among the slot's acceptors: a ballot c with no votes there satisfies NoneOtherChoosableAt(c, v) iff c < it. */
+  /**
+   * The quorum-th largest maxBal among the slot's acceptors: a ballot c with no votes there satisfies
+   * NoneOtherChoosableAt(c, v) iff c < it.
+   */
   private quorumMaxBal(sv: SlotVotes<I>): number {
     const sorted = this.maxBal.filter((_, a) => (sv.acceptors & (1 << a)) !== 0).sort((x, y) => y - x);
     return sorted[sv.quorum - 1]!;

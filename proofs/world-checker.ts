@@ -20,6 +20,7 @@
  */
 import type { Application } from "../spec/state-machine.ts";
 import {
+  compareBallots,
   configurationFor,
   phase1CoversAbove,
   slotMapEntries,
@@ -282,6 +283,17 @@ export class WorldChecker<S, I, O> {
    * know it yet (it has not executed a change already chosen): the campaigns rule R4 is about.
    */
   private campaigns(before: ReplicaState<S, I, O> | null, after: ReplicaState<S, I, O>): void {
+    // Rule L5's exception: a voter whose removal is chosen, and known to it, starts a campaign
+    // (it promises a ballot of its own), since no voter that stays votes in the configuration
+    // governing its next slot. With a single voter it may be elected, decide the window's last
+    // slots and retire within the same step, so the step's start tells.
+    if (before !== null && before.role._tag !== "leader") {
+      const self = after.ctx.config.self;
+      const own = after.acceptor.maxBal;
+      const campaigned = own.replica === self && compareBallots(own, before.acceptor.maxBal) > 0;
+      if (campaigned && before.learner.configs[before.learner.configs.length - 1]!.retired.includes(self))
+        this.tally.add("sometimes: retiring voter campaigning where no staying voter may");
+    }
     if (after.role._tag !== "candidate" || before?.role._tag === "candidate") return;
     const latest = this.configurations.configs[this.configurations.configs.length - 1]!;
     const mine = after.learner.configs[after.learner.configs.length - 1]!;

@@ -66,7 +66,10 @@ export interface TraceStep<S> {
 
 /** A failed check with the shortest trace to it. */
 export interface Violation<S> {
-  /** `invariant`: a reachable state breaks it; `step`: a transition fails a step check; `init`: an initial state fails a step check. */
+  /**
+   * `invariant`: a reachable state breaks it; `step`: a transition fails a step check; `init`: an initial state fails a
+   * step check.
+   */
   readonly kind: "invariant" | "step" | "init";
   /** Name of the invariant or step check. */
   readonly check: string;

@@ -272,7 +272,9 @@ export class Paxos implements Spec<PaxosState, PaxosAction>, PaxosOperators<Paxo
     return stray === undefined ? undefined : `msgs holds ${JSON.stringify(stray)}, which is not in Message`;
   }
 
-  /** Inv!2 == \A a \in Acceptor : IF maxVBal[a] = -1 THEN maxVal[a] = None ELSE <<maxVBal[a], maxVal[a]>> \in votes[a]. */
+  /**
+   * Inv!2 == \A a \in Acceptor : IF maxVBal[a] = -1 THEN maxVal[a] = None ELSE <<maxVBal[a], maxVal[a]>> \in votes[a].
+   */
   Inv2(s: PaxosState): string | undefined {
     for (const a of this.acceptors()) {
       const vbal = s.maxVBal[a]!;
@@ -285,7 +287,10 @@ export class Paxos implements Spec<PaxosState, PaxosAction>, PaxosOperators<Paxo
     return undefined;
   }
 
-  /** Inv!3 for 1b messages: (m.type = "1b") => maxBal[m.acc] >= m.bal /\ ((m.mbal >= 0) => <<m.mbal, m.mval>> \in votes[m.acc]). */
+  /**
+   * Inv!3 for 1b messages: (m.type = "1b") => maxBal[m.acc] >= m.bal /\ ((m.mbal >= 0) => <<m.mbal, m.mval>> \in
+   * votes[m.acc]).
+   */
   Inv3of1b(s: PaxosState): string | undefined {
     for (const m of s.msgs) {
       if (m.type !== "1b") continue;

@@ -279,7 +279,10 @@ export class Voting extends CompactStates implements Spec<VotingState, VotingAct
     return undefined;
   }
 
-  /** OneValuePerBallot == \A a1, a2 \in Acceptor, b \in Ballot, v1, v2 \in Value : VotedFor(a1, b, v1) /\ VotedFor(a2, b, v2) => (v1 = v2). */
+  /**
+   * OneValuePerBallot == \A a1, a2 \in Acceptor, b \in Ballot, v1, v2 \in Value : VotedFor(a1, b, v1) /\ VotedFor(a2,
+   * b, v2) => (v1 = v2).
+   */
   OneValuePerBallot(s: VotingState): string | undefined {
     const k = this.constants;
     for (let b = 0; b < k.ballots; b++) {
@@ -330,7 +333,9 @@ export class Voting extends CompactStates implements Spec<VotingState, VotingAct
     return witnesses;
   }
 
-  /** VoteFor(a, b, v)'s effect: votes' = [votes EXCEPT ![a] = @ \cup {<<b, v>>}] /\ maxBal' = [maxBal EXCEPT ![a] = b]. */
+  /**
+   * VoteFor(a, b, v)'s effect: votes' = [votes EXCEPT ![a] = @ \cup {<<b, v>>}] /\ maxBal' = [maxBal EXCEPT ![a] = b].
+   */
   VoteFor(s: VotingState, a: number, b: number, v: number): VotingState {
     const t = s.slice() as VotingState;
     this.setBit(t, this.constants.acceptors, this.voteIndex(a, b, v));
@@ -387,7 +392,10 @@ export class Voting extends CompactStates implements Spec<VotingState, VotingAct
     return t;
   }
 
-  /** The symmetry group minus the identity (see `symmetryGroup`), built on first use: it has |Acceptor|! * |Value|! elements. */
+  /**
+   * The symmetry group minus the identity (see `symmetryGroup`), built on first use: it has |Acceptor|! * |Value|!
+   * elements.
+   */
   get symmetries(): readonly ((state: VotingState) => VotingState)[] {
     this.symmetryCache ??= symmetryGroup<VotingState>(this.constants, (acc, val) => (s) => this.permute(s, acc, val));
     return this.symmetryCache;

@@ -148,7 +148,10 @@ export function stageOfNode(url: string): Stage | undefined {
   return undefined;
 }
 
-/** Busy time per stage (milliseconds), largest first, over the samples within [fromUs, toUs] of the profile's clock (all when absent). */
+/**
+ * Busy time per stage (milliseconds), largest first, over the samples within [fromUs, toUs] of the profile's clock (all
+ * when absent).
+ */
 export function summarizeStages(
   profile: CpuProfile,
   sourceOf: SourceOf,
@@ -195,7 +198,9 @@ export function summarizeStages(
   return { busyMs: busyUs / 1000, stages };
 }
 
-/** A {@link SourceOf} for esbuild bundles (not minified): the last `// path` marker line at or above the frame's line. */
+/**
+ * A {@link SourceOf} for esbuild bundles (not minified): the last `// path` marker line at or above the frame's line.
+ */
 export function bundleSources(read: (file: string) => string | undefined): SourceOf {
   const markers = new Map<string, { line: number; source: string }[]>();
   return (url, line) => {

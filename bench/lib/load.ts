@@ -1,6 +1,7 @@
 /**
  * The load generator both systems are driven by: closed-loop clients, each on its own keep-alive
- * HTTP/1.1 connection (lib/http1.ts, leaner than node:http's client), each sending its next request as soon as the last one is answered, for a
+ * HTTP/1.1 connection (lib/http1.ts, leaner than node:http's client), each sending its next request as soon as the last
+ * one is answered, for a
  * fixed time after a warm-up. A system is described only by how to build its requests, so
  * paxos-lease and etcd get the same generator, the same keys, the same values and the same
  * clock. Every loop is bounded by time and by count and stops by itself.
@@ -121,7 +122,9 @@ export function send(
   });
 }
 
-/** Drive `system` with `clients` closed-loop clients, each on its own keep-alive connection; measures after the warm-up. */
+/**
+ * Drive `system` with `clients` closed-loop clients, each on its own keep-alive connection; measures after the warm-up.
+ */
 export async function runLoad(system: SystemDriver, options: LoadOptions): Promise<LoadResult> {
   const keys = options.keys ?? 1000;
   const value = "v".repeat(options.valueBytes ?? 100);

@@ -1,6 +1,7 @@
 /**
  * The two systems the comparison runs, each as a three-member cluster of real processes on
- * loopback (or, given a HostNetwork, each member on its own host: impl/runtime/testing-hosts.ts) with durable writes: paxos-lease (impl/runtime, default settings, no event traces)
+ * loopback (or, given a HostNetwork, each member on its own host: impl/runtime/testing-hosts.ts) with durable writes:
+ * paxos-lease (impl/runtime, default settings, no event traces)
  * and etcd 3.4 from Debian's etcd-server package (default settings: every write fsynced to its
  * WAL, elections after 1 s, heartbeats every 100 ms), reached through its JSON gateway. Both
  * offer the same handful of operations to the benchmark: find the leader, write and read

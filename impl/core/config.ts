@@ -1,7 +1,8 @@
 /**
  * The replica's configuration: the cluster's initial membership, the lease and its clock-drift
  * bound, the election timeouts, snapshots and state transfer, the reconfiguration window, and a
- * limit on everything that could grow (pipeline, batch, pending requests, catch-up, transfer). `Config` is an effect Schema; decoding checks every limit, field by field
+ * limit on everything that could grow (pipeline, batch, pending requests, catch-up, transfer). `Config` is an effect
+ * Schema; decoding checks every limit, field by field
  * and across fields, with a message that names the field and the hazard it guards against.
  *
  * Several limits are tied together by the lease rules (docs/impl.md, "Lease rules"). Changing one
@@ -343,7 +344,9 @@ export function driftRho(c: Pick<Config, "clockDriftPpmMax">): number {
   return c.clockDriftPpmMax / 1e6;
 }
 
-/** `leaseMs * (1 - rho) / (1 + rho)`: how long, on the leader's clock, a grant surely lasts after the request was sent. */
+/**
+ * `leaseMs * (1 - rho) / (1 + rho)`: how long, on the leader's clock, a grant surely lasts after the request was sent.
+ */
 export function leaseMsAfterDrift(c: LeaseFields): number {
   const rho = driftRho(c);
   return (c.leaseMs * (1 - rho)) / (1 + rho);

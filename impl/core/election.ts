@@ -70,9 +70,15 @@ export function nextBallot<S, I, O>(state: ReplicaState<S, I, O>): Ballot {
  * its campaigns would only disturb them. Unless no voter that stays is a voter of that governing
  * configuration (a removal and a promotion chosen in one alpha window): then the staying voters
  * may not campaign for those slots, so a retiring voter still does, or nobody could decide them.
+ * Nor does a replica fetching a snapshot (a transfer in progress): its next slot lies below its
+ * peers' truncation points, so no quorum's Promises can cover it (rule T2) and it cannot be
+ * elected until the transfer ends, yet each campaign would bind its own vote to its ballot for a
+ * lease and refuse a voter that is up to date. A transfer that stops making progress is
+ * abandoned after an election timeout, so this waits a bounded time.
  */
 export function mayCampaign<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number): boolean {
   if (state.halted !== null || !state.started || state.role._tag !== "follower") return false;
+  if (state.learner.transfer !== null) return false;
   const self = state.ctx.config.self;
   const configs = state.learner.configs;
   const governing = configurationFor(configs, state.learner.executedUpTo + 1);

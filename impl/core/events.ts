@@ -91,7 +91,10 @@ export type ClientResult<O> =
       readonly voters: readonly ReplicaId[];
       readonly learners: readonly ReplicaId[];
     }
-  /** A membership change that does not fit the configuration (now, or when its slot was executed). Retrying will not help. */
+  /**
+   * A membership change that does not fit the configuration (now, or when its slot was executed). Retrying will not
+   * help.
+   */
   | { readonly _tag: "refused"; readonly reason: string };
 
 /** What `step` asks the driver to do, in order. */

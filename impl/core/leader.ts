@@ -193,7 +193,10 @@ function proposeSlot<S, I, O>(
   return chooseIfQuorum(rules, s, slot, out);
 }
 
-/** If the proposal at `slot` has a quorum of votes (of its configuration) in the leader's ballot, it is chosen: learn it. */
+/**
+ * If the proposal at `slot` has a quorum of votes (of its configuration) in the leader's ballot, it is chosen: learn
+ * it.
+ */
 function chooseIfQuorum<S, I, O>(
   rules: ReplicaRules,
   state: ReplicaState<S, I, O>,
@@ -276,7 +279,8 @@ export function proposeReady<S, I, O>(
 const noRequests: readonly number[] = [];
 
 /**
- * Adaptive batching (config `adaptiveBatching`): the first pending batch is proposed at once when no slot of the pipeline
+ * Adaptive batching (config `adaptiveBatching`): the first pending batch is proposed at once when no slot of the
+ * pipeline
  * awaits its quorum (so a lone client never waits), or when it is full (a later batch exists);
  * otherwise it keeps collecting commands until a slot is chosen, and the next slot carries them
  * all. Under load a round trip then carries every command that arrived during the previous one,

@@ -184,7 +184,10 @@ export function withGrant(times: GrantTimes, index: number, sentAt: number): Gra
   return next;
 }
 
-/** Record a lease grant (a Promise, Accepted or HeartbeatAck echoing `sentAt`) from peer `index` and recompute the lease. */
+/**
+ * Record a lease grant (a Promise, Accepted or HeartbeatAck echoing `sentAt`) from peer `index` and recompute the
+ * lease.
+ */
 export function recordGrant<S, I, O>(
   rules: ReplicaRules,
   state: ReplicaState<S, I, O>,

@@ -1082,7 +1082,11 @@ function clientRequest<S, I, O>(
 
 /**
  * An operator's membership change: only the leader serves it, in a slot of its own (rule R3 may
- * refuse it at once); the reply comes once that slot is executed.
+ * refuse it at once); the reply comes once that slot is executed. Refusing at once judges the
+ * change against the latest configuration the leader holds, which is complete only once it has
+ * executed every slot its phase 1 found (`phase1MaxSlot`): a leader elected behind a chosen change
+ * (a learner's addition, say) would otherwise refuse what that change allows ("not a learner").
+ * Until then it answers `unavailable`, and the operator retries.
  */
 function reconfigure<S, I, O>(
   rules: ReplicaRules,
@@ -1091,6 +1095,15 @@ function reconfigure<S, I, O>(
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
   if (state.role._tag !== "leader") return redirect(state, req.requestId, out);
+  if (state.learner.executedUpTo < state.role.phase1MaxSlot) {
+    const reason = `the leader has not yet executed the slots its election found (executed ${state.learner.executedUpTo} of ${state.role.phase1MaxSlot}); retry`;
+    out.push({
+      _tag: "Reply",
+      requestId: req.requestId,
+      result: { _tag: "unavailable", reason, outcomeUnknown: false },
+    });
+    return state;
+  }
   return propose(rules, submitChange(state, req.change, req.requestId, out), req.now, out);
 }
 

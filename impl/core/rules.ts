@@ -56,7 +56,10 @@ export interface ReplicaRules {
   readonly leaseFrom: (grantSentAt: GrantTimes, quorum: number) => number;
   /** Own clock reading at which the lease counted from `from` runs out (rule L2). */
   readonly leaseExpiry: (from: number, config: Config) => number;
-  /** May the leader answer a linearizable read from local state now? (rule L3: lease, phase 1 of every configuration above the executed prefix, revealed slots executed) */
+  /**
+   * May the leader answer a linearizable read from local state now? (rule L3: lease, phase 1 of every configuration
+   * above the executed prefix, revealed slots executed)
+   */
   readonly canServeLeaseRead: <S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number) => boolean;
   /** May this replica start an election now? (rule L5) */
   readonly mayCampaign: <S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number) => boolean;
@@ -68,9 +71,13 @@ export interface ReplicaRules {
   readonly learnableFromLeader: <I>(rules: ReplicaRules, vote: Vote<I> | undefined, ballot: Ballot) => boolean;
   /** Is `slot` a divergence checkpoint? */
   readonly checkpointDue: (slot: number, config: Config) => boolean;
-  /** The clock reading a grant echoing `sentAt` and received at `receivedAt` is counted from (rule L2: the send time). */
+  /**
+   * The clock reading a grant echoing `sentAt` and received at `receivedAt` is counted from (rule L2: the send time).
+   */
   readonly grantCountedFrom: (sentAt: number, receivedAt: number) => number;
-  /** The next slot to execute after `executedUpTo`, or undefined when it is not in the log yet (strictly in slot order). */
+  /**
+   * The next slot to execute after `executedUpTo`, or undefined when it is not in the log yet (strictly in slot order).
+   */
   readonly nextToExecute: <I>(log: SlotMap<Value<I>>, executedUpTo: number) => number | undefined;
   /**
    * What the session table alone answers for a request numbered `seq` with command `input`
@@ -92,7 +99,10 @@ export interface ReplicaRules {
   readonly governsFrom: (chosenAt: number, alpha: number) => number;
   /** The first slot a Promise for `fromSlot` from an acceptor truncated through `truncatedUpTo` covers (rule T2). */
   readonly promiseCoversFrom: (fromSlot: number, truncatedUpTo: number) => number;
-  /** May an acceptor help a ballot of `leader`, which executed up to `leaderExecutedUpTo`? (rule R4: not a replica it knows removed) */
+  /**
+   * May an acceptor help a ballot of `leader`, which executed up to `leaderExecutedUpTo`? (rule R4: not a replica it
+   * knows removed)
+   */
   readonly mayHelpLeader: (
     configs: readonly Configuration[],
     executedUpTo: number,
@@ -105,7 +115,10 @@ export interface ReplicaRules {
   readonly snapshotDue: (slot: number, config: Config) => boolean;
   /** Is a transfer of a snapshot of `slot` worth installing, given the executed prefix? (rule S1: only above it) */
   readonly transferUseful: (slot: number, executedUpTo: number) => boolean;
-  /** Check a snapshot (reassembled from a transfer, or read back from disk) against its claimed slot and digests, and rebuild it (rule S2); a string is the reason to refuse it. */
+  /**
+   * Check a snapshot (reassembled from a transfer, or read back from disk) against its claimed slot and digests, and
+   * rebuild it (rule S2); a string is the reason to refuse it.
+   */
   readonly verifySnapshot: <S, I, O>(
     ctx: ReplicaContext<S, I, O>,
     data: string,

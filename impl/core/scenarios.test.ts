@@ -40,6 +40,7 @@ describe("scenarios (impl/core/testdata)", () => {
       "lease-read-after-replace",
       "lease-read-after-replace-snapshot",
       "reconfig-removed-voter-campaigns",
+      "reconfig-change-at-new-leader",
     ]) {
       expect(files).toContain(`${name}.txt`);
     }

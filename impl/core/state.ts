@@ -20,7 +20,9 @@ import type { Checkpoint, Command, Value } from "./messages.ts";
 import type { SnapshotInfo } from "./snapshot.ts";
 import { emptySlotMap, type SlotMap } from "./slot-map.ts";
 
-/** What never changes during a replica's life: configuration, application, initial membership. Shared by every state. */
+/**
+ * What never changes during a replica's life: configuration, application, initial membership. Shared by every state.
+ */
 export interface ReplicaContext<S, I, O> {
   readonly config: Config;
   readonly app: Application<S, I, O>;
@@ -226,7 +228,9 @@ export interface PendingBatch<I> {
  */
 export interface Leader<I> extends PhaseOneOf<I> {
   readonly _tag: "leader";
-  /** The highest slot phase 1 revealed a vote for (or fromSlot - 1): lease reads wait until it is executed (rule L3). */
+  /**
+   * The highest slot phase 1 revealed a vote for (or fromSlot - 1): lease reads wait until it is executed (rule L3).
+   */
   readonly phase1MaxSlot: number;
   /** The next slot to propose. */
   readonly nextSlot: number;
@@ -240,7 +244,10 @@ export interface Leader<I> extends PhaseOneOf<I> {
   readonly fillUpTo: number;
   /** Per peer index: the executed prefix the peer last reported (-1: unknown); learners are promoted once caught up. */
   readonly progress: readonly number[];
-  /** The quorum-th most recent grant's send time, in every configuration the lease needs: the lease counts from it (rule L2). */
+  /**
+   * The quorum-th most recent grant's send time, in every configuration the lease needs: the lease counts from it (rule
+   * L2).
+   */
   readonly leaseFrom: number;
   /** Own clock reading until which the lease holds (exclusive). Reads by lease need now < leaseUntil. */
   readonly leaseUntil: number;

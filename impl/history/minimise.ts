@@ -29,7 +29,10 @@ export interface Minimised<I, O> {
 export interface MinimiseOptions<I, O> {
   /** Steps allowed over every check. Default 5,000,000. */
   readonly stepsMax?: number;
-  /** True when `reader`'s output may show what `writer` wrote; such a writer is kept while the reader is. Default: always. */
+  /**
+   * True when `reader`'s output may show what `writer` wrote; such a writer is kept while the reader is. Default:
+   * always.
+   */
   readonly sees?: (reader: Operation<I, O>, writer: Operation<I, O>) => boolean;
 }
 

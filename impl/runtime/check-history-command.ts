@@ -10,7 +10,10 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import type { ModelName } from "../history/history.ts";
 import type { FailedCas, SourceFormat } from "../history/importers.ts";
 
-/** Search steps allowed per key before the checker answers "unknown" (impl/history/linearizability.ts checks it is its own default). */
+/**
+ * Search steps allowed per key before the checker answers "unknown" (impl/history/linearizability.ts checks it is its
+ * own default).
+ */
 export const stepsMaxDefault = 20_000_000;
 
 /** Where the command writes; the CLI passes the process's streams, tests capture them. */

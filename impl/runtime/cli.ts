@@ -967,7 +967,9 @@ function say(flags: ClientFlags): (line: string) => void {
   };
 }
 
-/** Add replica `flags.id` as a learner unless it is a member already; `refused` is the answer when the add was refused. */
+/**
+ * Add replica `flags.id` as a learner unless it is a member already; `refused` is the answer when the add was refused.
+ */
 async function addAsLearner(
   client: KvClient,
   flags: MemberFlags,

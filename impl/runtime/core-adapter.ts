@@ -204,7 +204,8 @@ export class KvOvertaking {
 /** Status and metrics view of the key-value replica. */
 export const kvAdapter: CoreAdapter<KvReplicaState, KvMessage> = {
   view: viewOf,
-  // A follower reports its executed slot in HeartbeatAck; a leader has executed every slot up to the commit index it sends.
+  // A follower reports its executed slot in HeartbeatAck; a leader has executed every slot up to the commit index it
+  // sends.
   peerExecutedSlot: (message) => {
     if (message._tag === "HeartbeatAck") return message.executedUpTo;
     if (message._tag === "Heartbeat" || message._tag === "Accept") return message.commitIndex;

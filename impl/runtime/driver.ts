@@ -80,7 +80,10 @@ export interface Submission<I> {
 export interface BatchReport {
   readonly events: number;
   readonly records: number;
-  /** Duration of the commit, from the hand-over of its records until they are durable (earlier commits' included), in milliseconds; 0 when none. */
+  /**
+   * Duration of the commit, from the hand-over of its records until they are durable (earlier commits' included), in
+   * milliseconds; 0 when none.
+   */
   readonly fsyncMs: number;
   readonly sends: number;
   readonly replies: number;
@@ -94,7 +97,10 @@ export interface DriverOptions<S, M, R, I, O> {
   readonly clock: MonotonicClock;
   /** Carry out a Send; returns false when the network dropped it. */
   readonly send: (to: ReplicaId, message: M, wireId: number) => boolean;
-  /** Put the sends carried out so far on the wire (the transport may hold them to write them together). Default: nothing. */
+  /**
+   * Put the sends carried out so far on the wire (the transport may hold them to write them together). Default:
+   * nothing.
+   */
   readonly flushSends?: () => void;
   /**
    * Records that no later effect depends on (a recovery aid such as the core's `chosen`
@@ -102,7 +108,10 @@ export interface DriverOptions<S, M, R, I, O> {
    * with their batch, in order. Default: none (every Persist is a barrier).
    */
   readonly deferrable?: (record: R) => boolean;
-  /** Longest a deferrable record waits for another commit to join before it is committed alone, in milliseconds. Default 100. */
+  /**
+   * Longest a deferrable record waits for another commit to join before it is committed alone, in milliseconds. Default
+   * 100.
+   */
   readonly deferredCommitMs?: number;
   readonly onAlarm: (alarm: Extract<Effect<M, R, O>, { _tag: "Alarm" }>) => void;
   /** Called when the replica must stop: `step` or storage threw. */
@@ -110,7 +119,10 @@ export interface DriverOptions<S, M, R, I, O> {
   /** Called after every batch with the new state. */
   readonly onBatch?: (state: S, report: BatchReport) => void;
   readonly trace?: TraceWriter<M, R, I, O> | undefined;
-  /** Tick period, in milliseconds. Default 10 (5 cost twice the idle CPU, about 7% of a core per replica, for timers no coarser than needed: heartbeats every 50 ms, elections after 400 ms). */
+  /**
+   * Tick period, in milliseconds. Default 10 (5 cost twice the idle CPU, about 7% of a core per replica, for timers no
+   * coarser than needed: heartbeats every 50 ms, elections after 400 ms).
+   */
   readonly tickIntervalMs?: number;
   /** Events handled in one batch (one commit). Default 256. */
   readonly batchEventsMax?: number;
@@ -124,7 +136,9 @@ export interface DriverOptions<S, M, R, I, O> {
   readonly eventsQueuedMax?: number;
   /** Messages that may leave before earlier batches' records are durable (see the module comment). Default: none. */
   readonly overtaking?: Overtaking<M, R>;
-  /** Commits outstanding (records handed to the log, not yet durable) before no further batch is stepped. Default 16. */
+  /**
+   * Commits outstanding (records handed to the log, not yet durable) before no further batch is stepped. Default 16.
+   */
   readonly commitsInFlightMax?: number;
   /** Client requests in flight before more are refused. Default 1000. */
   readonly requestsPendingMax?: number;
@@ -318,7 +332,9 @@ export class Driver<S, M, R, I, O> {
     this.schedule();
   }
 
-  /** Run the next batch soon, unless one is scheduled or too many commits are outstanding (each schedules when done). */
+  /**
+   * Run the next batch soon, unless one is scheduled or too many commits are outstanding (each schedules when done).
+   */
   private schedule(): void {
     if (this.scheduled || this.commitsInFlight >= this.commitsInFlightMax) return;
     if (this.queue.length === 0 && !this.mayJoin(0, this.clientBytes(this.clients[0]))) return;

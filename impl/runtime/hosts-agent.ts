@@ -126,7 +126,9 @@ function relay(address: string, ports: readonly (readonly [listen: number, targe
   }
 }
 
-/** Pass chunks from `source` to `sink`, each held for the current delay, in order; an end is passed on after the data. */
+/**
+ * Pass chunks from `source` to `sink`, each held for the current delay, in order; an end is passed on after the data.
+ */
 function forward(source: net.Socket, sink: net.Socket, delayOf: () => Delay | undefined): void {
   const queue: { readonly chunk: Buffer | null; readonly due: number }[] = [];
   let timer: NodeJS.Timeout | null = null;

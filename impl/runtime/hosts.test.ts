@@ -4,7 +4,8 @@
  * machines. Checks that the run changes nothing in the machine's own network namespace, that a
  * partition made by nftables on the bridge moves leadership as a real partition does, that a
  * cluster with mutual TLS and no secret links and serves across hosts and refuses a certificate
- * of another CA from another host, that `close` leaves nothing behind, that a stale run's leftovers are removed at the next start
+ * of another CA from another host, that `close` leaves nothing behind, that a stale run's leftovers are removed at the
+ * next start
  * (and a live run's never), and that without root the nemesis says so in one line.
  *
  * Needs root, iproute2 and nftables (.ci/run installs them). Elsewhere it is skipped with the

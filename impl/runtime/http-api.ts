@@ -47,7 +47,9 @@ export type MemberRequest =
   | {
       readonly op: "add";
       readonly id: number;
-      /** Where the new replica listens for peers and for clients (HOST:PORT); the change carries them to every replica. */
+      /**
+       * Where the new replica listens for peers and for clients (HOST:PORT); the change carries them to every replica.
+       */
       readonly peerAddress?: string | undefined;
       readonly httpAddress?: string | undefined;
     }
@@ -103,9 +105,15 @@ export interface HttpApiOptions {
   readonly tls?: TlsMaterial | undefined;
   /** Why this replica no longer serves (it was removed from the cluster), or null while it serves. */
   readonly retired?: () => string | null;
-  /** Client connections open at once; a connection beyond is closed as it arrives. Default {@link httpConnectionsMaxDefault}. */
+  /**
+   * Client connections open at once; a connection beyond is closed as it arrives. Default {@link
+   * httpConnectionsMaxDefault}.
+   */
   readonly connectionsMax?: number;
-  /** Observability hook: a connection closed as it arrived because `connectionsMax` were open, with the client's address. */
+  /**
+   * Observability hook: a connection closed as it arrived because `connectionsMax` were open, with the client's
+   * address.
+   */
   readonly onConnectionDropped?: (remote: string) => void;
   /** Observability hook: one call per answered request. */
   readonly onResponse?: (route: string, status: number) => void;

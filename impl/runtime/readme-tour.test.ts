@@ -3,7 +3,8 @@
  * from README.md itself and run in order in a folder laid out like a fresh clone (the
  * checkout's package.json, sources, node_modules and build, and no data yet): `npm start` in the
  * background (stopped with Ctrl-C's SIGINT before the next one), every other line through bash,
- * each of which must succeed. It uses the ports `npm start` uses (7001-7005, 8001-8005).
+ * each of which must succeed. It uses the ports `npm start` uses (7001-7005, 8001-8005), reserved
+ * machine-wide first (`reserveFixedPorts`): two test runs on one machine take turns at the tour.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -12,7 +13,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ensureCliBuilt } from "./build.ts";
 import { projectRoot } from "./program.ts";
-import { tempDir, waitFor } from "./testing.ts";
+import { reserveFixedPorts, tempDir, waitFor } from "./testing.ts";
 
 /** The shell lines of README's tour: each sh block's lines, comments and blank lines dropped. */
 function tourLines(): string[] {
@@ -39,6 +40,8 @@ function portFree(port: number): Promise<boolean> {
 
 let clone: string;
 let cluster: { child: ChildProcess; output: string[] } | null = null;
+let releasePorts = (): void => undefined;
+const tourPorts = [7001, 7002, 7003, 7004, 7005, 8001, 8002, 8003, 8004, 8005];
 
 async function stopCluster(): Promise<void> {
   if (cluster === null) return;
@@ -52,12 +55,14 @@ async function stopCluster(): Promise<void> {
 
 afterAll(async () => {
   await stopCluster();
+  releasePorts();
   if (clone !== undefined) fs.rmSync(clone, { recursive: true, force: true });
 }, 30_000);
 
 describe("README's tour", () => {
   it("runs as written, every command succeeding", async () => {
-    for (const port of [7001, 7002, 7003, 7004, 7005, 8001, 8002, 8003, 8004, 8005])
+    releasePorts = await reserveFixedPorts(tourPorts, 240_000);
+    for (const port of tourPorts)
       expect(await portFree(port), `port ${port}, which npm start uses, is taken on this machine`).toBe(true);
     await ensureCliBuilt();
     clone = tempDir("readme-tour");

@@ -99,7 +99,9 @@ export interface ReplicaOptions {
   readonly log: Logger;
   /** Longest wait for the core's reply, in milliseconds. Default 10000. */
   readonly requestTimeoutMs?: number;
-  /** Bounds on the client requests and request bytes held at once (impl/runtime/admission.ts). Default: its defaults. */
+  /**
+   * Bounds on the client requests and request bytes held at once (impl/runtime/admission.ts). Default: its defaults.
+   */
   readonly admission?: AdmissionOptions;
   /** Bounds on peer connections in their handshake (impl/runtime/peer-admission.ts). Default: its defaults. */
   readonly peerAdmission?: Partial<PeerAdmissionLimits>;
@@ -127,7 +129,10 @@ export interface RunningReplica {
 
 type KvDriver = Driver<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutput>;
 
-/** Open storage, then start the core, the transport and the HTTP server. Throws StorageError or ConfigError before serving anything. */
+/**
+ * Open storage, then start the core, the transport and the HTTP server. Throws StorageError or ConfigError before
+ * serving anything.
+ */
 export async function startReplica(options: ReplicaOptions): Promise<RunningReplica> {
   const replica = new ReplicaProcess(options);
   await replica.start();

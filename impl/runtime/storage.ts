@@ -92,7 +92,10 @@ export interface StorageOptions<R> {
   /** Delete superseded records after a durable batch that `after` matches (see the header). */
   readonly compaction?: {
     readonly after: (record: R) => boolean;
-    /** The rows to keep, given their summaries in order: a subsequence of the very objects (impl/core's `compactRecords`). */
+    /**
+     * The rows to keep, given their summaries in order: a subsequence of the very objects (impl/core's
+     * `compactRecords`).
+     */
     readonly keep: (summaries: readonly RecordSummary[]) => readonly RecordSummary[];
   };
 }
@@ -218,7 +221,9 @@ export class Storage<R> {
     this.commit(records);
   }
 
-  /** Make every record written so far durable (the WAL synced, blocking). Compaction then waits for {@link compactDue}. */
+  /**
+   * Make every record written so far durable (the WAL synced, blocking). Compaction then waits for {@link compactDue}.
+   */
   sync(): void {
     fs.fdatasyncSync(this.walFd);
     this.synced(this.lastSeq);

@@ -359,7 +359,10 @@ export class TestCluster extends MemberLookups<Member> {
     });
   }
 
-  /** Wait until every running member (not a spare waiting to join, not a removed replica) answers and agrees on one leader that says it leads. */
+  /**
+   * Wait until every running member (not a spare waiting to join, not a removed replica) answers and agrees on one
+   * leader that says it leads.
+   */
   async waitForLeader(timeoutMs = 60_000): Promise<number> {
     return waitFor(
       "one leader all running replicas agree on",
@@ -425,7 +428,8 @@ export class TestCluster extends MemberLookups<Member> {
 /**
  * One test cluster for the tests of a file (or of the describe block it is called in): `size`
  * replicas made with `options` (core settings in `core`) and started before the first test (with
- * `flags` added to their command lines), together with the spares in `alsoStart`; unless `leader` is false, the first test starts only
+ * `flags` added to their command lines), together with the spares in `alsoStart`; unless `leader` is false, the first
+ * test starts only
  * once all of them agree on a leader. The cluster is closed after the last test, its folder kept
  * when PAXOS_LEASE_KEEP_TEST_DATA=1. Returns the cluster's getter, for use inside tests.
  */

@@ -470,7 +470,10 @@ export class HostNetwork {
     return new GatewayAgent(this, options);
   }
 
-  /** An HTTPS agent whose connections come from the clients' host (`options.ca`: the CA the replicas' certificates chain to). */
+  /**
+   * An HTTPS agent whose connections come from the clients' host (`options.ca`: the CA the replicas' certificates chain
+   * to).
+   */
   tlsAgent(options: https.AgentOptions = {}): https.Agent {
     return new GatewayTlsAgent(this, options);
   }
@@ -560,7 +563,9 @@ export class HostNetwork {
     return packets;
   }
 
-  /** Packets the fault rules dropped (partitions, loss) and answered with a TCP reset (cuts), since the hosts were made. */
+  /**
+   * Packets the fault rules dropped (partitions, loss) and answered with a TCP reset (cuts), since the hosts were made.
+   */
   async counters(): Promise<{ readonly dropped: number; readonly reset: number }> {
     let reset = this.flushed.reset;
     for (let host = 1; host <= this.options.hosts; host++)

@@ -1,5 +1,5 @@
 /**
- * Helpers shared by the runtime's tests: free loopback ports, bounded waiting, temp dirs.
+ * Helpers shared by the runtime's tests: loopback ports reserved machine-wide, bounded waiting, temp dirs.
  * Test-only; nothing in the replica imports this file.
  */
 import fs from "node:fs";
@@ -7,24 +7,158 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Loopback ports for tests and benches, safe when several test runs share one machine. A port
+ * the kernel picked for `listen(0)` and gave back is a poor choice: it lies in the ephemeral
+ * range, where any process's next outgoing connection may take it before the replica that was to
+ * listen on it starts (a spare started a minute later failed with EADDRINUSE). So ports come from
+ * below the ephemeral range, which outgoing connections never use, and each is reserved
+ * machine-wide by a file in `portLockDir` named after it and holding the reserving process's pid:
+ * created exclusively, kept until that process exits, taken over once that process is gone. A
+ * reserved port is also checked free by binding it, against anything else listening there.
+ */
+export const portLockDir = path.join(os.tmpdir(), "paxos-lease-ports");
+
+/** The ports this process reserved, released when it exits. */
+const reserved = new Set<number>();
+let releaseOnExit = false;
+
+/** The kernel's ephemeral range [low, high] (Linux), or the usual default elsewhere. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = fs
+      .readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8")
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high)) return [low!, high!];
+  } catch {
+    // Not Linux: IANA's dynamic range.
+  }
+  return [49152, 65535];
+}
+
+/** Ports handed out: from 10000 up to the ephemeral range (away from 7001-8005, which `npm start` uses). */
+function allocatableRange(): [number, number] {
+  const [low, high] = ephemeralRange();
+  return low - 10000 >= 2000 ? [10000, low - 1] : [high + 1, 65535];
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Reserve `port` machine-wide for this process: true if it is now ours. Never waits. */
+function reserve(port: number): boolean {
+  if (reserved.has(port)) return false;
+  fs.mkdirSync(portLockDir, { recursive: true });
+  const file = path.join(portLockDir, String(port));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: "wx" });
+      reserved.add(port);
+      if (!releaseOnExit) {
+        releaseOnExit = true;
+        process.on("exit", () => {
+          for (const p of reserved) fs.rmSync(path.join(portLockDir, String(p)), { force: true });
+        });
+      }
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    // Held: by a live process, or left by one that is gone (test workers are often killed, so
+    // their exit handler never runs). Taken over by renaming it away, which is atomic: of two
+    // processes taking it over at once only one renames it. Should the file renamed be another's
+    // fresh reservation (made between our reading and our renaming), it is put back.
+    let holder: number;
+    try {
+      holder = Number(fs.readFileSync(file, "utf8"));
+    } catch {
+      continue; // released meanwhile
+    }
+    if (Number.isInteger(holder) && holder > 0 && (holder === process.pid || alive(holder))) return false;
+    const away = `${file}.stale-${process.pid}-${attempt}`;
+    try {
+      fs.renameSync(file, away);
+    } catch {
+      return false;
+    }
+    const renamed = Number(fs.readFileSync(away, "utf8"));
+    if (renamed !== holder) {
+      try {
+        fs.linkSync(away, file);
+      } catch {
+        // Another reservation was made meanwhile; ours goes.
+      }
+      fs.rmSync(away, { force: true });
+      return false;
+    }
+    fs.rmSync(away, { force: true });
+  }
+  return false;
+}
+
+/** Give back a port this process reserved. */
+function release(port: number): void {
+  if (!reserved.delete(port)) return;
+  fs.rmSync(path.join(portLockDir, String(port)), { force: true });
+}
+
+/** Whether nothing listens on 127.0.0.1:`port` now. */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      if (address === null || typeof address === "string") return reject(new Error("no port"));
-      server.close(() => resolve(address.port));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
 }
 
-/** `count` distinct free ports. */
+/** A loopback TCP port reserved for this process (see {@link portLockDir}) and free now. */
+export async function freePort(): Promise<number> {
+  const [low, high] = allocatableRange();
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (!reserve(port)) continue;
+    if (await bindable(port)) return port;
+    release(port);
+  }
+  throw new Error(`no free port in ${low}-${high} after 1000 tries (reservations in ${portLockDir})`);
+}
+
+/** `count` distinct ports, each as {@link freePort}. */
 export async function freePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) ports.add(await freePort());
-  return [...ports];
+  const ports: number[] = [];
+  while (ports.length < count) ports.push(await freePort());
+  return ports;
+}
+
+/**
+ * Reserve these exact ports for this process, waiting while another process holds any of them
+ * (a test that must use fixed ports, such as README's tour with `npm start`'s): two test runs at
+ * once then take turns instead of colliding. Released when this process exits, or by `release`.
+ */
+export async function reserveFixedPorts(ports: readonly number[], timeoutMs: number): Promise<() => void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const got: number[] = [];
+    for (const port of ports) {
+      if (!reserve(port)) break;
+      got.push(port);
+    }
+    if (got.length === ports.length) return () => ports.forEach(release);
+    got.forEach(release);
+    if (performance.now() > deadline)
+      throw new Error(
+        `ports ${ports.join(",")} still reserved by another process after ${timeoutMs} ms (${portLockDir})`,
+      );
+    await sleep(500);
+  }
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -119,7 +119,10 @@ export const wireIdBytes = 6;
  */
 const coalesceBytesMax = 64 * 1024;
 
-/** Most peers one replica dials (configured and learned), like the most replicas a configuration may hold, with room for stale ones. */
+/**
+ * Most peers one replica dials (configured and learned), like the most replicas a configuration may hold, with room for
+ * stale ones.
+ */
 export const peersMax = 64;
 
 /** Longest frame accepted before a connection is authenticated, in bytes. */
@@ -167,7 +170,10 @@ export interface TransportOptions<M> {
   readonly info: PeerInfo;
   readonly clock: MonotonicClock;
   readonly log: Logger;
-  /** Called for every authenticated, schema-valid message, with the sender's wire id and incarnation and its frame's size in bytes. */
+  /**
+   * Called for every authenticated, schema-valid message, with the sender's wire id and incarnation and its frame's
+   * size in bytes.
+   */
   readonly onMessage: (from: ReplicaId, message: M, wireId: number, senderIncarnation: string, bytes: number) => void;
   /** Largest frame, in bytes. Default 16 MiB. */
   readonly frameBytesMax?: number;
@@ -182,7 +188,10 @@ export interface TransportOptions<M> {
   readonly admission?: Partial<PeerAdmissionLimits>;
   /** Inbound refusals and failures are logged at most once per source per this interval. Default 10 s. */
   readonly refusalLogIntervalMs?: number;
-  /** Observability hooks. A connection closed for a failed handshake, bad frame or message (`logged`: its line was not held back). */
+  /**
+   * Observability hooks. A connection closed for a failed handshake, bad frame or message (`logged`: its line was not
+   * held back).
+   */
   readonly onRejected?: (reason: string, logged: boolean) => void;
   /** A connection refused before its handshake (too many from its source, or in all). */
   readonly onRefused?: (reason: AdmissionRefusal) => void;

@@ -9,7 +9,8 @@
  *
  * Prints a progress bar on stderr and a summary (runs, events, events per second, coverage
  * counters, violations). On a violation: the shrunk trace as text and as a Mermaid diagram
- * under out/check/, the command that opens it in the trace explorer, and the replay command. Exit status: 0 clean, 1 violation (or a required
+ * under out/check/, the command that opens it in the trace explorer, and the replay command. Exit status: 0 clean, 1
+ * violation (or a required
  * rare state never reached in a campaign of at least 100 runs), 2 bad arguments.
  */
 import { availableParallelism } from "node:os";

@@ -60,7 +60,9 @@ export interface ImplBounds {
   readonly retries: number;
   /** A faulty client sends another write under the number of its latest one (exactly-once must refuse one of them). */
   readonly reuses: number;
-  /** Membership change asked of the leader: none, add a spare, remove a voter, or add a spare and replace a voter by it. */
+  /**
+   * Membership change asked of the leader: none, add a spare, remove a voter, or add a spare and replace a voter by it.
+   */
   readonly reconfig: "none" | "add" | "remove" | "replace";
   /** State-transfer faults: a chunk in flight corrupted, or a peer's snapshot offered unasked. */
   readonly chunkFaults: number;
@@ -544,7 +546,9 @@ function completedOps(w: World): number {
   return n;
 }
 
-/** Contents of entries in flight, kept (an entry is immutable; a request's content depends only on its id's request). */
+/**
+ * Contents of entries in flight, kept (an entry is immutable; a request's content depends only on its id's request).
+ */
 const contents = new WeakMap<object, string>();
 
 /** What an entry in flight carries, without its ids: copies have the same content. */

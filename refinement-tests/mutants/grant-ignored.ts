@@ -1,4 +1,7 @@
-/** An acceptor ignores its own lease grant: it helps another ballot while a grant to the leader is in force (rule L1 broken). */
+/**
+ * An acceptor ignores its own lease grant: it helps another ballot while a grant to the leader is in force (rule L1
+ * broken).
+ */
 import type { AcceptorState, Ballot, ReplicaRules } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";

@@ -25,6 +25,7 @@ import { replyBeforeDurable } from "./reply-before-durable.ts";
 import { restartForgetsGrant } from "./restart-forgets-grant.ts";
 import { retireWhenNotAMember } from "./retire-when-not-a-member.ts";
 import { retryByNumberAlone } from "./retry-by-number-alone.ts";
+import { retiringVoterNeverCampaigns } from "./retiring-voter-never-campaigns.ts";
 import { alphaIgnored } from "./alpha-ignored.ts";
 import { snapshotDropsSessions } from "./snapshot-drops-sessions.ts";
 import { staleTransferInstalled } from "./stale-transfer-installed.ts";
@@ -66,6 +67,7 @@ export const mutants: readonly Mutant[] = [
   phase2aIgnoresVotes,
   // Leases across membership changes.
   leaseReadBeforePendingPhase1,
+  retiringVoterNeverCampaigns,
   // Rule R4 off: a removed replica disrupts the configuration in force (a liveness bug caught by a
   // bound on disruption).
   helpRemovedLeader,

@@ -1,4 +1,6 @@
-/** A follower takes its own vote as chosen whenever a leader's commit index covers the slot, whatever the vote's ballot. */
+/**
+ * A follower takes its own vote as chosen whenever a leader's commit index covers the slot, whatever the vote's ballot.
+ */
 import type { Ballot, ReplicaRules, Vote } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";

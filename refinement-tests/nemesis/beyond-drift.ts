@@ -156,7 +156,8 @@ export async function runBeyondDrift(options: BeyondDriftOptions): Promise<Beyon
     replay: `npm run nemesis -- --experiment beyond-drift --seed ${options.seed}`,
   });
   const linearizable = report.history.linearizability.verdict;
-  // proofs/' checker stops at its first violation: two leaseholders at one instant, or a lease read that missed a write.
+  // proofs/' checker stops at its first violation: two leaseholders at one instant, or a lease read that missed a
+  // write.
   const leaseChecks =
     "error" in report.traces
       ? []

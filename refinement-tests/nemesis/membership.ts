@@ -34,9 +34,13 @@ export interface MembershipChange {
   /** `add 4`, `replace 2 by 5`, `remove 3`, or why it was skipped. */
   description: string;
   outcome: "done" | "skipped" | "failed";
-  /** For a removal or replacement: ms from the change being chosen until the removed replica retired (null: not seen). */
+  /**
+   * For a removal or replacement: ms from the change being chosen until the removed replica retired (null: not seen).
+   */
   retiredAfterMs: number | null;
-  /** Ms from a quorum of the new configuration being up and connected until a leader held a lease (null: not measured). */
+  /**
+   * Ms from a quorum of the new configuration being up and connected until a leader held a lease (null: not measured).
+   */
   leaderWithLeaseMs: number | null;
 }
 
@@ -110,9 +114,12 @@ export class MembershipChanges {
         const spare = cluster.unusedSpares()[0];
         if (spare === undefined) return this.skip(change, "no spare left");
         if (planned.kind === "member-readd") {
-          // The host of the replica removed last: its directory emptied, a new id on it.
-          const gone = [...cluster.retired].at(-1);
-          if (gone === undefined) return this.skip(change, "no replica was removed yet");
+          // The host of the replica removed last whose directory no replica in service uses (a
+          // host re-added under a new id is in service again): its directory emptied, a new id on it.
+          const inService = (id: number, other: number): boolean =>
+            other !== id && !cluster.retired.has(other) && cluster.dataDir(other) === cluster.dataDir(id);
+          const gone = [...cluster.retired].reverse().find((id) => !cluster.ids.some((other) => inService(id, other)));
+          if (gone === undefined) return this.skip(change, "no host of a removed replica is free");
           cluster.reuseDataDir(spare, cluster.dataDir(gone));
           change.description = `re-add the host of removed replica ${gone} as replica ${spare}, with fresh data`;
         } else change.description = `add ${spare}`;

@@ -7,7 +7,8 @@
  *
  * Then the checks are shown to fail: the run's own traces and replayed steps, each altered the
  * way one bug would alter them, must make exactly that check fire. The run's page (the trace
- * explorer with the clients' operations) is opened in headless Chromium. The seed is fixed (PAXOS_LEASE_NEMESIS_SEED overrides it);
+ * explorer with the clients' operations) is opened in headless Chromium. The seed is fixed (PAXOS_LEASE_NEMESIS_SEED
+ * overrides it);
  * process timing is not deterministic, so a failure report names the seed and keeps the folder.
  */
 import fs from "node:fs";

@@ -41,7 +41,10 @@ export interface NemesisNetwork {
   setInterface(id: number, up: boolean): Promise<void>;
   /** How each kind of link fault is made on this network, for the report. */
   mechanisms(): Partial<Record<FaultKind, string>>;
-  /** What the link faults did so far: packets (hosts) or frames (relay) dropped, and TCP resets (hosts) or connections reset (relay). */
+  /**
+   * What the link faults did so far: packets (hosts) or frames (relay) dropped, and TCP resets (hosts) or connections
+   * reset (relay).
+   */
   counters(): Promise<LinkCounters>;
   /** Lines worth telling when the network is made (stale runs cleaned, how delays are made). */
   notes(): string[];
@@ -74,7 +77,10 @@ export interface NetworkOptions {
   readonly replicas: number;
   /** Seed of the relays' loss generators. */
   readonly seed: number;
-  /** Whether the run may delay links (slow-links): the hosts then keep a relay in the path where the kernel has no netem. */
+  /**
+   * Whether the run may delay links (slow-links): the hosts then keep a relay in the path where the kernel has no
+   * netem.
+   */
   readonly delays: boolean;
   /** Folder where the hosts' secret file goes. */
   readonly dir: string;

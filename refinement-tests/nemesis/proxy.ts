@@ -19,7 +19,10 @@ export interface LinkState {
   readonly mode: "pass" | "drop" | "cut";
   /** Added to every frame's delivery, in milliseconds. Default 0. */
   readonly delayMs: number;
-  /** Up to this much more, uniformly at random (the relay's seeded generator); frames of one link keep their order. Default 0. */
+  /**
+   * Up to this much more, uniformly at random (the relay's seeded generator); frames of one link keep their order.
+   * Default 0.
+   */
   readonly jitterMs?: number;
   /** Probability in [0, 1] that a frame is lost (the relay's seeded generator decides). Default 0. */
   readonly lossRate: number;

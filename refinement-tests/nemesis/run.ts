@@ -1,6 +1,7 @@
 /**
  * One nemesis run, end to end: start a cluster of real replica processes on a network layer
- * (the fault relays on loopback, or one network namespace per replica), run concurrent clients that record a history, carry out a seeded fault schedule,
+ * (the fault relays on loopback, or one network namespace per replica), run concurrent clients that record a history,
+ * carry out a seeded fault schedule,
  * heal everything, read every key through the leader, wait until every replica shows the same
  * executed slot and state digest, stop the replicas cleanly, then check: the history
  * (linearizable, no acknowledged write lost, exactly-once), the replicas' digests, and the
@@ -55,7 +56,9 @@ export interface NemesisOptions {
   readonly slowFsyncDelayMs?: number;
   /** Load after healing, before the final reads, in milliseconds. Default 3000. */
   readonly quietMs?: number;
-  /** The network layer: `relay` (loopback and frame relays) or `hosts` (a network namespace per replica). Default relay. */
+  /**
+   * The network layer: `relay` (loopback and frame relays) or `hosts` (a network namespace per replica). Default relay.
+   */
   readonly net?: NetworkKind;
   /** Progress lines (about one per second). */
   readonly onProgress?: (line: string) => void;

@@ -28,11 +28,17 @@ export const faultKinds = [
   "one-way-to-leader",
   /** Every link loses a fraction of its frames. */
   "lossy-links",
-  /** Every link delays every frame (by the parameter, plus jitter of up to half of it: messages on different links reorder). */
+  /**
+   * Every link delays every frame (by the parameter, plus jitter of up to half of it: messages on different links
+   * reorder).
+   */
   "slow-links",
   /** Every connection of the leader's links is reset and reconnects are refused. */
   "cut-leader",
-  /** The leader's link goes down and up again and again (on hosts: its interface; on the relay: its peer frames dropped). */
+  /**
+   * The leader's link goes down and up again and again (on hosts: its interface; on the relay: its peer frames
+   * dropped).
+   */
   "flap-leader",
   /** Stop the leader cleanly (SIGTERM) and start it again on its data at once. */
   "restart-leader",
@@ -46,7 +52,9 @@ export const faultKinds = [
    * out without losing its lease.
    */
   "burst",
-  /** The leader's machine loses power: SIGKILL, and every write it had not fsynced is lost; restart after the duration. */
+  /**
+   * The leader's machine loses power: SIGKILL, and every write it had not fsynced is lost; restart after the duration.
+   */
   "power-loss-leader",
   /** A follower's machine loses power; restart after the duration. */
   "power-loss-follower",

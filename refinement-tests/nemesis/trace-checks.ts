@@ -244,7 +244,8 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
       switch (effect._tag) {
         case "Persist":
           if (step.committed) flush(effect.record);
-          // A `chosen` record is deferrable: what follows does not wait for it. Any other: the process died before its commit.
+          // A `chosen` record is deferrable: what follows does not wait for it. Any other: the process died before its
+          // commit.
           else if (effect.record._tag !== "chosen")
             return { carried: [...carried, { _tag: "Crash", lost: 1 }], crashed: true };
           break;

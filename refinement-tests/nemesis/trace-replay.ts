@@ -218,7 +218,10 @@ function withoutTraceFields(effect: KvEffect | Record<string, unknown>): Record<
   return rest;
 }
 
-/** Do a replayed effect and a traced one say the same? Plain JSON first (same key order), canonical JSON if that differs. */
+/**
+ * Do a replayed effect and a traced one say the same? Plain JSON first (same key order), canonical JSON if that
+ * differs.
+ */
 export function sameEffect(replayed: KvEffect, traced: Record<string, unknown>): boolean {
   const a = withoutTraceFields(replayed);
   const b = withoutTraceFields(traced);
@@ -457,7 +460,10 @@ function groupBatches(life: TraceLife, violations: TraceViolation[]): Batch[] {
   return batches;
 }
 
-/** A batch's effects (or things that carry them) in the order the driver releases them: the head's heartbeats and grants first. */
+/**
+ * A batch's effects (or things that carry them) in the order the driver releases them: the head's heartbeats and grants
+ * first.
+ */
 function releaseOrder<T>(items: readonly T[], effectOf: (item: T) => KvEffect): T[] {
   const overtaking = new KvOvertaking();
   const overtakes = (item: T): boolean => {

@@ -66,7 +66,10 @@ export interface WorkloadOptions {
   readonly opsPerClientMax?: number;
   /** Pause between a client's operations, in milliseconds. Default 0. */
   readonly thinkMs?: number;
-  /** Makes each client's HTTP agent (where its connections come from). Default: a keep-alive agent of 2 sockets on this host. */
+  /**
+   * Makes each client's HTTP agent (where its connections come from). Default: a keep-alive agent of 2 sockets on this
+   * host.
+   */
   readonly agent?: () => http.Agent;
 }
 

@@ -2,7 +2,8 @@
  * Named regression scenarios: fixed action lists, each a bug one of the suites found (in
  * impl/core, in the world, or a mutant's shrunk counterexample kept to show the check that
  * caught it still does). One JSON file per scenario in this folder:
- *   { name, description, replicas, clients (optional, default 3), liveness, mutant (null: impl/core), expect ("pass" or the
+ *   { name, description, replicas, clients (optional, default 3), liveness, mutant (null: impl/core), expect ("pass" or
+ * the
  *     name of the check that must fail), scenario: { seed, profile, actions } }
  * A failure report (`npm run check`) writes a `regression.json` in this format, ready to copy here.
  */

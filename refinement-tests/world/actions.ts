@@ -10,7 +10,8 @@
  *
  * Actions name things by small numbers that the world interprets modulo what exists at that
  * moment (the i-th deliverable message, replica r mod N, or with r = N the current leader), so
- * every list is meaningful and a shrunk list still runs. Generation is swarm testing (Groce et al., ISSTA 2012): each run first
+ * every list is meaningful and a shrunk list still runs. Generation is swarm testing (Groce et al., ISSTA 2012): each
+ * run first
  * draws a profile (how often each kind of action occurs, how far time jumps), so some runs are
  * all partitions and fine-grained time while others crash and restart replicas constantly. The
  * same generator serves every suite and every mutant; nothing is tuned per bug.
@@ -58,7 +59,10 @@ export type Action =
   | { readonly t: "heal" }
   /** Crash replica r now, or (with `at`) just before effect `at` of its next step: unflushed records are lost. */
   | { readonly t: "crash"; readonly r: number; readonly at: number | null }
-  /** Boot crashed replica r from its disk, its monotonic clock starting at `clockMs` (a live r is crashed first: a reboot). */
+  /**
+   * Boot crashed replica r from its disk, its monotonic clock starting at `clockMs` (a live r is crashed first: a
+   * reboot).
+   */
   | { readonly t: "restart"; readonly r: number; readonly clockMs: number }
   /** Stop replica r's process (SIGSTOP): it handles nothing, its clock runs on. */
   | { readonly t: "pause"; readonly r: number }
@@ -91,7 +95,10 @@ export type Action =
   | { readonly t: "dropChunk"; readonly i: number }
   /** Change a byte of the i-th state-transfer chunk in flight; with none in flight, of the next one sent. */
   | { readonly t: "corruptChunk"; readonly i: number }
-  /** Replica `from` sends replica `to`, unasked, the first chunk of a snapshot it holds (a late answer from a stale peer). */
+  /**
+   * Replica `from` sends replica `to`, unasked, the first chunk of a snapshot it holds (a late answer from a stale
+   * peer).
+   */
   | { readonly t: "staleChunk"; readonly i: number; readonly from: number; readonly to: number };
 
 /** The kinds of action, in a fixed order. */

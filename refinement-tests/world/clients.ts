@@ -28,7 +28,10 @@ export interface ClientSlot {
   /** Index of the replica this client believes leads. */
   guess: number;
   op: ClientOp | null;
-  /** The last value this client saw under each key (its guess for a cas). Replaced, never written in place (world copies share it). */
+  /**
+   * The last value this client saw under each key (its guess for a cas). Replaced, never written in place (world copies
+   * share it).
+   */
   seen: ReadonlyMap<string, string | null>;
   /** The next reply to this client is lost on its way. */
   loseNextReply: boolean;

@@ -35,7 +35,10 @@
  *                 inside the alpha window, its phase 1 started in the configuration of its first
  *                 slot with another one pending; with pick bit 1 the replica that joined is cut off
  *                 meanwhile, with one more of five, so that they grant without having promised),
- *                 the clients reading all along
+ *                 the clients reading all along; then with pick bit 5, when two voters are left
+ *                 and a learner has joined, the operator asks the new leader to remove itself and
+ *                 to replace the other voter by the learner, both in one window: its last slots
+ *                 fall to a configuration whose only voter retires too
  *
  * One prelude stands apart from that chain:
  *
@@ -288,12 +291,31 @@ function reelected(world: World, pick: number): boolean {
   if (!until(world, leads, true)) return false;
   world.apply({ t: "heal" });
   if (!until(world, () => world.leaseHolders().some((i) => i !== lost), true)) return false;
-  return until(world, () => world.pendingOps() === 0);
+  if (!until(world, () => world.pendingOps() === 0)) return false;
+  if ((pick & 32) !== 0) retireEveryVoter(world);
+  return true;
+}
+
+/**
+ * The leader of two voters removes itself, and the other voter is replaced by the learner, in
+ * one window ({a, b} becomes {b}, then {c}): once the leader has decided its last slots and left,
+ * the next slot falls to {b}, whose only voter retires too, and no voter that stays may campaign
+ * for it. Only b can decide it (rule L5's exception); were it to abstain, nothing would be chosen
+ * again.
+ */
+function retireEveryVoter(world: World): void {
+  const leader = leaderState(world);
+  if (leader === null) return;
+  const latest = leader.learner.configs[leader.learner.configs.length - 1]!;
+  if (latest.voters.length !== 2 || latest.learners.length === 0) return;
+  world.apply({ t: "reconfigure", kind: "removeLeader", r: 0 });
+  world.apply({ t: "reconfigure", kind: "replace", r: latest.voters.findIndex((v) => v !== leader.ctx.config.self) });
 }
 
 /**
  * The leader's lease rests on one follower's grants, and that follower is cut off from it (and
- * restarts, forgetting them) just before another follower campaigns (see the module comment). The leader is bridged to A
+ * restarts, forgetting them) just before another follower campaigns (see the module comment). The leader is bridged to
+ * A
  * alone; the others hear nothing from it, so their grants run out after D and their election
  * timers fire between electionTimeoutMsMin and electionTimeoutMsMax after the cut. A crashes
  * electionTimeoutMsMin - D/2 (plus pick's eighths of D) after the cut, so that the lease the

@@ -2,7 +2,8 @@
  * The simulated world: a deterministic cluster of 3 or 5 replicas running impl/core's `step`
  * unchanged, with messages in flight per directed link, durable stores with an unflushed
  * buffer, true time, each replica's own clock (offset and rate within the drift bound), and
- * clients that retry (their requests travel the network too: delayed, dropped, duplicated). Faults are the actions of ./actions.ts; `apply(action)` carries one out
+ * clients that retry (their requests travel the network too: delayed, dropped, duplicated). Faults are the actions of
+ * ./actions.ts; `apply(action)` carries one out
  * as one or more atomic world steps and hands each step to the observer (the checkers of
  * proofs/) before the next begins.
  *
@@ -214,7 +215,8 @@ export class World implements KvSystemView {
   /**
    * Feed this world's state into `h`: what decides its future, and nothing else. True time; per
    * replica its state, disk, clock (its reading now and its rate), whether it was started,
-   * paused, retired or armed to crash, and the addresses it knows; the multiset of messages in flight (their order and ids are only
+   * paused, retired or armed to crash, and the addresses it knows; the multiset of messages in flight (their order and
+   * ids are only
    * names); cut links; clients, their operations and the request table (request ids are in the
    * replicas' states, so the table says whose each one is); membership changes asked for and what
    * the operator's tool has yet to ask. Left

@@ -393,7 +393,9 @@ export class CompactPaxos
     return undefined;
   }
 
-  /** Inv!2 == \A a \in Acceptor : IF maxVBal[a] = -1 THEN maxVal[a] = None ELSE <<maxVBal[a], maxVal[a]>> \in votes[a]. */
+  /**
+   * Inv!2 == \A a \in Acceptor : IF maxVBal[a] = -1 THEN maxVal[a] = None ELSE <<maxVBal[a], maxVal[a]>> \in votes[a].
+   */
   Inv2(s: CompactPaxosState): string | undefined {
     for (let a = 0; a < this.constants.acceptors; a++) {
       const vbal = this.maxVBal(s, a);
@@ -406,7 +408,10 @@ export class CompactPaxos
     return undefined;
   }
 
-  /** Inv!3 for 1b messages: (m.type = "1b") => maxBal[m.acc] >= m.bal /\ ((m.mbal >= 0) => <<m.mbal, m.mval>> \in votes[m.acc]). */
+  /**
+   * Inv!3 for 1b messages: (m.type = "1b") => maxBal[m.acc] >= m.bal /\ ((m.mbal >= 0) => <<m.mbal, m.mval>> \in
+   * votes[m.acc]).
+   */
   Inv3of1b(s: CompactPaxosState): string | undefined {
     const { acceptors, ballots } = this.constants;
     for (let acc = 0; acc < acceptors; acc++) {
@@ -522,7 +527,10 @@ export class CompactPaxos
     };
   }
 
-  /** The symmetry group minus the identity (see `symmetryGroup`), built on first use: it has |Acceptor|! * |Value|! elements. */
+  /**
+   * The symmetry group minus the identity (see `symmetryGroup`), built on first use: it has |Acceptor|! * |Value|!
+   * elements.
+   */
   get symmetries(): readonly ((state: CompactPaxosState) => CompactPaxosState)[] {
     this.symmetryCache ??= symmetryGroup<CompactPaxosState>(this.constants, (acc, val) => this.permutation(acc, val));
     return this.symmetryCache;

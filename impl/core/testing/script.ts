@@ -5,7 +5,8 @@
  * UPDATE_GOLDEN=1, rewrites). Lines starting with `#` are comments and are kept.
  *
  * Commands (ids are replica ids; times are milliseconds):
- *   start N [field=value ...]        N replicas (ids 1..N), config overrides (numbers, true, false) for all; each boots with Recover
+ *   start N [field=value ...]        N replicas (ids 1..N), config overrides (numbers, true, false) for all; each boots
+ * with Recover
  *   campaign ID                      force a campaign (refused while rule L5 forbids it)
  *   deliver | stabilize              deliver the messages in flight once | until none is left
  *   tick                             tick every live replica at the current time

@@ -45,7 +45,10 @@ function lease(variant: new (c: LeaseConstants) => Lease): Run {
   };
 }
 
-/** Phase2aIgnoringVotes's way to v2 in ballot 1: v1 is voted in ballot 0 by a2, and the 1b of ballot 1 that reports it is ignored. */
+/**
+ * Phase2aIgnoringVotes's way to v2 in ballot 1: v1 is voted in ballot 0 by a2, and the 1b of ballot 1 that reports it
+ * is ignored.
+ */
 const v2OverV1 = [
   "Init",
   "Phase1a(0)",
