@@ -332,6 +332,9 @@ describe("the per-life trace checks fail on an altered trace file", () => {
     for (const step of replayLives(alter(lives), {}, violations, summaries)) expect(step.replica).toBe(replica);
     return { violations, summaries };
   }
+  /** replayAltered with only the first life altered. */
+  const replayFirstLifeAltered = (alter: (life: TraceLife) => TraceLife): ReturnType<typeof replayAltered> =>
+    replayAltered((lives) => lives.map((life, k) => (k > 0 ? life : alter(life))));
   const traceFile = (id: number): string => path.join(run.out, "cluster", `replica-${id}.trace.jsonl`);
   const withLines = (life: TraceLife, lines: TraceLife["lines"]): TraceLife => ({
     ...life,
@@ -345,98 +348,86 @@ describe("the per-life trace checks fail on an altered trace file", () => {
   });
 
   it("TraceExplainedByCore: the runtime sent something step did not ask for", () => {
-    const { violations } = replayAltered((lives) =>
-      lives.map((life, k) => {
-        if (k > 0) return life;
-        const i = life.lines.findIndex(
-          (l) =>
-            l.type === "effect" &&
-            l.effect!._tag === "Send" &&
-            (l.effect!.message as { _tag: string })._tag === "Accepted",
-        );
-        const line = life.lines[i]!;
-        const effect = {
-          ...line.effect!,
-          message: { ...(line.effect!.message as Record<string, unknown>), slot: 1_000_000 },
-        };
-        return withLines(
-          life,
-          life.lines.map((l, j) => (j === i ? { ...line, effect } : l)),
-        );
-      }),
-    );
+    const { violations } = replayFirstLifeAltered((life) => {
+      const i = life.lines.findIndex(
+        (l) =>
+          l.type === "effect" &&
+          l.effect!._tag === "Send" &&
+          (l.effect!.message as { _tag: string })._tag === "Accepted",
+      );
+      const line = life.lines[i]!;
+      const effect = {
+        ...line.effect!,
+        message: { ...(line.effect!.message as Record<string, unknown>), slot: 1_000_000 },
+      };
+      return withLines(
+        life,
+        life.lines.map((l, j) => (j === i ? { ...line, effect } : l)),
+      );
+    });
     expect(violations.map((v) => v.check)).toContain("TraceExplainedByCore");
   });
 
   it("DurableBeforeSend: a batch's effects after its first Persist left before the commit", () => {
-    const { violations } = replayAltered((lives) =>
-      lives.map((life, k) => {
-        if (k > 0) return life;
-        const i = life.lines.findIndex(
-          (l, j) => l.type === "commit" && life.lines[j + 1]?.type === "effect" && life.lines[j + 2]?.batch === l.batch,
-        );
-        const lines = [...life.lines];
-        const [commit] = lines.splice(i, 1);
-        lines.splice(i + 2, 0, commit!);
-        return withLines(life, lines);
-      }),
-    );
+    const { violations } = replayFirstLifeAltered((life) => {
+      const i = life.lines.findIndex(
+        (l, j) => l.type === "commit" && life.lines[j + 1]?.type === "effect" && life.lines[j + 2]?.batch === l.batch,
+      );
+      const lines = [...life.lines];
+      const [commit] = lines.splice(i, 1);
+      lines.splice(i + 2, 0, commit!);
+      return withLines(life, lines);
+    });
     expect(violations.map((v) => v.check)).toContain("DurableBeforeSend");
   });
 
   it("TraceComplete: a batch whose records never committed, then a batch that committed or released effects", () => {
-    const { violations } = replayAltered((lives) =>
-      lives.map((life, k) => {
-        if (k > 0) return life;
-        // The commit line of a batch with a vote or promise to persist, with later batches after it.
-        const i = life.lines.findIndex(
-          (l) =>
-            l.type === "commit" &&
-            life.lines.some(
-              (m) =>
-                m.batch === l.batch &&
-                m.type === "effect" &&
-                m.effect!._tag === "Persist" &&
-                (m.effect!.record as { _tag: string })._tag !== "chosen",
-            ),
-        );
-        return withLines(
-          life,
-          life.lines.filter((_, j) => j !== i),
-        );
-      }),
-    );
+    const { violations } = replayFirstLifeAltered((life) => {
+      // The commit line of a batch with a vote or promise to persist, with later batches after it.
+      const i = life.lines.findIndex(
+        (l) =>
+          l.type === "commit" &&
+          life.lines.some(
+            (m) =>
+              m.batch === l.batch &&
+              m.type === "effect" &&
+              m.effect!._tag === "Persist" &&
+              (m.effect!.record as { _tag: string })._tag !== "chosen",
+          ),
+      );
+      return withLines(
+        life,
+        life.lines.filter((_, j) => j !== i),
+      );
+    });
     expect(violations.filter((v) => v.check === "TraceComplete").map((v) => v.message)).toContainEqual(
       expect.stringMatching(/whose records to persist never committed/),
     );
   });
 
   it("DurableBeforeSend: an effect left before an earlier batch's commit", () => {
-    const { violations } = replayAltered((lives) =>
-      lives.map((life, k) => {
-        if (k > 0) return life;
-        // A commit line, and the first later effect line of a later batch that may not overtake.
-        const lines = [...life.lines];
-        for (let c = 0; c < lines.length; c++) {
-          const commit = lines[c]!;
-          if (commit.type !== "commit") continue;
-          const e = lines.findIndex(
-            (l, j) =>
-              j > c &&
-              l.type === "effect" &&
-              (l.batch ?? -1) > (commit.batch ?? -1) &&
-              !["Heartbeat", "HeartbeatAck", "Accept"].includes(
-                (l.effect!.message as { _tag?: string } | undefined)?._tag ?? "",
-              ),
-          );
-          if (e < 0) continue;
-          lines.splice(c, 1);
-          lines.splice(e, 0, commit);
-          return withLines(life, lines);
-        }
-        throw new Error("no commit line followed by a later batch's effect");
-      }),
-    );
+    const { violations } = replayFirstLifeAltered((life) => {
+      // A commit line, and the first later effect line of a later batch that may not overtake.
+      const lines = [...life.lines];
+      for (let c = 0; c < lines.length; c++) {
+        const commit = lines[c]!;
+        if (commit.type !== "commit") continue;
+        const e = lines.findIndex(
+          (l, j) =>
+            j > c &&
+            l.type === "effect" &&
+            (l.batch ?? -1) > (commit.batch ?? -1) &&
+            !["Heartbeat", "HeartbeatAck", "Accept"].includes(
+              (l.effect!.message as { _tag?: string } | undefined)?._tag ?? "",
+            ),
+        );
+        if (e < 0) continue;
+        lines.splice(c, 1);
+        lines.splice(e, 0, commit);
+        return withLines(life, lines);
+      }
+      throw new Error("no commit line followed by a later batch's effect");
+    });
     expect(violations.filter((v) => v.check === "DurableBeforeSend").map((v) => v.message)).toContainEqual(
       expect.stringMatching(/left before an earlier batch's \d+ records were durable/),
     );
@@ -449,26 +440,23 @@ describe("the per-life trace checks fail on an altered trace file", () => {
       (l.effect!.record as { _tag: string } | undefined)?._tag !== "chosen";
     const isOut = (l: TraceLine): boolean =>
       l.type === "effect" && (l.effect!._tag === "Send" || l.effect!._tag === "Reply");
-    const { violations } = replayAltered((lives) =>
-      lives.map((life, k) => {
-        if (k > 0) return life;
-        expect(life.syncs).toBe(true);
-        // An fsync's return, then (after the commit) a record it covered, then a message: the
-        // fsync is made to return only after the message left, as a store that acknowledges
-        // before its fsync would trace it.
-        const lines = [...life.lines];
-        const i = lines.findIndex((l, at) => {
-          if (l.type !== "synced") return false;
-          const next = lines.findIndex((m, j) => j > at && isOut(m));
-          return next > 0 && lines.slice(at, next).some(isVote);
-        });
-        expect(i).toBeGreaterThan(0);
-        const [synced] = lines.splice(i, 1);
-        const out = lines.findIndex((m, j) => j >= i && isOut(m));
-        lines.splice(out + 1, 0, synced!);
-        return withLines(life, lines);
-      }),
-    );
+    const { violations } = replayFirstLifeAltered((life) => {
+      expect(life.syncs).toBe(true);
+      // An fsync's return, then (after the commit) a record it covered, then a message: the
+      // fsync is made to return only after the message left, as a store that acknowledges
+      // before its fsync would trace it.
+      const lines = [...life.lines];
+      const i = lines.findIndex((l, at) => {
+        if (l.type !== "synced") return false;
+        const next = lines.findIndex((m, j) => j > at && isOut(m));
+        return next > 0 && lines.slice(at, next).some(isVote);
+      });
+      expect(i).toBeGreaterThan(0);
+      const [synced] = lines.splice(i, 1);
+      const out = lines.findIndex((m, j) => j >= i && isOut(m));
+      lines.splice(out + 1, 0, synced!);
+      return withLines(life, lines);
+    });
     expect(violations.filter((v) => v.check === "DurableBeforeSend").map((v) => v.message)).toEqual([
       expect.stringMatching(/persisted but no fsync had returned beyond record/),
     ]);
