@@ -369,6 +369,7 @@ class ReplicaProcess implements RunningReplica {
       clock: this.options.clock,
       trace: this.trace,
       requestTimeoutMs: this.options.requestTimeoutMs,
+      tickIntervalMs: tickIntervalMs,
       send: (to, message, wireId) => {
         const sent = this.transport.send(to, message, wireId);
         if (sent) this.metrics.messagesSent.inc({ to: String(to) });
@@ -697,6 +698,18 @@ class ReplicaProcess implements RunningReplica {
  * initial member restarted with the current members as --peers but without --initial-members,
  * say) is refused before anything is served.
  */
+/**
+ * How often the core is ticked. A leader or candidate every 10 ms: its heartbeats (every 50 ms by
+ * default) renew the lease, and a late one shortens it. A follower's timers (its election timeout,
+ * 400 ms or more by default; catch-up and hand-over retries) bear a coarser tick: a sixteenth of
+ * the election timeout, 10 to 25 ms, which spares an idle follower more than half its wake-ups.
+ * The core's semantics do not depend on it: every event carries its own clock reading.
+ */
+function tickIntervalMs(state: KvReplicaState): number {
+  if (state.role._tag !== "follower") return 10;
+  return Math.max(10, Math.min(25, Math.floor(state.ctx.config.electionTimeoutMsMin / 16)));
+}
+
 function checkInitialMembers(dataDir: string, members: readonly ReplicaId[], joining: boolean): void {
   const file = path.join(dataDir, "initial-members.json");
   const wanted = { initialMembers: [...members].sort((a, b) => a - b), joining };
