@@ -710,13 +710,16 @@ class ReplicaProcess implements RunningReplica {
  */
 /**
  * How often the core is ticked. A leader or candidate every 10 ms: its heartbeats (every 50 ms by
- * default) renew the lease, and a late one shortens it. A follower's timers (its election timeout,
- * 400 ms or more by default; catch-up and hand-over retries) bear a coarser tick: a sixteenth of
- * the election timeout, 10 to 25 ms, which spares an idle follower more than half its wake-ups.
- * The core's semantics do not depend on it: every event carries its own clock reading.
+ * default) renew the lease, and a late one shortens it. So does a follower with work its ticks
+ * pace (catching up on chosen slots, a snapshot transfer, handing over after its removal). An
+ * idle follower's only timer is its election timeout (400 ms or more by default), which bears a
+ * coarser tick: a sixteenth of it, 10 to 25 ms, sparing more than half the wake-ups. The core's
+ * semantics do not depend on it: every event carries its own clock reading.
  */
 function tickIntervalMs(state: KvReplicaState): number {
-  if (state.role._tag !== "follower") return 10;
+  const { learner } = state;
+  const busy = learner.commitIndex > learner.executedUpTo || learner.transfer !== null || state.removal !== null;
+  if (state.role._tag !== "follower" || busy) return 10;
   return Math.max(10, Math.min(25, Math.floor(state.ctx.config.electionTimeoutMsMin / 16)));
 }
 
