@@ -148,12 +148,15 @@ export class WorldChecker<S, I, O> {
    * highest slot a client observed, the lease beliefs and each replica's durable snapshot. What is
    * left out (chosen values, configurations, the spec's service state) is a function of it. Two
    * worlds with equal states and equal fingerprints get the same verdicts from here on.
+   * `downForGood(a)`: replica `a` is down and will never run again, so its durable snapshot, read
+   * only by checks of its own steps, is left out too.
    */
-  fingerprint(f: Fingerprint): void {
+  fingerprint(f: Fingerprint, downForGood?: (a: number) => boolean): void {
     this.voting.fingerprint(f);
     f.num(this.service.observedSlot);
     for (const u of this.lease.until) f.num(u);
-    for (const slot of this.durableSnapshot) f.num(slot);
+    for (let a = 0; a < this.durableSnapshot.length; a++)
+      f.num(downForGood?.(a) === true ? -1 : this.durableSnapshot[a]!);
   }
 
   /** Check one world step (call after the world carried it out). Throws ViolationFound. */

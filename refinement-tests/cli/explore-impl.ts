@@ -100,6 +100,8 @@ ${Object.entries(counts)
   --settle            after the prelude, deliver everything in flight until the network is quiet
                       (its last state transfer done), so the depth is spent after it
   --no-deliver-all    with --orders all, do not offer "deliver everything in flight" as one transition
+  --no-reduce         keep apart states that differ only in what nothing reads (the disk and clock
+                      of a replica down for good): the unreduced space, for comparison
   --mode KIND         bfs | random (random walks of --depth transitions) (default bfs)
   --mutant NAME       explore a broken variant (npm run mutants lists them)
   --out DIR           where a counterexample's report goes (default out/explore)
@@ -121,6 +123,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
     ...Object.fromEntries(Object.keys(counts).map((f) => [f, { type: "string" as const }])),
     ...Object.fromEntries(Object.keys(choices).map((f) => [f, { type: "string" as const }])),
     "no-deliver-all": { type: "boolean" },
+    "no-reduce": { type: "boolean" },
     settle: { type: "boolean" },
     mutant: { type: "string" },
     out: { type: "string" },
@@ -180,6 +183,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
     orders: c.orders as ImplBounds["orders"],
     environment: c.environment as ImplBounds["environment"],
     seed: n.seed,
+    reduce: v["no-reduce"] !== true,
   };
   let mutant: ExploreOptions["mutant"];
   if (typeof v.mutant === "string") {

@@ -125,5 +125,6 @@ export function describeBounds(b: ImplBounds): string {
   if (b.orders !== "all") flags.push(`--orders ${b.orders}`);
   if (b.environment !== "between-waves") flags.push(`--environment ${b.environment}`);
   if (b.seed !== 1) flags.push(`--seed ${b.seed}`);
+  if (!b.reduce) flags.push("--no-reduce");
   return flags.join(" ");
 }

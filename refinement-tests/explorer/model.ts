@@ -115,6 +115,12 @@ export interface ImplBounds {
    * its course; holding a message back covers an action in the middle of a wave), or `anytime`.
    */
   readonly environment: "between-waves" | "anytime";
+  /**
+   * Merge states that differ only in what no transition or check reads (`key`): the disk, clock
+   * and addresses of a replica that is down for good (it retired, or no restart is left). True
+   * by default; false explores the unreduced space (the tests compare the two).
+   */
+  readonly reduce: boolean;
 }
 
 /** The bounds `npm run explore -- --impl` starts from. */
@@ -144,6 +150,7 @@ export const defaultBounds: ImplBounds = {
   orders: "all",
   seed: 1,
   environment: "between-waves",
+  reduce: true,
 };
 
 /** Budgets, by position in `ModelState.used`. */
@@ -361,7 +368,7 @@ export class ImplModel {
         if (left("crashes")) out.push({ action: { t: "crash", r: target, at: null }, spends: "crashes" });
         continue;
       }
-      if (s.used[budget.restarts]! >= (b.restarts < 0 ? b.crashes : b.restarts)) continue;
+      if (s.used[budget.restarts]! >= this.restartBound()) continue;
       const continued = r.localAt(w.trueTime);
       if (b.restartClocks !== "lower")
         out.push({ action: { t: "restart", r: target, clockMs: continued }, spends: "restarts" });
@@ -370,6 +377,23 @@ export class ImplModel {
     }
     this.reconfigActions(s, out);
     return this.chunkFaultActions(s, out);
+  }
+
+  /** Which replicas of `s` are down and will never run again (undefined: none can be). */
+  private downForGood(s: ModelState): ((index: number) => boolean) | undefined {
+    const w = s.world;
+    const restartsLeft = s.used[budget.restarts]! < this.restartBound();
+    let any = false;
+    for (const r of w.replicas) if (r.born && r.state === null && (r.retired || !restartsLeft)) any = true;
+    if (!any) return undefined;
+    return (index) => {
+      const r = w.replicas[index]!;
+      return r.born && r.state === null && (r.retired || !restartsLeft);
+    };
+  }
+
+  private restartBound(): number {
+    return this.bounds.restarts < 0 ? this.bounds.crashes : this.bounds.restarts;
   }
 
   private chunkFaultActions(s: ModelState, out: ModelAction[]): ModelAction[] {
@@ -520,11 +544,19 @@ export class ImplModel {
     return { world, checker, used, held: stillHeld(world, s.held) };
   }
 
-  /** The state's 64-bit key: the world, the checker's ghost state, and the budgets spent. */
+  /**
+   * The state's 64-bit key: the world, the checker's ghost state, and the budgets spent. With
+   * `reduce`, a replica down for good (retired, or down with no restart left in the budget: no
+   * transition starts it again) counts only as down: its disk, clock, addresses and durable
+   * snapshot are left out. Nothing reads them: the replica takes no step, so no check of its steps
+   * runs; time advances by the deadlines of live replicas only; its lease belief ended when it
+   * went down; the ghost keeps its votes apart from its disk; messages it sent still count.
+   */
   key(s: ModelState): Hash64 {
     const h = new Hasher();
-    s.world.hashInto(h);
-    s.checker.fingerprint(h);
+    const gone = this.bounds.reduce ? this.downForGood(s) : undefined;
+    s.world.hashInto(h, gone);
+    s.checker.fingerprint(h, gone);
     for (const u of s.used) h.word(u);
     for (const c of s.held) h.str(c);
     return h.done();

@@ -221,21 +221,28 @@ export class World implements KvSystemView {
    * replicas' states, so the table says whose each one is); membership changes asked for and what
    * the operator's tool has yet to ask. Left
    * out: step and message counters, the trace, counters of rare events, and the next fresh ids.
+   *
+   * `downForGood(index)`: the caller knows that replica `index`, now down, will never run again
+   * (it retired, or the explorer has no restart left to give it). Then only that it is down (and
+   * born, paused, retired) counts: no transition or check reads a stopped replica's disk, clock
+   * or addresses except to restart it. Messages it sent that are still in flight count as always.
    */
-  hashInto(h: Hasher): void {
+  hashInto(h: Hasher, downForGood?: (index: number) => boolean): void {
     h.num(this.trueTime);
     for (const r of this.replicas) {
+      if (r.state === null && downForGood?.(r.index) === true) {
+        // Its disk, clock, addresses and armed crashes decide nothing any more (see `downForGood`).
+        h.word(16 | (r.born ? 1 : 0) | (r.paused ? 2 : 0) | (r.retired ? 8 : 0));
+        continue;
+      }
       h.word((r.born ? 1 : 0) | (r.paused ? 2 : 0) | (r.crashAtSnapshot ? 4 : 0) | (r.retired ? 8 : 0));
       h.num(r.crashAt ?? -1);
-      for (const set of [r.startList, r.learned]) {
-        const ids = [...set].sort((x, y) => x - y);
-        h.num(ids.length);
-        for (const id of ids) h.num(id);
-      }
+      hashIdSet(h, r.startList);
+      hashIdSet(h, r.learned);
       if (r.state === null) h.word(0);
       else h.hash(valueHash(r.state));
-      h.num(r.durable.length);
-      for (const rec of r.durable) h.hash(valueHash(rec));
+      // The durable array is never written in place (a flush makes a new one): its hash is memoized.
+      h.hash(valueHash(r.durable));
       h.num(r.unflushed.length);
       for (const rec of r.unflushed) h.hash(valueHash(rec));
       h.num(r.localAt(this.trueTime));
@@ -1410,4 +1417,19 @@ export class World implements KvSystemView {
 
 function round(t: number): number {
   return Math.round(t * 1000) / 1000;
+}
+
+/** A set of replica ids, in no particular order: as a bit mask when every id is below 31, else sorted. */
+function hashIdSet(h: Hasher, set: ReadonlySet<number>): void {
+  let mask = 0;
+  for (const id of set) {
+    if (id < 0 || id > 30) {
+      const ids = [...set].sort((x, y) => x - y);
+      h.num(-ids.length);
+      for (const x of ids) h.num(x);
+      return;
+    }
+    mask |= 1 << id;
+  }
+  h.num(mask);
 }
