@@ -1,7 +1,8 @@
 /**
  * The simulated world's network: what is in flight (replica messages and client requests, each
- * an immutable entry), the content hash the explorer counts them by, and the corrupted copy of a
- * state-transfer chunk that a fault puts in flight.
+ * an immutable entry), the cut links, the fault armed for the next state-transfer chunk and the
+ * message ids (`Network`); the content hash the explorer counts entries by, and the corrupted
+ * copy of a state-transfer chunk that a fault puts in flight.
  */
 import type { KvInput } from "../../spec/kv.ts";
 import type { Message } from "../../impl/core/testing/index.ts";
@@ -47,4 +48,149 @@ export function corrupted(message: Message<KvInput>): Message<KvInput> {
   while (at > 0 && !/[0-9]/.test(data[at]!)) at--;
   const digit = /[0-9]/.test(data[at]!) ? String((Number(data[at]) + 1) % 10) : "x";
   return { ...message, data: data.slice(0, at) + digit + data.slice(at + 1) };
+}
+
+/** A fault armed for the next state-transfer chunk sent: it is lost, or has a byte changed. */
+export type ChunkFault = "dropChunk" | "corruptChunk";
+
+/**
+ * The links between replicas: what is in flight (in the order sent), which directed links are
+ * cut, the fault armed for the next state-transfer chunk, and the ids that name messages. It
+ * knows nothing of replicas beyond their indices: whether a receiver is paused or knows an
+ * address is the world's to judge. `count` tallies the rare events (a message lost to a full
+ * network, a chunk lost or corrupted).
+ */
+export class Network {
+  private readonly messages: InFlight[];
+  private readonly blocked: boolean[];
+  private blockedCount: number;
+  private armed: ChunkFault | null;
+  private nextMessageId: number;
+
+  /** Links among `total` replicas, at most `max` entries in flight; with `from`, a copy of that network. */
+  constructor(
+    private readonly total: number,
+    private readonly max: number,
+    private readonly count: (name: string) => void,
+    from?: Network,
+  ) {
+    this.messages = from === undefined ? [] : from.messages.slice();
+    this.blocked = from === undefined ? new Array<boolean>(total * total).fill(false) : from.blocked.slice();
+    this.blockedCount = from?.blockedCount ?? 0;
+    this.armed = from?.armed ?? null;
+    this.nextMessageId = from?.nextMessageId ?? 1;
+  }
+
+  /** An independent copy (entries in flight are immutable and shared), counting with `count`. */
+  copy(count: (name: string) => void): Network {
+    return new Network(this.total, this.max, count, this);
+  }
+
+  /** What is in flight, oldest first. */
+  get inFlight(): readonly InFlight[] {
+    return this.messages;
+  }
+
+  /** Is the link from replica index `a` to `b` cut? */
+  linkBlocked(a: number, b: number): boolean {
+    return this.blocked[a * this.total + b]!;
+  }
+
+  /** Is some link cut? */
+  anyLinkBlocked(): boolean {
+    return this.blockedCount > 0;
+  }
+
+  /** Cut (or restore) the link from replica index `a` to `b`. */
+  setBlocked(a: number, b: number, value: boolean): void {
+    const k = a * this.total + b;
+    if (this.blocked[k] === value) return;
+    this.blocked[k] = value;
+    this.blockedCount += value ? 1 : -1;
+  }
+
+  /** Restore every link. */
+  healAll(): void {
+    this.blocked.fill(false);
+    this.blockedCount = 0;
+  }
+
+  /** The fault armed for the next state-transfer chunk sent, if any. */
+  get chunkFaultArmed(): ChunkFault | null {
+    return this.armed;
+  }
+
+  /** Arm `kind` for the next state-transfer chunk sent. */
+  armChunkFault(kind: ChunkFault): void {
+    this.armed = kind;
+  }
+
+  /**
+   * Put replica message `message` from `from` to `to` in flight, unless the armed chunk fault
+   * takes it (or changes a byte of it) or the network is full. The caller has checked the link.
+   */
+  send(from: number, to: number, message: Message<KvInput>): void {
+    if (message._tag === "SnapshotChunk" && this.armed !== null) {
+      const fault = this.armed;
+      this.armed = null;
+      if (fault === "dropChunk") {
+        this.count("state-transfer chunk lost");
+        return;
+      }
+      message = corrupted(message);
+      this.count("state-transfer chunk corrupted");
+    }
+    if (this.messages.length >= this.max) {
+      this.count("message lost to a full network");
+      return;
+    }
+    this.messages.push({ id: this.nextMessageId++, kind: "message", from, to, message });
+  }
+
+  /** Put client request `requestId` to replica index `to` in flight; false when the network is full. */
+  sendRequest(to: number, requestId: number): boolean {
+    if (this.messages.length >= this.max) {
+      this.count("message lost to a full network");
+      return false;
+    }
+    this.messages.push({ id: this.nextMessageId++, kind: "request", to, requestId });
+    return true;
+  }
+
+  /** Take the entry at position `k` out of flight. */
+  removeAt(k: number): void {
+    this.messages.splice(k, 1);
+  }
+
+  /** Take entry `m` out of flight. */
+  remove(m: InFlight): void {
+    this.messages.splice(this.messages.indexOf(m), 1);
+  }
+
+  /** Replace the entry at position `k` (a fault changed it: entries are never edited in place). */
+  replaceAt(k: number, m: InFlight): void {
+    this.messages[k] = m;
+  }
+
+  /** The state-transfer chunks in flight, with their positions in `inFlight`. */
+  chunksInFlight(): number[] {
+    const out: number[] = [];
+    this.messages.forEach((m, k) => {
+      if (m.kind === "message" && m.message._tag === "SnapshotChunk") out.push(k);
+    });
+    return out;
+  }
+
+  /**
+   * Feed what decides the network's future into `h`: the multiset of entries in flight (their
+   * order and ids are only names), the cut links and the armed chunk fault.
+   */
+  hashInto(h: Hasher): void {
+    const messages = this.messages.map((m) => inFlightHash(m));
+    messages.sort((x, y) => x.a - y.a || x.b - y.b);
+    h.num(messages.length);
+    for (const m of messages) h.hash(m);
+    for (let k = 0; k < this.blocked.length; k++) if (this.blocked[k]) h.num(k);
+    h.str(this.armed ?? "-");
+  }
 }

@@ -43,7 +43,7 @@ import { showInput, showMessage, showRecord, showResult } from "../../impl/core/
 import { valueHash, type Hasher } from "../explorer/hash.ts";
 import { see, type ClientOp, type ClientSlot } from "./clients.ts";
 import { addressOfReplica, followUpRetryMs, followUpTriesMax, knowsFromLog } from "./membership.ts";
-import { corrupted, inFlightHash, type InFlight } from "./network.ts";
+import { corrupted, Network, type ChunkFault, type InFlight } from "./network.ts";
 import { ReplicaSlot } from "./replica-slot.ts";
 import { configFor, defaultTuning, type ReplicaTuning } from "./tuning.ts";
 
@@ -101,11 +101,10 @@ export class World implements KvSystemView {
   readonly clients: readonly ClientSlot[];
   readonly keys: readonly string[];
   readonly ops: ClientOp[] = [];
-  readonly inFlight: InFlight[] = [];
+  /** What is in flight, the cut links and the message ids. */
+  private readonly network: Network;
   /** The initial members (ids 1..N); `members` also lists the spares. */
   readonly initialMembers: readonly number[];
-  /** The next state-transfer chunk sent is lost, or has a byte changed (armed by a fault with none in flight). */
-  private chunkFaultArmed: "dropChunk" | "corruptChunk" | null = null;
   /** The operator's tool, after an add: the change it still has to make (promote or replace), and when it asks next. */
   private followUp: {
     /** What is left to do, in order: the add (until it is made), then the promotion or replacement. */
@@ -125,14 +124,10 @@ export class World implements KvSystemView {
   private readonly n: number;
   /** Every replica slot, spares included. */
   private readonly total: number;
-  private readonly blocked: boolean[];
-  private blockedCount = 0;
   private pausedCount = 0;
   private readonly step: Step;
   /** The rules the step was assembled from (rule L3 says who holds a lease). */
   readonly rules: ReplicaRules;
-  private readonly inFlightMax: number;
-  private nextMessageId = 1;
   private nextRequestId = 1;
   private readonly requests = new Map<number, { readonly info: RequestInfo<KvInput>; readonly op: ClientOp }>();
   private readonly driftRho: number;
@@ -145,13 +140,11 @@ export class World implements KvSystemView {
       this.tuning = from.tuning;
       this.step = from.step;
       this.rules = from.rules;
-      this.inFlightMax = from.inFlightMax;
       this.trace = from.trace === null ? null : from.trace.slice();
       this.members = from.members;
       this.initialMembers = from.initialMembers;
       this.driftRho = from.driftRho;
       this.replicas = from.replicas.map((r) => r.copy());
-      this.blocked = from.blocked.slice();
       this.keys = from.keys;
       this.copyClientsFrom(from);
       this.clients = from.clients.map((c) => ({
@@ -161,14 +154,11 @@ export class World implements KvSystemView {
       }));
       this.trueTime = from.trueTime;
       this.events = from.events;
-      for (const m of from.inFlight) this.inFlight.push(m);
-      this.chunkFaultArmed = from.chunkFaultArmed;
+      this.network = from.network.copy((name) => this.count(name));
       for (const [id, c] of from.changes) this.changes.set(id, { change: c.change, result: c.result });
       this.followUp = from.followUp === null ? null : { ...from.followUp, changes: from.followUp.changes.slice() };
       this.counters = from.counters;
-      this.blockedCount = from.blockedCount;
       this.pausedCount = from.pausedCount;
-      this.nextMessageId = from.nextMessageId;
       this.nextRequestId = from.nextRequestId;
       return;
     }
@@ -178,7 +168,6 @@ export class World implements KvSystemView {
     this.tuning = options.tuning ?? defaultTuning;
     this.step = options.step ?? defaultStep;
     this.rules = this.step.rules ?? defaultRules;
-    this.inFlightMax = options.inFlightMax ?? 256;
     this.trace = options.record === true ? [] : null;
     this.members = Array.from({ length: this.total }, (_, i) => i + 1);
     this.initialMembers = this.members.slice(0, n);
@@ -189,7 +178,7 @@ export class World implements KvSystemView {
       // Clocks start far apart: no replica's reading means anything to another.
       return new ReplicaSlot(id, index, config, 10_000 * (index + 1));
     });
-    this.blocked = new Array<boolean>(this.total * this.total).fill(false);
+    this.network = new Network(this.total, options.inFlightMax ?? 256, (name) => this.count(name));
     this.keys = Array.from({ length: options.keys ?? 2 }, (_, i) => `k${i}`);
     this.clients = Array.from({ length: options.clients ?? 3 }, (_, i) => ({
       id: `c${i + 1}`,
@@ -248,12 +237,7 @@ export class World implements KvSystemView {
       h.num(r.localAt(this.trueTime));
       h.num(r.clock.rate);
     }
-    const messages = this.inFlight.map((m) => inFlightHash(m));
-    messages.sort((x, y) => x.a - y.a || x.b - y.b);
-    h.num(messages.length);
-    for (const m of messages) h.hash(m);
-    for (let k = 0; k < this.blocked.length; k++) if (this.blocked[k]) h.num(k);
-    h.str(this.chunkFaultArmed ?? "-");
+    this.network.hashInto(h);
     for (const c of this.clients) {
       h.num(c.nextSeq);
       h.num(c.opsStarted);
@@ -367,12 +351,17 @@ export class World implements KvSystemView {
   // ---- SystemView -----------------------------------------------------------------------------
 
   linkBlocked(a: number, b: number): boolean {
-    return this.blocked[a * this.total + b]!;
+    return this.network.linkBlocked(a, b);
   }
 
   /** Is some link cut? */
   anyLinkBlocked(): boolean {
-    return this.blockedCount > 0;
+    return this.network.anyLinkBlocked();
+  }
+
+  /** What is in flight, oldest first. */
+  get inFlight(): readonly InFlight[] {
+    return this.network.inFlight;
   }
 
   count(name: string, by = 1): void {
@@ -439,7 +428,7 @@ export class World implements KvSystemView {
         const index = a.i % this.inFlight.length;
         const m = this.inFlight[index]!;
         if (a.t === "drop") {
-          this.inFlight.splice(index, 1);
+          this.network.removeAt(index);
           this.faultStep(this.text(() => `drop ${this.describe(m)}`));
         } else {
           this.duplicate(m);
@@ -473,7 +462,7 @@ export class World implements KvSystemView {
         return;
       }
       case "heal":
-        if (this.blockedCount === 0) return;
+        if (!this.network.anyLinkBlocked()) return;
         this.healAll();
         return;
       case "crash":
@@ -564,8 +553,7 @@ export class World implements KvSystemView {
 
   /** Restore every link. */
   healAll(): void {
-    this.blocked.fill(false);
-    this.blockedCount = 0;
+    this.network.healAll();
     this.faultStep("heal");
   }
 
@@ -728,15 +716,12 @@ export class World implements KvSystemView {
   }
 
   private setBlocked(a: number, b: number, value: boolean): void {
-    const k = a * this.total + b;
-    if (this.blocked[k] === value) return;
-    this.blocked[k] = value;
-    this.blockedCount += value ? 1 : -1;
+    this.network.setBlocked(a, b, value);
   }
 
   private deliverable(m: InFlight): boolean {
     if (this.replicas[m.to]!.paused) return false;
-    return m.kind === "request" || !this.blocked[m.from * this.total + m.to]!;
+    return m.kind === "request" || !this.network.linkBlocked(m.from, m.to);
   }
 
   /** `R1->R2 Accept ...` or `c1 -> R2 #3 put(k0,c1.3)`. */
@@ -761,23 +746,18 @@ export class World implements KvSystemView {
   }
 
   private enqueueRequest(to: number, requestId: number): boolean {
-    if (this.inFlight.length >= this.inFlightMax) {
-      this.count("message lost to a full network");
-      return false;
-    }
-    this.inFlight.push({ id: this.nextMessageId++, kind: "request", to, requestId });
-    return true;
+    return this.network.sendRequest(to, requestId);
   }
 
   private pickDeliverable(i: number): InFlight | undefined {
     if (this.inFlight.length === 0) return undefined;
-    if (this.blockedCount === 0 && this.pausedCount === 0) return this.inFlight[i % this.inFlight.length];
+    if (!this.network.anyLinkBlocked() && this.pausedCount === 0) return this.inFlight[i % this.inFlight.length];
     const ok = this.inFlight.filter((m) => this.deliverable(m));
     return ok.length === 0 ? undefined : ok[i % ok.length];
   }
 
   private enqueue(from: number, to: number, message: Message<KvInput>): void {
-    if (this.blocked[from * this.total + to]!) {
+    if (this.network.linkBlocked(from, to)) {
       this.count("message lost to a partition");
       return;
     }
@@ -785,26 +765,11 @@ export class World implements KvSystemView {
       this.count("message lost: the receiver's address is unknown");
       return;
     }
-    if (message._tag === "SnapshotChunk" && this.chunkFaultArmed !== null) {
-      const fault = this.chunkFaultArmed;
-      this.chunkFaultArmed = null;
-      if (fault === "dropChunk") {
-        this.count("state-transfer chunk lost");
-        return;
-      }
-      message = corrupted(message);
-      this.count("state-transfer chunk corrupted");
-    }
-    if (this.inFlight.length >= this.inFlightMax) {
-      this.count("message lost to a full network");
-      return;
-    }
-    this.inFlight.push({ id: this.nextMessageId++, kind: "message", from, to, message });
+    this.network.send(from, to, message);
   }
 
   private deliver(m: InFlight): void {
-    const index = this.inFlight.indexOf(m);
-    this.inFlight.splice(index, 1);
+    this.network.remove(m);
     if (m.kind === "request") {
       this.deliverRequest(m.to, m.requestId);
       return;
@@ -1131,36 +1096,27 @@ export class World implements KvSystemView {
     plan.requestId = this.askLeader(at, change);
   }
 
-  /** The state-transfer chunks in flight, with their positions in `inFlight`. */
-  private chunksInFlight(): number[] {
-    const out: number[] = [];
-    this.inFlight.forEach((m, k) => {
-      if (m.kind === "message" && m.message._tag === "SnapshotChunk") out.push(k);
-    });
-    return out;
-  }
-
   /**
    * Lose the i-th state-transfer chunk in flight (a partial transfer), or change one byte of it (a
    * corrupted one); with none in flight, the next chunk sent suffers it.
    */
-  private chunkFault(kind: "dropChunk" | "corruptChunk", i: number): void {
-    const chunks = this.chunksInFlight();
+  private chunkFault(kind: ChunkFault, i: number): void {
+    const chunks = this.network.chunksInFlight();
     if (chunks.length === 0) {
-      if (this.chunkFaultArmed !== null) return;
-      this.chunkFaultArmed = kind;
+      if (this.network.chunkFaultArmed !== null) return;
+      this.network.armChunkFault(kind);
       this.faultStep(`the next state-transfer chunk will be ${kind === "dropChunk" ? "lost" : "corrupted"}`);
       return;
     }
     const k = chunks[i % chunks.length]!;
     const m = this.inFlight[k]! as InFlight & { kind: "message" };
     if (kind === "dropChunk") {
-      this.inFlight.splice(k, 1);
+      this.network.removeAt(k);
       this.count("state-transfer chunk lost");
       this.faultStep(`drop ${this.describe(m)}`);
       return;
     }
-    this.inFlight[k] = { ...m, message: corrupted(m.message) };
+    this.network.replaceAt(k, { ...m, message: corrupted(m.message) });
     this.count("state-transfer chunk corrupted");
     this.faultStep(`corrupt a byte of ${this.describe(m)}`);
   }
