@@ -22,6 +22,7 @@
 import { AssertionFailure, type Step } from "../../impl/core/testing/index.ts";
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import { ViolationFound, type Violation } from "../../proofs/violation.ts";
+import { CheckProfile } from "../../proofs/check-profile.ts";
 import { WorldChecker } from "../../proofs/world-checker.ts";
 import { type Action, type ReconfigureKind, type Scenario } from "../world/actions.ts";
 import { runPrelude, type Prelude } from "../world/preludes.ts";
@@ -223,6 +224,12 @@ export class ImplModel {
   readonly tuning: ReplicaTuning;
   /** Operations each client started before the model's first transition (a prelude's). */
   private opsBefore: readonly number[] = [];
+  /**
+   * Where the time goes (null: not measured): `explorer` times the explorer's own work per
+   * transition (copies, world steps with their checks, keys, enabled transitions), `checks` each
+   * check of proofs/ within the world steps. Set before `roots()`.
+   */
+  profile: { readonly explorer: CheckProfile; readonly checks: CheckProfile } | null = null;
 
   constructor(
     readonly bounds: ImplBounds,
@@ -325,6 +332,7 @@ export class ImplModel {
       alpha: this.tuning.reconfigAlphaSlots,
       initialMembers: world.initialMembers,
     });
+    checker.profile = this.profile?.checks ?? null;
     world.observer = (s) => checker.observe(s);
     world.boot();
     if (this.bounds.start === "warm") warmUp(world);
@@ -336,6 +344,15 @@ export class ImplModel {
 
   /** Every transition enabled in `s`, in a fixed order (see the module comment). */
   actions(s: ModelState): ModelAction[] {
+    const p = this.profile;
+    if (p === null) return this.enabled(s);
+    const t = performance.now();
+    const out = this.enabled(s);
+    p.explorer.lap("enabled transitions", t);
+    return out;
+  }
+
+  private enabled(s: ModelState): ModelAction[] {
     const out: ModelAction[] = [];
     const w = s.world;
     const b = this.bounds;
@@ -517,15 +534,20 @@ export class ImplModel {
       used[budget.delays]!++;
       return { world: s.world, checker: s.checker, used, held: [...s.held, a.hold].sort() };
     }
+    const p = this.profile?.explorer ?? null;
+    let t = p === null ? 0 : performance.now();
     const world = s.world.clone();
     const checker = s.checker.fork(world);
+    if (p !== null) t = p.lap("clone the world, fork the checker", t);
     world.observer = (step) => checker.observe(step);
     const completed = completedOps(world);
     try {
       world.apply(a.action!);
       if (a.rest !== undefined) for (const x of a.rest) world.apply(x);
+      if (p !== null) t = p.lap(worldSteps, t);
       if (completedOps(world) > completed) {
         const lin = linearizability(world);
+        p?.lap("Linearizability (when an operation completes)", t);
         if (lin !== null) return { violation: lin };
       }
     } catch (error) {
@@ -553,6 +575,14 @@ export class ImplModel {
    * went down; the ghost keeps its votes apart from its disk; messages it sent still count.
    */
   key(s: ModelState): Hash64 {
+    const p = this.profile?.explorer ?? null;
+    const t = p === null ? 0 : performance.now();
+    const out = this.keyOf(s);
+    p?.lap("state key (world hash, ghost fingerprint)", t);
+    return out;
+  }
+
+  private keyOf(s: ModelState): Hash64 {
     const h = new Hasher();
     const gone = this.bounds.reduce ? this.downForGood(s) : undefined;
     s.world.hashInto(h, gone);
@@ -562,6 +592,9 @@ export class ImplModel {
     return h.done();
   }
 }
+
+/** The explorer profile's row for world steps; it includes the time of every check (`profile.checks`). */
+export const worldSteps = "world steps (impl/core and the driver), checks included";
 
 /** The clock rates (ppm) a spare started by a membership change may run at, under `rates`. */
 function spareRates(rates: ImplBounds["rates"], ppm: number): number[] {

@@ -138,3 +138,33 @@ describe("the reduced search", () => {
     },
   );
 });
+
+describe("--profile-checks", () => {
+  it("times every check and the explorer's own work, and the world steps' row excludes the checks", () => {
+    const outcome = explore({
+      bounds: { ...defaultBounds, reads: 0, crashes: 1 },
+      mode: "bfs",
+      depth: 5,
+      maxStates: 100_000,
+      profileChecks: true,
+    });
+    const rows = outcome.profile!;
+    const named = (name: string) => rows.find((r) => r.name === name);
+    for (const check of [
+      "NoDisruptionByRemoved",
+      "Lease: refines Lease, AtMostOneLeaseholder, LeaseBounded (every step)",
+      "Voting, Consensus, snapshot order (flushed records)",
+    ])
+      expect(named(check)?.calls, check).toBeGreaterThan(0);
+    const steps = named("world steps (impl/core and the driver)")!;
+    const key = named("state key (world hash, ghost fingerprint)")!;
+    expect(key.calls).toBeGreaterThanOrEqual(outcome.result.transitions);
+    expect(steps.ms).toBeGreaterThanOrEqual(0);
+    const measured = rows.reduce((sum, r) => sum + r.ms, 0);
+    expect(measured).toBeLessThanOrEqual(outcome.seconds * 1000 + 1);
+    // Off by default: nothing measured.
+    expect(explore({ bounds: { ...defaultBounds, reads: 0 }, mode: "bfs", depth: 2, maxStates: 100 }).profile).toBe(
+      undefined,
+    );
+  });
+});
