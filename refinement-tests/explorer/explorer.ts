@@ -47,7 +47,7 @@ export interface ExploreOutcome {
   readonly regression: Regression | null;
   /** The counterexample's replay through `runScenario`: the same check fails there. */
   readonly replayed: Failure | null;
-  /** With `profileChecks`: the explorer's parts (world steps without their checks) and every check, most expensive first. */
+  /** With `profileChecks`: the explorer's parts (world steps without their checks) and every check, costliest first. */
   readonly profile?: readonly ProfileRow[];
 }
 
