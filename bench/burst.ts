@@ -119,6 +119,11 @@ interface Subject {
    * measurable).
    */
   memoryMb(): Promise<{ heapUsed: number; external: number } | null>;
+  /**
+   * Counters of peer traffic summed over the running members (null: not measurable): catch-up
+   * replies received (a follower asking for values it lacks) and messages dropped by the sender.
+   */
+  peerTraffic(): Promise<{ catchUpReplies: number; dropped: number } | null>;
 }
 
 function ours(): Subject {
@@ -158,6 +163,23 @@ function ours(): Subject {
         external: largest("paxos_lease_process_nodejs_external_memory_bytes"),
       };
     },
+    async peerTraffic() {
+      const texts = await cluster.metrics();
+      const sum = (name: string, label = ""): number =>
+        texts.reduce(
+          (n, t) =>
+            n +
+            t
+              .split("\n")
+              .filter((line) => line.startsWith(`${name}{`) && line.includes(label))
+              .reduce((m, line) => m + Number(line.slice(line.lastIndexOf(" ") + 1)), 0),
+          0,
+        );
+      return {
+        catchUpReplies: sum("paxos_lease_messages_received_total", 'type="CatchUpReply"'),
+        dropped: sum("paxos_lease_messages_dropped_total"),
+      };
+    },
   };
 }
 
@@ -183,6 +205,7 @@ function etcd(): Subject {
     leadership: () => cluster.leadership(),
     lagP99Ms: () => Promise.resolve(null),
     memoryMb: () => Promise.resolve(null),
+    peerTraffic: () => Promise.resolve(null),
   };
 }
 
@@ -210,6 +233,9 @@ interface PointResult {
   /** At the point's end: V8 heap in use and external memory of the largest member (MiB). */
   readonly heapUsedMb: number | null;
   readonly externalMb: number | null;
+  /** During the point: catch-up replies received and peer messages dropped, all members (null: not measurable). */
+  readonly catchUpReplies: number | null;
+  readonly peerDropped: number | null;
   readonly seconds: number;
   readonly mbPerSecond: number;
   readonly p50Ms: number;
@@ -261,6 +287,7 @@ async function measure(
   const leader = await cluster.healthy(90_000);
   if (leader === null) throw new Error(`${cluster.name}: no leader within 90 s`);
   const before = await subject.leadership();
+  const trafficBefore = await subject.peerTraffic();
   await subject.lagP99Ms();
   let rssMax = 0;
   const sampler = setInterval(() => {
@@ -285,6 +312,7 @@ async function measure(
   const lag = await subject.lagP99Ms();
   const memory = await subject.memoryMb();
   const after = await subject.leadership();
+  const trafficAfter = await subject.peerTraffic();
   const ok = results.filter((r) => r.outcome === "ok");
   const latencies = results.map((r) => r.ms).sort((a, b) => a - b);
   return {
@@ -304,6 +332,11 @@ async function measure(
     rssMaxMb: rssMax / MiB,
     heapUsedMb: memory?.heapUsed ?? null,
     externalMb: memory?.external ?? null,
+    catchUpReplies:
+      trafficBefore === null || trafficAfter === null
+        ? null
+        : trafficAfter.catchUpReplies - trafficBefore.catchUpReplies,
+    peerDropped: trafficBefore === null || trafficAfter === null ? null : trafficAfter.dropped - trafficBefore.dropped,
     seconds: elapsed,
     mbPerSecond: ok.reduce((n, r) => n + r.bytes, 0) / MiB / elapsed,
     p50Ms: quantile(latencies, 0.5),
@@ -383,7 +416,7 @@ try {
       results.push(result);
       for (const [reason, n] of Object.entries(result.failureReasons)) progress(`  ${n} x ${reason}`);
       progress(
-        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (cluster ${result.clusterCpuMs.toFixed(0)}), RSS ${result.rssMaxMb.toFixed(0)} MB${result.heapUsedMb === null ? "" : ` (at the end: heap ${result.heapUsedMb.toFixed(0)} MB, external ${result.externalMb?.toFixed(0)} MB)`}, ${result.mbPerSecond.toFixed(1)} MB/s (load ${result.load})`,
+        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (cluster ${result.clusterCpuMs.toFixed(0)}), RSS ${result.rssMaxMb.toFixed(0)} MB${result.heapUsedMb === null ? "" : ` (at the end: heap ${result.heapUsedMb.toFixed(0)} MB, external ${result.externalMb?.toFixed(0)} MB)`}${result.catchUpReplies === null ? "" : `, ${result.catchUpReplies} catch-up replies, ${result.peerDropped} peer messages dropped`}, ${result.mbPerSecond.toFixed(1)} MB/s (load ${result.load})`,
       );
     }
   }

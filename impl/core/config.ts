@@ -85,7 +85,8 @@ const Fields = Schema.Struct({
    * Shortest election timeout, in milliseconds. Default 400. A follower that hears nothing from
    * a leader for a timeout drawn from [electionTimeoutMsMin, electionTimeoutMsMax] campaigns.
    * Must exceed `leaseMs`: a follower must not campaign while its own grant to the current
-   * leader may still be in force (it could not promise itself anyway).
+   * leader may still be in force, and the election timer, restarted at every grant, is what keeps
+   * it from doing so (rule L5).
    */
   electionTimeoutMsMin: Schema.optionalWith(
     intBetween("electionTimeoutMsMin", 1, 3_600_000, "a timeout is a positive duration"),

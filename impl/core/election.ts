@@ -5,8 +5,9 @@
  * random timeout. Randomness comes only from a mulberry32 generator whose state lives in the
  * replica state, seeded from the configuration and the replica id, so runs replay exactly.
  *
- * Election affects liveness only: safety never depends on who campaigns or when. It must never
- * start a campaign while a lease grant this replica gave to another ballot is in force (rule L5).
+ * Election affects liveness only: safety never depends on who campaigns or when, provided a
+ * replica never starts a campaign while a lease grant it gave to another ballot is in force: its
+ * election timer, restarted at every grant and longer than the lease, sees to that (rule L5).
  */
 import type { Ballot } from "./ballot.ts";
 import { configurationFor } from "./configuration.ts";
@@ -60,11 +61,8 @@ export function nextBallot<S, I, O>(state: ReplicaState<S, I, O>): Ballot {
 }
 
 /**
- * Rule L5: a follower may campaign only if it could promise its own next ballot now, which
- * excludes the time a grant it gave to another ballot is in force (and the restart wait). A
- * candidate would only be elected once those grants run out anyway; campaigning earlier would
- * just disturb the leader they protect. And only a voter of the configuration that governs its
- * first unexecuted slot campaigns: learners and removed replicas never do. Nor does a voter whose
+ * Rule L5: only a voter of the configuration that governs its first unexecuted slot campaigns:
+ * learners and removed replicas never do. Nor does a voter whose
  * removal is chosen (retired in the latest configuration it holds): the voters that stay can
  * decide the window's remaining slots, with its votes, which it keeps giving until it retires;
  * its campaigns would only disturb them. Unless no voter that stays is a voter of that governing
@@ -75,8 +73,14 @@ export function nextBallot<S, I, O>(state: ReplicaState<S, I, O>): Ballot {
  * elected until the transfer ends, yet each campaign would bind its own vote to its ballot for a
  * lease and refuse a voter that is up to date. A transfer that stops making progress is
  * abandoned after an election timeout, so this waits a bounded time.
+ *
+ * Elections wait for grants without asking here: every grant a follower gives, and its restart
+ * wait, restarts its election timer at the same reading, and `electionTimeoutMsMin > leaseMs`
+ * (the configuration refuses otherwise), so when the timer fires no grant to another ballot is in
+ * force and the restart wait is over: the replica can promise its own ballot (proofs/leases.md,
+ * "Rule L5"; phase 1b asserts it).
  */
-export function mayCampaign<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number): boolean {
+export function mayCampaign<S, I, O>(_rules: ReplicaRules, state: ReplicaState<S, I, O>, _now: number): boolean {
   if (state.halted !== null || !state.started || state.role._tag !== "follower") return false;
   if (state.learner.transfer !== null) return false;
   const self = state.ctx.config.self;
@@ -84,8 +88,7 @@ export function mayCampaign<S, I, O>(rules: ReplicaRules, state: ReplicaState<S,
   const governing = configurationFor(configs, state.learner.executedUpTo + 1);
   if (!governing.voters.includes(self)) return false;
   const latest = configs[configs.length - 1]!;
-  if (latest.retired.includes(self) && governing.voters.some((v) => latest.voters.includes(v))) return false;
-  return rules.canPromise(rules, state.acceptor, nextBallot(state), now);
+  return !latest.retired.includes(self) || !governing.voters.some((v) => latest.voters.includes(v));
 }
 
 /** Is the election deadline reached? */

@@ -26,6 +26,7 @@ import {
 } from "./configuration.ts";
 import type { ReplicaId } from "./events.ts";
 import {
+  plainBytes,
   valuesEqual,
   type CatchUpMsg,
   type CatchUpReplyMsg,
@@ -381,8 +382,10 @@ export function requestCatchUp<S, I, O>(
 
 /**
  * Answer a CatchUp with the contiguous run of chosen entries from `fromSlot` this replica has
- * (bounded); if its log is truncated at or above `fromSlot`, with the first chunk of its snapshot
- * instead (state transfer, impl/core/transfer.ts).
+ * (at most `catchUpSlotsMax` entries, and no entry after the first once `batchBytesMax` bytes of
+ * values are in: a learner behind by forty 1 MiB values got one reply of 40 MiB, above the frame
+ * limit, encoded and dropped on every retry); if its log is truncated at or above `fromSlot`,
+ * with the first chunk of its snapshot instead (state transfer, impl/core/transfer.ts).
  */
 export function answerCatchUp<S, I, O>(
   state: ReplicaState<S, I, O>,
@@ -400,9 +403,12 @@ export function answerCatchUp<S, I, O>(
   }
   const last = Math.min(m.toSlot, m.fromSlot + state.ctx.config.catchUpSlotsMax - 1);
   const entries: ChosenEntry<I>[] = [];
+  let bytes = 0;
   for (let slot = m.fromSlot; slot <= last; slot++) {
     const value = slotMapGet(state.learner.log, slot);
     if (value === undefined) break;
+    bytes += plainBytes(value);
+    if (entries.length > 0 && bytes > state.ctx.config.batchBytesMax) break;
     entries.push({ slot, value });
   }
   if (entries.length > 0) out.push({ _tag: "Send", to: from, message: { _tag: "CatchUpReply", entries } });

@@ -10,7 +10,7 @@ import { AssertionFailure } from "./assert.ts";
 import { compareBallots, showBallot } from "./ballot.ts";
 import { parseConfig } from "./config.ts";
 import { mulberry32 } from "./election.ts";
-import { plainEqual } from "./messages.ts";
+import { plainBytes, plainEqual } from "./messages.ts";
 import { step } from "./replica.ts";
 import { slotMapEntries } from "./slot-map.ts";
 import { initialState, type ReplicaState } from "./state.ts";
@@ -191,6 +191,39 @@ describe("assertions", () => {
 
   it("stop a replica whose clock goes backwards", () => {
     expect(() => step(booted, { _tag: "Tick", now: 99 })).toThrow(/clock went backwards/);
+  });
+
+  it("bound a catch-up reply by the bytes of its values as well as by its entries", () => {
+    const replyTo = (batchBytesMax: number) => {
+      const c = new Cluster(3, { config: { batchBytesMax } });
+      c.quiet = true;
+      c.elapse(300);
+      c.campaign(1);
+      c.stabilize();
+      for (const key of ["a", "b", "c", "d"]) {
+        c.request(1, { _tag: "put", key, value: key.repeat(60) }, "linearizable");
+        c.stabilize();
+      }
+      const executed = c.state(1).learner.executedUpTo;
+      const { effects } = step(c.state(1), {
+        _tag: "Receive",
+        now: c.clock(1),
+        from: 3,
+        message: { _tag: "CatchUp", fromSlot: 1, toSlot: executed },
+      });
+      const reply = effects.find((e) => e._tag === "Send" && e.message._tag === "CatchUpReply");
+      if (reply?._tag !== "Send" || reply.message._tag !== "CatchUpReply") throw new Error("no catch-up reply");
+      return { executed, entries: reply.message.entries };
+    };
+    const all = replyTo(1_048_576);
+    expect(all.entries.map((e) => e.slot)).toEqual(Array.from({ length: all.executed }, (_, i) => i + 1));
+    // About 80 bytes per put: 200 bytes hold two of them, and one value larger than the bound still goes alone.
+    const bounded = replyTo(200);
+    expect(bounded.entries.length).toBeGreaterThanOrEqual(1);
+    expect(bounded.entries.length).toBeLessThan(all.entries.length);
+    expect(bounded.entries).toEqual(all.entries.slice(0, bounded.entries.length));
+    expect(bounded.entries.map((e) => plainBytes(e.value)).reduce((a, b) => a + b)).toBeLessThanOrEqual(200);
+    expect(replyTo(1).entries).toEqual(all.entries.slice(0, 1));
   });
 
   it("stop a replica asked to learn a second value for a chosen slot", () => {

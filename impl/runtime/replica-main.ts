@@ -10,6 +10,7 @@
  * its links, keeps answering /status and GET /v1/members (role "removed"), refuses client
  * requests with 410, and marks its data directory so that it is never started again.
  */
+import { CatchUpHold } from "./catch-up-hold.ts";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -154,6 +155,7 @@ class ReplicaProcess implements RunningReplica {
   private readonly refusalLog = new LogLimiter(60_000);
   private readonly events: RecentEvents;
   private readonly peerExecuted = new Map<ReplicaId, number>();
+  private readonly catchUpHold: CatchUpHold;
   private readonly advertiseHttp: string;
   private readonly startedAtMs: number;
   private lastView: CoreView;
@@ -223,6 +225,7 @@ class ReplicaProcess implements RunningReplica {
       );
     this.storage = opened.storage;
     this.records = opened.records;
+    this.catchUpHold = new CatchUpHold(config.heartbeatIntervalMs, config.electionTimeoutMsMin);
     const incarnation = randomBytes(8).toString("hex");
     // The clock's injected skew (test-only; 1 and 0 otherwise) lets trace validation map readings to true time.
     const header = {
@@ -370,6 +373,13 @@ class ReplicaProcess implements RunningReplica {
       trace: this.trace,
       requestTimeoutMs: this.options.requestTimeoutMs,
       send: (to, message, wireId) => {
+        if (
+          message._tag === "CatchUp" &&
+          this.catchUpHold.hold(to, this.transport.bulkHeardMsAgo(to), this.options.clock.nowMs())
+        ) {
+          this.metrics.messagesDropped.inc({ reason: "catch-up-while-streaming" });
+          return false;
+        }
         const sent = this.transport.send(to, message, wireId);
         if (sent) this.metrics.messagesSent.inc({ to: String(to) });
         return sent;

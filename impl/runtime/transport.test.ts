@@ -152,6 +152,51 @@ describe("transport", () => {
     expect(nodes.flatMap((n) => n.rejected)).toEqual([]);
   });
 
+  it("sends a small message ahead of large ones queued before it (a heartbeat overtakes megabytes of Accepts)", async () => {
+    const Message = Schema.Union(Ping, Schema.TaggedStruct("blob", { n: Schema.Int, data: Schema.String }));
+    type Message = typeof Message.Type;
+    const ports = await freePorts(2);
+    const arrivals: string[] = [];
+    const nodes = [1, 2].map((self) => {
+      const transport = new Transport<Message>({
+        self,
+        clusterId: "c1",
+        secret,
+        listen: { host: "127.0.0.1", port: ports[self - 1]! },
+        peers: new Map([[3 - self, { host: "127.0.0.1", port: ports[2 - self]! }]]),
+        codec: binaryCodec(Message),
+        info: { http: "x", incarnation: `i${self}` },
+        clock: monotonicClock(),
+        log: silentLogger(),
+        onMessage: (_from, message) => {
+          arrivals.push(`${message._tag} ${message.n}`);
+          // A receiver that takes its time over each large message, as a follower does over an
+          // Accept of a large value: what a connection holds waits for it.
+          if (message._tag === "blob") {
+            const until = performance.now() + 20;
+            while (performance.now() < until);
+          }
+        },
+      });
+      open.push(transport as unknown as Transport<Ping>);
+      return transport;
+    });
+    await Promise.all(nodes.map((t) => t.start()));
+    await waitFor("both connections up", () =>
+      nodes[0]!.health()[0]!.outbound && nodes[1]!.health()[0]!.inbound ? true : undefined,
+    );
+    const [sender] = nodes;
+    await waitFor("bulk connection up", () => (sender!.health()[0]!.bulk ? true : undefined));
+    const data = "x".repeat(1024 * 1024);
+    for (let n = 0; n < 16; n++) expect(sender!.send(2, { _tag: "blob", n, data }, n + 1)).toBe(true);
+    expect(sender!.send(2, { _tag: "ping", n: 99 }, 17)).toBe(true);
+    sender!.flush();
+    await waitFor("every message", () => (arrivals.length === 17 ? true : undefined), 20_000);
+    // On one connection the ping would arrive last, after 16 MiB and 16 slow receipts.
+    expect(arrivals.indexOf("ping 99")).toBeLessThan(8);
+    expect(arrivals.filter((a) => a.startsWith("blob"))).toEqual(Array.from({ length: 16 }, (_, n) => `blob ${n}`));
+  });
+
   it("drops sends to a peer that is down, and reconnects when it comes up", async () => {
     const ports = await freePorts(2);
     const a = node(1, ports);

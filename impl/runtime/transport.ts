@@ -1,7 +1,9 @@
 /**
  * TCP between replicas. Each replica dials every peer and sends its messages to that peer on
- * the connection it dialed; it only receives on connections that peers dialed to it. So each
- * link is one-way, and there is no race between two replicas dialing each other.
+ * the connections it dialed; it only receives on connections that peers dialed to it. So each
+ * link is one-way, and there is no race between two replicas dialing each other. Each link is
+ * two connections: a control connection for small messages and a bulk connection for large ones
+ * (see `send`), so that a heartbeat never waits behind megabytes of Accepts.
  *
  * The handshake travels as JSON frames; once a connection is open, every frame is one protocol
  * message in the binary codec compiled from the message Schema (impl/runtime/binary-codec.ts):
@@ -84,7 +86,11 @@ const Info = Schema.Struct({
 });
 export type PeerInfo = typeof Info.Type;
 
-/** Dialer to acceptor: who I am, whom I want, my nonce. */
+/**
+ * Dialer to acceptor: who I am, whom I want, my nonce, and which of my two connections to you this
+ * is (`lane`: absent for the control connection, "bulk" for the one that carries large messages;
+ * see {@link Transport.send}).
+ */
 const Hello = Schema.TaggedStruct("hello", {
   proto: Schema.Literal(peerProtocol),
   clusterId: Schema.String.pipe(Schema.maxLength(128)),
@@ -92,6 +98,7 @@ const Hello = Schema.TaggedStruct("hello", {
   to: Id,
   nonce: Nonce,
   info: Info,
+  lane: Schema.optional(Schema.Literal("bulk")),
 });
 /** Acceptor to dialer: my nonce and my proof. */
 const Challenge = Schema.TaggedStruct("challenge", { nonce: Nonce, mac: Mac, info: Info });
@@ -118,6 +125,16 @@ export const wireIdBytes = 6;
  * Node's stream, no writev bookkeeping); larger groups go as a corked writev of their parts.
  */
 const coalesceBytesMax = 64 * 1024;
+
+/**
+ * Largest message frame (its wire id and message, in bytes) sent on a peer's control connection;
+ * larger ones go on its bulk connection. Heartbeats, grants, votes, Accepteds, Nacks and the
+ * Accepts of small values fit; an Accept of a 64 KiB value does not.
+ */
+export const controlFrameBytesMaxDefault = 8 * 1024;
+
+/** A peer's two outbound connections: small messages, and large ones (see {@link Transport.send}). */
+type Lane = "control" | "bulk";
 
 /**
  * Most peers one replica dials (configured and learned), like the most replicas a configuration may hold, with room for
@@ -179,6 +196,8 @@ export interface TransportOptions<M> {
   readonly frameBytesMax?: number;
   /** Bytes queued on one outbound socket before further sends are dropped. Default 16 MiB. */
   readonly outboundBytesMax?: number;
+  /** Largest frame sent on a peer's control connection; larger ones go on its bulk connection. Default 8 KiB. */
+  readonly controlFrameBytesMax?: number;
   /** Time to finish a handshake, in milliseconds. Default 5000. */
   readonly handshakeTimeoutMs?: number;
   /** First and largest reconnect delay, in milliseconds. Defaults 50 and 2000. */
@@ -212,8 +231,10 @@ export interface TransportOptions<M> {
 export interface PeerHealth {
   readonly id: ReplicaId;
   readonly address: string;
-  /** Our outbound link to it is authenticated and open. */
+  /** Our outbound link to it is authenticated and open (its control connection). */
   readonly outbound: boolean;
+  /** Our bulk connection to it, for large messages, is open too (without it they take the control connection). */
+  readonly bulk: boolean;
   /** It has an authenticated link to us. */
   readonly inbound: boolean;
   /** Milliseconds since we last received a message from it (null: never). */
@@ -222,9 +243,11 @@ export interface PeerHealth {
   readonly info: PeerInfo | null;
 }
 
+/** One of the two outbound connections to a peer. */
 interface OutboundLink {
   readonly peer: ReplicaId;
   readonly address: Address;
+  readonly lane: Lane;
   socket: net.Socket | null;
   ready: boolean;
   attempt: number;
@@ -246,7 +269,12 @@ interface Slot {
 }
 
 interface PeerRecord {
+  /** The peer's open control connection to us. */
   inbound: net.Socket | null;
+  /** The peer's open bulk connection to us. */
+  inboundBulk: net.Socket | null;
+  /** When a message last arrived on its bulk connection (null: never). */
+  lastBulkMs: number | null;
   lastHeardMs: number | null;
   info: PeerInfo | null;
 }
@@ -254,7 +282,9 @@ interface PeerRecord {
 /** The TCP mesh of one replica. */
 export class Transport<M> {
   private readonly server: net.Server;
+  /** Each peer's control connection, and its bulk connection. */
   private readonly links = new Map<ReplicaId, OutboundLink>();
+  private readonly bulkLinks = new Map<ReplicaId, OutboundLink>();
   private readonly peerRecords = new Map<ReplicaId, PeerRecord>();
   private readonly inbound = new Set<net.Socket>();
   /** Frames sent since the last flush, per outbound socket (see `flush`). */
@@ -265,6 +295,7 @@ export class Transport<M> {
   private closed = false;
   private readonly frameBytesMax: number;
   private readonly outboundBytesMax: number;
+  private readonly controlFrameBytesMax: number;
   private readonly handshakeTimeoutMs: number;
   private readonly reconnectDelayMsMin: number;
   private readonly reconnectDelayMsMax: number;
@@ -286,14 +317,15 @@ export class Transport<M> {
     if (options.peers.has(options.self)) throw new Error(`peer list contains this replica's own id ${options.self}`);
     this.frameBytesMax = options.frameBytesMax ?? frameBytesMaxDefault;
     this.outboundBytesMax = options.outboundBytesMax ?? 16 * 1024 * 1024;
+    this.controlFrameBytesMax = options.controlFrameBytesMax ?? controlFrameBytesMaxDefault;
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? peerHandshakeTimeoutMsDefault;
     this.reconnectDelayMsMin = options.reconnectDelayMsMin ?? 50;
     this.reconnectDelayMsMax = options.reconnectDelayMsMax ?? 2000;
     this.admission = new PeerAdmission(options.admission ?? {}, (source) => this.peerSources.has(source));
     this.refusalLog = new LogLimiter(options.refusalLogIntervalMs ?? peerLogIntervalMsDefault);
     for (const [peer, address] of options.peers) {
-      this.links.set(peer, { peer, address, socket: null, ready: false, attempt: 0, timer: null, reconnects: 0 });
-      this.peerRecords.set(peer, { inbound: null, lastHeardMs: null, info: null });
+      this.newLinks(peer, address);
+      this.peerRecords.set(peer, { inbound: null, inboundBulk: null, lastBulkMs: null, lastHeardMs: null, info: null });
     }
     if (options.secret === undefined && options.tls === undefined)
       throw new Error("peer connections need the cluster secret, TLS material, or both");
@@ -324,7 +356,7 @@ export class Transport<M> {
       });
     });
     this.server.on("error", (error) => this.options.log.error({ err: error }, "peer listener error"));
-    for (const link of this.links.values()) this.dial(link);
+    for (const link of this.allLinks()) this.dial(link);
     await this.resolvePeerSources();
     this.peerSourcesTimer = setInterval(() => void this.resolvePeerSources(), 60_000);
     this.peerSourcesTimer.unref();
@@ -358,15 +390,31 @@ export class Transport<M> {
    * Send `message` to `to` under the caller's `wireId` (unique per sender process; traces use
    * it to pair a send with its receipt). Returns false when dropped (link down or backed up).
    * Never throws for network reasons.
+   *
+   * Small messages and large ones travel on two connections to each peer, so that a heartbeat or
+   * a grant never waits behind megabytes of Accepts in a socket's buffers (in the sender's stream,
+   * both kernels' buffers, and the receiver's reads). A frame up to `controlFrameBytesMax` goes on
+   * the control connection, a larger one on the bulk connection; while the one it belongs on is
+   * down, on the other. Each connection is FIFO, but a small message may overtake a large one
+   * sent before it: the core assumes no order between messages (docs/impl.md, section 3).
    */
   send(to: ReplicaId, message: M, wireId: number): boolean {
-    const link = this.links.get(to);
-    if (link === undefined) {
+    const control = this.links.get(to);
+    if (control === undefined) {
       // A replica the core knows from the log (a learner just added) whose address has not
       // reached us yet: it announces itself when it dials us. Until then, a lost message.
       this.options.onDropped?.(to, "unknown-peer");
       return false;
     }
+    const bulk = this.bulkLinks.get(to)!;
+    if (!(control.ready && control.socket !== null) && !(bulk.ready && bulk.socket !== null)) {
+      this.options.onDropped?.(to, "not-connected");
+      return false;
+    }
+    const encoded = this.encoded(message);
+    const bodyBytes = wireIdBytes + encoded.length;
+    const [preferred, other] = bodyBytes <= this.controlFrameBytesMax ? [control, bulk] : [bulk, control];
+    const link = preferred.ready && preferred.socket !== null ? preferred : other;
     if (!link.ready || link.socket === null) {
       this.options.onDropped?.(to, "not-connected");
       return false;
@@ -375,8 +423,6 @@ export class Transport<M> {
       this.options.onDropped?.(to, "backpressure");
       return false;
     }
-    const encoded = this.encoded(message);
-    const bodyBytes = wireIdBytes + encoded.length;
     if (bodyBytes > this.frameBytesMax) {
       // The peer would refuse it and close the link; dropping it is what a lossy network does,
       // and the error names the limit that the core's batches must respect.
@@ -440,10 +486,11 @@ export class Transport<M> {
   /** Bytes waiting in outbound sockets, per peer (a queue depth for /metrics). */
   outboundQueuedBytes(): Map<ReplicaId, number> {
     const depths = new Map<ReplicaId, number>();
-    for (const link of this.links.values())
+    for (const link of this.allLinks())
       depths.set(
         link.peer,
-        link.socket === null ? 0 : link.socket.writableLength + (this.unflushed.get(link.socket)?.bytes ?? 0),
+        (depths.get(link.peer) ?? 0) +
+          (link.socket === null ? 0 : link.socket.writableLength + (this.unflushed.get(link.socket)?.bytes ?? 0)),
       );
     return depths;
   }
@@ -457,12 +504,22 @@ export class Transport<M> {
         id: link.peer,
         address: formatAddress(link.address),
         outbound: link.ready,
+        bulk: this.bulkLinks.get(link.peer)!.ready,
         inbound: record.inbound !== null,
         lastHeardMsAgo: record.lastHeardMs === null ? null : Math.max(0, now - record.lastHeardMs),
-        reconnects: link.reconnects,
+        reconnects: link.reconnects + this.bulkLinks.get(link.peer)!.reconnects,
         info: record.info,
       };
     });
+  }
+
+  /**
+   * Milliseconds since a message last arrived from `peer` on its bulk connection (null: never): a
+   * peer streaming large messages to us right now.
+   */
+  bulkHeardMsAgo(peer: ReplicaId): number | null {
+    const last = this.peerRecords.get(peer)?.lastBulkMs ?? null;
+    return last === null ? null : Math.max(0, this.options.clock.nowMs() - last);
   }
 
   /** What a peer told us about itself in its last handshake (its HTTP address), if anything. */
@@ -474,7 +531,7 @@ export class Transport<M> {
   async close(): Promise<void> {
     this.closed = true;
     if (this.peerSourcesTimer !== null) clearInterval(this.peerSourcesTimer);
-    for (const link of this.links.values()) {
+    for (const link of this.allLinks()) {
       if (link.timer !== null) clearTimeout(link.timer);
       link.socket?.destroy();
     }
@@ -641,7 +698,7 @@ export class Transport<M> {
     let state:
       | { phase: "hello" }
       | { phase: "proof"; hello: typeof Hello.Type }
-      | { phase: "open"; peer: ReplicaId; incarnation: string }
+      | { phase: "open"; peer: ReplicaId; incarnation: string; lane: Lane }
       | { phase: "told-removed" } = { phase: "hello" };
     socket.on("error", () => undefined);
     socket.on("close", () => {
@@ -651,6 +708,7 @@ export class Transport<M> {
           record.inbound = null;
           this.options.onPeerEvent?.(state.peer, "inbound-closed");
         }
+        if (record.inboundBulk === socket) record.inboundBulk = null;
       }
     });
     const reject = (reason: string): void => {
@@ -660,8 +718,8 @@ export class Transport<M> {
     // Once open, every frame is a message in the binary codec.
     const messages = (): ((body: Buffer) => void) | null => {
       if (state.phase !== "open") return null;
-      const { peer, incarnation } = state;
-      return (body) => this.deliver(peer, incarnation, socket, body);
+      const { peer, incarnation, lane } = state;
+      return (body) => this.deliver(peer, incarnation, socket, body, lane);
     };
     const handshake = (frame: Wire): void => {
       if (state.phase === "told-removed" || state.phase === "open") return;
@@ -705,9 +763,10 @@ export class Transport<M> {
           socket.end();
           return;
         }
-        state = { phase: "open", peer: hello.from, incarnation: hello.info.incarnation };
+        const lane = hello.lane ?? "control";
+        state = { phase: "open", peer: hello.from, incarnation: hello.info.incarnation, lane };
         decoder.setLimit(this.frameBytesMax);
-        this.openInbound(hello.from, socket, hello.info);
+        this.openInbound(hello.from, socket, hello.info, lane);
         return;
       }
     };
@@ -737,13 +796,36 @@ export class Transport<M> {
       this.options.log.warn({ peer, address: formatAddress(address), peersMax }, "not adding a peer: too many peers");
       return false;
     }
-    const link: OutboundLink = { peer, address, socket: null, ready: false, attempt: 0, timer: null, reconnects: 0 };
-    this.links.set(peer, link);
-    if (!this.peerRecords.has(peer)) this.peerRecords.set(peer, { inbound: null, lastHeardMs: null, info: null });
+    const links = this.newLinks(peer, address);
+    if (!this.peerRecords.has(peer))
+      this.peerRecords.set(peer, { inbound: null, inboundBulk: null, lastBulkMs: null, lastHeardMs: null, info: null });
     this.options.log.info({ peer, address: formatAddress(address) }, "learned a new peer");
     this.options.onPeerLearned?.(peer, address);
-    if (this.server.listening) this.dial(link);
+    if (this.server.listening) for (const link of links) this.dial(link);
     return true;
+  }
+
+  /** The two outbound connections to a new peer (not dialed yet). */
+  private newLinks(peer: ReplicaId, address: Address): OutboundLink[] {
+    const link = (lane: Lane): OutboundLink => ({
+      peer,
+      address,
+      lane,
+      socket: null,
+      ready: false,
+      attempt: 0,
+      timer: null,
+      reconnects: 0,
+    });
+    const links = [link("control"), link("bulk")];
+    this.links.set(peer, links[0]!);
+    this.bulkLinks.set(peer, links[1]!);
+    return links;
+  }
+
+  /** Every outbound connection, both lanes of every peer. */
+  private allLinks(): OutboundLink[] {
+    return [...this.links.values(), ...this.bulkLinks.values()];
   }
 
   /** The peer address of `peer`, if known. */
@@ -751,34 +833,47 @@ export class Transport<M> {
     return this.links.get(peer)?.address ?? null;
   }
 
-  private openInbound(peer: ReplicaId, socket: net.Socket, info: PeerInfo): void {
+  private openInbound(peer: ReplicaId, socket: net.Socket, info: PeerInfo, lane: Lane): void {
     if (!this.links.has(peer)) {
       // Authenticated, but not in our peer list: a replica that joins. Without an address we
       // can only receive from it; with one, it becomes a peer we dial.
       const address = info.peer === undefined ? null : addressOfText(info.peer);
       if (address !== null) this.addPeer(peer, address);
       else if (!this.peerRecords.has(peer))
-        this.peerRecords.set(peer, { inbound: null, lastHeardMs: null, info: null });
+        this.peerRecords.set(peer, {
+          inbound: null,
+          inboundBulk: null,
+          lastBulkMs: null,
+          lastHeardMs: null,
+          info: null,
+        });
     }
     const record = this.peerRecords.get(peer)!;
     // A peer that reconnects replaces its old link; the old socket may be half-dead.
-    if (record.inbound !== null && record.inbound !== socket) record.inbound.destroy();
-    record.inbound = socket;
+    const old = lane === "control" ? record.inbound : record.inboundBulk;
+    if (old !== null && old !== socket) old.destroy();
+    if (lane === "control") record.inbound = socket;
+    else record.inboundBulk = socket;
     record.info = info;
+    if (lane === "bulk") {
+      this.options.log.debug({ peer }, "peer opened its bulk connection to us");
+      return;
+    }
     this.options.log.info({ peer, info }, "peer connected to us");
     this.options.onPeerEvent?.(peer, "inbound");
     // The peer is evidently back: dial it now rather than at the end of our backoff, so that a
     // restarted replica hears from the others well within an election timeout.
-    const link = this.links.get(peer);
-    if (link !== undefined && !link.ready && link.timer !== null) {
-      clearTimeout(link.timer);
-      link.attempt = 0;
-      this.dial(link);
+    for (const link of [this.links.get(peer), this.bulkLinks.get(peer)]) {
+      if (link !== undefined && !link.ready && link.timer !== null) {
+        clearTimeout(link.timer);
+        link.attempt = 0;
+        this.dial(link);
+      }
     }
   }
 
   /** One message frame of an open inbound link: its wire id, then the message in the binary codec. */
-  private deliver(peer: ReplicaId, incarnation: string, socket: net.Socket, body: Buffer): void {
+  private deliver(peer: ReplicaId, incarnation: string, socket: net.Socket, body: Buffer, lane: Lane): void {
     const context = { peer, direction: "inbound" };
     if (body.length < wireIdBytes)
       return this.reject(
@@ -788,7 +883,9 @@ export class Transport<M> {
       );
     const decoded = this.options.codec.decode(body, wireIdBytes);
     if (Either.isLeft(decoded)) return this.reject(socket, `message rejected: ${decoded.left}`, context);
-    this.peerRecords.get(peer)!.lastHeardMs = this.options.clock.nowMs();
+    const record = this.peerRecords.get(peer)!;
+    record.lastHeardMs = this.options.clock.nowMs();
+    if (lane === "bulk") record.lastBulkMs = record.lastHeardMs;
     this.options.onMessage(peer, decoded.right, body.readUIntBE(0, wireIdBytes), incarnation, body.length);
   }
 
@@ -805,7 +902,7 @@ export class Transport<M> {
     socket.setNoDelay(true);
     const decoder = new FrameDecoder(handshakeFrameBytesMax);
     const dialerNonce = this.newNonce();
-    const context = { peer: link.peer, direction: "outbound" };
+    const context = { peer: link.peer, direction: "outbound", ...(link.lane === "bulk" ? { lane: "bulk" } : {}) };
     const timer = setTimeout(() => {
       if (!link.ready) this.reject(socket, `handshake not finished within ${this.handshakeTimeoutMs} ms`, context);
     }, this.handshakeTimeoutMs);
@@ -821,6 +918,7 @@ export class Transport<M> {
         to: link.peer,
         nonce: dialerNonce,
         info: this.options.info,
+        ...(link.lane === "bulk" ? { lane: "bulk" as const } : {}),
       });
     });
     socket.on("error", (error) => {
@@ -847,7 +945,7 @@ export class Transport<M> {
       if (link.socket !== socket) return;
       if (link.ready) {
         this.options.log.warn(context, "lost connection to peer");
-        this.options.onPeerEvent?.(link.peer, "disconnected");
+        if (link.lane === "control") this.options.onPeerEvent?.(link.peer, "disconnected");
       }
       link.ready = false;
       link.socket = null;
@@ -886,6 +984,10 @@ export class Transport<M> {
         link.ready = true;
         link.attempt = 0;
         this.peerRecords.get(link.peer)!.info = frame.info;
+        if (link.lane === "bulk") {
+          this.options.log.debug(context, "opened the bulk connection to peer");
+          return;
+        }
         this.options.log.info({ peer: link.peer, info: frame.info }, "connected to peer");
         this.options.onPeerEvent?.(link.peer, "connected");
       },

@@ -6,6 +6,7 @@ import { acceptBelowPromise } from "./accept-below-promise.ts";
 import { addWithoutAddress } from "./add-without-address.ts";
 import { ballotOrderIgnoresReplica } from "./ballot-order-ignores-replica.ts";
 import { dedupOutsideReplicatedState } from "./dedup-outside-replicated-state.ts";
+import { electionTimeoutWithinLease } from "./election-timeout-within-lease.ts";
 import { grantIgnored } from "./grant-ignored.ts";
 import { grantTooShort } from "./grant-too-short.ts";
 import { leaseFromFreshestGrant } from "./lease-from-freshest-grant.ts";
@@ -65,6 +66,8 @@ export const mutants: readonly Mutant[] = [
   grantTooShort,
   leaseFromFreshestGrant,
   phase2aIgnoresVotes,
+  // Rule L5's timing: election timeouts that outlast every grant.
+  electionTimeoutWithinLease,
   // Leases across membership changes.
   leaseReadBeforePendingPhase1,
   retiringVoterNeverCampaigns,

@@ -11,6 +11,7 @@ import { kv, type KvInput, type KvOutput, type KvState } from "../../../spec/kv.
 import { showBallot } from "../ballot.ts";
 import { showChange, showConfiguration, type ConfigChange } from "../configuration.ts";
 import { parseConfig, type Config } from "../config.ts";
+import { nextBallot } from "../election.ts";
 import type { ClientResult, Consistency, ReplicaId } from "../events.ts";
 import type { Message } from "../messages.ts";
 import { compactRecords, type DurableRecord } from "../records.ts";
@@ -190,10 +191,18 @@ export class Cluster {
     node.state = result.state;
   }
 
-  /** Force a campaign, as etcd-raft's `campaign` does; refused while rule L5 forbids it. */
+  /**
+   * Force a campaign before the election timer fires, as etcd-raft's `campaign` does; refused where
+   * rule L5 forbids it, and where the replica could not promise its own ballot (a grant it gave to
+   * another ballot in force, or its restart wait: the timer, which outlasts both, has not fired).
+   */
   campaign(id: ReplicaId): void {
     const s = this.state(id);
-    if (!this.rules.mayCampaign(this.rules, s, this.clock(id))) {
+    const now = this.clock(id);
+    if (
+      !this.rules.mayCampaign(this.rules, s, now) ||
+      !this.rules.canPromise(this.rules, s.acceptor, nextBallot(s), now)
+    ) {
       this.emit(
         `${id} may not campaign now (grant in force until ${showTime(s.acceptor.grantUntil)}, restart wait until ${showTime(s.acceptor.noPromiseUntil)})`,
         true,
