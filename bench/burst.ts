@@ -14,7 +14,7 @@
  */
 import { execFileSync } from "node:child_process";
 import os from "node:os";
-import { parseArgs } from "node:util";
+import { benchFlags } from "./lib/flags.ts";
 import { Http1Connection } from "./lib/http1.ts";
 import { quantile } from "./lib/load.ts";
 import {
@@ -42,20 +42,15 @@ options:
   --help         print this help
 `;
 
-const { values: flags } = parseArgs({
-  options: {
+const flags = benchFlags(
+  {
     rounds: { type: "string", default: "3" },
     seconds: { type: "string", default: "5" },
     "no-etcd": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
   },
-  strict: true,
-});
-if (flags.help) {
-  process.stdout.write(usage);
-  process.exit(0);
-}
+  usage,
+);
 const rounds = Number(flags.rounds);
 const seconds = Number(flags.seconds);
 if (!(Number.isInteger(rounds) && rounds >= 1 && rounds <= 20) || !(seconds >= 1 && seconds <= 120)) {

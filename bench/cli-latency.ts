@@ -17,16 +17,14 @@ import os from "node:os";
 import path from "node:path";
 import { cliArgv, projectRoot, tsxArgv } from "../impl/runtime/program.ts";
 import { TestCluster } from "../impl/runtime/testing-cluster.ts";
+import { benchFlags, refuseFlags } from "./lib/flags.ts";
 import { EtcdCluster } from "./lib/systems.ts";
 
-const args = process.argv.slice(2);
-const json = args.includes("--json");
-const runsIndex = args.indexOf("--runs");
-const runs = runsIndex >= 0 ? Number(args[runsIndex + 1]) : 10;
-if (!Number.isInteger(runs) || runs < 1 || runs > 1000) {
-  process.stderr.write("--runs takes an integer in [1, 1000]\n");
-  process.exit(2);
-}
+const usage = "usage: npm run bench:cli -- [--runs 10] [--json] [--help]\n";
+const flags = benchFlags({ runs: { type: "string", default: "10" }, json: { type: "boolean", default: false } }, usage);
+const json = flags.json;
+const runs = Number(flags.runs);
+if (!Number.isInteger(runs) || runs < 1 || runs > 1000) refuseFlags("--runs takes an integer in [1, 1000]", usage);
 
 interface Sample {
   readonly wallMs: number;

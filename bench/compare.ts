@@ -25,8 +25,8 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { measureFailover, type FailoverSample } from "./lib/failover.ts";
+import { benchFlags } from "./lib/flags.ts";
 import { median, quantile, runLoad, type LoadResult, type SystemDriver } from "./lib/load.ts";
 import { cdfChart, dotPlot, lineChart } from "./lib/svg.ts";
 import { cpuWindow, EtcdCluster, freeze, OursCluster, rssBytes, type BenchCluster } from "./lib/systems.ts";
@@ -47,32 +47,18 @@ options:
   --write-docs    rewrite the table in docs/performance.md and docs/perf/
   --help          print this help
 `;
-let parsed: ReturnType<typeof parseFlags>;
-function parseFlags() {
-  return parseArgs({
-    options: {
-      repeats: { type: "string", default: "3" },
-      seconds: { type: "string", default: "5" },
-      kills: { type: "string", default: "10" },
-      "no-failover": { type: "boolean", default: false },
-      "no-reads": { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      "write-docs": { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
-    },
-    strict: true,
-  }).values;
-}
-try {
-  parsed = parseFlags();
-} catch (error) {
-  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${usage}`);
-  process.exit(2);
-}
-if (parsed.help) {
-  process.stdout.write(usage);
-  process.exit(0);
-}
+const parsed = benchFlags(
+  {
+    repeats: { type: "string", default: "3" },
+    seconds: { type: "string", default: "5" },
+    kills: { type: "string", default: "10" },
+    "no-failover": { type: "boolean", default: false },
+    "no-reads": { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+    "write-docs": { type: "boolean", default: false },
+  },
+  usage,
+);
 const json = parsed.json;
 const writeDocs = parsed["write-docs"];
 const failover = !parsed["no-failover"];

@@ -13,14 +13,30 @@
  * [--large N] [--profile-checks] [--reduction] [--json]`: the explorer of impl/core instead
  * (bench/explore-impl.ts).
  */
-import { parseArgs } from "node:util";
 import { paxosChecks } from "../proofs/mappings.ts";
 import { explore, type ExploreResult } from "../spec/explore.ts";
 import { CompactPaxos, type CompactPaxosState } from "../spec/compact/paxos.ts";
 import { benchImpl } from "./explore-impl.ts";
+import { benchFlags, refuseFlags } from "./lib/flags.ts";
 
-const { values } = parseArgs({
-  options: {
+const usage = `usage: npm run bench:explore -- [options]
+
+Exhaustive exploration of Paxos (3 acceptors, 2 values, ballots 0..2) with Inv and the refinement
+to Voting checked, then with the refinement to Consensus added: the fastest of N runs, wall and
+CPU seconds. With --impl, the explorer of impl/core instead (bench/explore-impl.ts).
+
+options:
+  --runs N            runs per configuration (default 3)
+  --json              print the results as JSON
+  --impl              explore impl/core's replicas in the simulated world
+  --depths 4,8,12,16  with --impl: the depths measured
+  --growth-depth D    with --impl: the depth of the growth per budget (default 10)
+  --orders all|fifo   with --impl: message orders explored (default all)
+  --large N           with --impl: also N larger budgets (default 0)
+  --help              print this help
+`;
+const values = benchFlags(
+  {
     runs: { type: "string" },
     json: { type: "boolean" },
     impl: { type: "boolean" },
@@ -31,7 +47,8 @@ const { values } = parseArgs({
     "profile-checks": { type: "boolean" },
     reduction: { type: "boolean" },
   },
-});
+  usage,
+);
 if (values.impl === true) {
   await benchImpl({
     depths: (values.depths ?? "4,8,12,16").split(",").map(Number),
@@ -46,8 +63,7 @@ if (values.impl === true) {
 }
 const runs = Number(values.runs ?? "3");
 if (!Number.isInteger(runs) || runs < 1) {
-  process.stderr.write(`bench:explore: --runs must be a positive integer, got '${values.runs ?? ""}'\n`);
-  process.exit(2);
+  refuseFlags(`bench:explore: --runs must be a positive integer, got '${values.runs ?? ""}'`, usage);
 }
 
 const constants = { acceptors: 3, values: 2, maxBallot: 2 };

@@ -23,27 +23,33 @@ import os from "node:os";
 import { HostNetwork, HostsUnavailable, hostsUnavailableReason } from "../impl/runtime/testing-hosts.ts";
 import { measureFailover } from "./lib/failover.ts";
 import { quantile, send, type HttpRequest, type SystemDriver } from "./lib/load.ts";
+import { benchFlags, refuseFlags } from "./lib/flags.ts";
 import { EtcdCluster, OursCluster, type BenchCluster } from "./lib/systems.ts";
 
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? "") : fallback;
-}
-const json = process.argv.includes("--json");
-const delays = flag("delays", "0,1,5,20").split(",").map(Number);
-const ops = Number(flag("ops", "100"));
-const kills = Number(flag("kills", "3"));
-const systems = flag("systems", "paxos-lease,etcd").split(",");
+const usage =
+  "usage: npm run bench:hosts -- [--json] [--delays 0,1,5,20] [--ops 10..100000] [--kills 0..50] [--systems paxos-lease,etcd] [--help]\n";
+const flags = benchFlags(
+  {
+    delays: { type: "string", default: "0,1,5,20" },
+    ops: { type: "string", default: "100" },
+    kills: { type: "string", default: "3" },
+    systems: { type: "string", default: "paxos-lease,etcd" },
+    json: { type: "boolean", default: false },
+  },
+  usage,
+);
+const json = flags.json;
+const delays = flags.delays.split(",").map(Number);
+const ops = Number(flags.ops);
+const kills = Number(flags.kills);
+const systems = flags.systems.split(",");
 if (
   !delays.every((d) => Number.isFinite(d) && d >= 0 && d <= 500) ||
   !(Number.isInteger(ops) && ops >= 10 && ops <= 100_000) ||
   !(Number.isInteger(kills) && kills >= 0 && kills <= 50) ||
   !systems.every((s) => s === "paxos-lease" || s === "etcd")
 ) {
-  process.stderr.write(
-    "usage: npm run bench:hosts -- [--json] [--delays 0,1,5,20] [--ops 10..100000] [--kills 0..50] [--systems paxos-lease,etcd]\n",
-  );
-  process.exit(2);
+  refuseFlags("a flag's value is out of range", usage);
 }
 const unavailable = hostsUnavailableReason();
 if (unavailable !== null) {

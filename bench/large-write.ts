@@ -12,28 +12,27 @@
  *   npx tsx bench/large-write.ts [--mib 1] [--rounds 20] [--json]
  */
 import os from "node:os";
-import { parseArgs } from "node:util";
 import { kv, type KvState } from "../spec/kv.ts";
 import { fmix32, fnv1a, fnvOffsetBasis } from "../spec/hash.ts";
 import { binaryCodec } from "../impl/runtime/binary-codec.ts";
 import { kvCodecs, kvMessageSchema, type KvMessage, type KvRecord } from "../impl/runtime/core-adapter.ts";
 import { encodeFrame, parseJson } from "../impl/runtime/framing.ts";
 import { recordChecksum } from "../impl/runtime/storage.ts";
+import { benchFlags, refuseFlags } from "./lib/flags.ts";
 
-const { values: flags } = parseArgs({
-  options: {
+const usage = "usage: npx tsx bench/large-write.ts [--mib 1] [--rounds 20] [--json] [--help]\n";
+const flags = benchFlags(
+  {
     mib: { type: "string", default: "1" },
     rounds: { type: "string", default: "20" },
     json: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
   },
-});
-if (flags.help) {
-  process.stdout.write("usage: npx tsx bench/large-write.ts [--mib 1] [--rounds 20] [--json]\n");
-  process.exit(0);
-}
+  usage,
+);
 const mib = Number(flags.mib);
 const rounds = Number(flags.rounds);
+if (!(mib > 0) || !(Number.isInteger(rounds) && rounds >= 1))
+  refuseFlags("--mib must be above 0, --rounds at least 1", usage);
 const length = Math.round(mib * 1024 * 1024);
 
 /** CPU milliseconds per call of `run`, the median of `rounds` calls after one warm-up call. */

@@ -12,28 +12,13 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { TestCluster } from "../impl/runtime/testing-cluster.ts";
 import { sleep } from "../impl/runtime/testing.ts";
+import { benchFlags } from "./lib/flags.ts";
 import { runLoad } from "./lib/load.ts";
 import { cpuMs, kvDriver, metricSum } from "./lib/systems.ts";
 
-const { values: flags } = parseArgs({
-  options: {
-    clients: { type: "string", default: "64" },
-    seconds: { type: "string", default: "20" },
-    repeats: { type: "string", default: "3" },
-    hogs: { type: "string", default: "0" },
-    "value-bytes": { type: "string", default: "100" },
-    "snapshot-every": { type: "string" },
-    traces: { type: "string" },
-    json: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
-  },
-});
-
-if (flags.help) {
-  process.stdout.write(`usage: npx tsx bench/lease-load.ts [options]
+const usage = `usage: npx tsx bench/lease-load.ts [options]
 
 A fresh 3-replica cluster per repeat, driven by closed-loop writers at its leader, with busy-loop
 processes beside it to stand in for a loaded machine. Reports failed and outcome-unknown writes,
@@ -49,9 +34,21 @@ options:
   --traces DIR      keep every replica's event trace under DIR/repeat-N
   --json            print the results as JSON
   --help            print this help
-`);
-  process.exit(0);
-}
+`;
+
+const flags = benchFlags(
+  {
+    clients: { type: "string", default: "64" },
+    seconds: { type: "string", default: "20" },
+    repeats: { type: "string", default: "3" },
+    hogs: { type: "string", default: "0" },
+    "value-bytes": { type: "string", default: "100" },
+    "snapshot-every": { type: "string" },
+    traces: { type: "string" },
+    json: { type: "boolean", default: false },
+  },
+  usage,
+);
 
 const clients = Number(flags.clients);
 const seconds = Number(flags.seconds);

@@ -44,28 +44,47 @@ import { checkLinearizable, type Operation } from "../impl/history/linearizabili
 import { tierUpForChecking } from "../impl/runtime/check-history.ts";
 import { seededRandom } from "../refinement-tests/nemesis/schedule.ts";
 import type { RoundsReport } from "./lib/history-rounds.ts";
+import { benchFlags, refuseFlags } from "./lib/flags.ts";
 import { median } from "./lib/load.ts";
 import { runPorcupine } from "./lib/porcupine.ts";
 
 const root = join(import.meta.dirname, "..");
-const json = process.argv.includes("--json");
-const quick = process.argv.includes("--quick");
+const usage = `usage: npm run bench:linearizability -- [options]   (SCENARIO=text: only scenarios named so)
+
+options:
+  --json              print the report as JSON
+  --quick             skip the previous checker
+  --porcupine BIN     a Porcupine driver (or PORCUPINE_BIN; see bench/lib/porcupine.ts)
+  --jepsen DIR        Porcupine's Jepsen etcd logs (or PORCUPINE_JEPSEN_DIR)
+  --processes N       fresh processes per checker (default 5)
+  --rounds N          rounds of checking per process (default 10)
+  --help              print this help
+`;
+const flags = benchFlags(
+  {
+    json: { type: "boolean", default: false },
+    quick: { type: "boolean", default: false },
+    porcupine: { type: "string" },
+    jepsen: { type: "string" },
+    processes: { type: "string", default: "5" },
+    rounds: { type: "string", default: "10" },
+  },
+  usage,
+);
+const json = flags.json;
+const quick = flags.quick;
 const only = process.env.SCENARIO;
 
-function argValue(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-function positive(name: string, fallback: number): number {
-  const n = Number(argValue(name) ?? fallback);
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a positive integer`);
+function positive(name: "processes" | "rounds"): number {
+  const n = Number(flags[name]);
+  if (!Number.isSafeInteger(n) || n < 1) refuseFlags(`--${name} must be a positive integer`, usage);
   return n;
 }
 /** A Porcupine driver (see lib/porcupine.ts) and Porcupine's Jepsen etcd logs, by flag or environment. */
-const porcupineBinary = argValue("--porcupine") ?? process.env.PORCUPINE_BIN;
-const jepsenDir = argValue("--jepsen") ?? process.env.PORCUPINE_JEPSEN_DIR;
-const processes = positive("--processes", 5);
-const rounds = positive("--rounds", 10);
+const porcupineBinary = flags.porcupine ?? process.env.PORCUPINE_BIN;
+const jepsenDir = flags.jepsen ?? process.env.PORCUPINE_JEPSEN_DIR;
+const processes = positive("processes");
+const rounds = positive("rounds");
 
 type Checker = (model: "kv" | "register", ops: readonly HistoryOperation[], stepsMax: number) => string;
 

@@ -12,15 +12,20 @@
  */
 import { spawnSync } from "node:child_process";
 import { loadavg } from "node:os";
-import { parseArgs } from "node:util";
+import { benchFlags } from "./lib/flags.ts";
 
-const { values } = parseArgs({
-  options: {
+const values = benchFlags(
+  {
     engine: { type: "string", default: "both" },
     "budget-seconds": { type: "string", default: "60" },
     only: { type: "string" },
   },
-});
+  `usage: npm run bench:mutants -- [--engine explore|random|both] [--budget-seconds T] [--only NAME] [--help]
+
+How fast each engine catches each mutant of the bug zoo (npm run mutants -- --json), as a
+Markdown table for docs/performance.md.
+`,
+);
 
 interface Hunt {
   readonly engine: "explore" | "random";

@@ -16,29 +16,22 @@
  */
 import os from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { tempDir } from "../impl/runtime/testing.ts";
 import { runNemesis, type NemesisReport } from "../refinement-tests/nemesis/run.ts";
 import type { FaultKind } from "../refinement-tests/nemesis/schedule.ts";
 import { leaseholderBoundMs } from "../refinement-tests/world/run.ts";
 import { defaultTuning } from "../refinement-tests/world/tuning.ts";
+import { benchFlags } from "./lib/flags.ts";
 
-const { values: flags } = parseArgs({
-  options: {
+const flags = benchFlags(
+  {
     seeds: { type: "string", default: "1,2,3" },
     seconds: { type: "string", default: "60" },
     spares: { type: "string", default: "3" },
     json: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
   },
-  strict: true,
-});
-if (flags.help) {
-  process.stdout.write(
-    "usage: npm run bench:nemesis-membership -- [--seeds 1,2,3] [--seconds 60] [--spares 3] [--json]\n",
-  );
-  process.exit(0);
-}
+  "usage: npm run bench:nemesis-membership -- [--seeds 1,2,3] [--seconds 60] [--spares 3] [--json] [--help]\n",
+);
 const seeds = flags.seeds.split(",").map(Number);
 const seconds = Number(flags.seconds);
 const spares = Number(flags.spares);

@@ -11,23 +11,30 @@
  */
 import { median, runLoad, type LoadResult } from "./lib/load.ts";
 import { measureCpu, OursCluster } from "./lib/systems.ts";
+import { benchFlags, refuseFlags } from "./lib/flags.ts";
 
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1]! : fallback;
-}
-const values = flag("values", "4,8,16,64").split(",").map(Number);
-const repeats = Number(flag("repeats", "3"));
-const seconds = Number(flag("seconds", "4"));
-const json = process.argv.includes("--json");
+const usage =
+  "usage: npx tsx bench/pipeline.ts [--values 4,8,16,64] [--repeats 1..20] [--seconds 1..60] [--json] [--help]\n";
+const flags = benchFlags(
+  {
+    values: { type: "string", default: "4,8,16,64" },
+    repeats: { type: "string", default: "3" },
+    seconds: { type: "string", default: "4" },
+    json: { type: "boolean", default: false },
+  },
+  usage,
+);
+const values = flags.values.split(",").map(Number);
+const repeats = Number(flags.repeats);
+const seconds = Number(flags.seconds);
+const json = flags.json;
 const clientCounts = [1, 16, 64];
 if (
   values.some((v) => !Number.isInteger(v) || v < 1) ||
   !(repeats >= 1 && repeats <= 20) ||
   !(seconds > 0 && seconds <= 60)
 ) {
-  process.stderr.write("usage: bench/pipeline.ts [--values 4,8,16,64] [--repeats 1..20] [--seconds 1..60] [--json]\n");
-  process.exit(2);
+  refuseFlags("--values takes positive integers, --repeats 1..20, --seconds 1..60", usage);
 }
 
 const results = new Map<string, LoadResult[]>();

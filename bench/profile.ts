@@ -12,7 +12,6 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { TestCluster } from "../impl/runtime/testing-cluster.ts";
 import {
   bundleSources,
@@ -22,6 +21,7 @@ import {
   type ProfileSummary,
   type Stage,
 } from "./lib/cpuprofile.ts";
+import { benchFlags } from "./lib/flags.ts";
 import { Http1Connection } from "./lib/http1.ts";
 import { runLoad } from "./lib/load.ts";
 import { kvDriver } from "./lib/systems.ts";
@@ -42,8 +42,8 @@ options:
   --help            print this help
 `;
 
-const { values: flags } = parseArgs({
-  options: {
+const flags = benchFlags(
+  {
     workload: { type: "string", default: "writes" },
     clients: { type: "string", default: "16" },
     seconds: { type: "string", default: "10" },
@@ -52,14 +52,9 @@ const { values: flags } = parseArgs({
     top: { type: "string", default: "25" },
     json: { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
   },
-  strict: true,
-});
-if (flags.help) {
-  process.stdout.write(usage);
-  process.exit(0);
-}
+  usage,
+);
 const workload = flags.workload;
 const clients = Number(flags.clients);
 const seconds = Number(flags.seconds);

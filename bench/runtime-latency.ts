@@ -9,15 +9,17 @@
  */
 import { httpJson, keyPath, newSession } from "../impl/runtime/client.ts";
 import { TestCluster } from "../impl/runtime/testing-cluster.ts";
+import { benchFlags, refuseFlags } from "./lib/flags.ts";
 
-const args = process.argv.slice(2);
-const json = args.includes("--json");
-const requestsIndex = args.indexOf("--requests");
-const requests = requestsIndex >= 0 ? Number(args[requestsIndex + 1]) : 200;
-if (!Number.isInteger(requests) || requests < 1 || requests > 100_000) {
-  process.stderr.write("--requests takes an integer in [1, 100000]\n");
-  process.exit(2);
-}
+const usage = "usage: npm run bench:runtime -- [--requests 200] [--json] [--help]\n";
+const flags = benchFlags(
+  { requests: { type: "string", default: "200" }, json: { type: "boolean", default: false } },
+  usage,
+);
+const json = flags.json;
+const requests = Number(flags.requests);
+if (!Number.isInteger(requests) || requests < 1 || requests > 100_000)
+  refuseFlags("--requests takes an integer in [1, 100000]", usage);
 
 function percentiles(samples: number[]): { p50: number; p90: number; p99: number; max: number } {
   const sorted = [...samples].sort((a, b) => a - b);

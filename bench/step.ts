@@ -20,24 +20,28 @@ import {
   type ReplicaEffect,
   type ReplicaState,
 } from "../impl/core/testing/index.ts";
+import { benchFlags, refuseFlags } from "./lib/flags.ts";
 
 type Replica = ReplicaState<KvState, KvInput, KvOutput>;
 
-interface Options {
-  readonly seconds: number;
-  readonly json: boolean;
-}
+const usage = `usage: npm run bench:step -- [--seconds 3] [--json] [--help]
 
-function parseArgs(argv: readonly string[]): Options {
-  let seconds = 3;
-  let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--seconds") seconds = Number(argv[++i]);
-    else if (a === "--json") json = true;
-    else throw new Error(`unknown argument ${a ?? ""}`);
-  }
-  return { seconds, json };
+Raw step throughput of a 3-replica cluster in one process, events per CPU second, per mix.
+
+options:
+  --seconds S   CPU seconds per mix (default 3)
+  --json        print the results as JSON
+  --help        print this help
+`;
+
+function options(): { readonly seconds: number; readonly json: boolean } {
+  const flags = benchFlags(
+    { seconds: { type: "string", default: "3" }, json: { type: "boolean", default: false } },
+    usage,
+  );
+  const seconds = Number(flags.seconds);
+  if (!(seconds > 0)) refuseFlags(`--seconds must be a positive number, got '${flags.seconds}'`, usage);
+  return { seconds, json: flags.json };
 }
 
 interface Queued {
@@ -148,9 +152,9 @@ const mixes = [
   { name: "256 outstanding requests", clients: 256 },
 ] as const;
 
-const options = parseArgs(process.argv.slice(2));
+const { seconds, json } = options();
 const summaries = mixes.map((mix) => {
-  const result = run(options.seconds, mix.clients);
+  const result = run(seconds, mix.clients);
   const eventsPerSecond = result.events / result.seconds;
   return {
     mix: mix.name,
@@ -166,7 +170,7 @@ const summaries = mixes.map((mix) => {
     meetsTarget: eventsPerSecond >= 200_000,
   };
 });
-if (options.json) {
+if (json) {
   process.stdout.write(
     `${JSON.stringify({ benchmark: "step", replicas: 3, targetEventsPerSecond: 200_000, mixes: summaries })}\n`,
   );

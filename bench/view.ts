@@ -14,6 +14,7 @@ import path from "node:path";
 import { launchChromium } from "../impl/runtime/testing-browser.ts";
 import { loadView } from "../refinement-tests/view/load.ts";
 import { pageHtml } from "../refinement-tests/view/page.ts";
+import { benchFlags } from "./lib/flags.ts";
 
 interface Options {
   readonly nemesis: string | undefined;
@@ -21,18 +22,16 @@ interface Options {
   readonly json: boolean;
 }
 
-function parseArgs(argv: readonly string[]): Options {
-  let nemesis: string | undefined;
-  let screenshots: string | undefined;
-  let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--nemesis") nemesis = argv[++i];
-    else if (a === "--screenshots") screenshots = argv[++i];
-    else if (a === "--json") json = true;
-    else throw new Error(`unknown argument ${a ?? ""} (usage: --nemesis DIR --screenshots DIR --json)`);
-  }
-  return { nemesis, screenshots, json };
+function parseOptions(): Options {
+  const flags = benchFlags(
+    { nemesis: { type: "string" }, screenshots: { type: "string" }, json: { type: "boolean", default: false } },
+    `usage: npm run bench:view -- [--nemesis DIR] [--screenshots DIR] [--json] [--help]
+
+The trace explorer's page in Chromium: its size, build, load and step times, for the known
+counterexample and (--nemesis) a nemesis run's folder; --screenshots DIR photographs the pages.
+`,
+  );
+  return { nemesis: flags.nemesis, screenshots: flags.screenshots, json: flags.json };
 }
 
 interface Measured {
@@ -147,7 +146,7 @@ function round(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
-const options = parseArgs(process.argv.slice(2));
+const options = parseOptions();
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-bench-view-"));
 const results: Measured[] = [];
 try {

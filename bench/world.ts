@@ -13,6 +13,7 @@ import fc from "fast-check";
 import { boundsOf } from "../refinement-tests/suite.ts";
 import { scenarioArbitrary, type Scenario } from "../refinement-tests/world/actions.ts";
 import { runScenario } from "../refinement-tests/world/run.ts";
+import { benchFlags, refuseFlags } from "./lib/flags.ts";
 
 interface Options {
   readonly seconds: number;
@@ -20,18 +21,31 @@ interface Options {
   readonly json: boolean;
 }
 
-function parseArgs(argv: readonly string[]): Options {
-  let seconds = 5;
-  let replicas = 3;
-  let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--seconds") seconds = Number(argv[++i]);
-    else if (a === "--replicas") replicas = Number(argv[++i]);
-    else if (a === "--json") json = true;
-    else throw new Error(`unknown argument ${a ?? ""}`);
-  }
-  return { seconds, replicas, json };
+const usage = `usage: npm run bench:world -- [--seconds 5] [--replicas 3|5] [--json] [--help]
+
+Checked world events per CPU second on one core, with every check, per-step checks only, and none.
+
+options:
+  --seconds S     CPU seconds per mode (default 5)
+  --replicas N    3 or 5 (default 3)
+  --json          print the summary as JSON
+  --help          print this help
+`;
+
+function parseOptions(): Options {
+  const flags = benchFlags(
+    {
+      seconds: { type: "string", default: "5" },
+      replicas: { type: "string", default: "3" },
+      json: { type: "boolean", default: false },
+    },
+    usage,
+  );
+  const seconds = Number(flags.seconds);
+  const replicas = Number(flags.replicas);
+  if (!(seconds > 0)) refuseFlags(`--seconds must be a positive number, got '${flags.seconds}'`, usage);
+  if (replicas !== 3 && replicas !== 5) refuseFlags(`--replicas must be 3 or 5, got '${flags.replicas}'`, usage);
+  return { seconds, replicas, json: flags.json };
 }
 
 function cpuSeconds(): number {
@@ -61,7 +75,7 @@ function measure(
   return { events, runs, cpu: cpuSeconds() - start };
 }
 
-const options = parseArgs(process.argv.slice(2));
+const options = parseOptions();
 const scenarios = fc.sample(scenarioArbitrary(boundsOf({ replicas: options.replicas })), { seed: 42, numRuns: 500 });
 const results = (["all", "steps", "none"] as const).map((mode) => {
   const m = measure(mode, scenarios, options.replicas, options.seconds);

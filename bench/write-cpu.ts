@@ -18,9 +18,9 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_pr
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { TestCluster } from "../impl/runtime/testing-cluster.ts";
 import { bundleSources, type Stage } from "./lib/cpuprofile.ts";
+import { benchFlags } from "./lib/flags.ts";
 import { runLoad, type SystemDriver } from "./lib/load.ts";
 import { kvDriver } from "./lib/systems.ts";
 import { perfStages, type ThreadKind } from "./lib/perf-stages.ts";
@@ -39,36 +39,17 @@ options:
   --help          print this help
 `;
 
-let flags: {
-  clients: string;
-  seconds: string;
-  warmup: string;
-  idle: string;
-  perf: boolean;
-  json: boolean;
-  help: boolean;
-};
-try {
-  flags = parseArgs({
-    options: {
-      clients: { type: "string", default: "1" },
-      seconds: { type: "string", default: "8" },
-      warmup: { type: "string", default: "10" },
-      idle: { type: "string", default: "3" },
-      perf: { type: "boolean", default: false },
-      json: { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
-    },
-    strict: true,
-  }).values;
-} catch (error) {
-  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${usage}`);
-  process.exit(2);
-}
-if (flags.help) {
-  process.stdout.write(usage);
-  process.exit(0);
-}
+const flags = benchFlags(
+  {
+    clients: { type: "string", default: "1" },
+    seconds: { type: "string", default: "8" },
+    warmup: { type: "string", default: "10" },
+    idle: { type: "string", default: "3" },
+    perf: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+  },
+  usage,
+);
 const clients = Number(flags.clients);
 const seconds = Number(flags.seconds);
 const warmup = Number(flags.warmup);

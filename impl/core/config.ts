@@ -206,6 +206,23 @@ const Fields = Schema.Struct({
     { default: () => 1024 },
   ),
   /**
+   * Bytes of executed values (commands' estimated size, `plainBytes`) that also make a snapshot
+   * slot, counted from the last snapshot slot. Default 32 MiB. The log kept in memory holds the
+   * values since the snapshot before last: about two intervals, by slots or by these bytes,
+   * whichever comes first (1024 values of 1 MiB made a gigabyte). Each snapshot serializes the
+   * whole state: with a state much larger than this, raise it, or snapshots cost more than the
+   * writes between them.
+   */
+  snapshotIntervalBytes: Schema.optionalWith(
+    intBetween(
+      "snapshotIntervalBytes",
+      1,
+      Number.MAX_SAFE_INTEGER,
+      "a snapshot interval is a positive number of bytes",
+    ),
+    { default: () => 32 * 1024 * 1024 },
+  ),
+  /**
    * Most bytes of snapshot in one state-transfer chunk. Default 65,536. Bounds message size; a
    * transfer of an S-byte snapshot takes S / transferChunkBytesMax round trips and resumes from the
    * last chunk received after a loss.

@@ -195,6 +195,7 @@ export function executeReady<S, I, O>(
   if (first === undefined || !slotMapHas(learner.log, first))
     return { state, executed: [], divergence: null, snapshot: null };
   let executedUpTo = learner.executedUpTo;
+  let bytesSinceSnapshot = learner.bytesSinceSnapshot;
   let service = learner.service;
   let configs = learner.configs;
   let monitor = state.monitor;
@@ -224,7 +225,9 @@ export function executeReady<S, I, O>(
     }
     if (collect || outcome !== undefined) executed.push({ slot, outputs, change: outcome });
     configs = pruneConfigurations(configs, slot + 1);
-    const snapshotDue = rules.snapshotDue(slot, ctx.config);
+    bytesSinceSnapshot += plainBytes(value);
+    const snapshotDue = rules.snapshotDue(slot, ctx.config, bytesSinceSnapshot);
+    if (snapshotDue) bytesSinceSnapshot = 0;
     if (rules.checkpointDue(slot, ctx.config) || snapshotDue) {
       const recorded = recordCheckpoint(ctx, monitor, { slot, digest: checkpointDigest(ctx, service, a, b) });
       monitor = recorded.monitor;
@@ -237,6 +240,7 @@ export function executeReady<S, I, O>(
   const nextLearner = copyLearner(learner);
   nextLearner.service = service;
   nextLearner.executedUpTo = executedUpTo;
+  nextLearner.bytesSinceSnapshot = bytesSinceSnapshot;
   nextLearner.commitIndex = Math.max(learner.commitIndex, executedUpTo);
   nextLearner.configs = configs;
   if (learner.transfer !== null && learner.transfer.slot <= executedUpTo) nextLearner.transfer = null;
@@ -249,9 +253,14 @@ export function executeReady<S, I, O>(
   return { state: next, executed, divergence, snapshot };
 }
 
-/** Is `slot` a snapshot slot? Every multiple of `snapshotIntervalSlots`. */
-export function snapshotDue(slot: number, config: Config): boolean {
-  return slot % config.snapshotIntervalSlots === 0;
+/**
+ * Is `slot` a snapshot slot? Every multiple of `snapshotIntervalSlots`, and every slot that brings
+ * the bytes of values executed since the last snapshot slot to `snapshotIntervalBytes`: a log of
+ * 1 MiB values held a gigabyte between two snapshots by slots. Both are functions of the chosen
+ * log, so every replica snapshots at the same slots.
+ */
+export function snapshotDue(slot: number, config: Config, bytesSinceSnapshot: number): boolean {
+  return slot % config.snapshotIntervalSlots === 0 || bytesSinceSnapshot >= config.snapshotIntervalBytes;
 }
 
 /**

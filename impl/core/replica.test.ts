@@ -193,6 +193,30 @@ describe("assertions", () => {
     expect(() => step(booted, { _tag: "Tick", now: 99 })).toThrow(/clock went backwards/);
   });
 
+  it("take a snapshot when the bytes executed since the last one reach snapshotIntervalBytes, at the same slots everywhere", () => {
+    const c = new Cluster(3, { config: { snapshotIntervalBytes: 200 } });
+    c.quiet = true;
+    c.elapse(300);
+    c.campaign(1);
+    c.stabilize();
+    const snapshotSlots = new Map<number, number[]>([1, 2, 3].map((id) => [id, []]));
+    for (const key of ["a", "b", "c", "d", "e", "f", "g"]) {
+      c.request(1, { _tag: "put", key, value: key.repeat(60) }, "linearizable");
+      c.stabilize();
+      for (const [id, slots] of snapshotSlots) {
+        const snapshot = c.state(id).learner.snapshot;
+        if (snapshot !== null && snapshot.slot !== slots.at(-1)) slots.push(snapshot.slot);
+      }
+    }
+    const slots = snapshotSlots.get(1)!;
+    // About 80 bytes per put: every third value brings the count to 200 (the slot interval is 1024).
+    expect(slots.length).toBeGreaterThanOrEqual(2);
+    expect(slots.every((slot) => slot % 1024 !== 0)).toBe(true);
+    expect(snapshotSlots.get(2)).toEqual(slots);
+    expect(snapshotSlots.get(3)).toEqual(slots);
+    expect(c.state(1).learner.bytesSinceSnapshot).toBeLessThan(200);
+  });
+
   it("bound a catch-up reply by the bytes of its values as well as by its entries", () => {
     const replyTo = (batchBytesMax: number) => {
       const c = new Cluster(3, { config: { batchBytesMax } });

@@ -1,19 +1,25 @@
 /**
  * Each rule guards against a hazard, and a check that cannot fail is a defect: with one rule of
  * `defaultRules` replaced by a broken variant, a golden scenario (or a randomized run) shows the
- * hazard the rule exists for, while with the real rules it does not. The bug zoo in
- * refinement-tests/ does the same at scale against the refinement checkers.
+ * hazard the rule exists for, while with the real rules it does not. The broken variants are the
+ * bug zoo's (refinement-tests/mutants/, one home for them all), which the refinement checkers
+ * catch at scale; here each one meets the scenario that shows its hazard in a few steps.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Linter as EslintLinter } from "eslint";
 import { describe, expect, it } from "vitest";
-import { noopValue } from "./messages.ts";
-import { decodeSnapshot } from "./snapshot.ts";
+import { mutantNamed } from "../../refinement-tests/mutants/index.ts";
+import { rulesOf } from "../../refinement-tests/mutants/mutant.ts";
 import { defaultRules, type ReplicaRules } from "./rules.ts";
 import { parseScript, ScriptRunner } from "./testing/script.ts";
 import { simulate } from "./testing/simulate.ts";
+
+/** The rules of the bug zoo's mutant `name`: `defaultRules` with one rule broken. */
+function broken(name: string): ReplicaRules {
+  return rulesOf(mutantNamed(name));
+}
 
 function script(name: string): string {
   return readFileSync(join(import.meta.dirname, "testdata", `${name}.txt`), "utf8");
@@ -39,54 +45,41 @@ function replay(name: string, rules: ReplicaRules): { lines: string[]; maxHolder
 describe("each rule prevents its hazard", () => {
   it("L4 (restart wait): without it, a restarted acceptor lets a second replica trust a lease", () => {
     expect(replay("restart-during-lease", defaultRules).maxHolders).toBe(1);
-    const broken: ReplicaRules = { ...defaultRules, restartWaitUntil: (now) => now };
-    expect(replay("restart-during-lease", broken).maxHolders).toBe(2);
+    expect(replay("restart-during-lease", broken("restart-forgets-grant")).maxHolders).toBe(2);
   });
 
   it("L1 (a grant in force refuses other ballots): without it, two replicas trust a lease", () => {
-    const broken: ReplicaRules = {
-      ...defaultRules,
-      canPromise: (rules, a, b, now) =>
-        defaultRules.canPromise(
-          rules,
-          { ...a, grantUntil: Number.NEGATIVE_INFINITY, noPromiseUntil: Number.NEGATIVE_INFINITY },
-          b,
-          now,
-        ),
-    };
-    expect(replay("restart-during-lease", broken).maxHolders).toBe(2);
+    const correct = replay("grant-in-force", defaultRules);
+    expect(correct.maxHolders).toBe(1);
+    expect(correct.lines).toContain("3 reply #1 redirect leader=1");
+    const lines = replay("grant-in-force", broken("grant-ignored"));
+    expect(lines.maxHolders).toBe(2);
+    // The new leader acknowledges a write that the cut-off leader's read by lease then misses.
+    expect(lines.lines).toContain("3 reply #1 ok done");
+    expect(lines.lines).toContain("1 reply #2 ok value=null");
   });
 
   it("L2 (count from the quorum-th grant): counting from the freshest grant keeps a cut-off leader's lease alive", () => {
     expect(replay("lease-expiry", defaultRules).maxHolders).toBe(1);
-    const broken: ReplicaRules = { ...defaultRules, leaseFrom: (times) => Math.max(...times) };
-    expect(replay("lease-expiry", broken).maxHolders).toBe(2);
+    expect(replay("lease-expiry", broken("lease-from-freshest-grant")).maxHolders).toBe(2);
   });
 
   it("L3 (execute what phase 1 revealed before reading by lease): without it, a read misses an acknowledged write", () => {
     const correct = replay("lease-read", defaultRules).lines;
     expect(correct).toContain("1 reply #2 ok done");
     expect(correct).toContain("3 reply #3 ok value=2");
-    const broken: ReplicaRules = {
-      ...defaultRules,
-      canServeLeaseRead: (_rules, s, now) => s.role._tag === "leader" && now < s.role.leaseUntil,
-    };
-    expect(replay("lease-read", broken).lines).toContain("3 reply #3 ok value=null");
+    expect(replay("lease-read", broken("lease-read-before-reproposals")).lines).toContain("3 reply #3 ok value=null");
   });
 
   it("L3 with configurations (phase 1 of every configuration above the executed prefix): without it, a read after a replace misses a write", () => {
     // The rule as it was: the lease and the revealed slots executed, phase 1 of the pending
     // configuration not asked for.
-    const broken: ReplicaRules = {
-      ...defaultRules,
-      canServeLeaseRead: (_rules, s, now) =>
-        s.role._tag === "leader" && now < s.role.leaseUntil && s.learner.executedUpTo >= s.role.phase1MaxSlot,
-    };
+    const rules = broken("lease-read-before-pending-phase1");
     for (const name of ["lease-read-after-replace", "lease-read-after-replace-snapshot"]) {
       const correct = replay(name, defaultRules).lines;
       expect(correct).toContain("1 reply #3 ok done");
       expect(correct).not.toContain("2 reply #4 ok value=null");
-      expect(replay(name, broken).lines).toContain("2 reply #4 ok value=null");
+      expect(replay(name, rules).lines).toContain("2 reply #4 ok value=null");
     }
     expect(replay("lease-read-after-replace", defaultRules).lines).toContain("2 reply #4 ok value=2");
   });
@@ -96,15 +89,13 @@ describe("each rule prevents its hazard", () => {
     expect(correct).toContain("2->3 Nack b=(2,3) promised=(1,1) grantRemaining=0");
     expect(correct).toContain("2 is leader (3,2)");
     expect(correct).not.toContain("3 is leader (2,3)");
-    const broken: ReplicaRules = { ...defaultRules, mayHelpLeader: () => true };
-    const lines = replay("reconfig-removed-voter-campaigns", broken).lines;
+    const lines = replay("reconfig-removed-voter-campaigns", broken("help-removed-leader")).lines;
     expect(lines).toContain("3 is leader (2,3)");
     expect(lines.some((l) => l.startsWith("2 may not campaign now"))).toBe(true);
   });
 
   it("P2c (re-propose the highest-ballot vote): proposing a no-op instead is stopped by the acceptor's assertion", () => {
-    const broken: ReplicaRules = { ...defaultRules, phase2aValue: (_revealed, known) => known ?? noopValue };
-    const lines = replay("lease-read", broken).lines;
+    const lines = replay("lease-read", broken("phase2a-ignores-votes")).lines;
     expect(
       lines.some(
         (l) => l.startsWith("error:") && l.includes("P2c: ballot (2,3) proposes another value at chosen slot 1"),
@@ -113,9 +104,9 @@ describe("each rule prevents its hazard", () => {
   });
 
   it("quorums must intersect: a minority quorum breaks Consistency in randomized runs", () => {
-    const broken: ReplicaRules = { ...defaultRules, quorumSize: (n) => Math.floor(n / 2) };
+    const rules = broken("quorum-off-by-one");
     const found = [0, 1, 2, 3, 4]
-      .map((seed) => simulate(seed, 600, broken))
+      .map((seed) => simulate(seed, 600, rules))
       .find((r) => r?.includes("Consistency") === true);
     expect(found).toBeDefined();
   });
@@ -124,8 +115,7 @@ describe("each rule prevents its hazard", () => {
 describe("each rule of snapshots, transfer and reconfiguration prevents its hazard", () => {
   it("T2 (a Promise covers no slot at or below the acceptor's truncation point): counting it, a new leader proposes a no-op over a chosen slot", () => {
     expect(replay("truncated-promise", defaultRules).lines.some((l) => l.startsWith("error:"))).toBe(false);
-    const broken: ReplicaRules = { ...defaultRules, promiseCoversFrom: (fromSlot) => fromSlot };
-    const lines = replay("truncated-promise", broken).lines;
+    const lines = replay("truncated-promise", broken("truncated-promise-counted")).lines;
     // Replica 2 still has slot 1 in its log (only votes are gone), so its own P2c assertion stops it.
     expect(
       lines.some(
@@ -138,14 +128,13 @@ describe("each rule of snapshots, transfer and reconfiguration prevents its haza
     const installsOfEight = (rules: ReplicaRules) =>
       replay("transfer-stale", rules).lines.filter((l) => l.startsWith("3 persist snapshot s=8")).length;
     expect(installsOfEight(defaultRules)).toBe(0); // the one install of slot 8 happens in a quiet step
-    expect(installsOfEight({ ...defaultRules, transferUseful: () => true })).toBe(1);
+    expect(installsOfEight(broken("stale-transfer-installed"))).toBe(1);
   });
 
   it("S2 (verify the digests before installing): without it, a corrupted transfer becomes the replica's state", () => {
     const correct = replay("transfer-stale", defaultRules).lines;
     expect(correct.some((l) => l.includes("ALARM"))).toBe(false);
-    const broken: ReplicaRules = { ...defaultRules, verifySnapshot: (ctx, data) => decodeSnapshot(ctx, data) };
-    const lines = replay("transfer-stale", broken).lines;
+    const lines = replay("transfer-stale", broken("transfer-unverified")).lines;
     expect(lines.some((l) => l.includes("ALARM"))).toBe(true);
   });
 });

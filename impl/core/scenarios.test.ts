@@ -24,6 +24,7 @@ describe("scenarios (impl/core/testdata)", () => {
       "lease-read",
       "read-without-lease",
       "restart-during-lease",
+      "grant-in-force",
       "duplicate-request",
       "divergence-alarm",
       // Snapshots, truncation, state transfer, reconfiguration.

@@ -98,6 +98,11 @@ export interface LearnerState<S, I, O> {
   /** Clock reading when the last CatchUp request left (rate limit). */
   readonly catchUpSentAt: number;
   /**
+   * Bytes of values (`plainBytes`) executed since the last snapshot slot (`snapshotDue`). A function
+   * of the chosen log: every replica counts the same at every slot.
+   */
+  readonly bytesSinceSnapshot: number;
+  /**
    * The configurations governing slots > executedUpTo, ascending by epoch: the first governs
    * executedUpTo + 1, later ones are pending (chosen, governing from their `governsFrom`). Part of
    * the replicated state: derived from the chosen log (and snapshots) alone.
@@ -351,6 +356,7 @@ export function freshState<S, I, O>(ctx: ReplicaContext<S, I, O>): ReplicaState<
       service: ctx.service.start,
       leaderHint: null,
       catchUpSentAt: Number.NEGATIVE_INFINITY,
+      bytesSinceSnapshot: 0,
       configs: [ctx.initial],
       snapshot: null,
       priorSnapshot: null,
@@ -453,6 +459,7 @@ export function copyLearner<S, I, O>(l: LearnerState<S, I, O>): Draft<LearnerSta
     service: l.service,
     leaderHint: l.leaderHint,
     catchUpSentAt: l.catchUpSentAt,
+    bytesSinceSnapshot: l.bytesSinceSnapshot,
     configs: l.configs,
     snapshot: l.snapshot,
     priorSnapshot: l.priorSnapshot,

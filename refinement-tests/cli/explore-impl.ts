@@ -66,7 +66,7 @@ const counts = {
 type CountFlag = keyof typeof counts;
 
 const choices = {
-  reconfig: ["none", "add", "remove", "replace"],
+  reconfig: ["none", "add", "remove", "replace", "remove-replace"],
   start: ["warm", "cold"],
   prelude: preludes,
   rates: ["worst", "extremes", "slow", "fast"],
@@ -92,7 +92,8 @@ ${Object.entries(counts)
       `  --${flag.padEnd(16)} ${help} (${min}..${max}, default ${def === -1 ? "the tuning's" : def})`,
   )
   .join("\n")}
-  --reconfig KIND     none | add | remove | replace (add a spare, then replace a voter by it) (default none)
+  --reconfig KIND     none | add | remove | replace (add a spare, then replace a voter by it) |
+                      remove-replace (remove a voter, then replace one by a prelude's learner) (default none)
   --start KIND        warm (from the first leader with a lease) | cold (from boot) (default warm)
   --prelude NAME      ${preludes.join(" | ")}: a fault-free schedule to where features
                       meet, run before exploring (refinement-tests/world/preludes.ts) (default none)
@@ -105,6 +106,9 @@ ${Object.entries(counts)
                       messages is deliverable) | anytime (default between-waves)
   --settle            after the prelude, deliver everything in flight until the network is quiet
                       (its last state transfer done), so the depth is spent after it
+  --liveness          bounded liveness: from every state found, the fault-free continuation (heal,
+                      restart, no more faults) must reach a leaseholder within 2 D + 5 election
+                      timeouts and answer every request within 20 s of simulated time
   --no-deliver-all    with --orders all, do not offer "deliver everything in flight" as one transition
   --profile-checks    time every check of proofs/ and the explorer's own work (copies, world steps,
                       keys, enabled transitions), and print where the time went
@@ -134,6 +138,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
     "no-reduce": { type: "boolean" },
     "profile-checks": { type: "boolean" },
     settle: { type: "boolean" },
+    liveness: { type: "boolean" },
     mutant: { type: "string" },
     out: { type: "string" },
     replay: { type: "string" },
@@ -160,7 +165,8 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
       throw new UsageError(`--${flag} must be one of ${choices[flag].join(", ")}, got '${text}'`);
     c[flag] = text;
   }
-  if (n.requests + n.reads === 0) throw new UsageError("--requests and --reads are both 0: nothing would happen");
+  if (n.requests + n.reads === 0 && v.liveness !== true && c.prelude === "none")
+    throw new UsageError("--requests and --reads are both 0: nothing would happen");
   const overrides: Partial<ReplicaTuning> = {};
   if (n["snapshot-every"] > 0)
     (overrides as { snapshotIntervalSlots: number }).snapshotIntervalSlots = n["snapshot-every"];
@@ -186,6 +192,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
     prelude: c.prelude as Prelude,
     pick: n.pick,
     settle: v.settle === true,
+    liveness: v.liveness === true,
     rates: c.rates as ImplBounds["rates"],
     restartClocks: c["restart-clocks"] as ImplBounds["restartClocks"],
     deliverAll: v["no-deliver-all"] !== true,

@@ -26,7 +26,7 @@ import { CheckProfile } from "../../proofs/check-profile.ts";
 import { WorldChecker } from "../../proofs/world-checker.ts";
 import { type Action, type ReconfigureKind, type Scenario } from "../world/actions.ts";
 import { runPrelude, type Prelude } from "../world/preludes.ts";
-import { linearizability, tuningOf, warmUp } from "../world/run.ts";
+import { linearizability, livenessPhase, tuningOf, warmUp } from "../world/run.ts";
 import { inFlightHash } from "../world/network.ts";
 import type { ReplicaTuning } from "../world/tuning.ts";
 import { World } from "../world/world.ts";
@@ -62,9 +62,10 @@ export interface ImplBounds {
   /** A faulty client sends another write under the number of its latest one (exactly-once must refuse one of them). */
   readonly reuses: number;
   /**
-   * Membership change asked of the leader: none, add a spare, remove a voter, or add a spare and replace a voter by it.
+   * Membership change asked of the leader: none, add a spare, remove a voter, add a spare and replace a voter by it, or
+   * remove a voter and then replace another by a learner a prelude added (two changes, which may share a window).
    */
-  readonly reconfig: "none" | "add" | "remove" | "replace";
+  readonly reconfig: "none" | "add" | "remove" | "replace" | "remove-replace";
   /** State-transfer faults: a chunk in flight corrupted, or a peer's snapshot offered unasked. */
   readonly chunkFaults: number;
   /** Index into the world's `tunings`. */
@@ -118,10 +119,18 @@ export interface ImplBounds {
   readonly environment: "between-waves" | "anytime";
   /**
    * Merge states that differ only in what no transition or check reads (`key`): the disk, clock
-   * and addresses of a replica that is down for good (it retired, or no restart is left). True
-   * by default; false explores the unreduced space (the tests compare the two).
+   * and addresses of a replica that is down for good (it retired, or no restart is left and no
+   * liveness phase will restart it). True by default; false explores the unreduced space (the
+   * tests compare the two).
    */
   readonly reduce: boolean;
+  /**
+   * Bounded liveness: from every state found, the fault-free continuation of the random suites'
+   * liveness mode (heal, restart, resume, no more faults; world/run.ts, `livenessPhase`) must
+   * reach a leaseholder within 2 D + 5 election timeouts and convergence (every request answered,
+   * every member caught up, every removed replica retired) within 20 s of simulated time.
+   */
+  readonly liveness: boolean;
 }
 
 /** The bounds `npm run explore -- --impl` starts from. */
@@ -152,6 +161,7 @@ export const defaultBounds: ImplBounds = {
   seed: 1,
   environment: "between-waves",
   reduce: true,
+  liveness: false,
 };
 
 /** Budgets, by position in `ModelState.used`. */
@@ -207,6 +217,9 @@ export interface Found {
   readonly prefix?: readonly Action[];
 }
 
+/** Simulated time the bounded-liveness continuation may take: the random suites' liveness bound. */
+const livenessBoundMs = 20_000;
+
 /** Rounds of deliveries `settle` may take (a state transfer takes a round per chunk). */
 const settleRoundsMax = 200;
 
@@ -216,6 +229,7 @@ const reconfigSteps: Record<ImplBounds["reconfig"], readonly ReconfigureKind[]> 
   add: ["add"],
   remove: ["remove"],
   replace: ["add", "replace"],
+  "remove-replace": ["remove", "replace"],
 };
 
 /** The model of one configuration of bounds and one step function (impl/core's, or a mutant's). */
@@ -399,7 +413,8 @@ export class ImplModel {
   /** Which replicas of `s` are down and will never run again (undefined: none can be). */
   private downForGood(s: ModelState): ((index: number) => boolean) | undefined {
     const w = s.world;
-    const restartsLeft = s.used[budget.restarts]! < this.restartBound();
+    // Bounded liveness restarts every crashed replica (its liveness phase): only retired ones stay down.
+    const restartsLeft = this.bounds.liveness || s.used[budget.restarts]! < this.restartBound();
     let any = false;
     for (const r of w.replicas) if (r.born && r.state === null && (r.retired || !restartsLeft)) any = true;
     if (!any) return undefined;
@@ -567,12 +582,38 @@ export class ImplModel {
   }
 
   /**
+   * Bounded liveness (when the bounds ask for it): run the liveness phase on a copy of `s`. What
+   * failed there (a liveness bound, or a safety check on the way), or null. The state itself is
+   * unchanged; the counterexample is the path to `s`, replayed in liveness mode.
+   */
+  livenessOf(s: ModelState): Found | null {
+    if (!this.bounds.liveness) return null;
+    const world = s.world.clone();
+    const checker = s.checker.fork(world);
+    world.observer = (step) => checker.observe(step);
+    let failed: Violation | null = null;
+    try {
+      livenessPhase(world, checker, livenessBoundMs, (v) => (failed = v));
+      failed ??= linearizability(world);
+    } catch (error) {
+      if (error instanceof ViolationFound) failed = error.violation;
+      else if (error instanceof AssertionFailure)
+        failed = { check: "core assertion", level: "Core", message: error.message };
+      else throw error;
+    } finally {
+      world.observer = null;
+    }
+    return failed === null ? null : { violation: failed };
+  }
+
+  /**
    * The state's 64-bit key: the world, the checker's ghost state, and the budgets spent. With
-   * `reduce`, a replica down for good (retired, or down with no restart left in the budget: no
-   * transition starts it again) counts only as down: its disk, clock, addresses and durable
-   * snapshot are left out. Nothing reads them: the replica takes no step, so no check of its steps
-   * runs; time advances by the deadlines of live replicas only; its lease belief ended when it
-   * went down; the ghost keeps its votes apart from its disk; messages it sent still count.
+   * `reduce`, a replica down for good (retired, or down with no restart left in the budget and no
+   * liveness phase to restart it: nothing starts it again) counts only as down: its disk, clock,
+   * addresses and durable snapshot are left out. Nothing reads them: the replica takes no step, so
+   * no check of its steps runs; time advances by the deadlines of live replicas only; its lease
+   * belief ended when it went down; the ghost keeps its votes apart from its disk; messages it
+   * sent still count.
    */
   key(s: ModelState): Hash64 {
     const p = this.profile?.explorer ?? null;

@@ -53,6 +53,11 @@ describe("the key of a replica down for good", () => {
     expect(hex(model.key(a))).not.toBe(hex(model.key(b)));
   });
 
+  it("keeps them apart under bounded liveness, whose liveness phase restarts every crashed replica", () => {
+    const [model, a, b] = pair({ ...defaultBounds, crashes: 1, restarts: 0, liveness: true });
+    expect(hex(model.key(a))).not.toBe(hex(model.key(b)));
+  });
+
   it("keeps them apart when the reduction is off", () => {
     const [model, a, b] = pair({ ...defaultBounds, crashes: 1, restarts: 0, reduce: false });
     expect(hex(model.key(a))).not.toBe(hex(model.key(b)));

@@ -52,6 +52,17 @@ export function withRules(rules: Partial<ReplicaRules>): Step {
   return step;
 }
 
+/**
+ * The rules a mutant's step was assembled from (`withRules`), for tests that run the broken rule
+ * through another harness (impl/core's scenarios and randomized runs); throws for a mutant that
+ * rewrites effects instead.
+ */
+export function rulesOf(m: Mutant): ReplicaRules {
+  const rules = rulesOfStep.get(m.step);
+  if (rules === undefined) throw new Error(`mutant ${m.name} rewrites effects: it replaces no rule`);
+  return rules;
+}
+
 /** The real step, with its effects rewritten. */
 export function withEffects(rewrite: (effects: ReturnType<Step>["effects"]) => ReturnType<Step>["effects"]): Step {
   return (state, event) => {
