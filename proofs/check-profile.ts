@@ -7,17 +7,24 @@
 export class CheckProfile {
   /** Milliseconds and calls per check, in the order first measured. */
   readonly entries = new Map<string, { ms: number; calls: number }>();
+  /** Milliseconds over every entry. */
+  totalMs = 0;
 
-  /** Add the time since `since` (a `performance.now()` reading) to `name`; returns the reading now. */
-  lap(name: string, since: number): number {
+  /**
+   * Add the time since `since` (a `performance.now()` reading), less `excludedMs` measured
+   * elsewhere meanwhile, to `name`; returns the reading now.
+   */
+  lap(name: string, since: number, excludedMs = 0): number {
     const now = performance.now();
     let e = this.entries.get(name);
     if (e === undefined) {
       e = { ms: 0, calls: 0 };
       this.entries.set(name, e);
     }
-    e.ms += now - since;
+    const ms = now - since - excludedMs;
+    e.ms += ms;
     e.calls++;
+    this.totalMs += ms;
     return now;
   }
 

@@ -9,7 +9,7 @@ import type { Regression } from "../regressions/regressions.ts";
 import { runScenario, type Failure } from "../world/run.ts";
 import type { Action } from "../world/actions.ts";
 import { CheckProfile } from "../../proofs/check-profile.ts";
-import { ImplModel, worldSteps, type ImplBounds } from "./model.ts";
+import { ImplModel, type ImplBounds } from "./model.ts";
 import { breadthFirst, randomWalks, type SearchProgress, type SearchResult } from "./search.ts";
 
 /** How to search. */
@@ -79,18 +79,13 @@ export function explore(options: ExploreOptions): ExploreOutcome {
   return { result, seconds, regression, replayed, ...profile };
 }
 
-/** A model's profile as rows: the world steps' row without the checks they ran, then every check. */
+/**
+ * A model's profile as rows: the explorer's parts (world steps without the checks they ran), then
+ * every check (those run while the cluster booted, warmed up and ran its prelude included).
+ */
 export function profileRows(p: NonNullable<ImplModel["profile"]>): ProfileRow[] {
-  const checks = p.checks.rows();
-  const checksMs = checks.reduce((sum, r) => sum + r.ms, 0);
-  const rows: ProfileRow[] = p.explorer
-    .rows()
-    .map((r) =>
-      r.name === worldSteps
-        ? { part: "explorer", name: "world steps (impl/core and the driver)", ms: r.ms - checksMs, calls: r.calls }
-        : { part: "explorer", ...r },
-    );
-  for (const r of checks) rows.push({ part: "check", ...r });
+  const rows: ProfileRow[] = p.explorer.rows().map((r) => ({ part: "explorer", ...r }));
+  for (const r of p.checks.rows()) rows.push({ part: "check", ...r });
   return rows.sort((x, y) => y.ms - x.ms);
 }
 
