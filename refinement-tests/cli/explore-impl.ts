@@ -60,7 +60,7 @@ const counts = {
 type CountFlag = keyof typeof counts;
 
 const choices = {
-  reconfig: ["none", "add", "remove", "replace"],
+  reconfig: ["none", "add", "remove", "replace", "remove-replace"],
   start: ["warm", "cold"],
   prelude: preludes,
   rates: ["worst", "extremes", "slow", "fast"],
@@ -86,7 +86,8 @@ ${Object.entries(counts)
       `  --${flag.padEnd(16)} ${help} (${min}..${max}, default ${def === -1 ? "the tuning's" : def})`,
   )
   .join("\n")}
-  --reconfig KIND     none | add | remove | replace (add a spare, then replace a voter by it) (default none)
+  --reconfig KIND     none | add | remove | replace (add a spare, then replace a voter by it) |
+                      remove-replace (remove a voter, then replace one by a prelude's learner) (default none)
   --start KIND        warm (from the first leader with a lease) | cold (from boot) (default warm)
   --prelude NAME      ${preludes.join(" | ")}: a fault-free schedule to where features
                       meet, run before exploring (refinement-tests/world/preludes.ts) (default none)
@@ -99,6 +100,9 @@ ${Object.entries(counts)
                       messages is deliverable) | anytime (default between-waves)
   --settle            after the prelude, deliver everything in flight until the network is quiet
                       (its last state transfer done), so the depth is spent after it
+  --liveness          bounded liveness: from every state found, the fault-free continuation (heal,
+                      restart, no more faults) must reach a leaseholder within 2 D + 5 election
+                      timeouts and answer every request within 20 s of simulated time
   --no-deliver-all    with --orders all, do not offer "deliver everything in flight" as one transition
   --mode KIND         bfs | random (random walks of --depth transitions) (default bfs)
   --mutant NAME       explore a broken variant (npm run mutants lists them)
@@ -122,6 +126,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
     ...Object.fromEntries(Object.keys(choices).map((f) => [f, { type: "string" as const }])),
     "no-deliver-all": { type: "boolean" },
     settle: { type: "boolean" },
+    liveness: { type: "boolean" },
     mutant: { type: "string" },
     out: { type: "string" },
     replay: { type: "string" },
@@ -148,7 +153,8 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
       throw new UsageError(`--${flag} must be one of ${choices[flag].join(", ")}, got '${text}'`);
     c[flag] = text;
   }
-  if (n.requests + n.reads === 0) throw new UsageError("--requests and --reads are both 0: nothing would happen");
+  if (n.requests + n.reads === 0 && v.liveness !== true && c.prelude === "none")
+    throw new UsageError("--requests and --reads are both 0: nothing would happen");
   const overrides: Partial<ReplicaTuning> = {};
   if (n["snapshot-every"] > 0)
     (overrides as { snapshotIntervalSlots: number }).snapshotIntervalSlots = n["snapshot-every"];
@@ -174,6 +180,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
     prelude: c.prelude as Prelude,
     pick: n.pick,
     settle: v.settle === true,
+    liveness: v.liveness === true,
     rates: c.rates as ImplBounds["rates"],
     restartClocks: c["restart-clocks"] as ImplBounds["restartClocks"],
     deliverAll: v["no-deliver-all"] !== true,

@@ -222,8 +222,9 @@ const rows: Row[] = [];
 for (const m of selected) {
   const hunts: Hunt[] = [];
   for (const engine of engines) {
-    // The explorer checks safety only: a liveness bug is hunted there when its mutant says where
-    // a safety check catches it too (a removed replica's disruption, a retirement without removal).
+    // A liveness bug is hunted by the explorer where its mutant says: with bounded liveness
+    // (`liveness` in its bounds), or where a safety check catches it too (a removed replica's
+    // disruption).
     if (engine === "explore" && m.mode === "liveness" && m.explore === undefined) continue;
     const h = engine === "random" ? huntRandom(m) : huntExplore(m);
     hunts.push(h);

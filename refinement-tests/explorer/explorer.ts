@@ -78,7 +78,7 @@ export function toRegression(
     description: `${check}: ${message} (found by npm run explore -- --impl ${describeBounds(options.bounds)}${options.mutant === undefined ? "" : ` --mutant ${options.mutant.name}`})`,
     replicas: options.bounds.replicas,
     clients: model.clients,
-    liveness: false,
+    liveness: options.bounds.liveness,
     mutant: options.mutant?.name ?? null,
     expect: check,
     scenario: model.scenario(actions),
@@ -118,6 +118,7 @@ export function describeBounds(b: ImplBounds): string {
   if (b.tuning !== 0) flags.push(`--tuning ${b.tuning}`);
   if (b.start !== "warm") flags.push(`--start ${b.start}`);
   if (b.prelude !== "none") flags.push(`--prelude ${b.prelude} --pick ${b.pick}`);
+  if (b.liveness) flags.push("--liveness");
   if (b.settle) flags.push("--settle");
   if (b.rates !== "worst") flags.push(`--rates ${b.rates}`);
   if (b.restartClocks !== "both") flags.push(`--restart-clocks ${b.restartClocks}`);

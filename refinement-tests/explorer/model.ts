@@ -25,7 +25,7 @@ import { ViolationFound, type Violation } from "../../proofs/violation.ts";
 import { WorldChecker } from "../../proofs/world-checker.ts";
 import { type Action, type ReconfigureKind, type Scenario } from "../world/actions.ts";
 import { runPrelude, type Prelude } from "../world/preludes.ts";
-import { linearizability, tuningOf, warmUp } from "../world/run.ts";
+import { linearizability, livenessPhase, tuningOf, warmUp } from "../world/run.ts";
 import { inFlightHash } from "../world/network.ts";
 import type { ReplicaTuning } from "../world/tuning.ts";
 import { World } from "../world/world.ts";
@@ -61,9 +61,10 @@ export interface ImplBounds {
   /** A faulty client sends another write under the number of its latest one (exactly-once must refuse one of them). */
   readonly reuses: number;
   /**
-   * Membership change asked of the leader: none, add a spare, remove a voter, or add a spare and replace a voter by it.
+   * Membership change asked of the leader: none, add a spare, remove a voter, add a spare and replace a voter by it, or
+   * remove a voter and then replace another by a learner a prelude added (two changes, which may share a window).
    */
-  readonly reconfig: "none" | "add" | "remove" | "replace";
+  readonly reconfig: "none" | "add" | "remove" | "replace" | "remove-replace";
   /** State-transfer faults: a chunk in flight corrupted, or a peer's snapshot offered unasked. */
   readonly chunkFaults: number;
   /** Index into the world's `tunings`. */
@@ -115,6 +116,13 @@ export interface ImplBounds {
    * its course; holding a message back covers an action in the middle of a wave), or `anytime`.
    */
   readonly environment: "between-waves" | "anytime";
+  /**
+   * Bounded liveness: from every state found, the fault-free continuation of the random suites'
+   * liveness mode (heal, restart, resume, no more faults; world/run.ts, `livenessPhase`) must
+   * reach a leaseholder within 2 D + 5 election timeouts and convergence (every request answered,
+   * every member caught up, every removed replica retired) within 20 s of simulated time.
+   */
+  readonly liveness: boolean;
 }
 
 /** The bounds `npm run explore -- --impl` starts from. */
@@ -144,6 +152,7 @@ export const defaultBounds: ImplBounds = {
   orders: "all",
   seed: 1,
   environment: "between-waves",
+  liveness: false,
 };
 
 /** Budgets, by position in `ModelState.used`. */
@@ -199,6 +208,9 @@ export interface Found {
   readonly prefix?: readonly Action[];
 }
 
+/** Simulated time the bounded-liveness continuation may take: the random suites' liveness bound. */
+const livenessBoundMs = 20_000;
+
 /** Rounds of deliveries `settle` may take (a state transfer takes a round per chunk). */
 const settleRoundsMax = 200;
 
@@ -208,6 +220,7 @@ const reconfigSteps: Record<ImplBounds["reconfig"], readonly ReconfigureKind[]> 
   add: ["add"],
   remove: ["remove"],
   replace: ["add", "replace"],
+  "remove-replace": ["remove", "replace"],
 };
 
 /** The model of one configuration of bounds and one step function (impl/core's, or a mutant's). */
@@ -518,6 +531,31 @@ export class ImplModel {
       used[budget[a.spends]]!++;
     }
     return { world, checker, used, held: stillHeld(world, s.held) };
+  }
+
+  /**
+   * Bounded liveness (when the bounds ask for it): run the liveness phase on a copy of `s`. What
+   * failed there (a liveness bound, or a safety check on the way), or null. The state itself is
+   * unchanged; the counterexample is the path to `s`, replayed in liveness mode.
+   */
+  livenessOf(s: ModelState): Found | null {
+    if (!this.bounds.liveness) return null;
+    const world = s.world.clone();
+    const checker = s.checker.fork(world);
+    world.observer = (step) => checker.observe(step);
+    let failed: Violation | null = null;
+    try {
+      livenessPhase(world, checker, livenessBoundMs, (v) => (failed = v));
+      failed ??= linearizability(world);
+    } catch (error) {
+      if (error instanceof ViolationFound) failed = error.violation;
+      else if (error instanceof AssertionFailure)
+        failed = { check: "core assertion", level: "Core", message: error.message };
+      else throw error;
+    } finally {
+      world.observer = null;
+    }
+    return failed === null ? null : { violation: failed };
   }
 
   /** The state's 64-bit key: the world, the checker's ghost state, and the budgets spent. */

@@ -80,7 +80,12 @@ export function breadthFirst(model: ImplModel, limits: SearchLimits): SearchResu
     choice[count] = c;
     count++;
   };
-  for (let r = 0; r < roots.length; r++) if (visited.add(model.key(roots[r]!.state))) push(-1, r);
+  for (let r = 0; r < roots.length; r++) {
+    if (!visited.add(model.key(roots[r]!.state))) continue;
+    push(-1, r);
+    const stuck = model.livenessOf(roots[r]!.state);
+    if (stuck !== null) return atBoot({ ...stuck, prefix: roots[r]!.prefix }, started, now);
+  }
   levelStart.push(count);
 
   // One rebuilt state (and its transitions) per depth.
@@ -159,6 +164,11 @@ export function breadthFirst(model: ImplModel, limits: SearchLimits): SearchResu
         }
         if (kept.size < keptMax) kept.set(count, next);
         push(i, c);
+        const stuck = model.livenessOf(next);
+        if (stuck !== null) {
+          counterexample = { violation: stuck.violation, actions: pathTo(i, actions[c]!), length: depth + 1 };
+          break search;
+        }
       }
       if ((i & 63) === 0) {
         const t = now();
@@ -287,8 +297,14 @@ export function randomWalks(model: ImplModel, limits: WalkLimits): WalkResult {
     walks++;
     const root = roots[Math.floor(random() * roots.length)]!;
     let state = root.state;
-    visited.add(model.key(state));
     const path: Action[] = [...root.prefix];
+    if (visited.add(model.key(state))) {
+      const stuck = model.livenessOf(state);
+      if (stuck !== null) {
+        counterexample = { violation: stuck.violation, actions: path, length: 0 };
+        break;
+      }
+    }
     for (let d = 0; d < limits.depth; d++) {
       const actions = model.actions(state);
       if (actions.length === 0) break;
@@ -301,8 +317,13 @@ export function randomWalks(model: ImplModel, limits: WalkLimits): WalkResult {
         break;
       }
       state = next;
-      visited.add(model.key(state));
       if (d + 1 > deepest) deepest = d + 1;
+      if (!visited.add(model.key(state))) continue;
+      const stuck = model.livenessOf(state);
+      if (stuck !== null) {
+        counterexample = { violation: stuck.violation, actions: path, length: d + 1 };
+        break;
+      }
     }
   }
   return {

@@ -24,4 +24,19 @@ export const retiringVoterNeverCampaigns: Mutant = {
   expectedCatch: ["Liveness"],
   mode: "liveness",
   step: withRules({ mayCampaign: neverWhenRetiring }),
+  // The explorer's bounded liveness, from the reelected prelude's pick 37 (the two changes asked
+  // in one window): the fault-free continuation reaches no leaseholder.
+  explore: {
+    bounds: {
+      writes: 0,
+      reads: 0,
+      prelude: "reelected",
+      pick: 37,
+      tuning: 4,
+      settle: true,
+      orders: "fifo",
+      liveness: true,
+    },
+    depth: 1,
+  },
 };

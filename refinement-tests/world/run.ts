@@ -152,7 +152,14 @@ export function leaseholderBoundMs(tuning: ReplicaTuning): number {
   return 2 * tuning.leaseMs + 5 * tuning.electionTimeoutMsMax;
 }
 
-function livenessPhase(
+/**
+ * The liveness phase: heal every link, resume and restart every replica, stop faults, then run
+ * fault-free (deliveries, time in 10 ms steps, client retries) until the cluster converges (a
+ * leaseholder, every request answered, every member caught up, every removed replica retired),
+ * failing LivenessLeaseholder or Liveness past their bounds. The random suites run it after a
+ * run's faults; the explorer's bounded-liveness mode runs it from every state it finds.
+ */
+export function livenessPhase(
   world: World,
   checker: WorldChecker<KvState, KvInput, KvOutput>,
   boundMs: number,
