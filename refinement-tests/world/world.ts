@@ -186,10 +186,15 @@ export class World implements KvSystemView {
    * fault); the clients, their operations and the request table (`Clients.hashInto`); membership
    * changes asked for and what the operator's tool has yet to ask (`Operator.hashInto`). Left out:
    * step and message counters, the trace, counters of rare events, and the next fresh ids.
+   *
+   * `downForGood(index)`: the caller knows that replica `index`, now down, will never run again
+   * (it retired, or the explorer has no restart left to give it). Then only that it is down (and
+   * born, paused, retired) counts: no transition or check reads a stopped replica's disk, clock
+   * or addresses except to restart it. Messages it sent that are still in flight count as always.
    */
-  hashInto(h: Hasher): void {
+  hashInto(h: Hasher, downForGood?: (index: number) => boolean): void {
     h.num(this.trueTime);
-    for (const r of this.replicas) r.hashInto(h, this.trueTime);
+    for (const r of this.replicas) r.hashInto(h, this.trueTime, r.state === null && downForGood?.(r.index) === true);
     this.network.hashInto(h);
     this.clientTable.hashInto(h);
     this.operator.hashInto(h);
