@@ -33,6 +33,8 @@ options:
   --growth-depth D    with --impl: the depth of the growth per budget (default 10)
   --orders all|fifo   with --impl: message orders explored (default all)
   --large N           with --impl: also N larger budgets (default 0)
+  --profile-checks    with --impl: the cost per step of each invariant
+  --reduction         with --impl: every mutant the explorer hunts, with and without the state reduction
   --help              print this help
 `;
 const values = benchFlags(
