@@ -6,7 +6,7 @@
  */
 import type { KvInput } from "../../spec/kv.ts";
 import type { Message } from "../../impl/core/testing/index.ts";
-import { Hasher, valueHash, type Hash64 } from "../explorer/hash.ts";
+import { Hasher, memoizedHash, valueHash, type Hash64 } from "../explorer/hash.ts";
 
 /** A message in flight between replicas, or a client request on its way to a replica. */
 export type InFlight =
@@ -22,15 +22,9 @@ export type InFlight =
 
 /** A message in flight without its id (a name only): the content a world's hash counts. */
 export function inFlightHash(m: InFlight): Hash64 {
-  const known = inFlightHashes.get(m);
-  if (known !== undefined) return known;
-  const out = hashInFlight(m);
-  inFlightHashes.set(m, out);
-  return out;
+  // Entries in flight are immutable (a fault replaces one, never edits it): their hashes are kept.
+  return memoizedHash(m, hashInFlight);
 }
-
-/** Entries in flight are immutable (a fault replaces one, never edits it): their hashes are kept. */
-const inFlightHashes = new WeakMap<InFlight, Hash64>();
 
 function hashInFlight(m: InFlight): Hash64 {
   const h = new Hasher();

@@ -4,8 +4,9 @@
  * drift), whether it is paused, armed to crash or retired, and the addresses it knows.
  */
 import type { KvInput, KvOutput, KvState } from "../../spec/kv.ts";
-import type { Config, DurableRecord } from "../../impl/core/testing/index.ts";
+import { compactRecords, type Config, type DurableRecord } from "../../impl/core/testing/index.ts";
 import type { ReplicaView } from "../../proofs/world-view.ts";
+import { valueHash, type Hasher } from "../explorer/hash.ts";
 import type { KvReplicaState } from "./world.ts";
 
 interface Clock {
@@ -59,7 +60,91 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     r.clock.since = this.clock.since;
     return r;
   }
+  /** Set the clock to read `reading` at true time `now`, at its current rate (a restart's fresh reading). */
+  setClock(reading: number, now: number): void {
+    this.clock.base = reading;
+    this.clock.since = now;
+  }
+
+  /** From true time `now` on, the clock runs at `rate`, continuing from its reading now (drift). */
+  setRate(rate: number, now: number): void {
+    this.clock.base = this.localAt(now);
+    this.clock.since = now;
+    this.clock.rate = rate;
+  }
+
+  /** The process stops: its state and anything unflushed are lost, an armed crash with them. */
+  stop(): void {
+    this.state = null;
+    this.crashAt = null;
+    this.unflushed = [];
+  }
+
+  /**
+   * A new process from the same disk: a fresh state (which `Recover` then rebuilds from the
+   * durable records), knowing no address but its start list's, with nothing unflushed.
+   */
+  boot(fresh: KvReplicaState): void {
+    this.learned.clear();
+    this.state = fresh;
+    this.crashAt = null;
+    this.unflushed = [];
+  }
+
+  /**
+   * Make the unflushed records durable; returns them (null if there were none). A durable snapshot
+   * supersedes older records: the disk keeps only what `Recover` needs, as a real driver may
+   * (`compactRecords`), so every restart after a snapshot recovers from it.
+   */
+  flush(): DurableRecord<KvInput>[] | null {
+    if (this.unflushed.length === 0) return null;
+    const records = this.unflushed;
+    this.durable = this.durable.concat(records);
+    this.unflushed = [];
+    if (records.some((rec) => rec._tag === "snapshot")) this.durable = compactRecords(this.durable);
+    return records;
+  }
+
+  /**
+   * Feed what decides this replica's future into `h`, at true time `now`: whether it was started,
+   * paused, retired or armed to crash, the addresses it knows, its state, its disk (durable and
+   * unflushed records), and its clock (its reading now and its rate).
+   */
+  hashInto(h: Hasher, now: number, downForGood = false): void {
+    if (downForGood) {
+      // Its disk, clock, addresses and armed crashes decide nothing any more (World.hashInto).
+      h.word(16 | (this.born ? 1 : 0) | (this.paused ? 2 : 0) | (this.retired ? 8 : 0));
+      return;
+    }
+    h.word((this.born ? 1 : 0) | (this.paused ? 2 : 0) | (this.crashAtSnapshot ? 4 : 0) | (this.retired ? 8 : 0));
+    h.num(this.crashAt ?? -1);
+    hashIdSet(h, this.startList);
+    hashIdSet(h, this.learned);
+    if (this.state === null) h.word(0);
+    else h.hash(valueHash(this.state));
+    // The durable array is never written in place (a flush makes a new one): its hash is memoized.
+    h.hash(valueHash(this.durable));
+    h.num(this.unflushed.length);
+    for (const rec of this.unflushed) h.hash(valueHash(rec));
+    h.num(this.localAt(now));
+    h.num(this.clock.rate);
+  }
   trueAt(reading: number): number {
     return this.clock.since + (reading - this.clock.base) / this.clock.rate;
   }
+}
+
+/** A set of replica ids, in no particular order: as a bit mask when every id is below 31, else sorted. */
+function hashIdSet(h: Hasher, set: ReadonlySet<number>): void {
+  let mask = 0;
+  for (const id of set) {
+    if (id < 0 || id > 30) {
+      const ids = [...set].sort((x, y) => x - y);
+      h.num(-ids.length);
+      for (const x of ids) h.num(x);
+      return;
+    }
+    mask |= 1 << id;
+  }
+  h.num(mask);
 }
