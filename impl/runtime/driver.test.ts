@@ -138,6 +138,15 @@ describe("driver", () => {
     expect(driver.state.recovered).toBe(1);
   });
 
+  it("ticks at the period the state asks for, and at once at a shorter one when it changes", async () => {
+    const { driver } = makeDriver({ tickIntervalMs: (state) => (state.total >= 100 ? 10 : 1_000_000) });
+    driver.start([]);
+    await sleep(60);
+    expect(driver.state.ticks).toBe(0);
+    await driver.submit({ input: { add: 100 }, consistency: "linearizable" });
+    await waitFor("ticks at the shorter period", () => (driver.state.ticks > 3 ? true : undefined));
+  });
+
   it("group commits: many concurrent requests share few appends, and every record precedes its effects", async () => {
     const { driver, log, happenings } = makeDriver();
     driver.start([]);

@@ -372,6 +372,7 @@ class ReplicaProcess implements RunningReplica {
       clock: this.options.clock,
       trace: this.trace,
       requestTimeoutMs: this.options.requestTimeoutMs,
+      tickIntervalMs: tickIntervalMs,
       send: (to, message, wireId) => {
         if (
           message._tag === "CatchUp" &&
@@ -707,6 +708,21 @@ class ReplicaProcess implements RunningReplica {
  * initial member restarted with the current members as --peers but without --initial-members,
  * say) is refused before anything is served.
  */
+/**
+ * How often the core is ticked. A leader or candidate every 10 ms: its heartbeats (every 50 ms by
+ * default) renew the lease, and a late one shortens it. So does a follower with work its ticks
+ * pace (catching up on chosen slots, a snapshot transfer, handing over after its removal). An
+ * idle follower's only timer is its election timeout (400 ms or more by default), which bears a
+ * coarser tick: a sixteenth of it, 10 to 25 ms, sparing more than half the wake-ups. The core's
+ * semantics do not depend on it: every event carries its own clock reading.
+ */
+function tickIntervalMs(state: KvReplicaState): number {
+  const { learner } = state;
+  const busy = learner.commitIndex > learner.executedUpTo || learner.transfer !== null || state.removal !== null;
+  if (state.role._tag !== "follower" || busy) return 10;
+  return Math.max(10, Math.min(25, Math.floor(state.ctx.config.electionTimeoutMsMin / 16)));
+}
+
 function checkInitialMembers(dataDir: string, members: readonly ReplicaId[], joining: boolean): void {
   const file = path.join(dataDir, "initial-members.json");
   const wanted = { initialMembers: [...members].sort((a, b) => a - b), joining };

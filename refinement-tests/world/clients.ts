@@ -1,9 +1,14 @@
 /**
  * The simulated world's clients: each operation as the linearizability checker and the reports
- * see it, and what a client keeps between operations (its sequence numbers, its guess of the
- * leader, the values it saw).
+ * see it, what a client keeps between operations (its sequence numbers, its guess of the leader,
+ * the values it saw), and `Clients`, which holds them all with the table of requests sent and
+ * decides what a client makes of an answer. Sending and delivering are the world's.
  */
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
+import type { ClientResult } from "../../impl/core/testing/index.ts";
+import type { RequestInfo } from "../../proofs/world-view.ts";
+import { valueHash, type Hasher } from "../explorer/hash.ts";
+import type { OpSpec } from "./actions.ts";
 
 /** One client operation, as the linearizability checker and the reports see it. */
 export interface ClientOp {
@@ -42,4 +47,214 @@ export interface ClientSlot {
 /** Client `c` saw `value` under `key`: a new map, since copies of the world share the old one. */
 export function see(c: ClientSlot, key: string, value: string | null): void {
   c.seen = new Map(c.seen).set(key, value);
+}
+
+/** A request sent: what the replica was asked, and the operation it is an attempt at. */
+export interface SentRequest {
+  readonly info: RequestInfo<KvInput>;
+  readonly op: ClientOp;
+}
+
+/** What a client needs of the world to take an answer: the time, the tally, and where to try next. */
+export interface ClientContext {
+  /** True time now. */
+  now(): number;
+  count(name: string): void;
+  /** The replica index a client tries after a failed attempt at index `guess`. */
+  nextGuess(guess: number): number;
+  /** The index of replica `id` (-1 if there is none). */
+  indexOf(id: number): number;
+}
+
+/** Clients c1..cK, their operations, and the requests they sent (by request id). */
+export class Clients {
+  readonly slots: readonly ClientSlot[];
+  readonly ops: ClientOp[] = [];
+  private readonly requests = new Map<number, SentRequest>();
+
+  /**
+   * `count` clients using `keys`, the i-th first trying replica index i mod `replicas`; with
+   * `from`, a copy of those clients (see `copy`).
+   */
+  constructor(
+    count: number,
+    replicas: number,
+    private readonly keys: readonly string[],
+    from?: Clients,
+  ) {
+    if (from === undefined) {
+      this.slots = Array.from({ length: count }, (_, i) => ({
+        id: `c${i + 1}`,
+        nextSeq: 1,
+        opsStarted: 0,
+        guess: i % replicas,
+        op: null,
+        seen: new Map(),
+        loseNextReply: false,
+        redirects: 0,
+      }));
+      return;
+    }
+    // A completed operation never changes again, unless a faulty client reused its number (a
+    // late refusal may then mark it): the copies share the completed ones.
+    const share = !from.ops.some((op) => op.reused);
+    for (const op of from.ops) this.ops.push(share && op.completedAt !== undefined ? op : { ...op });
+    for (const [id, req] of from.requests) {
+      const op = this.ops[req.op.opId]!;
+      this.requests.set(id, op === req.op ? req : { info: req.info, op });
+    }
+    this.slots = from.slots.map((c) => ({
+      ...c,
+      seen: c.seen, // never written in place: see() makes a new map
+      op: c.op === null ? null : this.ops[c.op.opId]!,
+    }));
+  }
+
+  /** An independent copy: operations are mutable, so each copy has its own (completed ones are shared). */
+  copy(): Clients {
+    return new Clients(0, 0, this.keys, this);
+  }
+
+  /** Client `id`. */
+  slot(id: string): ClientSlot {
+    return this.slots.find((x) => x.id === id)!;
+  }
+
+  /** How many clients have an operation outstanding. */
+  pending(): number {
+    let n = 0;
+    for (const c of this.slots) if (c.op !== null) n++;
+    return n;
+  }
+
+  /** A new operation of client `c`, invoked at `now`. */
+  newOp(c: ClientSlot, input: KvInput, seq: number | undefined, reused: boolean, now: number): ClientOp {
+    const op: ClientOp = {
+      opId: this.ops.length,
+      client: c.id,
+      input,
+      seq,
+      invokedAt: now,
+      completedAt: undefined,
+      output: undefined,
+      attempts: 0,
+      refused: false,
+      reused,
+    };
+    this.ops.push(op);
+    return op;
+  }
+
+  /** The input of a new operation of client `c`: values are unique (client and operation number). */
+  inputOf(c: ClientSlot, spec: OpSpec): KvInput {
+    const key = this.keys[spec.key % this.keys.length]!;
+    c.opsStarted++;
+    const value = `${c.id}.${c.opsStarted}`;
+    switch (spec.kind) {
+      case "put":
+        return { _tag: "put", key, value };
+      case "append":
+        return { _tag: "append", key, value };
+      case "get":
+        return { _tag: "get", key };
+      case "cas":
+        return { _tag: "cas", key, expected: c.seen.get(key) ?? null, value };
+    }
+  }
+
+  /** Record request `requestId`, sent for `op`. */
+  sent(requestId: number, info: RequestInfo<KvInput>, op: ClientOp): void {
+    this.requests.set(requestId, { info, op });
+  }
+
+  /** The request with id `requestId`, if a client sent it. */
+  request(requestId: number): SentRequest | undefined {
+    return this.requests.get(requestId);
+  }
+
+  /** What the client makes of `result`, the answer to `info` (an attempt at `op`). */
+  answer(op: ClientOp, info: RequestInfo<KvInput>, result: ClientResult<KvOutput>, world: ClientContext): void {
+    const c = this.slot(info.clientId);
+    if (result._tag === "seq-reused") {
+      // Another command holds this number: this one never ran and never will under it.
+      world.count("client refused: sequence number reused");
+      op.refused = true;
+      if (c.op === op) c.op = null;
+      return;
+    }
+    if (op.reused && result._tag === "ok" && op.completedAt === undefined) {
+      // The faulty client's command won its number and ran (the checks judge the answer).
+      op.completedAt = world.now();
+      op.output = result.output;
+      return;
+    }
+    if (c.op !== op) return; // a late answer to an operation already finished
+    if (c.loseNextReply) {
+      c.loseNextReply = false;
+      world.count("client reply lost");
+      return;
+    }
+    if (result._tag !== "redirect") c.redirects = 0;
+    switch (result._tag) {
+      case "ok": {
+        op.completedAt = world.now();
+        op.output = result.output;
+        c.op = null;
+        const key = op.input._tag === "noop" ? undefined : op.input.key;
+        if (key !== undefined) {
+          const o = result.output;
+          if (o._tag === "value") see(c, key, o.value);
+          else if (op.input._tag === "put") see(c, key, op.input.value);
+          else if (o._tag === "cas") see(c, key, o.swapped && op.input._tag === "cas" ? op.input.value : o.current);
+        }
+        return;
+      }
+      case "redirect":
+        // Hints can be stale (a removed replica still names the leader it last heard, which may be
+        // removed too): like a real client that knows every endpoint, do not follow them forever.
+        c.redirects++;
+        c.guess =
+          result.leader === null || c.redirects % 3 === 0 ? world.nextGuess(c.guess) : world.indexOf(result.leader);
+        if (c.guess < 0) c.guess = 0;
+        return;
+      case "unavailable":
+        if (!result.outcomeUnknown) c.guess = world.nextGuess(c.guess);
+        return;
+      case "stale-seq":
+        return;
+    }
+  }
+
+  /** Feed the clients, their operations and the request table (whose each request is) into `h`. */
+  hashInto(h: Hasher): void {
+    for (const c of this.slots) {
+      h.num(c.nextSeq);
+      h.num(c.opsStarted);
+      h.num(c.guess);
+      h.num(c.op === null ? -1 : c.op.opId);
+      h.word(c.loseNextReply ? 1 : 0);
+      h.num(c.redirects);
+      h.num(c.seen.size);
+      for (const [k, v] of c.seen) {
+        h.str(k);
+        h.str(v ?? "\u0000");
+      }
+    }
+    h.num(this.ops.length);
+    for (const op of this.ops) {
+      h.str(op.client);
+      h.hash(valueHash(op.input));
+      h.num(op.seq ?? -1);
+      h.num(op.invokedAt);
+      h.num(op.completedAt ?? -1);
+      h.hash(valueHash(op.output ?? null));
+      h.word((op.refused ? 1 : 0) | (op.reused ? 2 : 0));
+    }
+    h.num(this.requests.size);
+    for (const [id, req] of this.requests) {
+      h.num(id);
+      h.hash(valueHash(req.info));
+      h.num(req.op.opId);
+    }
+  }
 }

@@ -4,8 +4,9 @@
  * drift), whether it is paused, armed to crash or retired, and the addresses it knows.
  */
 import type { KvInput, KvOutput, KvState } from "../../spec/kv.ts";
-import type { Config, DurableRecord } from "../../impl/core/testing/index.ts";
+import { compactRecords, type Config, type DurableRecord } from "../../impl/core/testing/index.ts";
 import type { ReplicaView } from "../../proofs/world-view.ts";
+import { valueHash, type Hasher } from "../explorer/hash.ts";
 import type { KvReplicaState } from "./world.ts";
 
 interface Clock {
@@ -58,6 +59,73 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     r.clock.rate = this.clock.rate;
     r.clock.since = this.clock.since;
     return r;
+  }
+  /** Set the clock to read `reading` at true time `now`, at its current rate (a restart's fresh reading). */
+  setClock(reading: number, now: number): void {
+    this.clock.base = reading;
+    this.clock.since = now;
+  }
+
+  /** From true time `now` on, the clock runs at `rate`, continuing from its reading now (drift). */
+  setRate(rate: number, now: number): void {
+    this.clock.base = this.localAt(now);
+    this.clock.since = now;
+    this.clock.rate = rate;
+  }
+
+  /** The process stops: its state and anything unflushed are lost, an armed crash with them. */
+  stop(): void {
+    this.state = null;
+    this.crashAt = null;
+    this.unflushed = [];
+  }
+
+  /**
+   * A new process from the same disk: a fresh state (which `Recover` then rebuilds from the
+   * durable records), knowing no address but its start list's, with nothing unflushed.
+   */
+  boot(fresh: KvReplicaState): void {
+    this.learned.clear();
+    this.state = fresh;
+    this.crashAt = null;
+    this.unflushed = [];
+  }
+
+  /**
+   * Make the unflushed records durable; returns them (null if there were none). A durable snapshot
+   * supersedes older records: the disk keeps only what `Recover` needs, as a real driver may
+   * (`compactRecords`), so every restart after a snapshot recovers from it.
+   */
+  flush(): DurableRecord<KvInput>[] | null {
+    if (this.unflushed.length === 0) return null;
+    const records = this.unflushed;
+    this.durable = this.durable.concat(records);
+    this.unflushed = [];
+    if (records.some((rec) => rec._tag === "snapshot")) this.durable = compactRecords(this.durable);
+    return records;
+  }
+
+  /**
+   * Feed what decides this replica's future into `h`, at true time `now`: whether it was started,
+   * paused, retired or armed to crash, the addresses it knows, its state, its disk (durable and
+   * unflushed records), and its clock (its reading now and its rate).
+   */
+  hashInto(h: Hasher, now: number): void {
+    h.word((this.born ? 1 : 0) | (this.paused ? 2 : 0) | (this.crashAtSnapshot ? 4 : 0) | (this.retired ? 8 : 0));
+    h.num(this.crashAt ?? -1);
+    for (const set of [this.startList, this.learned]) {
+      const ids = [...set].sort((x, y) => x - y);
+      h.num(ids.length);
+      for (const id of ids) h.num(id);
+    }
+    if (this.state === null) h.word(0);
+    else h.hash(valueHash(this.state));
+    h.num(this.durable.length);
+    for (const rec of this.durable) h.hash(valueHash(rec));
+    h.num(this.unflushed.length);
+    for (const rec of this.unflushed) h.hash(valueHash(rec));
+    h.num(this.localAt(now));
+    h.num(this.clock.rate);
   }
   trueAt(reading: number): number {
     return this.clock.since + (reading - this.clock.base) / this.clock.rate;

@@ -16,12 +16,14 @@
  * Everything is a pure function of the options and the action list: no clock, no randomness.
  *
  * By concern: tuning.ts (the replicas' configurations), replica-slot.ts (a replica's state, disk,
- * clock and crash arming), network.ts (what is in flight), clients.ts (client operations and
- * sessions), membership.ts (addresses and the operator's follow-up); this file runs them together.
+ * clock, crash arming, and what a crash, a boot, a flush and drift do to them), network.ts
+ * (`Network`: what is in flight, cut links, message ids), clients.ts (`Clients`: client operations,
+ * the request table, what a client makes of an answer), membership.ts (addresses, and `Operator`:
+ * the changes asked for and the follow-up after an add); this file runs them together, one
+ * atomic step at a time, and reports each step to the observer.
  */
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import {
-  compactRecords,
   configurationFor,
   defaultRules,
   initialState,
@@ -29,7 +31,6 @@ import {
   showChange,
   type ConfigChange,
   step as defaultStep,
-  type ClientResult,
   type Config,
   type Message,
   type ReplicaEvent,
@@ -40,9 +41,9 @@ import {
 import type { Carried, RequestInfo, SystemView, WorldStep } from "../../proofs/world-view.ts";
 import type { Action, OpSpec, ReconfigureKind } from "./actions.ts";
 import { showInput, showMessage, showRecord, showResult } from "../../impl/core/testing/show.ts";
-import { valueHash, type Hasher } from "../explorer/hash.ts";
-import { see, type ClientOp, type ClientSlot } from "./clients.ts";
-import { addressOfReplica, followUpRetryMs, followUpTriesMax, knowsFromLog } from "./membership.ts";
+import type { Hasher } from "../explorer/hash.ts";
+import { Clients, type ClientContext, type ClientOp, type ClientSlot, type SentRequest } from "./clients.ts";
+import { addressOfReplica, knowsFromLog, Operator, type ChangeAsked } from "./membership.ts";
 import { corrupted, Network, type ChunkFault, type InFlight } from "./network.ts";
 import { ReplicaSlot } from "./replica-slot.ts";
 import { configFor, defaultTuning, type ReplicaTuning } from "./tuning.ts";
@@ -98,23 +99,15 @@ export class World implements KvSystemView {
   events = 0;
   readonly members: readonly number[];
   readonly replicas: readonly ReplicaSlot[];
-  readonly clients: readonly ClientSlot[];
   readonly keys: readonly string[];
-  readonly ops: ClientOp[] = [];
+  /** The clients, their operations and the requests they sent. */
+  private readonly clientTable: Clients;
   /** What is in flight, the cut links and the message ids. */
   private readonly network: Network;
   /** The initial members (ids 1..N); `members` also lists the spares. */
   readonly initialMembers: readonly number[];
-  /** The operator's tool, after an add: the change it still has to make (promote or replace), and when it asks next. */
-  private followUp: {
-    /** What is left to do, in order: the add (until it is made), then the promotion or replacement. */
-    readonly changes: ConfigChange[];
-    requestId: number | null;
-    tryAt: number;
-    triesLeft: number;
-  } | null = null;
-  /** Membership changes asked for, by request id: the change and the answer (once given). */
-  readonly changes = new Map<number, { readonly change: ConfigChange; result: ClientResult<KvOutput> | null }>();
+  /** The operator's tool: the membership changes it asked for, and what it has yet to ask. */
+  private readonly operator: Operator;
   readonly trace: TraceEntry[] | null;
   readonly counters: Map<string, number> = new Map<string, number>();
   readonly tuning: ReplicaTuning;
@@ -129,7 +122,6 @@ export class World implements KvSystemView {
   /** The rules the step was assembled from (rule L3 says who holds a lease). */
   readonly rules: ReplicaRules;
   private nextRequestId = 1;
-  private readonly requests = new Map<number, { readonly info: RequestInfo<KvInput>; readonly op: ClientOp }>();
   private readonly driftRho: number;
 
   /** A world built from `options`; with `from` (see `clone`), a copy of that world instead. */
@@ -146,17 +138,11 @@ export class World implements KvSystemView {
       this.driftRho = from.driftRho;
       this.replicas = from.replicas.map((r) => r.copy());
       this.keys = from.keys;
-      this.copyClientsFrom(from);
-      this.clients = from.clients.map((c) => ({
-        ...c,
-        seen: c.seen, // never written in place: see() makes a new map
-        op: c.op === null ? null : this.ops[c.op.opId]!,
-      }));
+      this.clientTable = from.clientTable.copy();
       this.trueTime = from.trueTime;
       this.events = from.events;
       this.network = from.network.copy((name) => this.count(name));
-      for (const [id, c] of from.changes) this.changes.set(id, { change: c.change, result: c.result });
-      this.followUp = from.followUp === null ? null : { ...from.followUp, changes: from.followUp.changes.slice() };
+      this.operator = from.operator.copy();
       this.counters = from.counters;
       this.pausedCount = from.pausedCount;
       this.nextRequestId = from.nextRequestId;
@@ -180,16 +166,8 @@ export class World implements KvSystemView {
     });
     this.network = new Network(this.total, options.inFlightMax ?? 256, (name) => this.count(name));
     this.keys = Array.from({ length: options.keys ?? 2 }, (_, i) => `k${i}`);
-    this.clients = Array.from({ length: options.clients ?? 3 }, (_, i) => ({
-      id: `c${i + 1}`,
-      nextSeq: 1,
-      opsStarted: 0,
-      guess: i % n,
-      op: null,
-      seen: new Map(),
-      loseNextReply: false,
-      redirects: 0,
-    }));
+    this.clientTable = new Clients(options.clients ?? 3, n, this.keys);
+    this.operator = new Operator();
   }
 
   /**
@@ -203,90 +181,18 @@ export class World implements KvSystemView {
 
   /**
    * Feed this world's state into `h`: what decides its future, and nothing else. True time; per
-   * replica its state, disk, clock (its reading now and its rate), whether it was started,
-   * paused, retired or armed to crash, and the addresses it knows; the multiset of messages in flight (their order and
-   * ids are only
-   * names); cut links; clients, their operations and the request table (request ids are in the
-   * replicas' states, so the table says whose each one is); membership changes asked for and what
-   * the operator's tool has yet to ask. Left
-   * out: step and message counters, the trace, counters of rare events, and the next fresh ids.
+   * replica its state, disk, clock, life and the addresses it knows (`ReplicaSlot.hashInto`); the
+   * network (`Network.hashInto`: the multiset of messages in flight, cut links, an armed chunk
+   * fault); the clients, their operations and the request table (`Clients.hashInto`); membership
+   * changes asked for and what the operator's tool has yet to ask (`Operator.hashInto`). Left out:
+   * step and message counters, the trace, counters of rare events, and the next fresh ids.
    */
   hashInto(h: Hasher): void {
     h.num(this.trueTime);
-    for (const r of this.replicas) {
-      h.word((r.born ? 1 : 0) | (r.paused ? 2 : 0) | (r.crashAtSnapshot ? 4 : 0) | (r.retired ? 8 : 0));
-      h.num(r.crashAt ?? -1);
-      for (const set of [r.startList, r.learned]) {
-        const ids = [...set].sort((x, y) => x - y);
-        h.num(ids.length);
-        for (const id of ids) h.num(id);
-      }
-      if (r.state === null) h.word(0);
-      else h.hash(valueHash(r.state));
-      h.num(r.durable.length);
-      for (const rec of r.durable) h.hash(valueHash(rec));
-      h.num(r.unflushed.length);
-      for (const rec of r.unflushed) h.hash(valueHash(rec));
-      h.num(r.localAt(this.trueTime));
-      h.num(r.clock.rate);
-    }
+    for (const r of this.replicas) r.hashInto(h, this.trueTime);
     this.network.hashInto(h);
-    for (const c of this.clients) {
-      h.num(c.nextSeq);
-      h.num(c.opsStarted);
-      h.num(c.guess);
-      h.num(c.op === null ? -1 : c.op.opId);
-      h.word(c.loseNextReply ? 1 : 0);
-      h.num(c.redirects);
-      h.num(c.seen.size);
-      for (const [k, v] of c.seen) {
-        h.str(k);
-        h.str(v ?? "\u0000");
-      }
-    }
-    h.num(this.ops.length);
-    for (const op of this.ops) {
-      h.str(op.client);
-      h.hash(valueHash(op.input));
-      h.num(op.seq ?? -1);
-      h.num(op.invokedAt);
-      h.num(op.completedAt ?? -1);
-      h.hash(valueHash(op.output ?? null));
-      h.word((op.refused ? 1 : 0) | (op.reused ? 2 : 0));
-    }
-    h.num(this.requests.size);
-    for (const [id, req] of this.requests) {
-      h.num(id);
-      h.hash(valueHash(req.info));
-      h.num(req.op.opId);
-    }
-    h.num(this.changes.size);
-    for (const [id, c] of this.changes) {
-      h.num(id);
-      h.hash(valueHash(c.change));
-      h.hash(valueHash(c.result));
-    }
-    const plan = this.followUp;
-    if (plan === null) h.word(0);
-    else {
-      h.num(plan.changes.length);
-      for (const change of plan.changes) h.hash(valueHash(change));
-      h.num(plan.requestId ?? -1);
-      h.num(plan.tryAt);
-      h.num(plan.triesLeft);
-    }
-  }
-
-  /** Copy `from`'s client operations and request table (operations are mutable: each world has its own). */
-  private copyClientsFrom(from: World): void {
-    // A completed operation never changes again, unless a faulty client reused its number (a
-    // late refusal may then mark it): the copies share the completed ones.
-    const share = !from.ops.some((op) => op.reused);
-    for (const op of from.ops) this.ops.push(share && op.completedAt !== undefined ? op : { ...op });
-    for (const [id, req] of from.requests) {
-      const op = this.ops[req.op.opId]!;
-      this.requests.set(id, op === req.op ? req : { info: req.info, op });
-    }
+    this.clientTable.hashInto(h);
+    this.operator.hashInto(h);
   }
 
   /** Boot every initial member (each handles `Recover` with an empty disk). One world step per replica. */
@@ -392,8 +298,23 @@ export class World implements KvSystemView {
   }
 
   /** The client request with id `requestId`: what was sent and the operation it is an attempt at. */
-  requestOf(requestId: number): { readonly info: RequestInfo<KvInput>; readonly op: ClientOp } | undefined {
-    return this.requests.get(requestId);
+  requestOf(requestId: number): SentRequest | undefined {
+    return this.clientTable.request(requestId);
+  }
+
+  /** Membership changes asked for, by request id: the change and the answer (once given). */
+  get changes(): ReadonlyMap<number, ChangeAsked> {
+    return this.operator.changes;
+  }
+
+  /** The clients c1..cK. */
+  get clients(): readonly ClientSlot[] {
+    return this.clientTable.slots;
+  }
+
+  /** Every client operation so far, in the order invoked. */
+  get ops(): readonly ClientOp[] {
+    return this.clientTable.ops;
   }
 
   /** A target `r` that names replica index `index` (started) by position, never as "the current leader". */
@@ -581,8 +502,7 @@ export class World implements KvSystemView {
     const r = this.replicas[index]!;
     if (r.retired) return;
     if (r.state !== null) this.crash(r.index, null);
-    r.clock.base = clockMs;
-    r.clock.since = this.trueTime;
+    r.setClock(clockMs, this.trueTime);
     this.restartReplica(r);
   }
 
@@ -691,9 +611,7 @@ export class World implements KvSystemView {
 
   /** True when some client has an operation outstanding. */
   pendingOps(): number {
-    let n = 0;
-    for (const c of this.clients) if (c.op !== null) n++;
-    return n;
+    return this.clientTable.pending();
   }
 
   /** Resend every outstanding operation (liveness mode's patient clients); no reply is lost any more. */
@@ -720,7 +638,7 @@ export class World implements KvSystemView {
   /** `R1->R2 Accept ...` or `c1 -> R2 #3 put(k0,c1.3)`. */
   private describe(m: InFlight): string {
     if (m.kind === "message") return `R${this.idOf(m.from)}->R${this.idOf(m.to)} ${showMessage(m.message, false)}`;
-    const req = this.requests.get(m.requestId)!.info;
+    const req = this.clientTable.request(m.requestId)!.info;
     return `${req.clientId}->R${this.idOf(m.to)} ${req.seq === undefined ? "" : `#${req.seq} `}${showInput(req.input)}`;
   }
 
@@ -731,9 +649,9 @@ export class World implements KvSystemView {
       this.count("message duplicated");
       return;
     }
-    const original = this.requests.get(m.requestId)!;
+    const original = this.clientTable.request(m.requestId)!;
     const requestId = this.nextRequestId++;
-    this.requests.set(requestId, { info: { ...original.info, requestId }, op: original.op });
+    this.clientTable.sent(requestId, { ...original.info, requestId }, original.op);
     this.enqueueRequest(m.to, requestId);
     this.count("client request duplicated");
   }
@@ -796,18 +714,13 @@ export class World implements KvSystemView {
       return;
     }
     const before = r.state;
-    r.state = null;
-    r.crashAt = null;
+    r.stop();
     this.count("crash");
     this.emit({ kind: "crash", replica: index, before }, `crash R${r.id}`);
   }
 
   private restartReplica(r: ReplicaSlot): void {
-    r.learned.clear();
-    const fresh = initialState(r.config, kv);
-    r.state = fresh;
-    r.crashAt = null;
-    r.unflushed = [];
+    r.boot(initialState(r.config, kv));
     this.runEvent(
       r,
       { _tag: "Recover", now: r.localAt(this.trueTime), records: r.durable.slice() },
@@ -821,9 +734,7 @@ export class World implements KvSystemView {
     const r = this.replicas[index]!;
     const rate = 1 + Math.max(-this.driftRho, Math.min(this.driftRho, ppm / 1e6));
     if (rate === r.clock.rate) return;
-    r.clock.base = r.localAt(this.trueTime);
-    r.clock.since = this.trueTime;
-    r.clock.rate = rate;
+    r.setRate(rate, this.trueTime);
     this.count("clock drift changed");
     this.emit({ kind: "clock", replica: index }, `drift R${r.id} rate=${rate}`);
   }
@@ -857,9 +768,7 @@ export class World implements KvSystemView {
         details?.push(
           `crash before effect ${k} (${lost} unflushed records lost, ${effects.length - k} effects dropped)`,
         );
-        r.unflushed = [];
-        r.state = null;
-        r.crashAt = null;
+        r.stop();
         break;
       }
       if (k === effects.length) break;
@@ -890,20 +799,18 @@ export class World implements KvSystemView {
           break;
         case "Reply": {
           this.flush(r, carried);
-          const change = this.changes.get(e.requestId);
-          if (change !== undefined) {
-            change.result = e.result;
+          if (this.operator.answered(e.requestId, e.result)) {
             this.count(`membership change ${e.result._tag}`);
             details?.push(`reply operator: ${showResult(e.result)}`);
             break;
           }
-          const req = this.requests.get(e.requestId);
+          const req = this.clientTable.request(e.requestId);
           if (req === undefined) throw new Error(`R${r.id} replied to unknown request ${e.requestId}`);
           const sameStep = event._tag === "ClientRequest" && event.requestId === e.requestId;
           carried.push({ _tag: "Reply", request: req.info, result: e.result, sameStep });
           details?.push(`reply ${req.info.clientId}: ${showResult(e.result)}`);
           arrows?.push({ from: `R${r.id}`, to: req.info.clientId, label: showResult(e.result) });
-          this.onReply(req.op, req.info, e.result);
+          this.clientTable.answer(req.op, req.info, e.result, this.clientContext);
           break;
         }
         case "Alarm":
@@ -936,22 +843,15 @@ export class World implements KvSystemView {
   /** Replica `r` retired (rule R5): its process stops for good, as the runtime's does. */
   private retire(r: ReplicaSlot, reason: string): void {
     const before = r.state;
-    r.state = null;
+    r.stop();
     r.retired = true;
-    r.unflushed = [];
     this.count("replica retired");
     this.emit({ kind: "crash", replica: r.index, before }, `R${r.id} retires for good: ${reason}`);
   }
 
   private flush(r: ReplicaSlot, carried: Carried<KvInput, KvOutput>[]): void {
-    if (r.unflushed.length === 0) return;
-    const records = r.unflushed;
-    r.durable = r.durable.concat(records);
-    r.unflushed = [];
-    carried.push({ _tag: "Flush", records });
-    // A durable snapshot supersedes older records: the disk keeps only what Recover needs, as a
-    // real driver may (compactRecords), so every restart after a snapshot recovers from it.
-    if (records.some((rec) => rec._tag === "snapshot")) r.durable = compactRecords(r.durable);
+    const records = r.flush();
+    if (records !== null) carried.push({ _tag: "Flush", records });
   }
 
   // ---- Membership and state-transfer faults ----------------------------------------------------
@@ -1021,24 +921,18 @@ export class World implements KvSystemView {
       // while no leader answers, and once the new replica has caught up it promotes it, or (for
       // odd `which`) swaps it for a voter.
       const replace = which % 2 === 1 ? latest.voters[(which >> 1) % latest.voters.length]! : null;
-      this.followUp = {
-        changes: [
-          change,
-          replace === null
-            ? { op: "promote", replica: change.replica }
-            : { op: "replace", remove: replace, add: change.replica },
-        ],
-        requestId,
-        tryAt: this.trueTime + followUpRetryMs,
-        triesLeft: followUpTriesMax,
-      };
+      const then: ConfigChange =
+        replace === null
+          ? { op: "promote", replica: change.replica }
+          : { op: "replace", remove: replace, add: change.replica };
+      this.operator.followAdd(change, then, requestId, this.trueTime);
     }
   }
 
   /** Send `change` to replica `at` (the leader, as far as the operator knows) as a Reconfigure event. */
   private askLeader(at: ReplicaSlot, change: ConfigChange): number {
     const requestId = this.nextRequestId++;
-    this.changes.set(requestId, { change, result: null });
+    this.operator.asked(requestId, change);
     this.count(`membership change asked: ${change.op}`);
     if (at.paused) {
       this.faultStep(`operator asks R${at.id} to ${showChange(change)} (lost: R${at.id} is paused)`);
@@ -1054,39 +948,20 @@ export class World implements KvSystemView {
   }
 
   /**
-   * The second half of an operator's `members add` or `members replace`: ask the current leader
-   * for the follow-up change every `followUpRetryMs` until it is made or refused for good (a
-   * learner that has not caught up yet is asked again), at most `followUpTriesMax` times.
+   * The second half of an operator's `members add` or `members replace`: when the tool says so, ask
+   * the current leader (if there is one) for the change that follows the add.
    */
   private operatorFollowUp(): void {
-    const plan = this.followUp;
-    if (plan === null || this.trueTime < plan.tryAt) return;
-    const result = plan.requestId === null ? null : (this.changes.get(plan.requestId)?.result ?? null);
-    if (result?._tag === "reconfigured") {
-      plan.changes.shift();
-      plan.requestId = null;
-    } else if (result?._tag === "refused" && !/has not caught up/.test(result.reason)) {
-      this.followUp = null;
-      return;
-    }
-    if (plan.changes.length === 0 || plan.triesLeft === 0) {
-      this.followUp = null;
-      return;
-    }
-    plan.tryAt = this.trueTime + followUpRetryMs;
-    plan.triesLeft--;
-    // An answer is awaited and may still come: ask again only every fourth try.
-    if (plan.requestId !== null && result === null && plan.triesLeft % 4 !== 0) return;
+    const change = this.operator.due(this.trueTime);
+    if (change === null) return;
     const at = this.replicas[this.target(this.n)]!;
     if (at.state === null || at.state.role._tag !== "leader") return;
-    const change = plan.changes[0]!;
     // An add chosen after all (its answer was lost with a leader): go on with the next step.
     if (change.op === "add" && replicasOf(at.state.learner.configs, at.id).includes(change.replica)) {
-      plan.changes.shift();
-      plan.requestId = null;
+      this.operator.skip();
       return;
     }
-    plan.requestId = this.askLeader(at, change);
+    this.operator.asking(this.askLeader(at, change));
   }
 
   /**
@@ -1148,9 +1023,9 @@ export class World implements KvSystemView {
       this.sendAttempt(c, c.op);
       return;
     }
-    const input = this.inputOf(c, spec);
+    const input = this.clientTable.inputOf(c, spec);
     const seq = kv.readOnly(input) ? undefined : c.nextSeq++;
-    const op = this.newOp(c, input, seq, false);
+    const op = this.clientTable.newOp(c, input, seq, false, this.trueTime);
     c.op = op;
     this.sendAttempt(c, op);
   }
@@ -1165,49 +1040,9 @@ export class World implements KvSystemView {
     const c = this.clients[ci]!;
     const seq = c.nextSeq - 1;
     if (seq < 1) return;
-    const input = this.inputOf(c, spec.kind === "get" ? { ...spec, kind: "put" } : spec);
+    const input = this.clientTable.inputOf(c, spec.kind === "get" ? { ...spec, kind: "put" } : spec);
     this.count("client reused a sequence number");
-    this.sendAttempt(c, this.newOp(c, input, seq, true));
-  }
-
-  private newOp(c: ClientSlot, input: KvInput, seq: number | undefined, reused: boolean): ClientOp {
-    const op: ClientOp = {
-      opId: this.ops.length,
-      client: c.id,
-      input,
-      seq,
-      invokedAt: this.trueTime,
-      completedAt: undefined,
-      output: undefined,
-      attempts: 0,
-      refused: false,
-      reused,
-    };
-    this.ops.push(op);
-    return op;
-  }
-
-  /** The input of a new operation of client `c`: values are unique (client and operation number). */
-  private inputOf(c: ClientSlot, spec: OpSpec): KvInput {
-    const key = this.keys[spec.key % this.keys.length]!;
-    c.opsStarted++;
-    const value = `${c.id}.${c.opsStarted}`;
-    let input: KvInput;
-    switch (spec.kind) {
-      case "put":
-        input = { _tag: "put", key, value };
-        break;
-      case "append":
-        input = { _tag: "append", key, value };
-        break;
-      case "get":
-        input = { _tag: "get", key };
-        break;
-      case "cas":
-        input = { _tag: "cas", key, expected: c.seen.get(key) ?? null, value };
-        break;
-    }
-    return input;
+    this.sendAttempt(c, this.clientTable.newOp(c, input, seq, true, this.trueTime));
   }
 
   /** The client sends (or resends) its operation to the replica it believes leads: a request enters the network. */
@@ -1225,7 +1060,7 @@ export class World implements KvSystemView {
       replica: r.index,
       invokedAt: op.invokedAt,
     };
-    this.requests.set(requestId, { info, op });
+    this.clientTable.sent(requestId, info, op);
     const sent = this.enqueueRequest(r.index, requestId);
     this.faultStep(
       this.text(() => {
@@ -1238,9 +1073,9 @@ export class World implements KvSystemView {
 
   /** A client request arrives at replica index `to`. */
   private deliverRequest(to: number, requestId: number): void {
-    const { info, op } = this.requests.get(requestId)!;
+    const { info, op } = this.clientTable.request(requestId)!;
     const r = this.replicas[to]!;
-    const c = this.clients.find((x) => x.id === info.clientId)!;
+    const c = this.clientTable.slot(info.clientId);
     const label = this.text(
       () =>
         `deliver ${info.clientId}->R${r.id} ${info.seq === undefined ? "" : `#${info.seq} `}${showInput(info.input)}`,
@@ -1270,59 +1105,13 @@ export class World implements KvSystemView {
     return born[(at + 1) % born.length]!;
   }
 
-  private onReply(op: ClientOp, info: RequestInfo<KvInput>, result: ClientResult<KvOutput>): void {
-    const c = this.clients.find((x) => x.id === info.clientId)!;
-    if (result._tag === "seq-reused") {
-      // Another command holds this number: this one never ran and never will under it.
-      this.count("client refused: sequence number reused");
-      op.refused = true;
-      if (c.op === op) c.op = null;
-      return;
-    }
-    if (op.reused && result._tag === "ok" && op.completedAt === undefined) {
-      // The faulty client's command won its number and ran (the checks judge the answer).
-      op.completedAt = this.trueTime;
-      op.output = result.output;
-      return;
-    }
-    if (c.op !== op) return; // a late answer to an operation already finished
-    if (c.loseNextReply) {
-      c.loseNextReply = false;
-      this.count("client reply lost");
-      return;
-    }
-    if (result._tag !== "redirect") c.redirects = 0;
-    switch (result._tag) {
-      case "ok": {
-        op.completedAt = this.trueTime;
-        op.output = result.output;
-        c.op = null;
-        const key = op.input._tag === "noop" ? undefined : op.input.key;
-        if (key !== undefined) {
-          const o = result.output;
-          if (o._tag === "value") see(c, key, o.value);
-          else if (op.input._tag === "put") see(c, key, op.input.value);
-          else if (o._tag === "cas") see(c, key, o.swapped && op.input._tag === "cas" ? op.input.value : o.current);
-        }
-        return;
-      }
-      case "redirect":
-        // Hints can be stale (a removed replica still names the leader it last heard, which may be
-        // removed too): like a real client that knows every endpoint, do not follow them forever.
-        c.redirects++;
-        c.guess =
-          result.leader === null || c.redirects % 3 === 0
-            ? this.nextGuess(c.guess)
-            : this.members.indexOf(result.leader);
-        if (c.guess < 0) c.guess = 0;
-        return;
-      case "unavailable":
-        if (!result.outcomeUnknown) c.guess = this.nextGuess(c.guess);
-        return;
-      case "stale-seq":
-        return;
-    }
-  }
+  /** What a client needs of this world to take an answer. */
+  private readonly clientContext: ClientContext = {
+    now: () => this.trueTime,
+    count: (name) => this.count(name),
+    nextGuess: (guess) => this.nextGuess(guess),
+    indexOf: (id) => this.members.indexOf(id),
+  };
 
   // ---- Steps ---------------------------------------------------------------------------------------------
 
