@@ -38,6 +38,7 @@ options:
   --rounds N     bursts per burst point (default 3)
   --seconds S    length of the 64-client point, in seconds (default 5)
   --no-etcd      measure paxos-lease only
+  --snapshot-bytes N  the replicas' snapshotIntervalBytes (default: the core's, 128 MiB)
   --json         print the full report as JSON
   --help         print this help
 `;
@@ -47,6 +48,7 @@ const flags = benchFlags(
     rounds: { type: "string", default: "3" },
     seconds: { type: "string", default: "5" },
     "no-etcd": { type: "boolean", default: false },
+    "snapshot-bytes": { type: "string" },
     json: { type: "boolean", default: false },
   },
   usage,
@@ -58,6 +60,11 @@ if (!(Number.isInteger(rounds) && rounds >= 1 && rounds <= 20) || !(seconds >= 1
   process.exit(2);
 }
 const withEtcd = !flags["no-etcd"];
+const snapshotBytes = flags["snapshot-bytes"] === undefined ? undefined : Number(flags["snapshot-bytes"]);
+if (snapshotBytes !== undefined && !(Number.isInteger(snapshotBytes) && snapshotBytes >= 1)) {
+  process.stderr.write(usage);
+  process.exit(2);
+}
 if (withEtcd) {
   try {
     execFileSync("etcd", ["--version"], { stdio: "ignore" });
@@ -122,7 +129,7 @@ interface Subject {
 }
 
 function ours(): Subject {
-  const cluster = new OursCluster();
+  const cluster = new OursCluster(snapshotBytes === undefined ? undefined : { snapshotIntervalBytes: snapshotBytes });
   return {
     cluster,
     request: (id, key, value) => ({

@@ -5,6 +5,14 @@
  * was complete within the bound, wall and CPU seconds, distinct states per CPU second. Then how the
  * count grows with each budget: the baseline at one depth with one more of each budget in turn.
  *
+ * The growth rows include the baseline with no restart (the crashed replica is then down for
+ * good), reduced and unreduced (`reduce: false`): what the state reduction merges.
+ *
+ * With `--profile-checks`, the baseline at the growth depth and the stale lease read's search,
+ * with every check of proofs/ and every part of the explorer's own work timed (a table per run).
+ * With `--reduction`, every mutant the explorer hunts breadth first, at its bounds, with and
+ * without the reduction: states, CPU seconds, the check that caught it and the trace's length.
+ *
  * Then, with `--large N`, one long run of the baseline (deep enough that only the state limit stops
  * it) to N distinct states: states per CPU second over millions of states, and memory: the
  * visited set with its parent links (bytes per state), the process's peak resident set, and the
@@ -18,6 +26,8 @@
 import { loadavg } from "node:os";
 import { defaultBounds, ImplModel, type ImplBounds } from "../refinement-tests/explorer/model.ts";
 import { breadthFirst } from "../refinement-tests/explorer/search.ts";
+import { explore, profileTable, type ProfileRow } from "../refinement-tests/explorer/explorer.ts";
+import { mutants, mutantNamed } from "../refinement-tests/mutants/index.ts";
 
 /** What to measure. */
 export interface ImplBenchOptions {
@@ -26,6 +36,10 @@ export interface ImplBenchOptions {
   readonly orders: "all" | "fifo";
   /** Distinct states for the long run (0: none). */
   readonly large: number;
+  /** Time every check and the explorer's parts on the baseline and on the stale lease read's search. */
+  readonly profileChecks: boolean;
+  /** Every mutant the explorer hunts breadth first, searched with and without the state reduction. */
+  readonly reduction: boolean;
   readonly json: boolean;
 }
 
@@ -119,6 +133,11 @@ export async function benchImpl(o: ImplBenchOptions): Promise<void> {
     ["+1 partition", { partitions: 1 }],
     ["5 replicas", { replicas: 5 }],
     ["every clock-rate assignment", { rates: "extremes" }],
+    // The crashed replica is down for good: the reduction merges what only its restart would read.
+    ["no restart", { restarts: 0 }],
+    ["no restart, unreduced", { restarts: 0, reduce: false }],
+    ["no restart, every rate", { restarts: 0, rates: "extremes" }],
+    ["no restart, every rate, unreduced", { restarts: 0, rates: "extremes", reduce: false }],
   ];
   const growth: Row[] = [measure("baseline", baseline, o.growthDepth)];
   say(growth[0]!);
@@ -136,9 +155,90 @@ export async function benchImpl(o: ImplBenchOptions): Promise<void> {
         `  ${(large.visitedBytes / large.distinctStates).toFixed(1)} bytes per state in the visited set and parent links; rss at the end ${large.rssMb} MB, heap ${large.heapUsedMb} MB (load ${loadavg()[0]!.toFixed(1)})\n`,
       );
   }
+  const profiles = o.profileChecks ? profileRuns(baseline, o) : null;
+  const reduction = o.reduction ? reductionRuns(o) : null;
   await Promise.resolve();
   if (o.json)
     process.stdout.write(
-      `${JSON.stringify({ bench: "explore-impl", node: process.version, load, orders: o.orders, byDepth, growthDepth: o.growthDepth, growth, large })}\n`,
+      `${JSON.stringify({ bench: "explore-impl", node: process.version, load, orders: o.orders, byDepth, growthDepth: o.growthDepth, growth, large, profiles, reduction })}\n`,
     );
+}
+
+/** The baseline at the growth depth and the stale lease read's search, with every check timed. */
+function profileRuns(baseline: ImplBounds, o: ImplBenchOptions): { label: string; rows: readonly ProfileRow[] }[] {
+  const stale = mutantNamed("lease-read-before-pending-phase1");
+  const runs: [string, Parameters<typeof explore>[0]][] = [
+    [
+      `baseline, depth ${o.growthDepth}`,
+      { bounds: baseline, mode: "bfs", depth: o.growthDepth, maxStates: 20_000_000, profileChecks: true },
+    ],
+    [
+      `${stale.name} (its explorer bounds)`,
+      {
+        bounds: { ...defaultBounds, ...stale.explore!.bounds },
+        mode: "bfs",
+        depth: stale.explore!.depth,
+        maxStates: 20_000_000,
+        mutant: { name: stale.name, step: stale.step },
+        profileChecks: true,
+      },
+    ],
+  ];
+  const out: { label: string; rows: readonly ProfileRow[] }[] = [];
+  for (const [label, options] of runs) {
+    const x = explore(options);
+    const rows = x.profile ?? [];
+    out.push({ label, rows });
+    if (!o.json)
+      process.stdout.write(
+        `\n${label}: ${x.result.distinct} states, ${x.result.transitions} transitions, ${x.seconds.toFixed(1)} s with the clocks read (load ${loadavg()[0]!.toFixed(1)})\n${profileTable(rows)}\n`,
+      );
+  }
+  return out;
+}
+
+interface ReductionRow {
+  readonly mutant: string;
+  readonly reduced: { states: number; cpuSeconds: number; check: string | null; length: number | null };
+  readonly unreduced: { states: number; cpuSeconds: number; check: string | null; length: number | null };
+}
+
+/** Each mutant the explorer hunts breadth first, at its bounds, with and without the reduction. */
+function reductionRuns(o: ImplBenchOptions): ReductionRow[] {
+  const rows: ReductionRow[] = [];
+  if (!o.json)
+    process.stdout.write(
+      "\n| mutant | reduced: states, CPU s | unreduced: states, CPU s | check (trace length) |\n| --- | --- | --- | --- |\n",
+    );
+  for (const m of mutants) {
+    const e = m.explore;
+    if (e === undefined || (e.mode ?? "bfs") !== "bfs") continue;
+    const run = (reduce: boolean) => {
+      const cpu = process.cpuUsage();
+      const x = explore({
+        bounds: { ...defaultBounds, ...e.bounds, reduce },
+        mode: "bfs",
+        depth: e.depth,
+        maxStates: 20_000_000,
+        mutant: { name: m.name, step: m.step },
+      });
+      const used = process.cpuUsage(cpu);
+      return {
+        states: x.result.distinct,
+        cpuSeconds: (used.user + used.system) / 1e6,
+        check: x.regression?.expect ?? null,
+        length: x.result.counterexample?.length ?? null,
+      };
+    };
+    const row = { mutant: m.name, reduced: run(true), unreduced: run(false) };
+    rows.push(row);
+    if (!o.json) {
+      const same = row.reduced.check === row.unreduced.check && row.reduced.length === row.unreduced.length;
+      process.stdout.write(
+        `| ${m.name} | ${row.reduced.states}, ${row.reduced.cpuSeconds.toFixed(2)} | ${row.unreduced.states}, ${row.unreduced.cpuSeconds.toFixed(2)} | ${row.reduced.check ?? "not caught"} (${row.reduced.length ?? "-"})${same ? "" : ` UNREDUCED: ${row.unreduced.check ?? "not caught"} (${row.unreduced.length ?? "-"})`} |\n`,
+      );
+    }
+  }
+  if (!o.json) process.stdout.write(`(load ${loadavg()[0]!.toFixed(1)})\n`);
+  return rows;
 }

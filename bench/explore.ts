@@ -10,7 +10,8 @@
  * garbage collection, do count, so CPU time is an upper bound of single-core time).
  *
  * `npm run bench:explore -- --impl [--depths 4,8,12,16] [--growth-depth 10] [--orders all|fifo]
- * [--large N] [--json]`: the explorer of impl/core instead (bench/explore-impl.ts).
+ * [--large N] [--profile-checks] [--reduction] [--json]`: the explorer of impl/core instead
+ * (bench/explore-impl.ts).
  */
 import { paxosChecks } from "../proofs/mappings.ts";
 import { explore, type ExploreResult } from "../spec/explore.ts";
@@ -43,6 +44,8 @@ const values = benchFlags(
     "growth-depth": { type: "string" },
     orders: { type: "string" },
     large: { type: "string" },
+    "profile-checks": { type: "boolean" },
+    reduction: { type: "boolean" },
   },
   usage,
 );
@@ -52,6 +55,8 @@ if (values.impl === true) {
     growthDepth: Number(values["growth-depth"] ?? "10"),
     orders: values.orders === "fifo" ? "fifo" : "all",
     large: Number(values.large ?? "0"),
+    profileChecks: values["profile-checks"] === true,
+    reduction: values.reduction === true,
     json: values.json === true,
   });
   process.exit(0);

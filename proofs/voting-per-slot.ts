@@ -54,6 +54,8 @@ export interface SlotVotes<I> {
   readonly byBallot: Map<number, BallotVotes<I>>;
   /** The ballot and value chosen here, once a quorum voted for one value in one ballot. */
   chosen: { readonly ballot: number; readonly key: string; readonly value: Value<I> } | undefined;
+  /** What `VotingGhost.fingerprint` feeds for this slot, memoized; cleared whenever a vote is recorded here. */
+  digest: number[] | undefined;
 }
 
 /** A value chosen at a slot: what the Consensus level is told. */
@@ -62,6 +64,26 @@ export interface ChosenEvent<I> {
   readonly ballot: number;
   readonly key: string;
   readonly value: Value<I>;
+}
+
+/**
+ * A slot's votes as numbers: per ballot, ascending, the ballot, its value's key as two 32-bit
+ * string hashes (FNV-1a-like, with two seeds and multipliers), and its voters.
+ */
+function slotDigest<I>(sv: SlotVotes<I>): number[] {
+  const ballots = [...sv.byBallot.keys()].sort((x, y) => x - y);
+  const out = [ballots.length];
+  for (const b of ballots) {
+    const e = sv.byBallot.get(b)!;
+    out.push(b, stringHash(e.key, 0x811c9dc5, 0x01000193), stringHash(e.key, 0x9747b28c, 0x5bd1e995), e.voters);
+  }
+  return out;
+}
+
+function stringHash(s: string, seed: number, prime: number): number {
+  let h = seed | 0;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), prime);
+  return (h ^ (h >>> 15)) | 0;
 }
 
 /** A canonical key for a slot value (plain data, built by the core in a fixed field order). */
@@ -110,6 +132,8 @@ export class VotingGhost<I> {
   private readonly owned = new Set<number>();
   private readonly n: number;
   private quorumCache = new Map<number, { quorum: number; quorums: number[] }>();
+  /** The keys of `slots`, ascending (null: to be sorted again); shared with a fork until either adds a slot. */
+  private slotOrder: number[] | null = null;
 
   constructor(
     readonly members: readonly ReplicaId[],
@@ -133,6 +157,7 @@ export class VotingGhost<I> {
     // copy the whole history).
     this.slots.clear();
     for (const [slot, sv] of other.slots) this.slots.set(slot, sv);
+    this.slotOrder = other.slotOrder;
     this.owned.clear();
     other.owned.clear();
     this.durableVotes = other.durableVotes;
@@ -161,19 +186,12 @@ export class VotingGhost<I> {
    */
   fingerprint(f: Fingerprint): void {
     for (const b of this.maxBal) f.num(b);
-    const slots = [...this.slots.keys()].sort((x, y) => x - y);
+    const slots = (this.slotOrder ??= [...this.slots.keys()].sort((x, y) => x - y));
     f.num(slots.length);
     for (const slot of slots) {
       const sv = this.slots.get(slot)!;
       f.num(slot);
-      const ballots = [...sv.byBallot.keys()].sort((x, y) => x - y);
-      f.num(ballots.length);
-      for (const b of ballots) {
-        const e = sv.byBallot.get(b)!;
-        f.num(b);
-        f.str(e.key);
-        f.num(e.voters);
-      }
+      for (const x of (sv.digest ??= slotDigest(sv))) f.num(x);
     }
   }
 
@@ -222,8 +240,10 @@ export class VotingGhost<I> {
         byAcceptor: Array.from({ length: this.n }, () => []),
         byBallot: new Map(),
         chosen: undefined,
+        digest: undefined,
       };
       this.slots.set(s, sv);
+      this.slotOrder = null;
       this.owned.add(s);
     }
     return sv;
@@ -321,6 +341,7 @@ export class VotingGhost<I> {
     }
     entry.voters |= 1 << a;
     entry.count++;
+    sv.digest = undefined;
     this.maxBal[a] = b;
     if (this.durableShared) {
       this.durableVotes = new Set(this.durableVotes);

@@ -27,6 +27,7 @@ import {
   type ReplicaState,
   type Value,
 } from "../impl/core/testing/index.ts";
+import type { CheckProfile } from "./check-profile.ts";
 import { checkNoDisruptionByRemoved, checkRetirement, ConfigurationGhost } from "./configurations.ts";
 import { ConsensusGhost } from "./consensus-per-slot.ts";
 import { checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";
@@ -35,7 +36,7 @@ import { LeaseGhost } from "./leases.ts";
 import { ServiceGhost } from "./service-level.ts";
 import { Tally, violated, type Fingerprint } from "./violation.ts";
 import { VotingGhost } from "./voting-per-slot.ts";
-import type { RequestInfo, SystemView, WorldStep } from "./world-view.ts";
+import type { Carried, RequestInfo, SystemView, WorldStep } from "./world-view.ts";
 
 /** The rare states the suites must reach (a campaign that never reaches one fails). */
 export const sometimesRequired = [
@@ -79,6 +80,15 @@ export interface CheckerOptions {
   readonly initialMembers?: readonly number[];
 }
 
+/** What the profile calls the checks run on each kind of carried effect. */
+const carriedChecks: Record<Carried<unknown, unknown>["_tag"], string> = {
+  Flush: "Voting, Consensus, snapshot order (flushed records)",
+  Send: "DurableBeforeSend, PromiseCoversVotes (sends)",
+  Reply: "Service replies, LeaseReadFresh (replies)",
+  Alarm: "DigestAgreement (alarms)",
+  Crash: "crash mid-step (no verdict)",
+};
+
 /** All checks over one world. */
 export class WorldChecker<S, I, O> {
   readonly tally: Tally;
@@ -91,6 +101,8 @@ export class WorldChecker<S, I, O> {
   steps = 0;
   /** Per replica index: the slot of its latest durable snapshot (0: none). */
   private readonly durableSnapshot: number[];
+  /** Time per check (null: not measured). A fork measures into its parent's profile. */
+  profile: CheckProfile | null = null;
 
   constructor(
     private readonly view: SystemView<S, I, O>,
@@ -133,6 +145,7 @@ export class WorldChecker<S, I, O> {
   fork(view: SystemView<S, I, O>): WorldChecker<S, I, O> {
     const c = new WorldChecker(view, this.app, this.options, this.tally, this);
     c.steps = this.steps;
+    c.profile = this.profile;
     c.configurations.copyFrom(this.configurations);
     c.consensus.copyFrom(this.consensus);
     c.voting.copyFrom(this.voting);
@@ -148,20 +161,26 @@ export class WorldChecker<S, I, O> {
    * highest slot a client observed, the lease beliefs and each replica's durable snapshot. What is
    * left out (chosen values, configurations, the spec's service state) is a function of it. Two
    * worlds with equal states and equal fingerprints get the same verdicts from here on.
+   * `downForGood(a)`: replica `a` is down and will never run again, so its durable snapshot, read
+   * only by checks of its own steps, is left out too.
    */
-  fingerprint(f: Fingerprint): void {
+  fingerprint(f: Fingerprint, downForGood?: (a: number) => boolean): void {
     this.voting.fingerprint(f);
     f.num(this.service.observedSlot);
     for (const u of this.lease.until) f.num(u);
-    for (const slot of this.durableSnapshot) f.num(slot);
+    for (let a = 0; a < this.durableSnapshot.length; a++)
+      f.num(downForGood?.(a) === true ? -1 : this.durableSnapshot[a]!);
   }
 
   /** Check one world step (call after the world carried it out). Throws ViolationFound. */
   observe(step: WorldStep<S, I, O>): void {
     this.steps++;
+    const p = this.profile;
     if (step.kind === "event") this.event(step);
     else this.tally.add(`world: ${step.kind}`);
+    const t = p === null ? 0 : performance.now();
     this.lease.observe(step);
+    p?.lap("Lease: refines Lease, AtMostOneLeaseholder, LeaseBounded (every step)", t);
   }
 
   private event(step: WorldStep<S, I, O> & { kind: "event" }): void {
@@ -169,6 +188,8 @@ export class WorldChecker<S, I, O> {
     const id = this.view.members[a]!;
     const votedSlots: number[] = [];
     let answered = false;
+    const p = this.profile;
+    let t = p === null ? 0 : performance.now();
     for (const c of step.carried) {
       switch (c._tag) {
         case "Flush":
@@ -211,6 +232,7 @@ export class WorldChecker<S, I, O> {
           this.tally.add("sometimes: crash in the middle of a step");
           break;
       }
+      if (p !== null) t = p.lap(carriedChecks[c._tag], t);
     }
     if (step.after === null) return;
     const retired = step.after.removal?.retired;
@@ -219,9 +241,13 @@ export class WorldChecker<S, I, O> {
       this.tally.add("sometimes: removed replica retired");
     }
     checkLiveAcceptor(this.voting, a, step.after, votedSlots);
+    if (p !== null) t = p.lap("RetiresOnlyWhenRemoved, DurableMaxBal (live acceptor)", t);
     this.helped(step, id, step.after);
+    if (p !== null) t = p.lap("NoDisruptionByRemoved", t);
     this.service.executed(a, step.before, step.after, step.event === "Recover");
+    if (p !== null) t = p.lap("Service: ExecutedPrefixAgreement, ExactlyOnce (executed)", t);
     this.configurations.checkReplica(id, step.after);
+    if (p !== null) t = p.lap("OneConfigurationPerSlot (a replica's configurations)", t);
     checkTruncation(id, step.after, this.durableSnapshot[a]!, this.service.prefix);
     const snapshot = step.after.learner.snapshot;
     if (snapshot !== null && snapshot !== step.before?.learner.snapshot) {
@@ -231,7 +257,9 @@ export class WorldChecker<S, I, O> {
       if (!installed && this.lease.holders().length > 0)
         this.tally.add("sometimes: snapshot taken while a lease is held");
     }
+    if (p !== null) t = p.lap("Truncation and snapshot checks", t);
     this.rareStates(step, step.after, answered);
+    p?.lap("counters of rare states (no verdict)", t);
   }
 
   /**

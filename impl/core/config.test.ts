@@ -34,7 +34,7 @@ describe("Config", () => {
       requestsPendingMax: 10_000,
       catchUpSlotsMax: 256,
       snapshotIntervalSlots: 1024,
-      snapshotIntervalBytes: 33_554_432,
+      snapshotIntervalBytes: 134_217_728,
       transferChunkBytesMax: 65_536,
       reconfigAlphaSlots: 64,
       retireGraceMs: 5000,

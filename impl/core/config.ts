@@ -207,11 +207,14 @@ const Fields = Schema.Struct({
   ),
   /**
    * Bytes of executed values (commands' estimated size, `plainBytes`) that also make a snapshot
-   * slot, counted from the last snapshot slot. Default 32 MiB. The log kept in memory holds the
+   * slot, counted from the last snapshot slot. Default 128 MiB. The log kept in memory holds the
    * values since the snapshot before last: about two intervals, by slots or by these bytes,
    * whichever comes first (1024 values of 1 MiB made a gigabyte). Each snapshot serializes the
-   * whole state: with a state much larger than this, raise it, or snapshots cost more than the
-   * writes between them.
+   * whole state, inside one step: a state larger than this raises it to the latest snapshot's size,
+   * so that snapshots never write more than the values executed between them. Lower bounds memory
+   * more tightly but costs stalls: at 32 MiB, bursts of 1 MiB values (a 44 MiB state) had every
+   * replica serialize the state at the same slots, and the leader lost its lease more often
+   * (docs/performance.md, "Large values under load").
    */
   snapshotIntervalBytes: Schema.optionalWith(
     intBetween(
@@ -220,7 +223,7 @@ const Fields = Schema.Struct({
       Number.MAX_SAFE_INTEGER,
       "a snapshot interval is a positive number of bytes",
     ),
-    { default: () => 32 * 1024 * 1024 },
+    { default: () => 128 * 1024 * 1024 },
   ),
   /**
    * Most bytes of snapshot in one state-transfer chunk. Default 65,536. Bounds message size; a

@@ -196,6 +196,7 @@ export function executeReady<S, I, O>(
     return { state, executed: [], divergence: null, snapshot: null };
   let executedUpTo = learner.executedUpTo;
   let bytesSinceSnapshot = learner.bytesSinceSnapshot;
+  const snapshotBytes = learner.snapshot?.data.length ?? 0;
   let service = learner.service;
   let configs = learner.configs;
   let monitor = state.monitor;
@@ -226,7 +227,7 @@ export function executeReady<S, I, O>(
     if (collect || outcome !== undefined) executed.push({ slot, outputs, change: outcome });
     configs = pruneConfigurations(configs, slot + 1);
     bytesSinceSnapshot += plainBytes(value);
-    const snapshotDue = rules.snapshotDue(slot, ctx.config, bytesSinceSnapshot);
+    const snapshotDue = rules.snapshotDue(slot, ctx.config, bytesSinceSnapshot, snapshotBytes);
     if (snapshotDue) bytesSinceSnapshot = 0;
     if (rules.checkpointDue(slot, ctx.config) || snapshotDue) {
       const recorded = recordCheckpoint(ctx, monitor, { slot, digest: checkpointDigest(ctx, service, a, b) });
@@ -255,12 +256,18 @@ export function executeReady<S, I, O>(
 
 /**
  * Is `slot` a snapshot slot? Every multiple of `snapshotIntervalSlots`, and every slot that brings
- * the bytes of values executed since the last snapshot slot to `snapshotIntervalBytes`: a log of
- * 1 MiB values held a gigabyte between two snapshots by slots. Both are functions of the chosen
- * log, so every replica snapshots at the same slots.
+ * the bytes of values executed since the last snapshot slot to `snapshotIntervalBytes` or to the
+ * size of the latest snapshot (`snapshotBytes`), whichever is larger: a log of 1 MiB values held a
+ * gigabyte between two snapshots by slots, and a snapshot serializes the whole state, so a state
+ * larger than the interval is not written more often than the values executed. The count is a
+ * function of the chosen log and the latest snapshot one of the state, so replicas snapshot at the
+ * same slots (a replica that lost its latest snapshot to a crash may pick others until its next).
  */
-export function snapshotDue(slot: number, config: Config, bytesSinceSnapshot: number): boolean {
-  return slot % config.snapshotIntervalSlots === 0 || bytesSinceSnapshot >= config.snapshotIntervalBytes;
+export function snapshotDue(slot: number, config: Config, bytesSinceSnapshot: number, snapshotBytes: number): boolean {
+  return (
+    slot % config.snapshotIntervalSlots === 0 ||
+    bytesSinceSnapshot >= Math.max(config.snapshotIntervalBytes, snapshotBytes)
+  );
 }
 
 /**

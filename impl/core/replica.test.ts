@@ -193,28 +193,38 @@ describe("assertions", () => {
     expect(() => step(booted, { _tag: "Tick", now: 99 })).toThrow(/clock went backwards/);
   });
 
-  it("take a snapshot when the bytes executed since the last one reach snapshotIntervalBytes, at the same slots everywhere", () => {
+  it("take a snapshot when the bytes executed since the last one reach snapshotIntervalBytes or the last snapshot's size, at the same slots everywhere", () => {
     const c = new Cluster(3, { config: { snapshotIntervalBytes: 200 } });
     c.quiet = true;
     c.elapse(300);
     c.campaign(1);
     c.stabilize();
-    const snapshotSlots = new Map<number, number[]>([1, 2, 3].map((id) => [id, []]));
-    for (const key of ["a", "b", "c", "d", "e", "f", "g"]) {
+    const snapshots = new Map<number, { slot: number; bytes: number }[]>([1, 2, 3].map((id) => [id, []]));
+    const valueBytes = new Map<number, number>();
+    for (let i = 0; i < 30; i++) {
+      const key = String.fromCharCode(97 + (i % 26));
       c.request(1, { _tag: "put", key, value: key.repeat(60) }, "linearizable");
       c.stabilize();
-      for (const [id, slots] of snapshotSlots) {
+      for (const [slot, value] of slotMapEntries(c.state(1).learner.log)) valueBytes.set(slot, plainBytes(value));
+      for (const [id, taken] of snapshots) {
         const snapshot = c.state(id).learner.snapshot;
-        if (snapshot !== null && snapshot.slot !== slots.at(-1)) slots.push(snapshot.slot);
+        if (snapshot !== null && snapshot.slot !== taken.at(-1)?.slot)
+          taken.push({ slot: snapshot.slot, bytes: snapshot.data.length });
       }
     }
-    const slots = snapshotSlots.get(1)!;
-    // About 80 bytes per put: every third value brings the count to 200 (the slot interval is 1024).
-    expect(slots.length).toBeGreaterThanOrEqual(2);
-    expect(slots.every((slot) => slot % 1024 !== 0)).toBe(true);
-    expect(snapshotSlots.get(2)).toEqual(slots);
-    expect(snapshotSlots.get(3)).toEqual(slots);
-    expect(c.state(1).learner.bytesSinceSnapshot).toBeLessThan(200);
+    const taken = snapshots.get(1)!;
+    expect(taken.length).toBeGreaterThanOrEqual(2);
+    expect(taken.every(({ slot }) => slot % 1024 !== 0)).toBe(true);
+    expect(snapshots.get(2)).toEqual(taken);
+    expect(snapshots.get(3)).toEqual(taken);
+    // About 80 bytes a put: the first snapshot comes after 200 bytes; the state it serializes is
+    // larger, and the next waits for as many bytes executed as that snapshot holds.
+    expect(taken[0]!.slot).toBeLessThanOrEqual(4);
+    for (let k = 1; k < taken.length; k++) {
+      let executed = 0;
+      for (let slot = taken[k - 1]!.slot + 1; slot <= taken[k]!.slot; slot++) executed += valueBytes.get(slot)!;
+      expect(executed).toBeGreaterThanOrEqual(Math.max(200, taken[k - 1]!.bytes));
+    }
   });
 
   it("bound a catch-up reply by the bytes of its values as well as by its entries", () => {

@@ -14,7 +14,13 @@ import { describeFailure, writeReport } from "../world/report.ts";
 import { runScenario, showScenario } from "../world/run.ts";
 import { tunings, type ReplicaTuning } from "../world/tuning.ts";
 import { preludes, type Prelude } from "../world/preludes.ts";
-import { describeBounds, explore, type ExploreOptions, type ExploreOutcome } from "../explorer/explorer.ts";
+import {
+  describeBounds,
+  explore,
+  profileTable,
+  type ExploreOptions,
+  type ExploreOutcome,
+} from "../explorer/explorer.ts";
 import { defaultBounds, type ImplBounds } from "../explorer/model.ts";
 import type { SearchProgress } from "../explorer/search.ts";
 import {
@@ -104,6 +110,10 @@ ${Object.entries(counts)
                       restart, no more faults) must reach a leaseholder within 2 D + 5 election
                       timeouts and answer every request within 20 s of simulated time
   --no-deliver-all    with --orders all, do not offer "deliver everything in flight" as one transition
+  --profile-checks    time every check of proofs/ and the explorer's own work (copies, world steps,
+                      keys, enabled transitions), and print where the time went
+  --no-reduce         keep apart states that differ only in what nothing reads (the disk and clock
+                      of a replica down for good): the unreduced space, for comparison
   --mode KIND         bfs | random (random walks of --depth transitions) (default bfs)
   --mutant NAME       explore a broken variant (npm run mutants lists them)
   --out DIR           where a counterexample's report goes (default out/explore)
@@ -125,6 +135,8 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
     ...Object.fromEntries(Object.keys(counts).map((f) => [f, { type: "string" as const }])),
     ...Object.fromEntries(Object.keys(choices).map((f) => [f, { type: "string" as const }])),
     "no-deliver-all": { type: "boolean" },
+    "no-reduce": { type: "boolean" },
+    "profile-checks": { type: "boolean" },
     settle: { type: "boolean" },
     liveness: { type: "boolean" },
     mutant: { type: "string" },
@@ -187,6 +199,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
     orders: c.orders as ImplBounds["orders"],
     environment: c.environment as ImplBounds["environment"],
     seed: n.seed,
+    reduce: v["no-reduce"] !== true,
   };
   let mutant: ExploreOptions["mutant"];
   if (typeof v.mutant === "string") {
@@ -204,6 +217,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
       maxStates: n["max-states"],
       ...(n.seconds > 0 ? { maxSeconds: n.seconds } : {}),
       walkSeed: n["walk-seed"],
+      profileChecks: v["profile-checks"] === true,
       ...(mutant === undefined ? {} : { mutant }),
     },
     json: v.json === true,
@@ -252,6 +266,7 @@ function toJson(o: ImplOptions, x: ExploreOutcome, bounds: string, folder: strin
     distinctStatesPerSecond: perSecond(r.distinct, x.seconds),
     collisionBound: r.collisionBound,
     visitedBytes: r.visitedBytes,
+    ...(x.profile === undefined ? {} : { profile: x.profile }),
     violation:
       x.regression === null
         ? null
@@ -282,6 +297,7 @@ function report(o: ImplOptions, x: ExploreOutcome, bounds: string, folder: strin
     ],
   ];
   printRows(io, rows);
+  if (x.profile !== undefined) io.out(`\nWhere the time went (--profile-checks):\n${profileTable(x.profile)}`);
   if (x.regression !== null && x.replayed !== null && folder !== null) {
     io.out(`\n${describeFailure(x.replayed)}`);
     io.out(`\nShortest trace (${r.counterexample?.length ?? "?"} transitions):`);

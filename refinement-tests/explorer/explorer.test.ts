@@ -123,6 +123,33 @@ describe("forking the world and its checker", () => {
     }
   });
 
+  it("the ghost's fingerprint sees every vote, through its memoized per-slot digests and forks", () => {
+    const w = new World({ replicas: 3 });
+    const c = new WorldChecker<KvState, KvInput, KvOutput>(w, kv, { leaseMs: 300, initialMembers: w.initialMembers });
+    const print = (x: WorldChecker<KvState, KvInput, KvOutput>) => {
+      const h = new Hasher();
+      x.fingerprint(h);
+      return h.done();
+    };
+    const b = { round: 1, replica: 1 };
+    for (const a of [0, 1, 2]) c.voting.flushed(a, { _tag: "promise", ballot: b });
+    c.voting.flushed(0, { _tag: "vote", slot: 1, ballot: b, value: { _tag: "noop" } });
+    const before = print(c); // memoizes slot 1's digest
+    const f = c.fork(w);
+    expect(print(f)).toEqual(before);
+    f.voting.flushed(1, { _tag: "vote", slot: 1, ballot: b, value: { _tag: "noop" } });
+    expect(print(f), "a second voter in the same ballot").not.toEqual(before);
+    expect(print(c), "the parent keeps its own digest").toEqual(before);
+    // Two ghosts whose only difference is the value voted for at a slot.
+    const g = c.fork(w);
+    const put = { _tag: "batch", commands: [{ input: { _tag: "put", key: "k0", value: "a" } }] } as const;
+    const put2 = { _tag: "batch", commands: [{ input: { _tag: "put", key: "k0", value: "b" } }] } as const;
+    const g2 = c.fork(w);
+    g.voting.flushed(0, { _tag: "vote", slot: 2, ballot: b, value: put });
+    g2.voting.flushed(0, { _tag: "vote", slot: 2, ballot: b, value: put2 });
+    expect(print(g)).not.toEqual(print(g2));
+  });
+
   it("a forked checker keeps its own ghost: a vote seen by the fork is not seen by its parent", () => {
     const w = new World({ replicas: 3 });
     const c = new WorldChecker<KvState, KvInput, KvOutput>(w, kv, { leaseMs: 300, initialMembers: w.initialMembers });

@@ -8,6 +8,7 @@ import type { Step } from "../../impl/core/testing/index.ts";
 import type { Regression } from "../regressions/regressions.ts";
 import { runScenario, type Failure } from "../world/run.ts";
 import type { Action } from "../world/actions.ts";
+import { CheckProfile } from "../../proofs/check-profile.ts";
 import { ImplModel, type ImplBounds } from "./model.ts";
 import { breadthFirst, randomWalks, type SearchProgress, type SearchResult } from "./search.ts";
 
@@ -26,6 +27,16 @@ export interface ExploreOptions {
   /** A broken step function (the bug zoo), and its name for reports. */
   readonly mutant?: { readonly name: string; readonly step: Step };
   readonly onProgress?: (p: SearchProgress) => void;
+  /** Time each check of proofs/ and each part of the explorer's own work (`ExploreOutcome.profile`). */
+  readonly profileChecks?: boolean;
+}
+
+/** One row of a profile: where `ms` of the search went, over `calls` calls. */
+export interface ProfileRow {
+  readonly part: "explorer" | "check";
+  readonly name: string;
+  readonly ms: number;
+  readonly calls: number;
 }
 
 /** What a search found, with the counterexample as a world scenario that replays it. */
@@ -36,11 +47,14 @@ export interface ExploreOutcome {
   readonly regression: Regression | null;
   /** The counterexample's replay through `runScenario`: the same check fails there. */
   readonly replayed: Failure | null;
+  /** With `profileChecks`: the explorer's parts (world steps without their checks) and every check, costliest first. */
+  readonly profile?: readonly ProfileRow[];
 }
 
 /** Search the model of `options.bounds`; on a violation, replay its scenario and return it. */
 export function explore(options: ExploreOptions): ExploreOutcome {
   const model = new ImplModel(options.bounds, options.mutant?.step);
+  if (options.profileChecks === true) model.profile = { explorer: new CheckProfile(), checks: new CheckProfile() };
   const started = performance.now();
   const limits = {
     depth: options.depth,
@@ -53,15 +67,37 @@ export function explore(options: ExploreOptions): ExploreOutcome {
       ? breadthFirst(model, limits)
       : randomWalks(model, { ...limits, seed: options.walkSeed ?? 1 });
   const seconds = (performance.now() - started) / 1000;
+  const profile = model.profile === null ? {} : { profile: profileRows(model.profile) };
   const found = result.counterexample;
-  if (found === null) return { result, seconds, regression: null, replayed: null };
+  if (found === null) return { result, seconds, regression: null, replayed: null, ...profile };
   const regression = toRegression(model, options, found.actions, found.violation.check, found.violation.message);
   const replayed = replay(regression, options.mutant?.step);
   if (replayed === null || replayed.check !== found.violation.check)
     throw new Error(
       `the explorer found ${found.violation.check}, but its trace replayed in the world ${replayed === null ? "passes" : `fails ${replayed.check}`}: the explorer and the world disagree`,
     );
-  return { result, seconds, regression, replayed };
+  return { result, seconds, regression, replayed, ...profile };
+}
+
+/**
+ * A model's profile as rows: the explorer's parts (world steps without the checks they ran), then
+ * every check (those run while the cluster booted, warmed up and ran its prelude included).
+ */
+export function profileRows(p: NonNullable<ImplModel["profile"]>): ProfileRow[] {
+  const rows: ProfileRow[] = p.explorer.rows().map((r) => ({ part: "explorer", ...r }));
+  for (const r of p.checks.rows()) rows.push({ part: "check", ...r });
+  return rows.sort((x, y) => y.ms - x.ms);
+}
+
+/** A profile as a Markdown table: each row's share of the time measured, and its cost per call. */
+export function profileTable(rows: readonly ProfileRow[]): string {
+  const total = rows.reduce((sum, r) => sum + r.ms, 0);
+  const lines = ["| part | what | ms | share | calls | us per call |", "| --- | --- | ---: | ---: | ---: | ---: |"];
+  for (const r of rows)
+    lines.push(
+      `| ${r.part} | ${r.name} | ${r.ms.toFixed(0)} | ${((100 * r.ms) / Math.max(total, 1e-9)).toFixed(1)}% | ${r.calls} | ${((1000 * r.ms) / Math.max(r.calls, 1)).toFixed(2)} |`,
+    );
+  return lines.join("\n");
 }
 
 /** A path of the model as a regression scenario. */
@@ -126,5 +162,6 @@ export function describeBounds(b: ImplBounds): string {
   if (b.orders !== "all") flags.push(`--orders ${b.orders}`);
   if (b.environment !== "between-waves") flags.push(`--environment ${b.environment}`);
   if (b.seed !== 1) flags.push(`--seed ${b.seed}`);
+  if (!b.reduce) flags.push("--no-reduce");
   return flags.join(" ");
 }

@@ -179,6 +179,21 @@ function objectHash(o: object): Hash64 {
   return out;
 }
 
+/** Where `memoizedHash` keeps a hash computed by its own function (apart from `valueHash`'s). */
+const customKey = Symbol("customHash64");
+
+/**
+ * `compute(o)`, memoized on the immutable object `o` (as `valueHash` memoizes, without a WeakMap,
+ * whose lookups and ephemeron tables cost the garbage collector dearly).
+ */
+export function memoizedHash<T extends object>(o: T, compute: (o: T) => Hash64): Hash64 {
+  const known = (o as { [customKey]?: Hash64 })[customKey];
+  if (known !== undefined) return known;
+  const out = compute(o);
+  Object.defineProperty(o, customKey, { value: out, enumerable: false });
+  return out;
+}
+
 function hashObject(h: Hasher, o: object): void {
   if (Array.isArray(o)) {
     h.word(10);

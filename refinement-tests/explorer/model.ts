@@ -22,6 +22,7 @@
 import { AssertionFailure, type Step } from "../../impl/core/testing/index.ts";
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import { ViolationFound, type Violation } from "../../proofs/violation.ts";
+import { CheckProfile } from "../../proofs/check-profile.ts";
 import { WorldChecker } from "../../proofs/world-checker.ts";
 import { type Action, type ReconfigureKind, type Scenario } from "../world/actions.ts";
 import { runPrelude, type Prelude } from "../world/preludes.ts";
@@ -117,6 +118,13 @@ export interface ImplBounds {
    */
   readonly environment: "between-waves" | "anytime";
   /**
+   * Merge states that differ only in what no transition or check reads (`key`): the disk, clock
+   * and addresses of a replica that is down for good (it retired, or no restart is left and no
+   * liveness phase will restart it). True by default; false explores the unreduced space (the
+   * tests compare the two).
+   */
+  readonly reduce: boolean;
+  /**
    * Bounded liveness: from every state found, the fault-free continuation of the random suites'
    * liveness mode (heal, restart, resume, no more faults; world/run.ts, `livenessPhase`) must
    * reach a leaseholder within 2 D + 5 election timeouts and convergence (every request answered,
@@ -152,6 +160,7 @@ export const defaultBounds: ImplBounds = {
   orders: "all",
   seed: 1,
   environment: "between-waves",
+  reduce: true,
   liveness: false,
 };
 
@@ -229,6 +238,12 @@ export class ImplModel {
   readonly tuning: ReplicaTuning;
   /** Operations each client started before the model's first transition (a prelude's). */
   private opsBefore: readonly number[] = [];
+  /**
+   * Where the time goes (null: not measured): `explorer` times the explorer's own work per
+   * transition (copies, world steps with their checks, keys, enabled transitions), `checks` each
+   * check of proofs/ within the world steps. Set before `roots()`.
+   */
+  profile: { readonly explorer: CheckProfile; readonly checks: CheckProfile } | null = null;
 
   constructor(
     readonly bounds: ImplBounds,
@@ -331,6 +346,7 @@ export class ImplModel {
       alpha: this.tuning.reconfigAlphaSlots,
       initialMembers: world.initialMembers,
     });
+    checker.profile = this.profile?.checks ?? null;
     world.observer = (s) => checker.observe(s);
     world.boot();
     if (this.bounds.start === "warm") warmUp(world);
@@ -342,6 +358,15 @@ export class ImplModel {
 
   /** Every transition enabled in `s`, in a fixed order (see the module comment). */
   actions(s: ModelState): ModelAction[] {
+    const p = this.profile;
+    if (p === null) return this.enabled(s);
+    const t = performance.now();
+    const out = this.enabled(s);
+    p.explorer.lap("enabled transitions", t);
+    return out;
+  }
+
+  private enabled(s: ModelState): ModelAction[] {
     const out: ModelAction[] = [];
     const w = s.world;
     const b = this.bounds;
@@ -374,7 +399,7 @@ export class ImplModel {
         if (left("crashes")) out.push({ action: { t: "crash", r: target, at: null }, spends: "crashes" });
         continue;
       }
-      if (s.used[budget.restarts]! >= (b.restarts < 0 ? b.crashes : b.restarts)) continue;
+      if (s.used[budget.restarts]! >= this.restartBound()) continue;
       const continued = r.localAt(w.trueTime);
       if (b.restartClocks !== "lower")
         out.push({ action: { t: "restart", r: target, clockMs: continued }, spends: "restarts" });
@@ -383,6 +408,24 @@ export class ImplModel {
     }
     this.reconfigActions(s, out);
     return this.chunkFaultActions(s, out);
+  }
+
+  /** Which replicas of `s` are down and will never run again (undefined: none can be). */
+  private downForGood(s: ModelState): ((index: number) => boolean) | undefined {
+    const w = s.world;
+    // Bounded liveness restarts every crashed replica (its liveness phase): only retired ones stay down.
+    const restartsLeft = this.bounds.liveness || s.used[budget.restarts]! < this.restartBound();
+    let any = false;
+    for (const r of w.replicas) if (r.born && r.state === null && (r.retired || !restartsLeft)) any = true;
+    if (!any) return undefined;
+    return (index) => {
+      const r = w.replicas[index]!;
+      return r.born && r.state === null && (r.retired || !restartsLeft);
+    };
+  }
+
+  private restartBound(): number {
+    return this.bounds.restarts < 0 ? this.bounds.crashes : this.bounds.restarts;
   }
 
   private chunkFaultActions(s: ModelState, out: ModelAction[]): ModelAction[] {
@@ -506,15 +549,21 @@ export class ImplModel {
       used[budget.delays]!++;
       return { world: s.world, checker: s.checker, used, held: [...s.held, a.hold].sort() };
     }
+    const p = this.profile?.explorer ?? null;
+    let t = p === null ? 0 : performance.now();
     const world = s.world.clone();
     const checker = s.checker.fork(world);
+    if (p !== null) t = p.lap("clone the world, fork the checker", t);
+    const checksBefore = checker.profile?.totalMs ?? 0;
     world.observer = (step) => checker.observe(step);
     const completed = completedOps(world);
     try {
       world.apply(a.action!);
       if (a.rest !== undefined) for (const x of a.rest) world.apply(x);
+      if (p !== null) t = p.lap(worldSteps, t, (checker.profile?.totalMs ?? 0) - checksBefore);
       if (completedOps(world) > completed) {
         const lin = linearizability(world);
+        p?.lap("Linearizability (when an operation completes)", t);
         if (lin !== null) return { violation: lin };
       }
     } catch (error) {
@@ -558,16 +607,36 @@ export class ImplModel {
     return failed === null ? null : { violation: failed };
   }
 
-  /** The state's 64-bit key: the world, the checker's ghost state, and the budgets spent. */
+  /**
+   * The state's 64-bit key: the world, the checker's ghost state, and the budgets spent. With
+   * `reduce`, a replica down for good (retired, or down with no restart left in the budget and no
+   * liveness phase to restart it: nothing starts it again) counts only as down: its disk, clock,
+   * addresses and durable snapshot are left out. Nothing reads them: the replica takes no step, so
+   * no check of its steps runs; time advances by the deadlines of live replicas only; its lease
+   * belief ended when it went down; the ghost keeps its votes apart from its disk; messages it
+   * sent still count.
+   */
   key(s: ModelState): Hash64 {
+    const p = this.profile?.explorer ?? null;
+    const t = p === null ? 0 : performance.now();
+    const out = this.keyOf(s);
+    p?.lap("state key (world hash, ghost fingerprint)", t);
+    return out;
+  }
+
+  private keyOf(s: ModelState): Hash64 {
     const h = new Hasher();
-    s.world.hashInto(h);
-    s.checker.fingerprint(h);
+    const gone = this.bounds.reduce ? this.downForGood(s) : undefined;
+    s.world.hashInto(h, gone);
+    s.checker.fingerprint(h, gone);
     for (const u of s.used) h.word(u);
     for (const c of s.held) h.str(c);
     return h.done();
   }
 }
+
+/** The explorer profile's row for world steps, less the checks they ran (`profile.checks`). */
+const worldSteps = "world steps (impl/core and the driver)";
 
 /** The clock rates (ppm) a spare started by a membership change may run at, under `rates`. */
 function spareRates(rates: ImplBounds["rates"], ppm: number): number[] {
@@ -585,17 +654,18 @@ function completedOps(w: World): number {
 }
 
 /**
- * Contents of entries in flight, kept (an entry is immutable; a request's content depends only on its id's request).
+ * Where an entry in flight keeps its content (an entry is immutable; a request's content depends
+ * only on its id's request): a non-enumerable property, as hashes are memoized (explorer/hash.ts),
+ * rather than a WeakMap, whose ephemeron tables cost the garbage collector dearly.
  */
-const contents = new WeakMap<object, string>();
+const contentKey = Symbol("content");
 
 /** What an entry in flight carries, without its ids: copies have the same content. */
 function contentOf(w: World, m: World["inFlight"][number]): string {
-  let c = contents.get(m);
-  if (c === undefined) {
-    c = computeContent(w, m);
-    contents.set(m, c);
-  }
+  const known = (m as { [contentKey]?: string })[contentKey];
+  if (known !== undefined) return known;
+  const c = computeContent(w, m);
+  Object.defineProperty(m, contentKey, { value: c, enumerable: false });
   return c;
 }
 

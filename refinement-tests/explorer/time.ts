@@ -87,10 +87,12 @@ export function nextAdvanceMs(replicas: readonly TimedReplica[], trueTime: numbe
   for (const r of replicas) {
     if (r.state === null || r.paused) continue;
     buffer.length = 0;
-    for (const d of deadlinesOf(r.state, r.localAt(trueTime), buffer)) {
-      const ms = stepTo(r, trueTime, d);
-      if (ms < best) best = ms;
-    }
+    // A clock only moves forward: the earliest deadline is the one reached first.
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const d of deadlinesOf(r.state, r.localAt(trueTime), buffer)) if (d < earliest) earliest = d;
+    if (earliest === Number.POSITIVE_INFINITY) continue;
+    const ms = stepTo(r, trueTime, earliest);
+    if (ms < best) best = ms;
   }
   return best === Number.POSITIVE_INFINITY ? null : best;
 }
@@ -110,12 +112,18 @@ function stepTo(r: TimedReplica, trueTime: number, d: number): number {
 }
 
 const f64 = new Float64Array(1);
-const i64 = new BigInt64Array(f64.buffer);
+const u32 = new Uint32Array(f64.buffer);
+/** Which of the two 32-bit words of a double is the low one on this machine. */
+const low = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
 
-/** The smallest double above x (x finite and non-negative). */
+/** The smallest double above x (x finite and non-negative): its bit pattern plus one, without BigInts. */
 function nextUp(x: number): number {
   if (x === 0) return Number.MIN_VALUE;
   f64[0] = x;
-  i64[0] = i64[0]! + 1n;
+  const lo = u32[low]!;
+  if (lo === 0xffffffff) {
+    u32[low] = 0;
+    u32[1 - low]!++;
+  } else u32[low] = lo + 1;
   return f64[0];
 }

@@ -110,18 +110,20 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
    * paused, retired or armed to crash, the addresses it knows, its state, its disk (durable and
    * unflushed records), and its clock (its reading now and its rate).
    */
-  hashInto(h: Hasher, now: number): void {
+  hashInto(h: Hasher, now: number, downForGood = false): void {
+    if (downForGood) {
+      // Its disk, clock, addresses and armed crashes decide nothing any more (World.hashInto).
+      h.word(16 | (this.born ? 1 : 0) | (this.paused ? 2 : 0) | (this.retired ? 8 : 0));
+      return;
+    }
     h.word((this.born ? 1 : 0) | (this.paused ? 2 : 0) | (this.crashAtSnapshot ? 4 : 0) | (this.retired ? 8 : 0));
     h.num(this.crashAt ?? -1);
-    for (const set of [this.startList, this.learned]) {
-      const ids = [...set].sort((x, y) => x - y);
-      h.num(ids.length);
-      for (const id of ids) h.num(id);
-    }
+    hashIdSet(h, this.startList);
+    hashIdSet(h, this.learned);
     if (this.state === null) h.word(0);
     else h.hash(valueHash(this.state));
-    h.num(this.durable.length);
-    for (const rec of this.durable) h.hash(valueHash(rec));
+    // The durable array is never written in place (a flush makes a new one): its hash is memoized.
+    h.hash(valueHash(this.durable));
     h.num(this.unflushed.length);
     for (const rec of this.unflushed) h.hash(valueHash(rec));
     h.num(this.localAt(now));
@@ -130,4 +132,19 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
   trueAt(reading: number): number {
     return this.clock.since + (reading - this.clock.base) / this.clock.rate;
   }
+}
+
+/** A set of replica ids, in no particular order: as a bit mask when every id is below 31, else sorted. */
+function hashIdSet(h: Hasher, set: ReadonlySet<number>): void {
+  let mask = 0;
+  for (const id of set) {
+    if (id < 0 || id > 30) {
+      const ids = [...set].sort((x, y) => x - y);
+      h.num(-ids.length);
+      for (const x of ids) h.num(x);
+      return;
+    }
+    mask |= 1 << id;
+  }
+  h.num(mask);
 }

@@ -186,10 +186,15 @@ export class World implements KvSystemView {
    * fault); the clients, their operations and the request table (`Clients.hashInto`); membership
    * changes asked for and what the operator's tool has yet to ask (`Operator.hashInto`). Left out:
    * step and message counters, the trace, counters of rare events, and the next fresh ids.
+   *
+   * `downForGood(index)`: the caller knows that replica `index`, now down, will never run again
+   * (it retired, or the explorer has no restart left to give it). Then only that it is down (and
+   * born, paused, retired) counts: no transition or check reads a stopped replica's disk, clock
+   * or addresses except to restart it. Messages it sent that are still in flight count as always.
    */
-  hashInto(h: Hasher): void {
+  hashInto(h: Hasher, downForGood?: (index: number) => boolean): void {
     h.num(this.trueTime);
-    for (const r of this.replicas) r.hashInto(h, this.trueTime);
+    for (const r of this.replicas) r.hashInto(h, this.trueTime, r.state === null && downForGood?.(r.index) === true);
     this.network.hashInto(h);
     this.clientTable.hashInto(h);
     this.operator.hashInto(h);
@@ -354,8 +359,7 @@ export class World implements KvSystemView {
         const x = this.target(a.a);
         const y = this.target(a.b);
         if (x === y) return;
-        this.setBlocked(x, y, true);
-        if (!a.oneWay) this.setBlocked(y, x, true);
+        this.network.cut(x, y, a.oneWay);
         this.faultStep(`cut R${x + 1}${a.oneWay ? "->" : "<->"}R${y + 1}`);
         return;
       }
@@ -367,11 +371,7 @@ export class World implements KvSystemView {
         const born = this.born();
         let keep = born[a.r % born.length]!;
         if (keep === leader) keep = born[(born.indexOf(leader) + 1) % born.length]!;
-        for (const o of born) {
-          if (o === leader || o === keep) continue;
-          this.setBlocked(leader, o, true);
-          this.setBlocked(o, leader, true);
-        }
+        this.network.bridge(leader, keep, born);
         this.faultStep(`bridge: R${leader + 1} reaches only R${keep + 1}`);
         return;
       }
@@ -455,13 +455,7 @@ export class World implements KvSystemView {
     const side = new Set<number>([r]);
     const at = born.indexOf(r);
     for (let k = 1; k <= others && side.size < Math.ceil(born.length / 2); k++) side.add(born[(at + k) % born.length]!);
-    for (const x of side) {
-      for (const o of born) {
-        if (side.has(o)) continue;
-        this.setBlocked(x, o, true);
-        this.setBlocked(o, x, true);
-      }
-    }
+    this.network.partition(side, born);
     this.faultStep(`isolate ${[...side].map((x) => `R${x + 1}`).join(",")} from the rest`);
   }
 
@@ -624,10 +618,6 @@ export class World implements KvSystemView {
 
   private idOf(index: number): number {
     return this.members[index]!;
-  }
-
-  private setBlocked(a: number, b: number, value: boolean): void {
-    this.network.setBlocked(a, b, value);
   }
 
   private deliverable(m: InFlight): boolean {
