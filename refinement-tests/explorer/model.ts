@@ -654,17 +654,18 @@ function completedOps(w: World): number {
 }
 
 /**
- * Contents of entries in flight, kept (an entry is immutable; a request's content depends only on its id's request).
+ * Where an entry in flight keeps its content (an entry is immutable; a request's content depends
+ * only on its id's request): a non-enumerable property, as hashes are memoized (explorer/hash.ts),
+ * rather than a WeakMap, whose ephemeron tables cost the garbage collector dearly.
  */
-const contents = new WeakMap<object, string>();
+const contentKey = Symbol("content");
 
 /** What an entry in flight carries, without its ids: copies have the same content. */
 function contentOf(w: World, m: World["inFlight"][number]): string {
-  let c = contents.get(m);
-  if (c === undefined) {
-    c = computeContent(w, m);
-    contents.set(m, c);
-  }
+  const known = (m as { [contentKey]?: string })[contentKey];
+  if (known !== undefined) return known;
+  const c = computeContent(w, m);
+  Object.defineProperty(m, contentKey, { value: c, enumerable: false });
   return c;
 }
 

@@ -102,11 +102,37 @@ export class Network {
   }
 
   /** Cut (or restore) the link from replica index `a` to `b`. */
-  setBlocked(a: number, b: number, value: boolean): void {
+  private setBlocked(a: number, b: number, value: boolean): void {
     const k = a * this.total + b;
     if (this.blocked[k] === value) return;
     this.blocked[k] = value;
     this.blockedCount += value ? 1 : -1;
+  }
+
+  /** Cut the link from `a` to `b` and, unless `oneWay`, the one back. */
+  cut(a: number, b: number, oneWay: boolean): void {
+    this.setBlocked(a, b, true);
+    if (!oneWay) this.setBlocked(b, a, true);
+  }
+
+  /** A symmetric partition: cut both ways every link between `side` and the rest of `among`. */
+  partition(side: ReadonlySet<number>, among: readonly number[]): void {
+    for (const x of side) {
+      for (const o of among) {
+        if (side.has(o)) continue;
+        this.setBlocked(x, o, true);
+        this.setBlocked(o, x, true);
+      }
+    }
+  }
+
+  /** A bridge: `hub` keeps its links to `keep` alone among `among`; its others are cut both ways. */
+  bridge(hub: number, keep: number, among: readonly number[]): void {
+    for (const o of among) {
+      if (o === hub || o === keep) continue;
+      this.setBlocked(hub, o, true);
+      this.setBlocked(o, hub, true);
+    }
   }
 
   /** Restore every link. */

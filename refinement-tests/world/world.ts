@@ -359,8 +359,7 @@ export class World implements KvSystemView {
         const x = this.target(a.a);
         const y = this.target(a.b);
         if (x === y) return;
-        this.setBlocked(x, y, true);
-        if (!a.oneWay) this.setBlocked(y, x, true);
+        this.network.cut(x, y, a.oneWay);
         this.faultStep(`cut R${x + 1}${a.oneWay ? "->" : "<->"}R${y + 1}`);
         return;
       }
@@ -372,11 +371,7 @@ export class World implements KvSystemView {
         const born = this.born();
         let keep = born[a.r % born.length]!;
         if (keep === leader) keep = born[(born.indexOf(leader) + 1) % born.length]!;
-        for (const o of born) {
-          if (o === leader || o === keep) continue;
-          this.setBlocked(leader, o, true);
-          this.setBlocked(o, leader, true);
-        }
+        this.network.bridge(leader, keep, born);
         this.faultStep(`bridge: R${leader + 1} reaches only R${keep + 1}`);
         return;
       }
@@ -460,13 +455,7 @@ export class World implements KvSystemView {
     const side = new Set<number>([r]);
     const at = born.indexOf(r);
     for (let k = 1; k <= others && side.size < Math.ceil(born.length / 2); k++) side.add(born[(at + k) % born.length]!);
-    for (const x of side) {
-      for (const o of born) {
-        if (side.has(o)) continue;
-        this.setBlocked(x, o, true);
-        this.setBlocked(o, x, true);
-      }
-    }
+    this.network.partition(side, born);
     this.faultStep(`isolate ${[...side].map((x) => `R${x + 1}`).join(",")} from the rest`);
   }
 
@@ -629,10 +618,6 @@ export class World implements KvSystemView {
 
   private idOf(index: number): number {
     return this.members[index]!;
-  }
-
-  private setBlocked(a: number, b: number, value: boolean): void {
-    this.network.setBlocked(a, b, value);
   }
 
   private deliverable(m: InFlight): boolean {
