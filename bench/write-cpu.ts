@@ -50,6 +50,8 @@ const flags = benchFlags(
   },
   usage,
 );
+/** The mean of latency samples (a lone client's throughput is its inverse). */
+const mean = (samples: readonly number[]): number => samples.reduce((a, b) => a + b, 0) / Math.max(1, samples.length);
 const clients = Number(flags.clients);
 const seconds = Number(flags.seconds);
 const warmup = Number(flags.warmup);
@@ -206,7 +208,9 @@ try {
     outcomeUnknown: result.outcomeUnknown,
     throughput: result.throughput,
     p50: result.p50,
+    p90: result.p90,
     p99: result.p99,
+    mean: mean(result.samples),
     load: load(),
     cpuPerWriteUs: replicas.reduce((n, r) => n + r.totalUs, 0),
     idleCpuMsPerSecond: Math.round(idleMsPerSecond * 10) / 10,
@@ -224,7 +228,7 @@ try {
   if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else {
     const lines = [
-      `${clients} clients: ${result.throughput.toFixed(0)} writes/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, ${result.failed} failed, ${result.outcomeUnknown} unknown; load ${report.load}`,
+      `${clients} clients: ${result.throughput.toFixed(0)} writes/s, p50 ${result.p50.toFixed(2)} ms, p90 ${result.p90.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, mean ${mean(result.samples).toFixed(2)} ms, ${result.failed} failed, ${result.outcomeUnknown} unknown; load ${report.load}`,
       `CPU per write, all members: ${report.cpuPerWriteUs} us; beyond the idle cluster's ${report.idleCpuMsPerSecond} ms per second: ${report.cpuPerWriteBeyondIdleUs} us`,
       ...replicas.map(
         (r) =>

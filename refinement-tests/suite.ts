@@ -10,7 +10,7 @@
  */
 import fc from "fast-check";
 import type { Step } from "../impl/core/testing/index.ts";
-import { scenarioArbitrary, type GeneratorBounds, type Scenario } from "./world/actions.ts";
+import { scenarioArbitrary, type GeneratorBounds, type Profile, type Scenario } from "./world/actions.ts";
 import { runScenario, type Failure, type RunResult } from "./world/run.ts";
 import { defaultTuning } from "./world/tuning.ts";
 
@@ -26,6 +26,19 @@ export interface SuiteOptions {
   readonly shrink?: boolean;
   /** Longest scenario, in actions. Default 300. */
   readonly actionsMax?: number;
+  /**
+   * Profile fields every generated scenario takes instead of the drawn ones (`npm run mutants --
+   * --tuning`: one tuning, time in steps of at most a millisecond). Default: none.
+   */
+  readonly profile?: Partial<Pick<Profile, "tuning" | "advanceMsMax">>;
+}
+
+/** The suite's scenarios: generated within `boundsOf(options)`, with `options.profile` laid over each profile. */
+function scenarios(options: SuiteOptions): fc.Arbitrary<Scenario> {
+  const arbitrary = scenarioArbitrary(boundsOf(options));
+  const over = options.profile;
+  if (over === undefined) return arbitrary;
+  return arbitrary.map((s) => ({ ...s, profile: { ...s.profile, ...over } }));
 }
 
 /** The generator bounds for a suite. */
@@ -69,7 +82,7 @@ function property(options: SuiteOptions, onRun: (r: RunResult) => void): fc.IPro
     liveness: options.liveness ?? false,
     ...(options.step === undefined ? {} : { step: options.step }),
   };
-  return fc.property(scenarioArbitrary(boundsOf(options)), (scenario) => {
+  return fc.property(scenarios(options), (scenario) => {
     const r = runScenario(scenario, runOptions);
     onRun(r);
     if (r.failure !== null) throw new RunFailed(r.failure);
@@ -118,7 +131,7 @@ export function runOne(seed: number, options: SuiteOptions = {}): OneRun {
 export function replayScenario(seed: number, path: string, options: SuiteOptions = {}): Scenario {
   let found: Scenario | null = null;
   fc.check(
-    fc.property(scenarioArbitrary(boundsOf(options)), (scenario) => {
+    fc.property(scenarios(options), (scenario) => {
       found ??= scenario;
       return false;
     }),

@@ -10,7 +10,7 @@
  * A request with a token that is unknown, revoked or malformed is refused: this file never
  * decides that a request may go ahead without one.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { hash, randomBytes, timingSafeEqual } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { Either, Schema } from "effect";
@@ -44,7 +44,7 @@ export class TokensFileError extends Error {}
 
 /** The SHA-256 of a token, hex: what the tokens file keeps. */
 export function hashToken(token: string): string {
-  return createHash("sha256").update(token, "utf8").digest("hex");
+  return hash("sha256", token, "hex");
 }
 
 /** A fresh token and its id. */

@@ -1,6 +1,15 @@
 /**
  * `npm run mutants [-- --engine explore|random|both] [--json] [--only NAME] [--seed S]
- * [--budget-seconds T] [--write-traces]`: the bug zoo's report card, per engine.
+ * [--budget-seconds T] [--replicas 3|5|7] [--tuning own|drift|zero-delay|restart-lower]
+ * [--write-traces]`: the bug zoo's report card, per engine, replica count and tuning.
+ *
+ * Tunings (where each rule matters): `own`, the mutant's bounds for the explorer and the swarm's
+ * draws for the random suite; `drift`, the largest drift bound the configuration accepts (10%:
+ * the random suite runs every scenario with that tuning, the explorer's clocks run at its
+ * extremes); `zero-delay`, time in steps of at most a millisecond in the random suite (the
+ * explorer delivers at the instant of sending anyway); `restart-lower`, a restarted replica's
+ * clock reads lower than any reading of its previous life, while messages of that life may still
+ * be in flight (the explorer's; the random suite draws such restarts among others).
  *
  * - random: the ORDINARY suite (safety, or liveness for liveness bugs; the same generator as
  *   `npm run check`, nothing tuned per mutant), one generated run after another on this one thread
@@ -24,7 +33,8 @@ import type { Regression } from "../regressions/regressions.ts";
 import { runOne, runSeed } from "../suite.ts";
 import { describeBounds, explore, replay } from "../explorer/explorer.ts";
 import { defaultBounds } from "../explorer/model.ts";
-import { traceOf, tracesFolder } from "../mutants/traces.ts";
+import { traceFile, traceOf, tracesFolder } from "../mutants/traces.ts";
+import { tunings } from "../world/tuning.ts";
 
 function int(value: string): number {
   const n = Number(value);
@@ -47,6 +57,12 @@ const program = new Command()
   .option("--seed <s>", "random engine: campaign seed (run k uses the same seed as `npm run check` run k)", int, 1)
   .option("--budget-seconds <t>", "give up on a mutant (per engine) after this long", int, 60)
   .option("--write-traces", "keep each mutant's shortest catching trace in refinement-tests/mutants/traces/", false)
+  .addOption(new Option("--replicas <n>", "initial members").choices(["3", "5", "7"]).default("3"))
+  .addOption(
+    new Option("--tuning <name>", "where the rules matter (see the module comment)")
+      .choices(["own", "drift", "zero-delay", "restart-lower"])
+      .default("own"),
+  )
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 program.parse();
@@ -57,7 +73,17 @@ const opts = program.opts<{
   seed: number;
   budgetSeconds: number;
   writeTraces: boolean;
+  replicas: string;
+  tuning: "own" | "drift" | "zero-delay" | "restart-lower";
 }>();
+const replicas = Number(opts.replicas);
+/** The largest drift bound the configuration accepts, and the world's tuning that has it. */
+const driftPpmMax = 100_000;
+const driftTuning = tunings.findIndex((t) => t.clockDriftPpmMax === driftPpmMax);
+/** The random suite's profile for the tuning asked. */
+const profile =
+  opts.tuning === "drift" ? { tuning: driftTuning } : opts.tuning === "zero-delay" ? { advanceMsMax: 1 } : undefined;
+const suiteFlags = replicas === 3 ? "" : ` --replicas ${replicas}`;
 
 /** One engine's hunt for one mutant. */
 interface Hunt {
@@ -83,6 +109,8 @@ interface Hunt {
 interface Row {
   readonly mutant: string;
   readonly mode: string;
+  readonly replicas: number;
+  readonly tuning: string;
   readonly hunts: readonly Hunt[];
 }
 
@@ -105,16 +133,17 @@ function huntRandom(m: Mutant): Hunt {
   let events = 0;
   while ((performance.now() - started) / 1000 < opts.budgetSeconds) {
     const seed = runSeed(opts.seed, runs);
-    const one = runOne(seed, { liveness, step: m.step, shrink: false });
+    const suite = { liveness, replicas, ...(profile === undefined ? {} : { profile }) };
+    const one = runOne(seed, { ...suite, step: m.step, shrink: false });
     runs++;
     events += one.first.events;
     if (one.failed === null) continue;
     // A run the real replica fails too shows a bug of the real replica, not the mutant's: it is
     // reported and skipped.
-    const real = runOne(seed, { liveness, shrink: false }).failed;
+    const real = runOne(seed, { ...suite, shrink: false }).failed;
     if (real !== null) {
       process.stderr.write(
-        `${m.name} [random]: run ${runs} (seed ${opts.seed}) fails ${real.failure.check} with the real replica too: skipped (npm run check -- --runs ${runs} --seed ${opts.seed}${liveness ? " --liveness" : ""} --workers 1)\n`,
+        `${m.name} [random]: run ${runs} (seed ${opts.seed}) fails ${real.failure.check} with the real replica too: skipped (npm run check -- --runs ${runs} --seed ${opts.seed}${suiteFlags}${liveness ? " --liveness" : ""} --workers 1)\n`,
       );
       continue;
     }
@@ -123,12 +152,12 @@ function huntRandom(m: Mutant): Hunt {
     const check = one.failed.failure.check;
     let trace: Regression | null = null;
     if (opts.writeTraces) {
-      const shrunk = runOne(seed, { liveness, step: m.step, shrink: true }).failed!;
+      const shrunk = runOne(seed, { ...suite, step: m.step, shrink: true }).failed!;
       // Shrinking keeps the mutant's failure; it must not land on a scenario the real replica fails.
       const realShrunk = replay({
         name: m.name,
         description: "",
-        replicas: 3,
+        replicas,
         liveness,
         mutant: null,
         expect: "",
@@ -137,8 +166,8 @@ function huntRandom(m: Mutant): Hunt {
       const kept = realShrunk === null ? shrunk : one.failed;
       trace = {
         name: m.name,
-        description: `${m.description}: caught by the random suite (seed ${opts.seed}, run ${runs}${kept === shrunk ? ", shrunk" : ""})`,
-        replicas: 3,
+        description: `${m.description}: caught by the random suite (seed ${opts.seed}, run ${runs}${kept === shrunk ? ", shrunk" : ""}${suiteFlags}${opts.tuning === "own" ? "" : `, tuning ${opts.tuning}`})`,
+        replicas,
         liveness,
         mutant: m.name,
         expect: kept.failure.check,
@@ -157,7 +186,7 @@ function huntRandom(m: Mutant): Hunt {
       message: one.failed.failure.message,
       bounds: liveness ? "liveness suite" : "safety suite",
       traceActions: trace?.scenario.actions.length ?? one.failed.scenario.actions.length,
-      replay: `npm run check -- --runs ${runs} --seed ${opts.seed}${liveness ? " --liveness" : ""} --mutant ${m.name} --workers 1`,
+      replay: `npm run mutants -- --engine random --only ${m.name} --seed ${opts.seed}${suiteFlags}${opts.tuning === "own" ? "" : ` --tuning ${opts.tuning}`}`,
       trace,
     };
   }
@@ -180,7 +209,13 @@ function huntRandom(m: Mutant): Hunt {
 
 function huntExplore(m: Mutant): Hunt {
   const where = m.explore ?? { bounds: {}, depth: 12 };
-  const bounds = { ...defaultBounds, ...where.bounds };
+  const own = { ...defaultBounds, ...where.bounds, replicas };
+  const bounds =
+    opts.tuning === "drift"
+      ? { ...own, overrides: { ...own.overrides, clockDriftPpmMax: driftPpmMax } }
+      : opts.tuning === "restart-lower"
+        ? { ...own, restartClocks: "lower" as const }
+        : own;
   const flags = `${describeBounds(bounds)} --depth ${where.depth}${where.mode === "random" ? " --mode random" : ""}`;
   const cpu = cpuNow();
   const outcome = explore({
@@ -233,7 +268,7 @@ for (const m of selected) {
         `${m.name} [${engine}]: ${h.caught ? `caught by ${h.check} in ${h.seconds.toFixed(2)} s (${engine === "random" ? `${h.effort} runs` : `${h.effort} states`})` : "NOT CAUGHT"}\n`,
       );
   }
-  rows.push({ mutant: m.name, mode: m.mode, hunts });
+  rows.push({ mutant: m.name, mode: m.mode, replicas, tuning: opts.tuning, hunts });
   if (opts.writeTraces) writeTrace(m, hunts);
 }
 
@@ -244,13 +279,14 @@ for (const m of selected) {
  */
 function writeTrace(m: Mutant, hunts: readonly Hunt[]): void {
   const traces = hunts.filter((h) => h.trace !== null && h.expected).map((h) => h.trace!);
-  const committed = traceOf(m.name);
+  const file = traceFile(m.name, replicas, opts.tuning);
+  const committed = traceOf(m.name, file);
   if (committed !== null && replay(committed, m.step)?.check === committed.expect && replay(committed) === null)
     traces.push(committed);
   if (traces.length === 0) return;
   traces.sort((a, b) => a.scenario.actions.length - b.scenario.actions.length);
   if (traces[0] === committed) return;
-  writeFileSync(join(tracesFolder, `${m.name}.json`), `${JSON.stringify(traces[0], null, 1)}\n`);
+  writeFileSync(join(tracesFolder, file), `${JSON.stringify(traces[0], null, 1)}\n`);
 }
 
 function median(xs: readonly number[]): number | null {
@@ -270,6 +306,8 @@ const bestCpu = rows.map((r) => {
 });
 const summary = {
   engines,
+  replicas,
+  tuning: opts.tuning,
   seed: opts.seed,
   budgetSeconds: opts.budgetSeconds,
   load: loadavg()[0]!,
@@ -323,7 +361,7 @@ if (opts.json) {
       `\n${e}: ${s.caught}/${s.hunted} caught; median ${s.medianSeconds === null ? "-" : s.medianSeconds.toFixed(2)} s`,
     );
   process.stdout.write(
-    `\nbest engine per mutant: ${best.filter((b) => b !== null).length}/${rows.length} caught; median ${summary.medianSecondsBestEngine?.toFixed(2) ?? "-"} s, slowest ${summary.slowestSecondsBestEngine?.toFixed(2) ?? "-"} s; CPU median ${summary.medianCpuSecondsBestEngine?.toFixed(2) ?? "-"} s, slowest ${summary.slowestCpuSecondsBestEngine?.toFixed(2) ?? "-"} s (seed ${opts.seed}, one core, load ${summary.load.toFixed(1)})\n`,
+    `\nbest engine per mutant: ${best.filter((b) => b !== null).length}/${rows.length} caught; median ${summary.medianSecondsBestEngine?.toFixed(2) ?? "-"} s, slowest ${summary.slowestSecondsBestEngine?.toFixed(2) ?? "-"} s; CPU median ${summary.medianCpuSecondsBestEngine?.toFixed(2) ?? "-"} s, slowest ${summary.slowestCpuSecondsBestEngine?.toFixed(2) ?? "-"} s (seed ${opts.seed}, ${replicas} replicas, tuning ${opts.tuning}, one core, load ${summary.load.toFixed(1)})\n`,
   );
 }
 process.exit(summary.allCaught ? 0 : 1);

@@ -9,7 +9,7 @@
 import { describe, expect, it } from "vitest";
 import { replay } from "../explorer/explorer.ts";
 import { mutants } from "./index.ts";
-import { traceOf } from "./traces.ts";
+import { traceOf, tracesOf } from "./traces.ts";
 
 describe("every mutant's committed catching trace catches it, and only it", () => {
   for (const m of mutants) {
@@ -25,5 +25,19 @@ describe("every mutant's committed catching trace catches it, and only it", () =
       const real = replay(trace!);
       expect(real?.check ?? "passes", `the real replica fails the same scenario: ${real?.message}`).toBe("passes");
     });
+  }
+});
+
+describe("the traces of the other hunts (5 and 7 replicas, other tunings) catch their mutant, and only it", () => {
+  for (const m of mutants) {
+    for (const trace of tracesOf(m.name).slice(1)) {
+      it(`${m.name}, ${trace.replicas} replicas: ${trace.description}`, () => {
+        const failure = replay(trace, m.step);
+        expect(failure?.check ?? "passes", failure?.message).toBe(trace.expect);
+        expect(m.expectedCatch.some((e) => trace.expect.startsWith(e))).toBe(true);
+        const real = replay(trace);
+        expect(real?.check ?? "passes", `the real replica fails the same scenario: ${real?.message}`).toBe("passes");
+      });
+    }
   }
 });

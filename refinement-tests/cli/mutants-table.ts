@@ -1,0 +1,63 @@
+/**
+ * `npm run mutants:table -- FILE...`: the rule x engine x replicas x tuning table of
+ * docs/refinement.md, from the JSON of `npm run mutants -- --json [--replicas N] [--tuning T]`
+ * runs (one file per run, one column pair per file, in the order given). A cell gives the CPU
+ * seconds and the runs (random) or distinct states (explorer) to the catch, or "no" with what the
+ * budget covered.
+ */
+import { readFileSync } from "node:fs";
+
+interface Hunt {
+  readonly engine: string;
+  readonly caught: boolean;
+  readonly cpuSeconds: number;
+  readonly effort: number;
+}
+
+interface Run {
+  readonly replicas: number;
+  readonly tuning: string;
+  readonly load: number;
+  readonly budgetSeconds: number;
+  readonly mutants: readonly { readonly mutant: string; readonly hunts: readonly Hunt[] }[];
+}
+
+const files = process.argv.slice(2);
+if (files.length === 0) {
+  process.stderr.write("usage: npm run mutants:table -- FILE... (each the output of npm run mutants -- --json)\n");
+  process.exit(2);
+}
+const runs = files.map((f) => JSON.parse(readFileSync(f, "utf8")) as Run);
+const names = [...new Set(runs.flatMap((r) => r.mutants.map((m) => m.mutant)))];
+
+function cell(h: Hunt | undefined, budget: number): string {
+  if (h === undefined) return "-";
+  const unit = h.engine === "random" ? "runs" : "states";
+  if (!h.caught) return `no (${h.effort.toLocaleString("en")} ${unit} in ${budget} s)`;
+  return `${h.cpuSeconds.toFixed(2)} s, ${h.effort.toLocaleString("en")} ${unit}`;
+}
+
+const head = ["mutant", ...runs.flatMap((r) => [`${r.replicas}, ${r.tuning}: explorer`, "random"])];
+const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => " --- |").join("")}`];
+for (const name of names) {
+  const cells = runs.flatMap((r) => {
+    const m = r.mutants.find((x) => x.mutant === name);
+    return ["explore", "random"].map((e) =>
+      cell(
+        m?.hunts.find((h) => h.engine === e),
+        r.budgetSeconds,
+      ),
+    );
+  });
+  lines.push(`| ${name} | ${cells.join(" | ")} |`);
+}
+lines.push("");
+for (const r of runs) {
+  const hunted = (e: string) => r.mutants.filter((m) => m.hunts.some((h) => h.engine === e)).length;
+  const caught = (e: string) => r.mutants.filter((m) => m.hunts.some((h) => h.engine === e && h.caught)).length;
+  const any = r.mutants.filter((m) => m.hunts.some((h) => h.caught)).length;
+  lines.push(
+    `- ${r.replicas} replicas, tuning ${r.tuning}: explorer ${caught("explore")}/${hunted("explore")}, random ${caught("random")}/${hunted("random")}, some engine ${any}/${r.mutants.length} (budget ${r.budgetSeconds} s wall per hunt, load ${r.load.toFixed(1)})`,
+  );
+}
+process.stdout.write(`${lines.join("\n")}\n`);
