@@ -12,6 +12,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { loadavg } from "node:os";
+import { huntEffort } from "../refinement-tests/mutants/effort.ts";
 import { benchFlags } from "./lib/flags.ts";
 
 const values = benchFlags(
@@ -69,8 +70,7 @@ const loadAfter = loadavg()[0]!;
 const cell = (h: Hunt | undefined): string => {
   if (h === undefined) return "-";
   if (!h.caught) return `not caught (${h.seconds.toFixed(0)} s)`;
-  const effort = h.engine === "explore" ? `${h.effort.toLocaleString("en")} states` : `${h.effort} runs`;
-  return `${h.cpuSeconds.toFixed(2)} (${h.seconds.toFixed(2)} wall), ${effort}`;
+  return `${h.cpuSeconds.toFixed(2)} (${h.seconds.toFixed(2)} wall), ${huntEffort(h.engine, h.effort)}`;
 };
 const lines = [
   "| mutant | explorer: CPU s (wall), states | explorer bounds | random suite: CPU s (wall), runs | best CPU s |",

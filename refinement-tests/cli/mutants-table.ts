@@ -6,9 +6,10 @@
  * budget covered.
  */
 import { readFileSync } from "node:fs";
+import { huntEffort } from "../mutants/effort.ts";
 
 interface Hunt {
-  readonly engine: string;
+  readonly engine: "explore" | "random";
   readonly caught: boolean;
   readonly cpuSeconds: number;
   readonly effort: number;
@@ -32,9 +33,8 @@ const names = [...new Set(runs.flatMap((r) => r.mutants.map((m) => m.mutant)))];
 
 function cell(h: Hunt | undefined, budget: number): string {
   if (h === undefined) return "-";
-  const unit = h.engine === "random" ? "runs" : "states";
-  if (!h.caught) return `no (${h.effort.toLocaleString("en")} ${unit} in ${budget} s)`;
-  return `${h.cpuSeconds.toFixed(2)} s, ${h.effort.toLocaleString("en")} ${unit}`;
+  if (!h.caught) return `no (${huntEffort(h.engine, h.effort)} in ${budget} s)`;
+  return `${h.cpuSeconds.toFixed(2)} s, ${huntEffort(h.engine, h.effort)}`;
 }
 
 const head = ["mutant", ...runs.flatMap((r) => [`${r.replicas}, ${r.tuning}: explorer`, "random"])];

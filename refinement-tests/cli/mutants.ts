@@ -34,6 +34,7 @@ import { runOne, runSeed } from "../suite.ts";
 import { describeBounds, explore, replay } from "../explorer/explorer.ts";
 import { defaultBounds } from "../explorer/model.ts";
 import { traceFile, traceOf, tracesFolder } from "../mutants/traces.ts";
+import { huntEffort } from "../mutants/effort.ts";
 import { tunings } from "../world/tuning.ts";
 
 function int(value: string): number {
@@ -265,7 +266,7 @@ for (const m of selected) {
     hunts.push(h);
     if (!opts.json)
       process.stderr.write(
-        `${m.name} [${engine}]: ${h.caught ? `caught by ${h.check} in ${h.seconds.toFixed(2)} s (${engine === "random" ? `${h.effort} runs` : `${h.effort} states`})` : "NOT CAUGHT"}\n`,
+        `${m.name} [${engine}]: ${h.caught ? `caught by ${h.check} in ${h.seconds.toFixed(2)} s (${huntEffort(engine, h.effort)})` : "NOT CAUGHT"}\n`,
       );
   }
   rows.push({ mutant: m.name, mode: m.mode, replicas, tuning: opts.tuning, hunts });
