@@ -12,18 +12,15 @@ import { mutantNamed } from "../mutants/index.ts";
 import { explore, replay } from "./explorer.ts";
 import { defaultBounds, type ImplBounds } from "./model.ts";
 
-/** From the reelected prelude, pick 37: the leader of two voters removes itself, the other is replaced. */
+/**
+ * The mutant's own hunt (the reelected prelude, where the leader of two voters removes itself and
+ * the other is replaced), with a read and a crash added.
+ */
 const retiring: ImplBounds = {
   ...defaultBounds,
-  writes: 0,
+  ...mutantNamed("retiring-voter-never-campaigns").explore!.bounds,
   reads: 1,
   crashes: 1,
-  prelude: "reelected",
-  pick: 37,
-  tuning: 4,
-  settle: true,
-  orders: "fifo",
-  liveness: true,
 };
 
 describe("bounded liveness in the explorer", () => {
