@@ -382,7 +382,8 @@ export class ImplModel {
     if (s.used[budget.delays]! < b.delays)
       for (const c of contents)
         if (countOf(s.held, c) < countInFlight(w, c)) out.push({ action: null, spends: "delays", hold: c });
-    if (s.used[budget.losses]! < b.losses) for (const i of positions) out.push({ action: { t: "drop", i }, spends: "losses" });
+    if (s.used[budget.losses]! < b.losses)
+      for (const i of positions) out.push({ action: { t: "drop", i }, spends: "losses" });
     if (s.used[budget.duplicates]! < b.duplicates)
       for (const i of positions) out.push({ action: { t: "duplicate", i }, spends: "duplicates" });
     // The environment acts between waves only: an action in the middle of a wave is the same
@@ -395,7 +396,8 @@ export class ImplModel {
       if (!r.born) continue;
       const target = w.targetFor(r.index);
       if (r.state !== null) {
-        if (s.used[budget.crashes]! < b.crashes) out.push({ action: { t: "crash", r: target, at: null }, spends: "crashes" });
+        if (s.used[budget.crashes]! < b.crashes)
+          out.push({ action: { t: "crash", r: target, at: null }, spends: "crashes" });
         continue;
       }
       if (s.used[budget.restarts]! >= this.restartBound()) continue;

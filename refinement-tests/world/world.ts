@@ -106,6 +106,8 @@ export class World implements KvSystemView {
    */
   private clientTable: Clients;
   private clientsShared = false;
+  /** Bit i set: replica slot i is shared with a clone (or the world cloned from), to be copied before it changes. */
+  private sharedSlots = 0;
   /** What is in flight, the cut links and the message ids. */
   private readonly network: Network;
   /** The initial members (ids 1..N); `members` also lists the spares. */
@@ -141,7 +143,10 @@ export class World implements KvSystemView {
       this.members = from.members;
       this.initialMembers = from.initialMembers;
       this.driftRho = from.driftRho;
-      this.replicas = from.replicas.map((r) => r.copy());
+      // Copy on write (`own`): each replica slot is shared with `from` until one of the two changes it.
+      this.replicas = from.replicas.slice();
+      if (this.total <= 30) this.sharedSlots = from.sharedSlots = (1 << this.total) - 1;
+      else this.replicas = from.replicas.map((r) => r.copy());
       this.keys = from.keys;
       this.clientTable = from.clientTable;
       this.clientsShared = from.clientsShared = true;
@@ -187,6 +192,21 @@ export class World implements KvSystemView {
     return new World({}, this);
   }
 
+  /**
+   * Replica slot `index`, this world's own to change: copied first if a clone shares it. A caller
+   * holding the slot from before must go on with the one returned.
+   */
+  private own(index: number): ReplicaSlot {
+    const bit = 1 << index;
+    let r = this.replicas[index]!;
+    if ((this.sharedSlots & bit) !== 0) {
+      r = r.copy();
+      (this.replicas as ReplicaSlot[])[index] = r;
+      this.sharedSlots &= ~bit;
+    } else r.changed();
+    return r;
+  }
+
   /** The client table, this world's own to change (copied first if a clone shares it). */
   private ownClients(): Clients {
     if (this.clientsShared) {
@@ -228,7 +248,8 @@ export class World implements KvSystemView {
 
   /** Boot every initial member (each handles `Recover` with an empty disk). One world step per replica. */
   boot(): void {
-    for (const r of this.replicas.slice(0, this.n)) {
+    for (let i = 0; i < this.n; i++) {
+      const r = this.own(i);
       r.born = true;
       r.startList = new Set(this.initialMembers);
       this.restartReplica(r);
@@ -240,7 +261,8 @@ export class World implements KvSystemView {
    * of itself and of the replica `leader` alone: the operator gave it the one member it asked.
    * Every other replica learns its address when it dials them, or from the log once it is added.
    */
-  private startSpare(r: ReplicaSlot, leader: ReplicaSlot): void {
+  private startSpare(spare: ReplicaSlot, leader: ReplicaSlot): void {
+    const r = this.own(spare.index);
     r.born = true;
     r.startList = new Set([r.id, leader.id]);
     this.restartReplica(r);
@@ -265,7 +287,7 @@ export class World implements KvSystemView {
       return true;
     }
     if (rb.state !== null && !this.linkBlocked(b, a) && (rb.startList.has(ra.id) || knowsFromLog(rb.state, ra.id))) {
-      ra.learned.add(rb.id);
+      this.own(a).learned.add(rb.id);
       return true;
     }
     return false;
@@ -451,7 +473,7 @@ export class World implements KvSystemView {
       case "crashInSnapshot": {
         const r = this.replicas[this.target(a.r)]!;
         if (r.state === null || r.crashAtSnapshot) return;
-        r.crashAtSnapshot = true;
+        this.own(r.index).crashAtSnapshot = true;
         this.faultStep(`arm a crash of R${r.id} during its next snapshot`);
         return;
       }
@@ -505,14 +527,16 @@ export class World implements KvSystemView {
 
   private setPaused(r: ReplicaSlot, pause: boolean): void {
     if (r.paused === pause) return;
-    r.paused = pause;
+    this.own(r.index).paused = pause;
     this.pausedCount += pause ? 1 : -1;
     this.faultStep(`${pause ? "pause" : "resume"} R${r.id}`);
   }
 
   /** Cancel every armed crash (the faults are over). */
   disarmCrashes(): void {
-    for (const r of this.replicas) {
+    for (const { index, crashAt, crashAtSnapshot } of this.replicas) {
+      if (crashAt === null && !crashAtSnapshot) continue;
+      const r = this.own(index);
       r.crashAt = null;
       r.crashAtSnapshot = false;
     }
@@ -526,9 +550,9 @@ export class World implements KvSystemView {
 
   /** Boot replica `index` from its disk, its clock reading `clockMs` now (a live one is crashed first). */
   private restartIndex(index: number, clockMs: number): void {
-    const r = this.replicas[index]!;
-    if (r.retired) return;
-    if (r.state !== null) this.crash(r.index, null);
+    if (this.replicas[index]!.retired) return;
+    if (this.replicas[index]!.state !== null) this.crash(index, null);
+    const r = this.own(index);
     r.setClock(clockMs, this.trueTime);
     this.restartReplica(r);
   }
@@ -731,8 +755,8 @@ export class World implements KvSystemView {
   // ---- Replicas -----------------------------------------------------------------------------------
 
   private crash(index: number, at: number | null): void {
-    const r = this.replicas[index]!;
-    if (r.state === null) return;
+    if (this.replicas[index]!.state === null) return;
+    const r = this.own(index);
     if (at !== null) {
       r.crashAt = at;
       this.faultStep(`arm crash of R${r.id} before effect ${at} of its next step`);
@@ -744,7 +768,8 @@ export class World implements KvSystemView {
     this.emit({ kind: "crash", replica: index, before }, `crash R${r.id}`);
   }
 
-  private restartReplica(r: ReplicaSlot): void {
+  private restartReplica(slot: ReplicaSlot): void {
+    const r = this.own(slot.index);
     r.boot(initialState(r.config, kv));
     this.runEvent(
       r,
@@ -756,9 +781,9 @@ export class World implements KvSystemView {
   }
 
   private drift(index: number, ppm: number): void {
-    const r = this.replicas[index]!;
     const rate = 1 + Math.max(-this.driftRho, Math.min(this.driftRho, ppm / 1e6));
-    if (rate === r.clock.rate) return;
+    if (rate === this.replicas[index]!.clock.rate) return;
+    const r = this.own(index);
     r.setRate(rate, this.trueTime);
     this.count("clock drift changed");
     this.emit({ kind: "clock", replica: index }, `drift R${r.id} rate=${rate}`);
@@ -769,12 +794,13 @@ export class World implements KvSystemView {
    * overrides the state reported as the step's prior state (null for a boot).
    */
   private runEvent(
-    r: ReplicaSlot,
+    slot: ReplicaSlot,
     event: ReplicaEvent<KvInput>,
     label: string,
     info: { from?: number; message?: Message<KvInput>; request?: RequestInfo<KvInput>; arrowFrom?: string },
-    before: KvReplicaState | null = r.state,
+    before: KvReplicaState | null = slot.state,
   ): void {
+    const r = this.own(slot.index);
     const state = r.state!;
     const result = this.step(state, event);
     const carried: Carried<KvInput, KvOutput>[] = [];
@@ -868,7 +894,8 @@ export class World implements KvSystemView {
   }
 
   /** Replica `r` retired (rule R5): its process stops for good, as the runtime's does. */
-  private retire(r: ReplicaSlot, reason: string): void {
+  private retire(slot: ReplicaSlot, reason: string): void {
+    const r = this.own(slot.index);
     const before = r.state;
     r.stop();
     r.retired = true;
@@ -876,8 +903,8 @@ export class World implements KvSystemView {
     this.emit({ kind: "crash", replica: r.index, before }, `R${r.id} retires for good: ${reason}`);
   }
 
-  private flush(r: ReplicaSlot, carried: Carried<KvInput, KvOutput>[]): void {
-    const records = r.flush();
+  private flush(slot: ReplicaSlot, carried: Carried<KvInput, KvOutput>[]): void {
+    const records = this.own(slot.index).flush();
     if (records !== null) carried.push({ _tag: "Flush", records });
   }
 
