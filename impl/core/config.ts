@@ -208,8 +208,8 @@ const Fields = Schema.Struct({
   /**
    * Bytes of executed values (commands' estimated size, `plainBytes`) that also make a snapshot
    * slot, counted from the last snapshot slot. Default 128 MiB. The log kept in memory holds the
-   * values since the snapshot before last: about two intervals, by slots or by these bytes,
-   * whichever comes first (1024 values of 1 MiB made a gigabyte). Each snapshot serializes the
+   * values since the latest snapshot and a tail below it (`logTailBytes`): about one interval, by
+   * slots or by these bytes, whichever comes first (1024 values of 1 MiB made a gigabyte). Each snapshot serializes the
    * whole state, inside one step: a state larger than this raises it to the latest snapshot's size,
    * so that snapshots never write more than the values executed between them. Lower bounds memory
    * more tightly but costs stalls: at 32 MiB, bursts of 1 MiB values (a 44 MiB state) had every
@@ -224,6 +224,18 @@ const Fields = Schema.Struct({
       "a snapshot interval is a positive number of bytes",
     ),
     { default: () => 128 * 1024 * 1024 },
+  ),
+  /**
+   * Most bytes of values (`plainBytes`) the log keeps at and below the latest snapshot's slot.
+   * Default 16 MiB. After a snapshot the log keeps the slots since the snapshot before last, so
+   * that a peer lagging less than an interval catches up from the log rather than by state
+   * transfer; of those below the new snapshot's slot it keeps only the newest, up to this many
+   * bytes (at least one slot). Without it, a log of 1 MiB values held two intervals (256 MiB) in
+   * memory; with it, one interval and this tail. A peer further behind takes a state transfer.
+   */
+  logTailBytes: Schema.optionalWith(
+    intBetween("logTailBytes", 1, Number.MAX_SAFE_INTEGER, "a log tail is a positive number of bytes"),
+    { default: () => 16 * 1024 * 1024 },
   ),
   /**
    * Most bytes of snapshot in one state-transfer chunk. Default 65,536. Bounds message size; a

@@ -37,7 +37,7 @@ import {
 import { checkpointDigest, foldOutput, recordCheckpoint, type Divergence } from "./monitor.ts";
 import type { ReplicaRules } from "./rules.ts";
 import { makeSnapshot, type SnapshotContents } from "./snapshot.ts";
-import { slotMapDropThrough, slotMapGet, slotMapHas, slotMapSet, type SlotMap } from "./slot-map.ts";
+import { slotMapDropThrough, slotMapEntries, slotMapGet, slotMapHas, slotMapSet, type SlotMap } from "./slot-map.ts";
 import {
   copyLearner,
   copyMonitor,
@@ -275,7 +275,8 @@ export function snapshotDue(slot: number, config: Config, bytesSinceSnapshot: nu
  * at slots <= its slot (rule T1, proofs/truncation.md) and the log up to the previous snapshot's
  * slot (the log of the last interval stays, so that a peer lagging less than one interval catches
  * up from the log rather than by state transfer; the previous snapshot stays too, so that a
- * transfer of it in progress can finish). The record is persisted before any later
+ * transfer of it in progress can finish), or further, so that the log keeps at most
+ * `logTailBytes` of values at and below the new snapshot's slot (`tailStart`). The record is persisted before any later
  * effect, so no Promise that omits the forgotten votes can leave before the snapshot is durable;
  * a crash before that leaves the previous snapshot and every vote in place.
  */
@@ -289,7 +290,11 @@ export function takeSnapshot<S, I, O>(
     fail(`snapshot of slot ${contents.slot} beyond the executed prefix ${learner.executedUpTo}`);
   if (learner.snapshot !== null && contents.slot <= learner.snapshot.slot) return state;
   const info = makeSnapshot(state.ctx, contents);
-  const logTruncatedUpTo = Math.max(learner.logTruncatedUpTo, learner.snapshot?.slot ?? 0);
+  const logTruncatedUpTo = Math.max(
+    learner.logTruncatedUpTo,
+    learner.snapshot?.slot ?? 0,
+    tailStart(learner.log, info.slot, state.ctx.config.logTailBytes),
+  );
   out.push({
     _tag: "Persist",
     record: {
@@ -311,6 +316,21 @@ export function takeSnapshot<S, I, O>(
   s.learner = l;
   s.acceptor = truncateVotes(state.acceptor, info.slot);
   return s;
+}
+
+/**
+ * The slot through which the log may be truncated so that what it keeps at and below `slot` is the
+ * newest run of values within `tailBytes` (and at least the value at `slot`, if the log has it);
+ * 0 when all of it fits.
+ */
+export function tailStart<I>(log: SlotMap<Value<I>>, slot: number, tailBytes: number): number {
+  const kept = slotMapEntries(log, 0, slot);
+  let bytes = 0;
+  for (let i = kept.length - 1; i >= 0; i--) {
+    bytes += plainBytes(kept[i]![1]);
+    if (bytes > tailBytes && i < kept.length - 1) return kept[i]![0];
+  }
+  return 0;
 }
 
 /**

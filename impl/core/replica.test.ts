@@ -227,6 +227,51 @@ describe("assertions", () => {
     }
   });
 
+  it("keep at most logTailBytes of the log at and below the latest snapshot, and catch a peer up from it or by transfer", () => {
+    const run = (logTailBytes?: number) => {
+      const c = new Cluster(3, {
+        config: { snapshotIntervalSlots: 8, ...(logTailBytes === undefined ? {} : { logTailBytes }) },
+      });
+      c.quiet = true;
+      c.elapse(300);
+      c.campaign(1);
+      c.stabilize();
+      for (let i = 0; i < 20; i++) {
+        const key = String.fromCharCode(97 + (i % 26));
+        c.request(1, { _tag: "put", key, value: key.repeat(60) }, "linearizable");
+        c.stabilize();
+      }
+      const { learner } = c.state(1);
+      const snapshot = learner.snapshot!;
+      const kept = slotMapEntries(learner.log).filter(([slot]) => slot <= snapshot.slot);
+      const answer = (fromSlot: number) =>
+        step(c.state(1), {
+          _tag: "Receive",
+          now: c.clock(1),
+          from: 3,
+          message: { _tag: "CatchUp", fromSlot, toSlot: learner.executedUpTo },
+        }).effects.flatMap((e) => (e._tag === "Send" ? [e.message._tag] : []));
+      return { snapshot, kept, logTruncatedUpTo: learner.logTruncatedUpTo, answer };
+    };
+    // Default (16 MiB): everything since the snapshot before last stays, as without the bound.
+    const wide = run();
+    expect(wide.snapshot.slot).toBe(16);
+    expect(wide.logTruncatedUpTo).toBe(8);
+    expect(wide.kept.map(([slot]) => slot)).toEqual([9, 10, 11, 12, 13, 14, 15, 16]);
+    // About 80 bytes a put: a 200-byte tail keeps the newest two slots at and below the snapshot.
+    const narrow = run(200);
+    expect(narrow.snapshot.slot).toBe(16);
+    expect(narrow.kept.map(([slot]) => slot)).toEqual([15, 16]);
+    expect(narrow.kept.reduce((n, [, value]) => n + plainBytes(value), 0)).toBeLessThanOrEqual(200);
+    expect(narrow.logTruncatedUpTo).toBe(14);
+    // A peer behind the tail is sent the snapshot; one within it, log entries.
+    expect(narrow.answer(10)).toEqual(["SnapshotChunk"]);
+    expect(narrow.answer(15)).toEqual(["CatchUpReply"]);
+    expect(wide.answer(10)).toEqual(["CatchUpReply"]);
+    // A tail smaller than one slot still keeps the snapshot's own slot.
+    expect(run(1).kept.map(([slot]) => slot)).toEqual([16]);
+  });
+
   it("bound a catch-up reply by the bytes of its values as well as by its entries", () => {
     const replyTo = (batchBytesMax: number) => {
       const c = new Cluster(3, { config: { batchBytesMax } });
