@@ -117,7 +117,7 @@ function readAtLeader(world: World): void {
   const leader = leaderIndex(world);
   if (world.replicas[leader]!.state?.role._tag !== "leader") return;
   world.clients.forEach((c, i) => {
-    c.guess = leader;
+    world.steerClient(i, leader);
     world.apply(c.op === null ? { t: "submit", c: i, op: { kind: "get", key: i } } : { t: "retry", c: i });
   });
 }
@@ -261,7 +261,7 @@ function leaderLost(world: World, pick: number): boolean {
   if ((pick & 16) !== 0) world.apply({ t: "heal" });
   if ((pick & 1) === 0) {
     const idle = world.clients.findIndex((c) => c.op === null);
-    for (const c of world.clients) c.guess = leader;
+    for (let c = 0; c < world.clients.length; c++) world.steerClient(c, leader);
     world.apply({ t: "crash", r: leader, at: 1 });
     if (idle >= 0) world.apply({ t: "submit", c: idle, op: { kind: "put", key: pick } });
     world.deliverRequests();
@@ -271,7 +271,7 @@ function leaderLost(world: World, pick: number): boolean {
   }
   world.apply({ t: "isolate", r: world.initialMembers.length, others: 0 });
   world.apply({ t: "advance", ms: world.tuning.leaseMs + world.tuning.leaseMarginMs });
-  for (const c of world.clients) c.guess = leader;
+  for (let c = 0; c < world.clients.length; c++) world.steerClient(c, leader);
   reads(world);
   return true;
 }
