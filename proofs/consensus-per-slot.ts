@@ -22,7 +22,12 @@ const consensusOfTwo = new Consensus({ values: 2 });
 /** The Consensus-per-slot ghost: the value chosen at each slot. */
 export class ConsensusGhost<I> {
   /** chosen[slot]: the value chosen there (Consensus.tla's chosen = {value}). */
-  readonly chosen = new Map<number, { readonly key: string; readonly value: Value<I>; readonly ballot: number }>();
+  get chosen(): ReadonlyMap<number, { readonly key: string; readonly value: Value<I>; readonly ballot: number }> {
+    return this.values;
+  }
+  private values = new Map<number, { readonly key: string; readonly value: Value<I>; readonly ballot: number }>();
+  /** `values` is shared with a fork (or the ghost forked from): copy it before a change. */
+  private borrowed = false;
   /** Two values per instance are enough: a second chosen value is already the violation. */
   private readonly spec = consensusOfTwo;
 
@@ -33,8 +38,9 @@ export class ConsensusGhost<I> {
 
   /** Take over `other`'s chosen values (the explorer forks the checker; see VotingGhost.copyFrom). */
   copyFrom(other: ConsensusGhost<I>): void {
-    this.chosen.clear();
-    for (const [slot, c] of other.chosen) this.chosen.set(slot, c);
+    // Copy on write: a slot is chosen at few steps, and a fork is made per explored state.
+    this.values = other.values;
+    this.borrowed = other.borrowed = true;
   }
 
   /** A quorum voted for one value in one ballot at a slot (from the Voting level). */
@@ -54,7 +60,11 @@ export class ConsensusGhost<I> {
         action: "Choose(v2)",
       });
     }
-    this.chosen.set(e.slot, { key: e.key, value: e.value, ballot: e.ballot });
+    if (this.borrowed) {
+      this.values = new Map(this.values);
+      this.borrowed = false;
+    }
+    this.values.set(e.slot, { key: e.key, value: e.value, ballot: e.ballot });
     this.tally.add("Consensus: Choose");
     this.onChosen(e.slot, e.value);
   }

@@ -38,7 +38,12 @@ export class LeaseGhost<S, I, O> {
   readonly until: number[];
   private readonly since: number[];
   /** Every belief interval that ended, for reports (bounded). */
-  readonly history: LeaseBelief[] = [];
+  get history(): readonly LeaseBelief[] {
+    return this.ended;
+  }
+  private ended: LeaseBelief[] = [];
+  /** `ended` is shared with a fork (or the ghost forked from): copy it before a change. */
+  private borrowed = false;
   private static readonly historyMax = 256;
 
   constructor(
@@ -57,8 +62,9 @@ export class LeaseGhost<S, I, O> {
       this.until[p] = other.until[p]!;
       this.since[p] = other.since[p]!;
     }
-    this.history.length = 0;
-    this.history.push(...other.history);
+    // Copy on write: beliefs end at few steps, and a fork is made per explored state.
+    this.ended = other.ended;
+    this.borrowed = other.borrowed = true;
   }
 
   /**
@@ -131,8 +137,12 @@ export class LeaseGhost<S, I, O> {
   }
 
   private end(p: number, at: number): void {
-    if (this.history.length >= LeaseGhost.historyMax) this.history.shift();
-    this.history.push({ replica: p, from: this.since[p]!, until: at });
+    if (this.borrowed) {
+      this.ended = this.ended.slice();
+      this.borrowed = false;
+    }
+    if (this.ended.length >= LeaseGhost.historyMax) this.ended.shift();
+    this.ended.push({ replica: p, from: this.since[p]!, until: at });
   }
 
   private replicaChanged(p: number): void {

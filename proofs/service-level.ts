@@ -41,12 +41,14 @@ export class ServiceGhost<S, I, O> {
   prefix = 0;
   state: ServiceState<S, O>;
   /** Digest of the spec's service state after each slot of the prefix. */
-  private readonly digestAt: string[] = [""];
-  private readonly executedAt: number[] = [0];
+  private digestAt: string[] = [""];
+  private executedAt: number[] = [0];
   /** "client#seq" -> its first execution. */
-  readonly executions = new Map<string, SpecExecution<O>>();
+  private executions = new Map<string, SpecExecution<O>>();
   /** The last requests applied, for reports: "slot 3: Apply(c1#2 ...) -> output". */
-  private readonly recent: string[] = [];
+  private recent: string[] = [];
+  /** The four tables above are shared with a fork (or the ghost forked from): copy them before a change. */
+  private borrowed = false;
   /** The highest slot whose effect some client has observed (an acknowledged write, a lease read). */
   observedSlot = 0;
 
@@ -73,15 +75,24 @@ export class ServiceGhost<S, I, O> {
   copyFrom(other: ServiceGhost<S, I, O>): void {
     this.prefix = other.prefix;
     this.state = other.state;
-    this.digestAt.length = 0;
-    this.digestAt.push(...other.digestAt);
-    this.executedAt.length = 0;
-    this.executedAt.push(...other.executedAt);
-    this.executions.clear();
-    for (const [id, e] of other.executions) this.executions.set(id, e);
-    this.recent.length = 0;
-    this.recent.push(...other.recent);
+    // Copy on write: most steps execute nothing, and a fork per explored state must not copy the
+    // tables of the whole prefix. Both ghosts copy them before their next change (`own`).
+    this.digestAt = other.digestAt;
+    this.executedAt = other.executedAt;
+    this.executions = other.executions;
+    this.recent = other.recent;
+    this.borrowed = other.borrowed = true;
     this.observedSlot = other.observedSlot;
+  }
+
+  /** Make the tables this ghost's own to change (copied if a fork shares them). */
+  private own(): void {
+    if (!this.borrowed) return;
+    this.digestAt = this.digestAt.slice();
+    this.executedAt = this.executedAt.slice();
+    this.executions = new Map(this.executions);
+    this.recent = this.recent.slice();
+    this.borrowed = false;
   }
 
   /** A service state's fingerprint: application digest, requests executed, session table. */
@@ -97,6 +108,7 @@ export class ServiceGhost<S, I, O> {
     for (;;) {
       const value = this.chosenValue(this.prefix + 1);
       if (value === undefined) return;
+      this.own();
       this.prefix++;
       if (value._tag === "batch") {
         for (const c of value.commands) this.applyCommand(c.clientId, c.seq, c.input);

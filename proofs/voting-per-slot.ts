@@ -123,7 +123,12 @@ export function quorumsOf(acceptors: number, n: number): { quorum: number; quoru
  */
 export class VotingGhost<I> {
   readonly maxBal: number[];
-  readonly slots = new Map<number, SlotVotes<I>>();
+  get slots(): ReadonlyMap<number, SlotVotes<I>> {
+    return this.bySlot;
+  }
+  private bySlot = new Map<number, SlotVotes<I>>();
+  /** `bySlot` itself is shared with a fork (or the ghost forked from): copy it before adding or replacing a slot. */
+  private slotsShared = false;
   /** Votes recorded for the durability checks: "a:slot:ballot". */
   private durableVotes = new Set<string>();
   /** `durableVotes` is shared with a fork: copy it before adding. */
@@ -155,8 +160,8 @@ export class VotingGhost<I> {
     // Copy on write: the two ghosts share every slot's votes and the durable votes until one of
     // them records a vote there (most steps record none, and a fork per explored state must not
     // copy the whole history).
-    this.slots.clear();
-    for (const [slot, sv] of other.slots) this.slots.set(slot, sv);
+    this.bySlot = other.bySlot;
+    this.slotsShared = other.slotsShared = true;
     this.slotOrder = other.slotOrder;
     this.owned.clear();
     other.owned.clear();
@@ -164,6 +169,15 @@ export class VotingGhost<I> {
     this.durableShared = true;
     other.durableShared = true;
     this.quorumCache = other.quorumCache;
+  }
+
+  /** Put `sv` at slot `s` (the map is copied first if a fork shares it). */
+  private setSlot(s: number, sv: SlotVotes<I>): void {
+    if (this.slotsShared) {
+      this.bySlot = new Map(this.bySlot);
+      this.slotsShared = false;
+    }
+    this.bySlot.set(s, sv);
   }
 
   /** Slot `s`'s votes, this ghost's own to change (copied first if it shares them with a fork). */
@@ -174,7 +188,7 @@ export class VotingGhost<I> {
     for (const [b, e] of shared.byBallot)
       byBallot.set(b, { key: e.key, value: e.value, voters: e.voters, count: e.count });
     const sv: SlotVotes<I> = { ...shared, byAcceptor: shared.byAcceptor.map((bs) => bs.slice()), byBallot };
-    this.slots.set(s, sv);
+    this.setSlot(s, sv);
     this.owned.add(s);
     return sv;
   }
@@ -242,7 +256,7 @@ export class VotingGhost<I> {
         chosen: undefined,
         digest: undefined,
       };
-      this.slots.set(s, sv);
+      this.setSlot(s, sv);
       this.slotOrder = null;
       this.owned.add(s);
     }

@@ -15,8 +15,8 @@
  *   `npm run check`, nothing tuned per mutant), one generated run after another on this one thread
  *   until a check fails.
  * - explore: the exhaustive explorer of impl/core (`npm run explore -- --impl`) breadth first
- *   within the mutant's bounds (its `explore` field: the budgets the bug needs), which gives the
- *   shortest trace.
+ *   within the mutant's bounds (its `explore` field: the budgets the bug needs; `exploreWith` for
+ *   5 and 7 replicas where those differ), which gives the shortest trace.
  *
  * For each mutant and engine it prints: caught or not, seconds (and CPU seconds) to catch, runs or
  * states, the check that caught it, the bounds. `--write-traces` keeps each mutant's shortest
@@ -29,6 +29,7 @@ import { loadavg } from "node:os";
 import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { mutants, type Mutant } from "../mutants/index.ts";
+import { huntBounds } from "../mutants/mutant.ts";
 import type { Regression } from "../regressions/regressions.ts";
 import { runOne, runSeed } from "../suite.ts";
 import { describeBounds, explore, replay } from "../explorer/explorer.ts";
@@ -209,7 +210,7 @@ function huntRandom(m: Mutant): Hunt {
 }
 
 function huntExplore(m: Mutant): Hunt {
-  const where = m.explore ?? { bounds: {}, depth: 12 };
+  const where = huntBounds(m, replicas) ?? { bounds: {}, depth: 12 };
   const own = { ...defaultBounds, ...where.bounds, replicas };
   const bounds =
     opts.tuning === "drift"
@@ -217,7 +218,8 @@ function huntExplore(m: Mutant): Hunt {
       : opts.tuning === "restart-lower"
         ? { ...own, restartClocks: "lower" as const }
         : own;
-  const flags = `${describeBounds(bounds)} --depth ${where.depth}${where.mode === "random" ? " --mode random" : ""}`;
+  const walkSeed = where.walkSeed ?? 1;
+  const flags = `${describeBounds(bounds)} --depth ${where.depth}${where.mode === "random" ? ` --mode random${walkSeed === 1 ? "" : ` --walk-seed ${walkSeed}`}` : ""}`;
   const cpu = cpuNow();
   const outcome = explore({
     bounds,
@@ -225,6 +227,7 @@ function huntExplore(m: Mutant): Hunt {
     depth: where.depth,
     maxStates: 50_000_000,
     maxSeconds: opts.budgetSeconds,
+    walkSeed,
     mutant: { name: m.name, step: m.step },
   });
   const r = outcome.result;
@@ -261,7 +264,7 @@ for (const m of selected) {
     // A liveness bug is hunted by the explorer where its mutant says: with bounded liveness
     // (`liveness` in its bounds), or where a safety check catches it too (a removed replica's
     // disruption).
-    if (engine === "explore" && m.mode === "liveness" && m.explore === undefined) continue;
+    if (engine === "explore" && m.mode === "liveness" && huntBounds(m, replicas) === undefined) continue;
     const h = engine === "random" ? huntRandom(m) : huntExplore(m);
     hunts.push(h);
     if (!opts.json)

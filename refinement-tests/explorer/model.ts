@@ -370,7 +370,6 @@ export class ImplModel {
     const out: ModelAction[] = [];
     const w = s.world;
     const b = this.bounds;
-    const left = (k: Exclude<BudgetKind, "reconfig" | "restarts">): boolean => s.used[budget[k]]! < b[k];
     const { deliverable, positions, contents, unheld, heldAt, unheldAt } = distinctDeliverable(w, s.held);
     if (b.orders === "all") for (const i of deliverable) out.push({ action: { t: "deliver", i } });
     else {
@@ -380,23 +379,25 @@ export class ImplModel {
     const ms = nextAdvanceMs(w.replicas, w.trueTime);
     if (ms !== null && unheld === 0) out.push({ action: { t: "advance", ms } });
     if (b.orders === "all" && b.deliverAll && deliverable.length > 1) out.push({ action: { t: "deliverAll" } });
-    if (left("delays"))
+    if (s.used[budget.delays]! < b.delays)
       for (const c of contents)
         if (countOf(s.held, c) < countInFlight(w, c)) out.push({ action: null, spends: "delays", hold: c });
-    if (left("losses")) for (const i of positions) out.push({ action: { t: "drop", i }, spends: "losses" });
-    if (left("duplicates"))
+    if (s.used[budget.losses]! < b.losses)
+      for (const i of positions) out.push({ action: { t: "drop", i }, spends: "losses" });
+    if (s.used[budget.duplicates]! < b.duplicates)
       for (const i of positions) out.push({ action: { t: "duplicate", i }, spends: "duplicates" });
     // The environment acts between waves only: an action in the middle of a wave is the same
     // action at the wave's end with the rest of the wave's messages to that replica held back.
     if (unheld > 0 && b.environment === "between-waves") return this.chunkFaultActions(s, out);
     this.clientActions(s, this.believedLeaders(w), out);
-    if (left("partitions")) this.partitionActions(w, out);
+    if (s.used[budget.partitions]! < b.partitions) this.partitionActions(w, out);
     if (w.anyLinkBlocked()) out.push({ action: { t: "heal" } });
     for (const r of w.replicas) {
       if (!r.born) continue;
       const target = w.targetFor(r.index);
       if (r.state !== null) {
-        if (left("crashes")) out.push({ action: { t: "crash", r: target, at: null }, spends: "crashes" });
+        if (s.used[budget.crashes]! < b.crashes)
+          out.push({ action: { t: "crash", r: target, at: null }, spends: "crashes" });
         continue;
       }
       if (s.used[budget.restarts]! >= this.restartBound()) continue;
@@ -699,30 +700,32 @@ function distinctDeliverable(
   const deliverable: number[] = [];
   const positions: number[] = [];
   const contents: string[] = [];
-  const heldLeft = new Map<string, number>();
-  for (const c of held) heldLeft.set(c, (heldLeft.get(c) ?? 0) + 1);
+  const heldLeft = held.length === 0 ? null : new Map<string, number>();
+  if (heldLeft !== null) for (const c of held) heldLeft.set(c, (heldLeft.get(c) ?? 0) + 1);
   let unheld = 0;
   let k = 0;
   const heldAt: number[] = [];
   const unheldAt: number[] = [];
-  w.inFlight.forEach((m, i) => {
-    if (w.replicas[m.to]!.paused || (m.kind === "message" && w.linkBlocked(m.from, m.to))) return;
+  const inFlight = w.inFlight;
+  for (let i = 0; i < inFlight.length; i++) {
+    const m = inFlight[i]!;
+    if (w.replicas[m.to]!.paused || (m.kind === "message" && w.linkBlocked(m.from, m.to))) continue;
     const at = k++;
     const content = contentOf(w, m);
-    const h = heldLeft.get(content) ?? 0;
+    const h = heldLeft?.get(content) ?? 0;
     if (h > 0) {
-      heldLeft.set(content, h - 1);
+      heldLeft!.set(content, h - 1);
       if (!seen.has(content)) heldAt.push(at);
     } else {
       unheld++;
       unheldAt.push(at);
     }
-    if (seen.has(content)) return;
+    if (seen.has(content)) continue;
     seen.add(content);
     deliverable.push(at);
     positions.push(i);
     contents.push(content);
-  });
+  }
   return { deliverable, positions, contents, unheld, heldAt, unheldAt };
 }
 

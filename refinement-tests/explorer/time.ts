@@ -34,13 +34,11 @@ import type { KvReplicaState } from "../world/world.ts";
 export function deadlinesOf(s: KvReplicaState, after: number, out: number[] = []): number[] {
   const config = s.ctx.config;
   const beat = config.heartbeatIntervalMs;
-  const add = (x: number): void => {
-    if (x > after && x !== Number.POSITIVE_INFINITY) out.push(x);
-  };
-  add(s.acceptor.grantUntil);
-  add(s.acceptor.noPromiseUntil);
-  add(s.election.heardAt + s.election.timeoutMs);
-  add(s.learner.catchUpSentAt + beat);
+  // `add` is a function of the module, not a closure made per call: this runs for every state.
+  add(out, after, s.acceptor.grantUntil);
+  add(out, after, s.acceptor.noPromiseUntil);
+  add(out, after, s.election.heardAt + s.election.timeoutMs);
+  add(out, after, s.learner.catchUpSentAt + beat);
   const removal = s.removal;
   const awaitsHandOver = removal !== null && !removal.handedOver && removal.retired === null;
   if (
@@ -48,23 +46,28 @@ export function deadlinesOf(s: KvReplicaState, after: number, out: number[] = []
     s.halted === null &&
     ((needsCatchUp(s) && s.learner.leaderHint !== null) || awaitsHandOver)
   )
-    add(Math.max(s.learner.catchUpSentAt + beat, nextUp(after)));
+    add(out, after, Math.max(s.learner.catchUpSentAt + beat, nextUp(after)));
   if (removal !== null && removal.handedOver && removal.retired === null)
-    add(removal.progressAt + config.retireGraceMs);
+    add(out, after, removal.progressAt + config.retireGraceMs);
   const t = s.learner.transfer;
   if (t !== null) {
-    add(t.progressAt + config.electionTimeoutMsMax);
-    add(t.requestedAt + beat);
+    add(out, after, t.progressAt + config.electionTimeoutMsMax);
+    add(out, after, t.requestedAt + beat);
   }
   const role = s.role;
   if (role._tag === "follower") return out;
-  add(role.prepareSentAt + beat);
+  add(out, after, role.prepareSentAt + beat);
   if (role._tag === "candidate") return out;
-  add(role.heartbeatAt);
-  add(role.leaseUntil);
-  for (const p of role.inflight) if (!p.chosen) add(p.sentAt + p.resendAfterMs);
-  for (const g of role.grantSentAt) add(g + config.electionTimeoutMsMin);
+  add(out, after, role.heartbeatAt);
+  add(out, after, role.leaseUntil);
+  for (const p of role.inflight) if (!p.chosen) add(out, after, p.sentAt + p.resendAfterMs);
+  for (const g of role.grantSentAt) add(out, after, g + config.electionTimeoutMsMin);
   return out;
+}
+
+/** Add deadline `x` to `out` if it lies above `after` (and is one). */
+function add(out: number[], after: number, x: number): void {
+  if (x > after && x !== Number.POSITIVE_INFINITY) out.push(x);
 }
 
 /** A replica as the time abstraction sees it: its state and its clock. */

@@ -24,6 +24,8 @@ export interface ExplorerBounds {
   readonly depth: number;
   /** Breadth first (default: every state within the depth, the shortest trace) or random walks. */
   readonly mode?: "bfs" | "random";
+  /** Random walks: their seed (default 1). */
+  readonly walkSeed?: number;
 }
 
 /** One broken variant. */
@@ -39,6 +41,18 @@ export interface Mutant {
   readonly step: Step;
   /** Where `npm run mutants -- --engine explore` looks (default: the explorer's defaults, depth 12). */
   readonly explore?: ExplorerBounds;
+  /**
+   * Where it looks with 5 or 7 initial members, when the bounds of `explore` (written for 3) do
+   * not reach the bug there: a quorum of 7 needs more links cut, a prelude's pick chosen for 3
+   * replicas builds another history with 7. Default: `explore`, with the replica count changed.
+   */
+  readonly exploreWith?: { readonly 5?: ExplorerBounds; readonly 7?: ExplorerBounds };
+}
+
+/** Where the explorer hunts mutant `m` with `replicas` initial members (undefined: it does not). */
+export function huntBounds(m: Mutant, replicas: number): ExplorerBounds | undefined {
+  const own = replicas === 5 || replicas === 7 ? m.exploreWith?.[replicas] : undefined;
+  return own ?? m.explore;
 }
 
 /** The rules each `withRules` step was built from (the trace explorer shows which rules a step applied). */

@@ -7,7 +7,7 @@
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
 import type { ClientResult } from "../../impl/core/testing/index.ts";
 import type { RequestInfo } from "../../proofs/world-view.ts";
-import { valueHash, type Hasher } from "../explorer/hash.ts";
+import { Hasher, valueHash, type Hash64 } from "../explorer/hash.ts";
 import type { OpSpec } from "./actions.ts";
 
 /** One client operation, as the linearizability checker and the reports see it. */
@@ -71,6 +71,8 @@ export class Clients {
   readonly slots: readonly ClientSlot[];
   readonly ops: ClientOp[] = [];
   private readonly requests = new Map<number, SentRequest>();
+  /** `hash()`, kept until the table changes (`changed`). */
+  private hashed: Hash64 | null = null;
 
   /**
    * `count` clients using `keys`, the i-th first trying replica index i mod `replicas`; with
@@ -129,6 +131,7 @@ export class Clients {
 
   /** A new operation of client `c`, invoked at `now`. */
   newOp(c: ClientSlot, input: KvInput, seq: number | undefined, reused: boolean, now: number): ClientOp {
+    this.hashed = null;
     const op: ClientOp = {
       opId: this.ops.length,
       client: c.id,
@@ -147,6 +150,7 @@ export class Clients {
 
   /** The input of a new operation of client `c`: values are unique (client and operation number). */
   inputOf(c: ClientSlot, spec: OpSpec): KvInput {
+    this.hashed = null;
     const key = this.keys[spec.key % this.keys.length]!;
     c.opsStarted++;
     const value = `${c.id}.${c.opsStarted}`;
@@ -164,6 +168,7 @@ export class Clients {
 
   /** Record request `requestId`, sent for `op`. */
   sent(requestId: number, info: RequestInfo<KvInput>, op: ClientOp): void {
+    this.hashed = null;
     this.requests.set(requestId, { info, op });
   }
 
@@ -174,6 +179,7 @@ export class Clients {
 
   /** What the client makes of `result`, the answer to `info` (an attempt at `op`). */
   answer(op: ClientOp, info: RequestInfo<KvInput>, result: ClientResult<KvOutput>, world: ClientContext): void {
+    this.hashed = null;
     const c = this.slot(info.clientId);
     if (result._tag === "seq-reused") {
       // Another command holds this number: this one never ran and never will under it.
@@ -225,8 +231,26 @@ export class Clients {
     }
   }
 
+  /**
+   * The table is about to change (its owner calls this before changing it or a client in it):
+   * its hash is computed again when next asked for.
+   */
+  changed(): void {
+    this.hashed = null;
+  }
+
+  /** The hash of the clients, their operations and the request table (kept until `changed`). */
+  hash(): Hash64 {
+    if (this.hashed === null) {
+      const h = new Hasher();
+      this.hashInto(h);
+      this.hashed = h.done();
+    }
+    return this.hashed;
+  }
+
   /** Feed the clients, their operations and the request table (whose each request is) into `h`. */
-  hashInto(h: Hasher): void {
+  private hashInto(h: Hasher): void {
     for (const c of this.slots) {
       h.num(c.nextSeq);
       h.num(c.opsStarted);

@@ -6,7 +6,7 @@
  */
 import type { KvOutput } from "../../spec/kv.ts";
 import type { ClientResult, ConfigChange } from "../../impl/core/testing/index.ts";
-import { valueHash, type Hasher } from "../explorer/hash.ts";
+import { Hasher, valueHash, type Hash64 } from "../explorer/hash.ts";
 import type { KvReplicaState } from "./world.ts";
 
 /** How often the operator's tool asks again for the change that follows an add, ms of true time. */
@@ -53,6 +53,8 @@ export class Operator {
   /** Membership changes asked for, by request id: the change and the answer (once given). */
   readonly changes = new Map<number, ChangeAsked>();
   private followUp: FollowUp | null = null;
+  /** `hash()`, kept until the tool changes (`changed`). */
+  private hashed: Hash64 | null = null;
 
   /** An independent copy. */
   copy(): Operator {
@@ -62,13 +64,25 @@ export class Operator {
     return out;
   }
 
+  /** The tool is about to change (its owner calls this first): its hash is computed again when next asked for. */
+  changed(): void {
+    this.hashed = null;
+  }
+
+  /** Is a change due at true time `now` (`due` would ask for it, or end the follow-up)? */
+  dueBy(now: number): boolean {
+    return this.followUp !== null && now >= this.followUp.tryAt;
+  }
+
   /** Change `change` was asked for in request `requestId`. */
   asked(requestId: number, change: ConfigChange): void {
+    this.hashed = null;
     this.changes.set(requestId, { change, result: null });
   }
 
   /** Request `requestId` was answered `result`; false when it was no membership change. */
   answered(requestId: number, result: ClientResult<KvOutput>): boolean {
+    this.hashed = null;
     const change = this.changes.get(requestId);
     if (change === undefined) return false;
     change.result = result;
@@ -77,6 +91,7 @@ export class Operator {
 
   /** After asking for `add` in request `requestId` at `now`: go on with `then` once it is made. */
   followAdd(add: ConfigChange, then: ConfigChange, requestId: number, now: number): void {
+    this.hashed = null;
     this.followUp = { changes: [add, then], requestId, tryAt: now + followUpRetryMs, triesLeft: followUpTriesMax };
   }
 
@@ -86,6 +101,7 @@ export class Operator {
    * not caught up" (a learner is asked again later), or too many tries, ends the follow-up.
    */
   due(now: number): ConfigChange | null {
+    this.hashed = null;
     const plan = this.followUp;
     if (plan === null || now < plan.tryAt) return null;
     const result = plan.requestId === null ? null : (this.changes.get(plan.requestId)?.result ?? null);
@@ -109,17 +125,28 @@ export class Operator {
 
   /** The change `due` gave was made already (an add whose answer was lost with a leader): go on with the next. */
   skip(): void {
+    this.hashed = null;
     this.followUp!.changes.shift();
     this.followUp!.requestId = null;
   }
 
   /** The change `due` gave was asked for in request `requestId`. */
   asking(requestId: number): void {
+    this.hashed = null;
     this.followUp!.requestId = requestId;
   }
 
-  /** Feed the changes asked for, their answers and what the tool has yet to ask into `h`. */
-  hashInto(h: Hasher): void {
+  /** The hash of the changes asked for, their answers and what the tool has yet to ask (kept until `changed`). */
+  hash(): Hash64 {
+    if (this.hashed === null) {
+      const h = new Hasher();
+      this.hashInto(h);
+      this.hashed = h.done();
+    }
+    return this.hashed;
+  }
+
+  private hashInto(h: Hasher): void {
     h.num(this.changes.size);
     for (const [id, c] of this.changes) {
       h.num(id);

@@ -50,6 +50,11 @@ export function corrupted(message: Message<KvInput>): Message<KvInput> {
   return { ...message, data: data.slice(0, at) + digit + data.slice(at + 1) };
 }
 
+/** Where the network counts its rare events (the world: an object, so that a copy makes no closure). */
+export interface Tally {
+  count(name: string): void;
+}
+
 /** A fault armed for the next state-transfer chunk sent: it is lost, or has a byte changed. */
 export type ChunkFault = "dropChunk" | "corruptChunk";
 
@@ -57,7 +62,7 @@ export type ChunkFault = "dropChunk" | "corruptChunk";
  * The links between replicas: what is in flight (in the order sent), which directed links are
  * cut, the fault armed for the next state-transfer chunk, and the ids that name messages. It
  * knows nothing of replicas beyond their indices: whether a receiver is paused or knows an
- * address is the world's to judge. `count` tallies the rare events (a message lost to a full
+ * address is the world's to judge. `tally` counts the rare events (a message lost to a full
  * network, a chunk lost or corrupted).
  */
 export class Network {
@@ -71,7 +76,7 @@ export class Network {
   constructor(
     private readonly total: number,
     private readonly max: number,
-    private readonly count: (name: string) => void,
+    private readonly tally: Tally,
     from?: Network,
   ) {
     this.messages = from === undefined ? [] : from.messages.slice();
@@ -81,9 +86,9 @@ export class Network {
     this.nextMessageId = from?.nextMessageId ?? 1;
   }
 
-  /** An independent copy (entries in flight are immutable and shared), counting with `count`. */
-  copy(count: (name: string) => void): Network {
-    return new Network(this.total, this.max, count, this);
+  /** An independent copy (entries in flight are immutable and shared), counting into `tally`. */
+  copy(tally: Tally): Network {
+    return new Network(this.total, this.max, tally, this);
   }
 
   /** What is in flight, oldest first. */
@@ -160,14 +165,14 @@ export class Network {
       const fault = this.armed;
       this.armed = null;
       if (fault === "dropChunk") {
-        this.count("state-transfer chunk lost");
+        this.tally.count("state-transfer chunk lost");
         return;
       }
       message = corrupted(message);
-      this.count("state-transfer chunk corrupted");
+      this.tally.count("state-transfer chunk corrupted");
     }
     if (this.messages.length >= this.max) {
-      this.count("message lost to a full network");
+      this.tally.count("message lost to a full network");
       return;
     }
     this.messages.push({ id: this.nextMessageId++, kind: "message", from, to, message });
@@ -176,7 +181,7 @@ export class Network {
   /** Put client request `requestId` to replica index `to` in flight; false when the network is full. */
   sendRequest(to: number, requestId: number): boolean {
     if (this.messages.length >= this.max) {
-      this.count("message lost to a full network");
+      this.tally.count("message lost to a full network");
       return false;
     }
     this.messages.push({ id: this.nextMessageId++, kind: "request", to, requestId });

@@ -42,8 +42,9 @@
  *
  * One prelude stands apart from that chain:
  *
- *   restartInLease  the leader is cut off from every follower but one, A, so its lease rests on
- *                   A's grants alone while the others' grants run out; then A is cut off from the
+ *   restartInLease  the leader is cut off from every follower but one, A (with 5 or 7 replicas:
+ *                   but A and the next one or two, a bare quorum with it), so its lease rests on
+ *                   A's grants while the others' grants run out; then A is cut off from the
  *                   leader too, just before another follower's election timer fires, and (unless
  *                   pick bit 2) crashes and restarts at once: that follower campaigns while the
  *                   leader still trusts A's last grant, forgotten or not. Rules L1 (a grant holds
@@ -116,7 +117,7 @@ function readAtLeader(world: World): void {
   const leader = leaderIndex(world);
   if (world.replicas[leader]!.state?.role._tag !== "leader") return;
   world.clients.forEach((c, i) => {
-    c.guess = leader;
+    world.steerClient(i, leader);
     world.apply(c.op === null ? { t: "submit", c: i, op: { kind: "get", key: i } } : { t: "retry", c: i });
   });
 }
@@ -260,7 +261,7 @@ function leaderLost(world: World, pick: number): boolean {
   if ((pick & 16) !== 0) world.apply({ t: "heal" });
   if ((pick & 1) === 0) {
     const idle = world.clients.findIndex((c) => c.op === null);
-    for (const c of world.clients) c.guess = leader;
+    for (let c = 0; c < world.clients.length; c++) world.steerClient(c, leader);
     world.apply({ t: "crash", r: leader, at: 1 });
     if (idle >= 0) world.apply({ t: "submit", c: idle, op: { kind: "put", key: pick } });
     world.deliverRequests();
@@ -270,7 +271,7 @@ function leaderLost(world: World, pick: number): boolean {
   }
   world.apply({ t: "isolate", r: world.initialMembers.length, others: 0 });
   world.apply({ t: "advance", ms: world.tuning.leaseMs + world.tuning.leaseMarginMs });
-  for (const c of world.clients) c.guess = leader;
+  for (let c = 0; c < world.clients.length; c++) world.steerClient(c, leader);
   reads(world);
   return true;
 }
@@ -314,9 +315,9 @@ function retireEveryVoter(world: World): void {
 
 /**
  * The leader's lease rests on one follower's grants, and that follower is cut off from it (and
- * restarts, forgetting them) just before another follower campaigns (see the module comment). The leader is bridged to
- * A
- * alone; the others hear nothing from it, so their grants run out after D and their election
+ * restarts, forgetting them) just before another follower campaigns (see the module comment). The
+ * leader is bridged to A alone (with 5 or 7 replicas, to A and the one or two followers after it:
+ * a bare quorum); the others hear nothing from it, so their grants run out after D and their election
  * timers fire between electionTimeoutMsMin and electionTimeoutMsMax after the cut. A crashes
  * electionTimeoutMsMin - D/2 (plus pick's eighths of D) after the cut, so that the lease the
  * leader counts from A's last grant still holds when the first of them campaigns.
@@ -326,8 +327,18 @@ function restartInLease(world: World, pick: number): void {
   if (leaderState(world) === null) return;
   const a = follower(world, pick >> 3);
   // Actions name born replicas by position; position n would name the leader instead.
-  if (world.born().length > world.initialMembers.length) return;
-  world.apply({ t: "bridge", r: world.born().indexOf(a) });
+  const born = world.born();
+  if (born.length > world.initialMembers.length) return;
+  // The leader keeps a bare quorum of grants, A's among them: with 3 replicas A's alone (a
+  // bridge), with 5 or 7 those of A and of the next one or two followers; every other follower is
+  // cut off from it, so that A's grant is what separates the leader's quorum from theirs.
+  const followers = born.filter((i) => i !== leader);
+  const at = followers.indexOf(a);
+  const kept = Array.from({ length: Math.floor(born.length / 2) }, (_, k) => followers[(at + k) % followers.length]!);
+  if (kept.length === 1) world.apply({ t: "bridge", r: born.indexOf(a) });
+  else
+    for (const f of followers)
+      if (!kept.includes(f)) world.apply({ t: "cut", a: born.indexOf(leader), b: born.indexOf(f), oneWay: false });
   const { leaseMs, electionTimeoutMsMin } = world.tuning;
   const crashAfter = Math.max(0, electionTimeoutMsMin - leaseMs / 2 + ((pick & 3) * leaseMs) / 8);
   const start = world.trueTime;

@@ -6,7 +6,7 @@
 import type { KvInput, KvOutput, KvState } from "../../spec/kv.ts";
 import { compactRecords, type Config, type DurableRecord } from "../../impl/core/testing/index.ts";
 import type { ReplicaView } from "../../proofs/world-view.ts";
-import { valueHash, type Hasher } from "../explorer/hash.ts";
+import { Hasher, valueHash, type Hash64 } from "../explorer/hash.ts";
 import type { KvReplicaState } from "./world.ts";
 
 interface Clock {
@@ -32,6 +32,8 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
   /** The replicas it learned the address of because they dialled it, in this life (a restart forgets them). */
   readonly learned = new Set<number>();
   readonly clock: Clock;
+  /** The hash of everything but the clock (`hashInto`), kept until the slot changes (`changed`). */
+  private hashed: Hash64 | null = null;
   constructor(
     readonly id: number,
     readonly index: number,
@@ -43,6 +45,14 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
   localAt(t: number): number {
     return this.clock.base + this.clock.rate * (t - this.clock.since);
   }
+  /**
+   * The slot is about to change (the world calls this before changing it, or any part of it): its
+   * hash is computed again when next asked for.
+   */
+  changed(): void {
+    this.hashed = null;
+  }
+
   /** An independent copy (states and records are immutable values, shared). */
   copy(): ReplicaSlot {
     const r = new ReplicaSlot(this.id, this.index, this.config, this.clock.base);
@@ -116,6 +126,14 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
       h.word(16 | (this.born ? 1 : 0) | (this.paused ? 2 : 0) | (this.retired ? 8 : 0));
       return;
     }
+    h.hash((this.hashed ??= this.partHash()));
+    h.num(this.localAt(now));
+    h.num(this.clock.rate);
+  }
+
+  /** The hash of what `hashInto` feeds but the clock, which true time changes without a step. */
+  private partHash(): Hash64 {
+    const h = new Hasher();
     h.word((this.born ? 1 : 0) | (this.paused ? 2 : 0) | (this.crashAtSnapshot ? 4 : 0) | (this.retired ? 8 : 0));
     h.num(this.crashAt ?? -1);
     hashIdSet(h, this.startList);
@@ -126,8 +144,7 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     h.hash(valueHash(this.durable));
     h.num(this.unflushed.length);
     for (const rec of this.unflushed) h.hash(valueHash(rec));
-    h.num(this.localAt(now));
-    h.num(this.clock.rate);
+    return h.done();
   }
   trueAt(reading: number): number {
     return this.clock.since + (reading - this.clock.base) / this.clock.rate;

@@ -100,16 +100,23 @@ export class World implements KvSystemView {
   readonly members: readonly number[];
   readonly replicas: readonly ReplicaSlot[];
   readonly keys: readonly string[];
-  /** The clients, their operations and the requests they sent. */
-  private readonly clientTable: Clients;
+  /**
+   * The clients, their operations and the requests they sent. Copy on write: a clone shares it
+   * with the world it was cloned from until one of the two changes it (`ownClients`).
+   */
+  private clientTable: Clients;
+  private clientsShared = false;
+  /** Bit i set: replica slot i is shared with a clone (or the world cloned from), to be copied before it changes. */
+  private sharedSlots = 0;
   /** What is in flight, the cut links and the message ids. */
   private readonly network: Network;
   /** The initial members (ids 1..N); `members` also lists the spares. */
   readonly initialMembers: readonly number[];
-  /** The operator's tool: the membership changes it asked for, and what it has yet to ask. */
-  private readonly operator: Operator;
+  /** The operator's tool: the membership changes it asked for, and what it has yet to ask (copy on write). */
+  private operator: Operator;
+  private operatorShared = false;
   readonly trace: TraceEntry[] | null;
-  readonly counters: Map<string, number> = new Map<string, number>();
+  readonly counters: Map<string, number>;
   readonly tuning: ReplicaTuning;
   /** Called after every step (the checkers; a violation they throw stops the run). */
   observer: ((step: KvWorldStep) => void) | null = null;
@@ -136,13 +143,18 @@ export class World implements KvSystemView {
       this.members = from.members;
       this.initialMembers = from.initialMembers;
       this.driftRho = from.driftRho;
-      this.replicas = from.replicas.map((r) => r.copy());
+      // Copy on write (`own`): each replica slot is shared with `from` until one of the two changes it.
+      this.replicas = from.replicas.slice();
+      if (this.total <= 30) this.sharedSlots = from.sharedSlots = (1 << this.total) - 1;
+      else this.replicas = from.replicas.map((r) => r.copy());
       this.keys = from.keys;
-      this.clientTable = from.clientTable.copy();
+      this.clientTable = from.clientTable;
+      this.clientsShared = from.clientsShared = true;
       this.trueTime = from.trueTime;
       this.events = from.events;
-      this.network = from.network.copy((name) => this.count(name));
-      this.operator = from.operator.copy();
+      this.network = from.network.copy(this);
+      this.operator = from.operator;
+      this.operatorShared = from.operatorShared = true;
       this.counters = from.counters;
       this.pausedCount = from.pausedCount;
       this.nextRequestId = from.nextRequestId;
@@ -164,7 +176,8 @@ export class World implements KvSystemView {
       // Clocks start far apart: no replica's reading means anything to another.
       return new ReplicaSlot(id, index, config, 10_000 * (index + 1));
     });
-    this.network = new Network(this.total, options.inFlightMax ?? 256, (name) => this.count(name));
+    this.counters = new Map<string, number>();
+    this.network = new Network(this.total, options.inFlightMax ?? 256, this);
     this.keys = Array.from({ length: options.keys ?? 2 }, (_, i) => `k${i}`);
     this.clientTable = new Clients(options.clients ?? 3, n, this.keys);
     this.operator = new Operator();
@@ -177,6 +190,39 @@ export class World implements KvSystemView {
    */
   clone(): World {
     return new World({}, this);
+  }
+
+  /**
+   * Replica slot `index`, this world's own to change: copied first if a clone shares it. A caller
+   * holding the slot from before must go on with the one returned.
+   */
+  private own(index: number): ReplicaSlot {
+    const bit = 1 << index;
+    let r = this.replicas[index]!;
+    if ((this.sharedSlots & bit) !== 0) {
+      r = r.copy();
+      (this.replicas as ReplicaSlot[])[index] = r;
+      this.sharedSlots &= ~bit;
+    } else r.changed();
+    return r;
+  }
+
+  /** The client table, this world's own to change (copied first if a clone shares it). */
+  private ownClients(): Clients {
+    if (this.clientsShared) {
+      this.clientTable = this.clientTable.copy();
+      this.clientsShared = false;
+    } else this.clientTable.changed();
+    return this.clientTable;
+  }
+
+  /** The operator's tool, this world's own to change (copied first if a clone shares it). */
+  private ownOperator(): Operator {
+    if (this.operatorShared) {
+      this.operator = this.operator.copy();
+      this.operatorShared = false;
+    } else this.operator.changed();
+    return this.operator;
   }
 
   /**
@@ -196,13 +242,14 @@ export class World implements KvSystemView {
     h.num(this.trueTime);
     for (const r of this.replicas) r.hashInto(h, this.trueTime, r.state === null && downForGood?.(r.index) === true);
     this.network.hashInto(h);
-    this.clientTable.hashInto(h);
-    this.operator.hashInto(h);
+    h.hash(this.clientTable.hash());
+    h.hash(this.operator.hash());
   }
 
   /** Boot every initial member (each handles `Recover` with an empty disk). One world step per replica. */
   boot(): void {
-    for (const r of this.replicas.slice(0, this.n)) {
+    for (let i = 0; i < this.n; i++) {
+      const r = this.own(i);
       r.born = true;
       r.startList = new Set(this.initialMembers);
       this.restartReplica(r);
@@ -214,7 +261,8 @@ export class World implements KvSystemView {
    * of itself and of the replica `leader` alone: the operator gave it the one member it asked.
    * Every other replica learns its address when it dials them, or from the log once it is added.
    */
-  private startSpare(r: ReplicaSlot, leader: ReplicaSlot): void {
+  private startSpare(spare: ReplicaSlot, leader: ReplicaSlot): void {
+    const r = this.own(spare.index);
     r.born = true;
     r.startList = new Set([r.id, leader.id]);
     this.restartReplica(r);
@@ -239,7 +287,7 @@ export class World implements KvSystemView {
       return true;
     }
     if (rb.state !== null && !this.linkBlocked(b, a) && (rb.startList.has(ra.id) || knowsFromLog(rb.state, ra.id))) {
-      ra.learned.add(rb.id);
+      this.own(a).learned.add(rb.id);
       return true;
     }
     return false;
@@ -312,9 +360,14 @@ export class World implements KvSystemView {
     return this.operator.changes;
   }
 
-  /** The clients c1..cK. */
-  get clients(): readonly ClientSlot[] {
+  /** The clients c1..cK (to read: `steerClient` changes where one sends next). */
+  get clients(): readonly Readonly<ClientSlot>[] {
     return this.clientTable.slots;
+  }
+
+  /** Client `c` believes replica index `index` leads: it sends its next request there. */
+  steerClient(c: number, index: number): void {
+    this.ownClients().slots[c]!.guess = index;
   }
 
   /** Every client operation so far, in the order invoked. */
@@ -402,15 +455,16 @@ export class World implements KvSystemView {
         return;
       case "submit": {
         const c = a.c % this.clients.length;
-        if (a.to !== undefined) this.clients[c]!.guess = this.target(a.to);
+        if (a.to !== undefined) this.ownClients().slots[c]!.guess = this.target(a.to);
         this.submit(c, a.op);
         return;
       }
       case "retry": {
-        const c = this.clients[a.c % this.clients.length]!;
-        if (c.op === null) return;
+        const i = a.c % this.clients.length;
+        if (this.clients[i]!.op === null) return;
+        const c = this.ownClients().slots[i]!;
         if (a.to !== undefined) c.guess = this.target(a.to);
-        this.sendAttempt(c, c.op);
+        this.sendAttempt(c, c.op!);
         return;
       }
       case "reconfigure":
@@ -419,7 +473,7 @@ export class World implements KvSystemView {
       case "crashInSnapshot": {
         const r = this.replicas[this.target(a.r)]!;
         if (r.state === null || r.crashAtSnapshot) return;
-        r.crashAtSnapshot = true;
+        this.own(r.index).crashAtSnapshot = true;
         this.faultStep(`arm a crash of R${r.id} during its next snapshot`);
         return;
       }
@@ -432,13 +486,14 @@ export class World implements KvSystemView {
         return;
       case "reuseSeq": {
         const c = a.c % this.clients.length;
-        if (a.to !== undefined) this.clients[c]!.guess = this.target(a.to);
+        if (a.to !== undefined) this.ownClients().slots[c]!.guess = this.target(a.to);
         this.reuseSeq(c, a.op);
         return;
       }
       case "loseReply": {
-        const c = this.clients[a.c % this.clients.length]!;
-        if (c.loseNextReply) return;
+        const i = a.c % this.clients.length;
+        if (this.clients[i]!.loseNextReply) return;
+        const c = this.ownClients().slots[i]!;
         c.loseNextReply = true;
         this.faultStep(`${c.id}'s next reply will be lost`);
         return;
@@ -472,14 +527,16 @@ export class World implements KvSystemView {
 
   private setPaused(r: ReplicaSlot, pause: boolean): void {
     if (r.paused === pause) return;
-    r.paused = pause;
+    this.own(r.index).paused = pause;
     this.pausedCount += pause ? 1 : -1;
     this.faultStep(`${pause ? "pause" : "resume"} R${r.id}`);
   }
 
   /** Cancel every armed crash (the faults are over). */
   disarmCrashes(): void {
-    for (const r of this.replicas) {
+    for (const { index, crashAt, crashAtSnapshot } of this.replicas) {
+      if (crashAt === null && !crashAtSnapshot) continue;
+      const r = this.own(index);
       r.crashAt = null;
       r.crashAtSnapshot = false;
     }
@@ -493,9 +550,9 @@ export class World implements KvSystemView {
 
   /** Boot replica `index` from its disk, its clock reading `clockMs` now (a live one is crashed first). */
   private restartIndex(index: number, clockMs: number): void {
-    const r = this.replicas[index]!;
-    if (r.retired) return;
-    if (r.state !== null) this.crash(r.index, null);
+    if (this.replicas[index]!.retired) return;
+    if (this.replicas[index]!.state !== null) this.crash(index, null);
+    const r = this.own(index);
     r.setClock(clockMs, this.trueTime);
     this.restartReplica(r);
   }
@@ -610,8 +667,9 @@ export class World implements KvSystemView {
 
   /** Resend every outstanding operation (liveness mode's patient clients); no reply is lost any more. */
   retryAll(): void {
-    for (const c of this.clients) c.loseNextReply = false;
-    for (const c of this.clients) if (c.op !== null) this.sendAttempt(c, c.op);
+    const clients = this.ownClients().slots;
+    for (const c of clients) c.loseNextReply = false;
+    for (const c of clients) if (c.op !== null) this.sendAttempt(c, c.op);
   }
 
   // ---- Messages ---------------------------------------------------------------------------------
@@ -639,9 +697,10 @@ export class World implements KvSystemView {
       this.count("message duplicated");
       return;
     }
-    const original = this.clientTable.request(m.requestId)!;
+    const table = this.ownClients();
+    const original = table.request(m.requestId)!;
     const requestId = this.nextRequestId++;
-    this.clientTable.sent(requestId, { ...original.info, requestId }, original.op);
+    table.sent(requestId, { ...original.info, requestId }, original.op);
     this.enqueueRequest(m.to, requestId);
     this.count("client request duplicated");
   }
@@ -676,7 +735,7 @@ export class World implements KvSystemView {
       return;
     }
     const r = this.replicas[m.to]!;
-    const label = this.text(() => `deliver R${this.idOf(m.from)}->R${r.id} ${showMessage(m.message, false)}`);
+    const label = this.trace === null ? "" : `deliver R${this.idOf(m.from)}->R${r.id} ${showMessage(m.message, false)}`;
     if (r.state === null) {
       this.faultStep(`${label} (lost: R${r.id} is down)`);
       return;
@@ -696,8 +755,8 @@ export class World implements KvSystemView {
   // ---- Replicas -----------------------------------------------------------------------------------
 
   private crash(index: number, at: number | null): void {
-    const r = this.replicas[index]!;
-    if (r.state === null) return;
+    if (this.replicas[index]!.state === null) return;
+    const r = this.own(index);
     if (at !== null) {
       r.crashAt = at;
       this.faultStep(`arm crash of R${r.id} before effect ${at} of its next step`);
@@ -709,7 +768,8 @@ export class World implements KvSystemView {
     this.emit({ kind: "crash", replica: index, before }, `crash R${r.id}`);
   }
 
-  private restartReplica(r: ReplicaSlot): void {
+  private restartReplica(slot: ReplicaSlot): void {
+    const r = this.own(slot.index);
     r.boot(initialState(r.config, kv));
     this.runEvent(
       r,
@@ -721,9 +781,9 @@ export class World implements KvSystemView {
   }
 
   private drift(index: number, ppm: number): void {
-    const r = this.replicas[index]!;
     const rate = 1 + Math.max(-this.driftRho, Math.min(this.driftRho, ppm / 1e6));
-    if (rate === r.clock.rate) return;
+    if (rate === this.replicas[index]!.clock.rate) return;
+    const r = this.own(index);
     r.setRate(rate, this.trueTime);
     this.count("clock drift changed");
     this.emit({ kind: "clock", replica: index }, `drift R${r.id} rate=${rate}`);
@@ -734,12 +794,13 @@ export class World implements KvSystemView {
    * overrides the state reported as the step's prior state (null for a boot).
    */
   private runEvent(
-    r: ReplicaSlot,
+    slot: ReplicaSlot,
     event: ReplicaEvent<KvInput>,
     label: string,
     info: { from?: number; message?: Message<KvInput>; request?: RequestInfo<KvInput>; arrowFrom?: string },
-    before: KvReplicaState | null = r.state,
+    before: KvReplicaState | null = slot.state,
   ): void {
+    const r = this.own(slot.index);
     const state = r.state!;
     const result = this.step(state, event);
     const carried: Carried<KvInput, KvOutput>[] = [];
@@ -789,18 +850,20 @@ export class World implements KvSystemView {
           break;
         case "Reply": {
           this.flush(r, carried);
-          if (this.operator.answered(e.requestId, e.result)) {
+          if (this.operator.changes.has(e.requestId)) {
+            this.ownOperator().answered(e.requestId, e.result);
             this.count(`membership change ${e.result._tag}`);
             details?.push(`reply operator: ${showResult(e.result)}`);
             break;
           }
-          const req = this.clientTable.request(e.requestId);
+          const table = this.ownClients();
+          const req = table.request(e.requestId);
           if (req === undefined) throw new Error(`R${r.id} replied to unknown request ${e.requestId}`);
           const sameStep = event._tag === "ClientRequest" && event.requestId === e.requestId;
           carried.push({ _tag: "Reply", request: req.info, result: e.result, sameStep });
           details?.push(`reply ${req.info.clientId}: ${showResult(e.result)}`);
           arrows?.push({ from: `R${r.id}`, to: req.info.clientId, label: showResult(e.result) });
-          this.clientTable.answer(req.op, req.info, e.result, this.clientContext);
+          table.answer(req.op, req.info, e.result, this.clientContext);
           break;
         }
         case "Alarm":
@@ -831,7 +894,8 @@ export class World implements KvSystemView {
   }
 
   /** Replica `r` retired (rule R5): its process stops for good, as the runtime's does. */
-  private retire(r: ReplicaSlot, reason: string): void {
+  private retire(slot: ReplicaSlot, reason: string): void {
+    const r = this.own(slot.index);
     const before = r.state;
     r.stop();
     r.retired = true;
@@ -839,8 +903,8 @@ export class World implements KvSystemView {
     this.emit({ kind: "crash", replica: r.index, before }, `R${r.id} retires for good: ${reason}`);
   }
 
-  private flush(r: ReplicaSlot, carried: Carried<KvInput, KvOutput>[]): void {
-    const records = r.flush();
+  private flush(slot: ReplicaSlot, carried: Carried<KvInput, KvOutput>[]): void {
+    const records = this.own(slot.index).flush();
     if (records !== null) carried.push({ _tag: "Flush", records });
   }
 
@@ -915,14 +979,14 @@ export class World implements KvSystemView {
         replace === null
           ? { op: "promote", replica: change.replica }
           : { op: "replace", remove: replace, add: change.replica };
-      this.operator.followAdd(change, then, requestId, this.trueTime);
+      this.ownOperator().followAdd(change, then, requestId, this.trueTime);
     }
   }
 
   /** Send `change` to replica `at` (the leader, as far as the operator knows) as a Reconfigure event. */
   private askLeader(at: ReplicaSlot, change: ConfigChange): number {
     const requestId = this.nextRequestId++;
-    this.operator.asked(requestId, change);
+    this.ownOperator().asked(requestId, change);
     this.count(`membership change asked: ${change.op}`);
     if (at.paused) {
       this.faultStep(`operator asks R${at.id} to ${showChange(change)} (lost: R${at.id} is paused)`);
@@ -942,16 +1006,18 @@ export class World implements KvSystemView {
    * the current leader (if there is one) for the change that follows the add.
    */
   private operatorFollowUp(): void {
-    const change = this.operator.due(this.trueTime);
+    if (!this.operator.dueBy(this.trueTime)) return;
+    const change = this.ownOperator().due(this.trueTime);
     if (change === null) return;
     const at = this.replicas[this.target(this.n)]!;
     if (at.state === null || at.state.role._tag !== "leader") return;
     // An add chosen after all (its answer was lost with a leader): go on with the next step.
     if (change.op === "add" && replicasOf(at.state.learner.configs, at.id).includes(change.replica)) {
-      this.operator.skip();
+      this.ownOperator().skip();
       return;
     }
-    this.operator.asking(this.askLeader(at, change));
+    const requestId = this.askLeader(at, change);
+    this.ownOperator().asking(requestId);
   }
 
   /**
@@ -1008,14 +1074,15 @@ export class World implements KvSystemView {
   // ---- Clients ----------------------------------------------------------------------------------------
 
   private submit(ci: number, spec: OpSpec): void {
-    const c = this.clients[ci]!;
+    const table = this.ownClients();
+    const c = table.slots[ci]!;
     if (c.op !== null) {
       this.sendAttempt(c, c.op);
       return;
     }
-    const input = this.clientTable.inputOf(c, spec);
+    const input = table.inputOf(c, spec);
     const seq = kv.readOnly(input) ? undefined : c.nextSeq++;
-    const op = this.clientTable.newOp(c, input, seq, false, this.trueTime);
+    const op = table.newOp(c, input, seq, false, this.trueTime);
     c.op = op;
     this.sendAttempt(c, op);
   }
@@ -1027,12 +1094,13 @@ export class World implements KvSystemView {
    * never answered with the other's output. Sent once, and not the client's outstanding operation.
    */
   private reuseSeq(ci: number, spec: OpSpec): void {
-    const c = this.clients[ci]!;
-    const seq = c.nextSeq - 1;
+    const seq = this.clients[ci]!.nextSeq - 1;
     if (seq < 1) return;
-    const input = this.clientTable.inputOf(c, spec.kind === "get" ? { ...spec, kind: "put" } : spec);
+    const table = this.ownClients();
+    const c = table.slots[ci]!;
+    const input = table.inputOf(c, spec.kind === "get" ? { ...spec, kind: "put" } : spec);
     this.count("client reused a sequence number");
-    this.sendAttempt(c, this.clientTable.newOp(c, input, seq, true, this.trueTime));
+    this.sendAttempt(c, table.newOp(c, input, seq, true, this.trueTime));
   }
 
   /** The client sends (or resends) its operation to the replica it believes leads: a request enters the network. */
@@ -1050,7 +1118,8 @@ export class World implements KvSystemView {
       replica: r.index,
       invokedAt: op.invokedAt,
     };
-    this.clientTable.sent(requestId, info, op);
+    // The caller took `c` and `op` from this world's own client table.
+    this.ownClients().sent(requestId, info, op);
     const sent = this.enqueueRequest(r.index, requestId);
     this.faultStep(
       this.text(() => {
@@ -1063,16 +1132,17 @@ export class World implements KvSystemView {
 
   /** A client request arrives at replica index `to`. */
   private deliverRequest(to: number, requestId: number): void {
-    const { info, op } = this.clientTable.request(requestId)!;
+    const { info } = this.clientTable.request(requestId)!;
     const r = this.replicas[to]!;
-    const c = this.clientTable.slot(info.clientId);
-    const label = this.text(
-      () =>
-        `deliver ${info.clientId}->R${r.id} ${info.seq === undefined ? "" : `#${info.seq} `}${showInput(info.input)}`,
-    );
+    const label =
+      this.trace === null
+        ? ""
+        : `deliver ${info.clientId}->R${r.id} ${info.seq === undefined ? "" : `#${info.seq} `}${showInput(info.input)}`;
     if (r.state === null) {
       // The connection fails; the client tries another replica next time.
-      if (c.op === op) c.guess = this.nextGuess(c.guess);
+      const table = this.ownClients();
+      const c = table.slot(info.clientId);
+      if (c.op === table.request(requestId)!.op) c.guess = this.nextGuess(c.guess);
       this.faultStep(`${label} (lost: R${r.id} is down)`);
       return;
     }
@@ -1095,13 +1165,15 @@ export class World implements KvSystemView {
     return born[(at + 1) % born.length]!;
   }
 
-  /** What a client needs of this world to take an answer. */
-  private readonly clientContext: ClientContext = {
-    now: () => this.trueTime,
-    count: (name) => this.count(name),
-    nextGuess: (guess) => this.nextGuess(guess),
-    indexOf: (id) => this.members.indexOf(id),
-  };
+  /** What a client needs of this world to take an answer (made when one is taken: a clone makes no closures). */
+  private get clientContext(): ClientContext {
+    return {
+      now: () => this.trueTime,
+      count: (name) => this.count(name),
+      nextGuess: (guess) => this.nextGuess(guess),
+      indexOf: (id) => this.members.indexOf(id),
+    };
+  }
 
   // ---- Steps ---------------------------------------------------------------------------------------------
 
