@@ -137,6 +137,11 @@ export class VotingGhost<I> {
   private readonly owned = new Set<number>();
   private readonly n: number;
   private quorumCache = new Map<number, { quorum: number; quorums: number[] }>();
+  /**
+   * `fingerprint`'s numbers, kept until the ghost changes (null: to be listed again). A fork takes
+   * its parent's: most steps change no vote and no promise.
+   */
+  private printed: number[] | null = null;
   /** The keys of `slots`, ascending (null: to be sorted again); shared with a fork until either adds a slot. */
   private slotOrder: number[] | null = null;
 
@@ -163,6 +168,7 @@ export class VotingGhost<I> {
     this.bySlot = other.bySlot;
     this.slotsShared = other.slotsShared = true;
     this.slotOrder = other.slotOrder;
+    this.printed = other.printed;
     this.owned.clear();
     other.owned.clear();
     this.durableVotes = other.durableVotes;
@@ -178,6 +184,7 @@ export class VotingGhost<I> {
       this.slotsShared = false;
     }
     this.bySlot.set(s, sv);
+    this.printed = null;
   }
 
   /** Slot `s`'s votes, this ghost's own to change (copied first if it shares them with a fork). */
@@ -199,14 +206,21 @@ export class VotingGhost<I> {
    * state and the same fingerprint get the same verdicts from here on.
    */
   fingerprint(f: Fingerprint): void {
-    for (const b of this.maxBal) f.num(b);
+    const printed = (this.printed ??= this.print());
+    for (let i = 0; i < printed.length; i++) f.num(printed[i]!);
+  }
+
+  /** What `fingerprint` feeds, as one list of numbers. */
+  private print(): number[] {
+    const out = this.maxBal.slice();
     const slots = (this.slotOrder ??= [...this.slots.keys()].sort((x, y) => x - y));
-    f.num(slots.length);
+    out.push(slots.length);
     for (const slot of slots) {
       const sv = this.slots.get(slot)!;
-      f.num(slot);
-      for (const x of (sv.digest ??= slotDigest(sv))) f.num(x);
+      out.push(slot);
+      for (const x of (sv.digest ??= slotDigest(sv))) out.push(x);
     }
+    return out;
   }
 
   /** The acceptors (bit mask) of slot `slot`'s instance, or undefined while its configuration is not determined. */
@@ -286,6 +300,7 @@ export class VotingGhost<I> {
       return;
     }
     this.maxBal[a] = b;
+    this.printed = null;
     this.tally.add("Voting: IncreaseMaxBal");
   }
 
@@ -357,6 +372,7 @@ export class VotingGhost<I> {
     entry.count++;
     sv.digest = undefined;
     this.maxBal[a] = b;
+    this.printed = null;
     if (this.durableShared) {
       this.durableVotes = new Set(this.durableVotes);
       this.durableShared = false;
