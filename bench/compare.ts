@@ -40,6 +40,8 @@ of the leader (at defaults, and with etcd's election timeout equal to paxos-leas
 options:
   --repeats N     repeats of every point (default 3)
   --seconds S     measured seconds per point, after 2 s of warm-up (default 5)
+  --warmup S      seconds of 16 writers, then as many of 16 readers, before the first point
+                  (default 15: Node's compiler is still optimizing functions after 5)
   --kills N       leader kills per system and setting (default 10)
   --no-failover   skip the failover measurements
   --no-reads      skip the read points (writes and RSS only)
@@ -51,6 +53,7 @@ const parsed = benchFlags(
   {
     repeats: { type: "string", default: "3" },
     seconds: { type: "string", default: "5" },
+    warmup: { type: "string", default: "15" },
     kills: { type: "string", default: "10" },
     "no-failover": { type: "boolean", default: false },
     "no-reads": { type: "boolean", default: false },
@@ -65,12 +68,17 @@ const failover = !parsed["no-failover"];
 const repeats = Number(parsed.repeats);
 const seconds = Number(parsed.seconds);
 const kills = Number(parsed.kills);
-/** Load before measuring, per system at the start and per point. */
-const warmupMs = 5000;
+/**
+ * Load before measuring, per system at the start (each of writes and reads) and per point. With
+ * 5 s, a replica's compiler still optimized over 100 functions in the next 10 s at one client
+ * (V8's --trace-opt; helper-thread CPU in every write's share); after 40 s, about 30.
+ */
+const warmupMs = Number(parsed.warmup) * 1000;
 const pointWarmupMs = 2000;
 if (
   !(Number.isInteger(repeats) && repeats >= 1 && repeats <= 20) ||
   !(seconds >= 1 && seconds <= 120) ||
+  !(warmupMs >= 0 && warmupMs <= 600_000) ||
   !(Number.isInteger(kills) && kills >= 1 && kills <= 100)
 ) {
   process.stderr.write(usage);
@@ -440,7 +448,7 @@ if (writeDocs) {
   const text = fs.readFileSync(doc, "utf8");
   const begin = "<!-- bench:compare:begin -->";
   const end = "<!-- bench:compare:end -->";
-  const block = `${begin}\n${table()}\n\nMeasured ${new Date().toISOString().slice(0, 10)}: ${repeats} repeats of ${seconds} s per point after ${pointWarmupMs / 1000} s of warm-up, ${os.cpus().length} cores, Node ${process.version}; load average at the end ${loadAverage()}.\n${end}`;
+  const block = `${begin}\n${table()}\n\nMeasured ${new Date().toISOString().slice(0, 10)}: ${repeats} repeats of ${seconds} s per point after ${pointWarmupMs / 1000} s of warm-up (and ${warmupMs / 1000} s of writes and of reads first), ${os.cpus().length} cores, Node ${process.version}; load average at the end ${loadAverage()}.\n${end}`;
   const next = text.includes(begin)
     ? text.replace(new RegExp(`${begin}[\\s\\S]*?${end}`), block)
     : `${text.trimEnd()}\n\n${block}\n`;

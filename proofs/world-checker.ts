@@ -65,6 +65,7 @@ export const sometimesRequired = [
   "sometimes: removed or lagging voter campaigning",
   "sometimes: snapshot taken while a lease is held",
   "sometimes: state transfer while a lease is held",
+  "sometimes: log truncated past the snapshot before last (the log's tail)",
 ] as const;
 
 /** The rare states the liveness suites must reach as well. */
@@ -256,6 +257,9 @@ export class WorldChecker<S, I, O> {
       this.tally.add(installed ? "sometimes: snapshot installed by state transfer" : "sometimes: snapshot taken");
       if (!installed && this.lease.holders().length > 0)
         this.tally.add("sometimes: snapshot taken while a lease is held");
+      const before = step.event === "Recover" ? null : step.before;
+      if (!installed && before !== null && step.after.learner.logTruncatedUpTo > (before.learner.snapshot?.slot ?? 0))
+        this.tally.add("sometimes: log truncated past the snapshot before last (the log's tail)");
     }
     if (p !== null) t = p.lap("Truncation and snapshot checks", t);
     this.rareStates(step, step.after, answered);

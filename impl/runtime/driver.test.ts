@@ -147,6 +147,16 @@ describe("driver", () => {
     await waitFor("ticks at the shorter period", () => (driver.state.ticks > 3 ? true : undefined));
   });
 
+  it("takes the next tick's period from the state the tick leaves", async () => {
+    // A leader asks for its next tick when its next heartbeat is due: known only once the tick
+    // that sent this one is stepped. A period judged before it would tick again at once.
+    const { driver } = makeDriver({ tickIntervalMs: (state) => (state.ticks === 0 ? 1 : 1_000_000) });
+    driver.start([]);
+    await waitFor("the first tick", () => (driver.state.ticks > 0 ? true : undefined));
+    await sleep(50);
+    expect(driver.state.ticks).toBe(1);
+  });
+
   it("group commits: many concurrent requests share few appends, and every record precedes its effects", async () => {
     const { driver, log, happenings } = makeDriver();
     driver.start([]);

@@ -120,10 +120,11 @@ export interface DriverOptions<S, M, R, I, O> {
   readonly onBatch?: (state: S, report: BatchReport) => void;
   readonly trace?: TraceWriter<M, R, I, O> | undefined;
   /**
-   * Tick period, in milliseconds, or the period the core's state asks for (each tick queues the
-   * next at the period of the state then; a batch whose state asks for a shorter one gets its next
-   * tick within it). Default 10 (5 cost twice the idle CPU, about 7% of a core per
-   * replica, for timers no coarser than needed: heartbeats every 50 ms, elections after 400 ms).
+   * Tick period, in milliseconds, or the period the core's state asks for: the next tick is queued
+   * once a tick has been stepped, at the period of the state it left (a leader's next heartbeat,
+   * say), and a batch whose state asks for a shorter one gets its next tick within it. Default 10
+   * (5 cost twice the idle CPU, about 7% of a core per replica, for timers no coarser than needed:
+   * heartbeats every 50 ms, elections after 400 ms).
    */
   readonly tickIntervalMs?: number | ((state: S) => number);
   /** Events handled in one batch (one commit). Default 256. */
@@ -269,7 +270,8 @@ export class Driver<S, M, R, I, O> {
         this.tickQueued = true;
         this.enqueue({ _tag: "Tick" });
       }
-      this.setTicker(this.tickInterval());
+      // A period the state asks for is taken from the state the tick leaves (runBatch).
+      if (typeof this.options.tickIntervalMs !== "function") this.setTicker(this.tickInterval());
     }, delayMs);
   }
 
@@ -396,10 +398,12 @@ export class Driver<S, M, R, I, O> {
       const batch = this.nextBatch();
       if (batch.length === 0) return;
       this.handleBatch(batch);
-      // A state that asks for a shorter period (a new leader, say) gets its next tick within it.
-      if (this.ticker !== null && typeof this.options.tickIntervalMs === "function") {
+      // The next tick once this one is stepped; and a state that asks for a shorter period (a new
+      // leader, say) gets its next tick within it.
+      if (typeof this.options.tickIntervalMs === "function" && !this.stopped) {
         const period = this.tickInterval();
-        if (performance.now() + period < this.tickDueAt) this.setTicker(period);
+        if (this.ticker === null ? !this.tickQueued : performance.now() + period < this.tickDueAt - 1)
+          this.setTicker(period);
       }
     } catch (error) {
       this.fail(error);

@@ -372,7 +372,7 @@ class ReplicaProcess implements RunningReplica {
       clock: this.options.clock,
       trace: this.trace,
       requestTimeoutMs: this.options.requestTimeoutMs,
-      tickIntervalMs: tickIntervalMs,
+      tickIntervalMs: (state) => tickIntervalMs(state, this.options.clock.rate),
       send: (to, message, wireId) => {
         if (
           message._tag === "CatchUp" &&
@@ -709,17 +709,25 @@ class ReplicaProcess implements RunningReplica {
  * say) is refused before anything is served.
  */
 /**
- * How often the core is ticked. A leader or candidate every 10 ms: its heartbeats (every 50 ms by
- * default) renew the lease, and a late one shortens it. So does a follower with work its ticks
- * pace (catching up on chosen slots, a snapshot transfer, handing over after its removal). An
- * idle follower's only timer is its election timeout (400 ms or more by default), which bears a
- * coarser tick: a sixteenth of it, 10 to 25 ms, sparing more than half the wake-ups. The core's
- * semantics do not depend on it: every event carries its own clock reading.
+ * How often the core is ticked, judged from the state the last tick left. A leader's timed work is
+ * its heartbeat (every 50 ms by default: it renews the lease and resends unacknowledged Accepts),
+ * so it is ticked when the next one is due, at most a heartbeat interval on; its CheckQuorum and
+ * its Prepare resends to a new voter are then judged at most one interval late (both count in
+ * election timeouts and heartbeat intervals, and the lease it stops serving by has its own clock
+ * check). A candidate every 10 ms, and so is a replica with work its ticks pace (catching up on
+ * chosen slots, a snapshot transfer, handing over after its removal). An idle follower's only
+ * timer is its election timeout (400 ms or more by default), which bears a coarser tick: a
+ * sixteenth of it, 10 to 25 ms. The core's semantics do not depend on it: every event carries its
+ * own clock reading. `rate` is the clock's (1 but in tests): periods are wall-clock milliseconds.
  */
-function tickIntervalMs(state: KvReplicaState): number {
-  const { learner } = state;
+export function tickIntervalMs(state: KvReplicaState, rate = 1): number {
+  const { learner, role } = state;
   const busy = learner.commitIndex > learner.executedUpTo || learner.transfer !== null || state.removal !== null;
-  if (state.role._tag !== "follower" || busy) return 10;
+  if (busy || role._tag === "candidate") return 10;
+  if (role._tag === "leader") {
+    const interval = state.ctx.config.heartbeatIntervalMs;
+    return Math.max(1, Math.ceil(Math.min(interval, role.heartbeatAt - state.now) / rate));
+  }
   return Math.max(10, Math.min(25, Math.floor(state.ctx.config.electionTimeoutMsMin / 16)));
 }
 

@@ -148,7 +148,7 @@ describe("forking the world and its checker", () => {
       runPrelude(w, s.profile.prelude ?? "none", s.profile.pick ?? 0);
       return w;
     };
-    const scenarios = fc.sample(scenarioArbitrary(boundsOf({ actionsMax: 80 })), { seed: 11, numRuns: 8 });
+    const scenarios = fc.sample(scenarioArbitrary(boundsOf({ actionsMax: 80 })), { seed: 11, numRuns: 12 });
     let steps = 0;
     for (const s of scenarios) {
       const straight = start(s);

@@ -193,12 +193,13 @@ export const profileArbitrary: fc.Arbitrary<Profile> = fc
     warmStart: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }),
     // The swarm's tunings: all but the explorer's sparse timers (5); adaptive batching, as the
     // runtime's replicas run (6); the real defaults' proportions (7) often enough that joiners
-    // catch up on long logs and from old snapshots in every campaign.
+    // catch up on long logs and from old snapshots in every campaign; the shortest log tail (8).
     tuning: fc.oneof(
       { arbitrary: fc.constant(0), weight: 5 },
       { arbitrary: fc.integer({ min: 1, max: 4 }), weight: 4 },
       { arbitrary: fc.constant(6), weight: 2 },
       { arbitrary: fc.constant(7), weight: 2 },
+      { arbitrary: fc.constant(8), weight: 1 },
     ),
     // Most runs start from the warm start alone; the rest from a targeted schedule that reaches
     // where membership changes, leases, snapshots and transfers meet (./preludes.ts).

@@ -22,6 +22,8 @@ export interface ReplicaTuning {
   readonly reconfigAlphaSlots: number;
   /** Adaptive batching (impl/core/config.ts), as the runtime's replicas run. */
   readonly adaptiveBatching: boolean;
+  /** Bytes of log kept at and below the latest snapshot (the core's default, 16 MiB, when absent). */
+  readonly logTailBytes?: number;
 }
 
 /**
@@ -56,9 +58,10 @@ export const defaultTuning: ReplicaTuning = {
  * long lease with slow heartbeats and a deeper pipeline (and so a longer alpha); the largest
  * drift bound. Then the explorer's: sparse timers. Then the runtime's batching: the default with
  * adaptive batching on, as every real replica runs (commands wait while a slot is in flight).
- * Last, the proportions of the real defaults (catch-up batches far shorter than the log between
+ * Then the proportions of the real defaults (catch-up batches far shorter than the log between
  * snapshots), so that a replica added to a cluster that has run for a while catches up on a long
  * log, or from a snapshot older than its own addition, before it reaches the slot that added it.
+ * Last, the shortest log tail below a snapshot, so that lagging peers are caught up by transfer.
  */
 export const tunings: readonly ReplicaTuning[] = [
   defaultTuning,
@@ -103,6 +106,10 @@ export const tunings: readonly ReplicaTuning[] = [
   { ...defaultTuning, adaptiveBatching: true },
   // The real defaults' proportions (see above): long catch-up, snapshots older than an addition.
   { ...defaultTuning, catchUpSlotsMax: 2, snapshotIntervalSlots: 12 },
+  // The log's tail at its shortest: after each snapshot the log keeps only the snapshot's own slot
+  // below it, so that a peer lagging behind the latest snapshot takes a state transfer rather than
+  // log entries (with 1 MiB values the real default tail, 16 MiB, is a few slots).
+  { ...defaultTuning, catchUpSlotsMax: 2, snapshotIntervalSlots: 6, logTailBytes: 1 },
 ];
 
 const configs = new Map<string, Config>();
