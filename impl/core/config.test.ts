@@ -35,7 +35,7 @@ describe("Config", () => {
       catchUpSlotsMax: 256,
       snapshotIntervalSlots: 1024,
       snapshotIntervalBytes: 134_217_728,
-      logTailBytes: 16_777_216,
+      logTailBytes: 33_554_432,
       transferChunkBytesMax: 65_536,
       reconfigAlphaSlots: 64,
       retireGraceMs: 5000,

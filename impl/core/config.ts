@@ -227,15 +227,17 @@ const Fields = Schema.Struct({
   ),
   /**
    * Most bytes of values (`plainBytes`) the log keeps at and below the latest snapshot's slot.
-   * Default 16 MiB. After a snapshot the log keeps the slots since the snapshot before last, so
+   * Default 32 MiB. After a snapshot the log keeps the slots since the snapshot before last, so
    * that a peer lagging less than an interval catches up from the log rather than by state
    * transfer; of those below the new snapshot's slot it keeps only the newest, up to this many
    * bytes (at least one slot). Without it, a log of 1 MiB values held two intervals (256 MiB) in
    * memory; with it, one interval and this tail. A peer further behind takes a state transfer.
+   * The default covers what a connected follower can trail by: the leader's outbound queue to it
+   * (16 MiB, impl/runtime/transport.ts) and a pipeline of Accepts.
    */
   logTailBytes: Schema.optionalWith(
     intBetween("logTailBytes", 1, Number.MAX_SAFE_INTEGER, "a log tail is a positive number of bytes"),
-    { default: () => 16 * 1024 * 1024 },
+    { default: () => 32 * 1024 * 1024 },
   ),
   /**
    * Most bytes of snapshot in one state-transfer chunk. Default 65,536. Bounds message size; a

@@ -253,7 +253,7 @@ describe("assertions", () => {
         }).effects.flatMap((e) => (e._tag === "Send" ? [e.message._tag] : []));
       return { snapshot, kept, logTruncatedUpTo: learner.logTruncatedUpTo, answer };
     };
-    // Default (16 MiB): everything since the snapshot before last stays, as without the bound.
+    // Default (32 MiB): everything since the snapshot before last stays, as without the bound.
     const wide = run();
     expect(wide.snapshot.slot).toBe(16);
     expect(wide.logTruncatedUpTo).toBe(8);

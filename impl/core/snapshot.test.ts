@@ -56,6 +56,22 @@ describe("snapshots", () => {
     expect(encodeSnapshot(ctx, back)).toBe(a);
   });
 
+  it("take the same bytes and content digest whether the JSON needed escaping or not", () => {
+    const plain = (value: string): SnapshotContents<ReturnType<typeof kv.transition>, ReturnType<typeof kv.output>> => {
+      const service = ctx.service.apply(
+        { clientId: "c1", seq: 1, input: { _tag: "put", key: "k", value } },
+        ctx.service.start,
+      ).state;
+      return { ...contents(), service };
+    };
+    for (const c of [contents(), plain("only ascii"), plain("del \u007f"), plain("tilde ~")]) {
+      const taken = makeSnapshot(ctx, c);
+      expect(taken.data).toBe(encodeSnapshot(ctx, c));
+      expect(taken.contentDigest).toBe(contentDigestOf(taken.data));
+    }
+    expect(makeSnapshot(ctx, plain("del \u007f")).data).toContain("del \\u007f");
+  });
+
   it("keep each session's command digest, and decode a session written without one so that it answers no retry", () => {
     const a = encodeSnapshot(ctx, contents());
     const back = decodeSnapshot(ctx, a);

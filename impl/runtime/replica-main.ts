@@ -709,26 +709,30 @@ class ReplicaProcess implements RunningReplica {
  * say) is refused before anything is served.
  */
 /**
- * How often the core is ticked, judged from the state the last tick left. A leader's timed work is
- * its heartbeat (every 50 ms by default: it renews the lease and resends unacknowledged Accepts),
- * so it is ticked when the next one is due, at most a heartbeat interval on; its CheckQuorum and
- * its Prepare resends to a new voter are then judged at most one interval late (both count in
- * election timeouts and heartbeat intervals, and the lease it stops serving by has its own clock
- * check). A candidate every 10 ms, and so is a replica with work its ticks pace (catching up on
- * chosen slots, a snapshot transfer, handing over after its removal). An idle follower's only
- * timer is its election timeout (400 ms or more by default), which bears a coarser tick: a
- * sixteenth of it, 10 to 25 ms. The core's semantics do not depend on it: every event carries its
- * own clock reading. `rate` is the clock's (1 but in tests): periods are wall-clock milliseconds.
+ * When the core is next ticked, judged from the state the last tick left: at the next instant a
+ * tick can change something. A leader's timed work is its heartbeat (every 50 ms by default: it
+ * renews the lease and resends unacknowledged Accepts), so it is ticked when the next one is due;
+ * its CheckQuorum and its Prepare resends to a new voter are then judged at most one heartbeat
+ * interval late (both count in election timeouts and heartbeat intervals, and the lease it stops
+ * serving by has its own clock check). A follower's only timer is its election timeout (400 ms or
+ * more by default): it is ticked when that is due (each heartbeat pushes it back, so an idle
+ * follower wakes for a tick a few times a second). A candidate every 10 ms, and so is a replica
+ * with work its ticks pace (catching up on chosen slots, a snapshot transfer, handing over after
+ * its removal). The core's semantics do not depend on it: every event carries its own clock
+ * reading. `rate` is the clock's (1 but in tests): periods are wall-clock milliseconds.
  */
 export function tickIntervalMs(state: KvReplicaState, rate = 1): number {
   const { learner, role } = state;
   const busy = learner.commitIndex > learner.executedUpTo || learner.transfer !== null || state.removal !== null;
   if (busy || role._tag === "candidate") return 10;
-  if (role._tag === "leader") {
-    const interval = state.ctx.config.heartbeatIntervalMs;
-    return Math.max(1, Math.ceil(Math.min(interval, role.heartbeatAt - state.now) / rate));
-  }
-  return Math.max(10, Math.min(25, Math.floor(state.ctx.config.electionTimeoutMsMin / 16)));
+  const { heartbeatIntervalMs, electionTimeoutMsMin } = state.ctx.config;
+  if (role._tag === "leader")
+    return Math.max(1, Math.ceil(Math.min(heartbeatIntervalMs, role.heartbeatAt - state.now) / rate));
+  const due = state.election.heardAt + state.election.timeoutMs - state.now;
+  // Past due and still a follower: it may not campaign (a learner, say), and the next tick that
+  // could change that is as far as any; a sixteenth of the election timeout, 10 to 25 ms.
+  if (due <= 0) return Math.max(10, Math.min(25, Math.floor(electionTimeoutMsMin / 16)));
+  return Math.max(1, Math.ceil(Math.min(electionTimeoutMsMin, due) / rate));
 }
 
 function checkInitialMembers(dataDir: string, members: readonly ReplicaId[], joining: boolean): void {

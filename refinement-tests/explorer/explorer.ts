@@ -22,6 +22,8 @@ export interface ExploreOptions {
   readonly maxStates: number;
   /** Stop after this many seconds. Default: no limit. */
   readonly maxSeconds?: number;
+  /** The clock of `maxSeconds`, milliseconds (default: wall time; `npm run mutants` budgets CPU time). */
+  readonly now?: () => number;
   /** Random walks: their seed. Default 1. */
   readonly walkSeed?: number;
   /** A broken step function (the bug zoo), and its name for reports. */
@@ -65,6 +67,7 @@ export function explore(options: ExploreOptions): ExploreOutcome {
     maxStates: options.maxStates,
     ...(options.maxSeconds === undefined ? {} : { maxMs: options.maxSeconds * 1000 }),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+    ...(options.now === undefined ? {} : { now: options.now }),
   };
   const result =
     options.mode === "bfs"

@@ -10,7 +10,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import type http from "node:http";
+import http from "node:http";
 import path from "node:path";
 import { httpJson } from "../../impl/runtime/client.ts";
 import { createToken } from "../../impl/runtime/tokens.ts";
@@ -371,6 +371,37 @@ export class NemesisCluster extends MemberLookups<Member> {
     }
   }
 
+  /**
+   * Catch-up requests the running members held back while a peer's bulk stream was arriving
+   * (impl/runtime/catch-up-hold.ts), per member, from their /metrics (since each one's start; a member that does
+   * not answer counts 0).
+   */
+  async catchUpsHeld(): Promise<Map<number, number>> {
+    const counts = await Promise.all(
+      this.ids.map(
+        (id) =>
+          new Promise<readonly [number, number]>((resolve) => {
+            const done = (held: number): void => resolve([id, held]);
+            if (this.member(id).child === null || this.member(id).paused) return done(0);
+            const request = http.get(
+              `${this.endpoint(id)}/metrics`,
+              { headers: { Authorization: `Bearer ${this.token}` }, agent: this.statusAgent, timeout: statusTimeoutMs },
+              (response) => {
+                let text = "";
+                response.setEncoding("utf8");
+                response.on("data", (chunk: string) => (text += chunk));
+                response.on("end", () => done(response.statusCode === 200 ? heldIn(text) : 0));
+                response.on("error", () => done(0));
+              },
+            );
+            request.on("timeout", () => request.destroy());
+            request.on("error", () => done(0));
+          }),
+      ),
+    );
+    return new Map(counts);
+  }
+
   async statuses(): Promise<Map<number, ReplicaStatus>> {
     const all = await Promise.all(this.ids.map(async (id) => [id, await this.status(id)] as const));
     return new Map(all.filter((e): e is readonly [number, ReplicaStatus] => e[1] !== undefined));
@@ -427,4 +458,13 @@ function compareBallotText(a: string | null, b: string | null): number {
   const [ra, ia] = parse(a);
   const [rb, ib] = parse(b);
   return ra !== rb ? ra - rb : ia - ib;
+}
+
+/** The catch-up requests a /metrics text counts as held while a peer streamed (reason catch-up-while-streaming). */
+function heldIn(metrics: string): number {
+  let held = 0;
+  for (const line of metrics.split("\n"))
+    if (line.startsWith("paxos_lease_messages_dropped_total{") && line.includes('reason="catch-up-while-streaming"'))
+      held += Number(line.slice(line.lastIndexOf(" ") + 1)) || 0;
+  return held;
 }

@@ -90,9 +90,11 @@ describe(`a short nemesis run (seed ${seed})`, () => {
     for (const kind of ["kill-leader", "pause-leader", "partition-leader", "restart-follower", "burst"] as const)
       expect(injected, kind).toContain(kind);
     // The burst's writers reached the leader: their answers are counted (a legal burst is refused
-    // at most with 429, never with a crash).
+    // at most with 429, never with a crash), and so are the catch-up requests the followers held.
     for (const burst of run.report.faults.filter((f) => f.kind === "burst"))
-      expect(burst.effect, burst.label).toMatch(/^\d+ writers of 1 MiB: \d+ /);
+      expect(burst.effect, burst.label).toMatch(
+        /^\d+ writers of 1 MiB: \d+ .*; \d+ catch-up requests held while streaming$/,
+      );
     for (const pause of run.report.faults.filter((f) => f.kind === "pause-leader"))
       expect(pause.endedAt - pause.startedAt).toBeGreaterThan(3 * 300);
     expect(run.report.lives.some((l) => l.exit === "SIGKILL")).toBe(true);

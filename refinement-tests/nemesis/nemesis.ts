@@ -230,11 +230,17 @@ export class Nemesis {
         if (answer !== "200") await sleep(100);
       }
     };
+    // Whether the burst reached the catch-up hold (a follower asking for values still streaming to it).
+    const heldBefore = this.cluster.catchUpsHeld();
     const all = Array.from({ length: writers }, (_, w) => writer(w));
-    state.done = Promise.all(all).then(() => {
+    state.done = Promise.all(all).then(async () => {
       agent.destroy();
       const answers = [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([what, n]) => `${n} ${what}`);
-      return `${writers} writers of 1 MiB: ${answers.join(", ") || "no answer"}`;
+      const [before, after] = [await heldBefore, await this.cluster.catchUpsHeld()];
+      // A member restarted meanwhile counts from zero again: all it counts now is new.
+      let held = 0;
+      for (const [id, n] of after) held += n >= (before.get(id) ?? 0) ? n - (before.get(id) ?? 0) : n;
+      return `${writers} writers of 1 MiB: ${answers.join(", ") || "no answer"}; ${held} catch-up requests held while streaming`;
     });
     this.burst = state;
   }
