@@ -33,12 +33,12 @@ export interface SuiteOptions {
   readonly profile?: Partial<Pick<Profile, "tuning" | "advanceMsMax">>;
 }
 
-/** The suite's scenarios: generated within `boundsOf(options)`, with `options.profile` laid over each profile. */
+/**
+ * The suite's scenarios: generated within `boundsOf(options)`, with `options.profile` laid over
+ * each profile before its actions are drawn (so that `advanceMsMax` bounds every time step).
+ */
 function scenarios(options: SuiteOptions): fc.Arbitrary<Scenario> {
-  const arbitrary = scenarioArbitrary(boundsOf(options));
-  const over = options.profile;
-  if (over === undefined) return arbitrary;
-  return arbitrary.map((s) => ({ ...s, profile: { ...s.profile, ...over } }));
+  return scenarioArbitrary(boundsOf(options), options.profile);
 }
 
 /** The generator bounds for a suite. */

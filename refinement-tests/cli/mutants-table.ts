@@ -1,7 +1,7 @@
 /**
  * `npm run mutants:table -- FILE...`: the rule x engine x replicas x tuning table of
  * docs/refinement.md, from the JSON of `npm run mutants -- --json [--replicas N] [--tuning T]`
- * runs (one file per run, one column pair per file, in the order given). A cell gives the CPU
+ * runs (one column pair per replica count and tuning, in the order given). A cell gives the CPU
  * seconds and the runs (random) or distinct states (explorer) to the catch, or "no" with what the
  * budget covered.
  */
@@ -20,6 +20,8 @@ interface Run {
   readonly tuning: string;
   readonly load: number;
   readonly budgetSeconds: number;
+  /** What the budget counts (runs before it counted CPU seconds counted wall seconds). */
+  readonly budgetClock?: "cpu" | "wall";
   readonly mutants: readonly { readonly mutant: string; readonly hunts: readonly Hunt[] }[];
 }
 
@@ -28,7 +30,31 @@ if (files.length === 0) {
   process.stderr.write("usage: npm run mutants:table -- FILE... (each the output of npm run mutants -- --json)\n");
   process.exit(2);
 }
-const runs = files.map((f) => JSON.parse(readFileSync(f, "utf8")) as Run);
+/**
+ * One column pair per replica count and tuning: a later file of the same replicas and tuning (a
+ * re-run of some mutants, `--only NAME`) replaces the rows it has, and its load and budget are
+ * listed beside the column's.
+ */
+const runs: Run[] = [];
+const reruns = new Map<Run, Run[]>();
+for (const f of files) {
+  const run = JSON.parse(readFileSync(f, "utf8")) as Run;
+  const i = runs.findIndex((r) => r.replicas === run.replicas && r.tuning === run.tuning);
+  if (i < 0) {
+    runs.push(run);
+    continue;
+  }
+  const base = runs[i]!;
+  const merged: Run = {
+    ...base,
+    mutants: [
+      ...base.mutants.map((m) => run.mutants.find((x) => x.mutant === m.mutant) ?? m),
+      ...run.mutants.filter((m) => !base.mutants.some((x) => x.mutant === m.mutant)),
+    ],
+  };
+  reruns.set(merged, [...(reruns.get(base) ?? []), run]);
+  runs[i] = merged;
+}
 const names = [...new Set(runs.flatMap((r) => r.mutants.map((m) => m.mutant)))];
 
 function cell(h: Hunt | undefined, budget: number): string {
@@ -56,8 +82,13 @@ for (const r of runs) {
   const hunted = (e: string) => r.mutants.filter((m) => m.hunts.some((h) => h.engine === e)).length;
   const caught = (e: string) => r.mutants.filter((m) => m.hunts.some((h) => h.engine === e && h.caught)).length;
   const any = r.mutants.filter((m) => m.hunts.some((h) => h.caught)).length;
+  const budget = (x: Run) =>
+    `budget ${x.budgetSeconds} ${x.budgetClock === "cpu" ? "CPU" : "wall"} s per hunt, load ${x.load.toFixed(1)}`;
+  const rerun = (reruns.get(r) ?? []).map(
+    (x) => `; re-run of ${x.mutants.map((m) => m.mutant).join(", ")}: ${budget(x)}`,
+  );
   lines.push(
-    `- ${r.replicas} replicas, tuning ${r.tuning}: explorer ${caught("explore")}/${hunted("explore")}, random ${caught("random")}/${hunted("random")}, some engine ${any}/${r.mutants.length} (budget ${r.budgetSeconds} s wall per hunt, load ${r.load.toFixed(1)})`,
+    `- ${r.replicas} replicas, tuning ${r.tuning}: explorer ${caught("explore")}/${hunted("explore")}, random ${caught("random")}/${hunted("random")}, some engine ${any}/${r.mutants.length} (${budget(r)}${rerun.join("")})`,
   );
 }
 process.stdout.write(`${lines.join("\n")}\n`);

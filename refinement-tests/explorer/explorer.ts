@@ -6,7 +6,7 @@
  */
 import type { Step } from "../../impl/core/testing/index.ts";
 import type { Regression } from "../regressions/regressions.ts";
-import { runScenario, type Failure } from "../world/run.ts";
+import { runScenario, type Failure, type RunResult } from "../world/run.ts";
 import type { Action } from "../world/actions.ts";
 import { CheckProfile } from "../../proofs/check-profile.ts";
 import { ImplModel, type ImplBounds } from "./model.ts";
@@ -22,6 +22,8 @@ export interface ExploreOptions {
   readonly maxStates: number;
   /** Stop after this many seconds. Default: no limit. */
   readonly maxSeconds?: number;
+  /** The clock of `maxSeconds`, milliseconds (default: wall time; `npm run mutants` budgets CPU time). */
+  readonly now?: () => number;
   /** Random walks: their seed. Default 1. */
   readonly walkSeed?: number;
   /** A broken step function (the bug zoo), and its name for reports. */
@@ -29,6 +31,8 @@ export interface ExploreOptions {
   readonly onProgress?: (p: SearchProgress) => void;
   /** Time each check of proofs/ and each part of the explorer's own work (`ExploreOutcome.profile`). */
   readonly profileChecks?: boolean;
+  /** Keep the readable trace of the counterexample's replay (`ExploreOutcome.run`), for reports. */
+  readonly recordReplay?: boolean;
 }
 
 /** One row of a profile: where `ms` of the search went, over `calls` calls. */
@@ -47,6 +51,8 @@ export interface ExploreOutcome {
   readonly regression: Regression | null;
   /** The counterexample's replay through `runScenario`: the same check fails there. */
   readonly replayed: Failure | null;
+  /** That replay, with its trace when `recordReplay` asked for it (null: no counterexample). */
+  readonly run: RunResult | null;
   /** With `profileChecks`: the explorer's parts (world steps without their checks) and every check, costliest first. */
   readonly profile?: readonly ProfileRow[];
 }
@@ -61,6 +67,7 @@ export function explore(options: ExploreOptions): ExploreOutcome {
     maxStates: options.maxStates,
     ...(options.maxSeconds === undefined ? {} : { maxMs: options.maxSeconds * 1000 }),
     ...(options.onProgress === undefined ? {} : { onProgress: options.onProgress }),
+    ...(options.now === undefined ? {} : { now: options.now }),
   };
   const result =
     options.mode === "bfs"
@@ -69,14 +76,15 @@ export function explore(options: ExploreOptions): ExploreOutcome {
   const seconds = (performance.now() - started) / 1000;
   const profile = model.profile === null ? {} : { profile: profileRows(model.profile) };
   const found = result.counterexample;
-  if (found === null) return { result, seconds, regression: null, replayed: null, ...profile };
+  if (found === null) return { result, seconds, regression: null, replayed: null, run: null, ...profile };
   const regression = toRegression(model, options, found.actions, found.violation.check, found.violation.message);
-  const replayed = replay(regression, options.mutant?.step);
+  const run = replayRun(regression, options.mutant?.step, options.recordReplay ?? false);
+  const replayed = run.failure;
   if (replayed === null || replayed.check !== found.violation.check)
     throw new Error(
       `the explorer found ${found.violation.check}, but its trace replayed in the world ${replayed === null ? "passes" : `fails ${replayed.check}`}: the explorer and the world disagree`,
     );
-  return { result, seconds, regression, replayed, ...profile };
+  return { result, seconds, regression, replayed, run, ...profile };
 }
 
 /**
@@ -123,13 +131,18 @@ export function toRegression(
 
 /** Run a regression scenario through the world; its failure, or null when every check passes. */
 export function replay(r: Regression, step?: Step, record = false): Failure | null {
+  return replayRun(r, step, record).failure;
+}
+
+/** Run a regression scenario through the world: the whole run (its trace too, with `record`). */
+function replayRun(r: Regression, step: Step | undefined, record: boolean): RunResult {
   return runScenario(r.scenario, {
     replicas: r.replicas,
     clients: r.clients ?? 3,
     liveness: r.liveness,
     record,
     ...(step === undefined ? {} : { step }),
-  }).failure;
+  });
 }
 
 /** The bounds as command-line flags (only those that differ from the defaults). */

@@ -19,4 +19,10 @@ export const addWithoutAddress: Mutant = {
   expectedCatch: ["Liveness"],
   mode: "liveness",
   step: stripAddress,
+  // Bounded liveness: a spare is added and the leader crashes; the replica elected next never
+  // heard from the spare, and in the fault-free future the spare never catches up.
+  explore: {
+    bounds: { writes: 0, reads: 0, reconfig: "add", crashes: 1, orders: "fifo", liveness: true },
+    depth: 8,
+  },
 };

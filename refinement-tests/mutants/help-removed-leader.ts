@@ -16,6 +16,21 @@
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
+const shrunk = {
+  bounds: {
+    writes: 0,
+    reads: 0,
+    crashes: 1,
+    restarts: 0,
+    partitions: 1,
+    reconfig: "remove" as const,
+    prelude: "writes" as const,
+    pick: 64,
+    orders: "fifo" as const,
+  },
+  depth: 16,
+};
+
 export const helpRemovedLeader: Mutant = {
   name: "help-removed-leader",
   description: "an acceptor helps a ballot of a leader it knows was removed",
@@ -26,4 +41,7 @@ export const helpRemovedLeader: Mutant = {
     bounds: { writes: 0, reads: 0, crashes: 1, restarts: 0, partitions: 1, reconfig: "remove", orders: "fifo" },
     depth: 16,
   },
+  // With 5 or 7 replicas: from the writes prelude after the cluster is shrunk to 3 voters (pick
+  // bit 6: the leader removes the others one by one, and they retire), the same faults.
+  exploreWith: { 5: shrunk, 7: shrunk },
 };

@@ -13,4 +13,8 @@ export const noNoopGapFilling: Mutant = {
   step: withEffects((effects) =>
     effects.filter((e) => !(e._tag === "Send" && e.message._tag === "Accept" && e.message.value._tag === "noop")),
   ),
+  // Bounded liveness: a membership change opens an alpha window whose slots the leader fills with
+  // no-ops; with one write after it, the fault-free future of the state where the change was asked
+  // never executes the write (the same at every replica count).
+  explore: { bounds: { writes: 1, reads: 0, reconfig: "add", orders: "fifo", liveness: true }, depth: 6 },
 };

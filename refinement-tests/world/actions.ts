@@ -345,9 +345,12 @@ export interface Scenario {
 }
 
 /** Arbitrary for a whole scenario: a profile, then a list of actions drawn under it. */
-export function scenarioArbitrary(b: GeneratorBounds): fc.Arbitrary<Scenario> {
+export function scenarioArbitrary(b: GeneratorBounds, over?: Partial<Profile>): fc.Arbitrary<Scenario> {
+  // Profile fields laid over the drawn ones before the actions are drawn, so that the actions
+  // follow them (a time step drawn within `advanceMsMax`).
+  const profiles = over === undefined ? profileArbitrary : profileArbitrary.map((p) => ({ ...p, ...over }));
   return fc
-    .tuple(fc.nat({ max: 0xffff }), profileArbitrary)
+    .tuple(fc.nat({ max: 0xffff }), profiles)
     .chain(([seed, profile]) =>
       fc
         .array(actionArbitrary(profile, b), { minLength: b.actionsMin, maxLength: b.actionsMax, size: "max" })

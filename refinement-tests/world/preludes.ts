@@ -69,6 +69,14 @@ export function runPrelude(world: World, prelude: Prelude, pick: number): void {
     restartInLease(world, pick);
     return;
   }
+  // Pick bit 6 (the explorer's: the random suites draw picks below 64) first shrinks a cluster of
+  // 5 or 7 to 3 voters, so that the prelude builds there the history it builds with 3 replicas
+  // and the rest of the pick.
+  if ((pick & 64) !== 0 && world.initialMembers.length > 3 && prelude !== "none") {
+    world.note(`prelude ${prelude}: voters removed one by one until 3 are left`);
+    if (!shrinkToThree(world)) return;
+    pick &= ~64;
+  }
   const depth = preludes.indexOf(prelude);
   const phases: readonly [string, (w: World, pick: number) => boolean][] = [
     ["writes", writes],
@@ -80,6 +88,36 @@ export function runPrelude(world: World, prelude: Prelude, pick: number): void {
   for (const [name, phase] of phases.slice(0, depth)) {
     world.note(`prelude ${prelude}: ${name}`);
     if (!phase(world, pick)) return;
+  }
+}
+
+/**
+ * The leader removes the last voter but itself, one change at a time, each executed before the
+ * next is asked, until 3 voters are left; the removed replicas retire. True if it got there.
+ */
+function shrinkToThree(world: World): boolean {
+  for (;;) {
+    const leader = leaderState(world);
+    if (leader === null) return false;
+    const configs = leader.learner.configs;
+    const voters = configs[configs.length - 1]!.voters;
+    if (configs.length === 1 && voters.length <= 3)
+      return until(world, () =>
+        world.born().every((i) => voters.includes(world.replicas[i]!.id) || world.replicas[i]!.state === null),
+      );
+    if (configs.length === 1) {
+      const self = leader.ctx.config.self;
+      const r = voters.length - 1 - [...voters].reverse().findIndex((v) => v !== self);
+      world.apply({ t: "reconfigure", kind: "remove", r });
+    }
+    const count = voters.length;
+    const done = () => {
+      const l = leaderState(world);
+      if (l === null) return false;
+      const cs = l.learner.configs;
+      return cs.length === 1 && cs[0]!.voters.length < count;
+    };
+    if (!until(world, done)) return false;
   }
 }
 
@@ -133,10 +171,10 @@ function leaderState(world: World): NonNullable<World["replicas"][number]["state
   return s !== null && s.role._tag === "leader" ? s : null;
 }
 
-/** A follower of the leader, chosen by `pick`. */
+/** A follower of the leader, chosen by `pick` (a replica that retired is none). */
 function follower(world: World, pick: number): number {
   const leader = leaderIndex(world);
-  const others = world.born().filter((i) => i !== leader);
+  const others = world.born().filter((i) => i !== leader && !world.replicas[i]!.retired);
   return others[pick % others.length]!;
 }
 
@@ -154,14 +192,23 @@ function writes(world: World, pick: number): boolean {
     if (!until(world, () => world.pendingOps() === 0)) return false;
   }
   if (lagging !== null) world.apply({ t: "heal" });
-  for (const r of world.born()) if (world.replicas[r]!.state === null) world.apply({ t: "restart", r, clockMs: 0 });
+  for (const r of world.born())
+    if (world.replicas[r]!.state === null && !world.replicas[r]!.retired) world.apply({ t: "restart", r, clockMs: 0 });
   return true;
 }
 
 /** A spare joins as a learner and catches up, as the leader sees it (what rule R3 asks). */
 function learnerCaughtUp(world: World, pick: number): boolean {
   const before = world.born().length;
-  world.apply({ t: "reconfigure", kind: "add", r: pick });
+  // After a shrink the retired replicas are born non-members too, and the spare comes after them:
+  // the change names the spare and goes on (a promote, or a replace of the same voter) as `pick`
+  // does with 3 replicas.
+  const retired = world.born().filter((i) => world.replicas[i]!.retired).length;
+  let which = pick;
+  if (retired > 0)
+    for (which = retired; ; which += retired + 1)
+      if ((which & 1) === (pick & 1) && (which >> 1) % 3 === (pick >> 1) % 3) break;
+  world.apply({ t: "reconfigure", kind: "add", r: which });
   if (world.born().length === before) return false;
   const spare = world.replicas[world.born()[before]!]!;
   return until(world, () => {
