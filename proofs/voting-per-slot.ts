@@ -30,6 +30,7 @@ import {
   type ReplicaId,
   type Value,
 } from "../impl/core/testing/index.ts";
+import { fmix32, fnv1a, fnvOffsetBasis, murmurRound } from "../spec/hash.ts";
 import { violated, type Fingerprint, type Tally } from "./violation.ts";
 
 /** One ballot's votes at one slot: its single value (OneValuePerBallot) and who voted. */
@@ -78,6 +79,30 @@ function slotDigest<I>(sv: SlotVotes<I>): number[] {
     out.push(b, stringHash(e.key, 0x811c9dc5, 0x01000193), stringHash(e.key, 0x9747b28c, 0x5bd1e995), e.voters);
   }
   return out;
+}
+
+/**
+ * A list of numbers as two 32-bit lanes (murmur3 rounds seeded apart, the second also mixing in
+ * each position, and murmur3's finalizer): 64 bits for the explorer's state key, whose collision
+ * bound covers them as it covers the rest of the key. A number that is no 32-bit integer is folded
+ * by its decimal text.
+ */
+function fold(xs: readonly number[]): readonly [number, number] {
+  let a = 0x9747b28c | 0;
+  let b = 0x5bd1e995 | 0;
+  let n = 0;
+  const word = (k: number): void => {
+    a = murmurRound(a, k);
+    b = murmurRound(b, (k ^ Math.imul(++n, 0x9e3779b9)) | 0);
+  };
+  for (const x of xs) {
+    if ((x | 0) === x) word(x);
+    else {
+      word(0x7fffffff);
+      word(fnv1a(fnvOffsetBasis, String(x)));
+    }
+  }
+  return [fmix32(a ^ n), fmix32(b ^ Math.imul(n, 0x85ebca6b))];
 }
 
 function stringHash(s: string, seed: number, prime: number): number {
@@ -137,6 +162,11 @@ export class VotingGhost<I> {
   private readonly owned = new Set<number>();
   private readonly n: number;
   private quorumCache = new Map<number, { quorum: number; quorums: number[] }>();
+  /**
+   * `fingerprint`'s numbers folded into 64 bits, kept until the ghost changes (null: to be folded
+   * again). A fork takes its parent's: most steps change no vote and no promise.
+   */
+  private printed: readonly [number, number] | null = null;
   /** The keys of `slots`, ascending (null: to be sorted again); shared with a fork until either adds a slot. */
   private slotOrder: number[] | null = null;
 
@@ -163,6 +193,7 @@ export class VotingGhost<I> {
     this.bySlot = other.bySlot;
     this.slotsShared = other.slotsShared = true;
     this.slotOrder = other.slotOrder;
+    this.printed = other.printed;
     this.owned.clear();
     other.owned.clear();
     this.durableVotes = other.durableVotes;
@@ -178,6 +209,7 @@ export class VotingGhost<I> {
       this.slotsShared = false;
     }
     this.bySlot.set(s, sv);
+    this.printed = null;
   }
 
   /** Slot `s`'s votes, this ghost's own to change (copied first if it shares them with a fork). */
@@ -199,14 +231,22 @@ export class VotingGhost<I> {
    * state and the same fingerprint get the same verdicts from here on.
    */
   fingerprint(f: Fingerprint): void {
-    for (const b of this.maxBal) f.num(b);
+    const printed = (this.printed ??= fold(this.print()));
+    f.num(printed[0]);
+    f.num(printed[1]);
+  }
+
+  /** What `fingerprint` feeds, as one list of numbers. */
+  private print(): number[] {
+    const out = this.maxBal.slice();
     const slots = (this.slotOrder ??= [...this.slots.keys()].sort((x, y) => x - y));
-    f.num(slots.length);
+    out.push(slots.length);
     for (const slot of slots) {
       const sv = this.slots.get(slot)!;
-      f.num(slot);
-      for (const x of (sv.digest ??= slotDigest(sv))) f.num(x);
+      out.push(slot);
+      for (const x of (sv.digest ??= slotDigest(sv))) out.push(x);
     }
+    return out;
   }
 
   /** The acceptors (bit mask) of slot `slot`'s instance, or undefined while its configuration is not determined. */
@@ -286,6 +326,7 @@ export class VotingGhost<I> {
       return;
     }
     this.maxBal[a] = b;
+    this.printed = null;
     this.tally.add("Voting: IncreaseMaxBal");
   }
 
@@ -357,6 +398,7 @@ export class VotingGhost<I> {
     entry.count++;
     sv.digest = undefined;
     this.maxBal[a] = b;
+    this.printed = null;
     if (this.durableShared) {
       this.durableVotes = new Set(this.durableVotes);
       this.durableShared = false;

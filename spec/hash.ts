@@ -16,6 +16,16 @@ export function fnv1a(h: number, text: string): number {
   return h;
 }
 
+/** One murmur3 round: fold the 32-bit word `k` into the state `h`. */
+export function murmurRound(h: number, k: number): number {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, 0x1b873593);
+  h ^= k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
 /** murmur3's 32-bit finalizer: an avalanche, so that every input bit moves every output bit. */
 export function fmix32(x: number): number {
   let h = x >>> 0;

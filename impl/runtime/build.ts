@@ -84,7 +84,7 @@ export async function buildCli(): Promise<void> {
 }
 
 /** Write `file` whole: a temporary file, then a rename over it. */
-function replace(file: string, contents: Uint8Array | string, mode = 0o644): void {
+export function replace(file: string, contents: Uint8Array | string, mode = 0o644): void {
   const temporary = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   fs.writeFileSync(temporary, contents, { mode });
   fs.renameSync(temporary, file);

@@ -243,7 +243,7 @@ function run(o: ImplOptions, io: Io): number {
     (p) =>
       `${p.distinct} distinct states, ${p.transitions} transitions, depth ${p.depth}/${o.explore.depth}, ${perSecond(p.distinct, p.ms / 1000)} states/s, ${(p.ms / 1000).toFixed(1)} s`,
   );
-  const outcome = explore({ ...o.explore, onProgress });
+  const outcome = explore({ ...o.explore, onProgress, recordReplay: true });
   const bounds = `${describeBounds(o.explore.bounds)} --depth ${o.explore.depth}${o.explore.mode === "random" ? " --mode random" : ""}`;
   const folder = outcome.regression === null ? null : writeCounterexample(o, outcome, bounds);
   if (o.json) io.out(JSON.stringify(toJson(o, outcome, bounds, folder)));
@@ -319,13 +319,8 @@ function report(o: ImplOptions, x: ExploreOutcome, bounds: string, folder: strin
 /** Write the counterexample's report (readable trace, Mermaid diagram, regression file); returns the folder. */
 function writeCounterexample(o: ImplOptions, x: ExploreOutcome, bounds: string): string {
   const r = x.regression!;
-  const step = o.explore.mutant?.step;
-  const run = runScenario(r.scenario, {
-    replicas: r.replicas,
-    clients: r.clients ?? 3,
-    record: true,
-    ...(step === undefined ? {} : { step }),
-  });
+  // The explorer replayed the counterexample with its trace kept: that replay is the report's.
+  const run = x.run!;
   return writeReport(o.out, {
     name: r.name,
     failure: run.failure!,

@@ -6,7 +6,7 @@
  */
 import type { Step } from "../../impl/core/testing/index.ts";
 import type { Regression } from "../regressions/regressions.ts";
-import { runScenario, type Failure } from "../world/run.ts";
+import { runScenario, type Failure, type RunResult } from "../world/run.ts";
 import type { Action } from "../world/actions.ts";
 import { CheckProfile } from "../../proofs/check-profile.ts";
 import { ImplModel, type ImplBounds } from "./model.ts";
@@ -31,6 +31,8 @@ export interface ExploreOptions {
   readonly onProgress?: (p: SearchProgress) => void;
   /** Time each check of proofs/ and each part of the explorer's own work (`ExploreOutcome.profile`). */
   readonly profileChecks?: boolean;
+  /** Keep the readable trace of the counterexample's replay (`ExploreOutcome.run`), for reports. */
+  readonly recordReplay?: boolean;
 }
 
 /** One row of a profile: where `ms` of the search went, over `calls` calls. */
@@ -49,6 +51,8 @@ export interface ExploreOutcome {
   readonly regression: Regression | null;
   /** The counterexample's replay through `runScenario`: the same check fails there. */
   readonly replayed: Failure | null;
+  /** That replay, with its trace when `recordReplay` asked for it (null: no counterexample). */
+  readonly run: RunResult | null;
   /** With `profileChecks`: the explorer's parts (world steps without their checks) and every check, costliest first. */
   readonly profile?: readonly ProfileRow[];
 }
@@ -72,14 +76,15 @@ export function explore(options: ExploreOptions): ExploreOutcome {
   const seconds = (performance.now() - started) / 1000;
   const profile = model.profile === null ? {} : { profile: profileRows(model.profile) };
   const found = result.counterexample;
-  if (found === null) return { result, seconds, regression: null, replayed: null, ...profile };
+  if (found === null) return { result, seconds, regression: null, replayed: null, run: null, ...profile };
   const regression = toRegression(model, options, found.actions, found.violation.check, found.violation.message);
-  const replayed = replay(regression, options.mutant?.step);
+  const run = replayRun(regression, options.mutant?.step, options.recordReplay ?? false);
+  const replayed = run.failure;
   if (replayed === null || replayed.check !== found.violation.check)
     throw new Error(
       `the explorer found ${found.violation.check}, but its trace replayed in the world ${replayed === null ? "passes" : `fails ${replayed.check}`}: the explorer and the world disagree`,
     );
-  return { result, seconds, regression, replayed, ...profile };
+  return { result, seconds, regression, replayed, run, ...profile };
 }
 
 /**
@@ -126,13 +131,18 @@ export function toRegression(
 
 /** Run a regression scenario through the world; its failure, or null when every check passes. */
 export function replay(r: Regression, step?: Step, record = false): Failure | null {
+  return replayRun(r, step, record).failure;
+}
+
+/** Run a regression scenario through the world: the whole run (its trace too, with `record`). */
+function replayRun(r: Regression, step: Step | undefined, record: boolean): RunResult {
   return runScenario(r.scenario, {
     replicas: r.replicas,
     clients: r.clients ?? 3,
     liveness: r.liveness,
     record,
     ...(step === undefined ? {} : { step }),
-  }).failure;
+  });
 }
 
 /** The bounds as command-line flags (only those that differ from the defaults). */

@@ -11,18 +11,7 @@
  * is what makes hashing a replica state cheap (a step shares every part it did not change).
  */
 
-const c1 = 0xcc9e2d51;
-const c2 = 0x1b873593;
-
-/** One murmur3 round: fold `k` into `h`. */
-function round(h: number, k: number): number {
-  k = Math.imul(k, c1);
-  k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, c2);
-  h ^= k;
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
-}
+import { murmurRound as round } from "../../spec/hash.ts";
 
 /** murmur3's finalizer. */
 function fmix(h: number): number {

@@ -76,6 +76,11 @@ export interface TimedReplica {
   readonly paused: boolean;
   localAt(t: number): number;
   trueAt(reading: number): number;
+  /**
+   * Where `nextAdvanceMs` may keep this replica's step to its next deadline from one true time (a
+   * replica that changes drops it: the world's slots, which copies share until one changes).
+   */
+  nextDeadline?: { readonly trueTime: number; readonly ms: number } | null;
 }
 
 /**
@@ -89,12 +94,17 @@ export function nextAdvanceMs(replicas: readonly TimedReplica[], trueTime: numbe
   const buffer: number[] = [];
   for (const r of replicas) {
     if (r.state === null || r.paused) continue;
-    buffer.length = 0;
-    // A clock only moves forward: the earliest deadline is the one reached first.
-    let earliest = Number.POSITIVE_INFINITY;
-    for (const d of deadlinesOf(r.state, r.localAt(trueTime), buffer)) if (d < earliest) earliest = d;
-    if (earliest === Number.POSITIVE_INFINITY) continue;
-    const ms = stepTo(r, trueTime, earliest);
+    const known = r.nextDeadline;
+    let ms: number;
+    if (known !== undefined && known !== null && known.trueTime === trueTime) ms = known.ms;
+    else {
+      buffer.length = 0;
+      // A clock only moves forward: the earliest deadline is the one reached first.
+      let earliest = Number.POSITIVE_INFINITY;
+      for (const d of deadlinesOf(r.state, r.localAt(trueTime), buffer)) if (d < earliest) earliest = d;
+      ms = earliest === Number.POSITIVE_INFINITY ? earliest : stepTo(r, trueTime, earliest);
+      if (known !== undefined) r.nextDeadline = { trueTime, ms };
+    }
     if (ms < best) best = ms;
   }
   return best === Number.POSITIVE_INFINITY ? null : best;

@@ -34,6 +34,8 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
   readonly clock: Clock;
   /** The hash of everything but the clock (`hashInto`), kept until the slot changes (`changed`). */
   private hashed: Hash64 | null = null;
+  /** The explorer's step to this replica's next deadline from one true time (explorer/time.ts), kept likewise. */
+  nextDeadline: { readonly trueTime: number; readonly ms: number } | null = null;
   constructor(
     readonly id: number,
     readonly index: number,
@@ -51,6 +53,7 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
    */
   changed(): void {
     this.hashed = null;
+    this.nextDeadline = null;
   }
 
   /** An independent copy (states and records are immutable values, shared). */
