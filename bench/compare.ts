@@ -195,7 +195,7 @@ async function measureOnce(
     load,
   });
   progress(
-    `repeat ${repeat + 1}/${repeats} ${name} ${kind}s, ${clients} clients: ${result.throughput.toFixed(0)}/s p50 ${result.p50.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms failed ${result.failed} unknown ${result.outcomeUnknown} leadership changes ${leadershipChanges} (load ${load})`,
+    `repeat ${repeat + 1}/${repeats} ${name} ${kind}s, ${clients} clients: ${result.throughput.toFixed(0)}/s p50 ${result.p50.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms CPU per op ${points.at(-1)!.cpuMsPerOp.toFixed(3)} ms failed ${result.failed} unknown ${result.outcomeUnknown} leadership changes ${leadershipChanges} (load ${load})`,
   );
 }
 
