@@ -5,6 +5,7 @@
  */
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect } from "vitest";
+import { fmix32, fnv1a, fnvOffsetBasis } from "./hash.ts";
 import { kv, type KvInput } from "./kv.ts";
 import { commandDigest, serviceOf, sessionOf, type Request } from "./service.ts";
 import { runInputs } from "./state-machine.ts";
@@ -93,6 +94,41 @@ describe("service", () => {
       );
     if (canonical(a) === canonical(b)) expect(commandDigest(a)).toBe(commandDigest(b));
     else expect(commandDigest(a)).not.toBe(commandDigest(b));
+  });
+
+  // Any characters (lone surrogates, control characters, quotes), members whose value is
+  // undefined (left out), integer-like keys (which objects order before the others).
+  const anyString = fc.oneof(
+    fc.string({ unit: "binary", maxLength: 12 }),
+    fc.constantFrom("\ud800", "a\udc00b", "\ud83d\ude00", 'q"\\\n', "\u2028\u007f"),
+  );
+  const plain: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+    value: fc.oneof(
+      { depthSize: "small" },
+      anyString,
+      fc.double(),
+      fc.integer(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.constant(undefined),
+      fc.array(tie("value"), { maxLength: 4 }),
+      fc.dictionary(fc.oneof(anyString, fc.nat({ max: 20 }).map(String)), tie("value"), { maxKeys: 4 }),
+    ),
+  })).value;
+  test.prop([plain])("commandDigest folds both lanes over the canonical JSON of the input", (input) => {
+    const canonical = (value: unknown): string => {
+      if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+      if (value !== null && typeof value === "object") {
+        const entries = Object.entries(value as Record<string, unknown>)
+          .filter(([, v]) => v !== undefined)
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+        return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+      }
+      return JSON.stringify(value) ?? "null";
+    };
+    const text = canonical(input);
+    const hex = (h: number): string => fmix32(h).toString(16).padStart(8, "0");
+    expect(commandDigest(input)).toBe(`${hex(fnv1a(fnvOffsetBasis, text))}${hex(fnv1a(0x050c5d1f, text))}`);
   });
 
   test("appends by two clients with retries run once each", () => {

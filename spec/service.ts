@@ -67,22 +67,67 @@ export type ServiceOutput<O> =
  * fools its own session).
  */
 export function commandDigest(input: unknown): string {
-  const text = canonical(input);
-  const a = fmix32(fnv1a(fnvOffsetBasis, text));
-  const b = fmix32(fnv1a(0x050c5d1f, text));
-  return `${a.toString(16).padStart(8, "0")}${b.toString(16).padStart(8, "0")}`;
+  const lanes: Lanes = { a: fnvOffsetBasis, b: 0x050c5d1f };
+  foldCanonical(lanes, input);
+  return `${fmix32(lanes.a).toString(16).padStart(8, "0")}${fmix32(lanes.b).toString(16).padStart(8, "0")}`;
 }
 
-/** JSON with object keys sorted (inputs are plain data: strings, numbers, booleans, null, arrays, objects). */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
+/** The two FNV-1a lanes of a digest, folded as the rendering goes (never built as one string). */
+interface Lanes {
+  a: number;
+  b: number;
+}
+
+/** Fold `text` into both lanes: fnv1a over each lane. */
+function fold(lanes: Lanes, text: string): void {
+  lanes.a = fnv1a(lanes.a, text);
+  lanes.b = fnv1a(lanes.b, text);
+}
+
+/**
+ * Fold the canonical rendering of `value`: JSON with object keys sorted, and object members
+ * whose value is undefined left out (inputs are plain data: strings, numbers, booleans, null,
+ * arrays, objects). Piece by piece, which FNV-1a's fold makes equal to folding the whole text.
+ */
+function foldCanonical(lanes: Lanes, value: unknown): void {
+  if (Array.isArray(value)) {
+    fold(lanes, "[");
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) fold(lanes, ",");
+      foldCanonical(lanes, value[i]);
+    }
+    fold(lanes, "]");
+  } else if (value !== null && typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    const keys = Object.keys(record)
+      .filter((k) => record[k] !== undefined)
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    fold(lanes, "{");
+    for (let i = 0; i < keys.length; i++) {
+      if (i > 0) fold(lanes, ",");
+      foldString(lanes, keys[i]!);
+      fold(lanes, ":");
+      foldCanonical(lanes, record[keys[i]!]);
+    }
+    fold(lanes, "}");
+  } else if (typeof value === "string") foldString(lanes, value);
+  else fold(lanes, JSON.stringify(value) ?? "null");
+}
+
+/** Fold JSON.stringify(text): the text between quotes when JSON escapes none of its characters. */
+function foldString(lanes: Lanes, text: string): void {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    // Escaped by JSON: control characters, the quote, the backslash, and lone surrogates (any
+    // surrogate takes the slow path here).
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) {
+      fold(lanes, JSON.stringify(text));
+      return;
+    }
   }
-  return JSON.stringify(value) ?? "null";
+  fold(lanes, '"');
+  fold(lanes, text);
+  fold(lanes, '"');
 }
 
 /**

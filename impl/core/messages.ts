@@ -269,7 +269,13 @@ export function plainBytes(value: unknown): number {
     for (const item of value) bytes += plainBytes(item);
     return bytes;
   }
-  for (const [key, item] of Object.entries(value)) if (item !== undefined) bytes += key.length + plainBytes(item);
+  // Object.keys, not Object.entries: no [key, value] pair allocated per member (this runs for
+  // every command proposed and every value executed).
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    const item = record[key];
+    if (item !== undefined) bytes += key.length + plainBytes(item);
+  }
   return bytes;
 }
 

@@ -146,7 +146,10 @@ export const defaultRules: ReplicaRules = {
   checkpointDue,
   grantCountedFrom,
   nextToExecute,
-  sessionAnswer: (session, seq, input) => sessionAnswer(session, seq, commandDigest(input)),
+  // The command's digest matters only for a retry of the session's last number: not computed for
+  // a new one (the common case at the leader's front door; execution computes it once).
+  sessionAnswer: (session, seq, input) =>
+    sessionAnswer(session, seq, session !== undefined && seq === session.seq ? commandDigest(input) : ""),
   executeCommand,
   governsFrom,
   promiseCoversFrom,

@@ -37,6 +37,8 @@ if (files.length === 0) {
  */
 const runs: Run[] = [];
 const reruns = new Map<Run, Run[]>();
+/** The budget of a re-run's rows (a cell that says "no" names what its own hunt had). */
+const budgetOf = new Map<Run["mutants"][number], number>();
 for (const f of files) {
   const run = JSON.parse(readFileSync(f, "utf8")) as Run;
   const i = runs.findIndex((r) => r.replicas === run.replicas && r.tuning === run.tuning);
@@ -52,6 +54,7 @@ for (const f of files) {
       ...run.mutants.filter((m) => !base.mutants.some((x) => x.mutant === m.mutant)),
     ],
   };
+  for (const m of run.mutants) budgetOf.set(m, run.budgetSeconds);
   reruns.set(merged, [...(reruns.get(base) ?? []), run]);
   runs[i] = merged;
 }
@@ -71,7 +74,7 @@ for (const name of names) {
     return ["explore", "random"].map((e) =>
       cell(
         m?.hunts.find((h) => h.engine === e),
-        r.budgetSeconds,
+        (m === undefined ? undefined : budgetOf.get(m)) ?? r.budgetSeconds,
       ),
     );
   });
@@ -82,13 +85,15 @@ for (const r of runs) {
   const hunted = (e: string) => r.mutants.filter((m) => m.hunts.some((h) => h.engine === e)).length;
   const caught = (e: string) => r.mutants.filter((m) => m.hunts.some((h) => h.engine === e && h.caught)).length;
   const any = r.mutants.filter((m) => m.hunts.some((h) => h.caught)).length;
-  const budget = (x: Run) =>
-    `budget ${x.budgetSeconds} ${x.budgetClock === "cpu" ? "CPU" : "wall"} s per hunt, load ${x.load.toFixed(1)}`;
-  const rerun = (reruns.get(r) ?? []).map(
-    (x) => `; re-run of ${x.mutants.map((m) => m.mutant).join(", ")}: ${budget(x)}`,
-  );
+  const budget = (x: Run) => `${x.budgetSeconds} s ${x.budgetClock === "cpu" ? "CPU" : "wall"}`;
+  const again = reruns.get(r) ?? [];
+  const loads = again.map((x) => x.load);
+  const rerun =
+    again.length === 0
+      ? ""
+      : `; re-run of ${again.flatMap((x) => x.mutants.map((m) => m.mutant)).join(", ")}: budget ${[...new Set(again.map(budget))].join(", ")} per hunt, load ${Math.min(...loads).toFixed(1)} to ${Math.max(...loads).toFixed(1)}`;
   lines.push(
-    `- ${r.replicas} replicas, tuning ${r.tuning}: explorer ${caught("explore")}/${hunted("explore")}, random ${caught("random")}/${hunted("random")}, some engine ${any}/${r.mutants.length} (${budget(r)}${rerun.join("")})`,
+    `- ${r.replicas} replicas, tuning ${r.tuning}: explorer ${caught("explore")}/${hunted("explore")}, random ${caught("random")}/${hunted("random")}, some engine ${any}/${r.mutants.length} (budget ${budget(r)} per hunt, load ${r.load.toFixed(1)}${rerun})`,
   );
 }
 process.stdout.write(`${lines.join("\n")}\n`);
