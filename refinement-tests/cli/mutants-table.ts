@@ -25,9 +25,41 @@ interface Run {
   readonly mutants: readonly { readonly mutant: string; readonly hunts: readonly Hunt[] }[];
 }
 
+const usage = "usage: npm run mutants:table -- FILE... (each the output of npm run mutants -- --json)\n";
 const files = process.argv.slice(2);
-if (files.length === 0) {
-  process.stderr.write("usage: npm run mutants:table -- FILE... (each the output of npm run mutants -- --json)\n");
+if (files.includes("--help") || files.includes("-h")) {
+  process.stdout.write(usage);
+  process.exit(0);
+}
+if (files.length === 0 || files.some((f) => f.startsWith("-"))) {
+  process.stderr.write(usage);
+  process.exit(2);
+}
+
+/** One file's run, or exit 2 naming the file and what is wrong with it. */
+function readRun(file: string): Run {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    return refuse(file, `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+  let run: unknown;
+  try {
+    run = JSON.parse(text);
+  } catch (error) {
+    return refuse(file, `is not JSON (${(error as Error).message})`);
+  }
+  const r = run as Partial<Run> | null;
+  if (typeof r !== "object" || r === null || typeof r.replicas !== "number" || typeof r.tuning !== "string")
+    return refuse(file, "has no replicas and tuning: not the output of npm run mutants -- --json");
+  if (!Array.isArray(r.mutants))
+    return refuse(file, "has no list of mutants: not the output of npm run mutants -- --json");
+  return run as Run;
+}
+
+function refuse(file: string, why: string): never {
+  process.stderr.write(`mutants:table: ${file} ${why}\n`);
   process.exit(2);
 }
 /**
@@ -40,7 +72,7 @@ const reruns = new Map<Run, Run[]>();
 /** The budget of a re-run's rows (a cell that says "no" names what its own hunt had). */
 const budgetOf = new Map<Run["mutants"][number], number>();
 for (const f of files) {
-  const run = JSON.parse(readFileSync(f, "utf8")) as Run;
+  const run = readRun(f);
   const i = runs.findIndex((r) => r.replicas === run.replicas && r.tuning === run.tuning);
   if (i < 0) {
     runs.push(run);
