@@ -21,8 +21,11 @@ const hashFile = path.join(distDir, "sources.sha256");
 /** Folders the CLI is compiled from (impl/ imports spec/, nothing else of the project). */
 const sourceFolders = ["impl", "spec"];
 
-/** A hash of everything a build depends on: the sources, package.json and this file. */
-export function sourcesHash(): string {
+/**
+ * A hash of everything a build from `folders` depends on: their sources (tests aside), package.json
+ * and this file. The CLI's build hashes impl/ and spec/; the explorer's bundle more.
+ */
+export function sourcesHash(folders: readonly string[] = sourceFolders): string {
   const hash = createHash("sha256");
   const add = (file: string): void => {
     hash.update(path.relative(projectRoot, file)).update("\0").update(fs.readFileSync(file)).update("\0");
@@ -34,22 +37,27 @@ export function sourcesHash(): string {
       else if (entry.name.endsWith(".ts") && !entry.name.endsWith(".test.ts")) add(file);
     }
   };
-  for (const folder of sourceFolders) walk(path.join(projectRoot, folder));
+  for (const folder of folders) walk(path.join(projectRoot, folder));
   add(path.join(projectRoot, "package.json"));
   return hash.digest("hex");
+}
+
+/** npm packages a bundle leaves to node_modules: all but `effect`, which is bundled. */
+export function externalPackages(): string[] {
+  const manifest = JSON.parse(fs.readFileSync(path.join(projectRoot, "package.json"), "utf8")) as {
+    dependencies?: Record<string, string>;
+    devDependencies?: Record<string, string>;
+  };
+  return [...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.devDependencies ?? {})].filter(
+    (name) => name !== "effect",
+  );
 }
 
 /** Build dist/paxos-lease.mjs from the sources now. */
 export async function buildCli(): Promise<void> {
   const hash = sourcesHash();
   const esbuild = await import("esbuild");
-  const manifest = JSON.parse(fs.readFileSync(path.join(projectRoot, "package.json"), "utf8")) as {
-    dependencies?: Record<string, string>;
-    devDependencies?: Record<string, string>;
-  };
-  const external = [...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.devDependencies ?? {})].filter(
-    (name) => name !== "effect",
-  );
+  const external = externalPackages();
   const result = await esbuild.build({
     entryPoints: {
       "paxos-lease": path.join(projectRoot, "impl", "runtime", "cli.ts"),

@@ -15,12 +15,11 @@
  * the sources changed since the last build (their hash is kept in dist/explore.sha256). Development
  * tool: nothing imports it.
  */
-import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { projectRoot } from "../../impl/runtime/program.ts";
-import { replace } from "../../impl/runtime/build.ts";
+import { externalPackages, replace, sourcesHash } from "../../impl/runtime/build.ts";
 
 const entry = path.join(projectRoot, "refinement-tests", "cli", "explore.ts");
 const bundlePath = path.join(projectRoot, "dist", "explore.mjs");
@@ -28,34 +27,10 @@ const hashFile = path.join(projectRoot, "dist", "explore.sha256");
 /** Folders the explorer is compiled from. */
 const sourceFolders = ["impl", "spec", "proofs", "refinement-tests"];
 
-/** A hash of everything the bundle depends on: the sources, package.json and this file. */
-function sourcesHash(): string {
-  const hash = createHash("sha256");
-  const add = (file: string): void => {
-    hash.update(path.relative(projectRoot, file)).update("\0").update(fs.readFileSync(file)).update("\0");
-  };
-  const walk = (dir: string): void => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      const file = path.join(dir, e.name);
-      if (e.isDirectory()) walk(file);
-      else if (e.name.endsWith(".ts") && !e.name.endsWith(".test.ts")) add(file);
-    }
-  };
-  for (const folder of sourceFolders) walk(path.join(projectRoot, folder));
-  add(path.join(projectRoot, "package.json"));
-  return hash.digest("hex");
-}
-
 /** Build dist/explore.mjs from the sources now. */
 async function build(hash: string): Promise<void> {
   const esbuild = await import("esbuild");
-  const manifest = JSON.parse(fs.readFileSync(path.join(projectRoot, "package.json"), "utf8")) as {
-    dependencies?: Record<string, string>;
-    devDependencies?: Record<string, string>;
-  };
-  const external = [...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.devDependencies ?? {})].filter(
-    (name) => name !== "effect",
-  );
+  const external = externalPackages();
   const result = await esbuild.build({
     entryPoints: [entry],
     bundle: true,
@@ -87,7 +62,7 @@ async function build(hash: string): Promise<void> {
 
 if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === path.join(import.meta.dirname, "build.ts")) {
   const started = performance.now();
-  const hash = sourcesHash();
+  const hash = sourcesHash(sourceFolders);
   const fresh =
     process.argv.includes("--if-stale") &&
     fs.existsSync(bundlePath) &&

@@ -168,6 +168,13 @@ function objectHash(o: object): Hash64 {
   return out;
 }
 
+/** The hash of what `feed` puts into a fresh hasher (a part of a world that keeps its hash). */
+export function hashOf(feed: (h: Hasher) => void): Hash64 {
+  const h = new Hasher();
+  feed(h);
+  return h.done();
+}
+
 /** Where `memoizedHash` keeps a hash computed by its own function (apart from `valueHash`'s). */
 const customKey = Symbol("customHash64");
 

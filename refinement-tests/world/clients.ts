@@ -7,7 +7,7 @@
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
 import type { ClientResult } from "../../impl/core/testing/index.ts";
 import type { RequestInfo } from "../../proofs/world-view.ts";
-import { Hasher, valueHash, type Hash64 } from "../explorer/hash.ts";
+import { hashOf, type Hasher, valueHash, type Hash64 } from "../explorer/hash.ts";
 import type { OpSpec } from "./actions.ts";
 
 /** One client operation, as the linearizability checker and the reports see it. */
@@ -241,12 +241,7 @@ export class Clients {
 
   /** The hash of the clients, their operations and the request table (kept until `changed`). */
   hash(): Hash64 {
-    if (this.hashed === null) {
-      const h = new Hasher();
-      this.hashInto(h);
-      this.hashed = h.done();
-    }
-    return this.hashed;
+    return (this.hashed ??= hashOf((h) => this.hashInto(h)));
   }
 
   /** Feed the clients, their operations and the request table (whose each request is) into `h`. */

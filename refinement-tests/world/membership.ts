@@ -6,7 +6,7 @@
  */
 import type { KvOutput } from "../../spec/kv.ts";
 import type { ClientResult, ConfigChange } from "../../impl/core/testing/index.ts";
-import { Hasher, valueHash, type Hash64 } from "../explorer/hash.ts";
+import { hashOf, type Hasher, valueHash, type Hash64 } from "../explorer/hash.ts";
 import type { KvReplicaState } from "./world.ts";
 
 /** How often the operator's tool asks again for the change that follows an add, ms of true time. */
@@ -138,12 +138,7 @@ export class Operator {
 
   /** The hash of the changes asked for, their answers and what the tool has yet to ask (kept until `changed`). */
   hash(): Hash64 {
-    if (this.hashed === null) {
-      const h = new Hasher();
-      this.hashInto(h);
-      this.hashed = h.done();
-    }
-    return this.hashed;
+    return (this.hashed ??= hashOf((h) => this.hashInto(h)));
   }
 
   private hashInto(h: Hasher): void {
