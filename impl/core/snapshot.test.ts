@@ -93,13 +93,26 @@ describe("snapshots", () => {
         const info = makeSnapshot(ctx, c);
         const serialization = serializationOf(info)!;
         const slices: string[] = [];
-        while (!serialization.complete) slices.push(serialization.next(chars));
+        while (!serialization.complete) {
+          serialization.advance(chars);
+          slices.push(...serialization.takeChunks());
+        }
         expect(slices.join("")).toBe(whole);
+        expect(serialization.takeChunks()).toEqual([]);
         expect(serialization.bytes).toBe(whole.length);
         expect(snapshotSize(info)).toBe(whole.length);
         expect(info.contentDigest).toBe(contentDigestOf(whole));
+        // Handed over and not kept: serialized again when the whole is asked for.
         expect(info.data).toBe(whole);
       }
+      // Finished early by a reader while chunks are being handed over: the rest are still handed over.
+      const early = makeSnapshot(ctx, c);
+      const serialization = serializationOf(early)!;
+      serialization.advance(10);
+      const first = serialization.takeChunks();
+      expect(early.contentDigest).toBe(contentDigestOf(whole));
+      expect([...first, ...serialization.takeChunks()].join("")).toBe(whole);
+      expect(early.data).toBe(whole);
       // Read before any slice: finished at once, the same fields a plain snapshot has, in the same order.
       const lazy = makeSnapshot(ctx, c);
       const plain = { slot: lazy.slot, digest: lazy.digest, contentDigest: contentDigestOf(whole), data: whole };

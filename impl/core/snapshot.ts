@@ -178,21 +178,30 @@ function* jsonPieces(value: unknown, depth: number): Generator<string, void, und
 const envelopeDepth = 3;
 
 /**
- * A snapshot's serialization made in slices: `next` serializes, escapes and digests about
- * `chars` more characters of it and returns them, so that a replica can take a snapshot of a
- * large state across event-loop turns (and stream it to disk as it goes), while the state goes on
- * changing: it serializes the persistent state of the snapshot's slot, which nothing changes.
- * The result is exactly `encodeSnapshot`'s string and `contentDigestOf`'s digest of it.
- * Deterministic and pure: how it is sliced changes nothing but when the work is done.
+ * A snapshot's serialization made in slices: `advance` serializes, escapes and digests about
+ * `chars` more characters of it, and `takeChunks` hands over what was made since it was last
+ * called, so that a replica can take a snapshot of a large state across event-loop turns and
+ * stream it to disk as it goes, while its state goes on changing (this serializes the persistent
+ * state of the snapshot's slot, which nothing changes). The chunks joined are exactly
+ * `encodeSnapshot`'s string, and the digest `contentDigestOf`'s. Deterministic and pure: how it
+ * is sliced changes nothing but when the work is done.
+ *
+ * Chunks handed over are not kept: should the whole string be asked for afterwards (a peer's
+ * state transfer), it is serialized again from the state, so that a replica does not keep a
+ * serialized copy of every value it holds (two, with the snapshot before).
  */
 export class SnapshotSerialization {
   private pieces: Generator<string, void, undefined> | null;
   private lanes: DigestLanes = digestStart;
-  private chunks: string[] = [];
+  private unsent: string[] = [];
+  private taken = false;
   private joined: string | null = null;
   private size = 0;
 
-  constructor(envelope: unknown) {
+  constructor(
+    envelope: unknown,
+    private readonly encode: () => string,
+  ) {
     this.pieces = jsonPieces(envelope, envelopeDepth);
   }
 
@@ -206,9 +215,9 @@ export class SnapshotSerialization {
     return this.size;
   }
 
-  /** Serialize the next pieces, at least one and about `chars` characters, and return them (nothing once complete). */
-  next(chars: number): string {
-    if (this.pieces === null) return "";
+  /** Serialize the next pieces, at least one and about `chars` characters (nothing once complete). */
+  advance(chars: number): void {
+    if (this.pieces === null) return;
     const parts: string[] = [];
     let taken = 0;
     while (taken < chars || parts.length === 0) {
@@ -226,21 +235,36 @@ export class SnapshotSerialization {
     const chunk = ascii === null ? escapeNonAscii(json) : json;
     this.lanes = ascii ?? digestLanes(this.lanes, chunk, 0x10000)!;
     this.size += chunk.length;
-    this.chunks.push(chunk);
-    return chunk;
+    this.unsent.push(chunk);
+  }
+
+  /** The chunks serialized since the last call, in order; they are not kept. */
+  takeChunks(): string[] {
+    const chunks = this.unsent;
+    this.unsent = [];
+    this.taken = true;
+    return chunks;
+  }
+
+  /** Whether `takeChunks` was ever called (the bytes left, or began to leave, in chunks). */
+  get streamed(): boolean {
+    return this.taken;
   }
 
   /** Finish whatever is left at once. */
   finish(): void {
-    while (this.pieces !== null) this.next(Number.POSITIVE_INFINITY);
+    while (this.pieces !== null) this.advance(Number.POSITIVE_INFINITY);
   }
 
-  /** The whole serialized snapshot (finishing it first if need be). */
+  /** The whole serialized snapshot: the chunks joined, or serialized again once some were handed over. */
   get data(): string {
-    this.finish();
     if (this.joined === null) {
-      this.joined = this.chunks.join("");
-      this.chunks = [];
+      if (this.taken) this.joined = this.encode();
+      else {
+        this.finish();
+        this.joined = this.unsent.join("");
+        this.unsent = [this.joined];
+      }
     }
     return this.joined;
   }
@@ -284,7 +308,7 @@ function defineLazy(target: object, field: "contentDigest" | "data", serializati
  * hundreds of milliseconds, on every replica at the same slot.
  */
 export function makeSnapshot<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: SnapshotContents<S, O>): SnapshotInfo {
-  const serialization = new SnapshotSerialization(envelopeOf(ctx, contents));
+  const serialization = new SnapshotSerialization(envelopeOf(ctx, contents), () => encodeSnapshot(ctx, contents));
   const info = { slot: contents.slot, digest: snapshotDigest(ctx, contents) } as {
     slot: number;
     digest: string;

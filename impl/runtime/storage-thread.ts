@@ -234,7 +234,8 @@ export class StorageThread implements DurableLog<KvRecord> {
       stage = this.nextStage++;
       this.stages.set(serialization, stage);
     }
-    const request: StorageRequest = { kind: "stage", stage, chunk: serialization.next(chars) };
+    serialization.advance(chars);
+    const request: StorageRequest = { kind: "stage", stage, chunks: serialization.takeChunks() };
     this.worker.postMessage(request);
   }
 
@@ -268,6 +269,9 @@ export class StorageThread implements DurableLog<KvRecord> {
       // Serialized at once by a reader before any slice went (a trace, say): it crosses whole.
       if (stage === undefined)
         return { _tag: "snapshot", slot, digest, contentDigest, maxBal, logTruncatedUpTo, data: record.data } as const;
+      // Whatever a reader finished meanwhile (without handing it over) goes to the stage first.
+      const rest = serialization.takeChunks();
+      if (rest.length > 0) this.worker.postMessage({ kind: "stage", stage, chunks: rest } satisfies StorageRequest);
       staged.push({ index, stage });
       this.stages.delete(serialization);
       return { _tag: "snapshot", slot, digest, contentDigest, maxBal, logTruncatedUpTo, data: "" } as const;

@@ -42,7 +42,7 @@ export type StorageRequest =
       readonly staged?: readonly { readonly index: number; readonly stage: number }[];
     }
   /** The next slice of a snapshot's bytes, serialized on the main thread (storage-thread.ts); its record follows. */
-  | { readonly kind: "stage"; readonly stage: number; readonly chunk: string }
+  | { readonly kind: "stage"; readonly stage: number; readonly chunks: readonly string[] }
   | { readonly kind: "close"; readonly id: number };
 
 /** An error that crossed from the storage thread, to be rebuilt on the main thread. */
@@ -140,8 +140,8 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     const take = (request: StorageRequest): void => {
       if (request.kind !== "stage") return void group.push(request);
       const chunks = stages.get(request.stage);
-      if (chunks === undefined) stages.set(request.stage, [request.chunk]);
-      else chunks.push(request.chunk);
+      if (chunks === undefined) stages.set(request.stage, request.chunks.slice());
+      else for (const chunk of request.chunks) chunks.push(chunk);
     };
     take(first);
     for (let next = receiveMessageOnPort(port); next !== undefined; next = receiveMessageOnPort(port))
