@@ -12,7 +12,7 @@
  */
 import { existsSync } from "node:fs";
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
-import { serializationOf, type SnapshotSerialization } from "../core/snapshot.ts";
+import { serializationOf, type SnapshotSerialization } from "../core/index.ts";
 import type { KvRecord } from "./core-adapter.ts";
 import { noDiskFaults, type DiskFaults } from "./disk-faults.ts";
 import type { DurableLog } from "./driver.ts";
