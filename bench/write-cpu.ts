@@ -167,7 +167,10 @@ function allocations(
     for (const child of node.children) walk(child);
   };
   walk(profile.head);
-  return { total: total / writes, top: [...byFunction].map(([f, b]): [string, number] => [f, b / writes]).sort((a, b) => b[1] - a[1]) };
+  return {
+    total: total / writes,
+    top: [...byFunction].map(([f, b]): [string, number] => [f, b / writes]).sort((a, b) => b[1] - a[1]),
+  };
 }
 
 const cluster = await TestCluster.create(3, undefined, { traces: false });
@@ -300,7 +303,12 @@ try {
       replicas.reduce((n, r) => n + r.totalUs, 0) - ((idleMsPerSecond * seconds) / writes) * 1000,
     ),
     replicas,
-    allocations: allocs.map((a) => ({ id: a.id, role: a.role, bytesPerWrite: Math.round(a.total), top: a.top.slice(0, 40) })),
+    allocations: allocs.map((a) => ({
+      id: a.id,
+      role: a.role,
+      bytesPerWrite: Math.round(a.total),
+      top: a.top.slice(0, 40),
+    })),
     stages: stages.map((s) => ({
       id: s.id,
       role: s.role,
