@@ -156,17 +156,21 @@ function allocations(
 ): { total: number; top: [string, number][] } {
   const byFunction = new Map<string, number>();
   let total = 0;
-  const walk = (node: HeapNode): void => {
+  // A frame outside the project's code (Node's, a library's, native) is named with the nearest
+  // caller of the project's own, which is what a change would touch.
+  const walk = (node: HeapNode, caller: string | undefined): void => {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const where = sourceOf(url, lineNumber + 1) ?? (url === "" ? "(native)" : url.replace(/^.*\//, ""));
+    const name = `${functionName === "" ? "(anonymous)" : functionName} ${where}`;
+    const own = /^(impl|spec)\//.test(where);
     if (node.selfSize > 0) {
-      const { functionName, url, lineNumber } = node.callFrame;
-      const where = sourceOf(url, lineNumber + 1) ?? (url === "" ? "(native)" : url.replace(/^.*\//, ""));
-      const name = `${functionName === "" ? "(anonymous)" : functionName} ${where}`;
-      byFunction.set(name, (byFunction.get(name) ?? 0) + node.selfSize);
+      const key = own || caller === undefined ? name : `${name} <- ${caller}`;
+      byFunction.set(key, (byFunction.get(key) ?? 0) + node.selfSize);
       total += node.selfSize;
     }
-    for (const child of node.children) walk(child);
+    for (const child of node.children) walk(child, own ? name : caller);
   };
-  walk(profile.head);
+  walk(profile.head, undefined);
   return {
     total: total / writes,
     top: [...byFunction].map(([f, b]): [string, number] => [f, b / writes]).sort((a, b) => b[1] - a[1]),
