@@ -39,7 +39,7 @@ export interface StorageThreadOptions {
    * larger than that is one slice of its own).
    */
   readonly snapshotSliceChars?: number;
-  /** Longest a turn goes on serializing slices of a snapshot, in milliseconds (at least one slice a turn). Default 4. */
+  /** Longest a turn goes on serializing a snapshot's slices, in milliseconds (at least one slice a turn). Default 4. */
   readonly snapshotTurnMs?: number;
 }
 
