@@ -70,7 +70,11 @@ describe("npm run mutants:table", () => {
     ]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain("| quorum-off-by-one | no (6,946 states in 20 s) | 0.25 s, 3 runs |");
-    expect(r.stdout).toContain("re-run of every mutant by the explorer: budget 20 s CPU per hunt, load 7.5 to 7.5");
+    expect(r.stdout).toContain("load 1.5; every mutant by the explorer: budget 20 s CPU per hunt, load 7.5)");
+    const again = table([file("f.json", run({ explore: false, random: true })), file("g.json", explorer)]);
+    expect(again.stdout).toContain(
+      "load 1.5; re-run of every mutant by the explorer: budget 20 s CPU per hunt, load 7.5)",
+    );
   });
 
   it("says what was not caught and within what budget", () => {

@@ -71,6 +71,9 @@ function refuse(file: string, why: string): never {
 type Row = Run["mutants"][number];
 const runs: Run[] = [];
 const reruns = new Map<Run, Run[]>();
+/** The engines the first file of each column hunted with. */
+const firstEngines = new Map<Run, Set<string>>();
+const enginesOf = (run: Run): Set<string> => new Set(run.mutants.flatMap((m) => m.hunts.map((h) => h.engine)));
 /** The budget of a re-run's hunts (a cell that says "no" names what its own hunt had). */
 const budgetOf = new Map<Hunt, number>();
 /** `row` with the hunts of `again` in place of its hunts by the same engines. */
@@ -83,6 +86,7 @@ for (const f of files) {
   const i = runs.findIndex((r) => r.replicas === run.replicas && r.tuning === run.tuning);
   if (i < 0) {
     runs.push(run);
+    firstEngines.set(run, enginesOf(run));
     continue;
   }
   const base = runs[i]!;
@@ -98,6 +102,7 @@ for (const f of files) {
   };
   for (const m of run.mutants) for (const h of m.hunts) budgetOf.set(h, run.budgetSeconds);
   reruns.set(merged, [...(reruns.get(base) ?? []), run]);
+  firstEngines.set(merged, firstEngines.get(base)!);
   runs[i] = merged;
 }
 const names = [...new Set(runs.flatMap((r) => r.mutants.map((m) => m.mutant)))];
@@ -127,9 +132,10 @@ for (const r of runs) {
   const any = r.mutants.filter((m) => m.hunts.some((h) => h.caught)).length;
   const budget = (x: Run) => `${x.budgetSeconds} s ${x.budgetClock === "cpu" ? "CPU" : "wall"}`;
   // The re-runs, grouped by the engines they ran: which mutants, budgets and loads.
+  // (A file of one engine that the column's first file did not run is that engine's hunt, not a re-run.)
   const groups = new Map<string, Run[]>();
   for (const x of reruns.get(r) ?? []) {
-    const engines = [...new Set(x.mutants.flatMap((m) => m.hunts.map((h) => h.engine)))].sort().join(",");
+    const engines = [...enginesOf(x)].sort().join(",");
     groups.set(engines, [...(groups.get(engines) ?? []), x]);
   }
   const rerun = [...groups]
@@ -138,7 +144,9 @@ for (const r of runs) {
       const names = [...new Set(again.flatMap((x) => x.mutants.map((m) => m.mutant)))];
       const which = names.length === r.mutants.length ? "every mutant" : names.join(", ");
       const by = engines === "explore" ? " by the explorer" : engines === "random" ? " by the random suite" : "";
-      return `; re-run of ${which}${by}: budget ${[...new Set(again.map(budget))].join(", ")} per hunt, load ${Math.min(...loads).toFixed(1)} to ${Math.max(...loads).toFixed(1)}`;
+      const rerunOf = engines.split(",").some((e) => firstEngines.get(r)!.has(e)) ? "re-run of " : "";
+      const [low, high] = [Math.min(...loads).toFixed(1), Math.max(...loads).toFixed(1)];
+      return `; ${rerunOf}${which}${by}: budget ${[...new Set(again.map(budget))].join(", ")} per hunt, load ${low === high ? low : `${low} to ${high}`}`;
     })
     .join("");
   lines.push(
