@@ -6,8 +6,9 @@
  * Tunings (where each rule matters): `own`, the mutant's bounds for the explorer and the swarm's
  * draws for the random suite; `drift`, the largest drift bound the configuration accepts (10%:
  * the random suite runs every scenario with that tuning, the explorer's clocks run at its
- * extremes); `zero-delay`, time in steps of at most a millisecond in the random suite (the
- * explorer delivers at the instant of sending anyway); `restart-lower`, a restarted replica's
+ * extremes); `zero-delay`, one-way delays of zero in the random suite (every message in flight
+ * arrives before true time moves; the explorer delivers at the instant of sending anyway);
+ * `restart-lower`, a restarted replica's
  * clock reads lower than any reading of its previous life, while messages of that life may still
  * be in flight (the explorer's; the random suite draws such restarts among others).
  *
@@ -84,7 +85,7 @@ const driftPpmMax = 100_000;
 const driftTuning = tunings.findIndex((t) => t.clockDriftPpmMax === driftPpmMax);
 /** The random suite's profile for the tuning asked. */
 const profile =
-  opts.tuning === "drift" ? { tuning: driftTuning } : opts.tuning === "zero-delay" ? { advanceMsMax: 1 } : undefined;
+  opts.tuning === "drift" ? { tuning: driftTuning } : opts.tuning === "zero-delay" ? { zeroDelay: true } : undefined;
 const suiteFlags = replicas === 3 ? "" : ` --replicas ${replicas}`;
 
 /** One engine's hunt for one mutant. */
