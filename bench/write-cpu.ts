@@ -35,6 +35,9 @@ options:
   --warmup S      seconds of 16 writers first, so that the code is compiled (default 10)
   --idle S        seconds of no load measured after the warm-up: the cluster's idle CPU (default 3)
   --perf          also record on-CPU profiles with Linux perf (root) and print the stages
+  --alloc         also sample every allocation of each replica's main thread during the window
+                  (V8's sampling heap profiler, collected objects included) and print bytes per
+                  write by allocating function
   --json          print the report as JSON
   --help          print this help
 `;
@@ -46,6 +49,7 @@ const flags = benchFlags(
     warmup: { type: "string", default: "10" },
     idle: { type: "string", default: "3" },
     perf: { type: "boolean", default: false },
+    alloc: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   },
   usage,
@@ -101,6 +105,78 @@ function threadCpu(pid: number): Map<string, number> {
   return out;
 }
 
+/**
+ * Loaded into each replica with --import when --alloc is given: the first SIGUSR2 starts V8's
+ * sampling heap profiler on the main thread, keeping samples of objects the collector has freed
+ * (so the profile counts every allocation, not what is alive), and the second writes the profile.
+ */
+const allocPreload = `
+import { isMainThread } from "node:worker_threads";
+import inspector from "node:inspector";
+import fs from "node:fs";
+if (isMainThread) {
+  const session = new inspector.Session();
+  session.connect();
+  let running = false;
+  process.on("SIGUSR2", () => {
+    if (!running) {
+      running = true;
+      session.post("HeapProfiler.startSampling", {
+        samplingInterval: 1024,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      });
+      return;
+    }
+    session.post("HeapProfiler.stopSampling", (error, result) => {
+      const file = process.env.PAXOS_LEASE_ALLOC_PROF_DIR + "/" + process.pid + ".heapprofile";
+      fs.writeFileSync(file, JSON.stringify(error ? { error: String(error) } : result.profile));
+    });
+  });
+}
+`;
+const allocDir = flags.alloc ? fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-alloc-")) : "";
+if (flags.alloc) {
+  fs.writeFileSync(path.join(allocDir, "preload.mjs"), allocPreload);
+  process.env.PAXOS_LEASE_ALLOC_PROF_DIR = allocDir;
+  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --import=${path.join(allocDir, "preload.mjs")}`.trim();
+}
+
+interface HeapNode {
+  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number };
+  readonly selfSize: number;
+  readonly children: readonly HeapNode[];
+}
+
+/** Bytes allocated per write by function (with its source file in the bundle), largest first. */
+function allocations(
+  profile: { readonly head: HeapNode },
+  writes: number,
+  sourceOf: (url: string, line: number) => string | undefined,
+): { total: number; top: [string, number][] } {
+  const byFunction = new Map<string, number>();
+  let total = 0;
+  // A frame outside the project's code (Node's, a library's, native) is named with the nearest
+  // caller of the project's own, which is what a change would touch.
+  const walk = (node: HeapNode, caller: string | undefined): void => {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const where = sourceOf(url, lineNumber + 1) ?? (url === "" ? "(native)" : url.replace(/^.*\//, ""));
+    const name = `${functionName === "" ? "(anonymous)" : functionName} ${where}`;
+    const own = /^(impl|spec)\//.test(where);
+    if (node.selfSize > 0) {
+      const key = own || caller === undefined ? name : `${name} <- ${caller}`;
+      byFunction.set(key, (byFunction.get(key) ?? 0) + node.selfSize);
+      total += node.selfSize;
+    }
+    for (const child of node.children) walk(child, own ? name : caller);
+  };
+  walk(profile.head, undefined);
+  return {
+    total: total / writes,
+    top: [...byFunction].map(([f, b]): [string, number] => [f, b / writes]).sort((a, b) => b[1] - a[1]),
+  };
+}
+
 const cluster = await TestCluster.create(3, undefined, { traces: false });
 const perfDir = fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-write-cpu-"));
 const replicaPids: number[] = [];
@@ -142,6 +218,7 @@ try {
     onWindow: (edge) => {
       if (edge === "start") {
         before = members.map((m) => threadCpu(m.pid));
+        if (flags.alloc) for (const m of members) process.kill(m.pid, "SIGUSR2");
         if (flags.perf)
           recorders = members.map((m) =>
             spawn(
@@ -154,6 +231,7 @@ try {
           );
       } else {
         after = members.map((m) => threadCpu(m.pid));
+        if (flags.alloc) for (const m of members) process.kill(m.pid, "SIGUSR2");
         for (const r of recorders) r.kill("SIGINT");
       }
     },
@@ -200,6 +278,16 @@ try {
         return { id: m.id, role: m.role, table };
       })
     : [];
+  const allocs = flags.alloc
+    ? await Promise.all(
+        members.map(async (m) => {
+          const file = path.join(allocDir, `${m.pid}.heapprofile`);
+          for (let i = 0; i < 100 && !fs.existsSync(file); i++) await new Promise((r) => setTimeout(r, 100));
+          const profile = JSON.parse(fs.readFileSync(file, "utf8")) as { readonly head: HeapNode };
+          return { id: m.id, role: m.role, ...allocations(profile, writes, sourceOf) };
+        }),
+      )
+    : [];
   const report = {
     clients,
     seconds,
@@ -219,6 +307,12 @@ try {
       replicas.reduce((n, r) => n + r.totalUs, 0) - ((idleMsPerSecond * seconds) / writes) * 1000,
     ),
     replicas,
+    allocations: allocs.map((a) => ({
+      id: a.id,
+      role: a.role,
+      bytesPerWrite: Math.round(a.total),
+      top: a.top.slice(0, 40),
+    })),
     stages: stages.map((s) => ({
       id: s.id,
       role: s.role,
@@ -235,6 +329,13 @@ try {
           `  replica ${r.id} (${r.role}): ${r.totalUs} us (main thread ${r.mainUs}, other threads ${r.otherThreadsUs})`,
       ),
     ];
+    for (const a of allocs) {
+      lines.push(
+        "",
+        `replica ${a.id} (${a.role}), main thread: ${Math.round(a.total)} bytes allocated per write (sampled); by function:`,
+        ...a.top.slice(0, 25).map(([f, b]) => `  ${Math.round(b).toString().padStart(7)}  ${f}`),
+      );
+    }
     if (stages.length > 0) {
       const leaderStages = stages.find((s) => s.role === "leader")!;
       const followers = stages.filter((s) => s.role === "follower");
@@ -272,6 +373,7 @@ try {
 } finally {
   await cluster.close();
   fs.rmSync(perfDir, { recursive: true, force: true });
+  if (flags.alloc) fs.rmSync(allocDir, { recursive: true, force: true });
   // What --perf-basic-prof leaves behind: the symbol maps, and V8's log of each isolate here.
   for (const pid of replicaPids) {
     fs.rmSync(`/tmp/perf-${pid}.map`, { force: true });

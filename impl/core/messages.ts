@@ -270,11 +270,12 @@ export function plainBytes(value: unknown): number {
     return bytes;
   }
   // Object.keys, not Object.entries: no [key, value] pair allocated per member (this runs for
-  // every command proposed and every value executed).
+  // every command proposed and every value executed); an indexed loop, not an iterator.
   const record = value as Record<string, unknown>;
-  for (const key of Object.keys(record)) {
-    const item = record[key];
-    if (item !== undefined) bytes += key.length + plainBytes(item);
+  const keys = Object.keys(record);
+  for (let i = 0; i < keys.length; i++) {
+    const item = record[keys[i]!];
+    if (item !== undefined) bytes += keys[i]!.length + plainBytes(item);
   }
   return bytes;
 }

@@ -165,7 +165,8 @@ type Pending<M, R, I> =
 
 interface Waiter<O> {
   readonly resolve: (result: ClientResult<O>) => void;
-  readonly timer: NodeJS.Timeout;
+  /** When it times out (performance.now()). */
+  readonly deadline: number;
 }
 
 /** A peer message at most this large, in bytes, may overtake larger ones (see `nextBatch`). */
@@ -178,7 +179,12 @@ export class Driver<S, M, R, I, O> {
   private readonly queue: Pending<M, R, I>[] = [];
   /** Client requests and membership changes, taken after the peer events within `batchBytesMax`. */
   private readonly clients: Pending<M, R, I>[] = [];
+  /**
+   * Clients waiting for a reply, by request id. Every wait is `requestTimeoutMs` long, so the map's
+   * order (insertion) is the order of their deadlines: one timer, for the oldest, serves them all.
+   */
   private readonly waiters = new Map<number, Waiter<O>>();
+  private expiry: NodeJS.Timeout | null = null;
   private nextRequestId = 1;
   private nextWireId = 0;
   private batchNumber = 0;
@@ -293,8 +299,9 @@ export class Driver<S, M, R, I, O> {
     this.stopped = true;
     if (this.ticker !== null) clearTimeout(this.ticker);
     this.ticker = null;
+    if (this.expiry !== null) clearTimeout(this.expiry);
+    this.expiry = null;
     for (const [requestId, waiter] of this.waiters) {
-      clearTimeout(waiter.timer);
       this.waiters.delete(requestId);
       waiter.resolve({ _tag: "unavailable", reason: "replica is shutting down", outcomeUnknown: true });
     }
@@ -339,13 +346,27 @@ export class Driver<S, M, R, I, O> {
     }
     const requestId = this.nextRequestId++;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(requestId);
-        resolve({ _tag: "unavailable", reason: `no reply within ${this.requestTimeoutMs} ms`, outcomeUnknown: true });
-      }, this.requestTimeoutMs);
-      this.waiters.set(requestId, { resolve, timer });
+      this.waiters.set(requestId, { resolve, deadline: performance.now() + this.requestTimeoutMs });
+      if (this.expiry === null) this.armExpiry(this.requestTimeoutMs);
       this.enqueue(pending(requestId));
     });
+  }
+
+  /** Time out the waits whose deadline passed (the oldest first), then wait for the next one's. */
+  private armExpiry(delayMs: number): void {
+    this.expiry = setTimeout(() => {
+      this.expiry = null;
+      const now = performance.now();
+      for (const [requestId, waiter] of this.waiters) {
+        if (waiter.deadline > now) return this.armExpiry(waiter.deadline - now);
+        this.waiters.delete(requestId);
+        waiter.resolve({
+          _tag: "unavailable",
+          reason: `no reply within ${this.requestTimeoutMs} ms`,
+          outcomeUnknown: true,
+        });
+      }
+    }, delayMs);
   }
 
   private enqueue(pending: Pending<M, R, I>): void {
@@ -704,7 +725,6 @@ export class Driver<S, M, R, I, O> {
     const waiter = this.waiters.get(requestId);
     // A reply to a request that timed out already is dropped: that client was told the outcome is unknown.
     if (waiter === undefined) return;
-    clearTimeout(waiter.timer);
     this.waiters.delete(requestId);
     waiter.resolve(result);
   }

@@ -9,11 +9,12 @@ import type { AddressInfo } from "node:net";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClientResult, ConfigChange } from "../core/index.ts";
-import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
+import { Either, Schema } from "effect";
+import { KvInput, kv, keyLengthMax, valueLengthMax, type KvOutput, type KvState } from "../../spec/kv.ts";
 import type { Submission } from "./driver.ts";
 import fs from "node:fs";
 import path from "node:path";
-import { createHttpServer } from "./http-api.ts";
+import { createHttpServer, plainPut } from "./http-api.ts";
 import { silentLogger } from "./log.ts";
 import { tempDir } from "./testing.ts";
 import { roles, type Role } from "./access.ts";
@@ -314,6 +315,52 @@ describe("HTTP API: the documented answers", () => {
     expect((await call("GET", "/status")).json).toEqual({ replica: 1 });
     expect((await call("GET", "/metrics")).text).toBe("m 1\n");
     expect((await call("GET", "/healthz")).json).toEqual({ ok: true, replica: 1 });
+  });
+});
+
+describe("HTTP API: the put shortcut", () => {
+  // What the Schemas give for a PUT body under `key`: PutBody, then KvInput (null: refused).
+  const bySchema = (key: string, body: unknown): KvInput | null => {
+    const options = { onExcessProperty: "error" } as const;
+    const put = Schema.decodeUnknownEither(Schema.Struct({ value: Schema.String }))(body, options);
+    if (Either.isLeft(put)) return null;
+    const input = Schema.decodeUnknownEither(KvInput)({ _tag: "put", key, value: put.right.value }, options);
+    return Either.isLeft(input) ? null : input.right;
+  };
+  const keys = fc.oneof(
+    fc.string({ maxLength: 8 }),
+    fc.constantFrom("", "k".repeat(keyLengthMax), "k".repeat(keyLengthMax + 1)),
+  );
+  const bodies = fc.oneof(
+    fc.record({ value: fc.string() }),
+    fc.constantFrom(
+      { value: "v".repeat(valueLengthMax) },
+      { value: "v".repeat(valueLengthMax + 1) },
+      JSON.parse('{"__proto__": "x", "value": "v"}') as unknown,
+      JSON.parse('{"value": "v", "value2": "w"}') as unknown,
+      Object.create({ value: "inherited" }) as unknown,
+    ),
+    fc.dictionary(fc.constantFrom("value", "op", "expected", "x"), fc.jsonValue()),
+    fc.jsonValue(),
+    fc.anything(),
+  );
+
+  it("gives what the Schemas give whenever it answers, and answers every plain put", () => {
+    fc.assert(
+      fc.property(keys, bodies, (key, body) => {
+        const fast = plainPut(key, body);
+        const slow = bySchema(key, body);
+        if (fast !== null) expect(fast).toEqual(slow);
+        const plain =
+          typeof body === "object" &&
+          body !== null &&
+          Object.getPrototypeOf(body) === Object.prototype &&
+          Object.keys(body).length === 1 &&
+          typeof (body as { value?: unknown }).value === "string";
+        if (plain && slow !== null) expect(fast).toEqual(slow);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
