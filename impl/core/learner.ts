@@ -36,7 +36,7 @@ import {
 } from "./messages.ts";
 import { checkpointDigest, foldOutput, recordCheckpoint, type Divergence } from "./monitor.ts";
 import type { ReplicaRules } from "./rules.ts";
-import { makeSnapshot, type SnapshotContents } from "./snapshot.ts";
+import { makeSnapshot, snapshotRecord, snapshotSize, type SnapshotContents } from "./snapshot.ts";
 import { slotMapDropThrough, slotMapEntries, slotMapGet, slotMapHas, slotMapSet, type SlotMap } from "./slot-map.ts";
 import {
   copyLearner,
@@ -196,7 +196,9 @@ export function executeReady<S, I, O>(
     return { state, executed: [], divergence: null, snapshot: null };
   let executedUpTo = learner.executedUpTo;
   let bytesSinceSnapshot = learner.bytesSinceSnapshot;
-  const snapshotBytes = learner.snapshot?.data.length ?? 0;
+  // The latest snapshot's size matters only once the bytes since it reach the interval: read it
+  // only then, so that a snapshot still being serialized in slices is not finished here at once.
+  let snapshotBytes = -1;
   let service = learner.service;
   let configs = learner.configs;
   let monitor = state.monitor;
@@ -227,7 +229,9 @@ export function executeReady<S, I, O>(
     if (collect || outcome !== undefined) executed.push({ slot, outputs, change: outcome });
     configs = pruneConfigurations(configs, slot + 1);
     bytesSinceSnapshot += plainBytes(value);
-    const snapshotDue = rules.snapshotDue(slot, ctx.config, bytesSinceSnapshot, snapshotBytes);
+    if (snapshotBytes < 0 && bytesSinceSnapshot >= ctx.config.snapshotIntervalBytes)
+      snapshotBytes = snapshotSize(learner.snapshot);
+    const snapshotDue = rules.snapshotDue(slot, ctx.config, bytesSinceSnapshot, Math.max(snapshotBytes, 0));
     if (snapshotDue) bytesSinceSnapshot = 0;
     if (rules.checkpointDue(slot, ctx.config) || snapshotDue) {
       const recorded = recordCheckpoint(ctx, monitor, { slot, digest: checkpointDigest(ctx, service, a, b) });
@@ -295,18 +299,7 @@ export function takeSnapshot<S, I, O>(
     learner.snapshot?.slot ?? 0,
     tailStart(learner.log, info.slot, state.ctx.config.logTailBytes),
   );
-  out.push({
-    _tag: "Persist",
-    record: {
-      _tag: "snapshot",
-      slot: info.slot,
-      digest: info.digest,
-      contentDigest: info.contentDigest,
-      maxBal: state.acceptor.maxBal,
-      logTruncatedUpTo,
-      data: info.data,
-    },
-  });
+  out.push({ _tag: "Persist", record: snapshotRecord(info, state.acceptor.maxBal, logTruncatedUpTo) });
   const l = copyLearner(learner);
   l.priorSnapshot = learner.snapshot;
   l.snapshot = info;

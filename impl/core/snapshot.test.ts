@@ -14,6 +14,9 @@ import {
   decodeSnapshot,
   encodeSnapshot,
   makeSnapshot,
+  serializationOf,
+  snapshotRecord,
+  snapshotSize,
   verifySnapshot,
   type SnapshotContents,
 } from "./snapshot.ts";
@@ -70,6 +73,66 @@ describe("snapshots", () => {
       expect(taken.contentDigest).toBe(contentDigestOf(taken.data));
     }
     expect(makeSnapshot(ctx, plain("del \u007f")).data).toContain("del \\u007f");
+  });
+
+  it("serialize in slices of any size to the same bytes and digests, and read like plain ones", () => {
+    const many = (): SnapshotContents<ReturnType<typeof kv.transition>, ReturnType<typeof kv.output>> => {
+      let service = contents().service;
+      for (let i = 0; i < 40; i++) {
+        const value = i % 3 === 0 ? `v${i} é ✓ ${"x".repeat(i * 7)}` : `v${i} ${"y".repeat(i * 11)}`;
+        service = ctx.service.apply(
+          { clientId: `c${i % 5}`, seq: 10 + i, input: { _tag: "put", key: `k${i}`, value } },
+          service,
+        ).state;
+      }
+      return { ...contents(), service };
+    };
+    for (const c of [contents(), many()]) {
+      const whole = encodeSnapshot(ctx, c);
+      for (const chars of [1, 7, 64, 1000, Number.POSITIVE_INFINITY]) {
+        const info = makeSnapshot(ctx, c);
+        const serialization = serializationOf(info)!;
+        const slices: string[] = [];
+        while (!serialization.complete) {
+          serialization.advance(chars);
+          slices.push(...serialization.takeChunks());
+        }
+        expect(slices.join("")).toBe(whole);
+        expect(serialization.takeChunks()).toEqual([]);
+        expect(serialization.bytes).toBe(whole.length);
+        expect(snapshotSize(info)).toBe(whole.length);
+        expect(info.contentDigest).toBe(contentDigestOf(whole));
+        // Handed over and not kept: serialized again when the whole is asked for.
+        expect(info.data).toBe(whole);
+      }
+      // Finished early by a reader while chunks are being handed over: the rest are still handed over.
+      const early = makeSnapshot(ctx, c);
+      const serialization = serializationOf(early)!;
+      serialization.advance(10);
+      const first = serialization.takeChunks();
+      expect(early.contentDigest).toBe(contentDigestOf(whole));
+      expect([...first, ...serialization.takeChunks()].join("")).toBe(whole);
+      expect(early.data).toBe(whole);
+      // Read before any slice: finished at once, the same fields a plain snapshot has, in the same order.
+      const lazy = makeSnapshot(ctx, c);
+      const plain = { slot: lazy.slot, digest: lazy.digest, contentDigest: contentDigestOf(whole), data: whole };
+      expect(Object.keys(lazy)).toEqual(Object.keys(plain));
+      expect({ ...lazy }).toEqual(plain);
+      const record = snapshotRecord(lazy, { round: 3, replica: 2 }, 5);
+      expect(serializationOf(record)).toBe(serializationOf(lazy));
+      expect(JSON.stringify(record)).toBe(
+        JSON.stringify({
+          _tag: "snapshot",
+          slot: lazy.slot,
+          digest: lazy.digest,
+          contentDigest: plain.contentDigest,
+          maxBal: { round: 3, replica: 2 },
+          logTruncatedUpTo: 5,
+          data: whole,
+        }),
+      );
+      expect(serializationOf(snapshotRecord(plain, { round: 3, replica: 2 }, 5))).toBeUndefined();
+    }
   });
 
   it("keep each session's command digest, and decode a session written without one so that it answers no retry", () => {

@@ -11,7 +11,9 @@
 import { Either, Schema } from "effect";
 import { sessionsOf, withSession, type ServiceState, type Session } from "../../spec/service.ts";
 import { ConfigurationSchema, type Configuration } from "./configuration.ts";
+import type { Ballot } from "./ballot.ts";
 import type { Checkpoint } from "./messages.ts";
+import type { SnapshotRecord } from "./records.ts";
 import { checkpointDigest } from "./monitor.ts";
 import type { ReplicaContext } from "./state.ts";
 
@@ -71,18 +73,18 @@ function escapeNonAscii(json: string): string {
 
 /** Serialize `contents` (deterministic: the same state always gives the same string). */
 export function encodeSnapshot<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: SnapshotContents<S, O>): string {
-  return escapeNonAscii(envelopeJson(ctx, contents));
+  return escapeNonAscii(JSON.stringify(envelopeOf(ctx, contents)));
 }
 
-/** The snapshot's JSON before escaping. */
-function envelopeJson<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: SnapshotContents<S, O>): string {
+/** The snapshot's envelope: what its JSON is the serialization of. */
+function envelopeOf<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: SnapshotContents<S, O>): unknown {
   const sessions = sessionsOf(contents.service).map(([clientId, session]) => [
     clientId,
     session.seq,
     session.output,
     session.command,
   ]);
-  return JSON.stringify({
+  return {
     format: snapshotFormat,
     slot: contents.slot,
     app: ctx.app.snapshot(contents.service.app),
@@ -91,29 +93,39 @@ function envelopeJson<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: SnapshotC
     outputDigest: [contents.outputDigestA, contents.outputDigestB],
     configs: contents.configs,
     checkpoints: contents.checkpoints,
-  });
+  };
 }
 
 /** A 64-bit digest (two 32-bit lanes, hex) of a serialized snapshot. Detects corruption; not cryptographic. */
 export function contentDigestOf(data: string): string {
-  return digestUnless(data, 0x10000)!;
+  const lanes = digestLanes(digestStart, data, 0x10000)!;
+  return digestHex(lanes);
+}
+
+/** The lanes a content digest starts from. */
+const digestStart: DigestLanes = [0x811c9dc5, 0x050c5d1f];
+
+type DigestLanes = readonly [number, number];
+
+function digestHex([a, b]: DigestLanes): string {
+  return `${(a >>> 0).toString(16).padStart(8, "0")}${(b >>> 0).toString(16).padStart(8, "0")}`;
 }
 
 /**
- * `contentDigestOf(data)`, or null as soon as `data` holds a character >= `stop`: one pass both
- * checks that a snapshot's JSON needs no escaping and digests it (a separate scan for characters
- * to escape cost a third of a 44 MiB snapshot's step).
+ * The digest lanes after `data`, continuing from `from`, or null as soon as `data` holds a
+ * character >= `stop`: one pass both checks that a piece of a snapshot's JSON needs no escaping
+ * and digests it (a separate scan for characters to escape cost a third of a 44 MiB snapshot's step).
  */
-function digestUnless(data: string, stop: number): string | null {
-  let a = 0x811c9dc5;
-  let b = 0x050c5d1f;
+function digestLanes(from: DigestLanes, data: string, stop: number): DigestLanes | null {
+  let a = from[0];
+  let b = from[1];
   for (let i = 0; i < data.length; i++) {
     const c = data.charCodeAt(i);
     if (c >= stop) return null;
     a = Math.imul(a ^ c, 0x01000193);
     b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
   }
-  return `${(a >>> 0).toString(16).padStart(8, "0")}${(b >>> 0).toString(16).padStart(8, "0")}`;
+  return [a, b];
 }
 
 /** The divergence digest of a snapshot's state (the checkpoint digest at its slot). */
@@ -121,14 +133,220 @@ export function snapshotDigest<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: 
   return checkpointDigest(ctx, contents.service, contents.outputDigestA, contents.outputDigestB);
 }
 
-/** Take a snapshot: serialize `contents` and compute both digests. */
+/**
+ * JSON.stringify(value), piece by piece: arrays and plain objects down to `depth` levels are
+ * walked (their brackets, commas and keys are pieces of their own), anything deeper is one piece.
+ * The pieces joined are exactly JSON.stringify's string (the same keys, in the same order, the
+ * same `null` for what an array cannot hold), so a snapshot of a large state can be serialized
+ * across many event-loop turns, one value at a time, into the same bytes.
+ */
+function* jsonPieces(value: unknown, depth: number): Generator<string, void, undefined> {
+  if (depth <= 0 || typeof value !== "object" || value === null) {
+    yield JSON.stringify(value);
+    return;
+  }
+  if (Array.isArray(value)) {
+    yield "[";
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) yield ",";
+      const item: unknown = value[i];
+      if (item === undefined || typeof item === "function" || typeof item === "symbol") yield "null";
+      else yield* jsonPieces(item, depth - 1);
+    }
+    yield "]";
+    return;
+  }
+  const plain = Object.getPrototypeOf(value) === Object.prototype && !("toJSON" in value);
+  if (!plain) {
+    yield JSON.stringify(value);
+    return;
+  }
+  const o = value as Record<string, unknown>;
+  let first = true;
+  yield "{";
+  for (const key of Object.keys(o)) {
+    const item = o[key];
+    if (item === undefined || typeof item === "function" || typeof item === "symbol") continue;
+    yield `${first ? "" : ","}${JSON.stringify(key)}:`;
+    first = false;
+    yield* jsonPieces(item, depth - 1);
+  }
+  yield "}";
+}
+
+/** How deep `jsonPieces` walks a snapshot's envelope: to each entry of the application's and sessions' arrays. */
+const envelopeDepth = 3;
+
+/**
+ * A snapshot's serialization made in slices: `advance` serializes, escapes and digests about
+ * `chars` more characters of it, and `takeChunks` hands over what was made since it was last
+ * called, so that a replica can take a snapshot of a large state across event-loop turns and
+ * stream it to disk as it goes, while its state goes on changing (this serializes the persistent
+ * state of the snapshot's slot, which nothing changes). The chunks joined are exactly
+ * `encodeSnapshot`'s string, and the digest `contentDigestOf`'s. Deterministic and pure: how it
+ * is sliced changes nothing but when the work is done.
+ *
+ * Chunks handed over are not kept: should the whole string be asked for afterwards (a peer's
+ * state transfer), it is serialized again from the state, so that a replica does not keep a
+ * serialized copy of every value it holds (two, with the snapshot before).
+ */
+export class SnapshotSerialization {
+  private pieces: Generator<string, void, undefined> | null;
+  private lanes: DigestLanes = digestStart;
+  private unsent: string[] = [];
+  private taken = false;
+  private joined: string | null = null;
+  private size = 0;
+
+  constructor(
+    envelope: unknown,
+    private readonly encode: () => string,
+  ) {
+    this.pieces = jsonPieces(envelope, envelopeDepth);
+  }
+
+  /** True once every character is serialized and digested. */
+  get complete(): boolean {
+    return this.pieces === null;
+  }
+
+  /** Characters (bytes: it is ASCII) serialized so far; the snapshot's size once complete. */
+  get bytes(): number {
+    return this.size;
+  }
+
+  /** Serialize the next pieces, at least one and about `chars` characters (nothing once complete). */
+  advance(chars: number): void {
+    if (this.pieces === null) return;
+    const parts: string[] = [];
+    let taken = 0;
+    while (taken < chars || parts.length === 0) {
+      const piece = this.pieces.next();
+      if (piece.done === true) {
+        this.pieces = null;
+        break;
+      }
+      parts.push(piece.value);
+      taken += piece.value.length;
+    }
+    const json = parts.join("");
+    // Mostly ASCII already (values of plain text): then the JSON is the snapshot, digested in the same pass.
+    const ascii = digestLanes(this.lanes, json, 0x7f);
+    const chunk = ascii === null ? escapeNonAscii(json) : json;
+    this.lanes = ascii ?? digestLanes(this.lanes, chunk, 0x10000)!;
+    this.size += chunk.length;
+    this.unsent.push(chunk);
+  }
+
+  /** The chunks serialized since the last call, in order; they are not kept. */
+  takeChunks(): string[] {
+    const chunks = this.unsent;
+    this.unsent = [];
+    this.taken = true;
+    return chunks;
+  }
+
+  /** Whether `takeChunks` was ever called (the bytes left, or began to leave, in chunks). */
+  get streamed(): boolean {
+    return this.taken;
+  }
+
+  /** Finish whatever is left at once. */
+  finish(): void {
+    while (this.pieces !== null) this.advance(Number.POSITIVE_INFINITY);
+  }
+
+  /** The whole serialized snapshot: the chunks joined, or serialized again once some were handed over. */
+  get data(): string {
+    if (this.joined === null) {
+      if (this.taken) this.joined = this.encode();
+      else {
+        this.finish();
+        this.joined = this.unsent.join("");
+        this.unsent = [this.joined];
+      }
+    }
+    return this.joined;
+  }
+
+  /** `contentDigestOf(data)` (finishing the serialization first if need be). */
+  get contentDigest(): string {
+    this.finish();
+    return digestHex(this.lanes);
+  }
+}
+
+/** The serialization behind each snapshot (and snapshot record) that `makeSnapshot` made. */
+const serializations = new WeakMap<object, SnapshotSerialization>();
+
+/**
+ * The serialization in slices behind a snapshot or snapshot record that `makeSnapshot` made, for
+ * a driver to advance across event-loop turns before it needs the bytes; undefined for any other
+ * (a snapshot read from disk or received whole holds its bytes already).
+ */
+export function serializationOf(snapshot: object): SnapshotSerialization | undefined {
+  return serializations.get(snapshot);
+}
+
+/**
+ * Give `target` the fields `contentDigest` and `data` of `serialization`, read when first asked
+ * for. They are enumerable, in the place of the plain fields they stand for, so that the object
+ * reads, compares, hashes and serializes exactly as one holding the strings.
+ */
+function defineLazy(target: object, field: "contentDigest" | "data", serialization: SnapshotSerialization): void {
+  Object.defineProperty(target, field, {
+    enumerable: true,
+    configurable: false,
+    get: () => serialization[field],
+  });
+}
+
+/**
+ * Take a snapshot: its slot and divergence digest at once, and its bytes and content digest (the
+ * fields `data` and `contentDigest`) serialized when first read, or beforehand in slices through
+ * `serializationOf`: serializing a large state in one step held a replica's event loop for
+ * hundreds of milliseconds, on every replica at the same slot.
+ */
 export function makeSnapshot<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: SnapshotContents<S, O>): SnapshotInfo {
-  const json = envelopeJson(ctx, contents);
-  // Mostly ASCII already (values of plain text): then the JSON is the snapshot, digested in the same pass.
-  const ascii = digestUnless(json, 0x7f);
-  const data = ascii === null ? escapeNonAscii(json) : json;
-  const contentDigest = ascii ?? contentDigestOf(data);
-  return { slot: contents.slot, digest: snapshotDigest(ctx, contents), contentDigest, data };
+  const serialization = new SnapshotSerialization(envelopeOf(ctx, contents), () => encodeSnapshot(ctx, contents));
+  const info = { slot: contents.slot, digest: snapshotDigest(ctx, contents) } as {
+    slot: number;
+    digest: string;
+    contentDigest: string;
+    data: string;
+  };
+  defineLazy(info, "contentDigest", serialization);
+  defineLazy(info, "data", serialization);
+  serializations.set(info, serialization);
+  return info;
+}
+
+/**
+ * The snapshot record of `info`, with the acceptor's `maxBal` and the log's truncation point:
+ * its bytes stay unserialized until read when `info`'s are (it shares `info`'s serialization).
+ */
+export function snapshotRecord(info: SnapshotInfo, maxBal: Ballot, logTruncatedUpTo: number): SnapshotRecord {
+  const serialization = serializations.get(info);
+  if (serialization === undefined) {
+    const { slot, digest, contentDigest, data } = info;
+    return { _tag: "snapshot", slot, digest, contentDigest, maxBal, logTruncatedUpTo, data };
+  }
+  const record = { _tag: "snapshot", slot: info.slot, digest: info.digest } as Record<string, unknown>;
+  defineLazy(record, "contentDigest", serialization);
+  record.maxBal = maxBal;
+  record.logTruncatedUpTo = logTruncatedUpTo;
+  defineLazy(record, "data", serialization);
+  serializations.set(record, serialization);
+  return record as unknown as SnapshotRecord;
+}
+
+/** A snapshot's size in bytes, without joining its bytes when they are still in slices. */
+export function snapshotSize(info: SnapshotInfo | null): number {
+  if (info === null) return 0;
+  const serialization = serializations.get(info);
+  if (serialization === undefined) return info.data.length;
+  serialization.finish();
+  return serialization.bytes;
 }
 
 /** Rebuild the contents from `data`, or say why `data` is not a snapshot of this application. Never throws. */

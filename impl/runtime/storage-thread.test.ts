@@ -8,6 +8,10 @@ import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { kv } from "../../spec/kv.ts";
+import { parseConfig } from "../core/config.ts";
+import { encodeSnapshot, makeSnapshot, serializationOf, snapshotRecord } from "../core/snapshot.ts";
+import { makeContext } from "../core/state.ts";
 import type { KvRecord } from "./core-adapter.ts";
 import { cliBundlePath } from "./program.ts";
 import { StorageError } from "./storage.ts";
@@ -66,6 +70,56 @@ describe("storage thread", () => {
     expect(second.records[1]).toEqual(vote(2, big));
     expect(second.storage.recordCount).toBe(4);
     second.storage.close();
+  });
+
+  it("serializes a snapshot record in slices, streams them, and keeps later appends behind it in order", async () => {
+    const ctx = makeContext(parseConfig({ members: [1, 2, 3], self: 1 }), kv);
+    let service = ctx.service.start;
+    for (let i = 0; i < 12; i++)
+      service = ctx.service.apply(
+        { clientId: "c", seq: i + 1, input: { _tag: "put", key: `k${i}`, value: `${i} é`.repeat(20_000) } },
+        service,
+      ).state;
+    const contents = { slot: 12, service, outputDigestA: 1, outputDigestB: 2, configs: [ctx.initial], checkpoints: [] };
+    const whole = encodeSnapshot(ctx, contents);
+    const snapshot = (info: ReturnType<typeof makeSnapshot>): KvRecord =>
+      snapshotRecord(info, { round: 1, replica: 1 }, 0);
+    const dir = tempDir();
+    const opened = StorageThread.open({
+      dir,
+      clusterId: "c1",
+      replicaId: 1,
+      create: true,
+      workerModule,
+      snapshotSliceChars: 50_000,
+    });
+    const record = snapshot(makeSnapshot(ctx, contents));
+    const order: number[] = [];
+    const acks = [[vote(1, "a")], [record], [vote(13, "b")], [promise(2)]].map((records, n) =>
+      appendAsync(opened.storage, records).then((error) => {
+        expect(error).toBeNull();
+        order.push(n);
+      }),
+    );
+    // Nothing was serialized in the turn that made the appends.
+    expect(serializationOf(record)!.bytes).toBe(0);
+    expect(opened.storage.recordCount).toBe(4);
+    await Promise.all(acks);
+    expect(order).toEqual([0, 1, 2, 3]);
+    opened.storage.close();
+    // The snapshot's compaction removed the vote before it; the records after it are in order.
+    const reopened = StorageThread.open({ dir, clusterId: "c1", replicaId: 1, workerModule });
+    expect(reopened.records.map((r) => r._tag)).toEqual(["snapshot", "vote", "promise"]);
+    expect((reopened.records[0] as Extract<KvRecord, { _tag: "snapshot" }>).data).toBe(whole);
+    expect(reopened.records[0]).toEqual({ ...record });
+    // A snapshot still in slices when the store closes is finished and written first.
+    const last = snapshot(makeSnapshot(ctx, { ...contents, slot: 14 }));
+    void appendAsync(reopened.storage, [last]);
+    reopened.storage.close();
+    const again = StorageThread.open({ dir, clusterId: "c1", replicaId: 1, workerModule });
+    expect(again.records.map((r) => r._tag)).toEqual(["snapshot", "vote", "promise", "snapshot"]);
+    expect(again.records[3]).toEqual({ ...last });
+    again.storage.close();
   });
 
   it("refuses a foreign store with the StorageError Storage.open gives", () => {

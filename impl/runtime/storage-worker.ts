@@ -33,7 +33,16 @@ export interface StorageWorkerData {
 
 /** A request from the main thread, in the order the records must be written. */
 export type StorageRequest =
-  | { readonly kind: "append"; readonly id: number; readonly records: readonly KvRecord[]; readonly sync: boolean }
+  | {
+      readonly kind: "append";
+      readonly id: number;
+      readonly records: readonly KvRecord[];
+      readonly sync: boolean;
+      /** Snapshot records that crossed without their bytes: `records[index]`'s are the slices of `stage`. */
+      readonly staged?: readonly { readonly index: number; readonly stage: number }[];
+    }
+  /** The next slice of a snapshot's bytes, serialized on the main thread (storage-thread.ts); its record follows. */
+  | { readonly kind: "stage"; readonly stage: number; readonly chunks: readonly string[] }
   | { readonly kind: "close"; readonly id: number };
 
 /** An error that crossed from the storage thread, to be rebuilt on the main thread. */
@@ -109,16 +118,40 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     return;
   }
   let failure: StorageFault | null = null;
+  /** The slices of each snapshot whose record has not come yet. */
+  const stages = new Map<number, string[]>();
+  /** The records of `request`, each staged snapshot's slices put back together as its bytes. */
+  const recordsOf = (request: StorageRequest & { kind: "append" }): readonly KvRecord[] => {
+    if (request.staged === undefined || request.staged.length === 0) return request.records;
+    const records = request.records.slice();
+    for (const { index, stage } of request.staged) {
+      const record = records[index]!;
+      const chunks = stages.get(stage);
+      stages.delete(stage);
+      if (record._tag !== "snapshot" || chunks === undefined)
+        throw new Error(`the bytes of record ${index} (stage ${stage}) never came`);
+      records[index] = { ...record, data: chunks.join("") };
+    }
+    return records;
+  };
   const handle = (first: StorageRequest): void => {
     // Everything sent so far joins this group commit: one fsync for all of it.
-    const group: StorageRequest[] = [first];
+    const group: Exclude<StorageRequest, { kind: "stage" }>[] = [];
+    const take = (request: StorageRequest): void => {
+      if (request.kind !== "stage") return void group.push(request);
+      const chunks = stages.get(request.stage);
+      if (chunks === undefined) stages.set(request.stage, request.chunks.slice());
+      else for (const chunk of request.chunks) chunks.push(chunk);
+    };
+    take(first);
     for (let next = receiveMessageOnPort(port); next !== undefined; next = receiveMessageOnPort(port))
-      group.push(next.message as StorageRequest);
+      take(next.message as StorageRequest);
+    if (group.length === 0) return;
     let written = 0;
     for (const request of group) {
       if (failure !== null || request.kind !== "append") break;
       try {
-        storage.write(request.records);
+        storage.write(recordsOf(request));
         written += 1;
       } catch (error) {
         failure = faultOf(error);
