@@ -41,6 +41,8 @@ import {
   copyReplica,
   withRole,
   type Leader,
+  commandsOf,
+  requestIdsOf,
   type PendingBatch,
   type Proposal,
   type ReplicaState,
@@ -266,13 +268,13 @@ export function proposeReady<S, I, O>(
     if (s.ctx.config.adaptiveBatching && !batchReady(leader)) return s;
     const taken = copyLeader(leader);
     taken.pending = leader.pending.slice(1);
-    taken.pendingCount = leader.pendingCount - batch.commands.length;
+    taken.pendingCount = leader.pendingCount - batch.count;
     s = withRole(s, taken);
     const value: Value<I> =
       batch.change !== undefined
         ? { _tag: "reconfig", change: batch.change }
-        : { _tag: "batch", commands: batch.commands };
-    s = proposeSlot(rules, s, value, config.voters, batch.requestIds, now, out);
+        : { _tag: "batch", commands: commandsOf(batch) };
+    s = proposeSlot(rules, s, value, config.voters, requestIdsOf(batch), now, out);
   }
 }
 
@@ -360,16 +362,13 @@ export function submit<S, I, O>(
   if (
     last !== undefined &&
     last.change === undefined &&
-    last.commands.length < config.batchCommandsMax &&
+    last.count < config.batchCommandsMax &&
     last.bytes + bytes <= config.batchBytesMax
   ) {
-    const commands = last.commands.slice();
-    commands.push(command);
-    const requestIds = last.requestIds.slice();
-    requestIds.push(requestId);
-    pending[pending.length - 1] = { commands, requestIds, bytes: last.bytes + bytes };
+    const newest = { requestId, command, earlier: last.newest };
+    pending[pending.length - 1] = { newest, count: last.count + 1, bytes: last.bytes + bytes };
   } else {
-    const batch: PendingBatch<I> = { commands: [command], requestIds: [requestId], bytes };
+    const batch: PendingBatch<I> = { newest: { requestId, command, earlier: null }, count: 1, bytes };
     pending.push(batch);
   }
   const next = copyLeader(leader);
@@ -413,7 +412,7 @@ export function submitChange<S, I, O>(
   }
   const leader = leaderOf(state);
   const pending = leader.pending.slice();
-  pending.push({ commands: [], requestIds: [requestId], bytes: 0, change });
+  pending.push({ newest: { requestId, command: null, earlier: null }, count: 0, bytes: 0, change });
   const next = copyLeader(leader);
   next.pending = pending;
   return withRole(state, next);
@@ -516,7 +515,7 @@ export function failAll<I, O>(leader: Leader<I>, reason: string, out: ReplicaEff
     }
   }
   for (const batch of leader.pending) {
-    for (const requestId of batch.requestIds)
+    for (const requestId of requestIdsOf(batch))
       out.push({ _tag: "Reply", requestId, result: { _tag: "unavailable", reason, outcomeUnknown: false } });
   }
 }

@@ -219,11 +219,39 @@ export interface Proposal<I> {
  * (`change` set, no commands), which always fills a slot of its own.
  */
 export interface PendingBatch<I> {
-  readonly commands: readonly Command<I>[];
-  readonly requestIds: readonly number[];
+  /**
+   * Its requests, newest first, each sharing the ones before it: a submit adds one and copies
+   * nothing (a batch of n commands no longer costs n copies of its lists). `commandsOf` and
+   * `requestIdsOf` give them oldest first.
+   */
+  readonly newest: QueuedRequest<I> | null;
+  /** Commands in the batch (0 for a membership change). */
+  readonly count: number;
   /** The commands' estimated size (`plainBytes`), in bytes. */
   readonly bytes: number;
   readonly change?: ConfigChange | undefined;
+}
+
+/** One request of a pending batch: a command, or (`command` null) the batch's membership change. */
+export interface QueuedRequest<I> {
+  readonly requestId: number;
+  readonly command: Command<I> | null;
+  readonly earlier: QueuedRequest<I> | null;
+}
+
+/** The commands of `batch`, oldest first. */
+export function commandsOf<I>(batch: PendingBatch<I>): Command<I>[] {
+  const out = new Array<Command<I>>(batch.count);
+  let i = batch.count;
+  for (let q = batch.newest; q !== null; q = q.earlier) if (q.command !== null) out[--i] = q.command;
+  return out;
+}
+
+/** The request ids of `batch`, oldest first. */
+export function requestIdsOf<I>(batch: PendingBatch<I>): number[] {
+  const out: number[] = [];
+  for (let q = batch.newest; q !== null; q = q.earlier) out.push(q.requestId);
+  return out.reverse();
 }
 
 /**

@@ -26,6 +26,7 @@ import { CompactPaxos } from "../../spec/compact/paxos.ts";
 import type { Spec } from "../../spec/state-machine.ts";
 import { Voting } from "../../spec/voting.ts";
 import { viewOfSpecTrace } from "../view/spec.ts";
+import { rerunIfStale } from "./bundle.ts";
 import { implMain } from "./explore-impl.ts";
 import {
   integerFlag,
@@ -340,6 +341,8 @@ function report<S, A>(
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  // Run as the bundle (dist/explorer.mjs): rebuilt and run again if the sources changed.
+  if (import.meta.url.endsWith("/dist/explorer.mjs")) rerunIfStale();
   process.exitCode = main(process.argv.slice(2), {
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),

@@ -51,6 +51,32 @@ describe("npm run mutants:table", () => {
     expect(r.stdout).toContain("| quorum-off-by-one | 0.50 s, 850 states | 0.25 s, 3 runs |");
   });
 
+  it("a re-run of one engine replaces that engine's hunts and keeps the other's", () => {
+    const random = run({ explore: false, random: true });
+    const explorer = {
+      ...run({ explore: true, random: false }),
+      load: 7.5,
+      budgetSeconds: 20,
+      mutants: [
+        {
+          mutant: "quorum-off-by-one",
+          hunts: [{ engine: "explore", caught: false, cpuSeconds: 20, effort: 6946 }],
+        },
+      ],
+    };
+    const r = table([
+      file("d.json", { ...random, mutants: [{ ...random.mutants[0]!, hunts: random.mutants[0]!.hunts.slice(1) }] }),
+      file("e.json", explorer),
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain("| quorum-off-by-one | no (6,946 states in 20 s) | 0.25 s, 3 runs |");
+    expect(r.stdout).toContain("load 1.5; every mutant by the explorer: budget 20 s CPU per hunt, load 7.5)");
+    const again = table([file("f.json", run({ explore: false, random: true })), file("g.json", explorer)]);
+    expect(again.stdout).toContain(
+      "load 1.5; re-run of every mutant by the explorer: budget 20 s CPU per hunt, load 7.5)",
+    );
+  });
+
   it("says what was not caught and within what budget", () => {
     const r = table([file("c.json", run({ explore: false, random: true }))]);
     expect(r.status, r.stderr).toBe(0);

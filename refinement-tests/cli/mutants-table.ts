@@ -64,30 +64,45 @@ function refuse(file: string, why: string): never {
 }
 /**
  * One column pair per replica count and tuning: a later file of the same replicas and tuning (a
- * re-run of some mutants, `--only NAME`) replaces the rows it has, and its load and budget are
- * listed beside the column's.
+ * re-run of some mutants, `--only NAME`, or of one engine, `--engine E`) replaces the hunts it
+ * has (a mutant's hunt by the same engine), and its load and budget are listed beside the
+ * column's.
  */
+type Row = Run["mutants"][number];
 const runs: Run[] = [];
 const reruns = new Map<Run, Run[]>();
-/** The budget of a re-run's rows (a cell that says "no" names what its own hunt had). */
-const budgetOf = new Map<Run["mutants"][number], number>();
+/** The engines the first file of each column hunted with. */
+const firstEngines = new Map<Run, Set<string>>();
+const enginesOf = (run: Run): Set<string> => new Set(run.mutants.flatMap((m) => m.hunts.map((h) => h.engine)));
+/** The budget of a re-run's hunts (a cell that says "no" names what its own hunt had). */
+const budgetOf = new Map<Hunt, number>();
+/** `row` with the hunts of `again` in place of its hunts by the same engines. */
+function replaced(row: Row, again: Row): Row {
+  const kept = row.hunts.filter((h) => !again.hunts.some((x) => x.engine === h.engine));
+  return { ...row, hunts: [...kept, ...again.hunts] };
+}
 for (const f of files) {
   const run = readRun(f);
   const i = runs.findIndex((r) => r.replicas === run.replicas && r.tuning === run.tuning);
   if (i < 0) {
     runs.push(run);
+    firstEngines.set(run, enginesOf(run));
     continue;
   }
   const base = runs[i]!;
   const merged: Run = {
     ...base,
     mutants: [
-      ...base.mutants.map((m) => run.mutants.find((x) => x.mutant === m.mutant) ?? m),
+      ...base.mutants.map((m) => {
+        const again = run.mutants.find((x) => x.mutant === m.mutant);
+        return again === undefined ? m : replaced(m, again);
+      }),
       ...run.mutants.filter((m) => !base.mutants.some((x) => x.mutant === m.mutant)),
     ],
   };
-  for (const m of run.mutants) budgetOf.set(m, run.budgetSeconds);
+  for (const m of run.mutants) for (const h of m.hunts) budgetOf.set(h, run.budgetSeconds);
   reruns.set(merged, [...(reruns.get(base) ?? []), run]);
+  firstEngines.set(merged, firstEngines.get(base)!);
   runs[i] = merged;
 }
 const names = [...new Set(runs.flatMap((r) => r.mutants.map((m) => m.mutant)))];
@@ -103,12 +118,10 @@ const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => " --- |").join("")}
 for (const name of names) {
   const cells = runs.flatMap((r) => {
     const m = r.mutants.find((x) => x.mutant === name);
-    return ["explore", "random"].map((e) =>
-      cell(
-        m?.hunts.find((h) => h.engine === e),
-        (m === undefined ? undefined : budgetOf.get(m)) ?? r.budgetSeconds,
-      ),
-    );
+    return ["explore", "random"].map((e) => {
+      const h = m?.hunts.find((x) => x.engine === e);
+      return cell(h, (h === undefined ? undefined : budgetOf.get(h)) ?? r.budgetSeconds);
+    });
   });
   lines.push(`| ${name} | ${cells.join(" | ")} |`);
 }
@@ -118,12 +131,24 @@ for (const r of runs) {
   const caught = (e: string) => r.mutants.filter((m) => m.hunts.some((h) => h.engine === e && h.caught)).length;
   const any = r.mutants.filter((m) => m.hunts.some((h) => h.caught)).length;
   const budget = (x: Run) => `${x.budgetSeconds} s ${x.budgetClock === "cpu" ? "CPU" : "wall"}`;
-  const again = reruns.get(r) ?? [];
-  const loads = again.map((x) => x.load);
-  const rerun =
-    again.length === 0
-      ? ""
-      : `; re-run of ${again.flatMap((x) => x.mutants.map((m) => m.mutant)).join(", ")}: budget ${[...new Set(again.map(budget))].join(", ")} per hunt, load ${Math.min(...loads).toFixed(1)} to ${Math.max(...loads).toFixed(1)}`;
+  // The re-runs, grouped by the engines they ran: which mutants, budgets and loads.
+  // (A file of one engine that the column's first file did not run is that engine's hunt, not a re-run.)
+  const groups = new Map<string, Run[]>();
+  for (const x of reruns.get(r) ?? []) {
+    const engines = [...enginesOf(x)].sort().join(",");
+    groups.set(engines, [...(groups.get(engines) ?? []), x]);
+  }
+  const rerun = [...groups]
+    .map(([engines, again]) => {
+      const loads = again.map((x) => x.load);
+      const names = [...new Set(again.flatMap((x) => x.mutants.map((m) => m.mutant)))];
+      const which = names.length === r.mutants.length ? "every mutant" : names.join(", ");
+      const by = engines === "explore" ? " by the explorer" : engines === "random" ? " by the random suite" : "";
+      const rerunOf = engines.split(",").some((e) => firstEngines.get(r)!.has(e)) ? "re-run of " : "";
+      const [low, high] = [Math.min(...loads).toFixed(1), Math.max(...loads).toFixed(1)];
+      return `; ${rerunOf}${which}${by}: budget ${[...new Set(again.map(budget))].join(", ")} per hunt, load ${low === high ? low : `${low} to ${high}`}`;
+    })
+    .join("");
   lines.push(
     `- ${r.replicas} replicas, tuning ${r.tuning}: explorer ${caught("explore")}/${hunted("explore")}, random ${caught("random")}/${hunted("random")}, some engine ${any}/${r.mutants.length} (budget ${budget(r)} per hunt, load ${r.load.toFixed(1)}${rerun})`,
   );

@@ -7,10 +7,13 @@
  * draws for the random suite; `drift`, the largest drift bound the configuration accepts (10%:
  * the random suite runs every scenario with that tuning, the explorer's clocks run at its
  * extremes); `zero-delay`, one-way delays of zero in the random suite (every message in flight
- * arrives before true time moves; the explorer delivers at the instant of sending anyway);
- * `restart-lower`, a restarted replica's
- * clock reads lower than any reading of its previous life, while messages of that life may still
- * be in flight (the explorer's; the random suite draws such restarts among others).
+ * arrives before true time moves, which still moves in the drawn steps), and in the explorer no
+ * message held back (each arrives at the instant it was sent): a hunt whose bounds hold messages
+ * holds none, and clients, crashes and partitions may act between any two deliveries instead
+ * (`environment: "anytime"`: what a hold otherwise stands for); a hunt that holds none is its own
+ * hunt; `restart-lower`, a restarted replica's clock reads lower than any reading of its previous
+ * life, while messages of that life may still be in flight (the explorer's; the random suite draws
+ * such restarts among others).
  *
  * - random: the ORDINARY suite (safety, or liveness for liveness bugs; the same generator as
  *   `npm run check`, nothing tuned per mutant), one generated run after another on this one thread
@@ -218,7 +221,11 @@ function huntExplore(m: Mutant): Hunt {
       ? { ...own, overrides: { ...own.overrides, clockDriftPpmMax: driftPpmMax } }
       : opts.tuning === "restart-lower"
         ? { ...own, restartClocks: "lower" as const }
-        : own;
+        : opts.tuning === "zero-delay"
+          ? own.delays === 0
+            ? own
+            : { ...own, delays: 0, environment: "anytime" as const }
+          : own;
   const walkSeed = where.walkSeed ?? 1;
   const flags = `${describeBounds(bounds)} --depth ${where.depth}${where.mode === "random" ? ` --mode random${walkSeed === 1 ? "" : ` --walk-seed ${walkSeed}`}` : ""}`;
   const cpu = cpuNow();

@@ -13,14 +13,20 @@ import { explore, replay } from "./explorer.ts";
 import { defaultBounds, type ImplBounds } from "./model.ts";
 
 /**
- * The mutant's own hunt (the reelected prelude, where the leader of two voters removes itself and
- * the other is replaced), with a read and a crash added.
+ * The reelected prelude's pick 37, where the leader of two voters removes itself and the other is
+ * replaced in one window (the prelude asks both), with a read and a crash added.
  */
 const retiring: ImplBounds = {
   ...defaultBounds,
-  ...mutantNamed("retiring-voter-never-campaigns").explore!.bounds,
+  writes: 0,
   reads: 1,
   crashes: 1,
+  prelude: "reelected",
+  pick: 37,
+  tuning: 4,
+  settle: true,
+  orders: "fifo",
+  liveness: true,
 };
 
 describe("bounded liveness in the explorer", () => {

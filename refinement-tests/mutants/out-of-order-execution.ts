@@ -12,6 +12,20 @@ function nextPresent<I>(log: SlotMap<Value<I>>, executedUpTo: number): number | 
   return found;
 }
 
+const shrunk = {
+  bounds: {
+    writes: 2,
+    reads: 0,
+    delays: 1,
+    losses: 1,
+    orders: "fifo" as const,
+    prelude: "writes" as const,
+    pick: 64,
+    settle: true,
+  },
+  depth: 12,
+};
+
 export const outOfOrderExecution: Mutant = {
   name: "out-of-order-execution",
   description: "a replica executes the lowest slot it has learned above its executed prefix, skipping gaps",
@@ -19,4 +33,8 @@ export const outOfOrderExecution: Mutant = {
   mode: "safety",
   step: withRules({ nextToExecute: nextPresent }),
   explore: { bounds: { writes: 2, reads: 0, delays: 1, losses: 1, orders: "fifo" }, depth: 12 },
+  // With 5 or 7 replicas, the same faults after the cluster is shrunk to 3 voters (the writes
+  // prelude with pick bit 6): with all of them voting, one loss and one hold leave a quorum that
+  // learns every slot in order (28,814 states with 5 and 56,282 with 7 did not find a gap).
+  exploreWith: { 5: shrunk, 7: shrunk },
 };

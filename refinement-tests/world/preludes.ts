@@ -49,7 +49,9 @@
  *                   pick bit 2) crashes and restarts at once: that follower campaigns while the
  *                   leader still trusts A's last grant, forgotten or not. Rules L1 (a grant holds
  *                   for D) and L4 (a restarted replica helps no ballot for D) are all that keep A
- *                   from electing it then (pick bits 0-1: how late A is cut off)
+ *                   from electing it then (pick bits 0-1: how late A is cut off). With pick
+ *                   bit 7 (the explorer's) it stops at the instant A would be cut off: the crash,
+ *                   the cut and the restart are left to the explorer
  *   twoBallots      the leader crashes in the middle of proposing a write, its Accept reaching one
  *                   follower, A; A is cut off, the leader restarts, and the others elect a leader
  *                   that chooses another client's write at that slot, A's vote unseen; then A is
@@ -408,12 +410,13 @@ function retireEveryVoter(world: World): void {
  * a bare quorum); the others hear nothing from it, so their grants run out after D and their election
  * timers fire between electionTimeoutMsMin and electionTimeoutMsMax after the cut. A crashes
  * electionTimeoutMsMin - D/2 (plus pick's eighths of D) after the cut, so that the lease the
- * leader counts from A's last grant still holds when the first of them campaigns.
+ * leader counts from A's last grant still holds when the first of them campaigns. Pick bit 7
+ * stops there, before A crashes.
  */
 function restartInLease(world: World, pick: number): void {
   const leader = leaderIndex(world);
   if (leaderState(world) === null) return;
-  const a = follower(world, pick >> 3);
+  const a = follower(world, (pick & 127) >> 3);
   // Actions name born replicas by position; position n would name the leader instead.
   const born = world.born();
   if (born.length > world.initialMembers.length) return;
@@ -434,6 +437,7 @@ function restartInLease(world: World, pick: number): void {
     world.deliverAll();
     world.advance(10);
   }
+  if ((pick & 128) !== 0) return;
   const restarts = (pick & 4) === 0;
   if (restarts) world.apply({ t: "crash", r: world.born().indexOf(a), at: null });
   world.apply({ t: "cut", a: world.born().indexOf(leader), b: world.born().indexOf(a), oneWay: false });
