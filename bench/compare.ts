@@ -122,6 +122,8 @@ interface Point {
   readonly cpuMsPerOp: number;
   /** Leaderships taken and campaigns started during the point (etcd: raft terms). */
   readonly leadershipChanges: number;
+  /** The largest member's RSS sampled during the point, in MiB. */
+  readonly rssMaxMb: number;
   readonly load: string;
 }
 
@@ -192,10 +194,11 @@ async function measureOnce(
     result,
     cpuMsPerOp: cpu.cpuMs() / Math.max(1, result.completed),
     leadershipChanges,
+    rssMaxMb: measured.rssMax / 2 ** 20,
     load,
   });
   progress(
-    `repeat ${repeat + 1}/${repeats} ${name} ${kind}s, ${clients} clients: ${result.throughput.toFixed(0)}/s p50 ${result.p50.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms CPU per op ${points.at(-1)!.cpuMsPerOp.toFixed(3)} ms failed ${result.failed} unknown ${result.outcomeUnknown} leadership changes ${leadershipChanges} (load ${load})`,
+    `repeat ${repeat + 1}/${repeats} ${name} ${kind}s, ${clients} clients: ${result.throughput.toFixed(0)}/s p50 ${result.p50.toFixed(2)} ms p99 ${result.p99.toFixed(2)} ms CPU per op ${points.at(-1)!.cpuMsPerOp.toFixed(3)} ms failed ${result.failed} unknown ${result.outcomeUnknown} leadership changes ${leadershipChanges} RSS ${points.at(-1)!.rssMaxMb.toFixed(0)} MB (load ${load})`,
   );
 }
 

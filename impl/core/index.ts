@@ -18,4 +18,4 @@ export { compactRecords, recordSchema, type DurableRecord, type RecordSummary } 
 export { initialState, ownBallot, type ReplicaState } from "./state.ts";
 export { step, type ReplicaEffect, type ReplicaEvent, type Step } from "./replica.ts";
 export { AssertionFailure } from "./assert.ts";
-export { serializationOf, type SnapshotSerialization } from "./snapshot.ts";
+export { ContentDigest, serializationOf, type SnapshotSerialization } from "./snapshot.ts";

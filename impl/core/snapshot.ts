@@ -98,35 +98,38 @@ function envelopeOf<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: SnapshotCon
 
 /** A 64-bit digest (two 32-bit lanes, hex) of a serialized snapshot. Detects corruption; not cryptographic. */
 export function contentDigestOf(data: string): string {
-  const lanes = digestLanes(digestStart, data, 0x10000)!;
-  return digestHex(lanes);
-}
-
-/** The lanes a content digest starts from. */
-const digestStart: DigestLanes = [0x811c9dc5, 0x050c5d1f];
-
-type DigestLanes = readonly [number, number];
-
-function digestHex([a, b]: DigestLanes): string {
-  return `${(a >>> 0).toString(16).padStart(8, "0")}${(b >>> 0).toString(16).padStart(8, "0")}`;
+  const digest = new ContentDigest();
+  digest.update(data);
+  return digest.hex;
 }
 
 /**
- * The digest lanes after `data`, continuing from `from`, or null as soon as `data` holds a
- * character >= `stop`: one pass both checks that a piece of a snapshot's JSON needs no escaping
- * and digests it (a separate scan for characters to escape cost a third of a 44 MiB snapshot's step).
+ * `contentDigestOf` of a string given in pieces, in order: the digest of their concatenation.
+ * What the storage thread computes over a snapshot's slices as they arrive, off the main thread.
  */
-function digestLanes(from: DigestLanes, data: string, stop: number): DigestLanes | null {
-  let a = from[0];
-  let b = from[1];
-  for (let i = 0; i < data.length; i++) {
-    const c = data.charCodeAt(i);
-    if (c >= stop) return null;
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
+export class ContentDigest {
+  private a = 0x811c9dc5;
+  private b = 0x050c5d1f;
+
+  update(piece: string): void {
+    let a = this.a;
+    let b = this.b;
+    for (let i = 0; i < piece.length; i++) {
+      const c = piece.charCodeAt(i);
+      a = Math.imul(a ^ c, 0x01000193);
+      b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
+    }
+    this.a = a;
+    this.b = b;
   }
-  return [a, b];
+
+  get hex(): string {
+    return `${(this.a >>> 0).toString(16).padStart(8, "0")}${(this.b >>> 0).toString(16).padStart(8, "0")}`;
+  }
 }
+
+/** Characters a snapshot's JSON must escape to be ASCII. */
+const nonAscii = /[\u007f-\uffff]/;
 
 /** The divergence digest of a snapshot's state (the checkpoint digest at its slot). */
 export function snapshotDigest<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: SnapshotContents<S, O>): string {
@@ -178,24 +181,26 @@ function* jsonPieces(value: unknown, depth: number): Generator<string, void, und
 const envelopeDepth = 3;
 
 /**
- * A snapshot's serialization made in slices: `advance` serializes, escapes and digests about
- * `chars` more characters of it, and `takeChunks` hands over what was made since it was last
- * called, so that a replica can take a snapshot of a large state across event-loop turns and
- * stream it to disk as it goes, while its state goes on changing (this serializes the persistent
- * state of the snapshot's slot, which nothing changes). The chunks joined are exactly
- * `encodeSnapshot`'s string, and the digest `contentDigestOf`'s. Deterministic and pure: how it
- * is sliced changes nothing but when the work is done.
+ * A snapshot's serialization made in slices: `advance` serializes and escapes about `chars` more
+ * characters of it, and `takeChunks` hands over what was made since it was last called, so that a
+ * replica can take a snapshot of a large state across event-loop turns and stream it to disk as it
+ * goes, while its state goes on changing (this serializes the persistent state of the snapshot's
+ * slot, which nothing changes). The chunks joined are exactly `encodeSnapshot`'s string.
+ * Deterministic and pure: how it is sliced changes nothing but when the work is done.
  *
- * Chunks handed over are not kept: should the whole string be asked for afterwards (a peer's
- * state transfer), it is serialized again from the state, so that a replica does not keep a
- * serialized copy of every value it holds (two, with the snapshot before).
+ * The content digest is not computed here: whoever takes the chunks digests them
+ * (`ContentDigest`: the storage thread, off the replica's main thread) and may hand the digest
+ * back through `knownDigest`; read without it, it is computed from the whole string. Chunks
+ * handed over are not kept: should the whole string be asked for afterwards (a peer's state
+ * transfer), it is serialized again from the state, so that a replica does not keep a serialized
+ * copy of every value it holds (two, with the snapshot before).
  */
 export class SnapshotSerialization {
   private pieces: Generator<string, void, undefined> | null;
-  private lanes: DigestLanes = digestStart;
   private unsent: string[] = [];
   private taken = false;
   private joined: string | null = null;
+  private digest: string | null = null;
   private size = 0;
 
   constructor(
@@ -205,7 +210,7 @@ export class SnapshotSerialization {
     this.pieces = jsonPieces(envelope, envelopeDepth);
   }
 
-  /** True once every character is serialized and digested. */
+  /** True once every character is serialized. */
   get complete(): boolean {
     return this.pieces === null;
   }
@@ -230,10 +235,7 @@ export class SnapshotSerialization {
       taken += piece.value.length;
     }
     const json = parts.join("");
-    // Mostly ASCII already (values of plain text): then the JSON is the snapshot, digested in the same pass.
-    const ascii = digestLanes(this.lanes, json, 0x7f);
-    const chunk = ascii === null ? escapeNonAscii(json) : json;
-    this.lanes = ascii ?? digestLanes(this.lanes, chunk, 0x10000)!;
+    const chunk = nonAscii.test(json) ? escapeNonAscii(json) : json;
     this.size += chunk.length;
     this.unsent.push(chunk);
   }
@@ -244,11 +246,6 @@ export class SnapshotSerialization {
     this.unsent = [];
     this.taken = true;
     return chunks;
-  }
-
-  /** Whether `takeChunks` was ever called (the bytes left, or began to leave, in chunks). */
-  get streamed(): boolean {
-    return this.taken;
   }
 
   /** Finish whatever is left at once. */
@@ -269,10 +266,19 @@ export class SnapshotSerialization {
     return this.joined;
   }
 
-  /** `contentDigestOf(data)` (finishing the serialization first if need be). */
+  /** `contentDigestOf(data)`: the digest handed back by whoever digested the chunks, or computed now. */
   get contentDigest(): string {
-    this.finish();
-    return digestHex(this.lanes);
+    this.digest ??= contentDigestOf(this.data);
+    return this.digest;
+  }
+
+  /**
+   * The content digest, once a reader of every chunk computed it with `ContentDigest` (the same
+   * function, elsewhere): kept, so that a later state transfer does not serialize the state again
+   * only to digest it.
+   */
+  set knownDigest(digest: string) {
+    this.digest ??= digest;
   }
 }
 

@@ -35,10 +35,12 @@ export interface StorageThreadOptions {
   /** The storage thread's module. Default: the compiled one beside the running bundle, else the TypeScript source. */
   readonly workerModule?: URL;
   /**
-   * Characters of a snapshot serialized in one event-loop turn before it yields (see `appendAsync`).
-   * Default 256 KiB (a value larger than that is one slice of its own).
+   * Characters of a snapshot serialized at a time (see `appendAsync`). Default 256 KiB (a value
+   * larger than that is one slice of its own).
    */
   readonly snapshotSliceChars?: number;
+  /** Longest a turn goes on serializing a snapshot's slices, in milliseconds (at least one slice a turn). Default 4. */
+  readonly snapshotTurnMs?: number;
 }
 
 /** An append waiting behind a snapshot that is still being serialized, in the order made. */
@@ -102,10 +104,12 @@ export class StorageThread implements DurableLog<KvRecord> {
     lastSeq: number,
     private readonly onSynced: ((seq: number) => void) | undefined,
     private readonly sliceChars: number,
+    private readonly turnMs: number,
   ) {
     this.lastSeq = lastSeq;
     worker.on("message", (reply: StorageReply) => {
       if (reply.synced !== undefined) this.onSynced?.(reply.synced);
+      this.digested(reply);
       const done = this.pending.get(reply.id);
       this.pending.delete(reply.id);
       if (reply.error !== null) this.fail(errorOf(reply.error));
@@ -154,6 +158,7 @@ export class StorageThread implements DurableLog<KvRecord> {
       reply.lastSeq,
       options.onSynced,
       options.snapshotSliceChars ?? 256 * 1024,
+      options.snapshotTurnMs ?? 4,
     );
     return { storage, records: reply.records, created: reply.created, lostToPowerCut: reply.lostToPowerCut };
   }
@@ -172,16 +177,27 @@ export class StorageThread implements DurableLog<KvRecord> {
     const reply = waitFor<StorageReply>(this.syncPort, this.syncCell, 60_000, "append");
     if (reply.id !== id) throw new Error(`storage thread answered append ${reply.id}, not ${id}`);
     if (reply.synced !== undefined) this.onSynced?.(reply.synced);
+    this.digested(reply);
     if (reply.error !== null) throw errorOf(reply.error);
+  }
+
+  /** Hand each snapshot the content digest the storage thread computed over its slices. */
+  private digested(reply: StorageReply): void {
+    for (const { stage, contentDigest } of reply.digests ?? []) {
+      const serialization = this.staging.get(stage);
+      this.staging.delete(stage);
+      if (serialization !== undefined) serialization.knownDigest = contentDigest;
+    }
   }
 
   /**
    * Append `records`; `done` once they are durable, or with the error that kept them from it.
    *
    * A snapshot record the core made with its bytes still unserialized (impl/core/snapshot.ts,
-   * `serializationOf`) is serialized here in slices of about `snapshotSliceChars`, one per
-   * event-loop turn, each streamed to the storage thread as it is made; the record follows, and
-   * the storage thread puts the slices back together. Appends made meanwhile wait behind it, so
+   * `serializationOf`) is serialized here in slices of about `snapshotSliceChars`, for at most
+   * `snapshotTurnMs` of each event-loop turn, each streamed to the storage thread as it is made;
+   * the record follows, and the storage thread digests the slices as they come and puts them back
+   * together. Appends made meanwhile wait behind it, so
    * that records still reach the disk in the order made (their effects wait as they would behind a
    * slow fsync), and the event loop answers peers between slices: serializing a 44 MiB state in
    * one turn held every replica's loop for 200 to 600 ms at the same slot.
@@ -208,7 +224,9 @@ export class StorageThread implements DurableLog<KvRecord> {
       if (first === undefined) return;
       const serialization = first.records.map(unserialized).find((s) => s !== undefined && !s.complete);
       if (serialization !== undefined) {
-        this.stage(serialization, this.sliceChars);
+        const until = performance.now() + this.turnMs;
+        do this.stage(serialization, this.sliceChars);
+        while (!serialization.complete && performance.now() < until);
         setImmediate(step);
         return;
       }
@@ -226,6 +244,8 @@ export class StorageThread implements DurableLog<KvRecord> {
 
   /** The stage (on the storage thread) of each serialization whose slices went there. */
   private readonly stages = new WeakMap<SnapshotSerialization, number>();
+  /** The serialization of each stage whose record was posted, until its digest comes back. */
+  private readonly staging = new Map<number, SnapshotSerialization>();
 
   /** Serialize about `chars` more characters of `serialization` and send them to the storage thread. */
   private stage(serialization: SnapshotSerialization, chars: number): void {
@@ -265,16 +285,26 @@ export class StorageThread implements DurableLog<KvRecord> {
       const serialization = unserialized(record);
       if (record._tag !== "snapshot" || serialization === undefined) return record;
       const stage = this.stages.get(serialization);
-      const { slot, digest, contentDigest, maxBal, logTruncatedUpTo } = record;
+      const { slot, digest, maxBal, logTruncatedUpTo } = record;
       // Serialized at once by a reader before any slice went (a trace, say): it crosses whole.
       if (stage === undefined)
-        return { _tag: "snapshot", slot, digest, contentDigest, maxBal, logTruncatedUpTo, data: record.data } as const;
+        return {
+          _tag: "snapshot",
+          slot,
+          digest,
+          contentDigest: record.contentDigest,
+          maxBal,
+          logTruncatedUpTo,
+          data: record.data,
+        } as const;
       // Whatever a reader finished meanwhile (without handing it over) goes to the stage first.
       const rest = serialization.takeChunks();
       if (rest.length > 0) this.worker.postMessage({ kind: "stage", stage, chunks: rest } satisfies StorageRequest);
       staged.push({ index, stage });
       this.stages.delete(serialization);
-      return { _tag: "snapshot", slot, digest, contentDigest, maxBal, logTruncatedUpTo, data: "" } as const;
+      this.staging.set(stage, serialization);
+      // The storage thread digests the slices and fills in the content digest and the bytes.
+      return { _tag: "snapshot", slot, digest, contentDigest: "", maxBal, logTruncatedUpTo, data: "" } as const;
     });
     const request: StorageRequest = { kind: "append", id, records: plain, sync, staged };
     this.worker.postMessage(request);

@@ -10,7 +10,7 @@
  * acknowledges a record before the fsync that covers it has returned.
  */
 import { isMainThread, parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
-import { compactRecords } from "../core/index.ts";
+import { compactRecords, ContentDigest } from "../core/index.ts";
 import { kvCodecs, type KvRecord } from "./core-adapter.ts";
 import type { DiskFaults } from "./disk-faults.ts";
 import { Storage, StorageError } from "./storage.ts";
@@ -56,6 +56,8 @@ export interface StorageFault {
 export interface StorageReply {
   readonly id: number;
   readonly error: StorageFault | null;
+  /** The content digest of each staged snapshot of the append, computed here over its slices. */
+  readonly digests?: readonly { readonly stage: number; readonly contentDigest: string }[];
   /** With `reportSynced`: the last record the fsync that returned before this reply made durable, if any. */
   readonly synced?: number;
 }
@@ -118,20 +120,26 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     return;
   }
   let failure: StorageFault | null = null;
-  /** The slices of each snapshot whose record has not come yet. */
-  const stages = new Map<number, string[]>();
-  /** The records of `request`, each staged snapshot's slices put back together as its bytes. */
+  /** The slices of each snapshot whose record has not come yet, digested as they come (off the main thread). */
+  const stages = new Map<number, { chunks: string[]; digest: ContentDigest }>();
+  /** The content digests of the staged snapshots written, by append, for its reply. */
+  const digests = new Map<number, { stage: number; contentDigest: string }[]>();
+  /** The records of `request`, each staged snapshot's slices put back together as its bytes, with their digest. */
   const recordsOf = (request: StorageRequest & { kind: "append" }): readonly KvRecord[] => {
     if (request.staged === undefined || request.staged.length === 0) return request.records;
     const records = request.records.slice();
+    const digested: { stage: number; contentDigest: string }[] = [];
     for (const { index, stage } of request.staged) {
       const record = records[index]!;
-      const chunks = stages.get(stage);
+      const staged = stages.get(stage);
       stages.delete(stage);
-      if (record._tag !== "snapshot" || chunks === undefined)
+      if (record._tag !== "snapshot" || staged === undefined)
         throw new Error(`the bytes of record ${index} (stage ${stage}) never came`);
-      records[index] = { ...record, data: chunks.join("") };
+      const contentDigest = staged.digest.hex;
+      records[index] = { ...record, contentDigest, data: staged.chunks.join("") };
+      digested.push({ stage, contentDigest });
     }
+    digests.set(request.id, digested);
     return records;
   };
   const handle = (first: StorageRequest): void => {
@@ -139,9 +147,12 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     const group: Exclude<StorageRequest, { kind: "stage" }>[] = [];
     const take = (request: StorageRequest): void => {
       if (request.kind !== "stage") return void group.push(request);
-      const chunks = stages.get(request.stage);
-      if (chunks === undefined) stages.set(request.stage, request.chunks.slice());
-      else for (const chunk of request.chunks) chunks.push(chunk);
+      let staged = stages.get(request.stage);
+      if (staged === undefined) stages.set(request.stage, (staged = { chunks: [], digest: new ContentDigest() }));
+      for (const chunk of request.chunks) {
+        staged.digest.update(chunk);
+        staged.chunks.push(chunk);
+      }
     };
     take(first);
     for (let next = receiveMessageOnPort(port); next !== undefined; next = receiveMessageOnPort(port))
@@ -158,10 +169,13 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       }
     }
     const reply = (request: StorageRequest & { kind: "append" }, i: number): void => {
+      const digested = digests.get(request.id);
+      digests.delete(request.id);
       const answer: StorageReply = {
         id: request.id,
         error: i < written && failure === null ? null : failure,
         ...(syncedUpTo > 0 ? { synced: syncedUpTo } : {}),
+        ...(digested === undefined ? {} : { digests: digested }),
       };
       syncedUpTo = 0;
       if (request.sync) replySync(answer);

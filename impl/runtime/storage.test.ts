@@ -3,6 +3,7 @@
  * at open with an error naming the file (and the record) and what was wrong.
  */
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -15,7 +16,7 @@ import { kvCodecs, type KvRecord } from "./core-adapter.ts";
 import { jsonCodec } from "./framing.ts";
 import { cutPower, diskFaultsFromEnv } from "./disk-faults.ts";
 import { cliArgv, projectRoot } from "./program.ts";
-import { databaseFileName, Storage, StorageError, summaryOfHead } from "./storage.ts";
+import { databaseFileName, recordChecksum, Storage, StorageError, summaryOfHead } from "./storage.ts";
 import { createToken } from "./tokens.ts";
 
 /** Running a replica as an unprivileged user (uid 65534) needs root, setpriv, and a checkout it can read. */
@@ -79,6 +80,13 @@ describe("storage", () => {
     expect(second.records.map((r) => r.ballot)).toEqual([1, 2, 3, 9]);
     expect(second.storage.recordCount).toBe(4);
     second.storage.close();
+  });
+
+  it("checksums a large body as it checksums a small one: SHA-256 of seq, kind and body", () => {
+    for (const body of ["{}", `{"data":"${'é"x'.repeat(2 * 1024 * 1024)}"}`]) {
+      const whole = createHash("sha256").update(`7\u0000snapshot\u0000${body}`).digest("hex").slice(0, 32);
+      expect(recordChecksum(7, "snapshot", body)).toBe(whole);
+    }
   });
 
   it("refuses a second process (or handle) on the same directory", () => {
