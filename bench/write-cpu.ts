@@ -114,13 +114,20 @@ const allocPreload = `
 import { isMainThread } from "node:worker_threads";
 import inspector from "node:inspector";
 import fs from "node:fs";
+import { PerformanceObserver, constants } from "node:perf_hooks";
 if (isMainThread) {
   const session = new inspector.Session();
   session.connect();
   let running = false;
+  const pauses = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries())
+      pauses.push({ minor: entry.detail.kind === constants.NODE_PERFORMANCE_GC_MINOR, ms: entry.duration });
+  });
   process.on("SIGUSR2", () => {
     if (!running) {
       running = true;
+      observer.observe({ entryTypes: ["gc"] });
       session.post("HeapProfiler.startSampling", {
         samplingInterval: 1024,
         includeObjectsCollectedByMajorGC: true,
@@ -128,13 +135,35 @@ if (isMainThread) {
       });
       return;
     }
+    observer.disconnect();
     session.post("HeapProfiler.stopSampling", (error, result) => {
       const file = process.env.PAXOS_LEASE_ALLOC_PROF_DIR + "/" + process.pid + ".heapprofile";
-      fs.writeFileSync(file, JSON.stringify(error ? { error: String(error) } : result.profile));
+      fs.writeFileSync(file, JSON.stringify(error ? { error: String(error) } : { ...result.profile, pauses }));
     });
   });
 }
 `;
+
+interface GcPause {
+  readonly minor: boolean;
+  readonly ms: number;
+}
+
+/** The collector's pauses on a main thread over the window: young-generation ones and the rest. */
+function pausesOf(pauses: readonly GcPause[], writes: number) {
+  const sum = (list: readonly GcPause[]): number => list.reduce((n, p) => n + p.ms, 0);
+  const minor = pauses.filter((p) => p.minor);
+  const major = pauses.filter((p) => !p.minor);
+  return {
+    scavenges: minor.length,
+    writesPerScavenge: Math.round(writes / Math.max(1, minor.length)),
+    scavengeMs: Math.round(sum(minor)),
+    otherCollections: major.length,
+    otherMs: Math.round(sum(major)),
+    longestMs: Math.round(Math.max(0, ...pauses.map((p) => p.ms)) * 10) / 10,
+    over10Ms: pauses.filter((p) => p.ms > 10).length,
+  };
+}
 const allocDir = flags.alloc ? fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-alloc-")) : "";
 if (flags.alloc) {
   fs.writeFileSync(path.join(allocDir, "preload.mjs"), allocPreload);
@@ -283,8 +312,16 @@ try {
         members.map(async (m) => {
           const file = path.join(allocDir, `${m.pid}.heapprofile`);
           for (let i = 0; i < 100 && !fs.existsSync(file); i++) await new Promise((r) => setTimeout(r, 100));
-          const profile = JSON.parse(fs.readFileSync(file, "utf8")) as { readonly head: HeapNode };
-          return { id: m.id, role: m.role, ...allocations(profile, writes, sourceOf) };
+          const profile = JSON.parse(fs.readFileSync(file, "utf8")) as {
+            readonly head: HeapNode;
+            readonly pauses: readonly GcPause[];
+          };
+          return {
+            id: m.id,
+            role: m.role,
+            ...allocations(profile, writes, sourceOf),
+            gc: pausesOf(profile.pauses, writes),
+          };
         }),
       )
     : [];
@@ -311,6 +348,7 @@ try {
       id: a.id,
       role: a.role,
       bytesPerWrite: Math.round(a.total),
+      gc: a.gc,
       top: a.top.slice(0, 40),
     })),
     stages: stages.map((s) => ({
@@ -332,7 +370,7 @@ try {
     for (const a of allocs) {
       lines.push(
         "",
-        `replica ${a.id} (${a.role}), main thread: ${Math.round(a.total)} bytes allocated per write (sampled); by function:`,
+        `replica ${a.id} (${a.role}), main thread: ${Math.round(a.total)} bytes allocated per write (sampled); collector: ${a.gc.scavenges} scavenges (one per ${a.gc.writesPerScavenge} writes, ${a.gc.scavengeMs} ms), ${a.gc.otherCollections} other pauses (${a.gc.otherMs} ms), longest ${a.gc.longestMs} ms, ${a.gc.over10Ms} over 10 ms; by function:`,
         ...a.top.slice(0, 25).map(([f, b]) => `  ${Math.round(b).toString().padStart(7)}  ${f}`),
       );
     }

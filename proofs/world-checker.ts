@@ -24,6 +24,9 @@ import {
   configurationFor,
   phase1CoversAbove,
   slotMapEntries,
+  slotMapGet,
+  valuesEqual,
+  type PromiseMsg,
   type ReplicaState,
   type Value,
 } from "../impl/core/testing/index.ts";
@@ -41,6 +44,7 @@ import type { Carried, RequestInfo, SystemView, WorldStep } from "./world-view.t
 /** The rare states the suites must reach (a campaign that never reaches one fails). */
 export const sometimesRequired = [
   "sometimes: leader change mid phase 2",
+  "sometimes: phase 1 revealed votes of two ballots for two values at one slot",
   "sometimes: lease expiry inside a partition",
   "sometimes: read refused for want of a lease",
   "sometimes: retry answered from the session table",
@@ -359,6 +363,26 @@ export class WorldChecker<S, I, O> {
     this.tally.add("sometimes: lease counted from grants of a configuration whose phase 1 is incomplete");
   }
 
+  /**
+   * Phase 1 at a slot hears votes of two ballots for two values (the one revealed so far and the
+   * Promise's): the state in which Paxos's P2c, re-proposing the highest-ballot vote, decides
+   * what is safe.
+   */
+  private twoBallotsRevealed(before: ReplicaState<S, I, O> | null, m: PromiseMsg<I>): void {
+    const role = before?.role;
+    if (role === undefined || role._tag === "follower" || compareBallots(m.ballot, role.ballot) !== 0) return;
+    if (role._tag === "candidate" && m.fromSlot !== role.fromSlot) return;
+    const mergeFrom = role._tag === "candidate" ? role.fromSlot : role.nextSlot;
+    for (const v of m.votes) {
+      if (v.slot < mergeFrom) continue;
+      const known = slotMapGet(role.revealed, v.slot);
+      if (known === undefined || compareBallots(known.ballot, v.ballot) === 0 || valuesEqual(known.value, v.value))
+        continue;
+      this.tally.add("sometimes: phase 1 revealed votes of two ballots for two values at one slot");
+      return;
+    }
+  }
+
   /** The "sometimes" counters that need the replica's state. */
   private rareStates(
     step: WorldStep<S, I, O> & { kind: "event" },
@@ -402,6 +426,7 @@ export class WorldChecker<S, I, O> {
     ) {
       this.tally.add("sometimes: Promise with forgotten votes");
     }
+    if (step.event === "Receive" && step.message?._tag === "Promise") this.twoBallotsRevealed(before, step.message);
     if (
       after.learner.configs !== before?.learner.configs &&
       after.learner.executedUpTo > (before?.learner.executedUpTo ?? 0)

@@ -28,9 +28,9 @@ export interface SuiteOptions {
   readonly actionsMax?: number;
   /**
    * Profile fields every generated scenario takes instead of the drawn ones (`npm run mutants --
-   * --tuning`: one tuning, time in steps of at most a millisecond). Default: none.
+   * --tuning`: one tuning, or one-way delays of zero). Default: none.
    */
-  readonly profile?: Partial<Pick<Profile, "tuning" | "advanceMsMax">>;
+  readonly profile?: Partial<Pick<Profile, "tuning" | "advanceMsMax" | "zeroDelay">>;
 }
 
 /**

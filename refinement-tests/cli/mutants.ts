@@ -6,14 +6,14 @@
  * Tunings (where each rule matters): `own`, the mutant's bounds for the explorer and the swarm's
  * draws for the random suite; `drift`, the largest drift bound the configuration accepts (10%:
  * the random suite runs every scenario with that tuning, the explorer's clocks run at its
- * extremes); `zero-delay`, time in steps of at most a millisecond in the random suite, and in
- * the explorer no message held back (each arrives at the instant it was sent): a hunt whose bounds
- * hold messages holds none, and clients, crashes and partitions may act between any two
- * deliveries instead (`environment: "anytime"`: what a hold otherwise stands for); a hunt that
- * holds none is its own hunt;
- * `restart-lower`, a restarted replica's clock reads lower than any reading of its previous life,
- * while messages of that life may still be in flight (the explorer's; the random suite draws such
- * restarts among others).
+ * extremes); `zero-delay`, one-way delays of zero in the random suite (every message in flight
+ * arrives before true time moves, which still moves in the drawn steps), and in the explorer no
+ * message held back (each arrives at the instant it was sent): a hunt whose bounds hold messages
+ * holds none, and clients, crashes and partitions may act between any two deliveries instead
+ * (`environment: "anytime"`: what a hold otherwise stands for); a hunt that holds none is its own
+ * hunt; `restart-lower`, a restarted replica's clock reads lower than any reading of its previous
+ * life, while messages of that life may still be in flight (the explorer's; the random suite draws
+ * such restarts among others).
  *
  * - random: the ORDINARY suite (safety, or liveness for liveness bugs; the same generator as
  *   `npm run check`, nothing tuned per mutant), one generated run after another on this one thread
@@ -88,7 +88,7 @@ const driftPpmMax = 100_000;
 const driftTuning = tunings.findIndex((t) => t.clockDriftPpmMax === driftPpmMax);
 /** The random suite's profile for the tuning asked. */
 const profile =
-  opts.tuning === "drift" ? { tuning: driftTuning } : opts.tuning === "zero-delay" ? { advanceMsMax: 1 } : undefined;
+  opts.tuning === "drift" ? { tuning: driftTuning } : opts.tuning === "zero-delay" ? { zeroDelay: true } : undefined;
 const suiteFlags = replicas === 3 ? "" : ` --replicas ${replicas}`;
 
 /** One engine's hunt for one mutant. */

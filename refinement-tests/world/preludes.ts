@@ -52,13 +52,32 @@
  *                   from electing it then (pick bits 0-1: how late A is cut off). With pick
  *                   bit 7 (the explorer's) it stops at the instant A would be cut off: the crash,
  *                   the cut and the restart are left to the explorer
+ *   twoBallots      the leader crashes in the middle of proposing a write, its Accept reaching one
+ *                   follower, A; A is cut off, the leader restarts, and the others elect a leader
+ *                   that chooses another client's write at that slot, A's vote unseen; then A is
+ *                   reconnected to every replica but the new leader: one slot holds votes of two
+ *                   ballots for two values, and the replica with the older one is the one whose
+ *                   election timer runs (with no heartbeats). A Promise quorum that hears from A and
+ *                   from a voter of the newer ballot, the new leader lost, must re-propose the
+ *                   newer value (Paxos's P2c: the highest-ballot vote revealed). Unless pick bits
+ *                   0 and 1 are clear, the new leader is cut off from every replica instead, and
+ *                   fault-free time goes on until another replica leads: the election after that
  */
 import type { ConfigChange } from "../../impl/core/index.ts";
 import type { ReconfigureKind } from "./actions.ts";
 import type { World } from "./world.ts";
 
 /** The preludes, in the order shrinking prefers (simplest first). */
-export const preludes = ["none", "writes", "learner", "alpha", "leaderLost", "reelected", "restartInLease"] as const;
+export const preludes = [
+  "none",
+  "writes",
+  "learner",
+  "alpha",
+  "leaderLost",
+  "reelected",
+  "restartInLease",
+  "twoBallots",
+] as const;
 export type Prelude = (typeof preludes)[number];
 
 /** Simulated time one phase of a prelude may take before it gives up, ms. */
@@ -71,7 +90,13 @@ export function runPrelude(world: World, prelude: Prelude, pick: number): void {
     restartInLease(world, pick);
     return;
   }
-  // Pick bit 6 (the explorer's: the random suites draw picks below 64) first shrinks a cluster of
+  if (prelude === "twoBallots") {
+    world.note("prelude twoBallots: one slot gets votes of two ballots for two values");
+    twoBallots(world, pick);
+    return;
+  }
+  // Pick bit 6 (drawn by the random suites in a third of their runs with 5 or 7 replicas, see
+  // ./actions.ts; the explorer's preludes name it) first shrinks a cluster of
   // 5 or 7 to 3 voters, so that the prelude builds there the history it builds with 3 replicas
   // and the rest of the pick.
   if ((pick & 64) !== 0 && world.initialMembers.length > 3 && prelude !== "none") {
@@ -199,6 +224,25 @@ function writes(world: World, pick: number): boolean {
   return true;
 }
 
+/**
+ * The first number `which` of retired, retired + (retired + 1), ... (each names the spare among
+ * the retired replicas and it) whose bit 0 and 32-bit `which >> 1` mod 3 are those of `pick` (the
+ * world reads them: promote or replace, and which voter of 3). With 2 retired replicas most picks
+ * have no such number below 2^31, and the first lies where `>> 1` wraps around 32 bits; walking
+ * there one by one took up to 7 s, so each block of 2^31 is entered at its start (the condition
+ * repeats every 6 numbers within a block) and the same number is found at once.
+ */
+function spareAfterRetired(retired: number, pick: number): number {
+  const step = retired + 1;
+  const fits = (w: number) => (w & 1) === (pick & 1) && (w >> 1) % 3 === (pick >> 1) % 3;
+  for (let block = 0; block < 8; block++) {
+    const start = block * 2 ** 31;
+    let w = retired + Math.ceil(Math.max(0, start - retired) / step) * step;
+    for (let k = 0; k < 12; k++, w += step) if (fits(w)) return w;
+  }
+  throw new Error(`no spare target for pick ${pick} after ${retired} retired replicas`);
+}
+
 /** A spare joins as a learner and catches up, as the leader sees it (what rule R3 asks). */
 function learnerCaughtUp(world: World, pick: number): boolean {
   const before = world.born().length;
@@ -206,10 +250,7 @@ function learnerCaughtUp(world: World, pick: number): boolean {
   // the change names the spare and goes on (a promote, or a replace of the same voter) as `pick`
   // does with 3 replicas.
   const retired = world.born().filter((i) => world.replicas[i]!.retired).length;
-  let which = pick;
-  if (retired > 0)
-    for (which = retired; ; which += retired + 1)
-      if ((which & 1) === (pick & 1) && (which >> 1) % 3 === (pick >> 1) % 3) break;
+  const which = retired > 0 ? spareAfterRetired(retired, pick) : pick;
   world.apply({ t: "reconfigure", kind: "add", r: which });
   if (world.born().length === before) return false;
   const spare = world.replicas[world.born()[before]!]!;
@@ -308,7 +349,7 @@ function leaderLost(world: World, pick: number): boolean {
   const leader = leaderIndex(world);
   // A voter that missed the change comes back now.
   if ((pick & 16) !== 0) world.apply({ t: "heal" });
-  if ((pick & 1) === 0) {
+  if ((pick & 3) === 0) {
     const idle = world.clients.findIndex((c) => c.op === null);
     for (let c = 0; c < world.clients.length; c++) world.steerClient(c, leader);
     world.apply({ t: "crash", r: leader, at: 1 });
@@ -404,4 +445,56 @@ function restartInLease(world: World, pick: number): void {
   // Time goes on until a replica other than the cut-off leader leads and holds a lease (with rules
   // L1 and L4, only once the old lease has run out).
   until(world, () => world.leaseHolders().some((i) => i !== leader));
+}
+
+/**
+ * One slot gets votes of two ballots for two values (see the module comment): the leader crashes
+ * after its first Accept of a write left, the follower A that takes it is cut off, the leader
+ * restarts (its own vote was never written), and the others elect a leader that chooses another
+ * client's write at the slot, A's vote unseen. No client retries meanwhile, so the first write
+ * cannot take the slot again in the newer ballot. Then every link is healed but those between A
+ * and the new leader; or, unless pick bits 0 and 1 are both clear, the new leader is cut off from
+ * every replica, and fault-free time goes on until another replica leads (its phase 1 heard A
+ * and a voter of the newer ballot).
+ */
+function twoBallots(world: World, pick: number): void {
+  const leader = leaderIndex(world);
+  if (leaderState(world) === null) return;
+  const first = world.clients.findIndex((c) => c.op === null);
+  const second = world.clients.findIndex((c, i) => i !== first && c.op === null);
+  if (first < 0 || second < 0) return;
+  world.steerClient(first, leader);
+  world.apply({ t: "crash", r: world.targetFor(leader), at: 1 });
+  world.apply({ t: "submit", c: first, op: { kind: "put", key: first } });
+  world.deliverRequests();
+  if (world.replicas[leader]!.state !== null) {
+    world.apply({ t: "crash", r: world.targetFor(leader), at: null });
+    return;
+  }
+  const accept = world.inFlight.find((m) => m.kind === "message" && m.from === leader && m.message._tag === "Accept");
+  if (accept === undefined || accept.kind !== "message") return;
+  const a = accept.to;
+  world.deliverAll();
+  world.isolate(a, 0);
+  world.apply({ t: "restart", r: world.targetFor(leader), clockMs: 0 });
+  // The others elect a leader (no client retries: the first write must not take the slot again).
+  const newLeader = () => world.born().find((i) => i !== a && world.replicas[i]!.state?.role._tag === "leader");
+  const start = world.trueTime;
+  while (newLeader() === undefined) {
+    if (world.trueTime - start > phaseMsMax) return;
+    world.deliverAll();
+    if (newLeader() === undefined) world.advance(world.tuning.heartbeatIntervalMs);
+  }
+  const elected = newLeader()!;
+  world.steerClient(second, elected);
+  world.apply({ t: "submit", c: second, op: { kind: "put", key: second } });
+  world.deliverRequests();
+  if (!until(world, () => world.clients[second]!.op === null)) return;
+  world.apply({ t: "heal" });
+  if ((pick & 3) === 0) {
+    world.apply({ t: "cut", a: world.targetFor(elected), b: world.targetFor(a), oneWay: false });
+    return;
+  }
+  world.isolate(elected, 0);
+  until(world, () => world.born().some((i) => i !== elected && world.replicas[i]!.state?.role._tag === "leader"));
 }

@@ -105,8 +105,12 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     }
     runPrelude(world, scenario.profile.prelude ?? "none", scenario.profile.pick ?? 0);
     world.note("the scenario's actions");
-    for (actionIndex = 0; actionIndex < scenario.actions.length; actionIndex++)
-      world.apply(scenario.actions[actionIndex]!);
+    const zeroDelay = scenario.profile.zeroDelay === true;
+    for (actionIndex = 0; actionIndex < scenario.actions.length; actionIndex++) {
+      const action = scenario.actions[actionIndex]!;
+      if (zeroDelay && action.t === "advance") deliverUntilQuiet(world);
+      world.apply(action);
+    }
     actionIndex = scenario.actions.length;
     if (options.liveness === true) world.note("liveness phase: heal, resume, restart, no more faults");
     if (options.liveness === true) livenessPhase(world, checker, options.livenessBoundMs ?? 20_000, fail);
@@ -130,6 +134,15 @@ export function tuningOf(scenario: Scenario): ReplicaTuning {
   const base = tunings[scenario.profile.tuning ?? 0] ?? tunings[0]!;
   const overrides = scenario.profile.tuningOverrides;
   return overrides === undefined ? base : { ...base, ...overrides };
+}
+
+/**
+ * Deliver every deliverable message, and every one those deliveries send, until none is left
+ * deliverable (messages on cut links wait): a profile with zero one-way delays does this before
+ * true time moves. Bounded, in case replicas answer one another forever.
+ */
+function deliverUntilQuiet(world: World): void {
+  for (let n = 0; n < 10_000 && world.deliverOne(); n++);
 }
 
 /** Fault-free warm-up: let the cluster elect its first leader (at most 5 s of simulated time). */
