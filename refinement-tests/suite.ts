@@ -12,7 +12,7 @@ import fc from "fast-check";
 import type { Step } from "../impl/core/testing/index.ts";
 import { scenarioArbitrary, type GeneratorBounds, type Profile, type Scenario } from "./world/actions.ts";
 import { runScenario, type Failure, type RunResult } from "./world/run.ts";
-import { defaultTuning } from "./world/tuning.ts";
+import { defaultTuning, tunings } from "./world/tuning.ts";
 
 /** What to run. */
 export interface SuiteOptions {
@@ -39,6 +39,43 @@ export interface SuiteOptions {
  */
 function scenarios(options: SuiteOptions): fc.Arbitrary<Scenario> {
   return scenarioArbitrary(boundsOf(options), options.profile);
+}
+
+/**
+ * The suite tunings `npm run check -- --tuning` and `npm run mutants -- --tuning` accept: `own`,
+ * the swarm's draws; `drift`, every scenario with the world's tuning of the largest drift bound the
+ * configuration accepts; `zero-delay`, one-way delays of zero (every message in flight arrives
+ * before true time moves); `restart-lower`, for the random suite the swarm's draws (which include
+ * restarts whose clock reads lower), for the explorer its own bounds (cli/mutants.ts).
+ */
+export const suiteTunings = ["own", "drift", "zero-delay", "restart-lower"] as const;
+export type SuiteTuning = (typeof suiteTunings)[number];
+
+/** The largest drift bound the configuration accepts (10%): the `drift` tuning's. */
+export const driftPpmMax = 100_000;
+
+/** The suite profile of a tuning: what every generated scenario takes instead of its draws. */
+export function suiteProfile(tuning: SuiteTuning): SuiteOptions["profile"] {
+  switch (tuning) {
+    case "drift": {
+      const index = tunings.findIndex((t) => t.clockDriftPpmMax === driftPpmMax);
+      if (index < 0) throw new Error(`no world tuning has the largest drift bound, ${driftPpmMax} ppm`);
+      return { tuning: index };
+    }
+    case "zero-delay":
+      return { zeroDelay: true };
+    case "own":
+    case "restart-lower":
+      return undefined;
+  }
+}
+
+/** `name` as a suite tuning, or an error naming the ones there are. */
+export function parseSuiteTuning(name: string): SuiteTuning {
+  const found = suiteTunings.find((t) => t === name);
+  if (found === undefined)
+    throw new Error(`unknown tuning ${JSON.stringify(name)}: expected one of ${suiteTunings.join(", ")}`);
+  return found;
 }
 
 /** The generator bounds for a suite. */

@@ -50,4 +50,44 @@ describe("npm run check", () => {
     expect(trace.violation?.check).toBe("DurableBeforeSend");
     expect(trace.source.replay).toBe(`npm run check -- ${replay!}`);
   });
+
+  it("--tuning reaches every run, and the failure report's replay carries it and reproduces the failure", () => {
+    const own = check(["--runs", "4", "--workers", "1", "--json"]);
+    const zeroDelay = check(["--runs", "4", "--workers", "1", "--json", "--tuning", "zero-delay"]);
+    expect(own.status, own.stderr).toBe(0);
+    expect(zeroDelay.status, zeroDelay.stderr).toBe(0);
+    const a = JSON.parse(own.stdout) as { tuning: string; events: number; counters: Record<string, number> };
+    const b = JSON.parse(zeroDelay.stdout) as { tuning: string; events: number; counters: Record<string, number> };
+    expect(a.tuning).toBe("own");
+    expect(b.tuning).toBe("zero-delay");
+    expect({ events: b.events, counters: b.counters }).not.toEqual({ events: a.events, counters: a.counters });
+
+    const out = mkdtempSync(join(tmpdir(), "paxos-lease-check-"));
+    const r = check([
+      "--runs",
+      "20",
+      "--workers",
+      "1",
+      "--mutant",
+      "reply-before-durable",
+      "--tuning",
+      "zero-delay",
+      "--out",
+      out,
+    ]);
+    expect(r.status).toBe(1);
+    const replay = /replay: +npm run check -- (--replay \S+ .*)$/m.exec(r.stderr)?.[1];
+    expect(replay).toContain("--tuning zero-delay");
+    const again = check([...replay!.split(" "), "--out", out]);
+    expect(again.status, again.stderr).toBe(1);
+    expect(again.stderr).toContain("DurableBeforeSend");
+  });
+
+  it("refuses an unknown tuning, naming the ones there are", () => {
+    const r = check(["--runs", "1", "--tuning", "fast"]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(
+      '--tuning: unknown tuning "fast": expected one of own, drift, zero-delay, restart-lower',
+    );
+  });
 });

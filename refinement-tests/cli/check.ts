@@ -1,11 +1,14 @@
 /**
  * `npm run check -- --runs N --seed S --replicas 3|5|7 [--liveness] [--json] [--shard i/n]
- *  [--workers K] [--mutant NAME] [--replay SEED:PATH]`
+ *  [--workers K] [--mutant NAME] [--tuning own|drift|zero-delay|restart-lower] [--replay SEED:PATH]`
  *
  * A long refinement campaign: N generated runs of the safety (or liveness) suite, every check of
  * proofs/ after every world step, linearizability at the end of each run. Runs are spread over
  * worker threads (default: every local core) and, with --shard i/n, deterministically over
  * machines: run k belongs to shard k mod n, and its verdict depends only on (seed, k).
+ *
+ * `--tuning` lays the same profile over every generated scenario as `npm run mutants -- --tuning`
+ * does (suite.ts, `suiteTunings`), so that a run the mutant hunt reports replays here.
  *
  * Prints a progress bar on stderr and a summary (runs, events, events per second, coverage
  * counters, violations). On a violation: the shrunk trace as text and as a Mermaid diagram
@@ -27,7 +30,7 @@ import {
 } from "../campaign.ts";
 import type { Step } from "../../impl/core/testing/index.ts";
 import { mutantNamed, mutants } from "../mutants/index.ts";
-import { replayScenario } from "../suite.ts";
+import { parseSuiteTuning, replayScenario, suiteProfile, suiteTunings, type SuiteTuning } from "../suite.ts";
 import { runScenario, showScenario } from "../world/run.ts";
 import { describeFailure, writeReport } from "../world/report.ts";
 
@@ -48,6 +51,7 @@ const program = new Command()
   .option("--shard <i/n>", "run only shard i of n (runs k with k mod n = i)", "0/1")
   .option("--workers <k>", "worker threads (default: every local core)", int)
   .option("--mutant <name>", `check a broken variant instead of impl/core (${mutants.map((m) => m.name).join(", ")})`)
+  .option("--tuning <name>", `lay a tuning over every scenario (${suiteTunings.join(", ")})`, "own")
   .option("--replay <seed:path>", "replay one failing run as printed in a report")
   .option("--out <dir>", "where failure reports go", "out/check")
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
@@ -63,6 +67,7 @@ const opts = program.opts<{
   shard: string;
   workers?: number;
   mutant?: string;
+  tuning: string;
   replay?: string;
   out: string;
 }>();
@@ -78,6 +83,15 @@ const shardMatch = /^(\d+)\/(\d+)$/.exec(opts.shard);
 if (shardMatch === null) usage(`--shard must look like i/n, not ${opts.shard}`);
 const shard = { index: Number(shardMatch[1]), count: Number(shardMatch[2]) };
 if (shard.count < 1 || shard.index >= shard.count) usage(`--shard ${opts.shard}: need 0 <= i < n`);
+let tuning: SuiteTuning = "own";
+try {
+  tuning = parseSuiteTuning(opts.tuning);
+} catch (error) {
+  usage(`--tuning: ${(error as Error).message}`);
+}
+const profile = suiteProfile(tuning);
+/** The suite options every run, report and replay of this campaign shares. */
+const suite = { replicas: opts.replicas, ...(profile === undefined ? {} : { profile }) };
 let step: Step | undefined;
 try {
   step = opts.mutant === undefined ? undefined : mutantNamed(opts.mutant).step;
@@ -85,7 +99,7 @@ try {
   usage((error as Error).message);
 }
 
-const flags = `--replicas ${opts.replicas}${opts.liveness ? " --liveness" : ""}${opts.mutant === undefined ? "" : ` --mutant ${opts.mutant}`}`;
+const flags = `--replicas ${opts.replicas}${opts.liveness ? " --liveness" : ""}${opts.mutant === undefined ? "" : ` --mutant ${opts.mutant}`}${profile === undefined ? "" : ` --tuning ${tuning}`}`;
 
 /**
  * Run the scenario at seed:path again with a trace, write the report, print where. With
@@ -93,7 +107,7 @@ const flags = `--replicas ${opts.replicas}${opts.liveness ? " --liveness" : ""}$
  * report a replay that rebuilds any other scenario: the replay command would not reproduce it.
  */
 function report(seed: number, path: string, name: string, expected?: string): boolean {
-  const scenario = replayScenario(seed, path, { replicas: opts.replicas });
+  const scenario = replayScenario(seed, path, suite);
   if (expected !== undefined && showScenario(scenario) !== expected) {
     process.stderr.write(
       `\nreplay ${seed}:${path} rebuilds another scenario than the run that failed; the failing one:\n${expected}\n`,
@@ -141,9 +155,9 @@ if (opts.replay !== undefined) {
 }
 
 const campaign: Omit<CampaignOptions, "step"> = {
+  ...suite,
   seed: opts.seed,
   runs: opts.runs,
-  replicas: opts.replicas,
   liveness: opts.liveness,
   shard,
 };
@@ -216,6 +230,7 @@ const summary = {
   replicas: opts.replicas,
   mode: opts.liveness ? "liveness" : "safety",
   mutant: opts.mutant ?? null,
+  tuning,
   workers,
   seconds: Math.round(seconds * 100) / 100,
   events: totals.events,
@@ -242,7 +257,7 @@ if (opts.json) {
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
 } else {
   const lines = [
-    `check: ${summary.runs} runs (shard ${opts.shard}, seed ${opts.seed}), ${opts.replicas} replicas, ${summary.mode}${opts.mutant === undefined ? "" : `, mutant ${opts.mutant}`}`,
+    `check: ${summary.runs} runs (shard ${opts.shard}, seed ${opts.seed}), ${opts.replicas} replicas, ${summary.mode}${opts.mutant === undefined ? "" : `, mutant ${opts.mutant}`}${tuning === "own" ? "" : `, tuning ${tuning}`}`,
     `  ${summary.events.toLocaleString("en-US")} world steps checked in ${summary.seconds} s on ${workers} workers: ${summary.eventsPerSecond.toLocaleString("en-US")} events/s (${summary.eventsPerSecondRunning.toLocaleString("en-US")} events/s once the workers had started)`,
     `  ${summary.operations.toLocaleString("en-US")} client operations, each run's history checked for linearizability`,
     "  coverage (rare states reached):",

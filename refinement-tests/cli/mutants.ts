@@ -35,12 +35,11 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { mutants, type Mutant } from "../mutants/index.ts";
 import { huntBounds } from "../mutants/mutant.ts";
 import type { Regression } from "../regressions/regressions.ts";
-import { runOne, runSeed } from "../suite.ts";
+import { driftPpmMax, runOne, runSeed, suiteProfile, suiteTunings, type SuiteTuning } from "../suite.ts";
 import { describeBounds, explore, replay } from "../explorer/explorer.ts";
 import { defaultBounds } from "../explorer/model.ts";
 import { traceFile, traceOf, tracesFolder } from "../mutants/traces.ts";
 import { huntEffort } from "../mutants/effort.ts";
-import { tunings } from "../world/tuning.ts";
 
 function int(value: string): number {
   const n = Number(value);
@@ -66,7 +65,7 @@ const program = new Command()
   .addOption(new Option("--replicas <n>", "initial members").choices(["3", "5", "7"]).default("3"))
   .addOption(
     new Option("--tuning <name>", "where the rules matter (see the module comment)")
-      .choices(["own", "drift", "zero-delay", "restart-lower"])
+      .choices(suiteTunings)
       .default("own"),
   )
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
@@ -80,15 +79,13 @@ const opts = program.opts<{
   budgetSeconds: number;
   writeTraces: boolean;
   replicas: string;
-  tuning: "own" | "drift" | "zero-delay" | "restart-lower";
+  tuning: SuiteTuning;
 }>();
 const replicas = Number(opts.replicas);
-/** The largest drift bound the configuration accepts, and the world's tuning that has it. */
-const driftPpmMax = 100_000;
-const driftTuning = tunings.findIndex((t) => t.clockDriftPpmMax === driftPpmMax);
 /** The random suite's profile for the tuning asked. */
-const profile =
-  opts.tuning === "drift" ? { tuning: driftTuning } : opts.tuning === "zero-delay" ? { zeroDelay: true } : undefined;
+const profile = suiteProfile(opts.tuning);
+/** `npm run check`'s flag for it. */
+const checkTuning = profile === undefined ? "" : ` --tuning ${opts.tuning}`;
 const suiteFlags = replicas === 3 ? "" : ` --replicas ${replicas}`;
 
 /** One engine's hunt for one mutant. */
@@ -149,7 +146,7 @@ function huntRandom(m: Mutant): Hunt {
     const real = runOne(seed, { ...suite, shrink: false }).failed;
     if (real !== null) {
       process.stderr.write(
-        `${m.name} [random]: run ${runs} (seed ${opts.seed}) fails ${real.failure.check} with the real replica too: skipped (npm run check -- --runs ${runs} --seed ${opts.seed}${suiteFlags}${liveness ? " --liveness" : ""} --workers 1)\n`,
+        `${m.name} [random]: run ${runs} (seed ${opts.seed}) fails ${real.failure.check} with the real replica too: skipped (replay: npm run check -- --replay ${seed}:${real.path}${suiteFlags}${liveness ? " --liveness" : ""}${checkTuning}; campaign: npm run check -- --runs ${runs} --seed ${opts.seed}${suiteFlags}${liveness ? " --liveness" : ""}${checkTuning} --workers 1)\n`,
       );
       continue;
     }
