@@ -530,6 +530,7 @@ class ReplicaProcess implements RunningReplica {
       droppedEvents: () => this.driver.depths.droppedEvents,
       outboundBytes: () => this.transport.outboundQueuedBytes(),
       admission: () => this.admission.depths,
+      appendsBehindSnapshot: () => this.storage.appendsBehindSnapshot,
     };
     return new ReplicaMetrics(
       this.options.id,
