@@ -492,6 +492,36 @@ describe("driver", () => {
     }
   });
 
+  it("steps the tick after the urgent messages and before the others of its batch", async () => {
+    const { happenings, waiting, log } = echoing(() => 3);
+    const order: string[] = [];
+    const step = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
+      if (event._tag === "Tick" && state.total > 0 && !order.includes("tick")) order.push("tick");
+      if (event._tag === "Receive") order.push(String(event.message.n));
+      return toyStep(state, event);
+    };
+    const { driver } = makeDriver({
+      step,
+      log,
+      send: (to, m) => happenings.push(`send ${to} ${m.n}`) > 0,
+      urgent: (m) => m.n < 1000,
+      commitsInFlightMax: 1,
+      tickIntervalMs: 5,
+    });
+    driver.start([]);
+    // A write's commit stays outstanding: no batch is stepped meanwhile, and events pile up.
+    const write = driver.submit({ input: { add: 1 }, consistency: "linearizable" });
+    await waitFor("the commit to start", () => (waiting.length === 1 ? true : undefined));
+    driver.receive(2, { _tag: "echo", n: 1000 }, 1, "inc");
+    driver.receive(2, { _tag: "echo", n: 7 }, 2, "inc");
+    await sleep(30);
+    expect(order).toEqual([]);
+    waiting.shift()!();
+    await write;
+    await waitFor("the next batch", () => (order.length === 3 ? true : undefined));
+    expect(order).toEqual(["7", "tick", "1000"]);
+  });
+
   it("stops (fail-stop) when an asynchronous commit fails, releasing nothing that followed it", async () => {
     const sent: number[] = [];
     const log: DurableLog<Rec> = {
