@@ -537,6 +537,42 @@ describe("driver", () => {
     expect(sent).toEqual([]);
   });
 
+  it("at a clean stop, writes no deferred records while an earlier commit is outstanding", async () => {
+    // add < 0 persists only a deferrable record (n < 0); add > 0 is the toy write.
+    let deferredStepped = false;
+    const step = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
+      if (event._tag !== "ClientRequest" || event.input.add >= 0) return toyStep(state, event);
+      deferredStepped = true;
+      return {
+        state,
+        effects: [
+          { _tag: "Persist", record: { _tag: "added", n: event.input.add } },
+          { _tag: "Reply", requestId: event.requestId, result: { _tag: "ok", output: state.total } },
+        ],
+      };
+    };
+    const { waiting, happenings } = echoing(() => 3);
+    const log: DurableLog<Rec> = {
+      recordCount: 0,
+      append: (records) => void happenings.push(`append ${records.map((r) => r.n).join(",")}`),
+      appendAsync: (records, done) => {
+        happenings.push(`write ${records.map((r) => r.n).join(",")}`);
+        waiting.push(() => done(null));
+      },
+    };
+    const { driver } = makeDriver({ step, log, deferrable: (record) => record.n < 0 });
+    driver.start([]);
+    void driver.submit({ input: { add: 1 }, consistency: "linearizable" });
+    await waitFor("the write's commit to start", () => (waiting.length === 1 ? true : undefined));
+    // Its reply waits behind the write's commit; its record waits for the next commit.
+    const reply = driver.submit({ input: { add: -1 }, consistency: "linearizable" });
+    await waitFor("the deferrable request to be stepped", () => (deferredStepped ? true : undefined));
+    driver.stop();
+    expect(await reply).toMatchObject({ _tag: "unavailable", outcomeUnknown: true });
+    // The deferred record is not written: the write before it was never acknowledged.
+    expect(happenings).toEqual(["write 1"]);
+  });
+
   it("releases effects after a deferrable Persist before the commit, and steps peer messages before client requests", async () => {
     // A write persists a deferrable "note" (n = -1) before its reply, then a barrier record.
     const order: string[] = [];

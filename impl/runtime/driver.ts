@@ -294,8 +294,12 @@ export class Driver<S, M, R, I, O> {
   stop(): void {
     if (this.deferredTimer !== null) clearTimeout(this.deferredTimer);
     this.deferredTimer = null;
-    // A clean stop keeps the deferred records too (after a failure nothing more is written).
-    if (!this.stopped && !this.failed && this.deferred.length > 0) {
+    // A clean stop keeps the deferred records too (after a failure nothing more is written),
+    // unless an earlier commit is still outstanding: its commit line never comes (what waits for
+    // it never happens, below), and a later batch's commit line without it would say its records
+    // reached the disk in another order than the trace shows.
+    const outstanding = this.pendingCommits.some((commit) => !commit.durable);
+    if (!this.stopped && !this.failed && this.deferred.length > 0 && !outstanding) {
       const records = this.deferred;
       this.deferred = [];
       try {
