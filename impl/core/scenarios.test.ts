@@ -42,6 +42,7 @@ describe("scenarios (impl/core/testdata)", () => {
       "lease-read-after-replace-snapshot",
       "reconfig-removed-voter-campaigns",
       "reconfig-change-at-new-leader",
+      "reconfig-sole-voter-replaced-isolated",
     ]) {
       expect(files).toContain(`${name}.txt`);
     }
