@@ -100,9 +100,9 @@ describe("Timeline", () => {
       const timeline = new Timeline(file);
       timeline.mark("post", 12);
       timeline.mark("flush", -1);
-      timeline.flush();
+      timeline.flushSync();
       timeline.mark("durable", 12);
-      timeline.flush();
+      timeline.flushSync();
       const marks = readTimeline(fs.readFileSync(file));
       expect(marks.map((m) => [m.stage, m.key])).toEqual([
         ["post", 12],

@@ -65,14 +65,23 @@ function nowUs(): number {
   return seconds * 1e6 + nanoseconds / 1e3;
 }
 
-/** One thread's marks, appended to its file. */
+/**
+ * One thread's marks, appended to its file. The writes go through libuv's thread pool, one at a
+ * time, never on the thread that marks: a write that waits for the file system's journal (tens of
+ * milliseconds on a disk others are syncing) would otherwise stall the very path measured.
+ */
 export class Timeline {
   private readonly buffer = new Float64Array(2 * 16_384);
   private length = 0;
+  private readonly fd: number;
+  /** Filled buffers waiting for their write, oldest first; the first is being written while `writing`. */
+  private readonly queued: Uint8Array[] = [];
+  private writing = false;
 
-  constructor(private readonly file: string) {
+  constructor(file: string) {
+    this.fd = fs.openSync(file, "a");
     setInterval(() => this.flush(), 250).unref();
-    process.on("exit", () => this.flush());
+    process.on("exit", () => this.flushSync());
     // Collections, placed on the same clock (performance.now() is monotonic too, with its own origin).
     const offsetUs = nowUs() - performance.now() * 1e3;
     new PerformanceObserver((list) => {
@@ -91,9 +100,31 @@ export class Timeline {
     this.buffer[this.length++] = stageIndex.get(stage)! * 2 ** 32 + key + 1;
   }
 
+  /** Queue the marks made so far for writing (in the background). */
   flush(): void {
     if (this.length === 0) return;
-    fs.appendFileSync(this.file, new Uint8Array(this.buffer.buffer, 0, this.length * 8));
+    this.queued.push(new Uint8Array(this.buffer.slice(0, this.length).buffer));
+    this.length = 0;
+    this.writeNext();
+  }
+
+  private writeNext(): void {
+    if (this.writing || this.queued.length === 0) return;
+    this.writing = true;
+    fs.write(this.fd, this.queued[0]!, () => {
+      this.queued.shift();
+      this.writing = false;
+      this.writeNext();
+    });
+  }
+
+  /** Write every mark now, blocking (at exit, and in tests). */
+  flushSync(): void {
+    // A write in flight may have reached the file already, its marks then twice there (a reader
+    // looks for the first mark of each stage, so it reads the same write's path).
+    for (const bytes of this.queued) fs.writeSync(this.fd, bytes);
+    this.queued.length = 0;
+    if (this.length > 0) fs.writeSync(this.fd, new Uint8Array(this.buffer.buffer, 0, this.length * 8));
     this.length = 0;
   }
 }
