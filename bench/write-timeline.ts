@@ -79,7 +79,9 @@ try {
     });
   leader = await cluster.waitForLeader(90_000);
   for (const id of [1, 2, 3]) pids.set(cluster.member(id).child!.pid!, id);
-  progress(`leader ${leader}; one client for ${seconds} s; load ${load()}`);
+  progress(
+    `leader ${leader}; replica pids ${[...pids].map(([pid, id]) => `${id}:${pid}`).join(" ")}; one client for ${seconds} s; load ${load()}`,
+  );
   const url = new URL(cluster.endpoint(leader));
   const connection = new Http1Connection(url.origin);
   const headers = cluster.authHeaders();
