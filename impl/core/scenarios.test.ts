@@ -43,6 +43,7 @@ describe("scenarios (impl/core/testdata)", () => {
       "reconfig-removed-voter-campaigns",
       "reconfig-removed-replica-restarts",
       "reconfig-change-at-new-leader",
+      "reconfig-sole-voter-replaced-isolated",
     ]) {
       expect(files).toContain(`${name}.txt`);
     }
