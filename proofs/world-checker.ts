@@ -267,7 +267,30 @@ export class WorldChecker<S, I, O> {
     }
     if (p !== null) t = p.lap("Truncation and snapshot checks", t);
     this.rareStates(step, step.after, answered);
+    this.catchUpPaths(step, step.after);
     p?.lap("counters of rare states (no verdict)", t);
+  }
+
+  /**
+   * The two ways a removed replica's chosen slots reach the replicas that stay (proofs/reconfiguration.md):
+   * a removed replica handed over (rule R5) by a heartbeat from a learner of the newest configuration
+   * it knows (a learner promoted since, leading a later configuration), and a replica asked by a
+   * CatchUp from above its executed prefix that asks the sender for those slots in turn.
+   */
+  private catchUpPaths(step: WorldStep<S, I, O> & { kind: "event" }, after: ReplicaState<S, I, O>): void {
+    const before = step.before;
+    const m = step.message;
+    if (before === null || step.event !== "Receive" || m === undefined || step.from === undefined) return;
+    if (m._tag === "Heartbeat" && after.removal?.handedOver === true && before.removal?.handedOver !== true) {
+      const latest = before.learner.configs[before.learner.configs.length - 1]!;
+      if (latest.learners.includes(step.from))
+        this.tally.add("sometimes: removed replica handed over by a learner of its newest configuration");
+    }
+    if (m._tag === "CatchUp" && m.fromSlot - 1 > before.learner.executedUpTo) {
+      const from = step.from;
+      if (step.carried.some((c) => c._tag === "Send" && c.to === from && c.message._tag === "CatchUp"))
+        this.tally.add("sometimes: replica caught up from a CatchUp's sender that is ahead");
+    }
   }
 
   /**

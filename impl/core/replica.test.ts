@@ -417,3 +417,51 @@ describe("catch-up from a CatchUp's sender that is ahead", () => {
     expect(c.state(1).removal?.retired).toMatch(/replica 1 was removed from the cluster/);
   });
 });
+
+describe("a removed replica's hand-over (rule R5)", () => {
+  /**
+   * Replica 3 of reconfig-removed-replica-restarts.txt, removed by the configuration {1,2} with
+   * learner 4 (governing from slot 5) and waiting for its hand-over, before it crashes.
+   */
+  function awaiting(): { c: Cluster; removed: Replica } {
+    const script = readFileSync(join(import.meta.dirname, "testdata/reconfig-removed-replica-restarts.txt"), "utf8");
+    const runner = new ScriptRunner();
+    for (const b of parseScript(script).blocks) {
+      if (b.command.trim() === "crash 3") break;
+      runner.run(b.command);
+    }
+    const c = runner.cluster!;
+    return { c, removed: c.state(3) };
+  }
+  const heartbeat = (replica: number, commitIndex: number) => ({
+    _tag: "Heartbeat" as const,
+    ballot: { round: 1, replica },
+    commitIndex,
+    sentAt: 0,
+    checkpoint: null,
+  });
+
+  it("counts a heartbeat saying every slot before its removal is chosen from a voter or a learner of its newest configuration, and from nobody else", () => {
+    const { c, removed } = awaiting();
+    const latest = removed.learner.configs[removed.learner.configs.length - 1]!;
+    expect([latest.voters, latest.learners, latest.governsFrom]).toEqual([[1, 2], [4], 5]);
+    expect(removed.removal).toMatchObject({ handedOver: false, retired: null });
+    const handedOver = (from: number, commitIndex: number) =>
+      step(removed, { _tag: "Receive", now: c.clock(3), from, message: heartbeat(from, commitIndex) }).state.removal
+        ?.handedOver;
+    expect(handedOver(1, 4)).toBe(true);
+    expect(handedOver(4, 4)).toBe(true);
+    // Below the slot before the removal governs: the sender may not know every slot the removal needs.
+    expect(handedOver(1, 3)).toBe(false);
+    expect(handedOver(4, 3)).toBe(false);
+    // Not a member of that configuration: a retired replica (a removed leader's last heartbeat) or a stranger.
+    expect(handedOver(3 + 4, 4)).toBe(false);
+    const retired = { ...latest, retired: [...latest.retired, 3 + 4] };
+    const knowing: Replica = {
+      ...removed,
+      learner: { ...removed.learner, configs: [...removed.learner.configs.slice(0, -1), retired] },
+    };
+    const heard = step(knowing, { _tag: "Receive", now: c.clock(3), from: 3 + 4, message: heartbeat(3 + 4, 4) });
+    expect(heard.state.removal?.handedOver).toBe(false);
+  });
+});
