@@ -478,6 +478,42 @@ export function answerCatchUp<S, I, O>(
   if (entries.length > 0) out.push({ _tag: "Send", to: from, message: { _tag: "CatchUpReply", entries } });
 }
 
+/**
+ * A CatchUp asks from the first slot its sender has not executed (`requestCatchUp`, and a removed
+ * replica's `awaitHandOver`), so its sender has executed, and knows chosen, every slot below
+ * `m.fromSlot`. A replica that has executed fewer learns that they are chosen (its commit index)
+ * and asks the sender for them in turn, unless it leads (a leader proposes every slot from its
+ * first unexecuted one itself) or a state transfer is already bringing them. Without this, chosen
+ * slots known only to a replica whose removal they chose could stay unknown for ever: an isolated
+ * sole voter replaces itself, chooses the window's slots alone, and its farewell heartbeat is lost;
+ * the new voter has not executed far enough to campaign (rule L5), and the removed replica, which
+ * may not retire before it is handed over (rule R5), only asks it for the slot after its own.
+ * Outside `requestCatchUp`'s rate limit, and leaving it alone: it answers one CatchUp with one (the
+ * sender's rate limit holds), and a request to a leader hint that cannot help must not crowd it
+ * out, nor it a request to the leader.
+ */
+export function catchUpFromAsker<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  from: ReplicaId,
+  m: CatchUpMsg,
+  out: ReplicaEffect<I, O>[],
+): ReplicaState<S, I, O> {
+  const known = m.fromSlot - 1;
+  if (state.role._tag === "leader" || known <= state.learner.executedUpTo || from === state.ctx.config.self)
+    return state;
+  let s = state;
+  if (known > state.learner.commitIndex) {
+    const learner = copyLearner(state.learner);
+    learner.commitIndex = known;
+    s = withLearner(state, learner);
+  }
+  if (needsCatchUp(s)) {
+    const { executedUpTo, commitIndex } = s.learner;
+    out.push({ _tag: "Send", to: from, message: { _tag: "CatchUp", fromSlot: executedUpTo + 1, toSlot: commitIndex } });
+  }
+  return s;
+}
+
 /** Take the chosen entries of a CatchUpReply into the log (every replica's log holds chosen values only). */
 export function receiveCatchUp<S, I, O>(
   state: ReplicaState<S, I, O>,

@@ -31,6 +31,7 @@ import {
 } from "./leader.ts";
 import {
   answerCatchUp,
+  catchUpFromAsker,
   executeReady,
   learnCommitted,
   needsCatchUp,
@@ -648,7 +649,7 @@ function receive<S, I, O>(
     case "CatchUp":
       answerCatchUp(state, from, m, out);
       handOver(state, from, now, out);
-      return state;
+      return catchUpFromAsker(state, from, m, out);
     case "CatchUpReply":
       // A leader proposes every slot from its first unexecuted one itself; it needs no catch-up.
       if (state.role._tag === "leader") return state;
