@@ -398,7 +398,8 @@ class ReplicaProcess implements RunningReplica {
       overtaking: new KvOvertaking(),
       // A follower's HeartbeatAck stepped after an Accept in the same batch would wait for that
       // vote's fsync (hundreds of milliseconds for a 1 MiB value on a loaded machine), and the
-      // leader's CheckQuorum with it.
+      // leader's CheckQuorum with it; the tick comes after these, so a leader's heartbeats do not
+      // wait for a proposal that an Accepted of the same batch made.
       urgent: (message) => message._tag === "Heartbeat" || message._tag === "HeartbeatAck",
       onAlarm: (alarm) => {
         this.metrics.alarms.inc();
