@@ -42,6 +42,7 @@ describe("scenarios (impl/core/testdata)", () => {
       "lease-read-after-replace-snapshot",
       "reconfig-removed-voter-campaigns",
       "reconfig-removed-replica-restarts",
+      "reconfig-removed-replica-restarts-handed-over",
       "reconfig-change-at-new-leader",
       "reconfig-sole-voter-replaced-isolated",
     ]) {
