@@ -9,9 +9,6 @@ import { regressions } from "./regressions.ts";
  * past the path it was kept for passes without showing anything).
  */
 const reaches: Readonly<Record<string, readonly string[]>> = {
-  "world-restarted-removed-replica-asks-learners": [
-    "sometimes: removed replica handed over by a learner of its newest configuration",
-  ],
   "world-isolated-sole-voter-replaced-hands-on-its-slots": [
     "sometimes: replica caught up from a CatchUp's sender that is ahead",
   ],
