@@ -246,15 +246,22 @@ function retire<S, I, O>(
 }
 
 /**
- * Is `event` a heartbeat from a voter of the latest configuration (which no longer lists `self`)
+ * Is `event` a heartbeat from a member of the latest configuration (which no longer lists `self`)
  * saying that every slot before the first configuration that removed `self` governs is chosen?
- * That voter then knows all of them, so the configurations that go on without `self` can learn
+ * That member then knows all of them, so the configurations that go on without `self` can learn
  * them from it; a replica that retired before any of them did might have left none able to.
+ * A member is a voter or a learner: only a leader sends heartbeats, so a learner of the latest
+ * configuration this replica knows that sends one has since been promoted, and leads a later
+ * configuration, which goes on without `self` too (a retired id is never added again, and no change
+ * makes a voter a learner). A removed replica that missed the changes after its own asks them both
+ * (`awaitHandOver`): the voters it knows may all have retired since, the leader in force may be a
+ * learner it knows. A heartbeat from a replica that the latest configuration retired never counts:
+ * it may be a removed leader's last one, and that leader leaves with it.
  */
 function handsOver<I>(configs: readonly Configuration[], self: ReplicaId, event: ReplicaEvent<I>): boolean {
   if (event._tag !== "Receive" || event.message._tag !== "Heartbeat") return false;
   const latest = configs[configs.length - 1]!;
-  if (!latest.voters.includes(event.from)) return false;
+  if (!latest.voters.includes(event.from) && !latest.learners.includes(event.from)) return false;
   const removedBy = configs.find((c) => c.retired.includes(self)) ?? latest;
   return event.message.commitIndex >= removedBy.governsFrom - 1;
 }
@@ -899,10 +906,13 @@ function handOver<S, I, O>(state: ReplicaState<S, I, O>, from: ReplicaId, now: n
 }
 
 /**
- * A follower whose removal is chosen, waiting for a voter of the configuration that goes on
- * without it to hand over (rule R5), asks the voters of that configuration once per heartbeat
- * interval for the slot after its executed prefix: their leader answers with a farewell heartbeat
- * (`handOver`), the others with the slot if they have it.
+ * A follower whose removal is chosen, waiting for a member of the configuration that goes on
+ * without it to hand over (rule R5), asks the voters and learners of that configuration once per
+ * heartbeat interval for the slot after its executed prefix: their leader answers with a farewell
+ * heartbeat (`handOver`), the others with the slot if they have it. The learners are asked too: a
+ * replica that restarts after its removal knows only the configurations up to the slots it had
+ * executed, whose voters may all have been removed and retired since, while the leader in force is
+ * a learner it knows that was promoted later.
  */
 function awaitHandOver<S, I, O>(state: ReplicaState<S, I, O>, now: number, out: Out<I, O>): ReplicaState<S, I, O> {
   const removal = state.removal;
@@ -912,8 +922,8 @@ function awaitHandOver<S, I, O>(state: ReplicaState<S, I, O>, now: number, out: 
   const self = ctx.config.self;
   const next = learner.executedUpTo + 1;
   const message: CatchUpMsg = { _tag: "CatchUp", fromSlot: next, toSlot: Math.max(next, learner.commitIndex) };
-  for (const to of learner.configs[learner.configs.length - 1]!.voters)
-    if (to !== self) out.push({ _tag: "Send", to, message });
+  const latest = learner.configs[learner.configs.length - 1]!;
+  for (const to of [...latest.voters, ...latest.learners]) if (to !== self) out.push({ _tag: "Send", to, message });
   const l = copyLearner(learner);
   l.catchUpSentAt = now;
   return withLearner(state, l);

@@ -41,6 +41,7 @@ describe("scenarios (impl/core/testdata)", () => {
       "lease-read-after-replace",
       "lease-read-after-replace-snapshot",
       "reconfig-removed-voter-campaigns",
+      "reconfig-removed-replica-restarts",
       "reconfig-change-at-new-leader",
     ]) {
       expect(files).toContain(`${name}.txt`);

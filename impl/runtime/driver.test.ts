@@ -455,6 +455,43 @@ describe("driver", () => {
     expect(durable).toEqual([5, 1, 99]);
   });
 
+  it("steps urgent peer messages first in their batch, so that their answers need not wait for the batch's commit", async () => {
+    for (const urgentFirst of [false, true]) {
+      // A message of 1000 or more (an Accept, say) persists a record before its echo; a smaller
+      // one (a heartbeat) only echoes.
+      const { stepped, happenings, waiting, log } = echoing(() => 3);
+      const step = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
+        if (event._tag !== "Receive") return toyStep(state, event);
+        const n = event.message.n;
+        stepped.push(n);
+        const echo = { _tag: "Send", to: 3, message: { _tag: "echo", n: -n } } as const;
+        return { state, effects: n >= 1000 ? [{ _tag: "Persist", record: { _tag: "added", n } }, echo] : [echo] };
+      };
+      const { driver } = makeDriver({
+        step,
+        log,
+        send: (to, m) => happenings.push(`send ${to} ${m.n}`) > 0,
+        ...(urgentFirst ? { urgent: (m: Msg) => m.n < 1000 } : {}),
+      });
+      driver.start([]);
+      // Both arrive before the driver runs its next batch: the large one first.
+      driver.receive(2, { _tag: "echo", n: 1000 }, 1, "inc");
+      driver.receive(2, { _tag: "echo", n: 7 }, 2, "inc");
+      await waitFor("the commit to start", () => (waiting.length === 1 ? true : undefined));
+      await sleep(20);
+      expect(stepped, `urgent first: ${urgentFirst}`).toEqual(urgentFirst ? [7, 1000] : [1000, 7]);
+      // Stepped first, the small message's echo is before the Persist and leaves at once; stepped
+      // after the large one, it waits behind that record's commit.
+      expect(happenings, `urgent first: ${urgentFirst}`).toEqual(
+        urgentFirst ? ["send 3 -7", "write 1000"] : ["write 1000"],
+      );
+      waiting.shift()!();
+      await waitFor("the rest", () => (happenings.includes("send 3 -1000") ? true : undefined));
+      expect(happenings.filter((h) => h.startsWith("send")).sort()).toEqual(["send 3 -1000", "send 3 -7"]);
+      driver.stop();
+    }
+  });
+
   it("stops (fail-stop) when an asynchronous commit fails, releasing nothing that followed it", async () => {
     const sent: number[] = [];
     const log: DurableLog<Rec> = {

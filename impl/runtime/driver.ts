@@ -25,7 +25,9 @@
  *
  * Peer traffic first: peer messages and ticks wait in a queue of their own, and every batch takes
  * them before any client request, with the messages before the tick (so a replica that was slow
- * counts the heartbeats that reached it meanwhile before it judges its timers). Client requests
+ * counts the heartbeats that reached it meanwhile before it judges its timers), and the `urgent`
+ * ones (heartbeats and their answers) before the other messages, so that a heartbeat's answer
+ * never waits behind the commit of a vote stepped in the same batch. Client requests
  * join a batch only while the batch's bytes stay within `batchBytesMax`, so that no batch holds
  * the event loop for long however large the requests are, and the grants, heartbeats, Promises and
  * Accepts that keep the lease alive never wait behind more than one bounded batch of client work.
@@ -139,6 +141,12 @@ export interface DriverOptions<S, M, R, I, O> {
   readonly eventsQueuedMax?: number;
   /** Messages that may leave before earlier batches' records are durable (see the module comment). Default: none. */
   readonly overtaking?: Overtaking<M, R>;
+  /**
+   * Peer messages stepped first in their batch, ahead of the other messages taken with them (the
+   * lease's heartbeats and their answers): their answers then come before the batch's first
+   * Persist and leave without waiting for its commit (see "Overtaking"). Default: none.
+   */
+  readonly urgent?: (message: M) => boolean;
   /**
    * Commits outstanding (records handed to the log, not yet durable) before no further batch is stepped. Default 16.
    */
@@ -463,6 +471,7 @@ export class Driver<S, M, R, I, O> {
     }
     this.queue.length = 0;
     for (const pending of left) this.queue.push(pending);
+    this.urgentFirst(batch);
     if (tick !== null) batch.push(tick);
     let clients = 0;
     for (const pending of this.clients) {
@@ -476,6 +485,23 @@ export class Driver<S, M, R, I, O> {
     this.clients.splice(0, clients);
     this.batchBytes = bytes;
     return batch;
+  }
+
+  /**
+   * Move the urgent messages of `batch` (peer events only) ahead of the other messages, keeping
+   * the order within each group; a Recover stays first. Stepping a message before another that
+   * arrived earlier is a reordering the network may make anyway (the core assumes no order).
+   */
+  private urgentFirst(batch: Pending<M, R, I>[]): void {
+    const urgent = this.options.urgent;
+    if (urgent === undefined) return;
+    const isUrgent = (p: Pending<M, R, I>): boolean => p._tag === "Receive" && urgent(p.message);
+    if (!batch.some(isUrgent)) return;
+    const recover = batch.filter((p) => p._tag === "Recover");
+    const first = batch.filter(isUrgent);
+    const rest = batch.filter((p) => p._tag !== "Recover" && !isUrgent(p));
+    batch.length = 0;
+    batch.push(...recover, ...first, ...rest);
   }
 
   /** The size of a client request, for `batchBytesMax`; undefined for none. */

@@ -74,6 +74,27 @@ describe("replica metrics", () => {
     expect(text).toMatch(/paxos_lease_fsync_seconds_count\{replica="1"\} 7/);
   });
 
+  it("count the appends that waited behind a snapshot, as the storage thread reports them", async () => {
+    let behind = 0;
+    const depths = { events: () => 0, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map() };
+    const metrics = new ReplicaMetrics(
+      1,
+      { ...depths, appendsBehindSnapshot: () => behind },
+      () => base,
+      () => 0,
+    );
+    expect(await value(metrics, "paxos_lease_appends_behind_snapshot_total")).toBe(0);
+    behind = 3;
+    expect(await value(metrics, "paxos_lease_appends_behind_snapshot_total")).toBe(3);
+    const without = new ReplicaMetrics(
+      1,
+      depths,
+      () => base,
+      () => 0,
+    );
+    expect(without.registry.getSingleMetric("paxos_lease_appends_behind_snapshot_total")).toBeUndefined();
+  });
+
   it("show the membership: voters and learners in force, its epoch, pending configurations", async () => {
     let view = base;
     const metrics = new ReplicaMetrics(

@@ -16,6 +16,8 @@ export interface DepthSource {
   readonly requests: () => number;
   readonly droppedEvents: () => number;
   readonly outboundBytes: () => ReadonlyMap<ReplicaId, number>;
+  /** Appends that waited behind a snapshot being serialized (storage-thread.ts). Default: none. */
+  readonly appendsBehindSnapshot?: () => number;
   /** Admission control: requests and bytes held, refusals so far by reason. Default: none. */
   readonly admission?: () => {
     readonly requests: number;
@@ -158,6 +160,17 @@ export class ReplicaMetrics {
         },
       });
     }
+    const behindSnapshot = depths.appendsBehindSnapshot;
+    if (behindSnapshot !== undefined)
+      new Counter({
+        name: "paxos_lease_appends_behind_snapshot_total",
+        help: "Appends that waited behind a snapshot record still being serialized (records reach the disk in order)",
+        registers,
+        collect() {
+          this.reset();
+          this.inc(behindSnapshot());
+        },
+      });
     new Gauge({
       name: "paxos_lease_event_queue_depth",
       help: "Events waiting for the core",

@@ -101,8 +101,9 @@ describe("storage thread", () => {
         order.push(n);
       }),
     );
-    // Nothing was serialized in the turn that made the appends.
+    // Nothing was serialized in the turn that made the appends; the two after the snapshot wait behind it.
     expect(serializationOf(record)!.bytes).toBe(0);
+    expect(opened.storage.appendsBehindSnapshot).toBe(2);
     expect(opened.storage.recordCount).toBe(4);
     await Promise.all(acks);
     expect(order).toEqual([0, 1, 2, 3]);

@@ -95,6 +95,7 @@ export class StorageThread implements DurableLog<KvRecord> {
   /** Appends held behind a snapshot being serialized in slices (the first holds it), oldest first. */
   private readonly queued: Queued[] = [];
   private nextStage = 1;
+  private behindSnapshot = 0;
 
   private constructor(
     private readonly worker: Worker,
@@ -163,6 +164,14 @@ export class StorageThread implements DurableLog<KvRecord> {
     return { storage, records: reply.records, created: reply.created, lostToPowerCut: reply.lostToPowerCut };
   }
 
+  /**
+   * Appends so far that waited behind a snapshot still being serialized (see `appendAsync`): how
+   * often the order of records on disk held a write back.
+   */
+  get appendsBehindSnapshot(): number {
+    return this.behindSnapshot;
+  }
+
   /** Sequence number of the last record handed over (durable once its append is acknowledged). */
   get recordCount(): number {
     return this.lastSeq;
@@ -212,6 +221,7 @@ export class StorageThread implements DurableLog<KvRecord> {
       this.pending.set(this.post(records, false), done);
       return;
     }
+    if (this.queued.length > 0) this.behindSnapshot += 1;
     this.queued.push({ records, done });
     if (this.queued.length === 1) this.pump();
   }

@@ -372,17 +372,19 @@ export class NemesisCluster extends MemberLookups<Member> {
   }
 
   /**
-   * Catch-up requests the running members held back while a peer's bulk stream was arriving
-   * (impl/runtime/catch-up-hold.ts), per member, from their /metrics (since each one's start; a member that does
-   * not answer counts 0).
+   * Per member, from their /metrics (since each one's start; a member that does not answer counts
+   * 0): the catch-up requests held back while a peer's bulk stream was arriving
+   * (impl/runtime/catch-up-hold.ts), and the appends that waited behind a snapshot being
+   * serialized (impl/runtime/storage-thread.ts).
    */
-  async catchUpsHeld(): Promise<Map<number, number>> {
+  async burstCounters(): Promise<Map<number, BurstCounters>> {
+    const none: BurstCounters = { catchUpsHeld: 0, appendsBehindSnapshot: 0 };
     const counts = await Promise.all(
       this.ids.map(
         (id) =>
-          new Promise<readonly [number, number]>((resolve) => {
-            const done = (held: number): void => resolve([id, held]);
-            if (this.member(id).child === null || this.member(id).paused) return done(0);
+          new Promise<readonly [number, BurstCounters]>((resolve) => {
+            const done = (counters: BurstCounters): void => resolve([id, counters]);
+            if (this.member(id).child === null || this.member(id).paused) return done(none);
             const request = http.get(
               `${this.endpoint(id)}/metrics`,
               { headers: { Authorization: `Bearer ${this.token}` }, agent: this.statusAgent, timeout: statusTimeoutMs },
@@ -390,12 +392,12 @@ export class NemesisCluster extends MemberLookups<Member> {
                 let text = "";
                 response.setEncoding("utf8");
                 response.on("data", (chunk: string) => (text += chunk));
-                response.on("end", () => done(response.statusCode === 200 ? heldIn(text) : 0));
-                response.on("error", () => done(0));
+                response.on("end", () => done(response.statusCode === 200 ? burstCountersIn(text) : none));
+                response.on("error", () => done(none));
               },
             );
             request.on("timeout", () => request.destroy());
-            request.on("error", () => done(0));
+            request.on("error", () => done(none));
           }),
       ),
     );
@@ -460,11 +462,24 @@ function compareBallotText(a: string | null, b: string | null): number {
   return ra !== rb ? ra - rb : ia - ib;
 }
 
-/** The catch-up requests a /metrics text counts as held while a peer streamed (reason catch-up-while-streaming). */
-function heldIn(metrics: string): number {
-  let held = 0;
-  for (const line of metrics.split("\n"))
+/** What a burst may reach, as one member counts it (see `burstCounters`). */
+export interface BurstCounters {
+  readonly catchUpsHeld: number;
+  readonly appendsBehindSnapshot: number;
+}
+
+/**
+ * From a /metrics text: the catch-up requests held while a peer streamed (reason
+ * catch-up-while-streaming), and the appends that waited behind a snapshot.
+ */
+function burstCountersIn(metrics: string): BurstCounters {
+  let catchUpsHeld = 0;
+  let appendsBehindSnapshot = 0;
+  const valueOf = (line: string): number => Number(line.slice(line.lastIndexOf(" ") + 1)) || 0;
+  for (const line of metrics.split("\n")) {
     if (line.startsWith("paxos_lease_messages_dropped_total{") && line.includes('reason="catch-up-while-streaming"'))
-      held += Number(line.slice(line.lastIndexOf(" ") + 1)) || 0;
-  return held;
+      catchUpsHeld += valueOf(line);
+    if (line.startsWith("paxos_lease_appends_behind_snapshot_total")) appendsBehindSnapshot += valueOf(line);
+  }
+  return { catchUpsHeld, appendsBehindSnapshot };
 }

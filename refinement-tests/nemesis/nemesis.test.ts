@@ -187,7 +187,7 @@ describe(`a short nemesis run (seed ${seed})`, () => {
     // at most with 429, never with a crash), and so are the catch-up requests the followers held.
     for (const burst of run.report.faults.filter((f) => f.kind === "burst"))
       expect(burst.effect, burst.label).toMatch(
-        /^\d+ writers of 1 MiB: \d+ .*; \d+ catch-up requests held while streaming$/,
+        /^\d+ writers of 1 MiB: \d+ .*; \d+ catch-up requests held while streaming; \d+ appends behind a snapshot$/,
       );
     for (const pause of run.report.faults.filter((f) => f.kind === "pause-leader"))
       expect(pause.endedAt - pause.startedAt).toBeGreaterThan(3 * 300);

@@ -7,7 +7,7 @@
  */
 import http from "node:http";
 import { sleep } from "../../impl/runtime/testing.ts";
-import { monotonicMs, type NemesisCluster } from "./cluster.ts";
+import { monotonicMs, type BurstCounters, type NemesisCluster } from "./cluster.ts";
 import type { MembershipChanges } from "./membership.ts";
 import { effectOf } from "./network.ts";
 import { healthyLink } from "./proxy.ts";
@@ -230,17 +230,26 @@ export class Nemesis {
         if (answer !== "200") await sleep(100);
       }
     };
-    // Whether the burst reached the catch-up hold (a follower asking for values still streaming to it).
-    const heldBefore = this.cluster.catchUpsHeld();
+    // Whether the burst reached the catch-up hold (a follower asking for values still streaming to
+    // it), and appends waiting behind a snapshot being serialized.
+    const countersBefore = this.cluster.burstCounters();
     const all = Array.from({ length: writers }, (_, w) => writer(w));
     state.done = Promise.all(all).then(async () => {
       agent.destroy();
       const answers = [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([what, n]) => `${n} ${what}`);
-      const [before, after] = [await heldBefore, await this.cluster.catchUpsHeld()];
+      const [before, after] = [await countersBefore, await this.cluster.burstCounters()];
       // A member restarted meanwhile counts from zero again: all it counts now is new.
-      let held = 0;
-      for (const [id, n] of after) held += n >= (before.get(id) ?? 0) ? n - (before.get(id) ?? 0) : n;
-      return `${writers} writers of 1 MiB: ${answers.join(", ") || "no answer"}; ${held} catch-up requests held while streaming`;
+      const grown = (of: (c: BurstCounters) => number): number => {
+        let sum = 0;
+        for (const [id, counters] of after) {
+          const [n, was] = [of(counters), before.has(id) ? of(before.get(id)!) : 0];
+          sum += n >= was ? n - was : n;
+        }
+        return sum;
+      };
+      const held = grown((c) => c.catchUpsHeld);
+      const behind = grown((c) => c.appendsBehindSnapshot);
+      return `${writers} writers of 1 MiB: ${answers.join(", ") || "no answer"}; ${held} catch-up requests held while streaming; ${behind} appends behind a snapshot`;
     });
     this.burst = state;
   }

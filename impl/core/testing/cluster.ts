@@ -55,6 +55,17 @@ function showRole(s: KvReplica): string {
   return r._tag === "follower" ? "follower" : `${r._tag} ${showBallot(r.ballot)}`;
 }
 
+/** Where a replica that knows its removal stands (rule R5): waiting for its hand-over, handed over, or retired. */
+function showRemoval(s: KvReplica): string {
+  const r = s.removal;
+  if (r === null) return "";
+  return r.retired !== null
+    ? " removal=retired"
+    : r.handedOver
+      ? " removal=handed-over"
+      : " removal=awaiting-hand-over";
+}
+
 /** Options for a scenario cluster. */
 export interface ClusterOptions {
   readonly rules?: ReplicaRules;
@@ -391,7 +402,7 @@ export class Cluster {
           ? ` lease=${now < s.role.leaseUntil ? "until" : "expired@"}${showTime(s.role.leaseUntil)}`
           : "";
       this.emit(
-        `${id}: ${showRole(s)} maxBal=${showBallot(s.acceptor.maxBal)}${grant}${lease} commit=${s.learner.commitIndex} executed=${s.learner.executedUpTo} leader=${s.learner.leaderHint ?? "none"}${showStorage(s)}`,
+        `${id}: ${showRole(s)} maxBal=${showBallot(s.acceptor.maxBal)}${grant}${lease} commit=${s.learner.commitIndex} executed=${s.learner.executedUpTo} leader=${s.learner.leaderHint ?? "none"}${showRemoval(s)}${showStorage(s)}`,
         true,
       );
     }
