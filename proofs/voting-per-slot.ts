@@ -313,6 +313,7 @@ export class VotingGhost<I> {
         this.vote(a, record.slot, this.nat(record.ballot), record.ballot, record.value);
         return;
       case "chosen":
+      case "handOver":
         return;
     }
   }

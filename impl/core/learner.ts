@@ -37,7 +37,15 @@ import {
 import { checkpointDigest, foldOutput, recordCheckpoint, type Divergence } from "./monitor.ts";
 import type { ReplicaRules } from "./rules.ts";
 import { makeSnapshot, snapshotRecord, snapshotSize, type SnapshotContents } from "./snapshot.ts";
-import { slotMapDropThrough, slotMapEntries, slotMapGet, slotMapHas, slotMapSet, type SlotMap } from "./slot-map.ts";
+import {
+  slotMapDropThrough,
+  slotMapEntries,
+  slotMapForEach,
+  slotMapGet,
+  slotMapHas,
+  slotMapSet,
+  type SlotMap,
+} from "./slot-map.ts";
 import {
   copyLearner,
   copyMonitor,
@@ -228,7 +236,7 @@ export function executeReady<S, I, O>(
     }
     if (collect || outcome !== undefined) executed.push({ slot, outputs, change: outcome });
     configs = pruneConfigurations(configs, slot + 1);
-    bytesSinceSnapshot += plainBytes(value);
+    bytesSinceSnapshot += valueBytes(value);
     if (snapshotBytes < 0 && bytesSinceSnapshot >= ctx.config.snapshotIntervalBytes)
       snapshotBytes = snapshotSize(learner.snapshot);
     const snapshotDue = rules.snapshotDue(slot, ctx.config, bytesSinceSnapshot, Math.max(snapshotBytes, 0));
@@ -297,7 +305,12 @@ export function takeSnapshot<S, I, O>(
   const logTruncatedUpTo = Math.max(
     learner.logTruncatedUpTo,
     learner.snapshot?.slot ?? 0,
-    tailStart(learner.log, info.slot, state.ctx.config.logTailBytes),
+    tailStart(
+      learner.log,
+      info.slot,
+      state.ctx.config.logTailBytes,
+      Math.max(learner.logTruncatedUpTo, learner.snapshot?.slot ?? 0),
+    ),
   );
   out.push({ _tag: "Persist", record: snapshotRecord(info, state.acceptor.maxBal, logTruncatedUpTo) });
   const l = copyLearner(learner);
@@ -314,16 +327,38 @@ export function takeSnapshot<S, I, O>(
 /**
  * The slot through which the log may be truncated so that what it keeps at and below `slot` is the
  * newest run of values within `tailBytes` (and at least the value at `slot`, if the log has it);
- * 0 when all of it fits.
+ * 0 when all of it fits. Only the values above `floor` are measured: the caller truncates through
+ * `floor` anyway (the previous snapshot's slot), so a slot at or below it would change nothing, and
+ * a snapshot then measures each value of its interval once (a value's size is measured once, at
+ * its execution, `valueBytes`), not the whole log again.
  */
-export function tailStart<I>(log: SlotMap<Value<I>>, slot: number, tailBytes: number): number {
-  const kept = slotMapEntries(log, 0, slot);
+export function tailStart<I>(log: SlotMap<Value<I>>, slot: number, tailBytes: number, floor = 0): number {
+  let total = 0;
+  slotMapForEach(log, floor + 1, slot, (_, value) => {
+    total += valueBytes(value);
+    return true;
+  });
+  if (total <= tailBytes) return 0;
+  const kept = slotMapEntries(log, floor + 1, slot);
   let bytes = 0;
   for (let i = kept.length - 1; i >= 0; i--) {
-    bytes += plainBytes(kept[i]![1]);
+    bytes += valueBytes(kept[i]![1]);
     if (bytes > tailBytes && i < kept.length - 1) return kept[i]![0];
   }
   return 0;
+}
+
+/** `plainBytes` of each value measured, by value (values are never changed once made). */
+const measuredValues = new WeakMap<object, number>();
+
+/** The size of a log value (`plainBytes`), measured once per value. */
+export function valueBytes<I>(value: Value<I>): number {
+  let bytes = measuredValues.get(value);
+  if (bytes === undefined) {
+    bytes = plainBytes(value);
+    measuredValues.set(value, bytes);
+  }
+  return bytes;
 }
 
 /**
@@ -436,11 +471,47 @@ export function answerCatchUp<S, I, O>(
   for (let slot = m.fromSlot; slot <= last; slot++) {
     const value = slotMapGet(state.learner.log, slot);
     if (value === undefined) break;
-    bytes += plainBytes(value);
+    bytes += valueBytes(value);
     if (entries.length > 0 && bytes > state.ctx.config.batchBytesMax) break;
     entries.push({ slot, value });
   }
   if (entries.length > 0) out.push({ _tag: "Send", to: from, message: { _tag: "CatchUpReply", entries } });
+}
+
+/**
+ * A CatchUp asks from the first slot its sender has not executed (`requestCatchUp`, and a removed
+ * replica's `awaitHandOver`), so its sender has executed, and knows chosen, every slot below
+ * `m.fromSlot`. A replica that has executed fewer learns that they are chosen (its commit index)
+ * and asks the sender for them in turn, unless it leads (a leader proposes every slot from its
+ * first unexecuted one itself) or a state transfer is already bringing them. Without this, chosen
+ * slots known only to a replica whose removal they chose could stay unknown for ever: an isolated
+ * sole voter replaces itself, chooses the window's slots alone, and its farewell heartbeat is lost;
+ * the new voter has not executed far enough to campaign (rule L5), and the removed replica, which
+ * may not retire before it is handed over (rule R5), only asks it for the slot after its own.
+ * Outside `requestCatchUp`'s rate limit, and leaving it alone: it answers one CatchUp with one (the
+ * sender's rate limit holds), and a request to a leader hint that cannot help must not crowd it
+ * out, nor it a request to the leader.
+ */
+export function catchUpFromAsker<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  from: ReplicaId,
+  m: CatchUpMsg,
+  out: ReplicaEffect<I, O>[],
+): ReplicaState<S, I, O> {
+  const known = m.fromSlot - 1;
+  if (state.role._tag === "leader" || known <= state.learner.executedUpTo || from === state.ctx.config.self)
+    return state;
+  let s = state;
+  if (known > state.learner.commitIndex) {
+    const learner = copyLearner(state.learner);
+    learner.commitIndex = known;
+    s = withLearner(state, learner);
+  }
+  if (needsCatchUp(s)) {
+    const { executedUpTo, commitIndex } = s.learner;
+    out.push({ _tag: "Send", to: from, message: { _tag: "CatchUp", fromSlot: executedUpTo + 1, toSlot: commitIndex } });
+  }
+  return s;
 }
 
 /** Take the chosen entries of a CatchUpReply into the log (every replica's log holds chosen values only). */

@@ -137,7 +137,11 @@ export interface NackMsg {
   readonly grantRemainingMs: number;
 }
 
-/** "Send me the chosen values of slots fromSlot..toSlot": a replica that knows they are chosen but lacks them. */
+/**
+ * "Send me the chosen values of slots fromSlot..toSlot": a replica that knows they are chosen but
+ * lacks them. `fromSlot` is always the sender's first unexecuted slot, so it also says that every
+ * slot below it is chosen and that the sender has them (`catchUpFromAsker`).
+ */
 export interface CatchUpMsg {
   readonly _tag: "CatchUp";
   readonly fromSlot: number;

@@ -4,7 +4,8 @@
  * remember this information even if it fails and then restarts"). Each record is the disk image
  * of one spec variable update: `promise` of maxBal (Phase1b), `vote` of votes (Phase2b), `chosen`
  * of the learned log; a `snapshot` stands for the executed prefix it covers, after which the
- * records it supersedes may be deleted (`compactRecords`).
+ * records it supersedes may be deleted (`compactRecords`). One record is no spec variable's: the
+ * `handOver` of a removed replica (rule R5), which only lets it retire after a restart.
  *
  * A record is produced only as a `Persist` effect, and `Recover` rebuilds the replica from the
  * records alone. Lease grants are deliberately NOT persisted: a restarted replica waits out one
@@ -53,8 +54,20 @@ export interface SnapshotRecord {
   readonly data: string;
 }
 
+/**
+ * This replica's removal, chosen at slot `epoch`, was handed over (rule R5): a member of a
+ * configuration that goes on without it said that every slot before the removal governs is chosen.
+ * Written once, when the replica first learns it; after a restart it retires `retireGraceMs` after
+ * the restart at the latest, without asking again (the members it knows may all have retired
+ * since). No spec variable stands for it: liveness only. Never superseded by a snapshot.
+ */
+export interface HandOverRecord {
+  readonly _tag: "handOver";
+  readonly epoch: number;
+}
+
 /** Every durable record. */
-export type DurableRecord<I> = PromiseRecord | VoteRecord<I> | ChosenRecord<I> | SnapshotRecord;
+export type DurableRecord<I> = PromiseRecord | VoteRecord<I> | ChosenRecord<I> | SnapshotRecord | HandOverRecord;
 
 /** The Schema of every durable record, given the application's input Schema. */
 export function recordSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema<DurableRecord<I>, DurableRecord<IE>> {
@@ -71,6 +84,7 @@ export function recordSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema<
       logTruncatedUpTo: Schema.Int.pipe(Schema.nonNegative()),
       data: Schema.String,
     }),
+    Schema.TaggedStruct("handOver", { epoch: Slot }),
   );
 }
 
@@ -80,16 +94,16 @@ export function recordSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema<
  * just these fields of each stored record, without decoding the values it holds.
  */
 export type RecordSummary =
-  | { readonly _tag: "promise" }
+  | { readonly _tag: "promise" | "handOver" }
   | { readonly _tag: "vote" | "chosen"; readonly slot: number }
   | { readonly _tag: "snapshot"; readonly slot: number; readonly logTruncatedUpTo: number };
 
 /**
  * The records `Recover` still needs once the latest snapshot record is durable: that snapshot,
  * the one before it (still served to lagging peers), every record after the latest, and before it
- * only the votes above its slot and the chosen values above its `logTruncatedUpTo`. Everything
- * else is superseded: promises (the snapshot carries maxBal), older snapshots, and votes and
- * chosen values it covers. A driver may delete the superseded records once the snapshot is
+ * only the votes above its slot, the chosen values above its `logTruncatedUpTo` and the hand-over
+ * record. Everything else is superseded: promises (the snapshot carries maxBal), older snapshots,
+ * and votes and chosen values it covers. A driver may delete the superseded records once the snapshot is
  * durable, and never before; `Recover` gives the same state from the compacted records as from
  * all of them. Returns the very objects given, in order (records or their summaries).
  */
@@ -109,6 +123,7 @@ export function compactRecords<T extends RecordSummary>(records: readonly T[]): 
     if (i === prior) kept.push(records[i]!);
     else if (r._tag === "vote" && r.slot > snapshot.slot) kept.push(records[i]!);
     else if (r._tag === "chosen" && r.slot > snapshot.logTruncatedUpTo) kept.push(records[i]!);
+    else if (r._tag === "handOver") kept.push(records[i]!);
   }
   for (let i = last; i < records.length; i++) kept.push(records[i]!);
   return kept;

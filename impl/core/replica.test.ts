@@ -4,6 +4,8 @@
  * it is given, and the core's assertions stop it on impossible input instead of going on.
  */
 import { fc, test } from "@fast-check/vitest";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { kv, kvGet, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import { AssertionFailure } from "./assert.ts";
@@ -11,10 +13,11 @@ import { compareBallots, showBallot } from "./ballot.ts";
 import { parseConfig } from "./config.ts";
 import { mulberry32 } from "./election.ts";
 import { plainBytes, plainEqual } from "./messages.ts";
-import { step } from "./replica.ts";
+import { step, type ReplicaEffect } from "./replica.ts";
 import { slotMapEntries } from "./slot-map.ts";
 import { initialState, type ReplicaState } from "./state.ts";
 import { Cluster } from "./testing/cluster.ts";
+import { parseScript, ScriptRunner } from "./testing/script.ts";
 
 type Replica = ReplicaState<KvState, KvInput, KvOutput>;
 
@@ -341,5 +344,76 @@ describe("assertions", () => {
     expect(() => step(c.state(2), { _tag: "Receive", now: c.clock(2), from: 1, message: twin })).toThrow(
       /OneValuePerBallot/,
     );
+  });
+});
+
+describe("catch-up from a CatchUp's sender that is ahead", () => {
+  /** Three replicas, 1 leading, four writes chosen and executed everywhere. */
+  function cluster(): Cluster {
+    const c = new Cluster(3);
+    c.quiet = true;
+    c.elapse(300);
+    c.campaign(1);
+    c.stabilize();
+    for (const key of ["a", "b", "c", "d"]) {
+      c.request(1, { _tag: "put", key, value: key }, "linearizable");
+      c.stabilize();
+    }
+    return c;
+  }
+  const catchUp = (fromSlot: number, toSlot: number) => ({ _tag: "CatchUp" as const, fromSlot, toSlot });
+  const catchUpsSent = (effects: readonly ReplicaEffect<KvInput, KvOutput>[]) =>
+    effects.filter((x) => x._tag === "Send" && x.message._tag === "CatchUp");
+
+  it("a follower asked from above its executed prefix learns those slots are chosen and asks the sender for them", () => {
+    const c = cluster();
+    const follower = c.state(2);
+    const e = follower.learner.executedUpTo;
+    expect(e).toBeGreaterThan(0);
+    const r = step(follower, { _tag: "Receive", now: c.clock(2), from: 3, message: catchUp(e + 4, e + 4) });
+    expect(r.state.learner.commitIndex).toBe(e + 3);
+    expect(catchUpsSent(r.effects)).toEqual([{ _tag: "Send", to: 3, message: catchUp(e + 1, e + 3) }]);
+    // Outside requestCatchUp's rate limit, and leaving it alone (a request to the leader still goes).
+    expect(r.state.learner.catchUpSentAt).toBe(follower.learner.catchUpSentAt);
+  });
+
+  it("nothing more when the sender is not ahead, from a leader, or while a transfer brings the slots", () => {
+    const c = cluster();
+    const follower = c.state(2);
+    const e = follower.learner.executedUpTo;
+    const behind = step(follower, { _tag: "Receive", now: c.clock(2), from: 3, message: catchUp(e + 1, e + 1) });
+    expect(behind.state.learner.commitIndex).toBe(follower.learner.commitIndex);
+    expect(catchUpsSent(behind.effects)).toEqual([]);
+    const leader = c.state(1);
+    const asked = step(leader, { _tag: "Receive", now: c.clock(1), from: 3, message: catchUp(e + 4, e + 4) });
+    expect(asked.state.learner.commitIndex).toBe(leader.learner.commitIndex);
+    expect(catchUpsSent(asked.effects)).toEqual([]);
+    const transfer = {
+      from: 1,
+      slot: e + 8,
+      digest: "",
+      contentDigest: "",
+      totalBytes: 10,
+      data: "",
+      requestedAt: c.clock(2),
+      progressAt: c.clock(2),
+    };
+    const fetching: Replica = { ...follower, learner: { ...follower.learner, transfer } };
+    const r = step(fetching, { _tag: "Receive", now: c.clock(2), from: 3, message: catchUp(e + 4, e + 4) });
+    expect(r.state.learner.commitIndex).toBe(e + 3);
+    expect(catchUpsSent(r.effects)).toEqual([]);
+  });
+
+  it("an isolated sole voter that replaced itself hands its slots to the new voter, which leads, and retires", () => {
+    const script = readFileSync(
+      join(import.meta.dirname, "testdata/reconfig-sole-voter-replaced-isolated.txt"),
+      "utf8",
+    );
+    const runner = new ScriptRunner();
+    for (const b of parseScript(script).blocks) runner.run(b.command);
+    const c = runner.cluster!;
+    expect(c.state(2).role._tag).toBe("leader");
+    expect(c.state(2).learner.executedUpTo).toBe(9);
+    expect(c.state(1).removal?.retired).toMatch(/replica 1 was removed from the cluster/);
   });
 });

@@ -31,6 +31,7 @@ import {
 } from "./leader.ts";
 import {
   answerCatchUp,
+  catchUpFromAsker,
   executeReady,
   learnCommitted,
   needsCatchUp,
@@ -215,6 +216,10 @@ function noteRemoval<S, I, O>(
     return rules.retirement(state, now) === null ? state : retire(rules, state, now, out);
   const executedUpTo = state.learner.executedUpTo;
   const handedOver = (removal?.handedOver ?? false) || handsOver(configs, self, event);
+  // The hand-over is durable: a restart must not make it wait for one again, from members it knows
+  // that may all have retired by then (`recover`).
+  if (handedOver && !(removal?.handedOver ?? false))
+    out.push({ _tag: "Persist", record: { _tag: "handOver", epoch: removedBy(configs, self).epoch } });
   const noted: Removal =
     removal === null || executedUpTo > removal.executedUpTo || handedOver !== removal.handedOver
       ? {
@@ -262,8 +267,12 @@ function handsOver<I>(configs: readonly Configuration[], self: ReplicaId, event:
   if (event._tag !== "Receive" || event.message._tag !== "Heartbeat") return false;
   const latest = configs[configs.length - 1]!;
   if (!latest.voters.includes(event.from) && !latest.learners.includes(event.from)) return false;
-  const removedBy = configs.find((c) => c.retired.includes(self)) ?? latest;
-  return event.message.commitIndex >= removedBy.governsFrom - 1;
+  return event.message.commitIndex >= removedBy(configs, self).governsFrom - 1;
+}
+
+/** The first configuration held that retires `self` (the latest if none does). */
+function removedBy(configs: readonly Configuration[], self: ReplicaId): Configuration {
+  return configs.find((c) => c.retired.includes(self)) ?? configs[configs.length - 1]!;
 }
 
 function withRemoval<S, I, O>(state: ReplicaState<S, I, O>, removal: Removal | null): ReplicaState<S, I, O> {
@@ -286,6 +295,7 @@ function unavailable<I, O>(requestId: number, reason: string, outcomeUnknown: bo
  * record; the log holds the chosen records; the latest snapshot record stands for the prefix it
  * covers (its votes and log below are forgotten, exactly as they were when it was taken); the
  * chosen log above it is executed again. Grants are forgotten, hence the restart wait (rule L4).
+ * A hand-over record makes a removed replica restart handed over (`resumeHandedOver`, rule R5).
  * Records that contradict each other, or a snapshot that does not match its digests, are refused:
  * they mean a corrupted disk. A snapshot whose Persist never became durable is simply absent.
  */
@@ -301,6 +311,7 @@ export function recover<S, I, O>(
   let log: SlotMap<Value<I>> = emptySlotMap();
   let snapshot: SnapshotRecord | null = null;
   let prior: SnapshotRecord | null = null;
+  let handedOver = false;
   for (const record of records) {
     switch (record._tag) {
       case "promise":
@@ -333,6 +344,9 @@ export function recover<S, I, O>(
         votes = slotMapDropThrough(votes, record.slot);
         log = slotMapDropThrough(log, record.logTruncatedUpTo);
         break;
+      case "handOver":
+        handedOver = true;
+        break;
     }
   }
   const acceptor = copyAcceptor(fresh.acceptor);
@@ -357,7 +371,27 @@ export function recover<S, I, O>(
   rebuilt.acceptor = acceptor;
   rebuilt.learner = learner;
   rebuilt.election = election;
-  return restartElectionTimer(executeReady(rules, rebuilt, false).state, now);
+  const recovered = restartElectionTimer(executeReady(rules, rebuilt, false).state, now);
+  return handedOver ? resumeHandedOver(recovered, now) : recovered;
+}
+
+/**
+ * A replica whose hand-over record is durable (rule R5) restarts handed over: it retires once its
+ * removal governs its next slot to execute, or `retireGraceMs` after this restart if it executes
+ * nothing, without waiting for a hand-over again. The members of the configuration it knows may
+ * all have retired meanwhile, leaving nobody it knows to hand over. A record whose removal is not
+ * among the recovered configurations (the records of the slots up to it were not yet durable when
+ * it crashed) is left aside: the replica learns its removal again and waits for a hand-over again.
+ */
+function resumeHandedOver<S, I, O>(state: ReplicaState<S, I, O>, now: number): ReplicaState<S, I, O> {
+  const configs = state.learner.configs;
+  if (!configs[configs.length - 1]!.retired.includes(state.ctx.config.self)) return state;
+  return withRemoval(state, {
+    executedUpTo: state.learner.executedUpTo,
+    progressAt: now,
+    handedOver: true,
+    retired: null,
+  });
 }
 
 /** The higher of two ballots, by the rules' order. */
@@ -615,7 +649,7 @@ function receive<S, I, O>(
     case "CatchUp":
       answerCatchUp(state, from, m, out);
       handOver(state, from, now, out);
-      return state;
+      return catchUpFromAsker(state, from, m, out);
     case "CatchUpReply":
       // A leader proposes every slot from its first unexecuted one itself; it needs no catch-up.
       if (state.role._tag === "leader") return state;

@@ -42,7 +42,9 @@ describe("scenarios (impl/core/testdata)", () => {
       "lease-read-after-replace-snapshot",
       "reconfig-removed-voter-campaigns",
       "reconfig-removed-replica-restarts",
+      "reconfig-removed-replica-restarts-handed-over",
       "reconfig-change-at-new-leader",
+      "reconfig-sole-voter-replaced-isolated",
     ]) {
       expect(files).toContain(`${name}.txt`);
     }

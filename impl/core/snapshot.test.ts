@@ -205,6 +205,12 @@ describe("records with snapshots", () => {
     expect(compact.learner.priorSnapshot).toEqual(full.learner.priorSnapshot);
   });
 
+  it("compaction keeps a removed replica's hand-over record, which no snapshot stands for", () => {
+    const records: DurableRecord<KvInput>[] = [{ _tag: "handOver", epoch: 1 }, ...cluster().node(2).records];
+    expect(records.findIndex((r) => r._tag === "snapshot")).toBeGreaterThan(0);
+    expect(compactRecords(records).filter((r) => r._tag === "handOver")).toEqual([{ _tag: "handOver", epoch: 1 }]);
+  });
+
   it("a crash before the snapshot is durable leaves the previous snapshot and every vote above it", () => {
     const records = cluster().node(2).records;
     const last = records.map((r) => r._tag).lastIndexOf("snapshot");

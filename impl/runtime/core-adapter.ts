@@ -157,7 +157,7 @@ function viewOf(state: KvReplicaState): CoreView {
  *   on the leader's own votes: it waits for every pending vote at or below it, and, like a
  *   grant, for the promise of its ballot if that is not durable yet (a leader that restarted
  *   without it could propose again in the same ballot);
- * - neither waits for a `chosen` record (a recovery aid nothing depends on) or a snapshot record:
+ * - neither waits for a `chosen` or `handOver` record (recovery aids nothing depends on) or a snapshot record:
  *   a snapshot stands for slots already chosen and executed, from records durable or pending on
  *   their own (a crash before it is durable recovers the same prefix from them, and re-executes
  *   it to the same state), and the maxBal it carries is the acceptor's current one, which no
@@ -184,7 +184,7 @@ export class KvOvertaking {
   }
 
   dependsOn(message: KvMessage, record: KvRecord): boolean {
-    if (record._tag === "chosen" || record._tag === "snapshot") return false;
+    if (record._tag === "chosen" || record._tag === "snapshot" || record._tag === "handOver") return false;
     if (message._tag !== "Heartbeat" && message._tag !== "HeartbeatAck" && message._tag !== "Accept") return true;
     const b = message.ballot;
     const m = this.durableMax;

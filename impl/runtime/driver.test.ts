@@ -492,6 +492,36 @@ describe("driver", () => {
     }
   });
 
+  it("steps the tick after the urgent messages and before the others of its batch", async () => {
+    const { happenings, waiting, log } = echoing(() => 3);
+    const order: string[] = [];
+    const step = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
+      if (event._tag === "Tick" && state.total > 0 && !order.includes("tick")) order.push("tick");
+      if (event._tag === "Receive") order.push(String(event.message.n));
+      return toyStep(state, event);
+    };
+    const { driver } = makeDriver({
+      step,
+      log,
+      send: (to, m) => happenings.push(`send ${to} ${m.n}`) > 0,
+      urgent: (m) => m.n < 1000,
+      commitsInFlightMax: 1,
+      tickIntervalMs: 5,
+    });
+    driver.start([]);
+    // A write's commit stays outstanding: no batch is stepped meanwhile, and events pile up.
+    const write = driver.submit({ input: { add: 1 }, consistency: "linearizable" });
+    await waitFor("the commit to start", () => (waiting.length === 1 ? true : undefined));
+    driver.receive(2, { _tag: "echo", n: 1000 }, 1, "inc");
+    driver.receive(2, { _tag: "echo", n: 7 }, 2, "inc");
+    await sleep(30);
+    expect(order).toEqual([]);
+    waiting.shift()!();
+    await write;
+    await waitFor("the next batch", () => (order.length === 3 ? true : undefined));
+    expect(order).toEqual(["7", "tick", "1000"]);
+  });
+
   it("stops (fail-stop) when an asynchronous commit fails, releasing nothing that followed it", async () => {
     const sent: number[] = [];
     const log: DurableLog<Rec> = {
@@ -505,6 +535,42 @@ describe("driver", () => {
     expect(result).toMatchObject({ _tag: "unavailable" });
     expect(String(fatal[0])).toMatch(/disk on fire/);
     expect(sent).toEqual([]);
+  });
+
+  it("at a clean stop, writes no deferred records while an earlier commit is outstanding", async () => {
+    // add < 0 persists only a deferrable record (n < 0); add > 0 is the toy write.
+    let deferredStepped = false;
+    const step = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
+      if (event._tag !== "ClientRequest" || event.input.add >= 0) return toyStep(state, event);
+      deferredStepped = true;
+      return {
+        state,
+        effects: [
+          { _tag: "Persist", record: { _tag: "added", n: event.input.add } },
+          { _tag: "Reply", requestId: event.requestId, result: { _tag: "ok", output: state.total } },
+        ],
+      };
+    };
+    const { waiting, happenings } = echoing(() => 3);
+    const log: DurableLog<Rec> = {
+      recordCount: 0,
+      append: (records) => void happenings.push(`append ${records.map((r) => r.n).join(",")}`),
+      appendAsync: (records, done) => {
+        happenings.push(`write ${records.map((r) => r.n).join(",")}`);
+        waiting.push(() => done(null));
+      },
+    };
+    const { driver } = makeDriver({ step, log, deferrable: (record) => record.n < 0 });
+    driver.start([]);
+    void driver.submit({ input: { add: 1 }, consistency: "linearizable" });
+    await waitFor("the write's commit to start", () => (waiting.length === 1 ? true : undefined));
+    // Its reply waits behind the write's commit; its record waits for the next commit.
+    const reply = driver.submit({ input: { add: -1 }, consistency: "linearizable" });
+    await waitFor("the deferrable request to be stepped", () => (deferredStepped ? true : undefined));
+    driver.stop();
+    expect(await reply).toMatchObject({ _tag: "unavailable", outcomeUnknown: true });
+    // The deferred record is not written: the write before it was never acknowledged.
+    expect(happenings).toEqual(["write 1"]);
   });
 
   it("releases effects after a deferrable Persist before the commit, and steps peer messages before client requests", async () => {

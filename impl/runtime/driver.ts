@@ -24,10 +24,11 @@
  * need it. Each such send still never leaves before a record it depends on is durable.
  *
  * Peer traffic first: peer messages and ticks wait in a queue of their own, and every batch takes
- * them before any client request, with the messages before the tick (so a replica that was slow
- * counts the heartbeats that reached it meanwhile before it judges its timers), and the `urgent`
- * ones (heartbeats and their answers) before the other messages, so that a heartbeat's answer
- * never waits behind the commit of a vote stepped in the same batch. Client requests
+ * them before any client request: the `urgent` messages first (heartbeats and their answers),
+ * then the tick (so a replica that was slow counts the heartbeats that reached it meanwhile before
+ * it judges its timers), then the other messages. So neither a heartbeat's answer nor a leader's
+ * heartbeats wait behind the commit of a vote stepped earlier in the same batch (an Accept of
+ * 1 MiB, or a proposal made when an Accepted chose a slot). Client requests
  * join a batch only while the batch's bytes stay within `batchBytesMax`, so that no batch holds
  * the event loop for long however large the requests are, and the grants, heartbeats, Promises and
  * Accepts that keep the lease alive never wait behind more than one bounded batch of client work.
@@ -293,8 +294,12 @@ export class Driver<S, M, R, I, O> {
   stop(): void {
     if (this.deferredTimer !== null) clearTimeout(this.deferredTimer);
     this.deferredTimer = null;
-    // A clean stop keeps the deferred records too (after a failure nothing more is written).
-    if (!this.stopped && !this.failed && this.deferred.length > 0) {
+    // A clean stop keeps the deferred records too (after a failure nothing more is written),
+    // unless an earlier commit is still outstanding: its commit line never comes (what waits for
+    // it never happens, below), and a later batch's commit line without it would say its records
+    // reached the disk in another order than the trace shows.
+    const outstanding = this.pendingCommits.some((commit) => !commit.durable);
+    if (!this.stopped && !this.failed && this.deferred.length > 0 && !outstanding) {
       const records = this.deferred;
       this.deferred = [];
       try {
@@ -471,8 +476,7 @@ export class Driver<S, M, R, I, O> {
     }
     this.queue.length = 0;
     for (const pending of left) this.queue.push(pending);
-    this.urgentFirst(batch);
-    if (tick !== null) batch.push(tick);
+    this.urgentFirst(batch, tick);
     let clients = 0;
     for (const pending of this.clients) {
       const size = this.clientBytes(pending) ?? 0;
@@ -488,20 +492,24 @@ export class Driver<S, M, R, I, O> {
   }
 
   /**
-   * Move the urgent messages of `batch` (peer events only) ahead of the other messages, keeping
-   * the order within each group; a Recover stays first. Stepping a message before another that
-   * arrived earlier is a reordering the network may make anyway (the core assumes no order).
+   * Order the peer events of `batch` and the `tick` (if any): a Recover first, then the urgent
+   * messages, then the tick, then the other messages, each group in arrival order. Without
+   * `urgent`, the tick goes after every message. Stepping a message before another that arrived
+   * earlier is a reordering the network may make anyway (the core assumes no order), and a tick
+   * before a message is a timer that fired a little earlier.
    */
-  private urgentFirst(batch: Pending<M, R, I>[]): void {
+  private urgentFirst(batch: Pending<M, R, I>[], tick: Pending<M, R, I> | null): void {
     const urgent = this.options.urgent;
-    if (urgent === undefined) return;
+    if (urgent === undefined) {
+      if (tick !== null) batch.push(tick);
+      return;
+    }
     const isUrgent = (p: Pending<M, R, I>): boolean => p._tag === "Receive" && urgent(p.message);
-    if (!batch.some(isUrgent)) return;
     const recover = batch.filter((p) => p._tag === "Recover");
     const first = batch.filter(isUrgent);
     const rest = batch.filter((p) => p._tag !== "Recover" && !isUrgent(p));
     batch.length = 0;
-    batch.push(...recover, ...first, ...rest);
+    batch.push(...recover, ...first, ...(tick === null ? [] : [tick]), ...rest);
   }
 
   /** The size of a client request, for `batchBytesMax`; undefined for none. */

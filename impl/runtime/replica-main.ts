@@ -16,7 +16,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { MemberAddress, ReplicaId } from "../core/index.ts";
+import type { ClientResult, MemberAddress, ReplicaId } from "../core/index.ts";
 import { Admission, httpConnectionsMaxDefault, type AdmissionOptions } from "./admission.ts";
 import type { MonotonicClock } from "./clock.ts";
 import type { SlowDisk } from "./slow-disk.ts";
@@ -33,7 +33,7 @@ import {
   type KvReplicaState,
   KvOvertaking,
 } from "./core-adapter.ts";
-import { Driver, type BatchReport } from "./driver.ts";
+import { Driver, type BatchReport, type DurableLog, type StepFunction, type Submission } from "./driver.ts";
 import { createHttpServer, type ApiError, type ApiServer, type MemberRequest } from "./http-api.ts";
 import { TlsFiles, type TlsFileNames, type TlsMaterial } from "./certs.ts";
 import type { Logger } from "./log.ts";
@@ -44,6 +44,7 @@ import { statusPageHtml } from "./status-page.ts";
 import { StorageError } from "./storage.ts";
 import { StorageThread } from "./storage-thread.ts";
 import { LogLimiter } from "./log-limiter.ts";
+import { firstVoteSlot, timeline } from "./timeline.ts";
 import type { PeerAdmissionLimits } from "./peer-admission.ts";
 import { TokenStore } from "./tokens.ts";
 import { TraceWriter } from "./trace.ts";
@@ -366,9 +367,9 @@ class ReplicaProcess implements RunningReplica {
   private newDriver(initial: KvReplicaState): KvDriver {
     const { log } = this.options;
     return new Driver({
-      step: kvStep,
+      step: timeline === null ? kvStep : timedStep,
       state: initial,
-      log: this.options.slowDisk == null ? this.storage : this.options.slowDisk.wrap(this.storage),
+      log: timedLog(this.options.slowDisk == null ? this.storage : this.options.slowDisk.wrap(this.storage)),
       clock: this.options.clock,
       trace: this.trace,
       requestTimeoutMs: this.options.requestTimeoutMs,
@@ -383,15 +384,22 @@ class ReplicaProcess implements RunningReplica {
         }
         const sent = this.transport.send(to, message, wireId);
         if (sent) this.metrics.messagesSent.inc({ to: String(to) });
+        if (timeline !== null && (message._tag === "Accept" || message._tag === "Accepted"))
+          timeline.mark(message._tag === "Accept" ? "send-accept" : "send-accepted", message.slot);
         return sent;
       },
-      flushSends: () => this.transport.flush(),
+      flushSends: () => {
+        timeline?.mark("flush", -1);
+        this.transport.flush();
+        timeline?.mark("flushed", -1);
+      },
       // `chosen` records only spare a restarted replica from asking peers (docs/impl.md, section 11).
       deferrable: (record) => record._tag === "chosen",
       overtaking: new KvOvertaking(),
       // A follower's HeartbeatAck stepped after an Accept in the same batch would wait for that
       // vote's fsync (hundreds of milliseconds for a 1 MiB value on a loaded machine), and the
-      // leader's CheckQuorum with it.
+      // leader's CheckQuorum with it; the tick comes after these, so a leader's heartbeats do not
+      // wait for a proposal that an Accepted of the same batch made.
       urgent: (message) => message._tag === "Heartbeat" || message._tag === "HeartbeatAck",
       onAlarm: (alarm) => {
         this.metrics.alarms.inc();
@@ -408,6 +416,14 @@ class ReplicaProcess implements RunningReplica {
       },
       onBatch: (state, report) => this.afterBatch(kvAdapter.view(state), report),
     });
+  }
+
+  /** A client's request through the driver, with its stages on the timeline (bench/write-timeline.ts). */
+  private async timedSubmit(submission: Submission<KvInput>): Promise<ClientResult<KvOutput>> {
+    timeline?.mark("submit", -1);
+    const result = await this.driver.submit(submission);
+    timeline?.mark("reply", -1);
+    return result;
   }
 
   /** Metrics, recent events and a log line for what a batch changed. */
@@ -501,6 +517,8 @@ class ReplicaProcess implements RunningReplica {
         this.metrics.messagesReceived.inc({ from: String(from), type: kvAdapter.messageType(message) });
         const executed = kvAdapter.peerExecutedSlot(message);
         if (executed !== undefined) this.peerExecuted.set(from, executed);
+        if (timeline !== null && (message._tag === "Accept" || message._tag === "Accepted"))
+          timeline.mark(message._tag === "Accept" ? "recv-accept" : "recv-accepted", message.slot);
         this.driver.receive(from, message, wireId, senderIncarnation, bytes);
       },
       onRejected: (reason, logged) => {
@@ -680,7 +698,10 @@ class ReplicaProcess implements RunningReplica {
       },
       retired: () => this.retiredReason,
       replicaId: this.options.id,
-      submit: (submission) => this.driver.submit(submission),
+      submit:
+        timeline === null
+          ? (submission) => this.driver.submit(submission)
+          : (submission) => this.timedSubmit(submission),
       admission: this.admission,
       httpAddressOf: (peer) => this.httpOf(peer),
       status: () => this.status(),
@@ -781,4 +802,32 @@ function listen(server: ApiServer, address: Address): Promise<void> {
       resolve();
     });
   });
+}
+
+/** `step`, with the events of a write's path on the timeline (bench/write-timeline.ts). */
+const timedStep: StepFunction<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutput> = (state, event) => {
+  if (event._tag === "ClientRequest") timeline?.mark("step-request", -1);
+  else if (event._tag === "Receive" && (event.message._tag === "Accept" || event.message._tag === "Accepted"))
+    timeline?.mark(event.message._tag === "Accept" ? "step-accept" : "step-accepted", event.message.slot);
+  return kvStep(state, event);
+};
+
+/** `log`, with its hand-overs and their acknowledgements on the timeline when there is one. */
+function timedLog(log: DurableLog<KvRecord>): DurableLog<KvRecord> {
+  if (timeline === null || log.appendAsync === undefined) return log;
+  const appendAsync = log.appendAsync.bind(log);
+  return {
+    append: (records) => log.append(records),
+    appendAsync: (records, done) => {
+      const key = firstVoteSlot(records);
+      timeline?.mark("post", key);
+      appendAsync(records, (error) => {
+        timeline?.mark("durable", key);
+        done(error);
+      });
+    },
+    get recordCount() {
+      return log.recordCount;
+    },
+  };
 }

@@ -14,6 +14,7 @@ import { compactRecords, ContentDigest } from "../core/index.ts";
 import { kvCodecs, type KvRecord } from "./core-adapter.ts";
 import type { DiskFaults } from "./disk-faults.ts";
 import { Storage, StorageError } from "./storage.ts";
+import { firstVoteSlot, timeline } from "./timeline.ts";
 
 /** What the main thread gives the storage thread when it starts it. */
 export interface StorageWorkerData {
@@ -158,6 +159,8 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     for (let next = receiveMessageOnPort(port); next !== undefined; next = receiveMessageOnPort(port))
       take(next.message as StorageRequest);
     if (group.length === 0) return;
+    const key = timeline === null ? -1 : firstVoteSlot(group.flatMap((r) => (r.kind === "append" ? r.records : [])));
+    timeline?.mark("storage-take", key);
     let written = 0;
     for (const request of group) {
       if (failure !== null || request.kind !== "append") break;
@@ -184,6 +187,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     // Test-only, broken on purpose: the group is reported durable before its fsync returns.
     const early = data.faults.ackBeforeSync;
     if (early) for (const [i, request] of group.entries()) if (request.kind === "append") reply(request, i);
+    timeline?.mark("storage-written", key);
     if (written > 0 && failure === null) {
       try {
         storage.sync();
@@ -191,6 +195,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
         failure = faultOf(error);
       }
     }
+    timeline?.mark("storage-synced", key);
     for (const [i, request] of group.entries()) {
       if (request.kind === "close") {
         storage.close();

@@ -363,6 +363,7 @@ const summaryHeadChars = 400;
  */
 export function summaryOfHead(kind: string, head: string): RecordSummary | null {
   if (kind === "promise" && head.startsWith('{"_tag":"promise",')) return { _tag: "promise" };
+  if (kind === "handOver" && head.startsWith('{"_tag":"handOver",')) return { _tag: "handOver" };
   if (kind === "vote" || kind === "chosen") {
     const match = /^\{"_tag":"(vote|chosen)","slot":(\d{1,15}),/.exec(head);
     if (match === null || match[1] !== kind) return null;
@@ -383,7 +384,7 @@ export function summaryOfHead(kind: string, head: string): RecordSummary | null 
 function summaryOf(record: unknown): RecordSummary | null {
   if (typeof record !== "object" || record === null || !("_tag" in record)) return null;
   const r = record as { _tag: unknown; slot?: unknown; logTruncatedUpTo?: unknown };
-  if (r._tag === "promise") return { _tag: "promise" };
+  if (r._tag === "promise" || r._tag === "handOver") return { _tag: r._tag };
   if ((r._tag === "vote" || r._tag === "chosen") && typeof r.slot === "number") return { _tag: r._tag, slot: r.slot };
   if (r._tag === "snapshot" && typeof r.slot === "number" && typeof r.logTruncatedUpTo === "number")
     return { _tag: "snapshot", slot: r.slot, logTruncatedUpTo: r.logTruncatedUpTo };

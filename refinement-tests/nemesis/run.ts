@@ -15,7 +15,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { sleep } from "../../impl/runtime/testing.ts";
-import { monotonicMs, NemesisCluster, type ClockSkew, type Life } from "./cluster.ts";
+import { monotonicMs, NemesisCluster, type BurstCounters, type ClockSkew, type Life } from "./cluster.ts";
 import { checkHistoryWithPage, type HistoryReport } from "./history-checks.ts";
 import { livenessBoundMs, MembershipChanges, type MembershipChange } from "./membership.ts";
 import { Nemesis, type InjectedFault } from "./nemesis.ts";
@@ -105,6 +105,11 @@ export interface NemesisReport {
     readonly message: string;
   };
   readonly traces: Omit<TraceReport, "leaseIntervals"> | { readonly error: string };
+  /**
+   * Runtime states the run reached that no trace shows, summed over the members running at its
+   * end (each counts since its last start, so this is a lower bound); null when not read.
+   */
+  readonly reached: BurstCounters | null;
   readonly anomalies: readonly string[];
   readonly violations: readonly string[];
   readonly durationsMs: Readonly<Record<string, number>>;
@@ -200,6 +205,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
   let nemesis: Nemesis | undefined;
   let membership: MembershipChanges | undefined;
   const finalReads = new Map<string, number>();
+  let reached: BurstCounters | null = null;
   let convergence: NemesisReport["convergence"] = {
     ok: false,
     executedSlot: null,
@@ -259,6 +265,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     await finalReadsOf(workload, cluster, finalReads, violations, progress);
     convergence = await converge(cluster);
     if (!convergence.ok) violations.push(`Convergence: ${convergence.message}`);
+    reached = sumCounters(await cluster.burstCounters());
     for (const id of cluster.ids) await cluster.kill(id, "SIGTERM");
     anomalies.push(...workload.anomalies);
   } catch (error) {
@@ -280,6 +287,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     finalReads,
     origin,
     convergence,
+    reached,
     anomalies,
     violations,
     durations,
@@ -289,6 +297,17 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     replay: replayCommand(options),
   });
   return report;
+}
+
+/** The members' counters, summed. */
+function sumCounters(counters: ReadonlyMap<number, BurstCounters>): BurstCounters {
+  let catchUpsHeld = 0;
+  let appendsBehindSnapshot = 0;
+  for (const c of counters.values()) {
+    catchUpsHeld += c.catchUpsHeld;
+    appendsBehindSnapshot += c.appendsBehindSnapshot;
+  }
+  return { catchUpsHeld, appendsBehindSnapshot };
 }
 
 function progressLine(workload: Workload, faults: readonly InjectedFault[]): string {
@@ -384,6 +403,8 @@ export interface AnalyzeInput {
   readonly finalReads: ReadonlyMap<string, number>;
   readonly origin: number;
   readonly convergence: NemesisReport["convergence"];
+  /** See NemesisReport.reached. Default null. */
+  readonly reached?: BurstCounters | null;
   readonly anomalies: readonly string[];
   readonly violations: string[];
   readonly durations: Record<string, number>;
@@ -477,6 +498,7 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
     history,
     convergence: input.convergence,
     traces,
+    reached: input.reached ?? null,
     anomalies: input.anomalies,
     violations,
     durationsMs: Object.fromEntries(Object.entries(durations).map(([k, v]) => [k, Math.round(v)])),
@@ -512,6 +534,11 @@ export function summaryText(report: NemesisReport): string {
                 .map(([k, n]) => `${k} x${n}`)
                 .join(", ")}`
         }`,
+    ...(report.reached === null
+      ? []
+      : [
+          `  reached: ${report.reached.appendsBehindSnapshot} appends behind a snapshot, ${report.reached.catchUpsHeld} catch-up requests held while streaming (members running at the end)`,
+        ]),
     `  verdict: ${report.ok ? "PASS" : `FAIL (${report.violations.length} violations)`}`,
   ];
   if (!report.ok)

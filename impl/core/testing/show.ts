@@ -91,6 +91,8 @@ export function showRecord(r: DurableRecord<KvInput>, detail = true): string {
       return `chosen s=${r.slot} v=${showValue(r.value)}`;
     case "snapshot":
       return `snapshot s=${r.slot} bytes=${r.data.length}${detail ? ` digest=${r.digest}` : ""} log>${r.logTruncatedUpTo}`;
+    case "handOver":
+      return `hand-over of the removal chosen at ${r.epoch}`;
   }
 }
 

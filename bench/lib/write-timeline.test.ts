@@ -1,0 +1,117 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { readTimeline, Timeline, type TimelineMark, type TimelineStage } from "../../impl/runtime/timeline.ts";
+import { segmentNames, writePaths, type ThreadMarks } from "./write-timeline.ts";
+
+const at = (timeUs: number, stage: TimelineStage, key = -1): TimelineMark => ({ timeUs, stage, key });
+
+/** A write at slot 7, sent at 1000 us, to leader 1: follower 2 answers first (Accepted at 1700), follower 3 later. */
+function oneWrite(leaderDurableUs: number): ThreadMarks[] {
+  const follower = (replica: number, offsetUs: number): ThreadMarks[] => [
+    {
+      replica,
+      main: true,
+      marks: [
+        at(1200 + offsetUs, "recv-accept", 7),
+        at(1210 + offsetUs, "step-accept", 7),
+        at(1220 + offsetUs, "post", 7),
+        at(1500 + offsetUs, "durable", 7),
+        at(1510 + offsetUs, "send-accepted", 7),
+        at(1520 + offsetUs, "flush"),
+        at(1530 + offsetUs, "flushed"),
+      ],
+    },
+    {
+      replica,
+      main: false,
+      marks: [
+        at(1250 + offsetUs, "storage-take", 7),
+        at(1300 + offsetUs, "storage-written", 7),
+        at(1480 + offsetUs, "storage-synced", 7),
+      ],
+    },
+  ];
+  return [
+    {
+      replica: 1,
+      main: true,
+      marks: [
+        at(1050, "submit"),
+        at(1060, "step-request"),
+        at(1080, "send-accept", 7),
+        at(1081, "send-accept", 7),
+        at(1100, "flush"),
+        at(1150, "flushed"),
+        at(1160, "post", 7),
+        at(leaderDurableUs, "durable", 7),
+        at(1700, "recv-accepted", 7),
+        at(1710, "step-accepted", 7),
+        at(Math.max(1720, leaderDurableUs + 10), "reply"),
+        at(1780, "recv-accepted", 7),
+        at(1300, "gc", 100),
+      ],
+    },
+    {
+      replica: 1,
+      main: false,
+      marks: [at(1200, "storage-take", 7), at(1250, "storage-written", 7), at(1400, "storage-synced", 7)],
+    },
+    ...follower(2, 0),
+    ...follower(3, 100),
+  ];
+}
+
+describe("writePaths", () => {
+  it("chains a write's stages through the follower that answered first", () => {
+    const { paths, incomplete } = writePaths(1, oneWrite(1450), [{ sentUs: 1000, doneUs: 1800 }]);
+    expect(incomplete).toBe(0);
+    const [p] = paths;
+    expect(p!.segmentsUs).toEqual([50, 10, 40, 100, 10, 10, 30, 50, 180, 20, 20, 180, 10, 10, 80]);
+    expect(p!.segmentsUs).toHaveLength(segmentNames.length);
+    expect(p!.segmentsUs.reduce((a, b) => a + b, 0)).toBe(p!.totalUs);
+    expect(p!.leaderVoteUs).toBe(350);
+    expect(p!.leaderVoteSegmentsUs).toEqual([40, 50, 150, 50]);
+    expect(p!.waitedForOwnVote).toBe(false);
+    expect(p!.socketWritesUs).toEqual([50, 10]);
+    expect(p!.gcUs).toBe(100);
+  });
+
+  it("tells when the reply waited for the leader's own vote", () => {
+    const { paths } = writePaths(1, oneWrite(1750), [{ sentUs: 1000, doneUs: 1800 }]);
+    expect(paths[0]!.waitedForOwnVote).toBe(true);
+    expect(paths[0]!.segmentsUs[13]).toBe(50);
+  });
+
+  it("counts a write with a stage missing apart", () => {
+    const threads = oneWrite(1450).map((t) =>
+      t.replica === 1 && t.main ? { ...t, marks: t.marks.filter((m) => m.stage !== "recv-accepted") } : t,
+    );
+    expect(writePaths(1, threads, [{ sentUs: 1000, doneUs: 1800 }])).toEqual({ paths: [], incomplete: 1 });
+  });
+});
+
+describe("Timeline", () => {
+  it("reads back what it wrote, in order", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "timeline-test-"));
+    try {
+      const file = path.join(dir, "t.timeline");
+      const timeline = new Timeline(file);
+      timeline.mark("post", 12);
+      timeline.mark("flush", -1);
+      timeline.flushSync();
+      timeline.mark("durable", 12);
+      timeline.flushSync();
+      const marks = readTimeline(fs.readFileSync(file));
+      expect(marks.map((m) => [m.stage, m.key])).toEqual([
+        ["post", 12],
+        ["flush", -1],
+        ["durable", 12],
+      ]);
+      expect(marks[0]!.timeUs).toBeLessThanOrEqual(marks[2]!.timeUs);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,179 @@
+/**
+ * Where a lone write's time goes, stage by stage, on the leader and on the follower that made the
+ * quorum: starts a 3-replica cluster of compiled replicas with the timeline on
+ * (impl/runtime/timeline.ts: every process and thread marks its stages on the machine's monotonic
+ * clock), warms it up, drives it with one closed-loop writer of 100-byte values, and prints each
+ * segment of a write's path: its median, p90, p99 and mean, and its share of the slowest tenth of
+ * the writes beyond their median (what makes the tail). Also whether the leader's own vote was
+ * durable before its quorum's Accepted arrived (it is made durable in parallel with the round
+ * trip), and the collector's pauses that overlapped writes.
+ *
+ *   npx tsx bench/write-timeline.ts [--seconds 8] [--warmup 10] [--json] [--marks FILE]
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { readTimeline } from "../impl/runtime/timeline.ts";
+import { TestCluster } from "../impl/runtime/testing-cluster.ts";
+import { benchFlags } from "./lib/flags.ts";
+import { Http1Connection } from "./lib/http1.ts";
+import { runLoad, quantile } from "./lib/load.ts";
+import { kvDriver } from "./lib/systems.ts";
+import { segmentNames, writePaths, type ClientWrite, type ThreadMarks } from "./lib/write-timeline.ts";
+
+const usage = `usage: npx tsx bench/write-timeline.ts [options]
+
+One client's writes to a 3-replica cluster, each timed stage by stage on every replica (the
+replicas' timeline, PAXOS_LEASE_TIMELINE_DIR): where a lone write's time goes.
+
+options:
+  --seconds S     measured seconds (default 8)
+  --warmup S      seconds of 16 writers first, so that the code is compiled (default 10)
+  --json          print the report as JSON
+  --marks FILE    also write every mark and the client's writes to FILE (JSON), to study them further
+  --help          print this help
+`;
+
+const flags = benchFlags(
+  {
+    seconds: { type: "string", default: "8" },
+    warmup: { type: "string", default: "10" },
+    json: { type: "boolean", default: false },
+    marks: { type: "string" },
+  },
+  usage,
+);
+const seconds = Number(flags.seconds);
+const warmup = Number(flags.warmup);
+if (!(seconds > 0) || !(warmup >= 0)) {
+  process.stderr.write(usage);
+  process.exit(2);
+}
+const load = (): string =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+const progress = (line: string): void => void process.stderr.write(`[bench:write-timeline] ${line}\n`);
+const nowUs = (): number => {
+  const [s, ns] = process.hrtime();
+  return s * 1e6 + ns / 1e3;
+};
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-timeline-"));
+process.env.PAXOS_LEASE_TIMELINE_DIR = dir;
+const cluster = await TestCluster.create(3, undefined, { traces: false });
+const writes: ClientWrite[] = [];
+let leader = 0;
+const loadBefore = load();
+let loadAfter = "";
+const pids = new Map<number, number>();
+try {
+  cluster.startAll();
+  if (warmup > 0)
+    await runLoad(kvDriver(cluster, await cluster.waitForLeader(90_000)), {
+      clients: 16,
+      warmupMs: 0,
+      durationMs: warmup * 1000,
+      kind: "write",
+    });
+  leader = await cluster.waitForLeader(90_000);
+  for (const id of [1, 2, 3]) pids.set(cluster.member(id).child!.pid!, id);
+  progress(
+    `leader ${leader}; replica pids ${[...pids].map(([pid, id]) => `${id}:${pid}`).join(" ")}; one client for ${seconds} s; load ${load()}`,
+  );
+  const url = new URL(cluster.endpoint(leader));
+  const connection = new Http1Connection(url.origin);
+  const headers = cluster.authHeaders();
+  const body = JSON.stringify({ value: "v".repeat(100) });
+  const until = performance.now() + seconds * 1000;
+  for (let i = 0; performance.now() < until; i++) {
+    const sentUs = nowUs();
+    const answer = await connection.request("PUT", `/v1/kv/k${(i * 104729) % 1000}`, body, 5000, headers);
+    const doneUs = nowUs();
+    if (answer.status !== 200) throw new Error(`write answered ${answer.status}: ${answer.body}`);
+    writes.push({ sentUs, doneUs });
+  }
+  connection.close();
+  loadAfter = load();
+  // Every thread writes its marks a quarter of a second at a time.
+  await new Promise((resolve) => setTimeout(resolve, 600));
+} finally {
+  await cluster.close();
+}
+
+const threads: ThreadMarks[] = [];
+for (const file of fs.readdirSync(dir)) {
+  const match = /^(\d+)-(\d+)\.timeline$/.exec(file);
+  const replica = match === null ? undefined : pids.get(Number(match[1]));
+  if (match === null || replica === undefined) continue;
+  threads.push({ replica, main: match[2] === "0", marks: readTimeline(fs.readFileSync(path.join(dir, file))) });
+}
+fs.rmSync(dir, { recursive: true, force: true });
+
+if (flags.marks !== undefined) fs.writeFileSync(flags.marks, JSON.stringify({ leader, threads, writes }));
+const { paths, incomplete } = writePaths(leader, threads, writes);
+const totals = paths.map((p) => p.totalUs).sort((a, b) => a - b);
+const slowFrom = quantile(totals, 0.9);
+const slow = paths.filter((p) => p.totalUs >= slowFrom);
+const stats = (values: readonly number[]): { p50: number; p90: number; p99: number; mean: number } => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return {
+    p50: quantile(sorted, 0.5),
+    p90: quantile(sorted, 0.9),
+    p99: quantile(sorted, 0.99),
+    mean: sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length),
+  };
+};
+const segments = segmentNames.map((name, i) => {
+  const all = stats(paths.map((p) => p.segmentsUs[i]!));
+  const slowMean = slow.reduce((n, p) => n + p.segmentsUs[i]!, 0) / Math.max(1, slow.length);
+  return { name, ...all, slowExcessUs: slowMean - all.p50 };
+});
+const voteNames = ["hand-over", "SQLite write", "fsync", "back to the main thread"];
+const report = {
+  seconds,
+  load: { before: loadBefore, after: loadAfter },
+  writes: writes.length,
+  writesPerSecond: writes.length / seconds,
+  complete: paths.length,
+  incomplete,
+  total: stats(paths.map((p) => p.totalUs)),
+  segments,
+  leaderVote: {
+    fromAcceptsUs: stats(paths.map((p) => p.leaderVoteUs)),
+    segments: voteNames.map((name, i) => ({ name, ...stats(paths.map((p) => p.leaderVoteSegmentsUs[i]!)) })),
+    replyWaitedForIt: paths.filter((p) => p.waitedForOwnVote).length,
+  },
+  socketWrites: {
+    leaderAccepts: stats(paths.map((p) => p.socketWritesUs[0])),
+    followerAccepted: stats(paths.map((p) => p.socketWritesUs[1])),
+  },
+  gc: {
+    writesWithGc: paths.filter((p) => p.gcUs > 0).length,
+    slowWritesWithGc: slow.filter((p) => p.gcUs > 0).length,
+    meanUs: paths.reduce((n, p) => n + p.gcUs, 0) / Math.max(1, paths.length),
+  },
+};
+if (flags.json) {
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+} else {
+  const us = (n: number): string => Math.round(n).toString().padStart(6);
+  const lines = [
+    `${report.writes} writes in ${seconds} s (${report.writesPerSecond.toFixed(0)}/s), ${paths.length} traced whole (${incomplete} not); load ${loadBefore} before, ${loadAfter} after`,
+    `whole write: p50 ${us(report.total.p50)} us, p90 ${us(report.total.p90)}, p99 ${us(report.total.p99)}, mean ${us(report.total.mean)}`,
+    "",
+    "segment (microseconds)                                      p50     p90     p99    mean   slowest tenth: mean beyond p50",
+    ...segments.map(
+      (s) => `${s.name.padEnd(56)}${us(s.p50)}  ${us(s.p90)}  ${us(s.p99)}  ${us(s.mean)}  ${us(s.slowExcessUs)}`,
+    ),
+    "",
+    `leader's own vote, from its Accepts on the wire to durable: p50 ${us(report.leaderVote.fromAcceptsUs.p50)} us, p90 ${us(report.leaderVote.fromAcceptsUs.p90)}, p99 ${us(report.leaderVote.fromAcceptsUs.p99)}; the reply waited for it in ${report.leaderVote.replyWaitedForIt} of ${paths.length} writes`,
+    ...report.leaderVote.segments.map(
+      (s) => `  ${s.name.padEnd(54)}${us(s.p50)}  ${us(s.p90)}  ${us(s.p99)}  ${us(s.mean)}`,
+    ),
+    `socket writes (within the segments above): the leader's two Accepts p50 ${us(report.socketWrites.leaderAccepts.p50)} us, p90 ${us(report.socketWrites.leaderAccepts.p90)}; the follower's Accepted p50 ${us(report.socketWrites.followerAccepted.p50)}, p90 ${us(report.socketWrites.followerAccepted.p90)}`,
+    `garbage collection on a replica's main thread overlapped ${report.gc.writesWithGc} writes (${report.gc.slowWritesWithGc} of the slowest tenth), ${report.gc.meanUs.toFixed(0)} us per write on average`,
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
