@@ -37,7 +37,7 @@ import { huntBounds } from "../mutants/mutant.ts";
 import type { Regression } from "../regressions/regressions.ts";
 import { driftPpmMax, runOne, runSeed, suiteProfile, suiteTunings, type SuiteTuning } from "../suite.ts";
 import { describeBounds, explore, replay } from "../explorer/explorer.ts";
-import { defaultBounds } from "../explorer/model.ts";
+import { defaultBounds, type ImplBounds } from "../explorer/model.ts";
 import { traceFile, traceOf, tracesFolder } from "../mutants/traces.ts";
 import { huntEffort } from "../mutants/effort.ts";
 
@@ -98,6 +98,11 @@ interface Hunt {
   readonly effort: number;
   /** random: world events; explore: transitions. */
   readonly steps: number;
+  /**
+   * explore: every state within the bounds (its depth bound included) was expanded before the
+   * budget ran out, without a catch (random: never).
+   */
+  readonly exhausted: boolean;
   readonly check: string | null;
   readonly expected: boolean;
   readonly message: string | null;
@@ -184,6 +189,7 @@ function huntRandom(m: Mutant): Hunt {
       cpuSeconds,
       effort: runs,
       steps: events,
+      exhausted: false,
       check,
       expected: m.expectedCatch.some((e) => check.startsWith(e)),
       message: one.failed.failure.message,
@@ -200,6 +206,7 @@ function huntRandom(m: Mutant): Hunt {
     cpuSeconds: cpuNow() - cpu,
     effort: runs,
     steps: events,
+    exhausted: false,
     check: null,
     expected: false,
     message: null,
@@ -208,6 +215,17 @@ function huntRandom(m: Mutant): Hunt {
     replay: null,
     trace: null,
   };
+}
+
+/**
+ * A mutant's bounds at zero one-way delay: no message is held back (a held one may arrive at any
+ * later instant, or never: what is left of it is a loss, so each hold becomes a loss), partitions
+ * lose what is sent over a cut link and delay nothing (`cuts: "drop"`: a link is cut only while
+ * nothing is in flight on it), and the environment (clients, crashes, partitions) may act between
+ * any two deliveries. Every message is either lost or delivered before true time moves.
+ */
+function zeroDelay(own: ImplBounds): ImplBounds {
+  return { ...own, delays: 0, losses: own.losses + own.delays, cuts: "drop", environment: "anytime" };
 }
 
 function huntExplore(m: Mutant): Hunt {
@@ -219,9 +237,7 @@ function huntExplore(m: Mutant): Hunt {
       : opts.tuning === "restart-lower"
         ? { ...own, restartClocks: "lower" as const }
         : opts.tuning === "zero-delay"
-          ? own.delays === 0
-            ? own
-            : { ...own, delays: 0, environment: "anytime" as const }
+          ? zeroDelay(own)
           : own;
   const walkSeed = where.walkSeed ?? 1;
   const flags = `${describeBounds(bounds)} --depth ${where.depth}${where.mode === "random" ? ` --mode random${walkSeed === 1 ? "" : ` --walk-seed ${walkSeed}`}` : ""}`;
@@ -245,6 +261,12 @@ function huntExplore(m: Mutant): Hunt {
     cpuSeconds: cpuNow() - cpu,
     effort: r.distinct,
     steps: r.transitions,
+    // Breadth first to its depth bound (or to the end of the space) before the budget ran out.
+    exhausted:
+      check === null &&
+      (where.mode ?? "bfs") === "bfs" &&
+      (r.complete || r.depth >= where.depth) &&
+      cpuNow() - cpu < opts.budgetSeconds,
     check,
     expected: check !== null && m.expectedCatch.some((e) => check.startsWith(e)),
     message: outcome.replayed?.message ?? null,
