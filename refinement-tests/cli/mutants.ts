@@ -6,14 +6,13 @@
  * Tunings (where each rule matters): `own`, the mutant's bounds for the explorer and the swarm's
  * draws for the random suite; `drift`, the largest drift bound the configuration accepts (10%:
  * the random suite runs every scenario with that tuning, the explorer's clocks run at its
- * extremes); `zero-delay`, one-way delays of zero in the random suite (every message in flight
- * arrives before true time moves, which still moves in the drawn steps), and in the explorer no
- * message held back (each arrives at the instant it was sent): a hunt whose bounds hold messages
- * holds none, and clients, crashes and partitions may act between any two deliveries instead
- * (`environment: "anytime"`: what a hold otherwise stands for); a hunt that holds none is its own
- * hunt; `restart-lower`, a restarted replica's clock reads lower than any reading of its previous
- * life, while messages of that life may still be in flight (the explorer's; the random suite draws
- * such restarts among others).
+ * extremes); `zero-delay`, one-way delays of zero in the random suite (every message deliverable
+ * arrives before true time moves, which still moves in the drawn steps; a cut link or a paused
+ * replica holds what is on the wire), and in the explorer without exception (`zeroDelay`: holds
+ * become losses, partitions lose what is sent over a cut link and delay nothing, and clients,
+ * crashes and partitions may act between any two deliveries); `restart-lower`, a restarted
+ * replica's clock reads lower than any reading of its previous life, while messages of that life
+ * may still be in flight (the explorer's; the random suite draws such restarts among others).
  *
  * - random: the ORDINARY suite (safety, or liveness for liveness bugs; the same generator as
  *   `npm run check`, nothing tuned per mutant), one generated run after another on this one thread
