@@ -434,6 +434,8 @@ export class WorldChecker<S, I, O> {
         this.tally.add("sometimes: read refused for want of a lease");
       else this.tally.add("sometimes: read waits for phase 1's re-proposals");
     }
+    if (step.event === "Recover" && after.removal?.handedOver === true)
+      this.tally.add("sometimes: removed replica restarted handed over (its hand-over record)");
     this.campaigns(before, after);
     this.incompleteLease(step, before, after);
     if (after.role._tag === "leader" && before?.role._tag !== "leader" && after.learner.configs.length > 1) {

@@ -74,6 +74,7 @@ const choices = {
   mode: ["bfs", "random"],
   orders: ["all", "fifo"],
   environment: ["between-waves", "anytime"],
+  cuts: ["hold", "drop"],
 } as const;
 type ChoiceFlag = keyof typeof choices;
 
@@ -104,6 +105,9 @@ ${Object.entries(counts)
                       once, in the order sent; any other order costs a hold) (default all)
   --environment KIND  between-waves (clients, crashes, partitions act when nothing but held
                       messages is deliverable) | anytime (default between-waves)
+  --cuts KIND         hold (a message in flight on a link when it is cut waits for the heal) | drop
+                      (a link is cut only while nothing is in flight on it: a partition loses what
+                      is sent over it afterwards and delays nothing) (default hold)
   --settle            after the prelude, deliver everything in flight until the network is quiet
                       (its last state transfer done), so the depth is spent after it
   --liveness          bounded liveness: from every state found, the fault-free continuation (heal,
@@ -198,6 +202,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
     deliverAll: v["no-deliver-all"] !== true,
     orders: c.orders as ImplBounds["orders"],
     environment: c.environment as ImplBounds["environment"],
+    cuts: c.cuts as ImplBounds["cuts"],
     seed: n.seed,
     reduce: v["no-reduce"] !== true,
   };

@@ -23,7 +23,7 @@ function file(name: string, content: unknown): string {
   return path;
 }
 
-const run = (hunts: { explore: boolean; random: boolean }) => ({
+const run = (hunts: { explore: boolean; random: boolean; exploreSeconds?: number; exhausted?: boolean }) => ({
   replicas: 5,
   tuning: "drift",
   load: 1.5,
@@ -33,7 +33,13 @@ const run = (hunts: { explore: boolean; random: boolean }) => ({
     {
       mutant: "quorum-off-by-one",
       hunts: [
-        { engine: "explore", caught: hunts.explore, cpuSeconds: 0.5, effort: 850 },
+        {
+          engine: "explore",
+          caught: hunts.explore,
+          cpuSeconds: hunts.exploreSeconds ?? 0.5,
+          effort: 850,
+          ...(hunts.exhausted === undefined ? {} : { exhausted: hunts.exhausted }),
+        },
         { engine: "random", caught: hunts.random, cpuSeconds: 0.25, effort: 3 },
       ],
     },
@@ -77,10 +83,33 @@ describe("npm run mutants:table", () => {
     );
   });
 
-  it("says what was not caught and within what budget", () => {
-    const r = table([file("c.json", run({ explore: false, random: true }))]);
+  it("says what was not caught: within what budget, or that its bounds were exhausted and when", () => {
+    const budget = table([
+      file("c.json", run({ explore: false, random: true, exploreSeconds: 10.02, exhausted: false })),
+    ]);
+    expect(budget.status, budget.stderr).toBe(0);
+    expect(budget.stdout).toContain("| quorum-off-by-one | no (850 states in 10 s) | 0.25 s, 3 runs |");
+    const exhausted = table([file("h.json", run({ explore: false, random: true, exhausted: true }))]);
+    expect(exhausted.stdout).toContain(
+      "| quorum-off-by-one | no (bounds exhausted: 850 states in 0.50 s) | 0.25 s, 3 runs |",
+    );
+    // A run made before hunts reported it: an explorer hunt that stopped before its budget.
+    const older = table([file("i.json", run({ explore: false, random: true }))]);
+    expect(older.stdout).toContain("| quorum-off-by-one | no (bounds exhausted: 850 states in 0.50 s) |");
+  });
+
+  it("says the random suite at restart-lower is the own tuning's", () => {
+    const explorer = run({ explore: true, random: false });
+    const r = table([
+      file("j.json", {
+        ...explorer,
+        tuning: "restart-lower",
+        mutants: [{ ...explorer.mutants[0]!, hunts: explorer.mutants[0]!.hunts.slice(0, 1) }],
+      }),
+    ]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toContain("| quorum-off-by-one | no (850 states in 10 s) | 0.25 s, 3 runs |");
+    expect(r.stdout).toContain("| quorum-off-by-one | 0.50 s, 850 states | same as own |");
+    expect(r.stdout).toContain("tuning restart-lower: explorer 1/1, random same as own, some engine 1/1");
   });
 
   it("prints help and exits 0", () => {

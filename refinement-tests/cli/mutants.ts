@@ -6,14 +6,13 @@
  * Tunings (where each rule matters): `own`, the mutant's bounds for the explorer and the swarm's
  * draws for the random suite; `drift`, the largest drift bound the configuration accepts (10%:
  * the random suite runs every scenario with that tuning, the explorer's clocks run at its
- * extremes); `zero-delay`, one-way delays of zero in the random suite (every message in flight
- * arrives before true time moves, which still moves in the drawn steps), and in the explorer no
- * message held back (each arrives at the instant it was sent): a hunt whose bounds hold messages
- * holds none, and clients, crashes and partitions may act between any two deliveries instead
- * (`environment: "anytime"`: what a hold otherwise stands for); a hunt that holds none is its own
- * hunt; `restart-lower`, a restarted replica's clock reads lower than any reading of its previous
- * life, while messages of that life may still be in flight (the explorer's; the random suite draws
- * such restarts among others).
+ * extremes); `zero-delay`, one-way delays of zero in the random suite (every message deliverable
+ * arrives before true time moves, which still moves in the drawn steps; a cut link or a paused
+ * replica holds what is on the wire), and in the explorer without exception (`zeroDelay`: holds
+ * become losses, partitions lose what is sent over a cut link and delay nothing, and clients,
+ * crashes and partitions may act between any two deliveries); `restart-lower`, a restarted
+ * replica's clock reads lower than any reading of its previous life, while messages of that life
+ * may still be in flight (the explorer's; the random suite draws such restarts among others).
  *
  * - random: the ORDINARY suite (safety, or liveness for liveness bugs; the same generator as
  *   `npm run check`, nothing tuned per mutant), one generated run after another on this one thread
@@ -37,7 +36,7 @@ import { huntBounds } from "../mutants/mutant.ts";
 import type { Regression } from "../regressions/regressions.ts";
 import { driftPpmMax, runOne, runSeed, suiteProfile, suiteTunings, type SuiteTuning } from "../suite.ts";
 import { describeBounds, explore, replay } from "../explorer/explorer.ts";
-import { defaultBounds } from "../explorer/model.ts";
+import { defaultBounds, type ImplBounds } from "../explorer/model.ts";
 import { traceFile, traceOf, tracesFolder } from "../mutants/traces.ts";
 import { huntEffort } from "../mutants/effort.ts";
 
@@ -98,6 +97,11 @@ interface Hunt {
   readonly effort: number;
   /** random: world events; explore: transitions. */
   readonly steps: number;
+  /**
+   * explore: every state within the bounds (its depth bound included) was expanded before the
+   * budget ran out, without a catch (random: never).
+   */
+  readonly exhausted: boolean;
   readonly check: string | null;
   readonly expected: boolean;
   readonly message: string | null;
@@ -184,6 +188,7 @@ function huntRandom(m: Mutant): Hunt {
       cpuSeconds,
       effort: runs,
       steps: events,
+      exhausted: false,
       check,
       expected: m.expectedCatch.some((e) => check.startsWith(e)),
       message: one.failed.failure.message,
@@ -200,6 +205,7 @@ function huntRandom(m: Mutant): Hunt {
     cpuSeconds: cpuNow() - cpu,
     effort: runs,
     steps: events,
+    exhausted: false,
     check: null,
     expected: false,
     message: null,
@@ -208,6 +214,17 @@ function huntRandom(m: Mutant): Hunt {
     replay: null,
     trace: null,
   };
+}
+
+/**
+ * A mutant's bounds at zero one-way delay: no message is held back (a held one may arrive at any
+ * later instant, or never: what is left of it is a loss, so each hold becomes a loss), partitions
+ * lose what is sent over a cut link and delay nothing (`cuts: "drop"`: a link is cut only while
+ * nothing is in flight on it), and the environment (clients, crashes, partitions) may act between
+ * any two deliveries. Every message is either lost or delivered before true time moves.
+ */
+function zeroDelay(own: ImplBounds): ImplBounds {
+  return { ...own, delays: 0, losses: own.losses + own.delays, cuts: "drop", environment: "anytime" };
 }
 
 function huntExplore(m: Mutant): Hunt {
@@ -219,9 +236,7 @@ function huntExplore(m: Mutant): Hunt {
       : opts.tuning === "restart-lower"
         ? { ...own, restartClocks: "lower" as const }
         : opts.tuning === "zero-delay"
-          ? own.delays === 0
-            ? own
-            : { ...own, delays: 0, environment: "anytime" as const }
+          ? zeroDelay(own)
           : own;
   const walkSeed = where.walkSeed ?? 1;
   const flags = `${describeBounds(bounds)} --depth ${where.depth}${where.mode === "random" ? ` --mode random${walkSeed === 1 ? "" : ` --walk-seed ${walkSeed}`}` : ""}`;
@@ -245,6 +260,12 @@ function huntExplore(m: Mutant): Hunt {
     cpuSeconds: cpuNow() - cpu,
     effort: r.distinct,
     steps: r.transitions,
+    // Breadth first to its depth bound (or to the end of the space) before the budget ran out.
+    exhausted:
+      check === null &&
+      (where.mode ?? "bfs") === "bfs" &&
+      (r.complete || r.depth >= where.depth) &&
+      cpuNow() - cpu < opts.budgetSeconds,
     check,
     expected: check !== null && m.expectedCatch.some((e) => check.startsWith(e)),
     message: outcome.replayed?.message ?? null,

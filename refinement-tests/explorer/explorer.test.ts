@@ -307,6 +307,40 @@ describe("searching impl/core", () => {
     expect(replay(outcome.regression!)).toBeNull();
   });
 
+  it("with cuts that drop, no message ever waits on a cut link (one-way delays of zero); with cuts that hold, some does", () => {
+    /** States on seeded random walks from the warm start with a write, a partition and anytime faults. */
+    const waiting = (cuts: "hold" | "drop"): { states: number; waited: number } => {
+      const model = new ImplModel({ ...defaultBounds, reads: 0, partitions: 1, environment: "anytime", cuts });
+      const roots = model.roots();
+      if (!Array.isArray(roots)) throw new Error("booting failed a check");
+      let seed = 7;
+      const next = (n: number): number => {
+        seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+        return (seed >>> 8) % n;
+      };
+      let states = 0;
+      let waited = 0;
+      for (let walk = 0; walk < 60; walk++) {
+        let state = roots[0]!.state;
+        for (let depth = 0; depth < 10; depth++) {
+          const actions = model.actions(state);
+          if (actions.length === 0) break;
+          const after = model.apply(state, actions[next(actions.length)]!);
+          if ("violation" in after) throw new Error(after.violation.message);
+          state = after;
+          const w = state.world;
+          states++;
+          if (w.inFlight.some((m) => m.kind === "message" && w.linkBlocked(m.from, m.to))) waited++;
+        }
+      }
+      return { states, waited };
+    };
+    const drop = waiting("drop");
+    expect(drop.states).toBeGreaterThan(300);
+    expect(drop.waited).toBe(0);
+    expect(waiting("hold").waited).toBeGreaterThan(0);
+  });
+
   it("settling after a prelude starts from a quiet network, and its deliveries are in every trace's prefix", () => {
     const bounds = { ...defaultBounds, prelude: "alpha" as const, pick: 16, settle: true };
     const roots = new ImplModel(bounds).roots();

@@ -174,6 +174,7 @@ export function describeBounds(b: ImplBounds): string {
   if (!b.deliverAll) flags.push("--no-deliver-all");
   if (b.orders !== "all") flags.push(`--orders ${b.orders}`);
   if (b.environment !== "between-waves") flags.push(`--environment ${b.environment}`);
+  if (b.cuts !== "hold") flags.push(`--cuts ${b.cuts}`);
   if (b.seed !== 1) flags.push(`--seed ${b.seed}`);
   if (!b.reduce) flags.push("--no-reduce");
   return flags.join(" ");

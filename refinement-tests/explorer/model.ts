@@ -57,6 +57,14 @@ export interface ImplBounds {
   readonly delays: number;
   /** Network partitions: a link cut one way, or a replica cut off from every other (healing is free). */
   readonly partitions: number;
+  /**
+   * What a partition does to messages already in flight on the links it cuts: `hold`, they wait
+   * for the heal (the world's partition: a cut delays what is on the wire); `drop`, a link is cut
+   * only while nothing is in flight on it, so a partition loses what is sent over it afterwards
+   * and delays nothing (with no held messages: one-way delays of zero throughout, every message
+   * either lost or delivered before true time moves).
+   */
+  readonly cuts: "hold" | "drop";
   /** Client retries (a client whose request is not in flight resends it). */
   readonly retries: number;
   /** A faulty client sends another write under the number of its latest one (exactly-once must refuse one of them). */
@@ -144,6 +152,7 @@ export const defaultBounds: ImplBounds = {
   duplicates: 0,
   delays: 0,
   partitions: 0,
+  cuts: "hold",
   retries: 0,
   reuses: 0,
   reconfig: "none",
@@ -390,7 +399,7 @@ export class ImplModel {
     // action at the wave's end with the rest of the wave's messages to that replica held back.
     if (unheld > 0 && b.environment === "between-waves") return this.chunkFaultActions(s, out);
     this.clientActions(s, this.believedLeaders(w), out);
-    if (s.used[budget.partitions]! < b.partitions) this.partitionActions(w, out);
+    if (s.used[budget.partitions]! < b.partitions) this.partitionActions(w, out, b.cuts === "drop");
     if (w.anyLinkBlocked()) out.push({ action: { t: "heal" } });
     for (const r of w.replicas) {
       if (!r.born) continue;
@@ -437,19 +446,25 @@ export class ImplModel {
   /**
    * Cut each link one way; cut each replica off from every other; and once four or more replicas
    * are born (after a membership change adds one), cut each pair of neighbours off from the rest,
-   * which splits a configuration in transition between its old and its new voters.
+   * which splits a configuration in transition between its old and its new voters. With
+   * `quiet` (cuts that drop), only where no message is in flight on a link the cut takes.
    */
-  private partitionActions(w: World, out: ModelAction[]): void {
+  private partitionActions(w: World, out: ModelAction[], quiet: boolean): void {
     const born = w.born();
+    const onWire = (cut: (from: number, to: number) => boolean): boolean =>
+      quiet && w.inFlight.some((m) => m.kind === "message" && cut(m.from, m.to));
     for (const x of born) {
       for (const y of born) {
-        if (x === y || w.linkBlocked(x, y)) continue;
+        if (x === y || w.linkBlocked(x, y) || onWire((from, to) => from === x && to === y)) continue;
         out.push({ action: { t: "cut", a: w.targetFor(x), b: w.targetFor(y), oneWay: true }, spends: "partitions" });
       }
     }
-    for (const x of born) out.push({ action: { t: "isolate", r: w.targetFor(x), others: 0 }, spends: "partitions" });
-    if (born.length >= 4)
-      for (const x of born) out.push({ action: { t: "isolate", r: w.targetFor(x), others: 1 }, spends: "partitions" });
+    for (const others of born.length >= 4 ? [0, 1] : [0])
+      for (const x of born) {
+        const side = w.isolationSide(x, others);
+        if (onWire((from, to) => side.has(from) !== side.has(to))) continue;
+        out.push({ action: { t: "isolate", r: w.targetFor(x), others }, spends: "partitions" });
+      }
   }
 
   /** Replica indices that believe they lead (live, not halted). */

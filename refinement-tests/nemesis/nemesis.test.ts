@@ -119,6 +119,55 @@ function slotOfAcknowledgedWrite(list: readonly ReplayStep[]): number | undefine
   return undefined;
 }
 
+/** Holding a lease is being able to answer a read by lease (rule L3, proofs/leases.md). */
+const holdsLease = (state: ReplayStep["after"], now: number): boolean =>
+  defaultRules.canServeLeaseRead(defaultRules, state, now);
+
+/** True time of a step: its clock reading through its life's clock. */
+const trueTimeOf = (s: ReplayStep): number => (s.now - s.clock.offsetMs) / s.clock.rate;
+
+/**
+ * The step for the AtMostOneLeaseholder alteration, from the run's own steps, and where it goes:
+ * the first lease acquired by a replica after another one held a lease, and that other replica,
+ * still in the same life, renewing the lease it held (its leader role of then) for 0.9 D just
+ * before: 10 true ms before the acquisition, or halfway from its own latest step if that is
+ * later. A run where the deposed leader had restarted meanwhile, or where its state since would
+ * not hold the renewed lease (it has learned a configuration its old phase 1 does not cover),
+ * gives the next acquisition instead.
+ */
+function deposedRenewal(list: readonly ReplayStep[], leaseMs: number): { at: number; renewed: ReplayStep } | undefined {
+  for (let k = 0; k < list.length; k++) {
+    const successor = list[k]!;
+    if (!holdsLease(successor.after, successor.now) || holdsLease(successor.before, successor.now)) continue;
+    const j = list.findLastIndex((q, i) => i < k && q.replica !== successor.replica && holdsLease(q.after, q.now));
+    if (j < 0) continue;
+    const last = list[j]!;
+    const role = last.after.role;
+    const c = list.findLastIndex((q, i) => i < k && q.replica === last.replica);
+    const current = list[c]!;
+    if (role._tag !== "leader" || current.incarnation !== last.incarnation) continue;
+    const t = Math.max(trueTimeOf(successor) - 10, (trueTimeOf(current) + trueTimeOf(successor)) / 2);
+    const now = t * last.clock.rate + last.clock.offsetMs;
+    const after = { ...current.after, now, role: { ...role, leaseUntil: now + 0.9 * leaseMs * last.clock.rate } };
+    if (!holdsLease(after, now)) continue;
+    const renewed: ReplayStep = {
+      ...last,
+      event: { _tag: "Tick", now },
+      now,
+      before: current.after,
+      effects: [],
+      wireIds: [],
+      sentAs: [],
+      after,
+    };
+    // In true-time order among the steps between the deposed leader's latest one and the acquisition.
+    let at = k;
+    while (at - 1 > c && trueTimeOf(list[at - 1]!) > t) at--;
+    return { at, renewed };
+  }
+  return undefined;
+}
+
 function replaceAt(list: ReplayStep[], index: number, step: ReplayStep): ReplayStep[] {
   list[index] = step;
   return list;
@@ -314,38 +363,10 @@ describe("the trace checks fail on the run's traces altered as a bug would alter
   });
 
   it("AtMostOneLeaseholder: a deposed leader renews its lease without a quorum just before its successor acquires one", () => {
-    const leaseMs = kvConfig(1, [1, 2, 3]).leaseMs;
-    // Holding a lease is being able to answer a read by lease (rule L3, proofs/leases.md).
-    const holds = (state: ReplayStep["after"], now: number) => defaultRules.canServeLeaseRead(defaultRules, state, now);
-    // The first lease acquired after another replica led, and that replica's last step as a leader.
-    let found: [number, number] | undefined;
-    for (let k = 0; k < steps.length && found === undefined; k++) {
-      const s = steps[k]!;
-      if (!holds(s.after, s.now) || holds(s.before, s.now)) continue;
-      const j = steps.findLastIndex((q, i) => i < k && q.replica !== s.replica && q.after.role._tag === "leader");
-      if (j >= 0) found = [j, k];
-    }
-    expect(found).toBeDefined();
-    const [j, k] = found!;
-    const last = steps[j]!;
-    const role = last.after.role;
-    if (role._tag !== "leader") throw new Error("not a leader step");
-    // The deposed leader's clock reading 10 true ms before its successor's acquisition.
-    const successor = steps[k]!;
-    const t = (successor.now - successor.clock.offsetMs) / successor.clock.rate - 10;
-    const now = t * last.clock.rate + last.clock.offsetMs;
-    const current = steps.findLast((q, i) => i < k && q.replica === last.replica)!;
-    const renewed: ReplayStep = {
-      ...last,
-      event: { _tag: "Tick", now },
-      now,
-      before: current.after,
-      effects: [],
-      wireIds: [],
-      sentAs: [],
-      after: { ...current.after, now, role: { ...role, leaseUntil: now + 0.9 * leaseMs * last.clock.rate } },
-    };
-    expect(checksAfter((list) => [...list.slice(0, k), renewed, ...list.slice(k)])).toEqual(["AtMostOneLeaseholder"]);
+    const forged = deposedRenewal(steps, kvConfig(1, [1, 2, 3]).leaseMs);
+    expect(forged, "a lease acquired after another replica held one, in a life that goes on").toBeDefined();
+    const { at, renewed } = forged!;
+    expect(checksAfter((list) => [...list.slice(0, at), renewed, ...list.slice(at)])).toEqual(["AtMostOneLeaseholder"]);
   });
 
   it("DigestAgreement: a replica raises the divergence alarm", () => {
@@ -397,17 +418,12 @@ describe("the per-life trace checks fail on an altered trace file", () => {
 
   it("TraceExplainedByCore: the runtime sent something step did not ask for", () => {
     const { violations } = replayFirstLifeAltered((life) => {
-      const i = life.lines.findIndex(
-        (l) =>
-          l.type === "effect" &&
-          l.effect!._tag === "Send" &&
-          (l.effect!.message as { _tag: string })._tag === "Accepted",
-      );
+      // The life's first message (whatever the run made of it: a follower's Accepted, a leader's
+      // Accept or Heartbeat, a candidate's Prepare) goes to a replica step did not name.
+      const i = life.lines.findIndex((l) => l.type === "effect" && l.effect!._tag === "Send");
+      expect(i, "a message sent in the first life").toBeGreaterThanOrEqual(0);
       const line = life.lines[i]!;
-      const effect = {
-        ...line.effect!,
-        message: { ...(line.effect!.message as Record<string, unknown>), slot: 1_000_000 },
-      };
+      const effect = { ...line.effect!, to: 1_000_000 };
       return withLines(
         life,
         life.lines.map((l, j) => (j === i ? { ...line, effect } : l)),

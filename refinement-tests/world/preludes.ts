@@ -35,10 +35,13 @@
  *                 inside the alpha window, its phase 1 started in the configuration of its first
  *                 slot with another one pending; with pick bit 1 the replica that joined is cut off
  *                 meanwhile, with one more of five, so that they grant without having promised),
- *                 the clients reading all along; then with pick bit 5, when two voters are left
- *                 and a learner has joined, the operator asks the new leader to remove itself and
- *                 to replace the other voter by the learner, both in one window: its last slots
- *                 fall to a configuration whose only voter retires too
+ *                 the clients reading all along; then with pick bit 5 (and 3 voters, bit 4 clear:
+ *                 the alpha phase then removes a voter or the leader, and the add's follow-up
+ *                 replace names the same voter, so the learner stays one), once the learner has
+ *                 caught up, the operator asks the new leader of the two voters left to remove
+ *                 itself and to replace the other voter by the learner, both in one window, and
+ *                 time goes on until both are chosen: its last slots fall to a configuration
+ *                 whose only voter retires too
  *
  * One prelude stands apart from that chain:
  *
@@ -64,6 +67,7 @@
  *                   fault-free time goes on until another replica leads: the election after that
  */
 import type { ConfigChange } from "../../impl/core/index.ts";
+import { changeAllowed } from "../../impl/core/testing/index.ts";
 import type { ReconfigureKind } from "./actions.ts";
 import type { World } from "./world.ts";
 
@@ -123,6 +127,8 @@ export function runPrelude(world: World, prelude: Prelude, pick: number): void {
  * next is asked, until 3 voters are left; the removed replicas retire. True if it got there.
  */
 function shrinkToThree(world: World): boolean {
+  // From a cold start, once a leader is elected.
+  if (!until(world, () => leaderState(world) !== null)) return false;
   for (;;) {
     const leader = leaderState(world);
     if (leader === null) return false;
@@ -243,6 +249,29 @@ function spareAfterRetired(retired: number, pick: number): number {
   throw new Error(`no spare target for pick ${pick} after ${retired} retired replicas`);
 }
 
+/**
+ * Does `pick` ask for the reelected leader's farewell (bit 5, see `retireEveryVoter`) where it can
+ * be built: 3 voters, and no voter cut off from the change (bit 4 clear)? Then the change of the
+ * alpha phase is a removal (remove a voter for an even kind, the leader itself for an odd one),
+ * which leaves two voters, and the add's follow-up replace names the voter the removal names
+ * (`followUpAimed`), so that it is refused once the removal is chosen and the learner stays one.
+ */
+function farewell(world: World, pick: number): boolean {
+  if ((pick & 32) === 0 || (pick & 16) !== 0) return false;
+  const leader = leaderState(world);
+  return leader !== null && leader.learner.configs[leader.learner.configs.length - 1]!.voters.length === 3;
+}
+
+/**
+ * What the add's `which` reads for the operator's follow-up (bit 0: replace a voter, not promote;
+ * `which >> 1`: which voter): `pick`'s own, but for a farewell pick a replace of the voter the
+ * alpha phase's removal names (`pick >> 2`); otherwise a replace of another voter would take the
+ * learner's place among the voters once it caught up, and no learner would be left to hand over to.
+ */
+function followUpAimed(world: World, pick: number): number {
+  return farewell(world, pick) ? 2 * (pick >> 2) + 1 : pick;
+}
+
 /** A spare joins as a learner and catches up, as the leader sees it (what rule R3 asks). */
 function learnerCaughtUp(world: World, pick: number): boolean {
   const before = world.born().length;
@@ -250,13 +279,22 @@ function learnerCaughtUp(world: World, pick: number): boolean {
   // the change names the spare and goes on (a promote, or a replace of the same voter) as `pick`
   // does with 3 replicas.
   const retired = world.born().filter((i) => world.replicas[i]!.retired).length;
-  const which = retired > 0 ? spareAfterRetired(retired, pick) : pick;
+  const aimed = followUpAimed(world, pick);
+  const which = retired > 0 ? spareAfterRetired(retired, aimed) : aimed;
   world.apply({ t: "reconfigure", kind: "add", r: which });
   if (world.born().length === before) return false;
   const spare = world.replicas[world.born()[before]!]!;
+  const farewellPick = farewell(world, pick);
   return until(world, () => {
     const leader = leaderState(world);
     if (leader === null || leader.role._tag !== "leader") return false;
+    // A farewell pick goes on as soon as the leader would take the follow-up replace: the
+    // removal it asks next must come first, so that the replace is refused.
+    if (farewellPick) {
+      const voters = leader.learner.configs[leader.learner.configs.length - 1]!.voters;
+      const remove = voters[(pick >> 2) % voters.length]!;
+      if (changeAllowed(leader, { op: "replace", remove, add: spare.id }) === null) return true;
+    }
     const reported = leader.role.progress[leader.role.peers.indexOf(spare.id)] ?? -1;
     return reported + 1 >= leader.learner.executedUpTo;
   });
@@ -270,7 +308,8 @@ function learnerCaughtUp(world: World, pick: number): boolean {
 function changePending(world: World, pick: number): boolean {
   const kinds: readonly ReconfigureKind[] = ["replace", "remove", "promote", "removeLeader"];
   const missed = (pick & 16) !== 0 ? follower(world, pick >> 5) : null;
-  let kind = kinds[pick % kinds.length]!;
+  // A farewell pick removes a voter, or the leader (`farewell`).
+  let kind = kinds[farewell(world, pick) ? (pick % kinds.length) | 1 : pick % kinds.length]!;
   let r = pick >> 2;
   if (missed !== null) {
     // The leader goes on past the change: it replaces a voter that is neither itself nor the one
@@ -375,9 +414,10 @@ function leaderLost(world: World, pick: number): boolean {
 function reelected(world: World, pick: number): boolean {
   const lost = leaderIndex(world);
   const joined = world.born()[world.initialMembers.length];
-  // With five voters, one more is cut off, or the four that remain would cover both configurations.
+  // With five voters or more, one more is cut off, or the four that remain would cover both
+  // configurations (not after a shrink to 3: the two voters left would lose their quorum).
   if ((pick & 2) !== 0 && joined !== undefined && joined !== lost)
-    world.isolate(joined, world.initialMembers.length >= 5 ? 1 : 0);
+    world.isolate(joined, votersKnown(world) >= 5 ? 1 : 0);
   const leads = () => world.born().some((i) => i !== lost && world.replicas[i]!.state?.role._tag === "leader");
   if (!until(world, leads, true)) return false;
   world.apply({ t: "heal" });
@@ -385,6 +425,17 @@ function reelected(world: World, pick: number): boolean {
   if (!until(world, () => world.pendingOps() === 0)) return false;
   if ((pick & 32) !== 0) retireEveryVoter(world);
   return true;
+}
+
+/** The voters of the latest configuration any live replica knows. */
+function votersKnown(world: World): number {
+  let latest: { epoch: number; voters: number } = { epoch: -1, voters: 0 };
+  for (const i of world.born()) {
+    const configs = world.replicas[i]!.state?.learner.configs;
+    const c = configs?.[configs.length - 1];
+    if (c !== undefined && c.epoch > latest.epoch) latest = { epoch: c.epoch, voters: c.voters.length };
+  }
+  return latest.voters;
 }
 
 /**
@@ -399,8 +450,24 @@ function retireEveryVoter(world: World): void {
   if (leader === null) return;
   const latest = leader.learner.configs[leader.learner.configs.length - 1]!;
   if (latest.voters.length !== 2 || latest.learners.length === 0) return;
+  const self = leader.ctx.config.self;
+  const other = latest.voters.findIndex((v) => v !== self);
+  // The operator asks once this leader would take the replace (rule R3 refuses it while the
+  // learner lags behind).
+  const replace = { op: "replace", remove: latest.voters[other]!, add: latest.learners[0]! } as const;
+  const wouldTake = (): boolean => {
+    const now = leaderState(world);
+    return now !== null && now.ctx.config.self === self && changeAllowed(now, replace) === null;
+  };
+  if (!until(world, wouldTake)) return;
+  const before = world.changes.size;
   world.apply({ t: "reconfigure", kind: "removeLeader", r: 0 });
-  world.apply({ t: "reconfigure", kind: "replace", r: latest.voters.findIndex((v) => v !== leader.ctx.config.self) });
+  world.apply({ t: "reconfigure", kind: "replace", r: other });
+  // Fault-free time until both are answered (chosen, as a rule): from then on two replicas must
+  // retire, and what follows (the random actions, the liveness phase) starts there, not from a
+  // converged cluster with the changes only asked.
+  const asked = [...world.changes.values()].slice(before);
+  until(world, () => asked.every((c) => c.result !== null));
 }
 
 /**

@@ -506,12 +506,17 @@ export class World implements KvSystemView {
    * (at most half of them), the rest on the other.
    */
   isolate(r: number, others: number): void {
+    const side = this.isolationSide(r, others);
+    this.network.partition(side, this.born());
+    this.faultStep(`isolate ${[...side].map((x) => `R${x + 1}`).join(",")} from the rest`);
+  }
+  /** The replicas `isolate(r, others)` cuts off from the rest: r and the `others` born after it (a minority). */
+  isolationSide(r: number, others: number): Set<number> {
     const born = this.born();
     const side = new Set<number>([r]);
     const at = born.indexOf(r);
     for (let k = 1; k <= others && side.size < Math.ceil(born.length / 2); k++) side.add(born[(at + k) % born.length]!);
-    this.network.partition(side, born);
-    this.faultStep(`isolate ${[...side].map((x) => `R${x + 1}`).join(",")} from the rest`);
+    return side;
   }
 
   /** Restore every link. */

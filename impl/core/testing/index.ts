@@ -28,5 +28,6 @@ export { type AcceptorState, type GrantTimes, type Leader, type ReplicaContext, 
 export { slotMapEntries, slotMapForEach, slotMapGet, slotMapOf, slotMapSet, type SlotMap } from "../slot-map.ts";
 export { defaultRules, type ReplicaRules } from "../rules.ts";
 export { becomeCandidate, makeStep } from "../replica.ts";
+export { changeAllowed } from "../leader.ts";
 export { truncateVotes } from "../acceptor.ts";
 export { phase1CoversAbove } from "../quorums.ts";
