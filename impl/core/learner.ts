@@ -52,6 +52,7 @@ import {
   copyMonitor,
   copyReplica,
   withLearner,
+  type LearnerState,
   type ReplicaContext,
   type ReplicaState,
   type Vote,
@@ -440,6 +441,16 @@ export function needsCatchUp<S, I, O>(state: ReplicaState<S, I, O>): boolean {
   );
 }
 
+/**
+ * The CatchUp this learner sends: from its first unexecuted slot (which tells the receiver that
+ * every slot below it is chosen and known here, `catchUpFromAsker`) to its commit index, or to that
+ * first slot alone when it knows nothing chosen beyond (a removed replica asking for its hand-over).
+ */
+export function catchUpOf<S, I, O>(learner: LearnerState<S, I, O>): CatchUpMsg {
+  const fromSlot = learner.executedUpTo + 1;
+  return { _tag: "CatchUp", fromSlot, toSlot: Math.max(fromSlot, learner.commitIndex) };
+}
+
 /** Ask `to` for the chosen values this replica lacks, at most once per heartbeat interval. */
 export function requestCatchUp<S, I, O>(
   state: ReplicaState<S, I, O>,
@@ -450,8 +461,7 @@ export function requestCatchUp<S, I, O>(
   const { learner, ctx } = state;
   if (!needsCatchUp(state) || to === ctx.config.self) return state;
   if (now < learner.catchUpSentAt + ctx.config.heartbeatIntervalMs) return state;
-  const message: CatchUpMsg = { _tag: "CatchUp", fromSlot: learner.executedUpTo + 1, toSlot: learner.commitIndex };
-  out.push({ _tag: "Send", to, message });
+  out.push({ _tag: "Send", to, message: catchUpOf(learner) });
   const next = copyLearner(learner);
   next.catchUpSentAt = now;
   return withLearner(state, next);
@@ -520,10 +530,7 @@ export function catchUpFromAsker<S, I, O>(
     learner.commitIndex = known;
     s = withLearner(state, learner);
   }
-  if (needsCatchUp(s)) {
-    const { executedUpTo, commitIndex } = s.learner;
-    out.push({ _tag: "Send", to: from, message: { _tag: "CatchUp", fromSlot: executedUpTo + 1, toSlot: commitIndex } });
-  }
+  if (needsCatchUp(s)) out.push({ _tag: "Send", to: from, message: catchUpOf(s.learner) });
   return s;
 }
 

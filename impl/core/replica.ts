@@ -32,6 +32,7 @@ import {
 import {
   answerCatchUp,
   catchUpFromAsker,
+  catchUpOf,
   executeReady,
   learnCommitted,
   needsCatchUp,
@@ -43,7 +44,6 @@ import { dropSelfGrant, leaseFromConfiguration, recordGrant, renewGrant, selfGra
 import {
   valuesEqual,
   type AcceptMsg,
-  type CatchUpMsg,
   type HeartbeatMsg,
   type Message,
   type NackMsg,
@@ -970,8 +970,7 @@ function awaitHandOver<S, I, O>(state: ReplicaState<S, I, O>, now: number, out: 
   const { learner, ctx } = state;
   if (now < learner.catchUpSentAt + ctx.config.heartbeatIntervalMs) return state;
   const self = ctx.config.self;
-  const next = learner.executedUpTo + 1;
-  const message: CatchUpMsg = { _tag: "CatchUp", fromSlot: next, toSlot: Math.max(next, learner.commitIndex) };
+  const message = catchUpOf(learner);
   const latest = learner.configs[learner.configs.length - 1]!;
   for (const to of [...latest.voters, ...latest.learners]) if (to !== self) out.push({ _tag: "Send", to, message });
   const l = copyLearner(learner);
