@@ -35,6 +35,7 @@ import {
   type Value,
 } from "./messages.ts";
 import { checkpointDigest, foldOutput, recordCheckpoint, type Divergence } from "./monitor.ts";
+import type { DurableRecord } from "./records.ts";
 import type { ReplicaRules } from "./rules.ts";
 import { makeSnapshot, snapshotRecord, snapshotSize, type SnapshotContents } from "./snapshot.ts";
 import {
@@ -382,10 +383,22 @@ export function learnChosen<S, I, O>(
     if (slot <= state.learner.logTruncatedUpTo) return state;
     fail(`learnChosen: slot ${slot} executed without being in the log`);
   }
-  out.push({ _tag: "Persist", record: { _tag: "chosen", slot, value } });
+  out.push({ _tag: "Persist", record: chosenRecord(state, slot, value) });
   const learner = copyLearner(state.learner);
   learner.log = slotMapSet(state.learner.log, slot, value);
   return withLearner(state, learner);
+}
+
+/**
+ * The durable record of `value` chosen at `slot`: a reference to this replica's vote there when
+ * the vote holds that value (its record is already in the log, ahead of this one), so the value is
+ * on disk once; the value itself otherwise.
+ */
+function chosenRecord<S, I, O>(state: ReplicaState<S, I, O>, slot: number, value: Value<I>): DurableRecord<I> {
+  const vote = slotMapGet(state.acceptor.votes, slot);
+  if (vote !== undefined && (vote.value === value || valuesEqual(vote.value, value)))
+    return { _tag: "chosen", slot, ballot: vote.ballot };
+  return { _tag: "chosen", slot, value };
 }
 
 /**
