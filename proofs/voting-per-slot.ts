@@ -313,9 +313,29 @@ export class VotingGhost<I> {
         this.vote(a, record.slot, this.nat(record.ballot), record.ballot, record.value);
         return;
       case "chosen":
+        if (!("value" in record)) this.votedValue(a, record.slot, record.ballot);
+        return;
       case "handOver":
         return;
     }
+  }
+
+  /**
+   * The value of acceptor `a`'s durable vote at `slot` in `ballot`, which a chosen record of `a`
+   * names instead of repeating it (ChosenNamesDurableVote: without that vote on disk, the record
+   * could not be recovered).
+   */
+  votedValue(a: number, slot: number, ballot: Ballot): Value<I> {
+    const b = this.nat(ballot);
+    const inBallot = this.slots.get(slot)?.byBallot.get(b);
+    if (inBallot === undefined || !this.hasDurableVote(a, slot, b)) {
+      violated({
+        check: "ChosenNamesDurableVote",
+        level: "Consensus",
+        message: `acceptor a${a + 1} (replica ${this.members[a]}) wrote a chosen record at slot ${slot} naming its vote in ballot ${showBallot(ballot)}, but it has no durable vote there`,
+      });
+    }
+    return inBallot.value;
   }
 
   /**

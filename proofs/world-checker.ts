@@ -205,7 +205,10 @@ export class WorldChecker<S, I, O> {
               votedSlots.push(record.slot);
               if (record.value._tag === "noop") this.tally.add("sometimes: a no-op fills a gap");
             }
-            if (record._tag === "chosen") this.consensus.learned(id, record.slot, record.value);
+            if (record._tag === "chosen") {
+              const value = "value" in record ? record.value : this.voting.votedValue(a, record.slot, record.ballot);
+              this.consensus.learned(id, record.slot, value);
+            }
             if (record._tag === "snapshot") {
               checkSnapshotAdvances(id, record.slot, this.durableSnapshot[a]!);
               this.durableSnapshot[a] = record.slot;

@@ -72,6 +72,20 @@ describe("Voting per slot", () => {
     expect(chosen).toEqual([valueKey(v1)]);
   });
 
+  it("ChosenNamesDurableVote: a chosen record may name only a vote its acceptor made durable", () => {
+    const g = voting();
+    const named = (ballot: Ballot): DurableRecord<KvInput> => ({ _tag: "chosen", slot: 1, ballot });
+    g.flushed(0, promise(b(1, 1)));
+    g.flushed(1, promise(b(1, 1)));
+    g.flushed(0, vote(1, b(1, 1), v1));
+    g.flushed(1, vote(1, b(1, 1), v1));
+    // Acceptor 2 never voted at slot 1, and acceptor 0 did so in another ballot.
+    expect(checkFailedBy(() => g.flushed(2, named(b(1, 1))))).toBe("ChosenNamesDurableVote");
+    expect(checkFailedBy(() => g.flushed(0, named(b(2, 1))))).toBe("ChosenNamesDurableVote");
+    expect(checkFailedBy(() => g.flushed(0, named(b(1, 1))))).toBe("passes");
+    expect(g.votedValue(1, 1, b(1, 1))).toBe(v1);
+  });
+
   it("OneValuePerBallot: two values in one ballot at one slot", () => {
     const g = voting();
     g.flushed(0, promise(b(1, 1)));

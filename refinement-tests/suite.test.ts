@@ -1,12 +1,15 @@
 /**
  * A printed replay reproduces its failure: `replayScenario(seed, path)` rebuilds exactly the
  * shrunk counterexample that `runOne` reported, so `npm run check -- --replay SEED:PATH` runs the
- * scenario that failed and not a neighbour of it in the shrink tree.
+ * scenario that failed and not a neighbour of it in the shrink tree. And the drift tuning keeps
+ * the swarm's other tunings under its bound.
  */
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { mutantNamed } from "./mutants/index.ts";
-import { replayScenario, runOne, runSeed } from "./suite.ts";
-import { runScenario } from "./world/run.ts";
+import { boundsOf, driftPpmMax, replayScenario, runOne, runSeed, suiteProfile } from "./suite.ts";
+import { scenarioArbitrary } from "./world/actions.ts";
+import { runScenario, tuningOf } from "./world/run.ts";
 
 describe("replay", () => {
   it("rebuilds the shrunk counterexample of a failed run, which fails the same check again", () => {
@@ -24,5 +27,23 @@ describe("replay", () => {
       expect(runScenario(scenario, { step }).failure?.check).toBe(one.failed.failure.check);
     }
     expect(found).toBe(2);
+  });
+});
+
+describe("the drift tuning", () => {
+  it("puts every scenario at the largest drift bound over the tuning it draws, clocks drifting up to it", () => {
+    const profile = suiteProfile("drift");
+    const scenarios = fc.sample(scenarioArbitrary(boundsOf({ profile, actionsMax: 60 }), profile), {
+      seed: 5,
+      numRuns: 300,
+    });
+    for (const s of scenarios) expect(tuningOf(s).clockDriftPpmMax).toBe(driftPpmMax);
+    // The real defaults' proportions (7) and the shortest log tail (8) are drawn as in any campaign:
+    // the required rare states a joiner catching up on a long log and a log cut to its tail reach.
+    const drawn = new Set(scenarios.map((s) => s.profile.tuning));
+    expect(drawn).toContain(7);
+    expect(drawn).toContain(8);
+    const rates = scenarios.flatMap((s) => s.actions).flatMap((a) => (a.t === "drift" ? [a.ppm] : []));
+    expect(Math.max(...rates.map(Math.abs))).toBe(driftPpmMax);
   });
 });

@@ -35,6 +35,7 @@ import {
   type Value,
 } from "./messages.ts";
 import { checkpointDigest, foldOutput, recordCheckpoint, type Divergence } from "./monitor.ts";
+import type { DurableRecord } from "./records.ts";
 import type { ReplicaRules } from "./rules.ts";
 import { makeSnapshot, snapshotRecord, snapshotSize, type SnapshotContents } from "./snapshot.ts";
 import {
@@ -51,6 +52,7 @@ import {
   copyMonitor,
   copyReplica,
   withLearner,
+  type LearnerState,
   type ReplicaContext,
   type ReplicaState,
   type Vote,
@@ -381,10 +383,22 @@ export function learnChosen<S, I, O>(
     if (slot <= state.learner.logTruncatedUpTo) return state;
     fail(`learnChosen: slot ${slot} executed without being in the log`);
   }
-  out.push({ _tag: "Persist", record: { _tag: "chosen", slot, value } });
+  out.push({ _tag: "Persist", record: chosenRecord(state, slot, value) });
   const learner = copyLearner(state.learner);
   learner.log = slotMapSet(state.learner.log, slot, value);
   return withLearner(state, learner);
+}
+
+/**
+ * The durable record of `value` chosen at `slot`: a reference to this replica's vote there when
+ * the vote holds that value (its record is already in the log, ahead of this one), so the value is
+ * on disk once; the value itself otherwise.
+ */
+function chosenRecord<S, I, O>(state: ReplicaState<S, I, O>, slot: number, value: Value<I>): DurableRecord<I> {
+  const vote = slotMapGet(state.acceptor.votes, slot);
+  if (vote !== undefined && (vote.value === value || valuesEqual(vote.value, value)))
+    return { _tag: "chosen", slot, ballot: vote.ballot };
+  return { _tag: "chosen", slot, value };
 }
 
 /**
@@ -427,6 +441,16 @@ export function needsCatchUp<S, I, O>(state: ReplicaState<S, I, O>): boolean {
   );
 }
 
+/**
+ * The CatchUp this learner sends: from its first unexecuted slot (which tells the receiver that
+ * every slot below it is chosen and known here, `catchUpFromAsker`) to its commit index, or to that
+ * first slot alone when it knows nothing chosen beyond (a removed replica asking for its hand-over).
+ */
+export function catchUpOf<S, I, O>(learner: LearnerState<S, I, O>): CatchUpMsg {
+  const fromSlot = learner.executedUpTo + 1;
+  return { _tag: "CatchUp", fromSlot, toSlot: Math.max(fromSlot, learner.commitIndex) };
+}
+
 /** Ask `to` for the chosen values this replica lacks, at most once per heartbeat interval. */
 export function requestCatchUp<S, I, O>(
   state: ReplicaState<S, I, O>,
@@ -437,8 +461,7 @@ export function requestCatchUp<S, I, O>(
   const { learner, ctx } = state;
   if (!needsCatchUp(state) || to === ctx.config.self) return state;
   if (now < learner.catchUpSentAt + ctx.config.heartbeatIntervalMs) return state;
-  const message: CatchUpMsg = { _tag: "CatchUp", fromSlot: learner.executedUpTo + 1, toSlot: learner.commitIndex };
-  out.push({ _tag: "Send", to, message });
+  out.push({ _tag: "Send", to, message: catchUpOf(learner) });
   const next = copyLearner(learner);
   next.catchUpSentAt = now;
   return withLearner(state, next);
@@ -507,10 +530,7 @@ export function catchUpFromAsker<S, I, O>(
     learner.commitIndex = known;
     s = withLearner(state, learner);
   }
-  if (needsCatchUp(s)) {
-    const { executedUpTo, commitIndex } = s.learner;
-    out.push({ _tag: "Send", to: from, message: { _tag: "CatchUp", fromSlot: executedUpTo + 1, toSlot: commitIndex } });
-  }
+  if (needsCatchUp(s)) out.push({ _tag: "Send", to: from, message: catchUpOf(s.learner) });
   return s;
 }
 

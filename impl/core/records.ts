@@ -29,11 +29,27 @@ export interface VoteRecord<I> {
   readonly value: Value<I>;
 }
 
-/** log[slot] := value, a value this replica learned is chosen. */
+/**
+ * log[slot] := value, a value this replica learned is chosen. When its own vote at `slot` holds
+ * that value (the usual case: it voted in the ballot that chose it), the record names the vote's
+ * `ballot` instead of repeating the value ({@link ChosenVoteRecord}); only a value learned
+ * without such a vote (catch-up) is written out here.
+ */
 export interface ChosenRecord<I> {
   readonly _tag: "chosen";
   readonly slot: number;
   readonly value: Value<I>;
+}
+
+/**
+ * log[slot] := the value of this replica's vote record at `slot` in `ballot`, which precedes it
+ * on disk: the last vote record at `slot` before this one. `compactRecords` keeps that vote as
+ * long as it keeps this record, and `Recover` refuses a reference it cannot resolve.
+ */
+export interface ChosenVoteRecord {
+  readonly _tag: "chosen";
+  readonly slot: number;
+  readonly ballot: Ballot;
 }
 
 /**
@@ -67,7 +83,8 @@ export interface HandOverRecord {
 }
 
 /** Every durable record. */
-export type DurableRecord<I> = PromiseRecord | VoteRecord<I> | ChosenRecord<I> | SnapshotRecord | HandOverRecord;
+export type DurableRecord<I> =
+  PromiseRecord | VoteRecord<I> | ChosenRecord<I> | ChosenVoteRecord | SnapshotRecord | HandOverRecord;
 
 /** The Schema of every durable record, given the application's input Schema. */
 export function recordSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema<DurableRecord<I>, DurableRecord<IE>> {
@@ -76,6 +93,7 @@ export function recordSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema<
     Schema.TaggedStruct("promise", { ballot: Ballot }),
     Schema.TaggedStruct("vote", { slot: Slot, ballot: Ballot, value }),
     Schema.TaggedStruct("chosen", { slot: Slot, value }),
+    Schema.TaggedStruct("chosen", { slot: Slot, ballot: Ballot }),
     Schema.TaggedStruct("snapshot", {
       slot: Slot,
       digest: Schema.String,
@@ -101,9 +119,10 @@ export type RecordSummary =
 /**
  * The records `Recover` still needs once the latest snapshot record is durable: that snapshot,
  * the one before it (still served to lagging peers), every record after the latest, and before it
- * only the votes above its slot, the chosen values above its `logTruncatedUpTo` and the hand-over
- * record. Everything else is superseded: promises (the snapshot carries maxBal), older snapshots,
- * and votes and chosen values it covers. A driver may delete the superseded records once the snapshot is
+ * only the votes and chosen records above its `logTruncatedUpTo` and the hand-over record (a vote
+ * at or below the snapshot's slot is kept for the chosen record that may name it, and `Recover`
+ * forgets it again). Everything else is superseded: promises (the snapshot carries maxBal), older
+ * snapshots, and votes and chosen values it covers. A driver may delete the superseded records once the snapshot is
  * durable, and never before; `Recover` gives the same state from the compacted records as from
  * all of them. Returns the very objects given, in order (records or their summaries).
  */
@@ -121,7 +140,7 @@ export function compactRecords<T extends RecordSummary>(records: readonly T[]): 
   for (let i = 0; i < last; i++) {
     const r: RecordSummary = records[i]!;
     if (i === prior) kept.push(records[i]!);
-    else if (r._tag === "vote" && r.slot > snapshot.slot) kept.push(records[i]!);
+    else if (r._tag === "vote" && r.slot > snapshot.logTruncatedUpTo) kept.push(records[i]!);
     else if (r._tag === "chosen" && r.slot > snapshot.logTruncatedUpTo) kept.push(records[i]!);
     else if (r._tag === "handOver") kept.push(records[i]!);
   }

@@ -145,6 +145,25 @@ describe("Recover", () => {
     expect(() => step(initialState(config, kv), { _tag: "Recover", now: 0, records: [chosen, chosen] })).toThrow(
       /two chosen records/,
     );
+    // A chosen record that names a vote: resolved against the last vote record at its slot, and
+    // refused when that vote is missing or in another ballot.
+    const named = (round: number) => ({ _tag: "chosen" as const, slot: 1, ballot: { round, replica: 2 } });
+    const put = {
+      _tag: "batch" as const,
+      commands: [{ clientId: "c", seq: 1, input: { _tag: "put" as const, key: "k", value: "v" } }],
+    };
+    const recovered = step(initialState(config, kv), {
+      _tag: "Recover",
+      now: 0,
+      records: [{ ...vote(1), value: put }, named(1)],
+    }).state;
+    expect(recovered.learner.executedUpTo).toBe(1);
+    expect(kvGet(recovered.learner.service.app, "k")).toBe("v");
+    for (const records of [[named(1)], [vote(1), vote(2), named(1)]]) {
+      expect(() => step(initialState(config, kv), { _tag: "Recover", now: 0, records })).toThrow(
+        /names a vote in \(1,2\), but the last vote record there is/,
+      );
+    }
   });
 });
 

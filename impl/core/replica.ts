@@ -32,6 +32,7 @@ import {
 import {
   answerCatchUp,
   catchUpFromAsker,
+  catchUpOf,
   executeReady,
   learnCommitted,
   needsCatchUp,
@@ -43,7 +44,6 @@ import { dropSelfGrant, leaseFromConfiguration, recordGrant, renewGrant, selfGra
 import {
   valuesEqual,
   type AcceptMsg,
-  type CatchUpMsg,
   type HeartbeatMsg,
   type Message,
   type NackMsg,
@@ -53,7 +53,7 @@ import {
 } from "./messages.ts";
 import { comparePeerCheckpoint, divergenceMessage, latestCheckpoint, type Divergence } from "./monitor.ts";
 import { peerIndex, peersOf, phase1Covers } from "./quorums.ts";
-import type { DurableRecord, SnapshotRecord } from "./records.ts";
+import type { ChosenVoteRecord, DurableRecord, SnapshotRecord } from "./records.ts";
 import { defaultRules, type ReplicaRules } from "./rules.ts";
 import { emptySlotMap, slotMapDropThrough, slotMapGet, slotMapHas, slotMapSet, type SlotMap } from "./slot-map.ts";
 import {
@@ -309,6 +309,9 @@ export function recover<S, I, O>(
   let maxBal = fresh.acceptor.maxBal;
   let votes: SlotMap<Vote<I>> = emptySlotMap();
   let log: SlotMap<Value<I>> = emptySlotMap();
+  // The last vote record at each slot above the log's truncation point, for the chosen records
+  // that name one (a snapshot drops votes from `votes` up to its slot, not from here).
+  let voted: SlotMap<Vote<I>> = emptySlotMap();
   let snapshot: SnapshotRecord | null = null;
   let prior: SnapshotRecord | null = null;
   let handedOver = false;
@@ -325,6 +328,7 @@ export function recover<S, I, O>(
           );
         }
         votes = slotMapSet(votes, record.slot, { ballot: record.ballot, value: record.value });
+        voted = slotMapSet(voted, record.slot, { ballot: record.ballot, value: record.value });
         maxBal = higher(rules, maxBal, record.ballot);
         break;
       }
@@ -333,7 +337,7 @@ export function recover<S, I, O>(
         // so those of the slots a snapshot covers may follow it; the log keeps what the live one kept.
         if (snapshot !== null && record.slot <= snapshot.logTruncatedUpTo) break;
         if (slotMapGet(log, record.slot) !== undefined) fail(`recover: slot ${record.slot} has two chosen records`);
-        log = slotMapSet(log, record.slot, record.value);
+        log = slotMapSet(log, record.slot, "value" in record ? record.value : votedValue(rules, voted, record));
         break;
       case "snapshot":
         if (snapshot !== null && record.slot <= snapshot.slot)
@@ -343,6 +347,7 @@ export function recover<S, I, O>(
         maxBal = higher(rules, maxBal, record.maxBal);
         votes = slotMapDropThrough(votes, record.slot);
         log = slotMapDropThrough(log, record.logTruncatedUpTo);
+        voted = slotMapDropThrough(voted, record.logTruncatedUpTo);
         break;
       case "handOver":
         handedOver = true;
@@ -373,6 +378,17 @@ export function recover<S, I, O>(
   rebuilt.election = election;
   const recovered = restartElectionTimer(executeReady(rules, rebuilt, false).state, now);
   return handedOver ? resumeHandedOver(recovered, now) : recovered;
+}
+
+/** The value a chosen record names by its vote: the last vote record at its slot, in its ballot. */
+function votedValue<I>(rules: ReplicaRules, voted: SlotMap<Vote<I>>, record: ChosenVoteRecord): Value<I> {
+  const vote = slotMapGet(voted, record.slot);
+  if (vote === undefined || rules.compareBallots(vote.ballot, record.ballot) !== 0) {
+    fail(
+      `recover: the chosen record at slot ${record.slot} names a vote in ${showBallot(record.ballot)}, but the last vote record there is ${vote === undefined ? "none" : `in ${showBallot(vote.ballot)}`}`,
+    );
+  }
+  return vote.value;
 }
 
 /**
@@ -954,8 +970,7 @@ function awaitHandOver<S, I, O>(state: ReplicaState<S, I, O>, now: number, out: 
   const { learner, ctx } = state;
   if (now < learner.catchUpSentAt + ctx.config.heartbeatIntervalMs) return state;
   const self = ctx.config.self;
-  const next = learner.executedUpTo + 1;
-  const message: CatchUpMsg = { _tag: "CatchUp", fromSlot: next, toSlot: Math.max(next, learner.commitIndex) };
+  const message = catchUpOf(learner);
   const latest = learner.configs[learner.configs.length - 1]!;
   for (const to of [...latest.voters, ...latest.learners]) if (to !== self) out.push({ _tag: "Send", to, message });
   const l = copyLearner(learner);

@@ -83,7 +83,7 @@ describe("storage thread", () => {
     const contents = { slot: 12, service, outputDigestA: 1, outputDigestB: 2, configs: [ctx.initial], checkpoints: [] };
     const whole = encodeSnapshot(ctx, contents);
     const snapshot = (info: ReturnType<typeof makeSnapshot>): KvRecord =>
-      snapshotRecord(info, { round: 1, replica: 1 }, 0);
+      snapshotRecord(info, { round: 1, replica: 1 }, info.slot);
     const dir = tempDir();
     const opened = StorageThread.open({
       dir,

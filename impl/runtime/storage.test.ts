@@ -140,6 +140,33 @@ describe("storage", () => {
     );
   });
 
+  it("opens a store of the previous format and marks it as of this one, unless it fails to load", () => {
+    const formatOf = (dir: string): unknown => {
+      const db = new Database(path.join(dir, databaseFileName), { readonly: true });
+      const format = db.prepare("SELECT value FROM meta WHERE key = 'format'").pluck().get();
+      db.close();
+      return format;
+    };
+    const previous = (sql = ""): string => {
+      const dir = tempDir();
+      const opened = open(dir, { create: true });
+      opened.storage.append(records(3));
+      opened.storage.close();
+      const db = new Database(path.join(dir, databaseFileName));
+      db.exec(`UPDATE meta SET value = 'paxos-lease/storage@1' WHERE key = 'format'; ${sql}`);
+      db.close();
+      return dir;
+    };
+    const dir = previous();
+    const opened = open(dir);
+    expect(opened.records).toEqual(records(3));
+    opened.storage.close();
+    expect(formatOf(dir)).toBe("paxos-lease/storage@2");
+    const damaged = previous("DELETE FROM records WHERE seq = 2");
+    expectRefused(damaged, "damaged", /record 2 is missing/);
+    expect(formatOf(damaged)).toBe("paxos-lease/storage@1");
+  });
+
   it("refuses a record that has a valid checksum but does not match the record Schema", () => {
     const dir = tempDir();
     const Loose = Schema.TaggedStruct("promise", { ballot: Schema.Number });

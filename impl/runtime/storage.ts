@@ -50,8 +50,15 @@ import {
 } from "./disk-faults.ts";
 import type { JsonCodec } from "./framing.ts";
 
-/** The on-disk format this code reads and writes. */
-export const storageFormat = "paxos-lease/storage@1";
+/** The on-disk format this code writes (and reads). */
+export const storageFormat = "paxos-lease/storage@2";
+/**
+ * The format before it, which this code still reads: its records are a subset of @2's (every
+ * `chosen` record holds its value, none names a vote). Opening such a store marks it @2, since
+ * the records this code appends may name votes, which code of @1 would refuse record by record
+ * instead of by the format version.
+ */
+const storageFormatPrevious = "paxos-lease/storage@1";
 /** The database file inside a data directory. */
 export const databaseFileName = "replica.sqlite";
 /** Most records written in one transaction. */
@@ -201,6 +208,7 @@ export class Storage<R> {
       checkMeta(db, file, options);
       const lostToPowerCut = options.faults?.powerLoss === true ? losePowerCut(db, options.dir) : null;
       const { records, lastSeq } = readRecords(db, file, options.codec, compactedThrough(db, file));
+      upgradeFormat(db);
       return { storage: new Storage(db, file, options, lastSeq), records, created: !exists, lostToPowerCut };
     } catch (error) {
       db.close();
@@ -521,11 +529,11 @@ function checkMeta<R>(db: Database.Database, file: string, options: StorageOptio
     ]),
   );
   const format = meta.get("format");
-  if (format !== storageFormat)
+  if (format !== storageFormat && format !== storageFormatPrevious)
     throw new StorageError(
       "damaged",
       file,
-      `format version ${JSON.stringify(format)}, expected ${JSON.stringify(storageFormat)}`,
+      `format version ${JSON.stringify(format)}, expected ${JSON.stringify(storageFormat)} (or ${JSON.stringify(storageFormatPrevious)}, which this version upgrades)`,
     );
   const clusterId = meta.get("cluster_id");
   if (clusterId !== options.clusterId) {
@@ -543,6 +551,11 @@ function checkMeta<R>(db: Database.Database, file: string, options: StorageOptio
       `belongs to replica ${replicaId ?? "(none)"}, not replica ${options.replicaId}`,
     );
   }
+}
+
+/** Mark a store of the previous format as of this one once its records loaded (one that fails to is left as it was). */
+function upgradeFormat(db: Database.Database): void {
+  db.prepare("UPDATE meta SET value = ? WHERE key = 'format' AND value = ?").run(storageFormat, storageFormatPrevious);
 }
 
 const metaCompactedThrough = "compacted_through";

@@ -278,7 +278,7 @@ function clip(text: string, max: number): string {
 
 /** A durable record's label: `vote s=3 b=(2,1) v=[c1#1:put(k0,c1.1)]` (compact: a batch by its size). */
 export function recordLabel(r: DurableRecord<KvInput>, detail: FieldDetail): string {
-  if (detail === "compact" && (r._tag === "vote" || r._tag === "chosen") && r.value._tag === "batch")
+  if (detail === "compact" && (r._tag === "vote" || r._tag === "chosen") && "value" in r && r.value._tag === "batch")
     return `${r._tag} s=${r.slot}${r._tag === "vote" ? ` b=${showBallot(r.ballot)}` : ""} v=[${r.value.commands.length} commands]`;
   return showRecord(r, false);
 }

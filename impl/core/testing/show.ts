@@ -88,7 +88,9 @@ export function showRecord(r: DurableRecord<KvInput>, detail = true): string {
     case "vote":
       return `vote s=${r.slot} b=${showBallot(r.ballot)} v=${showValue(r.value)}`;
     case "chosen":
-      return `chosen s=${r.slot} v=${showValue(r.value)}`;
+      return "value" in r
+        ? `chosen s=${r.slot} v=${showValue(r.value)}`
+        : `chosen s=${r.slot} vote b=${showBallot(r.ballot)}`;
     case "snapshot":
       return `snapshot s=${r.slot} bytes=${r.data.length}${detail ? ` digest=${r.digest}` : ""} log>${r.logTruncatedUpTo}`;
     case "handOver":

@@ -14,6 +14,7 @@ import { kv, kvGet } from "../../../spec/kv.ts";
 import { replicasOf } from "../configuration.ts";
 import { mulberry32 } from "../election.ts";
 import { valuesEqual, type Value } from "../messages.ts";
+import type { DurableRecord, VoteRecord } from "../records.ts";
 import { defaultRules, type ReplicaRules } from "../rules.ts";
 import { slotMapForEach } from "../slot-map.ts";
 import { Cluster } from "./cluster.ts";
@@ -106,8 +107,9 @@ export function simulate(
   const check = (): string | undefined => {
     // Consistency: every replica's log (and every durable chosen record) agrees slot by slot.
     for (const [id, node] of c.nodes) {
-      for (const r of node.records) {
-        if (r._tag !== "chosen") continue;
+      for (const r of chosenValues(node.records)) {
+        if (r.value === undefined)
+          return `replica ${id}'s chosen record at slot ${r.slot} names a vote it has not recorded`;
         const known = chosen.get(r.slot);
         if (known === undefined) chosen.set(r.slot, r.value);
         else if (!valuesEqual(known, r.value))
@@ -319,4 +321,30 @@ function kvDigest(s: {
   readonly learner: { readonly service: { readonly app: Parameters<typeof kv.digest>[0] } };
 }): string {
   return kv.digest(s.learner.service.app);
+}
+
+/**
+ * Each chosen record of `records` (in order) with its value: a reference resolved to the last vote
+ * record at its slot before it, or undefined when that vote is not in the record's ballot (or
+ * there is none: a log that `Recover` refuses). For checks that read a store without recovering it.
+ */
+function chosenValues<I>(
+  records: readonly DurableRecord<I>[],
+): { readonly slot: number; readonly value: Value<I> | undefined }[] {
+  const lastVote = new Map<number, VoteRecord<I>>();
+  const out: { readonly slot: number; readonly value: Value<I> | undefined }[] = [];
+  for (const r of records) {
+    if (r._tag === "vote") lastVote.set(r.slot, r);
+    if (r._tag !== "chosen") continue;
+    if ("value" in r) {
+      out.push({ slot: r.slot, value: r.value });
+      continue;
+    }
+    const vote = lastVote.get(r.slot);
+    out.push({
+      slot: r.slot,
+      value: vote !== undefined && defaultRules.compareBallots(vote.ballot, r.ballot) === 0 ? vote.value : undefined,
+    });
+  }
+  return out;
 }
