@@ -33,6 +33,11 @@ export interface InjectedFault {
  * its checker can read back.
  */
 const behindValueBytes = 64 * 1024;
+/**
+ * The keys each of its writers cycles through: with 8 to 16 writers, a state of 4 to 8 MiB, which
+ * takes several turns of the event loop to serialize, so that appends arrive meanwhile.
+ */
+const behindKeysPerWriter = 8;
 
 /** "1 MiB", "64 KiB". */
 function sizeText(bytes: number): string {
@@ -227,7 +232,7 @@ export class Nemesis {
           ...healthyLink,
           mode: "drop",
         });
-        this.startBurst(targets[1]!, planned.parameter, behindValueBytes);
+        this.startBurst(targets[1]!, planned.parameter, behindValueBytes, behindKeysPerWriter);
         return;
       }
       case "member-add":
@@ -240,11 +245,12 @@ export class Nemesis {
   }
 
   /**
-   * `writers` closed loops of PUTs of `valueBytes` values (default 1 MiB, the largest a value may be) to `target`, each
-   * on a key of its own outside the workload's, until the fault ends. The answers are counted for
+   * `writers` closed loops of PUTs of `valueBytes` values (default 1 MiB, the largest a value may
+   * be) to `target`, each on keys of its own outside the workload's (`keysPerWriter` of them in
+   * turn, default 1), until the fault ends. The answers are counted for
    * the report; the writes' outcomes are not part of the checked history (the clients' are).
    */
-  private startBurst(target: number, writers: number, valueBytes = 1024 * 1024): void {
+  private startBurst(target: number, writers: number, valueBytes = 1024 * 1024, keysPerWriter = 1): void {
     const state = { stop: false, done: Promise.resolve("") };
     const agent = new http.Agent({ keepAlive: true, maxSockets: writers });
     const counts = new Map<string, number>();
@@ -254,7 +260,8 @@ export class Nemesis {
     const writer = async (w: number): Promise<void> => {
       for (let round = 0; !state.stop && !this.stopping; round++) {
         const value = `${w}.${round}.`.padEnd(valueBytes, String.fromCharCode(97 + ((w + round) % 26)));
-        const answer = await put(`${url}nemesis-burst-${w}`, JSON.stringify({ value }), headers, agent);
+        const key = keysPerWriter === 1 ? `nemesis-burst-${w}` : `nemesis-burst-${w}-${round % keysPerWriter}`;
+        const answer = await put(`${url}${key}`, JSON.stringify({ value }), headers, agent);
         count(answer);
         // Refused (429, a redirect) or lost: a client backs off before it tries again.
         if (answer !== "200") await sleep(100);
