@@ -3,7 +3,7 @@
  * the bounds, 429 with Retry-After before the body is read, on a connection that stays usable.
  */
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClientResult } from "../core/index.ts";
@@ -159,5 +159,156 @@ describe("HTTP API with admission control", () => {
     for (const resolve of held.splice(0)) resolve({ _tag: "ok", output: { _tag: "ok" } });
     expect((await Promise.all(waiting)).map((r) => r.status)).toEqual([200, 200, 200]);
     agent.destroy();
+  });
+});
+
+/**
+ * What a client still uploading a body gets when the answer comes first: the answer, and a connection that
+ * ends without a reset. A raw TCP client sends the headers, waits for the answer, then sends its body as a
+ * client that had it in flight would; a socket closed under it would make its writes fail with EPIPE or
+ * ECONNRESET, and a loaded client would lose the answer.
+ */
+describe("an answer sent while the body is still uploading", () => {
+  let server: http.Server;
+  let port = 0;
+  const held: ((result: ClientResult<KvOutput>) => void)[] = [];
+  const tokensFile = path.join(tempDir("admission-upload-tokens"), "tokens.json");
+  const token = createToken(tokensFile, "write", "writer").token;
+  const store = new TokenStore(tokensFile, { reloadMs: 0 });
+  const MiB = 1024 * 1024;
+
+  beforeAll(async () => {
+    server = createHttpServer({
+      access: {
+        authenticate: (authorization) => store.authenticate(authorization),
+        hostAllowed: (host) => host === `127.0.0.1:${port}`,
+      },
+      replicaId: 1,
+      submit: () => new Promise((resolve) => held.push(resolve)),
+      httpAddressOf: () => null,
+      status: () => ({}),
+      metrics: () => Promise.resolve({ contentType: "text/plain", body: "" }),
+      page: "",
+      log: silentLogger(),
+      admission: new Admission({ requestsInFlightMax: 1 }),
+      members: {
+        show: () => ({}),
+        precheck: () => null,
+        addressOf: () => null,
+        memberAddresses: () => [],
+        reconfigure: () => Promise.resolve({ _tag: "unavailable", reason: "test", outcomeUnknown: false }),
+      },
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    for (const resolve of held.splice(0)) resolve({ _tag: "ok", output: { _tag: "ok" } });
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  /** Hold one request, so that the next is refused with 429. */
+  async function overload(): Promise<void> {
+    if (held.length > 0) return;
+    void fetch(`http://127.0.0.1:${port}/v1/kv/held`, {
+      method: "PUT",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ value: "v" }),
+    }).catch(() => undefined);
+    for (let i = 0; i < 200 && held.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(held).toHaveLength(1);
+  }
+
+  interface Upload {
+    /** Everything the server sent, as text. */
+    readonly answer: string;
+    /** Body bytes the kernel took from the client. */
+    readonly written: number;
+    /** The connection's error as the client saw it, if any (EPIPE, ECONNRESET). */
+    readonly error: string | null;
+  }
+
+  /**
+   * PUT with `Content-Length: declared`: the headers, then, once the answer's headers are in, up to `sent`
+   * bytes of body in 64 KiB writes (each waiting for the kernel to take the last), then the end of our side.
+   * Resolves when the connection has closed.
+   */
+  function upload(declared: number, sent: number, headers: Record<string, string> = {}): Promise<Upload> {
+    return new Promise((resolve) => {
+      const socket = net.connect(port, "127.0.0.1");
+      let answer = "";
+      let written = 0;
+      let error: string | null = null;
+      let writing = false;
+      const chunk = Buffer.alloc(64 * 1024, "x");
+      const write = async (): Promise<void> => {
+        while (written < sent && error === null && !socket.destroyed) {
+          const piece = chunk.subarray(0, Math.min(chunk.length, sent - written));
+          await new Promise<void>((done) => socket.write(piece, () => done()));
+          if (error === null) written += piece.length;
+        }
+        if (!socket.destroyed) socket.end();
+      };
+      socket.on("data", (data: Buffer) => {
+        answer += data.toString("latin1");
+        if (!writing && answer.includes("\r\n\r\n")) {
+          writing = true;
+          void write();
+        }
+      });
+      socket.on("error", (e: NodeJS.ErrnoException) => void (error ??= e.code ?? e.message));
+      socket.on("close", () => resolve({ answer, written, error }));
+      const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+      socket.write(
+        `PUT /v1/kv/big HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${declared}\r\n${extra.join("")}\r\n`,
+      );
+    });
+  }
+
+  it("429 to a client that asked to close: it uploads the rest of its body and reads the answer, no reset", async () => {
+    await overload();
+    const result = await upload(MiB, MiB, { Connection: "close" });
+    expect(result.error).toBeNull();
+    expect(result.written).toBe(MiB);
+    expect(result.answer).toMatch(/^HTTP\/1\.1 429 /);
+    expect(result.answer).toMatch(/\r\nRetry-After: 1\r\n/);
+    expect(result.answer).toMatch(/\r\nConnection: close\r\n/);
+    expect(result.answer).toContain('"code":"overloaded"');
+  });
+
+  it("429 to a body longer than is drained: Connection: close, and the rest is read until the client stops", async () => {
+    await overload();
+    // A client that stops at the answer: what it had in flight is read and discarded, never reset.
+    const polite = await upload(64 * MiB, 4 * MiB);
+    expect(polite.error).toBeNull();
+    expect(polite.written).toBe(4 * MiB);
+    expect(polite.answer).toMatch(/^HTTP\/1\.1 429 [^]*\r\nConnection: close\r\n/);
+    // One that goes on regardless is cut off after a bound, not read to its end.
+    const rude = await upload(64 * MiB, 64 * MiB);
+    expect(rude.answer).toMatch(/^HTTP\/1\.1 429 /);
+    expect(rude.error).not.toBeNull();
+    expect(rude.written).toBeLessThan(48 * MiB);
+  });
+
+  it("413 to a body over the limit: the client's upload is read on until it stops, no reset", async () => {
+    for (const resolve of held.splice(0)) resolve({ _tag: "ok", output: { _tag: "ok" } });
+    const result = await upload(2 * MiB, 2 * MiB);
+    expect(result.error).toBeNull();
+    expect(result.written).toBe(2 * MiB);
+    expect(result.answer).toMatch(/^HTTP\/1\.1 413 [^]*\r\nConnection: close\r\n/);
+  });
+
+  it("fetch (undici) uploading 8 MiB reads the 429 and its hint", async () => {
+    await overload();
+    const response = await fetch(`http://127.0.0.1:${port}/v1/kv/big`, {
+      method: "PUT",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ value: "x".repeat(8 * MiB) }),
+    });
+    expect(response.status).toBe(429);
+    expect(response.headers.get("retry-after")).toBe("1");
+    expect(await response.json()).toMatchObject({ code: "overloaded" });
   });
 });

@@ -195,8 +195,9 @@ function declaredBytes(request: http.IncomingMessage, limit: number): number {
 }
 
 /**
- * Admit a request of `bytes` or refuse it with 429 before its body is read (the body is then
- * read and discarded, so that a keep-alive connection stays usable). Null without admission control.
+ * Admit a request of `bytes` or refuse it with 429 before its body is read (the rest of the body is
+ * then read and discarded, and the connection ends without a reset: {@link closeWithoutReset}). Null
+ * without admission control.
  */
 function admit(admission: Admission | undefined, request: http.IncomingMessage, bytes: number): AdmissionTicket | null {
   if (admission === undefined) return null;
@@ -692,6 +693,63 @@ function contextOf(options: HttpApiOptions, request: http.IncomingMessage): Answ
   };
 }
 
+/** After an answer that closes the connection, how long the rest of the request may still arrive, in milliseconds. */
+const lingerMsMax = 2000;
+/**
+ * After an answer that closes the connection, how many more bytes are read and discarded: more than a client
+ * that stops at the answer still has in flight (socket buffers of a few MiB on each side).
+ */
+const lingerBytesMax = 16 * 1024 * 1024;
+
+/**
+ * Whether the unread rest of a refused request's body is read and discarded on a connection that stays open
+ * (Node.js does that for a kept-alive connection): only a body of a declared length within `limit`. Any
+ * other is cut short by closing the connection once the answer is out ({@link closeWithoutReset}).
+ */
+function drainable(request: http.IncomingMessage, limit: number): boolean {
+  const declared = Number(request.headers["content-length"]);
+  return request.headers["transfer-encoding"] === undefined && Number.isSafeInteger(declared) && declared <= limit;
+}
+
+/**
+ * Should the answer to `request`, sent while its body is still arriving, close the connection (`Connection:
+ * close`, or the client asked for it), close it only once the client has stopped sending. Node.js closes the
+ * socket as soon as the answer is written; the client's bytes that still arrive then draw a TCP reset, and a
+ * client that is still uploading sees EPIPE or ECONNRESET, often before it has read the answer (a 429 that
+ * says when to retry becomes a failure whose outcome it cannot know). Instead the rest of the body is read
+ * and discarded until the client stops (the body's end, or its FIN), for at most {@link lingerMsMax} and
+ * {@link lingerBytesMax}; only then is the socket closed, with nothing unread, so no reset. A connection
+ * that stays open is left as it is.
+ */
+function closeWithoutReset(request: http.IncomingMessage, response: http.ServerResponse): void {
+  const socket = request.socket;
+  // Node.js calls destroySoon() once the answer is written, if the connection is to close: a property of this
+  // socket only, removed when the answer is out either way.
+  socket.destroySoon = () => linger(socket, request);
+  response.once("finish", () => Reflect.deleteProperty(socket, "destroySoon"));
+}
+
+function linger(socket: net.Socket, request: http.IncomingMessage): void {
+  const readBefore = socket.bytesRead;
+  const close = (): void => void socket.destroy();
+  const timer = setTimeout(close, lingerMsMax);
+  socket.once("close", () => clearTimeout(timer));
+  socket.once("end", close);
+  request.once("end", close);
+  // The body's reader may have paused it (408, 413), and with it the socket: read on, discarding.
+  request.removeAllListeners("data");
+  request.resume();
+  socket.resume();
+  // Counted on the socket: the body of a request whose answer is out is discarded before it reaches the request.
+  // A listener takes the socket from Node.js' native HTTP parser to its JavaScript one: added only once the
+  // native one has acted on the resume above (on the next tick), or the socket would stay stopped.
+  setImmediate(() => {
+    socket.on("data", () => {
+      if (socket.bytesRead - readBefore > lingerBytesMax) close();
+    });
+  });
+}
+
 /** The client API's server: HTTP, or HTTPS with the replica's certificate. */
 export type ApiServer = http.Server | https.Server;
 
@@ -701,6 +759,8 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
   // Sockets that already carry a request being answered: a later parse error must not add a second answer.
   const answered = new WeakSet<net.Socket>();
   const listener = (request: http.IncomingMessage, response: http.ServerResponse): void => {
+    // A request sent after the connection was closed with an answer (closeWithoutReset) gets none.
+    if (request.socket.writableEnded) return void request.socket.destroy();
     answered.add(request.socket);
     response.setHeader("X-Paxos-Lease-Replica", String(options.replicaId));
     handle(options, limit, request, response).catch((error: unknown) => {
@@ -709,15 +769,17 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
       if (refusal !== undefined && accessCodes.has(refusal.code))
         options.onAccessRefused?.(refusal.code, request.socket.remoteAddress ?? "?");
       const answer = refusal ?? { status: 500, code: "internal", message: "internal error; see the replica's log" };
+      const unread = hasBody(request) && !request.complete;
+      // A body that may be long or slow is not read on: answer, then close without a reset.
+      const close = answer.status === 413 || answer.status === 408 || (unread && !drainable(request, limit));
+      if (unread) closeWithoutReset(request, response);
       send(
         response,
         answer.status,
         { code: answer.code, message: answer.message, ...answer.extra },
-        answer.status === 413 || answer.status === 408 ? { Connection: "close", ...answer.headers } : answer.headers,
+        close ? { Connection: "close", ...answer.headers } : answer.headers,
       );
       options.onResponse?.("error", answer.status);
-      // The rest of the body is never read: close the connection once the answer is out.
-      if (answer.status === 413 || answer.status === 408) response.on("finish", () => request.destroy());
     });
   };
   const server: ApiServer =

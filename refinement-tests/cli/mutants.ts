@@ -19,7 +19,8 @@
  *   until a check fails.
  * - explore: the exhaustive explorer of impl/core (`npm run explore -- --impl`) breadth first
  *   within the mutant's bounds (its `explore` field: the budgets the bug needs; `exploreWith` for
- *   5 and 7 replicas where those differ), which gives the shortest trace.
+ *   5 and 7 replicas where those differ; `exploreZeroDelay` where zero delay needs another route),
+ *   which gives the shortest trace.
  *
  * For each mutant and engine it prints: caught or not, seconds (and CPU seconds) to catch, runs or
  * states, the check that caught it, the bounds. `--write-traces` keeps each mutant's shortest
@@ -32,7 +33,7 @@ import { loadavg } from "node:os";
 import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { mutants, type Mutant } from "../mutants/index.ts";
-import { huntBounds } from "../mutants/mutant.ts";
+import { huntBounds, zeroDelayBounds } from "../mutants/mutant.ts";
 import type { Regression } from "../regressions/regressions.ts";
 import { driftPpmMax, runOne, runSeed, suiteProfile, suiteTunings, type SuiteTuning } from "../suite.ts";
 import { describeBounds, explore, replay } from "../explorer/explorer.ts";
@@ -228,16 +229,20 @@ function zeroDelay(own: ImplBounds): ImplBounds {
 }
 
 function huntExplore(m: Mutant): Hunt {
-  const where = huntBounds(m, replicas) ?? { bounds: {}, depth: 12 };
+  // At zero delay, a route of the mutant's own for it, held to zero delay; else its bounds, every hold made a loss.
+  const zeroDelayRoute = opts.tuning === "zero-delay" ? zeroDelayBounds(m, replicas) : undefined;
+  const where = zeroDelayRoute ?? huntBounds(m, replicas) ?? { bounds: {}, depth: 12 };
   const own = { ...defaultBounds, ...where.bounds, replicas };
   const bounds =
-    opts.tuning === "drift"
-      ? { ...own, overrides: { ...own.overrides, clockDriftPpmMax: driftPpmMax } }
-      : opts.tuning === "restart-lower"
-        ? { ...own, restartClocks: "lower" as const }
-        : opts.tuning === "zero-delay"
-          ? zeroDelay(own)
-          : own;
+    zeroDelayRoute !== undefined
+      ? { ...own, delays: 0, cuts: "drop" as const }
+      : opts.tuning === "drift"
+        ? { ...own, overrides: { ...own.overrides, clockDriftPpmMax: driftPpmMax } }
+        : opts.tuning === "restart-lower"
+          ? { ...own, restartClocks: "lower" as const }
+          : opts.tuning === "zero-delay"
+            ? zeroDelay(own)
+            : own;
   const walkSeed = where.walkSeed ?? 1;
   const flags = `${describeBounds(bounds)} --depth ${where.depth}${where.mode === "random" ? ` --mode random${walkSeed === 1 ? "" : ` --walk-seed ${walkSeed}`}` : ""}`;
   const cpu = cpuNow();

@@ -62,7 +62,8 @@ export interface ImplBounds {
    * for the heal (the world's partition: a cut delays what is on the wire); `drop`, a link is cut
    * only while nothing is in flight on it, so a partition loses what is sent over it afterwards
    * and delays nothing (with no held messages: one-way delays of zero throughout, every message
-   * either lost or delivered before true time moves).
+   * either lost or delivered before true time moves). With `drop`, what a prelude's partition
+   * holds on a cut link when the prelude ends is lost before the first transition.
    */
   readonly cuts: "hold" | "drop";
   /** Client retries (a client whose request is not in flight resends it). */
@@ -316,6 +317,11 @@ export class ImplModel {
         state = next;
         prefix.push(a);
       });
+      if (this.bounds.cuts === "drop") {
+        const dropped = this.dropHeld(state, prefix);
+        if ("violation" in dropped) return { ...dropped, prefix };
+        state = dropped;
+      }
       if (this.bounds.settle) {
         const settled = this.settle(state, prefix);
         if ("violation" in settled) return { ...settled, prefix };
@@ -324,6 +330,25 @@ export class ImplModel {
       roots.push({ state, prefix });
     }
     return roots;
+  }
+
+  /**
+   * With cuts that drop: lose every message a prelude's partition holds on a cut link (one that
+   * was on the wire when the link was cut), appending the losses to `prefix`. A cut that drops
+   * delays nothing, so a prelude's cuts drop too: no message sent before it arrives after the heal.
+   */
+  private dropHeld(s: ModelState, prefix: Action[]): ModelState | Found {
+    let state = s;
+    for (;;) {
+      const w = state.world;
+      const i = w.inFlight.findIndex((m) => m.kind === "message" && w.linkBlocked(m.from, m.to));
+      if (i < 0) return state;
+      const a: Action = { t: "drop", i };
+      prefix.push(a);
+      const next = this.apply(state, { action: a });
+      if ("violation" in next) return next;
+      state = next;
+    }
   }
 
   /** Deliver everything deliverable until nothing is (bounded), appending the deliveries to `prefix`. */

@@ -30,6 +30,21 @@ const shrunk = {
   depth: 18,
 };
 
+const zeroDelay = {
+  bounds: {
+    reads: 0,
+    crashes: 1,
+    restarts: 1,
+    restartClocks: "continue" as const,
+    orders: "fifo" as const,
+    tuning: 5,
+    prelude: "restartInLease" as const,
+    pick: 131,
+    settle: true,
+  },
+  depth: 16,
+};
+
 export const acceptBelowPromise: Mutant = {
   name: "accept-below-promise",
   description: "an acceptor votes in (and promises) ballots below its maxBal",
@@ -42,4 +57,14 @@ export const acceptBelowPromise: Mutant = {
   // 5 or 7 voting, two crashes leave a quorum that keeps every vote, and 127,456 states (5) do not
   // reach two votes at one slot.
   exploreWith: { 5: shrunk, 7: shrunk },
+  // At zero delay the Accept cannot arrive late, and an acceptor that promised a higher ballot
+  // refuses it while the grant of that promise lasts (rule L1, which the mutant keeps), so the
+  // vote below maxBal needs an acceptor with a higher maxBal and no grant: one that campaigned,
+  // crashed and restarted (its grant is not durable) and whose restart wait is over, while the
+  // old leader still leads on another follower's grants. The restartInLease prelude cuts that
+  // acceptor off from the leader until its election timer fires (pick 131: as late as the prelude
+  // goes, and stopping there); the explorer crashes and restarts it, heals the cut and sends the
+  // leader a write. With 5 and 7 replicas two followers are cut off, and their duelling
+  // campaigns leave one that backed off with a higher maxBal and no grant: no crash is needed.
+  exploreZeroDelay: { 3: zeroDelay, 5: zeroDelay, 7: zeroDelay },
 };

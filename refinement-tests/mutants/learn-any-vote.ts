@@ -12,6 +12,20 @@ const seed2 = {
   walkSeed: 2,
 };
 
+const zeroDelay = {
+  bounds: {
+    reads: 0,
+    crashes: 1,
+    restarts: 1,
+    restartClocks: "continue" as const,
+    orders: "fifo" as const,
+    prelude: "twoBallots" as const,
+    pick: 0,
+    settle: true,
+  },
+  depth: 20,
+};
+
 export const learnAnyVote: Mutant = {
   name: "learn-any-vote",
   description: "a follower learns its vote as chosen from any leader's commit index, even a vote from an older ballot",
@@ -25,4 +39,11 @@ export const learnAnyVote: Mutant = {
   // With 5 and 7 replicas the same walks from seed 2, the quickest of seeds 1 to 4 there (walk
   // 958 catches it with either count; seed 1 takes about 3,800 walks with 7 replicas).
   exploreWith: { 5: seed2, 7: seed2 },
+  // At zero delay the walks above, whose catches went through a partition that held an Accept,
+  // do not reach it. The twoBallots prelude builds the history without a late message: the
+  // follower A holds the older ballot's vote at the slot where the newer leader chose another
+  // write, cut off from that leader (pick 0). Healing the cut, the leader's next message tells A
+  // its commit index. With 5 and 7 replicas A campaigns first (a candidate learns nothing from
+  // it), so the explorer crashes and restarts A: after its restart wait, a follower again.
+  exploreZeroDelay: { 3: zeroDelay, 5: zeroDelay, 7: zeroDelay },
 };

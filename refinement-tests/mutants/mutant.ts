@@ -47,12 +47,30 @@ export interface Mutant {
    * replicas builds another history with 7. Default: `explore`, with the replica count changed.
    */
   readonly exploreWith?: { readonly 5?: ExplorerBounds; readonly 7?: ExplorerBounds };
+  /**
+   * Where it looks at zero one-way delay (`npm run mutants -- --tuning zero-delay`), by replica
+   * count, where its bounds with every hold made a loss do not reach the bug: a route that needs
+   * no message delayed (a prelude that builds the history, a crash and restart where a hold stood
+   * for a late message). Taken with no hold and with cuts that drop whatever these bounds say, so
+   * every message is lost or delivered before true time moves. Default: `explore`/`exploreWith`
+   * with every hold made a loss.
+   */
+  readonly exploreZeroDelay?: {
+    readonly 3?: ExplorerBounds;
+    readonly 5?: ExplorerBounds;
+    readonly 7?: ExplorerBounds;
+  };
 }
 
 /** Where the explorer hunts mutant `m` with `replicas` initial members (undefined: it does not). */
 export function huntBounds(m: Mutant, replicas: number): ExplorerBounds | undefined {
   const own = replicas === 5 || replicas === 7 ? m.exploreWith?.[replicas] : undefined;
   return own ?? m.explore;
+}
+
+/** Where the explorer hunts mutant `m` at zero one-way delay with `replicas` members, if the mutant says. */
+export function zeroDelayBounds(m: Mutant, replicas: number): ExplorerBounds | undefined {
+  return replicas === 3 || replicas === 5 || replicas === 7 ? m.exploreZeroDelay?.[replicas] : undefined;
 }
 
 /** The rules each `withRules` step was built from (the trace explorer shows which rules a step applied). */

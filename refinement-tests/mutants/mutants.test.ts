@@ -6,10 +6,13 @@
  * replica, so each trace shows that mutant's bug and nothing else. The searches themselves, and
  * how long they take, are `npm run mutants`'s business (and docs/refinement.md's numbers).
  */
+import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { replay } from "../explorer/explorer.ts";
-import { mutants } from "./index.ts";
-import { traceOf, tracesOf } from "./traces.ts";
+import type { Regression } from "../regressions/regressions.ts";
+import { runScenario } from "../world/run.ts";
+import { mutantNamed, mutants } from "./index.ts";
+import { traceOf, tracesFolder, tracesOf } from "./traces.ts";
 
 describe("every mutant's committed catching trace catches it, and only it", () => {
   for (const m of mutants) {
@@ -40,4 +43,31 @@ describe("the traces of the other hunts (5 and 7 replicas, other tunings) catch 
       });
     }
   }
+});
+
+/** Messages the scenario's own actions delivered after true time moved (the warm-up's and prelude's left out). */
+function delayedInActions(trace: Regression): number {
+  const key = "world: message delivered after true time moved";
+  const options = { replicas: trace.replicas, liveness: false, step: mutantNamed(trace.name).step };
+  const all = runScenario(trace.scenario, options).counters.get(key) ?? 0;
+  const before = runScenario({ ...trace.scenario, actions: [] }, options).counters.get(key) ?? 0;
+  return all - before;
+}
+
+describe("the explorer's zero-delay traces delay no message", () => {
+  const files = readdirSync(tracesFolder).filter((f) => f.endsWith("-zero-delay.json"));
+  const byExplorer = files
+    .map((f) => traceOf(f.slice(0, f.indexOf("@")), f)!)
+    .filter((t) => t.description.includes("caught by the explorer"));
+
+  it("every one delivers each message at the instant it was sent, or loses it", () => {
+    expect(byExplorer.length).toBeGreaterThan(0);
+    for (const t of byExplorer) expect(delayedInActions(t), `${t.name}, ${t.replicas} replicas`).toBe(0);
+  });
+
+  it("the count sees a delay: the explorer's own trace of accept-below-promise holds an Accept back", () => {
+    const own = traceOf("accept-below-promise")!;
+    expect(own.description).toContain("--delays 1");
+    expect(delayedInActions(own)).toBeGreaterThan(0);
+  });
 });

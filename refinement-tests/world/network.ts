@@ -91,6 +91,11 @@ export class Network {
     return new Network(this.total, this.max, tally, this);
   }
 
+  /** The id the next entry put in flight will have (ids grow with every send). */
+  get nextId(): number {
+    return this.nextMessageId;
+  }
+
   /** What is in flight, oldest first. */
   get inFlight(): readonly InFlight[] {
     return this.messages;

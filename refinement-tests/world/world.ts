@@ -125,6 +125,12 @@ export class World implements KvSystemView {
   /** Every replica slot, spares included. */
   private readonly total: number;
   private pausedCount = 0;
+  /**
+   * The id of the first entry put in flight since true time last moved: an entry delivered with a
+   * smaller id was sent at an earlier instant, so it arrived after a delay (counted; the
+   * explorer's zero-delay hunts show their traces have none).
+   */
+  private instantFirstId = 1;
   private readonly step: Step;
   /** The rules the step was assembled from (rule L3 says who holds a lease). */
   readonly rules: ReplicaRules;
@@ -157,6 +163,7 @@ export class World implements KvSystemView {
       this.operatorShared = from.operatorShared = true;
       this.counters = from.counters;
       this.pausedCount = from.pausedCount;
+      this.instantFirstId = from.instantFirstId;
       this.nextRequestId = from.nextRequestId;
       return;
     }
@@ -566,6 +573,7 @@ export class World implements KvSystemView {
   advance(ms: number): void {
     const from = this.trueTime;
     this.trueTime += ms;
+    if (ms > 0) this.instantFirstId = this.network.nextId;
     this.emit({ kind: "time", from, to: this.trueTime }, `advance ${ms} ms (true time ${round(this.trueTime)})`);
     this.tickAll();
     this.operatorFollowUp();
@@ -735,6 +743,7 @@ export class World implements KvSystemView {
 
   private deliver(m: InFlight): void {
     this.network.remove(m);
+    if (m.id < this.instantFirstId) this.count("message delivered after true time moved");
     if (m.kind === "request") {
       this.deliverRequest(m.to, m.requestId);
       return;
