@@ -13,10 +13,10 @@
  *   npm run bench:burst -- [--json] [--rounds 3] [--seconds 5] [--no-etcd] [--help]
  */
 import { execFileSync } from "node:child_process";
-import os from "node:os";
 import { benchFlags } from "./lib/flags.ts";
 import { Http1Connection } from "./lib/http1.ts";
 import { quantile } from "./lib/load.ts";
+import { loadAverage, progressOf } from "./lib/report.ts";
 import {
   cpuMs,
   EtcdCluster,
@@ -83,15 +83,7 @@ const requestTimeoutMs = 15_000;
 /** A refused (429) request is retried until this long after its first attempt. */
 const retryForMs = 30_000;
 
-function progress(line: string): void {
-  process.stderr.write(`[bench:burst] ${line}\n`);
-}
-function loadAverage(): string {
-  return os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(" ");
-}
+const progress = progressOf("bench:burst");
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 type Outcome = "ok" | "retry" | "failed" | "unknown";

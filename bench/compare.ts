@@ -28,6 +28,7 @@ import { fileURLToPath } from "node:url";
 import { measureFailover, type FailoverSample } from "./lib/failover.ts";
 import { benchFlags } from "./lib/flags.ts";
 import { median, quantile, runLoad, type LoadResult, type SystemDriver } from "./lib/load.ts";
+import { loadAverage, progressOf } from "./lib/report.ts";
 import { cdfChart, dotPlot, lineChart } from "./lib/svg.ts";
 import { cpuWindow, EtcdCluster, freeze, OursCluster, rssBytes, type BenchCluster } from "./lib/systems.ts";
 
@@ -99,16 +100,7 @@ const systems = ["paxos-lease", "etcd"] as const;
 type SystemName = (typeof systems)[number];
 const make = (name: SystemName): BenchCluster => (name === "paxos-lease" ? new OursCluster() : new EtcdCluster());
 
-function progress(line: string): void {
-  process.stderr.write(`[bench] ${line}\n`);
-}
-
-function loadAverage(): string {
-  return os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(" ");
-}
+const progress = progressOf("bench");
 
 /** What a point measured: a system, or etcd through its native gRPC API (`etcd-grpc`, on the etcd cluster's turn). */
 type Measured = SystemName | "etcd-grpc";

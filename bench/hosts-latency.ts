@@ -24,6 +24,7 @@ import { HostNetwork, HostsUnavailable, hostsUnavailableReason } from "../impl/r
 import { measureFailover } from "./lib/failover.ts";
 import { quantile, send, type HttpRequest, type SystemDriver } from "./lib/load.ts";
 import { benchFlags, refuseFlags } from "./lib/flags.ts";
+import { loadAverage, progressOf } from "./lib/report.ts";
 import { EtcdCluster, OursCluster, type BenchCluster } from "./lib/systems.ts";
 
 const usage =
@@ -70,9 +71,7 @@ const delayedPorts = [7001, 8001, 2379, 2380];
 /** Operations before the measured ones, per kind. */
 const warmupOps = 20;
 
-function progress(line: string): void {
-  process.stderr.write(`[bench:hosts] ${line}\n`);
-}
+const progress = progressOf("bench:hosts");
 
 /** Latencies of one kind at one point, in milliseconds. */
 interface Latency {
@@ -242,8 +241,5 @@ const report = {
 if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 else
   process.stdout.write(
-    `${table(points)}\n\ndelay made by: ${mechanism}; ${ops} operations per kind, one at a time, after ${warmupOps} unmeasured; ${kills} kills per point; load average before ${loadBefore.map((l) => l.toFixed(1)).join(" ")}, after ${os
-      .loadavg()
-      .map((l) => l.toFixed(1))
-      .join(" ")} on ${os.cpus().length} cpus\n`,
+    `${table(points)}\n\ndelay made by: ${mechanism}; ${ops} operations per kind, one at a time, after ${warmupOps} unmeasured; ${kills} kills per point; load average before ${loadBefore.map((l) => l.toFixed(1)).join(" ")}, after ${loadAverage(1)} on ${os.cpus().length} cpus\n`,
   );

@@ -19,6 +19,7 @@ import { kvCodecs, kvMessageSchema, type KvMessage, type KvRecord } from "../imp
 import { encodeFrame, parseJson } from "../impl/runtime/framing.ts";
 import { recordChecksum } from "../impl/runtime/storage.ts";
 import { benchFlags, refuseFlags } from "./lib/flags.ts";
+import { loadAverage } from "./lib/report.ts";
 
 const usage = "usage: npx tsx bench/large-write.ts [--mib 1] [--rounds 20] [--json] [--help]\n";
 const flags = benchFlags(
@@ -203,11 +204,6 @@ const stages: { stage: string; cpuMs: number; note?: string }[] = [
 
 if (flags.json) process.stdout.write(`${JSON.stringify({ mib, rounds, load: os.loadavg(), stages }, null, 2)}\n`);
 else {
-  process.stdout.write(
-    `CPU ms per ${mib} MiB write, median of ${rounds}; load average ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(" ")}\n`,
-  );
+  process.stdout.write(`CPU ms per ${mib} MiB write, median of ${rounds}; load average ${loadAverage()}\n`);
   for (const s of stages) process.stdout.write(`${s.cpuMs.toFixed(2).padStart(8)}  ${s.stage}\n`);
 }

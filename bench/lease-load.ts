@@ -10,12 +10,12 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { TestCluster } from "../impl/runtime/testing-cluster.ts";
 import { sleep } from "../impl/runtime/testing.ts";
 import { benchFlags } from "./lib/flags.ts";
 import { runLoad } from "./lib/load.ts";
+import { loadAverage } from "./lib/report.ts";
 import { cpuMs, kvDriver, metricSum } from "./lib/systems.ts";
 
 const usage = `usage: npx tsx bench/lease-load.ts [options]
@@ -150,10 +150,7 @@ for (let repeat = 1; repeat <= repeats; repeat++) {
       throughput: load.throughput,
       p99Ms: load.p99,
       roleChanges,
-      load: os
-        .loadavg()
-        .map((l) => l.toFixed(2))
-        .join(" "),
+      load: loadAverage(),
     };
     results.push(result);
     process.stderr.write(

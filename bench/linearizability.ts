@@ -47,6 +47,7 @@ import type { RoundsReport } from "./lib/history-rounds.ts";
 import { benchFlags, refuseFlags } from "./lib/flags.ts";
 import { median } from "./lib/load.ts";
 import { runPorcupine } from "./lib/porcupine.ts";
+import { loadAverage } from "./lib/report.ts";
 
 const root = join(import.meta.dirname, "..");
 const usage = `usage: npm run bench:linearizability -- [options]   (SCENARIO=text: only scenarios named so)
@@ -522,12 +523,7 @@ async function main(): Promise<void> {
         );
     }
   };
-  if (!json)
-    console.log(
-      `load average ${loadavg()
-        .map((l) => l.toFixed(2))
-        .join(" ")}`,
-    );
+  if (!json) console.log(`load average ${loadAverage()}`);
   const etcdFiles = writeEtcdLogs();
   run("etcd: 100 Jepsen-style register histories", loadLogs(etcdFiles), 20_000_000);
   const register1k = generate({ clients: 50, opsPerClient: 20, keys: 1, writeRatio: 0.3, unknownRatio: 0.005 }, 7);

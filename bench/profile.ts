@@ -24,6 +24,7 @@ import {
 import { benchFlags } from "./lib/flags.ts";
 import { Http1Connection } from "./lib/http1.ts";
 import { runLoad } from "./lib/load.ts";
+import { loadAverage, progressOf } from "./lib/report.ts";
 import { kvDriver } from "./lib/systems.ts";
 
 const usage = `usage: npx tsx bench/profile.ts [options]
@@ -69,12 +70,7 @@ if (
   process.exit(2);
 }
 
-const load = (): string =>
-  os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(" ");
-const progress = (line: string): void => void process.stderr.write(`[bench:profile] ${line}\n`);
+const progress = progressOf("bench:profile");
 
 const profileDir = fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-profile-"));
 process.env.PAXOS_LEASE_REPLICA_CPU_PROF_DIR = profileDir;
@@ -83,7 +79,7 @@ cluster.startAll();
 const leader = await cluster.waitForLeader(90_000);
 const pids = new Map<number, number>();
 for (const id of [1, 2, 3]) pids.set(cluster.member(id).child!.pid!, id);
-progress(`leader ${leader}; workload ${workload}; load ${load()}`);
+progress(`leader ${leader}; workload ${workload}; load ${loadAverage()}`);
 
 let writes = 0;
 let failures = 0;
@@ -131,7 +127,7 @@ if (workload === "writes") {
   }
   for (const c of connections) c.close();
 }
-progress(`${writes} writes, ${failures} failed or unknown; stopping the cluster; load ${load()}`);
+progress(`${writes} writes, ${failures} failed or unknown; stopping the cluster; load ${loadAverage()}`);
 await cluster.close();
 
 interface ThreadSummary extends ProfileSummary {
@@ -173,7 +169,7 @@ summaries.sort((a, b) => a.replica - b.replica || a.thread.localeCompare(b.threa
 
 if (flags.json) {
   process.stdout.write(
-    `${JSON.stringify({ workload, clients, seconds, valueBytes, writes, load: load(), summaries }, null, 2)}\n`,
+    `${JSON.stringify({ workload, clients, seconds, valueBytes, writes, load: loadAverage(), summaries }, null, 2)}\n`,
   );
 } else {
   for (const s of summaries) {
@@ -185,7 +181,7 @@ if (flags.json) {
         `  ${f.ms.toFixed(1).padStart(9)} ms  ${((f.ms / s.busyMs) * 100).toFixed(1).padStart(5)}%  ${f.name}\n`,
       );
   }
-  process.stdout.write(`\n${writes} writes (${failures} failed or unknown); load average ${load()}\n`);
+  process.stdout.write(`\n${writes} writes (${failures} failed or unknown); load average ${loadAverage()}\n`);
 }
 process.stdout.write(stageTable());
 
@@ -215,7 +211,7 @@ function stageTable(): string {
   const busy = columns.map((c) => cell(summaries.reduce((n, s) => n + c.pick(s) * s.window.busyMs, 0)));
   const lines = [
     "",
-    `busy time per write by stage, us (${perWrite} writes in the measured window, ${clients} clients; load ${load()})`,
+    `busy time per write by stage, us (${perWrite} writes in the measured window, ${clients} clients; load ${loadAverage()})`,
     `| stage | ${columns.map((c) => c.title).join(" | ")} |`,
     `| --- | ${columns.map(() => "---:").join(" | ")} |`,
     ...order.map((stage, i) => `| ${stage} | ${rows[i]!.join(" | ")} |`),

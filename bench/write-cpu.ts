@@ -24,6 +24,7 @@ import { benchFlags } from "./lib/flags.ts";
 import { runLoad, type SystemDriver } from "./lib/load.ts";
 import { kvDriver } from "./lib/systems.ts";
 import { perfStages, type ThreadKind } from "./lib/perf-stages.ts";
+import { loadAverage, progressOf } from "./lib/report.ts";
 
 const usage = `usage: npx tsx bench/write-cpu.ts [options]
 
@@ -75,12 +76,7 @@ if (flags.perf) {
   process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --perf-basic-prof`.trim();
 }
 
-const load = (): string =>
-  os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(" ");
-const progress = (line: string): void => void process.stderr.write(`[bench:write-cpu] ${line}\n`);
+const progress = progressOf("bench:write-cpu");
 const ticksPerSecond = 100;
 
 /** User + system CPU of the whole process `pid`, in milliseconds. */
@@ -234,7 +230,7 @@ try {
       ? 0
       : (members.reduce((n, m, i) => n + totalCpu(m.pid) - idleFrom[i]!, 0) * 1000) / (performance.now() - idleStarted);
   progress(
-    `leader ${leader}; idle ${idleMsPerSecond.toFixed(1)} ms of CPU per second; ${clients} clients for ${seconds} s; load ${load()}`,
+    `leader ${leader}; idle ${idleMsPerSecond.toFixed(1)} ms of CPU per second; ${clients} clients for ${seconds} s; load ${loadAverage()}`,
   );
   let before: Map<string, number>[] = [];
   let after: Map<string, number>[] = [];
@@ -336,7 +332,7 @@ try {
     p90: result.p90,
     p99: result.p99,
     mean: mean(result.samples),
-    load: load(),
+    load: loadAverage(),
     cpuPerWriteUs: replicas.reduce((n, r) => n + r.totalUs, 0),
     idleCpuMsPerSecond: Math.round(idleMsPerSecond * 10) / 10,
     /** CPU per write beyond what the idle cluster spends in the same time. */

@@ -18,6 +18,7 @@ import { TestCluster } from "../impl/runtime/testing-cluster.ts";
 import { benchFlags } from "./lib/flags.ts";
 import { Http1Connection } from "./lib/http1.ts";
 import { runLoad, quantile } from "./lib/load.ts";
+import { loadAverage, progressOf } from "./lib/report.ts";
 import { kvDriver } from "./lib/systems.ts";
 import { segmentNames, writePaths, type ClientWrite, type ThreadMarks } from "./lib/write-timeline.ts";
 
@@ -49,12 +50,7 @@ if (!(seconds > 0) || !(warmup >= 0)) {
   process.stderr.write(usage);
   process.exit(2);
 }
-const load = (): string =>
-  os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(" ");
-const progress = (line: string): void => void process.stderr.write(`[bench:write-timeline] ${line}\n`);
+const progress = progressOf("bench:write-timeline");
 const nowUs = (): number => {
   const [s, ns] = process.hrtime();
   return s * 1e6 + ns / 1e3;
@@ -65,7 +61,7 @@ process.env.PAXOS_LEASE_TIMELINE_DIR = dir;
 const cluster = await TestCluster.create(3, undefined, { traces: false });
 const writes: ClientWrite[] = [];
 let leader = 0;
-const loadBefore = load();
+const loadBefore = loadAverage();
 let loadAfter = "";
 const pids = new Map<number, number>();
 try {
@@ -80,7 +76,7 @@ try {
   leader = await cluster.waitForLeader(90_000);
   for (const id of [1, 2, 3]) pids.set(cluster.member(id).child!.pid!, id);
   progress(
-    `leader ${leader}; replica pids ${[...pids].map(([pid, id]) => `${id}:${pid}`).join(" ")}; one client for ${seconds} s; load ${load()}`,
+    `leader ${leader}; replica pids ${[...pids].map(([pid, id]) => `${id}:${pid}`).join(" ")}; one client for ${seconds} s; load ${loadAverage()}`,
   );
   const url = new URL(cluster.endpoint(leader));
   const connection = new Http1Connection(url.origin);
@@ -95,7 +91,7 @@ try {
     writes.push({ sentUs, doneUs });
   }
   connection.close();
-  loadAfter = load();
+  loadAfter = loadAverage();
   // Every thread writes its marks a quarter of a second at a time.
   await new Promise((resolve) => setTimeout(resolve, 600));
 } finally {

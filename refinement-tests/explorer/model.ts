@@ -424,7 +424,8 @@ export class ImplModel {
     // action at the wave's end with the rest of the wave's messages to that replica held back.
     if (unheld > 0 && b.environment === "between-waves") return this.chunkFaultActions(s, out);
     this.clientActions(s, this.believedLeaders(w), out);
-    if (s.used[budget.partitions]! < b.partitions) this.partitionActions(w, out, b.cuts === "drop");
+    if (s.used[budget.partitions]! < b.partitions)
+      this.partitionActions(w, out, b.cuts === "drop", b.reduce ? this.downForGood(s) : undefined);
     if (w.anyLinkBlocked()) out.push({ action: { t: "heal" } });
     for (const r of w.replicas) {
       if (!r.born) continue;
@@ -472,10 +473,13 @@ export class ImplModel {
    * Cut each link one way; cut each replica off from every other; and once four or more replicas
    * are born (after a membership change adds one), cut each pair of neighbours off from the rest,
    * which splits a configuration in transition between its old and its new voters. With
-   * `quiet` (cuts that drop), only where no message is in flight on a link the cut takes.
+   * `quiet` (cuts that drop), only where no message is in flight on a link the cut takes. With
+   * `gone` (the reduction), never a link of a replica down for good, nor that replica cut off:
+   * it sends nothing and what is sent to it is lost either way, so such a cut changes nothing but
+   * the budget left (the same world, with less to spend).
    */
-  private partitionActions(w: World, out: ModelAction[], quiet: boolean): void {
-    const born = w.born();
+  private partitionActions(w: World, out: ModelAction[], quiet: boolean, gone?: (index: number) => boolean): void {
+    const born = gone === undefined ? w.born() : w.born().filter((i) => !gone(i));
     const onWire = (cut: (from: number, to: number) => boolean): boolean =>
       quiet && w.inFlight.some((m) => m.kind === "message" && cut(m.from, m.to));
     for (const x of born) {

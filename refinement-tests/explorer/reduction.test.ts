@@ -1,6 +1,6 @@
 /**
  * The explorer's state reduction (`reduce`, model.ts `key`): a replica down for good counts only
- * as down. These tests show that the reduced key merges exactly what it should (states that
+ * as down, and no partition is offered around it. These tests show that the reduced key merges exactly what it should (states that
  * differ only in a stopped replica's clock or disk, once no restart is left) and nothing else,
  * that a reduced search visits exactly one state per class of the unreduced space (the quotient's
  * count, as orbits are counted at the spec level), and that it catches every mutant the unreduced
@@ -69,6 +69,38 @@ describe("the key of a replica down for good", () => {
     const live = root.world.replicas.find((r) => r.born && r.state !== null && r.state.role._tag !== "leader")!;
     const drifted = applied(model, root, { action: { t: "drift", r: root.world.targetFor(live.index), ppm: 100 } });
     expect(hex(model.key(drifted))).not.toBe(hex(model.key(root)));
+  });
+});
+
+describe("partitions around a replica down for good", () => {
+  // Crash a follower with no restart left: a cut of its links changes nothing but the budget.
+  const crashed = (reduce: boolean) => {
+    // Settled: nothing in flight, so the environment acts (partitions among it).
+    const model = new ImplModel({ ...defaultBounds, crashes: 1, restarts: 0, partitions: 1, settle: true, reduce });
+    const root = rootOf(model);
+    const w = root.world;
+    const follower = w.replicas.find((r) => r.born && r.state !== null && r.state.role._tag !== "leader")!;
+    const down = applied(model, root, {
+      action: { t: "crash", r: w.targetFor(follower.index), at: null },
+      spends: "crashes",
+    });
+    const target = w.targetFor(follower.index);
+    const cuts = model
+      .actions(down)
+      .map((a) => a.action)
+      .filter((a) => a !== null && (a.t === "cut" || a.t === "isolate"));
+    const touching = cuts.filter((a) => (a!.t === "cut" ? a!.a === target || a!.b === target : a!.r === target));
+    return { cuts, touching };
+  };
+
+  it("are not offered with the reduction: the other cuts are", () => {
+    const { cuts, touching } = crashed(true);
+    expect(cuts.length).toBeGreaterThan(0);
+    expect(touching).toEqual([]);
+  });
+
+  it("are offered without it", () => {
+    expect(crashed(false).touching.length).toBeGreaterThan(0);
   });
 });
 
