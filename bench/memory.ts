@@ -8,10 +8,10 @@
  *   npx tsx bench/memory.ts -- [--point write|read|burst] [--clients N] [--seconds S] [--json]
  */
 import fs from "node:fs";
-import os from "node:os";
 import { benchFlags } from "./lib/flags.ts";
 import { Http1Connection } from "./lib/http1.ts";
 import { runLoad } from "./lib/load.ts";
+import { loadAverage, progressOf } from "./lib/report.ts";
 import { cpuMs, metricSum, OursCluster, rssBytes } from "./lib/systems.ts";
 
 const usage = `usage: npx tsx bench/memory.ts [options]
@@ -57,16 +57,7 @@ if (
   process.exit(2);
 }
 
-function progress(line: string): void {
-  process.stderr.write(`[memory] ${line}\n`);
-}
-
-function load(): string {
-  return os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(" ");
-}
+const progress = progressOf("memory");
 
 /** RssAnon and RssFile of a process, in bytes (from /proc), or null. */
 function rssParts(pid: number | null): { anon: number; file: number } | null {
@@ -160,7 +151,7 @@ async function bursts(leader: number): Promise<{ ok: number; failed: number }> {
       if (a) ok += 1;
       else failed += 1;
     progress(
-      `burst ${r + 1}/${rounds}: ${answers.filter((a) => a).length}/${clients} PUTs answered 200 (load ${load()})`,
+      `burst ${r + 1}/${rounds}: ${answers.filter((a) => a).length}/${clients} PUTs answered 200 (load ${loadAverage()})`,
     );
   }
   return { ok, failed };
@@ -170,7 +161,7 @@ try {
   await cluster.start();
   const leader = await cluster.healthy(90_000);
   if (leader === null) throw new Error("no leader within 90 s");
-  progress(`cluster up, leader ${leader}; warming up ${(2 * warmupMs) / 1000} s (load ${load()})`);
+  progress(`cluster up, leader ${leader}; warming up ${(2 * warmupMs) / 1000} s (load ${loadAverage()})`);
   for (const kind of ["write", "read"] as const)
     if (warmupMs > 0) await runLoad(cluster.driver(leader), { clients: 16, warmupMs: 0, durationMs: warmupMs, kind });
   const before = new Map(cluster.members.map((m) => [m, rssBytes(cluster.pid(m)) ?? 0]));
@@ -210,7 +201,7 @@ try {
     cpuMsPerOp,
     leaderBefore: leader,
     leaderAfter,
-    load: load(),
+    load: loadAverage(),
     members: cluster.members.map((m, i) => ({
       member: m,
       peakRssMb: peaks.get(m)!.rss / 2 ** 20,

@@ -32,7 +32,7 @@ describe("bench/lib/report", () => {
     const text = (f: string): string => readFileSync(path.join(dir, f), "utf8");
     expect(scripts.filter((f) => text(f).includes("progressOf(")).length).toBeGreaterThanOrEqual(6);
     const byHand = scripts.filter((f) =>
-      /loadavg\(\)\s*\.map\(\(\w+\) => \w+\.toFixed\(\d\)\)\s*\.join\(|stderr\.write\(`\[bench/.test(text(f)),
+      /loadavg\(\)\s*\.map\(\(\w+\) => \w+\.toFixed\(\d\)\)\s*\.join\(|stderr\.write\(`\[[\w:-]+\] \$\{/.test(text(f)),
     );
     expect(byHand).toEqual([]);
   });
