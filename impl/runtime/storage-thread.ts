@@ -8,7 +8,9 @@
  * The contract is {@link DurableLog}'s: `appendAsync` calls `done` only once the records are
  * durable (or with the error that kept them from it), appends become durable in the order made,
  * and `append`, `close` and the open block until the storage thread has answered (Atomics.wait on
- * a shared counter). Opening is as strict as {@link Storage.open}, whose StorageError it rethrows.
+ * a shared counter). The storage thread likewise sleeps on a counter this side bumps after each
+ * request, not in its event loop: a hand-over is one futex wake-up. Opening is as strict as
+ * {@link Storage.open}, whose StorageError it rethrows.
  */
 import { existsSync } from "node:fs";
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
@@ -17,7 +19,14 @@ import type { KvRecord } from "./core-adapter.ts";
 import { noDiskFaults, type DiskFaults } from "./disk-faults.ts";
 import type { DurableLog } from "./driver.ts";
 import { StorageError } from "./storage.ts";
-import type { OpenReply, StorageFault, StorageReply, StorageRequest, StorageWorkerData } from "./storage-worker.ts";
+import {
+  requestsPosted,
+  type OpenReply,
+  type StorageFault,
+  type StorageReply,
+  type StorageRequest,
+  type StorageWorkerData,
+} from "./storage-worker.ts";
 
 /** Options of {@link StorageThread.open}. */
 export interface StorageThreadOptions {
@@ -129,7 +138,7 @@ export class StorageThread implements DurableLog<KvRecord> {
     const url = options.workerModule ?? workerModule();
     if (url === null) throw new Error("the storage thread's module (storage-worker) is missing: run 'npm run build'");
     const channel = new MessageChannel();
-    const syncCell = new Int32Array(new SharedArrayBuffer(4));
+    const syncCell = new Int32Array(new SharedArrayBuffer(8));
     const worker = startWorker(url, {
       dir: options.dir,
       clusterId: options.clusterId,
@@ -265,8 +274,7 @@ export class StorageThread implements DurableLog<KvRecord> {
       this.stages.set(serialization, stage);
     }
     serialization.advance(chars);
-    const request: StorageRequest = { kind: "stage", stage, chunks: serialization.takeChunks() };
-    this.worker.postMessage(request);
+    this.request({ kind: "stage", stage, chunks: serialization.takeChunks() });
   }
 
   /** Post every queued append now, finishing their snapshots' serialization at once (a blocking append, the close). */
@@ -309,16 +317,22 @@ export class StorageThread implements DurableLog<KvRecord> {
         } as const;
       // Whatever a reader finished meanwhile (without handing it over) goes to the stage first.
       const rest = serialization.takeChunks();
-      if (rest.length > 0) this.worker.postMessage({ kind: "stage", stage, chunks: rest } satisfies StorageRequest);
+      if (rest.length > 0) this.request({ kind: "stage", stage, chunks: rest });
       staged.push({ index, stage });
       this.stages.delete(serialization);
       this.staging.set(stage, serialization);
       // The storage thread digests the slices and fills in the content digest and the bytes.
       return { _tag: "snapshot", slot, digest, contentDigest: "", maxBal, logTruncatedUpTo, data: "" } as const;
     });
-    const request: StorageRequest = { kind: "append", id, records: plain, sync, staged };
-    this.worker.postMessage(request);
+    this.request({ kind: "append", id, records: plain, sync, staged });
     return id;
+  }
+
+  /** Hand `request` to the storage thread and wake it (it sleeps on the counter, not in its event loop). */
+  private request(request: StorageRequest): void {
+    this.worker.postMessage(request);
+    Atomics.add(this.syncCell, requestsPosted, 1);
+    Atomics.notify(this.syncCell, requestsPosted);
   }
 
   private fail(error: Error): void {
@@ -335,8 +349,7 @@ export class StorageThread implements DurableLog<KvRecord> {
     if (this.closed) return;
     this.flushQueued();
     if (this.failure === null) {
-      const request: StorageRequest = { kind: "close", id: this.nextId++ };
-      this.worker.postMessage(request);
+      this.request({ kind: "close", id: this.nextId++ });
       try {
         waitFor<StorageReply>(this.syncPort, this.syncCell, 60_000, "close the store");
       } catch {

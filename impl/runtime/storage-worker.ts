@@ -28,9 +28,15 @@ export interface StorageWorkerData {
   readonly reportSynced: boolean;
   /** Replies the main thread waits for synchronously (the open, a blocking append, the close). */
   readonly syncPort: MessagePort;
-  /** Counts replies posted on `syncPort`; the main thread waits on it with Atomics.wait. */
+  /**
+   * Two counters: [0] the replies posted on `syncPort` (the main thread waits on it with
+   * Atomics.wait), [1] the requests posted to this thread (it waits on that one; see `serve`).
+   */
   readonly syncCell: Int32Array;
 }
+
+/** The index in `syncCell` of the counter of requests posted to the storage thread. */
+export const requestsPosted = 1;
 
 /** A request from the main thread, in the order the records must be written. */
 export type StorageRequest =
@@ -143,7 +149,8 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     digests.set(request.id, digested);
     return records;
   };
-  const handle = (first: StorageRequest): void => {
+  /** Handle a group of requests; false once the store is closed (the thread then ends). */
+  const handle = (first: StorageRequest): boolean => {
     // Everything sent so far joins this group commit: one fsync for all of it.
     const group: Exclude<StorageRequest, { kind: "stage" }>[] = [];
     const take = (request: StorageRequest): void => {
@@ -158,7 +165,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     take(first);
     for (let next = receiveMessageOnPort(port); next !== undefined; next = receiveMessageOnPort(port))
       take(next.message as StorageRequest);
-    if (group.length === 0) return;
+    if (group.length === 0) return true;
     const key = timeline === null ? -1 : firstVoteSlot(group.flatMap((r) => (r.kind === "append" ? r.records : [])));
     timeline?.mark("storage-take", key);
     let written = 0;
@@ -201,7 +208,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
         storage.close();
         replySync({ id: request.id, error: null });
         port.close();
-        return;
+        return false;
       }
       if (!early) reply(request, i);
     }
@@ -213,8 +220,41 @@ function run(port: MessagePort, data: StorageWorkerData): void {
         failure = faultOf(error);
       }
     }
+    return true;
   };
-  port.on("message", handle);
+  serve(port, data.syncCell, handle);
+}
+
+/**
+ * Take the requests as they come, asleep in Atomics.wait on the counter the main thread bumps
+ * after each post (storage-thread.ts), not in the event loop: a futex wake-up instead of libuv's
+ * (an eventfd, epoll, then the MessagePort's dispatch into JavaScript). On a loaded machine a lone
+ * write crossed this hand-over faster so (docs/performance.md, "The storage thread's wake-up").
+ * The event loop still gets a turn every `turnMs`, for this thread's timers and callbacks (the
+ * timeline's writes).
+ */
+function serve(port: MessagePort, cell: Int32Array, handle: (request: StorageRequest) => boolean): void {
+  // With a timeline its marks are written every 250 ms from the event loop; without one nothing
+  // waits for it, and an idle thread wakes once a second.
+  const turnMs = timeline === null ? 1000 : 100;
+  const loop = (): void => {
+    const until = performance.now() + turnMs;
+    for (;;) {
+      // Read the counter before looking for a request: a post after the look changes it, so the
+      // wait returns at once instead of sleeping past it.
+      const seen = Atomics.load(cell, requestsPosted);
+      const next = receiveMessageOnPort(port);
+      if (next !== undefined) {
+        if (!handle(next.message as StorageRequest)) return;
+        continue;
+      }
+      const left = until - performance.now();
+      if (left <= 0) break;
+      Atomics.wait(cell, requestsPosted, seen, left);
+    }
+    setImmediate(loop);
+  };
+  loop();
 }
 
 if (!isMainThread && parentPort !== null) run(parentPort, workerData as StorageWorkerData);
