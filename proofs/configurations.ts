@@ -15,6 +15,7 @@
  *   VoterOfTheSlot               a vote at slot s is by a voter of config(s)
  * The last two are checked by the Voting ghost, which asks this one for each slot's voters. And:
  *   RetiresOnlyWhenRemoved       a replica retires (rule R5) only once a chosen change removed it
+ *   RefusalFinal                 a change refused at once met no membership change still to be executed
  */
 import {
   configurationAt,
@@ -25,8 +26,13 @@ import {
 } from "../spec/configuration.ts";
 import type { StateMachine } from "../spec/state-machine.ts";
 import {
+  applyChange,
   configurationFor,
+  showChange,
   showConfiguration,
+  slotMapForEach,
+  type ConfigChange,
+  type Membership,
   type ReplicaId,
   type ReplicaState,
   type Value,
@@ -180,5 +186,57 @@ export function checkNoDisruptionByRemoved<I>(
     check: "NoDisruptionByRemoved",
     level: "Configuration",
     message: `replica ${id} ${what} a ballot of replica ${leader}, which a chosen change removed (it leads no slot after ${last}), although it has executed up to slot ${executedUpTo}: the ballot can decide nothing new there and only keeps the configuration in force from electing its own leader`,
+  });
+}
+
+/**
+ * RefusalFinal: a membership change that leader `id` refused at once ("retrying will not help",
+ * rule R3) does not fit the configuration it would meet either: the leader's latest executed
+ * configuration with every membership change applied, in slot order, that may still be executed
+ * before it: those chosen above the leader's executed prefix (`chosen`, the Consensus ghost's
+ * values by slot), those in the leader's own hands there (voted by its own acceptor: its
+ * pipeline), then those it has queued. Otherwise the operator, told to give up, would not retry a
+ * change that is about to fit (a replace of a voter whose promotion a new leader re-proposes). A
+ * refusal of a change that fits the executed configuration (a learner that has not caught up) is
+ * not about the configuration, and passes.
+ */
+export function checkRefusalFinal<S, I, O>(
+  id: ReplicaId,
+  leader: ReplicaState<S, I, O>,
+  change: ConfigChange,
+  chosen: ReadonlyMap<number, { readonly value: Value<I> }>,
+): void {
+  const configs = leader.learner.configs;
+  // A change that fits was refused for another reason (a learner that has not caught up).
+  if (typeof applyChange(configs[configs.length - 1]!, change) !== "string") return;
+  const executed = leader.learner.executedUpTo;
+  const ahead = new Map<number, ConfigChange>();
+  slotMapForEach(leader.acceptor.votes, executed + 1, Number.MAX_SAFE_INTEGER, (slot, vote) => {
+    if (vote.value._tag === "reconfig") ahead.set(slot, vote.value.change);
+    return true;
+  });
+  for (const [slot, { value }] of chosen)
+    if (slot > executed) {
+      if (value._tag === "reconfig") ahead.set(slot, value.change);
+      else ahead.delete(slot);
+    }
+  const before = [...ahead.entries()].sort(([a], [b]) => a - b).map(([slot, c]) => `${showChange(c)} at slot ${slot}`);
+  const changes = [...ahead.entries()].sort(([a], [b]) => a - b).map(([, c]) => c);
+  if (leader.role._tag === "leader")
+    for (const batch of leader.role.pending)
+      if (batch.change !== undefined) {
+        changes.push(batch.change);
+        before.push(`${showChange(batch.change)} queued`);
+      }
+  let met: Membership = configs[configs.length - 1]!;
+  for (const c of changes) {
+    const next = applyChange(met, c);
+    if (typeof next !== "string") met = next;
+  }
+  if (changes.length === 0 || typeof applyChange(met, change) === "string") return;
+  violated({
+    check: "RefusalFinal",
+    level: "Configuration",
+    message: `replica ${id} refused ${showChange(change)} for good against the configuration it executed up to slot ${executed}, but it fits once ${before.join(", ")} is executed before it`,
   });
 }

@@ -11,6 +11,7 @@ import {
   initialState,
   makeSnapshot,
   parseConfig,
+  slotMapSet,
   step,
   type Ballot,
   type Configuration,
@@ -19,7 +20,13 @@ import {
   type ReplicaState,
   type Value,
 } from "../impl/core/testing/index.ts";
-import { checkNoDisruptionByRemoved, ConfigurationGhost, lastVoterSlot, nextConfiguration } from "./configurations.ts";
+import {
+  checkNoDisruptionByRemoved,
+  checkRefusalFinal,
+  ConfigurationGhost,
+  lastVoterSlot,
+  nextConfiguration,
+} from "./configurations.ts";
 import { ServiceGhost } from "./service-level.ts";
 import { checkPromise, checkSnapshot, checkSnapshotAdvances, checkTruncation } from "./snapshots.ts";
 import { checkFailedBy, Tally } from "./violation.ts";
@@ -134,6 +141,44 @@ describe("configurations", () => {
     expect(checkFailedBy(() => checkNoDisruptionByRemoved(g, 1, 2, 3, "promised"))).toBe("NoDisruptionByRemoved");
     expect(checkFailedBy(() => checkNoDisruptionByRemoved(g, 1, 1, 3, "promised"))).toBe("passes");
     expect(checkFailedBy(() => checkNoDisruptionByRemoved(g, 1, 9, 2, "promised"))).toBe("passes");
+  });
+});
+
+describe("RefusalFinal", () => {
+  const promote4 = { op: "promote", replica: 4 } as const;
+  const add4: Value<KvInput> = { _tag: "reconfig", change: { op: "add", replica: 4 } };
+  const none = new Map<number, { value: Value<KvInput> }>();
+
+  it("fails a refusal at once of a change that fits once a change chosen above the executed prefix, voted by the leader there, or queued is executed", () => {
+    const leader = booted();
+    expect(checkFailedBy(() => checkRefusalFinal(1, leader, promote4, none))).toBe("passes");
+    const chosenAbove = new Map([[leader.learner.executedUpTo + 2, { value: add4 }]]);
+    expect(checkFailedBy(() => checkRefusalFinal(1, leader, promote4, chosenAbove))).toBe("RefusalFinal");
+    const voted: St = {
+      ...leader,
+      acceptor: { ...leader.acceptor, votes: slotMapSet(leader.acceptor.votes, 1, { ballot: b(1, 1), value: add4 }) },
+    };
+    expect(checkFailedBy(() => checkRefusalFinal(1, voted, promote4, none))).toBe("RefusalFinal");
+    // Its own vote there lost to another value, chosen: nothing is ahead.
+    expect(checkFailedBy(() => checkRefusalFinal(1, voted, promote4, new Map([[1, { value: put("v") }]])))).toBe(
+      "passes",
+    );
+    // A change chosen at or below the executed prefix is in the configuration judged.
+    const executed: St = { ...leader, learner: { ...leader.learner, executedUpTo: 3 } };
+    const below = new Map([[3, { value: add4 }]]);
+    expect(checkFailedBy(() => checkRefusalFinal(1, executed, promote4, below))).toBe("passes");
+  });
+
+  it("passes a refusal that no change ahead overturns", () => {
+    const leader = booted();
+    const chosenAbove = new Map([[2, { value: add4 }]]);
+    // 5 is a learner in no configuration ahead; 1 is a voter before and after.
+    expect(checkFailedBy(() => checkRefusalFinal(1, leader, { op: "promote", replica: 5 }, chosenAbove))).toBe(
+      "passes",
+    );
+    expect(checkFailedBy(() => checkRefusalFinal(1, leader, { op: "add", replica: 1 }, chosenAbove))).toBe("passes");
+    // A change that fits the executed configuration was refused for another reason (catch-up).
+    expect(checkFailedBy(() => checkRefusalFinal(1, leader, { op: "add", replica: 5 }, chosenAbove))).toBe("passes");
   });
 });
 

@@ -31,7 +31,12 @@ import {
   type Value,
 } from "../impl/core/testing/index.ts";
 import type { CheckProfile } from "./check-profile.ts";
-import { checkNoDisruptionByRemoved, checkRetirement, ConfigurationGhost } from "./configurations.ts";
+import {
+  checkNoDisruptionByRemoved,
+  checkRefusalFinal,
+  checkRetirement,
+  ConfigurationGhost,
+} from "./configurations.ts";
 import { ConsensusGhost } from "./consensus-per-slot.ts";
 import { checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";
 import { checkPromise, checkSnapshot, checkSnapshotAdvances, checkTruncation } from "./snapshots.ts";
@@ -91,6 +96,7 @@ const carriedChecks: Record<Carried<unknown, unknown>["_tag"], string> = {
   Flush: "Voting, Consensus, snapshot order (flushed records)",
   Send: "DurableBeforeSend, PromiseCoversVotes (sends)",
   Reply: "Service replies, LeaseReadFresh (replies)",
+  ChangeAnswer: "RefusalFinal (membership answers)",
   Alarm: "DigestAgreement (alarms)",
   Crash: "crash mid-step (no verdict)",
 };
@@ -229,6 +235,12 @@ export class WorldChecker<S, I, O> {
           this.service.reply(c);
           if (c.sameStep && c.result._tag === "ok") this.answeredLocally(step, c.request.seq === undefined);
           else if (c.request.seq === undefined && c.result._tag === "ok") this.answeredThroughLog(step, c.request);
+          break;
+        case "ChangeAnswer":
+          if (c.sameStep && c.result._tag === "refused" && step.before !== null)
+            checkRefusalFinal(id, step.before, c.change, this.consensus.chosen);
+          if (c.sameStep && c.result._tag === "unavailable" && step.before?.role._tag === "leader")
+            this.tally.add("sometimes: membership change to retry: its leader could not vouch for the configuration");
           break;
         case "Alarm":
           violated({

@@ -11,6 +11,7 @@
  */
 import type {
   ClientResult,
+  ConfigChange,
   Consistency,
   DurableRecord,
   Message,
@@ -62,6 +63,16 @@ export type Carried<I, O> =
       readonly request: RequestInfo<I>;
       readonly result: ClientResult<O>;
       /** True when the reply came in the very step that received the request (answered locally). */
+      readonly sameStep: boolean;
+    }
+  /**
+   * The answer to an operator's membership change (`sameStep`: in the very step that received it,
+   * the leader's rule R3 judging it at once rather than execution).
+   */
+  | {
+      readonly _tag: "ChangeAnswer";
+      readonly change: ConfigChange;
+      readonly result: ClientResult<O>;
       readonly sameStep: boolean;
     }
   | { readonly _tag: "Alarm"; readonly message: string }

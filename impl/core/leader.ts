@@ -16,7 +16,7 @@
 import type { ServiceOutput } from "../../spec/service.ts";
 import { fail } from "./assert.ts";
 import { phase2b } from "./acceptor.ts";
-import { applyChange, configurationFor, type ConfigChange } from "./configuration.ts";
+import { applyChange, configurationFor, showChange, type ConfigChange } from "./configuration.ts";
 import type { ClientResult, ReplicaId } from "./events.ts";
 import {
   noopValue,
@@ -33,7 +33,7 @@ import { recordGrant, renewGrant, withGrant, withLease } from "./lease.ts";
 import { carryOver, carryOverMask, peerIndex, peersOf, phase1Covers, unpromised } from "./quorums.ts";
 import type { ReplicaEffect } from "./replica.ts";
 import type { ReplicaRules } from "./rules.ts";
-import { slotMapGet, slotMapSet, type SlotMap } from "./slot-map.ts";
+import { slotMapForEach, slotMapGet, slotMapSet, type SlotMap } from "./slot-map.ts";
 import {
   copyCandidate,
   copyLeader,
@@ -384,10 +384,19 @@ export function submit<S, I, O>(
  * the quorums it is needed in. (Liveness only: safety never depends on who is a voter.)
  */
 export function changeAllowed<S, I, O>(state: ReplicaState<S, I, O>, change: ConfigChange): string | null {
-  const leader = leaderOf(state);
+  return changeMisfit(state, change) ?? joinerLagging(state, change);
+}
+
+/** Why `change` does not fit the latest configuration this replica has executed, or null. */
+function changeMisfit<S, I, O>(state: ReplicaState<S, I, O>, change: ConfigChange): string | null {
   const { configs } = state.learner;
   const applied = applyChange(configs[configs.length - 1]!, change);
-  if (typeof applied === "string") return applied;
+  return typeof applied === "string" ? applied : null;
+}
+
+/** Why the replica `change` makes a voter has not caught up enough to become one, or null. */
+function joinerLagging<S, I, O>(state: ReplicaState<S, I, O>, change: ConfigChange): string | null {
+  const leader = leaderOf(state);
   const joining = change.op === "promote" ? change.replica : change.op === "replace" ? change.add : null;
   if (joining === null) return null;
   const reported = leader.progress[peerIndex(leader.peers, joining)] ?? -1;
@@ -398,14 +407,62 @@ export function changeAllowed<S, I, O>(state: ReplicaState<S, I, O>, change: Con
   return null;
 }
 
-/** Queue a membership change in a slot of its own, or refuse it (rule R3). */
+/**
+ * Rule R3's refusal is final only when the configuration it judged is the one the change would
+ * meet: a read of the configuration as fresh as a read by lease (rule L3: the lease holds, and
+ * phase 1 has revealed, and the leader executed, every vote that could be chosen above its
+ * executed prefix), with no membership change of the leader's own between that prefix and the
+ * change (chosen but not executed, in the pipeline, or queued before it). Otherwise this names
+ * what the leader has yet to vouch for, and the refusal becomes an `unavailable` to retry: a new
+ * leader that re-proposes a promotion would refuse a replace of the promoted voter as "not a
+ * voter" although the promotion is chosen, and the operator would give up.
+ */
+export function unsettledMembership<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  now: number,
+): string | null {
+  const leader = leaderOf(state);
+  const executed = state.learner.executedUpTo;
+  if (!rules.canServeLeaseRead(rules, state, now))
+    return `the leader cannot vouch for the configuration yet (no lease, or phase 1 above slot ${executed} not complete and executed)`;
+  let found: string | null = null;
+  slotMapForEach(state.learner.log, executed + 1, Number.MAX_SAFE_INTEGER, (slot, value) => {
+    if (value._tag === "reconfig") found = `${showChange(value.change)} is chosen at slot ${slot}, not yet executed`;
+    return found === null;
+  });
+  if (found !== null) return found;
+  leader.inflight.forEach((proposal, i) => {
+    if (found === null && proposal.value._tag === "reconfig")
+      found = `${showChange(proposal.value.change)} is proposed at slot ${leader.inflightBase + i}, not yet executed`;
+  });
+  if (found !== null) return found;
+  const queued = leader.pending.find((batch) => batch.change !== undefined)?.change;
+  return queued === undefined ? null : `${showChange(queued)} is queued before it`;
+}
+
+/**
+ * Queue a membership change in a slot of its own, or refuse it (rule R3): `refused` when it does
+ * not fit a configuration the leader can vouch for (`unsettledMembership`), `unavailable` (retry)
+ * when it does not fit the one executed so far but a change the leader has yet to execute may
+ * make it fit.
+ */
 export function submitChange<S, I, O>(
+  rules: ReplicaRules,
   state: ReplicaState<S, I, O>,
   change: ConfigChange,
   requestId: number,
+  now: number,
   out: ReplicaEffect<I, O>[],
 ): ReplicaState<S, I, O> {
-  const refusal = changeAllowed(state, change);
+  const misfit = changeMisfit(state, change);
+  const unsettled = misfit === null ? null : unsettledMembership(rules, state, now);
+  if (misfit !== null && unsettled !== null) {
+    const reason = `${misfit} in the configuration executed so far, but ${unsettled}; retry`;
+    out.push({ _tag: "Reply", requestId, result: { _tag: "unavailable", reason, outcomeUnknown: false } });
+    return state;
+  }
+  const refusal = misfit ?? joinerLagging(state, change);
   if (refusal !== null) {
     out.push({ _tag: "Reply", requestId, result: { _tag: "refused", reason: refusal } });
     return state;

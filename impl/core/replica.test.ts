@@ -14,7 +14,7 @@ import { parseConfig } from "./config.ts";
 import { mulberry32 } from "./election.ts";
 import { plainBytes, plainEqual } from "./messages.ts";
 import { step, type ReplicaEffect } from "./replica.ts";
-import { slotMapEntries } from "./slot-map.ts";
+import { slotMapEntries, slotMapSet } from "./slot-map.ts";
 import { initialState, type ReplicaState } from "./state.ts";
 import { Cluster } from "./testing/cluster.ts";
 import { parseScript, ScriptRunner } from "./testing/script.ts";
@@ -482,5 +482,73 @@ describe("a removed replica's hand-over (rule R5)", () => {
     };
     const heard = step(knowing, { _tag: "Receive", now: c.clock(3), from: 3 + 4, message: heartbeat(3 + 4, 4) });
     expect(heard.state.removal?.handedOver).toBe(false);
+  });
+});
+
+describe("a membership change refused for good only against a configuration the leader can vouch for (rule R3)", () => {
+  /** Three replicas, 1 leading with a lease, nothing pending. */
+  function settled(): { c: Cluster; leader: Replica } {
+    const c = new Cluster(3);
+    c.quiet = true;
+    c.elapse(300);
+    c.campaign(1);
+    c.stabilize();
+    c.request(1, { _tag: "put", key: "a", value: "a" }, "linearizable");
+    c.stabilize();
+    return { c, leader: c.state(1) };
+  }
+  const promote5 = { op: "promote", replica: 5 } as const;
+  const answer = (state: Replica, now: number) => {
+    const r = step(state, { _tag: "Reconfigure", now, requestId: 99, change: promote5 });
+    const reply = r.effects.find((e) => e._tag === "Reply" && e.requestId === 99);
+    return reply?._tag === "Reply" ? reply.result : undefined;
+  };
+
+  it("refuses for good with the lease held, phase 1 executed and no change of its own pending", () => {
+    const { c, leader } = settled();
+    expect(answer(leader, c.clock(1))).toEqual({ _tag: "refused", reason: "replica 5 is not a learner" });
+  });
+
+  it("answers unavailable (retry) while a change it holds is not executed: chosen, proposed or queued", () => {
+    const { c, leader } = settled();
+    const role = leader.role;
+    if (role._tag !== "leader") throw new Error("1 should lead");
+    const add5 = { _tag: "reconfig", change: { op: "add", replica: 5 } } as const;
+    const next = leader.learner.executedUpTo + 1;
+    const chosenAbove: Replica = {
+      ...leader,
+      learner: { ...leader.learner, log: slotMapSet(leader.learner.log, next + 1, add5), commitIndex: next + 1 },
+    };
+    const queued: Replica = {
+      ...leader,
+      role: { ...role, pending: [{ newest: null, count: 0, bytes: 0, change: add5.change }] },
+    };
+    for (const [state, why] of [
+      [chosenAbove, `add 5 is chosen at slot ${next + 1}, not yet executed`],
+      [queued, "add 5 is queued before it"],
+    ] as const) {
+      expect(answer(state, c.clock(1))).toEqual({
+        _tag: "unavailable",
+        reason: `replica 5 is not a learner in the configuration executed so far, but ${why}; retry`,
+        outcomeUnknown: false,
+      });
+    }
+    // Proposed: the addition is in the pipeline, its Accepts unanswered.
+    const proposed = step(leader, {
+      _tag: "Reconfigure",
+      now: c.clock(1),
+      requestId: 98,
+      change: add5.change,
+    }).state;
+    expect(answer(proposed, c.clock(1))).toMatchObject({ _tag: "unavailable", outcomeUnknown: false });
+  });
+
+  it("answers unavailable (retry) once its lease has run out: another leader may have changed the configuration", () => {
+    const { leader } = settled();
+    const role = leader.role;
+    if (role._tag !== "leader") throw new Error("1 should lead");
+    const result = answer(leader, role.leaseUntil);
+    expect(result).toMatchObject({ _tag: "unavailable", outcomeUnknown: false });
+    expect(result?._tag === "unavailable" ? result.reason : "").toMatch(/cannot vouch for the configuration/);
   });
 });

@@ -28,6 +28,7 @@ import {
   submit,
   submitChange,
   syncPeers,
+  unsettledMembership,
 } from "./leader.ts";
 import {
   answerCatchUp,
@@ -1163,7 +1164,7 @@ function reconfigure<S, I, O>(
     });
     return state;
   }
-  return propose(rules, submitChange(state, req.change, req.requestId, out), req.now, out);
+  return propose(rules, submitChange(rules, state, req.change, req.requestId, req.now, out), req.now, out);
 }
 
 /** Only the leader serves this request: name the replica this one believes leads. */
@@ -1181,6 +1182,17 @@ function answerLocally<S, I, O>(
   const output = state.ctx.app.output(req.input, state.learner.service.app);
   out.push({ _tag: "Reply", requestId: req.requestId, result: { _tag: "ok", output } });
   return state;
+}
+
+/**
+ * For a driver's own checks before a membership change (the HTTP API's): null when this replica
+ * leads and can vouch for its latest configuration at its clock reading `now` (rule R3's
+ * `unsettledMembership`), else what it has yet to vouch for. A refusal judged against the
+ * configuration the driver sees is final only when this is null; otherwise the caller retries.
+ */
+export function membershipUnsettled<S, I, O>(state: ReplicaState<S, I, O>, now: number): string | null {
+  if (state.role._tag !== "leader") return "this replica does not lead";
+  return unsettledMembership(defaultRules, state, now);
 }
 
 /** The replica's step function: `makeStep(defaultRules)`. */

@@ -44,6 +44,7 @@ describe("scenarios (impl/core/testdata)", () => {
       "reconfig-removed-replica-restarts",
       "reconfig-removed-replica-restarts-handed-over",
       "reconfig-change-at-new-leader",
+      "reconfig-change-behind-own-change",
       "reconfig-sole-voter-replaced-isolated",
     ]) {
       expect(files).toContain(`${name}.txt`);

@@ -17,6 +17,8 @@ import path from "node:path";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ClientResult, MemberAddress, ReplicaId } from "../core/index.ts";
+import { membershipUnsettled } from "../core/index.ts";
+import { precheckMemberRequest } from "./member-precheck.ts";
 import { Admission, httpConnectionsMaxDefault, type AdmissionOptions } from "./admission.ts";
 import type { MonotonicClock } from "./clock.ts";
 import type { SlowDisk } from "./slow-disk.ts";
@@ -629,46 +631,18 @@ class ReplicaProcess implements RunningReplica {
     };
   }
 
-  /** Leader-side checks before a change is proposed; see docs/http-api.md. */
+  /** Leader-side checks before a change is proposed (./member-precheck.ts); see docs/http-api.md. */
   private precheck(request: MemberRequest): ApiError | null {
     const view = kvAdapter.view(this.driver.state);
     if (view.role !== "leader") return null; // the driver redirects to the leader
-    const newcomer = request.op === "add" || request.op === "replace" ? request.id : null;
-    const latest = view.membership.pending.at(-1) ?? view.membership.inForce;
-    if (newcomer !== null && latest.retired.includes(newcomer))
-      return {
-        status: 409,
-        code: "retired-replica",
-        message: `replica ${newcomer} was a member and has been removed; a removed id is never added again (its old votes and promises must not come back): start the machine under a new id with an empty data directory`,
-      };
-    const joiner = request.op === "add" && request.peerAddress === undefined ? request.id : null;
-    if (joiner !== null && joiner !== this.options.id && this.addressOf(joiner) === null) {
-      return {
-        status: 409,
-        code: "unknown-replica",
-        message: `replica ${joiner} has not connected to replica ${this.options.id} (the leader), so its address is not known here: start it first with 'paxos-lease replica --id ${joiner} --join --initial-members ${view.membership.initialMembers.join(",")} --peers ...' listing a current member, or give its address ("peerAddress"; the CLI's --peer-address), then retry`,
-      };
-    }
-    if (request.op === "replace") {
-      const latest = view.membership.pending.at(-1) ?? view.membership.inForce;
-      if (!latest.voters.includes(request.old))
-        return {
-          status: 409,
-          code: "refused",
-          message: `replica ${request.old} is not a voter (voters ${latest.voters.join(",")}): nothing to replace`,
-        };
-    }
-    if (request.op === "remove" && request.force !== true) {
-      const latest = view.membership.pending.at(-1) ?? view.membership.inForce;
-      if (latest.voters.includes(request.id) && latest.voters.length - 1 < 3) {
-        return {
-          status: 409,
-          code: "unsafe",
-          message: `removing voter ${request.id} would leave ${latest.voters.length - 1} voter${latest.voters.length === 2 ? "" : "s"}, which tolerate${latest.voters.length === 2 ? "s" : ""} no failure; to swap a failed replica use op "replace" (add the new one first), or pass "force": true`,
-        };
-      }
-    }
-    return null;
+    const m = view.membership;
+    return precheckMemberRequest(request, {
+      self: this.options.id,
+      latest: m.pending.at(-1) ?? m.inForce,
+      initialMembers: m.initialMembers,
+      unsettled: membershipUnsettled(this.driver.state, this.options.clock.nowMs()),
+      addressKnown: (id) => this.addressOf(id) !== null,
+    });
   }
 
   private newHttpServer(): http.Server {

@@ -27,6 +27,23 @@ export interface InjectedFault {
   effect?: string;
 }
 
+/**
+ * The values a follower-behind-snapshot fault writes, in bytes: a few dozen of them make a state
+ * that takes several event-loop turns to serialize, without the traces of a run growing past what
+ * its checker can read back.
+ */
+const behindValueBytes = 64 * 1024;
+
+/** "1 MiB", "64 KiB". */
+function sizeText(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)} MiB` : `${bytes / 1024} KiB`;
+}
+
+/** How long a follower-behind-snapshot fault may hold its follower cut off, waiting for the leader's snapshot. */
+const behindMsMax = 20_000;
+/** How long its writes may go on after healing, waiting for the follower to pass that snapshot. */
+const catchUpMsMax = 10_000;
+
 /** Runs a schedule against a cluster; `stop()` makes it heal and return early. */
 export class Nemesis {
   readonly injected: InjectedFault[] = [];
@@ -35,6 +52,8 @@ export class Nemesis {
   private activeFaults = 0;
   /** The writers of a burst under way: told to stop at its end, and what they got. */
   private burst: { stop: boolean; done: Promise<string> } | null = null;
+  /** What a follower-behind-snapshot fault under way saw of the snapshots, for its effect. */
+  private behind: string[] = [];
 
   constructor(
     private readonly cluster: NemesisCluster,
@@ -95,11 +114,12 @@ export class Nemesis {
       const until = this.now() + planned.durationMs;
       if (planned.kind === "flap-leader") await this.flap(planned, targets, until);
       while (!this.stopping && this.now() < until) await sleep(Math.min(50, until - this.now()));
+      if (planned.kind === "follower-behind-snapshot") await this.fallBehind(targets[0]!, targets[1]!);
       const effect = effectOf(before, await cluster.network.counters());
       if (effect !== "") fault.effect = effect;
       const burst = this.burst;
       await this.end(planned, targets);
-      if (burst !== null) fault.effect = await burst.done;
+      if (burst !== null) fault.effect = [...this.behind.splice(0), await burst.done].join("; ");
     } finally {
       this.activeFaults -= 1;
     }
@@ -200,6 +220,16 @@ export class Nemesis {
       case "burst":
         this.startBurst(targets[0]!, planned.parameter);
         return;
+      case "follower-behind-snapshot": {
+        // targets[0] is cut off; the writes go to targets[1], the leader.
+        const follower = targets[0]!;
+        await network.setLinks((from, to) => (from === follower) !== (to === follower), {
+          ...healthyLink,
+          mode: "drop",
+        });
+        this.startBurst(targets[1]!, planned.parameter, behindValueBytes);
+        return;
+      }
       case "member-add":
       case "member-replace":
       case "member-replace-kill-leader":
@@ -210,11 +240,11 @@ export class Nemesis {
   }
 
   /**
-   * `writers` closed loops of PUTs of 1 MiB values (the largest a value may be) to `target`, each
+   * `writers` closed loops of PUTs of `valueBytes` values (default 1 MiB, the largest a value may be) to `target`, each
    * on a key of its own outside the workload's, until the fault ends. The answers are counted for
    * the report; the writes' outcomes are not part of the checked history (the clients' are).
    */
-  private startBurst(target: number, writers: number): void {
+  private startBurst(target: number, writers: number, valueBytes = 1024 * 1024): void {
     const state = { stop: false, done: Promise.resolve("") };
     const agent = new http.Agent({ keepAlive: true, maxSockets: writers });
     const counts = new Map<string, number>();
@@ -223,7 +253,7 @@ export class Nemesis {
     const headers = { Authorization: `Bearer ${this.cluster.token}`, "Content-Type": "application/json" };
     const writer = async (w: number): Promise<void> => {
       for (let round = 0; !state.stop && !this.stopping; round++) {
-        const value = `${w}.${round}.`.padEnd(1024 * 1024, String.fromCharCode(97 + ((w + round) % 26)));
+        const value = `${w}.${round}.`.padEnd(valueBytes, String.fromCharCode(97 + ((w + round) % 26)));
         const answer = await put(`${url}nemesis-burst-${w}`, JSON.stringify({ value }), headers, agent);
         count(answer);
         // Refused (429, a redirect) or lost: a client backs off before it tries again.
@@ -249,9 +279,54 @@ export class Nemesis {
       };
       const held = grown((c) => c.catchUpsHeld);
       const behind = grown((c) => c.appendsBehindSnapshot);
-      return `${writers} writers of 1 MiB: ${answers.join(", ") || "no answer"}; ${held} catch-up requests held while streaming; ${behind} appends behind a snapshot`;
+      return `${writers} writers of ${sizeText(valueBytes)}: ${answers.join(", ") || "no answer"}; ${held} catch-up requests held while streaming; ${behind} appends behind a snapshot`;
     });
     this.burst = state;
+  }
+
+  /** The latest snapshot slot of `id` (-1: none, or no answer). */
+  private async snapshotSlot(id: number): Promise<number> {
+    return (await this.cluster.status(id))?.membership.snapshotSlot ?? -1;
+  }
+
+  /**
+   * Hold the follower cut off until the leader's latest snapshot lies beyond the follower's (the
+   * writes go on meanwhile), for at most {@link behindMsMax}.
+   */
+  private async fallBehind(follower: number, leader: number): Promise<void> {
+    const started = this.now();
+    const deadline = started + behindMsMax;
+    const behind = await this.snapshotSlot(follower);
+    let ahead = await this.snapshotSlot(leader);
+    while (!this.stopping && ahead <= behind && this.now() < deadline) {
+      await sleep(100);
+      ahead = await this.snapshotSlot(leader);
+    }
+    this.behind.push(
+      ahead > behind
+        ? `r${follower} behind r${leader}'s snapshot at slot ${ahead} (its own at ${behind})`
+        : `r${follower} not behind a snapshot within ${Math.round(this.now() - started)} ms (r${leader}'s at ${ahead})`,
+    );
+  }
+
+  /**
+   * After healing: the writes go on until the follower's latest snapshot reaches the leader's of
+   * the moment (it took or installed one while appends kept coming), for at most {@link catchUpMsMax}.
+   */
+  private async catchUp(follower: number, leader: number): Promise<void> {
+    const started = this.now();
+    const deadline = started + catchUpMsMax;
+    const target = await this.snapshotSlot(leader);
+    let reached = await this.snapshotSlot(follower);
+    while (!this.stopping && reached < target && this.now() < deadline) {
+      await sleep(100);
+      reached = await this.snapshotSlot(follower);
+    }
+    this.behind.push(
+      reached >= target
+        ? `r${follower} past that snapshot ${Math.round(this.now() - started)} ms after healing (at ${reached})`
+        : `r${follower} still behind it ${Math.round(this.now() - started)} ms after healing (at ${reached})`,
+    );
   }
 
   private async end(planned: PlannedFault, targets: readonly number[]): Promise<void> {
@@ -276,6 +351,13 @@ export class Nemesis {
         for (const id of targets) await cluster.network.setInterface(id, true);
         return;
       case "burst":
+        if (this.burst !== null) this.burst.stop = true;
+        await this.burst?.done;
+        this.burst = null;
+        return;
+      case "follower-behind-snapshot":
+        await cluster.network.healLinks();
+        await this.catchUp(targets[0]!, targets[1]!);
         if (this.burst !== null) this.burst.stop = true;
         await this.burst?.done;
         this.burst = null;
@@ -333,6 +415,8 @@ function targetsOf(
       return [];
     case "burst":
       return [pivot];
+    case "follower-behind-snapshot":
+      return [follower, pivot];
     default:
       return [pivot];
   }
@@ -353,6 +437,8 @@ function labelOf(planned: PlannedFault, targets: readonly number[]): string {
         : planned.kind === "burst"
           ? ` ${planned.parameter} writers of 1 MiB`
           : "";
+  if (planned.kind === "follower-behind-snapshot")
+    return `${planned.kind} r${targets[0]} (${planned.parameter} writers of ${sizeText(behindValueBytes)} to r${targets[1]})`;
   return `${planned.kind} ${who}${extra}`;
 }
 

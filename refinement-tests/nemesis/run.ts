@@ -110,6 +110,11 @@ export interface NemesisReport {
    * end (each counts since its last start, so this is a lower bound); null when not read.
    */
   readonly reached: BurstCounters | null;
+  /**
+   * The required interaction counters ({@link reachedRequired}) that stayed at zero although the
+   * run injected a fault that drives to them: the run did not test what it was meant to.
+   */
+  readonly neverReached: readonly string[];
   readonly anomalies: readonly string[];
   readonly violations: readonly string[];
   readonly durationsMs: Readonly<Record<string, number>>;
@@ -162,12 +167,30 @@ export function replayCommand(options: NemesisOptions): string {
   return `npm run nemesis -- ${flags.join(" ")}`;
 }
 
+/**
+ * The snapshot interval by bytes of a run whose schedule holds follower-behind-snapshot (unless the
+ * core overrides name one): sixteen of its 64 KiB writes make a snapshot slot, where the core's
+ * default (128 MiB) would take longer than the fault lasts.
+ */
+export const behindSnapshotIntervalBytes = 1024 * 1024;
+
+/** The core overrides of a run: `options.core`, and the snapshot interval its schedule needs. */
+export function coreOf(
+  options: Pick<NemesisOptions, "core">,
+  schedule: readonly PlannedFault[],
+): Record<string, unknown> {
+  const core = options.core ?? {};
+  if (!schedule.some((f) => f.kind === "follower-behind-snapshot") || core.snapshotIntervalBytes !== undefined)
+    return core;
+  return { ...core, snapshotIntervalBytes: behindSnapshotIntervalBytes };
+}
+
 /** Run the nemesis once. Never throws for a violation: the report says `ok: false`. */
 export async function runNemesis(options: NemesisOptions): Promise<NemesisReport> {
   const replicas = options.replicas ?? 3;
   const progress = options.onProgress ?? (() => undefined);
-  const core = options.core ?? {};
-  const driftPpm = typeof core.clockDriftPpmMax === "number" ? core.clockDriftPpmMax : defaultDriftPpm;
+  const given = options.core ?? {};
+  const driftPpm = typeof given.clockDriftPpmMax === "number" ? given.clockDriftPpmMax : defaultDriftPpm;
   const clocks =
     options.clocks ??
     (options.skewClocks === false ? new Map<number, ClockSkew>() : skewedClocks(options.seed, replicas, driftPpm));
@@ -181,6 +204,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     ...(options.kinds === undefined ? {} : { kinds: options.kinds }),
     inOrder: options.inOrder ?? false,
   });
+  const core = coreOf(options, schedule);
   fs.mkdirSync(options.out, { recursive: true });
   const cluster = await NemesisCluster.create({
     replicas,
@@ -297,6 +321,30 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     replay: replayCommand(options),
   });
   return report;
+}
+
+/**
+ * The interaction counters a run must reach once it injects a fault kind meant to drive there (as
+ * the world's campaigns must reach `sometimesRequired`): a run that never reaches one says so.
+ */
+export const reachedRequired: readonly {
+  readonly name: string;
+  readonly count: (reached: BurstCounters) => number;
+  readonly drivenBy: readonly FaultKind[];
+}[] = [
+  {
+    name: "appends behind a snapshot (paxos_lease_appends_behind_snapshot_total)",
+    count: (reached) => reached.appendsBehindSnapshot,
+    drivenBy: ["follower-behind-snapshot"],
+  },
+];
+
+/** The required counters that `reached` leaves at zero although `injected` holds a fault kind that drives to them. */
+export function neverReachedOf(reached: BurstCounters | null, injected: readonly FaultKind[]): string[] {
+  return reachedRequired
+    .filter((r) => r.drivenBy.some((kind) => injected.includes(kind)))
+    .filter((r) => reached === null || r.count(reached) === 0)
+    .map((r) => r.name);
 }
 
 /** The members' counters, summed. */
@@ -499,6 +547,10 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
     convergence: input.convergence,
     traces,
     reached: input.reached ?? null,
+    neverReached: neverReachedOf(
+      input.reached ?? null,
+      (input.nemesis?.injected ?? []).map((f) => f.kind),
+    ),
     anomalies: input.anomalies,
     violations,
     durationsMs: Object.fromEntries(Object.entries(durations).map(([k, v]) => [k, Math.round(v)])),
@@ -539,6 +591,7 @@ export function summaryText(report: NemesisReport): string {
       : [
           `  reached: ${report.reached.appendsBehindSnapshot} appends behind a snapshot, ${report.reached.catchUpsHeld} catch-up requests held while streaming (members running at the end)`,
         ]),
+    ...(report.neverReached.length === 0 ? [] : [`  never reached: ${report.neverReached.join(", ")}`]),
     `  verdict: ${report.ok ? "PASS" : `FAIL (${report.violations.length} violations)`}`,
   ];
   if (!report.ok)

@@ -53,6 +53,15 @@ export const faultKinds = [
    */
   "burst",
   /**
+   * A follower falls behind a snapshot while appends are in flight: it is cut off (both ways)
+   * while writers of 64 KiB values (the parameter: how many) make the state large and the log
+   * pass a snapshot slot, held until the leader's latest snapshot lies beyond the follower's (at
+   * most a bound); then it is healed under the same writes, which go on until it has caught up
+   * past that snapshot (again at most a bound). Every replica serializes that large state while
+   * Accepts and catch-up replies keep arriving: the appends that wait behind a snapshot.
+   */
+  "follower-behind-snapshot",
+  /**
    * The leader's machine loses power: SIGKILL, and every write it had not fsynced is lost; restart after the duration.
    */
   "power-loss-leader",
@@ -77,7 +86,7 @@ export interface PlannedFault {
   readonly kind: FaultKind;
   readonly at: number;
   readonly durationMs: number;
-  /** Loss rate (lossy-links), delay in ms (slow-links) or writers (burst); 0 otherwise. */
+  /** Loss rate (lossy-links), delay in ms (slow-links) or writers (burst, follower-behind-snapshot); 0 otherwise. */
   readonly parameter: number;
   /** A number in [0, 1) to pick among equally good targets (a follower, a majority's members). */
   readonly pick: number;
@@ -133,6 +142,8 @@ const durations: Record<FaultKind, readonly [number, number]> = {
   "restart-follower": [0, 0],
   "slow-disk-leader": [1500, 4000],
   burst: [1500, 4000],
+  // The least time cut off; the fault holds on until the leader's snapshot passes the follower.
+  "follower-behind-snapshot": [1500, 3000],
   "power-loss-leader": [1000, 4000],
   "power-loss-follower": [1000, 5000],
   // A change holds nothing: the next fault starts while it is being made.
@@ -157,6 +168,7 @@ function parameterOf(kind: FaultKind, random: () => number): number {
   if (kind === "lossy-links") return Math.round((0.1 + 0.4 * random()) * 100) / 100;
   if (kind === "slow-links") return Math.round(10 + 140 * random());
   if (kind === "burst") return 4 + Math.floor(13 * random());
+  if (kind === "follower-behind-snapshot") return 8 + Math.floor(9 * random());
   return 0;
 }
 

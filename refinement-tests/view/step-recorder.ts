@@ -178,6 +178,9 @@ export class StepRecorder {
           else this.builder.receive(this.builder.send(me, client, result));
           break;
         }
+        case "ChangeAnswer":
+          b.effect(`reply operator: ${showResult(c.result)}`);
+          break;
         case "Alarm":
           b.effect(`ALARM ${c.message}`);
           break;

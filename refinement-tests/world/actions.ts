@@ -87,8 +87,12 @@ export type Action =
    * output, and it runs only if it wins the number.
    */
   | { readonly t: "reuseSeq"; readonly c: number; readonly op: OpSpec; readonly to?: number }
-  /** An operator asks the current leader for a membership change of kind `kind` (replica picked by `r`). */
-  | { readonly t: "reconfigure"; readonly kind: ReconfigureKind; readonly r: number }
+  /**
+   * An operator asks the current leader for a membership change of kind `kind` (replica picked by
+   * `r`); with `to` (a replica target), that replica instead if it believes it leads (a deposed
+   * leader that has not heard of its successor). The generator never sets it.
+   */
+  | { readonly t: "reconfigure"; readonly kind: ReconfigureKind; readonly r: number; readonly to?: number }
   /** Replica r crashes during its next snapshot: after the snapshot record is written, before it is durable. */
   | { readonly t: "crashInSnapshot"; readonly r: number }
   /** Lose the i-th state-transfer chunk in flight (a partial transfer); with none in flight, the next one sent. */
@@ -413,7 +417,7 @@ export function showAction(a: Action): string {
     case "loseReply":
       return `lose-reply ${a.c}`;
     case "reconfigure":
-      return `reconfigure ${a.kind} ${a.r}`;
+      return `reconfigure ${a.kind} ${a.r}${a.to === undefined ? "" : ` to ${a.to}`}`;
     case "crashInSnapshot":
       return `crash-in-snapshot ${a.r}`;
     case "dropChunk":

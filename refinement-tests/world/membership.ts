@@ -74,6 +74,21 @@ export class Operator {
     return this.followUp !== null && now >= this.followUp.tryAt;
   }
 
+  /**
+   * The newest configuration an answer told the operator of (`reconfigured`: chosen at `epoch`),
+   * or null. A leader elected since, or one deposed without knowing it, may not have executed it.
+   */
+  newestAnswered(): {
+    readonly epoch: number;
+    readonly voters: readonly number[];
+    readonly learners: readonly number[];
+  } | null {
+    let newest: { epoch: number; voters: readonly number[]; learners: readonly number[] } | null = null;
+    for (const { result } of this.changes.values())
+      if (result?._tag === "reconfigured" && (newest === null || result.epoch > newest.epoch)) newest = result;
+    return newest;
+  }
+
   /** Change `change` was asked for in request `requestId`. */
   asked(requestId: number, change: ConfigChange): void {
     this.hashed = null;

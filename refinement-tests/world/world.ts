@@ -475,7 +475,7 @@ export class World implements KvSystemView {
         return;
       }
       case "reconfigure":
-        this.reconfigure(a.kind, a.r);
+        this.reconfigure(a.kind, a.r, a.to);
         return;
       case "crashInSnapshot": {
         const r = this.replicas[this.target(a.r)]!;
@@ -864,7 +864,10 @@ export class World implements KvSystemView {
           break;
         case "Reply": {
           this.flush(r, carried);
-          if (this.operator.changes.has(e.requestId)) {
+          const asked = this.operator.changes.get(e.requestId);
+          if (asked !== undefined) {
+            const sameStep = event._tag === "Reconfigure" && event.requestId === e.requestId;
+            carried.push({ _tag: "ChangeAnswer", change: asked.change, result: e.result, sameStep });
             this.ownOperator().answered(e.requestId, e.result);
             this.count(`membership change ${e.result._tag}`);
             details?.push(`reply operator: ${showResult(e.result)}`);
@@ -926,16 +929,21 @@ export class World implements KvSystemView {
 
   /**
    * An operator asks the current leader (nothing happens without one) for a membership change that
-   * fits its latest configuration: add a replica that is no member (a removed one, with its old
-   * disk, or the next spare, booted now with an empty disk), promote a learner, remove a voter (or
-   * the leader itself), or replace a voter by a learner.
+   * fits the newest configuration the operator knows (the leader's latest, or a newer one an
+   * earlier answer reported, which a leader elected since may not have executed yet, as an
+   * operator reading its last answer would): add a replica that is no member (a removed one, with
+   * its old disk, or the next spare, booted now with an empty disk), promote a learner, remove a
+   * voter (or the leader itself), or replace a voter by a learner. With `to`, replica `to` is
+   * asked instead, if it believes it leads.
    */
-  private reconfigure(kind: ReconfigureKind, which: number): void {
-    const leaderIndex = this.target(this.n);
+  private reconfigure(kind: ReconfigureKind, which: number, to?: number): void {
+    const leaderIndex = this.target(to ?? this.n);
     const at = this.replicas[leaderIndex]!;
     if (at.state === null || at.state.role._tag !== "leader") return;
     const configs = at.state.learner.configs;
-    const latest = configs[configs.length - 1]!;
+    const answered = this.operator.newestAnswered();
+    const own = configs[configs.length - 1]!;
+    const latest = answered !== null && answered.epoch > own.epoch ? answered : own;
     let change: ConfigChange;
     switch (kind) {
       case "start": {

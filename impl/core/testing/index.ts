@@ -11,6 +11,7 @@ export {
   initialConfiguration,
   replicasOf,
   showConfiguration,
+  type Membership,
 } from "../configuration.ts";
 export {
   contentDigestOf,

@@ -1,0 +1,51 @@
+/**
+ * The nemesis's required interaction counters: a run that injects a fault meant to reach a state
+ * and never reaches it says so (`neverReached`), as a campaign of the world that misses a required
+ * "sometimes" counter does; and a schedule holding follower-behind-snapshot gets the snapshot
+ * interval that fault needs, unless the run's core overrides name one.
+ */
+import { describe, expect, it } from "vitest";
+import { behindSnapshotIntervalBytes, coreOf, neverReachedOf, reachedRequired } from "./run.ts";
+import { planSchedule } from "./schedule.ts";
+
+const behind = "appends behind a snapshot (paxos_lease_appends_behind_snapshot_total)";
+
+describe("required interaction counters", () => {
+  it("name appends behind a snapshot, driven by follower-behind-snapshot", () => {
+    expect(reachedRequired.map((r) => r.name)).toContain(behind);
+  });
+
+  it("say so when a run injected the fault and the counter stayed at zero, or was never read", () => {
+    expect(
+      neverReachedOf({ appendsBehindSnapshot: 0, catchUpsHeld: 3 }, ["kill-leader", "follower-behind-snapshot"]),
+    ).toEqual([behind]);
+    expect(neverReachedOf(null, ["follower-behind-snapshot"])).toEqual([behind]);
+  });
+
+  it("are satisfied once counted, and required of no run that did not inject the fault", () => {
+    expect(neverReachedOf({ appendsBehindSnapshot: 2, catchUpsHeld: 0 }, ["follower-behind-snapshot"])).toEqual([]);
+    expect(neverReachedOf({ appendsBehindSnapshot: 0, catchUpsHeld: 0 }, ["burst", "kill-leader"])).toEqual([]);
+  });
+});
+
+describe("the core of a run with follower-behind-snapshot", () => {
+  const withIt = planSchedule({ seed: 5, faultsMs: 20_000, replicas: 3, kinds: ["follower-behind-snapshot"] });
+  const without = planSchedule({ seed: 5, faultsMs: 20_000, replicas: 3, kinds: ["kill-leader"] });
+
+  it("snapshots every few of the fault's writes, unless the overrides say otherwise", () => {
+    expect(coreOf({}, withIt)).toEqual({ snapshotIntervalBytes: behindSnapshotIntervalBytes });
+    expect(coreOf({ core: { leaseMs: 400 } }, withIt)).toEqual({
+      leaseMs: 400,
+      snapshotIntervalBytes: behindSnapshotIntervalBytes,
+    });
+    expect(coreOf({ core: { snapshotIntervalBytes: 99 } }, withIt)).toEqual({ snapshotIntervalBytes: 99 });
+    expect(coreOf({}, without)).toEqual({});
+  });
+
+  it("draws 8 to 16 writers for the fault", () => {
+    for (const f of withIt) {
+      expect(f.parameter).toBeGreaterThanOrEqual(8);
+      expect(f.parameter).toBeLessThanOrEqual(16);
+    }
+  });
+});
