@@ -35,13 +35,19 @@ export function cliArgv(): string[] {
 }
 
 /**
- * V8 options of every replica process: a young generation of at most 4 MiB per semi-space
- * (V8's default lets it grow to 16 MiB). A replica's objects are short-lived messages and
- * requests, so scavenges stay cheap, and a leader under 64 writers holds about 30 MB less
- * (bench/compare.ts, docs/performance.md). Replicas started by hand take the same option:
- * `node --max-semi-space-size=4 ...`.
+ * V8 options of every replica process:
+ * - a young generation of at most 4 MiB per semi-space (V8's default lets it grow to 16 MiB). A
+ *   replica's objects are short-lived messages and requests, so scavenges stay cheap, and a
+ *   leader under 64 writers holds about 30 MB less.
+ * - an old generation collected once it has grown by half since the last full collection
+ *   (`--heap-growing-percent=50`). V8 otherwise lets it grow up to fourfold when allocation is
+ *   fast, and under 64 lease readers a leader whose live heap was 20 to 25 MB reached 75 to 80 MB
+ *   of it, garbage promoted with the requests in flight at each scavenge (bench/memory.ts).
+ * Both trade a little CPU for memory (docs/performance.md, "Memory under one point"). Replicas
+ * started by hand take the same options on node's command line (NODE_OPTIONS refuses the second):
+ * `node --max-semi-space-size=4 --heap-growing-percent=50 dist/paxos-lease.mjs replica ...`.
  */
-export const replicaV8Flags: readonly string[] = ["--max-semi-space-size=4"];
+export const replicaV8Flags: readonly string[] = ["--max-semi-space-size=4", "--heap-growing-percent=50"];
 
 /** The argv (after the node binary) that runs a replica process: {@link replicaV8Flags}, then {@link cliArgv}. */
 export function replicaArgv(): string[] {

@@ -17,7 +17,7 @@ import path from "node:path";
 import { afterAll, beforeAll } from "vitest";
 import { authHeaders, httpJson, KvClient } from "./client.ts";
 import { ensureCliBuilt } from "./build.ts";
-import { cliArgv, replicaArgv } from "./program.ts";
+import { cliArgv, replicaV8Flags } from "./program.ts";
 import { roles, type Role } from "./access.ts";
 import { certsLayout, initCa, issueReplicaCert } from "./certs.ts";
 import { createToken } from "./tokens.ts";
@@ -277,9 +277,13 @@ export class TestCluster extends MemberLookups<Member> {
     // For profiling benchmarks (docs/performance.md): every replica writes a V8 CPU profile there when it exits.
     const profileDir = process.env.PAXOS_LEASE_REPLICA_CPU_PROF_DIR;
     const profile = profileDir === undefined || profileDir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
+    // For memory benchmarks (bench/memory.ts): more V8 or Node options of every replica, space-separated.
+    const nodeFlags = (process.env.PAXOS_LEASE_REPLICA_NODE_FLAGS ?? "").split(" ").filter((f) => f !== "");
     const argv = [
       ...profile,
-      ...replicaArgv(),
+      ...replicaV8Flags,
+      ...nodeFlags,
+      ...cliArgv(),
       ...this.replicaArgs(id, [...extra, ...(options.extra ?? [])], options.peers),
     ];
     const child =
