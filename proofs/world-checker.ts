@@ -65,6 +65,7 @@ export const sometimesRequired = [
   // Membership in real runs, and exactly-once.
   "sometimes: removed replica retired",
   "sometimes: replica caught up from a CatchUp's sender that is ahead",
+  "sometimes: removed replica handed over by a learner of its newest configuration",
   "sometimes: joiner executed slots before its own addition",
   "world: message sent by an address the log carried",
   "sometimes: reused sequence number refused",

@@ -18,7 +18,12 @@
  *                 snapshot and restarts, with pick bit 2 a follower misses the writes (cut off, then
  *                 healed: it lags behind the others' snapshots)
  *   learner       then a spare joins as a learner and catches up by state transfer, so that a
- *                 promote or replace asked by the random actions is accepted at once
+ *                 promote or replace asked by the random actions is accepted at once. With pick
+ *                 bits 4 and 5 both set, the learner's hand-over instead (`learnerHandsOver`): a
+ *                 follower is removed and crashes as soon as it knows, before any hand-over; the
+ *                 leader removes itself and the other voter is replaced by the learner, in one
+ *                 window; once the learner leads and the two voters retired, the removed replica
+ *                 restarts knowing the learner only as one, and is handed over by it (rule R5)
  *   alpha         then a change of the voters (replace, remove, promote, or removing the leader,
  *                 by pick mod 4) is chosen and executed by the leader and its followers, and every
  *                 client asks the leader for a read: the actions start inside the alpha window, with
@@ -107,6 +112,11 @@ export function runPrelude(world: World, prelude: Prelude, pick: number): void {
     world.note(`prelude ${prelude}: voters removed one by one until 3 are left`);
     if (!shrinkToThree(world)) return;
     pick &= ~64;
+  }
+  if (prelude === "learner" && (pick & 48) === 48) {
+    world.note("prelude learner: a removed voter down before its hand-over is handed over by the learner that leads");
+    learnerHandsOver(world, pick);
+    return;
   }
   const depth = preludes.indexOf(prelude);
   const phases: readonly [string, (w: World, pick: number) => boolean][] = [
@@ -564,4 +574,47 @@ function twoBallots(world: World, pick: number): void {
   }
   world.isolate(elected, 0);
   until(world, () => world.born().some((i) => i !== elected && world.replicas[i]!.state?.role._tag === "leader"));
+}
+
+/**
+ * The story of impl/core/testdata/reconfig-removed-replica-restarts.txt, in the world: with 3
+ * voters, a spare joins as a learner and catches up; a follower R is removed and crashes as soon
+ * as it has executed its removal (before any voter hands over to it); the leader then removes
+ * itself and the other voter is replaced by the learner, in one window (`retireEveryVoter`), so
+ * that the learner leads alone and both voters retire. R restarts knowing the learner only as
+ * one: it asks the voters and learners of its newest configuration for its hand-over, the voters
+ * have retired, and the learner that leads hands over (rule R5's path through a learner, which no
+ * other random schedule reaches). Each phase is bounded; it stops early where the cluster does not
+ * get there.
+ */
+function learnerHandsOver(world: World, pick: number): void {
+  if (world.initialMembers.length > 3 && !shrinkToThree(world)) return;
+  if (!until(world, () => leaderState(world) !== null)) return;
+  const leader = leaderState(world)!;
+  const voters = leader.learner.configs[leader.learner.configs.length - 1]!.voters;
+  if (voters.length !== 3) return;
+  // The removed follower: the voter after the leader, or the one after that (bit 2). The add's
+  // follow-up replace names it too (`followUpAimed`), so that it is refused once the removal is
+  // chosen and the spare stays a learner.
+  const k = (voters.indexOf(leader.ctx.config.self) + 1 + ((pick >> 2) & 1)) % 3;
+  const aimed = (pick & ~0b111100) | 32 | (k << 2);
+  if (!learnerCaughtUp(world, aimed)) return;
+  const removed = world.born().find((i) => world.replicas[i]!.id === voters[k])!;
+  world.apply({ t: "reconfigure", kind: "remove", r: k });
+  const knows = (): boolean => world.replicas[removed]!.state?.removal != null;
+  const start = world.trueTime;
+  while (!knows()) {
+    if (world.trueTime - start > phaseMsMax || world.replicas[removed]!.state === null) return;
+    if (!world.deliverOne()) world.advance(20);
+  }
+  if (world.replicas[removed]!.state!.removal!.handedOver) return;
+  // An action names a replica by its place among those born (one number names the leader instead).
+  const named = (index: number): number => world.born().indexOf(index) + 2 * world.born().length;
+  world.apply({ t: "crash", r: named(removed), at: null });
+  retireEveryVoter(world);
+  const learner = world.born().find((i) => !voters.includes(world.replicas[i]!.id) && !world.replicas[i]!.retired);
+  if (learner === undefined) return;
+  if (!until(world, () => world.replicas[learner]!.state?.role._tag === "leader")) return;
+  world.apply({ t: "restart", r: named(removed), clockMs: 0 });
+  until(world, () => world.replicas[removed]!.state?.removal?.retired != null);
 }
