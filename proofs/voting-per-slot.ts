@@ -322,17 +322,23 @@ export class VotingGhost<I> {
 
   /**
    * The value of acceptor `a`'s durable vote at `slot` in `ballot`, which a chosen record of `a`
-   * names instead of repeating it (ChosenNamesDurableVote: without that vote on disk, the record
-   * could not be recovered).
+   * names instead of repeating it (ChosenNamesDurableVote). The vote must be `a`'s last durable
+   * vote at the slot, as `Recover` resolves the reference against the last vote record before it:
+   * without that vote on disk, or with a later vote at the slot in another ballot, the record
+   * could not be recovered. (An acceptor's votes at a slot come in ascending ballots, so its last
+   * is its highest.)
    */
   votedValue(a: number, slot: number, ballot: Ballot): Value<I> {
     const b = this.nat(ballot);
-    const inBallot = this.slots.get(slot)?.byBallot.get(b);
-    if (inBallot === undefined || !this.hasDurableVote(a, slot, b)) {
+    const sv = this.slots.get(slot);
+    const inBallot = sv?.byBallot.get(b);
+    const mine = sv?.byAcceptor[a] ?? [];
+    const last = mine.length === 0 ? undefined : mine[mine.length - 1];
+    if (inBallot === undefined || !this.hasDurableVote(a, slot, b) || last !== b) {
       violated({
         check: "ChosenNamesDurableVote",
         level: "Consensus",
-        message: `acceptor a${a + 1} (replica ${this.members[a]}) wrote a chosen record at slot ${slot} naming its vote in ballot ${showBallot(ballot)}, but it has no durable vote there`,
+        message: `acceptor a${a + 1} (replica ${this.members[a]}) wrote a chosen record at slot ${slot} naming its vote in ballot ${showBallot(ballot)}, but ${last === undefined || !this.hasDurableVote(a, slot, b) ? "it has no durable vote there" : `its last durable vote there is in ballot ${last}, above ${b}=${showBallot(ballot)}`}`,
       });
     }
     return inBallot.value;

@@ -84,6 +84,14 @@ describe("Voting per slot", () => {
     expect(checkFailedBy(() => g.flushed(0, named(b(2, 1))))).toBe("ChosenNamesDurableVote");
     expect(checkFailedBy(() => g.flushed(0, named(b(1, 1))))).toBe("passes");
     expect(g.votedValue(1, 1, b(1, 1))).toBe(v1);
+    // Acceptor 0 votes for the same value again in a higher ballot: Recover resolves a reference
+    // against the last vote record at the slot, so the older vote may be named no more.
+    g.flushed(0, promise(b(2, 2)));
+    g.flushed(1, promise(b(2, 2)));
+    g.flushed(0, vote(1, b(2, 2), v1));
+    expect(checkFailedBy(() => g.flushed(0, named(b(1, 1))))).toBe("ChosenNamesDurableVote");
+    expect(checkFailedBy(() => g.flushed(0, named(b(2, 2))))).toBe("passes");
+    expect(checkFailedBy(() => g.flushed(1, named(b(1, 1))))).toBe("passes");
   });
 
   it("OneValuePerBallot: two values in one ballot at one slot", () => {

@@ -292,6 +292,39 @@ describe("an answer sent while the body is still uploading", () => {
     expect(rude.written).toBeLessThan(48 * MiB);
   });
 
+  it("429 to a client that trickles its body and never stops: the connection is closed all the same", async () => {
+    await overload();
+    // Slowloris after the answer: far below the bytes bound, so only the time bound ends it.
+    const result = await new Promise<{ answer: string; written: number }>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1");
+      let answer = "";
+      let written = 0;
+      let timer: NodeJS.Timeout | undefined;
+      socket.on("data", (data: Buffer) => {
+        answer += data.toString("latin1");
+        if (timer === undefined && answer.includes("\r\n\r\n")) {
+          timer = setInterval(() => {
+            if (socket.destroyed) return;
+            socket.write(Buffer.alloc(1024, "x"));
+            written += 1024;
+          }, 50);
+        }
+      });
+      socket.on("error", () => undefined);
+      socket.on("close", () => {
+        clearInterval(timer);
+        resolve({ answer, written });
+      });
+      socket.write(
+        `PUT /v1/kv/big HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${64 * MiB}\r\n\r\n`,
+      );
+    });
+    expect(result.answer).toMatch(/^HTTP\/1\.1 429 [^]*\r\nConnection: close\r\n/);
+    // The client never ended its side: the replica closed the connection, long before the body's end.
+    expect(result.written).toBeLessThan(MiB);
+  }, 30_000);
+
   it("413 to a body over the limit: the client's upload is read on until it stops, no reset", async () => {
     for (const resolve of held.splice(0)) resolve({ _tag: "ok", output: { _tag: "ok" } });
     const result = await upload(2 * MiB, 2 * MiB);

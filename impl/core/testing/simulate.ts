@@ -333,9 +333,13 @@ function chosenValues<I>(
 ): { readonly slot: number; readonly value: Value<I> | undefined }[] {
   const lastVote = new Map<number, VoteRecord<I>>();
   const out: { readonly slot: number; readonly value: Value<I> | undefined }[] = [];
+  // As Recover reads them: a chosen record at or below a snapshot's log truncation before it is
+  // superseded (written last in the step that took the snapshot, it may follow it) and not read.
+  let truncatedUpTo = 0;
   for (const r of records) {
     if (r._tag === "vote") lastVote.set(r.slot, r);
-    if (r._tag !== "chosen") continue;
+    if (r._tag === "snapshot") truncatedUpTo = Math.max(truncatedUpTo, r.logTruncatedUpTo);
+    if (r._tag !== "chosen" || r.slot <= truncatedUpTo) continue;
     if ("value" in r) {
       out.push({ slot: r.slot, value: r.value });
       continue;
