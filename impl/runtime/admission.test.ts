@@ -53,45 +53,56 @@ describe("Admission: bounds on requests and bytes in flight", () => {
   });
 });
 
-describe("HTTP API with admission control", () => {
-  let server: http.Server;
-  let port = 0;
-  const held: ((result: ClientResult<KvOutput>) => void)[] = [];
-  const admission = new Admission({ requestsInFlightMax: 3, bytesInFlightMax: 4096, retryAfterMs: 250 });
+/** A replica's HTTP API over a stand-in core that holds every request in `held` until the test lets it go. */
+async function startServer(
+  admission: Admission,
+  held: ((result: ClientResult<KvOutput>) => void)[],
+): Promise<{ port: number; token: string; close: () => Promise<void> }> {
   const tokensFile = path.join(tempDir("admission-tokens"), "tokens.json");
   const token = createToken(tokensFile, "write", "writer").token;
   const store = new TokenStore(tokensFile, { reloadMs: 0 });
-
-  beforeAll(async () => {
-    server = createHttpServer({
-      access: {
-        authenticate: (authorization) => store.authenticate(authorization),
-        hostAllowed: (host) => host === `127.0.0.1:${port}`,
-      },
-      replicaId: 1,
-      // The stand-in replica holds every request until the test lets it go.
-      submit: () => new Promise((resolve) => held.push(resolve)),
-      httpAddressOf: () => null,
-      status: () => ({}),
-      metrics: () => Promise.resolve({ contentType: "text/plain", body: "" }),
-      page: "",
-      log: silentLogger(),
-      admission,
-      members: {
-        show: () => ({}),
-        precheck: () => null,
-        addressOf: () => null,
-        memberAddresses: () => [],
-        reconfigure: () => Promise.resolve({ _tag: "unavailable", reason: "test", outcomeUnknown: false }),
-      },
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    port = (server.address() as AddressInfo).port;
+  let port = 0;
+  const server = createHttpServer({
+    access: {
+      authenticate: (authorization) => store.authenticate(authorization),
+      hostAllowed: (host) => host === `127.0.0.1:${port}`,
+    },
+    replicaId: 1,
+    submit: () => new Promise((resolve) => held.push(resolve)),
+    httpAddressOf: () => null,
+    status: () => ({}),
+    metrics: () => Promise.resolve({ contentType: "text/plain", body: "" }),
+    page: "",
+    log: silentLogger(),
+    admission,
+    members: {
+      show: () => ({}),
+      precheck: () => null,
+      addressOf: () => null,
+      memberAddresses: () => [],
+      reconfigure: () => Promise.resolve({ _tag: "unavailable", reason: "test", outcomeUnknown: false }),
+    },
   });
-  afterAll(async () => {
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  port = (server.address() as AddressInfo).port;
+  const close = async (): Promise<void> => {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return { port, token, close };
+}
+
+describe("HTTP API with admission control", () => {
+  let port = 0;
+  let token = "";
+  let close = (): Promise<void> => Promise.resolve();
+  const held: ((result: ClientResult<KvOutput>) => void)[] = [];
+  const admission = new Admission({ requestsInFlightMax: 3, bytesInFlightMax: 4096, retryAfterMs: 250 });
+
+  beforeAll(async () => {
+    ({ port, token, close } = await startServer(admission, held));
   });
+  afterAll(() => close());
 
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   function put(
@@ -169,43 +180,18 @@ describe("HTTP API with admission control", () => {
  * ECONNRESET, and a loaded client would lose the answer.
  */
 describe("an answer sent while the body is still uploading", () => {
-  let server: http.Server;
   let port = 0;
+  let token = "";
+  let close = (): Promise<void> => Promise.resolve();
   const held: ((result: ClientResult<KvOutput>) => void)[] = [];
-  const tokensFile = path.join(tempDir("admission-upload-tokens"), "tokens.json");
-  const token = createToken(tokensFile, "write", "writer").token;
-  const store = new TokenStore(tokensFile, { reloadMs: 0 });
   const MiB = 1024 * 1024;
 
   beforeAll(async () => {
-    server = createHttpServer({
-      access: {
-        authenticate: (authorization) => store.authenticate(authorization),
-        hostAllowed: (host) => host === `127.0.0.1:${port}`,
-      },
-      replicaId: 1,
-      submit: () => new Promise((resolve) => held.push(resolve)),
-      httpAddressOf: () => null,
-      status: () => ({}),
-      metrics: () => Promise.resolve({ contentType: "text/plain", body: "" }),
-      page: "",
-      log: silentLogger(),
-      admission: new Admission({ requestsInFlightMax: 1 }),
-      members: {
-        show: () => ({}),
-        precheck: () => null,
-        addressOf: () => null,
-        memberAddresses: () => [],
-        reconfigure: () => Promise.resolve({ _tag: "unavailable", reason: "test", outcomeUnknown: false }),
-      },
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    port = (server.address() as AddressInfo).port;
+    ({ port, token, close } = await startServer(new Admission({ requestsInFlightMax: 1 }), held));
   });
   afterAll(async () => {
     for (const resolve of held.splice(0)) resolve({ _tag: "ok", output: { _tag: "ok" } });
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await close();
   });
 
   /** Hold one request, so that the next is refused with 429. */

@@ -14,6 +14,7 @@ import { KvInput, kv, keyLengthMax, valueLengthMax, type KvOutput, type KvState 
 import type { Submission } from "./driver.ts";
 import fs from "node:fs";
 import path from "node:path";
+import { applyChange } from "../core/configuration.ts";
 import { createHttpServer, plainPut } from "./http-api.ts";
 import { silentLogger } from "./log.ts";
 import { tempDir } from "./testing.ts";
@@ -593,6 +594,25 @@ describe("HTTP API: membership", () => {
       status: 409,
       json: { code: "refused", message: "replica 7 is not a member" },
     });
+    // The core's own reasons: a replace whose new replica is not a learner yet is told apart from
+    // one whose old replica is not a voter (the core judges the old one first), so that the CLI
+    // adds the new replica only when the leader has vouched for the old one.
+    const voters = { epoch: 0, governsFrom: 1, voters: [1, 2, 3], learners: [], retired: [], addresses: [] };
+    for (const [change, code] of [
+      [{ op: "replace", remove: 3, add: 5 }, "not-a-learner"],
+      [{ op: "replace", remove: 9, add: 5 }, "refused"],
+      [{ op: "promote", replica: 5 }, "not-a-learner"],
+    ] as const) {
+      const reason = applyChange(voters, change);
+      if (typeof reason !== "string") throw new Error(`${JSON.stringify(change)} fits`);
+      memberResult = { _tag: "refused", reason };
+      const request =
+        change.op === "replace" ? { op: "replace", old: change.remove, id: change.add } : { op: "promote", id: 5 };
+      expect(await post(request), JSON.stringify(change)).toMatchObject({
+        status: 409,
+        json: { code, message: reason },
+      });
+    }
     memberResult = { _tag: "redirect", leader: 2 };
     const redirect = await post({ op: "add", id: 4 });
     expect(redirect).toMatchObject({ status: 307, json: { code: "redirect", leader: 2 } });

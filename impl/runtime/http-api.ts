@@ -360,6 +360,14 @@ const decodeChange = Schema.decodeUnknownEither(ConfigChange);
 /** The core refuses a promotion (or replacement) of a learner that has not caught up: worth retrying. */
 const notCaughtUp = /has not caught up/;
 
+/**
+ * The core refuses a promotion (or replacement) by a replica that is not a learner. For a replace
+ * the core judges `old` first (impl/core/configuration.ts, `applyChange`), so this refusal also
+ * says that `old` is a voter of a configuration the leader vouches for: the CLI's `members
+ * replace` asks for the replace first and adds the new replica only on this answer.
+ */
+const notALearner = /is not a learner/;
+
 /** The HTTP answer for the core's answer to a membership change. */
 export function memberAnswerOf(request: MemberRequest, result: ClientResult<KvOutput>, context: AnswerContext): Answer {
   switch (result._tag) {
@@ -391,6 +399,8 @@ export function memberAnswerOf(request: MemberRequest, result: ClientResult<KvOu
           body: { code: "not-caught-up", message: `${result.reason}; retry once it has caught up`, retry: true },
           headers: { "Retry-After": "1" },
         };
+      if (notALearner.test(result.reason))
+        return { status: 409, body: { code: "not-a-learner", message: result.reason } };
       return { status: 409, body: { code: "refused", message: result.reason } };
     case "redirect":
     case "unavailable":
