@@ -216,11 +216,7 @@ describe("assertions", () => {
   });
 
   it("take a snapshot when the bytes executed since the last one reach snapshotIntervalBytes or the last snapshot's size, at the same slots everywhere", () => {
-    const c = new Cluster(3, { config: { snapshotIntervalBytes: 200 } });
-    c.quiet = true;
-    c.elapse(300);
-    c.campaign(1);
-    c.stabilize();
+    const c = Cluster.elected(3, { config: { snapshotIntervalBytes: 200 } });
     const snapshots = new Map<number, { slot: number; bytes: number }[]>([1, 2, 3].map((id) => [id, []]));
     const valueBytes = new Map<number, number>();
     for (let i = 0; i < 30; i++) {
@@ -251,13 +247,9 @@ describe("assertions", () => {
 
   it("keep at most logTailBytes of the log at and below the latest snapshot, and catch a peer up from it or by transfer", () => {
     const run = (logTailBytes?: number) => {
-      const c = new Cluster(3, {
+      const c = Cluster.elected(3, {
         config: { snapshotIntervalSlots: 8, ...(logTailBytes === undefined ? {} : { logTailBytes }) },
       });
-      c.quiet = true;
-      c.elapse(300);
-      c.campaign(1);
-      c.stabilize();
       for (let i = 0; i < 20; i++) {
         const key = String.fromCharCode(97 + (i % 26));
         c.request(1, { _tag: "put", key, value: key.repeat(60) }, "linearizable");
@@ -296,11 +288,7 @@ describe("assertions", () => {
 
   it("bound a catch-up reply by the bytes of its values as well as by its entries", () => {
     const replyTo = (batchBytesMax: number) => {
-      const c = new Cluster(3, { config: { batchBytesMax } });
-      c.quiet = true;
-      c.elapse(300);
-      c.campaign(1);
-      c.stabilize();
+      const c = Cluster.elected(3, { config: { batchBytesMax } });
       for (const key of ["a", "b", "c", "d"]) {
         c.request(1, { _tag: "put", key, value: key.repeat(60) }, "linearizable");
         c.stabilize();
@@ -328,11 +316,7 @@ describe("assertions", () => {
   });
 
   it("stop a replica asked to learn a second value for a chosen slot", () => {
-    const c = new Cluster(3);
-    c.quiet = true;
-    c.elapse(300);
-    c.campaign(1);
-    c.stabilize();
+    const c = Cluster.elected(3);
     c.request(1, { _tag: "put", key: "k", value: "1" }, "linearizable");
     c.stabilize();
     const leader = c.state(1);
@@ -350,11 +334,7 @@ describe("assertions", () => {
   });
 
   it("stop a leader told of two values for one slot in its own ballot", () => {
-    const c = new Cluster(3);
-    c.quiet = true;
-    c.elapse(300);
-    c.campaign(1);
-    c.stabilize();
+    const c = Cluster.elected(3);
     c.request(1, { _tag: "put", key: "k", value: "1" }, "linearizable");
     const accept = c.inFlight.find((m) => m.to === 2 && m.message._tag === "Accept")!.message;
     c.stabilize();
@@ -369,11 +349,7 @@ describe("assertions", () => {
 describe("catch-up from a CatchUp's sender that is ahead", () => {
   /** Three replicas, 1 leading, four writes chosen and executed everywhere. */
   function cluster(): Cluster {
-    const c = new Cluster(3);
-    c.quiet = true;
-    c.elapse(300);
-    c.campaign(1);
-    c.stabilize();
+    const c = Cluster.elected(3);
     for (const key of ["a", "b", "c", "d"]) {
       c.request(1, { _tag: "put", key, value: key }, "linearizable");
       c.stabilize();
@@ -488,11 +464,7 @@ describe("a removed replica's hand-over (rule R5)", () => {
 describe("a membership change refused for good only against a configuration the leader can vouch for (rule R3)", () => {
   /** Three replicas, 1 leading with a lease, nothing pending. */
   function settled(): { c: Cluster; leader: Replica } {
-    const c = new Cluster(3);
-    c.quiet = true;
-    c.elapse(300);
-    c.campaign(1);
-    c.stabilize();
+    const c = Cluster.elected(3);
     c.request(1, { _tag: "put", key: "a", value: "a" }, "linearizable");
     c.stabilize();
     return { c, leader: c.state(1) };

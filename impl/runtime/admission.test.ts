@@ -10,8 +10,7 @@ import type { ClientResult } from "../core/index.ts";
 import type { KvOutput } from "../../spec/kv.ts";
 import { Admission, isRefusal, type AdmissionTicket } from "./admission.ts";
 import { createHttpServer } from "./http-api.ts";
-import { silentLogger } from "./log.ts";
-import { tempDir } from "./testing.ts";
+import { apiOptions, tempDir } from "./testing.ts";
 import { createToken, TokenStore } from "./tokens.ts";
 
 function ticket(result: ReturnType<Admission["admit"]>): AdmissionTicket {
@@ -62,27 +61,16 @@ async function startServer(
   const token = createToken(tokensFile, "write", "writer").token;
   const store = new TokenStore(tokensFile, { reloadMs: 0 });
   let port = 0;
-  const server = createHttpServer({
-    access: {
-      authenticate: (authorization) => store.authenticate(authorization),
-      hostAllowed: (host) => host === `127.0.0.1:${port}`,
-    },
-    replicaId: 1,
-    submit: () => new Promise((resolve) => held.push(resolve)),
-    httpAddressOf: () => null,
-    status: () => ({}),
-    metrics: () => Promise.resolve({ contentType: "text/plain", body: "" }),
-    page: "",
-    log: silentLogger(),
-    admission,
-    members: {
-      show: () => ({}),
-      precheck: () => null,
-      addressOf: () => null,
-      memberAddresses: () => [],
-      reconfigure: () => Promise.resolve({ _tag: "unavailable", reason: "test", outcomeUnknown: false }),
-    },
-  });
+  const server = createHttpServer(
+    apiOptions({
+      access: {
+        authenticate: (authorization) => store.authenticate(authorization),
+        hostAllowed: (host) => host === `127.0.0.1:${port}`,
+      },
+      submit: () => new Promise((resolve) => held.push(resolve)),
+      admission,
+    }),
+  );
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   port = (server.address() as AddressInfo).port;
   const close = async (): Promise<void> => {
