@@ -33,6 +33,7 @@ import { httpConnectionsMaxDefault, isRefusal, type Admission, type AdmissionTic
 import type { TlsMaterial } from "./certs.ts";
 import type { Submission } from "./driver.ts";
 import type { Logger } from "./log.ts";
+import { TurnBudget } from "./turn-budget.ts";
 
 /** Default largest request body, in bytes: a 1 MiB value plus JSON framing. */
 export const bodyBytesMaxDefault = 1024 * 1024 + 4096;
@@ -216,6 +217,13 @@ function admit(admission: Admission | undefined, request: http.IncomingMessage, 
 /** Decodes whole bodies (no streaming state is kept between calls), refusing invalid UTF-8. */
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/**
+ * Request bodies are decoded and parsed at most about 1 MiB per event-loop turn (a larger body alone
+ * in its turn): the bodies of a burst of large writes that finish arriving together wait for later
+ * turns rather than holding up the timers and peer messages that keep the lease.
+ */
+const bodyTurns = new TurnBudget();
+
 /** Time for a request's body to arrive whole, in milliseconds (docs/http-api.md, "Limits"). */
 const bodyArrivalMsDefault = 30_000;
 
@@ -261,11 +269,14 @@ function readBody(request: http.IncomingMessage, limit: number, arrivalMs = body
     });
     request.on("end", () => {
       clearTimeout(timer);
-      try {
-        resolve(utf8.decode(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-      } catch {
-        reject(new Refusal({ status: 400, code: "malformed", message: "body is not valid UTF-8" }));
-      }
+      // Decoded (and then parsed, in the continuation) within the turn's budget of body bytes.
+      bodyTurns.run(size, () => {
+        try {
+          resolve(utf8.decode(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+        } catch {
+          reject(new Refusal({ status: 400, code: "malformed", message: "body is not valid UTF-8" }));
+        }
+      });
     });
     request.on("error", reject);
   });

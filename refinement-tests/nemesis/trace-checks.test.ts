@@ -2,7 +2,8 @@
  * DurableRecordsSurvive against a store that compacts: the disk a restarted replica finds may
  * lack what a durable snapshot superseded (impl/runtime/storage.ts), and nothing else. And
  * TraceComplete: a life whose trace misses a line, or holds an event the core cannot be given,
- * is refused rather than replayed in part.
+ * is refused rather than replayed in part. TraceExplainedByCore: an event the core asserts on is
+ * reported, not thrown.
  */
 import { describe, expect, it } from "vitest";
 import { compactRecords } from "../../impl/core/testing/index.ts";
@@ -114,5 +115,43 @@ describe("TraceComplete", () => {
   it("fails a life with an event the core cannot be given (it does not decode)", () => {
     const garbled = life((lines) => [lines[0]!, { ...lines[1]!, event: { _tag: "Tock", now: 10 } }]);
     expect(replayed(garbled).checks).toEqual(["TraceComplete"]);
+  });
+});
+
+describe("TraceExplainedByCore on an event the core asserts on", () => {
+  /** Replica 1 boots, then ticks at `tick` (a clock reading), in two batches. */
+  const life = (tick: number): TraceLife => ({
+    replica: 1,
+    incarnation: "test",
+    members: [1, 2, 3],
+    clock: undefined,
+    tornLine: false,
+    syncs: false,
+    lines: [
+      { seq: 1, replica: 1, now: 0, type: "event", batch: 1, event: { _tag: "Recover", now: 100, records: [] } },
+      { seq: 2, replica: 1, now: tick, type: "event", batch: 2, event: { _tag: "Tick", now: tick } },
+    ],
+  });
+
+  it("reports the assertion as a violation naming it, and stops the replica's replay there", () => {
+    const violations: TraceViolation[] = [];
+    // A clock reading below the one before: impl/core's step asserts (clocks never go backwards).
+    const steps = [...replayLives([life(50)], {}, violations, [])];
+    expect(steps.map((s) => s.event._tag)).toEqual(["Recover"]);
+    expect(violations).toMatchObject([
+      {
+        check: "TraceExplainedByCore",
+        replica: 1,
+        message: expect.stringMatching(
+          /batch 2: step asserted on the traced Tick at clock 50: .*clock went backwards/,
+        ) as unknown,
+      },
+    ]);
+  });
+
+  it("passes the same life with the clock going forwards", () => {
+    const violations: TraceViolation[] = [];
+    expect([...replayLives([life(150)], {}, violations, [])].length).toBe(2);
+    expect(violations).toEqual([]);
   });
 });
