@@ -733,6 +733,23 @@ function drainable(request: http.IncomingMessage, limit: number): boolean {
 }
 
 /**
+ * Bound what a connection kept open after an answer sent before the body was read (a 429, 401, 415, ...)
+ * still spends on that body: Node.js reads and discards it at the client's pace, and a client that trickles
+ * a body of declared length within the limit would hold the connection until the request timeout (40 s).
+ * The rest of the body must arrive within {@link lingerMsMax} of the answer, as on a connection that closes;
+ * otherwise the connection is closed. A body that ends in time leaves the connection open for the next
+ * request.
+ */
+function boundDrain(request: http.IncomingMessage): void {
+  if (request.complete || request.socket.destroyed) return;
+  const socket = request.socket;
+  const timer = setTimeout(() => void socket.destroy(), lingerMsMax);
+  const done = (): void => clearTimeout(timer);
+  request.once("end", done);
+  socket.once("close", done);
+}
+
+/**
  * Should the answer to `request`, sent while its body is still arriving, close the connection (`Connection:
  * close`, or the client asked for it), close it only once the client has stopped sending. Node.js closes the
  * socket as soon as the answer is written; the client's bytes that still arrive then draw a TCP reset, and a
@@ -783,6 +800,7 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
     // A request sent after the connection was closed with an answer (closeWithoutReset) gets none.
     if (request.socket.writableEnded) return void request.socket.destroy();
     answered.add(request.socket);
+    response.once("finish", () => boundDrain(request));
     response.setHeader("X-Paxos-Lease-Replica", String(options.replicaId));
     handle(options, limit, request, response).catch((error: unknown) => {
       const refusal = error instanceof Refusal ? error.error : undefined;
