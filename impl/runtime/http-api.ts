@@ -936,7 +936,14 @@ async function handle(
   }
   switch (url.pathname) {
     case "/":
-      response.writeHead(200, { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" });
+      response.writeHead(200, {
+        "Content-Type": "text/html; charset=utf-8",
+        "Cache-Control": "no-store",
+        // No other page may frame it (clickjacking of its token form), in new browsers and old.
+        "Content-Security-Policy": "frame-ancestors 'none'",
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+      });
       response.end(options.page);
       return;
     case "/status":
