@@ -13,7 +13,7 @@ import { compareBallots, showBallot } from "./ballot.ts";
 import { parseConfig } from "./config.ts";
 import { mulberry32 } from "./election.ts";
 import { plainBytes, plainEqual } from "./messages.ts";
-import { step, type ReplicaEffect } from "./replica.ts";
+import { executionPending, step, type ReplicaEffect } from "./replica.ts";
 import { slotMapEntries, slotMapSet } from "./slot-map.ts";
 import { initialState, type ReplicaState } from "./state.ts";
 import { Cluster } from "./testing/cluster.ts";
@@ -343,12 +343,16 @@ describe("assertions", () => {
         message: { _tag: "CatchUpReply", entries },
       }).state;
       const executedPerStep = [follower.learner.executedUpTo];
+      // What the driver reads to tick at once: true exactly while a step left slots to the next.
+      const pendingPerStep = [executionPending(follower)];
+      const halted = { ...follower, halted: { slot: 1, message: "diverged at slot 1" } };
       while (follower.learner.executedUpTo < leader.learner.executedUpTo && executedPerStep.length < 20) {
         now += 1;
         follower = step(follower, { _tag: "Tick", now }).state;
         executedPerStep.push(follower.learner.executedUpTo);
+        pendingPerStep.push(executionPending(follower));
       }
-      return { leader, follower, executedPerStep, slots: entries.length };
+      return { leader, follower, executedPerStep, pendingPerStep, halted, slots: entries.length };
     };
     const unbounded = learnAll(1_048_576);
     expect(unbounded.slots).toBe(5);
@@ -356,6 +360,10 @@ describe("assertions", () => {
     // About 130 bytes per put: a 200-byte step executes two slots (the second passes the bound).
     const bounded = learnAll(200);
     expect(bounded.executedPerStep).toEqual([2, 4, 5]);
+    expect(bounded.pendingPerStep).toEqual([true, true, false]);
+    expect(unbounded.pendingPerStep).toEqual([false]);
+    // A halted replica executes nothing more: no slot waits for its ticks (which would come at once, forever).
+    expect(executionPending(bounded.halted)).toBe(false);
     expect(bounded.follower.learner.executedUpTo).toBe(bounded.leader.learner.executedUpTo);
     expect(kv.digest(bounded.follower.learner.service.app)).toBe(kv.digest(bounded.leader.learner.service.app));
     // A value larger than the whole bound still executes, one slot per step.

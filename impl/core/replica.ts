@@ -1032,9 +1032,11 @@ function stepDownIfRemoved<S, I, O>(
 
 /**
  * Slots ready in the log that a step left to the next because its bytes ran out (afterLearning):
- * the next tick executes them. The driver ticks at once while this holds.
+ * the next tick executes them. The driver ticks at once while this holds. Never for a halted
+ * replica, which executes nothing more: its driver would tick it at once for ever.
  */
 export function executionPending<S, I, O>(state: ReplicaState<S, I, O>, rules: ReplicaRules = defaultRules): boolean {
+  if (state.halted !== null) return false;
   const next = rules.nextToExecute(state.learner.log, state.learner.executedUpTo);
   return next !== undefined && slotMapHas(state.learner.log, next);
 }
