@@ -13,7 +13,7 @@ import { compareBallots, showBallot } from "./ballot.ts";
 import { parseConfig } from "./config.ts";
 import { mulberry32 } from "./election.ts";
 import { plainBytes, plainEqual } from "./messages.ts";
-import { step, type ReplicaEffect } from "./replica.ts";
+import { executionPending, step, type ReplicaEffect } from "./replica.ts";
 import { slotMapEntries, slotMapSet } from "./slot-map.ts";
 import { initialState, type ReplicaState } from "./state.ts";
 import { Cluster } from "./testing/cluster.ts";
@@ -313,6 +313,61 @@ describe("assertions", () => {
     expect(bounded.entries).toEqual(all.entries.slice(0, bounded.entries.length));
     expect(bounded.entries.map((e) => plainBytes(e.value)).reduce((a, b) => a + b)).toBeLessThanOrEqual(200);
     expect(replyTo(1).entries).toEqual(all.entries.slice(0, 1));
+  });
+
+  it("execute at most batchBytesMax of values per step, and the rest on the next ticks", () => {
+    // A follower learns five chosen slots at once (a catch-up reply); without the bound it would
+    // execute them all in one step (eight 1 MiB values: a step longer than a heartbeat interval).
+    const learnAll = (batchBytesMax: number) => {
+      const c = new Cluster(3, { config: { batchBytesMax } });
+      c.quiet = true;
+      c.crash(3);
+      c.elapse(300);
+      c.campaign(1);
+      c.stabilize();
+      for (const key of ["a", "b", "c", "d", "e"]) {
+        c.request(1, { _tag: "put", key, value: key.repeat(120) }, "linearizable");
+        c.stabilize();
+      }
+      const leader = c.state(1);
+      const entries = slotMapEntries(leader.learner.log)
+        .filter(([slot]) => slot <= leader.learner.executedUpTo)
+        .map(([slot, value]) => ({ slot, value }));
+      c.restart(3);
+      let follower = c.state(3);
+      let now = c.clock(3);
+      follower = step(follower, {
+        _tag: "Receive",
+        now,
+        from: 1,
+        message: { _tag: "CatchUpReply", entries },
+      }).state;
+      const executedPerStep = [follower.learner.executedUpTo];
+      // What the driver reads to tick at once: true exactly while a step left slots to the next.
+      const pendingPerStep = [executionPending(follower)];
+      const halted = { ...follower, halted: { slot: 1, message: "diverged at slot 1" } };
+      while (follower.learner.executedUpTo < leader.learner.executedUpTo && executedPerStep.length < 20) {
+        now += 1;
+        follower = step(follower, { _tag: "Tick", now }).state;
+        executedPerStep.push(follower.learner.executedUpTo);
+        pendingPerStep.push(executionPending(follower));
+      }
+      return { leader, follower, executedPerStep, pendingPerStep, halted, slots: entries.length };
+    };
+    const unbounded = learnAll(1_048_576);
+    expect(unbounded.slots).toBe(5);
+    expect(unbounded.executedPerStep).toEqual([5]);
+    // About 130 bytes per put: a 200-byte step executes two slots (the second passes the bound).
+    const bounded = learnAll(200);
+    expect(bounded.executedPerStep).toEqual([2, 4, 5]);
+    expect(bounded.pendingPerStep).toEqual([true, true, false]);
+    expect(unbounded.pendingPerStep).toEqual([false]);
+    // A halted replica executes nothing more: no slot waits for its ticks (which would come at once, forever).
+    expect(executionPending(bounded.halted)).toBe(false);
+    expect(bounded.follower.learner.executedUpTo).toBe(bounded.leader.learner.executedUpTo);
+    expect(kv.digest(bounded.follower.learner.service.app)).toBe(kv.digest(bounded.leader.learner.service.app));
+    // A value larger than the whole bound still executes, one slot per step.
+    expect(learnAll(1).executedPerStep).toEqual([1, 2, 3, 4, 5]);
   });
 
   it("stop a replica asked to learn a second value for a chosen slot", () => {
