@@ -13,10 +13,9 @@ import { describe, expect, it, vi } from "vitest";
 import { applyChange, showChange, type Configuration } from "../core/configuration.ts";
 import { buildProgram, exitUsage, main, parseAddress, parseIds, parsePeers } from "./cli.ts";
 import { createHttpServer } from "./http-api.ts";
-import { silentLogger } from "./log.ts";
 import { createToken, TokenStore } from "./tokens.ts";
 import { cliArgv } from "./program.ts";
-import { freePorts } from "./testing.ts";
+import { apiOptions, freePorts } from "./testing.ts";
 
 function parseErrors(argv: string[]): string {
   const program = buildProgram();
@@ -407,32 +406,28 @@ describe("paxos-lease members", () => {
     const servers: http.Server[] = [];
     let leaderHttp = "";
     for (const replica of [1, 2]) {
-      const server = createHttpServer({
-        access: { authenticate: (authorization) => store.authenticate(authorization), hostAllowed: () => true },
-        replicaId: replica,
-        submit: () =>
-          Promise.resolve({ _tag: "unavailable", reason: "no key-value store here", outcomeUnknown: false }),
-        httpAddressOf: (id) => (id === 1 ? leaderHttp : null),
-        status: () => ({ replica }),
-        metrics: () => Promise.resolve({ contentType: "text/plain", body: "" }),
-        page: "",
-        log: silentLogger(),
-        members: {
-          show: () =>
-            replica === 1 ? shown(config, 1, leaderHttp) : shown({ voters: [1, 2, 3], learners: [] }, 2, null),
-          precheck: () => null,
-          addressOf: () => null,
-          memberAddresses: () => [],
-          reconfigure: (change) => {
-            if (replica !== 1) return Promise.resolve({ _tag: "redirect", leader: 1 });
-            asked.push(showChange(change));
-            const next = applyChange(config, change);
-            if (typeof next === "string") return Promise.resolve({ _tag: "refused", reason: next });
-            config = { ...next, epoch: config.epoch + 1, governsFrom: config.epoch + 5 };
-            return Promise.resolve({ _tag: "reconfigured", ...config });
+      const server = createHttpServer(
+        apiOptions({
+          access: { authenticate: (authorization) => store.authenticate(authorization), hostAllowed: () => true },
+          replicaId: replica,
+          httpAddressOf: (id) => (id === 1 ? leaderHttp : null),
+          members: {
+            show: () =>
+              replica === 1 ? shown(config, 1, leaderHttp) : shown({ voters: [1, 2, 3], learners: [] }, 2, null),
+            precheck: () => null,
+            addressOf: () => null,
+            memberAddresses: () => [],
+            reconfigure: (change) => {
+              if (replica !== 1) return Promise.resolve({ _tag: "redirect", leader: 1 });
+              asked.push(showChange(change));
+              const next = applyChange(config, change);
+              if (typeof next === "string") return Promise.resolve({ _tag: "refused", reason: next });
+              config = { ...next, epoch: config.epoch + 1, governsFrom: config.epoch + 5 };
+              return Promise.resolve({ _tag: "reconfigured", ...config });
+            },
           },
-        },
-      });
+        }),
+      );
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
       servers.push(server);
       if (replica === 1) leaderHttp = `127.0.0.1:${(server.address() as AddressInfo).port}`;
