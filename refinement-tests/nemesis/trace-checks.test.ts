@@ -83,9 +83,12 @@ describe("a restarted replica's disk matched to the records known durable", () =
   });
 });
 
-describe("TraceComplete", () => {
-  /** A life of replica 1: boot, then a tick, in two batches; `lines` rewrites them. */
-  const life = (rewrite: (lines: TraceLine[]) => TraceLine[] = (l) => l): TraceLife => ({
+/**
+ * A life of replica 1: it boots (Recover at clock reading `bootAt`), then ticks at `tickAt`, in two
+ * batches; `rewrite` alters the lines.
+ */
+function bootThenTick(bootAt: number, tickAt: number, rewrite = (lines: TraceLine[]) => lines): TraceLife {
+  return {
     replica: 1,
     incarnation: "test",
     members: [1, 2, 3],
@@ -93,10 +96,14 @@ describe("TraceComplete", () => {
     tornLine: false,
     syncs: false,
     lines: rewrite([
-      { seq: 1, replica: 1, now: 0, type: "event", batch: 1, event: { _tag: "Recover", now: 0, records: [] } },
-      { seq: 2, replica: 1, now: 10, type: "event", batch: 2, event: { _tag: "Tick", now: 10 } },
+      { seq: 1, replica: 1, now: 0, type: "event", batch: 1, event: { _tag: "Recover", now: bootAt, records: [] } },
+      { seq: 2, replica: 1, now: tickAt, type: "event", batch: 2, event: { _tag: "Tick", now: tickAt } },
     ]),
-  });
+  };
+}
+
+describe("TraceComplete", () => {
+  const life = (rewrite?: (lines: TraceLine[]) => TraceLine[]): TraceLife => bootThenTick(0, 10, rewrite);
   const replayed = (l: TraceLife): { steps: number; checks: string[] } => {
     const violations: TraceViolation[] = [];
     const steps = [...replayLives([l], {}, violations, [])].length;
@@ -119,19 +126,8 @@ describe("TraceComplete", () => {
 });
 
 describe("TraceExplainedByCore on an event the core asserts on", () => {
-  /** Replica 1 boots, then ticks at `tick` (a clock reading), in two batches. */
-  const life = (tick: number): TraceLife => ({
-    replica: 1,
-    incarnation: "test",
-    members: [1, 2, 3],
-    clock: undefined,
-    tornLine: false,
-    syncs: false,
-    lines: [
-      { seq: 1, replica: 1, now: 0, type: "event", batch: 1, event: { _tag: "Recover", now: 100, records: [] } },
-      { seq: 2, replica: 1, now: tick, type: "event", batch: 2, event: { _tag: "Tick", now: tick } },
-    ],
-  });
+  /** Replica 1 boots at clock reading 100, then ticks at `tick`. */
+  const life = (tick: number): TraceLife => bootThenTick(100, tick);
 
   it("reports the assertion as a violation naming it, and stops the replica's replay there", () => {
     const violations: TraceViolation[] = [];
