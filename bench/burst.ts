@@ -39,6 +39,7 @@ options:
   --seconds S    length of the 64-client point, in seconds (default 5)
   --no-etcd      measure paxos-lease only
   --snapshot-bytes N  the replicas' snapshotIntervalBytes (default: the core's, 128 MiB)
+  --log-tail-bytes N  the replicas' logTailBytes (default: the core's, 32 MiB)
   --json         print the full report as JSON
   --help         print this help
 `;
@@ -49,6 +50,7 @@ const flags = benchFlags(
     seconds: { type: "string", default: "5" },
     "no-etcd": { type: "boolean", default: false },
     "snapshot-bytes": { type: "string" },
+    "log-tail-bytes": { type: "string" },
     json: { type: "boolean", default: false },
   },
   usage,
@@ -61,7 +63,11 @@ if (!(Number.isInteger(rounds) && rounds >= 1 && rounds <= 20) || !(seconds >= 1
 }
 const withEtcd = !flags["no-etcd"];
 const snapshotBytes = flags["snapshot-bytes"] === undefined ? undefined : Number(flags["snapshot-bytes"]);
-if (snapshotBytes !== undefined && !(Number.isInteger(snapshotBytes) && snapshotBytes >= 1)) {
+const logTailBytes = flags["log-tail-bytes"] === undefined ? undefined : Number(flags["log-tail-bytes"]);
+if (
+  (snapshotBytes !== undefined && !(Number.isInteger(snapshotBytes) && snapshotBytes >= 1)) ||
+  (logTailBytes !== undefined && !(Number.isInteger(logTailBytes) && logTailBytes >= 1))
+) {
   process.stderr.write(usage);
   process.exit(2);
 }
@@ -121,7 +127,11 @@ interface Subject {
 }
 
 function ours(): Subject {
-  const cluster = new OursCluster(snapshotBytes === undefined ? undefined : { snapshotIntervalBytes: snapshotBytes });
+  const core = {
+    ...(snapshotBytes === undefined ? {} : { snapshotIntervalBytes: snapshotBytes }),
+    ...(logTailBytes === undefined ? {} : { logTailBytes }),
+  };
+  const cluster = new OursCluster(Object.keys(core).length === 0 ? undefined : core);
   return {
     cluster,
     request: (id, key, value) => ({

@@ -12,7 +12,7 @@ import { benchFlags } from "./lib/flags.ts";
 import { Http1Connection } from "./lib/http1.ts";
 import { runLoad } from "./lib/load.ts";
 import { loadAverage, progressOf } from "./lib/report.ts";
-import { cpuMs, metricSum, OursCluster, rssBytes } from "./lib/systems.ts";
+import { cpuMs, metricSum, OursCluster, rssBytes, threadCpuMs } from "./lib/systems.ts";
 
 const usage = `usage: npx tsx bench/memory.ts [options]
 
@@ -168,6 +168,7 @@ try {
   progress(`before the point: RSS ${[...before.values()].map((b) => (b / 2 ** 20).toFixed(0)).join(", ")} MB`);
   const cpuOf = (): number => cluster.members.reduce((sum, m) => sum + (cpuMs(cluster.pid(m)) ?? 0), 0);
   const cpuBefore = cpuOf();
+  const threadsBefore = cluster.members.map((m) => threadCpuMs(cluster.pid(m)) ?? new Map<string, number>());
   sampling = true;
   let outcome: string;
   let ops: number;
@@ -188,6 +189,13 @@ try {
   }
   sampling = false;
   const cpuMsPerOp = (cpuOf() - cpuBefore) / Math.max(1, ops);
+  // CPU per operation of each member's threads, by kind, over the point.
+  const threadsPerOp = cluster.members.map((m, i) => {
+    const after = threadCpuMs(cluster.pid(m)) ?? new Map<string, number>();
+    return Object.fromEntries(
+      [...after].map(([kind, ms]) => [kind, (ms - (threadsBefore[i]!.get(kind) ?? 0)) / Math.max(1, ops)]),
+    );
+  });
   const leaderAfter = await cluster.leader(10_000);
   const metrics = await cluster.metrics();
   const heapMb = metrics.map((text) =>
@@ -209,6 +217,7 @@ try {
       peakFileMb: peaks.get(m)!.file / 2 ** 20,
       heapUsedAtEndMb: heapMb[i] ?? null,
       mainThreadPeakMb: Object.fromEntries(Object.entries(v8Peaks.get(m)!).map(([k, v]) => [k, v / 2 ** 20])),
+      cpuMsPerOpByThread: threadsPerOp[i] ?? {},
     })),
   };
   if (flags.json) process.stdout.write(`${JSON.stringify({ ...report, samples }, null, 2)}\n`);
@@ -221,6 +230,12 @@ try {
       const i = cluster.members.indexOf(m);
       process.stdout.write(
         `  member ${m}${m === leader ? " (leader)" : ""}: peak RSS ${mb(p.rss)} MB (anon ${mb(p.anon)}, file ${mb(p.file)}); main heap used at the end ${heapMb[i]?.toFixed(0) ?? "?"} MB; main thread's peaks: heap ${mb(v8Peaks.get(m)!.heapTotal)} MB (used ${mb(v8Peaks.get(m)!.heapUsed)}), external ${mb(v8Peaks.get(m)!.external)} MB\n`,
+      );
+      const byThread = Object.entries(report.members[i]!.cpuMsPerOpByThread)
+        .filter(([, ms]) => ms >= 0.005)
+        .sort((a, b) => b[1] - a[1]);
+      process.stdout.write(
+        `    CPU per op by thread: ${byThread.map(([kind, ms]) => `${kind} ${ms.toFixed(point === "burst" ? 1 : 3)} ms`).join(", ")}\n`,
       );
     }
   }

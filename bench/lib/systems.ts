@@ -80,6 +80,28 @@ export function mainThreadCpuMs(pid: number | null): number | null {
   return pid === null ? null : statCpuMs(`/proc/${pid}/task/${pid}/stat`);
 }
 
+/**
+ * CPU time (user + system) of each thread of a process by its kind, in milliseconds, or null: the
+ * main thread ("main"), the storage thread and other worker threads (Node names them
+ * "WorkerThread"), V8's helpers (garbage collection, compilation: "V8 DefaultWorke") and libuv's
+ * pool ("libuv-worker"), named as the kernel shows them (`/proc/PID/task/TID/comm`).
+ */
+export function threadCpuMs(pid: number | null): Map<string, number> | null {
+  if (pid === null) return null;
+  try {
+    const byKind = new Map<string, number>();
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      const ms = statCpuMs(`/proc/${pid}/task/${tid}/stat`);
+      if (ms === null) continue;
+      const kind = tid === String(pid) ? "main" : fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim();
+      byKind.set(kind, (byKind.get(kind) ?? 0) + ms);
+    }
+    return byKind;
+  } catch {
+    return null;
+  }
+}
+
 function statCpuMs(file: string): number | null {
   try {
     const fields = fs.readFileSync(file, "utf8").split(") ")[1]!.split(" ");

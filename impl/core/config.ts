@@ -143,6 +143,8 @@ const Fields = Schema.Struct({
    * their strings). Default 1,048,576 (1 MiB). A command larger than this goes in a slot of its own.
    * Bounds the size of Accept messages (the transport refuses frames above 16 MiB by default, and a
    * string's encoded size can be a few times its length) and the work one slot costs every replica.
+   * It also bounds the values one step executes (at least one slot): slots learned chosen together
+   * beyond it are executed by the next ticks, so that no step hashes and applies megabytes at once.
    */
   batchBytesMax: Schema.optionalWith(
     intBetween("batchBytesMax", 1, 1 << 26, "a batch must hold some bytes and stay a reasonable message"),

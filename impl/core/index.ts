@@ -16,6 +16,13 @@ export { showBallot, type Ballot } from "./ballot.ts";
 export { messageSchema, type Message } from "./messages.ts";
 export { compactRecords, recordSchema, type DurableRecord, type RecordSummary } from "./records.ts";
 export { initialState, ownBallot, type ReplicaState } from "./state.ts";
-export { membershipUnsettled, step, type ReplicaEffect, type ReplicaEvent, type Step } from "./replica.ts";
+export {
+  executionPending,
+  membershipUnsettled,
+  step,
+  type ReplicaEffect,
+  type ReplicaEvent,
+  type Step,
+} from "./replica.ts";
 export { AssertionFailure } from "./assert.ts";
 export { ContentDigest, serializationOf, type SnapshotSerialization } from "./snapshot.ts";

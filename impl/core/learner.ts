@@ -180,9 +180,11 @@ function executeChange(
   return { configs: next, outcome: { _tag: "applied", configuration } };
 }
 
-/** The learner after executing every slot ready in the log. */
+/** The learner after executing the slots ready in the log (all of them, or up to a step's bytes). */
 export interface ExecuteResult<S, I, O> {
   readonly state: ReplicaState<S, I, O>;
+  /** True when the step's bytes ran out with the next slot ready in the log: a later step goes on. */
+  readonly more: boolean;
   /** Executed slots with their outputs; empty unless `collect` was true (changes are always listed). */
   readonly executed: readonly ExecutedSlot<O>[];
   readonly divergence: Divergence | null;
@@ -193,17 +195,21 @@ export interface ExecuteResult<S, I, O> {
 /**
  * Execute slots executedUpTo + 1, executedUpTo + 2, ... for as long as the log has them, taking a
  * checkpoint at each checkpoint slot and at each snapshot slot, and capturing the state at the last
- * snapshot slot. Strictly in order: a gap stops execution until it is filled.
+ * snapshot slot. Strictly in order: a gap stops execution until it is filled. One call executes at
+ * most `bytesMax` bytes of values (at least one slot; `more` says that the next one is ready): a
+ * follower told at once that eight slots of 1 MiB values are chosen would otherwise hash and apply
+ * all of them in one step, which on a loaded machine outlasts a heartbeat interval.
  */
 export function executeReady<S, I, O>(
   rules: ReplicaRules,
   state: ReplicaState<S, I, O>,
   collect: boolean,
+  bytesMax: number = Number.POSITIVE_INFINITY,
 ): ExecuteResult<S, I, O> {
   const { ctx, learner } = state;
   const first = rules.nextToExecute(learner.log, learner.executedUpTo);
   if (first === undefined || !slotMapHas(learner.log, first))
-    return { state, executed: [], divergence: null, snapshot: null };
+    return { state, more: false, executed: [], divergence: null, snapshot: null };
   let executedUpTo = learner.executedUpTo;
   let bytesSinceSnapshot = learner.bytesSinceSnapshot;
   // The latest snapshot's size matters only once the bytes since it reach the interval: read it
@@ -217,9 +223,15 @@ export function executeReady<S, I, O>(
   let divergence: Divergence | null = null;
   let snapshot: SnapshotContents<S, O> | null = null;
   const executed: ExecutedSlot<O>[] = [];
+  let stepBytes = 0;
+  let more = false;
   for (let slot: number | undefined = first; slot !== undefined; slot = rules.nextToExecute(learner.log, slot)) {
     const value = slotMapGet(learner.log, slot);
     if (value === undefined) break;
+    if (stepBytes >= bytesMax) {
+      more = true;
+      break;
+    }
     const outputs: ServiceOutput<O>[] = [];
     let outcome: ChangeOutcome | undefined;
     if (value._tag === "batch") {
@@ -238,7 +250,9 @@ export function executeReady<S, I, O>(
     }
     if (collect || outcome !== undefined) executed.push({ slot, outputs, change: outcome });
     configs = pruneConfigurations(configs, slot + 1);
-    bytesSinceSnapshot += valueBytes(value);
+    const bytes = valueBytes(value);
+    stepBytes += bytes;
+    bytesSinceSnapshot += bytes;
     if (snapshotBytes < 0 && bytesSinceSnapshot >= ctx.config.snapshotIntervalBytes)
       snapshotBytes = snapshotSize(learner.snapshot);
     const snapshotDue = rules.snapshotDue(slot, ctx.config, bytesSinceSnapshot, Math.max(snapshotBytes, 0));
@@ -265,7 +279,7 @@ export function executeReady<S, I, O>(
   const next = copyReplica(state);
   next.learner = nextLearner;
   next.monitor = nextMonitor;
-  return { state: next, executed, divergence, snapshot };
+  return { state: next, more, executed, divergence, snapshot };
 }
 
 /**

@@ -62,11 +62,7 @@ describe("carrying bookkeeping over to new peers", () => {
 
 describe("stalledBehind", () => {
   it("names a voter that truncated past the next slot when phase 1 does not cover it, whoever else may still promise", () => {
-    const c = new Cluster(3);
-    c.quiet = true;
-    c.elapse(300);
-    c.campaign(1);
-    c.stabilize();
+    const c = Cluster.elected(3);
     const s = c.state(1);
     const leader = s.role as Leader<never>;
     expect(stalledBehind(defaultRules, s)).toBeNull();

@@ -13,7 +13,7 @@ import { compareBallots, showBallot } from "./ballot.ts";
 import { parseConfig } from "./config.ts";
 import { mulberry32 } from "./election.ts";
 import { plainBytes, plainEqual } from "./messages.ts";
-import { step, type ReplicaEffect } from "./replica.ts";
+import { executionPending, step, type ReplicaEffect } from "./replica.ts";
 import { slotMapEntries, slotMapSet } from "./slot-map.ts";
 import { initialState, type ReplicaState } from "./state.ts";
 import { Cluster } from "./testing/cluster.ts";
@@ -216,11 +216,7 @@ describe("assertions", () => {
   });
 
   it("take a snapshot when the bytes executed since the last one reach snapshotIntervalBytes or the last snapshot's size, at the same slots everywhere", () => {
-    const c = new Cluster(3, { config: { snapshotIntervalBytes: 200 } });
-    c.quiet = true;
-    c.elapse(300);
-    c.campaign(1);
-    c.stabilize();
+    const c = Cluster.elected(3, { config: { snapshotIntervalBytes: 200 } });
     const snapshots = new Map<number, { slot: number; bytes: number }[]>([1, 2, 3].map((id) => [id, []]));
     const valueBytes = new Map<number, number>();
     for (let i = 0; i < 30; i++) {
@@ -251,13 +247,9 @@ describe("assertions", () => {
 
   it("keep at most logTailBytes of the log at and below the latest snapshot, and catch a peer up from it or by transfer", () => {
     const run = (logTailBytes?: number) => {
-      const c = new Cluster(3, {
+      const c = Cluster.elected(3, {
         config: { snapshotIntervalSlots: 8, ...(logTailBytes === undefined ? {} : { logTailBytes }) },
       });
-      c.quiet = true;
-      c.elapse(300);
-      c.campaign(1);
-      c.stabilize();
       for (let i = 0; i < 20; i++) {
         const key = String.fromCharCode(97 + (i % 26));
         c.request(1, { _tag: "put", key, value: key.repeat(60) }, "linearizable");
@@ -296,11 +288,7 @@ describe("assertions", () => {
 
   it("bound a catch-up reply by the bytes of its values as well as by its entries", () => {
     const replyTo = (batchBytesMax: number) => {
-      const c = new Cluster(3, { config: { batchBytesMax } });
-      c.quiet = true;
-      c.elapse(300);
-      c.campaign(1);
-      c.stabilize();
+      const c = Cluster.elected(3, { config: { batchBytesMax } });
       for (const key of ["a", "b", "c", "d"]) {
         c.request(1, { _tag: "put", key, value: key.repeat(60) }, "linearizable");
         c.stabilize();
@@ -327,12 +315,63 @@ describe("assertions", () => {
     expect(replyTo(1).entries).toEqual(all.entries.slice(0, 1));
   });
 
+  it("execute at most batchBytesMax of values per step, and the rest on the next ticks", () => {
+    // A follower learns five chosen slots at once (a catch-up reply); without the bound it would
+    // execute them all in one step (eight 1 MiB values: a step longer than a heartbeat interval).
+    const learnAll = (batchBytesMax: number) => {
+      const c = new Cluster(3, { config: { batchBytesMax } });
+      c.quiet = true;
+      c.crash(3);
+      c.elapse(300);
+      c.campaign(1);
+      c.stabilize();
+      for (const key of ["a", "b", "c", "d", "e"]) {
+        c.request(1, { _tag: "put", key, value: key.repeat(120) }, "linearizable");
+        c.stabilize();
+      }
+      const leader = c.state(1);
+      const entries = slotMapEntries(leader.learner.log)
+        .filter(([slot]) => slot <= leader.learner.executedUpTo)
+        .map(([slot, value]) => ({ slot, value }));
+      c.restart(3);
+      let follower = c.state(3);
+      let now = c.clock(3);
+      follower = step(follower, {
+        _tag: "Receive",
+        now,
+        from: 1,
+        message: { _tag: "CatchUpReply", entries },
+      }).state;
+      const executedPerStep = [follower.learner.executedUpTo];
+      // What the driver reads to tick at once: true exactly while a step left slots to the next.
+      const pendingPerStep = [executionPending(follower)];
+      const halted = { ...follower, halted: { slot: 1, message: "diverged at slot 1" } };
+      while (follower.learner.executedUpTo < leader.learner.executedUpTo && executedPerStep.length < 20) {
+        now += 1;
+        follower = step(follower, { _tag: "Tick", now }).state;
+        executedPerStep.push(follower.learner.executedUpTo);
+        pendingPerStep.push(executionPending(follower));
+      }
+      return { leader, follower, executedPerStep, pendingPerStep, halted, slots: entries.length };
+    };
+    const unbounded = learnAll(1_048_576);
+    expect(unbounded.slots).toBe(5);
+    expect(unbounded.executedPerStep).toEqual([5]);
+    // About 130 bytes per put: a 200-byte step executes two slots (the second passes the bound).
+    const bounded = learnAll(200);
+    expect(bounded.executedPerStep).toEqual([2, 4, 5]);
+    expect(bounded.pendingPerStep).toEqual([true, true, false]);
+    expect(unbounded.pendingPerStep).toEqual([false]);
+    // A halted replica executes nothing more: no slot waits for its ticks (which would come at once, forever).
+    expect(executionPending(bounded.halted)).toBe(false);
+    expect(bounded.follower.learner.executedUpTo).toBe(bounded.leader.learner.executedUpTo);
+    expect(kv.digest(bounded.follower.learner.service.app)).toBe(kv.digest(bounded.leader.learner.service.app));
+    // A value larger than the whole bound still executes, one slot per step.
+    expect(learnAll(1).executedPerStep).toEqual([1, 2, 3, 4, 5]);
+  });
+
   it("stop a replica asked to learn a second value for a chosen slot", () => {
-    const c = new Cluster(3);
-    c.quiet = true;
-    c.elapse(300);
-    c.campaign(1);
-    c.stabilize();
+    const c = Cluster.elected(3);
     c.request(1, { _tag: "put", key: "k", value: "1" }, "linearizable");
     c.stabilize();
     const leader = c.state(1);
@@ -350,11 +389,7 @@ describe("assertions", () => {
   });
 
   it("stop a leader told of two values for one slot in its own ballot", () => {
-    const c = new Cluster(3);
-    c.quiet = true;
-    c.elapse(300);
-    c.campaign(1);
-    c.stabilize();
+    const c = Cluster.elected(3);
     c.request(1, { _tag: "put", key: "k", value: "1" }, "linearizable");
     const accept = c.inFlight.find((m) => m.to === 2 && m.message._tag === "Accept")!.message;
     c.stabilize();
@@ -369,11 +404,7 @@ describe("assertions", () => {
 describe("catch-up from a CatchUp's sender that is ahead", () => {
   /** Three replicas, 1 leading, four writes chosen and executed everywhere. */
   function cluster(): Cluster {
-    const c = new Cluster(3);
-    c.quiet = true;
-    c.elapse(300);
-    c.campaign(1);
-    c.stabilize();
+    const c = Cluster.elected(3);
     for (const key of ["a", "b", "c", "d"]) {
       c.request(1, { _tag: "put", key, value: key }, "linearizable");
       c.stabilize();
@@ -488,11 +519,7 @@ describe("a removed replica's hand-over (rule R5)", () => {
 describe("a membership change refused for good only against a configuration the leader can vouch for (rule R3)", () => {
   /** Three replicas, 1 leading with a lease, nothing pending. */
   function settled(): { c: Cluster; leader: Replica } {
-    const c = new Cluster(3);
-    c.quiet = true;
-    c.elapse(300);
-    c.campaign(1);
-    c.stabilize();
+    const c = Cluster.elected(3);
     c.request(1, { _tag: "put", key: "a", value: "a" }, "linearizable");
     c.stabilize();
     return { c, leader: c.state(1) };

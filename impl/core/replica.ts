@@ -877,10 +877,11 @@ function comparePeer<S, I, O>(
 }
 
 /**
- * After the log grew: execute what is ready (in slot order), persist a snapshot if one was reached
- * (and truncate below it), follow the configurations (a leader or candidate no longer voting in the
- * configuration of its next slot steps down), answer the leader's clients, refill the pipeline,
- * and halt if a checkpoint disagreed with a peer's.
+ * After the log grew: execute what is ready (in slot order, at most `batchBytesMax` bytes of values
+ * per step: the rest on the next tick, {@link executionPending}), persist a snapshot if one was
+ * reached (and truncate below it), follow the configurations (a leader or candidate no longer
+ * voting in the configuration of its next slot steps down), answer the leader's clients, refill the
+ * pipeline, and halt if a checkpoint disagreed with a peer's.
  */
 function afterLearning<S, I, O>(
   rules: ReplicaRules,
@@ -889,15 +890,17 @@ function afterLearning<S, I, O>(
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
   let s = state;
+  let more = false;
   // A configuration with a single voter chooses at proposal time: execute again what that chose.
   for (
     let round = 0;
-    round === 0 || (s.role._tag === "leader" && slotMapHas(s.learner.log, s.learner.executedUpTo + 1));
+    round === 0 || (s.role._tag === "leader" && !more && slotMapHas(s.learner.log, s.learner.executedUpTo + 1));
     round++
   ) {
     const before = s;
     const isLeader = before.role._tag === "leader";
-    const r = executeReady(rules, before, isLeader);
+    const r = executeReady(rules, before, isLeader, before.ctx.config.batchBytesMax);
+    more = r.more;
     s = r.state;
     if (r.snapshot !== null) s = takeSnapshot(s, r.snapshot, out);
     if (s.learner.configs !== before.learner.configs) {
@@ -1027,12 +1030,28 @@ function stepDownIfRemoved<S, I, O>(
 // Tick
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Slots ready in the log that a step left to the next because its bytes ran out (afterLearning):
+ * the next tick executes them. The driver ticks at once while this holds. Never for a halted
+ * replica, which executes nothing more: its driver would tick it at once for ever.
+ */
+export function executionPending<S, I, O>(state: ReplicaState<S, I, O>, rules: ReplicaRules = defaultRules): boolean {
+  if (state.halted !== null) return false;
+  const next = rules.nextToExecute(state.learner.log, state.learner.executedUpTo);
+  return next !== undefined && slotMapHas(state.learner.log, next);
+}
+
 function tick<S, I, O>(
   rules: ReplicaRules,
   state: ReplicaState<S, I, O>,
   now: number,
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
+  if (executionPending(state, rules)) {
+    const s = afterLearning(rules, state, now, out);
+    if (s.halted !== null) return s;
+    state = s;
+  }
   const role = state.role;
   switch (role._tag) {
     case "follower": {

@@ -10,12 +10,7 @@ import { Cluster } from "./testing/cluster.ts";
 
 /** A leader (replica 1) of three, its clock at a multiple of 10 ms. */
 function elected(): Cluster {
-  const c = new Cluster(3);
-  c.quiet = true;
-  // Every boot waits one lease before it may campaign (rule L4).
-  c.elapse(300);
-  c.campaign(1);
-  c.stabilize();
+  const c = Cluster.elected(3);
   c.advance(100, 10);
   expect(c.state(1).role._tag).toBe("leader");
   return c;

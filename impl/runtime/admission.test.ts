@@ -10,8 +10,7 @@ import type { ClientResult } from "../core/index.ts";
 import type { KvOutput } from "../../spec/kv.ts";
 import { Admission, isRefusal, type AdmissionTicket } from "./admission.ts";
 import { createHttpServer } from "./http-api.ts";
-import { silentLogger } from "./log.ts";
-import { tempDir } from "./testing.ts";
+import { apiOptions, tempDir } from "./testing.ts";
 import { createToken, TokenStore } from "./tokens.ts";
 
 function ticket(result: ReturnType<Admission["admit"]>): AdmissionTicket {
@@ -53,45 +52,45 @@ describe("Admission: bounds on requests and bytes in flight", () => {
   });
 });
 
-describe("HTTP API with admission control", () => {
-  let server: http.Server;
-  let port = 0;
-  const held: ((result: ClientResult<KvOutput>) => void)[] = [];
-  const admission = new Admission({ requestsInFlightMax: 3, bytesInFlightMax: 4096, retryAfterMs: 250 });
+/** A replica's HTTP API over a stand-in core that holds every request in `held` until the test lets it go. */
+async function startServer(
+  admission: Admission,
+  held: ((result: ClientResult<KvOutput>) => void)[],
+): Promise<{ port: number; token: string; close: () => Promise<void> }> {
   const tokensFile = path.join(tempDir("admission-tokens"), "tokens.json");
   const token = createToken(tokensFile, "write", "writer").token;
   const store = new TokenStore(tokensFile, { reloadMs: 0 });
-
-  beforeAll(async () => {
-    server = createHttpServer({
+  let port = 0;
+  const server = createHttpServer(
+    apiOptions({
       access: {
         authenticate: (authorization) => store.authenticate(authorization),
         hostAllowed: (host) => host === `127.0.0.1:${port}`,
       },
-      replicaId: 1,
-      // The stand-in replica holds every request until the test lets it go.
       submit: () => new Promise((resolve) => held.push(resolve)),
-      httpAddressOf: () => null,
-      status: () => ({}),
-      metrics: () => Promise.resolve({ contentType: "text/plain", body: "" }),
-      page: "",
-      log: silentLogger(),
       admission,
-      members: {
-        show: () => ({}),
-        precheck: () => null,
-        addressOf: () => null,
-        memberAddresses: () => [],
-        reconfigure: () => Promise.resolve({ _tag: "unavailable", reason: "test", outcomeUnknown: false }),
-      },
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    port = (server.address() as AddressInfo).port;
-  });
-  afterAll(async () => {
+    }),
+  );
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  port = (server.address() as AddressInfo).port;
+  const close = async (): Promise<void> => {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return { port, token, close };
+}
+
+describe("HTTP API with admission control", () => {
+  let port = 0;
+  let token = "";
+  let close = (): Promise<void> => Promise.resolve();
+  const held: ((result: ClientResult<KvOutput>) => void)[] = [];
+  const admission = new Admission({ requestsInFlightMax: 3, bytesInFlightMax: 4096, retryAfterMs: 250 });
+
+  beforeAll(async () => {
+    ({ port, token, close } = await startServer(admission, held));
   });
+  afterAll(() => close());
 
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   function put(
@@ -169,43 +168,18 @@ describe("HTTP API with admission control", () => {
  * ECONNRESET, and a loaded client would lose the answer.
  */
 describe("an answer sent while the body is still uploading", () => {
-  let server: http.Server;
   let port = 0;
+  let token = "";
+  let close = (): Promise<void> => Promise.resolve();
   const held: ((result: ClientResult<KvOutput>) => void)[] = [];
-  const tokensFile = path.join(tempDir("admission-upload-tokens"), "tokens.json");
-  const token = createToken(tokensFile, "write", "writer").token;
-  const store = new TokenStore(tokensFile, { reloadMs: 0 });
   const MiB = 1024 * 1024;
 
   beforeAll(async () => {
-    server = createHttpServer({
-      access: {
-        authenticate: (authorization) => store.authenticate(authorization),
-        hostAllowed: (host) => host === `127.0.0.1:${port}`,
-      },
-      replicaId: 1,
-      submit: () => new Promise((resolve) => held.push(resolve)),
-      httpAddressOf: () => null,
-      status: () => ({}),
-      metrics: () => Promise.resolve({ contentType: "text/plain", body: "" }),
-      page: "",
-      log: silentLogger(),
-      admission: new Admission({ requestsInFlightMax: 1 }),
-      members: {
-        show: () => ({}),
-        precheck: () => null,
-        addressOf: () => null,
-        memberAddresses: () => [],
-        reconfigure: () => Promise.resolve({ _tag: "unavailable", reason: "test", outcomeUnknown: false }),
-      },
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    port = (server.address() as AddressInfo).port;
+    ({ port, token, close } = await startServer(new Admission({ requestsInFlightMax: 1 }), held));
   });
   afterAll(async () => {
     for (const resolve of held.splice(0)) resolve({ _tag: "ok", output: { _tag: "ok" } });
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await close();
   });
 
   /** Hold one request, so that the next is refused with 429. */
@@ -323,6 +297,76 @@ describe("an answer sent while the body is still uploading", () => {
     expect(result.answer).toMatch(/^HTTP\/1\.1 429 [^]*\r\nConnection: close\r\n/);
     // The client never ended its side: the replica closed the connection, long before the body's end.
     expect(result.written).toBeLessThan(MiB);
+  }, 30_000);
+
+  /**
+   * A connection kept open after a 429 (a body of declared length within the limit, no `Connection: close`):
+   * `onAnswer` runs once the answer's headers are in. Resolves when the connection has closed, or after
+   * `waitMs` with it still open (then we close it).
+   */
+  function keptAlive(
+    declared: number,
+    waitMs: number,
+    onAnswer: (socket: net.Socket) => void,
+  ): Promise<{ answer: string; closedByReplica: boolean; socket: net.Socket }> {
+    return new Promise((resolve) => {
+      const socket = net.connect(port, "127.0.0.1");
+      let answer = "";
+      let answered = false;
+      const giveUp = setTimeout(() => {
+        socket.destroy();
+        resolve({ answer, closedByReplica: false, socket });
+      }, waitMs);
+      socket.on("data", (data: Buffer) => {
+        answer += data.toString("latin1");
+        if (!answered && answer.includes("\r\n\r\n")) {
+          answered = true;
+          onAnswer(socket);
+        }
+      });
+      socket.on("error", () => undefined);
+      socket.on("close", () => {
+        clearTimeout(giveUp);
+        resolve({ answer, closedByReplica: true, socket });
+      });
+      socket.write(
+        `PUT /v1/kv/big HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${declared}\r\n\r\n`,
+      );
+    });
+  }
+
+  it("429 on a kept-alive connection to a client that trickles its body: closed after the drain bound", async () => {
+    await overload();
+    // 1 KiB every 50 ms: the 512 KiB body would take 25 s; Node.js alone would read it until its
+    // request timeout (40 s). The replica closes the connection once the body is 2 s late.
+    let written = 0;
+    let trickle: NodeJS.Timeout | undefined;
+    const result = await keptAlive(512 * 1024, 20_000, (socket) => {
+      trickle = setInterval(() => {
+        if (socket.destroyed) return;
+        socket.write(Buffer.alloc(1024, "x"));
+        written += 1024;
+      }, 50);
+    });
+    clearInterval(trickle);
+    expect(result.answer).toMatch(/^HTTP\/1\.1 429 /);
+    expect(result.answer).toMatch(/\r\nConnection: keep-alive\r\n/);
+    expect(result.closedByReplica).toBe(true);
+    expect(written).toBeLessThan(512 * 1024);
+  }, 30_000);
+
+  it("429 on a kept-alive connection to a client that sends its body at once: the connection stays open", async () => {
+    await overload();
+    // The body ends in time: the bound must not close the connection later, when it carries the next request.
+    let next: NodeJS.Timeout | undefined;
+    const result = await keptAlive(64 * 1024, 4000, (socket) => {
+      socket.write(Buffer.alloc(64 * 1024, "x"));
+      next = setTimeout(() => socket.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`), 2500);
+    });
+    clearTimeout(next);
+    expect(result.answer).toMatch(/^HTTP\/1\.1 429 [^]*HTTP\/1\.1 200 [^]*"ok":true/);
+    expect(result.closedByReplica).toBe(false);
   }, 30_000);
 
   it("413 to a body over the limit: the client's upload is read on until it stops, no reset", async () => {

@@ -4,15 +4,18 @@
  */
 import { spawnSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { createServer } from "node:http";
+import http, { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
+import { applyChange, showChange, type Configuration } from "../core/configuration.ts";
 import { buildProgram, exitUsage, main, parseAddress, parseIds, parsePeers } from "./cli.ts";
+import { createHttpServer } from "./http-api.ts";
+import { createToken, TokenStore } from "./tokens.ts";
 import { cliArgv } from "./program.ts";
-import { freePorts } from "./testing.ts";
+import { apiOptions, freePorts } from "./testing.ts";
 
 function parseErrors(argv: string[]): string {
   const program = buildProgram();
@@ -360,6 +363,130 @@ describe("paxos-lease members", () => {
       expect(leader.posts()).toBeLessThanOrEqual(8);
     } finally {
       leader.close();
+    }
+  });
+
+  /**
+   * Two replicas with the real HTTP API: the leader (1), whose configuration the core's
+   * `applyChange` changes, and replica 2, which lags: it has not executed the change that made 4
+   * a voter, does not know where the leader serves clients, and redirects changes to it (307).
+   */
+  async function staleAndLeader(): Promise<{
+    stale: string;
+    token: string;
+    asked: () => string[];
+    close: () => Promise<void>;
+  }> {
+    const dir = mkdtempSync(join(tmpdir(), "cli-replace-"));
+    const file = join(dir, "tokens.json");
+    const token = createToken(file, "admin", "ops").token;
+    const store = new TokenStore(file, { reloadMs: 0 });
+    let config: Configuration = {
+      epoch: 40,
+      governsFrom: 44,
+      voters: [1, 2, 3, 4],
+      learners: [],
+      retired: [],
+      addresses: [],
+    };
+    const asked: string[] = [];
+    const shown = (c: Pick<Configuration, "voters" | "learners">, replica: number, leaderHttp: string | null) => ({
+      replica,
+      role: replica === 1 ? "leader" : "follower",
+      leader: 1,
+      leaderHttp,
+      executedSlot: 50,
+      alpha: 4,
+      initialMembers: [1, 2, 3],
+      inForce: { epoch: 0, governsFrom: 1, ...c },
+      pending: [],
+      replicas: [],
+      spares: [],
+    });
+    const servers: http.Server[] = [];
+    let leaderHttp = "";
+    for (const replica of [1, 2]) {
+      const server = createHttpServer(
+        apiOptions({
+          access: { authenticate: (authorization) => store.authenticate(authorization), hostAllowed: () => true },
+          replicaId: replica,
+          httpAddressOf: (id) => (id === 1 ? leaderHttp : null),
+          members: {
+            show: () =>
+              replica === 1 ? shown(config, 1, leaderHttp) : shown({ voters: [1, 2, 3], learners: [] }, 2, null),
+            precheck: () => null,
+            addressOf: () => null,
+            memberAddresses: () => [],
+            reconfigure: (change) => {
+              if (replica !== 1) return Promise.resolve({ _tag: "redirect", leader: 1 });
+              asked.push(showChange(change));
+              const next = applyChange(config, change);
+              if (typeof next === "string") return Promise.resolve({ _tag: "refused", reason: next });
+              config = { ...next, epoch: config.epoch + 1, governsFrom: config.epoch + 5 };
+              return Promise.resolve({ _tag: "reconfigured", ...config });
+            },
+          },
+        }),
+      );
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      servers.push(server);
+      if (replica === 1) leaderHttp = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    }
+    return {
+      stale: `http://127.0.0.1:${(servers[1]!.address() as AddressInfo).port}`,
+      token,
+      asked: () => asked,
+      close: () => Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve)))).then(() => undefined),
+    };
+  }
+
+  it("replace asks the leader, not a lagging replica, whether --old is a voter", async () => {
+    const cluster = await staleAndLeader();
+    try {
+      // Replica 2 does not list 4 as a voter yet; the leader does, and makes the change.
+      const replaced = await run([
+        "members",
+        "replace",
+        "--old",
+        "4",
+        "--id",
+        "5",
+        "--peer-address",
+        "h5:7005",
+        "--endpoints",
+        cluster.stale,
+        "--token",
+        cluster.token,
+      ]);
+      expect(replaced.stderr).not.toMatch(/error/);
+      expect(replaced.code).toBe(0);
+      expect(replaced.stdout).toMatch(
+        /replica 4 replaced by 5: chosen at slot 42, the configuration voters=1,2,3,5 governs/,
+      );
+      // Asked first (5 was no learner yet), then added, then asked again.
+      expect(cluster.asked()).toEqual(["replace 4 by 5", "add 5 at h5:7005", "replace 4 by 5"]);
+      // A replace whose --old the leader does not list is refused by the leader, and nothing is added.
+      const wrong = await run([
+        "members",
+        "replace",
+        "--old",
+        "4",
+        "--id",
+        "6",
+        "--peer-address",
+        "h6:7006",
+        "--endpoints",
+        cluster.stale,
+        "--token",
+        cluster.token,
+      ]);
+      expect(wrong.code).toBe(1);
+      expect(wrong.stderr).toMatch(
+        /^error: refused: replica 4 is not a voter; nothing was changed: replica 6 was not added \(from http:\/\/127\.0\.0\.1:\d+\)\n$/,
+      );
+      expect(cluster.asked().slice(3)).toEqual(["replace 4 by 6"]);
+    } finally {
+      await cluster.close();
     }
   });
 

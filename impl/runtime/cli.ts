@@ -1138,23 +1138,18 @@ function addMembersCommands(program: Command): void {
       if (flags.old === flags.id) throw new UsageError(`--old and --id must differ (both are ${flags.id})`);
       return clientCommand({ ...flags, timeoutMs: Math.max(flags.timeoutMs, 60_000) }, async (client) => {
         const deadline = performance.now() + Math.max(flags.timeoutMs, 60_000);
-        // Check --old before adding anything: a replace that cannot happen must not leave the
-        // new replica behind as a learner.
-        const { doc } = await fetchMembers(flags);
-        if (roleOf(doc, flags.old!) !== "voter") {
-          const latest = doc.pending.at(-1) ?? doc.inForce;
-          return memberReport(
-            {
-              status: 409,
-              body: {
-                code: "refused",
-                message: `replica ${flags.old!} is not a voter (voters ${latest.voters.join(",")}): nothing to replace; replica ${flags.id} was not added`,
-              },
-              endpoint: `http://${doc.leaderHttp ?? "?"}`,
-            },
-            flags,
-          );
+        // Ask the leader for the replace itself before adding anything, so that a replace that
+        // cannot happen does not leave the new replica behind as a learner. The leader, not a
+        // replica that may lag, judges --old: a final refusal (409) when --old is not a voter of a
+        // configuration it vouches for, 503 (retried) while it cannot vouch yet, and
+        // `not-a-learner` only once --old is a voter: then --id is added and the replace asked again.
+        const asked = await postChange(client, { op: "replace", old: flags.old, id: flags.id }, deadline, say(flags));
+        const code = asked.status === 409 ? asked.body.code : undefined;
+        if (code === "refused" || code === "retired-replica") {
+          const reason = `${text(asked.body.message)}; nothing was changed: replica ${flags.id} was not added`;
+          return memberReport({ ...asked, body: { ...asked.body, message: reason } }, flags);
         }
+        if (code !== "not-a-learner") return memberReport(asked, flags);
         const { refused } = await addAsLearner(client, flags, deadline);
         if (refused !== null) return memberReport(refused, flags);
         say(flags)(`waiting for replica ${flags.id} to catch up, then replacing ${flags.old!} by it`);

@@ -179,7 +179,18 @@ export class KvClient {
         this.remember(url);
         return { status: reply.status, body: reply.body, endpoint: new URL(url).origin };
       }
-      url = reply.location;
+      const next = new URL(reply.location, url);
+      // The token goes along: never to plain HTTP once the cluster answered over HTTPS.
+      if (url.startsWith("https:") && next.protocol !== "https:")
+        return {
+          status: reply.status,
+          body: {
+            code: "insecure-redirect",
+            message: `not following the redirect to ${next.origin}: it would send the token unencrypted (the replicas' client addresses must all be HTTPS)`,
+          },
+          endpoint: new URL(url).origin,
+        };
+      url = next.href;
     }
   }
 

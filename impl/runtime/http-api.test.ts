@@ -14,6 +14,7 @@ import { KvInput, kv, keyLengthMax, valueLengthMax, type KvOutput, type KvState 
 import type { Submission } from "./driver.ts";
 import fs from "node:fs";
 import path from "node:path";
+import { applyChange } from "../core/configuration.ts";
 import { createHttpServer, plainPut } from "./http-api.ts";
 import { silentLogger } from "./log.ts";
 import { tempDir } from "./testing.ts";
@@ -482,6 +483,73 @@ describe("HTTP API: what a web page may not do", () => {
   });
 });
 
+describe("HTTP API: every route, walked", () => {
+  const methods = ["GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"];
+  // Every route, and spellings that a router might take for one: a trailing slash, an empty key,
+  // a scheme-relative target (its path is /v1/members), an unknown path.
+  const spellings = [
+    "/",
+    "/healthz",
+    "/status",
+    "/metrics",
+    "/v1/kv/k",
+    "/v1/kv/",
+    "/v1/members",
+    "/v1/members/",
+  ].concat(["//x/v1/members", "/v1/kv", "/unknown"]);
+  /** A body that would change something if it got through (a member removal, a write). */
+  const bodyFor = (path: string): string =>
+    path.includes("members") ? JSON.stringify({ op: "remove", id: 3, force: true }) : JSON.stringify({ value: "v" });
+
+  /** Every method to every spelling with `headers` added: each answer, and what reached the core meanwhile. */
+  async function walk(
+    headers: Record<string, string>,
+  ): Promise<{ replies: { method: string; path: string; reply: Reply }[]; reached: number }> {
+    forced = undefined;
+    const before = submissions.length + changes.length;
+    const replies: { method: string; path: string; reply: Reply }[] = [];
+    for (const path of spellings)
+      for (const method of methods) {
+        const body = method === "GET" || method === "HEAD" || method === "OPTIONS" ? undefined : bodyFor(path);
+        replies.push({ method, path, reply: await call(method, path, body, headers) });
+      }
+    return { replies, reached: submissions.length + changes.length - before };
+  }
+
+  it("without a token: only GET and HEAD of / and /healthz answer; nothing reaches the core", async () => {
+    const { replies, reached } = await walk({ Authorization: "" });
+    expect(reached).toBe(0);
+    for (const { method, path, reply } of replies) {
+      const what = `${method} ${path}`;
+      const open = (path === "/" || path === "/healthz") && (method === "GET" || method === "HEAD");
+      const publicRoute = path === "/" || path === "/healthz";
+      // A public route refuses a method that could change something with 405 (it has none to offer).
+      expect(reply.status, what).toBe(open ? 200 : publicRoute ? 405 : 401);
+      // No answer lets another origin read it, and no answer sets a cookie (tokens are bearer only).
+      expect(reply.headers["access-control-allow-origin"], what).toBeUndefined();
+      expect(reply.headers["access-control-allow-credentials"], what).toBeUndefined();
+      expect(reply.headers["set-cookie"], what).toBeUndefined();
+    }
+  });
+
+  it("with an admin token but from a page of another origin: every route is refused, nothing reaches the core", async () => {
+    const { replies, reached } = await walk({ Origin: "https://attacker.example" });
+    expect(reached).toBe(0);
+    for (const { method, path, reply } of replies) {
+      expect(reply.status, `${method} ${path}`).toBe(403);
+      if (method !== "HEAD") expect(reply.json?.code, `${method} ${path}`).toBe("origin-refused");
+      expect(reply.headers["access-control-allow-origin"]).toBeUndefined();
+    }
+  });
+
+  it("serves the status page so that no other page may frame it", async () => {
+    const page = await call("GET", "/", undefined, { Authorization: "" });
+    expect(page.headers["content-security-policy"]).toBe("frame-ancestors 'none'");
+    expect(page.headers["x-frame-options"]).toBe("DENY");
+    expect(page.headers["x-content-type-options"]).toBe("nosniff");
+  });
+});
+
 describe("HTTP API: membership", () => {
   const post = (body: unknown) => call("POST", "/v1/members", typeof body === "string" ? body : JSON.stringify(body));
 
@@ -593,6 +661,25 @@ describe("HTTP API: membership", () => {
       status: 409,
       json: { code: "refused", message: "replica 7 is not a member" },
     });
+    // The core's own reasons: a replace whose new replica is not a learner yet is told apart from
+    // one whose old replica is not a voter (the core judges the old one first), so that the CLI
+    // adds the new replica only when the leader has vouched for the old one.
+    const voters = { epoch: 0, governsFrom: 1, voters: [1, 2, 3], learners: [], retired: [], addresses: [] };
+    for (const [change, code] of [
+      [{ op: "replace", remove: 3, add: 5 }, "not-a-learner"],
+      [{ op: "replace", remove: 9, add: 5 }, "refused"],
+      [{ op: "promote", replica: 5 }, "not-a-learner"],
+    ] as const) {
+      const reason = applyChange(voters, change);
+      if (typeof reason !== "string") throw new Error(`${JSON.stringify(change)} fits`);
+      memberResult = { _tag: "refused", reason };
+      const request =
+        change.op === "replace" ? { op: "replace", old: change.remove, id: change.add } : { op: "promote", id: 5 };
+      expect(await post(request), JSON.stringify(change)).toMatchObject({
+        status: 409,
+        json: { code, message: reason },
+      });
+    }
     memberResult = { _tag: "redirect", leader: 2 };
     const redirect = await post({ op: "add", id: 4 });
     expect(redirect).toMatchObject({ status: 307, json: { code: "redirect", leader: 2 } });

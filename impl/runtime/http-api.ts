@@ -33,6 +33,7 @@ import { httpConnectionsMaxDefault, isRefusal, type Admission, type AdmissionTic
 import type { TlsMaterial } from "./certs.ts";
 import type { Submission } from "./driver.ts";
 import type { Logger } from "./log.ts";
+import { TurnBudget } from "./turn-budget.ts";
 
 /** Default largest request body, in bytes: a 1 MiB value plus JSON framing. */
 export const bodyBytesMaxDefault = 1024 * 1024 + 4096;
@@ -216,6 +217,13 @@ function admit(admission: Admission | undefined, request: http.IncomingMessage, 
 /** Decodes whole bodies (no streaming state is kept between calls), refusing invalid UTF-8. */
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/**
+ * Request bodies are decoded and parsed at most about 1 MiB per event-loop turn (a larger body alone
+ * in its turn): the bodies of a burst of large writes that finish arriving together wait for later
+ * turns rather than holding up the timers and peer messages that keep the lease.
+ */
+const bodyTurns = new TurnBudget();
+
 /** Time for a request's body to arrive whole, in milliseconds (docs/http-api.md, "Limits"). */
 const bodyArrivalMsDefault = 30_000;
 
@@ -261,11 +269,14 @@ function readBody(request: http.IncomingMessage, limit: number, arrivalMs = body
     });
     request.on("end", () => {
       clearTimeout(timer);
-      try {
-        resolve(utf8.decode(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-      } catch {
-        reject(new Refusal({ status: 400, code: "malformed", message: "body is not valid UTF-8" }));
-      }
+      // Decoded (and then parsed, in the continuation) within the turn's budget of body bytes.
+      bodyTurns.run(size, () => {
+        try {
+          resolve(utf8.decode(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+        } catch {
+          reject(new Refusal({ status: 400, code: "malformed", message: "body is not valid UTF-8" }));
+        }
+      });
     });
     request.on("error", reject);
   });
@@ -360,6 +371,14 @@ const decodeChange = Schema.decodeUnknownEither(ConfigChange);
 /** The core refuses a promotion (or replacement) of a learner that has not caught up: worth retrying. */
 const notCaughtUp = /has not caught up/;
 
+/**
+ * The core refuses a promotion (or replacement) by a replica that is not a learner. For a replace
+ * the core judges `old` first (impl/core/configuration.ts, `applyChange`), so this refusal also
+ * says that `old` is a voter of a configuration the leader vouches for: the CLI's `members
+ * replace` asks for the replace first and adds the new replica only on this answer.
+ */
+const notALearner = /is not a learner/;
+
 /** The HTTP answer for the core's answer to a membership change. */
 export function memberAnswerOf(request: MemberRequest, result: ClientResult<KvOutput>, context: AnswerContext): Answer {
   switch (result._tag) {
@@ -391,6 +410,8 @@ export function memberAnswerOf(request: MemberRequest, result: ClientResult<KvOu
           body: { code: "not-caught-up", message: `${result.reason}; retry once it has caught up`, retry: true },
           headers: { "Retry-After": "1" },
         };
+      if (notALearner.test(result.reason))
+        return { status: 409, body: { code: "not-a-learner", message: result.reason } };
       return { status: 409, body: { code: "refused", message: result.reason } };
     case "redirect":
     case "unavailable":
@@ -712,6 +733,23 @@ function drainable(request: http.IncomingMessage, limit: number): boolean {
 }
 
 /**
+ * Bound what a connection kept open after an answer sent before the body was read (a 429, 401, 415, ...)
+ * still spends on that body: Node.js reads and discards it at the client's pace, and a client that trickles
+ * a body of declared length within the limit would hold the connection until the request timeout (40 s).
+ * The rest of the body must arrive within {@link lingerMsMax} of the answer, as on a connection that closes;
+ * otherwise the connection is closed. A body that ends in time leaves the connection open for the next
+ * request.
+ */
+function boundDrain(request: http.IncomingMessage): void {
+  if (request.complete || request.socket.destroyed) return;
+  const socket = request.socket;
+  const timer = setTimeout(() => void socket.destroy(), lingerMsMax);
+  const done = (): void => clearTimeout(timer);
+  request.once("end", done);
+  socket.once("close", done);
+}
+
+/**
  * Should the answer to `request`, sent while its body is still arriving, close the connection (`Connection:
  * close`, or the client asked for it), close it only once the client has stopped sending. Node.js closes the
  * socket as soon as the answer is written; the client's bytes that still arrive then draw a TCP reset, and a
@@ -762,6 +800,7 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
     // A request sent after the connection was closed with an answer (closeWithoutReset) gets none.
     if (request.socket.writableEnded) return void request.socket.destroy();
     answered.add(request.socket);
+    response.once("finish", () => boundDrain(request));
     response.setHeader("X-Paxos-Lease-Replica", String(options.replicaId));
     handle(options, limit, request, response).catch((error: unknown) => {
       const refusal = error instanceof Refusal ? error.error : undefined;
@@ -897,7 +936,14 @@ async function handle(
   }
   switch (url.pathname) {
     case "/":
-      response.writeHead(200, { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" });
+      response.writeHead(200, {
+        "Content-Type": "text/html; charset=utf-8",
+        "Cache-Control": "no-store",
+        // No other page may frame it (clickjacking of its token form), in new browsers and old.
+        "Content-Security-Policy": "frame-ancestors 'none'",
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+      });
       response.end(options.page);
       return;
     case "/status":

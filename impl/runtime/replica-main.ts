@@ -17,7 +17,7 @@ import path from "node:path";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ClientResult, MemberAddress, ReplicaId } from "../core/index.ts";
-import { membershipUnsettled } from "../core/index.ts";
+import { executionPending, membershipUnsettled } from "../core/index.ts";
 import { precheckMemberRequest } from "./member-precheck.ts";
 import { Admission, httpConnectionsMaxDefault, type AdmissionOptions } from "./admission.ts";
 import type { MonotonicClock } from "./clock.ts";
@@ -718,11 +718,14 @@ class ReplicaProcess implements RunningReplica {
  * more by default): it is ticked when that is due (each heartbeat pushes it back, so an idle
  * follower wakes for a tick a few times a second). A candidate every 10 ms, and so is a replica
  * with work its ticks pace (catching up on chosen slots, a snapshot transfer, handing over after
- * its removal). The core's semantics do not depend on it: every event carries its own clock
- * reading. `rate` is the clock's (1 but in tests): periods are wall-clock milliseconds.
+ * its removal). A replica whose last step left chosen values to execute (a step executes at most
+ * `batchBytesMax` of them) is ticked at once, after the messages waiting. The core's semantics do
+ * not depend on it: every event carries its own clock reading. `rate` is the clock's (1 but in
+ * tests): periods are wall-clock milliseconds.
  */
 export function tickIntervalMs(state: KvReplicaState, rate = 1): number {
   const { learner, role } = state;
+  if (executionPending(state)) return 1;
   const busy = learner.commitIndex > learner.executedUpTo || learner.transfer !== null || state.removal !== null;
   if (busy || role._tag === "candidate") return 10;
   const { heartbeatIntervalMs, electionTimeoutMsMin } = state.ctx.config;

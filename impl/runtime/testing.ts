@@ -6,6 +6,8 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import type { HttpApiOptions } from "./http-api.ts";
+import { silentLogger } from "./log.ts";
 
 /**
  * Loopback ports for tests and benches, safe when several test runs share one machine. A port
@@ -233,5 +235,31 @@ export function floodConnections(port: number, fromHost: string, count: number):
       stopped = true;
       for (const socket of sockets) socket.destroy();
     },
+  };
+}
+
+/**
+ * Options of a replica's HTTP API (./http-api.ts) over stand-ins that change nothing: every
+ * key-value request and membership change is unavailable, the status, metrics and page are empty.
+ * A test gives the access policy and whatever it exercises.
+ */
+export function apiOptions(given: Partial<HttpApiOptions> & Pick<HttpApiOptions, "access">): HttpApiOptions {
+  const unavailable = { _tag: "unavailable", reason: "a stand-in", outcomeUnknown: false } as const;
+  return {
+    replicaId: 1,
+    submit: () => Promise.resolve(unavailable),
+    httpAddressOf: () => null,
+    status: () => ({}),
+    metrics: () => Promise.resolve({ contentType: "text/plain", body: "" }),
+    page: "",
+    log: silentLogger(),
+    members: {
+      show: () => ({}),
+      precheck: () => null,
+      addressOf: () => null,
+      memberAddresses: () => [],
+      reconfigure: () => Promise.resolve(unavailable),
+    },
+    ...given,
   };
 }

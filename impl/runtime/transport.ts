@@ -32,6 +32,7 @@ import { Either, ParseResult, Schema } from "effect";
 import type { ReplicaId } from "../core/index.ts";
 import type { BinaryCodec } from "./binary-codec.ts";
 import { encodeFrame, FrameDecoder, frameBytesMaxDefault, frameHeaderBytes, parseJson } from "./framing.ts";
+import { TurnBudget } from "./turn-budget.ts";
 import type { TlsMaterial } from "./certs.ts";
 import type { MonotonicClock } from "./clock.ts";
 import { certificateRefusal, macKeyOf, peerConnect, peerTlsServer, renewServer } from "./peer-tls.ts";
@@ -293,6 +294,8 @@ export class Transport<M> {
   private lastMessage: M | undefined = undefined;
   private lastEncoded: Buffer = Buffer.alloc(0);
   private closed = false;
+  /** Decoding of bulk frames, at most about 1 MiB per event-loop turn (impl/runtime/turn-budget.ts). */
+  private readonly bulkTurns = new TurnBudget();
   private readonly frameBytesMax: number;
   private readonly outboundBytesMax: number;
   private readonly controlFrameBytesMax: number;
@@ -719,6 +722,14 @@ export class Transport<M> {
     const messages = (): ((body: Buffer) => void) | null => {
       if (state.phase !== "open") return null;
       const { peer, incarnation, lane } = state;
+      // Bulk frames (values of up to 1 MiB) are decoded within a turn's budget: a socket read
+      // that completes several of them does not decode them all in one turn of the event loop.
+      if (lane === "bulk")
+        return (body) =>
+          this.bulkTurns.run(body.length, () => {
+            // Closed, or the peer forgotten, meanwhile: what it sent goes with it.
+            if (!this.closed && this.peerRecords.has(peer)) this.deliver(peer, incarnation, socket, body, lane);
+          });
       return (body) => this.deliver(peer, incarnation, socket, body, lane);
     };
     const handshake = (frame: Wire): void => {

@@ -24,11 +24,12 @@
  *
  * For each mutant and engine it prints: caught or not, seconds (and CPU seconds) to catch, runs or
  * states, the check that caught it, the bounds. `--write-traces` keeps each mutant's shortest
- * catching trace (from either engine) in refinement-tests/mutants/traces/, which `npm test`
- * re-runs instead of searching. Exit status: 0 when every mutant is caught by some engine run,
+ * catching trace (from either engine) in refinement-tests/mutants/traces/, and at zero delay the
+ * explorer's along a route of the mutant's own too (see `writeTrace`), which `npm test` re-runs
+ * instead of searching. Exit status: 0 when every mutant is caught by some engine run,
  * 1 otherwise. Runs to catch are deterministic; seconds depend on the machine and its load.
  */
-import { writeFileSync } from "node:fs";
+import { unlinkSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
@@ -311,18 +312,36 @@ for (const m of selected) {
 /**
  * Keep the shortest catching trace (fewest actions) that replays with an expected check: this
  * run's, or the one already committed if it is shorter, still catches the mutant and still passes
- * with the real replica.
+ * with the real replica. At zero delay, along a route of the mutant's own (`exploreZeroDelay`),
+ * the explorer's catch is kept too where the shortest is another engine's
+ * (`NAME@rN-zero-delay-explorer.json`): `npm test` requires the explorer's zero-delay traces to
+ * deliver every message at the instant it was sent, and a route no committed trace of the
+ * explorer follows would go unchecked.
  */
 function writeTrace(m: Mutant, hunts: readonly Hunt[]): void {
   const traces = hunts.filter((h) => h.trace !== null && h.expected).map((h) => h.trace!);
-  const file = traceFile(m.name, replicas, opts.tuning);
+  const shortest = keepShortest(m, traces, traceFile(m.name, replicas, opts.tuning));
+  if (opts.tuning !== "zero-delay" || zeroDelayBounds(m, replicas) === undefined) return;
+  const explorers = hunts.filter((h) => h.engine === "explore" && h.trace !== null && h.expected).map((h) => h.trace!);
+  const file = traceFile(m.name, replicas, opts.tuning, "explorer");
+  if (shortest !== null && shortest.description.includes("caught by the explorer")) {
+    // The shortest is the explorer's own: no second copy.
+    if (traceOf(m.name, file) !== null) unlinkSync(join(tracesFolder, file));
+    return;
+  }
+  keepShortest(m, explorers, file);
+}
+
+/** Keep the shortest of `traces` and the committed trace in `file` (if it still holds); returns the kept one. */
+function keepShortest(m: Mutant, traces: Regression[], file: string): Regression | null {
   const committed = traceOf(m.name, file);
-  if (committed !== null && replay(committed, m.step)?.check === committed.expect && replay(committed) === null)
-    traces.push(committed);
-  if (traces.length === 0) return;
-  traces.sort((a, b) => a.scenario.actions.length - b.scenario.actions.length);
-  if (traces[0] === committed) return;
-  writeFileSync(join(tracesFolder, file), `${JSON.stringify(traces[0], null, 1)}\n`);
+  const holds =
+    committed !== null && replay(committed, m.step)?.check === committed.expect && replay(committed) === null;
+  const all = holds ? [...traces, committed] : [...traces];
+  if (all.length === 0) return committed;
+  all.sort((a, b) => a.scenario.actions.length - b.scenario.actions.length);
+  if (all[0] !== committed) writeFileSync(join(tracesFolder, file), `${JSON.stringify(all[0], null, 1)}\n`);
+  return all[0]!;
 }
 
 function median(xs: readonly number[]): number | null {

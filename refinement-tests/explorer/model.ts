@@ -336,12 +336,17 @@ export class ImplModel {
    * With cuts that drop: lose every message a prelude's partition holds on a cut link (one that
    * was on the wire when the link was cut), appending the losses to `prefix`. A cut that drops
    * delays nothing, so a prelude's cuts drop too: no message sent before it arrives after the heal.
+   * So is every message or client request the prelude left in flight when it let true time move
+   * (the replies to its last deliveries, when it ends on a step of time): it could arrive only
+   * after a delay, and at zero delay what is not delivered at once is lost.
    */
   private dropHeld(s: ModelState, prefix: Action[]): ModelState | Found {
     let state = s;
     for (;;) {
       const w = state.world;
-      const i = w.inFlight.findIndex((m) => m.kind === "message" && w.linkBlocked(m.from, m.to));
+      const i = w.inFlight.findIndex(
+        (m) => w.sentBeforeNow(m) || (m.kind === "message" && w.linkBlocked(m.from, m.to)),
+      );
       if (i < 0) return state;
       const a: Action = { t: "drop", i };
       prefix.push(a);

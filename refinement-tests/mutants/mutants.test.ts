@@ -12,6 +12,7 @@ import { replay } from "../explorer/explorer.ts";
 import type { Regression } from "../regressions/regressions.ts";
 import { runScenario } from "../world/run.ts";
 import { mutantNamed, mutants } from "./index.ts";
+import { zeroDelayBounds } from "./mutant.ts";
 import { traceOf, tracesFolder, tracesOf } from "./traces.ts";
 
 describe("every mutant's committed catching trace catches it, and only it", () => {
@@ -55,7 +56,7 @@ function delayedInActions(trace: Regression): number {
 }
 
 describe("the explorer's zero-delay traces delay no message", () => {
-  const files = readdirSync(tracesFolder).filter((f) => f.endsWith("-zero-delay.json"));
+  const files = readdirSync(tracesFolder).filter((f) => /-zero-delay(-explorer)?\.json$/.test(f));
   const byExplorer = files
     .map((f) => traceOf(f.slice(0, f.indexOf("@")), f)!)
     .filter((t) => t.description.includes("caught by the explorer"));
@@ -63,6 +64,21 @@ describe("the explorer's zero-delay traces delay no message", () => {
   it("every one delivers each message at the instant it was sent, or loses it", () => {
     expect(byExplorer.length).toBeGreaterThan(0);
     for (const t of byExplorer) expect(delayedInActions(t), `${t.name}, ${t.replicas} replicas`).toBe(0);
+  });
+
+  it("every zero-delay route of a mutant (exploreZeroDelay) has an explorer trace along it", () => {
+    for (const m of mutants)
+      for (const replicas of [3, 5, 7]) {
+        const route = zeroDelayBounds(m, replicas);
+        if (route === undefined) continue;
+        const along = byExplorer.filter(
+          (t) => t.name === m.name && t.replicas === replicas && t.description.includes("--cuts drop"),
+        );
+        expect(
+          along.length,
+          `${m.name} with ${replicas} replicas: npm run mutants -- --engine both --only ${m.name} --replicas ${replicas} --tuning zero-delay --write-traces`,
+        ).toBe(1);
+      }
   });
 
   it("the count sees a delay: the explorer's own trace of accept-below-promise holds an Accept back", () => {

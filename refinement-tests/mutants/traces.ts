@@ -12,10 +12,15 @@ export const tracesFolder = new URL("./traces/", import.meta.url).pathname;
 
 /**
  * The file name of mutant `name`'s trace for a variant of the hunt: `NAME.json` for 3 replicas
- * and the mutant's own tuning, `NAME@r7.json`, `NAME@r3-drift.json` and so on otherwise.
+ * and the mutant's own tuning, `NAME@r7.json`, `NAME@r3-drift.json` and so on otherwise. With
+ * `engine`, the trace that engine found, kept beside the shortest (`NAME@r5-zero-delay-explorer.json`:
+ * the explorer's catch along a mutant's zero-delay route, where the random suite's was shorter).
  */
-export function traceFile(name: string, replicas = 3, tuning = "own"): string {
-  const variant = replicas === 3 && tuning === "own" ? "" : `@r${replicas}${tuning === "own" ? "" : `-${tuning}`}`;
+export function traceFile(name: string, replicas = 3, tuning = "own", engine?: "explorer"): string {
+  const own = replicas === 3 && tuning === "own" && engine === undefined;
+  const variant = own
+    ? ""
+    : `@r${replicas}${tuning === "own" ? "" : `-${tuning}`}${engine === undefined ? "" : `-${engine}`}`;
   return `${name}${variant}.json`;
 }
 

@@ -221,7 +221,8 @@ export class MembershipChanges {
       const said = reply?.body.message;
       const message = reply === null ? "no answer" : `${reply.status} ${typeof said === "string" ? said : ""}`;
       // An earlier attempt was made after all (its answer was lost with a leader).
-      if (code === "refused" && /already a member|is not a learner|is not a voter|is not a member/.test(message)) {
+      const misfit = code === "refused" || code === "not-a-learner";
+      if (misfit && /already a member|is not a learner|is not a voter|is not a member/.test(message)) {
         if (await this.alreadyMade(body)) return reply!;
         throw new Error(`${JSON.stringify(body)} refused: ${message}`);
       }

@@ -385,18 +385,24 @@ describe("the trace checks fail on the run's traces altered as a bug would alter
 });
 
 describe("the per-life trace checks fail on an altered trace file", () => {
-  /** The lives of the replica with the most lives, and the violations of replaying `alter`ed copies of them. */
+  /** The replica with the most lives, and its first two: a restart in between, and replays that stay short. */
+  let replica: number;
+  let firstTwoLives: readonly TraceLife[];
+  // The trace files are parsed once; each test alters copies (a replay never changes its lives).
+  beforeAll(() => {
+    const lives = new Map([1, 2, 3].map((id) => [id, readTraceLives(traceFile(id))]));
+    replica = [1, 2, 3].sort((a, b) => lives.get(b)!.length - lives.get(a)!.length)[0]!;
+    firstTwoLives = lives.get(replica)!.slice(0, 2);
+  }, 60_000);
+
+  /** The violations of replaying `alter`ed copies of those two lives. */
   function replayAltered(alter: (lives: TraceLife[]) => TraceLife[]): {
     violations: TraceViolation[];
     summaries: LifeSummary[];
   } {
-    const replica = [1, 2, 3].sort(
-      (a, b) => readTraceLives(traceFile(b)).length - readTraceLives(traceFile(a)).length,
-    )[0]!;
     const violations: TraceViolation[] = [];
     const summaries: LifeSummary[] = [];
-    // Its first two lives: a restart in between, and replays that stay short.
-    const lives = readTraceLives(traceFile(replica)).slice(0, 2);
+    const lives = [...firstTwoLives];
     expect(lives.length).toBe(2);
     for (const step of replayLives(alter(lives), {}, violations, summaries)) expect(step.replica).toBe(replica);
     return { violations, summaries };

@@ -2,7 +2,8 @@
  * DurableRecordsSurvive against a store that compacts: the disk a restarted replica finds may
  * lack what a durable snapshot superseded (impl/runtime/storage.ts), and nothing else. And
  * TraceComplete: a life whose trace misses a line, or holds an event the core cannot be given,
- * is refused rather than replayed in part.
+ * is refused rather than replayed in part. TraceExplainedByCore: an event the core asserts on is
+ * reported, not thrown.
  */
 import { describe, expect, it } from "vitest";
 import { compactRecords } from "../../impl/core/testing/index.ts";
@@ -82,9 +83,12 @@ describe("a restarted replica's disk matched to the records known durable", () =
   });
 });
 
-describe("TraceComplete", () => {
-  /** A life of replica 1: boot, then a tick, in two batches; `lines` rewrites them. */
-  const life = (rewrite: (lines: TraceLine[]) => TraceLine[] = (l) => l): TraceLife => ({
+/**
+ * A life of replica 1: it boots (Recover at clock reading `bootAt`), then ticks at `tickAt`, in two
+ * batches; `rewrite` alters the lines.
+ */
+function bootThenTick(bootAt: number, tickAt: number, rewrite = (lines: TraceLine[]) => lines): TraceLife {
+  return {
     replica: 1,
     incarnation: "test",
     members: [1, 2, 3],
@@ -92,10 +96,14 @@ describe("TraceComplete", () => {
     tornLine: false,
     syncs: false,
     lines: rewrite([
-      { seq: 1, replica: 1, now: 0, type: "event", batch: 1, event: { _tag: "Recover", now: 0, records: [] } },
-      { seq: 2, replica: 1, now: 10, type: "event", batch: 2, event: { _tag: "Tick", now: 10 } },
+      { seq: 1, replica: 1, now: 0, type: "event", batch: 1, event: { _tag: "Recover", now: bootAt, records: [] } },
+      { seq: 2, replica: 1, now: tickAt, type: "event", batch: 2, event: { _tag: "Tick", now: tickAt } },
     ]),
-  });
+  };
+}
+
+describe("TraceComplete", () => {
+  const life = (rewrite?: (lines: TraceLine[]) => TraceLine[]): TraceLife => bootThenTick(0, 10, rewrite);
   const replayed = (l: TraceLife): { steps: number; checks: string[] } => {
     const violations: TraceViolation[] = [];
     const steps = [...replayLives([l], {}, violations, [])].length;
@@ -114,5 +122,32 @@ describe("TraceComplete", () => {
   it("fails a life with an event the core cannot be given (it does not decode)", () => {
     const garbled = life((lines) => [lines[0]!, { ...lines[1]!, event: { _tag: "Tock", now: 10 } }]);
     expect(replayed(garbled).checks).toEqual(["TraceComplete"]);
+  });
+});
+
+describe("TraceExplainedByCore on an event the core asserts on", () => {
+  /** Replica 1 boots at clock reading 100, then ticks at `tick`. */
+  const life = (tick: number): TraceLife => bootThenTick(100, tick);
+
+  it("reports the assertion as a violation naming it, and stops the replica's replay there", () => {
+    const violations: TraceViolation[] = [];
+    // A clock reading below the one before: impl/core's step asserts (clocks never go backwards).
+    const steps = [...replayLives([life(50)], {}, violations, [])];
+    expect(steps.map((s) => s.event._tag)).toEqual(["Recover"]);
+    expect(violations).toMatchObject([
+      {
+        check: "TraceExplainedByCore",
+        replica: 1,
+        message: expect.stringMatching(
+          /batch 2: step asserted on the traced Tick at clock 50: .*clock went backwards/,
+        ) as unknown,
+      },
+    ]);
+  });
+
+  it("passes the same life with the clock going forwards", () => {
+    const violations: TraceViolation[] = [];
+    expect([...replayLives([life(150)], {}, violations, [])].length).toBe(2);
+    expect(violations).toEqual([]);
   });
 });

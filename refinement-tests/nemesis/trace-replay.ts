@@ -3,7 +3,9 @@
  * through impl/core's `step`. The core is deterministic, so feeding it the traced events, in
  * order, with their traced clock readings, must give back exactly the traced effects; any
  * difference means the runtime carried out something the core never asked for (or skipped
- * something it did) and is reported as `TraceExplainedByCore`. The replay also yields, for every
+ * something it did) and is reported as `TraceExplainedByCore`, as is an event on which the core
+ * asserts (no replica could have been given it there: the replay of that replica stops, as it does
+ * at a line that does not decode). The replay also yields, for every
  * event, the replica's state before and after, which is what the invariant checks (and the
  * world checkers of proofs/) read.
  *
@@ -26,7 +28,7 @@ import fs from "node:fs";
 import { Either, ParseResult, Schema } from "effect";
 import { ConfigChange } from "../../impl/core/configuration.ts";
 import type { Effect, Event } from "../../impl/core/events.ts";
-import { compareBallots, type Ballot } from "../../impl/core/testing/index.ts";
+import { AssertionFailure, compareBallots, type Ballot } from "../../impl/core/testing/index.ts";
 import {
   kvCodecs,
   kvConfig,
@@ -343,7 +345,20 @@ export function* replayLives(
           durability.recovered(event.records);
           recovered = true;
         }
-        const result = kvStep(state, event);
+        let result: ReturnType<typeof kvStep>;
+        try {
+          result = kvStep(state, event);
+        } catch (error) {
+          // The core asserts only on what no replica could have been given (a trace altered, or a
+          // runtime that fed it something else): the life cannot be explained from here on.
+          if (!(error instanceof AssertionFailure)) throw error;
+          violations.push({
+            check: "TraceExplainedByCore",
+            replica: life.replica,
+            message: `life ${life.incarnation} batch ${batch.number}: step asserted on the traced ${event._tag} at clock ${event.now}: ${error.message}`,
+          });
+          return;
+        }
         const receivedAs =
           event._tag === "Receive"
             ? { incarnation: String(line.event!.senderIncarnation), wireId: line.event!.wireId as number }

@@ -32,10 +32,10 @@
  *                 is cut off from the leader and its successor once it voted the window (so that
  *                 it waits for its hand-over instead of retiring), and the leader goes on until a
  *                 write is chosen and acknowledged in the first slots of the new configuration
- *   leaderLost    then the follower that missed the change (if any) comes back and the leader is
- *                 lost: it crashes in the middle of proposing a write (its Accept
+ *   leaderLost    then the leader is lost: it crashes in the middle of proposing a write (its Accept
  *                 reached one follower, its own vote was never written), or it is cut off and asked
- *                 for reads after its lease ran out (by pick bit 0)
+ *                 for reads after its lease ran out (by pick bits 0-1); the follower that missed the
+ *                 change (if any) comes back then, as its election timer fires
  *   reelected     then fault-free time until another replica leads and holds a lease (elected
  *                 inside the alpha window, its phase 1 started in the configuration of its first
  *                 slot with another one pending; with pick bit 1 the replica that joined is cut off
@@ -392,12 +392,12 @@ function reads(world: World): void {
  * its first effect, an Accept to one follower, and before its own vote is written, so the slot has
  * one vote and is not chosen (a leader change in the middle of phase 2). Or it is cut off from
  * every other replica and, once its lease has run out by any clock, every client asks it for a
- * read, which it must not answer alone.
+ * read, which it must not answer alone. A voter that missed the change (pick bit 4) comes back
+ * once the leader is lost, as it campaigns (`comesBackCampaigning`).
  */
 function leaderLost(world: World, pick: number): boolean {
   const leader = leaderIndex(world);
-  // A voter that missed the change comes back now.
-  if ((pick & 16) !== 0) world.apply({ t: "heal" });
+  const missed = (pick & 16) !== 0 ? follower(world, pick >> 5) : null;
   if ((pick & 3) === 0) {
     const idle = world.clients.findIndex((c) => c.op === null);
     for (let c = 0; c < world.clients.length; c++) world.steerClient(c, leader);
@@ -406,13 +406,32 @@ function leaderLost(world: World, pick: number): boolean {
     world.deliverRequests();
     if (world.replicas[leader]!.state !== null) world.apply({ t: "crash", r: leader, at: null });
     world.deliverAll();
+    if (missed !== null) comesBackCampaigning(world, missed, null);
     return true;
   }
   world.apply({ t: "isolate", r: world.initialMembers.length, others: 0 });
   world.apply({ t: "advance", ms: world.tuning.leaseMs + world.tuning.leaseMarginMs });
   for (let c = 0; c < world.clients.length; c++) world.steerClient(c, leader);
   reads(world);
+  if (missed !== null) comesBackCampaigning(world, missed, leader);
   return true;
+}
+
+/**
+ * The voter that missed the change (`changePending`, still cut off) comes back as it campaigns:
+ * fault-free time until its election timer fires, then every link is healed but the lost leader's
+ * (`cutOff`, still cut off from every replica). Its Prepare thus asks for Promises in the
+ * configuration it knows before anything tells it of the change. Were it healed at once, the
+ * replaced voter, which waits for its hand-over, would within a heartbeat ask it for the slots
+ * above its executed prefix (a CatchUp says its sender has them), and it would learn the change
+ * before its timer fired: the election inside the alpha window, by a voter that knows only the
+ * configuration before it, would then take a rare race (rule L3's hazard, the stale lease read
+ * after a replace).
+ */
+function comesBackCampaigning(world: World, missed: number, cutOff: number | null): void {
+  until(world, () => world.replicas[missed]!.state?.role._tag !== "follower");
+  world.healAll();
+  if (cutOff !== null) world.isolate(cutOff, 0);
 }
 
 /**

@@ -319,6 +319,14 @@ export class World implements KvSystemView {
   }
 
   /** What is in flight, oldest first. */
+  /**
+   * Was `m` put in flight before true time last moved? It can then arrive only after a delay (the
+   * explorer's zero-delay hunts lose what a prelude left so).
+   */
+  sentBeforeNow(m: InFlight): boolean {
+    return m.id < this.instantFirstId;
+  }
+
   get inFlight(): readonly InFlight[] {
     return this.network.inFlight;
   }

@@ -111,6 +111,19 @@ export class Cluster {
     for (const id of members) this.boot(id);
   }
 
+  /**
+   * `size` replicas, quiet, replica 1 elected: every boot waits one lease before it may campaign
+   * (rule L4), then 1 campaigns and every message is delivered.
+   */
+  static elected(size: number, options: ClusterOptions = {}): Cluster {
+    const c = new Cluster(size, options);
+    c.quiet = true;
+    c.elapse(300);
+    c.campaign(1);
+    c.stabilize();
+    return c;
+  }
+
   /** The configuration of replica `id`: the initial members, `joining` when it is not one of them. */
   private configFor(id: ReplicaId): Config {
     const joining = !this.members.includes(id);
@@ -418,11 +431,7 @@ function fail(message: string): never {
  * slots 4 and 8) and disks not compacted: the records of a replica that snapshotted twice.
  */
 export function snapshottingCluster(): Cluster {
-  const c = new Cluster(3, { config: { snapshotIntervalSlots: 4 }, compact: false });
-  c.quiet = true;
-  c.elapse(300);
-  c.campaign(1);
-  c.stabilize();
+  const c = Cluster.elected(3, { config: { snapshotIntervalSlots: 4 }, compact: false });
   for (let i = 1; i <= 9; i++) {
     c.request(1, { _tag: "put", key: `k${i}`, value: String(i) }, "linearizable", { clientId: "c", seq: i });
     c.stabilize();
