@@ -2,11 +2,13 @@
  * A printed replay reproduces its failure: `replayScenario(seed, path)` rebuilds exactly the
  * shrunk counterexample that `runOne` reported, so `npm run check -- --replay SEED:PATH` runs the
  * scenario that failed and not a neighbour of it in the shrink tree. And the drift tuning keeps
- * the swarm's other tunings under its bound.
+ * the swarm's other tunings under its bound, and the small-steps tuning reaches the partial
+ * execution that no value of the default tunings reaches.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { mutantNamed } from "./mutants/index.ts";
+import { runIndices } from "./campaign.ts";
 import { boundsOf, driftPpmMax, replayScenario, runOne, runSeed, suiteProfile } from "./suite.ts";
 import { scenarioArbitrary } from "./world/actions.ts";
 import { runScenario, tuningOf } from "./world/run.ts";
@@ -45,5 +47,26 @@ describe("the drift tuning", () => {
     expect(drawn).toContain(8);
     const rates = scenarios.flatMap((s) => s.actions).flatMap((a) => (a.t === "drift" ? [a.ppm] : []));
     expect(Math.max(...rates.map(Math.abs))).toBe(driftPpmMax);
+  });
+});
+
+describe("the small-steps tuning", () => {
+  const left = "world: execution left for a tick";
+  const answered = "world: client answered with execution left for a tick";
+  const indices = Array.from({ length: 40 }, (_, k) => k);
+
+  it("leaves chosen slots to later ticks, with clients answered meanwhile, and passes every check", () => {
+    const t = runIndices(indices, { seed: 5, runs: indices.length, profile: suiteProfile("small-steps") });
+    expect(t.failure).toBeNull();
+    expect(t.runs).toBe(indices.length);
+    // Required: a tuning or world change that stops reaching partial execution fails here.
+    expect(t.counters.get(left) ?? 0).toBeGreaterThan(0);
+    expect(t.counters.get(answered) ?? 0).toBeGreaterThan(0);
+  });
+
+  it("is what reaches it: the same runs with the core's default bound never leave a slot for a tick", () => {
+    const t = runIndices(indices.slice(0, 10), { seed: 5, runs: 10 });
+    expect(t.failure).toBeNull();
+    expect(t.counters.get(left) ?? 0).toBe(0);
   });
 });

@@ -48,13 +48,20 @@ function scenarios(options: SuiteOptions): fc.Arbitrary<Scenario> {
  * on a long log or a log cut to its shortest tail, are reached at that bound too), with clocks
  * drawn to drift up to it; `zero-delay`, one-way delays of zero (every message in flight arrives
  * before true time moves); `restart-lower`, for the random suite the swarm's draws (which include
- * restarts whose clock reads lower), for the explorer its own bounds (cli/mutants.ts).
+ * restarts whose clock reads lower), for the explorer its own bounds (cli/mutants.ts);
+ * `small-steps`, a `batchBytesMax` below two of the world's values laid over the drawn tuning, so
+ * that a learner told of several chosen slots at once executes them over several steps, the rest
+ * left for later ticks while messages, reads, crashes and changes interleave (the world's counter
+ * "execution left for a tick"; every value the world makes is far below the core's default).
  */
-export const suiteTunings = ["own", "drift", "zero-delay", "restart-lower"] as const;
+export const suiteTunings = ["own", "drift", "zero-delay", "restart-lower", "small-steps"] as const;
 export type SuiteTuning = (typeof suiteTunings)[number];
 
 /** The largest drift bound the configuration accepts (10%): the `drift` tuning's. */
 export const driftPpmMax = 100_000;
+
+/** The `small-steps` tuning's batchBytesMax: about one of the world's median values (64 bytes). */
+export const smallStepBytes = 64;
 
 /** The suite profile of a tuning: what every generated scenario takes instead of its draws. */
 export function suiteProfile(tuning: SuiteTuning): SuiteOptions["profile"] {
@@ -63,6 +70,8 @@ export function suiteProfile(tuning: SuiteTuning): SuiteOptions["profile"] {
       return { tuningOverrides: { clockDriftPpmMax: driftPpmMax } };
     case "zero-delay":
       return { zeroDelay: true };
+    case "small-steps":
+      return { tuningOverrides: { batchBytesMax: smallStepBytes } };
     case "own":
     case "restart-lower":
       return undefined;

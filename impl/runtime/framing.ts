@@ -83,12 +83,26 @@ export class FrameDecoder {
     return merged.subarray(0, bytes);
   }
 
+  /**
+   * The next `bytes` bytes as a buffer of their own (a frame must not keep a socket's chunk, or the
+   * next frame's bytes, alive), copied once: a frame spread over many chunks (a 1 MiB Accept comes
+   * in sixteen or more) is joined straight into its own buffer, not joined with what follows and
+   * then copied out again.
+   */
   private take(bytes: number): Buffer {
-    const merged = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-    const taken = Buffer.from(merged.subarray(0, bytes));
-    const rest = merged.subarray(bytes);
+    const taken =
+      this.chunks.length === 1 ? Buffer.from(this.chunks[0]!.subarray(0, bytes)) : Buffer.concat(this.chunks, bytes);
+    let skip = bytes;
+    const rest: Buffer[] = [];
+    for (const chunk of this.chunks) {
+      if (skip >= chunk.length) skip -= chunk.length;
+      else {
+        rest.push(skip > 0 ? chunk.subarray(skip) : chunk);
+        skip = 0;
+      }
+    }
     this.chunks.length = 0;
-    if (rest.length > 0) this.chunks.push(rest);
+    this.chunks.push(...rest);
     this.buffered -= bytes;
     return taken;
   }

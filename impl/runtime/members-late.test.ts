@@ -69,7 +69,7 @@ async function received(id: number, type: string): Promise<number> {
   return [...metrics.matchAll(pattern)].reduce((sum, m) => sum + Number(m[1]), 0);
 }
 
-/** Run the CLI with the admin token; resolves with its exit code and output. */
+/** Replica `id`'s status, once it answers (within 10 s). */
 async function statusOf(id: number): Promise<ReplicaStatus> {
   return waitFor(`the status of replica ${id}`, () => cluster().status(id), 10_000, 100);
 }
@@ -92,6 +92,9 @@ async function converged(ids: readonly number[]): Promise<ReplicaStatus[]> {
 
 /** Add spare `id` with `members add` (add, catch up, promote), through `via`. */
 async function add(id: number, via: readonly number[]): Promise<void> {
+  // Up first, as an operator would see it: the CLI waits only 3 s for a spare to dial the leader,
+  // and a process started a moment ago on a loaded machine may take longer than that to start.
+  await statusOf(id);
   const t0 = performance.now();
   const result = await cluster().cli([
     "members",
@@ -191,6 +194,7 @@ describe("membership after a few hundred slots, with real processes", () => {
       const all = [1, 2, 3, 4, 5, 6];
       const endpoints = ["--endpoints", all.map((id) => cluster().endpoint(id)).join(",")];
       cluster().start(7, { peers: all });
+      await statusOf(7);
       const wrong = await cluster().cli(["members", "replace", "--old", "9", "--id", "7", ...endpoints]);
       note(`members replace --old 9 --id 7: exit ${wrong.code}\n${wrong.stderr}`);
       expect(wrong.code).toBe(1);

@@ -1,6 +1,6 @@
 /**
  * `npm run check -- --runs N --seed S --replicas 3|5|7 [--liveness] [--json] [--shard i/n]
- *  [--workers K] [--mutant NAME] [--tuning own|drift|zero-delay|restart-lower] [--replay SEED:PATH]`
+ *  [--workers K] [--mutant NAME] [--tuning own|drift|zero-delay|restart-lower|small-steps] [--replay SEED:PATH]`
  *
  * A long refinement campaign: N generated runs of the safety (or liveness) suite, every check of
  * proofs/ after every world step, linearizability at the end of each run. Runs are spread over

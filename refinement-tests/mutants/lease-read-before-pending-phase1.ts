@@ -61,4 +61,10 @@ export const leaseReadBeforePendingPhase1: Mutant = {
   // crash is the voter that missed the replace with the first leader slow and every other replica
   // fast (rates worst), so the 2^8 rate combinations of extremes are not needed.
   exploreWith: { 5: shrunk, 7: shrunk },
+  // At zero delay with 3 replicas, the bounds above with the environment acting between any two
+  // deliveries (the zero-delay hunt's stand-in for holds, of which they have none) ran out of the
+  // 10 s budget (111,506 states at load 15). Nothing is held there, so those bounds are zero delay
+  // as they stand; with the first leader slow and every other replica fast (rates worst, as with 5
+  // and 7) the voter that missed the replace still wins: 6,213 states.
+  exploreZeroDelay: { 3: { ...shrunk, bounds: { ...shrunk.bounds, pick: 16 } } },
 };

@@ -24,6 +24,12 @@ export interface ReplicaTuning {
   readonly adaptiveBatching: boolean;
   /** Bytes of log kept at and below the latest snapshot (the core's default, 16 MiB, when absent). */
   readonly logTailBytes?: number;
+  /**
+   * Bytes of values in a batch, in a catch-up reply and executed in one step (the core's default,
+   * 1 MiB, when absent: far above every value the world makes). Only the `small-steps` suite
+   * tuning sets it.
+   */
+  readonly batchBytesMax?: number;
 }
 
 /**

@@ -26,6 +26,7 @@ import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts"
 import {
   configurationFor,
   defaultRules,
+  executionPending,
   initialState,
   replicasOf,
   showChange,
@@ -825,6 +826,7 @@ export class World implements KvSystemView {
     const r = this.own(slot.index);
     const state = r.state!;
     const result = this.step(state, event);
+    const leftBefore = executionPending(state);
     const carried: Carried<KvInput, KvOutput>[] = [];
     const details: string[] | null = this.trace === null ? null : [];
     const arrows: { from: string; to: string; label: string }[] | null = this.trace === null ? null : [];
@@ -886,6 +888,7 @@ export class World implements KvSystemView {
           if (req === undefined) throw new Error(`R${r.id} replied to unknown request ${e.requestId}`);
           const sameStep = event._tag === "ClientRequest" && event.requestId === e.requestId;
           carried.push({ _tag: "Reply", request: req.info, result: e.result, sameStep });
+          if (leftBefore) this.count("client answered with execution left for a tick");
           details?.push(`reply ${req.info.clientId}: ${showResult(e.result)}`);
           arrows?.push({ from: `R${r.id}`, to: req.info.clientId, label: showResult(e.result) });
           table.answer(req.op, req.info, e.result, this.clientContext);
@@ -901,6 +904,8 @@ export class World implements KvSystemView {
     if (!crashed) {
       this.flush(r, carried);
       r.state = result.state;
+      // The step's bytes of values (batchBytesMax) ran out with slots ready: a later tick executes them.
+      if (executionPending(r.state)) this.count("execution left for a tick");
     }
     const step: KvWorldStep = {
       kind: "event",
