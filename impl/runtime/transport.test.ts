@@ -102,8 +102,8 @@ function messageFrame(wireId: number, message: Ping): Buffer {
   return encodeFrame(Buffer.concat([id, pings.encode(message)]));
 }
 
-/** Complete the handshake as replica `from` against the acceptor on `port`. */
-async function rawAuthenticated(port: number, from: number, to: number) {
+/** Complete the handshake as replica `from` against the acceptor on `port` (on its `lane`: control by default). */
+async function rawAuthenticated(port: number, from: number, to: number, lane?: "bulk") {
   const raw = await rawConnect(port);
   const nonce = "0123456789abcdef0123456789abcdef";
   raw.socket.write(
@@ -115,6 +115,7 @@ async function rawAuthenticated(port: number, from: number, to: number) {
       to,
       nonce,
       info: { http: "x", incarnation: "raw" },
+      ...(lane === undefined ? {} : { lane }),
     }),
   );
   const challenge = (await waitFor("challenge", () => raw.frames[0], 5000)) as { nonce: string };
@@ -195,6 +196,72 @@ describe("transport", () => {
     // On one connection the ping would arrive last, after 16 MiB and 16 slow receipts.
     expect(arrivals.indexOf("ping 99")).toBeLessThan(8);
     expect(arrivals.filter((a) => a.startsWith("blob"))).toEqual(Array.from({ length: 16 }, (_, n) => `blob ${n}`));
+  });
+
+  it("decodes bulk frames that arrive together over several loop turns, and a control frame meanwhile", async () => {
+    const Message = Schema.Union(Ping, Schema.TaggedStruct("blob", { n: Schema.Int, data: Schema.String }));
+    type Message = typeof Message.Type;
+    const codec = binaryCodec(Message);
+    const [port, unused] = await freePorts(2);
+    // Each delivery with the loop turn it came in: `turn` counts check phases, where the turn
+    // budget starts a new turn (a setImmediate queued before the budget's, so the two agree).
+    let turn = 0;
+    let ticking = true;
+    const ticker = (): void => {
+      turn += 1;
+      if (ticking) setImmediate(ticker);
+    };
+    const arrivals: { message: string; turn: number }[] = [];
+    const receiver = new Transport<Message>({
+      self: 1,
+      clusterId: "c1",
+      secret,
+      listen: { host: "127.0.0.1", port: port! },
+      peers: new Map([[2, { host: "127.0.0.1", port: unused! }]]),
+      codec,
+      info: { http: "x", incarnation: "i1" },
+      clock: monotonicClock(),
+      log: silentLogger(),
+      onMessage: (_from, message) => {
+        arrivals.push({ message: `${message._tag} ${message.n}`, turn });
+        // A heartbeat sent once the first value is in: the rest wait for their turns.
+        if (message._tag === "blob" && message.n === 1) control.socket.write(frame({ _tag: "ping", n: 99 }));
+      },
+    });
+    open.push(receiver as unknown as Transport<Ping>);
+    await receiver.start();
+    const frame = (message: Message): Buffer => {
+      const id = Buffer.alloc(wireIdBytes);
+      return encodeFrame(Buffer.concat([id, codec.encode(message)]));
+    };
+    const control = await rawAuthenticated(port!, 2, 1);
+    const bulk = await rawAuthenticated(port!, 2, 1, "bulk");
+    control.socket.write(frame({ _tag: "ping", n: 0 }));
+    bulk.socket.write(frame({ _tag: "blob", n: 0, data: "" }));
+    await waitFor("both lanes open", () => (arrivals.length === 2 ? true : undefined));
+    arrivals.length = 0;
+    setImmediate(ticker);
+    // Eight values of almost 1 MiB, written at once: a read of the socket may complete several, and
+    // any two of them pass a turn's budget.
+    const data = "x".repeat(1_000_000);
+    bulk.socket.write(Buffer.concat(Array.from({ length: 8 }, (_, n) => frame({ _tag: "blob", n: n + 1, data }))));
+    try {
+      await waitFor("every message", () => (arrivals.length === 9 ? true : undefined), 20_000);
+    } finally {
+      ticking = false;
+    }
+    const blobs = arrivals.filter((a) => a.message.startsWith("blob"));
+    expect(blobs.map((a) => a.message)).toEqual(Array.from({ length: 8 }, (_, n) => `blob ${n + 1}`));
+    // One bulk frame per turn at most: eight turns at least.
+    const perTurn = new Map<number, number>();
+    for (const b of blobs) perTurn.set(b.turn, (perTurn.get(b.turn) ?? 0) + 1);
+    expect(Math.max(...perTurn.values())).toBe(1);
+    // The control connection is not held back behind the bulk frames waiting for their turns: the
+    // heartbeat, written as the first value was delivered, is read and delivered within the next
+    // turn, while values still wait.
+    const turnOf = (message: string): number => arrivals.find((a) => a.message === message)!.turn;
+    expect(turnOf("ping 99")).toBeLessThanOrEqual(turnOf("blob 1") + 1);
+    expect(turnOf("ping 99")).toBeLessThan(turnOf("blob 8"));
   });
 
   it("drops sends to a peer that is down, and reconnects when it comes up", async () => {
