@@ -16,7 +16,7 @@ import { plainBytes, plainEqual } from "./messages.ts";
 import { executionPending, step, type ReplicaEffect } from "./replica.ts";
 import { slotMapEntries, slotMapSet } from "./slot-map.ts";
 import { initialState, type ReplicaState } from "./state.ts";
-import { Cluster } from "./testing/cluster.ts";
+import { Cluster, followerLearningAtOnce } from "./testing/cluster.ts";
 import { parseScript, ScriptRunner } from "./testing/script.ts";
 
 type Replica = ReplicaState<KvState, KvInput, KvOutput>;
@@ -319,29 +319,9 @@ describe("assertions", () => {
     // A follower learns five chosen slots at once (a catch-up reply); without the bound it would
     // execute them all in one step (eight 1 MiB values: a step longer than a heartbeat interval).
     const learnAll = (batchBytesMax: number) => {
-      const c = new Cluster(3, { config: { batchBytesMax } });
-      c.quiet = true;
-      c.crash(3);
-      c.elapse(300);
-      c.campaign(1);
-      c.stabilize();
-      for (const key of ["a", "b", "c", "d", "e"]) {
-        c.request(1, { _tag: "put", key, value: key.repeat(120) }, "linearizable");
-        c.stabilize();
-      }
-      const leader = c.state(1);
-      const entries = slotMapEntries(leader.learner.log)
-        .filter(([slot]) => slot <= leader.learner.executedUpTo)
-        .map(([slot, value]) => ({ slot, value }));
-      c.restart(3);
-      let follower = c.state(3);
-      let now = c.clock(3);
-      follower = step(follower, {
-        _tag: "Receive",
-        now,
-        from: 1,
-        message: { _tag: "CatchUpReply", entries },
-      }).state;
+      const learnt = followerLearningAtOnce(batchBytesMax);
+      const { leader, slots } = learnt;
+      let { follower, now } = learnt;
       const executedPerStep = [follower.learner.executedUpTo];
       // What the driver reads to tick at once: true exactly while a step left slots to the next.
       const pendingPerStep = [executionPending(follower)];
@@ -352,7 +332,7 @@ describe("assertions", () => {
         executedPerStep.push(follower.learner.executedUpTo);
         pendingPerStep.push(executionPending(follower));
       }
-      return { leader, follower, executedPerStep, pendingPerStep, halted, slots: entries.length };
+      return { leader, follower, executedPerStep, pendingPerStep, halted, slots };
     };
     const unbounded = learnAll(1_048_576);
     expect(unbounded.slots).toBe(5);

@@ -5,34 +5,12 @@
  */
 import { describe, expect, it } from "vitest";
 import { executionPending, step } from "../core/index.ts";
-import { slotMapEntries } from "../core/slot-map.ts";
-import { Cluster } from "../core/testing/cluster.ts";
+import { followerLearningAtOnce } from "../core/testing/cluster.ts";
 import { tickIntervalMs } from "./replica-main.ts";
 
 /** A follower that learned five chosen slots at once, of which a 200-byte step executes two. */
 function followerWithExecutionLeft() {
-  const c = new Cluster(3, { config: { batchBytesMax: 200 } });
-  c.quiet = true;
-  c.crash(3);
-  c.elapse(300);
-  c.campaign(1);
-  c.stabilize();
-  for (const key of ["a", "b", "c", "d", "e"]) {
-    c.request(1, { _tag: "put", key, value: key.repeat(120) }, "linearizable");
-    c.stabilize();
-  }
-  const leader = c.state(1);
-  const entries = slotMapEntries(leader.learner.log)
-    .filter(([slot]) => slot <= leader.learner.executedUpTo)
-    .map(([slot, value]) => ({ slot, value }));
-  c.restart(3);
-  const now = c.clock(3);
-  const follower = step(c.state(3), {
-    _tag: "Receive",
-    now,
-    from: 1,
-    message: { _tag: "CatchUpReply", entries },
-  }).state;
+  const { leader, follower, now } = followerLearningAtOnce(200);
   return { follower, now, executedUpTo: leader.learner.executedUpTo };
 }
 

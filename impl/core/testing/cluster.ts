@@ -15,8 +15,9 @@ import { nextBallot } from "../election.ts";
 import type { ClientResult, Consistency, ReplicaId } from "../events.ts";
 import type { Message } from "../messages.ts";
 import { compactRecords, type DurableRecord } from "../records.ts";
-import { becomeCandidate, makeStep, type ReplicaEffect, type ReplicaEvent, type Step } from "../replica.ts";
+import { becomeCandidate, makeStep, step, type ReplicaEffect, type ReplicaEvent, type Step } from "../replica.ts";
 import { defaultRules, type ReplicaRules } from "../rules.ts";
+import { slotMapEntries } from "../slot-map.ts";
 import { initialState, type ReplicaState } from "../state.ts";
 import { showInput, showMessage, showRecord, showResult, showTime } from "./show.ts";
 
@@ -438,4 +439,40 @@ export function snapshottingCluster(): Cluster {
   }
   c.advance(50, 10);
   return c;
+}
+
+/**
+ * Replica 3 misses five writes of about 130 bytes each (replica 1 leading), restarts and learns
+ * all five chosen slots from one CatchUpReply, under the given batchBytesMax: the follower after
+ * that step (which executes at most batchBytesMax of values), its clock, and the leader.
+ */
+export function followerLearningAtOnce(batchBytesMax: number): {
+  readonly leader: KvReplica;
+  readonly follower: KvReplica;
+  readonly now: number;
+  readonly slots: number;
+} {
+  const c = new Cluster(3, { config: { batchBytesMax } });
+  c.quiet = true;
+  c.crash(3);
+  c.elapse(300);
+  c.campaign(1);
+  c.stabilize();
+  for (const key of ["a", "b", "c", "d", "e"]) {
+    c.request(1, { _tag: "put", key, value: key.repeat(120) }, "linearizable");
+    c.stabilize();
+  }
+  const leader = c.state(1);
+  const entries = slotMapEntries(leader.learner.log)
+    .filter(([slot]) => slot <= leader.learner.executedUpTo)
+    .map(([slot, value]) => ({ slot, value }));
+  c.restart(3);
+  const now = c.clock(3);
+  const follower = step(c.state(3), {
+    _tag: "Receive",
+    now,
+    from: 1,
+    message: { _tag: "CatchUpReply", entries },
+  }).state;
+  return { leader, follower, now, slots: entries.length };
 }
