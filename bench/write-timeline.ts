@@ -8,7 +8,12 @@
  * durable before its quorum's Accepted arrived (it is made durable in parallel with the round
  * trip), and the collector's pauses that overlapped writes.
  *
- *   npx tsx bench/write-timeline.ts [--seconds 8] [--warmup 10] [--json] [--marks FILE]
+ * With `--clients N` (N > 1) the writes share slots and a client's write cannot be told apart in
+ * the marks, so it prints each slot's path instead, from the leader's Accept to its first reply,
+ * beside the clients' latencies, the collector's pauses and the follower's group commits: what
+ * makes the tail under many clients.
+ *
+ *   npx tsx bench/write-timeline.ts [--clients 1] [--seconds 8] [--warmup 10] [--json] [--marks FILE]
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -20,7 +25,14 @@ import { Http1Connection } from "./lib/http1.ts";
 import { runLoad, quantile } from "./lib/load.ts";
 import { loadAverage, progressOf } from "./lib/report.ts";
 import { kvDriver } from "./lib/systems.ts";
-import { segmentNames, writePaths, type ClientWrite, type ThreadMarks } from "./lib/write-timeline.ts";
+import {
+  segmentNames,
+  slotPaths,
+  slotSegmentNames,
+  writePaths,
+  type ClientWrite,
+  type ThreadMarks,
+} from "./lib/write-timeline.ts";
 
 const usage = `usage: npx tsx bench/write-timeline.ts [options]
 
@@ -28,6 +40,7 @@ One client's writes to a 3-replica cluster, each timed stage by stage on every r
 replicas' timeline, PAXOS_LEASE_TIMELINE_DIR): where a lone write's time goes.
 
 options:
+  --clients N     closed-loop writers (default 1); above 1, each slot's path is printed instead
   --seconds S     measured seconds (default 8)
   --warmup S      seconds of 16 writers first, so that the code is compiled (default 10)
   --json          print the report as JSON
@@ -37,6 +50,7 @@ options:
 
 const flags = benchFlags(
   {
+    clients: { type: "string", default: "1" },
     seconds: { type: "string", default: "8" },
     warmup: { type: "string", default: "10" },
     json: { type: "boolean", default: false },
@@ -46,7 +60,8 @@ const flags = benchFlags(
 );
 const seconds = Number(flags.seconds);
 const warmup = Number(flags.warmup);
-if (!(seconds > 0) || !(warmup >= 0)) {
+const clients = Number(flags.clients);
+if (!(seconds > 0) || !(warmup >= 0) || !Number.isInteger(clients) || clients < 1) {
   process.stderr.write(usage);
   process.exit(2);
 }
@@ -76,21 +91,25 @@ try {
   leader = await cluster.waitForLeader(90_000);
   for (const id of [1, 2, 3]) pids.set(cluster.member(id).child!.pid!, id);
   progress(
-    `leader ${leader}; replica pids ${[...pids].map(([pid, id]) => `${id}:${pid}`).join(" ")}; one client for ${seconds} s; load ${loadAverage()}`,
+    `leader ${leader}; replica pids ${[...pids].map(([pid, id]) => `${id}:${pid}`).join(" ")}; ${clients} client(s) for ${seconds} s; load ${loadAverage()}`,
   );
   const url = new URL(cluster.endpoint(leader));
-  const connection = new Http1Connection(url.origin);
   const headers = cluster.authHeaders();
   const body = JSON.stringify({ value: "v".repeat(100) });
   const until = performance.now() + seconds * 1000;
-  for (let i = 0; performance.now() < until; i++) {
-    const sentUs = nowUs();
-    const answer = await connection.request("PUT", `/v1/kv/k${(i * 104729) % 1000}`, body, 5000, headers);
-    const doneUs = nowUs();
-    if (answer.status !== 200) throw new Error(`write answered ${answer.status}: ${answer.body}`);
-    writes.push({ sentUs, doneUs });
-  }
-  connection.close();
+  const writer = async (client: number): Promise<void> => {
+    const connection = new Http1Connection(url.origin);
+    for (let i = 0; performance.now() < until; i++) {
+      const sentUs = nowUs();
+      const key = `/v1/kv/k${(i * 104729 + client * 7919) % 1000}`;
+      const answer = await connection.request("PUT", key, body, 5000, headers);
+      const doneUs = nowUs();
+      if (answer.status !== 200) throw new Error(`write answered ${answer.status}: ${answer.body}`);
+      writes.push({ sentUs, doneUs });
+    }
+    connection.close();
+  };
+  await Promise.all(Array.from({ length: clients }, (_, client) => writer(client)));
   loadAfter = loadAverage();
   // Every thread writes its marks a quarter of a second at a time.
   await new Promise((resolve) => setTimeout(resolve, 600));
@@ -108,10 +127,6 @@ for (const file of fs.readdirSync(dir)) {
 fs.rmSync(dir, { recursive: true, force: true });
 
 if (flags.marks !== undefined) fs.writeFileSync(flags.marks, JSON.stringify({ leader, threads, writes }));
-const { paths, incomplete } = writePaths(leader, threads, writes);
-const totals = paths.map((p) => p.totalUs).sort((a, b) => a - b);
-const slowFrom = quantile(totals, 0.9);
-const slow = paths.filter((p) => p.totalUs >= slowFrom);
 const stats = (values: readonly number[]): { p50: number; p90: number; p99: number; mean: number } => {
   const sorted = [...values].sort((a, b) => a - b);
   return {
@@ -121,6 +136,14 @@ const stats = (values: readonly number[]): { p50: number; p90: number; p99: numb
     mean: sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length),
   };
 };
+if (clients > 1) {
+  manyClients();
+  process.exit(0);
+}
+const { paths, incomplete } = writePaths(leader, threads, writes);
+const totals = paths.map((p) => p.totalUs).sort((a, b) => a - b);
+const slowFrom = quantile(totals, 0.9);
+const slow = paths.filter((p) => p.totalUs >= slowFrom);
 const segments = segmentNames.map((name, i) => {
   const all = stats(paths.map((p) => p.segmentsUs[i]!));
   const slowMean = slow.reduce((n, p) => n + p.segmentsUs[i]!, 0) / Math.max(1, slow.length);
@@ -170,6 +193,120 @@ if (flags.json) {
     ),
     `socket writes (within the segments above): the leader's two Accepts p50 ${us(report.socketWrites.leaderAccepts.p50)} us, p90 ${us(report.socketWrites.leaderAccepts.p90)}; the follower's Accepted p50 ${us(report.socketWrites.followerAccepted.p50)}, p90 ${us(report.socketWrites.followerAccepted.p90)}`,
     `garbage collection on a replica's main thread overlapped ${report.gc.writesWithGc} writes (${report.gc.slowWritesWithGc} of the slowest tenth), ${report.gc.meanUs.toFixed(0)} us per write on average`,
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+/** The report under many clients: each slot's path, the clients' latencies, collections and group commits. */
+function manyClients(): void {
+  const { paths, incomplete } = slotPaths(leader, threads);
+  const latencies = writes.map((w) => w.doneUs - w.sentUs).sort((a, b) => a - b);
+  const totals = paths.map((p) => p.totalUs).sort((a, b) => a - b);
+  const slowTenth = paths.filter((p) => p.totalUs >= quantile(totals, 0.9));
+  const slowHundredth = paths.filter((p) => p.totalUs >= quantile(totals, 0.99));
+  const beyond = (slow: readonly { segmentsUs: readonly number[] }[], i: number, p50: number): number =>
+    slow.reduce((n, p) => n + p.segmentsUs[i]!, 0) / Math.max(1, slow.length) - p50;
+  const segments = slotSegmentNames.map((name, i) => {
+    const all = stats(paths.map((p) => p.segmentsUs[i]!));
+    return {
+      name,
+      ...all,
+      slowTenthUs: beyond(slowTenth, i, all.p50),
+      slowHundredthUs: beyond(slowHundredth, i, all.p50),
+    };
+  });
+  // The wait of a request stepped on the leader for the first Accept after it (a free pipeline slot).
+  const leaderMarks = threads.filter((t) => t.replica === leader && t.main).flatMap((t) => t.marks);
+  const sendTimes = leaderMarks
+    .filter((m) => m.stage === "send-accept")
+    .map((m) => m.timeUs)
+    .sort((a, b) => a - b);
+  const waits: number[] = [];
+  for (const m of leaderMarks) {
+    if (m.stage !== "step-request") continue;
+    const next = sendTimes.find((t) => t >= m.timeUs);
+    if (next !== undefined) waits.push(next - m.timeUs);
+  }
+  const gc = [...new Set(threads.map((t) => t.replica))].sort().map((replica) => {
+    const pauses = threads
+      .filter((t) => t.replica === replica && t.main)
+      .flatMap((t) => t.marks.filter((m) => m.stage === "gc").map((m) => m.key / 1000));
+    return {
+      replica,
+      role: replica === leader ? "leader" : "follower",
+      collections: pauses.length,
+      pausedMs: pauses.reduce((a, b) => a + b, 0),
+      over5Ms: pauses.filter((p) => p > 5).length,
+      longestMs: Math.max(0, ...pauses),
+    };
+  });
+  const fsyncs = [...new Set(threads.map((t) => t.replica))].sort().map((replica) => {
+    const marks = threads.filter((t) => t.replica === replica && !t.main).flatMap((t) => t.marks);
+    const written = marks.filter((m) => m.stage === "storage-written").sort((a, b) => a.timeUs - b.timeUs);
+    const synced = marks.filter((m) => m.stage === "storage-synced").sort((a, b) => a.timeUs - b.timeUs);
+    const durations = written.map((w, i) => (synced[i]?.timeUs ?? w.timeUs) - w.timeUs);
+    return { replica, groups: written.length, ...stats(durations) };
+  });
+  const report = {
+    clients,
+    seconds,
+    load: { before: loadBefore, after: loadAfter },
+    writes: writes.length,
+    writesPerSecond: writes.length / seconds,
+    clientLatencyUs: { ...stats(latencies), p999: quantile(latencies, 0.999) },
+    slots: paths.length + incomplete,
+    commandsPerSlot: writes.length / Math.max(1, paths.length + incomplete),
+    complete: paths.length,
+    incomplete,
+    slotUs: stats(totals),
+    segments,
+    leaderVote: ["hand-over", "SQLite write", "fsync", "back to the main thread"].map((name, i) => ({
+      name,
+      ...stats(paths.map((p) => p.leaderVoteSegmentsUs[i]!)),
+    })),
+    replyWaitedForOwnVote: paths.filter((p) => p.waitedForOwnVote).length,
+    requestWaitForAcceptUs: stats(waits),
+    followerGroupAppends: {
+      all: stats(paths.map((p) => p.followerGroupAppends)),
+      slowHundredthMean: stats(slowHundredth.map((p) => p.followerGroupAppends)).mean,
+    },
+    gcInSlowHundredth: {
+      slots: slowHundredth.length,
+      withLeaderGc: slowHundredth.filter((p) => p.gcUs.leader > 0).length,
+      withFollowerGc: slowHundredth.filter((p) => p.gcUs.follower > 0).length,
+      meanGcUs: stats(slowHundredth.map((p) => p.gcUs.leader + p.gcUs.follower)).mean,
+    },
+    gc,
+    fsyncs,
+  };
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    return;
+  }
+  const us = (n: number): string => Math.round(n).toString().padStart(6);
+  const row = (name: string, s: { p50: number; p90: number; p99: number; mean: number }): string =>
+    `${name.padEnd(58)}${us(s.p50)}  ${us(s.p90)}  ${us(s.p99)}  ${us(s.mean)}`;
+  const l = report.clientLatencyUs;
+  const lines = [
+    `${report.writes} writes by ${clients} clients in ${seconds} s (${report.writesPerSecond.toFixed(0)}/s), ${report.slots} slots (${report.commandsPerSlot.toFixed(1)} writes per slot), ${paths.length} traced whole; load ${loadBefore} before, ${loadAfter} after`,
+    `client latency: p50 ${us(l.p50)} us, p90 ${us(l.p90)}, p99 ${us(l.p99)}, p99.9 ${us(l.p999)}, mean ${us(l.mean)}`,
+    "",
+    "slot segment (microseconds)                                   p50     p90     p99    mean   slowest 10% / 1%: mean beyond p50",
+    ...segments.map((s) => `${row(s.name, s)}  ${us(s.slowTenthUs)} / ${us(s.slowHundredthUs)}`),
+    row("the slot, Accept to first reply", report.slotUs),
+    row("leader: a request stepped -> the next Accept sent", report.requestWaitForAcceptUs),
+    "",
+    `leader's own vote (the reply waited for it in ${report.replyWaitedForOwnVote} of ${paths.length} slots):`,
+    ...report.leaderVote.map((s) => row(`  ${s.name}`, s)),
+    row("follower: appends in its vote's group commit", report.followerGroupAppends.all),
+    `  in the slowest 1% of slots: ${report.followerGroupAppends.slowHundredthMean.toFixed(1)} appends on average`,
+    "",
+    `the slowest 1% of slots (${report.gcInSlowHundredth.slots}): a collection on the leader in ${report.gcInSlowHundredth.withLeaderGc}, on the follower in ${report.gcInSlowHundredth.withFollowerGc}, ${report.gcInSlowHundredth.meanGcUs.toFixed(0)} us of pause each on average`,
+    ...gc.map(
+      (g) =>
+        `replica ${g.replica} (${g.role}): ${g.collections} collections, ${g.pausedMs.toFixed(0)} ms paused, ${g.over5Ms} over 5 ms, longest ${g.longestMs.toFixed(1)} ms`,
+    ),
+    ...fsyncs.map((f) => row(`replica ${f.replica}: fsync of ${f.groups} group commits`, f)),
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
 }

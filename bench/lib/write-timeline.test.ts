@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { readTimeline, Timeline, type TimelineMark, type TimelineStage } from "../../impl/runtime/timeline.ts";
-import { segmentNames, writePaths, type ThreadMarks } from "./write-timeline.ts";
+import { segmentNames, slotPaths, slotSegmentNames, writePaths, type ThreadMarks } from "./write-timeline.ts";
 
 const at = (timeUs: number, stage: TimelineStage, key = -1): TimelineMark => ({ timeUs, stage, key });
 
@@ -89,6 +89,91 @@ describe("writePaths", () => {
       t.replica === 1 && t.main ? { ...t, marks: t.marks.filter((m) => m.stage !== "recv-accepted") } : t,
     );
     expect(writePaths(1, threads, [{ sentUs: 1000, doneUs: 1800 }])).toEqual({ paths: [], incomplete: 1 });
+  });
+});
+
+describe("slotPaths", () => {
+  it("chains a slot's stages from the leader's Accept to its first reply", () => {
+    const { paths, incomplete } = slotPaths(1, oneWrite(1450));
+    expect(incomplete).toBe(0);
+    const [p] = paths;
+    expect(p!.slot).toBe(7);
+    expect(p!.segmentsUs).toEqual([20, 100, 10, 10, 30, 50, 180, 20, 20, 180, 10, 10]);
+    expect(p!.segmentsUs).toHaveLength(slotSegmentNames.length);
+    expect(p!.segmentsUs.reduce((a, b) => a + b, 0)).toBe(p!.totalUs);
+    expect(p!.leaderVoteSegmentsUs).toEqual([40, 50, 150, 50]);
+    expect(p!.waitedForOwnVote).toBe(false);
+    expect(p!.followerGroupAppends).toBe(1);
+    expect(p!.gcUs).toEqual({ leader: 100, follower: 0 });
+  });
+
+  it("tells when the first reply waited for the leader's own vote", () => {
+    const { paths } = slotPaths(1, oneWrite(1800));
+    expect(paths[0]!.waitedForOwnVote).toBe(true);
+    expect(paths[0]!.segmentsUs.at(-1)).toBe(100);
+  });
+
+  it("follows a slot whose vote a follower handed over in another slot's batch and group commit", () => {
+    // Slots 7 and 8 go out in one flush; follower 2 steps both, then hands both votes over in one
+    // append keyed by slot 7; a second append (slot 9's) joins the same group commit.
+    const threads: ThreadMarks[] = [
+      {
+        replica: 1,
+        main: true,
+        marks: [
+          at(1080, "send-accept", 7),
+          at(1090, "send-accept", 8),
+          at(1100, "flush"),
+          at(1160, "post", 7),
+          at(1450, "durable", 7),
+          at(1700, "recv-accepted", 7),
+          at(1701, "recv-accepted", 8),
+          at(1710, "step-accepted", 7),
+          at(1711, "step-accepted", 8),
+          at(1720, "reply"),
+          at(1721, "reply"),
+        ],
+      },
+      {
+        replica: 1,
+        main: false,
+        marks: [at(1200, "storage-take", 7), at(1250, "storage-written", 7), at(1400, "storage-synced", 7)],
+      },
+      {
+        replica: 2,
+        main: true,
+        marks: [
+          at(1200, "recv-accept", 7),
+          at(1201, "recv-accept", 8),
+          at(1210, "step-accept", 7),
+          at(1211, "step-accept", 8),
+          at(1220, "post", 7),
+          at(1230, "post", 9),
+          at(1500, "durable", 7),
+          at(1505, "durable", 9),
+          at(1510, "send-accepted", 7),
+          at(1511, "send-accepted", 8),
+          at(1520, "flush"),
+        ],
+      },
+      {
+        replica: 2,
+        main: false,
+        marks: [at(1250, "storage-take", 7), at(1300, "storage-written", 7), at(1480, "storage-synced", 7)],
+      },
+    ];
+    const { paths, incomplete } = slotPaths(1, threads);
+    expect(incomplete).toBe(0);
+    expect(paths.map((p) => p.slot)).toEqual([7, 8]);
+    expect(paths[1]!.segmentsUs).toEqual([10, 101, 10, 9, 30, 50, 180, 20, 20, 181, 10, 9]);
+    expect(paths[1]!.followerGroupAppends).toBe(2);
+  });
+
+  it("counts a slot with a stage missing apart", () => {
+    const threads = oneWrite(1450).map((t) =>
+      t.replica === 1 && t.main ? { ...t, marks: t.marks.filter((m) => m.stage !== "step-accepted") } : t,
+    );
+    expect(slotPaths(1, threads)).toEqual({ paths: [], incomplete: 1 });
   });
 });
 

@@ -61,6 +61,25 @@ class Marks {
   }
   /** The first mark of `stage` (with `key`, when given) at or after `fromUs`. */
   first(stage: TimelineStage, fromUs: number, key?: number): number | undefined {
+    for (let i = this.index(fromUs); i < this.marks.length; i++) {
+      const m = this.marks[i]!;
+      if (m.stage === stage && (key === undefined || m.key === key)) return m.timeUs;
+    }
+    return undefined;
+  }
+  /** The first mark of `stage` at or after `fromUs`, whatever its key. */
+  firstMark(stage: TimelineStage, fromUs: number): TimelineMark | undefined {
+    for (let i = this.index(fromUs); i < this.marks.length; i++)
+      if (this.marks[i]!.stage === stage) return this.marks[i];
+    return undefined;
+  }
+  /** The time of the last mark of `stage` before `toUs`. */
+  lastBefore(stage: TimelineStage, toUs: number): number | undefined {
+    for (let i = this.index(toUs) - 1; i >= 0; i--) if (this.marks[i]!.stage === stage) return this.marks[i]!.timeUs;
+    return undefined;
+  }
+  /** The index of the first mark at or after `fromUs`. */
+  private index(fromUs: number): number {
     let lo = 0;
     let hi = this.marks.length;
     while (lo < hi) {
@@ -68,15 +87,14 @@ class Marks {
       if (this.marks[mid]!.timeUs < fromUs) lo = mid + 1;
       else hi = mid;
     }
-    for (let i = lo; i < this.marks.length; i++) {
-      const m = this.marks[i]!;
-      if (m.stage === stage && (key === undefined || m.key === key)) return m.timeUs;
-    }
-    return undefined;
+    return lo;
   }
   /** The marks of `stage` between `fromUs` and `toUs`. */
   between(stage: TimelineStage, fromUs: number, toUs: number): TimelineMark[] {
-    return this.marks.filter((m) => m.stage === stage && m.timeUs >= fromUs && m.timeUs <= toUs);
+    const found: TimelineMark[] = [];
+    for (let i = this.index(fromUs); i < this.marks.length && this.marks[i]!.timeUs <= toUs; i++)
+      if (this.marks[i]!.stage === stage) found.push(this.marks[i]!);
+    return found;
   }
 }
 
@@ -186,6 +204,128 @@ export function writePaths(
       waitedForOwnVote: leaderDurable > stepAccepted,
       socketWritesUs: [leaderFlushed - leaderFlush, best[8]!],
       gcUs,
+    };
+  }
+}
+
+/** The segments of a slot's path under many clients, in order; each ends at the stage its name ends with. */
+export const slotSegmentNames = [
+  "leader: Accept handed to the transport -> its flush starts",
+  "sockets, network -> follower: Accept decoded",
+  "follower: decoded -> step of the Accept",
+  "follower: step -> vote handed to the storage thread",
+  "follower: hand-over -> storage thread takes it",
+  "follower storage: SQLite write",
+  "follower storage: fsync",
+  "follower: fsync -> main thread learns it is durable",
+  "follower: durable -> Accepted's flush starts",
+  "sockets, network -> leader: Accepted decoded",
+  "leader: decoded -> step of the Accepted",
+  "leader: step -> first reply (its own vote durable)",
+] as const;
+
+/** One slot's path from the leader's Accept to its first reply, through the follower that made the quorum. */
+export interface SlotPath {
+  readonly slot: number;
+  /** From the Accept handed to the transport to the first reply after the quorum's Accepted was stepped. */
+  readonly totalUs: number;
+  readonly segmentsUs: readonly number[];
+  /** The leader's own vote: hand-over, SQLite write, fsync, back to the main thread. */
+  readonly leaderVoteSegmentsUs: readonly number[];
+  /** Whether the first reply waited for the leader's own vote (durable after the Accepted was stepped). */
+  readonly waitedForOwnVote: boolean;
+  /** Appends (hand-overs) that the follower's storage thread took in the same group commit as this slot's vote. */
+  readonly followerGroupAppends: number;
+  /** Microseconds of collection on the leader's and on that follower's main threads within the path. */
+  readonly gcUs: { readonly leader: number; readonly follower: number };
+}
+
+/**
+ * The path of every slot the leader sent an Accept for, under any number of clients: the storage
+ * marks of a batch are keyed by its first vote's slot, so a slot's hand-over is the first one after
+ * its step, and its group commit the first take after that (the storage thread takes everything
+ * posted so far).
+ */
+export function slotPaths(
+  leader: number,
+  threads: readonly ThreadMarks[],
+): { readonly paths: SlotPath[]; readonly incomplete: number } {
+  const of = (replica: number, main: boolean): Marks =>
+    new Marks(threads.filter((t) => t.replica === replica && t.main === main).flatMap((t) => t.marks));
+  const gcOf = (replica: number): TimelineMark[] =>
+    threads.filter((t) => t.replica === replica && t.main).flatMap((t) => t.marks.filter((m) => m.stage === "gc"));
+  const leaderMain = of(leader, true);
+  const leaderStorage = of(leader, false);
+  const followers = [...new Set(threads.map((t) => t.replica))]
+    .filter((r) => r !== leader)
+    .map((r) => ({ main: of(r, true), storage: of(r, false), gc: gcOf(r) }));
+  const leaderGc = gcOf(leader);
+  const overlap = (gcs: readonly TimelineMark[], from: number, to: number): number =>
+    gcs.reduce((n, gc) => n + Math.max(0, Math.min(gc.timeUs + gc.key, to) - Math.max(gc.timeUs, from)), 0);
+  const sends = threads
+    .filter((t) => t.replica === leader && t.main)
+    .flatMap((t) => t.marks.filter((m) => m.stage === "send-accept"));
+  const seen = new Set<number>();
+  const paths: SlotPath[] = [];
+  let incomplete = 0;
+  for (const send of sends.sort((a, b) => a.timeUs - b.timeUs)) {
+    // A slot's Accept is re-sent (catch-up, a new ballot) rarely; its first send is its path.
+    if (seen.has(send.key)) continue;
+    seen.add(send.key);
+    const path = pathOf(send.key, send.timeUs);
+    if (path === null) incomplete += 1;
+    else paths.push(path);
+  }
+  return { paths, incomplete };
+
+  function storagePath(main: Marks, storage: Marks, from: number): number[] | null {
+    const post = main.firstMark("post", from);
+    if (post === undefined) return null;
+    const take = storage.first("storage-take", post.timeUs);
+    const written = take === undefined ? undefined : storage.first("storage-written", take);
+    const synced = written === undefined ? undefined : storage.first("storage-synced", written);
+    const durable = synced === undefined ? undefined : main.first("durable", synced, post.key);
+    if (take === undefined || written === undefined || synced === undefined || durable === undefined) return null;
+    return [post.timeUs, take, written, synced, durable];
+  }
+
+  function pathOf(slot: number, sendUs: number): SlotPath | null {
+    const flush = leaderMain.first("flush", sendUs);
+    const stepped = leaderMain.first("step-accepted", sendUs, slot);
+    if (flush === undefined || stepped === undefined) return null;
+    const reply = leaderMain.first("reply", stepped);
+    const own = storagePath(leaderMain, leaderStorage, sendUs);
+    if (reply === undefined || own === null) return null;
+    let best: { chain: number[]; groupAppends: number; gc: number } | null = null;
+    for (const f of followers) {
+      const recv = f.main.first("recv-accept", flush - 1, slot);
+      const step = recv === undefined ? undefined : f.main.first("step-accept", recv, slot);
+      const vote = step === undefined ? null : storagePath(f.main, f.storage, step);
+      const sent = vote === null ? undefined : f.main.first("send-accepted", vote[4]!, slot);
+      const back = sent === undefined ? undefined : f.main.first("flush", sent);
+      if (recv === undefined || step === undefined || vote === null || back === undefined) continue;
+      const arrived = leaderMain.first("recv-accepted", back - 1, slot);
+      if (arrived === undefined || arrived > stepped) continue;
+      if (best !== null && back >= best.chain[9]!) continue;
+      // The hand-overs taken in the same group: those after the previous take, up to this one.
+      const previousTake = f.storage.lastBefore("storage-take", vote[1]!) ?? vote[0]! - 1e6;
+      const groupAppends = f.main.between("post", previousTake, vote[1]!).length;
+      best = {
+        chain: [sendUs, flush, recv, step, ...vote, back, arrived, stepped, reply],
+        groupAppends,
+        gc: overlap(f.gc, sendUs, reply),
+      };
+    }
+    if (best === null) return null;
+    const { chain } = best;
+    return {
+      slot,
+      totalUs: reply - sendUs,
+      segmentsUs: chain.slice(1).map((t, i) => t - chain[i]!),
+      leaderVoteSegmentsUs: own.slice(1).map((t, i) => t - own[i]!),
+      waitedForOwnVote: own[4]! > stepped,
+      followerGroupAppends: best.groupAppends,
+      gcUs: { leader: overlap(leaderGc, sendUs, reply), follower: best.gc },
     };
   }
 }

@@ -11,6 +11,7 @@ import { boundsOf } from "../suite.ts";
 import { runScenario } from "./run.ts";
 import { tunings, type ReplicaTuning } from "./tuning.ts";
 import { World } from "./world.ts";
+import { mutantNamed } from "../mutants/index.ts";
 
 /** A booted 3-replica world with its first leader elected (fault-free). */
 function warm(tuning?: ReplicaTuning): World {
@@ -125,5 +126,21 @@ describe("the simulated world", () => {
       1000 * (1 + w.tuning.clockDriftPpmMax / 1e6),
       6,
     );
+  });
+
+  it("the transfer prelude corrupts a chunk of a state transfer on its way: refused, and caught without rule S2", () => {
+    const [drawn] = fc.sample(scenarioArbitrary(boundsOf({})), { seed: 1, numRuns: 1 }) as [Scenario];
+    const { step } = mutantNamed("transfer-unverified");
+    for (const replicas of [3, 5, 7]) {
+      const profile = { ...drawn.profile, warmStart: true, tuning: 0, prelude: "transfer" as const, pick: 0 };
+      const scenario = { ...drawn, profile, actions: [] };
+      const real = runScenario(scenario, { replicas });
+      expect(real.failure).toBeNull();
+      expect(real.counters.get("world: state-transfer chunk corrupted"), `${replicas} replicas`).toBe(1);
+      expect(real.counters.get("sometimes: corrupted state transfer refused"), `${replicas} replicas`).toBe(1);
+      expect(real.counters.get("sometimes: snapshot installed by state transfer") ?? 0).toBeGreaterThan(0);
+      // The transfer is asked for again and installed: its corrupted copy is what the broken rule installs.
+      expect(runScenario(scenario, { replicas, step }).failure?.check).toBe("DigestAgreement");
+    }
   });
 });
