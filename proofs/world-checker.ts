@@ -76,6 +76,7 @@ export const sometimesRequired = [
   "sometimes: removed or lagging voter campaigning",
   "sometimes: snapshot taken while a lease is held",
   "sometimes: state transfer while a lease is held",
+  "sometimes: corrupted state transfer refused",
   "sometimes: log truncated past the snapshot before last (the log's tail)",
 ] as const;
 
@@ -282,6 +283,10 @@ export class WorldChecker<S, I, O> {
       if (!installed && before !== null && step.after.learner.logTruncatedUpTo > (before.learner.snapshot?.slot ?? 0))
         this.tally.add("sometimes: log truncated past the snapshot before last (the log's tail)");
     }
+    // A complete transfer that failed its digests is dropped whole (rule S2, impl/core/transfer.ts).
+    const transfer = step.before?.learner.transfer ?? null;
+    if (transfer !== null && step.after.learner.transfer === null && step.message?._tag === "SnapshotChunk")
+      if (snapshot === step.before?.learner.snapshot) this.tally.add("sometimes: corrupted state transfer refused");
     if (p !== null) t = p.lap("Truncation and snapshot checks", t);
     this.rareStates(step, step.after, answered);
     this.catchUpPaths(step, step.after);

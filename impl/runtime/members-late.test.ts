@@ -92,9 +92,9 @@ async function converged(ids: readonly number[]): Promise<ReplicaStatus[]> {
 
 /** Add spare `id` with `members add` (add, catch up, promote), through `via`. */
 async function add(id: number, via: readonly number[]): Promise<void> {
-  // Up first, as an operator would see it: the CLI waits only 3 s for a spare to dial the leader,
-  // and a process started a moment ago on a loaded machine may take longer than that to start.
-  await statusOf(id);
+  // Up and connected first, as an operator would see it: the CLI waits only 3 s for a spare to
+  // dial the leader, and a process started a moment ago on a loaded machine may take longer.
+  await cluster().waitForDialled(id);
   const t0 = performance.now();
   const result = await cluster().cli([
     "members",
@@ -194,7 +194,7 @@ describe("membership after a few hundred slots, with real processes", () => {
       const all = [1, 2, 3, 4, 5, 6];
       const endpoints = ["--endpoints", all.map((id) => cluster().endpoint(id)).join(",")];
       cluster().start(7, { peers: all });
-      await statusOf(7);
+      await cluster().waitForDialled(7);
       const wrong = await cluster().cli(["members", "replace", "--old", "9", "--id", "7", ...endpoints]);
       note(`members replace --old 9 --id 7: exit ${wrong.code}\n${wrong.stderr}`);
       expect(wrong.code).toBe(1);

@@ -84,23 +84,8 @@ describe("membership changes with real processes", () => {
       expect(early.status).toBe(409);
       expect(early.body).toMatchObject({ code: "unknown-replica" });
       expect(String(early.body.message)).toMatch(/replica 9 has not connected to replica \d \(the leader\)/);
-      // The CLI waits a little for a replica started a moment ago to connect; here it has.
-      await waitFor(
-        "replica 4 to connect to the leader",
-        async () => {
-          const doc = await httpJson(
-            "GET",
-            `${cluster().endpoint(leader)}/status`,
-            undefined,
-            cluster().authHeaders(),
-            2000,
-          );
-          const peers = doc.body.peers as { id: number; inbound: boolean }[];
-          return peers.some((p) => p.id === 4 && p.inbound) ? true : undefined;
-        },
-        20_000,
-        100,
-      );
+      // The CLI waits only a little for a replica started a moment ago to connect; here it has.
+      await cluster().waitForDialled(4);
       const endpoints = ["--endpoints", cluster().endpoints().slice(0, 3).join(",")];
       const added = await cluster().cli(["members", "add", "--id", "4", ...endpoints]);
       note(`members add --id 4: exit ${added.code}\n${added.stderr}${added.stdout}`);
@@ -146,6 +131,7 @@ describe("membership changes with real processes", () => {
       const refused = await cluster().client().call("POST", "/v1/members", { op: "replace", old: 3, id: 5 });
       expect(refused.status).toBe(409);
       expect(String(refused.body.message)).toMatch(/replica 5 is not a learner/);
+      await cluster().waitForDialled(5);
       await change({ op: "add", id: 5 });
       const replaced = await change({ op: "replace", old: 3, id: 5 });
       note(`replace: ${String(replaced.message)}`);

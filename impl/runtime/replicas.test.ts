@@ -7,6 +7,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import { keyPath, newSession, type Session } from "./client.ts";
 import { launchChromium } from "./testing-browser.ts";
@@ -34,6 +35,38 @@ async function read(key: string, query = ""): Promise<unknown> {
     .call("GET", `${keyPath(key)}${query}`);
   expect(reply.status, JSON.stringify(reply.body)).toBe(200);
   return reply.body.value;
+}
+
+/** What a status page shows, read in one go (between two separate reads it may render a newer status). */
+interface RenderedStatus {
+  readonly role: string | null;
+  readonly leader: string | null;
+  readonly leaderId: string | null;
+  /** Per peer id: the first cell's text and the link to its page. */
+  readonly peers: Record<string, { readonly name: string; readonly href: string | null }>;
+  readonly inForce: string | null;
+}
+
+/** Evaluated in the page (JavaScript: the project's TypeScript has no DOM types): its {@link RenderedStatus}. */
+const renderedStatus = `(() => {
+  const peers = {};
+  for (const row of document.querySelectorAll("#peers tr[data-peer]")) {
+    const link = row.querySelector("a");
+    peers[row.dataset.peer] = { name: row.querySelector("td").textContent, href: link ? link.getAttribute("href") : null };
+  }
+  const leader = document.querySelector("#leader");
+  return {
+    role: document.querySelector("#role").dataset.role ?? null,
+    leader: leader.textContent,
+    leaderId: leader.dataset.leader ?? null,
+    peers,
+    inForce: document.querySelector("#in-force").textContent,
+  };
+})()`;
+
+/** The rendering `page` shows now. */
+async function rendered(page: Page): Promise<RenderedStatus> {
+  return page.evaluate<RenderedStatus>(renderedStatus);
 }
 
 describe("three replica processes", () => {
@@ -70,7 +103,12 @@ describe("three replica processes", () => {
         },
         10_000,
       );
-      expect((await cluster().status(follower))?.leader).not.toBeNull();
+      // It knows a leader (none for a moment while leadership moves).
+      await waitFor(
+        `replica ${follower} to know a leader`,
+        async () => ((await cluster().status(follower))?.leader ?? null) !== null || undefined,
+        10_000,
+      );
     } catch (error) {
       note(cluster().logs());
       throw error;
@@ -104,15 +142,23 @@ describe("three replica processes", () => {
       note(
         `first write after the kill completed after ${(firstAfterKill - killedAt).toFixed(0)} ms (failover plus client retries)`,
       );
-      const newLeader = await cluster().waitForLeader(30_000);
+      // The leader's metrics, read while it still leads (under load leadership may move again).
+      const { newLeader, sample } = await waitFor(
+        "the metrics of a replica that leads",
+        async () => {
+          const current = await cluster().waitForLeader(30_000);
+          const metrics = await fetch(`${cluster().endpoint(current)}/metrics`, {
+            headers: cluster().authHeaders("read"),
+          }).then((r) => r.text());
+          const value = (name: string): number =>
+            Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, "m").exec(metrics)?.[1] ?? Number.NaN);
+          return value("paxos_lease_is_leader") === 1 ? { newLeader: current, sample: value } : undefined;
+        },
+        60_000,
+        100,
+      );
       expect(newLeader).not.toBe(leader);
       note(`new leader is replica ${newLeader}`);
-      const metrics = await fetch(`${cluster().endpoint(newLeader)}/metrics`, {
-        headers: cluster().authHeaders("read"),
-      }).then((r) => r.text());
-      const sample = (name: string): number =>
-        Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, "m").exec(metrics)?.[1] ?? Number.NaN);
-      expect(sample("paxos_lease_is_leader")).toBe(1);
       expect(sample("paxos_lease_leaderships_total")).toBeGreaterThanOrEqual(1);
       expect(sample("paxos_lease_commits_total")).toBeGreaterThan(0);
       expect(sample("paxos_lease_fsync_seconds_count")).toBeGreaterThan(0);
@@ -161,33 +207,41 @@ describe("three replica processes", () => {
     if (browser === null) return;
     const profile = tempDir("chromium");
     try {
-      const current = await cluster().waitForLeader(30_000);
-      const follower = current === 1 ? 2 : 1;
       const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
       // Without a token the page shows no status, only the form that asks for one.
-      await page.goto(`${cluster().endpoint(follower)}/`);
+      await page.goto(`${cluster().endpoint(1)}/`);
       await page.locator("#login").waitFor({ state: "visible", timeout: 20_000 });
       expect(await page.locator("#leader").textContent()).toBe("unknown");
-      // With a read token in the address (a fragment: never sent to the server) it shows everything.
-      await page.goto(`${cluster().endpoint(follower)}/#token=${cluster().token("read")}`);
-      // The page takes the token out of its address (a fragment change does not reload it).
-      await page.waitForFunction('location.hash === ""', undefined, { timeout: 10_000 });
-      const leaderCard = page.locator("#leader");
-      await leaderCard.and(page.locator(`[data-leader="${current}"]`)).waitFor({ timeout: 20_000 });
-      expect(await leaderCard.textContent()).toBe(`replica ${current}`);
-      expect(await page.locator("#role").getAttribute("data-role")).toBe("follower");
-      await page.locator(`#peers tr[data-peer="${current}"]`).waitFor({ timeout: 10_000 });
-      expect(await page.locator(`#peers tr[data-peer="${current}"] td`).first().textContent()).toBe(
-        `replica ${current} (leader)`,
+      // Under load the leader may move while a page loads: follow it, and read each page in one
+      // rendering (it re-renders every 500 ms from a fresh status).
+      let viewed = 0;
+      const { leader, view } = await waitFor(
+        "a follower's page to show the leader all replicas agree on",
+        async () => {
+          const current = await cluster().waitForLeader(30_000);
+          const follower = current === 1 ? 2 : 1;
+          if (follower !== viewed) {
+            // With a read token in the address (a fragment: never sent to the server) it shows everything.
+            await page.goto(`${cluster().endpoint(follower)}/#token=${cluster().token("read")}`);
+            // The page takes the token out of its address (a fragment change does not reload it).
+            await page.waitForFunction('location.hash === ""', undefined, { timeout: 10_000 });
+            viewed = follower;
+          }
+          const shown = await rendered(page);
+          return shown.role === "follower" && shown.leaderId === String(current)
+            ? { leader: current, view: shown }
+            : undefined;
+        },
+        60_000,
+        250,
       );
+      expect(view.leader).toBe(`replica ${leader}`);
       // The link to a peer's page uses this page's scheme (https under TLS).
-      expect(await page.locator(`#peers tr[data-peer="${current}"] a`).getAttribute("href")).toBe(
-        `${cluster().endpoint(current)}/`,
-      );
-      await page.locator('#in-force[data-voters="1,2,3"]').waitFor({ timeout: 10_000 });
-      expect(await page.locator("#in-force").textContent()).toBe(
-        "In force: voters 1,2,3 (chosen at slot 0, governs from slot 1); this replica: voter",
-      );
+      expect(view.peers[leader]).toEqual({
+        name: `replica ${leader} (leader)`,
+        href: `${cluster().endpoint(leader)}/`,
+      });
+      expect(view.inForce).toBe("In force: voters 1,2,3 (chosen at slot 0, governs from slot 1); this replica: voter");
       const shot = path.join(profile, "status-page.png");
       await page.screenshot({ path: shot, fullPage: true });
       expect(fs.statSync(shot).size).toBeGreaterThan(10_000);
@@ -195,23 +249,31 @@ describe("three replica processes", () => {
         `status page screenshot: ${shot}${process.env.PAXOS_LEASE_KEEP_TEST_DATA === "1" ? "" : " (removed; set PAXOS_LEASE_KEEP_TEST_DATA=1 to keep it)"}`,
       );
       const leaderPage = await browser.newPage();
-      await leaderPage.goto(`${cluster().endpoint(current)}/`);
-      // A token typed into the form works as well.
-      await leaderPage.locator("#login").waitFor({ state: "visible", timeout: 20_000 });
-      await leaderPage.locator("#token").fill(cluster().token("read"));
-      await leaderPage.locator("#login button").click();
-      // Both in one rendering (under load, leadership may move between two reads of the page).
-      const shown = await leaderPage.waitForFunction(
-        `document.querySelector("#role").dataset.role === "leader" && document.querySelector("#leader").textContent === "replica ${current} (this one)"`,
-        undefined,
-        { timeout: 20_000 },
+      let viewedLeader = 0;
+      const own = await waitFor(
+        "the leader's page to show it leads",
+        async () => {
+          const current = await cluster().waitForLeader(30_000);
+          if (current !== viewedLeader) {
+            await leaderPage.goto(`${cluster().endpoint(current)}/`);
+            // A token typed into the form works as well.
+            await leaderPage.locator("#login").waitFor({ state: "visible", timeout: 20_000 });
+            await leaderPage.locator("#token").fill(cluster().token("read"));
+            await leaderPage.locator("#login button").click();
+            viewedLeader = current;
+          }
+          const shown = await rendered(leaderPage);
+          return shown.role === "leader" ? shown : undefined;
+        },
+        60_000,
+        250,
       );
-      expect(await shown.jsonValue()).toBe(true);
+      expect(own.leader).toBe(`replica ${viewedLeader} (this one)`);
     } finally {
       await browser.close();
       if (process.env.PAXOS_LEASE_KEEP_TEST_DATA !== "1") fs.rmSync(profile, { recursive: true, force: true });
     }
-  }, 90_000);
+  }, 150_000);
 
   it("stop cleanly on SIGTERM, leaving traces (mode 0600) in which every receipt pairs with a send of the same message", async () => {
     // Stop first, so that no receipt is read whose send was traced after its sender's file was read.

@@ -61,6 +61,7 @@ const refusal =
 describe("a retired id", () => {
   it("is refused by members add and members replace after the removal is in snapshots and every replica restarted", async () => {
     cluster.start(4);
+    await cluster.waitForDialled(4);
     const added = await cli(["members", "add", "--id", "4"]);
     expect(added.code, added.stderr).toBe(0);
     const removed = await cli(["members", "remove", "--id", "4"]);

@@ -115,6 +115,28 @@ export function recordChecksum(seq: number, kind: string, body: string): string 
   return createHash("sha256").update(`${seq}\u0000${kind}\u0000`).update(body).digest("hex").slice(0, 32);
 }
 
+/**
+ * The checksum of a record whose body was encoded by the caller (`body`, its UTF-8 bytes): the
+ * same digest as {@link recordChecksum} of the string those bytes are, without that string.
+ */
+function encodedRecordChecksum(seq: number, kind: string, body: Buffer): string {
+  return createHash("sha256").update(`${seq}\u0000${kind}\u0000`).update(body).digest("hex").slice(0, 32);
+}
+
+/**
+ * A record with its body already encoded (the codec's JSON, as UTF-8 bytes): written as is, as
+ * the same TEXT the codec would have made of it. The storage thread writes a snapshot so, from the
+ * slices it was sent, rather than joining them into a string and encoding that again (each a copy
+ * of the whole state; impl/runtime/storage-worker.ts). `record` stands for it wherever only its
+ * kind and fields other than the bytes count (compaction's trigger, its kind column).
+ */
+export class EncodedRecord<R> {
+  constructor(
+    readonly record: R,
+    readonly body: Buffer,
+  ) {}
+}
+
 /** A record body at least this long is checksummed without a copy joined to its prefix. */
 const largeBodyChars = 4 * 1024 * 1024;
 
@@ -144,7 +166,8 @@ export interface Opened<R> {
 /** The durable log of one replica. */
 export class Storage<R> {
   private readonly insert: Database.Statement<[number, string, string, string]>;
-  private readonly appendAll: (records: readonly R[]) => number;
+  private readonly insertEncoded: Database.Statement<[number, string, Buffer, string]>;
+  private readonly appendAll: (records: readonly (R | EncodedRecord<R>)[]) => number;
   private lastSeq: number;
   /** The WAL file, opened for syncing it (any descriptor of a file syncs all its data). */
   private readonly walFd: number;
@@ -170,11 +193,20 @@ export class Storage<R> {
     this.syncedSeqFd = this.faults.powerLoss ? openSyncedSeq(options.dir) : -1;
     if (this.faults.powerLoss) noteSynced(this.syncedSeqFd, lastSeq);
     this.insert = db.prepare("INSERT INTO records (seq, kind, body, checksum) VALUES (?, ?, ?, ?)");
-    this.appendAll = db.transaction((records: readonly R[]): number => {
+    // The bytes are bound as a blob and stored as the TEXT they spell, so the row reads as any other.
+    this.insertEncoded = db.prepare(
+      "INSERT INTO records (seq, kind, body, checksum) VALUES (?, ?, CAST(? AS TEXT), ?)",
+    );
+    this.appendAll = db.transaction((records: readonly (R | EncodedRecord<R>)[]): number => {
       const kindOf = this.options.kindOf ?? defaultKind;
       let seq = this.lastSeq;
       for (const record of records) {
         seq += 1;
+        if (record instanceof EncodedRecord) {
+          const kind = kindOf(record.record);
+          this.insertEncoded.run(seq, kind, record.body, encodedRecordChecksum(seq, kind, record.body));
+          continue;
+        }
         const kind = kindOf(record);
         const body = JSON.stringify(this.options.codec.encodeValue(record));
         this.insert.run(seq, kind, body, recordChecksum(seq, kind, body));
@@ -230,7 +262,7 @@ export class Storage<R> {
    * {@link sync} returns. Group commit on the storage thread (impl/runtime/storage-worker.ts) writes
    * every append waiting for it this way and then syncs once.
    */
-  write(records: readonly R[]): void {
+  write(records: readonly (R | EncodedRecord<R>)[]): void {
     if (records.length === 0) return;
     this.commit(records);
   }
@@ -293,14 +325,14 @@ export class Storage<R> {
     return this.compact(through);
   }
 
-  private commit(records: readonly R[]): void {
+  private commit(records: readonly (R | EncodedRecord<R>)[]): void {
     if (records.length > appendBatchRecordsMax)
       throw new Error(`append of ${records.length} records exceeds ${appendBatchRecordsMax}`);
     if (this.closed) throw new Error("storage is closed");
     // Only a committed transaction moves lastSeq: a failed one (the caller stops) changes nothing.
     this.lastSeq = this.appendAll(records);
     const after = this.options.compaction?.after;
-    if (after === undefined || !records.some(after)) return;
+    if (after === undefined || !records.some((r) => after(r instanceof EncodedRecord ? r.record : r))) return;
     this.compactAt = this.lastSeq;
   }
 

@@ -335,6 +335,27 @@ export class TestCluster extends MemberLookups<Member> {
     }
   }
 
+  /**
+   * Wait until replica `id` (started a moment ago, typically a spare) answers and has an open,
+   * authenticated link to every running replica among its peers, whichever of them leads now or
+   * next; resolves with its status. A leader refuses to add a replica that has not connected to
+   * it (409 unknown-replica) and `members add` retries that for 3 s only, which a process starting
+   * on a loaded machine can outlast.
+   */
+  async waitForDialled(id: number, timeoutMs = 30_000): Promise<ReplicaStatus> {
+    return waitFor(
+      `replica ${id} to connect to every running replica it lists as a peer`,
+      async () => {
+        const status = await this.status(id);
+        if (status === undefined) return undefined;
+        const running = status.peers.filter((p) => p.id !== id && this.member(p.id).child !== null);
+        return running.length > 0 && running.every((p) => p.outbound) ? status : undefined;
+      },
+      timeoutMs,
+      100,
+    );
+  }
+
   /** Replica `id`'s /metrics text (Prometheus format), read with the read token; rejects on failure. */
   metrics(id: number): Promise<string> {
     const url = `${this.endpoint(id)}/metrics`;

@@ -9,7 +9,7 @@
 import fs from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { KvClient, keyPath, newSession } from "../../impl/runtime/client.ts";
-import { tempDir } from "../../impl/runtime/testing.ts";
+import { tempDir, waitFor } from "../../impl/runtime/testing.ts";
 import { NemesisCluster } from "./cluster.ts";
 import { readTraceLives, replayLives, type TraceViolation } from "./trace-replay.ts";
 
@@ -33,7 +33,8 @@ async function violationsOfARun(ackBeforeSync: boolean): Promise<TraceViolation[
   });
   try {
     for (const id of cluster.ids) cluster.start(id);
-    expect(await cluster.waitForLeader(60_000)).not.toBeNull();
+    const leader = await cluster.waitForLeader(60_000);
+    expect(leader).not.toBeNull();
     const client = new KvClient({
       endpoints: cluster.ids.map((id) => cluster.endpoint(id)),
       deadlineMs: 20_000,
@@ -43,6 +44,21 @@ async function violationsOfARun(ackBeforeSync: boolean): Promise<TraceViolation[
       const reply = await client.call("PUT", keyPath(`k${i}`), { value: `${i}` }, newSession());
       expect(reply.status).toBe(200);
     }
+    // Two replicas elect a leader and serve: the third may still be starting on a loaded machine,
+    // its trace not even opened. Every replica executes the writes before the run stops, so that
+    // every trace holds them.
+    const executed = (await waitFor("the leader's status", () => cluster.status(leader!), 30_000)).executedSlot;
+    await waitFor(
+      `every replica to execute slot ${executed}`,
+      async () => {
+        const statuses = [...(await cluster.statuses()).values()];
+        return statuses.length === cluster.ids.length && statuses.every((s) => s.executedSlot >= executed)
+          ? true
+          : undefined;
+      },
+      60_000,
+      100,
+    );
   } finally {
     await cluster.close();
   }

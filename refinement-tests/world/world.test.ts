@@ -11,6 +11,7 @@ import { boundsOf } from "../suite.ts";
 import { runScenario } from "./run.ts";
 import { tunings, type ReplicaTuning } from "./tuning.ts";
 import { World } from "./world.ts";
+import { mutantNamed } from "../mutants/index.ts";
 
 /** A booted 3-replica world with its first leader elected (fault-free). */
 function warm(tuning?: ReplicaTuning): World {
@@ -125,5 +126,56 @@ describe("the simulated world", () => {
       1000 * (1 + w.tuning.clockDriftPpmMax / 1e6),
       6,
     );
+  });
+
+  it("the transfer prelude corrupts a chunk of a state transfer on its way: refused, and caught without rule S2", () => {
+    const [drawn] = fc.sample(scenarioArbitrary(boundsOf({})), { seed: 1, numRuns: 1 }) as [Scenario];
+    const { step } = mutantNamed("transfer-unverified");
+    for (const replicas of [3, 5, 7]) {
+      const profile = { ...drawn.profile, warmStart: true, tuning: 0, prelude: "transfer" as const, pick: 0 };
+      const scenario = { ...drawn, profile, actions: [] };
+      const real = runScenario(scenario, { replicas });
+      expect(real.failure).toBeNull();
+      expect(real.counters.get("world: state-transfer chunk corrupted"), `${replicas} replicas`).toBe(1);
+      expect(real.counters.get("sometimes: corrupted state transfer refused"), `${replicas} replicas`).toBe(1);
+      expect(real.counters.get("sometimes: snapshot installed by state transfer") ?? 0).toBeGreaterThan(0);
+      // The transfer is asked for again and installed: its corrupted copy is what the broken rule installs.
+      expect(runScenario(scenario, { replicas, step }).failure?.check).toBe("DigestAgreement");
+    }
+  });
+
+  it("the twoBallots prelude with pick bit 2 has a restarted follower told a commit index above its older vote", () => {
+    const [drawn] = fc.sample(scenarioArbitrary(boundsOf({})), { seed: 1, numRuns: 1 }) as [Scenario];
+    const { step } = mutantNamed("learn-any-vote");
+    for (const replicas of [3, 5, 7]) {
+      const profile = { ...drawn.profile, warmStart: true, tuning: 0, prelude: "twoBallots" as const, pick: 4 };
+      const scenario = { ...drawn, profile, actions: [] };
+      const real = runScenario(scenario, { replicas });
+      expect(real.failure).toBeNull();
+      // Taking its own vote as chosen from the leader's commit index learns the other value.
+      expect(runScenario(scenario, { replicas, step }).failure?.check, `${replicas} replicas`).toBe("LearnedIsChosen");
+      // Cut off from the new leader instead (pick 0), it campaigns and learns nothing from it.
+      const cut = { ...scenario, profile: { ...profile, pick: 0 } };
+      expect(runScenario(cut, { replicas, step }).failure).toBeNull();
+    }
+  });
+
+  it("the restartInLease prelude without a restart stalls the leader: its last grant arrives late", () => {
+    const [drawn] = fc.sample(scenarioArbitrary(boundsOf({})), { seed: 1, numRuns: 1 }) as [Scenario];
+    const { step } = mutantNamed("lease-from-receipt");
+    const advance: Action[] = Array.from({ length: 10 }, () => ({ t: "advance", ms: 50 }));
+    for (const [replicas, pick] of [
+      [3, 4],
+      [7, 20],
+    ] as const) {
+      const profile = { ...drawn.profile, warmStart: true, tuning: 0, prelude: "restartInLease" as const, pick };
+      const scenario = { ...drawn, profile, actions: advance };
+      const real = runScenario(scenario, { replicas });
+      expect(real.failure).toBeNull();
+      // Counted from the grant's arrival, the lease outlasts the grant: another follower leads meanwhile.
+      expect(runScenario(scenario, { replicas, step }).failure?.check, `${replicas} replicas`).toBe(
+        "AtMostOneLeaseholder",
+      );
+    }
   });
 });
