@@ -57,7 +57,11 @@
  *                   pick bit 2) crashes and restarts at once: that follower campaigns while the
  *                   leader still trusts A's last grant, forgotten or not. Rules L1 (a grant holds
  *                   for D) and L4 (a restarted replica helps no ballot for D) are all that keep A
- *                   from electing it then (pick bits 0-1: how late A is cut off). With pick
+ *                   from electing it then (pick bits 0-1: how late A is cut off). Where A does
+ *                   not restart, the leader first stalls for D/2 (a process pause), so the last
+ *                   grant it counts arrives D/2 after the heartbeat it answers: rule L2 (a lease
+ *                   counts from the request's sending, not the grant's arrival) is all that ends
+ *                   its lease before A's grant runs out and another follower leads. With pick
  *                   bit 7 (the explorer's) it stops at the instant A would be cut off: the crash,
  *                   the cut and the restart are left to the explorer
  *   twoBallots      the leader crashes in the middle of proposing a write, its Accept reaching one
@@ -70,7 +74,13 @@
  *                   newer value (Paxos's P2c: the highest-ballot vote revealed). Unless pick bits
  *                   0 and 1 are clear, the new leader is cut off from every replica instead, and
  *                   fault-free time goes on until another replica leads, its phase 1 having heard
- *                   A and a voter of the newer ballot
+ *                   A and a voter of the newer ballot.
+ *                   With pick bit 2, A crashes instead of being cut off (its vote is on disk) and
+ *                   restarts once the newer write is chosen; with bits 0 and 1 clear every link is
+ *                   then healed, and fault-free time goes on until A has executed the slot: A
+ *                   follows the new leader once its restart wait is over, told a commit index
+ *                   above its vote of the older ballot, which must not count as chosen (a follower
+ *                   learns its vote only from a leader of the vote's ballot)
  *   transfer        a follower is cut off while the clients write, until the leader's log is
  *                   truncated past what that follower has executed; healed, it is caught up by state
  *                   transfer, and as soon as a chunk of the snapshot is on its way to it, that chunk
@@ -541,15 +551,32 @@ function restartInLease(world: World, pick: number): void {
   else
     for (const f of followers)
       if (!kept.includes(f)) world.apply({ t: "cut", a: born.indexOf(leader), b: born.indexOf(f), oneWay: false });
-  const { leaseMs, electionTimeoutMsMin } = world.tuning;
-  const crashAfter = Math.max(0, electionTimeoutMsMin - leaseMs / 2 + ((pick & 3) * leaseMs) / 8);
+  const { leaseMs, electionTimeoutMsMin, electionTimeoutMsMax } = world.tuning;
+  // Where A does not restart (pick bit 2), the leader stalls for D/2 just before A is cut off,
+  // from D before the last election timer of the others may fire: the grant it finds on resuming
+  // answers a heartbeat sent before the stall (rule L2: its lease counts from that send), and A's
+  // grant runs out while the others campaign, so one of them leads at once.
+  const restarts = (pick & 4) === 0;
+  const stallMs = restarts ? 0 : Math.round(leaseMs / 2);
+  const crashAfter =
+    stallMs > 0
+      ? Math.max(0, electionTimeoutMsMax - leaseMs) + stallMs
+      : Math.max(0, electionTimeoutMsMin - leaseMs / 2 + ((pick & 3) * leaseMs) / 8);
   const start = world.trueTime;
+  let stalled = false;
   while (world.trueTime - start < crashAfter) {
+    if (stallMs > 0 && !stalled && world.trueTime - start >= crashAfter - stallMs) {
+      world.apply({ t: "pause", r: world.targetFor(leader) });
+      stalled = true;
+    }
     world.deliverAll();
     world.advance(10);
   }
+  if (stalled) {
+    world.apply({ t: "resume", r: world.targetFor(leader) });
+    world.deliverAll();
+  }
   if ((pick & 128) !== 0) return;
-  const restarts = (pick & 4) === 0;
   if (restarts) world.apply({ t: "crash", r: world.born().indexOf(a), at: null });
   world.apply({ t: "cut", a: world.born().indexOf(leader), b: world.born().indexOf(a), oneWay: false });
   if (restarts) world.apply({ t: "restart", r: world.born().indexOf(a), clockMs: 0 });
@@ -583,10 +610,16 @@ function twoBallots(world: World, pick: number): void {
     return;
   }
   const accept = world.inFlight.find((m) => m.kind === "message" && m.from === leader && m.message._tag === "Accept");
-  if (accept === undefined || accept.kind !== "message") return;
+  if (accept === undefined || accept.kind !== "message" || accept.message._tag !== "Accept") return;
   const a = accept.to;
+  const slot = accept.message.slot;
   world.deliverAll();
-  world.isolate(a, 0);
+  // With pick bit 2, A crashes (its vote is on disk) and restarts once the newer write is chosen:
+  // cut off instead, it would campaign meanwhile, and with 5 or 7 replicas its ballot would then
+  // be above the new leader's, whose messages it ignores.
+  const crashes = (pick & 4) !== 0;
+  if (crashes) world.apply({ t: "crash", r: world.targetFor(a), at: null });
+  else world.isolate(a, 0);
   world.apply({ t: "restart", r: world.targetFor(leader), clockMs: 0 });
   // The others elect a leader (no client retries: the first write must not take the slot again).
   const newLeader = () => world.born().find((i) => i !== a && world.replicas[i]!.state?.role._tag === "leader");
@@ -601,9 +634,14 @@ function twoBallots(world: World, pick: number): void {
   world.apply({ t: "submit", c: second, op: { kind: "put", key: second } });
   world.deliverRequests();
   if (!until(world, () => world.clients[second]!.op === null)) return;
+  if (crashes) world.apply({ t: "restart", r: world.targetFor(a), clockMs: 0 });
   world.apply({ t: "heal" });
   if ((pick & 3) === 0) {
-    world.apply({ t: "cut", a: world.targetFor(elected), b: world.targetFor(a), oneWay: false });
+    // A cut off from the new leader campaigns. A restarted follows it once its restart wait is
+    // over: the leader's next message tells it a commit index above its vote of the older ballot
+    // (which must not count as chosen), and fault-free time goes on until A has executed the slot.
+    if (!crashes) world.apply({ t: "cut", a: world.targetFor(elected), b: world.targetFor(a), oneWay: false });
+    else until(world, () => (world.replicas[a]!.state?.learner.executedUpTo ?? 0) >= slot);
     return;
   }
   world.isolate(elected, 0);

@@ -143,4 +143,39 @@ describe("the simulated world", () => {
       expect(runScenario(scenario, { replicas, step }).failure?.check).toBe("DigestAgreement");
     }
   });
+
+  it("the twoBallots prelude with pick bit 2 has a restarted follower told a commit index above its older vote", () => {
+    const [drawn] = fc.sample(scenarioArbitrary(boundsOf({})), { seed: 1, numRuns: 1 }) as [Scenario];
+    const { step } = mutantNamed("learn-any-vote");
+    for (const replicas of [3, 5, 7]) {
+      const profile = { ...drawn.profile, warmStart: true, tuning: 0, prelude: "twoBallots" as const, pick: 4 };
+      const scenario = { ...drawn, profile, actions: [] };
+      const real = runScenario(scenario, { replicas });
+      expect(real.failure).toBeNull();
+      // Taking its own vote as chosen from the leader's commit index learns the other value.
+      expect(runScenario(scenario, { replicas, step }).failure?.check, `${replicas} replicas`).toBe("LearnedIsChosen");
+      // Cut off from the new leader instead (pick 0), it campaigns and learns nothing from it.
+      const cut = { ...scenario, profile: { ...profile, pick: 0 } };
+      expect(runScenario(cut, { replicas, step }).failure).toBeNull();
+    }
+  });
+
+  it("the restartInLease prelude without a restart stalls the leader: its last grant arrives late", () => {
+    const [drawn] = fc.sample(scenarioArbitrary(boundsOf({})), { seed: 1, numRuns: 1 }) as [Scenario];
+    const { step } = mutantNamed("lease-from-receipt");
+    const advance: Action[] = Array.from({ length: 10 }, () => ({ t: "advance", ms: 50 }));
+    for (const [replicas, pick] of [
+      [3, 4],
+      [7, 20],
+    ] as const) {
+      const profile = { ...drawn.profile, warmStart: true, tuning: 0, prelude: "restartInLease" as const, pick };
+      const scenario = { ...drawn, profile, actions: advance };
+      const real = runScenario(scenario, { replicas });
+      expect(real.failure).toBeNull();
+      // Counted from the grant's arrival, the lease outlasts the grant: another follower leads meanwhile.
+      expect(runScenario(scenario, { replicas, step }).failure?.check, `${replicas} replicas`).toBe(
+        "AtMostOneLeaseholder",
+      );
+    }
+  });
 });
