@@ -14,11 +14,9 @@ import { encodeSnapshot, makeSnapshot, serializationOf, snapshotRecord } from ".
 import { makeContext } from "../core/state.ts";
 import type { KvRecord } from "./core-adapter.ts";
 import { cliBundlePath } from "./program.ts";
-import { databaseFileName, Storage, StorageError } from "./storage.ts";
-import { StorageThread } from "./storage-thread.ts";
-import { encodedSlice, encodedSnapshot } from "./storage-worker.ts";
 import Database from "better-sqlite3";
-import { kvCodecs } from "./core-adapter.ts";
+import { databaseFileName, StorageError } from "./storage.ts";
+import { StorageThread } from "./storage-thread.ts";
 
 const dirs: string[] = [];
 /** The compiled storage thread replicas run (vitest's global setup builds it from the current sources). */
@@ -111,6 +109,18 @@ describe("storage thread", () => {
     await Promise.all(acks);
     expect(order).toEqual([0, 1, 2, 3]);
     opened.storage.close();
+    // Its data is stored as the slices came, one part each, never as one value.
+    const db = new Database(path.join(dir, databaseFileName), { readonly: true });
+    const parts = db.prepare("SELECT part, length(text) AS chars FROM snapshot_data ORDER BY part").all() as {
+      part: number;
+      chars: number;
+    }[];
+    const row = db.prepare("SELECT body FROM records WHERE kind = 'snapshot'").pluck().get() as string;
+    db.close();
+    expect(parts.length).toBeGreaterThan(5);
+    expect(parts.reduce((n, p) => n + p.chars, 0)).toBe(whole.length);
+    expect(Math.max(...parts.map((p) => p.chars))).toBeLessThan(whole.length / 4);
+    expect(row).toContain('"data":""');
     // The snapshot's compaction removed the vote before it; the records after it are in order.
     const reopened = StorageThread.open({ dir, clusterId: "c1", replicaId: 1, workerModule });
     expect(reopened.records.map((r) => r._tag)).toEqual(["snapshot", "vote", "promise"]);
@@ -124,51 +134,6 @@ describe("storage thread", () => {
     expect(again.records.map((r) => r._tag)).toEqual(["snapshot", "vote", "promise", "snapshot"]);
     expect(again.records[3]).toEqual({ ...last });
     again.storage.close();
-  });
-
-  it("writes a snapshot from its slices' bytes as the record codec would write the whole record", () => {
-    const record: KvRecord = {
-      _tag: "snapshot",
-      slot: 12,
-      digest: "d1",
-      contentDigest: "c1",
-      maxBal: { round: 3, replica: 2 },
-      logTruncatedUpTo: 9,
-      data: '{"k":"a \\" é \u{1F600}","n":[1,2]}',
-    };
-    // Cut in every place, the pair of the emoji included: each cut reads back as the whole.
-    for (let cut = 0; cut <= record.data.length; cut++) {
-      const parts = [record.data.slice(0, cut), record.data.slice(cut)].map(encodedSlice);
-      const encoded = encodedSnapshot({ ...record, data: "" }, parts);
-      expect(JSON.parse(encoded.body.toString("utf8"))).toEqual(record);
-      expect(encoded.record).toEqual({ ...record, data: "" });
-    }
-    // Uncut, it is the very bytes the codec writes.
-    const whole = encodedSnapshot({ ...record, data: "" }, [encodedSlice(record.data)]);
-    expect(whole.body.toString("utf8")).toBe(JSON.stringify(kvCodecs.record.encodeValue(record)));
-    // Stored, it is the TEXT row a plain append makes, with the same checksum.
-    const rows = [whole, record].map((r) => {
-      const dir = tempDir();
-      const opened = Storage.open<KvRecord>({
-        dir,
-        clusterId: "c1",
-        replicaId: 1,
-        create: true,
-        codec: kvCodecs.record,
-      });
-      opened.storage.write([r]);
-      opened.storage.sync();
-      opened.storage.close();
-      const reopened = Storage.open<KvRecord>({ dir, clusterId: "c1", replicaId: 1, codec: kvCodecs.record });
-      expect(reopened.records).toEqual([record]);
-      reopened.storage.close();
-      const db = new Database(path.join(dir, databaseFileName), { readonly: true });
-      const row = db.prepare("SELECT typeof(body) AS type, body, checksum FROM records").get();
-      db.close();
-      return row;
-    });
-    expect(rows[0]).toEqual(rows[1]);
-    expect(rows[0]).toMatchObject({ type: "text" });
   });
 
   it("refuses a foreign store with the StorageError Storage.open gives", () => {

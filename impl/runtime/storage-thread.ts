@@ -214,10 +214,11 @@ export class StorageThread implements DurableLog<KvRecord> {
    * A snapshot record the core made with its bytes still unserialized (impl/core/snapshot.ts,
    * `serializationOf`) is serialized here in slices of about `snapshotSliceChars`, for at most
    * `snapshotTurnMs` of each event-loop turn, each streamed to the storage thread as it is made;
-   * the record follows, and the storage thread digests the slices as they come and puts them back
-   * together. Appends made meanwhile wait behind it, so
-   * that records still reach the disk in the order made (their effects wait as they would behind a
-   * slow fsync), and the event loop answers peers between slices: serializing a 44 MiB state in
+   * the record follows, and the storage thread digests the slices as they come and stores them as
+   * the parts of the record's data (storage.ts, `SplitRecord`), never joined. Appends made
+   * meanwhile wait behind it, so that records still reach the disk in the order made (their
+   * effects wait as they would behind a slow fsync), and the event loop answers peers between
+   * slices: serializing a 44 MiB state in
    * one turn held every replica's loop for 200 to 600 ms at the same slot.
    */
   appendAsync(records: readonly KvRecord[], done: (error: Error | null) => void): void {

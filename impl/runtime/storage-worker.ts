@@ -13,7 +13,7 @@ import { isMainThread, parentPort, receiveMessageOnPort, workerData, type Messag
 import { compactRecords, ContentDigest } from "../core/index.ts";
 import { kvCodecs, type KvRecord } from "./core-adapter.ts";
 import type { DiskFaults } from "./disk-faults.ts";
-import { EncodedRecord, Storage, StorageError } from "./storage.ts";
+import { SplitRecord, Storage, StorageError } from "./storage.ts";
 import { firstVoteSlot, timeline } from "./timeline.ts";
 
 /** What the main thread gives the storage thread when it starts it. */
@@ -127,20 +127,18 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     return;
   }
   let failure: StorageFault | null = null;
-  /**
-   * The slices of each snapshot whose record has not come yet, digested as they come (off the main
-   * thread), each kept only as the bytes it adds to the record's body (`encodedSlice`).
-   */
-  const stages = new Map<number, { parts: Buffer[]; digest: ContentDigest }>();
+  /** The slices of each snapshot whose record has not come yet, digested as they come (off the main thread). */
+  const stages = new Map<number, { chunks: string[]; digest: ContentDigest }>();
   /** The content digests of the staged snapshots written, by append, for its reply. */
   const digests = new Map<number, { stage: number; contentDigest: string }[]>();
   /**
-   * The records of `request`, each staged snapshot's body made from its slices' bytes (never joined
-   * into the string of its data, then encoded again: each a copy of the whole state), with its digest.
+   * The records of `request`, each staged snapshot with its digest and its slices as the parts of
+   * its data (storage.ts, `SplitRecord`): never joined into one string, which the record's JSON
+   * and SQLite then copied again (each a copy of the whole state).
    */
-  const recordsOf = (request: StorageRequest & { kind: "append" }): readonly (KvRecord | EncodedRecord<KvRecord>)[] => {
+  const recordsOf = (request: StorageRequest & { kind: "append" }): readonly (KvRecord | SplitRecord<KvRecord>)[] => {
     if (request.staged === undefined || request.staged.length === 0) return request.records;
-    const records: (KvRecord | EncodedRecord<KvRecord>)[] = request.records.slice();
+    const records: (KvRecord | SplitRecord<KvRecord>)[] = request.records.slice();
     const digested: { stage: number; contentDigest: string }[] = [];
     for (const { index, stage } of request.staged) {
       const record = request.records[index]!;
@@ -149,8 +147,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       if (record._tag !== "snapshot" || staged === undefined)
         throw new Error(`the bytes of record ${index} (stage ${stage}) never came`);
       const contentDigest = staged.digest.hex;
-      records[index] = encodedSnapshot({ ...record, contentDigest }, staged.parts);
-      staged.parts.length = 0;
+      records[index] = new SplitRecord<KvRecord>({ ...record, contentDigest, data: "" }, staged.chunks);
       digested.push({ stage, contentDigest });
     }
     digests.set(request.id, digested);
@@ -163,10 +160,10 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     const take = (request: StorageRequest): void => {
       if (request.kind !== "stage") return void group.push(request);
       let staged = stages.get(request.stage);
-      if (staged === undefined) stages.set(request.stage, (staged = { parts: [], digest: new ContentDigest() }));
+      if (staged === undefined) stages.set(request.stage, (staged = { chunks: [], digest: new ContentDigest() }));
       for (const chunk of request.chunks) {
         staged.digest.update(chunk);
-        staged.parts.push(encodedSlice(chunk));
+        staged.chunks.push(chunk);
       }
     };
     take(first);
@@ -230,37 +227,6 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     return true;
   };
   serve(port, data.syncCell, handle);
-}
-
-/**
- * What a slice of a snapshot's data adds to the record's body: its characters as the record codec
- * writes them inside the JSON string `data` (escaped), in UTF-8. Escaped slice by slice, a
- * surrogate pair cut in two would be written as two escapes, which read back as the same pair.
- */
-export function encodedSlice(chunk: string): Buffer {
-  const quoted = JSON.stringify(chunk);
-  return Buffer.from(quoted.slice(1, quoted.length - 1), "utf8");
-}
-
-/** Stands for the bytes of `data` while the record is encoded: nothing else in a snapshot record is spelt so. */
-const dataMark = "\u0000snapshot data\u0000";
-
-/**
- * The snapshot record `record` (its `data` aside) with the data whose escaped bytes are `parts`
- * (`encodedSlice`, in order), encoded as the record codec encodes it: the same JSON, fields in the
- * same order (compaction reads a snapshot's slot from the start of its body), as one buffer.
- */
-export function encodedSnapshot(
-  record: KvRecord & { _tag: "snapshot" },
-  parts: readonly Buffer[],
-): EncodedRecord<KvRecord> {
-  const text = JSON.stringify(kvCodecs.record.encodeValue({ ...record, data: dataMark }));
-  const at = text.indexOf(JSON.stringify(dataMark));
-  if (at < 0 || text.indexOf(JSON.stringify(dataMark), at + 1) >= 0)
-    throw new Error("a snapshot record's encoding does not hold its data once");
-  const head = Buffer.from(text.slice(0, at + 1), "utf8");
-  const tail = Buffer.from(text.slice(at + JSON.stringify(dataMark).length - 1), "utf8");
-  return new EncodedRecord<KvRecord>({ ...record, data: "" }, Buffer.concat([head, ...parts, tail]));
 }
 
 /**

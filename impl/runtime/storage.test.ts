@@ -16,7 +16,7 @@ import { kvCodecs, type KvRecord } from "./core-adapter.ts";
 import { jsonCodec } from "./framing.ts";
 import { cutPower, diskFaultsFromEnv } from "./disk-faults.ts";
 import { cliArgv, projectRoot } from "./program.ts";
-import { databaseFileName, recordChecksum, Storage, StorageError, summaryOfHead } from "./storage.ts";
+import { databaseFileName, recordChecksum, SplitRecord, Storage, StorageError, summaryOfHead } from "./storage.ts";
 import { createToken } from "./tokens.ts";
 
 /** Running a replica as an unprivileged user (uid 65534) needs root, setpriv, and a checkout it can read. */
@@ -147,24 +147,27 @@ describe("storage", () => {
       db.close();
       return format;
     };
-    const previous = (sql = ""): string => {
+    // A store of an older format, which had no table of snapshot parts.
+    const previous = (format: string, sql = ""): string => {
       const dir = tempDir();
       const opened = open(dir, { create: true });
       opened.storage.append(records(3));
       opened.storage.close();
       const db = new Database(path.join(dir, databaseFileName));
-      db.exec(`UPDATE meta SET value = 'paxos-lease/storage@1' WHERE key = 'format'; ${sql}`);
+      db.exec(`UPDATE meta SET value = '${format}' WHERE key = 'format'; DROP TABLE snapshot_data; ${sql}`);
       db.close();
       return dir;
     };
-    const dir = previous();
-    const opened = open(dir);
-    expect(opened.records).toEqual(records(3));
-    opened.storage.close();
-    expect(formatOf(dir)).toBe("paxos-lease/storage@2");
-    const damaged = previous("DELETE FROM records WHERE seq = 2");
-    expectRefused(damaged, "damaged", /record 2 is missing/);
-    expect(formatOf(damaged)).toBe("paxos-lease/storage@1");
+    for (const format of ["paxos-lease/storage@1", "paxos-lease/storage@2"]) {
+      const dir = previous(format);
+      const opened = open(dir);
+      expect(opened.records).toEqual(records(3));
+      opened.storage.close();
+      expect(formatOf(dir)).toBe("paxos-lease/storage@3");
+      const damaged = previous(format, "DELETE FROM records WHERE seq = 2");
+      expectRefused(damaged, "damaged", /record 2 is missing/);
+      expect(formatOf(damaged)).toBe(format);
+    }
   });
 
   it("refuses a record that has a valid checksum but does not match the record Schema", () => {
@@ -254,6 +257,85 @@ describe("storage compaction", () => {
     expect(reopened.storage.recordCount).toBe(records.length + 1);
     reopened.storage.close();
     expect(openKv(dir).records).toEqual([...expected, { _tag: "promise", ballot: { round: 9, replica: 1 } }]);
+  });
+
+  /** Each snapshot of `records` split into `n` parts, as the storage thread writes it. */
+  const split = (records: readonly KvRecord[], n = 3): (KvRecord | SplitRecord<KvRecord>)[] =>
+    records.map((r) => {
+      if (r._tag !== "snapshot") return r;
+      const size = Math.ceil(r.data.length / n);
+      const parts = Array.from({ length: n }, (_, i) => r.data.slice(i * size, (i + 1) * size));
+      return new SplitRecord<KvRecord>({ ...r, data: "" }, parts);
+    });
+  const partRows = (dir: string): { seq: number; part: number }[] => {
+    const db = new Database(path.join(dir, databaseFileName), { readonly: true });
+    const rows = db.prepare("SELECT seq, part FROM snapshot_data ORDER BY seq, part").all() as {
+      seq: number;
+      part: number;
+    }[];
+    db.close();
+    return rows;
+  };
+
+  it("stores a split snapshot's data in parts, reads it back whole, and compacts the parts with their row", () => {
+    const records = replicaRecords();
+    const dir = tempDir();
+    const first = records.findIndex((r) => r._tag === "snapshot");
+    const opened = openKv(dir, true);
+    opened.storage.append(split(records.slice(0, first + 1)));
+    opened.storage.close();
+    expect(partRows(dir)).toEqual([0, 1, 2].map((part) => ({ seq: first + 1, part })));
+    // A third snapshot, so that compaction deletes the first (it keeps the latest two).
+    const last = records.findLast((r) => r._tag === "snapshot")!;
+    const all = [...records, { ...last, slot: last.slot + 4 }];
+    const { storage } = openKv(dir);
+    storage.append(split(all.slice(first + 1, -1)));
+    storage.append(split(all.slice(-1)));
+    storage.close();
+    // The first snapshot's parts went with its row; the kept ones' stayed.
+    expect(new Set(partRows(dir).map((r) => r.seq))).toEqual(new Set([all.indexOf(last) + 1, all.length]));
+    const reopened = openKv(dir);
+    expect(reopened.records).toEqual(compactRecords(all));
+    expect(reopened.records.filter((r) => r._tag === "snapshot").length).toBe(2);
+    reopened.storage.close();
+  });
+
+  it("refuses a split snapshot whose parts were damaged, lost or left without it", () => {
+    const records = replicaRecords();
+    const snapshotAt = records.findIndex((r) => r._tag === "snapshot");
+    const tamper = (sql: string): string => {
+      const dir = tempDir();
+      const { storage } = openKv(dir, true);
+      storage.append(split(records.slice(0, snapshotAt + 1)));
+      storage.close();
+      const db = new Database(path.join(dir, databaseFileName));
+      db.exec(sql);
+      db.close();
+      return dir;
+    };
+    const seq = snapshotAt + 1;
+    const refused = (dir: string, text: string): void => {
+      let caught: unknown;
+      try {
+        openKv(dir).storage.close();
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(StorageError);
+      expect((caught as StorageError).kind).toBe("damaged");
+      expect((caught as StorageError).message).toContain(text);
+    };
+    refused(
+      tamper(`UPDATE snapshot_data SET text = text || ' ' WHERE part = 1`),
+      `record ${seq} (snapshot) has part 1 of its data failing its checksum`,
+    );
+    refused(tamper("DELETE FROM snapshot_data WHERE part = 2"), "has 2 parts of data where part 0 says 0 of 3");
+    refused(tamper("DELETE FROM snapshot_data"), `record ${seq} (snapshot) is a snapshot whose data is missing`);
+    refused(
+      tamper(`INSERT INTO snapshot_data SELECT seq + 100, part, parts, text, checksum FROM snapshot_data`),
+      `the data of record ${seq + 100} is stored without it`,
+    );
+    refused(tamper("DROP TABLE snapshot_data"), "the table snapshot_data is missing");
   });
 
   it("summarizes every stored record from the start of its body, as decoding it would", () => {
@@ -418,6 +500,33 @@ describe("storage disk faults (test-only)", () => {
     cutPower(dir);
     const again = Storage.open<TestRecord>(opts);
     expect(again.records).toEqual(records(4));
+    again.storage.close();
+  });
+
+  it("a power cut loses a split snapshot written after the last fsync with all of its parts", async () => {
+    const dir = tempDir();
+    const opts = { dir, clusterId: "c1", replicaId: 2, codec: kvCodecs.record, faults: powerLoss };
+    const records = snapshottingCluster().node(2).records;
+    const at = records.findIndex((r) => r._tag === "snapshot");
+    const snapshot = records[at] as Extract<KvRecord, { _tag: "snapshot" }>;
+    const first = Storage.open<KvRecord>({ ...opts, create: true });
+    expect(await new Promise((resolve) => first.storage.appendAsync(records.slice(0, at), resolve))).toBeNull();
+    const parts = [snapshot.data.slice(0, 10), snapshot.data.slice(10)];
+    first.storage.appendAsync([new SplitRecord<KvRecord>({ ...snapshot, data: "" }, parts)], () => undefined);
+    first.storage.close();
+    cutPower(dir);
+    const cut = Storage.open<KvRecord>(opts);
+    expect(cut.records).toEqual(records.slice(0, at));
+    expect(cut.lostToPowerCut).toBe(1);
+    // Written again and synced, it reads back whole; no part of the lost one is left over.
+    expect(
+      await new Promise((resolve) =>
+        cut.storage.appendAsync([new SplitRecord<KvRecord>({ ...snapshot, data: "" }, parts)], resolve),
+      ),
+    ).toBeNull();
+    cut.storage.close();
+    const again = Storage.open<KvRecord>(opts);
+    expect(again.records).toEqual(records.slice(0, at + 1));
     again.storage.close();
   });
 

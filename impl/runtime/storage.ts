@@ -33,6 +33,12 @@
  * It decides from each row's kind and the start of its body (`_tag`, slot, a snapshot's
  * `logTruncatedUpTo`, as the record codec writes them first), not by decoding the values the
  * row holds; a row whose start does not read that way is decoded whole.
+ *
+ * A snapshot's bytes may be stored in parts (`SplitRecord`): its row holds the record with
+ * `data` empty, and the table `snapshot_data` holds the data in order, each part a row with its
+ * own checksum, written in the same transaction and deleted with it. The storage thread writes a
+ * snapshot so, from the slices it was sent, so that neither it nor SQLite ever holds the state's
+ * bytes as one value (a 44 MiB state cost the process 220 to 260 MB of RSS while it was written).
  */
 import { createHash, hash } from "node:crypto";
 import fs from "node:fs";
@@ -51,14 +57,15 @@ import {
 import type { JsonCodec } from "./framing.ts";
 
 /** The on-disk format this code writes (and reads). */
-export const storageFormat = "paxos-lease/storage@2";
+export const storageFormat = "paxos-lease/storage@3";
 /**
- * The format before it, which this code still reads: its records are a subset of @2's (every
- * `chosen` record holds its value, none names a vote). Opening such a store marks it @2, since
- * the records this code appends may name votes, which code of @1 would refuse record by record
+ * The formats before it, which this code still reads, newest first. @2 stores every snapshot's
+ * bytes in its record's row (no `snapshot_data`); @1 besides has every `chosen` record hold its
+ * value (none names a vote). Opening such a store marks it @3, since the records this code
+ * appends may be split or name votes, which older code would misread or refuse record by record
  * instead of by the format version.
  */
-const storageFormatPrevious = "paxos-lease/storage@1";
+const storageFormatsPrevious = ["paxos-lease/storage@2", "paxos-lease/storage@1"];
 /** The database file inside a data directory. */
 export const databaseFileName = "replica.sqlite";
 /** Most records written in one transaction. */
@@ -115,26 +122,23 @@ export function recordChecksum(seq: number, kind: string, body: string): string 
   return createHash("sha256").update(`${seq}\u0000${kind}\u0000`).update(body).digest("hex").slice(0, 32);
 }
 
-/**
- * The checksum of a record whose body was encoded by the caller (`body`, its UTF-8 bytes): the
- * same digest as {@link recordChecksum} of the string those bytes are, without that string.
- */
-function encodedRecordChecksum(seq: number, kind: string, body: Buffer): string {
-  return createHash("sha256").update(`${seq}\u0000${kind}\u0000`).update(body).digest("hex").slice(0, 32);
+/** The checksum of part `part` of a split record's data: SHA-256 of the record's seq, the part's index and its text. */
+export function partChecksum(seq: number, part: number, text: string): string {
+  return hash("sha256", `${seq}\u0000${part}\u0000${text}`, "hex").slice(0, 32);
 }
 
 /**
- * A record with its body already encoded (the codec's JSON, as UTF-8 bytes): written as is, as
- * the same TEXT the codec would have made of it. The storage thread writes a snapshot so, from the
- * slices it was sent, rather than joining them into a string and encoding that again (each a copy
- * of the whole state; impl/runtime/storage-worker.ts). `record` stands for it wherever only its
- * kind and fields other than the bytes count (compaction's trigger, its kind column).
+ * A record whose field `data` (a string: a snapshot's bytes) is stored in parts: `record` with
+ * `data` empty goes in its row, and `parts`, joined in order, are that field (see the header). A
+ * reader gets the record whole, as if it had been appended so.
  */
-export class EncodedRecord<R> {
+export class SplitRecord<R> {
   constructor(
     readonly record: R,
-    readonly body: Buffer,
-  ) {}
+    readonly parts: readonly string[],
+  ) {
+    if (parts.length === 0) throw new Error("a split record needs at least one part");
+  }
 }
 
 /** A record body at least this long is checksummed without a copy joined to its prefix. */
@@ -166,8 +170,8 @@ export interface Opened<R> {
 /** The durable log of one replica. */
 export class Storage<R> {
   private readonly insert: Database.Statement<[number, string, string, string]>;
-  private readonly insertEncoded: Database.Statement<[number, string, Buffer, string]>;
-  private readonly appendAll: (records: readonly (R | EncodedRecord<R>)[]) => number;
+  private readonly insertPart: Database.Statement<[number, number, number, string, string]>;
+  private readonly appendAll: (records: readonly (R | SplitRecord<R>)[]) => number;
   private lastSeq: number;
   /** The WAL file, opened for syncing it (any descriptor of a file syncs all its data). */
   private readonly walFd: number;
@@ -193,18 +197,22 @@ export class Storage<R> {
     this.syncedSeqFd = this.faults.powerLoss ? openSyncedSeq(options.dir) : -1;
     if (this.faults.powerLoss) noteSynced(this.syncedSeqFd, lastSeq);
     this.insert = db.prepare("INSERT INTO records (seq, kind, body, checksum) VALUES (?, ?, ?, ?)");
-    // The bytes are bound as a blob and stored as the TEXT they spell, so the row reads as any other.
-    this.insertEncoded = db.prepare(
-      "INSERT INTO records (seq, kind, body, checksum) VALUES (?, ?, CAST(? AS TEXT), ?)",
-    );
-    this.appendAll = db.transaction((records: readonly (R | EncodedRecord<R>)[]): number => {
+    this.insertPart = db.prepare("INSERT INTO snapshot_data (seq, part, parts, text, checksum) VALUES (?, ?, ?, ?, ?)");
+    this.appendAll = db.transaction((records: readonly (R | SplitRecord<R>)[]): number => {
       const kindOf = this.options.kindOf ?? defaultKind;
       let seq = this.lastSeq;
       for (const record of records) {
         seq += 1;
-        if (record instanceof EncodedRecord) {
+        if (record instanceof SplitRecord) {
           const kind = kindOf(record.record);
-          this.insertEncoded.run(seq, kind, record.body, encodedRecordChecksum(seq, kind, record.body));
+          const body = JSON.stringify(this.options.codec.encodeValue(record.record));
+          if (!body.includes(splitDataField))
+            throw new Error(`a split record (${kind}) must have an empty data field to stand for its parts`);
+          this.insert.run(seq, kind, body, recordChecksum(seq, kind, body));
+          const { parts } = record;
+          parts.forEach((text, part) =>
+            this.insertPart.run(seq, part, parts.length, text, partChecksum(seq, part, text)),
+          );
           continue;
         }
         const kind = kindOf(record);
@@ -238,6 +246,7 @@ export class Storage<R> {
     try {
       if (!exists) initialize(db, options);
       checkMeta(db, file, options);
+      prepareFormat(db);
       const lostToPowerCut = options.faults?.powerLoss === true ? losePowerCut(db, options.dir) : null;
       const { records, lastSeq } = readRecords(db, file, options.codec, compactedThrough(db, file));
       upgradeFormat(db);
@@ -249,7 +258,7 @@ export class Storage<R> {
   }
 
   /** Append `records` in one transaction; returns when they are durable (the WAL synced, blocking). */
-  append(records: readonly R[]): void {
+  append(records: readonly (R | SplitRecord<R>)[]): void {
     if (records.length === 0) return;
     this.commit(records);
     fs.fdatasyncSync(this.walFd);
@@ -262,7 +271,7 @@ export class Storage<R> {
    * {@link sync} returns. Group commit on the storage thread (impl/runtime/storage-worker.ts) writes
    * every append waiting for it this way and then syncs once.
    */
-  write(records: readonly (R | EncodedRecord<R>)[]): void {
+  write(records: readonly (R | SplitRecord<R>)[]): void {
     if (records.length === 0) return;
     this.commit(records);
   }
@@ -281,7 +290,7 @@ export class Storage<R> {
    * them from it (the caller must stop). Calls `done` synchronously only for an empty batch or a
    * failed transaction.
    */
-  appendAsync(records: readonly R[], done: (error: Error | null) => void): void {
+  appendAsync(records: readonly (R | SplitRecord<R>)[], done: (error: Error | null) => void): void {
     if (records.length === 0) return done(null);
     try {
       this.commit(records);
@@ -325,14 +334,14 @@ export class Storage<R> {
     return this.compact(through);
   }
 
-  private commit(records: readonly (R | EncodedRecord<R>)[]): void {
+  private commit(records: readonly (R | SplitRecord<R>)[]): void {
     if (records.length > appendBatchRecordsMax)
       throw new Error(`append of ${records.length} records exceeds ${appendBatchRecordsMax}`);
     if (this.closed) throw new Error("storage is closed");
     // Only a committed transaction moves lastSeq: a failed one (the caller stops) changes nothing.
     this.lastSeq = this.appendAll(records);
     const after = this.options.compaction?.after;
-    if (after === undefined || !records.some((r) => after(r instanceof EncodedRecord ? r.record : r))) return;
+    if (after === undefined || !records.some((r) => after(r instanceof SplitRecord ? r.record : r))) return;
     this.compactAt = this.lastSeq;
   }
 
@@ -369,6 +378,8 @@ export class Storage<R> {
         remove.run(rows[i]!.seq);
         deleted += 1;
       });
+      // A split snapshot's parts go with its row.
+      this.db.prepare("DELETE FROM snapshot_data WHERE seq <= ? AND seq NOT IN (SELECT seq FROM records)").run(through);
       const setMeta = this.db.prepare(
         "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
       );
@@ -506,6 +517,7 @@ function losePowerCut(db: Database.Database, dir: string): number | null {
   if (!fs.existsSync(marker)) return null;
   const synced = syncedSeqOf(dir);
   const lost = db.prepare("DELETE FROM records WHERE seq > ?").run(synced).changes;
+  db.prepare("DELETE FROM snapshot_data WHERE seq > ?").run(synced);
   fs.rmSync(marker);
   return lost;
 }
@@ -530,6 +542,7 @@ function initialize<R>(db: Database.Database, options: StorageOptions<R>): void 
   db.exec(`
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE records (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL, checksum TEXT NOT NULL);
+    ${snapshotDataTable}
   `);
   const put = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
   db.transaction(() => {
@@ -561,12 +574,14 @@ function checkMeta<R>(db: Database.Database, file: string, options: StorageOptio
     ]),
   );
   const format = meta.get("format");
-  if (format !== storageFormat && format !== storageFormatPrevious)
+  if (format !== storageFormat && !storageFormatsPrevious.includes(format ?? ""))
     throw new StorageError(
       "damaged",
       file,
-      `format version ${JSON.stringify(format)}, expected ${JSON.stringify(storageFormat)} (or ${JSON.stringify(storageFormatPrevious)}, which this version upgrades)`,
+      `format version ${JSON.stringify(format)}, expected ${JSON.stringify(storageFormat)} (or ${storageFormatsPrevious.map((f) => JSON.stringify(f)).join(" or ")}, which this version upgrades)`,
     );
+  if (format === storageFormat && !tables.has("snapshot_data"))
+    throw new StorageError("damaged", file, "the table snapshot_data is missing");
   const clusterId = meta.get("cluster_id");
   if (clusterId !== options.clusterId) {
     throw new StorageError(
@@ -585,10 +600,26 @@ function checkMeta<R>(db: Database.Database, file: string, options: StorageOptio
   }
 }
 
-/** Mark a store of the previous format as of this one once its records loaded (one that fails to is left as it was). */
-function upgradeFormat(db: Database.Database): void {
-  db.prepare("UPDATE meta SET value = ? WHERE key = 'format' AND value = ?").run(storageFormat, storageFormatPrevious);
+/**
+ * Give a store of a previous format the table this one adds (empty: its snapshots are whole), before its records are
+ * read.
+ */
+function prepareFormat(db: Database.Database): void {
+  db.exec(snapshotDataTable.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"));
 }
+
+/** Mark a store of a previous format as of this one once its records loaded (one that fails to is left as it was). */
+function upgradeFormat(db: Database.Database): void {
+  const mark = db.prepare("UPDATE meta SET value = ? WHERE key = 'format' AND value = ?");
+  for (const previous of storageFormatsPrevious) mark.run(storageFormat, previous);
+}
+
+/** The parts of split snapshots (see the header): part `part` of `parts` of the data of record `seq`. */
+const snapshotDataTable =
+  "CREATE TABLE snapshot_data (seq INTEGER NOT NULL, part INTEGER NOT NULL, parts INTEGER NOT NULL, text TEXT NOT NULL, checksum TEXT NOT NULL, PRIMARY KEY (seq, part));";
+
+/** How a split record's row spells its empty `data`, which its parts stand for. */
+const splitDataField = '"data":""';
 
 const metaCompactedThrough = "compacted_through";
 const metaCompactedKept = "compacted_kept";
@@ -633,7 +664,10 @@ function readRecords<R>(
     if (recordChecksum(row.seq, row.kind, row.body) !== row.checksum) {
       throw new StorageError("damaged", file, `record ${row.seq} (${row.kind}) fails its checksum`);
     }
-    const decoded = Either.flatMap(parseJsonText(row.body), (json) => codec.decodeValue(json));
+    const decoded = Either.flatMap(
+      Either.flatMap(parseJsonText(row.body), (json) => joinParts(db, row, json)),
+      (json) => codec.decodeValue(json),
+    );
     if (Either.isLeft(decoded))
       throw new StorageError("damaged", file, `record ${row.seq} (${row.kind}) ${decoded.left}`);
     records.push(decoded.right);
@@ -646,7 +680,43 @@ function readRecords<R>(
       `${keptBelow} records up to ${compacted.through}, where the last compaction kept ${compacted.kept}`,
     );
   }
+  const orphan = db
+    .prepare("SELECT seq FROM snapshot_data WHERE seq NOT IN (SELECT seq FROM records) LIMIT 1")
+    .pluck()
+    .get() as number | undefined;
+  if (orphan !== undefined)
+    throw new StorageError("damaged", file, `the data of record ${orphan} is stored without it`);
   return { records, lastSeq: expected - 1 };
+}
+
+/**
+ * The decoded JSON of `row` with its data put back in when the record was split (its `data`
+ * empty and its parts in `snapshot_data`), each part's checksum and the count checked; a snapshot
+ * with empty data and no parts has lost them.
+ */
+function joinParts(db: Database.Database, row: Row, json: unknown): Either.Either<unknown, string> {
+  if (
+    typeof json !== "object" ||
+    json === null ||
+    !("data" in json) ||
+    json.data !== "" ||
+    !row.body.includes(splitDataField)
+  )
+    return Either.right(json);
+  const parts = db
+    .prepare("SELECT part, parts, text, checksum FROM snapshot_data WHERE seq = ? ORDER BY part")
+    .all(row.seq) as { part: number; parts: number; text: unknown; checksum: string }[];
+  if (parts.length === 0)
+    return row.kind === "snapshot" ? Either.left("is a snapshot whose data is missing") : Either.right(json);
+  const texts: string[] = [];
+  for (const [i, part] of parts.entries()) {
+    if (part.part !== i || part.parts !== parts.length)
+      return Either.left(`has ${parts.length} parts of data where part ${i} says ${part.part} of ${part.parts}`);
+    if (typeof part.text !== "string" || partChecksum(row.seq, i, part.text) !== part.checksum)
+      return Either.left(`has part ${i} of its data failing its checksum`);
+    texts.push(part.text);
+  }
+  return Either.right({ ...json, data: texts.join("") });
 }
 
 function parseJsonText(text: string): Either.Either<unknown, string> {
