@@ -26,6 +26,7 @@ import { runLoad, quantile } from "./lib/load.ts";
 import { loadAverage, progressOf } from "./lib/report.ts";
 import { kvDriver } from "./lib/systems.ts";
 import {
+  leaderGaps,
   segmentNames,
   slotPaths,
   slotSegmentNames,
@@ -247,6 +248,9 @@ function manyClients(): void {
     const durations = written.map((w, i) => (synced[i]?.timeUs ?? w.timeUs) - w.timeUs);
     return { replica, groups: written.length, ...stats(durations) };
   });
+  const measuredFrom = Math.min(...writes.map((w) => w.sentUs));
+  const measuredTo = Math.max(...writes.map((w) => w.doneUs));
+  const gaps = leaderGaps(leader, threads, measuredFrom, measuredTo);
   const report = {
     clients,
     seconds,
@@ -278,6 +282,7 @@ function manyClients(): void {
     },
     gc,
     fsyncs,
+    leaderGaps: gaps,
   };
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -307,6 +312,11 @@ function manyClients(): void {
         `replica ${g.replica} (${g.role}): ${g.collections} collections, ${g.pausedMs.toFixed(0)} ms paused, ${g.over5Ms} over 5 ms, longest ${g.longestMs.toFixed(1)} ms`,
     ),
     ...fsyncs.map((f) => row(`replica ${f.replica}: fsync of ${f.groups} group commits`, f)),
+    "",
+    `the leader's main thread idle (no mark) for 5 ms or more: ${gaps.reduce((n, g) => n + g.gaps, 0)} times, ${(gaps.reduce((n, g) => n + g.us, 0) / 1000).toFixed(0)} ms of the ${seconds} s, waiting for:`,
+    ...gaps.map(
+      (g) => `  ${g.cause.padEnd(70)}${g.gaps.toString().padStart(5)}  ${(g.us / 1000).toFixed(0).padStart(6)} ms`,
+    ),
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
 }

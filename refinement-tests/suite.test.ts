@@ -53,6 +53,8 @@ describe("the drift tuning", () => {
 describe("the small-steps tuning", () => {
   const left = "world: execution left for a tick";
   const answered = "world: client answered with execution left for a tick";
+  const snapshot = "world: snapshot taken with execution left for a tick";
+  const change = "world: membership change executed with execution left for a tick";
   const indices = Array.from({ length: 40 }, (_, k) => k);
 
   it("leaves chosen slots to later ticks, with clients answered meanwhile, and passes every check", () => {
@@ -62,6 +64,9 @@ describe("the small-steps tuning", () => {
     // Required: a tuning or world change that stops reaching partial execution fails here.
     expect(t.counters.get(left) ?? 0).toBeGreaterThan(0);
     expect(t.counters.get(answered) ?? 0).toBeGreaterThan(0);
+    // And where it meets snapshots and membership changes.
+    expect(t.counters.get(snapshot) ?? 0).toBeGreaterThan(0);
+    expect(t.counters.get(change) ?? 0).toBeGreaterThan(0);
   });
 
   it("is what reaches it: the same runs with the core's default bound never leave a slot for a tick", () => {

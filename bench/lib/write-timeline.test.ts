@@ -3,7 +3,15 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { readTimeline, Timeline, type TimelineMark, type TimelineStage } from "../../impl/runtime/timeline.ts";
-import { segmentNames, slotPaths, slotSegmentNames, writePaths, type ThreadMarks } from "./write-timeline.ts";
+import {
+  gapCauses,
+  leaderGaps,
+  segmentNames,
+  slotPaths,
+  slotSegmentNames,
+  writePaths,
+  type ThreadMarks,
+} from "./write-timeline.ts";
 
 const at = (timeUs: number, stage: TimelineStage, key = -1): TimelineMark => ({ timeUs, stage, key });
 
@@ -174,6 +182,48 @@ describe("slotPaths", () => {
       t.replica === 1 && t.main ? { ...t, marks: t.marks.filter((m) => m.stage !== "step-accepted") } : t,
     );
     expect(slotPaths(1, threads)).toEqual({ paths: [], incomplete: 1 });
+  });
+});
+
+describe("leaderGaps", () => {
+  /** Leader 1 marks at 0 and at `ends`; its storage syncs at 10,000 us, follower 2 fsyncs from 30,000 to 40,000. */
+  const threads = (ends: readonly number[], durableUs: number): ThreadMarks[] => [
+    {
+      replica: 1,
+      main: true,
+      marks: [
+        at(0, "post", 7),
+        ...ends.map((t) => at(t, "flush")),
+        at(durableUs, "durable", 7),
+        at(51_000, "gc", 8000),
+      ],
+    },
+    {
+      replica: 1,
+      main: false,
+      marks: [at(1000, "storage-take", 7), at(2000, "storage-written", 7), at(10_000, "storage-synced", 7)],
+    },
+    { replica: 2, main: true, marks: [at(29_000, "post", 8), at(41_000, "durable", 8)] },
+    {
+      replica: 2,
+      main: false,
+      marks: [at(29_500, "storage-take", 8), at(30_000, "storage-written", 8), at(40_000, "storage-synced", 8)],
+    },
+  ];
+
+  it("puts each idle stretch of the leader down to what it waited for", () => {
+    // 0-10,000: the leader's own fsync (2,000 to 10,000); 10,000-20,000: its main thread not told
+    // (durable at 20,000); 20,000-29,000: nothing; 29,000-50,000: follower 2's hand-over and fsync,
+    // but one follower's fsync is not both, and the leader does not wait for it alone; 50,000-60,000:
+    // a collection of 8 ms; 60,000-62,000: too short.
+    const gaps = leaderGaps(1, threads([10_000, 29_000, 50_000, 60_000, 62_000], 20_000), 0, 62_000);
+    const byCause = Object.fromEntries(gaps.map((g) => [g.cause, [g.gaps, g.us]]));
+    expect(byCause[gapCauses[0]]).toEqual([1, 10_000]);
+    expect(byCause[gapCauses[1]]).toEqual([1, 10_000]);
+    expect(byCause[gapCauses[2]]).toEqual([1, 10_000]);
+    expect(byCause[gapCauses[3]]).toEqual([0, 0]);
+    expect(byCause[gapCauses[4]]).toEqual([0, 0]);
+    expect(byCause[gapCauses[5]]).toEqual([2, 30_000]);
   });
 });
 

@@ -329,3 +329,93 @@ export function slotPaths(
     };
   }
 }
+
+/** What a stretch of the leader's main thread without any mark was waiting for (see {@link leaderGaps}). */
+export const gapCauses = [
+  "a collection on the leader's main thread",
+  "an fsync: the leader's own, or both followers'",
+  "the leader's storage thread synced, its main thread not yet told",
+  "a follower's storage thread synced, its main thread not yet told",
+  "a vote handed over, its storage thread not yet taken it",
+  "none of these: messages in flight, or processes waiting for a CPU",
+] as const;
+
+/** Intervals [from, to] of one kind, and how much of [a, b] they cover. */
+function covered(intervals: readonly (readonly [number, number])[], a: number, b: number): number {
+  let n = 0;
+  for (const [from, to] of intervals) n += Math.max(0, Math.min(to, b) - Math.max(from, a));
+  return n;
+}
+
+/**
+ * The stretches of at least `gapUs` between `fromUs` and `toUs` in which the leader's main thread
+ * made no mark (it stepped, sent, received, handed over and replied nothing), each put down to the
+ * first cause in {@link gapCauses} that covers more than half of it: under steady load the leader
+ * then waits for something, and this says what. Returns, per cause, the stretches and their time.
+ */
+export function leaderGaps(
+  leader: number,
+  threads: readonly ThreadMarks[],
+  fromUs: number,
+  toUs: number,
+  gapUs = 5000,
+): { readonly cause: (typeof gapCauses)[number]; readonly gaps: number; readonly us: number }[] {
+  const replicas = [...new Set(threads.map((t) => t.replica))];
+  const marksOf = (replica: number, main: boolean, stage: TimelineStage): number[] =>
+    threads
+      .filter((t) => t.replica === replica && t.main === main)
+      .flatMap((t) => t.marks.filter((m) => m.stage === stage).map((m) => m.timeUs))
+      .sort((a, b) => a - b);
+  /** Each `from` mark paired with the first `to` mark at or after it. */
+  const pairs = (from: readonly number[], to: readonly number[]): [number, number][] => {
+    const out: [number, number][] = [];
+    let j = 0;
+    for (const t of from) {
+      while (j < to.length && to[j]! < t) j++;
+      if (j < to.length) out.push([t, to[j]!]);
+    }
+    return out;
+  };
+  const per = new Map(
+    replicas.map((r) => [
+      r,
+      {
+        fsync: pairs(marksOf(r, false, "storage-written"), marksOf(r, false, "storage-synced")),
+        back: pairs(marksOf(r, false, "storage-synced"), marksOf(r, true, "durable")),
+        handOver: pairs(marksOf(r, true, "post"), marksOf(r, false, "storage-take")),
+      },
+    ]),
+  );
+  const gcs: [number, number][] = threads
+    .filter((t) => t.replica === leader && t.main)
+    .flatMap((t) => t.marks.filter((m) => m.stage === "gc").map((m): [number, number] => [m.timeUs, m.timeUs + m.key]));
+  const marks = threads
+    .filter((t) => t.replica === leader && t.main)
+    .flatMap((t) => t.marks.filter((m) => m.stage !== "gc" && m.timeUs >= fromUs && m.timeUs <= toUs))
+    .map((m) => m.timeUs)
+    .sort((a, b) => a - b);
+  const followers = replicas.filter((r) => r !== leader);
+  const own = per.get(leader)!;
+  const result = gapCauses.map((cause) => ({ cause, gaps: 0, us: 0 }));
+  for (let i = 1; i < marks.length; i++) {
+    const a = marks[i - 1]!;
+    const b = marks[i]!;
+    const half = (b - a) / 2;
+    if (b - a < gapUs) continue;
+    const over = (intervals: readonly (readonly [number, number])[]): boolean => covered(intervals, a, b) > half;
+    const cause = over(gcs)
+      ? 0
+      : over(own.fsync) || (followers.length > 0 && followers.every((f) => over(per.get(f)!.fsync)))
+        ? 1
+        : over(own.back)
+          ? 2
+          : followers.some((f) => over(per.get(f)!.back))
+            ? 3
+            : replicas.some((r) => over(per.get(r)!.handOver))
+              ? 4
+              : 5;
+    result[cause]!.gaps += 1;
+    result[cause]!.us += b - a;
+  }
+  return result;
+}

@@ -43,11 +43,21 @@ export function cliArgv(): string[] {
  *   (`--heap-growing-percent=50`). V8 otherwise lets it grow up to fourfold when allocation is
  *   fast, and under 64 lease readers a leader whose live heap was 20 to 25 MB reached 75 to 80 MB
  *   of it, garbage promoted with the requests in flight at each scavenge (bench/memory.ts).
- * Both trade a little CPU for memory (docs/performance.md, "Memory under one point"). Replicas
- * started by hand take the same options on node's command line (NODE_OPTIONS refuses the second):
- * `node --max-semi-space-size=4 --heap-growing-percent=50 dist/paxos-lease.mjs replica ...`.
+ * - one V8 helper thread (`--v8-pool-size=1`; Node's default is four) for the collector's parallel
+ *   and concurrent work and the optimizing compiler. Three replicas on two cores brought twelve
+ *   such threads, and helpers that wait for a core are CPU spent to no end: with one, CPU per write
+ *   was lower in 9 of 11 interleaved runs, bursts of 1 MiB values no worse (docs/performance.md,
+ *   "The V8 helper threads").
+ * The first two trade a little CPU for memory (docs/performance.md, "Memory under one point").
+ * Replicas started by hand take the same options on node's command line (NODE_OPTIONS refuses the
+ * second): `node --max-semi-space-size=4 --heap-growing-percent=50 --v8-pool-size=1
+ * dist/paxos-lease.mjs replica ...`.
  */
-export const replicaV8Flags: readonly string[] = ["--max-semi-space-size=4", "--heap-growing-percent=50"];
+export const replicaV8Flags: readonly string[] = [
+  "--max-semi-space-size=4",
+  "--heap-growing-percent=50",
+  "--v8-pool-size=1",
+];
 
 /** The argv (after the node binary) that runs a replica process: {@link replicaV8Flags}, then {@link cliArgv}. */
 export function replicaArgv(): string[] {

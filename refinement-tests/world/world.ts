@@ -905,7 +905,17 @@ export class World implements KvSystemView {
       this.flush(r, carried);
       r.state = result.state;
       // The step's bytes of values (batchBytesMax) ran out with slots ready: a later tick executes them.
-      if (executionPending(r.state)) this.count("execution left for a tick");
+      if (executionPending(r.state)) {
+        this.count("execution left for a tick");
+        // Where partial execution meets snapshots and membership changes (the small-steps suite):
+        // a snapshot taken, or a change of the voters executed, with chosen slots still to execute.
+        const after = r.state.learner;
+        if (after.snapshot !== state.learner.snapshot && info.message?._tag !== "SnapshotChunk")
+          this.count("snapshot taken with execution left for a tick");
+        const epochOf = (configs: typeof after.configs): number => configs[configs.length - 1]!.epoch;
+        if (epochOf(after.configs) > epochOf(state.learner.configs))
+          this.count("membership change executed with execution left for a tick");
+      }
     }
     const step: KvWorldStep = {
       kind: "event",
