@@ -19,11 +19,8 @@ export interface ClientWrite {
   readonly doneUs: number;
 }
 
-/** The segments of a write's path, in order; each ends at the stage its name ends with. */
-export const segmentNames = [
-  "client -> leader: request handed to the driver",
-  "leader: driver -> step of the request",
-  "leader: step -> Accepts handed to the sockets",
+/** The follower's part of a path, from the Accept on the wire to its vote durable: in a write's path and a slot's. */
+const followerSegmentNames = [
   "sockets, network -> follower: Accept decoded",
   "follower: decoded -> step of the Accept",
   "follower: step -> vote handed to the storage thread",
@@ -31,6 +28,14 @@ export const segmentNames = [
   "follower storage: SQLite write",
   "follower storage: fsync",
   "follower: fsync -> main thread learns it is durable",
+] as const;
+
+/** The segments of a write's path, in order; each ends at the stage its name ends with. */
+export const segmentNames = [
+  "client -> leader: request handed to the driver",
+  "leader: driver -> step of the request",
+  "leader: step -> Accepts handed to the sockets",
+  ...followerSegmentNames,
   "follower: durable -> Accepted handed to the socket",
   "sockets, network -> leader: Accepted decoded",
   "leader: decoded -> step of the Accepted",
@@ -211,13 +216,7 @@ export function writePaths(
 /** The segments of a slot's path under many clients, in order; each ends at the stage its name ends with. */
 export const slotSegmentNames = [
   "leader: Accept handed to the transport -> its flush starts",
-  "sockets, network -> follower: Accept decoded",
-  "follower: decoded -> step of the Accept",
-  "follower: step -> vote handed to the storage thread",
-  "follower: hand-over -> storage thread takes it",
-  "follower storage: SQLite write",
-  "follower storage: fsync",
-  "follower: fsync -> main thread learns it is durable",
+  ...followerSegmentNames,
   "follower: durable -> Accepted's flush starts",
   "sockets, network -> leader: Accepted decoded",
   "leader: decoded -> step of the Accepted",

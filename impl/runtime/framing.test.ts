@@ -95,6 +95,26 @@ describe("frame decoder", () => {
     );
   });
 
+  it("checks the limit frame by frame: one raised after a frame applies to the frames behind it in the same chunk", () => {
+    // A handshake's last frame and a large message right behind it, in one read.
+    const small = Buffer.from("proof");
+    const large = Buffer.alloc(4 * limit, 7);
+    const chunk = Buffer.concat([encodeFrame(small, limit), encodeFrame(large, 8 * limit)]);
+    const raised = new FrameDecoder(limit);
+    raised.feed(chunk);
+    const first = raised.next();
+    expect(first?._tag === "frame" && first.body.toString()).toBe("proof");
+    raised.setLimit(8 * limit);
+    const second = raised.next();
+    expect(second?._tag === "frame" && second.body.equals(large)).toBe(true);
+    expect(raised.next()).toBeNull();
+    // Without the raise, the same bytes break the stream at the large frame.
+    expect(new FrameDecoder(limit).push(chunk)).toEqual({
+      _tag: "error",
+      reason: `frame length ${4 * limit} exceeds the limit of ${limit} bytes`,
+    });
+  });
+
   it("refuses to encode a body over the limit", () => {
     expect(() => encodeFrame(new Uint8Array(limit + 1), limit)).toThrow(/exceeds 1024/);
   });

@@ -53,25 +53,40 @@ export class FrameDecoder {
 
   /** Feed one chunk; returns every frame body it completed, or the reason the stream is bad. */
   push(chunk: Uint8Array): FrameChunkResult {
-    if (this.failed !== undefined) return { _tag: "error", reason: this.failed };
-    this.chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    this.buffered += chunk.byteLength;
+    this.feed(chunk);
     const frames: Buffer[] = [];
-    for (;;) {
-      if (this.buffered < frameHeaderBytes) break;
-      const header = this.peek(frameHeaderBytes);
-      const length = header.readUInt32BE(0);
-      if (length > this.frameBytesMax) {
-        this.failed = `frame length ${length} exceeds the limit of ${this.frameBytesMax} bytes`;
-        this.chunks.length = 0;
-        this.buffered = 0;
-        return { _tag: "error", reason: this.failed };
-      }
-      if (this.buffered < frameHeaderBytes + length) break;
-      const whole = this.take(frameHeaderBytes + length);
-      frames.push(whole.subarray(frameHeaderBytes));
+    for (let next = this.next(); next !== null; next = this.next()) {
+      if (next._tag === "error") return next;
+      frames.push(next.body);
     }
     return { _tag: "frames", frames };
+  }
+
+  /** Hold one chunk; {@link next} takes the frames it completes. */
+  feed(chunk: Uint8Array): void {
+    if (this.failed !== undefined) return;
+    this.chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    this.buffered += chunk.byteLength;
+  }
+
+  /**
+   * The next whole frame body held, null when none is whole yet, or the reason the stream is bad.
+   * The limit is checked frame by frame, as each is taken: a caller that raises it on one frame
+   * (the end of a handshake) has it apply to the frames that came behind in the same chunk.
+   */
+  next():
+    { readonly _tag: "frame"; readonly body: Buffer } | { readonly _tag: "error"; readonly reason: string } | null {
+    if (this.failed !== undefined) return { _tag: "error", reason: this.failed };
+    if (this.buffered < frameHeaderBytes) return null;
+    const length = this.peek(frameHeaderBytes).readUInt32BE(0);
+    if (length > this.frameBytesMax) {
+      this.failed = `frame length ${length} exceeds the limit of ${this.frameBytesMax} bytes`;
+      this.chunks.length = 0;
+      this.buffered = 0;
+      return { _tag: "error", reason: this.failed };
+    }
+    if (this.buffered < frameHeaderBytes + length) return null;
+    return { _tag: "frame", body: this.take(frameHeaderBytes + length).subarray(frameHeaderBytes) };
   }
 
   private peek(bytes: number): Buffer {

@@ -14,7 +14,7 @@ import { encodeFrame, FrameDecoder } from "./framing.ts";
 import { createLogger, silentLogger, type Logger } from "./log.ts";
 import type { AdmissionRefusal, PeerAdmissionLimits } from "./peer-admission.ts";
 import { floodConnections, freePorts, sleep, waitFor } from "./testing.ts";
-import { handshakeMac, peerProtocol, Transport, wireIdBytes } from "./transport.ts";
+import { handshakeFrameBytesMax, handshakeMac, peerProtocol, Transport, wireIdBytes } from "./transport.ts";
 import { certsLayout, initCa, issueReplicaCert, readTlsMaterial, type TlsMaterial } from "./certs.ts";
 import { tempDir } from "./testing.ts";
 import fs from "node:fs";
@@ -196,6 +196,46 @@ describe("transport", () => {
     // On one connection the ping would arrive last, after 16 MiB and 16 slow receipts.
     expect(arrivals.indexOf("ping 99")).toBeLessThan(8);
     expect(arrivals.filter((a) => a.startsWith("blob"))).toEqual(Array.from({ length: 16 }, (_, n) => `blob ${n}`));
+  });
+
+  it("takes a message sent right behind the dialer's proof, larger than a handshake frame", async () => {
+    // The dialer may send once it has sent its proof; here it does so at once, so that the proof
+    // and a message over the handshake's frame limit reach the acceptor in one read. Held to the
+    // handshake's limit, that message closed the new link, and what followed it was lost.
+    const Message = Schema.Union(Ping, Schema.TaggedStruct("blob", { n: Schema.Int, data: Schema.String }));
+    type Message = typeof Message.Type;
+    const ports = await freePorts(2);
+    const arrivals: string[] = [];
+    const rejected: string[] = [];
+    const data = "x".repeat(handshakeFrameBytesMax + 1000);
+    const nodes: Transport<Message>[] = [];
+    for (const self of [1, 2]) {
+      const transport: Transport<Message> = new Transport<Message>({
+        self,
+        clusterId: "c1",
+        secret,
+        listen: { host: "127.0.0.1", port: ports[self - 1]! },
+        // Only replica 1 dials.
+        peers: self === 1 ? new Map([[2, { host: "127.0.0.1", port: ports[1]! }]]) : new Map(),
+        codec: binaryCodec(Message),
+        info: { http: "x", incarnation: `i${self}` },
+        clock: monotonicClock(),
+        log: silentLogger(),
+        onMessage: (_from, message) => arrivals.push(`${message._tag} ${message.n}`),
+        onRejected: (reason) => rejected.push(reason),
+        onPeerEvent: (peer, event) => {
+          if (self !== 1 || event !== "connected") return;
+          expect(transport.send(peer, { _tag: "blob", n: 1, data }, 1)).toBe(true);
+          transport.flush();
+        },
+      });
+      open.push(transport as unknown as Transport<Ping>);
+      nodes.push(transport);
+    }
+    await Promise.all(nodes.map((t) => t.start()));
+    await waitFor("the message", () => (arrivals.length > 0 || rejected.length > 0 ? true : undefined), 20_000);
+    expect(rejected).toEqual([]);
+    expect(arrivals).toEqual(["blob 1"]);
   });
 
   it("decodes bulk frames that arrive together over several loop turns, and a control frame meanwhile", async () => {

@@ -615,9 +615,12 @@ export class Transport<M> {
     messages: () => ((body: Buffer) => void) | null = () => null,
   ): void {
     socket.on("data", (chunk: Buffer) => {
-      const result = decoder.push(chunk);
-      if (result._tag === "error") return reject(result.reason);
-      for (const body of result.frames) {
+      decoder.feed(chunk);
+      // Frame by frame: the frames behind a handshake's last one in the same chunk (a dialer sends
+      // as soon as it has sent its proof) are held to the limit that handshake raised.
+      for (let next = decoder.next(); next !== null; next = decoder.next()) {
+        if (next._tag === "error") return reject(next.reason);
+        const body = next.body;
         if (socket.destroyed) return;
         const message = messages();
         if (message !== null) {

@@ -73,7 +73,8 @@
  *                   from a voter of the newer ballot, the new leader lost, must re-propose the
  *                   newer value (Paxos's P2c: the highest-ballot vote revealed). Unless pick bits
  *                   0 and 1 are clear, the new leader is cut off from every replica instead, and
- *                   fault-free time goes on until another replica leads: the election after that.
+ *                   fault-free time goes on until another replica leads, its phase 1 having heard
+ *                   A and a voter of the newer ballot.
  *                   With pick bit 2, A crashes instead of being cut off (its vote is on disk) and
  *                   restarts once the newer write is chosen; with bits 0 and 1 clear every link is
  *                   then healed, and fault-free time goes on until A has executed the slot: A
@@ -83,7 +84,7 @@
  *   transfer        a follower is cut off while the clients write, until the leader's log is
  *                   truncated past what that follower has executed; healed, it is caught up by state
  *                   transfer, and as soon as a chunk of the snapshot is on its way to it, that chunk
- *                   is lost (pick mod 4 = 3) or has a byte changed (else); but for pick mod 4 = 2,
+ *                   is lost (pick mod 4 = 3) or has a byte changed (else); except for pick mod 4 = 2,
  *                   fault-free time goes on until the follower has executed up to the snapshot (a
  *                   corrupted transfer is refused whole by its digests, rule S2, and asked for
  *                   again). Random chunk faults land during a transfer in about one run in 1,000
@@ -695,7 +696,7 @@ function learnerHandsOver(world: World, pick: number): void {
  * is cut off while the clients write, round after round, until the leader's log is truncated past
  * the follower's executed prefix (so that its CatchUp is answered with the snapshot, whatever the
  * tuning's snapshot interval); then it is healed, and the cluster runs one delivery at a time until
- * a SnapshotChunk to it is in flight, which suffers the fault. But for pick mod 4 = 2, fault-free
+ * a SnapshotChunk to it is in flight, which suffers the fault. Except for pick mod 4 = 2, fault-free
  * time then goes on until the follower has executed up to the snapshot's slot. Each phase is bounded;
  * it stops early where the cluster does not get there.
  */
