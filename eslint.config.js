@@ -17,6 +17,7 @@ const coreRules = [
   "leaseFrom",
   "leaseExpiry",
   "canServeLeaseRead",
+  "candidateYields",
   "mayCampaign",
   "mergeRevealed",
   "phase2aValue",

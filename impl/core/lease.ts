@@ -19,7 +19,8 @@
  * `grantUntilFor(now)` (`canPromise` in acceptor.ts enforces it). The leader side trusts less than
  * it was granted: it counts from the send time of the request a quorum answered and shortens the
  * lease by the drift bound and a margin, so that it stops trusting its lease before any grant
- * behind it could have run out. Elections wait for grants (rule L5) in election.ts.
+ * behind it could have run out. Elections wait for grants (rule L5) in election.ts; a candidate's
+ * self-grant yields to a higher ballot and a deposed leader's dies with its leadership (rule L6).
  *
  * It must never let a lease hold without a quorum of grants in the configuration that governs the
  * leader's next slot to execute, never count a grant from a send time later than
@@ -42,6 +43,7 @@ import {
   type GrantTimes,
   type Leader,
   type ReplicaState,
+  type Role,
 } from "./state.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -96,8 +98,8 @@ export function renewGrant<I>(
 
 /**
  * Rule L6: drop the grant to `ballot` if that is the one in force. Used when this replica stops
- * leading `ballot`: its self-grant protected only its own lease, which it no longer trusts. Grants
- * given to other replicas are never dropped.
+ * leading or campaigning for `ballot`: its self-grant protected only its own lease, which it no
+ * longer trusts (or never had). Grants given to other replicas are never dropped.
  */
 export function dropSelfGrant<I>(rules: ReplicaRules, acceptor: AcceptorState<I>, ballot: Ballot): AcceptorState<I> {
   if (rules.compareBallots(acceptor.grantTo, ballot) !== 0) return acceptor;
@@ -105,6 +107,22 @@ export function dropSelfGrant<I>(rules: ReplicaRules, acceptor: AcceptorState<I>
   a.grantTo = ballotZero;
   a.grantUntil = Number.NEGATIVE_INFINITY;
   return a;
+}
+
+/**
+ * Rule L6, for a candidate: one that meets a higher ballot (in a Prepare, Accept or Heartbeat it
+ * may otherwise help) steps down before judging it, and stepping down drops its self-grant. That
+ * grant protects no lease: only a leader of the candidate's ballot counts grants to it, the
+ * candidate is not one yet and, once it steps down, nobody ever leads that ballot (its next
+ * campaign takes a higher one). Any grant it gave to another ballot had run out before it
+ * campaigned (rule L5), so the higher ballot finds nothing in force and is helped at once. Without
+ * this, a candidate refuses every other ballot for as long as it campaigns (it renews its
+ * self-grant at every resend), and candidates whose timers fire before a Nack and a resend have
+ * made the round trip refuse one another round after round (proofs/leases.md, "Rule L6").
+ * A leader keeps its self-grant until it steps down: its lease counts it.
+ */
+export function candidateYields<I>(rules: ReplicaRules, role: Role<I>, ballot: Ballot): boolean {
+  return role._tag === "candidate" && rules.compareBallots(ballot, role.ballot) > 0;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -59,6 +59,21 @@ describe("each rule prevents its hazard", () => {
     expect(lines.lines).toContain("1 reply #2 ok value=null");
   });
 
+  it("L6 (a candidate yields to a higher ballot): without it, candidates whose timers fire together refuse one another round after round", () => {
+    const leaders = (lines: readonly string[]) => lines.filter((l) => / is leader /.test(l));
+    const correct = replay("candidates-under-load", defaultRules);
+    expect(leaders(correct.lines)).toEqual(["3 is leader (1,3)", "2 is leader (2,2)", "3 is leader (3,3)"]);
+    expect(correct.maxHolders).toBe(1);
+    const kept = replay("candidates-under-load", broken("self-grant-kept"));
+    expect(leaders(kept.lines)).toEqual([]);
+    expect(kept.maxHolders).toBe(0);
+    // Each round the highest candidate is refused by the others' self-grants, and is still campaigning.
+    expect(kept.lines).toContain("1->3 Nack b=(3,3) promised=(3,1) grantRemaining=300");
+    expect(kept.lines).toContain(
+      "3: candidate (3,3) maxBal=(3,3) grant=(3,3)until2100 commit=0 executed=0 leader=none",
+    );
+  });
+
   it("L2 (count from the quorum-th grant): counting from the freshest grant keeps a cut-off leader's lease alive", () => {
     expect(replay("lease-expiry", defaultRules).maxHolders).toBe(1);
     expect(replay("lease-expiry", broken("lease-from-freshest-grant")).maxHolders).toBe(2);

@@ -30,6 +30,7 @@ import {
   leaseExpiry,
   leaseFrom,
   restartWaitUntil,
+  candidateYields,
 } from "./lease.ts";
 import { mayCampaign } from "./election.ts";
 import type { ReplicaId } from "./events.ts";
@@ -37,7 +38,7 @@ import type { Command, Value } from "./messages.ts";
 import { promiseCoversFrom } from "./quorums.ts";
 import { verifySnapshot, type SnapshotClaim, type SnapshotContents } from "./snapshot.ts";
 import type { SlotMap } from "./slot-map.ts";
-import type { AcceptorState, GrantTimes, ReplicaContext, ReplicaState, Vote } from "./state.ts";
+import type { AcceptorState, GrantTimes, ReplicaContext, ReplicaState, Role, Vote } from "./state.ts";
 import { transferUseful } from "./transfer.ts";
 
 /** The rules `step` is assembled from. Every function is pure. */
@@ -61,6 +62,8 @@ export interface ReplicaRules {
    * above the executed prefix, revealed slots executed)
    */
   readonly canServeLeaseRead: <S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number) => boolean;
+  /** Does a replica in `role` give up its campaign (and its self-grant) on meeting `ballot`? (rule L6) */
+  readonly candidateYields: <I>(rules: ReplicaRules, role: Role<I>, ballot: Ballot) => boolean;
   /** May this replica start an election now? (rule L5) */
   readonly mayCampaign: <S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number) => boolean;
   /** Phase 1: combine the vote known so far at a slot with one more reported vote. */
@@ -139,6 +142,7 @@ export const defaultRules: ReplicaRules = {
   leaseFrom,
   leaseExpiry,
   canServeLeaseRead,
+  candidateYields,
   mayCampaign,
   mergeRevealed,
   phase2aValue,

@@ -52,5 +52,10 @@ export const acceptBelowPromise: Mutant = {
   // goes, and stopping there); the explorer crashes and restarts it, heals the cut and sends the
   // leader a write. With 5 and 7 replicas two followers are cut off, and their duelling
   // campaigns leave one that backed off with a higher maxBal and no grant: no crash is needed.
-  exploreZeroDelay: { 3: zeroDelay, 5: zeroDelay, 7: zeroDelay },
+  // Since rule L6 (a candidate yields to a higher ballot and drops its self-grant) a duel leaves
+  // the candidate that backed off bound to the winner's ballot, not free: with 3 replicas pick 138
+  // (A cut off later) leads there instead, and with 5 and 7 this route (picks 128 to 143, depth
+  // 16: 966 and 1,317 states) no longer reaches the vote below maxBal, here nor as `exploreWith`
+  // at the other tunings: the random suite catches it there, and a new route is still to find.
+  exploreZeroDelay: { 3: { ...zeroDelay, bounds: { ...zeroDelay.bounds, pick: 138 } } },
 };

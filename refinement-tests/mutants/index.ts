@@ -27,6 +27,7 @@ import { restartForgetsGrant } from "./restart-forgets-grant.ts";
 import { retireWhenNotAMember } from "./retire-when-not-a-member.ts";
 import { retryByNumberAlone } from "./retry-by-number-alone.ts";
 import { retiringVoterNeverCampaigns } from "./retiring-voter-never-campaigns.ts";
+import { selfGrantKept } from "./self-grant-kept.ts";
 import { alphaIgnored } from "./alpha-ignored.ts";
 import { snapshotDropsSessions } from "./snapshot-drops-sessions.ts";
 import { staleTransferInstalled } from "./stale-transfer-installed.ts";
@@ -68,6 +69,8 @@ export const mutants: readonly Mutant[] = [
   phase2aIgnoresVotes,
   // Rule L5's timing: election timeouts that outlast every grant.
   electionTimeoutWithinLease,
+  // Rule L6 for a candidate: a self-grant that refuses higher ballots (a liveness bug under load).
+  selfGrantKept,
   // Leases across membership changes.
   leaseReadBeforePendingPhase1,
   retiringVoterNeverCampaigns,

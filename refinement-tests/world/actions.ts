@@ -159,6 +159,14 @@ export interface Profile {
    * unchanged. The generator never sets it.
    */
   readonly zeroDelay?: boolean;
+  /**
+   * The liveness phase under load: each replica runs for one tick, then stalls for a time drawn
+   * uniformly from [0, livenessStallMsMax] ms (paused: no tick, no delivery, as a process the
+   * machine does not schedule), so its timers fire late, together with the messages that waited
+   * for it, and the bounds stretch by three stalls per election timeout (world/run.ts,
+   * `livenessPhase`). The stalls are drawn from the scenario's seed. The generator never sets it.
+   */
+  readonly livenessStallMsMax?: number;
 }
 
 /** Bounds of the generator. */

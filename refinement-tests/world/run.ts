@@ -15,7 +15,7 @@
  * executed what the leader executed, to the same state.
  */
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
-import { AssertionFailure, type Step } from "../../impl/core/testing/index.ts";
+import { AssertionFailure, mulberry32, type Step } from "../../impl/core/testing/index.ts";
 import { checkLinearizable, type Operation } from "../../impl/history/linearizability.ts";
 import { kvModel } from "../../impl/history/history.ts";
 import { ViolationFound, type Violation } from "../../proofs/violation.ts";
@@ -113,7 +113,11 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     }
     actionIndex = scenario.actions.length;
     if (options.liveness === true) world.note("liveness phase: heal, resume, restart, no more faults");
-    if (options.liveness === true) livenessPhase(world, checker, options.livenessBoundMs ?? 20_000, fail);
+    if (options.liveness === true) {
+      const stallMsMax = scenario.profile.livenessStallMsMax ?? 0;
+      const load = stallMsMax > 0 ? { stallMsMax, seed: scenario.seed } : undefined;
+      livenessPhase(world, checker, options.livenessBoundMs ?? 20_000, fail, load);
+    }
   } catch (error) {
     if (error instanceof ViolationFound) fail(error.violation);
     else if (error instanceof AssertionFailure)
@@ -156,13 +160,59 @@ export function warmUp(world: World): void {
 
 /**
  * How soon after the faults stop a replica must hold a lease (and so answer reads alone): 2 D + 5
- * electionTimeoutMsMax. Every grant given before the heal runs out within D, a restarted replica
- * waits D (rule L4), and then an election takes one timeout, a few when candidates duel or a
- * candidate first has to step down behind a snapshot (rule T2) or catch up to the configuration in
- * force (a lagging removed voter is refused, rule R4). With the default tuning, 3.6 s.
+ * electionTimeoutMsMax, each timeout stretched by three stalls under load (the timer fires late,
+ * the Prepare and the Promise wait for their receivers). Every grant given before the heal runs
+ * out within D, a restarted replica waits D (rule L4), and then an election takes one timeout, a
+ * few when candidates duel or a candidate first has to step down behind a snapshot (rule T2) or
+ * catch up to the configuration in force (a lagging removed voter is refused, rule R4). With the
+ * default tuning, 3.6 s (12.6 s with stalls up to 600 ms).
  */
-export function leaseholderBoundMs(tuning: ReplicaTuning): number {
-  return 2 * tuning.leaseMs + 5 * tuning.electionTimeoutMsMax;
+export function leaseholderBoundMs(tuning: ReplicaTuning, stallMsMax = 0): number {
+  return 2 * tuning.leaseMs + 5 * (tuning.electionTimeoutMsMax + 3 * stallMsMax);
+}
+
+/**
+ * The liveness phase under load (`Profile.livenessStallMsMax`): the longest stall, and the seed of
+ * the generator the stalls are drawn from.
+ */
+export interface LivenessLoad {
+  readonly stallMsMax: number;
+  readonly seed: number;
+}
+
+/**
+ * Replicas scheduled as a loaded machine schedules processes: each runs for one tick, then stalls
+ * for a time drawn uniformly from [0, stallMsMax] (mulberry32 from the seed), paused meanwhile: its
+ * timers fire late, and the messages sent to it wait and are delivered after its tick, all at once.
+ */
+class Stalls {
+  private prng: number;
+  private readonly resumeAt: number[];
+
+  constructor(
+    private readonly world: World,
+    private readonly load: LivenessLoad,
+  ) {
+    this.prng = load.seed >>> 0;
+    this.resumeAt = world.replicas.map(() => world.trueTime + this.draw());
+  }
+
+  private draw(): number {
+    const next = mulberry32(this.prng);
+    this.prng = next.prng;
+    return Math.floor((next.value / 2 ** 32) * (this.load.stallMsMax + 1));
+  }
+
+  /** Before a tick of `tickMs`: run the replicas whose stall is over for that tick, pause the others. */
+  schedule(tickMs: number): void {
+    const now = this.world.trueTime;
+    for (const r of this.world.replicas) {
+      if (r.state === null) continue;
+      const runs = now >= this.resumeAt[r.index]!;
+      this.world.stall(r.index, !runs);
+      if (runs) this.resumeAt[r.index] = now + tickMs + this.draw();
+    }
+  }
 }
 
 /**
@@ -170,13 +220,15 @@ export function leaseholderBoundMs(tuning: ReplicaTuning): number {
  * fault-free (deliveries, time in 10 ms steps, client retries) until the cluster converges (a
  * leaseholder, every request answered, every member caught up, every removed replica retired),
  * failing LivenessLeaseholder or Liveness past their bounds. The random suites run it after a
- * run's faults; the explorer's bounded-liveness mode runs it from every state it finds.
+ * run's faults; the explorer's bounded-liveness mode runs it from every state it finds. With
+ * `load`, the replicas run one tick at a time between stalls (`Stalls`).
  */
 export function livenessPhase(
   world: World,
   checker: WorldChecker<KvState, KvInput, KvOutput>,
   boundMs: number,
   fail: (v: Violation) => void,
+  load?: LivenessLoad,
 ): void {
   world.disarmCrashes();
   world.healAll();
@@ -186,8 +238,9 @@ export function livenessPhase(
   const tickMs = 10;
   let sinceRetry = 0;
   let leaseholderAt: number | null = null;
-  const leaseholderBound = leaseholderBoundMs(world.tuning);
+  const leaseholderBound = leaseholderBoundMs(world.tuning, load?.stallMsMax ?? 0);
   const changed = checker.configurations.configs.length > 1;
+  const stalls = load === undefined ? null : new Stalls(world, load);
   while (world.trueTime - start <= boundMs) {
     world.deliverAll();
     if (leaseholderAt === null && world.leaseHolders().length === 1) {
@@ -213,6 +266,7 @@ export function livenessPhase(
       checker.tally.add("liveness: ms to converge", Math.round(world.trueTime - start));
       return;
     }
+    stalls?.schedule(tickMs);
     world.advance(tickMs);
     sinceRetry += tickMs;
     if (sinceRetry >= 100) {

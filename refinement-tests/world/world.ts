@@ -546,6 +546,11 @@ export class World implements KvSystemView {
     for (const r of this.replicas) if (r.paused) this.setPaused(r, false);
   }
 
+  /** Pause (stall) or resume replica `index`: the liveness phase under load schedules replicas this way. */
+  stall(index: number, pause: boolean): void {
+    this.setPaused(this.replicas[index]!, pause);
+  }
+
   private setPaused(r: ReplicaSlot, pause: boolean): void {
     if (r.paused === pause) return;
     this.own(r.index).paused = pause;

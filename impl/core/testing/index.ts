@@ -32,3 +32,4 @@ export { becomeCandidate, makeStep } from "../replica.ts";
 export { changeAllowed } from "../leader.ts";
 export { truncateVotes } from "../acceptor.ts";
 export { phase1CoversAbove } from "../quorums.ts";
+export { mulberry32 } from "../election.ts";
