@@ -12,6 +12,13 @@ import { runScenario } from "./run.ts";
 import { tunings, type ReplicaTuning } from "./tuning.ts";
 import { World } from "./world.ts";
 import { mutantNamed } from "../mutants/index.ts";
+import type { Prelude } from "./preludes.ts";
+
+/** A warm-started scenario (tuning 0, drawn from seed 1) that runs `prelude` with `pick`, then `actions`. */
+function preludeScenario(prelude: Prelude, pick: number, actions: Action[] = []): Scenario {
+  const [drawn] = fc.sample(scenarioArbitrary(boundsOf({})), { seed: 1, numRuns: 1 }) as [Scenario];
+  return { ...drawn, profile: { ...drawn.profile, warmStart: true, tuning: 0, prelude, pick }, actions };
+}
 
 /** A booted 3-replica world with its first leader elected (fault-free). */
 function warm(tuning?: ReplicaTuning): World {
@@ -129,11 +136,9 @@ describe("the simulated world", () => {
   });
 
   it("the transfer prelude corrupts a chunk of a state transfer on its way: refused, and caught without rule S2", () => {
-    const [drawn] = fc.sample(scenarioArbitrary(boundsOf({})), { seed: 1, numRuns: 1 }) as [Scenario];
     const { step } = mutantNamed("transfer-unverified");
+    const scenario = preludeScenario("transfer", 0);
     for (const replicas of [3, 5, 7]) {
-      const profile = { ...drawn.profile, warmStart: true, tuning: 0, prelude: "transfer" as const, pick: 0 };
-      const scenario = { ...drawn, profile, actions: [] };
       const real = runScenario(scenario, { replicas });
       expect(real.failure).toBeNull();
       expect(real.counters.get("world: state-transfer chunk corrupted"), `${replicas} replicas`).toBe(1);
@@ -145,31 +150,27 @@ describe("the simulated world", () => {
   });
 
   it("the twoBallots prelude with pick bit 2 has a restarted follower told a commit index above its older vote", () => {
-    const [drawn] = fc.sample(scenarioArbitrary(boundsOf({})), { seed: 1, numRuns: 1 }) as [Scenario];
     const { step } = mutantNamed("learn-any-vote");
+    const scenario = preludeScenario("twoBallots", 4);
     for (const replicas of [3, 5, 7]) {
-      const profile = { ...drawn.profile, warmStart: true, tuning: 0, prelude: "twoBallots" as const, pick: 4 };
-      const scenario = { ...drawn, profile, actions: [] };
       const real = runScenario(scenario, { replicas });
       expect(real.failure).toBeNull();
       // Taking its own vote as chosen from the leader's commit index learns the other value.
       expect(runScenario(scenario, { replicas, step }).failure?.check, `${replicas} replicas`).toBe("LearnedIsChosen");
       // Cut off from the new leader instead (pick 0), it campaigns and learns nothing from it.
-      const cut = { ...scenario, profile: { ...profile, pick: 0 } };
+      const cut = preludeScenario("twoBallots", 0);
       expect(runScenario(cut, { replicas, step }).failure).toBeNull();
     }
   });
 
   it("the restartInLease prelude without a restart stalls the leader: its last grant arrives late", () => {
-    const [drawn] = fc.sample(scenarioArbitrary(boundsOf({})), { seed: 1, numRuns: 1 }) as [Scenario];
     const { step } = mutantNamed("lease-from-receipt");
     const advance: Action[] = Array.from({ length: 10 }, () => ({ t: "advance", ms: 50 }));
     for (const [replicas, pick] of [
       [3, 4],
       [7, 20],
     ] as const) {
-      const profile = { ...drawn.profile, warmStart: true, tuning: 0, prelude: "restartInLease" as const, pick };
-      const scenario = { ...drawn, profile, actions: advance };
+      const scenario = preludeScenario("restartInLease", pick, advance);
       const real = runScenario(scenario, { replicas });
       expect(real.failure).toBeNull();
       // Counted from the grant's arrival, the lease outlasts the grant: another follower leads meanwhile.
