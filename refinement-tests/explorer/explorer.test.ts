@@ -355,6 +355,20 @@ describe("searching impl/core", () => {
     expect(again[0]!.state.world.inFlight.length).toBeGreaterThan(w.inFlight.length);
   });
 
+  it("pick bit 8 shrinks 5 replicas to 3 voters before a prelude that stands apart, sparse timers too", () => {
+    for (const tuning of [0, 5]) {
+      const voters = (pick: number): number => {
+        const bounds = { ...defaultBounds, replicas: 5, tuning, prelude: "restartInLease" as const, pick };
+        const roots = new ImplModel(bounds).roots();
+        if (!Array.isArray(roots)) throw new Error("the prelude failed a check");
+        const w = roots[0]!.state.world;
+        return w.born().filter((i) => !w.replicas[i]!.retired).length;
+      };
+      expect(voters(256 + 128)).toBe(3);
+      expect(voters(128)).toBe(5);
+    }
+  });
+
   it("a spare a membership change starts runs at either extreme of the drift bound, each its own transition", () => {
     /** The changes offered once the network is quiet (the environment acts between waves). */
     const adds = (model: ImplModel): { state: ModelState; actions: ModelAction[] } => {

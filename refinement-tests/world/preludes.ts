@@ -48,6 +48,10 @@
  *                 time goes on until both are chosen: its last slots fall to a configuration
  *                 whose only voter retires too
  *
+ * Pick bit 8 (the explorer's; the random suites never draw it) first shrinks a cluster of 5 or 7 to
+ * 3 voters before any prelude, the three that stand apart below too (bit 6 does so only before
+ * the chain's).
+ *
  * One prelude stands apart from that chain:
  *
  *   restartInLease  the leader is cut off from every follower but one, A (with 5 or 7 replicas:
@@ -114,6 +118,13 @@ const phaseMsMax = 5_000;
 
 /** Run `prelude` on a warm (or cold) world; `pick` chooses within it (see the module comment). */
 export function runPrelude(world: World, prelude: Prelude, pick: number): void {
+  // Pick bit 8 (the explorer's) shrinks a cluster of 5 or 7 to 3 voters before any prelude, the
+  // three that stand apart too (they spend bits 0-7 on their own choices).
+  if ((pick & 256) !== 0 && world.initialMembers.length > 3 && prelude !== "none") {
+    world.note(`prelude ${prelude}: voters removed one by one until 3 are left`);
+    if (!shrinkToThree(world)) return;
+    pick &= ~256;
+  }
   if (prelude === "restartInLease") {
     world.note("prelude restartInLease: the one follower whose grants hold the lease is cut off (and restarts)");
     restartInLease(world, pick);
@@ -162,6 +173,11 @@ export function runPrelude(world: World, prelude: Prelude, pick: number): void {
  * next is asked, until 3 voters are left; the removed replicas retire. True if it got there.
  */
 function shrinkToThree(world: World): boolean {
+  // Where a heartbeat interval is close to the election timeouts (the sparse timers), time goes
+  // in small steps, so that heartbeats arrive before the followers' timers fire.
+  const { heartbeatIntervalMs, electionTimeoutMsMin } = world.tuning;
+  const stepMs = 2 * heartbeatIntervalMs > electionTimeoutMsMin ? 20 : heartbeatIntervalMs;
+  const until = (w: World, done: () => boolean) => untilStepping(w, done, false, stepMs);
   // From a cold start, once a leader is elected.
   if (!until(world, () => leaderState(world) !== null)) return false;
   for (;;) {
@@ -195,6 +211,11 @@ function shrinkToThree(world: World): boolean {
  * failover). True if `done` holds.
  */
 function until(world: World, done: () => boolean, reading = false): boolean {
+  return untilStepping(world, done, reading, reading ? 20 : world.tuning.heartbeatIntervalMs);
+}
+
+/** `until`, time going `stepMs` at a time. */
+function untilStepping(world: World, done: () => boolean, reading: boolean, stepMs: number): boolean {
   const start = world.trueTime;
   let sinceRetry = 0;
   while (!done()) {
@@ -204,7 +225,6 @@ function until(world: World, done: () => boolean, reading = false): boolean {
     if (done()) return true;
     // Reads during a failover go in small steps (a new leader's first rounds are where a read by
     // lease can go wrong); otherwise a heartbeat interval at a time.
-    const stepMs = reading ? 20 : world.tuning.heartbeatIntervalMs;
     world.advance(stepMs);
     sinceRetry += stepMs;
     if (sinceRetry >= 100) {
@@ -544,9 +564,10 @@ function restartInLease(world: World, pick: number): void {
   // The leader keeps a bare quorum of grants, A's among them: with 3 replicas A's alone (a
   // bridge), with 5 or 7 those of A and of the next one or two followers; every other follower is
   // cut off from it, so that A's grant is what separates the leader's quorum from theirs.
-  const followers = born.filter((i) => i !== leader);
+  const voters = born.filter((i) => !world.replicas[i]!.retired);
+  const followers = voters.filter((i) => i !== leader);
   const at = followers.indexOf(a);
-  const kept = Array.from({ length: Math.floor(born.length / 2) }, (_, k) => followers[(at + k) % followers.length]!);
+  const kept = Array.from({ length: Math.floor(voters.length / 2) }, (_, k) => followers[(at + k) % followers.length]!);
   if (kept.length === 1) world.apply({ t: "bridge", r: born.indexOf(a) });
   else
     for (const f of followers)
