@@ -5,7 +5,10 @@
  * them: every point reports the leadership changes (and campaigns) it caused, the writes that
  * failed or whose outcome is unknown, the requests refused with 429 (retried after the hint, as
  * docs/operations.md tells clients to), the event-loop lag p99 of the busiest replica (a quarter
- * of the 300 ms lease is the target), the largest member's RSS, and the throughput in MB/s.
+ * of the 300 ms lease is the target), the largest member's RSS, and the throughput in MB/s. To tell
+ * a loaded machine apart from a replica busy with its own work, it also reports how long the
+ * members' main threads were runnable but waited for a core (the kernel's schedstat), in all and
+ * at most within one election timeout, and the CPU of its own clients.
  *
  * The systems take turns point by point, the one not measured frozen with SIGSTOP. Nothing here
  * asserts a number; `--json` prints every point.
@@ -25,6 +28,7 @@ import {
   metricSum,
   OursCluster,
   rssBytes,
+  schedMs,
   type BenchCluster,
 } from "./lib/systems.ts";
 
@@ -81,6 +85,10 @@ if (withEtcd) {
 }
 
 const MiB = 1024 * 1024;
+/** The shortest election timeout (the core's default, ms): a follower that stepped nothing for this long campaigns. */
+const electionTimeoutMs = 400;
+/** How often the scheduler figures are sampled, in ms (a sample taken late is placed at its own time). */
+const schedSampleMs = 100;
 const burstSizes = [8, 16, 40];
 const streamClients = 64;
 const streamValueBytes = 64 * 1024;
@@ -240,6 +248,17 @@ interface PointResult {
   /** During the point: catch-up replies received and peer messages dropped, all members (null: not measurable). */
   readonly catchUpReplies: number | null;
   readonly peerDropped: number | null;
+  /**
+   * Main threads of the members (paxos-lease: the ones that answer peers; etcd: its first thread,
+   * which Go's scheduler may leave idle): the most
+   * time one of them spent runnable but waiting for a core during the point, and the most it spent
+   * so in any window of one election timeout (400 ms, sampled every 100 ms), in ms. Waiting is
+   * the machine's doing (other runnable threads held the cores), not the thread's own work.
+   */
+  readonly mainWaitMs: number;
+  readonly mainWaitWindowMs: number;
+  /** CPU of this benchmark's own process (the clients) during the point, in ms. */
+  readonly clientCpuMs: number;
   readonly seconds: number;
   readonly mbPerSecond: number;
   readonly p50Ms: number;
@@ -294,9 +313,17 @@ async function measure(
   const trafficBefore = await subject.peerTraffic();
   await subject.lagP99Ms();
   let rssMax = 0;
+  let samples = 0;
+  const waits = cluster.members.map((m): [number, number][] => [
+    [performance.now(), schedMs(cluster.pid(m))?.waitMs ?? Number.NaN],
+  ]);
   const sampler = setInterval(() => {
-    for (const m of cluster.members) rssMax = Math.max(rssMax, rssBytes(cluster.pid(m)) ?? 0);
-  }, 200);
+    if (samples++ % 2 === 0) for (const m of cluster.members) rssMax = Math.max(rssMax, rssBytes(cluster.pid(m)) ?? 0);
+    const now = performance.now();
+    for (const [i, m] of cluster.members.entries())
+      waits[i]!.push([now, schedMs(cluster.pid(m))?.waitMs ?? Number.NaN]);
+  }, schedSampleMs);
+  const clientCpuBefore = process.cpuUsage();
   const counts: Counts = { refused: 0, reasons: new Map() };
   const leaderPid = cluster.pid(leader);
   // etcd is one Go process whose goroutines move between threads: its whole process stands in.
@@ -312,6 +339,19 @@ async function measure(
     clearInterval(sampler);
   }
   const elapsed = (performance.now() - started) / 1000;
+  const end = performance.now();
+  for (const [i, m] of cluster.members.entries()) waits[i]!.push([end, schedMs(cluster.pid(m))?.waitMs ?? Number.NaN]);
+  const clientCpu = process.cpuUsage(clientCpuBefore);
+  const mainWaitMs = Math.max(...waits.map((w) => w[w.length - 1]![1] - w[0]![1]));
+  // The most wait between two samples at most one election timeout apart.
+  const mainWaitWindowMs = Math.max(
+    ...waits.map((w) =>
+      Math.max(
+        0,
+        ...w.map(([t, x], j) => (w.findLast(([u], k) => k >= j && u - t <= electionTimeoutMs) ?? [t, x])[1] - x),
+      ),
+    ),
+  );
   const cpuAfter = { leader: leaderCpu(), cluster: clusterCpu() };
   const lag = await subject.lagP99Ms();
   const memory = await subject.memoryMb();
@@ -341,6 +381,9 @@ async function measure(
         ? null
         : trafficAfter.catchUpReplies - trafficBefore.catchUpReplies,
     peerDropped: trafficBefore === null || trafficAfter === null ? null : trafficAfter.dropped - trafficBefore.dropped,
+    mainWaitMs,
+    mainWaitWindowMs,
+    clientCpuMs: (clientCpu.user + clientCpu.system) / 1000,
     seconds: elapsed,
     mbPerSecond: ok.reduce((n, r) => n + r.bytes, 0) / MiB / elapsed,
     p50Ms: quantile(latencies, 0.5),
@@ -420,7 +463,7 @@ try {
       results.push(result);
       for (const [reason, n] of Object.entries(result.failureReasons)) progress(`  ${n} x ${reason}`);
       progress(
-        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (cluster ${result.clusterCpuMs.toFixed(0)}), RSS ${result.rssMaxMb.toFixed(0)} MB${result.heapUsedMb === null ? "" : ` (at the end: heap ${result.heapUsedMb.toFixed(0)} MB, external ${result.externalMb?.toFixed(0)} MB)`}${result.catchUpReplies === null ? "" : `, ${result.catchUpReplies} catch-up replies, ${result.peerDropped} peer messages dropped`}, ${result.mbPerSecond.toFixed(1)} MB/s (load ${result.load})`,
+        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (cluster ${result.clusterCpuMs.toFixed(0)}), RSS ${result.rssMaxMb.toFixed(0)} MB${result.heapUsedMb === null ? "" : ` (at the end: heap ${result.heapUsedMb.toFixed(0)} MB, external ${result.externalMb?.toFixed(0)} MB)`}${result.catchUpReplies === null ? "" : `, ${result.catchUpReplies} catch-up replies, ${result.peerDropped} peer messages dropped`}, main threads waited for a core up to ${result.mainWaitMs.toFixed(0)} ms of ${(result.seconds * 1000).toFixed(0)} (${result.mainWaitWindowMs.toFixed(0)} ms in one 400 ms window), clients ${result.clientCpuMs.toFixed(0)} ms CPU, ${result.mbPerSecond.toFixed(1)} MB/s (load ${result.load})`,
       );
     }
   }
@@ -433,12 +476,12 @@ try {
 
 function table(): string {
   const lines = [
-    "| load | system | ok / writes | failed | outcome unknown | 429 (retried) | leadership changes (campaigns) | event-loop lag p99 (ms) | leader main-thread CPU (ms) | cluster CPU (ms) | largest RSS (MB) | MB/s | p50 / p99 (ms) | load average |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| load | system | ok / writes | failed | outcome unknown | 429 (retried) | leadership changes (campaigns) | event-loop lag p99 (ms) | leader main-thread CPU (ms) | cluster CPU (ms) | largest RSS (MB) | MB/s | p50 / p99 (ms) | main-thread wait for a core, most in 400 ms (ms) | load average |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const r of results)
     lines.push(
-      `| ${r.point} | ${r.system} | ${r.ok} / ${r.writes} | ${r.failed} | ${r.outcomeUnknown} | ${r.refused429} | ${r.leadershipChanges} (${r.campaigns}) | ${r.lagP99Ms === null ? "-" : r.lagP99Ms.toFixed(0)} | ${r.leaderMainCpuMs.toFixed(0)} | ${r.clusterCpuMs.toFixed(0)} | ${r.rssMaxMb.toFixed(0)} | ${r.mbPerSecond.toFixed(1)} | ${r.p50Ms.toFixed(0)} / ${r.p99Ms.toFixed(0)} | ${r.load.split(" ")[0]} |`,
+      `| ${r.point} | ${r.system} | ${r.ok} / ${r.writes} | ${r.failed} | ${r.outcomeUnknown} | ${r.refused429} | ${r.leadershipChanges} (${r.campaigns}) | ${r.lagP99Ms === null ? "-" : r.lagP99Ms.toFixed(0)} | ${r.leaderMainCpuMs.toFixed(0)} | ${r.clusterCpuMs.toFixed(0)} | ${r.rssMaxMb.toFixed(0)} | ${r.mbPerSecond.toFixed(1)} | ${r.p50Ms.toFixed(0)} / ${r.p99Ms.toFixed(0)} | ${r.mainWaitWindowMs.toFixed(0)} | ${r.load.split(" ")[0]} |`,
     );
   return lines.join("\n");
 }

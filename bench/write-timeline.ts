@@ -6,7 +6,8 @@
  * segment of a write's path: its median, p90, p99 and mean, and its share of the slowest tenth of
  * the writes beyond their median (what makes the tail). Also whether the leader's own vote was
  * durable before its quorum's Accepted arrived (it is made durable in parallel with the round
- * trip), and the collector's pauses that overlapped writes.
+ * trip; found by its slot, and counted apart when it was handed over before the Accepts left:
+ * bench/lib/write-timeline.ts), and the collector's pauses that overlapped writes.
  *
  * With `--clients N` (N > 1) the writes share slots and a client's write cannot be told apart in
  * the marks, so it prints each slot's path instead, from the leader's Accept to its first reply,
@@ -164,6 +165,7 @@ const report = {
     fromAcceptsUs: stats(paths.map((p) => p.leaderVoteUs)),
     segments: voteNames.map((name, i) => ({ name, ...stats(paths.map((p) => p.leaderVoteSegmentsUs[i]!)) })),
     replyWaitedForIt: paths.filter((p) => p.waitedForOwnVote).length,
+    handedOverBeforeAccepts: paths.filter((p) => p.voteBeforeAccepts).length,
   },
   socketWrites: {
     leaderAccepts: stats(paths.map((p) => p.socketWritesUs[0])),
@@ -188,7 +190,7 @@ if (flags.json) {
       (s) => `${s.name.padEnd(56)}${us(s.p50)}  ${us(s.p90)}  ${us(s.p99)}  ${us(s.mean)}  ${us(s.slowExcessUs)}`,
     ),
     "",
-    `leader's own vote, from its Accepts on the wire to durable: p50 ${us(report.leaderVote.fromAcceptsUs.p50)} us, p90 ${us(report.leaderVote.fromAcceptsUs.p90)}, p99 ${us(report.leaderVote.fromAcceptsUs.p99)}; the reply waited for it in ${report.leaderVote.replyWaitedForIt} of ${paths.length} writes`,
+    `leader's own vote, from its Accepts on the wire to durable: p50 ${us(report.leaderVote.fromAcceptsUs.p50)} us, p90 ${us(report.leaderVote.fromAcceptsUs.p90)}, p99 ${us(report.leaderVote.fromAcceptsUs.p99)}; the reply waited for it in ${report.leaderVote.replyWaitedForIt} of ${paths.length} writes; handed over before the Accepts left in ${report.leaderVote.handedOverBeforeAccepts}`,
     ...report.leaderVote.segments.map(
       (s) => `  ${s.name.padEnd(54)}${us(s.p50)}  ${us(s.p90)}  ${us(s.p99)}  ${us(s.mean)}`,
     ),
@@ -269,6 +271,7 @@ function manyClients(): void {
       ...stats(paths.map((p) => p.leaderVoteSegmentsUs[i]!)),
     })),
     replyWaitedForOwnVote: paths.filter((p) => p.waitedForOwnVote).length,
+    ownVoteBeforeAccepts: paths.filter((p) => p.voteBeforeAccepts).length,
     requestWaitForAcceptUs: stats(waits),
     followerGroupAppends: {
       all: stats(paths.map((p) => p.followerGroupAppends)),
@@ -301,7 +304,7 @@ function manyClients(): void {
     row("the slot, Accept to first reply", report.slotUs),
     row("leader: a request stepped -> the next Accept sent", report.requestWaitForAcceptUs),
     "",
-    `leader's own vote (the reply waited for it in ${report.replyWaitedForOwnVote} of ${paths.length} slots):`,
+    `leader's own vote (the reply waited for it in ${report.replyWaitedForOwnVote} of ${paths.length} slots; handed over before the slot's Accepts left in ${report.ownVoteBeforeAccepts}):`,
     ...report.leaderVote.map((s) => row(`  ${s.name}`, s)),
     row("follower: appends in its vote's group commit", report.followerGroupAppends.all),
     `  in the slowest 1% of slots: ${report.followerGroupAppends.slowHundredthMean.toFixed(1)} appends on average`,

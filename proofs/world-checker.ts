@@ -77,6 +77,7 @@ export const sometimesRequired = [
   "sometimes: snapshot taken while a lease is held",
   "sometimes: state transfer while a lease is held",
   "sometimes: corrupted state transfer refused",
+  "sometimes: state transfer resumed by asking again for a lost chunk",
   "sometimes: log truncated past the snapshot before last (the log's tail)",
 ] as const;
 
@@ -285,14 +286,32 @@ export class WorldChecker<S, I, O> {
       if (!installed && before !== null && step.after.learner.logTruncatedUpTo > (before.learner.snapshot?.slot ?? 0))
         this.tally.add("sometimes: log truncated past the snapshot before last (the log's tail)");
     }
-    // A complete transfer that failed its digests is dropped whole (rule S2, impl/core/transfer.ts).
-    const transfer = step.before?.learner.transfer ?? null;
-    if (transfer !== null && step.after.learner.transfer === null && step.message?._tag === "SnapshotChunk")
-      if (snapshot === step.before?.learner.snapshot) this.tally.add("sometimes: corrupted state transfer refused");
+    this.transferFaults(step, step.after);
     if (p !== null) t = p.lap("Truncation and snapshot checks", t);
     this.rareStates(step, step.after, answered);
     this.catchUpPaths(step, step.after);
     p?.lap("counters of rare states (no verdict)", t);
+  }
+
+  /**
+   * The two faults a state transfer recovers from (impl/core/transfer.ts): a corrupted transfer,
+   * complete but failing its digests, is dropped whole (rule S2); a transfer whose chunk (or the
+   * request for it) was lost asks for that chunk again after a heartbeat interval of silence
+   * (`requestedAt` then passes `progressAt`) and resumes when it comes.
+   */
+  private transferFaults(step: WorldStep<S, I, O> & { kind: "event" }, state: ReplicaState<S, I, O>): void {
+    const transfer = step.before?.learner.transfer ?? null;
+    if (transfer === null || step.message?._tag !== "SnapshotChunk") return;
+    const after = state.learner.transfer;
+    const installed = state.learner.snapshot !== step.before?.learner.snapshot;
+    if (after === null && !installed) this.tally.add("sometimes: corrupted state transfer refused");
+    // The transfer in progress went on (a newer snapshot's first chunk would start another one).
+    const grew =
+      after === null
+        ? installed && state.learner.snapshot?.slot === transfer.slot
+        : after.slot === transfer.slot && after.data.length > transfer.data.length;
+    if (grew && transfer.requestedAt > transfer.progressAt)
+      this.tally.add("sometimes: state transfer resumed by asking again for a lost chunk");
   }
 
   /**

@@ -102,6 +102,22 @@ export function threadCpuMs(pid: number | null): Map<string, number> | null {
   }
 }
 
+/**
+ * Scheduler figures of one thread (`/proc/PID/task/TID/schedstat`), in milliseconds, or null: the
+ * CPU time it ran and the time it spent runnable but waiting for a core (the run queue). A thread
+ * that waits for a core answers nothing, however little work it has; this tells a machine whose
+ * cores other processes hold apart from a thread that is busy with its own work.
+ */
+export function schedMs(pid: number | null, tid: number | null = pid): { runMs: number; waitMs: number } | null {
+  if (pid === null || tid === null) return null;
+  try {
+    const [run, wait] = fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").trim().split(" ");
+    return { runMs: Number(run) / 1e6, waitMs: Number(wait) / 1e6 };
+  } catch {
+    return null;
+  }
+}
+
 function statCpuMs(file: string): number | null {
   try {
     const fields = fs.readFileSync(file, "utf8").split(") ")[1]!.split(" ");

@@ -81,6 +81,7 @@ describe("writePaths", () => {
     expect(p!.segmentsUs.reduce((a, b) => a + b, 0)).toBe(p!.totalUs);
     expect(p!.leaderVoteUs).toBe(350);
     expect(p!.leaderVoteSegmentsUs).toEqual([40, 50, 150, 50]);
+    expect(p!.voteBeforeAccepts).toBe(false);
     expect(p!.waitedForOwnVote).toBe(false);
     expect(p!.socketWritesUs).toEqual([50, 10]);
     expect(p!.gcUs).toBe(100);
@@ -90,6 +91,18 @@ describe("writePaths", () => {
     const { paths } = writePaths(1, oneWrite(1750), [{ sentUs: 1000, doneUs: 1800 }]);
     expect(paths[0]!.waitedForOwnVote).toBe(true);
     expect(paths[0]!.segmentsUs[13]).toBe(50);
+  });
+
+  it("times the leader's own vote from its hand-over when that came before the Accepts left", () => {
+    const threads = oneWrite(1450).map((t) =>
+      t.replica === 1 && t.main
+        ? { ...t, marks: t.marks.map((m) => (m.stage === "post" ? at(1070, "post", 7) : m)) }
+        : t,
+    );
+    const [p] = writePaths(1, threads, [{ sentUs: 1000, doneUs: 1800 }]).paths;
+    expect(p!.voteBeforeAccepts).toBe(true);
+    expect(p!.leaderVoteUs).toBe(1450 - 1070);
+    expect(p!.leaderVoteSegmentsUs).toEqual([130, 50, 150, 50]);
   });
 
   it("counts a write with a stage missing apart", () => {
@@ -111,6 +124,7 @@ describe("slotPaths", () => {
     expect(p!.segmentsUs.reduce((a, b) => a + b, 0)).toBe(p!.totalUs);
     expect(p!.leaderVoteSegmentsUs).toEqual([40, 50, 150, 50]);
     expect(p!.waitedForOwnVote).toBe(false);
+    expect(p!.voteBeforeAccepts).toBe(false);
     expect(p!.followerGroupAppends).toBe(1);
     expect(p!.gcUs).toEqual({ leader: 100, follower: 0 });
   });
@@ -175,6 +189,61 @@ describe("slotPaths", () => {
     expect(paths.map((p) => p.slot)).toEqual([7, 8]);
     expect(paths[1]!.segmentsUs).toEqual([10, 101, 10, 9, 30, 50, 180, 20, 20, 181, 10, 9]);
     expect(paths[1]!.followerGroupAppends).toBe(2);
+  });
+
+  it("finds the leader's own vote by its slot when it was handed over before the slot's Accepts left", () => {
+    // Slot 8's Accepts wait for the commit of slot 7's batch, which holds slot 8's vote too (one
+    // hand-over keyed by 7); slot 9's vote goes in a later hand-over, after slot 8's Accepts.
+    const leaderMain = [
+      at(1080, "send-accept", 7),
+      at(1100, "flush"),
+      at(1160, "post", 7),
+      at(1450, "durable", 7),
+      at(1460, "send-accept", 8),
+      at(1470, "flush"),
+      at(1480, "post", 9),
+      at(1900, "durable", 9),
+      at(2100, "recv-accepted", 8),
+      at(2110, "step-accepted", 8),
+      at(2120, "reply"),
+    ];
+    const follower: ThreadMarks[] = [
+      {
+        replica: 2,
+        main: true,
+        marks: [
+          at(1600, "recv-accept", 8),
+          at(1610, "step-accept", 8),
+          at(1620, "post", 8),
+          at(2000, "durable", 8),
+          at(2010, "send-accepted", 8),
+          at(2020, "flush"),
+        ],
+      },
+      {
+        replica: 2,
+        main: false,
+        marks: [at(1650, "storage-take", 8), at(1700, "storage-written", 8), at(1980, "storage-synced", 8)],
+      },
+    ];
+    const leaderStorage = [
+      at(1200, "storage-take", 7),
+      at(1250, "storage-written", 7),
+      at(1400, "storage-synced", 7),
+      at(1500, "storage-take", 9),
+      at(1550, "storage-written", 9),
+      at(1850, "storage-synced", 9),
+    ];
+    const threads: ThreadMarks[] = [
+      { replica: 1, main: true, marks: leaderMain },
+      { replica: 1, main: false, marks: leaderStorage },
+      ...follower,
+    ];
+    const eight = slotPaths(1, threads).paths.find((p) => p.slot === 8)!;
+    // Slot 8's vote: handed over at 1160 with slot 7's, durable at 1450, before its Accepts left.
+    expect(eight.voteBeforeAccepts).toBe(true);
+    expect(eight.leaderVoteSegmentsUs).toEqual([40, 50, 150, 50]);
+    expect(eight.waitedForOwnVote).toBe(false);
   });
 
   it("counts a slot with a stage missing apart", () => {

@@ -2,6 +2,13 @@
  * One write's path, stage by stage, from the marks of impl/runtime/timeline.ts: for each write of a
  * lone client, the time from its request to each stage on the leader and on the follower whose
  * Accepted the leader took first (the one that made the quorum), and the segments between them.
+ *
+ * The leader's own vote is found by its slot, not by the order of the marks. Its step puts the
+ * Accepts before the vote's Persist (impl/core/leader.ts, `proposeSlot`) and the driver sends what
+ * precedes a batch's first Persist before committing it, so the Accepts usually leave first. But
+ * an Accept that needs a record of an earlier commit waits for it (impl/runtime/driver.ts,
+ * "Overtaking"), and the Accepts of a second slot proposed in the same batch wait for the batch's
+ * commit: then the vote was handed over before its Accepts left. Each path says which came first.
  */
 import type { TimelineMark, TimelineStage } from "../../impl/runtime/timeline.ts";
 
@@ -47,8 +54,10 @@ export const segmentNames = [
 export interface WritePath {
   readonly totalUs: number;
   readonly segmentsUs: readonly number[];
-  /** From the leader's Accepts on the wire to its own vote durable. */
+  /** From the leader's Accepts on the wire (or its vote's hand-over, when that came first) to its own vote durable. */
   readonly leaderVoteUs: number;
+  /** Whether the leader handed its own vote to storage before its Accepts left. */
+  readonly voteBeforeAccepts: boolean;
   /** The leader's own vote: hand-over, SQLite write, fsync, back to the main thread (as the follower's). */
   readonly leaderVoteSegmentsUs: readonly number[];
   /** Whether the reply waited for the leader's own vote (durable after the Accepted was stepped). */
@@ -199,7 +208,8 @@ export function writePaths(
     return {
       totalUs: write.doneUs - write.sentUs,
       segmentsUs,
-      leaderVoteUs: leaderDurable - leaderFlush,
+      leaderVoteUs: leaderDurable - Math.min(leaderFlush, leaderPost),
+      voteBeforeAccepts: leaderPost < accepts[0]!.timeUs,
       leaderVoteSegmentsUs: [
         leaderTake - leaderPost,
         leaderWritten - leaderTake,
@@ -233,6 +243,8 @@ export interface SlotPath {
   readonly leaderVoteSegmentsUs: readonly number[];
   /** Whether the first reply waited for the leader's own vote (durable after the Accepted was stepped). */
   readonly waitedForOwnVote: boolean;
+  /** Whether the leader handed its own vote to storage before this slot's first Accept was sent. */
+  readonly voteBeforeAccepts: boolean;
   /** Appends (hand-overs) that the follower's storage thread took in the same group commit as this slot's vote. */
   readonly followerGroupAppends: number;
   /** Microseconds of collection on the leader's and on that follower's main threads within the path. */
@@ -240,10 +252,13 @@ export interface SlotPath {
 }
 
 /**
- * The path of every slot the leader sent an Accept for, under any number of clients: the storage
- * marks of a batch are keyed by its first vote's slot, so a slot's hand-over is the first one after
- * its step, and its group commit the first take after that (the storage thread takes everything
- * posted so far).
+ * The path of every slot the leader sent an Accept for, under any number of clients. A hand-over is
+ * keyed by the slot of its first vote, and an acceptor persists its votes in slot order, so the
+ * leader's own vote at a slot is in its last hand-over keyed at or below that slot (before the slot
+ * was chosen: the vote is persisted in the step that proposes it), whether it was handed over before
+ * or after the Accepts left (see the module comment). A follower's vote is the first hand-over after
+ * its step of the Accept (it persists before it answers). A hand-over's group commit is the first
+ * take after it (the storage thread takes everything posted so far).
  */
 export function slotPaths(
   leader: number,
@@ -259,6 +274,7 @@ export function slotPaths(
     .filter((r) => r !== leader)
     .map((r) => ({ main: of(r, true), storage: of(r, false), gc: gcOf(r) }));
   const leaderGc = gcOf(leader);
+  const leaderPosts = ownPosts(threads.filter((t) => t.replica === leader && t.main).flatMap((t) => t.marks));
   const overlap = (gcs: readonly TimelineMark[], from: number, to: number): number =>
     gcs.reduce((n, gc) => n + Math.max(0, Math.min(gc.timeUs + gc.key, to) - Math.max(gc.timeUs, from)), 0);
   const sends = threads
@@ -277,8 +293,7 @@ export function slotPaths(
   }
   return { paths, incomplete };
 
-  function storagePath(main: Marks, storage: Marks, from: number): number[] | null {
-    const post = main.firstMark("post", from);
+  function storagePath(main: Marks, storage: Marks, post: TimelineMark | undefined): number[] | null {
     if (post === undefined) return null;
     const take = storage.first("storage-take", post.timeUs);
     const written = take === undefined ? undefined : storage.first("storage-written", take);
@@ -293,13 +308,13 @@ export function slotPaths(
     const stepped = leaderMain.first("step-accepted", sendUs, slot);
     if (flush === undefined || stepped === undefined) return null;
     const reply = leaderMain.first("reply", stepped);
-    const own = storagePath(leaderMain, leaderStorage, sendUs);
+    const own = storagePath(leaderMain, leaderStorage, leaderPosts(slot, stepped));
     if (reply === undefined || own === null) return null;
     let best: { chain: number[]; groupAppends: number; gc: number } | null = null;
     for (const f of followers) {
       const recv = f.main.first("recv-accept", flush - 1, slot);
       const step = recv === undefined ? undefined : f.main.first("step-accept", recv, slot);
-      const vote = step === undefined ? null : storagePath(f.main, f.storage, step);
+      const vote = step === undefined ? null : storagePath(f.main, f.storage, f.main.firstMark("post", step));
       const sent = vote === null ? undefined : f.main.first("send-accepted", vote[4]!, slot);
       const back = sent === undefined ? undefined : f.main.first("flush", sent);
       if (recv === undefined || step === undefined || vote === null || back === undefined) continue;
@@ -323,10 +338,37 @@ export function slotPaths(
       segmentsUs: chain.slice(1).map((t, i) => t - chain[i]!),
       leaderVoteSegmentsUs: own.slice(1).map((t, i) => t - own[i]!),
       waitedForOwnVote: own[4]! > stepped,
+      voteBeforeAccepts: own[0]! < sendUs,
       followerGroupAppends: best.groupAppends,
       gcUs: { leader: overlap(leaderGc, sendUs, reply), follower: best.gc },
     };
   }
+}
+
+/**
+ * The hand-over that holds a replica's own vote at `slot`, from its main thread's marks: the last
+ * one keyed at the greatest slot at most `slot` that has any, no later than `beforeUs`.
+ */
+function ownPosts(marks: readonly TimelineMark[]): (slot: number, beforeUs: number) => TimelineMark | undefined {
+  const byKey = new Map<number, TimelineMark[]>();
+  for (const m of [...marks].sort((a, b) => a.timeUs - b.timeUs))
+    if (m.stage === "post" && m.key >= 0) {
+      const same = byKey.get(m.key);
+      if (same === undefined) byKey.set(m.key, [m]);
+      else same.push(m);
+    }
+  const keys = [...byKey.keys()].sort((a, b) => a - b);
+  return (slot, beforeUs) => {
+    let lo = 0;
+    let hi = keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (keys[mid]! <= slot) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === 0) return undefined;
+    return byKey.get(keys[lo - 1]!)!.findLast((m) => m.timeUs <= beforeUs);
+  };
 }
 
 /** What a stretch of the leader's main thread without any mark was waiting for (see {@link leaderGaps}). */

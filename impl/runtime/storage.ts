@@ -39,6 +39,8 @@
  * own checksum, written in the same transaction and deleted with it. The storage thread writes a
  * snapshot so, from the slices it was sent, so that neither it nor SQLite ever holds the state's
  * bytes as one value (a 44 MiB state cost the process 220 to 260 MB of RSS while it was written).
+ * A row whose `data` is empty therefore always has parts: a record whose data really is empty is
+ * written as one empty part, so a reader that finds no parts knows they were lost.
  */
 import { createHash, hash } from "node:crypto";
 import fs from "node:fs";
@@ -203,21 +205,19 @@ export class Storage<R> {
       let seq = this.lastSeq;
       for (const record of records) {
         seq += 1;
-        if (record instanceof SplitRecord) {
-          const kind = kindOf(record.record);
-          const body = JSON.stringify(this.options.codec.encodeValue(record.record));
-          if (!body.includes(splitDataField))
-            throw new Error(`a split record (${kind}) must have an empty data field to stand for its parts`);
-          this.insert.run(seq, kind, body, recordChecksum(seq, kind, body));
-          const { parts } = record;
-          parts.forEach((text, part) =>
-            this.insertPart.run(seq, part, parts.length, text, partChecksum(seq, part, text)),
-          );
-          continue;
-        }
-        const kind = kindOf(record);
-        const body = JSON.stringify(this.options.codec.encodeValue(record));
+        const split = record instanceof SplitRecord;
+        const kind = kindOf(split ? record.record : record);
+        const encoded = this.options.codec.encodeValue(split ? record.record : record);
+        if (split && !hasEmptyData(encoded))
+          throw new Error(`a split record (${kind}) must have an empty data field to stand for its parts`);
+        const body = JSON.stringify(encoded);
         this.insert.run(seq, kind, body, recordChecksum(seq, kind, body));
+        // An empty data field stands for parts, so a record whose data is empty gets one empty part:
+        // a row without parts would read back as one whose parts were lost.
+        const parts = split ? record.parts : hasEmptyData(encoded) ? [""] : [];
+        parts.forEach((text, part) =>
+          this.insertPart.run(seq, part, parts.length, text, partChecksum(seq, part, text)),
+        );
       }
       return seq;
     });
@@ -619,8 +619,6 @@ const snapshotDataTable =
   "CREATE TABLE snapshot_data (seq INTEGER NOT NULL, part INTEGER NOT NULL, parts INTEGER NOT NULL, text TEXT NOT NULL, checksum TEXT NOT NULL, PRIMARY KEY (seq, part));";
 
 /** How a split record's row spells its empty `data`, which its parts stand for. */
-const splitDataField = '"data":""';
-
 const metaCompactedThrough = "compacted_through";
 const metaCompactedKept = "compacted_kept";
 
@@ -690,24 +688,24 @@ function readRecords<R>(
 }
 
 /**
- * The decoded JSON of `row` with its data put back in when the record was split (its `data`
- * empty and its parts in `snapshot_data`), each part's checksum and the count checked; a snapshot
- * with empty data and no parts has lost them.
+ * Whether an encoded record has a field `data` that is empty: in a stored row, that stands for the
+ * data's parts in `snapshot_data` (a record whose data is empty is stored as one empty part).
+ */
+function hasEmptyData(json: unknown): json is { readonly data: "" } {
+  return typeof json === "object" && json !== null && "data" in json && json.data === "";
+}
+
+/**
+ * The decoded JSON of `row` with its data put back in when its `data` is empty (its parts are in
+ * `snapshot_data`), each part's checksum and the count checked; a row with empty data and no parts
+ * has lost them, since the writer gives even empty data one part.
  */
 function joinParts(db: Database.Database, row: Row, json: unknown): Either.Either<unknown, string> {
-  if (
-    typeof json !== "object" ||
-    json === null ||
-    !("data" in json) ||
-    json.data !== "" ||
-    !row.body.includes(splitDataField)
-  )
-    return Either.right(json);
+  if (!hasEmptyData(json)) return Either.right(json);
   const parts = db
     .prepare("SELECT part, parts, text, checksum FROM snapshot_data WHERE seq = ? ORDER BY part")
     .all(row.seq) as { part: number; parts: number; text: unknown; checksum: string }[];
-  if (parts.length === 0)
-    return row.kind === "snapshot" ? Either.left("is a snapshot whose data is missing") : Either.right(json);
+  if (parts.length === 0) return Either.left("has its data stored in parts, and none of them is there");
   const texts: string[] = [];
   for (const [i, part] of parts.entries()) {
     if (part.part !== i || part.parts !== parts.length)

@@ -88,7 +88,8 @@
  *   transfer        a follower is cut off while the clients write, until the leader's log is
  *                   truncated past what that follower has executed; healed, it is caught up by state
  *                   transfer, and as soon as a chunk of the snapshot is on its way to it, that chunk
- *                   is lost (pick mod 4 = 3) or has a byte changed (else); except for pick mod 4 = 2,
+ *                   has a byte changed, or (pick mod 4 = 3) the first chunk after the first is lost
+ *                   (the follower asks for it again and resumes); except for pick mod 4 = 2,
  *                   fault-free time goes on until the follower has executed up to the snapshot (a
  *                   corrupted transfer is refused whole by its digests, rule S2, and asked for
  *                   again). Random chunk faults land during a transfer in about one run in 1,000
@@ -717,9 +718,9 @@ function learnerHandsOver(world: World, pick: number): void {
  * is cut off while the clients write, round after round, until the leader's log is truncated past
  * the follower's executed prefix (so that its CatchUp is answered with the snapshot, whatever the
  * tuning's snapshot interval); then it is healed, and the cluster runs one delivery at a time until
- * a SnapshotChunk to it is in flight, which suffers the fault. Except for pick mod 4 = 2, fault-free
- * time then goes on until the follower has executed up to the snapshot's slot. Each phase is bounded;
- * it stops early where the cluster does not get there.
+ * a SnapshotChunk to it is in flight (for a loss, one after the first), which suffers the fault.
+ * Except for pick mod 4 = 2, fault-free time then goes on until the follower has executed up to the
+ * snapshot's slot. Each phase is bounded; it stops early where the cluster does not get there.
  */
 function transfer(world: World, pick: number): void {
   if (!until(world, () => leaderState(world) !== null)) return;
@@ -738,8 +739,17 @@ function transfer(world: World, pick: number): void {
   }
   const slot = leaderState(world)!.learner.snapshot?.slot ?? 0;
   world.healAll();
+  // The chunk lost is one after the first: the follower's transfer is in progress, so it asks for
+  // that chunk again and resumes (a lost first chunk starts no transfer: catch-up just asks again).
+  const lose = (pick & 3) === 3;
   const toLagging = (): number =>
-    world.inFlight.findIndex((m) => m.kind === "message" && m.to === lagging && m.message._tag === "SnapshotChunk");
+    world.inFlight.findIndex(
+      (m) =>
+        m.kind === "message" &&
+        m.to === lagging &&
+        m.message._tag === "SnapshotChunk" &&
+        (!lose || m.message.offset > 0),
+    );
   const start = world.trueTime;
   while (toLagging() < 0) {
     if (world.trueTime - start > phaseMsMax || world.replicas[lagging]!.state === null) return;
@@ -750,7 +760,7 @@ function transfer(world: World, pick: number): void {
   const i = world.inFlight
     .slice(0, at)
     .filter((m) => m.kind === "message" && m.message._tag === "SnapshotChunk").length;
-  world.apply({ t: (pick & 3) === 3 ? "dropChunk" : "corruptChunk", i });
+  world.apply({ t: lose ? "dropChunk" : "corruptChunk", i });
   if ((pick & 3) === 2) return;
   // One delivery at a time, time moving only when nothing is deliverable: a transfer of many small
   // chunks is one round trip per chunk.

@@ -172,9 +172,23 @@ describe("the simulated world", () => {
       expect(real.failure).toBeNull();
       expect(real.counters.get("world: state-transfer chunk corrupted"), `${replicas} replicas`).toBe(1);
       expect(real.counters.get("sometimes: corrupted state transfer refused"), `${replicas} replicas`).toBe(1);
+      expect(real.counters.get("sometimes: state transfer resumed by asking again for a lost chunk")).toBeUndefined();
       expect(real.counters.get("sometimes: snapshot installed by state transfer") ?? 0).toBeGreaterThan(0);
       // The transfer is asked for again and installed: its corrupted copy is what the broken rule installs.
       expect(runScenario(scenario, { replicas, step }).failure?.check).toBe("DigestAgreement");
+    }
+  });
+
+  it("the transfer prelude with pick 3 loses a chunk of a state transfer: asked for again, resumed, installed", () => {
+    const scenario = preludeScenario("transfer", 3);
+    for (const replicas of [3, 5, 7]) {
+      const run = runScenario(scenario, { replicas });
+      expect(run.failure).toBeNull();
+      expect(run.counters.get("world: state-transfer chunk lost"), `${replicas} replicas`).toBe(1);
+      expect(run.counters.get("sometimes: state transfer resumed by asking again for a lost chunk")).toBe(1);
+      expect(run.counters.get("sometimes: snapshot installed by state transfer") ?? 0).toBeGreaterThan(0);
+      // Nothing was corrupted, so nothing was refused: the two faults are counted apart.
+      expect(run.counters.get("sometimes: corrupted state transfer refused")).toBeUndefined();
     }
   });
 
