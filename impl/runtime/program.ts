@@ -48,15 +48,20 @@ export function cliArgv(): string[] {
  *   such threads, and helpers that wait for a core are CPU spent to no end: with one, CPU per write
  *   was lower in 9 of 11 interleaved runs, bursts of 1 MiB values no worse (docs/performance.md,
  *   "The V8 helper threads").
+ * - a collector that works on the main thread alone (`--single-threaded-gc`): no scavenge waits for
+ *   a helper that waits for a core. Interleaved with the helper, CPU per write was lower in 7 of 9
+ *   runs at 1, 16 and 64 clients and bursts of 1 MiB values kept their leader no less often
+ *   (docs/performance.md, "One collector thread, and what the leader's own vote costs").
  * The first two trade a little CPU for memory (docs/performance.md, "Memory under one point").
  * Replicas started by hand take the same options on node's command line (NODE_OPTIONS refuses the
- * second): `node --max-semi-space-size=4 --heap-growing-percent=50 --v8-pool-size=1
- * dist/paxos-lease.mjs replica ...`.
+ * second and the last): `node --max-semi-space-size=4 --heap-growing-percent=50 --v8-pool-size=1
+ * --single-threaded-gc dist/paxos-lease.mjs replica ...`.
  */
 export const replicaV8Flags: readonly string[] = [
   "--max-semi-space-size=4",
   "--heap-growing-percent=50",
   "--v8-pool-size=1",
+  "--single-threaded-gc",
 ];
 
 /** The argv (after the node binary) that runs a replica process: {@link replicaV8Flags}, then {@link cliArgv}. */
