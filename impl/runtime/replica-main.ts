@@ -32,6 +32,7 @@ import {
   kvStep,
   type KvMessage,
   type KvRecord,
+  type KvStoredMessage,
   type KvReplicaState,
   KvOvertaking,
 } from "./core-adapter.ts";
@@ -127,11 +128,11 @@ export interface ReplicaOptions {
 export interface RunningReplica {
   readonly httpAddress: string;
   readonly peerPort: number;
-  readonly driver: Driver<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutput>;
+  readonly driver: Driver<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutput, KvStoredMessage>;
   stop(): Promise<void>;
 }
 
-type KvDriver = Driver<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutput>;
+type KvDriver = Driver<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutput, KvStoredMessage>;
 
 /**
  * Open storage, then start the core, the transport and the HTTP server. Throws StorageError or ConfigError before
@@ -804,7 +805,10 @@ function listen(server: ApiServer, address: Address): Promise<void> {
 }
 
 /** `step`, with the events of a write's path on the timeline (bench/write-timeline.ts). */
-const timedStep: StepFunction<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutput> = (state, event) => {
+const timedStep: StepFunction<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutput, KvStoredMessage> = (
+  state,
+  event,
+) => {
   if (event._tag === "ClientRequest") timeline?.mark("step-request", -1);
   else if (event._tag === "Receive" && (event.message._tag === "Accept" || event.message._tag === "Accepted"))
     timeline?.mark(event.message._tag === "Accept" ? "step-accept" : "step-accepted", event.message.slot);
