@@ -10,8 +10,19 @@
  * together round after round, by the liveness phase's stalls (`livenessStallMsMax`, regression
  * world-candidates-refuse-one-another-under-load).
  */
-import type { Mutant } from "./mutant.ts";
+import type { ExplorerBounds, Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
+
+/**
+ * The explorer's bounded liveness (`--liveness`): the fault-free continuation from every state,
+ * the election race at its end included. With 3 replicas the warm-started cluster already loses
+ * the race; with 5 or 7, the writes prelude with pick bit 6 first removes voters until 3 are left,
+ * since the race runs with at most 3 voters.
+ */
+const race = (pick: number): ExplorerBounds => ({
+  bounds: { writes: 0, reads: 0, prelude: "writes", pick, orders: "fifo", liveness: true },
+  depth: 4,
+});
 
 export const selfGrantKept: Mutant = {
   name: "self-grant-kept",
@@ -19,4 +30,6 @@ export const selfGrantKept: Mutant = {
   expectedCatch: ["LivenessElectionRace", "LivenessLeaseholder", "Liveness"],
   mode: "liveness",
   step: withRules({ candidateYields: () => false }),
+  explore: race(0),
+  exploreWith: { 5: race(64), 7: race(64) },
 };
