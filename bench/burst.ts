@@ -8,7 +8,9 @@
  * of the 300 ms lease is the target), the largest member's RSS, and the throughput in MB/s. To tell
  * a loaded machine apart from a replica busy with its own work, it also reports how long the
  * members' main threads were runnable but waited for a core (the kernel's schedstat), in all and
- * at most within one election timeout, and the CPU of its own clients.
+ * at most within one election timeout, the CPU of its own clients, and the heartbeats that came
+ * close to costing the lease (followers' gaps between heartbeats above 200 and 400 ms, leaders'
+ * renewal round trips above 150 and 300 ms, from the replicas' histograms).
  *
  * The systems take turns point by point, the one not measured frozen with SIGSTOP. Nothing here
  * asserts a number; `--json` prints every point.
@@ -132,6 +134,34 @@ interface Subject {
    * replies received (a follower asking for values it lacks) and messages dropped by the sender.
    */
   peerTraffic(): Promise<{ catchUpReplies: number; dropped: number } | null>;
+  /**
+   * Heartbeats so far, summed over the running members (null: not measurable): followers' gaps
+   * between two arrivals above 200 and 400 ms (the election timeout), and leaders' renewal round
+   * trips above 150 and 300 ms (the lease).
+   */
+  heartbeats(): Promise<Heartbeats | null>;
+}
+
+interface Heartbeats {
+  readonly gapsOver200: number;
+  readonly gapsOver400: number;
+  readonly roundTripsOver150: number;
+  readonly roundTripsOver300: number;
+}
+
+/** Observations of histogram `name` above `le` seconds (a bucket bound), summed over `texts`. */
+function histogramAbove(texts: readonly string[], name: string, le: string): number {
+  const bucket = (bound: string): number =>
+    texts.reduce(
+      (n, t) =>
+        n +
+        t
+          .split("\n")
+          .filter((line) => line.startsWith(`${name}_bucket{`) && line.includes(`le="${bound}"`))
+          .reduce((m, line) => m + Number(line.slice(line.lastIndexOf(" ") + 1)), 0),
+      0,
+    );
+  return bucket("+Inf") - bucket(le);
 }
 
 function ours(): Subject {
@@ -192,6 +222,17 @@ function ours(): Subject {
         dropped: sum("paxos_lease_messages_dropped_total"),
       };
     },
+    async heartbeats() {
+      const texts = await cluster.metrics();
+      const gap = "paxos_lease_heartbeat_gap_seconds";
+      const roundTrip = "paxos_lease_heartbeat_round_trip_seconds";
+      return {
+        gapsOver200: histogramAbove(texts, gap, "0.2"),
+        gapsOver400: histogramAbove(texts, gap, "0.4"),
+        roundTripsOver150: histogramAbove(texts, roundTrip, "0.15"),
+        roundTripsOver300: histogramAbove(texts, roundTrip, "0.3"),
+      };
+    },
   };
 }
 
@@ -218,6 +259,7 @@ function etcd(): Subject {
     lagP99Ms: () => Promise.resolve(null),
     memoryMb: () => Promise.resolve(null),
     peerTraffic: () => Promise.resolve(null),
+    heartbeats: () => Promise.resolve(null),
   };
 }
 
@@ -255,6 +297,8 @@ interface PointResult {
    * so in any window of one election timeout (400 ms, sampled every 100 ms), in ms. Waiting is
    * the machine's doing (other runnable threads held the cores), not the thread's own work.
    */
+  /** During the point (see Subject.heartbeats; null: not measurable). */
+  readonly heartbeats: Heartbeats | null;
   readonly mainWaitMs: number;
   readonly mainWaitWindowMs: number;
   /** CPU of this benchmark's own process (the clients) during the point, in ms. */
@@ -311,6 +355,7 @@ async function measure(
   if (leader === null) throw new Error(`${cluster.name}: no leader within 90 s`);
   const before = await subject.leadership();
   const trafficBefore = await subject.peerTraffic();
+  const heartbeatsBefore = await subject.heartbeats();
   await subject.lagP99Ms();
   let rssMax = 0;
   let samples = 0;
@@ -357,6 +402,7 @@ async function measure(
   const memory = await subject.memoryMb();
   const after = await subject.leadership();
   const trafficAfter = await subject.peerTraffic();
+  const heartbeatsAfter = await subject.heartbeats();
   const ok = results.filter((r) => r.outcome === "ok");
   const latencies = results.map((r) => r.ms).sort((a, b) => a - b);
   return {
@@ -381,6 +427,15 @@ async function measure(
         ? null
         : trafficAfter.catchUpReplies - trafficBefore.catchUpReplies,
     peerDropped: trafficBefore === null || trafficAfter === null ? null : trafficAfter.dropped - trafficBefore.dropped,
+    heartbeats:
+      heartbeatsBefore === null || heartbeatsAfter === null
+        ? null
+        : {
+            gapsOver200: heartbeatsAfter.gapsOver200 - heartbeatsBefore.gapsOver200,
+            gapsOver400: heartbeatsAfter.gapsOver400 - heartbeatsBefore.gapsOver400,
+            roundTripsOver150: heartbeatsAfter.roundTripsOver150 - heartbeatsBefore.roundTripsOver150,
+            roundTripsOver300: heartbeatsAfter.roundTripsOver300 - heartbeatsBefore.roundTripsOver300,
+          },
     mainWaitMs,
     mainWaitWindowMs,
     clientCpuMs: (clientCpu.user + clientCpu.system) / 1000,
@@ -463,7 +518,7 @@ try {
       results.push(result);
       for (const [reason, n] of Object.entries(result.failureReasons)) progress(`  ${n} x ${reason}`);
       progress(
-        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (cluster ${result.clusterCpuMs.toFixed(0)}), RSS ${result.rssMaxMb.toFixed(0)} MB${result.heapUsedMb === null ? "" : ` (at the end: heap ${result.heapUsedMb.toFixed(0)} MB, external ${result.externalMb?.toFixed(0)} MB)`}${result.catchUpReplies === null ? "" : `, ${result.catchUpReplies} catch-up replies, ${result.peerDropped} peer messages dropped`}, main threads waited for a core up to ${result.mainWaitMs.toFixed(0)} ms of ${(result.seconds * 1000).toFixed(0)} (${result.mainWaitWindowMs.toFixed(0)} ms in one 400 ms window), clients ${result.clientCpuMs.toFixed(0)} ms CPU, ${result.mbPerSecond.toFixed(1)} MB/s (load ${result.load})`,
+        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (cluster ${result.clusterCpuMs.toFixed(0)}), RSS ${result.rssMaxMb.toFixed(0)} MB${result.heapUsedMb === null ? "" : ` (at the end: heap ${result.heapUsedMb.toFixed(0)} MB, external ${result.externalMb?.toFixed(0)} MB)`}${result.catchUpReplies === null ? "" : `, ${result.catchUpReplies} catch-up replies, ${result.peerDropped} peer messages dropped`}${result.heartbeats === null ? "" : `, heartbeat gaps > 200 ms ${result.heartbeats.gapsOver200} (> 400 ms ${result.heartbeats.gapsOver400}), renewal round trips > 150 ms ${result.heartbeats.roundTripsOver150} (> 300 ms ${result.heartbeats.roundTripsOver300})`}, main threads waited for a core up to ${result.mainWaitMs.toFixed(0)} ms of ${(result.seconds * 1000).toFixed(0)} (${result.mainWaitWindowMs.toFixed(0)} ms in one 400 ms window), clients ${result.clientCpuMs.toFixed(0)} ms CPU, ${result.mbPerSecond.toFixed(1)} MB/s (load ${result.load})`,
       );
     }
   }

@@ -26,6 +26,9 @@ export interface DepthSource {
   };
 }
 
+/** Seconds; finest around the heartbeat interval (50 ms), the lease (300 ms) and the election timeout (400 ms). */
+const heartbeatBuckets = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 1, 2];
+
 /** The metric set of one replica. */
 export class ReplicaMetrics {
   readonly registry = new Registry();
@@ -58,6 +61,26 @@ export class ReplicaMetrics {
     name: "paxos_lease_fsync_seconds",
     help: "Duration of one commit, from its hand-over to the storage thread until durable (transaction, fsync and the wait behind earlier commits)",
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+  /**
+   * Leader: from stepping a heartbeat (its `sentAt`, echoed in the answer) to the answer's arrival
+   * off the socket: the part of the lease one renewal uses up. Past `leaseMs` no renewal can land.
+   */
+  readonly heartbeatRoundTrip = new Histogram({
+    name: "paxos_lease_heartbeat_round_trip_seconds",
+    help: "Leader: from stepping a heartbeat to its answer's arrival (the part of the lease one renewal uses up)",
+    buckets: heartbeatBuckets,
+    registers: [this.registry],
+  });
+  /**
+   * Follower: time between the arrivals of two heartbeats from the same leader; one longer than
+   * the election timeout lets the follower campaign.
+   */
+  readonly heartbeatGap = new Histogram({
+    name: "paxos_lease_heartbeat_gap_seconds",
+    help: "Follower: time between the arrivals of two heartbeats from one leader (it campaigns past its election timeout)",
+    buckets: heartbeatBuckets,
     registers: [this.registry],
   });
   private readonly commitRecords = new Histogram({

@@ -158,6 +158,8 @@ class ReplicaProcess implements RunningReplica {
   private readonly refusalLog = new LogLimiter(60_000);
   private readonly events: RecentEvents;
   private readonly peerExecuted = new Map<ReplicaId, number>();
+  /** When the last heartbeat from each peer arrived (this clock), for `paxos_lease_heartbeat_gap_seconds`. */
+  private readonly heartbeatArrivals = new Map<ReplicaId, number>();
   private readonly catchUpHold: CatchUpHold;
   private readonly advertiseHttp: string;
   private readonly startedAtMs: number;
@@ -428,6 +430,23 @@ class ReplicaProcess implements RunningReplica {
     return result;
   }
 
+  /**
+   * Heartbeat timing at arrival (metrics only): a leader's renewal round trip from the `sentAt`
+   * its answer echoes (its own clock), and a follower's time since the previous heartbeat of the
+   * same sender.
+   */
+  private timeHeartbeat(from: ReplicaId, message: KvMessage): void {
+    if (message._tag !== "Heartbeat" && message._tag !== "HeartbeatAck") return;
+    const now = this.options.clock.nowMs();
+    if (message._tag === "HeartbeatAck") {
+      this.metrics.heartbeatRoundTrip.observe(Math.max(0, now - message.sentAt) / 1000);
+      return;
+    }
+    const last = this.heartbeatArrivals.get(from);
+    if (last !== undefined) this.metrics.heartbeatGap.observe((now - last) / 1000);
+    this.heartbeatArrivals.set(from, now);
+  }
+
   /** Metrics, recent events and a log line for what a batch changed. */
   private afterBatch(view: CoreView, report: BatchReport): void {
     const before = this.lastView;
@@ -517,6 +536,7 @@ class ReplicaProcess implements RunningReplica {
       refusalLogIntervalMs: this.options.peerLogIntervalMs,
       onMessage: (from, message, wireId, senderIncarnation, bytes) => {
         this.metrics.messagesReceived.inc({ from: String(from), type: kvAdapter.messageType(message) });
+        this.timeHeartbeat(from, message);
         const executed = kvAdapter.peerExecutedSlot(message);
         if (executed !== undefined) this.peerExecuted.set(from, executed);
         if (timeline !== null && (message._tag === "Accept" || message._tag === "Accepted"))
