@@ -22,7 +22,15 @@
  */
 import type { Application } from "../spec/state-machine.ts";
 import { commandDigest, serviceOf, sessionOf, sessionsOf, type Service, type ServiceState } from "../spec/service.ts";
-import { slotMapGet, valuesEqual, type ReplicaState, type Value } from "../impl/core/testing/index.ts";
+import {
+  isStored,
+  showBallot,
+  slotMapGet,
+  valuesEqual,
+  type ReplicaState,
+  type StoredValue,
+  type Value,
+} from "../impl/core/testing/index.ts";
 import { violated, type Tally } from "./violation.ts";
 import type { Carried } from "./world-view.ts";
 
@@ -58,6 +66,11 @@ export class ServiceGhost<S, I, O> {
     private readonly tally: Tally,
     /** The service spec over `app` and the digest of its start, when at hand (a fork shares its parent's). */
     shared?: { readonly service: Service<S, I, O>; readonly startDigest: string },
+    /**
+     * The value of replica index `a`'s durable vote record that a value at rest in its log names
+     * (impl/core/at-rest.ts), or undefined when it has no such record. Default: none has.
+     */
+    private readonly durableVote: (a: number, stored: StoredValue) => Value<I> | undefined = () => undefined,
   ) {
     this.service = shared?.service ?? serviceOf(app);
     this.state = this.service.start;
@@ -236,7 +249,15 @@ export class ServiceGhost<S, I, O> {
         message: `replica index ${replica} un-executed slots ${to + 1}..${from}`,
       });
     for (let slot = from + 1; slot <= to; slot++) {
-      const mine = slotMapGet(after.learner.log, slot);
+      const held = slotMapGet(after.learner.log, slot);
+      // A value at rest is the value of the vote record it names, which must be durable.
+      const mine = held === undefined || !isStored(held) ? held : this.durableVote(replica, held);
+      if (held !== undefined && mine === undefined)
+        violated({
+          check: "ValueAtRestDurable",
+          level: "Service",
+          message: `replica index ${replica} holds slot ${slot} at rest in its vote record in ballot ${showBallot((held as StoredValue).ballot)}, but no such vote record is durable`,
+        });
       // A slot the replica's log does not hold at or below its snapshot (it came with the snapshot,
       // its log was cut below one, or its chosen record was lost in a crash) is vouched for by the
       // snapshot, which SnapshotMatchesSpec checks, and by the digest of the state after it, below.

@@ -271,6 +271,13 @@ export class VotingGhost<I> {
     return this.durableVotes.has(`${a}:${slot}:${ballot}`);
   }
 
+  /** The value of acceptor `a`'s durable vote at `slot` in `ballot`, or undefined when it has none there. */
+  durableVoteValue(a: number, slot: number, ballot: Ballot): Value<I> | undefined {
+    const b = this.nat(ballot);
+    if (!this.hasDurableVote(a, slot, b)) return undefined;
+    return this.slots.get(slot)?.byBallot.get(b)?.value;
+  }
+
   slot(s: number): SlotVotes<I> {
     let sv = this.slots.get(s);
     if (sv === undefined) {

@@ -130,7 +130,9 @@ export class WorldChecker<S, I, O> {
   ) {
     this.tally = tally;
     const chosenValue = (slot: number) => this.consensus.chosen.get(slot)?.value;
-    this.service = new ServiceGhost(app, chosenValue, this.tally, parent?.service.shared);
+    this.service = new ServiceGhost(app, chosenValue, this.tally, parent?.service.shared, (a, stored) =>
+      this.voting.durableVoteValue(a, stored.slot, stored.ballot),
+    );
     this.configurations = new ConfigurationGhost<I>(
       options.initialMembers ?? view.members,
       options.alpha ?? 64,

@@ -18,6 +18,7 @@ import {
   type DurableRecord,
   type Leader,
   type ReplicaState,
+  type StoredValue,
   type Value,
 } from "../impl/core/testing/index.ts";
 import { parseScript, ScriptRunner } from "../impl/core/testing/script.ts";
@@ -256,6 +257,30 @@ describe("Service", () => {
     expect(checkFailedBy(() => g.executed(0, s, executedThrough(s, new Map([[1, v1]]), 1), false))).toBe(
       "ExecutedPrefixAgreement",
     );
+  });
+
+  it("ValueAtRestDurable: a value at rest that no durable vote record holds, or that holds another value", () => {
+    const chosen = new Map([[1, v1]]);
+    const stored: StoredValue = { _tag: "stored", slot: 1, ballot: b(1, 1), bytes: 0 };
+    const s = booted();
+    const input: KvInput = { _tag: "put", key: "x", value: "1" };
+    const service = s.ctx.service.apply({ clientId: "c1", seq: 1, input }, s.learner.service).state;
+    const atRest: St = { ...s, learner: { ...s.learner, log: slotMapOf([[1, stored]]), executedUpTo: 1, service } };
+    const ghost = (durable: Value<KvInput> | undefined): ServiceGhost<KvState, KvInput, KvOutput> => {
+      const g = new ServiceGhost(
+        kv,
+        (slot) => chosen.get(slot),
+        new Tally(),
+        undefined,
+        () => durable,
+      );
+      g.chosen(1);
+      return g;
+    };
+    expect(checkFailedBy(() => ghost(undefined).executed(0, s, atRest, false))).toBe("ValueAtRestDurable");
+    const other: Value<KvInput> = { _tag: "noop" };
+    expect(checkFailedBy(() => ghost(other).executed(0, s, atRest, false))).toBe("ExecutedPrefixAgreement");
+    expect(checkFailedBy(() => ghost(v1).executed(0, s, atRest, false))).toBe("passes");
   });
 
   it("ExactlyOnce and DigestAgreement: a replica's state differs from the spec's after the same prefix", () => {

@@ -11,8 +11,8 @@
 import type { Ballot } from "./ballot.ts";
 import type { Config } from "./config.ts";
 import { fail } from "./assert.ts";
+import { sameValue, type HeldValue } from "./at-rest.ts";
 import {
-  valuesEqual,
   type AcceptMsg,
   type AcceptedMsg,
   type NackMsg,
@@ -80,11 +80,12 @@ export function phase1b<I>(
   config: Config,
   m: PrepareMsg,
   now: number,
-): AcceptorStep<I, PromiseRecord, PromiseMsg<I>> {
+): AcceptorStep<I, PromiseRecord, PromiseMsg<I, HeldValue<I>>> {
   if (!rules.canPromise(rules, acceptor, m.ballot, now))
     fail(`phase1b: may not promise ${m.ballot.round},${m.ballot.replica}`);
   const rises = rules.compareBallots(m.ballot, acceptor.maxBal) > 0;
-  const votes: SlotVote<I>[] = [];
+  // A vote at a slot this replica executed may be at rest: the reply then goes as a SendStored.
+  const votes: SlotVote<I, HeldValue<I>>[] = [];
   const from = Math.max(m.fromSlot, acceptor.truncatedUpTo + 1);
   slotMapForEach(acceptor.votes, from, Number.MAX_SAFE_INTEGER, (slot, vote) => {
     votes.push({ slot, ballot: vote.ballot, value: vote.value });
@@ -124,7 +125,7 @@ export function phase2b<I>(
     fail(`phase2b: may not vote in ${m.ballot.round},${m.ballot.replica}`);
   const existing = slotMapGet(acceptor.votes, m.slot);
   const repeat = existing !== undefined && rules.compareBallots(existing.ballot, m.ballot) === 0;
-  if (repeat && !valuesEqual(existing.value, m.value)) {
+  if (repeat && !sameValue(existing.value, m.value)) {
     fail(`OneValuePerBallot: two values proposed at slot ${m.slot} in ballot (${m.ballot.round},${m.ballot.replica})`);
   }
   if (existing !== undefined && rules.compareBallots(existing.ballot, m.ballot) > 0) {

@@ -160,6 +160,16 @@ const Fields = Schema.Struct({
    */
   adaptiveBatching: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /**
+   * Values at rest (impl/core/at-rest.ts): once a slot is executed, the log and the votes keep its
+   * value only on disk when this replica's vote record holds it, and a Promise or CatchUpReply that
+   * reports it leaves as a `SendStored` effect, which the driver completes from the durable records.
+   * Without it the log holds every value since the latest snapshot (up to `snapshotIntervalBytes`
+   * plus `logTailBytes`) in memory. Default false in the core, so that a driver that does not read
+   * records back never meets a `SendStored`; the runtime's replicas and the simulated world turn it
+   * on.
+   */
+  valuesAtRest: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /**
    * Slots between two divergence checkpoints (digest of state and outputs). Default 256.
    * A divergence is noticed at the first checkpoint after it; a short interval finds it sooner
    * and costs an application digest per checkpoint.

@@ -97,10 +97,16 @@ export type ClientResult<O> =
    */
   | { readonly _tag: "refused"; readonly reason: string };
 
-/** What `step` asks the driver to do, in order. */
-export type Effect<M, R, O> =
+/**
+ * What `step` asks the driver to do, in order. `H` is the form of a message some of whose values
+ * are at rest (impl/core/at-rest.ts): a `SendStored` is a `Send` of that message once the driver
+ * has read those values back from the durable records. Only a replica configured with
+ * `valuesAtRest` emits one.
+ */
+export type Effect<M, R, O, H = never> =
   | { readonly _tag: "Persist"; readonly record: R }
   | { readonly _tag: "Send"; readonly to: ReplicaId; readonly message: M }
+  | { readonly _tag: "SendStored"; readonly to: ReplicaId; readonly message: H }
   | { readonly _tag: "Reply"; readonly requestId: number; readonly result: ClientResult<O> }
   /** Replica divergence (step 6 of the recipe): the replicas whose digests differ at `slot`. */
   | {
@@ -112,7 +118,7 @@ export type Effect<M, R, O> =
     };
 
 /** The result of one step. */
-export interface StepResult<S, M, R, O> {
+export interface StepResult<S, M, R, O, H = never> {
   readonly state: S;
-  readonly effects: readonly Effect<M, R, O>[];
+  readonly effects: readonly Effect<M, R, O, H>[];
 }

@@ -15,6 +15,7 @@
  */
 import type { ServiceOutput } from "../../spec/service.ts";
 import { fail } from "./assert.ts";
+import { inMemory } from "./at-rest.ts";
 import { phase2b } from "./acceptor.ts";
 import { applyChange, configurationFor, showChange, type ConfigChange } from "./configuration.ts";
 import type { ClientResult, ReplicaId } from "./events.ts";
@@ -255,7 +256,9 @@ export function proposeReady<S, I, O>(
     // A slot phase 1 covered, or one this replica already knows chosen (it caught up before it
     // was elected, maybe from peers outside its phase 1 quorum), gets its safe value.
     if (slot <= leader.phase1MaxSlot || known !== undefined) {
-      const value = rules.phase2aValue(slotMapGet(leader.revealed, slot), known);
+      // At or above nextSlot, above the executed prefix: a value known chosen there is in memory.
+      const chosen = known === undefined ? undefined : inMemory(known, `propose slot ${slot}`);
+      const value = rules.phase2aValue(slotMapGet(leader.revealed, slot), chosen);
       s = proposeSlot(rules, s, value, config.voters, noRequests, now, out);
       continue;
     }

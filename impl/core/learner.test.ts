@@ -5,7 +5,8 @@
  */
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect } from "vitest";
-import { tailStart, valueBytes } from "./learner.ts";
+import { valueBytes } from "./at-rest.ts";
+import { tailStart } from "./learner.ts";
 import { noopValue, plainBytes, type Value } from "./messages.ts";
 import { slotMapEntries, slotMapOf, type SlotMap } from "./slot-map.ts";
 

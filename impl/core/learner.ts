@@ -25,13 +25,14 @@ import {
   type Configuration,
 } from "./configuration.ts";
 import type { ReplicaId } from "./events.ts";
+import { holdsStored, inMemory, isStored, sameValue, valueBytes, type HeldValue, type StoredValue } from "./at-rest.ts";
 import {
-  plainBytes,
   valuesEqual,
   type CatchUpMsg,
   type CatchUpReplyMsg,
   type ChosenEntry,
   type Command,
+  type PromiseMsg,
   type Value,
 } from "./messages.ts";
 import { checkpointDigest, foldOutput, recordCheckpoint, type Divergence } from "./monitor.ts";
@@ -48,14 +49,16 @@ import {
   type SlotMap,
 } from "./slot-map.ts";
 import {
+  copyAcceptor,
   copyLearner,
   copyMonitor,
   copyReplica,
   withLearner,
+  type HeldVote,
   type LearnerState,
   type ReplicaContext,
   type ReplicaState,
-  type Vote,
+  type Draft,
 } from "./state.ts";
 import type { ReplicaEffect } from "./replica.ts";
 import { sendChunk } from "./transfer.ts";
@@ -67,7 +70,7 @@ import { sendChunk } from "./transfer.ts";
  * quorum voted for that value in its ballot, or when it knew the slot chosen before it proposed
  * anything there (then it made no proposal there, so no vote in its ballot exists).
  */
-export function learnableFromLeader<I>(rules: ReplicaRules, vote: Vote<I> | undefined, ballot: Ballot): boolean {
+export function learnableFromLeader<I>(rules: ReplicaRules, vote: HeldVote<I> | undefined, ballot: Ballot): boolean {
   return vote !== undefined && rules.compareBallots(vote.ballot, ballot) === 0;
 }
 
@@ -87,7 +90,7 @@ export interface ExecutedSlot<O> {
  * The next slot to execute: executedUpTo + 1 once the log has it. Execution is strictly in slot
  * order (step 4 of the recipe); a gap stops it until the gap is filled.
  */
-export function nextToExecute<I>(log: SlotMap<Value<I>>, executedUpTo: number): number | undefined {
+export function nextToExecute<I>(log: SlotMap<HeldValue<I>>, executedUpTo: number): number | undefined {
   return slotMapHas(log, executedUpTo + 1) ? executedUpTo + 1 : undefined;
 }
 
@@ -226,12 +229,13 @@ export function executeReady<S, I, O>(
   let stepBytes = 0;
   let more = false;
   for (let slot: number | undefined = first; slot !== undefined; slot = rules.nextToExecute(learner.log, slot)) {
-    const value = slotMapGet(learner.log, slot);
-    if (value === undefined) break;
+    const held = slotMapGet(learner.log, slot);
+    if (held === undefined) break;
     if (stepBytes >= bytesMax) {
       more = true;
       break;
     }
+    const value = inMemory(held, `execute slot ${slot}`);
     const outputs: ServiceOutput<O>[] = [];
     let outcome: ChangeOutcome | undefined;
     if (value._tag === "batch") {
@@ -279,7 +283,48 @@ export function executeReady<S, I, O>(
   const next = copyReplica(state);
   next.learner = nextLearner;
   next.monitor = nextMonitor;
+  if (ctx.config.valuesAtRest && executedUpTo >= first) putAtRest(next, nextLearner, first, executedUpTo);
   return { state: next, more, executed, divergence, snapshot };
+}
+
+/**
+ * Put the values of the executed slots `from`..`to` at rest (`valuesAtRest`, impl/core/at-rest.ts):
+ * where this replica's vote holds the value, the vote and the log keep only where it lies on disk
+ * (the vote record, persisted before any effect after the vote). A value the log holds without
+ * such a vote (learned by catch-up) stays in memory, and so does everything above `to`. `voted`
+ * gives the vote records to name when the votes no longer hold them (a recovery below its
+ * snapshot's slot, where the votes are forgotten but the log keeps a tail). Writes `next` and
+ * `learner`, copies the caller made.
+ */
+export function putAtRest<S, I, O>(
+  next: Draft<ReplicaState<S, I, O>>,
+  learner: Draft<LearnerState<S, I, O>>,
+  from: number,
+  to: number,
+  voted: SlotMap<HeldVote<I>> = next.acceptor.votes,
+): void {
+  let votes = next.acceptor.votes;
+  let log = learner.log;
+  for (let slot = from; slot <= to; slot++) {
+    const vote = slotMapGet(voted, slot);
+    if (vote === undefined) continue;
+    const stored: StoredValue = isStored(vote.value)
+      ? vote.value
+      : { _tag: "stored", slot, ballot: vote.ballot, bytes: valueBytes(vote.value) };
+    const mine = slotMapGet(votes, slot);
+    if (mine !== undefined && mine.value === vote.value && mine.value !== stored)
+      votes = slotMapSet(votes, slot, { ballot: vote.ballot, value: stored });
+    const known = slotMapGet(log, slot);
+    if (known === undefined || isStored(known)) continue;
+    if (known === vote.value || (!isStored(vote.value) && valuesEqual(known, vote.value)))
+      log = slotMapSet(log, slot, stored);
+  }
+  if (votes !== next.acceptor.votes) {
+    const acceptor = copyAcceptor(next.acceptor);
+    acceptor.votes = votes;
+    next.acceptor = acceptor;
+  }
+  learner.log = log;
 }
 
 /**
@@ -348,7 +393,7 @@ export function takeSnapshot<S, I, O>(
  * a snapshot then measures each value of its interval once (a value's size is measured once, at
  * its execution, `valueBytes`), not the whole log again.
  */
-export function tailStart<I>(log: SlotMap<Value<I>>, slot: number, tailBytes: number, floor = 0): number {
+export function tailStart<I>(log: SlotMap<HeldValue<I>>, slot: number, tailBytes: number, floor = 0): number {
   let total = 0;
   slotMapForEach(log, floor + 1, slot, (_, value) => {
     total += valueBytes(value);
@@ -364,19 +409,6 @@ export function tailStart<I>(log: SlotMap<Value<I>>, slot: number, tailBytes: nu
   return 0;
 }
 
-/** `plainBytes` of each value measured, by value (values are never changed once made). */
-const measuredValues = new WeakMap<object, number>();
-
-/** The size of a log value (`plainBytes`), measured once per value. */
-export function valueBytes<I>(value: Value<I>): number {
-  let bytes = measuredValues.get(value);
-  if (bytes === undefined) {
-    bytes = plainBytes(value);
-    measuredValues.set(value, bytes);
-  }
-  return bytes;
-}
-
 /**
  * Put a chosen value in the log and emit its `chosen` record. A value already there must be equal:
  * at most one value is ever chosen per slot (Consensus.tla's invariant).
@@ -389,7 +421,7 @@ export function learnChosen<S, I, O>(
 ): ReplicaState<S, I, O> {
   const known = slotMapGet(state.learner.log, slot);
   if (known !== undefined) {
-    if (!valuesEqual(known, value)) fail(`Consistency: two different values learned chosen at slot ${slot}`);
+    if (!sameValue(known, value)) fail(`Consistency: two different values learned chosen at slot ${slot}`);
     return state;
   }
   if (slot <= state.learner.executedUpTo) {
@@ -410,8 +442,7 @@ export function learnChosen<S, I, O>(
  */
 function chosenRecord<S, I, O>(state: ReplicaState<S, I, O>, slot: number, value: Value<I>): DurableRecord<I> {
   const vote = slotMapGet(state.acceptor.votes, slot);
-  if (vote !== undefined && (vote.value === value || valuesEqual(vote.value, value)))
-    return { _tag: "chosen", slot, ballot: vote.ballot };
+  if (vote !== undefined && sameValue(vote.value, value)) return { _tag: "chosen", slot, ballot: vote.ballot };
   return { _tag: "chosen", slot, value };
 }
 
@@ -437,7 +468,7 @@ export function learnCommitted<S, I, O>(
     if (slotMapHas(s.learner.log, slot)) continue;
     const vote = slotMapGet(s.acceptor.votes, slot);
     if (!rules.learnableFromLeader(rules, vote, ballot)) break;
-    s = learnChosen(s, slot, vote!.value, out);
+    s = learnChosen(s, slot, inMemory(vote!.value, `learn slot ${slot}`), out);
   }
   return s;
 }
@@ -503,7 +534,7 @@ export function answerCatchUp<S, I, O>(
     return;
   }
   const last = Math.min(m.toSlot, m.fromSlot + state.ctx.config.catchUpSlotsMax - 1);
-  const entries: ChosenEntry<I>[] = [];
+  const entries: ChosenEntry<I, HeldValue<I>>[] = [];
   let bytes = 0;
   for (let slot = m.fromSlot; slot <= last; slot++) {
     const value = slotMapGet(state.learner.log, slot);
@@ -512,7 +543,7 @@ export function answerCatchUp<S, I, O>(
     if (entries.length > 0 && bytes > state.ctx.config.batchBytesMax) break;
     entries.push({ slot, value });
   }
-  if (entries.length > 0) out.push({ _tag: "Send", to: from, message: { _tag: "CatchUpReply", entries } });
+  if (entries.length > 0) sendHeld(out, from, { _tag: "CatchUpReply", entries });
 }
 
 /**
@@ -546,6 +577,19 @@ export function catchUpFromAsker<S, I, O>(
   }
   if (needsCatchUp(s)) out.push({ _tag: "Send", to: from, message: catchUpOf(s.learner) });
   return s;
+}
+
+/**
+ * Send `message`: as a `Send` when every value it carries is in memory, else as a `SendStored`,
+ * which the driver completes from its durable records (impl/core/at-rest.ts).
+ */
+export function sendHeld<I, O>(
+  out: ReplicaEffect<I, O>[],
+  to: ReplicaId,
+  message: CatchUpReplyMsg<I, HeldValue<I>> | PromiseMsg<I, HeldValue<I>>,
+): void {
+  if (holdsStored(message)) out.push({ _tag: "SendStored", to, message });
+  else out.push({ _tag: "Send", to, message: message as CatchUpReplyMsg<I> | PromiseMsg<I> });
 }
 
 /** Take the chosen entries of a CatchUpReply into the log (every replica's log holds chosen values only). */

@@ -43,17 +43,20 @@ export type Value<I> =
 /** The no-op value (shared; values are immutable). */
 export const noopValue: Value<never> = { _tag: "noop" };
 
-/** A vote an acceptor reports in phase 1b: it voted for `value` in `ballot` at `slot`. */
-export interface SlotVote<I> {
+/**
+ * A vote an acceptor reports in phase 1b: it voted for `value` in `ballot` at `slot`. `V` is the
+ * value's form: whole on the wire, possibly at rest in a `SendStored` effect (impl/core/at-rest.ts).
+ */
+export interface SlotVote<I, V = Value<I>> {
   readonly slot: number;
   readonly ballot: Ballot;
-  readonly value: Value<I>;
+  readonly value: V;
 }
 
-/** A chosen entry sent to a replica that lacks it. */
-export interface ChosenEntry<I> {
+/** A chosen entry sent to a replica that lacks it (`V` as in {@link SlotVote}). */
+export interface ChosenEntry<I, V = Value<I>> {
   readonly slot: number;
-  readonly value: Value<I>;
+  readonly value: V;
 }
 
 /** A divergence checkpoint: the digest of a replica's state and outputs after executing `slot`. */
@@ -78,13 +81,13 @@ export interface PrepareMsg {
  * the Promise says nothing about them, and a proposer must never read their absence as "no vote"
  * (proofs/truncation.md). Every Promise is also a lease grant for `ballot`, counted from `sentAt`.
  */
-export interface PromiseMsg<I> {
+export interface PromiseMsg<I, V = Value<I>> {
   readonly _tag: "Promise";
   readonly ballot: Ballot;
   readonly fromSlot: number;
   /** The acceptor forgot its votes at slots <= truncatedUpTo (0: none). */
   readonly truncatedUpTo: number;
-  readonly votes: readonly SlotVote<I>[];
+  readonly votes: readonly SlotVote<I, V>[];
   readonly sentAt: number;
 }
 
@@ -149,9 +152,9 @@ export interface CatchUpMsg {
 }
 
 /** Chosen entries, in slot order, contiguous from the requested `fromSlot`. */
-export interface CatchUpReplyMsg<I> {
+export interface CatchUpReplyMsg<I, V = Value<I>> {
   readonly _tag: "CatchUpReply";
-  readonly entries: readonly ChosenEntry<I>[];
+  readonly entries: readonly ChosenEntry<I, V>[];
 }
 
 /**

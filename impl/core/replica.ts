@@ -9,6 +9,7 @@
  * are ordered: a Persist must be durable before any later effect is carried out.
  */
 import { sessionOf } from "../../spec/service.ts";
+import { inMemory, sameValue, type StoredMessage } from "./at-rest.ts";
 import { fail } from "./assert.ts";
 import { nackFor, phase1b, phase2b } from "./acceptor.ts";
 import { showBallot, type Ballot } from "./ballot.ts";
@@ -38,12 +39,13 @@ import {
   learnCommitted,
   needsCatchUp,
   receiveCatchUp,
+  putAtRest,
   requestCatchUp,
+  sendHeld,
   takeSnapshot,
 } from "./learner.ts";
 import { dropSelfGrant, leaseFromConfiguration, recordGrant, renewGrant, selfGrantOnly } from "./lease.ts";
 import {
-  valuesEqual,
   type AcceptMsg,
   type HeartbeatMsg,
   type Message,
@@ -74,6 +76,7 @@ import {
   type AcceptorState,
   type Candidate,
   type Draft,
+  type HeldVote,
   type Leader,
   type LearnerState,
   type Removal,
@@ -85,9 +88,15 @@ import { answerSnapshotRequest, receiveChunk, requestSnapshot, tickTransfer } fr
 /** An event for a replica of an application with inputs I. */
 export type ReplicaEvent<I> = Event<Message<I>, DurableRecord<I>, I>;
 /** An effect of a replica of an application with inputs I and outputs O. */
-export type ReplicaEffect<I, O> = Effect<Message<I>, DurableRecord<I>, O>;
+export type ReplicaEffect<I, O> = Effect<Message<I>, DurableRecord<I>, O, StoredMessage<I>>;
 /** What `step` returns. */
-export type ReplicaStepResult<S, I, O> = StepResult<ReplicaState<S, I, O>, Message<I>, DurableRecord<I>, O>;
+export type ReplicaStepResult<S, I, O> = StepResult<
+  ReplicaState<S, I, O>,
+  Message<I>,
+  DurableRecord<I>,
+  O,
+  StoredMessage<I>
+>;
 /**
  * The step function's type. `rules`, when present, are the rules it was assembled from
  * (`makeStep`): checkers ask them what the replica would do, for example whether it would answer a
@@ -377,8 +386,30 @@ export function recover<S, I, O>(
   rebuilt.acceptor = acceptor;
   rebuilt.learner = learner;
   rebuilt.election = election;
-  const recovered = restartElectionTimer(executeReady(rules, rebuilt, false).state, now);
+  let executed = executeReady(rules, rebuilt, false).state;
+  if (state.ctx.config.valuesAtRest)
+    executed = restSlots(executed, executed.learner.logTruncatedUpTo + 1, executed.learner.executedUpTo, voted);
+  const recovered = restartElectionTimer(executed, now);
   return handedOver ? resumeHandedOver(recovered, now) : recovered;
+}
+
+/**
+ * Put at rest the values of the executed slots `from`..`to` that a vote record holds
+ * (`valuesAtRest`, `putAtRest`). After a recovery `voted` names the last vote record of every
+ * slot above the log's truncation point: the log's tail at and below the snapshot rests on them,
+ * although the acceptor forgot those votes (`compactRecords` keeps their records).
+ */
+function restSlots<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  from: number,
+  to: number,
+  voted: SlotMap<HeldVote<I>> = state.acceptor.votes,
+): ReplicaState<S, I, O> {
+  const next = copyReplica(state);
+  const learner = copyLearner(state.learner);
+  putAtRest(next, learner, from, to, voted);
+  next.learner = learner;
+  return next;
 }
 
 /** The value a chosen record names by its vote: the last vote record at its slot, in its ballot. */
@@ -482,7 +513,9 @@ export function becomeCandidate<S, I, O>(
   out.push({ _tag: "Persist", record: own.record });
   for (const to of votersOf(state)) if (to !== self) out.push({ _tag: "Send", to, message: prepare });
   let revealed: SlotMap<Vote<I>> = emptySlotMap();
-  for (const v of own.reply.votes) revealed = slotMapSet(revealed, v.slot, { ballot: v.ballot, value: v.value });
+  // Its own votes from its first unexecuted slot on: none is at rest (only executed slots' are).
+  for (const v of own.reply.votes)
+    revealed = slotMapSet(revealed, v.slot, { ballot: v.ballot, value: inMemory(v.value, "becomeCandidate") });
   const peers = peersOf(state.learner.configs, self);
   const covers = rules.promiseCoversFrom(fromSlot, own.reply.truncatedUpTo);
   const role: Candidate<I> = {
@@ -769,7 +802,7 @@ function receivePrepare<S, I, O>(
 ): ReplicaState<S, I, O> {
   const r = phase1b(rules, state.acceptor, state.ctx.config, m, now);
   if (r.record !== null) out.push({ _tag: "Persist", record: r.record });
-  out.push({ _tag: "Send", to: from, message: r.reply });
+  sendHeld(out, from, r.reply);
   const following = r.record === null && state.learner.leaderHint === from;
   const s = withAcceptor(state, r.acceptor);
   if (following) return heardFromLeader(s, from, now);
@@ -788,12 +821,15 @@ function receiveAccept<S, I, O>(
   // Paired with the leader's phase2aValue: a proposal at a slot known chosen must carry the chosen
   // value (P2c); anything else means two values could be chosen.
   const known = slotMapGet(state.learner.log, m.slot);
-  if (known !== undefined && !valuesEqual(known, m.value))
+  if (known !== undefined && !sameValue(known, m.value))
     fail(`P2c: ballot ${showBallot(m.ballot)} proposes another value at chosen slot ${m.slot}`);
   const r = phase2b(rules, state.acceptor, state.ctx.config, m, now);
   if (r.record !== null) out.push({ _tag: "Persist", record: r.record });
   out.push({ _tag: "Send", to: from, message: r.reply });
   let s = heardFromLeader(withAcceptor(state, r.acceptor), from, now);
+  // A vote at a slot already executed (a new leader proposing the chosen value again) rests at once.
+  if (r.record !== null && state.ctx.config.valuesAtRest && m.slot <= state.learner.executedUpTo)
+    s = restSlots(s, m.slot, m.slot);
   s = learnCommitted(rules, s, m.ballot, m.commitIndex, out);
   s = afterLearning(rules, s, now, out);
   return s.halted === null ? requestCatchUp(s, from, now, out) : s;

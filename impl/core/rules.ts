@@ -38,7 +38,8 @@ import type { Command, Value } from "./messages.ts";
 import { promiseCoversFrom } from "./quorums.ts";
 import { verifySnapshot, type SnapshotClaim, type SnapshotContents } from "./snapshot.ts";
 import type { SlotMap } from "./slot-map.ts";
-import type { AcceptorState, GrantTimes, ReplicaContext, ReplicaState, Role, Vote } from "./state.ts";
+import type { AcceptorState, GrantTimes, HeldVote, ReplicaContext, ReplicaState, Role, Vote } from "./state.ts";
+import type { HeldValue } from "./at-rest.ts";
 import { transferUseful } from "./transfer.ts";
 
 /** The rules `step` is assembled from. Every function is pure. */
@@ -71,7 +72,7 @@ export interface ReplicaRules {
   /** Phase 2a: the value a new leader proposes at a slot phase 1 covered. */
   readonly phase2aValue: <I>(revealed: Vote<I> | undefined, knownChosen: Value<I> | undefined) => Value<I>;
   /** May a follower take its vote as the chosen value, given that a leader of `ballot` said the slot is committed? */
-  readonly learnableFromLeader: <I>(rules: ReplicaRules, vote: Vote<I> | undefined, ballot: Ballot) => boolean;
+  readonly learnableFromLeader: <I>(rules: ReplicaRules, vote: HeldVote<I> | undefined, ballot: Ballot) => boolean;
   /** Is `slot` a divergence checkpoint? */
   readonly checkpointDue: (slot: number, config: Config) => boolean;
   /**
@@ -81,7 +82,7 @@ export interface ReplicaRules {
   /**
    * The next slot to execute after `executedUpTo`, or undefined when it is not in the log yet (strictly in slot order).
    */
-  readonly nextToExecute: <I>(log: SlotMap<Value<I>>, executedUpTo: number) => number | undefined;
+  readonly nextToExecute: <I>(log: SlotMap<HeldValue<I>>, executedUpTo: number) => number | undefined;
   /**
    * What the session table alone answers for a request numbered `seq` with command `input`
    * (undefined: it is new and goes through the log): the service spec's `sessionAnswer`. The

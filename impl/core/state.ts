@@ -16,6 +16,7 @@ import { ballotZero, type Ballot } from "./ballot.ts";
 import type { Config } from "./config.ts";
 import { initialConfiguration, type ConfigChange, type Configuration } from "./configuration.ts";
 import type { ReplicaId } from "./events.ts";
+import type { HeldValue } from "./at-rest.ts";
 import type { Checkpoint, Command, Value } from "./messages.ts";
 import type { SnapshotInfo } from "./snapshot.ts";
 import { emptySlotMap, type SlotMap } from "./slot-map.ts";
@@ -40,6 +41,12 @@ export interface Vote<I> {
   readonly value: Value<I>;
 }
 
+/** A vote as the acceptor holds it: its value may be at rest at an executed slot (impl/core/at-rest.ts). */
+export interface HeldVote<I> {
+  readonly ballot: Ballot;
+  readonly value: HeldValue<I>;
+}
+
 /**
  * The acceptor (Phase1b, Phase2b and lease grants). `maxBal` and `votes` are durable;
  * the grant and the restart wait are not (they are clock-relative, and a restart waits instead).
@@ -47,8 +54,11 @@ export interface Vote<I> {
 export interface AcceptorState<I> {
   /** maxBal (Voting.tla): the highest ballot promised; `ballotZero` before any. Durable. */
   readonly maxBal: Ballot;
-  /** votes, per slot: this acceptor's latest vote (the highest ballot it voted in there). Durable. */
-  readonly votes: SlotMap<Vote<I>>;
+  /**
+   * votes, per slot: this acceptor's latest vote (the highest ballot it voted in there). Durable.
+   * At an executed slot the value may be at rest (`valuesAtRest`, impl/core/at-rest.ts).
+   */
+  readonly votes: SlotMap<HeldVote<I>>;
   /** The ballot the current lease grant is for (`ballotZero`: none). */
   readonly grantTo: Ballot;
   /** Own clock reading until which the grant holds: no other ballot is helped before it (rule L1). */
@@ -85,8 +95,11 @@ export interface Transfer {
 
 /** The learner: chosen log, commit index, in-order execution through the service spec. */
 export interface LearnerState<S, I, O> {
-  /** chosen values this replica knows, by slot (may have gaps above `executedUpTo`). Durable. */
-  readonly log: SlotMap<Value<I>>;
+  /**
+   * chosen values this replica knows, by slot (may have gaps above `executedUpTo`). Durable. At an
+   * executed slot the value may be at rest in this replica's vote record (`valuesAtRest`).
+   */
+  readonly log: SlotMap<HeldValue<I>>;
   /** Every slot <= commitIndex is chosen (learned from a leader or from the log itself). */
   readonly commitIndex: number;
   /** Slots 1..executedUpTo are executed, in order; `service` is the state after them. */

@@ -17,6 +17,7 @@ import {
   type Message,
   type ReplicaState,
   type ReplicaId,
+  type StoredMessage,
   type Configuration,
 } from "../core/index.ts";
 import { kv, KvInput, KvOutput, type KvState } from "../../spec/kv.ts";
@@ -29,6 +30,8 @@ import type { ConfigurationView, CoreAdapter, CoreView, MembershipView } from ".
 export type KvMessage = Message<KvInput>;
 export type KvRecord = DurableRecord<KvInput>;
 export type KvReplicaState = ReplicaState<KvState, KvInput, KvOutput>;
+/** A message whose values are at rest (a `SendStored` effect's, impl/core/at-rest.ts). */
+export type KvStoredMessage = StoredMessage<KvInput>;
 
 /** The message and record Schemas of the key-value replica. */
 export const kvMessageSchema = messageSchema(KvInput);
@@ -45,7 +48,7 @@ export const kvCodecs: TraceCodecs<KvMessage, KvRecord, KvInput, KvOutput> = {
 };
 
 /** The key-value replica's step function: impl/core's `step`, unchanged. */
-export const kvStep: StepFunction<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutput> = step;
+export const kvStep: StepFunction<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutput, KvStoredMessage> = step;
 
 /**
  * The core configuration for replica `self` of `members`, with operator `overrides` (from a

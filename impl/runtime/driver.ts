@@ -43,7 +43,7 @@ import type { MonotonicClock } from "./clock.ts";
 import type { TraceWriter } from "./trace.ts";
 
 /** The replica core, as the driver sees it. */
-export type StepFunction<S, M, R, I, O> = (state: S, event: Event<M, R, I>) => StepResult<S, M, R, O>;
+export type StepFunction<S, M, R, I, O, H = never> = (state: S, event: Event<M, R, I>) => StepResult<S, M, R, O, H>;
 
 /** Where Persist records go. */
 export interface DurableLog<R> {
@@ -93,8 +93,15 @@ export interface BatchReport {
 }
 
 /** Options of {@link Driver}. Limits state their defaults. */
-export interface DriverOptions<S, M, R, I, O> {
-  readonly step: StepFunction<S, M, R, I, O>;
+export interface DriverOptions<S, M, R, I, O, H = never> {
+  readonly step: StepFunction<S, M, R, I, O, H>;
+  /**
+   * The message a `SendStored` effect stands for: `message` with its values at rest read back
+   * from the durable records (impl/core/at-rest.ts). Called when the effect is carried out, when
+   * every record persisted before it is durable. Default: none (a `SendStored` then stops the
+   * replica: the core was configured with `valuesAtRest` and nothing reads the records back).
+   */
+  readonly resolveStored?: (message: H) => M;
   readonly state: S;
   readonly log: DurableLog<R>;
   readonly clock: MonotonicClock;
@@ -182,7 +189,7 @@ interface Waiter<O> {
 const smallMessageBytes = 4096;
 
 /** Drives one replica core. */
-export class Driver<S, M, R, I, O> {
+export class Driver<S, M, R, I, O, H = never> {
   private current: S;
   /** Peer messages, the tick and Recover: every batch takes these first. */
   private readonly queue: Pending<M, R, I>[] = [];
@@ -237,7 +244,7 @@ export class Driver<S, M, R, I, O> {
   private readonly requestsPendingMax: number;
   private readonly requestTimeoutMs: number;
 
-  constructor(private readonly options: DriverOptions<S, M, R, I, O>) {
+  constructor(private readonly options: DriverOptions<S, M, R, I, O, H>) {
     this.current = options.state;
     this.batchEventsMax = options.batchEventsMax ?? 256;
     this.batchBytesMax = options.batchBytesMax ?? 1024 * 1024;
@@ -550,7 +557,7 @@ export class Driver<S, M, R, I, O> {
     const { clock, trace } = this.options;
     const batchNumber = this.batchNumber++;
     const batchBytes = this.batchBytes;
-    const effects: Effect<M, R, O>[] = [];
+    const effects: Effect<M, R, O, H>[] = [];
     for (const pending of batch) {
       const event = this.stamp(pending, clock.nowMs());
       trace?.event(
@@ -582,7 +589,7 @@ export class Driver<S, M, R, I, O> {
       });
     // The head's overtaking sends first (docs/trace-format.md), then the rest of it in order.
     const overtaking = this.options.overtaking;
-    const overtakes = (e: Effect<M, R, O>): boolean => e._tag === "Send" && overtaking!.overtakes(e.message);
+    const overtakes = (e: Effect<M, R, O, H>): boolean => e._tag === "Send" && overtaking!.overtakes(e.message);
     const first = overtaking === undefined ? [] : head.filter(overtakes);
     const rest = first.length === 0 ? head : head.filter((e) => !overtakes(e));
     let early = { sends: 0, replies: 0 };
@@ -626,7 +633,7 @@ export class Driver<S, M, R, I, O> {
   }
 
   /** The latest pending commit holding a record that one of `sends` depends on; null when none. */
-  private latestCommitNeeded(sends: readonly Effect<M, R, O>[]): (typeof this.pendingCommits)[number] | null {
+  private latestCommitNeeded(sends: readonly Effect<M, R, O, H>[]): (typeof this.pendingCommits)[number] | null {
     const overtaking = this.options.overtaking!;
     for (let i = this.pendingCommits.length - 1; i >= 0; i--) {
       const commit = this.pendingCommits[i]!;
@@ -720,11 +727,13 @@ export class Driver<S, M, R, I, O> {
 
   /** Sends, replies and alarms, in order; every Persist among or before `effects` is durable already. */
   private carryOut(
-    effects: readonly Effect<M, R, O>[],
+    stepped: readonly Effect<M, R, O, H>[],
     batchNumber: number,
     firstSeq: number,
   ): { sends: number; replies: number } {
-    if (effects.length === 0) return { sends: 0, replies: 0 };
+    if (stepped.length === 0) return { sends: 0, replies: 0 };
+    // A SendStored is the Send of its message with the values at rest read back, traced as such.
+    const effects = stepped.some((e) => e._tag === "SendStored") ? stepped.map((e) => this.sendOf(e)) : stepped;
     const { trace, clock } = this.options;
     const now = clock.nowMs();
     let durableSeq = firstSeq;
@@ -753,6 +762,14 @@ export class Driver<S, M, R, I, O> {
     // Sends before a batch's first Persist must leave before its fsync, not after it.
     if (sends > 0) this.options.flushSends?.();
     return { sends, replies };
+  }
+
+  /** `effect`, or for a SendStored the Send it stands for (see `resolveStored`). */
+  private sendOf(effect: Effect<M, R, O, H>): Effect<M, R, O, H> {
+    if (effect._tag !== "SendStored") return effect;
+    const resolve = this.options.resolveStored;
+    if (resolve === undefined) throw new Error("a SendStored effect, but the driver has no resolveStored");
+    return { _tag: "Send", to: effect.to, message: resolve(effect.message) };
   }
 
   private resolve(requestId: number, result: ClientResult<O>): void {

@@ -32,6 +32,7 @@ import {
   kvStep,
   type KvMessage,
   type KvRecord,
+  type KvStoredMessage,
   type KvReplicaState,
   KvOvertaking,
 } from "./core-adapter.ts";
@@ -127,11 +128,11 @@ export interface ReplicaOptions {
 export interface RunningReplica {
   readonly httpAddress: string;
   readonly peerPort: number;
-  readonly driver: Driver<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutput>;
+  readonly driver: Driver<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutput, KvStoredMessage>;
   stop(): Promise<void>;
 }
 
-type KvDriver = Driver<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutput>;
+type KvDriver = Driver<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutput, KvStoredMessage>;
 
 /**
  * Open storage, then start the core, the transport and the HTTP server. Throws StorageError or ConfigError before
@@ -388,6 +389,8 @@ class ReplicaProcess implements RunningReplica {
         }
         const sent = this.transport.send(to, message, wireId);
         if (sent) this.metrics.messagesSent.inc({ to: String(to) });
+        if (message._tag === "Heartbeat")
+          this.metrics.heartbeatHold.observe(Math.max(0, this.options.clock.nowMs() - message.sentAt) / 1000);
         if (timeline !== null && (message._tag === "Accept" || message._tag === "Accepted"))
           timeline.mark(message._tag === "Accept" ? "send-accept" : "send-accepted", message.slot);
         return sent;
@@ -802,7 +805,10 @@ function listen(server: ApiServer, address: Address): Promise<void> {
 }
 
 /** `step`, with the events of a write's path on the timeline (bench/write-timeline.ts). */
-const timedStep: StepFunction<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutput> = (state, event) => {
+const timedStep: StepFunction<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutput, KvStoredMessage> = (
+  state,
+  event,
+) => {
   if (event._tag === "ClientRequest") timeline?.mark("step-request", -1);
   else if (event._tag === "Receive" && (event.message._tag === "Accept" || event.message._tag === "Accepted"))
     timeline?.mark(event.message._tag === "Accept" ? "step-accept" : "step-accepted", event.message.slot);

@@ -62,7 +62,7 @@ export class TraceWriter<M, R, I, O> {
     this.line("event", now, { batch, event: this.encodeEvent(event, context) });
   }
 
-  effect(now: number, batch: number, effect: Effect<M, R, O>, context: EffectContext = {}): void {
+  effect(now: number, batch: number, effect: Effect<M, R, O, unknown>, context: EffectContext = {}): void {
     this.line("effect", now, { batch, effect: this.encodeEffect(effect, context) });
   }
 
@@ -127,7 +127,7 @@ export class TraceWriter<M, R, I, O> {
     }
   }
 
-  private encodeEffect(effect: Effect<M, R, O>, context: EffectContext): unknown {
+  private encodeEffect(effect: Effect<M, R, O, unknown>, context: EffectContext): unknown {
     switch (effect._tag) {
       case "Persist":
         return {
@@ -146,6 +146,9 @@ export class TraceWriter<M, R, I, O> {
         return { _tag: "Reply", requestId: effect.requestId, result: this.encodeResult(effect.result) };
       case "Alarm":
         return { ...effect };
+      case "SendStored":
+        // The driver traces the Send it carried out instead (its values read back from the disk).
+        throw new Error("a SendStored effect is traced as the Send it stands for");
     }
   }
 

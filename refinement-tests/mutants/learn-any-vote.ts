@@ -1,7 +1,7 @@
 /**
  * A follower takes its own vote as chosen whenever a leader's commit index covers the slot, whatever the vote's ballot.
  */
-import type { Ballot, ReplicaRules, Vote } from "../../impl/core/testing/index.ts";
+import type { Ballot, ReplicaRules } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
@@ -25,7 +25,7 @@ export const learnAnyVote: Mutant = {
   expectedCatch: ["LearnedIsChosen", "ExecutedPrefixAgreement", "DigestAgreement"],
   mode: "safety",
   step: withRules({
-    learnableFromLeader: <I>(_rules: ReplicaRules, vote: Vote<I> | undefined, _ballot: Ballot) => vote !== undefined,
+    learnableFromLeader: (_rules: ReplicaRules, vote: unknown, _ballot: Ballot) => vote !== undefined,
   }),
   // Breadth first needs 45,000 states (to depth 23) for the shortest trace; walks are quicker.
   explore: { bounds: { writes: 2, reads: 0, partitions: 1, orders: "fifo", tuning: 5 }, depth: 30, mode: "random" },

@@ -1,9 +1,9 @@
 /** Executing out of slot order: a replica executes the next slot it has, skipping gaps. */
-import { slotMapForEach, type SlotMap, type Value } from "../../impl/core/testing/index.ts";
+import { slotMapForEach, type SlotMap } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
-function nextPresent<I>(log: SlotMap<Value<I>>, executedUpTo: number): number | undefined {
+function nextPresent<V>(log: SlotMap<V>, executedUpTo: number): number | undefined {
   let found: number | undefined;
   slotMapForEach(log, executedUpTo + 1, Number.MAX_SAFE_INTEGER, (slot) => {
     found = slot;

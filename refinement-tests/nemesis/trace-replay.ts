@@ -28,7 +28,13 @@ import fs from "node:fs";
 import { Either, ParseResult, Schema } from "effect";
 import { ConfigChange } from "../../impl/core/configuration.ts";
 import type { Effect, Event } from "../../impl/core/events.ts";
-import { AssertionFailure, compareBallots, type Ballot } from "../../impl/core/testing/index.ts";
+import {
+  AssertionFailure,
+  compareBallots,
+  readFromRecords,
+  resolveStored,
+  type Ballot,
+} from "../../impl/core/testing/index.ts";
 import {
   kvCodecs,
   kvConfig,
@@ -43,6 +49,23 @@ import type { KvInput, KvOutput } from "../../spec/kv.ts";
 
 export type KvEvent = Event<KvMessage, KvRecord, KvInput>;
 export type KvEffect = Effect<KvMessage, KvRecord, KvOutput>;
+
+/**
+ * A step's result as the driver carried it out: each SendStored the Send of its message with the
+ * values at rest read back from the records persisted before it (impl/core/at-rest.ts). `records`
+ * gains the step's persisted records.
+ */
+function asSent(
+  result: ReturnType<typeof kvStep>,
+  records: KvRecord[],
+): { state: KvReplicaState; effects: KvEffect[] } {
+  const effects = result.effects.map((e): KvEffect => {
+    if (e._tag === "Persist") records.push(e.record);
+    if (e._tag !== "SendStored") return e;
+    return { _tag: "Send", to: e.to, message: resolveStored(e.message, readFromRecords(records)) };
+  });
+  return { state: result.state, effects };
+}
 
 /** One line of a trace file, as written by impl/runtime/trace.ts. */
 export interface TraceLine {
@@ -308,6 +331,8 @@ export function* replayLives(
     const committedRecords: KvRecord[] = [];
     const uncertainRecords: KvRecord[] = [];
     let recoveredRecords: KvRecord[] = [];
+    /** Every record of this life so far (recovered, then persisted), for the values at rest a SendStored names. */
+    let lifeRecords: KvRecord[] = [];
     let recovered = false;
     let truncated = false;
     let steps = 0;
@@ -342,12 +367,13 @@ export function* replayLives(
         const line = batch.events[i]!;
         if (event._tag === "Recover") {
           recoveredRecords = [...event.records];
+          lifeRecords = [...event.records];
           durability.recovered(event.records);
           recovered = true;
         }
-        let result: ReturnType<typeof kvStep>;
+        let result: { readonly state: KvReplicaState; readonly effects: readonly KvEffect[] };
         try {
-          result = kvStep(state, event);
+          result = asSent(kvStep(state, event), lifeRecords);
         } catch (error) {
           // The core asserts only on what no replica could have been given (a trace altered, or a
           // runtime that fed it something else): the life cannot be explained from here on.

@@ -22,6 +22,11 @@ export interface ReplicaTuning {
   readonly reconfigAlphaSlots: number;
   /** Adaptive batching (impl/core/config.ts), as the runtime's replicas run. */
   readonly adaptiveBatching: boolean;
+  /**
+   * Values at rest (impl/core/at-rest.ts): executed slots' values kept on disk only, read back by
+   * the world for the messages that carry them. On in every tuning, as the runtime's replicas run.
+   */
+  readonly valuesAtRest: boolean;
   /** Bytes of log kept at and below the latest snapshot (the core's default, 16 MiB, when absent). */
   readonly logTailBytes?: number;
   /**
@@ -55,6 +60,7 @@ export const defaultTuning: ReplicaTuning = {
   transferChunkBytesMax: 120,
   reconfigAlphaSlots: 4,
   adaptiveBatching: false,
+  valuesAtRest: true,
 };
 
 /**

@@ -28,7 +28,9 @@ import {
   defaultRules,
   executionPending,
   initialState,
+  readFromRecords,
   replicasOf,
+  resolveStored,
   showChange,
   type ConfigChange,
   step as defaultStep,
@@ -864,19 +866,24 @@ export class World implements KvSystemView {
             this.count("crash during a snapshot");
           }
           break;
-        case "Send":
+        case "SendStored":
+        case "Send": {
           this.flush(r, carried);
-          carried.push({ _tag: "Send", to: e.to, message: e.message });
+          // A message holding values at rest leaves with them read back from the disk (flushed just now).
+          const message = e._tag === "Send" ? e.message : resolveStored(e.message, readFromRecords(r.durable));
+          if (e._tag === "SendStored") this.count(`${message._tag} with values read back from the disk`);
+          carried.push({ _tag: "Send", to: e.to, message });
           if (
             this.tuning.adaptiveBatching &&
-            e.message._tag === "Accept" &&
-            e.message.value._tag === "batch" &&
-            e.message.value.commands.length > 1
+            message._tag === "Accept" &&
+            message.value._tag === "batch" &&
+            message.value.commands.length > 1
           )
             this.count("adaptive batching: an Accept of several commands sent");
-          this.enqueue(r.index, e.to - 1, e.message);
-          arrows?.push({ from: `R${r.id}`, to: `R${e.to}`, label: showMessage(e.message, false) });
+          this.enqueue(r.index, e.to - 1, message);
+          arrows?.push({ from: `R${r.id}`, to: `R${e.to}`, label: showMessage(message, false) });
           break;
+        }
         case "Reply": {
           this.flush(r, carried);
           const asked = this.operator.changes.get(e.requestId);

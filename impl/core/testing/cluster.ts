@@ -14,6 +14,7 @@ import { parseConfig, type Config } from "../config.ts";
 import { nextBallot } from "../election.ts";
 import type { ClientResult, Consistency, ReplicaId } from "../events.ts";
 import type { Message } from "../messages.ts";
+import { inMemory, readFromRecords, resolveStored } from "../at-rest.ts";
 import { compactRecords, type DurableRecord } from "../records.ts";
 import { becomeCandidate, makeStep, step, type ReplicaEffect, type ReplicaEvent, type Step } from "../replica.ts";
 import { defaultRules, type ReplicaRules } from "../rules.ts";
@@ -197,6 +198,13 @@ export class Cluster {
           this.inFlight.push({ from: id, to: effect.to, message: effect.message });
           this.emit(`${id}->${effect.to} ${showMessage(effect.message)}`);
           break;
+        case "SendStored": {
+          // Every record is durable at once here: read the values at rest back from the disk.
+          const message = resolveStored(effect.message, readFromRecords(node.records));
+          this.inFlight.push({ from: id, to: effect.to, message });
+          this.emit(`${id}->${effect.to} ${showMessage(message)}`);
+          break;
+        }
         case "Reply":
           this.replies.set(effect.requestId, effect.result);
           this.emit(`${id} reply #${effect.requestId} ${showResult(effect.result)}`, true);
@@ -465,7 +473,7 @@ export function followerLearningAtOnce(batchBytesMax: number): {
   const leader = c.state(1);
   const entries = slotMapEntries(leader.learner.log)
     .filter(([slot]) => slot <= leader.learner.executedUpTo)
-    .map(([slot, value]) => ({ slot, value }));
+    .map(([slot, value]) => ({ slot, value: inMemory(value, "catch-up entries") }));
   c.restart(3);
   const now = c.clock(3);
   const follower = step(c.state(3), {

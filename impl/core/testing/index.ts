@@ -33,3 +33,4 @@ export { changeAllowed } from "../leader.ts";
 export { truncateVotes } from "../acceptor.ts";
 export { phase1CoversAbove } from "../quorums.ts";
 export { mulberry32 } from "../election.ts";
+export { isStored } from "../at-rest.ts";

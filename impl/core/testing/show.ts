@@ -9,7 +9,8 @@ import type { KvInput, KvOutput } from "../../../spec/kv.ts";
 import { showBallot } from "../ballot.ts";
 import { showChange, showConfiguration } from "../configuration.ts";
 import type { ClientResult } from "../events.ts";
-import type { Command, Message, Value } from "../messages.ts";
+import type { HeldValue } from "../at-rest.ts";
+import type { Command, Message } from "../messages.ts";
 import type { DurableRecord } from "../records.ts";
 
 /** Formats a kv input compactly: `put(k,v)`, `get(k)`. */
@@ -33,8 +34,10 @@ function showCommand(c: Command<KvInput>): string {
 }
 
 /** Formats a slot value: `noop`, `[c1#1:put(k,v) get(k)]` or `reconfig(add 4)`. */
-export function showValue(v: Value<KvInput>): string {
+export function showValue(v: HeldValue<KvInput>): string {
   switch (v._tag) {
+    case "stored":
+      return `at-rest(${showBallot(v.ballot)}, ${v.bytes} B)`;
     case "noop":
       return "noop";
     case "batch":

@@ -14,6 +14,7 @@ import { kv, kvGet } from "../../../spec/kv.ts";
 import { replicasOf } from "../configuration.ts";
 import { mulberry32 } from "../election.ts";
 import { valuesEqual, type Value } from "../messages.ts";
+import { isStored, readFromRecords } from "../at-rest.ts";
 import type { DurableRecord, VoteRecord } from "../records.ts";
 import { defaultRules, type ReplicaRules } from "../rules.ts";
 import { slotMapForEach } from "../slot-map.ts";
@@ -117,7 +118,10 @@ export function simulate(
       }
       if (node.state === null) continue;
       let bad: string | undefined;
-      slotMapForEach(node.state.learner.log, 0, Number.MAX_SAFE_INTEGER, (slot, value) => {
+      const read = readFromRecords(node.records);
+      slotMapForEach(node.state.learner.log, 0, Number.MAX_SAFE_INTEGER, (slot, held) => {
+        // A value at rest is checked as its vote record holds it (which must be on the disk).
+        const value = isStored(held) ? read(held) : held;
         const known = chosen.get(slot);
         if (known === undefined) chosen.set(slot, value);
         else if (!valuesEqual(known, value)) bad = `Consistency: replica ${id}'s log differs at slot ${slot}`;
