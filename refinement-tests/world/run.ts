@@ -12,10 +12,12 @@
  * the configuration it knows); within `livenessBoundMs` of simulated time there must be a leader
  * holding a lease, every pending request must be answered, and every member of the leader's
  * configurations (voters and learners, a replica added during the run included) must have
- * executed what the leader executed, to the same state.
+ * executed what the leader executed, to the same state. Then, with at most 3 voters and nothing
+ * pending, the election race (`electionRace`): every election timer fires in one tick, and a
+ * leaseholder must follow within the round trip, before true time moves again.
  */
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
-import { AssertionFailure, mulberry32, type Step } from "../../impl/core/testing/index.ts";
+import { AssertionFailure, mulberry32, slotMapEntries, type Step } from "../../impl/core/testing/index.ts";
 import { checkLinearizable, type Operation } from "../../impl/history/linearizability.ts";
 import { kvModel } from "../../impl/history/history.ts";
 import { ViolationFound, type Violation } from "../../proofs/violation.ts";
@@ -264,6 +266,7 @@ export function livenessPhase(
     ) {
       checker.tally.add("liveness: converged");
       checker.tally.add("liveness: ms to converge", Math.round(world.trueTime - start));
+      electionRace(world, checker, fail);
       return;
     }
     stalls?.schedule(tickMs);
@@ -280,6 +283,54 @@ export function livenessPhase(
     check: "Liveness",
     level: "Liveness",
     message: `${boundMs} ms after the faults stopped (every link healed, every replica up): ${leaders.length === 1 ? "a leader holds a lease" : `${leaders.length} replicas hold a lease`}, ${world.pendingOps()} client requests unanswered${leaders.length === 1 && !world.membersConverged() ? ", some member has not caught up with the leader" : ""}${removed.length === 0 ? "" : `, removed replicas ${removed.join(",")} have not retired`}`,
+  });
+}
+
+/**
+ * The election race, after the liveness phase converged (LivenessElectionRace): every voter's
+ * election timer fires in one tick, and before true time moves again some replica must hold a
+ * lease. True time jumps by more than a lease and an election timeout: the leader's CheckQuorum
+ * steps it down and every follower campaigns. What they sent is lost (a follower that promised
+ * such a ballot b would refuse the same replica's next ballot while its grant to b lasts,
+ * proofs/leases.md, "What the rule leaves"), and time jumps again: every replica's timer fires in
+ * that one tick and all campaign together, each with its own ballot. Then every message is
+ * delivered, and every one those deliveries send, with true time still. With rule L6 a candidate
+ * meeting a higher ballot yields and promises it at once, so with 3 voters the highest ballot
+ * has two promises (its own and the middle one's) one round trip after the Prepares cross, in
+ * any order of delivery, and no timer is needed; a candidate that keeps its self-grant refuses
+ * the others, and only a resend after a timer elects anyone. The race runs only where one round
+ * trip is what the real replica guarantees: at most 3 voters (with 5, a candidate promises the
+ * first higher ballot it meets and grants it, so the highest may gather too few promises, and
+ * the election takes timers), no configuration change pending and no vote above the leader's
+ * executed prefix (a change in the log would be executed in the race and change the quorum).
+ */
+function electionRace(
+  world: World,
+  checker: WorldChecker<KvState, KvInput, KvOutput>,
+  fail: (v: Violation) => void,
+): void {
+  const leader = world.replicas[world.leaseHolders()[0]!]!.state!;
+  const configs = leader.learner.configs;
+  if (configs.length !== 1 || configs[0]!.voters.length > 3) return;
+  const executed = leader.learner.executedUpTo;
+  for (const r of world.replicas)
+    if (r.state !== null && slotMapEntries(r.state.acceptor.votes, executed + 1).length > 0) return;
+  world.resumeAll();
+  const jump = 2 * (world.tuning.leaseMs + world.tuning.electionTimeoutMsMax);
+  world.note("election race: every election timer fires in one tick");
+  world.advance(jump);
+  while (world.inFlight.length > 0) world.apply({ t: "drop", i: 0 });
+  world.advance(jump);
+  deliverUntilQuiet(world);
+  const holders = world.leaseHolders().length;
+  if (holders === 1) {
+    checker.tally.add("liveness: election race won within one round trip");
+    return;
+  }
+  fail({
+    check: "LivenessElectionRace",
+    level: "Liveness",
+    message: `every replica's election timer fired in one tick; once every message was delivered, with true time still, ${holders} replicas hold a lease`,
   });
 }
 
