@@ -165,8 +165,8 @@ const Fields = Schema.Struct({
    * reports it leaves as a `SendStored` effect, which the driver completes from the durable records.
    * Without it the log holds every value since the latest snapshot (up to `snapshotIntervalBytes`
    * plus `logTailBytes`) in memory. Default false in the core, so that a driver that does not read
-   * records back never meets a `SendStored`; the runtime's replicas and the simulated world turn it
-   * on.
+   * records back never meets a `SendStored`; the simulated world turns it on, and the runtime's
+   * replicas refuse it until their driver reads values back (impl/runtime/core-adapter.ts).
    */
   valuesAtRest: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /**
