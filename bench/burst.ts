@@ -18,6 +18,8 @@
  *   npm run bench:burst -- [--json] [--rounds 3] [--seconds 5] [--no-etcd] [--help]
  */
 import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
 import { benchFlags } from "./lib/flags.ts";
 import { Http1Connection } from "./lib/http1.ts";
 import { quantile } from "./lib/load.ts";
@@ -147,6 +149,7 @@ interface Heartbeats {
   readonly gapsOver400: number;
   readonly roundTripsOver150: number;
   readonly roundTripsOver300: number;
+  readonly holdsOver150: number;
 }
 
 /** Observations of histogram `name` above `le` seconds (a bucket bound), summed over `texts`. */
@@ -231,6 +234,7 @@ function ours(): Subject {
         gapsOver400: histogramAbove(texts, gap, "0.4"),
         roundTripsOver150: histogramAbove(texts, roundTrip, "0.15"),
         roundTripsOver300: histogramAbove(texts, roundTrip, "0.3"),
+        holdsOver150: histogramAbove(texts, "paxos_lease_heartbeat_hold_seconds", "0.15"),
       };
     },
   };
@@ -435,6 +439,7 @@ async function measure(
             gapsOver400: heartbeatsAfter.gapsOver400 - heartbeatsBefore.gapsOver400,
             roundTripsOver150: heartbeatsAfter.roundTripsOver150 - heartbeatsBefore.roundTripsOver150,
             roundTripsOver300: heartbeatsAfter.roundTripsOver300 - heartbeatsBefore.roundTripsOver300,
+            holdsOver150: heartbeatsAfter.holdsOver150 - heartbeatsBefore.holdsOver150,
           },
     mainWaitMs,
     mainWaitWindowMs,
@@ -502,9 +507,28 @@ function stream(subject: Subject): Promise<PointResult> {
   });
 }
 
+/**
+ * How this machine shares its cores, as far as Linux says: whether CPU time is split between
+ * sessions first (autogroup: this bench, its replicas and its clients are one session, which gets
+ * one session's share however many threads it runs), and the CPU pressure (the share of time some
+ * runnable thread waited for a core, over the last 10 s).
+ */
+function cpuSharing(): string {
+  const read = (file: string): string | null => {
+    try {
+      return fs.readFileSync(file, "utf8").trim();
+    } catch {
+      return null;
+    }
+  };
+  const autogroup = read("/proc/sys/kernel/sched_autogroup_enabled");
+  const pressure = /some avg10=([\d.]+)/.exec(read("/proc/pressure/cpu") ?? "")?.[1];
+  return `cores ${os.availableParallelism()}, autogroup ${autogroup === null ? "unknown" : autogroup === "1" ? "on" : "off"}, CPU pressure ${pressure === undefined ? "unknown" : `${pressure}%`}`;
+}
+
 const subjects = withEtcd ? [ours(), etcd()] : [ours()];
 const results: PointResult[] = [];
-progress(`start: ${rounds} rounds per burst, ${seconds} s of 64 writers; load ${loadAverage()}`);
+progress(`start: ${rounds} rounds per burst, ${seconds} s of 64 writers; load ${loadAverage()}; ${cpuSharing()}`);
 try {
   for (const s of subjects) await s.cluster.start();
   const plan: { name: string; run: (s: Subject) => Promise<PointResult> }[] = [
@@ -518,7 +542,7 @@ try {
       results.push(result);
       for (const [reason, n] of Object.entries(result.failureReasons)) progress(`  ${n} x ${reason}`);
       progress(
-        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (cluster ${result.clusterCpuMs.toFixed(0)}), RSS ${result.rssMaxMb.toFixed(0)} MB${result.heapUsedMb === null ? "" : ` (at the end: heap ${result.heapUsedMb.toFixed(0)} MB, external ${result.externalMb?.toFixed(0)} MB)`}${result.catchUpReplies === null ? "" : `, ${result.catchUpReplies} catch-up replies, ${result.peerDropped} peer messages dropped`}${result.heartbeats === null ? "" : `, heartbeat gaps > 200 ms ${result.heartbeats.gapsOver200} (> 400 ms ${result.heartbeats.gapsOver400}), renewal round trips > 150 ms ${result.heartbeats.roundTripsOver150} (> 300 ms ${result.heartbeats.roundTripsOver300})`}, main threads waited for a core up to ${result.mainWaitMs.toFixed(0)} ms of ${(result.seconds * 1000).toFixed(0)} (${result.mainWaitWindowMs.toFixed(0)} ms in one 400 ms window), clients ${result.clientCpuMs.toFixed(0)} ms CPU, ${result.mbPerSecond.toFixed(1)} MB/s (load ${result.load})`,
+        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (cluster ${result.clusterCpuMs.toFixed(0)}), RSS ${result.rssMaxMb.toFixed(0)} MB${result.heapUsedMb === null ? "" : ` (at the end: heap ${result.heapUsedMb.toFixed(0)} MB, external ${result.externalMb?.toFixed(0)} MB)`}${result.catchUpReplies === null ? "" : `, ${result.catchUpReplies} catch-up replies, ${result.peerDropped} peer messages dropped`}${result.heartbeats === null ? "" : `, heartbeat gaps > 200 ms ${result.heartbeats.gapsOver200} (> 400 ms ${result.heartbeats.gapsOver400}), renewal round trips > 150 ms ${result.heartbeats.roundTripsOver150} (> 300 ms ${result.heartbeats.roundTripsOver300}), heartbeats held > 150 ms before leaving ${result.heartbeats.holdsOver150}`}, main threads waited for a core up to ${result.mainWaitMs.toFixed(0)} ms of ${(result.seconds * 1000).toFixed(0)} (${result.mainWaitWindowMs.toFixed(0)} ms in one 400 ms window), clients ${result.clientCpuMs.toFixed(0)} ms CPU, ${result.mbPerSecond.toFixed(1)} MB/s (load ${result.load})`,
       );
     }
   }
@@ -541,5 +565,8 @@ function table(): string {
   return lines.join("\n");
 }
 
-if (flags.json) process.stdout.write(`${JSON.stringify({ rounds, seconds, load: loadAverage(), results }, null, 2)}\n`);
-else process.stdout.write(`${table()}\n\nload average at the end: ${loadAverage()}\n`);
+if (flags.json)
+  process.stdout.write(
+    `${JSON.stringify({ rounds, seconds, load: loadAverage(), cpuSharing: cpuSharing(), results }, null, 2)}\n`,
+  );
+else process.stdout.write(`${table()}\n\nload average at the end: ${loadAverage()}; ${cpuSharing()}\n`);

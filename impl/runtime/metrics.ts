@@ -74,6 +74,17 @@ export class ReplicaMetrics {
     registers: [this.registry],
   });
   /**
+   * Leader: from stepping a heartbeat to handing it to the transport. A heartbeat announcing a
+   * commit index waits for the leader's own votes up to it to be durable (DurableBeforeSend), so
+   * this is the part of the round trip spent behind the leader's storage.
+   */
+  readonly heartbeatHold = new Histogram({
+    name: "paxos_lease_heartbeat_hold_seconds",
+    help: "Leader: from stepping a heartbeat to handing it to the transport (waits for its own votes up to the commit index it announces)",
+    buckets: heartbeatBuckets,
+    registers: [this.registry],
+  });
+  /**
    * Follower: time between the arrivals of two heartbeats from the same leader; one longer than
    * the election timeout lets the follower campaign.
    */

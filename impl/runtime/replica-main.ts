@@ -389,6 +389,8 @@ class ReplicaProcess implements RunningReplica {
         }
         const sent = this.transport.send(to, message, wireId);
         if (sent) this.metrics.messagesSent.inc({ to: String(to) });
+        if (message._tag === "Heartbeat")
+          this.metrics.heartbeatHold.observe(Math.max(0, this.options.clock.nowMs() - message.sentAt) / 1000);
         if (timeline !== null && (message._tag === "Accept" || message._tag === "Accepted"))
           timeline.mark(message._tag === "Accept" ? "send-accept" : "send-accepted", message.slot);
         return sent;

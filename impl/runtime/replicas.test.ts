@@ -164,6 +164,7 @@ describe("three replica processes", () => {
       expect(sample("paxos_lease_fsync_seconds_count")).toBeGreaterThan(0);
       // A leader that holds its lease has had heartbeats answered: each answer's round trip is timed.
       expect(sample("paxos_lease_heartbeat_round_trip_seconds_count")).toBeGreaterThan(0);
+      expect(sample("paxos_lease_heartbeat_hold_seconds_count")).toBeGreaterThan(0);
       expect(await read(counter)).toBe("x".repeat(appendsAcknowledged));
       for (const [key, value] of acknowledged) expect(await read(key), key).toBe(value);
     } catch (error) {
