@@ -48,6 +48,8 @@ options:
   --no-etcd      measure paxos-lease only
   --snapshot-bytes N  the replicas' snapshotIntervalBytes (default: the core's, 128 MiB)
   --log-tail-bytes N  the replicas' logTailBytes (default: the core's, 32 MiB)
+  --lease-ms N   the replicas' leaseMs, with election timeouts from 4/3 to 2 times it, as the
+                 defaults (default: the core's, 300 ms, elections after 400 to 600 ms)
   --json         print the full report as JSON
   --help         print this help
 `;
@@ -59,6 +61,7 @@ const flags = benchFlags(
     "no-etcd": { type: "boolean", default: false },
     "snapshot-bytes": { type: "string" },
     "log-tail-bytes": { type: "string" },
+    "lease-ms": { type: "string" },
     json: { type: "boolean", default: false },
   },
   usage,
@@ -72,9 +75,11 @@ if (!(Number.isInteger(rounds) && rounds >= 1 && rounds <= 20) || !(seconds >= 1
 const withEtcd = !flags["no-etcd"];
 const snapshotBytes = flags["snapshot-bytes"] === undefined ? undefined : Number(flags["snapshot-bytes"]);
 const logTailBytes = flags["log-tail-bytes"] === undefined ? undefined : Number(flags["log-tail-bytes"]);
+const leaseMs = flags["lease-ms"] === undefined ? undefined : Number(flags["lease-ms"]);
 if (
   (snapshotBytes !== undefined && !(Number.isInteger(snapshotBytes) && snapshotBytes >= 1)) ||
-  (logTailBytes !== undefined && !(Number.isInteger(logTailBytes) && logTailBytes >= 1))
+  (logTailBytes !== undefined && !(Number.isInteger(logTailBytes) && logTailBytes >= 1)) ||
+  (leaseMs !== undefined && !(Number.isInteger(leaseMs) && leaseMs >= 100 && leaseMs <= 60_000))
 ) {
   process.stderr.write(usage);
   process.exit(2);
@@ -89,8 +94,8 @@ if (withEtcd) {
 }
 
 const MiB = 1024 * 1024;
-/** The shortest election timeout (the core's default, ms): a follower that stepped nothing for this long campaigns. */
-const electionTimeoutMs = 400;
+/** The shortest election timeout (ms): a follower that stepped nothing for this long campaigns. */
+const electionTimeoutMs = leaseMs === undefined ? 400 : Math.ceil((leaseMs * 4) / 3);
 /** How often the scheduler figures are sampled, in ms (a sample taken late is placed at its own time). */
 const schedSampleMs = 100;
 const burstSizes = [8, 16, 40];
@@ -171,6 +176,13 @@ function ours(): Subject {
   const core = {
     ...(snapshotBytes === undefined ? {} : { snapshotIntervalBytes: snapshotBytes }),
     ...(logTailBytes === undefined ? {} : { logTailBytes }),
+    ...(leaseMs === undefined
+      ? {}
+      : {
+          leaseMs,
+          electionTimeoutMsMin: Math.ceil((leaseMs * 4) / 3),
+          electionTimeoutMsMax: leaseMs * 2,
+        }),
   };
   const cluster = new OursCluster(Object.keys(core).length === 0 ? undefined : core);
   return {
@@ -298,7 +310,7 @@ interface PointResult {
    * Main threads of the members (paxos-lease: the ones that answer peers; etcd: its first thread,
    * which Go's scheduler may leave idle): the most
    * time one of them spent runnable but waiting for a core during the point, and the most it spent
-   * so in any window of one election timeout (400 ms, sampled every 100 ms), in ms. Waiting is
+   * so in any window of one election timeout (400 ms by default, sampled every 100 ms), in ms. Waiting is
    * the machine's doing (other runnable threads held the cores), not the thread's own work.
    */
   readonly mainWaitMs: number;
@@ -542,7 +554,7 @@ try {
       results.push(result);
       for (const [reason, n] of Object.entries(result.failureReasons)) progress(`  ${n} x ${reason}`);
       progress(
-        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (cluster ${result.clusterCpuMs.toFixed(0)}), RSS ${result.rssMaxMb.toFixed(0)} MB${result.heapUsedMb === null ? "" : ` (at the end: heap ${result.heapUsedMb.toFixed(0)} MB, external ${result.externalMb?.toFixed(0)} MB)`}${result.catchUpReplies === null ? "" : `, ${result.catchUpReplies} catch-up replies, ${result.peerDropped} peer messages dropped`}${result.heartbeats === null ? "" : `, heartbeat gaps > 200 ms ${result.heartbeats.gapsOver200} (> 400 ms ${result.heartbeats.gapsOver400}), renewal round trips > 150 ms ${result.heartbeats.roundTripsOver150} (> 300 ms ${result.heartbeats.roundTripsOver300}), heartbeats held > 150 ms before leaving ${result.heartbeats.holdsOver150}`}, main threads waited for a core up to ${result.mainWaitMs.toFixed(0)} ms of ${(result.seconds * 1000).toFixed(0)} (${result.mainWaitWindowMs.toFixed(0)} ms in one 400 ms window), clients ${result.clientCpuMs.toFixed(0)} ms CPU, ${result.mbPerSecond.toFixed(1)} MB/s (load ${result.load})`,
+        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (cluster ${result.clusterCpuMs.toFixed(0)}), RSS ${result.rssMaxMb.toFixed(0)} MB${result.heapUsedMb === null ? "" : ` (at the end: heap ${result.heapUsedMb.toFixed(0)} MB, external ${result.externalMb?.toFixed(0)} MB)`}${result.catchUpReplies === null ? "" : `, ${result.catchUpReplies} catch-up replies, ${result.peerDropped} peer messages dropped`}${result.heartbeats === null ? "" : `, heartbeat gaps > 200 ms ${result.heartbeats.gapsOver200} (> 400 ms ${result.heartbeats.gapsOver400}), renewal round trips > 150 ms ${result.heartbeats.roundTripsOver150} (> 300 ms ${result.heartbeats.roundTripsOver300}), heartbeats held > 150 ms before leaving ${result.heartbeats.holdsOver150}`}, main threads waited for a core up to ${result.mainWaitMs.toFixed(0)} ms of ${(result.seconds * 1000).toFixed(0)} (${result.mainWaitWindowMs.toFixed(0)} ms in one ${electionTimeoutMs} ms window), clients ${result.clientCpuMs.toFixed(0)} ms CPU, ${result.mbPerSecond.toFixed(1)} MB/s (load ${result.load})`,
       );
     }
   }

@@ -164,9 +164,10 @@ const Fields = Schema.Struct({
    * value only on disk when this replica's vote record holds it, and a Promise or CatchUpReply that
    * reports it leaves as a `SendStored` effect, which the driver completes from the durable records.
    * Without it the log holds every value since the latest snapshot (up to `snapshotIntervalBytes`
-   * plus `logTailBytes`) in memory. Default false in the core, so that a driver that does not read
-   * records back never meets a `SendStored`; the simulated world turns it on, and the runtime's
-   * replicas refuse it until their driver reads values back (impl/runtime/core-adapter.ts).
+   * plus `logTailBytes`) in memory. Default false, so that a driver that does not read records back
+   * never meets a `SendStored`. The simulated world turns it on; the runtime's replicas not yet
+   * (their store holds SQLite's lock exclusively on the storage thread, so reading a record back
+   * needs a read request there: docs/performance.md, "Values at rest").
    */
   valuesAtRest: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /**

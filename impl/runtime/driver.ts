@@ -98,8 +98,11 @@ export interface DriverOptions<S, M, R, I, O, H = never> {
   /**
    * The message a `SendStored` effect stands for: `message` with its values at rest read back
    * from the durable records (impl/core/at-rest.ts). Called when the effect is carried out, when
-   * every record persisted before it is durable. Default: none (a `SendStored` then stops the
-   * replica: the core was configured with `valuesAtRest` and nothing reads the records back).
+   * every record persisted before it is durable. Hazard: by then a snapshot stepped in a later
+   * batch may be durable and its compaction may have deleted records the message names (the
+   * core names none below its own truncation only as of the step), so a store that compacts must
+   * take the values as of the step. Default: none (a `SendStored` then stops the replica: the core
+   * was configured with `valuesAtRest` and nothing reads the records back).
    */
   readonly resolveStored?: (message: H) => M;
   readonly state: S;

@@ -24,7 +24,8 @@ export interface ReplicaTuning {
   readonly adaptiveBatching: boolean;
   /**
    * Values at rest (impl/core/at-rest.ts): executed slots' values kept on disk only, read back by
-   * the world for the messages that carry them. On in every tuning, as the runtime's replicas run.
+   * the world for the messages that carry them. On in every tuning: the checks then cover the rule
+   * wherever the suites reach.
    */
   readonly valuesAtRest: boolean;
   /** Bytes of log kept at and below the latest snapshot (the core's default, 16 MiB, when absent). */
