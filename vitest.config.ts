@@ -4,12 +4,13 @@ import { defineConfig } from "vitest/config";
 /**
  * The files that start real processes (replicas over TCP with SQLite, nemesis runs, Chromium on a
  * cluster's page): their checks wait for leaderships, connections and catch-ups within bounds, so
- * they run one at a time, after the others, with nothing else of the suite beside them (as every
- * file ran when there was one worker). Under two workers at load 11 to 22 they lost such races
- * in three of three full runs (a different file each time). Those tests now wait for what they
- * need (a spare connected, the current leader, every replica caught up) and the transport bug one
- * of them found is fixed; on two workers at load 14 to 21, one full run failed on that bug and one
- * run of these files passed. One worker stays until full runs show two both green and faster.
+ * they run one at a time, after the others, with nothing else of the suite beside them. Two at a
+ * time would be faster: these files took 426 s on two workers against 695 s on one, back to back
+ * at load 15 to 17, because they mostly wait for processes, timers and fsyncs. But of two full
+ * runs with two workers (which also need `sequence.groupOrder: 1` here, or they join the
+ * in-process group), one was green (833 s of vitest) and one lost a race in peer-flags.test.ts (a
+ * log line read before the replica's stdout had delivered it; it now waits for it). One worker
+ * stays until two full runs with two are green.
  */
 const realProcesses = ["impl/runtime/**/*.test.ts", "refinement-tests/nemesis/**/*.test.ts"];
 

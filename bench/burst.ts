@@ -313,12 +313,12 @@ interface PointResult {
    * so in any window of one election timeout (400 ms by default, sampled every 100 ms), in ms. Waiting is
    * the machine's doing (other runnable threads held the cores), not the thread's own work.
    */
-  /** During the point (see Subject.heartbeats; null: not measurable). */
-  readonly heartbeats: Heartbeats | null;
   readonly mainWaitMs: number;
   readonly mainWaitWindowMs: number;
   /** CPU of this benchmark's own process (the clients) during the point, in ms. */
   readonly clientCpuMs: number;
+  /** During the point (see Subject.heartbeats; null: not measurable). */
+  readonly heartbeats: Heartbeats | null;
   readonly seconds: number;
   readonly mbPerSecond: number;
   readonly p50Ms: number;

@@ -79,6 +79,35 @@ describe("ownVoteCost", () => {
     expect(cost.readyWithFollowersQuorum).toEqual(cost.readyNow);
   });
 
+  it("follows a vote handed over before its slot's Accept left, not the next hand-over", () => {
+    // Slot 2's vote went in slot 1's hand-over (keyed 1) and was durable at 4000, before slot 2's
+    // Accept left at 4500; slot 3's hand-over at 4600 is durable only at 9000.
+    const main = [
+      at(1000, "send-accept", 1),
+      at(1100, "post", 1),
+      at(4000, "durable", 1),
+      at(4500, "send-accept", 2),
+      at(4600, "post", 3),
+      at(5000, "step-accepted", 2),
+      at(5200, "step-accepted", 2),
+      at(9000, "durable", 3),
+    ];
+    const storage = [
+      at(1200, "storage-take", 1),
+      at(1300, "storage-written", 1),
+      at(3800, "storage-synced", 1),
+      at(4700, "storage-take", 3),
+      at(4800, "storage-written", 3),
+      at(8800, "storage-synced", 3),
+    ];
+    const cost = ownVoteCost(1, [
+      { replica: 1, main: true, marks: main },
+      { replica: 1, main: false, marks: storage },
+    ]);
+    expect(cost).toMatchObject({ slots: 1, waited: 0 });
+    expect(cost.readyNow.p50).toBe(5000 - 4500);
+  });
+
   it("counts only the slots whose Accept left in the measured window", () => {
     const marks = run(
       slot(1, { firstUs: 2000, secondUs: 2500, syncedUs: 3500, durableUs: 4000 }),

@@ -13,7 +13,7 @@
  *
  * Nothing is replayed: it is an upper bound of each rule's gain with every other timing unchanged.
  */
-import type { ThreadMarks } from "./write-timeline.ts";
+import { Marks, ownVoteHandOver, type ThreadMarks } from "./write-timeline.ts";
 
 /** The percentiles reported, in microseconds. */
 export interface Spread {
@@ -46,51 +46,19 @@ function spread(values: number[]): Spread {
   return { p50: at(0.5), p90: at(0.9), p99: at(0.99), mean };
 }
 
-/** The marks of one thread, sorted by time, with the first mark of a stage (and key) at or after a time. */
-class Sorted {
-  private readonly marks: readonly ThreadMarks["marks"][number][];
-  constructor(marks: readonly ThreadMarks["marks"][number][]) {
-    this.marks = marks.slice().sort((a, b) => a.timeUs - b.timeUs);
-  }
-  /** Index of the first mark at or after `fromUs`. */
-  private from(fromUs: number): number {
-    let lo = 0;
-    let hi = this.marks.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.marks[mid]!.timeUs < fromUs) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-  first(stage: string, fromUs: number, key?: number): ThreadMarks["marks"][number] | undefined {
-    for (let i = this.from(fromUs); i < this.marks.length; i++) {
-      const m = this.marks[i]!;
-      if (m.stage === stage && (key === undefined || m.key === key)) return m;
-    }
-    return undefined;
-  }
-  /** Every mark of `stage` with `key`, in time order. */
-  all(stage: string, key: number): number[] {
-    return this.marks.filter((m) => m.stage === stage && m.key === key).map((m) => m.timeUs);
-  }
-  /** How many marks lie strictly between the two times. */
-  within(fromUs: number, toUs: number): number {
-    return Math.max(0, this.from(toUs) - this.from(fromUs + 1e-6));
-  }
-}
-
 /**
  * What the leader's own vote cost its replies in a run of `leader` with these marks (see the module
  * comment), counting the slots whose Accept left at `fromUs` or later (the measured window: a run's
  * marks hold its warm-up too). Default: every slot. A slot's own vote is followed as
- * bench/lib/write-timeline.ts follows it: the first hand-over after its Accept (a batch's marks are
- * keyed by its first vote's slot), the storage thread's next take, write and fsync, and the main
- * thread's notice of that batch.
+ * bench/lib/write-timeline.ts follows it: the hand-over that holds it (`ownVoteHandOver`: found by
+ * its slot, since it may come before or after the Accept), the storage thread's next take, write
+ * and fsync, and the main thread's notice of that batch.
  */
 export function ownVoteCost(leader: number, threads: readonly ThreadMarks[], fromUs = 0): OwnVoteCost {
-  const main = new Sorted(threads.filter((t) => t.replica === leader && t.main).flatMap((t) => t.marks));
-  const storage = new Sorted(threads.filter((t) => t.replica === leader && !t.main).flatMap((t) => t.marks));
+  const mainMarks = threads.filter((t) => t.replica === leader && t.main).flatMap((t) => t.marks);
+  const main = new Marks(mainMarks);
+  const storage = new Marks(threads.filter((t) => t.replica === leader && !t.main).flatMap((t) => t.marks));
+  const handOver = ownVoteHandOver(mainMarks);
   const sends = threads
     .filter((t) => t.replica === leader && t.main)
     .flatMap((t) => t.marks.filter((m) => m.stage === "send-accept" && m.timeUs >= fromUs))
@@ -107,14 +75,14 @@ export function ownVoteCost(leader: number, threads: readonly ThreadMarks[], fro
     if (seen.has(send.key)) continue;
     seen.add(send.key);
     const start = send.timeUs;
-    const post = main.first("post", start);
-    const take = post === undefined ? undefined : storage.first("storage-take", post.timeUs);
-    const written = take === undefined ? undefined : storage.first("storage-written", take.timeUs);
-    const synced = written === undefined ? undefined : storage.first("storage-synced", written.timeUs);
-    const durable = synced === undefined ? undefined : main.first("durable", synced.timeUs, post!.key);
     const accepted = main.all("step-accepted", send.key).filter((t) => t >= start);
-    if (durable === undefined || accepted.length < 2) continue;
-    const own = durable.timeUs;
+    if (accepted.length < 2) continue;
+    const post = handOver(send.key, accepted[0]!);
+    const take = post === undefined ? undefined : storage.first("storage-take", post.timeUs);
+    const written = take === undefined ? undefined : storage.first("storage-written", take);
+    const synced = written === undefined ? undefined : storage.first("storage-synced", written);
+    const own = synced === undefined ? undefined : main.first("durable", synced, post!.key);
+    if (own === undefined) continue;
     const first = accepted[0]!;
     const ready = Math.max(own, first);
     now.push(ready - start);
@@ -122,7 +90,7 @@ export function ownVoteCost(leader: number, threads: readonly ThreadMarks[], fro
     if (own <= first) continue;
     waited += 1;
     if (accepted[1]! < own) secondFirst += 1;
-    const from = Math.max(synced!.timeUs, first);
+    const from = Math.max(synced!, first);
     if (from < own && main.within(from, own) === 0) {
       idleSlots += 1;
       idleUs += own - from;

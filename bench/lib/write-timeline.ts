@@ -68,7 +68,8 @@ export interface WritePath {
   readonly gcUs: number;
 }
 
-class Marks {
+/** The marks of one thread (or several), sorted by time, searched from a time on. */
+export class Marks {
   private readonly marks: readonly TimelineMark[];
   constructor(marks: readonly TimelineMark[]) {
     this.marks = [...marks].sort((a, b) => a.timeUs - b.timeUs);
@@ -102,6 +103,17 @@ class Marks {
       else hi = mid;
     }
     return lo;
+  }
+  /** The times of every mark of `stage` with `key`, in order. */
+  all(stage: TimelineStage, key: number): number[] {
+    return this.marks.filter((m) => m.stage === stage && m.key === key).map((m) => m.timeUs);
+  }
+  /** How many marks lie strictly between the two times. */
+  within(fromUs: number, toUs: number): number {
+    let n = 0;
+    for (let i = this.index(fromUs); i < this.marks.length && this.marks[i]!.timeUs < toUs; i++)
+      if (this.marks[i]!.timeUs > fromUs) n += 1;
+    return n;
   }
   /** The marks of `stage` between `fromUs` and `toUs`. */
   between(stage: TimelineStage, fromUs: number, toUs: number): TimelineMark[] {
@@ -274,7 +286,7 @@ export function slotPaths(
     .filter((r) => r !== leader)
     .map((r) => ({ main: of(r, true), storage: of(r, false), gc: gcOf(r) }));
   const leaderGc = gcOf(leader);
-  const leaderPosts = ownPosts(threads.filter((t) => t.replica === leader && t.main).flatMap((t) => t.marks));
+  const leaderPosts = ownVoteHandOver(threads.filter((t) => t.replica === leader && t.main).flatMap((t) => t.marks));
   const overlap = (gcs: readonly TimelineMark[], from: number, to: number): number =>
     gcs.reduce((n, gc) => n + Math.max(0, Math.min(gc.timeUs + gc.key, to) - Math.max(gc.timeUs, from)), 0);
   const sends = threads
@@ -347,9 +359,12 @@ export function slotPaths(
 
 /**
  * The hand-over that holds a replica's own vote at `slot`, from its main thread's marks: the last
- * one keyed at the greatest slot at most `slot` that has any, no later than `beforeUs`.
+ * one keyed at the greatest slot at most `slot` that has any, no later than `beforeUs` (see
+ * {@link slotPaths}).
  */
-function ownPosts(marks: readonly TimelineMark[]): (slot: number, beforeUs: number) => TimelineMark | undefined {
+export function ownVoteHandOver(
+  marks: readonly TimelineMark[],
+): (slot: number, beforeUs: number) => TimelineMark | undefined {
   const byKey = new Map<number, TimelineMark[]>();
   for (const m of [...marks].sort((a, b) => a.timeUs - b.timeUs))
     if (m.stage === "post" && m.key >= 0) {

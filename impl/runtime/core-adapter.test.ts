@@ -1,9 +1,9 @@
 /**
  * What the key-value replica lets overtake earlier commits (KvOvertaking): heartbeats and grants
- * only, each waiting for every record it depends on.
+ * only, each waiting for every record it depends on; and which core settings it refuses.
  */
 import { describe, expect, it } from "vitest";
-import { KvOvertaking, type KvMessage, type KvRecord } from "./core-adapter.ts";
+import { KvOvertaking, kvConfig, type KvMessage, type KvRecord } from "./core-adapter.ts";
 
 const ballot = (round: number, replica: number) => ({ round, replica });
 const ack = (round: number, replica: number): KvMessage => ({
@@ -79,5 +79,13 @@ describe("KvOvertaking", () => {
       // A snapshot stands for slots chosen already: nothing waits for its commit.
       expect(o.dependsOn(m, snapshot(10))).toBe(false);
     }
+  });
+});
+
+describe("kvConfig", () => {
+  it("refuses values at rest, which this runtime cannot serve from its records, with a clear error", () => {
+    expect(() => kvConfig(1, [1, 2, 3], { valuesAtRest: true })).toThrow(/must not set valuesAtRest/);
+    expect(kvConfig(1, [1, 2, 3], { valuesAtRest: false }).valuesAtRest).toBe(false);
+    expect(kvConfig(1, [1, 2, 3]).valuesAtRest).toBe(false);
   });
 });

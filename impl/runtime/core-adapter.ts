@@ -67,6 +67,10 @@ export function kvConfig(
         `the core configuration file must not set ${field}: it comes from --id, --peers, --join and --initial-members`,
       );
   }
+  // A replica with values at rest sends what a peer asks for from its records; this driver cannot
+  // read them back yet, and would stop at the first catch-up it served.
+  if (overrides.valuesAtRest === true)
+    throw new Error("the core configuration file must not set valuesAtRest: this runtime keeps values in memory");
   // The runtime batches adaptively unless the operator says otherwise (impl/core/config.ts).
   return parseConfig({ adaptiveBatching: true, ...overrides, self, members: [...members], joining });
 }

@@ -259,6 +259,52 @@ describe("driver", () => {
     expect(driver.depths).toMatchObject({ events: 3, droppedEvents: 7 });
   });
 
+  it("sends a SendStored's message with its values read back, only once the records before it are durable", async () => {
+    type Stored = { readonly _tag: "stored"; readonly slot: number };
+    const { log, happenings } = journal();
+    const fatal: unknown[] = [];
+    const storedStep = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number, Stored> => {
+      if (event._tag !== "ClientRequest") return toyStep(state, event);
+      return {
+        state,
+        effects: [
+          { _tag: "Persist", record: { _tag: "added", n: event.input.add } },
+          { _tag: "SendStored", to: 2, message: { _tag: "stored", slot: event.input.add } },
+          { _tag: "Reply", requestId: event.requestId, result: { _tag: "ok", output: event.input.add } },
+        ],
+      };
+    };
+    const options = {
+      step: storedStep,
+      state: start,
+      log,
+      clock: monotonicClock(),
+      send: (to: number, message: Msg) => {
+        happenings.push(`send ${to} ${message.n}`);
+        return true;
+      },
+      onAlarm: () => undefined,
+      onFatal: (error: unknown) => fatal.push(error),
+    };
+    const reading = new Driver<State, Msg, Rec, Input, number, Stored>({
+      ...options,
+      resolveStored: (message) => ({ _tag: "echo", n: message.slot * 10 }),
+    });
+    reading.start([]);
+    expect(await reading.submit({ input: { add: 4 }, consistency: "linearizable" })).toEqual({ _tag: "ok", output: 4 });
+    expect(happenings).toEqual(["persist 4", "send 2 40"]);
+    reading.stop();
+    // A driver that cannot read values back stops rather than send a message without them.
+    const blind = new Driver<State, Msg, Rec, Input, number, Stored>(options);
+    blind.start([]);
+    expect(await blind.submit({ input: { add: 5 }, consistency: "linearizable" })).toMatchObject({
+      _tag: "unavailable",
+    });
+    expect(String(fatal[0])).toMatch(/a SendStored effect, but the driver has no resolveStored/);
+    expect(happenings).toEqual(["persist 4", "send 2 40", "persist 5"]);
+    blind.stop();
+  });
+
   it("stops the replica when the core throws, failing waiting clients", async () => {
     const { driver, fatal } = makeDriver();
     driver.start([]);

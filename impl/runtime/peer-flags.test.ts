@@ -91,6 +91,9 @@ describe("the client port's bound from the command line", () => {
       }
     });
     expect(dropped - droppedBefore).toBeGreaterThanOrEqual(closed);
-    expect(cluster().member(1).output.join("\n")).toMatch(/--http-connections-max connections are open/);
+    // The log line comes through the replica's stdout, which may reach this process after the metrics.
+    await waitFor("the replica's log line naming the bound", () =>
+      /--http-connections-max connections are open/.test(cluster().member(1).output.join("\n")) ? true : undefined,
+    );
   }, 30_000);
 });
