@@ -48,6 +48,8 @@ options:
   --no-etcd      measure paxos-lease only
   --snapshot-bytes N  the replicas' snapshotIntervalBytes (default: the core's, 128 MiB)
   --log-tail-bytes N  the replicas' logTailBytes (default: the core's, 32 MiB)
+  --no-values-at-rest  keep executed values in the replicas' memory (valuesAtRest false), as
+                 before they rested in the store (default: at rest, as replicas run)
   --lease-ms N   the replicas' leaseMs, with election timeouts from 4/3 to 2 times it, as the
                  defaults (default: the core's, 300 ms, elections after 400 to 600 ms)
   --json         print the full report as JSON
@@ -61,6 +63,7 @@ const flags = benchFlags(
     "no-etcd": { type: "boolean", default: false },
     "snapshot-bytes": { type: "string" },
     "log-tail-bytes": { type: "string" },
+    "no-values-at-rest": { type: "boolean", default: false },
     "lease-ms": { type: "string" },
     json: { type: "boolean", default: false },
   },
@@ -176,6 +179,7 @@ function ours(): Subject {
   const core = {
     ...(snapshotBytes === undefined ? {} : { snapshotIntervalBytes: snapshotBytes }),
     ...(logTailBytes === undefined ? {} : { logTailBytes }),
+    ...(flags["no-values-at-rest"] ? { valuesAtRest: false } : {}),
     ...(leaseMs === undefined
       ? {}
       : {
