@@ -6,7 +6,7 @@
  */
 import { admissionRefusals } from "./peer-admission.ts";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { ReplicaId } from "../core/index.ts";
+import type { Ballot, ReplicaId } from "../core/index.ts";
 import type { BatchReport } from "./driver.ts";
 import type { CoreView } from "./view.ts";
 
@@ -85,15 +85,17 @@ export class ReplicaMetrics {
     registers: [this.registry],
   });
   /**
-   * Follower: time between the arrivals of two heartbeats from the same leader; one longer than
-   * the election timeout lets the follower campaign.
+   * Follower: time between the arrivals of two heartbeats from the same leader in the same ballot;
+   * one longer than the election timeout lets the follower campaign. Fed by `heartbeatArrived`.
    */
-  readonly heartbeatGap = new Histogram({
+  private readonly heartbeatGap = new Histogram({
     name: "paxos_lease_heartbeat_gap_seconds",
-    help: "Follower: time between the arrivals of two heartbeats from one leader (it campaigns past its election timeout)",
+    help: "Follower: time between the arrivals of two heartbeats from one leader in one ballot (it campaigns past its election timeout)",
     buckets: heartbeatBuckets,
     registers: [this.registry],
   });
+  /** When the last heartbeat of each sender arrived, and in which ballot (for `heartbeatGap`). */
+  private readonly heartbeatArrivals = new Map<ReplicaId, { readonly ballot: Ballot; readonly atMs: number }>();
   private readonly commitRecords = new Histogram({
     name: "paxos_lease_group_commit_records",
     help: "Records written per group commit",
@@ -327,6 +329,19 @@ export class ReplicaMetrics {
         this.set(until === null ? 0 : Math.max(0, until - clockNowMs()) / 1000);
       },
     });
+  }
+
+  /**
+   * A heartbeat from `from` in `ballot` arrived at `nowMs` (this replica's clock). The gap is
+   * measured from the previous heartbeat of the same sender in the same ballot only: a leader
+   * that lost its leadership and won it again later leads in a new ballot, and the time it spent
+   * without leading is no gap between two heartbeats of one leadership.
+   */
+  heartbeatArrived(from: ReplicaId, ballot: Ballot, nowMs: number): void {
+    const last = this.heartbeatArrivals.get(from);
+    if (last !== undefined && last.ballot.round === ballot.round && last.ballot.replica === ballot.replica)
+      this.heartbeatGap.observe(Math.max(0, nowMs - last.atMs) / 1000);
+    this.heartbeatArrivals.set(from, { ballot, atMs: nowMs });
   }
 
   /** Account for one driver batch and the view change it caused. */
