@@ -576,6 +576,7 @@ class ReplicaProcess implements RunningReplica {
       depths,
       () => kvAdapter.view(this.driver.state),
       () => this.options.clock.nowMs(),
+      this.driver.state.ctx.config,
     );
   }
 
