@@ -147,6 +147,21 @@ describe("replica metrics", () => {
     expect((await gaps()).over400ms).toBe(1);
   });
 
+  it("cut the heartbeat histograms at the replica's own lease and election timeout", async () => {
+    const timing = { heartbeatIntervalMs: 100, leaseMs: 1000, electionTimeoutMsMin: 1334 };
+    const metrics = new ReplicaMetrics(
+      1,
+      { events: () => 0, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map() },
+      () => base,
+      () => 0,
+      timing,
+    );
+    const text = (await metrics.render()).body;
+    for (const le of ["0.25", "0.5", "1", "0.667", "1.334"])
+      expect(text).toContain(`paxos_lease_heartbeat_round_trip_seconds_bucket{le="${le}",replica="1"} 0`);
+    expect(text).not.toContain('paxos_lease_heartbeat_gap_seconds_bucket{le="0.075"');
+  });
+
   it("keep at most the newest recent events, newest first", () => {
     const events = new RecentEvents(() => 0);
     for (let i = 0; i < recentEventsMax + 20; i++) events.add("info", `e${i}`);
