@@ -454,14 +454,18 @@ export function summaryOfHead(kind: string, head: string): RecordSummary | null 
   return null;
 }
 
-/** The leading fields `summaryOfHead` reads of each kind of record: the tag, a slot, a snapshot's `logTruncatedUpTo`. */
+/** The leading fields `summaryOfHead` reads of each kind of record: tag, slot, a snapshot's `logTruncatedUpTo`. */
 const headFields: Readonly<Record<string, number>> = { promise: 1, handOver: 1, vote: 2, chosen: 2, snapshot: 6 };
 
 /**
  * {@link summaryOfHead} for a row of the record codec's bytes (`binary`): its leading fields read
  * from its first bytes; null when they do not read so (the row is then decoded whole).
  */
-export function summaryOfBinaryHead<R>(kind: string, head: Buffer, binary: BinaryCodec<R> | undefined): RecordSummary | null {
+export function summaryOfBinaryHead<R>(
+  kind: string,
+  head: Buffer,
+  binary: BinaryCodec<R> | undefined,
+): RecordSummary | null {
   const fields = headFields[kind];
   if (binary === undefined || fields === undefined) return null;
   const decoded = binary.decodeHead(head, fields);
@@ -470,7 +474,7 @@ export function summaryOfBinaryHead<R>(kind: string, head: Buffer, binary: Binar
   return summary?._tag === kind ? summary : null;
 }
 
-/** A row's bytes decoded by the record codec, or why not (a store written with bytes, opened without the codec, says so). */
+/** A row's bytes decoded by the record codec, or why not (opened without the codec, a store of bytes says so). */
 function decodeBinary<R>(body: Buffer, binary: BinaryCodec<R> | undefined): Either.Either<R, string> {
   if (binary === undefined) return Either.left("is stored as bytes, and this store was opened without their codec");
   return Either.mapLeft(binary.decode(body), (reason) => `does not decode: ${reason}`);
