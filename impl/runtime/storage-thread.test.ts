@@ -167,7 +167,10 @@ describe("storage thread", () => {
     // same group commit or not; one made after the snapshot is durable finds its votes compacted away.
     // (The storage thread is kept busy writing a large vote meanwhile, so that the read and the
     // snapshot's append most likely meet in one group commit, the case that matters.)
-    const busy = appendAsync(storage, [vote(3, "x".repeat(8_000_000))]);
+    const busy = appendAsync(
+      storage,
+      [3, 4, 5, 6, 7, 8].map((slot) => vote(slot, "x".repeat(1_000_000))),
+    );
     const before = read(storage, v1);
     const snapshotDurable = appendAsync(storage, [plain]);
     expect(await busy).toBeNull();
