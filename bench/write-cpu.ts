@@ -14,8 +14,8 @@
  * too, and with `--syscalls` every system call (perf's raw_syscalls tracepoint); `--etcd` measures
  * etcd the same way, for the comparison.
  *
- *   npx tsx bench/write-cpu.ts [--clients 1] [--seconds 8] [--warmup 10] [--idle 3] [--perf] [--syscalls]
- *                              [--alloc] [--etcd] [--json]
+ *   npx tsx bench/write-cpu.ts [--clients 1] [--value-bytes 100] [--seconds 8] [--warmup 10] [--idle 3]
+ *                              [--perf] [--syscalls] [--alloc] [--etcd] [--json]
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -36,6 +36,7 @@ CPU per write of a 3-replica cluster, per replica and thread, from /proc; with -
 
 options:
   --clients N     closed-loop writers (default 1)
+  --value-bytes B the writers' value size (default 100; 1048576 for the CPU of a 1 MiB write)
   --seconds S     measured seconds (default 8)
   --warmup S      seconds of 16 writers first, so that the code is compiled (default 10)
   --idle S        seconds of no load measured after the warm-up: the cluster's idle CPU (default 3)
@@ -54,6 +55,7 @@ options:
 const flags = benchFlags(
   {
     clients: { type: "string", default: "1" },
+    "value-bytes": { type: "string", default: "100" },
     seconds: { type: "string", default: "8" },
     warmup: { type: "string", default: "10" },
     idle: { type: "string", default: "3" },
@@ -68,11 +70,13 @@ const flags = benchFlags(
 /** The mean of latency samples (a lone client's throughput is its inverse). */
 const mean = (samples: readonly number[]): number => samples.reduce((a, b) => a + b, 0) / Math.max(1, samples.length);
 const clients = Number(flags.clients);
+const valueBytes = Number(flags["value-bytes"]);
 const seconds = Number(flags.seconds);
 const warmup = Number(flags.warmup);
 const idle = Number(flags.idle);
 if (
   !(Number.isInteger(clients) && clients >= 1) ||
+  !(Number.isInteger(valueBytes) && valueBytes >= 1) ||
   !(seconds > 0) ||
   !(warmup >= 0) ||
   !(idle >= 0) ||
@@ -292,6 +296,7 @@ try {
     warmupMs: 2000,
     durationMs: seconds * 1000,
     kind: "write",
+    valueBytes,
     onWindow: (edge) => {
       if (edge === "start") {
         before = members.map((m) => threadCpu(m.pid));
