@@ -5,12 +5,15 @@
  */
 import { describe, expect, it } from "vitest";
 import { valueBytes } from "../core/index.ts";
+import { Cluster } from "../core/testing/cluster.ts";
 import {
   KvOvertaking,
+  kvAdapter,
   kvConfig,
   kvStoredReader,
   type KvMessage,
   type KvRecord,
+  type KvReplicaState,
   type KvStoredMessage,
 } from "./core-adapter.ts";
 
@@ -138,5 +141,33 @@ describe("kvStoredReader", () => {
     expect(() => kvStoredReader.resolve(reply(7, 3, bytes + 1), [record])).toThrow(
       new RegExp(`holds a value of ${bytes} bytes where the one at rest has ${bytes + 1}`),
     );
+  });
+});
+
+describe("kvAdapter.facts", () => {
+  const same = (state: KvReplicaState): void => {
+    const { membershipOf, ...facts } = kvAdapter.facts(state);
+    const view = kvAdapter.view(state);
+    expect(facts).toEqual({
+      role: view.role,
+      leader: view.leader,
+      ballot: view.ballot,
+      leaseUntil: view.leaseUntil,
+      executedSlot: view.executedSlot,
+    });
+    expect(membershipOf.length).toBeGreaterThan(0);
+  };
+
+  it("says what the view says of role, leader, ballot, lease and executed slot, and keeps the membership's parts", () => {
+    const c = Cluster.elected(3);
+    for (const id of [1, 2, 3]) same(c.state(id));
+    const before = kvAdapter.facts(c.state(1));
+    c.request(1, { _tag: "put", key: "k", value: "v" }, "linearizable");
+    c.stabilize();
+    for (const id of [1, 2, 3]) same(c.state(id));
+    const after = kvAdapter.facts(c.state(1));
+    expect(after.executedSlot).toBeGreaterThan(before.executedSlot);
+    // A write changes none of what the membership is made of: the batch's view is not rebuilt.
+    expect(after.membershipOf.every((part, i) => part === before.membershipOf[i])).toBe(true);
   });
 });
