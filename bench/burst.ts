@@ -5,12 +5,15 @@
  * them: every point reports the leadership changes (and campaigns) it caused, the writes that
  * failed or whose outcome is unknown, the requests refused with 429 (retried after the hint, as
  * docs/operations.md tells clients to), the event-loop lag p99 of the busiest replica (a quarter
- * of the 300 ms lease is the target), the largest member's RSS, and the throughput in MB/s. To tell
+ * of the lease is the target), the largest member's RSS, and the throughput in MB/s. To tell
  * a loaded machine apart from a replica busy with its own work, it also reports how long the
  * members' main threads were runnable but waited for a core (the kernel's schedstat), in all and
  * at most within one election timeout, the CPU of its own clients, and the heartbeats that came
- * close to costing the lease (followers' gaps between heartbeats above 200 and 400 ms, leaders'
- * renewal round trips above 150 and 300 ms, from the replicas' histograms).
+ * close to costing the lease (followers' gaps between heartbeats past half and all of the election
+ * timeout, 200 and 400 ms at the defaults; leaders' renewal round trips past half and all of the
+ * lease, 150 and 300 ms; from the replicas' histograms). Every threshold follows `--lease-ms`
+ * (bench/lib/lease-thresholds.ts). A point with a failed or outcome-unknown write, a leadership
+ * change or the lag past its target misses its target.
  *
  * The systems take turns point by point, the one not measured frozen with SIGSTOP. Nothing here
  * asserts a number; `--json` prints every point.
@@ -23,6 +26,7 @@ import os from "node:os";
 import { benchFlags } from "./lib/flags.ts";
 import { Http1Connection } from "./lib/http1.ts";
 import { quantile } from "./lib/load.ts";
+import { leaseCore, leaseThresholds, targetMisses, type LeaseThresholds } from "./lib/lease-thresholds.ts";
 import { loadAverage, progressOf } from "./lib/report.ts";
 import {
   cpuMs,
@@ -49,7 +53,9 @@ options:
   --snapshot-bytes N  the replicas' snapshotIntervalBytes (default: the core's, 128 MiB)
   --log-tail-bytes N  the replicas' logTailBytes (default: the core's, 32 MiB)
   --lease-ms N   the replicas' leaseMs, with election timeouts from 4/3 to 2 times it, as the
-                 defaults (default: the core's, 300 ms, elections after 400 to 600 ms)
+                 defaults (default: the core's, 300 ms, elections after 400 to 600 ms); the
+                 lag target (a quarter of the lease) and the heartbeat thresholds (half and
+                 all of the lease and of the election timeout) follow it
   --json         print the full report as JSON
   --help         print this help
 `;
@@ -94,8 +100,9 @@ if (withEtcd) {
 }
 
 const MiB = 1024 * 1024;
-/** The shortest election timeout (ms): a follower that stepped nothing for this long campaigns. */
-const electionTimeoutMs = leaseMs === undefined ? 400 : Math.ceil((leaseMs * 4) / 3);
+/** The lag target and heartbeat thresholds for the replicas' lease. */
+const thresholds: LeaseThresholds = leaseThresholds(leaseMs);
+const { electionTimeoutMs } = thresholds;
 /** How often the scheduler figures are sampled, in ms (a sample taken late is placed at its own time). */
 const schedSampleMs = 100;
 const burstSizes = [8, 16, 40];
@@ -143,46 +150,48 @@ interface Subject {
   peerTraffic(): Promise<{ catchUpReplies: number; dropped: number } | null>;
   /**
    * Heartbeats so far, summed over the running members (null: not measurable): followers' gaps
-   * between two arrivals above 200 and 400 ms (the election timeout), and leaders' renewal round
-   * trips above 150 and 300 ms (the lease).
+   * between two arrivals past half and all of the election timeout, and leaders' renewal round
+   * trips (and holds before leaving) past half and all of the lease (`thresholds`).
    */
   heartbeats(): Promise<Heartbeats | null>;
 }
 
+/** Counts past the thresholds of `thresholds` (200, 400, 150, 300 and 150 ms at the defaults). */
 interface Heartbeats {
-  readonly gapsOver200: number;
-  readonly gapsOver400: number;
-  readonly roundTripsOver150: number;
-  readonly roundTripsOver300: number;
-  readonly holdsOver150: number;
+  readonly gapsNear: number;
+  readonly gapsMissed: number;
+  readonly roundTripsNear: number;
+  readonly roundTripsMissed: number;
+  readonly holdsNear: number;
 }
 
-/** Observations of histogram `name` above `le` seconds (a bucket bound), summed over `texts`. */
-function histogramAbove(texts: readonly string[], name: string, le: string): number {
-  const bucket = (bound: string): number =>
-    texts.reduce(
-      (n, t) =>
-        n +
-        t
-          .split("\n")
-          .filter((line) => line.startsWith(`${name}_bucket{`) && line.includes(`le="${bound}"`))
-          .reduce((m, line) => m + Number(line.slice(line.lastIndexOf(" ") + 1)), 0),
-      0,
-    );
-  return bucket("+Inf") - bucket(le);
+/**
+ * Observations of histogram `name` above `ms` milliseconds, summed over `texts`. `ms` must be one
+ * of the histogram's bucket bounds (the replicas' follow their lease, as the thresholds do).
+ */
+function histogramAbove(texts: readonly string[], name: string, ms: number): number {
+  const bucket = (bound: number): number =>
+    texts.reduce((n, t) => {
+      const lines = t.split("\n").filter((line) => line.startsWith(`${name}_bucket{`));
+      const at = lines.filter((line) => {
+        const text = /le="([^"]+)"/.exec(line)?.[1];
+        const le = text === "+Inf" ? Number.POSITIVE_INFINITY : Number(text);
+        return le === bound || Math.abs(le - bound) < 1e-9;
+      });
+      if (lines.length > 0 && at.length === 0)
+        throw new Error(
+          `bench:burst: ${name} has no bucket at ${bound} s (dist/ built from older sources? npm run build)`,
+        );
+      return n + at.reduce((m, line) => m + Number(line.slice(line.lastIndexOf(" ") + 1)), 0);
+    }, 0);
+  return bucket(Number.POSITIVE_INFINITY) - bucket(ms / 1000);
 }
 
 function ours(): Subject {
   const core = {
     ...(snapshotBytes === undefined ? {} : { snapshotIntervalBytes: snapshotBytes }),
     ...(logTailBytes === undefined ? {} : { logTailBytes }),
-    ...(leaseMs === undefined
-      ? {}
-      : {
-          leaseMs,
-          electionTimeoutMsMin: Math.ceil((leaseMs * 4) / 3),
-          electionTimeoutMsMax: leaseMs * 2,
-        }),
+    ...leaseCore(leaseMs),
   };
   const cluster = new OursCluster(Object.keys(core).length === 0 ? undefined : core);
   return {
@@ -242,11 +251,11 @@ function ours(): Subject {
       const gap = "paxos_lease_heartbeat_gap_seconds";
       const roundTrip = "paxos_lease_heartbeat_round_trip_seconds";
       return {
-        gapsOver200: histogramAbove(texts, gap, "0.2"),
-        gapsOver400: histogramAbove(texts, gap, "0.4"),
-        roundTripsOver150: histogramAbove(texts, roundTrip, "0.15"),
-        roundTripsOver300: histogramAbove(texts, roundTrip, "0.3"),
-        holdsOver150: histogramAbove(texts, "paxos_lease_heartbeat_hold_seconds", "0.15"),
+        gapsNear: histogramAbove(texts, gap, thresholds.gapNearMs),
+        gapsMissed: histogramAbove(texts, gap, thresholds.gapMissMs),
+        roundTripsNear: histogramAbove(texts, roundTrip, thresholds.roundTripNearMs),
+        roundTripsMissed: histogramAbove(texts, roundTrip, thresholds.roundTripMissMs),
+        holdsNear: histogramAbove(texts, "paxos_lease_heartbeat_hold_seconds", thresholds.roundTripNearMs),
       };
     },
   };
@@ -295,6 +304,8 @@ interface PointResult {
   readonly leadershipChanges: number;
   readonly campaigns: number;
   readonly lagP99Ms: number | null;
+  /** Why the point misses its target (empty: met; see `targetMisses`). */
+  readonly targetMisses: readonly string[];
   /** CPU of the leader's main thread (paxos-lease: the thread that answers peers; etcd: its whole process), in ms. */
   readonly leaderMainCpuMs: number;
   /** CPU of every member, all threads, in ms. */
@@ -421,18 +432,22 @@ async function measure(
   const heartbeatsAfter = await subject.heartbeats();
   const ok = results.filter((r) => r.outcome === "ok");
   const latencies = results.map((r) => r.ms).sort((a, b) => a - b);
+  const outcome = {
+    failed: results.filter((r) => r.outcome === "failed").length,
+    outcomeUnknown: results.filter((r) => r.outcome === "unknown").length,
+    leadershipChanges: after.leaderships - before.leaderships,
+    lagP99Ms: lag,
+  };
   return {
     system: cluster.name,
     point,
     writes: results.length,
     ok: ok.length,
-    failed: results.filter((r) => r.outcome === "failed").length,
-    outcomeUnknown: results.filter((r) => r.outcome === "unknown").length,
+    ...outcome,
     refused429: counts.refused,
     failureReasons: Object.fromEntries(counts.reasons),
-    leadershipChanges: after.leaderships - before.leaderships,
     campaigns: after.campaigns - before.campaigns,
-    lagP99Ms: lag,
+    targetMisses: targetMisses(outcome, thresholds),
     leaderMainCpuMs: cpuAfter.leader - cpuBefore.leader,
     clusterCpuMs: cpuAfter.cluster - cpuBefore.cluster,
     rssMaxMb: rssMax / MiB,
@@ -447,11 +462,11 @@ async function measure(
       heartbeatsBefore === null || heartbeatsAfter === null
         ? null
         : {
-            gapsOver200: heartbeatsAfter.gapsOver200 - heartbeatsBefore.gapsOver200,
-            gapsOver400: heartbeatsAfter.gapsOver400 - heartbeatsBefore.gapsOver400,
-            roundTripsOver150: heartbeatsAfter.roundTripsOver150 - heartbeatsBefore.roundTripsOver150,
-            roundTripsOver300: heartbeatsAfter.roundTripsOver300 - heartbeatsBefore.roundTripsOver300,
-            holdsOver150: heartbeatsAfter.holdsOver150 - heartbeatsBefore.holdsOver150,
+            gapsNear: heartbeatsAfter.gapsNear - heartbeatsBefore.gapsNear,
+            gapsMissed: heartbeatsAfter.gapsMissed - heartbeatsBefore.gapsMissed,
+            roundTripsNear: heartbeatsAfter.roundTripsNear - heartbeatsBefore.roundTripsNear,
+            roundTripsMissed: heartbeatsAfter.roundTripsMissed - heartbeatsBefore.roundTripsMissed,
+            holdsNear: heartbeatsAfter.holdsNear - heartbeatsBefore.holdsNear,
           },
     mainWaitMs,
     mainWaitWindowMs,
@@ -554,7 +569,7 @@ try {
       results.push(result);
       for (const [reason, n] of Object.entries(result.failureReasons)) progress(`  ${n} x ${reason}`);
       progress(
-        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (cluster ${result.clusterCpuMs.toFixed(0)}), RSS ${result.rssMaxMb.toFixed(0)} MB${result.heapUsedMb === null ? "" : ` (at the end: heap ${result.heapUsedMb.toFixed(0)} MB, external ${result.externalMb?.toFixed(0)} MB)`}${result.catchUpReplies === null ? "" : `, ${result.catchUpReplies} catch-up replies, ${result.peerDropped} peer messages dropped`}${result.heartbeats === null ? "" : `, heartbeat gaps > 200 ms ${result.heartbeats.gapsOver200} (> 400 ms ${result.heartbeats.gapsOver400}), renewal round trips > 150 ms ${result.heartbeats.roundTripsOver150} (> 300 ms ${result.heartbeats.roundTripsOver300}), heartbeats held > 150 ms before leaving ${result.heartbeats.holdsOver150}`}, main threads waited for a core up to ${result.mainWaitMs.toFixed(0)} ms of ${(result.seconds * 1000).toFixed(0)} (${result.mainWaitWindowMs.toFixed(0)} ms in one ${electionTimeoutMs} ms window), clients ${result.clientCpuMs.toFixed(0)} ms CPU, ${result.mbPerSecond.toFixed(1)} MB/s (load ${result.load})`,
+        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (cluster ${result.clusterCpuMs.toFixed(0)}), RSS ${result.rssMaxMb.toFixed(0)} MB${result.heapUsedMb === null ? "" : ` (at the end: heap ${result.heapUsedMb.toFixed(0)} MB, external ${result.externalMb?.toFixed(0)} MB)`}${result.catchUpReplies === null ? "" : `, ${result.catchUpReplies} catch-up replies, ${result.peerDropped} peer messages dropped`}${result.heartbeats === null ? "" : `, heartbeat gaps > ${thresholds.gapNearMs} ms ${result.heartbeats.gapsNear} (> ${thresholds.gapMissMs} ms ${result.heartbeats.gapsMissed}), renewal round trips > ${thresholds.roundTripNearMs} ms ${result.heartbeats.roundTripsNear} (> ${thresholds.roundTripMissMs} ms ${result.heartbeats.roundTripsMissed}), heartbeats held > ${thresholds.roundTripNearMs} ms before leaving ${result.heartbeats.holdsNear}`}, main threads waited for a core up to ${result.mainWaitMs.toFixed(0)} ms of ${(result.seconds * 1000).toFixed(0)} (${result.mainWaitWindowMs.toFixed(0)} ms in one ${electionTimeoutMs} ms window), clients ${result.clientCpuMs.toFixed(0)} ms CPU, ${result.mbPerSecond.toFixed(1)} MB/s, target ${result.targetMisses.length === 0 ? "met" : `missed (${result.targetMisses.join(", ")})`} (load ${result.load})`,
       );
     }
   }
@@ -567,18 +582,18 @@ try {
 
 function table(): string {
   const lines = [
-    "| load | system | ok / writes | failed | outcome unknown | 429 (retried) | leadership changes (campaigns) | event-loop lag p99 (ms) | leader main-thread CPU (ms) | cluster CPU (ms) | largest RSS (MB) | MB/s | p50 / p99 (ms) | main-thread wait for a core, most in 400 ms (ms) | load average |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    `| load | system | ok / writes | failed | outcome unknown | 429 (retried) | leadership changes (campaigns) | event-loop lag p99 (ms; target < ${thresholds.lagTargetMs}) | target | leader main-thread CPU (ms) | cluster CPU (ms) | largest RSS (MB) | MB/s | p50 / p99 (ms) | main-thread wait for a core, most in ${electionTimeoutMs} ms (ms) | load average |`,
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const r of results)
     lines.push(
-      `| ${r.point} | ${r.system} | ${r.ok} / ${r.writes} | ${r.failed} | ${r.outcomeUnknown} | ${r.refused429} | ${r.leadershipChanges} (${r.campaigns}) | ${r.lagP99Ms === null ? "-" : r.lagP99Ms.toFixed(0)} | ${r.leaderMainCpuMs.toFixed(0)} | ${r.clusterCpuMs.toFixed(0)} | ${r.rssMaxMb.toFixed(0)} | ${r.mbPerSecond.toFixed(1)} | ${r.p50Ms.toFixed(0)} / ${r.p99Ms.toFixed(0)} | ${r.mainWaitWindowMs.toFixed(0)} | ${r.load.split(" ")[0]} |`,
+      `| ${r.point} | ${r.system} | ${r.ok} / ${r.writes} | ${r.failed} | ${r.outcomeUnknown} | ${r.refused429} | ${r.leadershipChanges} (${r.campaigns}) | ${r.lagP99Ms === null ? "-" : r.lagP99Ms.toFixed(0)} | ${r.targetMisses.length === 0 ? "met" : "missed"} | ${r.leaderMainCpuMs.toFixed(0)} | ${r.clusterCpuMs.toFixed(0)} | ${r.rssMaxMb.toFixed(0)} | ${r.mbPerSecond.toFixed(1)} | ${r.p50Ms.toFixed(0)} / ${r.p99Ms.toFixed(0)} | ${r.mainWaitWindowMs.toFixed(0)} | ${r.load.split(" ")[0]} |`,
     );
   return lines.join("\n");
 }
 
 if (flags.json)
   process.stdout.write(
-    `${JSON.stringify({ rounds, seconds, load: loadAverage(), cpuSharing: cpuSharing(), results }, null, 2)}\n`,
+    `${JSON.stringify({ rounds, seconds, thresholds, load: loadAverage(), cpuSharing: cpuSharing(), results }, null, 2)}\n`,
   );
 else process.stdout.write(`${table()}\n\nload average at the end: ${loadAverage()}; ${cpuSharing()}\n`);

@@ -6,18 +6,29 @@
  * processes on a loaded machine do not inflate the way they inflate wall-clock time, and the
  * stages that changed are also run as they were before (four hash passes per put; one JSON
  * encoding per peer; JSON parsed and then decoded by the Schema instead of the binary peer codec),
- * side by side in the same run. The last lines are the same codecs on small messages (an Accept of
- * a 100-byte put and its Accepted), per thousand messages: the cost that counts with many writers.
+ * side by side in the same run. A vote record is also stored as a replica's storage thread stores
+ * it (the real store in a temporary directory, one transaction, no fsync), as JSON text and as the
+ * record codec's bytes, the two taking turns round by round. The last lines are the same codecs on
+ * small messages (an Accept of a 100-byte put and its Accepted), per thousand messages: the cost
+ * that counts with many writers.
  *
  *   npx tsx bench/large-write.ts [--mib 1] [--rounds 20] [--json]
  */
+import fs from "node:fs";
 import os from "node:os";
+import path from "node:path";
 import { kv, type KvState } from "../spec/kv.ts";
 import { fmix32, fnv1a, fnvOffsetBasis } from "../spec/hash.ts";
 import { binaryCodec } from "../impl/runtime/binary-codec.ts";
-import { kvCodecs, kvMessageSchema, type KvMessage, type KvRecord } from "../impl/runtime/core-adapter.ts";
+import {
+  kvCodecs,
+  kvMessageSchema,
+  kvRecordBinary,
+  type KvMessage,
+  type KvRecord,
+} from "../impl/runtime/core-adapter.ts";
 import { encodeFrame, parseJson } from "../impl/runtime/framing.ts";
-import { recordChecksum } from "../impl/runtime/storage.ts";
+import { recordChecksum, Storage } from "../impl/runtime/storage.ts";
 import { benchFlags, refuseFlags } from "./lib/flags.ts";
 import { loadAverage } from "./lib/report.ts";
 
@@ -48,6 +59,22 @@ function cpuMs(run: (i: number) => unknown): number {
   }
   samples.sort((a, b) => a - b);
   return samples[Math.floor(samples.length / 2)]!;
+}
+
+/** {@link cpuMs} of two ways of doing one thing, taking turns round by round (so both see the same load). */
+function cpuMsPair(a: (i: number) => unknown, b: (i: number) => unknown): [number, number] {
+  a(-1);
+  b(-1);
+  const samples: [number[], number[]] = [[], []];
+  for (let i = 0; i < rounds; i++)
+    [a, b].forEach((run, k) => {
+      const before = process.cpuUsage();
+      run(i);
+      const used = process.cpuUsage(before);
+      samples[k]!.push((used.user + used.system) / 1000);
+    });
+  const median = (xs: number[]): number => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  return [median(samples[0]), median(samples[1])];
 }
 
 // Values as the HTTP layer produces them: flat strings out of JSON.parse, a different one per round.
@@ -116,6 +143,26 @@ const decodeJson = (bytes: Buffer): unknown => {
   return kvCodecs.message.decodeValue(parsed.right);
 };
 
+/** A store as a replica opens it, with its records as JSON text or as the record codec's bytes. */
+const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-large-write-"));
+const stores = [false, true].map(
+  (binary, i) =>
+    Storage.open<KvRecord>({
+      dir: path.join(storeDir, String(i)),
+      clusterId: "bench",
+      replicaId: 1,
+      codec: kvCodecs.record,
+      create: true,
+      ...(binary ? { binary: kvRecordBinary } : {}),
+    }).storage,
+);
+const [storedJson, storedBytes] = cpuMsPair(
+  (i) => stores[0]!.write([vote(i)]),
+  (i) => stores[1]!.write([vote(i)]),
+);
+for (const store of stores) store.close();
+fs.rmSync(storeDir, { recursive: true, force: true });
+
 const stages: { stage: string; cpuMs: number; note?: string }[] = [
   {
     stage: "leader: HTTP body to value (UTF-8, JSON.parse)",
@@ -139,6 +186,16 @@ const stages: { stage: string; cpuMs: number; note?: string }[] = [
       const body = JSON.stringify(kvCodecs.record.encodeValue(vote(i)));
       return recordChecksum(7, "vote", body);
     }),
+  },
+  {
+    stage: "every replica: the vote record stored as JSON text (storage thread, SQLite, no fsync)",
+    cpuMs: storedJson,
+    note: "before",
+  },
+  {
+    stage: "every replica: the vote record stored as the record codec's bytes, now",
+    cpuMs: storedBytes,
+    note: "now",
   },
   {
     stage: "leader: the Accept for two peers, as before (encoded per peer)",

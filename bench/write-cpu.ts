@@ -10,9 +10,12 @@
  * waiting for a CPU, so the figures hold on a loaded machine. CPU per write includes what an idle
  * cluster spends meanwhile (ticks, heartbeats, metrics), spread over the writes of the window, so it
  * is lower when writes are faster; the idle cluster's CPU is measured first, and the CPU per write
- * beyond it is reported too.
+ * beyond it is reported too. Each thread's wake-ups (voluntary context switches) are counted
+ * too, and with `--syscalls` every system call (perf's raw_syscalls tracepoint); `--etcd` measures
+ * etcd the same way, for the comparison.
  *
- *   npx tsx bench/write-cpu.ts [--clients 1] [--seconds 8] [--warmup 10] [--idle 3] [--perf] [--json]
+ *   npx tsx bench/write-cpu.ts [--clients 1] [--value-bytes 100] [--seconds 8] [--warmup 10] [--idle 3]
+ *                              [--perf] [--syscalls] [--alloc] [--etcd] [--json]
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -22,8 +25,9 @@ import { TestCluster } from "../impl/runtime/testing-cluster.ts";
 import { bundleSources, type Stage } from "./lib/cpuprofile.ts";
 import { benchFlags } from "./lib/flags.ts";
 import { runLoad, type SystemDriver } from "./lib/load.ts";
-import { kvDriver } from "./lib/systems.ts";
+import { EtcdCluster, kvDriver } from "./lib/systems.ts";
 import { perfStages, type ThreadKind } from "./lib/perf-stages.ts";
+import { contextSwitches, syscallsByThread } from "./lib/syscall-counts.ts";
 import { loadAverage, progressOf } from "./lib/report.ts";
 
 const usage = `usage: npx tsx bench/write-cpu.ts [options]
@@ -32,13 +36,18 @@ CPU per write of a 3-replica cluster, per replica and thread, from /proc; with -
 
 options:
   --clients N     closed-loop writers (default 1)
+  --value-bytes B the writers' value size (default 100; 1048576 for the CPU of a 1 MiB write)
   --seconds S     measured seconds (default 8)
   --warmup S      seconds of 16 writers first, so that the code is compiled (default 10)
   --idle S        seconds of no load measured after the warm-up: the cluster's idle CPU (default 3)
   --perf          also record on-CPU profiles with Linux perf (root) and print the stages
+  --syscalls      also count every system call of each replica (perf's raw_syscalls tracepoint,
+                  root) and each thread's wake-ups (/proc), and print them per write by thread
   --alloc         also sample every allocation of each replica's main thread during the window
                   (V8's sampling heap profiler, collected objects included) and print bytes per
                   write by allocating function
+  --etcd          measure Debian's etcd instead (three members at its defaults, the JSON gateway,
+                  as npm run bench runs it), to compare its CPU, wake-ups and system calls
   --json          print the report as JSON
   --help          print this help
 `;
@@ -46,11 +55,14 @@ options:
 const flags = benchFlags(
   {
     clients: { type: "string", default: "1" },
+    "value-bytes": { type: "string", default: "100" },
     seconds: { type: "string", default: "8" },
     warmup: { type: "string", default: "10" },
     idle: { type: "string", default: "3" },
     perf: { type: "boolean", default: false },
     alloc: { type: "boolean", default: false },
+    syscalls: { type: "boolean", default: false },
+    etcd: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   },
   usage,
@@ -58,20 +70,30 @@ const flags = benchFlags(
 /** The mean of latency samples (a lone client's throughput is its inverse). */
 const mean = (samples: readonly number[]): number => samples.reduce((a, b) => a + b, 0) / Math.max(1, samples.length);
 const clients = Number(flags.clients);
+const valueBytes = Number(flags["value-bytes"]);
 const seconds = Number(flags.seconds);
 const warmup = Number(flags.warmup);
 const idle = Number(flags.idle);
-if (!(Number.isInteger(clients) && clients >= 1) || !(seconds > 0) || !(warmup >= 0) || !(idle >= 0)) {
+if (
+  !(Number.isInteger(clients) && clients >= 1) ||
+  !(Number.isInteger(valueBytes) && valueBytes >= 1) ||
+  !(seconds > 0) ||
+  !(warmup >= 0) ||
+  !(idle >= 0) ||
+  (flags.etcd && (flags.perf || flags.alloc))
+) {
   process.stderr.write(usage);
   process.exit(2);
 }
-if (flags.perf) {
+if (flags.perf || flags.syscalls) {
   try {
     execFileSync("perf", ["--version"], { stdio: "ignore" });
   } catch {
     process.stderr.write("bench: --perf needs Linux perf (Debian: apt-get install -y linux-perf) and root\n");
     process.exit(2);
   }
+}
+if (flags.perf) {
   // JavaScript frames get names in perf's samples (maps in /tmp/perf-PID.map, removed below).
   process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --perf-basic-prof`.trim();
 }
@@ -202,23 +224,55 @@ function allocations(
   };
 }
 
-const cluster = await TestCluster.create(3, undefined, { traces: false });
+/** The cluster measured: paxos-lease's compiled replicas, or with --etcd Debian's etcd at its defaults. */
+interface Measured {
+  start(): Promise<void>;
+  leader(): Promise<number>;
+  driver(leader: number): SystemDriver;
+  pid(id: number): number;
+  close(): Promise<void>;
+}
+const cluster: Measured = flags.etcd
+  ? ((): Measured => {
+      const etcd = new EtcdCluster();
+      return {
+        start: () => etcd.start(),
+        leader: async () => {
+          const leader = await etcd.healthy(90_000);
+          if (leader === null) throw new Error("etcd: no leader within 90 s");
+          return leader;
+        },
+        driver: (leader) => etcd.driver(leader),
+        pid: (id) => etcd.pid(id)!,
+        close: () => etcd.close(),
+      };
+    })()
+  : await (async (): Promise<Measured> => {
+      const ours = await TestCluster.create(3, undefined, { traces: false });
+      return {
+        start: () => Promise.resolve(ours.startAll()),
+        leader: () => ours.waitForLeader(90_000),
+        driver: (leader) => kvDriver(ours, leader),
+        pid: (id) => ours.member(id).child!.pid!,
+        close: () => ours.close(),
+      };
+    })();
 const perfDir = fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-write-cpu-"));
 const replicaPids: number[] = [];
 try {
-  cluster.startAll();
-  const driver = (leader: number): SystemDriver => kvDriver(cluster, leader);
+  await cluster.start();
+  const driver = (leader: number): SystemDriver => cluster.driver(leader);
   if (warmup > 0)
-    await runLoad(driver(await cluster.waitForLeader(90_000)), {
+    await runLoad(driver(await cluster.leader()), {
       clients: 16,
       warmupMs: 0,
       durationMs: warmup * 1000,
       kind: "write",
     });
-  const leader = await cluster.waitForLeader(90_000);
+  const leader = await cluster.leader();
   const members = [1, 2, 3].map((id) => ({
     id,
-    pid: cluster.member(id).child!.pid!,
+    pid: cluster.pid(id),
     role: id === leader ? "leader" : "follower",
   }));
   // The idle cluster's CPU (ticks, heartbeats, metrics), to tell what the writes themselves cost.
@@ -235,27 +289,40 @@ try {
   let before: Map<string, number>[] = [];
   let after: Map<string, number>[] = [];
   let recorders: ChildProcess[] = [];
+  let switchesBefore: ReturnType<typeof contextSwitches>[] = [];
+  let switchesAfter: ReturnType<typeof contextSwitches>[] = [];
   const result = await runLoad(driver(leader), {
     clients,
     warmupMs: 2000,
     durationMs: seconds * 1000,
     kind: "write",
+    valueBytes,
     onWindow: (edge) => {
       if (edge === "start") {
         before = members.map((m) => threadCpu(m.pid));
-        if (flags.alloc) for (const m of members) process.kill(m.pid, "SIGUSR2");
-        if (flags.perf)
+        switchesBefore = members.map((m) => contextSwitches(m.pid));
+        if (flags.syscalls)
           recorders = members.map((m) =>
             spawn(
               "perf",
-              ["record", "-F", "1999", "-g", "-p", String(m.pid), "-o", path.join(perfDir, `${m.id}.data`)],
-              {
-                stdio: "ignore",
-              },
+              ["record", "-e", "raw_syscalls:sys_enter", "-p", String(m.pid), "-o", path.join(perfDir, `${m.id}.sys`)],
+              { stdio: "ignore" },
+            ),
+          );
+        if (flags.alloc) for (const m of members) process.kill(m.pid, "SIGUSR2");
+        if (flags.perf)
+          recorders.push(
+            ...members.map((m) =>
+              spawn(
+                "perf",
+                ["record", "-F", "1999", "-g", "-p", String(m.pid), "-o", path.join(perfDir, `${m.id}.data`)],
+                { stdio: "ignore" },
+              ),
             ),
           );
       } else {
         after = members.map((m) => threadCpu(m.pid));
+        switchesAfter = members.map((m) => contextSwitches(m.pid));
         if (flags.alloc) for (const m of members) process.kill(m.pid, "SIGUSR2");
         for (const r of recorders) r.kill("SIGINT");
       }
@@ -303,6 +370,45 @@ try {
         return { id: m.id, role: m.role, table };
       })
     : [];
+  /** Per replica and thread kind: wake-ups (voluntary context switches) and system calls per write. */
+  const calls = members.map((m, i) => {
+    const byThread = flags.syscalls
+      ? syscallsByThread(
+          spawnSync("perf", ["script", "-i", path.join(perfDir, `${m.id}.sys`), "-F", "tid,trace"], {
+            encoding: "utf8",
+            maxBuffer: 1 << 30,
+          }).stdout,
+        )
+      : new Map<string, Map<string, number>>();
+    // Without the system calls the storage thread (the one that calls fdatasync) is not told apart.
+    const kindOf = (tid: string): string =>
+      flags.etcd
+        ? "all threads"
+        : tid === String(m.pid)
+          ? "main"
+          : !flags.syscalls
+            ? "other threads"
+            : (byThread.get(tid)?.has("fdatasync") ?? false)
+              ? "storage"
+              : "V8 and libuv helpers";
+    const kinds = new Map<string, { wakeups: number; preempted: number; calls: Map<string, number> }>();
+    const entry = (kind: string) => {
+      let e = kinds.get(kind);
+      if (e === undefined) kinds.set(kind, (e = { wakeups: 0, preempted: 0, calls: new Map() }));
+      return e;
+    };
+    for (const [tid, s] of switchesAfter[i]!) {
+      const was = switchesBefore[i]!.get(tid) ?? { voluntary: 0, involuntary: 0 };
+      const e = entry(kindOf(tid));
+      e.wakeups += (s.voluntary - was.voluntary) / writes;
+      e.preempted += (s.involuntary - was.involuntary) / writes;
+    }
+    for (const [tid, byName] of byThread) {
+      const e = entry(kindOf(tid));
+      for (const [name, n] of byName) e.calls.set(name, (e.calls.get(name) ?? 0) + n / writes);
+    }
+    return { id: m.id, role: m.role, kinds };
+  });
   const allocs = flags.alloc
     ? await Promise.all(
         members.map(async (m) => {
@@ -340,6 +446,16 @@ try {
       replicas.reduce((n, r) => n + r.totalUs, 0) - ((idleMsPerSecond * seconds) / writes) * 1000,
     ),
     replicas,
+    threads: calls.map((c) => ({
+      id: c.id,
+      role: c.role,
+      threads: Object.fromEntries(
+        [...c.kinds].map(([k, e]) => [
+          k,
+          { wakeups: e.wakeups, preempted: e.preempted, syscalls: Object.fromEntries(e.calls) },
+        ]),
+      ),
+    })),
     allocations: allocs.map((a) => ({
       id: a.id,
       role: a.role,
@@ -358,11 +474,29 @@ try {
     const lines = [
       `${clients} clients: ${result.throughput.toFixed(0)} writes/s, p50 ${result.p50.toFixed(2)} ms, p90 ${result.p90.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, mean ${mean(result.samples).toFixed(2)} ms, ${result.failed} failed, ${result.outcomeUnknown} unknown; load ${report.load}`,
       `CPU per write, all members: ${report.cpuPerWriteUs} us; beyond the idle cluster's ${report.idleCpuMsPerSecond} ms per second: ${report.cpuPerWriteBeyondIdleUs} us`,
-      ...replicas.map(
-        (r) =>
-          `  replica ${r.id} (${r.role}): ${r.totalUs} us (main thread ${r.mainUs}, other threads ${r.otherThreadsUs})`,
+      ...replicas.map((r) =>
+        flags.etcd
+          ? `  member ${r.id} (${r.role}): ${r.totalUs} us`
+          : `  replica ${r.id} (${r.role}): ${r.totalUs} us (main thread ${r.mainUs}, other threads ${r.otherThreadsUs})`,
       ),
     ];
+    const round = (n: number): string => (n >= 10 ? n.toFixed(0) : n.toFixed(2));
+    for (const c of calls)
+      for (const [kind, e] of c.kinds) {
+        const total = [...e.calls.values()].reduce((a, b) => a + b, 0);
+        if (e.wakeups < 0.05 && total < 0.05) continue;
+        lines.push(
+          `  ${flags.etcd ? "member" : "replica"} ${c.id} (${c.role}) ${kind}: ${round(e.wakeups)} wake-ups, ${round(e.preempted)} preemptions${
+            flags.syscalls
+              ? `, ${round(total)} system calls: ${[...e.calls]
+                  .sort((a, b) => b[1] - a[1])
+                  .filter(([, n]) => n >= 0.05)
+                  .map(([name, n]) => `${name} ${round(n)}`)
+                  .join(", ")}`
+              : ""
+          } per write`,
+        );
+      }
     for (const a of allocs) {
       lines.push(
         "",

@@ -9,7 +9,7 @@ import { Either, Schema } from "effect";
 import { describe, expect, it } from "vitest";
 import { arbitraryOf } from "../../proofs/arbitrary.ts";
 import { binaryCodec } from "./binary-codec.ts";
-import { kvMessageSchema, kvRecordSchema, type KvMessage } from "./core-adapter.ts";
+import { kvMessageSchema, kvRecordSchema, type KvMessage, type KvRecord } from "./core-adapter.ts";
 
 const messages = binaryCodec(kvMessageSchema);
 const isMessage = Schema.is(kvMessageSchema);
@@ -128,6 +128,50 @@ describe("binary codec", () => {
     const list = binaryCodec(Schema.Struct({ xs: Schema.Array(Schema.Number) }));
     expect(Either.flip(list.decode(Buffer.from([0xff, 0xff, 0xff, 0x7f])))).toEqual(
       Either.right("message.xs: 268435455 items announced, more than the 0 bytes left can hold"),
+    );
+  });
+
+  it("reads the leading fields of a record from its first bytes, and never throws on bad bytes", () => {
+    const records = binaryCodec(kvRecordSchema);
+    fc.assert(
+      fc.property(arbitraryOf(kvRecordSchema), fc.integer({ min: 1, max: 7 }), fc.nat(), (record, fields, at) => {
+        const bytes = records.encode(record);
+        // Whatever follows the fields asked for is not read: the head of the whole bytes is the record's own.
+        const head = records.decodeHead(bytes, fields);
+        const names = Object.keys(record).slice(0, fields);
+        expect(head).toEqual(
+          Either.right(Object.fromEntries(names.map((name) => [name, record[name as keyof typeof record]]))),
+        );
+        // Cut short, the head is read or refused, never thrown.
+        const cut = records.decodeHead(bytes.subarray(0, at % bytes.length), fields);
+        if (Either.isLeft(cut)) expect(cut.left.length).toBeGreaterThan(0);
+      }),
+      runs,
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.nat(8), (bytes, fields) => {
+        const head = records.decodeHead(bytes, fields);
+        if (Either.isLeft(head)) expect(head.left).toMatch(/^message/);
+      }),
+      { numRuns: 2000 },
+    );
+    const vote: KvRecord = {
+      _tag: "vote",
+      slot: 12,
+      ballot: { round: 2, replica: 3 },
+      value: { _tag: "batch", commands: [{ input: { _tag: "put", key: "k", value: "v".repeat(1000) } }] },
+    };
+    const bytes = records.encode(vote);
+    expect(records.decodeHead(bytes.subarray(0, 8), 2)).toEqual(Either.right({ _tag: "vote", slot: 12 }));
+    expect(Either.flip(records.decodeHead(bytes.subarray(0, 1), 2))).toEqual(
+      Either.right("message.slot: ends inside a number (1 bytes announced, 0 left)"),
+    );
+    expect(Either.flip(records.decodeHead(Buffer.from([99]), 2))).toEqual(
+      Either.right("message: member 99 of a union of 6"),
+    );
+    // A codec of no struct has no head.
+    expect(Either.flip(binaryCodec(Schema.String).decodeHead(Buffer.from([0]), 1))).toEqual(
+      Either.right("message: not a struct"),
     );
   });
 

@@ -25,6 +25,13 @@ export interface BinaryCodec<A> {
   encode(value: A): Buffer;
   /** The value in `bytes` from `offset` to the end; `Left` names the field and what was wrong. */
   decode(bytes: Uint8Array, offset?: number): Either.Either<A, string>;
+  /**
+   * The first `fields` fields of the struct at the start of `bytes` (for a union of structs, of the
+   * member there), whatever follows them: a stored record's tag and slot read from its first bytes,
+   * without its value. Refinements are not checked. `Left` when the bytes end or go wrong first, or
+   * the value there is no struct.
+   */
+  decodeHead(bytes: Uint8Array, fields: number): Either.Either<Readonly<Record<string, unknown>>, string>;
 }
 
 /** Why decoding stopped, with the path of the field (thrown inside the decoder, returned as a `Left`). */
@@ -55,6 +62,8 @@ interface Node {
   size(value: unknown): number;
   write(w: Writer, value: unknown): void;
   read(r: Reader, path: string): unknown;
+  /** The first `fields` fields of a struct (through unions and refinements); absent for other nodes. */
+  head?(r: Reader, path: string, fields: number): Record<string, unknown>;
   /** Fewest bytes any value takes (bounds array lengths on decode). */
   readonly minBytes: number;
 }
@@ -248,6 +257,11 @@ function refinementNode(ast: SchemaAST.Refinement, seen: Map<SchemaAST.AST, Node
     minBytes: from.minBytes,
     size: (v) => from.size(v),
     write: (w, v) => from.write(w, v),
+    // Read when the value is read: the node of a recursive Schema is filled in after this one is built.
+    head(r, path, fields) {
+      if (from.head === undefined) throw new DecodeFailure(path, "not a struct");
+      return from.head(r, path, fields);
+    },
     read(r, path) {
       const value = from.read(r, path);
       const issue = ast.filter(value, {}, ast);
@@ -288,21 +302,24 @@ function structNode(ast: SchemaAST.TypeLiteral, seen: Map<SchemaAST.AST, Node>):
         f.node.write(w, value);
       }
     },
-    read(r, path) {
-      const o: Record<string, unknown> = {};
-      for (const f of fields) {
-        const at = `${path}.${f.name}`;
-        if (f.optional) {
-          need(r, 1, at, "a field");
-          const present = r.buf[r.pos++];
-          if (present === 0) continue;
-          if (present !== 1) throw new DecodeFailure(at, `a presence byte ${present}`);
-        }
-        o[f.name] = f.node.read(r, at);
-      }
-      return o;
-    },
+    read: (r, path) => head(r, path, fields.length),
+    head,
   };
+  function head(r: Reader, path: string, count: number): Record<string, unknown> {
+    const o: Record<string, unknown> = {};
+    for (let i = 0; i < count && i < fields.length; i++) {
+      const f = fields[i]!;
+      const at = `${path}.${f.name}`;
+      if (f.optional) {
+        need(r, 1, at, "a field");
+        const present = r.buf[r.pos++];
+        if (present === 0) continue;
+        if (present !== 1) throw new DecodeFailure(at, `a presence byte ${present}`);
+      }
+      o[f.name] = f.node.read(r, at);
+    }
+    return o;
+  }
 }
 
 function withoutUndefined(ast: SchemaAST.AST): SchemaAST.AST {
@@ -376,6 +393,14 @@ function unionNode(ast: SchemaAST.Union, seen: Map<SchemaAST.AST, Node>): Node {
       if (member === undefined) throw new DecodeFailure(path, `member ${i} of a union of ${members.length}`);
       return member.read(r, path);
     },
+    head(r, path, fields) {
+      need(r, 1, path, "a union member");
+      const i = r.buf[r.pos++]!;
+      const member = members[i];
+      if (member === undefined) throw new DecodeFailure(path, `member ${i} of a union of ${members.length}`);
+      if (member.head === undefined) throw new DecodeFailure(path, "not a struct");
+      return member.head(r, path, fields);
+    },
   };
 }
 
@@ -431,6 +456,17 @@ function tupleNode(ast: SchemaAST.TupleType, seen: Map<SchemaAST.AST, Node>): No
   };
 }
 
+/** Run `read` on `bytes` from `offset`: its value, or the reason it stopped (never a throw). */
+function reading<T>(bytes: Uint8Array, offset: number, read: (r: Reader) => T): Either.Either<T, string> {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  try {
+    return Either.right(read(new Reader(buf, offset, buf.length)));
+  } catch (error) {
+    if (error instanceof DecodeFailure) return Either.left(`${error.path}: ${error.reason}`);
+    return Either.left(`not a message: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
 /**
  * The binary codec of `schema`, whose values must encode as themselves (no transformation: what
  * typed code builds is what travels). Throws at once for a Schema it cannot carry.
@@ -447,16 +483,16 @@ export function binaryCodec<A, I>(schema: Schema.Schema<A, I>): BinaryCodec<A> {
       return w.buf;
     },
     decode(bytes, offset = 0) {
-      const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      const r = new Reader(buf, offset, buf.length);
-      try {
-        const value = root.read(r, "message");
-        if (r.pos !== r.end) return Either.left(`${r.end - r.pos} bytes follow the message`);
-        return Either.right(value as A);
-      } catch (error) {
-        if (error instanceof DecodeFailure) return Either.left(`${error.path}: ${error.reason}`);
-        return Either.left(`not a message: ${error instanceof Error ? error.message : String(error)}`);
-      }
+      const read = reading(bytes, offset, (r) => ({ value: root.read(r, "message") as A, left: r.end - r.pos }));
+      return Either.flatMap(read, ({ value, left }) =>
+        left === 0 ? Either.right(value) : Either.left(`${left} bytes follow the message`),
+      );
+    },
+    decodeHead(bytes, fields) {
+      return reading(bytes, 0, (r) => {
+        if (root.head === undefined) throw new DecodeFailure("message", "not a struct");
+        return root.head(r, "message", fields);
+      });
     },
   };
 }

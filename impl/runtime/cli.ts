@@ -670,7 +670,7 @@ export function buildProgram(): Command {
         quiet?: boolean;
         tls?: boolean;
       }) => {
-        const { startLocalCluster } = await import("./cluster.ts");
+        const { LocalClusterError, startLocalCluster } = await import("./cluster.ts");
         process.exitCode = await startLocalCluster({
           replicas: flags.replicas,
           spares: flags.spares,
@@ -683,6 +683,9 @@ export function buildProgram(): Command {
           logLevel: flags.logLevel,
           showLogs: flags.quiet !== true,
           tls: flags.tls === true,
+        }).catch((error: unknown) => {
+          if (error instanceof LocalClusterError) throw new UsageError(error.message);
+          throw error;
         });
       },
     );

@@ -11,7 +11,15 @@ import { afterEach, describe, expect, it } from "vitest";
 import { buildProgram } from "./cli.ts";
 import { cliBuildIsStale, ensureCliBuilt } from "./build.ts";
 import { certsLayout, readTlsMaterial } from "./certs.ts";
-import { clusterIdentity, localCerts, noteSpareStarted, replicaArgs } from "./cluster.ts";
+import { PassThrough } from "node:stream";
+import {
+  clusterIdentity,
+  localCerts,
+  LocalClusterError,
+  noteSpareStarted,
+  replicaArgs,
+  startLocalCluster,
+} from "./cluster.ts";
 import { cliArgv, cliBundlePath, replicaArgv, replicaV8Flags } from "./program.ts";
 import { tempDir } from "./testing.ts";
 import { TokenStore } from "./tokens.ts";
@@ -115,6 +123,43 @@ describe("local cluster", () => {
     replica.action(() => undefined);
     program.parse(args, { from: "user" });
     expect(replica.opts()).toMatchObject({ tlsCert: files.replica(2).cert, tlsCa: files.caCert });
+  });
+
+  it("refuses a core configuration the core rejects before it starts any replica", async () => {
+    const dir = tempDir("cluster-core");
+    dirs.push(dir);
+    const dataDir = path.join(dir, "data");
+    const start = (config: string): Promise<number> => {
+      fs.writeFileSync(path.join(dir, "core.json"), config);
+      return startLocalCluster({ ...options, dataDir, coreConfigFile: path.join(dir, "core.json"), showLogs: false });
+    };
+    await expect(start('{"leaseMs": 50, "heartbeatIntervalMs": 60}')).rejects.toThrow(
+      /core\.json: invalid replica configuration:\n {2}heartbeatIntervalMs \(60\) must be shorter than leaseMs \(50\)/,
+    );
+    await expect(start('{"self": 2}')).rejects.toBeInstanceOf(LocalClusterError);
+    await expect(start("[1]")).rejects.toThrow(/must hold a JSON object/);
+    await expect(start("nope")).rejects.toThrow(/cannot read --core-config/);
+    expect(fs.existsSync(dataDir)).toBe(false);
+  });
+
+  it("ends, with exit code 1, once every replica has exited", async () => {
+    const dir = tempDir("cluster-all-exit");
+    dirs.push(dir);
+    // A damaged tokens file: every replica refuses to start.
+    fs.writeFileSync(path.join(dir, "tokens.json"), "not a tokens file");
+    const out = new PassThrough();
+    let text = "";
+    out.on("data", (chunk: Buffer) => (text += chunk.toString()));
+    const code = await startLocalCluster({
+      ...options,
+      peerPortBase: 47_101,
+      httpPortBase: 48_101,
+      dataDir: dir,
+      showLogs: false,
+      out,
+    });
+    expect(code).toBe(1);
+    expect(text).toMatch(/the last replica running \(see above\): stopping/);
   });
 
   it("starts replica processes from the compiled CLI, which the build keeps current", async () => {

@@ -13,6 +13,10 @@
  * `--spares N` also starts replicas N+1.. with --join: they wait until `paxos-lease members add`
  * adds them. The spares ever started are listed in cluster.json, so that a spare whose data
  * folder went missing is refused like any other replica instead of starting empty.
+ *
+ * What every replica would refuse (a damaged cluster file, another replica count, a core
+ * configuration the core rejects) is refused once, before any replica starts, with a
+ * {@link LocalClusterError}; and once every replica has exited, the command ends too (exit 1).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -25,6 +29,10 @@ import { formatLogLine } from "./log.ts";
 import { localReplicasMax, replicaArgv } from "./program.ts";
 import { certsLayout, initCa, issueReplicaCert } from "./certs.ts";
 import { createToken } from "./tokens.ts";
+import { kvConfig } from "./core-adapter.ts";
+
+/** A local cluster that cannot start as asked; its message says why and what to do. */
+export class LocalClusterError extends Error {}
 
 const ClusterFile = Schema.Struct({
   format: Schema.Literal("paxos-lease/local-cluster@1"),
@@ -104,17 +112,19 @@ function clusterIdOf(dataDir: string, replicas: number): Omit<LocalIdentity, "to
   try {
     parsed = Schema.decodeUnknownSync(ClusterFile)(JSON.parse(fs.readFileSync(file, "utf8")));
   } catch (error) {
-    throw new Error(
+    throw new LocalClusterError(
       `${file} is damaged or not a paxos-lease cluster file: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`,
     );
   }
   if (parsed.replicas !== replicas) {
-    throw new Error(
+    throw new LocalClusterError(
       `${dataDir} holds a cluster of ${parsed.replicas} replicas, not ${replicas}; use --replicas ${parsed.replicas} or another --data folder`,
     );
   }
   if (!fs.existsSync(secretFile))
-    throw new Error(`${secretFile} is missing; the replicas of ${dataDir} cannot authenticate each other without it`);
+    throw new LocalClusterError(
+      `${secretFile} is missing; the replicas of ${dataDir} cannot authenticate each other without it`,
+    );
   return { clusterId: parsed.clusterId, secretFile, fresh: false };
 }
 
@@ -194,25 +204,26 @@ const colors = ["\u001b[36m", "\u001b[35m", "\u001b[33m", "\u001b[32m", "\u001b[
 /** Start the local cluster and run until SIGINT/SIGTERM. Resolves with the exit code. */
 export async function startLocalCluster(options: LocalClusterOptions): Promise<number> {
   const out = options.out ?? process.stdout;
+  if (options.coreConfigFile !== undefined) checkCoreConfig(options.coreConfigFile, options.replicas);
   const identity = clusterIdentity(options.dataDir, options.replicas);
   for (let id = 1; id <= options.replicas; id++) {
     const dir = path.join(options.dataDir, `replica-${id}`);
     if (!identity.fresh && !fs.existsSync(dir)) {
-      throw new Error(
+      throw new LocalClusterError(
         `${dir} is missing: replica ${id} lost its data. Starting it empty could forget promises and votes; see docs/operations.md, "Rebuilding a replica"`,
       );
     }
   }
   const total = options.replicas + (options.spares ?? 0);
   if (total > localReplicasMax)
-    throw new Error(
+    throw new LocalClusterError(
       `${options.replicas} replicas and ${options.spares ?? 0} spares exceed the local limit of ${localReplicasMax}`,
     );
   for (let id = options.replicas + 1; id <= total; id++) {
     const dir = path.join(options.dataDir, `replica-${id}`);
     const before = noteSpareStarted(options.dataDir, id);
     if (before && !fs.existsSync(dir)) {
-      throw new Error(
+      throw new LocalClusterError(
         `${dir} is missing: spare ${id} was started before and may have been added; starting it empty could forget votes. Remove it from the cluster ('paxos-lease members remove --id ${id}') and use another id`,
       );
     }
@@ -222,6 +233,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<n
   const tty = (out as Partial<NodeJS.WriteStream>).isTTY === true;
   const children = new Map<number, ChildProcess>();
   let stopping = false;
+  let finish: (code: number) => void = () => undefined;
+  const finished = new Promise<number>((resolve) => (finish = resolve));
   for (let id = 1; id <= total; id++) {
     const child = spawn(process.execPath, [...replicaArgv(), ...replicaArgs(id, options, identity)], {
       stdio: ["ignore", "pipe", "pipe"],
@@ -236,7 +249,12 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<n
     child.on("exit", (code, signal) => {
       children.delete(id);
       if (stopping) return;
-      if (code === 3) out.write(`${prefix}refused to start (see above; code 3); the other replicas keep serving.\n`);
+      if (children.size === 0) {
+        out.write(`${prefix}exited (${signal ?? `code ${code}`}), the last replica running (see above): stopping.\n`);
+        stopping = true;
+        finish(1);
+      } else if (code === 3)
+        out.write(`${prefix}refused to start (see above; code 3); the other replicas keep serving.\n`);
       else
         out.write(
           `${prefix}exited (${signal ?? `code ${code}`}); the other replicas keep serving. Restart the cluster to bring it back.\n`,
@@ -260,18 +278,43 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<n
     if (serving) printBanner(out, options);
     else out.write("paxos-lease: not every replica is serving yet; see the log lines above\n");
   });
-  return new Promise((resolve) => {
-    const onSignal = (): void => {
-      if (stopping) return;
-      out.write("\nstopping the cluster...\n");
-      void stop().then(() => {
-        out.write("all replicas stopped\n");
-        resolve(0);
-      });
-    };
-    process.once("SIGINT", onSignal);
-    process.once("SIGTERM", onSignal);
-  });
+  const onSignal = (): void => {
+    if (stopping) return;
+    out.write("\nstopping the cluster...\n");
+    void stop().then(() => {
+      out.write("all replicas stopped\n");
+      finish(0);
+    });
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const code = await finished;
+  process.removeListener("SIGINT", onSignal);
+  process.removeListener("SIGTERM", onSignal);
+  return code;
+}
+
+/**
+ * The core configuration in `file` as every replica of a cluster of `replicas` would decode it:
+ * refused here, once, rather than by each replica as it starts.
+ */
+function checkCoreConfig(file: string, replicas: number): void {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (error) {
+    throw new LocalClusterError(
+      `cannot read --core-config ${file}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw new LocalClusterError(`--core-config ${file} must hold a JSON object`);
+  const members = Array.from({ length: replicas }, (_, i) => i + 1);
+  try {
+    kvConfig(1, members, parsed as Record<string, unknown>);
+  } catch (error) {
+    throw new LocalClusterError(`--core-config ${file}: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 function schemeOf(options: LocalClusterOptions): "http" | "https" {

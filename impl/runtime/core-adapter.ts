@@ -38,6 +38,8 @@ export const kvMessageSchema = messageSchema(KvInput);
 export const kvRecordSchema = recordSchema(KvInput);
 /** Peer messages on the wire (impl/runtime/transport.ts): the binary codec compiled from the message Schema. */
 export const kvMessageBinary = binaryCodec(kvMessageSchema);
+/** Records on disk (impl/runtime/storage.ts, `binary`): the binary codec compiled from the record Schema. */
+export const kvRecordBinary = binaryCodec(kvRecordSchema);
 
 /** Codecs for the wire, the disk and the trace. */
 export const kvCodecs: TraceCodecs<KvMessage, KvRecord, KvInput, KvOutput> = {

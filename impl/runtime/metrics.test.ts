@@ -115,6 +115,53 @@ describe("replica metrics", () => {
     expect(await value(metrics, "paxos_lease_configuration_epoch")).toBe(40);
   });
 
+  it("measure heartbeat gaps within one leadership: a leader elected again starts afresh", async () => {
+    const metrics = new ReplicaMetrics(
+      1,
+      { events: () => 0, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map() },
+      () => base,
+      () => 0,
+    );
+    const gaps = async (): Promise<{ count: number; sum: number; over400ms: number }> => {
+      const text = (await metrics.render()).body;
+      const sample = (name: string): number =>
+        Number(new RegExp(`^paxos_lease_heartbeat_gap_seconds${name} (\\S+)$`, "m").exec(text)?.[1]);
+      const count = sample('_count\\{replica="1"\\}');
+      return {
+        count,
+        sum: sample('_sum\\{replica="1"\\}'),
+        over400ms: count - sample('_bucket\\{le="0.4",replica="1"\\}'),
+      };
+    };
+    // Replica 2 leads in (1,2), loses its leadership to replica 3 in (2,3) for ten seconds, then
+    // leads again in (3,2): neither the switch to 3 nor replica 2's return is a gap.
+    metrics.heartbeatArrived(2, { round: 1, replica: 2 }, 1000);
+    metrics.heartbeatArrived(2, { round: 1, replica: 2 }, 1050);
+    metrics.heartbeatArrived(3, { round: 2, replica: 3 }, 1500);
+    metrics.heartbeatArrived(3, { round: 2, replica: 3 }, 1560);
+    metrics.heartbeatArrived(2, { round: 3, replica: 2 }, 11_000);
+    metrics.heartbeatArrived(2, { round: 3, replica: 2 }, 11_040);
+    expect(await gaps()).toEqual({ count: 3, sum: expect.closeTo(0.15, 6) as number, over400ms: 0 });
+    // A leader silent for half a second within its ballot is a gap past the election timeout.
+    metrics.heartbeatArrived(2, { round: 3, replica: 2 }, 11_540);
+    expect((await gaps()).over400ms).toBe(1);
+  });
+
+  it("cut the heartbeat histograms at the replica's own lease and election timeout", async () => {
+    const timing = { heartbeatIntervalMs: 100, leaseMs: 1000, electionTimeoutMsMin: 1334 };
+    const metrics = new ReplicaMetrics(
+      1,
+      { events: () => 0, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map() },
+      () => base,
+      () => 0,
+      timing,
+    );
+    const text = (await metrics.render()).body;
+    for (const le of ["0.25", "0.5", "1", "0.667", "1.334"])
+      expect(text).toContain(`paxos_lease_heartbeat_round_trip_seconds_bucket{le="${le}",replica="1"} 0`);
+    expect(text).not.toContain('paxos_lease_heartbeat_gap_seconds_bucket{le="0.075"');
+  });
+
   it("keep at most the newest recent events, newest first", () => {
     const events = new RecentEvents(() => 0);
     for (let i = 0; i < recentEventsMax + 20; i++) events.add("info", `e${i}`);

@@ -6,7 +6,7 @@
  */
 import { admissionRefusals } from "./peer-admission.ts";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { ReplicaId } from "../core/index.ts";
+import { parseConfig, type Ballot, type Config, type ReplicaId } from "../core/index.ts";
 import type { BatchReport } from "./driver.ts";
 import type { CoreView } from "./view.ts";
 
@@ -26,8 +26,21 @@ export interface DepthSource {
   };
 }
 
-/** Seconds; finest around the heartbeat interval (50 ms), the lease (300 ms) and the election timeout (400 ms). */
-const heartbeatBuckets = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 1, 2];
+/** The timing a replica's heartbeat histograms are cut by (impl/core/config.ts). */
+export type HeartbeatTiming = Pick<Config, "heartbeatIntervalMs" | "leaseMs" | "electionTimeoutMsMin">;
+
+/**
+ * Bucket bounds of the heartbeat histograms, in milliseconds, finest around the heartbeat
+ * interval, the lease and the election timeout, so that a quarter, half and all of the lease and
+ * half and all of the election timeout are bounds whatever they are configured to (a bench counts
+ * the heartbeats past them). At the defaults (50, 300 and 400 ms): 5, 10, 25, 50, 75, 100, 150,
+ * 200, 300, 400, 600, 1000 and 2000 ms.
+ */
+export function heartbeatBucketsMs(timing: HeartbeatTiming): number[] {
+  const { heartbeatIntervalMs: h, leaseMs: l, electionTimeoutMsMin: e } = timing;
+  const bounds = [h / 10, h / 5, h / 2, h, 2 * h, l / 4, l / 2, l, 2 * l, e / 2, e, 2.5 * e, 5 * e];
+  return [...new Set(bounds)].sort((a, b) => a - b);
+}
 
 /** The metric set of one replica. */
 export class ReplicaMetrics {
@@ -67,33 +80,20 @@ export class ReplicaMetrics {
    * Leader: from stepping a heartbeat (its `sentAt`, echoed in the answer) to the answer's arrival
    * off the socket: the part of the lease one renewal uses up. Past `leaseMs` no renewal can land.
    */
-  readonly heartbeatRoundTrip = new Histogram({
-    name: "paxos_lease_heartbeat_round_trip_seconds",
-    help: "Leader: from stepping a heartbeat to its answer's arrival (the part of the lease one renewal uses up)",
-    buckets: heartbeatBuckets,
-    registers: [this.registry],
-  });
+  readonly heartbeatRoundTrip: Histogram;
   /**
    * Leader: from stepping a heartbeat to handing it to the transport. A heartbeat announcing a
    * commit index waits for the leader's own votes up to it to be durable (DurableBeforeSend), so
    * this is the part of the round trip spent behind the leader's storage.
    */
-  readonly heartbeatHold = new Histogram({
-    name: "paxos_lease_heartbeat_hold_seconds",
-    help: "Leader: from stepping a heartbeat to handing it to the transport (waits for its own votes up to the commit index it announces)",
-    buckets: heartbeatBuckets,
-    registers: [this.registry],
-  });
+  readonly heartbeatHold: Histogram;
   /**
-   * Follower: time between the arrivals of two heartbeats from the same leader; one longer than
-   * the election timeout lets the follower campaign.
+   * Follower: time between the arrivals of two heartbeats from the same leader in the same ballot;
+   * one longer than the election timeout lets the follower campaign. Fed by `heartbeatArrived`.
    */
-  readonly heartbeatGap = new Histogram({
-    name: "paxos_lease_heartbeat_gap_seconds",
-    help: "Follower: time between the arrivals of two heartbeats from one leader (it campaigns past its election timeout)",
-    buckets: heartbeatBuckets,
-    registers: [this.registry],
-  });
+  private readonly heartbeatGap: Histogram;
+  /** When the last heartbeat of each sender arrived, and in which ballot (for `heartbeatGap`). */
+  private readonly heartbeatArrivals = new Map<ReplicaId, { readonly ballot: Ballot; readonly atMs: number }>();
   private readonly commitRecords = new Histogram({
     name: "paxos_lease_group_commit_records",
     help: "Records written per group commit",
@@ -158,11 +158,37 @@ export class ReplicaMetrics {
     registers: [this.registry],
   });
 
-  constructor(replica: ReplicaId, depths: DepthSource, view: () => CoreView, clockNowMs: () => number) {
+  /** `timing`: the replica's own (default: the core's defaults), which the heartbeat buckets follow. */
+  constructor(
+    replica: ReplicaId,
+    depths: DepthSource,
+    view: () => CoreView,
+    clockNowMs: () => number,
+    timing: HeartbeatTiming = parseConfig({ members: [replica], self: replica }),
+  ) {
     this.registry.setDefaultLabels({ replica: String(replica) });
     collectDefaultMetrics({ register: this.registry, prefix: "paxos_lease_process_" });
     for (const reason of admissionRefusals) this.peerRefused.inc({ reason }, 0);
     const registers = [this.registry];
+    const buckets = heartbeatBucketsMs(timing).map((ms) => ms / 1000);
+    this.heartbeatRoundTrip = new Histogram({
+      name: "paxos_lease_heartbeat_round_trip_seconds",
+      help: "Leader: from stepping a heartbeat to its answer's arrival (the part of the lease one renewal uses up)",
+      buckets,
+      registers,
+    });
+    this.heartbeatHold = new Histogram({
+      name: "paxos_lease_heartbeat_hold_seconds",
+      help: "Leader: from stepping a heartbeat to handing it to the transport (waits for its own votes up to the commit index it announces)",
+      buckets,
+      registers,
+    });
+    this.heartbeatGap = new Histogram({
+      name: "paxos_lease_heartbeat_gap_seconds",
+      help: "Follower: time between the arrivals of two heartbeats from one leader in one ballot (it campaigns past its election timeout)",
+      buckets,
+      registers,
+    });
     const admission = depths.admission;
     if (admission !== undefined) {
       new Gauge({
@@ -327,6 +353,19 @@ export class ReplicaMetrics {
         this.set(until === null ? 0 : Math.max(0, until - clockNowMs()) / 1000);
       },
     });
+  }
+
+  /**
+   * A heartbeat from `from` in `ballot` arrived at `nowMs` (this replica's clock). The gap is
+   * measured from the previous heartbeat of the same sender in the same ballot only: a leader
+   * that lost its leadership and won it again later leads in a new ballot, and the time it spent
+   * without leading is no gap between two heartbeats of one leadership.
+   */
+  heartbeatArrived(from: ReplicaId, ballot: Ballot, nowMs: number): void {
+    const last = this.heartbeatArrivals.get(from);
+    if (last !== undefined && last.ballot.round === ballot.round && last.ballot.replica === ballot.replica)
+      this.heartbeatGap.observe(Math.max(0, nowMs - last.atMs) / 1000);
+    this.heartbeatArrivals.set(from, { ballot, atMs: nowMs });
   }
 
   /** Account for one driver batch and the view change it caused. */

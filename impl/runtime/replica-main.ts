@@ -159,8 +159,6 @@ class ReplicaProcess implements RunningReplica {
   private readonly refusalLog = new LogLimiter(60_000);
   private readonly events: RecentEvents;
   private readonly peerExecuted = new Map<ReplicaId, number>();
-  /** When the last heartbeat from each peer arrived (this clock), for `paxos_lease_heartbeat_gap_seconds`. */
-  private readonly heartbeatArrivals = new Map<ReplicaId, number>();
   private readonly catchUpHold: CatchUpHold;
   private readonly advertiseHttp: string;
   private readonly startedAtMs: number;
@@ -436,7 +434,7 @@ class ReplicaProcess implements RunningReplica {
   /**
    * Heartbeat timing at arrival (metrics only): a leader's renewal round trip from the `sentAt`
    * its answer echoes (its own clock), and a follower's time since the previous heartbeat of the
-   * same sender.
+   * same sender in the same ballot.
    */
   private timeHeartbeat(from: ReplicaId, message: KvMessage): void {
     if (message._tag !== "Heartbeat" && message._tag !== "HeartbeatAck") return;
@@ -445,9 +443,7 @@ class ReplicaProcess implements RunningReplica {
       this.metrics.heartbeatRoundTrip.observe(Math.max(0, now - message.sentAt) / 1000);
       return;
     }
-    const last = this.heartbeatArrivals.get(from);
-    if (last !== undefined) this.metrics.heartbeatGap.observe((now - last) / 1000);
-    this.heartbeatArrivals.set(from, now);
+    this.metrics.heartbeatArrived(from, message.ballot, now);
   }
 
   /** Metrics, recent events and a log line for what a batch changed. */
@@ -580,6 +576,7 @@ class ReplicaProcess implements RunningReplica {
       depths,
       () => kvAdapter.view(this.driver.state),
       () => this.options.clock.nowMs(),
+      this.driver.state.ctx.config,
     );
   }
 

@@ -1,6 +1,6 @@
 /**
  * The storage thread of a replica process: it owns the replica's SQLite store (impl/runtime/storage.ts)
- * and does all of its work (each record's JSON encoding and checksum, SQLite's copy of it into
+ * and does all of its work (each record's encoding and checksum, SQLite's copy of it into
  * the WAL, the fsync) away from the thread that runs `step` and answers peers, so that a write of
  * a large value never holds up a heartbeat. impl/runtime/storage-thread.ts is the other side.
  *
@@ -11,7 +11,7 @@
  */
 import { isMainThread, parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import { compactRecords, ContentDigest } from "../core/index.ts";
-import { kvCodecs, type KvRecord } from "./core-adapter.ts";
+import { kvCodecs, kvRecordBinary, type KvRecord } from "./core-adapter.ts";
 import type { DiskFaults } from "./disk-faults.ts";
 import { SplitRecord, Storage, StorageError } from "./storage.ts";
 import { firstVoteSlot, timeline } from "./timeline.ts";
@@ -104,6 +104,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       clusterId: data.clusterId,
       replicaId: data.replicaId,
       codec: kvCodecs.record,
+      binary: kvRecordBinary,
       create: data.create,
       // Once a snapshot is durable, delete what it supersedes (impl/core/records.ts).
       compaction: { after: (record) => record._tag === "snapshot", keep: compactRecords },

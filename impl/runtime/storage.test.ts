@@ -12,11 +12,19 @@ import { Schema } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
 import { compactRecords } from "../core/index.ts";
 import { snapshottingCluster } from "../core/testing/cluster.ts";
-import { kvCodecs, type KvRecord } from "./core-adapter.ts";
+import { kvCodecs, kvRecordBinary, type KvRecord } from "./core-adapter.ts";
 import { jsonCodec } from "./framing.ts";
 import { cutPower, diskFaultsFromEnv } from "./disk-faults.ts";
 import { cliArgv, projectRoot } from "./program.ts";
-import { databaseFileName, recordChecksum, SplitRecord, Storage, StorageError, summaryOfHead } from "./storage.ts";
+import {
+  databaseFileName,
+  recordChecksum,
+  SplitRecord,
+  Storage,
+  StorageError,
+  summaryOfBinaryHead,
+  summaryOfHead,
+} from "./storage.ts";
 import { createToken } from "./tokens.ts";
 
 /** Running a replica as an unprivileged user (uid 65534) needs root, setpriv, and a checkout it can read. */
@@ -43,6 +51,20 @@ function open(dir: string, overrides: Partial<{ clusterId: string; replicaId: nu
 
 function records(n: number): TestRecord[] {
   return Array.from({ length: n }, (_, i) => ({ _tag: "promise", ballot: i + 1 }));
+}
+
+/** Expect `open` to throw a "damaged" StorageError naming the file, whose message matches `pattern`. */
+function expectRefusedBy(open: () => { storage: { close(): void } }, pattern: RegExp): void {
+  let caught: unknown;
+  try {
+    open().storage.close();
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught).toBeInstanceOf(StorageError);
+  expect((caught as StorageError).kind).toBe("damaged");
+  expect((caught as StorageError).message).toContain(databaseFileName);
+  expect((caught as StorageError).message).toMatch(pattern);
 }
 
 /** Open, then expect a StorageError of `kind` whose message matches `pattern`. */
@@ -147,23 +169,24 @@ describe("storage", () => {
       db.close();
       return format;
     };
-    // A store of an older format, which had no table of snapshot parts.
+    // A store of an older format (before @3, without the table of snapshot parts).
     const previous = (format: string, sql = ""): string => {
       const dir = tempDir();
       const opened = open(dir, { create: true });
       opened.storage.append(records(3));
       opened.storage.close();
       const db = new Database(path.join(dir, databaseFileName));
-      db.exec(`UPDATE meta SET value = '${format}' WHERE key = 'format'; DROP TABLE snapshot_data; ${sql}`);
+      const drop = format === "paxos-lease/storage@3" ? "" : "DROP TABLE snapshot_data;";
+      db.exec(`UPDATE meta SET value = '${format}' WHERE key = 'format'; ${drop} ${sql}`);
       db.close();
       return dir;
     };
-    for (const format of ["paxos-lease/storage@1", "paxos-lease/storage@2"]) {
+    for (const format of ["paxos-lease/storage@1", "paxos-lease/storage@2", "paxos-lease/storage@3"]) {
       const dir = previous(format);
       const opened = open(dir);
       expect(opened.records).toEqual(records(3));
       opened.storage.close();
-      expect(formatOf(dir)).toBe("paxos-lease/storage@3");
+      expect(formatOf(dir)).toBe("paxos-lease/storage@4");
       const damaged = previous(format, "DELETE FROM records WHERE seq = 2");
       expectRefused(damaged, "damaged", /record 2 is missing/);
       expect(formatOf(damaged)).toBe(format);
@@ -177,6 +200,93 @@ describe("storage", () => {
     opened.storage.append([{ _tag: "promise", ballot: 1.5 }]);
     opened.storage.close();
     expectRefused(dir, "damaged", /record 1 \(promise\) does not match the schema/);
+  });
+
+  it("stores records as the codec's bytes, and reads a store that mixes them with JSON rows written before", () => {
+    const dir = tempDir();
+    const value = "v".repeat(100_000);
+    const vote: KvRecord = {
+      _tag: "vote",
+      slot: 2,
+      ballot: { round: 1, replica: 1 },
+      value: { _tag: "batch", commands: [{ input: { _tag: "put", key: "k", value } }] },
+    };
+    const promise: KvRecord = { _tag: "promise", ballot: { round: 1, replica: 1 } };
+    const openAs = (binary: boolean, create = false) =>
+      Storage.open<KvRecord>({
+        dir,
+        clusterId: "c1",
+        replicaId: 1,
+        codec: kvCodecs.record,
+        create,
+        ...(binary ? { binary: kvRecordBinary } : {}),
+      });
+    // A row of JSON text (as a store of @3 holds them), then a row of bytes.
+    const first = openAs(false, true);
+    first.storage.append([promise]);
+    first.storage.close();
+    const second = openAs(true);
+    expect(second.records).toEqual([promise]);
+    second.storage.append([vote]);
+    second.storage.close();
+    const db = new Database(path.join(dir, databaseFileName), { readonly: true });
+    const rows = db.prepare("SELECT seq, typeof(body) AS type, length(body) AS bytes FROM records ORDER BY seq").all();
+    db.close();
+    expect(rows).toEqual([
+      { seq: 1, type: "text", bytes: JSON.stringify(promise).length },
+      { seq: 2, type: "blob", bytes: kvRecordBinary.encode(vote).length },
+    ]);
+    // The value's bytes as they are: no escaping, no JSON around them.
+    expect(kvRecordBinary.encode(vote).length).toBeLessThan(value.length + 32);
+    const reopened = openAs(true);
+    expect(reopened.records).toEqual([promise, vote]);
+    reopened.storage.close();
+    // Bytes need their codec: a store opened without it refuses the row, naming it.
+    expectRefusedBy(() => openAs(false), /record 2 \(vote\) is stored as bytes, and this store was opened without/);
+  });
+
+  it("refuses a row of bytes that fails its checksum or does not decode, naming the record", () => {
+    const vote: KvRecord = {
+      _tag: "vote",
+      slot: 5,
+      ballot: { round: 2, replica: 3 },
+      value: { _tag: "batch", commands: [{ input: { _tag: "put", key: "k", value: "x".repeat(1000) } }] },
+    };
+    const bytes = kvRecordBinary.encode(vote);
+    const stored = (body: Buffer, checksum = recordChecksum(1, "vote", body)): string => {
+      const dir = tempDir();
+      const opened = Storage.open<KvRecord>({
+        dir,
+        clusterId: "c1",
+        replicaId: 1,
+        codec: kvCodecs.record,
+        binary: kvRecordBinary,
+        create: true,
+      });
+      opened.storage.append([vote]);
+      opened.storage.close();
+      const db = new Database(path.join(dir, databaseFileName));
+      db.prepare("UPDATE records SET body = ?, checksum = ? WHERE seq = 1").run(body, checksum);
+      db.close();
+      return dir;
+    };
+    const openBinary = (dir: string) => () =>
+      Storage.open<KvRecord>({ dir, clusterId: "c1", replicaId: 1, codec: kvCodecs.record, binary: kvRecordBinary });
+    const flipped = Buffer.from(bytes);
+    flipped[flipped.length - 10] = flipped[flipped.length - 10]! ^ 0x01;
+    expectRefusedBy(
+      openBinary(stored(flipped, recordChecksum(1, "vote", bytes))),
+      /record 1 \(vote\) fails its checksum/,
+    );
+    // A valid checksum over bytes the codec refuses: cut short, a union member that is none, bytes behind.
+    for (const [body, reason] of [
+      [bytes.subarray(0, bytes.length - 100), /ends inside a string/],
+      [Buffer.concat([Buffer.from([200]), bytes.subarray(1)]), /member 200 of a union of 6/],
+      [Buffer.concat([bytes, Buffer.from([0])]), /1 bytes follow the message/],
+    ] as const) {
+      const refused = new RegExp(`record 1 \\(vote\\) does not decode: .*${reason.source}`);
+      expectRefusedBy(openBinary(stored(Buffer.from(body))), refused);
+    }
   });
 
   it("refuses a byte-level damaged file", () => {
@@ -221,12 +331,23 @@ describe("storage", () => {
   });
 });
 
-describe("storage compaction", () => {
+describe.each([
+  { encoding: "JSON text", binary: {} },
+  { encoding: "the record codec's bytes", binary: { binary: kvRecordBinary } },
+])("storage compaction, records as $encoding", ({ binary }) => {
   /** A replica's records from a run that took snapshots of slots 4 and 8 (not compacted). */
   const replicaRecords = (): readonly KvRecord[] => snapshottingCluster().node(2).records;
   const compaction = { after: (r: KvRecord) => r._tag === "snapshot", keep: compactRecords };
   const openKv = (dir: string, create = false) =>
-    Storage.open<KvRecord>({ dir, clusterId: "c1", replicaId: 2, codec: kvCodecs.record, create, compaction });
+    Storage.open<KvRecord>({
+      dir,
+      clusterId: "c1",
+      replicaId: 2,
+      codec: kvCodecs.record,
+      create,
+      compaction,
+      ...binary,
+    });
   /** Append `records` in batches that end at each snapshot record, as a replica would commit them. */
   function appendInBatches(storage: Storage<KvRecord>, records: readonly KvRecord[]): void {
     let batch: KvRecord[] = [];
@@ -375,6 +496,26 @@ describe("storage compaction", () => {
     expect(summaryOfHead("chosen", '{"_tag":"vote","slot":3,')).toBeNull();
   });
 
+  it("summarizes every record stored as bytes from its first bytes, as decoding it would", () => {
+    const records: KvRecord[] = [...replicaRecords(), { _tag: "handOver", epoch: 7 }];
+    for (const record of records) {
+      const head = kvRecordBinary.encode(record).subarray(0, 400);
+      expect(summaryOfBinaryHead(record._tag, head, kvRecordBinary)).toEqual(
+        record._tag === "promise" || record._tag === "handOver"
+          ? { _tag: record._tag }
+          : record._tag === "snapshot"
+            ? { _tag: "snapshot", slot: record.slot, logTruncatedUpTo: record.logTruncatedUpTo }
+            : { _tag: record._tag, slot: record.slot },
+      );
+    }
+    // Bytes that do not read so are no summary (the row is decoded whole): another kind, cut short, no codec.
+    const vote = kvRecordBinary.encode(records.find((r) => r._tag === "vote")!);
+    expect(summaryOfBinaryHead("chosen", vote, kvRecordBinary)).toBeNull();
+    expect(summaryOfBinaryHead("vote", vote.subarray(0, 2), kvRecordBinary)).toBeNull();
+    expect(summaryOfBinaryHead("vote", vote, undefined)).toBeNull();
+    expect(summaryOfBinaryHead("unknown", vote, kvRecordBinary)).toBeNull();
+  });
+
   it("leaves compaction to compactDue after a group's write and sync, and compacts as append would", () => {
     const records = replicaRecords();
     const dir = tempDir();
@@ -404,6 +545,7 @@ describe("storage compaction", () => {
         create,
         compaction,
         faults,
+        ...binary,
       });
     const last = records.findLastIndex((r) => r._tag === "snapshot");
     const { storage } = open(true);

@@ -56,18 +56,20 @@ import {
   syncedSeqOf,
   type DiskFaults,
 } from "./disk-faults.ts";
+import type { BinaryCodec } from "./binary-codec.ts";
 import type { JsonCodec } from "./framing.ts";
 
 /** The on-disk format this code writes (and reads). */
-export const storageFormat = "paxos-lease/storage@3";
+export const storageFormat = "paxos-lease/storage@4";
 /**
- * The formats before it, which this code still reads, newest first. @2 stores every snapshot's
- * bytes in its record's row (no `snapshot_data`); @1 besides has every `chosen` record hold its
- * value (none names a vote). Opening such a store marks it @3, since the records this code
- * appends may be split or name votes, which older code would misread or refuse record by record
- * instead of by the format version.
+ * The formats before it, which this code still reads, newest first. @3 holds every record's body
+ * as JSON text (@4 rows may hold the record codec's bytes instead, `binary`); @2 besides stores
+ * every snapshot's bytes in its record's row (no `snapshot_data`); @1 besides has every `chosen`
+ * record hold its value (none names a vote). Opening such a store marks it @4, since the records
+ * this code appends may be bytes, split or name votes, which older code would misread or refuse
+ * record by record instead of by the format version.
  */
-const storageFormatsPrevious = ["paxos-lease/storage@2", "paxos-lease/storage@1"];
+const storageFormatsPrevious = ["paxos-lease/storage@3", "paxos-lease/storage@2", "paxos-lease/storage@1"];
 /** The database file inside a data directory. */
 export const databaseFileName = "replica.sqlite";
 /** Most records written in one transaction. */
@@ -91,6 +93,14 @@ export interface StorageOptions<R> {
   readonly clusterId: string;
   readonly replicaId: ReplicaId;
   readonly codec: JsonCodec<R>;
+  /**
+   * Write each record's body as these bytes (a BLOB) instead of as `codec`'s JSON text: a 1 MiB
+   * value is then copied once, where its JSON cost an escaping pass and two UTF-8 copies (the
+   * checksum's and SQLite's). Rows written as JSON before are still read. The codec must hold the
+   * same values as `codec`, with the struct's leading fields those `summaryOfHead` reads (the
+   * record codec of impl/core does). Default: JSON text.
+   */
+  readonly binary?: BinaryCodec<R>;
   /** A short label stored beside each record (for humans inspecting the file). Default: its `_tag`. */
   readonly kindOf?: (record: R) => string;
   /**
@@ -116,12 +126,17 @@ export interface StorageOptions<R> {
   };
 }
 
-/** The checksum of one record: SHA-256 of its seq, kind and body, first 32 hex digits. */
-export function recordChecksum(seq: number, kind: string, body: string): string {
+/**
+ * The checksum of one record: SHA-256 of its seq, kind and body (JSON text as UTF-8, or the
+ * codec's bytes), first 32 hex digits.
+ */
+export function recordChecksum(seq: number, kind: string, body: string | Uint8Array): string {
   // One-shot: a fifth of createHash's CPU for a small record (no Hash object per record). A large
-  // body (a snapshot's) is hashed after its prefix instead of copied into one string with it.
-  if (body.length < largeBodyChars) return hash("sha256", `${seq}\u0000${kind}\u0000${body}`, "hex").slice(0, 32);
-  return createHash("sha256").update(`${seq}\u0000${kind}\u0000`).update(body).digest("hex").slice(0, 32);
+  // body is hashed after its prefix instead of copied into one string or buffer with it.
+  if (body.length >= largeBodyChars)
+    return createHash("sha256").update(`${seq}\u0000${kind}\u0000`).update(body).digest("hex").slice(0, 32);
+  if (typeof body === "string") return hash("sha256", `${seq}\u0000${kind}\u0000${body}`, "hex").slice(0, 32);
+  return hash("sha256", Buffer.concat([Buffer.from(`${seq}\u0000${kind}\u0000`), body]), "hex").slice(0, 32);
 }
 
 /** The checksum of part `part` of a split record's data: SHA-256 of the record's seq, the part's index and its text. */
@@ -143,8 +158,8 @@ export class SplitRecord<R> {
   }
 }
 
-/** A record body at least this long is checksummed without a copy joined to its prefix. */
-const largeBodyChars = 4 * 1024 * 1024;
+/** A record body at least this long (characters or bytes) is checksummed without a copy joined to its prefix. */
+const largeBodyChars = 64 * 1024;
 
 function defaultKind(record: unknown): string {
   if (typeof record === "object" && record !== null && "_tag" in record && typeof record._tag === "string")
@@ -155,7 +170,8 @@ function defaultKind(record: unknown): string {
 interface Row {
   readonly seq: number;
   readonly kind: string;
-  readonly body: string;
+  /** JSON text, or (written with `binary`) the record codec's bytes. */
+  readonly body: string | Buffer;
   readonly checksum: string;
 }
 
@@ -171,7 +187,7 @@ export interface Opened<R> {
 
 /** The durable log of one replica. */
 export class Storage<R> {
-  private readonly insert: Database.Statement<[number, string, string, string]>;
+  private readonly insert: Database.Statement<[number, string, string | Buffer, string]>;
   private readonly insertPart: Database.Statement<[number, number, number, string, string]>;
   private readonly appendAll: (records: readonly (R | SplitRecord<R>)[]) => number;
   private lastSeq: number;
@@ -210,7 +226,8 @@ export class Storage<R> {
         const encoded = this.options.codec.encodeValue(split ? record.record : record);
         if (split && !hasEmptyData(encoded))
           throw new Error(`a split record (${kind}) must have an empty data field to stand for its parts`);
-        const body = JSON.stringify(encoded);
+        const binary = this.options.binary;
+        const body = binary === undefined ? JSON.stringify(encoded) : binary.encode(split ? record.record : record);
         this.insert.run(seq, kind, body, recordChecksum(seq, kind, body));
         // An empty data field stands for parts, so a record whose data is empty gets one empty part:
         // a row without parts would read back as one whose parts were lost.
@@ -248,7 +265,7 @@ export class Storage<R> {
       checkMeta(db, file, options);
       prepareFormat(db);
       const lostToPowerCut = options.faults?.powerLoss === true ? losePowerCut(db, options.dir) : null;
-      const { records, lastSeq } = readRecords(db, file, options.codec, compactedThrough(db, file));
+      const { records, lastSeq } = readRecords(db, file, options.codec, options.binary, compactedThrough(db, file));
       upgradeFormat(db);
       return { storage: new Storage(db, file, options, lastSeq), records, created: !exists, lostToPowerCut };
     } catch (error) {
@@ -358,13 +375,19 @@ export class Storage<R> {
         .prepare(
           `SELECT seq, kind, substr(body, 1, ${summaryHeadChars}) AS head FROM records WHERE seq <= ? ORDER BY seq`,
         )
-        .all(through) as { seq: number; kind: string; head: string }[];
+        .all(through) as { seq: number; kind: string; head: string | Buffer }[];
       const whole = this.db.prepare("SELECT body FROM records WHERE seq = ?").pluck();
       const records = rows.map((row) => {
-        const summary = summaryOfHead(row.kind, row.head);
+        const summary =
+          typeof row.head === "string"
+            ? summaryOfHead(row.kind, row.head)
+            : summaryOfBinaryHead(row.kind, row.head, this.options.binary);
         if (summary !== null) return summary;
-        const body = whole.get(row.seq) as string;
-        const decoded = this.options.codec.decodeValue(JSON.parse(body) as unknown);
+        const body = whole.get(row.seq) as string | Buffer;
+        const decoded =
+          typeof body === "string"
+            ? Either.flatMap(parseJsonText(body), (json) => this.options.codec.decodeValue(json))
+            : decodeBinary(body, this.options.binary);
         if (Either.isLeft(decoded)) throw new StorageError("damaged", this.file, `record ${row.seq} ${decoded.left}`);
         const read = summaryOf(decoded.right);
         if (read === null) throw new StorageError("damaged", this.file, `record ${row.seq} is no durable record`);
@@ -429,6 +452,32 @@ export function summaryOfHead(kind: string, head: string): RecordSummary | null 
     return { _tag: "snapshot", slot: Number(match[1]), logTruncatedUpTo: Number(match[2]) };
   }
   return null;
+}
+
+/** The leading fields `summaryOfHead` reads of each kind of record: tag, slot, a snapshot's `logTruncatedUpTo`. */
+const headFields: Readonly<Record<string, number>> = { promise: 1, handOver: 1, vote: 2, chosen: 2, snapshot: 6 };
+
+/**
+ * {@link summaryOfHead} for a row of the record codec's bytes (`binary`): its leading fields read
+ * from its first bytes; null when they do not read so (the row is then decoded whole).
+ */
+export function summaryOfBinaryHead<R>(
+  kind: string,
+  head: Buffer,
+  binary: BinaryCodec<R> | undefined,
+): RecordSummary | null {
+  const fields = headFields[kind];
+  if (binary === undefined || fields === undefined) return null;
+  const decoded = binary.decodeHead(head, fields);
+  if (Either.isLeft(decoded) || decoded.right._tag !== kind) return null;
+  const summary = summaryOf(decoded.right);
+  return summary?._tag === kind ? summary : null;
+}
+
+/** A row's bytes decoded by the record codec, or why not (opened without the codec, a store of bytes says so). */
+function decodeBinary<R>(body: Buffer, binary: BinaryCodec<R> | undefined): Either.Either<R, string> {
+  if (binary === undefined) return Either.left("is stored as bytes, and this store was opened without their codec");
+  return Either.mapLeft(binary.decode(body), (reason) => `does not decode: ${reason}`);
 }
 
 /** The summary of a decoded record, or null when it is none of the durable records. */
@@ -580,7 +629,8 @@ function checkMeta<R>(db: Database.Database, file: string, options: StorageOptio
       file,
       `format version ${JSON.stringify(format)}, expected ${JSON.stringify(storageFormat)} (or ${storageFormatsPrevious.map((f) => JSON.stringify(f)).join(" or ")}, which this version upgrades)`,
     );
-  if (format === storageFormat && !tables.has("snapshot_data"))
+  // @3 had the table too (prepareFormat gives one to the stores before it).
+  if ((format === storageFormat || format === storageFormatsPrevious[0]) && !tables.has("snapshot_data"))
     throw new StorageError("damaged", file, "the table snapshot_data is missing");
   const clusterId = meta.get("cluster_id");
   if (clusterId !== options.clusterId) {
@@ -640,6 +690,7 @@ function readRecords<R>(
   db: Database.Database,
   file: string,
   codec: JsonCodec<R>,
+  binary: BinaryCodec<R> | undefined,
   compacted: { readonly through: number; readonly kept: number },
 ): { records: R[]; lastSeq: number } {
   const records: R[] = [];
@@ -657,15 +708,12 @@ function readRecords<R>(
         file,
         `${keptBelow} records up to ${compacted.through}, where the last compaction kept ${compacted.kept}`,
       );
-    if (typeof row.body !== "string" || typeof row.kind !== "string")
+    if ((typeof row.body !== "string" && !Buffer.isBuffer(row.body)) || typeof row.kind !== "string")
       throw new StorageError("damaged", file, `record ${row.seq} has a wrong column type`);
     if (recordChecksum(row.seq, row.kind, row.body) !== row.checksum) {
       throw new StorageError("damaged", file, `record ${row.seq} (${row.kind}) fails its checksum`);
     }
-    const decoded = Either.flatMap(
-      Either.flatMap(parseJsonText(row.body), (json) => joinParts(db, row, json)),
-      (json) => codec.decodeValue(json),
-    );
+    const decoded = decodeRow(db, row, codec, binary);
     if (Either.isLeft(decoded))
       throw new StorageError("damaged", file, `record ${row.seq} (${row.kind}) ${decoded.left}`);
     records.push(decoded.right);
@@ -685,6 +733,28 @@ function readRecords<R>(
   if (orphan !== undefined)
     throw new StorageError("damaged", file, `the data of record ${orphan} is stored without it`);
   return { records, lastSeq: expected - 1 };
+}
+
+/**
+ * The record a row holds, its data joined from its parts when it is stored in parts: JSON text
+ * decoded by the Schema, or the record codec's bytes (which it checks as the Schema would).
+ */
+function decodeRow<R>(
+  db: Database.Database,
+  row: Row,
+  codec: JsonCodec<R>,
+  binary: BinaryCodec<R> | undefined,
+): Either.Either<R, string> {
+  if (typeof row.body === "string")
+    return Either.flatMap(
+      Either.flatMap(parseJsonText(row.body), (json) => joinParts(db, row, json)),
+      (json) => codec.decodeValue(json),
+    );
+  // The parts are strings, and `data` one too: the record with its parts joined in is still one.
+  return Either.flatMap(
+    decodeBinary(row.body, binary),
+    (record) => joinParts(db, row, record) as Either.Either<R, string>,
+  );
 }
 
 /**
