@@ -156,7 +156,7 @@ function leaderOf<S, I, O>(state: ReplicaState<S, I, O>): Leader<I> {
  * effect, and the vote joins the proposal's acks when `VoteDurable` comes (`ownVoteDurable`). So
  * two followers' votes choose a slot without it, and no reply waits for the leader's fsync when
  * theirs came first; a value is still chosen only by a quorum of durable votes
- * (proofs/own-vote.md, CountedVotesDurable).
+ * (proofs/durability.md, CountedVotesDurable).
  */
 function proposeSlot<S, I, O>(
   rules: ReplicaRules,
