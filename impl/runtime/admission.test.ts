@@ -8,7 +8,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClientResult } from "../core/index.ts";
 import type { KvOutput } from "../../spec/kv.ts";
-import { Admission, isRefusal, type AdmissionTicket } from "./admission.ts";
+import { Admission, driverRequestsPendingMax, isRefusal, type AdmissionTicket } from "./admission.ts";
 import { createHttpServer } from "./http-api.ts";
 import { apiOptions, tempDir } from "./testing.ts";
 import { createToken, TokenStore } from "./tokens.ts";
@@ -49,6 +49,16 @@ describe("Admission: bounds on requests and bytes in flight", () => {
   it("refuses nonsensical limits", () => {
     expect(() => new Admission({ requestsInFlightMax: 0 })).toThrow(/requestsInFlightMax/);
     expect(() => new Admission({ bytesInFlightMax: 1.5 })).toThrow(/bytesInFlightMax/);
+  });
+
+  it("leaves the driver room for every request it admits: beyond the bound a client gets 429, never 503", () => {
+    // The driver refused past 1000 pending requests while admission let in 1024: 24 got a 503.
+    for (const admission of [
+      new Admission(),
+      new Admission({ requestsInFlightMax: 1 }),
+      new Admission({ requestsInFlightMax: 50_000 }),
+    ])
+      expect(driverRequestsPendingMax(admission.requestsInFlightMax)).toBeGreaterThan(admission.requestsInFlightMax);
   });
 });
 

@@ -12,6 +12,16 @@
 /** Client connections a replica keeps open at once, by default (`--http-connections-max`). */
 export const httpConnectionsMaxDefault = 4096;
 
+/**
+ * Requests a replica's driver holds before it refuses more as overloaded (503): the client requests
+ * admission lets in plus room for the members API's, which admission does not count. Above the
+ * admission bound, so that a request admitted is never refused behind it: a client beyond the
+ * bound gets 429 with a retry hint, not a 503.
+ */
+export function driverRequestsPendingMax(requestsInFlightMax: number): number {
+  return requestsInFlightMax + 64;
+}
+
 /** Options of {@link Admission}. Limits state their defaults. */
 export interface AdmissionOptions {
   /** Client requests held at once (reading the body, queued, proposed, awaiting the answer). Default 1024. */

@@ -175,6 +175,30 @@ describe("binary codec", () => {
     );
   });
 
+  it("picks a union member by its tag, and by guard only among members that share the tag", () => {
+    const records = binaryCodec(kvRecordSchema);
+    // The encoder trusts its input: a vote is a vote by its tag, its commands are not checked here
+    // (seq 0 is out of range), and the decoder refuses them, naming the field.
+    const vote = {
+      _tag: "vote",
+      slot: 3,
+      ballot: { round: 1, replica: 1 },
+      value: { _tag: "batch", commands: [{ clientId: "c", seq: 0, input: { _tag: "put", key: "k", value: "v" } }] },
+    } as const satisfies KvRecord;
+    expect(Either.flip(records.decode(records.encode(vote)))).toEqual(
+      Either.right(expect.stringMatching(/^message\.value\.commands\[0\]/) as string),
+    );
+    // The two kinds of chosen record share their tag: each is told apart by its own guard.
+    const byBallot: KvRecord = { _tag: "chosen", slot: 4, ballot: { round: 2, replica: 1 } };
+    const byValue: KvRecord = { _tag: "chosen", slot: 4, value: { _tag: "noop" } };
+    for (const record of [byBallot, byValue])
+      expect(records.decode(records.encode(record))).toEqual(Either.right(record));
+    expect(records.encode(byBallot)[0]).not.toBe(records.encode(byValue)[0]);
+    // A value no member takes is refused by the encoder.
+    expect(() => records.encode({ _tag: "chosen", slot: 4 } as unknown as KvRecord)).toThrow(/no member of the union/);
+    expect(() => records.encode({ _tag: "elected" } as unknown as KvRecord)).toThrow(/no member of the union/);
+  });
+
   it("refuses to compile a Schema whose values do not encode as themselves", () => {
     expect(() => binaryCodec(Schema.NumberFromString)).toThrow(/encode as themselves/);
     expect(() => binaryCodec(Schema.Record({ key: Schema.String, value: Schema.Number }))).toThrow(/record/);

@@ -336,21 +336,32 @@ function structOf(ast: SchemaAST.AST): SchemaAST.TypeLiteral | null {
 }
 
 /**
- * How the encoder picks a union's member: by a field every member fixes to a distinct literal
- * (`_tag`, `op`), else by each member's own Schema guard (Schema.is), in order.
+ * How the encoder picks a union's member: by a field every member fixes to a literal (`_tag`,
+ * `op`), and where several members share that literal (a record's two kinds of `chosen`), by the
+ * Schema guard (Schema.is) of each of those, in order; else by every member's guard, in order. A
+ * guard checks the whole value (every command of a batch): the literal spares the others' guards.
  */
 function memberOf(ast: SchemaAST.Union): (value: unknown) => number {
   const structs = ast.types.map(structOf);
+  const guard = (i: number): ((value: unknown) => boolean) => Schema.is(Schema.make(ast.types[i]!));
   if (structs.every((s) => s !== null)) {
     const candidates = structs[0]!.propertySignatures.map((p) => p.name).filter((n) => typeof n === "string");
     for (const name of candidates) {
-      const byLiteral = new Map<unknown, number>();
+      const byLiteral = new Map<unknown, number[]>();
       structs.forEach((s, i) => {
         const p = s?.propertySignatures.find((q) => q.name === name);
-        if (p !== undefined && p.type._tag === "Literal" && !p.isOptional) byLiteral.set(p.type.literal, i);
+        if (p === undefined || p.type._tag !== "Literal" || p.isOptional) return;
+        byLiteral.set(p.type.literal, [...(byLiteral.get(p.type.literal) ?? []), i]);
       });
-      if (byLiteral.size === ast.types.length)
-        return (value) => byLiteral.get((value as Record<string, unknown>)[name]) ?? -1;
+      if ([...byLiteral.values()].reduce((n, members) => n + members.length, 0) !== ast.types.length) continue;
+      const pick = new Map(
+        [...byLiteral].map(([literal, members]): [unknown, (value: unknown) => number] => {
+          if (members.length === 1) return [literal, () => members[0]!];
+          const guards = members.map((i) => [i, guard(i)] as const);
+          return [literal, (value) => guards.find(([, is]) => is(value))?.[0] ?? -1];
+        }),
+      );
+      return (value) => pick.get((value as Record<string, unknown>)[name])?.(value) ?? -1;
     }
   }
   // Literals (null, say) by identity; when one member is left, it takes every other value.
@@ -365,7 +376,7 @@ function memberOf(ast: SchemaAST.Union): (value: unknown) => number {
       return i >= 0 ? i : other;
     };
   }
-  const guards = ast.types.map((t) => Schema.is(Schema.make(t)));
+  const guards = ast.types.map((_, i) => guard(i));
   return (value) => guards.findIndex((is) => is(value));
 }
 

@@ -19,7 +19,7 @@ import type { AddressInfo } from "node:net";
 import type { ClientResult, MemberAddress, ReplicaId } from "../core/index.ts";
 import { executionPending, membershipUnsettled } from "../core/index.ts";
 import { precheckMemberRequest } from "./member-precheck.ts";
-import { Admission, httpConnectionsMaxDefault, type AdmissionOptions } from "./admission.ts";
+import { Admission, driverRequestsPendingMax, httpConnectionsMaxDefault, type AdmissionOptions } from "./admission.ts";
 import type { MonotonicClock } from "./clock.ts";
 import type { SlowDisk } from "./slow-disk.ts";
 import { noDiskFaults, type DiskFaults } from "./disk-faults.ts";
@@ -254,9 +254,9 @@ class ReplicaProcess implements RunningReplica {
     this.advertiseHttp = options.advertiseHttp ?? formatAddress(options.http);
     const initial = kvInitialState(config);
     this.lastView = kvAdapter.view(initial);
+    this.admission = new Admission(options.admission);
     this.driver = this.newDriver(initial);
     this.transport = this.newTransport(incarnation);
-    this.admission = new Admission(options.admission);
     this.metrics = this.newMetrics();
     this.server = this.newHttpServer();
   }
@@ -376,6 +376,7 @@ class ReplicaProcess implements RunningReplica {
       clock: this.options.clock,
       trace: this.trace,
       requestTimeoutMs: this.options.requestTimeoutMs,
+      requestsPendingMax: driverRequestsPendingMax(this.admission.requestsInFlightMax),
       tickIntervalMs: (state) => tickIntervalMs(state, this.options.clock.rate),
       send: (to, message, wireId) => {
         if (
