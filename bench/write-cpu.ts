@@ -277,14 +277,22 @@ try {
   }));
   // The idle cluster's CPU (ticks, heartbeats, metrics), to tell what the writes themselves cost.
   const idleFrom = members.map((m) => totalCpu(m.pid));
+  const idleSwitches = members.map((m) => contextSwitches(m.pid));
   const idleStarted = performance.now();
   await new Promise((resolve) => setTimeout(resolve, idle * 1000));
+  const idleSeconds = (performance.now() - idleStarted) / 1000;
   const idleMsPerSecond =
+    idle === 0 ? 0 : members.reduce((n, m, i) => n + totalCpu(m.pid) - idleFrom[i]!, 0) / idleSeconds;
+  /** Wake-ups per second of the idle cluster's threads, all members. */
+  const idleWakeupsPerSecond =
     idle === 0
       ? 0
-      : (members.reduce((n, m, i) => n + totalCpu(m.pid) - idleFrom[i]!, 0) * 1000) / (performance.now() - idleStarted);
+      : members.reduce((n, m, i) => {
+          for (const [tid, s] of contextSwitches(m.pid)) n += s.voluntary - (idleSwitches[i]!.get(tid)?.voluntary ?? 0);
+          return n;
+        }, 0) / idleSeconds;
   progress(
-    `leader ${leader}; idle ${idleMsPerSecond.toFixed(1)} ms of CPU per second; ${clients} clients for ${seconds} s; load ${loadAverage()}`,
+    `leader ${leader}; idle ${idleMsPerSecond.toFixed(1)} ms of CPU and ${idleWakeupsPerSecond.toFixed(0)} wake-ups per second; ${clients} clients for ${seconds} s; load ${loadAverage()}`,
   );
   let before: Map<string, number>[] = [];
   let after: Map<string, number>[] = [];
@@ -441,6 +449,7 @@ try {
     load: loadAverage(),
     cpuPerWriteUs: replicas.reduce((n, r) => n + r.totalUs, 0),
     idleCpuMsPerSecond: Math.round(idleMsPerSecond * 10) / 10,
+    idleWakeupsPerSecond: Math.round(idleWakeupsPerSecond),
     /** CPU per write beyond what the idle cluster spends in the same time. */
     cpuPerWriteBeyondIdleUs: Math.round(
       replicas.reduce((n, r) => n + r.totalUs, 0) - ((idleMsPerSecond * seconds) / writes) * 1000,

@@ -3,7 +3,15 @@
  * only, each waiting for every record it depends on; and which core settings it refuses.
  */
 import { describe, expect, it } from "vitest";
-import { KvOvertaking, kvConfig, type KvMessage, type KvRecord } from "./core-adapter.ts";
+import { Cluster } from "../core/testing/cluster.ts";
+import {
+  KvOvertaking,
+  kvAdapter,
+  kvConfig,
+  type KvMessage,
+  type KvRecord,
+  type KvReplicaState,
+} from "./core-adapter.ts";
 
 const ballot = (round: number, replica: number) => ({ round, replica });
 const ack = (round: number, replica: number): KvMessage => ({
@@ -89,5 +97,33 @@ describe("kvConfig", () => {
     expect(() => kvConfig(1, [1, 2, 3], { valuesAtRest: true })).toThrow(/must not set valuesAtRest/);
     expect(kvConfig(1, [1, 2, 3], { valuesAtRest: false }).valuesAtRest).toBe(false);
     expect(kvConfig(1, [1, 2, 3]).valuesAtRest).toBe(false);
+  });
+});
+
+describe("kvAdapter.facts", () => {
+  const same = (state: KvReplicaState): void => {
+    const { membershipOf, ...facts } = kvAdapter.facts(state);
+    const view = kvAdapter.view(state);
+    expect(facts).toEqual({
+      role: view.role,
+      leader: view.leader,
+      ballot: view.ballot,
+      leaseUntil: view.leaseUntil,
+      executedSlot: view.executedSlot,
+    });
+    expect(membershipOf.length).toBeGreaterThan(0);
+  };
+
+  it("says what the view says of role, leader, ballot, lease and executed slot, and keeps the membership's parts", () => {
+    const c = Cluster.elected(3);
+    for (const id of [1, 2, 3]) same(c.state(id));
+    const before = kvAdapter.facts(c.state(1));
+    c.request(1, { _tag: "put", key: "k", value: "v" }, "linearizable");
+    c.stabilize();
+    for (const id of [1, 2, 3]) same(c.state(id));
+    const after = kvAdapter.facts(c.state(1));
+    expect(after.executedSlot).toBeGreaterThan(before.executedSlot);
+    // A write changes none of what the membership is made of: the batch's view is not rebuilt.
+    expect(after.membershipOf.every((part, i) => part === before.membershipOf[i])).toBe(true);
   });
 });

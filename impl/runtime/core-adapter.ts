@@ -25,7 +25,7 @@ import type { StepFunction } from "./driver.ts";
 import { binaryCodec } from "./binary-codec.ts";
 import { jsonCodec } from "./framing.ts";
 import type { TraceCodecs } from "./trace.ts";
-import type { ConfigurationView, CoreAdapter, CoreView, MembershipView } from "./view.ts";
+import type { BatchFacts, ConfigurationView, CoreAdapter, CoreView, MembershipView } from "./view.ts";
 
 export type KvMessage = Message<KvInput>;
 export type KvRecord = DurableRecord<KvInput>;
@@ -129,14 +129,32 @@ function hex8(n: number): string {
   return n.toString(16).padStart(8, "0");
 }
 
+function ballotText(state: KvReplicaState): string | null {
+  const ballot = ownBallot(state.role);
+  return ballot === null ? null : showBallot(ballot);
+}
+
+function factsOf(state: KvReplicaState): BatchFacts {
+  const role = state.role;
+  return {
+    role: !state.started ? "starting" : state.halted !== null ? "halted" : role._tag,
+    leader: role._tag === "leader" ? state.ctx.config.self : state.learner.leaderHint,
+    ballot: ballotText(state),
+    leaseUntil: role._tag === "leader" ? role.leaseUntil : null,
+    executedSlot: state.learner.executedUpTo,
+    // What `membershipOf` reads but the leader's progress, the transfer and the snapshot slot,
+    // which only the status shows (it builds the whole view).
+    membershipOf: [state.ctx.config, state.learner.configs, state.removal],
+  };
+}
+
 function viewOf(state: KvReplicaState): CoreView {
   const role = state.role;
   const leader = role._tag === "leader" ? state.ctx.config.self : state.learner.leaderHint;
-  const ballot = ownBallot(role);
   return {
     role: !state.started ? "starting" : state.halted !== null ? "halted" : role._tag,
     leader,
-    ballot: ballot === null ? null : showBallot(ballot),
+    ballot: ballotText(state),
     promised: showBallot(state.acceptor.maxBal),
     promisedRound: state.acceptor.maxBal.round,
     leaseUntil: role._tag === "leader" ? role.leaseUntil : null,
@@ -217,6 +235,7 @@ export class KvOvertaking {
 /** Status and metrics view of the key-value replica. */
 export const kvAdapter: CoreAdapter<KvReplicaState, KvMessage> = {
   view: viewOf,
+  facts: factsOf,
   // A follower reports its executed slot in HeartbeatAck; a leader has executed every slot up to the commit index it
   // sends.
   peerExecutedSlot: (message) => {

@@ -8,7 +8,7 @@ import { admissionRefusals } from "./peer-admission.ts";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { parseConfig, type Ballot, type Config, type ReplicaId } from "../core/index.ts";
 import type { BatchReport } from "./driver.ts";
-import type { CoreView } from "./view.ts";
+import type { BatchMetricsView, CoreView } from "./view.ts";
 
 /** Depths sampled when /metrics is scraped. */
 export interface DepthSource {
@@ -369,7 +369,7 @@ export class ReplicaMetrics {
   }
 
   /** Account for one driver batch and the view change it caused. */
-  onBatch(report: BatchReport, before: CoreView, after: CoreView): void {
+  onBatch(report: BatchReport, before: BatchMetricsView, after: BatchMetricsView): void {
     this.batchEvents.observe(report.events);
     if (report.records > 0) {
       this.fsync.observe(report.fsyncMs / 1000);

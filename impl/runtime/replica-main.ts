@@ -52,7 +52,7 @@ import type { PeerAdmissionLimits } from "./peer-admission.ts";
 import { TokenStore } from "./tokens.ts";
 import { TraceWriter } from "./trace.ts";
 import { addressOfText, formatAddress, Transport, type Address } from "./transport.ts";
-import type { CoreView } from "./view.ts";
+import type { BatchFacts, CoreView } from "./view.ts";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
 
 /** Everything a replica needs to start. Limits state their defaults. */
@@ -162,7 +162,9 @@ class ReplicaProcess implements RunningReplica {
   private readonly catchUpHold: CatchUpHold;
   private readonly advertiseHttp: string;
   private readonly startedAtMs: number;
+  /** The view as of the last batch that changed its role, leader, ballot or membership (see `afterBatch`). */
   private lastView: CoreView;
+  private lastFacts: BatchFacts;
   private stopped = false;
   /** Why this replica no longer serves (it was removed), or null. */
   private retiredReason: string | null = null;
@@ -254,6 +256,7 @@ class ReplicaProcess implements RunningReplica {
     this.advertiseHttp = options.advertiseHttp ?? formatAddress(options.http);
     const initial = kvInitialState(config);
     this.lastView = kvAdapter.view(initial);
+    this.lastFacts = kvAdapter.facts(initial);
     this.admission = new Admission(options.admission);
     this.driver = this.newDriver(initial);
     this.transport = this.newTransport(incarnation);
@@ -420,7 +423,7 @@ class ReplicaProcess implements RunningReplica {
         this.trace?.flush();
         this.options.onFatal(error);
       },
-      onBatch: (state, report) => this.afterBatch(kvAdapter.view(state), report),
+      onBatch: (state, report) => this.afterBatch(state, report),
     });
   }
 
@@ -447,12 +450,27 @@ class ReplicaProcess implements RunningReplica {
     this.metrics.heartbeatArrived(from, message.ballot, now);
   }
 
-  /** Metrics, recent events and a log line for what a batch changed. */
-  private afterBatch(view: CoreView, report: BatchReport): void {
+  /**
+   * Metrics, recent events and a log line for what a batch changed. The whole view (the
+   * membership's maps, the digest's text) is built only when the role, leader, ballot or what the
+   * membership is made of changed: not for the batches of every write.
+   */
+  private afterBatch(state: KvReplicaState, report: BatchReport): void {
+    const facts = kvAdapter.facts(state);
+    const was = this.lastFacts;
+    this.lastFacts = facts;
+    this.metrics.onBatch(report, was, facts);
+    if (
+      facts.role === was.role &&
+      facts.leader === was.leader &&
+      facts.ballot === was.ballot &&
+      facts.membershipOf.every((part, i) => part === was.membershipOf[i])
+    )
+      return;
+    const view = kvAdapter.view(state);
     const before = this.lastView;
     this.lastView = view;
-    this.metrics.onBatch(report, before, view);
-    if (view.membership.addresses !== before.membership.addresses) this.learnAddresses(view);
+    this.learnAddresses(view);
     this.noteMembership(before, view);
     if (view.role === before.role && view.leader === before.leader && view.ballot === before.ballot) return;
     this.events.noteViewChange(before, view);

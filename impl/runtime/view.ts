@@ -80,9 +80,23 @@ export interface MembershipView {
   readonly progress: ReadonlyMap<ReplicaId, number>;
 }
 
+/** What the metrics compare a batch's state on with the previous one's. */
+export type BatchMetricsView = Pick<CoreView, "role" | "leader" | "ballot" | "leaseUntil" | "executedSlot">;
+
+/**
+ * What every batch is compared on (metrics, the log of role changes): the few fields of a
+ * {@link CoreView} that cost nothing to read, and the identity of what the membership is made of
+ * (the core's state is persistent: a configuration or removal that changed is a new object).
+ */
+export interface BatchFacts extends BatchMetricsView {
+  readonly membershipOf: readonly unknown[];
+}
+
 /** Computes a {@link CoreView} from a core state, and notes peer progress from messages. */
 export interface CoreAdapter<S, M> {
   view(state: S): CoreView;
+  /** The {@link BatchFacts} of `state`: what `view` would say of them, without building the view. */
+  facts(state: S): BatchFacts;
   /** The executed slot a peer's `message` shows (at least), if it tells (for lag). */
   peerExecutedSlot(message: M): number | undefined;
   /** A short name of the message's type, for metrics labels. */
