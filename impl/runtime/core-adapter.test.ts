@@ -81,13 +81,15 @@ describe("KvOvertaking", () => {
     expect(o.dependsOn(ack(2, 3), promise(2, 3))).toBe(true);
   });
 
-  it("holds a heartbeat or Accept for the leader's votes up to its commit index, and for its promise", () => {
+  it("holds a heartbeat or Accept for earlier ballots' votes up to its commit index, not its own, and for its promise", () => {
     const o = new KvOvertaking();
     expect(o.dependsOn(accept(2, 1, 0), promise(2, 1))).toBe(true);
     o.durable(promise(2, 1));
     for (const m of [heartbeat(2, 1, 10), accept(2, 1, 10)]) {
-      expect(o.dependsOn(m, vote(10, 2, 1))).toBe(true);
-      expect(o.dependsOn(m, vote(11, 2, 1))).toBe(false);
+      // The leader's own votes count in no quorum until their notice says they are durable.
+      expect(o.dependsOn(m, vote(10, 2, 1))).toBe(false);
+      expect(o.dependsOn(m, vote(10, 1, 3))).toBe(true);
+      expect(o.dependsOn(m, vote(11, 1, 3))).toBe(false);
       // A snapshot stands for slots chosen already: nothing waits for its commit.
       expect(o.dependsOn(m, snapshot(10))).toBe(false);
     }

@@ -267,9 +267,13 @@ export class KvOvertaking {
     switch (record._tag) {
       case "promise":
         return !promiseDurable && record.ballot.round >= b.round;
-      case "vote":
-        if (message._tag !== "HeartbeatAck" && record.slot <= message.commitIndex) return true;
+      case "vote": {
+        // A commit index tells followers what is chosen; the leader's own votes in its ballot count in
+        // no quorum until durable (their Persist has `notify`), so nothing it says waits for them.
+        const own = record.ballot.round === b.round && record.ballot.replica === b.replica;
+        if (message._tag !== "HeartbeatAck" && !own && record.slot <= message.commitIndex) return true;
         return !promiseDurable && record.ballot.round >= b.round;
+      }
       default:
         return true;
     }

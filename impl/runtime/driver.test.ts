@@ -36,6 +36,7 @@ function toyStep(state: State, event: Event<Msg, Rec, Input>): StepResult<State,
       return { state: { ...state, nows, ticks: state.ticks + 1 }, effects: [] };
     case "Receive":
     case "Reconfigure":
+    case "VoteDurable":
       return { state: { ...state, nows }, effects: [] };
     case "ClientRequest": {
       if (event.input.add < 0) throw new Error("assertion failed: negative input");
@@ -714,6 +715,49 @@ describe("driver", () => {
     expect(happenings).toEqual(["send 2 4"]);
     // The peer message that arrived after the request was stepped first.
     expect(order).toEqual(["receive 9", "request 4"]);
+  });
+
+  it("holds nothing behind a Persist with notify, commits it at once, and feeds VoteDurable once it is durable", async () => {
+    // A write's record asks for a notice (as the leader's own vote does); a later write's reply
+    // must not wait for it, and the notice comes only once the log says the record is durable.
+    const order: string[] = [];
+    const notifying = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
+      if (event._tag === "VoteDurable") {
+        order.push(`durable ${event.slot}`);
+        return { state, effects: [] };
+      }
+      if (event._tag !== "ClientRequest") return toyStep(state, event);
+      const total = state.total + event.input.add;
+      return {
+        state: { ...state, total },
+        effects: [
+          {
+            _tag: "Persist",
+            record: { _tag: "added", n: total },
+            notify: { slot: total, ballot: { round: 1, replica: 1 } },
+          },
+          { _tag: "Reply", requestId: event.requestId, result: { _tag: "ok", output: total } },
+        ],
+      };
+    };
+    const { happenings, waiting, log } = echoing(() => 2);
+    const { driver } = makeDriver({ step: notifying, log });
+    driver.start([]);
+    const first = await driver.submit({ input: { add: 1 }, consistency: "linearizable" });
+    const second = await driver.submit({ input: { add: 2 }, consistency: "linearizable" });
+    // Both replies went out with neither commit durable, and each record was handed over at once.
+    expect([first, second]).toEqual([
+      { _tag: "ok", output: 1 },
+      { _tag: "ok", output: 3 },
+    ]);
+    expect(happenings).toEqual(["write 1", "write 3"]);
+    expect(order).toEqual([]);
+    waiting.shift()!();
+    await waitFor("the first notice", () => (order.length > 0 ? true : undefined));
+    expect(order).toEqual(["durable 1"]);
+    waiting.shift()!();
+    await waitFor("the second notice", () => (order.length > 1 ? true : undefined));
+    expect(order).toEqual(["durable 1", "durable 3"]);
   });
 
   it("defers a batch of deferrable records to the next commit, commits them alone after a while, and keeps them at a clean stop", async () => {

@@ -4,7 +4,9 @@
  * effects in order. Group commit: the Persist records of a whole batch of steps are written in
  * one transaction with one fsync, and only then are the sends, replies and alarms that follow
  * the batch's first Persist released (those before it go at once). Every Persist therefore is
- * durable before any effect that follows it.
+ * durable before any effect that follows it, except one with `notify` (the leader's own vote):
+ * it holds back nothing, is committed at once with its batch, and once that commit is durable the
+ * driver feeds the core `VoteDurable`, which alone counts the vote.
  *
  * Pipelined commits: with an asynchronous log, later batches are stepped while an earlier
  * batch's records are being made durable (their records join the storage thread's next group
@@ -47,7 +49,16 @@
  * a client waits at most `requestTimeoutMs`. A throw from `step` or from storage stops the
  * replica (fail-stop): continuing after either could break the contract above.
  */
-import type { ClientResult, Consistency, Effect, Event, ReplicaId, StepResult, ConfigChange } from "../core/index.ts";
+import type {
+  ClientResult,
+  Consistency,
+  Effect,
+  Event,
+  ReplicaId,
+  StepResult,
+  ConfigChange,
+  VoteRef,
+} from "../core/index.ts";
 import type { MonotonicClock } from "./clock.ts";
 import type { TraceWriter } from "./trace.ts";
 
@@ -204,7 +215,8 @@ type Pending<M, R, I> =
   | { readonly _tag: "Tick" }
   | { readonly _tag: "ClientRequest"; readonly requestId: number; readonly submission: Submission<I> }
   | { readonly _tag: "Reconfigure"; readonly requestId: number; readonly change: ConfigChange }
-  | { readonly _tag: "Recover"; readonly records: readonly R[] };
+  | { readonly _tag: "Recover"; readonly records: readonly R[] }
+  | { readonly _tag: "VoteDurable"; readonly vote: VoteRef };
 
 interface Waiter<O> {
   readonly resolve: (result: ClientResult<O>) => void;
@@ -470,6 +482,8 @@ export class Driver<S, M, R, I, O, H = never> {
         return { _tag: "Reconfigure", now, requestId: pending.requestId, change: pending.change };
       case "Recover":
         return { _tag: "Recover", now, records: pending.records };
+      case "VoteDurable":
+        return { _tag: "VoteDurable", now, slot: pending.vote.slot, ballot: pending.vote.ballot };
     }
   }
 
@@ -613,7 +627,12 @@ export class Driver<S, M, R, I, O, H = never> {
     }
     const after = this.current;
     const deferrable = this.options.deferrable;
-    const barrier = effects.findIndex((effect) => effect._tag === "Persist" && deferrable?.(effect.record) !== true);
+    const barrier = effects.findIndex(
+      (effect) => effect._tag === "Persist" && effect.notify === undefined && deferrable?.(effect.record) !== true,
+    );
+    const notices: VoteRef[] = [];
+    for (const effect of effects)
+      if (effect._tag === "Persist" && effect.notify !== undefined) notices.push(effect.notify);
     const head = barrier < 0 ? effects : effects.slice(0, barrier);
     const tail = barrier < 0 ? [] : effects.slice(barrier);
     const firstSeq = this.options.log.recordCount + this.deferred.length + 1;
@@ -652,7 +671,8 @@ export class Driver<S, M, R, I, O, H = never> {
       else needs.then.push(overtake);
     }
     if (tail.length === 0) {
-      if (records.length > 0) this.defer(records, batchNumber);
+      if (notices.length > 0) this.commitNow(records, batchNumber, batchBytes, notices, () => undefined);
+      else if (records.length > 0) this.defer(records, batchNumber);
       this.release(() => {
         overtake();
         report(0, early, this.carryOut(rest, batchNumber, firstSeq));
@@ -666,16 +686,33 @@ export class Driver<S, M, R, I, O, H = never> {
     }, gateOf(rest));
     const held = { ready: false, run: (): void => undefined };
     this.outbox.push(held);
-    const all = this.deferred.concat(records);
-    this.deferred = [];
-    this.bytesInFlight += batchBytes;
-    this.commit(all, batchNumber, true, (fsyncMs) => {
-      this.bytesInFlight -= batchBytes;
+    this.commitNow(records, batchNumber, batchBytes, notices, (fsyncMs) => {
       held.run = () => report(fsyncMs, early, middle, this.carryOut(tail, batchNumber, firstSeq + headRecords));
       afterGate(gateOf(tail), () => {
         held.ready = true;
         this.drain();
       });
+    });
+  }
+
+  /**
+   * Commit the deferred records and `records` now; once durable, feed the core a `VoteDurable` for
+   * each of `notices`, in order, and call `then`.
+   */
+  private commitNow(
+    records: readonly R[],
+    batchNumber: number,
+    batchBytes: number,
+    notices: readonly VoteRef[],
+    then: (fsyncMs: number) => void,
+  ): void {
+    const all = this.deferred.concat(records);
+    this.deferred = [];
+    this.bytesInFlight += batchBytes;
+    this.commit(all, batchNumber, true, (fsyncMs) => {
+      this.bytesInFlight -= batchBytes;
+      for (const vote of notices) this.enqueue({ _tag: "VoteDurable", vote });
+      then(fsyncMs);
     });
   }
 

@@ -75,11 +75,13 @@ function checksAfter(
 const forged: Value<KvInput> = { _tag: "batch", commands: [{ input: { _tag: "put", key: "forged", value: "x" } }] };
 
 /**
- * The slot for the RepliesMatchSpec alteration, from the run's own steps: the first slot whose
+ * The slot for the vote-erasing alteration, from the run's own steps: the first slot whose
  * first learning (a replica executes it or writes its chosen record) is a step that acknowledges,
  * before anything else about the slot, a session write the slot's batch holds, and whose votes up
  * to then each came from an acceptor already promised to their ballot. With every vote for it
- * erased, that acknowledgement is the first thing a check can object to. Another slot is caught
+ * erased, the leader's counting of those votes is the first thing a check can object to
+ * (CountedVotesDurable), before the acknowledgement it leads to (RepliesMatchSpec, which
+ * proofs/world-checks.test.ts shows on its own). Another slot is caught
  * by another check first, as a bug would be: a no-op, a reconfiguration or a batch executed
  * without an acknowledgement by ExecutedPrefixAgreement, a chosen record written before by
  * LearnedIsChosen, a vote that was its acceptor's first durable word of a ballot by DurableMaxBal.
@@ -321,7 +323,7 @@ describe("the trace checks fail on the run's traces altered as a bug would alter
     expect(checksAfter((list) => replaceAt(list, i, { ...step, effects }))).toContain("OneValuePerBallot");
   });
 
-  it("RepliesMatchSpec: a write is acknowledged though no quorum made a vote for its slot durable", () => {
+  it("CountedVotesDurable: a leader counts, and acknowledges a write on, votes for its slot that nobody made durable", () => {
     const slot = slotOfAcknowledgedWrite(steps);
     expect(slot, "a slot first executed where a write it holds was acknowledged").toBeDefined();
     const withoutVotes = (s: ReplayStep): ReplayStep => {
@@ -336,7 +338,7 @@ describe("the trace checks fail on the run's traces altered as a bug would alter
           : s.event;
       return { ...s, effects, event };
     };
-    expect(checksAfter((list) => list.map(withoutVotes))).toContain("RepliesMatchSpec");
+    expect(checksAfter((list) => list.map(withoutVotes))).toContain("CountedVotesDurable");
   });
 
   it("refines Voting: an acceptor votes in a ballot below one it promised", () => {
