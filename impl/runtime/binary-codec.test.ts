@@ -54,6 +54,22 @@ describe("binary codec", () => {
     expect(messages.decode(bytes)).toEqual(Either.right(accept));
   });
 
+  it("writes into a scratch buffer large enough, and into a fresh one otherwise, the same bytes", () => {
+    const codec = binaryCodec(Schema.Struct({ s: Schema.String, n: Schema.Number }));
+    const value = { s: "x".repeat(1000), n: 7 };
+    const fresh = codec.encode(value);
+    const scratch = Buffer.alloc(4096, 0xee);
+    const into = codec.encode(value, scratch);
+    expect(into.equals(fresh)).toBe(true);
+    expect(into.buffer).toBe(scratch.buffer);
+    expect(codec.decode(into)).toEqual(Either.right(value));
+    const small = Buffer.alloc(10, 0xee);
+    const outgrown = codec.encode(value, small);
+    expect(outgrown.equals(fresh)).toBe(true);
+    expect(outgrown.buffer).not.toBe(small.buffer);
+    expect(small.every((b) => b === 0xee)).toBe(true);
+  });
+
   it("carries strings UTF-8 cannot (unpaired surrogates) and -0 unchanged", () => {
     const codec = binaryCodec(Schema.Struct({ s: Schema.String, n: Schema.Number }));
     for (const value of [

@@ -21,8 +21,13 @@ import { encodesAsItself } from "./framing.ts";
 
 /** A value of `A` as bytes, and back with checking. */
 export interface BinaryCodec<A> {
-  /** The bytes of `value`, a value of the Schema's type (not checked here). */
-  encode(value: A): Buffer;
+  /**
+   * The bytes of `value`, a value of the Schema's type (not checked here). With `scratch` large
+   * enough, they are written at its start and returned as a view of it (valid until `scratch` is
+   * written again): a caller that hands each encoding on at once (SQLite copies what it binds)
+   * spares a fresh buffer, whose pages the kernel must supply, per value.
+   */
+  encode(value: A, scratch?: Buffer): Buffer;
   /** The value in `bytes` from `offset` to the end; `Left` names the field and what was wrong. */
   decode(bytes: Uint8Array, offset?: number): Either.Either<A, string>;
   /**
@@ -487,11 +492,12 @@ export function binaryCodec<A, I>(schema: Schema.Schema<A, I>): BinaryCodec<A> {
     throw new Error("the binary codec needs a Schema whose values encode as themselves");
   const root = compile(schema.ast, new Map());
   return {
-    encode(value) {
-      const w = new Writer(Buffer.allocUnsafe(root.size(value)));
+    encode(value, scratch) {
+      const size = root.size(value);
+      const w = new Writer(scratch !== undefined && scratch.length >= size ? scratch : Buffer.allocUnsafe(size));
       root.write(w, value);
-      if (w.pos !== w.buf.length) throw new Error(`binary codec wrote ${w.pos} bytes of ${w.buf.length}`);
-      return w.buf;
+      if (w.pos !== size) throw new Error(`binary codec wrote ${w.pos} bytes of ${size}`);
+      return w.buf.length === size ? w.buf : w.buf.subarray(0, size);
     },
     decode(bytes, offset = 0) {
       const read = reading(bytes, offset, (r) => ({ value: root.read(r, "message") as A, left: r.end - r.pos }));

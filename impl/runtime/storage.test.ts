@@ -241,6 +241,22 @@ describe("storage", () => {
     const reopened = openAs(true);
     expect(reopened.records).toEqual([promise, vote]);
     reopened.storage.close();
+    // Each record's bytes are written into the buffer the one before used (SQLite copies what it
+    // binds): records larger and smaller than the one before, in one transaction and in several.
+    const sized = (slot: number, n: number): KvRecord => ({
+      _tag: "vote",
+      slot,
+      ballot: { round: 1, replica: 1 },
+      value: { _tag: "batch", commands: [{ input: { _tag: "put", key: "k", value: String(slot).repeat(n) } }] },
+    });
+    const more = [sized(3, 50_000), sized(4, 10), sized(5, 300_000), sized(6, 7)];
+    const third = openAs(true);
+    third.storage.append(more.slice(0, 3));
+    third.storage.append(more.slice(3));
+    third.storage.close();
+    const all = openAs(true);
+    expect(all.records).toEqual([promise, vote, ...more]);
+    all.storage.close();
     // Bytes need their codec: a store opened without it refuses the row, naming it.
     expectRefusedBy(() => openAs(false), /record 2 \(vote\) is stored as bytes, and this store was opened without/);
   });

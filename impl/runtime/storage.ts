@@ -165,6 +165,9 @@ export class SplitRecord<R> {
   }
 }
 
+/** The largest record body whose buffer is kept for the next (a 1 MiB value's vote and then some), in bytes. */
+const scratchBytesMax = 2 * 1024 * 1024;
+
 /** A record body at least this long (characters or bytes) is checksummed without a copy joined to its prefix. */
 const largeBodyChars = 64 * 1024;
 
@@ -209,6 +212,8 @@ export class Storage<R> {
   private compactReady = 0;
   /** Power-loss mode: the file that notes what each returned fsync made durable (-1: none). */
   private readonly syncedSeqFd: number;
+  /** The buffer the next record's bytes are written into (see `encodeBody`). */
+  private scratch: Buffer = Buffer.alloc(0);
   /** The last record of each key (`keyOf`), by sequence number, and the key of each such record. */
   private readonly keyed = new Map<string, number>();
   private readonly keyOfSeq = new Map<number, string>();
@@ -241,8 +246,7 @@ export class Storage<R> {
         const encoded = this.options.codec.encodeValue(split ? record.record : record);
         if (split && !hasEmptyData(encoded))
           throw new Error(`a split record (${kind}) must have an empty data field to stand for its parts`);
-        const binary = this.options.binary;
-        const body = binary === undefined ? JSON.stringify(encoded) : binary.encode(split ? record.record : record);
+        const body = this.encodeBody(split ? record.record : record, encoded);
         this.insert.run(seq, kind, body, recordChecksum(seq, kind, body));
         if (!split) this.index(record, seq);
         // An empty data field stands for parts, so a record whose data is empty gets one empty part:
@@ -254,6 +258,19 @@ export class Storage<R> {
       }
       return seq;
     });
+  }
+
+  /**
+   * A record's body: JSON text, or with `binary` the codec's bytes, written into a buffer kept for
+   * the next record (SQLite copies what it binds) rather than a fresh one per record, whose pages
+   * the kernel may have to supply. A body above `scratchBytesMax` gets its own.
+   */
+  private encodeBody(record: R, encoded: unknown): string | Buffer {
+    const binary = this.options.binary;
+    if (binary === undefined) return JSON.stringify(encoded);
+    const body = binary.encode(record, this.scratch);
+    if (body.buffer !== this.scratch.buffer && body.length <= scratchBytesMax) this.scratch = body;
+    return body;
   }
 
   /** Open (or with `create`, create) the store in `options.dir`. Throws {@link StorageError}. */
