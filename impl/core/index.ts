@@ -25,5 +25,12 @@ export {
   type Step,
 } from "./replica.ts";
 export { AssertionFailure } from "./assert.ts";
-export { readFromRecords, resolveStored, type StoredMessage, type StoredValue } from "./at-rest.ts";
+export {
+  isStored,
+  readFromRecords,
+  resolveStored,
+  valueBytes,
+  type StoredMessage,
+  type StoredValue,
+} from "./at-rest.ts";
 export { ContentDigest, serializationOf, type SnapshotSerialization } from "./snapshot.ts";

@@ -6,6 +6,9 @@
  */
 import {
   initialState,
+  isStored,
+  resolveStored,
+  valueBytes,
   messageSchema,
   ownBallot,
   parseConfig,
@@ -18,10 +21,11 @@ import {
   type ReplicaState,
   type ReplicaId,
   type StoredMessage,
+  type StoredValue,
   type Configuration,
 } from "../core/index.ts";
 import { kv, KvInput, KvOutput, type KvState } from "../../spec/kv.ts";
-import type { StepFunction } from "./driver.ts";
+import type { StepFunction, StoredReader } from "./driver.ts";
 import { binaryCodec } from "./binary-codec.ts";
 import { jsonCodec } from "./framing.ts";
 import type { TraceCodecs } from "./trace.ts";
@@ -69,13 +73,57 @@ export function kvConfig(
         `the core configuration file must not set ${field}: it comes from --id, --peers, --join and --initial-members`,
       );
   }
-  // A replica with values at rest sends what a peer asks for from its records; this driver cannot
-  // read them back yet, and would stop at the first catch-up it served.
-  if (overrides.valuesAtRest === true)
-    throw new Error("the core configuration file must not set valuesAtRest: this runtime keeps values in memory");
-  // The runtime batches adaptively unless the operator says otherwise (impl/core/config.ts).
-  return parseConfig({ adaptiveBatching: true, ...overrides, self, members: [...members], joining });
+  // The runtime batches adaptively, and keeps executed values at rest in its store (read back by
+  // the storage thread when a peer needs them: kvStoredReader), unless the operator says otherwise
+  // (impl/core/config.ts).
+  return parseConfig({
+    adaptiveBatching: true,
+    valuesAtRest: true,
+    ...overrides,
+    self,
+    members: [...members],
+    joining,
+  });
 }
+
+/** The key of a vote record (storage.ts, `keyOf`): the slot and ballot by which a value at rest names it. */
+export function kvRecordKey(record: KvRecord): string | null {
+  return record._tag === "vote" ? voteKey(record.slot, record.ballot) : null;
+}
+
+function voteKey(slot: number, ballot: { readonly round: number; readonly replica: number }): string {
+  return `vote ${slot} ${ballot.round}.${ballot.replica}`;
+}
+
+/** The values at rest of `message`, in the order `resolveStored` reads them. */
+function storedValuesOf(message: KvStoredMessage): StoredValue[] {
+  const values = message._tag === "Promise" ? message.votes.map((v) => v.value) : message.entries.map((e) => e.value);
+  return values.filter(isStored);
+}
+
+/**
+ * How the driver reads a `SendStored` back (impl/core/at-rest.ts): each value at rest is the
+ * value of the vote record at its slot in its ballot. The record must be that vote and its value
+ * as large as the core measured it, or the message is not sent (the replica stops): a store that
+ * gives back another record is never trusted with a peer's catch-up.
+ */
+export const kvStoredReader: StoredReader<KvMessage, KvRecord, KvStoredMessage> = {
+  keys: (message) => storedValuesOf(message).map((v) => voteKey(v.slot, v.ballot)),
+  keyOf: kvRecordKey,
+  resolve: (message, records) => {
+    let next = 0;
+    return resolveStored(message, (stored) => {
+      const record = records[next++];
+      const key = voteKey(stored.slot, stored.ballot);
+      if (record === undefined || kvRecordKey(record) !== key || record._tag !== "vote")
+        throw new Error(`the value at rest at slot ${stored.slot} needs record ${key}, and was given another`);
+      const bytes = valueBytes(record.value);
+      if (bytes !== stored.bytes)
+        throw new Error(`record ${key} holds a value of ${bytes} bytes where the one at rest has ${stored.bytes}`);
+      return record.value;
+    });
+  },
+};
 
 /** A fresh key-value replica (its first event must be Recover). */
 export function kvInitialState(config: Config): KvReplicaState {
@@ -180,10 +228,11 @@ function viewOf(state: KvReplicaState): CoreView {
  *   proofs/durability.ts). While the durable records hold a ballot >= b it needs nothing more;
  *   otherwise the raise it rests on is a pending promise or vote record, and it waits for every
  *   one of a round >= b's;
- * - a Heartbeat's or Accept's commit index says the slots up to it are chosen, which may rest
- *   on the leader's own votes: it waits for every pending vote at or below it, and, like a
- *   grant, for the promise of its ballot if that is not durable yet (a leader that restarted
- *   without it could propose again in the same ballot);
+ * - a Heartbeat's or Accept's commit index says the slots up to it are chosen: it waits for every
+ *   pending vote at or below it but the leader's own in its ballot (which count in no quorum
+ *   until their `VoteDurable`, so no chosen slot rests on one), and, like a grant, for the
+ *   promise of its ballot if that is not durable yet (a leader that restarted without it could
+ *   propose again in the same ballot);
  * - neither waits for a `chosen` or `handOver` record (recovery aids nothing depends on) or a snapshot record:
  *   a snapshot stands for slots already chosen and executed, from records durable or pending on
  *   their own (a crash before it is durable recovers the same prefix from them, and re-executes

@@ -35,6 +35,15 @@
  * the event loop for long however large the requests are, and the grants, heartbeats, Promises and
  * Accepts that keep the lease alive never wait behind more than one bounded batch of client work.
  *
+ * Values at rest (impl/core/at-rest.ts): a `SendStored` is the Send of its message with its
+ * values read back from the durable records, as of the step that emitted it. Each is read when
+ * its batch is stepped, before the batch's records go to the log: a record persisted earlier in
+ * the same batch is taken from the batch (it is not in the log yet), every other by the log's
+ * `read`, which is served in order behind the appends made before it and ahead of this batch's
+ * (and of any compaction a snapshot in it would cause). The effect then waits, in its place, for
+ * its read as well as for the commits ahead of it. A record the log does not hold stops the
+ * replica: the message is never sent without its values, nor with other ones.
+ *
  * Every queue is bounded: peer messages beyond `eventsQueuedMax` are dropped (as a network
  * would), client requests beyond `requestsPendingMax` are refused at once as overloaded, and
  * a client waits at most `requestTimeoutMs`. A throw from `step` or from storage stops the
@@ -66,7 +75,24 @@ export interface DurableLog<R> {
    * uses it, keeps the event loop free while the disk works, and steps later batches meanwhile.
    */
   appendAsync?(records: readonly R[], done: (error: Error | null) => void): void;
+  /**
+   * Read back the records of `keys` (see {@link StoredReader}) as they stand after every append
+   * made so far, and before any made later, or any compaction one of those causes; `done` gets
+   * them in the order of `keys`, or an error naming a key the log does not hold. Needed only by a
+   * driver that reads values at rest.
+   */
+  read?(keys: readonly string[], done: (error: Error | null, records: readonly R[]) => void): void;
   readonly recordCount: number;
+}
+
+/** How the values at rest of a `SendStored` effect's message are found (impl/core/at-rest.ts). */
+export interface StoredReader<M, R, H> {
+  /** The keys of the records that hold `message`'s values at rest (the log's `read`). */
+  keys(message: H): readonly string[];
+  /** The key of `record` (null: none), to find a record persisted in the same batch. */
+  keyOf(record: R): string | null;
+  /** `message` with its values taken from `records`, those of `keys(message)` in order; throws if one does not fit. */
+  resolve(message: H, records: readonly R[]): M;
 }
 
 /**
@@ -107,15 +133,13 @@ export interface BatchReport {
 export interface DriverOptions<S, M, R, I, O, H = never> {
   readonly step: StepFunction<S, M, R, I, O, H>;
   /**
-   * The message a `SendStored` effect stands for: `message` with its values at rest read back
-   * from the durable records (impl/core/at-rest.ts). Called when the effect is carried out, when
-   * every record persisted before it is durable. Hazard: by then a snapshot stepped in a later
-   * batch may be durable and its compaction may have deleted records the message names (the
-   * core names none below its own truncation only as of the step), so a store that compacts must
-   * take the values as of the step. Default: none (a `SendStored` then stops the replica: the core
-   * was configured with `valuesAtRest` and nothing reads the records back).
+   * How a `SendStored` effect's message is read back (see "Values at rest" above; the log must
+   * have `read`). Default: none (a `SendStored` then stops the replica: the core was configured
+   * with `valuesAtRest` and nothing reads the records back).
    */
-  readonly resolveStored?: (message: H) => M;
+  readonly stored?: StoredReader<M, R, H>;
+  /** Called with the number of values read back from the log (not from the batch) for each `SendStored`. */
+  readonly onStoredRead?: (values: number) => void;
   readonly state: S;
   readonly log: DurableLog<R>;
   readonly clock: MonotonicClock;
@@ -200,6 +224,18 @@ interface Waiter<O> {
   readonly deadline: number;
 }
 
+/** What waits for a batch's values at rest to be read back (see `readStored`). */
+interface Gate {
+  open: boolean;
+  readonly waiting: (() => void)[];
+}
+
+/** Run `run` once `gate` is open (at once when there is none, or it is open). */
+function afterGate(gate: Gate | null, run: () => void): void {
+  if (gate === null || gate.open) run();
+  else gate.waiting.push(run);
+}
+
 /** A peer message at most this large, in bytes, may overtake larger ones (see `nextBatch`). */
 const smallMessageBytes = 4096;
 
@@ -244,6 +280,8 @@ export class Driver<S, M, R, I, O, H = never> {
   private deferred: R[] = [];
   private deferredBatch = -1;
   private deferredTimer: NodeJS.Timeout | null = null;
+  /** The message each `SendStored` effect stands for, once read back (see `readStored`). */
+  private readonly storedSends = new WeakMap<object, M>();
   private failed = false;
   private stopped = false;
   private ticker: NodeJS.Timeout | null = null;
@@ -609,6 +647,10 @@ export class Driver<S, M, R, I, O, H = never> {
         sends: counts.reduce((n, c) => n + c.sends, 0),
         replies: counts.reduce((n, c) => n + c.replies, 0),
       });
+    // Values at rest are read as of now, before this batch's records go to the log.
+    const read = this.readStored(effects);
+    const gateOf = (segment: readonly Effect<M, R, O, H>[]): Gate | null =>
+      read !== null && segment.some((e) => e._tag === "SendStored") ? read : null;
     // The head's overtaking sends first (docs/trace-format.md), then the rest of it in order.
     const overtaking = this.options.overtaking;
     const overtakes = (e: Effect<M, R, O, H>): boolean => e._tag === "Send" && overtaking!.overtakes(e.message);
@@ -634,20 +676,22 @@ export class Driver<S, M, R, I, O, H = never> {
       this.release(() => {
         overtake();
         report(0, early, this.carryOut(rest, batchNumber, firstSeq));
-      });
+      }, gateOf(rest));
       return;
     }
     let middle = { sends: 0, replies: 0 };
     this.release(() => {
       overtake();
       middle = this.carryOut(rest, batchNumber, firstSeq);
-    });
+    }, gateOf(rest));
     const held = { ready: false, run: (): void => undefined };
     this.outbox.push(held);
     this.commitNow(records, batchNumber, batchBytes, notices, (fsyncMs) => {
       held.run = () => report(fsyncMs, early, middle, this.carryOut(tail, batchNumber, firstSeq + headRecords));
-      held.ready = true;
-      this.drain();
+      afterGate(gateOf(tail), () => {
+        held.ready = true;
+        this.drain();
+      });
     });
   }
 
@@ -672,6 +716,59 @@ export class Driver<S, M, R, I, O, H = never> {
     });
   }
 
+  /**
+   * Read back the values at rest of the `SendStored` effects among `effects` (see "Values at
+   * rest" above), into `storedSends`; null when there are none, else the gate that opens once
+   * every one is read (at once when none needed the log).
+   */
+  private readStored(effects: readonly Effect<M, R, O, H>[]): Gate | null {
+    if (!effects.some((e) => e._tag === "SendStored")) return null;
+    const { stored, log } = this.options;
+    if (stored === undefined) throw new Error("a SendStored effect, but the driver has no reader of values at rest");
+    const gate: Gate = { open: false, waiting: [] };
+    // The records persisted before each SendStored that the log has not been handed yet.
+    const unposted = new Map<string, R>();
+    const note = (record: R): void => {
+      const key = stored.keyOf(record);
+      if (key !== null) unposted.set(key, record);
+    };
+    this.deferred.forEach(note);
+    const fromLog: { effect: Effect<M, R, O, H> & { _tag: "SendStored" }; keys: string[]; found: (R | null)[] }[] = [];
+    for (const effect of effects) {
+      if (effect._tag === "Persist") note(effect.record);
+      if (effect._tag !== "SendStored") continue;
+      const keys = stored.keys(effect.message);
+      const found = keys.map((key) => unposted.get(key) ?? null);
+      if (found.every((record) => record !== null)) this.storedSends.set(effect, stored.resolve(effect.message, found));
+      else fromLog.push({ effect, keys: keys.filter((_, i) => found[i] === null), found });
+    }
+    if (fromLog.length === 0) {
+      gate.open = true;
+      return gate;
+    }
+    if (log.read === undefined) throw new Error("a SendStored effect, but the log cannot read records back");
+    log.read(
+      fromLog.flatMap((f) => f.keys),
+      (error, records) => {
+        if (this.stopped) return;
+        try {
+          if (error !== null) throw new Error(`reading values at rest back: ${error.message}`, { cause: error });
+          let next = 0;
+          for (const { effect, found } of fromLog) {
+            const whole = found.map((record) => record ?? records[next++]!);
+            this.storedSends.set(effect, stored.resolve(effect.message, whole));
+          }
+          this.options.onStoredRead?.(next);
+          gate.open = true;
+          for (const run of gate.waiting.splice(0)) run();
+        } catch (failure) {
+          this.fail(failure);
+        }
+      },
+    );
+    return gate;
+  }
+
   /** The latest pending commit holding a record that one of `sends` depends on; null when none. */
   private latestCommitNeeded(sends: readonly Effect<M, R, O, H>[]): (typeof this.pendingCommits)[number] | null {
     const overtaking = this.options.overtaking!;
@@ -686,10 +783,18 @@ export class Driver<S, M, R, I, O, H = never> {
     return null;
   }
 
-  /** Carry out `run` once every segment ahead of it has run (at once when none waits). */
-  private release(run: () => void): void {
-    if (this.outbox.length === 0) return run();
-    this.outbox.push({ ready: true, run });
+  /** Carry out `run` once every segment ahead of it has run and `gate` (if any) is open (at once if nothing waits). */
+  private release(run: () => void, gate: Gate | null = null): void {
+    if (gate === null || gate.open) {
+      if (this.outbox.length === 0) return run();
+      return void this.outbox.push({ ready: true, run });
+    }
+    const segment = { ready: false, run };
+    this.outbox.push(segment);
+    afterGate(gate, () => {
+      segment.ready = true;
+      this.drain();
+    });
   }
 
   /** Run the ready segments at the front of the outbox, in order. */
@@ -804,12 +909,13 @@ export class Driver<S, M, R, I, O, H = never> {
     return { sends, replies };
   }
 
-  /** `effect`, or for a SendStored the Send it stands for (see `resolveStored`). */
+  /** `effect`, or for a SendStored the Send it stands for (see `readStored`). */
   private sendOf(effect: Effect<M, R, O, H>): Effect<M, R, O, H> {
     if (effect._tag !== "SendStored") return effect;
-    const resolve = this.options.resolveStored;
-    if (resolve === undefined) throw new Error("a SendStored effect, but the driver has no resolveStored");
-    return { _tag: "Send", to: effect.to, message: resolve(effect.message) };
+    const message = this.storedSends.get(effect);
+    if (message === undefined) throw new Error("a SendStored effect carried out before its values were read back");
+    this.storedSends.delete(effect);
+    return { _tag: "Send", to: effect.to, message };
   }
 
   private resolve(requestId: number, result: ClientResult<O>): void {

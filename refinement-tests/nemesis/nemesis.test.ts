@@ -90,8 +90,17 @@ function slotOfAcknowledgedWrite(list: readonly ReplayStep[]): number | undefine
   const requests = new Map<string, { clientId?: string | undefined; seq?: number | undefined; input: KvInput }>();
   const learned = new Set<number>();
   const raisedMaxBal = new Set<number>();
+  // The value of each vote record of each life, for a log value at rest (impl/core/at-rest.ts).
+  const voted = new Map<string, Value<KvInput>>();
+  const voteKey = (life: string, slot: number, ballot: { round: number; replica: number }): string =>
+    `${life}/${slot}/${ballot.round}.${ballot.replica}`;
   for (const s of list) {
     if (s.event._tag === "ClientRequest") requests.set(`${s.incarnation}/${s.event.requestId}`, s.event);
+    const records = [
+      ...(s.event._tag === "Recover" ? s.event.records : []),
+      ...s.effects.flatMap((e) => (e._tag === "Persist" ? [e.record] : [])),
+    ];
+    for (const r of records) if (r._tag === "vote") voted.set(voteKey(s.incarnation, r.slot, r.ballot), r.value);
     const firstLearned: number[] = [];
     const learn = (slot: number): void => {
       if (!learned.has(slot)) firstLearned.push(slot);
@@ -100,7 +109,8 @@ function slotOfAcknowledgedWrite(list: readonly ReplayStep[]): number | undefine
     for (const e of s.effects) if (e._tag === "Persist" && e.record._tag === "chosen") learn(e.record.slot);
     for (let slot = s.before.learner.executedUpTo + 1; slot <= s.after.learner.executedUpTo; slot++) learn(slot);
     for (const slot of firstLearned) {
-      const value = slotMapGet(s.after.learner.log, slot);
+      const held = slotMapGet(s.after.learner.log, slot);
+      const value = held?._tag === "stored" ? voted.get(voteKey(s.incarnation, held.slot, held.ballot)) : held;
       if (s.event._tag === "Recover" || value?._tag !== "batch" || raisedMaxBal.has(slot)) continue;
       for (const e of s.effects) {
         if (e._tag === "Persist" && e.record._tag === "chosen" && e.record.slot === slot) break;

@@ -371,6 +371,8 @@ export function* replayLives(
         return;
       }
       const allEffects: KvEffect[] = [];
+      /** Whether the batch sent a message with values read back from the store (a SendStored). */
+      let readBack = false;
       for (let i = 0; i < events.length; i++) {
         const event = events[i]!;
         const line = batch.events[i]!;
@@ -382,7 +384,9 @@ export function* replayLives(
         }
         let result: { readonly state: KvReplicaState; readonly effects: readonly KvEffect[] };
         try {
-          result = asSent(kvStep(state, event), lifeRecords);
+          const stepped = kvStep(state, event);
+          if (stepped.effects.some((e) => e._tag === "SendStored")) readBack = true;
+          result = asSent(stepped, lifeRecords);
         } catch (error) {
           // The core asserts only on what no replica could have been given (a trace altered, or a
           // runtime that fed it something else): the life cannot be explained from here on.
@@ -420,8 +424,13 @@ export function* replayLives(
       const records = allEffects
         .filter((e): e is Extract<KvEffect, { _tag: "Persist" }> => e._tag === "Persist")
         .map((e) => e.record);
-      // Its commit never came (this batch may end what the life released), or an earlier one's did not.
-      const unfinished = open !== null || (!batch.committed && records.some((r) => r._tag !== "chosen"));
+      // Its commit never came (this batch may end what the life released), or an earlier one's did
+      // not, or its values read back from the store had not come when the life ended: effects
+      // leave in order (but for overtaking sends), so no later batch released anything else.
+      const unfinished =
+        open !== null ||
+        (!batch.committed && records.some((r) => r._tag !== "chosen")) ||
+        (readBack && !releasedAfter(batches, b));
       const explained = compareEffects(
         releaseOrder(allEffects, (e) => e),
         batch.effects,
@@ -651,6 +660,22 @@ function checkSyncedBeforeEffects(life: TraceLife, violations: TraceViolation[])
       return;
     }
   }
+}
+
+/**
+ * Whether a batch after `b` traced an effect that leaves only in order, after every earlier
+ * batch's (anything but the sends that overtake: heartbeats, their answers and Accepts,
+ * impl/runtime/core-adapter.ts `KvOvertaking`).
+ */
+export function releasedAfter(batches: readonly { readonly effects: readonly TraceLine[] }[], b: number): boolean {
+  const overtaking = new Set(["Heartbeat", "HeartbeatAck", "Accept"]);
+  for (let later = b + 1; later < batches.length; later++)
+    for (const line of batches[later]!.effects) {
+      if (line.type !== "effect") continue;
+      const effect = line.effect as { _tag: string; message?: { _tag?: string } };
+      if (effect._tag !== "Send" || !overtaking.has(effect.message?._tag ?? "")) return true;
+    }
+  return false;
 }
 
 /**
