@@ -52,6 +52,8 @@ options:
   --no-etcd      measure paxos-lease only
   --snapshot-bytes N  the replicas' snapshotIntervalBytes (default: the core's, 128 MiB)
   --log-tail-bytes N  the replicas' logTailBytes (default: the core's, 32 MiB)
+  --no-values-at-rest  keep executed values in the replicas' memory (valuesAtRest false), as
+                 before they rested in the store (default: at rest, as replicas run)
   --lease-ms N   the replicas' leaseMs, with election timeouts from 4/3 to 2 times it, as the
                  defaults (default: the core's, 300 ms, elections after 400 to 600 ms); the
                  lag target (a quarter of the lease) and the heartbeat thresholds (half and
@@ -67,6 +69,7 @@ const flags = benchFlags(
     "no-etcd": { type: "boolean", default: false },
     "snapshot-bytes": { type: "string" },
     "log-tail-bytes": { type: "string" },
+    "no-values-at-rest": { type: "boolean", default: false },
     "lease-ms": { type: "string" },
     json: { type: "boolean", default: false },
   },
@@ -191,6 +194,7 @@ function ours(): Subject {
   const core = {
     ...(snapshotBytes === undefined ? {} : { snapshotIntervalBytes: snapshotBytes }),
     ...(logTailBytes === undefined ? {} : { logTailBytes }),
+    ...(flags["no-values-at-rest"] ? { valuesAtRest: false } : {}),
     ...leaseCore(leaseMs),
   };
   const cluster = new OursCluster(Object.keys(core).length === 0 ? undefined : core);

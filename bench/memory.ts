@@ -5,7 +5,7 @@
  * and file-backed parts) every 250 ms and, at the end, the main thread's V8 heap from each
  * member's metrics. Nothing here asserts a number; `--json` prints every sample.
  *
- *   npx tsx bench/memory.ts -- [--point write|read|burst] [--clients N] [--seconds S] [--json]
+ *   npx tsx bench/memory.ts -- [--point write|read|burst] [--clients N] [--seconds S] [--no-values-at-rest] [--json]
  */
 import fs from "node:fs";
 import { benchFlags } from "./lib/flags.ts";
@@ -27,6 +27,8 @@ options:
   --seconds S    length of a write or read point (default 10)
   --rounds N     bursts of a burst point (default 3)
   --warmup S     seconds of 16 writers, then 16 readers, first (default 10)
+  --no-values-at-rest  keep executed values in the replicas' memory (valuesAtRest false), as
+                 before they rested in the store (default: at rest, as replicas run)
   --json         print every sample as JSON
   --help         print this help
 `;
@@ -37,6 +39,7 @@ const flags = benchFlags(
     seconds: { type: "string", default: "10" },
     rounds: { type: "string", default: "3" },
     warmup: { type: "string", default: "10" },
+    "no-values-at-rest": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   },
   usage,
@@ -77,7 +80,7 @@ interface Peak {
   file: number;
 }
 
-const cluster = new OursCluster();
+const cluster = new OursCluster(flags["no-values-at-rest"] ? { valuesAtRest: false } : undefined);
 const peaks = new Map<number, Peak>(cluster.members.map((m) => [m, { rss: 0, anon: 0, file: 0 }]));
 const samples: { t: number; member: number; rss: number }[] = [];
 let sampling = false;

@@ -12,8 +12,19 @@
  *                      never held only in memory (a crash would silently break it)
  *   PromiseCoversVotes every vote a live acceptor holds is in a ballot <= its maxBal
  *                      (VotedFor(a, b, v) => maxBal[a] >= b; with it, Phase1b's report is complete)
+ *   CountedVotesDurable every vote a leader counts for a proposal (its acks, its own vote included)
+ *                      is a durable vote at that slot in the leader's ballot: so a slot the leader
+ *                      takes as chosen is chosen in Voting (a quorum of durable votes), never by a
+ *                      quorum that includes a vote a crash could still erase
  */
-import { compareBallots, showBallot, slotMapGet, type Message, type ReplicaState } from "../impl/core/testing/index.ts";
+import {
+  compareBallots,
+  showBallot,
+  slotMapGet,
+  type Leader,
+  type Message,
+  type ReplicaState,
+} from "../impl/core/testing/index.ts";
 import { violated } from "./violation.ts";
 import type { VotingGhost } from "./voting-per-slot.ts";
 
@@ -67,4 +78,22 @@ export function checkLiveAcceptor<S, I, O>(
       });
     }
   }
+}
+
+/** CountedVotesDurable for a leader after a step: every vote its proposals count is durable. */
+export function checkCountedVotesDurable<I>(voting: VotingGhost<I>, leader: Leader<I>): void {
+  const b = voting.nat(leader.ballot);
+  leader.inflight.forEach((proposal, i) => {
+    const slot = leader.inflightBase + i;
+    proposal.voters.forEach((voter, k) => {
+      if ((proposal.acks & (1 << k)) === 0) return;
+      const a = voting.members.indexOf(voter);
+      if (a >= 0 && voting.hasDurableVote(a, slot, b)) return;
+      violated({
+        check: "CountedVotesDurable",
+        level: "Durability",
+        message: `leader ${showBallot(leader.ballot)} counts replica ${voter}'s vote at slot ${slot}${proposal.chosen ? " (and takes the slot as chosen)" : ""}, but that vote is not durable: a crash now would erase a vote of the quorum that chose it`,
+      });
+    });
+  });
 }

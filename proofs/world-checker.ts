@@ -38,7 +38,7 @@ import {
   ConfigurationGhost,
 } from "./configurations.ts";
 import { ConsensusGhost } from "./consensus-per-slot.ts";
-import { checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";
+import { checkCountedVotesDurable, checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";
 import { checkPromise, checkSnapshot, checkSnapshotAdvances, checkTruncation } from "./snapshots.ts";
 import { LeaseGhost } from "./leases.ts";
 import { ServiceGhost } from "./service-level.ts";
@@ -79,6 +79,9 @@ export const sometimesRequired = [
   "sometimes: corrupted state transfer refused",
   "sometimes: state transfer resumed by asking again for a lost chunk",
   "sometimes: log truncated past the snapshot before last (the log's tail)",
+  // The leader's own vote counted only once durable: two followers choose without it.
+  "sometimes: slot chosen without the leader's own vote",
+  "world: crash before the leader's own vote was durable",
 ] as const;
 
 /** The rare states the liveness suites must reach as well. */
@@ -270,7 +273,8 @@ export class WorldChecker<S, I, O> {
       this.tally.add("sometimes: removed replica retired");
     }
     checkLiveAcceptor(this.voting, a, step.after, votedSlots);
-    if (p !== null) t = p.lap("RetiresOnlyWhenRemoved, DurableMaxBal (live acceptor)", t);
+    if (step.after.role._tag === "leader") checkCountedVotesDurable(this.voting, step.after.role);
+    if (p !== null) t = p.lap("RetiresOnlyWhenRemoved, DurableMaxBal, CountedVotesDurable (live acceptor)", t);
     this.helped(step, id, step.after);
     if (p !== null) t = p.lap("NoDisruptionByRemoved", t);
     this.service.executed(a, step.before, step.after, step.event === "Recover");
@@ -452,6 +456,23 @@ export class WorldChecker<S, I, O> {
     }
   }
 
+  /**
+   * A follower's Accepted completes a quorum at a leader whose own vote there is not known durable
+   * yet: two followers chose the slot without it (proofs/durability.md, CountedVotesDurable).
+   */
+  private chosenWithoutOwnVote(before: ReplicaState<S, I, O> | null, after: ReplicaState<S, I, O>): void {
+    const role = before?.role;
+    if (role?._tag !== "leader") return;
+    const self = after.ctx.config.self;
+    role.inflight.forEach((proposal, i) => {
+      const slot = role.inflightBase + i;
+      const k = proposal.voters.indexOf(self);
+      if (proposal.chosen || k < 0 || (proposal.acks & (1 << k)) !== 0) return;
+      if (after.learner.executedUpTo >= slot || slotMapGet(after.learner.log, slot) !== undefined)
+        this.tally.add("sometimes: slot chosen without the leader's own vote");
+    });
+  }
+
   /** The "sometimes" counters that need the replica's state. */
   private rareStates(
     step: WorldStep<S, I, O> & { kind: "event" },
@@ -498,6 +519,7 @@ export class WorldChecker<S, I, O> {
       this.tally.add("sometimes: Promise with forgotten votes");
     }
     if (step.event === "Receive" && step.message?._tag === "Promise") this.twoBallotsRevealed(before, step.message);
+    if (step.event === "Receive" && step.message?._tag === "Accepted") this.chosenWithoutOwnVote(before, after);
     if (
       after.learner.configs !== before?.learner.configs &&
       after.learner.executedUpTo > (before?.learner.executedUpTo ?? 0)

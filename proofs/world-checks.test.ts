@@ -23,7 +23,7 @@ import {
 } from "../impl/core/testing/index.ts";
 import { parseScript, ScriptRunner } from "../impl/core/testing/script.ts";
 import { ConsensusGhost } from "./consensus-per-slot.ts";
-import { checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";
+import { checkCountedVotesDurable, checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";
 import { LeaseGhost } from "./leases.ts";
 import { ServiceGhost } from "./service-level.ts";
 import { checkFailedBy, Tally } from "./violation.ts";
@@ -218,6 +218,28 @@ describe("Durability", () => {
     expect(checkFailedBy(() => checkDurableBeforeSend(g, 0, ack))).toBe("DurableBeforeSend");
     g.flushed(0, promise(b(2, 3)));
     expect(checkFailedBy(() => checkDurableBeforeSend(g, 0, ack))).toBe("passes");
+  });
+
+  it("CountedVotesDurable: a leader counts a vote, its own included, that is not on disk", () => {
+    // The real core: replica 1 leads ballot (1,1) and has proposed a write at slot 1, with its
+    // own vote counted (the scenario driver tells it at once that the vote is durable).
+    const runner = new ScriptRunner();
+    for (const command of ["start 3", "elapse 300", "campaign 1", "stabilize", "put 1 x 1 client=c1 seq=1"])
+      runner.run(command);
+    const leader = runner.cluster!.state(1).role as Leader<KvInput>;
+    expect(leader._tag).toBe("leader");
+    expect(leader.inflight[0]!.acks).not.toBe(0);
+    const g = voting();
+    for (let a = 0; a < 3; a++) g.flushed(a, promise(b(1, 1)));
+    // In memory only (a crash now erases it): the leader may not count it.
+    expect(checkFailedBy(() => checkCountedVotesDurable(g, leader))).toBe("CountedVotesDurable");
+    const value = leader.inflight[0]!.value;
+    g.flushed(0, vote(1, b(1, 1), value));
+    expect(checkFailedBy(() => checkCountedVotesDurable(g, leader))).toBe("passes");
+    // A follower's vote counted that is not on disk either (an Accepted sent before its Persist).
+    const p = leader.inflight[0]!;
+    const withFollower: Leader<KvInput> = { ...leader, inflight: [{ ...p, acks: p.acks | 2 }] };
+    expect(checkFailedBy(() => checkCountedVotesDurable(g, withFollower))).toBe("CountedVotesDurable");
   });
 
   it("DurableMaxBal: a promise held in memory only", () => {

@@ -165,9 +165,9 @@ const Fields = Schema.Struct({
    * reports it leaves as a `SendStored` effect, which the driver completes from the durable records.
    * Without it the log holds every value since the latest snapshot (up to `snapshotIntervalBytes`
    * plus `logTailBytes`) in memory. Default false, so that a driver that does not read records back
-   * never meets a `SendStored`. The simulated world turns it on; the runtime's replicas not yet
-   * (their store holds SQLite's lock exclusively on the storage thread, so reading a record back
-   * needs a read request there: docs/performance.md, "Values at rest").
+   * never meets a `SendStored`. The simulated world turns it on, and so do the runtime's replicas
+   * (impl/runtime/core-adapter.ts), whose storage thread reads the values back in order with its
+   * appends (docs/performance.md, "Values at rest").
    */
   valuesAtRest: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /**

@@ -9,13 +9,15 @@
  * - Effects are ordered. A `Persist` must be durable before any later effect of the same
  *   step, or of any later step, is carried out: no promise or vote leaves before it is on
  *   disk. Drivers may group commit several Persist effects with one fsync as long as that
- *   order holds.
+ *   order holds. The one exception is a `Persist` with `notify` (the leader's own vote): it
+ *   holds back nothing, and the driver tells the core with `VoteDurable` once it is durable.
  * - There are no timers: the driver sends `Tick` events (every few milliseconds) and the
  *   replica decides from `now` what is due.
  *
  * Generic over the message type M, the durable record type R, and the application's input
  * and output types I and O.
  */
+import type { Ballot } from "./ballot.ts";
 import type { ConfigChange } from "./configuration.ts";
 
 /** A replica's identity: a small positive integer, unique in the cluster. */
@@ -59,7 +61,27 @@ export type Event<M, R, I> =
   | ClientRequest<I>
   | ReconfigureRequest
   /** The first event after a (re)start: the durable records, in the order they were persisted. */
-  | { readonly _tag: "Recover"; readonly now: number; readonly records: readonly R[] };
+  | { readonly _tag: "Recover"; readonly now: number; readonly records: readonly R[] }
+  /**
+   * The notice a `Persist` with `notify` asks for: that record, and every record persisted before
+   * it, is durable. Fed once per such Persist, in the order persisted; lost only with the process.
+   */
+  | VoteDurable;
+
+/**
+ * A vote of this replica, named by its slot and ballot: the one whose durability a `Persist` with
+ * `notify` asks to be told of (the leader's own vote, impl/core/leader.ts).
+ */
+export interface VoteRef {
+  readonly slot: number;
+  readonly ballot: Ballot;
+}
+
+/** The leader's own vote at `slot` in `ballot` is durable (see `Persist.notify`). */
+export interface VoteDurable extends VoteRef {
+  readonly _tag: "VoteDurable";
+  readonly now: number;
+}
 
 /** The answer to one client request. */
 export type ClientResult<O> =
@@ -104,7 +126,14 @@ export type ClientResult<O> =
  * `valuesAtRest` emits one.
  */
 export type Effect<M, R, O, H = never> =
-  | { readonly _tag: "Persist"; readonly record: R }
+  /**
+   * Write `record`. Without `notify` it is a barrier: durable before any later effect is carried
+   * out. With `notify` it is not: later effects need not wait for it (later records are still
+   * written after it, in order), and once it is durable the driver feeds the event `VoteDurable`
+   * with `notify`'s slot and ballot. Only the leader's own vote asks for this: nothing else may
+   * rest on that vote until the core is told it is durable.
+   */
+  | { readonly _tag: "Persist"; readonly record: R; readonly notify?: VoteRef }
   | { readonly _tag: "Send"; readonly to: ReplicaId; readonly message: M }
   | { readonly _tag: "SendStored"; readonly to: ReplicaId; readonly message: H }
   | { readonly _tag: "Reply"; readonly requestId: number; readonly result: ClientResult<O> }

@@ -9,7 +9,7 @@
  *
  * Everything exported here is pure: no clock, no randomness outside the state, no I/O.
  */
-export type { Consistency, ClientResult, Effect, Event, ReplicaId, StepResult } from "./events.ts";
+export type { Consistency, ClientResult, Effect, Event, ReplicaId, StepResult, VoteRef } from "./events.ts";
 export { ConfigChange, showChange, type Configuration, type MemberAddress } from "./configuration.ts";
 export { Config, ConfigError, parseConfig, replicaIdMax } from "./config.ts";
 export { showBallot, type Ballot } from "./ballot.ts";
@@ -25,5 +25,12 @@ export {
   type Step,
 } from "./replica.ts";
 export { AssertionFailure } from "./assert.ts";
-export { readFromRecords, resolveStored, type StoredMessage, type StoredValue } from "./at-rest.ts";
+export {
+  isStored,
+  readFromRecords,
+  resolveStored,
+  valueBytes,
+  type StoredMessage,
+  type StoredValue,
+} from "./at-rest.ts";
 export { ContentDigest, serializationOf, type SnapshotSerialization } from "./snapshot.ts";

@@ -29,18 +29,22 @@ import {
   type Value,
 } from "./messages.ts";
 import { latestCheckpoint } from "./monitor.ts";
-import { learnChosen, type ExecutedSlot } from "./learner.ts";
+import { learnChosen, putAtRest, type ExecutedSlot } from "./learner.ts";
+import type { Ballot } from "./ballot.ts";
 import { recordGrant, renewGrant, withGrant, withLease } from "./lease.ts";
 import { carryOver, carryOverMask, peerIndex, peersOf, phase1Covers, unpromised } from "./quorums.ts";
 import type { ReplicaEffect } from "./replica.ts";
 import type { ReplicaRules } from "./rules.ts";
 import { slotMapForEach, slotMapGet, slotMapSet, type SlotMap } from "./slot-map.ts";
 import {
+  copyAcceptor,
   copyCandidate,
+  copyLearner,
   copyLeader,
   copyProposal,
   copyReplica,
   withRole,
+  type AcceptorState,
   type Leader,
   commandsOf,
   requestIdsOf,
@@ -140,13 +144,19 @@ function leaderOf<S, I, O>(state: ReplicaState<S, I, O>): Leader<I> {
 /**
  * Phase 2a at the leader's next slot, counted in `voters` (the configuration that governs it): send
  * Accept to every other voter, vote for the value as an acceptor, and put the proposal in the
- * pipeline. A configuration with a single voter chooses at once.
+ * pipeline. A configuration with a single voter chooses once the leader's vote is durable.
  *
  * The Accepts leave before the leader's own vote record: an Accept (Paxos.tla's 2a) is a proposal,
  * not a promise, and needs nothing durable behind it (the leader never proposes again in this
  * ballot after a restart: it recovers its promise of this ballot and campaigns above it). So the
- * leader's fsync runs in parallel with the followers' instead of before them. Its own vote still
- * counts only once durable: it is persisted before any later effect, replies included.
+ * leader's fsync runs in parallel with the followers' instead of before them.
+ *
+ * The leader's own vote counts only once durable, as a follower's does (whose Accepted leaves only
+ * after its Persist): its Persist asks to be told (`notify`) instead of holding back every later
+ * effect, and the vote joins the proposal's acks when `VoteDurable` comes (`ownVoteDurable`). So
+ * two followers' votes choose a slot without it, and no reply waits for the leader's fsync when
+ * theirs came first; a value is still chosen only by a quorum of durable votes
+ * (proofs/durability.md, CountedVotesDurable).
  */
 function proposeSlot<S, I, O>(
   rules: ReplicaRules,
@@ -175,11 +185,11 @@ function proposeSlot<S, I, O>(
   const voted = phase2b(rules, state.acceptor, state.ctx.config, accept, now);
   if (voted.record === null) fail(`OneValuePerBallot: slot ${slot} already has a vote in the leader's ballot`);
   for (const to of voters) if (to !== self) out.push({ _tag: "Send", to, message: accept });
-  out.push({ _tag: "Persist", record: voted.record });
+  out.push({ _tag: "Persist", record: voted.record, notify: { slot, ballot: leader.ballot } });
   const proposal: Proposal<I> = {
     value,
     voters,
-    acks: 1 << selfVoter,
+    acks: 0,
     requestIds,
     sentAt: now,
     resendAfterMs: state.ctx.config.heartbeatIntervalMs,
@@ -191,9 +201,76 @@ function proposeSlot<S, I, O>(
   grown.nextSlot = slot + 1;
   grown.inflight = inflight;
   const s = copyReplica(state);
-  s.acceptor = voted.acceptor;
+  s.acceptor = awaitOwnVote(rules, voted.acceptor, leader.ballot, slot);
   s.role = recordGrant(rules, state, grown, peerIndex(leader.peers, self), now);
-  return chooseIfQuorum(rules, s, slot, out);
+  return s;
+}
+
+/** `acceptor` after the leader's own vote at `slot` in `ballot`: one more vote whose durability it awaits. */
+function awaitOwnVote<I>(
+  rules: ReplicaRules,
+  acceptor: AcceptorState<I>,
+  ballot: Ballot,
+  slot: number,
+): AcceptorState<I> {
+  const own = acceptor.ownVotes;
+  if (own !== null && rules.compareBallots(own.ballot, ballot) === 0) {
+    if (slot <= own.durableUpTo) fail(`own vote at slot ${slot} in a ballot already durable up to ${own.durableUpTo}`);
+    return acceptor;
+  }
+  const next = copyAcceptor(acceptor);
+  // Below its first proposal the leader cast no vote in this ballot.
+  next.ownVotes = { ballot, durableUpTo: slot - 1 };
+  return next;
+}
+
+/**
+ * `VoteDurable`: the leader's own vote at `slot` in `ballot` is durable, and with it every vote it
+ * cast before in that ballot (records become durable in the order persisted). Count it in the
+ * proposals at those slots (now it may complete a quorum), and put the executed slots it holds at
+ * rest (`valuesAtRest`). A notice of an older ballot, or of a replica that no longer leads it,
+ * only records the durability: its slots' quorums are another leader's affair.
+ */
+export function ownVoteDurable<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  slot: number,
+  ballot: Ballot,
+  out: ReplicaEffect<I, O>[],
+): ReplicaState<S, I, O> {
+  const own = state.acceptor.ownVotes;
+  if (own === null || rules.compareBallots(own.ballot, ballot) !== 0 || slot <= own.durableUpTo) return state;
+  let s = copyReplica(state);
+  const acceptor = copyAcceptor(state.acceptor);
+  acceptor.ownVotes = { ballot, durableUpTo: slot };
+  s.acceptor = acceptor;
+  if (s.ctx.config.valuesAtRest) {
+    const from = Math.max(own.durableUpTo + 1, s.learner.logTruncatedUpTo + 1);
+    const to = Math.min(slot, s.learner.executedUpTo);
+    if (from <= to) {
+      const learner = copyLearner(s.learner);
+      putAtRest(rules, s, learner, from, to);
+      s.learner = learner;
+    }
+  }
+  const leader = s.role;
+  if (leader._tag !== "leader" || rules.compareBallots(leader.ballot, ballot) !== 0) return s;
+  const self = s.ctx.config.self;
+  for (let at = Math.max(leader.inflightBase, own.durableUpTo + 1); at <= slot; at++) {
+    const role = leaderOf(s);
+    const proposal = role.inflight[at - role.inflightBase];
+    if (proposal === undefined) break;
+    const voter = proposal.voters.indexOf(self);
+    if (voter < 0) fail(`the leader's own vote at slot ${at}, whose configuration it does not vote in`);
+    const acked = copyProposal(proposal);
+    acked.acks = proposal.acks | (1 << voter);
+    const inflight = role.inflight.slice();
+    inflight[at - role.inflightBase] = acked;
+    const next = copyLeader(role);
+    next.inflight = inflight;
+    s = chooseIfQuorum(rules, withRole(s, next), at, out);
+  }
+  return s;
 }
 
 /**
@@ -268,7 +345,7 @@ export function proposeReady<S, I, O>(
       s = proposeSlot(rules, s, noopValue, config.voters, noRequests, now, out);
       continue;
     }
-    if (s.ctx.config.adaptiveBatching && !batchReady(leader)) return s;
+    if (s.ctx.config.adaptiveBatching && !batchReady(rules, leader, s.ctx.config.self)) return s;
     const taken = copyLeader(leader);
     taken.pending = leader.pending.slice(1);
     taken.pendingCount = leader.pendingCount - batch.count;
@@ -291,10 +368,21 @@ const noRequests: readonly number[] = [];
  * all. Under load a round trip then carries every command that arrived during the previous one,
  * instead of a slot (its messages, records and fsyncs) per command or two.
  */
-function batchReady<I>(leader: Leader<I>): boolean {
+function batchReady<I>(rules: ReplicaRules, leader: Leader<I>, self: ReplicaId): boolean {
   if (leader.pending.length > 1) return true;
-  for (const proposal of leader.inflight) if (!proposal.chosen) return false;
+  for (const proposal of leader.inflight) if (!proposal.chosen && !answeredAsIfOwn(rules, proposal, self)) return false;
   return true;
+}
+
+/**
+ * Would `proposal` be chosen with the leader's own vote counted? Batching goes on at the first
+ * follower's answer, as when the own vote counted at once: whether the slot is chosen then by that
+ * vote or by the second follower's changes what is safe, not how long a batch should collect.
+ */
+function answeredAsIfOwn<I>(rules: ReplicaRules, proposal: Proposal<I>, self: ReplicaId): boolean {
+  const voter = proposal.voters.indexOf(self);
+  const acks = voter < 0 ? proposal.acks : proposal.acks | (1 << voter);
+  return popcount(acks) >= rules.quorumSize(proposal.voters.length);
 }
 
 /**

@@ -283,7 +283,7 @@ export function executeReady<S, I, O>(
   const next = copyReplica(state);
   next.learner = nextLearner;
   next.monitor = nextMonitor;
-  if (ctx.config.valuesAtRest && executedUpTo >= first) putAtRest(next, nextLearner, first, executedUpTo);
+  if (ctx.config.valuesAtRest && executedUpTo >= first) putAtRest(rules, next, nextLearner, first, executedUpTo);
   return { state: next, more, executed, divergence, snapshot };
 }
 
@@ -291,12 +291,14 @@ export function executeReady<S, I, O>(
  * Put the values of the executed slots `from`..`to` at rest (`valuesAtRest`, impl/core/at-rest.ts):
  * where this replica's vote holds the value, the vote and the log keep only where it lies on disk
  * (the vote record, persisted before any effect after the vote). A value the log holds without
- * such a vote (learned by catch-up) stays in memory, and so does everything above `to`. `voted`
+ * such a vote (learned by catch-up) stays in memory, and so does everything above `to`, and so does a
+ * value whose only vote here is the leader's own, not yet known durable (`AcceptorState.ownVotes`). `voted`
  * gives the vote records to name when the votes no longer hold them (a recovery below its
  * snapshot's slot, where the votes are forgotten but the log keeps a tail). Writes `next` and
  * `learner`, copies the caller made.
  */
 export function putAtRest<S, I, O>(
+  rules: ReplicaRules,
   next: Draft<ReplicaState<S, I, O>>,
   learner: Draft<LearnerState<S, I, O>>,
   from: number,
@@ -305,9 +307,13 @@ export function putAtRest<S, I, O>(
 ): void {
   let votes = next.acceptor.votes;
   let log = learner.log;
+  const own = next.acceptor.ownVotes;
   for (let slot = from; slot <= to; slot++) {
     const vote = slotMapGet(voted, slot);
     if (vote === undefined) continue;
+    // The leader's own vote not yet known durable holds nothing at rest: no record may be read back
+    // before it is on disk (its `VoteDurable` puts the slot at rest, `ownVoteDurable`).
+    if (own !== null && slot > own.durableUpTo && rules.compareBallots(vote.ballot, own.ballot) === 0) continue;
     const stored: StoredValue = isStored(vote.value)
       ? vote.value
       : { _tag: "stored", slot, ballot: vote.ballot, bytes: valueBytes(vote.value) };

@@ -22,6 +22,7 @@ import {
   collectPromise,
   failAll,
   heartbeat,
+  ownVoteDurable,
   proposeReady,
   recordProgress,
   resultOf,
@@ -186,6 +187,8 @@ function handle<S, I, O>(
       return clientRequest(rules, s, event, out);
     case "Reconfigure":
       return reconfigure(rules, s, event, out);
+    case "VoteDurable":
+      return afterLearning(rules, ownVoteDurable(rules, s, event.slot, event.ballot, out), event.now, out);
   }
 }
 
@@ -388,7 +391,7 @@ export function recover<S, I, O>(
   rebuilt.election = election;
   let executed = executeReady(rules, rebuilt, false).state;
   if (state.ctx.config.valuesAtRest)
-    executed = restSlots(executed, executed.learner.logTruncatedUpTo + 1, executed.learner.executedUpTo, voted);
+    executed = restSlots(rules, executed, executed.learner.logTruncatedUpTo + 1, executed.learner.executedUpTo, voted);
   const recovered = restartElectionTimer(executed, now);
   return handedOver ? resumeHandedOver(recovered, now) : recovered;
 }
@@ -400,6 +403,7 @@ export function recover<S, I, O>(
  * although the acceptor forgot those votes (`compactRecords` keeps their records).
  */
 function restSlots<S, I, O>(
+  rules: ReplicaRules,
   state: ReplicaState<S, I, O>,
   from: number,
   to: number,
@@ -407,7 +411,7 @@ function restSlots<S, I, O>(
 ): ReplicaState<S, I, O> {
   const next = copyReplica(state);
   const learner = copyLearner(state.learner);
-  putAtRest(next, learner, from, to, voted);
+  putAtRest(rules, next, learner, from, to, voted);
   next.learner = learner;
   return next;
 }
@@ -829,7 +833,7 @@ function receiveAccept<S, I, O>(
   let s = heardFromLeader(withAcceptor(state, r.acceptor), from, now);
   // A vote at a slot already executed (a new leader proposing the chosen value again) rests at once.
   if (r.record !== null && state.ctx.config.valuesAtRest && m.slot <= state.learner.executedUpTo)
-    s = restSlots(s, m.slot, m.slot);
+    s = restSlots(rules, s, m.slot, m.slot);
   s = learnCommitted(rules, s, m.ballot, m.commitIndex, out);
   s = afterLearning(rules, s, now, out);
   return s.halted === null ? requestCatchUp(s, from, now, out) : s;
@@ -930,7 +934,8 @@ function afterLearning<S, I, O>(
 ): ReplicaState<S, I, O> {
   let s = state;
   let more = false;
-  // A configuration with a single voter chooses at proposal time: execute again what that chose.
+  // A slot chosen as this round proposed others (a notice of the leader's own vote, a single
+  // voter's): execute again what that chose.
   for (
     let round = 0;
     round === 0 || (s.role._tag === "leader" && !more && slotMapHas(s.learner.log, s.learner.executedUpTo + 1));

@@ -71,6 +71,19 @@ export interface AcceptorState<I> {
    * snapshot record's slot.
    */
   readonly truncatedUpTo: number;
+  /**
+   * The votes this replica cast as leader, whose Persist asked to be told when durable (`notify`):
+   * in `ballot`, its votes at slots above `durableUpTo` may not be on disk yet, so they count in no
+   * quorum and no value rests on them (impl/core/leader.ts, `ownVoteDurable`). Null when none may
+   * be pending. Not durable itself: every vote `Recover` rebuilds is on disk.
+   */
+  readonly ownVotes: OwnVotes | null;
+}
+
+/** The leader's own votes in `ballot` whose durability it awaits: those at slots above `durableUpTo`. */
+export interface OwnVotes {
+  readonly ballot: Ballot;
+  readonly durableUpTo: number;
 }
 
 /**
@@ -210,7 +223,10 @@ export interface Proposal<I> {
   readonly value: Value<I>;
   /** The voters of the configuration that governs its slot: only their votes count. */
   readonly voters: readonly ReplicaId[];
-  /** Bit per index in `voters`: who voted for it in the leader's ballot (self included). */
+  /**
+   * Bit per index in `voters`: whose durable vote for it in the leader's ballot the leader knows of
+   * (a follower's Accepted, sent once its vote is durable; the leader's own once `VoteDurable` says so).
+   */
   readonly acks: number;
   /** Per command of a batch: the driver's request id to answer, or -1 (re-proposal, or another replica's request). */
   readonly requestIds: readonly number[];
@@ -389,6 +405,7 @@ export function freshState<S, I, O>(ctx: ReplicaContext<S, I, O>): ReplicaState<
       grantUntil: Number.NEGATIVE_INFINITY,
       noPromiseUntil: Number.NEGATIVE_INFINITY,
       truncatedUpTo: 0,
+      ownVotes: null,
     },
     learner: {
       log: emptySlotMap(),
@@ -489,6 +506,7 @@ export function copyAcceptor<I>(a: AcceptorState<I>): Draft<AcceptorState<I>> {
     grantUntil: a.grantUntil,
     noPromiseUntil: a.noPromiseUntil,
     truncatedUpTo: a.truncatedUpTo,
+    ownVotes: a.ownVotes,
   };
 }
 

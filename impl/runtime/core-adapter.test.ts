@@ -1,16 +1,20 @@
 /**
  * What the key-value replica lets overtake earlier commits (KvOvertaking): heartbeats and grants
- * only, each waiting for every record it depends on; and which core settings it refuses.
+ * only, each waiting for every record it depends on; which core settings it takes by default; and
+ * how it reads values at rest back (kvStoredReader).
  */
 import { describe, expect, it } from "vitest";
+import { valueBytes } from "../core/index.ts";
 import { Cluster } from "../core/testing/cluster.ts";
 import {
   KvOvertaking,
   kvAdapter,
   kvConfig,
+  kvStoredReader,
   type KvMessage,
   type KvRecord,
   type KvReplicaState,
+  type KvStoredMessage,
 } from "./core-adapter.ts";
 
 const ballot = (round: number, replica: number) => ({ round, replica });
@@ -77,13 +81,15 @@ describe("KvOvertaking", () => {
     expect(o.dependsOn(ack(2, 3), promise(2, 3))).toBe(true);
   });
 
-  it("holds a heartbeat or Accept for the leader's votes up to its commit index, and for its promise", () => {
+  it("holds a heartbeat or Accept for earlier ballots' votes up to its commit index, not its own, and for its promise", () => {
     const o = new KvOvertaking();
     expect(o.dependsOn(accept(2, 1, 0), promise(2, 1))).toBe(true);
     o.durable(promise(2, 1));
     for (const m of [heartbeat(2, 1, 10), accept(2, 1, 10)]) {
-      expect(o.dependsOn(m, vote(10, 2, 1))).toBe(true);
-      expect(o.dependsOn(m, vote(11, 2, 1))).toBe(false);
+      // The leader's own votes count in no quorum until their notice says they are durable.
+      expect(o.dependsOn(m, vote(10, 2, 1))).toBe(false);
+      expect(o.dependsOn(m, vote(10, 1, 3))).toBe(true);
+      expect(o.dependsOn(m, vote(11, 1, 3))).toBe(false);
       // A snapshot stands for slots chosen already: nothing waits for its commit.
       expect(o.dependsOn(m, snapshot(10))).toBe(false);
     }
@@ -91,10 +97,52 @@ describe("KvOvertaking", () => {
 });
 
 describe("kvConfig", () => {
-  it("refuses values at rest, which this runtime cannot serve from its records, with a clear error", () => {
-    expect(() => kvConfig(1, [1, 2, 3], { valuesAtRest: true })).toThrow(/must not set valuesAtRest/);
+  it("keeps executed values at rest unless the configuration file turns it off", () => {
+    expect(kvConfig(1, [1, 2, 3]).valuesAtRest).toBe(true);
     expect(kvConfig(1, [1, 2, 3], { valuesAtRest: false }).valuesAtRest).toBe(false);
-    expect(kvConfig(1, [1, 2, 3]).valuesAtRest).toBe(false);
+  });
+});
+
+describe("kvStoredReader", () => {
+  const stored = (slot: number, round: number, bytes: number) =>
+    ({ _tag: "stored", slot, ballot: ballot(round, 1), bytes }) as const;
+  const put = (value: string): KvRecord => ({
+    _tag: "vote",
+    slot: 7,
+    ballot: ballot(3, 1),
+    value: { _tag: "batch", commands: [{ clientId: "c", seq: 1, input: { _tag: "put", key: "k", value } }] },
+  });
+  const record = put("v");
+  const bytes = valueBytes((record as Extract<KvRecord, { _tag: "vote" }>).value);
+  const reply = (slot: number, round: number, size: number): KvStoredMessage => ({
+    _tag: "CatchUpReply",
+    entries: [
+      { slot: 6, value: { _tag: "noop" } },
+      { slot, value: stored(slot, round, size) },
+    ],
+  });
+
+  it("names each value at rest by its vote's slot and ballot, and puts the vote's value in its place", () => {
+    expect(kvStoredReader.keys(reply(7, 3, bytes))).toEqual(["vote 7 3.1"]);
+    expect(kvStoredReader.keyOf(record)).toBe("vote 7 3.1");
+    expect(kvStoredReader.keyOf(promise(3, 1))).toBeNull();
+    expect(kvStoredReader.resolve(reply(7, 3, bytes), [record])).toEqual({
+      _tag: "CatchUpReply",
+      entries: [
+        { slot: 6, value: { _tag: "noop" } },
+        { slot: 7, value: (record as Extract<KvRecord, { _tag: "vote" }>).value },
+      ],
+    });
+  });
+
+  it("refuses a record that is not the vote named, or holds a value of another size", () => {
+    expect(() => kvStoredReader.resolve(reply(7, 4, bytes), [record])).toThrow(
+      /needs record vote 7 4\.1, and was given another/,
+    );
+    expect(() => kvStoredReader.resolve(reply(7, 3, bytes), [])).toThrow(/needs record vote 7 3\.1/);
+    expect(() => kvStoredReader.resolve(reply(7, 3, bytes + 1), [record])).toThrow(
+      new RegExp(`holds a value of ${bytes} bytes where the one at rest has ${bytes + 1}`),
+    );
   });
 });
 

@@ -6,6 +6,9 @@
  */
 import {
   initialState,
+  isStored,
+  resolveStored,
+  valueBytes,
   messageSchema,
   ownBallot,
   parseConfig,
@@ -18,10 +21,11 @@ import {
   type ReplicaState,
   type ReplicaId,
   type StoredMessage,
+  type StoredValue,
   type Configuration,
 } from "../core/index.ts";
 import { kv, KvInput, KvOutput, type KvState } from "../../spec/kv.ts";
-import type { StepFunction } from "./driver.ts";
+import type { StepFunction, StoredReader } from "./driver.ts";
 import { binaryCodec } from "./binary-codec.ts";
 import { jsonCodec } from "./framing.ts";
 import type { TraceCodecs } from "./trace.ts";
@@ -69,13 +73,57 @@ export function kvConfig(
         `the core configuration file must not set ${field}: it comes from --id, --peers, --join and --initial-members`,
       );
   }
-  // A replica with values at rest sends what a peer asks for from its records; this driver cannot
-  // read them back yet, and would stop at the first catch-up it served.
-  if (overrides.valuesAtRest === true)
-    throw new Error("the core configuration file must not set valuesAtRest: this runtime keeps values in memory");
-  // The runtime batches adaptively unless the operator says otherwise (impl/core/config.ts).
-  return parseConfig({ adaptiveBatching: true, ...overrides, self, members: [...members], joining });
+  // The runtime batches adaptively, and keeps executed values at rest in its store (read back by
+  // the storage thread when a peer needs them: kvStoredReader), unless the operator says otherwise
+  // (impl/core/config.ts).
+  return parseConfig({
+    adaptiveBatching: true,
+    valuesAtRest: true,
+    ...overrides,
+    self,
+    members: [...members],
+    joining,
+  });
 }
+
+/** The key of a vote record (storage.ts, `keyOf`): the slot and ballot by which a value at rest names it. */
+export function kvRecordKey(record: KvRecord): string | null {
+  return record._tag === "vote" ? voteKey(record.slot, record.ballot) : null;
+}
+
+function voteKey(slot: number, ballot: { readonly round: number; readonly replica: number }): string {
+  return `vote ${slot} ${ballot.round}.${ballot.replica}`;
+}
+
+/** The values at rest of `message`, in the order `resolveStored` reads them. */
+function storedValuesOf(message: KvStoredMessage): StoredValue[] {
+  const values = message._tag === "Promise" ? message.votes.map((v) => v.value) : message.entries.map((e) => e.value);
+  return values.filter(isStored);
+}
+
+/**
+ * How the driver reads a `SendStored` back (impl/core/at-rest.ts): each value at rest is the
+ * value of the vote record at its slot in its ballot. The record must be that vote and its value
+ * as large as the core measured it, or the message is not sent (the replica stops): a store that
+ * gives back another record is never trusted with a peer's catch-up.
+ */
+export const kvStoredReader: StoredReader<KvMessage, KvRecord, KvStoredMessage> = {
+  keys: (message) => storedValuesOf(message).map((v) => voteKey(v.slot, v.ballot)),
+  keyOf: kvRecordKey,
+  resolve: (message, records) => {
+    let next = 0;
+    return resolveStored(message, (stored) => {
+      const record = records[next++];
+      const key = voteKey(stored.slot, stored.ballot);
+      if (record === undefined || kvRecordKey(record) !== key || record._tag !== "vote")
+        throw new Error(`the value at rest at slot ${stored.slot} needs record ${key}, and was given another`);
+      const bytes = valueBytes(record.value);
+      if (bytes !== stored.bytes)
+        throw new Error(`record ${key} holds a value of ${bytes} bytes where the one at rest has ${stored.bytes}`);
+      return record.value;
+    });
+  },
+};
 
 /** A fresh key-value replica (its first event must be Recover). */
 export function kvInitialState(config: Config): KvReplicaState {
@@ -219,9 +267,13 @@ export class KvOvertaking {
     switch (record._tag) {
       case "promise":
         return !promiseDurable && record.ballot.round >= b.round;
-      case "vote":
-        if (message._tag !== "HeartbeatAck" && record.slot <= message.commitIndex) return true;
+      case "vote": {
+        // A commit index tells followers what is chosen; the leader's own votes in its ballot count in
+        // no quorum until durable (their Persist has `notify`), so nothing it says waits for them.
+        const own = record.ballot.round === b.round && record.ballot.replica === b.replica;
+        if (message._tag !== "HeartbeatAck" && !own && record.slot <= message.commitIndex) return true;
         return !promiseDurable && record.ballot.round >= b.round;
+      }
       default:
         return true;
     }

@@ -36,6 +36,7 @@ function toyStep(state: State, event: Event<Msg, Rec, Input>): StepResult<State,
       return { state: { ...state, nows, ticks: state.ticks + 1 }, effects: [] };
     case "Receive":
     case "Reconfigure":
+    case "VoteDurable":
       return { state: { ...state, nows }, effects: [] };
     case "ClientRequest": {
       if (event.input.add < 0) throw new Error("assertion failed: negative input");
@@ -259,21 +260,47 @@ describe("driver", () => {
     expect(driver.depths).toMatchObject({ events: 3, droppedEvents: 7 });
   });
 
-  it("sends a SendStored's message with its values read back, only once the records before it are durable", async () => {
-    type Stored = { readonly _tag: "stored"; readonly slot: number };
-    const { log, happenings } = journal();
+  it("reads a SendStored's values back as of its step (the batch's own records from the batch), and sends it in its place", async () => {
+    type Stored = { readonly _tag: "stored"; readonly slots: readonly number[] };
+    const happenings: string[] = [];
     const fatal: unknown[] = [];
+    // A store: what was handed over is readable (synced or not), answered on a later turn, in order.
+    const handed = new Map<string, Rec>();
+    const waiting: (() => void)[] = [];
+    const log: DurableLog<Rec> = {
+      recordCount: 0,
+      append: () => {
+        throw new Error("the driver must use appendAsync");
+      },
+      appendAsync: (records, done) => {
+        for (const r of records) handed.set(`added ${r.n}`, r);
+        happenings.push(`write ${records.map((r) => r.n).join(",")}`);
+        waiting.push(() => done(null));
+      },
+      read: (keys, done) => {
+        happenings.push(`read ${keys.join(",")}`);
+        const found = keys.map((key) => handed.get(key));
+        setTimeout(() => {
+          const missing = keys.find((_, i) => found[i] === undefined);
+          if (missing !== undefined) done(new Error(`no record ${missing}`), []);
+          else done(null, found as Rec[]);
+        }, 1);
+      },
+    };
+    // A request for n persists n, then sends the values of the records named by `slots` (n - 1, n).
     const storedStep = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number, Stored> => {
       if (event._tag !== "ClientRequest") return toyStep(state, event);
+      const n = event.input.add;
       return {
         state,
         effects: [
-          { _tag: "Persist", record: { _tag: "added", n: event.input.add } },
-          { _tag: "SendStored", to: 2, message: { _tag: "stored", slot: event.input.add } },
-          { _tag: "Reply", requestId: event.requestId, result: { _tag: "ok", output: event.input.add } },
+          { _tag: "Persist", record: { _tag: "added", n } },
+          { _tag: "SendStored", to: 2, message: { _tag: "stored", slots: n === 1 ? [1] : [n - 1, n] } },
+          { _tag: "Reply", requestId: event.requestId, result: { _tag: "ok", output: n } },
         ],
       };
     };
+    const readBack: number[] = [];
     const options = {
       step: storedStep,
       state: start,
@@ -286,22 +313,54 @@ describe("driver", () => {
       onAlarm: () => undefined,
       onFatal: (error: unknown) => fatal.push(error),
     };
-    const reading = new Driver<State, Msg, Rec, Input, number, Stored>({
+    const driver = new Driver<State, Msg, Rec, Input, number, Stored>({
       ...options,
-      resolveStored: (message) => ({ _tag: "echo", n: message.slot * 10 }),
+      stored: {
+        keys: (message) => message.slots.map((slot) => `added ${slot}`),
+        keyOf: (record) => `added ${record.n}`,
+        resolve: (message, records) => ({
+          _tag: "echo",
+          n: records.reduce((t, r) => t + r.n, 0) * 10 + message.slots.length,
+        }),
+      },
+      onStoredRead: (values) => readBack.push(values),
     });
-    reading.start([]);
-    expect(await reading.submit({ input: { add: 4 }, consistency: "linearizable" })).toEqual({ _tag: "ok", output: 4 });
-    expect(happenings).toEqual(["persist 4", "send 2 40"]);
-    reading.stop();
+    driver.start([]);
+    const complete = async (what: string): Promise<void> => {
+      await waitFor(what, () => (waiting.length > 0 ? true : undefined));
+      waiting.shift()!();
+    };
+    // Its own record only: taken from the batch, no read; sent once that record is durable.
+    const first = driver.submit({ input: { add: 1 }, consistency: "linearizable" });
+    await complete("the first write");
+    expect(await first).toEqual({ _tag: "ok", output: 1 });
+    expect(happenings).toEqual(["write 1", "send 2 11"]);
+    // Slot 1 from the log, read before this batch's records are handed over; slot 2 from the batch.
+    const second = driver.submit({ input: { add: 2 }, consistency: "linearizable" });
+    await waitFor("the second write", () => (waiting.length > 0 ? true : undefined));
+    expect(happenings.slice(2)).toEqual(["read added 1", "write 2"]);
+    await sleep(20);
+    // Read back, but not sent before its commit is durable.
+    expect(happenings.slice(4)).toEqual([]);
+    waiting.shift()!();
+    expect(await second).toEqual({ _tag: "ok", output: 2 });
+    expect(happenings.slice(4)).toEqual(["send 2 32"]);
+    expect(readBack).toEqual([1]);
+    // A record the log does not hold stops the replica: the message is never sent, with or without values.
+    handed.delete("added 2");
+    const third = driver.submit({ input: { add: 3 }, consistency: "linearizable" });
+    await complete("the third write");
+    expect(await third).toMatchObject({ _tag: "unavailable" });
+    expect(String(fatal[0])).toMatch(/reading values at rest back: no record added 2/);
+    expect(happenings.slice(5)).toEqual(["read added 2", "write 3"]);
+    driver.stop();
     // A driver that cannot read values back stops rather than send a message without them.
     const blind = new Driver<State, Msg, Rec, Input, number, Stored>(options);
     blind.start([]);
     expect(await blind.submit({ input: { add: 5 }, consistency: "linearizable" })).toMatchObject({
       _tag: "unavailable",
     });
-    expect(String(fatal[0])).toMatch(/a SendStored effect, but the driver has no resolveStored/);
-    expect(happenings).toEqual(["persist 4", "send 2 40", "persist 5"]);
+    expect(String(fatal[1])).toMatch(/a SendStored effect, but the driver has no reader of values at rest/);
     blind.stop();
   });
 
@@ -656,6 +715,49 @@ describe("driver", () => {
     expect(happenings).toEqual(["send 2 4"]);
     // The peer message that arrived after the request was stepped first.
     expect(order).toEqual(["receive 9", "request 4"]);
+  });
+
+  it("holds nothing behind a Persist with notify, commits it at once, and feeds VoteDurable once it is durable", async () => {
+    // A write's record asks for a notice (as the leader's own vote does); a later write's reply
+    // must not wait for it, and the notice comes only once the log says the record is durable.
+    const order: string[] = [];
+    const notifying = (state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> => {
+      if (event._tag === "VoteDurable") {
+        order.push(`durable ${event.slot}`);
+        return { state, effects: [] };
+      }
+      if (event._tag !== "ClientRequest") return toyStep(state, event);
+      const total = state.total + event.input.add;
+      return {
+        state: { ...state, total },
+        effects: [
+          {
+            _tag: "Persist",
+            record: { _tag: "added", n: total },
+            notify: { slot: total, ballot: { round: 1, replica: 1 } },
+          },
+          { _tag: "Reply", requestId: event.requestId, result: { _tag: "ok", output: total } },
+        ],
+      };
+    };
+    const { happenings, waiting, log } = echoing(() => 2);
+    const { driver } = makeDriver({ step: notifying, log });
+    driver.start([]);
+    const first = await driver.submit({ input: { add: 1 }, consistency: "linearizable" });
+    const second = await driver.submit({ input: { add: 2 }, consistency: "linearizable" });
+    // Both replies went out with neither commit durable, and each record was handed over at once.
+    expect([first, second]).toEqual([
+      { _tag: "ok", output: 1 },
+      { _tag: "ok", output: 3 },
+    ]);
+    expect(happenings).toEqual(["write 1", "write 3"]);
+    expect(order).toEqual([]);
+    waiting.shift()!();
+    await waitFor("the first notice", () => (order.length > 0 ? true : undefined));
+    expect(order).toEqual(["durable 1"]);
+    waiting.shift()!();
+    await waitFor("the second notice", () => (order.length > 1 ? true : undefined));
+    expect(order).toEqual(["durable 1", "durable 3"]);
   });
 
   it("defers a batch of deferrable records to the next commit, commits them alone after a while, and keeps them at a clean stop", async () => {

@@ -4,7 +4,9 @@
  * effects in order. Group commit: the Persist records of a whole batch of steps are written in
  * one transaction with one fsync, and only then are the sends, replies and alarms that follow
  * the batch's first Persist released (those before it go at once). Every Persist therefore is
- * durable before any effect that follows it.
+ * durable before any effect that follows it, except one with `notify` (the leader's own vote):
+ * it holds back nothing, is committed at once with its batch, and once that commit is durable the
+ * driver feeds the core `VoteDurable`, which alone counts the vote.
  *
  * Pipelined commits: with an asynchronous log, later batches are stepped while an earlier
  * batch's records are being made durable (their records join the storage thread's next group
@@ -33,12 +35,30 @@
  * the event loop for long however large the requests are, and the grants, heartbeats, Promises and
  * Accepts that keep the lease alive never wait behind more than one bounded batch of client work.
  *
+ * Values at rest (impl/core/at-rest.ts): a `SendStored` is the Send of its message with its
+ * values read back from the durable records, as of the step that emitted it. Each is read when
+ * its batch is stepped, before the batch's records go to the log: a record persisted earlier in
+ * the same batch is taken from the batch (it is not in the log yet), every other by the log's
+ * `read`, which is served in order behind the appends made before it and ahead of this batch's
+ * (and of any compaction a snapshot in it would cause). The effect then waits, in its place, for
+ * its read as well as for the commits ahead of it. A record the log does not hold stops the
+ * replica: the message is never sent without its values, nor with other ones.
+ *
  * Every queue is bounded: peer messages beyond `eventsQueuedMax` are dropped (as a network
  * would), client requests beyond `requestsPendingMax` are refused at once as overloaded, and
  * a client waits at most `requestTimeoutMs`. A throw from `step` or from storage stops the
  * replica (fail-stop): continuing after either could break the contract above.
  */
-import type { ClientResult, Consistency, Effect, Event, ReplicaId, StepResult, ConfigChange } from "../core/index.ts";
+import type {
+  ClientResult,
+  Consistency,
+  Effect,
+  Event,
+  ReplicaId,
+  StepResult,
+  ConfigChange,
+  VoteRef,
+} from "../core/index.ts";
 import type { MonotonicClock } from "./clock.ts";
 import type { TraceWriter } from "./trace.ts";
 
@@ -55,7 +75,24 @@ export interface DurableLog<R> {
    * uses it, keeps the event loop free while the disk works, and steps later batches meanwhile.
    */
   appendAsync?(records: readonly R[], done: (error: Error | null) => void): void;
+  /**
+   * Read back the records of `keys` (see {@link StoredReader}) as they stand after every append
+   * made so far, and before any made later, or any compaction one of those causes; `done` gets
+   * them in the order of `keys`, or an error naming a key the log does not hold. Needed only by a
+   * driver that reads values at rest.
+   */
+  read?(keys: readonly string[], done: (error: Error | null, records: readonly R[]) => void): void;
   readonly recordCount: number;
+}
+
+/** How the values at rest of a `SendStored` effect's message are found (impl/core/at-rest.ts). */
+export interface StoredReader<M, R, H> {
+  /** The keys of the records that hold `message`'s values at rest (the log's `read`). */
+  keys(message: H): readonly string[];
+  /** The key of `record` (null: none), to find a record persisted in the same batch. */
+  keyOf(record: R): string | null;
+  /** `message` with its values taken from `records`, those of `keys(message)` in order; throws if one does not fit. */
+  resolve(message: H, records: readonly R[]): M;
 }
 
 /**
@@ -96,15 +133,13 @@ export interface BatchReport {
 export interface DriverOptions<S, M, R, I, O, H = never> {
   readonly step: StepFunction<S, M, R, I, O, H>;
   /**
-   * The message a `SendStored` effect stands for: `message` with its values at rest read back
-   * from the durable records (impl/core/at-rest.ts). Called when the effect is carried out, when
-   * every record persisted before it is durable. Hazard: by then a snapshot stepped in a later
-   * batch may be durable and its compaction may have deleted records the message names (the
-   * core names none below its own truncation only as of the step), so a store that compacts must
-   * take the values as of the step. Default: none (a `SendStored` then stops the replica: the core
-   * was configured with `valuesAtRest` and nothing reads the records back).
+   * How a `SendStored` effect's message is read back (see "Values at rest" above; the log must
+   * have `read`). Default: none (a `SendStored` then stops the replica: the core was configured
+   * with `valuesAtRest` and nothing reads the records back).
    */
-  readonly resolveStored?: (message: H) => M;
+  readonly stored?: StoredReader<M, R, H>;
+  /** Called with the number of values read back from the log (not from the batch) for each `SendStored`. */
+  readonly onStoredRead?: (values: number) => void;
   readonly state: S;
   readonly log: DurableLog<R>;
   readonly clock: MonotonicClock;
@@ -180,12 +215,25 @@ type Pending<M, R, I> =
   | { readonly _tag: "Tick" }
   | { readonly _tag: "ClientRequest"; readonly requestId: number; readonly submission: Submission<I> }
   | { readonly _tag: "Reconfigure"; readonly requestId: number; readonly change: ConfigChange }
-  | { readonly _tag: "Recover"; readonly records: readonly R[] };
+  | { readonly _tag: "Recover"; readonly records: readonly R[] }
+  | { readonly _tag: "VoteDurable"; readonly vote: VoteRef };
 
 interface Waiter<O> {
   readonly resolve: (result: ClientResult<O>) => void;
   /** When it times out (performance.now()). */
   readonly deadline: number;
+}
+
+/** What waits for a batch's values at rest to be read back (see `readStored`). */
+interface Gate {
+  open: boolean;
+  readonly waiting: (() => void)[];
+}
+
+/** Run `run` once `gate` is open (at once when there is none, or it is open). */
+function afterGate(gate: Gate | null, run: () => void): void {
+  if (gate === null || gate.open) run();
+  else gate.waiting.push(run);
 }
 
 /** A peer message at most this large, in bytes, may overtake larger ones (see `nextBatch`). */
@@ -232,6 +280,8 @@ export class Driver<S, M, R, I, O, H = never> {
   private deferred: R[] = [];
   private deferredBatch = -1;
   private deferredTimer: NodeJS.Timeout | null = null;
+  /** The message each `SendStored` effect stands for, once read back (see `readStored`). */
+  private readonly storedSends = new WeakMap<object, M>();
   private failed = false;
   private stopped = false;
   private ticker: NodeJS.Timeout | null = null;
@@ -432,6 +482,8 @@ export class Driver<S, M, R, I, O, H = never> {
         return { _tag: "Reconfigure", now, requestId: pending.requestId, change: pending.change };
       case "Recover":
         return { _tag: "Recover", now, records: pending.records };
+      case "VoteDurable":
+        return { _tag: "VoteDurable", now, slot: pending.vote.slot, ballot: pending.vote.ballot };
     }
   }
 
@@ -580,7 +632,12 @@ export class Driver<S, M, R, I, O, H = never> {
     }
     const after = this.current;
     const deferrable = this.options.deferrable;
-    const barrier = effects.findIndex((effect) => effect._tag === "Persist" && deferrable?.(effect.record) !== true);
+    const barrier = effects.findIndex(
+      (effect) => effect._tag === "Persist" && effect.notify === undefined && deferrable?.(effect.record) !== true,
+    );
+    const notices: VoteRef[] = [];
+    for (const effect of effects)
+      if (effect._tag === "Persist" && effect.notify !== undefined) notices.push(effect.notify);
     const head = barrier < 0 ? effects : effects.slice(0, barrier);
     const tail = barrier < 0 ? [] : effects.slice(barrier);
     const firstSeq = this.options.log.recordCount + this.deferred.length + 1;
@@ -595,6 +652,10 @@ export class Driver<S, M, R, I, O, H = never> {
         sends: counts.reduce((n, c) => n + c.sends, 0),
         replies: counts.reduce((n, c) => n + c.replies, 0),
       });
+    // Values at rest are read as of now, before this batch's records go to the log.
+    const read = this.readStored(effects);
+    const gateOf = (segment: readonly Effect<M, R, O, H>[]): Gate | null =>
+      read !== null && segment.some((e) => e._tag === "SendStored") ? read : null;
     // The head's overtaking sends first (docs/trace-format.md), then the rest of it in order.
     const overtaking = this.options.overtaking;
     const overtakes = (e: Effect<M, R, O, H>): boolean => e._tag === "Send" && overtaking!.overtakes(e.message);
@@ -615,29 +676,102 @@ export class Driver<S, M, R, I, O, H = never> {
       else needs.then.push(overtake);
     }
     if (tail.length === 0) {
-      if (records.length > 0) this.defer(records, batchNumber);
+      if (notices.length > 0) this.commitNow(records, batchNumber, batchBytes, notices, () => undefined);
+      else if (records.length > 0) this.defer(records, batchNumber);
       this.release(() => {
         overtake();
         report(0, early, this.carryOut(rest, batchNumber, firstSeq));
-      });
+      }, gateOf(rest));
       return;
     }
     let middle = { sends: 0, replies: 0 };
     this.release(() => {
       overtake();
       middle = this.carryOut(rest, batchNumber, firstSeq);
-    });
+    }, gateOf(rest));
     const held = { ready: false, run: (): void => undefined };
     this.outbox.push(held);
+    this.commitNow(records, batchNumber, batchBytes, notices, (fsyncMs) => {
+      held.run = () => report(fsyncMs, early, middle, this.carryOut(tail, batchNumber, firstSeq + headRecords));
+      afterGate(gateOf(tail), () => {
+        held.ready = true;
+        this.drain();
+      });
+    });
+  }
+
+  /**
+   * Commit the deferred records and `records` now; once durable, feed the core a `VoteDurable` for
+   * each of `notices`, in order, and call `then`.
+   */
+  private commitNow(
+    records: readonly R[],
+    batchNumber: number,
+    batchBytes: number,
+    notices: readonly VoteRef[],
+    then: (fsyncMs: number) => void,
+  ): void {
     const all = this.deferred.concat(records);
     this.deferred = [];
     this.bytesInFlight += batchBytes;
     this.commit(all, batchNumber, true, (fsyncMs) => {
       this.bytesInFlight -= batchBytes;
-      held.run = () => report(fsyncMs, early, middle, this.carryOut(tail, batchNumber, firstSeq + headRecords));
-      held.ready = true;
-      this.drain();
+      for (const vote of notices) this.enqueue({ _tag: "VoteDurable", vote });
+      then(fsyncMs);
     });
+  }
+
+  /**
+   * Read back the values at rest of the `SendStored` effects among `effects` (see "Values at
+   * rest" above), into `storedSends`; null when there are none, else the gate that opens once
+   * every one is read (at once when none needed the log).
+   */
+  private readStored(effects: readonly Effect<M, R, O, H>[]): Gate | null {
+    if (!effects.some((e) => e._tag === "SendStored")) return null;
+    const { stored, log } = this.options;
+    if (stored === undefined) throw new Error("a SendStored effect, but the driver has no reader of values at rest");
+    const gate: Gate = { open: false, waiting: [] };
+    // The records persisted before each SendStored that the log has not been handed yet.
+    const unposted = new Map<string, R>();
+    const note = (record: R): void => {
+      const key = stored.keyOf(record);
+      if (key !== null) unposted.set(key, record);
+    };
+    this.deferred.forEach(note);
+    const fromLog: { effect: Effect<M, R, O, H> & { _tag: "SendStored" }; keys: string[]; found: (R | null)[] }[] = [];
+    for (const effect of effects) {
+      if (effect._tag === "Persist") note(effect.record);
+      if (effect._tag !== "SendStored") continue;
+      const keys = stored.keys(effect.message);
+      const found = keys.map((key) => unposted.get(key) ?? null);
+      if (found.every((record) => record !== null)) this.storedSends.set(effect, stored.resolve(effect.message, found));
+      else fromLog.push({ effect, keys: keys.filter((_, i) => found[i] === null), found });
+    }
+    if (fromLog.length === 0) {
+      gate.open = true;
+      return gate;
+    }
+    if (log.read === undefined) throw new Error("a SendStored effect, but the log cannot read records back");
+    log.read(
+      fromLog.flatMap((f) => f.keys),
+      (error, records) => {
+        if (this.stopped) return;
+        try {
+          if (error !== null) throw new Error(`reading values at rest back: ${error.message}`, { cause: error });
+          let next = 0;
+          for (const { effect, found } of fromLog) {
+            const whole = found.map((record) => record ?? records[next++]!);
+            this.storedSends.set(effect, stored.resolve(effect.message, whole));
+          }
+          this.options.onStoredRead?.(next);
+          gate.open = true;
+          for (const run of gate.waiting.splice(0)) run();
+        } catch (failure) {
+          this.fail(failure);
+        }
+      },
+    );
+    return gate;
   }
 
   /** The latest pending commit holding a record that one of `sends` depends on; null when none. */
@@ -654,10 +788,18 @@ export class Driver<S, M, R, I, O, H = never> {
     return null;
   }
 
-  /** Carry out `run` once every segment ahead of it has run (at once when none waits). */
-  private release(run: () => void): void {
-    if (this.outbox.length === 0) return run();
-    this.outbox.push({ ready: true, run });
+  /** Carry out `run` once every segment ahead of it has run and `gate` (if any) is open (at once if nothing waits). */
+  private release(run: () => void, gate: Gate | null = null): void {
+    if (gate === null || gate.open) {
+      if (this.outbox.length === 0) return run();
+      return void this.outbox.push({ ready: true, run });
+    }
+    const segment = { ready: false, run };
+    this.outbox.push(segment);
+    afterGate(gate, () => {
+      segment.ready = true;
+      this.drain();
+    });
   }
 
   /** Run the ready segments at the front of the outbox, in order. */
@@ -772,12 +914,13 @@ export class Driver<S, M, R, I, O, H = never> {
     return { sends, replies };
   }
 
-  /** `effect`, or for a SendStored the Send it stands for (see `resolveStored`). */
+  /** `effect`, or for a SendStored the Send it stands for (see `readStored`). */
   private sendOf(effect: Effect<M, R, O, H>): Effect<M, R, O, H> {
     if (effect._tag !== "SendStored") return effect;
-    const resolve = this.options.resolveStored;
-    if (resolve === undefined) throw new Error("a SendStored effect, but the driver has no resolveStored");
-    return { _tag: "Send", to: effect.to, message: resolve(effect.message) };
+    const message = this.storedSends.get(effect);
+    if (message === undefined) throw new Error("a SendStored effect carried out before its values were read back");
+    this.storedSends.delete(effect);
+    return { _tag: "Send", to: effect.to, message };
   }
 
   private resolve(requestId: number, result: ClientResult<O>): void {

@@ -106,6 +106,15 @@ export class ReplicaMetrics {
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
     registers: [this.registry],
   });
+  /**
+   * Values at rest (impl/core/at-rest.ts) read back from the store for a Promise or catch-up this
+   * replica sent: how often its heap held no copy of a value a peer needed.
+   */
+  readonly valuesReadFromDisk = new Counter({
+    name: "paxos_lease_values_read_from_disk_total",
+    help: "Values at rest read back from the store for a Promise or catch-up reply sent to a peer",
+    registers: [this.registry],
+  });
   readonly messagesSent = new Counter({
     name: "paxos_lease_messages_sent_total",
     help: "Messages sent to peers",

@@ -30,6 +30,7 @@ import {
   kvConfig,
   kvInitialState,
   kvStep,
+  kvStoredReader,
   type KvMessage,
   type KvRecord,
   type KvStoredMessage,
@@ -404,6 +405,9 @@ class ReplicaProcess implements RunningReplica {
       },
       // `chosen` records only spare a restarted replica from asking peers (docs/impl.md, section 11).
       deferrable: (record) => record._tag === "chosen",
+      // Executed values rest in the store; a Promise or catch-up that needs one reads it back there.
+      stored: kvStoredReader,
+      onStoredRead: (values) => this.metrics.valuesReadFromDisk.inc(values),
       overtaking: new KvOvertaking(),
       // A follower's HeartbeatAck stepped after an Accept in the same batch would wait for that
       // vote's fsync (hundreds of milliseconds for a 1 MiB value on a loaded machine), and the
@@ -837,6 +841,7 @@ function timedLog(log: DurableLog<KvRecord>): DurableLog<KvRecord> {
   const appendAsync = log.appendAsync.bind(log);
   return {
     append: (records) => log.append(records),
+    read: log.read?.bind(log),
     appendAsync: (records, done) => {
       const key = firstVoteSlot(records);
       timeline?.mark("post", key);

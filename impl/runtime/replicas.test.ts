@@ -2,7 +2,8 @@
  * Real replica processes on loopback, as a story: three start and elect a leader; clients
  * write and read; the leader is killed with SIGKILL while a writer keeps going; writes resume
  * under a new leader and nothing acknowledged is lost or applied twice; the old leader restarts
- * on its data and catches up. The status page shows the leader in headless Chromium, and the
+ * on its data and catches up (on values the others read back from their stores, where executed
+ * values rest). The status page shows the leader in headless Chromium, and the
  * merged event traces pair every receipt with its send. Durations are printed, never asserted.
  */
 import fs from "node:fs";
@@ -195,6 +196,17 @@ describe("three replica processes", () => {
         200,
       );
       note(`replica ${restarted} caught up to slot ${slots}`);
+      // It caught up on values the others keep only at rest: they read them back from their stores.
+      const fromDisk = await Promise.all(
+        cluster().members.map(async (m) => {
+          const metrics = await fetch(`${cluster().endpoint(m.id)}/metrics`, {
+            headers: cluster().authHeaders("read"),
+          }).then((r) => r.text());
+          return Number(/^paxos_lease_values_read_from_disk_total(?:\{[^}]*\})? (\S+)$/m.exec(metrics)?.[1] ?? 0);
+        }),
+      );
+      note(`values read back from disk for peers: ${fromDisk.join(", ")}`);
+      expect(fromDisk.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
       const stale = await cluster()
         .client()
         .call("GET", `${keyPath("after/restart")}?consistency=stale`);

@@ -47,6 +47,8 @@ export class SlowDisk {
         log.append(records);
         if (records.length > 0) this.afterCommit();
       },
+      // A read is served in its place among the appends; the delay is the fsync's, not the read's.
+      read: log.read?.bind(log),
       get recordCount() {
         return log.recordCount;
       },

@@ -13,7 +13,7 @@ import { kv } from "../../spec/kv.ts";
 import { parseConfig } from "../core/config.ts";
 import { encodeSnapshot, makeSnapshot, serializationOf, snapshotRecord } from "../core/snapshot.ts";
 import { makeContext } from "../core/state.ts";
-import { kvRecordBinary, type KvRecord } from "./core-adapter.ts";
+import { kvRecordBinary, kvRecordKey, type KvRecord } from "./core-adapter.ts";
 import { cliBundlePath } from "./program.ts";
 import Database from "better-sqlite3";
 import { databaseFileName, StorageError } from "./storage.ts";
@@ -43,6 +43,12 @@ const vote = (slot: number, value: string): KvRecord => ({
 
 function appendAsync(storage: StorageThread, records: readonly KvRecord[]): Promise<Error | null> {
   return new Promise((resolve) => storage.appendAsync(records, resolve));
+}
+
+/** The records of `of`'s keys read back, or the error's message. */
+function read(storage: StorageThread, ...of: KvRecord[]): Promise<readonly KvRecord[] | string> {
+  const keys = of.map((record) => kvRecordKey(record)!);
+  return new Promise((resolve) => storage.read(keys, (error, records) => resolve(error?.message ?? records)));
 }
 
 describe("storage thread", () => {
@@ -138,6 +144,54 @@ describe("storage thread", () => {
     expect(again.records.map((r) => r._tag)).toEqual(["snapshot", "vote", "promise", "snapshot"]);
     expect(again.records[3]).toEqual({ ...last });
     again.storage.close();
+  });
+
+  it("serves reads in order with the appends, ahead of a later snapshot's compaction, and never a record not there", async () => {
+    const ctx = makeContext(parseConfig({ self: 1, members: [1, 2, 3] }), kv);
+    const service = ctx.service.start;
+    const contents = { slot: 12, service, outputDigestA: 1, outputDigestB: 2, configs: [ctx.initial], checkpoints: [] };
+    const info = makeSnapshot(ctx, contents);
+    // One serialized at once (it crosses whole), and one serialized in slices (appends and reads wait behind it).
+    const whole = snapshotRecord(info, { round: 1, replica: 1 }, 12);
+    const plain: KvRecord = { ...whole, data: encodeSnapshot(ctx, contents) };
+    const sliced = snapshotRecord(makeSnapshot(ctx, { ...contents, slot: 14 }), { round: 1, replica: 1 }, 14);
+    const dir = tempDir();
+    const opened = StorageThread.open({ dir, clusterId: "c1", replicaId: 1, create: true, workerModule });
+    const storage = opened.storage;
+    const [v1, v2, v13, v15] = [vote(1, "a"), vote(2, "b".repeat(300_000)), vote(13, "c"), vote(15, "d")];
+    // Written, not yet acknowledged: a read behind it finds it.
+    const written = appendAsync(storage, [v1, v2]);
+    expect(await read(storage, v2, v1)).toEqual([v2, v1]);
+    expect(await written).toBeNull();
+    // A read made before the snapshot's append is served before the compaction it causes, in the
+    // same group commit or not; one made after the snapshot is durable finds its votes compacted away.
+    // (The storage thread is kept busy writing a large vote meanwhile, so that the read and the
+    // snapshot's append most likely meet in one group commit, the case that matters.)
+    const busy = appendAsync(
+      storage,
+      [3, 4, 5, 6, 7, 8].map((slot) => vote(slot, "x".repeat(1_000_000))),
+    );
+    const before = read(storage, v1);
+    const snapshotDurable = appendAsync(storage, [plain]);
+    expect(await busy).toBeNull();
+    expect(await before).toEqual([v1]);
+    expect(await snapshotDurable).toBeNull();
+    expect(await read(storage, v1)).toMatch(/no record vote 1 1\.1 in the store \(never written, or compacted away\)/);
+    // A missing record is the read's error only: the store goes on.
+    expect(await appendAsync(storage, [v13])).toBeNull();
+    // Behind a snapshot still being serialized: a read waits its turn, and sees the append before it.
+    const ack = appendAsync(storage, [sliced]);
+    const afterSliced = appendAsync(storage, [v15]);
+    const behind = read(storage, v15, v13);
+    expect(opened.storage.appendsBehindSnapshot).toBe(1);
+    expect(await behind).toEqual([v15, v13]);
+    expect([await ack, await afterSliced]).toEqual([null, null]);
+    storage.close();
+    // A reopened store finds its records by key again (and v13 was compacted by the second snapshot).
+    const reopened = StorageThread.open({ dir, clusterId: "c1", replicaId: 1, workerModule });
+    expect(await read(reopened.storage, v15)).toEqual([v15]);
+    expect(await read(reopened.storage, v13)).toMatch(/no record vote 13 1\.1/);
+    reopened.storage.close();
   });
 
   it("refuses a foreign store with the StorageError Storage.open gives", () => {

@@ -52,11 +52,16 @@ export interface StorageThreadOptions {
   readonly snapshotTurnMs?: number;
 }
 
-/** An append waiting behind a snapshot that is still being serialized, in the order made. */
+/** An append (or a read: `keys`) waiting behind a snapshot that is still being serialized, in the order made. */
 interface Queued {
   readonly records: readonly KvRecord[];
   readonly done: (error: Error | null) => void;
+  /** A read's keys and what gets its answer (`done` then gets only a failure). */
+  readonly read?: { readonly keys: readonly string[]; readonly answer: ReadDone };
 }
+
+/** What gets the answer to a read: the records of its keys, in order, or the error that kept it from them. */
+type ReadDone = (error: Error | null, records: readonly KvRecord[]) => void;
 
 /** An open store on its thread, with the records it held when opened. */
 export interface OpenedThread {
@@ -98,6 +103,8 @@ export class StorageThread implements DurableLog<KvRecord> {
   private lastSeq: number;
   private nextId = 1;
   private readonly pending = new Map<number, (error: Error | null) => void>();
+  /** Reads posted and not yet answered, by request id. */
+  private readonly reading = new Map<number, ReadDone>();
   /** Set once the thread failed or exited: every later append fails at once. */
   private failure: Error | null = null;
   private closed = false;
@@ -118,6 +125,12 @@ export class StorageThread implements DurableLog<KvRecord> {
   ) {
     this.lastSeq = lastSeq;
     worker.on("message", (reply: StorageReply) => {
+      const read = this.reading.get(reply.id);
+      if (read !== undefined) {
+        // A record a read did not find is that read's error, not the store's: appends go on.
+        this.reading.delete(reply.id);
+        return read(reply.error === null ? null : errorOf(reply.error), reply.records ?? []);
+      }
       if (reply.synced !== undefined) this.onSynced?.(reply.synced);
       this.digested(reply);
       const done = this.pending.get(reply.id);
@@ -251,12 +264,10 @@ export class StorageThread implements DurableLog<KvRecord> {
         return;
       }
       this.queued.shift();
-      this.pending.set(this.post(first.records, false), first.done);
+      this.postQueued(first);
       // The appends behind it go at once, up to the next one that holds a snapshot.
-      while (this.queued.length > 0 && !this.queued[0]!.records.some((r) => unserialized(r) !== undefined)) {
-        const next = this.queued.shift()!;
-        this.pending.set(this.post(next.records, false), next.done);
-      }
+      while (this.queued.length > 0 && !this.queued[0]!.records.some((r) => unserialized(r) !== undefined))
+        this.postQueued(this.queued.shift()!);
       if (this.queued.length > 0) setImmediate(step);
     };
     setImmediate(step);
@@ -287,8 +298,34 @@ export class StorageThread implements DurableLog<KvRecord> {
         while (serialization !== undefined && !serialization.complete)
           this.stage(serialization, Number.POSITIVE_INFINITY);
       }
-      this.pending.set(this.post(next.records, false), next.done);
+      this.postQueued(next);
     }
+  }
+
+  /** Post an append or read that waited in `queued`. */
+  private postQueued(queued: Queued): void {
+    if (queued.read !== undefined) this.postRead(queued.read.keys, queued.read.answer);
+    else this.pending.set(this.post(queued.records, false), queued.done);
+  }
+
+  /**
+   * Read the records of `keys` (storage.ts, `readKeyed`: the votes a value at rest names) as they
+   * stand after every append made so far, before any made later: the storage thread serves it in
+   * its place among the appends, where no compaction caused by a later append has run (it runs
+   * at the end of a group commit, after the reads in it). `answer` gets the records in order, or
+   * the error, which names a key not in the store; the store itself goes on either way.
+   */
+  read(keys: readonly string[], answer: ReadDone): void {
+    if (this.failure !== null) return answer(this.failure, []);
+    if (this.closed) return answer(new Error("storage is closed"), []);
+    if (this.queued.length === 0) return this.postRead(keys, answer);
+    this.queued.push({ records: [], done: (error) => answer(error, []), read: { keys, answer } });
+  }
+
+  private postRead(keys: readonly string[], answer: ReadDone): void {
+    const id = this.nextId++;
+    this.reading.set(id, answer);
+    this.request({ kind: "read", id, keys });
   }
 
   /**
@@ -340,9 +377,12 @@ export class StorageThread implements DurableLog<KvRecord> {
     if (this.failure !== null) return;
     this.failure = error;
     const waiting = [...this.pending.values(), ...this.queued.map((q) => q.done)];
+    const reads = [...this.reading.values()];
     this.pending.clear();
+    this.reading.clear();
     this.queued.length = 0;
     for (const done of waiting) done(error);
+    for (const answer of reads) answer(error, []);
   }
 
   /** Close the store (waiting for the appends before it) and end the thread. */

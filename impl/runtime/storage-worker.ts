@@ -11,7 +11,7 @@
  */
 import { isMainThread, parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import { compactRecords, ContentDigest } from "../core/index.ts";
-import { kvCodecs, kvRecordBinary, type KvRecord } from "./core-adapter.ts";
+import { kvCodecs, kvRecordBinary, kvRecordKey, type KvRecord } from "./core-adapter.ts";
 import type { DiskFaults } from "./disk-faults.ts";
 import { SplitRecord, Storage, StorageError } from "./storage.ts";
 import { firstVoteSlot, timeline } from "./timeline.ts";
@@ -50,6 +50,11 @@ export type StorageRequest =
     }
   /** The next slice of a snapshot's bytes, serialized on the main thread (storage-thread.ts); its record follows. */
   | { readonly kind: "stage"; readonly stage: number; readonly chunks: readonly string[] }
+  /**
+   * The records of `keys` (storage.ts, `readKeyed`), read once every append sent before this
+   * request is written, and before any sent after it is (see `handle`).
+   */
+  | { readonly kind: "read"; readonly id: number; readonly keys: readonly string[] }
   | { readonly kind: "close"; readonly id: number };
 
 /** An error that crossed from the storage thread, to be rebuilt on the main thread. */
@@ -67,6 +72,8 @@ export interface StorageReply {
   readonly digests?: readonly { readonly stage: number; readonly contentDigest: string }[];
   /** With `reportSynced`: the last record the fsync that returned before this reply made durable, if any. */
   readonly synced?: number;
+  /** The answer to a read: the records of its keys, in order (absent when `error` is set). */
+  readonly records?: readonly KvRecord[];
 }
 
 /** The answer to the open, the first reply on the synchronous port. */
@@ -108,6 +115,8 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       create: data.create,
       // Once a snapshot is durable, delete what it supersedes (impl/core/records.ts).
       compaction: { after: (record) => record._tag === "snapshot", keep: compactRecords },
+      // Votes are read back by slot and ballot (values at rest, impl/core/at-rest.ts).
+      keyOf: kvRecordKey,
       faults: data.faults,
       onSynced: (seq) => {
         if (data.reportSynced) syncedUpTo = seq;
@@ -154,6 +163,19 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     digests.set(request.id, digested);
     return records;
   };
+  /** Answer a read (after a failure, with that failure: the store may not hold what was sent). */
+  const serveRead = (request: StorageRequest & { kind: "read" }): void => {
+    if (failure !== null) return port.postMessage({ id: request.id, error: failure } satisfies StorageReply);
+    try {
+      port.postMessage({
+        id: request.id,
+        error: null,
+        records: storage.readKeyed(request.keys),
+      } satisfies StorageReply);
+    } catch (error) {
+      port.postMessage({ id: request.id, error: faultOf(error) } satisfies StorageReply);
+    }
+  };
   /** Handle a group of requests; false once the store is closed (the thread then ends). */
   const handle = (first: StorageRequest): boolean => {
     // Everything sent so far joins this group commit: one fsync for all of it.
@@ -175,6 +197,14 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     timeline?.mark("storage-take", key);
     let written = 0;
     for (const request of group) {
+      // A read is served here, in its place among the appends: it sees every record sent before
+      // it and none sent after, and no compaction runs before the group's end (see `compactDue`
+      // below), so none that a snapshot sent after it causes. What it reads need not be synced: a
+      // value read back is sent only once the records before it are durable (driver.ts).
+      if (request.kind === "read") {
+        serveRead(request);
+        continue;
+      }
       if (failure !== null || request.kind !== "append") break;
       try {
         storage.write(recordsOf(request));
@@ -183,6 +213,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
         failure = faultOf(error);
       }
     }
+    const appends = group.filter((r): r is Exclude<StorageRequest, { kind: "stage" | "read" }> => r.kind !== "read");
     const reply = (request: StorageRequest & { kind: "append" }, i: number): void => {
       const digested = digests.get(request.id);
       digests.delete(request.id);
@@ -198,7 +229,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     };
     // Test-only, broken on purpose: the group is reported durable before its fsync returns.
     const early = data.faults.ackBeforeSync;
-    if (early) for (const [i, request] of group.entries()) if (request.kind === "append") reply(request, i);
+    if (early) for (const [i, request] of appends.entries()) if (request.kind === "append") reply(request, i);
     timeline?.mark("storage-written", key);
     if (written > 0 && failure === null) {
       try {
@@ -208,7 +239,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       }
     }
     timeline?.mark("storage-synced", key);
-    for (const [i, request] of group.entries()) {
+    for (const [i, request] of appends.entries()) {
       if (request.kind === "close") {
         storage.close();
         replySync({ id: request.id, error: null });

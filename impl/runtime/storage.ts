@@ -124,6 +124,13 @@ export interface StorageOptions<R> {
      */
     readonly keep: (summaries: readonly RecordSummary[]) => readonly RecordSummary[];
   };
+  /**
+   * The key under which {@link Storage.readKeyed} finds a record (null: none), such as a vote's
+   * slot and ballot. The store keeps, in memory, the sequence number of the last record of each
+   * key (a few numbers per record, never the records), and forgets it when compaction deletes that
+   * record. Default: no record is found by key.
+   */
+  readonly keyOf?: (record: R) => string | null;
 }
 
 /**
@@ -202,14 +209,22 @@ export class Storage<R> {
   private compactReady = 0;
   /** Power-loss mode: the file that notes what each returned fsync made durable (-1: none). */
   private readonly syncedSeqFd: number;
+  /** The last record of each key (`keyOf`), by sequence number, and the key of each such record. */
+  private readonly keyed = new Map<string, number>();
+  private readonly keyOfSeq = new Map<number, string>();
+  private readonly selectRow: Database.Statement<[number]>;
 
   private constructor(
     private readonly db: Database.Database,
     readonly file: string,
     private readonly options: StorageOptions<R>,
     lastSeq: number,
+    records: readonly R[],
+    seqs: readonly number[],
   ) {
     this.lastSeq = lastSeq;
+    records.forEach((record, i) => this.index(record, seqs[i]!));
+    this.selectRow = db.prepare("SELECT seq, kind, body, checksum FROM records WHERE seq = ?");
     this.faults = options.faults ?? noDiskFaults;
     this.walFd = openWal(file);
     this.syncedSeqFd = this.faults.powerLoss ? openSyncedSeq(options.dir) : -1;
@@ -229,6 +244,7 @@ export class Storage<R> {
         const binary = this.options.binary;
         const body = binary === undefined ? JSON.stringify(encoded) : binary.encode(split ? record.record : record);
         this.insert.run(seq, kind, body, recordChecksum(seq, kind, body));
+        if (!split) this.index(record, seq);
         // An empty data field stands for parts, so a record whose data is empty gets one empty part:
         // a row without parts would read back as one whose parts were lost.
         const parts = split ? record.parts : hasEmptyData(encoded) ? [""] : [];
@@ -265,9 +281,16 @@ export class Storage<R> {
       checkMeta(db, file, options);
       prepareFormat(db);
       const lostToPowerCut = options.faults?.powerLoss === true ? losePowerCut(db, options.dir) : null;
-      const { records, lastSeq } = readRecords(db, file, options.codec, options.binary, compactedThrough(db, file));
+      const { records, seqs, lastSeq } = readRecords(
+        db,
+        file,
+        options.codec,
+        options.binary,
+        compactedThrough(db, file),
+      );
       upgradeFormat(db);
-      return { storage: new Storage(db, file, options, lastSeq), records, created: !exists, lostToPowerCut };
+      const storage = new Storage(db, file, options, lastSeq, records, seqs);
+      return { storage, records, created: !exists, lostToPowerCut };
     } catch (error) {
       db.close();
       throw error;
@@ -398,7 +421,9 @@ export class Storage<R> {
       let deleted = 0;
       records.forEach((record, i) => {
         if (kept.has(record)) return;
-        remove.run(rows[i]!.seq);
+        const seq = rows[i]!.seq;
+        remove.run(seq);
+        this.unindex(seq);
         deleted += 1;
       });
       // A split snapshot's parts go with its row.
@@ -410,6 +435,48 @@ export class Storage<R> {
       setMeta.run(metaCompactedKept, String(rows.length - deleted));
       return deleted;
     })();
+  }
+
+  /** Note `record`, stored as `seq`, under its key (if it has one): the last record of a key wins. */
+  private index(record: R, seq: number): void {
+    const key = this.options.keyOf?.(record) ?? null;
+    if (key === null) return;
+    const before = this.keyed.get(key);
+    if (before !== undefined) this.keyOfSeq.delete(before);
+    this.keyed.set(key, seq);
+    this.keyOfSeq.set(seq, key);
+  }
+
+  /** Forget the key of record `seq`, which compaction deleted. */
+  private unindex(seq: number): void {
+    const key = this.keyOfSeq.get(seq);
+    if (key === undefined) return;
+    this.keyOfSeq.delete(seq);
+    if (this.keyed.get(key) === seq) this.keyed.delete(key);
+  }
+
+  /**
+   * The last record written under each of `keys` (`keyOf`), read back from the database as it
+   * stands: every record written so far is there, synced or not, and none that compaction
+   * deleted. Each is checked as opening checks it (checksum, Schema) and must have its key. Throws,
+   * naming the key, when one is not there (never written, or compacted away): the caller asked for
+   * a record the store does not hold, and must not go on as if it did.
+   */
+  readKeyed(keys: readonly string[]): R[] {
+    return keys.map((key) => {
+      const seq = this.keyed.get(key);
+      const row = seq === undefined ? undefined : (this.selectRow.get(seq) as Row | undefined);
+      if (row === undefined)
+        throw new Error(`${this.file}: no record ${key} in the store (never written, or compacted away)`);
+      if (recordChecksum(row.seq, row.kind, row.body) !== row.checksum)
+        throw new StorageError("damaged", this.file, `record ${row.seq} (${row.kind}) fails its checksum`);
+      const decoded = decodeRow(this.db, row, this.options.codec, this.options.binary);
+      if (Either.isLeft(decoded))
+        throw new StorageError("damaged", this.file, `record ${row.seq} (${row.kind}) ${decoded.left}`);
+      if (this.options.keyOf?.(decoded.right) !== key)
+        throw new StorageError("damaged", this.file, `record ${row.seq} (${row.kind}) is not record ${key}`);
+      return decoded.right;
+    });
   }
 
   /** Sequence number of the last durable record (0: none). */
@@ -692,8 +759,9 @@ function readRecords<R>(
   codec: JsonCodec<R>,
   binary: BinaryCodec<R> | undefined,
   compacted: { readonly through: number; readonly kept: number },
-): { records: R[]; lastSeq: number } {
+): { records: R[]; seqs: number[]; lastSeq: number } {
   const records: R[] = [];
+  const seqs: number[] = [];
   let expected = compacted.through + 1;
   let keptBelow = 0;
   for (const row of db
@@ -717,6 +785,7 @@ function readRecords<R>(
     if (Either.isLeft(decoded))
       throw new StorageError("damaged", file, `record ${row.seq} (${row.kind}) ${decoded.left}`);
     records.push(decoded.right);
+    seqs.push(row.seq);
     if (row.seq > compacted.through) expected += 1;
   }
   if (expected === compacted.through + 1 && keptBelow !== compacted.kept) {
@@ -732,7 +801,7 @@ function readRecords<R>(
     .get() as number | undefined;
   if (orphan !== undefined)
     throw new StorageError("damaged", file, `the data of record ${orphan} is stored without it`);
-  return { records, lastSeq: expected - 1 };
+  return { records, seqs, lastSeq: expected - 1 };
 }
 
 /**

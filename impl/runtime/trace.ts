@@ -124,6 +124,8 @@ export class TraceWriter<M, R, I, O> {
         };
       case "Reconfigure":
         return { _tag: "Reconfigure", now: event.now, requestId: event.requestId, change: event.change };
+      case "VoteDurable":
+        return { _tag: "VoteDurable", now: event.now, slot: event.slot, ballot: event.ballot };
     }
   }
 
@@ -134,6 +136,7 @@ export class TraceWriter<M, R, I, O> {
           _tag: "Persist",
           durableSeq: context.durableSeq ?? null,
           record: this.codecs.record.encodeValue(effect.record),
+          ...(effect.notify === undefined ? {} : { notify: effect.notify }),
         };
       case "Send":
         return {

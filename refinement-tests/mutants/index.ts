@@ -20,6 +20,7 @@ import { helpRemovedLeader } from "./help-removed-leader.ts";
 import type { Mutant } from "./mutant.ts";
 import { noNoopGapFilling } from "./no-noop-gap-filling.ts";
 import { outOfOrderExecution } from "./out-of-order-execution.ts";
+import { ownVoteCountedBeforeDurable } from "./own-vote-counted-before-durable.ts";
 import { phase2aNotHighest } from "./phase2a-not-highest.ts";
 import { quorumOffByOne } from "./quorum-off-by-one.ts";
 import { replyBeforeDurable } from "./reply-before-durable.ts";
@@ -77,6 +78,8 @@ export const mutants: readonly Mutant[] = [
   // Rule R4 off: a removed replica disrupts the configuration in force (a liveness bug caught by a
   // bound on disruption).
   helpRemovedLeader,
+  // The leader's own vote counted before its notice says it is durable.
+  ownVoteCountedBeforeDurable,
 ];
 
 /** The mutant called `name`; throws with the list of names otherwise. */

@@ -374,11 +374,12 @@ export class NemesisCluster extends MemberLookups<Member> {
   /**
    * Per member, from their /metrics (since each one's start; a member that does not answer counts
    * 0): the catch-up requests held back while a peer's bulk stream was arriving
-   * (impl/runtime/catch-up-hold.ts), and the appends that waited behind a snapshot being
-   * serialized (impl/runtime/storage-thread.ts).
+   * (impl/runtime/catch-up-hold.ts), the appends that waited behind a snapshot being
+   * serialized (impl/runtime/storage-thread.ts), and the values at rest read back from the store
+   * for a peer (impl/core/at-rest.ts).
    */
   async burstCounters(): Promise<Map<number, BurstCounters>> {
-    const none: BurstCounters = { catchUpsHeld: 0, appendsBehindSnapshot: 0 };
+    const none: BurstCounters = { catchUpsHeld: 0, appendsBehindSnapshot: 0, valuesReadFromDisk: 0 };
     const counts = await Promise.all(
       this.ids.map(
         (id) =>
@@ -466,20 +467,24 @@ function compareBallotText(a: string | null, b: string | null): number {
 export interface BurstCounters {
   readonly catchUpsHeld: number;
   readonly appendsBehindSnapshot: number;
+  readonly valuesReadFromDisk: number;
 }
 
 /**
  * From a /metrics text: the catch-up requests held while a peer streamed (reason
- * catch-up-while-streaming), and the appends that waited behind a snapshot.
+ * catch-up-while-streaming), the appends that waited behind a snapshot, and the values read back
+ * from the store for a Promise or catch-up.
  */
 function burstCountersIn(metrics: string): BurstCounters {
   let catchUpsHeld = 0;
   let appendsBehindSnapshot = 0;
+  let valuesReadFromDisk = 0;
   const valueOf = (line: string): number => Number(line.slice(line.lastIndexOf(" ") + 1)) || 0;
   for (const line of metrics.split("\n")) {
     if (line.startsWith("paxos_lease_messages_dropped_total{") && line.includes('reason="catch-up-while-streaming"'))
       catchUpsHeld += valueOf(line);
     if (line.startsWith("paxos_lease_appends_behind_snapshot_total")) appendsBehindSnapshot += valueOf(line);
+    if (line.startsWith("paxos_lease_values_read_from_disk_total")) valuesReadFromDisk += valueOf(line);
   }
-  return { catchUpsHeld, appendsBehindSnapshot };
+  return { catchUpsHeld, appendsBehindSnapshot, valuesReadFromDisk };
 }

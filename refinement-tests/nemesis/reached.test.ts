@@ -9,22 +9,30 @@ import { behindSnapshotIntervalBytes, coreOf, neverReachedOf, reachedRequired } 
 import { planSchedule } from "./schedule.ts";
 
 const behind = "appends behind a snapshot (paxos_lease_appends_behind_snapshot_total)";
+const fromDisk = "values read back from disk (paxos_lease_values_read_from_disk_total)";
+const counted = { appendsBehindSnapshot: 0, catchUpsHeld: 0, valuesReadFromDisk: 0 };
 
 describe("required interaction counters", () => {
-  it("name appends behind a snapshot, driven by follower-behind-snapshot", () => {
-    expect(reachedRequired.map((r) => r.name)).toContain(behind);
+  it("name appends behind a snapshot, driven by follower-behind-snapshot, and values read back from disk", () => {
+    expect(reachedRequired.map((r) => r.name)).toEqual([behind, fromDisk]);
   });
 
   it("say so when a run injected the fault and the counter stayed at zero, or was never read", () => {
     expect(
-      neverReachedOf({ appendsBehindSnapshot: 0, catchUpsHeld: 3 }, ["kill-leader", "follower-behind-snapshot"]),
+      neverReachedOf({ ...counted, catchUpsHeld: 3, valuesReadFromDisk: 1 }, [
+        "kill-leader",
+        "follower-behind-snapshot",
+      ]),
     ).toEqual([behind]);
     expect(neverReachedOf(null, ["follower-behind-snapshot"])).toEqual([behind]);
+    expect(neverReachedOf({ ...counted, appendsBehindSnapshot: 2 }, ["kill-follower"])).toEqual([fromDisk]);
+    expect(neverReachedOf(counted, ["restart-follower", "follower-behind-snapshot"])).toEqual([behind, fromDisk]);
   });
 
   it("are satisfied once counted, and required of no run that did not inject the fault", () => {
-    expect(neverReachedOf({ appendsBehindSnapshot: 2, catchUpsHeld: 0 }, ["follower-behind-snapshot"])).toEqual([]);
-    expect(neverReachedOf({ appendsBehindSnapshot: 0, catchUpsHeld: 0 }, ["burst", "kill-leader"])).toEqual([]);
+    expect(neverReachedOf({ ...counted, appendsBehindSnapshot: 2 }, ["follower-behind-snapshot"])).toEqual([]);
+    expect(neverReachedOf({ ...counted, valuesReadFromDisk: 5 }, ["kill-follower"])).toEqual([]);
+    expect(neverReachedOf(counted, ["burst", "kill-leader"])).toEqual([]);
   });
 });
 

@@ -337,6 +337,13 @@ export const reachedRequired: readonly {
     count: (reached) => reached.appendsBehindSnapshot,
     drivenBy: ["follower-behind-snapshot"],
   },
+  {
+    // A follower back from a crash or a restart asks for what it missed, which the others keep
+    // only at rest in their stores (impl/core/at-rest.ts): the catch-up reads it back there.
+    name: "values read back from disk (paxos_lease_values_read_from_disk_total)",
+    count: (reached) => reached.valuesReadFromDisk,
+    drivenBy: ["kill-follower", "restart-follower"],
+  },
 ];
 
 /** The required counters that `reached` leaves at zero although `injected` holds a fault kind that drives to them. */
@@ -351,11 +358,13 @@ export function neverReachedOf(reached: BurstCounters | null, injected: readonly
 function sumCounters(counters: ReadonlyMap<number, BurstCounters>): BurstCounters {
   let catchUpsHeld = 0;
   let appendsBehindSnapshot = 0;
+  let valuesReadFromDisk = 0;
   for (const c of counters.values()) {
     catchUpsHeld += c.catchUpsHeld;
     appendsBehindSnapshot += c.appendsBehindSnapshot;
+    valuesReadFromDisk += c.valuesReadFromDisk;
   }
-  return { catchUpsHeld, appendsBehindSnapshot };
+  return { catchUpsHeld, appendsBehindSnapshot, valuesReadFromDisk };
 }
 
 function progressLine(workload: Workload, faults: readonly InjectedFault[]): string {
@@ -589,7 +598,7 @@ export function summaryText(report: NemesisReport): string {
     ...(report.reached === null
       ? []
       : [
-          `  reached: ${report.reached.appendsBehindSnapshot} appends behind a snapshot, ${report.reached.catchUpsHeld} catch-up requests held while streaming (members running at the end)`,
+          `  reached: ${report.reached.appendsBehindSnapshot} appends behind a snapshot, ${report.reached.catchUpsHeld} catch-up requests held while streaming, ${report.reached.valuesReadFromDisk} values read back from disk (members running at the end)`,
         ]),
     ...(report.neverReached.length === 0 ? [] : [`  never reached: ${report.neverReached.join(", ")}`]),
     `  verdict: ${report.ok ? "PASS" : `FAIL (${report.violations.length} violations)`}`,

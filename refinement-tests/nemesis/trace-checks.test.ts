@@ -10,7 +10,14 @@ import { compactRecords } from "../../impl/core/testing/index.ts";
 import { snapshottingCluster } from "../../impl/core/testing/cluster.ts";
 import type { KvRecord } from "../../impl/runtime/core-adapter.ts";
 import { checkRecoveries, matchedPrefix } from "./trace-checks.ts";
-import { replayLives, type LifeSummary, type TraceLife, type TraceLine, type TraceViolation } from "./trace-replay.ts";
+import {
+  releasedAfter,
+  replayLives,
+  type LifeSummary,
+  type TraceLife,
+  type TraceLine,
+  type TraceViolation,
+} from "./trace-replay.ts";
 
 describe("DurableRecordsSurvive on a compacting store", () => {
   /** A replica's records from a scripted run that snapshots slots 4 and 8, its disk not compacted. */
@@ -149,5 +156,28 @@ describe("TraceExplainedByCore on an event the core asserts on", () => {
     const violations: TraceViolation[] = [];
     expect([...replayLives([life(150)], {}, violations, [])].length).toBe(2);
     expect(violations).toEqual([]);
+  });
+});
+
+describe("a batch that waited for values read back from the store", () => {
+  const send = (tag: string): TraceLine => ({
+    seq: 0,
+    replica: 1,
+    now: 0,
+    type: "effect",
+    effect: { _tag: "Send", to: 2, message: { _tag: tag } },
+  });
+  const reply = { seq: 0, replica: 1, now: 0, type: "effect", effect: { _tag: "Reply", requestId: 1 } } as TraceLine;
+  const commit = { seq: 0, replica: 1, now: 0, type: "commit" } as TraceLine;
+  const batches = (...effects: TraceLine[][]) => effects.map((e) => ({ effects: e }));
+
+  it("may end a life unfinished only while no later batch released anything but overtaking sends", () => {
+    expect(releasedAfter(batches([], [send("Heartbeat"), send("Accept"), commit], [send("HeartbeatAck")]), 0)).toBe(
+      false,
+    );
+    expect(releasedAfter(batches([], [send("Heartbeat")], [reply]), 0)).toBe(true);
+    expect(releasedAfter(batches([], [send("CatchUpReply")]), 0)).toBe(true);
+    // Only what comes after the batch counts.
+    expect(releasedAfter(batches([reply], [send("Accept")]), 0)).toBe(false);
   });
 });

@@ -244,9 +244,9 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
       switch (effect._tag) {
         case "Persist":
           if (step.committed) flush(effect.record);
-          // A `chosen` record is deferrable: what follows does not wait for it. Any other: the process died before its
-          // commit.
-          else if (effect.record._tag !== "chosen")
+          // A `chosen` record is deferrable, and the leader's own vote (`notify`) holds back nothing: what follows
+          // does not wait for them. Any other: the process died before its commit.
+          else if (effect.record._tag !== "chosen" && effect.notify === undefined)
             return { carried: [...carried, { _tag: "Crash", lost: 1 }], crashed: true };
           break;
         case "Send":
@@ -326,7 +326,7 @@ class TraceChecker {
     let persisted = false;
     let sendIndex = 0;
     for (const effect of step.effects) {
-      if (effect._tag === "Persist" && effect.record._tag !== "chosen") persisted = true;
+      if (effect._tag === "Persist" && effect.record._tag !== "chosen" && effect.notify === undefined) persisted = true;
       if (effect._tag === "Reply") this.count(`reply ${effect.result._tag}`);
       if (effect._tag !== "Send") continue;
       const wireId = step.wireIds[sendIndex++];

@@ -217,6 +217,15 @@ export function decodeEvent(raw: Record<string, unknown>): KvEvent {
         now,
         records: (raw.records as unknown[]).map((r) => must(kvCodecs.record.decodeValue(r), "traced record")),
       };
+    case "VoteDurable": {
+      const ballot = raw.ballot as { round: number; replica: number };
+      return {
+        _tag: "VoteDurable",
+        now,
+        slot: raw.slot as number,
+        ballot: { round: ballot.round, replica: ballot.replica },
+      };
+    }
     default:
       throw new Error(`unknown traced event ${String(raw._tag)}`);
   }
@@ -362,6 +371,8 @@ export function* replayLives(
         return;
       }
       const allEffects: KvEffect[] = [];
+      /** Whether the batch sent a message with values read back from the store (a SendStored). */
+      let readBack = false;
       for (let i = 0; i < events.length; i++) {
         const event = events[i]!;
         const line = batch.events[i]!;
@@ -373,7 +384,9 @@ export function* replayLives(
         }
         let result: { readonly state: KvReplicaState; readonly effects: readonly KvEffect[] };
         try {
-          result = asSent(kvStep(state, event), lifeRecords);
+          const stepped = kvStep(state, event);
+          if (stepped.effects.some((e) => e._tag === "SendStored")) readBack = true;
+          result = asSent(stepped, lifeRecords);
         } catch (error) {
           // The core asserts only on what no replica could have been given (a trace altered, or a
           // runtime that fed it something else): the life cannot be explained from here on.
@@ -411,8 +424,13 @@ export function* replayLives(
       const records = allEffects
         .filter((e): e is Extract<KvEffect, { _tag: "Persist" }> => e._tag === "Persist")
         .map((e) => e.record);
-      // Its commit never came (this batch may end what the life released), or an earlier one's did not.
-      const unfinished = open !== null || (!batch.committed && records.some((r) => r._tag !== "chosen"));
+      // Its commit never came (this batch may end what the life released), or an earlier one's did
+      // not, or its values read back from the store had not come when the life ended: effects
+      // leave in order (but for overtaking sends), so no later batch released anything else.
+      const unfinished =
+        open !== null ||
+        (!batch.committed && records.some((r) => r._tag !== "chosen")) ||
+        (readBack && !releasedAfter(batches, b));
       const explained = compareEffects(
         releaseOrder(allEffects, (e) => e),
         batch.effects,
@@ -428,7 +446,8 @@ export function* replayLives(
       // Commits complete in order: a batch with a non-deferrable record and no commit line ends
       // what the life committed (checked above for the batches after it).
       if (open === null && !batch.committed && records.some((r) => r._tag !== "chosen")) open = batch.number;
-      for (const v of durability.check(b, batch, records)) {
+      const holding = allEffects.filter(holdsBack).map((e) => e.record);
+      for (const v of durability.check(b, batch, holding)) {
         violations.push({
           check: "DurableBeforeSend",
           replica: life.replica,
@@ -511,10 +530,7 @@ function releaseOrder<T>(items: readonly T[], effectOf: (item: T) => KvEffect): 
     const e = effectOf(item);
     return e._tag === "Send" && overtaking.overtakes(e.message);
   };
-  const barrier = items.findIndex((item) => {
-    const e = effectOf(item);
-    return e._tag === "Persist" && e.record._tag !== "chosen";
-  });
+  const barrier = items.findIndex((item) => holdsBack(effectOf(item)));
   const head = barrier < 0 ? items : items.slice(0, barrier);
   if (!head.some(overtakes)) return [...items];
   return [
@@ -522,6 +538,15 @@ function releaseOrder<T>(items: readonly T[], effectOf: (item: T) => KvEffect): 
     ...head.filter((e) => !overtakes(e)),
     ...(barrier < 0 ? [] : items.slice(barrier)),
   ];
+}
+
+/**
+ * Does `effect` hold back what follows it until durable? A Persist does, unless its record is a
+ * deferrable `chosen` one (a recovery aid) or it asks for a notice instead (`notify`: the leader's
+ * own vote, which nothing rests on until the core is told it is durable).
+ */
+function holdsBack(effect: KvEffect): effect is Extract<KvEffect, { _tag: "Persist" }> {
+  return effect._tag === "Persist" && effect.record._tag !== "chosen" && effect.notify === undefined;
 }
 
 /**
@@ -558,6 +583,7 @@ class Durability {
     return covered;
   }
 
+  /** `records`: the batch's records that hold back what follows them (`holdsBack`). */
   check(index: number, batch: Batch, records: readonly KvRecord[]): string[] {
     const found: string[] = [];
     const firstSeq = batch.events[0]?.seq ?? Number.POSITIVE_INFINITY;
@@ -623,7 +649,7 @@ function checkSyncedBeforeEffects(life: TraceLife, violations: TraceViolation[])
     const tag = effect._tag;
     if (tag === "Persist") {
       const record = effect.record as { _tag?: unknown } | undefined;
-      if (record?._tag !== "chosen" && typeof effect.durableSeq === "number")
+      if (record?._tag !== "chosen" && effect.notify === undefined && typeof effect.durableSeq === "number")
         persisted = Math.max(persisted, effect.durableSeq);
     } else if ((tag === "Send" || tag === "Reply") && persisted > synced) {
       violations.push({
@@ -634,6 +660,22 @@ function checkSyncedBeforeEffects(life: TraceLife, violations: TraceViolation[])
       return;
     }
   }
+}
+
+/**
+ * Whether a batch after `b` traced an effect that leaves only in order, after every earlier
+ * batch's (anything but the sends that overtake: heartbeats, their answers and Accepts,
+ * impl/runtime/core-adapter.ts `KvOvertaking`).
+ */
+export function releasedAfter(batches: readonly { readonly effects: readonly TraceLine[] }[], b: number): boolean {
+  const overtaking = new Set(["Heartbeat", "HeartbeatAck", "Accept"]);
+  for (let later = b + 1; later < batches.length; later++)
+    for (const line of batches[later]!.effects) {
+      if (line.type !== "effect") continue;
+      const effect = line.effect as { _tag: string; message?: { _tag?: string } };
+      if (effect._tag !== "Send" || !overtaking.has(effect.message?._tag ?? "")) return true;
+    }
+  return false;
 }
 
 /**
@@ -650,8 +692,8 @@ function compareEffects(
   violations: TraceViolation[],
 ): "all" | "prefix" | "mismatch" {
   const traced = lines.filter((l) => l.type === "effect");
-  // The driver holds what follows the first Persist other than a `chosen` record (deferrable: a recovery aid).
-  const firstPersist = replayed.findIndex((e) => e._tag === "Persist" && e.record._tag !== "chosen");
+  // The driver holds what follows the first Persist that holds back (not a `chosen` record, no `notify`).
+  const firstPersist = replayed.findIndex(holdsBack);
   const commitAt = lines.findIndex((l) => l.type === "commit");
   if (commitAt >= 0 && firstPersist >= 0) {
     const before = lines.slice(0, commitAt).filter((l) => l.type === "effect").length;

@@ -197,6 +197,8 @@ function eventText(step: ReplayStep): string {
       return `reconfigure: ${showChange(e.change)}`;
     case "Receive":
       return `receive from R${e.from} ${e.message._tag}${"ballot" in e.message ? ` b=${showBallot(e.message.ballot)}` : ""} (no traced send)`;
+    case "VoteDurable":
+      return `own vote durable up to slot ${e.slot} (b=${showBallot(e.ballot)})`;
   }
 }
 

@@ -39,6 +39,12 @@ export type Action =
   | { readonly t: "deliver"; readonly i: number }
   /** Deliver every message deliverable now, oldest first (not the ones those deliveries send). */
   | { readonly t: "deliverAll" }
+  /**
+   * A storage thread finished a write: of the replicas owed a durability notice (the leader's own
+   * vote, `Persist.notify`), the i-th takes its oldest. Only in runs whose profile draws this kind:
+   * elsewhere a notice follows the step that asked for it.
+   */
+  | { readonly t: "durable"; readonly i: number }
   /** Lose the i-th message in flight. */
   | { readonly t: "drop"; readonly i: number }
   /** Put a copy of the i-th message in flight. */
@@ -130,6 +136,7 @@ export const actionKinds = [
   "corruptChunk",
   "staleChunk",
   "reuseSeq",
+  "durable",
 ] as const;
 export type ActionKind = (typeof actionKinds)[number];
 
@@ -208,6 +215,9 @@ export const profileArbitrary: fc.Arbitrary<Profile> = fc
     corruptChunk: weight(1),
     staleChunk: weight(3),
     reuseSeq: weight(1),
+    // Above 0: the leader's own votes become durable when this action (or time, or a delivery of
+    // everything) says, before, between or after the followers' votes; at 0, at once.
+    durable: weight(4),
     // 1: time moves in steps of at most a millisecond, so messages arrive with near-zero delays.
     advanceMsMax: fc.constantFrom(1, 20, 100, 300, 700),
     warmStart: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }),
@@ -348,6 +358,8 @@ function kindArbitrary(kind: ActionKind, p: Profile, b: GeneratorBounds): fc.Arb
       return fc
         .record({ c: fc.nat({ max: b.clients - 1 }), op: opArbitrary(b.keys) })
         .map((x) => ({ t: "reuseSeq", ...x }));
+    case "durable":
+      return fc.nat({ max: 3 }).map((n) => ({ t: "durable", i: n }));
   }
 }
 
@@ -399,6 +411,7 @@ export function showAction(a: Action): string {
     case "deliver":
     case "drop":
     case "duplicate":
+    case "durable":
       return `${a.t} ${a.i}`;
     case "deliverAll":
     case "heal":

@@ -1,10 +1,11 @@
 /**
  * One replica of the simulated world as the world keeps it: its state (null while down), its
- * disk (durable records and the unflushed buffer), its own clock (a reading and a rate, changed by
+ * disk (durable records and the unflushed buffer), the durability notices its storage owes it (the
+ * leader's own votes, `Persist.notify`), its own clock (a reading and a rate, changed by
  * drift), whether it is paused, armed to crash or retired, and the addresses it knows.
  */
 import type { KvInput, KvOutput, KvState } from "../../spec/kv.ts";
-import { compactRecords, type Config, type DurableRecord } from "../../impl/core/testing/index.ts";
+import { compactRecords, type Config, type DurableRecord, type VoteRef } from "../../impl/core/testing/index.ts";
 import type { ReplicaView } from "../../proofs/world-view.ts";
 import { Hasher, valueHash, type Hash64 } from "../explorer/hash.ts";
 import type { KvReplicaState } from "./world.ts";
@@ -19,6 +20,14 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
   state: KvReplicaState | null = null;
   durable: DurableRecord<KvInput>[] = [];
   unflushed: DurableRecord<KvInput>[] = [];
+  /**
+   * Whether `unflushed` holds a record that holds back later effects (a Persist without `notify`):
+   * then the next Send, Reply or Alarm, or the end of the step, flushes the buffer. Records that
+   * only ask for a notice wait for it, for a later barrier or for a crash.
+   */
+  barrierUnflushed = false;
+  /** The notices owed for Persists with `notify`, oldest first: each flushes the buffer when delivered. */
+  notices: VoteRef[] = [];
   paused = false;
   crashAt: number | null = null;
   /** Crash right after the next snapshot Persist, before it is flushed (a crash during a snapshot). */
@@ -62,6 +71,8 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     r.state = this.state;
     r.durable = this.durable; // never written in place: a flush makes a new array
     r.unflushed = this.unflushed.length === 0 ? [] : this.unflushed.slice();
+    r.barrierUnflushed = this.barrierUnflushed;
+    r.notices = this.notices.length === 0 ? [] : this.notices.slice();
     r.paused = this.paused;
     r.crashAt = this.crashAt;
     r.crashAtSnapshot = this.crashAtSnapshot;
@@ -86,11 +97,13 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     this.clock.rate = rate;
   }
 
-  /** The process stops: its state and anything unflushed are lost, an armed crash with them. */
+  /** The process stops: its state, anything unflushed and the notices owed are lost, an armed crash with them. */
   stop(): void {
     this.state = null;
     this.crashAt = null;
     this.unflushed = [];
+    this.barrierUnflushed = false;
+    this.notices = [];
   }
 
   /**
@@ -102,6 +115,8 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     this.state = fresh;
     this.crashAt = null;
     this.unflushed = [];
+    this.barrierUnflushed = false;
+    this.notices = [];
   }
 
   /**
@@ -114,6 +129,7 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     const records = this.unflushed;
     this.durable = this.durable.concat(records);
     this.unflushed = [];
+    this.barrierUnflushed = false;
     if (records.some((rec) => rec._tag === "snapshot")) this.durable = compactRecords(this.durable);
     return records;
   }
@@ -147,6 +163,9 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     h.hash(valueHash(this.durable));
     h.num(this.unflushed.length);
     for (const rec of this.unflushed) h.hash(valueHash(rec));
+    h.word(this.barrierUnflushed ? 1 : 0);
+    h.num(this.notices.length);
+    for (const notice of this.notices) h.hash(valueHash(notice));
     return h.done();
   }
   trueAt(reading: number): number {

@@ -85,6 +85,7 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     tuning: options.tuning ?? tuningOf(scenario),
     ...(options.step === undefined ? {} : { step: options.step }),
     record: options.record ?? false,
+    noticesDelayed: (scenario.profile.weights.durable ?? 0) > 0,
   });
   const checker = new WorldChecker<KvState, KvInput, KvOutput>(world, kv, {
     leaseMs: world.tuning.leaseMs,

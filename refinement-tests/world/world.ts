@@ -9,7 +9,12 @@
  *
  * Driver rules, the same as the runtime's: effects are carried out in order; a Persist goes to
  * the unflushed buffer, which is flushed before the next Send or Reply and at the end of the
- * step (group commit). A crash may land before any effect of a step: the unflushed buffer is
+ * step (group commit). A Persist with `notify` (the leader's own vote) holds back nothing: it
+ * waits in the buffer for its notice, which flushes the buffer and then steps `VoteDurable` at
+ * the replica, for a later barrier's flush, or for a crash, which loses it with the notice. A
+ * notice follows its step at once, or (`noticesDelayed`) waits for a `durable` action, the next
+ * advance of time or a delivery of everything, so that it lands before, between or after the
+ * followers' votes. A crash may land before any effect of a step: the unflushed buffer is
  * lost and the remaining effects never happen. A restart boots `initialState` and feeds it
  * `Recover` with the flushed records and a fresh clock reading.
  *
@@ -77,6 +82,12 @@ export interface WorldOptions {
   readonly inFlightMax?: number;
   /** Keep a readable trace of every step. Default false (the campaign runs without). */
   readonly record?: boolean;
+  /**
+   * The notices of the leader's own votes durable wait for a `durable` action, the next advance of
+   * true time or a delivery of everything, instead of following the step that asked for them.
+   * Default false.
+   */
+  readonly noticesDelayed?: boolean;
 }
 
 /** One entry of the readable trace. */
@@ -139,6 +150,9 @@ export class World implements KvSystemView {
   readonly rules: ReplicaRules;
   private nextRequestId = 1;
   private readonly driftRho: number;
+  private readonly noticesDelayed: boolean;
+  /** True while notices are being delivered right after their steps (no nesting). */
+  private deliveringNotices = false;
 
   /** A world built from `options`; with `from` (see `clone`), a copy of that world instead. */
   constructor(options: WorldOptions = {}, from?: World) {
@@ -152,6 +166,7 @@ export class World implements KvSystemView {
       this.members = from.members;
       this.initialMembers = from.initialMembers;
       this.driftRho = from.driftRho;
+      this.noticesDelayed = from.noticesDelayed;
       // Copy on write (`own`): each replica slot is shared with `from` until one of the two changes it.
       this.replicas = from.replicas.slice();
       if (this.total <= 30) this.sharedSlots = from.sharedSlots = (1 << this.total) - 1;
@@ -180,6 +195,7 @@ export class World implements KvSystemView {
     this.members = Array.from({ length: this.total }, (_, i) => i + 1);
     this.initialMembers = this.members.slice(0, n);
     this.driftRho = this.tuning.clockDriftPpmMax / 1e6;
+    this.noticesDelayed = options.noticesDelayed ?? false;
     const seed = options.seed ?? 1;
     this.replicas = this.members.map((id, index) => {
       const config: Config = { ...configFor(this.tuning, this.initialMembers, id), seed: seed >>> 0 };
@@ -412,6 +428,11 @@ export class World implements KvSystemView {
       case "deliverAll":
         this.deliverAll();
         return;
+      case "durable": {
+        const owed = this.noticesOwed();
+        if (owed.length > 0) this.deliverNotice(owed[a.i % owed.length]!);
+        return;
+      }
       case "drop":
       case "duplicate": {
         if (this.inFlight.length === 0) return;
@@ -591,6 +612,8 @@ export class World implements KvSystemView {
     this.trueTime += ms;
     if (ms > 0) this.instantFirstId = this.network.nextId;
     this.emit({ kind: "time", from, to: this.trueTime }, `advance ${ms} ms (true time ${round(this.trueTime)})`);
+    // Time passed: every storage thread finished what it was writing.
+    this.deliverNotices();
     this.tickAll();
     this.operatorFollowUp();
   }
@@ -603,11 +626,16 @@ export class World implements KvSystemView {
     }
   }
 
-  /** Deliver the oldest deliverable message; false when none is deliverable. */
+  /** Deliver the oldest deliverable message, else a notice owed; false when there is neither. */
   deliverOne(): boolean {
     const m = this.pickDeliverable(0);
-    if (m === undefined) return false;
-    this.deliver(m);
+    if (m !== undefined) {
+      this.deliver(m);
+      return true;
+    }
+    const owed = this.noticesOwed();
+    if (owed.length === 0) return false;
+    this.deliverNotice(owed[0]!);
     return true;
   }
 
@@ -620,7 +648,10 @@ export class World implements KvSystemView {
     }
   }
 
-  /** Deliver every message deliverable now, oldest first. */
+  /**
+   * Deliver every message deliverable now, oldest first, then every notice owed (so that the
+   * followers' votes a previous delivery sent come before the leader's own).
+   */
   deliverAll(): void {
     const snapshot = this.inFlight.filter((m) => this.deliverable(m)).map((m) => m.id);
     for (const id of snapshot) {
@@ -629,6 +660,7 @@ export class World implements KvSystemView {
       const m = this.inFlight[index]!;
       if (this.deliverable(m)) this.deliver(m);
     }
+    this.deliverNotices();
   }
 
   /**
@@ -793,6 +825,7 @@ export class World implements KvSystemView {
       return;
     }
     const before = r.state;
+    if (r.notices.length > 0) this.count("crash before the leader's own vote was durable");
     r.stop();
     this.count("crash");
     this.emit({ kind: "crash", replica: index, before }, `crash R${r.id}`);
@@ -827,14 +860,21 @@ export class World implements KvSystemView {
     slot: ReplicaSlot,
     event: ReplicaEvent<KvInput>,
     label: string,
-    info: { from?: number; message?: Message<KvInput>; request?: RequestInfo<KvInput>; arrowFrom?: string },
+    info: {
+      from?: number;
+      message?: Message<KvInput>;
+      request?: RequestInfo<KvInput>;
+      arrowFrom?: string;
+      flushFirst?: boolean;
+    },
     before: KvReplicaState | null = slot.state,
   ): void {
     const r = this.own(slot.index);
     const state = r.state!;
+    const carried: Carried<KvInput, KvOutput>[] = [];
+    if (info.flushFirst === true) this.flush(r, carried);
     const result = this.step(state, event);
     const leftBefore = executionPending(state);
-    const carried: Carried<KvInput, KvOutput>[] = [];
     const details: string[] | null = this.trace === null ? null : [];
     const arrows: { from: string; to: string; label: string }[] | null = this.trace === null ? null : [];
     const effects = result.effects;
@@ -846,6 +886,7 @@ export class World implements KvSystemView {
         const lost = r.unflushed.length;
         carried.push({ _tag: "Crash", lost });
         if (lost > 0) this.count("crash lost unflushed records");
+        if (r.notices.length > 0) this.count("crash before the leader's own vote was durable");
         this.count("crash mid-step");
         details?.push(
           `crash before effect ${k} (${lost} unflushed records lost, ${effects.length - k} effects dropped)`,
@@ -858,6 +899,8 @@ export class World implements KvSystemView {
       switch (e._tag) {
         case "Persist":
           r.unflushed.push(e.record);
+          if (e.notify === undefined) r.barrierUnflushed = true;
+          else r.notices.push(e.notify);
           details?.push(`persist ${showRecord(e.record, false)}`);
           if (e.record._tag === "snapshot" && r.crashAtSnapshot) {
             // A crash during the snapshot: the record was written but not flushed.
@@ -868,7 +911,7 @@ export class World implements KvSystemView {
           break;
         case "SendStored":
         case "Send": {
-          this.flush(r, carried);
+          this.flushBarrier(r, carried);
           // A message holding values at rest leaves with them read back from the disk (flushed just now).
           const message = e._tag === "Send" ? e.message : resolveStored(e.message, readFromRecords(r.durable));
           if (e._tag === "SendStored") this.count(`${message._tag} with values read back from the disk`);
@@ -885,7 +928,7 @@ export class World implements KvSystemView {
           break;
         }
         case "Reply": {
-          this.flush(r, carried);
+          this.flushBarrier(r, carried);
           const asked = this.operator.changes.get(e.requestId);
           if (asked !== undefined) {
             const sameStep = event._tag === "Reconfigure" && event.requestId === e.requestId;
@@ -907,14 +950,14 @@ export class World implements KvSystemView {
           break;
         }
         case "Alarm":
-          this.flush(r, carried);
+          this.flushBarrier(r, carried);
           carried.push({ _tag: "Alarm", message: e.message });
           details?.push(`ALARM ${e.message}`);
           break;
       }
     }
     if (!crashed) {
-      this.flush(r, carried);
+      this.flushBarrier(r, carried);
       r.state = result.state;
       // The step's bytes of values (batchBytesMax) ran out with slots ready: a later tick executes them.
       if (executionPending(r.state)) {
@@ -943,6 +986,23 @@ export class World implements KvSystemView {
     this.emit(step, label, details ?? undefined, arrows ?? undefined, info.arrowFrom, `R${r.id}`);
     const retired = r.state?.removal?.retired;
     if (retired != null) this.retire(r, retired);
+    else if (!this.noticesDelayed) this.noticesAtOnce(r.index);
+  }
+
+  /** Without `noticesDelayed`: replica `index`'s owed notices follow the step that asked for them. */
+  private noticesAtOnce(index: number): void {
+    if (this.deliveringNotices) return;
+    this.deliveringNotices = true;
+    try {
+      for (
+        let r = this.replicas[index]!;
+        r.notices.length > 0 && r.state !== null && !r.paused;
+        r = this.replicas[index]!
+      )
+        this.deliverNotice(index);
+    } finally {
+      this.deliveringNotices = false;
+    }
   }
 
   /** Replica `r` retired (rule R5): its process stops for good, as the runtime's does. */
@@ -958,6 +1018,41 @@ export class World implements KvSystemView {
   private flush(slot: ReplicaSlot, carried: Carried<KvInput, KvOutput>[]): void {
     const records = this.own(slot.index).flush();
     if (records !== null) carried.push({ _tag: "Flush", records });
+  }
+
+  /** Flush if the buffer holds a record that holds back what follows (see `ReplicaSlot.barrierUnflushed`). */
+  private flushBarrier(slot: ReplicaSlot, carried: Carried<KvInput, KvOutput>[]): void {
+    if (slot.barrierUnflushed) this.flush(slot, carried);
+  }
+
+  // ---- Durability notices (the leader's own votes) ---------------------------------------------
+
+  /** The replicas that are owed a notice and can take it now (running, not paused), by index. */
+  private noticesOwed(): number[] {
+    const out: number[] = [];
+    for (const r of this.replicas) if (r.notices.length > 0 && r.state !== null && !r.paused) out.push(r.index);
+    return out;
+  }
+
+  /** Deliver every notice owed to a replica that can take it, oldest first per replica. */
+  private deliverNotices(): void {
+    for (let owed = this.noticesOwed(); owed.length > 0; owed = this.noticesOwed()) this.deliverNotice(owed[0]!);
+  }
+
+  /**
+   * Replica `index`'s storage made its oldest owed record durable: flush its buffer (the records
+   * before the notice, and any after it, in order) and step `VoteDurable`.
+   */
+  private deliverNotice(index: number): void {
+    const r = this.own(index);
+    const notice = r.notices[0]!;
+    r.notices = r.notices.slice(1);
+    this.runEvent(
+      r,
+      { _tag: "VoteDurable", now: r.localAt(this.trueTime), slot: notice.slot, ballot: notice.ballot },
+      this.text(() => `R${r.id}'s own vote at slot ${notice.slot} is durable`),
+      { flushFirst: true },
+    );
   }
 
   // ---- Membership and state-transfer faults ----------------------------------------------------

@@ -12,7 +12,7 @@ import { showBallot } from "../ballot.ts";
 import { showChange, showConfiguration, type ConfigChange } from "../configuration.ts";
 import { parseConfig, type Config } from "../config.ts";
 import { nextBallot } from "../election.ts";
-import type { ClientResult, Consistency, ReplicaId } from "../events.ts";
+import type { ClientResult, Consistency, ReplicaId, VoteRef } from "../events.ts";
 import type { Message } from "../messages.ts";
 import { inMemory, readFromRecords, resolveStored } from "../at-rest.ts";
 import { compactRecords, type DurableRecord } from "../records.ts";
@@ -182,11 +182,13 @@ export class Cluster {
   ): void {
     const node = this.node(id);
     node.state = after;
+    const notices: VoteRef[] = [];
     for (const effect of effects) {
       this.effectLog.push({ replica: id, effect });
       switch (effect._tag) {
         case "Persist":
           node.records.push(effect.record);
+          if (effect.notify !== undefined) notices.push(effect.notify);
           this.emit(`${id} persist ${showRecord(effect.record)}`);
           if (effect.record._tag === "snapshot" && this.options.compact !== false) {
             const kept = compactRecords(node.records);
@@ -215,6 +217,9 @@ export class Cluster {
       }
     }
     if (before === null || showRole(before) !== showRole(after)) this.emit(`${id} is ${showRole(after)}`, true);
+    // Every record is durable at once here: the leader's own votes are told so right after their step.
+    for (const notice of notices)
+      if (this.node(id).state !== null) this.apply(id, { _tag: "VoteDurable", now: this.clock(id), ...notice });
   }
 
   private boot(id: ReplicaId): void {
