@@ -228,10 +228,11 @@ function viewOf(state: KvReplicaState): CoreView {
  *   proofs/durability.ts). While the durable records hold a ballot >= b it needs nothing more;
  *   otherwise the raise it rests on is a pending promise or vote record, and it waits for every
  *   one of a round >= b's;
- * - a Heartbeat's or Accept's commit index says the slots up to it are chosen, which may rest
- *   on the leader's own votes: it waits for every pending vote at or below it, and, like a
- *   grant, for the promise of its ballot if that is not durable yet (a leader that restarted
- *   without it could propose again in the same ballot);
+ * - a Heartbeat's or Accept's commit index says the slots up to it are chosen: it waits for every
+ *   pending vote at or below it but the leader's own in its ballot (which count in no quorum
+ *   until their `VoteDurable`, so no chosen slot rests on one), and, like a grant, for the
+ *   promise of its ballot if that is not durable yet (a leader that restarted without it could
+ *   propose again in the same ballot);
  * - neither waits for a `chosen` or `handOver` record (recovery aids nothing depends on) or a snapshot record:
  *   a snapshot stands for slots already chosen and executed, from records durable or pending on
  *   their own (a crash before it is durable recovers the same prefix from them, and re-executes

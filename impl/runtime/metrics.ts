@@ -82,9 +82,11 @@ export class ReplicaMetrics {
    */
   readonly heartbeatRoundTrip: Histogram;
   /**
-   * Leader: from stepping a heartbeat to handing it to the transport. A heartbeat announcing a
-   * commit index waits for the leader's own votes up to it to be durable (DurableBeforeSend), so
-   * this is the part of the round trip spent behind the leader's storage.
+   * Leader: from stepping a heartbeat to handing it to the transport: the part of the round trip
+   * spent behind the leader's storage. A heartbeat waits for the records it rests on
+   * (DurableBeforeSend): its ballot's promise while not durable, and votes of earlier ballots at or
+   * below the commit index it announces; never the leader's own votes in its ballot, which count
+   * in no quorum before they are durable (impl/runtime/core-adapter.ts, `KvOvertaking`).
    */
   readonly heartbeatHold: Histogram;
   /**
@@ -188,7 +190,7 @@ export class ReplicaMetrics {
     });
     this.heartbeatHold = new Histogram({
       name: "paxos_lease_heartbeat_hold_seconds",
-      help: "Leader: from stepping a heartbeat to handing it to the transport (waits for its own votes up to the commit index it announces)",
+      help: "Leader: from stepping a heartbeat to handing it to the transport (waits for its ballot's promise while not durable, and for votes of earlier ballots up to the commit index it announces)",
       buckets,
       registers,
     });
