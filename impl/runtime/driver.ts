@@ -524,11 +524,11 @@ export class Driver<S, M, R, I, O, H = never> {
     // Small messages (heartbeats, grants, votes) overtake large ones that do not fit this batch:
     // the network may reorder messages anyway, and a heartbeat must not wait behind megabytes of
     // Accepts, or the leader's lease and the election timers would depend on the load.
-    const left: Pending<M, R, I>[] = [];
+    let left: Pending<M, R, I>[] | null = null;
     for (const pending of this.queue) {
       const size = pending._tag === "Receive" ? pending.bytes : 0;
       if (taken >= this.batchEventsMax || !(size <= smallMessageBytes || this.mayJoin(bytes, size, taken))) {
-        left.push(pending);
+        (left ??= []).push(pending);
         continue;
       }
       taken += 1;
@@ -537,7 +537,7 @@ export class Driver<S, M, R, I, O, H = never> {
       else batch.push(pending);
     }
     this.queue.length = 0;
-    for (const pending of left) this.queue.push(pending);
+    if (left !== null) for (const pending of left) this.queue.push(pending);
     this.urgentFirst(batch, tick);
     let clients = 0;
     for (const pending of this.clients) {
@@ -548,7 +548,7 @@ export class Driver<S, M, R, I, O, H = never> {
       bytes += size;
       batch.push(pending);
     }
-    this.clients.splice(0, clients);
+    if (clients > 0) this.clients.splice(0, clients);
     this.batchBytes = bytes;
     return batch;
   }
@@ -563,6 +563,11 @@ export class Driver<S, M, R, I, O, H = never> {
   private urgentFirst(batch: Pending<M, R, I>[], tick: Pending<M, R, I> | null): void {
     const urgent = this.options.urgent;
     if (urgent === undefined) {
+      if (tick !== null) batch.push(tick);
+      return;
+    }
+    // One event alone has no order to change (the batch of a lone write, most often).
+    if (batch.length + (tick === null ? 0 : 1) <= 1) {
       if (tick !== null) batch.push(tick);
       return;
     }
