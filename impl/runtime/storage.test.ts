@@ -354,7 +354,7 @@ describe.each([
   /** A replica's records from a run that took snapshots of slots 4 and 8 (not compacted). */
   const replicaRecords = (): readonly KvRecord[] => snapshottingCluster().node(2).records;
   const compaction = { after: (r: KvRecord) => r._tag === "snapshot", keep: compactRecords };
-  const openKv = (dir: string, create = false) =>
+  const openKv = (dir: string, create = false, faults?: { powerLoss: boolean; ackBeforeSync: boolean }) =>
     Storage.open<KvRecord>({
       dir,
       clusterId: "c1",
@@ -362,6 +362,7 @@ describe.each([
       codec: kvCodecs.record,
       create,
       compaction,
+      ...(faults === undefined ? {} : { faults }),
       ...binary,
     });
   /** Append `records` in batches that end at each snapshot record, as a replica would commit them. */
@@ -552,17 +553,7 @@ describe.each([
     const records = replicaRecords();
     const dir = tempDir();
     const faults = { powerLoss: true, ackBeforeSync: false };
-    const open = (create = false) =>
-      Storage.open<KvRecord>({
-        dir,
-        clusterId: "c1",
-        replicaId: 2,
-        codec: kvCodecs.record,
-        create,
-        compaction,
-        faults,
-        ...binary,
-      });
+    const open = (create = false) => openKv(dir, create, faults);
     const last = records.findLastIndex((r) => r._tag === "snapshot");
     const { storage } = open(true);
     // Everything up to before the last snapshot is synced; the batch that ends with it is not.
