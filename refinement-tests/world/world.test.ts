@@ -198,11 +198,28 @@ describe("the simulated world", () => {
     for (const replicas of [3, 5, 7]) {
       const real = runScenario(scenario, { replicas });
       expect(real.failure).toBeNull();
-      // Taking its own vote as chosen from the leader's commit index learns the other value.
-      expect(runScenario(scenario, { replicas, step }).failure?.check, `${replicas} replicas`).toBe("LearnedIsChosen");
+      // Taking its own vote as chosen from the leader's commit index learns the other value and
+      // executes it (its `chosen` record, a recovery aid, is not flushed in that step).
+      expect(runScenario(scenario, { replicas, step }).failure?.check, `${replicas} replicas`).toBe(
+        "ExecutedPrefixAgreement",
+      );
       // Cut off from the new leader instead (pick 0), it campaigns and learns nothing from it.
       const cut = preludeScenario("twoBallots", 0);
       expect(runScenario(cut, { replicas, step }).failure).toBeNull();
+    }
+  });
+
+  it("the leaderLost prelude, with notices that wait, answers a write on the followers' votes, then crashes the leader before its own vote is durable", () => {
+    const drawn = preludeScenario("leaderLost", 0, [{ t: "advance", ms: 300 }, { t: "deliverAll" }]);
+    const weights = { ...drawn.profile.weights, durable: 1 };
+    const scenario: Scenario = { ...drawn, profile: { ...drawn.profile, weights } };
+    const key = "world: reply sent, then crash before the leader's own vote was durable";
+    // The reply rests on the followers' durable votes: every check holds through the crash, the
+    // next leader's election and (liveness) the old leader's restart and catch-up.
+    for (const liveness of [false, true]) {
+      const real = runScenario(scenario, { liveness });
+      expect(real.failure).toBeNull();
+      expect(real.counters.get(key)).toBe(1);
     }
   });
 
