@@ -10,8 +10,11 @@ import { scenarioArbitrary } from "./actions.ts";
 import { boundsOf } from "../suite.ts";
 import { runScenario } from "./run.ts";
 import { defaultTuning, tunings, type ReplicaTuning } from "./tuning.ts";
-import { isStored, slotMapEntries } from "../../impl/core/testing/index.ts";
+import { isStored, slotMapEntries, type Step } from "../../impl/core/testing/index.ts";
 import { World } from "./world.ts";
+import { WorldChecker } from "../../proofs/world-checker.ts";
+import { checkFailedBy } from "../../proofs/violation.ts";
+import { kv } from "../../spec/kv.ts";
 import { mutantNamed } from "../mutants/index.ts";
 import type { Prelude } from "./preludes.ts";
 
@@ -221,6 +224,32 @@ describe("the simulated world", () => {
       expect(real.failure).toBeNull();
       expect(real.counters.get(key)).toBe(1);
     }
+  });
+
+  it("a leader that takes its own vote, not yet durable, into a quorum is caught answering on it", () => {
+    // The leader reaches one follower only: one durable vote besides its own, which waits for its
+    // notice. The real leader does not answer; the mutant answers, and a crash would erase the vote.
+    const verdict = (step?: Step): string => {
+      const w = new World({ replicas: 3, noticesDelayed: true, ...(step === undefined ? {} : { step }) });
+      const checker = new WorldChecker(w, kv, { leaseMs: w.tuning.leaseMs, initialMembers: w.initialMembers });
+      w.observer = (s) => checker.observe(s);
+      return checkFailedBy(() => {
+        w.boot();
+        for (let i = 0; i < 40 && w.leaseHolders().length === 0; i++) {
+          w.advance(50);
+          w.deliverAll();
+        }
+        const leader = w.leaseHolders()[0]!;
+        w.apply({ t: "bridge", r: (leader + 1) % 3 });
+        w.apply({ t: "submit", c: 0, op: { kind: "put", key: 0 } });
+        for (let i = 0; i < 12; i++) w.apply({ t: "deliver", i: 0 });
+        expect(w.replicas[leader]!.ownVoteUnflushedUpTo(Infinity)).not.toBeNull();
+        w.apply({ t: "crash", r: leader, at: null });
+        expect(w.counters.get("crash before the leader's own vote was durable")).toBe(1);
+      });
+    };
+    expect(verdict()).toBe("passes");
+    expect(verdict(mutantNamed("own-vote-assumed").step)).toBe("RepliesMatchSpec");
   });
 
   it("the restartInLease prelude without a restart stalls the leader: its last grant arrives late", () => {
