@@ -3,7 +3,9 @@
  * 3-replica cluster on loopback, a warm-up, then one point (writers or lease readers of 100-byte
  * values, or a burst of concurrent 1 MiB PUTs), sampling every member's RSS (and its anonymous
  * and file-backed parts) every 250 ms and, at the end, the main thread's V8 heap from each
- * member's metrics. Nothing here asserts a number; `--json` prints every sample.
+ * member's metrics, and the leadership changes and campaigns during the point (a point with a
+ * leadership change is no result: its peak mixes a burst with an election and a catch-up).
+ * Nothing here asserts a number; `--json` prints every sample.
  *
  *   npx tsx bench/memory.ts -- [--point write|read|burst] [--clients N] [--seconds S] [--no-values-at-rest] [--json]
  */
@@ -170,6 +172,7 @@ try {
   const before = new Map(cluster.members.map((m) => [m, rssBytes(cluster.pid(m)) ?? 0]));
   progress(`before the point: RSS ${[...before.values()].map((b) => (b / 2 ** 20).toFixed(0)).join(", ")} MB`);
   const cpuOf = (): number => cluster.members.reduce((sum, m) => sum + (cpuMs(cluster.pid(m)) ?? 0), 0);
+  const leadershipBefore = await cluster.leadership();
   const cpuBefore = cpuOf();
   const threadsBefore = cluster.members.map((m) => threadCpuMs(cluster.pid(m)) ?? new Map<string, number>());
   sampling = true;
@@ -199,6 +202,9 @@ try {
       [...after].map(([kind, ms]) => [kind, (ms - (threadsBefore[i]!.get(kind) ?? 0)) / Math.max(1, ops)]),
     );
   });
+  const leadershipAfter = await cluster.leadership();
+  const leadershipChanges = leadershipAfter.leaderships - leadershipBefore.leaderships;
+  const campaigns = leadershipAfter.campaigns - leadershipBefore.campaigns;
   const leaderAfter = await cluster.leader(10_000);
   const metrics = await cluster.metrics();
   const heapMb = metrics.map((text) =>
@@ -212,6 +218,10 @@ try {
     cpuMsPerOp,
     leaderBefore: leader,
     leaderAfter,
+    leadershipChanges,
+    campaigns,
+    /** False when leadership moved during the point: its figures mix the load with an election. */
+    result: leadershipChanges === 0 && campaigns === 0,
     load: loadAverage(),
     members: cluster.members.map((m, i) => ({
       member: m,
@@ -226,8 +236,10 @@ try {
   if (flags.json) process.stdout.write(`${JSON.stringify({ ...report, samples }, null, 2)}\n`);
   else {
     process.stdout.write(
-      `${point}, ${clients} ${point === "burst" ? "PUTs per burst" : "clients"}: ${outcome}; CPU (all members) ${cpuMsPerOp.toFixed(3)} ms per op; leader ${leader} -> ${leaderAfter ?? "none"} (load ${report.load})\n`,
+      `${point}, ${clients} ${point === "burst" ? "PUTs per burst" : "clients"}: ${outcome}; CPU (all members) ${cpuMsPerOp.toFixed(3)} ms per op; leader ${leader} -> ${leaderAfter ?? "none"}, ${leadershipChanges} leadership changes (${campaigns} campaigns) (load ${report.load})\n`,
     );
+    if (!report.result)
+      process.stdout.write("  NOT A RESULT: leadership moved during the point; run it again on a quieter machine\n");
     for (const m of cluster.members) {
       const p = peaks.get(m)!;
       const i = cluster.members.indexOf(m);

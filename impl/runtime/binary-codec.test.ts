@@ -145,6 +145,14 @@ describe("binary codec", () => {
     expect(Either.flip(list.decode(Buffer.from([0xff, 0xff, 0xff, 0x7f])))).toEqual(
       Either.right("message.xs: 268435455 items announced, more than the 0 bytes left can hold"),
     );
+    // The path is built only once decoding fails, step by step on the way out: items and tuple elements by index.
+    const nested = binaryCodec(
+      Schema.Struct({ rows: Schema.Array(Schema.Struct({ pair: Schema.Tuple(Schema.Number, Schema.String) })) }),
+    );
+    const rows = nested.encode({ rows: [{ pair: [1, "a"] }, { pair: [2, "b"] }] });
+    expect(Either.flip(nested.decode(rows.subarray(0, rows.length - 1)))).toEqual(
+      Either.right("message.rows[1].pair[1]: ends inside a string (1 bytes announced, 0 left)"),
+    );
   });
 
   it("reads the leading fields of a record from its first bytes, and never throws on bad bytes", () => {

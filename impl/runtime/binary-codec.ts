@@ -39,14 +39,25 @@ export interface BinaryCodec<A> {
   decodeHead(bytes: Uint8Array, fields: number): Either.Either<Readonly<Record<string, unknown>>, string>;
 }
 
-/** Why decoding stopped, with the path of the field (thrown inside the decoder, returned as a `Left`). */
+/**
+ * Why decoding stopped (thrown inside the decoder, returned as a `Left`), with the path of the
+ * field: built on the way out, each struct and array adding its step as the failure passes it,
+ * so that a decode that succeeds never builds a path (an Accept of 16 commands built about 3 KB
+ * of them, one per field read).
+ */
 class DecodeFailure extends Error {
   constructor(
-    readonly path: string,
+    public path: string,
     readonly reason: string,
   ) {
-    super(`${path}: ${reason}`);
+    super(reason);
   }
+}
+
+/** Rethrow `error` with `step` in front of its path, if it is a DecodeFailure. */
+function within(error: unknown, step: string): never {
+  if (error instanceof DecodeFailure) error.path = step + error.path;
+  throw error;
 }
 
 class Writer {
@@ -66,9 +77,10 @@ class Reader {
 interface Node {
   size(value: unknown): number;
   write(w: Writer, value: unknown): void;
-  read(r: Reader, path: string): unknown;
+  /** The value at `r`; throws a DecodeFailure whose path is relative to this node. */
+  read(r: Reader): unknown;
   /** The first `fields` fields of a struct (through unions and refinements); absent for other nodes. */
-  head?(r: Reader, path: string, fields: number): Record<string, unknown>;
+  head?(r: Reader, fields: number): Record<string, unknown>;
   /** Fewest bytes any value takes (bounds array lengths on decode). */
   readonly minBytes: number;
 }
@@ -93,25 +105,25 @@ function writeVarint(w: Writer, n: number): void {
   w.buf[w.pos++] = n;
 }
 
-function readVarint(r: Reader, path: string): number {
+function readVarint(r: Reader): number {
   let n = 0;
   let scale = 1;
   for (let i = 0; i < varintBytesMax; i++) {
-    if (r.pos >= r.end) throw new DecodeFailure(path, "ends inside a number");
+    if (r.pos >= r.end) throw new DecodeFailure("", "ends inside a number");
     const byte = r.buf[r.pos++]!;
     n += (byte & 0x7f) * scale;
     if (byte < 0x80) {
-      if (!Number.isSafeInteger(n)) throw new DecodeFailure(path, "a length or integer beyond 2^53");
+      if (!Number.isSafeInteger(n)) throw new DecodeFailure("", "a length or integer beyond 2^53");
       return n;
     }
     scale *= 0x80;
   }
-  throw new DecodeFailure(path, `a varint longer than ${varintBytesMax} bytes`);
+  throw new DecodeFailure("", `a varint longer than ${varintBytesMax} bytes`);
 }
 
-function need(r: Reader, bytes: number, path: string, what: string): void {
+function need(r: Reader, bytes: number, what: string): void {
   if (r.end - r.pos < bytes)
-    throw new DecodeFailure(path, `ends inside ${what} (${bytes} bytes announced, ${r.end - r.pos} left)`);
+    throw new DecodeFailure("", `ends inside ${what} (${bytes} bytes announced, ${r.end - r.pos} left)`);
 }
 
 /** Numbers: a kind byte, then a varint (integers, by sign) or a float64 (everything else, -0 included). */
@@ -134,17 +146,17 @@ const numberNode: Node = {
     w.buf.writeDoubleLE(n, w.pos);
     w.pos += 8;
   },
-  read(r, path) {
-    need(r, 1, path, "a number");
+  read(r) {
+    need(r, 1, "a number");
     const kind = r.buf[r.pos++];
-    if (kind === numberKind.nonNegative) return readVarint(r, path);
+    if (kind === numberKind.nonNegative) return readVarint(r);
     if (kind === numberKind.negative) {
-      const n = readVarint(r, path);
-      if (n === 0) throw new DecodeFailure(path, "a negative zero written as an integer");
+      const n = readVarint(r);
+      if (n === 0) throw new DecodeFailure("", "a negative zero written as an integer");
       return -n;
     }
-    if (kind !== numberKind.float) throw new DecodeFailure(path, `a number of unknown kind ${kind}`);
-    need(r, 8, path, "a number");
+    if (kind !== numberKind.float) throw new DecodeFailure("", `a number of unknown kind ${kind}`);
+    need(r, 8, "a number");
     const n = r.buf.readDoubleLE(r.pos);
     r.pos += 8;
     return n;
@@ -179,18 +191,18 @@ const stringNode: Node = {
       w.pos += w.buf.write(s, w.pos, s.length * 2, "utf16le");
     }
   },
-  read(r, path) {
-    const header = readVarint(r, path);
+  read(r) {
+    const header = readVarint(r);
     const bytes = Math.floor(header / 2);
-    need(r, bytes, path, "a string");
+    need(r, bytes, "a string");
     const start = r.pos;
     r.pos += bytes;
     if (header % 2 === 1) {
-      if (bytes % 2 === 1) throw new DecodeFailure(path, "a UTF-16 string of an odd number of bytes");
+      if (bytes % 2 === 1) throw new DecodeFailure("", "a UTF-16 string of an odd number of bytes");
       return r.buf.toString("utf16le", start, r.pos);
     }
     if (!isAscii(r.buf, start, r.pos) && !isUtf8(r.buf.subarray(start, r.pos)))
-      throw new DecodeFailure(path, "a string that is not valid UTF-8");
+      throw new DecodeFailure("", "a string that is not valid UTF-8");
     return r.buf.toString("utf8", start, r.pos);
   },
 };
@@ -208,10 +220,10 @@ const booleanNode: Node = {
   write(w, v) {
     w.buf[w.pos++] = v === true ? 1 : 0;
   },
-  read(r, path) {
-    need(r, 1, path, "a boolean");
+  read(r) {
+    need(r, 1, "a boolean");
     const byte = r.buf[r.pos++];
-    if (byte !== 0 && byte !== 1) throw new DecodeFailure(path, `a boolean byte ${byte}`);
+    if (byte !== 0 && byte !== 1) throw new DecodeFailure("", `a boolean byte ${byte}`);
     return byte === 1;
   },
 };
@@ -255,6 +267,9 @@ function compile(ast: SchemaAST.AST, seen: Map<SchemaAST.AST, Node>): Node {
   }
 }
 
+/** The parse options every filter runs with (Schema's defaults): one object, not one per value read. */
+const filterOptions: SchemaAST.ParseOptions = {};
+
 /** The Schema's own filter, run on the decoded value: the refinement is checked exactly as Schema checks it. */
 function refinementNode(ast: SchemaAST.Refinement, seen: Map<SchemaAST.AST, Node>): Node {
   const from = compile(ast.from, seen);
@@ -263,14 +278,14 @@ function refinementNode(ast: SchemaAST.Refinement, seen: Map<SchemaAST.AST, Node
     size: (v) => from.size(v),
     write: (w, v) => from.write(w, v),
     // Read when the value is read: the node of a recursive Schema is filled in after this one is built.
-    head(r, path, fields) {
-      if (from.head === undefined) throw new DecodeFailure(path, "not a struct");
-      return from.head(r, path, fields);
+    head(r, fields) {
+      if (from.head === undefined) throw new DecodeFailure("", "not a struct");
+      return from.head(r, fields);
     },
-    read(r, path) {
-      const value = from.read(r, path);
-      const issue = ast.filter(value, {}, ast);
-      if (Option.isSome(issue)) throw new DecodeFailure(path, ParseResult.TreeFormatter.formatIssueSync(issue.value));
+    read(r) {
+      const value = from.read(r);
+      const issue = ast.filter(value, filterOptions, ast);
+      if (Option.isSome(issue)) throw new DecodeFailure("", ParseResult.TreeFormatter.formatIssueSync(issue.value));
       return value;
     },
   };
@@ -307,21 +322,25 @@ function structNode(ast: SchemaAST.TypeLiteral, seen: Map<SchemaAST.AST, Node>):
         f.node.write(w, value);
       }
     },
-    read: (r, path) => head(r, path, fields.length),
+    read: (r) => head(r, fields.length),
     head,
   };
-  function head(r: Reader, path: string, count: number): Record<string, unknown> {
+  function head(r: Reader, count: number): Record<string, unknown> {
     const o: Record<string, unknown> = {};
-    for (let i = 0; i < count && i < fields.length; i++) {
-      const f = fields[i]!;
-      const at = `${path}.${f.name}`;
-      if (f.optional) {
-        need(r, 1, at, "a field");
-        const present = r.buf[r.pos++];
-        if (present === 0) continue;
-        if (present !== 1) throw new DecodeFailure(at, `a presence byte ${present}`);
+    let i = 0;
+    try {
+      for (; i < count && i < fields.length; i++) {
+        const f = fields[i]!;
+        if (f.optional) {
+          need(r, 1, "a field");
+          const present = r.buf[r.pos++];
+          if (present === 0) continue;
+          if (present !== 1) throw new DecodeFailure("", `a presence byte ${present}`);
+        }
+        o[f.name] = f.node.read(r);
       }
-      o[f.name] = f.node.read(r, at);
+    } catch (error) {
+      within(error, `.${fields[i]!.name}`);
     }
     return o;
   }
@@ -402,20 +421,20 @@ function unionNode(ast: SchemaAST.Union, seen: Map<SchemaAST.AST, Node>): Node {
       w.buf[w.pos++] = i;
       members[i]!.write(w, v);
     },
-    read(r, path) {
-      need(r, 1, path, "a union member");
+    read(r) {
+      need(r, 1, "a union member");
       const i = r.buf[r.pos++]!;
       const member = members[i];
-      if (member === undefined) throw new DecodeFailure(path, `member ${i} of a union of ${members.length}`);
-      return member.read(r, path);
+      if (member === undefined) throw new DecodeFailure("", `member ${i} of a union of ${members.length}`);
+      return member.read(r);
     },
-    head(r, path, fields) {
-      need(r, 1, path, "a union member");
+    head(r, fields) {
+      need(r, 1, "a union member");
       const i = r.buf[r.pos++]!;
       const member = members[i];
-      if (member === undefined) throw new DecodeFailure(path, `member ${i} of a union of ${members.length}`);
-      if (member.head === undefined) throw new DecodeFailure(path, "not a struct");
-      return member.head(r, path, fields);
+      if (member === undefined) throw new DecodeFailure("", `member ${i} of a union of ${members.length}`);
+      if (member.head === undefined) throw new DecodeFailure("", "not a struct");
+      return member.head(r, fields);
     },
   };
 }
@@ -449,24 +468,32 @@ function tupleNode(ast: SchemaAST.TupleType, seen: Map<SchemaAST.AST, Node>): No
       writeVarint(w, Math.max(0, a.length - elements.length));
       for (let i = elements.length; i < a.length; i++) rest.write(w, a[i]);
     },
-    read(r, path) {
+    read(r) {
       const a: unknown[] = [];
-      for (const [i, e] of elements.entries()) {
-        if (e.optional) {
-          need(r, 1, `${path}[${i}]`, "an element");
-          const present = r.buf[r.pos++];
-          if (present === 0) break;
-          if (present !== 1) throw new DecodeFailure(`${path}[${i}]`, `a presence byte ${present}`);
+      try {
+        for (const e of elements) {
+          if (e.optional) {
+            need(r, 1, "an element");
+            const present = r.buf[r.pos++];
+            if (present === 0) break;
+            if (present !== 1) throw new DecodeFailure("", `a presence byte ${present}`);
+          }
+          a.push(e.node.read(r));
         }
-        a.push(e.node.read(r, `${path}[${i}]`));
+      } catch (error) {
+        within(error, `[${a.length}]`);
       }
       if (rest === null) return a;
-      const count = readVarint(r, path);
+      const count = readVarint(r);
       // Every item takes at least minBytes: a count the bytes cannot hold is refused before any allocation.
       if (count * Math.max(1, rest.minBytes) > r.end - r.pos && rest.minBytes > 0)
-        throw new DecodeFailure(path, `${count} items announced, more than the ${r.end - r.pos} bytes left can hold`);
-      if (rest.minBytes === 0 && count > 1 << 16) throw new DecodeFailure(path, `${count} items announced`);
-      for (let i = 0; i < count; i++) a.push(rest.read(r, `${path}[${a.length}]`));
+        throw new DecodeFailure("", `${count} items announced, more than the ${r.end - r.pos} bytes left can hold`);
+      if (rest.minBytes === 0 && count > 1 << 16) throw new DecodeFailure("", `${count} items announced`);
+      try {
+        for (let i = 0; i < count; i++) a.push(rest.read(r));
+      } catch (error) {
+        within(error, `[${a.length}]`);
+      }
       return a;
     },
   };
@@ -478,7 +505,7 @@ function reading<T>(bytes: Uint8Array, offset: number, read: (r: Reader) => T): 
   try {
     return Either.right(read(new Reader(buf, offset, buf.length)));
   } catch (error) {
-    if (error instanceof DecodeFailure) return Either.left(`${error.path}: ${error.reason}`);
+    if (error instanceof DecodeFailure) return Either.left(`message${error.path}: ${error.reason}`);
     return Either.left(`not a message: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
@@ -500,15 +527,15 @@ export function binaryCodec<A, I>(schema: Schema.Schema<A, I>): BinaryCodec<A> {
       return w.buf.length === size ? w.buf : w.buf.subarray(0, size);
     },
     decode(bytes, offset = 0) {
-      const read = reading(bytes, offset, (r) => ({ value: root.read(r, "message") as A, left: r.end - r.pos }));
+      const read = reading(bytes, offset, (r) => ({ value: root.read(r) as A, left: r.end - r.pos }));
       return Either.flatMap(read, ({ value, left }) =>
         left === 0 ? Either.right(value) : Either.left(`${left} bytes follow the message`),
       );
     },
     decodeHead(bytes, fields) {
       return reading(bytes, 0, (r) => {
-        if (root.head === undefined) throw new DecodeFailure("message", "not a struct");
-        return root.head(r, "message", fields);
+        if (root.head === undefined) throw new DecodeFailure("", "not a struct");
+        return root.head(r, fields);
       });
     },
   };

@@ -74,6 +74,34 @@ describe("replica metrics", () => {
     expect(text).toMatch(/paxos_lease_fsync_seconds_count\{replica="1"\} 7/);
   });
 
+  it("count step-downs by cause: by itself (its promise unchanged) or deposed (it promised a higher ballot)", async () => {
+    let view = base;
+    const metrics = new ReplicaMetrics(
+      1,
+      { events: () => 0, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map() },
+      () => view,
+      () => 0,
+    );
+    const step = (next: Partial<CoreView>): void => {
+      const before = view;
+      view = { ...view, ...next };
+      metrics.onBatch(report, before, view);
+    };
+    const leading = { role: "leader", ballot: "(1,1)", promised: "(1,1)", leader: 1, leaseUntil: 100 } as const;
+    step(leading);
+    // CheckQuorum: a follower again, still promised to its own ballot.
+    step({ role: "follower", ballot: null, leader: null, leaseUntil: null });
+    step({ ...leading, ballot: "(2,1)", promised: "(2,1)" });
+    step({ executedSlot: 3 });
+    // A candidate's Prepare in ballot (2,3): promised, so deposed.
+    step({ role: "follower", ballot: null, promised: "(2,3)", leader: null, leaseUntil: null });
+    step({ role: "candidate", ballot: "(3,1)", promised: "(3,1)" });
+    step({ role: "follower", ballot: null });
+    const text = (await metrics.render()).body;
+    expect(text).toMatch(/paxos_lease_step_downs_total\{cause="own",replica="1"\} 1\n/);
+    expect(text).toMatch(/paxos_lease_step_downs_total\{cause="deposed",replica="1"\} 1\n/);
+  });
+
   it("count the appends that waited behind a snapshot, as the storage thread reports them", async () => {
     let behind = 0;
     const depths = { events: () => 0, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map() };

@@ -65,6 +65,12 @@ export class ReplicaMetrics {
     help: "Times this replica became leader",
     registers: [this.registry],
   });
+  private readonly stepDowns = new Counter({
+    name: "paxos_lease_step_downs_total",
+    help: "Times this replica stopped leading, by cause: own (it stepped down by itself: CheckQuorum, its removal, behind a snapshot) or deposed (it promised a higher ballot)",
+    labelNames: ["cause"],
+    registers: [this.registry],
+  });
   private readonly leaderChanges = new Counter({
     name: "paxos_lease_leader_changes_total",
     help: "Changes of the leader this replica believes in",
@@ -390,6 +396,8 @@ export class ReplicaMetrics {
     if (after.role === "candidate" && (before.role !== "candidate" || after.ballot !== before.ballot))
       this.elections.inc();
     if (after.role === "leader" && (before.role !== "leader" || after.ballot !== before.ballot)) this.leaderships.inc();
+    if (before.role === "leader" && (after.role !== "leader" || after.ballot !== before.ballot))
+      this.stepDowns.inc({ cause: after.promised === before.promised ? "own" : "deposed" });
     if (after.leader !== before.leader && after.leader !== null) this.leaderChanges.inc();
     const renewed = before.role === "leader" && after.role === "leader" && after.ballot === before.ballot;
     if (renewed && after.leaseUntil !== null && before.leaseUntil !== null && after.leaseUntil > before.leaseUntil)
