@@ -26,7 +26,7 @@ import {
   ConfigChange,
   replicaIdMax,
 } from "../core/index.ts";
-import { KvInput, keyLengthMax, valueLengthMax, type KvOutput } from "../../spec/kv.ts";
+import { KvInput, keyLengthMax, valueBytesMax, valueLengthMax, type KvOutput } from "../../spec/kv.ts";
 import { ClientId, Seq } from "../../spec/service.ts";
 import { checkBrowser, checkContentType, checkRole, type AccessPolicy, type Need } from "./access.ts";
 import { httpConnectionsMaxDefault, isRefusal, type Admission, type AdmissionTicket } from "./admission.ts";
@@ -493,6 +493,37 @@ export function plainPut(key: string, body: unknown): KvInput | null {
   return { _tag: "put", key, value };
 }
 
+/** The name of an operation that sets a value, in a refusal's message. */
+function opName(tag: KvInput["_tag"]): string {
+  return tag === "cas" ? "compare-and-swap" : tag;
+}
+
+/** The end of a too-large answer's message, the same whichever refused the value. */
+function overLimitText(length: number, limit: number): string {
+  return `${length} bytes of UTF-8, above the value limit of ${limit} bytes; nothing changed`;
+}
+
+/**
+ * Refuse (413 `value-too-large`) the value of a put, swap or append that is longer than the value
+ * limit (spec/kv.ts, `valueBytesMax`) on its own, before it is decoded or proposed: the answer the
+ * store would give a put or swap of it (and an append of it, whose whole is longer still), without
+ * a slot of the log, and whatever the value's length in code units (beyond which the Schema would
+ * refuse it with a 400). `Buffer.byteLength` counts as spec/kv.ts's `utf8Length` does (a lone
+ * surrogate as 3 bytes; spec/kv.test.ts checks they agree).
+ */
+function refuseValueOverLimit(op: "put" | "cas" | "append", key: string, value: string): void {
+  // A code unit takes at most 3 bytes: a value of at most a third of the limit in code units fits.
+  if (value.length * 3 <= valueBytesMax) return;
+  const length = Buffer.byteLength(value, "utf8");
+  if (length <= valueBytesMax) return;
+  const what = op === "append" ? "the appended text alone is" : "the value would be";
+  refuse(413, "value-too-large", `${opName(op)} refused: ${what} ${overLimitText(length, valueBytesMax)}`, {
+    key,
+    length,
+    limit: valueBytesMax,
+  });
+}
+
 /** Turn the route and body into the store's input. */
 async function inputOf(
   request: http.IncomingMessage,
@@ -507,11 +538,14 @@ async function inputOf(
   else if (method === "PUT") {
     const json = parseJsonBody(await readBody(request, limit, arrivalMs));
     const put = plainPut(key, json);
+    if (put?._tag === "put") refuseValueOverLimit("put", key, put.value);
     if (put !== null) return put;
     const body = decodeWith(PutBody, json, "PUT body");
+    refuseValueOverLimit("put", key, body.value);
     candidate = { _tag: "put", key, value: body.value };
   } else if (method === "POST") {
     const body = decodeWith(PostBody, parseJsonBody(await readBody(request, limit, arrivalMs)), "POST body");
+    refuseValueOverLimit(body.op, key, body.value);
     candidate =
       body.op === "cas"
         ? { _tag: "cas", key, expected: body.expected, value: body.value }
@@ -631,7 +665,7 @@ function answerOk(input: KvInput, output: KvOutput): Answer {
         status: 413,
         body: {
           code: "value-too-large",
-          message: `append refused: the value would be ${output.length} characters long, above the limit of ${output.limit}; nothing changed`,
+          message: `${opName(input._tag)} refused: the value would be ${overLimitText(output.length, output.limit)}`,
           key,
           length: output.length,
           limit: output.limit,
