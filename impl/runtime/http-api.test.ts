@@ -249,6 +249,15 @@ describe("HTTP API: the documented answers", () => {
       status: 400,
     });
     expect(await call("GET", "/v2/things")).toMatchObject({ status: 404, json: { code: "not-found" } });
+    // A path that starts with two slashes is a path, not a host and a path.
+    expect(await call("GET", "//v1/kv/a")).toMatchObject({
+      status: 404,
+      json: { message: "no route //v1/kv/a; the key-value API is under /v1/kv/<key>" },
+    });
+    // Longer than Node's parser takes (a request line of 20,000 bytes): 431, saying so.
+    const long = await call("GET", `/v1/kv/${"k".repeat(20_000)}`);
+    expect(long).toMatchObject({ status: 431, json: { code: "headers-too-large" } });
+    expect(long.json?.message).toMatch(/^the request line and headers exceed \d+ bytes/);
     const patch = await call("PATCH", "/v1/kv/k", "{}");
     expect(patch).toMatchObject({ status: 405, json: { code: "method-not-allowed" } });
     expect(patch.headers.allow).toBe("GET, PUT, POST, DELETE");

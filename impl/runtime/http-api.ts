@@ -7,7 +7,7 @@
  *
  * This is a boundary: every request is decoded with Schemas before anything reaches the
  * replica, bodies are size-limited, and every failure is a JSON error {code, message} with a
- * fitting status (400, 401, 403, 404, 405, 409, 410, 413, 415, 429, 503). A request can never
+ * fitting status (400, 401, 403, 404, 405, 409, 410, 413, 415, 429, 431, 503). A request can never
  * crash the process. Before any route runs, its Host and Origin must name the cluster and its
  * bearer token must carry the role the route needs (impl/runtime/access.ts): read for reads, the
  * membership, the status and metrics; write for writes; admin for membership changes. Admission
@@ -868,11 +868,21 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
       socket.destroy();
       return;
     }
-    const text = `${JSON.stringify({ code: "malformed", message: `malformed HTTP request (${error.code ?? error.message})` })}\n`;
+    // Node's parser stops at http.maxHeaderSize bytes of request line and headers (a long URL too).
+    const overflow = error.code === "HPE_HEADER_OVERFLOW";
+    const text = `${JSON.stringify(
+      overflow
+        ? {
+            code: "headers-too-large",
+            message: `the request line and headers exceed ${http.maxHeaderSize} bytes (a key or header too long?)`,
+          }
+        : { code: "malformed", message: `malformed HTTP request (${error.code ?? error.message})` },
+    )}\n`;
+    const status = overflow ? "431 Request Header Fields Too Large" : "400 Bad Request";
     socket.end(
-      `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+      `HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
     );
-    options.onResponse?.("malformed-http", 400);
+    options.onResponse?.("malformed-http", overflow ? 431 : 400);
   });
   // Idle and slow connections cost a file descriptor and memory each: bounded, so that no
   // number of them exhausts the process (the peer port and the disk share its descriptors).
@@ -929,7 +939,9 @@ async function handle(
 ): Promise<void> {
   let url: URL;
   try {
-    url = new URL(request.url ?? "/", "http://replica");
+    // A path read relative to a base would take `//name/...` for a host: it is appended instead.
+    const target = request.url ?? "/";
+    url = target.startsWith("/") ? new URL(`http://replica${target}`) : new URL(target, "http://replica");
   } catch {
     return refuse(400, "malformed", "the request target is not a valid URL path");
   }
