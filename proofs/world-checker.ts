@@ -82,6 +82,7 @@ export const sometimesRequired = [
   // The leader's own vote counted only once durable: two followers choose without it.
   "sometimes: slot chosen without the leader's own vote",
   "world: crash before the leader's own vote was durable",
+  "world: reply sent, then crash before the leader's own vote was durable",
 ] as const;
 
 /** The rare states the liveness suites must reach as well. */

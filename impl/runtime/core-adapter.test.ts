@@ -154,13 +154,14 @@ describe("kvAdapter.facts", () => {
       role: view.role,
       leader: view.leader,
       ballot: view.ballot,
+      promised: view.promised,
       leaseUntil: view.leaseUntil,
       executedSlot: view.executedSlot,
     });
     expect(membershipOf.length).toBeGreaterThan(0);
   };
 
-  it("says what the view says of role, leader, ballot, lease and executed slot, and keeps the membership's parts", () => {
+  it("says what the view says of role, leader, ballot, promise, lease and executed slot, and keeps the membership's parts", () => {
     const c = Cluster.elected(3);
     for (const id of [1, 2, 3]) same(c.state(id));
     const before = kvAdapter.facts(c.state(1));

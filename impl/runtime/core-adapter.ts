@@ -188,6 +188,7 @@ function factsOf(state: KvReplicaState): BatchFacts {
     role: !state.started ? "starting" : state.halted !== null ? "halted" : role._tag,
     leader: role._tag === "leader" ? state.ctx.config.self : state.learner.leaderHint,
     ballot: ballotText(state),
+    promised: showBallot(state.acceptor.maxBal),
     leaseUntil: role._tag === "leader" ? role.leaseUntil : null,
     executedSlot: state.learner.executedUpTo,
     // What `membershipOf` reads but the leader's progress, the transfer and the snapshot slot,

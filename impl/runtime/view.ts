@@ -81,7 +81,10 @@ export interface MembershipView {
 }
 
 /** What the metrics compare a batch's state on with the previous one's. */
-export type BatchMetricsView = Pick<CoreView, "role" | "leader" | "ballot" | "leaseUntil" | "executedSlot">;
+export type BatchMetricsView = Pick<
+  CoreView,
+  "role" | "leader" | "ballot" | "promised" | "leaseUntil" | "executedSlot"
+>;
 
 /**
  * What every batch is compared on (metrics, the log of role changes): the few fields of a
