@@ -312,6 +312,42 @@ describe("paxos-lease certs", () => {
   });
 });
 
+describe("paxos-lease status", () => {
+  it("shows an unreachable replica in its row, its reason last, without widening the columns", async () => {
+    const server = createServer((_request, response) => {
+      response.writeHead(200, { "Content-Type": "application/json" });
+      response.end(
+        JSON.stringify({
+          replica: 1,
+          role: "leader",
+          halted: null,
+          leader: 1,
+          ballot: "(1,1)",
+          executedSlot: 3,
+          peers: [],
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const [closed] = await freePorts(1);
+    const up = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const down = `http://127.0.0.1:${closed}`;
+    try {
+      const shown = await run(["status", "--endpoints", `${up},${down}`, "--token", "t"]);
+      expect(shown.code).toBe(0);
+      const [header, reachable, unreachable] = shown.stdout.trimEnd().split("\n");
+      expect(unreachable).toMatch(
+        new RegExp(`^${down} +- +unreachable +connect ECONNREFUSED 127\\.0\\.0\\.1:${closed}$`),
+      );
+      // The columns after ROLE start where the header's do.
+      expect(reachable!.slice(header!.indexOf("LEADER"))).toMatch(/^1 +\(1,1\) /);
+      expect(header!.indexOf("LEADER")).toBe(header!.indexOf("ROLE") + "unreachable  ".length);
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe("paxos-lease members", () => {
   /** A stand-in leader whose POST /v1/members always answers `answer`. */
   async function standIn(answer: {

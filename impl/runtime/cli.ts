@@ -412,10 +412,22 @@ function text(value: unknown, absent = "-"): string {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
+/**
+ * Why an endpoint did not answer, without the endpoint (the status table's first column): the
+ * client's message names it before the cause ("no replica answered within 2000 ms (URL): connect
+ * ECONNREFUSED ..."), and the cause alone is kept when there is one.
+ */
+function unreachableReason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const cause = /^no replica answered within \d+ ms \([^)]*\): (.+)$/s.exec(message);
+  return cause?.[1] ?? message;
+}
+
 function statusTable(rows: { endpoint: string; status?: Record<string, unknown>; error?: string }[]): string {
   const header = ["ENDPOINT", "REPLICA", "ROLE", "LEADER", "BALLOT", "LEASE", "EXECUTED", "COMMIT", "PEERS UP"];
   const lines = rows.map(({ endpoint, status, error }) => {
-    if (status === undefined) return [endpoint, "-", `unreachable (${error ?? "?"})`, "", "", "", "", "", ""];
+    // The reason goes last, where its length widens no column.
+    if (status === undefined) return [endpoint, "-", "unreachable", "", "", "", "", "", "", error ?? "?"];
     const peers = Array.isArray(status.peers) ? (status.peers as { outbound?: boolean }[]) : [];
     const lease = typeof status.leaseRemainingMs === "number" ? `${status.leaseRemainingMs} ms` : "-";
     return [
@@ -781,7 +793,7 @@ export function buildProgram(): Command {
             if (reply.status === 200) return { endpoint, status: reply.body };
             return { endpoint, error: `${reply.status} ${text(reply.body.code)}` };
           } catch (error) {
-            return { endpoint, error: error instanceof Error ? error.message.split(":")[0] : String(error) };
+            return { endpoint, error: unreachableReason(error) };
           }
         }),
       );
