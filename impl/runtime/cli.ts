@@ -489,6 +489,37 @@ function withSessionFlags(command: Command): Command {
     .option("--seq <n>", "sequence number in the session (with --client-id)", parseIntIn(1, Number.MAX_SAFE_INTEGER));
 }
 
+/**
+ * `--value-file`: a value too long for a command line (the kernel's limit for one argument is
+ * 128 KiB; a value may be 1 MiB of UTF-8) or not meant for `ps` to show.
+ */
+function withValueFile(command: Command): Command {
+  return command.option(
+    "--value-file <file>",
+    "take the value from FILE, its bytes exactly (a final newline too), instead of VALUE; - reads standard input",
+  );
+}
+
+/** The value of a put or append: VALUE, or the UTF-8 text of --value-file; exactly one of them. */
+function valueOf(what: string, given: string | undefined, file: string | undefined): string {
+  if ((given === undefined) === (file === undefined))
+    throw new UsageError(`${what} needs exactly one of VALUE or --value-file FILE`);
+  if (given !== undefined) return given;
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file === "-" ? 0 : file!);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "it does not exist" : error instanceof Error ? error.message : String(error);
+    throw new UsageError(`cannot read --value-file ${file}: ${why}`);
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new UsageError(`--value-file ${file} is not UTF-8 text`);
+  }
+}
+
 /** The program, for `main` and for tests. */
 export function buildProgram(): Command {
   const program = new Command("paxos-lease")
@@ -702,14 +733,15 @@ export function buildProgram(): Command {
       },
     );
 
-  withSessionFlags(program.command("put").description("set KEY to VALUE").argument("<key>").argument("<value>")).action(
-    (key: string, value: string, _options: unknown, command: Command) => {
-      const flags = clientFlagsOf(command);
-      return clientCommand(flags, async (client) =>
-        report(await client.call("PUT", keyPath(key), { value }, sessionOf(flags)), flags, () => "OK"),
-      );
-    },
-  );
+  withValueFile(
+    withSessionFlags(program.command("put").description("set KEY to VALUE").argument("<key>").argument("[value]")),
+  ).action((key: string, given: string | undefined, _options: unknown, command: Command) => {
+    const flags = clientFlagsOf<{ valueFile?: string }>(command);
+    const value = valueOf("put", given, flags.valueFile);
+    return clientCommand(flags, async (client) =>
+      report(await client.call("PUT", keyPath(key), { value }, sessionOf(flags)), flags, () => "OK"),
+    );
+  });
 
   program
     .command("get")
@@ -737,14 +769,17 @@ export function buildProgram(): Command {
     },
   );
 
-  withSessionFlags(
-    program
-      .command("append")
-      .description("append VALUE to the value of KEY; prints the new value")
-      .argument("<key>")
-      .argument("<value>"),
-  ).action((key: string, value: string, _options: unknown, command: Command) => {
-    const flags = clientFlagsOf(command);
+  withValueFile(
+    withSessionFlags(
+      program
+        .command("append")
+        .description("append VALUE to the value of KEY; prints the new value")
+        .argument("<key>")
+        .argument("[value]"),
+    ),
+  ).action((key: string, given: string | undefined, _options: unknown, command: Command) => {
+    const flags = clientFlagsOf<{ valueFile?: string }>(command);
+    const value = valueOf("append", given, flags.valueFile);
     return clientCommand(flags, async (client) =>
       report(await client.call("POST", keyPath(key), { op: "append", value }, sessionOf(flags)), flags, (body) =>
         text(body.value),

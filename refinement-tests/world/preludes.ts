@@ -451,8 +451,11 @@ function leaderLost(world: World, pick: number): boolean {
   const leader = leaderIndex(world);
   const missed = (pick & 16) !== 0 ? follower(world, pick >> 5) : null;
   if ((pick & 3) === 0 && missed === null && world.noticesDelayed) {
-    answeredAheadOfOwnVote(world, leader);
-    if (world.replicas[leader]!.state !== null) world.apply({ t: "crash", r: leader, at: null });
+    // A client free to write first (the alpha phase's reads answered), the leader as it is then.
+    if (!until(world, () => world.clients.some((c) => c.op === null))) return false;
+    const writer = leaderIndex(world);
+    answeredAheadOfOwnVote(world, writer);
+    if (world.replicas[writer]!.state !== null) world.apply({ t: "crash", r: writer, at: null });
     world.deliverAll();
     return true;
   }
@@ -484,6 +487,9 @@ function leaderLost(world: World, pick: number): boolean {
 function answeredAheadOfOwnVote(world: World, leader: number): void {
   const key = "reply sent before the leader's own vote was durable";
   const before = world.counters.get(key) ?? 0;
+  // Settle first (no time passing): an earlier slot's Accepted arriving in between would persist a
+  // snapshot, a barrier that writes the own vote before the reply.
+  for (let i = 0; i < 16 && world.inFlight.length > 0; i++) world.deliverAll();
   const idle = world.clients.findIndex((c) => c.op === null);
   for (let c = 0; c < world.clients.length; c++) world.steerClient(c, leader);
   if (idle >= 0) world.apply({ t: "submit", c: idle, op: { kind: "put", key: 0 } });

@@ -213,7 +213,7 @@ describe("the simulated world", () => {
   });
 
   it("the leaderLost prelude, with notices that wait, answers a write on the followers' votes, then crashes the leader before its own vote is durable", () => {
-    const drawn = preludeScenario("leaderLost", 0, [{ t: "advance", ms: 300 }, { t: "deliverAll" }]);
+    const drawn = preludeScenario("leaderLost", 8, [{ t: "advance", ms: 300 }, { t: "deliverAll" }]);
     const weights = { ...drawn.profile.weights, durable: 1 };
     const scenario: Scenario = { ...drawn, profile: { ...drawn.profile, weights } };
     const key = "world: reply sent, then crash before the leader's own vote was durable";
