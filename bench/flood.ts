@@ -45,6 +45,8 @@ options:
   --writers N     closed-loop writers of small values on keep-alive connections (default 4)
   --repeats N     fresh clusters, one after the other (default 1)
   --lease-ms N    the replicas' leaseMs (default: the core's, 300), election timeouts 4/3 to 2x
+  --check-quorum-run-time  run the replicas with the core's checkQuorumCountsRunTime (CheckQuorum
+                  skips the leader's own stalls; default off, as replicas run)
   --traces DIR    keep every replica's event trace under DIR/repeat-N
   --profile N     run the replicas under V8's CPU profiler and print the N functions of the
                   leader's main thread with the most self time (default 0: no profile)
@@ -63,6 +65,7 @@ const flags = benchFlags(
     repeats: { type: "string", default: "1" },
     "lease-ms": { type: "string" },
     traces: { type: "string" },
+    "check-quorum-run-time": { type: "boolean", default: false },
     profile: { type: "string", default: "0" },
     json: { type: "boolean", default: false },
   },
@@ -380,7 +383,11 @@ function leaderProfile(pid: number | null): string[] {
 const results: Result[] = [];
 progress(`start: ${waves} waves of ${flood} ${kind} connections, ${writers} writers; load ${loadAverage()}`);
 for (let repeat = 1; repeat <= repeats; repeat++) {
-  const cluster = await TestCluster.create(3, leaseMs === undefined ? undefined : leaseCore(leaseMs), {
+  const core = {
+    ...leaseCore(leaseMs),
+    ...(flags["check-quorum-run-time"] ? { checkQuorumCountsRunTime: true } : {}),
+  };
+  const cluster = await TestCluster.create(3, Object.keys(core).length === 0 ? undefined : core, {
     traces: flags.traces !== undefined,
   });
   let leaderPid: number | null = null;
