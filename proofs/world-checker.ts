@@ -20,6 +20,7 @@
  */
 import type { Application } from "../spec/state-machine.ts";
 import {
+  checkQuorumOrigin,
   compareBallots,
   configurationFor,
   phase1CoversAbove,
@@ -81,6 +82,8 @@ export const sometimesRequired = [
   "sometimes: log truncated past the snapshot before last (the log's tail)",
   // The leader's own vote counted only once durable: two followers choose without it.
   "sometimes: slot chosen without the leader's own vote",
+  // CheckQuorum counts the time the leader ran; its lease, the clock (proofs/leases.md).
+  "sometimes: leader kept leading across a stall of its own (CheckQuorum counts time run)",
   "world: crash before the leader's own vote was durable",
 ] as const;
 
@@ -507,6 +510,13 @@ export class WorldChecker<S, I, O> {
     if (after.role._tag === "leader" && before?.role._tag !== "leader" && after.learner.configs.length > 1) {
       this.tally.add("sometimes: leader elected inside the alpha window");
     }
+    if (
+      after.role._tag === "leader" &&
+      after.role.stalls.length > 0 &&
+      after.now >= checkQuorumOrigin(this.view.rules, after, after.role) + after.ctx.config.electionTimeoutMsMin
+    )
+      // A tick now would have stepped it down had CheckQuorum counted the clock (check-quorum.ts).
+      this.tally.add("sometimes: leader kept leading across a stall of its own (CheckQuorum counts time run)");
     if (before?.role._tag === "leader" && after.role._tag === "follower") {
       const next = configurationFor(after.learner.configs, after.learner.executedUpTo + 1);
       if (!next.voters.includes(after.ctx.config.self)) this.tally.add("sometimes: removed leader stepped down");
