@@ -12,7 +12,9 @@
  * is lower when writes are faster; the idle cluster's CPU is measured first, and the CPU per write
  * beyond it is reported too. Each thread's wake-ups (voluntary context switches) are counted
  * too, and with `--syscalls` every system call (perf's raw_syscalls tracepoint); `--etcd` measures
- * etcd the same way, for the comparison.
+ * etcd the same way, for the comparison. Leadership changes from the idle measurement to the end of
+ * the window (campaigns started; etcd: raft terms) and failed writes are counted: a run with any is
+ * reported as no result, and the script then exits with status 1.
  *
  *   npx tsx bench/write-cpu.ts [--clients 1] [--value-bytes 100] [--seconds 8] [--warmup 10] [--idle 3]
  *                              [--perf] [--syscalls] [--alloc] [--etcd] [--json]
@@ -21,14 +23,13 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_pr
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { TestCluster } from "../impl/runtime/testing-cluster.ts";
 import { bundleSources, type Stage } from "./lib/cpuprofile.ts";
 import { benchFlags } from "./lib/flags.ts";
 import { runLoad, type SystemDriver } from "./lib/load.ts";
-import { EtcdCluster, kvDriver } from "./lib/systems.ts";
+import { EtcdCluster, OursCluster } from "./lib/systems.ts";
 import { perfStages, type ThreadKind } from "./lib/perf-stages.ts";
 import { contextSwitches, syscallsByThread } from "./lib/syscall-counts.ts";
-import { loadAverage, progressOf } from "./lib/report.ts";
+import { loadAverage, notAResult, progressOf } from "./lib/report.ts";
 
 const usage = `usage: npx tsx bench/write-cpu.ts [options]
 
@@ -230,6 +231,8 @@ interface Measured {
   leader(): Promise<number>;
   driver(leader: number): SystemDriver;
   pid(id: number): number;
+  /** Campaigns started so far, summed over the members (etcd: its raft term). */
+  leadership(): Promise<{ readonly campaigns: number }>;
   close(): Promise<void>;
 }
 const cluster: Measured = flags.etcd
@@ -244,16 +247,22 @@ const cluster: Measured = flags.etcd
         },
         driver: (leader) => etcd.driver(leader),
         pid: (id) => etcd.pid(id)!,
+        leadership: () => etcd.leadership(),
         close: () => etcd.close(),
       };
     })()
-  : await (async (): Promise<Measured> => {
-      const ours = await TestCluster.create(3, undefined, { traces: false });
+  : ((): Measured => {
+      const ours = new OursCluster();
       return {
-        start: () => Promise.resolve(ours.startAll()),
-        leader: () => ours.waitForLeader(90_000),
-        driver: (leader) => kvDriver(ours, leader),
-        pid: (id) => ours.member(id).child!.pid!,
+        start: () => ours.start(),
+        leader: async () => {
+          const leader = await ours.leader(90_000);
+          if (leader === null) throw new Error("paxos-lease: no leader within 90 s");
+          return leader;
+        },
+        driver: (leader) => ours.driver(leader),
+        pid: (id) => ours.pid(id)!,
+        leadership: () => ours.leadership(),
         close: () => ours.close(),
       };
     })();
@@ -275,6 +284,8 @@ try {
     pid: cluster.pid(id),
     role: id === leader ? "leader" : "follower",
   }));
+  // Read before the idle measurement and after the window, outside both.
+  const campaignsBefore = (await cluster.leadership()).campaigns;
   // The idle cluster's CPU (ticks, heartbeats, metrics), to tell what the writes themselves cost.
   const idleFrom = members.map((m) => totalCpu(m.pid));
   const idleSwitches = members.map((m) => contextSwitches(m.pid));
@@ -339,6 +350,8 @@ try {
   await Promise.all(
     recorders.map((r) => new Promise((resolve) => (r.exitCode !== null ? resolve(null) : r.on("exit", resolve)))),
   );
+  const leadershipChanges = (await cluster.leadership()).campaigns - campaignsBefore;
+  const noResult = notAResult({ leadershipChanges, failed: result.failed, outcomeUnknown: result.outcomeUnknown });
   const writes = Math.max(1, result.completed);
   const perWriteUs = (ms: number): number => Math.round((ms / writes) * 1000);
   const replicas = members.map((m, i) => {
@@ -441,6 +454,10 @@ try {
     writes: result.completed,
     failed: result.failed,
     outcomeUnknown: result.outcomeUnknown,
+    /** Campaigns started from the idle measurement to the end of the window (etcd: raft terms). */
+    leadershipChanges,
+    /** Why the run is no result (a leadership change, a failed write...), or null when it is one. */
+    noResult,
     throughput: result.throughput,
     p50: result.p50,
     p90: result.p90,
@@ -481,7 +498,8 @@ try {
   if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else {
     const lines = [
-      `${clients} clients: ${result.throughput.toFixed(0)} writes/s, p50 ${result.p50.toFixed(2)} ms, p90 ${result.p90.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, mean ${mean(result.samples).toFixed(2)} ms, ${result.failed} failed, ${result.outcomeUnknown} unknown; load ${report.load}`,
+      `${clients} clients: ${result.throughput.toFixed(0)} writes/s, p50 ${result.p50.toFixed(2)} ms, p90 ${result.p90.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, mean ${mean(result.samples).toFixed(2)} ms, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${leadershipChanges} leadership changes; load ${report.load}`,
+      ...(noResult === null ? [] : [`NOT A RESULT: ${noResult}`]),
       `CPU per write, all members: ${report.cpuPerWriteUs} us; beyond the idle cluster's ${report.idleCpuMsPerSecond} ms per second: ${report.cpuPerWriteBeyondIdleUs} us`,
       ...replicas.map((r) =>
         flags.etcd
@@ -547,6 +565,7 @@ try {
     process.stdout.write(`${lines.join("\n")}\n`);
   }
   replicaPids.push(...members.map((m) => m.pid));
+  if (noResult !== null) process.exitCode = 1;
 } finally {
   await cluster.close();
   fs.rmSync(perfDir, { recursive: true, force: true });

@@ -68,15 +68,17 @@ export function checkSnapshot<S, I, O>(
 }
 
 /**
- * decodeSnapshot, remembered per replica context for the last few snapshots: the explorer takes
- * the same snapshot again in every branch that rebuilds a state, and decoding is a schema parse.
- * A context and a snapshot's data determine what it decodes to.
+ * decodeSnapshot, remembered per application for the last few snapshots: every replica takes the
+ * snapshot of a slot with the same data (it is replicated state), a restarted one recovers it, and
+ * the explorer takes it again in every branch that rebuilds a state; decoding is a schema parse
+ * (remembered per replica context, it was a sixth of a campaign's time). What a snapshot decodes
+ * to depends only on its data and the application (`ctx.app`, and `ctx.service`, its spec).
  */
 function decoded<S, I, O>(ctx: ReplicaContext<S, I, O>, data: string): ReturnType<typeof decodeSnapshot<S, I, O>> {
-  let memo = decodedMemo.get(ctx) as Map<string, ReturnType<typeof decodeSnapshot<S, I, O>>> | undefined;
+  let memo = decodedMemo.get(ctx.app) as Map<string, ReturnType<typeof decodeSnapshot<S, I, O>>> | undefined;
   if (memo === undefined) {
     memo = new Map();
-    decodedMemo.set(ctx, memo);
+    decodedMemo.set(ctx.app, memo);
   }
   let out = memo.get(data);
   if (out === undefined) {

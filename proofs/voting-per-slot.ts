@@ -262,9 +262,24 @@ export class VotingGhost<I> {
     return mask;
   }
 
+  /**
+   * `ballotToNat(b, members)`, with the members' ranks looked up rather than sorted again on every
+   * call (the Voting ghost maps every flushed record's ballot: it was 5% of a campaign's time).
+   */
   nat(b: Ballot): number {
-    return ballotToNat(b, this.members);
+    if (this.ranks === null || this.ranksOf !== this.members.length) {
+      const sorted = [...this.members].sort((x, y) => x - y);
+      this.ranks = new Map(sorted.map((id, k) => [id, k]));
+      this.ranksOf = this.members.length;
+    }
+    const rank = this.ranks.get(b.replica);
+    // Ballot zero, and a replica that is no member (ballotToNat's error), as ballotToNat says.
+    if (rank === undefined || b.round === 0) return ballotToNat(b, this.members);
+    return (b.round - 1) * this.ranksOf + rank;
   }
+  /** Each member's rank among the members sorted ascending (`nat`), for `ranksOf` members. */
+  private ranks: Map<ReplicaId, number> | null = null;
+  private ranksOf = 0;
 
   /** True when acceptor `a` has a durable vote at `slot` in `ballot` (Nat). */
   hasDurableVote(a: number, slot: number, ballot: number): boolean {

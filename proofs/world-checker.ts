@@ -18,6 +18,7 @@
  * failure throws `ViolationFound`; counters of matched spec actions and rare states ("sometimes")
  * accumulate in `tally`. The checker only reads the world.
  */
+import { sessionOf, type ServiceState } from "../spec/service.ts";
 import type { Application } from "../spec/state-machine.ts";
 import {
   checkQuorumOrigin,
@@ -85,6 +86,10 @@ export const sometimesRequired = [
   // CheckQuorum counts the time the leader ran; its lease, the clock (proofs/leases.md).
   "sometimes: leader kept leading across a stall of its own (CheckQuorum counts time run)",
   "world: crash before the leader's own vote was durable",
+  "world: reply sent, then crash before the leader's own vote was durable",
+  // ... and where it meets reconfiguration.
+  "sometimes: membership change chosen without the leader's own vote",
+  "sometimes: slot chosen without the leader's own vote inside the alpha window",
 ] as const;
 
 /** The rare states the liveness suites must reach as well. */
@@ -125,6 +130,11 @@ export class WorldChecker<S, I, O> {
   steps = 0;
   /** Per replica index: the slot of its latest durable snapshot (0: none). */
   private readonly durableSnapshot: number[];
+  /**
+   * Per replica index: the service state a state transfer installed in this life (null: none), for
+   * a counter of no verdict: a retry answered from a session that came with the transfer.
+   */
+  private readonly transferred: (ServiceState<S, O> | null)[];
   /** Time per check (null: not measured). A fork measures into its parent's profile. */
   profile: CheckProfile | null = null;
 
@@ -161,6 +171,7 @@ export class WorldChecker<S, I, O> {
     );
     this.lease = new LeaseGhost(view, options.leaseMs, this.tally);
     this.durableSnapshot = view.members.map(() => 0);
+    this.transferred = view.members.map(() => null);
   }
 
   /**
@@ -178,6 +189,7 @@ export class WorldChecker<S, I, O> {
     c.service.copyFrom(this.service);
     c.lease.copyFrom(this.lease);
     for (let a = 0; a < this.durableSnapshot.length; a++) c.durableSnapshot[a] = this.durableSnapshot[a]!;
+    for (let a = 0; a < this.transferred.length; a++) c.transferred[a] = this.transferred[a]!;
     return c;
   }
 
@@ -247,7 +259,7 @@ export class WorldChecker<S, I, O> {
         case "Reply":
           answered ||= c.sameStep;
           this.service.reply(c);
-          if (c.sameStep && c.result._tag === "ok") this.answeredLocally(step, c.request.seq === undefined);
+          if (c.sameStep && c.result._tag === "ok") this.answeredLocally(step, c.request);
           else if (c.request.seq === undefined && c.result._tag === "ok") this.answeredThroughLog(step, c.request);
           break;
         case "ChangeAnswer":
@@ -290,6 +302,8 @@ export class WorldChecker<S, I, O> {
       checkSnapshot(id, step.after.ctx, snapshot, this.service, this.configurations);
       const installed = step.event === "Receive" && step.message?._tag === "SnapshotChunk";
       this.tally.add(installed ? "sometimes: snapshot installed by state transfer" : "sometimes: snapshot taken");
+      if (installed && step.after.learner.executedUpTo === snapshot.slot)
+        this.transferred[a] = step.after.learner.service;
       if (!installed && this.lease.holders().length > 0)
         this.tally.add("sometimes: snapshot taken while a lease is held");
       const before = step.event === "Recover" ? null : step.before;
@@ -363,9 +377,15 @@ export class WorldChecker<S, I, O> {
     checkNoDisruptionByRemoved(this.configurations, id, before.learner.executedUpTo, m.ballot.replica, what);
   }
 
-  private answeredLocally(step: WorldStep<S, I, O> & { kind: "event" }, read: boolean): void {
-    if (!read) {
+  private answeredLocally(step: WorldStep<S, I, O> & { kind: "event" }, request: RequestInfo<I>): void {
+    if (request.seq !== undefined) {
       this.tally.add("sometimes: retry answered from the session table");
+      // Where snapshots, transfers and sessions meet: the session that answered came with a
+      // snapshot a state transfer installed (a snapshot that dropped sessions would run it again).
+      const transferred = this.transferred[step.replica];
+      const session = transferred == null ? undefined : sessionOf(transferred, request.clientId);
+      if (session !== undefined && session.seq >= request.seq)
+        this.tally.add("sometimes: retry answered from a session that came by state transfer");
       return;
     }
     // A lease read changes nothing; if a crash landed after the reply, the state it read is `before`.
@@ -461,7 +481,9 @@ export class WorldChecker<S, I, O> {
 
   /**
    * A follower's Accepted completes a quorum at a leader whose own vote there is not known durable
-   * yet: two followers chose the slot without it (proofs/durability.md, CountedVotesDurable).
+   * yet: two followers chose the slot without it (proofs/durability.md, CountedVotesDurable). Where
+   * it meets reconfiguration: the slot holds a membership change, or falls inside the alpha window
+   * (a change chosen, not yet governing), so its quorum is one of the voters in force there.
    */
   private chosenWithoutOwnVote(before: ReplicaState<S, I, O> | null, after: ReplicaState<S, I, O>): void {
     const role = before?.role;
@@ -471,8 +493,12 @@ export class WorldChecker<S, I, O> {
       const slot = role.inflightBase + i;
       const k = proposal.voters.indexOf(self);
       if (proposal.chosen || k < 0 || (proposal.acks & (1 << k)) !== 0) return;
-      if (after.learner.executedUpTo >= slot || slotMapGet(after.learner.log, slot) !== undefined)
-        this.tally.add("sometimes: slot chosen without the leader's own vote");
+      if (after.learner.executedUpTo < slot && slotMapGet(after.learner.log, slot) === undefined) return;
+      this.tally.add("sometimes: slot chosen without the leader's own vote");
+      if (proposal.value._tag === "reconfig")
+        this.tally.add("sometimes: membership change chosen without the leader's own vote");
+      if (before!.learner.configs.length > 1)
+        this.tally.add("sometimes: slot chosen without the leader's own vote inside the alpha window");
     });
   }
 

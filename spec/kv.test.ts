@@ -6,7 +6,17 @@ import { fc, test } from "@fast-check/vitest";
 import { Schema } from "effect";
 import { arbitraryOf } from "../proofs/arbitrary.ts";
 import { describe, expect } from "vitest";
-import { entryHashesForTest, kv, KvInput, kvGet, valueLengthMax, type KvInput as Input } from "./kv.ts";
+import {
+  entryHashesForTest,
+  kv,
+  KvInput,
+  kvGet,
+  utf8Length,
+  valueBytesMax,
+  valueLengthMax,
+  type KvInput as Input,
+  type KvOutput,
+} from "./kv.ts";
 import { runInputs } from "./state-machine.ts";
 
 // Small key and value alphabets so that operations collide on keys often.
@@ -107,7 +117,7 @@ describe("kv", () => {
   });
 
   test("an append never grows a value past the value limit: it is refused and changes nothing", () => {
-    const half = "x".repeat(valueLengthMax / 2);
+    const half = "x".repeat(valueBytesMax / 2);
     const { state, outputs } = runInputs(kv, [
       { _tag: "put", key: "k", value: half },
       { _tag: "append", key: "k", value: half },
@@ -115,7 +125,7 @@ describe("kv", () => {
       { _tag: "append", key: "fresh", value: "z" },
     ]);
     expect(outputs[1]).toEqual({ _tag: "value", value: half + half });
-    expect(outputs[2]).toEqual({ _tag: "too-large", length: valueLengthMax + 1, limit: valueLengthMax });
+    expect(outputs[2]).toEqual({ _tag: "too-large", length: valueBytesMax + 1, limit: valueBytesMax });
     expect(kvGet(state, "k")).toBe(half + half);
     expect(outputs[3]).toEqual({ _tag: "value", value: "z" });
   });
@@ -136,11 +146,11 @@ describe("kv", () => {
     ).toThrow(/appears twice/);
   });
 
-  test.prop([fc.string({ maxLength: 20 }), fc.string({ maxLength: 200 })])(
-    "one pass over an entry gives both digest lanes exactly as two passes do",
+  test.prop([fc.string({ maxLength: 20 }), fc.string({ maxLength: 200, unit: codeUnit })])(
+    "one pass over an entry gives both digest lanes and the UTF-8 length exactly as three passes do",
     (key, value) => {
-      const { once, twice } = entryHashesForTest(key, value);
-      expect(once).toEqual(twice);
+      const { once, apart } = entryHashesForTest(key, value);
+      expect(once).toEqual(apart);
     },
   );
 
@@ -149,5 +159,104 @@ describe("kv", () => {
     const b = kv.transition({ _tag: "put", key: "a", value: "2" }, kv.start);
     expect(kv.digest(a)).not.toBe(kv.digest(b));
     expect(kv.digest(kv.start)).toBe("0000000000000000:0");
+  });
+});
+
+/**
+ * UTF-16 code units, the edges of each UTF-8 width and both halves of a surrogate pair often: a
+ * string of them holds pairs, lone surrogates, and halves in the wrong order.
+ */
+const codeUnit = fc.oneof(
+  fc.constantFrom("a", "\u007f", "\u0080", "\u07ff", "\u0800", "\uffff", "\ud800", "\udbff", "\udc00", "\udfff"),
+  fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)),
+  fc.constantFrom("\u{1f600}", "\u{10ffff}"),
+);
+
+describe("kv: the value limit counts bytes of UTF-8", () => {
+  test.prop([fc.string({ maxLength: 64, unit: codeUnit })], { numRuns: 2000 })(
+    "utf8Length is the length Node's UTF-8 encoder gives",
+    (text) => {
+      expect(utf8Length(text)).toBe(Buffer.byteLength(text, "utf8"));
+      if (!/\p{Cs}/u.test(text)) expect(utf8Length(text)).toBe(new TextEncoder().encode(text).length);
+    },
+  );
+
+  test("a lone surrogate counts 3 bytes (its U+FFFD, or WTF-8), a pair 4", () => {
+    const cases: [string, number][] = [
+      ["", 0],
+      ["a\u007f", 2],
+      ["\u0080\u07ff", 4],
+      ["\u0800\uffff", 6],
+      ["\u{1f600}", 4],
+      ["\ud800", 3],
+      ["\udc00", 3],
+      ["\udc00\ud800", 6],
+      ["\ud800\ud83d\ude00", 7],
+      ["\ud83d\ude00\ude00", 7],
+    ];
+    for (const [text, bytes] of cases) expect(utf8Length(text), JSON.stringify(text)).toBe(bytes);
+  });
+
+  // The characters of each UTF-8 width, and how many bytes each takes.
+  const wide = fc.constantFrom<[string, number]>(
+    ["a", 1],
+    ["\u00e9", 2],
+    ["\u20ac", 3],
+    ["\u{1f600}", 4],
+    ["\ud800", 3],
+  );
+  /** `n` of `char` after ASCII, so that the whole is `valueBytesMax + over` bytes long. */
+  const near = (char: string, width: number, n: number, over: number): string =>
+    "a".repeat(valueBytesMax - n * width + over) + char.repeat(n);
+  const fits = (bytes: number): KvOutput | null =>
+    bytes <= valueBytesMax ? null : { _tag: "too-large", length: bytes, limit: valueBytesMax };
+
+  test.prop([wide, fc.integer({ min: 1, max: 4 }), fc.integer({ min: -2, max: 2 })], { numRuns: 20 })(
+    "a put or a swap is refused exactly when its value is over the limit, and then changes nothing",
+    ([char, width], n, over) => {
+      const value = near(char, width, n, over);
+      const refused = fits(valueBytesMax + over);
+      const put = kv.apply({ _tag: "put", key: "k", value }, kv.start);
+      expect(put.output).toEqual(refused ?? { _tag: "ok" });
+      expect(kvGet(put.state, "k")).toBe(refused === null ? value : null);
+      const cas = kv.apply({ _tag: "cas", key: "k", expected: null, value }, kv.start);
+      expect(cas.output).toEqual(refused ?? { _tag: "cas", swapped: true, current: null });
+      expect(cas.state === kv.start).toBe(refused !== null);
+    },
+  );
+
+  test.prop(
+    [wide, fc.integer({ min: 1, max: 4 }), fc.integer({ min: -2, max: 2 }), fc.double({ min: 0, max: 1, noNaN: true })],
+    { numRuns: 20 },
+  )(
+    "an append is refused exactly when the whole would be over the limit, wherever the pieces meet",
+    ([char, width], n, over, at) => {
+      const whole = near(char, width, n, over);
+      // Anywhere, even between the halves of a surrogate pair: the whole is counted, not the pieces.
+      const cut = valueBytesMax - n * width + over + Math.floor(at * n * char.length);
+      const first = whole.slice(0, cut);
+      const start = kv.apply({ _tag: "put", key: "k", value: first }, kv.start);
+      expect(start.output).toEqual(fits(utf8Length(first)) ?? { _tag: "ok" });
+      const { state, output } = kv.apply({ _tag: "append", key: "k", value: whole.slice(cut) }, start.state);
+      const current = kvGet(start.state, "k") ?? "";
+      const next = current + whole.slice(cut);
+      const refused = fits(Buffer.byteLength(next, "utf8"));
+      expect(output).toEqual(refused ?? { _tag: "value", value: next });
+      expect(state === start.state).toBe(refused !== null);
+    },
+  );
+
+  test("a value over the limit from an earlier version's snapshot restores, reads, and is never appended to", () => {
+    // The versions that counted code units let appends build values of up to 3 MiB of UTF-8.
+    const old = "\u20ac".repeat(valueLengthMax);
+    const state = kv.restore({ format: "paxos-lease/kv@1", entries: [["k", old]] });
+    expect(kvGet(state, "k")).toBe(old);
+    expect(kv.apply({ _tag: "append", key: "k", value: "" }, state).output).toEqual({
+      _tag: "too-large",
+      length: 3 * valueLengthMax,
+      limit: valueBytesMax,
+    });
+    expect(kvGet(kv.apply({ _tag: "put", key: "k", value: "small" }, state).state, "k")).toBe("small");
+    expect(kvGet(kv.apply({ _tag: "delete", key: "k" }, state).state, "k")).toBe(null);
   });
 });

@@ -27,8 +27,46 @@ import type { Application, Applied } from "./state-machine.ts";
 
 /** Longest key, in UTF-16 code units. */
 export const keyLengthMax = 1024;
-/** Longest value, in UTF-16 code units (1 MiB of ASCII). */
+/**
+ * The value limit: the longest value the store ever holds, in bytes of UTF-8 (1 MiB), counted by
+ * {@link utf8Length}. A put, compare-and-swap or append whose new value would be longer changes
+ * nothing and answers `too-large`.
+ */
+export const valueBytesMax = 1024 * 1024;
+/**
+ * Longest string a value field may hold to decode at all, in UTF-16 code units. It is not the value
+ * limit ({@link valueBytesMax}) but a bound on what a message or record may carry: the limit of the
+ * versions that counted code units, kept so that their records, messages and snapshots (whose values
+ * may reach 3 MiB of UTF-8) still decode. Every value within the limit is within it, since a code
+ * unit takes at least one byte.
+ */
 export const valueLengthMax = 1024 * 1024;
+
+/**
+ * The bytes of UTF-8 that the code unit `c` (at least U+0080) at index `i` of `text` takes beyond
+ * one: 1 below U+0800; 2 for the high half of a surrogate pair and 0 for its low half (4 bytes for
+ * the pair); and 2 for anything else, a lone surrogate included, since a UTF-8 encoder writes a lone
+ * surrogate as U+FFFD (3 bytes) and WTF-8 stores it in 3 bytes (`Buffer.byteLength` counts it so
+ * too). ASCII, one byte, never gets here: a loop over a value pays one comparison per character.
+ */
+function utf8ExtraBytes(text: string, i: number, c: number): number {
+  if (c < 0x800) return 1;
+  if ((c & 0xfc00) === 0xdc00 && i > 0 && (text.charCodeAt(i - 1) & 0xfc00) === 0xd800) return 0;
+  return 2;
+}
+
+/**
+ * The length of `text` in bytes of UTF-8, a lone surrogate counted as 3 bytes ({@link utf8ExtraBytes}),
+ * without encoding it.
+ */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) bytes += utf8ExtraBytes(text, i, c);
+  }
+  return bytes;
+}
 
 const Key = Schema.String.pipe(Schema.minLength(1), Schema.maxLength(keyLengthMax));
 const Value = Schema.String.pipe(Schema.maxLength(valueLengthMax));
@@ -42,9 +80,10 @@ export const Delete = Schema.TaggedStruct("delete", { key: Key });
 /** Set `key` to `value` only if its current value is `expected` (null: absent). */
 export const Cas = Schema.TaggedStruct("cas", { key: Key, expected: Schema.NullOr(Value), value: Value });
 /**
- * Append `value` to the value under `key` (absent counts as ""). An append that would make the
- * value longer than {@link valueLengthMax} changes nothing and answers `too-large`: the limit holds
- * for every value the store ever holds, not only for the values clients send.
+ * Append `value` to the value under `key` (absent counts as ""). Like a put or a swap, an append
+ * that would make the value longer than {@link valueBytesMax} changes nothing and answers
+ * `too-large`: the limit holds for every value the store ever holds, not only for the values
+ * clients send.
  */
 export const Append = Schema.TaggedStruct("append", { key: Key, value: Value });
 /** Change nothing. A new leader fills gaps in the log with it. */
@@ -57,12 +96,15 @@ export type KvInput = typeof KvInput.Type;
 /**
  * Outputs. `value`: the value a get read, or the new value after an append. `ok`: a put,
  * delete or no-op happened. `cas`: whether the swap happened and the value found. `too-large`:
- * an append refused by the value limit (nothing changed).
+ * a put, swap or append refused by the value limit (nothing changed).
  */
 export const ValueOutput = Schema.TaggedStruct("value", { value: Schema.NullOr(Schema.String) });
 export const OkOutput = Schema.TaggedStruct("ok", {});
 export const CasOutput = Schema.TaggedStruct("cas", { swapped: Schema.Boolean, current: Schema.NullOr(Schema.String) });
-/** An append refused because the value would grow past `limit` (its length would be `length`). */
+/**
+ * A put, swap or append refused because the new value would be longer than `limit`: its length
+ * would be `length`. Both are in bytes of UTF-8 ({@link utf8Length}).
+ */
 export const TooLargeOutput = Schema.TaggedStruct("too-large", {
   length: Schema.Int.pipe(Schema.nonNegative()),
   limit: Schema.Int.pipe(Schema.nonNegative()),
@@ -92,8 +134,11 @@ export type KvSnapshot = typeof KvSnapshot.Type;
 
 const emptyState: KvState = { entries: emptyPersistentMap(), hashes: emptyPersistentMap(), digestA: 0, digestB: 0 };
 
-/** An entry's hash in lane A and lane B. */
-type EntryHashes = readonly [number, number];
+/**
+ * An entry's hash in lane A and lane B, and the length of its value in bytes of UTF-8 (counted in
+ * the same pass over the value: the value limit costs no pass of its own).
+ */
+type EntryHashes = readonly [number, number, number];
 
 /**
  * The hash of one entry `key \u0000 value`, for a given FNV offset basis, finished with fmix32
@@ -107,34 +152,47 @@ const basisA = fnvOffsetBasis;
 const basisB = 0x050c5d1f;
 
 /**
- * `entryHash` in both lanes at once: one pass over the value instead of two (the same numbers as
- * two calls of `entryHash`, which the tests check).
+ * `entryHash` in both lanes and `utf8Length` of the value at once: one pass over the value instead
+ * of three (the same numbers as the three calls, which the tests check).
  */
 function entryHashes(key: string, value: string): EntryHashes {
   let a = Math.imul(fnv1a(basisA, key), 0x01000193);
   let b = Math.imul(fnv1a(basisB, key), 0x01000193);
+  let bytes = value.length;
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
     a = Math.imul(a ^ c, 0x01000193);
     b = Math.imul(b ^ c, 0x01000193);
+    if (c >= 0x80) bytes += utf8ExtraBytes(value, i, c);
   }
-  return [fmix32(a), fmix32(b)];
+  return [fmix32(a), fmix32(b), bytes];
 }
 
-/** Both lanes of an entry's hash, computed two ways: for the test that they agree. */
+/** Both lanes of an entry's hash and its value's UTF-8 length, computed two ways: for the test that they agree. */
 export function entryHashesForTest(
   key: string,
   value: string,
-): { readonly once: EntryHashes; readonly twice: EntryHashes } {
-  return { once: entryHashes(key, value), twice: [entryHash(basisA, key, value), entryHash(basisB, key, value)] };
+): { readonly once: EntryHashes; readonly apart: EntryHashes } {
+  return {
+    once: entryHashes(key, value),
+    apart: [entryHash(basisA, key, value), entryHash(basisB, key, value), utf8Length(value)],
+  };
 }
 
 function lookup(state: KvState, key: string): string | null {
   return pmGet(state.entries, key) ?? null;
 }
 
-/** Replace (or with `next === null` remove) the entry under `key`, updating the digest. */
-function write(state: KvState, key: string, next: string | null): KvState {
+/**
+ * Replace (or with `next === null` remove) the entry under `key`, updating the digest. `hashes`:
+ * the new entry's, when the caller has them already.
+ */
+function write(
+  state: KvState,
+  key: string,
+  next: string | null,
+  hashes: EntryHashes | null = next === null ? null : entryHashes(key, next),
+): KvState {
   const previous = pmGet(state.hashes, key);
   let digestA = state.digestA;
   let digestB = state.digestB;
@@ -142,9 +200,8 @@ function write(state: KvState, key: string, next: string | null): KvState {
     digestA = (digestA - previous[0]) >>> 0;
     digestB = (digestB - previous[1]) >>> 0;
   }
-  if (next === null)
+  if (next === null || hashes === null)
     return { entries: pmRemove(state.entries, key), hashes: pmRemove(state.hashes, key), digestA, digestB };
-  const hashes = entryHashes(key, next);
   digestA = (digestA + hashes[0]) >>> 0;
   digestB = (digestB + hashes[1]) >>> 0;
   return {
@@ -157,25 +214,33 @@ function write(state: KvState, key: string, next: string | null): KvState {
 
 const ok: KvOutput = { _tag: "ok" };
 
+/**
+ * Set `key` to `next` and answer `output`, unless `next` is longer than the value limit: then
+ * change nothing and answer `too-large`. Every input that sets a value goes through here.
+ */
+function setWithin(state: KvState, key: string, next: string, output: KvOutput): Applied<KvState, KvOutput> {
+  const hashes = entryHashes(key, next);
+  const length = hashes[2];
+  if (length > valueBytesMax) return { state, output: { _tag: "too-large", length, limit: valueBytesMax } };
+  return { state: write(state, key, next, hashes), output };
+}
+
 function applyKv(input: KvInput, state: KvState): Applied<KvState, KvOutput> {
   switch (input._tag) {
     case "get":
       return { state, output: { _tag: "value", value: lookup(state, input.key) } };
     case "put":
-      return { state: write(state, input.key, input.value), output: ok };
+      return setWithin(state, input.key, input.value, ok);
     case "delete":
       return { state: write(state, input.key, null), output: ok };
     case "cas": {
       const current = lookup(state, input.key);
       if (current !== input.expected) return { state, output: { _tag: "cas", swapped: false, current } };
-      return { state: write(state, input.key, input.value), output: { _tag: "cas", swapped: true, current } };
+      return setWithin(state, input.key, input.value, { _tag: "cas", swapped: true, current });
     }
     case "append": {
-      const current = lookup(state, input.key) ?? "";
-      const length = current.length + input.value.length;
-      if (length > valueLengthMax) return { state, output: { _tag: "too-large", length, limit: valueLengthMax } };
-      const next = current + input.value;
-      return { state: write(state, input.key, next), output: { _tag: "value", value: next } };
+      const next = (lookup(state, input.key) ?? "") + input.value;
+      return setWithin(state, input.key, next, { _tag: "value", value: next });
     }
     case "noop":
       return { state, output: ok };

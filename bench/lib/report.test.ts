@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import { loadAverage, progressOf } from "./report.ts";
+import { loadAverage, notAResult, progressOf } from "./report.ts";
 
 describe("bench/lib/report", () => {
   it("gives the 1, 5 and 15 minute load averages with the decimals asked for", () => {
@@ -24,6 +24,16 @@ describe("bench/lib/report", () => {
       stderr.mockRestore();
       stdout.mockRestore();
     }
+  });
+
+  it("calls a run with a leadership change, a failed or an unknown write no result, and says why", () => {
+    const clean = { leadershipChanges: 0, failed: 0, outcomeUnknown: 0 };
+    expect(notAResult(clean)).toBeNull();
+    expect(notAResult({ ...clean, leadershipChanges: 1 })).toBe("1 leadership changes during the run");
+    expect(notAResult({ ...clean, failed: 3 })).toBe("3 failed writes during the run");
+    expect(notAResult({ leadershipChanges: 2, failed: 1, outcomeUnknown: 4 })).toBe(
+      "2 leadership changes, 1 failed writes, 4 writes of unknown outcome during the run",
+    );
   });
 
   it("is what every bench script uses: none formats the load average or a progress line by hand", () => {

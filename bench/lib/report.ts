@@ -21,3 +21,25 @@ export function loadAverage(digits = 2): string {
 export function progressOf(name: string): (line: string) => void {
   return (line) => void process.stderr.write(`[${name}] ${line}\n`);
 }
+
+/** What can make a measured run worthless, counted over the run. */
+export interface RunFaults {
+  /** Campaigns started (etcd: raft terms) during the run. */
+  readonly leadershipChanges: number;
+  readonly failed: number;
+  readonly outcomeUnknown: number;
+}
+
+/**
+ * Why a run is no result, or null when it is one. A run with a leadership change measured a new
+ * leader (cold code, a pipeline refilled) and the election's own work, not the steady path; one
+ * with failed or unknown writes timed some requests out. Either way its figures describe the fault.
+ */
+export function notAResult(faults: RunFaults): string | null {
+  const reasons = [
+    faults.leadershipChanges > 0 ? `${faults.leadershipChanges} leadership changes` : null,
+    faults.failed > 0 ? `${faults.failed} failed writes` : null,
+    faults.outcomeUnknown > 0 ? `${faults.outcomeUnknown} writes of unknown outcome` : null,
+  ].filter((r): r is string => r !== null);
+  return reasons.length === 0 ? null : `${reasons.join(", ")} during the run`;
+}

@@ -10,7 +10,7 @@
  * which would otherwise silently turn an output into "not recorded".
  */
 import { Either, ParseResult, Schema } from "effect";
-import { kv, KvInput, KvOutput, valueLengthMax } from "../../spec/kv.ts";
+import { kv, KvInput, KvOutput, utf8Length, valueBytesMax } from "../../spec/kv.ts";
 import type { LinearizabilityModel, Operation } from "./linearizability.ts";
 import type { RegisterView } from "./search.ts";
 import { kvInputFast, kvOutputFast, registerInputFast, registerOutputFast } from "./decode-fast.ts";
@@ -53,6 +53,30 @@ function registerKeyOf(input: RegisterInput): string {
 export type KeyValue = string | null;
 
 /**
+ * The length in bytes of UTF-8 of a value a put, swap or append would set, when it is over the value
+ * limit (spec/kv.ts); null when it is within. A value of at most a third of the limit in code units
+ * is within it (a code unit takes at most 3 bytes) and is not counted: the checker's values are
+ * mostly short.
+ */
+function bytesOverLimit(value: string): number | null {
+  if (value.length * 3 <= valueBytesMax) return null;
+  const bytes = utf8Length(value);
+  return bytes > valueBytesMax ? bytes : null;
+}
+
+/** A put, swap or append's output when its new value is `bytes` long, over the limit. */
+function tooLarge(bytes: number): KvOutput {
+  return { _tag: "too-large", length: bytes, limit: valueBytesMax };
+}
+
+/** Whether `output` is the refusal of a new value `bytes` long (undefined: any output). */
+function refusedAs(output: KvOutput | undefined, bytes: number): boolean {
+  return (
+    output === undefined || (output._tag === "too-large" && output.length === bytes && output.limit === valueBytesMax)
+  );
+}
+
+/**
  * spec/kv.ts's transition, on one key's value instead of a whole store: the checker steps
  * millions of times and a store's digest costs a hash of the value on every write. A test
  * (history-model.test.ts) shows it agrees with `kv.apply` on every input, value and output.
@@ -61,18 +85,23 @@ export function applyToValue(input: KvInput, value: KeyValue): { value: KeyValue
   switch (input._tag) {
     case "get":
       return { value, output: { _tag: "value", value } };
-    case "put":
+    case "put": {
+      const over = bytesOverLimit(input.value);
+      if (over !== null) return { value, output: tooLarge(over) };
       return { value: input.value, output: { _tag: "ok" } };
+    }
     case "delete":
       return { value: null, output: { _tag: "ok" } };
-    case "cas":
-      return value === input.expected
-        ? { value: input.value, output: { _tag: "cas", swapped: true, current: value } }
-        : { value, output: { _tag: "cas", swapped: false, current: value } };
+    case "cas": {
+      if (value !== input.expected) return { value, output: { _tag: "cas", swapped: false, current: value } };
+      const over = bytesOverLimit(input.value);
+      if (over !== null) return { value, output: tooLarge(over) };
+      return { value: input.value, output: { _tag: "cas", swapped: true, current: value } };
+    }
     case "append": {
-      const length = (value ?? "").length + input.value.length;
-      if (length > valueLengthMax) return { value, output: { _tag: "too-large", length, limit: valueLengthMax } };
       const next = (value ?? "") + input.value;
+      const over = bytesOverLimit(next);
+      if (over !== null) return { value, output: tooLarge(over) };
       return { value: next, output: { _tag: "value", value: next } };
     }
     case "noop":
@@ -123,24 +152,25 @@ export function stepValue(value: KeyValue, input: KvInput, output: KvOutput | un
   switch (input._tag) {
     case "get":
       return output === undefined || (output._tag === "value" && output.value === value) ? value : undefined;
-    case "put":
+    case "put": {
+      const over = bytesOverLimit(input.value);
+      if (over !== null) return refusedAs(output, over) ? value : undefined;
       return output === undefined || output._tag === "ok" ? input.value : undefined;
+    }
     case "delete":
       return output === undefined || output._tag === "ok" ? null : undefined;
     case "cas": {
       const swapped = value === input.expected;
+      const over = swapped ? bytesOverLimit(input.value) : null;
+      if (over !== null) return refusedAs(output, over) ? value : undefined;
       if (output !== undefined && !(output._tag === "cas" && output.swapped === swapped && output.current === value))
         return undefined;
       return swapped ? input.value : value;
     }
     case "append": {
-      const length = (value ?? "").length + input.value.length;
-      if (length > valueLengthMax)
-        return output === undefined ||
-          (output._tag === "too-large" && output.length === length && output.limit === valueLengthMax)
-          ? value
-          : undefined;
       const next = (value ?? "") + input.value;
+      const over = bytesOverLimit(next);
+      if (over !== null) return refusedAs(output, over) ? value : undefined;
       return output === undefined || (output._tag === "value" && output.value === next) ? next : undefined;
     }
     case "noop":

@@ -29,8 +29,14 @@ describe("binary codec", () => {
       const codec = binaryCodec(schema as Schema.Schema<unknown, unknown>);
       fc.assert(
         fc.property(arbitraryOf(schema as Schema.Schema<unknown, unknown>), (value) => {
-          const decoded = codec.decode(codec.encode(value));
-          expect(decoded).toEqual(Either.right(value));
+          const bytes = codec.encode(value);
+          expect(codec.decode(bytes)).toEqual(Either.right(value));
+          // The same bytes into memory the caller gives (a thread hands such bytes over by transfer).
+          const given = Buffer.alloc(bytes.length + 5, 0xee);
+          const into = codec.encodeWith(value, (size) => given.subarray(0, size));
+          expect(into.buffer).toBe(given.buffer);
+          expect(into.equals(bytes)).toBe(true);
+          expect(() => codec.encodeWith(value, (size) => Buffer.alloc(size + 1))).toThrow(/given \d+ bytes to write/);
         }),
         runs,
       );

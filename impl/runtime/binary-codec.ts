@@ -28,6 +28,12 @@ export interface BinaryCodec<A> {
    * spares a fresh buffer, whose pages the kernel must supply, per value.
    */
   encode(value: A, scratch?: Buffer): Buffer;
+  /**
+   * The bytes of `value`, written into the memory `allocate` gives for their size (a Buffer of
+   * exactly that length): a caller that hands the bytes to another thread by transfer gives a
+   * view at the start of an ArrayBuffer of its own, never a slice of Node's pool.
+   */
+  encodeWith(value: A, allocate: (bytes: number) => Buffer): Buffer;
   /** The value in `bytes` from `offset` to the end; `Left` names the field and what was wrong. */
   decode(bytes: Uint8Array, offset?: number): Either.Either<A, string>;
   /**
@@ -525,6 +531,14 @@ export function binaryCodec<A, I>(schema: Schema.Schema<A, I>): BinaryCodec<A> {
       root.write(w, value);
       if (w.pos !== size) throw new Error(`binary codec wrote ${w.pos} bytes of ${size}`);
       return w.buf.length === size ? w.buf : w.buf.subarray(0, size);
+    },
+    encodeWith(value, allocate) {
+      const size = root.size(value);
+      const w = new Writer(allocate(size));
+      if (w.buf.length !== size) throw new Error(`binary codec: given ${w.buf.length} bytes to write ${size}`);
+      root.write(w, value);
+      if (w.pos !== size) throw new Error(`binary codec wrote ${w.pos} bytes of ${size}`);
+      return w.buf;
     },
     decode(bytes, offset = 0) {
       const read = reading(bytes, offset, (r) => ({ value: root.read(r) as A, left: r.end - r.pos }));

@@ -60,7 +60,7 @@ describe("cli arguments", () => {
     );
     expect(parseErrors(["replica", "--id", "1"])).toMatch(/required option '--peers <list>' not specified/);
     expect(parseErrors(["cluster", "start", "--replicas", "9"])).toMatch(/expected an integer in \[1, 7\]/);
-    expect(parseErrors(["put", "k"])).toMatch(/missing required argument 'value'/);
+    expect(parseErrors(["put"])).toMatch(/missing required argument .key./);
     expect(parseErrors(["get", "k", "--endpoints", "http://["])).toMatch(/is not a URL or HOST:PORT/);
     expect(parseErrors(["frobnicate"])).toMatch(/unknown command 'frobnicate'/);
     expect(parseErrors(["get", "--help"])).toMatch(/--stale/);
@@ -309,6 +309,85 @@ describe("paxos-lease certs", () => {
     expect(parseErrors(["certs", "issue", "--cluster-id", "prod", "--id", "1"])).toMatch(
       /required option '--host <names>' not specified/,
     );
+  });
+});
+
+describe("paxos-lease put and append --value-file", () => {
+  it("sends a file's text exactly, one too long for a command line, and refuses VALUE and the file together", async () => {
+    const bodies: unknown[] = [];
+    const server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on("data", (c: Buffer) => chunks.push(c));
+      request.on("end", () => {
+        bodies.push(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+        response.writeHead(200, { "Content-Type": "application/json" });
+        response.end(JSON.stringify({ key: "k", ok: true, value: "whole" }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const dir = mkdtempSync(join(tmpdir(), "cli-value-file-"));
+    // 1 MiB of UTF-8 with a final newline: far past the 128 KiB the kernel allows one argument.
+    const text = `${"\u20ac".repeat(349_525)}\n`;
+    writeFileSync(join(dir, "value.txt"), text);
+    writeFileSync(join(dir, "latin1.txt"), Buffer.from([0x63, 0x61, 0x66, 0xe9]));
+    const client = ["--endpoints", endpoint, "--token", "t"];
+    try {
+      expect(await run(["put", "k", "--value-file", join(dir, "value.txt"), ...client])).toMatchObject({ code: 0 });
+      expect(await run(["append", "k", "--value-file", join(dir, "value.txt"), ...client])).toMatchObject({ code: 0 });
+      expect(bodies).toEqual([{ value: text }, { op: "append", value: text }]);
+      for (const args of [
+        ["put", "k", "v", "--value-file", join(dir, "value.txt")],
+        ["append", "k"],
+      ]) {
+        const refused = await run([...args, ...client]);
+        expect(refused.code).toBe(exitUsage);
+        expect(refused.stderr).toMatch(/^error: (put|append) needs exactly one of VALUE or --value-file FILE\n/);
+      }
+      const latin1 = await run(["put", "k", "--value-file", join(dir, "latin1.txt"), ...client]);
+      expect(latin1.stderr).toMatch(/--value-file .*latin1\.txt is not UTF-8 text/);
+      const missing = await run(["put", "k", "--value-file", join(dir, "none.txt"), ...client]);
+      expect(missing.stderr).toMatch(/cannot read --value-file .*none\.txt: it does not exist/);
+      expect(bodies.length).toBe(2);
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe("paxos-lease status", () => {
+  it("shows an unreachable replica in its row, its reason last, without widening the columns", async () => {
+    const server = createServer((_request, response) => {
+      response.writeHead(200, { "Content-Type": "application/json" });
+      response.end(
+        JSON.stringify({
+          replica: 1,
+          role: "leader",
+          halted: null,
+          leader: 1,
+          ballot: "(1,1)",
+          executedSlot: 3,
+          peers: [],
+        }),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const [closed] = await freePorts(1);
+    const up = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const down = `http://127.0.0.1:${closed}`;
+    try {
+      const shown = await run(["status", "--endpoints", `${up},${down}`, "--token", "t"]);
+      expect(shown.code).toBe(0);
+      const [header, reachable, unreachable] = shown.stdout.trimEnd().split("\n");
+      expect(unreachable).toMatch(
+        new RegExp(`^${down} +- +unreachable +connect ECONNREFUSED 127\\.0\\.0\\.1:${closed}$`),
+      );
+      // The columns after ROLE start where the header's do.
+      expect(reachable!.slice(header!.indexOf("LEADER"))).toMatch(/^1 +\(1,1\) /);
+      expect(header!.indexOf("LEADER")).toBe(header!.indexOf("ROLE") + "unreachable  ".length);
+    } finally {
+      server.close();
+    }
   });
 });
 

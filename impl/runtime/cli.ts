@@ -412,10 +412,22 @@ function text(value: unknown, absent = "-"): string {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
+/**
+ * Why an endpoint did not answer, without the endpoint (the status table's first column): the
+ * client's message names it before the cause ("no replica answered within 2000 ms (URL): connect
+ * ECONNREFUSED ..."), and the cause alone is kept when there is one.
+ */
+function unreachableReason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const cause = /^no replica answered within \d+ ms \([^)]*\): (.+)$/s.exec(message);
+  return cause?.[1] ?? message;
+}
+
 function statusTable(rows: { endpoint: string; status?: Record<string, unknown>; error?: string }[]): string {
   const header = ["ENDPOINT", "REPLICA", "ROLE", "LEADER", "BALLOT", "LEASE", "EXECUTED", "COMMIT", "PEERS UP"];
   const lines = rows.map(({ endpoint, status, error }) => {
-    if (status === undefined) return [endpoint, "-", `unreachable (${error ?? "?"})`, "", "", "", "", "", ""];
+    // The reason goes last, where its length widens no column.
+    if (status === undefined) return [endpoint, "-", "unreachable", "", "", "", "", "", "", error ?? "?"];
     const peers = Array.isArray(status.peers) ? (status.peers as { outbound?: boolean }[]) : [];
     const lease = typeof status.leaseRemainingMs === "number" ? `${status.leaseRemainingMs} ms` : "-";
     return [
@@ -475,6 +487,37 @@ function withSessionFlags(command: Command): Command {
   return command
     .option("--client-id <id>", "exactly-once session id (default: a fresh random one)")
     .option("--seq <n>", "sequence number in the session (with --client-id)", parseIntIn(1, Number.MAX_SAFE_INTEGER));
+}
+
+/**
+ * `--value-file`: a value too long for a command line (the kernel's limit for one argument is
+ * 128 KiB; a value may be 1 MiB of UTF-8) or not meant for `ps` to show.
+ */
+function withValueFile(command: Command): Command {
+  return command.option(
+    "--value-file <file>",
+    "take the value from FILE, its bytes exactly (a final newline too), instead of VALUE; - reads standard input",
+  );
+}
+
+/** The value of a put or append: VALUE, or the UTF-8 text of --value-file; exactly one of them. */
+function valueOf(what: string, given: string | undefined, file: string | undefined): string {
+  if ((given === undefined) === (file === undefined))
+    throw new UsageError(`${what} needs exactly one of VALUE or --value-file FILE`);
+  if (given !== undefined) return given;
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file === "-" ? 0 : file!);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "it does not exist" : error instanceof Error ? error.message : String(error);
+    throw new UsageError(`cannot read --value-file ${file}: ${why}`);
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new UsageError(`--value-file ${file} is not UTF-8 text`);
+  }
 }
 
 /** The program, for `main` and for tests. */
@@ -690,14 +733,15 @@ export function buildProgram(): Command {
       },
     );
 
-  withSessionFlags(program.command("put").description("set KEY to VALUE").argument("<key>").argument("<value>")).action(
-    (key: string, value: string, _options: unknown, command: Command) => {
-      const flags = clientFlagsOf(command);
-      return clientCommand(flags, async (client) =>
-        report(await client.call("PUT", keyPath(key), { value }, sessionOf(flags)), flags, () => "OK"),
-      );
-    },
-  );
+  withValueFile(
+    withSessionFlags(program.command("put").description("set KEY to VALUE").argument("<key>").argument("[value]")),
+  ).action((key: string, given: string | undefined, _options: unknown, command: Command) => {
+    const flags = clientFlagsOf<{ valueFile?: string }>(command);
+    const value = valueOf("put", given, flags.valueFile);
+    return clientCommand(flags, async (client) =>
+      report(await client.call("PUT", keyPath(key), { value }, sessionOf(flags)), flags, () => "OK"),
+    );
+  });
 
   program
     .command("get")
@@ -725,14 +769,17 @@ export function buildProgram(): Command {
     },
   );
 
-  withSessionFlags(
-    program
-      .command("append")
-      .description("append VALUE to the value of KEY; prints the new value")
-      .argument("<key>")
-      .argument("<value>"),
-  ).action((key: string, value: string, _options: unknown, command: Command) => {
-    const flags = clientFlagsOf(command);
+  withValueFile(
+    withSessionFlags(
+      program
+        .command("append")
+        .description("append VALUE to the value of KEY; prints the new value")
+        .argument("<key>")
+        .argument("[value]"),
+    ),
+  ).action((key: string, given: string | undefined, _options: unknown, command: Command) => {
+    const flags = clientFlagsOf<{ valueFile?: string }>(command);
+    const value = valueOf("append", given, flags.valueFile);
     return clientCommand(flags, async (client) =>
       report(await client.call("POST", keyPath(key), { op: "append", value }, sessionOf(flags)), flags, (body) =>
         text(body.value),
@@ -781,7 +828,7 @@ export function buildProgram(): Command {
             if (reply.status === 200) return { endpoint, status: reply.body };
             return { endpoint, error: `${reply.status} ${text(reply.body.code)}` };
           } catch (error) {
-            return { endpoint, error: error instanceof Error ? error.message.split(":")[0] : String(error) };
+            return { endpoint, error: unreachableReason(error) };
           }
         }),
       );

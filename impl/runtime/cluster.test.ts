@@ -6,6 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { buildProgram } from "./cli.ts";
@@ -13,6 +14,7 @@ import { cliBuildIsStale, ensureCliBuilt } from "./build.ts";
 import { certsLayout, readTlsMaterial } from "./certs.ts";
 import { PassThrough } from "node:stream";
 import {
+  cliEnvironment,
   clusterIdentity,
   localCerts,
   LocalClusterError,
@@ -21,7 +23,7 @@ import {
   startLocalCluster,
 } from "./cluster.ts";
 import { cliArgv, cliBundlePath, replicaArgv, replicaV8Flags } from "./program.ts";
-import { tempDir } from "./testing.ts";
+import { freePorts, tempDir } from "./testing.ts";
 import { TokenStore } from "./tokens.ts";
 
 const dirs: string[] = [];
@@ -140,6 +142,55 @@ describe("local cluster", () => {
     await expect(start("[1]")).rejects.toThrow(/must hold a JSON object/);
     await expect(start("nope")).rejects.toThrow(/cannot read --core-config/);
     expect(fs.existsSync(dataDir)).toBe(false);
+  });
+
+  it("tells how to point the CLI at a cluster its defaults would miss, and says nothing for npm start's", () => {
+    const at = (given: Partial<typeof options> & { dataDir: string; tls?: boolean }): string[] =>
+      cliEnvironment(
+        { ...options, ...given },
+        ["http://h:1", "http://h:2"],
+        path.join(given.dataDir, "admin.token"),
+        "ca.crt",
+      );
+    expect(at({ dataDir: "data" })).toEqual([]);
+    expect(at({ dataDir: "data", httpPortBase: 18101 })).toEqual([
+      "  CLI:          export PAXOS_LEASE_ENDPOINTS=http://h:1,http://h:2   (for the commands below)",
+    ]);
+    expect(at({ dataDir: "/srv/pl", tls: true })).toEqual([
+      `  CLI:          export PAXOS_LEASE_TOKEN_FILE=/srv/pl/admin.token PAXOS_LEASE_CA_FILE=${path.resolve("ca.crt")}   (for the commands below)`,
+    ]);
+  });
+
+  it("refuses a port something already listens on before it starts any replica or prints a banner", async () => {
+    const dir = tempDir("cluster-ports");
+    dirs.push(dir);
+    const dataDir = path.join(dir, "data");
+    const [peer, client] = await freePorts(2);
+    // Another program (a cluster already running, say) on replica 1's client port.
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(client, "127.0.0.1", resolve));
+    const out = new PassThrough();
+    let text = "";
+    out.on("data", (chunk: Buffer) => (text += chunk.toString()));
+    try {
+      const start = startLocalCluster({
+        ...options,
+        replicas: 1,
+        peerPortBase: peer!,
+        httpPortBase: client!,
+        dataDir,
+        showLogs: false,
+        out,
+      });
+      await expect(start).rejects.toBeInstanceOf(LocalClusterError);
+      await expect(start).rejects.toThrow(
+        `cannot listen on 127.0.0.1:${client}, replica 1's client port: the address is in use. Is a cluster already running there?`,
+      );
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+    expect(fs.existsSync(dataDir)).toBe(false);
+    expect(text).toBe("");
   });
 
   it("ends, with exit code 1, once every replica has exited", async () => {

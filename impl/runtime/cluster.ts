@@ -15,12 +15,14 @@
  * folder went missing is refused like any other replica instead of starting empty.
  *
  * What every replica would refuse (a damaged cluster file, another replica count, a core
- * configuration the core rejects) is refused once, before any replica starts, with a
- * {@link LocalClusterError}; and once every replica has exited, the command ends too (exit 1).
+ * configuration the core rejects, a port another program, say a cluster already running, listens
+ * on) is refused once, before any replica starts, with a {@link LocalClusterError}; and once every
+ * replica has exited, the command ends too (exit 1).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import readline from "node:readline";
 import { Schema } from "effect";
@@ -205,6 +207,7 @@ const colors = ["\u001b[36m", "\u001b[35m", "\u001b[33m", "\u001b[32m", "\u001b[
 export async function startLocalCluster(options: LocalClusterOptions): Promise<number> {
   const out = options.out ?? process.stdout;
   if (options.coreConfigFile !== undefined) checkCoreConfig(options.coreConfigFile, options.replicas);
+  await checkPortsFree(options);
   const identity = clusterIdentity(options.dataDir, options.replicas);
   for (let id = 1; id <= options.replicas; id++) {
     const dir = path.join(options.dataDir, `replica-${id}`);
@@ -295,6 +298,38 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<n
 }
 
 /**
+ * Refuse to start when a replica's peer or client port is taken. Each replica would refuse it on
+ * its own, but only after the banner: another cluster on the same ports answers the banner's
+ * health checks, so the banner would print this cluster's tokens beside that one's addresses.
+ */
+async function checkPortsFree(options: LocalClusterOptions): Promise<void> {
+  const total = options.replicas + (options.spares ?? 0);
+  for (let id = 1; id <= total; id++) {
+    for (const [port, what] of [
+      [options.peerPortBase + id - 1, "peer"],
+      [options.httpPortBase + id - 1, "client"],
+    ] as const) {
+      const refusal = await listenRefusal(options.host, port);
+      if (refusal !== null)
+        throw new LocalClusterError(
+          `cannot listen on ${options.host}:${port}, replica ${id}'s ${what} port: ${refusal}. Is a cluster already running there? Stop it, or choose other ports with --peer-port and --http-port`,
+        );
+    }
+  }
+}
+
+/** Why listening on `host:port` fails (null: it works; the socket is closed again at once). */
+function listenRefusal(host: string, port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once("error", (error: NodeJS.ErrnoException) =>
+      resolve(error.code === "EADDRINUSE" ? "the address is in use" : error.message),
+    );
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(null)));
+  });
+}
+
+/**
  * The core configuration in `file` as every replica of a cluster of `replicas` would decode it:
  * refused here, once, rather than by each replica as it starts.
  */
@@ -353,6 +388,27 @@ async function whenServing(options: LocalClusterOptions): Promise<boolean> {
   return true;
 }
 
+/**
+ * The banner's line that points the CLI at this cluster when the CLI's defaults (npm start's: the
+ * client ports 8001 to 8003 on 127.0.0.1, the token and CA under ./data) would miss it; none when
+ * they find it.
+ */
+export function cliEnvironment(
+  options: LocalClusterOptions,
+  endpoints: readonly string[],
+  adminToken: string,
+  caFile: string,
+): string[] {
+  const variables: string[] = [];
+  if (options.host !== "127.0.0.1" || options.httpPortBase !== 8001)
+    variables.push(`PAXOS_LEASE_ENDPOINTS=${endpoints.join(",")}`);
+  if (path.resolve(options.dataDir) !== path.resolve("data")) {
+    variables.push(`PAXOS_LEASE_TOKEN_FILE=${path.resolve(adminToken)}`);
+    if (options.tls === true) variables.push(`PAXOS_LEASE_CA_FILE=${path.resolve(caFile)}`);
+  }
+  return variables.length === 0 ? [] : [`  CLI:          export ${variables.join(" ")}   (for the commands below)`];
+}
+
 function printBanner(out: NodeJS.WritableStream, options: LocalClusterOptions): void {
   const adminToken = path.join(options.dataDir, "admin.token");
   const readToken = path.join(options.dataDir, "read.token");
@@ -374,6 +430,7 @@ function printBanner(out: NodeJS.WritableStream, options: LocalClusterOptions): 
       `  client API:   ${endpoints.join("  ")}`,
       `  tokens:       ${adminToken} (admin: the CLI uses it), ${readToken} (read); 'paxos-lease tokens --help'`,
       `  status page:  ${endpoints[0]}/${pageToken === null ? "" : `#token=${pageToken}`}   (every replica serves one)`,
+      ...cliEnvironment(options, endpoints, adminToken, caFile),
       `  try:          npm run paxos-lease -- put hello world && npm run paxos-lease -- get hello`,
       `  or:           curl --location-trusted${options.tls === true ? ` --cacert ${caFile}` : ""} -H "Authorization: Bearer $(cat ${adminToken})" -H 'Content-Type: application/json' -X PUT -d '{"value":"world"}' ${endpoints[0]}/v1/kv/hello`,
       ...(options.tls === true

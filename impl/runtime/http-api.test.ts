@@ -10,12 +10,21 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClientResult, ConfigChange } from "../core/index.ts";
 import { Either, Schema } from "effect";
-import { KvInput, kv, keyLengthMax, valueLengthMax, type KvOutput, type KvState } from "../../spec/kv.ts";
+import {
+  KvInput,
+  kv,
+  kvGet,
+  keyLengthMax,
+  valueBytesMax,
+  valueLengthMax,
+  type KvOutput,
+  type KvState,
+} from "../../spec/kv.ts";
 import type { Submission } from "./driver.ts";
 import fs from "node:fs";
 import path from "node:path";
 import { applyChange } from "../core/configuration.ts";
-import { createHttpServer, plainPut } from "./http-api.ts";
+import { bodyBytesMaxDefault, createHttpServer, plainPut } from "./http-api.ts";
 import { silentLogger } from "./log.ts";
 import { tempDir } from "./testing.ts";
 import { roles, type Role } from "./access.ts";
@@ -240,6 +249,15 @@ describe("HTTP API: the documented answers", () => {
       status: 400,
     });
     expect(await call("GET", "/v2/things")).toMatchObject({ status: 404, json: { code: "not-found" } });
+    // A path that starts with two slashes is a path, not a host and a path.
+    expect(await call("GET", "//v1/kv/a")).toMatchObject({
+      status: 404,
+      json: { message: "no route //v1/kv/a; the key-value API is under /v1/kv/<key>" },
+    });
+    // Longer than Node's parser takes (a request line of 20,000 bytes): 431, saying so.
+    const long = await call("GET", `/v1/kv/${"k".repeat(20_000)}`);
+    expect(long).toMatchObject({ status: 431, json: { code: "headers-too-large" } });
+    expect(long.json?.message).toMatch(/^the request line and headers exceed \d+ bytes/);
     const patch = await call("PATCH", "/v1/kv/k", "{}");
     expect(patch).toMatchObject({ status: 405, json: { code: "method-not-allowed" } });
     expect(patch.headers.allow).toBe("GET, PUT, POST, DELETE");
@@ -316,6 +334,98 @@ describe("HTTP API: the documented answers", () => {
     expect((await call("GET", "/status")).json).toEqual({ replica: 1 });
     expect((await call("GET", "/metrics")).text).toBe("m 1\n");
     expect((await call("GET", "/healthz")).json).toEqual({ ok: true, replica: 1 });
+  });
+});
+
+describe("HTTP API: the value limit, 1 MiB of UTF-8, one answer for every operation", () => {
+  // A server with the default body limit (1 MiB + 4 KiB), which a value at the limit fits in.
+  let large: http.Server;
+  let mainPort = 0;
+  beforeAll(async () => {
+    large = createHttpServer({ ...serverOptions(), bodyBytesMax: bodyBytesMaxDefault });
+    await new Promise<void>((resolve) => large.listen(0, "127.0.0.1", resolve));
+    mainPort = port;
+    port = (large.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    port = mainPort;
+    await new Promise<void>((resolve) => large.close(() => resolve()));
+  });
+
+  const tooLarge = (length: number) => ({
+    status: 413,
+    json: { code: "value-too-large", key: "big", length, limit: valueBytesMax },
+  });
+  // `n` characters `width` bytes wide each after ASCII, `over` bytes past the limit in all.
+  const near = (char: string, width: number, over: number, n = 3): string =>
+    "a".repeat(valueBytesMax - n * width + over) + char.repeat(n);
+  const widths: [string, number][] = [
+    ["a", 1],
+    ["\u00e9", 2],
+    ["\u20ac", 3],
+    ["\u{1f600}", 4],
+  ];
+
+  it("takes a put or swap of exactly 1 MiB of UTF-8 and refuses one byte more with 413, proposing nothing", async () => {
+    forced = undefined;
+    for (const [char, width] of widths) {
+      const exact = near(char, width, 0);
+      expect(await call("PUT", "/v1/kv/big", JSON.stringify({ value: exact })), char).toMatchObject({ status: 200 });
+      expect(kvGet(state, "big") === exact).toBe(true);
+      const before = submissions.length;
+      const put = await call("PUT", "/v1/kv/big", JSON.stringify({ value: near(char, width, 1) }));
+      expect(put, char).toMatchObject(tooLarge(valueBytesMax + 1));
+      expect(put.json?.message).toBe(
+        "put refused: the value would be 1048577 bytes of UTF-8, above the value limit of 1048576 bytes; nothing changed",
+      );
+      const cas = await call(
+        "POST",
+        "/v1/kv/big",
+        JSON.stringify({ op: "cas", expected: "x", value: near(char, width, 1) }),
+      );
+      expect(cas, char).toMatchObject(tooLarge(valueBytesMax + 1));
+      expect(cas.json?.message).toMatch(/^compare-and-swap refused: the value would be 1048577 bytes/);
+      expect(submissions.length).toBe(before);
+      expect(kvGet(state, "big") === exact).toBe(true);
+    }
+    // The example of a PUT of 1 MiB + 1 of ASCII: not a 400 because it has more code units than
+    // any value may have, but the same 413.
+    expect(await call("PUT", "/v1/kv/big", JSON.stringify({ value: "a".repeat(valueBytesMax + 1) }))).toMatchObject(
+      tooLarge(valueBytesMax + 1),
+    );
+  });
+
+  it("counts a lone surrogate (sent escaped) as 3 bytes", async () => {
+    forced = undefined;
+    const body = (ascii: number): string => `{"value":"${"a".repeat(ascii)}\\ud800"}`;
+    expect(await call("PUT", "/v1/kv/big", body(valueBytesMax - 3))).toMatchObject({ status: 200 });
+    expect(kvGet(state, "big")).toBe(`${"a".repeat(valueBytesMax - 3)}\ud800`);
+    expect(await call("PUT", "/v1/kv/big", body(valueBytesMax - 2))).toMatchObject(tooLarge(valueBytesMax + 1));
+  });
+
+  it("answers an append past the limit as a put: 413, the length the value would have, nothing changed", async () => {
+    forced = undefined;
+    const start = "a".repeat(valueBytesMax - 1);
+    expect(await call("PUT", "/v1/kv/big", JSON.stringify({ value: start }))).toMatchObject({ status: 200 });
+    // Refused by the store: 2 bytes of UTF-8 in one code unit would make it 1 MiB + 1.
+    const append = await call("POST", "/v1/kv/big", JSON.stringify({ op: "append", value: "\u00e9" }));
+    expect(append).toMatchObject(tooLarge(valueBytesMax + 1));
+    expect(append.json?.message).toBe(
+      "append refused: the value would be 1048577 bytes of UTF-8, above the value limit of 1048576 bytes; nothing changed",
+    );
+    const put = await call("PUT", "/v1/kv/big", JSON.stringify({ value: `${start}\u00e9` }));
+    expect(Object.keys(append.json ?? {}).sort()).toEqual(Object.keys(put.json ?? {}).sort());
+    expect(kvGet(state, "big") === start).toBe(true);
+    expect(await call("POST", "/v1/kv/big", JSON.stringify({ op: "append", value: "b" }))).toMatchObject({
+      status: 200,
+      json: { value: `${start}b` },
+    });
+    // Over the limit alone: refused before it is proposed, naming the appended text's length.
+    const before = submissions.length;
+    const alone = await call("POST", "/v1/kv/big", JSON.stringify({ op: "append", value: near("\u00e9", 2, 2) }));
+    expect(alone).toMatchObject(tooLarge(valueBytesMax + 2));
+    expect(alone.json?.message).toMatch(/^append refused: the appended text alone is 1048578 bytes of UTF-8/);
+    expect(submissions.length).toBe(before);
   });
 });
 

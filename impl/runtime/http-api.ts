@@ -7,7 +7,7 @@
  *
  * This is a boundary: every request is decoded with Schemas before anything reaches the
  * replica, bodies are size-limited, and every failure is a JSON error {code, message} with a
- * fitting status (400, 401, 403, 404, 405, 409, 410, 413, 415, 429, 503). A request can never
+ * fitting status (400, 401, 403, 404, 405, 409, 410, 413, 415, 429, 431, 503). A request can never
  * crash the process. Before any route runs, its Host and Origin must name the cluster and its
  * bearer token must carry the role the route needs (impl/runtime/access.ts): read for reads, the
  * membership, the status and metrics; write for writes; admin for membership changes. Admission
@@ -26,13 +26,14 @@ import {
   ConfigChange,
   replicaIdMax,
 } from "../core/index.ts";
-import { KvInput, keyLengthMax, valueLengthMax, type KvOutput } from "../../spec/kv.ts";
+import { KvInput, keyLengthMax, valueBytesMax, valueLengthMax, type KvOutput } from "../../spec/kv.ts";
 import { ClientId, Seq } from "../../spec/service.ts";
 import { checkBrowser, checkContentType, checkRole, type AccessPolicy, type Need } from "./access.ts";
 import { httpConnectionsMaxDefault, isRefusal, type Admission, type AdmissionTicket } from "./admission.ts";
 import type { TlsMaterial } from "./certs.ts";
 import type { Submission } from "./driver.ts";
 import type { Logger } from "./log.ts";
+import { splitLongString, withLongString } from "./json-body.ts";
 import { TurnBudget } from "./turn-budget.ts";
 
 /** Default largest request body, in bytes: a 1 MiB value plus JSON framing. */
@@ -229,9 +230,9 @@ const bodyArrivalMsDefault = 30_000;
 
 /**
  * Read the body, refusing (413) past `limit` bytes and (408) when it has not arrived whole
- * within `arrivalMs`. Resolves to the UTF-8 text.
+ * within `arrivalMs`. Resolves to its bytes.
  */
-function readBody(request: http.IncomingMessage, limit: number, arrivalMs = bodyArrivalMsDefault): Promise<string> {
+function readBody(request: http.IncomingMessage, limit: number, arrivalMs = bodyArrivalMsDefault): Promise<Buffer> {
   const declared = Number(request.headers["content-length"] ?? "0");
   if (Number.isFinite(declared) && declared > limit) {
     return Promise.reject(
@@ -244,6 +245,10 @@ function readBody(request: http.IncomingMessage, limit: number, arrivalMs = body
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
+    // With its length declared (within the limit, and counted by admission control before the body
+    // is read), the body is copied into one buffer as it comes: a 1 MiB body's chunks are freed as
+    // they arrive instead of waiting for the end and a join, another 1 MiB copy.
+    const whole = Number.isSafeInteger(declared) && declared > 0 ? Buffer.allocUnsafe(declared) : null;
     let size = 0;
     // A body sent a byte at a time holds a request slot: cut it at the limit, answering why.
     const timer = setTimeout(() => {
@@ -265,16 +270,25 @@ function readBody(request: http.IncomingMessage, limit: number, arrivalMs = body
         request.pause();
         return;
       }
-      chunks.push(chunk);
+      if (whole === null) chunks.push(chunk);
+      else if (size <= whole.length) chunk.copy(whole, size - chunk.length);
     });
     request.on("end", () => {
       clearTimeout(timer);
-      // Decoded (and then parsed, in the continuation) within the turn's budget of body bytes.
+      // Handed on (and then decoded and parsed, in the continuation) within the turn's budget of body bytes.
       bodyTurns.run(size, () => {
         try {
-          resolve(utf8.decode(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-        } catch {
-          reject(new Refusal({ status: 400, code: "malformed", message: "body is not valid UTF-8" }));
+          if (whole !== null && size !== whole.length)
+            return reject(
+              new Refusal({
+                status: 400,
+                code: "malformed",
+                message: `body of ${size} bytes, where its Content-Length says ${whole.length}`,
+              }),
+            );
+          resolve(whole ?? (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
         }
       });
     });
@@ -309,6 +323,30 @@ function jsonDepth(text: string): number {
     else if (c === 0x5d || c === 0x7d) depth--;
   }
   return deepest;
+}
+
+/**
+ * The JSON value of a body's bytes. A large body's long string (a PUT's value) is made from the
+ * bytes directly and the rest parsed alone (json-body.ts), where that gives what parsing the whole
+ * text gives; otherwise the whole text is decoded and parsed.
+ */
+function parseBody(bytes: Buffer): unknown {
+  const split = splitLongString(bytes);
+  if (split !== null) {
+    try {
+      const filled = withLongString(parseJsonBody(split.rest), split.value);
+      if (filled !== undefined) return filled;
+    } catch {
+      // Refused: the whole text is parsed below, for the refusal's own words.
+    }
+  }
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return refuse(400, "malformed", "body is not valid UTF-8");
+  }
+  return parseJsonBody(text);
 }
 
 function parseJsonBody(text: string): unknown {
@@ -493,6 +531,37 @@ export function plainPut(key: string, body: unknown): KvInput | null {
   return { _tag: "put", key, value };
 }
 
+/** The name of an operation that sets a value, in a refusal's message. */
+function opName(tag: KvInput["_tag"]): string {
+  return tag === "cas" ? "compare-and-swap" : tag;
+}
+
+/** The end of a too-large answer's message, the same whichever refused the value. */
+function overLimitText(length: number, limit: number): string {
+  return `${length} bytes of UTF-8, above the value limit of ${limit} bytes; nothing changed`;
+}
+
+/**
+ * Refuse (413 `value-too-large`) the value of a put, swap or append that is longer than the value
+ * limit (spec/kv.ts, `valueBytesMax`) on its own, before it is decoded or proposed: the answer the
+ * store would give a put or swap of it (and an append of it, whose whole is longer still), without
+ * a slot of the log, and whatever the value's length in code units (beyond which the Schema would
+ * refuse it with a 400). `Buffer.byteLength` counts as spec/kv.ts's `utf8Length` does (a lone
+ * surrogate as 3 bytes; spec/kv.test.ts checks they agree).
+ */
+function refuseValueOverLimit(op: "put" | "cas" | "append", key: string, value: string): void {
+  // A code unit takes at most 3 bytes: a value of at most a third of the limit in code units fits.
+  if (value.length * 3 <= valueBytesMax) return;
+  const length = Buffer.byteLength(value, "utf8");
+  if (length <= valueBytesMax) return;
+  const what = op === "append" ? "the appended text alone is" : "the value would be";
+  refuse(413, "value-too-large", `${opName(op)} refused: ${what} ${overLimitText(length, valueBytesMax)}`, {
+    key,
+    length,
+    limit: valueBytesMax,
+  });
+}
+
 /** Turn the route and body into the store's input. */
 async function inputOf(
   request: http.IncomingMessage,
@@ -505,13 +574,16 @@ async function inputOf(
   if (method === "GET") candidate = { _tag: "get", key };
   else if (method === "DELETE") candidate = { _tag: "delete", key };
   else if (method === "PUT") {
-    const json = parseJsonBody(await readBody(request, limit, arrivalMs));
+    const json = parseBody(await readBody(request, limit, arrivalMs));
     const put = plainPut(key, json);
+    if (put?._tag === "put") refuseValueOverLimit("put", key, put.value);
     if (put !== null) return put;
     const body = decodeWith(PutBody, json, "PUT body");
+    refuseValueOverLimit("put", key, body.value);
     candidate = { _tag: "put", key, value: body.value };
   } else if (method === "POST") {
-    const body = decodeWith(PostBody, parseJsonBody(await readBody(request, limit, arrivalMs)), "POST body");
+    const body = decodeWith(PostBody, parseBody(await readBody(request, limit, arrivalMs)), "POST body");
+    refuseValueOverLimit(body.op, key, body.value);
     candidate =
       body.op === "cas"
         ? { _tag: "cas", key, expected: body.expected, value: body.value }
@@ -631,7 +703,7 @@ function answerOk(input: KvInput, output: KvOutput): Answer {
         status: 413,
         body: {
           code: "value-too-large",
-          message: `append refused: the value would be ${output.length} characters long, above the limit of ${output.limit}; nothing changed`,
+          message: `${opName(input._tag)} refused: the value would be ${overLimitText(output.length, output.limit)}`,
           key,
           length: output.length,
           limit: output.limit,
@@ -663,7 +735,7 @@ async function handleMembers(
       headers: { Allow: "GET, POST" },
     });
   }
-  const body = decodeMemberRequest(parseJsonBody(await readBody(request, limit, options.bodyArrivalMs)));
+  const body = decodeMemberRequest(parseBody(await readBody(request, limit, options.bodyArrivalMs)));
   const refusal = options.members.precheck(body);
   if (refusal !== null) throw new Refusal(refusal);
   const change =
@@ -834,11 +906,21 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
       socket.destroy();
       return;
     }
-    const text = `${JSON.stringify({ code: "malformed", message: `malformed HTTP request (${error.code ?? error.message})` })}\n`;
+    // Node's parser stops at http.maxHeaderSize bytes of request line and headers (a long URL too).
+    const overflow = error.code === "HPE_HEADER_OVERFLOW";
+    const text = `${JSON.stringify(
+      overflow
+        ? {
+            code: "headers-too-large",
+            message: `the request line and headers exceed ${http.maxHeaderSize} bytes (a key or header too long?)`,
+          }
+        : { code: "malformed", message: `malformed HTTP request (${error.code ?? error.message})` },
+    )}\n`;
+    const status = overflow ? "431 Request Header Fields Too Large" : "400 Bad Request";
     socket.end(
-      `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+      `HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
     );
-    options.onResponse?.("malformed-http", 400);
+    options.onResponse?.("malformed-http", overflow ? 431 : 400);
   });
   // Idle and slow connections cost a file descriptor and memory each: bounded, so that no
   // number of them exhausts the process (the peer port and the disk share its descriptors).
@@ -895,7 +977,9 @@ async function handle(
 ): Promise<void> {
   let url: URL;
   try {
-    url = new URL(request.url ?? "/", "http://replica");
+    // A path read relative to a base would take `//name/...` for a host: it is appended instead.
+    const target = request.url ?? "/";
+    url = target.startsWith("/") ? new URL(`http://replica${target}`) : new URL(target, "http://replica");
   } catch {
     return refuse(400, "malformed", "the request target is not a valid URL path");
   }

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { ReplicaMetrics } from "./metrics.ts";
+import { sleep, stallLoop } from "./testing.ts";
 import { RecentEvents, recentEventsMax } from "./status.ts";
 import type { CoreView } from "./view.ts";
 
@@ -203,5 +204,52 @@ describe("replica metrics", () => {
         .slice(0, 2)
         .map((e) => e.text),
     ).toEqual(["leader is replica 1", "became leader in ballot (2,1)"]);
+  });
+});
+
+describe("the replica's lag metrics", () => {
+  const newMetrics = (): ReplicaMetrics =>
+    new ReplicaMetrics(
+      1,
+      { events: () => 0, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map() },
+      () => base,
+      () => 0,
+    );
+  const batch = (records: number, replies: number) => ({ ...report, records, replies });
+
+  it("sample after a batch that wrote records or answered a client, or an HTTP answer, and not after a tick or heartbeat", () => {
+    const quiet = newMetrics();
+    quiet.onBatch(batch(0, 0), base, base);
+    expect(quiet.loopLag.active).toBe(false);
+    quiet.loopLag.close();
+    for (const work of [
+      (m: ReplicaMetrics) => m.onBatch(batch(1, 0), base, base),
+      (m: ReplicaMetrics) => m.onBatch(batch(0, 1), base, base),
+      (m: ReplicaMetrics) => m.httpResponse("kv-put", 200),
+    ]) {
+      const metrics = newMetrics();
+      work(metrics);
+      expect(metrics.loopLag.active).toBe(true);
+      metrics.loopLag.close();
+    }
+  });
+
+  it("show each lag statistic once under prom-client's names: a stall while working, zero while idle", async () => {
+    const metrics = newMetrics();
+    const lines = (text: string, name: string): string[] =>
+      text.split("\n").filter((l) => l.startsWith(`paxos_lease_process_nodejs_eventloop_lag_${name}`));
+    const idle = (await metrics.render()).body;
+    for (const name of ["seconds", "min_seconds", "max_seconds", "mean_seconds", "p50_seconds", "p99_seconds"])
+      expect(lines(idle, name)).toHaveLength(1);
+    expect(lines(idle, "p99_seconds")[0]).toMatch(/ 0$/);
+    metrics.httpResponse("kv-put", 200);
+    await sleep(30);
+    stallLoop(60);
+    await sleep(30);
+    const busy = (await metrics.render()).body;
+    metrics.loopLag.close();
+    const max = Number(lines(busy, "max_seconds")[0]!.split(" ").at(-1));
+    expect(max).toBeGreaterThanOrEqual(0.06);
+    expect(busy).toContain('paxos_lease_http_responses_total{route="kv-put",status="200",replica="1"} 1');
   });
 });

@@ -9,6 +9,28 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import { parseConfig, type Ballot, type Config, type ReplicaId } from "../core/index.ts";
 import type { BatchReport } from "./driver.ts";
 import type { BatchMetricsView, CoreView } from "./view.ts";
+import { LoopLag } from "./loop-lag.ts";
+
+/** The prefix of the process metrics (prom-client's defaults and the loop's lag). */
+const processPrefix = "paxos_lease_process_";
+
+/**
+ * prom-client's default event-loop monitor, set to a period so long that it never fires: prom-client
+ * starts one with every set of default metrics and has no option to leave it out. Its gauges are
+ * replaced by those of {@link LoopLag}, which samples only while the replica works.
+ */
+const defaultLagMonitorOffMs = 2 ** 31 - 1;
+
+/** The lag gauges of prom-client's default metrics (names after the prefix), each with the statistic it shows. */
+const lagGauges = [
+  ["nodejs_eventloop_lag_min_seconds", "The minimum recorded event loop delay", "minS"],
+  ["nodejs_eventloop_lag_max_seconds", "The maximum recorded event loop delay", "maxS"],
+  ["nodejs_eventloop_lag_mean_seconds", "The mean of the recorded event loop delays", "meanS"],
+  ["nodejs_eventloop_lag_stddev_seconds", "The standard deviation of the recorded event loop delays", "stddevS"],
+  ["nodejs_eventloop_lag_p50_seconds", "The 50th percentile of the recorded event loop delays", "p50S"],
+  ["nodejs_eventloop_lag_p90_seconds", "The 90th percentile of the recorded event loop delays", "p90S"],
+  ["nodejs_eventloop_lag_p99_seconds", "The 99th percentile of the recorded event loop delays", "p99S"],
+] as const;
 
 /** Depths sampled when /metrics is scraped. */
 export interface DepthSource {
@@ -175,6 +197,12 @@ export class ReplicaMetrics {
     registers: [this.registry],
   });
 
+  /**
+   * The event loop's lag, sampled while the replica works (impl/runtime/loop-lag.ts): a batch that
+   * wrote records or answered a client, and every HTTP answer or refusal, keep it sampling.
+   */
+  readonly loopLag = new LoopLag();
+
   /** `timing`: the replica's own (default: the core's defaults), which the heartbeat buckets follow. */
   constructor(
     replica: ReplicaId,
@@ -184,7 +212,12 @@ export class ReplicaMetrics {
     timing: HeartbeatTiming = parseConfig({ members: [replica], self: replica }),
   ) {
     this.registry.setDefaultLabels({ replica: String(replica) });
-    collectDefaultMetrics({ register: this.registry, prefix: "paxos_lease_process_" });
+    collectDefaultMetrics({
+      register: this.registry,
+      prefix: processPrefix,
+      eventLoopMonitoringPrecision: defaultLagMonitorOffMs,
+    });
+    this.lagMetrics();
     for (const reason of admissionRefusals) this.peerRefused.inc({ reason }, 0);
     const registers = [this.registry];
     const buckets = heartbeatBucketsMs(timing).map((ms) => ms / 1000);
@@ -385,8 +418,57 @@ export class ReplicaMetrics {
     this.heartbeatArrivals.set(from, { ballot, atMs: nowMs });
   }
 
+  /**
+   * The loop's lag under prom-client's names (the statistics since the last scrape; all 0 when the
+   * replica did no work meanwhile), and the time one `setImmediate` takes at the scrape.
+   */
+  private lagMetrics(): void {
+    const registers = [this.registry];
+    for (const [name] of lagGauges) this.registry.removeSingleMetric(`${processPrefix}${name}`);
+    this.registry.removeSingleMetric(`${processPrefix}nodejs_eventloop_lag_seconds`);
+    new Gauge({
+      name: `${processPrefix}nodejs_eventloop_lag_seconds`,
+      help: "Lag of event loop in seconds (one setImmediate at the scrape)",
+      registers,
+      async collect() {
+        const start = performance.now();
+        await new Promise((resolve) => setImmediate(resolve));
+        this.set((performance.now() - start) / 1000);
+      },
+    });
+    const loopLag = this.loopLag;
+    let stats = loopLag.take();
+    // The first gauge collected in a scrape takes the window; the others read the same one.
+    const [first, ...rest] = lagGauges;
+    new Gauge({
+      name: `${processPrefix}${first[0]}`,
+      help: `${first[1]}, sampled while the replica works`,
+      registers,
+      collect() {
+        stats = loopLag.take();
+        this.set(stats[first[2]]);
+      },
+    });
+    for (const [name, help, key] of rest)
+      new Gauge({
+        name: `${processPrefix}${name}`,
+        help: `${help}, sampled while the replica works`,
+        registers,
+        collect() {
+          this.set(stats[key]);
+        },
+      });
+  }
+
+  /** Count a client API answer (the HTTP API's `onResponse`): work, for the lag monitor. */
+  httpResponse(route: string, status: number): void {
+    this.httpResponses.inc({ route, status: String(status) });
+    this.loopLag.work();
+  }
+
   /** Account for one driver batch and the view change it caused. */
   onBatch(report: BatchReport, before: BatchMetricsView, after: BatchMetricsView): void {
+    if (report.records > 0 || report.replies > 0) this.loopLag.work();
     this.batchEvents.observe(report.events);
     if (report.records > 0) {
       this.fsync.observe(report.fsyncMs / 1000);

@@ -302,6 +302,7 @@ class ReplicaProcess implements RunningReplica {
     if (this.stopped) return;
     this.stopped = true;
     this.driver.stop();
+    this.metrics.loopLag.close();
     this.tlsFiles?.close();
     this.server.closeAllConnections();
     await Promise.all([new Promise<void>((resolve) => this.server.close(() => resolve())), this.transport.close()]);
@@ -728,13 +729,14 @@ class ReplicaProcess implements RunningReplica {
       connectionsMax: this.options.httpConnectionsMax,
       onConnectionDropped: (remote) => {
         this.metrics.httpConnectionsDropped.inc();
+        this.metrics.loopLag.work();
         if (this.refusalLog.allow(`connections-full ${remote}`, this.options.clock.nowMs()))
           this.options.log.warn(
             { remote, max: this.options.httpConnectionsMax ?? httpConnectionsMaxDefault },
             "client connection closed: --http-connections-max connections are open (logged once a minute per address)",
           );
       },
-      onResponse: (route, code) => this.metrics.httpResponses.inc({ route, status: String(code) }),
+      onResponse: (route, code) => this.metrics.httpResponse(route, code),
       onAccessRefused: (reason, remote) => {
         this.metrics.httpRefused.inc({ reason });
         // One line per reason and client address per minute: a scan must not flood the log.

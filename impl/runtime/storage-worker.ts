@@ -13,8 +13,9 @@ import { isMainThread, parentPort, receiveMessageOnPort, workerData, type Messag
 import { compactRecords, ContentDigest } from "../core/index.ts";
 import { kvCodecs, kvRecordBinary, kvRecordKey, type KvRecord } from "./core-adapter.ts";
 import type { DiskFaults } from "./disk-faults.ts";
-import { SplitRecord, Storage, StorageError } from "./storage.ts";
-import { firstVoteSlot, timeline } from "./timeline.ts";
+import { Either } from "effect";
+import { EncodedRecord, SplitRecord, Storage, StorageError, type Appended } from "./storage.ts";
+import { timeline } from "./timeline.ts";
 
 /** What the main thread gives the storage thread when it starts it. */
 export interface StorageWorkerData {
@@ -43,7 +44,11 @@ export type StorageRequest =
   | {
       readonly kind: "append";
       readonly id: number;
-      readonly records: readonly KvRecord[];
+      /**
+       * The records in order; a vote comes as the record codec's bytes, encoded once on the main
+       * thread and transferred, not copied (storage-thread.ts, `post`).
+       */
+      readonly records: readonly (KvRecord | Uint8Array)[];
       readonly sync: boolean;
       /** Snapshot records that crossed without their bytes: `records[index]`'s are the slices of `stage`. */
       readonly staged?: readonly { readonly index: number; readonly stage: number }[];
@@ -74,6 +79,8 @@ export interface StorageReply {
   readonly synced?: number;
   /** The answer to a read: the records of its keys, in order (absent when `error` is set). */
   readonly records?: readonly KvRecord[];
+  /** The memory of the append's encoded votes, written and given back (transferred) for reuse. */
+  readonly buffers?: readonly ArrayBuffer[];
 }
 
 /** The answer to the open, the first reply on the synchronous port. */
@@ -89,6 +96,33 @@ export type OpenReply =
     }
   | { readonly ok: false; readonly error: StorageFault };
 
+/** The fields of a vote's bytes that say which vote it is: its tag, slot and ballot. */
+const voteHeadFields = 3;
+
+/**
+ * A vote's bytes as the main thread sent them, as the store writes them: its kind and key read
+ * off its first bytes (never its value). Anything else is refused: the main thread sends only
+ * votes so, and a record that makes compaction due must never come as bytes (storage.ts).
+ */
+function encodedVote(bytes: Uint8Array): EncodedRecord {
+  const head = kvRecordBinary.decodeHead(bytes, voteHeadFields);
+  if (Either.isLeft(head)) throw new Error(`an encoded record does not read: ${head.left}`);
+  const vote = head.right as unknown as KvRecord;
+  if (vote._tag !== "vote") throw new Error(`an encoded record is a ${vote._tag}, not a vote`);
+  return new EncodedRecord(bytes, "vote", kvRecordKey(vote));
+}
+
+/** The slot of the first vote among `records` (-1: none), the key of a group's timeline marks. */
+function firstVoteSlotOf(records: readonly (KvRecord | Uint8Array)[]): number {
+  for (const record of records) {
+    if (record instanceof Uint8Array) {
+      const head = kvRecordBinary.decodeHead(record, 2);
+      if (Either.isRight(head) && typeof head.right.slot === "number") return head.right.slot;
+    } else if (record._tag === "vote") return record.slot;
+  }
+  return -1;
+}
+
 /** An error as it crosses threads. */
 export function faultOf(error: unknown): StorageFault {
   if (error instanceof StorageError)
@@ -97,8 +131,8 @@ export function faultOf(error: unknown): StorageFault {
 }
 
 function run(port: MessagePort, data: StorageWorkerData): void {
-  const replySync = (reply: OpenReply | StorageReply): void => {
-    data.syncPort.postMessage(reply);
+  const replySync = (reply: OpenReply | StorageReply, transfer: readonly ArrayBuffer[] = []): void => {
+    data.syncPort.postMessage(reply, transfer);
     Atomics.add(data.syncCell, 0, 1);
     Atomics.notify(data.syncCell, 0);
   };
@@ -146,15 +180,20 @@ function run(port: MessagePort, data: StorageWorkerData): void {
    * its data (storage.ts, `SplitRecord`): never joined into one string, which the record's JSON
    * and SQLite then copied again (each a copy of the whole state).
    */
-  const recordsOf = (request: StorageRequest & { kind: "append" }): readonly (KvRecord | SplitRecord<KvRecord>)[] => {
-    if (request.staged === undefined || request.staged.length === 0) return request.records;
-    const records: (KvRecord | SplitRecord<KvRecord>)[] = request.records.slice();
+  const recordsOf = (request: StorageRequest & { kind: "append" }): readonly Appended<KvRecord>[] => {
+    const records: Appended<KvRecord>[] = request.records.map((r) => (r instanceof Uint8Array ? encodedVote(r) : r));
+    if (request.staged === undefined || request.staged.length === 0) return records;
     const digested: { stage: number; contentDigest: string }[] = [];
     for (const { index, stage } of request.staged) {
-      const record = request.records[index]!;
+      const record = records[index]!;
       const staged = stages.get(stage);
       stages.delete(stage);
-      if (record._tag !== "snapshot" || staged === undefined)
+      if (
+        record instanceof EncodedRecord ||
+        record instanceof SplitRecord ||
+        record._tag !== "snapshot" ||
+        staged === undefined
+      )
         throw new Error(`the bytes of record ${index} (stage ${stage}) never came`);
       const contentDigest = staged.digest.hex;
       records[index] = new SplitRecord<KvRecord>({ ...record, contentDigest, data: "" }, staged.chunks);
@@ -193,7 +232,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     for (let next = receiveMessageOnPort(port); next !== undefined; next = receiveMessageOnPort(port))
       take(next.message as StorageRequest);
     if (group.length === 0) return true;
-    const key = timeline === null ? -1 : firstVoteSlot(group.flatMap((r) => (r.kind === "append" ? r.records : [])));
+    const key = timeline === null ? -1 : firstVoteSlotOf(group.flatMap((r) => (r.kind === "append" ? r.records : [])));
     timeline?.mark("storage-take", key);
     let written = 0;
     for (const request of group) {
@@ -217,15 +256,19 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     const reply = (request: StorageRequest & { kind: "append" }, i: number): void => {
       const digested = digests.get(request.id);
       digests.delete(request.id);
+      // SQLite copied the votes' bytes: their memory goes back to the main thread, which reuses it
+      // or frees it (this thread allocates too little for its collector to free it soon).
+      const buffers = request.records.flatMap((r) => (r instanceof Uint8Array ? [r.buffer as ArrayBuffer] : []));
       const answer: StorageReply = {
         id: request.id,
         error: i < written && failure === null ? null : failure,
         ...(syncedUpTo > 0 ? { synced: syncedUpTo } : {}),
         ...(digested === undefined ? {} : { digests: digested }),
+        ...(buffers.length > 0 ? { buffers } : {}),
       };
       syncedUpTo = 0;
-      if (request.sync) replySync(answer);
-      else port.postMessage(answer);
+      if (request.sync) replySync(answer, buffers);
+      else port.postMessage(answer, buffers);
     };
     // Test-only, broken on purpose: the group is reported durable before its fsync returns.
     const early = data.faults.ackBeforeSync;

@@ -18,6 +18,7 @@ import { cutPower, diskFaultsFromEnv } from "./disk-faults.ts";
 import { cliArgv, projectRoot } from "./program.ts";
 import {
   databaseFileName,
+  EncodedRecord,
   recordChecksum,
   SplitRecord,
   Storage,
@@ -259,6 +260,56 @@ describe("storage", () => {
     all.storage.close();
     // Bytes need their codec: a store opened without it refuses the row, naming it.
     expectRefusedBy(() => openAs(false), /record 2 \(vote\) is stored as bytes, and this store was opened without/);
+  });
+
+  it("stores a record that comes encoded as the row it would have written itself, found by its key", () => {
+    const vote = (slot: number): KvRecord => ({
+      _tag: "vote",
+      slot,
+      ballot: { round: 2, replica: 1 },
+      value: { _tag: "batch", commands: [{ input: { _tag: "put", key: "k", value: "v".repeat(70_000 + slot) } }] },
+    });
+    const keyOf = (r: KvRecord): string | null => (r._tag === "vote" ? `vote ${r.slot}` : null);
+    const rowsOf = (dir: string) => {
+      const db = new Database(path.join(dir, databaseFileName), { readonly: true });
+      const rows = db.prepare("SELECT seq, kind, body, checksum FROM records ORDER BY seq").all();
+      db.close();
+      return rows;
+    };
+    const [plainDir, encodedDir] = [tempDir(), tempDir()];
+    const openAt = (dir: string, create = false, binary = true) =>
+      Storage.open<KvRecord>({
+        dir,
+        clusterId: "c1",
+        replicaId: 1,
+        codec: kvCodecs.record,
+        create,
+        keyOf,
+        ...(binary ? { binary: kvRecordBinary } : {}),
+      });
+    const votes = [vote(1), vote(2), vote(3)];
+    const plain = openAt(plainDir, true);
+    plain.storage.append(votes);
+    plain.storage.close();
+    const encoded = openAt(encodedDir, true);
+    encoded.storage.append([
+      new EncodedRecord(kvRecordBinary.encode(votes[0]!), "vote", "vote 1"),
+      votes[1]!,
+      new EncodedRecord(kvRecordBinary.encode(votes[2]!), "vote", "vote 3"),
+    ]);
+    expect(encoded.storage.readKeyed(["vote 3", "vote 1"])).toEqual([votes[2], votes[0]]);
+    encoded.storage.close();
+    // Byte for byte the rows (and checksums) the store writes when it encodes the records itself.
+    expect(rowsOf(encodedDir)).toEqual(rowsOf(plainDir));
+    const reopened = openAt(encodedDir);
+    expect(reopened.records).toEqual(votes);
+    reopened.storage.close();
+    // Bytes need the store to know their codec, or they could never be read back.
+    const jsonStore = openAt(tempDir(), true, false);
+    expect(() => jsonStore.storage.append([new EncodedRecord(kvRecordBinary.encode(votes[0]!), "vote", null)])).toThrow(
+      /an encoded record \(vote\) needs a store opened with the record codec/,
+    );
+    jsonStore.storage.close();
   });
 
   it("refuses a row of bytes that fails its checksum or does not decode, naming the record", () => {

@@ -165,6 +165,25 @@ export class SplitRecord<R> {
   }
 }
 
+/**
+ * A record already in its stored form, the record codec's bytes (the `binary` option's): the
+ * storage thread's main thread encodes a vote once and hands the bytes over by transfer
+ * (impl/runtime/storage-thread.ts), so that neither thread copies the value again. `kind` and
+ * `key` are what the store would have read off the record (`kindOf`, `keyOf`); whoever builds one
+ * reads them off the bytes. A record whose durability makes compaction due (`compaction.after`)
+ * never comes so: the store does not look inside these bytes.
+ */
+export class EncodedRecord {
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly kind: string,
+    readonly key: string | null,
+  ) {}
+}
+
+/** What an append takes: records, snapshots with their data in parts, and records already encoded. */
+export type Appended<R> = R | SplitRecord<R> | EncodedRecord;
+
 /** The largest record body whose buffer is kept for the next (a 1 MiB value's vote and then some), in bytes. */
 const scratchBytesMax = 2 * 1024 * 1024;
 
@@ -199,7 +218,7 @@ export interface Opened<R> {
 export class Storage<R> {
   private readonly insert: Database.Statement<[number, string, string | Buffer, string]>;
   private readonly insertPart: Database.Statement<[number, number, number, string, string]>;
-  private readonly appendAll: (records: readonly (R | SplitRecord<R>)[]) => number;
+  private readonly appendAll: (records: readonly Appended<R>[]) => number;
   private lastSeq: number;
   /** The WAL file, opened for syncing it (any descriptor of a file syncs all its data). */
   private readonly walFd: number;
@@ -228,7 +247,7 @@ export class Storage<R> {
     seqs: readonly number[],
   ) {
     this.lastSeq = lastSeq;
-    records.forEach((record, i) => this.index(record, seqs[i]!));
+    records.forEach((record, i) => this.index(options.keyOf?.(record) ?? null, seqs[i]!));
     this.selectRow = db.prepare("SELECT seq, kind, body, checksum FROM records WHERE seq = ?");
     this.faults = options.faults ?? noDiskFaults;
     this.walFd = openWal(file);
@@ -236,11 +255,15 @@ export class Storage<R> {
     if (this.faults.powerLoss) noteSynced(this.syncedSeqFd, lastSeq);
     this.insert = db.prepare("INSERT INTO records (seq, kind, body, checksum) VALUES (?, ?, ?, ?)");
     this.insertPart = db.prepare("INSERT INTO snapshot_data (seq, part, parts, text, checksum) VALUES (?, ?, ?, ?, ?)");
-    this.appendAll = db.transaction((records: readonly (R | SplitRecord<R>)[]): number => {
+    this.appendAll = db.transaction((records: readonly Appended<R>[]): number => {
       const kindOf = this.options.kindOf ?? defaultKind;
       let seq = this.lastSeq;
       for (const record of records) {
         seq += 1;
+        if (record instanceof EncodedRecord) {
+          this.insertEncoded(seq, record);
+          continue;
+        }
         const split = record instanceof SplitRecord;
         const kind = kindOf(split ? record.record : record);
         const encoded = this.options.codec.encodeValue(split ? record.record : record);
@@ -248,7 +271,7 @@ export class Storage<R> {
           throw new Error(`a split record (${kind}) must have an empty data field to stand for its parts`);
         const body = this.encodeBody(split ? record.record : record, encoded);
         this.insert.run(seq, kind, body, recordChecksum(seq, kind, body));
-        if (!split) this.index(record, seq);
+        if (!split) this.index(this.options.keyOf?.(record) ?? null, seq);
         // An empty data field stands for parts, so a record whose data is empty gets one empty part:
         // a row without parts would read back as one whose parts were lost.
         const parts = split ? record.parts : hasEmptyData(encoded) ? [""] : [];
@@ -271,6 +294,17 @@ export class Storage<R> {
     const body = binary.encode(record, this.scratch);
     if (body.buffer !== this.scratch.buffer && body.length <= scratchBytesMax) this.scratch = body;
     return body;
+  }
+
+  /** Insert `record`'s bytes as they are, as record `seq` (in `appendAll`'s transaction). */
+  private insertEncoded(seq: number, record: EncodedRecord): void {
+    if (this.options.binary === undefined)
+      throw new Error(`an encoded record (${record.kind}) needs a store opened with the record codec (binary)`);
+    const bytes = record.bytes;
+    // better-sqlite3 binds a Buffer: a view of the same memory, not a copy.
+    const body = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.insert.run(seq, record.kind, body, recordChecksum(seq, record.kind, body));
+    this.index(record.key, seq);
   }
 
   /** Open (or with `create`, create) the store in `options.dir`. Throws {@link StorageError}. */
@@ -315,7 +349,7 @@ export class Storage<R> {
   }
 
   /** Append `records` in one transaction; returns when they are durable (the WAL synced, blocking). */
-  append(records: readonly (R | SplitRecord<R>)[]): void {
+  append(records: readonly Appended<R>[]): void {
     if (records.length === 0) return;
     this.commit(records);
     fs.fdatasyncSync(this.walFd);
@@ -328,7 +362,7 @@ export class Storage<R> {
    * {@link sync} returns. Group commit on the storage thread (impl/runtime/storage-worker.ts) writes
    * every append waiting for it this way and then syncs once.
    */
-  write(records: readonly (R | SplitRecord<R>)[]): void {
+  write(records: readonly Appended<R>[]): void {
     if (records.length === 0) return;
     this.commit(records);
   }
@@ -347,7 +381,7 @@ export class Storage<R> {
    * them from it (the caller must stop). Calls `done` synchronously only for an empty batch or a
    * failed transaction.
    */
-  appendAsync(records: readonly (R | SplitRecord<R>)[], done: (error: Error | null) => void): void {
+  appendAsync(records: readonly Appended<R>[], done: (error: Error | null) => void): void {
     if (records.length === 0) return done(null);
     try {
       this.commit(records);
@@ -391,14 +425,16 @@ export class Storage<R> {
     return this.compact(through);
   }
 
-  private commit(records: readonly (R | SplitRecord<R>)[]): void {
+  private commit(records: readonly Appended<R>[]): void {
     if (records.length > appendBatchRecordsMax)
       throw new Error(`append of ${records.length} records exceeds ${appendBatchRecordsMax}`);
     if (this.closed) throw new Error("storage is closed");
     // Only a committed transaction moves lastSeq: a failed one (the caller stops) changes nothing.
     this.lastSeq = this.appendAll(records);
     const after = this.options.compaction?.after;
-    if (after === undefined || !records.some((r) => after(r instanceof SplitRecord ? r.record : r))) return;
+    const due = (r: Appended<R>): boolean =>
+      !(r instanceof EncodedRecord) && after!(r instanceof SplitRecord ? r.record : r);
+    if (after === undefined || !records.some(due)) return;
     this.compactAt = this.lastSeq;
   }
 
@@ -454,9 +490,8 @@ export class Storage<R> {
     })();
   }
 
-  /** Note `record`, stored as `seq`, under its key (if it has one): the last record of a key wins. */
-  private index(record: R, seq: number): void {
-    const key = this.options.keyOf?.(record) ?? null;
+  /** Note the record stored as `seq` under its `key` (if it has one): the last record of a key wins. */
+  private index(key: string | null, seq: number): void {
     if (key === null) return;
     const before = this.keyed.get(key);
     if (before !== undefined) this.keyOfSeq.delete(before);

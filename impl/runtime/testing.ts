@@ -167,6 +167,14 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Keep the calling thread busy for `ms` milliseconds: a stall of its event loop, as a test's fault. */
+export function stallLoop(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    // Busy, on purpose.
+  }
+}
+
 /**
  * Poll `probe` until it returns a value other than undefined, or fail after `timeoutMs`
  * with `what` in the message. Exceptions from `probe` count as "not yet".

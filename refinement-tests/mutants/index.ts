@@ -20,6 +20,7 @@ import { helpRemovedLeader } from "./help-removed-leader.ts";
 import type { Mutant } from "./mutant.ts";
 import { noNoopGapFilling } from "./no-noop-gap-filling.ts";
 import { outOfOrderExecution } from "./out-of-order-execution.ts";
+import { ownVoteAssumed } from "./own-vote-assumed.ts";
 import { ownVoteCountedBeforeDurable } from "./own-vote-counted-before-durable.ts";
 import { phase2aNotHighest } from "./phase2a-not-highest.ts";
 import { quorumOffByOne } from "./quorum-off-by-one.ts";
@@ -80,6 +81,8 @@ export const mutants: readonly Mutant[] = [
   helpRemovedLeader,
   // The leader's own vote counted before its notice says it is durable.
   ownVoteCountedBeforeDurable,
+  // The leader's own vote taken into a quorum without being counted: a reply on a vote not yet durable.
+  ownVoteAssumed,
 ];
 
 /** The mutant called `name`; throws with the list of names otherwise. */

@@ -12,7 +12,7 @@
  * loop is bounded in operations and in time.
  */
 import http from "node:http";
-import type { KvInput, KvOutput } from "../../spec/kv.ts";
+import { utf8Length, valueBytesMax, type KvInput, type KvOutput } from "../../spec/kv.ts";
 import { monotonicMs } from "./cluster.ts";
 import { seededRandom } from "./schedule.ts";
 
@@ -355,7 +355,14 @@ export function outputOf(input: KvInput, status: number, body: Record<string, un
   }
   if (status === 409 && body.code === "cas-failed" && input._tag === "cas")
     return { _tag: "cas", swapped: false, current: (body.current as string | null) ?? null };
-  if (status === 413 && body.code === "value-too-large" && input._tag === "append")
+  // The store refuses an append past the value limit (an outcome, in the log); the HTTP layer refuses
+  // a put, swap or append whose value alone is over it before proposing it (no outcome).
+  if (
+    status === 413 &&
+    body.code === "value-too-large" &&
+    input._tag === "append" &&
+    utf8Length(input.value) <= valueBytesMax
+  )
     return { _tag: "too-large", length: Number(body.length), limit: Number(body.limit) };
   return undefined;
 }

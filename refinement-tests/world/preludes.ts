@@ -35,7 +35,10 @@
  *   leaderLost    then the leader is lost: it crashes in the middle of proposing a write (its Accept
  *                 reached one follower, its own vote was never written), or it is cut off and asked
  *                 for reads after its lease ran out (by pick bits 0-1); the follower that missed the
- *                 change (if any) comes back then, as its election timer fires
+ *                 change (if any) comes back then, as its election timer fires. Where notices wait
+ *                 (`World.noticesDelayed`) and no follower missed the change, the crash instead
+ *                 lands after the leader answered a write on its followers' votes alone, its own
+ *                 vote still unwritten
  *   reelected     then fault-free time until another replica leads and holds a lease (elected
  *                 inside the alpha window, its phase 1 started in the configuration of its first
  *                 slot with another one pending; with pick bit 1 the replica that joined is cut off
@@ -436,7 +439,10 @@ function reads(world: World): void {
 /**
  * The leader is lost. Either it crashes in the middle of proposing a write: the crash lands after
  * its first effect, an Accept to one follower, and before its own vote is written, so the slot has
- * one vote and is not chosen (a leader change in the middle of phase 2). Or it is cut off from
+ * one vote and is not chosen (a leader change in the middle of phase 2). Where notices wait and no
+ * voter missed the change, it crashes instead once it answered a write on its followers' votes,
+ * before its own vote is durable (`answeredAheadOfOwnVote`): the slot is chosen, and the next
+ * leader must keep it. Or it is cut off from
  * every other replica and, once its lease has run out by any clock, every client asks it for a
  * read, which it must not answer alone. A voter that missed the change (pick bit 4) comes back
  * once the leader is lost, as it campaigns (`comesBackCampaigning`).
@@ -444,6 +450,15 @@ function reads(world: World): void {
 function leaderLost(world: World, pick: number): boolean {
   const leader = leaderIndex(world);
   const missed = (pick & 16) !== 0 ? follower(world, pick >> 5) : null;
+  if ((pick & 3) === 0 && missed === null && world.noticesDelayed) {
+    // A client free to write first (the alpha phase's reads answered), the leader as it is then.
+    if (!until(world, () => world.clients.some((c) => c.op === null))) return false;
+    const writer = leaderIndex(world);
+    answeredAheadOfOwnVote(world, writer);
+    if (world.replicas[writer]!.state !== null) world.apply({ t: "crash", r: writer, at: null });
+    world.deliverAll();
+    return true;
+  }
   if ((pick & 3) === 0) {
     const idle = world.clients.findIndex((c) => c.op === null);
     for (let c = 0; c < world.clients.length; c++) world.steerClient(c, leader);
@@ -461,6 +476,26 @@ function leaderLost(world: World, pick: number): boolean {
   reads(world);
   if (missed !== null) comesBackCampaigning(world, missed, leader);
   return true;
+}
+
+/**
+ * A client's write is answered on the followers' votes alone: the leader proposes it, and its
+ * Accepts and the followers' Accepteds are delivered (no time passing) before its storage
+ * reports its own vote durable, so the reply leaves while that vote still waits to be written.
+ * Needs notices that wait (`World.noticesDelayed`); stops early if the leader answers nothing.
+ */
+function answeredAheadOfOwnVote(world: World, leader: number): void {
+  const key = "reply sent before the leader's own vote was durable";
+  const before = world.counters.get(key) ?? 0;
+  // Settle first (no time passing): an earlier slot's Accepted arriving in between would persist a
+  // snapshot, a barrier that writes the own vote before the reply.
+  for (let i = 0; i < 16 && world.inFlight.length > 0; i++) world.deliverAll();
+  const idle = world.clients.findIndex((c) => c.op === null);
+  for (let c = 0; c < world.clients.length; c++) world.steerClient(c, leader);
+  if (idle >= 0) world.apply({ t: "submit", c: idle, op: { kind: "put", key: 0 } });
+  world.deliverRequests();
+  // Messages go before notices (`deliverOne`): the followers' votes come back first.
+  for (let i = 0; i < 64 && (world.counters.get(key) ?? 0) === before; i++) if (!world.deliverOne()) return;
 }
 
 /**

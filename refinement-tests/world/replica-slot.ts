@@ -21,13 +21,21 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
   durable: DurableRecord<KvInput>[] = [];
   unflushed: DurableRecord<KvInput>[] = [];
   /**
-   * Whether `unflushed` holds a record that holds back later effects (a Persist without `notify`):
-   * then the next Send, Reply or Alarm, or the end of the step, flushes the buffer. Records that
-   * only ask for a notice wait for it, for a later barrier or for a crash.
+   * Whether `unflushed` holds a record that holds back later effects (a Persist without `notify`
+   * that is not `deferrable`): then the next Send, Reply or Alarm, or the end of the step, flushes
+   * the buffer. The others (the leader's own votes, `chosen` records) wait for a notice, a later
+   * barrier, an advance of time, or a crash, which loses them.
    */
   barrierUnflushed = false;
   /** The notices owed for Persists with `notify`, oldest first: each flushes the buffer when delivered. */
   notices: VoteRef[] = [];
+  /**
+   * The highest slot executed when a client reply left while an owed notice's slot was at or below
+   * it (0: none in this life): a reply resting on followers' votes alone. It only feeds a counter
+   * ("reply sent, then crash before the leader's own vote was durable"), so it is left out of the
+   * hash: it decides nothing that follows.
+   */
+  repliedAheadOf = 0;
   paused = false;
   crashAt: number | null = null;
   /** Crash right after the next snapshot Persist, before it is flushed (a crash during a snapshot). */
@@ -73,6 +81,7 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     r.unflushed = this.unflushed.length === 0 ? [] : this.unflushed.slice();
     r.barrierUnflushed = this.barrierUnflushed;
     r.notices = this.notices.length === 0 ? [] : this.notices.slice();
+    r.repliedAheadOf = this.repliedAheadOf;
     r.paused = this.paused;
     r.crashAt = this.crashAt;
     r.crashAtSnapshot = this.crashAtSnapshot;
@@ -104,6 +113,7 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     this.unflushed = [];
     this.barrierUnflushed = false;
     this.notices = [];
+    this.repliedAheadOf = 0;
   }
 
   /**
@@ -117,6 +127,26 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     this.unflushed = [];
     this.barrierUnflushed = false;
     this.notices = [];
+    this.repliedAheadOf = 0;
+  }
+
+  /**
+   * The slot of the oldest of the leader's own votes at or below `upTo` whose record still waits in
+   * the buffer (its notice owed, the record not yet flushed by a later barrier); null when none.
+   */
+  ownVoteUnflushedUpTo(upTo: number): number | null {
+    for (const notice of this.notices) {
+      if (notice.slot > upTo) continue;
+      const waiting = this.unflushed.some(
+        (rec) =>
+          rec._tag === "vote" &&
+          rec.slot === notice.slot &&
+          rec.ballot.round === notice.ballot.round &&
+          rec.ballot.replica === notice.ballot.replica,
+      );
+      if (waiting) return notice.slot;
+    }
+    return null;
   }
 
   /**
@@ -171,6 +201,15 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
   trueAt(reading: number): number {
     return this.clock.since + (reading - this.clock.base) / this.clock.rate;
   }
+}
+
+/**
+ * Whether `record` holds back no later effect, as the runtime's driver takes it (its `deferrable`,
+ * impl/runtime/replica-main.ts): a `chosen` record only spares a restarted replica from asking its
+ * peers for values (docs/impl.md, section 11), so replies and messages leave before it is durable.
+ */
+export function deferrable(record: DurableRecord<KvInput>): boolean {
+  return record._tag === "chosen";
 }
 
 /** A set of replica ids, in no particular order: as a bit mask when every id is below 31, else sorted. */

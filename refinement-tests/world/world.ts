@@ -12,6 +12,10 @@
  * step (group commit). A Persist with `notify` (the leader's own vote) holds back nothing: it
  * waits in the buffer for its notice, which flushes the buffer and then steps `VoteDurable` at
  * the replica, for a later barrier's flush, or for a crash, which loses it with the notice. A
+ * `chosen` record holds back nothing either (a recovery aid: the runtime's `deferrable`): it waits
+ * for a later flush, at the latest the next advance of time (the runtime commits it within
+ * 100 ms), or for a crash. So a reply that the followers' votes allow leaves while the leader's
+ * own vote may still wait, as in the runtime. A
  * notice follows its step at once, or (`noticesDelayed`) waits for a `durable` action, the next
  * advance of time or a delivery of everything, so that it lands before, between or after the
  * followers' votes. A crash may land before any effect of a step: the unflushed buffer is
@@ -53,7 +57,7 @@ import type { Hasher } from "../explorer/hash.ts";
 import { Clients, type ClientContext, type ClientOp, type ClientSlot, type SentRequest } from "./clients.ts";
 import { addressOfReplica, knowsFromLog, Operator, type ChangeAsked } from "./membership.ts";
 import { corrupted, Network, type ChunkFault, type InFlight } from "./network.ts";
-import { ReplicaSlot } from "./replica-slot.ts";
+import { deferrable, ReplicaSlot } from "./replica-slot.ts";
 import { configFor, defaultTuning, type ReplicaTuning } from "./tuning.ts";
 
 export type KvReplicaState = ReplicaState<KvState, KvInput, KvOutput>;
@@ -150,7 +154,8 @@ export class World implements KvSystemView {
   readonly rules: ReplicaRules;
   private nextRequestId = 1;
   private readonly driftRho: number;
-  private readonly noticesDelayed: boolean;
+  /** See `WorldOptions.noticesDelayed`. */
+  readonly noticesDelayed: boolean;
   /** True while notices are being delivered right after their steps (no nesting). */
   private deliveringNotices = false;
 
@@ -612,17 +617,18 @@ export class World implements KvSystemView {
     this.trueTime += ms;
     if (ms > 0) this.instantFirstId = this.network.nextId;
     this.emit({ kind: "time", from, to: this.trueTime }, `advance ${ms} ms (true time ${round(this.trueTime)})`);
-    // Time passed: every storage thread finished what it was writing.
+    // Time passed: every storage thread finished what it was writing, deferred records included
+    // (the runtime commits those within 100 ms; each tick flushes its replica's buffer first).
     this.deliverNotices();
-    this.tickAll();
+    this.tickAll(ms > 0);
     this.operatorFollowUp();
   }
 
-  /** Tick every live, running replica at its own clock. */
-  tickAll(): void {
+  /** Tick every live, running replica at its own clock, with `flushFirst` its buffer flushed before. */
+  private tickAll(flushFirst: boolean): void {
     for (const r of this.replicas) {
       if (r.state === null || r.paused) continue;
-      this.runEvent(r, { _tag: "Tick", now: r.localAt(this.trueTime) }, `tick R${r.id}`, {});
+      this.runEvent(r, { _tag: "Tick", now: r.localAt(this.trueTime) }, `tick R${r.id}`, { flushFirst });
     }
   }
 
@@ -825,7 +831,7 @@ export class World implements KvSystemView {
       return;
     }
     const before = r.state;
-    if (r.notices.length > 0) this.count("crash before the leader's own vote was durable");
+    this.countCrashBeforeOwnVote(r);
     r.stop();
     this.count("crash");
     this.emit({ kind: "crash", replica: index, before }, `crash R${r.id}`);
@@ -886,7 +892,7 @@ export class World implements KvSystemView {
         const lost = r.unflushed.length;
         carried.push({ _tag: "Crash", lost });
         if (lost > 0) this.count("crash lost unflushed records");
-        if (r.notices.length > 0) this.count("crash before the leader's own vote was durable");
+        this.countCrashBeforeOwnVote(r);
         this.count("crash mid-step");
         details?.push(
           `crash before effect ${k} (${lost} unflushed records lost, ${effects.length - k} effects dropped)`,
@@ -899,8 +905,8 @@ export class World implements KvSystemView {
       switch (e._tag) {
         case "Persist":
           r.unflushed.push(e.record);
-          if (e.notify === undefined) r.barrierUnflushed = true;
-          else r.notices.push(e.notify);
+          if (e.notify !== undefined) r.notices.push(e.notify);
+          else if (!deferrable(e.record)) r.barrierUnflushed = true;
           details?.push(`persist ${showRecord(e.record, false)}`);
           if (e.record._tag === "snapshot" && r.crashAtSnapshot) {
             // A crash during the snapshot: the record was written but not flushed.
@@ -944,6 +950,7 @@ export class World implements KvSystemView {
           const sameStep = event._tag === "ClientRequest" && event.requestId === e.requestId;
           carried.push({ _tag: "Reply", request: req.info, result: e.result, sameStep });
           if (leftBefore) this.count("client answered with execution left for a tick");
+          this.noteReplyAheadOfOwnVote(r, result.state.learner.executedUpTo);
           details?.push(`reply ${req.info.clientId}: ${showResult(e.result)}`);
           arrows?.push({ from: `R${r.id}`, to: req.info.clientId, label: showResult(e.result) });
           table.answer(req.op, req.info, e.result, this.clientContext);
@@ -1018,6 +1025,24 @@ export class World implements KvSystemView {
   private flush(slot: ReplicaSlot, carried: Carried<KvInput, KvOutput>[]): void {
     const records = this.own(slot.index).flush();
     if (records !== null) carried.push({ _tag: "Flush", records });
+  }
+
+  /**
+   * A client reply leaves `r` while a slot it executed (up to `executedUpTo`) still waits for its
+   * own vote to be durable: two followers' votes chose it, and the reply rests on them alone.
+   */
+  private noteReplyAheadOfOwnVote(r: ReplicaSlot, executedUpTo: number): void {
+    if (r.ownVoteUnflushedUpTo(executedUpTo) === null) return;
+    this.count("reply sent before the leader's own vote was durable");
+    r.repliedAheadOf = Math.max(r.repliedAheadOf, executedUpTo);
+  }
+
+  /** `r` is about to crash: count the leader's own votes lost with it, and the replies that left ahead of them. */
+  private countCrashBeforeOwnVote(r: ReplicaSlot): void {
+    if (r.ownVoteUnflushedUpTo(Infinity) === null) return;
+    this.count("crash before the leader's own vote was durable");
+    if (r.ownVoteUnflushedUpTo(r.repliedAheadOf) !== null)
+      this.count("reply sent, then crash before the leader's own vote was durable");
   }
 
   /** Flush if the buffer holds a record that holds back what follows (see `ReplicaSlot.barrierUnflushed`). */
