@@ -114,7 +114,7 @@ const writeTimeoutMs = 10_000;
  */
 const floodProgram = `
 const net = require("node:net");
-const [host, port, count, request, idleMs, timeoutMs] = JSON.parse(process.argv[1]);
+const [host, port, count, request, idleMs, timeoutMs] = JSON.parse(process.env.PAXOS_LEASE_FLOOD);
 const counts = {};
 const latencies = [];
 let left = count;
@@ -167,7 +167,11 @@ function floodWave(origin: string, request: string | null): Promise<FloodAnswer>
   const url = new URL(origin);
   const args = JSON.stringify([url.hostname, Number(url.port), flood, request, idleMs, floodTimeoutMs]);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["-e", floodProgram, args], { stdio: ["ignore", "pipe", "inherit"] });
+    // Its parameters in the environment: the bench's own flags are the only command line read (benchFlags).
+    const child = spawn(process.execPath, ["-e", floodProgram], {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, PAXOS_LEASE_FLOOD: args },
+    });
     let out = "";
     child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
     child.on("error", reject);

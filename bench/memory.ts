@@ -29,6 +29,8 @@ options:
   --seconds S    length of a write or read point (default 10)
   --rounds N     bursts of a burst point (default 3)
   --warmup S     seconds of 16 writers, then 16 readers, first (default 10)
+  --request-bytes-in-flight-max B  the replicas' admission limit on request bodies held at once
+                 (default: the replicas' own, 16 MiB)
   --no-values-at-rest  keep executed values in the replicas' memory (valuesAtRest false), as
                  before they rested in the store (default: at rest, as replicas run)
   --json         print every sample as JSON
@@ -42,6 +44,7 @@ const flags = benchFlags(
     rounds: { type: "string", default: "3" },
     warmup: { type: "string", default: "10" },
     "no-values-at-rest": { type: "boolean", default: false },
+    "request-bytes-in-flight-max": { type: "string", default: "" },
     json: { type: "boolean", default: false },
   },
   usage,
@@ -82,7 +85,12 @@ interface Peak {
   file: number;
 }
 
-const cluster = new OursCluster(flags["no-values-at-rest"] ? { valuesAtRest: false } : undefined);
+const bytesInFlightMax = flags["request-bytes-in-flight-max"];
+const cluster = new OursCluster(
+  flags["no-values-at-rest"] ? { valuesAtRest: false } : undefined,
+  undefined,
+  bytesInFlightMax === "" ? [] : ["--request-bytes-in-flight-max", bytesInFlightMax],
+);
 const peaks = new Map<number, Peak>(cluster.members.map((m) => [m, { rss: 0, anon: 0, file: 0 }]));
 const samples: { t: number; member: number; rss: number }[] = [];
 let sampling = false;

@@ -208,10 +208,12 @@ export class OursCluster implements BenchCluster {
   /**
    * `core`: protocol settings (impl/core/config.ts); default: the core's defaults. `hosts`: run
    * member N on host N, configured as docs/operations.md configures a machine; default loopback.
+   * `replicaArgs`: more flags for every replica (`--request-bytes-in-flight-max 4194304`, say).
    */
   constructor(
     private readonly core?: Record<string, unknown>,
     private readonly hosts?: HostNetwork,
+    private readonly replicaArgs: readonly string[] = [],
   ) {}
 
   async start(): Promise<void> {
@@ -219,7 +221,7 @@ export class OursCluster implements BenchCluster {
       traces: false,
       ...(this.hosts === undefined ? {} : { hosts: this.hosts }),
     });
-    this.cluster.startAll();
+    for (const id of this.members) this.cluster.start(id, { extra: this.replicaArgs });
   }
 
   private get c(): TestCluster {
@@ -286,7 +288,7 @@ export class OursCluster implements BenchCluster {
   }
 
   restart(id: number): Promise<void> {
-    this.c.start(id);
+    this.c.start(id, { extra: this.replicaArgs });
     return Promise.resolve();
   }
 
