@@ -103,6 +103,39 @@ describe("replica metrics", () => {
     expect(text).toMatch(/paxos_lease_step_downs_total\{cause="deposed",replica="1"\} 1\n/);
   });
 
+  it("count a leader that elects itself again in a higher ballot within one batch as stepping down by itself", async () => {
+    let view = base;
+    const metrics = new ReplicaMetrics(
+      1,
+      { events: () => 0, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map() },
+      () => view,
+      () => 0,
+    );
+    const step = (next: Partial<CoreView>): void => {
+      const before = view;
+      view = { ...view, ...next };
+      metrics.onBatch(report, before, view);
+    };
+    const leading = { role: "leader", ballot: "(1,1)", promised: "(1,1)", leader: 1, leaseUntil: 100 } as const;
+    step(leading);
+    // CheckQuorum, a campaign and its win in one batch: its own higher ballot, nobody else's.
+    step({ ...leading, ballot: "(2,1)", promised: "(2,1)", leaseUntil: 200 });
+    // Stepped down and campaigning in its own ballot (10,1): by itself too, though not leading.
+    step({ role: "candidate", ballot: "(10,1)", promised: "(10,1)", leader: null, leaseUntil: null });
+    step({ ...leading, ballot: "(10,1)", promised: "(10,1)" });
+    // Replica 3's Prepare in (11,3), then its own campaign in (12,1) lost: a follower promised to
+    // its own ballot. The batch that deposed it is the first; it counts there.
+    step({ role: "follower", ballot: null, promised: "(11,3)", leader: null, leaseUntil: null });
+    step({ role: "candidate", ballot: "(12,1)", promised: "(12,1)" });
+    step({ ...leading, ballot: "(12,1)", promised: "(12,1)" });
+    // Replica 2 leads (13,2) and replica 1 promised it within the batch that ended its leadership.
+    step({ role: "follower", ballot: null, promised: "(13,2)", leader: 2, leaseUntil: null });
+    const text = (await metrics.render()).body;
+    expect(text).toMatch(/paxos_lease_step_downs_total\{cause="own",replica="1"\} 2\n/);
+    expect(text).toMatch(/paxos_lease_step_downs_total\{cause="deposed",replica="1"\} 2\n/);
+    expect(await value(metrics, "paxos_lease_leaderships_total")).toBe(4);
+  });
+
   it("count the appends that waited behind a snapshot, as the storage thread reports them", async () => {
     let behind = 0;
     const depths = { events: () => 0, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map() };

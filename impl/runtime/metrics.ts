@@ -89,7 +89,7 @@ export class ReplicaMetrics {
   });
   private readonly stepDowns = new Counter({
     name: "paxos_lease_step_downs_total",
-    help: "Times this replica stopped leading, by cause: own (it stepped down by itself: CheckQuorum, its removal, behind a snapshot) or deposed (it promised a higher ballot)",
+    help: "Times this replica stopped leading, by cause: own (it stepped down by itself: CheckQuorum, its removal, behind a snapshot, or it campaigned again in a higher ballot of its own) or deposed (it promised another replica's higher ballot)",
     labelNames: ["cause"],
     registers: [this.registry],
   });
@@ -203,6 +203,9 @@ export class ReplicaMetrics {
    */
   readonly loopLag = new LoopLag();
 
+  /** This replica's id, which owns the ballots it campaigns in. */
+  private readonly self: ReplicaId;
+
   /** `timing`: the replica's own (default: the core's defaults), which the heartbeat buckets follow. */
   constructor(
     replica: ReplicaId,
@@ -211,6 +214,7 @@ export class ReplicaMetrics {
     clockNowMs: () => number,
     timing: HeartbeatTiming = parseConfig({ members: [replica], self: replica }),
   ) {
+    this.self = replica;
     this.registry.setDefaultLabels({ replica: String(replica) });
     collectDefaultMetrics({
       register: this.registry,
@@ -479,11 +483,23 @@ export class ReplicaMetrics {
       this.elections.inc();
     if (after.role === "leader" && (before.role !== "leader" || after.ballot !== before.ballot)) this.leaderships.inc();
     if (before.role === "leader" && (after.role !== "leader" || after.ballot !== before.ballot))
-      this.stepDowns.inc({ cause: after.promised === before.promised ? "own" : "deposed" });
+      this.stepDowns.inc({ cause: this.deposed(before, after) ? "deposed" : "own" });
     if (after.leader !== before.leader && after.leader !== null) this.leaderChanges.inc();
     const renewed = before.role === "leader" && after.role === "leader" && after.ballot === before.ballot;
     if (renewed && after.leaseUntil !== null && before.leaseUntil !== null && after.leaseUntil > before.leaseUntil)
       this.renewals.inc();
+  }
+
+  /**
+   * Whether a leadership ended by a promise to another replica's higher ballot. A promise to a
+   * ballot of its own is its own campaign (CheckQuorum, then an election it may have won within
+   * the same batch), not a deposition. A batch that both deposed it and saw it campaign again in
+   * a higher ballot of its own is not told apart from the latter: the views show only the end.
+   */
+  private deposed(before: BatchMetricsView, after: BatchMetricsView): boolean {
+    if (after.promised === before.promised) return false;
+    const owner = /^\(\d+,(\d+)\)$/.exec(after.promised)?.[1];
+    return owner === undefined || Number(owner) !== this.self;
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
