@@ -25,7 +25,7 @@ import { Http1Connection } from "./lib/http1.ts";
 import { quantile } from "./lib/load.ts";
 import { leaseCore, leaseThresholds } from "./lib/lease-thresholds.ts";
 import { loadAverage, progressOf } from "./lib/report.ts";
-import { mainThreadCpuMs, metricSum } from "./lib/systems.ts";
+import { mainThreadCpuMs, metricSum, schedMs } from "./lib/systems.ts";
 
 const usage = `usage: npm run bench:flood -- [options]
 
@@ -45,6 +45,8 @@ options:
   --writers N     closed-loop writers of small values on keep-alive connections (default 4)
   --repeats N     fresh clusters, one after the other (default 1)
   --lease-ms N    the replicas' leaseMs (default: the core's, 300), election timeouts 4/3 to 2x
+  --check-quorum-run-time  run the replicas with the core's checkQuorumCountsRunTime (CheckQuorum
+                  skips the leader's own stalls; default off, as replicas run)
   --traces DIR    keep every replica's event trace under DIR/repeat-N
   --profile N     run the replicas under V8's CPU profiler and print the N functions of the
                   leader's main thread with the most self time (default 0: no profile)
@@ -63,6 +65,7 @@ const flags = benchFlags(
     repeats: { type: "string", default: "1" },
     "lease-ms": { type: "string" },
     traces: { type: "string" },
+    "check-quorum-run-time": { type: "boolean", default: false },
     profile: { type: "string", default: "0" },
     json: { type: "boolean", default: false },
   },
@@ -111,7 +114,7 @@ const writeTimeoutMs = 10_000;
  */
 const floodProgram = `
 const net = require("node:net");
-const [host, port, count, request, idleMs, timeoutMs] = JSON.parse(process.argv[1]);
+const [host, port, count, request, idleMs, timeoutMs] = JSON.parse(process.env.PAXOS_LEASE_FLOOD);
 const counts = {};
 const latencies = [];
 let left = count;
@@ -164,7 +167,11 @@ function floodWave(origin: string, request: string | null): Promise<FloodAnswer>
   const url = new URL(origin);
   const args = JSON.stringify([url.hostname, Number(url.port), flood, request, idleMs, floodTimeoutMs]);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["-e", floodProgram, args], { stdio: ["ignore", "pipe", "inherit"] });
+    // Its parameters in the environment: the bench's own flags are the only command line read (benchFlags).
+    const child = spawn(process.execPath, ["-e", floodProgram], {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, PAXOS_LEASE_FLOOD: args },
+    });
     let out = "";
     child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
     child.on("error", reject);
@@ -341,6 +348,13 @@ interface Result {
   /** The flood's outcomes, summed over the waves, and the slowest wave's p99. */
   readonly flood: Record<string, number>;
   readonly floodP99Ms: number;
+  /**
+   * The leader's main thread, in the window of one election timeout where it did most of each:
+   * its CPU (ran) and its time runnable but waiting for a core (waited), in ms. Waiting is the
+   * machine's doing; a thread that waited an election timeout's worth ran nothing meanwhile.
+   */
+  readonly leaderRanMaxMs: number;
+  readonly leaderWaitedMaxMs: number;
   /** CPU of the leader's main thread during the waves (from the first wave's start to the last's end), ms. */
   readonly leaderMainCpuMs: number;
   readonly roleChanges: string[];
@@ -373,7 +387,11 @@ function leaderProfile(pid: number | null): string[] {
 const results: Result[] = [];
 progress(`start: ${waves} waves of ${flood} ${kind} connections, ${writers} writers; load ${loadAverage()}`);
 for (let repeat = 1; repeat <= repeats; repeat++) {
-  const cluster = await TestCluster.create(3, leaseMs === undefined ? undefined : leaseCore(leaseMs), {
+  const core = {
+    ...leaseCore(leaseMs),
+    ...(flags["check-quorum-run-time"] ? { checkQuorumCountsRunTime: true } : {}),
+  };
+  const cluster = await TestCluster.create(3, Object.keys(core).length === 0 ? undefined : core, {
     traces: flags.traces !== undefined,
   });
   let leaderPid: number | null = null;
@@ -389,6 +407,11 @@ for (let repeat = 1; repeat <= repeats; repeat++) {
     const pid = cluster.member(leader).child?.pid ?? null;
     leaderPid = pid;
     const cpuBefore = mainThreadCpuMs(pid) ?? Number.NaN;
+    const sched: [number, number, number][] = [];
+    const sampler = setInterval(() => {
+      const now = schedMs(pid);
+      if (now !== null) sched.push([performance.now(), now.runMs, now.waitMs]);
+    }, 20);
     const floodCounts: Record<string, number> = {};
     let floodP99Ms = 0;
     let lagP99Ms = 0;
@@ -406,6 +429,15 @@ for (let repeat = 1; repeat <= repeats; repeat++) {
       await sleep(pauseMs);
     }
     const cpuAfter = mainThreadCpuMs(pid) ?? Number.NaN;
+    clearInterval(sampler);
+    const windowMax = (field: 1 | 2): number =>
+      Math.max(
+        0,
+        ...sched.map((from, i) => {
+          const to = sched.findLast(([t], j) => j >= i && t - from[0] <= thresholds.electionTimeoutMs) ?? from;
+          return to[field] - from[field];
+        }),
+      );
     const writes = await writing.stop();
     const after = await counters(cluster);
     const roleChanges = cluster.members.flatMap((m) =>
@@ -425,13 +457,15 @@ for (let repeat = 1; repeat <= repeats; repeat++) {
       flood: floodCounts,
       floodP99Ms,
       leaderMainCpuMs: cpuAfter - cpuBefore,
+      leaderRanMaxMs: windowMax(1),
+      leaderWaitedMaxMs: windowMax(2),
       roleChanges,
       loadBefore,
       loadAfter: loadAverage(),
     };
     results.push(result);
     progress(
-      `repeat ${repeat}: leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}; step-downs: own ${result.ownStepDowns}, deposed ${result.deposed}), lag p99 ${lagP99Ms.toFixed(0)} ms (largest stall ${lagMaxMs.toFixed(0)} ms), heartbeat gaps > ${thresholds.gapNearMs} ms ${result.gapsNear} (> ${thresholds.gapMissMs} ms ${result.gapsMissed}), writes ${writes.ok} ok, ${writes.failed} failed, ${writes.unknown} unknown (p99 ${writes.p99Ms.toFixed(0)} ms), flood ${JSON.stringify(floodCounts)} (slowest wave's p99 ${floodP99Ms.toFixed(0)} ms), leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU; load ${loadBefore} -> ${result.loadAfter}`,
+      `repeat ${repeat}: leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}; step-downs: own ${result.ownStepDowns}, deposed ${result.deposed}), lag p99 ${lagP99Ms.toFixed(0)} ms (largest stall ${lagMaxMs.toFixed(0)} ms), heartbeat gaps > ${thresholds.gapNearMs} ms ${result.gapsNear} (> ${thresholds.gapMissMs} ms ${result.gapsMissed}), writes ${writes.ok} ok, ${writes.failed} failed, ${writes.unknown} unknown (p99 ${writes.p99Ms.toFixed(0)} ms), flood ${JSON.stringify(floodCounts)} (slowest wave's p99 ${floodP99Ms.toFixed(0)} ms), leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (in one ${thresholds.electionTimeoutMs} ms window at most: ran ${result.leaderRanMaxMs.toFixed(0)} ms, waited for a core ${result.leaderWaitedMaxMs.toFixed(0)} ms); load ${loadBefore} -> ${result.loadAfter}`,
     );
     for (const [reason, n] of Object.entries(writes.reasons)) progress(`  ${n} x ${reason}`);
     for (const line of roleChanges) progress(`  ${line}`);
@@ -458,8 +492,8 @@ if (flags.json)
   );
 else {
   const lines = [
-    `| repeat | leadership changes (campaigns) | own step-downs / deposed | lag p99 / largest stall (ms) | heartbeat gaps > ${thresholds.gapNearMs} / > ${thresholds.gapMissMs} ms | writes ok / failed / unknown | flood answers | leader main-thread CPU (ms) | load before -> after |`,
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    `| repeat | leadership changes (campaigns) | own step-downs / deposed | lag p99 / largest stall (ms) | heartbeat gaps > ${thresholds.gapNearMs} / > ${thresholds.gapMissMs} ms | writes ok / failed / unknown | flood answers | leader main-thread CPU (ms) | leader main thread in one ${thresholds.electionTimeoutMs} ms window at most: ran / waited for a core (ms) | load before -> after |`,
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...results.map(
       (r) =>
         `| ${r.repeat} | ${r.leadershipChanges} (${r.campaigns}) | ${r.ownStepDowns} / ${r.deposed} | ${r.lagP99Ms.toFixed(0)} / ${r.lagMaxMs.toFixed(0)} | ${r.gapsNear} / ${r.gapsMissed} | ${r.writes.ok} / ${r.writes.failed} / ${r.writes.unknown} | ${Object.entries(
@@ -468,7 +502,7 @@ else {
           .map(([o, n]) => `${o} ${n}`)
           .join(
             ", ",
-          )} | ${r.leaderMainCpuMs.toFixed(0)} | ${r.loadBefore.split(" ")[0]} -> ${r.loadAfter.split(" ")[0]} |`,
+          )} | ${r.leaderMainCpuMs.toFixed(0)} | ${r.leaderRanMaxMs.toFixed(0)} / ${r.leaderWaitedMaxMs.toFixed(0)} | ${r.loadBefore.split(" ")[0]} -> ${r.loadAfter.split(" ")[0]} |`,
     ),
   ];
   process.stdout.write(`${lines.join("\n")}\n`);

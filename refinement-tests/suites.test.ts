@@ -8,6 +8,7 @@
 import { describe, expect, it } from "vitest";
 import { addTotals, emptyTotals, missingSometimes, runIndices, type CampaignOptions } from "./campaign.ts";
 import { describeFailure } from "./world/report.ts";
+import { keptAcrossOwnStall } from "../proofs/world-checker.ts";
 
 function campaign(options: CampaignOptions, first: number): ReturnType<typeof runIndices> {
   const indices = Array.from({ length: options.runs }, (_, k) => first + k);
@@ -44,6 +45,17 @@ describe("the refinement campaign, CI-sized", () => {
     it(`safety, 5 replicas: generated runs ${first}..${first + 599} of 1,200 pass every check`, () => {
       addTotals(all, campaign({ seed: 2, runs: 600, replicas: 5 }, first));
     });
+
+  // Tuning 9: CheckQuorum counts the time the leader ran (impl/core/check-quorum.ts), an option the
+  // other tunings leave off. Its leaders stall (paused, then resumed past an election timeout) and
+  // keep leading: the lease checks must hold across those stalls.
+  it("safety, 3 replicas, CheckQuorum counting the time the leader ran: 300 generated runs pass every check", () => {
+    const t = campaign({ seed: 5, runs: 300, replicas: 3, profile: { tuning: 9 } }, 0);
+    addTotals(all, t);
+    // Required: leaders stalled past an election timeout that kept leading (the rest of the
+    // campaign runs with the option off and never reaches it).
+    expect(t.counters.get(keptAcrossOwnStall) ?? 0).toBeGreaterThan(0);
+  });
 
   // The liveness campaign likewise, in parts of at most 500 runs (61 s in one test at load 14).
   const live = emptyTotals();

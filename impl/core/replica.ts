@@ -11,6 +11,7 @@
 import { sessionOf } from "../../spec/service.ts";
 import { inMemory, sameValue, type StoredMessage } from "./at-rest.ts";
 import { fail } from "./assert.ts";
+import { checkQuorumFails, noteStall } from "./check-quorum.ts";
 import { nackFor, phase1b, phase2b } from "./acceptor.ts";
 import { showBallot, type Ballot } from "./ballot.ts";
 import { configurationFor, pruneConfigurations, type Configuration } from "./configuration.ts";
@@ -165,7 +166,8 @@ function handle<S, I, O>(
   if (state.now !== event.now) {
     const c = copyReplica(state);
     c.now = event.now;
-    s = c;
+    // A leader stepped again only past its heartbeat's due time was stalled: CheckQuorum skips it.
+    s = noteStall(rules, c, state.now, event.now);
   }
   if (s.halted !== null) {
     if (event._tag === "ClientRequest" || event._tag === "Reconfigure")
@@ -606,6 +608,7 @@ export function becomeLeader<S, I, O>(
     leaseUntil: rules.leaseExpiry(from, state.ctx.config),
     heartbeatAt: now,
     electedAt: now,
+    stalls: [],
   };
   const elected = copyReplica(state);
   elected.role = leader;
@@ -1113,15 +1116,13 @@ function tick<S, I, O>(
       return resendPrepare(rules, tickTransfer(state, now, out), role, now, out);
     }
     case "leader": {
-      // CheckQuorum: a leader that no quorum of the configuration in force has answered for an
-      // election timeout is cut off; followers elsewhere are electing a new leader, so its clients
-      // are better redirected.
+      // CheckQuorum (check-quorum.ts): a leader that no quorum of the configuration in force has
+      // answered for an election timeout of the time it ran is cut off; followers elsewhere are
+      // electing a new leader, so its clients are better redirected.
       // It counts from the election at the earliest. A leader elected in a configuration
       // that governs only its first slots (its own single vote, say) then executes into one whose
       // voters have not answered yet; stepping down at once would leave those slots undecided.
-      const inForce = configurationFor(state.learner.configs, state.learner.executedUpTo + 1);
-      const answered = leaseFromConfiguration(rules, role.peers, role.grantSentAt, inForce);
-      if (now >= Math.max(answered, role.electedAt) + state.ctx.config.electionTimeoutMsMin)
+      if (checkQuorumFails(rules, state, role, now))
         return stepDown(rules, state, now, "no quorum answered for an election timeout", out);
       const ahead = stalledBehind(rules, state);
       if (ahead !== null)

@@ -317,6 +317,18 @@ export interface Leader<I> extends PhaseOneOf<I> {
   readonly heartbeatAt: number;
   /** Clock reading at election: CheckQuorum counts from here at the earliest (CheckQuorum grace). */
   readonly electedAt: number;
+  /**
+   * Spans of its own clock in which this leader was not stepped though its heartbeat was due
+   * (check-quorum.ts): CheckQuorum does not count them; the lease does. Oldest first; only those
+   * that end after CheckQuorum's origin, at most `stallsMax`.
+   */
+  readonly stalls: readonly Stall[];
+}
+
+/** A span [from, to] of a replica's own clock in which it was not stepped (check-quorum.ts). */
+export interface Stall {
+  readonly from: number;
+  readonly to: number;
 }
 
 /** The role a replica plays beyond acceptor and learner. */
@@ -577,6 +589,7 @@ export function copyLeader<I>(l: Leader<I>): Draft<Leader<I>> {
     leaseUntil: l.leaseUntil,
     heartbeatAt: l.heartbeatAt,
     electedAt: l.electedAt,
+    stalls: l.stalls,
   };
 }
 

@@ -12,6 +12,7 @@
  * against the core by explorer.test.ts: a Tick at any instant before the earliest deadline must
  * change nothing but the clock reading.
  */
+import { stalledWithin } from "../../impl/core/check-quorum.ts";
 import { needsCatchUp } from "../../impl/core/learner.ts";
 import type { KvReplicaState } from "../world/world.ts";
 
@@ -28,8 +29,9 @@ import type { KvReplicaState } from "../world/world.ts";
  * - removal: the end of the retirement grace (rule R5: a removed replica that executes nothing);
  * - candidate and leader: the Prepare retransmission;
  * - leader: the next heartbeat, the lease's end (rule L2: reads by lease before it), each
- *   proposal's Accept retransmission, and CheckQuorum (a grant's send time plus the shortest
- *   election timeout: stepping down when no quorum answered).
+ *   proposal's Accept retransmission, CheckQuorum (a grant's send time, or the election, plus the
+ *   shortest election timeout and the leader's stalls since: stepping down when no quorum
+ *   answered), and a heartbeat interval after its last event (an event later ends a stall).
  */
 export function deadlinesOf(s: KvReplicaState, after: number, out: number[] = []): number[] {
   const config = s.ctx.config;
@@ -61,7 +63,14 @@ export function deadlinesOf(s: KvReplicaState, after: number, out: number[] = []
   add(out, after, role.heartbeatAt);
   add(out, after, role.leaseUntil);
   for (const p of role.inflight) if (!p.chosen) add(out, after, p.sentAt + p.resendAfterMs);
-  for (const g of role.grantSentAt) add(out, after, g + config.electionTimeoutMsMin);
+  // CheckQuorum skips the leader's stalls, and an event past a heartbeat interval after the last ends one.
+  for (const g of role.grantSentAt)
+    add(out, after, g + config.electionTimeoutMsMin + stalledWithin(role.stalls, g, Number.POSITIVE_INFINITY));
+  if (config.checkQuorumCountsRunTime) {
+    const stalled = stalledWithin(role.stalls, role.electedAt, Number.POSITIVE_INFINITY);
+    add(out, after, role.electedAt + config.electionTimeoutMsMin + stalled);
+    add(out, after, s.now + beat);
+  }
   return out;
 }
 

@@ -26,6 +26,7 @@ export { ballotToNat, compareBallots, isBallotZero } from "../ballot.ts";
 export { noopValue, valuesEqual, type Command, type PromiseMsg, type Value } from "../messages.ts";
 
 export { type AcceptorState, type GrantTimes, type Leader, type ReplicaContext, type Vote } from "../state.ts";
+export { checkQuorumOrigin, stalledWithin } from "../check-quorum.ts";
 export { slotMapEntries, slotMapForEach, slotMapGet, slotMapOf, slotMapSet, type SlotMap } from "../slot-map.ts";
 export { defaultRules, type ReplicaRules } from "../rules.ts";
 export { becomeCandidate, makeStep } from "../replica.ts";
