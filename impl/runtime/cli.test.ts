@@ -577,6 +577,25 @@ describe("paxos-lease members", () => {
       `error: no replica answered at http://127.0.0.1:${port!}: is the cluster running, and are --endpoints (or $PAXOS_LEASE_ENDPOINTS) its client addresses?\n`,
     );
   });
+
+  it("gives up at once, in one line naming each endpoint, when every endpoint refuses", async () => {
+    const [a, b] = await freePorts(2);
+    // A deadline far past the test's timeout: waiting for it would fail the test.
+    const shown = await run([
+      "get",
+      "k",
+      "--endpoints",
+      `127.0.0.1:${a!},127.0.0.1:${b!}`,
+      "--token",
+      "t",
+      "--timeout-ms",
+      "600000",
+    ]);
+    expect(shown.code).toBe(4);
+    expect(shown.stderr).toBe(
+      `error: no replica reachable: http://127.0.0.1:${a!} (connect ECONNREFUSED 127.0.0.1:${a!}), http://127.0.0.1:${b!} (connect ECONNREFUSED 127.0.0.1:${b!}): is the cluster running, and are --endpoints (or $PAXOS_LEASE_ENDPOINTS) its client addresses?\n`,
+    );
+  });
 });
 
 describe("paxos-lease check-history", () => {

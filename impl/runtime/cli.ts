@@ -15,7 +15,16 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { roles, type Role } from "./access.ts";
-import { authHeaders, httpJson, KvClient, keyPath, newSession, type ApiReply, type Session } from "./client.ts";
+import {
+  authHeaders,
+  httpJson,
+  KvClient,
+  keyPath,
+  newSession,
+  UnreachableError,
+  type ApiReply,
+  type Session,
+} from "./client.ts";
 import { checkHistoryCommand } from "./check-history-command.ts";
 import { logLevels, type LogLevel } from "./log-levels.ts";
 import { httpConnectionsMaxDefault } from "./admission.ts";
@@ -401,7 +410,11 @@ async function clientCommand(flags: ClientFlags, run: (client: KvClient) => Prom
     process.exitCode = await run(clientOf(flags));
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    const hint =
+      error instanceof UnreachableError
+        ? ": is the cluster running, and are --endpoints (or $PAXOS_LEASE_ENDPOINTS) its client addresses?"
+        : "";
+    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}${hint}\n`);
     process.exitCode = exitUnreachable;
   }
 }
@@ -415,9 +428,11 @@ function text(value: unknown, absent = "-"): string {
 /**
  * Why an endpoint did not answer, without the endpoint (the status table's first column): the
  * client's message names it before the cause ("no replica answered within 2000 ms (URL): connect
- * ECONNREFUSED ..."), and the cause alone is kept when there is one.
+ * ETIMEDOUT ..."; "no replica reachable: URL (connect ECONNREFUSED ...)"), and the cause alone is
+ * kept when there is one.
  */
 function unreachableReason(error: unknown): string {
+  if (error instanceof UnreachableError && error.failures.length === 1) return error.failures[0]!.error;
   const message = error instanceof Error ? error.message : String(error);
   const cause = /^no replica answered within \d+ ms \([^)]*\): (.+)$/s.exec(message);
   return cause?.[1] ?? message;

@@ -8,7 +8,7 @@ import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import { initCa, issueReplicaCert } from "./certs.ts";
-import { KvClient } from "./client.ts";
+import { KvClient, UnreachableError } from "./client.ts";
 import { tempDir } from "./testing.ts";
 
 const dir = tempDir("client-redirects");
@@ -72,6 +72,77 @@ describe("KvClient redirects", () => {
       expect(loop).toMatchObject({ status: 307, body: { code: "redirect" } });
     } finally {
       for (const server of [leader, plainFollower, tlsFollower]) server.close();
+    }
+  });
+});
+
+describe("KvClient with endpoints that cannot be reached", () => {
+  /** A loopback port nothing listens on (the server is closed again). */
+  async function closedPort(): Promise<number> {
+    const server = http.createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return port;
+  }
+
+  // The deadline is far beyond the test's own timeout: the client must give up without it.
+  const deadlineMs = 600_000;
+
+  it("stops once every endpoint refused or did not resolve, naming each and its error", async () => {
+    const [a, b] = [await closedPort(), await closedPort()];
+    // Name resolution fails as a resolver would say so (no DNS in the test); IP literals skip it.
+    const agent = new http.Agent({
+      lookup: ((hostname: string, _options: unknown, callback: (error: Error) => void) =>
+        callback(
+          Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND", hostname }),
+        )) as unknown as http.AgentOptions["lookup"],
+    });
+    const endpoints = [`http://127.0.0.1:${a}`, "http://db-9.example:8001", `http://127.0.0.1:${b}`];
+    const error = await new KvClient({ endpoints, deadlineMs, agent }).call("GET", "/v1/kv/k").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(UnreachableError);
+    expect((error as UnreachableError).failures).toEqual([
+      { endpoint: endpoints[0], error: `connect ECONNREFUSED 127.0.0.1:${a}` },
+      { endpoint: endpoints[1], error: "getaddrinfo ENOTFOUND db-9.example" },
+      { endpoint: endpoints[2], error: `connect ECONNREFUSED 127.0.0.1:${b}` },
+    ]);
+    expect((error as Error).message).toBe(
+      `no replica reachable: ${endpoints[0]} (connect ECONNREFUSED 127.0.0.1:${a}), ` +
+        `${endpoints[1]} (getaddrinfo ENOTFOUND db-9.example), ${endpoints[2]} (connect ECONNREFUSED 127.0.0.1:${b})`,
+    );
+  });
+
+  it("keeps retrying while one endpoint answers, and while a redirect's target is down", async () => {
+    const down = await closedPort();
+    let asked = 0;
+    // No leader for the first three requests, then an answer.
+    const follower = http.createServer((_request, response) => {
+      asked++;
+      response.writeHead(asked <= 3 ? 503 : 200, { "Content-Type": "application/json" });
+      response.end(asked <= 3 ? '{"code":"unavailable"}' : '{"value":"v"}');
+    });
+    const followerUrl = await listen(follower, "http");
+    // A replica that redirects to a leader that is down: it answered, so it is not given up on.
+    let redirected = 0;
+    const redirecting = http.createServer((request, response) => {
+      redirected++;
+      const to = redirected <= 3 ? `http://127.0.0.1:${down}` : followerUrl;
+      response.writeHead(307, { "Content-Type": "application/json", Location: `${to}${request.url ?? "/"}` });
+      response.end('{"code":"redirect"}');
+    });
+    const redirectingUrl = await listen(redirecting, "http");
+    try {
+      const refusedAndFollower = new KvClient({ endpoints: [`http://127.0.0.1:${down}`, followerUrl], deadlineMs });
+      expect(await refusedAndFollower.call("GET", "/v1/kv/k")).toMatchObject({ status: 200, body: { value: "v" } });
+      expect(asked).toBe(4);
+      const viaRedirect = new KvClient({ endpoints: [redirectingUrl], deadlineMs });
+      expect(await viaRedirect.call("GET", "/v1/kv/k")).toMatchObject({ status: 200, body: { value: "v" } });
+      expect(redirected).toBe(4);
+    } finally {
+      for (const server of [follower, redirecting]) server.close();
     }
   });
 });

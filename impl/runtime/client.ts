@@ -3,7 +3,8 @@
  * redirects to the leader, and retries while no leader is known, all within one deadline.
  * Writes carry an exactly-once session (a client id and sequence number) so that a retry after
  * an unknown outcome can never execute twice; without a session such a write is reported as
- * "outcome unknown" instead of being retried.
+ * "outcome unknown" instead of being retried. Once every endpoint has refused the connection or
+ * failed to resolve, it stops before the deadline with {@link UnreachableError}.
  */
 import http from "node:http";
 import https from "node:https";
@@ -49,6 +50,34 @@ export interface Session {
 /** A fresh random session, numbered from 1. */
 export function newSession(): Session {
   return { clientId: `cli-${randomBytes(9).toString("base64url")}`, seq: 1 };
+}
+
+/**
+ * Connection errors that retrying within a client's deadline cannot fix: nothing listens on the
+ * port, or the host name does not resolve. Timeouts and resets are not among them (a replica
+ * that is busy or restarting may answer the next attempt).
+ */
+const endpointDownCodes = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN"]);
+
+/** The code of a connection error that retrying cannot fix soon, else undefined. */
+function endpointDownCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && endpointDownCodes.has(code) ? code : undefined;
+}
+
+/** Every endpoint refused the connection or did not resolve: one line naming each and why. */
+export class UnreachableError extends Error {
+  constructor(readonly failures: readonly { readonly endpoint: string; readonly error: string }[]) {
+    super(`no replica reachable: ${failures.map((f) => `${f.endpoint} (${f.error})`).join(", ")}`);
+    this.name = "UnreachableError";
+  }
+}
+
+/** A failure of the request to the endpoint itself, not to where it redirected. */
+class FirstHopError extends Error {
+  constructor(readonly error: unknown) {
+    super(error instanceof Error ? error.message : String(error));
+  }
 }
 
 function sleep(ms: number): Promise<void> {
@@ -127,7 +156,8 @@ export class KvClient {
    * Call `method` on `path` (e.g. /v1/kv/a?consistency=stale). Retries until the deadline on
    * network errors, on 503, on 429 (after the replica's hint, with jitter and backoff) and on 410
    * (a removed replica); follows 307. Returns the last answer, or throws when no replica
-   * answered at all.
+   * answered at all: {@link UnreachableError} as soon as each endpoint's latest attempt was
+   * refused or did not resolve (no wait for the deadline), else when the deadline passes.
    */
   async call(method: string, path: string, body?: unknown, session?: Session): Promise<ApiReply> {
     const deadline = performance.now() + this.deadlineMs;
@@ -138,10 +168,14 @@ export class KvClient {
     let last: ApiReply | undefined;
     let lastError: unknown;
     let waitMs = 0;
+    // Per endpoint index: why its latest attempt could not even connect (refused, unresolvable).
+    const down = new Map<number, string>();
     for (let attempt = 0; performance.now() < deadline; attempt++) {
-      const endpoint = this.options.endpoints[(this.preferred + attempt) % this.options.endpoints.length]!;
+      const index = (this.preferred + attempt) % this.options.endpoints.length;
+      const endpoint = this.options.endpoints[index]!;
       try {
         const reply = await this.followRedirects(method, endpoint, path, body, headers);
+        down.delete(index);
         last = reply;
         // 410: that replica was removed from the cluster; the others serve.
         if (reply.status !== 503 && reply.status !== 410 && reply.status !== 429) return reply;
@@ -150,8 +184,14 @@ export class KvClient {
         waitMs = Number.isFinite(hint) && hint > 0 ? Math.min(2000, hint * 2 ** Math.min(attempt, 4)) : 0;
         // Without a session a write whose outcome is unknown must not be retried blindly.
         if (reply.body.outcomeUnknown === true && session === undefined && method !== "GET") return reply;
-      } catch (error) {
+      } catch (caught) {
+        const error = caught instanceof FirstHopError ? caught.error : caught;
         lastError = error;
+        const code = caught instanceof FirstHopError ? endpointDownCode(error) : undefined;
+        if (code === undefined) down.delete(index);
+        else down.set(index, error instanceof Error ? error.message : code);
+        if (down.size === this.options.endpoints.length)
+          throw new UnreachableError(this.options.endpoints.map((e, i) => ({ endpoint: e, error: down.get(i)! })));
       }
       await sleep(waitMs > 0 ? waitMs * (0.5 + Math.random()) : Math.min(50 * 2 ** Math.min(attempt, 4), 500));
       waitMs = 0;
@@ -171,10 +211,16 @@ export class KvClient {
   ): Promise<ApiReply> {
     let url = `${endpoint.replace(/\/+$/, "")}${path}`;
     for (let hop = 0; ; hop++) {
-      const reply = await httpJson(method, url, body, headers, this.requestTimeoutMs, {
-        agent: this.options.agent,
-        ca: this.options.ca,
-      });
+      let reply: Awaited<ReturnType<typeof httpJson>>;
+      try {
+        reply = await httpJson(method, url, body, headers, this.requestTimeoutMs, {
+          agent: this.options.agent,
+          ca: this.options.ca,
+        });
+      } catch (error) {
+        // A redirect's target that is down says nothing of the endpoint, which answered.
+        throw hop === 0 ? new FirstHopError(error) : error;
+      }
       if (reply.status !== 307 || reply.location === undefined || hop >= this.redirectsMax) {
         this.remember(url);
         return { status: reply.status, body: reply.body, endpoint: new URL(url).origin };
