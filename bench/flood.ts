@@ -25,7 +25,7 @@ import { Http1Connection } from "./lib/http1.ts";
 import { quantile } from "./lib/load.ts";
 import { leaseCore, leaseThresholds } from "./lib/lease-thresholds.ts";
 import { loadAverage, progressOf } from "./lib/report.ts";
-import { mainThreadCpuMs, metricSum, schedMs } from "./lib/systems.ts";
+import { keepTraces, mainThreadCpuMs, metricSum, schedMs } from "./lib/systems.ts";
 
 const usage = `usage: npm run bench:flood -- [options]
 
@@ -470,14 +470,7 @@ for (let repeat = 1; repeat <= repeats; repeat++) {
     for (const [reason, n] of Object.entries(writes.reasons)) progress(`  ${n} x ${reason}`);
     for (const line of roleChanges) progress(`  ${line}`);
     if (flags.traces !== undefined) {
-      const keep = path.join(flags.traces, `repeat-${repeat}`);
-      fs.mkdirSync(keep, { recursive: true });
-      await cluster.close(true);
-      for (const m of cluster.members) {
-        const file = cluster.traceFile(m.id);
-        if (fs.existsSync(file)) fs.copyFileSync(file, path.join(keep, path.basename(file)));
-      }
-      fs.rmSync(cluster.dir, { recursive: true, force: true });
+      await keepTraces(cluster, path.join(flags.traces, `repeat-${repeat}`));
     }
   } finally {
     await cluster.close();

@@ -9,14 +9,13 @@
  * event traces are kept there for analysis (docs/trace-format.md).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import fs from "node:fs";
 import path from "node:path";
 import { TestCluster } from "../impl/runtime/testing-cluster.ts";
 import { sleep } from "../impl/runtime/testing.ts";
 import { benchFlags } from "./lib/flags.ts";
 import { runLoad } from "./lib/load.ts";
 import { loadAverage } from "./lib/report.ts";
-import { cpuMs, kvDriver, metricSum } from "./lib/systems.ts";
+import { cpuMs, keepTraces, kvDriver, metricSum } from "./lib/systems.ts";
 
 const usage = `usage: npx tsx bench/lease-load.ts [options]
 
@@ -158,14 +157,7 @@ for (let repeat = 1; repeat <= repeats; repeat++) {
     );
     for (const line of roleChanges) process.stderr.write(`  ${line}\n`);
     if (flags.traces !== undefined) {
-      const keep = path.join(flags.traces, `repeat-${repeat}`);
-      fs.mkdirSync(keep, { recursive: true });
-      await cluster.close(true);
-      for (const m of cluster.members) {
-        const file = cluster.traceFile(m.id);
-        if (fs.existsSync(file)) fs.copyFileSync(file, path.join(keep, path.basename(file)));
-      }
-      fs.rmSync(cluster.dir, { recursive: true, force: true });
+      await keepTraces(cluster, path.join(flags.traces, `repeat-${repeat}`));
     }
   } finally {
     for (const hog of hogProcesses) hog.kill("SIGKILL");

@@ -543,3 +543,18 @@ export class EtcdCluster implements BenchCluster {
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Stop `cluster`, copy its replicas' trace files into `dir` (made if need be) and remove the
+ * cluster's folder: the traces of one repeat of a bench, kept for the trace
+ * explorer.
+ */
+export async function keepTraces(cluster: TestCluster, dir: string): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true });
+  await cluster.close(true);
+  for (const m of cluster.members) {
+    const file = cluster.traceFile(m.id);
+    if (fs.existsSync(file)) fs.copyFileSync(file, path.join(dir, path.basename(file)));
+  }
+  fs.rmSync(cluster.dir, { recursive: true, force: true });
+}
