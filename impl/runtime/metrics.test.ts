@@ -38,6 +38,28 @@ const base: CoreView = {
 };
 const report = { events: 1, records: 1, fsyncMs: 2, sends: 0, replies: 0 };
 
+const quietSources = { events: () => 0, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map() };
+
+/** Metrics over a view that `step` changes batch by batch, as the driver reports them. */
+function viewStepper(sources: ConstructorParameters<typeof ReplicaMetrics>[1] = quietSources): {
+  metrics: ReplicaMetrics;
+  step: (next: Partial<CoreView>) => void;
+} {
+  let view = base;
+  const metrics = new ReplicaMetrics(
+    1,
+    sources,
+    () => view,
+    () => 0,
+  );
+  const step = (next: Partial<CoreView>): void => {
+    const before = view;
+    view = { ...view, ...next };
+    metrics.onBatch(report, before, view);
+  };
+  return { metrics, step };
+}
+
 async function value(metrics: ReplicaMetrics, name: string): Promise<number> {
   const metric = await metrics.registry.getSingleMetric(name)?.get();
   return metric?.values[0]?.value ?? Number.NaN;
@@ -45,18 +67,12 @@ async function value(metrics: ReplicaMetrics, name: string): Promise<number> {
 
 describe("replica metrics", () => {
   it("derive commits, elections, leaderships and renewals from view changes", async () => {
-    let view = base;
-    const metrics = new ReplicaMetrics(
-      1,
-      { events: () => 3, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map([[2, 10]]) },
-      () => view,
-      () => 0,
-    );
-    const step = (next: Partial<CoreView>): void => {
-      const before = view;
-      view = { ...view, ...next };
-      metrics.onBatch(report, before, view);
-    };
+    const { metrics, step } = viewStepper({
+      events: () => 3,
+      requests: () => 0,
+      droppedEvents: () => 0,
+      outboundBytes: () => new Map([[2, 10]]),
+    });
     step({ role: "candidate", ballot: "(1,1)" });
     step({ role: "candidate", ballot: "(1,1)" });
     step({ role: "leader", ballot: "(1,1)", leader: 1, leaseUntil: 100 });
@@ -76,18 +92,7 @@ describe("replica metrics", () => {
   });
 
   it("count step-downs by cause: by itself (its promise unchanged) or deposed (it promised a higher ballot)", async () => {
-    let view = base;
-    const metrics = new ReplicaMetrics(
-      1,
-      { events: () => 0, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map() },
-      () => view,
-      () => 0,
-    );
-    const step = (next: Partial<CoreView>): void => {
-      const before = view;
-      view = { ...view, ...next };
-      metrics.onBatch(report, before, view);
-    };
+    const { metrics, step } = viewStepper();
     const leading = { role: "leader", ballot: "(1,1)", promised: "(1,1)", leader: 1, leaseUntil: 100 } as const;
     step(leading);
     // CheckQuorum: a follower again, still promised to its own ballot.
@@ -104,18 +109,7 @@ describe("replica metrics", () => {
   });
 
   it("count a leader that elects itself again in a higher ballot within one batch as stepping down by itself", async () => {
-    let view = base;
-    const metrics = new ReplicaMetrics(
-      1,
-      { events: () => 0, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map() },
-      () => view,
-      () => 0,
-    );
-    const step = (next: Partial<CoreView>): void => {
-      const before = view;
-      view = { ...view, ...next };
-      metrics.onBatch(report, before, view);
-    };
+    const { metrics, step } = viewStepper();
     const leading = { role: "leader", ballot: "(1,1)", promised: "(1,1)", leader: 1, leaseUntil: 100 } as const;
     step(leading);
     // CheckQuorum, a campaign and its win in one batch: its own higher ballot, nobody else's.
