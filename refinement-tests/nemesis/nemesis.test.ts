@@ -558,9 +558,9 @@ describe("the per-life trace checks fail on an altered trace file", () => {
         const i = life.lines.findIndex((l) => l.type === "event" && l.event!._tag === "Recover");
         const line = life.lines[i]!;
         // The first promise or chosen record, committed long before the crash, is missing: one the
-        // store's compaction keeps, since losing a record a later promise or a snapshot supersedes
-        // is allowed. (A missing vote that a chosen record names, or a missing snapshot, stops
-        // Recover itself.)
+        // store's compaction keeps, since a record a later durable snapshot supersedes may be lost
+        // (a crash between that snapshot's commit and the compaction leaves it). (A missing vote
+        // that a chosen record names, or a missing snapshot, stops Recover itself.)
         const all = line.event!.records as KvRecord[];
         const kept = new Set(compactRecords(all).map((r) => JSON.stringify(r)));
         const lost = all.findIndex((r) => (r._tag === "promise" || r._tag === "chosen") && kept.has(JSON.stringify(r)));
