@@ -243,6 +243,7 @@ export const profileArbitrary: fc.Arbitrary<Profile> = fc
       { arbitrary: fc.constant<Prelude>("restartInLease"), weight: 1 },
       { arbitrary: fc.constant<Prelude>("twoBallots"), weight: 2 },
       { arbitrary: fc.constant<Prelude>("transfer"), weight: 1 },
+      { arbitrary: fc.constant<Prelude>("retryAfterTransfer"), weight: 1 },
     ),
     pick: fc.nat({ max: 63 }),
   })

@@ -195,6 +195,21 @@ describe("the simulated world", () => {
     }
   });
 
+  it("the retryAfterTransfer prelude answers a retry from a session that came by state transfer", () => {
+    const key = "sometimes: retry answered from a session that came by state transfer";
+    for (const replicas of [3, 5, 7])
+      for (const pick of [0, 3]) {
+        const scenario = preludeScenario("retryAfterTransfer", pick);
+        const real = runScenario(scenario, { replicas });
+        expect(real.failure).toBeNull();
+        expect(real.counters.get(key), `${replicas} replicas, pick ${pick}`).toBe(1);
+        // Every follower installed a snapshot holding the client's session.
+        expect(real.counters.get("sometimes: snapshot installed by state transfer")).toBeGreaterThanOrEqual(
+          replicas - 1,
+        );
+      }
+  });
+
   it("the twoBallots prelude with pick bit 2 has a restarted follower told a commit index above its older vote", () => {
     const { step } = mutantNamed("learn-any-vote");
     const scenario = preludeScenario("twoBallots", 4);
