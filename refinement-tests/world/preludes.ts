@@ -38,7 +38,8 @@
  *                 change (if any) comes back then, as its election timer fires. Where notices wait
  *                 (`World.noticesDelayed`) and no follower missed the change, the crash instead
  *                 lands after the leader answered a write on its followers' votes alone, its own
- *                 vote still unwritten
+ *                 vote still unwritten (at a slot where no snapshot is due: a first write takes
+ *                 such a slot, since persisting the snapshot would write the vote out first)
  *   reelected     then fault-free time until another replica leads and holds a lease (elected
  *                 inside the alpha window, its phase 1 started in the configuration of its first
  *                 slot with another one pending; with pick bit 1 the replica that joined is cut off
@@ -512,10 +513,21 @@ function answeredAheadOfOwnVote(world: World, leader: number): void {
   const before = world.counters.get(key) ?? 0;
   // Settle first (no time passing): an earlier slot's Accepted arriving in between would persist a
   // snapshot, a barrier that writes the own vote before the reply.
-  for (let i = 0; i < 16 && world.inFlight.length > 0; i++) world.deliverAll();
+  const settle = (): void => {
+    for (let i = 0; i < 16 && world.inFlight.length > 0; i++) world.deliverAll();
+  };
+  settle();
   const idle = world.clients.findIndex((c) => c.op === null);
   for (let c = 0; c < world.clients.length; c++) world.steerClient(c, leader);
-  if (idle >= 0) world.apply({ t: "submit", c: idle, op: { kind: "put", key: 0 } });
+  // Executing a slot at which a snapshot is due persists the snapshot, a barrier too: where the
+  // next slot is one, a first write takes it (answered as usual, no time passing).
+  const next = world.replicas[leader]!.state?.role;
+  if (idle >= 0 && next?._tag === "leader" && next.nextSlot % world.tuning.snapshotIntervalSlots === 0) {
+    world.apply({ t: "submit", c: idle, op: { kind: "put", key: 1 } });
+    for (let i = 0; i < 16 && world.clients[idle]!.op !== null; i++) world.deliverAll();
+    settle();
+  }
+  if (idle >= 0 && world.clients[idle]!.op === null) world.apply({ t: "submit", c: idle, op: { kind: "put", key: 0 } });
   world.deliverRequests();
   // Messages go before notices (`deliverOne`): the followers' votes come back first.
   for (let i = 0; i < 64 && (world.counters.get(key) ?? 0) === before; i++) if (!world.deliverOne()) return;
