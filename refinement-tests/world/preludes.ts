@@ -19,11 +19,12 @@
  *                 healed: it lags behind the others' snapshots)
  *   learner       then a spare joins as a learner and catches up by state transfer, so that a
  *                 promote or replace asked by the random actions is accepted at once. With pick
- *                 bits 4 and 5 both set, the learner's hand-over instead (`learnerHandsOver`): a
- *                 follower is removed and crashes as soon as it knows, before any hand-over; the
- *                 leader removes itself and the other voter is replaced by the learner, in one
- *                 window; once the learner leads and the two voters retired, the removed replica
- *                 restarts knowing the learner only as one, and is handed over by it (rule R5)
+ *                 bit 5 set, the learner's hand-over instead (`learnerHandsOver`): once every
+ *                 voter follows the leader, a follower is removed and crashes as soon as it knows
+ *                 (its removal written out), before any hand-over; the leader removes itself and
+ *                 the other voter is replaced by the learner, in one window; once the learner
+ *                 leads and the two voters retired, the removed replica restarts knowing the
+ *                 learner only as one, and is handed over by it (rule R5)
  *   alpha         then a change of the voters (replace, remove, promote, or removing the leader,
  *                 by pick mod 4) is chosen and executed by the leader and its followers, and every
  *                 client asks the leader for a read: the actions start inside the alpha window, with
@@ -113,7 +114,7 @@
  *                   snapshot
  */
 import type { ConfigChange } from "../../impl/core/index.ts";
-import { changeAllowed } from "../../impl/core/testing/index.ts";
+import { changeAllowed, compareBallots } from "../../impl/core/testing/index.ts";
 import type { ReconfigureKind } from "./actions.ts";
 import type { World } from "./world.ts";
 
@@ -173,7 +174,7 @@ export function runPrelude(world: World, prelude: Prelude, pick: number): void {
     if (!shrinkToThree(world)) return;
     pick &= ~64;
   }
-  if (prelude === "learner" && (pick & 48) === 48) {
+  if (prelude === "learner" && (pick & 32) !== 0) {
     world.note("prelude learner: a removed voter down before its hand-over is handed over by the learner that leads");
     learnerHandsOver(world, pick);
     return;
@@ -753,15 +754,32 @@ function twoBallots(world: World, pick: number): void {
  */
 function learnerHandsOver(world: World, pick: number): void {
   if (world.initialMembers.length > 3 && !shrinkToThree(world)) return;
-  if (!until(world, () => leaderState(world) !== null)) return;
+  // Every voter follows the leader first: one that still grants a rival of the election it lost
+  // refuses the leader's Accepts for a lease duration, would not learn its removal in time, and
+  // campaigns instead.
+  const following = (): boolean => {
+    const l = leaderState(world);
+    if (l === null || l.role._tag !== "leader") return false;
+    const ballot = l.role.ballot;
+    const voters = l.learner.configs[l.learner.configs.length - 1]!.voters;
+    return voters.every((id) => {
+      const s = world.replicas[id - 1]!.state;
+      return (
+        s !== null && compareBallots(s.acceptor.maxBal, ballot) === 0 && s.acceptor.grantTo.replica === ballot.replica
+      );
+    });
+  };
+  if (!until(world, following)) return;
   const leader = leaderState(world)!;
   const voters = leader.learner.configs[leader.learner.configs.length - 1]!.voters;
   if (voters.length !== 3) return;
   // The removed follower: the voter after the leader, or the one after that (bit 2). The add's
-  // follow-up replace names it too (`followUpAimed`), so that it is refused once the removal is
-  // chosen and the spare stays a learner.
+  // follow-up replace names it too, so that it is refused once the removal is chosen and the spare
+  // stays a learner: it names voter (aimed >> 2) mod 3 (`followUpAimed`), and bit 5 (which
+  // `farewell` asks for) and the bits above 5 count in that too, so bits 2-3 make up the rest.
   const k = (voters.indexOf(leader.ctx.config.self) + 1 + ((pick >> 2) & 1)) % 3;
-  const aimed = (pick & ~0b111100) | 32 | (k << 2);
+  const base = ((pick >> 6) << 4) | 8;
+  const aimed = (pick & ~0b111100) | 32 | (((((k - base) % 3) + 3) % 3) << 2);
   if (!learnerCaughtUp(world, aimed)) return;
   const removed = world.born().find((i) => world.replicas[i]!.id === voters[k])!;
   world.apply({ t: "reconfigure", kind: "remove", r: k });
@@ -771,7 +789,10 @@ function learnerHandsOver(world: World, pick: number): void {
     if (world.trueTime - start > phaseMsMax || world.replicas[removed]!.state === null) return;
     if (!world.deliverOne()) world.advance(20);
   }
-  if (world.replicas[removed]!.state!.removal!.handedOver) return;
+  // A millisecond passes first: the ticks write out the records that wait for a flush (the
+  // `chosen` one of its removal's slot among them), so that it restarts knowing its removal.
+  world.advance(1);
+  if (world.replicas[removed]!.state?.removal?.handedOver !== false) return;
   // An action names a replica by its place among those born (one number names the leader instead).
   const named = (index: number): number => world.born().indexOf(index) + 2 * world.born().length;
   world.apply({ t: "crash", r: named(removed), at: null });
