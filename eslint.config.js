@@ -17,7 +17,7 @@ const coreRules = [
   "leaseFrom",
   "leaseExpiry",
   "canServeLeaseRead",
-  "candidateYields",
+  "yieldsToHigherBallot",
   "mayCampaign",
   "mergeRevealed",
   "phase2aValue",

@@ -7,11 +7,14 @@
  * own running, stalls or not, and a stall never lengthens its lease.
  */
 import { describe, expect, it } from "vitest";
+import { mutantNamed } from "../../refinement-tests/mutants/index.ts";
+import { rulesOf } from "../../refinement-tests/mutants/mutant.ts";
+import { defaultRules, type ReplicaRules } from "./rules.ts";
 import { Cluster } from "./testing/cluster.ts";
 
 /** Leader 1 of three, with heartbeats flowing; returns the cluster at a heartbeat just answered. */
-function leading(): Cluster {
-  const c = Cluster.elected(3, { config: { checkQuorumCountsRunTime: true } });
+function leading(rules: ReplicaRules = defaultRules): Cluster {
+  const c = Cluster.elected(3, { rules, config: { checkQuorumCountsRunTime: true } });
   c.advance(100, 10);
   expect(c.state(1).role._tag).toBe("leader");
   return c;
@@ -81,5 +84,64 @@ describe("CheckQuorum counts the time the leader ran", () => {
     // it ran, after about an election timeout of heartbeat intervals.
     expect(rounds).toBeGreaterThanOrEqual(Math.floor(timeout / beat) - 2);
     expect(rounds).toBeLessThanOrEqual(Math.ceil(timeout / beat) + 1);
+  });
+});
+
+/**
+ * Rule L6 for a leader (lease.ts, `yieldsToHigherBallot`; proofs/leases.md, "Rule L6"): a leader
+ * resumed after its own stall, its lease lapsed, gives way to a higher ballot at once, as a
+ * candidate does; a leader whose lease holds keeps refusing. Followers 2 and 3 cannot reach each
+ * other, so replica 2's campaign needs the leader's promise.
+ */
+describe("a leader whose lease lapsed gives way at once", () => {
+  /** The whole machine stalls past an election timeout; the leader ticks first, then 2 campaigns. */
+  function race(rules: ReplicaRules): Cluster {
+    const c = leading(rules);
+    c.cut.add("2->3");
+    c.cut.add("3->2");
+    c.elapse(1000);
+    // Its first heartbeat after the stall renews its self-grant; CheckQuorum skips the stall.
+    tick(c, 1);
+    expect(c.state(1).role._tag).toBe("leader");
+    expect(c.state(1).acceptor.grantUntil).toBeGreaterThan(c.clock(1));
+    expect(c.leaseHolders()).toEqual([]);
+    tick(c, 2);
+    expect(c.state(2).role._tag).toBe("candidate");
+    // Every message, and every one they cause, with time standing still.
+    c.stabilize();
+    return c;
+  }
+
+  it("elects the candidate one round trip after its Prepare, with time standing still", () => {
+    const c = race(defaultRules);
+    expect(c.state(2).role._tag).toBe("leader");
+    expect(c.state(1).role._tag).toBe("follower");
+    expect(maxBal(c, 1)).toBe(maxBal(c, 2));
+    expect(c.leaseHolders()).toEqual([2]);
+  });
+
+  it("without it (lapsed-leader-holds), the leader refuses the candidate with its renewed self-grant", () => {
+    const c = race(rulesOf(mutantNamed("lapsed-leader-holds")));
+    // The candidate's Nack deposes the leader, but the candidate is refused and needs a resend.
+    expect(c.state(1).role._tag).toBe("follower");
+    expect(c.state(2).role._tag).toBe("candidate");
+    expect(c.leaseHolders()).toEqual([]);
+  });
+
+  it("a leader whose lease holds refuses a higher ballot and keeps leading", () => {
+    // Replica 2 hears nothing from the leader (a one-way cut) and campaigns; 3 keeps answering.
+    for (const rules of [defaultRules, { ...defaultRules, yieldsToHigherBallot: () => true }]) {
+      const c = leading(rules);
+      c.cut.add("1->2");
+      c.cut.add("3->2");
+      for (let ms = 0; ms < 700 && c.state(2).role._tag !== "candidate"; ms += 10) c.advance(10, 10);
+      expect(c.state(2).role._tag).toBe("candidate");
+      c.stabilize();
+      // The rule as written keeps the leader; a leader that always yields is deposed by a campaign
+      // its quorum's grants refuse anyway.
+      const kept = rules === defaultRules;
+      expect(c.state(1).role._tag).toBe(kept ? "leader" : "follower");
+      expect(c.leaseHolders()).toEqual(kept ? [1] : []);
+    }
   });
 });

@@ -8,9 +8,10 @@
  * longer than an election timeout (a loaded machine, a SIGSTOP, a long GC) stepped down on its
  * first tick after the stall, before it could read the answers waiting in its sockets.
  *
- * On with the configuration's `checkQuorumCountsRunTime`, off by default (with it, a leader resumed
- * after its stall keeps refusing candidates for a round trip longer); off, the clock counts. It
- * decides only when a leader gives up leading. It never lengthens a lease (rule L2 counts the
+ * On with the configuration's `checkQuorumCountsRunTime`, off by default; off, the clock counts. A
+ * leader resumed after a stall longer than its lease still gives way at once to the followers that
+ * campaigned meanwhile (rule L6, lease.ts `yieldsToHigherBallot`). It decides only when a leader
+ * gives up leading by itself. It never lengthens a lease (rule L2 counts the
  * clock from the grants' send times) nor shortens the time an acceptor refuses other ballots (rule
  * L1, the acceptor's own clock): proofs/leases.md, "CheckQuorum counts the time the leader ran".
  */

@@ -19,8 +19,9 @@
  * `grantUntilFor(now)` (`canPromise` in acceptor.ts enforces it). The leader side trusts less than
  * it was granted: it counts from the send time of the request a quorum answered and shortens the
  * lease by the drift bound and a margin, so that it stops trusting its lease before any grant
- * behind it could have run out. Elections wait for grants (rule L5) in election.ts; a candidate's
- * self-grant yields to a higher ballot and a deposed leader's dies with its leadership (rule L6).
+ * behind it could have run out. Elections wait for grants (rule L5) in election.ts; the self-grant
+ * of a candidate, or of a leader whose lease lapsed, yields to a higher ballot, and a deposed
+ * leader's dies with its leadership (rule L6).
  *
  * It must never let a lease hold without a quorum of grants in the configuration that governs the
  * leader's next slot to execute, never count a grant from a send time later than
@@ -110,19 +111,26 @@ export function dropSelfGrant<I>(rules: ReplicaRules, acceptor: AcceptorState<I>
 }
 
 /**
- * Rule L6, for a candidate: one that meets a higher ballot (in a Prepare, Accept or Heartbeat it
- * may otherwise help) steps down before judging it, and stepping down drops its self-grant. That
- * grant protects no lease: only a leader of the candidate's ballot counts grants to it, the
- * candidate is not one yet and, once it steps down, nobody ever leads that ballot (its next
- * campaign takes a higher one). Any grant it gave to another ballot had run out before it
- * campaigned (rule L5), so the higher ballot finds nothing in force and is helped at once. Without
- * this, a candidate refuses every other ballot for as long as it campaigns (it renews its
- * self-grant at every resend), and candidates whose timers fire before a Nack and a resend have
- * made the round trip refuse one another round after round (proofs/leases.md, "Rule L6").
- * A leader keeps its self-grant until it steps down: its lease counts it.
+ * Rule L6, the give-way: a candidate, or a leader whose lease has lapsed by its own clock
+ * (`now >= leaseUntil`), that meets a higher ballot (in a Prepare, Accept or Heartbeat it may
+ * otherwise help) steps down before judging it, and stepping down drops its self-grant. That grant
+ * then protects no lease: only a leader of the replica's ballot b counts grants to b, and once it
+ * steps down nobody ever leads b again (its next campaign takes a higher ballot), so no lease, now
+ * or later, counts it. Any grant it gave to another ballot had run out before it campaigned (rule
+ * L5), so the higher ballot finds nothing in force and is helped at once. Without this, a
+ * candidate refuses every other ballot for as long as it campaigns (it renews its self-grant at
+ * every resend), and candidates whose timers fire before a Nack and a resend have made the round
+ * trip refuse one another round after round; and a leader resumed after a stall longer than its
+ * lease renews its self-grant with its first heartbeat and refuses the candidates that campaigned
+ * meanwhile for one more round trip (proofs/leases.md, "Rule L6").
+ *
+ * A leader whose lease holds keeps its self-grant and refuses: safety would allow it to step down
+ * then too (its lease ends with its leadership), but the grants of its quorum refuse the higher
+ * ballot anyway, and a campaign that cannot win would only depose a leader that a quorum answers.
  */
-export function candidateYields<I>(rules: ReplicaRules, role: Role<I>, ballot: Ballot): boolean {
-  return role._tag === "candidate" && rules.compareBallots(ballot, role.ballot) > 0;
+export function yieldsToHigherBallot<I>(rules: ReplicaRules, role: Role<I>, ballot: Ballot, now: number): boolean {
+  if (role._tag === "follower" || rules.compareBallots(ballot, role.ballot) <= 0) return false;
+  return role._tag === "candidate" || !(now < role.leaseUntil);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -757,10 +757,11 @@ function leadsBallot<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>,
 /**
  * Prepare, Accept and Heartbeat: the ballot first. A ballot this acceptor may not help (below
  * maxBal, or another ballot holds a grant, or the restart wait, or its leader was removed as of
- * the slots this replica has not executed: rule R4) is refused with a Nack. A candidate meeting a
- * higher ballot it may help steps down first, dropping its self-grant (rule L6), so that it helps
- * that ballot at once; a leader's self-grant counts in its lease and refuses it while in force. A
- * ballot above the one this replica leads makes it step down before helping.
+ * the slots this replica has not executed: rule R4) is refused with a Nack. A candidate, or a
+ * leader whose lease lapsed, meeting a higher ballot it may help steps down first, dropping its
+ * self-grant (rule L6), so that it helps that ballot at once; a leader whose lease holds keeps its
+ * self-grant, which refuses it while in force. A ballot above the one this replica leads makes it
+ * step down before helping.
  */
 function receiveFromProposer<S, I, O>(
   rules: ReplicaRules,
@@ -774,8 +775,9 @@ function receiveFromProposer<S, I, O>(
   const leaderExecutedUpTo = m._tag === "Prepare" ? m.fromSlot - 1 : m.commitIndex;
   const { configs, executedUpTo } = s.learner;
   const mayHelp = rules.mayHelpLeader(configs, executedUpTo, m.ballot.replica, leaderExecutedUpTo);
-  // Rule L6: a candidate gives up its ballot, and with it its self-grant, before it judges a higher one.
-  if (mayHelp && rules.candidateYields(rules, s.role, m.ballot))
+  // Rule L6: a candidate, or a leader whose lease lapsed, gives up its ballot, and with it its
+  // self-grant, before it judges a higher one.
+  if (mayHelp && rules.yieldsToHigherBallot(rules, s.role, m.ballot, now))
     s = stepDown(rules, s, now, `replica ${from} campaigns with higher ballot ${showBallot(m.ballot)}`, out);
   if (!mayHelp || !rules.canPromise(rules, s.acceptor, m.ballot, now)) {
     const nack: NackMsg = nackFor(rules, s.acceptor, m.ballot, now);

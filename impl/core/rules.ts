@@ -30,7 +30,7 @@ import {
   leaseExpiry,
   leaseFrom,
   restartWaitUntil,
-  candidateYields,
+  yieldsToHigherBallot,
 } from "./lease.ts";
 import { mayCampaign } from "./election.ts";
 import type { ReplicaId } from "./events.ts";
@@ -63,8 +63,11 @@ export interface ReplicaRules {
    * above the executed prefix, revealed slots executed)
    */
   readonly canServeLeaseRead: <S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number) => boolean;
-  /** Does a replica in `role` give up its campaign (and its self-grant) on meeting `ballot`? (rule L6) */
-  readonly candidateYields: <I>(rules: ReplicaRules, role: Role<I>, ballot: Ballot) => boolean;
+  /**
+   * Does a replica in `role` give up its campaign or leadership (and its self-grant) on meeting
+   * `ballot` at own clock reading `now`? (rule L6: a candidate, or a leader whose lease lapsed)
+   */
+  readonly yieldsToHigherBallot: <I>(rules: ReplicaRules, role: Role<I>, ballot: Ballot, now: number) => boolean;
   /** May this replica start an election now? (rule L5) */
   readonly mayCampaign: <S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>, now: number) => boolean;
   /** Phase 1: combine the vote known so far at a slot with one more reported vote. */
@@ -143,7 +146,7 @@ export const defaultRules: ReplicaRules = {
   leaseFrom,
   leaseExpiry,
   canServeLeaseRead,
-  candidateYields,
+  yieldsToHigherBallot,
   mayCampaign,
   mergeRevealed,
   phase2aValue,

@@ -155,6 +155,7 @@ describe("kvAdapter.facts", () => {
       leader: view.leader,
       ballot: view.ballot,
       promised: view.promised,
+      promisedBallot: view.promisedBallot,
       leaseUntil: view.leaseUntil,
       executedSlot: view.executedSlot,
     });

@@ -14,7 +14,7 @@ const base: CoreView = {
   leader: null,
   ballot: null,
   promised: "(0,0)",
-  promisedRound: 0,
+  promisedBallot: { round: 0, replica: 0 },
   leaseUntil: null,
   executedSlot: 0,
   commitIndex: 0,
@@ -36,6 +36,11 @@ const base: CoreView = {
     progress: new Map(),
   },
 };
+/** The view's fields for a promise of ballot (round, replica): its text and its fields. */
+function promise(round: number, replica: number): Pick<CoreView, "promised" | "promisedBallot"> {
+  return { promised: `(${round},${replica})`, promisedBallot: { round, replica } };
+}
+
 const report = { events: 1, records: 1, fsyncMs: 2, sends: 0, replies: 0 };
 
 const quietSources = { events: () => 0, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map() };
@@ -93,15 +98,15 @@ describe("replica metrics", () => {
 
   it("count step-downs by cause: by itself (its promise unchanged) or deposed (it promised a higher ballot)", async () => {
     const { metrics, step } = viewStepper();
-    const leading = { role: "leader", ballot: "(1,1)", promised: "(1,1)", leader: 1, leaseUntil: 100 } as const;
+    const leading = { role: "leader", ballot: "(1,1)", ...promise(1, 1), leader: 1, leaseUntil: 100 } as const;
     step(leading);
     // CheckQuorum: a follower again, still promised to its own ballot.
     step({ role: "follower", ballot: null, leader: null, leaseUntil: null });
-    step({ ...leading, ballot: "(2,1)", promised: "(2,1)" });
+    step({ ...leading, ballot: "(2,1)", ...promise(2, 1) });
     step({ executedSlot: 3 });
     // A candidate's Prepare in ballot (2,3): promised, so deposed.
-    step({ role: "follower", ballot: null, promised: "(2,3)", leader: null, leaseUntil: null });
-    step({ role: "candidate", ballot: "(3,1)", promised: "(3,1)" });
+    step({ role: "follower", ballot: null, ...promise(2, 3), leader: null, leaseUntil: null });
+    step({ role: "candidate", ballot: "(3,1)", ...promise(3, 1) });
     step({ role: "follower", ballot: null });
     const text = (await metrics.render()).body;
     expect(text).toMatch(/paxos_lease_step_downs_total\{cause="own",replica="1"\} 1\n/);
@@ -110,24 +115,53 @@ describe("replica metrics", () => {
 
   it("count a leader that elects itself again in a higher ballot within one batch as stepping down by itself", async () => {
     const { metrics, step } = viewStepper();
-    const leading = { role: "leader", ballot: "(1,1)", promised: "(1,1)", leader: 1, leaseUntil: 100 } as const;
+    const leading = { role: "leader", ballot: "(1,1)", ...promise(1, 1), leader: 1, leaseUntil: 100 } as const;
     step(leading);
     // CheckQuorum, a campaign and its win in one batch: its own higher ballot, nobody else's.
-    step({ ...leading, ballot: "(2,1)", promised: "(2,1)", leaseUntil: 200 });
+    step({ ...leading, ballot: "(2,1)", ...promise(2, 1), leaseUntil: 200 });
     // Stepped down and campaigning in its own ballot (10,1): by itself too, though not leading.
-    step({ role: "candidate", ballot: "(10,1)", promised: "(10,1)", leader: null, leaseUntil: null });
-    step({ ...leading, ballot: "(10,1)", promised: "(10,1)" });
+    step({ role: "candidate", ballot: "(10,1)", ...promise(10, 1), leader: null, leaseUntil: null });
+    step({ ...leading, ballot: "(10,1)", ...promise(10, 1) });
     // Replica 3's Prepare in (11,3), then its own campaign in (12,1) lost: a follower promised to
     // its own ballot. The batch that deposed it is the first; it counts there.
-    step({ role: "follower", ballot: null, promised: "(11,3)", leader: null, leaseUntil: null });
-    step({ role: "candidate", ballot: "(12,1)", promised: "(12,1)" });
-    step({ ...leading, ballot: "(12,1)", promised: "(12,1)" });
+    step({ role: "follower", ballot: null, ...promise(11, 3), leader: null, leaseUntil: null });
+    step({ role: "candidate", ballot: "(12,1)", ...promise(12, 1) });
+    step({ ...leading, ballot: "(12,1)", ...promise(12, 1) });
     // Replica 2 leads (13,2) and replica 1 promised it within the batch that ended its leadership.
-    step({ role: "follower", ballot: null, promised: "(13,2)", leader: 2, leaseUntil: null });
+    step({ role: "follower", ballot: null, ...promise(13, 2), leader: 2, leaseUntil: null });
     const text = (await metrics.render()).body;
     expect(text).toMatch(/paxos_lease_step_downs_total\{cause="own",replica="1"\} 2\n/);
     expect(text).toMatch(/paxos_lease_step_downs_total\{cause="deposed",replica="1"\} 2\n/);
     expect(await value(metrics, "paxos_lease_leaderships_total")).toBe(4);
+  });
+
+  it("read the step-down cause off the promised ballot's fields, never off its displayed text", async () => {
+    const { metrics, step } = viewStepper();
+    // The text says nothing a parser could read an owner from: only the fields decide.
+    const shown = (round: number, replica: number): Pick<CoreView, "promised" | "promisedBallot"> => ({
+      promised: `ballot ${round} of replica ${replica}`,
+      promisedBallot: { round, replica },
+    });
+    const leading = { role: "leader", ballot: "(1,1)", ...shown(1, 1), leader: 1, leaseUntil: 100 } as const;
+    step(leading);
+    // Its own higher ballot (a campaign of its own after CheckQuorum): own.
+    step({ role: "candidate", ballot: "(2,1)", ...shown(2, 1), leader: null, leaseUntil: null });
+    step({ ...leading, ballot: "(2,1)", ...shown(2, 1) });
+    // Replica 11's higher ballot: deposed.
+    step({ role: "follower", ballot: null, ...shown(21, 11), leader: null, leaseUntil: null });
+    step({ ...leading, ballot: "(22,1)", ...shown(22, 1) });
+    // CheckQuorum: the same ballot shown otherwise is still its own promise, so own.
+    step({
+      role: "follower",
+      ballot: null,
+      promised: "(22,1)",
+      promisedBallot: { round: 22, replica: 1 },
+      leaseUntil: null,
+    });
+    const text = (await metrics.render()).body;
+    expect(text).toMatch(/paxos_lease_step_downs_total\{cause="own",replica="1"\} 2\n/);
+    expect(text).toMatch(/paxos_lease_step_downs_total\{cause="deposed",replica="1"\} 1\n/);
+    expect(await value(metrics, "paxos_lease_promised_round")).toBe(22);
   });
 
   it("count the appends that waited behind a snapshot, as the storage thread reports them", async () => {

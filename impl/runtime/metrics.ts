@@ -347,7 +347,7 @@ export class ReplicaMetrics {
       help: "Round of the highest ballot promised",
       registers,
       collect() {
-        this.set(view().promisedRound);
+        this.set(view().promisedBallot.round);
       },
     });
     new Gauge({
@@ -497,9 +497,10 @@ export class ReplicaMetrics {
    * a higher ballot of its own is not told apart from the latter: the views show only the end.
    */
   private deposed(before: BatchMetricsView, after: BatchMetricsView): boolean {
-    if (after.promised === before.promised) return false;
-    const owner = /^\(\d+,(\d+)\)$/.exec(after.promised)?.[1];
-    return owner === undefined || Number(owner) !== this.self;
+    const was = before.promisedBallot;
+    const now = after.promisedBallot;
+    if (now.round === was.round && now.replica === was.replica) return false;
+    return now.replica !== this.self;
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

@@ -53,7 +53,10 @@ export class TraceWriter<M, R, I, O> {
     header: Record<string, unknown>,
   ) {
     // Mode 0600: a trace holds the clients' keys and values, as the data directory does.
-    this.fd = fs.openSync(file, "a", 0o600);
+    this.fd = fs.openSync(file, "a+", 0o600);
+    // A process killed in the middle of a write leaves a torn last line without its newline:
+    // end it, so this life's start line begins a line of its own and readers can tell them apart.
+    if (!endsWithNewline(this.fd)) this.pending.push("\n");
     this.line("start", Number.NaN, { format: traceFormat, incarnation: this.incarnation, ...header });
     this.flush();
   }
@@ -76,11 +79,13 @@ export class TraceWriter<M, R, I, O> {
     this.line("synced", now, { durableSeq });
   }
 
-  /** Write every line so far (one system call). */
+  /** Write every line so far (one system call, unless the kernel takes part of it). */
   flush(): void {
     if (this.pending.length === 0) return;
-    fs.writeSync(this.fd, this.pending.join(""));
+    const bytes = Buffer.from(this.pending.join(""), "utf8");
     this.pending.length = 0;
+    // `write` may take fewer bytes than asked (a signal, a full disk): write the rest.
+    for (let offset = 0; offset < bytes.length;) offset += fs.writeSync(this.fd, bytes, offset, bytes.length - offset);
   }
 
   close(): void {
@@ -158,4 +163,13 @@ export class TraceWriter<M, R, I, O> {
   private encodeResult(result: ClientResult<O>): unknown {
     return result._tag === "ok" ? { _tag: "ok", output: this.codecs.output.encodeValue(result.output) } : result;
   }
+}
+
+/** Whether the file open at `fd` is empty or its last byte is a newline. */
+function endsWithNewline(fd: number): boolean {
+  const size = fs.fstatSync(fd).size;
+  if (size === 0) return true;
+  const last = Buffer.alloc(1);
+  fs.readSync(fd, last, 0, 1, size - 1);
+  return last[0] === 0x0a;
 }

@@ -4,7 +4,7 @@
  * metrics and logs never reach into the core's internals themselves. Pure data; no decisions
  * are made from it.
  */
-import type { ReplicaId } from "../core/index.ts";
+import type { Ballot, ReplicaId } from "../core/index.ts";
 
 /** The core, as the status page and metrics see it. */
 export interface CoreView {
@@ -13,9 +13,13 @@ export interface CoreView {
   readonly leader: ReplicaId | null;
   /** The ballot this replica leads or campaigns in, as text, or null. */
   readonly ballot: string | null;
-  /** Round of the highest ballot this replica promised (maxBal), for a gauge. */
-  readonly promisedRound: number;
+  /** The highest ballot this replica promised (maxBal), as text, for display only. */
   readonly promised: string;
+  /**
+   * The same ballot, field by field: what decisions read (its round for a gauge, its owner for
+   * the step-down cause), never the displayed text.
+   */
+  readonly promisedBallot: Ballot;
   /** Own clock reading until which a leader's lease holds, or null (not leader). */
   readonly leaseUntil: number | null;
   /** Slots 1..executedSlot are executed. */
@@ -83,7 +87,7 @@ export interface MembershipView {
 /** What the metrics compare a batch's state on with the previous one's. */
 export type BatchMetricsView = Pick<
   CoreView,
-  "role" | "leader" | "ballot" | "promised" | "leaseUntil" | "executedSlot"
+  "role" | "leader" | "ballot" | "promised" | "promisedBallot" | "leaseUntil" | "executedSlot"
 >;
 
 /**

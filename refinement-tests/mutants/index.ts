@@ -11,6 +11,7 @@ import { grantIgnored } from "./grant-ignored.ts";
 import { grantTooShort } from "./grant-too-short.ts";
 import { leaseFromFreshestGrant } from "./lease-from-freshest-grant.ts";
 import { phase2aIgnoresVotes } from "./phase2a-ignores-votes.ts";
+import { lapsedLeaderHolds } from "./lapsed-leader-holds.ts";
 import { learnAnyVote } from "./learn-any-vote.ts";
 import { leaseFromReceipt } from "./lease-from-receipt.ts";
 import { leaseReadBeforePendingPhase1 } from "./lease-read-before-pending-phase1.ts";
@@ -73,6 +74,8 @@ export const mutants: readonly Mutant[] = [
   electionTimeoutWithinLease,
   // Rule L6 for a candidate: a self-grant that refuses higher ballots (a liveness bug under load).
   selfGrantKept,
+  // Rule L6 for a leader whose lease lapsed: a self-grant that refuses the candidates a round trip longer.
+  lapsedLeaderHolds,
   // Leases across membership changes.
   leaseReadBeforePendingPhase1,
   retiringVoterNeverCampaigns,

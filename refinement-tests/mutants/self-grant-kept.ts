@@ -10,6 +10,7 @@
  * together round after round, by the liveness phase's stalls (`livenessStallMsMax`, regression
  * world-candidates-refuse-one-another-under-load).
  */
+import { defaultRules } from "../../impl/core/testing/index.ts";
 import type { ExplorerBounds, Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
@@ -29,7 +30,11 @@ export const selfGrantKept: Mutant = {
   description: "a candidate keeps its self-grant on meeting a higher ballot, so candidates refuse one another",
   expectedCatch: ["LivenessElectionRace", "LivenessLeaseholder", "Liveness"],
   mode: "liveness",
-  step: withRules({ candidateYields: () => false }),
+  // The leader half of the rule (a leader whose lease lapsed yields) is kept: lapsed-leader-holds breaks that one.
+  step: withRules({
+    yieldsToHigherBallot: (rules, role, ballot, now) =>
+      role._tag === "leader" && defaultRules.yieldsToHigherBallot(rules, role, ballot, now),
+  }),
   explore: race(0),
   exploreWith: { 5: race(64), 7: race(64) },
 };

@@ -5,12 +5,17 @@
  * is refused rather than replayed in part. TraceExplainedByCore: an event the core asserts on is
  * reported, not thrown.
  */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { compactRecords } from "../../impl/core/testing/index.ts";
 import { snapshottingCluster } from "../../impl/core/testing/cluster.ts";
-import type { KvRecord } from "../../impl/runtime/core-adapter.ts";
+import { kvCodecs, type KvRecord } from "../../impl/runtime/core-adapter.ts";
+import { TraceWriter } from "../../impl/runtime/trace.ts";
 import { checkRecoveries, matchedPrefix } from "./trace-checks.ts";
 import {
+  readTraceLives,
   releasedAfter,
   replayLives,
   type LifeSummary,
@@ -179,5 +184,34 @@ describe("a batch that waited for values read back from the store", () => {
     expect(releasedAfter(batches([], [send("CatchUpReply")]), 0)).toBe(true);
     // Only what comes after the batch counts.
     expect(releasedAfter(batches([reply], [send("Accept")]), 0)).toBe(false);
+  });
+});
+
+describe("a trace line torn by a kill", () => {
+  /** A trace file whose first life was killed in the middle of writing a line, then restarted. */
+  function tornThenRestarted(): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-torn-trace-"));
+    const file = path.join(dir, "replica-1.trace.jsonl");
+    new TraceWriter(file, 1, kvCodecs, "first", { members: [1, 2, 3] }).close();
+    // The kill: half a line, no newline.
+    fs.appendFileSync(file, '{"seq":1,"replica":1,"now":12,"type":"ev');
+    const second = new TraceWriter(file, 1, kvCodecs, "second", { members: [1, 2, 3] });
+    second.commit(20, 0, 0, 1);
+    second.close();
+    return file;
+  }
+
+  it("starts the next life on a line of its own, so the torn line is told apart", () => {
+    const lives = readTraceLives(tornThenRestarted());
+    expect(lives.map((l) => [l.incarnation, l.tornLine, l.lines.length])).toEqual([
+      ["first", true, 0],
+      ["second", false, 1],
+    ]);
+  });
+
+  it("still refuses a line that is not JSON in the middle of a life", () => {
+    const file = tornThenRestarted();
+    fs.appendFileSync(file, 'not json\n{"seq":2,"replica":1,"now":30,"type":"synced","durableSeq":0}\n');
+    expect(() => readTraceLives(file)).toThrow(/line 5 is not JSON/);
   });
 });

@@ -27,7 +27,7 @@ export const ruleCatalog: Readonly<
   leaseExpiry: { label: "L2", file: "docs/impl.md", find: "**L2, the leader's lease.**" },
   grantCountedFrom: { label: "L2", file: "docs/impl.md", find: "**L2, the leader's lease.**" },
   canServeLeaseRead: { label: "L3", file: "docs/impl.md", find: "**L3, reads after phase 1.**" },
-  candidateYields: {
+  yieldsToHigherBallot: {
     label: "L6",
     file: "docs/impl.md",
     find: "**L6, a self-grant dies with its campaign or leadership.**",
