@@ -81,6 +81,7 @@ export const sometimesRequired = [
   "sometimes: corrupted state transfer refused",
   "sometimes: state transfer resumed by asking again for a lost chunk",
   "sometimes: log truncated past the snapshot before last (the log's tail)",
+  "sometimes: retry answered from a session that came by state transfer",
   // The leader's own vote counted only once durable: two followers choose without it.
   "sometimes: slot chosen without the leader's own vote",
   "world: crash before the leader's own vote was durable",

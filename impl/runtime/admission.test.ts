@@ -399,3 +399,40 @@ describe("an answer sent while the body is still uploading", () => {
     expect(await response.json()).toMatchObject({ code: "overloaded" });
   });
 });
+
+describe("admission of a compare-and-swap of two large values", () => {
+  const MiB = 1024 * 1024;
+  const held: ((result: ClientResult<KvOutput>) => void)[] = [];
+  const admission = new Admission({ requestsInFlightMax: 8, bytesInFlightMax: 3 * MiB });
+  let server = { port: 0, token: "", close: (): Promise<void> => Promise.resolve() };
+
+  beforeAll(async () => {
+    server = await startServer(admission, held);
+  });
+  afterAll(async () => {
+    for (const resolve of held.splice(0)) resolve({ _tag: "ok", output: { _tag: "ok" } });
+    await server.close();
+  });
+
+  const send = (method: string, body: string): Promise<Response> =>
+    fetch(`http://127.0.0.1:${server.port}/v1/kv/k`, {
+      method,
+      headers: { Authorization: `Bearer ${server.token}`, "Content-Type": "application/json" },
+      body,
+    });
+
+  it("holds the whole body of a swap in the bytes in flight, both values, so a large put beside it waits", async () => {
+    const cas = JSON.stringify({ op: "cas", expected: "a".repeat(MiB), value: "b".repeat(MiB) });
+    const swap = send("POST", cas);
+    for (let i = 0; i < 200 && held.length < 1; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(held.length).toBe(1);
+    expect(admission.depths).toMatchObject({ requests: 1, bytes: Buffer.byteLength(cas) });
+    // 2 MiB of swap and 1 MiB of put would pass the 3 MiB bound: refused before its body is read.
+    const put = await send("PUT", JSON.stringify({ value: "c".repeat(MiB) }));
+    expect(put.status).toBe(429);
+    expect(((await put.json()) as { message: string }).message).toMatch(/2097\d+ bytes of requests in flight/);
+    held.shift()!({ _tag: "ok", output: { _tag: "cas", swapped: true, current: "b".repeat(MiB) } });
+    expect((await swap).status).toBe(200);
+    expect(admission.depths).toMatchObject({ requests: 0, bytes: 0 });
+  });
+});

@@ -205,7 +205,7 @@ describe("binary codec", () => {
     );
   });
 
-  it("picks a union member by its tag, and by guard only among members that share the tag", () => {
+  it("picks a union member by its tag, then by the field only it requires, and by guard only when neither tells", () => {
     const records = binaryCodec(kvRecordSchema);
     // The encoder trusts its input: a vote is a vote by its tag, its commands are not checked here
     // (seq 0 is out of range), and the decoder refuses them, naming the field.
@@ -218,14 +218,24 @@ describe("binary codec", () => {
     expect(Either.flip(records.decode(records.encode(vote)))).toEqual(
       Either.right(expect.stringMatching(/^message\.value\.commands\[0\]/) as string),
     );
-    // The two kinds of chosen record share their tag: each is told apart by its own guard.
+    // The two kinds of chosen record share their tag: each is told apart by the field only it
+    // requires (`ballot`, `value`).
     const byBallot: KvRecord = { _tag: "chosen", slot: 4, ballot: { round: 2, replica: 1 } };
     const byValue: KvRecord = { _tag: "chosen", slot: 4, value: { _tag: "noop" } };
     for (const record of [byBallot, byValue])
       expect(records.decode(records.encode(record))).toEqual(Either.right(record));
     expect(records.encode(byBallot)[0]).not.toBe(records.encode(byValue)[0]);
-    // A value no member takes is refused by the encoder.
+    // So no guard runs over the value: like a vote's, a chosen value's commands are not checked
+    // here (a guard would have refused seq 0), and the decoder refuses them, naming the field.
+    const unchecked = { _tag: "chosen", slot: 4, value: vote.value } as const satisfies KvRecord;
+    expect(Either.flip(records.decode(records.encode(unchecked)))).toEqual(
+      Either.right(expect.stringMatching(/^message\.value\.commands\[0\]/) as string),
+    );
+    // A value that holds neither field, or both, is left to the guards, in order: no member takes
+    // the first, the chosen value's (which ignores excess fields) takes the second.
     expect(() => records.encode({ _tag: "chosen", slot: 4 } as unknown as KvRecord)).toThrow(/no member of the union/);
+    const both = { ...byBallot, value: { _tag: "noop" } } as unknown as KvRecord;
+    expect(records.decode(records.encode(both))).toEqual(Either.right(byValue));
     expect(() => records.encode({ _tag: "elected" } as unknown as KvRecord)).toThrow(/no member of the union/);
   });
 

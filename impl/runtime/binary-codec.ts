@@ -368,8 +368,12 @@ function structOf(ast: SchemaAST.AST): SchemaAST.TypeLiteral | null {
 /**
  * How the encoder picks a union's member: by a field every member fixes to a literal (`_tag`,
  * `op`), and where several members share that literal (a record's two kinds of `chosen`), by the
- * Schema guard (Schema.is) of each of those, in order; else by every member's guard, in order. A
- * guard checks the whole value (every command of a batch): the literal spares the others' guards.
+ * field that only one of those requires (`value`, `ballot`) when the value holds exactly one such
+ * field, else by the Schema guard (Schema.is) of each of those, in order; else by every member's
+ * guard, in order. A guard checks the whole value (every command of a batch, through effect's
+ * parser), and the encoder, which trusts its input, ran it twice per value (for the size, then the
+ * bytes): a third of the storage thread's JavaScript per small write went to the `chosen` record's
+ * guards (docs/performance.md, "The encoder's union guards").
  */
 function memberOf(ast: SchemaAST.Union): (value: unknown) => number {
   const structs = ast.types.map(structOf);
@@ -388,7 +392,22 @@ function memberOf(ast: SchemaAST.Union): (value: unknown) => number {
         [...byLiteral].map(([literal, members]): [unknown, (value: unknown) => number] => {
           if (members.length === 1) return [literal, () => members[0]!];
           const guards = members.map((i) => [i, guard(i)] as const);
-          return [literal, (value) => guards.find(([, is]) => is(value))?.[0] ?? -1];
+          const byGuard = (value: unknown): number => guards.find(([, is]) => is(value))?.[0] ?? -1;
+          const own = ownFields(members.map((i) => structs[i]!));
+          if (own === null) return [literal, byGuard];
+          return [
+            literal,
+            (value) => {
+              const o = value as Record<string, unknown>;
+              let found = -1;
+              for (const [k, field] of own.entries()) {
+                if (o[field] === undefined) continue;
+                if (found >= 0) return byGuard(value);
+                found = k;
+              }
+              return found < 0 ? byGuard(value) : members[found]!;
+            },
+          ];
         }),
       );
       return (value) => pick.get((value as Record<string, unknown>)[name])?.(value) ?? -1;
@@ -408,6 +427,24 @@ function memberOf(ast: SchemaAST.Union): (value: unknown) => number {
   }
   const guards = ast.types.map((_, i) => guard(i));
   return (value) => guards.findIndex((is) => is(value));
+}
+
+/**
+ * For structs that share their literal: for each, a field it requires that none of the others
+ * declares at all (null when one has none), so that which of them a value is can be read from the
+ * fields it holds.
+ */
+function ownFields(structs: readonly SchemaAST.TypeLiteral[]): string[] | null {
+  const own = structs.map((s, i) => {
+    const field = s.propertySignatures.find(
+      (p) =>
+        !p.isOptional &&
+        typeof p.name === "string" &&
+        structs.every((other, j) => j === i || !other.propertySignatures.some((q) => q.name === p.name)),
+    );
+    return typeof field?.name === "string" ? field.name : null;
+  });
+  return own.every((f) => f !== null) ? own : null;
 }
 
 function unionNode(ast: SchemaAST.Union, seen: Map<SchemaAST.AST, Node>): Node {

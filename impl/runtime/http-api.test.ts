@@ -24,7 +24,7 @@ import type { Submission } from "./driver.ts";
 import fs from "node:fs";
 import path from "node:path";
 import { applyChange } from "../core/configuration.ts";
-import { bodyBytesMaxDefault, createHttpServer, plainPut } from "./http-api.ts";
+import { bodyBytesMaxDefault, createHttpServer, plainPut, postBodyBytesMax } from "./http-api.ts";
 import { silentLogger } from "./log.ts";
 import { tempDir } from "./testing.ts";
 import { roles, type Role } from "./access.ts";
@@ -425,6 +425,54 @@ describe("HTTP API: the value limit, 1 MiB of UTF-8, one answer for every operat
     const alone = await call("POST", "/v1/kv/big", JSON.stringify({ op: "append", value: near("\u00e9", 2, 2) }));
     expect(alone).toMatchObject(tooLarge(valueBytesMax + 2));
     expect(alone.json?.message).toMatch(/^append refused: the appended text alone is 1048578 bytes of UTF-8/);
+    expect(submissions.length).toBe(before);
+  });
+
+  it("takes a compare-and-swap of two values of 1 MiB each, its body counted whole, and refuses one past twice the limit", async () => {
+    forced = undefined;
+    const old = near("\u20ac", 3, 0);
+    const next = near("\u00e9", 2, 0);
+    expect(await call("PUT", "/v1/kv/big", JSON.stringify({ value: old }))).toMatchObject({ status: 200 });
+    const body = JSON.stringify({ op: "cas", expected: old, value: next });
+    expect(Buffer.byteLength(body)).toBeGreaterThan(bodyBytesMaxDefault);
+    const before = submissions.length;
+    const length = { "Content-Length": String(Buffer.byteLength(body)) };
+    const cas = await call("POST", "/v1/kv/big", body, length);
+    expect(cas).toMatchObject({ status: 200, json: { swapped: true } });
+    expect(kvGet(state, "big") === next).toBe(true);
+    // Back again, its body sent without a length (chunked).
+    const back = await call("POST", "/v1/kv/big", JSON.stringify({ op: "cas", expected: next, value: old }));
+    expect(back).toMatchObject({ status: 200, json: { swapped: true } });
+    // The driver (and its batches) count the whole body, both values: as declared, or at the POST limit.
+    expect(submissions.slice(before).map((s) => s.bytes)).toEqual([
+      Buffer.byteLength(body),
+      postBodyBytesMax(bodyBytesMaxDefault),
+    ]);
+    // An expected value past the limit can equal no value the store holds: refused, nothing proposed.
+    const over = await call("POST", "/v1/kv/big", JSON.stringify({ op: "cas", expected: near("a", 1, 1), value: "v" }));
+    expect(over).toMatchObject(tooLarge(valueBytesMax + 1));
+    expect(over.json?.message).toBe(
+      "compare-and-swap refused: the expected value is 1048577 bytes of UTF-8, above the value limit of 1048576 bytes; nothing changed",
+    );
+    // Past twice the body limit: 413 before it is decoded.
+    const padded = `${JSON.stringify({ op: "cas", expected: old, value: next })}${" ".repeat(postBodyBytesMax(bodyBytesMaxDefault))}`;
+    expect(await call("POST", "/v1/kv/big", padded)).toMatchObject({ status: 413, json: { code: "too-large" } });
+    expect(submissions.length).toBe(before + 2);
+    expect(kvGet(state, "big") === old).toBe(true);
+  });
+
+  it("keeps an append's body within the body limit: a POST may be larger only for the second value of a swap", async () => {
+    forced = undefined;
+    const before = submissions.length;
+    // One value of 1 MiB, then padding past the body limit: a PUT body so large is refused, so is this.
+    const padded = `${JSON.stringify({ op: "append", value: near("a", 1, 0) })}${" ".repeat(8192)}`;
+    const append = await call("POST", "/v1/kv/big", padded);
+    expect(append).toMatchObject({ status: 413, json: { code: "too-large" } });
+    expect(append.json?.message).toBe(
+      `an append's body of ${Buffer.byteLength(padded)} bytes exceeds the limit of ${bodyBytesMaxDefault} bytes (only a compare-and-swap, which carries two values, may send up to ${postBodyBytesMax(bodyBytesMaxDefault)})`,
+    );
+    const put = await call("PUT", "/v1/kv/big", `${JSON.stringify({ value: "v" })}${" ".repeat(bodyBytesMaxDefault)}`);
+    expect(put).toMatchObject({ status: 413, json: { code: "too-large" } });
     expect(submissions.length).toBe(before);
   });
 });

@@ -38,6 +38,25 @@ import { TurnBudget } from "./turn-budget.ts";
 
 /** Default largest request body, in bytes: a 1 MiB value plus JSON framing. */
 export const bodyBytesMaxDefault = 1024 * 1024 + 4096;
+
+/**
+ * The largest body of a key-value POST, whose compare-and-swap carries two values (the expected
+ * one and the new one), each of which may be as large as a PUT's: twice the body limit `limit`
+ * (by default two 1 MiB values, each with its share of framing). An append carries one value, and
+ * a POST body above `limit` that turns out to be an append is refused as a PUT body would be.
+ */
+export function postBodyBytesMax(limit: number): number {
+  return 2 * limit;
+}
+
+/**
+ * The body limit of `request`: {@link postBodyBytesMax} for a key-value POST, else `limit`. Read
+ * off the request target as sent (an absolute-form target gets `limit` here, and its route's limit
+ * where the route is known).
+ */
+function bodyLimitOf(request: http.IncomingMessage, limit: number): number {
+  return request.method === "POST" && (request.url ?? "").startsWith(kvPrefix) ? postBodyBytesMax(limit) : limit;
+}
 /** Prefix of the key-value routes; the rest of the path (percent-decoded) is the key. */
 export const kvPrefix = "/v1/kv/";
 
@@ -550,11 +569,22 @@ function overLimitText(length: number, limit: number): string {
  * surrogate as 3 bytes; spec/kv.test.ts checks they agree).
  */
 function refuseValueOverLimit(op: "put" | "cas" | "append", key: string, value: string): void {
+  refuseOverLimit(op, key, value, op === "append" ? "the appended text alone is" : "the value would be");
+}
+
+/**
+ * Refuse (413 `value-too-large`) a compare-and-swap whose expected value is longer than the value
+ * limit: no value the store holds can equal it, and it would cost a slot of the log to learn that.
+ */
+function refuseExpectedOverLimit(key: string, expected: string): void {
+  refuseOverLimit("cas", key, expected, "the expected value is");
+}
+
+function refuseOverLimit(op: "put" | "cas" | "append", key: string, value: string, what: string): void {
   // A code unit takes at most 3 bytes: a value of at most a third of the limit in code units fits.
   if (value.length * 3 <= valueBytesMax) return;
   const length = Buffer.byteLength(value, "utf8");
   if (length <= valueBytesMax) return;
-  const what = op === "append" ? "the appended text alone is" : "the value would be";
   refuse(413, "value-too-large", `${opName(op)} refused: ${what} ${overLimitText(length, valueBytesMax)}`, {
     key,
     length,
@@ -582,7 +612,15 @@ async function inputOf(
     refuseValueOverLimit("put", key, body.value);
     candidate = { _tag: "put", key, value: body.value };
   } else if (method === "POST") {
-    const body = decodeWith(PostBody, parseBody(await readBody(request, limit, arrivalMs)), "POST body");
+    const bytes = await readBody(request, postBodyBytesMax(limit), arrivalMs);
+    const body = decodeWith(PostBody, parseBody(bytes), "POST body");
+    if (body.op === "append" && bytes.length > limit)
+      refuse(
+        413,
+        "too-large",
+        `an append's body of ${bytes.length} bytes exceeds the limit of ${limit} bytes (only a compare-and-swap, which carries two values, may send up to ${postBodyBytesMax(limit)})`,
+      );
+    if (body.op === "cas" && body.expected !== null) refuseExpectedOverLimit(key, body.expected);
     refuseValueOverLimit(body.op, key, body.value);
     candidate =
       body.op === "cas"
@@ -882,7 +920,8 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
       const answer = refusal ?? { status: 500, code: "internal", message: "internal error; see the replica's log" };
       const unread = hasBody(request) && !request.complete;
       // A body that may be long or slow is not read on: answer, then close without a reset.
-      const close = answer.status === 413 || answer.status === 408 || (unread && !drainable(request, limit));
+      const close =
+        answer.status === 413 || answer.status === 408 || (unread && !drainable(request, bodyLimitOf(request, limit)));
       if (unread) closeWithoutReset(request, response);
       send(
         response,
@@ -997,7 +1036,9 @@ async function handle(
     const key = keyOfPath(url.pathname);
     const consistency = consistencyOf(url, method);
     const session = sessionOf(request);
-    const bytes = method === "PUT" || method === "POST" ? declaredBytes(request, limit) : 0;
+    // Admission counts a body at what it declares, or at its route's limit: a POST's is twice a PUT's.
+    const bodyLimit = method === "POST" ? postBodyBytesMax(limit) : limit;
+    const bytes = method === "PUT" || method === "POST" ? declaredBytes(request, bodyLimit) : 0;
     const ticket = admit(options.admission, request, bytes);
     try {
       const input = await inputOf(request, key, limit, options.bodyArrivalMs);

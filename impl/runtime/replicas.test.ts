@@ -90,6 +90,19 @@ describe("three replica processes", () => {
       note(
         `20 sequential linearizable reads at the leader: ${((performance.now() - readsStarted) / 20).toFixed(1)} ms per read`,
       );
+      // A swap of one 1 MiB value for another: a body of two values, replicated and executed whole.
+      const [large, larger] = ["x".repeat(1024 * 1024), "y".repeat(1024 * 1024)];
+      expect((await client.call("PUT", keyPath("large"), { value: large }, newSession())).status).toBe(200);
+      const swap = await client.call(
+        "POST",
+        keyPath("large"),
+        { op: "cas", expected: large, value: larger },
+        newSession(),
+      );
+      expect(swap.status, JSON.stringify(swap.body).slice(0, 200)).toBe(200);
+      expect(swap.body.swapped).toBe(true);
+      expect((await client.call("GET", keyPath("large"))).body.value === larger).toBe(true);
+      acknowledged.set("large", larger);
       // Leadership may move under load (a slow event loop misses a lease renewal): ask again.
       leader = await cluster().waitForLeader(30_000);
       const follower = leader === 1 ? 2 : 1;
