@@ -4,14 +4,17 @@
  * values, or a burst of concurrent 1 MiB PUTs), sampling every member's RSS (and its anonymous
  * and file-backed parts) every 250 ms and, at the end, the main thread's V8 heap from each
  * member's metrics, and the leadership changes and campaigns during the point (a point with a
- * leadership change is no result: its peak mixes a burst with an election and a catch-up).
+ * leadership change is no result: its peak mixes a burst with an election and a catch-up), and the
+ * messages the members dropped over the point, by reason (a resend held back, backpressure).
  * Nothing here asserts a number; `--json` prints every sample.
  *
- *   npx tsx bench/memory.ts -- [--point write|read|burst] [--clients N] [--seconds S] [--no-values-at-rest] [--json]
+ *   npx tsx bench/memory.ts -- [--point write|read|burst] [--clients N] [--seconds S] [--no-values-at-rest]
+ *     [--lease-ms N] [--json]
  */
 import fs from "node:fs";
 import { benchFlags } from "./lib/flags.ts";
 import { Http1Connection } from "./lib/http1.ts";
+import { leaseCore } from "./lib/lease-thresholds.ts";
 import { runLoad } from "./lib/load.ts";
 import { loadAverage, progressOf } from "./lib/report.ts";
 import { cpuMs, metricSum, OursCluster, rssBytes, threadCpuMs } from "./lib/systems.ts";
@@ -31,6 +34,9 @@ options:
   --warmup S     seconds of 16 writers, then 16 readers, first (default 10)
   --request-bytes-in-flight-max B  the replicas' admission limit on request bodies held at once
                  (default: the replicas' own, 16 MiB)
+  --lease-ms N   the replicas' leaseMs, with election timeouts from 4/3 to 2 times it, as
+                 bench/burst.ts sets them: a longer lease keeps the leader through a point on a
+                 busy machine (default: the core's, 300 ms)
   --no-values-at-rest  keep executed values in the replicas' memory (valuesAtRest false), as
                  before they rested in the store (default: at rest, as replicas run)
   --json         print every sample as JSON
@@ -44,6 +50,7 @@ const flags = benchFlags(
     rounds: { type: "string", default: "3" },
     warmup: { type: "string", default: "10" },
     "no-values-at-rest": { type: "boolean", default: false },
+    "lease-ms": { type: "string", default: "" },
     "request-bytes-in-flight-max": { type: "string", default: "" },
     json: { type: "boolean", default: false },
   },
@@ -54,7 +61,9 @@ const clients = Number(flags.clients);
 const seconds = Number(flags.seconds);
 const rounds = Number(flags.rounds);
 const warmupMs = Number(flags.warmup) * 1000;
+const leaseMs = flags["lease-ms"] === "" ? undefined : Number(flags["lease-ms"]);
 if (
+  (leaseMs !== undefined && !(Number.isInteger(leaseMs) && leaseMs >= 100 && leaseMs <= 60_000)) ||
   !["write", "read", "burst"].includes(point) ||
   !(Number.isInteger(clients) && clients >= 1 && clients <= 256) ||
   !(seconds >= 1 && seconds <= 300) ||
@@ -66,6 +75,17 @@ if (
 }
 
 const progress = progressOf("memory");
+
+/** Messages the members dropped, by reason (`paxos_lease_messages_dropped_total`), summed over `texts`. */
+function droppedByReason(texts: readonly string[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const text of texts)
+    for (const line of text.split("\n")) {
+      const match = /^paxos_lease_messages_dropped_total\{reason="([^"]+)"[^}]*\} (\S+)$/.exec(line);
+      if (match !== null) out.set(match[1]!, (out.get(match[1]!) ?? 0) + Number(match[2]));
+    }
+  return out;
+}
 
 /** RssAnon and RssFile of a process, in bytes (from /proc), or null. */
 function rssParts(pid: number | null): { anon: number; file: number } | null {
@@ -86,8 +106,9 @@ interface Peak {
 }
 
 const bytesInFlightMax = flags["request-bytes-in-flight-max"];
+const core = { ...(flags["no-values-at-rest"] ? { valuesAtRest: false } : {}), ...leaseCore(leaseMs) };
 const cluster = new OursCluster(
-  flags["no-values-at-rest"] ? { valuesAtRest: false } : undefined,
+  Object.keys(core).length === 0 ? undefined : core,
   undefined,
   bytesInFlightMax === "" ? [] : ["--request-bytes-in-flight-max", bytesInFlightMax],
 );
@@ -181,6 +202,7 @@ try {
   progress(`before the point: RSS ${[...before.values()].map((b) => (b / 2 ** 20).toFixed(0)).join(", ")} MB`);
   const cpuOf = (): number => cluster.members.reduce((sum, m) => sum + (cpuMs(cluster.pid(m)) ?? 0), 0);
   const leadershipBefore = await cluster.leadership();
+  const droppedBefore = droppedByReason(await cluster.metrics());
   const cpuBefore = cpuOf();
   const threadsBefore = cluster.members.map((m) => threadCpuMs(cluster.pid(m)) ?? new Map<string, number>());
   sampling = true;
@@ -215,6 +237,11 @@ try {
   const campaigns = leadershipAfter.campaigns - leadershipBefore.campaigns;
   const leaderAfter = await cluster.leader(10_000);
   const metrics = await cluster.metrics();
+  const dropped = Object.fromEntries(
+    [...droppedByReason(metrics)]
+      .map(([reason, n]) => [reason, n - (droppedBefore.get(reason) ?? 0)] as const)
+      .filter(([, n]) => n > 0),
+  );
   const heapMb = metrics.map((text) =>
     text === null ? null : metricSum(text, "paxos_lease_process_nodejs_heap_size_used_bytes") / 2 ** 20,
   );
@@ -230,6 +257,8 @@ try {
     campaigns,
     /** False when leadership moved during the point: its figures mix the load with an election. */
     result: leadershipChanges === 0 && campaigns === 0,
+    /** Messages the members dropped over the point, by reason (a resend held back, backpressure, ...). */
+    dropped,
     load: loadAverage(),
     members: cluster.members.map((m, i) => ({
       member: m,
@@ -246,6 +275,9 @@ try {
     process.stdout.write(
       `${point}, ${clients} ${point === "burst" ? "PUTs per burst" : "clients"}: ${outcome}; CPU (all members) ${cpuMsPerOp.toFixed(3)} ms per op; leader ${leader} -> ${leaderAfter ?? "none"}, ${leadershipChanges} leadership changes (${campaigns} campaigns) (load ${report.load})\n`,
     );
+    const drops = Object.entries(dropped);
+    if (drops.length > 0)
+      process.stdout.write(`  messages dropped: ${drops.map(([reason, n]) => `${n} ${reason}`).join(", ")}\n`);
     if (!report.result)
       process.stdout.write("  NOT A RESULT: leadership moved during the point; run it again on a quieter machine\n");
     for (const m of cluster.members) {

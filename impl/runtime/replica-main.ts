@@ -10,6 +10,7 @@
  * its links, keeps answering /status and GET /v1/members (role "removed"), refuses client
  * requests with 410, and marks its data directory so that it is never started again.
  */
+import { AcceptResendHold } from "./accept-hold.ts";
 import { CatchUpHold } from "./catch-up-hold.ts";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
@@ -17,7 +18,7 @@ import path from "node:path";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ClientResult, MemberAddress, ReplicaId } from "../core/index.ts";
-import { executionPending, membershipUnsettled } from "../core/index.ts";
+import { executionPending, membershipUnsettled, valueBytes } from "../core/index.ts";
 import { precheckMemberRequest } from "./member-precheck.ts";
 import { Admission, driverRequestsPendingMax, httpConnectionsMaxDefault, type AdmissionOptions } from "./admission.ts";
 import type { MonotonicClock } from "./clock.ts";
@@ -161,6 +162,7 @@ class ReplicaProcess implements RunningReplica {
   private readonly events: RecentEvents;
   private readonly peerExecuted = new Map<ReplicaId, number>();
   private readonly catchUpHold: CatchUpHold;
+  private readonly acceptHold: AcceptResendHold;
   private readonly advertiseHttp: string;
   private readonly startedAtMs: number;
   /** The view as of the last batch that changed its role, leader, ballot or membership (see `afterBatch`). */
@@ -233,6 +235,9 @@ class ReplicaProcess implements RunningReplica {
     this.storage = opened.storage;
     this.records = opened.records;
     this.catchUpHold = new CatchUpHold(config.heartbeatIntervalMs, config.electionTimeoutMsMin);
+    // Resends of Accepts of 64 KiB of values or more wait while the first copy may still arrive:
+    // a quiet spell of one election timeout lets them go, and none waits more than eight.
+    this.acceptHold = new AcceptResendHold(config.electionTimeoutMsMin, 8 * config.electionTimeoutMsMin, 64 * 1024);
     const incarnation = randomBytes(8).toString("hex");
     // The clock's injected skew (test-only; 1 and 0 otherwise) lets trace validation map readings to true time.
     const header = {
@@ -391,8 +396,19 @@ class ReplicaProcess implements RunningReplica {
           this.metrics.messagesDropped.inc({ reason: "catch-up-while-streaming" });
           return false;
         }
+        const nowMs = this.options.clock.nowMs();
+        const acceptBytes = message._tag === "Accept" ? valueBytes(message.value) : 0;
+        if (
+          message._tag === "Accept" &&
+          this.acceptHold.hold(to, message, acceptBytes, this.transport.linkGeneration(to), nowMs)
+        ) {
+          this.metrics.messagesDropped.inc({ reason: "accept-resend-in-flight" });
+          return false;
+        }
         const sent = this.transport.send(to, message, wireId);
         if (sent) this.metrics.messagesSent.inc({ to: String(to) });
+        if (sent && message._tag === "Accept")
+          this.acceptHold.sent(to, message, acceptBytes, this.transport.linkGeneration(to), nowMs);
         if (message._tag === "Heartbeat")
           this.metrics.heartbeatHold.observe(Math.max(0, this.options.clock.nowMs() - message.sentAt) / 1000);
         if (timeline !== null && (message._tag === "Accept" || message._tag === "Accepted"))
@@ -560,6 +576,7 @@ class ReplicaProcess implements RunningReplica {
       onMessage: (from, message, wireId, senderIncarnation, bytes) => {
         this.metrics.messagesReceived.inc({ from: String(from), type: kvAdapter.messageType(message) });
         this.timeHeartbeat(from, message);
+        if (message._tag === "Accepted") this.acceptHold.acknowledged(from, message.slot, this.options.clock.nowMs());
         const executed = kvAdapter.peerExecutedSlot(message);
         if (executed !== undefined) this.peerExecuted.set(from, executed);
         if (timeline !== null && (message._tag === "Accept" || message._tag === "Accepted"))

@@ -318,6 +318,37 @@ describe("transport", () => {
     expect(a.transport.health()[0]!.reconnects).toBeGreaterThan(0);
   });
 
+  it("keeps a peer's link generation while its connections stay up, and changes it when they open again", async () => {
+    const ports = await freePorts(2);
+    const a = node(1, ports);
+    await a.transport.start();
+    expect(a.transport.linkGeneration(2)).toBe(0);
+    let b = node(2, ports);
+    await b.transport.start();
+    const bothUp = (): true | undefined => {
+      const health = a.transport.health()[0]!;
+      return health.outbound && health.bulk ? true : undefined;
+    };
+    await waitFor("both links up", bothUp, 10_000);
+    const first = a.transport.linkGeneration(2);
+    expect(first).toBeGreaterThan(0);
+    a.transport.send(2, { _tag: "ping", n: 1 }, 0);
+    await waitFor("delivery", () => (b.received.length === 1 ? true : undefined));
+    expect(a.transport.linkGeneration(2)).toBe(first);
+    // The peer restarts: what was on its connections is lost, and the new ones are another generation.
+    await b.transport.close();
+    open.splice(open.indexOf(b.transport), 1);
+    b = node(2, ports);
+    await b.transport.start();
+    await waitFor(
+      "links up again",
+      () => (a.transport.linkGeneration(2) > first && bothUp() ? true : undefined),
+      10_000,
+    );
+    a.transport.send(2, { _tag: "ping", n: 2 }, 1);
+    await waitFor("delivery after the restart", () => (b.received.length === 1 ? true : undefined));
+  });
+
   it("refuses a peer with the wrong secret, on both sides, and logs why", async () => {
     const ports = await freePorts(2);
     const a = node(1, ports);

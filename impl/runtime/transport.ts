@@ -254,6 +254,8 @@ interface OutboundLink {
   attempt: number;
   timer: NodeJS.Timeout | null;
   reconnects: number;
+  /** When it last opened, as a count of connections this transport opened (0: never). */
+  opened: number;
 }
 
 /** An inbound connection admitted to its handshake. */
@@ -294,6 +296,8 @@ export class Transport<M> {
   private lastMessage: M | undefined = undefined;
   private lastEncoded: Buffer = Buffer.alloc(0);
   private closed = false;
+  /** Outbound connections opened so far (see `linkGeneration`). */
+  private linksOpened = 0;
   /** Decoding of bulk frames, at most about 1 MiB per event-loop turn (impl/runtime/turn-budget.ts). */
   private readonly bulkTurns = new TurnBudget();
   private readonly frameBytesMax: number;
@@ -523,6 +527,16 @@ export class Transport<M> {
   bulkHeardMsAgo(peer: ReplicaId): number | null {
     const last = this.peerRecords.get(peer)?.lastBulkMs ?? null;
     return last === null ? null : Math.max(0, this.options.clock.nowMs() - last);
+  }
+
+  /**
+   * A number that grows whenever one of our connections to `peer` opens again (0: none opened): a
+   * message handed to the transport at one generation is still on its way, or delivered, as long as
+   * the generation stays the same (a dropped connection loses what it held, and its replacement
+   * changes the generation).
+   */
+  linkGeneration(peer: ReplicaId): number {
+    return (this.links.get(peer)?.opened ?? 0) + (this.bulkLinks.get(peer)?.opened ?? 0);
   }
 
   /** What a peer told us about itself in its last handshake (its HTTP address), if anything. */
@@ -830,6 +844,7 @@ export class Transport<M> {
       attempt: 0,
       timer: null,
       reconnects: 0,
+      opened: 0,
     });
     const links = [link("control"), link("bulk")];
     this.links.set(peer, links[0]!);
@@ -997,6 +1012,7 @@ export class Transport<M> {
         clearTimeout(timer);
         link.ready = true;
         link.attempt = 0;
+        link.opened = ++this.linksOpened;
         this.peerRecords.get(link.peer)!.info = frame.info;
         if (link.lane === "bulk") {
           this.options.log.debug(context, "opened the bulk connection to peer");
