@@ -81,6 +81,7 @@ export const sometimesRequired = [
   "sometimes: corrupted state transfer refused",
   "sometimes: state transfer resumed by asking again for a lost chunk",
   "sometimes: log truncated past the snapshot before last (the log's tail)",
+  "sometimes: retry answered from a session that came by state transfer",
   // The leader's own vote counted only once durable: two followers choose without it.
   "sometimes: slot chosen without the leader's own vote",
   "world: crash before the leader's own vote was durable",
@@ -91,11 +92,19 @@ export const sometimesRequired = [
 ] as const;
 
 /**
- * A rare state of the world's tuning 9 only (CheckQuorum counting the time the leader ran): its
- * CI campaign requires it (refinement-tests/suites.test.ts).
+ * A rare state of CheckQuorum counting the time the leader ran (every tuning but 9, which counts
+ * the clock): the CI safety campaign requires it, and tuning 9's must not reach it
+ * (refinement-tests/suites.test.ts).
  */
 export const keptAcrossOwnStall =
   "sometimes: leader kept leading across a stall of its own (CheckQuorum counts time run)";
+
+/**
+ * Rule L6's leader half at work: a leader whose lease had lapsed met a higher ballot and helped it
+ * in the same step (impl/core/lease.ts, `yieldsToHigherBallot`). The CI liveness campaign requires
+ * it (refinement-tests/suites.test.ts).
+ */
+export const lapsedLeaderGaveWay = "sometimes: leader whose lease lapsed gave way to a higher ballot at once";
 
 /** The rare states the liveness suites must reach as well. */
 export const sometimesRequiredInLiveness = [
@@ -366,6 +375,21 @@ export class WorldChecker<S, I, O> {
   }
 
   /**
+   * A leader whose lease had lapsed by its own clock helped a higher ballot's Prepare, Accept or
+   * Heartbeat in one step: it gave way (rule L6) rather than refuse with its self-grant.
+   */
+  private gaveWay(step: WorldStep<S, I, O>, before: ReplicaState<S, I, O> | null, after: ReplicaState<S, I, O>): void {
+    if (step.kind !== "event" || step.event !== "Receive" || before?.role._tag !== "leader") return;
+    const m = step.message;
+    if (m === undefined || (m._tag !== "Prepare" && m._tag !== "Accept" && m._tag !== "Heartbeat")) return;
+    if (this.view.rules.compareBallots(m.ballot, before.role.ballot) <= 0) return;
+    if (after.now < before.role.leaseUntil) return;
+    const grant = after.acceptor.grantTo;
+    if (after.role._tag === "follower" && this.view.rules.compareBallots(grant, m.ballot) === 0)
+      this.tally.add(lapsedLeaderGaveWay);
+  }
+
+  /**
    * A Prepare, Accept or Heartbeat that the replica helped (a grant to its ballot given or renewed):
    * NoDisruptionByRemoved, when the ballot's leader was removed.
    */
@@ -547,8 +571,9 @@ export class WorldChecker<S, I, O> {
       after.now >= checkQuorumOrigin(this.view.rules, after, after.role) + after.ctx.config.electionTimeoutMsMin
     )
       // A tick now would have stepped it down had CheckQuorum counted the clock (check-quorum.ts).
-      // Reached only with the option on: the world's tuning 9, whose CI campaign requires it.
+      // Reached only with the option on: every tuning but 9.
       this.tally.add(keptAcrossOwnStall);
+    this.gaveWay(step, before, after);
     if (before?.role._tag === "leader" && after.role._tag === "follower") {
       const next = configurationFor(after.learner.configs, after.learner.executedUpTo + 1);
       if (!next.voters.includes(after.ctx.config.self)) this.tally.add("sometimes: removed leader stepped down");

@@ -8,7 +8,7 @@
  * longer than an election timeout (a loaded machine, a SIGSTOP, a long GC) stepped down on its
  * first tick after the stall, before it could read the answers waiting in its sockets.
  *
- * On with the configuration's `checkQuorumCountsRunTime`, off by default; off, the clock counts. A
+ * On with the configuration's `checkQuorumCountsRunTime`, on by default; off, the clock counts. A
  * leader resumed after a stall longer than its lease still gives way at once to the followers that
  * campaigned meanwhile (rule L6, lease.ts `yieldsToHigherBallot`). It decides only when a leader
  * gives up leading by itself. It never lengthens a lease (rule L2 counts the

@@ -30,7 +30,7 @@ describe("Config", () => {
       batchCommandsMax: 128,
       batchBytesMax: 1_048_576,
       adaptiveBatching: false,
-      checkQuorumCountsRunTime: false,
+      checkQuorumCountsRunTime: true,
       valuesAtRest: false,
       checkpointIntervalSlots: 256,
       requestsPendingMax: 10_000,

@@ -165,15 +165,14 @@ const Fields = Schema.Struct({
    * core) does not count toward the election timeout after which it steps down for want of a
    * quorum. Its lease and every grant still count the clock, so this never lengthens a lease nor
    * lets an acceptor help another ballot sooner (proofs/leases.md, "CheckQuorum counts the time the
-   * leader ran"); it changes only when a cut-off leader gives up, later by its stalls. Default
-   * false, and the runtime's replicas leave it off for now: with it, when the followers' timers
-   * fire during the leader's stall, the leader refuses their Prepares with its self-grant and
-   * yields only on their Nacks, a round trip later, and the world's LivenessElectionRace check
-   * fails (docs/performance.md, "A flood of new connections, and CheckQuorum after the leader's
-   * own stall"). Without it a leader whose loop stalled past an election timeout steps down on its
-   * first tick after the stall, before it reads the answers waiting in its sockets.
+   * leader ran"); it changes only when a cut-off leader gives up, later by its stalls. When the
+   * followers' timers fire during the leader's stall, the resumed leader, its lease lapsed, gives
+   * way to their higher ballot at once (rule L6), so an election is no slower than counting the
+   * clock (docs/performance.md, "A flood of new connections, and CheckQuorum after the leader's
+   * own stall"). Default true. Off, a leader whose loop stalled past an election timeout steps
+   * down on its first tick after the stall, before it reads the answers waiting in its sockets.
    */
-  checkQuorumCountsRunTime: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  checkQuorumCountsRunTime: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   /**
    * Values at rest (impl/core/at-rest.ts): once a slot is executed, the log and the votes keep its
    * value only on disk when this replica's vote record holds it, and a Promise or CatchUpReply that

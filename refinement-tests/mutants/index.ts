@@ -34,6 +34,7 @@ import { selfGrantKept } from "./self-grant-kept.ts";
 import { alphaIgnored } from "./alpha-ignored.ts";
 import { snapshotDropsSessions } from "./snapshot-drops-sessions.ts";
 import { staleTransferInstalled } from "./stale-transfer-installed.ts";
+import { transferDropsSessions } from "./transfer-drops-sessions.ts";
 import { transferUnverified } from "./transfer-unverified.ts";
 import { truncateWithoutSnapshot } from "./truncate-without-snapshot.ts";
 import { truncatedPromiseCounted } from "./truncated-promise-counted.ts";
@@ -62,6 +63,7 @@ export const mutants: readonly Mutant[] = [
   staleTransferInstalled,
   transferUnverified,
   snapshotDropsSessions,
+  transferDropsSessions,
   alphaIgnored,
   retryByNumberAlone,
   retireWhenNotAMember,

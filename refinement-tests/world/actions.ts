@@ -234,15 +234,16 @@ export const profileArbitrary: fc.Arbitrary<Profile> = fc
     // Most runs start from the warm start alone; the rest from a targeted schedule that reaches
     // where membership changes, leases, snapshots and transfers meet (./preludes.ts).
     prelude: fc.oneof(
-      { arbitrary: fc.constant<Prelude>("none"), weight: 4 },
+      { arbitrary: fc.constant<Prelude>("none"), weight: 3 },
       { arbitrary: fc.constant<Prelude>("writes"), weight: 1 },
-      { arbitrary: fc.constant<Prelude>("learner"), weight: 1 },
+      { arbitrary: fc.constant<Prelude>("learner"), weight: 2 },
       { arbitrary: fc.constant<Prelude>("alpha"), weight: 2 },
       { arbitrary: fc.constant<Prelude>("leaderLost"), weight: 2 },
       { arbitrary: fc.constant<Prelude>("reelected"), weight: 3 },
       { arbitrary: fc.constant<Prelude>("restartInLease"), weight: 1 },
       { arbitrary: fc.constant<Prelude>("twoBallots"), weight: 2 },
-      { arbitrary: fc.constant<Prelude>("transfer"), weight: 1 },
+      { arbitrary: fc.constant<Prelude>("transfer"), weight: 2 },
+      { arbitrary: fc.constant<Prelude>("retryAfterTransfer"), weight: 1 },
     ),
     pick: fc.nat({ max: 63 }),
   })

@@ -69,6 +69,11 @@ export class Operator {
     this.hashed = null;
   }
 
+  /** Has the tool a change left to ask for (the step after an add, or the add again)? */
+  followingUp(): boolean {
+    return this.followUp !== null;
+  }
+
   /** Is a change due at true time `now` (`due` would ask for it, or end the follow-up)? */
   dueBy(now: number): boolean {
     return this.followUp !== null && now >= this.followUp.tryAt;

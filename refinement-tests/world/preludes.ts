@@ -19,11 +19,12 @@
  *                 healed: it lags behind the others' snapshots)
  *   learner       then a spare joins as a learner and catches up by state transfer, so that a
  *                 promote or replace asked by the random actions is accepted at once. With pick
- *                 bits 4 and 5 both set, the learner's hand-over instead (`learnerHandsOver`): a
- *                 follower is removed and crashes as soon as it knows, before any hand-over; the
- *                 leader removes itself and the other voter is replaced by the learner, in one
- *                 window; once the learner leads and the two voters retired, the removed replica
- *                 restarts knowing the learner only as one, and is handed over by it (rule R5)
+ *                 bit 5 set, the learner's hand-over instead (`learnerHandsOver`): once every
+ *                 voter follows the leader, a follower is removed and crashes as soon as it knows
+ *                 (its removal written out), before any hand-over; the leader removes itself and
+ *                 the other voter is replaced by the learner, in one window; once the learner
+ *                 leads and the two voters retired, the removed replica restarts knowing the
+ *                 learner only as one, and is handed over by it (rule R5)
  *   alpha         then a change of the voters (replace, remove, promote, or removing the leader,
  *                 by pick mod 4) is chosen and executed by the leader and its followers, and every
  *                 client asks the leader for a read: the actions start inside the alpha window, with
@@ -38,7 +39,8 @@
  *                 change (if any) comes back then, as its election timer fires. Where notices wait
  *                 (`World.noticesDelayed`) and no follower missed the change, the crash instead
  *                 lands after the leader answered a write on its followers' votes alone, its own
- *                 vote still unwritten
+ *                 vote still unwritten (at a slot where no snapshot is due: a first write takes
+ *                 such a slot, since persisting the snapshot would write the vote out first)
  *   reelected     then fault-free time until another replica leads and holds a lease (elected
  *                 inside the alpha window, its phase 1 started in the configuration of its first
  *                 slot with another one pending; with pick bit 1 the replica that joined is cut off
@@ -55,7 +57,7 @@
  * 3 voters before any prelude, the three that stand apart below too (bit 6 does so only before
  * the chain's).
  *
- * One prelude stands apart from that chain:
+ * The preludes below stand apart from that chain:
  *
  *   restartInLease  the leader is cut off from every follower but one, A (with 5 or 7 replicas:
  *                   but A and the next one or two, a bare quorum with it), so its lease rests on
@@ -97,9 +99,22 @@
  *                   corrupted transfer is refused whole by its digests, rule S2, and asked for
  *                   again). Random chunk faults land during a transfer in about one run in 1,000
  *                   with 5 replicas: this is where rule S2 is tested
+ *   retryAfterTransfer  snapshots x state transfer x client sessions: a client's write is executed
+ *                   and its reply lost (the client does not retry yet); the followers, in two
+ *                   halves (each a minority), crash in turn while the other clients write, until
+ *                   the leader's log is truncated past what they may know and its snapshot holds
+ *                   that write, and restart: each is caught up by state transfer, and holds the
+ *                   client's session as the installed snapshot brought it. The leader is lost (pick
+ *                   bit 0: it crashes, where notices wait after answering a write on its
+ *                   followers' votes alone; else it is cut off), another replica leads, and the
+ *                   client retries there: at once (pick bit 1) or once the new leader holds a lease.
+ *                   The session table must answer it; a replica whose transfer lost the sessions
+ *                   would execute it twice. Random faults got there in no run of 1,000: a replica
+ *                   caught up by transfer must lead, and be asked for a write executed before the
+ *                   snapshot
  */
 import type { ConfigChange } from "../../impl/core/index.ts";
-import { changeAllowed } from "../../impl/core/testing/index.ts";
+import { changeAllowed, compareBallots } from "../../impl/core/testing/index.ts";
 import type { ReconfigureKind } from "./actions.ts";
 import type { World } from "./world.ts";
 
@@ -114,6 +129,7 @@ export const preludes = [
   "restartInLease",
   "twoBallots",
   "transfer",
+  "retryAfterTransfer",
 ] as const;
 export type Prelude = (typeof preludes)[number];
 
@@ -144,6 +160,11 @@ export function runPrelude(world: World, prelude: Prelude, pick: number): void {
     transfer(world, pick);
     return;
   }
+  if (prelude === "retryAfterTransfer") {
+    world.note("prelude retryAfterTransfer: a retry reaches a leader whose session table came by state transfer");
+    retryAfterTransfer(world, pick);
+    return;
+  }
   // Pick bit 6 (drawn by the random suites in a third of their runs with 5 or 7 replicas, see
   // ./actions.ts; the explorer's preludes name it) first shrinks a cluster of
   // 5 or 7 to 3 voters, so that the prelude builds there the history it builds with 3 replicas
@@ -153,7 +174,7 @@ export function runPrelude(world: World, prelude: Prelude, pick: number): void {
     if (!shrinkToThree(world)) return;
     pick &= ~64;
   }
-  if (prelude === "learner" && (pick & 48) === 48) {
+  if (prelude === "learner" && (pick & 32) !== 0) {
     world.note("prelude learner: a removed voter down before its hand-over is handed over by the learner that leads");
     learnerHandsOver(world, pick);
     return;
@@ -218,8 +239,11 @@ function until(world: World, done: () => boolean, reading = false): boolean {
   return untilStepping(world, done, reading, reading ? 20 : world.tuning.heartbeatIntervalMs);
 }
 
-/** `until`, time going `stepMs` at a time. */
-function untilStepping(world: World, done: () => boolean, reading: boolean, stepMs: number): boolean {
+/**
+ * `until`, time going `stepMs` at a time. Client `spared` (if any) is never retried: its request
+ * stays unanswered for a prelude to retry later.
+ */
+function untilStepping(world: World, done: () => boolean, reading: boolean, stepMs: number, spared = -1): boolean {
   const start = world.trueTime;
   let sinceRetry = 0;
   while (!done()) {
@@ -233,7 +257,8 @@ function untilStepping(world: World, done: () => boolean, reading: boolean, step
     sinceRetry += stepMs;
     if (sinceRetry >= 100) {
       sinceRetry = 0;
-      world.retryAll();
+      if (spared < 0) world.retryAll();
+      else world.clients.forEach((c, i) => i !== spared && c.op !== null && world.apply({ t: "retry", c: i }));
     }
   }
   return true;
@@ -489,10 +514,21 @@ function answeredAheadOfOwnVote(world: World, leader: number): void {
   const before = world.counters.get(key) ?? 0;
   // Settle first (no time passing): an earlier slot's Accepted arriving in between would persist a
   // snapshot, a barrier that writes the own vote before the reply.
-  for (let i = 0; i < 16 && world.inFlight.length > 0; i++) world.deliverAll();
+  const settle = (): void => {
+    for (let i = 0; i < 16 && world.inFlight.length > 0; i++) world.deliverAll();
+  };
+  settle();
   const idle = world.clients.findIndex((c) => c.op === null);
   for (let c = 0; c < world.clients.length; c++) world.steerClient(c, leader);
-  if (idle >= 0) world.apply({ t: "submit", c: idle, op: { kind: "put", key: 0 } });
+  // Executing a slot at which a snapshot is due persists the snapshot, a barrier too: where the
+  // next slot is one, a first write takes it (answered as usual, no time passing).
+  const next = world.replicas[leader]!.state?.role;
+  if (idle >= 0 && next?._tag === "leader" && next.nextSlot % world.tuning.snapshotIntervalSlots === 0) {
+    world.apply({ t: "submit", c: idle, op: { kind: "put", key: 1 } });
+    for (let i = 0; i < 16 && world.clients[idle]!.op !== null; i++) world.deliverAll();
+    settle();
+  }
+  if (idle >= 0 && world.clients[idle]!.op === null) world.apply({ t: "submit", c: idle, op: { kind: "put", key: 0 } });
   world.deliverRequests();
   // Messages go before notices (`deliverOne`): the followers' votes come back first.
   for (let i = 0; i < 64 && (world.counters.get(key) ?? 0) === before; i++) if (!world.deliverOne()) return;
@@ -718,15 +754,32 @@ function twoBallots(world: World, pick: number): void {
  */
 function learnerHandsOver(world: World, pick: number): void {
   if (world.initialMembers.length > 3 && !shrinkToThree(world)) return;
-  if (!until(world, () => leaderState(world) !== null)) return;
+  // Every voter follows the leader first: one that still grants a rival of the election it lost
+  // refuses the leader's Accepts for a lease duration, would not learn its removal in time, and
+  // campaigns instead.
+  const following = (): boolean => {
+    const l = leaderState(world);
+    if (l === null || l.role._tag !== "leader") return false;
+    const ballot = l.role.ballot;
+    const voters = l.learner.configs[l.learner.configs.length - 1]!.voters;
+    return voters.every((id) => {
+      const s = world.replicas[id - 1]!.state;
+      return (
+        s !== null && compareBallots(s.acceptor.maxBal, ballot) === 0 && s.acceptor.grantTo.replica === ballot.replica
+      );
+    });
+  };
+  if (!until(world, following)) return;
   const leader = leaderState(world)!;
   const voters = leader.learner.configs[leader.learner.configs.length - 1]!.voters;
   if (voters.length !== 3) return;
   // The removed follower: the voter after the leader, or the one after that (bit 2). The add's
-  // follow-up replace names it too (`followUpAimed`), so that it is refused once the removal is
-  // chosen and the spare stays a learner.
+  // follow-up replace names it too, so that it is refused once the removal is chosen and the spare
+  // stays a learner: it names voter (aimed >> 2) mod 3 (`followUpAimed`), and bit 5 (which
+  // `farewell` asks for) and the bits above 5 count in that too, so bits 2-3 make up the rest.
   const k = (voters.indexOf(leader.ctx.config.self) + 1 + ((pick >> 2) & 1)) % 3;
-  const aimed = (pick & ~0b111100) | 32 | (k << 2);
+  const base = ((pick >> 6) << 4) | 8;
+  const aimed = (pick & ~0b111100) | 32 | (((((k - base) % 3) + 3) % 3) << 2);
   if (!learnerCaughtUp(world, aimed)) return;
   const removed = world.born().find((i) => world.replicas[i]!.id === voters[k])!;
   world.apply({ t: "reconfigure", kind: "remove", r: k });
@@ -736,7 +789,10 @@ function learnerHandsOver(world: World, pick: number): void {
     if (world.trueTime - start > phaseMsMax || world.replicas[removed]!.state === null) return;
     if (!world.deliverOne()) world.advance(20);
   }
-  if (world.replicas[removed]!.state!.removal!.handedOver) return;
+  // A millisecond passes first: the ticks write out the records that wait for a flush (the
+  // `chosen` one of its removal's slot among them), so that it restarts knowing its removal.
+  world.advance(1);
+  if (world.replicas[removed]!.state?.removal?.handedOver !== false) return;
   // An action names a replica by its place among those born (one number names the leader instead).
   const named = (index: number): number => world.born().indexOf(index) + 2 * world.born().length;
   world.apply({ t: "crash", r: named(removed), at: null });
@@ -806,3 +862,103 @@ function transfer(world: World, pick: number): void {
 
 /** Rounds of writes (one per idle client) the transfer prelude waits for the leader to truncate its log. */
 const transferRoundsMax = 30;
+
+/**
+ * A client's retry is answered from a session that came by state transfer (see the module
+ * comment): client c's write is executed and its reply lost; then the followers, in two halves
+ * (each a minority), are cut off in turn while the other clients write, until the leader's log is
+ * truncated past what they executed and its snapshot holds c's write, and each half is healed and
+ * caught up by state transfer (one delivery at a time, as `transfer` does). Every follower then
+ * holds c's session as the snapshot it installed brought it. The leader is lost (pick bit 0: it
+ * crashes; else it is cut off from every replica), another replica is elected, and c, never
+ * retried until then, retries its write there: at once (pick bit 1), or once the new leader holds
+ * a lease. The session table must answer it; executed again, it would run twice. Each phase is
+ * bounded; it stops early where the cluster does not get there.
+ */
+function retryAfterTransfer(world: World, pick: number): void {
+  if (!until(world, () => leaderState(world) !== null)) return;
+  const leader = leaderIndex(world);
+  const c = world.clients.findIndex((x) => x.op === null);
+  if (c < 0) return;
+  const spared = (done: () => boolean): boolean =>
+    untilStepping(world, done, false, world.tuning.heartbeatIntervalMs, c);
+  world.steerClient(c, leader);
+  world.apply({ t: "loseReply", c });
+  world.apply({ t: "submit", c, op: { kind: "put", key: c } });
+  // The leader answers once c's write is executed: the answer is lost, the write stays outstanding.
+  if (!spared(() => !world.clients[c]!.loseNextReply)) return;
+  const written = leaderState(world)?.learner.executedUpTo;
+  if (written === undefined || leaderIndex(world) !== leader) return;
+  const voters = world.born().filter((i) => !world.replicas[i]!.retired);
+  const followers = voters.filter((i) => i !== leader);
+  const half = Math.floor(followers.length / 2);
+  for (const group of [followers.slice(0, half), followers.slice(half)])
+    if (!caughtUpByTransfer(world, leader, group, written, c)) return;
+  const lost = leaderIndex(world);
+  if ((pick & 1) !== 0) {
+    // Where notices wait, the leader answers a write on its followers' votes first: the crash
+    // lands before its own vote is durable, and the next leader must keep that write too.
+    // Elsewhere it crashes in the middle of proposing a write, its Accept at one follower: the
+    // next leader's phase 1 reveals a vote of an unchosen slot.
+    if (world.noticesDelayed) answeredAheadOfOwnVote(world, lost);
+    else {
+      const idle = world.clients.findIndex((x) => x.op === null);
+      world.apply({ t: "crash", r: world.targetFor(lost), at: 1 });
+      if (idle >= 0) {
+        world.steerClient(idle, lost);
+        world.apply({ t: "submit", c: idle, op: { kind: "put", key: idle } });
+      }
+      world.deliverRequests();
+    }
+    if (world.replicas[lost]!.state !== null) world.apply({ t: "crash", r: world.targetFor(lost), at: null });
+    world.deliverAll();
+  } else world.isolate(lost, 0);
+  const elected = (): number | undefined =>
+    world.born().find((i) => i !== lost && world.replicas[i]!.state?.role._tag === "leader");
+  if (!spared(() => elected() !== undefined)) return;
+  if ((pick & 2) === 0 && !spared(() => world.leaseHolders().some((i) => i !== lost))) return;
+  world.steerClient(c, leaderIndex(world));
+  world.apply({ t: "retry", c });
+  world.deliverRequests();
+}
+
+/**
+ * The replicas of `group` (a minority of the voters, none the leader) are cut off from every other
+ * replica while the clients but `spared` write, round after round, until the leader's log is
+ * truncated past what each of them executed and its snapshot covers slot `from`; then they are
+ * healed and caught up, one delivery at a time, until each has executed up to that snapshot
+ * (which the log no longer holds for them: they install it by state transfer). True if they got there.
+ */
+function caughtUpByTransfer(
+  world: World,
+  leader: number,
+  group: readonly number[],
+  from: number,
+  spared: number,
+): boolean {
+  // What they may know chosen: no more than the leader's commit index.
+  const known = world.replicas[leader]!.state?.learner.commitIndex ?? 0;
+  for (const g of group) world.apply({ t: "crash", r: world.targetFor(g), at: null });
+  const behind = (): boolean => {
+    const l = world.replicas[leader]!.state;
+    if (l === null || l.role._tag !== "leader" || (l.learner.snapshot?.slot ?? 0) < from) return false;
+    return l.learner.logTruncatedUpTo > known;
+  };
+  const idle = (): boolean => world.clients.every((x, i) => i === spared || x.op === null);
+  for (let round = 0; !behind(); round++) {
+    if (round >= transferRoundsMax) return false;
+    for (let i = 0; i < world.clients.length; i++)
+      if (i !== spared && world.clients[i]!.op === null)
+        world.apply({ t: "submit", c: i, op: { kind: "put", key: i } });
+    if (!untilStepping(world, idle, false, world.tuning.heartbeatIntervalMs, spared)) return false;
+  }
+  const slot = world.replicas[leader]!.state!.learner.snapshot!.slot;
+  for (const g of group) world.apply({ t: "restart", r: world.targetFor(g), clockMs: 0 });
+  const caughtUp = (): boolean => group.every((g) => (world.replicas[g]!.state?.learner.executedUpTo ?? 0) >= slot);
+  const start = world.trueTime;
+  while (!caughtUp()) {
+    if (world.trueTime - start > phaseMsMax) return false;
+    if (!world.deliverOne()) world.advance(10);
+  }
+  return true;
+}

@@ -290,20 +290,25 @@ export function livenessPhase(
 /**
  * The election race, after the liveness phase converged (LivenessElectionRace): every voter's
  * election timer fires in one tick, and before true time moves again some replica must hold a
- * lease. True time jumps by more than a lease and an election timeout: the leader's CheckQuorum
- * steps it down and every follower campaigns. What they sent is lost (a follower that promised
- * such a ballot b would refuse the same replica's next ballot while its grant to b lasts,
- * proofs/leases.md, "What the rule leaves"), and time jumps again: every replica's timer fires in
- * that one tick and all campaign together, each with its own ballot. Then every message is
- * delivered, and every one those deliveries send, with true time still. With rule L6 a candidate
- * meeting a higher ballot yields and promises it at once, so with 3 voters the highest ballot
- * has two promises (its own and the middle one's) one round trip after the Prepares cross, in
- * any order of delivery, and no timer is needed; a candidate that keeps its self-grant refuses
- * the others, and only a resend after a timer elects anyone. The race runs only where one round
+ * lease. True time jumps by more than a lease and an election timeout: every follower campaigns,
+ * and the leader, its lease lapsed, keeps leading if CheckQuorum counts the time it ran (the
+ * jump is a stall of its own) or steps down if it counts the clock. What they sent is lost (a
+ * follower that promised such a ballot b would refuse the same replica's next ballot while its
+ * grant to b lasts, proofs/leases.md, "What the rule leaves"), and time jumps again: every
+ * follower's and candidate's timer fires in that one tick and all campaign together, each with
+ * its own ballot, while a leader that kept leading sends its heartbeat, renewing its self-grant.
+ * Then every message is delivered, and every one those deliveries send, with true time still.
+ * With rule L6 a candidate, or a leader whose lease lapsed, meeting a higher ballot yields and
+ * promises it at once, so with 3 voters the highest ballot has two promises one round trip after
+ * the Prepares cross, in any order of delivery, and no timer is needed; a candidate that keeps its
+ * self-grant refuses the others, and so does a lapsed leader whose promise a candidate needs (two
+ * voters), and only a resend after a timer elects anyone. The race runs only where one round
  * trip is what the real replica guarantees: at most 3 voters (with 5, a candidate promises the
  * first higher ballot it meets and grants it, so the highest may gather too few promises, and
- * the election takes timers), no configuration change pending and no vote above the leader's
- * executed prefix (a change in the log would be executed in the race and change the quorum).
+ * the election takes timers), no configuration change pending, no vote above the leader's
+ * executed prefix (a change in the log would be executed in the race and change the quorum), and
+ * nothing left for the operator's tool to ask (a leader that outlives the jump would be asked for
+ * that change and propose it in the race).
  */
 function electionRace(
   world: World,
@@ -316,6 +321,7 @@ function electionRace(
   const executed = leader.learner.executedUpTo;
   for (const r of world.replicas)
     if (r.state !== null && slotMapEntries(r.state.acceptor.votes, executed + 1).length > 0) return;
+  if (world.operatorFollowingUp()) return;
   world.resumeAll();
   const jump = 2 * (world.tuning.leaseMs + world.tuning.electionTimeoutMsMax);
   world.note("election race: every election timer fires in one tick");

@@ -611,6 +611,11 @@ export class World implements KvSystemView {
     this.restartReplica(r);
   }
 
+  /** Has the operator's tool a membership change left to ask a leader for? */
+  operatorFollowingUp(): boolean {
+    return this.operator.followingUp();
+  }
+
   /** Let `ms` pass, then tick every live, running replica (and let the operator's tool go on). */
   advance(ms: number): void {
     const from = this.trueTime;
