@@ -119,12 +119,8 @@ export interface Submission<I> {
 /** Facts about one batch, for metrics. */
 export interface BatchReport {
   readonly events: number;
+  /** Records the batch persisted (their commits are reported by `onCommit`). */
   readonly records: number;
-  /**
-   * Duration of the commit, from the hand-over of its records until they are durable (earlier commits' included), in
-   * milliseconds; 0 when none.
-   */
-  readonly fsyncMs: number;
   readonly sends: number;
   readonly replies: number;
 }
@@ -166,6 +162,13 @@ export interface DriverOptions<S, M, R, I, O, H = never> {
   readonly onFatal: (error: unknown) => void;
   /** Called after every batch with the new state. */
   readonly onBatch?: (state: S, report: BatchReport) => void;
+  /**
+   * Called once each commit is durable, with the records it wrote (those of earlier batches that
+   * joined it included) and its duration from the hand-over of its records until durable (earlier
+   * commits' included), in milliseconds. A batch whose records joined a later commit, or whose
+   * commit it does not wait for (the leader's own vote), reports none in `onBatch`.
+   */
+  readonly onCommit?: (records: number, fsyncMs: number) => void;
   readonly trace?: TraceWriter<M, R, I, O> | undefined;
   /**
    * Tick period, in milliseconds, or the period the core's state asks for: the next tick is queued
@@ -644,11 +647,10 @@ export class Driver<S, M, R, I, O, H = never> {
     const records: R[] = [];
     for (const effect of effects) if (effect._tag === "Persist") records.push(effect.record);
     const headRecords = records.length - tail.filter((effect) => effect._tag === "Persist").length;
-    const report = (fsyncMs: number, ...counts: { sends: number; replies: number }[]): void =>
+    const report = (...counts: { sends: number; replies: number }[]): void =>
       this.options.onBatch?.(after, {
         events: batch.length,
         records: records.length,
-        fsyncMs,
         sends: counts.reduce((n, c) => n + c.sends, 0),
         replies: counts.reduce((n, c) => n + c.replies, 0),
       });
@@ -680,7 +682,7 @@ export class Driver<S, M, R, I, O, H = never> {
       else if (records.length > 0) this.defer(records, batchNumber);
       this.release(() => {
         overtake();
-        report(0, early, this.carryOut(rest, batchNumber, firstSeq));
+        report(early, this.carryOut(rest, batchNumber, firstSeq));
       }, gateOf(rest));
       return;
     }
@@ -691,8 +693,8 @@ export class Driver<S, M, R, I, O, H = never> {
     }, gateOf(rest));
     const held = { ready: false, run: (): void => undefined };
     this.outbox.push(held);
-    this.commitNow(records, batchNumber, batchBytes, notices, (fsyncMs) => {
-      held.run = () => report(fsyncMs, early, middle, this.carryOut(tail, batchNumber, firstSeq + headRecords));
+    this.commitNow(records, batchNumber, batchBytes, notices, () => {
+      held.run = () => report(early, middle, this.carryOut(tail, batchNumber, firstSeq + headRecords));
       afterGate(gateOf(tail), () => {
         held.ready = true;
         this.drain();
@@ -838,6 +840,7 @@ export class Driver<S, M, R, I, O, H = never> {
       for (const record of records) this.options.overtaking?.durable(record);
       const fsyncMs = clock.nowMs() - started;
       trace?.commit(clock.nowMs(), batchNumber, records.length, fsyncMs);
+      this.options.onCommit?.(records.length, fsyncMs);
       then(fsyncMs);
     };
     if (log.appendAsync === undefined) {

@@ -41,7 +41,7 @@ function promise(round: number, replica: number): Pick<CoreView, "promised" | "p
   return { promised: `(${round},${replica})`, promisedBallot: { round, replica } };
 }
 
-const report = { events: 1, records: 1, fsyncMs: 2, sends: 0, replies: 0 };
+const report = { events: 1, records: 1, sends: 0, replies: 0 };
 
 const quietSources = { events: () => 0, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map() };
 
@@ -93,7 +93,15 @@ describe("replica metrics", () => {
     const text = (await metrics.render()).body;
     expect(text).toMatch(/paxos_lease_event_queue_depth\{replica="1"\} 3/);
     expect(text).toMatch(/paxos_lease_peer_outbound_bytes\{peer="2",replica="1"\} 10/);
-    expect(text).toMatch(/paxos_lease_fsync_seconds_count\{replica="1"\} 7/);
+    // Commits are counted as the driver reports them durable, not per batch (a batch's records may
+    // join a later commit).
+    expect(text).toMatch(/paxos_lease_fsync_seconds_count\{replica="1"\} 0/);
+    metrics.onCommit(3, 2);
+    metrics.onCommit(1, 4);
+    const after = (await metrics.render()).body;
+    expect(after).toMatch(/paxos_lease_fsync_seconds_count\{replica="1"\} 2/);
+    expect(after).toMatch(/paxos_lease_fsync_seconds_sum\{replica="1"\} 0\.006/);
+    expect(after).toMatch(/paxos_lease_group_commit_records_sum\{replica="1"\} 4/);
   });
 
   it("count step-downs by cause: by itself (its promise unchanged) or deposed (it promised a higher ballot)", async () => {

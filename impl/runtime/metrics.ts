@@ -470,14 +470,20 @@ export class ReplicaMetrics {
     this.loopLag.work();
   }
 
+  /**
+   * Account for one commit made durable (the driver's `onCommit`): a batch's records can join a
+   * later commit, or be committed while the batch's report is long made (the leader's own vote),
+   * so the commits are counted here, not per batch.
+   */
+  onCommit(records: number, fsyncMs: number): void {
+    this.fsync.observe(fsyncMs / 1000);
+    this.commitRecords.observe(records);
+  }
+
   /** Account for one driver batch and the view change it caused. */
   onBatch(report: BatchReport, before: BatchMetricsView, after: BatchMetricsView): void {
     if (report.records > 0 || report.replies > 0) this.loopLag.work();
     this.batchEvents.observe(report.events);
-    if (report.records > 0) {
-      this.fsync.observe(report.fsyncMs / 1000);
-      this.commitRecords.observe(report.records);
-    }
     if (after.executedSlot > before.executedSlot) this.commits.inc(after.executedSlot - before.executedSlot);
     if (after.role === "candidate" && (before.role !== "candidate" || after.ballot !== before.ballot))
       this.elections.inc();

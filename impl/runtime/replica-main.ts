@@ -445,6 +445,7 @@ class ReplicaProcess implements RunningReplica {
         this.options.onFatal(error);
       },
       onBatch: (state, report) => this.afterBatch(state, report),
+      onCommit: (records, fsyncMs) => this.metrics.onCommit(records, fsyncMs),
     });
   }
 
