@@ -55,7 +55,9 @@ describe("the small-steps tuning", () => {
   const answered = "world: client answered with execution left for a tick";
   const snapshot = "world: snapshot taken with execution left for a tick";
   const change = "world: membership change executed with execution left for a tick";
-  const indices = Array.from({ length: 40 }, (_, k) => k);
+  // A membership change executed with slots left for a tick is the rarest of the four: runs 51
+  // and 59 of seed 5 reach it (3 to 9 of the first 120 runs of seeds 1, 2, 3 and 5).
+  const indices = Array.from({ length: 64 }, (_, k) => k);
 
   it("leaves chosen slots to later ticks, with clients answered meanwhile, and passes every check", () => {
     const t = runIndices(indices, { seed: 5, runs: indices.length, profile: suiteProfile("small-steps") });

@@ -60,6 +60,7 @@ import { comparePeerCheckpoint, divergenceMessage, latestCheckpoint, type Diverg
 import { peerIndex, peersOf, phase1Covers } from "./quorums.ts";
 import type { ChosenVoteRecord, DurableRecord, SnapshotRecord } from "./records.ts";
 import { defaultRules, type ReplicaRules } from "./rules.ts";
+import { keptSnapshot } from "./snapshot.ts";
 import { emptySlotMap, slotMapDropThrough, slotMapGet, slotMapHas, slotMapSet, type SlotMap } from "./slot-map.ts";
 import {
   copyAcceptor,
@@ -471,12 +472,8 @@ function restoreSnapshot<S, I, O>(
   learner.executedUpTo = record.slot;
   learner.commitIndex = record.slot;
   learner.configs = pruneConfigurations(contents.configs, record.slot + 1);
-  learner.snapshot = {
-    slot: record.slot,
-    digest: record.digest,
-    contentDigest: record.contentDigest,
-    data: record.data,
-  };
+  // Kept as its state's serialization when that gives its bytes again: the string read from disk goes.
+  learner.snapshot = keptSnapshot(rebuilt.ctx, contents, record.data, record);
   learner.logTruncatedUpTo = record.logTruncatedUpTo;
   // The chosen records of slots the snapshot covers may have been lost in a crash (they are written
   // last in their step): then the log holds nothing it could serve below the snapshot.

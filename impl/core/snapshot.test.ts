@@ -14,16 +14,19 @@ import {
   contentDigestOf,
   decodeSnapshot,
   encodeSnapshot,
+  keptSnapshot,
   makeSnapshot,
   serializationOf,
+  snapshotDigest,
   snapshotRecord,
   snapshotSize,
+  snapshotSlice,
   verifySnapshot,
   type SnapshotContents,
 } from "./snapshot.ts";
 import { slotMapEntries } from "./slot-map.ts";
 import { initialState, makeContext } from "./state.ts";
-import { snapshottingCluster } from "./testing/cluster.ts";
+import { Cluster, snapshottingCluster } from "./testing/cluster.ts";
 
 const ctx = makeContext(parseConfig({ members: [1, 2, 3], self: 1 }), kv);
 
@@ -147,6 +150,69 @@ describe("snapshots", () => {
     }
   });
 
+  it("serve a state transfer's chunks from the state, piece by piece, never joining the whole string", () => {
+    // A context whose application counts how often its state is turned into a snapshot's value:
+    // joining the whole string (encodeSnapshot) would do it once more.
+    let snapshots = 0;
+    const counting = makeContext(parseConfig({ members: [1, 2, 3], self: 1 }), {
+      ...kv,
+      snapshot: (state: Parameters<typeof kv.snapshot>[0]) => {
+        snapshots += 1;
+        return kv.snapshot(state);
+      },
+    });
+    let service = contents().service;
+    for (let i = 0; i < 30; i++) {
+      const value = i % 4 === 0 ? `é ✓ ${"x".repeat(i * 13)} \u0001` : "y".repeat(i * 17);
+      service = counting.service.apply(
+        { clientId: `c${i % 3}`, seq: 20 + i, input: { _tag: "put", key: `k${i}`, value } },
+        service,
+      ).state;
+    }
+    const c = { ...contents(), service };
+    const whole = encodeSnapshot(counting, c);
+    for (const chunk of [1, 5, 64, 700, whole.length + 3]) {
+      const info = makeSnapshot(counting, c);
+      // As the storage thread does: every slice taken, none kept.
+      const serialization = serializationOf(info)!;
+      while (!serialization.complete) {
+        serialization.advance(50);
+        serialization.takeChunks();
+      }
+      snapshots = 0;
+      const chunks: string[] = [];
+      for (let offset = 0; offset < whole.length; offset += chunk) {
+        const piece = snapshotSlice(info, offset, chunk);
+        expect(piece).toBe(whole.slice(offset, offset + chunk));
+        // Asked again (a lost chunk): the same bytes.
+        expect(snapshotSlice(info, offset, chunk)).toBe(piece);
+        chunks.push(piece);
+      }
+      expect(chunks.join("")).toBe(whole);
+      expect(snapshotSlice(info, whole.length, chunk)).toBe("");
+      // Backwards (a transfer that starts over), and five transfers interleaved (more than it keeps cursors for).
+      expect(snapshotSlice(info, 0, chunk)).toBe(whole.slice(0, chunk));
+      const offsets = [0, 0, 0, 0, 0];
+      for (let round = 0; round < 3; round++)
+        for (let t = 0; t < offsets.length; t++) {
+          expect(snapshotSlice(info, offsets[t]!, chunk)).toBe(whole.slice(offsets[t], offsets[t]! + chunk));
+          offsets[t] = offsets[t]! + chunk * (t + 1);
+        }
+      // The digest without the string, too.
+      expect(info.contentDigest).toBe(contentDigestOf(whole));
+      expect(snapshotSize(info)).toBe(whole.length);
+      // Nothing was encoded whole meanwhile (that reads the application's snapshot value once); the
+      // whole string, asked for at last, is.
+      expect(snapshots).toBe(0);
+      snapshots = 0;
+      expect(info.data).toBe(whole);
+      expect(snapshots).toBe(1);
+    }
+    // A snapshot that holds its bytes (read from disk, or received) is sliced as it is.
+    const plain = { slot: 8, digest: "d", contentDigest: contentDigestOf(whole), data: whole };
+    expect(snapshotSlice(plain, 3, 10)).toBe(whole.slice(3, 13));
+  });
+
   it("keep each session's command digest, and decode a session written without one so that it answers no retry", () => {
     const a = encodeSnapshot(ctx, contents());
     const back = decodeSnapshot(ctx, a);
@@ -181,6 +247,55 @@ describe("snapshots", () => {
   });
 });
 
+describe("a snapshot installed by state transfer", () => {
+  /** A leader's snapshot after some writes, as a chunk of it all, and a follower of another cluster far behind it. */
+  const setUp = () => {
+    const config = { snapshotIntervalSlots: 8, transferChunkBytesMax: 1 << 20 };
+    const ahead = Cluster.elected(3, { config });
+    for (let i = 0; i < 12; i++) {
+      ahead.request(1, { _tag: "put", key: `k${i}`, value: `é ${"v".repeat(i * 9)}` }, "linearizable");
+      ahead.stabilize();
+    }
+    const behind = Cluster.elected(3, { config });
+    return { snapshot: ahead.state(1).learner.snapshot!, follower: behind.state(2), now: behind.clock(2) };
+  };
+  const chunkOf = (claim: { slot: number; digest: string; contentDigest: string }, data: string) =>
+    ({ _tag: "SnapshotChunk", ...claim, totalBytes: data.length, offset: 0, data }) as const;
+
+  it("is kept as its state's serialization, and persisted in slices, not as the string received", () => {
+    const { snapshot, follower, now } = setUp();
+    const data = snapshot.data;
+    const { state, effects } = step(follower, { _tag: "Receive", now, from: 1, message: chunkOf(snapshot, data) });
+    expect(state.learner.executedUpTo).toBe(snapshot.slot);
+    const kept = state.learner.snapshot!;
+    expect(serializationOf(kept)).toBeDefined();
+    const persisted = effects.flatMap((e) => (e._tag === "Persist" && e.record._tag === "snapshot" ? [e.record] : []));
+    expect(persisted).toHaveLength(1);
+    expect(serializationOf(persisted[0]!)).toBe(serializationOf(kept));
+    // The same bytes and digests as the received ones, read off the state.
+    expect({ ...kept }).toEqual({ ...snapshot });
+    expect(persisted[0]!.data).toBe(data);
+  });
+
+  it("holds the bytes received when its state serializes otherwise (written by a version without session command digests)", () => {
+    const { snapshot, follower, now } = setUp();
+    const envelope = JSON.parse(snapshot.data) as { sessions: unknown[][] };
+    envelope.sessions = envelope.sessions.map((session) => session.slice(0, 3));
+    const older = JSON.stringify(envelope);
+    const decoded = decodeSnapshot(ctx, older);
+    if (typeof decoded === "string") throw new Error(decoded);
+    const claim = { slot: snapshot.slot, digest: snapshotDigest(ctx, decoded), contentDigest: contentDigestOf(older) };
+    expect(encodeSnapshot(ctx, decoded)).not.toBe(older);
+    const kept = keptSnapshot(ctx, decoded, older, claim);
+    expect(serializationOf(kept)).toBeUndefined();
+    expect(kept).toEqual({ ...claim, data: older });
+    const { state, effects } = step(follower, { _tag: "Receive", now, from: 1, message: chunkOf(claim, older) });
+    expect(state.learner.snapshot).toEqual({ ...claim, data: older });
+    const persisted = effects.find((e) => e._tag === "Persist" && e.record._tag === "snapshot");
+    expect(persisted?._tag === "Persist" && persisted.record._tag === "snapshot" && persisted.record.data).toBe(older);
+  });
+});
+
 describe("records with snapshots", () => {
   /** A cluster that took snapshots of slots 4 and 8, its disks not compacted. */
   const cluster = snapshottingCluster;
@@ -209,6 +324,21 @@ describe("records with snapshots", () => {
     const records: DurableRecord<KvInput>[] = [{ _tag: "handOver", epoch: 1 }, ...cluster().node(2).records];
     expect(records.findIndex((r) => r._tag === "snapshot")).toBeGreaterThan(0);
     expect(compactRecords(records).filter((r) => r._tag === "handOver")).toEqual([{ _tag: "handOver", epoch: 1 }]);
+  });
+
+  it("Recover keeps the latest snapshot as its state's serialization, not as the string read from disk", () => {
+    // Records as a disk gives them back: plain strings, no serialization behind them.
+    const records = JSON.parse(JSON.stringify(cluster().node(2).records)) as DurableRecord<KvInput>[];
+    const latest = records.filter((r) => r._tag === "snapshot").at(-1)!;
+    const s = recover(records);
+    expect(s.learner.snapshot?.slot).toBe(latest.slot);
+    expect(serializationOf(s.learner.snapshot!)).toBeDefined();
+    expect({ ...s.learner.snapshot! }).toEqual({
+      slot: latest.slot,
+      digest: latest.digest,
+      contentDigest: latest.contentDigest,
+      data: latest.data,
+    });
   });
 
   it("a crash before the snapshot is durable leaves the previous snapshot and every vote above it", () => {

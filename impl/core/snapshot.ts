@@ -204,10 +204,45 @@ export class SnapshotSerialization {
   private size = 0;
 
   constructor(
-    envelope: unknown,
+    private readonly envelope: unknown,
     private readonly encode: () => string,
   ) {
     this.pieces = jsonPieces(envelope, envelopeDepth);
+  }
+
+  /** The serialization's characters, escaped, in pieces from the start: as many passes as asked for, none kept. */
+  *escapedPieces(): Generator<string, void, undefined> {
+    for (const piece of jsonPieces(this.envelope, envelopeDepth))
+      yield nonAscii.test(piece) ? escapeNonAscii(piece) : piece;
+  }
+
+  /** Cursors over the serialization that serve a state transfer's chunks (see `slice`). */
+  private readonly cursors: SliceCursor[] = [];
+
+  /**
+   * Characters [offset, offset + length) of the serialization (fewer at its end), without its
+   * whole string: from the joined string if one was made anyway, else from a cursor that walks
+   * the state's pieces and holds only the piece it is in. A state transfer asks for its chunks in
+   * order, so each chunk continues where its cursor stopped; the chunk served last is kept, for
+   * a requester that asks for it again after a loss. A few transfers of the same snapshot each
+   * get a cursor of their own; a request behind every cursor starts one from the beginning.
+   */
+  slice(offset: number, length: number): string {
+    if (this.joined !== null) return this.joined.slice(offset, offset + length);
+    const again = this.cursors.find((c) => c.servedAt === offset && c.served !== null);
+    if (again !== undefined) return again.served!;
+    let cursor: SliceCursor | undefined;
+    for (const c of this.cursors) if (c.at <= offset && (cursor === undefined || c.at > cursor.at)) cursor = c;
+    if (cursor === undefined) {
+      if (this.cursors.length >= sliceCursorsMax) this.cursors.shift();
+      cursor = new SliceCursor(this.escapedPieces());
+      this.cursors.push(cursor);
+    } else {
+      // The most recently used last: the oldest goes first when a new one is needed.
+      this.cursors.splice(this.cursors.indexOf(cursor), 1);
+      this.cursors.push(cursor);
+    }
+    return cursor.read(offset, length);
   }
 
   /** True once every character is serialized. */
@@ -266,9 +301,19 @@ export class SnapshotSerialization {
     return this.joined;
   }
 
-  /** `contentDigestOf(data)`: the digest handed back by whoever digested the chunks, or computed now. */
+  /**
+   * `contentDigestOf(data)`: the digest handed back by whoever digested the chunks, or computed
+   * now, piece by piece, without joining the string.
+   */
   get contentDigest(): string {
-    this.digest ??= contentDigestOf(this.data);
+    if (this.digest === null) {
+      if (this.joined !== null) this.digest = contentDigestOf(this.joined);
+      else {
+        const digest = new ContentDigest();
+        for (const piece of this.escapedPieces()) digest.update(piece);
+        this.digest = digest.hex;
+      }
+    }
     return this.digest;
   }
 
@@ -279,6 +324,57 @@ export class SnapshotSerialization {
    */
   set knownDigest(digest: string) {
     this.digest ??= digest;
+  }
+}
+
+/** Cursors one serialization keeps for state transfers to several peers at once. */
+const sliceCursorsMax = 4;
+
+/**
+ * A position in a serialization's pieces (`SnapshotSerialization.slice`): the characters before
+ * `at` are behind it, `piece` holds those from `at` on that it has read, and the last chunk it
+ * served is kept. Holds one piece and one chunk, never more.
+ */
+class SliceCursor {
+  /** Characters before `piece`. */
+  private start = 0;
+  private piece = "";
+  private done = false;
+  served: string | null = null;
+  servedAt = -1;
+
+  constructor(private readonly pieces: Generator<string, void, undefined>) {}
+
+  /** The offset of the first character not yet passed: a read from here on needs no restart. */
+  get at(): number {
+    return this.start;
+  }
+
+  /** Characters [offset, offset + length) of the pieces; `offset` must not be behind `at`. */
+  read(offset: number, length: number): string {
+    const parts: string[] = [];
+    let from = offset;
+    const end = offset + length;
+    while (from < end) {
+      if (from >= this.start + this.piece.length) {
+        if (this.done) break;
+        this.start += this.piece.length;
+        const next = this.pieces.next();
+        if (next.done === true) {
+          this.done = true;
+          this.piece = "";
+          break;
+        }
+        this.piece = next.value;
+        continue;
+      }
+      const taken = this.piece.slice(from - this.start, end - this.start);
+      parts.push(taken);
+      from += taken.length;
+    }
+    this.served = parts.join("");
+    this.servedAt = offset;
+    return this.served;
   }
 }
 
@@ -328,6 +424,34 @@ export function makeSnapshot<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: Sn
 }
 
 /**
+ * A snapshot received whole (a state transfer) or read from disk, `data` verified as `claim` and
+ * decoded to `contents`, as a replica keeps it: backed by a serialization of `contents` when that
+ * serializes to exactly `data` (as every snapshot this version writes does), so that the replica
+ * lets `data` go and its snapshot record reaches the disk in slices, never as one string handed
+ * across threads; else holding `data` (a snapshot written by a version that serialized otherwise).
+ * The check walks the state piece by piece and compares each with `data` in place.
+ */
+export function keptSnapshot<S, I, O>(
+  ctx: ReplicaContext<S, I, O>,
+  contents: SnapshotContents<S, O>,
+  data: string,
+  claim: SnapshotClaim,
+): SnapshotInfo {
+  const info = makeSnapshot(ctx, contents);
+  const serialization = serializations.get(info)!;
+  let at = 0;
+  for (const piece of serialization.escapedPieces()) {
+    if (!data.startsWith(piece, at))
+      return { slot: claim.slot, digest: claim.digest, contentDigest: claim.contentDigest, data };
+    at += piece.length;
+  }
+  if (at !== data.length || info.slot !== claim.slot || info.digest !== claim.digest)
+    return { slot: claim.slot, digest: claim.digest, contentDigest: claim.contentDigest, data };
+  serialization.knownDigest = claim.contentDigest;
+  return info;
+}
+
+/**
  * The snapshot record of `info`, with the acceptor's `maxBal` and the log's truncation point:
  * its bytes stay unserialized until read when `info`'s are (it shares `info`'s serialization).
  */
@@ -344,6 +468,17 @@ export function snapshotRecord(info: SnapshotInfo, maxBal: Ballot, logTruncatedU
   defineLazy(record, "data", serialization);
   serializations.set(record, serialization);
   return record as unknown as SnapshotRecord;
+}
+
+/**
+ * Bytes [offset, offset + length) of a snapshot (fewer at its end): what a state transfer's chunk
+ * carries. A snapshot this replica took is read from its state piece by piece, never joined into
+ * one string (`SnapshotSerialization.slice`); one read from disk or received holds its bytes.
+ */
+export function snapshotSlice(info: SnapshotInfo, offset: number, length: number): string {
+  const serialization = serializations.get(info);
+  if (serialization === undefined) return info.data.slice(offset, offset + length);
+  return serialization.slice(offset, length);
 }
 
 /** A snapshot's size in bytes, without joining its bytes when they are still in slices. */

@@ -16,7 +16,14 @@ import type { SnapshotChunkMsg, SnapshotRequestMsg } from "./messages.ts";
 import type { ReplicaEffect } from "./replica.ts";
 import type { ReplicaRules } from "./rules.ts";
 import { slotMapDropThrough } from "./slot-map.ts";
-import type { SnapshotContents, SnapshotInfo } from "./snapshot.ts";
+import {
+  keptSnapshot,
+  snapshotRecord,
+  snapshotSize,
+  snapshotSlice,
+  type SnapshotContents,
+  type SnapshotInfo,
+} from "./snapshot.ts";
 import { copyLearner, copyMonitor, copyReplica, withLearner, type ReplicaState, type Transfer } from "./state.ts";
 
 /** Send `to` the chunk of `snapshot` that starts at byte `offset`. */
@@ -27,15 +34,18 @@ export function sendChunk<S, I, O>(
   offset: number,
   out: ReplicaEffect<I, O>[],
 ): void {
-  if (snapshot === null || offset >= snapshot.data.length) return;
+  if (snapshot === null) return;
+  // The snapshot's size and the chunk, read without joining the whole snapshot into one string.
+  const totalBytes = snapshotSize(snapshot);
+  if (offset >= totalBytes) return;
   const message: SnapshotChunkMsg = {
     _tag: "SnapshotChunk",
     slot: snapshot.slot,
     digest: snapshot.digest,
     contentDigest: snapshot.contentDigest,
-    totalBytes: snapshot.data.length,
+    totalBytes,
     offset,
-    data: snapshot.data.slice(offset, offset + state.ctx.config.transferChunkBytesMax),
+    data: snapshotSlice(snapshot, offset, state.ctx.config.transferChunkBytesMax),
   };
   out.push({ _tag: "Send", to, message });
 }
@@ -168,12 +178,8 @@ export function receiveChunk<S, I, O>(
   });
   // A complete transfer that does not check out is dropped; catch-up starts over (perhaps elsewhere).
   if (typeof contents === "string") return withTransfer(state, null);
-  return installSnapshot(
-    state,
-    { slot: t.slot, digest: t.digest, contentDigest: t.contentDigest, data },
-    contents,
-    out,
-  );
+  const claim = { slot: t.slot, digest: t.digest, contentDigest: t.contentDigest };
+  return installSnapshot(state, keptSnapshot(state.ctx, contents, data, claim), contents, out);
 }
 
 /**
@@ -189,18 +195,8 @@ export function installSnapshot<S, I, O>(
   out: ReplicaEffect<I, O>[],
 ): ReplicaState<S, I, O> {
   const slot = info.slot;
-  out.push({
-    _tag: "Persist",
-    record: {
-      _tag: "snapshot",
-      slot,
-      digest: info.digest,
-      contentDigest: info.contentDigest,
-      maxBal: state.acceptor.maxBal,
-      logTruncatedUpTo: slot,
-      data: info.data,
-    },
-  });
+  // Its bytes as `info` holds them: serialized in slices as they are written, when it can be.
+  out.push({ _tag: "Persist", record: snapshotRecord(info, state.acceptor.maxBal, slot) });
   const l = copyLearner(state.learner);
   l.service = contents.service;
   l.executedUpTo = slot;
