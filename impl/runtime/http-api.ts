@@ -34,6 +34,7 @@ import type { TlsMaterial } from "./certs.ts";
 import type { Submission } from "./driver.ts";
 import type { Logger } from "./log.ts";
 import { splitLongString, withLongString } from "./json-body.ts";
+import { markReleasable, release, releasableBuffer } from "./release.ts";
 import { TurnBudget } from "./turn-budget.ts";
 
 /** Default largest request body, in bytes: a 1 MiB value plus JSON framing. */
@@ -267,7 +268,7 @@ function readBody(request: http.IncomingMessage, limit: number, arrivalMs = body
     // With its length declared (within the limit, and counted by admission control before the body
     // is read), the body is copied into one buffer as it comes: a 1 MiB body's chunks are freed as
     // they arrive instead of waiting for the end and a join, another 1 MiB copy.
-    const whole = Number.isSafeInteger(declared) && declared > 0 ? Buffer.allocUnsafe(declared) : null;
+    const whole = Number.isSafeInteger(declared) && declared > 0 ? releasableBuffer(declared) : null;
     let size = 0;
     // A body sent a byte at a time holds a request slot: cut it at the limit, answering why.
     const timer = setTimeout(() => {
@@ -305,7 +306,10 @@ function readBody(request: http.IncomingMessage, limit: number, arrivalMs = body
                 message: `body of ${size} bytes, where its Content-Length says ${whole.length}`,
               }),
             );
-          resolve(whole ?? (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+          if (whole !== null || chunks.length === 1) return resolve(whole ?? chunks[0]!);
+          const joined = Buffer.concat(chunks);
+          markReleasable(joined);
+          resolve(joined);
         } catch (error) {
           reject(error instanceof Error ? error : new Error(String(error)));
         }
@@ -347,9 +351,19 @@ function jsonDepth(text: string): number {
 /**
  * The JSON value of a body's bytes. A large body's long string (a PUT's value) is made from the
  * bytes directly and the rest parsed alone (json-body.ts), where that gives what parsing the whole
- * text gives; otherwise the whole text is decoded and parsed.
+ * text gives; otherwise the whole text is decoded and parsed. It consumes `bytes`: a large body
+ * made by `readBody` is empty afterwards, its memory given back (release.ts).
  */
 function parseBody(bytes: Buffer): unknown {
+  // Every string made from the body is a copy: its memory goes at the next scavenge (release.ts).
+  try {
+    return parseBodyBytes(bytes);
+  } finally {
+    release(bytes);
+  }
+}
+
+function parseBodyBytes(bytes: Buffer): unknown {
   const split = splitLongString(bytes);
   if (split !== null) {
     try {
@@ -613,12 +627,13 @@ async function inputOf(
     candidate = { _tag: "put", key, value: body.value };
   } else if (method === "POST") {
     const bytes = await readBody(request, postBodyBytesMax(limit), arrivalMs);
+    const length = bytes.length;
     const body = decodeWith(PostBody, parseBody(bytes), "POST body");
-    if (body.op === "append" && bytes.length > limit)
+    if (body.op === "append" && length > limit)
       refuse(
         413,
         "too-large",
-        `an append's body of ${bytes.length} bytes exceeds the limit of ${limit} bytes (only a compare-and-swap, which carries two values, may send up to ${postBodyBytesMax(limit)})`,
+        `an append's body of ${length} bytes exceeds the limit of ${limit} bytes (only a compare-and-swap, which carries two values, may send up to ${postBodyBytesMax(limit)})`,
       );
     if (body.op === "cas" && body.expected !== null) refuseExpectedOverLimit(key, body.expected);
     refuseValueOverLimit(body.op, key, body.value);

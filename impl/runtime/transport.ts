@@ -31,6 +31,7 @@ import type tls from "node:tls";
 import { Either, ParseResult, Schema } from "effect";
 import type { ReplicaId } from "../core/index.ts";
 import type { BinaryCodec } from "./binary-codec.ts";
+import { markReleasable, release, releaseBytesMin } from "./release.ts";
 import { encodeFrame, FrameDecoder, frameBytesMaxDefault, frameHeaderBytes, parseJson } from "./framing.ts";
 import { TurnBudget } from "./turn-budget.ts";
 import type { TlsMaterial } from "./certs.ts";
@@ -292,6 +293,8 @@ export class Transport<M> {
   private readonly inbound = new Set<net.Socket>();
   /** Frames sent since the last flush, per outbound socket (see `flush`). */
   private readonly unflushed = new Map<net.Socket, { readonly chunks: Buffer[]; bytes: number }>();
+  /** Large encodings handed to sockets, and how many of their writes are not done yet (see `written`). */
+  private readonly writesPending = new Map<Buffer, number>();
   /** The last message sent and its encoding (see `encoded`). */
   private lastMessage: M | undefined = undefined;
   private lastEncoded: Buffer = Buffer.alloc(0);
@@ -454,7 +457,21 @@ export class Transport<M> {
     prefix.writeUIntBE(wireId % 2 ** 48, frameHeaderBytes, wireIdBytes);
     held.chunks.push(prefix, encoded);
     held.bytes += prefix.length + encoded.length;
+    if (encoded.length >= releaseBytesMin) this.writesPending.set(encoded, (this.writesPending.get(encoded) ?? 0) + 1);
     return true;
+  }
+
+  /**
+   * A write of the large encoding `chunk` is done (or will never be): once none is pending and it
+   * is no longer the cached encoding, its memory goes at the next scavenge (release.ts) instead of
+   * waiting, promoted, for a full collection.
+   */
+  private written(chunk: Buffer): void {
+    const pending = this.writesPending.get(chunk);
+    if (pending === undefined) return;
+    if (pending > 1) return void this.writesPending.set(chunk, pending - 1);
+    this.writesPending.delete(chunk);
+    if (chunk !== this.lastEncoded) release(chunk);
   }
 
   /**
@@ -463,8 +480,11 @@ export class Transport<M> {
    */
   private encoded(message: M): Buffer {
     if (message !== this.lastMessage) {
+      const previous = this.lastEncoded;
       this.lastEncoded = this.options.codec.encode(message);
       this.lastMessage = message;
+      markReleasable(this.lastEncoded);
+      if (!this.writesPending.has(previous)) release(previous);
     }
     return this.lastEncoded;
   }
@@ -478,13 +498,18 @@ export class Transport<M> {
   flush(): void {
     for (const [socket, held] of this.unflushed) {
       // A link that closed meanwhile lost these messages, as a network would.
-      if (socket.destroyed || !socket.writable) continue;
+      if (socket.destroyed || !socket.writable) {
+        for (const chunk of held.chunks) this.written(chunk);
+        continue;
+      }
       if (held.bytes <= coalesceBytesMax) {
         socket.write(held.chunks.length === 1 ? held.chunks[0]! : Buffer.concat(held.chunks, held.bytes));
         continue;
       }
       socket.cork();
-      for (const chunk of held.chunks) socket.write(chunk);
+      for (const chunk of held.chunks)
+        if (this.writesPending.has(chunk)) socket.write(chunk, () => this.written(chunk));
+        else socket.write(chunk);
       socket.uncork();
     }
     this.unflushed.clear();
