@@ -154,7 +154,6 @@ describe("kvAdapter.facts", () => {
       role: view.role,
       leader: view.leader,
       ballot: view.ballot,
-      promised: view.promised,
       promisedBallot: view.promisedBallot,
       leaseUntil: view.leaseUntil,
       executedSlot: view.executedSlot,

@@ -188,7 +188,6 @@ function factsOf(state: KvReplicaState): BatchFacts {
     role: !state.started ? "starting" : state.halted !== null ? "halted" : role._tag,
     leader: role._tag === "leader" ? state.ctx.config.self : state.learner.leaderHint,
     ballot: ballotText(state),
-    promised: showBallot(state.acceptor.maxBal),
     promisedBallot: state.acceptor.maxBal,
     leaseUntil: role._tag === "leader" ? role.leaseUntil : null,
     executedSlot: state.learner.executedUpTo,

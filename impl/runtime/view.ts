@@ -87,7 +87,7 @@ export interface MembershipView {
 /** What the metrics compare a batch's state on with the previous one's. */
 export type BatchMetricsView = Pick<
   CoreView,
-  "role" | "leader" | "ballot" | "promised" | "promisedBallot" | "leaseUntil" | "executedSlot"
+  "role" | "leader" | "ballot" | "promisedBallot" | "leaseUntil" | "executedSlot"
 >;
 
 /**

@@ -866,9 +866,10 @@ const transferRoundsMax = 30;
 /**
  * A client's retry is answered from a session that came by state transfer (see the module
  * comment): client c's write is executed and its reply lost; then the followers, in two halves
- * (each a minority), are cut off in turn while the other clients write, until the leader's log is
- * truncated past what they executed and its snapshot holds c's write, and each half is healed and
- * caught up by state transfer (one delivery at a time, as `transfer` does). Every follower then
+ * (each a minority), crash in turn while the other clients write, until the leader's log is
+ * truncated past what they executed and its snapshot holds c's write, and each half restarts and
+ * is caught up by state transfer (one delivery at a time, as `transfer` does). They crash rather
+ * than being cut off: a follower cut off campaigns, and once healed deposes the leader. Every follower then
  * holds c's session as the snapshot it installed brought it. The leader is lost (pick bit 0: it
  * crashes; else it is cut off from every replica), another replica is elected, and c, never
  * retried until then, retries its write there: at once (pick bit 1), or once the new leader holds
@@ -923,10 +924,10 @@ function retryAfterTransfer(world: World, pick: number): void {
 }
 
 /**
- * The replicas of `group` (a minority of the voters, none the leader) are cut off from every other
- * replica while the clients but `spared` write, round after round, until the leader's log is
- * truncated past what each of them executed and its snapshot covers slot `from`; then they are
- * healed and caught up, one delivery at a time, until each has executed up to that snapshot
+ * The replicas of `group` (a minority of the voters, none the leader) are crashed while the
+ * clients but `spared` write, round after round, until the leader's log is truncated past what
+ * each of them may know chosen and its snapshot covers slot `from`; then they restart and are
+ * caught up, one delivery at a time, until each has executed up to that snapshot
  * (which the log no longer holds for them: they install it by state transfer). True if they got there.
  */
 function caughtUpByTransfer(
