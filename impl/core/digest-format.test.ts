@@ -9,7 +9,7 @@ import { fnvTextHash, longTextChars } from "../../spec/hash.ts";
 import { kv, kvWith } from "../../spec/kv.ts";
 import { parseConfig } from "./config.ts";
 import { comparePeerCheckpoint, recordCheckpoint } from "./monitor.ts";
-import { contentDigestOf, makeSnapshot, verifySnapshot, type SnapshotContents } from "./snapshot.ts";
+import { contentDigestOf, makeSnapshot, readSnapshot, verifySnapshot, type SnapshotContents } from "./snapshot.ts";
 import { makeContext, type MonitorState } from "./state.ts";
 
 const config = parseConfig({ members: [1, 2, 3], self: 1 });
@@ -30,26 +30,26 @@ describe("a snapshot's digest format", () => {
   it("a snapshot of the unnamed format verifies under a replica that hashes long values, and its retry is a duplicate", () => {
     const old = makeSnapshot(before, contents(before));
     expect(old.digest).not.toContain("/");
-    const back = verifySnapshot(after, old.data, old);
+    const back = verifySnapshot(after, readSnapshot(old.data), old);
     if (typeof back === "string") throw new Error(back);
     const retry = { clientId: "c1", seq: 1, input: { _tag: "put", key: "k", value } } as const;
     expect(after.service.apply(retry, back.service).output._tag).toBe("duplicate");
     // The replica's own snapshots are of its format, and verify too.
     const own = makeSnapshot(after, contents(after));
     expect(own.digest).toMatch(/^fnv\//);
-    expect(typeof verifySnapshot(after, own.data, own)).toBe("object");
+    expect(typeof verifySnapshot(after, readSnapshot(own.data), own)).toBe("object");
   });
 
   it("a changed long value is caught in either format, and an unknown format is refused", () => {
     for (const info of [makeSnapshot(before, contents(before)), makeSnapshot(after, contents(after))]) {
       const tampered = info.data.replace("vvvv", "vvvw");
       expect(tampered).not.toBe(info.data);
-      expect(verifySnapshot(after, tampered, { ...info, contentDigest: contentDigestOf(tampered) })).toMatch(
-        /^state digest .* is not the claimed/,
-      );
+      expect(
+        verifySnapshot(after, readSnapshot(tampered), { ...info, contentDigest: contentDigestOf(tampered) }),
+      ).toMatch(/^state digest .* is not the claimed/);
     }
     const info = makeSnapshot(after, contents(after));
-    expect(verifySnapshot(after, info.data, { ...info, digest: `md5/${info.digest.slice(4)}` })).toMatch(
+    expect(verifySnapshot(after, readSnapshot(info.data), { ...info, digest: `md5/${info.digest.slice(4)}` })).toMatch(
       /of a format this version does not make/,
     );
   });

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { hash } from "node:crypto";
 import { kv, utf8Length } from "../../spec/kv.ts";
 import { parseConfig } from "../core/config.ts";
-import { contentDigestOf, makeSnapshot, verifySnapshot } from "../core/snapshot.ts";
+import { contentDigestOf, makeSnapshot, readSnapshot, verifySnapshot } from "../core/snapshot.ts";
 import { makeContext } from "../core/state.ts";
 import { kvReplicated } from "./core-adapter.ts";
 import { sha256TextHash } from "./text-hash.ts";
@@ -58,20 +58,20 @@ describe("the replicas' digest format", () => {
 
   it("a snapshot written before (no format named) verifies; a corrupted value in it does not", () => {
     const old = snapshotOf(older);
-    expect(typeof verifySnapshot(replicated, old.data, old)).toBe("object");
+    expect(typeof verifySnapshot(replicated, readSnapshot(old.data), old)).toBe("object");
     const corrupted = old.data.replace("zzzz", "zzzy");
-    expect(verifySnapshot(replicated, corrupted, { ...old, contentDigest: contentDigestOf(corrupted) })).toMatch(
-      /^state digest/,
-    );
+    expect(
+      verifySnapshot(replicated, readSnapshot(corrupted), { ...old, contentDigest: contentDigestOf(corrupted) }),
+    ).toMatch(/^state digest/);
   });
 
   it("its own snapshots name sha256 and catch a corrupted value", () => {
     const own = snapshotOf(replicated);
     expect(own.digest).toMatch(/^sha256\//);
-    expect(typeof verifySnapshot(replicated, own.data, own)).toBe("object");
+    expect(typeof verifySnapshot(replicated, readSnapshot(own.data), own)).toBe("object");
     const corrupted = own.data.replace("zzzz", "zzzy");
-    expect(verifySnapshot(replicated, corrupted, { ...own, contentDigest: contentDigestOf(corrupted) })).toMatch(
-      /^state digest/,
-    );
+    expect(
+      verifySnapshot(replicated, readSnapshot(corrupted), { ...own, contentDigest: contentDigestOf(corrupted) }),
+    ).toMatch(/^state digest/);
   });
 });
