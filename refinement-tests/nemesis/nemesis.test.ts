@@ -381,6 +381,22 @@ describe("the trace checks fail on the run's traces altered as a bug would alter
     ).toContain("ReceiveHasSend");
   });
 
+  it("ReceiveHasSend: a copy of a heartbeat passes, a copy that differs from it does not", () => {
+    const heartbeats = steps
+      .map((s, i) => ({ s, i }))
+      .filter(
+        ({ s }) => s.receivedAs !== undefined && s.event._tag === "Receive" && s.event.message._tag === "Heartbeat",
+      );
+    const { s: later, i } = heartbeats[heartbeats.length - 1]!;
+    // An earlier heartbeat the same replica received.
+    const first = heartbeats.find(({ s }) => s.replica === later.replica && s !== later)!.s;
+    // The relay's copy: the same receipt (wire id and message) once more, later.
+    const copy = { ...later, receivedAs: first.receivedAs, receivedMessage: first.receivedMessage };
+    expect(checksAfter((list) => replaceAt(list, i, copy))).toEqual([]);
+    const altered = { ...copy, receivedMessage: later.receivedMessage };
+    expect(checksAfter((list) => replaceAt(list, i, altered))).toContain("ReceiveHasSend");
+  });
+
   it("AtMostOneLeaseholder: a deposed leader renews its lease without a quorum just before its successor acquires one", () => {
     const forged = deposedRenewal(steps, kvConfig(1, [1, 2, 3]).leaseMs);
     expect(forged, "a lease acquired after another replica held one, in a life that goes on").toBeDefined();
