@@ -60,7 +60,7 @@ import { comparePeerCheckpoint, divergenceMessage, latestCheckpoint, type Diverg
 import { peerIndex, peersOf, phase1Covers } from "./quorums.ts";
 import type { ChosenVoteRecord, DurableRecord, SnapshotRecord } from "./records.ts";
 import { defaultRules, type ReplicaRules } from "./rules.ts";
-import { keptSnapshot } from "./snapshot.ts";
+import { keptSnapshot, readSnapshot } from "./snapshot.ts";
 import { emptySlotMap, slotMapDropThrough, slotMapGet, slotMapHas, slotMapSet, type SlotMap } from "./slot-map.ts";
 import {
   copyAcceptor,
@@ -465,7 +465,7 @@ function restoreSnapshot<S, I, O>(
   learner: Draft<LearnerState<S, I, O>>,
   record: SnapshotRecord,
 ): void {
-  const contents = rules.verifySnapshot(rebuilt.ctx, record.data, record);
+  const contents = rules.verifySnapshot(rebuilt.ctx, readSnapshot(record.data), record);
   if (typeof contents === "string") fail(`recover: the snapshot of slot ${record.slot} is corrupt: ${contents}`);
   acceptor.truncatedUpTo = record.slot;
   learner.service = contents.service;

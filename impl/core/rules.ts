@@ -36,7 +36,7 @@ import { mayCampaign } from "./election.ts";
 import type { ReplicaId } from "./events.ts";
 import type { Command, Value } from "./messages.ts";
 import { promiseCoversFrom } from "./quorums.ts";
-import { verifySnapshot, type SnapshotClaim, type SnapshotContents } from "./snapshot.ts";
+import { verifySnapshot, type ReadSnapshot, type SnapshotClaim, type SnapshotContents } from "./snapshot.ts";
 import type { SlotMap } from "./slot-map.ts";
 import type { AcceptorState, GrantTimes, HeldVote, ReplicaContext, ReplicaState, Role, Vote } from "./state.ts";
 import type { HeldValue } from "./at-rest.ts";
@@ -126,12 +126,12 @@ export interface ReplicaRules {
   /** Is a transfer of a snapshot of `slot` worth installing, given the executed prefix? (rule S1: only above it) */
   readonly transferUseful: (slot: number, executedUpTo: number) => boolean;
   /**
-   * Check a snapshot (reassembled from a transfer, or read back from disk) against its claimed slot and digests, and
-   * rebuild it (rule S2); a string is the reason to refuse it.
+   * Check a snapshot (decoded as a transfer's chunks came, or read back from disk) against its claimed slot and
+   * digests, and rebuild it (rule S2); a string is the reason to refuse it.
    */
   readonly verifySnapshot: <S, I, O>(
     ctx: ReplicaContext<S, I, O>,
-    data: string,
+    read: ReadSnapshot,
     claim: SnapshotClaim,
   ) => SnapshotContents<S, O> | string;
 }

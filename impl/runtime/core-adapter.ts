@@ -165,7 +165,7 @@ function membershipOf(state: KvReplicaState): MembershipView {
         : {
             from: transfer.from,
             slot: transfer.slot,
-            receivedBytes: transfer.data.length,
+            receivedBytes: transfer.received,
             totalBytes: transfer.totalBytes,
           },
     snapshotSlot: state.learner.snapshot?.slot ?? null,
