@@ -4,13 +4,16 @@
  * frame it was handed (same wire id, same message) once the main thread goes quiet, and a
  * transport refuses anything else on that lane.
  */
+import fs from "node:fs";
+import path from "node:path";
 import { Schema } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
 import { binaryCodec } from "./binary-codec.ts";
+import { certsLayout, initCa, issueReplicaCert, readTlsMaterial, type TlsMaterial } from "./certs.ts";
 import { monotonicClock } from "./clock.ts";
 import { HeartbeatRelay, RelaySchedule } from "./heartbeat-relay.ts";
 import { silentLogger } from "./log.ts";
-import { freePorts, waitFor } from "./testing.ts";
+import { freePorts, tempDir, waitFor } from "./testing.ts";
 import { Transport } from "./transport.ts";
 
 describe("RelaySchedule", () => {
@@ -70,13 +73,17 @@ afterEach(async () => {
 });
 
 /** Replica 2's transport, taking relay connections; and what reached it. */
-async function follower(port: number, relayable: ((m: Message) => boolean) | null = (m) => m._tag === "Heartbeat") {
+async function follower(
+  port: number,
+  relayable: ((m: Message) => boolean) | null = (m) => m._tag === "Heartbeat",
+  tls?: TlsMaterial,
+) {
   const received: { message: Message; wireId: number; relayed: boolean }[] = [];
   const rejected: string[] = [];
   const transport = new Transport<Message>({
     self: 2,
     clusterId: "c1",
-    secret,
+    ...(tls === undefined ? { secret } : { tls }),
     listen: { host: "127.0.0.1", port },
     peers: new Map(),
     codec,
@@ -94,11 +101,11 @@ async function follower(port: number, relayable: ((m: Message) => boolean) | nul
 }
 
 /** Replica 1's relay thread. */
-function relayOf(relayed: number[] = []): HeartbeatRelay {
+function relayOf(relayed: number[] = [], tls?: TlsMaterial): HeartbeatRelay {
   const relay = new HeartbeatRelay({
     self: 1,
     clusterId: "c1",
-    secret,
+    ...(tls === undefined ? { secret } : { tls }),
     info: { http: "127.0.0.1:9001", incarnation: "i1" },
     intervalMs: 20,
     windowMs: 300,
@@ -135,9 +142,9 @@ describe("the relay thread", () => {
     const before = received.length;
     relay.heartbeat(2, { host: "127.0.0.1", port: port! }, frame(78, { _tag: "Heartbeat", n: 6 }));
     await waitFor("copies of the second", () => (received.length >= before + 2 ? true : undefined), 10_000);
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    await new Promise((resolve) => setTimeout(resolve, 400));
     const settled = received.length;
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await new Promise((resolve) => setTimeout(resolve, 200));
     expect(received.length).toBe(settled);
     expect(received.slice(before).every((r) => r.wireId === 78 && r.message.n === 6)).toBe(true);
     expect(relayed.length).toBe(received.length);
@@ -149,7 +156,7 @@ describe("the relay thread", () => {
     const relay = relayOf();
     relay.heartbeat(2, { host: "127.0.0.1", port: port! }, frame(1, { _tag: "Heartbeat", n: 1 }));
     relay.clear();
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await new Promise((resolve) => setTimeout(resolve, 300));
     expect(received).toEqual([]);
   });
 
@@ -170,5 +177,21 @@ describe("the relay thread", () => {
     relay.heartbeat(2, { host: "127.0.0.1", port: port! }, frame(9, { _tag: "Heartbeat", n: 1 }));
     await waitFor("the relay refused", () => (rejected.length > 0 ? true : undefined), 10_000);
     expect(rejected[0]).toMatch(/does not take/);
+  });
+
+  it("authenticates with the replica's certificate under mutual TLS", async () => {
+    const dir = path.join(tempDir("relay-tls"), "certs");
+    closing.push(() => Promise.resolve(fs.rmSync(path.dirname(dir), { recursive: true, force: true })));
+    initCa(dir, { clusterId: "c1" });
+    for (const id of [1, 2]) issueReplicaCert(dir, { clusterId: "c1", id, hosts: ["127.0.0.1"] });
+    const material = (id: number): TlsMaterial =>
+      readTlsMaterial({ ...certsLayout(dir).replica(id), ca: certsLayout(dir).caCert });
+    const [port] = await freePorts(1);
+    const { received, rejected } = await follower(port!, undefined, material(2));
+    const relay = relayOf([], material(1));
+    relay.heartbeat(2, { host: "127.0.0.1", port: port! }, frame(3, { _tag: "Heartbeat", n: 2 }));
+    await waitFor("a copy delivered over TLS", () => (received.length > 0 ? true : undefined), 10_000);
+    expect(rejected).toEqual([]);
+    expect(received[0]).toEqual({ message: { _tag: "Heartbeat", n: 2 }, wireId: 3, relayed: true });
   });
 });
