@@ -154,40 +154,51 @@ export interface HeartbeatRelayOptions extends Omit<RelayWorkerData, "quietMs"> 
   readonly onRelayed?: (to: ReplicaId) => void;
 }
 
-/** The main thread's handle on the relay thread. */
+/**
+ * The main thread's handle on the relay thread. The thread starts with the first heartbeat handed
+ * over (a replica that never leads never starts it: a thread costs about 12 MB of memory).
+ */
 export class HeartbeatRelay {
-  private readonly worker: Worker;
+  private worker: Worker | null = null;
   private holding = false;
   private closed = false;
 
-  constructor(private readonly options: HeartbeatRelayOptions) {
+  constructor(private options: HeartbeatRelayOptions) {
+    if (workerModule() === null)
+      throw new Error("the heartbeat relay's module (heartbeat-relay-worker) is missing: run 'npm run build'");
+  }
+
+  private start(): Worker {
+    const { options } = this;
     const url = workerModule();
     if (url === null)
       throw new Error("the heartbeat relay's module (heartbeat-relay-worker) is missing: run 'npm run build'");
     const { log: _log, onRelayed: _onRelayed, ...rest } = options;
     const data: RelayWorkerData = { ...rest, quietMs: 2 * options.intervalMs };
-    this.worker = url.pathname.endsWith(".ts")
+    const worker = url.pathname.endsWith(".ts")
       ? // From the sources (tsx): worker threads do not inherit tsx's loader on Node 20.
         new Worker(
           `import("tsx/esm/api").then(({ register }) => { register(); return import(${JSON.stringify(url.href)}); })`,
           { eval: true, workerData: data },
         )
       : new Worker(url, { workerData: data });
-    this.worker.on("message", (report: RelayReport) => {
+    worker.on("message", (report: RelayReport) => {
       if (report.kind === "relayed") this.options.onRelayed?.(report.to);
       else if (report.event === "open")
         this.options.log.debug({ peer: report.to }, "heartbeat relay connected to peer");
       else this.options.log.debug({ peer: report.to, reason: report.reason }, "heartbeat relay connection failed");
     });
-    this.worker.on("error", (error) => this.options.log.error({ err: error }, "heartbeat relay thread failed"));
+    worker.on("error", (error) => this.options.log.error({ err: error }, "heartbeat relay thread failed"));
     // It must never keep the process alive.
-    this.worker.unref();
+    worker.unref();
+    return worker;
   }
 
   /** The main thread sent `frame` (a Heartbeat's whole frame) to `to` at `address`. */
   heartbeat(to: ReplicaId, address: Address, frame: Uint8Array): void {
     if (this.closed) return;
     this.holding = true;
+    this.worker ??= this.start();
     const command: RelayCommand = { kind: "heartbeat", to, host: address.host, port: address.port, frame };
     this.worker.postMessage(command);
   }
@@ -196,17 +207,19 @@ export class HeartbeatRelay {
   clear(): void {
     if (this.closed || !this.holding) return;
     this.holding = false;
-    this.worker.postMessage({ kind: "clear" } satisfies RelayCommand);
+    this.worker?.postMessage({ kind: "clear" } satisfies RelayCommand);
   }
 
   /** Present `material` on the relay's connections from now on. */
   renewTls(material: TlsMaterial): void {
-    if (!this.closed) this.worker.postMessage({ kind: "tls", material } satisfies RelayCommand);
+    // A thread started later gets the material current then (`tls` below).
+    this.options = { ...this.options, tls: material };
+    if (!this.closed) this.worker?.postMessage({ kind: "tls", material } satisfies RelayCommand);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.worker.terminate();
+    await this.worker?.terminate();
   }
 }
