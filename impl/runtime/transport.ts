@@ -512,7 +512,14 @@ export class Transport<M> {
         continue;
       }
       if (held.bytes <= this.coalesceBytesMax) {
-        // Copied into one buffer: a large encoding among the parts is used up once copied.
+        const only = held.chunks.length === 1 ? held.chunks[0]! : undefined;
+        // A lone frame nobody will release goes as it is (a small write's usual flush, no copy);
+        // otherwise the parts are copied into one buffer, and a large encoding among them is used
+        // up once copied.
+        if (only !== undefined && !this.writesPending.has(only)) {
+          socket.write(only);
+          continue;
+        }
         socket.write(Buffer.concat(held.chunks, held.bytes));
         for (const chunk of held.chunks) this.written(chunk);
         continue;
