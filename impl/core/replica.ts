@@ -1190,7 +1190,12 @@ function clientRequest<S, I, O>(
     return propose(rules, submit(state, { input: req.input }, req.requestId, out), req.now, out);
   }
   if (req.clientId !== undefined && req.seq !== undefined) {
-    const answer = rules.sessionAnswer(sessionOf(state.learner.service, req.clientId), req.seq, req.input);
+    const answer = rules.sessionAnswer(
+      sessionOf(state.learner.service, req.clientId),
+      req.seq,
+      req.input,
+      state.ctx.app.textHash ?? null,
+    );
     if (answer !== undefined) {
       out.push({ _tag: "Reply", requestId: req.requestId, result: resultOf(answer) });
       return state;

@@ -9,6 +9,7 @@
  * and disk input is refused with a reason, not asserted on), nothing reads a clock.
  */
 import { Either, Schema } from "effect";
+import { digestFormat } from "../../spec/hash.ts";
 import { sessionsOf, withSession, type ServiceState, type Session } from "../../spec/service.ts";
 import { ConfigurationSchema, type Configuration } from "./configuration.ts";
 import type { Ballot } from "./ballot.ts";
@@ -156,6 +157,23 @@ const nonAscii = /[\u007f-\uffff]/;
 /** The divergence digest of a snapshot's state (the checkpoint digest at its slot). */
 export function snapshotDigest<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: SnapshotContents<S, O>): string {
   return checkpointDigest(ctx, contents.service, contents.outputDigestA, contents.outputDigestB);
+}
+
+/**
+ * The divergence digest of a snapshot's state in the digest format `format` (spec/hash.ts): its
+ * own (`snapshotDigest`), or one the application can still make (`Application.digestAs`: the
+ * unnamed format of a snapshot taken before a hash was passed in). Null for any other.
+ */
+function snapshotDigestAs<S, I, O>(
+  ctx: ReplicaContext<S, I, O>,
+  contents: SnapshotContents<S, O>,
+  format: string,
+): string | null {
+  const own = snapshotDigest(ctx, contents);
+  if (digestFormat(own) === format) return own;
+  const app = ctx.app.digestAs?.(contents.service.app, format) ?? null;
+  if (app === null) return null;
+  return `${app}|${contents.service.executed}|${own.slice(own.lastIndexOf("|") + 1)}`;
 }
 
 /**
@@ -597,7 +615,8 @@ export function verifySnapshot<S, I, O>(
   const contents = decodeReadSnapshot(ctx, read);
   if (typeof contents === "string") return contents;
   if (contents.slot !== claim.slot) return `snapshot of slot ${contents.slot}, claimed ${claim.slot}`;
-  const digest = snapshotDigest(ctx, contents);
+  const digest = snapshotDigestAs(ctx, contents, digestFormat(claim.digest));
+  if (digest === null) return `state digest ${claim.digest} is of a format this version does not make`;
   if (digest !== claim.digest) return `state digest ${digest} is not the claimed ${claim.digest}`;
   return contents;
 }
