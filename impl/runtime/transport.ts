@@ -124,9 +124,11 @@ export const wireIdBytes = 6;
 
 /**
  * Largest group of frames to one peer that `flush` copies into a single buffer (one write through
- * Node's stream, no writev bookkeeping); larger groups go as a corked writev of their parts.
+ * Node's stream, no writev bookkeeping); larger groups go as a corked writev of their parts. Either
+ * way a large encoding (release.ts's `releaseBytesMin`) is freed once it is no longer needed: the
+ * two bounds are independent.
  */
-const coalesceBytesMax = 64 * 1024;
+const coalesceBytesMaxDefault = 64 * 1024;
 
 /**
  * Largest message frame (its wire id and message, in bytes) sent on a peer's control connection;
@@ -200,6 +202,11 @@ export interface TransportOptions<M> {
   readonly outboundBytesMax?: number;
   /** Largest frame sent on a peer's control connection; larger ones go on its bulk connection. Default 8 KiB. */
   readonly controlFrameBytesMax?: number;
+  /**
+   * Largest group of frames to one peer copied into one buffer at a flush; larger groups go as a
+   * corked writev of their parts. Default 64 KiB.
+   */
+  readonly coalesceBytesMax?: number;
   /** Time to finish a handshake, in milliseconds. Default 5000. */
   readonly handshakeTimeoutMs?: number;
   /** First and largest reconnect delay, in milliseconds. Defaults 50 and 2000. */
@@ -306,6 +313,7 @@ export class Transport<M> {
   private readonly frameBytesMax: number;
   private readonly outboundBytesMax: number;
   private readonly controlFrameBytesMax: number;
+  private readonly coalesceBytesMax: number;
   private readonly handshakeTimeoutMs: number;
   private readonly reconnectDelayMsMin: number;
   private readonly reconnectDelayMsMax: number;
@@ -328,6 +336,7 @@ export class Transport<M> {
     this.frameBytesMax = options.frameBytesMax ?? frameBytesMaxDefault;
     this.outboundBytesMax = options.outboundBytesMax ?? 16 * 1024 * 1024;
     this.controlFrameBytesMax = options.controlFrameBytesMax ?? controlFrameBytesMaxDefault;
+    this.coalesceBytesMax = options.coalesceBytesMax ?? coalesceBytesMaxDefault;
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? peerHandshakeTimeoutMsDefault;
     this.reconnectDelayMsMin = options.reconnectDelayMsMin ?? 50;
     this.reconnectDelayMsMax = options.reconnectDelayMsMax ?? 2000;
@@ -502,8 +511,17 @@ export class Transport<M> {
         for (const chunk of held.chunks) this.written(chunk);
         continue;
       }
-      if (held.bytes <= coalesceBytesMax) {
-        socket.write(held.chunks.length === 1 ? held.chunks[0]! : Buffer.concat(held.chunks, held.bytes));
+      if (held.bytes <= this.coalesceBytesMax) {
+        const only = held.chunks.length === 1 ? held.chunks[0]! : undefined;
+        // A lone frame nobody will release goes as it is (a small write's usual flush, no copy);
+        // otherwise the parts are copied into one buffer, and a large encoding among them is used
+        // up once copied.
+        if (only !== undefined && !this.writesPending.has(only)) {
+          socket.write(only);
+          continue;
+        }
+        socket.write(Buffer.concat(held.chunks, held.bytes));
+        for (const chunk of held.chunks) this.written(chunk);
         continue;
       }
       socket.cork();

@@ -837,6 +837,7 @@ export class World implements KvSystemView {
     }
     const before = r.state;
     this.countCrashBeforeOwnVote(r);
+    if (before?.learner.transfer != null) this.count("crash during a transfer");
     r.stop();
     this.count("crash");
     this.emit({ kind: "crash", replica: index, before }, `crash R${r.id}`);
@@ -904,6 +905,7 @@ export class World implements KvSystemView {
         if (lost > 0) this.count("crash lost unflushed records");
         this.countCrashBeforeOwnVote(r);
         this.count("crash mid-step");
+        if (state.learner.transfer !== null) this.count("crash during a transfer");
         details?.push(
           `crash before effect ${k} (${lost} unflushed records lost, ${effects.length - k} effects dropped)`,
         );
@@ -923,6 +925,9 @@ export class World implements KvSystemView {
             r.crashAtSnapshot = false;
             crashAt = k + 1;
             this.count("crash during a snapshot");
+            // The snapshot a transfer installs: the old state must come back, the transfer start over.
+            if (event._tag === "Receive" && event.message._tag === "SnapshotChunk")
+              this.count("crash while installing a transferred snapshot");
           }
           break;
         case "SendStored":
