@@ -15,7 +15,14 @@ import { checkQuorumFails, noteStall } from "./check-quorum.ts";
 import { nackFor, phase1b, phase2b } from "./acceptor.ts";
 import { showBallot, type Ballot } from "./ballot.ts";
 import { configurationFor, pruneConfigurations, type Configuration } from "./configuration.ts";
-import { electionDue, nextBallot, noteRound, resetElectionTimer, restartElectionTimer } from "./election.ts";
+import {
+  electionDue,
+  nextBallot,
+  noteRound,
+  resetElectionTimer,
+  restartElectionTimer,
+  waitAfterStall,
+} from "./election.ts";
 import type { ClientRequest, Effect, Event, ReconfigureRequest, ReplicaId, StepResult } from "./events.ts";
 import {
   answerExecuted,
@@ -169,6 +176,8 @@ function handle<S, I, O>(
     c.now = event.now;
     // A leader stepped again only past its heartbeat's due time was stalled: CheckQuorum skips it.
     s = noteStall(rules, c, state.now, event.now);
+    // A follower stepped again only past its election deadline was stalled: it waits for its leader.
+    s = waitAfterStall(s, state.now, event.now);
   }
   if (s.halted !== null) {
     if (event._tag === "ClientRequest" || event._tag === "Reconfigure")

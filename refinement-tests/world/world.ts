@@ -887,6 +887,11 @@ export class World implements KvSystemView {
     if (info.flushFirst === true) this.flush(r, carried);
     const result = this.step(state, event);
     const leftBefore = executionPending(state);
+    if (this.tuning.electionWaitsAfterStall === true && state.role._tag === "follower") {
+      const due = state.election.heardAt + state.election.timeoutMs;
+      if (state.now < due && event.now > due + this.tuning.heartbeatIntervalMs)
+        this.count("a follower stalled past its election deadline waited for its leader");
+    }
     const details: string[] | null = this.trace === null ? null : [];
     const arrows: { from: string; to: string; label: string }[] | null = this.trace === null ? null : [];
     const effects = result.effects;
