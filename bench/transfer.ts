@@ -4,8 +4,10 @@
  * a short log tail, so that the stopped one is behind a snapshot), then that follower restarted:
  * it fetches the snapshot from a peer in chunks. Every member's RSS is sampled every 100 ms; the
  * report gives, per member, its RSS just before the restart and its peak while the transfer
- * runs, the receiver's peak (VmHWM) since its restart, the chunks each member sent, and the CPU
- * time each used during the transfer. Nothing here asserts a number; `--json` prints it all.
+ * runs, the receiver's peak (VmHWM) since its restart and its RSS once caught up (after a
+ * collection's worth of quiet: what it holds with the state, to set the peak against), the chunks
+ * each member sent, and the CPU time each used during the transfer. Nothing here asserts a number;
+ * `--json` prints it all.
  *
  *   npx tsx bench/transfer.ts -- [--values N] [--value-bytes B] [--json]
  */
@@ -133,6 +135,9 @@ async function main(): Promise<void> {
     }
     clearInterval(sampler);
     const seconds = (performance.now() - started) / 1000;
+    // What the receiver holds once caught up: its RSS after a few quiet seconds.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const receiverAfter = rssBytes(receiverPid);
     // The chunks the receiver took from each peer (its received counter is by sender and type).
     const received = await cluster.metrics(lagging);
     const counts = new Map<number, { chunks: number; leaderChanges: number }>();
@@ -150,6 +155,7 @@ async function main(): Promise<void> {
         id: lagging,
         peakRssBytes: receiverPeak,
         sampledPeakRssBytes: peaks.get(lagging) ?? null,
+        rssAfterBytes: receiverAfter,
         cpuMs: receiverCpu,
       },
       peers: others.map((id) => ({
@@ -168,7 +174,7 @@ async function main(): Promise<void> {
         `state transfer of a snapshot of ${mib(totalBytes)} MiB (${values} values of ${valueBytes} bytes) to replica ${lagging}: caught up in ${result.seconds} s\n`,
       );
       process.stdout.write(
-        `  receiver ${lagging}: peak RSS ${mib(receiverPeak)} MiB (VmHWM since restart), CPU ${receiverCpu ?? "-"} ms\n`,
+        `  receiver ${lagging}: peak RSS ${mib(receiverPeak)} MiB (VmHWM since restart), ${mib(receiverAfter)} MiB 3 s after catching up, CPU ${receiverCpu ?? "-"} ms\n`,
       );
       for (const p of result.peers)
         process.stdout.write(
