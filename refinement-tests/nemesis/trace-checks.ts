@@ -288,6 +288,8 @@ class TraceChecker {
   readonly proofs: ProofsView;
   private readonly sends = new Map<string, string>();
   private readonly receipts = new Map<string, string>();
+  /** Receipts already paired with their send, by key (for copies: see `pair`). */
+  private readonly paired = new Map<string, string>();
   readonly leaseIntervals: LeaseInterval[] = [];
   private readonly lastLease = new Map<number, number>();
   /** Per replica: the belief opened by its last step (closed by its next step). */
@@ -357,13 +359,26 @@ class TraceChecker {
     }
   }
 
-  /** Pair a send with its receipt (whichever comes first waits in its map for the other). */
+  /**
+   * Pair a send with its receipt (whichever comes first waits in its map for the other). A second
+   * receipt of one send is a copy (a leader's heartbeat relay sends copies of heartbeats under
+   * their wire id: impl/runtime/heartbeat-relay.ts); it must carry the same message.
+   */
   private pair(key: string, text: string, waiting: Map<string, string>, counterpart: Map<string, string>): void {
     const hash = fingerprint(text);
+    const receipt = waiting === this.receipts;
+    const before = receipt ? (this.paired.get(key) ?? waiting.get(key)) : undefined;
+    if (before !== undefined) {
+      this.count("receipt of a copy");
+      if (before !== hash) this.violate("ReceiveHasSend", 0, `receipt ${key} differs from an earlier receipt of it`);
+      return;
+    }
     const other = counterpart.get(key);
     if (other === undefined) waiting.set(key, hash);
     else {
       counterpart.delete(key);
+      // Only heartbeats are ever copied: the others need not be remembered.
+      if (text.startsWith('{"_tag":"Heartbeat"')) this.paired.set(key, hash);
       if (other !== hash) this.violate("ReceiveHasSend", 0, `receipt ${key} differs from the message sent`);
     }
   }
