@@ -22,8 +22,7 @@
  * The proofs/ checker stops at its first violation (its ghost state is meaningless after one);
  * the local checks go on. The checks only read.
  */
-import { createHash } from "node:crypto";
-import { compactRecords, defaultRules, showBallot } from "../../impl/core/testing/index.ts";
+import { compactRecords, defaultRules, plainEqual, showBallot } from "../../impl/core/testing/index.ts";
 import { kvConfig, type KvRecord, type KvReplicaState } from "../../impl/runtime/core-adapter.ts";
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import { ViolationFound } from "../../proofs/violation.ts";
@@ -275,19 +274,19 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
   }
 }
 
-/** A short fingerprint of a message's traced text (sends are kept until their receipt). */
-function fingerprint(text: string): string {
-  return createHash("sha1").update(text).digest("base64");
-}
-
 /** The checks over the merged steps of one run: proofs/ through ProofsView, ReceiveHasSend here. */
 class TraceChecker {
   readonly violations: TraceViolation[] = [];
   readonly counts: Record<string, number> = {};
   readonly tally: Record<string, number> = {};
   readonly proofs: ProofsView;
-  private readonly sends = new Map<string, string>();
-  private readonly receipts = new Map<string, string>();
+  /**
+   * Sends waiting for their receipt and receipts for their send, by wire id: the message as its
+   * trace line holds it (parsed JSON, which the replay keeps in memory anyway), compared whole
+   * once both are seen. Hashing each message's text instead cost most of a run's check.
+   */
+  private readonly sends = new Map<string, unknown>();
+  private readonly receipts = new Map<string, unknown>();
   readonly leaseIntervals: LeaseInterval[] = [];
   private readonly lastLease = new Map<number, number>();
   /** Per replica: the belief opened by its last step (closed by its next step). */
@@ -334,17 +333,12 @@ class TraceChecker {
       if (persisted && !step.committed) continue;
       this.count(`send ${effect.message._tag}`);
       if (wireId !== undefined)
-        this.pair(
-          `${step.incarnation}/${wireId}->${effect.to}`,
-          JSON.stringify(step.sentAs[sendIndex - 1]),
-          this.sends,
-          this.receipts,
-        );
+        this.pair(`${step.incarnation}/${wireId}->${effect.to}`, step.sentAs[sendIndex - 1], this.sends, this.receipts);
     }
     if (step.event._tag === "Receive" && step.receivedAs !== undefined) {
       this.pair(
         `${step.receivedAs.incarnation}/${step.receivedAs.wireId}->${step.replica}`,
-        JSON.stringify(step.receivedMessage),
+        step.receivedMessage,
         this.receipts,
         this.sends,
       );
@@ -358,13 +352,13 @@ class TraceChecker {
   }
 
   /** Pair a send with its receipt (whichever comes first waits in its map for the other). */
-  private pair(key: string, text: string, waiting: Map<string, string>, counterpart: Map<string, string>): void {
-    const hash = fingerprint(text);
-    const other = counterpart.get(key);
-    if (other === undefined) waiting.set(key, hash);
+  private pair(key: string, message: unknown, waiting: Map<string, unknown>, counterpart: Map<string, unknown>): void {
+    if (!counterpart.has(key)) waiting.set(key, message);
     else {
+      const other = counterpart.get(key);
       counterpart.delete(key);
-      if (other !== hash) this.violate("ReceiveHasSend", 0, `receipt ${key} differs from the message sent`);
+      if (!plainEqual(other, message))
+        this.violate("ReceiveHasSend", 0, `receipt ${key} differs from the message sent`);
     }
   }
 
