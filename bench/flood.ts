@@ -45,6 +45,8 @@ options:
   --writers N     closed-loop writers of small values on keep-alive connections (default 4)
   --repeats N     fresh clusters, one after the other (default 1)
   --lease-ms N    the replicas' leaseMs (default: the core's, 300), election timeouts 4/3 to 2x
+  --no-relay      run the replicas without the leader's heartbeat relay (--heartbeat-relay-ms 0;
+                  default: with it, as replicas run by default)
   --check-quorum-clock  run the replicas with the core's checkQuorumCountsRunTime off (CheckQuorum
                   counts the clock, as replicas ran before it became the default; default: on)
   --traces DIR    keep every replica's event trace under DIR/repeat-N
@@ -66,6 +68,7 @@ const flags = benchFlags(
     "lease-ms": { type: "string" },
     traces: { type: "string" },
     "check-quorum-clock": { type: "boolean", default: false },
+    "no-relay": { type: "boolean", default: false },
     profile: { type: "string", default: "0" },
     json: { type: "boolean", default: false },
   },
@@ -217,6 +220,8 @@ interface Counters {
   lagMaxMs: number;
   gapsNear: number;
   gapsMissed: number;
+  /** Copies of heartbeats the leaders' relay threads sent (impl/runtime/heartbeat-relay.ts). */
+  relayed: number;
 }
 
 /** Observations of histogram `name` above `ms` (a bucket bound), in `text`. */
@@ -243,6 +248,7 @@ async function counters(cluster: TestCluster): Promise<Counters> {
     lagMaxMs: 0,
     gapsNear: 0,
     gapsMissed: 0,
+    relayed: 0,
   };
   for (const m of cluster.members) {
     let text: string;
@@ -267,6 +273,7 @@ async function counters(cluster: TestCluster): Promise<Counters> {
     c.lagMaxMs = Math.max(c.lagMaxMs, metricSum(text, "paxos_lease_process_nodejs_eventloop_lag_max_seconds") * 1000);
     c.gapsNear += above(text, "paxos_lease_heartbeat_gap_seconds", thresholds.gapNearMs);
     c.gapsMissed += above(text, "paxos_lease_heartbeat_gap_seconds", thresholds.gapMissMs);
+    c.relayed += metricSum(text, "paxos_lease_heartbeats_relayed_total");
   }
   return c;
 }
@@ -344,6 +351,7 @@ interface Result {
   readonly lagMaxMs: number;
   readonly gapsNear: number;
   readonly gapsMissed: number;
+  readonly relayed: number;
   readonly writes: WriterCounts;
   /** The flood's outcomes, summed over the waves, and the slowest wave's p99. */
   readonly flood: Record<string, number>;
@@ -396,7 +404,8 @@ for (let repeat = 1; repeat <= repeats; repeat++) {
   });
   let leaderPid: number | null = null;
   try {
-    cluster.startAll();
+    for (const m of cluster.members)
+      cluster.start(m.id, { extra: flags["no-relay"] ? ["--heartbeat-relay-ms", "0"] : [] });
     const leader = await cluster.waitForLeader(60_000);
     for (const m of cluster.members) m.output.length = 0;
     const request = floodRequest(cluster, leader);
@@ -453,6 +462,7 @@ for (let repeat = 1; repeat <= repeats; repeat++) {
       lagMaxMs,
       gapsNear: after.gapsNear - before.gapsNear,
       gapsMissed: after.gapsMissed - before.gapsMissed,
+      relayed: after.relayed - before.relayed,
       writes,
       flood: floodCounts,
       floodP99Ms,
@@ -465,7 +475,7 @@ for (let repeat = 1; repeat <= repeats; repeat++) {
     };
     results.push(result);
     progress(
-      `repeat ${repeat}: leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}; step-downs: own ${result.ownStepDowns}, deposed ${result.deposed}), lag p99 ${lagP99Ms.toFixed(0)} ms (largest stall ${lagMaxMs.toFixed(0)} ms), heartbeat gaps > ${thresholds.gapNearMs} ms ${result.gapsNear} (> ${thresholds.gapMissMs} ms ${result.gapsMissed}), writes ${writes.ok} ok, ${writes.failed} failed, ${writes.unknown} unknown (p99 ${writes.p99Ms.toFixed(0)} ms), flood ${JSON.stringify(floodCounts)} (slowest wave's p99 ${floodP99Ms.toFixed(0)} ms), leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (in one ${thresholds.electionTimeoutMs} ms window at most: ran ${result.leaderRanMaxMs.toFixed(0)} ms, waited for a core ${result.leaderWaitedMaxMs.toFixed(0)} ms); load ${loadBefore} -> ${result.loadAfter}`,
+      `repeat ${repeat}: leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}; step-downs: own ${result.ownStepDowns}, deposed ${result.deposed}), lag p99 ${lagP99Ms.toFixed(0)} ms (largest stall ${lagMaxMs.toFixed(0)} ms), heartbeat gaps > ${thresholds.gapNearMs} ms ${result.gapsNear} (> ${thresholds.gapMissMs} ms ${result.gapsMissed}), heartbeat copies relayed ${result.relayed}, writes ${writes.ok} ok, ${writes.failed} failed, ${writes.unknown} unknown (p99 ${writes.p99Ms.toFixed(0)} ms), flood ${JSON.stringify(floodCounts)} (slowest wave's p99 ${floodP99Ms.toFixed(0)} ms), leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (in one ${thresholds.electionTimeoutMs} ms window at most: ran ${result.leaderRanMaxMs.toFixed(0)} ms, waited for a core ${result.leaderWaitedMaxMs.toFixed(0)} ms); load ${loadBefore} -> ${result.loadAfter}`,
     );
     for (const [reason, n] of Object.entries(writes.reasons)) progress(`  ${n} x ${reason}`);
     for (const line of roleChanges) progress(`  ${line}`);
@@ -485,11 +495,11 @@ if (flags.json)
   );
 else {
   const lines = [
-    `| repeat | leadership changes (campaigns) | own step-downs / deposed | lag p99 / largest stall (ms) | heartbeat gaps > ${thresholds.gapNearMs} / > ${thresholds.gapMissMs} ms | writes ok / failed / unknown | flood answers | leader main-thread CPU (ms) | leader main thread in one ${thresholds.electionTimeoutMs} ms window at most: ran / waited for a core (ms) | load before -> after |`,
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    `| repeat | leadership changes (campaigns) | own step-downs / deposed | lag p99 / largest stall (ms) | heartbeat gaps > ${thresholds.gapNearMs} / > ${thresholds.gapMissMs} ms | copies relayed | writes ok / failed / unknown | flood answers | leader main-thread CPU (ms) | leader main thread in one ${thresholds.electionTimeoutMs} ms window at most: ran / waited for a core (ms) | load before -> after |`,
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...results.map(
       (r) =>
-        `| ${r.repeat} | ${r.leadershipChanges} (${r.campaigns}) | ${r.ownStepDowns} / ${r.deposed} | ${r.lagP99Ms.toFixed(0)} / ${r.lagMaxMs.toFixed(0)} | ${r.gapsNear} / ${r.gapsMissed} | ${r.writes.ok} / ${r.writes.failed} / ${r.writes.unknown} | ${Object.entries(
+        `| ${r.repeat} | ${r.leadershipChanges} (${r.campaigns}) | ${r.ownStepDowns} / ${r.deposed} | ${r.lagP99Ms.toFixed(0)} / ${r.lagMaxMs.toFixed(0)} | ${r.gapsNear} / ${r.gapsMissed} | ${r.relayed} | ${r.writes.ok} / ${r.writes.failed} / ${r.writes.unknown} | ${Object.entries(
           r.flood,
         )
           .map(([o, n]) => `${o} ${n}`)

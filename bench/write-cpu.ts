@@ -17,7 +17,7 @@
  * reported as no result, and the script then exits with status 1.
  *
  *   npx tsx bench/write-cpu.ts [--clients 1] [--value-bytes 100] [--seconds 8] [--warmup 10] [--idle 3]
- *                              [--perf] [--syscalls] [--alloc] [--etcd] [--json]
+ *                              [--perf] [--syscalls] [--alloc] [--core JSON] [--etcd] [--json]
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -47,6 +47,8 @@ options:
   --alloc         also sample every allocation of each replica's main thread during the window
                   (V8's sampling heap profiler, collected objects included) and print bytes per
                   write by allocating function
+  --core JSON     core settings for the replicas beside the runtime's (impl/core/config.ts), as a
+                  JSON object: '{"batchLateMs":0}' measures a setting against its default
   --etcd          measure Debian's etcd instead (three members at its defaults, the JSON gateway,
                   as npm run bench runs it), to compare its CPU, wake-ups and system calls
   --json          print the report as JSON
@@ -64,6 +66,7 @@ const flags = benchFlags(
     alloc: { type: "boolean", default: false },
     syscalls: { type: "boolean", default: false },
     etcd: { type: "boolean", default: false },
+    core: { type: "string" },
     json: { type: "boolean", default: false },
   },
   usage,
@@ -86,6 +89,15 @@ if (
   process.stderr.write(usage);
   process.exit(2);
 }
+const core = ((): Record<string, unknown> | undefined => {
+  if (flags.core === undefined) return undefined;
+  const parsed: unknown = JSON.parse(flags.core);
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    process.stderr.write(`bench: --core must be a JSON object, not ${flags.core}\n`);
+    process.exit(2);
+  }
+  return parsed as Record<string, unknown>;
+})();
 if (flags.perf || flags.syscalls) {
   try {
     execFileSync("perf", ["--version"], { stdio: "ignore" });
@@ -252,7 +264,7 @@ const cluster: Measured = flags.etcd
       };
     })()
   : ((): Measured => {
-      const ours = new OursCluster();
+      const ours = new OursCluster(core);
       return {
         start: () => ours.start(),
         leader: async () => {

@@ -158,7 +158,7 @@ export class ServiceGhost<S, I, O> {
     if (applied.output._tag === "executed") {
       this.executions.set(`${clientId}#${seq}`, {
         slot: this.prefix,
-        command: commandDigest(input),
+        command: commandDigest(input, this.app.textHash ?? null),
         output: applied.output.output,
       });
       this.note(
@@ -185,7 +185,7 @@ export class ServiceGhost<S, I, O> {
           message: `${id} was acknowledged (${JSON.stringify(result.output)}) but is not in the executed sequence (chosen prefix ends at slot ${this.prefix})`,
         });
       }
-      if (e.command !== commandDigest(request.input)) {
+      if (e.command !== commandDigest(request.input, this.app.textHash ?? null)) {
         violated({
           check: "ExactlyOnce",
           level: "Service",
@@ -208,7 +208,11 @@ export class ServiceGhost<S, I, O> {
     }
     if (result._tag === "seq-reused") {
       const e = this.executions.get(id);
-      if (e === undefined || e.command === commandDigest(request.input) || result.seq !== request.seq) {
+      if (
+        e === undefined ||
+        e.command === commandDigest(request.input, this.app.textHash ?? null) ||
+        result.seq !== request.seq
+      ) {
         violated({
           check: "RepliesMatchSpec",
           level: "Service",

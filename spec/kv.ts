@@ -13,9 +13,19 @@
  * This module is pure: no clock, no randomness, no I/O.
  */
 import { Either, ParseResult, Schema } from "effect";
-import { fmix32, fnv1a, fnvOffsetBasis } from "./hash.ts";
+import {
+  fmix32,
+  fnv1a,
+  fnvOffsetBasis,
+  inFormat,
+  longTextChars,
+  murmurRound,
+  utf8ExtraBytes,
+  type TextHash,
+} from "./hash.ts";
 import {
   emptyPersistentMap,
+  pmForEach,
   pmGet,
   pmHas,
   pmRemove,
@@ -41,19 +51,6 @@ export const valueBytesMax = 1024 * 1024;
  * unit takes at least one byte.
  */
 export const valueLengthMax = 1024 * 1024;
-
-/**
- * The bytes of UTF-8 that the code unit `c` (at least U+0080) at index `i` of `text` takes beyond
- * one: 1 below U+0800; 2 for the high half of a surrogate pair and 0 for its low half (4 bytes for
- * the pair); and 2 for anything else, a lone surrogate included, since a UTF-8 encoder writes a lone
- * surrogate as U+FFFD (3 bytes) and WTF-8 stores it in 3 bytes (`Buffer.byteLength` counts it so
- * too). ASCII, one byte, never gets here: a loop over a value pays one comparison per character.
- */
-function utf8ExtraBytes(text: string, i: number, c: number): number {
-  if (c < 0x800) return 1;
-  if ((c & 0xfc00) === 0xdc00 && i > 0 && (text.charCodeAt(i - 1) & 0xfc00) === 0xd800) return 0;
-  return 2;
-}
 
 /**
  * The length of `text` in bytes of UTF-8, a lone surrogate counted as 3 bytes ({@link utf8ExtraBytes}),
@@ -153,9 +150,12 @@ const basisB = 0x050c5d1f;
 
 /**
  * `entryHash` in both lanes and `utf8Length` of the value at once: one pass over the value instead
- * of three (the same numbers as the three calls, which the tests check).
+ * of three (the same numbers as the three calls, which the tests check). With a `textHash` passed
+ * in, a value of `longTextChars` or more is hashed by it instead, and its two words folded into
+ * the key's lanes (`textEntryHashes`): the digest format named by the hash.
  */
-function entryHashes(key: string, value: string): EntryHashes {
+function entryHashes(key: string, value: string, textHash: TextHash | null): EntryHashes {
+  if (textHash !== null && value.length >= longTextChars) return textEntryHashes(key, textHash.hash(value));
   let a = Math.imul(fnv1a(basisA, key), 0x01000193);
   let b = Math.imul(fnv1a(basisB, key), 0x01000193);
   let bytes = value.length;
@@ -168,13 +168,25 @@ function entryHashes(key: string, value: string): EntryHashes {
   return [fmix32(a), fmix32(b), bytes];
 }
 
+/**
+ * An entry's hashes from its key and its long value's hash words `[x, y, bytes]`: the key's FNV-1a
+ * lanes as for a short value, then a marker no short value's fold can follow a key with (the
+ * lanes of a short value continue with the NUL separator's multiply; here murmur3 rounds), then
+ * both words, finished with fmix32.
+ */
+function textEntryHashes(key: string, [x, y, bytes]: readonly [number, number, number]): EntryHashes {
+  const a = murmurRound(murmurRound(murmurRound(fnv1a(basisA, key), 0x6c6f6e67), x), y);
+  const b = murmurRound(murmurRound(murmurRound(fnv1a(basisB, key), 0x6c6f6e67), y), x);
+  return [fmix32(a), fmix32(b), bytes];
+}
+
 /** Both lanes of an entry's hash and its value's UTF-8 length, computed two ways: for the test that they agree. */
 export function entryHashesForTest(
   key: string,
   value: string,
 ): { readonly once: EntryHashes; readonly apart: EntryHashes } {
   return {
-    once: entryHashes(key, value),
+    once: entryHashes(key, value, null),
     apart: [entryHash(basisA, key, value), entryHash(basisB, key, value), utf8Length(value)],
   };
 }
@@ -185,14 +197,9 @@ function lookup(state: KvState, key: string): string | null {
 
 /**
  * Replace (or with `next === null` remove) the entry under `key`, updating the digest. `hashes`:
- * the new entry's, when the caller has them already.
+ * the new entry's (null for a removal).
  */
-function write(
-  state: KvState,
-  key: string,
-  next: string | null,
-  hashes: EntryHashes | null = next === null ? null : entryHashes(key, next),
-): KvState {
+function write(state: KvState, key: string, next: string | null, hashes: EntryHashes | null): KvState {
   const previous = pmGet(state.hashes, key);
   let digestA = state.digestA;
   let digestB = state.digestB;
@@ -218,29 +225,35 @@ const ok: KvOutput = { _tag: "ok" };
  * Set `key` to `next` and answer `output`, unless `next` is longer than the value limit: then
  * change nothing and answer `too-large`. Every input that sets a value goes through here.
  */
-function setWithin(state: KvState, key: string, next: string, output: KvOutput): Applied<KvState, KvOutput> {
-  const hashes = entryHashes(key, next);
+function setWithin(
+  textHash: TextHash | null,
+  state: KvState,
+  key: string,
+  next: string,
+  output: KvOutput,
+): Applied<KvState, KvOutput> {
+  const hashes = entryHashes(key, next, textHash);
   const length = hashes[2];
   if (length > valueBytesMax) return { state, output: { _tag: "too-large", length, limit: valueBytesMax } };
   return { state: write(state, key, next, hashes), output };
 }
 
-function applyKv(input: KvInput, state: KvState): Applied<KvState, KvOutput> {
+function applyKv(textHash: TextHash | null, input: KvInput, state: KvState): Applied<KvState, KvOutput> {
   switch (input._tag) {
     case "get":
       return { state, output: { _tag: "value", value: lookup(state, input.key) } };
     case "put":
-      return setWithin(state, input.key, input.value, ok);
+      return setWithin(textHash, state, input.key, input.value, ok);
     case "delete":
-      return { state: write(state, input.key, null), output: ok };
+      return { state: write(state, input.key, null, null), output: ok };
     case "cas": {
       const current = lookup(state, input.key);
       if (current !== input.expected) return { state, output: { _tag: "cas", swapped: false, current } };
-      return setWithin(state, input.key, input.value, { _tag: "cas", swapped: true, current });
+      return setWithin(textHash, state, input.key, input.value, { _tag: "cas", swapped: true, current });
     }
     case "append": {
       const next = (lookup(state, input.key) ?? "") + input.value;
-      return setWithin(state, input.key, next, { _tag: "value", value: next });
+      return setWithin(textHash, state, input.key, next, { _tag: "value", value: next });
     }
     case "noop":
       return { state, output: ok };
@@ -267,7 +280,7 @@ function snapshotKv(state: KvState): KvSnapshot {
 
 const decodeSnapshot = Schema.decodeUnknownEither(KvSnapshot);
 
-function restoreKv(data: unknown): KvState {
+function restoreKv(textHash: TextHash | null, data: unknown): KvState {
   const decoded = decodeSnapshot(data, { onExcessProperty: "error" });
   if (Either.isLeft(decoded)) {
     throw new Error(`kv snapshot rejected: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`);
@@ -275,9 +288,33 @@ function restoreKv(data: unknown): KvState {
   let state = emptyState;
   for (const [key, value] of decoded.right.entries) {
     if (pmHas(state.entries, key)) throw new Error(`kv snapshot rejected: key ${JSON.stringify(key)} appears twice`);
-    state = write(state, key, value);
+    state = write(state, key, value, entryHashes(key, value, textHash));
   }
   return state;
+}
+
+/** The digest of `state` (`kv.digest`) in the format of `textHash`. */
+function digestIn(textHash: TextHash | null, state: KvState): string {
+  return inFormat(textHash, `${hex8(state.digestA)}${hex8(state.digestB)}:${kvSize(state)}`);
+}
+
+/**
+ * The digest of `state` in the format named `format`, computed again from its entries (every value
+ * hashed once more): for a digest written by another format (a snapshot taken before the upgrade
+ * to a passed-in hash). Null when `format` is neither the unnamed one nor `textHash`'s.
+ */
+function digestAs(textHash: TextHash | null, state: KvState, format: string): string | null {
+  const own = textHash?.name ?? "";
+  if (format === own) return digestIn(textHash, state);
+  if (format !== "") return null;
+  let digestA = 0;
+  let digestB = 0;
+  pmForEach(state.entries, (key, value) => {
+    const [a, b] = entryHashes(key, value, null);
+    digestA = (digestA + a) >>> 0;
+    digestB = (digestB + b) >>> 0;
+  });
+  return `${hex8(digestA)}${hex8(digestB)}:${kvSize(state)}`;
 }
 
 function outputsEqual(a: KvOutput, b: KvOutput): boolean {
@@ -293,17 +330,29 @@ function outputsEqual(a: KvOutput, b: KvOutput): boolean {
   }
 }
 
-/** The key-value store as an {@link Application}. */
-export const kv: Application<KvState, KvInput, KvOutput> = {
-  name: "kv",
-  start: emptyState,
-  transition: (input, state) => applyKv(input, state).state,
-  output: (input, state) => applyKv(input, state).output,
-  apply: applyKv,
-  readOnly: (input) => input._tag === "get",
-  noop: { _tag: "noop" },
-  digest: (state) => `${hex8(state.digestA)}${hex8(state.digestB)}:${kvSize(state)}`,
-  snapshot: snapshotKv,
-  restore: restoreKv,
-  outputsEqual,
-};
+/**
+ * The key-value store as an {@link Application} whose digests hash long values with `textHash`
+ * (spec/hash.ts; null: the specs' own FNV-1a lanes for every value, the digests of `kv`). The
+ * runtime passes node:crypto's SHA-256; every replica of a cluster must pass the same.
+ */
+export function kvWith(textHash: TextHash | null): Application<KvState, KvInput, KvOutput> {
+  const apply = (input: KvInput, state: KvState): Applied<KvState, KvOutput> => applyKv(textHash, input, state);
+  return {
+    name: "kv",
+    start: emptyState,
+    transition: (input, state) => apply(input, state).state,
+    output: (input, state) => apply(input, state).output,
+    apply,
+    readOnly: (input) => input._tag === "get",
+    noop: { _tag: "noop" },
+    digest: (state) => digestIn(textHash, state),
+    digestAs: (state, format) => digestAs(textHash, state, format),
+    textHash,
+    snapshot: snapshotKv,
+    restore: (data) => restoreKv(textHash, data),
+    outputsEqual,
+  };
+}
+
+/** The key-value store as an {@link Application}, every digest by the specs' own FNV-1a lanes. */
+export const kv: Application<KvState, KvInput, KvOutput> = kvWith(null);

@@ -16,7 +16,7 @@
  * Pure: no clock, no randomness, no I/O.
  */
 import { Schema } from "effect";
-import { fmix32, fnv1a, fnvOffsetBasis } from "./hash.ts";
+import { digestFormat, fmix32, fnv1a, fnvOffsetBasis, inFormat, longTextChars, type TextHash } from "./hash.ts";
 import { emptyPersistentMap, pmForEach, pmGet, pmSet, type PersistentMap } from "./persistent-map.ts";
 import type { Application, Applied, StateMachine } from "./state-machine.ts";
 
@@ -65,15 +65,35 @@ export type ServiceOutput<O> =
  * have equal digests however their fields were ordered. It tells a client's retry from another
  * command reusing its number; it is not cryptographic (a client that forges a collision only
  * fools its own session).
+ *
+ * With a `textHash` passed in (spec/hash.ts), a string of `longTextChars` or more is folded as
+ * a marker and its two hash words instead of character by character, and the digest names the
+ * hash's format in front (`sha256/0123456789abcdef`): a session keeps the digest of its last
+ * command, and a retry is compared with it in the format it was made in
+ * (`commandDigestLike`).
  */
-export function commandDigest(input: unknown): string {
+export function commandDigest(input: unknown, textHash: TextHash | null = null): string {
   // As int32 from the start (the offset basis is above 2^31), so that V8 keeps both fields small integers.
-  const lanes: Lanes = { a: fnvOffsetBasis | 0, b: 0x050c5d1f };
+  const lanes: Lanes = { a: fnvOffsetBasis | 0, b: 0x050c5d1f, textHash };
   foldCanonical(lanes, input);
-  const a = fmix32(lanes.a);
-  const b = fmix32(lanes.b);
-  // 16 lowercase hex digits, as toString(16).padStart(8, "0") of each lane gives them (V8's
-  // toString with a radix costs ten times this).
+  return inFormat(textHash, hex16(fmix32(lanes.a), fmix32(lanes.b)));
+}
+
+/**
+ * The digest of `input` in the format of `stored` (a session's command digest), to compare a retry
+ * with it: in `textHash`'s format, or in the unnamed one for a digest made before `textHash` was
+ * passed in (a session restored from an older snapshot). A digest of any other format gets
+ * `textHash`'s, which differs from it: the retry is refused as reused, since nothing can
+ * vouch that it is the same command.
+ */
+export function commandDigestLike(stored: string, input: unknown, textHash: TextHash | null): string {
+  return textHash !== null && digestFormat(stored) === "" ? commandDigest(input, null) : commandDigest(input, textHash);
+}
+
+/** 16 lowercase hex digits of the lanes `a` and `b`. */
+function hex16(a: number, b: number): string {
+  // As toString(16).padStart(8, "0") of each lane gives them (V8's toString with a radix costs
+  // ten times this).
   return String.fromCharCode(
     hexDigit(a, 28),
     hexDigit(a, 24),
@@ -104,6 +124,8 @@ function hexDigit(word: number, shift: number): number {
 interface Lanes {
   a: number;
   b: number;
+  /** The hash of long strings, or null: every string folded character by character. */
+  readonly textHash: TextHash | null;
 }
 
 /** Fold `text` into both lanes: fnv1a over each lane. */
@@ -165,6 +187,7 @@ function inCanonicalOrder(record: Record<string, unknown>, keys: readonly string
  * both lanes in one pass that also looks for such a character.
  */
 function foldString(lanes: Lanes, text: string): void {
+  if (lanes.textHash !== null && text.length >= longTextChars) return foldLongString(lanes, lanes.textHash, text);
   let a = Math.imul(lanes.a ^ 0x22, fnvPrime);
   let b = Math.imul(lanes.b ^ 0x22, fnvPrime);
   for (let i = 0; i < text.length; i++) {
@@ -180,6 +203,20 @@ function foldString(lanes: Lanes, text: string): void {
   }
   lanes.a = Math.imul(a ^ 0x22, fnvPrime);
   lanes.b = Math.imul(b ^ 0x22, fnvPrime);
+}
+
+/**
+ * Fold a long string as its hash: U+0001, which the canonical rendering never holds unescaped,
+ * then the two hash words in 16-bit halves (the UTF-8 length is not folded: the text's hash
+ * covers it).
+ */
+function foldLongString(lanes: Lanes, textHash: TextHash, text: string): void {
+  const [x, y] = textHash.hash(text);
+  foldCode(lanes, 0x01);
+  foldCode(lanes, x >>> 16);
+  foldCode(lanes, x & 0xffff);
+  foldCode(lanes, y >>> 16);
+  foldCode(lanes, y & 0xffff);
 }
 
 /**
@@ -216,9 +253,16 @@ export interface Service<S, I, O> extends StateMachine<ServiceState<S, O>, Reque
 /** Build the service spec for `app`. */
 export function serviceOf<S, I, O>(app: Application<S, I, O>): Service<S, I, O> {
   const start: ServiceState<S, O> = { app: app.start, sessions: emptyPersistentMap(), executed: 0 };
+  const textHash = app.textHash ?? null;
   const apply = (request: Request<I>, state: ServiceState<S, O>): Applied<ServiceState<S, O>, ServiceOutput<O>> => {
-    const command = commandDigest(request.input);
-    const answer = sessionAnswer(pmGet(state.sessions, request.clientId), request.seq, command);
+    const command = commandDigest(request.input, textHash);
+    const session = pmGet(state.sessions, request.clientId);
+    // A retry is compared with its session's digest in that digest's format.
+    const like =
+      session !== undefined && request.seq === session.seq && digestFormat(session.command) !== digestFormat(command)
+        ? commandDigestLike(session.command, request.input, textHash)
+        : command;
+    const answer = sessionAnswer(session, request.seq, like);
     if (answer !== undefined) return { state, output: answer };
     const applied = app.apply(request.input, state.app);
     const sessions = pmSet(state.sessions, request.clientId, { seq: request.seq, command, output: applied.output });

@@ -73,7 +73,11 @@ export function runInputs<S, I, O>(
  *   inputs may be answered from a leaseholder's local state without going through the log.
  * - `noop`: an input that changes nothing; a new leader fills log gaps with it.
  * - `digest(s)`: a cheap fingerprint of the state; equal states have equal digests. Used to
- *   monitor replicas for differences in state (step 6 of the recipe).
+ *   monitor replicas for differences in state (step 6 of the recipe). A digest may name its
+ *   format in front (`name/`, spec/hash.ts `digestFormat`); digests of different formats are
+ *   never compared, and `digestAs` computes one in a format the replica no longer makes.
+ * - `textHash`: the hash of long texts its digests use, passed in by the runtime (null or absent:
+ *   the specs' own); the service's command digests (spec/service.ts) use it too.
  * - `snapshot` / `restore`: the state as plain JSON-safe data and back;
  *   `restore(snapshot(s))` equals `s`.
  */
@@ -82,6 +86,16 @@ export interface Application<S, I, O> extends StateMachine<S, I, O> {
   readOnly(input: I): boolean;
   readonly noop: I;
   digest(state: S): string;
+  /**
+   * The digest of `state` in the format named `format` ("" for the unnamed one), or null when the
+   * application cannot make digests of that format. Absent: only `digest`'s own format.
+   */
+  digestAs?(state: S, format: string): string | null;
+  /** spec/hash.ts `TextHash` (spelled out here: this module imports nothing of the project). */
+  readonly textHash?: {
+    readonly name: string;
+    readonly hash: (text: string) => readonly [number, number, number];
+  } | null;
   snapshot(state: S): unknown;
   restore(data: unknown): S;
   /** Structural equality of outputs (outputs are plain data). */

@@ -31,6 +31,7 @@ describe("Config", () => {
       batchBytesMax: 1_048_576,
       adaptiveBatching: false,
       checkQuorumCountsRunTime: true,
+      electionWaitsAfterStall: false,
       valuesAtRest: false,
       checkpointIntervalSlots: 256,
       requestsPendingMax: 10_000,

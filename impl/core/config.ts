@@ -174,6 +174,20 @@ const Fields = Schema.Struct({
    */
   checkQuorumCountsRunTime: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   /**
+   * A follower whose election came due while it was not running waits one heartbeat interval for
+   * its leader before it campaigns (impl/core/election.ts, `waitAfterStall`): a follower first
+   * stepped more than a heartbeat interval past its election deadline, and not stepped since before
+   * that deadline, was stalled (its process stopped, or waited for a core), and the silence it
+   * measured is its own, not the leader's. The leader, which with `checkQuorumCountsRunTime` does
+   * not step down for its own stall, then keeps leading when the whole cluster was stopped and
+   * resumed (a virtual machine paused, a SIGSTOP), instead of losing its place to the first
+   * follower to tick. Elections only come later, never sooner, so rule L5 holds as before; a leader
+   * that really failed is replaced at most one heartbeat interval later, and only after the
+   * follower's own stall. Default false in the core (its scenario stories and committed traces
+   * campaign at the deadline); the runtime's replicas turn it on (impl/runtime/core-adapter.ts).
+   */
+  electionWaitsAfterStall: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /**
    * Values at rest (impl/core/at-rest.ts): once a slot is executed, the log and the votes keep its
    * value only on disk when this replica's vote record holds it, and a Promise or CatchUpReply that
    * reports it leaves as a `SendStored` effect, which the driver completes from the durable records.

@@ -95,3 +95,25 @@ export function mayCampaign<S, I, O>(_rules: ReplicaRules, state: ReplicaState<S
 export function electionDue<S, I, O>(state: ReplicaState<S, I, O>, now: number): boolean {
   return now >= state.election.heardAt + state.election.timeoutMs;
 }
+
+/**
+ * A follower last stepped at `previous`, before its election deadline, and stepped again only at
+ * `now`, more than a heartbeat interval past it, was stalled (config `electionWaitsAfterStall`):
+ * its timer did not fire when due, so the silence it would act on is its own. It waits one
+ * heartbeat interval more, from `now`, for its leader: the deadline moves to `now` plus a heartbeat
+ * interval, and the event at hand (a heartbeat, say) may reset it as usual. Once per stall: the
+ * next step finds `previous` past the deadline. Elections only move later (rule L5 unchanged).
+ */
+export function waitAfterStall<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  previous: number,
+  now: number,
+): ReplicaState<S, I, O> {
+  const config = state.ctx.config;
+  if (!config.electionWaitsAfterStall || state.role._tag !== "follower") return state;
+  const due = state.election.heardAt + state.election.timeoutMs;
+  if (!(previous < due && now > due + config.heartbeatIntervalMs)) return state;
+  const election = copyElection(state.election);
+  election.heardAt = now + config.heartbeatIntervalMs - state.election.timeoutMs;
+  return withElection(state, election);
+}

@@ -9,6 +9,7 @@
  * It must never change what the replica executes or answers, except to stop it: with two digests it
  * cannot tell which side is wrong, so the only safe response is to stop serving and alert.
  */
+import { digestFormat } from "../../spec/hash.ts";
 import type { ServiceOutput, ServiceState } from "../../spec/service.ts";
 import type { Config } from "./config.ts";
 import type { ReplicaId } from "./events.ts";
@@ -107,8 +108,14 @@ export interface Divergence {
   readonly digests: readonly string[];
 }
 
+/**
+ * Two checkpoints of one slot differ: a divergence. Digests of different formats (spec/hash.ts
+ * `digestFormat`: one taken before an upgrade to a passed-in hash, kept in a snapshot) are not
+ * compared: they differ whether or not the states do.
+ */
 function compare(own: Checkpoint, peer: Checkpoint, self: ReplicaId, peerId: ReplicaId): Divergence | null {
   if (own.slot !== peer.slot || own.digest === peer.digest) return null;
+  if (digestFormat(own.digest) !== digestFormat(peer.digest)) return null;
   return { slot: own.slot, replicas: [self, peerId], digests: [own.digest, peer.digest] };
 }
 

@@ -14,6 +14,8 @@ import { parseConfig } from "./config.ts";
 import { mulberry32 } from "./election.ts";
 import { plainBytes, plainEqual } from "./messages.ts";
 import { executionPending, step, type ReplicaEffect } from "./replica.ts";
+import { contentDigestStart } from "./snapshot.ts";
+import { decodingStart } from "./snapshot-decoder.ts";
 import { slotMapEntries, slotMapSet } from "./slot-map.ts";
 import { initialState, type ReplicaState } from "./state.ts";
 import { Cluster, followerLearningAtOnce } from "./testing/cluster.ts";
@@ -424,7 +426,9 @@ describe("catch-up from a CatchUp's sender that is ahead", () => {
       digest: "",
       contentDigest: "",
       totalBytes: 10,
-      data: "",
+      received: 0,
+      digestLanes: contentDigestStart,
+      decoding: decodingStart,
       requestedAt: c.clock(2),
       progressAt: c.clock(2),
     };

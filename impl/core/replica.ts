@@ -15,7 +15,14 @@ import { checkQuorumFails, noteStall } from "./check-quorum.ts";
 import { nackFor, phase1b, phase2b } from "./acceptor.ts";
 import { showBallot, type Ballot } from "./ballot.ts";
 import { configurationFor, pruneConfigurations, type Configuration } from "./configuration.ts";
-import { electionDue, nextBallot, noteRound, resetElectionTimer, restartElectionTimer } from "./election.ts";
+import {
+  electionDue,
+  nextBallot,
+  noteRound,
+  resetElectionTimer,
+  restartElectionTimer,
+  waitAfterStall,
+} from "./election.ts";
 import type { ClientRequest, Effect, Event, ReconfigureRequest, ReplicaId, StepResult } from "./events.ts";
 import {
   answerExecuted,
@@ -60,7 +67,7 @@ import { comparePeerCheckpoint, divergenceMessage, latestCheckpoint, type Diverg
 import { peerIndex, peersOf, phase1Covers } from "./quorums.ts";
 import type { ChosenVoteRecord, DurableRecord, SnapshotRecord } from "./records.ts";
 import { defaultRules, type ReplicaRules } from "./rules.ts";
-import { keptSnapshot } from "./snapshot.ts";
+import { keptSnapshot, readSnapshot } from "./snapshot.ts";
 import { emptySlotMap, slotMapDropThrough, slotMapGet, slotMapHas, slotMapSet, type SlotMap } from "./slot-map.ts";
 import {
   copyAcceptor,
@@ -169,6 +176,8 @@ function handle<S, I, O>(
     c.now = event.now;
     // A leader stepped again only past its heartbeat's due time was stalled: CheckQuorum skips it.
     s = noteStall(rules, c, state.now, event.now);
+    // A follower stepped again only past its election deadline was stalled: it waits for its leader.
+    s = waitAfterStall(s, state.now, event.now);
   }
   if (s.halted !== null) {
     if (event._tag === "ClientRequest" || event._tag === "Reconfigure")
@@ -465,7 +474,7 @@ function restoreSnapshot<S, I, O>(
   learner: Draft<LearnerState<S, I, O>>,
   record: SnapshotRecord,
 ): void {
-  const contents = rules.verifySnapshot(rebuilt.ctx, record.data, record);
+  const contents = rules.verifySnapshot(rebuilt.ctx, readSnapshot(record.data), record);
   if (typeof contents === "string") fail(`recover: the snapshot of slot ${record.slot} is corrupt: ${contents}`);
   acceptor.truncatedUpTo = record.slot;
   learner.service = contents.service;
@@ -1190,7 +1199,12 @@ function clientRequest<S, I, O>(
     return propose(rules, submit(state, { input: req.input }, req.requestId, out), req.now, out);
   }
   if (req.clientId !== undefined && req.seq !== undefined) {
-    const answer = rules.sessionAnswer(sessionOf(state.learner.service, req.clientId), req.seq, req.input);
+    const answer = rules.sessionAnswer(
+      sessionOf(state.learner.service, req.clientId),
+      req.seq,
+      req.input,
+      state.ctx.app.textHash ?? null,
+    );
     if (answer !== undefined) {
       out.push({ _tag: "Reply", requestId: req.requestId, result: resultOf(answer) });
       return state;

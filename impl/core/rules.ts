@@ -8,9 +8,10 @@
  * one rule, and the refinement checkers must catch each. Production code never carries a flag or
  * a mutant; it only ever uses `defaultRules`. Each rule is documented where it is defined.
  */
+import type { TextHash } from "../../spec/hash.ts";
 import type { Applied } from "../../spec/state-machine.ts";
 import {
-  commandDigest,
+  commandDigestLike,
   sessionAnswer,
   type ServiceOutput,
   type ServiceState,
@@ -36,7 +37,7 @@ import { mayCampaign } from "./election.ts";
 import type { ReplicaId } from "./events.ts";
 import type { Command, Value } from "./messages.ts";
 import { promiseCoversFrom } from "./quorums.ts";
-import { verifySnapshot, type SnapshotClaim, type SnapshotContents } from "./snapshot.ts";
+import { verifySnapshot, type ReadSnapshot, type SnapshotClaim, type SnapshotContents } from "./snapshot.ts";
 import type { SlotMap } from "./slot-map.ts";
 import type { AcceptorState, GrantTimes, HeldVote, ReplicaContext, ReplicaState, Role, Vote } from "./state.ts";
 import type { HeldValue } from "./at-rest.ts";
@@ -89,12 +90,14 @@ export interface ReplicaRules {
   /**
    * What the session table alone answers for a request numbered `seq` with command `input`
    * (undefined: it is new and goes through the log): the service spec's `sessionAnswer`. The
-   * leader's front door asks it; execution decides the same way inside the spec.
+   * leader's front door asks it; execution decides the same way inside the spec. `textHash`: the
+   * application's (spec/hash.ts), which the command's digest is made with.
    */
   readonly sessionAnswer: <O>(
     session: Session<O> | undefined,
     seq: number,
     input: unknown,
+    textHash: TextHash | null,
   ) => ServiceOutput<O> | undefined;
   /** Execute one command of a chosen slot: through the service spec, whose session table deduplicates retries. */
   readonly executeCommand: <S, I, O>(
@@ -126,12 +129,12 @@ export interface ReplicaRules {
   /** Is a transfer of a snapshot of `slot` worth installing, given the executed prefix? (rule S1: only above it) */
   readonly transferUseful: (slot: number, executedUpTo: number) => boolean;
   /**
-   * Check a snapshot (reassembled from a transfer, or read back from disk) against its claimed slot and digests, and
-   * rebuild it (rule S2); a string is the reason to refuse it.
+   * Check a snapshot (decoded as a transfer's chunks came, or read back from disk) against its claimed slot and
+   * digests, and rebuild it (rule S2); a string is the reason to refuse it.
    */
   readonly verifySnapshot: <S, I, O>(
     ctx: ReplicaContext<S, I, O>,
-    data: string,
+    read: ReadSnapshot,
     claim: SnapshotClaim,
   ) => SnapshotContents<S, O> | string;
 }
@@ -156,8 +159,12 @@ export const defaultRules: ReplicaRules = {
   nextToExecute,
   // The command's digest matters only for a retry of the session's last number: not computed for
   // a new one (the common case at the leader's front door; execution computes it once).
-  sessionAnswer: (session, seq, input) =>
-    sessionAnswer(session, seq, session !== undefined && seq === session.seq ? commandDigest(input) : ""),
+  sessionAnswer: (session, seq, input, textHash) =>
+    sessionAnswer(
+      session,
+      seq,
+      session !== undefined && seq === session.seq ? commandDigestLike(session.command, input, textHash) : "",
+    ),
   executeCommand,
   governsFrom,
   promiseCoversFrom,

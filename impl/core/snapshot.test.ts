@@ -21,7 +21,9 @@ import {
   snapshotRecord,
   snapshotSize,
   snapshotSlice,
+  readSnapshot,
   verifySnapshot,
+  type SnapshotClaim,
   type SnapshotContents,
 } from "./snapshot.ts";
 import { slotMapEntries } from "./slot-map.ts";
@@ -233,17 +235,14 @@ describe("snapshots", () => {
 
   it("are refused when a byte, the slot or the state digest does not match the claim", () => {
     const info = makeSnapshot(ctx, contents());
-    expect(typeof verifySnapshot(ctx, info.data, info)).toBe("object");
+    const verify = (data: string, claim: SnapshotClaim): unknown => verifySnapshot(ctx, readSnapshot(data), claim);
+    expect(typeof verify(info.data, info)).toBe("object");
     const tampered = info.data.replace('"x"', '"y"');
-    expect(verifySnapshot(ctx, tampered, info)).toMatch(/^content digest/);
-    expect(verifySnapshot(ctx, tampered, { ...info, contentDigest: contentDigestOf(tampered) })).toMatch(
-      /^state digest/,
-    );
-    expect(verifySnapshot(ctx, info.data, { ...info, slot: 9 })).toBe("snapshot of slot 8, claimed 9");
-    expect(verifySnapshot(ctx, "{", { ...info, contentDigest: contentDigestOf("{") })).toMatch(/^not JSON/);
-    expect(verifySnapshot(ctx, "{}", { ...info, contentDigest: contentDigestOf("{}") })).toBe(
-      "not a paxos-lease snapshot",
-    );
+    expect(verify(tampered, info)).toMatch(/^content digest/);
+    expect(verify(tampered, { ...info, contentDigest: contentDigestOf(tampered) })).toMatch(/^state digest/);
+    expect(verify(info.data, { ...info, slot: 9 })).toBe("snapshot of slot 8, claimed 9");
+    expect(verify("{", { ...info, contentDigest: contentDigestOf("{") })).toMatch(/^not JSON/);
+    expect(verify("{}", { ...info, contentDigest: contentDigestOf("{}") })).toBe("not a paxos-lease snapshot");
   });
 });
 
@@ -277,7 +276,38 @@ describe("a snapshot installed by state transfer", () => {
     expect(persisted[0]!.data).toBe(data);
   });
 
-  it("holds the bytes received when its state serializes otherwise (written by a version without session command digests)", () => {
+  it("is taken chunk by chunk, never held whole, and refused at the chunk its JSON goes wrong or at the end on a digest", () => {
+    const { snapshot, follower, now } = setUp();
+    const data = snapshot.data;
+    const size = 7;
+    /** The follower after the chunks of `bytes` (cut every `size` bytes), or the chunk that ended the transfer. */
+    const feed = (bytes: string) => {
+      let s = follower;
+      for (let offset = 0; offset < bytes.length; offset += size) {
+        const message = { ...chunkOf(snapshot, bytes), offset, data: bytes.slice(offset, offset + size) };
+        s = step(s, { _tag: "Receive", now, from: 1, message }).state;
+        if (s.learner.transfer === null) return { state: s, endedAt: offset };
+        // What the transfer holds of the bytes: a count, two digest lanes and the decoding, no string of them.
+        expect(s.learner.transfer.received).toBe(Math.min(bytes.length, offset + size));
+        expect(JSON.stringify(s.learner.transfer.decoding)).not.toContain(bytes.slice(0, offset + size));
+      }
+      return { state: s, endedAt: null };
+    };
+    const whole = feed(data);
+    expect(whole.state.learner.executedUpTo).toBe(snapshot.slot);
+    expect({ ...whole.state.learner.snapshot! }).toEqual({ ...snapshot });
+    // A value changed on the way: JSON still, so refused by the content digest once complete.
+    const changed = feed(data.replace('"k3"', '"k9"'));
+    expect(changed.endedAt).toBe(Math.floor((data.length - 1) / size) * size);
+    expect(changed.state.learner.snapshot).toBe(follower.learner.snapshot);
+    // Malformed: dropped at the chunk that breaks it, the state untouched.
+    const at = data.indexOf('"entries"');
+    const broken = feed(`${data.slice(0, at)}}${data.slice(at + 1)}`);
+    expect(broken.endedAt).toBe(Math.floor(at / size) * size);
+    expect(broken.state.learner.executedUpTo).toBe(follower.learner.executedUpTo);
+  });
+
+  it("is kept as its state's serialization even when the bytes received serialize otherwise (an older version's)", () => {
     const { snapshot, follower, now } = setUp();
     const envelope = JSON.parse(snapshot.data) as { sessions: unknown[][] };
     envelope.sessions = envelope.sessions.map((session) => session.slice(0, 3));
@@ -285,14 +315,20 @@ describe("a snapshot installed by state transfer", () => {
     const decoded = decodeSnapshot(ctx, older);
     if (typeof decoded === "string") throw new Error(decoded);
     const claim = { slot: snapshot.slot, digest: snapshotDigest(ctx, decoded), contentDigest: contentDigestOf(older) };
-    expect(encodeSnapshot(ctx, decoded)).not.toBe(older);
+    const mine = encodeSnapshot(ctx, decoded);
+    expect(mine).not.toBe(older);
+    // Read back from disk, such a snapshot is kept as the bytes read.
     const kept = keptSnapshot(ctx, decoded, older, claim);
     expect(serializationOf(kept)).toBeUndefined();
     expect(kept).toEqual({ ...claim, data: older });
+    // Received, it was never held whole: the replica keeps and persists its own serialization,
+    // with that serialization's digest (the divergence digest is the claimed one).
     const { state, effects } = step(follower, { _tag: "Receive", now, from: 1, message: chunkOf(claim, older) });
-    expect(state.learner.snapshot).toEqual({ ...claim, data: older });
+    const installed = state.learner.snapshot!;
+    expect(serializationOf(installed)).toBeDefined();
+    expect({ ...installed }).toEqual({ ...claim, contentDigest: contentDigestOf(mine), data: mine });
     const persisted = effects.find((e) => e._tag === "Persist" && e.record._tag === "snapshot");
-    expect(persisted?._tag === "Persist" && persisted.record._tag === "snapshot" && persisted.record.data).toBe(older);
+    expect(persisted?._tag === "Persist" && persisted.record._tag === "snapshot" && persisted.record.data).toBe(mine);
   });
 });
 

@@ -9,6 +9,7 @@
  * and disk input is refused with a reason, not asserted on), nothing reads a clock.
  */
 import { Either, Schema } from "effect";
+import { digestFormat } from "../../spec/hash.ts";
 import { sessionsOf, withSession, type ServiceState, type Session } from "../../spec/service.ts";
 import { ConfigurationSchema, type Configuration } from "./configuration.ts";
 import type { Ballot } from "./ballot.ts";
@@ -111,6 +112,19 @@ export class ContentDigest {
   private a = 0x811c9dc5;
   private b = 0x050c5d1f;
 
+  /** A digest that goes on from `lanes` (what `lanes` read of one that digested a prefix). */
+  static resume(lanes: ContentDigestLanes): ContentDigest {
+    const digest = new ContentDigest();
+    digest.a = lanes.a;
+    digest.b = lanes.b;
+    return digest;
+  }
+
+  /** The digest's state as plain numbers, for a replica state to hold between chunks. */
+  get lanes(): ContentDigestLanes {
+    return { a: this.a, b: this.b };
+  }
+
   update(piece: string): void {
     let a = this.a;
     let b = this.b;
@@ -128,12 +142,38 @@ export class ContentDigest {
   }
 }
 
+/** The two lanes of a `ContentDigest` part way through its text. */
+export interface ContentDigestLanes {
+  readonly a: number;
+  readonly b: number;
+}
+
+/** `ContentDigest`'s lanes before any text. */
+export const contentDigestStart: ContentDigestLanes = new ContentDigest().lanes;
+
 /** Characters a snapshot's JSON must escape to be ASCII. */
 const nonAscii = /[\u007f-\uffff]/;
 
 /** The divergence digest of a snapshot's state (the checkpoint digest at its slot). */
 export function snapshotDigest<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: SnapshotContents<S, O>): string {
   return checkpointDigest(ctx, contents.service, contents.outputDigestA, contents.outputDigestB);
+}
+
+/**
+ * The divergence digest of a snapshot's state in the digest format `format` (spec/hash.ts): its
+ * own (`snapshotDigest`), or one the application can still make (`Application.digestAs`: the
+ * unnamed format of a snapshot taken before a hash was passed in). Null for any other.
+ */
+function snapshotDigestAs<S, I, O>(
+  ctx: ReplicaContext<S, I, O>,
+  contents: SnapshotContents<S, O>,
+  format: string,
+): string | null {
+  const own = snapshotDigest(ctx, contents);
+  if (digestFormat(own) === format) return own;
+  const app = ctx.app.digestAs?.(contents.service.app, format) ?? null;
+  if (app === null) return null;
+  return `${app}|${contents.service.executed}|${own.slice(own.lastIndexOf("|") + 1)}`;
 }
 
 /**
@@ -490,15 +530,43 @@ export function snapshotSize(info: SnapshotInfo | null): number {
   return serialization.bytes;
 }
 
+/**
+ * A snapshot's bytes as a replica read them, whole from disk or chunk by chunk in a state
+ * transfer (snapshot-decoder.ts): the digest of every byte, and their JSON parsed (or why it
+ * does not parse). What rule S2 judges; nothing here is checked yet.
+ */
+export interface ReadSnapshot {
+  readonly contentDigest: string;
+  readonly json: { readonly json: unknown } | { readonly error: string };
+}
+
+/** `data`, read whole. */
+export function readSnapshot(data: string): ReadSnapshot {
+  try {
+    return { contentDigest: contentDigestOf(data), json: { json: JSON.parse(data) as unknown } };
+  } catch (e) {
+    return {
+      contentDigest: contentDigestOf(data),
+      json: { error: `not JSON: ${e instanceof Error ? e.message : String(e)}` },
+    };
+  }
+}
+
 /** Rebuild the contents from `data`, or say why `data` is not a snapshot of this application. Never throws. */
 export function decodeSnapshot<S, I, O>(ctx: ReplicaContext<S, I, O>, data: string): SnapshotContents<S, O> | string {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(data);
-  } catch (e) {
-    return `not JSON: ${e instanceof Error ? e.message : String(e)}`;
-  }
-  const envelope = decodeEnvelope(parsed);
+  return decodeReadSnapshot(ctx, readSnapshot(data));
+}
+
+/**
+ * Rebuild the contents from a snapshot as read (its digest unchecked), or say why it is not one of
+ * this application. Never throws.
+ */
+export function decodeReadSnapshot<S, I, O>(
+  ctx: ReplicaContext<S, I, O>,
+  read: ReadSnapshot,
+): SnapshotContents<S, O> | string {
+  if ("error" in read.json) return read.json.error;
+  const envelope = decodeEnvelope(read.json.json);
   if (Either.isLeft(envelope)) return "not a paxos-lease snapshot";
   const e = envelope.right;
   let app: S;
@@ -533,21 +601,22 @@ export interface SnapshotClaim {
 }
 
 /**
- * Check a complete snapshot against what it claims and rebuild its contents: the bytes' digest,
- * the slot inside, and the divergence digest of the rebuilt state must all match. Returns the
- * contents, or the reason to refuse it.
+ * Check a complete snapshot, as read, against what it claims and rebuild its contents: the bytes'
+ * digest, the slot inside, and the divergence digest of the rebuilt state must all match. Returns
+ * the contents, or the reason to refuse it.
  */
 export function verifySnapshot<S, I, O>(
   ctx: ReplicaContext<S, I, O>,
-  data: string,
+  read: ReadSnapshot,
   claim: SnapshotClaim,
 ): SnapshotContents<S, O> | string {
-  if (contentDigestOf(data) !== claim.contentDigest)
-    return `content digest ${contentDigestOf(data)} is not the claimed ${claim.contentDigest}`;
-  const contents = decodeSnapshot(ctx, data);
+  if (read.contentDigest !== claim.contentDigest)
+    return `content digest ${read.contentDigest} is not the claimed ${claim.contentDigest}`;
+  const contents = decodeReadSnapshot(ctx, read);
   if (typeof contents === "string") return contents;
   if (contents.slot !== claim.slot) return `snapshot of slot ${contents.slot}, claimed ${claim.slot}`;
-  const digest = snapshotDigest(ctx, contents);
+  const digest = snapshotDigestAs(ctx, contents, digestFormat(claim.digest));
+  if (digest === null) return `state digest ${claim.digest} is of a format this version does not make`;
   if (digest !== claim.digest) return `state digest ${digest} is not the claimed ${claim.digest}`;
   return contents;
 }

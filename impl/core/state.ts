@@ -18,7 +18,8 @@ import { initialConfiguration, type ConfigChange, type Configuration } from "./c
 import type { ReplicaId } from "./events.ts";
 import type { HeldValue } from "./at-rest.ts";
 import type { Checkpoint, Command, Value } from "./messages.ts";
-import type { SnapshotInfo } from "./snapshot.ts";
+import type { ContentDigestLanes, SnapshotInfo } from "./snapshot.ts";
+import type { SnapshotDecoding } from "./snapshot-decoder.ts";
 import { emptySlotMap, type SlotMap } from "./slot-map.ts";
 
 /**
@@ -87,9 +88,11 @@ export interface OwnVotes {
 }
 
 /**
- * A state transfer in progress: the chunks of one peer snapshot received so far. Never installed
- * before it is complete and its digests match; replaced by a transfer of a newer snapshot;
- * dropped once the replica has executed past its slot.
+ * A state transfer in progress: the chunks of one peer snapshot received so far, each read into
+ * the running content digest and the streaming decoding of the snapshot's JSON as it came, and
+ * not kept (the replica never holds the serialized snapshot whole). Never installed before it is
+ * complete and its digests match; replaced by a transfer of a newer snapshot; dropped once the
+ * replica has executed past its slot. Not durable: a restart starts the transfer over.
  */
 export interface Transfer {
   /** Whom the next chunk is asked from. */
@@ -98,8 +101,12 @@ export interface Transfer {
   readonly digest: string;
   readonly contentDigest: string;
   readonly totalBytes: number;
-  /** Bytes [0, data.length) of the serialized snapshot. */
-  readonly data: string;
+  /** Bytes received, in order: [0, received) of the serialized snapshot. */
+  readonly received: number;
+  /** `ContentDigest`'s lanes over those bytes (impl/core/snapshot.ts). */
+  readonly digestLanes: ContentDigestLanes;
+  /** Those bytes' JSON, decoded so far (impl/core/snapshot-decoder.ts). */
+  readonly decoding: SnapshotDecoding;
   /** Clock reading of the last SnapshotRequest (retransmission of the same offset). */
   readonly requestedAt: number;
   /** Clock reading of the last chunk that made progress (a silent source is abandoned). */

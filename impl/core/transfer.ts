@@ -4,7 +4,14 @@
  * (snapshot slot, byte offset), so that a lost chunk is asked for again and a transfer resumes
  * where it stopped; then it fetches the log above the snapshot by ordinary catch-up.
  *
- * It must never install a partial transfer, one whose digests do not match what it reassembled,
+ * The receiver never holds the snapshot's bytes whole: each chunk, taken only in order, goes into
+ * the running content digest and the streaming decoding of its JSON (snapshot-decoder.ts) and is
+ * dropped, so a transfer costs the receiver about the state it decodes and one chunk. Once the
+ * last byte is in, rule S2 judges the whole as before: the digest of every byte, the slot inside,
+ * the divergence digest of the decoded state. A transfer whose JSON goes wrong part way is dropped
+ * at that chunk.
+ *
+ * It must never install a partial transfer, one whose digests do not match what it received,
  * or a stale one (not above the replica's executed prefix); it never lets a leader install
  * anything (a leader proposes every slot above its executed prefix itself); and it holds at most
  * one transfer, of one snapshot, at a time.
@@ -16,8 +23,11 @@ import type { SnapshotChunkMsg, SnapshotRequestMsg } from "./messages.ts";
 import type { ReplicaEffect } from "./replica.ts";
 import type { ReplicaRules } from "./rules.ts";
 import { slotMapDropThrough } from "./slot-map.ts";
+import { decodedValue, decodeMore, decodingStart } from "./snapshot-decoder.ts";
 import {
-  keptSnapshot,
+  ContentDigest,
+  contentDigestStart,
+  makeSnapshot,
   snapshotRecord,
   snapshotSize,
   snapshotSlice,
@@ -106,14 +116,16 @@ function withTransfer<S, I, O>(state: ReplicaState<S, I, O>, transfer: Transfer 
 }
 
 function askNext<I, O>(t: Transfer, now: number, out: ReplicaEffect<I, O>[]): Transfer {
-  out.push({ _tag: "Send", to: t.from, message: { _tag: "SnapshotRequest", slot: t.slot, offset: t.data.length } });
+  out.push({ _tag: "Send", to: t.from, message: { _tag: "SnapshotRequest", slot: t.slot, offset: t.received } });
   return {
     from: t.from,
     slot: t.slot,
     digest: t.digest,
     contentDigest: t.contentDigest,
     totalBytes: t.totalBytes,
-    data: t.data,
+    received: t.received,
+    digestLanes: t.digestLanes,
+    decoding: t.decoding,
     requestedAt: now,
     progressAt: t.progressAt,
   };
@@ -136,16 +148,19 @@ function transferFor(current: Transfer | null, from: ReplicaId, m: SnapshotChunk
     digest: m.digest,
     contentDigest: m.contentDigest,
     totalBytes: m.totalBytes,
-    data: "",
+    received: 0,
+    digestLanes: contentDigestStart,
+    decoding: decodingStart,
     requestedAt: now,
     progressAt: now,
   };
 }
 
 /**
- * A chunk arrived. Append it if it is the next one of the transfer in progress (or the first of a
- * newer snapshot), ask for the next, and once every byte is here verify and install. Anything else
- * (a duplicate, a chunk out of order, a stale snapshot, a chunk at a leader) is ignored.
+ * A chunk arrived. Take it if it is the next one of the transfer in progress (or the first of a
+ * newer snapshot): digest and decode it, ask for the next, and once every byte is here verify and
+ * install. Anything else (a duplicate, a chunk out of order, a stale snapshot, a chunk at a
+ * leader) is ignored; a chunk whose JSON does not decode drops the transfer (catch-up starts over).
  */
 export function receiveChunk<S, I, O>(
   rules: ReplicaRules,
@@ -158,28 +173,31 @@ export function receiveChunk<S, I, O>(
   if (state.role._tag === "leader" || !rules.transferUseful(m.slot, state.learner.executedUpTo)) return state;
   if (m.data.length === 0 || m.offset + m.data.length > m.totalBytes) return state;
   const t = transferFor(state.learner.transfer, from, m, now);
-  if (t === null || m.offset !== t.data.length) return state;
-  const data = t.data + m.data;
+  if (t === null || m.offset !== t.received) return state;
+  const digest = ContentDigest.resume(t.digestLanes);
+  digest.update(m.data);
+  const decoding = decodeMore(t.decoding, m.data);
+  // Malformed part way: no later chunk can mend it, and the digests would refuse it at the end.
+  if (decoding.error !== null) return withTransfer(state, null);
   const grown: Transfer = {
     from,
     slot: t.slot,
     digest: t.digest,
     contentDigest: t.contentDigest,
     totalBytes: t.totalBytes,
-    data,
+    received: t.received + m.data.length,
+    digestLanes: digest.lanes,
+    decoding,
     requestedAt: now,
     progressAt: now,
   };
-  if (data.length < t.totalBytes) return withTransfer(state, askNext(grown, now, out));
-  const contents = rules.verifySnapshot(state.ctx, data, {
-    slot: t.slot,
-    digest: t.digest,
-    contentDigest: t.contentDigest,
-  });
+  if (grown.received < t.totalBytes) return withTransfer(state, askNext(grown, now, out));
+  const claim = { slot: t.slot, digest: t.digest, contentDigest: t.contentDigest };
+  const contents = rules.verifySnapshot(state.ctx, { contentDigest: digest.hex, json: decodedValue(decoding) }, claim);
   // A complete transfer that does not check out is dropped; catch-up starts over (perhaps elsewhere).
   if (typeof contents === "string") return withTransfer(state, null);
-  const claim = { slot: t.slot, digest: t.digest, contentDigest: t.contentDigest };
-  return installSnapshot(state, keptSnapshot(state.ctx, contents, data, claim), contents, out);
+  // Kept as its state's serialization: written in slices, and served again from the state.
+  return installSnapshot(state, makeSnapshot(state.ctx, contents), contents, out);
 }
 
 /**

@@ -63,6 +63,8 @@ export async function buildCli(): Promise<void> {
       "paxos-lease": path.join(projectRoot, "impl", "runtime", "cli.ts"),
       // A replica's storage thread (impl/runtime/storage-thread.ts starts it from dist/).
       "storage-worker": path.join(projectRoot, "impl", "runtime", "storage-worker.ts"),
+      // The leader's heartbeat relay (impl/runtime/heartbeat-relay.ts starts it from dist/).
+      "heartbeat-relay-worker": path.join(projectRoot, "impl", "runtime", "heartbeat-relay-worker.ts"),
     },
     bundle: true,
     splitting: true,

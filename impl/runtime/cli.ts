@@ -28,6 +28,7 @@ import {
 import { checkHistoryCommand } from "./check-history-command.ts";
 import { logLevels, type LogLevel } from "./log-levels.ts";
 import { httpConnectionsMaxDefault } from "./admission.ts";
+import { heartbeatRelayMsDefault } from "./heartbeat-relay.ts";
 import { peerAdmissionDefaults, peerHandshakeTimeoutMsDefault, peerLogIntervalMsDefault } from "./peer-admission.ts";
 import { localReplicasMax } from "./program.ts";
 import type { Address } from "./transport.ts";
@@ -178,6 +179,7 @@ interface ReplicaFlags {
   requestsInFlightMax: number;
   requestBytesInFlightMax: number;
   httpConnectionsMax: number;
+  heartbeatRelayMs: number;
   peerHandshakesMax: number;
   peerReservedSlots: number;
   peerSourceHandshakesMax: number;
@@ -261,6 +263,7 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
       },
       peerHandshakeTimeoutMs: flags.peerHandshakeTimeoutMs,
       httpConnectionsMax: flags.httpConnectionsMax,
+      heartbeatRelayMs: flags.heartbeatRelayMs,
       peerLogIntervalMs: flags.peerLogIntervalMs,
       onFatal: () => {
         log.flush();
@@ -621,6 +624,12 @@ export function buildProgram(): Command {
       "client connections open at once; beyond, a new one is closed as it arrives (docs/operations.md, the threat model)",
       parseIntIn(1, 1_000_000),
       httpConnectionsMaxDefault,
+    )
+    .option(
+      "--heartbeat-relay-ms <ms>",
+      "how long after the leader's last heartbeat to a peer its relay thread may still send that peer copies while the main thread sends none; 0: no relay (docs/operations.md, the lease under a client flood)",
+      parseIntIn(0, 60_000),
+      heartbeatRelayMsDefault,
     )
     .option(
       "--peer-handshakes-max <n>",

@@ -24,7 +24,8 @@ import {
   type StoredValue,
   type Configuration,
 } from "../core/index.ts";
-import { kv, KvInput, KvOutput, type KvState } from "../../spec/kv.ts";
+import { sha256TextHash } from "./text-hash.ts";
+import { kvWith, KvInput, KvOutput, type KvState } from "../../spec/kv.ts";
 import type { StepFunction, StoredReader } from "./driver.ts";
 import { binaryCodec } from "./binary-codec.ts";
 import { jsonCodec } from "./framing.ts";
@@ -73,11 +74,13 @@ export function kvConfig(
         `the core configuration file must not set ${field}: it comes from --id, --peers, --join and --initial-members`,
       );
   }
-  // The runtime batches adaptively, and keeps executed values at rest in its store (read back by
+  // The runtime batches adaptively, has a follower stalled past its election deadline wait a
+  // heartbeat interval for its leader, and keeps executed values at rest in its store (read back by
   // the storage thread when a peer needs them: kvStoredReader), unless the operator says otherwise
   // (impl/core/config.ts).
   return parseConfig({
     adaptiveBatching: true,
+    electionWaitsAfterStall: true,
     valuesAtRest: true,
     ...overrides,
     self,
@@ -125,9 +128,15 @@ export const kvStoredReader: StoredReader<KvMessage, KvRecord, KvStoredMessage> 
   },
 };
 
+/**
+ * The key-value store as the replicas run it: long values hashed by SHA-256 (impl/runtime/text-hash.ts),
+ * digest format `sha256`.
+ */
+export const kvReplicated = kvWith(sha256TextHash);
+
 /** A fresh key-value replica (its first event must be Recover). */
 export function kvInitialState(config: Config): KvReplicaState {
-  return initialState(config, kv);
+  return initialState(config, kvReplicated);
 }
 
 function configurationView(c: Configuration): ConfigurationView {
@@ -165,7 +174,7 @@ function membershipOf(state: KvReplicaState): MembershipView {
         : {
             from: transfer.from,
             slot: transfer.slot,
-            receivedBytes: transfer.data.length,
+            receivedBytes: transfer.received,
             totalBytes: transfer.totalBytes,
           },
     snapshotSlot: state.learner.snapshot?.slot ?? null,
@@ -208,7 +217,7 @@ function viewOf(state: KvReplicaState): CoreView {
     promisedBallot: state.acceptor.maxBal,
     leaseUntil: role._tag === "leader" ? role.leaseUntil : null,
     executedSlot: state.learner.executedUpTo,
-    digest: `${kv.digest(state.learner.service.app)}|${state.learner.service.executed}|${hex8(state.monitor.outputDigestA)}${hex8(state.monitor.outputDigestB)}`,
+    digest: `${state.ctx.app.digest(state.learner.service.app)}|${state.learner.service.executed}|${hex8(state.monitor.outputDigestA)}${hex8(state.monitor.outputDigestB)}`,
     commitIndex: state.learner.commitIndex,
     pendingCommands: role._tag === "leader" ? role.pendingCount : 0,
     inflightSlots: role._tag === "leader" ? role.inflight.filter((p) => !p.chosen).length : 0,

@@ -122,6 +122,10 @@ export class ReplicaMetrics {
    * one longer than the election timeout lets the follower campaign. Fed by `heartbeatArrived`.
    */
   private readonly heartbeatGap: Histogram;
+  /** Leader: copies of heartbeats its relay thread sent while the main thread sent none (heartbeat-relay.ts). */
+  readonly heartbeatsRelayed: Counter<"to">;
+  /** Follower: copies of a leader's heartbeats that came on its relay connection. */
+  readonly heartbeatCopiesReceived: Counter<"from">;
   /** When the last heartbeat of each sender arrived, and in which ballot (for `heartbeatGap`). */
   private readonly heartbeatArrivals = new Map<ReplicaId, { readonly ballot: Ballot; readonly atMs: number }>();
   private readonly commitRecords = new Histogram({
@@ -235,6 +239,18 @@ export class ReplicaMetrics {
       name: "paxos_lease_heartbeat_hold_seconds",
       help: "Leader: from stepping a heartbeat to handing it to the transport (waits for its ballot's promise while not durable, and for votes of earlier ballots up to the commit index it announces)",
       buckets,
+      registers,
+    });
+    this.heartbeatsRelayed = new Counter({
+      name: "paxos_lease_heartbeats_relayed_total",
+      help: "Leader: copies of heartbeats its relay thread sent because the main thread had sent none for two heartbeat intervals",
+      labelNames: ["to"],
+      registers,
+    });
+    this.heartbeatCopiesReceived = new Counter({
+      name: "paxos_lease_heartbeat_copies_received_total",
+      help: "Follower: copies of a leader's heartbeats that arrived on its heartbeat relay connection",
+      labelNames: ["from"],
       registers,
     });
     this.heartbeatGap = new Histogram({

@@ -13,6 +13,26 @@ import tls from "node:tls";
 import { replicaOfAltNames, type TlsMaterial } from "./certs.ts";
 import type { Address } from "./transport.ts";
 
+/** Protocol name and version; a peer speaking another is refused. */
+export const peerProtocol = "paxos-lease/peer@2";
+
+/** The MAC one side of a handshake sends; `role` keeps the two proofs distinct. */
+export function handshakeMac(
+  secret: Uint8Array,
+  role: "acceptor" | "dialer",
+  fields: { clusterId: string; dialer: number; acceptor: number; dialerNonce: string; acceptorNonce: string },
+): string {
+  const text = JSON.stringify([
+    role,
+    fields.clusterId,
+    fields.dialer,
+    fields.acceptor,
+    fields.dialerNonce,
+    fields.acceptorNonce,
+  ]);
+  return createHmac("sha256", secret).update(text).digest("hex");
+}
+
 /** The label of the keying material exported for the handshake's MACs. */
 const exporterLabel = "EXPERIMENTAL-paxos-lease-peer-handshake";
 

@@ -50,10 +50,11 @@ import { StorageError } from "./storage.ts";
 import { StorageThread } from "./storage-thread.ts";
 import { LogLimiter } from "./log-limiter.ts";
 import { firstVoteSlot, timeline } from "./timeline.ts";
-import type { PeerAdmissionLimits } from "./peer-admission.ts";
+import { peerHandshakeTimeoutMsDefault, type PeerAdmissionLimits } from "./peer-admission.ts";
 import { TokenStore } from "./tokens.ts";
 import { TraceWriter } from "./trace.ts";
-import { addressOfText, formatAddress, Transport, type Address } from "./transport.ts";
+import { addressOfText, formatAddress, Transport, type Address, type PeerInfo } from "./transport.ts";
+import { HeartbeatRelay, heartbeatRelayMsDefault } from "./heartbeat-relay.ts";
 import type { BatchFacts, CoreView } from "./view.ts";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
 
@@ -118,6 +119,11 @@ export interface ReplicaOptions {
   readonly peerLogIntervalMs?: number;
   /** Client connections open at once; beyond, a new one is closed as it arrives. Default 4096. */
   readonly httpConnectionsMax?: number;
+  /**
+   * How long after the main thread's last heartbeat to a peer the heartbeat relay may send it copies
+   * (impl/runtime/heartbeat-relay.ts), in milliseconds; 0: no relay. Default 1000.
+   */
+  readonly heartbeatRelayMs?: number;
   /** Test-only: a disk whose commits can be slowed at run time. Default: none. */
   readonly slowDisk?: SlowDisk | null;
   /** Test-only: power loss, or a store that acknowledges before its fsync (disk-faults.ts). Default: none. */
@@ -153,6 +159,8 @@ class ReplicaProcess implements RunningReplica {
   private readonly records: readonly KvRecord[];
   private readonly trace: TraceWriter<KvMessage, KvRecord, KvInput, KvOutput> | undefined;
   private readonly transport: Transport<KvMessage>;
+  /** Sends copies of the leader's heartbeats while the main thread cannot (null: off). */
+  private readonly relay: HeartbeatRelay | null;
   private readonly metrics: ReplicaMetrics;
   private readonly admission: Admission;
   private readonly server: ApiServer;
@@ -267,6 +275,22 @@ class ReplicaProcess implements RunningReplica {
     this.driver = this.newDriver(initial);
     this.transport = this.newTransport(incarnation);
     this.metrics = this.newMetrics();
+    const relayMs = options.heartbeatRelayMs ?? heartbeatRelayMsDefault;
+    this.relay =
+      relayMs === 0
+        ? null
+        : new HeartbeatRelay({
+            self: id,
+            clusterId: options.clusterId,
+            secret: options.secret,
+            tls: this.tlsFiles?.current,
+            info: this.peerInfo(incarnation),
+            intervalMs: Math.max(1, Math.round(config.heartbeatIntervalMs / clock.rate)),
+            windowMs: relayMs,
+            handshakeTimeoutMs: options.peerHandshakeTimeoutMs ?? peerHandshakeTimeoutMsDefault,
+            log: options.log,
+            onRelayed: (to) => this.metrics.heartbeatsRelayed.inc({ to: String(to) }),
+          });
     this.server = this.newHttpServer();
   }
 
@@ -287,6 +311,7 @@ class ReplicaProcess implements RunningReplica {
       await listen(this.server, this.options.http);
     } catch (error) {
       this.driver.stop();
+      await this.relay?.close();
       await this.transport.close();
       this.storage.close();
       this.trace?.close();
@@ -310,7 +335,11 @@ class ReplicaProcess implements RunningReplica {
     this.metrics.loopLag.close();
     this.tlsFiles?.close();
     this.server.closeAllConnections();
-    await Promise.all([new Promise<void>((resolve) => this.server.close(() => resolve())), this.transport.close()]);
+    await Promise.all([
+      new Promise<void>((resolve) => this.server.close(() => resolve())),
+      this.transport.close(),
+      this.relay?.close(),
+    ]);
     this.storage.close();
     this.trace?.close();
     this.options.log.info("replica stopped");
@@ -319,6 +348,7 @@ class ReplicaProcess implements RunningReplica {
   /** A renewed certificate: new connections, peer and client, present it. */
   private renewTls(material: TlsMaterial): void {
     this.transport.renewTls(material);
+    this.relay?.renewTls(material);
     if ("setSecureContext" in this.server) this.server.setSecureContext({ ...material });
     this.options.log.info({ files: this.options.tls }, "TLS certificate re-read: new connections use it");
     this.events.add("info", "TLS certificate renewed");
@@ -407,6 +437,11 @@ class ReplicaProcess implements RunningReplica {
         }
         const sent = this.transport.send(to, message, wireId);
         if (sent) this.metrics.messagesSent.inc({ to: String(to) });
+        // The exact frame sent, for the relay to copy should this thread not get to send the next.
+        if (sent && message._tag === "Heartbeat" && this.relay !== null) {
+          const address = this.transport.peerAddress(to);
+          if (address !== null) this.relay.heartbeat(to, address, this.transport.frameOf(message, wireId));
+        }
         if (sent && message._tag === "Accept")
           this.acceptHold.sent(to, message, acceptBytes, this.transport.linkGeneration(to), nowMs);
         if (message._tag === "Heartbeat")
@@ -480,6 +515,7 @@ class ReplicaProcess implements RunningReplica {
   private afterBatch(state: KvReplicaState, report: BatchReport): void {
     const facts = kvAdapter.facts(state);
     const was = this.lastFacts;
+    if (facts.role !== "leader") this.relay?.clear();
     this.lastFacts = facts;
     this.metrics.onBatch(report, was, facts);
     if (
@@ -554,6 +590,15 @@ class ReplicaProcess implements RunningReplica {
     });
   }
 
+  /** What this replica tells its peers about itself in a handshake. */
+  private peerInfo(incarnation: string): PeerInfo {
+    return {
+      http: this.advertiseHttp,
+      incarnation,
+      peer: formatAddress(this.options.advertisePeer ?? this.options.members.get(this.options.id)!),
+    };
+  }
+
   private newTransport(incarnation: string): Transport<KvMessage> {
     const { id } = this.options;
     return new Transport<KvMessage>({
@@ -564,18 +609,16 @@ class ReplicaProcess implements RunningReplica {
       listen: this.listenAddress(),
       peers: new Map([...this.options.members].filter(([peer]) => peer !== id)),
       codec: kvMessageBinary,
-      info: {
-        http: this.advertiseHttp,
-        incarnation,
-        peer: formatAddress(this.options.advertisePeer ?? this.options.members.get(id)!),
-      },
+      info: this.peerInfo(incarnation),
       clock: this.options.clock,
       log: this.options.log,
       admission: this.options.peerAdmission,
       handshakeTimeoutMs: this.options.peerHandshakeTimeoutMs,
       refusalLogIntervalMs: this.options.peerLogIntervalMs,
-      onMessage: (from, message, wireId, senderIncarnation, bytes) => {
+      relayable: (message) => message._tag === "Heartbeat",
+      onMessage: (from, message, wireId, senderIncarnation, bytes, relayed) => {
         this.metrics.messagesReceived.inc({ from: String(from), type: kvAdapter.messageType(message) });
+        if (relayed) this.metrics.heartbeatCopiesReceived.inc({ from: String(from) });
         this.timeHeartbeat(from, message);
         if (message._tag === "Accepted") this.acceptHold.acknowledged(from, message.slot, this.options.clock.nowMs());
         const executed = kvAdapter.peerExecutedSlot(message);

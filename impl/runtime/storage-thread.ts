@@ -274,8 +274,9 @@ export class StorageThread implements DurableLog<KvRecord> {
    * A snapshot record the core made with its bytes still unserialized (impl/core/snapshot.ts,
    * `serializationOf`) is serialized here in slices of about `snapshotSliceChars`, for at most
    * `snapshotTurnMs` of each event-loop turn, each streamed to the storage thread as it is made;
-   * the record follows, and the storage thread digests the slices as they come and stores them as
-   * the parts of the record's data (storage.ts, `SplitRecord`), never joined. Appends made
+   * the record follows, and the storage thread digests the slices as they come and writes each to
+   * the store's staging table at once (storage.ts, `stage`), whence the record's append moves them
+   * into the parts of its data (`StagedRecord`): never joined, nor held until the record comes. Appends made
    * meanwhile wait behind it, so that records still reach the disk in the order made (their
    * effects wait as they would behind a slow fsync), and the event loop answers peers between
    * slices: serializing a 44 MiB state in

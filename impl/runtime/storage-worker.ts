@@ -14,7 +14,7 @@ import { compactRecords, ContentDigest } from "../core/index.ts";
 import { kvCodecs, kvRecordBinary, kvRecordKey, type KvRecord } from "./core-adapter.ts";
 import type { DiskFaults } from "./disk-faults.ts";
 import { Either } from "effect";
-import { EncodedRecord, SplitRecord, Storage, StorageError, type Appended } from "./storage.ts";
+import { EncodedRecord, SplitRecord, StagedRecord, Storage, StorageError, type Appended } from "./storage.ts";
 import { timeline } from "./timeline.ts";
 
 /** What the main thread gives the storage thread when it starts it. */
@@ -171,14 +171,18 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     return;
   }
   let failure: StorageFault | null = null;
-  /** The slices of each snapshot whose record has not come yet, digested as they come (off the main thread). */
-  const stages = new Map<number, { chunks: string[]; digest: ContentDigest }>();
+  /**
+   * The digest of each snapshot whose record has not come yet, over its slices as they came (off
+   * the main thread); the slices themselves went to the store's staging table (storage.ts, `stage`).
+   */
+  const stages = new Map<number, ContentDigest>();
   /** The content digests of the staged snapshots written, by append, for its reply. */
   const digests = new Map<number, { stage: number; contentDigest: string }[]>();
   /**
-   * The records of `request`, each staged snapshot with its digest and its slices as the parts of
-   * its data (storage.ts, `SplitRecord`): never joined into one string, which the record's JSON
-   * and SQLite then copied again (each a copy of the whole state).
+   * The records of `request`, each staged snapshot with its digest and its slices, written to the
+   * staging table as they came, moved into the parts of its data by its append (storage.ts,
+   * `StagedRecord`): never joined into one string, nor held here until the record came (each a
+   * copy of the whole state).
    */
   const recordsOf = (request: StorageRequest & { kind: "append" }): readonly Appended<KvRecord>[] => {
     const records: Appended<KvRecord>[] = request.records.map((r) => (r instanceof Uint8Array ? encodedVote(r) : r));
@@ -186,17 +190,18 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     const digested: { stage: number; contentDigest: string }[] = [];
     for (const { index, stage } of request.staged) {
       const record = records[index]!;
-      const staged = stages.get(stage);
+      const digest = stages.get(stage);
       stages.delete(stage);
       if (
         record instanceof EncodedRecord ||
         record instanceof SplitRecord ||
+        record instanceof StagedRecord ||
         record._tag !== "snapshot" ||
-        staged === undefined
+        digest === undefined
       )
         throw new Error(`the bytes of record ${index} (stage ${stage}) never came`);
-      const contentDigest = staged.digest.hex;
-      records[index] = new SplitRecord<KvRecord>({ ...record, contentDigest, data: "" }, staged.chunks);
+      const contentDigest = digest.hex;
+      records[index] = new StagedRecord<KvRecord>({ ...record, contentDigest, data: "" }, stage);
       digested.push({ stage, contentDigest });
     }
     digests.set(request.id, digested);
@@ -221,11 +226,17 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     const group: Exclude<StorageRequest, { kind: "stage" }>[] = [];
     const take = (request: StorageRequest): void => {
       if (request.kind !== "stage") return void group.push(request);
-      let staged = stages.get(request.stage);
-      if (staged === undefined) stages.set(request.stage, (staged = { chunks: [], digest: new ContentDigest() }));
-      for (const chunk of request.chunks) {
-        staged.digest.update(chunk);
-        staged.chunks.push(chunk);
+      let digest = stages.get(request.stage);
+      if (digest === undefined) stages.set(request.stage, (digest = new ContentDigest()));
+      // Written now, ahead of the group's appends (its record comes after its last slice).
+      if (failure !== null) return;
+      try {
+        for (const chunk of request.chunks) {
+          digest.update(chunk);
+          storage.stage(request.stage, chunk);
+        }
+      } catch (error) {
+        failure = faultOf(error);
       }
     };
     take(first);

@@ -21,6 +21,7 @@ import {
   EncodedRecord,
   recordChecksum,
   SplitRecord,
+  StagedRecord,
   Storage,
   StorageError,
   summaryOfBinaryHead,
@@ -746,6 +747,69 @@ describe("storage disk faults (test-only)", () => {
     const again = Storage.open<KvRecord>(opts);
     expect(again.records).toEqual(records.slice(0, at + 1));
     again.storage.close();
+  });
+
+  /** Rows of `table` in the store of `dir` (read with a second connection, the store closed). */
+  const rowCount = (dir: string, table: string): number => {
+    const db = new Database(path.join(dir, databaseFileName), { readonly: true });
+    const n = db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number;
+    db.close();
+    return n;
+  };
+
+  it("writes a staged snapshot's slices as they come and moves them into its parts with its record", () => {
+    const dir = tempDir();
+    const opts = { dir, clusterId: "c1", replicaId: 2, codec: kvCodecs.record };
+    const records = snapshottingCluster().node(2).records;
+    const at = records.findIndex((r) => r._tag === "snapshot");
+    const snapshot = records[at] as Extract<KvRecord, { _tag: "snapshot" }>;
+    const { storage } = Storage.open<KvRecord>({ ...opts, create: true });
+    storage.append(records.slice(0, at));
+    const slices = [snapshot.data.slice(0, 7), snapshot.data.slice(7, 20), snapshot.data.slice(20)];
+    for (const slice of slices) storage.stage(4, slice);
+    storage.append([new StagedRecord<KvRecord>({ ...snapshot, data: "" }, 4)]);
+    storage.close();
+    expect(rowCount(dir, "snapshot_staging")).toBe(0);
+    expect(rowCount(dir, `snapshot_data WHERE seq = ${at + 1}`)).toBe(3);
+    const again = Storage.open<KvRecord>(opts);
+    expect(again.records).toEqual(records.slice(0, at + 1));
+    // A record whose data never went to the stage named is refused, naming it.
+    expect(() => again.storage.append([new StagedRecord<KvRecord>({ ...snapshot, data: "" }, 5)])).toThrow(
+      /never staged \(stage 5\)/,
+    );
+    again.storage.close();
+  });
+
+  it("a crash in the middle of installing a staged snapshot leaves the state before it, and the retry installs it", () => {
+    const dir = tempDir();
+    const opts = { dir, clusterId: "c1", replicaId: 2, codec: kvCodecs.record };
+    const records = snapshottingCluster().node(2).records;
+    const at = records.findIndex((r) => r._tag === "snapshot");
+    const snapshot = records[at] as Extract<KvRecord, { _tag: "snapshot" }>;
+    const first = Storage.open<KvRecord>({ ...opts, create: true });
+    first.storage.append(records.slice(0, at));
+    const slices = Array.from({ length: 4 }, (_, i) => snapshot.data.slice(i * 9, i === 3 ? undefined : (i + 1) * 9));
+    for (const slice of slices) first.storage.stage(1, slice);
+    // The install's transaction moves the parts, then fails before its commit (a record that
+    // cannot be written comes after it in the same append): nothing of it may be left.
+    const broken = new SplitRecord<KvRecord>({ ...snapshot, data: "not empty" }, ["x"]);
+    expect(() => first.storage.append([new StagedRecord<KvRecord>({ ...snapshot, data: "" }, 1), broken])).toThrow(
+      /must have an empty data field/,
+    );
+    expect(first.storage.recordCount).toBe(at);
+    // The stage is as it was: the install goes through on a second try, with every part.
+    first.storage.append([new StagedRecord<KvRecord>({ ...snapshot, data: "" }, 1)]);
+    expect(first.storage.recordCount).toBe(at + 1);
+    // And a crash part way through staging the next snapshot: the process dies (the store is
+    // never closed), its slices are left in staging, and the next open deletes them.
+    for (const slice of slices.slice(0, 2)) first.storage.stage(2, slice);
+    expect(() => first.storage.append([new StagedRecord<KvRecord>({ ...snapshot, data: "" }, 2), broken])).toThrow();
+    first.storage.close();
+    expect(rowCount(dir, "snapshot_staging")).toBe(2);
+    const reopened = Storage.open<KvRecord>(opts);
+    expect(reopened.records).toEqual(records.slice(0, at + 1));
+    reopened.storage.close();
+    expect(rowCount(dir, "snapshot_staging")).toBe(0);
   });
 
   it("acknowledging before the fsync (broken on purpose) reports a batch durable before its fsync returns", async () => {

@@ -41,6 +41,16 @@
  * bytes as one value (a 44 MiB state cost the process 220 to 260 MB of RSS while it was written).
  * A row whose `data` is empty therefore always has parts: a record whose data really is empty is
  * written as one empty part, so a reader that finds no parts knows they were lost.
+ *
+ * Staged snapshots (`stage`, `StagedRecord`): the storage thread writes a snapshot's slices as they
+ * come into the table `snapshot_staging`, each an INSERT of its own (nothing synced, nothing the
+ * reader of records sees), so that neither it nor SQLite holds the state whole while the
+ * replica's main thread is still serializing it; the record's append then moves the stage's rows
+ * into `snapshot_data` under the record's seq, checksums made there and then, and deletes them, in
+ * the record's own transaction. So installing a snapshot (a state transfer's included) is one
+ * transaction: a crash before its commit leaves the store as it was, with rows in staging that
+ * the next open deletes; after it, the snapshot with every part. Staging is never read back as
+ * state: a replica that restarts takes or fetches its next snapshot again.
  */
 import { createHash, hash } from "node:crypto";
 import fs from "node:fs";
@@ -181,8 +191,21 @@ export class EncodedRecord {
   ) {}
 }
 
-/** What an append takes: records, snapshots with their data in parts, and records already encoded. */
-export type Appended<R> = R | SplitRecord<R> | EncodedRecord;
+/**
+ * A record whose field `data` (a snapshot's bytes) was written beforehand, slice by slice, to stage
+ * `stage` ({@link Storage.stage}): `record` with `data` empty goes in its row, and the append moves
+ * the stage's rows into the record's parts in the same transaction (see the header). A reader gets
+ * it whole, as a {@link SplitRecord} of the same parts.
+ */
+export class StagedRecord<R> {
+  constructor(
+    readonly record: R,
+    readonly stage: number,
+  ) {}
+}
+
+/** What an append takes: records, snapshots with their data in parts or staged, and records already encoded. */
+export type Appended<R> = R | SplitRecord<R> | StagedRecord<R> | EncodedRecord;
 
 /** The largest record body whose buffer is kept for the next (a 1 MiB value's vote and then some), in bytes. */
 const scratchBytesMax = 2 * 1024 * 1024;
@@ -237,6 +260,12 @@ export class Storage<R> {
   private readonly keyed = new Map<string, number>();
   private readonly keyOfSeq = new Map<number, string>();
   private readonly selectRow: Database.Statement<[number]>;
+  private readonly insertStaged: Database.Statement<[number, number, string]>;
+  /** Moves a stage's rows into a record's parts: (seq, parts, seq, stage). */
+  private readonly moveStaged: Database.Statement<[number, number, number, number]>;
+  private readonly dropStaged: Database.Statement<[number]>;
+  /** The parts written so far of each stage not yet moved or dropped. */
+  private readonly staged = new Map<number, number>();
 
   private constructor(
     private readonly db: Database.Database,
@@ -255,6 +284,15 @@ export class Storage<R> {
     if (this.faults.powerLoss) noteSynced(this.syncedSeqFd, lastSeq);
     this.insert = db.prepare("INSERT INTO records (seq, kind, body, checksum) VALUES (?, ?, ?, ?)");
     this.insertPart = db.prepare("INSERT INTO snapshot_data (seq, part, parts, text, checksum) VALUES (?, ?, ?, ?, ?)");
+    this.insertStaged = db.prepare("INSERT INTO snapshot_staging (stage, part, text) VALUES (?, ?, ?)");
+    // Each part's text crosses into JavaScript once, for its checksum: never the whole at once.
+    db.function("paxos_lease_part_checksum", { deterministic: true }, (seq, part, text) =>
+      partChecksum(Number(seq), Number(part), String(text)),
+    );
+    this.moveStaged = db.prepare(
+      "INSERT INTO snapshot_data (seq, part, parts, text, checksum) SELECT ?, part, ?, text, paxos_lease_part_checksum(?, part, text) FROM snapshot_staging WHERE stage = ? ORDER BY part",
+    );
+    this.dropStaged = db.prepare("DELETE FROM snapshot_staging WHERE stage = ?");
     this.appendAll = db.transaction((records: readonly Appended<R>[]): number => {
       const kindOf = this.options.kindOf ?? defaultKind;
       let seq = this.lastSeq;
@@ -262,6 +300,10 @@ export class Storage<R> {
         seq += 1;
         if (record instanceof EncodedRecord) {
           this.insertEncoded(seq, record);
+          continue;
+        }
+        if (record instanceof StagedRecord) {
+          this.insertStagedRecord(seq, record);
           continue;
         }
         const split = record instanceof SplitRecord;
@@ -295,6 +337,50 @@ export class Storage<R> {
     if (body.buffer !== this.scratch.buffer && body.length <= scratchBytesMax) this.scratch = body;
     return body;
   }
+
+  /**
+   * Write the next slice of stage `stage`'s data (see the header): a row of `snapshot_staging`,
+   * committed on its own, not synced, read by nothing but the append of its {@link StagedRecord}.
+   */
+  stage(stage: number, text: string): void {
+    if (this.closed) throw new Error("storage is closed");
+    const part = this.staged.get(stage) ?? 0;
+    this.insertStaged.run(stage, part, text);
+    this.staged.set(stage, part + 1);
+  }
+
+  /** Delete what stage `stage` holds (a snapshot given up before its record was appended). */
+  dropStage(stage: number): void {
+    if (this.closed) throw new Error("storage is closed");
+    this.dropStaged.run(stage);
+    this.staged.delete(stage);
+  }
+
+  /**
+   * Insert a staged record as record `seq` and move its stage's rows into its parts (in
+   * `appendAll`'s transaction: a failure anywhere in it leaves the stage as it was).
+   */
+  private insertStagedRecord(seq: number, staged: StagedRecord<R>): void {
+    const kind = (this.options.kindOf ?? defaultKind)(staged.record);
+    const encoded = this.options.codec.encodeValue(staged.record);
+    if (!hasEmptyData(encoded))
+      throw new Error(`a staged record (${kind}) must have an empty data field to stand for its parts`);
+    const parts = this.staged.get(staged.stage);
+    if (parts === undefined)
+      throw new Error(`the data of a staged record (${kind}) was never staged (stage ${staged.stage})`);
+    const body = this.encodeBody(staged.record, encoded);
+    this.insert.run(seq, kind, body, recordChecksum(seq, kind, body));
+    // An empty data field stands for parts: empty data gets one empty part (see appendAll).
+    if (parts === 0) this.insertPart.run(seq, 0, 1, "", partChecksum(seq, 0, ""));
+    const moved = parts === 0 ? 0 : this.moveStaged.run(seq, parts, seq, staged.stage).changes;
+    if (moved !== parts)
+      throw new Error(`stage ${staged.stage} holds ${moved} parts of the data of record ${seq}, not ${parts}`);
+    this.dropStaged.run(staged.stage);
+    this.stagesMoved.push(staged.stage);
+  }
+
+  /** Stages moved into records by the transaction under way: forgotten once it commits. */
+  private stagesMoved: number[] = [];
 
   /** Insert `record`'s bytes as they are, as record `seq` (in `appendAll`'s transaction). */
   private insertEncoded(seq: number, record: EncodedRecord): void {
@@ -430,10 +516,14 @@ export class Storage<R> {
       throw new Error(`append of ${records.length} records exceeds ${appendBatchRecordsMax}`);
     if (this.closed) throw new Error("storage is closed");
     // Only a committed transaction moves lastSeq: a failed one (the caller stops) changes nothing.
+    // Rolled back, a stage keeps its rows and its count; committed, they are gone.
+    this.stagesMoved = [];
     this.lastSeq = this.appendAll(records);
+    for (const stage of this.stagesMoved) this.staged.delete(stage);
+    this.stagesMoved = [];
     const after = this.options.compaction?.after;
     const due = (r: Appended<R>): boolean =>
-      !(r instanceof EncodedRecord) && after!(r instanceof SplitRecord ? r.record : r);
+      !(r instanceof EncodedRecord) && after!(r instanceof SplitRecord || r instanceof StagedRecord ? r.record : r);
     if (after === undefined || !records.some(due)) return;
     this.compactAt = this.lastSeq;
   }
@@ -775,6 +865,10 @@ function checkMeta<R>(db: Database.Database, file: string, options: StorageOptio
  */
 function prepareFormat(db: Database.Database): void {
   db.exec(snapshotDataTable.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"));
+  // Staging is no format change: older code never looks at it. What a crash left there is garbage
+  // (a snapshot whose record never committed): it goes at every open.
+  db.exec(snapshotStagingTable);
+  db.exec("DELETE FROM snapshot_staging");
 }
 
 /** Mark a store of a previous format as of this one once its records loaded (one that fails to is left as it was). */
@@ -782,6 +876,10 @@ function upgradeFormat(db: Database.Database): void {
   const mark = db.prepare("UPDATE meta SET value = ? WHERE key = 'format' AND value = ?");
   for (const previous of storageFormatsPrevious) mark.run(storageFormat, previous);
 }
+
+/** Slices of snapshots whose records are not appended yet (see the header): part `part` of stage `stage`. */
+const snapshotStagingTable =
+  "CREATE TABLE IF NOT EXISTS snapshot_staging (stage INTEGER NOT NULL, part INTEGER NOT NULL, text TEXT NOT NULL, PRIMARY KEY (stage, part));";
 
 /** The parts of split snapshots (see the header): part `part` of `parts` of the data of record `seq`. */
 const snapshotDataTable =

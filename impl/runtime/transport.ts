@@ -24,7 +24,7 @@
  * any TLS work; refusals and failed handshakes of a source are logged at most once per
  * interval, with the number held back, so a flood neither fills the log nor keeps peers out.
  */
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import dns from "node:dns";
 import net from "node:net";
 import type tls from "node:tls";
@@ -36,7 +36,15 @@ import { encodeFrame, FrameDecoder, frameBytesMaxDefault, frameHeaderBytes, pars
 import { TurnBudget } from "./turn-budget.ts";
 import type { TlsMaterial } from "./certs.ts";
 import type { MonotonicClock } from "./clock.ts";
-import { certificateRefusal, macKeyOf, peerConnect, peerTlsServer, renewServer } from "./peer-tls.ts";
+import {
+  certificateRefusal,
+  handshakeMac,
+  macKeyOf,
+  peerConnect,
+  peerProtocol,
+  peerTlsServer,
+  renewServer,
+} from "./peer-tls.ts";
 import type { Logger } from "./log.ts";
 import { LogLimiter } from "./log-limiter.ts";
 import {
@@ -47,9 +55,6 @@ import {
   type AdmissionRefusal,
   type PeerAdmissionLimits,
 } from "./peer-admission.ts";
-
-/** Protocol name and version; a peer speaking another is refused. */
-export const peerProtocol = "paxos-lease/peer@2";
 
 /** A host and TCP port. */
 export interface Address {
@@ -89,9 +94,10 @@ const Info = Schema.Struct({
 export type PeerInfo = typeof Info.Type;
 
 /**
- * Dialer to acceptor: who I am, whom I want, my nonce, and which of my two connections to you this
- * is (`lane`: absent for the control connection, "bulk" for the one that carries large messages;
- * see {@link Transport.send}).
+ * Dialer to acceptor: who I am, whom I want, my nonce, and which of my connections to you this
+ * is (`lane`: absent for the control connection, "bulk" for the one that carries large messages,
+ * see {@link Transport.send}; "relay" for the heartbeat relay's, which carries only copies of
+ * heartbeats sent on the control connection: impl/runtime/heartbeat-relay.ts).
  */
 const Hello = Schema.TaggedStruct("hello", {
   proto: Schema.Literal(peerProtocol),
@@ -100,7 +106,7 @@ const Hello = Schema.TaggedStruct("hello", {
   to: Id,
   nonce: Nonce,
   info: Info,
-  lane: Schema.optional(Schema.Literal("bulk")),
+  lane: Schema.optional(Schema.Literal("bulk", "relay")),
 });
 /** Acceptor to dialer: my nonce and my proof. */
 const Challenge = Schema.TaggedStruct("challenge", { nonce: Nonce, mac: Mac, info: Info });
@@ -139,6 +145,8 @@ export const controlFrameBytesMaxDefault = 8 * 1024;
 
 /** A peer's two outbound connections: small messages, and large ones (see {@link Transport.send}). */
 type Lane = "control" | "bulk";
+/** The connections a peer may open to us: its two lanes, and its heartbeat relay's. */
+type InboundLane = Lane | "relay";
 
 /**
  * Most peers one replica dials (configured and learned), like the most replicas a configuration may hold, with room for
@@ -148,23 +156,6 @@ export const peersMax = 64;
 
 /** Longest frame accepted before a connection is authenticated, in bytes. */
 export const handshakeFrameBytesMax = 4096;
-
-/** The MAC one side of a handshake sends; `role` keeps the two proofs distinct. */
-export function handshakeMac(
-  secret: Uint8Array,
-  role: "acceptor" | "dialer",
-  fields: { clusterId: string; dialer: ReplicaId; acceptor: ReplicaId; dialerNonce: string; acceptorNonce: string },
-): string {
-  const text = JSON.stringify([
-    role,
-    fields.clusterId,
-    fields.dialer,
-    fields.acceptor,
-    fields.dialerNonce,
-    fields.acceptorNonce,
-  ]);
-  return createHmac("sha256", secret).update(text).digest("hex");
-}
 
 function macEqual(a: string, b: string): boolean {
   const x = Buffer.from(a, "utf8");
@@ -192,10 +183,23 @@ export interface TransportOptions<M> {
   readonly clock: MonotonicClock;
   readonly log: Logger;
   /**
-   * Called for every authenticated, schema-valid message, with the sender's wire id and incarnation and its frame's
-   * size in bytes.
+   * Called for every authenticated, schema-valid message, with the sender's wire id and incarnation, its frame's
+   * size in bytes, and whether it came on the peer's relay connection (a copy of a heartbeat sent on its control
+   * connection).
    */
-  readonly onMessage: (from: ReplicaId, message: M, wireId: number, senderIncarnation: string, bytes: number) => void;
+  readonly onMessage: (
+    from: ReplicaId,
+    message: M,
+    wireId: number,
+    senderIncarnation: string,
+    bytes: number,
+    relayed: boolean,
+  ) => void;
+  /**
+   * The messages a peer's heartbeat relay may send (impl/runtime/heartbeat-relay.ts); any other on a relay connection
+   * closes it. Default: none (relay connections are refused).
+   */
+  readonly relayable?: (message: M) => boolean;
   /** Largest frame, in bytes. Default 16 MiB. */
   readonly frameBytesMax?: number;
   /** Bytes queued on one outbound socket before further sends are dropped. Default 16 MiB. */
@@ -284,6 +288,8 @@ interface PeerRecord {
   inbound: net.Socket | null;
   /** The peer's open bulk connection to us. */
   inboundBulk: net.Socket | null;
+  /** The peer's heartbeat relay's connection to us. */
+  inboundRelay: net.Socket | null;
   /** When a message last arrived on its bulk connection (null: never). */
   lastBulkMs: number | null;
   lastHeardMs: number | null;
@@ -344,7 +350,14 @@ export class Transport<M> {
     this.refusalLog = new LogLimiter(options.refusalLogIntervalMs ?? peerLogIntervalMsDefault);
     for (const [peer, address] of options.peers) {
       this.newLinks(peer, address);
-      this.peerRecords.set(peer, { inbound: null, inboundBulk: null, lastBulkMs: null, lastHeardMs: null, info: null });
+      this.peerRecords.set(peer, {
+        inbound: null,
+        inboundBulk: null,
+        inboundRelay: null,
+        lastBulkMs: null,
+        lastHeardMs: null,
+        info: null,
+      });
     }
     if (options.secret === undefined && options.tls === undefined)
       throw new Error("peer connections need the cluster secret, TLS material, or both");
@@ -471,6 +484,20 @@ export class Transport<M> {
   }
 
   /**
+   * The whole frame (length, wire id, message) that {@link send} put on the wire for `message`
+   * under `wireId`: what the heartbeat relay may copy (impl/runtime/heartbeat-relay.ts). Call it
+   * right after `send`: the message's encoding is the one `send` made.
+   */
+  frameOf(message: M, wireId: number): Buffer {
+    const encoded = this.encoded(message);
+    const frame = Buffer.allocUnsafe(frameHeaderBytes + wireIdBytes + encoded.length);
+    frame.writeUInt32BE(wireIdBytes + encoded.length, 0);
+    frame.writeUIntBE(wireId % 2 ** 48, frameHeaderBytes, wireIdBytes);
+    encoded.copy(frame, frameHeaderBytes + wireIdBytes);
+    return frame;
+  }
+
+  /**
    * A write of the large encoding `chunk` is done (or will never be): once none is pending and it
    * is no longer the cached encoding, its memory goes at the next scavenge (release.ts) instead of
    * waiting, promoted, for a full collection.
@@ -512,7 +539,14 @@ export class Transport<M> {
         continue;
       }
       if (held.bytes <= this.coalesceBytesMax) {
-        // Copied into one buffer: a large encoding among the parts is used up once copied.
+        const only = held.chunks.length === 1 ? held.chunks[0]! : undefined;
+        // A lone frame nobody will release goes as it is (a small write's usual flush, no copy);
+        // otherwise the parts are copied into one buffer, and a large encoding among them is used
+        // up once copied.
+        if (only !== undefined && !this.writesPending.has(only)) {
+          socket.write(only);
+          continue;
+        }
         socket.write(Buffer.concat(held.chunks, held.bytes));
         for (const chunk of held.chunks) this.written(chunk);
         continue;
@@ -754,7 +788,7 @@ export class Transport<M> {
     let state:
       | { phase: "hello" }
       | { phase: "proof"; hello: typeof Hello.Type }
-      | { phase: "open"; peer: ReplicaId; incarnation: string; lane: Lane }
+      | { phase: "open"; peer: ReplicaId; incarnation: string; lane: InboundLane }
       | { phase: "told-removed" } = { phase: "hello" };
     socket.on("error", () => undefined);
     socket.on("close", () => {
@@ -765,6 +799,7 @@ export class Transport<M> {
           this.options.onPeerEvent?.(state.peer, "inbound-closed");
         }
         if (record.inboundBulk === socket) record.inboundBulk = null;
+        if (record.inboundRelay === socket) record.inboundRelay = null;
       }
     });
     const reject = (reason: string): void => {
@@ -828,6 +863,8 @@ export class Transport<M> {
           return;
         }
         const lane = hello.lane ?? "control";
+        if (lane === "relay" && this.options.relayable === undefined)
+          return reject(`replica ${hello.from} opened a heartbeat relay connection, which this replica does not take`);
         state = { phase: "open", peer: hello.from, incarnation: hello.info.incarnation, lane };
         decoder.setLimit(this.frameBytesMax);
         this.openInbound(hello.from, socket, hello.info, lane);
@@ -862,7 +899,14 @@ export class Transport<M> {
     }
     const links = this.newLinks(peer, address);
     if (!this.peerRecords.has(peer))
-      this.peerRecords.set(peer, { inbound: null, inboundBulk: null, lastBulkMs: null, lastHeardMs: null, info: null });
+      this.peerRecords.set(peer, {
+        inbound: null,
+        inboundBulk: null,
+        inboundRelay: null,
+        lastBulkMs: null,
+        lastHeardMs: null,
+        info: null,
+      });
     this.options.log.info({ peer, address: formatAddress(address) }, "learned a new peer");
     this.options.onPeerLearned?.(peer, address);
     if (this.server.listening) for (const link of links) this.dial(link);
@@ -898,7 +942,7 @@ export class Transport<M> {
     return this.links.get(peer)?.address ?? null;
   }
 
-  private openInbound(peer: ReplicaId, socket: net.Socket, info: PeerInfo, lane: Lane): void {
+  private openInbound(peer: ReplicaId, socket: net.Socket, info: PeerInfo, lane: InboundLane): void {
     if (!this.links.has(peer)) {
       // Authenticated, but not in our peer list: a replica that joins. Without an address we
       // can only receive from it; with one, it becomes a peer we dial.
@@ -908,6 +952,7 @@ export class Transport<M> {
         this.peerRecords.set(peer, {
           inbound: null,
           inboundBulk: null,
+          inboundRelay: null,
           lastBulkMs: null,
           lastHeardMs: null,
           info: null,
@@ -915,10 +960,15 @@ export class Transport<M> {
     }
     const record = this.peerRecords.get(peer)!;
     // A peer that reconnects replaces its old link; the old socket may be half-dead.
-    const old = lane === "control" ? record.inbound : record.inboundBulk;
+    const old = lane === "control" ? record.inbound : lane === "bulk" ? record.inboundBulk : record.inboundRelay;
     if (old !== null && old !== socket) old.destroy();
     if (lane === "control") record.inbound = socket;
-    else record.inboundBulk = socket;
+    else if (lane === "bulk") record.inboundBulk = socket;
+    else record.inboundRelay = socket;
+    if (lane === "relay") {
+      this.options.log.debug({ peer }, "peer opened its heartbeat relay connection to us");
+      return;
+    }
     record.info = info;
     if (lane === "bulk") {
       this.options.log.debug({ peer }, "peer opened its bulk connection to us");
@@ -938,7 +988,7 @@ export class Transport<M> {
   }
 
   /** One message frame of an open inbound link: its wire id, then the message in the binary codec. */
-  private deliver(peer: ReplicaId, incarnation: string, socket: net.Socket, body: Buffer, lane: Lane): void {
+  private deliver(peer: ReplicaId, incarnation: string, socket: net.Socket, body: Buffer, lane: InboundLane): void {
     const context = { peer, direction: "inbound" };
     if (body.length < wireIdBytes)
       return this.reject(
@@ -948,10 +998,19 @@ export class Transport<M> {
       );
     const decoded = this.options.codec.decode(body, wireIdBytes);
     if (Either.isLeft(decoded)) return this.reject(socket, `message rejected: ${decoded.left}`, context);
+    if (lane === "relay" && this.options.relayable?.(decoded.right) !== true)
+      return this.reject(socket, "message rejected: not a message a heartbeat relay may send", context);
     const record = this.peerRecords.get(peer)!;
     record.lastHeardMs = this.options.clock.nowMs();
     if (lane === "bulk") record.lastBulkMs = record.lastHeardMs;
-    this.options.onMessage(peer, decoded.right, body.readUIntBE(0, wireIdBytes), incarnation, body.length);
+    this.options.onMessage(
+      peer,
+      decoded.right,
+      body.readUIntBE(0, wireIdBytes),
+      incarnation,
+      body.length,
+      lane === "relay",
+    );
   }
 
   // ---- Dialer side: we dial each peer and send it our messages. ----

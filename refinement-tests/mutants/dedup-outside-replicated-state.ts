@@ -19,7 +19,7 @@ function executeWithoutDedup<S, I, O>(
     command.clientId !== undefined && command.seq !== undefined
       ? withSession(service.sessions, command.clientId, {
           seq: command.seq,
-          command: commandDigest(command.input),
+          command: commandDigest(command.input, ctx.app.textHash ?? null),
           output: applied.output,
         })
       : service.sessions;

@@ -4,6 +4,7 @@
  * command (both at the leader's front door and at execution). A client that reuses a number for
  * another command is told it succeeded, with the other command's output, although it never ran.
  */
+import type { TextHash } from "../../spec/hash.ts";
 import type { Applied } from "../../spec/state-machine.ts";
 import { sessionOf, type ServiceOutput, type ServiceState, type Session } from "../../spec/service.ts";
 import { defaultRules, type Command, type ReplicaContext } from "../../impl/core/testing/index.ts";
@@ -14,9 +15,10 @@ function sessionAnswerByNumber<O>(
   session: Session<O> | undefined,
   seq: number,
   input: unknown,
+  textHash: TextHash | null,
 ): ServiceOutput<O> | undefined {
   if (session !== undefined && seq === session.seq) return { _tag: "duplicate", output: session.output };
-  return defaultRules.sessionAnswer(session, seq, input);
+  return defaultRules.sessionAnswer(session, seq, input, textHash);
 }
 
 function executeByNumber<S, I, O>(

@@ -2,7 +2,7 @@
  * A state transfer is installed without checking its digests (rule S2 broken): a chunk corrupted
  * on the way becomes the replica's state.
  */
-import { decodeSnapshot } from "../../impl/core/testing/index.ts";
+import { decodeReadSnapshot } from "../../impl/core/testing/index.ts";
 import type { Mutant } from "./mutant.ts";
 import { withRules } from "./mutant.ts";
 
@@ -20,7 +20,7 @@ export const transferUnverified: Mutant = {
     "Linearizability",
   ],
   mode: "safety",
-  step: withRules({ verifySnapshot: (ctx, data) => decodeSnapshot(ctx, data) }),
+  step: withRules({ verifySnapshot: (ctx, read) => decodeReadSnapshot(ctx, read) }),
   // From the writes prelude with a follower that missed them (pick bit 2): it lags behind the
   // others' snapshots, so the leader sends it one, chunk by chunk, and the explorer may corrupt a
   // chunk in flight. The same at any replica count.

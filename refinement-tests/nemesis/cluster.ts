@@ -379,7 +379,12 @@ export class NemesisCluster extends MemberLookups<Member> {
    * for a peer (impl/core/at-rest.ts).
    */
   async burstCounters(): Promise<Map<number, BurstCounters>> {
-    const none: BurstCounters = { catchUpsHeld: 0, appendsBehindSnapshot: 0, valuesReadFromDisk: 0 };
+    const none: BurstCounters = {
+      catchUpsHeld: 0,
+      appendsBehindSnapshot: 0,
+      valuesReadFromDisk: 0,
+      heartbeatsRelayed: 0,
+    };
     const counts = await Promise.all(
       this.ids.map(
         (id) =>
@@ -468,6 +473,8 @@ export interface BurstCounters {
   readonly catchUpsHeld: number;
   readonly appendsBehindSnapshot: number;
   readonly valuesReadFromDisk: number;
+  /** Heartbeat copies a leader's relay thread sent while its main thread sent none (heartbeat-relay.ts). */
+  readonly heartbeatsRelayed: number;
 }
 
 /**
@@ -479,12 +486,14 @@ function burstCountersIn(metrics: string): BurstCounters {
   let catchUpsHeld = 0;
   let appendsBehindSnapshot = 0;
   let valuesReadFromDisk = 0;
+  let heartbeatsRelayed = 0;
   const valueOf = (line: string): number => Number(line.slice(line.lastIndexOf(" ") + 1)) || 0;
   for (const line of metrics.split("\n")) {
     if (line.startsWith("paxos_lease_messages_dropped_total{") && line.includes('reason="catch-up-while-streaming"'))
       catchUpsHeld += valueOf(line);
     if (line.startsWith("paxos_lease_appends_behind_snapshot_total")) appendsBehindSnapshot += valueOf(line);
     if (line.startsWith("paxos_lease_values_read_from_disk_total")) valuesReadFromDisk += valueOf(line);
+    if (line.startsWith("paxos_lease_heartbeats_relayed_total{")) heartbeatsRelayed += valueOf(line);
   }
-  return { catchUpsHeld, appendsBehindSnapshot, valuesReadFromDisk };
+  return { catchUpsHeld, appendsBehindSnapshot, valuesReadFromDisk, heartbeatsRelayed };
 }

@@ -395,6 +395,38 @@ describe("the trace checks fail on the run's traces altered as a bug would alter
     expect(checksAfter((list) => replaceAt(list, i, { ...step, receivedMessage }))).toEqual(["ReceiveHasSend"]);
   });
 
+  it("ReceiveHasSend: a copy of a heartbeat passes, a copy that differs from it does not", () => {
+    const heartbeats = steps
+      .map((s, i) => ({ s, i }))
+      .filter(
+        ({ s }) => s.receivedAs !== undefined && s.event._tag === "Receive" && s.event.message._tag === "Heartbeat",
+      );
+    // Two later receipts of one replica made copies of two earlier ones it received: one exact
+    // (the relay's copy: same wire id and message), one with another message under that wire id.
+    const replica = heartbeats.at(-1)!.s.replica;
+    const mine = heartbeats.filter(({ s }) => s.replica === replica);
+    expect(mine.length).toBeGreaterThan(3);
+    const [good, bad] = [mine.at(-1)!, mine.at(-2)!];
+    const [first, second] = [mine[0]!.s, mine[1]!.s];
+    const replayed = checkSteps({
+      ...replay,
+      steps: replaceAt(
+        replaceAt(steps.slice(), good.i, {
+          ...good.s,
+          receivedAs: first.receivedAs,
+          receivedMessage: first.receivedMessage,
+        }),
+        bad.i,
+        { ...bad.s, receivedAs: second.receivedAs, receivedMessage: bad.s.receivedMessage },
+      ),
+      violations: [...replay.violations],
+    });
+    expect(replayed.violationCounts).toEqual({ ReceiveHasSend: 1 });
+    expect(replayed.violations.map((v) => v.message)).toEqual([
+      expect.stringMatching(/differs from an earlier receipt of it/),
+    ]);
+  });
+
   it("AtMostOneLeaseholder: a deposed leader renews its lease without a quorum just before its successor acquires one", () => {
     const forged = deposedRenewal(steps, kvConfig(1, [1, 2, 3]).leaseMs);
     expect(forged, "a lease acquired after another replica held one, in a life that goes on").toBeDefined();

@@ -6,6 +6,7 @@
  * does is recorded with run times, for the report and the run's page.
  */
 import http from "node:http";
+import net from "node:net";
 import { sleep } from "../../impl/runtime/testing.ts";
 import { monotonicMs, type BurstCounters, type NemesisCluster } from "./cluster.ts";
 import type { MembershipChanges } from "./membership.ts";
@@ -225,6 +226,9 @@ export class Nemesis {
       case "burst":
         this.startBurst(targets[0]!, planned.parameter);
         return;
+      case "flood":
+        this.startFlood(targets[0]!, planned.parameter);
+        return;
       case "follower-behind-snapshot": {
         // targets[0] is cut off; the writes go to targets[1], the leader.
         const follower = targets[0]!;
@@ -288,6 +292,61 @@ export class Nemesis {
       const behind = grown((c) => c.appendsBehindSnapshot);
       return `${writers} writers of ${sizeText(valueBytes)}: ${answers.join(", ") || "no answer"}; ${held} catch-up requests held while streaming; ${behind} appends behind a snapshot`;
     });
+    this.burst = state;
+  }
+
+  /**
+   * Waves of `perWave` new connections to `target`'s client port, opened at once, each sending one
+   * linearizable read with `Connection: close` and waiting for its status line; the next wave
+   * starts once the last connection of this one is done, until the fault ends. The answers, the
+   * heartbeat copies the leader's relay sent meanwhile, and whether `target` still leads at the
+   * end make the fault's effect. The reads are not part of the checked history.
+   */
+  private startFlood(target: number, perWave: number): void {
+    const state = { stop: false, done: Promise.resolve("") };
+    const counts = new Map<string, number>();
+    const count = (what: string): void => void counts.set(what, (counts.get(what) ?? 0) + 1);
+    const url = new URL(this.cluster.endpoint(target));
+    const request = `GET /v1/kv/nemesis-flood HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${this.cluster.token}\r\nConnection: close\r\n\r\n`;
+    const one = (): Promise<void> =>
+      new Promise((resolve) => {
+        let head = "";
+        let finished = false;
+        const socket = net.connect({ host: url.hostname, port: Number(url.port) });
+        const finish = (what: string): void => {
+          if (finished) return;
+          finished = true;
+          clearTimeout(timer);
+          socket.destroy();
+          count(what);
+          resolve();
+        };
+        const timer = setTimeout(() => finish("no answer in 10 s"), 10_000);
+        socket.on("connect", () => socket.write(request));
+        socket.on("data", (chunk: Buffer) => {
+          head += chunk.toString("latin1");
+          if (head.length >= 12) finish(head.slice(9, 12));
+        });
+        socket.on("error", (error: NodeJS.ErrnoException) => finish(error.code ?? "connection lost"));
+        socket.on("close", () => finish("closed without an answer"));
+      });
+    let waves = 0;
+    const countersBefore = this.cluster.burstCounters();
+    state.done = (async () => {
+      while (!state.stop && !this.stopping) {
+        await Promise.all(Array.from({ length: perWave }, one));
+        waves += 1;
+      }
+      const [before, after] = [await countersBefore, await this.cluster.burstCounters()];
+      let relayed = 0;
+      for (const [id, c] of after) {
+        const was = before.get(id)?.heartbeatsRelayed ?? 0;
+        relayed += c.heartbeatsRelayed >= was ? c.heartbeatsRelayed - was : c.heartbeatsRelayed;
+      }
+      const leader = await this.cluster.leader();
+      const answers = [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([what, n]) => `${n} ${what}`);
+      return `${waves} waves of ${perWave} connections: ${answers.join(", ") || "no answer"}; ${relayed} heartbeat copies relayed; ${leader === target ? `r${target} still leads` : `the leader is ${leader === null ? "unknown" : `r${leader}`} now`}`;
+    })();
     this.burst = state;
   }
 
@@ -358,6 +417,7 @@ export class Nemesis {
         for (const id of targets) await cluster.network.setInterface(id, true);
         return;
       case "burst":
+      case "flood":
         if (this.burst !== null) this.burst.stop = true;
         await this.burst?.done;
         this.burst = null;
@@ -421,6 +481,7 @@ function targetsOf(
     case "slow-links":
       return [];
     case "burst":
+    case "flood":
       return [pivot];
     case "follower-behind-snapshot":
       return [follower, pivot];
@@ -443,7 +504,9 @@ function labelOf(planned: PlannedFault, targets: readonly number[]): string {
         ? ` +${planned.parameter} ms (jitter ${slowLink(planned.parameter).jitterMs} ms)`
         : planned.kind === "burst"
           ? ` ${planned.parameter} writers of 1 MiB`
-          : "";
+          : planned.kind === "flood"
+            ? ` waves of ${planned.parameter} connections`
+            : "";
   if (planned.kind === "follower-behind-snapshot")
     return `${planned.kind} r${targets[0]} (${planned.parameter} writers of ${sizeText(behindValueBytes)} to r${targets[1]})`;
   return `${planned.kind} ${who}${extra}`;

@@ -5,16 +5,22 @@
  * interval that fault needs, unless the run's core overrides name one.
  */
 import { describe, expect, it } from "vitest";
-import { behindSnapshotIntervalBytes, coreOf, neverReachedOf, reachedRequired } from "./run.ts";
+import { behindSnapshotIntervalBytes, coreOf, neverReachedOf, reachedRequired, summarizeFloods } from "./run.ts";
 import { planSchedule } from "./schedule.ts";
 
 const behind = "appends behind a snapshot (paxos_lease_appends_behind_snapshot_total)";
 const fromDisk = "values read back from disk (paxos_lease_values_read_from_disk_total)";
-const counted = { appendsBehindSnapshot: 0, catchUpsHeld: 0, valuesReadFromDisk: 0 };
+const relayed = "heartbeat copies relayed (paxos_lease_heartbeats_relayed_total)";
+const counted = { appendsBehindSnapshot: 0, catchUpsHeld: 0, valuesReadFromDisk: 0, heartbeatsRelayed: 0 };
 
 describe("required interaction counters", () => {
-  it("name appends behind a snapshot, driven by follower-behind-snapshot, and values read back from disk", () => {
-    expect(reachedRequired.map((r) => r.name)).toEqual([behind, fromDisk]);
+  it("name appends behind a snapshot, driven by follower-behind-snapshot, values read back from disk, and heartbeat copies relayed", () => {
+    expect(reachedRequired.map((r) => r.name)).toEqual([behind, fromDisk, relayed]);
+  });
+
+  it("ask a run with a flood for heartbeat copies relayed by its leader", () => {
+    expect(neverReachedOf(counted, ["flood"])).toEqual([relayed]);
+    expect(neverReachedOf({ ...counted, heartbeatsRelayed: 4 }, ["flood", "burst"])).toEqual([]);
   });
 
   it("say so when a run injected the fault and the counter stayed at zero, or was never read", () => {
@@ -55,5 +61,18 @@ describe("the core of a run with follower-behind-snapshot", () => {
       expect(f.parameter).toBeGreaterThanOrEqual(8);
       expect(f.parameter).toBeLessThanOrEqual(16);
     }
+  });
+});
+
+describe("the lease through floods", () => {
+  it("counts the floods with a leaseholder throughout, and the longest time without one", () => {
+    const at = { endedAt: 0, leaseholderAfterMs: 0 };
+    expect(
+      summarizeFloods([
+        { ...at, kind: "flood", leaselessMs: 0 },
+        { ...at, kind: "flood", leaselessMs: 420 },
+        { ...at, kind: "kill-leader", leaselessMs: 900 },
+      ]),
+    ).toBe("2; a leaseholder throughout 1 of them; longest time without one during a flood: 420 ms");
   });
 });

@@ -351,6 +351,13 @@ export const reachedRequired: readonly {
     count: (reached) => reached.valuesReadFromDisk,
     drivenBy: ["kill-follower", "restart-follower"],
   },
+  {
+    // The leader's main thread, busy with a flood's connections or waiting for a core, sent no
+    // heartbeat for two intervals, and its relay thread sent copies (impl/runtime/heartbeat-relay.ts).
+    name: "heartbeat copies relayed (paxos_lease_heartbeats_relayed_total)",
+    count: (reached) => reached.heartbeatsRelayed,
+    drivenBy: ["flood"],
+  },
 ];
 
 /** The required counters that `reached` leaves at zero although `injected` holds a fault kind that drives to them. */
@@ -366,12 +373,14 @@ function sumCounters(counters: ReadonlyMap<number, BurstCounters>): BurstCounter
   let catchUpsHeld = 0;
   let appendsBehindSnapshot = 0;
   let valuesReadFromDisk = 0;
+  let heartbeatsRelayed = 0;
   for (const c of counters.values()) {
     catchUpsHeld += c.catchUpsHeld;
     appendsBehindSnapshot += c.appendsBehindSnapshot;
     valuesReadFromDisk += c.valuesReadFromDisk;
+    heartbeatsRelayed += c.heartbeatsRelayed;
   }
-  return { catchUpsHeld, appendsBehindSnapshot, valuesReadFromDisk };
+  return { catchUpsHeld, appendsBehindSnapshot, valuesReadFromDisk, heartbeatsRelayed };
 }
 
 function progressLine(workload: Workload, faults: readonly InjectedFault[]): string {
@@ -592,6 +601,7 @@ export function summaryText(report: NemesisReport): string {
     `  faults: ${summarizeFaults(report.faults)}`,
     ...usedMechanisms(report).map((line) => `    ${line}`),
     `  recovery: ${summarizeRecovery(report.recovery)}`,
+    ...(report.recovery.some((r) => r.kind === "flood") ? [`  floods: ${summarizeFloods(report.recovery)}`] : []),
     ...(report.membership.changes.length === 0 ? [] : [`  membership: ${summarizeMembership(report.membership)}`]),
     `  history: ${h.operations} operations (ok ${h.outcomes.ok}, fail ${h.outcomes.fail}, unknown ${h.outcomes.unknown}); linearizability ${h.linearizability.verdict} over ${h.linearizability.keys} keys (${h.linearizability.steps} search steps)`,
     `  lists: ${h.lists.appendsAcknowledged} acknowledged appends, ${h.lists.tokensInFinalValues} tokens in the final values, none lost or doubled: ${h.violations.every((v) => v.check === "Linearizable") ? "yes" : "NO"}`,
@@ -608,7 +618,7 @@ export function summaryText(report: NemesisReport): string {
     ...(report.reached === null
       ? []
       : [
-          `  reached: ${report.reached.appendsBehindSnapshot} appends behind a snapshot, ${report.reached.catchUpsHeld} catch-up requests held while streaming, ${report.reached.valuesReadFromDisk} values read back from disk (members running at the end)`,
+          `  reached: ${report.reached.appendsBehindSnapshot} appends behind a snapshot, ${report.reached.catchUpsHeld} catch-up requests held while streaming, ${report.reached.valuesReadFromDisk} values read back from disk, ${report.reached.heartbeatsRelayed} heartbeat copies relayed (members running at the end)`,
         ]),
     ...(report.neverReached.length === 0 ? [] : [`  never reached: ${report.neverReached.join(", ")}`]),
     `  verdict: ${report.ok ? "PASS" : `FAIL (${report.violations.length} violations)`}`,
@@ -657,6 +667,19 @@ export function longestLeaseless(from: number, to: number, intervals: readonly L
   }
   if (until > reached) longest = Math.max(longest, until - reached);
   return Math.round(longest);
+}
+
+/**
+ * Whether the lease held through the flood faults: a legal flood of clients must not leave the
+ * cluster without a leaseholder. Reported, not failed: on a machine with more runnable threads
+ * than cores, the leader can still lose a core for longer than the relay's window
+ * (docs/performance.md, "The heartbeat relay").
+ */
+export function summarizeFloods(recovery: NemesisReport["recovery"]): string {
+  const floods = recovery.filter((r) => r.kind === "flood");
+  const held = floods.filter((r) => r.leaselessMs === 0).length;
+  const gaps = floods.map((r) => r.leaselessMs).filter((ms): ms is number => ms !== null);
+  return `${floods.length}; a leaseholder throughout ${held} of them; longest time without one during a flood: ${gaps.length === 0 ? "-" : Math.max(...gaps)} ms`;
 }
 
 function summarizeRecovery(recovery: NemesisReport["recovery"]): string {

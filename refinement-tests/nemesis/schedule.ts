@@ -53,6 +53,14 @@ export const faultKinds = [
    */
   "burst",
   /**
+   * Waves of new client connections to the leader (the parameter: how many per wave, opened at
+   * once), each with one linearizable read and `Connection: close`, back to back for the duration,
+   * beside the clients' load: legal clients the leader must serve or refuse without losing its
+   * lease. On a loaded machine its main thread then waits for a core, and the heartbeat relay
+   * (impl/runtime/heartbeat-relay.ts) sends the followers copies of its heartbeats meanwhile.
+   */
+  "flood",
+  /**
    * A follower falls behind a snapshot while appends are in flight: it is cut off (both ways)
    * while writers of 64 KiB values (the parameter: how many) make the state large and the log
    * pass a snapshot slot, held until the leader's latest snapshot lies beyond the follower's (at
@@ -86,7 +94,10 @@ export interface PlannedFault {
   readonly kind: FaultKind;
   readonly at: number;
   readonly durationMs: number;
-  /** Loss rate (lossy-links), delay in ms (slow-links) or writers (burst, follower-behind-snapshot); 0 otherwise. */
+  /**
+   * Loss rate (lossy-links), delay in ms (slow-links), writers (burst, follower-behind-snapshot) or connections per
+   * wave (flood); 0 otherwise.
+   */
   readonly parameter: number;
   /** A number in [0, 1) to pick among equally good targets (a follower, a majority's members). */
   readonly pick: number;
@@ -142,6 +153,7 @@ const durations: Record<FaultKind, readonly [number, number]> = {
   "restart-follower": [0, 0],
   "slow-disk-leader": [1500, 4000],
   burst: [1500, 4000],
+  flood: [2000, 5000],
   // The least time cut off; the fault holds on until the leader's snapshot passes the follower.
   "follower-behind-snapshot": [1500, 3000],
   "power-loss-leader": [1000, 4000],
@@ -168,6 +180,7 @@ function parameterOf(kind: FaultKind, random: () => number): number {
   if (kind === "lossy-links") return Math.round((0.1 + 0.4 * random()) * 100) / 100;
   if (kind === "slow-links") return Math.round(10 + 140 * random());
   if (kind === "burst") return 4 + Math.floor(13 * random());
+  if (kind === "flood") return 300 + Math.floor(501 * random());
   if (kind === "follower-behind-snapshot") return 8 + Math.floor(9 * random());
   return 0;
 }

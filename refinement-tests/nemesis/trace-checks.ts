@@ -287,6 +287,8 @@ class TraceChecker {
    */
   private readonly sends = new Map<string, unknown>();
   private readonly receipts = new Map<string, unknown>();
+  /** Receipts already paired with their send, by key (for copies: see `pair`). */
+  private readonly paired = new Map<string, unknown>();
   readonly leaseIntervals: LeaseInterval[] = [];
   private readonly lastLease = new Map<number, number>();
   /** Per replica: the belief opened by its last step (closed by its next step). */
@@ -351,15 +353,28 @@ class TraceChecker {
     }
   }
 
-  /** Pair a send with its receipt (whichever comes first waits in its map for the other). */
+  /**
+   * Pair a send with its receipt (whichever comes first waits in its map for the other). A second
+   * receipt of one send is a copy (a leader's heartbeat relay sends copies of heartbeats under
+   * their wire id: impl/runtime/heartbeat-relay.ts); it must carry the same message.
+   */
   private pair(key: string, message: unknown, waiting: Map<string, unknown>, counterpart: Map<string, unknown>): void {
-    if (!counterpart.has(key)) waiting.set(key, message);
-    else {
-      const other = counterpart.get(key);
-      counterpart.delete(key);
-      if (!plainEqual(other, message))
-        this.violate("ReceiveHasSend", 0, `receipt ${key} differs from the message sent`);
+    if (waiting === this.receipts && (this.paired.has(key) || waiting.has(key))) {
+      const before = this.paired.has(key) ? this.paired.get(key) : waiting.get(key);
+      this.count("receipt of a copy");
+      if (!plainEqual(before, message))
+        this.violate("ReceiveHasSend", 0, `receipt ${key} differs from an earlier receipt of it`);
+      return;
     }
+    if (!counterpart.has(key)) {
+      waiting.set(key, message);
+      return;
+    }
+    const other = counterpart.get(key);
+    counterpart.delete(key);
+    // Only heartbeats are ever copied: the others need not be remembered.
+    if ((message as { _tag?: unknown } | null)?._tag === "Heartbeat") this.paired.set(key, message);
+    if (!plainEqual(other, message)) this.violate("ReceiveHasSend", 0, `receipt ${key} differs from the message sent`);
   }
 
   /** The lease bars: replica r believes at true t iff it leads and its clock at t < leaseUntil. */

@@ -108,7 +108,7 @@ export function fieldsOf(s: KvReplicaState, detail: FieldDetail): Record<string,
     transfer:
       l.transfer === null
         ? null
-        : `slot ${l.transfer.slot} from R${l.transfer.from}: ${percent(l.transfer.data.length, l.transfer.totalBytes)}`,
+        : `slot ${l.transfer.slot} from R${l.transfer.from}: ${percent(l.transfer.received, l.transfer.totalBytes)}`,
     ...(full ? fullFields(s) : compactFields(s)),
   };
   return out;

@@ -35,6 +35,11 @@ export interface ReplicaTuning {
    * configured with the option off runs.
    */
   readonly checkQuorumCountsRunTime: boolean;
+  /**
+   * A follower stalled past its election deadline waits a heartbeat interval for its leader
+   * (impl/core/config.ts; the core's default, off, when absent). Only tuning 10 sets it.
+   */
+  readonly electionWaitsAfterStall?: boolean;
   /** Bytes of log kept at and below the latest snapshot (the core's default, 16 MiB, when absent). */
   readonly logTailBytes?: number;
   /**
@@ -83,7 +88,8 @@ export const defaultTuning: ReplicaTuning = {
  * snapshots), so that a replica added to a cluster that has run for a while catches up on a long
  * log, or from a snapshot older than its own addition, before it reaches the slot that added it.
  * Then the shortest log tail below a snapshot, so that lagging peers are caught up by transfer.
- * Last, CheckQuorum counting the clock (the option off).
+ * Then CheckQuorum counting the clock (the option off). Last, the runtime's own settings: adaptive
+ * batching, and followers that wait for their leader after a stall of their own.
  */
 export const tunings: readonly ReplicaTuning[] = [
   defaultTuning,
@@ -135,6 +141,10 @@ export const tunings: readonly ReplicaTuning[] = [
   // CheckQuorum counting the clock, the option off (9; the swarm does not draw it: suites.test.ts
   // runs a campaign of its own with it).
   { ...defaultTuning, checkQuorumCountsRunTime: false },
+  // As the runtime's replicas run (10; the swarm does not draw it, so that its draws stay those of
+  // the committed seeds: world.test.ts runs swarm scenarios under it): adaptive batching, and a
+  // follower stalled past its election deadline waits a heartbeat interval for its leader.
+  { ...defaultTuning, adaptiveBatching: true, electionWaitsAfterStall: true },
 ];
 
 const configs = new Map<string, Config>();

@@ -107,6 +107,23 @@ describe("the simulated world", () => {
     expect(batched).toBeGreaterThan(0);
   });
 
+  it("runs swarm scenarios with the runtime's settings (followers wait for their leader after a stall): safe, live, and reached", () => {
+    const runtime = tunings.findIndex((t) => t.electionWaitsAfterStall === true);
+    expect(runtime).toBeGreaterThan(0);
+    const scenarios = fc
+      .sample(scenarioArbitrary(boundsOf({})), { seed: 11, numRuns: 8 })
+      .map((s) => ({ ...s, profile: { ...s.profile, tuning: runtime } }));
+    let waited = 0;
+    for (const s of scenarios) {
+      // Safety, then liveness: the wait delays an election by a heartbeat interval at most.
+      const run = runScenario(s, { liveness: true });
+      expect(run.failure).toBeNull();
+      expect(run.counters.get("liveness: converged")).toBe(1);
+      waited += run.counters.get("world: a follower stalled past its election deadline waited for its leader") ?? 0;
+    }
+    expect(waited).toBeGreaterThan(0);
+  });
+
   it("keeps executed values at rest, and reads them back from the disk for a catch-up", () => {
     // Snapshots rare enough that the restarted follower catches up from the log, not by transfer.
     const w = warm({ ...defaultTuning, snapshotIntervalSlots: 64 });

@@ -837,6 +837,7 @@ export class World implements KvSystemView {
     }
     const before = r.state;
     this.countCrashBeforeOwnVote(r);
+    if (before?.learner.transfer != null) this.count("crash during a transfer");
     r.stop();
     this.count("crash");
     this.emit({ kind: "crash", replica: index, before }, `crash R${r.id}`);
@@ -886,6 +887,11 @@ export class World implements KvSystemView {
     if (info.flushFirst === true) this.flush(r, carried);
     const result = this.step(state, event);
     const leftBefore = executionPending(state);
+    if (this.tuning.electionWaitsAfterStall === true && state.role._tag === "follower") {
+      const due = state.election.heardAt + state.election.timeoutMs;
+      if (state.now < due && event.now > due + this.tuning.heartbeatIntervalMs)
+        this.count("a follower stalled past its election deadline waited for its leader");
+    }
     const details: string[] | null = this.trace === null ? null : [];
     const arrows: { from: string; to: string; label: string }[] | null = this.trace === null ? null : [];
     const effects = result.effects;
@@ -899,6 +905,7 @@ export class World implements KvSystemView {
         if (lost > 0) this.count("crash lost unflushed records");
         this.countCrashBeforeOwnVote(r);
         this.count("crash mid-step");
+        if (state.learner.transfer !== null) this.count("crash during a transfer");
         details?.push(
           `crash before effect ${k} (${lost} unflushed records lost, ${effects.length - k} effects dropped)`,
         );
@@ -918,6 +925,9 @@ export class World implements KvSystemView {
             r.crashAtSnapshot = false;
             crashAt = k + 1;
             this.count("crash during a snapshot");
+            // The snapshot a transfer installs: the old state must come back, the transfer start over.
+            if (event._tag === "Receive" && event.message._tag === "SnapshotChunk")
+              this.count("crash while installing a transferred snapshot");
           }
           break;
         case "SendStored":

@@ -44,7 +44,7 @@ function showStorage(s: KvReplica): string {
   const parts: string[] = [];
   if (l.snapshot !== null)
     parts.push(`snapshot=${l.snapshot.slot} log>${l.logTruncatedUpTo} votes>${s.acceptor.truncatedUpTo}`);
-  if (l.transfer !== null) parts.push(`transfer=${l.transfer.slot}:${l.transfer.data.length}/${l.transfer.totalBytes}`);
+  if (l.transfer !== null) parts.push(`transfer=${l.transfer.slot}:${l.transfer.received}/${l.transfer.totalBytes}`);
   if (l.configs.length > 1 || l.configs[0]!.epoch > 0)
     parts.push(l.configs.map((c) => `[${showConfiguration(c)} from ${c.governsFrom}]`).join(""));
   return parts.length === 0 ? "" : ` ${parts.join(" ")}`;

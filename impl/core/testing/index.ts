@@ -15,6 +15,7 @@ export {
 } from "../configuration.ts";
 export {
   contentDigestOf,
+  decodeReadSnapshot,
   decodeSnapshot,
   encodeSnapshot,
   makeSnapshot,
