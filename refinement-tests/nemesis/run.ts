@@ -21,7 +21,14 @@ import { livenessBoundMs, MembershipChanges, type MembershipChange } from "./mem
 import { Nemesis, type InjectedFault } from "./nemesis.ts";
 import type { NetworkKind } from "./network.ts";
 import { isMembershipKind, planSchedule, seededRandom, type FaultKind, type PlannedFault } from "./schedule.ts";
-import { checkSteps, replayMerged, type LeaseInterval, type MergedReplay, type TraceReport } from "./trace-checks.ts";
+import {
+  checkSteps,
+  checkTraces,
+  replayMerged,
+  type LeaseInterval,
+  type MergedReplay,
+  type TraceReport,
+} from "./trace-checks.ts";
 import type { ReplayStep } from "./trace-replay.ts";
 import { historyDocument, Workload, type RecordedOp } from "./workload.ts";
 import { NemesisViewRecorder, nemesisViewFile } from "../view/nemesis.ts";
@@ -508,17 +515,23 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
   const recorder = new NemesisViewRecorder({ originMs: input.origin, replay: input.replay, file: options.out });
   try {
     // Each trace's start lines name that life's clock skew; the checker maps readings to true time with it.
-    const merged = replayMerged({
+    const traced = {
       // Every replica that ever ran (spares never started have no trace).
       files: new Map(
         cluster.ids.filter((id) => fs.existsSync(cluster.traceFile(id))).map((id) => [id, cluster.traceFile(id)]),
       ),
       core: input.core,
-    });
+    };
     const onReplay = input.options.onReplay;
-    const steps = onReplay === undefined ? merged.steps : [...merged.steps];
-    const report = checkSteps({ ...merged, steps }, { onStep: recorder.onStep });
-    if (onReplay !== undefined && Array.isArray(steps)) onReplay({ ...merged, steps });
+    let report: TraceReport;
+    if (onReplay === undefined) report = checkTraces({ ...traced, onStep: recorder.onStep });
+    else {
+      // Replayed once and held, so that the caller can alter the very steps checked here.
+      const merged = replayMerged(traced);
+      const steps = [...merged.steps];
+      report = checkSteps({ ...merged, steps }, { onStep: recorder.onStep });
+      onReplay({ ...merged, steps });
+    }
     for (const v of report.violations) violations.push(`${v.check} (replica ${v.replica}): ${v.message}`);
     const { leaseIntervals: intervals, ...rest } = report;
     leaseIntervals = intervals;
