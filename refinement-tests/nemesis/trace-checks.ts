@@ -23,8 +23,8 @@
  * the local checks go on. The checks only read.
  */
 import { compactRecords, defaultRules, plainEqual, showBallot } from "../../impl/core/testing/index.ts";
-import { kvConfig, type KvRecord, type KvReplicaState } from "../../impl/runtime/core-adapter.ts";
-import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
+import { kvConfig, kvReplicated, type KvRecord, type KvReplicaState } from "../../impl/runtime/core-adapter.ts";
+import type { KvInput, KvOutput, KvState } from "../../spec/kv.ts";
 import { ViolationFound } from "../../proofs/violation.ts";
 import { WorldChecker } from "../../proofs/world-checker.ts";
 import type { Carried, ReplicaView, RequestInfo, SystemView, WorldStep } from "../../proofs/world-view.ts";
@@ -143,7 +143,9 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
     this.replicas = members.map((id, index) => new TracedReplica(id, index));
     for (const r of this.replicas) this.byId.set(r.id, r);
     const config = kvConfig(initialMembers[0]!, initialMembers, core);
-    this.checker = new WorldChecker(this, kv, {
+    // The store as the replicas run it (long values hashed by SHA-256): the service state the
+    // checker computes is compared with the replicas' own, digest format included.
+    this.checker = new WorldChecker(this, kvReplicated, {
       leaseMs: config.leaseMs,
       alpha: config.reconfigAlphaSlots,
       initialMembers,
