@@ -16,11 +16,19 @@ export interface RawAnswer {
 /** Largest response accepted, in bytes. */
 const responseBytesMax = 4 * 1024 * 1024;
 
+/**
+ * A body at least this long (bytes) waits for `100 Continue` (`Expect: 100-continue`), as
+ * impl/runtime/client.ts sends it: a request refused from its headers (429) never sends its body.
+ */
+const expectContinueBytesMin = 64 * 1024;
+
 /** A keep-alive connection to one origin (http://host:port). */
 export class Http1Connection {
   private socket: net.Socket | null = null;
   private buffer: Buffer = Buffer.alloc(0);
   private pending: { resolve: (a: RawAnswer) => void; reject: (e: Error) => void; timer: NodeJS.Timeout } | null = null;
+  /** The pending request's body, until the server asks for it with `100 Continue`. */
+  private held: string | null = null;
   private readonly host: string;
   private readonly port: number;
   private readonly hostHeader: string;
@@ -45,11 +53,15 @@ export class Http1Connection {
     const payload = body === undefined ? "" : body;
     let extra = "";
     for (const [name, value] of Object.entries(headers)) extra += `${name}: ${value}\r\n`;
-    const head = `${method} ${path} HTTP/1.1\r\nHost: ${this.hostHeader}\r\nConnection: keep-alive\r\n${extra}${body === undefined ? "" : `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n`}\r\n`;
+    const bytes = Buffer.byteLength(payload);
+    const waits = bytes >= expectContinueBytesMin;
+    if (waits) extra += "Expect: 100-continue\r\n";
+    const head = `${method} ${path} HTTP/1.1\r\nHost: ${this.hostHeader}\r\nConnection: keep-alive\r\n${extra}${body === undefined ? "" : `Content-Type: application/json\r\nContent-Length: ${bytes}\r\n`}\r\n`;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.fail(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
       this.pending = { resolve, reject, timer };
-      socket.write(head + payload);
+      this.held = waits ? payload : null;
+      socket.write(waits ? head : head + payload);
     });
   }
 
@@ -67,9 +79,14 @@ export class Http1Connection {
       this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
       this.parse();
     });
-    socket.on("error", (error) => this.fail(error));
+    // A connection given up (after an answer that did not ask for the body) fails no later request.
+    const current = (): boolean => this.socket === socket || this.socket === null;
+    socket.on("error", (error) => {
+      if (current()) this.fail(error);
+    });
     socket.on("close", () => {
-      if (this.socket === socket) this.socket = null;
+      if (!current()) return;
+      this.socket = null;
       this.fail(new Error("connection closed"));
     });
     this.socket = socket;
@@ -93,6 +110,13 @@ export class Http1Connection {
     if (end < 0) return;
     const head = this.buffer.subarray(0, end).toString("latin1");
     const status = Number(head.slice(9, 12));
+    if (status === 100) {
+      // The server asks for the body: send it, and wait for the final answer.
+      this.buffer = this.buffer.subarray(end + 4);
+      if (this.held !== null) this.socket?.write(this.held);
+      this.held = null;
+      return this.parse();
+    }
     const lower = head.toLowerCase();
     const lengthMatch = /\r\ncontent-length:\s*(\d+)/.exec(lower);
     let body: string;
@@ -125,6 +149,12 @@ export class Http1Connection {
     this.buffer = this.buffer.subarray(consumed);
     const pending = this.pending;
     this.pending = null;
+    // Answered without asking for the body: the server closes the connection; the next request opens another.
+    if (this.held !== null) {
+      this.held = null;
+      this.socket?.destroy();
+      this.socket = null;
+    }
     if (pending === null) return;
     clearTimeout(pending.timer);
     pending.resolve({ status, body });

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClientResult } from "../core/index.ts";
 import type { KvOutput } from "../../spec/kv.ts";
 import { Admission, driverRequestsPendingMax, isRefusal, type AdmissionTicket } from "./admission.ts";
+import { expectContinueBytesMin, httpJson } from "./client.ts";
 import { createHttpServer } from "./http-api.ts";
 import { apiOptions, tempDir } from "./testing.ts";
 import { createToken, TokenStore } from "./tokens.ts";
@@ -260,6 +261,67 @@ describe("an answer sent while the body is still uploading", () => {
     expect(result.answer).toMatch(/\r\nRetry-After: 1\r\n/);
     expect(result.answer).toMatch(/\r\nConnection: close\r\n/);
     expect(result.answer).toContain('"code":"overloaded"');
+  });
+
+  /**
+   * PUT of a 1 MiB body with `Expect: 100-continue`, sending the body only on `100 Continue`; our side ends
+   * once a final answer's headers are in. Resolves when the connection has closed.
+   */
+  function expectContinue(): Promise<{ answer: string; written: number }> {
+    return new Promise((resolve) => {
+      const socket = net.connect(port, "127.0.0.1");
+      let answer = "";
+      let written = 0;
+      socket.on("data", (data: Buffer) => {
+        answer += data.toString("latin1");
+        if (written === 0 && answer.startsWith("HTTP/1.1 100 Continue\r\n\r\n")) {
+          written = MiB;
+          socket.write(JSON.stringify({ value: "x".repeat(MiB - 12) }));
+        }
+        if (/HTTP\/1\.1 [2-5]\d\d [^]*\r\n\r\n/.test(answer)) socket.end();
+      });
+      socket.on("error", () => undefined);
+      socket.on("close", () => resolve({ answer, written }));
+      socket.write(
+        `PUT /v1/kv/big HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${MiB}\r\nExpect: 100-continue\r\n\r\n`,
+      );
+    });
+  }
+
+  it("429 to a client that waits for 100 Continue: no 100, no body sent, and the connection closes", async () => {
+    await overload();
+    const result = await expectContinue();
+    expect(result.answer).toMatch(/^HTTP\/1\.1 429 [^]*\r\nConnection: close\r\n/);
+    expect(result.answer).not.toContain("100 Continue");
+    expect(result.written).toBe(0);
+  });
+
+  it("100 Continue to a client that waits for it once its request is admitted, and the body is read", async () => {
+    await overload();
+    for (const resolve of held.splice(0)) resolve({ _tag: "ok", output: { _tag: "ok" } });
+    const pending = expectContinue();
+    for (let i = 0; i < 400 && held.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(held).toHaveLength(1);
+    for (const resolve of held.splice(0)) resolve({ _tag: "ok", output: { _tag: "ok" } });
+    const result = await pending;
+    expect(result.written).toBe(MiB);
+    expect(result.answer).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+  });
+
+  it("the client sends a large body only when asked: a 429 costs it no upload, and the next request goes through", async () => {
+    await overload();
+    const url = `http://127.0.0.1:${port}/v1/kv/big`;
+    const headers = { Authorization: `Bearer ${token}` };
+    const body = { value: "x".repeat(expectContinueBytesMin) };
+    const refused = await httpJson("PUT", url, body, headers, 5000);
+    expect(refused.status).toBe(429);
+    expect(refused.body.code).toBe("overloaded");
+    for (const resolve of held.splice(0)) resolve({ _tag: "ok", output: { _tag: "ok" } });
+    const pending = httpJson("PUT", url, body, headers, 5000);
+    for (let i = 0; i < 400 && held.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    for (const resolve of held.splice(0)) resolve({ _tag: "ok", output: { _tag: "ok" } });
+    expect((await pending).status).toBe(200);
   });
 
   it("429 to a body longer than is drained: Connection: close, and the rest is read until the client stops", async () => {

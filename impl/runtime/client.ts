@@ -85,8 +85,16 @@ function sleep(ms: number): Promise<void> {
 }
 
 /**
+ * A body at least this long (bytes) is sent only once the replica asks for it (`Expect:
+ * 100-continue`): a replica that refuses the request (429 when overloaded) answers from the headers,
+ * and the body never crosses the network.
+ */
+export const expectContinueBytesMin = 64 * 1024;
+
+/**
  * One HTTP or HTTPS request (through `via.agent`, default Node's global agent; an https URL's
- * certificate must chain to `via.ca` when given); rejects on network failure or timeout.
+ * certificate must chain to `via.ca` when given); rejects on network failure or timeout. A body of
+ * `expectContinueBytesMin` or more waits for `100 Continue`.
  */
 export function httpJson(
   method: string,
@@ -98,12 +106,18 @@ export function httpJson(
 ): Promise<{ status: number; body: Record<string, unknown>; location?: string }> {
   return new Promise((resolve, reject) => {
     const text = body === undefined ? undefined : JSON.stringify(body);
+    const bytes = text === undefined ? 0 : Buffer.byteLength(text);
+    const waits = bytes >= expectContinueBytesMin;
     const secure = url.startsWith("https:");
     const request = (secure ? https : http).request(
       url,
       {
         method,
-        headers: { ...headers, ...(text === undefined ? {} : { "Content-Type": "application/json" }) },
+        headers: {
+          ...headers,
+          ...(text === undefined ? {} : { "Content-Type": "application/json" }),
+          ...(waits ? { "Content-Length": String(bytes), Expect: "100-continue" } : {}),
+        },
         timeout: timeoutMs,
         ...(via.agent === undefined ? {} : { agent: via.agent }),
         ...(secure && via.ca !== undefined ? { ca: via.ca } : {}),
@@ -128,13 +142,18 @@ export function httpJson(
             body: object,
             ...(response.headers.location === undefined ? {} : { location: response.headers.location }),
           });
+          // Answered without asking for the body (a refusal): the connection closes, the body stays here.
+          if (waits && !request.writableEnded) request.destroy();
         });
         response.on("error", reject);
       },
     );
     request.on("timeout", () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     request.on("error", reject);
-    request.end(text);
+    if (waits) {
+      request.on("continue", () => request.end(text));
+      request.flushHeaders();
+    } else request.end(text);
   });
 }
 

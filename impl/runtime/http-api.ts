@@ -235,6 +235,23 @@ function admit(admission: Admission | undefined, request: http.IncomingMessage, 
   });
 }
 
+/**
+ * The answers of requests sent with `Expect: 100-continue` whose client waits for `100 Continue`
+ * before it sends the body. The interim answer goes out only when the body is about to be read
+ * (`continueBody`): after the access checks and admission control, so that a request refused with
+ * 429 (or 401, 413, 415, ...) never has its body sent at all. Such a refusal closes the
+ * connection, since the client may still send the body or may not.
+ */
+const awaitingContinue = new WeakMap<http.IncomingMessage, http.ServerResponse>();
+
+/** Tell a client waiting with `Expect: 100-continue` to send the body (once; nothing for any other). */
+function continueBody(request: http.IncomingMessage): void {
+  const response = awaitingContinue.get(request);
+  if (response === undefined) return;
+  awaitingContinue.delete(request);
+  response.writeContinue();
+}
+
 /** Decodes whole bodies (no streaming state is kept between calls), refusing invalid UTF-8. */
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -263,6 +280,7 @@ function readBody(request: http.IncomingMessage, limit: number, arrivalMs = body
       }),
     );
   }
+  continueBody(request);
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     // With its length declared (within the limit, and counted by admission control before the body
@@ -934,9 +952,12 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
         options.onAccessRefused?.(refusal.code, request.socket.remoteAddress ?? "?");
       const answer = refusal ?? { status: 500, code: "internal", message: "internal error; see the replica's log" };
       const unread = hasBody(request) && !request.complete;
-      // A body that may be long or slow is not read on: answer, then close without a reset.
+      // A body that may be long or slow is not read on: answer, then close without a reset. So is one the
+      // client was never told to send (`Expect: 100-continue`): it may come, or not.
       const close =
-        answer.status === 413 || answer.status === 408 || (unread && !drainable(request, bodyLimitOf(request, limit)));
+        answer.status === 413 ||
+        answer.status === 408 ||
+        (unread && (awaitingContinue.has(request) || !drainable(request, bodyLimitOf(request, limit))));
       if (unread) closeWithoutReset(request, response);
       send(
         response,
@@ -949,6 +970,13 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
   };
   const server: ApiServer =
     options.tls === undefined ? http.createServer(listener) : https.createServer({ ...options.tls }, listener);
+  // `Expect: 100-continue`: the body is asked for only once the request is admitted (`continueBody`).
+  // Only a PUT or a POST, whose every answer but a refusal reads the body, waits; any other is told at once.
+  server.on("checkContinue", (request: http.IncomingMessage, response: http.ServerResponse) => {
+    if (request.method === "PUT" || request.method === "POST") awaitingContinue.set(request, response);
+    else response.writeContinue();
+    listener(request, response);
+  });
   // Requests that do not even parse as HTTP get a JSON 400 too (Node's default is an empty one).
   server.on("clientError", (error: NodeJS.ErrnoException, socket: net.Socket) => {
     if (answered.has(socket)) {

@@ -7,16 +7,18 @@
  * that is not permitted it says so in one line. Prints a progress line per second and a summary
  * (or the JSON report with --json). Exit status: 0 every check passed, 1 a violation or a required
  * interaction counter never reached by a fault meant to reach it (the summary's "never reached"), 2 bad
- * arguments or hosts unavailable. Interrupted (SIGINT, SIGTERM), it stops every replica and
+ * arguments, hosts unavailable, or an `--out` folder that already holds files (the default folder,
+ * out/nemesis/seed-S, is replaced). Interrupted (SIGINT, SIGTERM), it stops every replica and
  * removes the hosts before exiting.
  *
  * `--experiment beyond-drift` instead runs the labelled experiment of beyond-drift.ts, which
  * breaks the clock assumption leases rest on and expects the checkers to catch a stale read.
  */
+import fs from "node:fs";
 import path from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { faultKinds, kindsFor, type FaultKind } from "../nemesis/schedule.ts";
-import { runNemesis, summaryText, type NemesisReport } from "../nemesis/run.ts";
+import { freshRunFolder, runNemesis, summaryText, type NemesisReport } from "../nemesis/run.ts";
 import { runBeyondDrift } from "../nemesis/beyond-drift.ts";
 import { networkKinds, type NetworkKind } from "../nemesis/network.ts";
 import { HostsUnavailable, hostsUnavailableReason } from "../../impl/runtime/testing-hosts.ts";
@@ -128,6 +130,18 @@ const out = opts.out ?? path.join("out", "nemesis", `${opts.experiment ?? "seed"
 const progress = (line: string): void => {
   process.stderr.write(`[nemesis] ${line}\n`);
 };
+// The default folder is this command's own: a run of the same seed replaces the earlier one's
+// files. A folder named with --out is the caller's, and a run refuses one that holds files.
+if (opts.out === undefined && fs.existsSync(out)) {
+  progress(`replacing the earlier run in ${out}`);
+  fs.rmSync(out, { recursive: true, force: true });
+}
+try {
+  freshRunFolder(out);
+} catch (error) {
+  process.stderr.write(`nemesis: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(2);
+}
 
 // Interrupted: exit, and the exit handlers kill every replica and remove the hosts.
 for (const signal of ["SIGINT", "SIGTERM"] as const)

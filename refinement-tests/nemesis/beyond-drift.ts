@@ -11,12 +11,11 @@
  * and trace validation, told the true clock rates, finds two replicas believing in a lease at
  * the same instant. It fails (says so) if no stale read happened; it is timing-dependent.
  */
-import fs from "node:fs";
 import path from "node:path";
 import { sleep } from "../../impl/runtime/testing.ts";
 import { monotonicMs, NemesisCluster } from "./cluster.ts";
 import { healthyLink } from "./proxy.ts";
-import { analyzeRun, converge, finalReadsOf, type NemesisReport } from "./run.ts";
+import { analyzeRun, converge, finalReadsOf, freshRunFolder, type NemesisReport } from "./run.ts";
 import type { InjectedFault } from "./nemesis.ts";
 import type { NetworkKind } from "./network.ts";
 import { Workload } from "./workload.ts";
@@ -50,7 +49,7 @@ const core = { leaseMs: 1000, electionTimeoutMsMin: 1100, electionTimeoutMsMax: 
 export async function runBeyondDrift(options: BeyondDriftOptions): Promise<BeyondDriftResult> {
   const progress = options.onProgress ?? (() => undefined);
   const rate = options.followerRate ?? 2;
-  fs.mkdirSync(options.out, { recursive: true });
+  freshRunFolder(options.out);
   const cluster = await NemesisCluster.create({
     replicas: 3,
     dir: path.join(options.out, "cluster"),

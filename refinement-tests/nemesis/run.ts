@@ -200,6 +200,19 @@ export function coreOf(
 }
 
 /** Run the nemesis once. Never throws for a violation: the report says `ok: false`. */
+/**
+ * Make `out` for a new run, refusing a folder that already holds files: a run's checks read every
+ * trace, history and log in it, so an earlier run's files would be checked as this run's (a
+ * replica's data from the earlier run, for one, would be its state at start).
+ */
+export function freshRunFolder(out: string): void {
+  if (fs.existsSync(out) && fs.readdirSync(out).length > 0)
+    throw new Error(
+      `${out} holds an earlier run's files; remove it or choose another folder (its checks would read them as this run's)`,
+    );
+  fs.mkdirSync(out, { recursive: true });
+}
+
 export async function runNemesis(options: NemesisOptions): Promise<NemesisReport> {
   const replicas = options.replicas ?? 3;
   const progress = options.onProgress ?? (() => undefined);
@@ -219,7 +232,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     inOrder: options.inOrder ?? false,
   });
   const core = coreOf(options, schedule);
-  fs.mkdirSync(options.out, { recursive: true });
+  freshRunFolder(options.out);
   const cluster = await NemesisCluster.create({
     replicas,
     spares,
