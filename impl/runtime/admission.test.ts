@@ -47,6 +47,38 @@ describe("Admission: bounds on requests and bytes in flight", () => {
     expect(admission.depths).toMatchObject({ requests: 1, bytes: 40, refused: { bytes: 2 } });
   });
 
+  it("lets a request beyond the byte bound wait for room, admitting the waiting in arrival order", async () => {
+    const admission = new Admission({ requestsInFlightMax: 100, bytesInFlightMax: 100, waitMsMax: 60_000 });
+    const a = ticket(admission.admit(80));
+    const first = admission.wait(50);
+    const second = admission.wait(10);
+    expect(first).toBeInstanceOf(Promise);
+    // The second would fit, but waits behind the first.
+    expect(second).toBeInstanceOf(Promise);
+    expect(admission.depths).toMatchObject({ requests: 1, bytes: 80, waiting: 2, refused: { bytes: 0 } });
+    a.release();
+    const [x, y] = await Promise.all([first, second]);
+    expect(isRefusal(x) || isRefusal(y)).toBe(false);
+    expect(admission.depths).toMatchObject({ requests: 2, bytes: 60, waiting: 0, refused: { bytes: 0 } });
+    // Beyond the request bound nothing waits.
+    const full = new Admission({ requestsInFlightMax: 1, waitMsMax: 60_000 });
+    ticket(full.admit(1));
+    const refused = full.wait(1);
+    expect(!(refused instanceof Promise) && isRefusal(refused) && refused.reason).toBe("requests");
+  });
+
+  it("refuses a request whose wait for room ran out, and one that may not wait", async () => {
+    const admission = new Admission({ requestsInFlightMax: 100, bytesInFlightMax: 100, waitMsMax: 20 });
+    ticket(admission.admit(100));
+    const late = await admission.wait(1);
+    expect(isRefusal(late) && late.message).toMatch(/waited 20 ms for room/);
+    expect(admission.depths).toMatchObject({ waiting: 0, refused: { bytes: 1 } });
+    const now = new Admission({ bytesInFlightMax: 100, waitMsMax: 0 });
+    ticket(now.admit(100));
+    const refused = now.wait(1);
+    expect(!(refused instanceof Promise) && isRefusal(refused)).toBe(true);
+  });
+
   it("refuses nonsensical limits", () => {
     expect(() => new Admission({ requestsInFlightMax: 0 })).toThrow(/requestsInFlightMax/);
     expect(() => new Admission({ bytesInFlightMax: 1.5 })).toThrow(/bytesInFlightMax/);
@@ -96,7 +128,7 @@ describe("HTTP API with admission control", () => {
   let token = "";
   let close = (): Promise<void> => Promise.resolve();
   const held: ((result: ClientResult<KvOutput>) => void)[] = [];
-  const admission = new Admission({ requestsInFlightMax: 3, bytesInFlightMax: 4096, retryAfterMs: 250 });
+  const admission = new Admission({ requestsInFlightMax: 3, bytesInFlightMax: 4096, retryAfterMs: 250, waitMsMax: 0 });
 
   beforeAll(async () => {
     ({ port, token, close } = await startServer(admission, held));
@@ -465,7 +497,7 @@ describe("an answer sent while the body is still uploading", () => {
 describe("admission of a compare-and-swap of two large values", () => {
   const MiB = 1024 * 1024;
   const held: ((result: ClientResult<KvOutput>) => void)[] = [];
-  const admission = new Admission({ requestsInFlightMax: 8, bytesInFlightMax: 3 * MiB });
+  const admission = new Admission({ requestsInFlightMax: 8, bytesInFlightMax: 3 * MiB, waitMsMax: 0 });
   let server = { port: 0, token: "", close: (): Promise<void> => Promise.resolve() };
 
   beforeAll(async () => {
@@ -496,5 +528,42 @@ describe("admission of a compare-and-swap of two large values", () => {
     held.shift()!({ _tag: "ok", output: { _tag: "cas", swapped: true, current: "b".repeat(MiB) } });
     expect((await swap).status).toBe(200);
     expect(admission.depths).toMatchObject({ requests: 0, bytes: 0 });
+  });
+});
+
+describe("a request beyond the byte bound, waiting for room", () => {
+  const MiB = 1024 * 1024;
+  const held: ((result: ClientResult<KvOutput>) => void)[] = [];
+  const admission = new Admission({ requestsInFlightMax: 8, bytesInFlightMax: MiB, waitMsMax: 10_000 });
+  let server = { port: 0, token: "", close: (): Promise<void> => Promise.resolve() };
+
+  beforeAll(async () => {
+    server = await startServer(admission, held);
+  });
+  afterAll(async () => {
+    for (const resolve of held.splice(0)) resolve({ _tag: "ok", output: { _tag: "ok" } });
+    await server.close();
+  });
+
+  it("is admitted, its body read, once an answer frees room: no 429", async () => {
+    const put = (): Promise<Response> =>
+      fetch(`http://127.0.0.1:${server.port}/v1/kv/k`, {
+        method: "PUT",
+        headers: { Authorization: `Bearer ${server.token}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ value: "v".repeat(MiB - 64) }),
+      });
+    const first = put();
+    for (let i = 0; i < 400 && held.length < 1; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    const second = put();
+    for (let i = 0; i < 400 && admission.depths.waiting < 1; i++)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(admission.depths).toMatchObject({ requests: 1, waiting: 1 });
+    expect(held).toHaveLength(1);
+    held.shift()!({ _tag: "ok", output: { _tag: "ok" } });
+    expect((await first).status).toBe(200);
+    for (let i = 0; i < 400 && held.length < 1; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    held.shift()!({ _tag: "ok", output: { _tag: "ok" } });
+    expect((await second).status).toBe(200);
+    expect(admission.depths).toMatchObject({ requests: 0, bytes: 0, waiting: 0, refused: { bytes: 0 } });
   });
 });

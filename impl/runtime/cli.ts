@@ -178,6 +178,7 @@ interface ReplicaFlags {
   requestTimeoutMs: number;
   requestsInFlightMax: number;
   requestBytesInFlightMax: number;
+  requestWaitMsMax: number;
   httpConnectionsMax: number;
   heartbeatRelayMs: number;
   peerHandshakesMax: number;
@@ -253,7 +254,11 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
       clock: clockFromEnv(process.env),
       log,
       requestTimeoutMs: flags.requestTimeoutMs,
-      admission: { requestsInFlightMax: flags.requestsInFlightMax, bytesInFlightMax: flags.requestBytesInFlightMax },
+      admission: {
+        requestsInFlightMax: flags.requestsInFlightMax,
+        bytesInFlightMax: flags.requestBytesInFlightMax,
+        waitMsMax: flags.requestWaitMsMax,
+      },
       peerAdmission: {
         handshakesMax: flags.peerHandshakesMax,
         reservedSlots: flags.peerReservedSlots,
@@ -615,9 +620,15 @@ export function buildProgram(): Command {
     )
     .option(
       "--request-bytes-in-flight-max <bytes>",
-      "bytes of client request bodies held at once; beyond, 429 (docs/operations.md, admission control)",
+      "bytes of client request bodies held at once; beyond, a request waits for room, its body unread, then 429 (docs/operations.md, admission control)",
       parseIntIn(1, 1 << 30),
       16 * 1024 * 1024,
+    )
+    .option(
+      "--request-wait-ms-max <ms>",
+      "how long a request beyond --request-bytes-in-flight-max waits for room before 429; 0: at once",
+      parseIntIn(0, 60_000),
+      1000,
     )
     .option(
       "--http-connections-max <n>",

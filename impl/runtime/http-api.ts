@@ -217,14 +217,27 @@ function declaredBytes(request: http.IncomingMessage, limit: number): number {
 }
 
 /**
- * Admit a request of `bytes` or refuse it with 429 before its body is read (the rest of the body is
- * then read and discarded, and the connection ends without a reset: {@link closeWithoutReset}). Null
+ * Admit a request of `bytes`, after a wait for room if only the byte bound stands in the way
+ * (`Admission.wait`), or refuse it with 429 before its body is read (the rest of the body is then
+ * read and discarded, and the connection ends without a reset: {@link closeWithoutReset}). Null
  * without admission control.
  */
-function admit(admission: Admission | undefined, request: http.IncomingMessage, bytes: number): AdmissionTicket | null {
+async function admit(
+  admission: Admission | undefined,
+  request: http.IncomingMessage,
+  bytes: number,
+): Promise<AdmissionTicket | null> {
   if (admission === undefined) return null;
-  const result = admission.admit(bytes);
-  if (!isRefusal(result)) return result;
+  // Beyond the byte bound it may wait for room, its body unread: nothing reads the request meanwhile, so
+  // Node.js stops reading the socket and the body stays in the kernel's buffers (or, with `Expect:
+  // 100-continue`, in the client).
+  const result = await admission.wait(bytes);
+  if (!isRefusal(result)) {
+    if (!request.socket.destroyed) return result;
+    // The client went away while it waited.
+    result.release();
+    throw new Refusal({ status: 400, code: "malformed", message: "the connection closed before the body was read" });
+  }
   request.resume();
   throw new Refusal({
     status: 429,
@@ -1082,7 +1095,7 @@ async function handle(
     // Admission counts a body at what it declares, or at its route's limit: a POST's is twice a PUT's.
     const bodyLimit = method === "POST" ? postBodyBytesMax(limit) : limit;
     const bytes = method === "PUT" || method === "POST" ? declaredBytes(request, bodyLimit) : 0;
-    const ticket = admit(options.admission, request, bytes);
+    const ticket = await admit(options.admission, request, bytes);
     try {
       const input = await inputOf(request, key, limit, options.bodyArrivalMs);
       const result = await options.submit({ input, consistency, ...session, bytes });

@@ -21,7 +21,15 @@ import { livenessBoundMs, MembershipChanges, type MembershipChange } from "./mem
 import { Nemesis, type InjectedFault } from "./nemesis.ts";
 import type { NetworkKind } from "./network.ts";
 import { isMembershipKind, planSchedule, seededRandom, type FaultKind, type PlannedFault } from "./schedule.ts";
-import { checkTraces, type LeaseInterval, type TraceReport } from "./trace-checks.ts";
+import {
+  checkSteps,
+  checkTraces,
+  replayMerged,
+  type LeaseInterval,
+  type MergedReplay,
+  type TraceReport,
+} from "./trace-checks.ts";
+import type { ReplayStep } from "./trace-replay.ts";
 import { historyDocument, Workload, type RecordedOp } from "./workload.ts";
 import { NemesisViewRecorder, nemesisViewFile } from "../view/nemesis.ts";
 import { pageHtml } from "../view/page.ts";
@@ -62,6 +70,12 @@ export interface NemesisOptions {
   readonly net?: NetworkKind;
   /** Progress lines (about one per second). */
   readonly onProgress?: (line: string) => void;
+  /**
+   * Told the run's replayed steps, merged in true time, once the run's checks went over them (a
+   * test alters them and checks again, without replaying the traces a second time). Default none:
+   * the steps are checked as they are replayed, never all held in memory.
+   */
+  readonly onReplay?: (replay: MergedReplay & { readonly steps: readonly ReplayStep[] }) => void;
 }
 
 /** Everything a run found; also written as report.json. */
@@ -472,7 +486,7 @@ export async function converge(cluster: NemesisCluster): Promise<NemesisReport["
 
 /** What {@link analyzeRun} needs: the run's facts, collected by the harness. */
 export interface AnalyzeInput {
-  readonly options: Pick<NemesisOptions, "seed" | "out" | "clients">;
+  readonly options: Pick<NemesisOptions, "seed" | "out" | "clients" | "onReplay">;
   readonly replicas: number;
   readonly core: Record<string, unknown>;
   readonly clocks: ReadonlyMap<number, ClockSkew>;
@@ -514,14 +528,23 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
   const recorder = new NemesisViewRecorder({ originMs: input.origin, replay: input.replay, file: options.out });
   try {
     // Each trace's start lines name that life's clock skew; the checker maps readings to true time with it.
-    const report = checkTraces({
+    const traced = {
       // Every replica that ever ran (spares never started have no trace).
       files: new Map(
         cluster.ids.filter((id) => fs.existsSync(cluster.traceFile(id))).map((id) => [id, cluster.traceFile(id)]),
       ),
       core: input.core,
-      onStep: recorder.onStep,
-    });
+    };
+    const onReplay = input.options.onReplay;
+    let report: TraceReport;
+    if (onReplay === undefined) report = checkTraces({ ...traced, onStep: recorder.onStep });
+    else {
+      // Replayed once and held, so that the caller can alter the very steps checked here.
+      const merged = replayMerged(traced);
+      const steps = [...merged.steps];
+      report = checkSteps({ ...merged, steps }, { onStep: recorder.onStep });
+      onReplay({ ...merged, steps });
+    }
     for (const v of report.violations) violations.push(`${v.check} (replica ${v.replica}): ${v.message}`);
     const { leaseIntervals: intervals, ...rest } = report;
     leaseIntervals = intervals;

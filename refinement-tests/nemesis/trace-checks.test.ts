@@ -18,6 +18,7 @@ import {
   readTraceLives,
   releasedAfter,
   replayLives,
+  sameEffect,
   type LifeSummary,
   type TraceLife,
   type TraceLine,
@@ -213,5 +214,25 @@ describe("a trace line torn by a kill", () => {
     const file = tornThenRestarted();
     fs.appendFileSync(file, 'not json\n{"seq":2,"replica":1,"now":30,"type":"synced","durableSeq":0}\n');
     expect(() => readTraceLives(file)).toThrow(/line 5 is not JSON/);
+  });
+});
+
+describe("sameEffect: a replayed effect against its trace line", () => {
+  const send = { _tag: "Send", to: 2, message: { _tag: "Accept", slot: 7, value: { data: "x".repeat(64) } } };
+  it("holds for the same data, whatever the key order and the trace's own fields", () => {
+    const traced = { message: { value: { data: "x".repeat(64) }, slot: 7, _tag: "Accept" }, to: 2, _tag: "Send" };
+    expect(sameEffect(send as never, { ...traced, wireId: 12, durableSeq: 3 })).toBe(true);
+  });
+  it("fails on any difference, deep in a value too", () => {
+    expect(sameEffect(send as never, { ...send, to: 3 })).toBe(false);
+    expect(sameEffect(send as never, { ...send, message: { ...send.message, value: { data: "y" } } })).toBe(false);
+    expect(sameEffect(send as never, { ...send, message: { ...send.message, extra: 1 } })).toBe(false);
+  });
+  it("holds where only JSON makes the two equal: bytes, and a value with toJSON", () => {
+    const bytes = { _tag: "Send", to: 2, message: { chunk: Buffer.from([1, 2, 3]) } };
+    expect(sameEffect(bytes as never, JSON.parse(JSON.stringify(bytes)) as Record<string, unknown>)).toBe(true);
+    expect(sameEffect(bytes as never, { ...bytes, message: { chunk: { type: "Buffer", data: [1, 2, 4] } } })).toBe(
+      false,
+    );
   });
 });

@@ -22,8 +22,7 @@
  * The proofs/ checker stops at its first violation (its ghost state is meaningless after one);
  * the local checks go on. The checks only read.
  */
-import { createHash } from "node:crypto";
-import { compactRecords, defaultRules, showBallot } from "../../impl/core/testing/index.ts";
+import { compactRecords, defaultRules, plainEqual, showBallot } from "../../impl/core/testing/index.ts";
 import { kvConfig, kvReplicated, type KvRecord, type KvReplicaState } from "../../impl/runtime/core-adapter.ts";
 import type { KvInput, KvOutput, KvState } from "../../spec/kv.ts";
 import { ViolationFound } from "../../proofs/violation.ts";
@@ -277,21 +276,21 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
   }
 }
 
-/** A short fingerprint of a message's traced text (sends are kept until their receipt). */
-function fingerprint(text: string): string {
-  return createHash("sha1").update(text).digest("base64");
-}
-
 /** The checks over the merged steps of one run: proofs/ through ProofsView, ReceiveHasSend here. */
 class TraceChecker {
   readonly violations: TraceViolation[] = [];
   readonly counts: Record<string, number> = {};
   readonly tally: Record<string, number> = {};
   readonly proofs: ProofsView;
-  private readonly sends = new Map<string, string>();
-  private readonly receipts = new Map<string, string>();
+  /**
+   * Sends waiting for their receipt and receipts for their send, by wire id: the message as its
+   * trace line holds it (parsed JSON, which the replay keeps in memory anyway), compared whole
+   * once both are seen. Hashing each message's text instead cost most of a run's check.
+   */
+  private readonly sends = new Map<string, unknown>();
+  private readonly receipts = new Map<string, unknown>();
   /** Receipts already paired with their send, by key (for copies: see `pair`). */
-  private readonly paired = new Map<string, string>();
+  private readonly paired = new Map<string, unknown>();
   readonly leaseIntervals: LeaseInterval[] = [];
   private readonly lastLease = new Map<number, number>();
   /** Per replica: the belief opened by its last step (closed by its next step). */
@@ -338,17 +337,12 @@ class TraceChecker {
       if (persisted && !step.committed) continue;
       this.count(`send ${effect.message._tag}`);
       if (wireId !== undefined)
-        this.pair(
-          `${step.incarnation}/${wireId}->${effect.to}`,
-          JSON.stringify(step.sentAs[sendIndex - 1]),
-          this.sends,
-          this.receipts,
-        );
+        this.pair(`${step.incarnation}/${wireId}->${effect.to}`, step.sentAs[sendIndex - 1], this.sends, this.receipts);
     }
     if (step.event._tag === "Receive" && step.receivedAs !== undefined) {
       this.pair(
         `${step.receivedAs.incarnation}/${step.receivedAs.wireId}->${step.replica}`,
-        JSON.stringify(step.receivedMessage),
+        step.receivedMessage,
         this.receipts,
         this.sends,
       );
@@ -366,23 +360,23 @@ class TraceChecker {
    * receipt of one send is a copy (a leader's heartbeat relay sends copies of heartbeats under
    * their wire id: impl/runtime/heartbeat-relay.ts); it must carry the same message.
    */
-  private pair(key: string, text: string, waiting: Map<string, string>, counterpart: Map<string, string>): void {
-    const hash = fingerprint(text);
-    const receipt = waiting === this.receipts;
-    const before = receipt ? (this.paired.get(key) ?? waiting.get(key)) : undefined;
-    if (before !== undefined) {
+  private pair(key: string, message: unknown, waiting: Map<string, unknown>, counterpart: Map<string, unknown>): void {
+    if (waiting === this.receipts && (this.paired.has(key) || waiting.has(key))) {
+      const before = this.paired.has(key) ? this.paired.get(key) : waiting.get(key);
       this.count("receipt of a copy");
-      if (before !== hash) this.violate("ReceiveHasSend", 0, `receipt ${key} differs from an earlier receipt of it`);
+      if (!plainEqual(before, message))
+        this.violate("ReceiveHasSend", 0, `receipt ${key} differs from an earlier receipt of it`);
+      return;
+    }
+    if (!counterpart.has(key)) {
+      waiting.set(key, message);
       return;
     }
     const other = counterpart.get(key);
-    if (other === undefined) waiting.set(key, hash);
-    else {
-      counterpart.delete(key);
-      // Only heartbeats are ever copied: the others need not be remembered.
-      if (text.startsWith('{"_tag":"Heartbeat"')) this.paired.set(key, hash);
-      if (other !== hash) this.violate("ReceiveHasSend", 0, `receipt ${key} differs from the message sent`);
-    }
+    counterpart.delete(key);
+    // Only heartbeats are ever copied: the others need not be remembered.
+    if ((message as { _tag?: unknown } | null)?._tag === "Heartbeat") this.paired.set(key, message);
+    if (!plainEqual(other, message)) this.violate("ReceiveHasSend", 0, `receipt ${key} differs from the message sent`);
   }
 
   /** The lease bars: replica r believes at true t iff it leads and its clock at t < leaseUntil. */

@@ -21,10 +21,12 @@
  *                 promote or replace asked by the random actions is accepted at once. With pick
  *                 bit 5 set, the learner's hand-over instead (`learnerHandsOver`): once every
  *                 voter follows the leader, a follower is removed and crashes as soon as it knows
- *                 (its removal written out), before any hand-over; the leader removes itself and
- *                 the other voter is replaced by the learner, in one window; once the learner
- *                 leads and the two voters retired, the removed replica restarts knowing the
- *                 learner only as one, and is handed over by it (rule R5)
+ *                 (its removal written out), before any hand-over (where notices wait, the
+ *                 followers' votes for the removal's window reach the leader before its own are
+ *                 written: slots of the window chosen without the leader's own vote); the leader
+ *                 removes itself and the other voter is replaced by the learner, in one window;
+ *                 once the learner leads and the two voters retired, the removed replica restarts
+ *                 knowing the learner only as one, and is handed over by it (rule R5)
  *   alpha         then a change of the voters (replace, remove, promote, or removing the leader,
  *                 by pick mod 4) is chosen and executed by the leader and its followers, and every
  *                 client asks the leader for a read: the actions start inside the alpha window, with
@@ -789,6 +791,7 @@ function learnerHandsOver(world: World, pick: number): void {
     if (world.trueTime - start > phaseMsMax || world.replicas[removed]!.state === null) return;
     if (!world.deliverOne()) world.advance(20);
   }
+  if (world.noticesDelayed) acceptedsBeforeOwnVotes(world, removed);
   // A millisecond passes first: the ticks write out the records that wait for a flush (the
   // `chosen` one of its removal's slot among them), so that it restarts knowing its removal.
   world.advance(1);
@@ -802,6 +805,28 @@ function learnerHandsOver(world: World, pick: number): void {
   if (!until(world, () => world.replicas[learner]!.state?.role._tag === "leader")) return;
   world.apply({ t: "restart", r: named(removed), clockMs: 0 });
   until(world, () => world.replicas[removed]!.state?.removal?.retired != null);
+}
+
+/**
+ * The removal's window has begun (the Accept of its first no-op told the removed replica): where
+ * notices wait, the leader's Accepts to the voters that stay and their Accepteds go first, before
+ * the leader's own votes are written (nothing more reaches the removed replica, which is to crash
+ * before its hand-over), so the window's first slots are chosen on the followers' votes alone.
+ * With 3 replicas the add and its follow-up replace of `learnerCaughtUp` get there too; with 5 or
+ * 7, shrunk to 3 voters first, the learner lags behind by then and the follow-up is refused, so
+ * this is where "slot chosen without the leader's own vote inside the alpha window" is reached.
+ */
+function acceptedsBeforeOwnVotes(world: World, removed: number): void {
+  const leader = leaderIndex(world);
+  const votes = (m: World["inFlight"][number]): boolean =>
+    m.kind === "message" &&
+    ((m.to === leader && m.message._tag === "Accepted") ||
+      (m.from === leader && m.to !== removed && m.message._tag === "Accept"));
+  for (let n = 0; n < 32 && !world.anyLinkBlocked(); n++) {
+    const i = world.inFlight.findIndex(votes);
+    if (i < 0) return;
+    world.apply({ t: "deliver", i });
+  }
 }
 
 /**

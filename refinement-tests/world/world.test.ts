@@ -245,6 +245,19 @@ describe("the simulated world", () => {
       }
   });
 
+  it("the learner prelude with pick bit 5, with notices that wait, chooses a slot of the removal's window without the leader's own vote", () => {
+    const key = "sometimes: slot chosen without the leader's own vote inside the alpha window";
+    // With 5 replicas (shrunk to 3 voters) nothing else in the prelude gets there: the learner
+    // lags behind by the time of the removal, so the add's follow-up is refused.
+    for (const replicas of [3, 5]) {
+      const drawn = preludeScenario("learner", 33);
+      const scenario = { ...drawn, profile: { ...drawn.profile, weights: { ...drawn.profile.weights, durable: 1 } } };
+      const run = runScenario(scenario, { replicas });
+      expect(run.failure).toBeNull();
+      expect(run.counters.get(key) ?? 0, `${replicas} replicas`).toBeGreaterThan(0);
+    }
+  });
+
   it("the twoBallots prelude with pick bit 2 has a restarted follower told a commit index above its older vote", () => {
     const { step } = mutantNamed("learn-any-vote");
     const scenario = preludeScenario("twoBallots", 4);

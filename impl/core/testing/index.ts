@@ -24,7 +24,7 @@ export {
 } from "../snapshot.ts";
 export { ballotToNat, compareBallots, isBallotZero } from "../ballot.ts";
 
-export { noopValue, valuesEqual, type Command, type PromiseMsg, type Value } from "../messages.ts";
+export { noopValue, plainEqual, valuesEqual, type Command, type PromiseMsg, type Value } from "../messages.ts";
 
 export { type AcceptorState, type GrantTimes, type Leader, type ReplicaContext, type Vote } from "../state.ts";
 export { checkQuorumOrigin, stalledWithin } from "../check-quorum.ts";
