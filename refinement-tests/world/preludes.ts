@@ -105,8 +105,10 @@
  *                   and its reply lost (the client does not retry yet); the followers, in two
  *                   halves (each a minority), crash in turn while the other clients write, until
  *                   the leader's log is truncated past what they may know and its snapshot holds
- *                   that write, and restart: each is caught up by state transfer, and holds the
- *                   client's session as the installed snapshot brought it. The leader is lost (pick
+ *                   that write, and restart: each is caught up by state transfer (with pick bit 2,
+ *                   one of each half crashes as soon as its transfer is in progress, and restarts
+ *                   at once: it starts over), and holds the client's session as the installed
+ *                   snapshot brought it. The leader is lost (pick
  *                   bit 0: it crashes, where notices wait after answering a write on its
  *                   followers' votes alone; else it is cut off), another replica leads, and the
  *                   client retries there: at once (pick bit 1) or once the new leader holds a lease.
@@ -893,7 +895,8 @@ const transferRoundsMax = 30;
  * comment): client c's write is executed and its reply lost; then the followers, in two halves
  * (each a minority), crash in turn while the other clients write, until the leader's log is
  * truncated past what they executed and its snapshot holds c's write, and each half restarts and
- * is caught up by state transfer (one delivery at a time, as `transfer` does). They crash rather
+ * is caught up by state transfer (one delivery at a time, as `transfer` does; with pick bit 2, the
+ * first of each half found with a transfer in progress crashes right there and restarts). They crash rather
  * than being cut off: a follower cut off campaigns, and once healed deposes the leader. Every follower then
  * holds c's session as the snapshot it installed brought it. The leader is lost (pick bit 0: it
  * crashes; else it is cut off from every replica), another replica is elected, and c, never
@@ -919,7 +922,7 @@ function retryAfterTransfer(world: World, pick: number): void {
   const followers = voters.filter((i) => i !== leader);
   const half = Math.floor(followers.length / 2);
   for (const group of [followers.slice(0, half), followers.slice(half)])
-    if (!caughtUpByTransfer(world, leader, group, written, c)) return;
+    if (!caughtUpByTransfer(world, leader, group, written, c, (pick & 4) !== 0)) return;
   const lost = leaderIndex(world);
   if ((pick & 1) !== 0) {
     // Where notices wait, the leader answers a write on its followers' votes first: the crash
@@ -953,7 +956,8 @@ function retryAfterTransfer(world: World, pick: number): void {
  * clients but `spared` write, round after round, until the leader's log is truncated past what
  * each of them may know chosen and its snapshot covers slot `from`; then they restart and are
  * caught up, one delivery at a time, until each has executed up to that snapshot
- * (which the log no longer holds for them: they install it by state transfer). True if they got there.
+ * (which the log no longer holds for them: they install it by state transfer). With `crashMidway`,
+ * the first of them found with a transfer in progress crashes and restarts. True if they got there.
  */
 function caughtUpByTransfer(
   world: World,
@@ -961,6 +965,7 @@ function caughtUpByTransfer(
   group: readonly number[],
   from: number,
   spared: number,
+  crashMidway: boolean,
 ): boolean {
   // What they may know chosen: no more than the leader's commit index.
   const known = world.replicas[leader]!.state?.learner.commitIndex ?? 0;
@@ -981,10 +986,18 @@ function caughtUpByTransfer(
   const slot = world.replicas[leader]!.state!.learner.snapshot!.slot;
   for (const g of group) world.apply({ t: "restart", r: world.targetFor(g), clockMs: 0 });
   const caughtUp = (): boolean => group.every((g) => (world.replicas[g]!.state?.learner.executedUpTo ?? 0) >= slot);
+  // The chunks a replica took before it crashed are not durable: restarted, it starts over.
+  let crashing = crashMidway;
   const start = world.trueTime;
   while (!caughtUp()) {
     if (world.trueTime - start > phaseMsMax) return false;
     if (!world.deliverOne()) world.advance(10);
+    const g = crashing ? group.find((i) => world.replicas[i]!.state?.learner.transfer != null) : undefined;
+    if (g !== undefined) {
+      crashing = false;
+      world.apply({ t: "crash", r: world.targetFor(g), at: null });
+      world.apply({ t: "restart", r: world.targetFor(g), clockMs: 0 });
+    }
   }
   return true;
 }
