@@ -4,6 +4,7 @@
  * in the current thread and aggregates counters; cli/check.ts spreads the lists over workers.
  * The verdict of run k depends only on (seed, k, options), never on the shard or worker count.
  */
+import { longValueFolded } from "../proofs/service-level.ts";
 import { sometimesRequired, sometimesRequiredInLiveness } from "../proofs/world-checker.ts";
 import { runOne, runSeed, type SuiteOptions } from "./suite.ts";
 import { showScenario } from "./world/run.ts";
@@ -87,10 +88,19 @@ export function addTotals(into: CampaignTotals, part: CampaignTotals): void {
   into.failure ??= part.failure;
 }
 
-/** The required rare states (and, for a liveness campaign, the liveness ones) that the campaign never reached. */
-export function missingSometimes(counters: ReadonlyMap<string, number>, liveness = false): string[] {
-  const required: readonly string[] = liveness
-    ? [...sometimesRequired, ...sometimesRequiredInLiveness]
-    : sometimesRequired;
+/**
+ * The required rare states (and, for a liveness campaign, the liveness ones; for one with long
+ * values, `longValueFolded`) that the campaign never reached.
+ */
+export function missingSometimes(
+  counters: ReadonlyMap<string, number>,
+  liveness = false,
+  longValues = false,
+): string[] {
+  const required: readonly string[] = [
+    ...sometimesRequired,
+    ...(liveness ? sometimesRequiredInLiveness : []),
+    ...(longValues ? [longValueFolded] : []),
+  ];
   return required.filter((name) => (counters.get(name) ?? 0) === 0);
 }

@@ -52,9 +52,12 @@ function scenarios(options: SuiteOptions): fc.Arbitrary<Scenario> {
  * `small-steps`, a `batchBytesMax` below two of the world's values laid over the drawn tuning, so
  * that a learner told of several chosen slots at once executes them over several steps, the rest
  * left for later ticks while messages, reads, crashes and changes interleave (the world's counter
- * "execution left for a tick"; every value the world makes is far below the core's default).
+ * "execution left for a tick"; every value the world makes is far below the core's default);
+ * `long-values`, the tuning's `longValues` laid over the drawn tuning: the store built with a
+ * passed-in hash of long texts, as the runtime builds it, and a few client values long enough to
+ * go through it (the campaign requires "sometimes: long value folded by the passed-in hash").
  */
-export const suiteTunings = ["own", "drift", "zero-delay", "restart-lower", "small-steps"] as const;
+export const suiteTunings = ["own", "drift", "zero-delay", "restart-lower", "small-steps", "long-values"] as const;
 export type SuiteTuning = (typeof suiteTunings)[number];
 
 /** The largest drift bound the configuration accepts (10%): the `drift` tuning's. */
@@ -72,6 +75,8 @@ export function suiteProfile(tuning: SuiteTuning): SuiteOptions["profile"] {
       return { zeroDelay: true };
     case "small-steps":
       return { tuningOverrides: { batchBytesMax: smallStepBytes } };
+    case "long-values":
+      return { tuningOverrides: { longValues: true } };
     case "own":
     case "restart-lower":
       return undefined;

@@ -296,6 +296,11 @@ interface PeerRecord {
   info: PeerInfo | null;
 }
 
+/** A peer's record before anything is heard from it. */
+function newPeerRecord(): PeerRecord {
+  return { inbound: null, inboundBulk: null, inboundRelay: null, lastBulkMs: null, lastHeardMs: null, info: null };
+}
+
 /** The TCP mesh of one replica. */
 export class Transport<M> {
   private readonly server: net.Server;
@@ -350,14 +355,7 @@ export class Transport<M> {
     this.refusalLog = new LogLimiter(options.refusalLogIntervalMs ?? peerLogIntervalMsDefault);
     for (const [peer, address] of options.peers) {
       this.newLinks(peer, address);
-      this.peerRecords.set(peer, {
-        inbound: null,
-        inboundBulk: null,
-        inboundRelay: null,
-        lastBulkMs: null,
-        lastHeardMs: null,
-        info: null,
-      });
+      this.peerRecords.set(peer, newPeerRecord());
     }
     if (options.secret === undefined && options.tls === undefined)
       throw new Error("peer connections need the cluster secret, TLS material, or both");
@@ -898,15 +896,7 @@ export class Transport<M> {
       return false;
     }
     const links = this.newLinks(peer, address);
-    if (!this.peerRecords.has(peer))
-      this.peerRecords.set(peer, {
-        inbound: null,
-        inboundBulk: null,
-        inboundRelay: null,
-        lastBulkMs: null,
-        lastHeardMs: null,
-        info: null,
-      });
+    if (!this.peerRecords.has(peer)) this.peerRecords.set(peer, newPeerRecord());
     this.options.log.info({ peer, address: formatAddress(address) }, "learned a new peer");
     this.options.onPeerLearned?.(peer, address);
     if (this.server.listening) for (const link of links) this.dial(link);
@@ -948,15 +938,7 @@ export class Transport<M> {
       // can only receive from it; with one, it becomes a peer we dial.
       const address = info.peer === undefined ? null : addressOfText(info.peer);
       if (address !== null) this.addPeer(peer, address);
-      else if (!this.peerRecords.has(peer))
-        this.peerRecords.set(peer, {
-          inbound: null,
-          inboundBulk: null,
-          inboundRelay: null,
-          lastBulkMs: null,
-          lastHeardMs: null,
-          info: null,
-        });
+      else if (!this.peerRecords.has(peer)) this.peerRecords.set(peer, newPeerRecord());
     }
     const record = this.peerRecords.get(peer)!;
     // A peer that reconnects replaces its old link; the old socket may be half-dead.

@@ -7,6 +7,7 @@
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
 import type { ClientResult } from "../../impl/core/testing/index.ts";
 import type { RequestInfo } from "../../proofs/world-view.ts";
+import { longTextChars } from "../../spec/hash.ts";
 import { hashOf, type Hasher, valueHash, type Hash64 } from "../explorer/hash.ts";
 import type { OpSpec } from "./actions.ts";
 
@@ -83,6 +84,8 @@ export class Clients {
     replicas: number,
     private readonly keys: readonly string[],
     from?: Clients,
+    /** The value of every fourth operation a client starts is `longTextChars` long or more (`longValues`). */
+    private readonly longValues: boolean = from?.longValues ?? false,
   ) {
     if (from === undefined) {
       this.slots = Array.from({ length: count }, (_, i) => ({
@@ -153,7 +156,10 @@ export class Clients {
     this.hashed = null;
     const key = this.keys[spec.key % this.keys.length]!;
     c.opsStarted++;
-    const value = `${c.id}.${c.opsStarted}`;
+    const value =
+      this.longValues && c.opsStarted % 4 === 1
+        ? `${c.id}.${c.opsStarted}.${"v".repeat(longTextChars)}`
+        : `${c.id}.${c.opsStarted}`;
     switch (spec.kind) {
       case "put":
         return { _tag: "put", key, value };

@@ -16,7 +16,7 @@
  * pending, the election race (`electionRace`): every election timer fires in one tick, and a
  * leaseholder must follow within the round trip, before true time moves again.
  */
-import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
+import { type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import { AssertionFailure, mulberry32, slotMapEntries, type Step } from "../../impl/core/testing/index.ts";
 import { checkLinearizable, type Operation } from "../../impl/history/linearizability.ts";
 import { kvModel } from "../../impl/history/history.ts";
@@ -25,7 +25,7 @@ import { WorldChecker } from "../../proofs/world-checker.ts";
 import { showAction, type Scenario } from "./actions.ts";
 import { runPrelude } from "./preludes.ts";
 import { tunings, type ReplicaTuning } from "./tuning.ts";
-import { World, type TraceEntry } from "./world.ts";
+import { World, type KvApp, type TraceEntry } from "./world.ts";
 
 /** How to run. */
 export interface RunOptions {
@@ -42,6 +42,8 @@ export interface RunOptions {
   /** Simulated time the liveness phase may take, ms. Default 20,000. */
   readonly livenessBoundMs?: number;
   readonly tuning?: ReplicaTuning;
+  /** The store replica index i runs (`WorldOptions.appOf`; a test breaks one). Default: the tuning's. */
+  readonly appOf?: (index: number) => KvApp;
   /**
    * Which checks run: "all" (default: every check after every step, linearizability at the end),
    * "steps" (no linearizability), "none" (the world alone: for measuring the checks' overhead).
@@ -86,8 +88,9 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
     ...(options.step === undefined ? {} : { step: options.step }),
     record: options.record ?? false,
     noticesDelayed: (scenario.profile.weights.durable ?? 0) > 0,
+    ...(options.appOf === undefined ? {} : { appOf: options.appOf }),
   });
-  const checker = new WorldChecker<KvState, KvInput, KvOutput>(world, kv, {
+  const checker = new WorldChecker<KvState, KvInput, KvOutput>(world, world.app, {
     leaseMs: world.tuning.leaseMs,
     alpha: world.tuning.reconfigAlphaSlots,
     initialMembers: world.initialMembers,

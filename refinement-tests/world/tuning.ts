@@ -48,6 +48,14 @@ export interface ReplicaTuning {
    * tuning sets it.
    */
   readonly batchBytesMax?: number;
+  /**
+   * Long values hashed as the runtime hashes them (not a replica configuration field): the store
+   * and its service are built with a passed-in hash of long texts (spec/hash.ts `fnvTextHash`, as
+   * the runtime passes SHA-256), and the value of every fourth operation a client starts is at least
+   * `longTextChars` long, so that the entry hashes, command digests and digest agreement of the
+   * passed-in hash are checked. Off when absent; only the `long-values` suite tuning sets it.
+   */
+  readonly longValues?: boolean;
 }
 
 /**
@@ -154,7 +162,9 @@ export function configFor(tuning: ReplicaTuning, members: readonly number[], sel
   const key = `${JSON.stringify(tuning)}|${members.length}|${self}`;
   let config = configs.get(key);
   if (config === undefined) {
-    config = parseConfig({ ...tuning, members, self, seed: 0, ...(members.includes(self) ? {} : { joining: true }) });
+    const fields: Record<string, unknown> = { ...tuning };
+    delete fields.longValues; // the world's, not the replica's
+    config = parseConfig({ ...fields, members, self, seed: 0, ...(members.includes(self) ? {} : { joining: true }) });
     configs.set(key, config);
   }
   return config;

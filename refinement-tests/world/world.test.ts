@@ -7,12 +7,13 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Action, Scenario } from "./actions.ts";
 import { scenarioArbitrary } from "./actions.ts";
-import { boundsOf } from "../suite.ts";
+import { boundsOf, suiteProfile } from "../suite.ts";
 import { runScenario } from "./run.ts";
 import { defaultTuning, tunings, type ReplicaTuning } from "./tuning.ts";
 import { isStored, slotMapEntries, type Step } from "../../impl/core/testing/index.ts";
 import { World } from "./world.ts";
 import { WorldChecker } from "../../proofs/world-checker.ts";
+import { longValueFolded } from "../../proofs/service-level.ts";
 import { checkFailedBy } from "../../proofs/violation.ts";
 import { kv } from "../../spec/kv.ts";
 import { mutantNamed } from "../mutants/index.ts";
@@ -332,5 +333,29 @@ describe("the simulated world", () => {
         "AtMostOneLeaseholder",
       );
     }
+  });
+
+  it("long values go through the passed-in hash, and a replica whose store ignores it is caught", () => {
+    const profile = suiteProfile("long-values");
+    const scenarios = fc.sample(scenarioArbitrary(boundsOf({ profile, actionsMax: 60 }), profile), {
+      seed: 3,
+      numRuns: 4,
+    });
+    let folded = 0;
+    let caught = 0;
+    for (const s of scenarios) {
+      const run = runScenario(s);
+      expect(run.failure).toBeNull();
+      folded += run.counters.get(longValueFolded) ?? 0;
+      // Replica index 0 runs the store without the passed-in hash: its entry hashes and command
+      // digests of long values are the FNV-1a lanes', in the unnamed digest format.
+      const broken = runScenario(s, { appOf: (index) => (index === 0 ? kv : run.world.app) });
+      if (broken.failure !== null) {
+        expect(broken.failure.check).toBe("DigestAgreement");
+        caught++;
+      }
+    }
+    expect(folded).toBeGreaterThan(0);
+    expect(caught).toBeGreaterThan(0);
   });
 });

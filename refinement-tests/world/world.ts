@@ -31,7 +31,9 @@
  * the changes asked for and the follow-up after an add); this file runs them together, one
  * atomic step at a time, and reports each step to the observer.
  */
-import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
+import { kv, kvWith, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
+import { fnvTextHash } from "../../spec/hash.ts";
+import type { Application } from "../../spec/state-machine.ts";
 import {
   configurationFor,
   defaultRules,
@@ -92,6 +94,22 @@ export interface WorldOptions {
    * Default false.
    */
   readonly noticesDelayed?: boolean;
+  /**
+   * The store replica index `index` runs. Default: the tuning's (`World.app`). A test passes a
+   * broken one to one replica, to show the checks catch it.
+   */
+  readonly appOf?: (index: number) => KvApp;
+}
+
+/** The key-value store as the world's replicas run it. */
+export type KvApp = Application<KvState, KvInput, KvOutput>;
+
+/** The store with a passed-in hash of long texts (the tuning's `longValues`). */
+const kvHashed: KvApp = kvWith(fnvTextHash);
+
+/** The store a tuning's replicas run, and the checks judge them by. */
+export function appOf(tuning: ReplicaTuning): KvApp {
+  return tuning.longValues === true ? kvHashed : kv;
 }
 
 /** One entry of the readable trace. */
@@ -136,6 +154,10 @@ export class World implements KvSystemView {
   readonly trace: TraceEntry[] | null;
   readonly counters: Map<string, number>;
   readonly tuning: ReplicaTuning;
+  /** The store of the tuning (`appOf`): what the checks judge the replicas by. */
+  readonly app: KvApp;
+  /** The store replica index i runs (`WorldOptions.appOf`). */
+  private readonly appAt: (index: number) => KvApp;
   /** Called after every step (the checkers; a violation they throw stops the run). */
   observer: ((step: KvWorldStep) => void) | null = null;
   /** Initial members; faults and clients name replicas among the born ones. */
@@ -165,6 +187,8 @@ export class World implements KvSystemView {
       this.n = from.n;
       this.total = from.total;
       this.tuning = from.tuning;
+      this.app = from.app;
+      this.appAt = from.appAt;
       this.step = from.step;
       this.rules = from.rules;
       this.trace = from.trace === null ? null : from.trace.slice();
@@ -194,6 +218,9 @@ export class World implements KvSystemView {
     this.n = n;
     this.total = n + (options.spares ?? 3);
     this.tuning = options.tuning ?? defaultTuning;
+    const app = appOf(this.tuning);
+    this.app = app;
+    this.appAt = options.appOf ?? (() => app);
     this.step = options.step ?? defaultStep;
     this.rules = this.step.rules ?? defaultRules;
     this.trace = options.record === true ? [] : null;
@@ -210,7 +237,7 @@ export class World implements KvSystemView {
     this.counters = new Map<string, number>();
     this.network = new Network(this.total, options.inFlightMax ?? 256, this);
     this.keys = Array.from({ length: options.keys ?? 2 }, (_, i) => `k${i}`);
-    this.clientTable = new Clients(options.clients ?? 3, n, this.keys);
+    this.clientTable = new Clients(options.clients ?? 3, n, this.keys, undefined, this.tuning.longValues === true);
     this.operator = new Operator();
   }
 
@@ -701,11 +728,11 @@ export class World implements KvSystemView {
     const holders = this.leaseHolders();
     if (holders.length !== 1) return false;
     const leader = this.replicas[holders[0]!]!.state!;
-    const digest = kv.digest(leader.learner.service.app);
+    const digest = this.app.digest(leader.learner.service.app);
     for (const id of replicasOf(leader.learner.configs, leader.ctx.config.self)) {
       const s = this.replicas[id - 1]?.state;
       if (s === null || s === undefined) return false;
-      if (s.learner.executedUpTo !== leader.learner.executedUpTo || kv.digest(s.learner.service.app) !== digest)
+      if (s.learner.executedUpTo !== leader.learner.executedUpTo || this.app.digest(s.learner.service.app) !== digest)
         return false;
     }
     return true;
@@ -845,7 +872,7 @@ export class World implements KvSystemView {
 
   private restartReplica(slot: ReplicaSlot): void {
     const r = this.own(slot.index);
-    r.boot(initialState(r.config, kv));
+    r.boot(initialState(r.config, this.appAt(slot.index)));
     this.runEvent(
       r,
       { _tag: "Recover", now: r.localAt(this.trueTime), records: r.durable.slice() },
@@ -1273,7 +1300,7 @@ export class World implements KvSystemView {
       return;
     }
     const input = table.inputOf(c, spec);
-    const seq = kv.readOnly(input) ? undefined : c.nextSeq++;
+    const seq = this.app.readOnly(input) ? undefined : c.nextSeq++;
     const op = table.newOp(c, input, seq, false, this.trueTime);
     c.op = op;
     this.sendAttempt(c, op);
