@@ -11,12 +11,11 @@
  *
  *   npx tsx bench/transfer.ts -- [--values N] [--value-bytes B] [--json]
  */
-import fs from "node:fs";
 import { keyPath, newSession } from "../impl/runtime/client.ts";
 import { TestCluster } from "../impl/runtime/testing-cluster.ts";
 import { benchFlags } from "./lib/flags.ts";
 import { loadAverage, progressOf } from "./lib/report.ts";
-import { cpuMs, metricSum, rssBytes } from "./lib/systems.ts";
+import { cpuMs, metricSum, peakRssBytes, rssBytes } from "./lib/systems.ts";
 
 const usage = `usage: npx tsx bench/transfer.ts [options]
 
@@ -45,17 +44,6 @@ if (!(Number.isInteger(values) && values >= 1 && values <= 10_000) || !(valueByt
   process.exit(2);
 }
 const progress = progressOf("transfer");
-
-/** Peak resident set size since the process started (VmHWM), in bytes, or null. */
-function peakRssBytes(pid: number | null): number | null {
-  if (pid === null) return null;
-  try {
-    const match = /VmHWM:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
-    return match === null ? null : Number(match[1]) * 1024;
-  } catch {
-    return null;
-  }
-}
 
 /** The series of counter `name` with `label` in a Prometheus text exposition, summed. */
 function seriesSum(text: string, name: string, ...labels: string[]): number {

@@ -88,19 +88,24 @@ export function inFormat(hash: TextHash | null, text: string): string {
  */
 export const fnvTextHash: TextHash = {
   name: "fnv",
-  hash: (text) => {
-    let a = fnvOffsetBasis;
-    let b = 0x050c5d1f;
-    let bytes = text.length;
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      a = Math.imul(a ^ c, 0x01000193);
-      b = Math.imul(b ^ c, 0x01000193);
-      if (c >= 0x80) bytes += utf8ExtraBytes(text, i, c);
-    }
-    return [fmix32(a), fmix32(b), bytes];
-  },
+  hash: (text) => fnvLanesOver(fnvOffsetBasis, 0x050c5d1f, text),
 };
+
+/**
+ * Two FNV-1a lanes, started at `a` and `b`, run over `text`'s UTF-16 code units, then mixed, with
+ * the text's length in bytes of UTF-8: the pure hash of long texts above, and the store's entry
+ * hash of a short value (spec/kv.ts, its lanes started from the key's).
+ */
+export function fnvLanesOver(a: number, b: number, text: string): TextHashed {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193);
+    if (c >= 0x80) bytes += utf8ExtraBytes(text, i, c);
+  }
+  return [fmix32(a), fmix32(b), bytes];
+}
 
 /**
  * The bytes of UTF-8 that the code unit `c` (at least U+0080) at index `i` of `text` takes beyond

@@ -16,6 +16,7 @@ import { Either, ParseResult, Schema } from "effect";
 import {
   fmix32,
   fnv1a,
+  fnvLanesOver,
   fnvOffsetBasis,
   inFormat,
   longTextChars,
@@ -156,16 +157,7 @@ const basisB = 0x050c5d1f;
  */
 function entryHashes(key: string, value: string, textHash: TextHash | null): EntryHashes {
   if (textHash !== null && value.length >= longTextChars) return textEntryHashes(key, textHash.hash(value));
-  let a = Math.imul(fnv1a(basisA, key), 0x01000193);
-  let b = Math.imul(fnv1a(basisB, key), 0x01000193);
-  let bytes = value.length;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x01000193);
-    if (c >= 0x80) bytes += utf8ExtraBytes(value, i, c);
-  }
-  return [fmix32(a), fmix32(b), bytes];
+  return fnvLanesOver(Math.imul(fnv1a(basisA, key), 0x01000193), Math.imul(fnv1a(basisB, key), 0x01000193), value);
 }
 
 /**

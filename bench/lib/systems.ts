@@ -55,15 +55,25 @@ export function freeze(cluster: BenchCluster, frozen: boolean): void {
   }
 }
 
-/** Resident set size of a process, in bytes (VmRSS from /proc), or null. */
-export function rssBytes(pid: number | null): number | null {
+/** A size field of a process's /proc status (`VmRSS`, `VmHWM`), in bytes, or null. */
+function statusBytes(pid: number | null, field: "VmRSS" | "VmHWM"): number | null {
   if (pid === null) return null;
   try {
-    const match = /VmRSS:\s+(\d+)\s+kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+    const match = new RegExp(`${field}:\\s+(\\d+)\\s+kB`).exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
     return match === null ? null : Number(match[1]) * 1024;
   } catch {
     return null;
   }
+}
+
+/** Resident set size of a process, in bytes (VmRSS from /proc), or null. */
+export function rssBytes(pid: number | null): number | null {
+  return statusBytes(pid, "VmRSS");
+}
+
+/** Peak resident set size since the process started, in bytes (VmHWM from /proc), or null. */
+export function peakRssBytes(pid: number | null): number | null {
+  return statusBytes(pid, "VmHWM");
 }
 
 /** CPU time (user + system) a process has used, in milliseconds (from /proc), or null. */
