@@ -101,7 +101,29 @@ export function processState(pid: number | null): string {
 /** Where a cluster keeps its logs: its own folder, or the folder `keepLogsIn` named. */
 class BenchLogs {
   dir: string | undefined;
+  /** How each member's last process ended, as its log says it. */
+  readonly exits = new Map<number, string>();
   constructor(private readonly name: string) {}
+
+  /**
+   * Note in `file` (a member's log) and in the bench log when member `id`'s process `child` exits,
+   * with its exit code or the signal that ended it: a member killed from outside leaves no line of
+   * its own.
+   */
+  watchExit(id: number, child: ChildProcess, file: string, fallback: string): void {
+    this.exits.delete(id);
+    const pid = child.pid ?? "?";
+    child.once("exit", (code, signal) => {
+      const how = `pid ${pid} exited at ${new Date().toISOString()} with ${signal === null ? `code ${code}` : `signal ${signal}`}`;
+      this.exits.set(id, how);
+      try {
+        fs.appendFileSync(file, `--- bench: ${how}\n`);
+      } catch {
+        // The folder is gone (closed).
+      }
+      this.note(`member ${id}: ${how}`, fallback);
+    });
+  }
 
   file(base: string, fallback: string): string {
     return path.join(this.dir ?? fallback, base);
@@ -119,8 +141,10 @@ class BenchLogs {
 
 /**
  * Wait up to `timeoutMs` until `cluster` is healthy (`BenchCluster.healthy`) and return its leader.
- * If it is not, write what each member said (`describe`) into `runDir` and throw an error that
- * names `when`, each member's status and the files that explain it: the statuses and the logs.
+ * If it is not, or if a member is not running (it exited: nothing will make the cluster healthy,
+ * and a check over the members left would wait in vain), write what each member said
+ * (`describe`) into `runDir` and throw an error that names `when`, each member's status and exit,
+ * and the files that explain it: the statuses and the logs.
  */
 export async function healthyOrExplain(
   cluster: BenchCluster,
@@ -129,10 +153,17 @@ export async function healthyOrExplain(
   runDir: string,
 ): Promise<number> {
   const started = performance.now();
-  const leader = await cluster.healthy(timeoutMs);
-  if (leader !== null) {
-    cluster.note(`healthy ${when}: leader ${leader} after ${(performance.now() - started).toFixed(0)} ms`);
-    return leader;
+  const deadline = started + timeoutMs;
+  let gone: number[] = [];
+  for (;;) {
+    gone = cluster.members.filter((m) => cluster.pid(m) === null);
+    if (gone.length > 0) break;
+    const leader = await cluster.healthy(Math.min(1000, Math.max(0, deadline - performance.now())));
+    if (leader !== null) {
+      cluster.note(`healthy ${when}: leader ${leader} after ${(performance.now() - started).toFixed(0)} ms`);
+      return leader;
+    }
+    if (performance.now() >= deadline) break;
   }
   const { summary, detail } = await cluster.describe();
   fs.mkdirSync(runDir, { recursive: true });
@@ -142,10 +173,14 @@ export async function healthyOrExplain(
     file,
     `${JSON.stringify({ cluster: cluster.name, when, timeoutMs, at: new Date().toISOString(), load, members: detail }, null, 2)}\n`,
   );
-  cluster.note(`not healthy ${when} within ${timeoutMs} ms; statuses in ${file}`);
+  const why =
+    gone.length > 0
+      ? `member${gone.length === 1 ? "" : "s"} ${gone.join(", ")} not running ${when}`
+      : `no leader within ${timeoutMs / 1000} s ${when}`;
+  cluster.note(`not healthy: ${why}; statuses in ${file}`);
   throw new Error(
     [
-      `${cluster.name}: no leader within ${timeoutMs / 1000} s ${when} (load ${load.join(" ")}); each member as the bench sees it:`,
+      `${cluster.name}: ${why} (load ${load.join(" ")}); each member as the bench sees it:`,
       summary,
       `statuses in full: ${file}`,
       `logs: ${cluster.logFiles().join(" ")}`,
@@ -329,6 +364,7 @@ export class OursCluster implements BenchCluster {
     const file = this.logFiles()[id - 1]!;
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.appendFileSync(file, `--- bench: started pid ${child?.pid ?? "?"} at ${new Date().toISOString()}\n`);
+    if (child !== null) this.logs.watchExit(id, child, file, this.c.dir);
     const out = fs.createWriteStream(file, { flags: "a" });
     let open = 2;
     const ended = (): void => {
@@ -366,7 +402,8 @@ export class OursCluster implements BenchCluster {
       this.members.map(async (id) => {
         const pid = this.pid(id);
         const state = processState(pid);
-        const status = pid === null ? "not running" : await this.c.status(id);
+        const status =
+          pid === null ? `not running (${this.logs.exits.get(id) ?? "never started"})` : await this.c.status(id);
         return { member: id, pid, process: state, status: status ?? "no answer to GET /status within 2 s" };
       }),
     );
@@ -376,7 +413,7 @@ export class OursCluster implements BenchCluster {
       const peers = status.peers
         .map(
           (p) =>
-            `${p.id} ${p.outbound ? "out" : "-"}/${p.inbound ? "in" : "-"} heard ${p.lastHeardMsAgo ?? "never"} ms ago, ${p.reconnects} reconnects`,
+            `${p.id} ${p.outbound ? "out" : "-"}/${p.inbound ? "in" : "-"} heard ${p.lastHeardMsAgo === null ? "never" : `${p.lastHeardMsAgo.toFixed(0)} ms ago`}, ${p.reconnects} reconnects`,
         )
         .join("; ");
       const events = status.events
@@ -461,6 +498,7 @@ export class OursCluster implements BenchCluster {
   }
 
   async close(): Promise<void> {
+    this.note("close: every member killed");
     await this.cluster?.close();
   }
 }
@@ -554,6 +592,7 @@ export class EtcdCluster implements BenchCluster {
         ? spawn(this.binary, args, { stdio: "ignore" })
         : this.hosts.spawn(node.id, this.binary, args, { stdio: "ignore" });
     node.child = child;
+    this.logs.watchExit(node.id, child, this.logFiles()[node.id - 1]!, this.dir);
     node.exit = new Promise((resolve) =>
       child.once("exit", () => {
         if (node.child === child) node.child = null;
@@ -580,7 +619,7 @@ export class EtcdCluster implements BenchCluster {
     const detail = await Promise.all(
       this.nodes.map(async (node) => {
         const pid = this.pid(node.id);
-        let status: unknown = "not running";
+        let status: unknown = `not running (${this.logs.exits.get(node.id) ?? "never started"})`;
         if (pid !== null) {
           try {
             const answer = await send(
@@ -761,6 +800,7 @@ export class EtcdCluster implements BenchCluster {
   }
 
   async close(): Promise<void> {
+    this.note("close: every member killed");
     for (const client of this.grpcClients.values()) client.close();
     this.grpcClients.clear();
     await Promise.all(this.nodes.map((n) => this.kill(n.id)));
