@@ -136,7 +136,7 @@ type SystemName = (typeof systems)[number];
 const runDir = parsed.logs ?? fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-bench-"));
 fs.mkdirSync(runDir, { recursive: true });
 const make = (name: SystemName): BenchCluster =>
-  (name === "paxos-lease" ? new OursCluster(core) : new EtcdCluster()).keepLogsIn(path.join(runDir, "load"));
+  (name === "paxos-lease" ? new OursCluster(core) : new EtcdCluster()).keepLogsIn(path.join(runDir, "load")).detach();
 /** Clusters started and not closed yet: on Ctrl-C or SIGTERM they are thawed and closed, never left behind frozen. */
 const running = new Set<BenchCluster>();
 for (const signal of ["SIGINT", "SIGTERM"] as const)
@@ -303,7 +303,9 @@ async function measureFailovers(): Promise<void> {
         : s === "etcd"
           ? new EtcdCluster()
           : new OursCluster(core)
-      ).keepLogsIn(path.join(runDir, `failover-${s}`)),
+      )
+        .keepLogsIn(path.join(runDir, `failover-${s}`))
+        .detach(),
     ]),
   );
   try {

@@ -64,7 +64,7 @@ if (names.length === 0 || names.some((n) => n !== "paxos-lease" && n !== "etcd")
 const core = flags.core === undefined ? undefined : (JSON.parse(flags.core) as Record<string, unknown>);
 const runDir = flags.logs ?? fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-thaw-"));
 const clusters: BenchCluster[] = names.map((n) =>
-  (n === "paxos-lease" ? new OursCluster(core) : new EtcdCluster()).keepLogsIn(runDir),
+  (n === "paxos-lease" ? new OursCluster(core) : new EtcdCluster()).keepLogsIn(runDir).detach(),
 );
 process.stdout.write(`logs in ${runDir}; load ${loadAverage()}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -73,10 +73,11 @@ const thaws = new Map<string, { ms: number[]; missed: number; gone: number; chan
   clusters.map((c) => [c.name, { ms: [], missed: 0, gone: 0, changed: 0 }]),
 );
 const leaders = new Map<string, number | null>();
-// Interrupted: thaw and stop the clusters, whose members would otherwise stay behind, frozen.
-process.once("SIGINT", () => {
-  void Promise.all(clusters.map((c) => (freeze(c, false), c.close()))).finally(() => process.exit(130));
-});
+// Interrupted: thaw and stop the clusters, whose members (detached) would otherwise stay behind, frozen.
+for (const signal of ["SIGINT", "SIGTERM"] as const)
+  process.once(signal, () => {
+    void Promise.all(clusters.map((c) => (freeze(c, false), c.close()))).finally(() => process.exit(130));
+  });
 try {
   for (const c of clusters) await c.start();
   for (let i = 0; i < cycles; i++) {
