@@ -185,8 +185,9 @@ const Fields = Schema.Struct({
    * resumed (a virtual machine paused, a SIGSTOP), instead of losing its place to the first
    * follower to tick. Elections only come later, never sooner, so rule L5 holds as before; a leader
    * that really failed is replaced at most one heartbeat interval later after a late timer, one
-   * election timeout later after a stop, and only after the follower's own stall. Default false in the core (its scenario stories and committed traces
-   * campaign at the deadline); the runtime's replicas turn it on (impl/runtime/core-adapter.ts).
+   * election timeout later after a stop, and only after the follower's own stall. Default false
+   * in the core (its scenario stories and committed traces campaign at the deadline); the
+   * runtime's replicas turn it on (impl/runtime/core-adapter.ts).
    */
   electionWaitsAfterStall: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /**

@@ -1,7 +1,8 @@
 /**
  * A follower stalled past its election deadline waits for its leader, one heartbeat interval, or
- * its election timeout when its whole process was stopped (config `electionWaitsAfterStall`, impl/core/election.ts `waitAfterStall`); the story with the
- * option on is impl/core/testdata/election-after-stall.txt. Without it, the hazard: a cluster
+ * its election timeout when its whole process was stopped (config `electionWaitsAfterStall`,
+ * impl/core/election.ts `waitAfterStall`); the story with the option on is
+ * impl/core/testdata/election-after-stall.txt. Without it, the hazard: a cluster
  * stopped and resumed as a whole (a paused virtual machine, SIGSTOP) loses its leader to the first
  * follower that ticks, though the leader was never silent while anyone ran.
  */
