@@ -30,7 +30,15 @@ import { benchFlags } from "./lib/flags.ts";
 import { median, quantile, runLoad, type LoadResult, type SystemDriver } from "./lib/load.ts";
 import { loadAverage, progressOf } from "./lib/report.ts";
 import { cdfChart, dotPlot, lineChart } from "./lib/svg.ts";
-import { cpuWindow, EtcdCluster, freeze, OursCluster, rssBytes, type BenchCluster } from "./lib/systems.ts";
+import {
+  cpuWindow,
+  EtcdCluster,
+  freeze,
+  healthyOrExplain,
+  OursCluster,
+  rssBytes,
+  type BenchCluster,
+} from "./lib/systems.ts";
 
 const usage = `usage: npm run bench -- [options]
 
@@ -48,6 +56,9 @@ options:
   --no-reads      skip the read points (writes and RSS only)
   --core JSON     core settings for paxos-lease beside the runtime's (impl/core/config.ts), as a
                   JSON object, to measure a setting against its default (not with --write-docs)
+  --logs DIR      keep every member's log, the bench's freezes and thaws, and the members'
+                  statuses when a cluster is not healthy in time, in DIR (default: a new
+                  folder paxos-lease-bench-* in the temporary directory; kept, its path printed)
   --json          print the full report as JSON
   --write-docs    rewrite the table in docs/performance.md and docs/perf/
   --help          print this help
@@ -63,6 +74,7 @@ const parsed = benchFlags(
     json: { type: "boolean", default: false },
     "write-docs": { type: "boolean", default: false },
     core: { type: "string" },
+    logs: { type: "string" },
   },
   usage,
 );
@@ -120,7 +132,14 @@ const writeClients = [1, 16, 64];
 const readClients = parsed["no-reads"] ? [] : [16, 64];
 const systems = ["paxos-lease", "etcd"] as const;
 type SystemName = (typeof systems)[number];
-const make = (name: SystemName): BenchCluster => (name === "paxos-lease" ? new OursCluster(core) : new EtcdCluster());
+/** The run's folder: every member's log, the bench's notes of freezes and thaws, statuses of an unhealthy cluster. */
+const runDir = parsed.logs ?? fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-bench-"));
+fs.mkdirSync(runDir, { recursive: true });
+const make = (name: SystemName): BenchCluster =>
+  (name === "paxos-lease" ? new OursCluster(core) : new EtcdCluster()).keepLogsIn(path.join(runDir, "load"));
+/** `cluster`'s leader once it is healthy; if it is not within 90 s, an error that says why and where the logs are. */
+const healthy = (cluster: BenchCluster, when: string): Promise<number> =>
+  healthyOrExplain(cluster, 90_000, when, runDir);
 
 const progress = progressOf("bench");
 
@@ -167,11 +186,10 @@ async function measurePoint(
 ): Promise<void> {
   const cluster = clusters.get(name)!;
   for (const [other, c] of clusters) freeze(c, other !== name);
-  let leader = await cluster.healthy(90_000);
-  if (leader === null) throw new Error(`${name}: no leader within 90 s`);
+  const what = `${kind}s, ${clients} clients, repeat ${repeat + 1}`;
+  let leader = await healthy(cluster, `after the thaw before ${what}`);
   await runLoad(cluster.driver(leader), { clients: 16, warmupMs: 0, durationMs: thawWarmupMs, kind });
-  leader = await cluster.healthy(90_000);
-  if (leader === null) throw new Error(`${name}: no leader within 90 s`);
+  leader = await healthy(cluster, `after the post-thaw load before ${what}`);
   await measureOnce(cluster, name, cluster.driver(leader), kind, clients, repeat);
   // etcd's turn also measures its native gRPC API, on the same thawed cluster.
   if (cluster instanceof EtcdCluster)
@@ -228,8 +246,7 @@ async function measureLoad(): Promise<void> {
     // slower, most of all for Node, and would otherwise land in the first repeat.
     for (const [name, cluster] of clusters) {
       for (const [other, c] of clusters) freeze(c, other !== name);
-      const leader = await cluster.healthy(90_000);
-      if (leader === null) throw new Error(`${name}: no leader within 90 s`);
+      const leader = await healthy(cluster, "before the warm-up");
       for (const kind of ["write", "read"] as const)
         await runLoad(cluster.driver(leader), { clients: 16, warmupMs: 0, durationMs: warmupMs, kind });
       progress(`${name} warmed up (${(2 * warmupMs) / 1000} s of load)`);
@@ -261,7 +278,15 @@ const failovers = new Map<FailoverName, FailoverSample[]>(failoverSystems.map((s
 
 async function measureFailovers(): Promise<void> {
   const clusters = new Map<FailoverName, BenchCluster>(
-    failoverSystems.map((s) => [s, s === "etcd-400" ? new EtcdCluster("etcd", etcdEqualTimeouts) : make(s)]),
+    failoverSystems.map((s) => [
+      s,
+      (s === "etcd-400"
+        ? new EtcdCluster("etcd", etcdEqualTimeouts)
+        : s === "etcd"
+          ? new EtcdCluster()
+          : new OursCluster(core)
+      ).keepLogsIn(path.join(runDir, `failover-${s}`)),
+    ]),
   );
   try {
     for (const cluster of clusters.values()) await cluster.start();
@@ -269,14 +294,13 @@ async function measureFailovers(): Promise<void> {
       const order = k % 2 === 0 ? failoverSystems : [...failoverSystems].reverse();
       for (const name of order) {
         const cluster = clusters.get(name)!;
-        if ((await cluster.healthy(90_000)) === null) throw new Error(`${name}: not healthy before kill ${k + 1}`);
+        await healthy(cluster, `before kill ${k + 1}`);
         const sample = await measureFailover(cluster);
         failovers.get(name)!.push(sample);
         progress(
           `kill ${k + 1}/${kills} ${name}: leader ${sample.killed} killed, first write after ${sample.ms === null ? "none" : `${sample.ms.toFixed(0)} ms`}, new leader ${sample.newLeader ?? "?"} (load ${loadAverage()})`,
         );
-        if ((await cluster.healthy(90_000)) === null)
-          throw new Error(`${name}: not healthy after restarting the killed member`);
+        await healthy(cluster, `after restarting the member killed in kill ${k + 1}`);
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }
     }
@@ -285,6 +309,7 @@ async function measureFailovers(): Promise<void> {
   }
 }
 
+progress(`logs of this run in ${runDir}`);
 progress(
   `start: ${repeats} repeats of ${seconds} s per point, ${failover ? `${kills} kills per system` : "no failover"}; load ${loadAverage()}`,
 );

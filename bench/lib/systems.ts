@@ -10,6 +10,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
+import os from "node:os";
 import path from "node:path";
 import { TestCluster } from "../../impl/runtime/testing-cluster.ts";
 import type { HostNetwork } from "../../impl/runtime/testing-hosts.ts";
@@ -37,6 +38,22 @@ export interface BenchCluster {
   kill(id: number): Promise<void>;
   restart(id: number): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Write every member's log into `dir` (kept after close), and the bench's freezes and thaws of
+   * the cluster beside them (`<name>-bench.log`); call before start. Default: the cluster's own
+   * folder, removed on close.
+   */
+  keepLogsIn(dir: string): this;
+  /** The path of each member's log, in member order. */
+  logFiles(): readonly string[];
+  /** Append a line to the cluster's bench log (`keepLogsIn`), with the wall and monotonic time. */
+  note(text: string): void;
+  /**
+   * Each member as the bench sees it now: its process (running, stopped by a signal, gone) and
+   * what it answers about itself (role, leader, term or ballot, peers). `summary`: a few lines
+   * per member; `detail`: every answer in full, for a file.
+   */
+  describe(): Promise<{ readonly summary: string; readonly detail: unknown }>;
 }
 
 /**
@@ -44,6 +61,7 @@ export interface BenchCluster {
  * system it is not measuring, so an idle cluster never takes CPU from the measured one.
  */
 export function freeze(cluster: BenchCluster, frozen: boolean): void {
+  cluster.note(frozen ? "freeze (SIGSTOP to every member)" : "thaw (SIGCONT to every member)");
   for (const id of cluster.members) {
     const pid = cluster.pid(id);
     if (pid === null) continue;
@@ -64,6 +82,110 @@ function statusBytes(pid: number | null, field: "VmRSS" | "VmHWM"): number | nul
   } catch {
     return null;
   }
+}
+
+/**
+ * The scheduler state of a process as /proc shows it (`R` running, `S` sleeping, `T` stopped by a
+ * signal, `Z` exited but not reaped, ...), or "gone".
+ */
+export function processState(pid: number | null): string {
+  if (pid === null) return "not running";
+  try {
+    const state = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[0]!;
+    return state === "T" ? "T (stopped)" : state;
+  } catch {
+    return "gone";
+  }
+}
+
+/** Where a cluster keeps its logs: its own folder, or the folder `keepLogsIn` named. */
+class BenchLogs {
+  dir: string | undefined;
+  /** How each member's last process ended, as its log says it. */
+  readonly exits = new Map<number, string>();
+  constructor(private readonly name: string) {}
+
+  /**
+   * Note in `file` (a member's log) and in the bench log when member `id`'s process `child` exits,
+   * with its exit code or the signal that ended it: a member killed from outside leaves no line of
+   * its own.
+   */
+  watchExit(id: number, child: ChildProcess, file: string, fallback: string): void {
+    this.exits.delete(id);
+    const pid = child.pid ?? "?";
+    child.once("exit", (code, signal) => {
+      const how = `pid ${pid} exited at ${new Date().toISOString()} with ${signal === null ? `code ${code}` : `signal ${signal}`}`;
+      this.exits.set(id, how);
+      try {
+        fs.appendFileSync(file, `--- bench: ${how}\n`);
+      } catch {
+        // The folder is gone (closed).
+      }
+      this.note(`member ${id}: ${how}`, fallback);
+    });
+  }
+
+  file(base: string, fallback: string): string {
+    return path.join(this.dir ?? fallback, base);
+  }
+
+  note(text: string, fallback: string): void {
+    const line = `${new Date().toISOString()} +${performance.now().toFixed(0)} ms ${text}\n`;
+    try {
+      fs.appendFileSync(this.file(`${this.name}-bench.log`, fallback), line);
+    } catch {
+      // The folder is gone (closed): nothing to note.
+    }
+  }
+}
+
+/**
+ * Wait up to `timeoutMs` until `cluster` is healthy (`BenchCluster.healthy`) and return its leader.
+ * If it is not, or if a member is not running (it exited: nothing will make the cluster healthy,
+ * and a check over the members left would wait in vain), write what each member said
+ * (`describe`) into `runDir` and throw an error that names `when`, each member's status and exit,
+ * and the files that explain it: the statuses and the logs.
+ */
+export async function healthyOrExplain(
+  cluster: BenchCluster,
+  timeoutMs: number,
+  when: string,
+  runDir: string,
+): Promise<number> {
+  const started = performance.now();
+  const deadline = started + timeoutMs;
+  let gone: number[] = [];
+  for (;;) {
+    gone = cluster.members.filter((m) => cluster.pid(m) === null);
+    if (gone.length > 0) break;
+    const leader = await cluster.healthy(Math.min(1000, Math.max(0, deadline - performance.now())));
+    if (leader !== null) {
+      cluster.note(`healthy ${when}: leader ${leader} after ${(performance.now() - started).toFixed(0)} ms`);
+      return leader;
+    }
+    if (performance.now() >= deadline) break;
+  }
+  const { summary, detail } = await cluster.describe();
+  fs.mkdirSync(runDir, { recursive: true });
+  const file = path.join(runDir, `${cluster.name}-unhealthy-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+  const load = os.loadavg().map((l) => l.toFixed(2));
+  fs.writeFileSync(
+    file,
+    `${JSON.stringify({ cluster: cluster.name, when, timeoutMs, at: new Date().toISOString(), load, members: detail }, null, 2)}\n`,
+  );
+  const why =
+    gone.length > 0
+      ? `member${gone.length === 1 ? "" : "s"} ${gone.join(", ")} not running ${when}`
+      : `no leader within ${timeoutMs / 1000} s ${when}`;
+  cluster.note(`not healthy: ${why}; statuses in ${file}`);
+  throw new Error(
+    [
+      `${cluster.name}: ${why} (load ${load.join(" ")}); each member as the bench sees it:`,
+      summary,
+      `statuses in full: ${file}`,
+      `logs: ${cluster.logFiles().join(" ")}`,
+    ].join("\n"),
+  );
 }
 
 /** Resident set size of a process, in bytes (VmRSS from /proc), or null. */
@@ -214,6 +336,7 @@ export class OursCluster implements BenchCluster {
   readonly name = "paxos-lease";
   readonly members = [1, 2, 3];
   private cluster: TestCluster | undefined;
+  private readonly logs = new BenchLogs("paxos-lease");
 
   /**
    * `core`: protocol settings (impl/core/config.ts); default: the core's defaults. `hosts`: run
@@ -231,7 +354,79 @@ export class OursCluster implements BenchCluster {
       traces: false,
       ...(this.hosts === undefined ? {} : { hosts: this.hosts }),
     });
-    for (const id of this.members) this.cluster.start(id, { extra: this.replicaArgs });
+    for (const id of this.members) this.startMember(id);
+  }
+
+  /** Start member `id`, its output appended to its log file. */
+  private startMember(id: number): void {
+    this.c.start(id, { extra: this.replicaArgs });
+    const child = this.c.member(id).child;
+    const file = this.logFiles()[id - 1]!;
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.appendFileSync(file, `--- bench: started pid ${child?.pid ?? "?"} at ${new Date().toISOString()}\n`);
+    if (child !== null) this.logs.watchExit(id, child, file, this.c.dir);
+    const out = fs.createWriteStream(file, { flags: "a" });
+    let open = 2;
+    const ended = (): void => {
+      open -= 1;
+      if (open === 0) out.end();
+    };
+    for (const stream of [child?.stdout, child?.stderr]) {
+      if (stream === null || stream === undefined) {
+        ended();
+        continue;
+      }
+      stream.on("data", (chunk: Buffer) => out.write(chunk));
+      stream.once("end", ended);
+    }
+    out.on("error", () => {
+      // The folder went away (closed): the log ends here.
+    });
+  }
+
+  keepLogsIn(dir: string): this {
+    this.logs.dir = dir;
+    return this;
+  }
+
+  logFiles(): readonly string[] {
+    return this.members.map((id) => this.logs.file(`paxos-lease-replica-${id}.log`, this.c.dir));
+  }
+
+  note(text: string): void {
+    if (this.cluster !== undefined) this.logs.note(text, this.cluster.dir);
+  }
+
+  async describe(): Promise<{ summary: string; detail: unknown }> {
+    const detail = await Promise.all(
+      this.members.map(async (id) => {
+        const pid = this.pid(id);
+        const state = processState(pid);
+        const status =
+          pid === null ? `not running (${this.logs.exits.get(id) ?? "never started"})` : await this.c.status(id);
+        return { member: id, pid, process: state, status: status ?? "no answer to GET /status within 2 s" };
+      }),
+    );
+    const summary = detail.map(({ member, pid, process, status }) => {
+      const head = `  member ${member}: pid ${pid ?? "-"} (${process})`;
+      if (typeof status === "string") return `${head}: ${status}`;
+      const peers = status.peers
+        .map(
+          (p) =>
+            `${p.id} ${p.outbound ? "out" : "-"}/${p.inbound ? "in" : "-"} heard ${p.lastHeardMsAgo === null ? "never" : `${p.lastHeardMsAgo.toFixed(0)} ms ago`}, ${p.reconnects} reconnects`,
+        )
+        .join("; ");
+      const events = status.events
+        .slice(0, 6)
+        .map((e) => `${e.time} ${e.text}`)
+        .join(" | ");
+      return [
+        `${head}: role ${status.role}, leader ${status.leader ?? "none"}, ballot ${status.ballot ?? "none"}, promised ${status.promised}, lease remaining ${status.leaseRemainingMs ?? "none"} ms, executed ${status.executedSlot}, commit ${status.commitIndex}, pending ${status.pendingCommands}, halted ${status.halted ?? "no"}, uptime ${status.uptimeMs} ms`,
+        `    peers: ${peers}`,
+        `    recent events, newest first: ${events}`,
+      ].join("\n");
+    });
+    return { summary: summary.join("\n"), detail };
   }
 
   private get c(): TestCluster {
@@ -298,11 +493,12 @@ export class OursCluster implements BenchCluster {
   }
 
   restart(id: number): Promise<void> {
-    this.c.start(id, { extra: this.replicaArgs });
+    this.startMember(id);
     return Promise.resolve();
   }
 
   async close(): Promise<void> {
+    this.note("close: every member killed");
     await this.cluster?.close();
   }
 }
@@ -331,6 +527,7 @@ export class EtcdCluster implements BenchCluster {
   private fresh = true;
   private readonly grpcClients = new Map<number, Etcd3>();
   private readonly probeAgent: http.Agent;
+  private readonly logs = new BenchLogs("etcd");
 
   /** `extraArgs`: more etcd flags (`--election-timeout 400`, say). `hosts`: member N on host N. */
   constructor(
@@ -387,7 +584,7 @@ export class EtcdCluster implements BenchCluster {
       "--logger",
       "zap",
       "--log-outputs",
-      path.join(this.dir, `${node.name}.log`),
+      this.logFiles()[node.id - 1]!,
       ...this.extraArgs,
     ];
     const child =
@@ -395,12 +592,68 @@ export class EtcdCluster implements BenchCluster {
         ? spawn(this.binary, args, { stdio: "ignore" })
         : this.hosts.spawn(node.id, this.binary, args, { stdio: "ignore" });
     node.child = child;
+    this.logs.watchExit(node.id, child, this.logFiles()[node.id - 1]!, this.dir);
     node.exit = new Promise((resolve) =>
       child.once("exit", () => {
         if (node.child === child) node.child = null;
         resolve();
       }),
     );
+  }
+
+  keepLogsIn(dir: string): this {
+    this.logs.dir = dir;
+    fs.mkdirSync(dir, { recursive: true });
+    return this;
+  }
+
+  logFiles(): readonly string[] {
+    return this.members.map((id) => this.logs.file(`etcd-m${id}.log`, this.dir));
+  }
+
+  note(text: string): void {
+    this.logs.note(text, this.dir);
+  }
+
+  async describe(): Promise<{ summary: string; detail: unknown }> {
+    const detail = await Promise.all(
+      this.nodes.map(async (node) => {
+        const pid = this.pid(node.id);
+        let status: unknown = `not running (${this.logs.exits.get(node.id) ?? "never started"})`;
+        if (pid !== null) {
+          try {
+            const answer = await send(
+              this.probeAgent,
+              { method: "POST", url: `${this.endpoint(node.id)}/v3/maintenance/status`, body: "{}" },
+              2000,
+            );
+            status = JSON.parse(answer.body) as unknown;
+          } catch (error) {
+            status = `no answer to /v3/maintenance/status within 2 s (${error instanceof Error ? error.message : String(error)})`;
+          }
+        }
+        return { member: node.id, name: node.name, pid, process: processState(pid), status };
+      }),
+    );
+    const names = new Map<string, string>();
+    for (const d of detail) {
+      const id = (d.status as { header?: { member_id?: string } }).header?.member_id;
+      if (id !== undefined) names.set(id, d.name);
+    }
+    const summary = detail.map(({ member, name, pid, process, status }) => {
+      const head = `  member ${member} (${name}): pid ${pid ?? "-"} (${process})`;
+      if (typeof status === "string") return `${head}: ${status}`;
+      const s = status as {
+        leader?: string;
+        raftTerm?: string;
+        raftIndex?: string;
+        raftAppliedIndex?: string;
+        errors?: string[];
+      };
+      const leader = s.leader === undefined || s.leader === "0" ? "none" : (names.get(s.leader) ?? s.leader);
+      return `${head}: leader ${leader}, raft term ${s.raftTerm ?? "?"}, index ${s.raftIndex ?? "?"}, applied ${s.raftAppliedIndex ?? "?"}, errors ${(s.errors ?? []).join("; ") || "none"}`;
+    });
+    return { summary: summary.join("\n"), detail };
   }
 
   private node(id: number): EtcdMember {
@@ -547,6 +800,7 @@ export class EtcdCluster implements BenchCluster {
   }
 
   async close(): Promise<void> {
+    this.note("close: every member killed");
     for (const client of this.grpcClients.values()) client.close();
     this.grpcClients.clear();
     await Promise.all(this.nodes.map((n) => this.kill(n.id)));

@@ -144,7 +144,35 @@ export type Effect<M, R, O, H = never> =
       readonly replicas: readonly ReplicaId[];
       readonly digests: readonly string[];
       readonly message: string;
-    };
+    }
+  /**
+   * A state transfer refused and dropped (a chunk that is not JSON, or rule S2 at its end): the
+   * driver says why (a log line, a metric); catch-up starts over. Nothing was installed.
+   */
+  | TransferRefusal;
+
+/**
+ * Which check refused a transfer: `json` (a chunk's text is not JSON: no later chunk can mend it),
+ * `contentDigest` (the bytes' digest is not the one claimed), `state` (the decoded state is no
+ * snapshot of this application, of another slot, or of another divergence digest).
+ */
+export type TransferCheck = "json" | "contentDigest" | "state";
+
+/** Every `TransferCheck`, in the order a transfer meets them. */
+export const transferChecks: readonly TransferCheck[] = ["json", "contentDigest", "state"];
+
+/** The `TransferRefused` effect: who sent which snapshot, which check failed, at which byte, and why. */
+export interface TransferRefusal {
+  readonly _tag: "TransferRefused";
+  readonly from: ReplicaId;
+  readonly slot: number;
+  readonly digest: string;
+  readonly contentDigest: string;
+  readonly check: TransferCheck;
+  /** The byte where the check failed: where the JSON went wrong, or the snapshot's size for S2. */
+  readonly offset: number;
+  readonly reason: string;
+}
 
 /** The result of one step. */
 export interface StepResult<S, M, R, O, H = never> {

@@ -9,7 +9,17 @@
  *
  * Everything exported here is pure: no clock, no randomness outside the state, no I/O.
  */
-export type { Consistency, ClientResult, Effect, Event, ReplicaId, StepResult, VoteRef } from "./events.ts";
+export type {
+  Consistency,
+  ClientResult,
+  Effect,
+  Event,
+  ReplicaId,
+  StepResult,
+  TransferRefusal,
+  VoteRef,
+} from "./events.ts";
+export { transferChecks } from "./events.ts";
 export { ConfigChange, showChange, type Configuration, type MemberAddress } from "./configuration.ts";
 export { Config, ConfigError, parseConfig, replicaIdMax } from "./config.ts";
 export { showBallot, type Ballot } from "./ballot.ts";

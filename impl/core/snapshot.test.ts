@@ -307,6 +307,34 @@ describe("a snapshot installed by state transfer", () => {
     expect(broken.state.learner.executedUpTo).toBe(follower.learner.executedUpTo);
   });
 
+  it("says why it refused a transfer: the sender, the snapshot, the check that failed and the byte", () => {
+    const { snapshot, follower, now } = setUp();
+    const data = snapshot.data;
+    /** The effects of taking `bytes` in one chunk claimed as `claim`. */
+    const refusals = (bytes: string, claim: typeof snapshot = snapshot) => {
+      const { state, effects } = step(follower, { _tag: "Receive", now, from: 1, message: chunkOf(claim, bytes) });
+      expect(state.learner.transfer).toBeNull();
+      expect(state.learner.executedUpTo).toBe(follower.learner.executedUpTo);
+      expect(effects.filter((e) => e._tag === "Persist")).toEqual([]);
+      return effects.filter((e) => e._tag === "TransferRefused");
+    };
+    const at = data.indexOf('"entries"');
+    const [json] = refusals(`${data.slice(0, at)}}${data.slice(at + 1)}`);
+    expect(json).toMatchObject({ from: 1, slot: snapshot.slot, digest: snapshot.digest, check: "json", offset: at });
+    expect(json!.reason).toMatch(new RegExp(`^not JSON at byte ${at}: `));
+    const tampered = data.replace('"k3"', '"k9"');
+    const [content] = refusals(tampered);
+    expect(content).toMatchObject({ check: "contentDigest", offset: data.length });
+    expect(content!.reason).toMatch(/^content digest/);
+    // The bytes are the claimed ones, but the state they hold is not the claimed state.
+    const [state] = refusals(tampered, { ...snapshot, contentDigest: contentDigestOf(tampered) });
+    expect(state).toMatchObject({ check: "state", offset: data.length });
+    expect(state!.reason).toMatch(/^state digest/);
+    // A good transfer says nothing of the kind.
+    const good = step(follower, { _tag: "Receive", now, from: 1, message: chunkOf(snapshot, data) });
+    expect(good.effects.filter((e) => e._tag === "TransferRefused")).toEqual([]);
+  });
+
   it("is kept as its state's serialization even when the bytes received serialize otherwise (an older version's)", () => {
     const { snapshot, follower, now } = setUp();
     const envelope = JSON.parse(snapshot.data) as { sessions: unknown[][] };

@@ -9,7 +9,8 @@
  * dropped, so a transfer costs the receiver about the state it decodes and one chunk. Once the
  * last byte is in, rule S2 judges the whole as before: the digest of every byte, the slot inside,
  * the divergence digest of the decoded state. A transfer whose JSON goes wrong part way is dropped
- * at that chunk.
+ * at that chunk. Either way the step says so (a `TransferRefused` effect: the sender, the
+ * snapshot, the check and the byte), so that the driver can tell the operator why.
  *
  * It must never install a partial transfer, one whose digests do not match what it received,
  * or a stale one (not above the replica's executed prefix); it never lets a leader install
@@ -18,7 +19,7 @@
  */
 import { truncateVotes } from "./acceptor.ts";
 import { pruneConfigurations } from "./configuration.ts";
-import type { ReplicaId } from "./events.ts";
+import type { ReplicaId, TransferCheck } from "./events.ts";
 import type { SnapshotChunkMsg, SnapshotRequestMsg } from "./messages.ts";
 import type { ReplicaEffect } from "./replica.ts";
 import type { ReplicaRules } from "./rules.ts";
@@ -178,7 +179,7 @@ export function receiveChunk<S, I, O>(
   digest.update(m.data);
   const decoding = decodeMore(t.decoding, m.data);
   // Malformed part way: no later chunk can mend it, and the digests would refuse it at the end.
-  if (decoding.error !== null) return withTransfer(state, null);
+  if (decoding.error !== null) return refuse(state, t, "json", decoding.offset, decoding.error, out);
   const grown: Transfer = {
     from,
     slot: t.slot,
@@ -195,9 +196,26 @@ export function receiveChunk<S, I, O>(
   const claim = { slot: t.slot, digest: t.digest, contentDigest: t.contentDigest };
   const contents = rules.verifySnapshot(state.ctx, { contentDigest: digest.hex, json: decodedValue(decoding) }, claim);
   // A complete transfer that does not check out is dropped; catch-up starts over (perhaps elsewhere).
-  if (typeof contents === "string") return withTransfer(state, null);
+  if (typeof contents === "string") {
+    const check = digest.hex === t.contentDigest ? "state" : "contentDigest";
+    return refuse(state, t, check, t.totalBytes, contents, out);
+  }
   // Kept as its state's serialization: written in slices, and served again from the state.
   return installSnapshot(state, makeSnapshot(state.ctx, contents), contents, out);
+}
+
+/** Drop transfer `t`, saying why (the driver logs and counts it); catch-up starts over. */
+function refuse<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  t: Transfer,
+  check: TransferCheck,
+  offset: number,
+  reason: string,
+  out: ReplicaEffect<I, O>[],
+): ReplicaState<S, I, O> {
+  const { from, slot, digest, contentDigest } = t;
+  out.push({ _tag: "TransferRefused", from, slot, digest, contentDigest, check, offset, reason });
+  return withTransfer(state, null);
 }
 
 /**

@@ -22,7 +22,7 @@ import {
   replicaArgs,
   startLocalCluster,
 } from "./cluster.ts";
-import { cliArgv, cliBundlePath, replicaArgv, replicaV8Flags } from "./program.ts";
+import { cliArgv, cliBundlePath, replicaArgv, replicaEnv, replicaV8Flags } from "./program.ts";
 import { freePorts, tempDir } from "./testing.ts";
 import { TokenStore } from "./tokens.ts";
 
@@ -218,6 +218,9 @@ describe("local cluster", () => {
     expect(cliBuildIsStale()).toBe(false);
     expect(cliArgv()).toEqual([cliBundlePath]);
     expect(replicaArgv()).toEqual([...replicaV8Flags, cliBundlePath]);
+    // Large buffers in mappings of their own, unless the environment already says otherwise.
+    expect(replicaEnv({ PATH: "/bin" })).toEqual({ PATH: "/bin", MALLOC_MMAP_THRESHOLD_: "131072" });
+    expect(replicaEnv({ MALLOC_MMAP_THRESHOLD_: "65536" }).MALLOC_MMAP_THRESHOLD_).toBe("65536");
     expect(fs.readFileSync(cliBundlePath, "utf8").startsWith("#!/usr/bin/env node\n")).toBe(true);
     // The compiled program holds no TypeScript loader: it runs on plain Node.js.
     expect(fs.readFileSync(cliBundlePath, "utf8")).not.toMatch(/from "tsx/);

@@ -28,7 +28,7 @@ import readline from "node:readline";
 import { Schema } from "effect";
 import { httpJson } from "./client.ts";
 import { formatLogLine } from "./log.ts";
-import { localReplicasMax, replicaArgv } from "./program.ts";
+import { localReplicasMax, replicaArgv, replicaEnv } from "./program.ts";
 import { certsLayout, initCa, issueReplicaCert } from "./certs.ts";
 import { createToken } from "./tokens.ts";
 import { kvConfig } from "./core-adapter.ts";
@@ -241,6 +241,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<n
   for (let id = 1; id <= total; id++) {
     const child = spawn(process.execPath, [...replicaArgv(), ...replicaArgs(id, options, identity)], {
       stdio: ["ignore", "pipe", "pipe"],
+      env: replicaEnv(),
     });
     children.set(id, child);
     const prefix = tty ? `${colors[(id - 1) % colors.length]}[r${id}]\u001b[0m ` : `[r${id}] `;

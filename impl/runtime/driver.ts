@@ -56,6 +56,7 @@ import type {
   Event,
   ReplicaId,
   StepResult,
+  TransferRefusal,
   ConfigChange,
   VoteRef,
 } from "../core/index.ts";
@@ -158,6 +159,8 @@ export interface DriverOptions<S, M, R, I, O, H = never> {
    */
   readonly deferredCommitMs?: number;
   readonly onAlarm: (alarm: Extract<Effect<M, R, O>, { _tag: "Alarm" }>) => void;
+  /** A state transfer refused and dropped (catch-up starts over): say why. Default: nothing. */
+  readonly onTransferRefused?: (refusal: TransferRefusal) => void;
   /** Called when the replica must stop: `step` or storage threw. */
   readonly onFatal: (error: unknown) => void;
   /** Called after every batch with the new state. */
@@ -955,6 +958,8 @@ export class Driver<S, M, R, I, O, H = never> {
         this.resolve(effect.requestId, effect.result);
       } else if (effect._tag === "Alarm") {
         this.options.onAlarm(effect);
+      } else if (effect._tag === "TransferRefused") {
+        this.options.onTransferRefused?.(effect);
       }
     }
     counts.sends += sends;

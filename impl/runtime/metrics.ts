@@ -6,7 +6,7 @@
  */
 import { admissionRefusals } from "./peer-admission.ts";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { parseConfig, type Ballot, type Config, type ReplicaId } from "../core/index.ts";
+import { parseConfig, transferChecks, type Ballot, type Config, type ReplicaId } from "../core/index.ts";
 import type { BatchReport } from "./driver.ts";
 import type { BatchMetricsView, CoreView } from "./view.ts";
 import { LoopLag } from "./loop-lag.ts";
@@ -195,6 +195,12 @@ export class ReplicaMetrics {
     labelNames: ["reason"],
     registers: [this.registry],
   });
+  readonly transfersRefused = new Counter({
+    name: "paxos_lease_transfers_refused_total",
+    help: "State transfers refused and dropped, by the check that failed (json, contentDigest, state); catch-up starts over",
+    labelNames: ["check"],
+    registers: [this.registry],
+  });
   readonly alarms = new Counter({
     name: "paxos_lease_divergence_alarms_total",
     help: "Replica divergence alarms raised by the core",
@@ -227,6 +233,7 @@ export class ReplicaMetrics {
     });
     this.lagMetrics();
     for (const reason of admissionRefusals) this.peerRefused.inc({ reason }, 0);
+    for (const check of transferChecks) this.transfersRefused.inc({ check }, 0);
     const registers = [this.registry];
     const buckets = heartbeatBucketsMs(timing).map((ms) => ms / 1000);
     this.heartbeatRoundTrip = new Histogram({

@@ -64,6 +64,23 @@ export const replicaV8Flags: readonly string[] = [
   "--single-threaded-gc",
 ];
 
+/**
+ * glibc's malloc settings of every replica process, given as environment variables (glibc reads
+ * them once, at start): allocations of 128 KiB or more (glibc's default threshold) always in
+ * mappings of their own, which go back to the kernel when freed. glibc otherwise raises the
+ * threshold each time it frees such a mapping, up to 32 MiB, so after the first 1 MiB request body
+ * or Accept frame is freed every later one comes from its arenas (one per thread), whose freed
+ * pages it keeps: in bursts of 16 concurrent 1 MiB PUTs a leader peaked 14 to 36 MB higher, the
+ * followers 4 to 27 (docs/performance.md, "Large buffers in mappings of their own"). A value the
+ * environment already sets wins. Other C libraries (musl) ignore it.
+ */
+export const replicaMallocEnv: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: "131072" };
+
+/** The environment of a replica process: `base` with {@link replicaMallocEnv} where `base` sets none. */
+export function replicaEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...replicaMallocEnv, ...base };
+}
+
 /** The argv (after the node binary) that runs a replica process: {@link replicaV8Flags}, then {@link cliArgv}. */
 export function replicaArgv(): string[] {
   return [...replicaV8Flags, ...cliArgv()];

@@ -53,6 +53,7 @@ import { firstVoteSlot, timeline } from "./timeline.ts";
 import { peerHandshakeTimeoutMsDefault, type PeerAdmissionLimits } from "./peer-admission.ts";
 import { TokenStore } from "./tokens.ts";
 import { TraceWriter } from "./trace.ts";
+import { reportTransferRefused } from "./transfer-refused.ts";
 import { addressOfText, formatAddress, Transport, type Address, type PeerInfo } from "./transport.ts";
 import { HeartbeatRelay, heartbeatRelayMsDefault } from "./heartbeat-relay.ts";
 import type { BatchFacts, CoreView } from "./view.ts";
@@ -474,6 +475,9 @@ class ReplicaProcess implements RunningReplica {
           `replica divergence: ${alarm.message}`,
         );
       },
+      // Why a transfer was refused, for the operator (docs/operations.md, "A refused state transfer").
+      onTransferRefused: (refusal) =>
+        reportTransferRefused(refusal, { log: this.options.log, metrics: this.metrics, events: this.events }),
       onFatal: (error) => {
         log.fatal({ err: error }, "replica stopping: the core or storage failed");
         this.trace?.flush();

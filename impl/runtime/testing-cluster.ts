@@ -17,7 +17,7 @@ import path from "node:path";
 import { afterAll, beforeAll } from "vitest";
 import { authHeaders, httpJson, KvClient } from "./client.ts";
 import { ensureCliBuilt } from "./build.ts";
-import { cliArgv, replicaV8Flags } from "./program.ts";
+import { cliArgv, replicaEnv, replicaV8Flags } from "./program.ts";
 import { roles, type Role } from "./access.ts";
 import { certsLayout, initCa, issueReplicaCert } from "./certs.ts";
 import { createToken } from "./tokens.ts";
@@ -288,8 +288,8 @@ export class TestCluster extends MemberLookups<Member> {
     ];
     const child =
       this.hosts === undefined
-        ? spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"] })
-        : this.hosts.spawn(id, process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"] });
+        ? spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"], env: replicaEnv() })
+        : this.hosts.spawn(id, process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"], env: replicaEnv() });
     member.child = child;
     member.output.push(`--- started pid ${child.pid ?? "?"}`);
     const keep = (chunk: Buffer): void => {

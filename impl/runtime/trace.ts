@@ -153,6 +153,7 @@ export class TraceWriter<M, R, I, O> {
       case "Reply":
         return { _tag: "Reply", requestId: effect.requestId, result: this.encodeResult(effect.result) };
       case "Alarm":
+      case "TransferRefused":
         return { ...effect };
       case "SendStored":
         // The driver traces the Send it carried out instead (its values read back from the disk).

@@ -16,7 +16,7 @@ import { httpJson } from "../../impl/runtime/client.ts";
 import { createToken } from "../../impl/runtime/tokens.ts";
 import { cutPower } from "../../impl/runtime/disk-faults.ts";
 import { ensureCliBuilt } from "../../impl/runtime/build.ts";
-import { replicaArgv } from "../../impl/runtime/program.ts";
+import { replicaArgv, replicaEnv } from "../../impl/runtime/program.ts";
 import type { ReplicaStatus } from "../../impl/runtime/status.ts";
 import { sleep } from "../../impl/runtime/testing.ts";
 import { MemberLookups } from "../../impl/runtime/testing-cluster.ts";
@@ -252,7 +252,7 @@ export class NemesisCluster extends MemberLookups<Member> {
   }
 
   private replicaEnv(id: number): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { ...process.env };
+    const env: NodeJS.ProcessEnv = replicaEnv();
     const clock = this.clocks.get(id);
     if (clock !== undefined) {
       env.PAXOS_LEASE_ALLOW_TEST_CLOCK = "1";

@@ -1003,6 +1003,10 @@ export class World implements KvSystemView {
           carried.push({ _tag: "Alarm", message: e.message });
           details?.push(`ALARM ${e.message}`);
           break;
+        case "TransferRefused":
+          // A stutter: nothing was installed, the transfer is dropped and catch-up starts over.
+          details?.push(`transfer of snapshot ${e.slot} from R${e.from} refused (${e.check}): ${e.reason}`);
+          break;
       }
     }
     if (!crashed) {

@@ -214,6 +214,12 @@ export class Cluster {
         case "Alarm":
           this.emit(`${id} ALARM slot=${effect.slot} replicas=${effect.replicas.join(",")} ${effect.message}`, true);
           break;
+        case "TransferRefused":
+          this.emit(
+            `${id} refused snapshot ${effect.slot} from ${effect.from} (${effect.check}): ${effect.reason}`,
+            true,
+          );
+          break;
       }
     }
     if (before === null || showRole(before) !== showRole(after)) this.emit(`${id} is ${showRole(after)}`, true);
