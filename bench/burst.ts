@@ -23,15 +23,18 @@
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
+import path from "node:path";
 import { benchFlags } from "./lib/flags.ts";
 import { Http1Connection } from "./lib/http1.ts";
 import { quantile } from "./lib/load.ts";
 import { leaseCore, leaseThresholds, targetMisses, type LeaseThresholds } from "./lib/lease-thresholds.ts";
 import { loadAverage, progressOf } from "./lib/report.ts";
 import {
+  closeOnInterrupt,
   cpuMs,
   EtcdCluster,
   freeze,
+  healthyOrExplain,
   mainThreadCpuMs,
   metricSum,
   OursCluster,
@@ -58,6 +61,9 @@ options:
                  defaults (default: the core's, 300 ms, elections after 400 to 600 ms); the
                  lag target (a quarter of the lease) and the heartbeat thresholds (half and
                  all of the lease and of the election timeout) follow it
+  --logs DIR     keep every member's log, the bench's freezes and thaws, and the members'
+                 statuses when a cluster is not healthy in time, in DIR (default: a new folder
+                 paxos-lease-burst-* in the temporary directory; kept, its path printed)
   --json         print the full report as JSON
   --help         print this help
 `;
@@ -72,6 +78,7 @@ const flags = benchFlags(
     "no-values-at-rest": { type: "boolean", default: false },
     "lease-ms": { type: "string" },
     json: { type: "boolean", default: false },
+    logs: { type: "string" },
   },
   usage,
 );
@@ -82,6 +89,9 @@ if (!(Number.isInteger(rounds) && rounds >= 1 && rounds <= 20) || !(seconds >= 1
   process.exit(2);
 }
 const withEtcd = !flags["no-etcd"];
+/** The run's folder: every member's log, the bench's freezes and thaws, statuses of an unhealthy cluster. */
+const runDir = flags.logs ?? fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-burst-"));
+fs.mkdirSync(runDir, { recursive: true });
 const snapshotBytes = flags["snapshot-bytes"] === undefined ? undefined : Number(flags["snapshot-bytes"]);
 const logTailBytes = flags["log-tail-bytes"] === undefined ? undefined : Number(flags["log-tail-bytes"]);
 const leaseMs = flags["lease-ms"] === undefined ? undefined : Number(flags["lease-ms"]);
@@ -197,7 +207,7 @@ function ours(): Subject {
     ...(flags["no-values-at-rest"] ? { valuesAtRest: false } : {}),
     ...leaseCore(leaseMs),
   };
-  const cluster = new OursCluster(Object.keys(core).length === 0 ? undefined : core);
+  const cluster = new OursCluster(Object.keys(core).length === 0 ? undefined : core).keepLogsIn(runDir).detach();
   return {
     cluster,
     request: (id, key, value) => ({
@@ -268,7 +278,7 @@ function ours(): Subject {
 const base64 = (text: string): string => Buffer.from(text, "utf8").toString("base64");
 
 function etcd(): Subject {
-  const cluster = new EtcdCluster();
+  const cluster = new EtcdCluster().keepLogsIn(runDir).detach();
   return {
     cluster,
     request: (id, key, value) => ({
@@ -382,8 +392,7 @@ async function measure(
   run: (leader: number, counts: Counts) => Promise<{ outcome: string; ms: number; bytes: number }[]>,
 ): Promise<PointResult> {
   const { cluster } = subject;
-  const leader = await cluster.healthy(90_000);
-  if (leader === null) throw new Error(`${cluster.name}: no leader within 90 s`);
+  const leader = await healthyOrExplain(cluster, 90_000, `before ${point}`, runDir);
   const before = await subject.leadership();
   const trafficBefore = await subject.peerTraffic();
   const heartbeatsBefore = await subject.heartbeats();
@@ -558,7 +567,11 @@ function cpuSharing(): string {
 }
 
 const subjects = withEtcd ? [ours(), etcd()] : [ours()];
+// Members run detached, out of reach of a hangup of this job while their cluster is frozen
+// (docs/performance.md, "No leader within 90 s after a thaw"); an interrupt closes them.
+closeOnInterrupt(() => subjects.map((s) => s.cluster), runDir);
 const results: PointResult[] = [];
+progress(`logs of this run in ${runDir}`);
 progress(`start: ${rounds} rounds per burst, ${seconds} s of 64 writers; load ${loadAverage()}; ${cpuSharing()}`);
 try {
   for (const s of subjects) await s.cluster.start();

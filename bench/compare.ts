@@ -31,6 +31,7 @@ import { median, quantile, runLoad, type LoadResult, type SystemDriver } from ".
 import { loadAverage, progressOf } from "./lib/report.ts";
 import { cdfChart, dotPlot, lineChart } from "./lib/svg.ts";
 import {
+  closeOnInterrupt,
   cpuWindow,
   EtcdCluster,
   freeze,
@@ -139,11 +140,7 @@ const make = (name: SystemName): BenchCluster =>
   (name === "paxos-lease" ? new OursCluster(core) : new EtcdCluster()).keepLogsIn(path.join(runDir, "load")).detach();
 /** Clusters started and not closed yet: on Ctrl-C or SIGTERM they are thawed and closed, never left behind frozen. */
 const running = new Set<BenchCluster>();
-for (const signal of ["SIGINT", "SIGTERM"] as const)
-  process.once(signal, () => {
-    process.stderr.write(`bench: ${signal}: closing the clusters; logs of this run in ${runDir}\n`);
-    void Promise.all([...running].map((c) => (freeze(c, false), c.close()))).finally(() => process.exit(130));
-  });
+closeOnInterrupt(() => running, runDir);
 /** Start every cluster of `clusters`, tracked in `running` until `closeAll`. */
 async function startAll(clusters: Iterable<BenchCluster>): Promise<void> {
   for (const cluster of clusters) {

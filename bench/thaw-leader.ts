@@ -19,7 +19,14 @@ import path from "node:path";
 import { benchFlags, refuseFlags } from "./lib/flags.ts";
 import { runLoad } from "./lib/load.ts";
 import { loadAverage } from "./lib/report.ts";
-import { EtcdCluster, freeze, healthyOrExplain, OursCluster, type BenchCluster } from "./lib/systems.ts";
+import {
+  closeOnInterrupt,
+  EtcdCluster,
+  freeze,
+  healthyOrExplain,
+  OursCluster,
+  type BenchCluster,
+} from "./lib/systems.ts";
 
 const usage = `usage: npx tsx bench/thaw-leader.ts [options]
 
@@ -73,11 +80,7 @@ const thaws = new Map<string, { ms: number[]; missed: number; gone: number; chan
   clusters.map((c) => [c.name, { ms: [], missed: 0, gone: 0, changed: 0 }]),
 );
 const leaders = new Map<string, number | null>();
-// Interrupted: thaw and stop the clusters, whose members (detached) would otherwise stay behind, frozen.
-for (const signal of ["SIGINT", "SIGTERM"] as const)
-  process.once(signal, () => {
-    void Promise.all(clusters.map((c) => (freeze(c, false), c.close()))).finally(() => process.exit(130));
-  });
+closeOnInterrupt(() => clusters, runDir);
 try {
   for (const c of clusters) await c.start();
   for (let i = 0; i < cycles; i++) {

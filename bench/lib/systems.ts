@@ -81,6 +81,21 @@ export function freeze(cluster: BenchCluster, frozen: boolean): void {
   }
 }
 
+/**
+ * On SIGINT or SIGTERM, thaw and close every cluster `clusters()` gives, then exit 130. A bench
+ * whose members run detached (`detach`) must: Ctrl-C no longer reaches them, and they would stay
+ * behind, holding memory and ports, one system frozen. `runDir`, if given, is named on the way out.
+ */
+export function closeOnInterrupt(clusters: () => Iterable<BenchCluster>, runDir?: string): void {
+  for (const signal of ["SIGINT", "SIGTERM"] as const)
+    process.once(signal, () => {
+      process.stderr.write(
+        `${signal}: closing the clusters${runDir === undefined ? "" : `; logs of this run in ${runDir}`}\n`,
+      );
+      void Promise.all([...clusters()].map((c) => (freeze(c, false), c.close()))).finally(() => process.exit(130));
+    });
+}
+
 /** A size field of a process's /proc status (`VmRSS`, `VmHWM`), in bytes, or null. */
 function statusBytes(pid: number | null, field: "VmRSS" | "VmHWM"): number | null {
   if (pid === null) return null;
