@@ -136,7 +136,28 @@ type SystemName = (typeof systems)[number];
 const runDir = parsed.logs ?? fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-bench-"));
 fs.mkdirSync(runDir, { recursive: true });
 const make = (name: SystemName): BenchCluster =>
-  (name === "paxos-lease" ? new OursCluster(core) : new EtcdCluster()).keepLogsIn(path.join(runDir, "load"));
+  (name === "paxos-lease" ? new OursCluster(core) : new EtcdCluster()).keepLogsIn(path.join(runDir, "load")).detach();
+/** Clusters started and not closed yet: on Ctrl-C or SIGTERM they are thawed and closed, never left behind frozen. */
+const running = new Set<BenchCluster>();
+for (const signal of ["SIGINT", "SIGTERM"] as const)
+  process.once(signal, () => {
+    process.stderr.write(`bench: ${signal}: closing the clusters; logs of this run in ${runDir}\n`);
+    void Promise.all([...running].map((c) => (freeze(c, false), c.close()))).finally(() => process.exit(130));
+  });
+/** Start every cluster of `clusters`, tracked in `running` until `closeAll`. */
+async function startAll(clusters: Iterable<BenchCluster>): Promise<void> {
+  for (const cluster of clusters) {
+    running.add(cluster);
+    await cluster.start();
+  }
+}
+async function closeAll(clusters: Iterable<BenchCluster>): Promise<void> {
+  for (const cluster of clusters) {
+    freeze(cluster, false);
+    await cluster.close();
+    running.delete(cluster);
+  }
+}
 /** `cluster`'s leader once it is healthy; if it is not within 90 s, an error that says why and where the logs are. */
 const healthy = (cluster: BenchCluster, when: string): Promise<number> =>
   healthyOrExplain(cluster, 90_000, when, runDir);
@@ -241,7 +262,7 @@ async function measureOnce(
 async function measureLoad(): Promise<void> {
   const clusters = new Map(systems.map((s) => [s, make(s)] as const));
   try {
-    for (const cluster of clusters.values()) await cluster.start();
+    await startAll(clusters.values());
     // Warm both up first (JIT compilation, caches, page cache): the first seconds of load are
     // slower, most of all for Node, and would otherwise land in the first repeat.
     for (const [name, cluster] of clusters) {
@@ -259,10 +280,7 @@ async function measureLoad(): Promise<void> {
       }
     }
   } finally {
-    for (const cluster of clusters.values()) {
-      freeze(cluster, false);
-      await cluster.close();
-    }
+    await closeAll(clusters.values());
   }
 }
 
@@ -285,11 +303,13 @@ async function measureFailovers(): Promise<void> {
         : s === "etcd"
           ? new EtcdCluster()
           : new OursCluster(core)
-      ).keepLogsIn(path.join(runDir, `failover-${s}`)),
+      )
+        .keepLogsIn(path.join(runDir, `failover-${s}`))
+        .detach(),
     ]),
   );
   try {
-    for (const cluster of clusters.values()) await cluster.start();
+    await startAll(clusters.values());
     for (let k = 0; k < kills; k++) {
       const order = k % 2 === 0 ? failoverSystems : [...failoverSystems].reverse();
       for (const name of order) {
@@ -305,7 +325,7 @@ async function measureFailovers(): Promise<void> {
       }
     }
   } finally {
-    for (const cluster of clusters.values()) await cluster.close();
+    await closeAll(clusters.values());
   }
 }
 

@@ -65,10 +65,12 @@ export const sometimesRequired = [
   "sometimes: removed leader stepped down",
   "world: crash during a snapshot",
   // A crash while a transfer is in progress (its chunks are read and dropped, never durable): the
-  // replica comes back with the state it had, and the transfer starts over. (The world counts a
-  // crash inside the step that installs one too, "crash while installing a transferred snapshot",
-  // about once in 1,000 runs: too rare to require of every campaign.)
+  // replica comes back with the state it had, and the transfer starts over. And a crash inside the
+  // step that installs the transferred snapshot, its record written but not durable: the same. The
+  // `retryAfterTransfer` prelude's pick bit 2 builds both, the `transfer` prelude's bit 5 the second
+  // (random faults reached it about once in 1,000 runs).
   "world: crash during a transfer",
+  "world: crash while installing a transferred snapshot",
   // Membership in real runs, and exactly-once.
   "sometimes: removed replica retired",
   "sometimes: replica caught up from a CatchUp's sender that is ahead",

@@ -10,9 +10,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { longValueFolded } from "../proofs/service-level.ts";
 import { mutantNamed } from "./mutants/index.ts";
-import { runIndices } from "./campaign.ts";
+import { missingSometimes, runIndices } from "./campaign.ts";
 import { boundsOf, driftPpmMax, replayScenario, runOne, runSeed, suiteProfile } from "./suite.ts";
-import { scenarioArbitrary } from "./world/actions.ts";
+import { runtimeTuning, scenarioArbitrary, type Scenario } from "./world/actions.ts";
 import { runScenario, tuningOf } from "./world/run.ts";
 
 describe("replay", () => {
@@ -89,5 +89,33 @@ describe("the long-values tuning", () => {
     expect(t.failure).toBeNull();
     expect(t.runs).toBe(indices.length);
     expect(t.counters.get(longValueFolded) ?? 0).toBeGreaterThan(0);
+  });
+});
+
+describe("the swarm's late draws", () => {
+  it("draw long values in about a quarter of the runs, and the runtime's settings in place of some adaptive batching", () => {
+    const drawn: Scenario[] = fc.sample(scenarioArbitrary(boundsOf({ actionsMax: 20 })), { seed: 1, numRuns: 400 });
+    const longValues = drawn.filter((s) => s.profile.longValues === true).length;
+    expect(longValues).toBeGreaterThan(60);
+    expect(longValues).toBeLessThan(140);
+    const runtime = drawn.filter((s) => s.profile.tuning === runtimeTuning);
+    expect(runtime.length).toBeGreaterThan(0);
+    // The runtime's settings hash long values whatever the late draw said.
+    expect(runtime.every((s) => tuningOf(s).longValues === true && tuningOf(s).electionWaitsAfterStall === true)).toBe(
+      true,
+    );
+  });
+
+  it("make a campaign reach long values folded by the passed-in hash, which it requires: without them it fails", () => {
+    const indices = Array.from({ length: 6 }, (_, k) => k);
+    const drawn = runIndices(indices, { seed: 1, runs: indices.length });
+    expect(drawn.failure).toBeNull();
+    expect(drawn.counters.get(longValueFolded) ?? 0).toBeGreaterThan(0);
+    expect(missingSometimes(drawn.counters)).not.toContain(longValueFolded);
+    // The same runs with long values never drawn (and the default tuning for the runtime's, which
+    // always hashes them): the campaign reports the counter missing.
+    const none = runIndices(indices, { seed: 1, runs: indices.length, profile: { longValues: false, tuning: 0 } });
+    expect(none.counters.get(longValueFolded) ?? 0).toBe(0);
+    expect(missingSometimes(none.counters)).toContain(longValueFolded);
   });
 });

@@ -30,7 +30,7 @@ export interface SuiteOptions {
    * Profile fields every generated scenario takes instead of the drawn ones (`npm run mutants --
    * --tuning`: one tuning, or one-way delays of zero). Default: none.
    */
-  readonly profile?: Partial<Pick<Profile, "tuning" | "tuningOverrides" | "advanceMsMax" | "zeroDelay">>;
+  readonly profile?: Partial<Pick<Profile, "tuning" | "tuningOverrides" | "advanceMsMax" | "zeroDelay" | "longValues">>;
 }
 
 /**

@@ -29,27 +29,33 @@ describe("the refinement campaign, CI-sized", () => {
   // at most 1,000 runs checks the same runs; each part stays far within the test timeout on a
   // loaded machine. The campaigns are sized by what they must reach, ten times over: every
   // required rare state is first reached by run 140 of the 3-replica campaign, 103 of the
-  // 5-replica one and 74 of the liveness ones (docs/performance.md, "The test suite's time").
-  // Searching further for bugs is `npm run check`'s business.
+  // 5-replica one and 74 of the liveness ones (docs/performance.md, "The test suite's time"; the
+  // crash while installing a transferred snapshot by runs 1, 21, 138 and 5 of the four). Searching
+  // further for bugs is `npm run check`'s business. The safety campaigns were 1,500 and 1,200 runs
+  // until the swarm drew long values and the install crash was built: their runs take about 6% more
+  // CPU, which the 100 runs each gave up pay for.
   const safety3 = emptyTotals();
   for (const [first, runs] of [
     [0, 1000],
-    [1000, 500],
+    [1000, 400],
   ] as const)
-    it(`safety, 3 replicas: generated runs ${first}..${first + runs - 1} of 1,500 pass every check after every step`, () => {
+    it(`safety, 3 replicas: generated runs ${first}..${first + runs - 1} of 1,400 pass every check after every step`, () => {
       const t = campaign({ seed: 1, runs, replicas: 3 }, first);
       addTotals(safety3, t);
       addTotals(all, t);
       expect(t.runs).toBe(runs);
     });
 
-  it("safety, 3 replicas: the 1,500 runs all ran", () => {
-    expect(safety3.runs).toBe(1500);
+  it("safety, 3 replicas: the 1,400 runs all ran", () => {
+    expect(safety3.runs).toBe(1400);
   });
 
-  for (const first of [0, 600])
-    it(`safety, 5 replicas: generated runs ${first}..${first + 599} of 1,200 pass every check`, () => {
-      addTotals(all, campaign({ seed: 2, runs: 600, replicas: 5 }, first));
+  for (const [first, runs] of [
+    [0, 600],
+    [600, 500],
+  ] as const)
+    it(`safety, 5 replicas: generated runs ${first}..${first + runs - 1} of 1,100 pass every check`, () => {
+      addTotals(all, campaign({ seed: 2, runs, replicas: 5 }, first));
     });
 
   // CheckQuorum counts the time the leader ran (impl/core/check-quorum.ts) in every tuning the

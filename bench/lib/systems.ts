@@ -44,6 +44,14 @@ export interface BenchCluster {
    * folder, removed on close.
    */
   keepLogsIn(dir: string): this;
+  /**
+   * Start every member in a session of its own (setsid), so that no hangup the bench's terminal or
+   * job sends reaches it: when the job that started a bench ends (a shell or terminal closed, a
+   * background job's parent gone) while a member is frozen, that member is sent SIGHUP and exits,
+   * and the cluster is found with no leader at its next thaw. A detached member is not stopped
+   * by Ctrl-C either: the caller closes the cluster on SIGINT and SIGTERM. Call before start.
+   */
+  detach(): this;
   /** The path of each member's log, in member order. */
   logFiles(): readonly string[];
   /** Append a line to the cluster's bench log (`keepLogsIn`), with the wall and monotonic time. */
@@ -337,6 +345,7 @@ export class OursCluster implements BenchCluster {
   readonly members = [1, 2, 3];
   private cluster: TestCluster | undefined;
   private readonly logs = new BenchLogs("paxos-lease");
+  private detached = false;
 
   /**
    * `core`: protocol settings (impl/core/config.ts); default: the core's defaults. `hosts`: run
@@ -359,7 +368,7 @@ export class OursCluster implements BenchCluster {
 
   /** Start member `id`, its output appended to its log file. */
   private startMember(id: number): void {
-    this.c.start(id, { extra: this.replicaArgs });
+    this.c.start(id, { extra: this.replicaArgs, detached: this.detached });
     const child = this.c.member(id).child;
     const file = this.logFiles()[id - 1]!;
     fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -386,6 +395,11 @@ export class OursCluster implements BenchCluster {
 
   keepLogsIn(dir: string): this {
     this.logs.dir = dir;
+    return this;
+  }
+
+  detach(): this {
+    this.detached = true;
     return this;
   }
 
@@ -528,6 +542,7 @@ export class EtcdCluster implements BenchCluster {
   private readonly grpcClients = new Map<number, Etcd3>();
   private readonly probeAgent: http.Agent;
   private readonly logs = new BenchLogs("etcd");
+  private detached = false;
 
   /** `extraArgs`: more etcd flags (`--election-timeout 400`, say). `hosts`: member N on host N. */
   constructor(
@@ -589,8 +604,8 @@ export class EtcdCluster implements BenchCluster {
     ];
     const child =
       this.hosts === undefined
-        ? spawn(this.binary, args, { stdio: "ignore" })
-        : this.hosts.spawn(node.id, this.binary, args, { stdio: "ignore" });
+        ? spawn(this.binary, args, { stdio: "ignore", detached: this.detached })
+        : this.hosts.spawn(node.id, this.binary, args, { stdio: "ignore", detached: this.detached });
     node.child = child;
     this.logs.watchExit(node.id, child, this.logFiles()[node.id - 1]!, this.dir);
     node.exit = new Promise((resolve) =>
@@ -604,6 +619,11 @@ export class EtcdCluster implements BenchCluster {
   keepLogsIn(dir: string): this {
     this.logs.dir = dir;
     fs.mkdirSync(dir, { recursive: true });
+    return this;
+  }
+
+  detach(): this {
+    this.detached = true;
     return this;
   }
 

@@ -174,17 +174,20 @@ const Fields = Schema.Struct({
    */
   checkQuorumCountsRunTime: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   /**
-   * A follower whose election came due while it was not running waits one heartbeat interval for
-   * its leader before it campaigns (impl/core/election.ts, `waitAfterStall`): a follower first
+   * A follower whose election came due while it was not running waits for its leader before it
+   * campaigns, one heartbeat interval, or its whole election timeout when it ran again more than an
+   * election timeout past the deadline (its process was stopped: impl/core/election.ts,
+   * `waitAfterStall`): a follower first
    * stepped more than a heartbeat interval past its election deadline, and not stepped since before
    * that deadline, was stalled (its process stopped, or waited for a core), and the silence it
    * measured is its own, not the leader's. The leader, which with `checkQuorumCountsRunTime` does
    * not step down for its own stall, then keeps leading when the whole cluster was stopped and
    * resumed (a virtual machine paused, a SIGSTOP), instead of losing its place to the first
    * follower to tick. Elections only come later, never sooner, so rule L5 holds as before; a leader
-   * that really failed is replaced at most one heartbeat interval later, and only after the
-   * follower's own stall. Default false in the core (its scenario stories and committed traces
-   * campaign at the deadline); the runtime's replicas turn it on (impl/runtime/core-adapter.ts).
+   * that really failed is replaced at most one heartbeat interval later after a late timer, one
+   * election timeout later after a stop, and only after the follower's own stall. Default false
+   * in the core (its scenario stories and committed traces campaign at the deadline); the
+   * runtime's replicas turn it on (impl/runtime/core-adapter.ts).
    */
   electionWaitsAfterStall: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /**

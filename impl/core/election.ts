@@ -99,10 +99,17 @@ export function electionDue<S, I, O>(state: ReplicaState<S, I, O>, now: number):
 /**
  * A follower last stepped at `previous`, before its election deadline, and stepped again only at
  * `now`, more than a heartbeat interval past it, was stalled (config `electionWaitsAfterStall`):
- * its timer did not fire when due, so the silence it would act on is its own. It waits one
- * heartbeat interval more, from `now`, for its leader: the deadline moves to `now` plus a heartbeat
- * interval, and the event at hand (a heartbeat, say) may reset it as usual. Once per stall: the
- * next step finds `previous` past the deadline. Elections only move later (rule L5 unchanged).
+ * its timer did not fire when due, so the silence it would act on is its own. It waits for its
+ * leader before it campaigns: the deadline moves to `now` plus a heartbeat interval, and the
+ * event at hand (a heartbeat, say) may reset it as usual. A follower that ran again more than
+ * an election timeout past its deadline (`now - deadline > electionTimeoutMsMin`: its process was
+ * stopped, as a paused machine or SIGSTOP stops every process of the cluster at once, not merely
+ * late for a core) waits its whole election timeout from `now` instead: its leader, stopped with
+ * it, must be scheduled again before its first heartbeat leaves, and on a loaded machine that took
+ * longer than a heartbeat interval after a thaw (bench/thaw-leader.ts, docs/performance.md). A
+ * follower whose leader died and whose timer merely fires late still waits one heartbeat
+ * interval. Once per stall: the next step finds `previous` past the deadline. Elections only move
+ * later (rule L5 unchanged).
  */
 export function waitAfterStall<S, I, O>(
   state: ReplicaState<S, I, O>,
@@ -113,7 +120,8 @@ export function waitAfterStall<S, I, O>(
   if (!config.electionWaitsAfterStall || state.role._tag !== "follower") return state;
   const due = state.election.heardAt + state.election.timeoutMs;
   if (!(previous < due && now > due + config.heartbeatIntervalMs)) return state;
+  const waitMs = now - due > config.electionTimeoutMsMin ? state.election.timeoutMs : config.heartbeatIntervalMs;
   const election = copyElection(state.election);
-  election.heardAt = now + config.heartbeatIntervalMs - state.election.timeoutMs;
+  election.heardAt = now + waitMs - state.election.timeoutMs;
   return withElection(state, election);
 }

@@ -242,6 +242,17 @@ function afterGate(gate: Gate | null, run: () => void): void {
   else gate.waiting.push(run);
 }
 
+/** The gate of a batch's values at rest (`read`) when `segment` holds a SendStored that waits for it, else null. */
+function gateOf(read: Gate | null, segment: readonly { readonly _tag: string }[]): Gate | null {
+  return read !== null && segment.some((e) => e._tag === "SendStored") ? read : null;
+}
+
+/** Shared empty lists and a callback that does nothing (a batch allocates none of them). */
+const noEffects: readonly never[] = [];
+const noRecords: readonly never[] = [];
+const noNotices: readonly VoteRef[] = [];
+const nothing = (): void => undefined;
+
 /** A peer message at most this large, in bytes, may overtake larger ones (see `nextBatch`). */
 const smallMessageBytes = 4096;
 
@@ -462,7 +473,7 @@ export class Driver<S, M, R, I, O, H = never> {
     if (this.scheduled || this.commitsInFlight >= this.commitsInFlightMax) return;
     if (this.queue.length === 0 && !this.mayJoin(0, this.clientBytes(this.clients[0]))) return;
     this.scheduled = true;
-    setImmediate(() => this.runBatch());
+    setImmediate(this.runNextBatch);
   }
 
   private stamp(pending: Pending<M, R, I>, now: number): Event<M, R, I> {
@@ -492,6 +503,9 @@ export class Driver<S, M, R, I, O, H = never> {
         return { _tag: "VoteDurable", now, slot: pending.vote.slot, ballot: pending.vote.ballot };
     }
   }
+
+  /** `runBatch`, bound once (not a closure per batch). */
+  private readonly runNextBatch = (): void => this.runBatch();
 
   private runBatch(): void {
     this.scheduled = false;
@@ -623,7 +637,9 @@ export class Driver<S, M, R, I, O, H = never> {
     const { clock, trace } = this.options;
     const batchNumber = this.batchNumber++;
     const batchBytes = this.batchBytes;
-    const effects: Effect<M, R, O, H>[] = [];
+    // A lone event's effects are taken as `step` returned them (nothing here changes them).
+    let effects: readonly Effect<M, R, O, H>[] = noEffects;
+    let gathered: Effect<M, R, O, H>[] | null = null;
     for (const pending of batch) {
       const event = this.stamp(pending, clock.nowMs());
       trace?.event(
@@ -634,71 +650,94 @@ export class Driver<S, M, R, I, O, H = never> {
       );
       const result = this.options.step(this.current, event);
       this.current = result.state;
-      for (const effect of result.effects) effects.push(effect);
+      if (result.effects.length === 0) continue;
+      if (effects.length === 0) effects = result.effects;
+      else {
+        if (gathered === null) effects = gathered = [...effects];
+        for (const effect of result.effects) gathered.push(effect);
+      }
     }
     const after = this.current;
-    const deferrable = this.options.deferrable;
-    const barrier = effects.findIndex(
-      (effect) => effect._tag === "Persist" && effect.notify === undefined && deferrable?.(effect.record) !== true,
-    );
-    const notices: VoteRef[] = [];
-    for (const effect of effects)
-      if (effect._tag === "Persist" && effect.notify !== undefined) notices.push(effect.notify);
+    // A batch that did nothing but change the state (a vote that chose nothing, most ticks).
+    if (effects.length === 0) {
+      const report = { events: batch.length, records: 0, sends: 0, replies: 0 };
+      if (this.outbox.length === 0) this.options.onBatch?.(after, report);
+      else this.release(() => this.options.onBatch?.(after, report));
+      return;
+    }
+    // One pass over the effects: the barrier (the first Persist that is neither the leader's own
+    // vote nor deferrable), the records, the own votes' notices, the head's overtaking sends.
+    const { deferrable, overtaking } = this.options;
+    let barrier = -1;
+    let headRecords = 0;
+    let stored = false;
+    let records: R[] | null = null;
+    let notices: VoteRef[] | null = null;
+    let first: Effect<M, R, O, H>[] | null = null;
+    for (let i = 0; i < effects.length; i++) {
+      const effect = effects[i]!;
+      if (effect._tag === "Persist") {
+        (records ??= []).push(effect.record);
+        if (effect.notify !== undefined) (notices ??= []).push(effect.notify);
+        else if (barrier < 0 && deferrable?.(effect.record) !== true) barrier = i;
+        if (barrier < 0) headRecords += 1;
+      } else if (effect._tag === "SendStored") stored = true;
+      // The head's overtaking sends go first (docs/trace-format.md), then the rest of it in order.
+      else if (barrier < 0 && effect._tag === "Send" && overtaking?.overtakes(effect.message) === true)
+        (first ??= []).push(effect);
+    }
     const head = barrier < 0 ? effects : effects.slice(0, barrier);
-    const tail = barrier < 0 ? [] : effects.slice(barrier);
+    const tail = barrier < 0 ? noEffects : effects.slice(barrier);
+    const batchRecords = records ?? noRecords;
     const firstSeq = this.options.log.recordCount + this.deferred.length + 1;
-    const records: R[] = [];
-    for (const effect of effects) if (effect._tag === "Persist") records.push(effect.record);
-    const headRecords = records.length - tail.filter((effect) => effect._tag === "Persist").length;
-    const report = (...counts: { sends: number; replies: number }[]): void =>
-      this.options.onBatch?.(after, {
-        events: batch.length,
-        records: records.length,
-        sends: counts.reduce((n, c) => n + c.sends, 0),
-        replies: counts.reduce((n, c) => n + c.replies, 0),
-      });
+    // What `onBatch` gets once every effect of the batch went (carryOut counts them in).
+    const counts = { events: batch.length, records: batchRecords.length, sends: 0, replies: 0 };
+    const report = (): void => this.options.onBatch?.(after, counts);
     // Values at rest are read as of now, before this batch's records go to the log.
-    const read = this.readStored(effects);
-    const gateOf = (segment: readonly Effect<M, R, O, H>[]): Gate | null =>
-      read !== null && segment.some((e) => e._tag === "SendStored") ? read : null;
-    // The head's overtaking sends first (docs/trace-format.md), then the rest of it in order.
-    const overtaking = this.options.overtaking;
-    const overtakes = (e: Effect<M, R, O, H>): boolean => e._tag === "Send" && overtaking!.overtakes(e.message);
-    const first = overtaking === undefined ? [] : head.filter(overtakes);
-    const rest = first.length === 0 ? head : head.filter((e) => !overtakes(e));
-    let early = { sends: 0, replies: 0 };
+    const read = stored ? this.readStored(effects) : null;
+    const overtakers = first;
+    const rest = overtakers === null ? head : head.filter((e) => !overtakers.includes(e));
     // Idempotent: the rest of the head runs it first if the commit it waits for has not yet (the
     // rest waits for every earlier commit, so the overtakers may go then too).
-    let overtook = first.length === 0;
+    let overtook = overtakers === null;
     const overtake = (): void => {
       if (overtook || this.stopped) return;
       overtook = true;
-      early = this.carryOut(first, batchNumber, firstSeq);
+      this.carryOut(overtakers!, batchNumber, firstSeq, counts);
     };
-    if (!overtook) {
-      const needs = this.latestCommitNeeded(first);
+    if (overtakers !== null) {
+      const needs = this.latestCommitNeeded(overtakers);
       if (needs === null) overtake();
       else needs.then.push(overtake);
     }
     if (tail.length === 0) {
-      if (notices.length > 0) this.commitNow(records, batchNumber, batchBytes, notices, () => undefined);
-      else if (records.length > 0) this.defer(records, batchNumber);
-      this.release(() => {
-        overtake();
-        report(early, this.carryOut(rest, batchNumber, firstSeq));
-      }, gateOf(rest));
+      if (notices !== null) this.commitNow(batchRecords, batchNumber, batchBytes, notices, nothing);
+      else if (batchRecords.length > 0) this.defer(batchRecords, batchNumber);
+      this.release(
+        () => {
+          overtake();
+          this.carryOut(rest, batchNumber, firstSeq, counts);
+          report();
+        },
+        gateOf(read, rest),
+      );
       return;
     }
-    let middle = { sends: 0, replies: 0 };
-    this.release(() => {
-      overtake();
-      middle = this.carryOut(rest, batchNumber, firstSeq);
-    }, gateOf(rest));
-    const held = { ready: false, run: (): void => undefined };
+    this.release(
+      () => {
+        overtake();
+        this.carryOut(rest, batchNumber, firstSeq, counts);
+      },
+      gateOf(read, rest),
+    );
+    const held = { ready: false, run: nothing };
     this.outbox.push(held);
-    this.commitNow(records, batchNumber, batchBytes, notices, () => {
-      held.run = () => report(early, middle, this.carryOut(tail, batchNumber, firstSeq + headRecords));
-      afterGate(gateOf(tail), () => {
+    this.commitNow(batchRecords, batchNumber, batchBytes, notices ?? noNotices, () => {
+      held.run = () => {
+        this.carryOut(tail, batchNumber, firstSeq + headRecords, counts);
+        report();
+      };
+      afterGate(gateOf(read, tail), () => {
         held.ready = true;
         this.drain();
       });
@@ -716,8 +755,8 @@ export class Driver<S, M, R, I, O, H = never> {
     notices: readonly VoteRef[],
     then: (fsyncMs: number) => void,
   ): void {
-    const all = this.deferred.concat(records);
-    this.deferred = [];
+    const all = this.deferred.length === 0 ? records : this.deferred.concat(records);
+    if (this.deferred.length > 0) this.deferred = [];
     this.bytesInFlight += batchBytes;
     this.commit(all, batchNumber, true, (fsyncMs) => {
       this.bytesInFlight -= batchBytes;
@@ -881,35 +920,41 @@ export class Driver<S, M, R, I, O, H = never> {
     }
   }
 
-  /** Sends, replies and alarms, in order; every Persist among or before `effects` is durable already. */
+  /**
+   * Sends, replies and alarms, in order; every Persist among or before `effects` is durable
+   * already. Adds the sends and replies carried out to `counts`.
+   */
   private carryOut(
     stepped: readonly Effect<M, R, O, H>[],
     batchNumber: number,
     firstSeq: number,
-  ): { sends: number; replies: number } {
-    if (stepped.length === 0) return { sends: 0, replies: 0 };
+    counts: { sends: number; replies: number },
+  ): void {
+    if (stepped.length === 0) return;
     // A SendStored is the Send of its message with the values at rest read back, traced as such.
     const effects = stepped.some((e) => e._tag === "SendStored") ? stepped.map((e) => this.sendOf(e)) : stepped;
     const { trace, clock } = this.options;
-    const now = clock.nowMs();
-    let durableSeq = firstSeq;
-    const wireIds: number[] = [];
-    for (const effect of effects) {
-      if (effect._tag === "Send") wireIds.push(this.nextWireId++);
-      if (trace === undefined) continue;
-      if (effect._tag === "Persist") trace.effect(now, batchNumber, effect, { durableSeq: durableSeq++ });
-      else if (effect._tag === "Send") trace.effect(now, batchNumber, effect, { wireId: wireIds.at(-1)! });
-      else trace.effect(now, batchNumber, effect);
-    }
-    // The trace reaches the file before any peer or client can see these effects.
-    trace?.flush();
+    // The sends get the next wire ids, in order, reserved before any goes.
+    const firstWireId = this.nextWireId;
+    for (const effect of effects) if (effect._tag === "Send") this.nextWireId += 1;
     let sends = 0;
-    let replies = 0;
+    if (trace !== undefined) {
+      const now = clock.nowMs();
+      let durableSeq = firstSeq;
+      for (const effect of effects) {
+        if (effect._tag === "Persist") trace.effect(now, batchNumber, effect, { durableSeq: durableSeq++ });
+        else if (effect._tag === "Send") trace.effect(now, batchNumber, effect, { wireId: firstWireId + sends++ });
+        else trace.effect(now, batchNumber, effect);
+      }
+      // The trace reaches the file before any peer or client can see these effects.
+      trace.flush();
+      sends = 0;
+    }
     for (const effect of effects) {
       if (effect._tag === "Send") {
-        this.options.send(effect.to, effect.message, wireIds[sends++]!);
+        this.options.send(effect.to, effect.message, firstWireId + sends++);
       } else if (effect._tag === "Reply") {
-        replies += 1;
+        counts.replies += 1;
         this.resolve(effect.requestId, effect.result);
       } else if (effect._tag === "Alarm") {
         this.options.onAlarm(effect);
@@ -917,9 +962,9 @@ export class Driver<S, M, R, I, O, H = never> {
         this.options.onTransferRefused?.(effect);
       }
     }
+    counts.sends += sends;
     // Sends before a batch's first Persist must leave before its fsync, not after it.
     if (sends > 0) this.options.flushSends?.();
-    return { sends, replies };
   }
 
   /** `effect`, or for a SendStored the Send it stands for (see `readStored`). */

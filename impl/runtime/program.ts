@@ -71,8 +71,10 @@ export const replicaV8Flags: readonly string[] = [
  * threshold each time it frees such a mapping, up to 32 MiB, so after the first 1 MiB request body
  * or Accept frame is freed every later one comes from its arenas (one per thread), whose freed
  * pages it keeps: in bursts of 16 concurrent 1 MiB PUTs a leader peaked 14 to 36 MB higher, the
- * followers 4 to 27 (docs/performance.md, "Large buffers in mappings of their own"). A value the
- * environment already sets wins. Other C libraries (musl) ignore it.
+ * followers 4 to 27. The price is a page fault per page of each fresh mapping, about 0.5 ms of CPU
+ * per 1 MiB buffer, some 4 to 5 ms per MiB written over a cluster (docs/performance.md, "Large
+ * buffers in mappings of their own"). A value the environment already sets wins. Other C
+ * libraries (musl) ignore it.
  */
 export const replicaMallocEnv: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: "131072" };
 

@@ -269,8 +269,19 @@ export class TestCluster extends MemberLookups<Member> {
     return [...args, ...join, ...extra];
   }
 
-  /** Spawn replica `id` (with --init when its data directory does not exist yet). */
-  start(id: number, options: { readonly peers?: readonly number[]; readonly extra?: readonly string[] } = {}): void {
+  /**
+   * Spawn replica `id` (with --init when its data directory does not exist yet). `detached`: in a
+   * session of its own (setsid), out of reach of the signals the caller's terminal or job sends
+   * its process group (a hangup); the caller then stops it itself (`close`, `kill`).
+   */
+  start(
+    id: number,
+    options: {
+      readonly peers?: readonly number[];
+      readonly extra?: readonly string[];
+      readonly detached?: boolean;
+    } = {},
+  ): void {
     const member = this.member(id);
     if (member.child !== null) throw new Error(`replica ${id} is running`);
     const extra = fs.existsSync(this.dataDir(id)) ? [] : ["--init"];
@@ -286,10 +297,15 @@ export class TestCluster extends MemberLookups<Member> {
       ...cliArgv(),
       ...this.replicaArgs(id, [...extra, ...(options.extra ?? [])], options.peers),
     ];
+    const detached = options.detached === true;
     const child =
       this.hosts === undefined
-        ? spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"], env: replicaEnv() })
-        : this.hosts.spawn(id, process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"], env: replicaEnv() });
+        ? spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"], env: replicaEnv(), detached })
+        : this.hosts.spawn(id, process.execPath, argv, {
+            stdio: ["ignore", "pipe", "pipe"],
+            env: replicaEnv(),
+            detached,
+          });
     member.child = child;
     member.output.push(`--- started pid ${child.pid ?? "?"}`);
     const keep = (chunk: Buffer): void => {

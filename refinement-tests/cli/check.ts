@@ -221,7 +221,7 @@ const parts = await Promise.all(
 bar.stop();
 for (const p of parts) addTotals(totals, p);
 const seconds = (performance.now() - started) / 1000;
-const missing = missingSometimes(totals.counters, opts.liveness, tuning === "long-values");
+const missing = missingSometimes(totals.counters, opts.liveness);
 const failure = totals.failure;
 
 const summary = {

@@ -54,7 +54,7 @@ const counts = {
     0,
     tunings.length - 1,
     0,
-    "the world's tuning: 0 default, 1 tightest, 2 perfect clocks, 3 long lease, 4 largest drift, 5 sparse timers, 6 adaptive batching, 7 long catch-up, 8 shortest log tail, 9 CheckQuorum counting the clock, 10 the runtime's settings",
+    "the world's tuning: 0 default, 1 tightest, 2 perfect clocks, 3 long lease, 4 largest drift, 5 sparse timers, 6 adaptive batching, 7 long catch-up, 8 shortest log tail, 9 CheckQuorum counting the clock, 10 the runtime's settings (long values hashed)",
   ],
   seed: [0, 0xffff, 1, "the replicas' generator seed (election timeouts)"],
   pick: [

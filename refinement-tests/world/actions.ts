@@ -174,6 +174,12 @@ export interface Profile {
    * `livenessPhase`). The stalls are drawn from the scenario's seed. The generator never sets it.
    */
   readonly livenessStallMsMax?: number;
+  /**
+   * Long values hashed as the runtime hashes them (`ReplicaTuning.longValues`), laid over the
+   * tuning: the store built with a passed-in hash of long texts and every fourth operation's value
+   * long enough to go through it. The swarm draws it last (`lateDrawArbitrary`). Off when absent.
+   */
+  readonly longValues?: boolean;
 }
 
 /** Bounds of the generator. */
@@ -222,8 +228,9 @@ export const profileArbitrary: fc.Arbitrary<Profile> = fc
     advanceMsMax: fc.constantFrom(1, 20, 100, 300, 700),
     warmStart: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }),
     // The swarm's tunings: all but the explorer's sparse timers (5); adaptive batching, as the
-    // runtime's replicas run (6); the real defaults' proportions (7) often enough that joiners
-    // catch up on long logs and from old snapshots in every campaign; the shortest log tail (8).
+    // runtime's replicas run (6, or in half of those runs, drawn last, the runtime's own settings,
+    // 10); the real defaults' proportions (7) often enough that joiners catch up on long logs and
+    // from old snapshots in every campaign; the shortest log tail (8).
     tuning: fc.oneof(
       { arbitrary: fc.constant(0), weight: 5 },
       { arbitrary: fc.integer({ min: 1, max: 4 }), weight: 4 },
@@ -391,6 +398,24 @@ function shrinkSometimes(p: Profile): fc.Arbitrary<Profile> {
   return fc.nat({ max: 2 }).map((k) => (k === 0 ? { ...p, pick: (p.pick ?? 0) | 64 } : p));
 }
 
+/** The index of the runtime's own settings in the world's `tunings` (world/tuning.ts). */
+export const runtimeTuning = 10;
+
+/**
+ * The profile fields the swarm draws after the actions, so that every earlier draw (the profile,
+ * the actions) stays what the same seed drew before these fields came: in a quarter of the runs,
+ * long values hashed by a passed-in hash, as the runtime's store hashes them; in half of the runs
+ * that drew the runtime's adaptive batching alone (tuning 6), the runtime's own settings (tuning
+ * 10: adaptive batching, followers that wait for their leader after a stall, long values hashed).
+ */
+const lateDrawArbitrary = fc.record({ longValues: fc.nat({ max: 3 }), runtime: fc.boolean() });
+
+function withLateDraw(p: Profile, late: { longValues: number; runtime: boolean }, over?: Partial<Profile>): Profile {
+  const longValues = over?.longValues ?? late.longValues === 0;
+  const runtime = over?.tuning === undefined && p.tuning === 6 && late.runtime;
+  return { ...p, ...(longValues ? { longValues } : {}), ...(runtime ? { tuning: runtimeTuning } : {}) };
+}
+
 /** Arbitrary for a whole scenario: a profile, then a list of actions drawn under it. */
 export function scenarioArbitrary(b: GeneratorBounds, over?: Partial<Profile>): fc.Arbitrary<Scenario> {
   // Profile fields laid over the drawn ones before the actions are drawn, so that the actions
@@ -401,8 +426,11 @@ export function scenarioArbitrary(b: GeneratorBounds, over?: Partial<Profile>): 
     .tuple(fc.nat({ max: 0xffff }), profiles)
     .chain(([seed, profile]) =>
       fc
-        .array(actionArbitrary(profile, b), { minLength: b.actionsMin, maxLength: b.actionsMax, size: "max" })
-        .map((actions) => ({ seed, profile, actions })),
+        .tuple(
+          fc.array(actionArbitrary(profile, b), { minLength: b.actionsMin, maxLength: b.actionsMax, size: "max" }),
+          lateDrawArbitrary,
+        )
+        .map(([actions, late]) => ({ seed, profile: withLateDraw(profile, late, over), actions })),
     );
 }
 

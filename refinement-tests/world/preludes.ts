@@ -99,15 +99,18 @@
  *                   (the follower asks for it again and resumes); except for pick mod 4 = 2,
  *                   fault-free time goes on until the follower has executed up to the snapshot (a
  *                   corrupted transfer is refused whole by its digests, rule S2, and asked for
- *                   again). Random chunk faults land during a transfer in about one run in 1,000
+ *                   again; with pick bit 5, after a corrupted chunk, the follower then crashes as
+ *                   it writes the snapshot the transfer installs, restarts and starts over).
+ *                   Random chunk faults land during a transfer in about one run in 1,000
  *                   with 5 replicas: this is where rule S2 is tested
  *   retryAfterTransfer  snapshots x state transfer x client sessions: a client's write is executed
  *                   and its reply lost (the client does not retry yet); the followers, in two
  *                   halves (each a minority), crash in turn while the other clients write, until
  *                   the leader's log is truncated past what they may know and its snapshot holds
  *                   that write, and restart: each is caught up by state transfer (with pick bit 2,
- *                   one of each half crashes as soon as its transfer is in progress, and restarts
- *                   at once: it starts over), and holds the client's session as the installed
+ *                   one of the first half crashes as soon as its transfer is in progress, and one
+ *                   of the second half as it writes the snapshot its transfer brought; each
+ *                   restarts at once and starts over), and holds the client's session as the installed
  *                   snapshot brought it. The leader is lost (pick
  *                   bit 0: it crashes, where notices wait after answering a write on its
  *                   followers' votes alone; else it is cut off), another replica leads, and the
@@ -880,11 +883,20 @@ function transfer(world: World, pick: number): void {
     .filter((m) => m.kind === "message" && m.message._tag === "SnapshotChunk").length;
   world.apply({ t: lose ? "dropChunk" : "corruptChunk", i });
   if ((pick & 3) === 2) return;
+  // With pick bit 5 after a corrupted chunk, the follower crashes as it writes the snapshot the
+  // transfer installs at last (the first snapshot it takes: it has executed nothing since it was
+  // cut off), and restarts at once: the transfer starts over.
+  const installing = (pick & 3) < 2 && (pick & 32) !== 0;
+  if (installing) world.apply({ t: "crashInSnapshot", r: world.targetFor(lagging) });
   // One delivery at a time, time moving only when nothing is deliverable: a transfer of many small
   // chunks is one round trip per chunk.
   const caughtUp = (): boolean => (world.replicas[lagging]!.state?.learner.executedUpTo ?? 0) >= slot;
   const resumed = world.trueTime;
-  while (!caughtUp() && world.trueTime - resumed <= phaseMsMax) if (!world.deliverOne()) world.advance(10);
+  while (!caughtUp() && world.trueTime - resumed <= phaseMsMax) {
+    if (!world.deliverOne()) world.advance(10);
+    if (installing && world.replicas[lagging]!.state === null)
+      world.apply({ t: "restart", r: world.targetFor(lagging), clockMs: 0 });
+  }
 }
 
 /** Rounds of writes (one per idle client) the transfer prelude waits for the leader to truncate its log. */
@@ -896,7 +908,8 @@ const transferRoundsMax = 30;
  * (each a minority), crash in turn while the other clients write, until the leader's log is
  * truncated past what they executed and its snapshot holds c's write, and each half restarts and
  * is caught up by state transfer (one delivery at a time, as `transfer` does; with pick bit 2, the
- * first of each half found with a transfer in progress crashes right there and restarts). They crash rather
+ * first of the first half found with a transfer in progress crashes right there, and the first of
+ * the second half as it writes the transferred snapshot, and each restarts). They crash rather
  * than being cut off: a follower cut off campaigns, and once healed deposes the leader. Every follower then
  * holds c's session as the snapshot it installed brought it. The leader is lost (pick bit 0: it
  * crashes; else it is cut off from every replica), another replica is elected, and c, never
@@ -921,8 +934,12 @@ function retryAfterTransfer(world: World, pick: number): void {
   const voters = world.born().filter((i) => !world.replicas[i]!.retired);
   const followers = voters.filter((i) => i !== leader);
   const half = Math.floor(followers.length / 2);
-  for (const group of [followers.slice(0, half), followers.slice(half)])
-    if (!caughtUpByTransfer(world, leader, group, written, c, (pick & 4) !== 0)) return;
+  // With pick bit 2, the first half's transfer is cut short by a crash in its middle, the second
+  // half's by a crash while its first replica installs the snapshot the transfer brought.
+  const crashes = (pick & 4) !== 0 ? (["midway", "installing"] as const) : (["none", "none"] as const);
+  const groups = [followers.slice(0, half), followers.slice(half)];
+  for (let k = 0; k < groups.length; k++)
+    if (!caughtUpByTransfer(world, leader, groups[k]!, written, c, crashes[k]!)) return;
   const lost = leaderIndex(world);
   if ((pick & 1) !== 0) {
     // Where notices wait, the leader answers a write on its followers' votes first: the crash
@@ -956,8 +973,11 @@ function retryAfterTransfer(world: World, pick: number): void {
  * clients but `spared` write, round after round, until the leader's log is truncated past what
  * each of them may know chosen and its snapshot covers slot `from`; then they restart and are
  * caught up, one delivery at a time, until each has executed up to that snapshot
- * (which the log no longer holds for them: they install it by state transfer). With `crashMidway`,
- * the first of them found with a transfer in progress crashes and restarts. True if they got there.
+ * (which the log no longer holds for them: they install it by state transfer). With `crash`
+ * "midway", the first of them found with a transfer in progress crashes and restarts; with
+ * "installing", the first of them crashes as it writes the snapshot the transfer brought (its
+ * record written, not yet durable: the world's `crashInSnapshot`, armed as it restarts, when it
+ * can have no snapshot of its own to take first) and restarts. True if they got there.
  */
 function caughtUpByTransfer(
   world: World,
@@ -965,7 +985,7 @@ function caughtUpByTransfer(
   group: readonly number[],
   from: number,
   spared: number,
-  crashMidway: boolean,
+  crash: "none" | "midway" | "installing",
 ): boolean {
   // What they may know chosen: no more than the leader's commit index.
   const known = world.replicas[leader]!.state?.learner.commitIndex ?? 0;
@@ -987,11 +1007,15 @@ function caughtUpByTransfer(
   for (const g of group) world.apply({ t: "restart", r: world.targetFor(g), clockMs: 0 });
   const caughtUp = (): boolean => group.every((g) => (world.replicas[g]!.state?.learner.executedUpTo ?? 0) >= slot);
   // The chunks a replica took before it crashed are not durable: restarted, it starts over.
-  let crashing = crashMidway;
+  let crashing = crash === "midway";
+  const installing = crash === "installing" ? group[0] : undefined;
+  if (installing !== undefined) world.apply({ t: "crashInSnapshot", r: world.targetFor(installing) });
   const start = world.trueTime;
   while (!caughtUp()) {
     if (world.trueTime - start > phaseMsMax) return false;
     if (!world.deliverOne()) world.advance(10);
+    if (installing !== undefined && world.replicas[installing]!.state === null)
+      world.apply({ t: "restart", r: world.targetFor(installing), clockMs: 0 });
     const g = crashing ? group.find((i) => world.replicas[i]!.state?.learner.transfer != null) : undefined;
     if (g !== undefined) {
       crashing = false;

@@ -139,11 +139,15 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
   return { failure, events: world.events, counters, operations: world.ops.length, trace: world.trace, world };
 }
 
-/** The replica tuning a scenario runs with: its profile's, with the profile's overrides. */
+/**
+ * The replica tuning a scenario runs with: its profile's, with the profile's overrides, and long
+ * values where the profile drew them.
+ */
 export function tuningOf(scenario: Scenario): ReplicaTuning {
   const base = tunings[scenario.profile.tuning ?? 0] ?? tunings[0]!;
   const overrides = scenario.profile.tuningOverrides;
-  return overrides === undefined ? base : { ...base, ...overrides };
+  const tuning = overrides === undefined ? base : { ...base, ...overrides };
+  return scenario.profile.longValues === true ? { ...tuning, longValues: true } : tuning;
 }
 
 /**

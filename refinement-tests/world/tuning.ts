@@ -53,7 +53,8 @@ export interface ReplicaTuning {
    * and its service are built with a passed-in hash of long texts (spec/hash.ts `fnvTextHash`, as
    * the runtime passes SHA-256), and the value of every fourth operation a client starts is at least
    * `longTextChars` long, so that the entry hashes, command digests and digest agreement of the
-   * passed-in hash are checked. Off when absent; only the `long-values` suite tuning sets it.
+   * passed-in hash are checked. Off when absent; tuning 10 sets it, the swarm draws it for a quarter
+   * of its runs (`Profile.longValues`) and the `long-values` suite tuning lays it over every run.
    */
   readonly longValues?: boolean;
 }
@@ -97,7 +98,8 @@ export const defaultTuning: ReplicaTuning = {
  * log, or from a snapshot older than its own addition, before it reaches the slot that added it.
  * Then the shortest log tail below a snapshot, so that lagging peers are caught up by transfer.
  * Then CheckQuorum counting the clock (the option off). Last, the runtime's own settings: adaptive
- * batching, and followers that wait for their leader after a stall of their own.
+ * batching, followers that wait for their leader after a stall of their own, and long values
+ * folded by a passed-in hash.
  */
 export const tunings: readonly ReplicaTuning[] = [
   defaultTuning,
@@ -149,10 +151,11 @@ export const tunings: readonly ReplicaTuning[] = [
   // CheckQuorum counting the clock, the option off (9; the swarm does not draw it: suites.test.ts
   // runs a campaign of its own with it).
   { ...defaultTuning, checkQuorumCountsRunTime: false },
-  // As the runtime's replicas run (10; the swarm does not draw it, so that its draws stay those of
-  // the committed seeds: world.test.ts runs swarm scenarios under it): adaptive batching, and a
-  // follower stalled past its election deadline waits a heartbeat interval for its leader.
-  { ...defaultTuning, adaptiveBatching: true, electionWaitsAfterStall: true },
+  // As the runtime's replicas run (10; the swarm draws it last, in place of half its draws of 6,
+  // so that its earlier draws stay those of the committed seeds; see actions.ts): adaptive
+  // batching, a follower stalled past its election deadline waits a heartbeat interval for its
+  // leader, and long values folded by a passed-in hash, as the runtime's store folds them by SHA-256.
+  { ...defaultTuning, adaptiveBatching: true, electionWaitsAfterStall: true, longValues: true },
 ];
 
 const configs = new Map<string, Config>();
