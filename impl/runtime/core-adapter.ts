@@ -74,10 +74,10 @@ export function kvConfig(
         `the core configuration file must not set ${field}: it comes from --id, --peers, --join and --initial-members`,
       );
   }
-  // The runtime batches adaptively, has a follower stalled past its election deadline wait a
-  // heartbeat interval for its leader, and keeps executed values at rest in its store (read back by
-  // the storage thread when a peer needs them: kvStoredReader), unless the operator says otherwise
-  // (impl/core/config.ts).
+  // The runtime batches adaptively, has a follower stalled past its election deadline wait for its
+  // leader (a heartbeat interval, or an election timeout after a stop: `waitAfterStall`), and
+  // keeps executed values at rest in its store (read back by the storage thread when a peer needs
+  // them: kvStoredReader), unless the operator says otherwise (impl/core/config.ts).
   return parseConfig({
     adaptiveBatching: true,
     electionWaitsAfterStall: true,

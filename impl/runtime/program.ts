@@ -72,7 +72,7 @@ export const replicaV8Flags: readonly string[] = [
  * or Accept frame is freed every later one comes from its arenas (one per thread), whose freed
  * pages it keeps: in bursts of 16 concurrent 1 MiB PUTs a leader peaked 14 to 36 MB higher, the
  * followers 4 to 27. The price is a page fault per page of each fresh mapping, about 0.5 ms of CPU
- * per 1 MiB buffer, some 4 to 5 ms per MiB written over a cluster (docs/performance.md, "Large
+ * per 1 MiB buffer, 0 to 13 ms per MiB written over a cluster in six measured pairs (docs/performance.md, "Large
  * buffers in mappings of their own"). A value the environment already sets wins. Other C
  * libraries (musl) ignore it.
  */
