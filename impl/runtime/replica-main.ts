@@ -54,6 +54,7 @@ import { peerHandshakeTimeoutMsDefault, type PeerAdmissionLimits } from "./peer-
 import { TokenStore } from "./tokens.ts";
 import { TraceWriter } from "./trace.ts";
 import { reportTransferRefused } from "./transfer-refused.ts";
+import { stagingStep } from "./transfer-staging.ts";
 import { addressOfText, formatAddress, Transport, type Address, type PeerInfo } from "./transport.ts";
 import { HeartbeatRelay, heartbeatRelayMsDefault } from "./heartbeat-relay.ts";
 import type { BatchFacts, CoreView } from "./view.ts";
@@ -411,7 +412,8 @@ class ReplicaProcess implements RunningReplica {
   private newDriver(initial: KvReplicaState): KvDriver {
     const { log } = this.options;
     return new Driver({
-      step: timeline === null ? kvStep : timedStep,
+      // A transfer's chunks go to the store as they come; its snapshot is stored as them (transfer-staging.ts).
+      step: stagingStep(timeline === null ? kvStep : timedStep, this.storage),
       state: initial,
       log: timedLog(this.options.slowDisk == null ? this.storage : this.options.slowDisk.wrap(this.storage)),
       clock: this.options.clock,

@@ -11,7 +11,7 @@ import { Either } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
 import { kv } from "../../spec/kv.ts";
 import { parseConfig } from "../core/config.ts";
-import { encodeSnapshot, makeSnapshot, serializationOf, snapshotRecord } from "../core/snapshot.ts";
+import { contentDigestOf, encodeSnapshot, makeSnapshot, serializationOf, snapshotRecord } from "../core/snapshot.ts";
 import { makeContext } from "../core/state.ts";
 import { kvRecordBinary, kvRecordKey, type KvRecord } from "./core-adapter.ts";
 import { cliBundlePath } from "./program.ts";
@@ -144,6 +144,70 @@ describe("storage thread", () => {
     expect(again.records.map((r) => r._tag)).toEqual(["snapshot", "vote", "promise", "snapshot"]);
     expect(again.records[3]).toEqual({ ...last });
     again.storage.close();
+  });
+
+  it("stores a snapshot received by state transfer as the chunks staged, unless its own serialization differs", async () => {
+    const ctx = makeContext(parseConfig({ members: [1, 2, 3], self: 1 }), kv);
+    let service = ctx.service.start;
+    for (let i = 0; i < 12; i++)
+      service = ctx.service.apply(
+        { clientId: `c${i}`, seq: 1, input: { _tag: "put", key: `k${i}`, value: `${i} é`.repeat(20_000) } },
+        service,
+      ).state;
+    const contents = { slot: 12, service, outputDigestA: 1, outputDigestB: 2, configs: [ctx.initial], checkpoints: [] };
+    const whole = encodeSnapshot(ctx, contents);
+    // The same state as serialized by a version whose sessions held no command digest.
+    const envelope = JSON.parse(whole) as { sessions: unknown[][] };
+    envelope.sessions = envelope.sessions.map((session) => session.slice(0, 3));
+    const older = JSON.stringify(envelope);
+    expect(older).not.toBe(whole);
+    const dir = tempDir();
+    const opened = StorageThread.open({ dir, clusterId: "c1", replicaId: 1, create: true, workerModule });
+    const storage = opened.storage;
+    /** Stage `bytes` in chunks as a transfer would, then install a record of `contents`, slot `slot`. */
+    const receive = (bytes: string, slot: number): KvRecord => {
+      const contentDigest = contentDigestOf(bytes);
+      for (let offset = 0; offset < bytes.length; offset += 65_536)
+        storage.receivedChunk(slot, contentDigest, offset, bytes.slice(offset, offset + 65_536));
+      const record = snapshotRecord(makeSnapshot(ctx, { ...contents, slot }), { round: 1, replica: 1 }, slot);
+      storage.receivedInstalled(record, slot, contentDigest, bytes.length);
+      return record;
+    };
+    const same = receive(whole, 12);
+    expect(await appendAsync(storage, [same])).toBeNull();
+    // Never serialized again to be written: the staged chunks are its stored form.
+    expect(serializationOf(same)!.bytes).toBe(0);
+    expect((same as Extract<KvRecord, { _tag: "snapshot" }>).contentDigest).toBe(contentDigestOf(whole));
+    // Bytes that another version serialized: the check finds its own serialization differs, so
+    // the stage goes and the record is serialized and stored as this replica would serve it.
+    const other = receive(older, 14);
+    const own = encodeSnapshot(ctx, { ...contents, slot: 14 });
+    expect(await appendAsync(storage, [other])).toBeNull();
+    expect(serializationOf(other)!.bytes).toBe(own.length);
+    // A transfer staged, then given up (or a crash before its install): nothing of it is a record.
+    storage.receivedChunk(16, contentDigestOf(whole), 0, whole.slice(0, 65_536));
+    storage.receivedChunk(16, contentDigestOf(whole), 65_536, whole.slice(65_536, 131_072));
+    storage.close();
+    const db = new Database(path.join(dir, databaseFileName), { readonly: true });
+    const parts = db.prepare("SELECT seq, count(*) AS n FROM snapshot_data GROUP BY seq ORDER BY seq").all();
+    const staging = db.prepare("SELECT count(*) FROM snapshot_staging").pluck().get();
+    db.close();
+    expect(parts).toEqual([
+      { seq: 1, n: Math.ceil(whole.length / 65_536) },
+      { seq: 2, n: expect.any(Number) as number },
+    ]);
+    expect(staging).toBe(2);
+    const reopened = StorageThread.open({ dir, clusterId: "c1", replicaId: 1, workerModule });
+    const snapshots = reopened.records as Extract<KvRecord, { _tag: "snapshot" }>[];
+    expect(snapshots.map((r) => [r.slot, r.data.length, r.contentDigest])).toEqual([
+      [12, whole.length, contentDigestOf(whole)],
+      [14, own.length, contentDigestOf(own)],
+    ]);
+    expect(snapshots[0]!.data === whole && snapshots[1]!.data === own).toBe(true);
+    reopened.storage.close();
+    const after = new Database(path.join(dir, databaseFileName), { readonly: true });
+    expect(after.prepare("SELECT count(*) FROM snapshot_staging").pluck().get()).toBe(0);
+    after.close();
   });
 
   it("serves reads in order with the appends, ahead of a later snapshot's compaction, and never a record not there", async () => {

@@ -14,7 +14,7 @@
  */
 import { existsSync } from "node:fs";
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
-import { serializationOf, valueBytes, type SnapshotSerialization } from "../core/index.ts";
+import { ContentDigest, serializationOf, valueBytes, type SnapshotSerialization } from "../core/index.ts";
 import { kvRecordBinary, type KvRecord } from "./core-adapter.ts";
 import { noDiskFaults, type DiskFaults } from "./disk-faults.ts";
 import type { DurableLog } from "./driver.ts";
@@ -127,6 +127,10 @@ export class StorageThread implements DurableLog<KvRecord> {
   private readonly queued: Queued[] = [];
   private nextStage = 1;
   private behindSnapshot = 0;
+  /** The state transfer whose chunks go to a stage as the core takes them (see `receivedChunk`). */
+  private receiving: Receiving | null = null;
+  /** Each installed snapshot record whose stored form is the bytes received (see `receivedInstalled`). */
+  private readonly received = new WeakMap<object, ReceivedCheck>();
   /** Buffers the storage thread gave back, for the next votes' bytes (see `returned`). */
   private readonly spare: ArrayBuffer[] = [];
   private spareBytes = 0;
@@ -303,7 +307,15 @@ export class StorageThread implements DurableLog<KvRecord> {
       if (this.failure !== null || this.closed) return;
       const first = this.queued[0];
       if (first === undefined) return;
-      const serialization = first.records.map(unserialized).find((s) => s !== undefined && !s.complete);
+      const check = this.uncheckedIn(first.records);
+      if (check !== undefined) {
+        const until = performance.now() + this.turnMs;
+        do this.checkSome(check, this.sliceChars);
+        while (check.verdict === null && performance.now() < until);
+        setImmediate(step);
+        return;
+      }
+      const serialization = first.records.map((r) => this.unstaged(r)).find((s) => s !== undefined && !s.complete);
       if (serialization !== undefined) {
         const until = performance.now() + this.turnMs;
         do this.stage(serialization, this.sliceChars);
@@ -337,12 +349,100 @@ export class StorageThread implements DurableLog<KvRecord> {
     this.request({ kind: "stage", stage, chunks: serialization.takeChunks() });
   }
 
+  /**
+   * A chunk of a state transfer that the core took (impl/runtime/transfer-staging.ts): written to
+   * a stage of its own at once, as the slices of a snapshot are, so that the snapshot it installs
+   * can be stored as the bytes received instead of being serialized again. A first chunk starts a
+   * new stage (dropping the one before); a chunk that does not follow the stage's last is not
+   * staged, and the stage is dropped (the snapshot is then serialized as any other).
+   */
+  receivedChunk(slot: number, contentDigest: string, offset: number, data: string): void {
+    if (this.failure !== null || this.closed) return;
+    if (offset === 0) {
+      this.receivedDropped();
+      this.receiving = { slot, contentDigest, stage: this.nextStage++, bytes: 0 };
+    }
+    const r = this.receiving;
+    if (r === null || r.slot !== slot || r.contentDigest !== contentDigest || r.bytes !== offset)
+      return this.receivedDropped();
+    r.bytes += data.length;
+    this.request({ kind: "stage", stage: r.stage, chunks: [data] });
+  }
+
+  /** The transfer being staged was given up or refused: its stage goes. */
+  receivedDropped(): void {
+    const r = this.receiving;
+    this.receiving = null;
+    if (r === null || this.failure !== null || this.closed) return;
+    this.request({ kind: "dropStage", stage: r.stage });
+  }
+
+  /**
+   * The core installed the snapshot whose chunks were staged, as `record` (its own serialization
+   * of the decoded state, impl/core/transfer.ts): stored as the staged bytes if that serialization
+   * gives exactly them. The check digests the serialization piece by piece before the record's
+   * append (`checkSome`, a turn at a time, nothing kept); should it differ (bytes of a version
+   * that serialized otherwise), the stage is dropped and the record serialized as any other.
+   */
+  receivedInstalled(record: KvRecord, slot: number, contentDigest: string, totalBytes: number): void {
+    const r = this.receiving;
+    const serialization = unserialized(record);
+    if (r === null || serialization === undefined || record._tag !== "snapshot") return;
+    this.receiving = null;
+    if (r.slot !== slot || r.contentDigest !== contentDigest || r.bytes !== totalBytes || record.slot !== slot) {
+      if (this.failure === null && !this.closed) this.request({ kind: "dropStage", stage: r.stage });
+      return;
+    }
+    const pieces = serialization.escapedPieces();
+    this.received.set(record, {
+      stage: r.stage,
+      contentDigest,
+      serialization,
+      pieces,
+      digest: new ContentDigest(),
+      verdict: null,
+    });
+  }
+
+  /** The first received snapshot record of `records` whose check is not done. */
+  private uncheckedIn(records: readonly KvRecord[]): ReceivedCheck | undefined {
+    for (const record of records) {
+      const check = this.received.get(record);
+      if (check !== undefined && check.verdict === null) return check;
+    }
+    return undefined;
+  }
+
+  /** Digest about `chars` more characters of a received snapshot's own serialization; judge it at the end. */
+  private checkSome(check: ReceivedCheck, chars: number): void {
+    let taken = 0;
+    while (taken < chars) {
+      const piece = check.pieces.next();
+      if (piece.done === true) {
+        check.verdict = check.digest.hex === check.contentDigest;
+        if (check.verdict) check.serialization.knownDigest = check.contentDigest;
+        else if (this.failure === null && !this.closed) this.request({ kind: "dropStage", stage: check.stage });
+        return;
+      }
+      check.digest.update(piece.value);
+      taken += piece.value.length;
+    }
+  }
+
+  /** A snapshot record's serialization, unless it is stored as the bytes received (then undefined). */
+  private unstaged(record: KvRecord): SnapshotSerialization | undefined {
+    if (this.received.get(record)?.verdict === true) return undefined;
+    return unserialized(record);
+  }
+
   /** Post every queued append now, finishing their snapshots' serialization at once (a blocking append, the close). */
   private flushQueued(): void {
     while (this.queued.length > 0 && this.failure === null) {
       const next = this.queued.shift()!;
+      for (let check = this.uncheckedIn(next.records); check !== undefined; check = this.uncheckedIn(next.records))
+        this.checkSome(check, Number.POSITIVE_INFINITY);
       for (const record of next.records) {
-        const serialization = unserialized(record);
+        const serialization = this.unstaged(record);
         while (serialization !== undefined && !serialization.complete)
           this.stage(serialization, Number.POSITIVE_INFINITY);
       }
@@ -399,8 +499,18 @@ export class StorageThread implements DurableLog<KvRecord> {
       }
       const serialization = unserialized(record);
       if (record._tag !== "snapshot" || serialization === undefined) return record;
-      const stage = this.stages.get(serialization);
       const { slot, digest, maxBal, logTruncatedUpTo } = record;
+      const check = this.received.get(record);
+      // Appended without waiting its turn (a blocking append): checked at once.
+      if (check !== undefined && check.verdict === null) this.checkSome(check, Number.POSITIVE_INFINITY);
+      if (check?.verdict === true) {
+        // Stored as the bytes received: the stage the transfer's chunks went to, never serialized here.
+        this.received.delete(record);
+        staged.push({ index, stage: check.stage });
+        this.staging.set(check.stage, serialization);
+        return { _tag: "snapshot", slot, digest, contentDigest: "", maxBal, logTruncatedUpTo, data: "" } as const;
+      }
+      const stage = this.stages.get(serialization);
       // Serialized at once by a reader before any slice went (a trace, say): it crosses whole.
       if (stage === undefined)
         return {
@@ -463,6 +573,27 @@ export class StorageThread implements DurableLog<KvRecord> {
     this.syncPort.close();
     void this.worker.terminate();
   }
+}
+
+/** A state transfer being staged chunk by chunk. */
+interface Receiving {
+  readonly slot: number;
+  readonly contentDigest: string;
+  readonly stage: number;
+  /** Bytes staged so far. */
+  bytes: number;
+}
+
+/** An installed snapshot's own serialization being digested, to store it as the bytes received if they are the same. */
+interface ReceivedCheck {
+  readonly stage: number;
+  /** The received bytes' digest (verified by the core as they came). */
+  readonly contentDigest: string;
+  readonly serialization: SnapshotSerialization;
+  readonly pieces: Generator<string, void, undefined>;
+  readonly digest: ContentDigest;
+  /** null while digesting; true: the same bytes, stored from the stage; false: serialized as any other. */
+  verdict: boolean | null;
 }
 
 /** The serialization in slices a snapshot record still waits for, if it is one (undefined: its bytes are at hand). */

@@ -55,6 +55,8 @@ export type StorageRequest =
     }
   /** The next slice of a snapshot's bytes, serialized on the main thread (storage-thread.ts); its record follows. */
   | { readonly kind: "stage"; readonly stage: number; readonly chunks: readonly string[] }
+  /** A stage whose record will never come (a state transfer given up): its rows go. */
+  | { readonly kind: "dropStage"; readonly stage: number }
   /**
    * The records of `keys` (storage.ts, `readKeyed`), read once every append sent before this
    * request is written, and before any sent after it is (see `handle`).
@@ -223,8 +225,18 @@ function run(port: MessagePort, data: StorageWorkerData): void {
   /** Handle a group of requests; false once the store is closed (the thread then ends). */
   const handle = (first: StorageRequest): boolean => {
     // Everything sent so far joins this group commit: one fsync for all of it.
-    const group: Exclude<StorageRequest, { kind: "stage" }>[] = [];
+    const group: Exclude<StorageRequest, { kind: "stage" | "dropStage" }>[] = [];
     const take = (request: StorageRequest): void => {
+      if (request.kind === "dropStage") {
+        stages.delete(request.stage);
+        if (failure !== null) return;
+        try {
+          storage.dropStage(request.stage);
+        } catch (error) {
+          failure = faultOf(error);
+        }
+        return;
+      }
       if (request.kind !== "stage") return void group.push(request);
       let digest = stages.get(request.stage);
       if (digest === undefined) stages.set(request.stage, (digest = new ContentDigest()));
@@ -263,7 +275,9 @@ function run(port: MessagePort, data: StorageWorkerData): void {
         failure = faultOf(error);
       }
     }
-    const appends = group.filter((r): r is Exclude<StorageRequest, { kind: "stage" | "read" }> => r.kind !== "read");
+    const appends = group.filter(
+      (r): r is Exclude<StorageRequest, { kind: "stage" | "dropStage" | "read" }> => r.kind !== "read",
+    );
     const reply = (request: StorageRequest & { kind: "append" }, i: number): void => {
       const digested = digests.get(request.id);
       digests.delete(request.id);

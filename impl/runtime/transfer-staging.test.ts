@@ -1,0 +1,74 @@
+/**
+ * The step that stages a transfer's chunks: it hands the store each chunk the core took, in
+ * order, and nothing the core ignored (a duplicate) or refused; the snapshot record the core
+ * persists when it installs the transfer is named to the store as the staged bytes; a refused
+ * transfer's stage is dropped. It changes no state and no effect of the core's.
+ */
+import { describe, expect, it } from "vitest";
+import { Cluster } from "../core/testing/cluster.ts";
+import type { SnapshotChunkMsg } from "../core/messages.ts";
+import { kvStep, type KvRecord } from "./core-adapter.ts";
+import { stagingStep, type ReceivedStore } from "./transfer-staging.ts";
+
+const config = { snapshotIntervalSlots: 8, transferChunkBytesMax: 1 << 20 };
+
+function setUp() {
+  const ahead = Cluster.elected(3, { config });
+  for (let i = 0; i < 12; i++) {
+    ahead.request(1, { _tag: "put", key: `k${i}`, value: `v${"x".repeat(i * 9)}` }, "linearizable");
+    ahead.stabilize();
+  }
+  const behind = Cluster.elected(3, { config });
+  return { snapshot: ahead.state(1).learner.snapshot!, follower: behind.state(2), now: behind.clock(2) };
+}
+
+describe("staging a transfer's chunks", () => {
+  it("stages each chunk taken, names the installed record, and drops a refused transfer's stage", () => {
+    const { snapshot, follower, now } = setUp();
+    const calls: string[] = [];
+    let installed: KvRecord | null = null;
+    const store: ReceivedStore = {
+      receivedChunk: (slot, _digest, offset, data) => void calls.push(`chunk ${slot} @${offset} +${data.length}`),
+      receivedDropped: () => void calls.push("dropped"),
+      receivedInstalled: (record, slot, _digest, totalBytes) => {
+        installed = record;
+        calls.push(`installed ${slot} ${totalBytes}`);
+      },
+    };
+    const step = stagingStep(kvStep, store);
+    const size = 100;
+    const feed = (bytes: string, offsets: readonly number[]) => {
+      let s = follower;
+      for (const offset of offsets) {
+        const message: SnapshotChunkMsg = {
+          _tag: "SnapshotChunk",
+          slot: snapshot.slot,
+          digest: snapshot.digest,
+          contentDigest: snapshot.contentDigest,
+          totalBytes: bytes.length,
+          offset,
+          data: bytes.slice(offset, offset + size),
+        };
+        const result = step(s, { _tag: "Receive", now, from: 1, message });
+        expect(result).toEqual(kvStep(s, { _tag: "Receive", now, from: 1, message }));
+        s = result.state;
+      }
+      return s;
+    };
+    const data = snapshot.data;
+    const offsets = Array.from({ length: Math.ceil(data.length / size) }, (_, i) => i * size);
+    // The second chunk twice: the core ignores the duplicate, so it is staged once.
+    const done = feed(data, [offsets[0]!, offsets[1]!, offsets[1]!, ...offsets.slice(2)]);
+    expect(done.learner.executedUpTo).toBe(snapshot.slot);
+    expect(calls).toEqual([
+      ...offsets.map((o) => `chunk ${snapshot.slot} @${o} +${Math.min(size, data.length - o)}`),
+      `installed ${snapshot.slot} ${data.length}`,
+    ]);
+    expect(installed).toMatchObject({ _tag: "snapshot", slot: snapshot.slot });
+    // Refused at its end (a byte changed): every chunk was staged, and the stage is dropped.
+    calls.length = 0;
+    feed(data.replace('"k3"', '"k9"'), offsets);
+    expect(calls.at(-1)).toBe("dropped");
+    expect(calls.filter((c) => c.startsWith("chunk"))).toHaveLength(offsets.length - 1);
+  });
+});
