@@ -80,16 +80,25 @@ export function kvConfig(
   // store (read back by the storage thread when a peer needs them: kvStoredReader), unless the
   // operator says otherwise (impl/core/config.ts).
   return parseConfig({
-    adaptiveBatching: true,
-    electionWaitsAfterStall: true,
-    prepareResendBackoff: true,
-    valuesAtRest: true,
+    ...runtimeCoreSettings,
     ...overrides,
     self,
     members: [...members],
     joining,
   });
 }
+
+/**
+ * The core settings a replica runs with unless its core configuration file says otherwise, where
+ * they differ from the core's defaults (kept at the core's so that its stories and committed traces
+ * replay). World tuning 10 runs them all (refinement-tests/world/tuning.ts, checked by world.test).
+ */
+export const runtimeCoreSettings = {
+  adaptiveBatching: true,
+  electionWaitsAfterStall: true,
+  prepareResendBackoff: true,
+  valuesAtRest: true,
+} as const;
 
 /** The key of a vote record (storage.ts, `keyOf`): the slot and ballot by which a value at rest names it. */
 export function kvRecordKey(record: KvRecord): string | null {

@@ -40,6 +40,11 @@ export interface ReplicaTuning {
    * (impl/core/config.ts; the core's default, off, when absent). Only tuning 10 sets it.
    */
   readonly electionWaitsAfterStall?: boolean;
+  /**
+   * A candidate's Prepare resends back off, 1, 2, 4 ... heartbeat intervals apart
+   * (impl/core/config.ts; the core's default, off, when absent). Only tuning 10 sets it.
+   */
+  readonly prepareResendBackoff?: boolean;
   /** Bytes of log kept at and below the latest snapshot (the core's default, 16 MiB, when absent). */
   readonly logTailBytes?: number;
   /**
@@ -153,9 +158,16 @@ export const tunings: readonly ReplicaTuning[] = [
   { ...defaultTuning, checkQuorumCountsRunTime: false },
   // As the runtime's replicas run (10; the swarm draws it last, in place of half its draws of 6,
   // so that its earlier draws stay those of the committed seeds; see actions.ts): adaptive
-  // batching, a follower stalled past its election deadline waits a heartbeat interval for its
-  // leader, and long values folded by a passed-in hash, as the runtime's store folds them by SHA-256.
-  { ...defaultTuning, adaptiveBatching: true, electionWaitsAfterStall: true, longValues: true },
+  // batching, a follower stalled past its election deadline waits for its leader, a candidate's
+  // Prepare resends back off, and long values folded by a passed-in hash, as the runtime's store
+  // folds them by SHA-256 (world.test checks it holds every one of `runtimeCoreSettings`).
+  {
+    ...defaultTuning,
+    adaptiveBatching: true,
+    electionWaitsAfterStall: true,
+    prepareResendBackoff: true,
+    longValues: true,
+  },
 ];
 
 const configs = new Map<string, Config>();

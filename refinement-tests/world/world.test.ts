@@ -14,6 +14,7 @@ import { isStored, slotMapEntries, type Step } from "../../impl/core/testing/ind
 import { World } from "./world.ts";
 import { WorldChecker } from "../../proofs/world-checker.ts";
 import { longValueFolded } from "../../proofs/service-level.ts";
+import { runtimeCoreSettings } from "../../impl/runtime/core-adapter.ts";
 import { checkFailedBy } from "../../proofs/violation.ts";
 import { kv } from "../../spec/kv.ts";
 import { mutantNamed } from "../mutants/index.ts";
@@ -116,6 +117,7 @@ describe("the simulated world", () => {
       .map((s) => ({ ...s, profile: { ...s.profile, tuning: runtime } }));
     let waited = 0;
     let folded = 0;
+    let backedOff = 0;
     for (const s of scenarios) {
       // Safety, then liveness: the wait delays an election by a heartbeat interval at most.
       const run = runScenario(s, { liveness: true });
@@ -123,10 +125,19 @@ describe("the simulated world", () => {
       expect(run.counters.get("liveness: converged")).toBe(1);
       waited += run.counters.get("world: a follower stalled past its election deadline waited for its leader") ?? 0;
       folded += run.counters.get(longValueFolded) ?? 0;
+      backedOff += run.counters.get("world: a candidate's Prepare resends backed off") ?? 0;
     }
     expect(waited).toBeGreaterThan(0);
+    expect(backedOff).toBeGreaterThan(0);
     // The runtime's store folds long values by SHA-256; this tuning's, by the passed-in FNV hash.
     expect(folded).toBeGreaterThan(0);
+  });
+
+  it("runs every core setting the runtime's replicas run with in tuning 10", () => {
+    const runtime = tunings.findIndex((t) => t.electionWaitsAfterStall === true);
+    const tuning: Record<string, unknown> = { ...tunings[runtime] };
+    for (const [field, value] of Object.entries(runtimeCoreSettings))
+      expect([field, tuning[field]]).toEqual([field, value]);
   });
 
   it("keeps executed values at rest, and reads them back from the disk for a catch-up", () => {

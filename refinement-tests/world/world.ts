@@ -919,6 +919,13 @@ export class World implements KvSystemView {
       if (state.now < due && event.now > due + this.tuning.heartbeatIntervalMs)
         this.count("a follower stalled past its election deadline waited for its leader");
     }
+    if (
+      this.tuning.prepareResendBackoff === true &&
+      state.role._tag === "candidate" &&
+      result.state.role._tag === "candidate" &&
+      result.state.role.prepareResendAfterMs > state.role.prepareResendAfterMs
+    )
+      this.count("a candidate's Prepare resends backed off");
     const details: string[] | null = this.trace === null ? null : [];
     const arrows: { from: string; to: string; label: string }[] | null = this.trace === null ? null : [];
     const effects = result.effects;
