@@ -32,6 +32,7 @@ describe("Config", () => {
       adaptiveBatching: false,
       checkQuorumCountsRunTime: true,
       electionWaitsAfterStall: false,
+      prepareResendBackoff: false,
       valuesAtRest: false,
       checkpointIntervalSlots: 256,
       requestsPendingMax: 10_000,

@@ -191,6 +191,20 @@ const Fields = Schema.Struct({
    */
   electionWaitsAfterStall: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /**
+   * A candidate's Prepare resends back off (impl/core/replica.ts, `resendPrepare`): the first one
+   * heartbeat interval after the campaign, each next one after twice the wait before, at most
+   * `electionTimeoutMsMax` apart; otherwise one every heartbeat interval. Every resend is answered
+   * with the whole Promise again, every vote above the candidate's first unexecuted slot: for a
+   * lagging candidate facing large accepted values, megabytes that take longer than an election
+   * timeout to arrive on a loaded machine, so that the copies flooded the links and each resend
+   * restarted the up-to-date acceptor's election timer (every grant does, rule L5), and no leader
+   * was elected (impl/core/large-promises.test.ts). Resends only go less often, a liveness matter
+   * (proofs/leases.md, "Prepare resends"). Default false in the core (its scenario stories and
+   * committed traces resend every heartbeat interval); the runtime's replicas turn it on
+   * (impl/runtime/core-adapter.ts).
+   */
+  prepareResendBackoff: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /**
    * Values at rest (impl/core/at-rest.ts): once a slot is executed, the log and the votes keep its
    * value only on disk when this replica's vote record holds it, and a Promise or CatchUpReply that
    * reports it leaves as a `SendStored` effect, which the driver completes from the durable records.

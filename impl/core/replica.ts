@@ -539,6 +539,7 @@ export function becomeCandidate<S, I, O>(
     coversFrom: peers.map((id) => (id === self ? covers : Number.POSITIVE_INFINITY)),
     revealed,
     prepareSentAt: now,
+    prepareResendAfterMs: state.ctx.config.heartbeatIntervalMs,
     grantSentAt: selfGrantOnly(peers, self, now),
   };
   const s = copyReplica(state);
@@ -595,9 +596,10 @@ export function becomeLeader<S, I, O>(
   const { configs } = state.learner;
   const from = leaseFromConfiguration(rules, c.peers, c.grantSentAt, configs[0]!);
   const nextSlot = state.learner.executedUpTo + 1;
+  const { prepareResendAfterMs: _resendAfter, ...phaseOne } = copyCandidate(c);
   const leader: Leader<I> = {
     // What phase 1 gathered carries over as it is.
-    ...copyCandidate(c),
+    ...phaseOne,
     _tag: "leader",
     // Lease reads also wait for the slots the candidate already knew chosen beyond its executed
     // prefix (learned by catch-up while campaigning): a write acknowledged there is re-proposed.
@@ -1145,7 +1147,14 @@ function tick<S, I, O>(
   }
 }
 
-/** A candidate resends Prepare to the voters that have not promised, once per heartbeat interval. */
+/**
+ * A candidate resends Prepare to the voters that have not promised: one heartbeat interval after
+ * the last send; with `prepareResendBackoff`, twice the wait before each next time, up to
+ * `electionTimeoutMsMax`. A resend is for a lost message; an acceptor answers each one with its
+ * whole Promise again, every vote above the candidate's point, so resending every heartbeat
+ * interval flooded a slow link with megabytes of copies while the first was still on its way
+ * (impl/core/large-promises.test.ts).
+ */
 function resendPrepare<S, I, O>(
   rules: ReplicaRules,
   state: ReplicaState<S, I, O>,
@@ -1154,7 +1163,7 @@ function resendPrepare<S, I, O>(
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
   const { ctx } = state;
-  if (now < c.prepareSentAt + ctx.config.heartbeatIntervalMs) return state;
+  if (now < c.prepareSentAt + c.prepareResendAfterMs) return state;
   const self = ctx.config.self;
   const renewed = renewGrant(rules, state.acceptor, ctx.config, c.ballot, now);
   const prepare: PrepareMsg = { _tag: "Prepare", ballot: c.ballot, fromSlot: c.fromSlot, sentAt: now };
@@ -1167,6 +1176,8 @@ function resendPrepare<S, I, O>(
   grantSentAt[peerIndex(c.peers, self)] = now;
   const role = copyCandidate(c);
   role.prepareSentAt = now;
+  if (ctx.config.prepareResendBackoff)
+    role.prepareResendAfterMs = Math.min(c.prepareResendAfterMs * 2, ctx.config.electionTimeoutMsMax);
   role.grantSentAt = grantSentAt;
   const s = copyReplica(state);
   s.acceptor = renewed.acceptor;

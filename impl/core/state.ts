@@ -223,6 +223,14 @@ export interface PhaseOneOf<I> {
 /** A candidate in phase 1 of its `ballot`, collecting Promises. */
 export interface Candidate<I> extends PhaseOneOf<I> {
   readonly _tag: "candidate";
+  /**
+   * How long after `prepareSentAt` the Prepare is sent again to the voters that have not promised,
+   * in milliseconds of its clock: one heartbeat interval at first, then, with
+   * `prepareResendBackoff`, doubled at each resend up to `electionTimeoutMsMax` (impl/core/replica.ts,
+   * `resendPrepare`). Each resend is answered with the whole Promise again, megabytes when the
+   * slots above the candidate's point hold large values.
+   */
+  readonly prepareResendAfterMs: number;
 }
 
 /** A proposal in the phase 2 pipeline. */
@@ -569,6 +577,7 @@ export function copyCandidate<I>(c: Candidate<I>): Draft<Candidate<I>> {
     coversFrom: c.coversFrom,
     revealed: c.revealed,
     prepareSentAt: c.prepareSentAt,
+    prepareResendAfterMs: c.prepareResendAfterMs,
     grantSentAt: c.grantSentAt,
   };
 }

@@ -67,6 +67,9 @@ export function heartbeatBucketsMs(timing: HeartbeatTiming): number[] {
 }
 
 /** The metric set of one replica. */
+/** Values a Promise carries from which it counts as large (`largePromisesSent`): 1 MiB. */
+export const largePromiseBytes = 1_048_576;
+
 export class ReplicaMetrics {
   readonly registry = new Registry();
   private readonly commits = new Counter({
@@ -149,6 +152,16 @@ export class ReplicaMetrics {
   readonly valuesReadFromDisk = new Counter({
     name: "paxos_lease_values_read_from_disk_total",
     help: "Values at rest read back from the store for a Promise or catch-up reply sent to a peer",
+    registers: [this.registry],
+  });
+  /**
+   * Promises sent carrying at least `largePromiseBytes` of values: a candidate behind slots that
+   * hold large values (a lagging candidate facing them, impl/core/large-promises.test.ts), whose
+   * Prepare resends back off (`prepareResendBackoff`) lest the copies flood its links.
+   */
+  readonly largePromisesSent = new Counter({
+    name: "paxos_lease_large_promises_sent_total",
+    help: "Promises sent to a peer carrying at least 1 MiB of accepted values",
     registers: [this.registry],
   });
   readonly messagesSent = new Counter({

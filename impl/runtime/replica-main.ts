@@ -42,7 +42,7 @@ import { Driver, type BatchReport, type DurableLog, type StepFunction, type Subm
 import { createHttpServer, type ApiError, type ApiServer, type MemberRequest } from "./http-api.ts";
 import { TlsFiles, type TlsFileNames, type TlsMaterial } from "./certs.ts";
 import type { Logger } from "./log.ts";
-import { ReplicaMetrics } from "./metrics.ts";
+import { largePromiseBytes, ReplicaMetrics } from "./metrics.ts";
 import { ClusterHosts } from "./access.ts";
 import { buildStatus, RecentEvents, type ReplicaStatus } from "./status.ts";
 import { statusPageHtml } from "./status-page.ts";
@@ -446,6 +446,11 @@ class ReplicaProcess implements RunningReplica {
         }
         const sent = this.transport.send(to, message, wireId);
         if (sent) this.metrics.messagesSent.inc({ to: String(to) });
+        if (sent && message._tag === "Promise") {
+          let bytes = 0;
+          for (const vote of message.votes) bytes += valueBytes(vote.value);
+          if (bytes >= largePromiseBytes) this.metrics.largePromisesSent.inc();
+        }
         // The exact frame sent, for the relay to copy should this thread not get to send the next.
         if (sent && message._tag === "Heartbeat" && this.relay !== null) {
           const address = this.transport.peerAddress(to);

@@ -58,8 +58,11 @@ export function deadlinesOf(s: KvReplicaState, after: number, out: number[] = []
   }
   const role = s.role;
   if (role._tag === "follower") return out;
+  if (role._tag === "candidate") {
+    add(out, after, role.prepareSentAt + role.prepareResendAfterMs);
+    return out;
+  }
   add(out, after, role.prepareSentAt + beat);
-  if (role._tag === "candidate") return out;
   add(out, after, role.heartbeatAt);
   add(out, after, role.leaseUntil);
   for (const p of role.inflight) if (!p.chosen) add(out, after, p.sentAt + p.resendAfterMs);

@@ -384,6 +384,7 @@ export class NemesisCluster extends MemberLookups<Member> {
       appendsBehindSnapshot: 0,
       valuesReadFromDisk: 0,
       heartbeatsRelayed: 0,
+      largePromises: 0,
     };
     const counts = await Promise.all(
       this.ids.map(
@@ -475,6 +476,8 @@ export interface BurstCounters {
   readonly valuesReadFromDisk: number;
   /** Heartbeat copies a leader's relay thread sent while its main thread sent none (heartbeat-relay.ts). */
   readonly heartbeatsRelayed: number;
+  /** Promises of at least 1 MiB of values sent: a lagging candidate facing large accepted values. */
+  readonly largePromises: number;
 }
 
 /**
@@ -487,6 +490,7 @@ function burstCountersIn(metrics: string): BurstCounters {
   let appendsBehindSnapshot = 0;
   let valuesReadFromDisk = 0;
   let heartbeatsRelayed = 0;
+  let largePromises = 0;
   const valueOf = (line: string): number => Number(line.slice(line.lastIndexOf(" ") + 1)) || 0;
   for (const line of metrics.split("\n")) {
     if (line.startsWith("paxos_lease_messages_dropped_total{") && line.includes('reason="catch-up-while-streaming"'))
@@ -494,6 +498,7 @@ function burstCountersIn(metrics: string): BurstCounters {
     if (line.startsWith("paxos_lease_appends_behind_snapshot_total")) appendsBehindSnapshot += valueOf(line);
     if (line.startsWith("paxos_lease_values_read_from_disk_total")) valuesReadFromDisk += valueOf(line);
     if (line.startsWith("paxos_lease_heartbeats_relayed_total{")) heartbeatsRelayed += valueOf(line);
+    if (line.startsWith("paxos_lease_large_promises_sent_total")) largePromises += valueOf(line);
   }
-  return { catchUpsHeld, appendsBehindSnapshot, valuesReadFromDisk, heartbeatsRelayed };
+  return { catchUpsHeld, appendsBehindSnapshot, valuesReadFromDisk, heartbeatsRelayed, largePromises };
 }

@@ -11,7 +11,13 @@ import { planSchedule } from "./schedule.ts";
 const behind = "appends behind a snapshot (paxos_lease_appends_behind_snapshot_total)";
 const fromDisk = "values read back from disk (paxos_lease_values_read_from_disk_total)";
 const relayed = "heartbeat copies relayed (paxos_lease_heartbeats_relayed_total)";
-const counted = { appendsBehindSnapshot: 0, catchUpsHeld: 0, valuesReadFromDisk: 0, heartbeatsRelayed: 0 };
+const counted = {
+  appendsBehindSnapshot: 0,
+  catchUpsHeld: 0,
+  valuesReadFromDisk: 0,
+  heartbeatsRelayed: 0,
+  largePromises: 0,
+};
 
 describe("required interaction counters", () => {
   it("name appends behind a snapshot, driven by follower-behind-snapshot, values read back from disk, and heartbeat copies relayed", () => {

@@ -394,13 +394,15 @@ function sumCounters(counters: ReadonlyMap<number, BurstCounters>): BurstCounter
   let appendsBehindSnapshot = 0;
   let valuesReadFromDisk = 0;
   let heartbeatsRelayed = 0;
+  let largePromises = 0;
   for (const c of counters.values()) {
     catchUpsHeld += c.catchUpsHeld;
     appendsBehindSnapshot += c.appendsBehindSnapshot;
     valuesReadFromDisk += c.valuesReadFromDisk;
     heartbeatsRelayed += c.heartbeatsRelayed;
+    largePromises += c.largePromises;
   }
-  return { catchUpsHeld, appendsBehindSnapshot, valuesReadFromDisk, heartbeatsRelayed };
+  return { catchUpsHeld, appendsBehindSnapshot, valuesReadFromDisk, heartbeatsRelayed, largePromises };
 }
 
 function progressLine(workload: Workload, faults: readonly InjectedFault[]): string {
@@ -644,7 +646,7 @@ export function summaryText(report: NemesisReport): string {
     ...(report.reached === null
       ? []
       : [
-          `  reached: ${report.reached.appendsBehindSnapshot} appends behind a snapshot, ${report.reached.catchUpsHeld} catch-up requests held while streaming, ${report.reached.valuesReadFromDisk} values read back from disk, ${report.reached.heartbeatsRelayed} heartbeat copies relayed (members running at the end)`,
+          `  reached: ${report.reached.appendsBehindSnapshot} appends behind a snapshot, ${report.reached.catchUpsHeld} catch-up requests held while streaming, ${report.reached.valuesReadFromDisk} values read back from disk, ${report.reached.heartbeatsRelayed} heartbeat copies relayed, ${report.reached.largePromises} Promises of 1 MiB or more of values (members running at the end)`,
         ]),
     ...(report.neverReached.length === 0 ? [] : [`  never reached: ${report.neverReached.join(", ")}`]),
     `  verdict: ${report.ok ? "PASS" : `FAIL (${report.violations.length} violations)`}`,
