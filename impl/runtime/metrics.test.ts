@@ -177,13 +177,15 @@ describe("replica metrics", () => {
     const depths = { events: () => 0, requests: () => 0, droppedEvents: () => 0, outboundBytes: () => new Map() };
     const metrics = new ReplicaMetrics(
       1,
-      { ...depths, appendsBehindSnapshot: () => behind },
+      { ...depths, appendsBehindSnapshot: () => behind, receivedUnvouched: () => behind * 2 },
       () => base,
       () => 0,
     );
     expect(await value(metrics, "paxos_lease_appends_behind_snapshot_total")).toBe(0);
+    expect(await value(metrics, "paxos_lease_transfer_stage_refused_total")).toBe(0);
     behind = 3;
     expect(await value(metrics, "paxos_lease_appends_behind_snapshot_total")).toBe(3);
+    expect(await value(metrics, "paxos_lease_transfer_stage_refused_total")).toBe(6);
     const without = new ReplicaMetrics(
       1,
       depths,

@@ -40,6 +40,8 @@ export interface DepthSource {
   readonly outboundBytes: () => ReadonlyMap<ReplicaId, number>;
   /** Appends that waited behind a snapshot being serialized (storage-thread.ts). Default: none. */
   readonly appendsBehindSnapshot?: () => number;
+  /** State transfers whose staged bytes did not give the digest verified (storage-thread.ts). Default: none. */
+  readonly receivedUnvouched?: () => number;
   /** Admission control: requests and bytes held, refusals so far by reason. Default: none. */
   readonly admission?: () => {
     readonly requests: number;
@@ -310,6 +312,17 @@ export class ReplicaMetrics {
         },
       });
     }
+    const unvouched = depths.receivedUnvouched;
+    if (unvouched !== undefined)
+      new Counter({
+        name: "paxos_lease_transfer_stage_refused_total",
+        help: "State transfers whose staged bytes, read back, did not give the digest verified: stored as the replica's own serialization",
+        registers,
+        collect() {
+          this.reset();
+          this.inc(unvouched());
+        },
+      });
     const behindSnapshot = depths.appendsBehindSnapshot;
     if (behindSnapshot !== undefined)
       new Counter({

@@ -226,6 +226,12 @@ class ReplicaProcess implements RunningReplica {
       // Every fsync's return is traced: trace validation checks no effect left before it.
       onSynced: (seq) => this.trace?.synced(clock.nowMs(), seq),
       faults: options.diskFaults ?? noDiskFaults,
+      // A state transfer's staged bytes that do not give the digest verified are never stored.
+      onUnvouched: ({ slot, contentDigest, stagedDigest }) =>
+        options.log.warn(
+          { slot, contentDigest, stagedDigest },
+          `the staged bytes of the snapshot at slot ${slot} received by state transfer digest to ${stagedDigest}, not the ${contentDigest} verified as they came: not stored; the snapshot is stored as this replica's own serialization, which gives ${contentDigest}`,
+        ),
     });
     try {
       checkInitialMembers(options.dataDir, config.members, joining);
@@ -666,6 +672,7 @@ class ReplicaProcess implements RunningReplica {
       outboundBytes: () => this.transport.outboundQueuedBytes(),
       admission: () => this.admission.depths,
       appendsBehindSnapshot: () => this.storage.appendsBehindSnapshot,
+      receivedUnvouched: () => this.storage.receivedUnvouched,
     };
     return new ReplicaMetrics(
       this.options.id,

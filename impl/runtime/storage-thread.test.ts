@@ -17,7 +17,7 @@ import { kvRecordBinary, kvRecordKey, type KvRecord } from "./core-adapter.ts";
 import { cliBundlePath } from "./program.ts";
 import Database from "better-sqlite3";
 import { databaseFileName, StorageError } from "./storage.ts";
-import { StorageThread } from "./storage-thread.ts";
+import { StorageThread, type UnvouchedStage } from "./storage-thread.ts";
 
 const dirs: string[] = [];
 /** The compiled storage thread replicas run (vitest's global setup builds it from the current sources). */
@@ -204,6 +204,80 @@ describe("storage thread", () => {
       [14, own.length, contentDigestOf(own)],
     ]);
     expect(snapshots[0]!.data === whole && snapshots[1]!.data === own).toBe(true);
+    reopened.storage.close();
+    const after = new Database(path.join(dir, databaseFileName), { readonly: true });
+    expect(after.prepare("SELECT count(*) FROM snapshot_staging").pluck().get()).toBe(0);
+    after.close();
+  });
+
+  it("stores a received snapshot's staged bytes only if they, read back, give the digest verified", async () => {
+    const ctx = makeContext(parseConfig({ members: [1, 2, 3], self: 1 }), kv);
+    let service = ctx.service.start;
+    for (let i = 0; i < 4; i++)
+      service = ctx.service.apply(
+        { clientId: `c${i}`, seq: 1, input: { _tag: "put", key: `k${i}`, value: `${i} é`.repeat(5_000) } },
+        service,
+      ).state;
+    const contents = { slot: 12, service, outputDigestA: 1, outputDigestB: 2, configs: [ctx.initial], checkpoints: [] };
+    const dir = tempDir();
+    const refused: UnvouchedStage[] = [];
+    const opened = StorageThread.open({
+      dir,
+      clusterId: "c1",
+      replicaId: 1,
+      create: true,
+      workerModule,
+      onUnvouched: (r) => refused.push(r),
+    });
+    const storage = opened.storage;
+    const chunk = 16_384;
+    /**
+     * Receive the snapshot of slot `slot` in chunks, staged as `spoil` makes them (a staging bug:
+     * at the offsets the core took, other bytes than it verified), install it and append its record.
+     */
+    const receive = async (slot: number, spoil: (chunks: string[]) => string[]): Promise<KvRecord> => {
+      const bytes = encodeSnapshot(ctx, { ...contents, slot });
+      const contentDigest = contentDigestOf(bytes);
+      const chunks: string[] = [];
+      for (let offset = 0; offset < bytes.length; offset += chunk) chunks.push(bytes.slice(offset, offset + chunk));
+      let offset = 0;
+      for (const data of spoil(chunks)) {
+        storage.receivedChunk(slot, contentDigest, offset, data);
+        offset += data.length;
+      }
+      const record = snapshotRecord(makeSnapshot(ctx, { ...contents, slot }), { round: 1, replica: 1 }, slot);
+      storage.receivedInstalled(record, slot, contentDigest, bytes.length);
+      expect(await appendAsync(storage, [record])).toBeNull();
+      return record;
+    };
+    // A good transfer: stored as the chunks staged, never serialized here.
+    const good = await receive(12, (chunks) => chunks);
+    expect(serializationOf(good)!.bytes).toBe(0);
+    expect(refused).toEqual([]);
+    // A row changed, the first chunk staged twice and the second not at all, a chunk's first half
+    // twice and its second not: refused, and serialized instead.
+    const spoilers: ((chunks: string[]) => string[])[] = [
+      (chunks) => chunks.map((c, i) => (i === 1 ? `x${c.slice(1)}` : c)),
+      (chunks) => chunks.map((c, i) => (i === 1 ? chunks[0]! : c)),
+      (chunks) => chunks.map((c, i) => (i === 2 ? c.slice(0, chunk / 2).repeat(2) : c)),
+    ];
+    for (const [i, spoil] of spoilers.entries()) {
+      const slot = 14 + i;
+      const record = await receive(slot, spoil);
+      const own = encodeSnapshot(ctx, { ...contents, slot });
+      expect(serializationOf(record)!.bytes).toBe(own.length);
+      expect(refused[i]).toMatchObject({ slot, contentDigest: contentDigestOf(own) });
+      expect(refused[i]!.stagedDigest).not.toBe(contentDigestOf(own));
+    }
+    expect(storage.receivedUnvouched).toBe(3);
+    storage.close();
+    // What is stored is what the core verified (the snapshots compaction kept: the last two).
+    const reopened = StorageThread.open({ dir, clusterId: "c1", replicaId: 1, workerModule });
+    const snapshots = reopened.records.filter((r) => r._tag === "snapshot");
+    expect(snapshots.map((r) => [r.slot, r.data === encodeSnapshot(ctx, { ...contents, slot: r.slot })])).toEqual([
+      [15, true],
+      [16, true],
+    ]);
     reopened.storage.close();
     const after = new Database(path.join(dir, databaseFileName), { readonly: true });
     expect(after.prepare("SELECT count(*) FROM snapshot_staging").pluck().get()).toBe(0);

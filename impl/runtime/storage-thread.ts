@@ -50,6 +50,20 @@ export interface StorageThreadOptions {
   readonly snapshotSliceChars?: number;
   /** Longest a turn goes on serializing a snapshot's slices, in milliseconds (at least one slice a turn). Default 4. */
   readonly snapshotTurnMs?: number;
+  /**
+   * Called when a state transfer's staged bytes, read back, did not give the digest the core
+   * verified the snapshot against: they are not stored (see `receivedInstalled`).
+   */
+  readonly onUnvouched?: (refused: UnvouchedStage) => void;
+}
+
+/** A received snapshot's stage whose rows did not give the digest claimed for it. */
+export interface UnvouchedStage {
+  readonly slot: number;
+  /** The digest the core verified the chunks against as they came. */
+  readonly contentDigest: string;
+  /** The digest of the staged rows as read back. */
+  readonly stagedDigest: string;
 }
 
 /**
@@ -131,6 +145,9 @@ export class StorageThread implements DurableLog<KvRecord> {
   private receiving: Receiving | null = null;
   /** Each installed snapshot record whose stored form is the bytes received (see `receivedInstalled`). */
   private readonly received = new WeakMap<object, ReceivedCheck>();
+  /** Received snapshots' stages asked to be vouched for, by request id (see `receivedInstalled`). */
+  private readonly vouching = new Map<number, ReceivedCheck>();
+  private unvouched = 0;
   /** Buffers the storage thread gave back, for the next votes' bytes (see `returned`). */
   private readonly spare: ArrayBuffer[] = [];
   private spareBytes = 0;
@@ -144,9 +161,16 @@ export class StorageThread implements DurableLog<KvRecord> {
     private readonly onSynced: ((seq: number) => void) | undefined,
     private readonly sliceChars: number,
     private readonly turnMs: number,
+    private readonly onUnvouched: ((refused: UnvouchedStage) => void) | undefined,
   ) {
     this.lastSeq = lastSeq;
     worker.on("message", (reply: StorageReply) => {
+      const check = this.vouching.get(reply.id);
+      if (check !== undefined) {
+        this.vouching.delete(reply.id);
+        if (reply.error !== null) return this.fail(errorOf(reply.error));
+        return this.vouched(check, reply.vouched!);
+      }
       const read = this.reading.get(reply.id);
       if (read !== undefined) {
         // A record a read did not find is that read's error, not the store's: appends go on.
@@ -205,6 +229,7 @@ export class StorageThread implements DurableLog<KvRecord> {
       options.onSynced,
       options.snapshotSliceChars ?? 256 * 1024,
       options.snapshotTurnMs ?? 4,
+      options.onUnvouched,
     );
     return { storage, records: reply.records, created: reply.created, lostToPowerCut: reply.lostToPowerCut };
   }
@@ -215,6 +240,14 @@ export class StorageThread implements DurableLog<KvRecord> {
    */
   get appendsBehindSnapshot(): number {
     return this.behindSnapshot;
+  }
+
+  /**
+   * State transfers whose staged bytes, read back on the storage thread, did not give the digest
+   * the core verified: each stored as this replica's own serialization instead.
+   */
+  get receivedUnvouched(): number {
+    return this.unvouched;
   }
 
   /** Sequence number of the last record handed over (durable once its append is acknowledged). */
@@ -310,8 +343,13 @@ export class StorageThread implements DurableLog<KvRecord> {
       const check = this.uncheckedIn(first.records);
       if (check !== undefined) {
         const until = performance.now() + this.turnMs;
-        do this.checkSome(check, this.sliceChars);
-        while (check.verdict === null && performance.now() < until);
+        while (check.verdict === null) {
+          this.checkSome(check, this.sliceChars);
+          if (performance.now() >= until) break;
+        }
+        if (check.verdict === true && check.vouch === "unasked") this.askVouch(check);
+        // The storage thread's answer (`vouched`) takes it on.
+        if (check.vouch === "asked") return;
         setImmediate(step);
         return;
       }
@@ -382,7 +420,10 @@ export class StorageThread implements DurableLog<KvRecord> {
    * of the decoded state, impl/core/transfer.ts): stored as the staged bytes if that serialization
    * gives exactly them. The check digests the serialization piece by piece before the record's
    * append (`checkSome`, a turn at a time, nothing kept); should it differ (bytes of a version
-   * that serialized otherwise), the stage is dropped and the record serialized as any other.
+   * that serialized otherwise), the stage is dropped and the record serialized as any other. Should
+   * it match, the storage thread reads the staged rows back and digests them before the append
+   * goes (`askVouch`): bytes it cannot vouch for (a staging bug) are never stored; the stage
+   * goes, `onUnvouched` is told, and the record is serialized as any other.
    */
   receivedInstalled(record: KvRecord, slot: number, contentDigest: string, totalBytes: number): void {
     const r = this.receiving;
@@ -395,6 +436,8 @@ export class StorageThread implements DurableLog<KvRecord> {
     }
     const pieces = serialization.escapedPieces();
     this.received.set(record, {
+      slot,
+      vouch: "unasked",
       stage: r.stage,
       contentDigest,
       serialization,
@@ -404,13 +447,52 @@ export class StorageThread implements DurableLog<KvRecord> {
     });
   }
 
-  /** The first received snapshot record of `records` whose check is not done. */
+  /** The first received snapshot record of `records` whose check is not done (its own digest, then the stage's). */
   private uncheckedIn(records: readonly KvRecord[]): ReceivedCheck | undefined {
     for (const record of records) {
       const check = this.received.get(record);
-      if (check !== undefined && check.verdict === null) return check;
+      if (check === undefined) continue;
+      if (check.verdict === null || (check.verdict && (check.vouch === "unasked" || check.vouch === "asked")))
+        return check;
     }
     return undefined;
+  }
+
+  /**
+   * Its own serialization gives the digest the core verified: ask the storage thread whether the
+   * staged rows, read back, give it too (storage-worker.ts, `vouch`). A row written wrong, or a
+   * chunk staged twice or not at all, would otherwise be stored, and found only by the next
+   * open's check of the snapshot.
+   */
+  private askVouch(check: ReceivedCheck): void {
+    const id = this.nextId++;
+    check.vouch = "asked";
+    this.vouching.set(id, check);
+    this.request({ kind: "vouch", id, stage: check.stage, contentDigest: check.contentDigest });
+  }
+
+  /** The answer to `askVouch`: the staged bytes are stored, or (refused, the stage gone) the serialization. */
+  private vouched(check: ReceivedCheck, answer: NonNullable<StorageReply["vouched"]>): void {
+    if (check.vouch !== "asked") {
+      // Given up meanwhile (a blocking append or the close serialized the record): the stage goes.
+      if (answer.ok && this.failure === null && !this.closed) this.request({ kind: "dropStage", stage: check.stage });
+      return;
+    }
+    check.vouch = answer.ok ? "yes" : "no";
+    if (!answer.ok) {
+      this.unvouched += 1;
+      this.onUnvouched?.({ slot: check.slot, contentDigest: check.contentDigest, stagedDigest: answer.contentDigest });
+    }
+    // The append that holds it waited at the head of the queue, with no turn scheduled.
+    if (this.queued.length > 0) this.pump();
+  }
+
+  /** Store a received snapshot as its serialization after all, not waiting for the storage thread's answer. */
+  private giveUp(check: ReceivedCheck): void {
+    if (check.verdict !== true || check.vouch === "yes" || check.vouch === "no" || check.vouch === "abandoned") return;
+    if (check.vouch === "unasked" && this.failure === null && !this.closed)
+      this.request({ kind: "dropStage", stage: check.stage });
+    check.vouch = "abandoned";
   }
 
   /** Digest about `chars` more characters of a received snapshot's own serialization; judge it at the end. */
@@ -431,7 +513,8 @@ export class StorageThread implements DurableLog<KvRecord> {
 
   /** A snapshot record's serialization, unless it is stored as the bytes received (then undefined). */
   private unstaged(record: KvRecord): SnapshotSerialization | undefined {
-    if (this.received.get(record)?.verdict === true) return undefined;
+    const check = this.received.get(record);
+    if (check?.verdict === true && check.vouch === "yes") return undefined;
     return unserialized(record);
   }
 
@@ -439,8 +522,11 @@ export class StorageThread implements DurableLog<KvRecord> {
   private flushQueued(): void {
     while (this.queued.length > 0 && this.failure === null) {
       const next = this.queued.shift()!;
-      for (let check = this.uncheckedIn(next.records); check !== undefined; check = this.uncheckedIn(next.records))
+      for (let check = this.uncheckedIn(next.records); check !== undefined; check = this.uncheckedIn(next.records)) {
         this.checkSome(check, Number.POSITIVE_INFINITY);
+        // No waiting here for the storage thread to vouch for the stage: serialized instead.
+        this.giveUp(check);
+      }
       for (const record of next.records) {
         const serialization = this.unstaged(record);
         while (serialization !== undefined && !serialization.complete)
@@ -503,7 +589,8 @@ export class StorageThread implements DurableLog<KvRecord> {
       const check = this.received.get(record);
       // Appended without waiting its turn (a blocking append): checked at once.
       if (check !== undefined && check.verdict === null) this.checkSome(check, Number.POSITIVE_INFINITY);
-      if (check?.verdict === true) {
+      if (check !== undefined) this.giveUp(check);
+      if (check?.verdict === true && check.vouch === "yes") {
         // Stored as the bytes received: the stage the transfer's chunks went to, never serialized here.
         this.received.delete(record);
         staged.push({ index, stage: check.stage });
@@ -586,14 +673,20 @@ interface Receiving {
 
 /** An installed snapshot's own serialization being digested, to store it as the bytes received if they are the same. */
 interface ReceivedCheck {
+  readonly slot: number;
   readonly stage: number;
   /** The received bytes' digest (verified by the core as they came). */
   readonly contentDigest: string;
   readonly serialization: SnapshotSerialization;
   readonly pieces: Generator<string, void, undefined>;
   readonly digest: ContentDigest;
-  /** null while digesting; true: the same bytes, stored from the stage; false: serialized as any other. */
+  /** null while digesting; true: the same bytes, stored from the stage if vouched for; false: serialized. */
   verdict: boolean | null;
+  /**
+   * The storage thread's check of the stage's rows as read back (`askVouch`): "yes", stored from
+   * the stage; "no" (the stage gone) or "abandoned" (not waited for), serialized as any other.
+   */
+  vouch: "unasked" | "asked" | "yes" | "no" | "abandoned";
 }
 
 /** The serialization in slices a snapshot record still waits for, if it is one (undefined: its bytes are at hand). */

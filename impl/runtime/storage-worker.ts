@@ -58,6 +58,13 @@ export type StorageRequest =
   /** A stage whose record will never come (a state transfer given up): its rows go. */
   | { readonly kind: "dropStage"; readonly stage: number }
   /**
+   * A state transfer's stage about to be stored as an installed snapshot's bytes: its rows as
+   * stored are read back and digested, and only if they give `contentDigest` (the digest the core
+   * verified the chunks against) may its record's append move them into place; else the stage
+   * goes. Answered with `vouched` (see `handle`).
+   */
+  | { readonly kind: "vouch"; readonly id: number; readonly stage: number; readonly contentDigest: string }
+  /**
    * The records of `keys` (storage.ts, `readKeyed`), read once every append sent before this
    * request is written, and before any sent after it is (see `handle`).
    */
@@ -75,6 +82,8 @@ export interface StorageFault {
 export interface StorageReply {
   readonly id: number;
   readonly error: StorageFault | null;
+  /** The answer to a `vouch`: the digest of the stage's rows as stored, and whether it is the one claimed. */
+  readonly vouched?: { readonly stage: number; readonly contentDigest: string; readonly ok: boolean };
   /** The content digest of each staged snapshot of the append, computed here over its slices. */
   readonly digests?: readonly { readonly stage: number; readonly contentDigest: string }[];
   /** With `reportSynced`: the last record the fsync that returned before this reply made durable, if any. */
@@ -178,6 +187,8 @@ function run(port: MessagePort, data: StorageWorkerData): void {
    * the main thread); the slices themselves went to the store's staging table (storage.ts, `stage`).
    */
   const stages = new Map<number, ContentDigest>();
+  /** The digest of each stage vouched for (its rows read back), until its record's append moves it. */
+  const vouched = new Map<number, string>();
   /** The content digests of the staged snapshots written, by append, for its reply. */
   const digests = new Map<number, { stage: number; contentDigest: string }[]>();
   /**
@@ -202,7 +213,9 @@ function run(port: MessagePort, data: StorageWorkerData): void {
         digest === undefined
       )
         throw new Error(`the bytes of record ${index} (stage ${stage}) never came`);
-      const contentDigest = digest.hex;
+      // A vouched stage: the digest of its rows as read back (the slices as they came gave the same).
+      const contentDigest = vouched.get(stage) ?? digest.hex;
+      vouched.delete(stage);
       records[index] = new StagedRecord<KvRecord>({ ...record, contentDigest, data: "" }, stage);
       digested.push({ stage, contentDigest });
     }
@@ -222,13 +235,42 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       port.postMessage({ id: request.id, error: faultOf(error) } satisfies StorageReply);
     }
   };
+  /**
+   * Read a received snapshot's stage back and digest its rows as stored: a row written wrong, a
+   * chunk staged twice or one missing gives another digest, and then the stage goes (the main
+   * thread stores its own serialization instead). Answered at once, ahead of the group's appends
+   * (the record that would move the stage waits for this answer on the main thread).
+   */
+  const vouch = (request: StorageRequest & { kind: "vouch" }): void => {
+    if (failure !== null) return port.postMessage({ id: request.id, error: failure } satisfies StorageReply);
+    try {
+      const digest = new ContentDigest();
+      for (const part of storage.stagedParts(request.stage)) digest.update(part);
+      const ok = digest.hex === request.contentDigest;
+      if (ok) vouched.set(request.stage, digest.hex);
+      else {
+        stages.delete(request.stage);
+        storage.dropStage(request.stage);
+      }
+      port.postMessage({
+        id: request.id,
+        error: null,
+        vouched: { stage: request.stage, contentDigest: digest.hex, ok },
+      } satisfies StorageReply);
+    } catch (error) {
+      failure = faultOf(error);
+      port.postMessage({ id: request.id, error: failure } satisfies StorageReply);
+    }
+  };
   /** Handle a group of requests; false once the store is closed (the thread then ends). */
   const handle = (first: StorageRequest): boolean => {
     // Everything sent so far joins this group commit: one fsync for all of it.
-    const group: Exclude<StorageRequest, { kind: "stage" | "dropStage" }>[] = [];
+    const group: Exclude<StorageRequest, { kind: "stage" | "dropStage" | "vouch" }>[] = [];
     const take = (request: StorageRequest): void => {
+      if (request.kind === "vouch") return vouch(request);
       if (request.kind === "dropStage") {
         stages.delete(request.stage);
+        vouched.delete(request.stage);
         if (failure !== null) return;
         try {
           storage.dropStage(request.stage);
@@ -238,6 +280,8 @@ function run(port: MessagePort, data: StorageWorkerData): void {
         return;
       }
       if (request.kind !== "stage") return void group.push(request);
+      if (vouched.has(request.stage) && failure === null)
+        failure = { message: `stage ${request.stage} was written to after it was vouched for` };
       let digest = stages.get(request.stage);
       if (digest === undefined) stages.set(request.stage, (digest = new ContentDigest()));
       // Written now, ahead of the group's appends (its record comes after its last slice).
@@ -276,7 +320,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       }
     }
     const appends = group.filter(
-      (r): r is Exclude<StorageRequest, { kind: "stage" | "dropStage" | "read" }> => r.kind !== "read",
+      (r): r is Exclude<StorageRequest, { kind: "stage" | "dropStage" | "vouch" | "read" }> => r.kind !== "read",
     );
     const reply = (request: StorageRequest & { kind: "append" }, i: number): void => {
       const digested = digests.get(request.id);

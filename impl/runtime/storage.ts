@@ -264,6 +264,7 @@ export class Storage<R> {
   /** Moves a stage's rows into a record's parts: (seq, parts, seq, stage). */
   private readonly moveStaged: Database.Statement<[number, number, number, number]>;
   private readonly dropStaged: Database.Statement<[number]>;
+  private readonly readStaged: Database.Statement<[number]>;
   /** The parts written so far of each stage not yet moved or dropped. */
   private readonly staged = new Map<number, number>();
 
@@ -293,6 +294,7 @@ export class Storage<R> {
       "INSERT INTO snapshot_data (seq, part, parts, text, checksum) SELECT ?, part, ?, text, paxos_lease_part_checksum(?, part, text) FROM snapshot_staging WHERE stage = ? ORDER BY part",
     );
     this.dropStaged = db.prepare("DELETE FROM snapshot_staging WHERE stage = ?");
+    this.readStaged = db.prepare("SELECT text FROM snapshot_staging WHERE stage = ? ORDER BY part").pluck();
     this.appendAll = db.transaction((records: readonly Appended<R>[]): number => {
       const kindOf = this.options.kindOf ?? defaultKind;
       let seq = this.lastSeq;
@@ -340,13 +342,24 @@ export class Storage<R> {
 
   /**
    * Write the next slice of stage `stage`'s data (see the header): a row of `snapshot_staging`,
-   * committed on its own, not synced, read by nothing but the append of its {@link StagedRecord}.
+   * committed on its own, not synced, read by nothing but the append of its {@link StagedRecord}
+   * (and `stagedParts`).
    */
   stage(stage: number, text: string): void {
     if (this.closed) throw new Error("storage is closed");
     const part = this.staged.get(stage) ?? 0;
     this.insertStaged.run(stage, part, text);
     this.staged.set(stage, part + 1);
+  }
+
+  /**
+   * The rows stage `stage` holds, in order, read back one at a time: what its record's append
+   * would move into place (the storage thread digests them before it lets a state transfer's
+   * bytes be stored, storage-worker.ts, `vouch`).
+   */
+  stagedParts(stage: number): IterableIterator<string> {
+    if (this.closed) throw new Error("storage is closed");
+    return this.readStaged.iterate(stage) as IterableIterator<string>;
   }
 
   /** Delete what stage `stage` holds (a snapshot given up before its record was appended). */
