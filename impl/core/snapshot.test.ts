@@ -28,7 +28,7 @@ import {
 } from "./snapshot.ts";
 import { slotMapEntries } from "./slot-map.ts";
 import { initialState, makeContext } from "./state.ts";
-import { Cluster, snapshottingCluster } from "./testing/cluster.ts";
+import { snapshottingCluster, transferEnds } from "./testing/cluster.ts";
 
 const ctx = makeContext(parseConfig({ members: [1, 2, 3], self: 1 }), kv);
 
@@ -248,16 +248,7 @@ describe("snapshots", () => {
 
 describe("a snapshot installed by state transfer", () => {
   /** A leader's snapshot after some writes, as a chunk of it all, and a follower of another cluster far behind it. */
-  const setUp = () => {
-    const config = { snapshotIntervalSlots: 8, transferChunkBytesMax: 1 << 20 };
-    const ahead = Cluster.elected(3, { config });
-    for (let i = 0; i < 12; i++) {
-      ahead.request(1, { _tag: "put", key: `k${i}`, value: `é ${"v".repeat(i * 9)}` }, "linearizable");
-      ahead.stabilize();
-    }
-    const behind = Cluster.elected(3, { config });
-    return { snapshot: ahead.state(1).learner.snapshot!, follower: behind.state(2), now: behind.clock(2) };
-  };
+  const setUp = () => transferEnds((i) => `é ${"v".repeat(i * 9)}`);
   const chunkOf = (claim: { slot: number; digest: string; contentDigest: string }, data: string) =>
     ({ _tag: "SnapshotChunk", ...claim, totalBytes: data.length, offset: 0, data }) as const;
 

@@ -51,6 +51,27 @@ function read(storage: StorageThread, ...of: KvRecord[]): Promise<readonly KvRec
   return new Promise((resolve) => storage.read(keys, (error, records) => resolve(error?.message ?? records)));
 }
 
+/**
+ * A snapshot's contents at slot 12 of a KV store after `writes` puts, the value of put i `${i} é`
+ * repeated `repeat` times, each from a client of its own (or all from client "c" in order, with
+ * `oneClient`).
+ */
+function kvSnapshotContents(writes: number, repeat: number, oneClient = false) {
+  const ctx = makeContext(parseConfig({ members: [1, 2, 3], self: 1 }), kv);
+  let service = ctx.service.start;
+  for (let i = 0; i < writes; i++)
+    service = ctx.service.apply(
+      {
+        clientId: oneClient ? "c" : `c${i}`,
+        seq: oneClient ? i + 1 : 1,
+        input: { _tag: "put", key: `k${i}`, value: `${i} é`.repeat(repeat) },
+      },
+      service,
+    ).state;
+  const contents = { slot: 12, service, outputDigestA: 1, outputDigestB: 2, configs: [ctx.initial], checkpoints: [] };
+  return { ctx, contents };
+}
+
 describe("storage thread", () => {
   it("acknowledges appends in order, and a reopened store holds every record", async () => {
     const dir = tempDir();
@@ -81,14 +102,7 @@ describe("storage thread", () => {
   });
 
   it("serializes a snapshot record in slices, streams them, and keeps later appends behind it in order", async () => {
-    const ctx = makeContext(parseConfig({ members: [1, 2, 3], self: 1 }), kv);
-    let service = ctx.service.start;
-    for (let i = 0; i < 12; i++)
-      service = ctx.service.apply(
-        { clientId: "c", seq: i + 1, input: { _tag: "put", key: `k${i}`, value: `${i} é`.repeat(20_000) } },
-        service,
-      ).state;
-    const contents = { slot: 12, service, outputDigestA: 1, outputDigestB: 2, configs: [ctx.initial], checkpoints: [] };
+    const { ctx, contents } = kvSnapshotContents(12, 20_000, true);
     const whole = encodeSnapshot(ctx, contents);
     const snapshot = (info: ReturnType<typeof makeSnapshot>): KvRecord =>
       snapshotRecord(info, { round: 1, replica: 1 }, info.slot);
@@ -147,14 +161,7 @@ describe("storage thread", () => {
   });
 
   it("stores a snapshot received by state transfer as the chunks staged, unless its own serialization differs", async () => {
-    const ctx = makeContext(parseConfig({ members: [1, 2, 3], self: 1 }), kv);
-    let service = ctx.service.start;
-    for (let i = 0; i < 12; i++)
-      service = ctx.service.apply(
-        { clientId: `c${i}`, seq: 1, input: { _tag: "put", key: `k${i}`, value: `${i} é`.repeat(20_000) } },
-        service,
-      ).state;
-    const contents = { slot: 12, service, outputDigestA: 1, outputDigestB: 2, configs: [ctx.initial], checkpoints: [] };
+    const { ctx, contents } = kvSnapshotContents(12, 20_000);
     const whole = encodeSnapshot(ctx, contents);
     // The same state as serialized by a version whose sessions held no command digest.
     const envelope = JSON.parse(whole) as { sessions: unknown[][] };
@@ -211,14 +218,7 @@ describe("storage thread", () => {
   });
 
   it("stores a received snapshot's staged bytes only if they, read back, give the digest verified", async () => {
-    const ctx = makeContext(parseConfig({ members: [1, 2, 3], self: 1 }), kv);
-    let service = ctx.service.start;
-    for (let i = 0; i < 4; i++)
-      service = ctx.service.apply(
-        { clientId: `c${i}`, seq: 1, input: { _tag: "put", key: `k${i}`, value: `${i} é`.repeat(5_000) } },
-        service,
-      ).state;
-    const contents = { slot: 12, service, outputDigestA: 1, outputDigestB: 2, configs: [ctx.initial], checkpoints: [] };
+    const { ctx, contents } = kvSnapshotContents(4, 5_000);
     const dir = tempDir();
     const refused: UnvouchedStage[] = [];
     const opened = StorageThread.open({

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { kv, type KvInput, type KvOutput } from "../../spec/kv.ts";
 import { parseConfig } from "../core/index.ts";
 import type { SnapshotChunkMsg } from "../core/messages.ts";
-import { Cluster } from "../core/testing/cluster.ts";
+import { transferConfig, transferEnds } from "../core/testing/cluster.ts";
 import { initialState } from "../core/state.ts";
 import { monotonicClock } from "./clock.ts";
 import { kvStep, type KvMessage, type KvRecord, type KvReplicaState, type KvStoredMessage } from "./core-adapter.ts";
@@ -27,17 +27,8 @@ afterEach(() => {
   for (const d of drivers.splice(0)) d.stop();
 });
 
-const config = { snapshotIntervalSlots: 8, transferChunkBytesMax: 1 << 20 };
-
 /** A leader's snapshot after a few writes, taken in another cluster than the follower's. */
-function leaderSnapshot() {
-  const ahead = Cluster.elected(3, { config });
-  for (let i = 0; i < 12; i++) {
-    ahead.request(1, { _tag: "put", key: `k${i}`, value: `v${"x".repeat(i * 9)}` }, "linearizable");
-    ahead.stabilize();
-  }
-  return ahead.state(1).learner.snapshot!;
-}
+const leaderSnapshot = () => transferEnds().snapshot;
 
 /** Replica 2 of a fresh cluster behind a driver, with what it logs, counts and persists. */
 function follower() {
@@ -61,7 +52,7 @@ function follower() {
     recordCount: 0,
     append: (records) => void persisted.push(...records),
   };
-  const state: KvReplicaState = initialState(parseConfig({ ...config, members: [1, 2, 3], self: 2 }), kv);
+  const state: KvReplicaState = initialState(parseConfig({ ...transferConfig, members: [1, 2, 3], self: 2 }), kv);
   const driver = new Driver<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutput, KvStoredMessage>({
     step: kvStep,
     state,

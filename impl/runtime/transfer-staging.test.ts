@@ -5,22 +5,12 @@
  * transfer's stage is dropped. It changes no state and no effect of the core's.
  */
 import { describe, expect, it } from "vitest";
-import { Cluster } from "../core/testing/cluster.ts";
+import { transferEnds } from "../core/testing/cluster.ts";
 import type { SnapshotChunkMsg } from "../core/messages.ts";
 import { kvStep, type KvRecord } from "./core-adapter.ts";
 import { stagingStep, type ReceivedStore } from "./transfer-staging.ts";
 
-const config = { snapshotIntervalSlots: 8, transferChunkBytesMax: 1 << 20 };
-
-function setUp() {
-  const ahead = Cluster.elected(3, { config });
-  for (let i = 0; i < 12; i++) {
-    ahead.request(1, { _tag: "put", key: `k${i}`, value: `v${"x".repeat(i * 9)}` }, "linearizable");
-    ahead.stabilize();
-  }
-  const behind = Cluster.elected(3, { config });
-  return { snapshot: ahead.state(1).learner.snapshot!, follower: behind.state(2), now: behind.clock(2) };
-}
+const setUp = () => transferEnds();
 
 describe("staging a transfer's chunks", () => {
   it("stages each chunk taken, names the installed record, and drops a refused transfer's stage", () => {

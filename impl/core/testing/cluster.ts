@@ -460,6 +460,29 @@ export function snapshottingCluster(): Cluster {
   return c;
 }
 
+/** The configuration of `transferEnds`' clusters. */
+export const transferConfig = { snapshotIntervalSlots: 8, transferChunkBytesMax: 1 << 20 } as const;
+
+/**
+ * The two ends of a state transfer: the snapshot replica 1 of a cluster took after twelve writes
+ * (the value of write i from `valueOf`; a snapshot every 8 slots, chunks of up to 1 MiB), and
+ * replica 2 of another cluster, elected with the same configuration, far behind it, with its clock.
+ */
+export function transferEnds(valueOf: (i: number) => string = (i) => `v${"x".repeat(i * 9)}`): {
+  readonly snapshot: NonNullable<KvReplica["learner"]["snapshot"]>;
+  readonly follower: KvReplica;
+  readonly now: number;
+} {
+  const config = transferConfig;
+  const ahead = Cluster.elected(3, { config });
+  for (let i = 0; i < 12; i++) {
+    ahead.request(1, { _tag: "put", key: `k${i}`, value: valueOf(i) }, "linearizable");
+    ahead.stabilize();
+  }
+  const behind = Cluster.elected(3, { config });
+  return { snapshot: ahead.state(1).learner.snapshot!, follower: behind.state(2), now: behind.clock(2) };
+}
+
 /**
  * Replica 3 misses five writes of about 130 bytes each (replica 1 leading), restarts and learns
  * all five chosen slots from one CatchUpReply, under the given batchBytesMax: the follower after
