@@ -23,7 +23,7 @@ import {
   startLocalCluster,
 } from "./cluster.ts";
 import { cliArgv, cliBundlePath, replicaArgv, replicaEnv, replicaV8Flags } from "./program.ts";
-import { freePorts, tempDir } from "./testing.ts";
+import { freePortRun, freePorts, tempDir } from "./testing.ts";
 import { TokenStore } from "./tokens.ts";
 
 const dirs: string[] = [];
@@ -203,8 +203,8 @@ describe("local cluster", () => {
     out.on("data", (chunk: Buffer) => (text += chunk.toString()));
     const code = await startLocalCluster({
       ...options,
-      peerPortBase: 47_101,
-      httpPortBase: 48_101,
+      peerPortBase: await freePortRun(options.replicas),
+      httpPortBase: await freePortRun(options.replicas),
       dataDir: dir,
       showLogs: false,
       out,

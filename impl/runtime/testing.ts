@@ -133,6 +133,29 @@ export async function freePort(): Promise<number> {
   throw new Error(`no free port in ${low}-${high} after 1000 tries (reservations in ${portLockDir})`);
 }
 
+/**
+ * The first of `count` consecutive ports, each as {@link freePort}: for a local cluster, whose
+ * replica i listens at a base port plus i - 1 (fixed bases collide with whatever holds them).
+ */
+export async function freePortRun(count: number): Promise<number> {
+  const [low, high] = allocatableRange();
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const base = low + Math.floor(Math.random() * (high - low + 2 - count));
+    const got: number[] = [];
+    let free = true;
+    for (let port = base; free && port < base + count; port++) {
+      free = reserve(port);
+      if (free) got.push(port);
+      free &&= await bindable(port);
+    }
+    if (free) return base;
+    got.forEach(release);
+  }
+  throw new Error(
+    `no ${count} consecutive free ports in ${low}-${high} after 1000 tries (reservations in ${portLockDir})`,
+  );
+}
+
 /** `count` distinct ports, each as {@link freePort}. */
 export async function freePorts(count: number): Promise<number[]> {
   const ports: number[] = [];
