@@ -28,7 +28,7 @@ import {
 } from "./snapshot.ts";
 import { slotMapEntries } from "./slot-map.ts";
 import { initialState, makeContext } from "./state.ts";
-import { snapshottingCluster, transferEnds } from "./testing/cluster.ts";
+import { snapshotChunk, snapshottingCluster, transferEnds } from "./testing/cluster.ts";
 
 const ctx = makeContext(parseConfig({ members: [1, 2, 3], self: 1 }), kv);
 
@@ -249,13 +249,16 @@ describe("snapshots", () => {
 describe("a snapshot installed by state transfer", () => {
   /** A leader's snapshot after some writes, as a chunk of it all, and a follower of another cluster far behind it. */
   const setUp = () => transferEnds((i) => `é ${"v".repeat(i * 9)}`);
-  const chunkOf = (claim: { slot: number; digest: string; contentDigest: string }, data: string) =>
-    ({ _tag: "SnapshotChunk", ...claim, totalBytes: data.length, offset: 0, data }) as const;
 
   it("is kept as its state's serialization, and persisted in slices, not as the string received", () => {
     const { snapshot, follower, now } = setUp();
     const data = snapshot.data;
-    const { state, effects } = step(follower, { _tag: "Receive", now, from: 1, message: chunkOf(snapshot, data) });
+    const { state, effects } = step(follower, {
+      _tag: "Receive",
+      now,
+      from: 1,
+      message: snapshotChunk(snapshot, data),
+    });
     expect(state.learner.executedUpTo).toBe(snapshot.slot);
     const kept = state.learner.snapshot!;
     expect(serializationOf(kept)).toBeDefined();
@@ -275,7 +278,7 @@ describe("a snapshot installed by state transfer", () => {
     const feed = (bytes: string) => {
       let s = follower;
       for (let offset = 0; offset < bytes.length; offset += size) {
-        const message = { ...chunkOf(snapshot, bytes), offset, data: bytes.slice(offset, offset + size) };
+        const message = snapshotChunk(snapshot, bytes, offset, size);
         s = step(s, { _tag: "Receive", now, from: 1, message }).state;
         if (s.learner.transfer === null) return { state: s, endedAt: offset };
         // What the transfer holds of the bytes: a count, two digest lanes and the decoding, no string of them.
@@ -303,7 +306,12 @@ describe("a snapshot installed by state transfer", () => {
     const data = snapshot.data;
     /** The effects of taking `bytes` in one chunk claimed as `claim`. */
     const refusals = (bytes: string, claim: typeof snapshot = snapshot) => {
-      const { state, effects } = step(follower, { _tag: "Receive", now, from: 1, message: chunkOf(claim, bytes) });
+      const { state, effects } = step(follower, {
+        _tag: "Receive",
+        now,
+        from: 1,
+        message: snapshotChunk(claim, bytes),
+      });
       expect(state.learner.transfer).toBeNull();
       expect(state.learner.executedUpTo).toBe(follower.learner.executedUpTo);
       expect(effects.filter((e) => e._tag === "Persist")).toEqual([]);
@@ -322,7 +330,7 @@ describe("a snapshot installed by state transfer", () => {
     expect(state).toMatchObject({ check: "state", offset: data.length });
     expect(state!.reason).toMatch(/^state digest/);
     // A good transfer says nothing of the kind.
-    const good = step(follower, { _tag: "Receive", now, from: 1, message: chunkOf(snapshot, data) });
+    const good = step(follower, { _tag: "Receive", now, from: 1, message: snapshotChunk(snapshot, data) });
     expect(good.effects.filter((e) => e._tag === "TransferRefused")).toEqual([]);
   });
 
@@ -342,7 +350,7 @@ describe("a snapshot installed by state transfer", () => {
     expect(kept).toEqual({ ...claim, data: older });
     // Received, it was never held whole: the replica keeps and persists its own serialization,
     // with that serialization's digest (the divergence digest is the claimed one).
-    const { state, effects } = step(follower, { _tag: "Receive", now, from: 1, message: chunkOf(claim, older) });
+    const { state, effects } = step(follower, { _tag: "Receive", now, from: 1, message: snapshotChunk(claim, older) });
     const installed = state.learner.snapshot!;
     expect(serializationOf(installed)).toBeDefined();
     expect({ ...installed }).toEqual({ ...claim, contentDigest: contentDigestOf(mine), data: mine });

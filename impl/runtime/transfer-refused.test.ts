@@ -9,8 +9,7 @@ import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { kv, type KvInput, type KvOutput } from "../../spec/kv.ts";
 import { parseConfig } from "../core/index.ts";
-import type { SnapshotChunkMsg } from "../core/messages.ts";
-import { transferConfig, transferEnds } from "../core/testing/cluster.ts";
+import { snapshotChunk, transferConfig, transferEnds } from "../core/testing/cluster.ts";
 import { initialState } from "../core/state.ts";
 import { monotonicClock } from "./clock.ts";
 import { kvStep, type KvMessage, type KvRecord, type KvReplicaState, type KvStoredMessage } from "./core-adapter.ts";
@@ -79,15 +78,7 @@ describe("a refused state transfer", () => {
     const snapshot = leaderSnapshot();
     const data = snapshot.data;
     const { driver, lines, events, persisted, refused } = follower();
-    const chunk = (bytes: string, offset: number, size: number): SnapshotChunkMsg => ({
-      _tag: "SnapshotChunk",
-      slot: snapshot.slot,
-      digest: snapshot.digest,
-      contentDigest: snapshot.contentDigest,
-      totalBytes: bytes.length,
-      offset,
-      data: bytes.slice(offset, offset + size),
-    });
+    const chunk = (bytes: string, offset: number, size: number) => snapshotChunk(snapshot, bytes, offset, size);
     let wire = 1;
     const warnings = () => lines.filter((l) => l.level === 40);
     const before = persisted.length;

@@ -5,8 +5,7 @@
  * transfer's stage is dropped. It changes no state and no effect of the core's.
  */
 import { describe, expect, it } from "vitest";
-import { transferEnds } from "../core/testing/cluster.ts";
-import type { SnapshotChunkMsg } from "../core/messages.ts";
+import { snapshotChunk, transferEnds } from "../core/testing/cluster.ts";
 import { kvStep, type KvRecord } from "./core-adapter.ts";
 import { stagingStep, type ReceivedStore } from "./transfer-staging.ts";
 
@@ -30,15 +29,7 @@ describe("staging a transfer's chunks", () => {
     const feed = (bytes: string, offsets: readonly number[]) => {
       let s = follower;
       for (const offset of offsets) {
-        const message: SnapshotChunkMsg = {
-          _tag: "SnapshotChunk",
-          slot: snapshot.slot,
-          digest: snapshot.digest,
-          contentDigest: snapshot.contentDigest,
-          totalBytes: bytes.length,
-          offset,
-          data: bytes.slice(offset, offset + size),
-        };
+        const message = snapshotChunk(snapshot, bytes, offset, size);
         const result = step(s, { _tag: "Receive", now, from: 1, message });
         expect(result).toEqual(kvStep(s, { _tag: "Receive", now, from: 1, message }));
         s = result.state;

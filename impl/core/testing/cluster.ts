@@ -13,7 +13,7 @@ import { showChange, showConfiguration, type ConfigChange } from "../configurati
 import { parseConfig, type Config } from "../config.ts";
 import { nextBallot } from "../election.ts";
 import type { ClientResult, Consistency, ReplicaId, VoteRef } from "../events.ts";
-import type { Message } from "../messages.ts";
+import type { Message, SnapshotChunkMsg } from "../messages.ts";
 import { inMemory, readFromRecords, resolveStored } from "../at-rest.ts";
 import { compactRecords, type DurableRecord } from "../records.ts";
 import { becomeCandidate, makeStep, step, type ReplicaEffect, type ReplicaEvent, type Step } from "../replica.ts";
@@ -481,6 +481,27 @@ export function transferEnds(valueOf: (i: number) => string = (i) => `v${"x".rep
   }
   const behind = Cluster.elected(3, { config });
   return { snapshot: ahead.state(1).learner.snapshot!, follower: behind.state(2), now: behind.clock(2) };
+}
+
+/**
+ * The chunk of `bytes` (claimed to be the snapshot `claim` names) from `offset`, of at most `size`
+ * characters (all the rest by default): what a state transfer's sender puts on the wire.
+ */
+export function snapshotChunk(
+  claim: { readonly slot: number; readonly digest: string; readonly contentDigest: string },
+  bytes: string,
+  offset = 0,
+  size = bytes.length - offset,
+): SnapshotChunkMsg {
+  return {
+    _tag: "SnapshotChunk",
+    slot: claim.slot,
+    digest: claim.digest,
+    contentDigest: claim.contentDigest,
+    totalBytes: bytes.length,
+    offset,
+    data: bytes.slice(offset, offset + size),
+  };
 }
 
 /**
