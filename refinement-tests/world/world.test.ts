@@ -118,6 +118,8 @@ describe("the simulated world", () => {
     let waited = 0;
     let folded = 0;
     let backedOff = 0;
+    let omitted = 0;
+    let caughtUpAndWon = 0;
     for (const s of scenarios) {
       // Safety, then liveness: the wait delays an election by a heartbeat interval at most.
       const run = runScenario(s, { liveness: true });
@@ -126,7 +128,13 @@ describe("the simulated world", () => {
       waited += run.counters.get("world: a follower stalled past its election deadline waited for its leader") ?? 0;
       folded += run.counters.get(longValueFolded) ?? 0;
       backedOff += run.counters.get("world: a candidate's Prepare resends backed off") ?? 0;
+      omitted += run.counters.get("world: a Promise omitted chosen votes") ?? 0;
+      caughtUpAndWon +=
+        run.counters.get("world: a candidate caught up on a reported-chosen prefix and won above it") ?? 0;
     }
+    // A Promise omitted the chosen votes (rule T3), and a candidate fetched them and won above them.
+    expect(omitted).toBeGreaterThan(0);
+    expect(caughtUpAndWon).toBeGreaterThan(0);
     expect(waited).toBeGreaterThan(0);
     expect(backedOff).toBeGreaterThan(0);
     // The runtime's store folds long values by SHA-256; this tuning's, by the passed-in FNV hash.
