@@ -30,6 +30,7 @@ import { Worker } from "node:worker_threads";
 import type { ReplicaId } from "../core/index.ts";
 import type { TlsMaterial } from "./certs.ts";
 import type { Logger } from "./log.ts";
+import { helperThreadLimits } from "./thread-limits.ts";
 import type { Address, PeerInfo } from "./transport.ts";
 
 /** How long after the last heartbeat handed over the relay may send copies, by default (`--heartbeat-relay-ms`). */
@@ -175,13 +176,14 @@ export class HeartbeatRelay {
       throw new Error("the heartbeat relay's module (heartbeat-relay-worker) is missing: run 'npm run build'");
     const { log: _log, onRelayed: _onRelayed, ...rest } = options;
     const data: RelayWorkerData = { ...rest, quietMs: 2 * options.intervalMs };
+    const resourceLimits = helperThreadLimits();
     const worker = url.pathname.endsWith(".ts")
       ? // From the sources (tsx): worker threads do not inherit tsx's loader on Node 20.
         new Worker(
           `import("tsx/esm/api").then(({ register }) => { register(); return import(${JSON.stringify(url.href)}); })`,
-          { eval: true, workerData: data },
+          { eval: true, workerData: data, resourceLimits },
         )
-      : new Worker(url, { workerData: data });
+      : new Worker(url, { workerData: data, resourceLimits });
     worker.on("message", (report: RelayReport) => {
       if (report.kind === "relayed") this.options.onRelayed?.(report.to);
       else if (report.event === "open")

@@ -27,6 +27,7 @@ import {
   type StorageRequest,
   type StorageWorkerData,
 } from "./storage-worker.ts";
+import { helperThreadLimits } from "./thread-limits.ts";
 
 /** Options of {@link StorageThread.open}. */
 export interface StorageThreadOptions {
@@ -115,10 +116,11 @@ function workerModule(): URL | null {
 
 function startWorker(url: URL, data: StorageWorkerData): Worker {
   const transferList = [data.syncPort];
-  if (!url.pathname.endsWith(".ts")) return new Worker(url, { workerData: data, transferList });
+  const resourceLimits = helperThreadLimits();
+  if (!url.pathname.endsWith(".ts")) return new Worker(url, { workerData: data, transferList, resourceLimits });
   // From the sources (tsx): worker threads do not inherit tsx's loader on Node 20.
   const boot = `import("tsx/esm/api").then(({ register }) => { register(); return import(${JSON.stringify(url.href)}); })`;
-  return new Worker(boot, { eval: true, workerData: data, transferList });
+  return new Worker(boot, { eval: true, workerData: data, transferList, resourceLimits });
 }
 
 function errorOf(fault: StorageFault): Error {

@@ -360,10 +360,12 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       }
       if (!early) reply(request, i);
     }
-    // After the acknowledgements, never in front of them: a snapshot's commit waits for no compaction.
+    // After the acknowledgements, never in front of them: a snapshot's commit waits for no
+    // compaction, and no append for a checkpoint (storage.ts, `checkpointDue`).
     if (failure === null) {
       try {
         storage.compactDue();
+        storage.checkpointDue();
       } catch (error) {
         failure = faultOf(error);
       }

@@ -26,6 +26,7 @@ import {
   StorageError,
   summaryOfBinaryHead,
   summaryOfHead,
+  walCheckpointBytes,
 } from "./storage.ts";
 import { createToken } from "./tokens.ts";
 
@@ -395,6 +396,25 @@ describe("storage", () => {
     expect(await late).toBeNull();
     const again = open(dir);
     expect(again.records).toEqual(records(3));
+    again.storage.close();
+  });
+
+  it("checkpoints in checkpointDue once the commits wrote walCheckpointBytes, never inside a commit", () => {
+    const dir = tempDir();
+    const { storage } = open(dir, { create: true });
+    const file = path.join(dir, databaseFileName);
+    const size = fs.statSync(file).size;
+    // A small record's commit counts a page: past the bound, and past SQLite's default 1,000 pages.
+    const commits = walCheckpointBytes / 4096 + 200;
+    for (const record of records(commits)) storage.write([record]);
+    // Nothing copied into the database yet: no commit checkpointed.
+    expect(fs.statSync(file).size).toBe(size);
+    expect(storage.checkpointDue()).toBe(true);
+    expect(fs.statSync(file).size).toBeGreaterThan(size);
+    expect(storage.checkpointDue()).toBe(false);
+    storage.close();
+    const again = open(dir);
+    expect(again.records).toEqual(records(commits));
     again.storage.close();
   });
 });

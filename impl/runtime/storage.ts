@@ -12,6 +12,14 @@
  * are on disk before it is acknowledged; SQLite syncs the WAL before each checkpoint and the
  * database after it, and the directory is synced once the WAL file exists.
  *
+ * Checkpoints: SQLite's own (`wal_autocheckpoint`) runs inside the commit that fills the WAL to
+ * its bound, so one append in some nine hundred waited for two fsyncs more before its own, and
+ * with it every append of its group. The store checkpoints itself instead, once the WAL holds
+ * about as much (`walCheckpointBytes`, counted from what each commit writes) and only after the
+ * appends that filled it were acknowledged (`checkpointDue`, as compaction); SQLite's stays as a
+ * backstop at four times the bound, for what the count does not see (a snapshot's staged slices).
+ * Same checkpoint, same fsyncs, same durability; only when it runs differs.
+ *
  * A replica process keeps its store on a thread of its own (impl/runtime/storage-thread.ts), which
  * uses `write` and `sync` to let every append that waits for it share one fsync.
  *
@@ -207,6 +215,20 @@ export class StagedRecord<R> {
 /** What an append takes: records, snapshots with their data in parts or staged, and records already encoded. */
 export type Appended<R> = R | SplitRecord<R> | StagedRecord<R> | EncodedRecord;
 
+/**
+ * The WAL's bytes, as counted by `Storage` (each commit's record bodies and a page for its
+ * b-tree), after which it is checkpointed once the appends are acknowledged: SQLite's default
+ * bound (1,000 pages of 4 KiB), which a lone small write's commit (one page) fills in about 1,000
+ * commits. SQLite's own checkpoint inside a commit (`walAutocheckpointPages`) stays as a backstop.
+ */
+export const walCheckpointBytes = 1000 * 4096;
+
+/** The page size the count assumes (SQLite's default). */
+const walPageBytes = 4096;
+
+/** SQLite's `wal_autocheckpoint`, in pages: four times `walCheckpointBytes`, reached only by what the count misses. */
+const walAutocheckpointPages = 4000;
+
 /** The largest record body whose buffer is kept for the next (a 1 MiB value's vote and then some), in bytes. */
 const scratchBytesMax = 2 * 1024 * 1024;
 
@@ -267,6 +289,8 @@ export class Storage<R> {
   private readonly readStaged: Database.Statement<[number]>;
   /** The parts written so far of each stage not yet moved or dropped. */
   private readonly staged = new Map<number, number>();
+  /** The WAL's bytes written since the last checkpoint, as counted (see `walCheckpointBytes`). */
+  private walBytes = 0;
 
   private constructor(
     private readonly db: Database.Database,
@@ -315,13 +339,15 @@ export class Storage<R> {
           throw new Error(`a split record (${kind}) must have an empty data field to stand for its parts`);
         const body = this.encodeBody(split ? record.record : record, encoded);
         this.insert.run(seq, kind, body, recordChecksum(seq, kind, body));
+        this.transactionBytes += body.length;
         if (!split) this.index(this.options.keyOf?.(record) ?? null, seq);
         // An empty data field stands for parts, so a record whose data is empty gets one empty part:
         // a row without parts would read back as one whose parts were lost.
         const parts = split ? record.parts : hasEmptyData(encoded) ? [""] : [];
-        parts.forEach((text, part) =>
-          this.insertPart.run(seq, part, parts.length, text, partChecksum(seq, part, text)),
-        );
+        parts.forEach((text, part) => {
+          this.insertPart.run(seq, part, parts.length, text, partChecksum(seq, part, text));
+          this.transactionBytes += text.length;
+        });
       }
       return seq;
     });
@@ -383,6 +409,7 @@ export class Storage<R> {
       throw new Error(`the data of a staged record (${kind}) was never staged (stage ${staged.stage})`);
     const body = this.encodeBody(staged.record, encoded);
     this.insert.run(seq, kind, body, recordChecksum(seq, kind, body));
+    this.transactionBytes += body.length;
     // An empty data field stands for parts: empty data gets one empty part (see appendAll).
     if (parts === 0) this.insertPart.run(seq, 0, 1, "", partChecksum(seq, 0, ""));
     const moved = parts === 0 ? 0 : this.moveStaged.run(seq, parts, seq, staged.stage).changes;
@@ -394,6 +421,8 @@ export class Storage<R> {
 
   /** Stages moved into records by the transaction under way: forgotten once it commits. */
   private stagesMoved: number[] = [];
+  /** The bytes of the rows written by the transaction under way (a staged snapshot's moved parts not counted). */
+  private transactionBytes = 0;
 
   /** Insert `record`'s bytes as they are, as record `seq` (in `appendAll`'s transaction). */
   private insertEncoded(seq: number, record: EncodedRecord): void {
@@ -403,6 +432,7 @@ export class Storage<R> {
     // better-sqlite3 binds a Buffer: a view of the same memory, not a copy.
     const body = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.insert.run(seq, record.kind, body, recordChecksum(seq, record.kind, body));
+    this.transactionBytes += body.length;
     this.index(record.key, seq);
   }
 
@@ -454,6 +484,7 @@ export class Storage<R> {
     fs.fdatasyncSync(this.walFd);
     this.synced(this.lastSeq);
     this.compactDue();
+    this.checkpointDue();
   }
 
   /**
@@ -497,7 +528,10 @@ export class Storage<R> {
       if (this.closed && this.syncsInFlight === 0) fs.closeSync(this.walFd);
       if (error === null && !this.closed) this.synced(upTo);
       if (!this.faults.ackBeforeSync) done(error);
-      if (error === null) this.compactDue();
+      if (error === null) {
+        this.compactDue();
+        this.checkpointDue();
+      }
     });
   }
 
@@ -517,6 +551,19 @@ export class Storage<R> {
    * Run the compaction an fsync made due, if any (see the header); returns how many records it
    * deleted. The storage thread calls it once the group's appends are acknowledged.
    */
+  /**
+   * Checkpoint the WAL (SQLite's PASSIVE checkpoint: it syncs the WAL, copies its pages into the
+   * database, syncs that) if the commits since the last one wrote `walCheckpointBytes` or more;
+   * returns whether it ran. The storage thread calls it once the group's appends are acknowledged
+   * (see the header): never in front of an acknowledgement.
+   */
+  checkpointDue(): boolean {
+    if (this.walBytes < walCheckpointBytes || this.closed) return false;
+    this.walBytes = 0;
+    this.db.pragma("wal_checkpoint(PASSIVE)");
+    return true;
+  }
+
   compactDue(): number {
     const through = this.compactReady;
     if (through === 0 || this.closed) return 0;
@@ -531,9 +578,12 @@ export class Storage<R> {
     // Only a committed transaction moves lastSeq: a failed one (the caller stops) changes nothing.
     // Rolled back, a stage keeps its rows and its count; committed, they are gone.
     this.stagesMoved = [];
+    this.transactionBytes = 0;
     this.lastSeq = this.appendAll(records);
     for (const stage of this.stagesMoved) this.staged.delete(stage);
     this.stagesMoved = [];
+    // A commit writes at least a page of the records' b-tree to the WAL, beside its rows' bytes.
+    this.walBytes += walPageBytes + this.transactionBytes;
     const after = this.options.compaction?.after;
     const due = (r: Appended<R>): boolean =>
       !(r instanceof EncodedRecord) && after!(r instanceof SplitRecord || r instanceof StagedRecord ? r.record : r);
@@ -765,6 +815,8 @@ function openDatabase(file: string, exists: boolean): Database.Database {
     db.pragma("journal_mode = WAL");
     // Commits write the WAL without syncing it; the runtime syncs it (see the header).
     db.pragma("synchronous = NORMAL");
+    // The store checkpoints after its acknowledgements; SQLite's own is the backstop (see the header).
+    db.pragma(`wal_autocheckpoint = ${walAutocheckpointPages}`);
     db.exec("BEGIN IMMEDIATE; COMMIT;");
     const check = db.pragma("quick_check", { simple: true });
     if (check !== "ok") throw new StorageError("damaged", file, quickCheckSummary(String(check)));
