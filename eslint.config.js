@@ -29,6 +29,7 @@ const coreRules = [
   "executeCommand",
   "governsFrom",
   "promiseCoversFrom",
+  "promiseOmitsThrough",
   "mayHelpLeader",
   "retirement",
   "snapshotDue",

@@ -230,7 +230,7 @@ describe("snapshots and truncation", () => {
     expect(checkFailedBy(() => checkTruncation(1, truncated(4), 4, 3))).toBe("TruncationSafe");
   });
 
-  it("PromiseReportsVotes: a Promise that omits a vote it does not claim to have forgotten", () => {
+  it("PromiseReportsVotes: a Promise that omits a vote it does not claim forgotten or executed, or claims unchosen slots", () => {
     const g = new VotingGhost<KvInput>([1, 2, 3], new Tally(), () => undefined);
     g.flushed(0, promise(b(1, 1)));
     g.flushed(1, promise(b(1, 1)));
@@ -243,11 +243,16 @@ describe("snapshots and truncation", () => {
       votes,
       sentAt: 0,
     });
-    expect(checkFailedBy(() => checkPromise(g, 0, m(0, []), 0))).toBe("PromiseReportsVotes");
-    expect(checkFailedBy(() => checkPromise(g, 0, m(0, [{ slot: 3, ballot: b(1, 1), value: put("1") }]), 0))).toBe(
-      "passes",
-    );
-    expect(checkFailedBy(() => checkPromise(g, 0, m(4, []), 4))).toBe("passes");
-    expect(checkFailedBy(() => checkPromise(g, 0, m(4, []), 2))).toBe("PromiseReportsVotes");
+    // Durable snapshot, executed prefix, chosen prefix.
+    const check = (p: PromiseMsg<KvInput>, snapshot: number, executed = snapshot, chosen = 10) =>
+      checkFailedBy(() => checkPromise(g, 0, p, snapshot, executed, chosen));
+    expect(check(m(0, []), 0)).toBe("PromiseReportsVotes");
+    expect(check(m(0, [{ slot: 3, ballot: b(1, 1), value: put("1") }]), 0)).toBe("passes");
+    expect(check(m(4, []), 4)).toBe("passes");
+    expect(check(m(4, []), 2)).toBe("PromiseReportsVotes");
+    // Rule T3: omitted because executed (chosen), above the durable snapshot.
+    expect(check(m(4, []), 2, 4)).toBe("passes");
+    expect(check(m(4, []), 0, 3)).toBe("PromiseReportsVotes");
+    expect(check(m(4, []), 0, 4, 3)).toBe("PromiseReportsVotes");
   });
 });

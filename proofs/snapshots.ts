@@ -9,10 +9,11 @@
  *                        before: its executed prefix never goes back (rule S1; Recover relies on it)
  *   TruncationSafe       an acceptor forgets votes only at chosen slots at or below a snapshot of
  *                        its own that is durable (rule T1)
- *   PromiseReportsVotes  a Promise reports, at every slot it covers (from its fromSlot, above its
- *                        truncation point), the acceptor's highest durable vote (Phase1b's maxVBal),
- *                        and claims a truncation point only below a durable snapshot: a forgotten
- *                        vote is never passed off as "no vote" (Phase1b with truncation, rule T2)
+ *   PromiseReportsVotes  a Promise reports, at every slot it covers (from its fromSlot, above the
+ *                        point through which it omits votes), the acceptor's highest durable vote
+ *                        (Phase1b's maxVBal), and omits votes only at chosen slots at or below a
+ *                        durable snapshot or its executed prefix: a forgotten or omitted vote is
+ *                        never passed off as "no vote" (Phase1b with truncation, rules T2, T3)
  *
  * The checker feeds them the records each replica flushed, in effect order, so "durable" means
  * durable at that very effect.
@@ -130,14 +131,33 @@ export function checkTruncation<S, I, O>(
   }
 }
 
-/** PromiseReportsVotes for a Promise replica index `a` sends now; `durableSnapshot` as above. */
-export function checkPromise<I>(voting: VotingGhost<I>, a: number, m: PromiseMsg<I>, durableSnapshot: number): void {
+/**
+ * PromiseReportsVotes for a Promise replica index `a` sends now; `durableSnapshot` as above,
+ * `executedUpTo` the sender's executed prefix, `chosenPrefix` the slots 1..chosenPrefix chosen
+ * (the consensus ghost's). The slots a Promise omits (`truncatedUpTo`) are truncated, at or below
+ * its durable snapshot, or executed (rule T3): known chosen, and chosen.
+ */
+export function checkPromise<I>(
+  voting: VotingGhost<I>,
+  a: number,
+  m: PromiseMsg<I>,
+  durableSnapshot: number,
+  executedUpTo: number,
+  chosenPrefix: number,
+): void {
   const id = voting.members[a];
-  if (m.truncatedUpTo > durableSnapshot) {
+  if (m.truncatedUpTo > Math.max(durableSnapshot, executedUpTo)) {
     violated({
       check: "PromiseReportsVotes",
       level: "Voting",
-      message: `replica ${id} sent Promise ${showBallot(m.ballot)} claiming its votes up to slot ${m.truncatedUpTo} are forgotten, but its latest durable snapshot is of slot ${durableSnapshot}`,
+      message: `replica ${id} sent Promise ${showBallot(m.ballot)} omitting its votes up to slot ${m.truncatedUpTo}, but its latest durable snapshot is of slot ${durableSnapshot} and it executed up to slot ${executedUpTo} (rules T1, T3)`,
+    });
+  }
+  if (m.truncatedUpTo > chosenPrefix) {
+    violated({
+      check: "PromiseReportsVotes",
+      level: "Voting",
+      message: `replica ${id} sent Promise ${showBallot(m.ballot)} reporting slots up to ${m.truncatedUpTo} chosen, but only slots 1..${chosenPrefix} are: the candidate would wait for values no one has`,
     });
   }
   const b = voting.nat(m.ballot);

@@ -282,7 +282,10 @@ export class WorldChecker<S, I, O> {
           break;
         case "Send":
           checkDurableBeforeSend(this.voting, a, c.message);
-          if (c.message._tag === "Promise") checkPromise(this.voting, a, c.message, this.durableSnapshot[a]!);
+          if (c.message._tag === "Promise") {
+            const executed = (step.after ?? step.before)?.learner.executedUpTo ?? 0;
+            checkPromise(this.voting, a, c.message, this.durableSnapshot[a]!, executed, this.service.prefix);
+          }
           if (c.message._tag === "SnapshotChunk") {
             this.tally.add("sometimes: state transfer");
             if (this.lease.holders().length > 0) this.tally.add("sometimes: state transfer while a lease is held");

@@ -69,9 +69,13 @@ export interface AcceptorStep<I, Rec, Reply> {
 /**
  * Phase1b(a) of Paxos.tla, for every slot >= fromSlot at once: promise `m.ballot` (maxBal :=
  * m.ballot, persisted when it rises) and report the latest vote of every such slot above the
- * truncation point, together with the truncation point itself: the votes at or below it are
- * forgotten, and the Promise must say so rather than look like "no vote there". A Prepare of the
- * ballot already promised is answered again (retransmission) without a new record.
+ * point through which it omits votes, together with that point: the votes at or below the
+ * truncation point are forgotten, and the Promise must say so rather than look like "no vote
+ * there". With `promiseOmitsChosen` the point is the replica's executed prefix `executedUpTo`
+ * (0 without it; rule T3, `rules.promiseOmitsThrough`): those slots are chosen, the candidate
+ * fetches their values by catch-up rather than in the Promise, and the Promise counts only above
+ * them (rule T2). A Prepare of the ballot already promised is answered again (retransmission)
+ * without a new record.
  * Precondition: `rules.canPromise(rules, acceptor, m.ballot, now)`.
  */
 export function phase1b<I>(
@@ -80,13 +84,15 @@ export function phase1b<I>(
   config: Config,
   m: PrepareMsg,
   now: number,
+  executedUpTo: number,
 ): AcceptorStep<I, PromiseRecord, PromiseMsg<I, HeldValue<I>>> {
   if (!rules.canPromise(rules, acceptor, m.ballot, now))
     fail(`phase1b: may not promise ${m.ballot.round},${m.ballot.replica}`);
   const rises = rules.compareBallots(m.ballot, acceptor.maxBal) > 0;
   // A vote at a slot this replica executed may be at rest: the reply then goes as a SendStored.
   const votes: SlotVote<I, HeldValue<I>>[] = [];
-  const from = Math.max(m.fromSlot, acceptor.truncatedUpTo + 1);
+  const omitted = rules.promiseOmitsThrough(acceptor.truncatedUpTo, executedUpTo);
+  const from = Math.max(m.fromSlot, omitted + 1);
   slotMapForEach(acceptor.votes, from, Number.MAX_SAFE_INTEGER, (slot, vote) => {
     votes.push({ slot, ballot: vote.ballot, value: vote.value });
     return true;
@@ -98,7 +104,7 @@ export function phase1b<I>(
       _tag: "Promise",
       ballot: m.ballot,
       fromSlot: m.fromSlot,
-      truncatedUpTo: acceptor.truncatedUpTo,
+      truncatedUpTo: omitted,
       votes,
       sentAt: m.sentAt,
     },
@@ -138,6 +144,18 @@ export function phase2b<I>(
     record: repeat ? null : { _tag: "vote", slot: m.slot, ballot: m.ballot, value: m.value },
     reply: { _tag: "Accepted", ballot: m.ballot, slot: m.slot, sentAt: m.sentAt },
   };
+}
+
+/**
+ * Rule T3: the slot through which a Promise omits its votes, given the acceptor's truncation point
+ * and the executed prefix it may report chosen (0 unless `promiseOmitsChosen`): never above what
+ * the replica knows chosen and can hand over (its snapshot and its log of executed slots), so that
+ * the candidate can fetch those values by catch-up. Safety rests on rule T2, which counts the
+ * Promise only above this point whatever it is; this bound keeps the claim "chosen" true
+ * (PromiseReportsVotes) and the candidate live.
+ */
+export function promiseOmitsThrough(truncatedUpTo: number, executedUpTo: number): number {
+  return Math.max(truncatedUpTo, executedUpTo);
 }
 
 /**

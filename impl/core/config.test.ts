@@ -33,6 +33,7 @@ describe("Config", () => {
       checkQuorumCountsRunTime: true,
       electionWaitsAfterStall: false,
       prepareResendBackoff: false,
+      promiseOmitsChosen: false,
       valuesAtRest: false,
       checkpointIntervalSlots: 256,
       requestsPendingMax: 10_000,

@@ -205,6 +205,20 @@ const Fields = Schema.Struct({
    */
   prepareResendBackoff: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /**
+   * A Promise omits the votes at the slots its acceptor has executed (impl/core/acceptor.ts,
+   * `phase1b`) and reports them chosen, in the field that reports a truncation point
+   * (`truncatedUpTo`): a candidate lagging behind large values then gets a Promise of a few bytes
+   * rather than every vote above its first unexecuted slot (megabytes, which stalled every event
+   * loop of a loaded cluster), fetches the chosen values by catch-up, paced one reply at a time
+   * (impl/core/replica.ts, `catchUpToReported`), and is elected once phase 1 covers the first slot
+   * it has not executed (`maybeElected`). Safety does not depend on it: a Promise never counts for
+   * a slot it does not report (rule T2), and the candidate proposes only above its own executed
+   * prefix (proofs/truncation.md, "Chosen slots omitted"). Default false in the core (its stories
+   * and committed traces elect with whole Promises); the runtime's replicas turn it on
+   * (impl/runtime/core-adapter.ts).
+   */
+  promiseOmitsChosen: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /**
    * Values at rest (impl/core/at-rest.ts): once a slot is executed, the log and the votes keep its
    * value only on disk when this replica's vote record holds it, and a Promise or CatchUpReply that
    * reports it leaves as a `SendStored` effect, which the driver completes from the durable records.

@@ -13,6 +13,10 @@
  * before its timeout and campaigned again with a higher ballot, and no leader was elected (the
  * nemesis run this story comes from had none for 62 s). Resends now back off, as Accept resends
  * do: the up-to-date replica's timer fires between them, it is elected, and it stays leader.
+ *
+ * With `promiseOmitsChosen` the Promise carries no executed slot's vote at all (rule T3): it is a
+ * few hundred bytes, the candidate fetches the chosen values by catch-up, and a leader is elected
+ * with or without the backoff.
  */
 import { describe, expect, it } from "vitest";
 import { Cluster } from "./testing/cluster.ts";
@@ -37,8 +41,15 @@ function bytesOf(m: unknown): number {
  * of `bytesPerMs`, one message at a time per lane. Returns the leaders seen, the leader at the end
  * with how long it had led, and what the lagging replica was sent.
  */
-function story(prepareResendBackoff: boolean, values: number, valueBytes: number, bytesPerMs: number, ms: number) {
-  const c = Cluster.elected(3, { config: { prepareResendBackoff } });
+function story(
+  prepareResendBackoff: boolean,
+  values: number,
+  valueBytes: number,
+  bytesPerMs: number,
+  ms: number,
+  promiseOmitsChosen = false,
+) {
+  const c = Cluster.elected(3, { config: { prepareResendBackoff, promiseOmitsChosen } });
   c.quiet = true;
   c.advance(100, 10);
   c.cut.add("1->3");
@@ -55,14 +66,18 @@ function story(prepareResendBackoff: boolean, values: number, valueBytes: number
   let queue: Timed[] = [];
   let maxPromiseBytes = 0;
   let promisesToLagging = 0;
+  let promiseBytesToLagging = 0;
+  let catchUpBytesToLagging = 0;
   const take = () => {
     for (const m of c.inFlight.splice(0, c.inFlight.length)) {
       const bytes = bytesOf(m.message);
       const link = `${m.from}->${m.to}${bytes > 8192 ? " bulk" : ""}`;
       if (m.message._tag === "Promise" && m.to === 3) {
         promisesToLagging++;
+        promiseBytesToLagging += bytes;
         maxPromiseBytes = Math.max(maxPromiseBytes, bytes);
       }
+      if (m.message._tag === "CatchUpReply" && m.to === 3) catchUpBytesToLagging += bytes;
       const start = Math.max(c.now, freeAt.get(link) ?? 0);
       const done = start + bytes / bytesPerMs;
       freeAt.set(link, done);
@@ -71,6 +86,7 @@ function story(prepareResendBackoff: boolean, values: number, valueBytes: number
   };
   let leader: number | null = null;
   let leaderSince = c.now;
+  const crashedAt = c.now;
   const changes: string[] = [];
   const end = c.now + ms;
   while (c.now < end) {
@@ -111,6 +127,9 @@ function story(prepareResendBackoff: boolean, values: number, valueBytes: number
     ahead,
     maxPromiseBytes,
     promisesToLagging,
+    promiseBytesToLagging,
+    catchUpBytesToLagging,
+    stableAfterMs: leaderSince - crashedAt,
     resendGaps,
     heartbeatIntervalMs,
     electionTimeoutMsMax,
@@ -150,5 +169,26 @@ describe("a lagging candidate facing large accepted values", () => {
       expect(late).toBeGreaterThanOrEqual(0);
       expect(late).toBeLessThan(10);
     });
+  });
+});
+
+describe("a lagging candidate given Promises without the chosen values (promiseOmitsChosen)", () => {
+  // The same story; the up-to-date acceptor omits the votes it executed and reports them chosen.
+  const omitted = story(true, 3, 10_000, 30, 30_000, true);
+  const unbacked = story(false, 3, 10_000, 30, 30_000, true);
+
+  it("gets Promises of a few hundred bytes instead of every vote above its point", () => {
+    const whole = story(true, 3, 10_000, 30, 30_000);
+    expect(whole.maxPromiseBytes).toBeGreaterThan(30_000);
+    expect(omitted.maxPromiseBytes).toBeLessThan(500);
+    expect(omitted.promiseBytesToLagging * 100).toBeLessThan(whole.promiseBytesToLagging);
+  });
+
+  it("elects a leader that lasts, even without the resend backoff", () => {
+    for (const r of [omitted, unbacked]) {
+      expect(r.leader).not.toBeNull();
+      expect(r.ledMs).toBeGreaterThan(20_000);
+      expect(r.maxPromiseBytes).toBeLessThan(500);
+    }
   });
 });

@@ -77,15 +77,17 @@ export interface PrepareMsg {
 /**
  * Phase 1b (`Phase1b(a)`): the acceptor promised `ballot` and reports its latest vote in every
  * slot >= `fromSlot` (Lamport's maxVBal/maxVal per slot) above `truncatedUpTo`. Slots up to
- * `truncatedUpTo` are chosen and in the acceptor's durable snapshot, and their votes are forgotten:
- * the Promise says nothing about them, and a proposer must never read their absence as "no vote"
- * (proofs/truncation.md). Every Promise is also a lease grant for `ballot`, counted from `sentAt`.
+ * `truncatedUpTo` are chosen, and their votes are omitted: forgotten (in the acceptor's durable
+ * snapshot, rule T1) or, with `promiseOmitsChosen`, executed by the acceptor (rule T3). The Promise
+ * says nothing about them, and a proposer must never read their absence as "no vote"
+ * (proofs/truncation.md); a candidate behind them fetches their values by catch-up. Every Promise
+ * is also a lease grant for `ballot`, counted from `sentAt`.
  */
 export interface PromiseMsg<I, V = Value<I>> {
   readonly _tag: "Promise";
   readonly ballot: Ballot;
   readonly fromSlot: number;
-  /** The acceptor forgot its votes at slots <= truncatedUpTo (0: none). */
+  /** The acceptor omitted its votes at slots <= truncatedUpTo, all chosen (0: none). */
   readonly truncatedUpTo: number;
   readonly votes: readonly SlotVote<I, V>[];
   readonly sentAt: number;

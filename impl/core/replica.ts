@@ -520,7 +520,7 @@ export function becomeCandidate<S, I, O>(
   const ballot = nextBallot(state);
   const fromSlot = state.learner.executedUpTo + 1;
   const prepare: PrepareMsg = { _tag: "Prepare", ballot, fromSlot, sentAt: now };
-  const own = phase1b(rules, state.acceptor, state.ctx.config, prepare, now);
+  const own = phase1b(rules, state.acceptor, state.ctx.config, prepare, now, reportableChosen(state));
   if (own.record === null) fail(`a new ballot ${showBallot(ballot)} must raise maxBal`);
   out.push({ _tag: "Persist", record: own.record });
   for (const to of votersOf(state)) if (to !== self) out.push({ _tag: "Send", to, message: prepare });
@@ -563,7 +563,29 @@ function withLeaderHint<S, I, O>(learner: LearnerState<S, I, O>, leaderHint: Rep
   return l;
 }
 
-/** Phase 1 covers the first slot (a quorum of its configuration promised, with Promises reporting it): lead. */
+/**
+ * The executed prefix a Promise of this replica may report chosen in place of its votes (rule T3,
+ * acceptor.ts `phase1b`): all of it with `promiseOmitsChosen`, none without.
+ */
+function reportableChosen<S, I, O>(state: ReplicaState<S, I, O>): number {
+  return state.ctx.config.promiseOmitsChosen ? state.learner.executedUpTo : 0;
+}
+
+/**
+ * The first slot this candidate would propose at if elected now: its first unexecuted slot
+ * (becomeLeader proposes from there). Without `promiseOmitsChosen`, the slot it campaigned from:
+ * its stories and committed traces elect as before.
+ */
+function electionStart<S, I, O>(state: ReplicaState<S, I, O>, fromSlot: number): number {
+  return state.ctx.config.promiseOmitsChosen ? Math.max(fromSlot, state.learner.executedUpTo + 1) : fromSlot;
+}
+
+/**
+ * Phase 1 covers the first slot it would propose at (a quorum of its configuration promised, with
+ * Promises reporting it): lead. With `promiseOmitsChosen` that slot moves up as the candidate
+ * executes the chosen slots that Promises omitted (`catchUpToReported`): it never proposes at a
+ * slot it has not either executed or seen covered by a quorum's Promises (rule T2).
+ */
 function maybeElected<S, I, O>(
   rules: ReplicaRules,
   state: ReplicaState<S, I, O>,
@@ -572,9 +594,42 @@ function maybeElected<S, I, O>(
 ): ReplicaState<S, I, O> {
   const role = state.role;
   if (role._tag !== "candidate") return state;
-  const config = configurationFor(state.learner.configs, role.fromSlot);
-  if (!phase1Covers(rules, role, config, role.fromSlot)) return state;
+  const start = electionStart(state, role.fromSlot);
+  const config = configurationFor(state.learner.configs, start);
+  if (!phase1Covers(rules, role, config, start)) return state;
   return becomeLeader(rules, state, now, out);
+}
+
+/**
+ * A candidate told by a Promise that slots through `chosenUpTo` are chosen (rule T3: the acceptor
+ * executed them) learns that they are (its commit index) and asks that acceptor for their values,
+ * one CatchUp at a time: each reply asks for the next (the CatchUpReply case of `receive`), a lost
+ * one is asked again after a heartbeat interval (`tick`). A reply holds at most `catchUpSlotsMax`
+ * entries and `batchBytesMax` bytes; a log truncated below the asked slot answers with a state
+ * transfer instead (`answerCatchUp`).
+ */
+function catchUpToReported<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  from: ReplicaId,
+  chosenUpTo: number,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
+  let s = state;
+  if (chosenUpTo > s.learner.commitIndex) {
+    const learner = copyLearner(s.learner);
+    learner.commitIndex = chosenUpTo;
+    s = withLearner(s, learner);
+  }
+  return requestCatchUp(s, from, now, out);
+}
+
+/** A peer whose Promise for this candidate's ballot reported chosen slots it has not executed yet, or null. */
+function reportedAhead<S, I, O>(state: ReplicaState<S, I, O>, c: Candidate<I>): ReplicaId | null {
+  const start = electionStart(state, c.fromSlot);
+  for (let i = 0; i < c.peers.length; i++)
+    if ((c.promised & (1 << i)) !== 0 && c.coversFrom[i]! > start) return c.peers[i]!;
+  return null;
 }
 
 /**
@@ -715,10 +770,14 @@ function receive<S, I, O>(
       answerCatchUp(state, from, m, out);
       handOver(state, from, now, out);
       return catchUpFromAsker(state, from, m, out);
-    case "CatchUpReply":
+    case "CatchUpReply": {
       // A leader proposes every slot from its first unexecuted one itself; it needs no catch-up.
       if (state.role._tag === "leader") return state;
-      return afterLearning(rules, receiveCatchUp(state, m, out), now, out);
+      const s = afterLearning(rules, receiveCatchUp(state, m, out), now, out);
+      // A candidate fetching what Promises reported chosen asks for the next values at once.
+      if (s.role._tag !== "candidate" || !s.ctx.config.promiseOmitsChosen) return s;
+      return maybeElected(rules, requestCatchUp(s, from, now, out), now, out);
+    }
     case "SnapshotRequest":
       answerSnapshotRequest(state, from, m, out);
       return state;
@@ -754,7 +813,9 @@ function receivePromise<S, I, O>(
   const promise = { ...m, sentAt: rules.grantCountedFrom(m.sentAt, now) };
   let s = collectPromise(rules, state, from, promise);
   if (role._tag === "candidate" && rules.promiseCoversFrom(m.fromSlot, m.truncatedUpTo) > role.fromSlot)
-    s = requestSnapshot(s, from, now, out);
+    s = state.ctx.config.promiseOmitsChosen
+      ? catchUpToReported(s, from, m.truncatedUpTo, now, out)
+      : requestSnapshot(s, from, now, out);
   return role._tag === "candidate" ? maybeElected(rules, s, now, out) : propose(rules, s, now, out);
 }
 
@@ -817,7 +878,7 @@ function receivePrepare<S, I, O>(
   now: number,
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
-  const r = phase1b(rules, state.acceptor, state.ctx.config, m, now);
+  const r = phase1b(rules, state.acceptor, state.ctx.config, m, now, reportableChosen(state));
   if (r.record !== null) out.push({ _tag: "Persist", record: r.record });
   sendHeld(out, from, r.reply);
   const following = r.record === null && state.learner.leaderHint === from;
@@ -1123,7 +1184,15 @@ function tick<S, I, O>(
         const s = stepDown(rules, state, now, `phase 1 of ${showBallot(role.ballot)} timed out`, out);
         return rules.mayCampaign(rules, s, now) ? becomeCandidate(rules, s, now, out) : s;
       }
-      return resendPrepare(rules, tickTransfer(state, now, out), role, now, out);
+      let s = tickTransfer(state, now, out);
+      if (s.ctx.config.promiseOmitsChosen) {
+        // Slots executed by the last tick (a reply's values beyond `batchBytesMax`) may complete phase 1.
+        s = maybeElected(rules, s, now, out);
+        if (s.role._tag !== "candidate") return s;
+        const ahead = reportedAhead(s, s.role);
+        if (ahead !== null) s = requestCatchUp(s, ahead, now, out);
+      }
+      return resendPrepare(rules, s, role, now, out);
     }
     case "leader": {
       // CheckQuorum (check-quorum.ts): a leader that no quorum of the configuration in force has

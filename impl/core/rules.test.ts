@@ -139,6 +139,19 @@ describe("each rule of snapshots, transfer and reconfiguration prevents its haza
     ).toBe(true);
   });
 
+  it("T3 (a Promise omits the votes its acceptor executed): counting it at those slots, a new leader proposes no-ops over chosen slots", () => {
+    const correct = replay("chosen-omitted-promise", defaultRules).lines;
+    expect(correct.some((l) => l.startsWith("error:"))).toBe(false);
+    expect(correct).toContain("2->3 Promise b=(2,3) from=1 truncated=3 votes=[] t=650");
+    expect(correct).toContain("3->2 CatchUp 1..3");
+    const lines = replay("chosen-omitted-promise", broken("truncated-promise-counted")).lines;
+    expect(
+      lines.some(
+        (l) => l.startsWith("error:") && l.includes("P2c: ballot (2,3) proposes another value at chosen slot 1"),
+      ),
+    ).toBe(true);
+  });
+
   it("S1 (install only above the executed prefix): installing a stale transfer takes a replica back in time", () => {
     const installsOfEight = (rules: ReplicaRules) =>
       replay("transfer-stale", rules).lines.filter((l) => l.startsWith("3 persist snapshot s=8")).length;

@@ -20,7 +20,7 @@ import {
 import { compareBallots, type Ballot } from "./ballot.ts";
 import type { Config } from "./config.ts";
 import { mayHelpLeader, type Configuration } from "./configuration.ts";
-import { canPromise } from "./acceptor.ts";
+import { canPromise, promiseOmitsThrough } from "./acceptor.ts";
 import { checkpointDue } from "./monitor.ts";
 import { executeCommand, governsFrom, learnableFromLeader, nextToExecute, retirement, snapshotDue } from "./learner.ts";
 import { mergeRevealed, phase2aValue, quorumSize } from "./leader.ts";
@@ -110,6 +110,11 @@ export interface ReplicaRules {
   /** The first slot a Promise for `fromSlot` from an acceptor truncated through `truncatedUpTo` covers (rule T2). */
   readonly promiseCoversFrom: (fromSlot: number, truncatedUpTo: number) => number;
   /**
+   * The slot through which a Promise omits votes and reports them chosen, from the acceptor's truncation point and
+   * the executed prefix it may report (0 unless `promiseOmitsChosen`) (rule T3: at most what it knows chosen).
+   */
+  readonly promiseOmitsThrough: (truncatedUpTo: number, executedUpTo: number) => number;
+  /**
    * May an acceptor help a ballot of `leader`, which executed up to `leaderExecutedUpTo`? (rule R4: not a replica it
    * knows removed)
    */
@@ -168,6 +173,7 @@ export const defaultRules: ReplicaRules = {
   executeCommand,
   governsFrom,
   promiseCoversFrom,
+  promiseOmitsThrough,
   mayHelpLeader,
   retirement,
   snapshotDue,

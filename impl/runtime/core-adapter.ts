@@ -97,6 +97,7 @@ export const runtimeCoreSettings = {
   adaptiveBatching: true,
   electionWaitsAfterStall: true,
   prepareResendBackoff: true,
+  promiseOmitsChosen: true,
   valuesAtRest: true,
 } as const;
 

@@ -51,6 +51,11 @@ export const ruleCatalog: Readonly<
   governsFrom: { label: "R1", file: "docs/impl.md", find: "(`governsFrom`, rule R1;" },
   retirement: { label: "R5", file: "docs/impl.md", find: "**Retired ids and retirement (R5).**" },
   promiseCoversFrom: { label: "T2", file: "docs/impl.md", find: "**Phase 1 over forgotten votes (rule T2).**" },
+  promiseOmitsThrough: {
+    label: "T3",
+    file: "docs/impl.md",
+    find: "**A Promise without the chosen values (rule T3).**",
+  },
   mayHelpLeader: { label: "R4", file: "docs/impl.md", find: "**Removed replicas cannot disturb (R4).**" },
   snapshotDue: { label: "", file: "docs/impl.md", find: "**Snapshots.**" },
   transferUseful: { label: "S1", file: "docs/impl.md", find: "(rule S1," },

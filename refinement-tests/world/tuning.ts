@@ -45,6 +45,12 @@ export interface ReplicaTuning {
    * (impl/core/config.ts; the core's default, off, when absent). Only tuning 10 sets it.
    */
   readonly prepareResendBackoff?: boolean;
+  /**
+   * A Promise omits the votes at its acceptor's executed slots and reports them chosen; a candidate
+   * fetches them by catch-up (impl/core/config.ts; the core's default, off, when absent). Only
+   * tuning 10 sets it.
+   */
+  readonly promiseOmitsChosen?: boolean;
   /** Bytes of log kept at and below the latest snapshot (the core's default, 16 MiB, when absent). */
   readonly logTailBytes?: number;
   /**
@@ -159,13 +165,15 @@ export const tunings: readonly ReplicaTuning[] = [
   // As the runtime's replicas run (10; the swarm draws it last, in place of half its draws of 6,
   // so that its earlier draws stay those of the committed seeds; see actions.ts): adaptive
   // batching, a follower stalled past its election deadline waits for its leader, a candidate's
-  // Prepare resends back off, and long values folded by a passed-in hash, as the runtime's store
-  // folds them by SHA-256 (world.test checks it holds every one of `runtimeCoreSettings`).
+  // Prepare resends back off, a Promise omits the votes its acceptor executed, and long values
+  // folded by a passed-in hash, as the runtime's store folds them by SHA-256 (world.test checks
+  // it holds every one of `runtimeCoreSettings`).
   {
     ...defaultTuning,
     adaptiveBatching: true,
     electionWaitsAfterStall: true,
     prepareResendBackoff: true,
+    promiseOmitsChosen: true,
     longValues: true,
   },
 ];

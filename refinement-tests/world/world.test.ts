@@ -119,6 +119,8 @@ describe("the simulated world", () => {
     let stopped = 0;
     let folded = 0;
     let backedOff = 0;
+    let omitted = 0;
+    let caughtUpAndWon = 0;
     for (const s of scenarios) {
       // Safety, then liveness: the wait delays an election by a heartbeat interval at most.
       const run = runScenario(s, { liveness: true });
@@ -131,7 +133,13 @@ describe("the simulated world", () => {
         ) ?? 0;
       folded += run.counters.get(longValueFolded) ?? 0;
       backedOff += run.counters.get("world: a candidate's Prepare resends backed off") ?? 0;
+      omitted += run.counters.get("world: a Promise omitted chosen votes") ?? 0;
+      caughtUpAndWon +=
+        run.counters.get("world: a candidate caught up on a reported-chosen prefix and won above it") ?? 0;
     }
+    // A Promise omitted the chosen votes (rule T3), and a candidate fetched them and won above them.
+    expect(omitted).toBeGreaterThan(0);
+    expect(caughtUpAndWon).toBeGreaterThan(0);
     expect(waited).toBeGreaterThan(0);
     // ... and a follower stopped an election timeout past its deadline waited its election timeout.
     expect(stopped).toBeGreaterThan(0);

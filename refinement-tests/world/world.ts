@@ -930,6 +930,15 @@ export class World implements KvSystemView {
       result.state.role.prepareResendAfterMs > state.role.prepareResendAfterMs
     )
       this.count("a candidate's Prepare resends backed off");
+    const won = result.state.role;
+    if (
+      this.tuning.promiseOmitsChosen === true &&
+      state.role._tag === "candidate" &&
+      won._tag === "leader" &&
+      won.inflightBase > won.fromSlot &&
+      won.coversFrom.some((from, i) => (won.promised & (1 << i)) !== 0 && from > won.fromSlot)
+    )
+      this.count("a candidate caught up on a reported-chosen prefix and won above it");
     const details: string[] | null = this.trace === null ? null : [];
     const arrows: { from: string; to: string; label: string }[] | null = this.trace === null ? null : [];
     const effects = result.effects;
@@ -982,6 +991,12 @@ export class World implements KvSystemView {
             message.value.commands.length > 1
           )
             this.count("adaptive batching: an Accept of several commands sent");
+          if (
+            message._tag === "Promise" &&
+            message.truncatedUpTo >= message.fromSlot &&
+            message.truncatedUpTo > state.acceptor.truncatedUpTo
+          )
+            this.count("a Promise omitted chosen votes");
           this.enqueue(r.index, e.to - 1, message);
           arrows?.push({ from: `R${r.id}`, to: `R${e.to}`, label: showMessage(message, false) });
           break;
