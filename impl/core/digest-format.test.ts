@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { fnvTextHash, longTextChars } from "../../spec/hash.ts";
 import { kv, kvWith } from "../../spec/kv.ts";
 import { parseConfig } from "./config.ts";
+import { Cluster } from "./testing/cluster.ts";
 import { comparePeerCheckpoint, recordCheckpoint } from "./monitor.ts";
 import { contentDigestOf, makeSnapshot, readSnapshot, verifySnapshot, type SnapshotContents } from "./snapshot.ts";
 import { makeContext, type MonitorState } from "./state.ts";
@@ -56,7 +57,14 @@ describe("a snapshot's digest format", () => {
 });
 
 describe("the divergence monitor across digest formats", () => {
-  const empty: MonitorState = { outputDigestA: 0, outputDigestB: 0, checkpoints: [], peerCheckpoints: [] };
+  const empty: MonitorState = {
+    outputDigestA: 0,
+    outputDigestB: 0,
+    checkpoints: [],
+    peerCheckpoints: [],
+    uncompared: [],
+    uncomparedCount: 0,
+  };
   const own = recordCheckpoint(after, empty, { slot: 8, digest: "fnv/00000000aaaaaaaa:1|1|0000000000000000" }).monitor;
 
   it("raises an alarm for two digests of one format that differ", () => {
@@ -64,8 +72,69 @@ describe("the divergence monitor across digest formats", () => {
     expect(comparePeerCheckpoint(after, own, 8, 2, peer).divergence?.slot).toBe(8);
   });
 
-  it("does not compare digests of different formats", () => {
+  it("does not compare digests of different formats, and says so once per checkpoint until one is compared", () => {
     const peer = { slot: 8, digest: "00000000bbbbbbbb:1|1|0000000000000000" };
-    expect(comparePeerCheckpoint(after, own, 8, 2, peer).divergence).toBeNull();
+    const r = comparePeerCheckpoint(after, own, 8, 2, peer);
+    expect(r.divergence).toBeNull();
+    expect(r.monitor.uncompared).toEqual([{ replica: 2, slot: 8, ownFormat: "fnv", peerFormat: "" }]);
+    expect(r.monitor.uncomparedCount).toBe(1);
+    // The same checkpoint again (every heartbeat repeats it): counted once.
+    expect(comparePeerCheckpoint(after, r.monitor, 8, 2, peer).monitor).toBe(r.monitor);
+    // A checkpoint of the peer's that is compared ends what the monitor says about it.
+    const same = comparePeerCheckpoint(after, r.monitor, 8, 2, own.checkpoints[0]!);
+    expect(same.divergence).toBeNull();
+    expect(same.monitor.uncompared).toEqual([]);
+    expect(same.monitor.uncomparedCount).toBe(1);
+  });
+});
+
+/**
+ * A rolling upgrade in the scenario cluster: replicas 1 and 2 run the new digest format (`fnv`
+ * here, the simulation's stand-in for the runtime's `sha256`), replica 3 the unnamed format of the
+ * version before. Checkpoints every 4 slots; values long enough to be hashed by the passed-in hash.
+ */
+describe("an upgrade window in a cluster", () => {
+  const formats = new Map<number, typeof kv>([
+    [1, kvWith(fnvTextHash)],
+    [2, kvWith(fnvTextHash)],
+    [3, kv],
+  ]);
+  const cluster = (): Cluster =>
+    Cluster.elected(3, { config: { checkpointIntervalSlots: 4 }, appOf: (id) => formats.get(id)! });
+  const write = (c: Cluster, from: number, count: number): void => {
+    for (let i = 0; i < count; i++)
+      c.request(1, { _tag: "put", key: `k${from + i}`, value: value + String(i) }, "linearizable");
+    c.stabilize();
+    // Heartbeats carry the leader's latest checkpoint, their acknowledgements the followers'.
+    c.advance(200, 50);
+  };
+
+  it("raises no alarm between the formats, says which peers it could not compare, and catches a real divergence once both speak the new one", () => {
+    formats.set(3, kv);
+    const c = cluster();
+    write(c, 0, 9);
+    for (const id of [1, 2, 3]) expect(c.state(id).halted).toBeNull();
+    expect(c.state(1).monitor.uncompared).toEqual([{ replica: 3, slot: 8, ownFormat: "fnv", peerFormat: "" }]);
+    expect(c.state(3).monitor.uncompared).toEqual([{ replica: 1, slot: 8, ownFormat: "", peerFormat: "fnv" }]);
+    // Replicas of one format compare: 1 and 2 agree.
+    expect(c.state(2).monitor.uncompared).toEqual([]);
+
+    // Replica 3 is upgraded: from its next checkpoint on it speaks the new format, and the leader
+    // compares it again.
+    formats.set(3, kvWith(fnvTextHash));
+    c.crash(3);
+    c.restart(3);
+    c.elapse(300);
+    c.stabilize();
+    write(c, 9, 8);
+    for (const id of [1, 2, 3]) expect(c.state(id).halted).toBeNull();
+    expect(c.state(1).monitor.uncompared).toEqual([]);
+
+    // A real divergence (replica 3's state changed behind its back) is caught.
+    const s = c.state(3);
+    const app = formats.get(3)!.transition({ _tag: "put", key: "evil", value: "x" }, s.learner.service.app);
+    c.node(3).state = { ...s, learner: { ...s.learner, service: { ...s.learner.service, app } } };
+    write(c, 17, 4);
+    expect(c.state(3).halted).not.toBeNull();
   });
 });

@@ -109,14 +109,42 @@ export interface Divergence {
 }
 
 /**
- * Two checkpoints of one slot differ: a divergence. Digests of different formats (spec/hash.ts
- * `digestFormat`: one taken before an upgrade to a passed-in hash, kept in a snapshot) are not
- * compared: they differ whether or not the states do.
+ * Judge a peer's checkpoint against ours of the same slot. Equal digests agree; two digests of one
+ * format that differ are a divergence. Digests of different formats (spec/hash.ts `digestFormat`:
+ * a replica of a version before the format changed, or our checkpoint kept in a snapshot taken
+ * before the upgrade) differ whether or not the states do, so they are not compared, and the
+ * monitor says so (`uncompared`, per peer, until one of that peer's checkpoints is compared):
+ * never a false alarm, never a silent skip.
  */
-function compare(own: Checkpoint, peer: Checkpoint, self: ReplicaId, peerId: ReplicaId): Divergence | null {
-  if (own.slot !== peer.slot || own.digest === peer.digest) return null;
-  if (digestFormat(own.digest) !== digestFormat(peer.digest)) return null;
-  return { slot: own.slot, replicas: [self, peerId], digests: [own.digest, peer.digest] };
+function judge(
+  monitor: MonitorState,
+  own: Checkpoint,
+  peer: Checkpoint,
+  self: ReplicaId,
+  peerId: ReplicaId,
+): { readonly monitor: MonitorState; readonly divergence: Divergence | null } {
+  const ownFormat = digestFormat(own.digest);
+  const peerFormat = digestFormat(peer.digest);
+  if (ownFormat !== peerFormat) {
+    // A peer repeats its latest checkpoint in every heartbeat or acknowledgement: counted once.
+    if (monitor.uncompared.some((u) => u.replica === peerId && u.slot === own.slot))
+      return { monitor, divergence: null };
+    const next = copyMonitor(monitor);
+    next.uncompared = [
+      ...monitor.uncompared.filter((u) => u.replica !== peerId),
+      { replica: peerId, slot: own.slot, ownFormat, peerFormat },
+    ];
+    next.uncomparedCount = monitor.uncomparedCount + 1;
+    return { monitor: next, divergence: null };
+  }
+  let m = monitor;
+  if (monitor.uncompared.some((u) => u.replica === peerId)) {
+    const next = copyMonitor(monitor);
+    next.uncompared = monitor.uncompared.filter((u) => u.replica !== peerId);
+    m = next;
+  }
+  if (own.digest === peer.digest) return { monitor: m, divergence: null };
+  return { monitor: m, divergence: { slot: own.slot, replicas: [self, peerId], digests: [own.digest, peer.digest] } };
 }
 
 /**
@@ -131,13 +159,18 @@ export function recordCheckpoint<S, I, O>(
     monitor.checkpoints.length >= checkpointsKept ? monitor.checkpoints.slice(1) : monitor.checkpoints.slice();
   kept.push(own);
   let divergence: Divergence | null = null;
+  let judged: MonitorState = monitor;
   let peers = monitor.peerCheckpoints;
   if (peers.some((p) => p.checkpoint.slot <= own.slot)) {
-    for (const p of peers)
-      if (p.checkpoint.slot <= own.slot) divergence ??= compare(own, p.checkpoint, ctx.config.self, p.replica);
+    for (const p of peers) {
+      if (p.checkpoint.slot !== own.slot) continue;
+      const r = judge(judged, own, p.checkpoint, ctx.config.self, p.replica);
+      judged = r.monitor;
+      divergence ??= r.divergence;
+    }
     peers = peers.filter((p) => p.checkpoint.slot > own.slot);
   }
-  const next = copyMonitor(monitor);
+  const next = copyMonitor(judged);
   next.checkpoints = kept;
   next.peerCheckpoints = peers;
   return { monitor: next, divergence };
@@ -165,7 +198,7 @@ export function comparePeerCheckpoint<S, I, O>(
     return { monitor: next, divergence: null };
   }
   for (const own of monitor.checkpoints) {
-    if (own.slot === report.slot) return { monitor, divergence: compare(own, report, ctx.config.self, peer) };
+    if (own.slot === report.slot) return judge(monitor, own, report, ctx.config.self, peer);
   }
   return { monitor, divergence: null };
 }

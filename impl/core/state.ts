@@ -175,6 +175,28 @@ export interface MonitorState {
   readonly checkpoints: readonly Checkpoint[];
   /** Peers' checkpoints above our executed prefix, to compare once we get there (at most one per peer). */
   readonly peerCheckpoints: readonly PeerCheckpoint[];
+  /**
+   * Per peer, the latest of its checkpoints that this replica could not compare with its own of the
+   * same slot because the two digests are of different formats (monitor.ts); a peer leaves the list
+   * once one of its checkpoints is compared. What an operator sees during an upgrade window.
+   */
+  readonly uncompared: readonly UncomparedCheckpoint[];
+  /** How many peers' checkpoints were not compared for that reason, in all (a running count). */
+  readonly uncomparedCount: number;
+}
+
+/**
+ * A peer's checkpoint this replica could not compare with its own at `slot`: the digests are of
+ * different formats (spec/hash.ts `digestFormat`; "" is the unnamed format of earlier versions),
+ * and digests of two formats differ whether or not the states do.
+ */
+export interface UncomparedCheckpoint {
+  readonly replica: ReplicaId;
+  readonly slot: number;
+  /** The format of this replica's digest at `slot`. */
+  readonly ownFormat: string;
+  /** The format of the peer's digest. */
+  readonly peerFormat: string;
 }
 
 /** A checkpoint a peer reported. */
@@ -459,6 +481,8 @@ export function freshState<S, I, O>(ctx: ReplicaContext<S, I, O>): ReplicaState<
       outputDigestB: 0,
       checkpoints: [],
       peerCheckpoints: [],
+      uncompared: [],
+      uncomparedCount: 0,
     },
   };
 }
@@ -564,6 +588,8 @@ export function copyMonitor(m: MonitorState): Draft<MonitorState> {
     outputDigestB: m.outputDigestB,
     checkpoints: m.checkpoints,
     peerCheckpoints: m.peerCheckpoints,
+    uncompared: m.uncompared,
+    uncomparedCount: m.uncomparedCount,
   };
 }
 

@@ -146,6 +146,9 @@ export const kvStoredReader: StoredReader<KvMessage, KvRecord, KvStoredMessage> 
  */
 export const kvReplicated = kvWith(sha256TextHash);
 
+/** The digest format of {@link kvReplicated}'s digests, which a replica names in its handshake. */
+export const kvDigestFormat = sha256TextHash.name;
+
 /** A fresh key-value replica (its first event must be Recover). */
 export function kvInitialState(config: Config): KvReplicaState {
   return initialState(config, kvReplicated);
@@ -212,6 +215,8 @@ function factsOf(state: KvReplicaState): BatchFacts {
     promisedBallot: state.acceptor.maxBal,
     leaseUntil: role._tag === "leader" ? role.leaseUntil : null,
     executedSlot: state.learner.executedUpTo,
+    uncompared: state.monitor.uncompared,
+    uncomparedCount: state.monitor.uncomparedCount,
     // What `membershipOf` reads but the leader's progress, the transfer and the snapshot slot,
     // which only the status shows (it builds the whole view).
     membershipOf: [state.ctx.config, state.learner.configs, state.removal],
@@ -234,6 +239,8 @@ function viewOf(state: KvReplicaState): CoreView {
     pendingCommands: role._tag === "leader" ? role.pendingCount : 0,
     inflightSlots: role._tag === "leader" ? role.inflight.filter((p) => !p.chosen).length : 0,
     halted: state.halted === null ? null : `divergence at slot ${state.halted.slot}: ${state.halted.message}`,
+    uncompared: state.monitor.uncompared,
+    uncomparedCount: state.monitor.uncomparedCount,
     membership: membershipOf(state),
   };
 }

@@ -4,7 +4,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { splitLongString, withLongString } from "./json-body.ts";
+import { hasControlByte, splitLongString, withLongString } from "./json-body.ts";
 
 const long = "v".repeat(100_000);
 
@@ -51,6 +51,22 @@ describe("a large JSON body parsed from its bytes", () => {
     expect(fast(badAround)).toBe("declined");
     expect(fast(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), body({ value: long })]))).toBe("declined");
     expect(fast(Buffer.from(`{"${long}":1}`, "utf8"))).toBe("declined"); // the long string is a key
+  });
+
+  it("finds a control byte at any place and alignment, and only a control byte", () => {
+    const memory = new Uint8Array(48);
+    const wrong: string[] = [];
+    for (let offset = 0; offset < 4; offset++)
+      for (let length = 0; length <= 40; length++) {
+        const bytes = memory.subarray(offset, offset + length);
+        for (let at = -1; at < length; at++)
+          for (const byte of [0x00, 0x1f, 0x20, 0x7f, 0x80, 0x9f, 0xff]) {
+            bytes.fill(0x61);
+            if (at >= 0) bytes[at] = byte;
+            if (hasControlByte(bytes) !== (at >= 0 && byte < 0x20)) wrong.push(`${offset}/${length}/${at}/${byte}`);
+          }
+      }
+    expect(wrong).toEqual([]);
   });
 
   it("never gives a value JSON.parse of the text would not", () => {

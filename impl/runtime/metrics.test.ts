@@ -22,6 +22,8 @@ const base: CoreView = {
   inflightSlots: 0,
   halted: null,
   digest: "",
+  uncompared: [],
+  uncomparedCount: 0,
   membership: {
     initialMembers: [1, 2, 3],
     alpha: 64,
@@ -102,6 +104,17 @@ describe("replica metrics", () => {
     expect(after).toMatch(/paxos_lease_fsync_seconds_count\{replica="1"\} 2/);
     expect(after).toMatch(/paxos_lease_fsync_seconds_sum\{replica="1"\} 0\.006/);
     expect(after).toMatch(/paxos_lease_group_commit_records_sum\{replica="1"\} 4/);
+  });
+
+  it("count the peers' checkpoints not compared for their digest format, each once", async () => {
+    const { metrics, step } = viewStepper();
+    const uncompared = [{ replica: 3, slot: 8, ownFormat: "sha256", peerFormat: "" }];
+    step({ uncompared, uncomparedCount: 1 });
+    step({ executedSlot: 9 });
+    expect(await value(metrics, "paxos_lease_checkpoints_uncompared_total")).toBe(1);
+    step({ uncompared: [{ ...uncompared[0]!, slot: 12 }], uncomparedCount: 2 });
+    step({ uncompared: [] });
+    expect(await value(metrics, "paxos_lease_checkpoints_uncompared_total")).toBe(2);
   });
 
   it("count step-downs by cause: by itself (its promise unchanged) or deposed (it promised a higher ballot)", async () => {

@@ -221,6 +221,12 @@ export class ReplicaMetrics {
     help: "Replica divergence alarms raised by the core",
     registers: [this.registry],
   });
+  /** Peers' checkpoints the divergence monitor could not compare: digests of two formats (an upgrade window). */
+  readonly checkpointsUncompared = new Counter({
+    name: "paxos_lease_checkpoints_uncompared_total",
+    help: "Peers' divergence checkpoints not compared because their digest format is not this replica's (replicas of two versions during an upgrade); GET /status lists the peers",
+    registers: [this.registry],
+  });
 
   /**
    * The event loop's lag, sampled while the replica works (impl/runtime/loop-lag.ts): a batch that
@@ -534,6 +540,8 @@ export class ReplicaMetrics {
     if (report.records > 0 || report.replies > 0) this.loopLag.work();
     this.batchEvents.observe(report.events);
     if (after.executedSlot > before.executedSlot) this.commits.inc(after.executedSlot - before.executedSlot);
+    if (after.uncomparedCount > before.uncomparedCount)
+      this.checkpointsUncompared.inc(after.uncomparedCount - before.uncomparedCount);
     if (after.role === "candidate" && (before.role !== "candidate" || after.ballot !== before.ballot))
       this.elections.inc();
     if (after.role === "leader" && (before.role !== "leader" || after.ballot !== before.ballot)) this.leaderships.inc();

@@ -29,6 +29,7 @@ import {
   kvCodecs,
   kvMessageBinary,
   kvConfig,
+  kvDigestFormat,
   kvInitialState,
   kvStep,
   kvStoredReader,
@@ -57,7 +58,8 @@ import { reportTransferRefused } from "./transfer-refused.ts";
 import { stagingStep } from "./transfer-staging.ts";
 import { addressOfText, formatAddress, Transport, type Address, type PeerInfo } from "./transport.ts";
 import { HeartbeatRelay, heartbeatRelayMsDefault } from "./heartbeat-relay.ts";
-import type { BatchFacts, CoreView } from "./view.ts";
+import { forPeer, incarnationWith } from "./upgrade-window.ts";
+import type { BatchFacts, CoreView, UncomparedView } from "./view.ts";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
 
 /** Everything a replica needs to start. Limits state their defaults. */
@@ -254,7 +256,9 @@ class ReplicaProcess implements RunningReplica {
     // Resends of Accepts of 64 KiB of values or more wait while the first copy may still arrive:
     // a quiet spell of one election timeout lets them go, and none waits more than eight.
     this.acceptHold = new AcceptResendHold(config.electionTimeoutMsMin, 8 * config.electionTimeoutMsMin, 64 * 1024);
-    const incarnation = randomBytes(8).toString("hex");
+    // The digest format rides on the incarnation: a version before formats were named refuses any
+    // field its handshake does not know, but takes any incarnation (impl/runtime/upgrade-window.ts).
+    const incarnation = incarnationWith(randomBytes(8).toString("hex"), kvDigestFormat);
     // The clock's injected skew (test-only; 1 and 0 otherwise) lets trace validation map readings to true time.
     const header = {
       clusterId: options.clusterId,
@@ -427,7 +431,14 @@ class ReplicaProcess implements RunningReplica {
       requestTimeoutMs: this.options.requestTimeoutMs,
       requestsPendingMax: driverRequestsPendingMax(this.admission.requestsInFlightMax),
       tickIntervalMs: (state) => tickIntervalMs(state, this.options.clock.rate),
-      send: (to, message, wireId) => {
+      send: (to, given, wireId) => {
+        const window = forPeer(given, this.transport.peerInfo(to));
+        if (window.withheld !== null) this.noteWithheld(to, window.withheld);
+        const message = window.send;
+        if (message === null) {
+          this.metrics.messagesDropped.inc({ reason: "snapshot-to-earlier-version" });
+          return false;
+        }
         if (
           message._tag === "CatchUp" &&
           this.catchUpHold.hold(to, this.transport.bulkHeardMsAgo(to), this.options.clock.nowMs())
@@ -535,6 +546,7 @@ class ReplicaProcess implements RunningReplica {
     if (facts.role !== "leader") this.relay?.clear();
     this.lastFacts = facts;
     this.metrics.onBatch(report, was, facts);
+    if (facts.uncompared !== was.uncompared) this.noteUncompared(was.uncompared, facts.uncompared);
     if (
       facts.role === was.role &&
       facts.leader === was.leader &&
@@ -553,6 +565,47 @@ class ReplicaProcess implements RunningReplica {
       { role: view.role, leader: view.leader, ballot: view.ballot, executedSlot: view.executedSlot },
       `role ${view.role}, leader ${view.leader ?? "unknown"}`,
     );
+  }
+
+  /**
+   * Say when the divergence monitor starts or stops comparing a peer's checkpoints: digests of two
+   * formats (a peer of another version during an upgrade) are never compared, and the operator
+   * should know which peers are not watched and why (docs/operations.md, "Upgrading").
+   */
+  private noteUncompared(before: readonly UncomparedView[], after: readonly UncomparedView[]): void {
+    const format = (f: string): string => (f === "" ? "the unnamed format of versions before sha256" : f);
+    for (const u of after) {
+      if (before.some((b) => b.replica === u.replica)) continue;
+      const text = `checkpoints of replica ${u.replica} are not compared: its digest at slot ${u.slot} is in ${format(u.peerFormat)}, this replica's in ${format(u.ownFormat)} (replicas of two versions; compared again once both make one format)`;
+      this.events.add("warn", text);
+      this.options.log.warn({ peer: u.replica, slot: u.slot, ownFormat: u.ownFormat, peerFormat: u.peerFormat }, text);
+    }
+    for (const b of before) {
+      if (after.some((u) => u.replica === b.replica)) continue;
+      const text = `checkpoints of replica ${b.replica} are compared again (one digest format)`;
+      this.events.add("info", text);
+      this.options.log.info({ peer: b.replica }, text);
+    }
+  }
+
+  /** Peers (by id and incarnation) already told of in the log for what is withheld from them. */
+  private readonly withheldNoted = new Set<string>();
+
+  /**
+   * Say once per peer process what is held back from a peer that names no digest format (a version
+   * before formats were named, impl/runtime/upgrade-window.ts): it does not see this replica's
+   * checkpoints, and cannot install its snapshots until it is upgraded.
+   */
+  private noteWithheld(peer: ReplicaId, what: "checkpoint" | "snapshot"): void {
+    const key = `${peer}/${this.transport.peerInfo(peer)?.incarnation ?? ""}/${what}`;
+    if (this.withheldNoted.has(key)) return;
+    this.withheldNoted.add(key);
+    const text =
+      what === "checkpoint"
+        ? `replica ${peer} names no digest format (a version before sha256 digests): it is sent no checkpoints, which it would take for a divergence; upgrade it`
+        : `replica ${peer} names no digest format (a version before sha256 digests): it cannot install this replica's snapshot (format sha256) and is not sent it; upgrade it`;
+    this.events.add("warn", text);
+    this.options.log.warn({ peer, withheld: what }, text);
   }
 
   /** Log membership changes this replica executed, and retire once it knows it was removed. */

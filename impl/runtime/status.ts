@@ -77,6 +77,12 @@ export interface ReplicaStatus {
   readonly pendingCommands: number;
   readonly inflightSlots: number;
   readonly halted: string | null;
+  /**
+   * Peers whose latest checkpoint the divergence monitor could not compare with this replica's: the
+   * digests are of two formats (replicas of two versions during an upgrade; docs/operations.md,
+   * "Upgrading"). Empty once every peer's checkpoints are compared again.
+   */
+  readonly uncomparedCheckpoints: CoreView["uncompared"];
   readonly membership: {
     readonly initialMembers: readonly ReplicaId[];
     readonly alpha: number;
@@ -132,6 +138,7 @@ export function buildStatus(s: StatusSources): ReplicaStatus {
     pendingCommands: view.pendingCommands,
     inflightSlots: view.inflightSlots,
     halted: view.halted,
+    uncomparedCheckpoints: view.uncompared,
     membership: {
       initialMembers: view.membership.initialMembers,
       alpha: view.membership.alpha,

@@ -412,6 +412,10 @@ describe("storage", () => {
     expect(storage.checkpointDue()).toBe(true);
     expect(fs.statSync(file).size).toBeGreaterThan(size);
     expect(storage.checkpointDue()).toBe(false);
+    // A snapshot's staged slices count too.
+    const slice = "s".repeat(64 * 1024);
+    for (let i = 0; i * slice.length < walCheckpointBytes; i++) storage.stage(1, slice);
+    expect(storage.checkpointDue()).toBe(true);
     storage.close();
     const again = open(dir);
     expect(again.records).toEqual(records(commits));

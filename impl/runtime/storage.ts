@@ -15,10 +15,11 @@
  * Checkpoints: SQLite's own (`wal_autocheckpoint`) runs inside the commit that fills the WAL to
  * its bound, so one append in some nine hundred waited for two fsyncs more before its own, and
  * with it every append of its group. The store checkpoints itself instead, once the WAL holds
- * about as much (`walCheckpointBytes`, counted from what each commit writes) and only after the
- * appends that filled it were acknowledged (`checkpointDue`, as compaction); SQLite's stays as a
- * backstop at four times the bound, for what the count does not see (a snapshot's staged slices).
- * Same checkpoint, same fsyncs, same durability; only when it runs differs.
+ * about as much (`walCheckpointBytes`, counted from what each commit and staged slice writes)
+ * and only after the appends that filled it were acknowledged (`checkpointDue`, as compaction);
+ * SQLite's stays as a backstop at four times the bound, for what the count does not see (a
+ * staged snapshot's move into place, a compaction's deletions). Same checkpoint, same fsyncs,
+ * same durability; only when it runs differs.
  *
  * A replica process keeps its store on a thread of its own (impl/runtime/storage-thread.ts), which
  * uses `write` and `sync` to let every append that waits for it share one fsync.
@@ -376,6 +377,7 @@ export class Storage<R> {
     const part = this.staged.get(stage) ?? 0;
     this.insertStaged.run(stage, part, text);
     this.staged.set(stage, part + 1);
+    this.walBytes += walPageBytes + text.length;
   }
 
   /**

@@ -38,7 +38,23 @@ export interface CoreView {
   readonly inflightSlots: number;
   /** Why the replica stopped serving (divergence), or null. */
   readonly halted: string | null;
+  /**
+   * Peers whose latest checkpoint this replica could not compare with its own, the two digests
+   * being of different formats (an upgrade window: impl/core/monitor.ts); a peer leaves the list
+   * once one of its checkpoints is compared.
+   */
+  readonly uncompared: readonly UncomparedView[];
+  /** Peers' checkpoints not compared for that reason since the replica started. */
+  readonly uncomparedCount: number;
   readonly membership: MembershipView;
+}
+
+/** A peer's checkpoint not compared: its slot and the two digest formats ("" the unnamed one). */
+export interface UncomparedView {
+  readonly replica: ReplicaId;
+  readonly slot: number;
+  readonly ownFormat: string;
+  readonly peerFormat: string;
 }
 
 /** A configuration: who votes, who only learns, and from which slot on. */
@@ -87,7 +103,7 @@ export interface MembershipView {
 /** What the metrics compare a batch's state on with the previous one's. */
 export type BatchMetricsView = Pick<
   CoreView,
-  "role" | "leader" | "ballot" | "promisedBallot" | "leaseUntil" | "executedSlot"
+  "role" | "leader" | "ballot" | "promisedBallot" | "leaseUntil" | "executedSlot" | "uncompared" | "uncomparedCount"
 >;
 
 /**

@@ -8,6 +8,7 @@
  * Pure TypeScript: no I/O (the test reads and writes the golden files). Not part of the public API.
  */
 import { kv, type KvInput, type KvOutput, type KvState } from "../../../spec/kv.ts";
+import type { Application } from "../../../spec/state-machine.ts";
 import { showBallot } from "../ballot.ts";
 import { showChange, showConfiguration, type ConfigChange } from "../configuration.ts";
 import { parseConfig, type Config } from "../config.ts";
@@ -78,6 +79,11 @@ export interface ClusterOptions {
    * (`compactRecords`). Default true: Recover is then exercised on compacted disks.
    */
   readonly compact?: boolean;
+  /**
+   * The application replica `id` runs from its next (re)start: a test of an upgrade window gives
+   * replicas applications of different digest formats (spec/hash.ts). Default: `kv` for every one.
+   */
+  readonly appOf?: (id: ReplicaId) => Application<KvState, KvInput, KvOutput>;
 }
 
 /** A scenario cluster. Every method appends the lines it produced to `lines`. */
@@ -109,7 +115,12 @@ export class Cluster {
     const members = Array.from({ length: size }, (_, i) => i + 1);
     this.members = members;
     for (const id of members)
-      this.nodes.set(id, { state: initialState(this.configFor(id), kv), records: [], clockOffsetMs: 0, clockRate: 1 });
+      this.nodes.set(id, {
+        state: initialState(this.configFor(id), this.options.appOf?.(id) ?? kv),
+        records: [],
+        clockOffsetMs: 0,
+        clockRate: 1,
+      });
     for (const id of members) this.boot(id);
   }
 
@@ -140,7 +151,12 @@ export class Cluster {
   /** Start a fresh replica `id` with an empty disk, outside the initial members (it joins once added). */
   join(id: ReplicaId): void {
     if (this.nodes.has(id)) fail(`replica ${id} exists`);
-    this.nodes.set(id, { state: initialState(this.configFor(id), kv), records: [], clockOffsetMs: 0, clockRate: 1 });
+    this.nodes.set(id, {
+      state: initialState(this.configFor(id), this.options.appOf?.(id) ?? kv),
+      records: [],
+      clockOffsetMs: 0,
+      clockRate: 1,
+    });
     this.boot(id);
     this.emit(`${id} joined (empty disk, not a member yet)`, true);
   }
@@ -311,7 +327,7 @@ export class Cluster {
   restart(id: ReplicaId): void {
     const node = this.node(id);
     if (node.state !== null) fail(`replica ${id} is up`);
-    node.state = initialState(this.configFor(id), kv);
+    node.state = initialState(this.configFor(id), this.options.appOf?.(id) ?? kv);
     this.boot(id);
     const s = this.state(id);
     this.emit(

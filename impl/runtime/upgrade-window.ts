@@ -1,0 +1,57 @@
+/**
+ * What this replica sends a peer of another version while a cluster is upgraded one replica at a
+ * time. Digests name their format (spec/hash.ts `digestFormat`, `sha256/...`), and every replica
+ * that names its format in its handshake compares divergence checkpoints only within one format
+ * (impl/core/monitor.ts). It names it at the end of its incarnation (`0123456789abcdef+sha256`):
+ * the versions before refuse a handshake with a field they do not know, and take any incarnation.
+ * A replica of a version before formats were named says nothing of it and compares any two
+ * digests: a checkpoint of a named format would differ from its own for equal states and halt it
+ * with a false divergence alarm, and a snapshot of a named format is one it refuses as not
+ * matching its digest. Such a peer is sent neither.
+ *
+ * It must never hide a checkpoint from a peer that compares by format, and never change anything
+ * but what goes on the wire (the core's state and the trace are the core's own).
+ */
+import { digestFormat } from "../../spec/hash.ts";
+import type { KvMessage } from "./core-adapter.ts";
+import type { PeerInfo } from "./transport.ts";
+
+/** `random` (hex digits) as an incarnation that names the digest format `format`. */
+export function incarnationWith(random: string, format: string): string {
+  return `${random}+${format}`;
+}
+
+/** The digest format a peer's incarnation names, or null for one of a version before formats were named. */
+export function digestFormatOfIncarnation(incarnation: string): string | null {
+  const plus = incarnation.lastIndexOf("+");
+  const format = incarnation.slice(plus + 1);
+  return plus >= 0 && /^[a-z0-9]+$/.test(format) ? format : null;
+}
+
+/** What {@link forPeer} decided for one message. */
+export type ForPeer =
+  | { readonly send: KvMessage; readonly withheld: null }
+  | { readonly send: KvMessage | null; readonly withheld: "checkpoint" | "snapshot" };
+
+/**
+ * `message` as it may go to a peer whose handshake said `info` (null: no handshake seen yet, taken
+ * as a peer that names no format). A heartbeat or acknowledgement keeps its checkpoint only if
+ * the peer compares by format or the checkpoint names none; a snapshot chunk of a named format is
+ * not sent to a peer that names none (`send` null). `withheld` says what was held back.
+ */
+export function forPeer(message: KvMessage, info: PeerInfo | null): ForPeer {
+  if (info !== null && digestFormatOfIncarnation(info.incarnation) !== null) return { send: message, withheld: null };
+  switch (message._tag) {
+    case "Heartbeat":
+    case "HeartbeatAck":
+      if (message.checkpoint === null || digestFormat(message.checkpoint.digest) === "")
+        return { send: message, withheld: null };
+      return { send: { ...message, checkpoint: null }, withheld: "checkpoint" };
+    case "SnapshotChunk":
+      return digestFormat(message.digest) === ""
+        ? { send: message, withheld: null }
+        : { send: null, withheld: "snapshot" };
+    default:
+      return { send: message, withheld: null };
+  }
+}
