@@ -85,9 +85,10 @@ export function kvConfig(
   }
   // The runtime batches adaptively, has a follower stalled past its election deadline wait for its
   // leader (a heartbeat interval, or an election timeout after a stop: `waitAfterStall`), backs a
-  // candidate's Prepare resends off (`resendPrepare`), and keeps executed values at rest in its
-  // store (read back by the storage thread when a peer needs them: kvStoredReader), unless the
-  // operator says otherwise (impl/core/config.ts).
+  // candidate's Prepare resends off (`resendPrepare`), answers a Prepare without the votes it
+  // executed (`promiseOmitsChosen`: the candidate fetches them by catch-up), and keeps executed
+  // values at rest in its store (read back by the storage thread when a peer needs them:
+  // kvStoredReader), unless the operator says otherwise (impl/core/config.ts).
   return parseConfig({
     ...runtimeCoreSettings,
     ...overrides,
