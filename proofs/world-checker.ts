@@ -29,6 +29,7 @@ import {
   slotMapGet,
   valuesEqual,
   type PromiseMsg,
+  type ReplicaId,
   type ReplicaState,
   type Value,
 } from "../impl/core/testing/index.ts";
@@ -46,7 +47,14 @@ import { LeaseGhost } from "./leases.ts";
 import { ServiceGhost } from "./service-level.ts";
 import { Tally, violated, type Fingerprint } from "./violation.ts";
 import { VotingGhost } from "./voting-per-slot.ts";
-import type { Carried, RequestInfo, SystemView, WorldStep } from "./world-view.ts";
+import type { Carried, ReplicaView, RequestInfo, SystemView, WorldStep } from "./world-view.ts";
+
+/**
+ * Where leases, clock drift and reconfiguration meet: a lease read with a configuration change
+ * pending while the reader's clock runs slow and a voter's of the pending configuration fast.
+ */
+export const leaseReadDriftApart =
+  "sometimes: lease read with a configuration change pending, the reader's clock slow and a new voter's fast";
 
 /** The rare states the suites must reach (a campaign that never reaches one fails). */
 export const sometimesRequired = [
@@ -80,6 +88,7 @@ export const sometimesRequired = [
   "sometimes: reused sequence number refused",
   // Where features meet: leases across membership changes, snapshots and transfers.
   "sometimes: lease read with a configuration change pending",
+  leaseReadDriftApart,
   "sometimes: lease read just after a configuration change took effect",
   "sometimes: lease counted from grants of a configuration whose phase 1 is incomplete",
   "sometimes: removed or lagging voter campaigning",
@@ -96,6 +105,9 @@ export const sometimesRequired = [
   // ... and where it meets reconfiguration.
   "sometimes: membership change chosen without the leader's own vote",
   "sometimes: slot chosen without the leader's own vote inside the alpha window",
+  // The runtime's settings (tuning 10): a follower whose process was stopped past an election
+  // timeout beyond its deadline waits its whole election timeout (impl/core/election.ts).
+  "world: a follower stopped an election timeout past its deadline waited its election timeout",
 ] as const;
 
 /**
@@ -431,11 +443,28 @@ export class WorldChecker<S, I, O> {
     const after = step.after ?? step.before!;
     this.lease.leaseRead(step.replica, after, this.service.observedSlot);
     const configs = after.learner.configs;
-    if (configs.length > 1) this.tally.add("sometimes: lease read with a configuration change pending");
+    if (configs.length > 1) {
+      this.tally.add("sometimes: lease read with a configuration change pending");
+      if (this.driftApart(step.replica, configs[configs.length - 1]!.voters)) this.tally.add(leaseReadDriftApart);
+    }
     const inForce = configs[0]!;
     if (inForce.epoch > 0 && after.learner.executedUpTo < inForce.governsFrom + after.ctx.config.reconfigAlphaSlots)
       this.tally.add("sometimes: lease read just after a configuration change took effect");
     if (after.learner.executedUpTo > this.service.observedSlot) this.service.observedSlot = after.learner.executedUpTo;
+  }
+
+  /**
+   * The reader's clock runs slower than true time (its lease lasts longer in true time than by its
+   * clock) and the clock of some voter of `voters` other than the reader runs faster (that voter's
+   * grant lapses sooner): the two directions of drift that rule L2's margin covers together.
+   */
+  private driftApart(reader: number, voters: readonly ReplicaId[]): boolean {
+    const t = this.view.trueTime;
+    const rate = (r: ReplicaView<S, I, O>): number => r.localAt(t + 1000) - r.localAt(t);
+    if (!(rate(this.view.replicas[reader]!) < 1000)) return false;
+    return this.view.replicas.some(
+      (r, k) => k !== reader && r.state !== null && voters.includes(r.id) && rate(r) > 1000,
+    );
   }
 
   /**

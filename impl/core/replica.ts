@@ -773,9 +773,13 @@ function receive<S, I, O>(
     case "CatchUpReply": {
       // A leader proposes every slot from its first unexecuted one itself; it needs no catch-up.
       if (state.role._tag === "leader") return state;
-      const s = afterLearning(rules, receiveCatchUp(state, m, out), now, out);
-      // A candidate fetching what Promises reported chosen asks for the next values at once.
+      let s = afterLearning(rules, receiveCatchUp(state, m, out), now, out);
       if (s.role._tag !== "candidate" || !s.ctx.config.promiseOmitsChosen) return s;
+      // A candidate fetching what Promises reported chosen asks for the next values at once, and
+      // its campaign lasts while they come: campaigning again from a slot or two higher, each
+      // time with a higher ballot, would restart the election timer of every acceptor it asks
+      // (each grant does), and keep an up-to-date replica from campaigning at all.
+      if (s.learner.executedUpTo > state.learner.executedUpTo) s = resetElectionTimer(s, now);
       return maybeElected(rules, requestCatchUp(s, from, now, out), now, out);
     }
     case "SnapshotRequest":

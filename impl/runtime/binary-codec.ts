@@ -34,8 +34,16 @@ export interface BinaryCodec<A> {
    * view at the start of an ArrayBuffer of its own, never a slice of Node's pool.
    */
   encodeWith(value: A, allocate: (bytes: number) => Buffer): Buffer;
-  /** The value in `bytes` from `offset` to the end; `Left` names the field and what was wrong. */
-  decode(bytes: Uint8Array, offset?: number): Either.Either<A, string>;
+  /**
+   * The value in `bytes` from `offset` to the end; `Left` names the field and what was wrong.
+   * `onUtf8String`, if given, is called with every UTF-8 string of 64 KiB or more as it is made
+   * and the bytes it was made from (a view of `bytes`, valid only during the call).
+   */
+  decode(
+    bytes: Uint8Array,
+    offset?: number,
+    onUtf8String?: (text: string, utf8: Uint8Array) => void,
+  ): Either.Either<A, string>;
   /**
    * The first `fields` fields of the struct at the start of `bytes` (for a union of structs, of the
    * member there), whatever follows them: a stored record's tag and slot read from its first bytes,
@@ -76,8 +84,12 @@ class Reader {
     readonly buf: Buffer,
     public pos: number,
     readonly end: number,
+    readonly onUtf8String?: (text: string, utf8: Uint8Array) => void,
   ) {}
 }
+
+/** The shortest string `onUtf8String` of `decode` is told about, in bytes. */
+const reportedStringBytesMin = 64 * 1024;
 
 /** One compiled Schema node: its encoded size, its encoder and its decoder. */
 interface Node {
@@ -209,7 +221,10 @@ const stringNode: Node = {
     }
     if (!isAscii(r.buf, start, r.pos) && !isUtf8(r.buf.subarray(start, r.pos)))
       throw new DecodeFailure("", "a string that is not valid UTF-8");
-    return r.buf.toString("utf8", start, r.pos);
+    const text = r.buf.toString("utf8", start, r.pos);
+    if (r.onUtf8String !== undefined && bytes >= reportedStringBytesMin)
+      r.onUtf8String(text, r.buf.subarray(start, r.pos));
+    return text;
   },
 };
 
@@ -543,10 +558,15 @@ function tupleNode(ast: SchemaAST.TupleType, seen: Map<SchemaAST.AST, Node>): No
 }
 
 /** Run `read` on `bytes` from `offset`: its value, or the reason it stopped (never a throw). */
-function reading<T>(bytes: Uint8Array, offset: number, read: (r: Reader) => T): Either.Either<T, string> {
+function reading<T>(
+  bytes: Uint8Array,
+  offset: number,
+  read: (r: Reader) => T,
+  onUtf8String?: (text: string, utf8: Uint8Array) => void,
+): Either.Either<T, string> {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   try {
-    return Either.right(read(new Reader(buf, offset, buf.length)));
+    return Either.right(read(new Reader(buf, offset, buf.length, onUtf8String)));
   } catch (error) {
     if (error instanceof DecodeFailure) return Either.left(`message${error.path}: ${error.reason}`);
     return Either.left(`not a message: ${error instanceof Error ? error.message : String(error)}`);
@@ -577,8 +597,8 @@ export function binaryCodec<A, I>(schema: Schema.Schema<A, I>): BinaryCodec<A> {
       if (w.pos !== size) throw new Error(`binary codec wrote ${w.pos} bytes of ${size}`);
       return w.buf;
     },
-    decode(bytes, offset = 0) {
-      const read = reading(bytes, offset, (r) => ({ value: root.read(r) as A, left: r.end - r.pos }));
+    decode(bytes, offset = 0, onUtf8String) {
+      const read = reading(bytes, offset, (r) => ({ value: root.read(r) as A, left: r.end - r.pos }), onUtf8String);
       return Either.flatMap(read, ({ value, left }) =>
         left === 0 ? Either.right(value) : Either.left(`${left} bytes follow the message`),
       );

@@ -24,10 +24,10 @@ import {
   type StoredValue,
   type Configuration,
 } from "../core/index.ts";
-import { sha256TextHash } from "./text-hash.ts";
+import { hashFromUtf8, sha256TextHash } from "./text-hash.ts";
 import { kvWith, KvInput, KvOutput, type KvState } from "../../spec/kv.ts";
 import type { StepFunction, StoredReader } from "./driver.ts";
-import { binaryCodec } from "./binary-codec.ts";
+import { binaryCodec, type BinaryCodec } from "./binary-codec.ts";
 import { jsonCodec } from "./framing.ts";
 import type { TraceCodecs } from "./trace.ts";
 import type { BatchFacts, ConfigurationView, CoreAdapter, CoreView, MembershipView } from "./view.ts";
@@ -43,6 +43,15 @@ export const kvMessageSchema = messageSchema(KvInput);
 export const kvRecordSchema = recordSchema(KvInput);
 /** Peer messages on the wire (impl/runtime/transport.ts): the binary codec compiled from the message Schema. */
 export const kvMessageBinary = binaryCodec(kvMessageSchema);
+/**
+ * Peer messages as a replica receives them: {@link kvMessageBinary}, with the SHA-256 of each long
+ * string (an Accept's value) taken from the frame's bytes as it is decoded (text-hash.ts
+ * `hashFromUtf8`), where executing the value would hash a UTF-8 copy of it.
+ */
+export const kvMessageReceived: BinaryCodec<KvMessage> = {
+  ...kvMessageBinary,
+  decode: (bytes, offset, onUtf8String = hashFromUtf8) => kvMessageBinary.decode(bytes, offset, onUtf8String),
+};
 /** Records on disk (impl/runtime/storage.ts, `binary`): the binary codec compiled from the record Schema. */
 export const kvRecordBinary = binaryCodec(kvRecordSchema);
 
@@ -76,9 +85,10 @@ export function kvConfig(
   }
   // The runtime batches adaptively, has a follower stalled past its election deadline wait for its
   // leader (a heartbeat interval, or an election timeout after a stop: `waitAfterStall`), backs a
-  // candidate's Prepare resends off (`resendPrepare`), and keeps executed values at rest in its
-  // store (read back by the storage thread when a peer needs them: kvStoredReader), unless the
-  // operator says otherwise (impl/core/config.ts).
+  // candidate's Prepare resends off (`resendPrepare`), answers a Prepare without the votes it
+  // executed (`promiseOmitsChosen`: the candidate fetches them by catch-up), and keeps executed
+  // values at rest in its store (read back by the storage thread when a peer needs them:
+  // kvStoredReader), unless the operator says otherwise (impl/core/config.ts).
   return parseConfig({
     ...runtimeCoreSettings,
     ...overrides,

@@ -34,6 +34,7 @@ import type { TlsMaterial } from "./certs.ts";
 import type { Submission } from "./driver.ts";
 import type { Logger } from "./log.ts";
 import { splitLongString, withLongString } from "./json-body.ts";
+import { hashFromUtf8 } from "./text-hash.ts";
 import { markReleasable, release, releasableBuffer } from "./release.ts";
 import { TurnBudget } from "./turn-budget.ts";
 
@@ -404,7 +405,11 @@ function parseBodyBytes(bytes: Buffer): unknown {
   if (split !== null) {
     try {
       const filled = withLongString(parseJsonBody(split.rest), split.value);
-      if (filled !== undefined) return filled;
+      if (filled !== undefined) {
+        // Its hash from the bytes at hand, not from a UTF-8 copy when it is executed (text-hash.ts).
+        hashFromUtf8(split.value, split.utf8);
+        return filled;
+      }
     } catch {
       // Refused: the whole text is parsed below, for the refusal's own words.
     }

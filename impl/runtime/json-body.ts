@@ -31,6 +31,8 @@ export interface SplitBody {
   readonly rest: string;
   /** The long string's value. */
   readonly value: string;
+  /** The long string's bytes, well-formed UTF-8 (a view of the body's buffer). */
+  readonly utf8: Buffer;
 }
 
 /**
@@ -57,6 +59,7 @@ export function splitLongString(bytes: Buffer): SplitBody | null {
   return {
     rest: `${before.toString("utf8")}${placeholderJson}${after.toString("utf8")}`,
     value: inside.toString("utf8"),
+    utf8: inside,
   };
 }
 

@@ -27,7 +27,7 @@ import { noDiskFaults, type DiskFaults } from "./disk-faults.ts";
 import {
   kvAdapter,
   kvCodecs,
-  kvMessageBinary,
+  kvMessageReceived,
   kvConfig,
   kvDigestFormat,
   kvInitialState,
@@ -678,7 +678,7 @@ class ReplicaProcess implements RunningReplica {
       tls: this.tlsFiles?.current,
       listen: this.listenAddress(),
       peers: new Map([...this.options.members].filter(([peer]) => peer !== id)),
-      codec: kvMessageBinary,
+      codec: kvMessageReceived,
       info: this.peerInfo(incarnation),
       clock: this.options.clock,
       log: this.options.log,

@@ -9,8 +9,8 @@ import { kv, utf8Length } from "../../spec/kv.ts";
 import { parseConfig } from "../core/config.ts";
 import { contentDigestOf, makeSnapshot, readSnapshot, verifySnapshot } from "../core/snapshot.ts";
 import { makeContext } from "../core/state.ts";
-import { kvReplicated } from "./core-adapter.ts";
-import { sha256TextHash } from "./text-hash.ts";
+import { kvMessageBinary, kvMessageReceived, kvReplicated } from "./core-adapter.ts";
+import { hashFromUtf8, sha256TextHash } from "./text-hash.ts";
 
 describe("sha256TextHash", () => {
   it("gives SHA-256's first 64 bits and the UTF-8 length", () => {
@@ -32,6 +32,62 @@ describe("sha256TextHash", () => {
     const first = sha256TextHash.hash(a);
     expect(sha256TextHash.hash(b)).not.toEqual(first);
     expect(sha256TextHash.hash(a)).toEqual(first);
+  });
+});
+
+describe("hashFromUtf8", () => {
+  /** A text of `bytes` bytes of UTF-8, starting with `tag`, made afresh (no string shared with another call). */
+  const textOf = (tag: string, bytes: number): string => Buffer.from(`${tag}:`.padEnd(bytes, "abc€")).toString("utf8");
+  const sha = (bytes: Uint8Array) => {
+    const digest = hash("sha256", bytes, "buffer");
+    return [digest.readUInt32BE(0), digest.readUInt32BE(4), bytes.length];
+  };
+
+  it("gives the hash of the text for an equal text made later, from the bytes it came from", () => {
+    for (const tag of ["ascii", "é✓😀"]) {
+      const utf8 = Buffer.from(textOf(tag, 100_000));
+      hashFromUtf8(utf8.toString("utf8"), utf8);
+      const later = textOf(tag, 100_000);
+      expect(sha256TextHash.hash(later)).toEqual(sha(Buffer.from(later)));
+    }
+  });
+
+  it("is what a later hash of that text takes, and only of that text; it keeps 16 at most", () => {
+    // Bytes that are not the text's break the contract on purpose: the hash shows which way it went.
+    const stand = (i: number) => Buffer.alloc(70_000, i);
+    const texts = Array.from({ length: 18 }, (_, i) => textOf(`t${String(i).padStart(2, "0")}`, 70_000));
+    texts.forEach((text, i) => hashFromUtf8(text, stand(i)));
+    // The first two were pushed out; the others are taken from the list, equal texts by content.
+    expect(sha256TextHash.hash(textOf("t00", 70_000))).toEqual(sha(Buffer.from(texts[0]!)));
+    expect(sha256TextHash.hash(textOf("t01", 70_000))).toEqual(sha(Buffer.from(texts[1]!)));
+    for (let i = 2; i < 18; i++)
+      expect(sha256TextHash.hash(textOf(`t${String(i).padStart(2, "0")}`, 70_000))).toEqual(sha(stand(i)));
+    // Taken once: the next equal text (once another was hashed last) is hashed from its UTF-8.
+    sha256TextHash.hash(texts[0]!);
+    expect(sha256TextHash.hash(textOf("t05", 70_000))).toEqual(sha(Buffer.from(texts[5]!)));
+    // A text of the same length, ends and middle, differing elsewhere, is not taken for another.
+    const a = "m".repeat(70_000);
+    const b = `${"m".repeat(20_000)}n${"m".repeat(49_999)}`;
+    hashFromUtf8(a, stand(1));
+    expect(sha256TextHash.hash(b)).toEqual(sha(Buffer.from(b)));
+    sha256TextHash.hash(a);
+  });
+
+  it("is told each long string of a received peer message, with its bytes", () => {
+    const value = textOf("v€", 80_000);
+    const accept = kvMessageBinary.encode({
+      _tag: "Accept",
+      ballot: { round: 1, replica: 1 },
+      slot: 1,
+      value: { _tag: "batch", commands: [{ clientId: "c", seq: 1, input: { _tag: "put", key: "k", value } }] },
+      commitIndex: 0,
+      sentAt: 0,
+    });
+    const seen: [string, Buffer][] = [];
+    kvMessageBinary.decode(accept, 0, (text, utf8) => seen.push([text, Buffer.from(utf8)]));
+    expect(seen.map(([text]) => text)).toEqual([value]);
+    expect(seen[0]![1].equals(Buffer.from(value))).toBe(true);
+    expect(kvMessageReceived.decode(accept)._tag).toBe("Right");
   });
 });
 

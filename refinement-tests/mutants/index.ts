@@ -37,6 +37,7 @@ import { staleTransferInstalled } from "./stale-transfer-installed.ts";
 import { transferDropsSessions } from "./transfer-drops-sessions.ts";
 import { transferUnverified } from "./transfer-unverified.ts";
 import { truncateWithoutSnapshot } from "./truncate-without-snapshot.ts";
+import { promiseOmitsUnexecuted } from "./promise-omits-unexecuted.ts";
 import { truncatedPromiseCounted } from "./truncated-promise-counted.ts";
 
 export type { Mutant } from "./mutant.ts";
@@ -60,6 +61,7 @@ export const mutants: readonly Mutant[] = [
   // Snapshots, truncation, state transfer and reconfiguration.
   truncatedPromiseCounted,
   truncateWithoutSnapshot,
+  promiseOmitsUnexecuted,
   staleTransferInstalled,
   transferUnverified,
   snapshotDropsSessions,

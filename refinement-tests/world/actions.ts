@@ -180,6 +180,21 @@ export interface Profile {
    * long enough to go through it. The swarm draws it last (`lateDrawArbitrary`). Off when absent.
    */
   readonly longValues?: boolean;
+  /**
+   * The `alpha` prelude phase first sets the leader's clock slow and the others' fast, at the
+   * drift bound (./preludes.ts, `PreludeOptions`): leases, drift and a pending configuration
+   * change meet. The swarm draws it last (`lateDrawArbitrary`), for a quarter of its runs. Off
+   * when absent.
+   */
+  readonly driftApart?: boolean;
+  /**
+   * After the prelude, the whole machine stops for this long (`machineStopped`, ./preludes.ts):
+   * every replica paused, then resumed. The swarm draws it last (`lateDrawArbitrary`), for three
+   * quarters of the runs that draw the runtime's settings (tuning 10), more than an election
+   * timeout past the followers' deadlines: where they wait their whole election timeout. Absent:
+   * no stop.
+   */
+  readonly machineStopMs?: number;
 }
 
 /** Bounds of the generator. */
@@ -408,12 +423,31 @@ export const runtimeTuning = 10;
  * that drew the runtime's adaptive batching alone (tuning 6), the runtime's own settings (tuning
  * 10: adaptive batching, followers that wait for their leader after a stall, long values hashed).
  */
-const lateDrawArbitrary = fc.record({ longValues: fc.nat({ max: 3 }), runtime: fc.boolean() });
+const lateDrawArbitrary = fc.record({
+  longValues: fc.nat({ max: 3 }),
+  runtime: fc.boolean(),
+  driftApart: fc.nat({ max: 3 }),
+  machineStop: fc.nat({ max: 3 }),
+  // Past the runtime tuning's longest election timeout plus its shortest (600 + 400 ms).
+  machineStopMs: fc.integer({ min: 1100, max: 3000 }),
+});
 
-function withLateDraw(p: Profile, late: { longValues: number; runtime: boolean }, over?: Partial<Profile>): Profile {
+function withLateDraw(
+  p: Profile,
+  late: { longValues: number; runtime: boolean; driftApart: number; machineStop: number; machineStopMs: number },
+  over?: Partial<Profile>,
+): Profile {
   const longValues = over?.longValues ?? late.longValues === 0;
   const runtime = over?.tuning === undefined && p.tuning === 6 && late.runtime;
-  return { ...p, ...(longValues ? { longValues } : {}), ...(runtime ? { tuning: runtimeTuning } : {}) };
+  const driftApart = over?.driftApart ?? late.driftApart === 0;
+  const machineStopMs = over?.machineStopMs ?? (runtime && late.machineStop !== 0 ? late.machineStopMs : undefined);
+  return {
+    ...p,
+    ...(longValues ? { longValues } : {}),
+    ...(runtime ? { tuning: runtimeTuning } : {}),
+    ...(driftApart ? { driftApart } : {}),
+    ...(machineStopMs === undefined ? {} : { machineStopMs }),
+  };
 }
 
 /** Arbitrary for a whole scenario: a profile, then a list of actions drawn under it. */

@@ -143,8 +143,18 @@ export type Prelude = (typeof preludes)[number];
 /** Simulated time one phase of a prelude may take before it gives up, ms. */
 const phaseMsMax = 5_000;
 
+/** What a prelude does beside its pick. */
+export interface PreludeOptions {
+  /**
+   * The `alpha` phase first sets the leader's clock to run slow and every other replica's fast,
+   * at the drift bound, so that the reads it asks with the change pending meet rule L2's margin
+   * in both directions at once (`Profile.driftApart`). Off when absent.
+   */
+  readonly driftApart?: boolean;
+}
+
 /** Run `prelude` on a warm (or cold) world; `pick` chooses within it (see the module comment). */
-export function runPrelude(world: World, prelude: Prelude, pick: number): void {
+export function runPrelude(world: World, prelude: Prelude, pick: number, options: PreludeOptions = {}): void {
   // Pick bit 8 (the explorer's) shrinks a cluster of 5 or 7 to 3 voters before any prelude, the
   // three that stand apart too (they spend bits 0-7 on their own choices).
   if ((pick & 256) !== 0 && world.initialMembers.length > 3 && prelude !== "none") {
@@ -190,7 +200,13 @@ export function runPrelude(world: World, prelude: Prelude, pick: number): void {
   const phases: readonly [string, (w: World, pick: number) => boolean][] = [
     ["writes", writes],
     ["a learner joins and catches up", learnerCaughtUp],
-    ["a change of the voters, executed by the leader and its followers", changePending],
+    [
+      "a change of the voters, executed by the leader and its followers",
+      (w, p) => {
+        if (options.driftApart === true) driftApart(w);
+        return changePending(w, p);
+      },
+    ],
     ["the leader is lost", leaderLost],
     ["another replica is elected and holds a lease", reelected],
   ];
@@ -460,6 +476,34 @@ function boundaryWrite(world: World): boolean {
   const idle = world.clients.findIndex((c) => c.op === null);
   if (idle >= 0) world.apply({ t: "submit", c: idle, op: { kind: "put", key: idle } });
   return until(world, () => world.pendingOps() === 0 && (leaderState(world)?.learner.executedUpTo ?? 0) >= governs);
+}
+
+/**
+ * The leader's clock runs slow and every other replica's fast, at the drift bound (a drift action
+ * clamps its rate there): the leader's lease lasts longest in true time, the grants behind it
+ * lapse soonest, which rule L2's margin must cover together.
+ */
+function driftApart(world: World): void {
+  const leader = leaderIndex(world);
+  const born = world.born();
+  // An action names a replica by its place among those born (the number of members names the leader).
+  for (const [k, index] of born.entries())
+    world.apply({ t: "drift", r: k + 2 * born.length, ppm: index === leader ? -1_000_000 : 1_000_000 });
+}
+
+/**
+ * The whole machine stops for `ms` (as SIGSTOP of every process, or a paused virtual machine):
+ * every replica is paused, true time moves on, and every one resumes, the leader's clocks and its
+ * followers' all a stop behind. A follower then runs again more than an election timeout past its
+ * deadline, and with the runtime's settings waits its whole election timeout (impl/core/election.ts).
+ */
+export function machineStopped(world: World, ms: number): void {
+  const born = world.born();
+  world.note(`the machine stops for ${ms} ms`);
+  // An action names a replica by its place among those born (the number of members names the leader).
+  for (const k of born.keys()) world.apply({ t: "pause", r: k + 2 * born.length });
+  world.apply({ t: "advance", ms });
+  for (const k of born.keys()) world.apply({ t: "resume", r: k + 2 * born.length });
 }
 
 /** Every client asks for a read, delivered at once (before the replicas' messages in flight). */

@@ -23,7 +23,7 @@ import { kvModel } from "../../impl/history/history.ts";
 import { ViolationFound, type Violation } from "../../proofs/violation.ts";
 import { WorldChecker } from "../../proofs/world-checker.ts";
 import { showAction, type Scenario } from "./actions.ts";
-import { runPrelude } from "./preludes.ts";
+import { machineStopped, runPrelude } from "./preludes.ts";
 import { tunings, type ReplicaTuning } from "./tuning.ts";
 import { World, type KvApp, type TraceEntry } from "./world.ts";
 
@@ -109,7 +109,10 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
       world.note("warm-up: fault-free until the first leader holds a lease");
       warmUp(world);
     }
-    runPrelude(world, scenario.profile.prelude ?? "none", scenario.profile.pick ?? 0);
+    runPrelude(world, scenario.profile.prelude ?? "none", scenario.profile.pick ?? 0, {
+      driftApart: scenario.profile.driftApart === true,
+    });
+    if (scenario.profile.machineStopMs !== undefined) machineStopped(world, scenario.profile.machineStopMs);
     world.note("the scenario's actions");
     const zeroDelay = scenario.profile.zeroDelay === true;
     for (actionIndex = 0; actionIndex < scenario.actions.length; actionIndex++) {

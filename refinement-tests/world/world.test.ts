@@ -12,7 +12,7 @@ import { runScenario } from "./run.ts";
 import { defaultTuning, tunings, type ReplicaTuning } from "./tuning.ts";
 import { isStored, slotMapEntries, type Step } from "../../impl/core/testing/index.ts";
 import { World } from "./world.ts";
-import { WorldChecker } from "../../proofs/world-checker.ts";
+import { leaseReadDriftApart, WorldChecker } from "../../proofs/world-checker.ts";
 import { longValueFolded } from "../../proofs/service-level.ts";
 import { runtimeCoreSettings } from "../../impl/runtime/core-adapter.ts";
 import { checkFailedBy } from "../../proofs/violation.ts";
@@ -116,6 +116,7 @@ describe("the simulated world", () => {
       .sample(scenarioArbitrary(boundsOf({})), { seed: 11, numRuns: 8 })
       .map((s) => ({ ...s, profile: { ...s.profile, tuning: runtime } }));
     let waited = 0;
+    let stopped = 0;
     let folded = 0;
     let backedOff = 0;
     let omitted = 0;
@@ -126,6 +127,10 @@ describe("the simulated world", () => {
       expect(run.failure).toBeNull();
       expect(run.counters.get("liveness: converged")).toBe(1);
       waited += run.counters.get("world: a follower stalled past its election deadline waited for its leader") ?? 0;
+      stopped +=
+        run.counters.get(
+          "world: a follower stopped an election timeout past its deadline waited its election timeout",
+        ) ?? 0;
       folded += run.counters.get(longValueFolded) ?? 0;
       backedOff += run.counters.get("world: a candidate's Prepare resends backed off") ?? 0;
       omitted += run.counters.get("world: a Promise omitted chosen votes") ?? 0;
@@ -136,9 +141,36 @@ describe("the simulated world", () => {
     expect(omitted).toBeGreaterThan(0);
     expect(caughtUpAndWon).toBeGreaterThan(0);
     expect(waited).toBeGreaterThan(0);
+    // ... and a follower stopped an election timeout past its deadline waited its election timeout.
+    expect(stopped).toBeGreaterThan(0);
     expect(backedOff).toBeGreaterThan(0);
     // The runtime's store folds long values by SHA-256; this tuning's, by the passed-in FNV hash.
     expect(folded).toBeGreaterThan(0);
+  });
+
+  it("stops the whole machine where the swarm draws it: a follower then waits its whole election timeout", () => {
+    const runtime = tunings.findIndex((t) => t.electionWaitsAfterStall === true);
+    const ticks: Action[] = [1, 2, 3].map(() => ({ t: "advance", ms: 50 }));
+    const base = preludeScenario("writes", 0, ticks);
+    const stopped = (machineStopMs: number | undefined): number => {
+      const s = { ...base, profile: { ...base.profile, tuning: runtime, machineStopMs } };
+      const run = runScenario(s);
+      expect(run.failure).toBeNull();
+      return (
+        run.counters.get(
+          "world: a follower stopped an election timeout past its deadline waited its election timeout",
+        ) ?? 0
+      );
+    };
+    // Both followers, once each; a shorter stop (or none) leaves them within an election timeout.
+    expect(stopped(1500)).toBe(2);
+    expect(stopped(300)).toBe(0);
+    expect(stopped(undefined)).toBe(0);
+    // The swarm draws a stop for most of the runs that draw the runtime's settings, and for no other.
+    const drawn = fc.sample(scenarioArbitrary(boundsOf({})), { seed: 4, numRuns: 200 });
+    const withStop = drawn.filter((s) => s.profile.machineStopMs !== undefined);
+    expect(withStop.length).toBeGreaterThan(0);
+    expect(withStop.every((s) => s.profile.tuning === runtime && s.profile.machineStopMs! > 1000)).toBe(true);
   });
 
   it("runs every core setting the runtime's replicas run with in tuning 10", () => {
@@ -376,6 +408,22 @@ describe("the simulated world", () => {
         "AtMostOneLeaseholder",
       );
     }
+  });
+
+  it("reaches a lease read with a change pending, the reader's clock slow and a new voter's fast, by the drawn drift alone", () => {
+    // The alpha prelude's reads with the change pending (pick 6: a promote); the drawn drift
+    // (`Profile.driftApart`) sets the leader's clock slow and the others' fast first. Without it,
+    // no clock drifts before them.
+    const scenario = preludeScenario("alpha", 6);
+    const reached = (driftApart: boolean): number =>
+      runScenario({ ...scenario, profile: { ...scenario.profile, driftApart } }).counters.get(leaseReadDriftApart) ?? 0;
+    expect(reached(true)).toBeGreaterThan(0);
+    expect(reached(false)).toBe(0);
+    // The swarm draws it in about a quarter of its runs.
+    const drawn = fc.sample(scenarioArbitrary(boundsOf({})), { seed: 2, numRuns: 200 });
+    const share = drawn.filter((s) => s.profile.driftApart === true).length / drawn.length;
+    expect(share).toBeGreaterThan(0.15);
+    expect(share).toBeLessThan(0.35);
   });
 
   it("long values go through the passed-in hash, and a replica whose store ignores it is caught", () => {

@@ -916,8 +916,12 @@ export class World implements KvSystemView {
     const leftBefore = executionPending(state);
     if (this.tuning.electionWaitsAfterStall === true && state.role._tag === "follower") {
       const due = state.election.heardAt + state.election.timeoutMs;
-      if (state.now < due && event.now > due + this.tuning.heartbeatIntervalMs)
+      if (state.now < due && event.now > due + this.tuning.heartbeatIntervalMs) {
         this.count("a follower stalled past its election deadline waited for its leader");
+        // Stopped, not merely late: it waits its whole election timeout (impl/core/election.ts).
+        if (event.now - due > this.tuning.electionTimeoutMsMin)
+          this.count("a follower stopped an election timeout past its deadline waited its election timeout");
+      }
     }
     if (
       this.tuning.prepareResendBackoff === true &&
