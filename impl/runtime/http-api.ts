@@ -797,7 +797,7 @@ function answerOk(input: KvInput, output: KvOutput): Answer {
         status: 413,
         body: {
           code: "value-too-large",
-          message: `${opName(input._tag)} refused: the value would be ${overLimitText(output.length, output.limit)}`,
+          message: `${opName(input._tag)} refused: the value would be ${output.length} UTF-16 code units, above the ${output.limit} every replica holds at most; nothing changed`,
           key,
           length: output.length,
           limit: output.limit,
