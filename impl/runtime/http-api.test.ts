@@ -941,6 +941,38 @@ describe("HTTP API: fuzzed", () => {
     );
   });
 
+  it("closes a connection answered for bytes that are not HTTP, even if the client never closes its side", async () => {
+    const quick = createHttpServer({ ...serverOptions(), malformedLingerMs: 100 });
+    await new Promise<void>((resolve) => quick.listen(0, "127.0.0.1", resolve));
+    try {
+      const quickPort = (quick.address() as AddressInfo).port;
+      // Half-open: the client never sends its FIN. Without the close, the replica kept each such
+      // connection (a file descriptor, a place under --http-connections-max) for ever.
+      const sockets = Array.from({ length: 3 }, () =>
+        net.connect({ host: "127.0.0.1", port: quickPort, allowHalfOpen: true }),
+      );
+      const answers = await Promise.all(
+        sockets.map(async (socket) => {
+          let answer = "";
+          socket.on("data", (chunk: Buffer) => (answer += chunk.toString("utf8")));
+          socket.on("error", () => undefined);
+          socket.write("garbage\r\n\r\n");
+          await new Promise<void>((resolve) => socket.once("end", () => resolve()));
+          return answer;
+        }),
+      );
+      for (const answer of answers) expect(answer).toMatch(/^HTTP\/1\.1 400 [^]*"code":"malformed"/);
+      const open = (): Promise<number> =>
+        new Promise((resolve, reject) => quick.getConnections((error, n) => (error ? reject(error) : resolve(n))));
+      for (let waited = 0; waited < 1000 && (await open()) > 0; waited += 20)
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await open()).toBe(0);
+      for (const socket of sockets) socket.destroy();
+    } finally {
+      quick.close();
+    }
+  });
+
   it("survives raw garbage on the socket", async () => {
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 300 }), async (bytes) => {

@@ -124,6 +124,11 @@ export interface HttpApiOptions {
   readonly access: AccessPolicy;
   /** Time for a request body to arrive whole, in milliseconds. Default {@link bodyArrivalMsDefault}. */
   readonly bodyArrivalMs?: number;
+  /**
+   * How long a connection answered for bytes that are not HTTP stays open for the client to close it, in
+   * milliseconds. Default {@link lingerMsMax}.
+   */
+  readonly malformedLingerMs?: number;
   /** Serve HTTPS with this certificate (impl/runtime/certs.ts). Default: plain HTTP. */
   readonly tls?: TlsMaterial | undefined;
   /** Why this replica no longer serves (it was removed from the cluster), or null while it serves. */
@@ -949,6 +954,20 @@ function linger(socket: net.Socket, request: http.IncomingMessage): void {
   });
 }
 
+/**
+ * Close a socket whose answer `end()` has sent. The client port allows half-open connections (Node's HTTP
+ * server does), so `end()` alone only sends a FIN: a client that never closes its side would keep the
+ * connection, its file descriptor and its place under `--http-connections-max`, for ever, and a few thousand
+ * bad requests would shut every other client out of the port. The socket is destroyed once the client has
+ * closed its side too, and at the latest `lingerMs` after the answer.
+ */
+function closeAfterAnswer(socket: net.Socket, lingerMs: number): void {
+  const close = (): void => void socket.destroy();
+  const timer = setTimeout(close, lingerMs);
+  socket.once("close", () => clearTimeout(timer));
+  socket.once("end", close);
+}
+
 /** The client API's server: HTTP, or HTTPS with the replica's certificate. */
 export type ApiServer = http.Server | https.Server;
 
@@ -1020,6 +1039,7 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
     socket.end(
       `HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
     );
+    closeAfterAnswer(socket, options.malformedLingerMs ?? lingerMsMax);
     options.onResponse?.("malformed-http", overflow ? 431 : 400);
   });
   // Idle and slow connections cost a file descriptor and memory each: bounded, so that no
