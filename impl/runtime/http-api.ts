@@ -1124,6 +1124,15 @@ async function handle(
     return refuse(400, "malformed", "the request target is not a valid URL path");
   }
   const method = request.method ?? "";
+  // A body whose framing the replica does not know: Node.js would read it to the connection's end (and answer
+  // 408 after 30 s). RFC 9112 asks for 400 and a closed connection when chunked is not the last coding.
+  const coding = request.headers["transfer-encoding"];
+  if (coding !== undefined && coding.trim().toLowerCase() !== "chunked")
+    refuse(
+      400,
+      "malformed",
+      `Transfer-Encoding ${JSON.stringify(coding.slice(0, 60))} is not supported: send a body with Content-Length or Transfer-Encoding: chunked`,
+    );
   checkAccess(options.access, url.pathname, method, request);
   const retired = options.retired?.() ?? null;
   if (retired !== null && (url.pathname.startsWith(kvPrefix) || (url.pathname === membersPath && method === "POST"))) {
