@@ -941,6 +941,59 @@ describe("HTTP API: fuzzed", () => {
     );
   });
 
+  it("refuses at once a body framed by a Transfer-Encoding other than chunked, and closes", async () => {
+    for (const coding of ["gzip", "xchunked", "identity", "gzip, chunked"]) {
+      const socket = net.connect({ host: "127.0.0.1", port });
+      let answer = "";
+      socket.on("data", (chunk: Buffer) => (answer += chunk.toString("utf8")));
+      socket.on("error", () => undefined);
+      // Without the refusal, Node.js reads such a body until the connection ends: no answer for 30 s
+      // (or, as here where the client then ends its side, none at all).
+      socket.end(
+        `PUT /v1/kv/te HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${tokens.get("admin")!}\r\nContent-Type: application/json\r\nTransfer-Encoding: ${coding}\r\n\r\nd\r\n{"value":"x"}\r\n0\r\n\r\n`,
+      );
+      await new Promise<void>((resolve) => socket.once("close", () => resolve()));
+      expect(answer).toMatch(/^HTTP\/1\.1 400 [^]*Connection: close/);
+      expect(answer).toContain(
+        `{"code":"malformed","message":"Transfer-Encoding \\"${coding}\\" is not supported: send a body with Content-Length or Transfer-Encoding: chunked"}`,
+      );
+    }
+    expect(await call("GET", "/v1/kv/te")).toMatchObject({ status: 200, json: { value: null } });
+  });
+
+  it("answers 408 to a connection whose headers do not arrive in time, and closes it", async () => {
+    const quick = createHttpServer({ ...serverOptions(), headersArrivalMs: 200 });
+    await new Promise<void>((resolve) => quick.listen(0, "127.0.0.1", resolve));
+    try {
+      const quickPort = (quick.address() as AddressInfo).port;
+      const started = Date.now();
+      // One sends nothing, one trickles its headers (slowloris): both are cut at the headers' time,
+      // which Node.js checked only every 30 s unless told otherwise.
+      const answers = await Promise.all(
+        ["", `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Slow: `].map(async (opening) => {
+          const socket = net.connect({ host: "127.0.0.1", port: quickPort });
+          let answer = "";
+          socket.on("data", (chunk: Buffer) => (answer += chunk.toString("utf8")));
+          socket.on("error", () => undefined);
+          socket.write(opening);
+          const trickle = setInterval(() => opening !== "" && socket.writable && socket.write("a"), 20);
+          await new Promise<void>((resolve) => socket.once("close", () => resolve()));
+          clearInterval(trickle);
+          return answer;
+        }),
+      );
+      expect(Date.now() - started).toBeLessThan(1500);
+      for (const answer of answers) {
+        expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+        expect(answer).toContain(
+          '{"code":"request-timeout","message":"the request line and headers did not arrive within 0.2 s"}',
+        );
+      }
+    } finally {
+      quick.close();
+    }
+  });
+
   it("closes a connection answered for bytes that are not HTTP, even if the client never closes its side", async () => {
     const quick = createHttpServer({ ...serverOptions(), malformedLingerMs: 100 });
     await new Promise<void>((resolve) => quick.listen(0, "127.0.0.1", resolve));
