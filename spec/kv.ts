@@ -39,17 +39,20 @@ import type { Application, Applied } from "./state-machine.ts";
 /** Longest key, in UTF-16 code units. */
 export const keyLengthMax = 1024;
 /**
- * The value limit: the longest value the store ever holds, in bytes of UTF-8 (1 MiB), counted by
- * {@link utf8Length}. A put, compare-and-swap or append whose new value would be longer changes
- * nothing and answers `too-large`.
+ * The value limit, in bytes of UTF-8 (1 MiB), counted by {@link utf8Length}: the longest value a
+ * client may send in a put, compare-and-swap or append. It belongs to admission (the HTTP layer
+ * refuses a longer one before it is proposed), never to the execution of a chosen command: every
+ * replica must execute the chosen log alike whatever version it runs, and a command that a leader
+ * of a version with another limit admitted is chosen all the same (docs/specs.md).
  */
 export const valueBytesMax = 1024 * 1024;
 /**
- * Longest string a value field may hold to decode at all, in UTF-16 code units. It is not the value
- * limit ({@link valueBytesMax}) but a bound on what a message or record may carry: the limit of the
- * versions that counted code units, kept so that their records, messages and snapshots (whose values
- * may reach 3 MiB of UTF-8) still decode. Every value within the limit is within it, since a code
- * unit takes at least one byte.
+ * Longest value the store holds and a value field may carry to decode at all, in UTF-16 code units
+ * (1 Mi). It is the bound execution applies: an append whose whole would be longer changes nothing
+ * and answers `too-large` (lengths in code units), as every version has executed it, the versions
+ * that counted code units at admission included. A value within the value limit
+ * ({@link valueBytesMax}) is within it, since a code unit takes at least one byte; appends can build
+ * values of up to 3 MiB of UTF-8 within it.
  */
 export const valueLengthMax = 1024 * 1024;
 
@@ -78,10 +81,9 @@ export const Delete = Schema.TaggedStruct("delete", { key: Key });
 /** Set `key` to `value` only if its current value is `expected` (null: absent). */
 export const Cas = Schema.TaggedStruct("cas", { key: Key, expected: Schema.NullOr(Value), value: Value });
 /**
- * Append `value` to the value under `key` (absent counts as ""). Like a put or a swap, an append
- * that would make the value longer than {@link valueBytesMax} changes nothing and answers
- * `too-large`: the limit holds for every value the store ever holds, not only for the values
- * clients send.
+ * Append `value` to the value under `key` (absent counts as ""). An append that would make the
+ * value longer than {@link valueLengthMax} code units changes nothing and answers `too-large`: the
+ * bound holds for every value the store ever holds, since longer ones would not decode.
  */
 export const Append = Schema.TaggedStruct("append", { key: Key, value: Value });
 /** Change nothing. A new leader fills gaps in the log with it. */
@@ -100,8 +102,9 @@ export const ValueOutput = Schema.TaggedStruct("value", { value: Schema.NullOr(S
 export const OkOutput = Schema.TaggedStruct("ok", {});
 export const CasOutput = Schema.TaggedStruct("cas", { swapped: Schema.Boolean, current: Schema.NullOr(Schema.String) });
 /**
- * A put, swap or append refused because the new value would be longer than `limit`: its length
- * would be `length`. Both are in bytes of UTF-8 ({@link utf8Length}).
+ * An append refused because the new value would be longer than `limit`: its length would be
+ * `length`. Both are in UTF-16 code units ({@link valueLengthMax}), as every version counts them
+ * when it executes the log.
  */
 export const TooLargeOutput = Schema.TaggedStruct("too-large", {
   length: Schema.Int.pipe(Schema.nonNegative()),
@@ -214,8 +217,10 @@ function write(state: KvState, key: string, next: string | null, hashes: EntryHa
 const ok: KvOutput = { _tag: "ok" };
 
 /**
- * Set `key` to `next` and answer `output`, unless `next` is longer than the value limit: then
- * change nothing and answer `too-large`. Every input that sets a value goes through here.
+ * Set `key` to `next` and answer `output`, unless `next` is longer than {@link valueLengthMax} code
+ * units: then change nothing and answer `too-large`. Every input that sets a value goes through
+ * here. Only an append can get there (a longer value does not decode), and the value limit in bytes
+ * is admission's, not this: execution must not depend on the version that executes it.
  */
 function setWithin(
   textHash: TextHash | null,
@@ -224,10 +229,9 @@ function setWithin(
   next: string,
   output: KvOutput,
 ): Applied<KvState, KvOutput> {
-  const hashes = entryHashes(key, next, textHash);
-  const length = hashes[2];
-  if (length > valueBytesMax) return { state, output: { _tag: "too-large", length, limit: valueBytesMax } };
-  return { state: write(state, key, next, hashes), output };
+  if (next.length > valueLengthMax)
+    return { state, output: { _tag: "too-large", length: next.length, limit: valueLengthMax } };
+  return { state: write(state, key, next, entryHashes(key, next, textHash)), output };
 }
 
 function applyKv(textHash: TextHash | null, input: KvInput, state: KvState): Applied<KvState, KvOutput> {

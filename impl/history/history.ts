@@ -10,7 +10,7 @@
  * which would otherwise silently turn an output into "not recorded".
  */
 import { Either, ParseResult, Schema } from "effect";
-import { kv, KvInput, KvOutput, utf8Length, valueBytesMax } from "../../spec/kv.ts";
+import { kv, KvInput, KvOutput, valueLengthMax } from "../../spec/kv.ts";
 import type { LinearizabilityModel, Operation } from "./linearizability.ts";
 import type { RegisterView } from "./search.ts";
 import { kvInputFast, kvOutputFast, registerInputFast, registerOutputFast } from "./decode-fast.ts";
@@ -53,26 +53,23 @@ function registerKeyOf(input: RegisterInput): string {
 export type KeyValue = string | null;
 
 /**
- * The length in bytes of UTF-8 of a value a put, swap or append would set, when it is over the value
- * limit (spec/kv.ts); null when it is within. A value of at most a third of the limit in code units
- * is within it (a code unit takes at most 3 bytes) and is not counted: the checker's values are
- * mostly short.
+ * The length of a value a put, swap or append would set, when it is over the bound execution
+ * applies (spec/kv.ts `valueLengthMax`, in UTF-16 code units); null when it is within. The value
+ * limit in bytes is admission's: a command refused by it was never proposed, and has no outcome.
  */
-function bytesOverLimit(value: string): number | null {
-  if (value.length * 3 <= valueBytesMax) return null;
-  const bytes = utf8Length(value);
-  return bytes > valueBytesMax ? bytes : null;
+function overBound(value: string): number | null {
+  return value.length > valueLengthMax ? value.length : null;
 }
 
-/** A put, swap or append's output when its new value is `bytes` long, over the limit. */
-function tooLarge(bytes: number): KvOutput {
-  return { _tag: "too-large", length: bytes, limit: valueBytesMax };
+/** A put, swap or append's output when its new value is `length` code units long, over the bound. */
+function tooLarge(length: number): KvOutput {
+  return { _tag: "too-large", length, limit: valueLengthMax };
 }
 
-/** Whether `output` is the refusal of a new value `bytes` long (undefined: any output). */
-function refusedAs(output: KvOutput | undefined, bytes: number): boolean {
+/** Whether `output` is the refusal of a new value `length` long (undefined: any output). */
+function refusedAs(output: KvOutput | undefined, length: number): boolean {
   return (
-    output === undefined || (output._tag === "too-large" && output.length === bytes && output.limit === valueBytesMax)
+    output === undefined || (output._tag === "too-large" && output.length === length && output.limit === valueLengthMax)
   );
 }
 
@@ -86,7 +83,7 @@ export function applyToValue(input: KvInput, value: KeyValue): { value: KeyValue
     case "get":
       return { value, output: { _tag: "value", value } };
     case "put": {
-      const over = bytesOverLimit(input.value);
+      const over = overBound(input.value);
       if (over !== null) return { value, output: tooLarge(over) };
       return { value: input.value, output: { _tag: "ok" } };
     }
@@ -94,13 +91,13 @@ export function applyToValue(input: KvInput, value: KeyValue): { value: KeyValue
       return { value: null, output: { _tag: "ok" } };
     case "cas": {
       if (value !== input.expected) return { value, output: { _tag: "cas", swapped: false, current: value } };
-      const over = bytesOverLimit(input.value);
+      const over = overBound(input.value);
       if (over !== null) return { value, output: tooLarge(over) };
       return { value: input.value, output: { _tag: "cas", swapped: true, current: value } };
     }
     case "append": {
       const next = (value ?? "") + input.value;
-      const over = bytesOverLimit(next);
+      const over = overBound(next);
       if (over !== null) return { value, output: tooLarge(over) };
       return { value: next, output: { _tag: "value", value: next } };
     }
@@ -153,7 +150,7 @@ export function stepValue(value: KeyValue, input: KvInput, output: KvOutput | un
     case "get":
       return output === undefined || (output._tag === "value" && output.value === value) ? value : undefined;
     case "put": {
-      const over = bytesOverLimit(input.value);
+      const over = overBound(input.value);
       if (over !== null) return refusedAs(output, over) ? value : undefined;
       return output === undefined || output._tag === "ok" ? input.value : undefined;
     }
@@ -161,7 +158,7 @@ export function stepValue(value: KeyValue, input: KvInput, output: KvOutput | un
       return output === undefined || output._tag === "ok" ? null : undefined;
     case "cas": {
       const swapped = value === input.expected;
-      const over = swapped ? bytesOverLimit(input.value) : null;
+      const over = swapped ? overBound(input.value) : null;
       if (over !== null) return refusedAs(output, over) ? value : undefined;
       if (output !== undefined && !(output._tag === "cas" && output.swapped === swapped && output.current === value))
         return undefined;
@@ -169,7 +166,7 @@ export function stepValue(value: KeyValue, input: KvInput, output: KvOutput | un
     }
     case "append": {
       const next = (value ?? "") + input.value;
-      const over = bytesOverLimit(next);
+      const over = overBound(next);
       if (over !== null) return refusedAs(output, over) ? value : undefined;
       return output === undefined || (output._tag === "value" && output.value === next) ? next : undefined;
     }

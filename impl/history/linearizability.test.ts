@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { kv, kvGet, valueBytesMax, type KvInput, type KvOutput } from "../../spec/kv.ts";
+import { kv, kvGet, valueLengthMax, type KvInput, type KvOutput } from "../../spec/kv.ts";
 import { applyToValue, loadHistory, kvModel, modelNamed, stepValue } from "./history.ts";
 import { checkLinearizable, checkPartition, type Operation } from "./linearizability.ts";
 import { refute } from "./refute.ts";
@@ -704,8 +704,8 @@ describe("the checker's one-key model", () => {
     fc.string({ maxLength: 3 }).map((v): KvInput => ({ _tag: "append", key: "x", value: v })),
     fc.constant<KvInput>({ _tag: "noop" }),
   );
-  it("refuses an append past the value limit as the spec does", () => {
-    const long = "a".repeat(valueBytesMax);
+  it("refuses an append past the bound as the spec does", () => {
+    const long = "a".repeat(valueLengthMax);
     const input: KvInput = { _tag: "append", key: "x", value: "b" };
     expect(applyToValue(input, long)).toEqual({
       value: long,
@@ -731,7 +731,7 @@ describe("the checker's one-key model", () => {
       .record({ swapped: fc.boolean(), current: fc.option(fc.string({ maxLength: 4 })) })
       .map((r): KvOutput => ({ _tag: "cas", ...r })),
     fc
-      .record({ length: fc.nat(), limit: fc.constantFrom(valueBytesMax, 3) })
+      .record({ length: fc.nat(), limit: fc.constantFrom(valueLengthMax, 3) })
       .map((r): KvOutput => ({ _tag: "too-large", ...r })),
   );
   test.prop([fc.option(fc.string({ maxLength: 4 })), inputs, fc.option(outputs, { nil: undefined }), fc.boolean()], {
@@ -746,15 +746,15 @@ describe("the checker's one-key model", () => {
     },
   );
 
-  describe("at the value limit, in bytes of UTF-8", () => {
-    // One to four bytes of UTF-8 each, and lone surrogates (3 bytes; a pair when two meet).
+  describe("at the bound execution applies, in UTF-16 code units", () => {
+    // One or two code units each (wide characters too: the bound counts code units, not bytes).
     const unit = fc.constantFrom("a", "\u00e9", "\u20ac", "\u{1f600}", "\ud800", "\udc00");
     const short = fc.string({ unit, maxLength: 4 });
-    // ASCII a few bytes short of the limit, then up to 12 bytes of wider characters: on both sides
-    // of it, and never more code units than a value may hold (spec/kv.ts, valueLengthMax).
+    // ASCII a few code units short of the bound, then up to 6 more: never more than a value may
+    // hold (spec/kv.ts, valueLengthMax); an append of two crosses it.
     const near = fc
       .tuple(fc.integer({ min: 0, max: 8 }), fc.string({ unit, maxLength: 3 }))
-      .map(([gap, tail]) => "a".repeat(valueBytesMax - 6 - gap) + tail);
+      .map(([gap, tail]) => "a".repeat(valueLengthMax - 6 - gap) + tail);
     const value = fc.oneof(short, near);
     const inputsNear = fc.oneof(
       value.map((v): KvInput => put("x", v)),
@@ -768,7 +768,7 @@ describe("the checker's one-key model", () => {
         })),
       value.map((v): KvInput => ({ _tag: "append", key: "x", value: v })),
     );
-    // A current value over the limit too: a store of an earlier version may hold one (spec/kv.ts).
+    // A current value near the bound, as appends build.
     test.prop([fc.option(value), inputsNear], { numRuns: 60 })(
       "applyToValue and stepValue agree with kv.apply on every input and value",
       (current, make) => {
@@ -788,8 +788,8 @@ describe("the checker's one-key model", () => {
     );
   });
 
-  it("steps an append past the value limit as applyToValue does", () => {
-    const long = "a".repeat(valueBytesMax);
+  it("steps an append past the bound as applyToValue does", () => {
+    const long = "a".repeat(valueLengthMax);
     const input: KvInput = { _tag: "append", key: "x", value: "b" };
     expect(stepValue(long, input, applyToValue(input, long).output)).toBe(long);
     expect(stepValue(long, input, { _tag: "value", value: `${long}b` })).toBeUndefined();

@@ -124,6 +124,16 @@ export interface HttpApiOptions {
   readonly access: AccessPolicy;
   /** Time for a request body to arrive whole, in milliseconds. Default {@link bodyArrivalMsDefault}. */
   readonly bodyArrivalMs?: number;
+  /**
+   * How long a connection answered for bytes that are not HTTP stays open for the client to close it, in
+   * milliseconds. Default {@link lingerMsMax}.
+   */
+  readonly malformedLingerMs?: number;
+  /**
+   * Time for a request's line and headers to arrive, from the connection's start or the end of the answer
+   * before, in milliseconds. Default {@link headersArrivalMsDefault}.
+   */
+  readonly headersArrivalMs?: number;
   /** Serve HTTPS with this certificate (impl/runtime/certs.ts). Default: plain HTTP. */
   readonly tls?: TlsMaterial | undefined;
   /** Why this replica no longer serves (it was removed from the cluster), or null while it serves. */
@@ -278,6 +288,8 @@ const bodyTurns = new TurnBudget();
 
 /** Time for a request's body to arrive whole, in milliseconds (docs/http-api.md, "Limits"). */
 const bodyArrivalMsDefault = 30_000;
+/** Default time for a request's line and headers to arrive (a connection that sends nothing included). */
+const headersArrivalMsDefault = 10_000;
 
 /**
  * Read the body, refusing (413) past `limit` bytes and (408) when it has not arrived whole
@@ -792,7 +804,7 @@ function answerOk(input: KvInput, output: KvOutput): Answer {
         status: 413,
         body: {
           code: "value-too-large",
-          message: `${opName(input._tag)} refused: the value would be ${overLimitText(output.length, output.limit)}`,
+          message: `${opName(input._tag)} refused: the value would be ${output.length} UTF-16 code units, above the ${output.limit} every replica holds at most; nothing changed`,
           key,
           length: output.length,
           limit: output.limit,
@@ -949,6 +961,20 @@ function linger(socket: net.Socket, request: http.IncomingMessage): void {
   });
 }
 
+/**
+ * Close a socket whose answer `end()` has sent. The client port allows half-open connections (Node's HTTP
+ * server does), so `end()` alone only sends a FIN: a client that never closes its side would keep the
+ * connection, its file descriptor and its place under `--http-connections-max`, for ever, and a few thousand
+ * bad requests would shut every other client out of the port. The socket is destroyed once the client has
+ * closed its side too, and at the latest `lingerMs` after the answer.
+ */
+function closeAfterAnswer(socket: net.Socket, lingerMs: number): void {
+  const close = (): void => void socket.destroy();
+  const timer = setTimeout(close, lingerMs);
+  socket.once("close", () => clearTimeout(timer));
+  socket.once("end", close);
+}
+
 /** The client API's server: HTTP, or HTTPS with the replica's certificate. */
 export type ApiServer = http.Server | https.Server;
 
@@ -986,8 +1012,14 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
       options.onResponse?.("error", answer.status);
     });
   };
+  const headersArrivalMs = options.headersArrivalMs ?? headersArrivalMsDefault;
+  // Node.js looks for connections past their headers' or request's time only every this often (30 s unless
+  // told): a connection that trickles its headers, or sends nothing, would hold its place up to 40 s, not 10.
+  const connectionsCheckingInterval = Math.max(50, Math.min(1000, Math.round(headersArrivalMs / 10)));
   const server: ApiServer =
-    options.tls === undefined ? http.createServer(listener) : https.createServer({ ...options.tls }, listener);
+    options.tls === undefined
+      ? http.createServer({ connectionsCheckingInterval }, listener)
+      : https.createServer({ ...options.tls, connectionsCheckingInterval }, listener);
   // `Expect: 100-continue`: the body is asked for only once the request is admitted (`continueBody`).
   // Only a PUT or a POST, whose every answer but a refusal reads the body, waits; any other is told at once.
   server.on("checkContinue", (request: http.IncomingMessage, response: http.ServerResponse) => {
@@ -1008,19 +1040,27 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
     }
     // Node's parser stops at http.maxHeaderSize bytes of request line and headers (a long URL too).
     const overflow = error.code === "HPE_HEADER_OVERFLOW";
+    // No request was dispatched on this socket, so the time that ran out is the headers'.
+    const late = error.code === "ERR_HTTP_REQUEST_TIMEOUT";
     const text = `${JSON.stringify(
       overflow
         ? {
             code: "headers-too-large",
             message: `the request line and headers exceed ${http.maxHeaderSize} bytes (a key or header too long?)`,
           }
-        : { code: "malformed", message: `malformed HTTP request (${error.code ?? error.message})` },
+        : late
+          ? {
+              code: "request-timeout",
+              message: `the request line and headers did not arrive within ${headersArrivalMs / 1000} s`,
+            }
+          : { code: "malformed", message: `malformed HTTP request (${error.code ?? error.message})` },
     )}\n`;
-    const status = overflow ? "431 Request Header Fields Too Large" : "400 Bad Request";
+    const status = overflow ? "431 Request Header Fields Too Large" : late ? "408 Request Timeout" : "400 Bad Request";
     socket.end(
       `HTTP/1.1 ${status}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
     );
-    options.onResponse?.("malformed-http", overflow ? 431 : 400);
+    closeAfterAnswer(socket, options.malformedLingerMs ?? lingerMsMax);
+    options.onResponse?.("malformed-http", overflow ? 431 : late ? 408 : 400);
   });
   // Idle and slow connections cost a file descriptor and memory each: bounded, so that no
   // number of them exhausts the process (the peer port and the disk share its descriptors).
@@ -1028,7 +1068,7 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
   server.on("drop", (data?: net.DropArgument) => options.onConnectionDropped?.(data?.remoteAddress ?? "unknown"));
   // After listening: an accept failure (out of file descriptors) is logged, never thrown.
   server.on("error", (error) => options.log.error({ err: error }, "client listener error"));
-  server.headersTimeout = 10_000;
+  server.headersTimeout = headersArrivalMs;
   // A backstop behind the body's own limit (which answers 408 and says why).
   server.requestTimeout = (options.bodyArrivalMs ?? bodyArrivalMsDefault) + 10_000;
   server.maxHeadersCount = 64;
@@ -1084,6 +1124,15 @@ async function handle(
     return refuse(400, "malformed", "the request target is not a valid URL path");
   }
   const method = request.method ?? "";
+  // A body whose framing the replica does not know: Node.js would read it to the connection's end (and answer
+  // 408 after 30 s). RFC 9112 asks for 400 and a closed connection when chunked is not the last coding.
+  const coding = request.headers["transfer-encoding"];
+  if (coding !== undefined && coding.trim().toLowerCase() !== "chunked")
+    refuse(
+      400,
+      "malformed",
+      `Transfer-Encoding ${JSON.stringify(coding.slice(0, 60))} is not supported: send a body with Content-Length or Transfer-Encoding: chunked`,
+    );
   checkAccess(options.access, url.pathname, method, request);
   const retired = options.retired?.() ?? null;
   if (retired !== null && (url.pathname.startsWith(kvPrefix) || (url.pathname === membersPath && method === "POST"))) {

@@ -40,18 +40,23 @@ export type ForPeer =
  * not sent to a peer that names none (`send` null). `withheld` says what was held back.
  */
 export function forPeer(message: KvMessage, info: PeerInfo | null): ForPeer {
-  if (info !== null && digestFormatOfIncarnation(info.incarnation) !== null) return { send: message, withheld: null };
+  // The tag first: every Accept and vote passes here, and only these three can carry a format.
   switch (message._tag) {
     case "Heartbeat":
     case "HeartbeatAck":
-      if (message.checkpoint === null || digestFormat(message.checkpoint.digest) === "")
+      if (message.checkpoint === null || digestFormat(message.checkpoint.digest) === "" || namesFormat(info))
         return { send: message, withheld: null };
       return { send: { ...message, checkpoint: null }, withheld: "checkpoint" };
     case "SnapshotChunk":
-      return digestFormat(message.digest) === ""
+      return digestFormat(message.digest) === "" || namesFormat(info)
         ? { send: message, withheld: null }
         : { send: null, withheld: "snapshot" };
     default:
       return { send: message, withheld: null };
   }
+}
+
+/** Whether a peer's handshake named a digest format (null: no handshake seen, taken as none). */
+function namesFormat(info: PeerInfo | null): boolean {
+  return info !== null && digestFormatOfIncarnation(info.incarnation) !== null;
 }

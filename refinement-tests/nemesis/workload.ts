@@ -355,7 +355,7 @@ export function outputOf(input: KvInput, status: number, body: Record<string, un
   }
   if (status === 409 && body.code === "cas-failed" && input._tag === "cas")
     return { _tag: "cas", swapped: false, current: (body.current as string | null) ?? null };
-  // The store refuses an append past the value limit (an outcome, in the log); the HTTP layer refuses
+  // The store refuses an append past its bound in code units (an outcome, in the log); the HTTP layer refuses
   // a put, swap or append whose value alone is over it before proposing it (no outcome).
   if (
     status === 413 &&
