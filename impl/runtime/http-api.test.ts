@@ -941,6 +941,15 @@ describe("HTTP API: fuzzed", () => {
     );
   });
 
+  it("answers an Expect other than 100-continue with a JSON 417, changing nothing", async () => {
+    const reply = await call("PUT", "/v1/kv/expect", JSON.stringify({ value: "v" }), { Expect: "200-ok" });
+    expect(reply).toMatchObject({
+      status: 417,
+      json: { code: "expectation-failed", message: 'Expect "200-ok" is not supported; only 100-continue is' },
+    });
+    expect(await call("GET", "/v1/kv/expect")).toMatchObject({ status: 200, json: { value: null } });
+  });
+
   it("refuses a request of more than 64 headers, whose last ones the checks would not see", async () => {
     const filler = (n: number): string => Array.from({ length: n }, (_, i) => `X-Filler-${i}: a\r\n`).join("");
     const raw = async (request: string): Promise<string> => {

@@ -1031,6 +1031,22 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
     else response.writeContinue();
     listener(request, response);
   });
+  // An Expect other than 100-continue: a JSON 417 naming it (Node's default is an empty one). The body, if any,
+  // is not read: the connection closes.
+  server.on("checkExpectation", (request: http.IncomingMessage, response: http.ServerResponse) => {
+    const expectation = String(request.headers.expect).slice(0, 60);
+    if (hasBody(request)) closeWithoutReset(request, response);
+    send(
+      response,
+      417,
+      {
+        code: "expectation-failed",
+        message: `Expect ${JSON.stringify(expectation)} is not supported; only 100-continue is`,
+      },
+      { Connection: "close" },
+    );
+    options.onResponse?.("error", 417);
+  });
   // Requests that do not even parse as HTTP get a JSON 400 too (Node's default is an empty one).
   server.on("clientError", (error: NodeJS.ErrnoException, socket: net.Socket) => {
     if (answered.has(socket)) {
