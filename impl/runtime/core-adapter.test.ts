@@ -157,11 +157,13 @@ describe("kvAdapter.facts", () => {
       promisedBallot: view.promisedBallot,
       leaseUntil: view.leaseUntil,
       executedSlot: view.executedSlot,
+      uncompared: view.uncompared,
+      uncomparedCount: view.uncomparedCount,
     });
     expect(membershipOf.length).toBeGreaterThan(0);
   };
 
-  it("says what the view says of role, leader, ballot, promise, lease and executed slot, and keeps the membership's parts", () => {
+  it("says what the view says of role, leader, ballot, promise, lease, executed slot and uncompared checkpoints, and keeps the membership's parts", () => {
     const c = Cluster.elected(3);
     for (const id of [1, 2, 3]) same(c.state(id));
     const before = kvAdapter.facts(c.state(1));

@@ -16,6 +16,32 @@ import type { DiskFaults } from "./disk-faults.ts";
 import { Either } from "effect";
 import { EncodedRecord, SplitRecord, StagedRecord, Storage, StorageError, type Appended } from "./storage.ts";
 import { timeline } from "./timeline.ts";
+import v8 from "node:v8";
+import { runInNewContext } from "node:vm";
+
+/**
+ * Characters of snapshot slices written since this thread's last full collection that make the
+ * next one due (see {@link fullCollection}).
+ */
+const stagedCharsCollect = 16 * 1024 * 1024;
+
+/**
+ * A full collection of this thread's heap, on demand. A snapshot's slices reach this thread as
+ * strings (the state's values serialized), garbage in its large-object space once written; the
+ * thread allocates too little for V8 to start a full collection soon, and it sleeps in
+ * Atomics.wait, where no idle-time collection runs: after a snapshot of sixteen 1 MiB values,
+ * storage threads held 30 to 32 MB of them through 40 s of idle (docs/performance.md). V8 gives a
+ * `gc` function only to contexts made under `--expose-gc`: the flag is set for one new context and
+ * unset again.
+ */
+function fullCollection(): () => void {
+  v8.setFlagsFromString("--expose-gc");
+  try {
+    return runInNewContext("gc") as () => void;
+  } finally {
+    v8.setFlagsFromString("--no-expose-gc");
+  }
+}
 
 /** What the main thread gives the storage thread when it starts it. */
 export interface StorageWorkerData {
@@ -187,6 +213,9 @@ function run(port: MessagePort, data: StorageWorkerData): void {
    * the main thread); the slices themselves went to the store's staging table (storage.ts, `stage`).
    */
   const stages = new Map<number, ContentDigest>();
+  /** Characters of snapshot slices written since the last full collection (see `stagedCharsCollect`). */
+  let stagedChars = 0;
+  const collect = fullCollection();
   /** The digest of each stage vouched for (its rows read back), until its record's append moves it. */
   const vouched = new Map<number, string>();
   /** The content digests of the staged snapshots written, by append, for its reply. */
@@ -290,6 +319,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
         for (const chunk of request.chunks) {
           digest.update(chunk);
           storage.stage(request.stage, chunk);
+          stagedChars += chunk.length;
         }
       } catch (error) {
         failure = faultOf(error);
@@ -369,6 +399,12 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       } catch (error) {
         failure = faultOf(error);
       }
+    }
+    // Last, once every append of the group is acknowledged: a full collection costs this thread
+    // tens of milliseconds.
+    if (stagedChars >= stagedCharsCollect) {
+      stagedChars = 0;
+      collect();
     }
     return true;
   };
