@@ -1016,9 +1016,10 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
     });
   };
   const headersArrivalMs = options.headersArrivalMs ?? headersArrivalMsDefault;
-  // A request without a Host header is refused by the access checks (403 host-refused, in JSON), not by Node.js
-  // (an empty 400). Node.js looks for connections past their headers' or request's time only every this often (30 s unless
+  // Node.js looks for connections past their headers' or request's time only every this often (30 s unless
   // told): a connection that trickles its headers, or sends nothing, would hold its place up to 40 s, not 10.
+  // A request without a Host header is refused by the access checks (403 host-refused, in JSON), not by
+  // Node.js (an empty 400).
   const connectionsCheckingInterval = Math.max(50, Math.min(1000, Math.round(headersArrivalMs / 10)));
   const server: ApiServer =
     options.tls === undefined
