@@ -11,7 +11,7 @@ import { parseConfig } from "./config.ts";
 import { Cluster } from "./testing/cluster.ts";
 import { comparePeerCheckpoint, recordCheckpoint } from "./monitor.ts";
 import { contentDigestOf, makeSnapshot, readSnapshot, verifySnapshot, type SnapshotContents } from "./snapshot.ts";
-import { makeContext, type MonitorState } from "./state.ts";
+import { checkpointsKept, makeContext, type MonitorState } from "./state.ts";
 
 const config = parseConfig({ members: [1, 2, 3], self: 1 });
 const before = makeContext(config, kv);
@@ -85,6 +85,12 @@ describe("the divergence monitor across digest formats", () => {
     expect(same.divergence).toBeNull();
     expect(same.monitor.uncompared).toEqual([]);
     expect(same.monitor.uncomparedCount).toBe(1);
+    // Or once it is older than every checkpoint kept (a follower hears only the leader's).
+    let m = r.monitor;
+    for (let slot = 12; slot <= 8 + 4 * checkpointsKept; slot += 4) {
+      m = recordCheckpoint(after, m, { slot, digest: `fnv/${slot}` }).monitor;
+      expect(m.uncompared.length).toBe(slot < 8 + 4 * checkpointsKept ? 1 : 0);
+    }
   });
 });
 

@@ -173,6 +173,10 @@ export function recordCheckpoint<S, I, O>(
   const next = copyMonitor(judged);
   next.checkpoints = kept;
   next.peerCheckpoints = peers;
+  // What is said of a peer's checkpoint older than every one kept is dropped: a follower hears only
+  // the leader's checkpoints, and would otherwise go on naming a former leader that was upgraded.
+  if (judged.uncompared.some((u) => u.slot < kept[0]!.slot))
+    next.uncompared = judged.uncompared.filter((u) => u.slot >= kept[0]!.slot);
   return { monitor: next, divergence };
 }
 

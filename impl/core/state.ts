@@ -178,7 +178,8 @@ export interface MonitorState {
   /**
    * Per peer, the latest of its checkpoints that this replica could not compare with its own of the
    * same slot because the two digests are of different formats (monitor.ts); a peer leaves the list
-   * once one of its checkpoints is compared. What an operator sees during an upgrade window.
+   * once one of its checkpoints is compared, or once the entry is older than every checkpoint kept.
+   * What an operator sees during an upgrade window.
    */
   readonly uncompared: readonly UncomparedCheckpoint[];
   /** How many peers' checkpoints were not compared for that reason, in all (a running count). */
