@@ -49,7 +49,7 @@ function sizeText(bytes: number): string {
 const behindMsMax = 20_000;
 /** How long its writes may go on after healing, waiting for the follower to pass that snapshot. */
 const catchUpMsMax = 10_000;
-/** The same after a kill during the transfer: the transfer starts over, behind a restart. */
+/** The same after a kill during the transfer (the writes stopped): the transfer starts over, behind a restart. */
 const catchUpAfterKillMsMax = 30_000;
 
 /** How long a transfer-kill fault watches the healed follower for a transfer in progress. */
@@ -585,6 +585,12 @@ export class Nemesis {
         let leader = targets[1]!;
         if (planned.kind !== "follower-behind-snapshot") {
           const killed = await this.killDuringTransfer(planned.kind, targets[0]!);
+          // The kill landed under the writes; the transfer that starts over runs without them: with
+          // a snapshot every sixteen of their writes, the leader's latest snapshot would keep moving
+          // past the one being sent, and the writes go into every replica's trace (a run that wrote
+          // on for 30 s left traces of gigabytes, more than the check can read back).
+          if (this.burst !== null) this.burst.stop = true;
+          await this.burst?.done;
           // With the sender killed, the follower catches up from whoever leads next.
           if (killed === leader) leader = (await cluster.waitForLeader(catchUpMsMax)) ?? leader;
         }
