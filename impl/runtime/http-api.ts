@@ -288,6 +288,8 @@ const bodyTurns = new TurnBudget();
 
 /** Time for a request's body to arrive whole, in milliseconds (docs/http-api.md, "Limits"). */
 const bodyArrivalMsDefault = 30_000;
+/** Most headers a request may carry. */
+const headersCountMax = 64;
 /** Default time for a request's line and headers to arrive (a connection that sends nothing included). */
 const headersArrivalMsDefault = 10_000;
 
@@ -1000,6 +1002,7 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
       // client was never told to send (`Expect: 100-continue`): it may come, or not.
       const close =
         answer.status === 413 ||
+        answer.status === 431 ||
         answer.status === 408 ||
         (unread && (awaitingContinue.has(request) || !drainable(request, bodyLimitOf(request, limit))));
       if (unread) closeWithoutReset(request, response);
@@ -1015,17 +1018,35 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
   const headersArrivalMs = options.headersArrivalMs ?? headersArrivalMsDefault;
   // Node.js looks for connections past their headers' or request's time only every this often (30 s unless
   // told): a connection that trickles its headers, or sends nothing, would hold its place up to 40 s, not 10.
+  // A request without a Host header is refused by the access checks (403 host-refused, in JSON), not by
+  // Node.js (an empty 400).
   const connectionsCheckingInterval = Math.max(50, Math.min(1000, Math.round(headersArrivalMs / 10)));
   const server: ApiServer =
     options.tls === undefined
-      ? http.createServer({ connectionsCheckingInterval }, listener)
-      : https.createServer({ ...options.tls, connectionsCheckingInterval }, listener);
+      ? http.createServer({ connectionsCheckingInterval, requireHostHeader: false }, listener)
+      : https.createServer({ ...options.tls, connectionsCheckingInterval, requireHostHeader: false }, listener);
   // `Expect: 100-continue`: the body is asked for only once the request is admitted (`continueBody`).
   // Only a PUT or a POST, whose every answer but a refusal reads the body, waits; any other is told at once.
   server.on("checkContinue", (request: http.IncomingMessage, response: http.ServerResponse) => {
     if (request.method === "PUT" || request.method === "POST") awaitingContinue.set(request, response);
     else response.writeContinue();
     listener(request, response);
+  });
+  // An Expect other than 100-continue: a JSON 417 naming it (Node's default is an empty one). The body, if any,
+  // is not read: the connection closes.
+  server.on("checkExpectation", (request: http.IncomingMessage, response: http.ServerResponse) => {
+    const expectation = String(request.headers.expect).slice(0, 60);
+    if (hasBody(request)) closeWithoutReset(request, response);
+    send(
+      response,
+      417,
+      {
+        code: "expectation-failed",
+        message: `Expect ${JSON.stringify(expectation)} is not supported; only 100-continue is`,
+      },
+      { Connection: "close" },
+    );
+    options.onResponse?.("error", 417);
   });
   // Requests that do not even parse as HTTP get a JSON 400 too (Node's default is an empty one).
   server.on("clientError", (error: NodeJS.ErrnoException, socket: net.Socket) => {
@@ -1071,7 +1092,7 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
   server.headersTimeout = headersArrivalMs;
   // A backstop behind the body's own limit (which answers 408 and says why).
   server.requestTimeout = (options.bodyArrivalMs ?? bodyArrivalMsDefault) + 10_000;
-  server.maxHeadersCount = 64;
+  server.maxHeadersCount = headersCountMax + 1;
   return server;
 }
 
@@ -1124,6 +1145,15 @@ async function handle(
     return refuse(400, "malformed", "the request target is not a valid URL path");
   }
   const method = request.method ?? "";
+  // Node.js drops the headers past its count without a word, though its parser still frames the body by them:
+  // an Origin, Content-Type or Transfer-Encoding there would escape the checks below. One more is let through
+  // to the count, so that a request it stops is known to have had too many.
+  if (request.rawHeaders.length > 2 * headersCountMax)
+    refuse(
+      431,
+      "headers-too-large",
+      `the request has more than ${headersCountMax} headers; at most ${headersCountMax} are allowed`,
+    );
   // A body whose framing the replica does not know: Node.js would read it to the connection's end (and answer
   // 408 after 30 s). RFC 9112 asks for 400 and a closed connection when chunked is not the last coding.
   const coding = request.headers["transfer-encoding"];
