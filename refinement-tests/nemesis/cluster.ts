@@ -385,6 +385,7 @@ export class NemesisCluster extends MemberLookups<Member> {
       valuesReadFromDisk: 0,
       heartbeatsRelayed: 0,
       largePromises: 0,
+      elections: 0,
     };
     const counts = await Promise.all(
       this.ids.map(
@@ -478,6 +479,8 @@ export interface BurstCounters {
   readonly heartbeatsRelayed: number;
   /** Promises of at least 1 MiB of values sent: a lagging candidate facing large accepted values. */
   readonly largePromises: number;
+  /** Campaigns started (`paxos_lease_elections_total`). */
+  readonly elections: number;
 }
 
 /**
@@ -491,6 +494,7 @@ function burstCountersIn(metrics: string): BurstCounters {
   let valuesReadFromDisk = 0;
   let heartbeatsRelayed = 0;
   let largePromises = 0;
+  let elections = 0;
   const valueOf = (line: string): number => Number(line.slice(line.lastIndexOf(" ") + 1)) || 0;
   for (const line of metrics.split("\n")) {
     if (line.startsWith("paxos_lease_messages_dropped_total{") && line.includes('reason="catch-up-while-streaming"'))
@@ -499,6 +503,7 @@ function burstCountersIn(metrics: string): BurstCounters {
     if (line.startsWith("paxos_lease_values_read_from_disk_total")) valuesReadFromDisk += valueOf(line);
     if (line.startsWith("paxos_lease_heartbeats_relayed_total{")) heartbeatsRelayed += valueOf(line);
     if (line.startsWith("paxos_lease_large_promises_sent_total")) largePromises += valueOf(line);
+    if (line.startsWith("paxos_lease_elections_total")) elections += valueOf(line);
   }
-  return { catchUpsHeld, appendsBehindSnapshot, valuesReadFromDisk, heartbeatsRelayed, largePromises };
+  return { catchUpsHeld, appendsBehindSnapshot, valuesReadFromDisk, heartbeatsRelayed, largePromises, elections };
 }

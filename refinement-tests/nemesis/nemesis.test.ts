@@ -44,6 +44,9 @@ const seed = nemesisTestSeed(20261127);
 const kinds: FaultKind[] = [
   "kill-leader",
   "pause-leader",
+  // Every replica stopped past an election timeout at once: it takes the place of a second
+  // one-way-from-leader in the run's 30 s (the schedule's last fault ends no later).
+  "freeze-all",
   "partition-leader",
   "restart-follower",
   "one-way-from-leader",
@@ -202,7 +205,14 @@ describe(`a short nemesis run (seed ${seed})`, () => {
 
   it("injected every fault kind of the schedule, each as planned", () => {
     const injected = new Set(run.report.faults.map((f) => f.kind));
-    for (const kind of ["kill-leader", "pause-leader", "partition-leader", "restart-follower", "burst"] as const)
+    for (const kind of [
+      "kill-leader",
+      "pause-leader",
+      "freeze-all",
+      "partition-leader",
+      "restart-follower",
+      "burst",
+    ] as const)
       expect(injected, kind).toContain(kind);
     // The burst's writers reached the leader: their answers are counted (a legal burst is refused
     // at most with 429, never with a crash), and so are the catch-up requests the followers held.
@@ -212,6 +222,16 @@ describe(`a short nemesis run (seed ${seed})`, () => {
       );
     for (const pause of run.report.faults.filter((f) => f.kind === "pause-leader"))
       expect(pause.endedAt - pause.startedAt).toBeGreaterThan(3 * 300);
+    // Every replica stopped longer than the longest election timeout, thawed within a few ms, and
+    // a leader after it (no leader within 10 s would be a NoRecovery violation above).
+    const freezes = run.report.faults.filter((f) => f.kind === "freeze-all");
+    for (const freeze of freezes) {
+      expect(freeze.targets, freeze.label).toEqual([1, 2, 3]);
+      expect(freeze.endedAt - freeze.startedAt).toBeGreaterThan(1100);
+      expect(freeze.effect, freeze.label).toMatch(/thawed r\d,r\d,r\d within [\d.]+ ms; r\d leads \d+ ms later/);
+    }
+    expect(run.report.reached?.thawsWithLeader).toBe(freezes.length);
+    expect(run.report.neverReached).not.toContain("a leader after a thaw of every replica");
     expect(run.report.lives.some((l) => l.exit === "SIGKILL")).toBe(true);
     expect(run.report.lives.filter((l) => l.exit === "code 0").length).toBeGreaterThanOrEqual(3);
   });

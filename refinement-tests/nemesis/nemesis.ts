@@ -12,7 +12,7 @@ import { monotonicMs, type BurstCounters, type NemesisCluster } from "./cluster.
 import type { MembershipChanges } from "./membership.ts";
 import { effectOf } from "./network.ts";
 import { healthyLink } from "./proxy.ts";
-import { isMembershipKind, seededRandom, type FaultKind, type PlannedFault } from "./schedule.ts";
+import { isBehindKind, isMembershipKind, seededRandom, type FaultKind, type PlannedFault } from "./schedule.ts";
 
 /** A fault as it happened. Times are run times (ms from the origin). */
 export interface InjectedFault {
@@ -49,6 +49,55 @@ function sizeText(bytes: number): string {
 const behindMsMax = 20_000;
 /** How long its writes may go on after healing, waiting for the follower to pass that snapshot. */
 const catchUpMsMax = 10_000;
+/** The same after a kill during the transfer: the transfer starts over, behind a restart. */
+const catchUpAfterKillMsMax = 30_000;
+
+/** How long a transfer-kill fault watches the healed follower for a transfer in progress. */
+const transferWatchMsMax = 15_000;
+/** How long a victim of a transfer-kill fault stays down before its restart. */
+const transferDownMs = 500;
+/** How long after a thaw of every replica a leader must show up. */
+const thawLeaderMsMax = 10_000;
+
+/**
+ * What the nemesis's own faults reached, counted by the harness (no replica counts them): the
+ * kills that landed while a state transfer was in progress, and what came of each thaw of every
+ * replica. The report's `reached` line prints them beside the replicas' counters.
+ */
+export interface FaultCounts {
+  /** SIGKILLs of a transfer's receiver or sender while the receiver's /status showed it in progress. */
+  readonly killedDuringTransfer: number;
+  /** Transfer-kill faults whose follower showed no transfer in progress within the watch: no kill. */
+  readonly transfersNotSeen: number;
+  /** freeze-all faults after whose thaw a leader showed up. */
+  readonly thawsWithLeader: number;
+  /** Of those: some replica campaigned (`paxos_lease_elections_total` grew) between the stop and the leader. */
+  readonly thawCampaigns: number;
+  /** Of those: no campaign, and the leader before the stop led after it (it kept its lease). */
+  readonly thawLeaderKept: number;
+}
+
+export const noFaultCounts: FaultCounts = {
+  killedDuringTransfer: 0,
+  transfersNotSeen: 0,
+  thawsWithLeader: 0,
+  thawCampaigns: 0,
+  thawLeaderKept: 0,
+};
+
+/**
+ * Is the transfer that a replica's /status shows (`membership.transfer`) in progress: a peer's
+ * snapshot asked for and not all of it received yet?
+ */
+export function transferInFlight(
+  transfer: { readonly receivedBytes: number; readonly totalBytes: number } | null | undefined,
+): boolean {
+  return (
+    transfer !== null &&
+    transfer !== undefined &&
+    (transfer.totalBytes === 0 || transfer.receivedBytes < transfer.totalBytes)
+  );
+}
 
 /** Runs a schedule against a cluster; `stop()` makes it heal and return early. */
 export class Nemesis {
@@ -60,6 +109,12 @@ export class Nemesis {
   private burst: { stop: boolean; done: Promise<string> } | null = null;
   /** What a follower-behind-snapshot fault under way saw of the snapshots, for its effect. */
   private behind: string[] = [];
+  /** What the harness's own faults reached (see {@link FaultCounts}). */
+  readonly counts: { -readonly [K in keyof FaultCounts]: number } = { ...noFaultCounts };
+  /** What a fault found wrong that no later check would see (no leader after a thaw). */
+  readonly violations: string[] = [];
+  /** The campaigns counted when a freeze-all fault under way began, and its leader then. */
+  private freeze: { elections: number; leader: number | null } | null = null;
 
   constructor(
     private readonly cluster: NemesisCluster,
@@ -67,6 +122,15 @@ export class Nemesis {
     private readonly onFault: (fault: InjectedFault, phase: "start" | "end") => void = () => undefined,
     /** Where the `member-*` kinds go (required to plan them). */
     private readonly membership: MembershipChanges | null = null,
+    /**
+     * How long to watch for a transfer in progress, how long its victim stays down, and how long
+     * to wait for a leader after a thaw (tests shorten them).
+     */
+    private readonly bounds: {
+      readonly transferWatchMs: number;
+      readonly transferDownMs: number;
+      readonly thawLeaderMs: number;
+    } = { transferWatchMs: transferWatchMsMax, transferDownMs, thawLeaderMs: thawLeaderMsMax },
   ) {}
 
   /** Is an ordinary fault in force now? */
@@ -101,7 +165,11 @@ export class Nemesis {
     const pivot = leader ?? ids[Math.floor(planned.pick * ids.length)]!;
     const others = ids.filter((id) => id !== pivot);
     const follower = others[Math.floor(planned.pick * others.length)]!;
-    const targets = targetsOf(planned.kind, pivot, follower, others, planned.pick);
+    // A stop of the whole machine stops every replica process, spares that run included.
+    const targets =
+      planned.kind === "freeze-all"
+        ? cluster.ids.filter((id) => cluster.running(id))
+        : targetsOf(planned.kind, pivot, follower, others, planned.pick);
     const fault: InjectedFault = {
       kind: planned.kind,
       planned,
@@ -120,12 +188,14 @@ export class Nemesis {
       const until = this.now() + planned.durationMs;
       if (planned.kind === "flap-leader") await this.flap(planned, targets, until);
       while (!this.stopping && this.now() < until) await sleep(Math.min(50, until - this.now()));
-      if (planned.kind === "follower-behind-snapshot") await this.fallBehind(targets[0]!, targets[1]!);
+      if (isBehindKind(planned.kind)) await this.fallBehind(targets[0]!, targets[1]!);
       const effect = effectOf(before, await cluster.network.counters());
       if (effect !== "") fault.effect = effect;
       const burst = this.burst;
       await this.end(planned, targets);
       if (burst !== null) fault.effect = [...this.behind.splice(0), await burst.done].join("; ");
+      else if (this.behind.length > 0)
+        fault.effect = [fault.effect, ...this.behind.splice(0)].filter((e) => e !== undefined).join("; ");
     } finally {
       this.activeFaults -= 1;
     }
@@ -183,6 +253,12 @@ export class Nemesis {
       case "pause-leader":
         for (const id of targets) cluster.signal(id, "SIGSTOP");
         return;
+      case "freeze-all": {
+        const elections = sumElections(await cluster.burstCounters());
+        this.freeze = { elections, leader: await cluster.leader() };
+        for (const id of targets) cluster.signal(id, "SIGSTOP");
+        return;
+      }
       case "partition-leader":
       case "partition-follower":
         await network.setLinks((from, to) => set.has(from) !== set.has(to), { ...healthyLink, mode: "drop" });
@@ -229,7 +305,9 @@ export class Nemesis {
       case "flood":
         this.startFlood(targets[0]!, planned.parameter);
         return;
-      case "follower-behind-snapshot": {
+      case "follower-behind-snapshot":
+      case "transfer-kill-receiver":
+      case "transfer-kill-sender": {
         // targets[0] is cut off; the writes go to targets[1], the leader.
         const follower = targets[0]!;
         await network.setLinks((from, to) => (from === follower) !== (to === follower), {
@@ -377,11 +455,12 @@ export class Nemesis {
 
   /**
    * After healing: the writes go on until the follower's latest snapshot reaches the leader's of
-   * the moment (it took or installed one while appends kept coming), for at most {@link catchUpMsMax}.
+   * the moment (it took or installed one while appends kept coming), for at most `boundMs`
+   * ({@link catchUpMsMax}; {@link catchUpAfterKillMsMax} after a kill during the transfer).
    */
-  private async catchUp(follower: number, leader: number): Promise<void> {
+  private async catchUp(follower: number, leader: number, boundMs = catchUpMsMax): Promise<void> {
     const started = this.now();
-    const deadline = started + catchUpMsMax;
+    const deadline = started + boundMs;
     const target = await this.snapshotSlot(leader);
     let reached = await this.snapshotSlot(follower);
     while (!this.stopping && reached < target && this.now() < deadline) {
@@ -392,6 +471,80 @@ export class Nemesis {
       reached >= target
         ? `r${follower} past that snapshot ${Math.round(this.now() - started)} ms after healing (at ${reached})`
         : `r${follower} still behind it ${Math.round(this.now() - started)} ms after healing (at ${reached})`,
+    );
+  }
+
+  /**
+   * Watch the healed `follower`'s /status (every 10 ms, at most {@link transferWatchMsMax} by default) until
+   * it shows a transfer in progress, then SIGKILL the receiver (`follower`) or the sender (the
+   * replica its transfer names) and restart it {@link transferDownMs} later. Returns the killed
+   * replica, or null when no transfer showed up (counted, and said in the fault's effect).
+   */
+  async killDuringTransfer(kind: FaultKind, follower: number): Promise<number | null> {
+    const cluster = this.cluster;
+    const started = this.now();
+    while (!this.stopping && this.now() < started + this.bounds.transferWatchMs) {
+      const transfer = (await cluster.status(follower))?.membership.transfer;
+      if (transfer !== null && transfer !== undefined && transferInFlight(transfer)) {
+        const victim = kind === "transfer-kill-receiver" ? follower : transfer.from;
+        await cluster.kill(victim, "SIGKILL");
+        this.counts.killedDuringTransfer += 1;
+        this.behind.push(
+          `r${victim} (the ${kind === "transfer-kill-receiver" ? "receiver" : "sender"}) killed ${Math.round(this.now() - started)} ms after healing, r${follower} at ${transfer.receivedBytes} of ${transfer.totalBytes} bytes of r${transfer.from}'s snapshot at slot ${transfer.slot}`,
+        );
+        await sleep(this.bounds.transferDownMs);
+        if (!cluster.running(victim) && cluster.wanted(victim)) cluster.start(victim);
+        return victim;
+      }
+      await sleep(10);
+    }
+    this.counts.transfersNotSeen += 1;
+    this.behind.push(
+      `r${follower} showed no transfer in progress within ${Math.round(this.now() - started)} ms: nobody killed`,
+    );
+    return null;
+  }
+
+  /**
+   * SIGCONT every stopped replica, in an order drawn from the fault's pick, 0 to 2 ms apart; then
+   * wait (at most {@link thawLeaderMsMax}) for a leader, and count whether some replica campaigned
+   * meanwhile or the leader from before the stop kept leading. No leader in time is a violation.
+   */
+  private async thaw(planned: PlannedFault, targets: readonly number[]): Promise<void> {
+    const cluster = this.cluster;
+    const random = seededRandom(Math.floor(planned.pick * 0xffff_ffff) ^ 0x5bd1e995);
+    const order = [...targets];
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    const thawedAt = this.now();
+    for (const [i, id] of order.entries()) {
+      if (i > 0) {
+        const gapMs = Math.floor(random() * 3);
+        if (gapMs > 0) await sleep(gapMs);
+      }
+      cluster.signal(id, "SIGCONT");
+    }
+    const spreadMs = this.now() - thawedAt;
+    const before = this.freeze;
+    this.freeze = null;
+    const leader = await cluster.waitForLeader(this.bounds.thawLeaderMs);
+    const afterMs = Math.round(this.now() - thawedAt);
+    const thawed = `thawed r${order.join(",r")} within ${spreadMs.toFixed(1)} ms`;
+    if (leader === null) {
+      this.behind.push(`${thawed}; no leader within ${afterMs} ms`);
+      this.violations.push(
+        `NoRecovery: no leader within ${this.bounds.thawLeaderMs / 1000} s of thawing every replica (${planned.kind} at ${Math.round(planned.at)} ms)`,
+      );
+      return;
+    }
+    const campaigns = sumElections(await cluster.burstCounters()) - (before?.elections ?? 0);
+    this.counts.thawsWithLeader += 1;
+    if (campaigns > 0) this.counts.thawCampaigns += 1;
+    else if (before?.leader === leader) this.counts.thawLeaderKept += 1;
+    this.behind.push(
+      `${thawed}; r${leader} leads ${afterMs} ms later (before the stop: ${before?.leader === null || before === null ? "none" : `r${before.leader}`}); ${campaigns} campaigns`,
     );
   }
 
@@ -422,13 +575,29 @@ export class Nemesis {
         await this.burst?.done;
         this.burst = null;
         return;
+      case "freeze-all":
+        await this.thaw(planned, targets);
+        return;
       case "follower-behind-snapshot":
+      case "transfer-kill-receiver":
+      case "transfer-kill-sender": {
         await cluster.network.healLinks();
-        await this.catchUp(targets[0]!, targets[1]!);
+        let leader = targets[1]!;
+        if (planned.kind !== "follower-behind-snapshot") {
+          const killed = await this.killDuringTransfer(planned.kind, targets[0]!);
+          // With the sender killed, the follower catches up from whoever leads next.
+          if (killed === leader) leader = (await cluster.waitForLeader(catchUpMsMax)) ?? leader;
+        }
+        await this.catchUp(
+          targets[0]!,
+          leader,
+          planned.kind === "follower-behind-snapshot" ? catchUpMsMax : catchUpAfterKillMsMax,
+        );
         if (this.burst !== null) this.burst.stop = true;
         await this.burst?.done;
         this.burst = null;
         return;
+      }
       default:
         await cluster.network.healLinks();
     }
@@ -484,6 +653,8 @@ function targetsOf(
     case "flood":
       return [pivot];
     case "follower-behind-snapshot":
+    case "transfer-kill-receiver":
+    case "transfer-kill-sender":
       return [follower, pivot];
     default:
       return [pivot];
@@ -507,7 +678,7 @@ function labelOf(planned: PlannedFault, targets: readonly number[]): string {
           : planned.kind === "flood"
             ? ` waves of ${planned.parameter} connections`
             : "";
-  if (planned.kind === "follower-behind-snapshot")
+  if (isBehindKind(planned.kind))
     return `${planned.kind} r${targets[0]} (${planned.parameter} writers of ${sizeText(behindValueBytes)} to r${targets[1]})`;
   return `${planned.kind} ${who}${extra}`;
 }
@@ -524,4 +695,11 @@ function put(url: string, body: string, headers: Record<string, string>, agent: 
     request.on("error", (error) => resolve(error.message === "timeout" ? "no answer in 15 s" : "connection lost"));
     request.end(body);
   });
+}
+
+/** The campaigns the members counted (each since its last start). */
+function sumElections(counters: ReadonlyMap<number, BurstCounters>): number {
+  let sum = 0;
+  for (const c of counters.values()) sum += c.elections;
+  return sum;
 }

@@ -127,7 +127,10 @@ class RelayLayer implements NemesisNetwork {
   }
 
   spawn(_id: number, argv: readonly string[], env: NodeJS.ProcessEnv): ChildProcess {
-    return spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"], env });
+    // A session of its own (setsid): were the harness's job to end while freeze-all holds every
+    // replica stopped, the kernel would send its orphaned process group SIGHUP and end them all.
+    // The cluster kills its children on exit, detached or not.
+    return spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"], env, detached: true });
   }
 
   agent(): http.Agent {

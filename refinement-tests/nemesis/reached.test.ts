@@ -5,23 +5,42 @@
  * interval that fault needs, unless the run's core overrides name one.
  */
 import { describe, expect, it } from "vitest";
+import { noFaultCounts, transferInFlight } from "./nemesis.ts";
 import { behindSnapshotIntervalBytes, coreOf, neverReachedOf, reachedRequired, summarizeFloods } from "./run.ts";
 import { planSchedule } from "./schedule.ts";
 
 const behind = "appends behind a snapshot (paxos_lease_appends_behind_snapshot_total)";
 const fromDisk = "values read back from disk (paxos_lease_values_read_from_disk_total)";
 const relayed = "heartbeat copies relayed (paxos_lease_heartbeats_relayed_total)";
+const killed = "killed during a transfer";
+const thawed = "a leader after a thaw of every replica";
 const counted = {
   appendsBehindSnapshot: 0,
   catchUpsHeld: 0,
   valuesReadFromDisk: 0,
   heartbeatsRelayed: 0,
   largePromises: 0,
+  elections: 0,
+  ...noFaultCounts,
 };
 
 describe("required interaction counters", () => {
   it("name appends behind a snapshot, driven by follower-behind-snapshot, values read back from disk, and heartbeat copies relayed", () => {
-    expect(reachedRequired.map((r) => r.name)).toEqual([behind, fromDisk, relayed]);
+    expect(reachedRequired.map((r) => r.name)).toEqual([behind, fromDisk, relayed, killed, thawed]);
+  });
+
+  it("ask a run with a transfer-kill fault for a kill during a transfer, and one with freeze-all for a leader after the thaw", () => {
+    // A transfer-kill fault that never saw a transfer in progress killed nobody: not reached.
+    expect(
+      neverReachedOf({ ...counted, appendsBehindSnapshot: 3, transfersNotSeen: 2 }, [
+        "transfer-kill-receiver",
+        "transfer-kill-sender",
+      ]),
+    ).toEqual([killed]);
+    expect(neverReachedOf({ ...counted, killedDuringTransfer: 1 }, ["transfer-kill-sender"])).toEqual([]);
+    // A thaw after which no leader showed up counts nothing (and is a NoRecovery violation).
+    expect(neverReachedOf(counted, ["freeze-all"])).toEqual([thawed]);
+    expect(neverReachedOf({ ...counted, thawsWithLeader: 1, thawLeaderKept: 1 }, ["freeze-all"])).toEqual([]);
   });
 
   it("ask a run with a flood for heartbeat copies relayed by its leader", () => {
@@ -62,6 +81,11 @@ describe("the core of a run with follower-behind-snapshot", () => {
     expect(coreOf({}, without)).toEqual({});
   });
 
+  it("snapshots as often for the faults that kill during the transfer", () => {
+    const kill = planSchedule({ seed: 5, faultsMs: 20_000, replicas: 3, kinds: ["transfer-kill-sender"] });
+    expect(coreOf({}, kill)).toEqual({ snapshotIntervalBytes: behindSnapshotIntervalBytes });
+  });
+
   it("draws 8 to 16 writers for the fault", () => {
     for (const f of withIt) {
       expect(f.parameter).toBeGreaterThanOrEqual(8);
@@ -80,5 +104,26 @@ describe("the lease through floods", () => {
         { ...at, kind: "kill-leader", leaselessMs: 900 },
       ]),
     ).toBe("2; a leaseholder throughout 1 of them; longest time without one during a flood: 420 ms");
+  });
+});
+
+describe("a transfer in progress, as a follower's /status shows it", () => {
+  it("is one asked for and not all received; none, or one complete, is not", () => {
+    expect(transferInFlight({ receivedBytes: 0, totalBytes: 0 })).toBe(true);
+    expect(transferInFlight({ receivedBytes: 16_384, totalBytes: 5_000_000 })).toBe(true);
+    expect(transferInFlight({ receivedBytes: 5_000_000, totalBytes: 5_000_000 })).toBe(false);
+    expect(transferInFlight(null)).toBe(false);
+    expect(transferInFlight(undefined)).toBe(false);
+  });
+});
+
+describe("the schedule of a whole-machine stop", () => {
+  it("stops every replica longer than the longest election timeout (600 ms), even at a fast pace", () => {
+    const faults = planSchedule({ seed: 9, faultsMs: 60_000, replicas: 3, kinds: ["freeze-all"], pace: 0.5 });
+    expect(faults.length).toBeGreaterThan(3);
+    for (const f of faults) {
+      expect(f.durationMs).toBeGreaterThanOrEqual(1100);
+      expect(f.durationMs).toBeLessThanOrEqual(3000);
+    }
   });
 });

@@ -18,9 +18,16 @@ import { sleep } from "../../impl/runtime/testing.ts";
 import { monotonicMs, NemesisCluster, type BurstCounters, type ClockSkew, type Life } from "./cluster.ts";
 import { checkHistoryWithPage, type HistoryReport } from "./history-checks.ts";
 import { livenessBoundMs, MembershipChanges, type MembershipChange } from "./membership.ts";
-import { Nemesis, type InjectedFault } from "./nemesis.ts";
+import { Nemesis, type FaultCounts, type InjectedFault } from "./nemesis.ts";
 import type { NetworkKind } from "./network.ts";
-import { isMembershipKind, planSchedule, seededRandom, type FaultKind, type PlannedFault } from "./schedule.ts";
+import {
+  isBehindKind,
+  isMembershipKind,
+  planSchedule,
+  seededRandom,
+  type FaultKind,
+  type PlannedFault,
+} from "./schedule.ts";
 import {
   checkSteps,
   checkTraces,
@@ -123,7 +130,7 @@ export interface NemesisReport {
    * Runtime states the run reached that no trace shows, summed over the members running at its
    * end (each counts since its last start, so this is a lower bound); null when not read.
    */
-  readonly reached: BurstCounters | null;
+  readonly reached: ReachedCounters | null;
   /**
    * The required interaction counters ({@link reachedRequired}) that stayed at zero although the
    * run injected a fault that drives to them: the run did not test what it was meant to.
@@ -182,9 +189,9 @@ export function replayCommand(options: NemesisOptions): string {
 }
 
 /**
- * The snapshot interval by bytes of a run whose schedule holds follower-behind-snapshot (unless the
- * core overrides name one): sixteen of its 64 KiB writes make a snapshot slot, where the core's
- * default (128 MiB) would take longer than the fault lasts.
+ * The snapshot interval by bytes of a run whose schedule holds follower-behind-snapshot or a
+ * transfer-kill fault (unless the core overrides name one): sixteen of its 64 KiB writes make a
+ * snapshot slot, where the core's default (128 MiB) would take longer than the fault lasts.
  */
 export const behindSnapshotIntervalBytes = 1024 * 1024;
 
@@ -193,11 +200,14 @@ export function coreOf(
   options: Pick<NemesisOptions, "core">,
   schedule: readonly PlannedFault[],
 ): Record<string, unknown> {
-  const core = options.core ?? {};
-  if (!schedule.some((f) => f.kind === "follower-behind-snapshot") || core.snapshotIntervalBytes !== undefined)
-    return core;
-  return { ...core, snapshotIntervalBytes: behindSnapshotIntervalBytes };
+  const core = { ...(options.core ?? {}) };
+  if (schedule.some((f) => isBehindKind(f.kind)) && core.snapshotIntervalBytes === undefined)
+    core.snapshotIntervalBytes = behindSnapshotIntervalBytes;
+  return core;
 }
+
+/** What a run's `reached` line counts: the members' counters, summed, and the harness's own. */
+export type ReachedCounters = BurstCounters & FaultCounts;
 
 /** Run the nemesis once. Never throws for a violation: the report says `ok: false`. */
 /**
@@ -256,7 +266,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
   let nemesis: Nemesis | undefined;
   let membership: MembershipChanges | undefined;
   const finalReads = new Map<string, number>();
-  let reached: BurstCounters | null = null;
+  let reached: ReachedCounters | null = null;
   let convergence: NemesisReport["convergence"] = {
     ok: false,
     executedSlot: null,
@@ -312,11 +322,11 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
       await workload.stop();
     }
     durations.load = workload.now();
-    violations.push(...membership.violations);
+    violations.push(...membership.violations, ...nemesis.violations);
     await finalReadsOf(workload, cluster, finalReads, violations, progress);
     convergence = await converge(cluster);
     if (!convergence.ok) violations.push(`Convergence: ${convergence.message}`);
-    reached = sumCounters(await cluster.burstCounters());
+    reached = { ...sumCounters(await cluster.burstCounters()), ...nemesis.counts };
     for (const id of cluster.ids) await cluster.kill(id, "SIGTERM");
     anomalies.push(...workload.anomalies);
   } catch (error) {
@@ -356,7 +366,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
  */
 export const reachedRequired: readonly {
   readonly name: string;
-  readonly count: (reached: BurstCounters) => number;
+  readonly count: (reached: ReachedCounters) => number;
   readonly drivenBy: readonly FaultKind[];
 }[] = [
   {
@@ -378,10 +388,23 @@ export const reachedRequired: readonly {
     count: (reached) => reached.heartbeatsRelayed,
     drivenBy: ["flood"],
   },
+  {
+    // The receiver or the sender of a state transfer SIGKILLed while the receiver's /status showed
+    // the transfer in progress (Nemesis.killDuringTransfer): a fault that saw none killed nobody.
+    name: "killed during a transfer",
+    count: (reached) => reached.killedDuringTransfer,
+    drivenBy: ["transfer-kill-receiver", "transfer-kill-sender"],
+  },
+  {
+    // Every replica stopped past an election timeout and thawed, and a leader after it.
+    name: "a leader after a thaw of every replica",
+    count: (reached) => reached.thawsWithLeader,
+    drivenBy: ["freeze-all"],
+  },
 ];
 
 /** The required counters that `reached` leaves at zero although `injected` holds a fault kind that drives to them. */
-export function neverReachedOf(reached: BurstCounters | null, injected: readonly FaultKind[]): string[] {
+export function neverReachedOf(reached: ReachedCounters | null, injected: readonly FaultKind[]): string[] {
   return reachedRequired
     .filter((r) => r.drivenBy.some((kind) => injected.includes(kind)))
     .filter((r) => reached === null || r.count(reached) === 0)
@@ -395,14 +418,16 @@ function sumCounters(counters: ReadonlyMap<number, BurstCounters>): BurstCounter
   let valuesReadFromDisk = 0;
   let heartbeatsRelayed = 0;
   let largePromises = 0;
+  let elections = 0;
   for (const c of counters.values()) {
     catchUpsHeld += c.catchUpsHeld;
     appendsBehindSnapshot += c.appendsBehindSnapshot;
     valuesReadFromDisk += c.valuesReadFromDisk;
     heartbeatsRelayed += c.heartbeatsRelayed;
     largePromises += c.largePromises;
+    elections += c.elections;
   }
-  return { catchUpsHeld, appendsBehindSnapshot, valuesReadFromDisk, heartbeatsRelayed, largePromises };
+  return { catchUpsHeld, appendsBehindSnapshot, valuesReadFromDisk, heartbeatsRelayed, largePromises, elections };
 }
 
 function progressLine(workload: Workload, faults: readonly InjectedFault[]): string {
@@ -499,7 +524,7 @@ export interface AnalyzeInput {
   readonly origin: number;
   readonly convergence: NemesisReport["convergence"];
   /** See NemesisReport.reached. Default null. */
-  readonly reached?: BurstCounters | null;
+  readonly reached?: ReachedCounters | null;
   readonly anomalies: readonly string[];
   readonly violations: string[];
   readonly durations: Record<string, number>;
@@ -646,7 +671,7 @@ export function summaryText(report: NemesisReport): string {
     ...(report.reached === null
       ? []
       : [
-          `  reached: ${report.reached.appendsBehindSnapshot} appends behind a snapshot, ${report.reached.catchUpsHeld} catch-up requests held while streaming, ${report.reached.valuesReadFromDisk} values read back from disk, ${report.reached.heartbeatsRelayed} heartbeat copies relayed, ${report.reached.largePromises} Promises of 1 MiB or more of values (members running at the end)`,
+          `  reached: ${report.reached.appendsBehindSnapshot} appends behind a snapshot, ${report.reached.catchUpsHeld} catch-up requests held while streaming, ${report.reached.valuesReadFromDisk} values read back from disk, ${report.reached.heartbeatsRelayed} heartbeat copies relayed, ${report.reached.largePromises} Promises of 1 MiB or more of values (members running at the end); ${report.reached.killedDuringTransfer} killed during a transfer (${report.reached.transfersNotSeen} transfer-kill faults saw no transfer in progress); ${report.reached.thawsWithLeader} leaders after a thaw of every replica (${report.reached.thawCampaigns} after a campaign, ${report.reached.thawLeaderKept} the leader from before the stop, no campaign)`,
         ]),
     ...(report.neverReached.length === 0 ? [] : [`  never reached: ${report.neverReached.join(", ")}`]),
     `  verdict: ${report.ok ? "PASS" : `FAIL (${report.violations.length} violations)`}`,

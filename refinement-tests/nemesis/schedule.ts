@@ -70,6 +70,19 @@ export const faultKinds = [
    */
   "follower-behind-snapshot",
   /**
+   * The same, and once the healed follower is receiving the leader's snapshot (its /status shows a
+   * transfer in progress), SIGKILL the follower, the receiver; restart it half a second later.
+   */
+  "transfer-kill-receiver",
+  /** The same, but SIGKILL the replica sending the snapshot (the leader, as a rule); restart it. */
+  "transfer-kill-sender",
+  /**
+   * SIGSTOP every replica process at once for longer than an election timeout (a paused virtual
+   * machine, a suspended laptop), then SIGCONT them all in a random order within a few
+   * milliseconds: the longer wait after a stop (`waitAfterStall`) for real.
+   */
+  "freeze-all",
+  /**
    * The leader's machine loses power: SIGKILL, and every write it had not fsynced is lost; restart after the duration.
    */
   "power-loss-leader",
@@ -156,6 +169,10 @@ const durations: Record<FaultKind, readonly [number, number]> = {
   flood: [2000, 5000],
   // The least time cut off; the fault holds on until the leader's snapshot passes the follower.
   "follower-behind-snapshot": [1500, 3000],
+  "transfer-kill-receiver": [1500, 3000],
+  "transfer-kill-sender": [1500, 3000],
+  // Longer than the longest election timeout (600 ms by default) and a few leases.
+  "freeze-all": [1100, 3000],
   "power-loss-leader": [1000, 4000],
   "power-loss-follower": [1000, 5000],
   // A change holds nothing: the next fault starts while it is being made.
@@ -165,6 +182,17 @@ const durations: Record<FaultKind, readonly [number, number]> = {
   "member-remove": [0, 0],
   "member-readd": [0, 0],
 };
+
+/** The kinds that make a follower fall behind a snapshot (and the two that kill during its transfer). */
+export const behindKinds: readonly FaultKind[] = [
+  "follower-behind-snapshot",
+  "transfer-kill-receiver",
+  "transfer-kill-sender",
+];
+
+export function isBehindKind(kind: FaultKind): boolean {
+  return behindKinds.includes(kind);
+}
 
 /** Is `kind` a membership change (made in the background by membership.ts)? */
 export function isMembershipKind(kind: FaultKind): boolean {
@@ -181,7 +209,7 @@ function parameterOf(kind: FaultKind, random: () => number): number {
   if (kind === "slow-links") return Math.round(10 + 140 * random());
   if (kind === "burst") return 4 + Math.floor(13 * random());
   if (kind === "flood") return 300 + Math.floor(501 * random());
-  if (kind === "follower-behind-snapshot") return 8 + Math.floor(9 * random());
+  if (isBehindKind(kind)) return 8 + Math.floor(9 * random());
   return 0;
 }
 
@@ -207,7 +235,7 @@ export function planSchedule(options: ScheduleOptions): PlannedFault[] {
       options.inOrder === true ? kinds[(i + offset) % kinds.length]! : kinds[Math.floor(random() * kinds.length)]!;
     const [min, max] = durations[kind];
     const durationMs = Math.round(
-      (min + (max - min) * random()) * (kind === "pause-leader" ? Math.max(1, pace) : pace),
+      (min + (max - min) * random()) * (kind === "pause-leader" || kind === "freeze-all" ? Math.max(1, pace) : pace),
     );
     faults.push({ kind, at: Math.round(at), durationMs, parameter: parameterOf(kind, random), pick: random() });
     // Recovery time after each fault: a new leader, catch-up, some load under no fault.
