@@ -11,7 +11,7 @@ import { parseConfig } from "./config.ts";
 import { Cluster } from "./testing/cluster.ts";
 import { comparePeerCheckpoint, recordCheckpoint } from "./monitor.ts";
 import { contentDigestOf, makeSnapshot, readSnapshot, verifySnapshot, type SnapshotContents } from "./snapshot.ts";
-import { checkpointsKept, makeContext, type MonitorState } from "./state.ts";
+import { checkpointsKept, emptyMonitor, makeContext } from "./state.ts";
 
 const config = parseConfig({ members: [1, 2, 3], self: 1 });
 const before = makeContext(config, kv);
@@ -57,15 +57,10 @@ describe("a snapshot's digest format", () => {
 });
 
 describe("the divergence monitor across digest formats", () => {
-  const empty: MonitorState = {
-    outputDigestA: 0,
-    outputDigestB: 0,
-    checkpoints: [],
-    peerCheckpoints: [],
-    uncompared: [],
-    uncomparedCount: 0,
-  };
-  const own = recordCheckpoint(after, empty, { slot: 8, digest: "fnv/00000000aaaaaaaa:1|1|0000000000000000" }).monitor;
+  const own = recordCheckpoint(after, emptyMonitor, {
+    slot: 8,
+    digest: "fnv/00000000aaaaaaaa:1|1|0000000000000000",
+  }).monitor;
 
   it("raises an alarm for two digests of one format that differ", () => {
     const peer = { slot: 8, digest: "fnv/00000000bbbbbbbb:1|1|0000000000000000" };

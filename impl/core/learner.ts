@@ -452,6 +452,14 @@ function chosenRecord<S, I, O>(state: ReplicaState<S, I, O>, slot: number, value
   return { _tag: "chosen", slot, value };
 }
 
+/** The state with its commit index raised to `slot` when that is higher: every slot <= `slot` is known chosen. */
+export function withCommitIndexAtLeast<S, I, O>(state: ReplicaState<S, I, O>, slot: number): ReplicaState<S, I, O> {
+  if (slot <= state.learner.commitIndex) return state;
+  const learner = copyLearner(state.learner);
+  learner.commitIndex = slot;
+  return withLearner(state, learner);
+}
+
 /**
  * A leader of `ballot` says every slot <= `commitIndex` is chosen. Learn the ones whose value this
  * replica voted for in that ballot (rule `learnableFromLeader`), in slot order up to the first it
@@ -464,12 +472,7 @@ export function learnCommitted<S, I, O>(
   commitIndex: number,
   out: ReplicaEffect<I, O>[],
 ): ReplicaState<S, I, O> {
-  let s = state;
-  if (commitIndex > s.learner.commitIndex) {
-    const learner = copyLearner(s.learner);
-    learner.commitIndex = commitIndex;
-    s = withLearner(s, learner);
-  }
+  let s = withCommitIndexAtLeast(state, commitIndex);
   for (let slot = s.learner.executedUpTo + 1; slot <= commitIndex; slot++) {
     if (slotMapHas(s.learner.log, slot)) continue;
     const vote = slotMapGet(s.acceptor.votes, slot);
@@ -575,12 +578,7 @@ export function catchUpFromAsker<S, I, O>(
   const known = m.fromSlot - 1;
   if (state.role._tag === "leader" || known <= state.learner.executedUpTo || from === state.ctx.config.self)
     return state;
-  let s = state;
-  if (known > state.learner.commitIndex) {
-    const learner = copyLearner(state.learner);
-    learner.commitIndex = known;
-    s = withLearner(state, learner);
-  }
+  const s = withCommitIndexAtLeast(state, known);
   if (needsCatchUp(s)) out.push({ _tag: "Send", to: from, message: catchUpOf(s.learner) });
   return s;
 }

@@ -46,6 +46,7 @@ import {
   catchUpOf,
   executeReady,
   learnCommitted,
+  withCommitIndexAtLeast,
   needsCatchUp,
   receiveCatchUp,
   putAtRest,
@@ -615,13 +616,7 @@ function catchUpToReported<S, I, O>(
   now: number,
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
-  let s = state;
-  if (chosenUpTo > s.learner.commitIndex) {
-    const learner = copyLearner(s.learner);
-    learner.commitIndex = chosenUpTo;
-    s = withLearner(s, learner);
-  }
-  return requestCatchUp(s, from, now, out);
+  return requestCatchUp(withCommitIndexAtLeast(state, chosenUpTo), from, now, out);
 }
 
 /** A peer whose Promise for this candidate's ballot reported chosen slots it has not executed yet, or null. */

@@ -439,6 +439,16 @@ export function initialState<S, I, O>(config: Config, app: Application<S, I, O>)
   return freshState(makeContext(config, app));
 }
 
+/** A divergence monitor that has output nothing, taken no checkpoint and heard none. */
+export const emptyMonitor: MonitorState = {
+  outputDigestA: 0,
+  outputDigestB: 0,
+  checkpoints: [],
+  peerCheckpoints: [],
+  uncompared: [],
+  uncomparedCount: 0,
+};
+
 /** A state with nothing learned, promised or voted: what `Recover` starts from before replaying records. */
 export function freshState<S, I, O>(ctx: ReplicaContext<S, I, O>): ReplicaState<S, I, O> {
   return {
@@ -477,14 +487,7 @@ export function freshState<S, I, O>(ctx: ReplicaContext<S, I, O>): ReplicaState<
       timeoutMs: ctx.config.electionTimeoutMsMax,
       roundSeen: 0,
     },
-    monitor: {
-      outputDigestA: 0,
-      outputDigestB: 0,
-      checkpoints: [],
-      peerCheckpoints: [],
-      uncompared: [],
-      uncomparedCount: 0,
-    },
+    monitor: emptyMonitor,
   };
 }
 

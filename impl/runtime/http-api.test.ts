@@ -27,6 +27,7 @@ import { applyChange } from "../core/configuration.ts";
 import { bodyBytesMaxDefault, createHttpServer, plainPut, postBodyBytesMax } from "./http-api.ts";
 import { silentLogger } from "./log.ts";
 import { tempDir } from "./testing.ts";
+import { certsLayout, initCa, issueReplicaCert, readTlsMaterial } from "./certs.ts";
 import { roles, type Role } from "./access.ts";
 import { createToken, revokeToken, TokenStore } from "./tokens.ts";
 
@@ -1030,6 +1031,26 @@ describe("HTTP API: fuzzed", () => {
       }
     } finally {
       quick.close();
+    }
+  });
+
+  it("closes an HTTPS connection whose TLS handshake does not finish within the headers' time", async () => {
+    const dir = tempDir("http-tls");
+    initCa(dir, { clusterId: "t" });
+    const files = issueReplicaCert(dir, { clusterId: "t", id: 1, hosts: ["127.0.0.1"] });
+    const tls = readTlsMaterial({ ...files, ca: certsLayout(dir).caCert });
+    const secure = createHttpServer({ ...serverOptions(), tls, headersArrivalMs: 200 });
+    await new Promise<void>((resolve) => secure.listen(0, "127.0.0.1", resolve));
+    try {
+      const started = Date.now();
+      // Plain TCP, no ClientHello: Node's HTTPS server waits 120 s for one unless told otherwise.
+      const socket = net.connect({ host: "127.0.0.1", port: (secure.address() as AddressInfo).port });
+      socket.on("error", () => undefined);
+      await new Promise<void>((resolve) => socket.once("close", () => resolve()));
+      expect(Date.now() - started).toBeLessThan(1500);
+    } finally {
+      secure.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

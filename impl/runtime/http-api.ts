@@ -1024,7 +1024,11 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
   const server: ApiServer =
     options.tls === undefined
       ? http.createServer({ connectionsCheckingInterval, requireHostHeader: false }, listener)
-      : https.createServer({ ...options.tls, connectionsCheckingInterval, requireHostHeader: false }, listener);
+      : https.createServer(
+          // The TLS handshake comes before the headers' time starts: bounded the same (Node's default is 120 s).
+          { ...options.tls, connectionsCheckingInterval, requireHostHeader: false, handshakeTimeout: headersArrivalMs },
+          listener,
+        );
   // `Expect: 100-continue`: the body is asked for only once the request is admitted (`continueBody`).
   // Only a PUT or a POST, whose every answer but a refusal reads the body, waits; any other is told at once.
   server.on("checkContinue", (request: http.IncomingMessage, response: http.ServerResponse) => {
@@ -1055,7 +1059,9 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
       socket.setTimeout(5000, () => socket.destroy());
       return;
     }
-    if (!socket.writable || error.code === "ECONNRESET") {
+    // A TLS handshake that failed or ran out of time (HTTPS forwards those here): no HTTP can be answered.
+    const tlsFailed = error.code?.startsWith("ERR_TLS_") === true || error.code?.startsWith("ERR_SSL_") === true;
+    if (!socket.writable || error.code === "ECONNRESET" || tlsFailed) {
       socket.destroy();
       return;
     }
