@@ -942,6 +942,29 @@ describe("HTTP API: fuzzed", () => {
     );
   });
 
+  it("refuses two Host headers, and checks the host a target in absolute form names", async () => {
+    const raw = async (request: string): Promise<string> => {
+      const socket = net.connect({ host: "127.0.0.1", port });
+      let answer = "";
+      socket.on("data", (chunk: Buffer) => (answer += chunk.toString("utf8")));
+      socket.on("error", () => undefined);
+      socket.end(request);
+      await new Promise<void>((resolve) => socket.once("close", () => resolve()));
+      return answer;
+    };
+    const auth = `Authorization: Bearer ${tokens.get("admin")!}\r\n`;
+    const ours = `Host: 127.0.0.1:${port}\r\n`;
+    expect(await raw(`GET /v1/kv/k HTTP/1.1\r\n${ours}Host: evil.example\r\n${auth}\r\n`)).toContain(
+      '{"code":"malformed","message":"the request has more than one Host header"}',
+    );
+    expect(await raw(`GET http://evil.example/v1/kv/k HTTP/1.1\r\n${ours}${auth}\r\n`)).toMatch(
+      /^HTTP\/1\.1 403 [^]*"code":"host-refused","message":"Host \\"evil.example\\"/,
+    );
+    expect(await raw(`GET http://127.0.0.1:${port}/v1/kv/k HTTP/1.1\r\nHost: evil.example\r\n${auth}\r\n`)).toMatch(
+      /^HTTP\/1\.1 200 /,
+    );
+  });
+
   it("answers an Expect other than 100-continue with a JSON 417, changing nothing", async () => {
     const reply = await call("PUT", "/v1/kv/expect", JSON.stringify({ value: "v" }), { Expect: "200-ok" });
     expect(reply).toMatchObject({

@@ -1128,9 +1128,12 @@ function hasBody(request: http.IncomingMessage): boolean {
 }
 
 /** Browser checks, then the token's role, then (for a body) the content type; throws the refusal. */
-function checkAccess(access: AccessPolicy, pathname: string, method: string, request: http.IncomingMessage): void {
+function checkAccess(access: AccessPolicy, url: URL, method: string, request: http.IncomingMessage): void {
+  const pathname = url.pathname;
+  // RFC 9112: a target in absolute form (`http://name/path`) names the host in place of the Host header.
+  const host = request.url?.startsWith("/") === false ? url.host : request.headers.host;
   const refusal =
-    checkBrowser(access, { host: request.headers.host, origin: request.headers.origin }) ??
+    checkBrowser(access, { host, origin: request.headers.origin }) ??
     checkRole(access, needOf(pathname, method, access.publicStatus === true), request.headers.authorization) ??
     (hasBody(request) ? checkContentType(request.headers["content-type"]) : null);
   if (refusal !== null) throw new Refusal(refusal);
@@ -1169,7 +1172,10 @@ async function handle(
       "malformed",
       `Transfer-Encoding ${JSON.stringify(coding.slice(0, 60))} is not supported: send a body with Content-Length or Transfer-Encoding: chunked`,
     );
-  checkAccess(options.access, url.pathname, method, request);
+  // Node.js keeps the first of several Host headers; which one a proxy in front acted on is unknown (RFC 9112: 400).
+  if (request.rawHeaders.filter((name, i) => i % 2 === 0 && name.toLowerCase() === "host").length > 1)
+    refuse(400, "malformed", "the request has more than one Host header");
+  checkAccess(options.access, url, method, request);
   const retired = options.retired?.() ?? null;
   if (retired !== null && (url.pathname.startsWith(kvPrefix) || (url.pathname === membersPath && method === "POST"))) {
     refuse(410, "removed", retired);
