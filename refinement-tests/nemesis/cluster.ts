@@ -379,20 +379,12 @@ export class NemesisCluster extends MemberLookups<Member> {
    * for a peer (impl/core/at-rest.ts).
    */
   async burstCounters(): Promise<Map<number, BurstCounters>> {
-    const none: BurstCounters = {
-      catchUpsHeld: 0,
-      appendsBehindSnapshot: 0,
-      valuesReadFromDisk: 0,
-      heartbeatsRelayed: 0,
-      largePromises: 0,
-      elections: 0,
-    };
     const counts = await Promise.all(
       this.ids.map(
         (id) =>
           new Promise<readonly [number, BurstCounters]>((resolve) => {
             const done = (counters: BurstCounters): void => resolve([id, counters]);
-            if (this.member(id).child === null || this.member(id).paused) return done(none);
+            if (this.member(id).child === null || this.member(id).paused) return done(noBurstCounters);
             const request = http.get(
               `${this.endpoint(id)}/metrics`,
               { headers: { Authorization: `Bearer ${this.token}` }, agent: this.statusAgent, timeout: statusTimeoutMs },
@@ -400,12 +392,12 @@ export class NemesisCluster extends MemberLookups<Member> {
                 let text = "";
                 response.setEncoding("utf8");
                 response.on("data", (chunk: string) => (text += chunk));
-                response.on("end", () => done(response.statusCode === 200 ? burstCountersIn(text) : none));
-                response.on("error", () => done(none));
+                response.on("end", () => done(response.statusCode === 200 ? burstCountersIn(text) : noBurstCounters));
+                response.on("error", () => done(noBurstCounters));
               },
             );
             request.on("timeout", () => request.destroy());
-            request.on("error", () => done(none));
+            request.on("error", () => done(noBurstCounters));
           }),
       ),
     );
@@ -482,6 +474,16 @@ export interface BurstCounters {
   /** Campaigns started (`paxos_lease_elections_total`). */
   readonly elections: number;
 }
+
+/** Every count at zero: a replica that answered nothing, or a run that reached nothing yet. */
+export const noBurstCounters: BurstCounters = {
+  catchUpsHeld: 0,
+  appendsBehindSnapshot: 0,
+  valuesReadFromDisk: 0,
+  heartbeatsRelayed: 0,
+  largePromises: 0,
+  elections: 0,
+};
 
 /**
  * From a /metrics text: the catch-up requests held while a peer streamed (reason

@@ -8,18 +8,11 @@
  */
 import { describe, expect, it } from "vitest";
 import type { BurstCounters, NemesisCluster } from "./cluster.ts";
-import { monotonicMs } from "./cluster.ts";
+import { monotonicMs, noBurstCounters } from "./cluster.ts";
 import { Nemesis } from "./nemesis.ts";
 import type { PlannedFault } from "./schedule.ts";
 
-const counters: BurstCounters = {
-  catchUpsHeld: 0,
-  appendsBehindSnapshot: 0,
-  valuesReadFromDisk: 0,
-  heartbeatsRelayed: 0,
-  largePromises: 0,
-  elections: 0,
-};
+const counters: BurstCounters = noBurstCounters;
 
 interface Transfer {
   readonly from: number;
