@@ -233,7 +233,10 @@ class HostsLayer implements NemesisNetwork {
   }
 
   spawn(id: number, argv: readonly string[], env: NodeJS.ProcessEnv): ChildProcess {
-    return this.hosts.spawn(id, process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"], env });
+    // Detached as on the relay (`ip netns exec` replaces itself: the session is the replica's).
+    // The cluster SIGKILLs its children on exit, and closing the hosts kills whatever still runs
+    // in their namespaces, stopped or not.
+    return this.hosts.spawn(id, process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"], env, detached: true });
   }
 
   agent(): http.Agent {
