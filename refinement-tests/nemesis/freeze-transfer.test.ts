@@ -3,7 +3,8 @@
  * no network): `freeze-all` stops every running replica and thaws them all, counts a leader after
  * the thaw and whether it took a campaign, and reports no leader as a violation; a transfer-kill
  * fault kills the receiver or the sender only once the follower's /status shows a transfer in
- * progress, and counts a fault that saw none. The real runs are nemesis.test's (freeze-all) and
+ * progress (cutting the follower off again when it passed the snapshot with none seen), and
+ * counts a fault that saw none. The real runs are nemesis.test's (freeze-all) and
  * `npm run nemesis -- --kinds transfer-kill-receiver,transfer-kill-sender` (docs/nemesis.md).
  */
 import { describe, expect, it } from "vitest";
@@ -25,7 +26,8 @@ interface Transfer {
 function standIn(options: {
   readonly leaderAfterThaw: number | null;
   readonly campaignsAtThaw: number;
-  readonly transfers?: readonly (Transfer | null)[];
+  /** What r2's /status shows, poll by poll: "past" is no transfer and r2's snapshot at the leader's. */
+  readonly transfers?: readonly (Transfer | null | "past")[];
 }) {
   const signals: [number, string, number][] = [];
   const killed: number[] = [];
@@ -33,6 +35,10 @@ function standIn(options: {
   let frozen = false;
   let thawed = false;
   let polls = 0;
+  /** Times r2 was cut off again: each moves the leader's snapshot on by ten slots. */
+  let cuts = 0;
+  let heals = 0;
+  const leaderSlot = (): number => 40 + 10 * cuts;
   const cluster = {
     ids: [1, 2, 3],
     memberIds: [1, 2, 3],
@@ -52,13 +58,33 @@ function standIn(options: {
       return Promise.resolve();
     },
     start: (id: number) => void started.push(id),
-    status: () => {
-      const transfer = options.transfers?.[Math.min(polls++, options.transfers.length - 1)] ?? null;
-      return Promise.resolve({ membership: { transfer } });
+    status: (id: number) => {
+      if (id !== 2) return Promise.resolve({ membership: { transfer: null, snapshotSlot: leaderSlot() } });
+      // Cut off again: r2 stays where it was, behind the leader's new snapshot.
+      if (cuts > heals) return Promise.resolve({ membership: { transfer: null, snapshotSlot: 20 } });
+      const shown = options.transfers?.[Math.min(polls++, options.transfers.length - 1)] ?? null;
+      const transfer = shown === "past" ? null : shown;
+      return Promise.resolve({ membership: { transfer, snapshotSlot: shown === "past" ? leaderSlot() : 20 } });
     },
-    network: { counters: () => Promise.resolve({ unit: "connections", dropped: 0, reset: 0 }) },
+    network: {
+      counters: () => Promise.resolve({ unit: "connections", dropped: 0, reset: 0 }),
+      setLinks: () => {
+        cuts += 1;
+        return Promise.resolve();
+      },
+      healLinks: () => {
+        heals += 1;
+        return Promise.resolve();
+      },
+    },
   };
-  return { cluster: cluster as unknown as NemesisCluster, signals, killed, started };
+  return {
+    cluster: cluster as unknown as NemesisCluster,
+    signals,
+    killed,
+    started,
+    links: () => ({ cuts, heals }),
+  };
 }
 
 const freeze: PlannedFault = { kind: "freeze-all", at: 0, durationMs: 20, parameter: 0, pick: 0.37 };
@@ -108,23 +134,42 @@ describe("a kill during a transfer", () => {
   it("waits for the follower's /status to show a transfer in progress, then kills the receiver or the sender", async () => {
     const receiver = standIn({ leaderAfterThaw: 1, campaignsAtThaw: 0, transfers: [null, null, inFlight] });
     const nemesis = new Nemesis(receiver.cluster, monotonicMs(), undefined, null, bounds);
-    expect(await nemesis.killDuringTransfer("transfer-kill-receiver", 2)).toBe(2);
+    expect(await nemesis.killDuringTransfer("transfer-kill-receiver", 2, 1)).toBe(2);
     expect(receiver.killed).toEqual([2]);
     expect(receiver.started).toEqual([2]);
 
     const sender = standIn({ leaderAfterThaw: 1, campaignsAtThaw: 0, transfers: [inFlight] });
     const other = new Nemesis(sender.cluster, monotonicMs(), undefined, null, bounds);
-    expect(await other.killDuringTransfer("transfer-kill-sender", 2)).toBe(3);
+    expect(await other.killDuringTransfer("transfer-kill-sender", 2, 1)).toBe(3);
     expect(sender.killed).toEqual([3]);
     expect(other.counts).toMatchObject({ killedDuringTransfer: 1, transfersNotSeen: 0 });
   });
 
+  it("cuts the follower off again when it passed the snapshot with no transfer seen, and watches again", async () => {
+    const missed = standIn({ leaderAfterThaw: 1, campaignsAtThaw: 0, transfers: [null, "past", null, inFlight] });
+    const nemesis = new Nemesis(missed.cluster, monotonicMs(), undefined, null, bounds);
+    expect(await nemesis.killDuringTransfer("transfer-kill-receiver", 2, 1)).toBe(2);
+    expect(missed.killed).toEqual([2]);
+    expect(missed.links()).toEqual({ cuts: 1, heals: 1 });
+    expect(nemesis.counts).toMatchObject({ killedDuringTransfer: 1, transfersNotSeen: 0 });
+  });
+
   it("kills nobody when no transfer shows up in progress (none, or one already complete), and counts that", async () => {
     const done = { ...inFlight, receivedBytes: inFlight.totalBytes };
-    const { cluster, killed } = standIn({ leaderAfterThaw: 1, campaignsAtThaw: 0, transfers: [null, done] });
+    const { cluster, killed, links } = standIn({ leaderAfterThaw: 1, campaignsAtThaw: 0, transfers: [null, done] });
     const nemesis = new Nemesis(cluster, monotonicMs(), undefined, null, bounds);
-    expect(await nemesis.killDuringTransfer("transfer-kill-receiver", 2)).toBeNull();
+    expect(await nemesis.killDuringTransfer("transfer-kill-receiver", 2, 1)).toBeNull();
     expect(killed).toEqual([]);
+    // Still behind the snapshot at the end of the watch: no transfer came, and none is tried again.
+    expect(links()).toEqual({ cuts: 0, heals: 0 });
     expect(nemesis.counts).toMatchObject({ killedDuringTransfer: 0, transfersNotSeen: 1 });
+
+    // Past the snapshot every time: three watches, two cuts, then counted as not seen.
+    const past = standIn({ leaderAfterThaw: 1, campaignsAtThaw: 0, transfers: [null, "past"] });
+    const again = new Nemesis(past.cluster, monotonicMs(), undefined, null, bounds);
+    expect(await again.killDuringTransfer("transfer-kill-sender", 2, 1)).toBeNull();
+    expect(past.killed).toEqual([]);
+    expect(past.links()).toEqual({ cuts: 2, heals: 2 });
+    expect(again.counts).toMatchObject({ killedDuringTransfer: 0, transfersNotSeen: 1 });
   });
 });

@@ -54,6 +54,12 @@ const catchUpAfterKillMsMax = 30_000;
 
 /** How long a transfer-kill fault watches the healed follower for a transfer in progress. */
 const transferWatchMsMax = 15_000;
+/**
+ * How many times a transfer-kill fault heals its follower and watches for a transfer: when the
+ * follower passed the leader's snapshot with none seen in progress (it ran between two polls),
+ * it is cut off again until the writes take the leader's snapshot past it, and healed again.
+ */
+const transferAttemptsMax = 3;
 /** How long a victim of a transfer-kill fault stays down before its restart. */
 const transferDownMs = 500;
 /** How long after a thaw of every replica a leader must show up. */
@@ -67,7 +73,7 @@ const thawLeaderMsMax = 10_000;
 export interface FaultCounts {
   /** SIGKILLs of a transfer's receiver or sender while the receiver's /status showed it in progress. */
   readonly killedDuringTransfer: number;
-  /** Transfer-kill faults whose follower showed no transfer in progress within the watch: no kill. */
+  /** Transfer-kill faults whose follower showed no transfer in progress in any of its watches: no kill. */
   readonly transfersNotSeen: number;
   /** freeze-all faults after whose thaw a leader showed up. */
   readonly thawsWithLeader: number;
@@ -309,11 +315,7 @@ export class Nemesis {
       case "transfer-kill-receiver":
       case "transfer-kill-sender": {
         // targets[0] is cut off; the writes go to targets[1], the leader.
-        const follower = targets[0]!;
-        await network.setLinks((from, to) => (from === follower) !== (to === follower), {
-          ...healthyLink,
-          mode: "drop",
-        });
+        await this.cutOff(targets[0]!);
         this.startBurst(targets[1]!, planned.parameter, behindValueBytes, behindKeysPerWriter);
         return;
       }
@@ -474,29 +476,54 @@ export class Nemesis {
     );
   }
 
+  /** Drop every packet between `follower` and the others (healed by `healLinks`). */
+  private async cutOff(follower: number): Promise<void> {
+    await this.cluster.network.setLinks((from, to) => (from === follower) !== (to === follower), {
+      ...healthyLink,
+      mode: "drop",
+    });
+  }
+
   /**
    * Watch the healed `follower`'s /status (every 10 ms, at most {@link transferWatchMsMax} by default) until
    * it shows a transfer in progress, then SIGKILL the receiver (`follower`) or the sender (the
    * replica its transfer names) and restart it {@link transferDownMs} later. Returns the killed
-   * replica, or null when no transfer showed up (counted, and said in the fault's effect).
+   * replica, or null when no transfer showed up (counted, and said in the fault's effect). A watch
+   * that ends with the follower past `leader`'s snapshot of the healing and no transfer seen (it
+   * ran between two polls) cuts the follower off again behind the still running writes, heals it,
+   * and watches again, {@link transferAttemptsMax} watches in all.
    */
-  async killDuringTransfer(kind: FaultKind, follower: number): Promise<number | null> {
+  async killDuringTransfer(kind: FaultKind, follower: number, leader: number): Promise<number | null> {
     const cluster = this.cluster;
     const started = this.now();
-    while (!this.stopping && this.now() < started + this.bounds.transferWatchMs) {
-      const transfer = (await cluster.status(follower))?.membership.transfer;
-      if (transfer !== null && transfer !== undefined && transferInFlight(transfer)) {
-        const victim = kind === "transfer-kill-receiver" ? follower : transfer.from;
-        await cluster.kill(victim, "SIGKILL");
-        this.counts.killedDuringTransfer += 1;
-        this.behind.push(
-          `r${victim} (the ${kind === "transfer-kill-receiver" ? "receiver" : "sender"}) killed ${Math.round(this.now() - started)} ms after healing, r${follower} at ${transfer.receivedBytes} of ${transfer.totalBytes} bytes of r${transfer.from}'s snapshot at slot ${transfer.slot}`,
-        );
-        await sleep(this.bounds.transferDownMs);
-        if (!cluster.running(victim) && cluster.wanted(victim)) cluster.start(victim);
-        return victim;
+    for (let attempt = 1; !this.stopping; attempt++) {
+      const healed = this.now();
+      const target = await this.snapshotSlot(leader);
+      let past = false;
+      while (!this.stopping && !past && this.now() < healed + this.bounds.transferWatchMs) {
+        const membership = (await cluster.status(follower))?.membership;
+        const transfer = membership?.transfer;
+        if (transfer !== null && transfer !== undefined && transferInFlight(transfer)) {
+          const victim = kind === "transfer-kill-receiver" ? follower : transfer.from;
+          await cluster.kill(victim, "SIGKILL");
+          this.counts.killedDuringTransfer += 1;
+          this.behind.push(
+            `r${victim} (the ${kind === "transfer-kill-receiver" ? "receiver" : "sender"}) killed ${Math.round(this.now() - healed)} ms after healing, r${follower} at ${transfer.receivedBytes} of ${transfer.totalBytes} bytes of r${transfer.from}'s snapshot at slot ${transfer.slot}`,
+          );
+          await sleep(this.bounds.transferDownMs);
+          if (!cluster.running(victim) && cluster.wanted(victim)) cluster.start(victim);
+          return victim;
+        }
+        past = target >= 0 && (membership?.snapshotSlot ?? -1) >= target;
+        if (!past) await sleep(10);
       }
-      await sleep(10);
+      if (!past || attempt >= transferAttemptsMax || this.stopping) break;
+      this.behind.push(
+        `r${follower} past r${leader}'s snapshot at slot ${target} ${Math.round(this.now() - healed)} ms after healing with no transfer seen in progress: cut off again`,
+      );
+      await this.cutOff(follower);
+      await this.fallBehind(follower, leader);
+      await cluster.network.healLinks();
     }
     this.counts.transfersNotSeen += 1;
     this.behind.push(
@@ -584,7 +611,7 @@ export class Nemesis {
         await cluster.network.healLinks();
         let leader = targets[1]!;
         if (planned.kind !== "follower-behind-snapshot") {
-          const killed = await this.killDuringTransfer(planned.kind, targets[0]!);
+          const killed = await this.killDuringTransfer(planned.kind, targets[0]!, leader);
           // The kill landed under the writes; the transfer that starts over runs without them: with
           // a snapshot every sixteen of their writes, the leader's latest snapshot would keep moving
           // past the one being sent, and the writes go into every replica's trace (a run that wrote
