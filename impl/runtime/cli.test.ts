@@ -113,6 +113,22 @@ describe("cli arguments", () => {
         /--peer-source-handshakes-max 5 exceeds --peer-handshakes-max 4/,
       ],
       [
+        ["--http-connections-max", "8", "--http-connections-per-address-max", "9"],
+        /--http-connections-per-address-max 9 exceeds --http-connections-max 8: one address cannot hold more than all/,
+      ],
+      [
+        ["--http-connections-per-address-max", "0"],
+        /'--http-connections-per-address-max <n>' argument '0' is invalid. expected an integer in \[1, 1000000\]/,
+      ],
+      [
+        ["--http-connections-per-address-max", "-2"],
+        /'--http-connections-per-address-max <n>' argument '-2' is invalid. expected an integer, got "-2"/,
+      ],
+      [
+        ["--http-connections-per-address-max", "2.5"],
+        /'--http-connections-per-address-max <n>' argument '2.5' is invalid. expected an integer, got "2.5"/,
+      ],
+      [
         ["--peer-source-rate", "0"],
         /option '--peer-source-rate <n>' argument '0' is invalid. expected an integer in \[1, 100000\], got 0/,
       ],

@@ -180,6 +180,7 @@ interface ReplicaFlags {
   requestBytesInFlightMax: number;
   requestWaitMsMax: number;
   httpConnectionsMax: number;
+  httpConnectionsPerAddressMax?: number;
   heartbeatRelayMs: number;
   peerHandshakesMax: number;
   peerReservedSlots: number;
@@ -268,6 +269,9 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
       },
       peerHandshakeTimeoutMs: flags.peerHandshakeTimeoutMs,
       httpConnectionsMax: flags.httpConnectionsMax,
+      ...(flags.httpConnectionsPerAddressMax === undefined
+        ? {}
+        : { httpConnectionsPerAddressMax: flags.httpConnectionsPerAddressMax }),
       heartbeatRelayMs: flags.heartbeatRelayMs,
       peerLogIntervalMs: flags.peerLogIntervalMs,
       onFatal: () => {
@@ -637,6 +641,11 @@ export function buildProgram(): Command {
       httpConnectionsMaxDefault,
     )
     .option(
+      "--http-connections-per-address-max <n>",
+      "client connections open at once from one address, at most --http-connections-max; beyond, a new one is closed as it arrives (default: a quarter of --http-connections-max; raise it behind a proxy, docs/operations.md)",
+      parseIntIn(1, 1_000_000),
+    )
+    .option(
       "--heartbeat-relay-ms <ms>",
       "how long after the leader's last heartbeat to a peer its relay thread may still send that peer copies while the main thread sends none; 0: no relay (docs/operations.md, the lease under a client flood)",
       parseIntIn(0, 60_000),
@@ -692,6 +701,13 @@ export function buildProgram(): Command {
       if (flags.peerSourceHandshakesMax > flags.peerHandshakesMax)
         throw new UsageError(
           `--peer-source-handshakes-max ${flags.peerSourceHandshakesMax} exceeds --peer-handshakes-max ${flags.peerHandshakesMax}: one address cannot hold more than all of them`,
+        );
+      if (
+        flags.httpConnectionsPerAddressMax !== undefined &&
+        flags.httpConnectionsPerAddressMax > flags.httpConnectionsMax
+      )
+        throw new UsageError(
+          `--http-connections-per-address-max ${flags.httpConnectionsPerAddressMax} exceeds --http-connections-max ${flags.httpConnectionsMax}: one address cannot hold more than all of them`,
         );
       const tlsFlags = [flags.tlsCert, flags.tlsKey, flags.tlsCa].filter((f) => f !== undefined).length;
       if (tlsFlags !== 0 && tlsFlags !== 3) throw new UsageError("--tls-cert, --tls-key and --tls-ca go together");

@@ -1077,6 +1077,55 @@ describe("HTTP API: fuzzed", () => {
     }
   });
 
+  it("closes a connection beyond --http-connections-per-address-max from its address, and serves another address", async () => {
+    const dropped: string[] = [];
+    const bounded = createHttpServer({
+      ...serverOptions(),
+      connectionsPerAddressMax: 2,
+      onConnectionDropped: (remote, bound) => dropped.push(`${bound} ${remote}`),
+    });
+    await new Promise<void>((resolve) => bounded.listen(0, "127.0.0.1", resolve));
+    const sockets: net.Socket[] = [];
+    /** A connection from `localAddress`, once it is open; whether the server closed it at once. */
+    const connect = async (localAddress: string): Promise<{ socket: net.Socket; closed: Promise<void> }> => {
+      const socket = net.connect({ host: "127.0.0.1", port: (bounded.address() as AddressInfo).port, localAddress });
+      sockets.push(socket);
+      socket.on("error", () => undefined);
+      const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+      await new Promise((resolve) => socket.once("connect", resolve));
+      return { socket, closed };
+    };
+    /** GET /healthz on `socket`: its status line, or "" if the server closed the connection. */
+    const healthz = (socket: net.Socket): Promise<string> =>
+      new Promise((resolve) => {
+        let answer = "";
+        socket.on("data", (chunk: Buffer) => (answer += chunk.toString("utf8")));
+        socket.once("close", () => resolve(answer.split("\r\n")[0] ?? ""));
+        socket.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`);
+      });
+    try {
+      const first = await connect("127.0.0.1");
+      await connect("127.0.0.1");
+      const third = await connect("127.0.0.1");
+      await third.closed;
+      expect(dropped).toEqual(["per-address 127.0.0.1"]);
+      // Another address is served while the first holds its two.
+      expect(await healthz((await connect("127.0.0.2")).socket)).toBe("HTTP/1.1 200 OK");
+      // A closed connection gives its address its place back.
+      first.socket.destroy();
+      await first.closed;
+      const open = (): Promise<number> =>
+        new Promise((resolve, reject) => bounded.getConnections((error, n) => (error ? reject(error) : resolve(n))));
+      for (let waited = 0; waited < 1000 && (await open()) > 1; waited += 10)
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(await healthz((await connect("127.0.0.1")).socket)).toBe("HTTP/1.1 200 OK");
+      expect(dropped).toEqual(["per-address 127.0.0.1"]);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      bounded.close();
+    }
+  });
+
   it("closes a connection answered for bytes that are not HTTP, even if the client never closes its side", async () => {
     const quick = createHttpServer({ ...serverOptions(), malformedLingerMs: 100 });
     await new Promise<void>((resolve) => quick.listen(0, "127.0.0.1", resolve));

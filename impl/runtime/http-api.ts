@@ -30,6 +30,7 @@ import { KvInput, keyLengthMax, valueBytesMax, valueLengthMax, type KvOutput } f
 import { ClientId, Seq } from "../../spec/service.ts";
 import { checkBrowser, checkContentType, checkRole, type AccessPolicy, type Need } from "./access.ts";
 import { httpConnectionsMaxDefault, isRefusal, type Admission, type AdmissionTicket } from "./admission.ts";
+import { sourceOf } from "./peer-admission.ts";
 import type { TlsMaterial } from "./certs.ts";
 import type { Submission } from "./driver.ts";
 import type { Logger } from "./log.ts";
@@ -144,10 +145,15 @@ export interface HttpApiOptions {
    */
   readonly connectionsMax?: number;
   /**
-   * Observability hook: a connection closed as it arrived because `connectionsMax` were open, with the client's
-   * address.
+   * Client connections open at once from one address; a connection beyond is closed as it arrives. Default
+   * {@link connectionsPerAddressMaxOf}(`connectionsMax`).
    */
-  readonly onConnectionDropped?: (remote: string) => void;
+  readonly connectionsPerAddressMax?: number;
+  /**
+   * Observability hook: a connection closed as it arrived because `connectionsMax` were open in all ("total"), or
+   * `connectionsPerAddressMax` from its address ("per-address"), with the client's address.
+   */
+  readonly onConnectionDropped?: (remote: string, bound: "total" | "per-address") => void;
   /** Observability hook: one call per answered request. */
   readonly onResponse?: (route: string, status: number) => void;
   /** Observability hook: a request refused by the access checks, with the refusal's code and the client's address. */
@@ -1092,7 +1098,14 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
   // Idle and slow connections cost a file descriptor and memory each: bounded, so that no
   // number of them exhausts the process (the peer port and the disk share its descriptors).
   server.maxConnections = options.connectionsMax ?? httpConnectionsMaxDefault;
-  server.on("drop", (data?: net.DropArgument) => options.onConnectionDropped?.(data?.remoteAddress ?? "unknown"));
+  server.on("drop", (data?: net.DropArgument) =>
+    options.onConnectionDropped?.(data?.remoteAddress ?? "unknown", "total"),
+  );
+  boundPerAddress(
+    server,
+    options.connectionsPerAddressMax ?? connectionsPerAddressMaxOf(server.maxConnections),
+    (remote) => options.onConnectionDropped?.(remote, "per-address"),
+  );
   // After listening: an accept failure (out of file descriptors) is logged, never thrown.
   server.on("error", (error) => options.log.error({ err: error }, "client listener error"));
   server.headersTimeout = headersArrivalMs;
@@ -1100,6 +1113,39 @@ export function createHttpServer(options: HttpApiOptions): ApiServer {
   server.requestTimeout = (options.bodyArrivalMs ?? bodyArrivalMsDefault) + 10_000;
   server.maxHeadersCount = headersCountMax + 1;
   return server;
+}
+
+/**
+ * The default bound on one address's open client connections: a quarter of all of them (at least one), so that
+ * one address cannot take every connection and a proxy in front of the replica still has room.
+ */
+export function connectionsPerAddressMaxOf(connectionsMax: number): number {
+  return Math.max(1, Math.floor(connectionsMax / 4));
+}
+
+/**
+ * Closes a connection as it arrives when `max` connections from its address are open (IPv4-mapped IPv6 addresses
+ * count as IPv4). The listener's own `connection` handlers have run by then (an HTTPS server's TLS socket wraps
+ * this one), so destroying the socket closes both, before any byte is read.
+ */
+function boundPerAddress(server: net.Server, max: number, onDropped: (remote: string) => void): void {
+  const open = new Map<string, number>();
+  server.on("connection", (socket: net.Socket) => {
+    if (socket.remoteAddress === undefined) return; // Closed already: it holds nothing.
+    const remote = sourceOf(socket.remoteAddress);
+    const count = open.get(remote) ?? 0;
+    if (count >= max) {
+      socket.destroy();
+      onDropped(remote);
+      return;
+    }
+    open.set(remote, count + 1);
+    socket.once("close", () => {
+      const left = (open.get(remote) ?? 1) - 1;
+      if (left === 0) open.delete(remote);
+      else open.set(remote, left);
+    });
+  });
 }
 
 /** The role a route needs. The status page itself is public: it shows nothing until its script fetches /status. */

@@ -204,6 +204,11 @@ export class ReplicaMetrics {
     help: "Client connections closed as they arrived because --http-connections-max were open",
     registers: [this.registry],
   });
+  readonly httpConnectionsAddressDropped = new Counter({
+    name: "paxos_lease_http_connections_per_address_dropped_total",
+    help: "Client connections closed as they arrived because --http-connections-per-address-max were open from their address",
+    registers: [this.registry],
+  });
   readonly httpRefused = new Counter({
     name: "paxos_lease_http_refused_total",
     help: "Client API requests refused by the access checks, by reason (unauthenticated, forbidden, host-refused, origin-refused, unsupported-media-type)",

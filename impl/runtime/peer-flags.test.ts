@@ -2,7 +2,8 @@
  * The connection bounds are the operator's to set: a replica process started with
  * `--peer-source-handshakes-max` and `--peer-handshake-timeout-ms` refuses and times out peer
  * connections by those numbers, not the defaults, and with `--http-connections-max` closes
- * client connections beyond that many as they arrive; each is counted in /metrics.
+ * client connections beyond that many as they arrive, and with `--http-connections-per-address-max` those beyond
+ * that many from one address; each is counted in /metrics.
  */
 import net from "node:net";
 import { describe, expect, it } from "vitest";
@@ -11,7 +12,16 @@ import { waitFor } from "./testing.ts";
 
 const cluster = useCluster(1, {
   traces: false,
-  flags: ["--peer-source-handshakes-max", "2", "--peer-handshake-timeout-ms", "400", "--http-connections-max", "4"],
+  flags: [
+    "--peer-source-handshakes-max",
+    "2",
+    "--peer-handshake-timeout-ms",
+    "400",
+    "--http-connections-max",
+    "6",
+    "--http-connections-per-address-max",
+    "2",
+  ],
 });
 
 /** The sum of the samples of `metric` whose labels match `labels`. */
@@ -55,6 +65,41 @@ describe("the peer port's bounds from the command line", () => {
   }, 30_000);
 });
 
+describe("the client port's bound per address from the command line", () => {
+  it("closes client connections from one address beyond --http-connections-per-address-max", async () => {
+    const droppedBefore = await metricSum("paxos_lease_http_connections_per_address_dropped_total");
+    let closedByReplica = 0;
+    const sockets: net.Socket[] = [];
+    try {
+      // Two held, two closed: with the test's own keep-alive connections (at most two, from 127.0.0.1), fewer than
+      // the six in all.
+      for (let i = 0; i < 4; i++) {
+        const socket = net.connect({
+          host: "127.0.0.1",
+          port: cluster().member(1).httpPort,
+          localAddress: "127.0.0.3",
+        });
+        socket.on("error", () => undefined);
+        socket.on("close", () => (closedByReplica += 1));
+        sockets.push(socket);
+        await new Promise((resolve) => socket.once("connect", resolve));
+      }
+      await waitFor("the replica closed the two beyond the bound", () => (closedByReplica >= 2 ? true : undefined));
+      expect((await metricSum("paxos_lease_http_connections_per_address_dropped_total")) - droppedBefore).toBe(2);
+      expect(closedByReplica).toBe(2);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+    }
+    await waitFor("the replica's log line naming the bound and the address", () =>
+      /--http-connections-per-address-max connections from its address are open/.test(
+        cluster().member(1).output.join("\n"),
+      ) && cluster().member(1).output.join("\n").includes("127.0.0.3")
+        ? true
+        : undefined,
+    );
+  }, 30_000);
+});
+
 describe("the client port's bound from the command line", () => {
   it("closes client connections beyond --http-connections-max as they arrive, and serves again once they go", async () => {
     const droppedBefore = await metricSum("paxos_lease_http_connections_dropped_total");
@@ -63,8 +108,13 @@ describe("the client port's bound from the command line", () => {
     const sockets: net.Socket[] = [];
     try {
       // Idle connections, as a flood holds them; a connection kept alive from the metrics read may hold one slot.
-      for (let i = 0; i < 8; i++) {
-        const socket = net.connect({ host: "127.0.0.1", port: cluster().member(1).httpPort });
+      // From ten addresses: the bound in all, not the one per address, closes them.
+      for (let i = 0; i < 10; i++) {
+        const socket = net.connect({
+          host: "127.0.0.1",
+          port: cluster().member(1).httpPort,
+          localAddress: `127.0.0.${10 + i}`,
+        });
         socket.on("error", () => undefined);
         socket.on("close", () => (closedByReplica += 1));
         sockets.push(socket);
@@ -78,7 +128,7 @@ describe("the client port's bound from the command line", () => {
       );
       // Ours past the bound, less any slot the test's own keep-alive connections hold; never all of ours.
       closed = closedByReplica;
-      expect(closed).toBeLessThanOrEqual(7);
+      expect(closed).toBeLessThanOrEqual(9);
     } finally {
       for (const socket of sockets) socket.destroy();
     }

@@ -40,7 +40,13 @@ import {
   KvOvertaking,
 } from "./core-adapter.ts";
 import { Driver, type BatchReport, type DurableLog, type StepFunction, type Submission } from "./driver.ts";
-import { createHttpServer, type ApiError, type ApiServer, type MemberRequest } from "./http-api.ts";
+import {
+  connectionsPerAddressMaxOf,
+  createHttpServer,
+  type ApiError,
+  type ApiServer,
+  type MemberRequest,
+} from "./http-api.ts";
 import { TlsFiles, type TlsFileNames, type TlsMaterial } from "./certs.ts";
 import type { Logger } from "./log.ts";
 import { largePromiseBytes, ReplicaMetrics } from "./metrics.ts";
@@ -123,6 +129,8 @@ export interface ReplicaOptions {
   readonly peerLogIntervalMs?: number;
   /** Client connections open at once; beyond, a new one is closed as it arrives. Default 4096. */
   readonly httpConnectionsMax?: number;
+  /** Client connections open at once from one address; beyond, a new one is closed. Default a quarter of all. */
+  readonly httpConnectionsPerAddressMax?: number;
   /**
    * How long after the main thread's last heartbeat to a peer the heartbeat relay may send it copies
    * (impl/runtime/heartbeat-relay.ts), in milliseconds; 0: no relay. Default 1000.
@@ -859,13 +867,31 @@ class ReplicaProcess implements RunningReplica {
       page: statusPageHtml(this.options.id),
       log: this.options.log,
       connectionsMax: this.options.httpConnectionsMax,
-      onConnectionDropped: (remote) => {
-        this.metrics.httpConnectionsDropped.inc();
+      ...(this.options.httpConnectionsPerAddressMax === undefined
+        ? {}
+        : { connectionsPerAddressMax: this.options.httpConnectionsPerAddressMax }),
+      onConnectionDropped: (remote, bound) => {
         this.metrics.loopLag.work();
-        if (this.refusalLog.allow(`connections-full ${remote}`, this.options.clock.nowMs()))
+        const now = this.options.clock.nowMs();
+        if (bound === "total") {
+          this.metrics.httpConnectionsDropped.inc();
+          if (this.refusalLog.allow(`connections-full ${remote}`, now))
+            this.options.log.warn(
+              { remote, max: this.options.httpConnectionsMax ?? httpConnectionsMaxDefault },
+              "client connection closed: --http-connections-max connections are open (logged once a minute per address)",
+            );
+          return;
+        }
+        this.metrics.httpConnectionsAddressDropped.inc();
+        if (this.refusalLog.allow(`connections-per-address ${remote}`, now))
           this.options.log.warn(
-            { remote, max: this.options.httpConnectionsMax ?? httpConnectionsMaxDefault },
-            "client connection closed: --http-connections-max connections are open (logged once a minute per address)",
+            {
+              remote,
+              max:
+                this.options.httpConnectionsPerAddressMax ??
+                connectionsPerAddressMaxOf(this.options.httpConnectionsMax ?? httpConnectionsMaxDefault),
+            },
+            "client connection closed: --http-connections-per-address-max connections from its address are open (logged once a minute per address)",
           );
       },
       onResponse: (route, code) => this.metrics.httpResponse(route, code),
