@@ -29,6 +29,11 @@ function tempDir(): string {
   return path.join(dir, "r1");
 }
 
+/** The storage thread of replica 1 of cluster c1 in `dir`, with `options` beside those. */
+function openThread(dir: string, options: Partial<Parameters<typeof StorageThread.open>[0]> = {}) {
+  return StorageThread.open({ dir, clusterId: "c1", replicaId: 1, workerModule, ...options });
+}
+
 afterEach(() => {
   for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -75,8 +80,8 @@ function kvSnapshotContents(writes: number, repeat: number, oneClient = false) {
 describe("storage thread", () => {
   it("acknowledges appends in order, and a reopened store holds every record", async () => {
     const dir = tempDir();
-    expect(() => StorageThread.open({ dir, clusterId: "c1", replicaId: 1, workerModule })).toThrow(StorageError);
-    const first = StorageThread.open({ dir, clusterId: "c1", replicaId: 1, create: true, workerModule });
+    expect(() => openThread(dir)).toThrow(StorageError);
+    const first = openThread(dir, { create: true });
     expect(first.created).toBe(true);
     expect(first.records).toEqual([]);
     const order: number[] = [];
@@ -93,7 +98,7 @@ describe("storage thread", () => {
     first.storage.append([promise(7)]);
     expect(first.storage.recordCount).toBe(4);
     first.storage.close();
-    const second = StorageThread.open({ dir, clusterId: "c1", replicaId: 1, workerModule });
+    const second = openThread(dir);
     expect(second.created).toBe(false);
     expect(second.records.map((r) => r._tag)).toEqual(["vote", "vote", "vote", "promise"]);
     expect(second.records[1]).toEqual(vote(2, big));
@@ -107,12 +112,8 @@ describe("storage thread", () => {
     const snapshot = (info: ReturnType<typeof makeSnapshot>): KvRecord =>
       snapshotRecord(info, { round: 1, replica: 1 }, info.slot);
     const dir = tempDir();
-    const opened = StorageThread.open({
-      dir,
-      clusterId: "c1",
-      replicaId: 1,
+    const opened = openThread(dir, {
       create: true,
-      workerModule,
       snapshotSliceChars: 50_000,
     });
     const record = snapshot(makeSnapshot(ctx, contents));
@@ -146,7 +147,7 @@ describe("storage thread", () => {
       Either.map(kvRecordBinary.decode(row), (r) => ({ _tag: r._tag, data: "data" in r ? r.data : null })),
     ).toEqual(Either.right({ _tag: "snapshot", data: "" }));
     // The snapshot's compaction removed the vote before it; the records after it are in order.
-    const reopened = StorageThread.open({ dir, clusterId: "c1", replicaId: 1, workerModule });
+    const reopened = openThread(dir);
     expect(reopened.records.map((r) => r._tag)).toEqual(["snapshot", "vote", "promise"]);
     expect((reopened.records[0] as Extract<KvRecord, { _tag: "snapshot" }>).data).toBe(whole);
     expect(reopened.records[0]).toEqual({ ...record });
@@ -154,7 +155,7 @@ describe("storage thread", () => {
     const last = snapshot(makeSnapshot(ctx, { ...contents, slot: 14 }));
     void appendAsync(reopened.storage, [last]);
     reopened.storage.close();
-    const again = StorageThread.open({ dir, clusterId: "c1", replicaId: 1, workerModule });
+    const again = openThread(dir);
     expect(again.records.map((r) => r._tag)).toEqual(["snapshot", "vote", "promise", "snapshot"]);
     expect(again.records[3]).toEqual({ ...last });
     again.storage.close();
@@ -169,7 +170,7 @@ describe("storage thread", () => {
     const older = JSON.stringify(envelope);
     expect(older).not.toBe(whole);
     const dir = tempDir();
-    const opened = StorageThread.open({ dir, clusterId: "c1", replicaId: 1, create: true, workerModule });
+    const opened = openThread(dir, { create: true });
     const storage = opened.storage;
     /** Stage `bytes` in chunks as a transfer would, then install a record of `contents`, slot `slot`. */
     const receive = (bytes: string, slot: number): KvRecord => {
@@ -204,7 +205,7 @@ describe("storage thread", () => {
       { seq: 2, n: expect.any(Number) as number },
     ]);
     expect(staging).toBe(2);
-    const reopened = StorageThread.open({ dir, clusterId: "c1", replicaId: 1, workerModule });
+    const reopened = openThread(dir);
     const snapshots = reopened.records as Extract<KvRecord, { _tag: "snapshot" }>[];
     expect(snapshots.map((r) => [r.slot, r.data.length, r.contentDigest])).toEqual([
       [12, whole.length, contentDigestOf(whole)],
@@ -221,12 +222,8 @@ describe("storage thread", () => {
     const { ctx, contents } = kvSnapshotContents(4, 5_000);
     const dir = tempDir();
     const refused: UnvouchedStage[] = [];
-    const opened = StorageThread.open({
-      dir,
-      clusterId: "c1",
-      replicaId: 1,
+    const opened = openThread(dir, {
       create: true,
-      workerModule,
       onUnvouched: (r) => refused.push(r),
     });
     const storage = opened.storage;
@@ -272,7 +269,7 @@ describe("storage thread", () => {
     expect(storage.receivedUnvouched).toBe(3);
     storage.close();
     // What is stored is what the core verified (the snapshots compaction kept: the last two).
-    const reopened = StorageThread.open({ dir, clusterId: "c1", replicaId: 1, workerModule });
+    const reopened = openThread(dir);
     const snapshots = reopened.records.filter((r) => r._tag === "snapshot");
     expect(snapshots.map((r) => [r.slot, r.data === encodeSnapshot(ctx, { ...contents, slot: r.slot })])).toEqual([
       [15, true],
@@ -294,7 +291,7 @@ describe("storage thread", () => {
     const plain: KvRecord = { ...whole, data: encodeSnapshot(ctx, contents) };
     const sliced = snapshotRecord(makeSnapshot(ctx, { ...contents, slot: 14 }), { round: 1, replica: 1 }, 14);
     const dir = tempDir();
-    const opened = StorageThread.open({ dir, clusterId: "c1", replicaId: 1, create: true, workerModule });
+    const opened = openThread(dir, { create: true });
     const storage = opened.storage;
     const [v1, v2, v13, v15] = [vote(1, "a"), vote(2, "b".repeat(300_000)), vote(13, "c"), vote(15, "d")];
     // Written, not yet acknowledged: a read behind it finds it.
@@ -330,7 +327,7 @@ describe("storage thread", () => {
     expect([await ack, await afterSliced]).toEqual([null, null]);
     storage.close();
     // A reopened store finds its records by key again (and v13 was compacted by the second snapshot).
-    const reopened = StorageThread.open({ dir, clusterId: "c1", replicaId: 1, workerModule });
+    const reopened = openThread(dir);
     expect(await read(reopened.storage, v15)).toEqual([v15]);
     expect(await read(reopened.storage, v13)).toMatch(/no record vote 13 1\.1/);
     reopened.storage.close();
@@ -338,7 +335,7 @@ describe("storage thread", () => {
 
   it("refuses a foreign store with the StorageError Storage.open gives", () => {
     const dir = tempDir();
-    StorageThread.open({ dir, clusterId: "c1", replicaId: 1, create: true, workerModule }).storage.close();
+    openThread(dir, { create: true }).storage.close();
     let caught: unknown;
     try {
       StorageThread.open({ dir, clusterId: "c2", replicaId: 1, workerModule }).storage.close();
@@ -352,7 +349,7 @@ describe("storage thread", () => {
 
   it("fails every append after one that failed", async () => {
     const dir = tempDir();
-    const { storage } = StorageThread.open({ dir, clusterId: "c1", replicaId: 1, create: true, workerModule });
+    const { storage } = openThread(dir, { create: true });
     // A record that cannot be encoded as JSON (a BigInt) fails its transaction on the storage thread.
     const bad = { _tag: "promise", ballot: { round: 10n, replica: 1 } } as unknown as KvRecord;
     const [failed, after] = await Promise.all([appendAsync(storage, [bad]), appendAsync(storage, [promise(2)])]);
