@@ -672,7 +672,8 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
     schedule: input.schedule,
     faults: input.nemesis?.injected ?? [],
     membership: { changes: input.membership ?? [], livenessBoundMs },
-    recovery: (input.nemesis?.injected ?? [])
+    // An interrupted run's traces were not read: no lease intervals to measure recovery by.
+    recovery: (input.interrupted === undefined ? (input.nemesis?.injected ?? []) : [])
       .filter((f) => !isMembershipKind(f.kind) && Number.isFinite(f.endedAt))
       .map((f) => ({
         kind: f.kind,
