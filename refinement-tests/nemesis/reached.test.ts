@@ -15,6 +15,7 @@ const relayed = "heartbeat copies relayed (paxos_lease_heartbeats_relayed_total)
 const killed = "killed during a transfer";
 const resumed = "a transfer resumed after a restart (paxos_lease_transfers_resumed_total)";
 const thawed = "a leader after a thaw of every replica";
+const hostile = "hostile connections answered as documented";
 const counted = {
   appendsBehindSnapshot: 0,
   catchUpsHeld: 0,
@@ -28,7 +29,14 @@ const counted = {
 
 describe("required interaction counters", () => {
   it("name appends behind a snapshot, driven by follower-behind-snapshot, values read back from disk, and heartbeat copies relayed", () => {
-    expect(reachedRequired.map((r) => r.name)).toEqual([behind, fromDisk, relayed, killed, resumed, thawed]);
+    expect(reachedRequired.map((r) => r.name)).toEqual([behind, fromDisk, relayed, killed, resumed, thawed, hostile]);
+  });
+
+  it("ask a run with hostile clients for connections answered as documented (those cut short by other faults do not count)", () => {
+    expect(
+      neverReachedOf({ ...counted, hostileCutShort: 7, hostileRefusedPastBound: 30 }, ["hostile-clients"]),
+    ).toEqual([hostile]);
+    expect(neverReachedOf({ ...counted, hostileDocumented: 7 }, ["hostile-clients"])).toEqual([]);
   });
 
   it("ask a run with a transfer-kill fault for a kill during a transfer, and one with freeze-all for a leader after the thaw", () => {
