@@ -71,6 +71,28 @@ describe("a state transfer resumed after a restart", () => {
     expect(state.learner.service).toEqual(direct.learner.service);
   });
 
+  it("asks for the rest at its first tick however long the Recover took, and counts the source's silence from there", () => {
+    const { snapshot, follower, now } = ends().a;
+    const data = snapshot.data;
+    const claim = { from: 1, slot: snapshot.slot, digest: snapshot.digest, contentDigest: snapshot.contentDigest };
+    const resumed = resumeTransfer(
+      defaultRules,
+      follower,
+      { ...claim, totalBytes: data.length },
+      piecesOf(data, 100, 300),
+      now,
+    );
+    // Taking many kept chunks again can outlast an election timeout: the first tick still asks.
+    const late = now + 10 * follower.ctx.config.electionTimeoutMsMax;
+    const tick = step(resumed.state, { _tag: "Tick", now: late });
+    expect(tick.state.learner.transfer?.received).toBe(300);
+    const asked = tick.effects.find((e) => e._tag === "Send" && e.message._tag === "SnapshotRequest");
+    expect(asked).toMatchObject({ to: 1, message: { offset: 300 } });
+    // A source silent for an election timeout from that request: given up.
+    const silent = step(tick.state, { _tag: "Tick", now: late + follower.ctx.config.electionTimeoutMsMax });
+    expect(silent.state.learner.transfer).toBeNull();
+  });
+
   it("never installs from what it kept alone: the last piece is fetched again, in an ordinary step", () => {
     const { snapshot, follower, now } = ends().a;
     const data = snapshot.data;

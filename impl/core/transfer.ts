@@ -369,6 +369,10 @@ export function tickTransfer<S, I, O>(
   const t = state.learner.transfer;
   if (t === null) return state;
   const config = state.ctx.config;
+  // Resumed (`resumeTransfer`) and never asked yet: its source's silence counts from this first
+  // request, not from the Recover that took the kept chunks again (which may have taken seconds).
+  if (t.requestedAt === Number.NEGATIVE_INFINITY)
+    return withTransfer(state, { ...askNext(t, now, out), progressAt: now });
   if (now >= t.progressAt + config.electionTimeoutMsMax) return withTransfer(state, null);
   if (now < t.requestedAt + config.heartbeatIntervalMs) return state;
   return withTransfer(state, askNext(t, now, out));
