@@ -61,6 +61,8 @@ options:
                  defaults (default: the core's, 300 ms, elections after 400 to 600 ms); the
                  lag target (a quarter of the lease) and the heartbeat thresholds (half and
                  all of the lease and of the election timeout) follow it
+  --request-bytes-in-flight-max B  the replicas' admission limit on request bodies held at once
+                 (default: the replicas' own, 16 MiB)
   --logs DIR     keep every member's log, the bench's freezes and thaws, and the members'
                  statuses when a cluster is not healthy in time, in DIR (default: a new folder
                  paxos-lease-burst-* in the temporary directory; kept, its path printed)
@@ -77,6 +79,7 @@ const flags = benchFlags(
     "log-tail-bytes": { type: "string" },
     "no-values-at-rest": { type: "boolean", default: false },
     "lease-ms": { type: "string" },
+    "request-bytes-in-flight-max": { type: "string" },
     json: { type: "boolean", default: false },
     logs: { type: "string" },
   },
@@ -95,7 +98,10 @@ fs.mkdirSync(runDir, { recursive: true });
 const snapshotBytes = flags["snapshot-bytes"] === undefined ? undefined : Number(flags["snapshot-bytes"]);
 const logTailBytes = flags["log-tail-bytes"] === undefined ? undefined : Number(flags["log-tail-bytes"]);
 const leaseMs = flags["lease-ms"] === undefined ? undefined : Number(flags["lease-ms"]);
+const bytesInFlightMax = flags["request-bytes-in-flight-max"];
 if (
+  (bytesInFlightMax !== undefined &&
+    !(Number.isSafeInteger(Number(bytesInFlightMax)) && Number(bytesInFlightMax) >= 1)) ||
   (snapshotBytes !== undefined && !(Number.isInteger(snapshotBytes) && snapshotBytes >= 1)) ||
   (logTailBytes !== undefined && !(Number.isInteger(logTailBytes) && logTailBytes >= 1)) ||
   (leaseMs !== undefined && !(Number.isInteger(leaseMs) && leaseMs >= 100 && leaseMs <= 60_000))
@@ -207,7 +213,13 @@ function ours(): Subject {
     ...(flags["no-values-at-rest"] ? { valuesAtRest: false } : {}),
     ...leaseCore(leaseMs),
   };
-  const cluster = new OursCluster(Object.keys(core).length === 0 ? undefined : core).keepLogsIn(runDir).detach();
+  const cluster = new OursCluster(
+    Object.keys(core).length === 0 ? undefined : core,
+    undefined,
+    bytesInFlightMax === undefined ? [] : ["--request-bytes-in-flight-max", bytesInFlightMax],
+  )
+    .keepLogsIn(runDir)
+    .detach();
   return {
     cluster,
     request: (id, key, value) => ({

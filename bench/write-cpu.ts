@@ -17,7 +17,7 @@
  * reported as no result, and the script then exits with status 1.
  *
  *   npx tsx bench/write-cpu.ts [--clients 1] [--value-bytes 100] [--seconds 8] [--warmup 10] [--idle 3]
- *                              [--perf] [--syscalls] [--alloc] [--core JSON] [--etcd] [--json]
+ *                              [--perf] [--syscalls] [--alloc] [--survivors] [--core JSON] [--etcd] [--json]
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -47,6 +47,9 @@ options:
   --alloc         also sample every allocation of each replica's main thread during the window
                   (V8's sampling heap profiler, collected objects included) and print bytes per
                   write by allocating function
+  --survivors     with --alloc, count only what survived a scavenge (objects freed by a scavenge
+                  dropped, those freed later kept): what makes the young generation's collections
+                  slow, by allocating function
   --core JSON     core settings for the replicas beside the runtime's (impl/core/config.ts), as a
                   JSON object: '{"batchLateMs":0}' measures a setting against its default
   --etcd          measure Debian's etcd instead (three members at its defaults, the JSON gateway,
@@ -64,6 +67,7 @@ const flags = benchFlags(
     idle: { type: "string", default: "3" },
     perf: { type: "boolean", default: false },
     alloc: { type: "boolean", default: false },
+    survivors: { type: "boolean", default: false },
     syscalls: { type: "boolean", default: false },
     etcd: { type: "boolean", default: false },
     core: { type: "string" },
@@ -84,7 +88,8 @@ if (
   !(seconds > 0) ||
   !(warmup >= 0) ||
   !(idle >= 0) ||
-  (flags.etcd && (flags.perf || flags.alloc))
+  (flags.etcd && (flags.perf || flags.alloc)) ||
+  (flags.survivors && !flags.alloc)
 ) {
   process.stderr.write(usage);
   process.exit(2);
@@ -140,6 +145,7 @@ function threadCpu(pid: number): Map<string, number> {
  * Loaded into each replica with --import when --alloc is given: the first SIGUSR2 starts V8's
  * sampling heap profiler on the main thread, keeping samples of objects the collector has freed
  * (so the profile counts every allocation, not what is alive), and the second writes the profile.
+ * With PAXOS_LEASE_ALLOC_SURVIVORS=1 (--survivors) it drops the samples that a scavenge freed.
  */
 const allocPreload = `
 import { isMainThread } from "node:worker_threads";
@@ -162,7 +168,7 @@ if (isMainThread) {
       session.post("HeapProfiler.startSampling", {
         samplingInterval: 1024,
         includeObjectsCollectedByMajorGC: true,
-        includeObjectsCollectedByMinorGC: true,
+        includeObjectsCollectedByMinorGC: process.env.PAXOS_LEASE_ALLOC_SURVIVORS !== "1",
       });
       return;
     }
@@ -199,6 +205,7 @@ const allocDir = flags.alloc ? fs.mkdtempSync(path.join(os.tmpdir(), "paxos-leas
 if (flags.alloc) {
   fs.writeFileSync(path.join(allocDir, "preload.mjs"), allocPreload);
   process.env.PAXOS_LEASE_ALLOC_PROF_DIR = allocDir;
+  if (flags.survivors) process.env.PAXOS_LEASE_ALLOC_SURVIVORS = "1";
   process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --import=${path.join(allocDir, "preload.mjs")}`.trim();
 }
 
@@ -539,7 +546,7 @@ try {
     for (const a of allocs) {
       lines.push(
         "",
-        `replica ${a.id} (${a.role}), main thread: ${Math.round(a.total)} bytes allocated per write (sampled); collector: ${a.gc.scavenges} scavenges (one per ${a.gc.writesPerScavenge} writes, ${a.gc.scavengeMs} ms), ${a.gc.otherCollections} other pauses (${a.gc.otherMs} ms), longest ${a.gc.longestMs} ms, ${a.gc.over10Ms} over 10 ms; by function:`,
+        `replica ${a.id} (${a.role}), main thread: ${Math.round(a.total)} bytes ${flags.survivors ? "that survived a scavenge" : "allocated"} per write (sampled); collector: ${a.gc.scavenges} scavenges (one per ${a.gc.writesPerScavenge} writes, ${a.gc.scavengeMs} ms), ${a.gc.otherCollections} other pauses (${a.gc.otherMs} ms), longest ${a.gc.longestMs} ms, ${a.gc.over10Ms} over 10 ms; by function:`,
         ...a.top.slice(0, 25).map(([f, b]) => `  ${Math.round(b).toString().padStart(7)}  ${f}`),
       );
     }

@@ -32,6 +32,8 @@ import {
   slotPaths,
   slotSegmentNames,
   writePaths,
+  withoutAnswerTurn,
+  writeTail,
   type ClientWrite,
   type ThreadMarks,
 } from "./lib/write-timeline.ts";
@@ -152,6 +154,27 @@ const segments = segmentNames.map((name, i) => {
   return { name, ...all, slowExcessUs: slowMean - all.p50 };
 });
 const voteNames = ["hand-over", "SQLite write", "fsync", "back to the main thread"];
+const tail = writeTail(paths, 0.01);
+// Collections on each replica's main thread while the client wrote (the timeline's marks: key = duration in us).
+const windowFrom = writes[0]?.sentUs ?? 0;
+const windowTo = writes.at(-1)?.doneUs ?? 0;
+const collections = [...new Set(threads.map((t) => t.replica))].sort().map((replica) => {
+  const pauses = threads
+    .filter((t) => t.replica === replica && t.main)
+    .flatMap((t) => t.marks.filter((m) => m.stage === "gc" && m.timeUs >= windowFrom && m.timeUs <= windowTo))
+    .map((m) => m.key)
+    .sort((a, b) => a - b);
+  return {
+    replica,
+    role: replica === leader ? "leader" : "follower",
+    count: pauses.length,
+    p50Us: quantile(pauses, 0.5),
+    maxUs: pauses.at(-1) ?? 0,
+    sumUs: pauses.reduce((a, b) => a + b, 0),
+  };
+});
+// The follower's Accepted sent by its storage thread after the fsync, 15 us after it (a socket write).
+const storageSendUs = 15;
 const report = {
   seconds,
   load: { before: loadBefore, after: loadAfter },
@@ -175,6 +198,16 @@ const report = {
     writesWithGc: paths.filter((p) => p.gcUs > 0).length,
     slowWritesWithGc: slow.filter((p) => p.gcUs > 0).length,
     meanUs: paths.reduce((n, p) => n + p.gcUs, 0) / Math.max(1, paths.length),
+    collections,
+  },
+  slowestHundredth: {
+    ...tail,
+    segments: tail.segments.map((s, i) => ({ name: segmentNames[i]!, ...s })),
+  },
+  acceptedFromStorageThread: {
+    sendUs: storageSendUs,
+    everyWrite: stats(withoutAnswerTurn(paths, storageSendUs, true)),
+    notWaitingForOwnVote: stats(withoutAnswerTurn(paths, storageSendUs, false)),
   },
 };
 if (flags.json) {
@@ -196,6 +229,30 @@ if (flags.json) {
     ),
     `socket writes (within the segments above): the leader's two Accepts p50 ${us(report.socketWrites.leaderAccepts.p50)} us, p90 ${us(report.socketWrites.leaderAccepts.p90)}; the follower's Accepted p50 ${us(report.socketWrites.followerAccepted.p50)}, p90 ${us(report.socketWrites.followerAccepted.p90)}`,
     `garbage collection on a replica's main thread overlapped ${report.gc.writesWithGc} writes (${report.gc.slowWritesWithGc} of the slowest tenth), ${report.gc.meanUs.toFixed(0)} us per write on average`,
+    ...collections.map(
+      (c) =>
+        `  replica ${c.replica} (${c.role}): ${c.count} collections while the client wrote, pause p50 ${us(c.p50Us)} us, longest ${us(c.maxUs)}, ${us(c.sumUs)} in all`,
+    ),
+    "",
+    `the slowest 1% (${tail.writes} writes, from ${us(report.total.p99)} us): a collection overlapped ${tail.withGc} (${us(tail.gcMeanUs)} us each on average), the reply waited for the leader's own vote in ${tail.waitedForOwnVote}`,
+    "segment                                                  mean beyond p50   furthest beyond p50 in",
+    ...report.slowestHundredth.segments
+      .map((s) => s)
+      .sort((a, b) => b.meanBeyondP50Us - a.meanBeyondP50Us)
+      .map((s) => `${s.name.padEnd(56)}${us(s.meanBeyondP50Us)}  ${s.largestIn.toString().padStart(14)}`),
+    "",
+    `bound, the follower's Accepted sent by its storage thread ${storageSendUs} us after its fsync (the main thread's turn for it gone), on these marks:`,
+    ...(
+      [
+        ["every write", report.acceptedFromStorageThread.everyWrite],
+        [
+          "only writes that did not wait for the leader's own vote",
+          report.acceptedFromStorageThread.notWaitingForOwnVote,
+        ],
+      ] as const
+    ).map(
+      ([name, t]) => `  ${name.padEnd(56)}p50 ${us(t.p50)} us, p90 ${us(t.p90)}, p99 ${us(t.p99)}, mean ${us(t.mean)}`,
+    ),
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
 }

@@ -9,8 +9,11 @@ import {
   segmentNames,
   slotPaths,
   slotSegmentNames,
+  withoutAnswerTurn,
   writePaths,
+  writeTail,
   type ThreadMarks,
+  type WritePath,
 } from "./write-timeline.ts";
 
 const at = (timeUs: number, stage: TimelineStage, key = -1): TimelineMark => ({ timeUs, stage, key });
@@ -110,6 +113,57 @@ describe("writePaths", () => {
       t.replica === 1 && t.main ? { ...t, marks: t.marks.filter((m) => m.stage !== "recv-accepted") } : t,
     );
     expect(writePaths(1, threads, [{ sentUs: 1000, doneUs: 1800 }])).toEqual({ paths: [], incomplete: 1 });
+  });
+});
+
+/** A write whose segments are all 100 us but for `slow` (segment index -> microseconds). */
+function pathWith(slow: Readonly<Record<number, number>>, waitedForOwnVote = false, gcUs = 0): WritePath {
+  const segmentsUs = segmentNames.map((_, i) => slow[i] ?? 100);
+  return {
+    totalUs: segmentsUs.reduce((a, b) => a + b, 0),
+    segmentsUs,
+    leaderVoteUs: 0,
+    voteBeforeAccepts: false,
+    leaderVoteSegmentsUs: [0, 0, 0, 0],
+    waitedForOwnVote,
+    socketWritesUs: [0, 0],
+    gcUs,
+  };
+}
+
+const fsyncSegment = segmentNames.indexOf("follower storage: fsync");
+const learnSegment = segmentNames.indexOf("follower: fsync -> main thread learns it is durable");
+const sendSegment = segmentNames.indexOf("follower: durable -> Accepted handed to the socket");
+
+describe("writeTail", () => {
+  it("puts the slowest writes down to the segments furthest beyond their medians", () => {
+    const paths = [
+      ...Array.from({ length: 97 }, () => pathWith({})),
+      pathWith({ [fsyncSegment]: 5100 }, false, 800),
+      pathWith({ [fsyncSegment]: 3100, [learnSegment]: 600 }),
+      pathWith({ [learnSegment]: 2100 }, true),
+    ];
+    const tail = writeTail(paths, 0.02);
+    expect(tail.writes).toBe(2);
+    expect(tail.segments[fsyncSegment]).toEqual({ meanBeyondP50Us: 4000, largestIn: 2 });
+    expect(tail.segments[learnSegment]).toEqual({ meanBeyondP50Us: 250, largestIn: 0 });
+    expect(tail.segments.reduce((n, s) => n + s.largestIn, 0)).toBe(2);
+    expect(tail.withGc).toBe(1);
+    expect(tail.gcMeanUs).toBe(800);
+    expect(tail.waitedForOwnVote).toBe(0);
+    expect(writeTail(paths, 0.03).waitedForOwnVote).toBe(1);
+    expect(writeTail([], 0.01).writes).toBe(0);
+  });
+});
+
+describe("withoutAnswerTurn", () => {
+  it("takes the follower's turn for its storage thread's answer out of each write, or out of those that did not wait for the own vote", () => {
+    const paths = [pathWith({ [learnSegment]: 300, [sendSegment]: 50 }), pathWith({ [learnSegment]: 500 }, true)];
+    // 300 + 50 replaced by 20; 500 + 100 replaced by 20.
+    expect(withoutAnswerTurn(paths, 20, true)).toEqual([paths[0]!.totalUs - 330, paths[1]!.totalUs - 580]);
+    expect(withoutAnswerTurn(paths, 20, false)).toEqual([paths[0]!.totalUs - 330, paths[1]!.totalUs]);
+    // A send slower than the turn it replaces saves nothing.
+    expect(withoutAnswerTurn(paths, 10_000, true)).toEqual(paths.map((p) => p.totalUs));
   });
 });
 

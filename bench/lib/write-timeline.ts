@@ -235,6 +235,71 @@ export function writePaths(
   }
 }
 
+/** What made the slowest writes slow: each segment's share, the collector's, and the leader's own vote. */
+export interface WriteTail {
+  /** How many writes are in the tail (the slowest `fraction`, at least one). */
+  readonly writes: number;
+  /**
+   * Each segment, in the order of {@link segmentNames}: its mean beyond its median over the whole run, and in how
+   * many tail writes it was the segment furthest beyond its median.
+   */
+  readonly segments: readonly { readonly meanBeyondP50Us: number; readonly largestIn: number }[];
+  /** Tail writes that a collection on a replica's main thread overlapped, and their mean pause. */
+  readonly withGc: number;
+  readonly gcMeanUs: number;
+  /** Tail writes whose reply waited for the leader's own vote. */
+  readonly waitedForOwnVote: number;
+}
+
+/** The slowest `fraction` of `paths` (0.01: the writes at and beyond p99), put down to their segments. */
+export function writeTail(paths: readonly WritePath[], fraction: number): WriteTail {
+  const count = Math.max(1, Math.ceil(paths.length * fraction));
+  const tail = [...paths].sort((a, b) => b.totalUs - a.totalUs).slice(0, paths.length === 0 ? 0 : count);
+  const medians = segmentNames.map((_, i) => {
+    const sorted = paths.map((p) => p.segmentsUs[i]!).sort((a, b) => a - b);
+    return sorted.length === 0 ? 0 : sorted[Math.floor(sorted.length / 2)]!;
+  });
+  const beyond = medians.map(() => 0);
+  const largest = medians.map(() => 0);
+  for (const p of tail) {
+    let at = 0;
+    p.segmentsUs.forEach((us, i) => {
+      beyond[i]! += us - medians[i]!;
+      if (us - medians[i]! > p.segmentsUs[at]! - medians[at]!) at = i;
+    });
+    largest[at]! += 1;
+  }
+  const withGc = tail.filter((p) => p.gcUs > 0);
+  return {
+    writes: tail.length,
+    segments: medians.map((_, i) => ({
+      meanBeyondP50Us: beyond[i]! / Math.max(1, tail.length),
+      largestIn: largest[i]!,
+    })),
+    withGc: withGc.length,
+    gcMeanUs: withGc.reduce((n, p) => n + p.gcUs, 0) / Math.max(1, withGc.length),
+    waitedForOwnVote: tail.filter((p) => p.waitedForOwnVote).length,
+  };
+}
+
+/**
+ * Each write's latency had the follower that made the quorum sent its Accepted from its storage
+ * thread right after the fsync (`sendUs` for that write) instead of through its main thread: the
+ * segments "fsync -> main thread learns it is durable" and "durable -> Accepted handed to the socket"
+ * replaced by `sendUs`. `allWrites` false keeps the writes whose reply waited for the leader's own
+ * vote as they were (that vote, not the follower, was then the last one needed). A bound on the
+ * same marks, every other timing unchanged.
+ */
+export function withoutAnswerTurn(paths: readonly WritePath[], sendUs: number, allWrites: boolean): number[] {
+  const learn = segmentNames.indexOf("follower: fsync -> main thread learns it is durable");
+  const send = segmentNames.indexOf("follower: durable -> Accepted handed to the socket");
+  return paths.map((p) =>
+    !allWrites && p.waitedForOwnVote
+      ? p.totalUs
+      : p.totalUs - Math.max(0, p.segmentsUs[learn]! + p.segmentsUs[send]! - sendUs),
+  );
+}
+
 /** The segments of a slot's path under many clients, in order; each ends at the stage its name ends with. */
 export const slotSegmentNames = [
   "leader: Accept handed to the transport -> its flush starts",

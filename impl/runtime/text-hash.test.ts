@@ -73,6 +73,19 @@ describe("hashFromUtf8", () => {
     sha256TextHash.hash(a);
   });
 
+  it("is taken for the text hashed last too, so that a value written over and over leaves no entry", () => {
+    const stand = Buffer.alloc(70_000, 7);
+    const text = textOf("again", 70_000);
+    const hashed = sha256TextHash.hash(text);
+    expect(hashed).toEqual(sha(Buffer.from(text)));
+    // An equal value arrives again (a second put of it): its entry goes at the next hash of the value.
+    hashFromUtf8(textOf("again", 70_000), stand);
+    expect(sha256TextHash.hash(text)).toEqual(sha(stand));
+    expect(sha256TextHash.hash(textOf("again", 70_000))).toEqual(sha(stand));
+    sha256TextHash.hash(textOf("other", 70_000));
+    expect(sha256TextHash.hash(text)).toEqual(hashed);
+  });
+
   it("is told each long string of a received peer message, with its bytes", () => {
     const value = textOf("v€", 80_000);
     const accept = kvMessageBinary.encode({

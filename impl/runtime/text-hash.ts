@@ -21,8 +21,9 @@ let lastHashed: TextHashed = [0, 0, 0];
 
 /**
  * Texts hashed from the UTF-8 bytes they were made from, oldest first (see {@link hashFromUtf8}).
- * Each holds its text until that text is hashed or pushed out: at most {@link fromUtf8Max} of them,
- * the values of a burst on their way from a request body or an Accept to being executed.
+ * Each holds its text until a text equal to it is hashed (the one hashed last included) or it is
+ * pushed out: at most {@link fromUtf8Max} of them, the values of a burst on their way from a request
+ * body or an Accept to being executed.
  */
 const fromUtf8: { readonly text: string; readonly hashed: TextHashed }[] = [];
 const fromUtf8Max = 16;
@@ -74,9 +75,13 @@ function takeFromUtf8(text: string): TextHashed | undefined {
 export const sha256TextHash: TextHash = {
   name: "sha256",
   hash: (text) => {
-    // The same string object (or an equal one: compared by content only when the lengths match).
-    if (text === lastText) return lastHashed;
-    const hashed = (text.length >= longTextChars ? takeFromUtf8(text) : undefined) ?? sha256Hashed(text);
+    // An entry of the list first, even for the text hashed last: a text whose hash came from
+    // `lastText` left its entry on the list, and a workload that writes one value over and over
+    // kept 16 of them (16 MiB of 1 MiB values) there for good. Then the same string object (or an
+    // equal one: compared by content only when the lengths match).
+    const taken = text.length >= longTextChars && fromUtf8.length > 0 ? takeFromUtf8(text) : undefined;
+    if (taken === undefined && text === lastText) return lastHashed;
+    const hashed = taken ?? sha256Hashed(text);
     lastText = text;
     lastHashed = hashed;
     return hashed;

@@ -1,6 +1,6 @@
 /**
  * `npm run nemesis -- --minutes N --seed S [--replicas 3|5] [--spares N] [--clients N] [--kinds K,...]
- * [--in-order] [--pace P] [--quiet-ms MS] [--no-skew] [--net relay|hosts] [--json] [--out DIR]`:
+ * [--in-order] [--pace P] [--quiet-ms MS] [--warmup-ms MS] [--no-skew] [--net relay|hosts] [--json] [--out DIR]`:
  * run real replica processes under a seeded fault schedule while clients record a history, then
  * check the history, the replicas' digests and the merged traces (refinement-tests/nemesis/).
  * `--net hosts` runs each replica in its own network namespace (faults by the kernel); where
@@ -8,8 +8,9 @@
  * (or the JSON report with --json). Exit status: 0 every check passed, 1 a violation or a required
  * interaction counter never reached by a fault meant to reach it (the summary's "never reached"), 2 bad
  * arguments, hosts unavailable, or an `--out` folder that already holds files (the default folder,
- * out/nemesis/seed-S, is replaced). Interrupted (SIGINT, SIGTERM), it stops every replica and
- * removes the hosts before exiting.
+ * out/nemesis/seed-S, is replaced). Interrupted (SIGHUP, SIGINT, SIGTERM), it stops injecting,
+ * continues and stops every replica, writes the history and a report that says `interrupted`,
+ * removes the hosts and exits 128 + the signal's number; a second signal exits at once.
  *
  * `--experiment beyond-drift` instead runs the labelled experiment of beyond-drift.ts, which
  * breaks the clock assumption leases rest on and expects the checkers to catch a stale read.
@@ -75,6 +76,7 @@ const program = new Command()
   .option("--in-order", "cycle through the fault kinds in order instead of drawing them", false)
   .option("--pace <p>", "scale of fault durations and gaps", numberIn(0.1, 10, false), 1)
   .option("--quiet-ms <ms>", "load after healing, before the final reads", numberIn(0, 600_000, true), 3000)
+  .option("--warmup-ms <ms>", "load before the first fault", numberIn(0, 600_000, true), 3000)
   .option("--no-skew", "run every replica on the unskewed clock")
   .option(
     "--net <layer>",
@@ -103,6 +105,7 @@ const opts = program.opts<{
   inOrder: boolean;
   pace: number;
   quietMs: number;
+  warmupMs: number;
   skew: boolean;
   net: NetworkKind;
   out?: string;
@@ -143,11 +146,28 @@ try {
   process.exit(2);
 }
 
-// Interrupted: exit, and the exit handlers kill every replica and remove the hosts.
-for (const signal of ["SIGINT", "SIGTERM"] as const)
-  process.once(signal, () => {
-    process.stderr.write(`nemesis: ${signal}: stopping the replicas and removing what the run made\n`);
-    process.exit(130);
+// Interrupted (SIGINT, SIGTERM, or SIGHUP: the shell that started the run went away): stop injecting,
+// continue every stopped replica and stop them all, write the history and report the run has, and exit
+// 128 + the signal's number. Node.js's default for SIGHUP would end the process without its exit handlers
+// and leave the replicas, which run in sessions of their own, behind, some of them stopped. A second
+// signal exits at once (the exit handler SIGKILLs every replica).
+const interruption = new AbortController();
+let exitStatus: number | undefined;
+const signalNumbers = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
+for (const signal of ["SIGHUP", "SIGINT", "SIGTERM"] as const)
+  process.on(signal, () => {
+    // With the terminal gone, writes to it fail (EIO): say what happens where it can, never crash on it.
+    for (const stream of [process.stdout, process.stderr]) stream.on("error", () => undefined);
+    // The experiment is short and has nothing to keep: it stops at once, as on a second signal.
+    if (interruption.signal.aborted || opts.experiment !== undefined) {
+      process.stderr.write(`nemesis: ${signal} again: killing every replica and exiting now\n`);
+      process.exit(128 + signalNumbers[signal]);
+    }
+    exitStatus = 128 + signalNumbers[signal];
+    process.stderr.write(
+      `nemesis: ${signal}: stopping the faults, continuing and stopping every replica, writing the history and report the run has (${signal} again: exit at once)\n`,
+    );
+    interruption.abort(signal);
   });
 
 /** `run()`, or one line and exit status 2 where hosts cannot be made. */
@@ -186,9 +206,11 @@ const report: NemesisReport = await unlessHostsUnavailable(() =>
     inOrder: opts.inOrder,
     pace: opts.pace,
     quietMs: opts.quietMs,
+    warmupMs: opts.warmupMs,
     net: opts.net,
     ...(opts.kinds === undefined ? {} : { kinds: opts.kinds }),
     onProgress: progress,
+    signal: interruption.signal,
   }),
 );
 process.stdout.write(
@@ -196,4 +218,10 @@ process.stdout.write(
     ? `${JSON.stringify(report, null, 2)}\n`
     : `${summaryText(report)}\nre-check the history: npm run check-history -- ${report.files.history} --model kv\n`,
 );
+if (exitStatus !== undefined) {
+  process.stderr.write(
+    `nemesis: interrupted (${report.interrupted ?? "before the run began"}); what it had is in ${out}\n`,
+  );
+  process.exit(exitStatus);
+}
 process.exit(report.ok && report.neverReached.length === 0 ? 0 : 1);

@@ -411,10 +411,15 @@ export class NemesisCluster extends MemberLookups<Member> {
 
   /** The replica that says it leads (the one in the highest ballot if several do), or null. */
   async leader(): Promise<number | null> {
+    return (await this.leaderStatus())?.replica ?? null;
+  }
+
+  /** The /status of the replica that says it leads (the one in the highest ballot if several do), or null. */
+  async leaderStatus(): Promise<ReplicaStatus | null> {
     const leaders = [...(await this.statuses()).values()].filter((s) => s.role === "leader");
     if (leaders.length === 0) return null;
     leaders.sort((a, b) => compareBallotText(b.ballot, a.ballot));
-    return leaders[0]!.replica;
+    return leaders[0]!;
   }
 
   /** Wait up to `timeoutMs` for a leader; null if none showed up. */

@@ -11,8 +11,20 @@ import { sleep } from "../../impl/runtime/testing.ts";
 import { monotonicMs, type BurstCounters, type NemesisCluster } from "./cluster.ts";
 import type { MembershipChanges } from "./membership.ts";
 import { effectOf } from "./network.ts";
+import { connectionsPerAddressMaxOf } from "../../impl/runtime/http-api.ts";
+import { httpConnectionsMaxDefault } from "../../impl/runtime/admission.ts";
+import {
+  holdPerAddress,
+  honestOpsNotCompleted,
+  judgeProbe,
+  leadershipChangesWhenQuiet,
+  probe,
+  probeKinds,
+  type LeaderSample,
+} from "./hostile.ts";
 import { healthyLink } from "./proxy.ts";
 import { isBehindKind, isMembershipKind, seededRandom, type FaultKind, type PlannedFault } from "./schedule.ts";
+import type { RecordedOp } from "./workload.ts";
 
 /** A fault as it happened. Times are run times (ms from the origin). */
 export interface InjectedFault {
@@ -81,6 +93,12 @@ export interface FaultCounts {
   readonly thawCampaigns: number;
   /** Of those: no campaign, and the leader before the stop led after it (it kept its lease). */
   readonly thawLeaderKept: number;
+  /** Hostile connections (hostile.ts) answered and closed as documented. */
+  readonly hostileDocumented: number;
+  /** Hostile connections a fault in force cut short (a replica killed, stopped or restarted meanwhile). */
+  readonly hostileCutShort: number;
+  /** Connections past `--http-connections-per-address-max` from one address that the replica closed as they came. */
+  readonly hostileRefusedPastBound: number;
 }
 
 export const noFaultCounts: FaultCounts = {
@@ -89,7 +107,24 @@ export const noFaultCounts: FaultCounts = {
   thawsWithLeader: 0,
   thawCampaigns: 0,
   thawLeaderKept: 0,
+  hostileDocumented: 0,
+  hostileCutShort: 0,
+  hostileRefusedPastBound: 0,
 };
+
+/** How long after the last fault or change ended the harness counts as quiet (a new leader settled). */
+const settleMs = 2000;
+/** The workload's write deadline plus one attempt's timeout: how long an honest operation may take. */
+const honestOpMsMax = 7000;
+/** How long past-the-bound connections may stay open before the replica's loop takes and closes them. */
+const perAddressHoldMs = 5000;
+/** How often a hostile-clients fault samples who leads. */
+const leaderSampleMs = 250;
+/**
+ * Where hostile connections come from on the relay: not the honest clients' 127.0.0.1, so that the
+ * per-address bound they fill is theirs alone.
+ */
+const hostileAddresses = { perAddress: "127.0.0.2", probes: "127.0.0.3" } as const;
 
 /**
  * Is the transfer that a replica's /status shows (`membership.transfer`) in progress: a peer's
@@ -121,6 +156,18 @@ export class Nemesis {
   readonly violations: string[] = [];
   /** The campaigns counted when a freeze-all fault under way began, and its leader then. */
   private freeze: { elections: number; leader: number | null } | null = null;
+  /** Membership changes being made now. */
+  private changesInFlight = 0;
+  /** Run time since which no fault or change has been in force (null: one is). */
+  private quietSince: number | null = 0;
+  /** Grows whenever a fault or change starts: a probe that saw it change was not quiet throughout. */
+  private unquietEpoch = 0;
+  /** The stretches (run times) that were quiet, settled, since the run began; the last one open. */
+  private readonly quietWindows: [number, number][] = [];
+  /** The hostile-clients faults, one after another, in the background. */
+  private hostileChain: Promise<void> = Promise.resolve();
+  /** The honest clients' operations so far (the workload's), for the hostile-clients check. */
+  honestOps: () => readonly RecordedOp[] = () => [];
 
   constructor(
     private readonly cluster: NemesisCluster,
@@ -152,6 +199,29 @@ export class Nemesis {
     this.stopping = true;
   }
 
+  /** Resolves once the hostile-clients faults under way are done (they run in the background). */
+  backgroundSettled(): Promise<void> {
+    return this.hostileChain;
+  }
+
+  /** A fault or change starts: the harness is no longer quiet. */
+  private unquiet(): void {
+    this.unquietEpoch += 1;
+    if (this.quietSince !== null && this.now() > this.quietSince + settleMs)
+      this.quietWindows.push([this.quietSince + settleMs, this.now()]);
+    this.quietSince = null;
+  }
+
+  /** A fault or change ended: quiet again if it was the last in force. */
+  private maybeQuiet(): void {
+    if (this.activeFaults === 0 && this.changesInFlight === 0) this.quietSince = this.now();
+  }
+
+  /** No fault or change in force, and none for {@link settleMs}. */
+  private quiet(): boolean {
+    return this.quietSince !== null && this.now() >= this.quietSince + settleMs;
+  }
+
   /** Carry out every fault of `schedule` in order; returns once the last is healed. */
   async run(schedule: readonly PlannedFault[]): Promise<void> {
     for (const planned of schedule) {
@@ -163,6 +233,10 @@ export class Nemesis {
 
   private async inject(planned: PlannedFault): Promise<void> {
     if (isMembershipKind(planned.kind)) return this.change(planned);
+    if (planned.kind === "hostile-clients") {
+      this.hostileChain = this.hostileChain.then(() => this.hostile(planned));
+      return;
+    }
     const cluster = this.cluster;
     const leader = await cluster.leader();
     // Faults hit the members of the current configuration (spares waiting to join are left alone).
@@ -188,6 +262,7 @@ export class Nemesis {
     this.injected.push(fault);
     this.onFault(fault, "start");
     this.activeFaults += 1;
+    this.unquiet();
     try {
       const before = await cluster.network.counters();
       await this.begin(planned, targets);
@@ -204,6 +279,7 @@ export class Nemesis {
         fault.effect = [fault.effect, ...this.behind.splice(0)].filter((e) => e !== undefined).join("; ");
     } finally {
       this.activeFaults -= 1;
+      this.maybeQuiet();
     }
     fault.endedAt = this.now();
     this.onFault(fault, "end");
@@ -223,7 +299,11 @@ export class Nemesis {
     };
     this.injected.push(fault);
     this.onFault(fault, "start");
+    this.changesInFlight += 1;
+    this.unquiet();
     this.membership.enqueue(planned, (change) => {
+      this.changesInFlight -= 1;
+      this.maybeQuiet();
       fault.endedAt = change.endedAt;
       fault.label = `${change.outcome === "done" ? "" : `(${change.outcome}) `}${change.description}`;
       this.onFault(fault, "end");
@@ -324,7 +404,8 @@ export class Nemesis {
       case "member-replace-kill-leader":
       case "member-remove":
       case "member-readd":
-        throw new Error(`${planned.kind} is a membership change, not a fault`);
+      case "hostile-clients":
+        throw new Error(`${planned.kind} is made in the background, not a fault in force`);
     }
   }
 
@@ -428,6 +509,115 @@ export class Nemesis {
       return `${waves} waves of ${perWave} connections: ${answers.join(", ") || "no answer"}; ${relayed} heartbeat copies relayed; ${leader === target ? `r${target} still leads` : `the leader is ${leader === null ? "unknown" : `r${leader}`} now`}`;
     })();
     this.burst = state;
+  }
+
+  /**
+   * A hostile-clients fault, in the background while the next faults go on: rounds of hostile
+   * connections (hostile.ts, every kind at once, and on the relay the per-address bound filled
+   * from one address and passed by `planned.parameter` more) to whoever leads when each round
+   * starts, new rounds until its duration has passed, each round waiting for its 408s. Meanwhile
+   * it samples who leads. Violations: an answer other than the documented one; a missing or late
+   * one, a connection kept past the per-address bound, a leadership change, or an honest operation
+   * not completed ok, while no other fault or change was in force.
+   */
+  private async hostile(planned: PlannedFault): Promise<void> {
+    const cluster = this.cluster;
+    const leader = await cluster.leader();
+    const fault: InjectedFault = {
+      kind: planned.kind,
+      planned,
+      targets: leader === null ? [] : [leader],
+      leader,
+      startedAt: this.now(),
+      endedAt: Number.NaN,
+      label: `hostile-clients ${leader === null ? "(no leader)" : `r${leader}`} (${planned.parameter} past the per-address bound)`,
+    };
+    this.injected.push(fault);
+    this.onFault(fault, "start");
+    const until = this.now() + planned.durationMs;
+    const samples: LeaderSample[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling && !this.stopping) {
+        const status = await cluster.leaderStatus();
+        samples.push({
+          at: this.now(),
+          leader: status?.replica ?? null,
+          ballot: status?.ballot ?? null,
+          quiet: this.quiet(),
+        });
+        await sleep(leaderSampleMs);
+      }
+    })();
+    const tally = new Map<string, number>();
+    const add = (what: string, n = 1): void => void tally.set(what, (tally.get(what) ?? 0) + n);
+    const relay = cluster.network.kind === "relay";
+    const bound = connectionsPerAddressMaxOf(httpConnectionsMaxDefault);
+    let rounds = 0;
+    do {
+      const target = (await cluster.leader()) ?? leader;
+      if (target === null) {
+        await sleep(200);
+        continue;
+      }
+      rounds += 1;
+      const endpoint = cluster.endpoint(target);
+      const [epoch, quietAtStart] = [this.unquietEpoch, this.quiet()];
+      const quietThroughout = (): boolean => quietAtStart && this.quiet() && this.unquietEpoch === epoch;
+      const probes = probeKinds.map(async (kind) => {
+        const result = await probe(kind, endpoint, cluster.token, relay ? hostileAddresses.probes : undefined);
+        const verdict = judgeProbe(result, quietThroughout());
+        if (verdict === "documented") this.counts.hostileDocumented += 1;
+        else if (verdict === "cut short") this.counts.hostileCutShort += 1;
+        else
+          this.violations.push(
+            `HostileClients: r${target} ${verdict.violation} (hostile-clients at ${Math.round(planned.at)} ms)`,
+          );
+        add(result.status === null ? `${kind} no answer` : `${kind} ${result.status}`);
+      });
+      const perAddress = relay
+        ? holdPerAddress(
+            endpoint,
+            hostileAddresses.perAddress,
+            bound,
+            planned.parameter,
+            perAddressHoldMs,
+            () => this.stopping,
+          ).then((held) => {
+            this.counts.hostileRefusedPastBound += held.refused;
+            add(`past the per-address bound of ${bound}: refused`, held.refused);
+            if (held.keptPastBound > 0 && quietThroughout())
+              this.violations.push(
+                `HostileClients: r${target} kept ${held.keptPastBound} connections past --http-connections-per-address-max (${bound}) from ${hostileAddresses.perAddress} (hostile-clients at ${Math.round(planned.at)} ms)`,
+              );
+            if (held.keptPastBound > 0) add("past the per-address bound: kept", held.keptPastBound);
+          })
+        : Promise.resolve();
+      await Promise.all([...probes, perAddress]);
+    } while (!this.stopping && this.now() < until);
+    sampling = false;
+    await sampler;
+    const changes = leadershipChangesWhenQuiet(samples);
+    for (const change of changes)
+      this.violations.push(
+        `HostileClients: leadership changed under hostile connections with no other fault in force: ${change} (hostile-clients at ${Math.round(planned.at)} ms)`,
+      );
+    const windows = [...this.quietWindows];
+    if (this.quietSince !== null && this.now() > this.quietSince + settleMs)
+      windows.push([this.quietSince + settleMs, this.now()]);
+    const inSpan = windows
+      .map(([from, to]): [number, number] => [Math.max(from, fault.startedAt), Math.min(to, this.now())])
+      .filter(([from, to]) => to > from);
+    const notCompleted = honestOpsNotCompleted(this.honestOps(), inSpan, honestOpMsMax);
+    for (const op of notCompleted.slice(0, 5))
+      this.violations.push(
+        `HostileClients: ${op.client}'s ${op.input._tag} invoked at ${Math.round(op.invoke)} ms, with no other fault in force, ended ${op.outcome} (${op.note ?? "no note"})`,
+      );
+    const quietMs = inSpan.reduce((sum, [from, to]) => sum + (to - from), 0);
+    const answers = [...tally].sort(([a], [b]) => a.localeCompare(b)).map(([what, n]) => `${n} ${what}`);
+    fault.effect = `${rounds} rounds: ${answers.join(", ") || "none"}${relay ? "" : " (no per-address probe: on hosts the harness has one address)"}; ${samples.length} leader samples, ${changes.length} leadership changes with no other fault in force (${Math.round(quietMs)} ms of it), ${notCompleted.length} honest operations not completed then`;
+    fault.endedAt = this.now();
+    this.onFault(fault, "end");
   }
 
   /** The latest snapshot slot of `id` (-1: none, or no answer). */

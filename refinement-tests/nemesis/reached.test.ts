@@ -14,6 +14,7 @@ const fromDisk = "values read back from disk (paxos_lease_values_read_from_disk_
 const relayed = "heartbeat copies relayed (paxos_lease_heartbeats_relayed_total)";
 const killed = "killed during a transfer";
 const thawed = "a leader after a thaw of every replica";
+const hostile = "hostile connections answered as documented";
 const counted = {
   appendsBehindSnapshot: 0,
   catchUpsHeld: 0,
@@ -26,7 +27,14 @@ const counted = {
 
 describe("required interaction counters", () => {
   it("name appends behind a snapshot, driven by follower-behind-snapshot, values read back from disk, and heartbeat copies relayed", () => {
-    expect(reachedRequired.map((r) => r.name)).toEqual([behind, fromDisk, relayed, killed, thawed]);
+    expect(reachedRequired.map((r) => r.name)).toEqual([behind, fromDisk, relayed, killed, thawed, hostile]);
+  });
+
+  it("ask a run with hostile clients for connections answered as documented (those cut short by other faults do not count)", () => {
+    expect(
+      neverReachedOf({ ...counted, hostileCutShort: 7, hostileRefusedPastBound: 30 }, ["hostile-clients"]),
+    ).toEqual([hostile]);
+    expect(neverReachedOf({ ...counted, hostileDocumented: 7 }, ["hostile-clients"])).toEqual([]);
   });
 
   it("ask a run with a transfer-kill fault for a kill during a transfer, and one with freeze-all for a leader after the thaw", () => {

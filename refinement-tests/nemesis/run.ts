@@ -61,6 +61,8 @@ export interface NemesisOptions {
   readonly inOrder?: boolean;
   /** Scales fault durations and gaps. Default 1. */
   readonly pace?: number;
+  /** Load without faults before the first one, in milliseconds. Default 3000. */
+  readonly warmupMs?: number;
   /** Core configuration overrides. Default: the core's defaults. */
   readonly core?: Record<string, unknown>;
   /** Skew every replica's clock (offset, and a rate within the drift bound). Default true. */
@@ -83,12 +85,24 @@ export interface NemesisOptions {
    * the steps are checked as they are replayed, never all held in memory.
    */
   readonly onReplay?: (replay: MergedReplay & { readonly steps: readonly ReplayStep[] }) => void;
+  /**
+   * Aborted (the command's SIGHUP, SIGINT or SIGTERM; the reason names the signal): the run stops
+   * injecting, heals what it broke (every stopped replica continued), stops its clients, stops every
+   * replica with SIGTERM, checks the history it has and writes it with the report, which says
+   * `interrupted`; the traces are not checked (that can take minutes). Default: never aborted.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** Everything a run found; also written as report.json. */
 export interface NemesisReport {
   readonly format: "paxos-lease/nemesis-report@1";
   readonly ok: boolean;
+  /**
+   * Why the run stopped early (the signal, and when), or absent: an interrupted run is never `ok`,
+   * its history is checked as far as it got and its traces are not.
+   */
+  readonly interrupted?: string;
   readonly seed: number;
   readonly replicas: number;
   readonly clients: number;
@@ -181,6 +195,7 @@ export function replayCommand(options: NemesisOptions): string {
   if (options.inOrder === true) flags.push("--in-order");
   if (options.pace !== undefined && options.pace !== 1) flags.push(`--pace ${options.pace}`);
   if (options.quietMs !== undefined && options.quietMs !== 3000) flags.push(`--quiet-ms ${options.quietMs}`);
+  if (options.warmupMs !== undefined && options.warmupMs !== 3000) flags.push(`--warmup-ms ${options.warmupMs}`);
   if (options.skewClocks === false) flags.push("--no-skew");
   if (options.net !== undefined && options.net !== "relay") flags.push(`--net ${options.net}`);
   if (options.core !== undefined && Object.keys(options.core).length > 0)
@@ -238,6 +253,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     replicas,
     spares,
     pace: options.pace ?? 1,
+    ...(options.warmupMs === undefined ? {} : { warmupMs: options.warmupMs }),
     ...(options.kinds === undefined ? {} : { kinds: options.kinds }),
     inOrder: options.inOrder ?? false,
   });
@@ -273,9 +289,22 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     digests: {},
     message: "not reached",
   };
+  // Interrupted: stop injecting at once; what follows heals, stops and writes what the run has.
+  let interrupted: string | undefined;
+  let onInterrupted = (): void => undefined;
+  const interruption = new Promise<void>((resolve) => (onInterrupted = resolve));
+  const interrupt = (): void => {
+    interrupted = `${String(options.signal?.reason ?? "aborted")} at ${((monotonicMs() - origin) / 1000).toFixed(1)} s of the run`;
+    progress(`interrupted (${interrupted}): healing, stopping the clients and every replica, writing what the run has`);
+    nemesis?.stop();
+    onInterrupted();
+  };
+  if (options.signal?.aborted === true) interrupt();
+  else options.signal?.addEventListener("abort", interrupt, { once: true });
   try {
     for (const id of cluster.memberIds) cluster.start(id);
-    const leader = await cluster.waitForLeader(90_000);
+    const leader = await Promise.race([cluster.waitForLeader(90_000), interruption.then(() => 0)]);
+    if (interrupted !== undefined) throw new Interrupted();
     if (leader === null)
       throw new Error(
         `no leader within 90 s of starting; replica logs:\n${cluster.ids.map((id) => cluster.tail(id, 15)).join("\n")}`,
@@ -306,33 +335,43 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
       },
       spares > 0 ? membership : null,
     );
+    nemesis.honestOps = () => current.ops;
     workload.start();
     const ticker = setInterval(() => progress(progressLine(current, activeFaults)), 1000);
     try {
-      await nemesis.run(schedule);
+      if (interrupted === undefined) await nemesis.run(schedule);
+      // Hostile clients still at work finish their round (its 408s come within 15 s).
+      if (interrupted === undefined) await Promise.race([nemesis.backgroundSettled(), interruption]);
       // The changes still being made finish under no fault (each has a deadline).
-      await membership.settled();
+      if (interrupted === undefined) await Promise.race([membership.settled(), interruption]);
       await nemesis.healAll();
-      progress(
-        `${(workload.now() / 1000).toFixed(1)}s all healed; ${options.quietMs ?? 3000} ms of load without faults`,
-      );
-      await sleep(options.quietMs ?? 3000);
+      if (interrupted === undefined) {
+        progress(
+          `${(workload.now() / 1000).toFixed(1)}s all healed; ${options.quietMs ?? 3000} ms of load without faults`,
+        );
+        await Promise.race([sleep(options.quietMs ?? 3000), interruption]);
+      }
     } finally {
       clearInterval(ticker);
       await workload.stop();
     }
     durations.load = workload.now();
     violations.push(...membership.violations, ...nemesis.violations);
+    // Interrupted: every replica continued (healAll) and stopped cleanly, no final reads or convergence.
+    if (interrupted !== undefined) throw new Interrupted();
     await finalReadsOf(workload, cluster, finalReads, violations, progress);
     convergence = await converge(cluster);
     if (!convergence.ok) violations.push(`Convergence: ${convergence.message}`);
     reached = { ...sumCounters(await cluster.burstCounters()), ...nemesis.counts };
-    for (const id of cluster.ids) await cluster.kill(id, "SIGTERM");
+    await stopEvery(cluster);
     anomalies.push(...workload.anomalies);
   } catch (error) {
-    violations.push(`Harness: ${error instanceof Error ? error.message : String(error)}`);
+    if (!(error instanceof Interrupted))
+      violations.push(`Harness: ${error instanceof Error ? error.message : String(error)}`);
     if (workload !== undefined && !workload.stopping) await workload.stop();
+    if (interrupted !== undefined) await stopEvery(cluster);
   } finally {
+    options.signal?.removeEventListener("abort", interrupt);
     nemesis?.stop();
     await cluster.close();
   }
@@ -356,8 +395,17 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     membership: membership?.changes ?? [],
     progress,
     replay: replayCommand(options),
+    ...(interrupted === undefined ? {} : { interrupted }),
   });
   return report;
+}
+
+/** Thrown inside {@link runNemesis} to skip what an interrupted run does not do. */
+class Interrupted extends Error {}
+
+/** SIGTERM to every replica process (a stopped one is continued first, `NemesisCluster.kill`), at once. */
+async function stopEvery(cluster: NemesisCluster): Promise<void> {
+  await Promise.all(cluster.ids.map((id) => cluster.kill(id, "SIGTERM")));
 }
 
 /**
@@ -400,6 +448,12 @@ export const reachedRequired: readonly {
     name: "a leader after a thaw of every replica",
     count: (reached) => reached.thawsWithLeader,
     drivenBy: ["freeze-all"],
+  },
+  {
+    // Bad requests, slow headers and silence refused or closed as docs/http-api.md says (hostile.ts).
+    name: "hostile connections answered as documented",
+    count: (reached) => reached.hostileDocumented,
+    drivenBy: ["hostile-clients"],
   },
 ];
 
@@ -533,11 +587,16 @@ export interface AnalyzeInput {
   readonly progress: (line: string) => void;
   /** The command that runs the same schedule again. */
   readonly replay: string;
+  /** Why the run stopped early (NemesisReport.interrupted): its traces are not checked. Default: it did not. */
+  readonly interrupted?: string;
 }
 
 /** Check history and traces, write the files (history, report, trace view and its page), assemble the report. */
 export function analyzeRun(input: AnalyzeInput): NemesisReport {
   const { options, cluster, ops, violations, durations, progress } = input;
+  const historyFile = path.join(options.out, "history.json");
+  // First, so that a run stopped during its checks keeps its history.
+  fs.writeFileSync(historyFile, `${JSON.stringify(historyDocument(ops))}\n`);
   let t = monotonicMs();
   progress(`checking ${ops.length} operations for linearizability`);
   const checked = checkHistoryWithPage(ops, input.finalReads, `nemesis seed ${options.seed}`);
@@ -549,54 +608,56 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
       `Linearizable: undecided within the step budget for keys ${history.linearizability.undecidedKeys.join(", ")}`,
     );
   t = monotonicMs();
-  progress("replaying the traces through step and checking the invariants");
+  if (input.interrupted === undefined) progress("replaying the traces through step and checking the invariants");
   let traces: NemesisReport["traces"];
   let leaseIntervals: TraceReport["leaseIntervals"] = [];
   const recorder = new NemesisViewRecorder({ originMs: input.origin, replay: input.replay, file: options.out });
-  try {
-    // Each trace's start lines name that life's clock skew; the checker maps readings to true time with it.
-    const traced = {
-      // Every replica that ever ran (spares never started have no trace).
-      files: new Map(
-        cluster.ids.filter((id) => fs.existsSync(cluster.traceFile(id))).map((id) => [id, cluster.traceFile(id)]),
-      ),
-      core: input.core,
-    };
-    const onReplay = input.options.onReplay;
-    let report: TraceReport;
-    if (onReplay === undefined) report = checkTraces({ ...traced, onStep: recorder.onStep });
-    else {
-      // Replayed once and held, so that the caller can alter the very steps checked here.
-      const merged = replayMerged(traced);
-      const steps = [...merged.steps];
-      report = checkSteps({ ...merged, steps }, { onStep: recorder.onStep });
-      onReplay({ ...merged, steps });
+  if (input.interrupted !== undefined) traces = { error: `the run was interrupted (${input.interrupted})` };
+  else
+    try {
+      // Each trace's start lines name that life's clock skew; the checker maps readings to true time with it.
+      const traced = {
+        // Every replica that ever ran (spares never started have no trace).
+        files: new Map(
+          cluster.ids.filter((id) => fs.existsSync(cluster.traceFile(id))).map((id) => [id, cluster.traceFile(id)]),
+        ),
+        core: input.core,
+      };
+      const onReplay = input.options.onReplay;
+      let report: TraceReport;
+      if (onReplay === undefined) report = checkTraces({ ...traced, onStep: recorder.onStep });
+      else {
+        // Replayed once and held, so that the caller can alter the very steps checked here.
+        const merged = replayMerged(traced);
+        const steps = [...merged.steps];
+        report = checkSteps({ ...merged, steps }, { onStep: recorder.onStep });
+        onReplay({ ...merged, steps });
+      }
+      for (const v of report.violations) violations.push(`${v.check} (replica ${v.replica}): ${v.message}`);
+      const { leaseIntervals: intervals, ...rest } = report;
+      leaseIntervals = intervals;
+      traces = rest;
+    } catch (error) {
+      traces = { error: error instanceof Error ? error.message : String(error) };
+      violations.push(`TraceCheck: ${traces.error}`);
     }
-    for (const v of report.violations) violations.push(`${v.check} (replica ${v.replica}): ${v.message}`);
-    const { leaseIntervals: intervals, ...rest } = report;
-    leaseIntervals = intervals;
-    traces = rest;
-  } catch (error) {
-    traces = { error: error instanceof Error ? error.message : String(error) };
-    violations.push(`TraceCheck: ${traces.error}`);
-  }
   durations.traceCheck = monotonicMs() - t;
   for (const a of input.anomalies) violations.push(`ClientAnomaly: ${a}`);
   const files = {
-    history: path.join(options.out, "history.json"),
+    history: historyFile,
     report: path.join(options.out, "report.json"),
     cluster: path.join(options.out, "cluster"),
     view: path.join(options.out, nemesisViewFile),
     page: path.join(options.out, "view.html"),
     ...(checked.page === undefined ? {} : { linearizability: path.join(options.out, "linearizability.html") }),
   };
-  fs.writeFileSync(files.history, `${JSON.stringify(historyDocument(ops))}\n`);
   // The same HTML report as check-history's, when the history is not linearizable.
   if (checked.page !== undefined && files.linearizability !== undefined)
     fs.writeFileSync(files.linearizability, checked.page);
   const report: NemesisReport = {
     format: "paxos-lease/nemesis-report@1",
-    ok: violations.length === 0,
+    ok: violations.length === 0 && input.interrupted === undefined,
+    ...(input.interrupted === undefined ? {} : { interrupted: input.interrupted }),
     seed: options.seed,
     replicas: input.replicas,
     clients: options.clients ?? 16,
@@ -611,7 +672,8 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
     schedule: input.schedule,
     faults: input.nemesis?.injected ?? [],
     membership: { changes: input.membership ?? [], livenessBoundMs },
-    recovery: (input.nemesis?.injected ?? [])
+    // An interrupted run's traces were not read: no lease intervals to measure recovery by.
+    recovery: (input.interrupted === undefined ? (input.nemesis?.injected ?? []) : [])
       .filter((f) => !isMembershipKind(f.kind) && Number.isFinite(f.endedAt))
       .map((f) => ({
         kind: f.kind,
@@ -628,10 +690,14 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
     convergence: input.convergence,
     traces,
     reached: input.reached ?? null,
-    neverReached: neverReachedOf(
-      input.reached ?? null,
-      (input.nemesis?.injected ?? []).map((f) => f.kind),
-    ),
+    // An interrupted run read no counters: what it would have reached is unknown, not missed.
+    neverReached:
+      input.interrupted === undefined
+        ? neverReachedOf(
+            input.reached ?? null,
+            (input.nemesis?.injected ?? []).map((f) => f.kind),
+          )
+        : [],
     anomalies: input.anomalies,
     violations,
     durationsMs: Object.fromEntries(Object.entries(durations).map(([k, v]) => [k, Math.round(v)])),
@@ -671,10 +737,12 @@ export function summaryText(report: NemesisReport): string {
     ...(report.reached === null
       ? []
       : [
-          `  reached: ${report.reached.appendsBehindSnapshot} appends behind a snapshot, ${report.reached.catchUpsHeld} catch-up requests held while streaming, ${report.reached.valuesReadFromDisk} values read back from disk, ${report.reached.heartbeatsRelayed} heartbeat copies relayed, ${report.reached.largePromises} Promises of 1 MiB or more of values (members running at the end); ${report.reached.killedDuringTransfer} killed during a transfer (${report.reached.transfersNotSeen} transfer-kill faults saw no transfer in progress); ${report.reached.thawsWithLeader} leaders after a thaw of every replica (${report.reached.thawCampaigns} after a campaign, ${report.reached.thawLeaderKept} the leader from before the stop, no campaign)`,
+          `  reached: ${report.reached.appendsBehindSnapshot} appends behind a snapshot, ${report.reached.catchUpsHeld} catch-up requests held while streaming, ${report.reached.valuesReadFromDisk} values read back from disk, ${report.reached.heartbeatsRelayed} heartbeat copies relayed, ${report.reached.largePromises} Promises of 1 MiB or more of values (members running at the end); ${report.reached.killedDuringTransfer} killed during a transfer (${report.reached.transfersNotSeen} transfer-kill faults saw no transfer in progress); ${report.reached.thawsWithLeader} leaders after a thaw of every replica (${report.reached.thawCampaigns} after a campaign, ${report.reached.thawLeaderKept} the leader from before the stop, no campaign); ${report.reached.hostileDocumented} hostile connections answered as documented (${report.reached.hostileCutShort} cut short by other faults), ${report.reached.hostileRefusedPastBound} closed past the per-address bound`,
         ]),
     ...(report.neverReached.length === 0 ? [] : [`  never reached: ${report.neverReached.join(", ")}`]),
-    `  verdict: ${report.ok ? "PASS" : `FAIL (${report.violations.length} violations)`}`,
+    report.interrupted === undefined
+      ? `  verdict: ${report.ok ? "PASS" : `FAIL (${report.violations.length} violations)`}`
+      : `  verdict: INTERRUPTED (${report.interrupted}): the history was checked as far as the run got, the traces were not${report.violations.length === 0 ? "" : `; ${report.violations.length} violations`}`,
   ];
   if (!report.ok)
     lines.push(...report.violations.slice(0, 20).map((v) => `    - ${v.length > 400 ? `${v.slice(0, 400)}...` : v}`));

@@ -1,6 +1,7 @@
 /**
  * Fault schedules are a function of the seed: same seed, same faults at the same offsets with
- * the same parameters; faults never overlap; pauses outlast a lease; kinds can be restricted
+ * the same parameters; faults never overlap (hostile clients overlap the next one on
+ * purpose); pauses outlast a lease; kinds can be restricted
  * and cycled in order; a 3-replica cluster never gets a fault that needs 5.
  */
 import { describe, expect, it } from "vitest";
@@ -14,14 +15,25 @@ describe("fault schedules", () => {
     expect(a.length).toBeGreaterThan(10);
   });
 
-  it("never overlap, start after the warm-up and within the fault phase", () => {
+  it("never overlap, start after the warm-up and within the fault phase; hostile clients start with the next fault", () => {
+    let overlapped = 0;
     for (const seed of [1, 2, 3, 4, 5]) {
       const faults = planSchedule({ seed, faultsMs: 90_000, replicas: 5, warmupMs: 2000 });
       expect(faults[0]!.at).toBe(2000);
-      for (let i = 1; i < faults.length; i++)
-        expect(faults[i]!.at).toBeGreaterThan(faults[i - 1]!.at + faults[i - 1]!.durationMs);
+      for (let i = 1; i < faults.length; i++) {
+        const before = faults[i - 1]!;
+        if (before.kind === "hostile-clients") {
+          expect(faults[i]!.at).toBe(before.at);
+          overlapped += 1;
+        } else expect(faults[i]!.at).toBeGreaterThan(before.at + before.durationMs);
+      }
       for (const f of faults) expect(f.at).toBeLessThan(90_000);
     }
+    expect(overlapped).toBeGreaterThan(0);
+    // Hostile clients alone: one after another.
+    const alone = planSchedule({ seed: 1, faultsMs: 60_000, replicas: 3, kinds: ["hostile-clients"] });
+    for (let i = 1; i < alone.length; i++)
+      expect(alone[i]!.at).toBeGreaterThan(alone[i - 1]!.at + alone[i - 1]!.durationMs);
   });
 
   it("pause the leader for longer than a default lease (300 ms), even at a fast pace", () => {

@@ -61,6 +61,14 @@ export const faultKinds = [
    */
   "flood",
   /**
+   * Hostile connections to the leader's client port while the next faults go on (it holds no
+   * fault slot): bytes that are not HTTP, too many or too large headers, an unknown
+   * Transfer-Encoding, two Host headers, trickled headers, silence, and the per-address bound
+   * filled from one address and passed by the parameter's count. Each must be refused or closed as
+   * documented, without costing the leader its leadership and with the honest clients served.
+   */
+  "hostile-clients",
+  /**
    * A follower falls behind a snapshot while appends are in flight: it is cut off (both ways)
    * while writers of 64 KiB values (the parameter: how many) make the state large and the log
    * pass a snapshot slot, held until the leader's latest snapshot lies beyond the follower's (at
@@ -108,8 +116,8 @@ export interface PlannedFault {
   readonly at: number;
   readonly durationMs: number;
   /**
-   * Loss rate (lossy-links), delay in ms (slow-links), writers (burst, follower-behind-snapshot) or connections per
-   * wave (flood); 0 otherwise.
+   * Loss rate (lossy-links), delay in ms (slow-links), writers (burst, follower-behind-snapshot), connections per
+   * wave (flood) or connections past the per-address bound (hostile-clients); 0 otherwise.
    */
   readonly parameter: number;
   /** A number in [0, 1) to pick among equally good targets (a follower, a majority's members). */
@@ -167,6 +175,8 @@ const durations: Record<FaultKind, readonly [number, number]> = {
   "slow-disk-leader": [1500, 4000],
   burst: [1500, 4000],
   flood: [2000, 5000],
+  // How long new rounds of hostile connections start; a round waits for its 408s (10 s and more).
+  "hostile-clients": [4000, 12000],
   // The least time cut off; the fault holds on until the leader's snapshot passes the follower.
   "follower-behind-snapshot": [1500, 3000],
   "transfer-kill-receiver": [1500, 3000],
@@ -209,6 +219,7 @@ function parameterOf(kind: FaultKind, random: () => number): number {
   if (kind === "slow-links") return Math.round(10 + 140 * random());
   if (kind === "burst") return 4 + Math.floor(13 * random());
   if (kind === "flood") return 300 + Math.floor(501 * random());
+  if (kind === "hostile-clients") return 8 + Math.floor(25 * random());
   if (isBehindKind(kind)) return 8 + Math.floor(9 * random());
   return 0;
 }
@@ -238,8 +249,10 @@ export function planSchedule(options: ScheduleOptions): PlannedFault[] {
       (min + (max - min) * random()) * (kind === "pause-leader" || kind === "freeze-all" ? Math.max(1, pace) : pace),
     );
     faults.push({ kind, at: Math.round(at), durationMs, parameter: parameterOf(kind, random), pick: random() });
-    // Recovery time after each fault: a new leader, catch-up, some load under no fault.
-    at += durationMs + (1500 + 2500 * random()) * pace;
+    // Recovery time after each fault: a new leader, catch-up, some load under no fault. Hostile
+    // clients overlap the next fault: it starts with them (unless they are all there is to draw).
+    const gap = (1500 + 2500 * random()) * pace;
+    if (kind !== "hostile-clients" || kinds.every((k) => k === "hostile-clients")) at += durationMs + gap;
   }
   return faults;
 }
