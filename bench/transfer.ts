@@ -9,7 +9,15 @@
  * each member sent, and the CPU time each used during the transfer. Nothing here asserts a number;
  * `--json` prints it all.
  *
- *   npx tsx bench/transfer.ts -- [--values N] [--value-bytes B] [--json]
+ * Under sustained writes (`--write-rate W`): small writes go on at W per second from the restart
+ * until the receiver caught up, so that the senders take new snapshots while the transfer runs (a
+ * snapshot every `--snapshot-slots` slots, 64 by default); with `--kill-at F` the receiver is
+ * SIGKILLed once it holds a fraction F of the snapshot's bytes, and restarted a second later: the
+ * report says whether the transfer
+ * resumed (`paxos_lease_transfers_resumed_total`) and how long until the receiver caught up.
+ *
+ *   npx tsx bench/transfer.ts -- [--values N] [--value-bytes B] [--snapshot-slots S] [--write-rate W]
+ *     [--kill-at F] [--json]
  */
 import { keyPath, newSession } from "../impl/runtime/client.ts";
 import { TestCluster } from "../impl/runtime/testing-cluster.ts";
@@ -26,6 +34,10 @@ the restart and at its peak during the transfer, and the chunks and CPU time of 
 options:
   --values N       values written while the follower is down (default 200)
   --value-bytes B  bytes of each value (default 1048576)
+  --snapshot-slots S  snapshotIntervalSlots of the cluster (default 64)
+  --write-rate W   small writes per second during the transfer, until caught up (default 0: none)
+  --kill-at F      SIGKILL the receiver once it holds this fraction of the snapshot, restart it
+                   1 s later (default: no kill)
   --json           print the samples and results as JSON
   --help           print this help
 `;
@@ -33,13 +45,25 @@ const flags = benchFlags(
   {
     values: { type: "string", default: "200" },
     "value-bytes": { type: "string", default: String(1024 * 1024) },
+    "snapshot-slots": { type: "string", default: "64" },
+    "write-rate": { type: "string", default: "0" },
+    "kill-at": { type: "string", default: "" },
     json: { type: "boolean", default: false },
   },
   usage,
 );
 const values = Number(flags.values);
 const valueBytes = Number(flags["value-bytes"]);
-if (!(Number.isInteger(values) && values >= 1 && values <= 10_000) || !(valueBytes >= 1 && valueBytes <= 1024 * 1024)) {
+const writeRate = Number(flags["write-rate"]);
+const snapshotSlots = Number(flags["snapshot-slots"]);
+const killAt = flags["kill-at"] === "" ? null : Number(flags["kill-at"]);
+if (
+  !(Number.isInteger(values) && values >= 1 && values <= 10_000) ||
+  !(valueBytes >= 1 && valueBytes <= 1024 * 1024) ||
+  !(writeRate >= 0 && writeRate <= 1000) ||
+  !(Number.isInteger(snapshotSlots) && snapshotSlots >= 1) ||
+  !(killAt === null || (killAt > 0 && killAt < 1))
+) {
   process.stderr.write(usage);
   process.exit(2);
 }
@@ -58,7 +82,11 @@ const MiB = 1024 * 1024;
 const mib = (bytes: number | null): string => (bytes === null ? "-" : (bytes / MiB).toFixed(0));
 
 async function main(): Promise<void> {
-  const cluster = await TestCluster.create(3, { snapshotIntervalSlots: 64, logTailBytes: 4 * MiB }, { traces: false });
+  const cluster = await TestCluster.create(
+    3,
+    { snapshotIntervalSlots: snapshotSlots, logTailBytes: 4 * MiB },
+    { traces: false },
+  );
   try {
     cluster.startAll();
     const leader = await cluster.waitForLeader(60_000);
@@ -108,19 +136,65 @@ async function main(): Promise<void> {
       samples.push({ ms: Math.round(performance.now() - started), rss });
     }, 100);
     cluster.start(lagging);
-    const receiverPid = pidOf(lagging);
+    let receiverPid = pidOf(lagging);
     let receiverPeak: number | null = null;
     let receiverCpu: number | null = null;
+    // Sustained small writes from the restart on, at `writeRate` per second, until caught up.
+    let writing = writeRate > 0;
+    let sustained = 0;
+    let failedWrites = 0;
+    const sustainedWriter = async (): Promise<void> => {
+      for (let i = 0; writing; i++) {
+        const due = started + (i * 1000) / writeRate;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        const reply = await client
+          .call("PUT", keyPath(`during/${i % 1000}`), { value: `d${i}` }, newSession())
+          .catch(() => null);
+        if (reply?.status === 200) sustained += 1;
+        else failedWrites += 1;
+      }
+    };
+    const writes = sustainedWriter();
+    let killedAt: { ms: number; receivedBytes: number; totalBytes: number } | null = null;
+    let receiverRestartedAtMs: number | null = null;
     for (;;) {
       const status = await cluster.status(lagging).catch(() => undefined);
-      totalBytes = Math.max(totalBytes, status?.membership.transfer?.totalBytes ?? 0);
+      const transfer = status?.membership.transfer ?? null;
+      totalBytes = Math.max(totalBytes, transfer?.totalBytes ?? 0);
       receiverPeak = peakRssBytes(receiverPid) ?? receiverPeak;
       receiverCpu = cpuMs(receiverPid) ?? receiverCpu;
       if (status !== undefined && status.executedSlot >= target) break;
-      if (performance.now() - started > 600_000)
+      if (
+        killAt !== null &&
+        killedAt === null &&
+        transfer !== null &&
+        transfer.receivedBytes >= killAt * transfer.totalBytes
+      ) {
+        killedAt = {
+          ms: Math.round(performance.now() - started),
+          receivedBytes: transfer.receivedBytes,
+          totalBytes: transfer.totalBytes,
+        };
+        progress(
+          `receiver ${lagging} killed at ${transfer.receivedBytes} of ${transfer.totalBytes} bytes; restart in 1 s`,
+        );
+        await cluster.kill(lagging, "SIGKILL");
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        cluster.start(lagging);
+        receiverPid = pidOf(lagging);
+        receiverRestartedAtMs = Math.round(performance.now() - started);
+        // The peak of the restarted process (VmHWM) is the one read from here on.
+        receiverPeak = null;
+      }
+      if (performance.now() - started > 600_000) {
+        writing = false;
         throw new Error("the restarted replica did not catch up in 10 minutes");
+      }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+    writing = false;
+    await writes;
     clearInterval(sampler);
     const seconds = (performance.now() - started) / 1000;
     // Executed up to the target is not the end of the receiver's work: the snapshot it installed
@@ -132,6 +206,7 @@ async function main(): Promise<void> {
     const receiverAfter = rssBytes(receiverPid);
     // The chunks the receiver took from each peer (its received counter is by sender and type).
     const received = await cluster.metrics(lagging);
+    const resumed = metricSum(received, "paxos_lease_transfers_resumed_total");
     const counts = new Map<number, { chunks: number; leaderChanges: number }>();
     for (const id of others)
       counts.set(id, {
@@ -143,6 +218,12 @@ async function main(): Promise<void> {
       valueBytes,
       snapshotBytes: totalBytes,
       seconds: Number(seconds.toFixed(1)),
+      writeRate,
+      writesDuring: sustained,
+      writesFailed: failedWrites,
+      killedAt,
+      receiverRestartedAtMs,
+      transfersResumed: resumed,
       receiver: {
         id: lagging,
         peakRssBytes: receiverPeak,
@@ -169,6 +250,14 @@ async function main(): Promise<void> {
       process.stdout.write(
         `  receiver ${lagging}: peak RSS ${mib(receiverPeak)} MiB (VmHWM since restart, 5 s after catching up; ${mib(caughtUpPeak)} MiB until caught up), ${mib(receiverAfter)} MiB then, CPU ${receiverCpu ?? "-"} ms\n`,
       );
+      if (killedAt !== null)
+        process.stdout.write(
+          `  receiver killed at ${killedAt.ms} ms holding ${mib(killedAt.receivedBytes)} of ${mib(killedAt.totalBytes)} MiB, restarted at ${receiverRestartedAtMs} ms; transfers resumed: ${resumed}\n`,
+        );
+      if (writeRate > 0)
+        process.stdout.write(
+          `  ${sustained} small writes during the transfer, ${failedWrites} failed (${writeRate} per second asked)\n`,
+        );
       for (const p of result.peers)
         process.stdout.write(
           `  peer ${p.id}: RSS ${mib(p.rssBeforeBytes)} MiB before, peak ${mib(p.peakRssBytes)} MiB during; ${p.chunksSent} snapshot chunks sent, CPU ${p.cpuMs} ms, ${p.leaderChanges} leader changes seen\n`,

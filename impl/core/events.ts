@@ -60,8 +60,12 @@ export type Event<M, R, I> =
   | { readonly _tag: "Tick"; readonly now: number }
   | ClientRequest<I>
   | ReconfigureRequest
-  /** The first event after a (re)start: the durable records, in the order they were persisted. */
-  | { readonly _tag: "Recover"; readonly now: number; readonly records: readonly R[] }
+  /**
+   * The first event after a (re)start: the durable records, in the order they were persisted;
+   * with `kept`, a state transfer the driver kept across the restart, resumed from its chunks
+   * (impl/core/transfer.ts, `resumeTransfer`).
+   */
+  | { readonly _tag: "Recover"; readonly now: number; readonly records: readonly R[]; readonly kept?: KeptTransfer }
   /**
    * The notice a `Persist` with `notify` asks for: that record, and every record persisted before
    * it, is durable. Fed once per such Persist, in the order persisted; lost only with the process.
@@ -166,6 +170,20 @@ export type TransferCheck = "json" | "contentDigest" | "state";
 
 /** Every `TransferCheck`, in the order a transfer meets them. */
 export const transferChecks: readonly TransferCheck[] = ["json", "contentDigest", "state"];
+
+/**
+ * A state transfer a driver kept across a restart: whom it came from, the snapshot it is of (as
+ * its sender claimed it), and the chunks the replica took of it before, in order from byte 0. Not
+ * trusted for being kept: they are taken again and checked like any chunk.
+ */
+export interface KeptTransfer {
+  readonly from: ReplicaId;
+  readonly slot: number;
+  readonly digest: string;
+  readonly contentDigest: string;
+  readonly totalBytes: number;
+  readonly chunks: readonly string[];
+}
 
 /** The `TransferRefused` effect: who sent which snapshot, which check failed, at which byte, and why. */
 export interface TransferRefusal {

@@ -15,6 +15,7 @@ export type {
   Effect,
   Event,
   ReplicaId,
+  KeptTransfer,
   StepResult,
   TransferRefusal,
   VoteRef,

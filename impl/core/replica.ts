@@ -96,7 +96,14 @@ import {
   type ReplicaState,
   type Vote,
 } from "./state.ts";
-import { answerSnapshotRequest, receiveChunk, requestSnapshot, tickTransfer } from "./transfer.ts";
+import {
+  answerSnapshotRequest,
+  expireServed,
+  receiveChunk,
+  requestSnapshot,
+  resumeTransfer,
+  tickTransfer,
+} from "./transfer.ts";
 
 /** An event for a replica of an application with inputs I. */
 export type ReplicaEvent<I> = Event<Message<I>, DurableRecord<I>, I>;
@@ -170,7 +177,13 @@ function handle<S, I, O>(
   event: ReplicaEvent<I>,
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
-  if (event._tag === "Recover") return recover(rules, state, event.records, event.now);
+  if (event._tag === "Recover") {
+    const recovered = recover(rules, state, event.records, event.now);
+    if (event.kept === undefined) return recovered;
+    const resumed = resumeTransfer(rules, recovered, event.kept, event.kept.chunks, event.now);
+    if (resumed.refused !== null) out.push(resumed.refused);
+    return resumed.state;
+  }
   if (!state.started) fail(`the first event after a (re)start must be Recover, got ${event._tag}`);
   if (!(event.now >= state.now)) fail(`clock went backwards: ${event.now} after ${state.now}`);
   let s = state;
@@ -801,8 +814,7 @@ function receive<S, I, O>(
       return maybeElected(rules, requestCatchUp(s, from, now, out), now, out);
     }
     case "SnapshotRequest":
-      answerSnapshotRequest(state, from, m, out);
-      return state;
+      return answerSnapshotRequest(state, from, m, now, out);
     case "SnapshotChunk": {
       const s = receiveChunk(rules, state, from, m, now, out);
       if (s.learner.executedUpTo === state.learner.executedUpTo) return s;
@@ -1193,6 +1205,7 @@ function tick<S, I, O>(
     if (s.halted !== null) return s;
     state = s;
   }
+  state = expireServed(state, now);
   const role = state.role;
   switch (role._tag) {
     case "follower": {

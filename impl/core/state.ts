@@ -148,6 +148,15 @@ export interface LearnerState<S, I, O> {
    * snapshot was taken can finish. The log is kept above its slot.
    */
   readonly priorSnapshot: SnapshotInfo | null;
+  /**
+   * The snapshot a peer's transfer fetches (asked for past its first byte), still served while it
+   * is asked for and `servedSnapshotKeepMs` after, even once newer snapshots replaced it: under
+   * sustained writes snapshots follow one another faster than a large one is sent, and a transfer
+   * that must start over with the latest might never finish (impl/core/transfer.ts). Not durable.
+   */
+  readonly servedSnapshot: SnapshotInfo | null;
+  /** Clock reading of the last request for `servedSnapshot`'s chunks (within a heartbeat interval). */
+  readonly servedAt: number;
   /** The log holds no slot <= logTruncatedUpTo (truncated; those slots are in the snapshot). */
   readonly logTruncatedUpTo: number;
   /** A state transfer in progress, or null. */
@@ -478,6 +487,8 @@ export function freshState<S, I, O>(ctx: ReplicaContext<S, I, O>): ReplicaState<
       configs: [ctx.initial],
       snapshot: null,
       priorSnapshot: null,
+      servedSnapshot: null,
+      servedAt: Number.NEGATIVE_INFINITY,
       logTruncatedUpTo: 0,
       transfer: null,
     },
@@ -577,6 +588,8 @@ export function copyLearner<S, I, O>(l: LearnerState<S, I, O>): Draft<LearnerSta
     configs: l.configs,
     snapshot: l.snapshot,
     priorSnapshot: l.priorSnapshot,
+    servedSnapshot: l.servedSnapshot,
+    servedAt: l.servedAt,
     logTruncatedUpTo: l.logTruncatedUpTo,
     transfer: l.transfer,
   };

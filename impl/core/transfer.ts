@@ -19,7 +19,7 @@
  */
 import { truncateVotes } from "./acceptor.ts";
 import { pruneConfigurations } from "./configuration.ts";
-import type { ReplicaId, TransferCheck } from "./events.ts";
+import type { ReplicaId, TransferCheck, TransferRefusal } from "./events.ts";
 import type { SnapshotChunkMsg, SnapshotRequestMsg } from "./messages.ts";
 import type { ReplicaEffect } from "./replica.ts";
 import type { ReplicaRules } from "./rules.ts";
@@ -62,22 +62,64 @@ export function sendChunk<S, I, O>(
 }
 
 /**
- * Serve a chunk of the snapshot asked for: the latest one, or the one before it (a transfer that
- * started before the latest was taken goes on). A request for a snapshot this replica no longer
- * holds, or for none in particular (slot 0), is answered with the first chunk of the latest one:
- * the requester starts over with that.
+ * How long a snapshot that a peer's transfer fetches is still served after its last request,
+ * once newer snapshots replaced it (`LearnerState.servedSnapshot`), in milliseconds: long enough
+ * for the receiver to restart and resume (impl/runtime: a kill, a start, its kept chunks taken
+ * again). *Hazard:* the replica holds that snapshot's state meanwhile (shared with its current
+ * state but for what changed since); after it, a transfer that comes back starts over.
+ */
+export const servedSnapshotKeepMs = 60_000;
+
+/** The snapshot a transfer fetches, unless it was last asked for more than `servedSnapshotKeepMs` ago. */
+function servedOf<S, I, O>(state: ReplicaState<S, I, O>, now: number): SnapshotInfo | null {
+  const { servedSnapshot, servedAt } = state.learner;
+  return servedSnapshot !== null && now < servedAt + servedSnapshotKeepMs ? servedSnapshot : null;
+}
+
+/**
+ * Serve a chunk of the snapshot asked for: the latest one, the one before it (a transfer that
+ * started before the latest was taken goes on), or one a transfer is fetching (`servedSnapshot`,
+ * kept while asked for, however many snapshots were taken since). A request for a snapshot this
+ * replica no longer holds, or for none in particular (slot 0), is answered with the first chunk
+ * of the latest one: the requester starts over with that. A request past a snapshot's first byte
+ * is a transfer in progress: that snapshot becomes (or stays) the one served.
  */
 export function answerSnapshotRequest<S, I, O>(
   state: ReplicaState<S, I, O>,
   from: ReplicaId,
   m: SnapshotRequestMsg,
+  now: number,
   out: ReplicaEffect<I, O>[],
-): void {
-  const { snapshot, priorSnapshot } = state.learner;
-  if (snapshot !== null && snapshot.slot === m.slot) sendChunk(state, snapshot, from, m.offset, out);
-  else if (priorSnapshot !== null && priorSnapshot.slot === m.slot)
-    sendChunk(state, priorSnapshot, from, m.offset, out);
-  else sendChunk(state, snapshot, from, 0, out);
+): ReplicaState<S, I, O> {
+  const { snapshot, priorSnapshot, servedAt } = state.learner;
+  const served = servedOf(state, now);
+  const asked = [snapshot, priorSnapshot, served].find((s) => s !== null && s.slot === m.slot) ?? null;
+  if (asked === null) {
+    sendChunk(state, snapshot, from, 0, out);
+    return served === state.learner.servedSnapshot ? state : withServed(state, null, Number.NEGATIVE_INFINITY);
+  }
+  sendChunk(state, asked, from, m.offset, out);
+  // Noted again at most once per heartbeat interval: the requests of one transfer come many a second.
+  if (m.offset === 0 || (asked === served && now < servedAt + state.ctx.config.heartbeatIntervalMs)) return state;
+  return withServed(state, asked, now);
+}
+
+/** On a tick: forget the snapshot a transfer fetched, not asked for in `servedSnapshotKeepMs` (its state is freed). */
+export function expireServed<S, I, O>(state: ReplicaState<S, I, O>, now: number): ReplicaState<S, I, O> {
+  const { servedSnapshot } = state.learner;
+  if (servedSnapshot === null || servedOf(state, now) !== null) return state;
+  return withServed(state, null, Number.NEGATIVE_INFINITY);
+}
+
+function withServed<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  served: SnapshotInfo | null,
+  at: number,
+): ReplicaState<S, I, O> {
+  const l = copyLearner(state.learner);
+  l.servedSnapshot = served;
+  l.servedAt = at;
+  return withLearner(state, l);
 }
 
 /**
@@ -202,6 +244,63 @@ export function receiveChunk<S, I, O>(
   }
   // Kept as its state's serialization: written in slices, and served again from the state.
   return installSnapshot(state, makeSnapshot(state.ctx, contents), contents, out);
+}
+
+/** A transfer as a driver kept it across a restart: whom it came from and the snapshot it is of. */
+export interface StagedTransfer {
+  readonly from: ReplicaId;
+  readonly slot: number;
+  readonly digest: string;
+  readonly contentDigest: string;
+  readonly totalBytes: number;
+}
+
+/** What `resumeTransfer` did: the state, the bytes it took (0: none, no transfer), and a refusal if one was met. */
+export interface ResumedTransfer<S, I, O> {
+  readonly state: ReplicaState<S, I, O>;
+  readonly taken: number;
+  readonly refused: TransferRefusal | null;
+}
+
+/**
+ * After a restart, take again the bytes of a transfer that a driver kept (`pieces`: the chunks
+ * the core took before, in order from byte 0), exactly as if each had just come from
+ * `staged.from`: every one goes through `receiveChunk`, so the digest lanes and the decoding are
+ * rebuilt as they were, and the transfer then asks its sender for the rest at the next tick
+ * (`tickTransfer`), by (slot, byte offset). Nothing is trusted for being kept: the install still
+ * waits for every byte and for rule S2 over all of them, so bytes kept of one snapshot and bytes
+ * fetched of another are never installed together (their content digest is not the one claimed).
+ * It never installs: it stops before the piece that would complete the snapshot, which is fetched
+ * again, so that the install (its Persist) happens in an ordinary step. The requests the chunks
+ * would have sent are not sent.
+ */
+export function resumeTransfer<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  staged: StagedTransfer,
+  pieces: Iterable<string>,
+  now: number,
+): ResumedTransfer<S, I, O> {
+  if (state.learner.transfer !== null) return { state, taken: 0, refused: null };
+  let s = state;
+  let taken = 0;
+  for (const data of pieces) {
+    if (taken + data.length >= staged.totalBytes) break;
+    const out: ReplicaEffect<I, O>[] = [];
+    const { from, slot, digest, contentDigest, totalBytes } = staged;
+    const m: SnapshotChunkMsg = { _tag: "SnapshotChunk", slot, digest, contentDigest, totalBytes, offset: taken, data };
+    const next = receiveChunk(rules, s, from, m, now, out);
+    const refused = out.find((e): e is TransferRefusal => e._tag === "TransferRefused") ?? null;
+    if (refused !== null) return { state: next, taken: 0, refused };
+    // Not taken (a stale snapshot, a leader): what was taken before stays, the rest is fetched.
+    if (next.learner.transfer === null || next.learner.transfer.received !== taken + data.length) break;
+    s = next;
+    taken += data.length;
+  }
+  const t = s.learner.transfer;
+  if (t === null || taken === 0) return { state, taken: 0, refused: null };
+  // Asked for at the next tick: nothing was sent for the bytes taken here.
+  return { state: withTransfer(s, { ...t, requestedAt: Number.NEGATIVE_INFINITY }), taken, refused: null };
 }
 
 /** Drop transfer `t`, saying why (the driver logs and counts it); catch-up starts over. */

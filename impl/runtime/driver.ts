@@ -54,6 +54,7 @@ import type {
   Consistency,
   Effect,
   Event,
+  KeptTransfer,
   ReplicaId,
   StepResult,
   TransferRefusal,
@@ -221,7 +222,7 @@ type Pending<M, R, I> =
   | { readonly _tag: "Tick" }
   | { readonly _tag: "ClientRequest"; readonly requestId: number; readonly submission: Submission<I> }
   | { readonly _tag: "Reconfigure"; readonly requestId: number; readonly change: ConfigChange }
-  | { readonly _tag: "Recover"; readonly records: readonly R[] }
+  | { readonly _tag: "Recover"; readonly records: readonly R[]; readonly kept?: KeptTransfer }
   | { readonly _tag: "VoteDurable"; readonly vote: VoteRef };
 
 interface Waiter<O> {
@@ -338,10 +339,13 @@ export class Driver<S, M, R, I, O, H = never> {
     };
   }
 
-  /** Hand the core its durable records (the first event), then start ticking. */
-  start(records: readonly R[]): void {
+  /**
+   * Hand the core its durable records (the first event), with the state transfer the store kept
+   * across the restart if any (`kept`: the core resumes it), then start ticking.
+   */
+  start(records: readonly R[], kept?: KeptTransfer): void {
     for (const record of records) this.options.overtaking?.durable(record);
-    this.enqueue({ _tag: "Recover", records });
+    this.enqueue({ _tag: "Recover", records, ...(kept === undefined ? {} : { kept }) });
     this.setTicker(this.tickInterval());
   }
 
@@ -498,7 +502,12 @@ export class Driver<S, M, R, I, O, H = never> {
       case "Reconfigure":
         return { _tag: "Reconfigure", now, requestId: pending.requestId, change: pending.change };
       case "Recover":
-        return { _tag: "Recover", now, records: pending.records };
+        return {
+          _tag: "Recover",
+          now,
+          records: pending.records,
+          ...(pending.kept === undefined ? {} : { kept: pending.kept }),
+        };
       case "VoteDurable":
         return { _tag: "VoteDurable", now, slot: pending.vote.slot, ballot: pending.vote.ballot };
     }

@@ -42,6 +42,8 @@ export interface DepthSource {
   readonly appendsBehindSnapshot?: () => number;
   /** State transfers whose staged bytes did not give the digest verified (storage-thread.ts). Default: none. */
   readonly receivedUnvouched?: () => number;
+  /** State transfers resumed after a restart from the chunks the store kept (storage-thread.ts). Default: none. */
+  readonly transfersResumed?: () => number;
   /** Admission control: requests and bytes held, refusals so far by reason. Default: none. */
   readonly admission?: () => {
     readonly requests: number;
@@ -332,6 +334,17 @@ export class ReplicaMetrics {
         collect() {
           this.reset();
           this.inc(unvouched());
+        },
+      });
+    const resumed = depths.transfersResumed;
+    if (resumed !== undefined)
+      new Counter({
+        name: "paxos_lease_transfers_resumed_total",
+        help: "State transfers resumed after a restart from the chunks kept on disk, instead of started over from byte 0",
+        registers,
+        collect() {
+          this.reset();
+          this.inc(resumed());
         },
       });
     const behindSnapshot = depths.appendsBehindSnapshot;

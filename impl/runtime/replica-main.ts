@@ -61,7 +61,7 @@ import { peerHandshakeTimeoutMsDefault, type PeerAdmissionLimits } from "./peer-
 import { TokenStore } from "./tokens.ts";
 import { TraceWriter } from "./trace.ts";
 import { reportTransferRefused } from "./transfer-refused.ts";
-import { stagingStep } from "./transfer-staging.ts";
+import { stagingStep, type Resumption } from "./transfer-staging.ts";
 import { addressOfText, formatAddress, Transport, type Address, type PeerInfo } from "./transport.ts";
 import { HeartbeatRelay, heartbeatRelayMsDefault } from "./heartbeat-relay.ts";
 import { forPeer, incarnationWith } from "./upgrade-window.ts";
@@ -325,7 +325,8 @@ class ReplicaProcess implements RunningReplica {
 
   /** Hand the core its records, then listen for peers and clients. */
   async start(): Promise<void> {
-    this.driver.start(this.records);
+    // A state transfer the store kept across the restart goes with the records: the core resumes it.
+    this.driver.start(this.records, this.storage.keptTransfer() ?? undefined);
     try {
       await this.transport.start();
       await listen(this.server, this.options.http);
@@ -427,11 +428,26 @@ class ReplicaProcess implements RunningReplica {
     }
   }
 
+  /** Say what came of a transfer the store kept across the restart (transfer-staging.ts). */
+  private transferResumed({ kept, taken, refused }: Resumption): void {
+    const { from, slot, totalBytes } = kept;
+    if (refused !== null)
+      return reportTransferRefused(refused, { log: this.options.log, metrics: this.metrics, events: this.events });
+    const text =
+      taken === 0
+        ? `the state transfer of snapshot ${slot} from replica ${from} kept before the restart is not resumed (no longer needed, or nothing kept): catch-up starts over`
+        : `state transfer of snapshot ${slot} from replica ${from} resumed at byte ${taken} of ${totalBytes} from the chunks kept before the restart`;
+    this.events.add("info", text);
+    this.options.log.info({ peer: from, slot, taken, totalBytes }, text);
+  }
+
   private newDriver(initial: KvReplicaState): KvDriver {
     const { log } = this.options;
     return new Driver({
       // A transfer's chunks go to the store as they come; its snapshot is stored as them (transfer-staging.ts).
-      step: stagingStep(timeline === null ? kvStep : timedStep, this.storage),
+      step: stagingStep(timeline === null ? kvStep : timedStep, this.storage, (resumption) =>
+        this.transferResumed(resumption),
+      ),
       state: initial,
       log: timedLog(this.options.slowDisk == null ? this.storage : this.options.slowDisk.wrap(this.storage)),
       clock: this.options.clock,
@@ -734,6 +750,7 @@ class ReplicaProcess implements RunningReplica {
       admission: () => this.admission.depths,
       appendsBehindSnapshot: () => this.storage.appendsBehindSnapshot,
       receivedUnvouched: () => this.storage.receivedUnvouched,
+      transfersResumed: () => this.storage.transfersResumed,
     };
     return new ReplicaMetrics(
       this.options.id,

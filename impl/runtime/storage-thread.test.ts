@@ -13,6 +13,7 @@ import { kv } from "../../spec/kv.ts";
 import { parseConfig } from "../core/config.ts";
 import { contentDigestOf, encodeSnapshot, makeSnapshot, serializationOf, snapshotRecord } from "../core/snapshot.ts";
 import { makeContext } from "../core/state.ts";
+import type { SnapshotChunkMsg } from "../core/messages.ts";
 import { kvRecordBinary, kvRecordKey, type KvRecord } from "./core-adapter.ts";
 import { cliBundlePath } from "./program.ts";
 import Database from "better-sqlite3";
@@ -75,6 +76,17 @@ function kvSnapshotContents(writes: number, repeat: number, oneClient = false) {
     ).state;
   const contents = { slot: 12, service, outputDigestA: 1, outputDigestB: 2, configs: [ctx.initial], checkpoints: [] };
   return { ctx, contents };
+}
+
+/** A chunk of the snapshot of `slot` as its sender puts it on the wire (the digest: the content digest, here). */
+function chunkOf(
+  slot: number,
+  contentDigest: string,
+  totalBytes: number,
+  offset: number,
+  data: string,
+): SnapshotChunkMsg {
+  return { _tag: "SnapshotChunk", slot, digest: contentDigest, contentDigest, totalBytes, offset, data };
 }
 
 describe("storage thread", () => {
@@ -176,7 +188,10 @@ describe("storage thread", () => {
     const receive = (bytes: string, slot: number): KvRecord => {
       const contentDigest = contentDigestOf(bytes);
       for (let offset = 0; offset < bytes.length; offset += 65_536)
-        storage.receivedChunk(slot, contentDigest, offset, bytes.slice(offset, offset + 65_536));
+        storage.receivedChunk(
+          1,
+          chunkOf(slot, contentDigest, bytes.length, offset, bytes.slice(offset, offset + 65_536)),
+        );
       const record = snapshotRecord(makeSnapshot(ctx, { ...contents, slot }), { round: 1, replica: 1 }, slot);
       storage.receivedInstalled(record, slot, contentDigest, bytes.length);
       return record;
@@ -193,8 +208,8 @@ describe("storage thread", () => {
     expect(await appendAsync(storage, [other])).toBeNull();
     expect(serializationOf(other)!.bytes).toBe(own.length);
     // A transfer staged, then given up (or a crash before its install): nothing of it is a record.
-    storage.receivedChunk(16, contentDigestOf(whole), 0, whole.slice(0, 65_536));
-    storage.receivedChunk(16, contentDigestOf(whole), 65_536, whole.slice(65_536, 131_072));
+    storage.receivedChunk(1, chunkOf(16, contentDigestOf(whole), whole.length, 0, whole.slice(0, 65_536)));
+    storage.receivedChunk(1, chunkOf(16, contentDigestOf(whole), whole.length, 65_536, whole.slice(65_536, 131_072)));
     storage.close();
     const db = new Database(path.join(dir, databaseFileName), { readonly: true });
     const parts = db.prepare("SELECT seq, count(*) AS n FROM snapshot_data GROUP BY seq ORDER BY seq").all();
@@ -206,6 +221,14 @@ describe("storage thread", () => {
     ]);
     expect(staging).toBe(2);
     const reopened = openThread(dir);
+    // The transfer given up by the crash is kept, to resume: its identity and its two chunks.
+    expect(reopened.received).toMatchObject({ from: 1, slot: 16, contentDigest: contentDigestOf(whole), parts: 2 });
+    const kept = reopened.storage.keptTransfer()!;
+    expect(kept).toMatchObject({ from: 1, slot: 16, totalBytes: whole.length });
+    expect(kept.chunks.join("")).toBe(whole.slice(0, 131_072));
+    // The core took the first chunk again: the stage keeps it alone, and goes on from there.
+    reopened.storage.resumed(65_536);
+    expect(reopened.storage.transfersResumed).toBe(1);
     const snapshots = reopened.records as Extract<KvRecord, { _tag: "snapshot" }>[];
     expect(snapshots.map((r) => [r.slot, r.data.length, r.contentDigest])).toEqual([
       [12, whole.length, contentDigestOf(whole)],
@@ -214,8 +237,17 @@ describe("storage thread", () => {
     expect(snapshots[0]!.data === whole && snapshots[1]!.data === own).toBe(true);
     reopened.storage.close();
     const after = new Database(path.join(dir, databaseFileName), { readonly: true });
-    expect(after.prepare("SELECT count(*) FROM snapshot_staging").pluck().get()).toBe(0);
+    expect(after.prepare("SELECT count(*) FROM snapshot_staging").pluck().get()).toBe(1);
     after.close();
+    // Taken again not at all (a snapshot the replica no longer wants): the stage goes.
+    const third = openThread(dir);
+    expect(third.received).toMatchObject({ slot: 16, parts: 1 });
+    third.storage.keptTransfer();
+    third.storage.resumed(0);
+    third.storage.close();
+    const last = openThread(dir);
+    expect(last.received).toBeNull();
+    last.storage.close();
   });
 
   it("stores a received snapshot's staged bytes only if they, read back, give the digest verified", async () => {
@@ -239,7 +271,7 @@ describe("storage thread", () => {
       for (let offset = 0; offset < bytes.length; offset += chunk) chunks.push(bytes.slice(offset, offset + chunk));
       let offset = 0;
       for (const data of spoil(chunks)) {
-        storage.receivedChunk(slot, contentDigest, offset, data);
+        storage.receivedChunk(1, chunkOf(slot, contentDigest, bytes.length, offset, data));
         offset += data.length;
       }
       const record = snapshotRecord(makeSnapshot(ctx, { ...contents, slot }), { round: 1, replica: 1 }, slot);

@@ -14,11 +14,18 @@
  */
 import { existsSync } from "node:fs";
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
-import { ContentDigest, serializationOf, valueBytes, type SnapshotSerialization } from "../core/index.ts";
+import {
+  ContentDigest,
+  serializationOf,
+  valueBytes,
+  type KeptTransfer,
+  type SnapshotSerialization,
+} from "../core/index.ts";
+import type { SnapshotChunkMsg } from "../core/messages.ts";
 import { kvRecordBinary, type KvRecord } from "./core-adapter.ts";
 import { noDiskFaults, type DiskFaults } from "./disk-faults.ts";
 import type { DurableLog } from "./driver.ts";
-import { StorageError } from "./storage.ts";
+import { StorageError, type ReceivedStage } from "./storage.ts";
 import {
   requestsPosted,
   type OpenReply,
@@ -100,6 +107,8 @@ export interface OpenedThread {
   readonly created: boolean;
   /** Power-loss mode: how many records a power cut lost at this open (null: no cut). */
   readonly lostToPowerCut: number | null;
+  /** A state transfer whose chunks the store kept across the restart (see `keptTransfer`), if any. */
+  readonly received: ReceivedStage | null;
 }
 
 /**
@@ -143,6 +152,11 @@ export class StorageThread implements DurableLog<KvRecord> {
   private readonly queued: Queued[] = [];
   private nextStage = 1;
   private behindSnapshot = 0;
+  /** The transfer whose stage the open kept, until the core takes it again or not (`keptTransfer`, `resumed`). */
+  private kept: ReceivedStage | null = null;
+  /** The rows of the kept stage read back so far, with the bytes up to the end of each. */
+  private readonly keptEnds: number[] = [];
+  private resumedCount = 0;
   /** The state transfer whose chunks go to a stage as the core takes them (see `receivedChunk`). */
   private receiving: Receiving | null = null;
   /** Each installed snapshot record whose stored form is the bytes received (see `receivedInstalled`). */
@@ -233,7 +247,15 @@ export class StorageThread implements DurableLog<KvRecord> {
       options.snapshotTurnMs ?? 4,
       options.onUnvouched,
     );
-    return { storage, records: reply.records, created: reply.created, lostToPowerCut: reply.lostToPowerCut };
+    storage.kept = reply.received;
+    if (reply.received !== null) storage.nextStage = reply.received.stage + 1;
+    return {
+      storage,
+      records: reply.records,
+      created: reply.created,
+      lostToPowerCut: reply.lostToPowerCut,
+      received: reply.received,
+    };
   }
 
   /**
@@ -390,23 +412,76 @@ export class StorageThread implements DurableLog<KvRecord> {
   }
 
   /**
-   * A chunk of a state transfer that the core took (impl/runtime/transfer-staging.ts): written to
-   * a stage of its own at once, as the slices of a snapshot are, so that the snapshot it installs
-   * can be stored as the bytes received instead of being serialized again. A first chunk starts a
-   * new stage (dropping the one before); a chunk that does not follow the stage's last is not
-   * staged, and the stage is dropped (the snapshot is then serialized as any other).
+   * A chunk of a state transfer that the core took from `from` (impl/runtime/transfer-staging.ts):
+   * written to a stage of its own at once, as the slices of a snapshot are, so that the snapshot it
+   * installs can be stored as the bytes received instead of being serialized again, and so that a
+   * restart keeps them (the first chunk notes the stage as this transfer's: `keptTransfer`). A
+   * first chunk starts a new stage (dropping the one before); a chunk that does not follow the
+   * stage's last is not staged, and the stage is dropped (the snapshot is then serialized as any
+   * other).
    */
-  receivedChunk(slot: number, contentDigest: string, offset: number, data: string): void {
+  receivedChunk(from: number, m: SnapshotChunkMsg): void {
     if (this.failure !== null || this.closed) return;
+    const { slot, digest, contentDigest, totalBytes, offset, data } = m;
+    let received: Omit<ReceivedStage, "parts"> | undefined;
     if (offset === 0) {
       this.receivedDropped();
       this.receiving = { slot, contentDigest, stage: this.nextStage++, bytes: 0 };
+      received = { stage: this.receiving.stage, from, slot, digest, contentDigest, totalBytes };
     }
     const r = this.receiving;
     if (r === null || r.slot !== slot || r.contentDigest !== contentDigest || r.bytes !== offset)
       return this.receivedDropped();
     r.bytes += data.length;
-    this.request({ kind: "stage", stage: r.stage, chunks: [data] });
+    this.request({ kind: "stage", stage: r.stage, chunks: [data], ...(received === undefined ? {} : { received }) });
+  }
+
+  /**
+   * The transfer whose chunks the store kept across the restart, with those chunks read back from
+   * the storage thread (blocking: the replica is starting), for `Recover` to resume; null when
+   * there is none. `resumed` then says how much the core took again.
+   */
+  keptTransfer(): KeptTransfer | null {
+    const kept = this.kept;
+    if (kept === null) return null;
+    const { from, slot, digest, contentDigest, totalBytes } = kept;
+    const chunks: string[] = [];
+    const ends = this.keptEnds;
+    for (;;) {
+      const id = this.nextId++;
+      this.request({ kind: "readStaged", id, stage: kept.stage, from: chunks.length, charsMax: keptReadChars });
+      const reply = waitFor<StorageReply>(this.syncPort, this.syncCell, 60_000, "read a kept transfer's chunks");
+      if (reply.id !== id) throw new Error(`storage thread answered request ${reply.id}, not ${id}`);
+      if (reply.error !== null) throw errorOf(reply.error);
+      const rows = reply.rows ?? [];
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        ends.push((ends.at(-1) ?? 0) + row.length);
+        chunks.push(row);
+      }
+    }
+    return { from, slot, digest, contentDigest, totalBytes, chunks };
+  }
+
+  /**
+   * The core took `taken` bytes of the kept transfer again (0: none, it starts over): the stage
+   * keeps the rows that hold them and goes on from there as the transfer's; the rest go.
+   */
+  resumed(taken: number): void {
+    const kept = this.kept;
+    this.kept = null;
+    if (kept === null || this.failure !== null || this.closed) return;
+    const parts = taken === 0 ? 0 : this.keptEnds.indexOf(taken) + 1;
+    this.keptEnds.length = 0;
+    this.request({ kind: "resumeStage", stage: kept.stage, parts });
+    if (parts === 0) return;
+    this.resumedCount += 1;
+    this.receiving = { slot: kept.slot, contentDigest: kept.contentDigest, stage: kept.stage, bytes: taken };
+  }
+
+  /** State transfers resumed after a restart from the chunks kept (see `resumed`). */
+  get transfersResumed(): number {
+    return this.resumedCount;
   }
 
   /** The transfer being staged was given up or refused: its stage goes. */
@@ -663,6 +738,9 @@ export class StorageThread implements DurableLog<KvRecord> {
     void this.worker.terminate();
   }
 }
+
+/** Characters of a kept transfer's chunks read back at a time (`keptTransfer`). */
+const keptReadChars = 4 * 1024 * 1024;
 
 /** A state transfer being staged chunk by chunk. */
 interface Receiving {

@@ -14,7 +14,15 @@ import { compactRecords, ContentDigest } from "../core/index.ts";
 import { kvCodecs, kvRecordBinary, kvRecordKey, type KvRecord } from "./core-adapter.ts";
 import type { DiskFaults } from "./disk-faults.ts";
 import { Either } from "effect";
-import { EncodedRecord, SplitRecord, StagedRecord, Storage, StorageError, type Appended } from "./storage.ts";
+import {
+  EncodedRecord,
+  SplitRecord,
+  StagedRecord,
+  Storage,
+  StorageError,
+  type Appended,
+  type ReceivedStage,
+} from "./storage.ts";
 import { timeline } from "./timeline.ts";
 import v8 from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -79,8 +87,30 @@ export type StorageRequest =
       /** Snapshot records that crossed without their bytes: `records[index]`'s are the slices of `stage`. */
       readonly staged?: readonly { readonly index: number; readonly stage: number }[];
     }
-  /** The next slice of a snapshot's bytes, serialized on the main thread (storage-thread.ts); its record follows. */
-  | { readonly kind: "stage"; readonly stage: number; readonly chunks: readonly string[] }
+  /**
+   * The next slice of a snapshot's bytes, serialized on the main thread (storage-thread.ts); its
+   * record follows. With `received`, the first chunk of a state transfer: the stage is noted as
+   * that transfer's, kept across a restart (storage.ts, `noteReceived`).
+   */
+  | {
+      readonly kind: "stage";
+      readonly stage: number;
+      readonly chunks: readonly string[];
+      readonly received?: Omit<ReceivedStage, "parts">;
+    }
+  /**
+   * A kept transfer's stage, resumed: its first `parts` rows stay (the chunks the core took again),
+   * digested here as if they had just come; the rest go. Zero parts: the stage goes.
+   */
+  | { readonly kind: "resumeStage"; readonly stage: number; readonly parts: number }
+  /** Rows of a kept stage from part `from`, about `charsMax` characters, answered on the synchronous port. */
+  | {
+      readonly kind: "readStaged";
+      readonly id: number;
+      readonly stage: number;
+      readonly from: number;
+      readonly charsMax: number;
+    }
   /** A stage whose record will never come (a state transfer given up): its rows go. */
   | { readonly kind: "dropStage"; readonly stage: number }
   /**
@@ -116,6 +146,8 @@ export interface StorageReply {
   readonly synced?: number;
   /** The answer to a read: the records of its keys, in order (absent when `error` is set). */
   readonly records?: readonly KvRecord[];
+  /** The answer to a `readStaged`: the rows read, in order (none: the stage has no more). */
+  readonly rows?: readonly string[];
   /** The memory of the append's encoded votes, written and given back (transferred) for reuse. */
   readonly buffers?: readonly ArrayBuffer[];
 }
@@ -130,6 +162,8 @@ export type OpenReply =
       readonly lastSeq: number;
       /** Power-loss mode: how many records a power cut lost at this open (null: no cut). */
       readonly lostToPowerCut: number | null;
+      /** A state transfer whose chunks the store kept across the restart, if any. */
+      readonly received: ReceivedStage | null;
     }
   | { readonly ok: false; readonly error: StorageFault };
 
@@ -201,6 +235,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       created: opened.created,
       lastSeq: opened.storage.recordCount,
       lostToPowerCut: opened.lostToPowerCut,
+      received: opened.received,
     });
   } catch (error) {
     replySync({ ok: false, error: faultOf(error) });
@@ -291,12 +326,41 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       port.postMessage({ id: request.id, error: failure } satisfies StorageReply);
     }
   };
+  /** Answer a `readStaged` on the synchronous port (the main thread waits for it while it recovers). */
+  const readStaged = (request: StorageRequest & { kind: "readStaged" }): void => {
+    if (failure !== null) return replySync({ id: request.id, error: failure });
+    try {
+      replySync({
+        id: request.id,
+        error: null,
+        rows: storage.stagedRows(request.stage, request.from, request.charsMax),
+      });
+    } catch (error) {
+      replySync({ id: request.id, error: faultOf(error) });
+    }
+  };
+  /** A kept stage resumed: its first rows stay and are digested as if they had just come (see `stages`). */
+  const resumeStage = (request: StorageRequest & { kind: "resumeStage" }): void => {
+    if (failure !== null) return;
+    try {
+      if (request.parts === 0) return storage.dropStage(request.stage);
+      storage.truncateStage(request.stage, request.parts);
+      const digest = new ContentDigest();
+      for (const part of storage.stagedParts(request.stage)) digest.update(part);
+      stages.set(request.stage, digest);
+    } catch (error) {
+      failure = faultOf(error);
+    }
+  };
   /** Handle a group of requests; false once the store is closed (the thread then ends). */
   const handle = (first: StorageRequest): boolean => {
     // Everything sent so far joins this group commit: one fsync for all of it.
-    const group: Exclude<StorageRequest, { kind: "stage" | "dropStage" | "vouch" }>[] = [];
+    const group: Exclude<StorageRequest, { kind: "stage" | "dropStage" | "vouch" | "readStaged" | "resumeStage" }>[] =
+      [];
     const take = (request: StorageRequest): void => {
       if (request.kind === "vouch") return vouch(request);
+      if (request.kind === "readStaged") return readStaged(request);
+      if (request.kind === "resumeStage") return resumeStage(request);
       if (request.kind === "dropStage") {
         stages.delete(request.stage);
         vouched.delete(request.stage);
@@ -316,6 +380,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       // Written now, ahead of the group's appends (its record comes after its last slice).
       if (failure !== null) return;
       try {
+        if (request.received !== undefined) storage.noteReceived(request.received);
         for (const chunk of request.chunks) {
           digest.update(chunk);
           storage.stage(request.stage, chunk);
@@ -350,7 +415,12 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       }
     }
     const appends = group.filter(
-      (r): r is Exclude<StorageRequest, { kind: "stage" | "dropStage" | "vouch" | "read" }> => r.kind !== "read",
+      (
+        r,
+      ): r is Exclude<
+        StorageRequest,
+        { kind: "stage" | "dropStage" | "vouch" | "read" | "readStaged" | "resumeStage" }
+      > => r.kind !== "read",
     );
     const reply = (request: StorageRequest & { kind: "append" }, i: number): void => {
       const digested = digests.get(request.id);

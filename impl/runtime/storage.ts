@@ -58,8 +58,11 @@
  * into `snapshot_data` under the record's seq, checksums made there and then, and deletes them, in
  * the record's own transaction. So installing a snapshot (a state transfer's included) is one
  * transaction: a crash before its commit leaves the store as it was, with rows in staging that
- * the next open deletes; after it, the snapshot with every part. Staging is never read back as
- * state: a replica that restarts takes or fetches its next snapshot again.
+ * the next open deletes; after it, the snapshot with every part. One stage outlives a restart:
+ * that of the state transfer noted in `transfer_received` (`noteReceived`, the snapshot it is of
+ * and its sender), whose rows the core takes again at the start, checking every byte as if it had
+ * just come, so that the transfer resumes where it stopped (`Opened.received`, impl/core's
+ * `resumeTransfer`). Staging is never read back as state any other way.
  */
 import { createHash, hash } from "node:crypto";
 import fs from "node:fs";
@@ -258,6 +261,25 @@ export interface Opened<R> {
   readonly created: boolean;
   /** Test-only (power-loss mode): records forgotten because the power was cut; null when it was not. */
   readonly lostToPowerCut: number | null;
+  /** The state transfer whose chunks a stage kept across the restart (see {@link Storage.noteReceived}), if any. */
+  readonly received: ReceivedStage | null;
+}
+
+/**
+ * A state transfer's chunks kept in a stage across a restart: the snapshot they are of (as its
+ * sender claimed it) and how much of it the stage holds. Nothing here is trusted: the core takes
+ * the chunks again and checks every byte before it installs anything (impl/core/transfer.ts,
+ * `resumeTransfer`).
+ */
+export interface ReceivedStage {
+  readonly stage: number;
+  readonly from: number;
+  readonly slot: number;
+  readonly digest: string;
+  readonly contentDigest: string;
+  readonly totalBytes: number;
+  /** Rows the stage holds (parts 0 to parts - 1). */
+  readonly parts: number;
 }
 
 /** The durable log of one replica. */
@@ -287,7 +309,9 @@ export class Storage<R> {
   /** Moves a stage's rows into a record's parts: (seq, parts, seq, stage). */
   private readonly moveStaged: Database.Statement<[number, number, number, number]>;
   private readonly dropStaged: Database.Statement<[number]>;
+  private readonly dropReceived: Database.Statement<[number]>;
   private readonly readStaged: Database.Statement<[number]>;
+  private readonly readStagedFrom: Database.Statement<[number, number]>;
   /** The parts written so far of each stage not yet moved or dropped. */
   private readonly staged = new Map<number, number>();
   /** The WAL's bytes written since the last checkpoint, as counted (see `walCheckpointBytes`). */
@@ -300,6 +324,7 @@ export class Storage<R> {
     lastSeq: number,
     records: readonly R[],
     seqs: readonly number[],
+    received: ReceivedStage | null,
   ) {
     this.lastSeq = lastSeq;
     records.forEach((record, i) => this.index(options.keyOf?.(record) ?? null, seqs[i]!));
@@ -319,7 +344,12 @@ export class Storage<R> {
       "INSERT INTO snapshot_data (seq, part, parts, text, checksum) SELECT ?, part, ?, text, paxos_lease_part_checksum(?, part, text) FROM snapshot_staging WHERE stage = ? ORDER BY part",
     );
     this.dropStaged = db.prepare("DELETE FROM snapshot_staging WHERE stage = ?");
+    this.dropReceived = db.prepare("DELETE FROM transfer_received WHERE stage = ?");
     this.readStaged = db.prepare("SELECT text FROM snapshot_staging WHERE stage = ? ORDER BY part").pluck();
+    this.readStagedFrom = db
+      .prepare("SELECT text FROM snapshot_staging WHERE stage = ? AND part >= ? ORDER BY part")
+      .pluck();
+    if (received !== null) this.staged.set(received.stage, received.parts);
     this.appendAll = db.transaction((records: readonly Appended<R>[]): number => {
       const kindOf = this.options.kindOf ?? defaultKind;
       let seq = this.lastSeq;
@@ -390,10 +420,52 @@ export class Storage<R> {
     return this.readStaged.iterate(stage) as IterableIterator<string>;
   }
 
+  /**
+   * The rows of stage `stage` from part `from` on, in order, until about `charsMax` characters
+   * (at least one row): a kept state transfer's chunks read back for the core after a restart.
+   */
+  stagedRows(stage: number, from: number, charsMax: number): string[] {
+    if (this.closed) throw new Error("storage is closed");
+    const rows: string[] = [];
+    let chars = 0;
+    for (const text of this.readStagedFrom.iterate(stage, from) as IterableIterator<string>) {
+      rows.push(text);
+      chars += text.length;
+      if (chars >= charsMax) break;
+    }
+    return rows;
+  }
+
+  /**
+   * Stage `stage` holds the chunks of a state transfer of the snapshot `identity` names: noted
+   * (not synced) so that a restart keeps the stage and the transfer resumes (`Opened.received`).
+   * At most one is noted; noting another forgets the one before (its stage is dropped by its owner).
+   */
+  noteReceived(identity: Omit<ReceivedStage, "parts">): void {
+    if (this.closed) throw new Error("storage is closed");
+    const { stage, from, slot, digest, contentDigest, totalBytes } = identity;
+    this.db.transaction(() => {
+      this.db.prepare("DELETE FROM transfer_received").run();
+      this.db
+        .prepare(
+          "INSERT INTO transfer_received (stage, peer, slot, digest, content_digest, total_bytes) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .run(stage, from, slot, digest, contentDigest, totalBytes);
+    })();
+  }
+
+  /** Keep only the first `parts` rows of stage `stage` (a kept transfer's chunks the core did not take again). */
+  truncateStage(stage: number, parts: number): void {
+    if (this.closed) throw new Error("storage is closed");
+    this.db.prepare("DELETE FROM snapshot_staging WHERE stage = ? AND part >= ?").run(stage, parts);
+    this.staged.set(stage, parts);
+  }
+
   /** Delete what stage `stage` holds (a snapshot given up before its record was appended). */
   dropStage(stage: number): void {
     if (this.closed) throw new Error("storage is closed");
     this.dropStaged.run(stage);
+    this.dropReceived.run(stage);
     this.staged.delete(stage);
   }
 
@@ -418,6 +490,7 @@ export class Storage<R> {
     if (moved !== parts)
       throw new Error(`stage ${staged.stage} holds ${moved} parts of the data of record ${seq}, not ${parts}`);
     this.dropStaged.run(staged.stage);
+    this.dropReceived.run(staged.stage);
     this.stagesMoved.push(staged.stage);
   }
 
@@ -471,8 +544,9 @@ export class Storage<R> {
         compactedThrough(db, file),
       );
       upgradeFormat(db);
-      const storage = new Storage(db, file, options, lastSeq, records, seqs);
-      return { storage, records, created: !exists, lostToPowerCut };
+      const received = keptReceived(db);
+      const storage = new Storage(db, file, options, lastSeq, records, seqs, received);
+      return { storage, records, created: !exists, lostToPowerCut, received };
     } catch (error) {
       db.close();
       throw error;
@@ -935,7 +1009,41 @@ function prepareFormat(db: Database.Database): void {
   // Staging is no format change: older code never looks at it. What a crash left there is garbage
   // (a snapshot whose record never committed): it goes at every open.
   db.exec(snapshotStagingTable);
-  db.exec("DELETE FROM snapshot_staging");
+  db.exec(transferReceivedTable);
+  // Except the stage of a state transfer that resumes (`keptReceived`).
+  db.exec("DELETE FROM snapshot_staging WHERE stage NOT IN (SELECT stage FROM transfer_received)");
+}
+
+/**
+ * The state transfer whose stage this open keeps (see `noteReceived`), once its rows are checked
+ * to be parts 0 to n - 1 (what a crash can leave of rows each committed on its own, in order);
+ * otherwise, or with no row, nothing is kept.
+ */
+function keptReceived(db: Database.Database): ReceivedStage | null {
+  const row = db
+    .prepare("SELECT stage, peer, slot, digest, content_digest, total_bytes FROM transfer_received LIMIT 1")
+    .get() as
+    | { stage: number; peer: number; slot: number; digest: string; content_digest: string; total_bytes: number }
+    | undefined;
+  const drop = (): null => {
+    db.exec("DELETE FROM snapshot_staging");
+    db.exec("DELETE FROM transfer_received");
+    return null;
+  };
+  if (row === undefined) return drop();
+  const rows = db
+    .prepare("SELECT count(*) AS n, coalesce(max(part), -1) AS last FROM snapshot_staging WHERE stage = ?")
+    .get(row.stage) as { n: number; last: number };
+  if (rows.n === 0 || rows.last !== rows.n - 1) return drop();
+  return {
+    stage: row.stage,
+    from: row.peer,
+    slot: row.slot,
+    digest: row.digest,
+    contentDigest: row.content_digest,
+    totalBytes: row.total_bytes,
+    parts: rows.n,
+  };
 }
 
 /** Mark a store of a previous format as of this one once its records loaded (one that fails to is left as it was). */
@@ -947,6 +1055,13 @@ function upgradeFormat(db: Database.Database): void {
 /** Slices of snapshots whose records are not appended yet (see the header): part `part` of stage `stage`. */
 const snapshotStagingTable =
   "CREATE TABLE IF NOT EXISTS snapshot_staging (stage INTEGER NOT NULL, part INTEGER NOT NULL, text TEXT NOT NULL, PRIMARY KEY (stage, part));";
+
+/**
+ * The state transfer whose chunks a stage holds (at most one row; see `noteReceived`): an earlier
+ * version never reads it, and deletes the stage at its open as any other.
+ */
+const transferReceivedTable =
+  "CREATE TABLE IF NOT EXISTS transfer_received (stage INTEGER NOT NULL PRIMARY KEY, peer INTEGER NOT NULL, slot INTEGER NOT NULL, digest TEXT NOT NULL, content_digest TEXT NOT NULL, total_bytes INTEGER NOT NULL);";
 
 /** The parts of split snapshots (see the header): part `part` of `parts` of the data of record `seq`. */
 const snapshotDataTable =

@@ -126,6 +126,8 @@ export class TraceWriter<M, R, I, O> {
           _tag: "Recover",
           now: event.now,
           records: event.records.map((r) => this.codecs.record.encodeValue(r)),
+          // A transfer kept across the restart, resumed: its chunks, as the Receives of them were.
+          ...(event.kept === undefined ? {} : { kept: event.kept }),
         };
       case "Reconfigure":
         return { _tag: "Reconfigure", now: event.now, requestId: event.requestId, change: event.change };

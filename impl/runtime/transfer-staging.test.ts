@@ -6,8 +6,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { snapshotChunk, transferEnds } from "../core/testing/cluster.ts";
+import { initialState } from "../core/state.ts";
+import { kv } from "../../spec/kv.ts";
 import { kvStep, type KvRecord } from "./core-adapter.ts";
-import { stagingStep, type ReceivedStore } from "./transfer-staging.ts";
+import { stagingStep, type ReceivedStore, type Resumption } from "./transfer-staging.ts";
 
 const setUp = () => transferEnds();
 
@@ -17,12 +19,13 @@ describe("staging a transfer's chunks", () => {
     const calls: string[] = [];
     let installed: KvRecord | null = null;
     const store: ReceivedStore = {
-      receivedChunk: (slot, _digest, offset, data) => void calls.push(`chunk ${slot} @${offset} +${data.length}`),
+      receivedChunk: (_from, m) => void calls.push(`chunk ${m.slot} @${m.offset} +${m.data.length}`),
       receivedDropped: () => void calls.push("dropped"),
       receivedInstalled: (record, slot, _digest, totalBytes) => {
         installed = record;
         calls.push(`installed ${slot} ${totalBytes}`);
       },
+      resumed: () => void calls.push("resumed"),
     };
     const step = stagingStep(kvStep, store);
     const size = 100;
@@ -51,5 +54,40 @@ describe("staging a transfer's chunks", () => {
     feed(data.replace('"k3"', '"k9"'), offsets);
     expect(calls.at(-1)).toBe("dropped");
     expect(calls.filter((c) => c.startsWith("chunk"))).toHaveLength(offsets.length - 1);
+  });
+});
+
+describe("resuming a kept transfer", () => {
+  it("tells the store how much of the kept transfer the core took again at Recover, and what it refused", () => {
+    const { snapshot, follower, now } = setUp();
+    const data = snapshot.data;
+    const taken: number[] = [];
+    const heard: Resumption[] = [];
+    const store: ReceivedStore = {
+      receivedChunk: () => undefined,
+      receivedDropped: () => undefined,
+      receivedInstalled: () => undefined,
+      resumed: (bytes) => void taken.push(bytes),
+    };
+    const step = stagingStep(kvStep, store, (r) => void heard.push(r));
+    const { slot, digest, contentDigest } = snapshot;
+    const claim = { from: 1, slot, digest, contentDigest, totalBytes: data.length };
+    const recover = (chunks: string[]) =>
+      step(initialState(follower.ctx.config, kv), { _tag: "Recover", now, records: [], kept: { ...claim, chunks } });
+    // Two chunks kept: both taken again, and the transfer stands at their end.
+    const resumed = recover([data.slice(0, 100), data.slice(100, 200)]);
+    expect(resumed.state.learner.transfer?.received).toBe(200);
+    // A kept chunk that is not JSON: refused (the effect says so), nothing taken, the stage goes.
+    const spoiled = recover([`}${data.slice(1, 100)}`]);
+    expect(spoiled.state.learner.transfer).toBeNull();
+    expect(spoiled.effects).toContainEqual(expect.objectContaining({ _tag: "TransferRefused", check: "json" }));
+    expect(taken).toEqual([200, 0]);
+    expect(heard.map((h) => [h.taken, h.refused?.check ?? null])).toEqual([
+      [200, null],
+      [0, "json"],
+    ]);
+    // A Recover without a kept transfer tells the store nothing.
+    step(initialState(follower.ctx.config, kv), { _tag: "Recover", now, records: [] });
+    expect(taken).toHaveLength(2);
   });
 });

@@ -3,26 +3,52 @@
  * handed to the storage thread, which writes it to a stage of the store (`snapshot_staging`); the
  * snapshot the core then installs is stored as those bytes, moved into place by its record's
  * commit, instead of being serialized again from the decoded state (storage-thread.ts,
- * `receivedChunk`, `receivedInstalled`). The core decides everything (which chunk it takes,
- * whether it installs); this only watches its steps, and changes no state and no effect.
+ * `receivedChunk`, `receivedInstalled`). The stage outlives a restart: the driver hands its chunks
+ * to the core with `Recover` (`kept`), the core takes them again as if they had just come
+ * (impl/core/transfer.ts, `resumeTransfer`), and this tells the store how much it took, so that
+ * the stage goes on from there. The core decides everything (which chunk it takes, whether it
+ * installs); this only watches its steps, and changes no state and no effect.
  */
+import type { KeptTransfer, TransferRefusal } from "../core/index.ts";
+import type { SnapshotChunkMsg } from "../core/messages.ts";
 import type { StepFunction } from "./driver.ts";
 import type { KvMessage, KvRecord, KvReplicaState, KvStoredMessage } from "./core-adapter.ts";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
 
 /** Where the chunks go (a StorageThread). */
 export interface ReceivedStore {
-  receivedChunk(slot: number, contentDigest: string, offset: number, data: string): void;
+  receivedChunk(from: number, chunk: SnapshotChunkMsg): void;
   receivedDropped(): void;
   receivedInstalled(record: KvRecord, slot: number, contentDigest: string, totalBytes: number): void;
+  /** How many bytes of the transfer it kept the core took again after the restart (0: none; the stage goes). */
+  resumed(taken: number): void;
+}
+
+/** What came of a kept transfer, for the operator: the transfer, the bytes taken again, a refusal met. */
+export interface Resumption {
+  readonly kept: KeptTransfer;
+  readonly taken: number;
+  readonly refused: TransferRefusal | null;
 }
 
 type KvStep = StepFunction<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutput, KvStoredMessage>;
 
-/** `step`, with every chunk it takes staged in `store` and the snapshot it installs stored as them. */
-export function stagingStep(step: KvStep, store: ReceivedStore): KvStep {
+/**
+ * `step`, with every chunk it takes staged in `store` and the snapshot it installs stored as them;
+ * a `Recover` that resumes a kept transfer tells `store` (and `onResumed`) how much the core took.
+ */
+export function stagingStep(step: KvStep, store: ReceivedStore, onResumed?: (resumption: Resumption) => void): KvStep {
   return (state, event) => {
     const result = step(state, event);
+    if (event._tag === "Recover") {
+      const kept = event.kept;
+      if (kept === undefined) return result;
+      const taken = result.state.learner.transfer?.received ?? 0;
+      const refused = result.effects.find((e): e is TransferRefusal => e._tag === "TransferRefused") ?? null;
+      store.resumed(taken);
+      onResumed?.({ kept, taken, refused });
+      return result;
+    }
     const before = state.learner.transfer;
     const after = result.state.learner.transfer;
     if (event._tag === "Receive" && event.message._tag === "SnapshotChunk") {
@@ -41,7 +67,7 @@ export function stagingStep(step: KvStep, store: ReceivedStore): KvStep {
           after.slot === m.slot &&
           after.contentDigest === m.contentDigest &&
           after.received === end);
-      if (taken) store.receivedChunk(m.slot, m.contentDigest, m.offset, m.data);
+      if (taken) store.receivedChunk(event.from, m);
       if (installed !== undefined && installed._tag === "Persist") {
         store.receivedInstalled(installed.record, m.slot, m.contentDigest, m.totalBytes);
         return result;

@@ -478,6 +478,8 @@ export interface BurstCounters {
   readonly largePromises: number;
   /** Campaigns started (`paxos_lease_elections_total`). */
   readonly elections: number;
+  /** State transfers resumed after a restart from the chunks kept (`paxos_lease_transfers_resumed_total`). */
+  readonly transfersResumed: number;
 }
 
 /** Every count at zero: a replica that answered nothing, or a run that reached nothing yet. */
@@ -488,6 +490,7 @@ export const noBurstCounters: BurstCounters = {
   heartbeatsRelayed: 0,
   largePromises: 0,
   elections: 0,
+  transfersResumed: 0,
 };
 
 /**
@@ -502,6 +505,7 @@ function burstCountersIn(metrics: string): BurstCounters {
   let heartbeatsRelayed = 0;
   let largePromises = 0;
   let elections = 0;
+  let transfersResumed = 0;
   const valueOf = (line: string): number => Number(line.slice(line.lastIndexOf(" ") + 1)) || 0;
   for (const line of metrics.split("\n")) {
     if (line.startsWith("paxos_lease_messages_dropped_total{") && line.includes('reason="catch-up-while-streaming"'))
@@ -511,6 +515,15 @@ function burstCountersIn(metrics: string): BurstCounters {
     if (line.startsWith("paxos_lease_heartbeats_relayed_total{")) heartbeatsRelayed += valueOf(line);
     if (line.startsWith("paxos_lease_large_promises_sent_total")) largePromises += valueOf(line);
     if (line.startsWith("paxos_lease_elections_total")) elections += valueOf(line);
+    if (line.startsWith("paxos_lease_transfers_resumed_total")) transfersResumed += valueOf(line);
   }
-  return { catchUpsHeld, appendsBehindSnapshot, valuesReadFromDisk, heartbeatsRelayed, largePromises, elections };
+  return {
+    catchUpsHeld,
+    appendsBehindSnapshot,
+    valuesReadFromDisk,
+    heartbeatsRelayed,
+    largePromises,
+    elections,
+    transfersResumed,
+  };
 }

@@ -13,6 +13,7 @@ const behind = "appends behind a snapshot (paxos_lease_appends_behind_snapshot_t
 const fromDisk = "values read back from disk (paxos_lease_values_read_from_disk_total)";
 const relayed = "heartbeat copies relayed (paxos_lease_heartbeats_relayed_total)";
 const killed = "killed during a transfer";
+const resumed = "a transfer resumed after a restart (paxos_lease_transfers_resumed_total)";
 const thawed = "a leader after a thaw of every replica";
 const hostile = "hostile connections answered as documented";
 const counted = {
@@ -22,12 +23,13 @@ const counted = {
   heartbeatsRelayed: 0,
   largePromises: 0,
   elections: 0,
+  transfersResumed: 0,
   ...noFaultCounts,
 };
 
 describe("required interaction counters", () => {
   it("name appends behind a snapshot, driven by follower-behind-snapshot, values read back from disk, and heartbeat copies relayed", () => {
-    expect(reachedRequired.map((r) => r.name)).toEqual([behind, fromDisk, relayed, killed, thawed, hostile]);
+    expect(reachedRequired.map((r) => r.name)).toEqual([behind, fromDisk, relayed, killed, resumed, thawed, hostile]);
   });
 
   it("ask a run with hostile clients for connections answered as documented (those cut short by other faults do not count)", () => {
@@ -44,8 +46,13 @@ describe("required interaction counters", () => {
         "transfer-kill-receiver",
         "transfer-kill-sender",
       ]),
-    ).toEqual([killed]);
+    ).toEqual([killed, resumed]);
     expect(neverReachedOf({ ...counted, killedDuringTransfer: 1 }, ["transfer-kill-sender"])).toEqual([]);
+    // A receiver killed mid-transfer that started over from byte 0 did not resume it.
+    expect(neverReachedOf({ ...counted, killedDuringTransfer: 1 }, ["transfer-kill-receiver"])).toEqual([resumed]);
+    expect(
+      neverReachedOf({ ...counted, killedDuringTransfer: 1, transfersResumed: 1 }, ["transfer-kill-receiver"]),
+    ).toEqual([]);
     // A thaw after which no leader showed up counts nothing (and is a NoRecovery violation).
     expect(neverReachedOf(counted, ["freeze-all"])).toEqual([thawed]);
     expect(neverReachedOf({ ...counted, thawsWithLeader: 1, thawLeaderKept: 1 }, ["freeze-all"])).toEqual([]);

@@ -444,6 +444,13 @@ export const reachedRequired: readonly {
     drivenBy: ["transfer-kill-receiver", "transfer-kill-sender"],
   },
   {
+    // The receiver killed mid-transfer comes back with the chunks it staged and asks for the rest
+    // (impl/core/transfer.ts, `resumeTransfer`), instead of starting over from byte 0.
+    name: "a transfer resumed after a restart (paxos_lease_transfers_resumed_total)",
+    count: (reached) => reached.transfersResumed,
+    drivenBy: ["transfer-kill-receiver"],
+  },
+  {
     // Every replica stopped past an election timeout and thawed, and a leader after it.
     name: "a leader after a thaw of every replica",
     count: (reached) => reached.thawsWithLeader,
@@ -473,6 +480,7 @@ function sumCounters(counters: ReadonlyMap<number, BurstCounters>): BurstCounter
   let heartbeatsRelayed = 0;
   let largePromises = 0;
   let elections = 0;
+  let transfersResumed = 0;
   for (const c of counters.values()) {
     catchUpsHeld += c.catchUpsHeld;
     appendsBehindSnapshot += c.appendsBehindSnapshot;
@@ -480,8 +488,17 @@ function sumCounters(counters: ReadonlyMap<number, BurstCounters>): BurstCounter
     heartbeatsRelayed += c.heartbeatsRelayed;
     largePromises += c.largePromises;
     elections += c.elections;
+    transfersResumed += c.transfersResumed;
   }
-  return { catchUpsHeld, appendsBehindSnapshot, valuesReadFromDisk, heartbeatsRelayed, largePromises, elections };
+  return {
+    catchUpsHeld,
+    appendsBehindSnapshot,
+    valuesReadFromDisk,
+    heartbeatsRelayed,
+    largePromises,
+    elections,
+    transfersResumed,
+  };
 }
 
 function progressLine(workload: Workload, faults: readonly InjectedFault[]): string {
@@ -737,7 +754,7 @@ export function summaryText(report: NemesisReport): string {
     ...(report.reached === null
       ? []
       : [
-          `  reached: ${report.reached.appendsBehindSnapshot} appends behind a snapshot, ${report.reached.catchUpsHeld} catch-up requests held while streaming, ${report.reached.valuesReadFromDisk} values read back from disk, ${report.reached.heartbeatsRelayed} heartbeat copies relayed, ${report.reached.largePromises} Promises of 1 MiB or more of values (members running at the end); ${report.reached.killedDuringTransfer} killed during a transfer (${report.reached.transfersNotSeen} transfer-kill faults saw no transfer in progress); ${report.reached.thawsWithLeader} leaders after a thaw of every replica (${report.reached.thawCampaigns} after a campaign, ${report.reached.thawLeaderKept} the leader from before the stop, no campaign); ${report.reached.hostileDocumented} hostile connections answered as documented (${report.reached.hostileCutShort} cut short by other faults), ${report.reached.hostileRefusedPastBound} closed past the per-address bound`,
+          `  reached: ${report.reached.appendsBehindSnapshot} appends behind a snapshot, ${report.reached.catchUpsHeld} catch-up requests held while streaming, ${report.reached.valuesReadFromDisk} values read back from disk, ${report.reached.heartbeatsRelayed} heartbeat copies relayed, ${report.reached.largePromises} Promises of 1 MiB or more of values (members running at the end); ${report.reached.killedDuringTransfer} killed during a transfer (${report.reached.transfersNotSeen} transfer-kill faults saw no transfer in progress), ${report.reached.transfersResumed} transfers resumed after a restart; ${report.reached.thawsWithLeader} leaders after a thaw of every replica (${report.reached.thawCampaigns} after a campaign, ${report.reached.thawLeaderKept} the leader from before the stop, no campaign); ${report.reached.hostileDocumented} hostile connections answered as documented (${report.reached.hostileCutShort} cut short by other faults), ${report.reached.hostileRefusedPastBound} closed past the per-address bound`,
         ]),
     ...(report.neverReached.length === 0 ? [] : [`  never reached: ${report.neverReached.join(", ")}`]),
     report.interrupted === undefined

@@ -27,7 +27,7 @@
 import fs from "node:fs";
 import { Either, ParseResult, Schema } from "effect";
 import { ConfigChange } from "../../impl/core/configuration.ts";
-import type { Effect, Event } from "../../impl/core/events.ts";
+import type { Effect, Event, KeptTransfer } from "../../impl/core/events.ts";
 import {
   AssertionFailure,
   compareBallots,
@@ -217,6 +217,8 @@ export function decodeEvent(raw: Record<string, unknown>): KvEvent {
         _tag: "Recover",
         now,
         records: (raw.records as unknown[]).map((r) => must(kvCodecs.record.decodeValue(r), "traced record")),
+        // A state transfer kept across the restart (plain JSON: its identity and its chunks).
+        ...(raw.kept == null ? {} : { kept: raw.kept as KeptTransfer }),
       };
     case "VoteDurable": {
       const ballot = raw.ballot as { round: number; replica: number };
