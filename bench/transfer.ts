@@ -158,6 +158,7 @@ async function main(): Promise<void> {
     const writes = sustainedWriter();
     let killedAt: { ms: number; receivedBytes: number; totalBytes: number } | null = null;
     let receiverRestartedAtMs: number | null = null;
+    let nextReport = started + 5000;
     for (;;) {
       const status = await cluster.status(lagging).catch(() => undefined);
       const transfer = status?.membership.transfer ?? null;
@@ -165,6 +166,12 @@ async function main(): Promise<void> {
       receiverPeak = peakRssBytes(receiverPid) ?? receiverPeak;
       receiverCpu = cpuMs(receiverPid) ?? receiverCpu;
       if (status !== undefined && status.executedSlot >= target) break;
+      if (performance.now() >= nextReport) {
+        nextReport += 5000;
+        progress(
+          `${Math.round((performance.now() - started) / 1000)} s: receiver executed ${status?.executedSlot ?? "?"} of ${target}, snapshot ${status?.membership.snapshotSlot ?? "?"}, transfer ${transfer === null ? "none" : `of slot ${transfer.slot} from r${transfer.from}: ${mib(transfer.receivedBytes)} of ${mib(transfer.totalBytes)} MiB`}`,
+        );
+      }
       if (
         killAt !== null &&
         killedAt === null &&
@@ -189,7 +196,10 @@ async function main(): Promise<void> {
       }
       if (performance.now() - started > 600_000) {
         writing = false;
-        throw new Error("the restarted replica did not catch up in 10 minutes");
+        const leaderNow = await cluster.status(leader).catch(() => undefined);
+        throw new Error(
+          `the restarted replica did not catch up in 10 minutes: it executed ${status?.executedSlot ?? "?"} of ${target}, snapshot ${status?.membership.snapshotSlot ?? "?"}, transfer ${JSON.stringify(transfer)}; leader at ${leaderNow?.executedSlot ?? "?"}, snapshot ${leaderNow?.membership.snapshotSlot ?? "?"}; ${sustained} writes during, ${failedWrites} failed`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
