@@ -22,7 +22,16 @@
  */
 import type { Application } from "../spec/state-machine.ts";
 import { longTextChars } from "../spec/hash.ts";
-import { commandDigest, serviceOf, sessionOf, sessionsOf, type Service, type ServiceState } from "../spec/service.ts";
+import {
+  commandDigest,
+  featuresMisfit,
+  raiseFeatures,
+  serviceOf,
+  sessionOf,
+  sessionsOf,
+  type Service,
+  type ServiceState,
+} from "../spec/service.ts";
 import {
   isStored,
   showBallot,
@@ -50,6 +59,11 @@ export interface SpecExecution<O> {
  * `long-values` campaign requires it (refinement-tests/campaign.ts `missingSometimes`).
  */
 export const longValueFolded = "sometimes: long value folded by the passed-in hash";
+
+/** A rare state of the bounded session table (feature level 2): the spec evicted a session. */
+export const sessionEvicted = "sometimes: a session was evicted";
+/** A request of a client whose session was evicted (or never opened) was refused as session-expired. */
+export const retryExpired = "sometimes: a request after eviction got session-expired";
 
 /** True when `x` is, or holds at any depth, a string of `longTextChars` or more. */
 function holdsLongText(x: unknown): boolean {
@@ -124,12 +138,18 @@ export class ServiceGhost<S, I, O> {
     this.borrowed = false;
   }
 
-  /** A service state's fingerprint: application digest, requests executed, session table. */
+  /**
+   * A service state's fingerprint: application digest, requests executed, session table (with each
+   * session's place in the eviction order), and above feature level 1 the level, bounds and evictions.
+   */
   digest(s: ServiceState<S, O>): string {
     const sessions = sessionsOf(s)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([c, x]) => `${c}#${x.seq}:${x.command}=${JSON.stringify(x.output)}`);
-    return `${this.app.digest(s.app)}|${s.executed}|${sessions.join(",")}`;
+      .map(([c, x]) => `${c}#${x.seq}${x.at === undefined ? "" : `@${x.at}`}:${x.command}=${JSON.stringify(x.output)}`);
+    const f = s.features;
+    const features =
+      f === undefined ? "" : `|level ${f.level} max ${f.sessionsMax}/${f.outputBytesMax} evicted ${f.evicted}`;
+    return `${this.app.digest(s.app)}|${s.executed}|${sessions.join(",")}${features}`;
   }
 
   /** A slot was chosen: extend the prefix as far as it is contiguous, applying each request to the spec. */
@@ -141,6 +161,12 @@ export class ServiceGhost<S, I, O> {
       this.prefix++;
       if (value._tag === "batch") {
         for (const c of value.commands) this.applyCommand(c.clientId, c.seq, c.input);
+      } else if (value._tag === "features" && featuresMisfit(value.level, value) === null) {
+        const evicted = this.state.features?.evicted ?? 0;
+        const bounds = { sessionsMax: value.sessionsMax, outputBytesMax: value.outputBytesMax };
+        this.state = raiseFeatures(this.state, value.level, bounds);
+        this.tally.add("Service: RaiseFeatures");
+        if ((this.state.features?.evicted ?? 0) > evicted) this.tally.add(sessionEvicted);
       }
       this.digestAt[this.prefix] = this.digest(this.state);
       this.executedAt[this.prefix] = this.state.executed;
@@ -169,8 +195,10 @@ export class ServiceGhost<S, I, O> {
       this.tally.add("Service: Apply (one-shot)");
       return;
     }
+    const evicted = this.state.features?.evicted ?? 0;
     const applied = this.service.apply({ clientId, seq, input }, this.state);
     this.state = applied.state;
+    if ((this.state.features?.evicted ?? 0) > evicted) this.tally.add(sessionEvicted);
     if (applied.output._tag === "executed") {
       this.executions.set(`${clientId}#${seq}`, {
         slot: this.prefix,
@@ -238,6 +266,20 @@ export class ServiceGhost<S, I, O> {
         });
       }
       this.tally.add("sometimes: reused sequence number refused");
+      return;
+    }
+    if (result._tag === "session-expired") {
+      // Only feature level 2 answers it, and only to a client without a session.
+      const session = sessionOf(this.state, request.clientId);
+      if (this.state.features === undefined || (session !== undefined && session.seq <= request.seq)) {
+        violated({
+          check: "RepliesMatchSpec",
+          level: "Service",
+          before: this.show(),
+          message: `${id} was refused as session-expired, but ${this.state.features === undefined ? "the spec's feature level is 1, which keeps every session" : `the spec's session for ${request.clientId} is at ${session?.seq}`}`,
+        });
+      }
+      this.tally.add(retryExpired);
       return;
     }
     if (result._tag === "stale-seq") {

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { kv, type KvInput, type KvOutput, type KvState } from "../spec/kv.ts";
+import { raiseFeatures } from "../spec/service.ts";
 import {
   defaultRules,
   initialState,
@@ -319,6 +320,43 @@ describe("Service", () => {
     expect(checkFailedBy(() => g.executed(0, s, executedThrough(s, chosen, 1, wrongApp), false))).toBe(
       "DigestAgreement",
     );
+  });
+
+  it("DigestAgreement and RepliesMatchSpec at feature level 2: another eviction, an expiry at level 1", () => {
+    const cmd = (clientId: string) => ({
+      clientId,
+      seq: 1,
+      input: { _tag: "put", key: clientId, value: "1" } as KvInput,
+    });
+    const raise: Value<KvInput> = { _tag: "features", level: 2, sessionsMax: 1, outputBytesMax: 1 << 20 };
+    const chosen = new Map<number, Value<KvInput>>([
+      [1, raise],
+      [2, { _tag: "batch", commands: [cmd("a")] }],
+      [3, { _tag: "batch", commands: [cmd("b")] }],
+    ]);
+    const tally = new Tally();
+    const g = new ServiceGhost(kv, (slot) => chosen.get(slot), tally);
+    g.chosen(3);
+    expect(tally.get("sometimes: a session was evicted")).toBe(1);
+    const s = booted();
+    const run = (service = s.learner.service, evict = true) => {
+      let state = s.ctx.service.apply(
+        cmd("a"),
+        raiseFeatures(service, 2, { sessionsMax: evict ? 1 : 2, outputBytesMax: 1 << 20 }),
+      ).state;
+      state = s.ctx.service.apply(cmd("b"), state).state;
+      return state;
+    };
+    expect(checkFailedBy(() => g.executed(0, s, executedThrough(s, chosen, 3, run()), false))).toBe("passes");
+    // a replica that kept the evicted session (another bound): its table differs from the spec's
+    expect(
+      checkFailedBy(() => g.executed(0, s, executedThrough(s, chosen, 3, run(s.learner.service, false)), false)),
+    ).toBe("DigestAgreement");
+    const request = { requestId: 1, ...cmd("a"), consistency: "linearizable" as const, replica: 0, invokedAt: 0 };
+    const expired = { _tag: "Reply", request, result: { _tag: "session-expired" }, sameStep: false } as const;
+    expect(checkFailedBy(() => g.reply(expired))).toBe("passes");
+    const level1 = serviceWith(new Map([[1, { _tag: "batch", commands: [cmd("b")] }]]));
+    expect(checkFailedBy(() => level1.reply(expired))).toBe("RepliesMatchSpec");
   });
 
   it("RepliesMatchSpec: an answer before the request is chosen, a wrong output, a wrong stale-seq", () => {

@@ -17,7 +17,7 @@
  */
 import { Schema } from "effect";
 import { digestFormat, fmix32, fnv1a, fnvOffsetBasis, inFormat, longTextChars, type TextHash } from "./hash.ts";
-import { emptyPersistentMap, pmForEach, pmGet, pmSet, type PersistentMap } from "./persistent-map.ts";
+import { emptyPersistentMap, pmForEach, pmGet, pmRemove, pmSet, type PersistentMap } from "./persistent-map.ts";
 import type { Application, Applied, StateMachine } from "./state-machine.ts";
 
 /** A client's identity: a non-empty printable string of at most 128 characters. */
@@ -34,6 +34,13 @@ export interface Request<I> {
   readonly clientId: string;
   readonly seq: number;
   readonly input: I;
+  /**
+   * The client sent this request before (its answer was lost): at level 2, a retry whose session is
+   * gone is refused as `expired` even at number 1. Default: false (a first attempt). The replicas'
+   * commands do not carry it yet (impl/core/messages.ts: their binary layout is fixed), so a retry
+   * of number 1 whose session was evicted runs again there (docs/http-api.md, sessions).
+   */
+  readonly retry?: boolean | undefined;
 }
 
 /**
@@ -44,6 +51,12 @@ export interface Session<O> {
   readonly seq: number;
   readonly command: string;
   readonly output: O;
+  /**
+   * At level 2, the session's place in the eviction order: the count of executed requests
+   * (`ServiceState.executed`) when its last request ran; unique per session, the lowest evicted
+   * first. Absent at level 1.
+   */
+  readonly at?: number | undefined;
 }
 
 /**
@@ -57,7 +70,13 @@ export type ServiceOutput<O> =
   | { readonly _tag: "executed"; readonly output: O }
   | { readonly _tag: "duplicate"; readonly output: O }
   | { readonly _tag: "reused"; readonly seq: number }
-  | { readonly _tag: "stale"; readonly lastSeq: number };
+  | { readonly _tag: "stale"; readonly lastSeq: number }
+  /**
+   * Level 2: the client has no session and this request does not open one (a number above 1, or a
+   * retry): it may have run under a session since evicted, so it never runs. The client starts a
+   * new session under a new client id.
+   */
+  | { readonly _tag: "expired" };
 
 /**
  * A digest of a command (an application input, plain data): 64 bits in two FNV-1a lanes, each
@@ -242,6 +261,178 @@ export interface ServiceState<S, O> {
   readonly sessions: PersistentMap<Session<O>>;
   /** Number of requests executed (duplicates and stale ones excluded). */
   readonly executed: number;
+  /** The feature level's state once a level above 1 was chosen (`raiseFeatures`); absent: level 1. */
+  readonly features?: Features | undefined;
+}
+
+/** The level every log starts at: sessions unbounded. */
+export const featureLevelBase = 1;
+/** The level that bounds the session table (`SessionBounds`) and refuses `expired`. */
+export const featureLevelSessionsBounded = 2;
+/**
+ * The highest feature level this version executes. A replica refuses to execute a log that raises
+ * the level above it (impl/core/learner.ts): it would execute the slots after it by rules it does
+ * not know.
+ */
+export const featureLevelMax = 2;
+
+/** The bounds of the session table at level 2, chosen in the log with the level. */
+export interface SessionBounds {
+  /** At most this many sessions (a positive integer). */
+  readonly sessionsMax: number;
+  /**
+   * At most this many bytes of saved outputs in all, as {@link outputBytes} counts them (a positive
+   * integer). The newest session is kept even when its output alone is over.
+   */
+  readonly outputBytesMax: number;
+}
+
+/** The state of the rules above level 1: part of the replicated state, a function of the chosen log. */
+export interface Features extends SessionBounds {
+  /** The feature level in force, above 1. */
+  readonly level: number;
+  /** The eviction order: `String(session.at)` -> client id, one entry per session. */
+  readonly order: PersistentMap<string>;
+  /** No entry of `order` is below this: where the search for the least recent session starts. */
+  readonly oldest: number;
+  /** Bytes of the saved outputs of every session ({@link outputBytes}). */
+  readonly outputBytes: number;
+  /** Sessions evicted so far (a running count since the level was raised). */
+  readonly evicted: number;
+}
+
+/**
+ * The size of a saved output, in bytes as the replicated state counts them: a string's UTF-16 code
+ * units, 8 per other scalar, an object's keys and members, an array's items. A function of the
+ * output alone, so that every replica counts alike.
+ */
+export function outputBytes(output: unknown): number {
+  if (typeof output === "string") return output.length;
+  if (typeof output !== "object" || output === null) return 8;
+  let bytes = 0;
+  if (Array.isArray(output)) {
+    for (const item of output) bytes += outputBytes(item);
+    return bytes;
+  }
+  const record = output as Record<string, unknown>;
+  for (const key of Object.keys(record)) if (record[key] !== undefined) bytes += key.length + outputBytes(record[key]);
+  return bytes;
+}
+
+/** The feature level `state` executes by. */
+export function featureLevelOf<S, O>(state: ServiceState<S, O>): number {
+  return state.features?.level ?? featureLevelBase;
+}
+
+/**
+ * Why a raise to `level` with `bounds` is malformed, or null: the level must be an integer from 2 to
+ * {@link featureLevelMax}, each bound a positive safe integer.
+ */
+export function featuresMisfit(level: number, bounds: SessionBounds): string | null {
+  if (!Number.isSafeInteger(level) || level < featureLevelSessionsBounded || level > featureLevelMax)
+    return `feature level ${level} is not one of ${featureLevelSessionsBounded}..${featureLevelMax}`;
+  if (!Number.isSafeInteger(bounds.sessionsMax) || bounds.sessionsMax < 1)
+    return `sessionsMax ${bounds.sessionsMax} is not a positive integer`;
+  if (!Number.isSafeInteger(bounds.outputBytesMax) || bounds.outputBytesMax < 1)
+    return `outputBytesMax ${bounds.outputBytesMax} is not a positive integer`;
+  return null;
+}
+
+/**
+ * Execute a raise of the feature level to `level` with `bounds` (a value chosen in the log). A level
+ * below the one in force changes nothing (levels never go down); the same level sets the bounds
+ * anew. At the first raise above 1 every session gets its place in the eviction order by client id
+ * (level 1 kept no order), and the table is cut to the bounds at once, least recent first. The
+ * caller checks `featuresMisfit` first: this throws on a malformed raise.
+ */
+export function raiseFeatures<S, O>(
+  state: ServiceState<S, O>,
+  level: number,
+  bounds: SessionBounds,
+): ServiceState<S, O> {
+  const misfit = featuresMisfit(level, bounds);
+  if (misfit !== null) throw new Error(`raiseFeatures: ${misfit}`);
+  if (level < featureLevelOf(state)) return state;
+  const { sessionsMax, outputBytesMax } = bounds;
+  let table: Table<O>;
+  if (state.features === undefined) {
+    let sessions = state.sessions;
+    const ids = sessionsOf(state).map(([clientId]) => clientId);
+    const first = state.executed - ids.length + 1;
+    let order = emptyPersistentMap<string>();
+    let bytes = 0;
+    ids.forEach((clientId, i) => {
+      const session = pmGet(sessions, clientId)!;
+      sessions = pmSet(sessions, clientId, { ...session, at: first + i });
+      order = pmSet(order, String(first + i), clientId);
+      bytes += outputBytes(session.output);
+    });
+    const features = { level, sessionsMax, outputBytesMax, order, oldest: first, outputBytes: bytes, evicted: 0 };
+    table = { sessions, features };
+  } else table = { sessions: state.sessions, features: { ...state.features, level, sessionsMax, outputBytesMax } };
+  while (overBounds(table, 0)) table = evictOldest(table);
+  return { ...state, sessions: table.sessions, features: table.features };
+}
+
+/** The session table with its feature state. */
+interface Table<O> {
+  readonly sessions: PersistentMap<Session<O>>;
+  readonly features: Features;
+}
+
+/** Is `table` over its bounds, with more sessions than `kept`, the newest ones it must keep? */
+function overBounds<O>(table: Table<O>, kept: number): boolean {
+  const { sessions, features } = table;
+  if (sessions.size <= kept) return false;
+  return sessions.size > features.sessionsMax || features.outputBytes > features.outputBytesMax;
+}
+
+/** Evict the least recently executed session: the lowest `at` in `features.order`. */
+function evictOldest<O>(table: Table<O>): Table<O> {
+  const { sessions, features } = table;
+  // Each place is passed over once: `oldest` only grows, and a new session's place is above all.
+  for (let at = features.oldest; ; at++) {
+    const clientId = pmGet(features.order, String(at));
+    if (clientId === undefined) continue;
+    const session = pmGet(sessions, clientId)!;
+    return {
+      sessions: pmRemove(sessions, clientId),
+      features: {
+        ...features,
+        order: pmRemove(features.order, String(at)),
+        oldest: at + 1,
+        outputBytes: features.outputBytes - outputBytes(session.output),
+        evicted: features.evicted + 1,
+      },
+    };
+  }
+}
+
+/**
+ * The session table after `clientId` executed a request, at level 2: its session moves to the top
+ * of the order (`session.at`, the count of executed requests), and while the table is over its
+ * bounds the least recent session other than this one is evicted.
+ */
+function placeSession<O>(
+  table: Table<O>,
+  clientId: string,
+  previous: Session<O> | undefined,
+  session: Session<O>,
+): Table<O> {
+  const { features } = table;
+  let order = features.order;
+  let bytes = features.outputBytes + outputBytes(session.output);
+  if (previous !== undefined) {
+    if (previous.at !== undefined) order = pmRemove(order, String(previous.at));
+    bytes -= outputBytes(previous.output);
+  }
+  order = pmSet(order, String(session.at!), clientId);
+  let next: Table<O> = {
+    sessions: pmSet(table.sessions, clientId, session),
+    features: { ...features, order, outputBytes: bytes },
+  };
+  while (overBounds(next, 1)) next = evictOldest(next);
+  return next;
 }
 
 /** The service over an application, as a state machine whose inputs are client requests. */
@@ -257,6 +448,9 @@ export function serviceOf<S, I, O>(app: Application<S, I, O>): Service<S, I, O> 
   const apply = (request: Request<I>, state: ServiceState<S, O>): Applied<ServiceState<S, O>, ServiceOutput<O>> => {
     const command = commandDigest(request.input, textHash);
     const session = pmGet(state.sessions, request.clientId);
+    const features = state.features;
+    if (session === undefined && features !== undefined && (request.seq > 1 || request.retry === true))
+      return { state, output: { _tag: "expired" } };
     // A retry is compared with its session's digest in that digest's format.
     const like =
       session !== undefined && request.seq === session.seq && digestFormat(session.command) !== digestFormat(command)
@@ -265,11 +459,19 @@ export function serviceOf<S, I, O>(app: Application<S, I, O>): Service<S, I, O> 
     const answer = sessionAnswer(session, request.seq, like);
     if (answer !== undefined) return { state, output: answer };
     const applied = app.apply(request.input, state.app);
-    const sessions = pmSet(state.sessions, request.clientId, { seq: request.seq, command, output: applied.output });
-    return {
-      state: { app: applied.state, sessions, executed: state.executed + 1 },
-      output: { _tag: "executed", output: applied.output },
-    };
+    const executed = state.executed + 1;
+    const output: ServiceOutput<O> = { _tag: "executed", output: applied.output };
+    if (features === undefined) {
+      const sessions = pmSet(state.sessions, request.clientId, { seq: request.seq, command, output: applied.output });
+      return { state: { app: applied.state, sessions, executed }, output };
+    }
+    const placed = placeSession({ sessions: state.sessions, features }, request.clientId, session, {
+      seq: request.seq,
+      command,
+      output: applied.output,
+      at: executed,
+    });
+    return { state: { app: applied.state, sessions: placed.sessions, executed, features: placed.features }, output };
   };
   return {
     name: `service(${app.name})`,
@@ -300,4 +502,42 @@ export function withSession<S, O>(
   session: Session<O>,
 ): ServiceState<S, O>["sessions"] {
   return pmSet(sessions, clientId, session);
+}
+
+/**
+ * The feature state of a table restored from a snapshot taken at `level` (above 1) with `bounds`:
+ * the order and the output bytes rebuilt from the sessions. A message naming what is wrong when a
+ * session has no place, shares one or has one above `executed`, or the table exceeds its bounds.
+ */
+export function restoredFeatures<O>(
+  sessions: PersistentMap<Session<O>>,
+  level: number,
+  bounds: SessionBounds,
+  evicted: number,
+  executed: number,
+): Features | string {
+  const misfit = featuresMisfit(level, bounds);
+  if (misfit !== null) return misfit;
+  if (!Number.isSafeInteger(evicted) || evicted < 0) return `evicted ${evicted} is not a count`;
+  if (sessions.size > bounds.sessionsMax) return `${sessions.size} sessions exceed the bound of ${bounds.sessionsMax}`;
+  let order = emptyPersistentMap<string>();
+  let oldest = executed + 1;
+  let bytes = 0;
+  let wrong: string | null = null;
+  pmForEach(sessions, (clientId, session) => {
+    const at = session.at;
+    bytes += outputBytes(session.output);
+    if (at === undefined || !Number.isSafeInteger(at))
+      wrong ??= `client ${clientId}'s session has no place in the order`;
+    else if (at > executed) wrong ??= `client ${clientId}'s place ${at} is above the ${executed} requests executed`;
+    else if (pmGet(order, String(at)) !== undefined) wrong ??= `two sessions share place ${at} in the order`;
+    else {
+      order = pmSet(order, String(at), clientId);
+      oldest = Math.min(oldest, at);
+    }
+  });
+  if (wrong !== null) return wrong;
+  if (bytes > bounds.outputBytesMax && sessions.size > 1)
+    return `${bytes} bytes of saved outputs exceed the bound of ${bounds.outputBytesMax}`;
+  return { level, ...bounds, order, oldest, outputBytes: bytes, evicted };
 }

@@ -10,6 +10,7 @@
  * refuses such combinations rather than trusting the operator. This module is pure data.
  */
 import { Either, ParseResult, Schema } from "effect";
+import { featureLevelMax } from "../../spec/service.ts";
 
 /** Most members a cluster may have: acknowledgements are counted in a 31-bit mask. */
 export const membersMax = 31;
@@ -218,6 +219,38 @@ const Fields = Schema.Struct({
    * (impl/runtime/core-adapter.ts).
    */
   promiseOmitsChosen: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /**
+   * The feature level this replica, when it leads, raises the log to (spec/service.ts): while the
+   * level executed is below it, or it equals it with other session bounds, the leader proposes a
+   * `features` value (`sessionsMax`, `sessionOutputBytesMax`) in a slot of its own. Default 1:
+   * nothing is proposed. Hazard: a replica of a version that does not know the level cannot execute
+   * that slot (one before feature levels cannot even decode it; one that knows a lower level halts
+   * there, `unsupportedMessage`): raise it only once every replica runs a version that knows it
+   * (docs/operations.md, "Upgrading"). Levels never go down.
+   */
+  featureLevel: Schema.optionalWith(
+    intBetween("featureLevel", 1, featureLevelMax, "a feature level this version executes"),
+    { default: () => 1 },
+  ),
+  /**
+   * At feature level 2, the most client sessions the replicated state keeps; a new session beyond it
+   * evicts the least recently executed one (spec/service.ts). Default 100,000. Chosen in the log with
+   * the level, so every replica evicts alike: a leader with another value proposes it anew.
+   */
+  sessionsMax: Schema.optionalWith(
+    intBetween("sessionsMax", 1, Number.MAX_SAFE_INTEGER, "the session table keeps at least one session"),
+    { default: () => 100_000 },
+  ),
+  /**
+   * At feature level 2, the most bytes of saved outputs (spec/service.ts `outputBytes`: a string's
+   * code units) the session table keeps in all; beyond it the least recent sessions are evicted.
+   * Default 64 MiB. An append's output is the whole value (up to 1 Mi code units): without this
+   * bound 100,000 sessions could keep 100 GiB.
+   */
+  sessionOutputBytesMax: Schema.optionalWith(
+    intBetween("sessionOutputBytesMax", 1, Number.MAX_SAFE_INTEGER, "saved outputs need room"),
+    { default: () => 64 * 1024 * 1024 },
+  ),
   /**
    * Values at rest (impl/core/at-rest.ts): once a slot is executed, the log and the votes keep its
    * value only on disk when this replica's vote record holds it, and a Promise or CatchUpReply that

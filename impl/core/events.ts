@@ -102,6 +102,12 @@ export type ClientResult<O> =
    */
   | { readonly _tag: "seq-reused"; readonly seq: number }
   /**
+   * Feature level 2 (spec/service.ts): the client has no session (evicted, or never opened) and
+   * this request does not open one (its number is above 1). It was not executed and never will be;
+   * the client opens a new session under a new client id.
+   */
+  | { readonly _tag: "session-expired" }
+  /**
    * Not answered. `outcomeUnknown` is true when the request may still be executed (it was
    * proposed, then leadership was lost): the client must retry with the same sequence number.
    */

@@ -13,7 +13,7 @@
  * `phase2aValue` picks, and never count a grant from any ballot but its own or a send time later
  * than the request's.
  */
-import type { ServiceOutput } from "../../spec/service.ts";
+import { featureLevelSessionsBounded, type ServiceOutput } from "../../spec/service.ts";
 import { fail } from "./assert.ts";
 import { inMemory } from "./at-rest.ts";
 import { phase2b } from "./acceptor.ts";
@@ -26,6 +26,7 @@ import {
   type Command,
   type PrepareMsg,
   type PromiseMsg,
+  type FeaturesValue,
   type Value,
 } from "./messages.ts";
 import { latestCheckpoint } from "./monitor.ts";
@@ -339,6 +340,11 @@ export function proposeReady<S, I, O>(
       s = proposeSlot(rules, s, value, config.voters, noRequests, now, out);
       continue;
     }
+    const raise = featuresDue(s, leader);
+    if (raise !== null) {
+      s = proposeSlot(rules, s, raise, config.voters, noRequests, now, out);
+      continue;
+    }
     const batch = leader.pending[0];
     if (batch === undefined) {
       if (slot > leader.fillUpTo) return s;
@@ -359,6 +365,28 @@ export function proposeReady<S, I, O>(
 }
 
 const noRequests: readonly number[] = [];
+
+/**
+ * The raise of the feature level this leader proposes next, or null: its configured `featureLevel`
+ * is above the level executed, or equal to it with other session bounds, and no raise is in its
+ * pipeline. Ahead of client commands: the rules switch at the raise's slot, for every replica alike.
+ */
+export function featuresDue<S, I, O>(state: ReplicaState<S, I, O>, leader: Leader<I>): FeaturesValue | null {
+  const { featureLevel, sessionsMax, sessionOutputBytesMax } = state.ctx.config;
+  if (featureLevel < featureLevelSessionsBounded) return null;
+  const f = state.learner.service.features;
+  const level = f?.level ?? 1;
+  if (featureLevel < level) return null;
+  if (
+    f !== undefined &&
+    featureLevel === level &&
+    f.sessionsMax === sessionsMax &&
+    f.outputBytesMax === sessionOutputBytesMax
+  )
+    return null;
+  for (const p of leader.inflight) if (p.value._tag === "features") return null;
+  return { _tag: "features", level: featureLevel, sessionsMax, outputBytesMax: sessionOutputBytesMax };
+}
 
 /**
  * Adaptive batching (config `adaptiveBatching`): the first pending batch is proposed at once when no slot of the
@@ -594,6 +622,7 @@ export function collectAccepted<S, I, O>(
 export function resultOf<O>(output: ServiceOutput<O>): ClientResult<O> {
   if (output._tag === "stale") return { _tag: "stale-seq", lastSeq: output.lastSeq };
   if (output._tag === "reused") return { _tag: "seq-reused", seq: output.seq };
+  if (output._tag === "expired") return { _tag: "session-expired" };
   return { _tag: "ok", output: output.output };
 }
 

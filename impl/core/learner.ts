@@ -10,7 +10,14 @@
  * chosen, and never deduplicate client requests by itself (the service spec does that).
  */
 import type { Applied } from "../../spec/state-machine.ts";
-import type { ServiceOutput, ServiceState } from "../../spec/service.ts";
+import {
+  featureLevelMax,
+  featuresMisfit,
+  raiseFeatures,
+  type ServiceOutput,
+  type SessionBounds,
+  type ServiceState,
+} from "../../spec/service.ts";
 import { truncateVotes } from "./acceptor.ts";
 import type { Ballot } from "./ballot.ts";
 import { fail } from "./assert.ts";
@@ -105,7 +112,7 @@ export function executeCommand<S, I, O>(
   }
   const applied = ctx.app.apply(command.input, service.app);
   return {
-    state: { app: applied.state, sessions: service.sessions, executed: service.executed + 1 },
+    state: { ...service, app: applied.state, executed: service.executed + 1 },
     output: { _tag: "executed", output: applied.output },
   };
 }
@@ -193,6 +200,39 @@ export interface ExecuteResult<S, I, O> {
   readonly divergence: Divergence | null;
   /** The state at the last snapshot slot executed, to be persisted by the caller; null if none was reached. */
   readonly snapshot: SnapshotContents<S, O> | null;
+  /**
+   * A slot execution stopped before: it raises the feature level above {@link featureLevelMax}, the
+   * highest this version knows, so this replica must not execute it or anything after it. Null: none.
+   */
+  readonly unsupported: UnsupportedLevel | null;
+}
+
+/** A raise of the feature level to `level` at `slot`, above what this version executes. */
+export interface UnsupportedLevel {
+  readonly slot: number;
+  readonly level: number;
+}
+
+/** The halt message for `u`: what the operator must do. */
+export function unsupportedMessage(self: ReplicaId, u: UnsupportedLevel): string {
+  return `replica ${self} cannot execute slot ${u.slot}: it raises the feature level to ${u.level}, above ${featureLevelMax}, the highest this version executes; it stops there rather than execute later slots by rules it does not know: upgrade it`;
+}
+
+/**
+ * Execute a raise of the feature level: through the service spec (`raiseFeatures`), or nothing for
+ * a malformed one (a level below 2), which every version executes alike. A level above
+ * {@link featureLevelMax} never gets here (`executeReady` stops before it).
+ */
+export function executeFeatures<S, O>(
+  service: ServiceState<S, O>,
+  level: number,
+  bounds: SessionBounds,
+): ServiceState<S, O> {
+  // Only the bounds: a FeaturesValue carries its tag too, which the state must not keep.
+  const { sessionsMax, outputBytesMax } = bounds;
+  return featuresMisfit(level, bounds) === null
+    ? raiseFeatures(service, level, { sessionsMax, outputBytesMax })
+    : service;
 }
 
 /**
@@ -212,7 +252,7 @@ export function executeReady<S, I, O>(
   const { ctx, learner } = state;
   const first = rules.nextToExecute(learner.log, learner.executedUpTo);
   if (first === undefined || !slotMapHas(learner.log, first))
-    return { state, more: false, executed: [], divergence: null, snapshot: null };
+    return { state, more: false, executed: [], divergence: null, snapshot: null, unsupported: null };
   let executedUpTo = learner.executedUpTo;
   let bytesSinceSnapshot = learner.bytesSinceSnapshot;
   // The latest snapshot's size matters only once the bytes since it reach the interval: read it
@@ -228,6 +268,7 @@ export function executeReady<S, I, O>(
   const executed: ExecutedSlot<O>[] = [];
   let stepBytes = 0;
   let more = false;
+  let unsupported: UnsupportedLevel | null = null;
   for (let slot: number | undefined = first; slot !== undefined; slot = rules.nextToExecute(learner.log, slot)) {
     const held = slotMapGet(learner.log, slot);
     if (held === undefined) break;
@@ -236,6 +277,10 @@ export function executeReady<S, I, O>(
       break;
     }
     const value = inMemory(held, `execute slot ${slot}`);
+    if (value._tag === "features" && value.level > featureLevelMax) {
+      unsupported = { slot, level: value.level };
+      break;
+    }
     const outputs: ServiceOutput<O>[] = [];
     let outcome: ChangeOutcome | undefined;
     if (value._tag === "batch") {
@@ -251,6 +296,8 @@ export function executeReady<S, I, O>(
       const r = executeChange(rules, configs, value.change, slot, ctx.config.reconfigAlphaSlots);
       configs = r.configs;
       outcome = r.outcome;
+    } else if (value._tag === "features") {
+      service = rules.executeFeatures(service, value.level, value);
     }
     if (collect || outcome !== undefined) executed.push({ slot, outputs, change: outcome });
     configs = pruneConfigurations(configs, slot + 1);
@@ -284,7 +331,7 @@ export function executeReady<S, I, O>(
   next.learner = nextLearner;
   next.monitor = nextMonitor;
   if (ctx.config.valuesAtRest && executedUpTo >= first) putAtRest(rules, next, nextLearner, first, executedUpTo);
-  return { state: next, more, executed, divergence, snapshot };
+  return { state: next, more, executed, divergence, snapshot, unsupported };
 }
 
 /**

@@ -38,7 +38,22 @@ export interface Command<I> {
 export type Value<I> =
   | { readonly _tag: "noop" }
   | { readonly _tag: "batch"; readonly commands: readonly Command<I>[] }
-  | { readonly _tag: "reconfig"; readonly change: ConfigChange };
+  | { readonly _tag: "reconfig"; readonly change: ConfigChange }
+  | FeaturesValue;
+
+/**
+ * A raise of the feature level (spec/service.ts `raiseFeatures`): executed at slot s, it switches
+ * the execution rules of every slot after s on every replica alike. A replica that does not know
+ * `level` refuses to execute it (impl/core/learner.ts) instead of executing later slots by rules it
+ * lacks. It carries no command.
+ */
+export interface FeaturesValue {
+  readonly _tag: "features";
+  readonly level: number;
+  /** The session table's bounds from this slot on (spec/service.ts `SessionBounds`). */
+  readonly sessionsMax: number;
+  readonly outputBytesMax: number;
+}
 
 /** The no-op value (shared; values are immutable). */
 export const noopValue: Value<never> = { _tag: "noop" };
@@ -202,6 +217,8 @@ export type Message<I> =
 
 /** The Schema of a slot's value, given the application's input Schema. */
 export function valueSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema<Value<I>, Value<IE>> {
+  // No field may be added to a command: the peer frames and the stored records carry it in a binary
+  // layout (impl/runtime/binary-codec.ts) that earlier versions and stored logs must still read.
   const command = Schema.Struct({ clientId: Schema.optional(ClientId), seq: Schema.optional(Seq), input }).pipe(
     Schema.filter((c) =>
       (c.clientId === undefined) === (c.seq === undefined) ? undefined : "clientId and seq come together or not at all",
@@ -211,6 +228,11 @@ export function valueSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema<V
     Schema.TaggedStruct("noop", {}),
     Schema.TaggedStruct("batch", { commands: Schema.Array(command) }),
     Schema.TaggedStruct("reconfig", { change: ConfigChange }),
+    Schema.TaggedStruct("features", {
+      level: Schema.Int.pipe(Schema.positive()),
+      sessionsMax: Schema.Int.pipe(Schema.positive(), Schema.lessThanOrEqualTo(Number.MAX_SAFE_INTEGER)),
+      outputBytesMax: Schema.Int.pipe(Schema.positive(), Schema.lessThanOrEqualTo(Number.MAX_SAFE_INTEGER)),
+    }),
   );
 }
 

@@ -91,14 +91,29 @@ function hex8(n: number): string {
   return n.toString(16).padStart(8, "0");
 }
 
-/** The digest recorded at a checkpoint: application state, requests executed, and the output chain. */
+/**
+ * The digest recorded at a checkpoint: application state, requests executed (with, above feature
+ * level 1, the level, the sessions kept and the sessions evicted: `countsOf`), and the output chain.
+ */
 export function checkpointDigest<S, I, O>(
   ctx: ReplicaContext<S, I, O>,
   service: ServiceState<S, O>,
   a: number,
   b: number,
 ): string {
-  return `${ctx.app.digest(service.app)}|${service.executed}|${hex8(a)}${hex8(b)}`;
+  return `${ctx.app.digest(service.app)}|${countsOf(service)}|${hex8(a)}${hex8(b)}`;
+}
+
+/**
+ * The counts a checkpoint digest holds: requests executed, and above feature level 1 also
+ * `~level.sessions.evicted`, so that two replicas that evicted differently disagree at once (at level
+ * 1 the digest is the one of earlier versions).
+ */
+export function countsOf<S, O>(service: ServiceState<S, O>): string {
+  const f = service.features;
+  return f === undefined
+    ? `${service.executed}`
+    : `${service.executed}~${f.level}.${service.sessions.size}.${f.evicted}`;
 }
 
 /** Two replicas' digests differ at `slot`. */

@@ -45,6 +45,8 @@ import {
   catchUpFromAsker,
   catchUpOf,
   executeReady,
+  unsupportedMessage,
+  type UnsupportedLevel,
   learnCommitted,
   withCommitIndexAtLeast,
   needsCatchUp,
@@ -728,6 +730,27 @@ export function halt<S, I, O>(
   return halted;
 }
 
+/**
+ * The log raises the feature level above what this version executes: stop before that slot, say
+ * so (an `Alarm` naming this replica alone) and serve nothing until restarted on a version that
+ * knows the level. Executing on would make this replica's state differ from every upgraded one's.
+ */
+function haltUnsupported<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  u: UnsupportedLevel,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
+  const self = state.ctx.config.self;
+  const message = unsupportedMessage(self, u);
+  out.push({ _tag: "Alarm", slot: u.slot, replicas: [self], digests: [], message });
+  const s = stepDown(rules, state, now, `feature level ${u.level} unsupported at slot ${u.slot}`, out);
+  const halted = copyReplica(s);
+  halted.halted = { slot: u.slot, message };
+  return halted;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Receive
 // ---------------------------------------------------------------------------------------------
@@ -1039,6 +1062,7 @@ function afterLearning<S, I, O>(
     if (isLeader) s = answerExecuted(s, r.executed, out);
     s = stepDownIfRemoved(rules, s, now, out);
     if (r.divergence !== null) return halt(rules, s, r.divergence, now, out);
+    if (r.unsupported !== null) return haltUnsupported(rules, s, r.unsupported, now, out);
     if (s.role._tag === "leader") s = proposeReady(rules, s, now, out);
   }
   return s;

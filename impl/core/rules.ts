@@ -16,13 +16,22 @@ import {
   type ServiceOutput,
   type ServiceState,
   type Session,
+  type SessionBounds,
 } from "../../spec/service.ts";
 import { compareBallots, type Ballot } from "./ballot.ts";
 import type { Config } from "./config.ts";
 import { mayHelpLeader, type Configuration } from "./configuration.ts";
 import { canPromise, promiseOmitsThrough } from "./acceptor.ts";
 import { checkpointDue } from "./monitor.ts";
-import { executeCommand, governsFrom, learnableFromLeader, nextToExecute, retirement, snapshotDue } from "./learner.ts";
+import {
+  executeCommand,
+  executeFeatures,
+  governsFrom,
+  learnableFromLeader,
+  nextToExecute,
+  retirement,
+  snapshotDue,
+} from "./learner.ts";
 import { mergeRevealed, phase2aValue, quorumSize } from "./leader.ts";
 import {
   canServeLeaseRead,
@@ -105,6 +114,12 @@ export interface ReplicaRules {
     service: ServiceState<S, O>,
     command: Command<I>,
   ) => Applied<ServiceState<S, O>, ServiceOutput<O>>;
+  /** Execute a raise of the feature level chosen at a slot (spec/service.ts `raiseFeatures`). */
+  readonly executeFeatures: <S, O>(
+    service: ServiceState<S, O>,
+    level: number,
+    bounds: SessionBounds,
+  ) => ServiceState<S, O>;
   /** The first slot governed by a configuration chosen at `chosenAt` (rule R1: chosenAt + alpha). */
   readonly governsFrom: (chosenAt: number, alpha: number) => number;
   /** The first slot a Promise for `fromSlot` from an acceptor truncated through `truncatedUpTo` covers (rule T2). */
@@ -171,6 +186,7 @@ export const defaultRules: ReplicaRules = {
       session !== undefined && seq === session.seq ? commandDigestLike(session.command, input, textHash) : "",
     ),
   executeCommand,
+  executeFeatures,
   governsFrom,
   promiseCoversFrom,
   promiseOmitsThrough,

@@ -10,12 +10,20 @@
  */
 import { Either, Schema } from "effect";
 import { digestFormat } from "../../spec/hash.ts";
-import { sessionsOf, withSession, type ServiceState, type Session } from "../../spec/service.ts";
+import {
+  featureLevelMax,
+  restoredFeatures,
+  sessionsOf,
+  withSession,
+  type Features,
+  type ServiceState,
+  type Session,
+} from "../../spec/service.ts";
 import { ConfigurationSchema, type Configuration } from "./configuration.ts";
 import type { Ballot } from "./ballot.ts";
 import type { Checkpoint } from "./messages.ts";
 import type { SnapshotRecord } from "./records.ts";
-import { checkpointDigest } from "./monitor.ts";
+import { checkpointDigest, countsOf } from "./monitor.ts";
 import type { ReplicaContext } from "./state.ts";
 
 /** The format tag written into every snapshot. */
@@ -57,9 +65,20 @@ const Envelope = Schema.Struct({
       Schema.Int.pipe(Schema.positive()),
       Schema.Unknown,
       Schema.optionalElement(Schema.String),
+      // Above feature level 1, the session's place in the eviction order (spec/service.ts `Session.at`).
+      Schema.optionalElement(Schema.Int),
     ),
   ),
   executed: Schema.Int.pipe(Schema.nonNegative()),
+  // Above feature level 1 only (absent: level 1, as every snapshot of earlier versions).
+  features: Schema.optional(
+    Schema.Struct({
+      level: Schema.Int,
+      sessionsMax: Schema.Int,
+      outputBytesMax: Schema.Int,
+      evicted: Schema.Int,
+    }),
+  ),
   outputDigest: Schema.Tuple(Schema.Int, Schema.Int),
   configs: Schema.Array(ConfigurationSchema).pipe(Schema.minItems(1)),
   checkpoints: Schema.Array(Schema.Struct({ slot: Schema.Int.pipe(Schema.positive()), digest: Schema.String })),
@@ -79,18 +98,28 @@ export function encodeSnapshot<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: 
 
 /** The snapshot's envelope: what its JSON is the serialization of. */
 function envelopeOf<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: SnapshotContents<S, O>): unknown {
-  const sessions = sessionsOf(contents.service).map(([clientId, session]) => [
-    clientId,
-    session.seq,
-    session.output,
-    session.command,
-  ]);
+  const sessions = sessionsOf(contents.service).map(([clientId, session]) =>
+    session.at === undefined
+      ? [clientId, session.seq, session.output, session.command]
+      : [clientId, session.seq, session.output, session.command, session.at],
+  );
+  const f = contents.service.features;
   return {
     format: snapshotFormat,
     slot: contents.slot,
     app: ctx.app.snapshot(contents.service.app),
     sessions,
     executed: contents.service.executed,
+    ...(f === undefined
+      ? {}
+      : {
+          features: {
+            level: f.level,
+            sessionsMax: f.sessionsMax,
+            outputBytesMax: f.outputBytesMax,
+            evicted: f.evicted,
+          },
+        }),
     outputDigest: [contents.outputDigestA, contents.outputDigestB],
     configs: contents.configs,
     checkpoints: contents.checkpoints,
@@ -173,7 +202,7 @@ function snapshotDigestAs<S, I, O>(
   if (digestFormat(own) === format) return own;
   const app = ctx.app.digestAs?.(contents.service.app, format) ?? null;
   if (app === null) return null;
-  return `${app}|${contents.service.executed}|${own.slice(own.lastIndexOf("|") + 1)}`;
+  return `${app}|${countsOf(contents.service)}|${own.slice(own.lastIndexOf("|") + 1)}`;
 }
 
 /**
@@ -577,15 +606,31 @@ export function decodeReadSnapshot<S, I, O>(
   }
   let sessions = ctx.service.start.sessions;
   const seen = new Set<string>();
-  for (const [clientId, seq, output, command] of e.sessions) {
+  for (const [clientId, seq, output, command, at] of e.sessions) {
     if (seen.has(clientId)) return `client ${clientId} has two sessions`;
     seen.add(clientId);
-    const session: Session<O> = { seq, command: command ?? "", output: output as O };
+    if (at !== undefined && e.features === undefined) return `client ${clientId}'s session has a place at level 1`;
+    const session: Session<O> =
+      at === undefined
+        ? { seq, command: command ?? "", output: output as O }
+        : { seq, command: command ?? "", output: output as O, at };
     sessions = withSession(sessions, clientId, session);
+  }
+  let features: Features | undefined;
+  if (e.features !== undefined) {
+    const { level, sessionsMax, outputBytesMax, evicted } = e.features;
+    if (level > featureLevelMax)
+      return `feature level ${level} is above ${featureLevelMax}, the highest this version executes`;
+    const restored = restoredFeatures(sessions, level, { sessionsMax, outputBytesMax }, evicted, e.executed);
+    if (typeof restored === "string") return `session table refused: ${restored}`;
+    features = restored;
   }
   return {
     slot: e.slot,
-    service: { app, sessions, executed: e.executed },
+    service:
+      features === undefined
+        ? { app, sessions, executed: e.executed }
+        : { app, sessions, executed: e.executed, features },
     outputDigestA: e.outputDigest[0] >>> 0,
     outputDigestB: e.outputDigest[1] >>> 0,
     configs: e.configs,

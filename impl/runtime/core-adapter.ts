@@ -30,7 +30,8 @@ import type { StepFunction, StoredReader } from "./driver.ts";
 import { binaryCodec, type BinaryCodec } from "./binary-codec.ts";
 import { jsonCodec } from "./framing.ts";
 import type { TraceCodecs } from "./trace.ts";
-import type { BatchFacts, ConfigurationView, CoreAdapter, CoreView, MembershipView } from "./view.ts";
+import type { BatchFacts, ConfigurationView, CoreAdapter, CoreView, MembershipView, SessionsView } from "./view.ts";
+import { featureLevelMax, featureLevelOf } from "../../spec/service.ts";
 
 export type KvMessage = Message<KvInput>;
 export type KvRecord = DurableRecord<KvInput>;
@@ -233,6 +234,17 @@ function factsOf(state: KvReplicaState): BatchFacts {
   };
 }
 
+/** The feature level and the session table, from the replicated state (spec/service.ts). */
+function sessionsViewOf(state: KvReplicaState): SessionsView {
+  const service = state.learner.service;
+  return {
+    featureLevel: featureLevelOf(service),
+    featureLevelMax,
+    count: service.sessions.size,
+    evicted: service.features?.evicted ?? 0,
+  };
+}
+
 function viewOf(state: KvReplicaState): CoreView {
   const role = state.role;
   const leader = role._tag === "leader" ? state.ctx.config.self : state.learner.leaderHint;
@@ -248,10 +260,16 @@ function viewOf(state: KvReplicaState): CoreView {
     commitIndex: state.learner.commitIndex,
     pendingCommands: role._tag === "leader" ? role.pendingCount : 0,
     inflightSlots: role._tag === "leader" ? role.inflight.filter((p) => !p.chosen).length : 0,
-    halted: state.halted === null ? null : `divergence at slot ${state.halted.slot}: ${state.halted.message}`,
+    halted:
+      state.halted === null
+        ? null
+        : state.halted.message.startsWith("diverged")
+          ? `divergence at slot ${state.halted.slot}: ${state.halted.message}`
+          : `stopped at slot ${state.halted.slot}: ${state.halted.message}`,
     uncompared: state.monitor.uncompared,
     uncomparedCount: state.monitor.uncomparedCount,
     membership: membershipOf(state),
+    sessions: sessionsViewOf(state),
   };
 }
 

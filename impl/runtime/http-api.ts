@@ -544,8 +544,14 @@ export function memberAnswerOf(request: MemberRequest, result: ClientResult<KvOu
     case "unavailable":
     case "stale-seq":
     case "seq-reused":
+    case "session-expired":
     case "ok":
-      if (result._tag === "ok" || result._tag === "stale-seq" || result._tag === "seq-reused")
+      if (
+        result._tag === "ok" ||
+        result._tag === "stale-seq" ||
+        result._tag === "seq-reused" ||
+        result._tag === "session-expired"
+      )
         return {
           status: 500,
           body: { code: "internal", message: `a key-value result (${result._tag}) for a membership change` },
@@ -771,6 +777,15 @@ export function answerOf(input: KvInput, result: ClientResult<KvOutput>, context
           code: "seq-reused",
           message: `sequence number ${result.seq} was already used by this client for another command, which is the one executed under it; this request was not executed (send it with a new sequence number)`,
           seq: result.seq,
+        },
+      };
+    case "session-expired":
+      return {
+        status: 409,
+        body: {
+          code: "session-expired",
+          message:
+            "this client has no session (evicted by the session bound, or never opened) and this request does not open one (its sequence number is above 1): it was not executed and never will be; open a new session under a new client id, starting at 1",
         },
       };
     case "unavailable":

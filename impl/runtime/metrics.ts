@@ -408,6 +408,30 @@ export class ReplicaMetrics {
       },
     });
     new Gauge({
+      name: "paxos_lease_feature_level",
+      help: "The feature level in force after the executed slot (1 until a raise is executed; docs/operations.md, Upgrading)",
+      registers,
+      collect() {
+        this.set(view().sessions.featureLevel);
+      },
+    });
+    new Gauge({
+      name: "paxos_lease_sessions",
+      help: "Client sessions the replicated state keeps (bounded by sessionsMax from feature level 2)",
+      registers,
+      collect() {
+        this.set(view().sessions.count);
+      },
+    });
+    new Gauge({
+      name: "paxos_lease_sessions_evicted",
+      help: "Client sessions evicted by the session bound since feature level 2 was raised: a running count of the replicated state, equal on every replica at a slot",
+      registers,
+      collect() {
+        this.set(view().sessions.evicted);
+      },
+    });
+    new Gauge({
       name: "paxos_lease_commit_index",
       help: "Highest slot known chosen (with all below)",
       registers,

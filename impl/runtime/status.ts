@@ -83,6 +83,11 @@ export interface ReplicaStatus {
    * "Upgrading"). Empty once every peer's checkpoints are compared again.
    */
   readonly uncomparedCheckpoints: CoreView["uncompared"];
+  /**
+   * The feature level in force, the highest this version executes, and the session table's size and
+   * evictions (docs/operations.md, "Upgrading"; docs/http-api.md, sessions).
+   */
+  readonly sessions: CoreView["sessions"];
   readonly membership: {
     readonly initialMembers: readonly ReplicaId[];
     readonly alpha: number;
@@ -139,6 +144,7 @@ export function buildStatus(s: StatusSources): ReplicaStatus {
     inflightSlots: view.inflightSlots,
     halted: view.halted,
     uncomparedCheckpoints: view.uncompared,
+    sessions: view.sessions,
     membership: {
       initialMembers: view.membership.initialMembers,
       alpha: view.membership.alpha,

@@ -47,6 +47,19 @@ export interface CoreView {
   /** Peers' checkpoints not compared for that reason since the replica started. */
   readonly uncomparedCount: number;
   readonly membership: MembershipView;
+  readonly sessions: SessionsView;
+}
+
+/** The feature level executed and the session table's size (spec/service.ts). */
+export interface SessionsView {
+  /** The feature level in force after `executedSlot` (1 until a raise is executed). */
+  readonly featureLevel: number;
+  /** The highest feature level this version executes. */
+  readonly featureLevelMax: number;
+  /** Client sessions the replicated state keeps. */
+  readonly count: number;
+  /** Sessions evicted by the bound since the level was raised (the same count on every replica at a slot). */
+  readonly evicted: number;
 }
 
 /** A peer's checkpoint not compared: its slot and the two digest formats ("" the unnamed one). */

@@ -48,6 +48,7 @@ export const ruleCatalog: Readonly<
   nextToExecute: { label: "", file: "docs/impl.md", find: "the learner\nexecutes strictly in slot order" },
   sessionAnswer: { label: "", file: "docs/impl.md", find: "(rule `sessionAnswer`)" },
   executeCommand: { label: "", file: "docs/impl.md", find: "Execution goes through `serviceOf(app).apply`" },
+  executeFeatures: { label: "", file: "docs/impl.md", find: "**Feature levels.**" },
   governsFrom: { label: "R1", file: "docs/impl.md", find: "(`governsFrom`, rule R1;" },
   retirement: { label: "R5", file: "docs/impl.md", find: "**Retired ids and retirement (R5).**" },
   promiseCoversFrom: { label: "T2", file: "docs/impl.md", find: "**Phase 1 over forgotten votes (rule T2).**" },

@@ -44,6 +44,8 @@ export function showValue(v: HeldValue<KvInput>): string {
       return `[${v.commands.map(showCommand).join(" ")}]`;
     case "reconfig":
       return `reconfig(${showChange(v.change)})`;
+    case "features":
+      return `features(level ${v.level}, sessionsMax ${v.sessionsMax}, outputBytesMax ${v.outputBytesMax})`;
   }
 }
 
@@ -126,6 +128,8 @@ export function showResult(r: ClientResult<KvOutput>): string {
       return `stale-seq last=${r.lastSeq}`;
     case "seq-reused":
       return `seq-reused seq=${r.seq}`;
+    case "session-expired":
+      return "session-expired";
     case "unavailable":
       return `unavailable outcomeUnknown=${r.outcomeUnknown} (${r.reason})`;
     case "reconfigured":

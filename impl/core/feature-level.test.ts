@@ -1,0 +1,86 @@
+/**
+ * The feature level chosen in the log (spec/service.ts, impl/core/learner.ts): a leader configured
+ * with `featureLevel` 2 proposes the raise in a slot of its own, and from the slot after it every
+ * replica bounds its session table and evicts the same session at the same slot, a replica that
+ * executes the log later (after a crash, from a snapshot) included. A request whose session was
+ * evicted is refused `session-expired`. A replica that meets a raise above
+ * what it executes stops there with a clear message instead of executing on by rules it lacks.
+ */
+import { describe, expect, it } from "vitest";
+import { featureLevelMax, sessionsOf } from "../../spec/service.ts";
+import type { KvInput } from "../../spec/kv.ts";
+import { Cluster } from "./testing/cluster.ts";
+import { decodeSnapshot } from "./snapshot.ts";
+
+const append = (value: string): KvInput => ({ _tag: "append", key: "log", value });
+
+describe("the feature level", () => {
+  it("is raised by the leader, and every replica evicts alike, one replaying from a snapshot included", () => {
+    const config = { featureLevel: 2, sessionsMax: 2, checkpointIntervalSlots: 2, snapshotIntervalSlots: 4 };
+    const c = Cluster.elected(3, { config });
+    c.crash(3);
+    const first = c.request(1, append("a"), "linearizable", { clientId: "a", seq: 1 });
+    c.stabilize();
+    for (const client of ["b", "d", "e"]) c.request(1, append(client), "linearizable", { clientId: client, seq: 1 });
+    c.stabilize();
+    expect(c.replies.get(first)).toMatchObject({ _tag: "ok" });
+    // a's next request comes after two newer sessions evicted it: refused, not executed
+    const late = c.request(1, append("a2"), "linearizable", { clientId: "a", seq: 2 });
+    c.stabilize();
+    expect(c.replies.get(late)).toEqual({ _tag: "session-expired" });
+    const leader = c.state(1).learner.service;
+    expect(leader.features).toMatchObject({ level: 2, sessionsMax: 2, evicted: 2 });
+    expect(sessionsOf(leader).map(([id]) => id)).toEqual(["d", "e"]);
+    expect(leader.executed).toBe(4);
+    c.restart(3);
+    c.advance(600, 50);
+    for (let i = 0; i < 4; i++) c.request(1, { _tag: "put", key: `k${i}`, value: "x" }, "linearizable");
+    c.advance(600, 50);
+    const end = c.state(1).learner.executedUpTo;
+    for (const id of [1, 2, 3]) {
+      const s = c.state(id);
+      expect(s.halted, `replica ${id}`).toBeNull();
+      expect(s.learner.executedUpTo, `replica ${id}`).toBe(end);
+      expect(sessionsOf(s.learner.service)).toEqual(sessionsOf(c.state(1).learner.service));
+      expect(s.learner.service.features?.evicted).toBe(2);
+      expect(s.monitor.checkpoints.at(-1)).toEqual(c.state(1).monitor.checkpoints.at(-1));
+    }
+    // the snapshot keeps the level, the bounds and the order
+    const snapshot = c.state(1).learner.snapshot!;
+    const decoded = decodeSnapshot(c.state(1).ctx, snapshot.data);
+    if (typeof decoded === "string") throw new Error(decoded);
+    expect(decoded.service.features).toMatchObject({ level: 2, sessionsMax: 2, evicted: 2 });
+  });
+
+  it("is not raised by default: the log and its snapshots stay those of level 1", () => {
+    const c = Cluster.elected(3, { config: { snapshotIntervalSlots: 2 } });
+    c.request(1, append("a"), "linearizable", { clientId: "a", seq: 1 });
+    c.request(1, append("b"), "linearizable", { clientId: "b", seq: 1 });
+    c.stabilize();
+    expect(c.state(1).learner.service.features).toBeUndefined();
+    expect(c.state(1).learner.snapshot?.data).not.toMatch(/features/);
+  });
+
+  it("above what this version executes, stops the replica before that slot with a clear message", () => {
+    const c = Cluster.elected(3);
+    c.stabilize();
+    const next = c.state(2).learner.executedUpTo + 1;
+    const level = featureLevelMax + 1;
+    c.apply(2, {
+      _tag: "Receive",
+      now: c.clock(2),
+      from: 1,
+      message: {
+        _tag: "CatchUpReply",
+        entries: [{ slot: next, value: { _tag: "features", level, sessionsMax: 5, outputBytesMax: 5 } }],
+      },
+    });
+    const s = c.state(2);
+    expect(s.learner.executedUpTo).toBe(next - 1);
+    expect(s.halted?.message).toMatch(
+      new RegExp(`slot ${next}: it raises the feature level to ${level}, above ${featureLevelMax}`),
+    );
+    const alarm = c.effectLog.find((e) => e.replica === 2 && e.effect._tag === "Alarm");
+    expect(alarm).toBeDefined();
+  });
+});
