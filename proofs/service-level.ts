@@ -65,6 +65,11 @@ export const sessionEvicted = "sometimes: a session was evicted";
 /** A request of a client whose session was evicted (or never opened) was refused as session-expired. */
 export const retryExpired = "sometimes: a request after eviction got session-expired";
 
+/** A snapshot was taken of a session table that had evicted a session (feature level 2). */
+export const evictionInSnapshot = "sometimes: snapshot taken after a session was evicted";
+/** A state transfer installed a session table that had evicted a session (feature level 2). */
+export const evictionTransferred = "sometimes: state transfer installed a session table with evictions";
+
 /** True when `x` is, or holds at any depth, a string of `longTextChars` or more. */
 function holdsLongText(x: unknown): boolean {
   if (typeof x === "string") return x.length >= longTextChars;

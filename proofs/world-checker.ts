@@ -44,7 +44,7 @@ import { ConsensusGhost } from "./consensus-per-slot.ts";
 import { checkCountedVotesDurable, checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";
 import { checkPromise, checkSnapshot, checkSnapshotAdvances, checkTruncation } from "./snapshots.ts";
 import { LeaseGhost } from "./leases.ts";
-import { ServiceGhost } from "./service-level.ts";
+import { evictionInSnapshot, evictionTransferred, ServiceGhost } from "./service-level.ts";
 import { Tally, violated, type Fingerprint } from "./violation.ts";
 import { VotingGhost } from "./voting-per-slot.ts";
 import type { Carried, ReplicaView, RequestInfo, SystemView, WorldStep } from "./world-view.ts";
@@ -338,6 +338,8 @@ export class WorldChecker<S, I, O> {
       checkSnapshot(id, step.after.ctx, snapshot, this.service, this.configurations);
       const installed = step.event === "Receive" && step.message?._tag === "SnapshotChunk";
       this.tally.add(installed ? "sometimes: snapshot installed by state transfer" : "sometimes: snapshot taken");
+      if ((step.after.learner.service.features?.evicted ?? 0) > 0)
+        this.tally.add(installed ? evictionTransferred : evictionInSnapshot);
       if (installed && step.after.learner.executedUpTo === snapshot.slot)
         this.transferred[a] = step.after.learner.service;
       if (!installed && this.lease.holders().length > 0)

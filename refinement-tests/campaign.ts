@@ -4,7 +4,13 @@
  * in the current thread and aggregates counters; cli/check.ts spreads the lists over workers.
  * The verdict of run k depends only on (seed, k, options), never on the shard or worker count.
  */
-import { longValueFolded } from "../proofs/service-level.ts";
+import {
+  evictionInSnapshot,
+  evictionTransferred,
+  longValueFolded,
+  retryExpired,
+  sessionEvicted,
+} from "../proofs/service-level.ts";
 import { sometimesRequired, sometimesRequiredInLiveness } from "../proofs/world-checker.ts";
 import { runOne, runSeed, type SuiteOptions } from "./suite.ts";
 import { showScenario } from "./world/run.ts";
@@ -89,15 +95,33 @@ export function addTotals(into: CampaignTotals, part: CampaignTotals): void {
 }
 
 /**
- * The required rare states (and, for a liveness campaign, the liveness ones) that the campaign
- * never reached. Long values folded by the passed-in hash (`longValueFolded`) are among them: the
- * swarm draws long values in a quarter of its runs, and the `long-values` tuning in every run.
+ * The rare states of the bounded session table that a campaign at feature level 2 (the
+ * `bounded-sessions` tuning, suite.ts) must reach: a session evicted, a request refused as
+ * session-expired, and an eviction carried across a snapshot and across a state transfer.
  */
-export function missingSometimes(counters: ReadonlyMap<string, number>, liveness = false): string[] {
+export const boundedSessionsRequired: readonly string[] = [
+  sessionEvicted,
+  retryExpired,
+  evictionInSnapshot,
+  evictionTransferred,
+];
+
+/**
+ * The required rare states (and, for a liveness campaign, the liveness ones; for a campaign at
+ * feature level 2, `boundedSessionsRequired`) that the campaign never reached. Long values folded
+ * by the passed-in hash (`longValueFolded`) are among them: the swarm draws long values in a
+ * quarter of its runs, and the `long-values` tuning in every run.
+ */
+export function missingSometimes(
+  counters: ReadonlyMap<string, number>,
+  liveness = false,
+  boundedSessions = false,
+): string[] {
   const required: readonly string[] = [
     ...sometimesRequired,
     ...(liveness ? sometimesRequiredInLiveness : []),
     longValueFolded,
+    ...(boundedSessions ? boundedSessionsRequired : []),
   ];
   return required.filter((name) => (counters.get(name) ?? 0) === 0);
 }

@@ -55,9 +55,22 @@ function scenarios(options: SuiteOptions): fc.Arbitrary<Scenario> {
  * "execution left for a tick"; every value the world makes is far below the core's default);
  * `long-values`, the tuning's `longValues` laid over the drawn tuning: the store built with a
  * passed-in hash of long texts, as the runtime builds it, and a few client values long enough to
- * go through it (the campaign requires "sometimes: long value folded by the passed-in hash").
+ * go through it (the campaign requires "sometimes: long value folded by the passed-in hash");
+ * `bounded-sessions`, feature level 2 laid over the drawn tuning with a session table of
+ * `boundedSessionsMax` sessions, fewer than the world's clients, and `boundedSessionBytesMax` bytes
+ * of saved outputs, so that sessions are evicted all the time and clients meet `session-expired`
+ * (the campaign then requires `boundedSessionsRequired`). The swarm's own draws never raise the
+ * level: a suite tuning lays it over them, so every committed seed runs as it did.
  */
-export const suiteTunings = ["own", "drift", "zero-delay", "restart-lower", "small-steps", "long-values"] as const;
+export const suiteTunings = [
+  "own",
+  "drift",
+  "zero-delay",
+  "restart-lower",
+  "small-steps",
+  "long-values",
+  "bounded-sessions",
+] as const;
 export type SuiteTuning = (typeof suiteTunings)[number];
 
 /** The largest drift bound the configuration accepts (10%): the `drift` tuning's. */
@@ -65,6 +78,15 @@ export const driftPpmMax = 100_000;
 
 /** The `small-steps` tuning's batchBytesMax: about one of the world's median values (64 bytes). */
 export const smallStepBytes = 64;
+
+/** The `bounded-sessions` tuning's sessionsMax: fewer than the world's three clients. */
+export const boundedSessionsMax = 2;
+
+/**
+ * The `bounded-sessions` tuning's sessionOutputBytesMax: a few saved outputs (a put's is 7 bytes,
+ * a read's about 20, an append's its whole value), so that appends evict by bytes too.
+ */
+export const boundedSessionBytesMax = 48;
 
 /** The suite profile of a tuning: what every generated scenario takes instead of its draws. */
 export function suiteProfile(tuning: SuiteTuning): SuiteOptions["profile"] {
@@ -77,6 +99,14 @@ export function suiteProfile(tuning: SuiteTuning): SuiteOptions["profile"] {
       return { tuningOverrides: { batchBytesMax: smallStepBytes } };
     case "long-values":
       return { tuningOverrides: { longValues: true } };
+    case "bounded-sessions":
+      return {
+        tuningOverrides: {
+          featureLevel: 2,
+          sessionsMax: boundedSessionsMax,
+          sessionOutputBytesMax: boundedSessionBytesMax,
+        },
+      };
     case "own":
     case "restart-lower":
       return undefined;

@@ -68,6 +68,15 @@ export interface ReplicaTuning {
    * of its runs (`Profile.longValues`) and the `long-values` suite tuning lays it over every run.
    */
   readonly longValues?: boolean;
+  /**
+   * The feature level the replicas raise the log to when they lead (impl/core/config.ts; the
+   * core's default, 1, when absent), with the bounds of the session table at level 2. No tuning
+   * sets them: the `bounded-sessions` suite tuning lays them over every run (refinement-tests/suite.ts),
+   * so that the swarm's own draws, and every committed seed, stay what they were.
+   */
+  readonly featureLevel?: number;
+  readonly sessionsMax?: number;
+  readonly sessionOutputBytesMax?: number;
 }
 
 /**

@@ -56,7 +56,14 @@ import type { Carried, RequestInfo, SystemView, WorldStep } from "../../proofs/w
 import type { Action, OpSpec, ReconfigureKind } from "./actions.ts";
 import { showInput, showMessage, showRecord, showResult } from "../../impl/core/testing/show.ts";
 import type { Hasher } from "../explorer/hash.ts";
-import { Clients, type ClientContext, type ClientOp, type ClientSlot, type SentRequest } from "./clients.ts";
+import {
+  Clients,
+  openingInput,
+  type ClientContext,
+  type ClientOp,
+  type ClientSlot,
+  type SentRequest,
+} from "./clients.ts";
 import { addressOfReplica, knowsFromLog, Operator, type ChangeAsked } from "./membership.ts";
 import { corrupted, Network, type ChunkFault, type InFlight } from "./network.ts";
 import { deferrable, ReplicaSlot } from "./replica-slot.ts";
@@ -1322,6 +1329,11 @@ export class World implements KvSystemView {
 
   // ---- Clients ----------------------------------------------------------------------------------------
 
+  /** The replicas raise the log to feature level 2 (the `bounded-sessions` suite tuning): sessions are evicted. */
+  private get sessionsBounded(): boolean {
+    return (this.tuning.featureLevel ?? 1) >= 2;
+  }
+
   private submit(ci: number, spec: OpSpec): void {
     const table = this.ownClients();
     const c = table.slots[ci]!;
@@ -1329,7 +1341,8 @@ export class World implements KvSystemView {
       this.sendAttempt(c, c.op);
       return;
     }
-    const input = table.inputOf(c, spec);
+    // At feature level 2 every session opens with a put of its own (`openingInput`), not the drawn op.
+    const input = this.sessionsBounded && c.nextSeq === 1 ? openingInput(c) : table.inputOf(c, spec);
     const seq = this.app.readOnly(input) ? undefined : c.nextSeq++;
     const op = table.newOp(c, input, seq, false, this.trueTime);
     c.op = op;
@@ -1360,7 +1373,7 @@ export class World implements KvSystemView {
     const requestId = this.nextRequestId++;
     const info: RequestInfo<KvInput> = {
       requestId,
-      clientId: c.id,
+      clientId: op.client, // the session the operation began in (`sessionId`)
       seq: op.seq,
       input: op.input,
       consistency: "linearizable",
