@@ -50,6 +50,7 @@ const counts = {
   "chunk-faults": [0, 2, 0, "state-transfer chunks corrupted, or snapshots offered unasked"],
   "snapshot-every": [0, 64, 0, "snapshot interval in slots (0: the tuning's)"],
   "drift-ppm": [0, 100_000, -1, "clock drift bound in ppm (default: the tuning's)"],
+  "sessions-max": [0, 64, 0, "feature level 2 with a table of this many sessions (0: level 1, the core's default)"],
   tuning: [
     0,
     tunings.length - 1,
@@ -180,6 +181,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
   if (n["snapshot-every"] > 0)
     (overrides as { snapshotIntervalSlots: number }).snapshotIntervalSlots = n["snapshot-every"];
   if (n["drift-ppm"] >= 0) (overrides as { clockDriftPpmMax: number }).clockDriftPpmMax = n["drift-ppm"];
+  if (n["sessions-max"] > 0) Object.assign(overrides, { featureLevel: 2, sessionsMax: n["sessions-max"] });
   const bounds: ImplBounds = {
     ...defaultBounds,
     replicas: n.replicas,

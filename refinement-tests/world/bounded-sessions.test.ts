@@ -73,6 +73,16 @@ describe("the world at feature level 2 (bounded-sessions)", () => {
     ).toBeGreaterThan(0);
   });
 
+  it("is what reaches them: the same runs at the swarm's own level 1 reach none, and the campaign says so", () => {
+    const totals = runIndices(
+      Array.from({ length: 10 }, (_, k) => k),
+      { seed: 1, runs: 10, replicas: 3 },
+    );
+    expect(totals.failure).toBeNull();
+    const missing = missingSometimes(totals.counters, false, true);
+    expect(boundedSessionsRequired.filter((n) => !missing.includes(n))).toEqual([]);
+  });
+
   it("a replica that evicts the newest session instead of the oldest is caught", () => {
     const checks: string[] = [];
     for (let k = 0; k < 10 && checks.length === 0; k++) {

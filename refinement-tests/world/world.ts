@@ -1387,7 +1387,7 @@ export class World implements KvSystemView {
       this.text(() => {
         const what = `${op.seq === undefined ? "" : `#${op.seq} `}${showInput(op.input)}`;
         const verb = op.reused ? "reuses its number for" : op.attempts > 1 ? "retries" : "sends";
-        return `${c.id} ${verb} ${what} to R${r.id}${sent ? "" : " (lost: the network is full)"}`;
+        return `${op.client} ${verb} ${what} to R${r.id}${sent ? "" : " (lost: the network is full)"}`;
       }),
     );
   }
