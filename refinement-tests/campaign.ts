@@ -107,8 +107,17 @@ export const boundedSessionsRequired: readonly string[] = [
 ];
 
 /**
+ * A required rare state of level 1 that a campaign at feature level 2 is not held to: with a
+ * table of two sessions, the session a retry would be answered from after a state transfer (the
+ * `retryAfterTransfer` prelude) is evicted first, and ten campaigns of 200 runs at the
+ * `bounded-sessions` tuning never reached it. Every other campaign requires it.
+ */
+const transferredSessionRetry = "sometimes: retry answered from a session that came by state transfer";
+
+/**
  * The required rare states (and, for a liveness campaign, the liveness ones; for a campaign at
- * feature level 2, `boundedSessionsRequired`) that the campaign never reached. Long values folded
+ * feature level 2, `boundedSessionsRequired`, without `transferredSessionRetry`) that the campaign
+ * never reached. Long values folded
  * by the passed-in hash (`longValueFolded`) are among them: the swarm draws long values in a
  * quarter of its runs, and the `long-values` tuning in every run.
  */
@@ -123,5 +132,7 @@ export function missingSometimes(
     longValueFolded,
     ...(boundedSessions ? boundedSessionsRequired : []),
   ];
-  return required.filter((name) => (counters.get(name) ?? 0) === 0);
+  return required.filter(
+    (name) => (counters.get(name) ?? 0) === 0 && !(boundedSessions && name === transferredSessionRetry),
+  );
 }

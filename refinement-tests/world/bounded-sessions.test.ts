@@ -51,7 +51,7 @@ function evictingNewest<S, I, O>(service: Service<S, I, O>): Service<S, I, O> {
 const newestEvictedOnOne: Step = ((state: ReplicaState<unknown, unknown, unknown>, event: unknown) => {
   if (state.ctx.config.self !== 1) return realStep(state as never, event as never);
   const ctx = state.ctx;
-  const r = realStep({ ...state, ctx: { ...ctx, service: evictingNewest(ctx.service) } } as never, event as never);
+  const r = realStep({ ...state, ctx: { ...ctx, service: evictingNewest(ctx.service) } }, event as never);
   return { ...r, state: { ...r.state, ctx } };
 }) as Step;
 
