@@ -31,10 +31,12 @@ const put = (key: string, value = "v"): KvInput => ({ _tag: "put", key, value })
 /** The eviction order as the linked list holds it, walked from the least recent both ways. */
 function evictionOrder(state: State): string[] {
   const f = state.features!;
+  // Walks bounded by the links held, so that a list with a cycle fails here instead of hanging.
   const ids: string[] = [];
-  for (let id = f.oldest; id !== undefined; id = pmGet(f.links, id)?.newer) ids.push(id);
+  for (let id = f.oldest; id !== undefined && ids.length <= f.links.size; id = pmGet(f.links, id)?.newer) ids.push(id);
   const back: string[] = [];
-  for (let id = f.newest; id !== undefined; id = pmGet(f.links, id)?.older) back.unshift(id);
+  for (let id = f.newest; id !== undefined && back.length <= f.links.size; id = pmGet(f.links, id)?.older)
+    back.unshift(id);
   expect(back).toEqual(ids);
   expect(f.links.size).toBe(ids.length);
   return ids;
