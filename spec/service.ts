@@ -291,14 +291,26 @@ export interface SessionBounds {
 export interface Features extends SessionBounds {
   /** The feature level in force, above 1. */
   readonly level: number;
-  /** The eviction order: `String(session.at)` -> client id, one entry per session. */
-  readonly order: PersistentMap<string>;
-  /** No entry of `order` is below this: where the search for the least recent session starts. */
-  readonly oldest: number;
+  /**
+   * The eviction order as a doubly linked list over client ids, one link per session, in ascending
+   * `session.at`: moving a session to the end and evicting the first are each a few map updates,
+   * whatever the gaps between places (a place a session left is never searched over).
+   */
+  readonly links: PersistentMap<OrderLink>;
+  /** The least recent session (the lowest `at`), evicted first; absent when there is none. */
+  readonly oldest?: string | undefined;
+  /** The most recent session (the highest `at`); absent when there is none. */
+  readonly newest?: string | undefined;
   /** Bytes of the saved outputs of every session ({@link outputBytes}). */
   readonly outputBytes: number;
   /** Sessions evicted so far (a running count since the level was raised). */
   readonly evicted: number;
+}
+
+/** A session's neighbours in the eviction order: the next less recent and the next more recent. */
+export interface OrderLink {
+  readonly older?: string | undefined;
+  readonly newer?: string | undefined;
 }
 
 /**
@@ -359,15 +371,13 @@ export function raiseFeatures<S, O>(
     let sessions = state.sessions;
     const ids = sessionsOf(state).map(([clientId]) => clientId);
     const first = state.executed - ids.length + 1;
-    let order = emptyPersistentMap<string>();
     let bytes = 0;
     ids.forEach((clientId, i) => {
       const session = pmGet(sessions, clientId)!;
       sessions = pmSet(sessions, clientId, { ...session, at: first + i });
-      order = pmSet(order, String(first + i), clientId);
       bytes += outputBytes(session.output);
     });
-    const features = { level, sessionsMax, outputBytesMax, order, oldest: first, outputBytes: bytes, evicted: 0 };
+    const features = { level, sessionsMax, outputBytesMax, ...orderOf(ids), outputBytes: bytes, evicted: 0 };
     table = { sessions, features };
   } else table = { sessions: state.sessions, features: { ...state.features, level, sessionsMax, outputBytesMax } };
   while (overBounds(table, 0)) table = evictOldest(table);
@@ -387,29 +397,57 @@ function overBounds<O>(table: Table<O>, kept: number): boolean {
   return sessions.size > features.sessionsMax || features.outputBytes > features.outputBytesMax;
 }
 
-/** Evict the least recently executed session: the lowest `at` in `features.order`. */
+/** The eviction order of `ids`, least recent first. */
+function orderOf(ids: readonly string[]): Pick<Features, "links" | "oldest" | "newest"> {
+  let links = emptyPersistentMap<OrderLink>();
+  ids.forEach((clientId, i) => {
+    links = pmSet(links, clientId, { older: ids[i - 1], newer: ids[i + 1] });
+  });
+  return { links, oldest: ids[0], newest: ids[ids.length - 1] };
+}
+
+/** `features`' order without `clientId`, its neighbours linked to each other. */
+function unlinked(features: Features, clientId: string): Features {
+  const link = pmGet(features.links, clientId);
+  if (link === undefined) return features;
+  let links = pmRemove(features.links, clientId);
+  const { older, newer } = link;
+  if (older !== undefined) links = pmSet(links, older, { ...pmGet(links, older)!, newer });
+  if (newer !== undefined) links = pmSet(links, newer, { ...pmGet(links, newer)!, older });
+  return {
+    ...features,
+    links,
+    oldest: features.oldest === clientId ? newer : features.oldest,
+    newest: features.newest === clientId ? older : features.newest,
+  };
+}
+
+/** `features`' order with `clientId` (not in it) appended as the most recent. */
+function appended(features: Features, clientId: string): Features {
+  const { newest } = features;
+  let links = pmSet(features.links, clientId, { older: newest, newer: undefined });
+  if (newest !== undefined) links = pmSet(links, newest, { ...pmGet(links, newest)!, newer: clientId });
+  return { ...features, links, oldest: features.oldest ?? clientId, newest: clientId };
+}
+
+/** Evict the least recently executed session: the first of `features`' order, the lowest `at`. */
 function evictOldest<O>(table: Table<O>): Table<O> {
   const { sessions, features } = table;
-  // Each place is passed over once: `oldest` only grows, and a new session's place is above all.
-  for (let at = features.oldest; ; at++) {
-    const clientId = pmGet(features.order, String(at));
-    if (clientId === undefined) continue;
-    const session = pmGet(sessions, clientId)!;
-    return {
-      sessions: pmRemove(sessions, clientId),
-      features: {
-        ...features,
-        order: pmRemove(features.order, String(at)),
-        oldest: at + 1,
-        outputBytes: features.outputBytes - outputBytes(session.output),
-        evicted: features.evicted + 1,
-      },
-    };
-  }
+  const clientId = features.oldest!;
+  const session = pmGet(sessions, clientId)!;
+  const rest = unlinked(features, clientId);
+  return {
+    sessions: pmRemove(sessions, clientId),
+    features: {
+      ...rest,
+      outputBytes: features.outputBytes - outputBytes(session.output),
+      evicted: features.evicted + 1,
+    },
+  };
 }
 
 /**
- * The session table after `clientId` executed a request, at level 2: its session moves to the top
+ * The session table after `clientId` executed a request, at level 2: its session moves to the end
  * of the order (`session.at`, the count of executed requests), and while the table is over its
  * bounds the least recent session other than this one is evicted.
  */
@@ -419,17 +457,12 @@ function placeSession<O>(
   previous: Session<O> | undefined,
   session: Session<O>,
 ): Table<O> {
-  const { features } = table;
-  let order = features.order;
-  let bytes = features.outputBytes + outputBytes(session.output);
-  if (previous !== undefined) {
-    if (previous.at !== undefined) order = pmRemove(order, String(previous.at));
-    bytes -= outputBytes(previous.output);
-  }
-  order = pmSet(order, String(session.at!), clientId);
+  let bytes = table.features.outputBytes + outputBytes(session.output);
+  if (previous !== undefined) bytes -= outputBytes(previous.output);
+  const features = appended(unlinked(table.features, clientId), clientId);
   let next: Table<O> = {
     sessions: pmSet(table.sessions, clientId, session),
-    features: { ...features, order, outputBytes: bytes },
+    features: { ...features, outputBytes: bytes },
   };
   while (overBounds(next, 1)) next = evictOldest(next);
   return next;
@@ -520,8 +553,7 @@ export function restoredFeatures<O>(
   if (misfit !== null) return misfit;
   if (!Number.isSafeInteger(evicted) || evicted < 0) return `evicted ${evicted} is not a count`;
   if (sessions.size > bounds.sessionsMax) return `${sessions.size} sessions exceed the bound of ${bounds.sessionsMax}`;
-  let order = emptyPersistentMap<string>();
-  let oldest = executed + 1;
+  const places = new Map<number, string>();
   let bytes = 0;
   let wrong: string | null = null;
   pmForEach(sessions, (clientId, session) => {
@@ -530,14 +562,12 @@ export function restoredFeatures<O>(
     if (at === undefined || !Number.isSafeInteger(at))
       wrong ??= `client ${clientId}'s session has no place in the order`;
     else if (at > executed) wrong ??= `client ${clientId}'s place ${at} is above the ${executed} requests executed`;
-    else if (pmGet(order, String(at)) !== undefined) wrong ??= `two sessions share place ${at} in the order`;
-    else {
-      order = pmSet(order, String(at), clientId);
-      oldest = Math.min(oldest, at);
-    }
+    else if (places.has(at)) wrong ??= `two sessions share place ${at} in the order`;
+    else places.set(at, clientId);
   });
   if (wrong !== null) return wrong;
+  const ids = [...places.entries()].sort(([a], [b]) => a - b).map(([, clientId]) => clientId);
   if (bytes > bounds.outputBytesMax && sessions.size > 1)
     return `${bytes} bytes of saved outputs exceed the bound of ${bounds.outputBytesMax}`;
-  return { level, ...bounds, order, oldest, outputBytes: bytes, evicted };
+  return { level, ...bounds, ...orderOf(ids), outputBytes: bytes, evicted };
 }

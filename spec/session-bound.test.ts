@@ -6,7 +6,7 @@
  */
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { emptyPersistentMap, pmSet } from "./persistent-map.ts";
+import { emptyPersistentMap, pmGet, pmSet } from "./persistent-map.ts";
 import { kv, type KvInput } from "./kv.ts";
 import {
   featureLevelOf,
@@ -27,6 +27,27 @@ const service = serviceOf(kv);
 type State = ServiceState<KvState, KvOutput>;
 const bounds = (sessionsMax: number, outputBytesMax = 1 << 30) => ({ sessionsMax, outputBytesMax });
 const put = (key: string, value = "v"): KvInput => ({ _tag: "put", key, value });
+
+/** The eviction order as the linked list holds it, walked from the least recent both ways. */
+function evictionOrder(state: State): string[] {
+  const f = state.features!;
+  // Walks bounded by the links held, so that a list with a cycle fails here instead of hanging.
+  const ids: string[] = [];
+  for (let id = f.oldest; id !== undefined && ids.length <= f.links.size; id = pmGet(f.links, id)?.newer) ids.push(id);
+  const back: string[] = [];
+  for (let id = f.newest; id !== undefined && back.length <= f.links.size; id = pmGet(f.links, id)?.older)
+    back.unshift(id);
+  expect(back).toEqual(ids);
+  expect(f.links.size).toBe(ids.length);
+  return ids;
+}
+
+/** The eviction order the rule names: sessions by their place, the lowest first. */
+function byPlace(state: State): string[] {
+  return sessionsOf(state)
+    .sort(([, a], [, b]) => a.at! - b.at!)
+    .map(([clientId]) => clientId);
+}
 
 function run(state: State, ...requests: Request<KvInput>[]): { state: State; tags: string[] } {
   const tags: string[] = [];
@@ -132,6 +153,7 @@ describe("feature level 2: the bounded session table", () => {
         if (!retry) next.set(client, seq + 1);
         expect(state.sessions.size).toBeLessThanOrEqual(3);
         if (state.sessions.size > 1) expect(state.features!.outputBytes).toBeLessThanOrEqual(40);
+        expect(evictionOrder(state)).toEqual(byPlace(state));
       }
       expect(state.executed).toBe(ran.size);
     },
@@ -144,7 +166,8 @@ describe("feature level 2: the bounded session table", () => {
       { clientId: "b", seq: 1, input: put("k") },
     );
     const f = restoredFeatures(state.sessions, 2, bounds(3), 0, state.executed);
-    expect(typeof f === "string" ? f : f.oldest).toBe(1);
+    if (typeof f === "string") throw new Error(f);
+    expect(evictionOrder({ ...state, features: f })).toEqual(evictionOrder(state));
     const output: KvOutput = { _tag: "ok" };
     const shared = pmSet(
       pmSet(emptyPersistentMap<Session<KvOutput>>(), "a", { seq: 1, command: "", output, at: 1 }),
