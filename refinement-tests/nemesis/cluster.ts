@@ -493,37 +493,36 @@ export const noBurstCounters: BurstCounters = {
   transfersResumed: 0,
 };
 
+/** The metrics summed into a count of {@link BurstCounters}, by the start of their lines. */
+const burstMetrics: readonly (readonly [string, keyof BurstCounters])[] = [
+  ["paxos_lease_appends_behind_snapshot_total", "appendsBehindSnapshot"],
+  ["paxos_lease_values_read_from_disk_total", "valuesReadFromDisk"],
+  ["paxos_lease_heartbeats_relayed_total{", "heartbeatsRelayed"],
+  ["paxos_lease_large_promises_sent_total", "largePromises"],
+  ["paxos_lease_elections_total", "elections"],
+  ["paxos_lease_transfers_resumed_total", "transfersResumed"],
+];
+
 /**
  * From a /metrics text: the catch-up requests held while a peer streamed (reason
  * catch-up-while-streaming), the appends that waited behind a snapshot, and the values read back
  * from the store for a Promise or catch-up.
  */
-function burstCountersIn(metrics: string): BurstCounters {
-  let catchUpsHeld = 0;
-  let appendsBehindSnapshot = 0;
-  let valuesReadFromDisk = 0;
-  let heartbeatsRelayed = 0;
-  let largePromises = 0;
-  let elections = 0;
-  let transfersResumed = 0;
+export function burstCountersIn(metrics: string): BurstCounters {
+  const counts: Record<keyof BurstCounters, number> = { ...noBurstCounters };
   const valueOf = (line: string): number => Number(line.slice(line.lastIndexOf(" ") + 1)) || 0;
   for (const line of metrics.split("\n")) {
     if (line.startsWith("paxos_lease_messages_dropped_total{") && line.includes('reason="catch-up-while-streaming"'))
-      catchUpsHeld += valueOf(line);
-    if (line.startsWith("paxos_lease_appends_behind_snapshot_total")) appendsBehindSnapshot += valueOf(line);
-    if (line.startsWith("paxos_lease_values_read_from_disk_total")) valuesReadFromDisk += valueOf(line);
-    if (line.startsWith("paxos_lease_heartbeats_relayed_total{")) heartbeatsRelayed += valueOf(line);
-    if (line.startsWith("paxos_lease_large_promises_sent_total")) largePromises += valueOf(line);
-    if (line.startsWith("paxos_lease_elections_total")) elections += valueOf(line);
-    if (line.startsWith("paxos_lease_transfers_resumed_total")) transfersResumed += valueOf(line);
+      counts.catchUpsHeld += valueOf(line);
+    for (const [prefix, key] of burstMetrics) if (line.startsWith(prefix)) counts[key] += valueOf(line);
   }
-  return {
-    catchUpsHeld,
-    appendsBehindSnapshot,
-    valuesReadFromDisk,
-    heartbeatsRelayed,
-    largePromises,
-    elections,
-    transfersResumed,
-  };
+  return counts;
+}
+
+/** The members' counters, summed. */
+export function sumBurstCounters(counters: Iterable<BurstCounters>): BurstCounters {
+  const sum: Record<keyof BurstCounters, number> = { ...noBurstCounters };
+  const keys = Object.keys(sum) as (keyof BurstCounters)[];
+  for (const c of counters) for (const key of keys) sum[key] += c[key];
+  return sum;
 }

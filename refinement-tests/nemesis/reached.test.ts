@@ -5,6 +5,7 @@
  * interval that fault needs, unless the run's core overrides name one.
  */
 import { describe, expect, it } from "vitest";
+import { burstCountersIn, noBurstCounters, sumBurstCounters } from "./cluster.ts";
 import { noFaultCounts, transferInFlight } from "./nemesis.ts";
 import { behindSnapshotIntervalBytes, coreOf, neverReachedOf, reachedRequired, summarizeFloods } from "./run.ts";
 import { planSchedule } from "./schedule.ts";
@@ -140,5 +141,37 @@ describe("the schedule of a whole-machine stop", () => {
       expect(f.durationMs).toBeGreaterThanOrEqual(1100);
       expect(f.durationMs).toBeLessThanOrEqual(3000);
     }
+  });
+});
+
+describe("the members' counters", () => {
+  it("reads each from its metric's lines and sums them over the members", () => {
+    const metrics = [
+      'paxos_lease_messages_dropped_total{reason="catch-up-while-streaming"} 2',
+      'paxos_lease_messages_dropped_total{reason="other"} 9',
+      "paxos_lease_appends_behind_snapshot_total 3",
+      'paxos_lease_heartbeats_relayed_total{peer="2"} 4',
+      'paxos_lease_heartbeats_relayed_total{peer="3"} 1',
+      "paxos_lease_transfers_resumed_total 1",
+      "# HELP paxos_lease_elections_total campaigns",
+      "paxos_lease_elections_total 6",
+    ].join("\n");
+    const one = burstCountersIn(metrics);
+    expect(one).toEqual({
+      ...noBurstCounters,
+      catchUpsHeld: 2,
+      appendsBehindSnapshot: 3,
+      heartbeatsRelayed: 5,
+      transfersResumed: 1,
+      elections: 6,
+    });
+    expect(sumBurstCounters([one, noBurstCounters, one])).toEqual({
+      ...noBurstCounters,
+      catchUpsHeld: 4,
+      appendsBehindSnapshot: 6,
+      heartbeatsRelayed: 10,
+      transfersResumed: 2,
+      elections: 12,
+    });
   });
 });

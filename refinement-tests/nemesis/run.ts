@@ -15,7 +15,14 @@ import fs from "node:fs";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { sleep } from "../../impl/runtime/testing.ts";
-import { monotonicMs, NemesisCluster, type BurstCounters, type ClockSkew, type Life } from "./cluster.ts";
+import {
+  monotonicMs,
+  NemesisCluster,
+  sumBurstCounters,
+  type BurstCounters,
+  type ClockSkew,
+  type Life,
+} from "./cluster.ts";
 import { checkHistoryWithPage, type HistoryReport } from "./history-checks.ts";
 import { livenessBoundMs, MembershipChanges, type MembershipChange } from "./membership.ts";
 import { Nemesis, type FaultCounts, type InjectedFault } from "./nemesis.ts";
@@ -362,7 +369,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     await finalReadsOf(workload, cluster, finalReads, violations, progress);
     convergence = await converge(cluster);
     if (!convergence.ok) violations.push(`Convergence: ${convergence.message}`);
-    reached = { ...sumCounters(await cluster.burstCounters()), ...nemesis.counts };
+    reached = { ...sumBurstCounters((await cluster.burstCounters()).values()), ...nemesis.counts };
     await stopEvery(cluster);
     anomalies.push(...workload.anomalies);
   } catch (error) {
@@ -470,35 +477,6 @@ export function neverReachedOf(reached: ReachedCounters | null, injected: readon
     .filter((r) => r.drivenBy.some((kind) => injected.includes(kind)))
     .filter((r) => reached === null || r.count(reached) === 0)
     .map((r) => r.name);
-}
-
-/** The members' counters, summed. */
-function sumCounters(counters: ReadonlyMap<number, BurstCounters>): BurstCounters {
-  let catchUpsHeld = 0;
-  let appendsBehindSnapshot = 0;
-  let valuesReadFromDisk = 0;
-  let heartbeatsRelayed = 0;
-  let largePromises = 0;
-  let elections = 0;
-  let transfersResumed = 0;
-  for (const c of counters.values()) {
-    catchUpsHeld += c.catchUpsHeld;
-    appendsBehindSnapshot += c.appendsBehindSnapshot;
-    valuesReadFromDisk += c.valuesReadFromDisk;
-    heartbeatsRelayed += c.heartbeatsRelayed;
-    largePromises += c.largePromises;
-    elections += c.elections;
-    transfersResumed += c.transfersResumed;
-  }
-  return {
-    catchUpsHeld,
-    appendsBehindSnapshot,
-    valuesReadFromDisk,
-    heartbeatsRelayed,
-    largePromises,
-    elections,
-    transfersResumed,
-  };
 }
 
 function progressLine(workload: Workload, faults: readonly InjectedFault[]): string {
