@@ -24,7 +24,7 @@ export { transferChecks } from "./events.ts";
 export { ConfigChange, showChange, type Configuration, type MemberAddress } from "./configuration.ts";
 export { Config, ConfigError, parseConfig, replicaIdMax } from "./config.ts";
 export { showBallot, type Ballot } from "./ballot.ts";
-export { messageSchema, type Message } from "./messages.ts";
+export { messageSchema, type Message, type SnapshotChunkMsg } from "./messages.ts";
 export { compactRecords, recordSchema, type DurableRecord, type RecordSummary } from "./records.ts";
 export { initialState, ownBallot, type ReplicaState } from "./state.ts";
 export {

@@ -19,9 +19,9 @@ import {
   serializationOf,
   valueBytes,
   type KeptTransfer,
+  type SnapshotChunkMsg,
   type SnapshotSerialization,
 } from "../core/index.ts";
-import type { SnapshotChunkMsg } from "../core/messages.ts";
 import { kvRecordBinary, type KvRecord } from "./core-adapter.ts";
 import { noDiskFaults, type DiskFaults } from "./disk-faults.ts";
 import type { DurableLog } from "./driver.ts";

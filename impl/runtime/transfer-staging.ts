@@ -9,8 +9,7 @@
  * the stage goes on from there. The core decides everything (which chunk it takes, whether it
  * installs); this only watches its steps, and changes no state and no effect.
  */
-import type { KeptTransfer, TransferRefusal } from "../core/index.ts";
-import type { SnapshotChunkMsg } from "../core/messages.ts";
+import type { KeptTransfer, SnapshotChunkMsg, TransferRefusal } from "../core/index.ts";
 import type { StepFunction } from "./driver.ts";
 import type { KvMessage, KvRecord, KvReplicaState, KvStoredMessage } from "./core-adapter.ts";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
