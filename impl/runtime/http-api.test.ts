@@ -33,6 +33,17 @@ import { createToken, revokeToken, TokenStore } from "./tokens.ts";
 
 let server: http.Server;
 let port = 0;
+
+/** Send `request` as raw bytes on a new connection to the server, end it, and read the answer until the close. */
+async function rawExchange(request: string): Promise<string> {
+  const socket = net.connect({ host: "127.0.0.1", port });
+  let answer = "";
+  socket.on("data", (chunk: Buffer) => (answer += chunk.toString("utf8")));
+  socket.on("error", () => undefined);
+  socket.end(request);
+  await new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  return answer;
+}
 let state: KvState = kv.start;
 /** When set, the stand-in answers this instead of executing. */
 let forced: ClientResult<KvOutput> | undefined;
@@ -943,26 +954,17 @@ describe("HTTP API: fuzzed", () => {
   });
 
   it("refuses two Host headers, and checks the host a target in absolute form names", async () => {
-    const raw = async (request: string): Promise<string> => {
-      const socket = net.connect({ host: "127.0.0.1", port });
-      let answer = "";
-      socket.on("data", (chunk: Buffer) => (answer += chunk.toString("utf8")));
-      socket.on("error", () => undefined);
-      socket.end(request);
-      await new Promise<void>((resolve) => socket.once("close", () => resolve()));
-      return answer;
-    };
     const auth = `Authorization: Bearer ${tokens.get("admin")!}\r\n`;
     const ours = `Host: 127.0.0.1:${port}\r\n`;
-    expect(await raw(`GET /v1/kv/k HTTP/1.1\r\n${ours}Host: evil.example\r\n${auth}\r\n`)).toContain(
+    expect(await rawExchange(`GET /v1/kv/k HTTP/1.1\r\n${ours}Host: evil.example\r\n${auth}\r\n`)).toContain(
       '{"code":"malformed","message":"the request has more than one Host header"}',
     );
-    expect(await raw(`GET http://evil.example/v1/kv/k HTTP/1.1\r\n${ours}${auth}\r\n`)).toMatch(
+    expect(await rawExchange(`GET http://evil.example/v1/kv/k HTTP/1.1\r\n${ours}${auth}\r\n`)).toMatch(
       /^HTTP\/1\.1 403 [^]*"code":"host-refused","message":"Host \\"evil.example\\"/,
     );
-    expect(await raw(`GET http://127.0.0.1:${port}/v1/kv/k HTTP/1.1\r\nHost: evil.example\r\n${auth}\r\n`)).toMatch(
-      /^HTTP\/1\.1 200 /,
-    );
+    expect(
+      await rawExchange(`GET http://127.0.0.1:${port}/v1/kv/k HTTP/1.1\r\nHost: evil.example\r\n${auth}\r\n`),
+    ).toMatch(/^HTTP\/1\.1 200 /);
   });
 
   it("answers an Expect other than 100-continue with a JSON 417, changing nothing", async () => {
@@ -976,20 +978,11 @@ describe("HTTP API: fuzzed", () => {
 
   it("refuses a request of more than 64 headers, whose last ones the checks would not see", async () => {
     const filler = (n: number): string => Array.from({ length: n }, (_, i) => `X-Filler-${i}: a\r\n`).join("");
-    const raw = async (request: string): Promise<string> => {
-      const socket = net.connect({ host: "127.0.0.1", port });
-      let answer = "";
-      socket.on("data", (chunk: Buffer) => (answer += chunk.toString("utf8")));
-      socket.on("error", () => undefined);
-      socket.end(request);
-      await new Promise<void>((resolve) => socket.once("close", () => resolve()));
-      return answer;
-    };
     const put = (headers: string): string =>
       `PUT /v1/kv/many HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${tokens.get("admin")!}\r\nContent-Type: application/json\r\nContent-Length: 13\r\n${headers}\r\n{"value":"v"}`;
-    expect(await raw(put(filler(60)))).toMatch(/^HTTP\/1\.1 200 /);
+    expect(await rawExchange(put(filler(60)))).toMatch(/^HTTP\/1\.1 200 /);
     // Node.js drops headers past its count silently: another page's Origin there slipped past the checks.
-    const many = await raw(put(`${filler(80)}Origin: http://evil.example\r\n`));
+    const many = await rawExchange(put(`${filler(80)}Origin: http://evil.example\r\n`));
     expect(many).toMatch(/^HTTP\/1\.1 431 [^]*Connection: close/);
     expect(many).toContain(
       '{"code":"headers-too-large","message":"the request has more than 64 headers; at most 64 are allowed"}',
@@ -1006,16 +999,11 @@ describe("HTTP API: fuzzed", () => {
 
   it("refuses at once a body framed by a Transfer-Encoding other than chunked, and closes", async () => {
     for (const coding of ["gzip", "xchunked", "identity", "gzip, chunked"]) {
-      const socket = net.connect({ host: "127.0.0.1", port });
-      let answer = "";
-      socket.on("data", (chunk: Buffer) => (answer += chunk.toString("utf8")));
-      socket.on("error", () => undefined);
       // Without the refusal, Node.js reads such a body until the connection ends: no answer for 30 s
       // (or, as here where the client then ends its side, none at all).
-      socket.end(
+      const answer = await rawExchange(
         `PUT /v1/kv/te HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${tokens.get("admin")!}\r\nContent-Type: application/json\r\nTransfer-Encoding: ${coding}\r\n\r\nd\r\n{"value":"x"}\r\n0\r\n\r\n`,
       );
-      await new Promise<void>((resolve) => socket.once("close", () => resolve()));
       expect(answer).toMatch(/^HTTP\/1\.1 400 [^]*Connection: close/);
       expect(answer).toContain(
         `{"code":"malformed","message":"Transfer-Encoding \\"${coding}\\" is not supported: send a body with Content-Length or Transfer-Encoding: chunked"}`,
