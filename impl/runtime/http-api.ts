@@ -545,12 +545,14 @@ export function memberAnswerOf(request: MemberRequest, result: ClientResult<KvOu
     case "stale-seq":
     case "seq-reused":
     case "session-expired":
+    case "session-opened":
     case "ok":
       if (
         result._tag === "ok" ||
         result._tag === "stale-seq" ||
         result._tag === "seq-reused" ||
-        result._tag === "session-expired"
+        result._tag === "session-expired" ||
+        result._tag === "session-opened"
       )
         return {
           status: 500,
@@ -796,10 +798,11 @@ export function answerOf(input: KvInput, result: ClientResult<KvOutput>, context
       };
     case "reconfigured":
     case "refused":
-      // Results of membership changes; the key-value API never asks for one.
+    case "session-opened":
+      // Results of membership changes and of opening a session; the key-value API never asks for one.
       return {
         status: 500,
-        body: { code: "internal", message: `a membership-change result (${result._tag}) for a key-value request` },
+        body: { code: "internal", message: `a ${result._tag} result for a key-value request` },
       };
   }
 }
