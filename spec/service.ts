@@ -555,11 +555,13 @@ export function serviceOf<S, I, O>(app: Application<S, I, O>): Service<S, I, O> 
     const session = pmGet(state.sessions, request.clientId);
     const features = state.features;
     // Level 2: a request without a session opens one only as a first attempt numbered 1. Level 3:
-    // never; only the service opens sessions (`openSession`), and one not in the table is gone.
+    // never; only the service opens sessions (`openSession`), and one not in the table is gone. At
+    // any level, an id of the service's form opens nothing: it is the service's to open.
     if (
       session === undefined &&
-      features !== undefined &&
-      (features.level >= featureLevelSessionsOpened || request.seq > 1 || request.retry === true)
+      ((features !== undefined &&
+        (features.level >= featureLevelSessionsOpened || request.seq > 1 || request.retry === true)) ||
+        openedNumber(request.clientId) !== null)
     )
       return { state, output: { _tag: "expired" } };
     // A retry is compared with its session's digest in that digest's format.

@@ -88,10 +88,15 @@ describe("feature level 3: sessions the service opens", () => {
     expect(service.apply({ clientId: "c", seq: 1, input: append("c1") }, state).output._tag).toBe("expired");
   });
 
-  it("below level 3 an open-session command opens nothing (a leader never proposes one there)", () => {
+  it("below level 3 an open-session command opens nothing, and no request opens an id of the service's form", () => {
     const level2 = raiseFeatures(service.start, 2, bounds(2));
     expect(openSession(level2)).toEqual({ state: level2, output: { _tag: "expired" } });
     expect(openSession(service.start).output._tag).toBe("expired");
+    // else a client could take "session 1" at level 1 or 2 and meet its owner after the raise to 3
+    for (const state of [service.start, level2])
+      expect(service.apply({ clientId: openedSessionId(1), seq: 1, input: append("x") }, state).output._tag).toBe(
+        "expired",
+      );
   });
 
   it("names opened sessions by ids no client-chosen id can be", () => {
