@@ -27,6 +27,7 @@ const coreRules = [
   "nextToExecute",
   "sessionAnswer",
   "executeCommand",
+  "openSession",
   "executeFeatures",
   "governsFrom",
   "promiseCoversFrom",

@@ -22,9 +22,14 @@
  */
 import type { Application } from "../spec/state-machine.ts";
 import { longTextChars } from "../spec/hash.ts";
+import { pmGet } from "../spec/persistent-map.ts";
 import {
   commandDigest,
+  featureLevelOf,
+  featureLevelSessionsOpened,
   featuresMisfit,
+  openedNumber,
+  openSession,
   raiseFeatures,
   serviceOf,
   sessionOf,
@@ -34,6 +39,7 @@ import {
 } from "../spec/service.ts";
 import {
   isStored,
+  type ClientResult,
   showBallot,
   slotMapGet,
   valuesEqual,
@@ -65,6 +71,15 @@ export const sessionEvicted = "sometimes: a session was evicted";
 /** A request of a client whose session was evicted (or never opened) was refused as session-expired. */
 export const retryExpired = "sometimes: a request after eviction got session-expired";
 
+/**
+ * Feature level 3: a request numbered 1 was refused as session-expired although (session, 1) had run
+ * before: a late or duplicated copy, or a retry, of a first request chosen after its session was
+ * evicted, which level 2 would have run again (and reopened the session with).
+ */
+export const lateFirstRefused = "sometimes: a late copy of a first request refused at level 3";
+/** Feature level 3: a session the service opened was evicted (and is never opened again). */
+export const openedEvicted = "sometimes: a session the service opened was evicted";
+
 /** A snapshot was taken of a session table that had evicted a session (feature level 2). */
 export const evictionInSnapshot = "sometimes: snapshot taken after a session was evicted";
 /** A state transfer installed a session table that had evicted a session (feature level 2). */
@@ -88,6 +103,9 @@ export class ServiceGhost<S, I, O> {
   private executedAt: number[] = [0];
   /** "client#seq" -> its first execution. */
   private executions = new Map<string, SpecExecution<O>>();
+  /** The ids of the sessions the spec opened (level 3), and those answered to a client so far. */
+  private opened = new Set<string>();
+  private openAnswered = new Set<string>();
   /** The last requests applied, for reports: "slot 3: Apply(c1#2 ...) -> output". */
   private recent: string[] = [];
   /** The four tables above are shared with a fork (or the ghost forked from): copy them before a change. */
@@ -128,6 +146,8 @@ export class ServiceGhost<S, I, O> {
     this.digestAt = other.digestAt;
     this.executedAt = other.executedAt;
     this.executions = other.executions;
+    this.opened = other.opened;
+    this.openAnswered = other.openAnswered;
     this.recent = other.recent;
     this.borrowed = other.borrowed = true;
     this.observedSlot = other.observedSlot;
@@ -139,6 +159,8 @@ export class ServiceGhost<S, I, O> {
     this.digestAt = this.digestAt.slice();
     this.executedAt = this.executedAt.slice();
     this.executions = new Map(this.executions);
+    this.opened = new Set(this.opened);
+    this.openAnswered = new Set(this.openAnswered);
     this.recent = this.recent.slice();
     this.borrowed = false;
   }
@@ -153,7 +175,9 @@ export class ServiceGhost<S, I, O> {
       .map(([c, x]) => `${c}#${x.seq}${x.at === undefined ? "" : `@${x.at}`}:${x.command}=${JSON.stringify(x.output)}`);
     const f = s.features;
     const features =
-      f === undefined ? "" : `|level ${f.level} max ${f.sessionsMax}/${f.outputBytesMax} evicted ${f.evicted}`;
+      f === undefined
+        ? ""
+        : `|level ${f.level} max ${f.sessionsMax}/${f.outputBytesMax} evicted ${f.evicted}${f.opened === undefined ? "" : ` opened ${f.opened}`}`;
     return `${this.app.digest(s.app)}|${s.executed}|${sessions.join(",")}${features}`;
   }
 
@@ -166,6 +190,8 @@ export class ServiceGhost<S, I, O> {
       this.prefix++;
       if (value._tag === "batch") {
         for (const c of value.commands) this.applyCommand(c.clientId, c.seq, c.input);
+      } else if (value._tag === "open") {
+        for (let i = 0; i < value.count; i++) this.applyOpen();
       } else if (value._tag === "features" && featuresMisfit(value.level, value) === null) {
         const evicted = this.state.features?.evicted ?? 0;
         const bounds = { sessionsMax: value.sessionsMax, outputBytesMax: value.outputBytesMax };
@@ -192,6 +218,54 @@ export class ServiceGhost<S, I, O> {
     this.recent.push(line);
   }
 
+  /** One open-session request of an `open` value: the spec opens the next id (level 3), or nothing below it. */
+  private applyOpen(): void {
+    const evicted = this.state.features?.evicted ?? 0;
+    const before = this.state;
+    const applied = openSession(this.state);
+    this.state = applied.state;
+    if ((this.state.features?.evicted ?? 0) > evicted) this.noteEvictions(before);
+    if (applied.output._tag === "opened") {
+      this.opened.add(applied.output.clientId);
+      this.note(`slot ${this.prefix}: OpenSession -> ${applied.output.clientId}`);
+      this.tally.add("Service: OpenSession");
+    } else this.tally.add("Service: OpenSession (below level 3: a stutter of the state)");
+  }
+
+  /** Count the evictions of the step from `before` to the current state: any, and one of an opened session. */
+  private noteEvictions(before: ServiceState<S, O>): void {
+    this.tally.add(sessionEvicted);
+    // Evictions take the least recent first: walk the order from its start while the sessions are gone.
+    const links = before.features?.links;
+    for (let id = before.features?.oldest; id !== undefined && links !== undefined; id = pmGet(links, id)?.newer) {
+      if (sessionOf(this.state, id) !== undefined) return;
+      if (openedNumber(id) !== null) return this.tally.add(openedEvicted);
+    }
+  }
+
+  /**
+   * RepliesMatchSpec for the answer to an open-session request: a `session-opened` names a session
+   * the spec opened in the executed sequence, and no two requests are answered the same id (each
+   * open-session request is executed once, in one slot, and gets its own id).
+   */
+  openAnswer(result: ClientResult<O>): void {
+    if (result._tag !== "session-opened") return;
+    const id = result.clientId;
+    if (!this.opened.has(id) || this.openAnswered.has(id)) {
+      violated({
+        check: "RepliesMatchSpec",
+        level: "Service",
+        before: this.show(),
+        message: this.opened.has(id)
+          ? `session ${id} was answered to two open-session requests`
+          : `an open-session request was answered ${id}, which the spec has not opened in the executed sequence (chosen prefix ends at slot ${this.prefix})`,
+        action: "OpenSession",
+      });
+    }
+    this.own();
+    this.openAnswered.add(id);
+  }
+
   private applyCommand(clientId: string | undefined, seq: number | undefined, input: I): void {
     if (clientId === undefined || seq === undefined) {
       // A one-shot request: a session of its own that is never retried.
@@ -201,9 +275,12 @@ export class ServiceGhost<S, I, O> {
       return;
     }
     const evicted = this.state.features?.evicted ?? 0;
+    const before = this.state;
     const applied = this.service.apply({ clientId, seq, input }, this.state);
     this.state = applied.state;
-    if ((this.state.features?.evicted ?? 0) > evicted) this.tally.add(sessionEvicted);
+    if ((this.state.features?.evicted ?? 0) > evicted) this.noteEvictions(before);
+    if (applied.output._tag === "expired" && seq === 1 && this.executions.has(`${clientId}#1`))
+      if (featureLevelOf(before) >= featureLevelSessionsOpened) this.tally.add(lateFirstRefused);
     if (applied.output._tag === "executed") {
       this.executions.set(`${clientId}#${seq}`, {
         slot: this.prefix,

@@ -72,8 +72,9 @@ export const sometimesRequired = [
   "sometimes: leader elected inside the alpha window",
   "sometimes: removed leader stepped down",
   "world: crash during a snapshot",
-  // A crash while a transfer is in progress (its chunks are read and dropped, never durable): the
-  // replica comes back with the state it had, and the transfer starts over. And a crash inside the
+  // A crash while a transfer is in progress (its chunks are read and dropped, never durable, except
+  // at the `resume-transfers` suite tuning, where the restart resumes them): the replica comes back
+  // with the state it had, and the transfer starts over. And a crash inside the
   // step that installs the transferred snapshot, its record written but not durable: the same. The
   // `retryAfterTransfer` prelude's pick bit 2 builds both, the `transfer` prelude's bit 5 the second
   // (random faults reached it about once in 1,000 runs).

@@ -12,7 +12,7 @@ import {
   sessionEvicted,
 } from "../proofs/service-level.ts";
 import { sometimesRequired, sometimesRequiredInLiveness } from "../proofs/world-checker.ts";
-import { runOne, runSeed, type SuiteOptions } from "./suite.ts";
+import { runOne, runSeed, type SuiteOptions, type SuiteTuning } from "./suite.ts";
 import { showScenario } from "./world/run.ts";
 import type { Failure } from "./world/run.ts";
 
@@ -107,6 +107,16 @@ export const boundedSessionsRequired: readonly string[] = [
 ];
 
 /**
+ * The rare states of a transfer resumed after a restart that a campaign whose world keeps a
+ * transfer's chunks across a crash (the `resume-transfers` tuning, suite.ts) must reach: a
+ * restarted receiver resumes from the chunks kept, and a resumed transfer installs.
+ */
+export const resumeTransfersRequired: readonly string[] = [
+  "world: a transfer resumed after a restart",
+  "world: a resumed transfer installed",
+];
+
+/**
  * A required rare state of level 1 that a campaign at feature level 2 is not held to: with a
  * table of two sessions, the session a retry would be answered from after a state transfer (the
  * `retryAfterTransfer` prelude) is evicted first, and ten campaigns of 200 runs at the
@@ -116,21 +126,24 @@ const transferredSessionRetry = "sometimes: retry answered from a session that c
 
 /**
  * The required rare states (and, for a liveness campaign, the liveness ones; for a campaign at
- * feature level 2, `boundedSessionsRequired`, without `transferredSessionRetry`) that the campaign
- * never reached. Long values folded
+ * feature level 2, `boundedSessionsRequired`, without `transferredSessionRetry`; for one that
+ * resumes transfers, `resumeTransfersRequired`) that a campaign of suite tuning `tuning` never
+ * reached. Long values folded
  * by the passed-in hash (`longValueFolded`) are among them: the swarm draws long values in a
  * quarter of its runs, and the `long-values` tuning in every run.
  */
 export function missingSometimes(
   counters: ReadonlyMap<string, number>,
   liveness = false,
-  boundedSessions = false,
+  tuning: SuiteTuning = "own",
 ): string[] {
+  const boundedSessions = tuning === "bounded-sessions";
   const required: readonly string[] = [
     ...sometimesRequired,
     ...(liveness ? sometimesRequiredInLiveness : []),
     longValueFolded,
     ...(boundedSessions ? boundedSessionsRequired : []),
+    ...(tuning === "resume-transfers" ? resumeTransfersRequired : []),
   ];
   return required.filter(
     (name) => (counters.get(name) ?? 0) === 0 && !(boundedSessions && name === transferredSessionRetry),

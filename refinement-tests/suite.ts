@@ -61,6 +61,9 @@ function scenarios(options: SuiteOptions): fc.Arbitrary<Scenario> {
  * of saved outputs, so that sessions are evicted all the time and clients meet `session-expired`
  * (the campaign then requires `boundedSessionsRequired`). The swarm's own draws never raise the
  * level: a suite tuning lays it over them, so every committed seed runs as it did.
+ * `resume-transfers`, the world's disk keeping the chunks of a state transfer across a crash, as
+ * the runtime's store does, and a restart resuming it (`ReplicaTuning.resumeTransfers`; the
+ * campaign then requires `resumeTransfersRequired`); laid over the draws for the same reason.
  */
 export const suiteTunings = [
   "own",
@@ -70,6 +73,7 @@ export const suiteTunings = [
   "small-steps",
   "long-values",
   "bounded-sessions",
+  "resume-transfers",
 ] as const;
 export type SuiteTuning = (typeof suiteTunings)[number];
 
@@ -107,6 +111,8 @@ export function suiteProfile(tuning: SuiteTuning): SuiteOptions["profile"] {
           sessionOutputBytesMax: boundedSessionBytesMax,
         },
       };
+    case "resume-transfers":
+      return { tuningOverrides: { resumeTransfers: true } };
     case "own":
     case "restart-lower":
       return undefined;

@@ -26,6 +26,26 @@ export const ClientId = Schema.String.pipe(
   Schema.maxLength(128),
   Schema.pattern(/^[\x21-\x7e]+$/),
 );
+/**
+ * The id of a session the service opened (feature level 3, {@link openSession}) as a request names
+ * it in `clientId`: `session <n>`, n the service's count of sessions opened. It holds a space, which
+ * {@link ClientId} excludes, so no id a client chose at levels 1 and 2 (and no late copy of a
+ * request of theirs) ever names a session the service opened.
+ */
+export const OpenedSessionId = Schema.String.pipe(Schema.pattern(/^session [1-9][0-9]{0,15}$/));
+/** The session id of the `n`th session the service opened (`OpenedSessionId`). */
+export function openedSessionId(n: number): string {
+  return `session ${n}`;
+}
+/**
+ * The session a command names, as replicas carry it: a client-chosen {@link ClientId} or an
+ * {@link OpenedSessionId}. One string either way, so that a command's binary layout is unchanged.
+ */
+export const SessionName = Schema.String.pipe(
+  Schema.minLength(1),
+  Schema.maxLength(128),
+  Schema.pattern(/^(?:[\x21-\x7e]+|session [1-9][0-9]{0,15})$/),
+);
 /** A client's request number: a positive safe integer. */
 export const Seq = Schema.Int.pipe(Schema.positive(), Schema.lessThanOrEqualTo(Number.MAX_SAFE_INTEGER));
 
@@ -37,15 +57,17 @@ export interface Request<I> {
   /**
    * The client sent this request before (its answer was lost): at level 2, a retry whose session is
    * gone is refused as `expired` even at number 1. Default: false (a first attempt). The replicas'
-   * commands do not carry it yet (impl/core/messages.ts: their binary layout is fixed), so a retry
-   * of number 1 whose session was evicted runs again there (docs/http-api.md, sessions).
+   * commands do not carry it (impl/core/messages.ts: their binary layout is fixed), so a retry
+   * of number 1 whose session was evicted runs again there at level 2 (docs/http-api.md, sessions).
+   * Level 3 needs no mark: a request whose session is not open never runs.
    */
   readonly retry?: boolean | undefined;
 }
 
 /**
  * What one client's session remembers: its last executed request's number, the digest of that
- * request's command (`commandDigest`), and its output.
+ * request's command (`commandDigest`), and its output. A session the service opened (level 3) that
+ * has run nothing yet has number 0, digest "" and output null.
  */
 export interface Session<O> {
   readonly seq: number;
@@ -76,7 +98,9 @@ export type ServiceOutput<O> =
    * retry): it may have run under a session since evicted, so it never runs. The client starts a
    * new session under a new client id.
    */
-  | { readonly _tag: "expired" };
+  | { readonly _tag: "expired" }
+  /** Level 3: an open-session command ({@link openSession}) opened the session `clientId`. */
+  | { readonly _tag: "opened"; readonly clientId: string };
 
 /**
  * A digest of a command (an application input, plain data): 64 bits in two FNV-1a lanes, each
@@ -270,11 +294,17 @@ export const featureLevelBase = 1;
 /** The level that bounds the session table (`SessionBounds`) and refuses `expired`. */
 export const featureLevelSessionsBounded = 2;
 /**
+ * The level at which the service opens sessions and names them ({@link openSession}): a request
+ * whose session is not in the table is refused `expired` whatever its number, so that no session
+ * is ever opened by a request (Ongaro's thesis, section 6.3: RegisterClient).
+ */
+export const featureLevelSessionsOpened = 3;
+/**
  * The highest feature level this version executes. A replica refuses to execute a log that raises
  * the level above it (impl/core/learner.ts): it would execute the slots after it by rules it does
  * not know.
  */
-export const featureLevelMax = 2;
+export const featureLevelMax = 3;
 
 /** The bounds of the session table at level 2, chosen in the log with the level. */
 export interface SessionBounds {
@@ -305,6 +335,11 @@ export interface Features extends SessionBounds {
   readonly outputBytes: number;
   /** Sessions evicted so far (a running count since the level was raised). */
   readonly evicted: number;
+  /**
+   * At level 3, the sessions the service opened so far ({@link openSession}): the next one is
+   * `openedSessionId(opened + 1)`, so no id is ever opened twice. Absent below level 3.
+   */
+  readonly opened?: number | undefined;
 }
 
 /** A session's neighbours in the eviction order: the next less recent and the next more recent. */
@@ -377,11 +412,48 @@ export function raiseFeatures<S, O>(
       sessions = pmSet(sessions, clientId, { ...session, at: first + i });
       bytes += outputBytes(session.output);
     });
-    const features = { level, sessionsMax, outputBytesMax, ...orderOf(ids), outputBytes: bytes, evicted: 0 };
-    table = { sessions, features };
-  } else table = { sessions: state.sessions, features: { ...state.features, level, sessionsMax, outputBytesMax } };
+    const features: Features = { level, sessionsMax, outputBytesMax, ...orderOf(ids), outputBytes: bytes, evicted: 0 };
+    table = { sessions, features: withOpened(features) };
+  } else
+    table = {
+      sessions: state.sessions,
+      features: withOpened({ ...state.features, level, sessionsMax, outputBytesMax }),
+    };
   while (overBounds(table, 0)) table = evictOldest(table);
   return { ...state, sessions: table.sessions, features: table.features };
+}
+
+/** `features` with its count of opened sessions from level 3 on (0 at the raise to 3). */
+function withOpened(features: Features): Features {
+  if (features.level < featureLevelSessionsOpened || features.opened !== undefined) return features;
+  return { ...features, opened: 0 };
+}
+
+/**
+ * Execute an open-session command (feature level 3; Ongaro's thesis, section 6.3, RegisterClient):
+ * open the session `openedSessionId(opened + 1)`, number 0, placed last in the eviction order as a
+ * request executed now (it counts in `executed`, so its place is unique), evicting the least recent
+ * sessions over the bounds as a request does. Its id is a function of the executed sequence, so
+ * every replica opens the same id at the same slot, and no id is opened twice: a delayed or
+ * duplicated copy of the command opens another session, never an old one. Below level 3 it opens
+ * nothing and answers `expired` (a leader proposes it only once level 3 is executed, so a log
+ * never holds one there; the rule only keeps execution total).
+ */
+export function openSession<S, O>(state: ServiceState<S, O>): Applied<ServiceState<S, O>, ServiceOutput<O>> {
+  const features = state.features;
+  if (features === undefined || features.level < featureLevelSessionsOpened || features.opened === undefined)
+    return { state, output: { _tag: "expired" } };
+  const opened = features.opened + 1;
+  const clientId = openedSessionId(opened);
+  const executed = state.executed + 1;
+  // Number 0 and no output: every request of the session is above it, and nothing is answered from it.
+  const fresh: Session<O> = { seq: 0, command: "", output: null as O, at: executed };
+  const table = { sessions: state.sessions, features: { ...features, opened } };
+  const placed = placeSession(table, clientId, undefined, fresh);
+  return {
+    state: { ...state, sessions: placed.sessions, executed, features: placed.features },
+    output: { _tag: "opened", clientId },
+  };
 }
 
 /** The session table with its feature state. */
@@ -482,7 +554,15 @@ export function serviceOf<S, I, O>(app: Application<S, I, O>): Service<S, I, O> 
     const command = commandDigest(request.input, textHash);
     const session = pmGet(state.sessions, request.clientId);
     const features = state.features;
-    if (session === undefined && features !== undefined && (request.seq > 1 || request.retry === true))
+    // Level 2: a request without a session opens one only as a first attempt numbered 1. Level 3:
+    // never; only the service opens sessions (`openSession`), and one not in the table is gone. At
+    // any level, an id of the service's form opens nothing: it is the service's to open.
+    if (
+      session === undefined &&
+      ((features !== undefined &&
+        (features.level >= featureLevelSessionsOpened || request.seq > 1 || request.retry === true)) ||
+        openedNumber(request.clientId) !== null)
+    )
       return { state, output: { _tag: "expired" } };
     // A retry is compared with its session's digest in that digest's format.
     const like =
@@ -548,10 +628,15 @@ export function restoredFeatures<O>(
   bounds: SessionBounds,
   evicted: number,
   executed: number,
+  opened?: number,
 ): Features | string {
   const misfit = featuresMisfit(level, bounds);
   if (misfit !== null) return misfit;
   if (!Number.isSafeInteger(evicted) || evicted < 0) return `evicted ${evicted} is not a count`;
+  if (level >= featureLevelSessionsOpened && (opened === undefined || !Number.isSafeInteger(opened) || opened < 0))
+    return `feature level ${level} needs a count of opened sessions, not ${opened}`;
+  if (level < featureLevelSessionsOpened && opened !== undefined)
+    return `feature level ${level} opens no sessions, yet ${opened} are counted`;
   if (sessions.size > bounds.sessionsMax) return `${sessions.size} sessions exceed the bound of ${bounds.sessionsMax}`;
   const places = new Map<number, string>();
   let bytes = 0;
@@ -564,10 +649,22 @@ export function restoredFeatures<O>(
     else if (at > executed) wrong ??= `client ${clientId}'s place ${at} is above the ${executed} requests executed`;
     else if (places.has(at)) wrong ??= `two sessions share place ${at} in the order`;
     else places.set(at, clientId);
+    const n = openedNumber(clientId);
+    if (n !== null && (opened === undefined || n > opened))
+      wrong ??= `session ${clientId} was never opened (${opened ?? 0} opened)`;
+    if (session.seq === 0 && n === null)
+      wrong ??= `client ${clientId}'s session has number 0 but was not opened by the service`;
   });
   if (wrong !== null) return wrong;
   const ids = [...places.entries()].sort(([a], [b]) => a - b).map(([, clientId]) => clientId);
   if (bytes > bounds.outputBytesMax && sessions.size > 1)
     return `${bytes} bytes of saved outputs exceed the bound of ${bounds.outputBytesMax}`;
-  return { level, ...bounds, ...orderOf(ids), outputBytes: bytes, evicted };
+  const features: Features = { level, ...bounds, ...orderOf(ids), outputBytes: bytes, evicted };
+  return opened === undefined ? features : { ...features, opened };
+}
+
+/** The number n of an {@link OpenedSessionId} `session <n>`, or null for any other id. */
+export function openedNumber(clientId: string): number | null {
+  const match = /^session ([1-9][0-9]{0,15})$/.exec(clientId);
+  return match === null ? null : Number(match[1]);
 }

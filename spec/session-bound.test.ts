@@ -129,7 +129,7 @@ describe("feature level 2: the bounded session table", () => {
     expect(raised.features?.evicted).toBe(2);
     expect(featureLevelOf(raiseFeatures(raised, 2, bounds(5)))).toBe(2);
     expect(featuresMisfit(1, bounds(5))).toMatch(/feature level 1/);
-    expect(featuresMisfit(3, bounds(5))).toMatch(/feature level 3/);
+    expect(featuresMisfit(4, bounds(5))).toMatch(/feature level 4/);
     expect(featuresMisfit(2, bounds(0))).toMatch(/sessionsMax/);
   });
 

@@ -54,12 +54,25 @@ export interface ReconfigureRequest {
   readonly change: ConfigChange;
 }
 
+/**
+ * A client asks the service to open a session (feature level 3, spec/service.ts `openSession`;
+ * Ongaro's thesis, section 6.3, RegisterClient). Only the leader serves it: an open-session value
+ * goes through the log, and the reply (`session-opened`, with the id every replica derived alike)
+ * comes once its slot is executed.
+ */
+export interface OpenSessionRequest {
+  readonly _tag: "OpenSession";
+  readonly now: number;
+  readonly requestId: number;
+}
+
 /** Everything that can happen to a replica. */
 export type Event<M, R, I> =
   | { readonly _tag: "Receive"; readonly now: number; readonly from: ReplicaId; readonly message: M }
   | { readonly _tag: "Tick"; readonly now: number }
   | ClientRequest<I>
   | ReconfigureRequest
+  | OpenSessionRequest
   /**
    * The first event after a (re)start: the durable records, in the order they were persisted;
    * with `kept`, a state transfer the driver kept across the restart, resumed from its chunks
@@ -107,6 +120,11 @@ export type ClientResult<O> =
    * the client opens a new session under a new client id.
    */
   | { readonly _tag: "session-expired" }
+  /**
+   * Feature level 3: the service opened the session `clientId` (an `OpenedSessionId`,
+   * `session <n>`); the client numbers its requests under it 1, 2, 3, ...
+   */
+  | { readonly _tag: "session-opened"; readonly clientId: string }
   /**
    * Not answered. `outcomeUnknown` is true when the request may still be executed (it was
    * proposed, then leadership was lost): the client must retry with the same sequence number.

@@ -52,6 +52,60 @@ describe("the feature level", () => {
     expect(decoded.service.features).toMatchObject({ level: 2, sessionsMax: 2, evicted: 2 });
   });
 
+  it("level 3: the service opens sessions, a late copy of a first request after eviction never runs again", () => {
+    const config = { featureLevel: 3, sessionsMax: 2, checkpointIntervalSlots: 2, snapshotIntervalSlots: 4 };
+    const c = Cluster.elected(3, { config });
+    c.crash(3);
+    const opens = [c.openSession(1), c.openSession(1)];
+    c.stabilize();
+    const [a, b] = opens.map((r) => c.replies.get(r));
+    expect([a, b]).toEqual([
+      { _tag: "session-opened", clientId: "session 1" },
+      { _tag: "session-opened", clientId: "session 2" },
+    ]);
+    const first = c.request(1, append("a1"), "linearizable", { clientId: "session 1", seq: 1 });
+    c.stabilize();
+    expect(c.replies.get(first)).toMatchObject({ _tag: "ok" });
+    c.request(1, append("b1"), "linearizable", { clientId: "session 2", seq: 1 });
+    // a client-chosen id opens no session at level 3, whatever its number
+    const chosen = c.request(1, append("x"), "linearizable", { clientId: "c", seq: 1 });
+    // a third session evicts session 1 (the least recently executed)
+    const third = c.openSession(1);
+    c.stabilize();
+    expect(c.replies.get(chosen)).toEqual({ _tag: "session-expired" });
+    expect(c.replies.get(third)).toEqual({ _tag: "session-opened", clientId: "session 3" });
+    // a late copy of session 1's first request: level 2 would run it again and reopen the session
+    const late = c.request(1, append("a1"), "linearizable", { clientId: "session 1", seq: 1 });
+    c.stabilize();
+    expect(c.replies.get(late)).toEqual({ _tag: "session-expired" });
+    const leader = c.state(1).learner.service;
+    expect(leader.features).toMatchObject({ level: 3, evicted: 1, opened: 3 });
+    expect(sessionsOf(leader).map(([id]) => id)).toEqual(["session 2", "session 3"]);
+    // replica 3 catches up (from the log or a snapshot) and holds the same table and digests
+    c.restart(3);
+    c.advance(600, 50);
+    for (let i = 0; i < 4; i++) c.request(1, { _tag: "put", key: `k${i}`, value: "x" }, "linearizable");
+    c.advance(600, 50);
+    for (const id of [2, 3]) {
+      const s = c.state(id);
+      expect(s.learner.executedUpTo, `replica ${id}`).toBe(c.state(1).learner.executedUpTo);
+      expect(s.learner.service.features).toEqual(c.state(1).learner.service.features);
+      expect(s.monitor.checkpoints.at(-1)).toEqual(c.state(1).monitor.checkpoints.at(-1));
+    }
+    const decoded = decodeSnapshot(c.state(1).ctx, c.state(1).learner.snapshot!.data);
+    if (typeof decoded === "string") throw new Error(decoded);
+    expect(decoded.service.features).toMatchObject({ level: 3, opened: 3 });
+  });
+
+  it("below level 3 the leader refuses to open a session: the client names its own", () => {
+    const c = Cluster.elected(3, { config: { featureLevel: 2 } });
+    const open = c.openSession(1);
+    c.stabilize();
+    const reply = c.replies.get(open);
+    expect(reply?._tag).toBe("refused");
+    expect(reply?._tag === "refused" ? reply.reason : "").toMatch(/feature level 2, which opens no sessions/);
+  });
+
   it("is not raised by default: the log and its snapshots stay those of level 1", () => {
     const c = Cluster.elected(3, { config: { snapshotIntervalSlots: 2 } });
     c.request(1, append("a"), "linearizable", { clientId: "a", seq: 1 });

@@ -21,6 +21,7 @@ import { applyChange, configurationFor, showChange, type ConfigChange } from "./
 import type { ClientResult, ReplicaId } from "./events.ts";
 import {
   noopValue,
+  openCountMax,
   plainBytes,
   type AcceptMsg,
   type Command,
@@ -359,7 +360,9 @@ export function proposeReady<S, I, O>(
     const value: Value<I> =
       batch.change !== undefined
         ? { _tag: "reconfig", change: batch.change }
-        : { _tag: "batch", commands: commandsOf(batch) };
+        : batch.opens === true
+          ? { _tag: "open", count: batch.count }
+          : { _tag: "batch", commands: commandsOf(batch) };
     s = proposeSlot(rules, s, value, config.voters, requestIdsOf(batch), now, out);
   }
 }
@@ -481,6 +484,7 @@ export function submit<S, I, O>(
   if (
     last !== undefined &&
     last.change === undefined &&
+    last.opens !== true &&
     last.count < config.batchCommandsMax &&
     last.bytes + bytes <= config.batchBytesMax
   ) {
@@ -490,6 +494,41 @@ export function submit<S, I, O>(
     const batch: PendingBatch<I> = { newest: { requestId, command, earlier: null }, count: 1, bytes };
     pending.push(batch);
   }
+  const next = copyLeader(leader);
+  next.pending = pending;
+  next.pendingCount = leader.pendingCount + 1;
+  return withRole(state, next);
+}
+
+/**
+ * Queue an open-session request (feature level 3): with the open-session requests queued last, in
+ * one `open` value of at most `batchCommandsMax`, or refuse it when `requestsPendingMax` requests
+ * already wait. The caller checked that level 3 is executed or this leader raises to it.
+ */
+export function submitOpen<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  requestId: number,
+  out: ReplicaEffect<I, O>[],
+): ReplicaState<S, I, O> {
+  const leader = leaderOf(state);
+  const config = state.ctx.config;
+  if (leader.pendingCount >= config.requestsPendingMax) {
+    out.push({
+      _tag: "Reply",
+      requestId,
+      result: { _tag: "unavailable", reason: `busy: ${leader.pendingCount} requests pending`, outcomeUnknown: false },
+    });
+    return state;
+  }
+  const pending = leader.pending.slice();
+  const last = pending[pending.length - 1];
+  if (last !== undefined && last.opens === true && last.count < Math.min(config.batchCommandsMax, openCountMax)) {
+    pending[pending.length - 1] = {
+      ...last,
+      newest: { requestId, command: null, earlier: last.newest },
+      count: last.count + 1,
+    };
+  } else pending.push({ newest: { requestId, command: null, earlier: null }, count: 1, bytes: 0, opens: true });
   const next = copyLeader(leader);
   next.pending = pending;
   next.pendingCount = leader.pendingCount + 1;
@@ -623,6 +662,7 @@ export function resultOf<O>(output: ServiceOutput<O>): ClientResult<O> {
   if (output._tag === "stale") return { _tag: "stale-seq", lastSeq: output.lastSeq };
   if (output._tag === "reused") return { _tag: "seq-reused", seq: output.seq };
   if (output._tag === "expired") return { _tag: "session-expired" };
+  if (output._tag === "opened") return { _tag: "session-opened", clientId: output.clientId };
   return { _tag: "ok", output: output.output };
 }
 

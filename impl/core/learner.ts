@@ -298,6 +298,15 @@ export function executeReady<S, I, O>(
       outcome = r.outcome;
     } else if (value._tag === "features") {
       service = rules.executeFeatures(service, value.level, value);
+    } else if (value._tag === "open") {
+      for (let i = 0; i < value.count; i++) {
+        const applied = rules.openSession(service);
+        service = applied.state;
+        const folded = foldOutput(a, b, applied.output);
+        a = folded.a;
+        b = folded.b;
+        if (collect) outputs.push(applied.output);
+      }
     }
     if (collect || outcome !== undefined) executed.push({ slot, outputs, change: outcome });
     configs = pruneConfigurations(configs, slot + 1);

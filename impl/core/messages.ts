@@ -9,7 +9,7 @@
  * never decodes. Nothing here may hold state or read a clock.
  */
 import { Schema } from "effect";
-import { ClientId, Seq } from "../../spec/service.ts";
+import { Seq, SessionName } from "../../spec/service.ts";
 import { Ballot } from "./ballot.ts";
 import { ConfigChange } from "./configuration.ts";
 
@@ -39,7 +39,8 @@ export type Value<I> =
   | { readonly _tag: "noop" }
   | { readonly _tag: "batch"; readonly commands: readonly Command<I>[] }
   | { readonly _tag: "reconfig"; readonly change: ConfigChange }
-  | FeaturesValue;
+  | FeaturesValue
+  | OpenValue;
 
 /**
  * A raise of the feature level (spec/service.ts `raiseFeatures`): executed at slot s, it switches
@@ -54,6 +55,20 @@ export interface FeaturesValue {
   readonly sessionsMax: number;
   readonly outputBytesMax: number;
 }
+
+/**
+ * Open `count` sessions (feature level 3, spec/service.ts `openSession`), one per client that asked,
+ * in order: each gets the next id of the service's count. It carries no command. Below level 3 it
+ * opens nothing (every replica alike); a leader proposes it only once level 3 is executed or its own
+ * raise to 3 is ahead of it in the log.
+ */
+export interface OpenValue {
+  readonly _tag: "open";
+  readonly count: number;
+}
+
+/** The most sessions one open value opens (a peer's value above it is refused at decoding). */
+export const openCountMax = 1 << 16;
 
 /** The no-op value (shared; values are immutable). */
 export const noopValue: Value<never> = { _tag: "noop" };
@@ -219,7 +234,10 @@ export type Message<I> =
 export function valueSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema<Value<I>, Value<IE>> {
   // No field may be added to a command: the peer frames and the stored records carry it in a binary
   // layout (impl/runtime/binary-codec.ts) that earlier versions and stored logs must still read.
-  const command = Schema.Struct({ clientId: Schema.optional(ClientId), seq: Schema.optional(Seq), input }).pipe(
+  // `SessionName` is a string as `ClientId` was: the layout is the same, and it also admits the ids
+  // of sessions the service opened (level 3), which an earlier version refuses (it halts before
+  // the raise to level 3 anyway).
+  const command = Schema.Struct({ clientId: Schema.optional(SessionName), seq: Schema.optional(Seq), input }).pipe(
     Schema.filter((c) =>
       (c.clientId === undefined) === (c.seq === undefined) ? undefined : "clientId and seq come together or not at all",
     ),
@@ -233,6 +251,8 @@ export function valueSchema<I, IE>(input: Schema.Schema<I, IE>): Schema.Schema<V
       sessionsMax: Schema.Int.pipe(Schema.positive(), Schema.lessThanOrEqualTo(Number.MAX_SAFE_INTEGER)),
       outputBytesMax: Schema.Int.pipe(Schema.positive(), Schema.lessThanOrEqualTo(Number.MAX_SAFE_INTEGER)),
     }),
+    // Last, so that every earlier member keeps its index in the binary layout.
+    Schema.TaggedStruct("open", { count: Schema.Int.pipe(Schema.positive(), Schema.lessThanOrEqualTo(openCountMax)) }),
   );
 }
 

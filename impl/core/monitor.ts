@@ -107,13 +107,14 @@ export function checkpointDigest<S, I, O>(
 /**
  * The counts a checkpoint digest holds: requests executed, and above feature level 1 also
  * `~level.sessions.evicted`, so that two replicas that evicted differently disagree at once (at level
- * 1 the digest is the one of earlier versions).
+ * 1 the digest is the one of earlier versions), and from level 3 on `.opened`, the sessions the
+ * service opened, so that two that opened differently do too.
  */
 export function countsOf<S, O>(service: ServiceState<S, O>): string {
   const f = service.features;
-  return f === undefined
-    ? `${service.executed}`
-    : `${service.executed}~${f.level}.${service.sessions.size}.${f.evicted}`;
+  if (f === undefined) return `${service.executed}`;
+  const counts = `${service.executed}~${f.level}.${service.sessions.size}.${f.evicted}`;
+  return f.opened === undefined ? counts : `${counts}.${f.opened}`;
 }
 
 /** Two replicas' digests differ at `slot`. */

@@ -8,7 +8,7 @@
  * generator in the state, perform I/O, or mutate the state it is given. The effects it returns
  * are ordered: a Persist must be durable before any later effect is carried out.
  */
-import { sessionOf } from "../../spec/service.ts";
+import { featureLevelOf, featureLevelSessionsOpened, sessionOf } from "../../spec/service.ts";
 import { inMemory, sameValue, type StoredMessage } from "./at-rest.ts";
 import { fail } from "./assert.ts";
 import { checkQuorumFails, noteStall } from "./check-quorum.ts";
@@ -23,7 +23,15 @@ import {
   restartElectionTimer,
   waitAfterStall,
 } from "./election.ts";
-import type { ClientRequest, Effect, Event, ReconfigureRequest, ReplicaId, StepResult } from "./events.ts";
+import type {
+  ClientRequest,
+  Effect,
+  Event,
+  OpenSessionRequest,
+  ReconfigureRequest,
+  ReplicaId,
+  StepResult,
+} from "./events.ts";
 import {
   answerExecuted,
   collectAccepted,
@@ -37,6 +45,7 @@ import {
   stalledBehind,
   submit,
   submitChange,
+  submitOpen,
   syncPeers,
   unsettledMembership,
 } from "./leader.ts";
@@ -196,7 +205,7 @@ function handle<S, I, O>(
     s = waitAfterStall(s, state.now, event.now);
   }
   if (s.halted !== null) {
-    if (event._tag === "ClientRequest" || event._tag === "Reconfigure")
+    if (event._tag === "ClientRequest" || event._tag === "Reconfigure" || event._tag === "OpenSession")
       out.push(unavailable(event.requestId, `replica stopped: ${s.halted.message}`, false));
     return s;
   }
@@ -215,6 +224,12 @@ function handle<S, I, O>(
       return clientRequest(rules, s, event, out);
     case "Reconfigure":
       return reconfigure(rules, s, event, out);
+    case "OpenSession":
+      if (s.removal !== null) {
+        out.push(unavailable(event.requestId, `replica ${s.ctx.config.self} is being removed from the cluster`, false));
+        return s;
+      }
+      return openSessionRequest(rules, s, event, out);
     case "VoteDurable":
       return afterLearning(rules, ownVoteDurable(rules, s, event.slot, event.ballot, out), event.now, out);
   }
@@ -226,7 +241,7 @@ function retiredStep<S, I, O>(
   event: ReplicaEvent<I>,
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
-  if (event._tag === "ClientRequest" || event._tag === "Reconfigure")
+  if (event._tag === "ClientRequest" || event._tag === "Reconfigure" || event._tag === "OpenSession")
     out.push(unavailable(event.requestId, state.removal!.retired!, false));
   return state;
 }
@@ -1358,6 +1373,28 @@ function reconfigure<S, I, O>(
     return state;
   }
   return propose(rules, submitChange(rules, state, req.change, req.requestId, req.now, out), req.now, out);
+}
+
+/**
+ * A client asks for a session (feature level 3): only the leader serves it, through the log (an
+ * `open` value, `submitOpen`), once level 3 is executed or this leader raises the log to it (its
+ * raise goes ahead of every client request, `featuresDue`). Below that the service opens no
+ * sessions, and the request is refused: the client names a session itself (levels 1 and 2).
+ */
+function openSessionRequest<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  req: OpenSessionRequest,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
+  if (state.role._tag !== "leader") return redirect(state, req.requestId, out);
+  const level = featureLevelOf(state.learner.service);
+  if (level < featureLevelSessionsOpened && state.ctx.config.featureLevel < featureLevelSessionsOpened) {
+    const reason = `the cluster runs at feature level ${level}, which opens no sessions (level ${featureLevelSessionsOpened} does): name the session with a client id of your own`;
+    out.push({ _tag: "Reply", requestId: req.requestId, result: { _tag: "refused", reason } });
+    return state;
+  }
+  return propose(rules, submitOpen(state, req.requestId, out), req.now, out);
 }
 
 /** Only the leader serves this request: name the replica this one believes leads. */

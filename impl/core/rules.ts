@@ -12,6 +12,7 @@ import type { TextHash } from "../../spec/hash.ts";
 import type { Applied } from "../../spec/state-machine.ts";
 import {
   commandDigestLike,
+  openSession,
   sessionAnswer,
   type ServiceOutput,
   type ServiceState,
@@ -114,6 +115,11 @@ export interface ReplicaRules {
     service: ServiceState<S, O>,
     command: Command<I>,
   ) => Applied<ServiceState<S, O>, ServiceOutput<O>>;
+  /**
+   * Execute one open-session request of an `open` value chosen at a slot (spec/service.ts
+   * `openSession`: the next id of the service's count, never one opened before).
+   */
+  readonly openSession: <S, O>(service: ServiceState<S, O>) => Applied<ServiceState<S, O>, ServiceOutput<O>>;
   /** Execute a raise of the feature level chosen at a slot (spec/service.ts `raiseFeatures`). */
   readonly executeFeatures: <S, O>(
     service: ServiceState<S, O>,
@@ -186,6 +192,7 @@ export const defaultRules: ReplicaRules = {
       session !== undefined && seq === session.seq ? commandDigestLike(session.command, input, textHash) : "",
     ),
   executeCommand,
+  openSession,
   executeFeatures,
   governsFrom,
   promiseCoversFrom,

@@ -62,7 +62,8 @@ const Envelope = Schema.Struct({
   sessions: Schema.Array(
     Schema.Tuple(
       Schema.String,
-      Schema.Int.pipe(Schema.positive()),
+      // 0 only for a session the service opened that has run nothing yet (level 3).
+      Schema.Int.pipe(Schema.nonNegative()),
       Schema.Unknown,
       Schema.optionalElement(Schema.String),
       // Above feature level 1, the session's place in the eviction order (spec/service.ts `Session.at`).
@@ -77,6 +78,8 @@ const Envelope = Schema.Struct({
       sessionsMax: Schema.Int,
       outputBytesMax: Schema.Int,
       evicted: Schema.Int,
+      // From level 3 on only: the sessions the service opened (spec/service.ts `Features.opened`).
+      opened: Schema.optional(Schema.Int),
     }),
   ),
   outputDigest: Schema.Tuple(Schema.Int, Schema.Int),
@@ -118,6 +121,7 @@ function envelopeOf<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: SnapshotCon
             sessionsMax: f.sessionsMax,
             outputBytesMax: f.outputBytesMax,
             evicted: f.evicted,
+            ...(f.opened === undefined ? {} : { opened: f.opened }),
           },
         }),
     outputDigest: [contents.outputDigestA, contents.outputDigestB],
@@ -610,6 +614,7 @@ export function decodeReadSnapshot<S, I, O>(
     if (seen.has(clientId)) return `client ${clientId} has two sessions`;
     seen.add(clientId);
     if (at !== undefined && e.features === undefined) return `client ${clientId}'s session has a place at level 1`;
+    if (seq === 0 && e.features === undefined) return `client ${clientId}'s session has number 0 at level 1`;
     const session: Session<O> =
       at === undefined
         ? { seq, command: command ?? "", output: output as O }
@@ -618,10 +623,11 @@ export function decodeReadSnapshot<S, I, O>(
   }
   let features: Features | undefined;
   if (e.features !== undefined) {
-    const { level, sessionsMax, outputBytesMax, evicted } = e.features;
+    const { level, sessionsMax, outputBytesMax, evicted, opened } = e.features;
     if (level > featureLevelMax)
       return `feature level ${level} is above ${featureLevelMax}, the highest this version executes`;
-    const restored = restoredFeatures(sessions, level, { sessionsMax, outputBytesMax }, evicted, e.executed);
+    const bounds = { sessionsMax, outputBytesMax };
+    const restored = restoredFeatures(sessions, level, bounds, evicted, e.executed, opened);
     if (typeof restored === "string") return `session table refused: ${restored}`;
     features = restored;
   }

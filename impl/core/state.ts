@@ -292,7 +292,8 @@ export interface Proposal<I> {
 /**
  * Client commands waiting for a pipeline slot, grouped in batches of at most `batchCommandsMax`
  * commands and `batchBytesMax` bytes (a single larger command goes alone); or one membership change
- * (`change` set, no commands), which always fills a slot of its own.
+ * (`change` set, no commands), which always fills a slot of its own; or up to `batchCommandsMax`
+ * open-session requests (`opens`), one `open` value.
  */
 export interface PendingBatch<I> {
   /**
@@ -301,11 +302,13 @@ export interface PendingBatch<I> {
    * `requestIdsOf` give them oldest first.
    */
   readonly newest: QueuedRequest<I> | null;
-  /** Commands in the batch (0 for a membership change). */
+  /** Commands in the batch (0 for a membership change; the sessions to open for `opens`). */
   readonly count: number;
   /** The commands' estimated size (`plainBytes`), in bytes. */
   readonly bytes: number;
   readonly change?: ConfigChange | undefined;
+  /** A batch of open-session requests (feature level 3): `count` of them, no commands, one `open` value. */
+  readonly opens?: boolean | undefined;
 }
 
 /** One request of a pending batch: a command, or (`command` null) the batch's membership change. */

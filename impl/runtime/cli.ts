@@ -15,16 +15,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { roles, type Role } from "./access.ts";
-import {
-  authHeaders,
-  httpJson,
-  KvClient,
-  keyPath,
-  newSession,
-  UnreachableError,
-  type ApiReply,
-  type Session,
-} from "./client.ts";
+import { authHeaders, httpJson, KvClient, keyPath, UnreachableError, type ApiReply, type Session } from "./client.ts";
 import { checkHistoryCommand } from "./check-history-command.ts";
 import { logLevels, type LogLevel } from "./log-levels.ts";
 import { httpConnectionsMaxDefault } from "./admission.ts";
@@ -386,10 +377,11 @@ function clientOf(flags: ClientFlags): KvClient {
   return new KvClient({ endpoints: flags.endpoints, deadlineMs: flags.timeoutMs, token: flags.token, ca: flags.ca });
 }
 
-function sessionOf(flags: ClientFlags): Session {
+/** The session --client-id and --seq name, or undefined: the client picks one (`KvClient.write`). */
+function sessionOf(flags: ClientFlags): Session | undefined {
   if ((flags.clientId === undefined) !== (flags.seq === undefined))
     throw new UsageError("--client-id and --seq go together");
-  return flags.clientId === undefined ? newSession() : { clientId: flags.clientId, seq: flags.seq! };
+  return flags.clientId === undefined ? undefined : { clientId: flags.clientId, seq: flags.seq! };
 }
 
 /** Print the reply; returns the exit code. `success` prints the human form of a 200. */
@@ -790,7 +782,7 @@ export function buildProgram(): Command {
     const flags = clientFlagsOf<{ valueFile?: string }>(command);
     const value = valueOf("put", given, flags.valueFile);
     return clientCommand(flags, async (client) =>
-      report(await client.call("PUT", keyPath(key), { value }, sessionOf(flags)), flags, () => "OK"),
+      report(await client.write("PUT", keyPath(key), { value }, sessionOf(flags)), flags, () => "OK"),
     );
   });
 
@@ -815,7 +807,7 @@ export function buildProgram(): Command {
     (key: string, _options: unknown, command: Command) => {
       const flags = clientFlagsOf(command);
       return clientCommand(flags, async (client) =>
-        report(await client.call("DELETE", keyPath(key), undefined, sessionOf(flags)), flags, () => "OK"),
+        report(await client.write("DELETE", keyPath(key), undefined, sessionOf(flags)), flags, () => "OK"),
       );
     },
   );
@@ -832,7 +824,7 @@ export function buildProgram(): Command {
     const flags = clientFlagsOf<{ valueFile?: string }>(command);
     const value = valueOf("append", given, flags.valueFile);
     return clientCommand(flags, async (client) =>
-      report(await client.call("POST", keyPath(key), { op: "append", value }, sessionOf(flags)), flags, (body) =>
+      report(await client.write("POST", keyPath(key), { op: "append", value }, sessionOf(flags)), flags, (body) =>
         text(body.value),
       ),
     );
@@ -852,7 +844,7 @@ export function buildProgram(): Command {
       if ((flags.expected === undefined) === (flags.absent !== true))
         throw new UsageError("cas needs exactly one of --expected VALUE or --absent");
       return clientCommand(flags, async (client) => {
-        const reply = await client.call(
+        const reply = await client.write(
           "POST",
           keyPath(key),
           { op: "cas", expected: flags.expected ?? null, value },

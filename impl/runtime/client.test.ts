@@ -146,3 +146,35 @@ describe("KvClient with endpoints that cannot be reached", () => {
     }
   });
 });
+
+describe("KvClient sessions at feature level 3", () => {
+  it("writes under a session the service opens once a client-chosen id is refused session-expired", async () => {
+    // A level-3 leader: it opens "session 1" and refuses any other id as session-expired.
+    const seen: string[] = [];
+    const leader = http.createServer((request, response) => {
+      const id = request.headers["x-client-id"];
+      seen.push(`${request.method} ${request.url} ${typeof id === "string" ? id : "-"}`);
+      const [status, body] =
+        request.url === "/v1/sessions"
+          ? [200, { clientId: "session 1" }]
+          : id === "session 1"
+            ? [200, { key: "k", ok: true }]
+            : [409, { code: "session-expired" }];
+      response.writeHead(status, { "Content-Type": "application/json" });
+      response.end(JSON.stringify(body));
+    });
+    const url = await listen(leader, "http");
+    try {
+      const client = new KvClient({ endpoints: [url], deadlineMs: 2000 });
+      expect(await client.write("PUT", "/v1/kv/k", { value: "v" })).toMatchObject({ status: 200 });
+      expect(seen.slice(1)).toEqual(["POST /v1/sessions -", "PUT /v1/kv/k session 1"]);
+      expect(seen[0]).toMatch(/^PUT \/v1\/kv\/k cli-/);
+      // A session the caller gave is its own: its expiry is answered, never replaced.
+      const given = await client.write("PUT", "/v1/kv/k", { value: "v" }, { clientId: "mine", seq: 3 });
+      expect(given).toMatchObject({ status: 409, body: { code: "session-expired" } });
+      expect(seen).toHaveLength(4);
+    } finally {
+      leader.close();
+    }
+  });
+});

@@ -221,6 +221,29 @@ export class KvClient {
     );
   }
 
+  /**
+   * Ask the service to open a session (feature level 3, POST /v1/sessions): the session it names,
+   * numbered from 1, or the reply that refused it (409 `sessions-not-opened` below level 3).
+   */
+  async openSession(): Promise<Session | ApiReply> {
+    const reply = await this.call("POST", "/v1/sessions");
+    const clientId = reply.body.clientId;
+    return reply.status === 200 && typeof clientId === "string" ? { clientId, seq: 1 } : reply;
+  }
+
+  /**
+   * A write under `session`, or without one under a fresh random one ({@link newSession}); if that
+   * is refused `session-expired` (a cluster at feature level 3 opens no session for an id a client
+   * chose: the write was not executed and never will be), under a session the service opens. A
+   * `session` given is used as it is: its expiry is the caller's to handle.
+   */
+  async write(method: string, path: string, body: unknown, session?: Session): Promise<ApiReply> {
+    const reply = await this.call(method, path, body, session ?? newSession());
+    if (session !== undefined || reply.status !== 409 || reply.body.code !== "session-expired") return reply;
+    const opened = await this.openSession();
+    return "status" in opened ? opened : this.call(method, path, body, opened);
+  }
+
   private async followRedirects(
     method: string,
     endpoint: string,

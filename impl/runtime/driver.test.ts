@@ -36,6 +36,7 @@ function toyStep(state: State, event: Event<Msg, Rec, Input>): StepResult<State,
       return { state: { ...state, nows, ticks: state.ticks + 1 }, effects: [] };
     case "Receive":
     case "Reconfigure":
+    case "OpenSession":
     case "VoteDurable":
       return { state: { ...state, nows }, effects: [] };
     case "ClientRequest": {

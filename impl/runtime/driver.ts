@@ -222,6 +222,7 @@ type Pending<M, R, I> =
   | { readonly _tag: "Tick" }
   | { readonly _tag: "ClientRequest"; readonly requestId: number; readonly submission: Submission<I> }
   | { readonly _tag: "Reconfigure"; readonly requestId: number; readonly change: ConfigChange }
+  | { readonly _tag: "OpenSession"; readonly requestId: number }
   | { readonly _tag: "Recover"; readonly records: readonly R[]; readonly kept?: KeptTransfer }
   | { readonly _tag: "VoteDurable"; readonly vote: VoteRef };
 
@@ -428,6 +429,11 @@ export class Driver<S, M, R, I, O, H = never> {
     return this.request((requestId) => ({ _tag: "Reconfigure", requestId, change }));
   }
 
+  /** Ask the service to open a session (level 3, the core's OpenSession event); resolves like {@link submit}. */
+  openSession(): Promise<ClientResult<O>> {
+    return this.request((requestId) => ({ _tag: "OpenSession", requestId }));
+  }
+
   private request(pending: (requestId: number) => Pending<M, R, I>): Promise<ClientResult<O>> {
     if (this.stopped)
       return Promise.resolve({ _tag: "unavailable", reason: "replica is shutting down", outcomeUnknown: false });
@@ -465,7 +471,8 @@ export class Driver<S, M, R, I, O, H = never> {
 
   private enqueue(pending: Pending<M, R, I>): void {
     if (this.stopped) return;
-    if (pending._tag === "ClientRequest" || pending._tag === "Reconfigure") this.clients.push(pending);
+    if (pending._tag === "ClientRequest" || pending._tag === "Reconfigure" || pending._tag === "OpenSession")
+      this.clients.push(pending);
     else this.queue.push(pending);
     this.schedule();
   }
@@ -501,6 +508,8 @@ export class Driver<S, M, R, I, O, H = never> {
       }
       case "Reconfigure":
         return { _tag: "Reconfigure", now, requestId: pending.requestId, change: pending.change };
+      case "OpenSession":
+        return { _tag: "OpenSession", now, requestId: pending.requestId };
       case "Recover":
         return {
           _tag: "Recover",

@@ -110,8 +110,15 @@ function serverOptions(): Parameters<typeof createHttpServer>[0] {
       },
     },
     retired: () => retired,
+    openSession: () => {
+      opens.push(1);
+      return Promise.resolve(forcedOpen ?? { _tag: "session-opened", clientId: `session ${opens.length}` });
+    },
   };
 }
+/** Open-session requests that reached the core, and the answer to force on them (default: opened). */
+const opens: number[] = [];
+let forcedOpen: ClientResult<KvOutput> | undefined;
 
 beforeAll(async () => {
   server = createHttpServer(serverOptions());
@@ -208,6 +215,26 @@ describe("HTTP API: the documented answers", () => {
       (await call("PUT", "/v1/kv/s", JSON.stringify({ value: "1" }), { "X-Client-Id": "c", "X-Client-Seq": "0" }))
         .status,
     ).toBe(400);
+  });
+
+  it("opens a session the service names (level 3), takes it as X-Client-Id, and says when the level is below", async () => {
+    forcedOpen = undefined;
+    const opened = await call("POST", "/v1/sessions", undefined, bearer("write"));
+    expect(opened).toMatchObject({ status: 200, json: { clientId: `session ${opens.length}` } });
+    const clientId = opened.json!.clientId as string;
+    await call("PUT", "/v1/kv/s", JSON.stringify({ value: "1" }), { "X-Client-Id": clientId, "X-Client-Seq": "1" });
+    expect(submissions.at(-1)).toMatchObject({ clientId, seq: 1 });
+    expect((await call("POST", "/v1/sessions", "{}")).status).toBe(200);
+    const before = opens.length;
+    expect(await call("POST", "/v1/sessions", undefined, bearer("read"))).toMatchObject({ status: 403 });
+    expect(await call("POST", "/v1/sessions", JSON.stringify({ id: 1 }))).toMatchObject({ status: 400 });
+    expect(await call("GET", "/v1/sessions")).toMatchObject({ status: 405 });
+    expect(opens.length).toBe(before);
+    forcedOpen = { _tag: "refused", reason: "the cluster runs at feature level 2, which opens no sessions" };
+    expect(await call("POST", "/v1/sessions")).toMatchObject({ status: 409, json: { code: "sessions-not-opened" } });
+    forcedOpen = { _tag: "redirect", leader: 2 };
+    expect(await call("POST", "/v1/sessions")).toMatchObject({ status: 307 });
+    forcedOpen = undefined;
   });
 
   it("maps redirect, no leader, stale sequence, reused sequence and unavailable", async () => {
@@ -667,6 +694,7 @@ describe("HTTP API: every route, walked", () => {
     "/v1/kv/",
     "/v1/members",
     "/v1/members/",
+    "/v1/sessions",
   ].concat(["//x/v1/members", "/v1/kv", "/unknown"]);
   /** A body that would change something if it got through (a member removal, a write). */
   const bodyFor = (path: string): string =>
@@ -677,14 +705,14 @@ describe("HTTP API: every route, walked", () => {
     headers: Record<string, string>,
   ): Promise<{ replies: { method: string; path: string; reply: Reply }[]; reached: number }> {
     forced = undefined;
-    const before = submissions.length + changes.length;
+    const before = submissions.length + changes.length + opens.length;
     const replies: { method: string; path: string; reply: Reply }[] = [];
     for (const path of spellings)
       for (const method of methods) {
         const body = method === "GET" || method === "HEAD" || method === "OPTIONS" ? undefined : bodyFor(path);
         replies.push({ method, path, reply: await call(method, path, body, headers) });
       }
-    return { replies, reached: submissions.length + changes.length - before };
+    return { replies, reached: submissions.length + changes.length + opens.length - before };
   }
 
   it("without a token: only GET and HEAD of / and /healthz answer; nothing reaches the core", async () => {

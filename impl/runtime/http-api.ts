@@ -27,7 +27,7 @@ import {
   replicaIdMax,
 } from "../core/index.ts";
 import { KvInput, keyLengthMax, valueBytesMax, valueLengthMax, type KvOutput } from "../../spec/kv.ts";
-import { ClientId, Seq } from "../../spec/service.ts";
+import { Seq, SessionName } from "../../spec/service.ts";
 import { checkBrowser, checkContentType, checkRole, type AccessPolicy, type Need } from "./access.ts";
 import { httpConnectionsMaxDefault, isRefusal, type Admission, type AdmissionTicket } from "./admission.ts";
 import { sourceOf } from "./peer-admission.ts";
@@ -62,6 +62,9 @@ function bodyLimitOf(request: http.IncomingMessage, limit: number): number {
 }
 /** Prefix of the key-value routes; the rest of the path (percent-decoded) is the key. */
 export const kvPrefix = "/v1/kv/";
+
+/** The session route (feature level 3): POST opens a session the service names. */
+export const sessionsPath = "/v1/sessions";
 
 /** The membership route: GET shows the membership, POST asks for a change. */
 export const membersPath = "/v1/members";
@@ -110,6 +113,11 @@ export interface ApiError {
 export interface HttpApiOptions {
   readonly replicaId: ReplicaId;
   readonly submit: (submission: Submission<KvInput>) => Promise<ClientResult<KvOutput>>;
+  /**
+   * Ask the service to open a session (feature level 3; POST /v1/sessions). Default: none, and the
+   * route answers 404.
+   */
+  readonly openSession?: () => Promise<ClientResult<KvOutput>>;
   /** The client address (host:port) of replica `id`, when known. */
   readonly httpAddressOf: (id: ReplicaId) => string | null;
   readonly status: () => unknown;
@@ -545,12 +553,14 @@ export function memberAnswerOf(request: MemberRequest, result: ClientResult<KvOu
     case "stale-seq":
     case "seq-reused":
     case "session-expired":
+    case "session-opened":
     case "ok":
       if (
         result._tag === "ok" ||
         result._tag === "stale-seq" ||
         result._tag === "seq-reused" ||
-        result._tag === "session-expired"
+        result._tag === "session-expired" ||
+        result._tag === "session-opened"
       )
         return {
           status: 500,
@@ -589,7 +599,8 @@ function sessionOf(request: http.IncomingMessage): { clientId?: string; seq?: nu
     refuse(400, "malformed", "X-Client-Id and X-Client-Seq go together: give both or neither");
   if (!/^[0-9]{1,16}$/.test(seqText)) refuse(400, "malformed", "X-Client-Seq must be a positive decimal integer");
   return {
-    clientId: decodeWith(ClientId, clientId, "X-Client-Id"),
+    // A client's own id, or one the service opened (`session <n>`, POST /v1/sessions).
+    clientId: decodeWith(SessionName, clientId, "X-Client-Id"),
     seq: decodeWith(Seq, Number(seqText), "X-Client-Seq"),
   };
 }
@@ -785,7 +796,7 @@ export function answerOf(input: KvInput, result: ClientResult<KvOutput>, context
         body: {
           code: "session-expired",
           message:
-            "this client has no session (evicted by the session bound, or never opened) and this request does not open one (its sequence number is above 1): it was not executed and never will be; open a new session under a new client id, starting at 1",
+            "this client has no session (evicted by the session bound, or never opened) and this request does not open one (its sequence number is above 1, or the cluster runs at feature level 3, where only POST /v1/sessions opens one): it was not executed and never will be; open a new session (at level 3 by POST /v1/sessions; below, under a new client id) and send it there numbered 1",
         },
       };
     case "unavailable":
@@ -796,10 +807,11 @@ export function answerOf(input: KvInput, result: ClientResult<KvOutput>, context
       };
     case "reconfigured":
     case "refused":
-      // Results of membership changes; the key-value API never asks for one.
+    case "session-opened":
+      // Results of membership changes and of opening a session; the key-value API never asks for one.
       return {
         status: 500,
-        body: { code: "internal", message: `a membership-change result (${result._tag}) for a key-value request` },
+        body: { code: "internal", message: `a ${result._tag} result for a key-value request` },
       };
   }
 }
@@ -875,6 +887,78 @@ async function handleMembers(
   const answer = memberAnswerOf(body, result, contextOf(options, request));
   send(response, answer.status, answer.body, answer.headers);
   options.onResponse?.(`members-${body.op}`, answer.status);
+}
+
+/**
+ * POST /v1/sessions: the service opens a session (feature level 3) and names it; the client sends
+ * that name as its X-Client-Id, numbering its requests from 1. A body, if any, must be `{}`.
+ */
+async function handleOpenSession(
+  options: HttpApiOptions,
+  limit: number,
+  url: URL,
+  request: http.IncomingMessage,
+  response: http.ServerResponse,
+): Promise<void> {
+  const method = request.method ?? "";
+  for (const name of url.searchParams.keys())
+    refuse(400, "malformed", `unknown query parameter ${JSON.stringify(name)}`);
+  if (method !== "POST") {
+    throw new Refusal({
+      status: 405,
+      code: "method-not-allowed",
+      message: `method ${method} is not allowed on ${sessionsPath}`,
+      headers: { Allow: "POST" },
+    });
+  }
+  if (hasBody(request)) {
+    const body = parseBody(await readBody(request, limit, options.bodyArrivalMs));
+    if (typeof body !== "object" || body === null || Array.isArray(body) || Object.keys(body).length > 0)
+      refuse(400, "malformed", "POST /v1/sessions takes no body, or {}");
+  }
+  if (options.openSession === undefined) refuse(404, "not-found", "this replica does not open sessions");
+  const ticket = await admit(options.admission, request, 0);
+  try {
+    const result = await options.openSession();
+    const answer = openSessionAnswerOf(result, contextOf(options, request));
+    send(response, answer.status, answer.body, answer.headers);
+    options.onResponse?.("sessions-open", answer.status);
+  } finally {
+    ticket?.release();
+  }
+}
+
+/** The HTTP answer for the core's answer to an open-session request. */
+export function openSessionAnswerOf(result: ClientResult<KvOutput>, context: AnswerContext): Answer {
+  switch (result._tag) {
+    case "session-opened":
+      return {
+        status: 200,
+        body: {
+          clientId: result.clientId,
+          message: `session ${JSON.stringify(result.clientId)} opened: send it as X-Client-Id, with X-Client-Seq 1, 2, 3, ...`,
+        },
+      };
+    case "refused":
+      return { status: 409, body: { code: "sessions-not-opened", message: result.reason } };
+    case "session-expired":
+      // The open value executed below level 3 (a leader without the raise re-proposed it): nothing opened.
+      return {
+        status: 409,
+        body: { code: "sessions-not-opened", message: "the cluster runs below feature level 3: no session was opened" },
+      };
+    case "redirect":
+    case "unavailable":
+      return answerOf({ _tag: "get", key: "" }, result, context);
+    case "ok":
+    case "stale-seq":
+    case "seq-reused":
+    case "reconfigured":
+      return {
+        status: 500,
+        body: { code: "internal", message: `a ${result._tag} result for an open-session request` },
+      };
+  }
 }
 
 function send(
@@ -1168,6 +1252,8 @@ export function needOf(pathname: string, method: string, publicStatus: boolean):
   const reading = method === "GET" || method === "HEAD";
   if (pathname.startsWith(kvPrefix)) return reading ? "read" : "write";
   if (pathname === membersPath) return reading ? "read" : "admin";
+  // Opening a session changes the replicated state, as a write does.
+  if (pathname === sessionsPath) return "write";
   if (pathname === "/" || pathname === "/healthz") return "public";
   if (pathname === "/status" || pathname === "/metrics") return publicStatus ? "public" : "read";
   return "read";
@@ -1238,11 +1324,20 @@ async function handle(
     refuse(400, "malformed", "the request has more than one Host header");
   checkAccess(options.access, url, method, request);
   const retired = options.retired?.() ?? null;
-  if (retired !== null && (url.pathname.startsWith(kvPrefix) || (url.pathname === membersPath && method === "POST"))) {
+  if (
+    retired !== null &&
+    (url.pathname.startsWith(kvPrefix) ||
+      url.pathname === sessionsPath ||
+      (url.pathname === membersPath && method === "POST"))
+  ) {
     refuse(410, "removed", retired);
   }
   if (url.pathname === membersPath) {
     await handleMembers(options, limit, url, request, response);
+    return;
+  }
+  if (url.pathname === sessionsPath) {
+    await handleOpenSession(options, limit, url, request, response);
     return;
   }
   if (url.pathname.startsWith(kvPrefix)) {

@@ -877,6 +877,7 @@ class ReplicaProcess implements RunningReplica {
         timeline === null
           ? (submission) => this.driver.submit(submission)
           : (submission) => this.timedSubmit(submission),
+      openSession: () => this.driver.openSession(),
       admission: this.admission,
       httpAddressOf: (peer) => this.httpOf(peer),
       status: () => this.status(),

@@ -131,6 +131,8 @@ export class TraceWriter<M, R, I, O> {
         };
       case "Reconfigure":
         return { _tag: "Reconfigure", now: event.now, requestId: event.requestId, change: event.change };
+      case "OpenSession":
+        return { _tag: "OpenSession", now: event.now, requestId: event.requestId };
       case "VoteDurable":
         return { _tag: "VoteDurable", now: event.now, slot: event.slot, ballot: event.ballot };
     }

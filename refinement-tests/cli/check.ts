@@ -1,6 +1,7 @@
 /**
  * `npm run check -- --runs N --seed S --replicas 3|5|7 [--liveness] [--json] [--shard i/n]
- *  [--workers K] [--mutant NAME] [--tuning own|drift|zero-delay|restart-lower|small-steps|long-values|bounded-sessions]
+ *  [--workers K] [--mutant NAME]
+ *  [--tuning own|drift|zero-delay|restart-lower|small-steps|long-values|bounded-sessions|resume-transfers]
  *  [--replay SEED:PATH]`
  *
  * A long refinement campaign: N generated runs of the safety (or liveness) suite, every check of
@@ -221,7 +222,7 @@ const parts = await Promise.all(
 bar.stop();
 for (const p of parts) addTotals(totals, p);
 const seconds = (performance.now() - started) / 1000;
-const missing = missingSometimes(totals.counters, opts.liveness, tuning === "bounded-sessions");
+const missing = missingSometimes(totals.counters, opts.liveness, tuning);
 const failure = totals.failure;
 
 const summary = {

@@ -66,9 +66,13 @@ const program = new Command()
   .addOption(new Option("--replicas <n>", "initial members").choices(["3", "5", "7"]).default("3"))
   .addOption(
     new Option("--tuning <name>", "where the rules matter (see the module comment)")
-      // small-steps, long-values and bounded-sessions are the random suite's alone (`npm run check --
-      // --tuning small-steps`): the explorer's bounds have no counterpart.
-      .choices(suiteTunings.filter((t) => t !== "small-steps" && t !== "long-values" && t !== "bounded-sessions"))
+      // small-steps, long-values, bounded-sessions and resume-transfers are the random suite's alone
+      // (`npm run check -- --tuning small-steps`): the explorer's bounds have no counterpart.
+      .choices(
+        suiteTunings.filter(
+          (t) => t !== "small-steps" && t !== "long-values" && t !== "bounded-sessions" && t !== "resume-transfers",
+        ),
+      )
       .default("own"),
   )
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))

@@ -212,6 +212,8 @@ export function decodeEvent(raw: Record<string, unknown>): KvEvent {
         requestId: raw.requestId as number,
         change: must(decodeChange(raw.change), "traced membership change"),
       };
+    case "OpenSession":
+      return { _tag: "OpenSession", now, requestId: raw.requestId as number };
     case "Recover":
       return {
         _tag: "Recover",

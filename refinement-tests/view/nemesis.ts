@@ -195,6 +195,8 @@ function eventText(step: ReplayStep): string {
       return `request ${e.clientId ?? "one-shot"}${e.seq === undefined ? "" : ` #${e.seq}`} ${showInput(e.input)}`;
     case "Reconfigure":
       return `reconfigure: ${showChange(e.change)}`;
+    case "OpenSession":
+      return "open a session";
     case "Receive":
       return `receive from R${e.from} ${e.message._tag}${"ballot" in e.message ? ` b=${showBallot(e.message.ballot)}` : ""} (no traced send)`;
     case "VoteDurable":

@@ -49,6 +49,7 @@ export const ruleCatalog: Readonly<
   sessionAnswer: { label: "", file: "docs/impl.md", find: "(rule `sessionAnswer`)" },
   executeCommand: { label: "", file: "docs/impl.md", find: "Execution goes through `serviceOf(app).apply`" },
   executeFeatures: { label: "", file: "docs/impl.md", find: "**Feature levels.**" },
+  openSession: { label: "", file: "docs/impl.md", find: "**Sessions the service opens (level 3).**" },
   governsFrom: { label: "R1", file: "docs/impl.md", find: "(`governsFrom`, rule R1;" },
   retirement: { label: "R5", file: "docs/impl.md", find: "**Retired ids and retirement (R5).**" },
   promiseCoversFrom: { label: "T2", file: "docs/impl.md", find: "**Phase 1 over forgotten votes (rule T2).**" },

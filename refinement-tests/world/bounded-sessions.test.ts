@@ -72,9 +72,9 @@ describe("the world at feature level 2 (bounded-sessions)", () => {
       throw new Error(
         `${totals.failure.failure.check}: ${totals.failure.failure.message}\nreplay: npm run check -- --replay ${totals.failure.seed}:${totals.failure.path} --tuning bounded-sessions`,
       );
-    expect(missingSometimes(totals.counters, false, true).filter((n) => boundedSessionsRequired.includes(n))).toEqual(
-      [],
-    );
+    expect(
+      missingSometimes(totals.counters, false, "bounded-sessions").filter((n) => boundedSessionsRequired.includes(n)),
+    ).toEqual([]);
     expect(
       totals.counters.get("world: client session expired: a new session under a new client id") ?? 0,
     ).toBeGreaterThan(0);
@@ -86,7 +86,7 @@ describe("the world at feature level 2 (bounded-sessions)", () => {
       { seed: 1, runs: 10, replicas: 3 },
     );
     expect(totals.failure).toBeNull();
-    const missing = missingSometimes(totals.counters, false, true);
+    const missing = missingSometimes(totals.counters, false, "bounded-sessions");
     expect(boundedSessionsRequired.filter((n) => !missing.includes(n))).toEqual([]);
   });
 

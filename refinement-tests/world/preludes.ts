@@ -100,7 +100,11 @@
  *                   fault-free time goes on until the follower has executed up to the snapshot (a
  *                   corrupted transfer is refused whole by its digests, rule S2, and asked for
  *                   again; with pick bit 5, after a corrupted chunk, the follower then crashes as
- *                   it writes the snapshot the transfer installs, restarts and starts over).
+ *                   it writes the snapshot the transfer installs, restarts and starts over; where
+ *                   the world keeps a transfer's chunks across a crash, `resume-transfers`, or with
+ *                   pick bit 7, which the generator never sets, it first crashes right after it
+ *                   took the corrupted chunk and restarts: resumed from the chunks kept, the
+ *                   transfer is refused whole, and each restart resumes what was kept).
  *                   Random chunk faults land during a transfer in about one run in 1,000
  *                   with 5 replicas: this is where rule S2 is tested
  *   retryAfterTransfer  snapshots x state transfer x client sessions: a client's write is executed
@@ -925,6 +929,7 @@ function transfer(world: World, pick: number): void {
   const i = world.inFlight
     .slice(0, at)
     .filter((m) => m.kind === "message" && m.message._tag === "SnapshotChunk").length;
+  const chunk = world.inFlight[at]!;
   world.apply({ t: lose ? "dropChunk" : "corruptChunk", i });
   if ((pick & 3) === 2) return;
   // With pick bit 5 after a corrupted chunk, the follower crashes as it writes the snapshot the
@@ -932,6 +937,11 @@ function transfer(world: World, pick: number): void {
   // cut off), and restarts at once: the transfer starts over.
   const installing = (pick & 3) < 2 && (pick & 32) !== 0;
   if (installing) world.apply({ t: "crashInSnapshot", r: world.targetFor(lagging) });
+  // Where the world keeps a transfer's chunks (or with pick bit 7), the follower first crashes
+  // right after it took the corrupted chunk, and restarts: its transfer resumes from them.
+  const keeps = world.tuning.resumeTransfers === true || (pick & 128) !== 0;
+  const corrupt = installing && keeps && chunk.kind === "message" ? chunk.message : null;
+  let corruptEnd = corrupt?._tag === "SnapshotChunk" ? corrupt.offset + corrupt.data.length : null;
   // One delivery at a time, time moving only when nothing is deliverable: a transfer of many small
   // chunks is one round trip per chunk.
   const caughtUp = (): boolean => (world.replicas[lagging]!.state?.learner.executedUpTo ?? 0) >= slot;
@@ -940,6 +950,12 @@ function transfer(world: World, pick: number): void {
     if (!world.deliverOne()) world.advance(10);
     if (installing && world.replicas[lagging]!.state === null)
       world.apply({ t: "restart", r: world.targetFor(lagging), clockMs: 0 });
+    const t = world.replicas[lagging]!.state?.learner.transfer;
+    if (corruptEnd !== null && t != null && t.received >= corruptEnd) {
+      corruptEnd = null;
+      world.apply({ t: "crash", r: world.targetFor(lagging), at: null });
+      world.apply({ t: "restart", r: world.targetFor(lagging), clockMs: 0 });
+    }
   }
 }
 
@@ -1050,7 +1066,8 @@ function caughtUpByTransfer(
   const slot = world.replicas[leader]!.state!.learner.snapshot!.slot;
   for (const g of group) world.apply({ t: "restart", r: world.targetFor(g), clockMs: 0 });
   const caughtUp = (): boolean => group.every((g) => (world.replicas[g]!.state?.learner.executedUpTo ?? 0) >= slot);
-  // The chunks a replica took before it crashed are not durable: restarted, it starts over.
+  // The chunks a replica took before it crashed are not kept (unless the tuning resumes
+  // transfers, `resumeTransfers`): restarted, it starts over.
   let crashing = crash === "midway";
   const installing = crash === "installing" ? group[0] : undefined;
   if (installing !== undefined) world.apply({ t: "crashInSnapshot", r: world.targetFor(installing) });

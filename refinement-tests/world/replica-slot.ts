@@ -2,10 +2,18 @@
  * One replica of the simulated world as the world keeps it: its state (null while down), its
  * disk (durable records and the unflushed buffer), the durability notices its storage owes it (the
  * leader's own votes, `Persist.notify`), its own clock (a reading and a rate, changed by
- * drift), whether it is paused, armed to crash or retired, and the addresses it knows.
+ * drift), whether it is paused, armed to crash or retired, the addresses it knows, and (where the
+ * tuning resumes transfers) the state transfer its disk kept across a crash.
  */
 import type { KvInput, KvOutput, KvState } from "../../spec/kv.ts";
-import { compactRecords, type Config, type DurableRecord, type VoteRef } from "../../impl/core/testing/index.ts";
+import {
+  compactRecords,
+  type Config,
+  type DurableRecord,
+  type KeptTransfer,
+  type SnapshotChunkMsg,
+  type VoteRef,
+} from "../../impl/core/testing/index.ts";
 import type { ReplicaView } from "../../proofs/world-view.ts";
 import { Hasher, valueHash, type Hash64 } from "../explorer/hash.ts";
 import type { KvReplicaState } from "./world.ts";
@@ -36,6 +44,19 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
    * hash: it decides nothing that follows.
    */
   repliedAheadOf = 0;
+  /**
+   * The state transfer its disk kept (the runtime's `transfer_received` and its stage): the
+   * snapshot its sender claimed and the chunks the core took of it, in order from byte 0. Kept
+   * only where the tuning's `resumeTransfers` asks (`World.stage`); it survives a crash, and the
+   * restart hands it to `Recover`, which resumes it (impl/core/transfer.ts, `resumeTransfer`).
+   * Never written in place: each chunk makes a new value. Null: none.
+   */
+  kept: KeptTransfer | null = null;
+  /**
+   * The transfer under way is one a `Recover` resumed from `kept` in this life. It only feeds
+   * counters (a resumed transfer installed or refused), so it is left out of the hash.
+   */
+  resumed = false;
   paused = false;
   crashAt: number | null = null;
   /** Crash right after the next snapshot Persist, before it is flushed (a crash during a snapshot). */
@@ -82,6 +103,8 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     r.barrierUnflushed = this.barrierUnflushed;
     r.notices = this.notices.length === 0 ? [] : this.notices.slice();
     r.repliedAheadOf = this.repliedAheadOf;
+    r.kept = this.kept;
+    r.resumed = this.resumed;
     r.paused = this.paused;
     r.crashAt = this.crashAt;
     r.crashAtSnapshot = this.crashAtSnapshot;
@@ -106,9 +129,13 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     this.clock.rate = rate;
   }
 
-  /** The process stops: its state, anything unflushed and the notices owed are lost, an armed crash with them. */
+  /**
+   * The process stops: its state, anything unflushed and the notices owed are lost, an armed crash
+   * with them. What the disk kept of a transfer stays.
+   */
   stop(): void {
     this.state = null;
+    this.resumed = false;
     this.crashAt = null;
     this.unflushed = [];
     this.barrierUnflushed = false;
@@ -196,11 +223,39 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     h.word(this.barrierUnflushed ? 1 : 0);
     h.num(this.notices.length);
     for (const notice of this.notices) h.hash(valueHash(notice));
+    // Only where the tuning keeps transfers: every other run hashes as before.
+    if (this.kept !== null) h.hash(valueHash(this.kept));
     return h.done();
   }
   trueAt(reading: number): number {
     return this.clock.since + (reading - this.clock.base) / this.clock.rate;
   }
+}
+
+/**
+ * The transfer `kept` after the core took chunk `m` from `from` (the runtime's staging,
+ * impl/runtime/storage-thread.ts `receivedChunk`): a chunk at byte 0 starts a new one, a chunk that
+ * continues `kept` where it stops is added, and any other leaves nothing kept.
+ */
+export function keptWith(kept: KeptTransfer | null, from: number, m: SnapshotChunkMsg): KeptTransfer | null {
+  const { slot, digest, contentDigest, totalBytes } = m;
+  if (m.offset === 0) return { from, slot, digest, contentDigest, totalBytes, chunks: [m.data] };
+  if (kept === null || kept.slot !== slot || kept.contentDigest !== contentDigest) return null;
+  const bytes = kept.chunks.reduce((n, c) => n + c.length, 0);
+  return bytes === m.offset ? { ...kept, chunks: [...kept.chunks, m.data] } : null;
+}
+
+/**
+ * `kept` cut to the chunks that make its first `taken` bytes (what `Recover` took again; the rest,
+ * the runtime's `resumed`, goes), or null when they make no whole number of chunks or `taken` is 0.
+ */
+export function keptThrough(kept: KeptTransfer, taken: number): KeptTransfer | null {
+  let bytes = 0;
+  for (let i = 0; i < kept.chunks.length && bytes < taken; i++) {
+    bytes += kept.chunks[i]!.length;
+    if (bytes === taken) return { ...kept, chunks: kept.chunks.slice(0, i + 1) };
+  }
+  return null;
 }
 
 /**

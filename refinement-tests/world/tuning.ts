@@ -77,6 +77,15 @@ export interface ReplicaTuning {
   readonly featureLevel?: number;
   readonly sessionsMax?: number;
   readonly sessionOutputBytesMax?: number;
+  /**
+   * The disk keeps the chunks of a state transfer the core took, as the runtime's store does
+   * (`transfer_received`, impl/runtime/storage.ts), and a restart hands them to `Recover`, which
+   * resumes the transfer where it stopped (not a replica configuration field: the world's driver).
+   * Off when absent: a restarted receiver starts its transfer over. No tuning sets it: the
+   * `resume-transfers` suite tuning lays it over every run (refinement-tests/suite.ts), so that
+   * the swarm's own draws, and every committed seed, stay what they were.
+   */
+  readonly resumeTransfers?: boolean;
 }
 
 /**
@@ -196,6 +205,7 @@ export function configFor(tuning: ReplicaTuning, members: readonly number[], sel
   if (config === undefined) {
     const fields: Record<string, unknown> = { ...tuning };
     delete fields.longValues; // the world's, not the replica's
+    delete fields.resumeTransfers; // the world's driver's
     config = parseConfig({ ...fields, members, self, seed: 0, ...(members.includes(self) ? {} : { joining: true }) });
     configs.set(key, config);
   }

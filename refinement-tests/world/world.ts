@@ -47,6 +47,7 @@ import {
   step as defaultStep,
   type Config,
   type Message,
+  type ReplicaEffect,
   type ReplicaEvent,
   type ReplicaRules,
   type ReplicaState,
@@ -66,7 +67,7 @@ import {
 } from "./clients.ts";
 import { addressOfReplica, knowsFromLog, Operator, type ChangeAsked } from "./membership.ts";
 import { corrupted, Network, type ChunkFault, type InFlight } from "./network.ts";
-import { deferrable, ReplicaSlot } from "./replica-slot.ts";
+import { deferrable, keptThrough, keptWith, ReplicaSlot } from "./replica-slot.ts";
 import { configFor, defaultTuning, type ReplicaTuning } from "./tuning.ts";
 
 export type KvReplicaState = ReplicaState<KvState, KvInput, KvOutput>;
@@ -880,10 +881,12 @@ export class World implements KvSystemView {
   private restartReplica(slot: ReplicaSlot): void {
     const r = this.own(slot.index);
     r.boot(initialState(r.config, this.appAt(slot.index)));
+    const kept = this.tuning.resumeTransfers === true && r.kept !== null ? { kept: r.kept } : {};
+    const keptText = kept.kept === undefined ? "" : `, ${kept.kept.chunks.length} chunks of a transfer kept`;
     this.runEvent(
       r,
-      { _tag: "Recover", now: r.localAt(this.trueTime), records: r.durable.slice() },
-      `restart R${r.id} (${r.durable.length} records, clock ${round(r.localAt(this.trueTime))})`,
+      { _tag: "Recover", now: r.localAt(this.trueTime), records: r.durable.slice(), ...kept },
+      `restart R${r.id} (${r.durable.length} records${keptText}, clock ${round(r.localAt(this.trueTime))})`,
       {},
       null,
     );
@@ -951,9 +954,13 @@ export class World implements KvSystemView {
     const effects = result.effects;
     let crashAt = r.crashAt;
     let crashed = false;
+    // Where the tuning keeps transfers, the driver stores what the step did to one as it returns,
+    // before its effects: a crash before the first effect loses that too.
+    let staged = this.tuning.resumeTransfers === true;
     for (let k = 0; k <= effects.length; k++) {
       if (crashAt !== null && k === Math.min(crashAt, effects.length)) {
         crashed = true;
+        if (k === 0) staged = false;
         const lost = r.unflushed.length;
         carried.push({ _tag: "Crash", lost });
         if (lost > 0) this.count("crash lost unflushed records");
@@ -1042,6 +1049,7 @@ export class World implements KvSystemView {
           break;
       }
     }
+    if (staged) this.stage(r, event, state, result.state, effects, crashed);
     if (!crashed) {
       this.flushBarrier(r, carried);
       r.state = result.state;
@@ -1073,6 +1081,68 @@ export class World implements KvSystemView {
     const retired = r.state?.removal?.retired;
     if (retired != null) this.retire(r, retired);
     else if (!this.noticesDelayed) this.noticesAtOnce(r.index);
+  }
+
+  /**
+   * Where the tuning resumes transfers (`ReplicaTuning.resumeTransfers`): what the disk keeps of a
+   * state transfer after a step of replica `r` from `before` to `after`, as the runtime's staging
+   * keeps it (impl/runtime/transfer-staging.ts): a chunk the core took is kept; a transfer given up
+   * or refused goes; an installed one goes with the snapshot record that installs it, so a crash
+   * before that record is durable keeps every chunk. A `Recover` that resumed the kept transfer
+   * keeps the chunks it took again, and counts the resume.
+   */
+  private stage(
+    r: ReplicaSlot,
+    event: ReplicaEvent<KvInput>,
+    before: KvReplicaState,
+    after: KvReplicaState,
+    effects: readonly ReplicaEffect<KvInput, KvOutput>[],
+    crashed: boolean,
+  ): void {
+    if (event._tag === "Recover") {
+      if (event.kept === undefined) return;
+      const taken = after.learner.transfer?.received ?? 0;
+      r.kept = keptThrough(event.kept, taken);
+      if (r.kept === null) return;
+      r.resumed = true;
+      this.count("a transfer resumed after a restart");
+      return;
+    }
+    const was = before.learner.transfer;
+    const now = after.learner.transfer;
+    if (r.resumed && was !== null && effects.some((e) => e._tag === "TransferRefused"))
+      this.count("a resumed transfer refused");
+    if (event._tag === "Receive" && event.message._tag === "SnapshotChunk") {
+      const m = event.message;
+      const end = m.offset + m.data.length;
+      const installed =
+        now === null &&
+        end === m.totalBytes &&
+        effects.some((e) => e._tag === "Persist" && e.record._tag === "snapshot" && e.record.slot === m.slot);
+      const taken =
+        installed ||
+        (now !== null &&
+          now !== was &&
+          now.slot === m.slot &&
+          now.contentDigest === m.contentDigest &&
+          now.received === end);
+      if (taken) {
+        if (m.offset === 0) r.resumed = false;
+        r.kept = keptWith(r.kept, event.from, m);
+      }
+      if (installed) {
+        // Gone with the snapshot record's flush at the end of the step; a crash before it keeps them.
+        if (crashed) return;
+        if (r.resumed) this.count("a resumed transfer installed");
+        r.kept = null;
+        r.resumed = false;
+        return;
+      }
+    }
+    if (was !== null && now === null) {
+      r.kept = null;
+      r.resumed = false;
+    }
   }
 
   /** Without `noticesDelayed`: replica `index`'s owed notices follow the step that asked for them. */

@@ -368,6 +368,14 @@ export class Cluster {
     return requestId;
   }
 
+  /** A client asks replica `id` to open a session (feature level 3); returns the request id. */
+  openSession(id: ReplicaId): number {
+    const requestId = this.nextRequestId++;
+    this.emit(`${id} request #${requestId} open a session`, true);
+    this.apply(id, { _tag: "OpenSession", now: this.clock(id), requestId });
+    return requestId;
+  }
+
   /** Take the messages in flight that match out of the network (`from->to` and a message tag; "*" matches any). */
   hold(link: string, tag: string): void {
     const [from, to] = link.split("->");

@@ -46,6 +46,8 @@ export function showValue(v: HeldValue<KvInput>): string {
       return `reconfig(${showChange(v.change)})`;
     case "features":
       return `features(level ${v.level}, sessionsMax ${v.sessionsMax}, outputBytesMax ${v.outputBytesMax})`;
+    case "open":
+      return `open(${v.count})`;
   }
 }
 
@@ -130,6 +132,8 @@ export function showResult(r: ClientResult<KvOutput>): string {
       return `seq-reused seq=${r.seq}`;
     case "session-expired":
       return "session-expired";
+    case "session-opened":
+      return `session-opened ${r.clientId}`;
     case "unavailable":
       return `unavailable outcomeUnknown=${r.outcomeUnknown} (${r.reason})`;
     case "reconfigured":
