@@ -52,16 +52,25 @@ export function cliArgv(): string[] {
  *   a helper that waits for a core. Interleaved with the helper, CPU per write was lower in 7 of 9
  *   runs at 1, 16 and 64 clients and bursts of 1 MiB values kept their leader no less often
  *   (docs/performance.md, "One collector thread, and what the leader's own vote costs").
+ * - no pretenuring by allocation site (`--no-allocation-site-pretenuring`). V8 allocates the
+ *   objects of a site straight into the old generation once most of them survived a scavenge, and
+ *   judges it over a few scavenges: the warm-up's 16 writers, whose requests live longer, had
+ *   tenured some of a follower's sites, whose objects then lived a write or two in the old
+ *   generation, held the young ones they pointed to through every scavenge, and went only at a full
+ *   collection. Without it a follower kept half as much through each scavenge at one client, with
+ *   no full collection in the measured window where there had been two, and no member's memory
+ *   under 64 writers grew (docs/performance.md, "What a follower kept through its scavenges").
  * The first two trade a little CPU for memory (docs/performance.md, "Memory under one point").
  * Replicas started by hand take the same options on node's command line (NODE_OPTIONS refuses the
- * second and the last): `node --max-semi-space-size=4 --heap-growing-percent=50 --v8-pool-size=1
- * --single-threaded-gc dist/paxos-lease.mjs replica ...`.
+ * second and the last two): `node --max-semi-space-size=4 --heap-growing-percent=50 --v8-pool-size=1
+ * --single-threaded-gc --no-allocation-site-pretenuring dist/paxos-lease.mjs replica ...`.
  */
 export const replicaV8Flags: readonly string[] = [
   "--max-semi-space-size=4",
   "--heap-growing-percent=50",
   "--v8-pool-size=1",
   "--single-threaded-gc",
+  "--no-allocation-site-pretenuring",
 ];
 
 /**

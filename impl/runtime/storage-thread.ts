@@ -142,7 +142,16 @@ function errorOf(fault: StorageFault): Error {
 export class StorageThread implements DurableLog<KvRecord> {
   private lastSeq: number;
   private nextId = 1;
-  private readonly pending = new Map<number, (error: Error | null) => void>();
+  /**
+   * Appends posted and not yet answered, oldest first: the storage thread answers them in the
+   * order they were posted. A list, not a Map by request id: two appends are often in flight (a
+   * follower's next vote before the last is durable), and a Map that holds an entry while it
+   * rehashes keeps its old table, with that entry, pointing to the new one; once a table was in
+   * the old generation, every later one, with the batch each `done` closes over (records,
+   * effects, the core's state), was kept through every scavenge until the next full collection
+   * (docs/performance.md, "What a follower kept through its scavenges").
+   */
+  private pending: { readonly id: number; readonly done: (error: Error | null) => void }[] = [];
   /** Reads posted and not yet answered, by request id. */
   private readonly reading = new Map<number, ReadDone>();
   /** Set once the thread failed or exited: every later append fails at once. */
@@ -196,10 +205,14 @@ export class StorageThread implements DurableLog<KvRecord> {
       if (reply.synced !== undefined) this.onSynced?.(reply.synced);
       this.digested(reply);
       this.returned(reply.buffers);
-      const done = this.pending.get(reply.id);
-      this.pending.delete(reply.id);
+      // None is pending after a failure (each was told of it then).
+      const first = this.pending[0];
+      if (first === undefined) return;
+      if (first.id !== reply.id)
+        return this.fail(new Error(`storage thread answered append ${reply.id} before append ${first.id}`));
+      this.pending.shift();
       if (reply.error !== null) this.fail(errorOf(reply.error));
-      done?.(reply.error === null ? null : errorOf(reply.error));
+      first.done(reply.error === null ? null : errorOf(reply.error));
     });
     worker.on("error", (error) => this.fail(error));
     worker.on("exit", (code) => {
@@ -350,7 +363,7 @@ export class StorageThread implements DurableLog<KvRecord> {
     this.lastSeq += records.length;
     const pending = this.queued.length > 0 || records.some((r) => unserialized(r) !== undefined);
     if (!pending) {
-      this.pending.set(this.post(records, false), done);
+      this.pending.push({ id: this.post(records, false), done });
       return;
     }
     if (this.queued.length > 0) this.behindSnapshot += 1;
@@ -616,7 +629,7 @@ export class StorageThread implements DurableLog<KvRecord> {
   /** Post an append or read that waited in `queued`. */
   private postQueued(queued: Queued): void {
     if (queued.read !== undefined) this.postRead(queued.read.keys, queued.read.answer);
-    else this.pending.set(this.post(queued.records, false), queued.done);
+    else this.pending.push({ id: this.post(queued.records, false), done: queued.done });
   }
 
   /**
@@ -712,9 +725,9 @@ export class StorageThread implements DurableLog<KvRecord> {
   private fail(error: Error): void {
     if (this.failure !== null) return;
     this.failure = error;
-    const waiting = [...this.pending.values(), ...this.queued.map((q) => q.done)];
+    const waiting = [...this.pending.map((p) => p.done), ...this.queued.map((q) => q.done)];
     const reads = [...this.reading.values()];
-    this.pending.clear();
+    this.pending = [];
     this.reading.clear();
     this.queued.length = 0;
     for (const done of waiting) done(error);

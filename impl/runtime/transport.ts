@@ -302,6 +302,13 @@ function newPeerRecord(): PeerRecord {
 }
 
 /** The TCP mesh of one replica. */
+/** The frames `send` held for one socket until the next flush, and their bytes. */
+interface Unflushed {
+  readonly socket: net.Socket;
+  readonly chunks: Buffer[];
+  bytes: number;
+}
+
 export class Transport<M> {
   private readonly server: net.Server;
   /** Each peer's control connection, and its bulk connection. */
@@ -309,8 +316,15 @@ export class Transport<M> {
   private readonly bulkLinks = new Map<ReplicaId, OutboundLink>();
   private readonly peerRecords = new Map<ReplicaId, PeerRecord>();
   private readonly inbound = new Set<net.Socket>();
-  /** Frames sent since the last flush, per outbound socket (see `flush`). */
-  private readonly unflushed = new Map<net.Socket, { readonly chunks: Buffer[]; bytes: number }>();
+  /**
+   * Frames sent since the last flush, per outbound socket (see `flush`): a list made anew after
+   * each flush, never a long-lived Map emptied by `clear()`. V8's `Map.prototype.clear` leaves the
+   * old hash table holding its entries and pointing to the new one; once the Map's table is in
+   * the old generation, every later table, with the frames it held, was kept through each
+   * scavenge until the next full collection (docs/performance.md, "What a follower kept through
+   * its scavenges").
+   */
+  private unflushed: Unflushed[] = [];
   /** Large encodings handed to sockets, and how many of their writes are not done yet (see `written`). */
   private readonly writesPending = new Map<Buffer, number>();
   /** The last message sent and its encoding (see `encoded`). */
@@ -449,7 +463,7 @@ export class Transport<M> {
       this.options.onDropped?.(to, "not-connected");
       return false;
     }
-    if (link.socket.writableLength + (this.unflushed.get(link.socket)?.bytes ?? 0) > this.outboundBytesMax) {
+    if (link.socket.writableLength + (this.unflushedOf(link.socket)?.bytes ?? 0) > this.outboundBytesMax) {
       this.options.onDropped?.(to, "backpressure");
       return false;
     }
@@ -465,11 +479,11 @@ export class Transport<M> {
     }
     // Held until `flush` (the driver calls it after each group of sends; a nextTick is the
     // backstop): one write system call per peer per group instead of one per message.
-    let held = this.unflushed.get(link.socket);
+    let held = this.unflushedOf(link.socket);
     if (held === undefined) {
-      held = { chunks: [], bytes: 0 };
-      this.unflushed.set(link.socket, held);
-      if (this.unflushed.size === 1) process.nextTick(() => this.flush());
+      held = { socket: link.socket, chunks: [], bytes: 0 };
+      this.unflushed.push(held);
+      if (this.unflushed.length === 1) process.nextTick(() => this.flush());
     }
     // The length and wire id, then the message: the message is encoded once for all its peers.
     const prefix = Buffer.allocUnsafe(frameHeaderBytes + wireIdBytes);
@@ -530,7 +544,11 @@ export class Transport<M> {
    * writev of its parts, so a large value is never copied per peer.
    */
   flush(): void {
-    for (const [socket, held] of this.unflushed) {
+    const groups = this.unflushed;
+    if (groups.length === 0) return;
+    this.unflushed = [];
+    for (const held of groups) {
+      const socket = held.socket;
       // A link that closed meanwhile lost these messages, as a network would.
       if (socket.destroyed || !socket.writable) {
         for (const chunk of held.chunks) this.written(chunk);
@@ -555,7 +573,12 @@ export class Transport<M> {
         else socket.write(chunk);
       socket.uncork();
     }
-    this.unflushed.clear();
+  }
+
+  /** What `send` holds for `socket` until the next flush, if anything. */
+  private unflushedOf(socket: net.Socket): Unflushed | undefined {
+    for (const held of this.unflushed) if (held.socket === socket) return held;
+    return undefined;
   }
 
   /** Bytes waiting in outbound sockets, per peer (a queue depth for /metrics). */
@@ -565,7 +588,7 @@ export class Transport<M> {
       depths.set(
         link.peer,
         (depths.get(link.peer) ?? 0) +
-          (link.socket === null ? 0 : link.socket.writableLength + (this.unflushed.get(link.socket)?.bytes ?? 0)),
+          (link.socket === null ? 0 : link.socket.writableLength + (this.unflushedOf(link.socket)?.bytes ?? 0)),
       );
     return depths;
   }
