@@ -233,6 +233,17 @@ const walPageBytes = 4096;
 /** SQLite's `wal_autocheckpoint`, in pages: four times `walCheckpointBytes`, reached only by what the count misses. */
 const walAutocheckpointPages = 4000;
 
+/**
+ * SQLite's page cache, per store, in KiB (`cache_size`): SQLite's own default. better-sqlite3
+ * builds SQLite with 16,000 KiB instead, and a replica's store filled all of it (each 1 MiB value
+ * written is 256 fresh pages, and opening reads every page for its quick check): 15 MB of every
+ * replica's memory after 16 MiB of values, for pages only a restart or a lagging peer's catch-up
+ * reads again. Records are appended and read back in order, so a small cache costs no more: a
+ * store writing small records and 1 MiB votes spent the same CPU with either (docs/performance.md,
+ * "The replica before the burst").
+ */
+const pageCacheKib = 2048;
+
 /** The largest record body whose buffer is kept for the next (a 1 MiB value's vote and then some), in bytes. */
 const scratchBytesMax = 2 * 1024 * 1024;
 
@@ -891,6 +902,7 @@ function openDatabase(file: string, exists: boolean): Database.Database {
     db.pragma("journal_mode = WAL");
     // Commits write the WAL without syncing it; the runtime syncs it (see the header).
     db.pragma("synchronous = NORMAL");
+    db.pragma(`cache_size = ${process.env.PL_CACHE ?? -pageCacheKib}`);
     // The store checkpoints after its acknowledgements; SQLite's own is the backstop (see the header).
     db.pragma(`wal_autocheckpoint = ${walAutocheckpointPages}`);
     db.exec("BEGIN IMMEDIATE; COMMIT;");

@@ -3,14 +3,14 @@
  * apart, the UTF-8 length as the value limit counts it; and a store of the digest format before
  * it (a snapshot whose digest names no format) still verifies under it, a corrupted value caught.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { hash } from "node:crypto";
 import { kv, utf8Length } from "../../spec/kv.ts";
 import { parseConfig } from "../core/config.ts";
 import { contentDigestOf, makeSnapshot, readSnapshot, verifySnapshot } from "../core/snapshot.ts";
 import { makeContext } from "../core/state.ts";
 import { kvMessageBinary, kvMessageReceived, kvReplicated } from "./core-adapter.ts";
-import { hashFromUtf8, sha256TextHash } from "./text-hash.ts";
+import { fromUtf8AgeMsMax, hashFromUtf8, sha256TextHash } from "./text-hash.ts";
 
 describe("sha256TextHash", () => {
   it("gives SHA-256's first 64 bits and the UTF-8 length", () => {
@@ -84,6 +84,31 @@ describe("hashFromUtf8", () => {
     expect(sha256TextHash.hash(textOf("again", 70_000))).toEqual(sha(stand));
     sha256TextHash.hash(textOf("other", 70_000));
     expect(sha256TextHash.hash(text)).toEqual(hashed);
+  });
+
+  it("keeps one entry for the copies of a value (a resent Accept decoded again)", () => {
+    const text = textOf("copy", 70_000);
+    hashFromUtf8(text, Buffer.alloc(70_000, 1));
+    hashFromUtf8(textOf("copy", 70_000), Buffer.alloc(70_000, 2));
+    expect(sha256TextHash.hash(textOf("copy", 70_000))).toEqual(sha(Buffer.alloc(70_000, 1)));
+    // The value's execution took the one entry: none is left for a later hash of an equal text.
+    sha256TextHash.hash(textOf("other", 70_000));
+    expect(sha256TextHash.hash(textOf("copy", 70_000))).toEqual(sha(Buffer.from(text)));
+  });
+
+  it("drops an entry not taken within fromUtf8AgeMsMax", () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    try {
+      const text = textOf("late", 70_000);
+      hashFromUtf8(text, Buffer.alloc(70_000, 3));
+      vi.advanceTimersByTime(fromUtf8AgeMsMax + 10);
+      // The next value's arrival (or the sweep's timer) drops it: the late execution hashes its text.
+      hashFromUtf8(textOf("next", 70_000), Buffer.alloc(70_000, 4));
+      expect(sha256TextHash.hash(textOf("late", 70_000))).toEqual(sha(Buffer.from(text)));
+      expect(sha256TextHash.hash(textOf("next", 70_000))).toEqual(sha(Buffer.alloc(70_000, 4)));
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("is told each long string of a received peer message, with its bytes", () => {

@@ -21,12 +21,39 @@ let lastHashed: TextHashed = [0, 0, 0];
 
 /**
  * Texts hashed from the UTF-8 bytes they were made from, oldest first (see {@link hashFromUtf8}).
- * Each holds its text until a text equal to it is hashed (the one hashed last included) or it is
- * pushed out: at most {@link fromUtf8Max} of them, the values of a burst on their way from a request
- * body or an Accept to being executed.
+ * Each holds its text until a text equal to it is hashed (the one hashed last included), it is
+ * pushed out (at most {@link fromUtf8Max} of them, the values of a burst on their way from a request
+ * body or an Accept to being executed), or it is older than {@link fromUtf8AgeMsMax}.
  */
-const fromUtf8: { readonly text: string; readonly hashed: TextHashed }[] = [];
+const fromUtf8: { readonly text: string; readonly hashed: TextHashed; readonly at: number }[] = [];
 const fromUtf8Max = 16;
+
+/**
+ * How long an entry of the list may wait for its value's execution, in milliseconds. A follower
+ * decodes every copy of an Accept it receives (a resend, after a timeout, of one whose first copy
+ * was merely slow) and executes the value once: the other copies' entries were never taken, and
+ * after bursts of 16 distinct 1 MiB values each follower held 12 to 13 of them, 12 to 13 MB of
+ * values it no longer had (docs/performance.md, "The replica before the burst"). A value executed
+ * later than this is hashed from its text, at the cost of a UTF-8 copy; the hash is the same.
+ */
+export const fromUtf8AgeMsMax = 2000;
+
+/** The timer that drops entries past {@link fromUtf8AgeMsMax}, while the list holds any. */
+let sweep: ReturnType<typeof setTimeout> | null = null;
+
+function dropStale(now: number): void {
+  while (fromUtf8.length > 0 && now - fromUtf8[0]!.at > fromUtf8AgeMsMax) fromUtf8.shift();
+}
+
+function sweepLater(): void {
+  if (sweep !== null) return;
+  sweep = setTimeout(() => {
+    sweep = null;
+    dropStale(performance.now());
+    if (fromUtf8.length > 0) sweepLater();
+  }, fromUtf8AgeMsMax + 1);
+  sweep.unref();
+}
 
 /** The shortest UTF-8 worth hashing ahead: below it the copy saved is cheap and the list holds more. */
 export const fromUtf8BytesMin = 64 * 1024;
@@ -53,22 +80,33 @@ function sha256Hashed(text: string): TextHashed {
  */
 export function hashFromUtf8(text: string, utf8: Uint8Array): void {
   if (utf8.length < fromUtf8BytesMin || text.length < longTextChars) return;
+  const now = performance.now();
+  dropStale(now);
+  // Another copy of a value on the list (a resent Accept) adds nothing: its execution takes one.
+  if (indexFromUtf8(text) >= 0) return;
   const digest = hash("sha256", utf8, "buffer");
-  fromUtf8.push({ text, hashed: [digest.readUInt32BE(0), digest.readUInt32BE(4), utf8.length] });
+  fromUtf8.push({ text, hashed: [digest.readUInt32BE(0), digest.readUInt32BE(4), utf8.length], at: now });
   if (fromUtf8.length > fromUtf8Max) fromUtf8.shift();
+  sweepLater();
 }
 
-/** The hash {@link hashFromUtf8} took of a text equal to `text`, taken off the list; undefined if none. */
-function takeFromUtf8(text: string): TextHashed | undefined {
+/** The index on the list of a text equal to `text`, or -1. */
+function indexFromUtf8(text: string): number {
   const last = text.length - 1;
   for (let i = 0; i < fromUtf8.length; i++) {
     const known = fromUtf8[i]!.text;
     // Lengths, then two characters, before comparing whole texts (each compare may read them all).
     if (known.length !== text.length || known.charCodeAt(last) !== text.charCodeAt(last)) continue;
     if (known.charCodeAt(last >>> 1) !== text.charCodeAt(last >>> 1) || known !== text) continue;
-    return fromUtf8.splice(i, 1)[0]!.hashed;
+    return i;
   }
-  return undefined;
+  return -1;
+}
+
+/** The hash {@link hashFromUtf8} took of a text equal to `text`, taken off the list; undefined if none. */
+function takeFromUtf8(text: string): TextHashed | undefined {
+  const i = indexFromUtf8(text);
+  return i < 0 ? undefined : fromUtf8.splice(i, 1)[0]!.hashed;
 }
 
 /** The `TextHash` of the replicas: SHA-256, format `sha256`. */
