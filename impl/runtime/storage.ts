@@ -902,7 +902,7 @@ function openDatabase(file: string, exists: boolean): Database.Database {
     db.pragma("journal_mode = WAL");
     // Commits write the WAL without syncing it; the runtime syncs it (see the header).
     db.pragma("synchronous = NORMAL");
-    db.pragma(`cache_size = ${process.env.PL_CACHE ?? -pageCacheKib}`);
+    db.pragma(`cache_size = -${pageCacheKib}`);
     // The store checkpoints after its acknowledgements; SQLite's own is the backstop (see the header).
     db.pragma(`wal_autocheckpoint = ${walAutocheckpointPages}`);
     db.exec("BEGIN IMMEDIATE; COMMIT;");
