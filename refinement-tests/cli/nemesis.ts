@@ -1,6 +1,7 @@
 /**
  * `npm run nemesis -- --minutes N --seed S [--replicas 3|5] [--spares N] [--clients N] [--kinds K,...]
- * [--in-order] [--pace P] [--quiet-ms MS] [--warmup-ms MS] [--no-skew] [--net relay|hosts] [--json] [--out DIR]`:
+ * [--in-order] [--pace P] [--quiet-ms MS] [--warmup-ms MS] [--no-skew] [--net relay|hosts]
+ * [--feature-level 1|2] [--sessions-max N] [--json] [--out DIR]`:
  * run real replica processes under a seeded fault schedule while clients record a history, then
  * check the history, the replicas' digests and the merged traces (refinement-tests/nemesis/).
  * `--net hosts` runs each replica in its own network namespace (faults by the kernel); where
@@ -11,6 +12,11 @@
  * out/nemesis/seed-S, is replaced). Interrupted (SIGHUP, SIGINT, SIGTERM), it stops injecting,
  * continues and stops every replica, writes the history and a report that says `interrupted`,
  * removes the hosts and exits 128 + the signal's number; a second signal exits at once.
+ *
+ * `--feature-level 2` has the leader raise the log to feature level 2, where the session table is
+ * bounded (`--sessions-max N`, the core's 100,000 by default): with fewer sessions than clients,
+ * sessions are evicted all the time, the clients meet `session-expired` and go on under new
+ * sessions, and the run must reach both (refinement-tests/nemesis/run.ts, `sessionsRequired`).
  *
  * `--experiment beyond-drift` instead runs the labelled experiment of beyond-drift.ts, which
  * breaks the clock assumption leases rest on and expects the checkers to catch a stale read.
@@ -88,6 +94,16 @@ const program = new Command()
     },
     "relay",
   )
+  .option(
+    "--feature-level <n>",
+    "the feature level the leader raises the log to (2: a bounded session table; default the core's, 1)",
+    numberIn(1, 2, true),
+  )
+  .option(
+    "--sessions-max <n>",
+    "at feature level 2, the most client sessions the replicated state keeps (fewer than --clients: sessions are evicted)",
+    numberIn(1, 1_000_000, true),
+  )
   .option("--out <dir>", "folder for the report, history, timeline, traces and logs (default out/nemesis/seed-S)")
   .option("--experiment <name>", "run a labelled experiment instead: beyond-drift")
   .option("--json", "print the JSON report instead of the summary", false)
@@ -108,6 +124,8 @@ const opts = program.opts<{
   warmupMs: number;
   skew: boolean;
   net: NetworkKind;
+  featureLevel?: number;
+  sessionsMax?: number;
   out?: string;
   experiment?: string;
   json: boolean;
@@ -124,6 +142,14 @@ for (const kind of opts.kinds ?? []) {
     process.exit(2);
   }
 }
+if (opts.sessionsMax !== undefined && (opts.featureLevel ?? 1) < 2) {
+  process.stderr.write("nemesis: --sessions-max bounds the session table only at --feature-level 2\n");
+  process.exit(2);
+}
+const core = {
+  ...(opts.featureLevel === undefined ? {} : { featureLevel: opts.featureLevel }),
+  ...(opts.sessionsMax === undefined ? {} : { sessionsMax: opts.sessionsMax }),
+};
 const unavailable = opts.net === "hosts" ? hostsUnavailableReason() : null;
 if (unavailable !== null) {
   process.stderr.write(`nemesis: --net hosts is not available here: ${unavailable}\n`);
@@ -208,6 +234,7 @@ const report: NemesisReport = await unlessHostsUnavailable(() =>
     quietMs: opts.quietMs,
     warmupMs: opts.warmupMs,
     net: opts.net,
+    ...(Object.keys(core).length === 0 ? {} : { core }),
     ...(opts.kinds === undefined ? {} : { kinds: opts.kinds }),
     onProgress: progress,
     signal: interruption.signal,

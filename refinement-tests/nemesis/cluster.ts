@@ -480,6 +480,11 @@ export interface BurstCounters {
   readonly elections: number;
   /** State transfers resumed after a restart from the chunks kept (`paxos_lease_transfers_resumed_total`). */
   readonly transfersResumed: number;
+  /**
+   * Sessions evicted by the session bound since feature level 2 was raised (`paxos_lease_sessions_evicted`):
+   * a count of the replicated state, the same on every replica at a slot, so the members' highest, not their sum.
+   */
+  readonly sessionsEvicted: number;
 }
 
 /** Every count at zero: a replica that answered nothing, or a run that reached nothing yet. */
@@ -491,17 +496,22 @@ export const noBurstCounters: BurstCounters = {
   largePromises: 0,
   elections: 0,
   transfersResumed: 0,
+  sessionsEvicted: 0,
 };
 
-/** The metrics summed into a count of {@link BurstCounters}, by the start of their lines. */
+/** The metrics summed into a count of {@link BurstCounters}, by name (with labels or without). */
 const burstMetrics: readonly (readonly [string, keyof BurstCounters])[] = [
   ["paxos_lease_appends_behind_snapshot_total", "appendsBehindSnapshot"],
   ["paxos_lease_values_read_from_disk_total", "valuesReadFromDisk"],
-  ["paxos_lease_heartbeats_relayed_total{", "heartbeatsRelayed"],
+  ["paxos_lease_heartbeats_relayed_total", "heartbeatsRelayed"],
   ["paxos_lease_large_promises_sent_total", "largePromises"],
   ["paxos_lease_elections_total", "elections"],
   ["paxos_lease_transfers_resumed_total", "transfersResumed"],
+  ["paxos_lease_sessions_evicted", "sessionsEvicted"],
 ];
+
+/** The counts of the replicated state (equal on every replica at a slot): the members' highest, not their sum. */
+const stateCounts: ReadonlySet<keyof BurstCounters> = new Set(["sessionsEvicted"]);
 
 /**
  * From a /metrics text: the catch-up requests held while a peer streamed (reason
@@ -514,15 +524,19 @@ export function burstCountersIn(metrics: string): BurstCounters {
   for (const line of metrics.split("\n")) {
     if (line.startsWith("paxos_lease_messages_dropped_total{") && line.includes('reason="catch-up-while-streaming"'))
       counts.catchUpsHeld += valueOf(line);
-    for (const [prefix, key] of burstMetrics) if (line.startsWith(prefix)) counts[key] += valueOf(line);
+    for (const [name, key] of burstMetrics)
+      if (line.startsWith(name) && (line[name.length] === " " || line[name.length] === "{")) {
+        counts[key] = stateCounts.has(key) ? Math.max(counts[key], valueOf(line)) : counts[key] + valueOf(line);
+      }
   }
   return counts;
 }
 
-/** The members' counters, summed. */
+/** The members' counters, summed (the counts of the replicated state: their highest). */
 export function sumBurstCounters(counters: Iterable<BurstCounters>): BurstCounters {
   const sum: Record<keyof BurstCounters, number> = { ...noBurstCounters };
   const keys = Object.keys(sum) as (keyof BurstCounters)[];
-  for (const c of counters) for (const key of keys) sum[key] += c[key];
+  for (const c of counters)
+    for (const key of keys) sum[key] = stateCounts.has(key) ? Math.max(sum[key], c[key]) : sum[key] + c[key];
   return sum;
 }

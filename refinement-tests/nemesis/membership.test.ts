@@ -10,13 +10,18 @@
  * digests among the members of the last configuration, the merged traces of every replica that
  * ever ran replayed through `step` with every invariant, DurableBeforeSend against each fsync's
  * return), every change must be made, each removed replica must retire, and once a quorum of the
- * new configuration is up a leader must hold a lease within the bound. The seed is fixed
+ * new configuration is up a leader must hold a lease within the bound. The cluster runs at feature
+ * level 2 with a session table of half the clients (`sessionsMax` 4 for 8): sessions are evicted
+ * throughout, the clients meet `session-expired` and go on under new sessions, and the new members
+ * execute the evictions as the others did (equal digests). The seed is fixed
  * (PAXOS_LEASE_NEMESIS_SEED overrides it); process timing is not deterministic, so a failure
  * names the command that runs the same schedule again and keeps the folder.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { retryExpired, sessionEvicted } from "../../proofs/service-level.ts";
+import { sessionsRequired } from "./run.ts";
 import { expectEveryCheckPassed, nemesisTestSeed, useNemesisRun } from "./testing.ts";
 import { seededRandom, type FaultKind } from "./schedule.ts";
 import { readTraceLives } from "./trace-replay.ts";
@@ -50,6 +55,9 @@ const run = useNemesisRun(
     kinds,
     inOrder: true,
     quietMs: 2000,
+    // Feature level 2 with a session table of half the clients: sessions are evicted all the time,
+    // while changes, kills and a power cut land, and the new members take the table from the log.
+    core: { featureLevel: 2, sessionsMax: 4 },
   },
   import.meta.filename,
   240_000,
@@ -80,6 +88,16 @@ describe(`a short nemesis run with membership changes (seed ${seed})`, () => {
     // The replica that came back on a removed host has a new id and ran on the emptied directory.
     const readd = changes.find((c) => c.kind === "member-readd")!;
     expect(readd.description).toMatch(/re-add the host of removed replica \d+ as replica \d+, with fresh data/);
+  });
+
+  it("ran at feature level 2: sessions evicted, clients answered session-expired went on, and the traces show both", () => {
+    expect(run.report.neverReached).toEqual([]);
+    const reached = run.report.reached!;
+    expect(sessionsRequired.map((r) => r.count(reached) > 0)).toEqual([true, true]);
+    // The replayed traces, checked against the service spec at level 2, show the same.
+    if ("error" in run.report.traces) throw new Error(run.report.traces.error);
+    expect(run.report.traces.tally[sessionEvicted] ?? 0).toBeGreaterThan(0);
+    expect(run.report.traces.tally[retryExpired] ?? 0).toBeGreaterThan(0);
   });
 
   it("cut the leader's power, and checked every life of every replica against each fsync's return", () => {

@@ -7,7 +7,16 @@
 import { describe, expect, it } from "vitest";
 import { burstCountersIn, noBurstCounters, sumBurstCounters } from "./cluster.ts";
 import { noFaultCounts, transferInFlight } from "./nemesis.ts";
-import { behindSnapshotIntervalBytes, coreOf, neverReachedOf, reachedRequired, summarizeFloods } from "./run.ts";
+import {
+  behindSnapshotIntervalBytes,
+  coreOf,
+  neverReachedOf,
+  reachedRequired,
+  replayCommand,
+  sessionsBoundedOf,
+  sessionsRequired,
+  summarizeFloods,
+} from "./run.ts";
 import { planSchedule } from "./schedule.ts";
 
 const behind = "appends behind a snapshot (paxos_lease_appends_behind_snapshot_total)";
@@ -25,6 +34,8 @@ const counted = {
   largePromises: 0,
   elections: 0,
   transfersResumed: 0,
+  sessionsEvicted: 0,
+  sessionsExpired: 0,
   ...noFaultCounts,
 };
 
@@ -74,6 +85,23 @@ describe("required interaction counters", () => {
     expect(neverReachedOf(null, ["follower-behind-snapshot"])).toEqual([behind]);
     expect(neverReachedOf({ ...counted, appendsBehindSnapshot: 2 }, ["kill-follower"])).toEqual([fromDisk]);
     expect(neverReachedOf(counted, ["restart-follower", "follower-behind-snapshot"])).toEqual([behind, fromDisk]);
+  });
+
+  it("ask a run whose session table is smaller than its clients for evictions and session-expired met, whatever its faults", () => {
+    const [evicted, expired] = sessionsRequired.map((r) => r.name);
+    expect(neverReachedOf(counted, ["kill-leader"], true)).toEqual([evicted, expired]);
+    expect(neverReachedOf({ ...counted, sessionsEvicted: 9 }, [], true)).toEqual([expired]);
+    expect(neverReachedOf({ ...counted, sessionsEvicted: 9, sessionsExpired: 4 }, [], true)).toEqual([]);
+    expect(neverReachedOf(counted, ["kill-leader"])).toEqual([]);
+    // Bounded: at level 2 with fewer sessions than clients; the level's own or a large table is not.
+    expect(sessionsBoundedOf({ featureLevel: 2, sessionsMax: 4 }, 8)).toBe(true);
+    expect(sessionsBoundedOf({ featureLevel: 2, sessionsMax: 8 }, 8)).toBe(false);
+    expect(sessionsBoundedOf({ featureLevel: 2 }, 8)).toBe(false);
+    expect(sessionsBoundedOf({ sessionsMax: 4 }, 8)).toBe(false);
+    // The command that runs it again names the level and the bound as flags.
+    expect(replayCommand({ seed: 1, faultsMs: 6000, out: "x", core: { featureLevel: 2, sessionsMax: 4 } })).toBe(
+      "npm run nemesis -- --seed 1 --minutes 0.1 --replicas 3 --clients 16 --feature-level 2 --sessions-max 4",
+    );
   });
 
   it("are satisfied once counted, and required of no run that did not inject the fault", () => {
@@ -155,6 +183,9 @@ describe("the members' counters", () => {
       "paxos_lease_transfers_resumed_total 1",
       "# HELP paxos_lease_elections_total campaigns",
       "paxos_lease_elections_total 6",
+      // A count of the replicated state, with the replica's default label: the members' highest.
+      'paxos_lease_sessions_evicted{replica="1"} 7',
+      'paxos_lease_sessions{replica="1"} 4',
     ].join("\n");
     const one = burstCountersIn(metrics);
     expect(one).toEqual({
@@ -164,14 +195,16 @@ describe("the members' counters", () => {
       heartbeatsRelayed: 5,
       transfersResumed: 1,
       elections: 6,
+      sessionsEvicted: 7,
     });
-    expect(sumBurstCounters([one, noBurstCounters, one])).toEqual({
+    expect(sumBurstCounters([one, noBurstCounters, { ...one, sessionsEvicted: 5 }])).toEqual({
       ...noBurstCounters,
       catchUpsHeld: 4,
       appendsBehindSnapshot: 6,
       heartbeatsRelayed: 10,
       transfersResumed: 2,
       elections: 12,
+      sessionsEvicted: 7,
     });
   });
 });

@@ -44,7 +44,7 @@ import {
   type TraceReport,
 } from "./trace-checks.ts";
 import type { ReplayStep } from "./trace-replay.ts";
-import { historyDocument, Workload, type RecordedOp } from "./workload.ts";
+import { historyDocument, isSessionKey, Workload, type RecordedOp } from "./workload.ts";
 import { NemesisViewRecorder, nemesisViewFile } from "../view/nemesis.ts";
 import { pageHtml } from "../view/page.ts";
 
@@ -205,8 +205,10 @@ export function replayCommand(options: NemesisOptions): string {
   if (options.warmupMs !== undefined && options.warmupMs !== 3000) flags.push(`--warmup-ms ${options.warmupMs}`);
   if (options.skewClocks === false) flags.push("--no-skew");
   if (options.net !== undefined && options.net !== "relay") flags.push(`--net ${options.net}`);
-  if (options.core !== undefined && Object.keys(options.core).length > 0)
-    flags.push(`(core overrides: ${JSON.stringify(options.core)})`);
+  const { featureLevel, sessionsMax, ...core } = options.core ?? {};
+  if (featureLevel !== undefined) flags.push(`--feature-level ${JSON.stringify(featureLevel)}`);
+  if (sessionsMax !== undefined) flags.push(`--sessions-max ${JSON.stringify(sessionsMax)}`);
+  if (Object.keys(core).length > 0) flags.push(`(core overrides: ${JSON.stringify(core)})`);
   return `npm run nemesis -- ${flags.join(" ")}`;
 }
 
@@ -228,8 +230,25 @@ export function coreOf(
   return core;
 }
 
-/** What a run's `reached` line counts: the members' counters, summed, and the harness's own. */
-export type ReachedCounters = BurstCounters & FaultCounts;
+/** What the run's clients counted (workload.ts). */
+export interface ClientCounts {
+  /** Writes answered `session-expired`, each followed by a new session (`sessionsBounded`). */
+  readonly sessionsExpired: number;
+}
+
+/** What a run's `reached` line counts: the members' counters, summed, and the harness's and the clients' own. */
+export type ReachedCounters = BurstCounters & FaultCounts & ClientCounts;
+
+/**
+ * Whether a run's session table is smaller than its clients, at feature level 2 or above (the core
+ * overrides `featureLevel` and `sessionsMax`, `npm run nemesis -- --feature-level 2 --sessions-max N`):
+ * its clients then open each session with a put of its own and go on under a new session after
+ * `session-expired` (workload.ts), and the run must reach `sessionsRequired`.
+ */
+export function sessionsBoundedOf(core: Record<string, unknown>, clients: number): boolean {
+  const level = typeof core.featureLevel === "number" ? core.featureLevel : 1;
+  return level >= 2 && typeof core.sessionsMax === "number" && core.sessionsMax < clients;
+}
 
 /** Run the nemesis once. Never throws for a violation: the report says `ok: false`. */
 /**
@@ -325,6 +344,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
       seed: options.seed,
       origin,
       agent: () => cluster.network.agent(),
+      sessionsBounded: sessionsBoundedOf(core, options.clients ?? 16),
     });
     const current = workload;
     const activeFaults: InjectedFault[] = [];
@@ -369,7 +389,11 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     await finalReadsOf(workload, cluster, finalReads, violations, progress);
     convergence = await converge(cluster);
     if (!convergence.ok) violations.push(`Convergence: ${convergence.message}`);
-    reached = { ...sumBurstCounters((await cluster.burstCounters()).values()), ...nemesis.counts };
+    reached = {
+      ...sumBurstCounters((await cluster.burstCounters()).values()),
+      ...nemesis.counts,
+      sessionsExpired: workload.sessionsExpired,
+    };
     await stopEvery(cluster);
     anomalies.push(...workload.anomalies);
   } catch (error) {
@@ -471,10 +495,32 @@ export const reachedRequired: readonly {
   },
 ];
 
-/** The required counters that `reached` leaves at zero although `injected` holds a fault kind that drives to them. */
-export function neverReachedOf(reached: ReachedCounters | null, injected: readonly FaultKind[]): string[] {
-  return reachedRequired
-    .filter((r) => r.drivenBy.some((kind) => injected.includes(kind)))
+/**
+ * The interaction counters a run whose session table is smaller than its clients must reach
+ * (`sessionsBoundedOf`), whatever faults it injects: sessions evicted, and clients answered
+ * `session-expired` that went on under a new session.
+ */
+export const sessionsRequired: readonly {
+  readonly name: string;
+  readonly count: (reached: ReachedCounters) => number;
+}[] = [
+  { name: "sessions evicted (paxos_lease_sessions_evicted)", count: (reached) => reached.sessionsEvicted },
+  { name: "session-expired met by a client, a new session opened", count: (reached) => reached.sessionsExpired },
+];
+
+/**
+ * The required counters that `reached` leaves at zero although `injected` holds a fault kind that
+ * drives to them, or (`sessionsBounded`) the run's session table is smaller than its clients.
+ */
+export function neverReachedOf(
+  reached: ReachedCounters | null,
+  injected: readonly FaultKind[],
+  sessionsBounded = false,
+): string[] {
+  return [
+    ...reachedRequired.filter((r) => r.drivenBy.some((kind) => injected.includes(kind))),
+    ...(sessionsBounded ? sessionsRequired : []),
+  ]
     .filter((r) => reached === null || r.count(reached) === 0)
     .map((r) => r.name);
 }
@@ -490,7 +536,11 @@ function progressLine(workload: Workload, faults: readonly InjectedFault[]): str
   return `${(workload.now() / 1000).toFixed(1)}s ops ${workload.ops.length} (ok ${ok}, unknown ${unknown}) | ${fault}`;
 }
 
-/** Read every key once through the leader (recorded in the history); bounded by 60 s. */
+/**
+ * Read every key once through the leader (recorded in the history); bounded by 60 s. Not the keys
+ * that sessions open with (`s.<session>`, `sessionsBounded`): one put each, read by nobody, one
+ * per session, which a run at feature level 2 opens by the thousand.
+ */
 export async function finalReadsOf(
   workload: Workload,
   cluster: NemesisCluster,
@@ -499,7 +549,7 @@ export async function finalReadsOf(
   progress: (line: string) => void,
 ): Promise<void> {
   const keys = new Set<string>();
-  for (const op of workload.ops) if ("key" in op.input) keys.add(op.input.key);
+  for (const op of workload.ops) if ("key" in op.input && !isSessionKey(op.input.key)) keys.add(op.input.key);
   const reader = workload.extraClient("final");
   const deadline = monotonicMs() + 60_000;
   for (const key of [...keys].sort()) {
@@ -691,6 +741,7 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
         ? neverReachedOf(
             input.reached ?? null,
             (input.nemesis?.injected ?? []).map((f) => f.kind),
+            sessionsBoundedOf(input.core, options.clients ?? 16),
           )
         : [],
     anomalies: input.anomalies,
@@ -732,6 +783,11 @@ export function summaryText(report: NemesisReport): string {
     ...(report.reached === null
       ? []
       : [
+          ...(sessionsBoundedOf(report.core, report.clients)
+            ? [
+                `  sessions: feature level ${String(report.core.featureLevel)}, a table of ${String(report.core.sessionsMax)} for ${report.clients} clients: ${report.reached.sessionsEvicted} evicted, ${report.reached.sessionsExpired} session-expired answers met by clients, each followed by a new session`,
+              ]
+            : []),
           `  reached: ${report.reached.appendsBehindSnapshot} appends behind a snapshot, ${report.reached.catchUpsHeld} catch-up requests held while streaming, ${report.reached.valuesReadFromDisk} values read back from disk, ${report.reached.heartbeatsRelayed} heartbeat copies relayed, ${report.reached.largePromises} Promises of 1 MiB or more of values (members running at the end); ${report.reached.killedDuringTransfer} killed during a transfer (${report.reached.transfersNotSeen} transfer-kill faults saw no transfer in progress), ${report.reached.transfersResumed} transfers resumed after a restart; ${report.reached.thawsWithLeader} leaders after a thaw of every replica (${report.reached.thawCampaigns} after a campaign, ${report.reached.thawLeaderKept} the leader from before the stop, no campaign); ${report.reached.hostileDocumented} hostile connections answered as documented (${report.reached.hostileCutShort} cut short by other faults), ${report.reached.hostileRefusedPastBound} closed past the per-address bound`,
         ]),
     ...(report.neverReached.length === 0 ? [] : [`  never reached: ${report.neverReached.join(", ")}`]),

@@ -10,6 +10,14 @@
  * is answered or its deadline passes, following redirects, so most writes whose first attempt
  * had an unknown outcome end up known; one that stays unknown is recorded as unknown. Every
  * loop is bounded in operations and in time.
+ *
+ * With `sessionsBounded` (a cluster at feature level 2 whose session table holds fewer sessions
+ * than there are clients) the clients behave as docs/http-api.md tells a client to: each session
+ * opens with a put to a key of its own (`s.<session>`, read by no other operation: a retry of
+ * number 1 that arrives after its session was evicted runs again, the documented gap, and a put
+ * run twice is harmless), and a write answered `409 session-expired` is recorded as failed, or
+ * unknown if an earlier attempt may have run, and the client goes on under a new session, a new
+ * client id (`c3~2`), from number 1.
  */
 import http from "node:http";
 import { utf8Length, valueBytesMax, type KvInput, type KvOutput } from "../../spec/kv.ts";
@@ -66,6 +74,13 @@ export interface WorkloadOptions {
   readonly opsPerClientMax?: number;
   /** Pause between a client's operations, in milliseconds. Default 0. */
   readonly thinkMs?: number;
+  /**
+   * Clients of a session table smaller than their number (feature level 2): each session opens with
+   * a put of its own, and a client answered `session-expired` goes on under a new session (see the
+   * module comment). Default false: a client keeps one session for the whole run, and a
+   * `session-expired` answer is an anomaly.
+   */
+  readonly sessionsBounded?: boolean;
   /**
    * Makes each client's HTTP agent (where its connections come from). Default: a keep-alive agent of 2 sockets on this
    * host.
@@ -145,10 +160,23 @@ function attemptOnce(
   });
 }
 
+/** Where a session opens (`sessionsBounded`): a put to a key of its own, which nobody reads. */
+function sessionKey(session: string): string {
+  return `s.${session}`;
+}
+
+/** Whether `key` is one a session opened with (`sessionsBounded`; see the module comment). */
+export function isSessionKey(key: string): boolean {
+  return key.startsWith("s.");
+}
+
 /** A client's view of the cluster: endpoints, the last one that answered, and its session. */
 class Client {
   private readonly agent: http.Agent;
   private preferred: number;
+  /** The session's client id: the client's name, then `name~2`, `name~3`... after each `session-expired`. */
+  private session: string;
+  private sessions = 1;
   private seq = 0;
   private ops = 0;
   /** Last value this client saw per register key (the expectation of its next cas there). */
@@ -161,6 +189,7 @@ class Client {
     private readonly endpoints: readonly string[] = workload.options.endpoints,
     private readonly mix: OperationMix = "mixed",
   ) {
+    this.session = name;
     this.preferred = Math.floor(random() * endpoints.length);
     this.agent = workload.options.agent?.() ?? new http.Agent({ keepAlive: true, maxSockets: 2 });
   }
@@ -197,8 +226,14 @@ class Client {
     return this.mix === "writes" || r < 0.6 ? { _tag: "append", key, value: `${unique},` } : { _tag: "get", key };
   }
 
-  /** Invoke one operation and record it. */
+  /** Invoke one operation and record it (a write in a session not yet open: after the session's opening put). */
   async one(input: KvInput): Promise<RecordedOp> {
+    if (input._tag !== "get" && this.seq === 0 && this.workload.options.sessionsBounded === true)
+      await this.invoke({ _tag: "put", key: sessionKey(this.session), value: this.session });
+    return this.invoke(input);
+  }
+
+  private async invoke(input: KvInput): Promise<RecordedOp> {
     const op: RecordedOp = { client: this.name, input, invoke: this.workload.now(), outcome: "fail", attempts: 0 };
     this.workload.record(op);
     if (input._tag === "get") await this.read(op);
@@ -230,7 +265,7 @@ class Client {
 
   private async write(op: RecordedOp): Promise<void> {
     this.seq += 1;
-    const headers = { "X-Client-Id": this.name, "X-Client-Seq": String(this.seq) };
+    const headers = { "X-Client-Id": this.session, "X-Client-Seq": String(this.seq) };
     const body = bodyOf(op.input);
     const deadline = op.invoke + (this.workload.options.writeDeadlineMs ?? 5000);
     let maybe = false;
@@ -241,6 +276,14 @@ class Client {
         if (output !== undefined) return this.succeed(op, output);
         op.note = `${result.status} ${String(result.body.code)}`;
         if (result.status === 503 && result.body.outcomeUnknown === true) maybe = true;
+        if (result.status === 409 && result.body.code === "session-expired" && this.workload.options.sessionsBounded) {
+          // Evicted: not executed now, though an earlier attempt may have run. A new session goes on.
+          this.workload.sessionsExpired += 1;
+          this.sessions += 1;
+          this.session = `${this.name}~${this.sessions}`;
+          this.seq = 0;
+          break;
+        }
         if (result.status === 409 && result.body.code === "stale-seq") {
           // One outstanding request per session and increasing numbers: this must not happen.
           this.workload.anomalies.push(
@@ -372,6 +415,8 @@ export class Workload {
   readonly ops: RecordedOp[] = [];
   /** Answers that no correct cluster gives (a stale-seq to a fresh request, a 4xx to a valid one). */
   readonly anomalies: string[] = [];
+  /** Writes answered `session-expired`, each followed by a new session (`sessionsBounded`). */
+  sessionsExpired = 0;
   stopping = false;
   private runs: Promise<void>[] = [];
   private readonly clients: Client[];
