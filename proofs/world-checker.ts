@@ -148,6 +148,7 @@ const carriedChecks: Record<Carried<unknown, unknown>["_tag"], string> = {
   Send: "DurableBeforeSend, PromiseCoversVotes (sends)",
   Reply: "Service replies, LeaseReadFresh (replies)",
   ChangeAnswer: "RefusalFinal (membership answers)",
+  OpenAnswer: "RepliesMatchSpec (open-session answers)",
   Alarm: "DigestAgreement (alarms)",
   Crash: "crash mid-step (no verdict)",
 };
@@ -298,6 +299,9 @@ export class WorldChecker<S, I, O> {
           this.service.reply(c);
           if (c.sameStep && c.result._tag === "ok") this.answeredLocally(step, c.request);
           else if (c.request.seq === undefined && c.result._tag === "ok") this.answeredThroughLog(step, c.request);
+          break;
+        case "OpenAnswer":
+          this.service.openAnswer(c.result);
           break;
         case "ChangeAnswer":
           if (c.sameStep && c.result._tag === "refused" && step.before !== null)

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { kv, type KvInput, type KvOutput, type KvState } from "../spec/kv.ts";
-import { raiseFeatures } from "../spec/service.ts";
+import { openSession, raiseFeatures } from "../spec/service.ts";
 import {
   defaultRules,
   initialState,
@@ -26,7 +26,7 @@ import { parseScript, ScriptRunner } from "../impl/core/testing/script.ts";
 import { ConsensusGhost } from "./consensus-per-slot.ts";
 import { checkCountedVotesDurable, checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";
 import { LeaseGhost } from "./leases.ts";
-import { ServiceGhost } from "./service-level.ts";
+import { lateFirstRefused, openedEvicted, ServiceGhost } from "./service-level.ts";
 import { checkFailedBy, Tally } from "./violation.ts";
 import { VotingGhost, valueKey } from "./voting-per-slot.ts";
 import { slotOfLogAnswer } from "./world-checker.ts";
@@ -357,6 +357,47 @@ describe("Service", () => {
     expect(checkFailedBy(() => g.reply(expired))).toBe("passes");
     const level1 = serviceWith(new Map([[1, { _tag: "batch", commands: [cmd("b")] }]]));
     expect(checkFailedBy(() => level1.reply(expired))).toBe("RepliesMatchSpec");
+  });
+
+  it("at feature level 3: a replica that reopens an evicted session id, and answers the spec never gave", () => {
+    const first = { clientId: "session 1", seq: 1, input: { _tag: "append", key: "x", value: "a" } as KvInput };
+    const chosen = new Map<number, Value<KvInput>>([
+      [1, { _tag: "features", level: 3, sessionsMax: 1, outputBytesMax: 1 << 20 }],
+      [2, { _tag: "open", count: 1 }],
+      [3, { _tag: "batch", commands: [first] }],
+      [4, { _tag: "open", count: 1 }], // opens session 2, evicting session 1
+      [5, { _tag: "batch", commands: [first] }], // a late copy of session 1's first request
+    ]);
+    const tally = new Tally();
+    const g = new ServiceGhost(kv, (slot) => chosen.get(slot), tally);
+    g.chosen(5);
+    expect(tally.get(openedEvicted)).toBe(1);
+    expect(tally.get(lateFirstRefused)).toBe(1);
+    const s = booted();
+    /** Slots 1..5 executed with `open` for each open-session request (the spec's, or a broken stand-in). */
+    const run = (open: (state: St["learner"]["service"]) => St["learner"]["service"]) => {
+      let state = raiseFeatures(s.learner.service, 3, { sessionsMax: 1, outputBytesMax: 1 << 20 });
+      state = open(state);
+      state = s.ctx.service.apply(first, state).state;
+      state = open(state);
+      return s.ctx.service.apply(first, state).state;
+    };
+    const spec = (state: St["learner"]["service"]) => openSession(state).state;
+    // The stand-in forgets its count of opened sessions (as one restored from a snapshot without it
+    // would) and opens session 1 again: the late copy of session 1's first request then runs twice.
+    const reopening = (state: St["learner"]["service"]) => {
+      const reopened = openSession({ ...state, features: { ...state.features!, opened: 0 } }).state;
+      return { ...reopened, features: { ...reopened.features!, opened: (state.features?.opened ?? 0) + 1 } };
+    };
+    expect(checkFailedBy(() => g.executed(0, s, executedThrough(s, chosen, 5, run(spec)), false))).toBe("passes");
+    // Caught as the hole it opens: the replica executed one request more than the spec.
+    expect(checkFailedBy(() => g.executed(0, s, executedThrough(s, chosen, 5, run(reopening)), false))).toBe(
+      "ExactlyOnce",
+    );
+    const opened = (clientId: string) => ({ _tag: "session-opened" as const, clientId });
+    expect(checkFailedBy(() => g.openAnswer(opened("session 2")))).toBe("passes");
+    expect(checkFailedBy(() => g.openAnswer(opened("session 2")))).toBe("RepliesMatchSpec");
+    expect(checkFailedBy(() => g.openAnswer(opened("session 3")))).toBe("RepliesMatchSpec");
   });
 
   it("RepliesMatchSpec: an answer before the request is chosen, a wrong output, a wrong stale-seq", () => {

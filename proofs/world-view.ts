@@ -75,6 +75,8 @@ export type Carried<I, O> =
       readonly result: ClientResult<O>;
       readonly sameStep: boolean;
     }
+  /** The answer to a client's open-session request (feature level 3). */
+  | { readonly _tag: "OpenAnswer"; readonly result: ClientResult<O>; readonly sameStep: boolean }
   | { readonly _tag: "Alarm"; readonly message: string }
   /** The replica crashed here: unflushed records were lost and the remaining effects dropped. */
   | { readonly _tag: "Crash"; readonly lost: number };

@@ -7,7 +7,9 @@
 import {
   evictionInSnapshot,
   evictionTransferred,
+  lateFirstRefused,
   longValueFolded,
+  openedEvicted,
   retryExpired,
   sessionEvicted,
 } from "../proofs/service-level.ts";
@@ -107,6 +109,14 @@ export const boundedSessionsRequired: readonly string[] = [
 ];
 
 /**
+ * The rare states a campaign at feature level 3 (the `opened-sessions` tuning, suite.ts) must reach,
+ * besides those of level 2: a session the service opened evicted, and a request numbered 1 of a
+ * session whose (session, 1) had run refused as session-expired (a late or duplicated copy, or a
+ * retry, of a first request chosen after its session's eviction: what level 2 runs again).
+ */
+export const openedSessionsRequired: readonly string[] = [...boundedSessionsRequired, openedEvicted, lateFirstRefused];
+
+/**
  * The rare states of a transfer resumed after a restart that a campaign whose world keeps a
  * transfer's chunks across a crash (the `resume-transfers` tuning, suite.ts) must reach: a
  * restarted receiver resumes from the chunks kept, and a resumed transfer installs.
@@ -137,12 +147,13 @@ export function missingSometimes(
   liveness = false,
   tuning: SuiteTuning = "own",
 ): string[] {
-  const boundedSessions = tuning === "bounded-sessions";
+  const boundedSessions = tuning === "bounded-sessions" || tuning === "opened-sessions";
   const required: readonly string[] = [
     ...sometimesRequired,
     ...(liveness ? sometimesRequiredInLiveness : []),
     longValueFolded,
-    ...(boundedSessions ? boundedSessionsRequired : []),
+    ...(tuning === "bounded-sessions" ? boundedSessionsRequired : []),
+    ...(tuning === "opened-sessions" ? openedSessionsRequired : []),
     ...(tuning === "resume-transfers" ? resumeTransfersRequired : []),
   ];
   return required.filter(

@@ -61,6 +61,9 @@ function scenarios(options: SuiteOptions): fc.Arbitrary<Scenario> {
  * of saved outputs, so that sessions are evicted all the time and clients meet `session-expired`
  * (the campaign then requires `boundedSessionsRequired`). The swarm's own draws never raise the
  * level: a suite tuning lays it over them, so every committed seed runs as it did.
+ * `opened-sessions`, the same table at feature level 3: clients ask the service for their sessions
+ * (`POST /v1/sessions` in the runtime) and open a new one after `session-expired`, and a request
+ * whose session is not open never runs (the campaign then requires `openedSessionsRequired`).
  * `resume-transfers`, the world's disk keeping the chunks of a state transfer across a crash, as
  * the runtime's store does, and a restart resuming it (`ReplicaTuning.resumeTransfers`; the
  * campaign then requires `resumeTransfersRequired`); laid over the draws for the same reason.
@@ -73,6 +76,7 @@ export const suiteTunings = [
   "small-steps",
   "long-values",
   "bounded-sessions",
+  "opened-sessions",
   "resume-transfers",
 ] as const;
 export type SuiteTuning = (typeof suiteTunings)[number];
@@ -85,6 +89,13 @@ export const smallStepBytes = 64;
 
 /** The `bounded-sessions` tuning's sessionsMax: fewer than the world's three clients. */
 export const boundedSessionsMax = 2;
+
+/**
+ * The `opened-sessions` tuning's sessionsMax: as many as the world's three clients, so that a
+ * session is evicted by the sessions opened for retries, duplicates and lost answers of
+ * open-session requests and by outputs over the byte bound, while clients still run operations.
+ */
+export const openedSessionsMax = 3;
 
 /**
  * The `bounded-sessions` tuning's sessionOutputBytesMax: a few saved outputs (a put's is 7 bytes,
@@ -108,6 +119,14 @@ export function suiteProfile(tuning: SuiteTuning): SuiteOptions["profile"] {
         tuningOverrides: {
           featureLevel: 2,
           sessionsMax: boundedSessionsMax,
+          sessionOutputBytesMax: boundedSessionBytesMax,
+        },
+      };
+    case "opened-sessions":
+      return {
+        tuningOverrides: {
+          featureLevel: 3,
+          sessionsMax: openedSessionsMax,
           sessionOutputBytesMax: boundedSessionBytesMax,
         },
       };

@@ -1,7 +1,8 @@
 /**
  * `npm run check -- --runs N --seed S --replicas 3|5|7 [--liveness] [--json] [--shard i/n]
  *  [--workers K] [--mutant NAME]
- *  [--tuning own|drift|zero-delay|restart-lower|small-steps|long-values|bounded-sessions|resume-transfers]
+ *  [--tuning own|drift|zero-delay|restart-lower|small-steps|long-values|bounded-sessions|opened-sessions
+ *            |resume-transfers]
  *  [--replay SEED:PATH]`
  *
  * A long refinement campaign: N generated runs of the safety (or liveness) suite, every check of

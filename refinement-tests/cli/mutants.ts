@@ -66,11 +66,16 @@ const program = new Command()
   .addOption(new Option("--replicas <n>", "initial members").choices(["3", "5", "7"]).default("3"))
   .addOption(
     new Option("--tuning <name>", "where the rules matter (see the module comment)")
-      // small-steps, long-values, bounded-sessions and resume-transfers are the random suite's alone
+      // small-steps, long-values, bounded-sessions, opened-sessions and resume-transfers are the random suite's alone
       // (`npm run check -- --tuning small-steps`): the explorer's bounds have no counterpart.
       .choices(
         suiteTunings.filter(
-          (t) => t !== "small-steps" && t !== "long-values" && t !== "bounded-sessions" && t !== "resume-transfers",
+          (t) =>
+            t !== "small-steps" &&
+            t !== "long-values" &&
+            t !== "bounded-sessions" &&
+            t !== "opened-sessions" &&
+            t !== "resume-transfers",
         ),
       )
       .default("own"),

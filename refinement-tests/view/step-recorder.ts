@@ -181,6 +181,9 @@ export class StepRecorder {
         case "ChangeAnswer":
           b.effect(`reply operator: ${showResult(c.result)}`);
           break;
+        case "OpenAnswer":
+          b.effect(`reply open-session: ${showResult(c.result)}`);
+          break;
         case "Alarm":
           b.effect(`ALARM ${c.message}`);
           break;

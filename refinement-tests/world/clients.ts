@@ -48,13 +48,24 @@ export interface ClientSlot {
    * runs under its own id; then it sends as `sessionId` gives, a new client id, from number 1.
    */
   session: number;
+  /**
+   * Feature level 3: the session the service opened for this client (`session <n>`), or null while
+   * it has none (before its first operation, and after a `session-expired`).
+   */
+  opened: string | null;
+  /** Feature level 3: the request id of this client's open-session request awaiting its answer, or null. */
+  opening: number | null;
+  /** Feature level 3: the operation this client starts once the service opened it a session, or null. */
+  waiting: OpSpec | null;
 }
 
 /**
- * The client id client `c` sends under: its own id, or after its session expired (`session`
- * above 0) a new one, `c1~2`, `c1~3` ..., as docs/http-api.md tells a client to open a new session.
+ * The client id client `c` sends under: at feature level 3 the session the service opened for it;
+ * else its own id, or after its session expired (`session` above 0) a new one, `c1~2`, `c1~3` ...,
+ * as docs/http-api.md tells a client to open a new session at level 2.
  */
 export function sessionId(c: ClientSlot): string {
+  if (c.opened !== null) return c.opened;
   return c.session === 0 ? c.id : `${c.id}~${c.session + 1}`;
 }
 
@@ -96,6 +107,10 @@ export class Clients {
   readonly slots: readonly ClientSlot[];
   readonly ops: ClientOp[] = [];
   private readonly requests = new Map<number, SentRequest>();
+  /** Feature level 3: open-session requests sent (request id -> the client's index). */
+  private readonly opens = new Map<number, number>();
+  /** Feature level 3: the client index each session the service opened for a client belongs to. */
+  private readonly owners = new Map<string, number>();
   /** `hash()`, kept until the table changes (`changed`). */
   private hashed: Hash64 | null = null;
 
@@ -122,9 +137,14 @@ export class Clients {
         loseNextReply: false,
         redirects: 0,
         session: 0,
+        opened: null,
+        opening: null,
+        waiting: null,
       }));
       return;
     }
+    for (const [id, ci] of from.opens) this.opens.set(id, ci);
+    for (const [id, ci] of from.owners) this.owners.set(id, ci);
     // A completed operation never changes again, unless a faulty client reused its number (a
     // late refusal may then mark it): the copies share the completed ones.
     const share = !from.ops.some((op) => op.reused);
@@ -147,15 +167,17 @@ export class Clients {
 
   /** Client `id`, or the client that sent under session id `id` (`sessionId`). */
   slot(id: string): ClientSlot {
+    const owner = this.owners.get(id);
+    if (owner !== undefined) return this.slots[owner]!;
     const cut = id.indexOf("~");
     const own = cut < 0 ? id : id.slice(0, cut);
     return this.slots.find((x) => x.id === own)!;
   }
 
-  /** How many clients have an operation outstanding. */
+  /** How many clients have an operation outstanding (at feature level 3, one waiting for its session included). */
   pending(): number {
     let n = 0;
-    for (const c of this.slots) if (c.op !== null) n++;
+    for (const c of this.slots) if (c.op !== null || c.waiting !== null) n++;
     return n;
   }
 
@@ -203,6 +225,51 @@ export class Clients {
   sent(requestId: number, info: RequestInfo<KvInput>, op: ClientOp): void {
     this.hashed = null;
     this.requests.set(requestId, { info, op });
+  }
+
+  /** Record open-session request `requestId`, sent by client index `ci`, as the one it awaits. */
+  sentOpen(requestId: number, ci: number): void {
+    this.hashed = null;
+    this.opens.set(requestId, ci);
+    this.slots[ci]!.opening = requestId;
+  }
+
+  /** Record `requestId`, a copy of an open-session request of client index `ci` (the network duplicated it). */
+  copiedOpen(requestId: number, ci: number): void {
+    this.hashed = null;
+    this.opens.set(requestId, ci);
+  }
+
+  /** The client index that sent open-session request `requestId`, if one did. */
+  openOf(requestId: number): number | undefined {
+    return this.opens.get(requestId);
+  }
+
+  /**
+   * What client index `ci` makes of `result`, the answer to one of its open-session requests
+   * (an attempt, a retry or a network copy), while the client has none: the session the service
+   * opened, or where to try next (an answer after it has one, or one lost on its way, leaves a
+   * session nobody uses: the service evicts it in turn).
+   */
+  openAnswer(ci: number, result: ClientResult<KvOutput>, world: ClientContext): void {
+    this.hashed = null;
+    const c = this.slots[ci]!;
+    if (c.opened !== null) return;
+    if (c.loseNextReply) {
+      c.loseNextReply = false;
+      world.count("client reply lost");
+      return;
+    }
+    c.opening = null;
+    if (result._tag === "session-opened") {
+      world.count("client opened a session");
+      c.opened = result.clientId;
+      c.nextSeq = 1;
+      this.owners.set(result.clientId, ci);
+    } else if (result._tag === "redirect") {
+      c.guess = result.leader === null ? world.nextGuess(c.guess) : world.indexOf(result.leader);
+      if (c.guess < 0) c.guess = 0;
+    } else if (result._tag === "unavailable" && !result.outcomeUnknown) c.guess = world.nextGuess(c.guess);
   }
 
   /** The request with id `requestId`, if a client sent it. */
@@ -262,13 +329,21 @@ export class Clients {
       case "stale-seq":
         return;
       case "session-expired":
-        // Feature level 2: the session was evicted. This attempt did not run and never will, but an
-        // earlier one may have: the operation stays in the history with its outcome unknown. The
-        // client opens a new session under a new client id, from number 1 (docs/http-api.md).
-        world.count("client session expired: a new session under a new client id");
+        // The session was evicted. This attempt did not run and never will, but an earlier one may
+        // have: the operation stays in the history with its outcome unknown. At feature level 2 the
+        // client opens a new session under a new client id, from number 1; at level 3 it asks the
+        // service for a new session (docs/http-api.md).
         c.op = null;
-        c.session++;
         c.nextSeq = 1;
+        if (c.opened !== null) {
+          world.count("client session expired: the service opens it a new one");
+          c.opened = null;
+          return;
+        }
+        world.count("client session expired: a new session under a new client id");
+        c.session++;
+        return;
+      case "session-opened":
         return;
     }
   }
@@ -296,6 +371,9 @@ export class Clients {
       h.word(c.loseNextReply ? 1 : 0);
       h.num(c.redirects);
       if (c.session !== 0) h.num(-c.session); // only at feature level 2: the hashes of level 1 stay
+      if (c.opened !== null) h.str(c.opened); // only at feature level 3, as the two below
+      if (c.opening !== null) h.num(-1 - c.opening);
+      if (c.waiting !== null) h.str(`${c.waiting.kind}:${c.waiting.key}`);
       h.num(c.seen.size);
       for (const [k, v] of c.seen) {
         h.str(k);
@@ -311,6 +389,10 @@ export class Clients {
       h.num(op.completedAt ?? -1);
       h.hash(valueHash(op.output ?? null));
       h.word((op.refused ? 1 : 0) | (op.reused ? 2 : 0));
+    }
+    for (const [id, ci] of this.opens) {
+      h.num(-1 - id);
+      h.num(ci);
     }
     h.num(this.requests.size);
     for (const [id, req] of this.requests) {

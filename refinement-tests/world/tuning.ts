@@ -71,7 +71,8 @@ export interface ReplicaTuning {
   /**
    * The feature level the replicas raise the log to when they lead (impl/core/config.ts; the
    * core's default, 1, when absent), with the bounds of the session table at level 2. No tuning
-   * sets them: the `bounded-sessions` suite tuning lays them over every run (refinement-tests/suite.ts),
+   * sets them: the `bounded-sessions` (level 2) and `opened-sessions` (level 3) suite tunings lay
+   * them over every run (refinement-tests/suite.ts),
    * so that the swarm's own draws, and every committed seed, stay what they were.
    */
   readonly featureLevel?: number;

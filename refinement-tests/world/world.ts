@@ -777,6 +777,9 @@ export class World implements KvSystemView {
     const clients = this.ownClients().slots;
     for (const c of clients) c.loseNextReply = false;
     for (const c of clients) if (c.op !== null) this.sendAttempt(c, c.op);
+    clients.forEach((c, ci) => {
+      if (c.op === null && c.waiting !== null && c.opened === null) this.sendOpen(ci, c);
+    });
   }
 
   // ---- Messages ---------------------------------------------------------------------------------
@@ -793,6 +796,8 @@ export class World implements KvSystemView {
   /** `R1->R2 Accept ...` or `c1 -> R2 #3 put(k0,c1.3)`. */
   private describe(m: InFlight): string {
     if (m.kind === "message") return `R${this.idOf(m.from)}->R${this.idOf(m.to)} ${showMessage(m.message, false)}`;
+    const opener = this.clientTable.openOf(m.requestId);
+    if (opener !== undefined) return `${this.clientTable.slots[opener]!.id}->R${this.idOf(m.to)} open a session`;
     const req = this.clientTable.request(m.requestId)!.info;
     return `${req.clientId}->R${this.idOf(m.to)} ${req.seq === undefined ? "" : `#${req.seq} `}${showInput(req.input)}`;
   }
@@ -805,8 +810,16 @@ export class World implements KvSystemView {
       return;
     }
     const table = this.ownClients();
-    const original = table.request(m.requestId)!;
     const requestId = this.nextRequestId++;
+    const opener = table.openOf(m.requestId);
+    if (opener !== undefined) {
+      // A copy of an open-session request: its answer opens a session the client never learns of.
+      table.copiedOpen(requestId, opener);
+      this.enqueueRequest(m.to, requestId);
+      this.count("client request duplicated");
+      return;
+    }
+    const original = table.request(m.requestId)!;
     table.sent(requestId, { ...original.info, requestId }, original.op);
     this.enqueueRequest(m.to, requestId);
     this.count("client request duplicated");
@@ -1027,6 +1040,14 @@ export class World implements KvSystemView {
             break;
           }
           const table = this.ownClients();
+          const opener = table.openOf(e.requestId);
+          if (opener !== undefined) {
+            const sameStep = event._tag === "OpenSession" && event.requestId === e.requestId;
+            carried.push({ _tag: "OpenAnswer", result: e.result, sameStep });
+            details?.push(`reply ${table.slots[opener]!.id}: ${showResult(e.result)}`);
+            table.openAnswer(opener, e.result, this.clientContext);
+            break;
+          }
           const req = table.request(e.requestId);
           if (req === undefined) throw new Error(`R${r.id} replied to unknown request ${e.requestId}`);
           const sameStep = event._tag === "ClientRequest" && event.requestId === e.requestId;
@@ -1078,6 +1099,7 @@ export class World implements KvSystemView {
       carried,
     };
     this.emit(step, label, details ?? undefined, arrows ?? undefined, info.arrowFrom, `R${r.id}`);
+    if (this.sessionsOpened) this.startWaiting();
     const retired = r.state?.removal?.retired;
     if (retired != null) this.retire(r, retired);
     else if (!this.noticesDelayed) this.noticesAtOnce(r.index);
@@ -1404,6 +1426,11 @@ export class World implements KvSystemView {
     return (this.tuning.featureLevel ?? 1) >= 2;
   }
 
+  /** The replicas raise the log to feature level 3 (the `opened-sessions` suite tuning): the service opens sessions. */
+  private get sessionsOpened(): boolean {
+    return (this.tuning.featureLevel ?? 1) >= 3;
+  }
+
   private submit(ci: number, spec: OpSpec): void {
     const table = this.ownClients();
     const c = table.slots[ci]!;
@@ -1411,8 +1438,17 @@ export class World implements KvSystemView {
       this.sendAttempt(c, c.op);
       return;
     }
-    // At feature level 2 every session opens with a put of its own (`openingInput`), not the drawn op.
-    const input = this.sessionsBounded && c.nextSeq === 1 ? openingInput(c) : table.inputOf(c, spec);
+    // At feature level 3 a client without a session asks the service for one first (and again,
+    // as a retry, while no answer came).
+    if (this.sessionsOpened && c.opened === null) {
+      c.waiting ??= spec;
+      this.sendOpen(ci, c);
+      return;
+    }
+    // At feature level 2 every session opens with a put of its own (`openingInput`), not the drawn
+    // op; at level 3 no request opens a session, and the first may be any write.
+    const input =
+      this.sessionsBounded && !this.sessionsOpened && c.nextSeq === 1 ? openingInput(c) : table.inputOf(c, spec);
     const seq = this.app.readOnly(input) ? undefined : c.nextSeq++;
     const op = table.newOp(c, input, seq, false, this.trueTime);
     c.op = op;
@@ -1462,8 +1498,51 @@ export class World implements KvSystemView {
     );
   }
 
+  /** Feature level 3: every client the service just opened a session for starts the operation it waited with. */
+  private startWaiting(): void {
+    this.clientTable.slots.forEach((c, ci) => {
+      if (c.opened === null || c.waiting === null || c.op !== null) return;
+      const spec = c.waiting;
+      this.ownClients().slots[ci]!.waiting = null;
+      this.submit(ci, spec);
+    });
+  }
+
+  /** Client index `ci` asks the replica it believes leads to open a session (feature level 3). */
+  private sendOpen(ci: number, c: ClientSlot): void {
+    if (c.opening !== null) this.count("client retry of an open-session request");
+    const r = this.replicas[c.guess]!;
+    const requestId = this.nextRequestId++;
+    this.ownClients().sentOpen(requestId, ci);
+    const sent = this.enqueueRequest(r.index, requestId);
+    this.faultStep(
+      this.text(() => `${c.id} asks R${r.id} to open a session${sent ? "" : " (lost: the network is full)"}`),
+    );
+  }
+
+  /** An open-session request of client index `ci` arrives at replica index `to`. */
+  private deliverOpen(to: number, requestId: number, ci: number): void {
+    const r = this.replicas[to]!;
+    const c = this.clientTable.slots[ci]!;
+    const label = this.trace === null ? "" : `deliver ${c.id}->R${r.id} open a session`;
+    if (r.state === null) {
+      const table = this.ownClients();
+      const own = table.slots[ci]!;
+      if (own.opening === requestId) {
+        own.opening = null;
+        own.guess = this.nextGuess(own.guess);
+      }
+      this.faultStep(`${label} (lost: R${r.id} is down)`);
+      return;
+    }
+    const event: ReplicaEvent<KvInput> = { _tag: "OpenSession", now: r.localAt(this.trueTime), requestId };
+    this.runEvent(r, event, label, { arrowFrom: c.id });
+  }
+
   /** A client request arrives at replica index `to`. */
   private deliverRequest(to: number, requestId: number): void {
+    const open = this.clientTable.openOf(requestId);
+    if (open !== undefined) return this.deliverOpen(to, requestId, open);
     const { info } = this.clientTable.request(requestId)!;
     const r = this.replicas[to]!;
     const label =
