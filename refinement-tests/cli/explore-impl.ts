@@ -38,6 +38,7 @@ import {
 const counts = {
   replicas: [3, 7, 3, "initial members: 3, 5 or 7"],
   requests: [0, 3, 1, "client writes (a put each, one client each)"],
+  "writes-per-client": [1, 3, 1, "puts each writing client sends, one after another"],
   reads: [0, 3, 1, "client linearizable reads (one client each)"],
   crashes: [0, 4, 0, "crashes (unflushed records lost)"],
   restarts: [0, 4, -1, "restarts of crashed replicas, at any time"],
@@ -126,6 +127,9 @@ ${Object.entries(counts)
                       of a replica down for good): the unreduced space, for comparison
   --mode KIND         bfs | random (random walks of --depth transitions) (default bfs)
   --mutant NAME       explore a broken variant (npm run mutants lists them)
+  --goal COUNTER      search for a state, not a bug: stop at the first transition that counts
+                      COUNTER (a check's, "sometimes: ...", or the world's, "world: ..."); breadth
+                      first gives the shortest path there (exit 0 reached, 1 not within the bounds)
   --out DIR           where a counterexample's report goes (default out/explore)
   --replay FILE       run a regression file (a counterexample) through the world, with its trace
   --json              print the result as one JSON object on stdout
@@ -150,6 +154,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
     settle: { type: "boolean" },
     liveness: { type: "boolean" },
     mutant: { type: "string" },
+    goal: { type: "string" },
     out: { type: "string" },
     replay: { type: "string" },
     json: { type: "boolean" },
@@ -186,6 +191,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
     ...defaultBounds,
     replicas: n.replicas,
     writes: n.requests,
+    writesPerClient: n["writes-per-client"],
     reads: n.reads,
     crashes: n.crashes,
     restarts: n.restarts,
@@ -231,6 +237,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
       walkSeed: n["walk-seed"],
       profileChecks: v["profile-checks"] === true,
       ...(mutant === undefined ? {} : { mutant }),
+      ...(typeof v.goal === "string" ? { goal: v.goal } : {}),
     },
     json: v.json === true,
     out: (v.out as string | undefined) ?? "out/explore",
@@ -257,10 +264,50 @@ function run(o: ImplOptions, io: Io): number {
   );
   const outcome = explore({ ...o.explore, onProgress, recordReplay: true });
   const bounds = `${describeBounds(o.explore.bounds)} --depth ${o.explore.depth}${o.explore.mode === "random" ? " --mode random" : ""}`;
+  if (outcome.reached !== undefined) return reportGoal(o, outcome, bounds, io);
   const folder = outcome.regression === null ? null : writeCounterexample(o, outcome, bounds);
   if (o.json) io.out(JSON.stringify(toJson(o, outcome, bounds, folder)));
   else report(o, outcome, bounds, folder, io);
   return outcome.regression === null ? 0 : 1;
+}
+
+/** A search for `--goal`: the states it took and the shortest path there (exit 0), or not reached (exit 1). */
+function reportGoal(o: ImplOptions, x: ExploreOutcome, bounds: string, io: Io): number {
+  const r = x.result;
+  const reached = x.reached ?? null;
+  if (o.json)
+    io.out(
+      JSON.stringify({
+        mode: o.explore.mode,
+        bounds,
+        goal: o.explore.goal,
+        reached: reached !== null,
+        distinctStates: r.distinct,
+        transitions: r.transitions,
+        depth: r.depth,
+        length: reached?.length ?? null,
+        complete: r.complete,
+        seconds: x.seconds,
+      }),
+    );
+  else {
+    io.out(`Searched impl/core for "${o.explore.goal ?? ""}": ${bounds}`);
+    printRows(io, [
+      ["distinct states", String(r.distinct)],
+      ["transitions", String(r.transitions)],
+      [o.explore.mode === "bfs" ? "depth reached" : "deepest walk", String(r.depth)],
+      ["elapsed", `${x.seconds.toFixed(2)} s`],
+    ]);
+    if (reached === null)
+      io.out(
+        r.complete ? "\nNot reached: every state within the bounds was explored." : "\nNot reached within the limits.",
+      );
+    else {
+      io.out(`\nReached in ${reached.length} transitions${o.explore.mode === "bfs" ? " (the shortest path)" : ""}:`);
+      io.out(showScenario(reached.scenario));
+    }
+  }
+  return reached === null ? 1 : 0;
 }
 
 function toJson(o: ImplOptions, x: ExploreOutcome, bounds: string, folder: string | null): unknown {

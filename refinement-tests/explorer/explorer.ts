@@ -7,9 +7,9 @@
 import type { Step } from "../../impl/core/testing/index.ts";
 import type { Regression } from "../regressions/regressions.ts";
 import { runScenario, type Failure, type RunResult } from "../world/run.ts";
-import type { Action } from "../world/actions.ts";
+import type { Action, Scenario } from "../world/actions.ts";
 import { CheckProfile } from "../../proofs/check-profile.ts";
-import { ImplModel, type ImplBounds } from "./model.ts";
+import { goalReached, ImplModel, type ImplBounds } from "./model.ts";
 import { breadthFirst, randomWalks, type SearchProgress, type SearchResult } from "./search.ts";
 
 /** How to search. */
@@ -33,6 +33,11 @@ export interface ExploreOptions {
   readonly profileChecks?: boolean;
   /** Keep the readable trace of the counterexample's replay (`ExploreOutcome.run`), for reports. */
   readonly recordReplay?: boolean;
+  /**
+   * Search for a state instead of a violation: the first transition that counts this counter
+   * (`ImplModel.goal`) ends the search, and its path is `ExploreOutcome.reached`. Default none.
+   */
+  readonly goal?: string;
 }
 
 /** One row of a profile: where `ms` of the search went, over `calls` calls. */
@@ -55,11 +60,14 @@ export interface ExploreOutcome {
   readonly run: RunResult | null;
   /** With `profileChecks`: the explorer's parts (world steps without their checks) and every check, costliest first. */
   readonly profile?: readonly ProfileRow[];
+  /** With `goal`: the shortest path to a state that counted it (null: not within the bounds). */
+  readonly reached?: { readonly length: number; readonly scenario: Scenario } | null;
 }
 
 /** Search the model of `options.bounds`; on a violation, replay its scenario and return it. */
 export function explore(options: ExploreOptions): ExploreOutcome {
   const model = new ImplModel(options.bounds, options.mutant?.step);
+  model.goal = options.goal ?? null;
   if (options.profileChecks === true) model.profile = { explorer: new CheckProfile(), checks: new CheckProfile() };
   const started = performance.now();
   const limits = {
@@ -76,7 +84,12 @@ export function explore(options: ExploreOptions): ExploreOutcome {
   const seconds = (performance.now() - started) / 1000;
   const profile = model.profile === null ? {} : { profile: profileRows(model.profile) };
   const found = result.counterexample;
-  if (found === null) return { result, seconds, regression: null, replayed: null, run: null, ...profile };
+  const goal = options.goal === undefined ? {} : { reached: null };
+  if (found === null) return { result, seconds, regression: null, replayed: null, run: null, ...profile, ...goal };
+  if (found.violation.check === goalReached) {
+    const reached = { length: found.length, scenario: model.scenario(found.actions) };
+    return { result, seconds, regression: null, replayed: null, run: null, ...profile, reached };
+  }
   const regression = toRegression(model, options, found.actions, found.violation.check, found.violation.message);
   const run = replayRun(regression, options.mutant?.step, options.recordReplay ?? false);
   const replayed = run.failure;
@@ -148,6 +161,7 @@ function replayRun(r: Regression, step: Step | undefined, record: boolean): RunR
 /** The bounds as command-line flags (only those that differ from the defaults). */
 export function describeBounds(b: ImplBounds): string {
   const flags: string[] = [`--replicas ${b.replicas}`, `--requests ${b.writes}`, `--reads ${b.reads}`];
+  if (b.writesPerClient !== 1) flags.push(`--writes-per-client ${b.writesPerClient}`);
   const counts: [string, number][] = [
     ["crashes", b.crashes],
     ["losses", b.losses],

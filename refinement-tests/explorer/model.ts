@@ -37,8 +37,15 @@ import { nextAdvanceMs } from "./time.ts";
 export interface ImplBounds {
   /** Initial members (3, 5 or 7). */
   readonly replicas: number;
-  /** Client writes (each by a client of its own, one `put` each). */
+  /** Client writes (each by a client of its own, `writesPerClient` puts each, one after another). */
   readonly writes: number;
+  /**
+   * Puts each writing client sends, the next once the last was answered (a `session-expired`
+   * answer included). Default 1. At feature level 2 each session also opens with a put of its own
+   * (world/clients.ts, `openingInput`), not counted here; more than one put a client lets a client
+   * whose session another one's evicted meet `session-expired`.
+   */
+  readonly writesPerClient: number;
   /** Client linearizable reads (each by a client of its own). */
   readonly reads: number;
   /** Crashes (unflushed records are lost). */
@@ -146,6 +153,7 @@ export interface ImplBounds {
 export const defaultBounds: ImplBounds = {
   replicas: 3,
   writes: 1,
+  writesPerClient: 1,
   reads: 1,
   crashes: 0,
   restarts: -1,
@@ -227,6 +235,9 @@ export interface Found {
   readonly prefix?: readonly Action[];
 }
 
+/** The check a `Found` names when the model's `goal` was reached: a state found, not a bug. */
+export const goalReached = "goal reached";
+
 /** Simulated time the bounded-liveness continuation may take: the random suites' liveness bound. */
 const livenessBoundMs = 20_000;
 
@@ -254,6 +265,13 @@ export class ImplModel {
    * check of proofs/ within the world steps. Set before `roots()`.
    */
   profile: { readonly explorer: CheckProfile; readonly checks: CheckProfile } | null = null;
+  /**
+   * A state to reach rather than a bug to find (null: none): the name of a counter, a checker's
+   * (`sometimes: a request after eviction got session-expired`) or the world's (`world: ...`). The
+   * first transition that counts it is reported as a `Found` whose check is `goalReached`, so
+   * that breadth first gives the shortest path there and the states it took. Set before `roots()`.
+   */
+  goal: string | null = null;
 
   constructor(
     readonly bounds: ImplBounds,
@@ -517,13 +535,14 @@ export class ImplModel {
     for (let c = 0; c < b.writes + b.reads; c++) {
       const client = w.clients[c]!;
       const write = c < b.writes;
-      if (client.opsStarted === this.opsBefore[c]) {
-        // A prelude's client may still wait for its own operation: it starts the model's after.
-        if (client.op !== null) continue;
+      const started = client.opsStarted - this.opsBefore[c]!;
+      // A prelude's client may still wait for its own operation: it starts the model's after.
+      if (client.op === null && started < (write ? b.writesPerClient : 1)) {
         const op = { kind: write ? ("put" as const) : ("get" as const), key: 0 };
         for (const to of targets) out.push({ action: { t: "submit", c, op, to }, spends: write ? "writes" : "reads" });
-        continue;
+        if (started === 0) continue;
       }
+      if (started === 0) continue;
       if (write && s.used[budget.reuses]! < b.reuses)
         for (const to of targets)
           out.push({ action: { t: "reuseSeq", c, op: { kind: "put", key: 0 }, to }, spends: "reuses" });
@@ -607,6 +626,7 @@ export class ImplModel {
     const checksBefore = checker.profile?.totalMs ?? 0;
     world.observer = (step) => checker.observe(step);
     const completed = completedOps(world);
+    const counted = this.goal === null ? 0 : this.goalCount(world, checker);
     try {
       world.apply(a.action!);
       if (a.rest !== undefined) for (const x of a.rest) world.apply(x);
@@ -616,6 +636,8 @@ export class ImplModel {
         p?.lap("Linearizability (when an operation completes)", t);
         if (lin !== null) return { violation: lin };
       }
+      if (this.goal !== null && this.goalCount(world, checker) > counted)
+        return { violation: { check: goalReached, level: "Goal", message: `reached ${this.goal}` } };
     } catch (error) {
       if (error instanceof ViolationFound) return { violation: error.violation };
       if (error instanceof AssertionFailure)
@@ -630,6 +652,17 @@ export class ImplModel {
       used[budget[a.spends]]!++;
     }
     return { world, checker, used, held: stillHeld(world, s.held) };
+  }
+
+  /**
+   * How many times `goal` was counted so far, over every state explored (counters add up over
+   * every copy of a world and every fork of a checker).
+   */
+  private goalCount(world: World, checker: WorldChecker<KvState, KvInput, KvOutput>): number {
+    const goal = this.goal!;
+    return goal.startsWith("world: ")
+      ? (world.counters.get(goal.slice("world: ".length)) ?? 0)
+      : checker.tally.get(goal);
   }
 
   /**

@@ -1,0 +1,52 @@
+/**
+ * The explorer at feature level 2 (`--sessions-max`): searching for a state rather than a bug
+ * (`--goal`, `ImplModel.goal`), breadth first finds the shortest path to a client answered
+ * `session-expired`; and writing clients may send more than one put (`--writes-per-client`), so
+ * that a client goes on after `session-expired`, or sends several numbers under one session.
+ */
+import { describe, expect, it } from "vitest";
+import { retryExpired } from "../../proofs/service-level.ts";
+import { explore } from "./explorer.ts";
+import { defaultBounds, ImplModel, type ImplBounds } from "./model.ts";
+
+/** Two writing clients at feature level 2 with a table of one session; deliveries in the order sent. */
+const tiny: ImplBounds = {
+  ...defaultBounds,
+  writes: 2,
+  reads: 0,
+  orders: "fifo",
+  overrides: { featureLevel: 2, sessionsMax: 1 },
+};
+
+describe("the explorer at feature level 2", () => {
+  it("reaches session-expired at tiny bounds: each session's opening put is a request of its own", () => {
+    // c1 opens its session, c2 opens one and evicts it, c1's put is refused: 14 transitions.
+    const x = explore({ bounds: tiny, mode: "bfs", depth: 16, maxStates: 5000, goal: retryExpired });
+    expect(x.regression).toBeNull();
+    expect(x.reached?.length).toBe(14);
+    expect(x.result.distinct).toBeLessThan(300);
+    const actions = x.reached!.scenario.actions.map((a) => a.t);
+    expect(actions.filter((t) => t === "submit")).toHaveLength(3);
+  });
+
+  it("lets a writing client send its next put once the last was answered, up to writesPerClient", () => {
+    const submits = (writesPerClient: number): number => {
+      const model = new ImplModel({ ...defaultBounds, writes: 1, reads: 0, writesPerClient });
+      const roots = model.roots();
+      if (!Array.isArray(roots)) throw new Error(roots.violation.message);
+      // The client's first put, carried to its answer by fault-free time (the world's own actions).
+      const s = roots[0]!.state;
+      const w = s.world;
+      w.apply({ t: "submit", c: 0, op: { kind: "put", key: 0 } });
+      for (let i = 0; i < 40 && w.clients[0]!.op !== null; i++) {
+        w.deliverAll();
+        w.advance(10);
+      }
+      expect(w.clients[0]!.op).toBeNull();
+      w.deliverAll();
+      return model.actions(s).filter((x) => x.action?.t === "submit").length;
+    };
+    expect(submits(1)).toBe(0);
+    expect(submits(2)).toBeGreaterThan(0);
+  });
+});
