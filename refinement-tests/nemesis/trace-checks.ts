@@ -131,6 +131,8 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
   private readonly requests = new Map<string, RequestInfo<KvInput>>();
   /** Membership changes asked of a replica ("incarnation/requestId"): their replies go to an operator. */
   private readonly changes = new Set<string>();
+  /** Open-session requests received (feature level 3), by incarnation and request id, until answered. */
+  private readonly opens = new Set<string>();
   private readonly byId = new Map<number, TracedReplica>();
 
   constructor(
@@ -230,6 +232,7 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
       for (const record of extra) flush(record);
     }
     if (event._tag === "Reconfigure") this.changes.add(`${step.incarnation}/${event.requestId}`);
+    if (event._tag === "OpenSession") this.opens.add(`${step.incarnation}/${event.requestId}`);
     if (event._tag === "ClientRequest") {
       this.requests.set(`${step.incarnation}/${event.requestId}`, {
         requestId: event.requestId,
@@ -257,6 +260,12 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
           // The answer to an operator's membership change: no client request, nothing the
           // Service checks judge (the configuration checks follow the change through the log).
           if (this.changes.has(`${step.incarnation}/${effect.requestId}`)) break;
+          // The answer to an open-session request (feature level 3): the Service checks judge the id.
+          if (this.opens.delete(`${step.incarnation}/${effect.requestId}`)) {
+            const sameStep = event._tag === "OpenSession" && event.requestId === effect.requestId;
+            carried.push({ _tag: "OpenAnswer", result: effect.result, sameStep });
+            break;
+          }
           const request = this.requests.get(`${step.incarnation}/${effect.requestId}`);
           if (request === undefined)
             throw new Error(
