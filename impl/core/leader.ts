@@ -460,6 +460,25 @@ export function stalledBehind<S, I, O>(rules: ReplicaRules, state: ReplicaState<
 }
 
 /**
+ * Refuse a request as `unavailable` (busy) when `pendingMax` requests already wait for a slot; say
+ * whether it was refused.
+ */
+function refusedBusy<I, O>(
+  pending: number,
+  pendingMax: number,
+  requestId: number,
+  out: ReplicaEffect<I, O>[],
+): boolean {
+  if (pending < pendingMax) return false;
+  out.push({
+    _tag: "Reply",
+    requestId,
+    result: { _tag: "unavailable", reason: `busy: ${pending} requests pending`, outcomeUnknown: false },
+  });
+  return true;
+}
+
+/**
  * Queue a client command for proposal, or refuse it when `requestsPendingMax` commands already wait.
  */
 export function submit<S, I, O>(
@@ -470,14 +489,7 @@ export function submit<S, I, O>(
 ): ReplicaState<S, I, O> {
   const leader = leaderOf(state);
   const config = state.ctx.config;
-  if (leader.pendingCount >= config.requestsPendingMax) {
-    out.push({
-      _tag: "Reply",
-      requestId,
-      result: { _tag: "unavailable", reason: `busy: ${leader.pendingCount} requests pending`, outcomeUnknown: false },
-    });
-    return state;
-  }
+  if (refusedBusy(leader.pendingCount, config.requestsPendingMax, requestId, out)) return state;
   const pending = leader.pending.slice();
   const last = pending[pending.length - 1];
   const bytes = plainBytes(command);
@@ -512,14 +524,7 @@ export function submitOpen<S, I, O>(
 ): ReplicaState<S, I, O> {
   const leader = leaderOf(state);
   const config = state.ctx.config;
-  if (leader.pendingCount >= config.requestsPendingMax) {
-    out.push({
-      _tag: "Reply",
-      requestId,
-      result: { _tag: "unavailable", reason: `busy: ${leader.pendingCount} requests pending`, outcomeUnknown: false },
-    });
-    return state;
-  }
+  if (refusedBusy(leader.pendingCount, config.requestsPendingMax, requestId, out)) return state;
   const pending = leader.pending.slice();
   const last = pending[pending.length - 1];
   if (last !== undefined && last.opens === true && last.count < Math.min(config.batchCommandsMax, openCountMax)) {
