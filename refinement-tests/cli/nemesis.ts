@@ -1,7 +1,7 @@
 /**
  * `npm run nemesis -- --minutes N --seed S [--replicas 3|5] [--spares N] [--clients N] [--kinds K,...]
  * [--in-order] [--pace P] [--quiet-ms MS] [--warmup-ms MS] [--no-skew] [--net relay|hosts]
- * [--feature-level 1|2] [--sessions-max N] [--json] [--out DIR]`:
+ * [--feature-level 1|2|3] [--sessions-max N] [--json] [--out DIR]`:
  * run real replica processes under a seeded fault schedule while clients record a history, then
  * check the history, the replicas' digests and the merged traces (refinement-tests/nemesis/).
  * `--net hosts` runs each replica in its own network namespace (faults by the kernel); where
@@ -17,6 +17,10 @@
  * bounded (`--sessions-max N`, the core's 100,000 by default): with fewer sessions than clients,
  * sessions are evicted all the time, the clients meet `session-expired` and go on under new
  * sessions, and the run must reach both (refinement-tests/nemesis/run.ts, `sessionsRequired`).
+ * `--feature-level 3` raises it to level 3, where the service opens the sessions: the clients open
+ * each with `POST /v1/sessions` and a new one after `session-expired`, and the run must reach
+ * `openedSessionsRequired` (with `--sessions-max` below `--clients`: a session the service opened
+ * evicted).
  *
  * `--experiment beyond-drift` instead runs the labelled experiment of beyond-drift.ts, which
  * breaks the clock assumption leases rest on and expects the checkers to catch a stale read.
@@ -96,12 +100,12 @@ const program = new Command()
   )
   .option(
     "--feature-level <n>",
-    "the feature level the leader raises the log to (2: a bounded session table; default the core's, 1)",
-    numberIn(1, 2, true),
+    "the feature level the leader raises the log to (2: a bounded session table; 3: sessions the service opens; default the core's, 1)",
+    numberIn(1, 3, true),
   )
   .option(
     "--sessions-max <n>",
-    "at feature level 2, the most client sessions the replicated state keeps (fewer than --clients: sessions are evicted)",
+    "at feature level 2 or 3, the most client sessions the replicated state keeps (fewer than --clients: sessions are evicted)",
     numberIn(1, 1_000_000, true),
   )
   .option("--out <dir>", "folder for the report, history, timeline, traces and logs (default out/nemesis/seed-S)")
@@ -143,7 +147,7 @@ for (const kind of opts.kinds ?? []) {
   }
 }
 if (opts.sessionsMax !== undefined && (opts.featureLevel ?? 1) < 2) {
-  process.stderr.write("nemesis: --sessions-max bounds the session table only at --feature-level 2\n");
+  process.stderr.write("nemesis: --sessions-max bounds the session table only at --feature-level 2 or 3\n");
   process.exit(2);
 }
 const core = {

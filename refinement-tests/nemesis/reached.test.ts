@@ -13,7 +13,9 @@ import {
   neverReachedOf,
   reachedRequired,
   replayCommand,
+  openedSessionsRequired,
   sessionsBoundedOf,
+  sessionsOpenedOf,
   sessionsRequired,
   summarizeFloods,
 } from "./run.ts";
@@ -36,6 +38,8 @@ const counted = {
   transfersResumed: 0,
   sessionsEvicted: 0,
   sessionsExpired: 0,
+  sessionsOpened: 0,
+  openedSessionsExpired: 0,
   ...noFaultCounts,
 };
 
@@ -102,6 +106,26 @@ describe("required interaction counters", () => {
     expect(replayCommand({ seed: 1, faultsMs: 6000, out: "x", core: { featureLevel: 2, sessionsMax: 4 } })).toBe(
       "npm run nemesis -- --seed 1 --minutes 0.1 --replicas 3 --clients 16 --feature-level 2 --sessions-max 4",
     );
+  });
+
+  it("ask a run at feature level 3 for sessions the service opened, and one of them evicted when its table is smaller than its clients", () => {
+    const [evicted, expired] = sessionsRequired.map((r) => r.name);
+    const [opened, openedEvicted] = openedSessionsRequired.map((r) => r.name);
+    expect(neverReachedOf(counted, [], false, true)).toEqual([opened]);
+    expect(neverReachedOf(counted, [], true, true)).toEqual([evicted, expired, opened, openedEvicted]);
+    // Expired answers met only under client-chosen ids (from before the raise) show no opened session evicted.
+    const metUnderChosen = { ...counted, sessionsEvicted: 9, sessionsExpired: 4, sessionsOpened: 20 };
+    expect(neverReachedOf(metUnderChosen, [], true, true)).toEqual([openedEvicted]);
+    expect(neverReachedOf({ ...metUnderChosen, openedSessionsExpired: 3 }, [], true, true)).toEqual([]);
+    expect(neverReachedOf({ ...counted, sessionsOpened: 20 }, [], false, true)).toEqual([]);
+    // Level 3 opens sessions; levels 1 and 2 do not. Bounded at level 3 as at level 2.
+    expect(sessionsOpenedOf({ featureLevel: 3 })).toBe(true);
+    expect(sessionsOpenedOf({ featureLevel: 2, sessionsMax: 4 })).toBe(false);
+    expect(sessionsOpenedOf({})).toBe(false);
+    expect(sessionsBoundedOf({ featureLevel: 3, sessionsMax: 4 }, 8)).toBe(true);
+    expect(
+      replayCommand({ seed: 3, faultsMs: 18_000, out: "x", clients: 8, core: { featureLevel: 3, sessionsMax: 4 } }),
+    ).toBe("npm run nemesis -- --seed 3 --minutes 0.3 --replicas 3 --clients 8 --feature-level 3 --sessions-max 4");
   });
 
   it("are satisfied once counted, and required of no run that did not inject the fault", () => {

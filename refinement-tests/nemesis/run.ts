@@ -15,6 +15,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { sleep } from "../../impl/runtime/testing.ts";
+import { openedEvicted } from "../../proofs/service-level.ts";
 import {
   monotonicMs,
   NemesisCluster,
@@ -234,6 +235,10 @@ export function coreOf(
 export interface ClientCounts {
   /** Writes answered `session-expired`, each followed by a new session (`sessionsBounded`). */
   readonly sessionsExpired: number;
+  /** Sessions the service opened for the clients, `POST /v1/sessions` answered (`sessionsOpenedOf`). */
+  readonly sessionsOpened: number;
+  /** Of `sessionsExpired`: those met under a session the service opened (it was evicted). */
+  readonly openedSessionsExpired: number;
 }
 
 /** What a run's `reached` line counts: the members' counters, summed, and the harness's and the clients' own. */
@@ -242,12 +247,23 @@ export type ReachedCounters = BurstCounters & FaultCounts & ClientCounts;
 /**
  * Whether a run's session table is smaller than its clients, at feature level 2 or above (the core
  * overrides `featureLevel` and `sessionsMax`, `npm run nemesis -- --feature-level 2 --sessions-max N`):
- * its clients then open each session with a put of its own and go on under a new session after
- * `session-expired` (workload.ts), and the run must reach `sessionsRequired`.
+ * its clients then go on under a new session after `session-expired` (workload.ts; at level 2 each
+ * session opens with a put of its own, at level 3 the service opens it, `sessionsOpenedOf`), and
+ * the run must reach `sessionsRequired`.
  */
 export function sessionsBoundedOf(core: Record<string, unknown>, clients: number): boolean {
   const level = typeof core.featureLevel === "number" ? core.featureLevel : 1;
   return level >= 2 && typeof core.sessionsMax === "number" && core.sessionsMax < clients;
+}
+
+/**
+ * Whether the service opens a run's sessions: feature level 3 (`npm run nemesis -- --feature-level 3`).
+ * Its clients then open each session with `POST /v1/sessions` and a new one after
+ * `session-expired` (workload.ts), and the run must reach `openedSessionsRequired` (the evictions
+ * among them only when its table is smaller than its clients, `sessionsBoundedOf`).
+ */
+export function sessionsOpenedOf(core: Record<string, unknown>): boolean {
+  return typeof core.featureLevel === "number" && core.featureLevel >= 3;
 }
 
 /** Run the nemesis once. Never throws for a violation: the report says `ok: false`. */
@@ -345,6 +361,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
       origin,
       agent: () => cluster.network.agent(),
       sessionsBounded: sessionsBoundedOf(core, options.clients ?? 16),
+      sessionsOpened: sessionsOpenedOf(core),
     });
     const current = workload;
     const activeFaults: InjectedFault[] = [];
@@ -393,6 +410,8 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
       ...sumBurstCounters((await cluster.burstCounters()).values()),
       ...nemesis.counts,
       sessionsExpired: workload.sessionsExpired,
+      sessionsOpened: workload.sessionsOpened,
+      openedSessionsExpired: workload.openedSessionsExpired,
     };
     await stopEvery(cluster);
     anomalies.push(...workload.anomalies);
@@ -509,6 +528,29 @@ export const sessionsRequired: readonly {
 ];
 
 /**
+ * The interaction counters a run at feature level 3 must reach (`sessionsOpenedOf`): sessions the
+ * service opened for the clients, and (its table smaller than its clients) a session the service
+ * opened that was evicted, met by its client as `session-expired`.
+ */
+export const openedSessionsRequired: readonly {
+  readonly name: string;
+  readonly count: (reached: ReachedCounters) => number;
+  /** Required only of a run whose table is smaller than its clients (`sessionsBoundedOf`). */
+  readonly bounded: boolean;
+}[] = [
+  {
+    name: "sessions the service opened (POST /v1/sessions answered)",
+    count: (reached) => reached.sessionsOpened,
+    bounded: false,
+  },
+  {
+    name: "a session the service opened was evicted (session-expired met under it)",
+    count: (reached) => reached.openedSessionsExpired,
+    bounded: true,
+  },
+];
+
+/**
  * The required counters that `reached` leaves at zero although `injected` holds a fault kind that
  * drives to them, or (`sessionsBounded`) the run's session table is smaller than its clients.
  */
@@ -516,10 +558,12 @@ export function neverReachedOf(
   reached: ReachedCounters | null,
   injected: readonly FaultKind[],
   sessionsBounded = false,
+  sessionsOpened = false,
 ): string[] {
   return [
     ...reachedRequired.filter((r) => r.drivenBy.some((kind) => injected.includes(kind))),
     ...(sessionsBounded ? sessionsRequired : []),
+    ...(sessionsOpened ? openedSessionsRequired.filter((r) => sessionsBounded || !r.bounded) : []),
   ]
     .filter((r) => reached === null || r.count(reached) === 0)
     .map((r) => r.name);
@@ -742,6 +786,7 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
             input.reached ?? null,
             (input.nemesis?.injected ?? []).map((f) => f.kind),
             sessionsBoundedOf(input.core, options.clients ?? 16),
+            sessionsOpenedOf(input.core),
           )
         : [],
     anomalies: input.anomalies,
@@ -786,6 +831,11 @@ export function summaryText(report: NemesisReport): string {
           ...(sessionsBoundedOf(report.core, report.clients)
             ? [
                 `  sessions: feature level ${String(report.core.featureLevel)}, a table of ${String(report.core.sessionsMax)} for ${report.clients} clients: ${report.reached.sessionsEvicted} evicted, ${report.reached.sessionsExpired} session-expired answers met by clients, each followed by a new session`,
+              ]
+            : []),
+          ...(sessionsOpenedOf(report.core)
+            ? [
+                `  opened sessions: ${report.reached.sessionsOpened} opened by the service (POST /v1/sessions), ${report.reached.openedSessionsExpired} of them evicted and met as session-expired by their clients${"error" in report.traces ? "" : `; in the traces, ${report.traces.tally[openedEvicted] ?? 0} evictions of a session the service opened`}`,
               ]
             : []),
           `  reached: ${report.reached.appendsBehindSnapshot} appends behind a snapshot, ${report.reached.catchUpsHeld} catch-up requests held while streaming, ${report.reached.valuesReadFromDisk} values read back from disk, ${report.reached.heartbeatsRelayed} heartbeat copies relayed, ${report.reached.largePromises} Promises of 1 MiB or more of values (members running at the end); ${report.reached.killedDuringTransfer} killed during a transfer (${report.reached.transfersNotSeen} transfer-kill faults saw no transfer in progress), ${report.reached.transfersResumed} transfers resumed after a restart; ${report.reached.thawsWithLeader} leaders after a thaw of every replica (${report.reached.thawCampaigns} after a campaign, ${report.reached.thawLeaderKept} the leader from before the stop, no campaign); ${report.reached.hostileDocumented} hostile connections answered as documented (${report.reached.hostileCutShort} cut short by other faults), ${report.reached.hostileRefusedPastBound} closed past the per-address bound`,

@@ -18,6 +18,14 @@
  * run twice is harmless), and a write answered `409 session-expired` is recorded as failed, or
  * unknown if an earlier attempt may have run, and the client goes on under a new session, a new
  * client id (`c3~2`), from number 1.
+ *
+ * With `sessionsOpened` (a cluster at feature level 3) the service opens the sessions: a client
+ * opens one with `POST /v1/sessions` before its first write (retrying on 503, and on
+ * `409 sessions-not-opened` while the leader has not yet raised the log to level 3), numbers its
+ * writes from 1 under the id it was given (`session 17`), and after `session-expired` (refused,
+ * never run, whatever the number) opens a new session and sends the next write there. No opening
+ * put: no request opens a session at level 3. The open requests are not operations of the
+ * history (they change no key); the clients count them (`sessionsOpened`).
  */
 import http from "node:http";
 import { utf8Length, valueBytesMax, type KvInput, type KvOutput } from "../../spec/kv.ts";
@@ -81,6 +89,12 @@ export interface WorkloadOptions {
    * `session-expired` answer is an anomaly.
    */
   readonly sessionsBounded?: boolean;
+  /**
+   * The service opens the sessions (feature level 3): each client opens its session with
+   * `POST /v1/sessions` and a new one after `session-expired` (see the module comment). Default
+   * false: a client chooses its id.
+   */
+  readonly sessionsOpened?: boolean;
   /**
    * Makes each client's HTTP agent (where its connections come from). Default: a keep-alive agent of 2 sockets on this
    * host.
@@ -226,11 +240,64 @@ class Client {
     return this.mix === "writes" || r < 0.6 ? { _tag: "append", key, value: `${unique},` } : { _tag: "get", key };
   }
 
-  /** Invoke one operation and record it (a write in a session not yet open: after the session's opening put). */
+  /**
+   * Invoke one operation and record it (a write in a session not yet open: after the session's
+   * opening put, or once the service opened a session, `sessionsOpened`).
+   */
   async one(input: KvInput): Promise<RecordedOp> {
-    if (input._tag !== "get" && this.seq === 0 && this.workload.options.sessionsBounded === true)
+    if (input._tag !== "get" && this.seq === 0 && this.workload.options.sessionsOpened === true) {
+      if (!(await this.openSession())) {
+        // No session by the write's deadline: the write is never sent (it fails, nothing ran).
+        const op: RecordedOp = { client: this.name, input, invoke: this.workload.now(), outcome: "fail", attempts: 0 };
+        op.note = "no session opened";
+        this.workload.record(op);
+        return op;
+      }
+    } else if (input._tag !== "get" && this.seq === 0 && this.workload.options.sessionsBounded === true)
       await this.invoke({ _tag: "put", key: sessionKey(this.session), value: this.session });
     return this.invoke(input);
+  }
+
+  /**
+   * Open a session with `POST /v1/sessions` (feature level 3) and take the id it answers; true
+   * once opened. Retried until the write deadline: a lost answer opens a session never used,
+   * evicted in its turn (docs/http-api.md).
+   */
+  private async openSession(): Promise<boolean> {
+    const started = this.workload.now();
+    const deadline = started + (this.workload.options.writeDeadlineMs ?? 5000);
+    const op: RecordedOp = {
+      client: this.name,
+      input: { _tag: "noop" },
+      invoke: started,
+      outcome: "fail",
+      attempts: 0,
+    };
+    while (!this.workload.stopping && this.workload.now() < deadline) {
+      const result = await this.attempt(op, "POST", {}, {}, "/v1/sessions");
+      if (result.kind === "answer" && result.status === 200 && typeof result.body.clientId === "string") {
+        this.session = result.body.clientId;
+        this.seq = 0;
+        this.workload.sessionsOpened += 1;
+        return true;
+      }
+      const code = result.kind === "answer" ? String(result.body.code) : result.error;
+      // Before the raise to level 3 is executed the route answers sessions-not-opened; anything
+      // else but a busy or removed replica, or no answer, is an anomaly.
+      if (
+        result.kind === "answer" &&
+        result.status !== 503 &&
+        result.status !== 410 &&
+        !(result.status === 409 && code === "sessions-not-opened")
+      ) {
+        this.workload.anomalies.push(
+          `${this.name}: open-session answered ${result.status} ${JSON.stringify(result.body)}`,
+        );
+        return false;
+      }
+      await sleep(Math.min(50 * op.attempts, 300));
+    }
+    return false;
   }
 
   private async invoke(input: KvInput): Promise<RecordedOp> {
@@ -276,9 +343,16 @@ class Client {
         if (output !== undefined) return this.succeed(op, output);
         op.note = `${result.status} ${String(result.body.code)}`;
         if (result.status === 503 && result.body.outcomeUnknown === true) maybe = true;
-        if (result.status === 409 && result.body.code === "session-expired" && this.workload.options.sessionsBounded) {
-          // Evicted: not executed now, though an earlier attempt may have run. A new session goes on.
+        if (
+          result.status === 409 &&
+          result.body.code === "session-expired" &&
+          (this.workload.options.sessionsBounded === true || this.workload.options.sessionsOpened === true)
+        ) {
+          // Evicted: not executed now, though an earlier attempt may have run. A new session goes on
+          // (opened by the service before the next write, at level 3).
           this.workload.sessionsExpired += 1;
+          if (this.workload.options.sessionsOpened === true && this.session.startsWith("session "))
+            this.workload.openedSessionsExpired += 1;
           this.sessions += 1;
           this.session = `${this.name}~${this.sessions}`;
           this.seq = 0;
@@ -321,10 +395,11 @@ class Client {
     method: string,
     body: unknown,
     headers: Record<string, string>,
+    path: string = pathOf(op.input),
   ): Promise<AttemptResult> {
     op.attempts += 1;
     const endpoints = this.endpoints;
-    let url = `${endpoints[this.preferred]!}${pathOf(op.input)}`;
+    let url = `${endpoints[this.preferred]!}${path}`;
     const timeoutMs = this.workload.options.attemptTimeoutMs ?? 1500;
     for (let hop = 0; ; hop++) {
       const result = await attemptOnce(
@@ -417,6 +492,10 @@ export class Workload {
   readonly anomalies: string[] = [];
   /** Writes answered `session-expired`, each followed by a new session (`sessionsBounded`). */
   sessionsExpired = 0;
+  /** Sessions the service opened for the clients (`sessionsOpened`, `POST /v1/sessions` answered). */
+  sessionsOpened = 0;
+  /** Of `sessionsExpired`: answers to a session the service opened (`sessionsOpened`): one it opened was evicted. */
+  openedSessionsExpired = 0;
   stopping = false;
   private runs: Promise<void>[] = [];
   private readonly clients: Client[];
