@@ -213,6 +213,22 @@ function refuse(status: number, code: string, message: string, extra?: Record<st
   throw new Refusal({ status, code, message, ...(extra === undefined ? {} : { extra }) });
 }
 
+/** Refuse `method` on `where` (405), naming in `Allow` the methods the path takes. */
+function refuseMethod(method: string, where: string, allow: string): never {
+  throw new Refusal({
+    status: 405,
+    code: "method-not-allowed",
+    message: `method ${method} is not allowed on ${where}`,
+    headers: { Allow: allow },
+  });
+}
+
+/** Refuse a request to a path that takes no query parameters, if it has any (400). */
+function refuseQueryParameters(url: URL): void {
+  for (const name of url.searchParams.keys())
+    refuse(400, "malformed", `unknown query parameter ${JSON.stringify(name)}`);
+}
+
 /**
  * A schema failure in one sentence, naming the field: the first problem found, with any value it
  * quotes cut short (a client that sent a megabyte does not get it back).
@@ -715,12 +731,7 @@ async function inputOf(
         ? { _tag: "cas", key, expected: body.expected, value: body.value }
         : { _tag: "append", key, value: body.value };
   } else {
-    throw new Refusal({
-      status: 405,
-      code: "method-not-allowed",
-      message: `method ${method} is not allowed on ${kvPrefix}<key>`,
-      headers: { Allow: "GET, PUT, POST, DELETE" },
-    });
+    refuseMethod(method, `${kvPrefix}<key>`, "GET, PUT, POST, DELETE");
   }
   // A get or delete of a key `keyOfPath` checked needs no decoding (its length is the only rule).
   if ((method === "GET" || method === "DELETE") && key.length >= 1 && key.length <= keyLengthMax)
@@ -856,20 +867,14 @@ async function handleMembers(
   response: http.ServerResponse,
 ): Promise<void> {
   const method = request.method ?? "";
-  for (const name of url.searchParams.keys())
-    refuse(400, "malformed", `unknown query parameter ${JSON.stringify(name)}`);
+  refuseQueryParameters(url);
   if (method === "GET" || method === "HEAD") {
     send(response, 200, options.members.show());
     options.onResponse?.("members-show", 200);
     return;
   }
   if (method !== "POST") {
-    throw new Refusal({
-      status: 405,
-      code: "method-not-allowed",
-      message: `method ${method} is not allowed on ${membersPath}`,
-      headers: { Allow: "GET, POST" },
-    });
+    refuseMethod(method, membersPath, "GET, POST");
   }
   const body = decodeMemberRequest(parseBody(await readBody(request, limit, options.bodyArrivalMs)));
   const refusal = options.members.precheck(body);
@@ -901,15 +906,9 @@ async function handleOpenSession(
   response: http.ServerResponse,
 ): Promise<void> {
   const method = request.method ?? "";
-  for (const name of url.searchParams.keys())
-    refuse(400, "malformed", `unknown query parameter ${JSON.stringify(name)}`);
+  refuseQueryParameters(url);
   if (method !== "POST") {
-    throw new Refusal({
-      status: 405,
-      code: "method-not-allowed",
-      message: `method ${method} is not allowed on ${sessionsPath}`,
-      headers: { Allow: "POST" },
-    });
+    refuseMethod(method, sessionsPath, "POST");
   }
   if (hasBody(request)) {
     const body = parseBody(await readBody(request, limit, options.bodyArrivalMs));
@@ -1360,12 +1359,7 @@ async function handle(
     return;
   }
   if (method !== "GET" && method !== "HEAD") {
-    throw new Refusal({
-      status: 405,
-      code: "method-not-allowed",
-      message: `method ${method} is not allowed on ${url.pathname}`,
-      headers: { Allow: "GET" },
-    });
+    refuseMethod(method, url.pathname, "GET");
   }
   switch (url.pathname) {
     case "/":
