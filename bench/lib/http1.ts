@@ -24,7 +24,7 @@ const expectContinueBytesMin = 64 * 1024;
 
 /**
  * A kept-alive connection idle this long (ms) is not used again: a new one is opened. Node.js
- * servers close a connection idle for 5 s (`keepAliveTimeout`), and a request written just as that
+ * servers close a connection idle for 5 s (its keep-alive timeout), and a request written just as that
  * close crosses it fails with "connection closed" though the server never read it: an outcome the
  * client cannot know, made by the client's reuse and not by the server.
  */
