@@ -1,7 +1,7 @@
 /**
  * The storage thread: appends are acknowledged in order and only once durable, a reopened store
  * holds them, opening refuses what Storage.open refuses (with the same StorageError), and after a
- * failed append every later one fails too (the replica must stop).
+ * failed append every later one fails too (the replica must stop), as after an answer out of order.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -23,6 +23,28 @@ import { StorageThread, type UnvouchedStage } from "./storage-thread.ts";
 const dirs: string[] = [];
 /** The compiled storage thread replicas run (vitest's global setup builds it from the current sources). */
 const workerModule = pathToFileURL(path.join(path.dirname(cliBundlePath), "storage-worker.mjs"));
+
+/**
+ * The compiled storage thread with its first two answers on the event port (the appends' answers)
+ * swapped: a module of its own (a data: URL, given as `workerModule`) that wraps the thread's
+ * `parentPort.postMessage` before it loads the real one. The order the main thread relies on is
+ * the storage thread's to keep, so only a storage thread altered so breaks it.
+ */
+const answersSwapped = new URL(
+  `data:text/javascript,${encodeURIComponent(`
+import { parentPort } from "node:worker_threads";
+const post = parentPort.postMessage.bind(parentPort);
+let held = null;
+let answers = 0;
+parentPort.postMessage = (message, transfer) => {
+  answers += 1;
+  if (answers === 1) return void (held = [message, transfer]);
+  post(message, transfer);
+  if (answers === 2) post(...held);
+};
+await import(${JSON.stringify(workerModule.href)});
+`)}`,
+);
 
 function tempDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-storage-thread-"));
@@ -388,6 +410,17 @@ describe("storage thread", () => {
     expect(failed?.message).toMatch(/BigInt/);
     expect(after).not.toBeNull();
     expect(await appendAsync(storage, [promise(3)])).not.toBeNull();
+    storage.close();
+  });
+
+  it("fails the store, naming both appends, when the storage thread answers one out of order", async () => {
+    const dir = tempDir();
+    const { storage } = openThread(dir, { create: true, workerModule: answersSwapped });
+    const [first, second] = await Promise.all([appendAsync(storage, [promise(1)]), appendAsync(storage, [promise(2)])]);
+    expect(second?.message).toBe("storage thread answered append 2 before append 1");
+    expect(first).toBe(second);
+    // The store is failed for good: a later append fails at once, with the same error.
+    expect(await appendAsync(storage, [promise(3)])).toBe(first);
     storage.close();
   });
 });

@@ -49,7 +49,11 @@ export interface StorageThreadOptions {
   readonly onSynced?: (seq: number) => void;
   /** Longest wait for the storage thread to open the store (it reads every record), in milliseconds. Default 300000. */
   readonly openTimeoutMs?: number;
-  /** The storage thread's module. Default: the compiled one beside the running bundle, else the TypeScript source. */
+  /**
+   * The storage thread's module. Default: the compiled one beside the running bundle, else the
+   * TypeScript source. storage-thread.test.ts gives one that wraps the compiled module's
+   * `parentPort.postMessage` to answer two appends out of order (the failure that must follow).
+   */
   readonly workerModule?: URL;
   /**
    * Characters of a snapshot serialized at a time (see `appendAsync`). Default 256 KiB (a value

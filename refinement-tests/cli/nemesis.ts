@@ -29,7 +29,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Command, InvalidArgumentError } from "commander";
 import { faultKinds, kindsFor, type FaultKind } from "../nemesis/schedule.ts";
-import { freshRunFolder, runNemesis, summaryText, type NemesisReport } from "../nemesis/run.ts";
+import { commandSparesDefault, freshRunFolder, runNemesis, summaryText, type NemesisReport } from "../nemesis/run.ts";
 import { runBeyondDrift } from "../nemesis/beyond-drift.ts";
 import { networkKinds, type NetworkKind } from "../nemesis/network.ts";
 import { HostsUnavailable, hostsUnavailableReason } from "../../impl/runtime/testing-hosts.ts";
@@ -75,7 +75,7 @@ const program = new Command()
     "--spares <n>",
     "spare replicas for the membership changes (member-* kinds; 0: none)",
     numberIn(0, 20, true),
-    4,
+    commandSparesDefault,
   )
   .option("--clients <n>", "concurrent clients", numberIn(1, 200, true), 16)
   .option(

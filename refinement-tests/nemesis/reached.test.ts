@@ -9,6 +9,7 @@ import { burstCountersIn, noBurstCounters, sumBurstCounters } from "./cluster.ts
 import { noFaultCounts, transferInFlight } from "./nemesis.ts";
 import {
   behindSnapshotIntervalBytes,
+  commandSparesDefault,
   coreOf,
   neverReachedOf,
   reachedRequired,
@@ -104,7 +105,7 @@ describe("required interaction counters", () => {
     expect(sessionsBoundedOf({ sessionsMax: 4 }, 8)).toBe(false);
     // The command that runs it again names the level and the bound as flags.
     expect(replayCommand({ seed: 1, faultsMs: 6000, out: "x", core: { featureLevel: 2, sessionsMax: 4 } })).toBe(
-      "npm run nemesis -- --seed 1 --minutes 0.1 --replicas 3 --clients 16 --feature-level 2 --sessions-max 4",
+      "npm run nemesis -- --seed 1 --minutes 0.1 --replicas 3 --clients 16 --spares 0 --feature-level 2 --sessions-max 4",
     );
   });
 
@@ -125,7 +126,25 @@ describe("required interaction counters", () => {
     expect(sessionsBoundedOf({ featureLevel: 3, sessionsMax: 4 }, 8)).toBe(true);
     expect(
       replayCommand({ seed: 3, faultsMs: 18_000, out: "x", clients: 8, core: { featureLevel: 3, sessionsMax: 4 } }),
-    ).toBe("npm run nemesis -- --seed 3 --minutes 0.3 --replicas 3 --clients 8 --feature-level 3 --sessions-max 4");
+    ).toBe(
+      "npm run nemesis -- --seed 3 --minutes 0.3 --replicas 3 --clients 8 --spares 0 --feature-level 3 --sessions-max 4",
+    );
+  });
+
+  it("come with a replay command that names the spares only where they are not the command's default", () => {
+    const run = { seed: 3, faultsMs: 18_000, out: "x", clients: 8, kinds: ["flood" as const] };
+    const flags = (spares?: number) =>
+      replayCommand(spares === undefined ? run : { ...run, spares }).replace(
+        "npm run nemesis -- --seed 3 --minutes 0.3 --replicas 3 --clients 8",
+        "",
+      );
+    // The command's own run without --spares had 4: the replay leaves them to the default.
+    expect(commandSparesDefault).toBe(4);
+    expect(flags(4)).toBe(" --kinds flood");
+    // runNemesis without spares (a test's run) had none, which the command must be told.
+    expect(flags()).toBe(" --spares 0 --kinds flood");
+    expect(flags(0)).toBe(" --spares 0 --kinds flood");
+    expect(flags(2)).toBe(" --spares 2 --kinds flood");
   });
 
   it("are satisfied once counted, and required of no run that did not inject the fault", () => {

@@ -190,7 +190,18 @@ export function skewedClocks(seed: number, replicas: number, driftPpm: number): 
   return clocks;
 }
 
-/** `npm run nemesis` with the flags that give `options`' schedule and workload. */
+/**
+ * The spare replicas of `npm run nemesis` without `--spares` (`runNemesis` has none without
+ * `spares`): the command's runs draw membership changes unless told otherwise.
+ */
+export const commandSparesDefault = 4;
+
+/**
+ * `npm run nemesis` with the flags that give `options`' schedule and workload. `--spares` is named
+ * where the run's spares are not the command's default: a run of `runNemesis` without spares (a
+ * test's) says `--spares 0`, without which the command would start 4 and draw other faults, and a
+ * command run without the flag says nothing of them.
+ */
 export function replayCommand(options: NemesisOptions): string {
   const flags = [
     `--seed ${options.seed}`,
@@ -198,7 +209,8 @@ export function replayCommand(options: NemesisOptions): string {
     `--replicas ${options.replicas ?? 3}`,
     `--clients ${options.clients ?? 16}`,
   ];
-  if ((options.spares ?? 0) > 0) flags.push(`--spares ${options.spares}`);
+  const spares = options.spares ?? 0;
+  if (spares !== commandSparesDefault) flags.push(`--spares ${spares}`);
   if (options.kinds !== undefined) flags.push(`--kinds ${options.kinds.join(",")}`);
   if (options.inOrder === true) flags.push("--in-order");
   if (options.pace !== undefined && options.pace !== 1) flags.push(`--pace ${options.pace}`);
