@@ -18,7 +18,7 @@
  * The systems take turns point by point, the one not measured frozen with SIGSTOP. Nothing here
  * asserts a number; `--json` prints every point.
  *
- *   npm run bench:burst -- [--json] [--rounds 3] [--seconds 5] [--no-etcd] [--help]
+ *   npm run bench:burst -- [--json] [--rounds 3] [--seconds 5] [--no-etcd] [--points 8,16,40,64] [--help]
  */
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -53,6 +53,8 @@ options:
   --rounds N     bursts per burst point (default 3)
   --seconds S    length of the 64-client point, in seconds (default 5)
   --no-etcd      measure paxos-lease only
+  --points LIST  the points to run, of 8, 16, 40 (bursts of that many 1 MiB PUTs) and 64 (the 64
+                 clients of 64 KiB values), comma-separated (default 8,16,40,64)
   --snapshot-bytes N  the replicas' snapshotIntervalBytes (default: the core's, 128 MiB)
   --log-tail-bytes N  the replicas' logTailBytes (default: the core's, 32 MiB)
   --no-values-at-rest  keep executed values in the replicas' memory (valuesAtRest false), as
@@ -75,6 +77,7 @@ const flags = benchFlags(
     rounds: { type: "string", default: "3" },
     seconds: { type: "string", default: "5" },
     "no-etcd": { type: "boolean", default: false },
+    points: { type: "string", default: "8,16,40,64" },
     "snapshot-bytes": { type: "string" },
     "log-tail-bytes": { type: "string" },
     "no-values-at-rest": { type: "boolean", default: false },
@@ -92,6 +95,11 @@ if (!(Number.isInteger(rounds) && rounds >= 1 && rounds <= 20) || !(seconds >= 1
   process.exit(2);
 }
 const withEtcd = !flags["no-etcd"];
+const points = flags.points.split(",");
+if (points.some((p) => !["8", "16", "40", "64"].includes(p)) || new Set(points).size !== points.length) {
+  process.stderr.write(usage);
+  process.exit(2);
+}
 /** The run's folder: every member's log, the bench's freezes and thaws, statuses of an unhealthy cluster. */
 const runDir = flags.logs ?? fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-burst-"));
 fs.mkdirSync(runDir, { recursive: true });
@@ -124,7 +132,7 @@ const thresholds: LeaseThresholds = leaseThresholds(leaseMs);
 const { electionTimeoutMs } = thresholds;
 /** How often the scheduler figures are sampled, in ms (a sample taken late is placed at its own time). */
 const schedSampleMs = 100;
-const burstSizes = [8, 16, 40];
+const burstSizes = [8, 16, 40].filter((n) => points.includes(String(n)));
 const streamClients = 64;
 const streamValueBytes = 64 * 1024;
 /** A request is abandoned (outcome unknown) after this long. */
@@ -337,6 +345,8 @@ interface PointResult {
   /** CPU of every member, all threads, in ms. */
   readonly clusterCpuMs: number;
   readonly rssMaxMb: number;
+  /** The leader's own peak RSS over the point (MiB). */
+  readonly leaderRssMaxMb: number;
   /** At the point's end: V8 heap in use and external memory of the largest member (MiB). */
   readonly heapUsedMb: number | null;
   readonly externalMb: number | null;
@@ -410,12 +420,18 @@ async function measure(
   const heartbeatsBefore = await subject.heartbeats();
   await subject.lagP99Ms();
   let rssMax = 0;
+  let leaderRssMax = 0;
   let samples = 0;
   const waits = cluster.members.map((m): [number, number][] => [
     [performance.now(), schedMs(cluster.pid(m))?.waitMs ?? Number.NaN],
   ]);
   const sampler = setInterval(() => {
-    if (samples++ % 2 === 0) for (const m of cluster.members) rssMax = Math.max(rssMax, rssBytes(cluster.pid(m)) ?? 0);
+    if (samples++ % 2 === 0)
+      for (const m of cluster.members) {
+        const rss = rssBytes(cluster.pid(m)) ?? 0;
+        rssMax = Math.max(rssMax, rss);
+        if (m === leader) leaderRssMax = Math.max(leaderRssMax, rss);
+      }
     const now = performance.now();
     for (const [i, m] of cluster.members.entries())
       waits[i]!.push([now, schedMs(cluster.pid(m))?.waitMs ?? Number.NaN]);
@@ -476,6 +492,7 @@ async function measure(
     leaderMainCpuMs: cpuAfter.leader - cpuBefore.leader,
     clusterCpuMs: cpuAfter.cluster - cpuBefore.cluster,
     rssMaxMb: rssMax / MiB,
+    leaderRssMaxMb: leaderRssMax / MiB,
     heapUsedMb: memory?.heapUsed ?? null,
     externalMb: memory?.external ?? null,
     catchUpReplies:
@@ -589,7 +606,7 @@ try {
   for (const s of subjects) await s.cluster.start();
   const plan: { name: string; run: (s: Subject) => Promise<PointResult> }[] = [
     ...burstSizes.map((n) => ({ name: `${n} x 1 MiB`, run: (s: Subject) => burst(s, n) })),
-    { name: "64 x 64 KiB", run: stream },
+    ...(points.includes("64") ? [{ name: "64 x 64 KiB", run: stream }] : []),
   ];
   for (const [i, step] of plan.entries()) {
     for (const s of i % 2 === 0 ? subjects : [...subjects].reverse()) {
@@ -598,7 +615,7 @@ try {
       results.push(result);
       for (const [reason, n] of Object.entries(result.failureReasons)) progress(`  ${n} x ${reason}`);
       progress(
-        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (cluster ${result.clusterCpuMs.toFixed(0)}), RSS ${result.rssMaxMb.toFixed(0)} MB${result.heapUsedMb === null ? "" : ` (at the end: heap ${result.heapUsedMb.toFixed(0)} MB, external ${result.externalMb?.toFixed(0)} MB)`}${result.catchUpReplies === null ? "" : `, ${result.catchUpReplies} catch-up replies, ${result.peerDropped} peer messages dropped`}${result.heartbeats === null ? "" : `, heartbeat gaps > ${thresholds.gapNearMs} ms ${result.heartbeats.gapsNear} (> ${thresholds.gapMissMs} ms ${result.heartbeats.gapsMissed}), renewal round trips > ${thresholds.roundTripNearMs} ms ${result.heartbeats.roundTripsNear} (> ${thresholds.roundTripMissMs} ms ${result.heartbeats.roundTripsMissed}), heartbeats held > ${thresholds.roundTripNearMs} ms before leaving ${result.heartbeats.holdsNear}`}, main threads waited for a core up to ${result.mainWaitMs.toFixed(0)} ms of ${(result.seconds * 1000).toFixed(0)} (${result.mainWaitWindowMs.toFixed(0)} ms in one ${electionTimeoutMs} ms window), clients ${result.clientCpuMs.toFixed(0)} ms CPU, ${result.mbPerSecond.toFixed(1)} MB/s, target ${result.targetMisses.length === 0 ? "met" : `missed (${result.targetMisses.join(", ")})`} (load ${result.load})`,
+        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (cluster ${result.clusterCpuMs.toFixed(0)}), RSS ${result.rssMaxMb.toFixed(0)} MB (leader ${result.leaderRssMaxMb.toFixed(0)})${result.heapUsedMb === null ? "" : ` (at the end: heap ${result.heapUsedMb.toFixed(0)} MB, external ${result.externalMb?.toFixed(0)} MB)`}${result.catchUpReplies === null ? "" : `, ${result.catchUpReplies} catch-up replies, ${result.peerDropped} peer messages dropped`}${result.heartbeats === null ? "" : `, heartbeat gaps > ${thresholds.gapNearMs} ms ${result.heartbeats.gapsNear} (> ${thresholds.gapMissMs} ms ${result.heartbeats.gapsMissed}), renewal round trips > ${thresholds.roundTripNearMs} ms ${result.heartbeats.roundTripsNear} (> ${thresholds.roundTripMissMs} ms ${result.heartbeats.roundTripsMissed}), heartbeats held > ${thresholds.roundTripNearMs} ms before leaving ${result.heartbeats.holdsNear}`}, main threads waited for a core up to ${result.mainWaitMs.toFixed(0)} ms of ${(result.seconds * 1000).toFixed(0)} (${result.mainWaitWindowMs.toFixed(0)} ms in one ${electionTimeoutMs} ms window), clients ${result.clientCpuMs.toFixed(0)} ms CPU, ${result.mbPerSecond.toFixed(1)} MB/s, target ${result.targetMisses.length === 0 ? "met" : `missed (${result.targetMisses.join(", ")})`} (load ${result.load})`,
       );
     }
   }
@@ -611,12 +628,12 @@ try {
 
 function table(): string {
   const lines = [
-    `| load | system | ok / writes | failed | outcome unknown | 429 (retried) | leadership changes (campaigns) | event-loop lag p99 (ms; target < ${thresholds.lagTargetMs}) | target | leader main-thread CPU (ms) | cluster CPU (ms) | largest RSS (MB) | MB/s | p50 / p99 (ms) | main-thread wait for a core, most in ${electionTimeoutMs} ms (ms) | load average |`,
+    `| load | system | ok / writes | failed | outcome unknown | 429 (retried) | leadership changes (campaigns) | event-loop lag p99 (ms; target < ${thresholds.lagTargetMs}) | target | leader main-thread CPU (ms) | cluster CPU (ms) | largest RSS, leader's (MB) | MB/s | p50 / p99 (ms) | main-thread wait for a core, most in ${electionTimeoutMs} ms (ms) | load average |`,
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const r of results)
     lines.push(
-      `| ${r.point} | ${r.system} | ${r.ok} / ${r.writes} | ${r.failed} | ${r.outcomeUnknown} | ${r.refused429} | ${r.leadershipChanges} (${r.campaigns}) | ${r.lagP99Ms === null ? "-" : r.lagP99Ms.toFixed(0)} | ${r.targetMisses.length === 0 ? "met" : "missed"} | ${r.leaderMainCpuMs.toFixed(0)} | ${r.clusterCpuMs.toFixed(0)} | ${r.rssMaxMb.toFixed(0)} | ${r.mbPerSecond.toFixed(1)} | ${r.p50Ms.toFixed(0)} / ${r.p99Ms.toFixed(0)} | ${r.mainWaitWindowMs.toFixed(0)} | ${r.load.split(" ")[0]} |`,
+      `| ${r.point} | ${r.system} | ${r.ok} / ${r.writes} | ${r.failed} | ${r.outcomeUnknown} | ${r.refused429} | ${r.leadershipChanges} (${r.campaigns}) | ${r.lagP99Ms === null ? "-" : r.lagP99Ms.toFixed(0)} | ${r.targetMisses.length === 0 ? "met" : "missed"} | ${r.leaderMainCpuMs.toFixed(0)} | ${r.clusterCpuMs.toFixed(0)} | ${r.rssMaxMb.toFixed(0)}, ${r.leaderRssMaxMb.toFixed(0)} | ${r.mbPerSecond.toFixed(1)} | ${r.p50Ms.toFixed(0)} / ${r.p99Ms.toFixed(0)} | ${r.mainWaitWindowMs.toFixed(0)} | ${r.load.split(" ")[0]} |`,
     );
   return lines.join("\n");
 }
