@@ -52,6 +52,12 @@ const counts = {
   "snapshot-every": [0, 64, 0, "snapshot interval in slots (0: the tuning's)"],
   "drift-ppm": [0, 100_000, -1, "clock drift bound in ppm (default: the tuning's)"],
   "sessions-max": [0, 64, 0, "feature level 2 with a table of this many sessions (0: level 1, the core's default)"],
+  "feature-level": [
+    0,
+    3,
+    0,
+    "the level the leader raises the log to: 2 bounds the session table, 3 has clients open their sessions through the log (0: 2 with --sessions-max, else 1)",
+  ],
   tuning: [
     0,
     tunings.length - 1,
@@ -186,7 +192,14 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
   if (n["snapshot-every"] > 0)
     (overrides as { snapshotIntervalSlots: number }).snapshotIntervalSlots = n["snapshot-every"];
   if (n["drift-ppm"] >= 0) (overrides as { clockDriftPpmMax: number }).clockDriftPpmMax = n["drift-ppm"];
-  if (n["sessions-max"] > 0) Object.assign(overrides, { featureLevel: 2, sessionsMax: n["sessions-max"] });
+  const level = n["feature-level"] > 0 ? n["feature-level"] : n["sessions-max"] > 0 ? 2 : 1;
+  if (level === 1 && n["sessions-max"] > 0)
+    throw new UsageError("--sessions-max bounds the session table of feature level 2 or 3, not --feature-level 1");
+  if (level >= 2)
+    Object.assign(overrides, {
+      featureLevel: level,
+      ...(n["sessions-max"] > 0 ? { sessionsMax: n["sessions-max"] } : {}),
+    });
   const bounds: ImplBounds = {
     ...defaultBounds,
     replicas: n.replicas,

@@ -178,7 +178,9 @@ export function describeBounds(b: ImplBounds): string {
   if (b.overrides.snapshotIntervalSlots !== undefined)
     flags.push(`--snapshot-every ${b.overrides.snapshotIntervalSlots}`);
   if (b.overrides.clockDriftPpmMax !== undefined) flags.push(`--drift-ppm ${b.overrides.clockDriftPpmMax}`);
-  if (b.overrides.featureLevel === 2) flags.push(`--sessions-max ${b.overrides.sessionsMax ?? 100_000}`);
+  const level = b.overrides.featureLevel ?? 1;
+  if (level >= 3) flags.push(`--feature-level ${level}`);
+  if (level >= 2) flags.push(`--sessions-max ${b.overrides.sessionsMax ?? 100_000}`);
   if (b.tuning !== 0) flags.push(`--tuning ${b.tuning}`);
   if (b.start !== "warm") flags.push(`--start ${b.start}`);
   if (b.prelude !== "none") flags.push(`--prelude ${b.prelude} --pick ${b.pick}`);

@@ -536,6 +536,16 @@ export class ImplModel {
       const client = w.clients[c]!;
       const write = c < b.writes;
       const started = client.opsStarted - this.opsBefore[c]!;
+      if (client.waiting !== null) {
+        // Feature level 3: the client asked the service to open it a session and waits for the
+        // answer (its operation starts then, by itself). It asks again only as a retry, and only
+        // while none of its open-session requests is in flight.
+        if (s.used[budget.retries]! >= b.retries) continue;
+        if (w.inFlight.some((m) => m.kind === "request" && w.openRequester(m.requestId) === c)) continue;
+        const op = client.waiting;
+        for (const to of targets) out.push({ action: { t: "submit", c, op, to }, spends: "retries" });
+        continue;
+      }
       // A prelude's client may still wait for its own operation: it starts the model's after.
       if (client.op === null && started < (write ? b.writesPerClient : 1)) {
         const op = { kind: write ? ("put" as const) : ("get" as const), key: 0 };
@@ -754,6 +764,9 @@ function contentOf(w: World, m: World["inFlight"][number]): string {
 
 function computeContent(w: World, m: World["inFlight"][number]): string {
   if (m.kind === "request") {
+    // Feature level 3: copies of one client's open-session requests open the same way.
+    const opener = w.openRequester(m.requestId);
+    if (opener !== undefined) return `open ${m.to} ${opener}`;
     const { info } = w.requestOf(m.requestId)!;
     return `request ${m.to} ${info.clientId} ${info.seq ?? "-"} ${JSON.stringify(info.input)}`;
   }

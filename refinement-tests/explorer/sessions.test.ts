@@ -1,12 +1,16 @@
 /**
- * The explorer at feature level 2 (`--sessions-max`): searching for a state rather than a bug
- * (`--goal`, `ImplModel.goal`), breadth first finds the shortest path to a client answered
- * `session-expired`; and writing clients may send more than one put (`--writes-per-client`), so
- * that a client goes on after `session-expired`, or sends several numbers under one session.
+ * The explorer at feature levels 2 and 3 (`--sessions-max`, `--feature-level 3`): searching for a
+ * state rather than a bug (`--goal`, `ImplModel.goal`), breadth first finds the shortest path to
+ * a client answered `session-expired`, and at level 3 to a session the service opened evicted;
+ * writing clients may send more than one put (`--writes-per-client`), so that a client goes on
+ * after `session-expired`, or sends several numbers under one session; and at level 3 a replica
+ * that opens an id it opened before is caught at those bounds.
  */
 import { describe, expect, it } from "vitest";
-import { retryExpired } from "../../proofs/service-level.ts";
-import { explore } from "./explorer.ts";
+import { openSession } from "../../spec/service.ts";
+import { openedEvicted, retryExpired } from "../../proofs/service-level.ts";
+import { withRules } from "../mutants/mutant.ts";
+import { describeBounds, explore, replay } from "./explorer.ts";
 import { defaultBounds, ImplModel, type ImplBounds } from "./model.ts";
 
 /** Two writing clients at feature level 2 with a table of one session; deliveries in the order sent. */
@@ -48,5 +52,46 @@ describe("the explorer at feature level 2", () => {
     };
     expect(submits(1)).toBe(0);
     expect(submits(2)).toBeGreaterThan(0);
+  });
+});
+
+/** Two writing clients at feature level 3 with a table of one session: each opens its session through the log. */
+const opened: ImplBounds = { ...tiny, overrides: { featureLevel: 3, sessionsMax: 1 } };
+
+describe("the explorer at feature level 3", () => {
+  it("reaches an opened session evicted: c1's session opened, c1's put, c2's session opened evicts it", () => {
+    const x = explore({ bounds: opened, mode: "bfs", depth: 14, maxStates: 5000, goal: openedEvicted });
+    expect(x.regression).toBeNull();
+    expect(x.reached?.length).toBe(12);
+    expect(x.result.distinct).toBeLessThan(200);
+    expect(describeBounds(opened)).toContain("--feature-level 3 --sessions-max 1");
+  });
+
+  it("catches a replica that opens an id it opened before, at those bounds", () => {
+    // The stand-in forgets its count of opened sessions (as one restored from a snapshot without
+    // it would): c2 is handed `session 1`, which c1 holds. The spec opened `session 2`.
+    const reopening = withRules({
+      openSession: (service) => {
+        const again = openSession({ ...service, features: { ...service.features!, opened: 0 } });
+        return {
+          ...again,
+          state: {
+            ...again.state,
+            features: { ...again.state.features!, opened: (service.features?.opened ?? 0) + 1 },
+          },
+        };
+      },
+    });
+    const x = explore({
+      bounds: { ...opened, writesPerClient: 2 },
+      mode: "bfs",
+      depth: 14,
+      maxStates: 5000,
+      mutant: { name: "reopens-session-1", step: reopening },
+    });
+    expect(x.regression?.expect).toBe("RepliesMatchSpec");
+    expect(x.result.distinct).toBeLessThan(200);
+    // The same path passes with the real replica.
+    expect(replay(x.regression!)).toBeNull();
   });
 });

@@ -6,7 +6,10 @@
  * (netem, or the relay where the kernel has none) and SIGKILL of the leader. The same schedule,
  * checks and report as the loopback run of nemesis.test.ts; every check must pass, the report
  * must say how each fault was made and show that the kernel's rules hit packets, and nothing of
- * the run may be left on the machine.
+ * the run may be left on the machine. The cluster runs at feature level 2 with a session table
+ * of half the clients (`sessionsMax` 6 for 12): each session opens with a put of its own, sessions
+ * are evicted throughout and the clients meet `session-expired` over lossy and reset links (the
+ * membership run of `npm test` runs at level 3).
  *
  * Needs root, iproute2 and nftables (.ci/run installs them); elsewhere skipped with the reason,
  * except in CI, where it must run. The seed is fixed (PAXOS_LEASE_NEMESIS_SEED overrides it).
@@ -14,7 +17,8 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { hostsUnavailableReason } from "../../impl/runtime/testing-hosts.ts";
-import { summaryText } from "./run.ts";
+import { retryExpired, sessionEvicted } from "../../proofs/service-level.ts";
+import { sessionsRequired, summaryText } from "./run.ts";
 import type { FaultKind } from "./schedule.ts";
 import { nemesisTestSeed, useNemesisRun } from "./testing.ts";
 
@@ -44,6 +48,8 @@ const run = useNemesisRun(
     inOrder: true,
     quietMs: 2000,
     net: "hosts",
+    // Feature level 2 with a session table of half the clients: evictions over the kernel's faults.
+    core: { featureLevel: 2, sessionsMax: 6 },
     onProgress: (line) => process.stdout.write(`[nemesis hosts.test] ${line}\n`),
   },
   import.meta.filename,
@@ -77,6 +83,14 @@ describe.skipIf(skip)(`a short nemesis run on hosts (seed ${seed})`, () => {
     expect(effects("one-way-to-leader")).toMatch(/[1-9]\d* packets dropped/);
     expect(effects("lossy-links")).toMatch(/[1-9]\d* packets dropped/);
     expect(effects("cut-leader")).toMatch(/[1-9]\d* packets answered with a TCP reset/);
+  });
+
+  it("ran at feature level 2: sessions evicted, clients answered session-expired went on, and the traces show both", () => {
+    expect(run.report.neverReached).toEqual([]);
+    expect(sessionsRequired.map((r) => r.count(run.report.reached!) > 0)).toEqual([true, true]);
+    if ("error" in run.report.traces) throw new Error(run.report.traces.error);
+    expect(run.report.traces.tally[sessionEvicted] ?? 0).toBeGreaterThan(0);
+    expect(run.report.traces.tally[retryExpired] ?? 0).toBeGreaterThan(0);
   });
 
   it("leaves nothing behind: every namespace of the run is gone", () => {

@@ -11,17 +11,20 @@
  * ever ran replayed through `step` with every invariant, DurableBeforeSend against each fsync's
  * return), every change must be made, each removed replica must retire, and once a quorum of the
  * new configuration is up a leader must hold a lease within the bound. The cluster runs at feature
- * level 2 with a session table of half the clients (`sessionsMax` 4 for 8): sessions are evicted
- * throughout, the clients meet `session-expired` and go on under new sessions, and the new members
- * execute the evictions as the others did (equal digests). The seed is fixed
+ * level 3 with a session table of half the clients (`sessionsMax` 4 for 8): the clients open their
+ * sessions with `POST /v1/sessions`, sessions are evicted throughout, the clients meet
+ * `session-expired` and open new sessions, and the new members execute the evictions as the others
+ * did (equal digests). Snapshots every 256 slots make the members that join with fresh data (the
+ * add, the replace, the re-add) catch up by state transfer, which carries a session table with
+ * evictions to them. The seed is fixed
  * (PAXOS_LEASE_NEMESIS_SEED overrides it); process timing is not deterministic, so a failure
  * names the command that runs the same schedule again and keeps the folder.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { retryExpired, sessionEvicted } from "../../proofs/service-level.ts";
-import { sessionsRequired } from "./run.ts";
+import { evictionTransferred, openedEvicted, retryExpired, sessionEvicted } from "../../proofs/service-level.ts";
+import { openedSessionsRequired, sessionsRequired } from "./run.ts";
 import { expectEveryCheckPassed, nemesisTestSeed, useNemesisRun } from "./testing.ts";
 import { seededRandom, type FaultKind } from "./schedule.ts";
 import { readTraceLives } from "./trace-replay.ts";
@@ -55,9 +58,10 @@ const run = useNemesisRun(
     kinds,
     inOrder: true,
     quietMs: 2000,
-    // Feature level 2 with a session table of half the clients: sessions are evicted all the time,
-    // while changes, kills and a power cut land, and the new members take the table from the log.
-    core: { featureLevel: 2, sessionsMax: 4 },
+    // Feature level 3 with a session table of half the clients: the service opens the sessions and
+    // evicts them all the time, while changes, kills and a power cut land; the new members take the
+    // table from a state transfer (a snapshot every 256 slots: thousands are chosen) and the log.
+    core: { featureLevel: 3, sessionsMax: 4, snapshotIntervalSlots: 256 },
   },
   import.meta.filename,
   240_000,
@@ -90,14 +94,21 @@ describe(`a short nemesis run with membership changes (seed ${seed})`, () => {
     expect(readd.description).toMatch(/re-add the host of removed replica \d+ as replica \d+, with fresh data/);
   });
 
-  it("ran at feature level 2: sessions evicted, clients answered session-expired went on, and the traces show both", () => {
+  it("ran at feature level 3: sessions opened and evicted, clients answered session-expired opened new ones", () => {
     expect(run.report.neverReached).toEqual([]);
     const reached = run.report.reached!;
     expect(sessionsRequired.map((r) => r.count(reached) > 0)).toEqual([true, true]);
-    // The replayed traces, checked against the service spec at level 2, show the same.
+    expect(openedSessionsRequired.map((r) => r.count(reached) > 0)).toEqual([true, true]);
+    // The replayed traces, checked against the service spec at level 3, show the same.
     if ("error" in run.report.traces) throw new Error(run.report.traces.error);
-    expect(run.report.traces.tally[sessionEvicted] ?? 0).toBeGreaterThan(0);
-    expect(run.report.traces.tally[retryExpired] ?? 0).toBeGreaterThan(0);
+    const tally = run.report.traces.tally;
+    for (const counter of [sessionEvicted, openedEvicted, retryExpired])
+      expect(tally[counter] ?? 0, counter).toBeGreaterThan(0);
+  });
+
+  it("carried a session table with evictions to a new member by state transfer", () => {
+    if ("error" in run.report.traces) throw new Error(run.report.traces.error);
+    expect(run.report.traces.tally[evictionTransferred] ?? 0).toBeGreaterThan(0);
   });
 
   it("cut the leader's power, and checked every life of every replica against each fsync's return", () => {

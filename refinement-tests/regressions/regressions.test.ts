@@ -1,5 +1,6 @@
 /** Every named regression scenario runs in CI and ends as it must (see regressions.ts). */
 import { describe, expect, it } from "vitest";
+import { lateFirstRefused, openedEvicted } from "../../proofs/service-level.ts";
 import { mutantNamed } from "../mutants/index.ts";
 import { runScenario } from "../world/run.ts";
 import { regressions } from "./regressions.ts";
@@ -9,6 +10,7 @@ import { regressions } from "./regressions.ts";
  * past the path it was kept for passes without showing anything).
  */
 const reaches: Readonly<Record<string, readonly string[]>> = {
+  "explore-late-first-copy-refused": [lateFirstRefused, openedEvicted],
   "world-deposed-leader-retries-a-change-its-successor-allows": [
     "sometimes: membership change to retry: its leader could not vouch for the configuration",
   ],

@@ -429,6 +429,11 @@ export class World implements KvSystemView {
     return this.clientTable.request(requestId);
   }
 
+  /** Feature level 3: the index of the client that sent open-session request `requestId`, if one did. */
+  openRequester(requestId: number): number | undefined {
+    return this.clientTable.openOf(requestId);
+  }
+
   /** Membership changes asked for, by request id: the change and the answer (once given). */
   get changes(): ReadonlyMap<number, ChangeAsked> {
     return this.operator.changes;
