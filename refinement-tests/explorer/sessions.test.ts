@@ -9,7 +9,9 @@
 import { describe, expect, it } from "vitest";
 import { openSession } from "../../spec/service.ts";
 import { openedEvicted, retryExpired } from "../../proofs/service-level.ts";
+import { defaultRules } from "../../impl/core/testing/index.ts";
 import { withRules } from "../mutants/mutant.ts";
+import { regressions } from "../regressions/regressions.ts";
 import { describeBounds, explore, replay } from "./explorer.ts";
 import { defaultBounds, ImplModel, type ImplBounds } from "./model.ts";
 
@@ -93,5 +95,32 @@ describe("the explorer at feature level 3", () => {
     expect(x.result.distinct).toBeLessThan(200);
     // The same path passes with the real replica.
     expect(replay(x.regression!)).toBeNull();
+  });
+
+  it("the late first copy's kept path catches a replica that runs the copy again", () => {
+    // The stand-in runs a request numbered 1 whose session is gone, as level 2 would without its
+    // guards, under a session of its own: here the late copy runs a second time. (From scratch the
+    // explorer catches it sooner, by RepliesMatchSpec: a first put chosen after its session was
+    // evicted, answered as run; 3,697 states at these bounds with --duplicates 1 --delays 1.)
+    const runsLateCopy = withRules({
+      executeCommand: (ctx, service, command) => {
+        const real = defaultRules.executeCommand(ctx, service, command);
+        const features = service.features;
+        if (real.output._tag !== "expired" || command.seq !== 1 || features === undefined) return real;
+        const again = defaultRules.executeCommand(
+          ctx,
+          { ...service, features: { ...features, level: 2 } },
+          { ...command, clientId: `${command.clientId ?? ""} again` },
+        );
+        return { ...again, state: { ...again.state, features: { ...again.state.features!, level: features.level } } };
+      },
+    });
+    // The path ends where the copy is chosen (the ghost counts it there); the replicas execute it
+    // once what is in flight is delivered.
+    const kept = regressions().find((r) => r.name === "explore-late-first-copy-refused")!;
+    const actions = [...kept.scenario.actions, { t: "deliverAll" } as const, { t: "deliverAll" } as const];
+    const late = { ...kept, scenario: { ...kept.scenario, actions } };
+    expect(replay(late)).toBeNull();
+    expect(replay(late, runsLateCopy)?.check).toBe("ExactlyOnce");
   });
 });

@@ -8,6 +8,7 @@
 import http from "node:http";
 import net from "node:net";
 import { sleep } from "../../impl/runtime/testing.ts";
+import { BusyThreads, busyThreadsFor } from "./busy.ts";
 import { monotonicMs, type BurstCounters, type NemesisCluster } from "./cluster.ts";
 import type { MembershipChanges } from "./membership.ts";
 import { effectOf } from "./network.ts";
@@ -76,6 +77,12 @@ const transferAttemptsMax = 3;
 const transferDownMs = 500;
 /** How long after a thaw of every replica a leader must show up. */
 const thawLeaderMsMax = 10_000;
+/**
+ * How long a flood goes on past its planned end while no heartbeat copy has been relayed (its
+ * waves meanwhile beside more and more busy threads, busy.ts): a flood ends with the relay
+ * reached, or this long later without it.
+ */
+const floodLongerMsMax = 10_000;
 
 /**
  * What the nemesis's own faults reached, counted by the harness (no replica counts them): the
@@ -99,6 +106,11 @@ export interface FaultCounts {
   readonly hostileCutShort: number;
   /** Connections past `--http-connections-per-address-max` from one address that the replica closed as they came. */
   readonly hostileRefusedPastBound: number;
+  /**
+   * Heartbeat copies relayed during the floods, each flood's own count at its end (`startFlood`):
+   * a flooded leader restarted later counts them no more at the end of the run.
+   */
+  readonly relayedDuringFloods: number;
 }
 
 export const noFaultCounts: FaultCounts = {
@@ -110,6 +122,7 @@ export const noFaultCounts: FaultCounts = {
   hostileDocumented: 0,
   hostileCutShort: 0,
   hostileRefusedPastBound: 0,
+  relayedDuringFloods: 0,
 };
 
 /** How long after the last fault or change ended the harness counts as quiet (a new leader settled). */
@@ -138,6 +151,22 @@ export function transferInFlight(
     transfer !== undefined &&
     (transfer.totalBytes === 0 || transfer.receivedBytes < transfer.totalBytes)
   );
+}
+
+/**
+ * The heartbeat copies the members relayed between two reads of their counters (a member restarted
+ * in between counts from its start).
+ */
+export function relayedSince(
+  before: ReadonlyMap<number, BurstCounters>,
+  after: ReadonlyMap<number, BurstCounters>,
+): number {
+  let relayed = 0;
+  for (const [id, c] of after) {
+    const was = before.get(id)?.heartbeatsRelayed ?? 0;
+    relayed += c.heartbeatsRelayed >= was ? c.heartbeatsRelayed - was : c.heartbeatsRelayed;
+  }
+  return relayed;
 }
 
 /** Runs a schedule against a cluster; `stop()` makes it heal and return early. */
@@ -462,6 +491,13 @@ export class Nemesis {
    * starts once the last connection of this one is done, until the fault ends. The answers, the
    * heartbeat copies the leader's relay sent meanwhile, and whether `target` still leads at the
    * end make the fault's effect. The reads are not part of the checked history.
+   *
+   * The copies go only once the leader's main thread has sent no heartbeat for two intervals,
+   * which a flood brings about only where the machine does not run that thread (busy.ts). After
+   * each wave that relayed nothing yet the harness starves the machine further with busy threads
+   * (`busyThreadsFor`), and stops them at the first copy; the flood goes on past its end while no
+   * copy was relayed, at most {@link floodLongerMsMax}. A run that schedules a flood so reaches
+   * the relay on a quiet machine too, where a flood of a few seconds did not.
    */
   private startFlood(target: number, perWave: number): void {
     const state = { stop: false, done: Promise.resolve("") };
@@ -493,20 +529,49 @@ export class Nemesis {
       });
     let waves = 0;
     const countersBefore = this.cluster.burstCounters();
+    const busy = new BusyThreads();
+    const cores = BusyThreads.cores();
     state.done = (async () => {
-      while (!state.stop && !this.stopping) {
-        await Promise.all(Array.from({ length: perWave }, one));
-        waves += 1;
-      }
-      const [before, after] = [await countersBefore, await this.cluster.burstCounters()];
+      const before = await countersBefore;
+      const startedAt = this.now();
       let relayed = 0;
-      for (const [id, c] of after) {
-        const was = before.get(id)?.heartbeatsRelayed ?? 0;
-        relayed += c.heartbeatsRelayed >= was ? c.heartbeatsRelayed - was : c.heartbeatsRelayed;
+      let wavesWithoutCopy = 0;
+      let busyFrom: number | null = null;
+      /** When the fault's end was asked for, and how long the flood went on after it. */
+      let endAskedAt: number | null = null;
+      let longerMs = 0;
+      try {
+        while (!this.stopping) {
+          if (state.stop) {
+            const now = this.now();
+            endAskedAt ??= now;
+            longerMs = now - endAskedAt;
+            if (relayed > 0 || longerMs >= floodLongerMsMax) break;
+          }
+          await Promise.all(Array.from({ length: perWave }, one));
+          waves += 1;
+          relayed = relayedSince(before, await this.cluster.burstCounters());
+          if (relayed > 0) {
+            await busy.stop();
+            continue;
+          }
+          wavesWithoutCopy += 1;
+          busyFrom ??= this.now();
+          busy.raiseTo(busyThreadsFor(wavesWithoutCopy, cores));
+        }
+      } finally {
+        await busy.stop();
       }
+      relayed = relayedSince(before, await this.cluster.burstCounters());
+      this.counts.relayedDuringFloods += relayed;
       const leader = await this.cluster.leader();
       const answers = [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([what, n]) => `${n} ${what}`);
-      return `${waves} waves of ${perWave} connections: ${answers.join(", ") || "no answer"}; ${relayed} heartbeat copies relayed; ${leader === target ? `r${target} still leads` : `the leader is ${leader === null ? "unknown" : `r${leader}`} now`}`;
+      const starved =
+        busy.most === 0
+          ? ""
+          : ` (beside up to ${busy.most} busy threads from ${((busyFrom! - startedAt) / 1000).toFixed(1)} s in${relayed > 0 ? ", until the first copy" : ""})`;
+      const longer = longerMs === 0 ? "" : `; went on ${(longerMs / 1000).toFixed(1)} s past its end for a copy`;
+      return `${waves} waves of ${perWave} connections: ${answers.join(", ") || "no answer"}; ${relayed} heartbeat copies relayed${starved}${longer}; ${leader === target ? `r${target} still leads` : `the leader is ${leader === null ? "unknown" : `r${leader}`} now`}`;
     })();
     this.burst = state;
   }

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { burstCountersIn, noBurstCounters, sumBurstCounters } from "./cluster.ts";
-import { noFaultCounts, transferInFlight } from "./nemesis.ts";
+import { BusyThreads, busyThreadsFor } from "./busy.ts";
+import { noFaultCounts, relayedSince, transferInFlight } from "./nemesis.ts";
 import {
   behindSnapshotIntervalBytes,
   commandSparesDefault,
@@ -78,6 +79,31 @@ describe("required interaction counters", () => {
   it("ask a run with a flood for heartbeat copies relayed by its leader", () => {
     expect(neverReachedOf(counted, ["flood"])).toEqual([relayed]);
     expect(neverReachedOf({ ...counted, heartbeatsRelayed: 4 }, ["flood", "burst"])).toEqual([]);
+    // Copies a flood counted at its end reach it too: the flooded leader, restarted later, counts none at the end.
+    expect(neverReachedOf({ ...counted, relayedDuringFloods: 3 }, ["flood", "kill-leader"])).toEqual([]);
+  });
+
+  it("count a flood's copies per member between two reads, a member restarted in between from its start", () => {
+    const of = (...relayedBy: number[]) =>
+      new Map(relayedBy.map((n, i) => [i + 1, { ...noBurstCounters, heartbeatsRelayed: n }] as const));
+    expect(relayedSince(of(5, 0, 0), of(5, 0, 0))).toBe(0);
+    expect(relayedSince(of(5, 0, 0), of(9, 0, 2))).toBe(6);
+    // Member 1 restarted (its counter from 0 again): its 3 since the start count.
+    expect(relayedSince(of(5, 0, 0), of(3, 0, 0))).toBe(3);
+  });
+
+  it("starve a flood's machine with busy threads only after a wave that relayed nothing, doubling up to eight per core", () => {
+    expect([0, 1, 2, 3, 4, 5, 9].map((waves) => busyThreadsFor(waves, 2))).toEqual([0, 2, 4, 8, 16, 16, 16]);
+    expect(busyThreadsFor(1, 8)).toBe(8);
+  });
+
+  it("start busy threads up to a count, never fewer, and end them all", async () => {
+    const busy = new BusyThreads();
+    busy.raiseTo(2);
+    busy.raiseTo(1);
+    expect([busy.count, busy.most]).toEqual([2, 2]);
+    await busy.stop();
+    expect([busy.count, busy.most]).toEqual([0, 2]);
   });
 
   it("say so when a run injected the fault and the counter stayed at zero, or was never read", () => {

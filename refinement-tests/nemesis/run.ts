@@ -494,8 +494,10 @@ export const reachedRequired: readonly {
   {
     // The leader's main thread, busy with a flood's connections or waiting for a core, sent no
     // heartbeat for two intervals, and its relay thread sent copies (impl/runtime/heartbeat-relay.ts).
+    // Counted by the members running at the end, or by each flood at its end (a flooded leader
+    // restarted later counts its copies no more).
     name: "heartbeat copies relayed (paxos_lease_heartbeats_relayed_total)",
-    count: (reached) => reached.heartbeatsRelayed,
+    count: (reached) => Math.max(reached.heartbeatsRelayed, reached.relayedDuringFloods),
     drivenBy: ["flood"],
   },
   {
@@ -850,7 +852,7 @@ export function summaryText(report: NemesisReport): string {
                 `  opened sessions: ${report.reached.sessionsOpened} opened by the service (POST /v1/sessions), ${report.reached.openedSessionsExpired} of them evicted and met as session-expired by their clients${"error" in report.traces ? "" : `; in the traces, ${report.traces.tally[openedEvicted] ?? 0} evictions of a session the service opened`}`,
               ]
             : []),
-          `  reached: ${report.reached.appendsBehindSnapshot} appends behind a snapshot, ${report.reached.catchUpsHeld} catch-up requests held while streaming, ${report.reached.valuesReadFromDisk} values read back from disk, ${report.reached.heartbeatsRelayed} heartbeat copies relayed, ${report.reached.largePromises} Promises of 1 MiB or more of values (members running at the end); ${report.reached.killedDuringTransfer} killed during a transfer (${report.reached.transfersNotSeen} transfer-kill faults saw no transfer in progress), ${report.reached.transfersResumed} transfers resumed after a restart; ${report.reached.thawsWithLeader} leaders after a thaw of every replica (${report.reached.thawCampaigns} after a campaign, ${report.reached.thawLeaderKept} the leader from before the stop, no campaign); ${report.reached.hostileDocumented} hostile connections answered as documented (${report.reached.hostileCutShort} cut short by other faults), ${report.reached.hostileRefusedPastBound} closed past the per-address bound`,
+          `  reached: ${report.reached.appendsBehindSnapshot} appends behind a snapshot, ${report.reached.catchUpsHeld} catch-up requests held while streaming, ${report.reached.valuesReadFromDisk} values read back from disk, ${report.reached.heartbeatsRelayed} heartbeat copies relayed (${report.reached.relayedDuringFloods} during floods, by each flood's count), ${report.reached.largePromises} Promises of 1 MiB or more of values (members running at the end); ${report.reached.killedDuringTransfer} killed during a transfer (${report.reached.transfersNotSeen} transfer-kill faults saw no transfer in progress), ${report.reached.transfersResumed} transfers resumed after a restart; ${report.reached.thawsWithLeader} leaders after a thaw of every replica (${report.reached.thawCampaigns} after a campaign, ${report.reached.thawLeaderKept} the leader from before the stop, no campaign); ${report.reached.hostileDocumented} hostile connections answered as documented (${report.reached.hostileCutShort} cut short by other faults), ${report.reached.hostileRefusedPastBound} closed past the per-address bound`,
         ]),
     ...(report.neverReached.length === 0 ? [] : [`  never reached: ${report.neverReached.join(", ")}`]),
     report.interrupted === undefined
