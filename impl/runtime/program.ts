@@ -39,10 +39,15 @@ export function cliArgv(): string[] {
  * - a young generation of at most 4 MiB per semi-space (V8's default lets it grow to 16 MiB). A
  *   replica's objects are short-lived messages and requests, so scavenges stay cheap, and a
  *   leader under 64 writers holds about 30 MB less.
- * - an old generation collected once it has grown by half since the last full collection
- *   (`--heap-growing-percent=50`). V8 otherwise lets it grow up to fourfold when allocation is
+ * - an old generation collected once it has grown by a fifth since the last full collection
+ *   (`--heap-growing-percent=20`). V8 otherwise lets it grow up to fourfold when allocation is
  *   fast, and under 64 lease readers a leader whose live heap was 20 to 25 MB reached 75 to 80 MB
- *   of it, garbage promoted with the requests in flight at each scavenge (bench/memory.ts).
+ *   of it, garbage promoted with the requests in flight at each scavenge (bench/memory.ts). In
+ *   bursts of 1 MiB PUTs the values a put replaces are such garbage, 1 MiB each: at a half
+ *   (the setting before) the leader's main heap held 40 to 90 MB of them at its peak, and at a
+ *   fifth its peak RSS is 10 to 25 MB lower; a small heap grows by V8's minimum step (8 MB)
+ *   either way, so small writes cost no more CPU (docs/performance.md, "The leader's peak in a
+ *   burst, measured again").
  * - one V8 helper thread (`--v8-pool-size=1`; Node's default is four) for the collector's parallel
  *   and concurrent work and the optimizing compiler. Three replicas on two cores brought twelve
  *   such threads, and helpers that wait for a core are CPU spent to no end: with one, CPU per write
@@ -62,12 +67,12 @@ export function cliArgv(): string[] {
  *   under 64 writers grew (docs/performance.md, "What a follower kept through its scavenges").
  * The first two trade a little CPU for memory (docs/performance.md, "Memory under one point").
  * Replicas started by hand take the same options on node's command line (NODE_OPTIONS refuses the
- * second and the last two): `node --max-semi-space-size=4 --heap-growing-percent=50 --v8-pool-size=1
+ * second and the last two): `node --max-semi-space-size=4 --heap-growing-percent=20 --v8-pool-size=1
  * --single-threaded-gc --no-allocation-site-pretenuring dist/paxos-lease.mjs replica ...`.
  */
 export const replicaV8Flags: readonly string[] = [
   "--max-semi-space-size=4",
-  "--heap-growing-percent=50",
+  "--heap-growing-percent=20",
   "--v8-pool-size=1",
   "--single-threaded-gc",
   "--no-allocation-site-pretenuring",
