@@ -33,7 +33,7 @@ options:
   --rounds N     bursts of a burst point (default 3)
   --warmup S     seconds of 16 writers, then 16 readers, first (default 10)
   --request-bytes-in-flight-max B  the replicas' admission limit on request bodies held at once
-                 (default: the replicas' own, 4 MiB)
+                 (default: the replicas' own, 16 MiB)
   --lease-ms N   the replicas' leaseMs, with election timeouts from 4/3 to 2 times it, as
                  bench/burst.ts sets them: a longer lease keeps the leader through a point on a
                  busy machine (default: the core's, 300 ms)

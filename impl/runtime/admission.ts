@@ -30,11 +30,11 @@ export interface AdmissionOptions {
   /** Client requests held at once (reading the body, queued, proposed, awaiting the answer). Default 1024. */
   readonly requestsInFlightMax?: number;
   /**
-   * Bytes of request bodies held at once, in bytes. Default 4 MiB: four maximal (1 MiB) values,
-   * each of which costs a few copies of itself in memory while it is decoded, proposed and written
-   * (its body, its string, the Accept's encoding, the vote's bytes). Four keep the leader's pipeline
-   * as busy as sixteen did in bursts of 1 MiB PUTs, at 20 MB less of the leader's peak
-   * (docs/performance.md, "The leader's peak in a burst, measured again").
+   * Bytes of request bodies held at once, in bytes. Default 16 MiB: sixteen maximal (1 MiB) values,
+   * each of which costs a few copies of itself in memory while it is decoded, proposed and written.
+   * 4 MiB lowers the leader's peak in bursts of 1 MiB PUTs by about 20 MB, but small requests then
+   * wait behind the large bodies and are refused after `waitMsMax` (docs/performance.md, "The
+   * leader's peak in a burst, measured again").
    */
   readonly bytesInFlightMax?: number;
   /** The retry hint given with a refusal, in milliseconds. Default 100. */
@@ -73,7 +73,7 @@ export class Admission {
 
   constructor(options: AdmissionOptions = {}) {
     this.requestsInFlightMax = options.requestsInFlightMax ?? 1024;
-    this.bytesInFlightMax = options.bytesInFlightMax ?? 4 * 1024 * 1024;
+    this.bytesInFlightMax = options.bytesInFlightMax ?? 16 * 1024 * 1024;
     this.retryAfterMs = options.retryAfterMs ?? 100;
     this.waitMsMax = options.waitMsMax ?? 1000;
     if (!(Number.isInteger(this.waitMsMax) && this.waitMsMax >= 0))

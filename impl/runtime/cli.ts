@@ -618,7 +618,7 @@ export function buildProgram(): Command {
       "--request-bytes-in-flight-max <bytes>",
       "bytes of client request bodies held at once; beyond, a request waits for room, its body unread, then 429 (docs/operations.md, admission control)",
       parseIntIn(1, 1 << 30),
-      4 * 1024 * 1024,
+      16 * 1024 * 1024,
     )
     .option(
       "--request-wait-ms-max <ms>",
