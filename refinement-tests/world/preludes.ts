@@ -123,7 +123,8 @@
  *                   The session table must answer it; a replica whose transfer lost the sessions
  *                   would execute it twice. Random faults got there in no run of 1,000: a replica
  *                   caught up by transfer must lead, and be asked for a write executed before the
- *                   snapshot
+ *                   snapshot. At feature level 3 the client's session is opened first (the answer
+ *                   lost is its write's), and clients waiting for a session ask again
  */
 import type { ConfigChange } from "../../impl/core/index.ts";
 import { changeAllowed, compareBallots } from "../../impl/core/testing/index.ts";
@@ -287,7 +288,13 @@ function untilStepping(world: World, done: () => boolean, reading: boolean, step
     if (sinceRetry >= 100) {
       sinceRetry = 0;
       if (spared < 0) world.retryAll();
-      else world.clients.forEach((c, i) => i !== spared && c.op !== null && world.apply({ t: "retry", c: i }));
+      else
+        world.clients.forEach((c, i) => {
+          if (i === spared) return;
+          if (c.op !== null) world.apply({ t: "retry", c: i });
+          // Feature level 3: a client still waiting for a session asks again.
+          else if (c.waiting !== null) world.apply({ t: "submit", c: i, op: c.waiting });
+        });
     }
   }
   return true;
@@ -999,8 +1006,17 @@ function retryAfterTransfer(world: World, pick: number): void {
   const spared = (done: () => boolean): boolean =>
     untilStepping(world, done, false, world.tuning.heartbeatIntervalMs, c);
   world.steerClient(c, leader);
-  world.apply({ t: "loseReply", c });
-  world.apply({ t: "submit", c, op: { kind: "put", key: c } });
+  // At feature level 3 the client first asks the service for a session and sends its write once
+  // one is opened: the answer to lose is the write's, so the session is opened first.
+  if ((world.tuning.featureLevel ?? 1) >= 3 && world.clients[c]!.opened === null) {
+    world.apply({ t: "submit", c, op: { kind: "put", key: c } });
+    if (!spared(() => world.clients[c]!.opened !== null) || world.clients[c]!.op === null) return;
+    if (leaderIndex(world) !== leader) return;
+    world.apply({ t: "loseReply", c });
+  } else {
+    world.apply({ t: "loseReply", c });
+    world.apply({ t: "submit", c, op: { kind: "put", key: c } });
+  }
   // The leader answers once c's write is executed: the answer is lost, the write stays outstanding.
   if (!spared(() => !world.clients[c]!.loseNextReply)) return;
   const written = leaderState(world)?.learner.executedUpTo;
@@ -1069,11 +1085,12 @@ function caughtUpByTransfer(
     if (l === null || l.role._tag !== "leader" || (l.learner.snapshot?.slot ?? 0) < from) return false;
     return l.learner.logTruncatedUpTo > known;
   };
-  const idle = (): boolean => world.clients.every((x, i) => i === spared || x.op === null);
+  // A client waiting for the service to open its session (feature level 3) is not idle yet.
+  const idle = (): boolean => world.clients.every((x, i) => i === spared || (x.op === null && x.waiting === null));
   for (let round = 0; !behind(); round++) {
     if (round >= transferRoundsMax) return false;
     for (let i = 0; i < world.clients.length; i++)
-      if (i !== spared && world.clients[i]!.op === null)
+      if (i !== spared && world.clients[i]!.op === null && world.clients[i]!.waiting === null)
         world.apply({ t: "submit", c: i, op: { kind: "put", key: i } });
     if (!untilStepping(world, idle, false, world.tuning.heartbeatIntervalMs, spared)) return false;
   }

@@ -308,6 +308,23 @@ describe("the simulated world", () => {
       }
   });
 
+  it("at feature level 3 the retryAfterTransfer prelude opens the session first, and reaches the same retry", () => {
+    const key = "sometimes: retry answered from a session that came by state transfer";
+    const { step } = mutantNamed("transfer-drops-sessions");
+    // A table of eight: the open-session requests the prelude's clients retry open sessions of
+    // their own, and a table of three (the opened-sessions tuning) evicts the client's first.
+    const tuningOverrides = { featureLevel: 3, sessionsMax: 8 };
+    for (const pick of [0, 7]) {
+      const drawn = preludeScenario("retryAfterTransfer", pick);
+      const scenario = { ...drawn, profile: { ...drawn.profile, tuningOverrides } };
+      const real = runScenario(scenario, { replicas: 3 });
+      expect(real.failure).toBeNull();
+      expect(real.counters.get(key), `pick ${pick}`).toBe(1);
+      expect(real.counters.get("world: client opened a session") ?? 0).toBeGreaterThan(0);
+      expect(runScenario(scenario, { replicas: 3, step }).failure?.check).toBe("DigestAgreement");
+    }
+  });
+
   it("the learner prelude with pick bit 5 has a removed voter handed over by the learner that leads, at every tuning but the tightest", () => {
     const key = "sometimes: removed replica handed over by a learner of its newest configuration";
     // Tuning 3 and 7 snapshot rarely, so the removal's `chosen` record waits for a flush when the
