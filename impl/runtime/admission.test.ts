@@ -34,7 +34,7 @@ describe("Admission: bounds on requests and bytes in flight", () => {
   });
 
   it("refuses beyond the byte bound, but never refuses a lone request however large", () => {
-    const admission = new Admission({ requestsInFlightMax: 100, bytesInFlightMax: 100 });
+    const admission = new Admission({ requestsInFlightMax: 100, bytesInFlightMax: 100, smallBytesMax: 0 });
     const big = ticket(admission.admit(500));
     const refused = admission.admit(1);
     expect(isRefusal(refused) && refused.reason).toBe("bytes");
@@ -48,7 +48,12 @@ describe("Admission: bounds on requests and bytes in flight", () => {
   });
 
   it("lets a request beyond the byte bound wait for room, admitting the waiting in arrival order", async () => {
-    const admission = new Admission({ requestsInFlightMax: 100, bytesInFlightMax: 100, waitMsMax: 60_000 });
+    const admission = new Admission({
+      requestsInFlightMax: 100,
+      bytesInFlightMax: 100,
+      waitMsMax: 60_000,
+      smallBytesMax: 0,
+    });
     const a = ticket(admission.admit(80));
     const first = admission.wait(50);
     const second = admission.wait(10);
@@ -68,20 +73,68 @@ describe("Admission: bounds on requests and bytes in flight", () => {
   });
 
   it("refuses a request whose wait for room ran out, and one that may not wait", async () => {
-    const admission = new Admission({ requestsInFlightMax: 100, bytesInFlightMax: 100, waitMsMax: 20 });
+    const admission = new Admission({
+      requestsInFlightMax: 100,
+      bytesInFlightMax: 100,
+      waitMsMax: 20,
+      smallBytesMax: 0,
+    });
     ticket(admission.admit(100));
     const late = await admission.wait(1);
     expect(isRefusal(late) && late.message).toMatch(/waited 20 ms for room/);
     expect(admission.depths).toMatchObject({ waiting: 0, refused: { bytes: 1 } });
-    const now = new Admission({ bytesInFlightMax: 100, waitMsMax: 0 });
+    const now = new Admission({ bytesInFlightMax: 100, waitMsMax: 0, smallBytesMax: 0 });
     ticket(now.admit(100));
     const refused = now.wait(1);
     expect(!(refused instanceof Promise) && isRefusal(refused)).toBe(true);
   });
 
+  it("admits a small request while large ones wait for the byte bound: the small requests' reserve", async () => {
+    const admission = new Admission({
+      requestsInFlightMax: 100,
+      bytesInFlightMax: 1000,
+      smallBytesMax: 100,
+      smallBytesReserve: 200,
+      waitMsMax: 60_000,
+    });
+    const large = ticket(admission.admit(800));
+    const waitingLarge = admission.wait(500);
+    expect(waitingLarge).toBeInstanceOf(Promise);
+    // Arrived after the large one that waits, and would not pass it in one queue.
+    const smalls = [50, 50, 99].map((bytes) => admission.wait(bytes));
+    for (const small of smalls) expect(small).not.toBeInstanceOf(Promise);
+    expect(admission.depths).toMatchObject({ requests: 4, bytes: 999, smallBytes: 199, waiting: 1, waitingSmall: 0 });
+    // The reserve is full and a large request waits for the byte bound: the next small one waits, in its own queue.
+    const waitingSmall = admission.wait(10);
+    expect(waitingSmall).toBeInstanceOf(Promise);
+    expect(admission.depths).toMatchObject({ waiting: 2, waitingSmall: 1 });
+    ticket(smalls[0] as ReturnType<Admission["admit"]>).release();
+    expect(isRefusal(await waitingSmall)).toBe(false);
+    large.release();
+    expect(isRefusal(await waitingLarge)).toBe(false);
+    expect(admission.depths).toMatchObject({
+      bytes: 500 + 50 + 99 + 10,
+      smallBytes: 159,
+      waiting: 0,
+      refused: { bytes: 0 },
+    });
+    // With no large request waiting, a small one beyond the reserve takes room within the byte bound.
+    ticket(admission.admit(60));
+    expect(admission.depths).toMatchObject({ bytes: 719, smallBytes: 159 });
+  });
+
+  it("without the reserve (smallBytesMax 0), a small request waits behind a large one", () => {
+    const admission = new Admission({ bytesInFlightMax: 1000, smallBytesMax: 0, waitMsMax: 0 });
+    ticket(admission.admit(800));
+    const small = admission.wait(300);
+    expect(isRefusal(small as ReturnType<Admission["admit"]>)).toBe(true);
+  });
+
   it("refuses nonsensical limits", () => {
     expect(() => new Admission({ requestsInFlightMax: 0 })).toThrow(/requestsInFlightMax/);
     expect(() => new Admission({ bytesInFlightMax: 1.5 })).toThrow(/bytesInFlightMax/);
+    expect(() => new Admission({ smallBytesMax: -1 })).toThrow(/smallBytesMax/);
+    expect(() => new Admission({ smallBytesReserve: Number.NaN })).toThrow(/smallBytesReserve/);
   });
 
   it("leaves the driver room for every request it admits: beyond the bound a client gets 429, never 503", () => {
@@ -128,7 +181,13 @@ describe("HTTP API with admission control", () => {
   let token = "";
   let close = (): Promise<void> => Promise.resolve();
   const held: ((result: ClientResult<KvOutput>) => void)[] = [];
-  const admission = new Admission({ requestsInFlightMax: 3, bytesInFlightMax: 4096, retryAfterMs: 250, waitMsMax: 0 });
+  const admission = new Admission({
+    requestsInFlightMax: 3,
+    bytesInFlightMax: 4096,
+    retryAfterMs: 250,
+    waitMsMax: 0,
+    smallBytesMax: 0,
+  });
 
   beforeAll(async () => {
     ({ port, token, close } = await startServer(admission, held));
@@ -559,6 +618,32 @@ describe("a request beyond the byte bound, waiting for room", () => {
       await new Promise((resolve) => setTimeout(resolve, 5));
     expect(admission.depths).toMatchObject({ requests: 1, waiting: 1 });
     expect(held).toHaveLength(1);
+    held.shift()!({ _tag: "ok", output: { _tag: "ok" } });
+    expect((await first).status).toBe(200);
+    for (let i = 0; i < 400 && held.length < 1; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    held.shift()!({ _tag: "ok", output: { _tag: "ok" } });
+    expect((await second).status).toBe(200);
+    expect(admission.depths).toMatchObject({ requests: 0, bytes: 0, waiting: 0, refused: { bytes: 0 } });
+  });
+
+  it("a small write passes a large one waiting: admitted against the small requests' reserve", async () => {
+    const put = (value: string): Promise<Response> =>
+      fetch(`http://127.0.0.1:${server.port}/v1/kv/k`, {
+        method: "PUT",
+        headers: { Authorization: `Bearer ${server.token}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ value }),
+      });
+    const first = put("v".repeat(MiB - 64));
+    for (let i = 0; i < 400 && held.length < 1; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    const second = put("w".repeat(MiB - 64));
+    for (let i = 0; i < 400 && admission.depths.waiting < 1; i++)
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    const small = put("s");
+    for (let i = 0; i < 400 && held.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(held).toHaveLength(2);
+    expect(admission.depths).toMatchObject({ requests: 2, waiting: 1, waitingSmall: 0 });
+    held.pop()!({ _tag: "ok", output: { _tag: "ok" } });
+    expect((await small).status).toBe(200);
     held.shift()!({ _tag: "ok", output: { _tag: "ok" } });
     expect((await first).status).toBe(200);
     for (let i = 0; i < 400 && held.length < 1; i++) await new Promise((resolve) => setTimeout(resolve, 5));

@@ -616,9 +616,9 @@ export function buildProgram(): Command {
     )
     .option(
       "--request-bytes-in-flight-max <bytes>",
-      "bytes of client request bodies held at once; beyond, a request waits for room, its body unread, then 429 (docs/operations.md, admission control)",
+      "bytes of client request bodies held at once, besides 1 MiB reserved for bodies under 64 KiB; beyond, a request waits for room, its body unread, then 429 (docs/operations.md, admission control)",
       parseIntIn(1, 1 << 30),
-      16 * 1024 * 1024,
+      4 * 1024 * 1024,
     )
     .option(
       "--request-wait-ms-max <ms>",
