@@ -64,7 +64,7 @@ options:
                  lag target (a quarter of the lease) and the heartbeat thresholds (half and
                  all of the lease and of the election timeout) follow it
   --request-bytes-in-flight-max B  the replicas' admission limit on request bodies held at once
-                 (default: the replicas' own, 16 MiB)
+                 (default: the replicas' own, 4 MiB)
   --logs DIR     keep every member's log, the bench's freezes and thaws, and the members'
                  statuses when a cluster is not healthy in time, in DIR (default: a new folder
                  paxos-lease-burst-* in the temporary directory; kept, its path printed)

@@ -44,10 +44,15 @@ export interface DepthSource {
   readonly receivedUnvouched?: () => number;
   /** State transfers resumed after a restart from the chunks the store kept (storage-thread.ts). Default: none. */
   readonly transfersResumed?: () => number;
-  /** Admission control: requests and bytes held, refusals so far by reason. Default: none. */
+  /**
+   * Admission control: requests and bytes held (`smallBytes` of them in the small requests'
+   * reserve), requests waiting for room, refusals so far by reason. Default: none.
+   */
   readonly admission?: () => {
     readonly requests: number;
     readonly bytes: number;
+    readonly smallBytes: number;
+    readonly waiting: number;
     readonly refused: { readonly requests: number; readonly bytes: number };
   };
 }
@@ -306,10 +311,26 @@ export class ReplicaMetrics {
       });
       new Gauge({
         name: "paxos_lease_admission_bytes_in_flight",
-        help: "Bytes of admitted client request bodies not yet answered",
+        help: "Bytes of admitted client request bodies not yet answered, the small requests' reserve included",
         registers,
         collect() {
           this.set(admission().bytes);
+        },
+      });
+      new Gauge({
+        name: "paxos_lease_admission_small_bytes_in_flight",
+        help: "Of the bytes in flight, those of small requests (bodies under 64 KiB) held in their reserve",
+        registers,
+        collect() {
+          this.set(admission().smallBytes);
+        },
+      });
+      new Gauge({
+        name: "paxos_lease_admission_requests_waiting",
+        help: "Client requests waiting for room within the byte bounds, their bodies unread",
+        registers,
+        collect() {
+          this.set(admission().waiting);
         },
       });
       new Counter({
