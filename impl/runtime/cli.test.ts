@@ -63,6 +63,9 @@ describe("cli arguments", () => {
     expect(parseErrors(["put"])).toMatch(/missing required argument .key./);
     expect(parseErrors(["get", "k", "--endpoints", "http://["])).toMatch(/is not a URL or HOST:PORT/);
     expect(parseErrors(["frobnicate"])).toMatch(/unknown command 'frobnicate'/);
+    expect(parseErrors(["replica", "--id", "1", "--request-small-bytes-reserve", "2000000000"])).toMatch(
+      /option '--request-small-bytes-reserve <bytes>' argument '2000000000' is invalid. expected an integer in \[0, 1073741824\]/,
+    );
     expect(parseErrors(["get", "--help"])).toMatch(/--stale/);
   });
 

@@ -169,6 +169,8 @@ interface ReplicaFlags {
   requestTimeoutMs: number;
   requestsInFlightMax: number;
   requestBytesInFlightMax: number;
+  requestSmallBytesMax: number;
+  requestSmallBytesReserve: number;
   requestWaitMsMax: number;
   httpConnectionsMax: number;
   httpConnectionsPerAddressMax?: number;
@@ -249,6 +251,8 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
       admission: {
         requestsInFlightMax: flags.requestsInFlightMax,
         bytesInFlightMax: flags.requestBytesInFlightMax,
+        smallBytesMax: flags.requestSmallBytesMax,
+        smallBytesReserve: flags.requestSmallBytesReserve,
         waitMsMax: flags.requestWaitMsMax,
       },
       peerAdmission: {
@@ -616,9 +620,21 @@ export function buildProgram(): Command {
     )
     .option(
       "--request-bytes-in-flight-max <bytes>",
-      "bytes of client request bodies held at once, besides 1 MiB reserved for bodies under 64 KiB; beyond, a request waits for room, its body unread, then 429 (docs/operations.md, admission control)",
+      "bytes of client request bodies held at once, besides --request-small-bytes-reserve for bodies under --request-small-bytes-max; beyond, a request waits for room, its body unread, then 429 (docs/operations.md, admission control)",
       parseIntIn(1, 1 << 30),
       4 * 1024 * 1024,
+    )
+    .option(
+      "--request-small-bytes-max <bytes>",
+      "a request whose body is shorter is small: it has room and a queue of its own, and never waits behind larger bodies; 0: no request is small",
+      parseIntIn(0, 1 << 30),
+      64 * 1024,
+    )
+    .option(
+      "--request-small-bytes-reserve <bytes>",
+      "bytes of small requests' bodies held at once besides --request-bytes-in-flight-max",
+      parseIntIn(0, 1 << 30),
+      1024 * 1024,
     )
     .option(
       "--request-wait-ms-max <ms>",
