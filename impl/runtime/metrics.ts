@@ -319,7 +319,7 @@ export class ReplicaMetrics {
       });
       new Gauge({
         name: "paxos_lease_admission_small_bytes_in_flight",
-        help: "Of the bytes in flight, those of small requests (bodies under 64 KiB) held in their reserve",
+        help: "Of the bytes in flight, those of small requests (bodies under --request-small-bytes-max, 64 KiB by default) held in their reserve",
         registers,
         collect() {
           this.set(admission().smallBytes);
