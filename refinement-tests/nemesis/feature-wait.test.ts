@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyPath, newSession } from "../../impl/runtime/client.ts";
 import { TestCluster } from "../../impl/runtime/testing-cluster.ts";
 import { waitFor } from "../../impl/runtime/testing.ts";
+import { checkTraces } from "./trace-checks.ts";
 import { readTraceLives, replayLives, type TraceViolation } from "./trace-replay.ts";
 
 const core = { featureLevel: 2 };
@@ -76,7 +77,7 @@ describe("the raise of the feature level on real replicas", () => {
     expect(String(reply.body.message)).toMatch(/^replica 4 executes feature levels up to 1, and the log is at level 2/);
   }, 60_000);
 
-  it("replays through the core, the counts handed to it included", async () => {
+  it("replays through the core and the checkers of proofs/, the counts handed to the core included", async () => {
     for (const id of [1, 2, 3, 4]) await cluster.kill(id, "SIGTERM");
     const violations: TraceViolation[] = [];
     const counts: number[] = [];
@@ -87,5 +88,9 @@ describe("the raise of the feature level on real replicas", () => {
     expect(violations).toEqual([]);
     expect(counts).toContain(1);
     expect(counts).toContain(3);
+    const files = new Map([1, 2, 3, 4].map((id) => [id, cluster.traceFile(id)] as const));
+    const report = checkTraces({ files, core });
+    expect(report.violations).toEqual([]);
+    expect(report.executedSlots).toBeGreaterThan(0);
   }, 60_000);
 });
