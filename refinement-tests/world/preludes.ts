@@ -124,7 +124,10 @@
  *                   would execute it twice. Random faults got there in no run of 1,000: a replica
  *                   caught up by transfer must lead, and be asked for a write executed before the
  *                   snapshot. At feature level 3 the client's session is opened first (the answer
- *                   lost is its write's), and clients waiting for a session ask again
+ *                   lost is its write's), and so are the other clients' (except with pick bit 3),
+ *                   before any follower is down and none asked again, so that a table of one
+ *                   session per client keeps the client's; elsewhere clients waiting for a
+ *                   session ask again
  */
 import type { ConfigChange } from "../../impl/core/index.ts";
 import { changeAllowed, compareBallots } from "../../impl/core/testing/index.ts";
@@ -267,6 +270,20 @@ function shrinkToThree(world: World): boolean {
  */
 function until(world: World, done: () => boolean, reading = false): boolean {
   return untilStepping(world, done, reading, reading ? 20 : world.tuning.heartbeatIntervalMs);
+}
+
+/**
+ * `until`, fault-free and without a retry: at feature level 3 a request to open a session that is
+ * asked again opens a second session.
+ */
+function untilUnretried(world: World, done: () => boolean): boolean {
+  const start = world.trueTime;
+  while (!done()) {
+    if (world.trueTime - start > phaseMsMax) return false;
+    world.deliverAll();
+    if (!done()) world.advance(world.tuning.heartbeatIntervalMs);
+  }
+  return true;
 }
 
 /**
@@ -1008,9 +1025,24 @@ function retryAfterTransfer(world: World, pick: number): void {
   world.steerClient(c, leader);
   // At feature level 3 the client first asks the service for a session and sends its write once
   // one is opened: the answer to lose is the write's, so the session is opened first.
+  let others: number[] = [];
+  const othersIdle = (): boolean =>
+    others.every((i) => world.clients[i]!.op === null && world.clients[i]!.waiting === null);
+  // Except with pick bit 3, every other client opens its session here too, at the leader, while no
+  // replica is down, and none asks again: a request to open a session that is retried opens a
+  // second one, and the table of the `opened-sessions` tuning (a session per client) would then
+  // evict c's, the least recently executed, before its retry (with bit 3 it does: the other
+  // clients open theirs while followers are down, their requests asked again).
   if ((world.tuning.featureLevel ?? 1) >= 3 && world.clients[c]!.opened === null) {
+    if ((pick & 8) === 0)
+      others = world.clients.flatMap((x, i) => (i !== c && x.op === null && x.waiting === null ? [i] : []));
+    for (const i of others) {
+      world.steerClient(i, leader);
+      world.apply({ t: "submit", c: i, op: { kind: "put", key: i } });
+    }
     world.apply({ t: "submit", c, op: { kind: "put", key: c } });
-    if (!spared(() => world.clients[c]!.opened !== null) || world.clients[c]!.op === null) return;
+    const opened = (): boolean => [c, ...others].every((i) => world.clients[i]!.opened !== null);
+    if (!untilUnretried(world, opened) || world.clients[c]!.op === null) return;
     if (leaderIndex(world) !== leader) return;
     world.apply({ t: "loseReply", c });
   } else {
@@ -1019,6 +1051,7 @@ function retryAfterTransfer(world: World, pick: number): void {
   }
   // The leader answers once c's write is executed: the answer is lost, the write stays outstanding.
   if (!spared(() => !world.clients[c]!.loseNextReply)) return;
+  if (!spared(othersIdle)) return;
   const written = leaderState(world)?.learner.executedUpTo;
   if (written === undefined || leaderIndex(world) !== leader) return;
   const voters = world.born().filter((i) => !world.replicas[i]!.retired);

@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import type { Action, Scenario } from "./actions.ts";
 import { scenarioArbitrary } from "./actions.ts";
 import { boundsOf, suiteProfile } from "../suite.ts";
+import { missingSometimes } from "../campaign.ts";
 import { runScenario } from "./run.ts";
 import { defaultTuning, tunings, type ReplicaTuning } from "./tuning.ts";
 import { isStored, slotMapEntries, type Step } from "../../impl/core/testing/index.ts";
@@ -308,21 +309,27 @@ describe("the simulated world", () => {
       }
   });
 
-  it("at feature level 3 the retryAfterTransfer prelude opens the session first, and reaches the same retry", () => {
+  it("at feature level 3 the retryAfterTransfer prelude opens the sessions first, and reaches the same retry with a table of three", () => {
     const key = "sometimes: retry answered from a session that came by state transfer";
     const { step } = mutantNamed("transfer-drops-sessions");
-    // A table of eight: the open-session requests the prelude's clients retry open sessions of
-    // their own, and a table of three (the opened-sessions tuning) evicts the client's first.
-    const tuningOverrides = { featureLevel: 3, sessionsMax: 8 };
-    for (const pick of [0, 7]) {
-      const drawn = preludeScenario("retryAfterTransfer", pick);
-      const scenario = { ...drawn, profile: { ...drawn.profile, tuningOverrides } };
-      const real = runScenario(scenario, { replicas: 3 });
-      expect(real.failure).toBeNull();
-      expect(real.counters.get(key), `pick ${pick}`).toBe(1);
-      expect(real.counters.get("world: client opened a session") ?? 0).toBeGreaterThan(0);
-      expect(runScenario(scenario, { replicas: 3, step }).failure?.check).toBe("DigestAgreement");
-    }
+    // The opened-sessions tuning's table: one session per client. The prelude opens every
+    // client's before any follower is down and asks none again, so exactly three are opened and
+    // none is evicted before the retry (a second open by a retried request would evict c's).
+    const { tuningOverrides } = suiteProfile("opened-sessions")!;
+    for (const replicas of [3, 5])
+      for (const pick of [0, 7]) {
+        const drawn = preludeScenario("retryAfterTransfer", pick);
+        const scenario = { ...drawn, profile: { ...drawn.profile, tuningOverrides } };
+        const real = runScenario(scenario, { replicas });
+        expect(real.failure).toBeNull();
+        expect(real.counters.get(key), `${replicas} replicas, pick ${pick}`).toBe(1);
+        expect(real.counters.get("world: client opened a session")).toBe(3);
+        expect(real.counters.get("sometimes: a session was evicted")).toBeUndefined();
+        expect(runScenario(scenario, { replicas, step }).failure?.check).toBe("DigestAgreement");
+      }
+    // The campaigns at that tuning are held to it: one that never reaches it fails.
+    expect(missingSometimes(new Map(), false, "opened-sessions")).toContain(key);
+    expect(missingSometimes(new Map(), false, "bounded-sessions")).not.toContain(key);
   });
 
   it("the learner prelude with pick bit 5 has a removed voter handed over by the learner that leads, at every tuning but the tightest", () => {
