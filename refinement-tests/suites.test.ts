@@ -101,5 +101,9 @@ describe("the refinement campaign, CI-sized", () => {
     // Values at rest leave the replica only in these two messages: both must be read back from the disk.
     for (const name of ["Promise", "CatchUpReply"])
       expect(all.counters.get(`world: ${name} with values read back from the disk`) ?? 0).toBeGreaterThan(0);
+    // A state transfer's chunks are read from the snapshot's record (impl/core/at-rest.ts, ChunkFromDurableSnapshot).
+    expect(all.counters.get("world: SnapshotChunk read back from the snapshot's durable record") ?? 0).toBeGreaterThan(
+      0,
+    );
   });
 });

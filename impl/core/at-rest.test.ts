@@ -6,10 +6,19 @@
  */
 import { describe, expect, it } from "vitest";
 import type { KvInput } from "../../spec/kv.ts";
-import { inMemory, isStored, readFromRecords, resolveStored, type StoredValue } from "./at-rest.ts";
+import {
+  inMemory,
+  isStored,
+  readChunkFromRecords,
+  readFromRecords,
+  resolveStored,
+  type StoredChunkMsg,
+  type StoredValue,
+} from "./at-rest.ts";
 import type { Value } from "./messages.ts";
-import type { DurableRecord } from "./records.ts";
+import { compactRecords, type DurableRecord } from "./records.ts";
 import { slotMapEntries } from "./slot-map.ts";
+import { serializationOf, snapshotSize } from "./snapshot.ts";
 import { Cluster } from "./testing/cluster.ts";
 
 const put = (key: string, value: string): KvInput => ({ _tag: "put", key, value });
@@ -95,5 +104,112 @@ describe("values at rest", () => {
     const message = resolveStored<KvInput>({ _tag: "CatchUpReply", entries: [{ slot: 1, value: stored }] }, read);
     expect(message).toEqual({ _tag: "CatchUpReply", entries: [{ slot: 1, value: v }] });
     expect(() => inMemory(stored, "execute")).toThrow(/at rest, but needed in memory/);
+  });
+
+  it("serves a state transfer from the snapshot's record: the state at its slot may go once it is written", () => {
+    // A snapshot every 2 slots and a log tail of one byte: replica 3, down for six writes, must take a transfer.
+    const config = { valuesAtRest: true, snapshotIntervalSlots: 2, logTailBytes: 1, transferChunkBytesMax: 64 };
+    const c = new Cluster(3, { config });
+    c.quiet = true;
+    c.crash(3);
+    c.elapse(300);
+    c.campaign(1);
+    c.stabilize();
+    for (let i = 1; i <= 6; i++) {
+      c.request(1, put(`k${i}`, "v".repeat(100 + i)), "linearizable", { clientId: "c", seq: i });
+      c.stabilize();
+    }
+    // What a runtime does once a snapshot's record is written: the state at its slot goes, and
+    // reading its bytes from memory would throw. Every replica's latest and prior snapshots.
+    for (const id of [1, 2]) {
+      // The disk holds the bytes as written: plain strings, no longer the serialization in memory.
+      const records = c.node(id).records;
+      records.splice(0, records.length, ...records.map((r) => (r._tag === "snapshot" ? { ...r } : r)));
+      for (const info of [c.state(id).learner.snapshot, c.state(id).learner.priorSnapshot]) {
+        const serialization = serializationOf(info!)!;
+        serialization.finish();
+        serialization.takeChunks();
+        serialization.knownDigest = info!.contentDigest;
+        expect(serialization.release()).toBe(true);
+        expect(() => info!.data).toThrow(/read from its durable record/);
+        expect(snapshotSize(info)).toBeGreaterThan(config.transferChunkBytesMax);
+      }
+    }
+    c.restart(3);
+    c.advance(3000, 10);
+    const chunks = c.effectLog.filter((e) => e.effect._tag === "SendStored" && e.effect.message._tag === "StoredChunk");
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(c.effectLog.some((e) => e.effect._tag === "Send" && e.effect.message._tag === "SnapshotChunk")).toBe(false);
+    expect(c.state(3).learner.snapshot).not.toBeNull();
+    expect(c.state(3).learner.executedUpTo).toBe(c.state(1).learner.executedUpTo);
+    expect(c.state(3).learner.service).toEqual(c.state(1).learner.service);
+  });
+
+  it("reads a chunk at rest only from the durable record of the snapshot it claims (ChunkFromDurableSnapshot)", () => {
+    const data = '{"a snapshot":"' + "x".repeat(40) + '"}';
+    const snapshot = {
+      _tag: "snapshot",
+      slot: 4,
+      digest: "d4",
+      contentDigest: "c4",
+      maxBal: b(1, 1),
+      logTruncatedUpTo: 2,
+      data,
+    } as const satisfies DurableRecord<KvInput>;
+    const chunk: StoredChunkMsg = {
+      _tag: "StoredChunk",
+      slot: 4,
+      digest: "d4",
+      contentDigest: "c4",
+      totalBytes: data.length,
+      offset: 10,
+      length: 16,
+    };
+    const noValue = (): never => {
+      throw new Error("no value at rest here");
+    };
+    const read = readChunkFromRecords<KvInput>([snapshot]);
+    expect(read(chunk)).toBe(data.slice(10, 26));
+    expect(resolveStored<KvInput>(chunk, noValue, read)).toEqual({
+      _tag: "SnapshotChunk",
+      slot: 4,
+      digest: "d4",
+      contentDigest: "c4",
+      totalBytes: data.length,
+      offset: 10,
+      data: data.slice(10, 26),
+    });
+    // Broken states: no record of that slot (compacted away), or a record of other bytes or another state.
+    expect(() => readChunkFromRecords<KvInput>([{ ...snapshot, slot: 8 }])(chunk)).toThrow(
+      /ChunkFromDurableSnapshot: no durable/,
+    );
+    expect(() => readChunkFromRecords<KvInput>([{ ...snapshot, contentDigest: "c5" }])(chunk)).toThrow(
+      /ChunkFromDurableSnapshot: .* is not the one a chunk at rest claims/,
+    );
+    expect(() => readChunkFromRecords<KvInput>([{ ...snapshot, data: data + " " }])(chunk)).toThrow(
+      /ChunkFromDurableSnapshot/,
+    );
+    expect(() => readChunkFromRecords<KvInput>([{ ...snapshot, digest: "d5" }])(chunk)).toThrow(
+      /ChunkFromDurableSnapshot/,
+    );
+    expect(() => resolveStored<KvInput>(chunk, noValue)).toThrow(/no reader of snapshot records/);
+  });
+
+  it("compaction keeps the record of a snapshot a transfer still fetches (pinned), besides the latest two", () => {
+    const snap = (slot: number): DurableRecord<KvInput> => ({
+      _tag: "snapshot",
+      slot,
+      digest: `d${slot}`,
+      contentDigest: `c${slot}`,
+      maxBal: b(1, 1),
+      logTruncatedUpTo: slot,
+      data: "{}",
+    });
+    const records = [snap(2), snap(4), snap(6), snap(8)];
+    const slots = (kept: readonly DurableRecord<KvInput>[]): number[] =>
+      kept.flatMap((r) => (r._tag === "snapshot" ? [r.slot] : []));
+    expect(slots(compactRecords(records))).toEqual([6, 8]);
+    expect(slots(compactRecords(records, [4]))).toEqual([4, 6, 8]);
+    expect(slots(compactRecords(records, [8]))).toEqual([6, 8]);
   });
 });

@@ -37,11 +37,15 @@ export {
 } from "./replica.ts";
 export { AssertionFailure } from "./assert.ts";
 export {
+  chunkOfRecord,
   isStored,
+  readChunkFromRecords,
   readFromRecords,
   resolveStored,
   valueBytes,
+  type StoredChunkMsg,
   type StoredMessage,
   type StoredValue,
 } from "./at-rest.ts";
-export { ContentDigest, serializationOf, type SnapshotSerialization } from "./snapshot.ts";
+export { ContentDigest, serializationOf, snapshotSize, snapshotSlice, type SnapshotSerialization } from "./snapshot.ts";
+export { pinnedSnapshots } from "./transfer.ts";

@@ -125,8 +125,12 @@ export type RecordSummary =
  * snapshots, and votes and chosen values it covers. A driver may delete the superseded records once the snapshot is
  * durable, and never before; `Recover` gives the same state from the compacted records as from
  * all of them. Returns the very objects given, in order (records or their summaries).
+ *
+ * `pinned`: slots of older snapshots kept as well, because the core still serves them (its
+ * `servedSnapshot`, `pinnedSnapshots`): with values at rest a transfer's chunks are read from the
+ * snapshot's record (impl/core/at-rest.ts). `Recover` reads past them to the latest two.
  */
-export function compactRecords<T extends RecordSummary>(records: readonly T[]): T[] {
+export function compactRecords<T extends RecordSummary>(records: readonly T[], pinned: readonly number[] = []): T[] {
   let last = -1;
   let prior = -1;
   for (let i = 0; i < records.length; i++) {
@@ -140,6 +144,7 @@ export function compactRecords<T extends RecordSummary>(records: readonly T[]): 
   for (let i = 0; i < last; i++) {
     const r: RecordSummary = records[i]!;
     if (i === prior) kept.push(records[i]!);
+    else if (r._tag === "snapshot" && pinned.includes(r.slot)) kept.push(records[i]!);
     else if (r._tag === "vote" && r.slot > snapshot.logTruncatedUpTo) kept.push(records[i]!);
     else if (r._tag === "chosen" && r.slot > snapshot.logTruncatedUpTo) kept.push(records[i]!);
     else if (r._tag === "handOver") kept.push(records[i]!);

@@ -276,15 +276,42 @@ export class SnapshotSerialization {
   private digest: string | null = null;
   private size = 0;
 
-  constructor(
-    private readonly envelope: unknown,
-    private readonly encode: () => string,
-  ) {
+  private envelope: unknown;
+  private encode: (() => string) | null;
+  private released = false;
+
+  constructor(envelope: unknown, encode: () => string) {
+    this.envelope = envelope;
+    this.encode = encode;
     this.pieces = jsonPieces(envelope, envelopeDepth);
+  }
+
+  /**
+   * Let the state go: once every character was serialized and handed over (its size known), and
+   * its content digest is known, a driver whose snapshots' bytes are read back from their durable
+   * records (`valuesAtRest`: a transfer's chunks at rest, impl/core/at-rest.ts) keeps only the
+   * size and the digest. The snapshot's state (every value a write replaced since its slot) is then
+   * freed. Reading its bytes afterwards (`data`, `slice`, `escapedPieces`) throws. Returns whether
+   * it let go (false: not complete, or the digest not known yet).
+   */
+  release(): boolean {
+    if (this.released) return true;
+    if (this.pieces !== null || this.unsent.length > 0 || this.digest === null) return false;
+    this.released = true;
+    this.envelope = null;
+    this.encode = null;
+    this.joined = null;
+    this.cursors.length = 0;
+    return true;
+  }
+
+  private readable(): void {
+    if (this.released) throw new Error("a released snapshot's bytes are read from its durable record, not from memory");
   }
 
   /** The serialization's characters, escaped, in pieces from the start: as many passes as asked for, none kept. */
   *escapedPieces(): Generator<string, void, undefined> {
+    this.readable();
     for (const piece of jsonPieces(this.envelope, envelopeDepth))
       yield nonAscii.test(piece) ? escapeNonAscii(piece) : piece;
   }
@@ -301,6 +328,7 @@ export class SnapshotSerialization {
    * get a cursor of their own; a request behind every cursor starts one from the beginning.
    */
   slice(offset: number, length: number): string {
+    this.readable();
     if (this.joined !== null) return this.joined.slice(offset, offset + length);
     const again = this.cursors.find((c) => c.servedAt === offset && c.served !== null);
     if (again !== undefined) return again.served!;
@@ -364,7 +392,8 @@ export class SnapshotSerialization {
   /** The whole serialized snapshot: the chunks joined, or serialized again once some were handed over. */
   get data(): string {
     if (this.joined === null) {
-      if (this.taken) this.joined = this.encode();
+      this.readable();
+      if (this.taken) this.joined = this.encode!();
       else {
         this.finish();
         this.joined = this.unsent.join("");

@@ -37,7 +37,10 @@ import {
 } from "./snapshot.ts";
 import { copyLearner, copyMonitor, copyReplica, withLearner, type ReplicaState, type Transfer } from "./state.ts";
 
-/** Send `to` the chunk of `snapshot` that starts at byte `offset`. */
+/**
+ * Send `to` the chunk of `snapshot` that starts at byte `offset`: read from the snapshot's durable
+ * record by the driver with `valuesAtRest` (a `SendStored`), else from the snapshot in memory.
+ */
 export function sendChunk<S, I, O>(
   state: ReplicaState<S, I, O>,
   snapshot: SnapshotInfo | null,
@@ -49,6 +52,14 @@ export function sendChunk<S, I, O>(
   // The snapshot's size and the chunk, read without joining the whole snapshot into one string.
   const totalBytes = snapshotSize(snapshot);
   if (offset >= totalBytes) return;
+  const length = Math.min(state.ctx.config.transferChunkBytesMax, totalBytes - offset);
+  // Values at rest: the chunk's bytes are read from the durable snapshot record (impl/core/at-rest.ts).
+  if (state.ctx.config.valuesAtRest) {
+    const { slot, digest, contentDigest } = snapshot;
+    const stored = { _tag: "StoredChunk", slot, digest, contentDigest, totalBytes, offset, length } as const;
+    out.push({ _tag: "SendStored", to, message: stored });
+    return;
+  }
   const message: SnapshotChunkMsg = {
     _tag: "SnapshotChunk",
     slot: snapshot.slot,
@@ -65,8 +76,9 @@ export function sendChunk<S, I, O>(
  * How long a snapshot that a peer's transfer fetches is still served after its last request,
  * once newer snapshots replaced it (`LearnerState.servedSnapshot`), in milliseconds: long enough
  * for the receiver to restart and resume (impl/runtime: a kill, a start, its kept chunks taken
- * again). *Hazard:* the replica holds that snapshot's state meanwhile (shared with its current
- * state but for what changed since); after it, a transfer that comes back starts over.
+ * again). *Hazard:* the replica holds that snapshot meanwhile: its record on disk with
+ * `valuesAtRest` (`pinnedSnapshots`), else its state in memory (shared with its current state but
+ * for what changed since); after it, a transfer that comes back starts over.
  */
 export const servedSnapshotKeepMs = 60_000;
 
@@ -103,6 +115,19 @@ export function answerSnapshotRequest<S, I, O>(
   if (m.offset === 0 || (asked === served && now < servedAt + state.ctx.config.heartbeatIntervalMs)) return state;
   return withServed(state, asked, now);
 }
+
+/**
+ * The slots of the snapshots whose records a driver must keep besides the latest two
+ * (`compactRecords`' `pinned`): the one a transfer fetches (`servedSnapshot`), whose chunks, with
+ * values at rest, are read from its record. A driver compacting its records passes these as of
+ * the step that persisted the snapshot that makes the compaction due, or any later one.
+ */
+export function pinnedSnapshots<S, I, O>(state: ReplicaState<S, I, O>): readonly number[] {
+  const served = state.learner.servedSnapshot;
+  return served === null ? noSlots : [served.slot];
+}
+
+const noSlots: readonly number[] = [];
 
 /** On a tick: forget the snapshot a transfer fetched, not asked for in `servedSnapshotKeepMs` (its state is freed). */
 export function expireServed<S, I, O>(state: ReplicaState<S, I, O>, now: number): ReplicaState<S, I, O> {

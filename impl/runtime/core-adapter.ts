@@ -5,8 +5,12 @@
  * generic over messages, records and state. Reads the core's state; never changes it.
  */
 import {
+  chunkOfRecord,
   initialState,
   isStored,
+  snapshotSlice,
+  snapshotSize,
+  type StoredChunkMsg,
   resolveStored,
   valueBytes,
   messageSchema,
@@ -121,8 +125,62 @@ function voteKey(slot: number, ballot: { readonly round: number; readonly replic
   return `vote ${slot} ${ballot.round}.${ballot.replica}`;
 }
 
+/**
+ * The key by which a state transfer's chunk at rest reads bytes [offset, offset + length) of the
+ * snapshot record of `slot` (storage-worker.ts: storage.ts `readSnapshotSlice`).
+ */
+export function snapshotSliceKey(slot: number, offset: number, length: number): string {
+  return `snapshot ${slot} ${offset} ${length}`;
+}
+
+/** The slot, offset and length a {@link snapshotSliceKey} names; null for any other key. */
+export function parseSnapshotSliceKey(key: string): { slot: number; offset: number; length: number } | null {
+  const match = /^snapshot (\d+) (\d+) (\d+)$/.exec(key);
+  if (match === null) return null;
+  return { slot: Number(match[1]), offset: Number(match[2]), length: Number(match[3]) };
+}
+
+/** A snapshot slice as the storage thread reads it back (storage.ts, `SnapshotSlice`), in a read's answer. */
+interface SliceRead {
+  readonly slot: number;
+  readonly digest: string;
+  readonly contentDigest: string;
+  readonly totalBytes: number;
+  readonly offset: number;
+  readonly data: string;
+}
+
+/** The bytes of chunk `m` at rest from `record`: a slice the store read, or the snapshot record of the batch itself. */
+function chunkFrom(m: StoredChunkMsg, record: KvRecord | SliceRead): string {
+  if (!("_tag" in record))
+    return chunkOfRecord(
+      {
+        slot: record.slot,
+        digest: record.digest,
+        contentDigest: record.contentDigest,
+        data: { length: record.totalBytes },
+      },
+      m,
+      () => record.data,
+    );
+  if (record._tag !== "snapshot" || record.slot !== m.slot)
+    throw new Error(`the chunk at rest of the snapshot of slot ${m.slot} was given another record`);
+  // Persisted in the same batch: read from its serialization, never joined whole.
+  return chunkOfRecord(
+    {
+      slot: record.slot,
+      digest: record.digest,
+      contentDigest: record.contentDigest,
+      data: { length: snapshotSize(record) },
+    },
+    m,
+    () => snapshotSlice(record, m.offset, m.length),
+  );
+}
+
 /** The values at rest of `message`, in the order `resolveStored` reads them. */
 function storedValuesOf(message: KvStoredMessage): StoredValue[] {
+  if (message._tag === "StoredChunk") return [];
   const values = message._tag === "Promise" ? message.votes.map((v) => v.value) : message.entries.map((e) => e.value);
   return values.filter(isStored);
 }
@@ -134,9 +192,28 @@ function storedValuesOf(message: KvStoredMessage): StoredValue[] {
  * gives back another record is never trusted with a peer's catch-up.
  */
 export const kvStoredReader: StoredReader<KvMessage, KvRecord, KvStoredMessage> = {
-  keys: (message) => storedValuesOf(message).map((v) => voteKey(v.slot, v.ballot)),
-  keyOf: kvRecordKey,
+  keys: (message) =>
+    message._tag === "StoredChunk"
+      ? [snapshotSliceKey(message.slot, message.offset, message.length)]
+      : storedValuesOf(message).map((v) => voteKey(v.slot, v.ballot)),
+  keyOf: (record) => (record._tag === "snapshot" ? `snapshot ${record.slot}` : kvRecordKey(record)),
+  recordKey: (key) => {
+    const slice = parseSnapshotSliceKey(key);
+    return slice === null ? key : `snapshot ${slice.slot}`;
+  },
   resolve: (message, records) => {
+    if (message._tag === "StoredChunk") {
+      const record = records[0] as KvRecord | SliceRead | undefined;
+      if (record === undefined)
+        throw new Error(`no record for the chunk at rest of the snapshot of slot ${message.slot}`);
+      return resolveStored(
+        message,
+        () => {
+          throw new Error("a chunk holds no value at rest");
+        },
+        (m) => chunkFrom(m, record),
+      );
+    }
     let next = 0;
     return resolveStored(message, (stored) => {
       const record = records[next++];

@@ -93,6 +93,11 @@ export interface StoredReader<M, R, H> {
   keys(message: H): readonly string[];
   /** The key of `record` (null: none), to find a record persisted in the same batch. */
   keyOf(record: R): string | null;
+  /**
+   * The `keyOf` of the record that read key `key` reads from (a part of a record: a state
+   * transfer's chunk of a snapshot record). Default: `key` itself.
+   */
+  recordKey?(key: string): string;
   /** `message` with its values taken from `records`, those of `keys(message)` in order; throws if one does not fit. */
   resolve(message: H, records: readonly R[]): M;
 }
@@ -805,7 +810,7 @@ export class Driver<S, M, R, I, O, H = never> {
       if (effect._tag === "Persist") note(effect.record);
       if (effect._tag !== "SendStored") continue;
       const keys = stored.keys(effect.message);
-      const found = keys.map((key) => unposted.get(key) ?? null);
+      const found = keys.map((key) => unposted.get(stored.recordKey?.(key) ?? key) ?? null);
       if (found.every((record) => record !== null)) this.storedSends.set(effect, stored.resolve(effect.message, found));
       else fromLog.push({ effect, keys: keys.filter((_, i) => found[i] === null), found });
     }

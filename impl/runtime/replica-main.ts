@@ -18,7 +18,7 @@ import path from "node:path";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ClientResult, MemberAddress, ReplicaId } from "../core/index.ts";
-import { executionPending, membershipUnsettled, valueBytes } from "../core/index.ts";
+import { executionPending, membershipUnsettled, pinnedSnapshots, valueBytes } from "../core/index.ts";
 import { precheckMemberRequest } from "./member-precheck.ts";
 import { Admission, driverRequestsPendingMax, httpConnectionsMaxDefault, type AdmissionOptions } from "./admission.ts";
 import type { MonotonicClock } from "./clock.ts";
@@ -293,6 +293,11 @@ class ReplicaProcess implements RunningReplica {
     this.lastFacts = kvAdapter.facts(initial);
     this.admission = new Admission(options.admission);
     this.driver = this.newDriver(initial);
+    // Transfers read their chunks from the snapshots' records (impl/core/at-rest.ts): the store keeps
+    // every snapshot the core serves, and a snapshot's state goes once its record is written. A
+    // trace writes every Persist's record whole after its commit, so with one the state stays.
+    this.storage.releaseSnapshots = config.valuesAtRest && this.trace === undefined;
+    this.storage.pinnedSnapshots = () => pinnedSnapshots(this.driver.state);
     this.transport = this.newTransport(incarnation);
     this.metrics = this.newMetrics();
     const relayMs = options.heartbeatRelayMs ?? heartbeatRelayMsDefault;

@@ -14,7 +14,7 @@ import { parseConfig } from "../core/config.ts";
 import { contentDigestOf, encodeSnapshot, makeSnapshot, serializationOf, snapshotRecord } from "../core/snapshot.ts";
 import { makeContext } from "../core/state.ts";
 import type { SnapshotChunkMsg } from "../core/messages.ts";
-import { kvRecordBinary, kvRecordKey, type KvRecord } from "./core-adapter.ts";
+import { kvRecordBinary, kvRecordKey, snapshotSliceKey, type KvRecord } from "./core-adapter.ts";
 import { cliBundlePath } from "./program.ts";
 import Database from "better-sqlite3";
 import { databaseFileName, StorageError } from "./storage.ts";
@@ -385,6 +385,48 @@ describe("storage thread", () => {
     expect(await read(reopened.storage, v15)).toEqual([v15]);
     expect(await read(reopened.storage, v13)).toMatch(/no record vote 13 1\.1/);
     reopened.storage.close();
+  });
+
+  it("lets a written snapshot's state go, serves a transfer's chunks from its record, and keeps a pinned one", async () => {
+    const { ctx, contents } = kvSnapshotContents(12, 2_000);
+    const whole = encodeSnapshot(ctx, contents);
+    const snapshotAt = (slot: number): KvRecord =>
+      snapshotRecord(makeSnapshot(ctx, { ...contents, slot }), { round: 1, replica: 1 }, slot);
+    const dir = tempDir();
+    const { storage } = openThread(dir, { create: true, snapshotSliceChars: 10_000 });
+    storage.releaseSnapshots = true;
+    let pinned: readonly number[] = [];
+    storage.pinnedSnapshots = () => pinned;
+    const first = snapshotAt(12);
+    expect(await appendAsync(storage, [first])).toBeNull();
+    // Written: the state at its slot went; its size and content digest stay.
+    expect(() => (first as Extract<KvRecord, { _tag: "snapshot" }>).data).toThrow(/read from its durable record/);
+    expect(serializationOf(first)!.bytes).toBe(whole.length);
+    const slice = (slot: number, offset: number, length: number): Promise<unknown> =>
+      new Promise((resolve) =>
+        storage.read([snapshotSliceKey(slot, offset, length)], (error, records) => resolve(error?.message ?? records)),
+      );
+    expect(await slice(12, 15_000, 12_000)).toEqual([
+      {
+        slot: 12,
+        digest: (first as Extract<KvRecord, { _tag: "snapshot" }>).digest,
+        contentDigest: contentDigestOf(whole),
+        totalBytes: whole.length,
+        offset: 15_000,
+        data: whole.slice(15_000, 27_000),
+      },
+    ]);
+    // Pinned (a transfer fetches it), it outlives two newer snapshots' compactions; unpinned, it goes with the next.
+    pinned = [12];
+    for (const slot of [14, 16]) expect(await appendAsync(storage, [snapshotAt(slot)])).toBeNull();
+    expect(await appendAsync(storage, [vote(17, "a")])).toBeNull();
+    expect(((await slice(12, 0, 10)) as { data: string }[])[0]!.data).toBe(whole.slice(0, 10));
+    pinned = [];
+    expect(await appendAsync(storage, [snapshotAt(18)])).toBeNull();
+    expect(await appendAsync(storage, [vote(19, "b")])).toBeNull();
+    expect(await slice(12, 0, 10)).toMatch(/no snapshot of slot 12 in the store/);
+    expect(((await slice(16, 0, 10)) as { data: string }[])[0]!.data).toBe(whole.slice(0, 10).replace("12", "16"));
+    storage.close();
   });
 
   it("refuses a foreign store with the StorageError Storage.open gives", () => {

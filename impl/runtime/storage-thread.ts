@@ -337,13 +337,41 @@ export class StorageThread implements DurableLog<KvRecord> {
     }
   }
 
-  /** Hand each snapshot the content digest the storage thread computed over its slices. */
+  /**
+   * Hand each snapshot the content digest the storage thread computed over its slices; with
+   * `releaseSnapshots`, the snapshot's state then goes (impl/core/snapshot.ts, `release`): its
+   * record is written, and a transfer's chunks are read from it (`readSnapshotSlice`).
+   */
   private digested(reply: StorageReply): void {
     for (const { stage, contentDigest } of reply.digests ?? []) {
       const serialization = this.staging.get(stage);
       this.staging.delete(stage);
-      if (serialization !== undefined) serialization.knownDigest = contentDigest;
+      if (serialization === undefined) continue;
+      serialization.knownDigest = contentDigest;
+      if (this.releaseSnapshots) serialization.release();
     }
+  }
+
+  /**
+   * Whether a snapshot's state goes once its record is written (see `digested`): only for a core
+   * whose transfers read their chunks from the records (`valuesAtRest`). Default false.
+   */
+  releaseSnapshots = false;
+
+  /**
+   * The slots of the older snapshots that compaction must keep besides the latest two (impl/core's
+   * `pinnedSnapshots` of the driver's latest state), read before each append and sent ahead of it
+   * when they changed. Default: none.
+   */
+  pinnedSnapshots: () => readonly number[] = () => [];
+  private pinnedSent: readonly number[] = [];
+
+  /** Send the pinned snapshots ahead of an append, if they changed since last sent. */
+  private sendPins(): void {
+    const slots = this.pinnedSnapshots();
+    if (slots.length === this.pinnedSent.length && slots.every((slot, i) => slot === this.pinnedSent[i])) return;
+    this.pinnedSent = slots;
+    this.request({ kind: "pin", slots });
   }
 
   /**
@@ -364,6 +392,7 @@ export class StorageThread implements DurableLog<KvRecord> {
     if (records.length === 0) return done(null);
     if (this.failure !== null) return done(this.failure);
     if (this.closed) return done(new Error("storage is closed"));
+    this.sendPins();
     this.lastSeq += records.length;
     const pending = this.queued.length > 0 || records.some((r) => unserialized(r) !== undefined);
     if (!pending) {

@@ -11,7 +11,7 @@
  */
 import { isMainThread, parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import { compactRecords, ContentDigest } from "../core/index.ts";
-import { kvCodecs, kvRecordBinary, kvRecordKey, type KvRecord } from "./core-adapter.ts";
+import { kvCodecs, kvRecordBinary, kvRecordKey, parseSnapshotSliceKey, type KvRecord } from "./core-adapter.ts";
 import type { DiskFaults } from "./disk-faults.ts";
 import { Either } from "effect";
 import {
@@ -125,6 +125,12 @@ export type StorageRequest =
    * request is written, and before any sent after it is (see `handle`).
    */
   | { readonly kind: "read"; readonly id: number; readonly keys: readonly string[] }
+  /**
+   * The slots of older snapshots that compaction keeps besides the latest two (impl/core's
+   * `pinnedSnapshots`: the one a transfer fetches), from now on; sent before the appends whose
+   * compactions must keep them.
+   */
+  | { readonly kind: "pin"; readonly slots: readonly number[] }
   | { readonly kind: "close"; readonly id: number };
 
 /** An error that crossed from the storage thread, to be rebuilt on the main thread. */
@@ -208,6 +214,8 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     Atomics.notify(data.syncCell, 0);
   };
   let storage: Storage<KvRecord>;
+  /** Older snapshots compaction keeps besides the latest two (the `pin` request). */
+  let pinned: readonly number[] = [];
   /** The last record a returned fsync made durable, not yet reported (0: none). */
   let syncedUpTo = 0;
   try {
@@ -219,7 +227,8 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       binary: kvRecordBinary,
       create: data.create,
       // Once a snapshot is durable, delete what it supersedes (impl/core/records.ts).
-      compaction: { after: (record) => record._tag === "snapshot", keep: compactRecords },
+      // The snapshots a transfer fetches besides the latest two stay too (`pin`).
+      compaction: { after: (record) => record._tag === "snapshot", keep: (records) => compactRecords(records, pinned) },
       // Votes are read back by slot and ballot (values at rest, impl/core/at-rest.ts).
       keyOf: kvRecordKey,
       faults: data.faults,
@@ -293,7 +302,12 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       port.postMessage({
         id: request.id,
         error: null,
-        records: storage.readKeyed(request.keys),
+        // A state transfer's chunk at rest reads a slice of a snapshot record (core-adapter.ts).
+        records: request.keys.map((key) => {
+          const slice = parseSnapshotSliceKey(key);
+          if (slice === null) return storage.readKeyed([key])[0]!;
+          return storage.readSnapshotSlice(slice.slot, slice.offset, slice.length) as unknown as KvRecord;
+        }),
       } satisfies StorageReply);
     } catch (error) {
       port.postMessage({ id: request.id, error: faultOf(error) } satisfies StorageReply);
@@ -355,9 +369,12 @@ function run(port: MessagePort, data: StorageWorkerData): void {
   /** Handle a group of requests; false once the store is closed (the thread then ends). */
   const handle = (first: StorageRequest): boolean => {
     // Everything sent so far joins this group commit: one fsync for all of it.
-    const group: Exclude<StorageRequest, { kind: "stage" | "dropStage" | "vouch" | "readStaged" | "resumeStage" }>[] =
-      [];
+    const group: Exclude<
+      StorageRequest,
+      { kind: "stage" | "dropStage" | "vouch" | "readStaged" | "resumeStage" | "pin" }
+    >[] = [];
     const take = (request: StorageRequest): void => {
+      if (request.kind === "pin") return void (pinned = request.slots);
       if (request.kind === "vouch") return vouch(request);
       if (request.kind === "readStaged") return readStaged(request);
       if (request.kind === "resumeStage") return resumeStage(request);
@@ -419,7 +436,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
         r,
       ): r is Exclude<
         StorageRequest,
-        { kind: "stage" | "dropStage" | "vouch" | "read" | "readStaged" | "resumeStage" }
+        { kind: "stage" | "dropStage" | "vouch" | "read" | "readStaged" | "resumeStage" | "pin" }
       > => r.kind !== "read",
     );
     const reply = (request: StorageRequest & { kind: "append" }, i: number): void => {

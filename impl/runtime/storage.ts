@@ -264,6 +264,16 @@ interface Row {
   readonly checksum: string;
 }
 
+/** A range of a stored snapshot's data (`readSnapshotSlice`), with what identifies the snapshot. */
+export interface SnapshotSlice {
+  readonly slot: number;
+  readonly digest: string;
+  readonly contentDigest: string;
+  readonly totalBytes: number;
+  readonly offset: number;
+  readonly data: string;
+}
+
 /** An open store, with the records it held when opened. */
 export interface Opened<R> {
   readonly storage: Storage<R>;
@@ -315,6 +325,7 @@ export class Storage<R> {
   /** The last record of each key (`keyOf`), by sequence number, and the key of each such record. */
   private readonly keyed = new Map<string, number>();
   private readonly keyOfSeq = new Map<number, string>();
+  private readonly selectPart: Database.Statement;
   private readonly selectRow: Database.Statement<[number]>;
   private readonly insertStaged: Database.Statement<[number, number, string]>;
   /** Moves a stage's rows into a record's parts: (seq, parts, seq, stage). */
@@ -340,6 +351,7 @@ export class Storage<R> {
     this.lastSeq = lastSeq;
     records.forEach((record, i) => this.index(options.keyOf?.(record) ?? null, seqs[i]!));
     this.selectRow = db.prepare("SELECT seq, kind, body, checksum FROM records WHERE seq = ?");
+    this.selectPart = db.prepare("SELECT text, checksum FROM snapshot_data WHERE seq = ? AND part = ?");
     this.faults = options.faults ?? noDiskFaults;
     this.walFd = openWal(file);
     this.syncedSeqFd = this.faults.powerLoss ? openSyncedSeq(options.dir) : -1;
@@ -770,6 +782,93 @@ export class Storage<R> {
       return decoded.right;
     });
   }
+
+  /**
+   * Bytes [offset, offset + length) of the data of the last snapshot record of `slot` (fewer at its
+   * end), with the record's slot, digests, size and `maxBal`, read without joining its data: only
+   * the parts the range touches are read, each checked against its checksum, as the row is. What a
+   * state transfer's chunk at rest is made of (impl/core/at-rest.ts). Throws, naming the slot, when
+   * the store holds no snapshot of that slot (never written, or compacted away).
+   */
+  readSnapshotSlice(slot: number, offset: number, length: number): SnapshotSlice {
+    const rows = this.db
+      .prepare("SELECT seq, kind, body, checksum FROM records WHERE kind = 'snapshot' ORDER BY seq DESC")
+      .iterate() as IterableIterator<Row>;
+    for (const row of rows) {
+      // A row of JSON text that starts with another slot is passed over undecoded.
+      if (typeof row.body === "string" && !row.body.startsWith(`{"_tag":"snapshot","slot":${slot},`)) continue;
+      if (recordChecksum(row.seq, row.kind, row.body) !== row.checksum)
+        throw new StorageError("damaged", this.file, `record ${row.seq} (${row.kind}) fails its checksum`);
+      // Its data stored in parts, the row holds the record without it: small either way.
+      const decoded =
+        typeof row.body === "string" ? parseJsonText(row.body) : decodeBinary(row.body, this.options.binary);
+      if (Either.isLeft(decoded)) throw new StorageError("damaged", this.file, `record ${row.seq} ${decoded.left}`);
+      const head = decoded.right as { slot: number; digest: string; contentDigest: string; data: string };
+      if (head.slot !== slot) continue;
+      const { digest, contentDigest } = head;
+      if (!hasEmptyData(head)) {
+        const data = head.data;
+        const sliced = data.slice(offset, offset + length);
+        return { slot, digest, contentDigest, totalBytes: data.length, offset, data: sliced };
+      }
+      const ends = this.partEnds(row.seq);
+      const totalBytes = ends.at(-1) ?? 0;
+      const end = Math.min(offset + length, totalBytes);
+      const texts: string[] = [];
+      let start = 0;
+      for (let i = 0; i < ends.length && start < end; i++) {
+        const partEnd = ends[i]!;
+        if (partEnd > offset) {
+          const part = this.selectPart.get(row.seq, i) as { text: unknown; checksum: string } | undefined;
+          if (
+            part === undefined ||
+            typeof part.text !== "string" ||
+            partChecksum(row.seq, i, part.text) !== part.checksum
+          )
+            throw new StorageError(
+              "damaged",
+              this.file,
+              `record ${row.seq} has part ${i} of its data failing its checksum`,
+            );
+          texts.push(part.text.slice(Math.max(offset - start, 0), end - start));
+        }
+        start = partEnd;
+      }
+      return { slot, digest, contentDigest, totalBytes, offset, data: texts.join("") };
+    }
+    throw new Error(`${this.file}: no snapshot of slot ${slot} in the store (never written, or compacted away)`);
+  }
+
+  /** The end of each part of split record `seq`'s data, in characters (bytes: a snapshot is ASCII), kept per record. */
+  private partEnds(seq: number): readonly number[] {
+    const known = this.partEndsOf.get(seq);
+    if (known !== undefined) return known;
+    const rows = this.db
+      .prepare("SELECT part, parts, length(text) AS n FROM snapshot_data WHERE seq = ? ORDER BY part")
+      .all(seq) as { part: number; parts: number; n: number }[];
+    if (rows.length === 0)
+      throw new StorageError(
+        "damaged",
+        this.file,
+        `record ${seq} has its data stored in parts, and none of them is there`,
+      );
+    const ends: number[] = [];
+    for (const [i, row] of rows.entries()) {
+      if (row.part !== i || row.parts !== rows.length)
+        throw new StorageError(
+          "damaged",
+          this.file,
+          `record ${seq} has ${rows.length} parts of data where part ${i} says ${row.part} of ${row.parts}`,
+        );
+      ends.push((ends.at(-1) ?? 0) + row.n);
+    }
+    // Few snapshots are served at once: the latest two and one a transfer fetches.
+    if (this.partEndsOf.size >= 8) this.partEndsOf.clear();
+    this.partEndsOf.set(seq, ends);
+    return ends;
+  }
+
+  private readonly partEndsOf = new Map<number, readonly number[]>();
 
   /** Sequence number of the last durable record (0: none). */
   get recordCount(): number {

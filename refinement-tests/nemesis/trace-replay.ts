@@ -32,6 +32,7 @@ import {
   AssertionFailure,
   compareBallots,
   plainEqual,
+  readChunkFromRecords,
   readFromRecords,
   resolveStored,
   type Ballot,
@@ -63,7 +64,8 @@ function asSent(
   const effects = result.effects.map((e): KvEffect => {
     if (e._tag === "Persist") records.push(e.record);
     if (e._tag !== "SendStored") return e;
-    return { _tag: "Send", to: e.to, message: resolveStored(e.message, readFromRecords(records)) };
+    const message = resolveStored(e.message, readFromRecords(records), readChunkFromRecords(records));
+    return { _tag: "Send", to: e.to, message };
   });
   return { state: result.state, effects };
 }

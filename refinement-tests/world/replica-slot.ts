@@ -35,6 +35,11 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
    * barrier, an advance of time, or a crash, which loses them.
    */
   barrierUnflushed = false;
+  /**
+   * The snapshots the core serves beyond its latest two (impl/core's `pinnedSnapshots`), as of its
+   * last step: compaction keeps their records, whence a transfer's chunks are read.
+   */
+  pinned: readonly number[] = [];
   /** The notices owed for Persists with `notify`, oldest first: each flushes the buffer when delivered. */
   notices: VoteRef[] = [];
   /**
@@ -187,7 +192,7 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     this.durable = this.durable.concat(records);
     this.unflushed = [];
     this.barrierUnflushed = false;
-    if (records.some((rec) => rec._tag === "snapshot")) this.durable = compactRecords(this.durable);
+    if (records.some((rec) => rec._tag === "snapshot")) this.durable = compactRecords(this.durable, this.pinned);
     return records;
   }
 

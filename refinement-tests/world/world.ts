@@ -39,6 +39,8 @@ import {
   defaultRules,
   executionPending,
   initialState,
+  pinnedSnapshots,
+  readChunkFromRecords,
   readFromRecords,
   replicasOf,
   resolveStored,
@@ -941,6 +943,8 @@ export class World implements KvSystemView {
     const carried: Carried<KvInput, KvOutput>[] = [];
     if (info.flushFirst === true) this.flush(r, carried);
     const result = this.step(state, event);
+    // The snapshots the core still serves beyond its latest two: a compaction in this step keeps their records.
+    r.pinned = pinnedSnapshots(result.state);
     const leftBefore = executionPending(state);
     if (this.tuning.electionWaitsAfterStall === true && state.role._tag === "follower") {
       const due = state.election.heardAt + state.election.timeoutMs;
@@ -1013,8 +1017,16 @@ export class World implements KvSystemView {
         case "Send": {
           this.flushBarrier(r, carried);
           // A message holding values at rest leaves with them read back from the disk (flushed just now).
-          const message = e._tag === "Send" ? e.message : resolveStored(e.message, readFromRecords(r.durable));
-          if (e._tag === "SendStored") this.count(`${message._tag} with values read back from the disk`);
+          const message =
+            e._tag === "Send"
+              ? e.message
+              : resolveStored(e.message, readFromRecords(r.durable), readChunkFromRecords(r.durable));
+          if (e._tag === "SendStored")
+            this.count(
+              message._tag === "SnapshotChunk"
+                ? "SnapshotChunk read back from the snapshot's durable record"
+                : `${message._tag} with values read back from the disk`,
+            );
           carried.push({ _tag: "Send", to: e.to, message });
           if (
             this.tuning.adaptiveBatching &&

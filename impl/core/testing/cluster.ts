@@ -15,7 +15,8 @@ import { parseConfig, type Config } from "../config.ts";
 import { nextBallot } from "../election.ts";
 import type { ClientResult, Consistency, ReplicaId, VoteRef } from "../events.ts";
 import type { Message, SnapshotChunkMsg } from "../messages.ts";
-import { inMemory, readFromRecords, resolveStored } from "../at-rest.ts";
+import { inMemory, readChunkFromRecords, readFromRecords, resolveStored } from "../at-rest.ts";
+import { pinnedSnapshots } from "../transfer.ts";
 import { compactRecords, type DurableRecord } from "../records.ts";
 import { becomeCandidate, makeStep, step, type ReplicaEffect, type ReplicaEvent, type Step } from "../replica.ts";
 import { defaultRules, type ReplicaRules } from "../rules.ts";
@@ -207,7 +208,7 @@ export class Cluster {
           if (effect.notify !== undefined) notices.push(effect.notify);
           this.emit(`${id} persist ${showRecord(effect.record)}`);
           if (effect.record._tag === "snapshot" && this.options.compact !== false) {
-            const kept = compactRecords(node.records);
+            const kept = compactRecords(node.records, pinnedSnapshots(after));
             node.records.length = 0;
             node.records.push(...kept);
           }
@@ -218,7 +219,11 @@ export class Cluster {
           break;
         case "SendStored": {
           // Every record is durable at once here: read the values at rest back from the disk.
-          const message = resolveStored(effect.message, readFromRecords(node.records));
+          const message = resolveStored(
+            effect.message,
+            readFromRecords(node.records),
+            readChunkFromRecords(node.records),
+          );
           this.inFlight.push({ from: id, to: effect.to, message });
           this.emit(`${id}->${effect.to} ${showMessage(message)}`);
           break;
