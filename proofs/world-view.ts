@@ -86,7 +86,15 @@ export type WorldStep<S, I, O> =
   | {
       readonly kind: "event";
       readonly replica: number;
-      readonly event: "Receive" | "Tick" | "ClientRequest" | "Recover" | "Reconfigure" | "OpenSession" | "VoteDurable";
+      readonly event:
+        | "Receive"
+        | "Tick"
+        | "ClientRequest"
+        | "Recover"
+        | "Reconfigure"
+        | "OpenSession"
+        | "VoteDurable"
+        | "FeaturesKnown";
       readonly from?: ReplicaId | undefined;
       readonly message?: Message<I> | undefined;
       readonly request?: RequestInfo<I> | undefined;

@@ -79,6 +79,7 @@ export type Event<M, R, I> =
    * (impl/core/transfer.ts, `resumeTransfer`).
    */
   | { readonly _tag: "Recover"; readonly now: number; readonly records: readonly R[]; readonly kept?: KeptTransfer }
+  | FeaturesKnown
   /**
    * The notice a `Persist` with `notify` asks for: that record, and every record persisted before
    * it, is durable. Fed once per such Persist, in the order persisted; lost only with the process.
@@ -92,6 +93,20 @@ export type Event<M, R, I> =
 export interface VoteRef {
   readonly slot: number;
   readonly ballot: Ballot;
+}
+
+/**
+ * The driver's count of the feature levels the members execute: every replica of the latest
+ * configurations (in force and pending, voters and learners, this one included) said in its peer
+ * handshake that it executes every level up to `level`, at least. A leader raises the log to its
+ * configured `featureLevel` only once `level` reaches it (`featuresDue`): a member that does not
+ * know a level would stop at its raise. Until a driver says, the core takes every member to know
+ * every level it executes (`featureLevelMax`), as the world's replicas, all of one version, do.
+ */
+export interface FeaturesKnown {
+  readonly _tag: "FeaturesKnown";
+  readonly now: number;
+  readonly level: number;
 }
 
 /** The leader's own vote at `slot` in `ballot` is durable (see `Persist.notify`). */

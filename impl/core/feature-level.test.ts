@@ -5,12 +5,14 @@
  * executes the log later (after a crash, from a snapshot) included. A request whose session was
  * evicted is refused `session-expired`. A replica that meets a raise above
  * what it executes stops there with a clear message instead of executing on by rules it lacks.
+ * A leader holds its raise back while its driver says a member executes less (`FeaturesKnown`).
  */
 import { describe, expect, it } from "vitest";
-import { featureLevelMax, sessionsOf } from "../../spec/service.ts";
+import { featureLevelMax, featureLevelOf, sessionsOf } from "../../spec/service.ts";
 import type { KvInput } from "../../spec/kv.ts";
 import { Cluster } from "./testing/cluster.ts";
 import { decodeSnapshot } from "./snapshot.ts";
+import { featuresDue } from "./leader.ts";
 
 const append = (value: string): KvInput => ({ _tag: "append", key: "log", value });
 
@@ -113,6 +115,39 @@ describe("the feature level", () => {
     c.stabilize();
     expect(c.state(1).learner.service.features).toBeUndefined();
     expect(c.state(1).learner.snapshot?.data).not.toMatch(/features/);
+  });
+
+  it("waits for every member to know the level: no raise, no opened session, until the driver says so", () => {
+    const c = new Cluster(3, { config: { featureLevel: 3 } });
+    c.quiet = true;
+    // Each driver counts a member that advertised level 2 at most (an older version).
+    for (const id of [1, 2, 3]) c.apply(id, { _tag: "FeaturesKnown", now: c.clock(id), level: 2 });
+    c.elapse(300);
+    c.campaign(1);
+    c.stabilize();
+    expect(c.state(1).role._tag).toBe("leader");
+    c.request(1, append("a"), "linearizable", { clientId: "a", seq: 1 });
+    const open = c.openSession(1);
+    c.stabilize();
+    c.advance(300, 50);
+    for (const id of [1, 2, 3]) expect(featureLevelOf(c.state(id).learner.service), `replica ${id}`).toBe(1);
+    const refused = c.replies.get(open);
+    expect(refused?._tag === "refused" ? refused.reason : refused).toMatch(
+      /feature level 1, which opens no sessions \(level 3 does\) \(its raise to 3 waits until every member says it executes that level\)/,
+    );
+    const leader = c.state(1);
+    if (leader.role._tag !== "leader") throw new Error("replica 1 does not lead");
+    expect(featuresDue(leader, leader.role)).toBeNull();
+    // A stand-in that ignores the count proposes the raise at once: this is what the wait withholds.
+    expect(featuresDue({ ...leader, featuresKnown: featureLevelMax }, leader.role)).toMatchObject({ level: 3 });
+    // The member is upgraded: its driver's count reaches 3 and the leader raises the log at once.
+    c.apply(1, { _tag: "FeaturesKnown", now: c.clock(1), level: 3 });
+    c.stabilize();
+    c.advance(300, 50);
+    for (const id of [1, 2, 3]) expect(featureLevelOf(c.state(id).learner.service), `replica ${id}`).toBe(3);
+    const opened = c.openSession(1);
+    c.stabilize();
+    expect(c.replies.get(opened)).toEqual({ _tag: "session-opened", clientId: "session 1" });
   });
 
   it("above what this version executes, stops the replica before that slot with a clear message", () => {

@@ -371,12 +371,14 @@ const noRequests: readonly number[] = [];
 
 /**
  * The raise of the feature level this leader proposes next, or null: its configured `featureLevel`
- * is above the level executed, or equal to it with other session bounds, and no raise is in its
- * pipeline. Ahead of client commands: the rules switch at the raise's slot, for every replica alike.
+ * is above the level executed, or equal to it with other session bounds, every member is known to
+ * execute it (`featuresKnown`: a member that does not would stop at the raise, events.ts
+ * `FeaturesKnown`), and no raise is in its pipeline. Ahead of client commands: the rules switch
+ * at the raise's slot, for every replica alike.
  */
 export function featuresDue<S, I, O>(state: ReplicaState<S, I, O>, leader: Leader<I>): FeaturesValue | null {
   const { featureLevel, sessionsMax, sessionOutputBytesMax } = state.ctx.config;
-  if (featureLevel < featureLevelSessionsBounded) return null;
+  if (featureLevel < featureLevelSessionsBounded || state.featuresKnown < featureLevel) return null;
   const f = state.learner.service.features;
   const level = f?.level ?? 1;
   if (featureLevel < level) return null;

@@ -232,7 +232,27 @@ function handle<S, I, O>(
       return openSessionRequest(rules, s, event, out);
     case "VoteDurable":
       return afterLearning(rules, ownVoteDurable(rules, s, event.slot, event.ballot, out), event.now, out);
+    case "FeaturesKnown":
+      return featuresKnown(rules, s, event.level, event.now, out);
   }
+}
+
+/**
+ * The driver's count of what the members execute (`FeaturesKnown`). A leader held back from its
+ * raise by a lower count proposes it as soon as the count reaches its configured level.
+ */
+function featuresKnown<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  level: number,
+  now: number,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
+  if (!Number.isSafeInteger(level) || level < 1) fail(`FeaturesKnown: level ${level} is not a positive integer`);
+  if (level === state.featuresKnown) return state;
+  const c = copyReplica(state);
+  c.featuresKnown = level;
+  return c.role._tag === "leader" ? propose(rules, c, now, out) : c;
 }
 
 /** A retired replica does nothing: it refuses requests and ignores everything else (its driver stops it). */
@@ -1389,8 +1409,13 @@ function openSessionRequest<S, I, O>(
 ): ReplicaState<S, I, O> {
   if (state.role._tag !== "leader") return redirect(state, req.requestId, out);
   const level = featureLevelOf(state.learner.service);
-  if (level < featureLevelSessionsOpened && state.ctx.config.featureLevel < featureLevelSessionsOpened) {
-    const reason = `the cluster runs at feature level ${level}, which opens no sessions (level ${featureLevelSessionsOpened} does): name the session with a client id of your own`;
+  const target = state.ctx.config.featureLevel;
+  if (level < featureLevelSessionsOpened && (target < featureLevelSessionsOpened || state.featuresKnown < target)) {
+    const held =
+      target >= featureLevelSessionsOpened
+        ? ` (its raise to ${target} waits until every member says it executes that level)`
+        : "";
+    const reason = `the cluster runs at feature level ${level}, which opens no sessions (level ${featureLevelSessionsOpened} does)${held}: name the session with a client id of your own`;
     out.push({ _tag: "Reply", requestId: req.requestId, result: { _tag: "refused", reason } });
     return state;
   }

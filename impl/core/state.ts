@@ -11,7 +11,7 @@
  */
 import type { Application } from "../../spec/state-machine.ts";
 import { fmix32 } from "../../spec/hash.ts";
-import { serviceOf, type Service, type ServiceState } from "../../spec/service.ts";
+import { featureLevelMax, serviceOf, type Service, type ServiceState } from "../../spec/service.ts";
 import { ballotZero, type Ballot } from "./ballot.ts";
 import type { Config } from "./config.ts";
 import { initialConfiguration, type ConfigChange, type Configuration } from "./configuration.ts";
@@ -425,6 +425,12 @@ export interface ReplicaState<S, I, O> {
   readonly learner: LearnerState<S, I, O>;
   readonly election: ElectionState;
   readonly monitor: MonitorState;
+  /**
+   * The highest feature level every member is known to execute (the driver's `FeaturesKnown`);
+   * `featureLevelMax` until a driver says otherwise. Not durable: a driver says it again after
+   * every `Recover`.
+   */
+  readonly featuresKnown: number;
 }
 
 /** Shared follower role value. */
@@ -502,6 +508,7 @@ export function freshState<S, I, O>(ctx: ReplicaContext<S, I, O>): ReplicaState<
       roundSeen: 0,
     },
     monitor: emptyMonitor,
+    featuresKnown: featureLevelMax,
   };
 }
 
@@ -534,6 +541,7 @@ export function copyReplica<S, I, O>(s: ReplicaState<S, I, O>): Draft<ReplicaSta
     learner: s.learner,
     election: s.election,
     monitor: s.monitor,
+    featuresKnown: s.featuresKnown,
   };
 }
 

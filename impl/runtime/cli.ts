@@ -202,6 +202,7 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
     { StorageError },
     { TokensFileError },
     { CertsError },
+    { namedFeatureLevel },
   ] = await Promise.all([
     import("../core/index.ts"),
     import("./clock.ts"),
@@ -212,6 +213,7 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
     import("./storage.ts"),
     import("./tokens.ts"),
     import("./certs.ts"),
+    import("./feature-gate.ts"),
   ]);
   const log = createLogger({ replica: flags.id, level: flags.logLevel });
   const tls = flags.tlsCert === undefined ? undefined : { cert: flags.tlsCert, key: flags.tlsKey!, ca: flags.tlsCa! };
@@ -227,6 +229,7 @@ async function runReplicaCommand(flags: ReplicaFlags): Promise<void> {
     replica = await startReplica({
       slowDisk,
       diskFaults: diskFaultsFromEnv(process.env),
+      featureLevelNamed: namedFeatureLevel(process.env),
       id: flags.id,
       clusterId: flags.clusterId,
       secret: readSecret(flags.secretFile, tls !== undefined),

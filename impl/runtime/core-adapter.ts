@@ -317,6 +317,8 @@ function sessionsViewOf(state: KvReplicaState): SessionsView {
   return {
     featureLevel: featureLevelOf(service),
     featureLevelMax,
+    featureLevelTarget: state.ctx.config.featureLevel,
+    featureLevelKnown: state.featuresKnown,
     count: service.sessions.size,
     evicted: service.features?.evicted ?? 0,
   };

@@ -229,7 +229,8 @@ type Pending<M, R, I> =
   | { readonly _tag: "Reconfigure"; readonly requestId: number; readonly change: ConfigChange }
   | { readonly _tag: "OpenSession"; readonly requestId: number }
   | { readonly _tag: "Recover"; readonly records: readonly R[]; readonly kept?: KeptTransfer }
-  | { readonly _tag: "VoteDurable"; readonly vote: VoteRef };
+  | { readonly _tag: "VoteDurable"; readonly vote: VoteRef }
+  | { readonly _tag: "FeaturesKnown"; readonly level: number };
 
 interface Waiter<O> {
   readonly resolve: (result: ClientResult<O>) => void;
@@ -424,6 +425,14 @@ export class Driver<S, M, R, I, O, H = never> {
     this.enqueue({ _tag: "Receive", from, message, wireId, senderIncarnation, bytes });
   }
 
+  /**
+   * Tell the core the feature level every member is known to execute (its `FeaturesKnown` event),
+   * in order with the peer messages and ticks; never dropped.
+   */
+  featuresKnown(level: number): void {
+    if (!this.stopped) this.enqueue({ _tag: "FeaturesKnown", level });
+  }
+
   /** Submit a client request; resolves with the core's reply, or `unavailable` on overload or timeout. */
   submit(submission: Submission<I>): Promise<ClientResult<O>> {
     return this.request((requestId) => ({ _tag: "ClientRequest", requestId, submission }));
@@ -524,6 +533,8 @@ export class Driver<S, M, R, I, O, H = never> {
         };
       case "VoteDurable":
         return { _tag: "VoteDurable", now, slot: pending.vote.slot, ballot: pending.vote.ballot };
+      case "FeaturesKnown":
+        return { _tag: "FeaturesKnown", now, level: pending.level };
     }
   }
 
@@ -597,8 +608,9 @@ export class Driver<S, M, R, I, O, H = never> {
   }
 
   /**
-   * Order the peer events of `batch` and the `tick` (if any): a Recover first, then the urgent
-   * messages, then the tick, then the other messages, each group in arrival order. Without
+   * Order the peer events of `batch` and the `tick` (if any): a Recover and the driver's own
+   * FeaturesKnown first, then the urgent messages, then the tick, then the other messages, each
+   * group in arrival order. Without
    * `urgent`, the tick goes after every message. Stepping a message before another that arrived
    * earlier is a reordering the network may make anyway (the core assumes no order), and a tick
    * before a message is a timer that fired a little earlier.
@@ -615,9 +627,10 @@ export class Driver<S, M, R, I, O, H = never> {
       return;
     }
     const isUrgent = (p: Pending<M, R, I>): boolean => p._tag === "Receive" && urgent(p.message);
-    const recover = batch.filter((p) => p._tag === "Recover");
+    const own = (p: Pending<M, R, I>): boolean => p._tag === "Recover" || p._tag === "FeaturesKnown";
+    const recover = batch.filter(own);
     const first = batch.filter(isUrgent);
-    const rest = batch.filter((p) => p._tag !== "Recover" && !isUrgent(p));
+    const rest = batch.filter((p) => !own(p) && !isUrgent(p));
     batch.length = 0;
     batch.push(...recover, ...first, ...(tick === null ? [] : [tick]), ...rest);
   }

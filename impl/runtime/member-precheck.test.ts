@@ -11,6 +11,8 @@ const facts = (over: Partial<PrecheckFacts> = {}): PrecheckFacts => ({
   initialMembers: [1, 2, 3],
   unsettled: null,
   addressKnown: (id) => id <= 5,
+  featureLevelRequired: 1,
+  namedLevel: () => null,
   ...over,
 });
 const pending = "promote 4 is proposed at slot 9, not yet executed";
@@ -52,5 +54,25 @@ describe("precheckMemberRequest", () => {
     expect(precheckMemberRequest({ op: "add", id: 6 }, facts())).toMatchObject({ code: "unknown-replica" });
     expect(precheckMemberRequest({ op: "add", id: 6, peerAddress: "h6:7000" }, facts())).toBeNull();
     expect(precheckMemberRequest({ op: "add", id: 5 }, facts())).toBeNull();
+  });
+
+  it("refuses a newcomer that does not execute the log's feature level, or the one it is raised to", () => {
+    const named = (id: number): number | null => (id === 4 ? 2 : id === 5 ? 3 : null);
+    const at3 = facts({ featureLevelRequired: 3, namedLevel: named });
+    const short = precheckMemberRequest({ op: "add", id: 4 }, at3);
+    expect(short).toMatchObject({ status: 409, code: "feature-level" });
+    expect(short?.message).toMatch(/replica 4 executes feature levels up to 2, and the log is at level 3/);
+    expect(precheckMemberRequest({ op: "replace", old: 3, id: 4 }, at3)).toMatchObject({ code: "feature-level" });
+    expect(precheckMemberRequest({ op: "add", id: 5 }, at3)).toBeNull();
+    expect(
+      precheckMemberRequest({ op: "add", id: 4 }, facts({ featureLevelRequired: 2, namedLevel: named })),
+    ).toBeNull();
+    // Not heard from: its levels are unknown; the CLI waits for it to connect, as for its address.
+    const unheard = precheckMemberRequest({ op: "add", id: 6, peerAddress: "h6:7000" }, at3);
+    expect(unheard).toMatchObject({ status: 409, code: "unknown-replica" });
+    expect(unheard?.message).toMatch(/feature levels it executes are not known here/);
+    // At level 1 every version will do; a promotion or removal is no newcomer.
+    expect(precheckMemberRequest({ op: "add", id: 6, peerAddress: "h6:7000" }, facts())).toBeNull();
+    expect(precheckMemberRequest({ op: "promote", id: 4 }, at3)).toBeNull();
   });
 });

@@ -24,7 +24,7 @@ const base: CoreView = {
   digest: "",
   uncompared: [],
   uncomparedCount: 0,
-  sessions: { featureLevel: 1, featureLevelMax: 2, count: 0, evicted: 0 },
+  sessions: { featureLevel: 1, featureLevelMax: 2, featureLevelTarget: 1, featureLevelKnown: 2, count: 0, evicted: 0 },
   membership: {
     initialMembers: [1, 2, 3],
     alpha: 64,

@@ -437,6 +437,22 @@ export class ReplicaMetrics {
       },
     });
     new Gauge({
+      name: "paxos_lease_feature_level_target",
+      help: "The feature level a leader raises the log to (featureLevel of the core configuration; docs/operations.md, Upgrading)",
+      registers,
+      collect() {
+        this.set(view().sessions.featureLevelTarget);
+      },
+    });
+    new Gauge({
+      name: "paxos_lease_feature_level_known",
+      help: "The least feature level the members named in their handshakes: a leader raises the log to the target only once this reaches it",
+      registers,
+      collect() {
+        this.set(view().sessions.featureLevelKnown);
+      },
+    });
+    new Gauge({
       name: "paxos_lease_sessions",
       help: "Client sessions the replicated state keeps (bounded by sessionsMax from feature level 2)",
       registers,

@@ -64,7 +64,9 @@ import { reportTransferRefused } from "./transfer-refused.ts";
 import { stagingStep, type Resumption } from "./transfer-staging.ts";
 import { addressOfText, formatAddress, Transport, type Address, type PeerInfo } from "./transport.ts";
 import { HeartbeatRelay, heartbeatRelayMsDefault } from "./heartbeat-relay.ts";
-import { forPeer, incarnationWith } from "./upgrade-window.ts";
+import { featureLevelOfIncarnation, forPeer, incarnationWith } from "./upgrade-window.ts";
+import { countFeatures, membersOf, waitReason } from "./feature-gate.ts";
+import { featureLevelMax, featureLevelOf } from "../../spec/service.ts";
 import type { BatchFacts, CoreView, UncomparedView } from "./view.ts";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
 
@@ -140,6 +142,12 @@ export interface ReplicaOptions {
   readonly slowDisk?: SlowDisk | null;
   /** Test-only: power loss, or a store that acknowledges before its fsync (disk-faults.ts). Default: none. */
   readonly diskFaults?: DiskFaults;
+  /**
+   * Test-only: the feature level this replica names in its handshake, below what it executes, to
+   * stand for a replica of an earlier version (feature-gate.ts `namedFeatureLevel`). Default:
+   * `featureLevelMax`.
+   */
+  readonly featureLevelNamed?: number;
   /** Called when the replica must stop (core assertion or storage failure). */
   readonly onFatal: (error: unknown) => void;
 }
@@ -191,6 +199,10 @@ class ReplicaProcess implements RunningReplica {
   private stopped = false;
   /** Why this replica no longer serves (it was removed), or null. */
   private retiredReason: string | null = null;
+  /** The feature level this replica names in its handshake. */
+  private readonly featureLevelNamed: number;
+  /** The count last handed to the core (`FeaturesKnown`), and why the raise waits, as last logged. */
+  private featureCount: { known: number; waits: string } = { known: -1, waits: "" };
   private readonly removedMarker: string;
 
   constructor(private readonly options: ReplicaOptions) {
@@ -264,9 +276,11 @@ class ReplicaProcess implements RunningReplica {
     // Resends of Accepts of 64 KiB of values or more wait while the first copy may still arrive:
     // a quiet spell of one election timeout lets them go, and none waits more than eight.
     this.acceptHold = new AcceptResendHold(config.electionTimeoutMsMin, 8 * config.electionTimeoutMsMin, 64 * 1024);
-    // The digest format rides on the incarnation: a version before formats were named refuses any
-    // field its handshake does not know, but takes any incarnation (impl/runtime/upgrade-window.ts).
-    const incarnation = incarnationWith(randomBytes(8).toString("hex"), kvDigestFormat);
+    // The digest format and the feature level ride on the incarnation: a version before formats
+    // were named refuses any field its handshake does not know, but takes any incarnation
+    // (impl/runtime/upgrade-window.ts).
+    this.featureLevelNamed = options.featureLevelNamed ?? featureLevelMax;
+    const incarnation = incarnationWith(randomBytes(8).toString("hex"), kvDigestFormat, this.featureLevelNamed);
     // The clock's injected skew (test-only; 1 and 0 otherwise) lets trace validation map readings to true time.
     const header = {
       clusterId: options.clusterId,
@@ -332,6 +346,8 @@ class ReplicaProcess implements RunningReplica {
   async start(): Promise<void> {
     // A state transfer the store kept across the restart goes with the records: the core resumes it.
     this.driver.start(this.records, this.storage.keptTransfer() ?? undefined);
+    // Right behind Recover: until told, the core takes every member to know every level.
+    this.countFeatures();
     try {
       await this.transport.start();
       await listen(this.server, this.options.http);
@@ -588,6 +604,7 @@ class ReplicaProcess implements RunningReplica {
     this.lastView = view;
     this.learnAddresses(view);
     this.noteMembership(before, view);
+    this.countFeatures();
     if (view.role === before.role && view.leader === before.leader && view.ballot === before.ballot) return;
     this.events.noteViewChange(before, view);
     this.options.log.info(
@@ -635,6 +652,45 @@ class ReplicaProcess implements RunningReplica {
         : `replica ${peer} names no digest format (a version before sha256 digests): it cannot install this replica's snapshot (format sha256) and is not sent it; upgrade it`;
     this.events.add("warn", text);
     this.options.log.warn({ peer, withheld: what }, text);
+  }
+
+  /** The feature level `peer` named in its last handshake with this replica (null: none seen). */
+  private namedLevel(peer: ReplicaId): number | null {
+    const info = this.transport.peerInfo(peer);
+    if (info === null) return null;
+    const level = featureLevelOfIncarnation(info.incarnation);
+    return typeof level === "number" ? level : null;
+  }
+
+  /**
+   * Count the feature levels the members named (impl/runtime/feature-gate.ts) and hand the core
+   * the least of them when it changed; a leader whose raise waits says once why.
+   */
+  private countFeatures(): void {
+    if (this.retiredReason !== null) return;
+    const state = this.driver.state;
+    const target = state.ctx.config.featureLevel;
+    const { known, short } = countFeatures(
+      {
+        self: this.options.id,
+        selfLevel: this.featureLevelNamed,
+        members: membersOf(state.learner.configs),
+        named: (id) => this.namedLevel(id),
+      },
+      target,
+    );
+    if (known !== this.featureCount.known) this.driver.featuresKnown(known);
+    const waiting = state.role._tag === "leader" && target > featureLevelOf(state.learner.service) && short.length > 0;
+    const waits = waiting ? waitReason(target, short) : "";
+    if (waits !== "" && waits !== this.featureCount.waits) {
+      this.events.add("warn", waits);
+      this.options.log.warn({ target, known, short }, waits);
+    } else if (waits === "" && this.featureCount.waits !== "" && known >= target) {
+      const text = `every member says it executes feature level ${target}: the leader raises the log to it`;
+      this.events.add("info", text);
+      this.options.log.info({ target }, text);
+    }
+    this.featureCount = { known, waits };
   }
 
   /** Log membership changes this replica executed, and retire once it knows it was removed. */
@@ -739,7 +795,13 @@ class ReplicaProcess implements RunningReplica {
       },
       onPeerLearned: (peer, address) =>
         this.events.add("info", `learned replica ${peer} at ${formatAddress(address)} (it connected to us)`),
+      infoRefusal: (info) => {
+        const level = featureLevelOfIncarnation(info.incarnation);
+        return typeof level === "number" ? null : level.refusal;
+      },
       onPeerEvent: (peer, event) => {
+        // A handshake tells the feature level the peer executes.
+        if (event === "connected" || event === "inbound") this.countFeatures();
         if (event === "connected") this.events.add("info", `link to replica ${peer} up`);
         if (event === "disconnected") this.events.add("warn", `link to replica ${peer} down`);
       },
@@ -848,6 +910,8 @@ class ReplicaProcess implements RunningReplica {
       initialMembers: m.initialMembers,
       unsettled: membershipUnsettled(this.driver.state, this.options.clock.nowMs()),
       addressKnown: (id) => this.addressOf(id) !== null,
+      featureLevelRequired: Math.max(view.sessions.featureLevel, view.sessions.featureLevelTarget),
+      namedLevel: (id) => this.namedLevel(id),
     });
   }
 

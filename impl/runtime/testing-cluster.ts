@@ -280,6 +280,8 @@ export class TestCluster extends MemberLookups<Member> {
       readonly peers?: readonly number[];
       readonly extra?: readonly string[];
       readonly detached?: boolean;
+      /** More environment variables for this process (test faults). */
+      readonly env?: Readonly<Record<string, string>>;
     } = {},
   ): void {
     const member = this.member(id);
@@ -300,10 +302,14 @@ export class TestCluster extends MemberLookups<Member> {
     const detached = options.detached === true;
     const child =
       this.hosts === undefined
-        ? spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "pipe"], env: replicaEnv(), detached })
+        ? spawn(process.execPath, argv, {
+            stdio: ["ignore", "pipe", "pipe"],
+            env: { ...replicaEnv(), ...options.env },
+            detached,
+          })
         : this.hosts.spawn(id, process.execPath, argv, {
             stdio: ["ignore", "pipe", "pipe"],
-            env: replicaEnv(),
+            env: { ...replicaEnv(), ...options.env },
             detached,
           });
     member.child = child;

@@ -135,6 +135,8 @@ export class TraceWriter<M, R, I, O> {
         return { _tag: "OpenSession", now: event.now, requestId: event.requestId };
       case "VoteDurable":
         return { _tag: "VoteDurable", now: event.now, slot: event.slot, ballot: event.ballot };
+      case "FeaturesKnown":
+        return { _tag: "FeaturesKnown", now: event.now, level: event.level };
     }
   }
 

@@ -15,7 +15,8 @@ import { createLogger, silentLogger, type Logger } from "./log.ts";
 import type { AdmissionRefusal, PeerAdmissionLimits } from "./peer-admission.ts";
 import { floodConnections, freePorts, sleep, waitFor } from "./testing.ts";
 import { handshakeMac, peerProtocol } from "./peer-tls.ts";
-import { handshakeFrameBytesMax, Transport, wireIdBytes } from "./transport.ts";
+import { handshakeFrameBytesMax, Transport, wireIdBytes, type PeerInfo } from "./transport.ts";
+import { featureLevelOfIncarnation } from "./upgrade-window.ts";
 import { certsLayout, initCa, issueReplicaCert, readTlsMaterial, type TlsMaterial } from "./certs.ts";
 import { tempDir } from "./testing.ts";
 import fs from "node:fs";
@@ -43,6 +44,8 @@ function node(
     log?: Logger;
     admission?: Partial<PeerAdmissionLimits>;
     onRefused?: (reason: AdmissionRefusal) => void;
+    incarnation?: string;
+    infoRefusal?: (info: PeerInfo) => string | null;
   } = {},
 ): Node {
   const received: Node["received"] = [];
@@ -58,7 +61,8 @@ function node(
     listen: { host: "127.0.0.1", port: ports[self - 1]! },
     peers,
     codec: pings,
-    info: { http: `127.0.0.1:${9000 + self}`, incarnation: `i${self}` },
+    info: { http: `127.0.0.1:${9000 + self}`, incarnation: options.incarnation ?? `i${self}` },
+    infoRefusal: options.infoRefusal,
     clock: monotonicClock(),
     log: options.log ?? silentLogger(),
     admission: options.admission,
@@ -427,6 +431,25 @@ describe("transport", () => {
     a.transport.send(2, { _tag: "ping", n: 1 }, 0);
     await sleep(100);
     expect(b.received).toEqual([]);
+  });
+
+  it("refuses a peer whose handshake names a malformed feature level, on both of its connections, and says why", async () => {
+    const ports = await freePorts(2);
+    const infoRefusal = (info: PeerInfo): string | null => {
+      const level = featureLevelOfIncarnation(info.incarnation);
+      return typeof level === "number" ? null : level.refusal;
+    };
+    const a = node(1, ports, { infoRefusal });
+    const b = node(2, ports, { infoRefusal, incarnation: "i2+levelx+sha256" });
+    await Promise.all([a.transport.start(), b.transport.start()]);
+    const reason =
+      /^replica 2: its incarnation "i2\+levelx\+sha256" names feature level "x", not an integer from 1 to 999999$/;
+    // As acceptor (its hello) and as dialer (its challenge).
+    await waitFor("both refusals", () => (a.rejected.filter((r) => reason.test(r)).length >= 2 ? true : undefined));
+    b.transport.send(1, { _tag: "ping", n: 1 }, 0);
+    a.transport.send(2, { _tag: "ping", n: 2 }, 0);
+    await sleep(100);
+    expect([a.received, b.received]).toEqual([[], []]);
   });
 
   it("refuses a peer of another cluster", async () => {

@@ -233,6 +233,11 @@ export interface TransportOptions<M> {
    * removed dialer is told so and its connection closed.
    */
   readonly removedPeer?: (peer: ReplicaId) => string | null;
+  /**
+   * What is wrong with what a peer says about itself in its handshake, or null (the default: nothing
+   * is): a peer whose information is refused is not connected, with the reason logged.
+   */
+  readonly infoRefusal?: (info: PeerInfo) => string | null;
   /** An authenticated peer told us that we were removed from the cluster. */
   readonly onRemoved?: (by: ReplicaId, reason: string) => void;
   /** A replica outside the peer list connected and announced where it listens: it is a peer now. */
@@ -902,6 +907,8 @@ export class Transport<M> {
     if (hello.to !== this.options.self)
       return `peer dialed replica ${hello.to}, but this is replica ${this.options.self}`;
     if (hello.from === this.options.self) return `peer claims this replica's own id ${hello.from}`;
+    const refusal = this.options.infoRefusal?.(hello.info) ?? null;
+    if (refusal !== null) return `replica ${hello.from}: ${refusal}`;
     if (!this.peerRecords.has(hello.from) && hello.info.peer !== undefined && addressOfText(hello.info.peer) === null) {
       return `replica ${hello.from} announced a peer address that is not HOST:PORT: ${JSON.stringify(hello.info.peer)}`;
     }
@@ -1108,6 +1115,8 @@ export class Transport<M> {
             context,
           );
         }
+        const refusal = this.options.infoRefusal?.(frame.info) ?? null;
+        if (refusal !== null) return this.reject(socket, `replica ${link.peer}: ${refusal}`, context);
         this.writeWire(socket, { _tag: "proof", mac: handshakeMac(key, "dialer", fields) });
         clearTimeout(timer);
         link.ready = true;

@@ -56,6 +56,14 @@ export interface SessionsView {
   readonly featureLevel: number;
   /** The highest feature level this version executes. */
   readonly featureLevelMax: number;
+  /** The level a leader raises the log to: the core configuration's `featureLevel`. */
+  readonly featureLevelTarget: number;
+  /**
+   * The least feature level the members named in their handshakes, as this replica counts them
+   * (impl/runtime/feature-gate.ts): a leader raises the log to `featureLevelTarget` only once this
+   * reaches it.
+   */
+  readonly featureLevelKnown: number;
   /** Client sessions the replicated state keeps. */
   readonly count: number;
   /** Sessions evicted by the bound since the level was raised (the same count on every replica at a slot). */

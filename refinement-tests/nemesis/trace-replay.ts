@@ -233,6 +233,8 @@ export function decodeEvent(raw: Record<string, unknown>): KvEvent {
         ballot: { round: ballot.round, replica: ballot.replica },
       };
     }
+    case "FeaturesKnown":
+      return { _tag: "FeaturesKnown", now, level: raw.level as number };
     default:
       throw new Error(`unknown traced event ${String(raw._tag)}`);
   }

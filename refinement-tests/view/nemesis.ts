@@ -201,6 +201,8 @@ function eventText(step: ReplayStep): string {
       return `receive from R${e.from} ${e.message._tag}${"ballot" in e.message ? ` b=${showBallot(e.message.ballot)}` : ""} (no traced send)`;
     case "VoteDurable":
       return `own vote durable up to slot ${e.slot} (b=${showBallot(e.ballot)})`;
+    case "FeaturesKnown":
+      return `every member executes feature level ${e.level} at least`;
   }
 }
 
