@@ -9,7 +9,10 @@
  * the run may be left on the machine. The cluster runs at feature level 2 with a session table
  * of half the clients (`sessionsMax` 6 for 12): each session opens with a put of its own, sessions
  * are evicted throughout and the clients meet `session-expired` over lossy and reset links (the
- * membership run of `npm test` runs at level 3).
+ * membership run of `npm test` runs at level 3). A snapshot every 64 slots makes a replica that
+ * the partitions or the kill left behind catch up by state transfer, which carries a level 2
+ * session table with evictions to it: the run must show both in its replayed traces (with the
+ * default interval of 1024 slots the same run took 3 snapshots and no transfer).
  *
  * Needs root, iproute2 and nftables (.ci/run installs them); elsewhere skipped with the reason,
  * except in CI, where it must run. The seed is fixed (PAXOS_LEASE_NEMESIS_SEED overrides it).
@@ -17,7 +20,7 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { hostsUnavailableReason } from "../../impl/runtime/testing-hosts.ts";
-import { retryExpired, sessionEvicted } from "../../proofs/service-level.ts";
+import { evictionTransferred, retryExpired, sessionEvicted } from "../../proofs/service-level.ts";
 import { sessionsRequired, summaryText } from "./run.ts";
 import type { FaultKind } from "./schedule.ts";
 import { nemesisTestSeed, useNemesisRun } from "./testing.ts";
@@ -48,8 +51,10 @@ const run = useNemesisRun(
     inOrder: true,
     quietMs: 2000,
     net: "hosts",
-    // Feature level 2 with a session table of half the clients: evictions over the kernel's faults.
-    core: { featureLevel: 2, sessionsMax: 6 },
+    // Feature level 2 with a session table of half the clients: evictions over the kernel's faults;
+    // snapshots every 64 slots (a few thousand are chosen), so that a replica behind by two
+    // intervals takes a state transfer of a table with evictions.
+    core: { featureLevel: 2, sessionsMax: 6, snapshotIntervalSlots: 64 },
     onProgress: (line) => process.stdout.write(`[nemesis hosts.test] ${line}\n`),
   },
   import.meta.filename,
@@ -91,6 +96,13 @@ describe.skipIf(skip)(`a short nemesis run on hosts (seed ${seed})`, () => {
     if ("error" in run.report.traces) throw new Error(run.report.traces.error);
     expect(run.report.traces.tally[sessionEvicted] ?? 0).toBeGreaterThan(0);
     expect(run.report.traces.tally[retryExpired] ?? 0).toBeGreaterThan(0);
+  });
+
+  it("caught a replica up by state transfer at feature level 2: the transferred table had evicted sessions", () => {
+    if ("error" in run.report.traces) throw new Error(run.report.traces.error);
+    const tally = run.report.traces.tally;
+    expect(tally["sometimes: snapshot installed by state transfer"] ?? 0).toBeGreaterThan(0);
+    expect(tally[evictionTransferred] ?? 0).toBeGreaterThan(0);
   });
 
   it("leaves nothing behind: every namespace of the run is gone", () => {
