@@ -56,6 +56,7 @@ options:
   --points LIST  the points to run, of 8, 16, 40 (bursts of that many 1 MiB PUTs) and 64 (the 64
                  clients of 64 KiB values), comma-separated (default 8,16,40,64)
   --snapshot-bytes N  the replicas' snapshotIntervalBytes (default: the core's, 128 MiB)
+  --snapshot-slots N  the replicas' snapshotIntervalSlots (default: the replicas' own)
   --log-tail-bytes N  the replicas' logTailBytes (default: the core's, 32 MiB)
   --no-values-at-rest  keep executed values in the replicas' memory (valuesAtRest false), as
                  before they rested in the store (default: at rest, as replicas run)
@@ -79,6 +80,7 @@ const flags = benchFlags(
     "no-etcd": { type: "boolean", default: false },
     points: { type: "string", default: "8,16,40,64" },
     "snapshot-bytes": { type: "string" },
+    "snapshot-slots": { type: "string" },
     "log-tail-bytes": { type: "string" },
     "no-values-at-rest": { type: "boolean", default: false },
     "lease-ms": { type: "string" },
@@ -104,6 +106,7 @@ if (points.some((p) => !["8", "16", "40", "64"].includes(p)) || new Set(points).
 const runDir = flags.logs ?? fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-burst-"));
 fs.mkdirSync(runDir, { recursive: true });
 const snapshotBytes = flags["snapshot-bytes"] === undefined ? undefined : Number(flags["snapshot-bytes"]);
+const snapshotSlots = flags["snapshot-slots"] === undefined ? undefined : Number(flags["snapshot-slots"]);
 const logTailBytes = flags["log-tail-bytes"] === undefined ? undefined : Number(flags["log-tail-bytes"]);
 const leaseMs = flags["lease-ms"] === undefined ? undefined : Number(flags["lease-ms"]);
 const bytesInFlightMax = flags["request-bytes-in-flight-max"];
@@ -111,6 +114,7 @@ if (
   (bytesInFlightMax !== undefined &&
     !(Number.isSafeInteger(Number(bytesInFlightMax)) && Number(bytesInFlightMax) >= 1)) ||
   (snapshotBytes !== undefined && !(Number.isInteger(snapshotBytes) && snapshotBytes >= 1)) ||
+  (snapshotSlots !== undefined && !(Number.isInteger(snapshotSlots) && snapshotSlots >= 1)) ||
   (logTailBytes !== undefined && !(Number.isInteger(logTailBytes) && logTailBytes >= 1)) ||
   (leaseMs !== undefined && !(Number.isInteger(leaseMs) && leaseMs >= 100 && leaseMs <= 60_000))
 ) {
@@ -217,6 +221,7 @@ function histogramAbove(texts: readonly string[], name: string, ms: number): num
 function ours(): Subject {
   const core = {
     ...(snapshotBytes === undefined ? {} : { snapshotIntervalBytes: snapshotBytes }),
+    ...(snapshotSlots === undefined ? {} : { snapshotIntervalSlots: snapshotSlots }),
     ...(logTailBytes === undefined ? {} : { logTailBytes }),
     ...(flags["no-values-at-rest"] ? { valuesAtRest: false } : {}),
     ...leaseCore(leaseMs),
