@@ -305,6 +305,19 @@ export class SnapshotSerialization {
     return true;
   }
 
+  /**
+   * Its bytes were written by other means, found to be these (a state transfer's chunks, whose
+   * digest this serialization gave): nothing is left to serialize, and `bytes` is its size. Only
+   * before any slice was made.
+   */
+  storedAs(bytes: number): void {
+    if (this.size > 0 || this.unsent.length > 0 || this.taken) return;
+    this.pieces = null;
+    this.stored = bytes;
+    // Read whole afterwards (a trace), it is serialized again from the state.
+    this.taken = true;
+  }
+
   private readable(): void {
     if (this.released) throw new Error("a released snapshot's bytes are read from its durable record, not from memory");
   }
@@ -353,8 +366,16 @@ export class SnapshotSerialization {
 
   /** Characters (bytes: it is ASCII) serialized so far; the snapshot's size once complete. */
   get bytes(): number {
+    return this.stored ?? this.size;
+  }
+
+  /** Characters serialized here (none for one stored as other bytes, `storedAs`). */
+  get serializedChars(): number {
     return this.size;
   }
+
+  /** The size of the bytes it was stored as instead of being serialized (`storedAs`), or null. */
+  private stored: number | null = null;
 
   /** Serialize the next pieces, at least one and about `chars` characters (nothing once complete). */
   advance(chars: number): void {

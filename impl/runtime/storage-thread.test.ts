@@ -206,6 +206,7 @@ describe("storage thread", () => {
     const dir = tempDir();
     const opened = openThread(dir, { create: true });
     const storage = opened.storage;
+    storage.releaseSnapshots = true;
     /** Stage `bytes` in chunks as a transfer would, then install a record of `contents`, slot `slot`. */
     const receive = (bytes: string, slot: number): KvRecord => {
       const contentDigest = contentDigestOf(bytes);
@@ -221,14 +222,17 @@ describe("storage thread", () => {
     const same = receive(whole, 12);
     expect(await appendAsync(storage, [same])).toBeNull();
     // Never serialized again to be written: the staged chunks are its stored form.
-    expect(serializationOf(same)!.bytes).toBe(0);
+    expect(serializationOf(same)!.serializedChars).toBe(0);
     expect((same as Extract<KvRecord, { _tag: "snapshot" }>).contentDigest).toBe(contentDigestOf(whole));
+    // Written, its state went (a transfer reads its chunks from the record); its size stays.
+    expect(serializationOf(same)!.bytes).toBe(whole.length);
+    expect(() => (same as Extract<KvRecord, { _tag: "snapshot" }>).data).toThrow(/read from its durable record/);
     // Bytes that another version serialized: the check finds its own serialization differs, so
     // the stage goes and the record is serialized and stored as this replica would serve it.
     const other = receive(older, 14);
     const own = encodeSnapshot(ctx, { ...contents, slot: 14 });
     expect(await appendAsync(storage, [other])).toBeNull();
-    expect(serializationOf(other)!.bytes).toBe(own.length);
+    expect(serializationOf(other)!.serializedChars).toBe(own.length);
     // A transfer staged, then given up (or a crash before its install): nothing of it is a record.
     storage.receivedChunk(1, chunkOf(16, contentDigestOf(whole), whole.length, 0, whole.slice(0, 65_536)));
     storage.receivedChunk(1, chunkOf(16, contentDigestOf(whole), whole.length, 65_536, whole.slice(65_536, 131_072)));
@@ -303,7 +307,7 @@ describe("storage thread", () => {
     };
     // A good transfer: stored as the chunks staged, never serialized here.
     const good = await receive(12, (chunks) => chunks);
-    expect(serializationOf(good)!.bytes).toBe(0);
+    expect(serializationOf(good)!.serializedChars).toBe(0);
     expect(refused).toEqual([]);
     // A row changed, the first chunk staged twice and the second not at all, a chunk's first half
     // twice and its second not: refused, and serialized instead.
@@ -316,7 +320,7 @@ describe("storage thread", () => {
       const slot = 14 + i;
       const record = await receive(slot, spoil);
       const own = encodeSnapshot(ctx, { ...contents, slot });
-      expect(serializationOf(record)!.bytes).toBe(own.length);
+      expect(serializationOf(record)!.serializedChars).toBe(own.length);
       expect(refused[i]).toMatchObject({ slot, contentDigest: contentDigestOf(own) });
       expect(refused[i]!.stagedDigest).not.toBe(contentDigestOf(own));
     }

@@ -563,6 +563,7 @@ export class StorageThread implements DurableLog<KvRecord> {
       vouch: "unasked",
       stage: r.stage,
       contentDigest,
+      totalBytes,
       serialization,
       pieces,
       digest: new ContentDigest(),
@@ -717,6 +718,8 @@ export class StorageThread implements DurableLog<KvRecord> {
         // Stored as the bytes received: the stage the transfer's chunks went to, never serialized here.
         this.received.delete(record);
         staged.push({ index, stage: check.stage });
+        // Its bytes are the stage's: nothing is left to serialize, and its state may go once written.
+        serialization.storedAs(check.totalBytes);
         this.staging.set(check.stage, serialization);
         return { _tag: "snapshot", slot, digest, contentDigest: "", maxBal, logTruncatedUpTo, data: "" } as const;
       }
@@ -803,6 +806,8 @@ interface ReceivedCheck {
   readonly stage: number;
   /** The received bytes' digest (verified by the core as they came). */
   readonly contentDigest: string;
+  /** Their size. */
+  readonly totalBytes: number;
   readonly serialization: SnapshotSerialization;
   readonly pieces: Generator<string, void, undefined>;
   readonly digest: ContentDigest;
