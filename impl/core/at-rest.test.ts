@@ -145,6 +145,34 @@ describe("values at rest", () => {
     expect(c.state(3).learner.service).toEqual(c.state(1).learner.service);
   });
 
+  it("recovers the snapshot before the latest at rest: its bytes stay on disk, and transfers are still served", () => {
+    const config = { valuesAtRest: true, snapshotIntervalSlots: 2, logTailBytes: 1, transferChunkBytesMax: 64 };
+    const c = new Cluster(3, { config });
+    c.quiet = true;
+    c.crash(3);
+    c.elapse(300);
+    c.campaign(1);
+    c.stabilize();
+    for (let i = 1; i <= 6; i++) {
+      c.request(1, put(`k${i}`, "v".repeat(100 + i)), "linearizable", { clientId: "c", seq: i });
+      c.stabilize();
+    }
+    const before = c.state(2).learner.priorSnapshot!;
+    const size = snapshotSize(before);
+    c.crash(2);
+    c.restart(2);
+    const prior = c.state(2).learner.priorSnapshot!;
+    expect([prior.slot, prior.digest, prior.contentDigest]).toEqual([before.slot, before.digest, before.contentDigest]);
+    expect(snapshotSize(prior)).toBe(size);
+    expect(() => prior.data).toThrow(/read from its durable record/);
+    // Replica 3 takes a transfer from replica 2 (replica 1 down): served from 2's records.
+    c.crash(1);
+    c.restart(3);
+    c.advance(3000, 10);
+    expect(c.state(3).learner.executedUpTo).toBe(c.state(2).learner.executedUpTo);
+    expect(c.state(3).learner.service).toEqual(c.state(2).learner.service);
+  });
+
   it("reads a chunk at rest only from the durable record of the snapshot it claims (ChunkFromDurableSnapshot)", () => {
     const data = '{"a snapshot":"' + "x".repeat(40) + '"}';
     const snapshot = {

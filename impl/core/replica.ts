@@ -79,7 +79,7 @@ import { comparePeerCheckpoint, divergenceMessage, latestCheckpoint, type Diverg
 import { peerIndex, peersOf, phase1Covers } from "./quorums.ts";
 import type { ChosenVoteRecord, DurableRecord, SnapshotRecord } from "./records.ts";
 import { defaultRules, type ReplicaRules } from "./rules.ts";
-import { keptSnapshot, readSnapshot } from "./snapshot.ts";
+import { keptSnapshot, readSnapshot, restingSnapshot } from "./snapshot.ts";
 import { emptySlotMap, slotMapDropThrough, slotMapGet, slotMapHas, slotMapSet, type SlotMap } from "./slot-map.ts";
 import {
   copyAcceptor,
@@ -438,13 +438,11 @@ export function recover<S, I, O>(
   learner.log = log;
   const rebuilt = copyReplica(fresh);
   if (snapshot !== null) restoreSnapshot(rules, rebuilt, acceptor, learner, snapshot);
+  // With values at rest its chunks are read from its record: its bytes need not stay in memory.
   if (prior !== null)
-    learner.priorSnapshot = {
-      slot: prior.slot,
-      digest: prior.digest,
-      contentDigest: prior.contentDigest,
-      data: prior.data,
-    };
+    learner.priorSnapshot = state.ctx.config.valuesAtRest
+      ? restingSnapshot(prior, prior.data.length)
+      : { slot: prior.slot, digest: prior.digest, contentDigest: prior.contentDigest, data: prior.data };
   const election = copyElection(fresh.election);
   election.roundSeen = maxBal.round;
   rebuilt.started = true;

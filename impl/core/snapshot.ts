@@ -571,6 +571,32 @@ export function keptSnapshot<S, I, O>(
   if (at !== data.length || info.slot !== claim.slot || info.digest !== claim.digest)
     return { slot: claim.slot, digest: claim.digest, contentDigest: claim.contentDigest, data };
   serialization.knownDigest = claim.contentDigest;
+  // Its bytes are on disk: never serialized again to be written, and its size known without it.
+  serialization.storedAs(data.length);
+  return info;
+}
+
+/**
+ * A snapshot this replica holds only on disk (its record, `bytes` long), as its serving needs it
+ * with `valuesAtRest`: its slot, digests and size, a transfer's chunks read from the record by
+ * the driver (impl/core/at-rest.ts). Its bytes are not in memory: reading `data` throws.
+ */
+export function restingSnapshot(claim: SnapshotClaim, bytes: number): SnapshotInfo {
+  const serialization = new SnapshotSerialization(null, () => {
+    throw new Error(`the snapshot of slot ${claim.slot} is held on disk only`);
+  });
+  serialization.storedAs(bytes);
+  serialization.knownDigest = claim.contentDigest;
+  serialization.release();
+  const info = { slot: claim.slot, digest: claim.digest, contentDigest: claim.contentDigest } as {
+    slot: number;
+    digest: string;
+    contentDigest: string;
+    data: string;
+  };
+  // Not enumerable: what reads, compares or hashes the state sees the snapshot by its digests.
+  Object.defineProperty(info, "data", { enumerable: false, configurable: false, get: () => serialization.data });
+  serializations.set(info, serialization);
   return info;
 }
 

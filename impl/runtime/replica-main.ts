@@ -18,7 +18,7 @@ import path from "node:path";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ClientResult, MemberAddress, ReplicaId } from "../core/index.ts";
-import { executionPending, membershipUnsettled, pinnedSnapshots, valueBytes } from "../core/index.ts";
+import { executionPending, membershipUnsettled, pinnedSnapshots, serializationOf, valueBytes } from "../core/index.ts";
 import { precheckMemberRequest } from "./member-precheck.ts";
 import { Admission, driverRequestsPendingMax, httpConnectionsMaxDefault, type AdmissionOptions } from "./admission.ts";
 import type { MonotonicClock } from "./clock.ts";
@@ -176,7 +176,8 @@ export async function startReplica(options: ReplicaOptions): Promise<RunningRepl
 class ReplicaProcess implements RunningReplica {
   readonly driver: KvDriver;
   private readonly storage: StorageThread;
-  private readonly records: readonly KvRecord[];
+  /** The records the store held at the start, until `start` hands them to the core (then none). */
+  private records: readonly KvRecord[];
   private readonly trace: TraceWriter<KvMessage, KvRecord, KvInput, KvOutput> | undefined;
   private readonly transport: Transport<KvMessage>;
   /** Sends copies of the leader's heartbeats while the main thread cannot (null: off). */
@@ -346,6 +347,8 @@ class ReplicaProcess implements RunningReplica {
   async start(): Promise<void> {
     // A state transfer the store kept across the restart goes with the records: the core resumes it.
     this.driver.start(this.records, this.storage.keptTransfer() ?? undefined);
+    // Not kept: the core keeps what it needs of them (values at rest and its snapshots' bytes stay on disk).
+    this.records = [];
     // Right behind Recover: until told, the core takes every member to know every level.
     this.countFeatures();
     try {
@@ -581,11 +584,25 @@ class ReplicaProcess implements RunningReplica {
   }
 
   /**
+   * Once, after Recover: the snapshot the core recovered is on disk, so its state goes as a
+   * written one's does (storage-thread.ts, `releaseSnapshots`): its chunks are read from its record.
+   */
+  private releaseRecovered(state: KvReplicaState): void {
+    if (this.recoveredReleased || !state.started) return;
+    this.recoveredReleased = true;
+    if (!this.storage.releaseSnapshots || state.learner.snapshot === null) return;
+    serializationOf(state.learner.snapshot)?.release();
+  }
+
+  private recoveredReleased = false;
+
+  /**
    * Metrics, recent events and a log line for what a batch changed. The whole view (the
    * membership's maps, the digest's text) is built only when the role, leader, ballot or what the
    * membership is made of changed: not for the batches of every write.
    */
   private afterBatch(state: KvReplicaState, report: BatchReport): void {
+    this.releaseRecovered(state);
     const facts = kvAdapter.facts(state);
     const was = this.lastFacts;
     if (facts.role !== "leader") this.relay?.clear();

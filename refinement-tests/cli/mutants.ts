@@ -153,7 +153,11 @@ function huntRandom(m: Mutant): Hunt {
   let events = 0;
   while (cpuNow() - cpu < opts.budgetSeconds) {
     const seed = runSeed(opts.seed, runs);
-    const suite = { liveness, replicas, ...(profile === undefined ? {} : { profile }) };
+    const own =
+      m.randomTuning === undefined
+        ? profile
+        : { ...profile, tuningOverrides: { ...profile?.tuningOverrides, ...m.randomTuning } };
+    const suite = { liveness, replicas, ...(own === undefined ? {} : { profile: own }) };
     const one = runOne(seed, { ...suite, step: m.step, shrink: false });
     runs++;
     events += one.first.events;

@@ -7,10 +7,8 @@
  * that opens an id it opened before is caught at those bounds.
  */
 import { describe, expect, it } from "vitest";
-import { openSession } from "../../spec/service.ts";
 import { openedEvicted, retryExpired } from "../../proofs/service-level.ts";
-import { defaultRules } from "../../impl/core/testing/index.ts";
-import { withRules } from "../mutants/mutant.ts";
+import { mutantNamed } from "../mutants/index.ts";
 import { regressions } from "../regressions/regressions.ts";
 import { describeBounds, explore, replay } from "./explorer.ts";
 import { defaultBounds, ImplModel, type ImplBounds } from "./model.ts";
@@ -70,26 +68,16 @@ describe("the explorer at feature level 3", () => {
   });
 
   it("catches a replica that opens an id it opened before, at those bounds", () => {
-    // The stand-in forgets its count of opened sessions (as one restored from a snapshot without
-    // it would): c2 is handed `session 1`, which c1 holds. The spec opened `session 2`.
-    const reopening = withRules({
-      openSession: (service) => {
-        const again = openSession({ ...service, features: { ...service.features!, opened: 0 } });
-        return {
-          ...again,
-          state: {
-            ...again.state,
-            features: { ...again.state.features!, opened: (service.features?.opened ?? 0) + 1 },
-          },
-        };
-      },
-    });
+    // The zoo's `open-session-reuses-id` forgets its count of opened sessions (as one restored
+    // from a snapshot without it would): c2 is handed `session 1`, which c1 holds. The spec opened
+    // `session 2`.
+    const reopening = mutantNamed("open-session-reuses-id").step;
     const x = explore({
       bounds: { ...opened, writesPerClient: 2 },
       mode: "bfs",
       depth: 14,
       maxStates: 5000,
-      mutant: { name: "reopens-session-1", step: reopening },
+      mutant: { name: "open-session-reuses-id", step: reopening },
     });
     expect(x.regression?.expect).toBe("RepliesMatchSpec");
     expect(x.result.distinct).toBeLessThan(200);
@@ -98,23 +86,12 @@ describe("the explorer at feature level 3", () => {
   });
 
   it("the late first copy's kept path catches a replica that runs the copy again", () => {
-    // The stand-in runs a request numbered 1 whose session is gone, as level 2 would without its
-    // guards, under a session of its own: here the late copy runs a second time. (From scratch the
-    // explorer catches it sooner, by RepliesMatchSpec: a first put chosen after its session was
-    // evicted, answered as run; 3,697 states at these bounds with --duplicates 1 --delays 1.)
-    const runsLateCopy = withRules({
-      executeCommand: (ctx, service, command) => {
-        const real = defaultRules.executeCommand(ctx, service, command);
-        const features = service.features;
-        if (real.output._tag !== "expired" || command.seq !== 1 || features === undefined) return real;
-        const again = defaultRules.executeCommand(
-          ctx,
-          { ...service, features: { ...features, level: 2 } },
-          { ...command, clientId: `${command.clientId ?? ""} again` },
-        );
-        return { ...again, state: { ...again.state, features: { ...again.state.features!, level: features.level } } };
-      },
-    });
+    // The zoo's `late-first-copy-runs` runs a request numbered 1 whose session is gone, as level
+    // 2 would without its guards, under a session of its own: here the late copy runs a second
+    // time. (From scratch the explorer catches it sooner, by RepliesMatchSpec: a first put chosen
+    // after its session was evicted, answered as run; 3,697 states at these bounds with
+    // --duplicates 1 --delays 1, the mutant's own bounds.)
+    const runsLateCopy = mutantNamed("late-first-copy-runs").step;
     // The path ends where the copy is chosen (the ghost counts it there); the replicas execute it
     // once what is in flight is delivered.
     const kept = regressions().find((r) => r.name === "explore-late-first-copy-refused")!;

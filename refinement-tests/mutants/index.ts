@@ -13,6 +13,7 @@ import { leaseFromFreshestGrant } from "./lease-from-freshest-grant.ts";
 import { phase2aIgnoresVotes } from "./phase2a-ignores-votes.ts";
 import { lapsedLeaderHolds } from "./lapsed-leader-holds.ts";
 import { learnAnyVote } from "./learn-any-vote.ts";
+import { lateFirstCopyRuns } from "./late-first-copy-runs.ts";
 import { leaseFromReceipt } from "./lease-from-receipt.ts";
 import { leaseReadBeforePendingPhase1 } from "./lease-read-before-pending-phase1.ts";
 import { leaseReadBeforeReproposals } from "./lease-read-before-reproposals.ts";
@@ -20,6 +21,7 @@ import { leaseWithoutDriftMargin } from "./lease-without-drift-margin.ts";
 import { helpRemovedLeader } from "./help-removed-leader.ts";
 import type { Mutant } from "./mutant.ts";
 import { noNoopGapFilling } from "./no-noop-gap-filling.ts";
+import { openSessionReusesId } from "./open-session-reuses-id.ts";
 import { outOfOrderExecution } from "./out-of-order-execution.ts";
 import { ownVoteAssumed } from "./own-vote-assumed.ts";
 import { ownVoteCountedBeforeDurable } from "./own-vote-counted-before-durable.ts";
@@ -90,6 +92,9 @@ export const mutants: readonly Mutant[] = [
   ownVoteCountedBeforeDurable,
   // The leader's own vote taken into a quorum without being counted: a reply on a vote not yet durable.
   ownVoteAssumed,
+  // Feature level 3: the service opens the sessions, and a late first copy never runs again.
+  openSessionReusesId,
+  lateFirstCopyRuns,
 ];
 
 /** The mutant called `name`; throws with the list of names otherwise. */

@@ -12,6 +12,7 @@ import {
   type Step,
 } from "../../impl/core/testing/index.ts";
 import type { ImplBounds } from "../explorer/model.ts";
+import type { ReplicaTuning } from "../world/tuning.ts";
 
 /**
  * Where the exhaustive explorer catches a mutant: the budgets over the explorer's defaults
@@ -39,6 +40,12 @@ export interface Mutant {
   /** Which suite catches it: the safety suite, or (for liveness bugs) the liveness suite. */
   readonly mode: "safety" | "liveness";
   readonly step: Step;
+  /**
+   * Laid over every draw of the random suite that hunts it (`tuningOverrides`), after the hunt's
+   * own tuning: the feature level and session table the bug lives at (the level 3 mutants take the
+   * `opened-sessions` suite tuning's). The swarm's own draws stay at level 1. Default: none.
+   */
+  readonly randomTuning?: Partial<ReplicaTuning>;
   /** Where `npm run mutants -- --engine explore` looks (default: the explorer's defaults, depth 12). */
   readonly explore?: ExplorerBounds;
   /**

@@ -43,6 +43,7 @@ import {
   readChunkFromRecords,
   readFromRecords,
   replicasOf,
+  snapshotSize,
   resolveStored,
   showChange,
   type ConfigChange,
@@ -1422,14 +1423,20 @@ export class World implements KvSystemView {
     const snapshot =
       i % 2 === 1 && source.learner.priorSnapshot !== null ? source.learner.priorSnapshot : source.learner.snapshot;
     if (snapshot === null) return;
+    const totalBytes = snapshotSize(snapshot);
+    const length = Math.min(source.ctx.config.transferChunkBytesMax, totalBytes);
+    const { slot, digest, contentDigest } = snapshot;
+    const chunk = { _tag: "StoredChunk", slot, digest, contentDigest, totalBytes, offset: 0, length } as const;
+    // Its bytes as the replica serves them: from its disk (one recovered holds no others in memory).
+    const onDisk = this.replicas[from]!.durable.concat(this.replicas[from]!.unflushed);
     const message: Message<KvInput> = {
       _tag: "SnapshotChunk",
-      slot: snapshot.slot,
-      digest: snapshot.digest,
-      contentDigest: snapshot.contentDigest,
-      totalBytes: snapshot.data.length,
+      slot,
+      digest,
+      contentDigest,
+      totalBytes,
       offset: 0,
-      data: snapshot.data.slice(0, source.ctx.config.transferChunkBytesMax),
+      data: readChunkFromRecords(onDisk)(chunk),
     };
     this.enqueue(from, to, message);
     this.count("state-transfer chunk from a stale peer");
