@@ -32,7 +32,7 @@ import {
   type CampaignTotals,
 } from "../campaign.ts";
 import type { Step } from "../../impl/core/testing/index.ts";
-import { mutantNamed, mutants } from "../mutants/index.ts";
+import { mutantNamed, mutants, type Mutant } from "../mutants/index.ts";
 import { parseSuiteTuning, replayScenario, suiteProfile, suiteTunings, type SuiteTuning } from "../suite.ts";
 import { runScenario, showScenario } from "../world/run.ts";
 import { describeFailure, writeReport } from "../world/report.ts";
@@ -92,17 +92,22 @@ try {
 } catch (error) {
   usage(`--tuning: ${(error as Error).message}`);
 }
-const profile = suiteProfile(tuning);
-/** The suite options every run, report and replay of this campaign shares. */
-const suite = { replicas: opts.replicas, ...(profile === undefined ? {} : { profile }) };
+const tuned = suiteProfile(tuning);
 let step: Step | undefined;
+let laid: Mutant["randomTuning"];
 try {
-  step = opts.mutant === undefined ? undefined : mutantNamed(opts.mutant).step;
+  const mutant = opts.mutant === undefined ? undefined : mutantNamed(opts.mutant);
+  step = mutant?.step;
+  laid = mutant?.randomTuning;
 } catch (error) {
   usage((error as Error).message);
 }
+// A mutant's `randomTuning` (its feature level) is laid over every draw, as its random hunt lays it.
+const profile = laid === undefined ? tuned : { ...tuned, tuningOverrides: { ...tuned?.tuningOverrides, ...laid } };
+/** The suite options every run, report and replay of this campaign shares. */
+const suite = { replicas: opts.replicas, ...(profile === undefined ? {} : { profile }) };
 
-const flags = `--replicas ${opts.replicas}${opts.liveness ? " --liveness" : ""}${opts.mutant === undefined ? "" : ` --mutant ${opts.mutant}`}${profile === undefined ? "" : ` --tuning ${tuning}`}`;
+const flags = `--replicas ${opts.replicas}${opts.liveness ? " --liveness" : ""}${opts.mutant === undefined ? "" : ` --mutant ${opts.mutant}`}${tuned === undefined ? "" : ` --tuning ${tuning}`}`;
 
 /**
  * Run the scenario at seed:path again with a trace, write the report, print where. With
