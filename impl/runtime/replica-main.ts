@@ -255,6 +255,15 @@ class ReplicaProcess implements RunningReplica {
           { slot, contentDigest, stagedDigest },
           `the staged bytes of the snapshot at slot ${slot} received by state transfer digest to ${stagedDigest}, not the ${contentDigest} verified as they came: not stored; the snapshot is stored as this replica's own serialization, which gives ${contentDigest}`,
         ),
+      // Said once per snapshot: its chunks come from its record, its state gone from memory.
+      onChunkAtRest: (slot) => {
+        if (this.chunksAtRestSaid.has(slot)) return;
+        this.chunksAtRestSaid.add(slot);
+        options.log.info(
+          { slot },
+          `state transfer chunks of the snapshot at slot ${slot} read back from its stored record, its state let go`,
+        );
+      },
     });
     try {
       checkInitialMembers(options.dataDir, config.members, joining);
@@ -295,7 +304,9 @@ class ReplicaProcess implements RunningReplica {
     this.trace =
       options.traceFile === undefined
         ? undefined
-        : new TraceWriter(options.traceFile, id, kvCodecs, incarnation, header);
+        : new TraceWriter(options.traceFile, id, kvCodecs, incarnation, header, (record) =>
+            this.storage.traced(record),
+          );
     this.startedAtMs = clock.nowMs();
     this.events = new RecentEvents(() => clock.nowMs());
     this.events.add(
@@ -310,8 +321,10 @@ class ReplicaProcess implements RunningReplica {
     this.driver = this.newDriver(initial);
     // Transfers read their chunks from the snapshots' records (impl/core/at-rest.ts): the store keeps
     // every snapshot the core serves, and a snapshot's state goes once its record is written. A
-    // trace writes every Persist's record whole after its commit, so with one the state stays.
-    this.storage.releaseSnapshots = config.valuesAtRest && this.trace === undefined;
+    // trace writes every Persist's record whole after its commit, reading a snapshot's bytes from
+    // its state: with one, the state goes once the line is written too (`awaitTrace`).
+    this.storage.releaseSnapshots = config.valuesAtRest;
+    this.storage.awaitTrace = this.trace !== undefined;
     this.storage.pinnedSnapshots = () => pinnedSnapshots(this.driver.state);
     this.transport = this.newTransport(incarnation);
     this.metrics = this.newMetrics();
@@ -591,10 +604,13 @@ class ReplicaProcess implements RunningReplica {
     if (this.recoveredReleased || !state.started) return;
     this.recoveredReleased = true;
     if (!this.storage.releaseSnapshots || state.learner.snapshot === null) return;
-    serializationOf(state.learner.snapshot)?.release();
+    const serialization = serializationOf(state.learner.snapshot);
+    if (serialization !== undefined) this.storage.letGo(serialization, state.learner.snapshot.slot);
   }
 
   private recoveredReleased = false;
+  /** The snapshots whose chunks at rest were logged (`onChunkAtRest`): once each. */
+  private readonly chunksAtRestSaid = new Set<number>();
 
   /**
    * Metrics, recent events and a log line for what a batch changed. The whole view (the

@@ -433,6 +433,34 @@ describe("storage thread", () => {
     storage.close();
   });
 
+  it("with a trace, lets a written snapshot's state go once its Persist line is written too, and reports its chunks at rest", async () => {
+    const { ctx, contents } = kvSnapshotContents(12, 200);
+    const whole = encodeSnapshot(ctx, contents);
+    const record = snapshotRecord(makeSnapshot(ctx, contents), { round: 1, replica: 1 }, 12);
+    const atRest: number[] = [];
+    const { storage } = openThread(tempDir(), {
+      create: true,
+      snapshotSliceChars: 1_000,
+      onChunkAtRest: (slot) => atRest.push(slot),
+    });
+    storage.releaseSnapshots = true;
+    storage.awaitTrace = true;
+    const slice = (): Promise<unknown> =>
+      new Promise((resolve) =>
+        storage.read([snapshotSliceKey(12, 100, 50)], (error, records) => resolve(error?.message ?? records)),
+      );
+    expect(await appendAsync(storage, [record])).toBeNull();
+    // Written, but the trace has yet to write its line (after the commit): its bytes are still there.
+    expect(record.data).toBe(whole);
+    expect(((await slice()) as { data: string }[])[0]!.data).toBe(whole.slice(100, 150));
+    expect(atRest).toEqual([]);
+    storage.traced(record);
+    expect(() => record.data).toThrow(/read from its durable record/);
+    expect(((await slice()) as { data: string }[])[0]!.data).toBe(whole.slice(100, 150));
+    expect(atRest).toEqual([12]);
+    storage.close();
+  });
+
   it("refuses a foreign store with the StorageError Storage.open gives", () => {
     const dir = tempDir();
     openThread(dir, { create: true }).storage.close();

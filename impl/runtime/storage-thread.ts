@@ -22,7 +22,7 @@ import {
   type SnapshotChunkMsg,
   type SnapshotSerialization,
 } from "../core/index.ts";
-import { kvRecordBinary, type KvRecord } from "./core-adapter.ts";
+import { kvRecordBinary, parseSnapshotSliceKey, type KvRecord } from "./core-adapter.ts";
 import { noDiskFaults, type DiskFaults } from "./disk-faults.ts";
 import type { DurableLog } from "./driver.ts";
 import { StorageError, type ReceivedStage } from "./storage.ts";
@@ -67,6 +67,12 @@ export interface StorageThreadOptions {
    * verified the snapshot against: they are not stored (see `receivedInstalled`).
    */
   readonly onUnvouched?: (refused: UnvouchedStage) => void;
+  /**
+   * Called for each chunk of a state transfer read back from the stored record of the snapshot
+   * of `slot` once this replica let that snapshot's state go (`letGo`): the chunk could come from
+   * nowhere but the store.
+   */
+  readonly onChunkAtRest?: (slot: number) => void;
 }
 
 /** A received snapshot's stage whose rows did not give the digest claimed for it. */
@@ -191,6 +197,7 @@ export class StorageThread implements DurableLog<KvRecord> {
     private readonly sliceChars: number,
     private readonly turnMs: number,
     private readonly onUnvouched: ((refused: UnvouchedStage) => void) | undefined,
+    private readonly onChunkAtRest: ((slot: number) => void) | undefined,
   ) {
     this.lastSeq = lastSeq;
     worker.on("message", (reply: StorageReply) => {
@@ -263,6 +270,7 @@ export class StorageThread implements DurableLog<KvRecord> {
       options.snapshotSliceChars ?? 256 * 1024,
       options.snapshotTurnMs ?? 4,
       options.onUnvouched,
+      options.onChunkAtRest,
     );
     storage.kept = reply.received;
     if (reply.received !== null) storage.nextStage = reply.received.stage + 1;
@@ -340,15 +348,19 @@ export class StorageThread implements DurableLog<KvRecord> {
   /**
    * Hand each snapshot the content digest the storage thread computed over its slices; with
    * `releaseSnapshots`, the snapshot's state then goes (impl/core/snapshot.ts, `release`): its
-   * record is written, and a transfer's chunks are read from it (`readSnapshotSlice`).
+   * record is written, and a transfer's chunks are read from it (`readSnapshotSlice`). With
+   * `awaitTrace` it goes once the trace wrote its record too (`traced`).
    */
   private digested(reply: StorageReply): void {
     for (const { stage, contentDigest } of reply.digests ?? []) {
-      const serialization = this.staging.get(stage);
+      const staged = this.staging.get(stage);
       this.staging.delete(stage);
-      if (serialization === undefined) continue;
+      if (staged === undefined) continue;
+      const { serialization, slot } = staged;
       serialization.knownDigest = contentDigest;
-      if (this.releaseSnapshots) serialization.release();
+      if (!this.releaseSnapshots) continue;
+      if (this.awaitTrace && !this.tracedFirst.delete(serialization)) this.untraced.set(serialization, slot);
+      else this.letGo(serialization, slot);
     }
   }
 
@@ -357,6 +369,47 @@ export class StorageThread implements DurableLog<KvRecord> {
    * whose transfers read their chunks from the records (`valuesAtRest`). Default false.
    */
   releaseSnapshots = false;
+
+  /**
+   * Whether a trace writes each Persist's record whole once its commit is durable (impl/runtime/
+   * trace.ts): it reads a snapshot record's bytes from the snapshot's state, serialized again, so
+   * with `releaseSnapshots` that state goes once the record is written and its line too (`traced`),
+   * whichever comes last. Default false.
+   */
+  awaitTrace = false;
+  /** Snapshots written whose Persist line is still to come (see `awaitTrace`), with their slots. */
+  private readonly untraced = new WeakMap<SnapshotSerialization, number>();
+  /** Snapshots whose Persist line came before their digest (see `awaitTrace`). */
+  private readonly tracedFirst = new WeakSet<SnapshotSerialization>();
+
+  /** The trace wrote the Persist line of `record`: a snapshot's state written already goes now (see `awaitTrace`). */
+  traced(record: KvRecord): void {
+    if (!this.releaseSnapshots || record._tag !== "snapshot") return;
+    const serialization = serializationOf(record);
+    if (serialization === undefined) return;
+    const slot = this.untraced.get(serialization);
+    if (slot === undefined) {
+      this.tracedFirst.add(serialization);
+      return;
+    }
+    this.untraced.delete(serialization);
+    this.letGo(serialization, slot);
+  }
+
+  /**
+   * Let the state of the snapshot of `slot` go (its record is on disk): a transfer's chunks of it
+   * are read from its record from now on, and each read is reported (`onChunkAtRest`).
+   */
+  letGo(serialization: SnapshotSerialization, slot: number): void {
+    if (!serialization.release()) return;
+    this.releasedSlots.add(slot);
+    // A transfer serves the latest snapshots or one it pinned: the last few released are enough.
+    if (this.releasedSlots.size > releasedSlotsKept)
+      this.releasedSlots.delete(this.releasedSlots.values().next().value!);
+  }
+
+  /** The slots of the snapshots whose state went last (see `letGo`), oldest first. */
+  private readonly releasedSlots = new Set<number>();
 
   /**
    * The slots of the older snapshots that compaction must keep besides the latest two (impl/core's
@@ -444,7 +497,10 @@ export class StorageThread implements DurableLog<KvRecord> {
   /** The stage (on the storage thread) of each serialization whose slices went there. */
   private readonly stages = new WeakMap<SnapshotSerialization, number>();
   /** The serialization of each stage whose record was posted, until its digest comes back. */
-  private readonly staging = new Map<number, SnapshotSerialization>();
+  private readonly staging = new Map<
+    number,
+    { readonly serialization: SnapshotSerialization; readonly slot: number }
+  >();
 
   /** Serialize about `chars` more characters of `serialization` and send them to the storage thread. */
   private stage(serialization: SnapshotSerialization, chars: number): void {
@@ -676,8 +732,24 @@ export class StorageThread implements DurableLog<KvRecord> {
   read(keys: readonly string[], answer: ReadDone): void {
     if (this.failure !== null) return answer(this.failure, []);
     if (this.closed) return answer(new Error("storage is closed"), []);
-    if (this.queued.length === 0) return this.postRead(keys, answer);
-    this.queued.push({ records: [], done: (error) => answer(error, []), read: { keys, answer } });
+    const counted = this.countedAtRest(keys, answer);
+    if (this.queued.length === 0) return this.postRead(keys, counted);
+    this.queued.push({ records: [], done: (error) => counted(error, []), read: { keys, answer: counted } });
+  }
+
+  /** `answer`, reporting first each chunk read of a snapshot whose state went (`onChunkAtRest`). */
+  private countedAtRest(keys: readonly string[], answer: ReadDone): ReadDone {
+    if (this.onChunkAtRest === undefined || this.releasedSlots.size === 0) return answer;
+    const slots: number[] = [];
+    for (const key of keys) {
+      const slice = parseSnapshotSliceKey(key);
+      if (slice !== null && this.releasedSlots.has(slice.slot)) slots.push(slice.slot);
+    }
+    if (slots.length === 0) return answer;
+    return (error, records) => {
+      if (error === null) for (const slot of slots) this.onChunkAtRest?.(slot);
+      answer(error, records);
+    };
   }
 
   private postRead(keys: readonly string[], answer: ReadDone): void {
@@ -720,7 +792,7 @@ export class StorageThread implements DurableLog<KvRecord> {
         staged.push({ index, stage: check.stage });
         // Its bytes are the stage's: nothing is left to serialize, and its state may go once written.
         serialization.storedAs(check.totalBytes);
-        this.staging.set(check.stage, serialization);
+        this.staging.set(check.stage, { serialization, slot });
         return { _tag: "snapshot", slot, digest, contentDigest: "", maxBal, logTruncatedUpTo, data: "" } as const;
       }
       const stage = this.stages.get(serialization);
@@ -740,7 +812,7 @@ export class StorageThread implements DurableLog<KvRecord> {
       if (rest.length > 0) this.request({ kind: "stage", stage, chunks: rest });
       staged.push({ index, stage });
       this.stages.delete(serialization);
-      this.staging.set(stage, serialization);
+      this.staging.set(stage, { serialization, slot });
       // The storage thread digests the slices and fills in the content digest and the bytes.
       return { _tag: "snapshot", slot, digest, contentDigest: "", maxBal, logTruncatedUpTo, data: "" } as const;
     });
@@ -787,6 +859,9 @@ export class StorageThread implements DurableLog<KvRecord> {
     void this.worker.terminate();
   }
 }
+
+/** Released snapshots' slots `letGo` remembers, for `onChunkAtRest`. */
+const releasedSlotsKept = 16;
 
 /** Characters of a kept transfer's chunks read back at a time (`keptTransfer`). */
 const keptReadChars = 4 * 1024 * 1024;

@@ -51,6 +51,11 @@ export class TraceWriter<M, R, I, O> {
     /** Random per process start (wire ids restart at 0 in each); peers learn it in the handshake. */
     readonly incarnation: string,
     header: Record<string, unknown>,
+    /**
+     * Called with each Persist's record once its line is made (its bytes read): a replica lets a
+     * snapshot's state go only after that (storage-thread.ts, `awaitTrace`). Default: none.
+     */
+    private readonly afterPersist?: (record: R) => void,
   ) {
     // Mode 0600: a trace holds the clients' keys and values, as the data directory does.
     this.fd = fs.openSync(file, "a+", 0o600);
@@ -67,6 +72,7 @@ export class TraceWriter<M, R, I, O> {
 
   effect(now: number, batch: number, effect: Effect<M, R, O, unknown>, context: EffectContext = {}): void {
     this.line("effect", now, { batch, effect: this.encodeEffect(effect, context) });
+    if (effect._tag === "Persist") this.afterPersist?.(effect.record);
   }
 
   /** The durable commit of a batch's records (one fsync). */

@@ -11,7 +11,8 @@
  * are evicted throughout and the clients meet `session-expired` over lossy and reset links (the
  * membership run of `npm test` runs at level 3). A snapshot every 64 slots makes a replica that
  * the partitions or the kill left behind catch up by state transfer, which carries a level 2
- * session table with evictions to it: the run must show both in its replayed traces (with the
+ * session table with evictions to it, read back from the sender's stored snapshot record after
+ * its state went: the run must show both in its replayed traces (with the
  * default interval of 1024 slots the same run took 3 snapshots and no transfer).
  *
  * Needs root, iproute2 and nftables (.ci/run installs them); elsewhere skipped with the reason,
@@ -23,7 +24,7 @@ import { hostsUnavailableReason } from "../../impl/runtime/testing-hosts.ts";
 import { evictionTransferred, retryExpired, sessionEvicted } from "../../proofs/service-level.ts";
 import { sessionsRequired, summaryText } from "./run.ts";
 import type { FaultKind } from "./schedule.ts";
-import { nemesisTestSeed, useNemesisRun } from "./testing.ts";
+import { chunksAtRestSaid, nemesisTestSeed, useNemesisRun } from "./testing.ts";
 
 const unavailable = hostsUnavailableReason();
 const skip = unavailable !== null && process.env.CI !== "true";
@@ -103,6 +104,11 @@ describe.skipIf(skip)(`a short nemesis run on hosts (seed ${seed})`, () => {
     const tally = run.report.traces.tally;
     expect(tally["sometimes: snapshot installed by state transfer"] ?? 0).toBeGreaterThan(0);
     expect(tally[evictionTransferred] ?? 0).toBeGreaterThan(0);
+    // The sender read its chunks back from the snapshot's stored record, its state let go (rule S3).
+    expect(
+      chunksAtRestSaid(run).length,
+      "no replica served a chunk of a snapshot whose state it let go",
+    ).toBeGreaterThan(0);
   });
 
   it("leaves nothing behind: every namespace of the run is gone", () => {

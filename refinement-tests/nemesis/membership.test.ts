@@ -16,7 +16,8 @@
  * `session-expired` and open new sessions, and the new members execute the evictions as the others
  * did (equal digests). Snapshots every 256 slots make the members that join with fresh data (the
  * add, the replace, the re-add) catch up by state transfer, which carries a session table with
- * evictions to them. The seed is fixed
+ * evictions to them; a sender serves its chunks from a snapshot's stored record after it let the
+ * snapshot's state go, traces on (proofs/truncation.md, rule S3). The seed is fixed
  * (PAXOS_LEASE_NEMESIS_SEED overrides it); process timing is not deterministic, so a failure
  * names the command that runs the same schedule again and keeps the folder.
  */
@@ -25,7 +26,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { evictionTransferred, openedEvicted, retryExpired, sessionEvicted } from "../../proofs/service-level.ts";
 import { openedSessionsRequired, sessionsRequired } from "./run.ts";
-import { expectEveryCheckPassed, nemesisTestSeed, useNemesisRun } from "./testing.ts";
+import { chunksAtRestSaid, expectEveryCheckPassed, nemesisTestSeed, useNemesisRun } from "./testing.ts";
 import { seededRandom, type FaultKind } from "./schedule.ts";
 import { readTraceLives } from "./trace-replay.ts";
 
@@ -109,6 +110,15 @@ describe(`a short nemesis run with membership changes (seed ${seed})`, () => {
   it("carried a session table with evictions to a new member by state transfer", () => {
     if ("error" in run.report.traces) throw new Error(run.report.traces.error);
     expect(run.report.traces.tally[evictionTransferred] ?? 0).toBeGreaterThan(0);
+  });
+
+  it("served a transfer's chunks from a snapshot's stored record, its state let go, the traces written all the while", () => {
+    // A chunk read back from the store after the state went, which the trace's Persist line no
+    // longer holds back (with the state kept while tracing, as before, no replica says so).
+    expect(
+      chunksAtRestSaid(run).length,
+      "no replica served a chunk of a snapshot whose state it let go",
+    ).toBeGreaterThan(0);
   });
 
   it("cut the leader's power, and checked every life of every replica against each fsync's return", () => {

@@ -15,6 +15,22 @@ export function nemesisTestSeed(own: number): number {
   return Number(process.env.PAXOS_LEASE_NEMESIS_SEED ?? own);
 }
 
+/**
+ * The replicas of a run whose logs say they served a state transfer's chunks read back from a
+ * snapshot's stored record after they let that snapshot's state go (impl/runtime/replica-main.ts,
+ * `onChunkAtRest`), each life's line in its replica's log (those of killed lives too).
+ */
+export function chunksAtRestSaid(run: NemesisTestRun): string[] {
+  const cluster = path.join(run.out, "cluster");
+  return fs
+    .readdirSync(cluster)
+    .filter((file) => file.endsWith(".log"))
+    .filter((file) => fs.readFileSync(path.join(cluster, file), "utf8").includes(chunksAtRestText));
+}
+
+/** What a replica logs for the first chunk of each snapshot read back after its state went (replica-main.ts). */
+const chunksAtRestText = "read back from its stored record, its state let go";
+
 /** A run made for a test file: its folder and report, set before the file's tests start. */
 export interface NemesisTestRun {
   out: string;
