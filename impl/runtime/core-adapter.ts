@@ -96,7 +96,6 @@ export function kvConfig(
   // kvStoredReader), unless the operator says otherwise (impl/core/config.ts).
   return parseConfig({
     ...runtimeCoreSettings,
-    ...runtimeCoreSizes,
     ...overrides,
     self,
     members: [...members],
@@ -115,29 +114,6 @@ export const runtimeCoreSettings = {
   prepareResendBackoff: true,
   promiseOmitsChosen: true,
   valuesAtRest: true,
-} as const;
-
-/**
- * The sizes a replica runs with unless its core configuration file says otherwise, where they differ
- * from the core's defaults. Unlike {@link runtimeCoreSettings} these are not rules that the simulated
- * world must run as the replicas do: the world scales them down (a snapshot every few slots), so that
- * its short runs reach snapshots, truncation and state transfers, and its tuning 7 keeps the real
- * proportions (catch-up batches far shorter than the log between two snapshots).
- *
- * A snapshot every 8,192 slots, not the core's 1,024. At one client every write is a slot, and each
- * snapshot serializes the whole state, stores it, compacts the log and runs code too seldom to stay
- * compiled, on every replica: at 1,024 slots a measurable share of a lone write's CPU
- * (docs/performance.md, "A snapshot every 8,192 slots"). What the longer interval costs is bounded:
- * with values at rest the log holds a small reference per executed slot (about 130 bytes with its
- * vote, two intervals at most: some 2 MB), the values it holds in memory are still bounded by
- * `snapshotIntervalBytes` (a snapshot comes at whichever interval is reached first), the store keeps
- * about two intervals of records, and a restart replays no more than that. A replica lets a snapshot's
- * state go once the snapshot is durable (transfers are served from its record), so the values that
- * writes replace after it do not stay live for the longer interval; while replicas kept that state,
- * this interval held 10 to 28 MB more under 16 and 64 writers and was taken back.
- */
-export const runtimeCoreSizes = {
-  snapshotIntervalSlots: 8192,
 } as const;
 
 /** The key of a vote record (storage.ts, `keyOf`): the slot and ballot by which a value at rest names it. */
