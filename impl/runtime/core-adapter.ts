@@ -31,6 +31,7 @@ import {
 import { hashFromUtf8, sha256TextHash } from "./text-hash.ts";
 import { kvWith, KvInput, KvOutput, type KvState } from "../../spec/kv.ts";
 import type { StepFunction, StoredReader } from "./driver.ts";
+import type { SnapshotSlice } from "./storage.ts";
 import { binaryCodec, type BinaryCodec } from "./binary-codec.ts";
 import { jsonCodec } from "./framing.ts";
 import type { TraceCodecs } from "./trace.ts";
@@ -140,18 +141,8 @@ export function parseSnapshotSliceKey(key: string): { slot: number; offset: numb
   return { slot: Number(match[1]), offset: Number(match[2]), length: Number(match[3]) };
 }
 
-/** A snapshot slice as the storage thread reads it back (storage.ts, `SnapshotSlice`), in a read's answer. */
-interface SliceRead {
-  readonly slot: number;
-  readonly digest: string;
-  readonly contentDigest: string;
-  readonly totalBytes: number;
-  readonly offset: number;
-  readonly data: string;
-}
-
 /** The bytes of chunk `m` at rest from `record`: a slice the store read, or the snapshot record of the batch itself. */
-function chunkFrom(m: StoredChunkMsg, record: KvRecord | SliceRead): string {
+function chunkFrom(m: StoredChunkMsg, record: KvRecord | SnapshotSlice): string {
   if (!("_tag" in record))
     return chunkOfRecord(
       {
@@ -203,7 +194,7 @@ export const kvStoredReader: StoredReader<KvMessage, KvRecord, KvStoredMessage> 
   },
   resolve: (message, records) => {
     if (message._tag === "StoredChunk") {
-      const record = records[0] as KvRecord | SliceRead | undefined;
+      const record = records[0] as KvRecord | SnapshotSlice | undefined;
       if (record === undefined)
         throw new Error(`no record for the chunk at rest of the snapshot of slot ${message.slot}`);
       return resolveStored(

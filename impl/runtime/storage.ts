@@ -69,7 +69,7 @@ import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { Either } from "effect";
-import type { RecordSummary, ReplicaId } from "../core/index.ts";
+import type { RecordSummary, ReplicaId, SnapshotChunkMsg } from "../core/index.ts";
 import {
   noDiskFaults,
   noteSynced,
@@ -265,14 +265,7 @@ interface Row {
 }
 
 /** A range of a stored snapshot's data (`readSnapshotSlice`), with what identifies the snapshot. */
-export interface SnapshotSlice {
-  readonly slot: number;
-  readonly digest: string;
-  readonly contentDigest: string;
-  readonly totalBytes: number;
-  readonly offset: number;
-  readonly data: string;
-}
+export type SnapshotSlice = Omit<SnapshotChunkMsg, "_tag">;
 
 /** An open store, with the records it held when opened. */
 export interface Opened<R> {
