@@ -13,7 +13,7 @@ import fs from "node:fs";
 import { benchFlags } from "./lib/flags.ts";
 import { runLoad } from "./lib/load.ts";
 import { loadAverage, progressOf } from "./lib/report.ts";
-import { metricSum, OursCluster } from "./lib/systems.ts";
+import { closeOnInterrupt, metricSum, OursCluster } from "./lib/systems.ts";
 
 const usage = `usage: npx tsx bench/snapshot-memory.ts [options]
 
@@ -66,6 +66,7 @@ function memory(pid: number | null): { rss: number; anon: number; file: number; 
 }
 
 const cluster = new OursCluster(core as Record<string, unknown> | undefined);
+closeOnInterrupt(() => [cluster]);
 try {
   await cluster.start();
   const leader = await cluster.healthy(90_000);
