@@ -129,8 +129,17 @@ export type RecordSummary =
  * `pinned`: slots of older snapshots kept as well, because the core still serves them (its
  * `servedSnapshot`, `pinnedSnapshots`): with values at rest a transfer's chunks are read from the
  * snapshot's record (impl/core/at-rest.ts). `Recover` reads past them to the latest two.
+ *
+ * `pinnedVotes`: slots whose vote records are kept below the log's truncation point as well,
+ * because the key-value store names them (rule V3, proofs/store-at-rest.md: a value at rest is read
+ * back from the vote that wrote it). `Recover` reads such a vote and forgets it again at the
+ * snapshot after it, as it does every vote at or below a snapshot's slot.
  */
-export function compactRecords<T extends RecordSummary>(records: readonly T[], pinned: readonly number[] = []): T[] {
+export function compactRecords<T extends RecordSummary>(
+  records: readonly T[],
+  pinned: readonly number[] = [],
+  pinnedVotes: ReadonlySet<number> = new Set(),
+): T[] {
   let last = -1;
   let prior = -1;
   for (let i = 0; i < records.length; i++) {
@@ -145,7 +154,8 @@ export function compactRecords<T extends RecordSummary>(records: readonly T[], p
     const r: RecordSummary = records[i]!;
     if (i === prior) kept.push(records[i]!);
     else if (r._tag === "snapshot" && pinned.includes(r.slot)) kept.push(records[i]!);
-    else if (r._tag === "vote" && r.slot > snapshot.logTruncatedUpTo) kept.push(records[i]!);
+    else if (r._tag === "vote" && (r.slot > snapshot.logTruncatedUpTo || pinnedVotes.has(r.slot)))
+      kept.push(records[i]!);
     else if (r._tag === "chosen" && r.slot > snapshot.logTruncatedUpTo) kept.push(records[i]!);
     else if (r._tag === "handOver") kept.push(records[i]!);
   }

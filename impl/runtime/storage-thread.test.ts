@@ -195,6 +195,27 @@ describe("storage thread", () => {
     again.storage.close();
   });
 
+  it("serializes a snapshot no further ahead of the storage thread than its bound", async () => {
+    const { ctx, contents } = kvSnapshotContents(12, 2_000);
+    const whole = encodeSnapshot(ctx, contents);
+    const record = snapshotRecord(makeSnapshot(ctx, contents), { round: 1, replica: 1 }, 12);
+    const dir = tempDir();
+    // Slices of about 5,000 characters (each value, 18,000 escaped, is one of its own), at most
+    // 10,000 waiting before the next is made.
+    const { storage } = openThread(dir, { create: true, snapshotSliceChars: 5_000, snapshotAheadChars: 10_000 });
+    expect(await appendAsync(storage, [record, vote(13, "b")])).toBeNull();
+    // Without the bound the main thread ran ahead by most of the snapshot's 197,000 characters.
+    expect(whole.length).toBeGreaterThan(190_000);
+    expect(storage.snapshotAheadMax).toBeGreaterThan(0);
+    expect(storage.snapshotAheadMax).toBeLessThan(10_000 + 20_000);
+    expect(storage.snapshotWaits).toBeGreaterThan(0);
+    storage.close();
+    const reopened = openThread(dir);
+    expect((reopened.records[0] as Extract<KvRecord, { _tag: "snapshot" }>).data).toBe(whole);
+    expect(reopened.records.map((r) => r._tag)).toEqual(["snapshot", "vote"]);
+    reopened.storage.close();
+  });
+
   it("stores a snapshot received by state transfer as the chunks staged, unless its own serialization differs", async () => {
     const { ctx, contents } = kvSnapshotContents(12, 20_000);
     const whole = encodeSnapshot(ctx, contents);

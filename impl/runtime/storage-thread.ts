@@ -28,6 +28,7 @@ import type { DurableLog } from "./driver.ts";
 import { StorageError, type ReceivedStage } from "./storage.ts";
 import {
   requestsPosted,
+  stagedCharsTaken,
   type OpenReply,
   type StorageFault,
   type StorageReply,
@@ -62,6 +63,11 @@ export interface StorageThreadOptions {
   readonly snapshotSliceChars?: number;
   /** Longest a turn goes on serializing a snapshot's slices, in milliseconds (at least one slice a turn). Default 4. */
   readonly snapshotTurnMs?: number;
+  /**
+   * Characters of a snapshot's slices posted to the storage thread and not yet taken by it beyond
+   * which no more are serialized until it has (see `appendAsync`). Default 4 Mi.
+   */
+  readonly snapshotAheadChars?: number;
   /**
    * Called when a state transfer's staged bytes, read back, did not give the digest the core
    * verified the snapshot against: they are not stored (see `receivedInstalled`).
@@ -183,6 +189,18 @@ export class StorageThread implements DurableLog<KvRecord> {
   /** Received snapshots' stages asked to be vouched for, by request id (see `receivedInstalled`). */
   private readonly vouching = new Map<number, ReceivedCheck>();
   private unvouched = 0;
+  /** Characters of staged chunks posted to the storage thread, modulo 2^32 (see `stagedAhead`). */
+  private stagedPosted = 0;
+  /** The most characters of staged chunks ever posted and not yet taken by the storage thread (tests). */
+  snapshotAheadMax = 0;
+  /** How often a snapshot's serialization waited for the storage thread to take what it was sent. */
+  snapshotWaits = 0;
+
+  /** Characters of staged chunks posted to the storage thread that it has not taken yet. */
+  private stagedAhead(): number {
+    return (this.stagedPosted - Atomics.load(this.syncCell, stagedCharsTaken)) | 0;
+  }
+
   /** Buffers the storage thread gave back, for the next votes' bytes (see `returned`). */
   private readonly spare: ArrayBuffer[] = [];
   private spareBytes = 0;
@@ -196,6 +214,7 @@ export class StorageThread implements DurableLog<KvRecord> {
     private readonly onSynced: ((seq: number) => void) | undefined,
     private readonly sliceChars: number,
     private readonly turnMs: number,
+    private readonly aheadChars: number,
     private readonly onUnvouched: ((refused: UnvouchedStage) => void) | undefined,
     private readonly onChunkAtRest: ((slot: number) => void) | undefined,
   ) {
@@ -238,7 +257,7 @@ export class StorageThread implements DurableLog<KvRecord> {
     const url = options.workerModule ?? workerModule();
     if (url === null) throw new Error("the storage thread's module (storage-worker) is missing: run 'npm run build'");
     const channel = new MessageChannel();
-    const syncCell = new Int32Array(new SharedArrayBuffer(8));
+    const syncCell = new Int32Array(new SharedArrayBuffer(12));
     const worker = startWorker(url, {
       dir: options.dir,
       clusterId: options.clusterId,
@@ -269,6 +288,7 @@ export class StorageThread implements DurableLog<KvRecord> {
       options.onSynced,
       options.snapshotSliceChars ?? 256 * 1024,
       options.snapshotTurnMs ?? 4,
+      options.snapshotAheadChars ?? 4 * 1024 * 1024,
       options.onUnvouched,
       options.onChunkAtRest,
     );
@@ -435,7 +455,11 @@ export class StorageThread implements DurableLog<KvRecord> {
    * `snapshotTurnMs` of each event-loop turn, each streamed to the storage thread as it is made;
    * the record follows, and the storage thread digests the slices as they come and writes each to
    * the store's staging table at once (storage.ts, `stage`), whence the record's append moves them
-   * into the parts of its data (`StagedRecord`): never joined, nor held until the record comes. Appends made
+   * into the parts of its data (`StagedRecord`): never joined, nor held until the record comes. No
+   * more is serialized while `snapshotAheadChars` of slices wait for the storage thread to take
+   * them: under load this thread made them faster than that one wrote them, and a 40 MiB state's
+   * slices sat in the storage thread's heap (37 to 40 MB at a leader's peak in bursts of 1 MiB
+   * PUTs) or, taken more slowly, serialized in its port (docs/performance.md). Appends made
    * meanwhile wait behind it, so that records still reach the disk in the order made (their
    * effects wait as they would behind a slow fsync), and the event loop answers peers between
    * slices: serializing a 44 MiB state in
@@ -479,9 +503,15 @@ export class StorageThread implements DurableLog<KvRecord> {
       const serialization = first.records.map((r) => this.unstaged(r)).find((s) => s !== undefined && !s.complete);
       if (serialization !== undefined) {
         const until = performance.now() + this.turnMs;
-        do this.stage(serialization, this.sliceChars);
-        while (!serialization.complete && performance.now() < until);
-        setImmediate(step);
+        while (!serialization.complete && performance.now() < until && this.stagedAhead() < this.aheadChars)
+          this.stage(serialization, this.sliceChars);
+        if (serialization.complete || this.stagedAhead() < this.aheadChars) setImmediate(step);
+        else {
+          // The storage thread is behind: what is posted waits in its port, serialized, and
+          // whatever it has taken is its garbage until its next full collection. Look again soon.
+          this.snapshotWaits += 1;
+          setTimeout(step, 1);
+        }
         return;
       }
       this.queued.shift();
@@ -825,6 +855,10 @@ export class StorageThread implements DurableLog<KvRecord> {
    * detached here), and wake it (it sleeps on the counter, not in its event loop).
    */
   private request(request: StorageRequest, transfer: readonly ArrayBuffer[] = []): void {
+    if (request.kind === "stage") {
+      for (const chunk of request.chunks) this.stagedPosted = (this.stagedPosted + chunk.length) | 0;
+      this.snapshotAheadMax = Math.max(this.snapshotAheadMax, this.stagedAhead());
+    }
     this.worker.postMessage(request, transfer);
     Atomics.add(this.syncCell, requestsPosted, 1);
     Atomics.notify(this.syncCell, requestsPosted);

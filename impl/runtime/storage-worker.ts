@@ -29,9 +29,12 @@ import { runInNewContext } from "node:vm";
 
 /**
  * Characters of snapshot slices written since this thread's last full collection that make the
- * next one due (see {@link fullCollection}).
+ * next one due (see {@link fullCollection}); a group of requests takes no more once it is due, so
+ * that this thread holds at most about this many characters of written slices (a whole state's,
+ * 37 to 40 MB at a leader's peak in bursts of 1 MiB PUTs, when it drained a queue of them in one
+ * group; docs/performance.md).
  */
-const stagedCharsCollect = 16 * 1024 * 1024;
+const stagedCharsCollect = 8 * 1024 * 1024;
 
 /**
  * A full collection of this thread's heap, on demand. A snapshot's slices reach this thread as
@@ -72,6 +75,12 @@ export interface StorageWorkerData {
 
 /** The index in `syncCell` of the counter of requests posted to the storage thread. */
 export const requestsPosted = 1;
+/**
+ * The index in `syncCell` of the characters of staged chunks this thread has taken off its port
+ * (modulo 2^32): the main thread serializes a snapshot no further ahead of it than a bound
+ * (storage-thread.ts, `snapshotAheadChars`).
+ */
+export const stagedCharsTaken = 2;
 
 /** A request from the main thread, in the order the records must be written. */
 export type StorageRequest =
@@ -260,6 +269,11 @@ function run(port: MessagePort, data: StorageWorkerData): void {
   /** Characters of snapshot slices written since the last full collection (see `stagedCharsCollect`). */
   let stagedChars = 0;
   const collect = fullCollection();
+  const collectDue = (): void => {
+    if (stagedChars < stagedCharsCollect) return;
+    stagedChars = 0;
+    collect();
+  };
   /** The digest of each stage vouched for (its rows read back), until its record's append moves it. */
   const vouched = new Map<number, string>();
   /** The content digests of the staged snapshots written, by append, for its reply. */
@@ -390,6 +404,9 @@ function run(port: MessagePort, data: StorageWorkerData): void {
         return;
       }
       if (request.kind !== "stage") return void group.push(request);
+      let chars = 0;
+      for (const chunk of request.chunks) chars += chunk.length;
+      Atomics.add(data.syncCell, stagedCharsTaken, chars);
       if (vouched.has(request.stage) && failure === null)
         failure = { message: `stage ${request.stage} was written to after it was vouched for` };
       let digest = stages.get(request.stage);
@@ -408,9 +425,19 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       }
     };
     take(first);
-    for (let next = receiveMessageOnPort(port); next !== undefined; next = receiveMessageOnPort(port))
+    // A group stops taking requests once a full collection is due: the slices taken are garbage
+    // once written, and draining a queue of them (the main thread serializes a snapshot faster than
+    // this thread writes it under load) held a whole state of them until the group's end. What
+    // is left waits in the port, in order, for the next group.
+    while (stagedChars < stagedCharsCollect) {
+      const next = receiveMessageOnPort(port);
+      if (next === undefined) break;
       take(next.message as StorageRequest);
-    if (group.length === 0) return true;
+    }
+    if (group.length === 0) {
+      collectDue();
+      return true;
+    }
     const key = timeline === null ? -1 : firstVoteSlotOf(group.flatMap((r) => (r.kind === "append" ? r.records : [])));
     timeline?.mark("storage-take", key);
     let written = 0;
@@ -489,10 +516,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     }
     // Last, once every append of the group is acknowledged: a full collection costs this thread
     // tens of milliseconds.
-    if (stagedChars >= stagedCharsCollect) {
-      stagedChars = 0;
-      collect();
-    }
+    collectDue();
     return true;
   };
   serve(port, data.syncCell, handle);

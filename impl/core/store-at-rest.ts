@@ -1,0 +1,115 @@
+/**
+ * The key-value store's values at rest (proofs/store-at-rest.md): a large value the store holds may
+ * be named by a {@link StoredEntry}, a reference to the put or swapping compare-and-swap of this
+ * replica's own vote record that wrote it, instead of being held in memory. This module holds the
+ * reference and rule V2 (EntryFromDurableVote): a value at rest is read back only from the record it
+ * names, and only if that record's command wrote exactly the value the reference describes (its
+ * key, length and the store's own entry hashes); anything else throws, so that a replica never
+ * serves bytes it cannot vouch for. Rule V3 (compaction keeps the records the store names) is
+ * `compactRecords`' `pinnedVotes`.
+ *
+ * It must never do I/O: drivers read records, and hand them in.
+ */
+import type { Application } from "../../spec/state-machine.ts";
+import type { KvInput, KvOutput, KvState } from "../../spec/kv.ts";
+import { pmGet } from "../../spec/persistent-map.ts";
+import { showBallot, type Ballot } from "./ballot.ts";
+import type { Value } from "./messages.ts";
+import type { DurableRecord } from "./records.ts";
+
+/** The store's entry hashes of one key: both digest lanes and the value's UTF-8 length (`KvState.hashes`). */
+export type EntryHashes = readonly [number, number, number];
+
+/**
+ * The value under `key`, held at rest: the `value` of the put or compare-and-swap at `index` of the
+ * batch of this replica's vote record at `slot` in `ballot`, of `length` UTF-16 code units and with
+ * the store's entry hashes `hashes` (those the state's digest counts).
+ */
+export interface StoredEntry {
+  readonly _tag: "stored-entry";
+  readonly key: string;
+  readonly slot: number;
+  readonly ballot: Ballot;
+  readonly index: number;
+  readonly length: number;
+  readonly hashes: EntryHashes;
+}
+
+/** The key-value store as the core runs it: spec/kv.ts with the digest format the driver chose. */
+type KvApplication = Application<KvState, KvInput, KvOutput>;
+
+/** A vote as this module reads it: a vote record, or a vote the replica holds with its value in memory. */
+interface VoteOf {
+  readonly slot: number;
+  readonly ballot: Ballot;
+  readonly value: Value<KvInput>;
+}
+
+/** The value the command at `index` of `value` writes to `key` (a put, or a swap's new value), or null. */
+function writtenBy(value: Value<KvInput>, index: number, key: string): string | null {
+  if (value._tag !== "batch") return null;
+  const input = value.commands[index]?.input;
+  if (input === undefined || (input._tag !== "put" && input._tag !== "cas") || input.key !== key) return null;
+  return input.value;
+}
+
+/**
+ * The reference that names the value under `key` in `state` by the command at `index` of `vote`
+ * (rule V1's reference), or null when that command did not write the value `state` holds there.
+ * The hashes are the state's own, so the digest counts the same entry whether in memory or at rest.
+ */
+export function storedEntryOf(state: KvState, key: string, vote: VoteOf, index: number): StoredEntry | null {
+  const written = writtenBy(vote.value, index, key);
+  const current = pmGet(state.entries, key);
+  const hashes = pmGet(state.hashes, key);
+  if (written === null || current === undefined || hashes === undefined || current !== written) return null;
+  return { _tag: "stored-entry", key, slot: vote.slot, ballot: vote.ballot, index, length: written.length, hashes };
+}
+
+function showEntry(ref: StoredEntry): string {
+  return `${JSON.stringify(ref.key)} at slot ${ref.slot} in ${showBallot(ref.ballot)}, command ${ref.index}`;
+}
+
+/**
+ * Rule V2: the value `ref` names, from `vote` (this replica's vote record at the reference's slot
+ * and ballot). Throws, naming what differs, unless the vote is the one named and its command at
+ * `index` is a put or compare-and-swap on the key whose value has the reference's length and entry
+ * hashes, recomputed from the value by `app` (its own digest format): never another value.
+ */
+export function entryOfVote(app: KvApplication, vote: VoteOf | undefined, ref: StoredEntry): string {
+  const where = `EntryFromDurableVote: the value at rest of ${showEntry(ref)}`;
+  if (vote === undefined) throw new Error(`${where} has no durable vote record`);
+  const sameBallot = vote.ballot.round === ref.ballot.round && vote.ballot.replica === ref.ballot.replica;
+  if (vote.slot !== ref.slot || !sameBallot)
+    throw new Error(`${where} was given the vote at slot ${vote.slot} in ${showBallot(vote.ballot)}`);
+  const value = writtenBy(vote.value, ref.index, ref.key);
+  if (value === null) throw new Error(`${where}: that vote's command ${ref.index} writes no value to that key`);
+  if (value.length !== ref.length)
+    throw new Error(`${where}: the record's value is ${value.length} code units long, not ${ref.length}`);
+  const hashes = pmGet(app.transition({ _tag: "put", key: ref.key, value }, app.start).hashes, ref.key);
+  if (hashes === undefined || hashes.some((h, i) => h !== ref.hashes[i]))
+    throw new Error(
+      `${where}: the record's value has other entry hashes (${String(hashes)}, not ${String(ref.hashes)})`,
+    );
+  return value;
+}
+
+/**
+ * A reader of values at rest from a replica's durable records (oldest first), for drivers that hold
+ * them in memory (the simulated world, trace replays): rule V2 on the last vote record at the
+ * reference's slot in its ballot.
+ */
+export function readEntryFromRecords(
+  app: KvApplication,
+  records: readonly DurableRecord<KvInput>[],
+): (ref: StoredEntry) => string {
+  return (ref) => {
+    for (let i = records.length - 1; i >= 0; i--) {
+      const r = records[i]!;
+      if (r._tag !== "vote" || r.slot !== ref.slot) continue;
+      if (r.ballot.round !== ref.ballot.round || r.ballot.replica !== ref.ballot.replica) continue;
+      return entryOfVote(app, r, ref);
+    }
+    return entryOfVote(app, undefined, ref);
+  };
+}
