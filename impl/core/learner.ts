@@ -12,6 +12,7 @@
 import type { Applied } from "../../spec/state-machine.ts";
 import {
   featureLevelMax,
+  featureLevelOf,
   featuresMisfit,
   raiseFeatures,
   type ServiceOutput,
@@ -101,7 +102,11 @@ export function nextToExecute<I>(log: SlotMap<HeldValue<I>>, executedUpTo: numbe
   return slotMapHas(log, executedUpTo + 1) ? executedUpTo + 1 : undefined;
 }
 
-/** Execute one command through the service spec. A command without a session is applied to the application alone. */
+/**
+ * Execute one command through the service spec. A command without a session is applied to the
+ * application alone, by the rules of the feature level the service state executes by (as the
+ * service spec applies one with a session).
+ */
 export function executeCommand<S, I, O>(
   ctx: ReplicaContext<S, I, O>,
   service: ServiceState<S, O>,
@@ -110,7 +115,7 @@ export function executeCommand<S, I, O>(
   if (command.clientId !== undefined && command.seq !== undefined) {
     return ctx.service.apply({ clientId: command.clientId, seq: command.seq, input: command.input }, service);
   }
-  const applied = ctx.app.apply(command.input, service.app);
+  const applied = ctx.app.apply(command.input, service.app, featureLevelOf(service));
   return {
     state: { ...service, app: applied.state, executed: service.executed + 1 },
     output: { _tag: "executed", output: applied.output },
