@@ -12,7 +12,7 @@ import { MessageChannel, type MessagePort } from "node:worker_threads";
  * pages. A used-up buffer is posted, transferred, to a closed MessagePort: Node.js serializes the
  * message (the ArrayBuffer is detached, its memory moved into the message) and, the port being
  * closed, drops it there and then, which frees the memory at once. (Moved into a fresh
- * ArrayBuffer by `structuredClone` instead, it waited for the next scavenge, which a burst of
+ * ArrayBuffer by a structured clone instead, it waited for the next scavenge, which a burst of
  * 1 MiB values, allocated outside the young generation, makes seldom: a leader held 20 to 35 MB of
  * such released bodies and Accept frames at its peak; docs/performance.md.) The buffer given is
  * detached (length 0) from then on.
