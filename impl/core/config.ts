@@ -316,9 +316,10 @@ const Fields = Schema.Struct({
    * slot that carries a batch costs the log, the votes and the store in proportion to its commands,
    * not to the slot: under many writers a slot of some 25 commands, so that a long interval by slots
    * alone, which saves a lone writer's CPU, holds many times a lone writer's log under load. With
-   * this bound the interval is the shorter of so many slots and so many commands (the runtime's
-   * replicas: 8,192 of each, impl/runtime/core-adapter.ts). A function of the chosen log, counted
-   * from the last snapshot slot as `snapshotIntervalBytes` is.
+   * this bound the interval is the shorter of so many slots and so many commands. A function of the
+   * chosen log, counted from the last snapshot slot as `snapshotIntervalBytes` is. What a longer
+   * interval costs a replica is not only its log: docs/performance.md, "A snapshot every 8,192 slots
+   * or commands".
    */
   snapshotIntervalCommands: Schema.optionalWith(
     intBetween(

@@ -102,14 +102,10 @@ describe("kvConfig", () => {
     expect(kvConfig(1, [1, 2, 3], { valuesAtRest: false }).valuesAtRest).toBe(false);
   });
 
-  it("snapshots every 8,192 slots or 8,192 commands unless the configuration file says otherwise, by bytes as the core does", () => {
+  it("snapshots at the core's interval, every 1,024 slots and by no count of commands, unless the file says otherwise", () => {
     const config = kvConfig(1, [1, 2, 3]);
-    expect([config.snapshotIntervalSlots, config.snapshotIntervalCommands, config.snapshotIntervalBytes]).toEqual([
-      8192,
-      8192,
-      128 * 1024 * 1024,
-    ]);
-    expect(kvConfig(1, [1, 2, 3], { snapshotIntervalSlots: 1024 }).snapshotIntervalSlots).toBe(1024);
+    expect([config.snapshotIntervalSlots, config.snapshotIntervalCommands]).toEqual([1024, Number.MAX_SAFE_INTEGER]);
+    expect(kvConfig(1, [1, 2, 3], { snapshotIntervalCommands: 8192 }).snapshotIntervalCommands).toBe(8192);
   });
 });
 
