@@ -1,7 +1,7 @@
 /**
  * `npm run nemesis -- --minutes N --seed S [--replicas 3|5] [--spares N] [--clients N] [--kinds K,...]
  * [--in-order] [--pace P] [--quiet-ms MS] [--warmup-ms MS] [--no-skew] [--net relay|hosts]
- * [--feature-level 1|2|3] [--sessions-max N] [--json] [--out DIR]`:
+ * [--feature-level 1|2|3|4] [--sessions-max N] [--json] [--out DIR]`:
  * run real replica processes under a seeded fault schedule while clients record a history, then
  * check the history, the replicas' digests and the merged traces (refinement-tests/nemesis/).
  * `--net hosts` runs each replica in its own network namespace (faults by the kernel); where
@@ -100,8 +100,8 @@ const program = new Command()
   )
   .option(
     "--feature-level <n>",
-    "the feature level the leader raises the log to (2: a bounded session table; 3: sessions the service opens; default the core's, 1)",
-    numberIn(1, 3, true),
+    "the feature level the leader raises the log to (2: a bounded session table; 3: sessions the service opens; 4: also values held to 1 MiB of UTF-8 at execution; default the core's, 1)",
+    numberIn(1, 4, true),
   )
   .option(
     "--sessions-max <n>",
@@ -147,7 +147,7 @@ for (const kind of opts.kinds ?? []) {
   }
 }
 if (opts.sessionsMax !== undefined && (opts.featureLevel ?? 1) < 2) {
-  process.stderr.write("nemesis: --sessions-max bounds the session table only at --feature-level 2 or 3\n");
+  process.stderr.write("nemesis: --sessions-max bounds the session table only at --feature-level 2 and above\n");
   process.exit(2);
 }
 const core = {
