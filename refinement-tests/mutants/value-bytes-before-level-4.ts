@@ -4,8 +4,8 @@
  * would. An append whose whole is over 1 MiB of UTF-8 (within the bound in code units) is refused
  * where every version before executes it: replicas of the two versions diverge over one log. The
  * answer (RepliesMatchSpec) and the store (DigestAgreement) differ from the spec's. The explorer
- * reaches it with two appends near the limit at level 3 (`--feature-level 3 --value-limit`; the regression `explore-append-over-limit-ran-at-level-3`
- * is its shortest path to that append).
+ * reaches it with two appends near the limit at level 3 (`--feature-level 3 --value-limit`; the
+ * regression `explore-append-over-limit-ran-at-level-3` is its shortest path to that append).
  */
 import type { Application } from "../../spec/state-machine.ts";
 import { featureLevelOf, featureLevelValueBytes, serviceOf, type Service } from "../../spec/service.ts";
