@@ -361,6 +361,7 @@ export function installSnapshot<S, I, O>(
   l.service = contents.service;
   l.executedUpTo = slot;
   l.bytesSinceSnapshot = 0;
+  l.commandsSinceSnapshot = 0;
   l.commitIndex = Math.max(state.learner.commitIndex, slot);
   l.configs = pruneConfigurations(contents.configs, slot + 1);
   l.priorSnapshot = state.learner.snapshot;
