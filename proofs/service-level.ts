@@ -22,11 +22,13 @@
  */
 import type { Application } from "../spec/state-machine.ts";
 import { longTextChars } from "../spec/hash.ts";
+import { utf8Length, valueBytesMax } from "../spec/kv.ts";
 import { pmGet } from "../spec/persistent-map.ts";
 import {
   commandDigest,
   featureLevelOf,
   featureLevelSessionsOpened,
+  featureLevelValueBytes,
   featuresMisfit,
   openedNumber,
   openSession,
@@ -80,10 +82,45 @@ export const lateFirstRefused = "sometimes: a late copy of a first request refus
 /** Feature level 3: a session the service opened was evicted (and is never opened again). */
 export const openedEvicted = "sometimes: a session the service opened was evicted";
 
+/**
+ * Feature level 4: an append refused at execution because its whole would be over the value limit
+ * in bytes of UTF-8 (spec/kv.ts `valueBytesMax`), within the bound in code units that the levels
+ * below apply: the rule level 4 adds.
+ */
+export const appendBytesRefused = "sometimes: an append over 1 MiB of UTF-8 refused at level 4";
+/**
+ * Below feature level 4: an append executed whose whole is over 1 MiB of UTF-8 (within the bound in
+ * code units): what a log chosen before the raise to 4 must still execute.
+ */
+export const appendBytesRan = "sometimes: an append over 1 MiB of UTF-8 executed below level 4";
+
 /** A snapshot was taken of a session table that had evicted a session (feature level 2). */
 export const evictionInSnapshot = "sometimes: snapshot taken after a session was evicted";
 /** A state transfer installed a session table that had evicted a session (feature level 2). */
 export const evictionTransferred = "sometimes: state transfer installed a session table with evictions";
+
+/**
+ * `x` as JSON with every string longer than 64 code units cut to its first 32 and its length, for
+ * reports: a value near the value limit is a megabyte.
+ */
+function brief(x: unknown): string {
+  return JSON.stringify(x, (_key, v: unknown) =>
+    typeof v === "string" && v.length > 64 ? `${v.slice(0, 32)}... (${v.length} code units)` : v,
+  );
+}
+
+/**
+ * The value limit's rare states, for a key-value store's append (spec/kv.ts; any other
+ * application's inputs are not appends): refused by bytes at level 4, or over 1 MiB of UTF-8 and
+ * executed below it. Null for anything else.
+ */
+function valueLimitMet(input: unknown, output: unknown, level: number): string | null {
+  if ((input as { _tag?: unknown } | null)?._tag !== "append") return null;
+  const o = output as { _tag?: unknown; unit?: unknown; value?: unknown } | null;
+  if (level >= featureLevelValueBytes) return o?._tag === "too-large" && o.unit === "bytes" ? appendBytesRefused : null;
+  if (o?._tag !== "value" || typeof o.value !== "string" || o.value.length * 3 <= valueBytesMax) return null;
+  return utf8Length(o.value) > valueBytesMax ? appendBytesRan : null;
+}
 
 /** True when `x` is, or holds at any depth, a string of `longTextChars` or more. */
 function holdsLongText(x: unknown): boolean {
@@ -269,15 +306,22 @@ export class ServiceGhost<S, I, O> {
   private applyCommand(clientId: string | undefined, seq: number | undefined, input: I): void {
     if (clientId === undefined || seq === undefined) {
       // A one-shot request: a session of its own that is never retried.
-      const applied = this.app.apply(input, this.state.app);
+      const level = featureLevelOf(this.state);
+      const applied = this.app.apply(input, this.state.app, level);
       this.state = { ...this.state, app: applied.state, executed: this.state.executed + 1 };
       this.tally.add("Service: Apply (one-shot)");
+      const met = valueLimitMet(input, applied.output, level);
+      if (met !== null) this.tally.add(met);
       return;
     }
     const evicted = this.state.features?.evicted ?? 0;
     const before = this.state;
     const applied = this.service.apply({ clientId, seq, input }, this.state);
     this.state = applied.state;
+    if (applied.output._tag === "executed") {
+      const met = valueLimitMet(input, applied.output.output, featureLevelOf(before));
+      if (met !== null) this.tally.add(met);
+    }
     if ((this.state.features?.evicted ?? 0) > evicted) this.noteEvictions(before);
     if (applied.output._tag === "expired" && seq === 1 && this.executions.has(`${clientId}#1`))
       if (featureLevelOf(before) >= featureLevelSessionsOpened) this.tally.add(lateFirstRefused);
@@ -287,9 +331,7 @@ export class ServiceGhost<S, I, O> {
         command: commandDigest(input, this.app.textHash ?? null),
         output: applied.output.output,
       });
-      this.note(
-        `slot ${this.prefix}: Apply(${clientId}#${seq} ${JSON.stringify(input)}) -> ${JSON.stringify(applied.output.output)}`,
-      );
+      this.note(`slot ${this.prefix}: Apply(${clientId}#${seq} ${brief(input)}) -> ${brief(applied.output.output)}`);
       this.tally.add("Service: Apply");
       if (this.app.textHash != null && holdsLongText(input)) this.tally.add(longValueFolded);
     } else {
@@ -326,8 +368,8 @@ export class ServiceGhost<S, I, O> {
           check: "RepliesMatchSpec",
           level: "Service",
           before: this.show(),
-          message: `${id} was answered ${JSON.stringify(result.output)}, but the service spec's output for it (executed at slot ${e.slot}) is ${JSON.stringify(e.output)}`,
-          action: `Apply(${id}) -> ${JSON.stringify(e.output)}`,
+          message: `${id} was answered ${brief(result.output)}, but the service spec's output for it (executed at slot ${e.slot}) is ${brief(e.output)}`,
+          action: `Apply(${id}) -> ${brief(e.output)}`,
         });
       }
       if (e.slot > this.observedSlot) this.observedSlot = e.slot;

@@ -16,6 +16,7 @@ import {
   valueLengthMax,
   type KvInput as Input,
 } from "./kv.ts";
+import { featureLevelValueBytes } from "./service.ts";
 import { runInputs } from "./state-machine.ts";
 
 // Small key and value alphabets so that operations collide on keys often.
@@ -260,5 +261,75 @@ describe("kv: the value limit counts bytes of UTF-8 at admission; execution boun
     });
     expect(kvGet(kv.apply({ _tag: "put", key: "k", value: "small" }, state).state, "k")).toBe("small");
     expect(kvGet(kv.apply({ _tag: "delete", key: "k" }, state).state, "k")).toBe(null);
+  });
+});
+
+describe("the value limit at execution from feature level 4 (bytes of UTF-8)", () => {
+  const level4 = featureLevelValueBytes;
+  const bytesTooLarge = (length: number) => ({ _tag: "too-large", length, limit: valueBytesMax, unit: "bytes" });
+  const pieces = fc.constantFrom("a", "\u00e9", "\u20ac", "\u{1f600}", "\ud800", "\udc00");
+
+  test.prop([pieces, pieces, fc.integer({ min: -3, max: 3 }), fc.double({ min: 0, max: 1 })], { numRuns: 12 })(
+    "an append is refused exactly when the whole would be over 1 MiB of UTF-8, wherever the pieces meet (surrogate pairs joined)",
+    (head, tail, over, at) => {
+      // The whole: ASCII, then `head` at the cut's end and `tail` at the appended text's start.
+      const fill = valueBytesMax + over - utf8Length(head + tail);
+      const cut = Math.floor(at * fill);
+      const first = `${"a".repeat(cut)}${head}`;
+      const second = `${tail}${"a".repeat(fill - cut)}`;
+      const whole = first + second;
+      const start = kv.apply({ _tag: "put", key: "k", value: first }, kv.start, level4);
+      expect(kvGet(start.state, "k")).toBe(first);
+      const { state, output } = kv.apply({ _tag: "append", key: "k", value: second }, start.state, level4);
+      const refused = utf8Length(whole) > valueBytesMax;
+      // Compared by flags, not by a diff of megabytes.
+      if (refused) expect(output).toEqual(bytesTooLarge(utf8Length(whole)));
+      else expect(output._tag === "value" && output.value === whole).toBe(true);
+      expect(state === start.state).toBe(refused);
+      // Below level 4 the same append is refused only past the bound in code units.
+      for (const level of [1, 3]) {
+        const below = kv.apply({ _tag: "append", key: "k", value: second }, start.state, level).output;
+        if (whole.length > valueLengthMax)
+          expect(below).toEqual({ _tag: "too-large", length: whole.length, limit: valueLengthMax });
+        else expect(below._tag === "value" && below.value === whole, `level ${level}`).toBe(true);
+      }
+    },
+  );
+
+  test("a put or swap over 1 MiB of UTF-8 (one a leader of an earlier version admitted) is refused at level 4 only", () => {
+    const value = "\u00e9".repeat(valueBytesMax / 2 + 1);
+    for (const level of [1, 2, 3]) {
+      expect(kv.apply({ _tag: "put", key: "k", value }, kv.start, level).output).toEqual({ _tag: "ok" });
+      expect(kv.apply({ _tag: "cas", key: "k", expected: null, value }, kv.start, level).output._tag).toBe("cas");
+    }
+    const put = kv.apply({ _tag: "put", key: "k", value }, kv.start, level4);
+    expect(put.output).toEqual(bytesTooLarge(valueBytesMax + 2));
+    expect(put.state).toBe(kv.start);
+    const cas = kv.apply({ _tag: "cas", key: "k", expected: null, value }, kv.start, level4);
+    expect(cas.output).toEqual(bytesTooLarge(valueBytesMax + 2));
+    // A value of exactly 1 MiB is taken.
+    expect(kv.apply({ _tag: "put", key: "k", value: value.slice(1) }, kv.start, level4).output).toEqual({ _tag: "ok" });
+    // Past the bound in code units too, the answer is in bytes at level 4.
+    const long = "a".repeat(valueLengthMax + 1);
+    expect(kv.apply({ _tag: "put", key: "k", value: long }, kv.start, level4).output).toEqual(
+      bytesTooLarge(valueLengthMax + 1),
+    );
+  });
+
+  test("the byte count kept beside a value is recomputed by a restore: a value of 3 MiB of UTF-8 held from before the raise refuses every append", () => {
+    const old = "\u20ac".repeat(valueLengthMax - 1);
+    const held = kv.restore(kv.snapshot(kv.restore({ format: "paxos-lease/kv@1", entries: [["k", old]] })));
+    expect(kv.apply({ _tag: "append", key: "k", value: "a" }, held, level4).output).toEqual(
+      bytesTooLarge(3 * (valueLengthMax - 1) + 1),
+    );
+    // It stays readable and replaceable; below level 4 the append is executed as before.
+    expect(kv.apply({ _tag: "put", key: "k", value: "small" }, held, level4).output).toEqual({ _tag: "ok" });
+    expect(kv.apply({ _tag: "append", key: "k", value: "a" }, held, 3).output._tag).toBe("value");
+  });
+
+  test("the outputs of the two units differ (the limits are the same number)", () => {
+    const units = { _tag: "too-large", length: 5, limit: valueBytesMax } as const;
+    expect(kv.outputsEqual(units, { ...units, unit: "bytes" })).toBe(false);
+    expect(kv.outputsEqual({ ...units, unit: "bytes" }, { ...units, unit: "bytes" })).toBe(true);
   });
 });

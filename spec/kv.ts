@@ -34,25 +34,28 @@ import {
   pmSortedEntries,
   type PersistentMap,
 } from "./persistent-map.ts";
+import { featureLevelValueBytes } from "./service.ts";
 import type { Application, Applied } from "./state-machine.ts";
 
 /** Longest key, in UTF-16 code units. */
 export const keyLengthMax = 1024;
 /**
  * The value limit, in bytes of UTF-8 (1 MiB), counted by {@link utf8Length}: the longest value a
- * client may send in a put, compare-and-swap or append. It belongs to admission (the HTTP layer
- * refuses a longer one before it is proposed), never to the execution of a chosen command: every
- * replica must execute the chosen log alike whatever version it runs, and a command that a leader
- * of a version with another limit admitted is chosen all the same (docs/specs.md).
+ * client may send in a put, compare-and-swap or append (admission: the HTTP layer refuses a longer
+ * one before it is proposed), and from feature level 4 on ({@link featureLevelValueBytes}) the
+ * longest value the store sets: a put, swap or append whose new value would be longer changes
+ * nothing and answers `too-large` in bytes. Below level 4 execution does not count bytes (the bound
+ * is {@link valueLengthMax}), so that a log chosen before the raise executes as every earlier
+ * version executed it (docs/specs.md, proofs/feature-levels.md).
  */
 export const valueBytesMax = 1024 * 1024;
 /**
  * Longest value the store holds and a value field may carry to decode at all, in UTF-16 code units
- * (1 Mi). It is the bound execution applies: an append whose whole would be longer changes nothing
- * and answers `too-large` (lengths in code units), as every version has executed it, the versions
- * that counted code units at admission included. A value within the value limit
- * ({@link valueBytesMax}) is within it, since a code unit takes at least one byte; appends can build
- * values of up to 3 MiB of UTF-8 within it.
+ * (1 Mi). Below feature level 4 it is the only bound execution applies: an append whose whole would
+ * be longer changes nothing and answers `too-large` (lengths in code units), as every version has
+ * executed it, so appends of text outside ASCII can build values of up to 3 MiB of UTF-8. From
+ * level 4 on the value limit in bytes ({@link valueBytesMax}) is the tighter one (a code unit takes
+ * at least one byte) and execution applies it instead.
  */
 export const valueLengthMax = 1024 * 1024;
 
@@ -82,8 +85,9 @@ export const Delete = Schema.TaggedStruct("delete", { key: Key });
 export const Cas = Schema.TaggedStruct("cas", { key: Key, expected: Schema.NullOr(Value), value: Value });
 /**
  * Append `value` to the value under `key` (absent counts as ""). An append that would make the
- * value longer than {@link valueLengthMax} code units changes nothing and answers `too-large`: the
- * bound holds for every value the store ever holds, since longer ones would not decode.
+ * value longer than {@link valueLengthMax} code units (below feature level 4) or than
+ * {@link valueBytesMax} bytes of UTF-8 (from level 4 on) changes nothing and answers `too-large`:
+ * the bound holds for every value the store ever holds, since longer ones would not decode.
  */
 export const Append = Schema.TaggedStruct("append", { key: Key, value: Value });
 /** Change nothing. A new leader fills gaps in the log with it. */
@@ -102,13 +106,16 @@ export const ValueOutput = Schema.TaggedStruct("value", { value: Schema.NullOr(S
 export const OkOutput = Schema.TaggedStruct("ok", {});
 export const CasOutput = Schema.TaggedStruct("cas", { swapped: Schema.Boolean, current: Schema.NullOr(Schema.String) });
 /**
- * An append refused because the new value would be longer than `limit`: its length would be
- * `length`. Both are in UTF-16 code units ({@link valueLengthMax}), as every version counts them
- * when it executes the log.
+ * A put, swap or append refused because the new value would be longer than `limit`: its length
+ * would be `length`. Below feature level 4 both are in UTF-16 code units ({@link valueLengthMax})
+ * and `unit` is absent (the output every earlier version gave, kept so in saved outputs and their
+ * digests); from level 4 on both are in bytes of UTF-8 ({@link valueBytesMax}) and `unit` is
+ * `"bytes"` (the two limits are the same number).
  */
 export const TooLargeOutput = Schema.TaggedStruct("too-large", {
   length: Schema.Int.pipe(Schema.nonNegative()),
   limit: Schema.Int.pipe(Schema.nonNegative()),
+  unit: Schema.optional(Schema.Literal("bytes")),
 });
 export const KvOutput = Schema.Union(ValueOutput, OkOutput, CasOutput, TooLargeOutput);
 export type KvOutput = typeof KvOutput.Type;
@@ -216,40 +223,73 @@ function write(state: KvState, key: string, next: string | null, hashes: EntryHa
 
 const ok: KvOutput = { _tag: "ok" };
 
+/** The refusal of a value `length` bytes of UTF-8 long, over the value limit (feature level 4 on). */
+function tooLargeBytes(state: KvState, length: number): Applied<KvState, KvOutput> {
+  return { state, output: { _tag: "too-large", length, limit: valueBytesMax, unit: "bytes" } };
+}
+
 /**
- * Set `key` to `next` and answer `output`, unless `next` is longer than {@link valueLengthMax} code
- * units: then change nothing and answer `too-large`. Every input that sets a value goes through
- * here. Only an append can get there (a longer value does not decode), and the value limit in bytes
- * is admission's, not this: execution must not depend on the version that executes it.
+ * Set `key` to `next` and answer `output`, unless `next` is over the bound of `level`: longer than
+ * {@link valueLengthMax} code units, or from level 4 on longer than {@link valueBytesMax} bytes of
+ * UTF-8; then change nothing and answer `too-large`. Every input that sets a value goes through
+ * here. The bytes are counted in the pass that hashes the new value (`entryHashes`): the limit
+ * costs no pass of its own. Below level 4 the byte count is never looked at, so a log chosen before
+ * the raise executes as every earlier version executed it.
  */
 function setWithin(
   textHash: TextHash | null,
+  level: number,
   state: KvState,
   key: string,
   next: string,
   output: KvOutput,
 ): Applied<KvState, KvOutput> {
+  const bytesCounted = level >= featureLevelValueBytes;
   if (next.length > valueLengthMax)
-    return { state, output: { _tag: "too-large", length: next.length, limit: valueLengthMax } };
-  return { state: write(state, key, next, entryHashes(key, next, textHash)), output };
+    return bytesCounted
+      ? tooLargeBytes(state, utf8Length(next))
+      : { state, output: { _tag: "too-large", length: next.length, limit: valueLengthMax } };
+  const hashes = entryHashes(key, next, textHash);
+  if (bytesCounted && hashes[2] > valueBytesMax) return tooLargeBytes(state, hashes[2]);
+  return { state: write(state, key, next, hashes), output };
 }
 
-function applyKv(textHash: TextHash | null, input: KvInput, state: KvState): Applied<KvState, KvOutput> {
+/**
+ * The length in bytes of UTF-8 of `key`'s value with `tail` appended, from the length kept beside
+ * the value (`KvState.hashes`) and `tail`'s own: the value is not measured again, nor built. A lone
+ * high surrogate at the value's end and a lone low one at `tail`'s start, 3 bytes each, make one
+ * pair of 4 bytes.
+ */
+function appendedBytes(state: KvState, key: string, current: string | null, tail: string): number {
+  const bytes = (pmGet(state.hashes, key)?.[2] ?? 0) + utf8Length(tail);
+  if (current === null || current.length === 0 || tail.length === 0) return bytes;
+  const joins =
+    (current.charCodeAt(current.length - 1) & 0xfc00) === 0xd800 && (tail.charCodeAt(0) & 0xfc00) === 0xdc00;
+  return joins ? bytes - 2 : bytes;
+}
+
+function applyKv(textHash: TextHash | null, level: number, input: KvInput, state: KvState): Applied<KvState, KvOutput> {
   switch (input._tag) {
     case "get":
       return { state, output: { _tag: "value", value: lookup(state, input.key) } };
     case "put":
-      return setWithin(textHash, state, input.key, input.value, ok);
+      return setWithin(textHash, level, state, input.key, input.value, ok);
     case "delete":
       return { state: write(state, input.key, null, null), output: ok };
     case "cas": {
       const current = lookup(state, input.key);
       if (current !== input.expected) return { state, output: { _tag: "cas", swapped: false, current } };
-      return setWithin(textHash, state, input.key, input.value, { _tag: "cas", swapped: true, current });
+      return setWithin(textHash, level, state, input.key, input.value, { _tag: "cas", swapped: true, current });
     }
     case "append": {
-      const next = (lookup(state, input.key) ?? "") + input.value;
-      return setWithin(textHash, state, input.key, next, { _tag: "value", value: next });
+      const current = lookup(state, input.key);
+      // From level 4 on, an append over the limit is refused before its whole is built or hashed.
+      if (level >= featureLevelValueBytes) {
+        const bytes = appendedBytes(state, input.key, current, input.value);
+        if (bytes > valueBytesMax) return tooLargeBytes(state, bytes);
+      }
+      const next = (current ?? "") + input.value;
+      return setWithin(textHash, level, state, input.key, next, { _tag: "value", value: next });
     }
     case "noop":
       return { state, output: ok };
@@ -322,7 +362,7 @@ function outputsEqual(a: KvOutput, b: KvOutput): boolean {
     case "cas":
       return b._tag === "cas" && a.swapped === b.swapped && a.current === b.current;
     case "too-large":
-      return b._tag === "too-large" && a.length === b.length && a.limit === b.limit;
+      return b._tag === "too-large" && a.length === b.length && a.limit === b.limit && a.unit === b.unit;
   }
 }
 
@@ -332,7 +372,8 @@ function outputsEqual(a: KvOutput, b: KvOutput): boolean {
  * runtime passes node:crypto's SHA-256; every replica of a cluster must pass the same.
  */
 export function kvWith(textHash: TextHash | null): Application<KvState, KvInput, KvOutput> {
-  const apply = (input: KvInput, state: KvState): Applied<KvState, KvOutput> => applyKv(textHash, input, state);
+  const apply = (input: KvInput, state: KvState, level = 1): Applied<KvState, KvOutput> =>
+    applyKv(textHash, level, input, state);
   return {
     name: "kv",
     start: emptyState,

@@ -300,11 +300,19 @@ export const featureLevelSessionsBounded = 2;
  */
 export const featureLevelSessionsOpened = 3;
 /**
+ * The level from which execution holds every value the store would set to the value limit in bytes
+ * of UTF-8 (spec/kv.ts `valueBytesMax`): a put, swap or append whose new value would be longer
+ * changes nothing and answers `too-large` in bytes. Below it, execution bounds only the length in
+ * code units (`valueLengthMax`), as every earlier version executed, and appends can build values of
+ * up to 3 MiB of UTF-8. It includes the rules of level 3 (levels are cumulative).
+ */
+export const featureLevelValueBytes = 4;
+/**
  * The highest feature level this version executes. A replica refuses to execute a log that raises
  * the level above it (impl/core/learner.ts): it would execute the slots after it by rules it does
  * not know.
  */
-export const featureLevelMax = 3;
+export const featureLevelMax = 4;
 
 /** The bounds of the session table at level 2, chosen in the log with the level. */
 export interface SessionBounds {
@@ -571,7 +579,7 @@ export function serviceOf<S, I, O>(app: Application<S, I, O>): Service<S, I, O> 
         : command;
     const answer = sessionAnswer(session, request.seq, like);
     if (answer !== undefined) return { state, output: answer };
-    const applied = app.apply(request.input, state.app);
+    const applied = app.apply(request.input, state.app, featureLevelOf(state));
     const executed = state.executed + 1;
     const output: ServiceOutput<O> = { _tag: "executed", output: applied.output };
     if (features === undefined) {

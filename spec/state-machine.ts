@@ -82,7 +82,13 @@ export function runInputs<S, I, O>(
  *   `restore(snapshot(s))` equals `s`.
  */
 export interface Application<S, I, O> extends StateMachine<S, I, O> {
-  apply(input: I, state: S): Applied<S, O>;
+  /**
+   * Apply `input` by the rules of feature `level` (spec/service.ts: the level the service state
+   * executes by, a function of the chosen log; default 1, the level every log starts at). An
+   * application whose rules do not change with the level ignores it. `transition` and `output`
+   * are level 1's.
+   */
+  apply(input: I, state: S, level?: number): Applied<S, O>;
   readOnly(input: I): boolean;
   readonly noop: I;
   digest(state: S): string;

@@ -44,6 +44,7 @@ describe("Config", () => {
       catchUpSlotsMax: 256,
       snapshotIntervalSlots: 1024,
       snapshotIntervalBytes: 134_217_728,
+      snapshotIntervalCommands: Number.MAX_SAFE_INTEGER,
       logTailBytes: 33_554_432,
       transferChunkBytesMax: 65_536,
       reconfigAlphaSlots: 64,

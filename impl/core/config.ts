@@ -323,6 +323,25 @@ const Fields = Schema.Struct({
     { default: () => 1024 },
   ),
   /**
+   * Commands executed since the last snapshot slot that also make a snapshot slot (a batch counts
+   * its commands, a session opening its sessions, any other slot one). Default off (2^53 - 1). A
+   * slot that carries a batch costs the log, the votes and the store in proportion to its commands,
+   * not to the slot: under many writers a slot of some 25 commands, so that a long interval by slots
+   * alone, which saves a lone writer's CPU, holds many times a lone writer's log under load. With
+   * this bound the interval is the shorter of so many slots and so many commands (the runtime's
+   * replicas: 8,192 of each, impl/runtime/core-adapter.ts). A function of the chosen log, counted
+   * from the last snapshot slot as `snapshotIntervalBytes` is.
+   */
+  snapshotIntervalCommands: Schema.optionalWith(
+    intBetween(
+      "snapshotIntervalCommands",
+      1,
+      Number.MAX_SAFE_INTEGER,
+      "a snapshot interval is a positive number of commands",
+    ),
+    { default: () => Number.MAX_SAFE_INTEGER },
+  ),
+  /**
    * Bytes of executed values (commands' estimated size, `plainBytes`) that also make a snapshot
    * slot, counted from the last snapshot slot. Default 128 MiB. The log kept in memory holds the
    * values since the latest snapshot and a tail below it (`logTailBytes`): about one interval, by

@@ -54,6 +54,53 @@ describe("the feature level", () => {
     expect(decoded.service.features).toMatchObject({ level: 2, sessionsMax: 2, evicted: 2 });
   });
 
+  it("level 4: an append whose whole is over 1 MiB of UTF-8 is refused where level 3 executes it, on every replica alike", () => {
+    // 600,000 bytes of UTF-8 in 200,000 code units: two make a whole over the limit in bytes only.
+    const half = (c: string): KvInput => ({ _tag: "append", key: "big", value: c.repeat(200_000) });
+    const outcomes = (level: number) => {
+      const config = { featureLevel: level, checkpointIntervalSlots: 2, snapshotIntervalSlots: 4 };
+      const c = Cluster.elected(3, { config });
+      c.crash(3);
+      // Requests without a session (applied to the store alone) and one under a session.
+      const first = c.request(1, half("\u20ac"), "linearizable");
+      c.stabilize();
+      const second = c.request(1, half("\u20ac"), "linearizable");
+      c.stabilize();
+      const open = c.openSession(1);
+      c.stabilize();
+      const opened = c.replies.get(open);
+      const session = opened?._tag === "session-opened" ? opened.clientId : "none";
+      const third = c.request(1, half("\u00e9"), "linearizable", { clientId: session, seq: 1 });
+      c.stabilize();
+      const fourth = c.request(1, half("\u20ac"), "linearizable", { clientId: session, seq: 2 });
+      c.stabilize();
+      // Replica 3 catches up (from the log or a snapshot, which carries the byte counts anew).
+      c.restart(3);
+      c.advance(600, 50);
+      c.request(1, { _tag: "put", key: "k", value: "x" }, "linearizable");
+      c.advance(600, 50);
+      for (const id of [2, 3]) {
+        const s = c.state(id);
+        expect(s.halted, `replica ${id}`).toBeNull();
+        expect(s.learner.executedUpTo, `replica ${id}`).toBe(c.state(1).learner.executedUpTo);
+        expect(s.monitor.checkpoints.at(-1)).toEqual(c.state(1).monitor.checkpoints.at(-1));
+      }
+      const tags = [first, second, third, fourth].map((r) => {
+        const reply = c.replies.get(r);
+        if (reply?._tag !== "ok") return reply?._tag;
+        const o = reply.output;
+        return o._tag === "too-large" ? `too-large ${o.length} ${o.unit ?? "code-units"}` : o._tag;
+      });
+      return { tags, level: featureLevelOf(c.state(3).learner.service) };
+    };
+    expect(outcomes(4)).toEqual({
+      // 600,000 bytes, then 1,200,000 refused; 1,000,000 (2 bytes a character), then 1,600,000 refused.
+      tags: ["value", "too-large 1200000 bytes", "value", "too-large 1600000 bytes"],
+      level: 4,
+    });
+    expect(outcomes(3)).toEqual({ tags: ["value", "value", "value", "value"], level: 3 });
+  });
+
   it("level 3: the service opens sessions, a late copy of a first request after eviction never runs again", () => {
     const config = { featureLevel: 3, sessionsMax: 2, checkpointIntervalSlots: 2, snapshotIntervalSlots: 4 };
     const c = Cluster.elected(3, { config });

@@ -12,6 +12,7 @@
 import type { Applied } from "../../spec/state-machine.ts";
 import {
   featureLevelMax,
+  featureLevelOf,
   featuresMisfit,
   raiseFeatures,
   type ServiceOutput,
@@ -103,7 +104,11 @@ export function nextToExecute<I>(log: SlotMap<HeldValue<I>>, executedUpTo: numbe
   return slotMapHas(log, executedUpTo + 1) ? executedUpTo + 1 : undefined;
 }
 
-/** Execute one command through the service spec. A command without a session is applied to the application alone. */
+/**
+ * Execute one command through the service spec. A command without a session is applied to the
+ * application alone, by the rules of the feature level the service state executes by (as the
+ * service spec applies one with a session).
+ */
 export function executeCommand<S, I, O>(
   ctx: ReplicaContext<S, I, O>,
   service: ServiceState<S, O>,
@@ -112,7 +117,7 @@ export function executeCommand<S, I, O>(
   if (command.clientId !== undefined && command.seq !== undefined) {
     return ctx.service.apply({ clientId: command.clientId, seq: command.seq, input: command.input }, service);
   }
-  const applied = ctx.app.apply(command.input, service.app);
+  const applied = ctx.app.apply(command.input, service.app, featureLevelOf(service));
   return {
     state: { ...service, app: applied.state, executed: service.executed + 1 },
     output: { _tag: "executed", output: applied.output },
@@ -257,6 +262,7 @@ export function executeReady<S, I, O>(
     return { state, more: false, executed: [], divergence: null, snapshot: null, unsupported: null };
   let executedUpTo = learner.executedUpTo;
   let bytesSinceSnapshot = learner.bytesSinceSnapshot;
+  let commandsSinceSnapshot = learner.commandsSinceSnapshot;
   // The latest snapshot's size matters only once the bytes since it reach the interval: read it
   // only then, so that a snapshot still being serialized in slices is not finished here at once.
   let snapshotBytes = -1;
@@ -320,10 +326,21 @@ export function executeReady<S, I, O>(
     const bytes = valueBytes(value);
     stepBytes += bytes;
     bytesSinceSnapshot += bytes;
+    // Counted only where the bound is set: a replica without it keeps the states it had (the explorer's).
+    if (ctx.config.snapshotIntervalCommands < Number.MAX_SAFE_INTEGER) commandsSinceSnapshot += commandCount(value);
     if (snapshotBytes < 0 && bytesSinceSnapshot >= ctx.config.snapshotIntervalBytes)
       snapshotBytes = snapshotSize(learner.snapshot);
-    const snapshotDue = rules.snapshotDue(slot, ctx.config, bytesSinceSnapshot, Math.max(snapshotBytes, 0));
-    if (snapshotDue) bytesSinceSnapshot = 0;
+    const snapshotDue = rules.snapshotDue(
+      slot,
+      ctx.config,
+      bytesSinceSnapshot,
+      Math.max(snapshotBytes, 0),
+      commandsSinceSnapshot,
+    );
+    if (snapshotDue) {
+      bytesSinceSnapshot = 0;
+      commandsSinceSnapshot = 0;
+    }
     if (rules.checkpointDue(slot, ctx.config) || snapshotDue) {
       const recorded = recordCheckpoint(ctx, monitor, { slot, digest: checkpointDigest(ctx, service, a, b) });
       monitor = recorded.monitor;
@@ -338,6 +355,7 @@ export function executeReady<S, I, O>(
   nextLearner.origins = origins;
   nextLearner.executedUpTo = executedUpTo;
   nextLearner.bytesSinceSnapshot = bytesSinceSnapshot;
+  nextLearner.commandsSinceSnapshot = commandsSinceSnapshot;
   nextLearner.commitIndex = Math.max(learner.commitIndex, executedUpTo);
   nextLearner.configs = configs;
   if (learner.transfer !== null && learner.transfer.slot <= executedUpTo) nextLearner.transfer = null;
@@ -429,19 +447,39 @@ function nameByVote<S, I, O>(
 }
 
 /**
- * Is `slot` a snapshot slot? Every multiple of `snapshotIntervalSlots`, and every slot that brings
+ * Is `slot` a snapshot slot? Every multiple of `snapshotIntervalSlots`, every slot that brings
  * the bytes of values executed since the last snapshot slot to `snapshotIntervalBytes` or to the
- * size of the latest snapshot (`snapshotBytes`), whichever is larger: a log of 1 MiB values held a
- * gigabyte between two snapshots by slots, and a snapshot serializes the whole state, so a state
- * larger than the interval is not written more often than the values executed. The count is a
- * function of the chosen log and the latest snapshot one of the state, so replicas snapshot at the
- * same slots (a replica that lost its latest snapshot to a crash may pick others until its next).
+ * size of the latest snapshot (`snapshotBytes`), whichever is larger, and every slot that brings the
+ * commands executed since the last snapshot slot to `snapshotIntervalCommands`. A log of 1 MiB values
+ * held a gigabyte between two snapshots by slots, and a snapshot serializes the whole state, so a state
+ * larger than the interval is not written more often than the values executed; a slot of a batch
+ * costs the log and the store in proportion to its commands, so a long interval by slots for a lone
+ * writer is not one of many times its commands under many writers. The counts are functions of the
+ * chosen log and the latest snapshot one of the state, so replicas snapshot at the same slots (a
+ * replica that lost its latest snapshot to a crash may pick others until its next).
  */
-export function snapshotDue(slot: number, config: Config, bytesSinceSnapshot: number, snapshotBytes: number): boolean {
+export function snapshotDue(
+  slot: number,
+  config: Config,
+  bytesSinceSnapshot: number,
+  snapshotBytes: number,
+  commandsSinceSnapshot: number,
+): boolean {
   return (
     slot % config.snapshotIntervalSlots === 0 ||
-    bytesSinceSnapshot >= Math.max(config.snapshotIntervalBytes, snapshotBytes)
+    bytesSinceSnapshot >= Math.max(config.snapshotIntervalBytes, snapshotBytes) ||
+    commandsSinceSnapshot >= config.snapshotIntervalCommands
   );
+}
+
+/**
+ * The commands a chosen value carries, as `snapshotIntervalCommands` counts them: a batch's, a
+ * session opening's, one otherwise.
+ */
+export function commandCount<I>(value: Value<I>): number {
+  if (value._tag === "batch") return value.commands.length;
+  if (value._tag === "open") return value.count;
+  return 1;
 }
 
 /**

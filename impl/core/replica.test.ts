@@ -247,6 +247,46 @@ describe("assertions", () => {
     }
   });
 
+  it("take a snapshot when the commands executed since the last one reach snapshotIntervalCommands, a batch counting each of its commands, at the same slots everywhere", () => {
+    const c = Cluster.elected(3, { config: { snapshotIntervalCommands: 5, adaptiveBatching: true } });
+    const snapshots = new Map<number, number[]>([1, 2, 3].map((id) => [id, []]));
+    const commands = new Map<number, number>();
+    const note = (): void => {
+      for (const [slot, value] of slotMapEntries(c.state(1).learner.log))
+        commands.set(slot, value._tag === "batch" ? value.commands.length : 1);
+      for (const [id, taken] of snapshots) {
+        const snapshot = c.state(id).learner.snapshot;
+        if (snapshot !== null && snapshot.slot !== taken.at(-1)) taken.push(snapshot.slot);
+      }
+    };
+    // Lone writes, a slot each, then rounds of several at once, which the leader batches.
+    for (let i = 0; i < 7; i++) {
+      c.request(1, { _tag: "put", key: `a${i}`, value: "x" }, "linearizable");
+      c.stabilize();
+      note();
+    }
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 4; i++) c.request(1, { _tag: "put", key: `b${round}.${i}`, value: "x" }, "linearizable");
+      c.stabilize();
+      note();
+    }
+    c.advance(200, 50); // the followers learn the last slots from a heartbeat
+    note();
+    const taken = snapshots.get(1)!;
+    expect(taken[0]).toBe(5);
+    expect(taken.length).toBeGreaterThanOrEqual(3);
+    expect(snapshots.get(2)).toEqual(taken);
+    expect(snapshots.get(3)).toEqual(taken);
+    // Each snapshot comes at the first slot that brings the commands since the last one to 5.
+    expect([...commands.values()].some((n) => n > 1)).toBe(true);
+    for (let k = 1; k < taken.length; k++) {
+      let executed = 0;
+      for (let slot = taken[k - 1]! + 1; slot <= taken[k]!; slot++) executed += commands.get(slot)!;
+      expect(executed).toBeGreaterThanOrEqual(5);
+      expect(executed - commands.get(taken[k]!)!).toBeLessThan(5);
+    }
+  });
+
   it("keep at most logTailBytes of the log at and below the latest snapshot, and catch a peer up from it or by transfer", () => {
     const run = (logTailBytes?: number) => {
       const c = Cluster.elected(3, {

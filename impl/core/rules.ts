@@ -148,10 +148,16 @@ export interface ReplicaRules {
   /** Is this replica, whose removal is chosen, retired now, and why? (rule R5; null: not yet) */
   readonly retirement: <S, I, O>(state: ReplicaState<S, I, O>, now: number) => string | null;
   /**
-   * Is `slot` a snapshot slot, given the bytes of values executed since the last one (this slot's included) and the
-   * size of the latest snapshot?
+   * Is `slot` a snapshot slot, given the bytes of values executed since the last one (this slot's included), the
+   * size of the latest snapshot and the commands executed since the last one (this slot's included)?
    */
-  readonly snapshotDue: (slot: number, config: Config, bytesSinceSnapshot: number, snapshotBytes: number) => boolean;
+  readonly snapshotDue: (
+    slot: number,
+    config: Config,
+    bytesSinceSnapshot: number,
+    snapshotBytes: number,
+    commandsSinceSnapshot: number,
+  ) => boolean;
   /** Is a transfer of a snapshot of `slot` worth installing, given the executed prefix? (rule S1: only above it) */
   readonly transferUseful: (slot: number, executedUpTo: number) => boolean;
   /**

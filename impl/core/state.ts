@@ -140,6 +140,11 @@ export interface LearnerState<S, I, O> {
    */
   readonly bytesSinceSnapshot: number;
   /**
+   * Commands executed since the last snapshot slot (`snapshotDue`, `snapshotIntervalCommands`; `commandCount`).
+   * A function of the chosen log, as `bytesSinceSnapshot` is; 0 throughout without the bound.
+   */
+  readonly commandsSinceSnapshot: number;
+  /**
    * The configurations governing slots > executedUpTo, ascending by epoch: the first governs
    * executedUpTo + 1, later ones are pending (chosen, governing from their `governsFrom`). Part of
    * the replicated state: derived from the chosen log (and snapshots) alone.
@@ -507,6 +512,7 @@ export function freshState<S, I, O>(ctx: ReplicaContext<S, I, O>): ReplicaState<
       leaderHint: null,
       catchUpSentAt: Number.NEGATIVE_INFINITY,
       bytesSinceSnapshot: 0,
+      commandsSinceSnapshot: 0,
       configs: [ctx.initial],
       snapshot: null,
       priorSnapshot: null,
@@ -611,6 +617,7 @@ export function copyLearner<S, I, O>(l: LearnerState<S, I, O>): Draft<LearnerSta
     leaderHint: l.leaderHint,
     catchUpSentAt: l.catchUpSentAt,
     bytesSinceSnapshot: l.bytesSinceSnapshot,
+    commandsSinceSnapshot: l.commandsSinceSnapshot,
     configs: l.configs,
     snapshot: l.snapshot,
     priorSnapshot: l.priorSnapshot,

@@ -370,6 +370,7 @@ export function installSnapshot<S, I, O>(
   l.origins = noOrigins; // a peer's values, named by no vote of this replica
   l.executedUpTo = slot;
   l.bytesSinceSnapshot = 0;
+  l.commandsSinceSnapshot = 0;
   l.commitIndex = Math.max(state.learner.commitIndex, slot);
   l.configs = pruneConfigurations(contents.configs, slot + 1);
   l.priorSnapshot = state.learner.snapshot;

@@ -10,7 +10,7 @@
  * which would otherwise silently turn an output into "not recorded".
  */
 import { Either, ParseResult, Schema } from "effect";
-import { kv, KvInput, KvOutput, valueLengthMax } from "../../spec/kv.ts";
+import { kv, KvInput, KvOutput, utf8Length, valueBytesMax, valueLengthMax } from "../../spec/kv.ts";
 import type { LinearizabilityModel, Operation } from "./linearizability.ts";
 import type { RegisterView } from "./search.ts";
 import { kvInputFast, kvOutputFast, registerInputFast, registerOutputFast } from "./decode-fast.ts";
@@ -71,6 +71,19 @@ function refusedAs(output: KvOutput | undefined, length: number): boolean {
   return (
     output === undefined || (output._tag === "too-large" && output.length === length && output.limit === valueLengthMax)
   );
+}
+
+/**
+ * Whether `output` is the refusal of a new value `value` by the value limit in bytes of UTF-8, which
+ * execution applies from feature level 4 on (spec/kv.ts): `too-large` in bytes, naming `value`'s
+ * length, over the limit. A history does not say at which level each operation executed (a log is
+ * raised at a slot no client sees), so the checker takes either outcome of such a put, swap or
+ * append: refused so, or executed by the rules below level 4. Which one is right for the level is
+ * RepliesMatchSpec's to judge, against the spec run over the chosen log (proofs/service-level.ts).
+ */
+function refusedInBytes(output: KvOutput | undefined, value: string): boolean {
+  if (output?._tag !== "too-large" || output.unit !== "bytes" || output.limit !== valueBytesMax) return false;
+  return output.length > valueBytesMax && value.length <= output.length && utf8Length(value) === output.length;
 }
 
 /**
@@ -150,6 +163,7 @@ export function stepValue(value: KeyValue, input: KvInput, output: KvOutput | un
     case "get":
       return output === undefined || (output._tag === "value" && output.value === value) ? value : undefined;
     case "put": {
+      if (refusedInBytes(output, input.value)) return value;
       const over = overBound(input.value);
       if (over !== null) return refusedAs(output, over) ? value : undefined;
       return output === undefined || output._tag === "ok" ? input.value : undefined;
@@ -158,6 +172,7 @@ export function stepValue(value: KeyValue, input: KvInput, output: KvOutput | un
       return output === undefined || output._tag === "ok" ? null : undefined;
     case "cas": {
       const swapped = value === input.expected;
+      if (swapped && refusedInBytes(output, input.value)) return value;
       const over = swapped ? overBound(input.value) : null;
       if (over !== null) return refusedAs(output, over) ? value : undefined;
       if (output !== undefined && !(output._tag === "cas" && output.swapped === swapped && output.current === value))
@@ -166,6 +181,7 @@ export function stepValue(value: KeyValue, input: KvInput, output: KvOutput | un
     }
     case "append": {
       const next = (value ?? "") + input.value;
+      if (refusedInBytes(output, next)) return value;
       const over = overBound(next);
       if (over !== null) return refusedAs(output, over) ? value : undefined;
       return output === undefined || (output._tag === "value" && output.value === next) ? next : undefined;

@@ -8,7 +8,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { kv, kvGet, valueLengthMax, type KvInput, type KvOutput } from "../../spec/kv.ts";
+import { kv, kvGet, valueBytesMax, valueLengthMax, type KvInput, type KvOutput } from "../../spec/kv.ts";
+import { featureLevelValueBytes } from "../../spec/service.ts";
 import { applyToValue, loadHistory, kvModel, modelNamed, stepValue } from "./history.ts";
 import { checkLinearizable, checkPartition, type Operation } from "./linearizability.ts";
 import { refute } from "./refute.ts";
@@ -794,5 +795,22 @@ describe("the checker's one-key model", () => {
     expect(stepValue(long, input, applyToValue(input, long).output)).toBe(long);
     expect(stepValue(long, input, { _tag: "value", value: `${long}b` })).toBeUndefined();
     expect(stepValue(long, input, undefined)).toBe(long);
+  });
+
+  it("takes either outcome of an append over 1 MiB of UTF-8 (a history names no feature level), and only its true refusal", () => {
+    // 600,000 bytes of UTF-8 in 200,000 code units, twice: the whole is over the limit in bytes only.
+    const half = "\u20ac".repeat(200_000);
+    const input: KvInput = { _tag: "append", key: "x", value: half };
+    const store = kv.apply(put("x", half), kv.start).state;
+    const refused = kv.apply(input, store, featureLevelValueBytes).output;
+    expect(refused).toEqual({ _tag: "too-large", length: 1_200_000, limit: valueBytesMax, unit: "bytes" });
+    expect(stepValue(half, input, refused)).toBe(half);
+    expect(stepValue(half, input, kv.apply(input, store, 3).output) === half + half).toBe(true);
+    expect(stepValue(half, input, { ...refused, length: 1_199_999 } as KvOutput)).toBeUndefined();
+    // A refusal in bytes of a whole within the limit is no outcome of any level.
+    const small: KvInput = { _tag: "append", key: "x", value: "b" };
+    expect(
+      stepValue("a", small, { _tag: "too-large", length: 2, limit: valueBytesMax, unit: "bytes" }),
+    ).toBeUndefined();
   });
 });

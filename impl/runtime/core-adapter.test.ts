@@ -101,6 +101,16 @@ describe("kvConfig", () => {
     expect(kvConfig(1, [1, 2, 3]).valuesAtRest).toBe(true);
     expect(kvConfig(1, [1, 2, 3], { valuesAtRest: false }).valuesAtRest).toBe(false);
   });
+
+  it("snapshots every 8,192 slots or 8,192 commands unless the configuration file says otherwise, by bytes as the core does", () => {
+    const config = kvConfig(1, [1, 2, 3]);
+    expect([config.snapshotIntervalSlots, config.snapshotIntervalCommands, config.snapshotIntervalBytes]).toEqual([
+      8192,
+      8192,
+      128 * 1024 * 1024,
+    ]);
+    expect(kvConfig(1, [1, 2, 3], { snapshotIntervalSlots: 1024 }).snapshotIntervalSlots).toBe(1024);
+  });
 });
 
 describe("kvStoredReader", () => {

@@ -97,6 +97,7 @@ export function kvConfig(
   // kvStoredReader), unless the operator says otherwise (impl/core/config.ts).
   return parseConfig({
     ...runtimeCoreSettings,
+    ...runtimeCoreSizes,
     ...overrides,
     self,
     members: [...members],
@@ -115,6 +116,26 @@ export const runtimeCoreSettings = {
   prepareResendBackoff: true,
   promiseOmitsChosen: true,
   valuesAtRest: true,
+} as const;
+
+/**
+ * The sizes a replica runs with unless its core configuration file says otherwise, where they differ
+ * from the core's defaults. Unlike {@link runtimeCoreSettings} these are not rules that the simulated
+ * world must run as the replicas do: the world scales them down (a snapshot every few slots), so that
+ * its short runs reach snapshots, truncation and state transfers.
+ *
+ * A snapshot every 8,192 slots or 8,192 commands, whichever comes first, not the core's every 1,024
+ * slots. At one client every write is a slot and a command, and each snapshot serializes the whole
+ * state, stores it, compacts the store and runs code too seldom to stay compiled, on every replica:
+ * at 1,024 slots a measurable share of a lone write's CPU. Under many writers a slot carries a batch
+ * of some 25 commands, and what an interval costs the store (the rows one compaction reads and
+ * deletes) and the replica's memory grows with its commands: 8,192 slots alone held 20 to 30 MB more
+ * under 16 and 64 writers, and were taken back twice (docs/performance.md, "A snapshot every 8,192
+ * slots" and "A snapshot every 8,192 slots or commands").
+ */
+export const runtimeCoreSizes = {
+  snapshotIntervalSlots: 8192,
+  snapshotIntervalCommands: 8192,
 } as const;
 
 /** The key of a vote record (storage.ts, `keyOf`): the slot and ballot by which a value at rest names it. */

@@ -45,6 +45,8 @@ async function rawExchange(request: string): Promise<string> {
   return answer;
 }
 let state: KvState = kv.start;
+/** The feature level the stand-in store executes by (spec/kv.ts counts bytes from level 4 on). */
+let kvLevel = 1;
 /** When set, the stand-in answers this instead of executing. */
 let forced: ClientResult<KvOutput> | undefined;
 const submissions: Submission<KvInput>[] = [];
@@ -84,7 +86,7 @@ function serverOptions(): Parameters<typeof createHttpServer>[0] {
     submit: (submission) => {
       submissions.push(submission);
       if (forced !== undefined) return Promise.resolve(forced);
-      const applied = kv.apply(submission.input, state);
+      const applied = kv.apply(submission.input, state, kvLevel);
       state = applied.state;
       return Promise.resolve({ _tag: "ok", output: applied.output });
     },
@@ -393,7 +395,7 @@ describe("HTTP API: the value limit, 1 MiB of UTF-8, one answer for every operat
 
   const tooLarge = (length: number) => ({
     status: 413,
-    json: { code: "value-too-large", key: "big", length, limit: valueBytesMax },
+    json: { code: "value-too-large", key: "big", length, limit: valueBytesMax, unit: "bytes" },
   });
   // `n` characters `width` bytes wide each after ASCII, `over` bytes past the limit in all.
   const near = (char: string, width: number, over: number, n = 3): string =>
@@ -452,7 +454,13 @@ describe("HTTP API: the value limit, 1 MiB of UTF-8, one answer for every operat
     expect(append).toMatchObject({ status: 200, json: { value: `${start}\u00e9` } });
     expect(await call("POST", "/v1/kv/big", JSON.stringify({ op: "append", value: "b" }))).toMatchObject({
       status: 413,
-      json: { code: "value-too-large", key: "big", length: valueLengthMax + 1, limit: valueLengthMax },
+      json: {
+        code: "value-too-large",
+        key: "big",
+        length: valueLengthMax + 1,
+        limit: valueLengthMax,
+        unit: "code-units",
+      },
     });
     expect(kvGet(state, "big")).toBe(`${start}\u00e9`);
     expect(await call("PUT", "/v1/kv/big", JSON.stringify({ value: start }))).toMatchObject({ status: 200 });
@@ -466,6 +474,30 @@ describe("HTTP API: the value limit, 1 MiB of UTF-8, one answer for every operat
     expect(alone).toMatchObject(tooLarge(valueBytesMax + 2));
     expect(alone.json?.message).toMatch(/^append refused: the appended text alone is 1048578 bytes of UTF-8/);
     expect(submissions.length).toBe(before);
+  });
+
+  it("at feature level 4 refuses at execution an append whose whole is over the limit in bytes, as admission words it", async () => {
+    forced = undefined;
+    kvLevel = 4;
+    try {
+      const start = "a".repeat(valueBytesMax - 1);
+      expect(await call("PUT", "/v1/kv/big", JSON.stringify({ value: start }))).toMatchObject({ status: 200 });
+      const before = submissions.length;
+      const append = await call("POST", "/v1/kv/big", JSON.stringify({ op: "append", value: "\u00e9" }));
+      // Proposed (the text alone fits), then refused where it executes, in bytes.
+      expect(submissions.length).toBe(before + 1);
+      expect(append).toMatchObject({ ...tooLarge(valueBytesMax + 1), json: { unit: "bytes" } });
+      expect(append.json?.message).toBe(
+        "append refused: the value would be 1048577 bytes of UTF-8, above the value limit of 1048576 bytes; nothing changed",
+      );
+      expect(kvGet(state, "big") === start).toBe(true);
+      expect(await call("POST", "/v1/kv/big", JSON.stringify({ op: "append", value: "b" }))).toMatchObject({
+        status: 200,
+        json: { value: `${start}b` },
+      });
+    } finally {
+      kvLevel = 1;
+    }
   });
 
   it("takes a compare-and-swap of two values of 1 MiB each, its body counted whole, and refuses one past twice the limit", async () => {

@@ -692,6 +692,7 @@ function refuseOverLimit(op: "put" | "cas" | "append", key: string, value: strin
     key,
     length,
     limit: valueBytesMax,
+    unit: "bytes",
   });
 }
 
@@ -846,14 +847,20 @@ function answerOk(input: KvInput, output: KvOutput): Answer {
         },
       };
     case "too-large":
+      // From feature level 4 on execution counts bytes of UTF-8, as admission does, and says so as
+      // admission does; below it, code units (spec/kv.ts, `TooLargeOutput`).
       return {
         status: 413,
         body: {
           code: "value-too-large",
-          message: `${opName(input._tag)} refused: the value would be ${output.length} UTF-16 code units, above the ${output.limit} every replica holds at most; nothing changed`,
+          message:
+            output.unit === "bytes"
+              ? `${opName(input._tag)} refused: the value would be ${overLimitText(output.length, output.limit)}`
+              : `${opName(input._tag)} refused: the value would be ${output.length} UTF-16 code units, above the ${output.limit} every replica holds at most; nothing changed`,
           key,
           length: output.length,
           limit: output.limit,
+          unit: output.unit ?? "code-units",
         },
       };
   }

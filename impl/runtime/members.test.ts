@@ -108,6 +108,21 @@ describe("membership changes with real processes", () => {
       ].reduce((sum, m) => sum + Number(m[1]), 0);
       note(`replica 4 received ${chunks} snapshot chunks`);
       expect(chunks).toBeGreaterThan(0);
+      // Its sender had let that snapshot's state go once its record was written: it read the
+      // chunks back from the record (rule S3 at rest; paxos_lease_transfer_chunks_at_rest_total).
+      const atRest = await Promise.all(
+        [1, 2, 3].map(async (id) => {
+          const text = await fetch(`${cluster().endpoint(id)}/metrics`, {
+            headers: cluster().authHeaders("read"),
+          }).then((r) => r.text());
+          return Number(
+            /^paxos_lease_transfer_chunks_at_rest_total(?:\{[^}]*\})? (\d+)$/m.exec(text)?.[1] ?? Number.NaN,
+          );
+        }),
+      );
+      note(`chunks served at rest by replicas 1, 2, 3: ${atRest.join(", ")}`);
+      expect(atRest.every((n) => Number.isInteger(n))).toBe(true);
+      expect(atRest.reduce((sum, n) => sum + n, 0)).toBeGreaterThan(0);
       expect(four.membership.snapshotSlot).not.toBeNull();
       const shown = await cluster().cli(["members", ...endpoints]);
       expect(shown.code).toBe(0);

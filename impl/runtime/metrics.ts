@@ -45,6 +45,11 @@ export interface DepthSource {
   /** State transfers resumed after a restart from the chunks the store kept (storage-thread.ts). Default: none. */
   readonly transfersResumed?: () => number;
   /**
+   * State-transfer chunks served from the stored record of a snapshot whose state was let go
+   * (storage-thread.ts, `chunksAtRest`). Default: none.
+   */
+  readonly chunksAtRest?: () => number;
+  /**
    * Admission control: requests and bytes held (`smallBytes` of them in the small requests'
    * reserve), requests waiting for room, refusals so far by reason. Default: none.
    */
@@ -366,6 +371,17 @@ export class ReplicaMetrics {
         collect() {
           this.reset();
           this.inc(resumed());
+        },
+      });
+    const atRest = depths.chunksAtRest;
+    if (atRest !== undefined)
+      new Counter({
+        name: "paxos_lease_transfer_chunks_at_rest_total",
+        help: "State-transfer chunks served from the stored record of a snapshot whose state this replica let go",
+        registers,
+        collect() {
+          this.reset();
+          this.inc(atRest());
         },
       });
     const behindSnapshot = depths.appendsBehindSnapshot;

@@ -13,6 +13,15 @@ describe("release", () => {
     release(buffer);
   });
 
+  it("gives the memory back at once, with no collection in between", () => {
+    const buffers = Array.from({ length: 8 }, () => releasableBuffer(1024 * 1024).fill(1));
+    const before = process.memoryUsage().arrayBuffers;
+    for (const buffer of buffers) release(buffer);
+    // Moved into fresh ArrayBuffers instead, the 8 MiB stayed until the next scavenge.
+    expect(before - process.memoryUsage().arrayBuffers).toBeGreaterThanOrEqual(8 * 1024 * 1024);
+    expect(buffers.every((b) => b.length === 0)).toBe(true);
+  });
+
   it("leaves alone a buffer it was not told it may free: a small one, a shared one, an unmarked one", () => {
     const small = releasableBuffer(100).fill(1);
     release(small);

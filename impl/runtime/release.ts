@@ -1,3 +1,5 @@
+import { MessageChannel, type MessagePort } from "node:worker_threads";
+
 /**
  * Large buffers whose memory is given back as soon as they are used up, not at V8's next full
  * collection.
@@ -7,9 +9,13 @@
  * an Accept frame waiting in a socket's queue) is promoted, and then only a full collection frees
  * it: V8 starts one when external memory has grown by 64 MB since the last, so in a burst of
  * 1 MiB writes the leader held tens of megabytes of used-up bodies and frames, and glibc kept the
- * pages. Moving the bytes into a fresh ArrayBuffer (`structuredClone` with a transfer list: no
- * copy) that nothing references lets the next scavenge free them; the buffer given is detached
- * (length 0) from then on.
+ * pages. A used-up buffer is posted, transferred, to a closed MessagePort: Node.js serializes the
+ * message (the ArrayBuffer is detached, its memory moved into the message) and, the port being
+ * closed, drops it there and then, which frees the memory at once. (Moved into a fresh
+ * ArrayBuffer by a structured clone instead, it waited for the next scavenge, which a burst of
+ * 1 MiB values, allocated outside the young generation, makes seldom: a leader held 20 to 35 MB of
+ * such released bodies and Accept frames at its peak; docs/performance.md.) The buffer given is
+ * detached (length 0) from then on.
  *
  * Only a buffer made by {@link releasableBuffer} is released: one that owns its ArrayBuffer whole,
  * which no other view (Node's 8 KiB pool, a socket's read buffer) shares.
@@ -17,6 +23,14 @@
 
 /** Buffers made to be released, by their ArrayBuffer. */
 const releasable = new WeakSet<ArrayBuffer>();
+
+/** A closed port: what is posted to it is dropped as soon as it is serialized (see the file's comment). */
+const sink = ((): MessagePort => {
+  const { port1, port2 } = new MessageChannel();
+  port1.close();
+  port2.close();
+  return port1;
+})();
 
 /** The smallest buffer worth releasing early, in bytes: a smaller one is cheap garbage. */
 export const releaseBytesMin = 64 * 1024;
@@ -43,7 +57,7 @@ export function markReleasable(buffer: Buffer): void {
 }
 
 /**
- * Free the memory of `buffer` at the next scavenge, if {@link releasableBuffer} or
+ * Free the memory of `buffer` now, if {@link releasableBuffer} or
  * {@link markReleasable} made it so; `buffer` (and every view of its memory) is empty from now on.
  * The caller must hold no other use of it: a socket write still pending, a string not yet copied out.
  */
@@ -51,5 +65,5 @@ export function release(buffer: Uint8Array): void {
   const memory = buffer.buffer as ArrayBuffer;
   if (!releasable.has(memory) || memory.byteLength === 0) return;
   releasable.delete(memory);
-  structuredClone(memory, { transfer: [memory] });
+  sink.postMessage(memory, [memory]);
 }

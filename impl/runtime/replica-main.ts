@@ -851,6 +851,7 @@ class ReplicaProcess implements RunningReplica {
       appendsBehindSnapshot: () => this.storage.appendsBehindSnapshot,
       receivedUnvouched: () => this.storage.receivedUnvouched,
       transfersResumed: () => this.storage.transfersResumed,
+      chunksAtRest: () => this.storage.chunksAtRest,
     };
     return new ReplicaMetrics(
       this.options.id,

@@ -475,10 +475,19 @@ describe("storage thread", () => {
     expect(record.data).toBe(whole);
     expect(((await slice()) as { data: string }[])[0]!.data).toBe(whole.slice(100, 150));
     expect(atRest).toEqual([]);
+    expect(storage.chunksAtRest).toBe(0);
     storage.traced(record);
     expect(() => record.data).toThrow(/read from its durable record/);
     expect(((await slice()) as { data: string }[])[0]!.data).toBe(whole.slice(100, 150));
     expect(atRest).toEqual([12]);
+    // Each chunk read back is counted (paxos_lease_transfer_chunks_at_rest_total), a failed read not.
+    expect(((await slice()) as { data: string }[])[0]!.data).toBe(whole.slice(100, 150));
+    expect(storage.chunksAtRest).toBe(2);
+    const missing = await new Promise<unknown>((resolve) =>
+      storage.read([snapshotSliceKey(12, 100, 50), "no such key"], (error) => resolve(error?.message)),
+    );
+    expect(missing).toMatch(/no such key|not in the store|unknown/i);
+    expect(storage.chunksAtRest).toBe(2);
     storage.close();
   });
 

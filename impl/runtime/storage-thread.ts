@@ -767,9 +767,12 @@ export class StorageThread implements DurableLog<KvRecord> {
     this.queued.push({ records: [], done: (error) => counted(error, []), read: { keys, answer: counted } });
   }
 
-  /** `answer`, reporting first each chunk read of a snapshot whose state went (`onChunkAtRest`). */
+  /**
+   * `answer`, counting first each chunk read of a snapshot whose state went (`chunksAtRest`) and
+   * reporting it (`onChunkAtRest`).
+   */
   private countedAtRest(keys: readonly string[], answer: ReadDone): ReadDone {
-    if (this.onChunkAtRest === undefined || this.releasedSlots.size === 0) return answer;
+    if (this.releasedSlots.size === 0) return answer;
     const slots: number[] = [];
     for (const key of keys) {
       const slice = parseSnapshotSliceKey(key);
@@ -777,9 +780,22 @@ export class StorageThread implements DurableLog<KvRecord> {
     }
     if (slots.length === 0) return answer;
     return (error, records) => {
-      if (error === null) for (const slot of slots) this.onChunkAtRest?.(slot);
+      if (error === null) {
+        this.chunksAtRestCount += slots.length;
+        for (const slot of slots) this.onChunkAtRest?.(slot);
+      }
       answer(error, records);
     };
+  }
+
+  private chunksAtRestCount = 0;
+
+  /**
+   * State-transfer chunks read back from the stored record of a snapshot whose state this replica
+   * let go (`letGo`), each counted once it was read.
+   */
+  get chunksAtRest(): number {
+    return this.chunksAtRestCount;
   }
 
   private postRead(keys: readonly string[], answer: ReadDone): void {

@@ -1,7 +1,7 @@
 /**
  * `npm run nemesis -- --minutes N --seed S [--replicas 3|5] [--spares N] [--clients N] [--kinds K,...]
  * [--in-order] [--pace P] [--quiet-ms MS] [--warmup-ms MS] [--no-skew] [--net relay|hosts]
- * [--feature-level 1|2|3] [--sessions-max N] [--json] [--out DIR]`:
+ * [--feature-level 1|2|3] [--sessions-max N] [--core JSON] [--json] [--out DIR]`:
  * run real replica processes under a seeded fault schedule while clients record a history, then
  * check the history, the replicas' digests and the merged traces (refinement-tests/nemesis/).
  * `--net hosts` runs each replica in its own network namespace (faults by the kernel); where
@@ -20,120 +20,27 @@
  * `--feature-level 3` raises it to level 3, where the service opens the sessions: the clients open
  * each with `POST /v1/sessions` and a new one after `session-expired`, and the run must reach
  * `openedSessionsRequired` (with `--sessions-max` below `--clients`: a session the service opened
- * evicted).
+ * evicted). `--core '{"snapshotIntervalSlots":256}'` sets any other core setting of every replica
+ * (impl/core/config.ts; checked as the replicas check it before any starts): the replay command a
+ * run prints names its own, so that a failure's replay runs with the settings it failed with.
  *
  * `--experiment beyond-drift` instead runs the labelled experiment of beyond-drift.ts, which
  * breaks the clock assumption leases rest on and expects the checkers to catch a stale read.
  */
 import fs from "node:fs";
 import path from "node:path";
-import { Command, InvalidArgumentError } from "commander";
-import { faultKinds, kindsFor, type FaultKind } from "../nemesis/schedule.ts";
-import { commandSparesDefault, freshRunFolder, runNemesis, summaryText, type NemesisReport } from "../nemesis/run.ts";
+import { kindsFor } from "../nemesis/schedule.ts";
+import { freshRunFolder, runNemesis, summaryText, type NemesisReport } from "../nemesis/run.ts";
+import { coreOverridesOf, nemesisCommand, type NemesisFlags } from "../nemesis/command.ts";
 import { runBeyondDrift } from "../nemesis/beyond-drift.ts";
-import { networkKinds, type NetworkKind } from "../nemesis/network.ts";
 import { HostsUnavailable, hostsUnavailableReason } from "../../impl/runtime/testing-hosts.ts";
 
-function numberIn(min: number, max: number, integer: boolean): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
-      throw new InvalidArgumentError(
-        `expected ${integer ? "an integer" : "a number"} in [${min}, ${max}], got ${JSON.stringify(value)}`,
-      );
-    }
-    return n;
-  };
-}
-
-function parseKinds(value: string): FaultKind[] {
-  return value
-    .split(",")
-    .map((k) => k.trim())
-    .filter((k) => k !== "")
-    .map((k) => {
-      if (!(faultKinds as readonly string[]).includes(k))
-        throw new InvalidArgumentError(`unknown fault ${JSON.stringify(k)}; known: ${faultKinds.join(", ")}`);
-      return k as FaultKind;
-    });
-}
-
-const program = new Command()
-  .name("nemesis")
-  .description(
-    "Inject faults into a cluster of real replica processes and check what clients saw, the replicas' states and their traces.",
-  )
-  .option("--minutes <n>", "how long faults are injected", numberIn(0.1, 600, false), 2)
-  .option(
-    "--seed <n>",
-    "seed of the fault schedule and the clients' choices",
-    numberIn(0, 0xffff_ffff, true),
-    Math.floor(Math.random() * 0xffff_ffff),
-  )
-  .option("--replicas <n>", "3 or 5", numberIn(3, 5, true), 3)
-  .option(
-    "--spares <n>",
-    "spare replicas for the membership changes (member-* kinds; 0: none)",
-    numberIn(0, 20, true),
-    commandSparesDefault,
-  )
-  .option("--clients <n>", "concurrent clients", numberIn(1, 200, true), 16)
-  .option(
-    "--kinds <list>",
-    `fault kinds, comma-separated (default: all for the cluster size): ${faultKinds.join(", ")}`,
-    parseKinds,
-  )
-  .option("--in-order", "cycle through the fault kinds in order instead of drawing them", false)
-  .option("--pace <p>", "scale of fault durations and gaps", numberIn(0.1, 10, false), 1)
-  .option("--quiet-ms <ms>", "load after healing, before the final reads", numberIn(0, 600_000, true), 3000)
-  .option("--warmup-ms <ms>", "load before the first fault", numberIn(0, 600_000, true), 3000)
-  .option("--no-skew", "run every replica on the unskewed clock")
-  .option(
-    "--net <layer>",
-    "network layer: relay (loopback, a frame relay per peer link) or hosts (a network namespace per replica; needs root)",
-    (value: string): NetworkKind => {
-      if (!(networkKinds as readonly string[]).includes(value))
-        throw new InvalidArgumentError(`expected ${networkKinds.join(" or ")}, got ${JSON.stringify(value)}`);
-      return value as NetworkKind;
-    },
-    "relay",
-  )
-  .option(
-    "--feature-level <n>",
-    "the feature level the leader raises the log to (2: a bounded session table; 3: sessions the service opens; default the core's, 1)",
-    numberIn(1, 3, true),
-  )
-  .option(
-    "--sessions-max <n>",
-    "at feature level 2 or 3, the most client sessions the replicated state keeps (fewer than --clients: sessions are evicted)",
-    numberIn(1, 1_000_000, true),
-  )
-  .option("--out <dir>", "folder for the report, history, timeline, traces and logs (default out/nemesis/seed-S)")
-  .option("--experiment <name>", "run a labelled experiment instead: beyond-drift")
-  .option("--json", "print the JSON report instead of the summary", false)
+const program = nemesisCommand()
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
 program.parse();
-const opts = program.opts<{
-  minutes: number;
-  seed: number;
-  replicas: number;
-  spares: number;
-  clients: number;
-  kinds?: FaultKind[];
-  inOrder: boolean;
-  pace: number;
-  quietMs: number;
-  warmupMs: number;
-  skew: boolean;
-  net: NetworkKind;
-  featureLevel?: number;
-  sessionsMax?: number;
-  out?: string;
-  experiment?: string;
-  json: boolean;
-}>();
+const opts = program.opts<NemesisFlags>();
 if (opts.replicas !== 3 && opts.replicas !== 5) {
   process.stderr.write("nemesis: --replicas must be 3 or 5\n");
   process.exit(2);
@@ -146,14 +53,13 @@ for (const kind of opts.kinds ?? []) {
     process.exit(2);
   }
 }
-if (opts.sessionsMax !== undefined && (opts.featureLevel ?? 1) < 2) {
-  process.stderr.write("nemesis: --sessions-max bounds the session table only at --feature-level 2 or 3\n");
+let core: Record<string, unknown>;
+try {
+  core = coreOverridesOf(opts);
+} catch (error) {
+  process.stderr.write(`nemesis: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(2);
 }
-const core = {
-  ...(opts.featureLevel === undefined ? {} : { featureLevel: opts.featureLevel }),
-  ...(opts.sessionsMax === undefined ? {} : { sessionsMax: opts.sessionsMax }),
-};
 const unavailable = opts.net === "hosts" ? hostsUnavailableReason() : null;
 if (unavailable !== null) {
   process.stderr.write(`nemesis: --net hosts is not available here: ${unavailable}\n`);

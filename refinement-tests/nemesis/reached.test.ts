@@ -2,8 +2,12 @@
  * The nemesis's required interaction counters: a run that injects a fault meant to reach a state
  * and never reaches it says so (`neverReached`), as a campaign of the world that misses a required
  * "sometimes" counter does; and a schedule holding follower-behind-snapshot gets the snapshot
- * interval that fault needs, unless the run's core overrides name one.
+ * interval that fault needs, unless the run's core overrides name one. And the replay command a run
+ * prints runs it again with the core settings it had: split by a real shell and parsed by the
+ * command's own flags (command.ts), it gives back the run's core overrides, those of
+ * membership.test and hosts.test among them; `--core` refuses what a replica would refuse.
  */
+import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { burstCountersIn, noBurstCounters, sumBurstCounters } from "./cluster.ts";
 import { BusyThreads, busyThreadsFor } from "./busy.ts";
@@ -15,6 +19,7 @@ import {
   neverReachedOf,
   reachedRequired,
   replayCommand,
+  type NemesisOptions,
   openedSessionsRequired,
   sessionsBoundedOf,
   sessionsOpenedOf,
@@ -22,6 +27,7 @@ import {
   summarizeFloods,
 } from "./run.ts";
 import { planSchedule } from "./schedule.ts";
+import { coreOverridesOf, nemesisCommand, type NemesisFlags } from "./command.ts";
 
 const behind = "appends behind a snapshot (paxos_lease_appends_behind_snapshot_total)";
 const fromDisk = "values read back from disk (paxos_lease_values_read_from_disk_total)";
@@ -274,6 +280,90 @@ describe("the members' counters", () => {
       transfersResumed: 2,
       elections: 12,
       sessionsEvicted: 7,
+    });
+  });
+});
+
+/** The flags of `command` (`npm run nemesis -- ...`) as a shell gives them to the program. */
+function argvOf(command: string): string[] {
+  const prefix = "npm run nemesis -- ";
+  expect(command.startsWith(prefix)).toBe(true);
+  const words = execFileSync("bash", ["-c", `printf '%s\\0' ${command.slice(prefix.length)}`], { encoding: "utf8" });
+  return words.split("\0").slice(0, -1);
+}
+
+/** The flags `argv` gives, parsed as `npm run nemesis` parses them (a bad one throws). */
+function parsed(argv: readonly string[]): NemesisFlags {
+  const program = nemesisCommand()
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+  program.parse([...argv], { from: "user" });
+  return program.opts<NemesisFlags>();
+}
+
+describe("a nemesis run's replay command", () => {
+  const runs: readonly Omit<NemesisOptions, "out">[] = [
+    // membership.test's settings: level 3, a table of 4, a snapshot every 256 slots.
+    {
+      seed: 7,
+      faultsMs: 30_000,
+      clients: 8,
+      spares: 2,
+      kinds: ["member-replace-kill-leader", "member-remove"],
+      inOrder: true,
+      core: { featureLevel: 3, sessionsMax: 4, snapshotIntervalSlots: 256 },
+    },
+    // hosts.test's: level 2, a table of 6, a snapshot every 64 slots, on hosts.
+    {
+      seed: 11,
+      faultsMs: 25_000,
+      clients: 12,
+      pace: 0.6,
+      quietMs: 2000,
+      net: "hosts",
+      core: { featureLevel: 2, sessionsMax: 6, snapshotIntervalSlots: 64 },
+    },
+    // Overrides without a level, of several kinds of value.
+    { seed: 3, faultsMs: 6000, core: { leaseMs: 250, snapshotIntervalBytes: 1_048_576, valuesAtRest: false } },
+    { seed: 4, faultsMs: 6000 },
+  ];
+
+  it("sets the run's core overrides again, the level and the table's bound with their own flags", () => {
+    for (const run of runs) {
+      const command = replayCommand({ ...run, out: "x" });
+      const flags = parsed(argvOf(command));
+      expect(coreOverridesOf(flags), command).toEqual(run.core ?? {});
+      expect(flags.seed).toBe(run.seed);
+      expect(flags.minutes * 60_000).toBe(run.faultsMs);
+      expect(flags.clients).toBe(run.clients ?? 16);
+      expect(flags.net).toBe(run.net ?? "relay");
+    }
+    expect(replayCommand({ ...runs[0]!, out: "x" })).toContain(
+      `--feature-level 3 --sessions-max 4 --core '{"snapshotIntervalSlots":256}'`,
+    );
+  });
+
+  it("refuses, naming it, a --core that is no object, names what a flag or the harness sets, or that a replica would refuse", () => {
+    const refused =
+      (...argv: string[]) =>
+      () =>
+        coreOverridesOf(parsed(argv));
+    expect(refused("--core", "[256]")).toThrow(/expected a JSON object of core settings/);
+    expect(refused("--core", "{snapshotIntervalSlots: 256}")).toThrow(/expected a JSON object of core settings/);
+    expect(refused("--core", '{"featureLevel":2}')).toThrow(/must not set featureLevel: pass --feature-level/);
+    expect(refused("--core", '{"members":[1,2]}')).toThrow(/must not set members: the harness sets it/);
+    expect(refused("--core", '{"snapshotIntervalSlots":-1}')).toThrow(
+      /--core: invalid replica configuration:\s+snapshotIntervalSlots \(-1\)/,
+    );
+    expect(refused("--core", '{"snapshotEverySlots":64}')).toThrow(
+      /--core: invalid replica configuration:[\s\S]*snapshotEverySlots/,
+    );
+    expect(refused("--sessions-max", "4")).toThrow(
+      /--sessions-max bounds the session table only at --feature-level 2 or 3/,
+    );
+    expect(coreOverridesOf(parsed(["--feature-level", "2", "--sessions-max", "4"]))).toEqual({
+      featureLevel: 2,
+      sessionsMax: 4,
     });
   });
 });

@@ -197,7 +197,9 @@ export function skewedClocks(seed: number, replicas: number, driftPpm: number): 
 export const commandSparesDefault = 4;
 
 /**
- * `npm run nemesis` with the flags that give `options`' schedule and workload. `--spares` is named
+ * `npm run nemesis` with the flags that give `options`' schedule, workload and core settings (the
+ * overrides but the level and the table's bound as `--core JSON`, which command.ts parses back to
+ * the same object, so that a failure's replay runs with them). `--spares` is named
  * where the run's spares are not the command's default: a run of `runNemesis` without spares (a
  * test's) says `--spares 0`, without which the command would start 4 and draw other faults, and a
  * command run without the flag says nothing of them.
@@ -221,8 +223,13 @@ export function replayCommand(options: NemesisOptions): string {
   const { featureLevel, sessionsMax, ...core } = options.core ?? {};
   if (featureLevel !== undefined) flags.push(`--feature-level ${JSON.stringify(featureLevel)}`);
   if (sessionsMax !== undefined) flags.push(`--sessions-max ${JSON.stringify(sessionsMax)}`);
-  if (Object.keys(core).length > 0) flags.push(`(core overrides: ${JSON.stringify(core)})`);
+  if (Object.keys(core).length > 0) flags.push(`--core ${shellQuoted(JSON.stringify(core))}`);
   return `npm run nemesis -- ${flags.join(" ")}`;
+}
+
+/** `text` as one word of a POSIX shell: in single quotes, each quote within closed, escaped and reopened. */
+function shellQuoted(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
 }
 
 /**

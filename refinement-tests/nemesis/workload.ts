@@ -473,15 +473,18 @@ export function outputOf(input: KvInput, status: number, body: Record<string, un
   }
   if (status === 409 && body.code === "cas-failed" && input._tag === "cas")
     return { _tag: "cas", swapped: false, current: (body.current as string | null) ?? null };
-  // The store refuses an append past its bound in code units (an outcome, in the log); the HTTP layer refuses
-  // a put, swap or append whose value alone is over it before proposing it (no outcome).
+  // The store refuses an append past its bound (an outcome, in the log): in code units below feature
+  // level 4, in bytes from level 4 on (`unit`); the HTTP layer refuses a put, swap or append whose
+  // value alone is over the limit before proposing it (no outcome).
   if (
     status === 413 &&
     body.code === "value-too-large" &&
     input._tag === "append" &&
     utf8Length(input.value) <= valueBytesMax
-  )
-    return { _tag: "too-large", length: Number(body.length), limit: Number(body.limit) };
+  ) {
+    const refused: KvOutput = { _tag: "too-large", length: Number(body.length), limit: Number(body.limit) };
+    return body.unit === "bytes" ? { ...refused, unit: "bytes" } : refused;
+  }
   return undefined;
 }
 

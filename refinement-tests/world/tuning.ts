@@ -59,6 +59,12 @@ export interface ReplicaTuning {
    * `longTextChars`, so that the long values it writes are named and the short ones are not.
    */
   readonly storeAtRestCharsMin?: number;
+  /**
+   * Commands executed between two snapshots (`snapshotIntervalCommands`; the core's default, none,
+   * when absent). No tuning of the swarm sets it, so that every committed seed runs as it did;
+   * world.test lays it over the draws with a longer slot interval, so that snapshots come by commands.
+   */
+  readonly snapshotIntervalCommands?: number;
   /** Bytes of log kept at and below the latest snapshot (the core's default, 16 MiB, when absent). */
   readonly logTailBytes?: number;
   /**

@@ -317,6 +317,23 @@ describe("the simulated world", () => {
       }
   });
 
+  it("snapshots by commands under every check, laid over the swarm's draws, and only with the bound", () => {
+    const key = "world: snapshot taken before its slot interval";
+    const drawn = fc.sample(scenarioArbitrary(boundsOf({ actionsMax: 40 })), { seed: 3, numRuns: 12 });
+    const run = (tuningOverrides: Partial<ReplicaTuning>): number => {
+      let reached = 0;
+      for (const d of drawn) {
+        const result = runScenario({ ...d, profile: { ...d.profile, tuningOverrides } });
+        expect(result.failure).toBeNull();
+        reached += result.counters.get(key) ?? 0;
+      }
+      return reached;
+    };
+    // A slot interval longer than these runs: every snapshot is due by its commands.
+    expect(run({ snapshotIntervalSlots: 64, snapshotIntervalCommands: 3 })).toBeGreaterThan(0);
+    expect(run({ snapshotIntervalSlots: 64 })).toBe(0);
+  });
+
   it("at feature level 3 the retryAfterTransfer prelude opens the sessions first, and reaches the same retry with a table of three", () => {
     const key = "sometimes: retry answered from a session that came by state transfer";
     const { step } = mutantNamed("transfer-drops-sessions");

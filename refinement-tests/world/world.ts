@@ -1095,6 +1095,17 @@ export class World implements KvSystemView {
     if (!crashed) {
       this.flushBarrier(r, carried);
       r.state = result.state;
+      // A snapshot taken at a slot that is no multiple of the slot interval: due by its commands
+      // (`snapshotIntervalCommands`) or by its bytes, not by its slot.
+      const taken = r.state.learner.snapshot;
+      if (
+        taken !== state.learner.snapshot &&
+        taken !== null &&
+        event._tag !== "Recover" &&
+        info.message?._tag !== "SnapshotChunk" &&
+        taken.slot % r.state.ctx.config.snapshotIntervalSlots !== 0
+      )
+        this.count("snapshot taken before its slot interval");
       // The step's bytes of values (batchBytesMax) ran out with slots ready: a later tick executes them.
       if (executionPending(r.state)) {
         this.count("execution left for a tick");

@@ -115,7 +115,7 @@ export function showOutput(o: KvOutput): string {
     case "cas":
       return `cas swapped=${o.swapped} current=${o.current ?? "null"}`;
     case "too-large":
-      return `too-large length=${o.length} limit=${o.limit}`;
+      return `too-large length=${o.length} limit=${o.limit}${o.unit === undefined ? "" : ` unit=${o.unit}`}`;
   }
 }
 
