@@ -54,9 +54,9 @@ const counts = {
   "sessions-max": [0, 64, 0, "feature level 2 with a table of this many sessions (0: level 1, the core's default)"],
   "feature-level": [
     0,
-    3,
+    4,
     0,
-    "the level the leader raises the log to: 2 bounds the session table, 3 has clients open their sessions through the log (0: 2 with --sessions-max, else 1)",
+    "the level the leader raises the log to: 2 bounds the session table, 3 has clients open their sessions through the log, 4 also holds every value to 1 MiB of UTF-8 at execution (0: 2 with --sessions-max, else 1)",
   ],
   tuning: [
     0,
@@ -123,6 +123,9 @@ ${Object.entries(counts)
                       is sent over it afterwards and delays nothing) (default hold)
   --settle            after the prelude, deliver everything in flight until the network is quiet
                       (its last state transfer done), so the depth is spent after it
+  --value-limit       writes are appends of 600,000 bytes of UTF-8 each (200,000 euro signs), so
+                      that two build a value over 1 MiB of UTF-8: refused from --feature-level 4 on,
+                      executed below it
   --liveness          bounded liveness: from every state found, the fault-free continuation (heal,
                       restart, no more faults) must reach a leaseholder within 2 D + 5 election
                       timeouts and answer every request within 20 s of simulated time
@@ -158,6 +161,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
     "no-reduce": { type: "boolean" },
     "profile-checks": { type: "boolean" },
     settle: { type: "boolean" },
+    "value-limit": { type: "boolean" },
     liveness: { type: "boolean" },
     mutant: { type: "string" },
     goal: { type: "string" },
@@ -200,6 +204,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
       featureLevel: level,
       ...(n["sessions-max"] > 0 ? { sessionsMax: n["sessions-max"] } : {}),
     });
+  if (v["value-limit"] === true) (overrides as { valueLimit: boolean }).valueLimit = true;
   const bounds: ImplBounds = {
     ...defaultBounds,
     replicas: n.replicas,

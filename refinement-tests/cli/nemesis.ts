@@ -1,7 +1,7 @@
 /**
  * `npm run nemesis -- --minutes N --seed S [--replicas 3|5] [--spares N] [--clients N] [--kinds K,...]
  * [--in-order] [--pace P] [--quiet-ms MS] [--warmup-ms MS] [--no-skew] [--net relay|hosts]
- * [--feature-level 1|2|3] [--sessions-max N] [--core JSON] [--json] [--out DIR]`:
+ * [--feature-level 1|2|3|4] [--sessions-max N] [--core JSON] [--json] [--out DIR]`:
  * run real replica processes under a seeded fault schedule while clients record a history, then
  * check the history, the replicas' digests and the merged traces (refinement-tests/nemesis/).
  * `--net hosts` runs each replica in its own network namespace (faults by the kernel); where

@@ -181,6 +181,7 @@ export function describeBounds(b: ImplBounds): string {
   const level = b.overrides.featureLevel ?? 1;
   if (level >= 3) flags.push(`--feature-level ${level}`);
   if (level >= 2) flags.push(`--sessions-max ${b.overrides.sessionsMax ?? 100_000}`);
+  if (b.overrides.valueLimit === true) flags.push("--value-limit");
   if (b.tuning !== 0) flags.push(`--tuning ${b.tuning}`);
   if (b.start !== "warm") flags.push(`--start ${b.start}`);
   if (b.prelude !== "none") flags.push(`--prelude ${b.prelude} --pick ${b.pick}`);

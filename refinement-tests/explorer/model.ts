@@ -548,7 +548,9 @@ export class ImplModel {
       }
       // A prelude's client may still wait for its own operation: it starts the model's after.
       if (client.op === null && started < (write ? b.writesPerClient : 1)) {
-        const op = { kind: write ? ("put" as const) : ("get" as const), key: 0 };
+        // Appends near the value limit with the tuning's `valueLimit` (world/tuning.ts), else puts.
+        const kind = !write ? "get" : this.tuning.valueLimit === true ? "append" : "put";
+        const op = { kind, key: 0 } as const;
         for (const to of targets) out.push({ action: { t: "submit", c, op, to }, spends: write ? "writes" : "reads" });
         if (started === 0) continue;
       }

@@ -41,6 +41,8 @@ import { transferUnverified } from "./transfer-unverified.ts";
 import { truncateWithoutSnapshot } from "./truncate-without-snapshot.ts";
 import { promiseOmitsUnexecuted } from "./promise-omits-unexecuted.ts";
 import { truncatedPromiseCounted } from "./truncated-promise-counted.ts";
+import { valueBytesBeforeLevel4 } from "./value-bytes-before-level-4.ts";
+import { valueBytesIgnored } from "./value-bytes-ignored.ts";
 
 export type { Mutant } from "./mutant.ts";
 
@@ -95,6 +97,9 @@ export const mutants: readonly Mutant[] = [
   // Feature level 3: the service opens the sessions, and a late first copy never runs again.
   openSessionReusesId,
   lateFirstCopyRuns,
+  // Feature level 4: the value limit in bytes at execution, from the raise on and only from it.
+  valueBytesIgnored,
+  valueBytesBeforeLevel4,
 ];
 
 /** The mutant called `name`; throws with the list of names otherwise. */

@@ -134,8 +134,8 @@ export function nemesisCommand(): Command {
     )
     .option(
       "--feature-level <n>",
-      "the feature level the leader raises the log to (2: a bounded session table; 3: sessions the service opens; default the core's, 1)",
-      numberIn(1, 3, true),
+      "the feature level the leader raises the log to (2: a bounded session table; 3: sessions the service opens; 4: also values held to 1 MiB of UTF-8 at execution; default the core's, 1)",
+      numberIn(1, 4, true),
     )
     .option(
       "--sessions-max <n>",

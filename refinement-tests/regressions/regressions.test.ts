@@ -1,6 +1,6 @@
 /** Every named regression scenario runs in CI and ends as it must (see regressions.ts). */
 import { describe, expect, it } from "vitest";
-import { lateFirstRefused, openedEvicted } from "../../proofs/service-level.ts";
+import { appendBytesRan, appendBytesRefused, lateFirstRefused, openedEvicted } from "../../proofs/service-level.ts";
 import { mutantNamed } from "../mutants/index.ts";
 import { runScenario } from "../world/run.ts";
 import { regressions } from "./regressions.ts";
@@ -11,6 +11,8 @@ import { regressions } from "./regressions.ts";
  */
 const reaches: Readonly<Record<string, readonly string[]>> = {
   "explore-late-first-copy-refused": [lateFirstRefused, openedEvicted],
+  "explore-append-over-limit-refused": [appendBytesRefused],
+  "explore-append-over-limit-ran-at-level-3": [appendBytesRan],
   "world-deposed-leader-retries-a-change-its-successor-allows": [
     "sometimes: membership change to retry: its leader could not vouch for the configuration",
   ],

@@ -11,6 +11,15 @@ import { longTextChars } from "../../spec/hash.ts";
 import { hashOf, type Hasher, valueHash, type Hash64 } from "../explorer/hash.ts";
 import type { OpSpec } from "./actions.ts";
 
+/**
+ * The text an append carries with the tuning's `valueLimit`: 200,000 euro signs, 600,000 bytes of
+ * UTF-8 in 200,000 UTF-16 code units, so that two appends to one key make a whole over the value
+ * limit in bytes (1 MiB, spec/kv.ts `valueBytesMax`) and far within the bound in code units that
+ * execution applies below feature level 4. One string, shared by every append (and every copy of
+ * the world), so that it costs its memory once.
+ */
+export const nearLimitText = "\u20ac".repeat(200_000);
+
 /** One client operation, as the linearizability checker and the reports see it. */
 export interface ClientOp {
   readonly opId: number;
@@ -125,6 +134,8 @@ export class Clients {
     from?: Clients,
     /** The value of every fourth operation a client starts is `longTextChars` long or more (`longValues`). */
     private readonly longValues: boolean = from?.longValues ?? false,
+    /** Every append carries {@link nearLimitText} (`valueLimit`). */
+    private readonly valueLimit: boolean = from?.valueLimit ?? false,
   ) {
     if (from === undefined) {
       this.slots = Array.from({ length: count }, (_, i) => ({
@@ -206,9 +217,11 @@ export class Clients {
     const key = this.keys[spec.key % this.keys.length]!;
     c.opsStarted++;
     const value =
-      this.longValues && c.opsStarted % 4 === 1
-        ? `${c.id}.${c.opsStarted}.${"v".repeat(longTextChars)}`
-        : `${c.id}.${c.opsStarted}`;
+      this.valueLimit && spec.kind === "append"
+        ? `${c.id}.${c.opsStarted}.${nearLimitText}`
+        : this.longValues && c.opsStarted % 4 === 1
+          ? `${c.id}.${c.opsStarted}.${"v".repeat(longTextChars)}`
+          : `${c.id}.${c.opsStarted}`;
     switch (spec.kind) {
       case "put":
         return { _tag: "put", key, value };

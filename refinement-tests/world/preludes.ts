@@ -1089,6 +1089,16 @@ function retryAfterTransfer(world: World, pick: number): void {
   world.steerClient(c, leaderIndex(world));
   world.apply({ t: "retry", c });
   world.deliverRequests();
+  // At feature level 3, once the retry is answered, c (a faulty client, the `reuseSeq` action) sends
+  // another write under that number: the session that came by state transfer must refuse it
+  // (seq-reused), not answer it with the retried write's output. Random reuses seldom reach a
+  // leader that executed the number they reuse at that level, and the fewer the more replicas
+  // (docs/refinement.md). Where the retry met `session-expired` (pick bit 3) c reuses nothing: a
+  // reuse would be refused the same way, counted as one more late copy of a first request.
+  if ((world.tuning.featureLevel ?? 1) >= 3 && world.clients[c]!.op === null) {
+    world.apply({ t: "reuseSeq", c, op: { kind: "put", key: c } });
+    world.deliverRequests();
+  }
 }
 
 /**

@@ -83,6 +83,15 @@ export interface ReplicaTuning {
    */
   readonly longValues?: boolean;
   /**
+   * Appends near the value limit (not a replica configuration field): every append a client starts
+   * carries 200,000 euro signs (world/clients.ts `nearLimitText`: 600,000 bytes of UTF-8 in 200,000
+   * code units), so that two appends to one key build a whole over 1 MiB of UTF-8, which execution
+   * refuses from feature level 4 on and executes below it (spec/kv.ts, `valueBytesMax`). Off when
+   * absent; no tuning sets it: the explorer's bounds for the value limit lay it over their runs
+   * (`--value-limit`), with the feature level, so that every committed seed stays what it was.
+   */
+  readonly valueLimit?: boolean;
+  /**
    * The feature level the replicas raise the log to when they lead (impl/core/config.ts; the
    * core's default, 1, when absent), with the bounds of the session table at level 2. No tuning
    * sets them: the `bounded-sessions` (level 2) and `opened-sessions` (level 3) suite tunings lay
@@ -221,6 +230,7 @@ export function configFor(tuning: ReplicaTuning, members: readonly number[], sel
   if (config === undefined) {
     const fields: Record<string, unknown> = { ...tuning };
     delete fields.longValues; // the world's, not the replica's
+    delete fields.valueLimit; // the world's clients'
     delete fields.resumeTransfers; // the world's driver's
     config = parseConfig({ ...fields, members, self, seed: 0, ...(members.includes(self) ? {} : { joining: true }) });
     configs.set(key, config);

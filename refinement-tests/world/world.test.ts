@@ -301,6 +301,8 @@ describe("the simulated world", () => {
         const real = runScenario(scenario, { replicas });
         expect(real.failure).toBeNull();
         expect(real.counters.get(key), `${replicas} replicas, pick ${pick}`).toBe(1);
+        // Below feature level 3 the prelude ends with the retry: nobody reuses a number.
+        expect(real.counters.get("world: client reused a sequence number")).toBeUndefined();
         // With pick bit 2, one follower of each half crashes mid-transfer and starts over: the
         // second half's as it writes the snapshot the transfer brought (the prelude alone reaches
         // that: random faults did about once in 1,000 runs).
@@ -334,8 +336,9 @@ describe("the simulated world", () => {
     expect(run({ snapshotIntervalSlots: 64 })).toBe(0);
   });
 
-  it("at feature level 3 the retryAfterTransfer prelude opens the sessions first, and reaches the same retry with a table of three", () => {
+  it("at feature level 3 the retryAfterTransfer prelude opens the sessions first, reaches the same retry with a table of three, and has the number reused refused", () => {
     const key = "sometimes: retry answered from a session that came by state transfer";
+    const reusedRefused = "sometimes: reused sequence number refused";
     const { step } = mutantNamed("transfer-drops-sessions");
     // The opened-sessions tuning's table: one session per client. The prelude opens every
     // client's before any follower is down and asks none again, so exactly three are opened and
@@ -350,10 +353,20 @@ describe("the simulated world", () => {
         expect(real.counters.get(key), `${replicas} replicas, pick ${pick}`).toBe(1);
         expect(real.counters.get("world: client opened a session")).toBe(3);
         expect(real.counters.get("sometimes: a session was evicted")).toBeUndefined();
+        // Then c reuses the retried number for another write: the transferred session refuses it.
+        expect(real.counters.get(reusedRefused), `${replicas} replicas, pick ${pick}`).toBe(1);
         expect(runScenario(scenario, { replicas, step }).failure?.check).toBe("DigestAgreement");
       }
+    // A session table that answers by the number alone answers the reuse with the retried write's
+    // output, although the other write never ran: caught there.
+    const drawn = preludeScenario("retryAfterTransfer", 0);
+    const scenario = { ...drawn, profile: { ...drawn.profile, tuningOverrides } };
+    const byNumber = runScenario(scenario, { replicas: 3, step: mutantNamed("retry-by-number-alone").step });
+    expect(byNumber.failure?.check).toBe("ExactlyOnce");
+    expect(byNumber.failure?.message).toMatch(/was acknowledged .* but the command executed under .* is another one/);
     // The campaigns at that tuning are held to it: one that never reaches it fails.
     expect(missingSometimes(new Map(), false, "opened-sessions")).toContain(key);
+    expect(missingSometimes(new Map(), false, "opened-sessions")).toContain(reusedRefused);
     expect(missingSometimes(new Map(), false, "bounded-sessions")).not.toContain(key);
   });
 

@@ -249,7 +249,14 @@ export class World implements KvSystemView {
     this.counters = new Map<string, number>();
     this.network = new Network(this.total, options.inFlightMax ?? 256, this);
     this.keys = Array.from({ length: options.keys ?? 2 }, (_, i) => `k${i}`);
-    this.clientTable = new Clients(options.clients ?? 3, n, this.keys, undefined, this.tuning.longValues === true);
+    this.clientTable = new Clients(
+      options.clients ?? 3,
+      n,
+      this.keys,
+      undefined,
+      this.tuning.longValues === true,
+      this.tuning.valueLimit === true,
+    );
     this.operator = new Operator();
   }
 
