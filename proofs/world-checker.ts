@@ -11,6 +11,7 @@
  *   configurations (configurations.ts)        OneConfigurationPerSlot, RetiresOnlyWhenRemoved,
  *                                             NoDisruptionByRemoved
  *   the world's replicas                      DurableBeforeSend, DurableMaxBal (durability.ts)
+ *                                             EntriesVouched (store-at-rest.ts)
  *   Lease (leases.ts)                         refines Lease, AtMostOneLeaseholder, LeaseBounded, LeaseReadFresh
  *
  * Carried effects are consumed in the order the replica carried them out, so a check sees the
@@ -43,6 +44,7 @@ import {
 import { ConsensusGhost } from "./consensus-per-slot.ts";
 import { checkCountedVotesDurable, checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";
 import { checkPromise, checkSnapshot, checkSnapshotAdvances, checkTruncation } from "./snapshots.ts";
+import { checkEntriesVouched } from "./store-at-rest.ts";
 import { LeaseGhost } from "./leases.ts";
 import { evictionInSnapshot, evictionTransferred, ServiceGhost } from "./service-level.ts";
 import { Tally, violated, type Fingerprint } from "./violation.ts";
@@ -261,6 +263,8 @@ export class WorldChecker<S, I, O> {
     const id = this.view.members[a]!;
     const votedSlots: number[] = [];
     let answered = false;
+    /** A snapshot record was flushed: the world compacted the disk (`compactRecords`). */
+    let compacted = false;
     const p = this.profile;
     let t = p === null ? 0 : performance.now();
     for (const c of step.carried) {
@@ -279,6 +283,7 @@ export class WorldChecker<S, I, O> {
             if (record._tag === "snapshot") {
               checkSnapshotAdvances(id, record.slot, this.durableSnapshot[a]!);
               this.durableSnapshot[a] = record.slot;
+              compacted = true;
             }
           }
           break;
@@ -338,6 +343,13 @@ export class WorldChecker<S, I, O> {
     this.configurations.checkReplica(id, step.after);
     if (p !== null) t = p.lap("OneConfigurationPerSlot (a replica's configurations)", t);
     checkTruncation(id, step.after, this.durableSnapshot[a]!, this.service.prefix);
+    const named = step.after.learner.origins;
+    const renamed = named !== step.before?.learner.origins;
+    if (named.size > 0 && (compacted || renamed || step.after.learner.service !== step.before?.learner.service)) {
+      checkEntriesVouched(id, step.after, this.view.replicas[a]!.durable);
+      if (renamed) this.tally.add("sometimes: a store value named by the vote that wrote it");
+      if (p !== null) t = p.lap("EntriesVouched", t);
+    }
     const snapshot = step.after.learner.snapshot;
     if (snapshot !== null && snapshot !== step.before?.learner.snapshot) {
       checkSnapshot(id, step.after.ctx, snapshot, this.service, this.configurations);

@@ -38,6 +38,7 @@ describe("Config", () => {
       sessionsMax: 100_000,
       sessionOutputBytesMax: 67_108_864,
       valuesAtRest: false,
+      storeAtRestCharsMin: 0,
       checkpointIntervalSlots: 256,
       requestsPendingMax: 10_000,
       catchUpSlotsMax: 256,

@@ -263,6 +263,18 @@ const Fields = Schema.Struct({
    */
   valuesAtRest: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   /**
+   * The store's values named by the vote that wrote them (rule V1's bookkeeping, proofs/store-at-rest.md):
+   * with `valuesAtRest`, a key-value store value of at least this many UTF-16 code units, written by
+   * a put or swap whose batch this replica's durable vote record holds, gets a `StoredEntry` naming
+   * that record (`LearnerState.origins`), and compaction keeps the records named (`pinnedVotes`).
+   * The value itself stays in memory: holding it at rest (rules V4, V5) is not built. 0, the
+   * default, names none. Needs the key-value store as the application.
+   */
+  storeAtRestCharsMin: Schema.optionalWith(
+    intBetween("storeAtRestCharsMin", 0, Number.MAX_SAFE_INTEGER, "a length in code units"),
+    { default: () => 0 },
+  ),
+  /**
    * Slots between two divergence checkpoints (digest of state and outputs). Default 256.
    * A divergence is noticed at the first checkpoint after it; a short interval finds it sooner
    * and costs an application digest per checkpoint.

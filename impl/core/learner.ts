@@ -19,6 +19,7 @@ import {
   type SessionBounds,
   type ServiceState,
 } from "../../spec/service.ts";
+import { pmHas, pmRemove, pmSet, type PersistentMap } from "../../spec/persistent-map.ts";
 import { truncateVotes } from "./acceptor.ts";
 import type { Ballot } from "./ballot.ts";
 import { fail } from "./assert.ts";
@@ -45,6 +46,7 @@ import {
 } from "./messages.ts";
 import { checkpointDigest, foldOutput, recordCheckpoint, type Divergence } from "./monitor.ts";
 import type { DurableRecord } from "./records.ts";
+import type { StoredEntry } from "./store-at-rest.ts";
 import type { ReplicaRules } from "./rules.ts";
 import { makeSnapshot, snapshotRecord, snapshotSize, type SnapshotContents } from "./snapshot.ts";
 import {
@@ -265,6 +267,8 @@ export function executeReady<S, I, O>(
   // only then, so that a snapshot still being serialized in slices is not finished here at once.
   let snapshotBytes = -1;
   let service = learner.service;
+  const atRest = ctx.storeAtRest;
+  let origins = learner.origins;
   let configs = learner.configs;
   let monitor = state.monitor;
   let a = monitor.outputDigestA;
@@ -291,6 +295,9 @@ export function executeReady<S, I, O>(
     let outcome: ChangeOutcome | undefined;
     if (value._tag === "batch") {
       for (const command of value.commands) {
+        // A key written anew is named by no older vote (rule V1): `putAtRest` names it again.
+        const written = atRest === null ? null : atRest.writes(command.input);
+        if (written !== null && pmHas(origins, written)) origins = pmRemove(origins, written);
         const applied = rules.executeCommand(ctx, service, command);
         service = applied.state;
         const folded = foldOutput(a, b, applied.output);
@@ -345,6 +352,7 @@ export function executeReady<S, I, O>(
   }
   const nextLearner = copyLearner(learner);
   nextLearner.service = service;
+  nextLearner.origins = origins;
   nextLearner.executedUpTo = executedUpTo;
   nextLearner.bytesSinceSnapshot = bytesSinceSnapshot;
   nextLearner.commandsSinceSnapshot = commandsSinceSnapshot;
@@ -381,6 +389,7 @@ export function putAtRest<S, I, O>(
 ): void {
   let votes = next.acceptor.votes;
   let log = learner.log;
+  let origins = learner.origins;
   const own = next.acceptor.ownVotes;
   for (let slot = from; slot <= to; slot++) {
     const vote = slotMapGet(voted, slot);
@@ -396,15 +405,45 @@ export function putAtRest<S, I, O>(
       votes = slotMapSet(votes, slot, { ballot: vote.ballot, value: stored });
     const known = slotMapGet(log, slot);
     if (known === undefined || isStored(known)) continue;
-    if (known === vote.value || (!isStored(vote.value) && valuesEqual(known, vote.value)))
+    if (known === vote.value || (!isStored(vote.value) && valuesEqual(known, vote.value))) {
       log = slotMapSet(log, slot, stored);
+      const value = vote.value;
+      if (!isStored(value)) origins = nameByVote(next.ctx, learner.service.app, origins, slot, vote.ballot, value);
+    }
   }
+  learner.origins = origins;
   if (votes !== next.acceptor.votes) {
     const acceptor = copyAcceptor(next.acceptor);
     acceptor.votes = votes;
     next.acceptor = acceptor;
   }
   learner.log = log;
+}
+
+/**
+ * Rule V1's bookkeeping (`storeAtRestCharsMin`, proofs/store-at-rest.md): name by the durable vote
+ * at `slot` in `ballot` every value of at least that length that one of its commands wrote and the store
+ * `app` (the state after execution) still holds. `origins` unchanged when off. `value` is the
+ * vote's, in memory.
+ */
+function nameByVote<S, I, O>(
+  ctx: ReplicaContext<S, I, O>,
+  app: S,
+  origins: PersistentMap<StoredEntry>,
+  slot: number,
+  ballot: Ballot,
+  value: Value<I>,
+): PersistentMap<StoredEntry> {
+  const atRest = ctx.storeAtRest;
+  if (atRest === null || value._tag !== "batch") return origins;
+  const named = { slot, ballot, value };
+  value.commands.forEach((command, index) => {
+    const key = atRest.writes(command.input);
+    if (key === null) return;
+    const ref = atRest.originOf(app, key, named, index, ctx.config.storeAtRestCharsMin);
+    if (ref !== null) origins = pmSet(origins, key, ref);
+  });
+  return origins;
 }
 
 /**

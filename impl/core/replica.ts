@@ -90,6 +90,7 @@ import {
   copyReplica,
   follower,
   freshState,
+  noOrigins,
   ownBallot,
   withAcceptor,
   withLearner,
@@ -527,6 +528,7 @@ function restoreSnapshot<S, I, O>(
   if (typeof contents === "string") fail(`recover: the snapshot of slot ${record.slot} is corrupt: ${contents}`);
   acceptor.truncatedUpTo = record.slot;
   learner.service = contents.service;
+  learner.origins = noOrigins; // the snapshot's values are in memory, named by no vote
   learner.executedUpTo = record.slot;
   learner.commitIndex = record.slot;
   learner.configs = pruneConfigurations(contents.configs, record.slot + 1);

@@ -17,6 +17,8 @@ import type { Config } from "./config.ts";
 import { initialConfiguration, type ConfigChange, type Configuration } from "./configuration.ts";
 import type { ReplicaId } from "./events.ts";
 import type { HeldValue } from "./at-rest.ts";
+import { emptyPersistentMap, type PersistentMap } from "../../spec/persistent-map.ts";
+import { storeAtRestFor, type StoreAtRest, type StoredEntry } from "./store-at-rest.ts";
 import type { Checkpoint, Command, Value } from "./messages.ts";
 import type { ContentDigestLanes, SnapshotInfo } from "./snapshot.ts";
 import type { SnapshotDecoding } from "./snapshot-decoder.ts";
@@ -34,6 +36,8 @@ export interface ReplicaContext<S, I, O> {
   readonly members: readonly ReplicaId[];
   /** The configuration in force from slot 1. */
   readonly initial: Configuration;
+  /** The application's values named by the votes that wrote them (`storeAtRestCharsMin`), or null: off. */
+  readonly storeAtRest: StoreAtRest<S, I> | null;
 }
 
 /** An acceptor's vote in one slot: Lamport's (maxVBal, maxVal) for that slot's instance. */
@@ -166,6 +170,12 @@ export interface LearnerState<S, I, O> {
   readonly logTruncatedUpTo: number;
   /** A state transfer in progress, or null. */
   readonly transfer: Transfer | null;
+  /**
+   * The store's large values named by the durable vote records that wrote them, by key (rule V1's
+   * bookkeeping, `storeAtRestCharsMin`, proofs/store-at-rest.md): each names the value the store
+   * holds under its key now. Empty when off. Not durable: `Recover` names them again from the votes.
+   */
+  readonly origins: PersistentMap<StoredEntry>;
 }
 
 /** The election timer and the seeded pseudo-random generator that spreads timeouts. */
@@ -438,6 +448,9 @@ export interface ReplicaState<S, I, O> {
   readonly featuresKnown: number;
 }
 
+/** No value named by its vote (shared; maps are immutable). */
+export const noOrigins: PersistentMap<StoredEntry> = emptyPersistentMap();
+
 /** Shared follower role value. */
 export const follower: Follower = { _tag: "follower" };
 
@@ -450,6 +463,7 @@ export function makeContext<S, I, O>(config: Config, app: Application<S, I, O>):
     service: serviceOf(app),
     members,
     initial: initialConfiguration(members),
+    storeAtRest: config.valuesAtRest && config.storeAtRestCharsMin > 0 ? storeAtRestFor(app) : null,
   };
 }
 
@@ -506,6 +520,7 @@ export function freshState<S, I, O>(ctx: ReplicaContext<S, I, O>): ReplicaState<
       servedAt: Number.NEGATIVE_INFINITY,
       logTruncatedUpTo: 0,
       transfer: null,
+      origins: noOrigins,
     },
     election: {
       prng: fmix32(ctx.config.seed ^ Math.imul(ctx.config.self, 0x9e3779b9)),
@@ -610,6 +625,7 @@ export function copyLearner<S, I, O>(l: LearnerState<S, I, O>): Draft<LearnerSta
     servedAt: l.servedAt,
     logTruncatedUpTo: l.logTruncatedUpTo,
     transfer: l.transfer,
+    origins: l.origins,
   };
 }
 

@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { kv, type KvInput } from "../../spec/kv.ts";
 import { compactRecords, type DurableRecord, type VoteRecord } from "./records.ts";
-import { entryOfVote, readEntryFromRecords, storedEntryOf, type StoredEntry } from "./store-at-rest.ts";
+import { entryOfVote, readEntryFromRecords, storedEntryOf, storeAtRestFor, type StoredEntry } from "./store-at-rest.ts";
 import { Cluster } from "./testing/cluster.ts";
 
 const put = (key: string, value: string): KvInput => ({ _tag: "put", key, value });
@@ -116,5 +116,11 @@ describe("the store's values at rest", () => {
     // A swap's new value names the entry as a put's does.
     const swap: KvInput = { _tag: "cas", key: "big", expected: null, value: big };
     expect(entryOfVote(kv, vote([put("a", "1"), swap]), ref)).toBe(big);
+  });
+
+  it("names values of the key-value store only", () => {
+    expect(storeAtRestFor(kv).writes(put("k", "v"))).toBe("k");
+    expect(storeAtRestFor(kv).writes({ _tag: "get", key: "k" })).toBeNull();
+    expect(() => storeAtRestFor({ ...kv, name: "counter" })).toThrow(/not of the application counter/);
   });
 });

@@ -12,7 +12,7 @@
  */
 import type { Application } from "../../spec/state-machine.ts";
 import type { KvInput, KvOutput, KvState } from "../../spec/kv.ts";
-import { pmGet } from "../../spec/persistent-map.ts";
+import { pmForEach, pmGet, type PersistentMap } from "../../spec/persistent-map.ts";
 import { showBallot, type Ballot } from "./ballot.ts";
 import type { Value } from "./messages.ts";
 import type { DurableRecord } from "./records.ts";
@@ -112,4 +112,54 @@ export function readEntryFromRecords(
     }
     return entryOfVote(app, undefined, ref);
   };
+}
+
+/**
+ * What the core needs of its application to name values by the votes that wrote them (rule V1's
+ * bookkeeping): the key a command may change, and the reference to the value a command wrote.
+ */
+export interface StoreAtRest<S, I> {
+  /** The key `input` may change (a put, swap, append or delete), or null. */
+  readonly writes: (input: I) => string | null;
+  /**
+   * The reference naming the value under `key` in `state` by command `index` of `vote`, or null when
+   * that command did not write it or it is shorter than `charsMin` code units.
+   */
+  readonly originOf: (
+    state: S,
+    key: string,
+    vote: { readonly slot: number; readonly ballot: Ballot; readonly value: Value<I> },
+    index: number,
+    charsMin: number,
+  ) => StoredEntry | null;
+}
+
+/** The key-value store's {@link StoreAtRest}. */
+export const kvStoreAtRest: StoreAtRest<KvState, KvInput> = {
+  writes: (input) => (input._tag === "get" || input._tag === "noop" ? null : input.key),
+  originOf: (state, key, vote, index, charsMin) => {
+    const ref = storedEntryOf(state, key, vote, index);
+    return ref !== null && ref.length >= charsMin ? ref : null;
+  },
+};
+
+/**
+ * The {@link StoreAtRest} of `app`, which must be the key-value store (spec/kv.ts, any digest
+ * format): the store's values at rest are that store's representation. Throws for any other.
+ */
+export function storeAtRestFor<S, I, O>(app: Application<S, I, O>): StoreAtRest<S, I> {
+  const start = app.start as Partial<KvState> | null;
+  if (app.name !== "kv" || start === null || start.entries === undefined || start.hashes === undefined)
+    throw new Error(`storeAtRestCharsMin names values of the key-value store, not of the application ${app.name}`);
+  return kvStoreAtRest as unknown as StoreAtRest<S, I>;
+}
+
+/**
+ * Rule V3: the slots of the vote records that `origins` (a replica's `LearnerState.origins`) name,
+ * which compaction must keep (`compactRecords`' `pinnedVotes`).
+ */
+export function pinnedVotes(origins: PersistentMap<StoredEntry>): ReadonlySet<number> {
+  const slots = new Set<number>();
+  pmForEach(origins, (_key, ref) => slots.add(ref.slot));
+  return slots;
 }

@@ -35,7 +35,15 @@ import {
   type SnapshotContents,
   type SnapshotInfo,
 } from "./snapshot.ts";
-import { copyLearner, copyMonitor, copyReplica, withLearner, type ReplicaState, type Transfer } from "./state.ts";
+import {
+  copyLearner,
+  copyMonitor,
+  copyReplica,
+  noOrigins,
+  withLearner,
+  type ReplicaState,
+  type Transfer,
+} from "./state.ts";
 
 /**
  * Send `to` the chunk of `snapshot` that starts at byte `offset`: read from the snapshot's durable
@@ -359,6 +367,7 @@ export function installSnapshot<S, I, O>(
   out.push({ _tag: "Persist", record: snapshotRecord(info, state.acceptor.maxBal, slot) });
   const l = copyLearner(state.learner);
   l.service = contents.service;
+  l.origins = noOrigins; // a peer's values, named by no vote of this replica
   l.executedUpTo = slot;
   l.bytesSinceSnapshot = 0;
   l.commandsSinceSnapshot = 0;

@@ -40,6 +40,13 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
    * last step: compaction keeps their records, whence a transfer's chunks are read.
    */
   pinned: readonly number[] = [];
+  /**
+   * The slots of the vote records its store names (impl/core's `pinnedVotes`, rule V3), as of its
+   * last step: compaction keeps them below the log's truncation point.
+   */
+  pinnedVotes: ReadonlySet<number> = new Set();
+  /** Vote records the last compaction kept only because the store names them (a counter's). */
+  keptForStore = 0;
   /** The notices owed for Persists with `notify`, oldest first: each flushes the buffer when delivered. */
   notices: VoteRef[] = [];
   /**
@@ -192,7 +199,14 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     this.durable = this.durable.concat(records);
     this.unflushed = [];
     this.barrierUnflushed = false;
-    if (records.some((rec) => rec._tag === "snapshot")) this.durable = compactRecords(this.durable, this.pinned);
+    if (records.some((rec) => rec._tag === "snapshot")) {
+      this.durable = compactRecords(this.durable, this.pinned, this.pinnedVotes);
+      const at = this.durable.findLastIndex((rec) => rec._tag === "snapshot");
+      const latest = this.durable[at];
+      const below = latest?._tag === "snapshot" ? latest.logTruncatedUpTo : 0;
+      // Before the latest snapshot, only a pinned vote is kept at or below the truncation point.
+      this.keptForStore = this.durable.slice(0, at).filter((rec) => rec._tag === "vote" && rec.slot <= below).length;
+    }
     return records;
   }
 

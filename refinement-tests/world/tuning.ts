@@ -2,6 +2,7 @@
  * The replica tunings of the simulated world: the configuration fields the world sets (ids and
  * seed are the world's own), the default of the suites and the set a swarm profile draws from.
  */
+import { longTextChars } from "../../spec/hash.ts";
 import { parseConfig, type Config } from "../../impl/core/testing/index.ts";
 
 /** Replica configuration fields the world sets (ids and seed are the world's). */
@@ -51,6 +52,13 @@ export interface ReplicaTuning {
    * tuning 10 sets it.
    */
   readonly promiseOmitsChosen?: boolean;
+  /**
+   * The store's values of at least this many code units named by the votes that wrote them, and
+   * those vote records kept by compaction (impl/core/config.ts, rules V1 and V3 of
+   * proofs/store-at-rest.md; the core's default, 0: none, when absent). Only tuning 10 sets it, to
+   * `longTextChars`, so that the long values it writes are named and the short ones are not.
+   */
+  readonly storeAtRestCharsMin?: number;
   /**
    * Commands executed between two snapshots (`snapshotIntervalCommands`; the core's default, none,
    * when absent). No tuning of the swarm sets it, so that every committed seed runs as it did;
@@ -209,6 +217,7 @@ export const tunings: readonly ReplicaTuning[] = [
     prepareResendBackoff: true,
     promiseOmitsChosen: true,
     longValues: true,
+    storeAtRestCharsMin: longTextChars,
   },
 ];
 

@@ -122,6 +122,8 @@ describe("the simulated world", () => {
     let backedOff = 0;
     let omitted = 0;
     let caughtUpAndWon = 0;
+    let named = 0;
+    let keptForStore = 0;
     for (const s of scenarios) {
       // Safety, then liveness: the wait delays an election by a heartbeat interval at most.
       const run = runScenario(s, { liveness: true });
@@ -137,6 +139,8 @@ describe("the simulated world", () => {
       omitted += run.counters.get("world: a Promise omitted chosen votes") ?? 0;
       caughtUpAndWon +=
         run.counters.get("world: a candidate caught up on a reported-chosen prefix and won above it") ?? 0;
+      named += run.counters.get("sometimes: a store value named by the vote that wrote it") ?? 0;
+      keptForStore += run.counters.get("world: compaction kept a vote record the store names") ?? 0;
     }
     // A Promise omitted the chosen votes (rule T3), and a candidate fetched them and won above them.
     expect(omitted).toBeGreaterThan(0);
@@ -147,6 +151,10 @@ describe("the simulated world", () => {
     expect(backedOff).toBeGreaterThan(0);
     // The runtime's store folds long values by SHA-256; this tuning's, by the passed-in FNV hash.
     expect(folded).toBeGreaterThan(0);
+    // The store's long values named by the votes that wrote them (EntriesVouched checked them after
+    // every step), and compaction kept such a vote below the log's truncation point (rule V3).
+    expect(named).toBeGreaterThan(0);
+    expect(keptForStore).toBeGreaterThan(0);
   });
 
   it("stops the whole machine where the swarm draws it: a follower then waits its whole election timeout", () => {

@@ -40,6 +40,7 @@ import {
   executionPending,
   initialState,
   pinnedSnapshots,
+  pinnedVotes,
   readChunkFromRecords,
   readFromRecords,
   replicasOf,
@@ -953,6 +954,8 @@ export class World implements KvSystemView {
     const result = this.step(state, event);
     // The snapshots the core still serves beyond its latest two: a compaction in this step keeps their records.
     r.pinned = pinnedSnapshots(result.state);
+    // The vote records its store names: a compaction in this step keeps them (rule V3).
+    r.pinnedVotes = pinnedVotes(result.state.learner.origins);
     const leftBefore = executionPending(state);
     if (this.tuning.electionWaitsAfterStall === true && state.role._tag === "follower") {
       const due = state.election.heardAt + state.election.timeoutMs;
@@ -1230,8 +1233,13 @@ export class World implements KvSystemView {
   }
 
   private flush(slot: ReplicaSlot, carried: Carried<KvInput, KvOutput>[]): void {
-    const records = this.own(slot.index).flush();
+    const r = this.own(slot.index);
+    const records = r.flush();
     if (records !== null) carried.push({ _tag: "Flush", records });
+    if (records !== null && r.keptForStore > 0) {
+      this.count("compaction kept a vote record the store names");
+      r.keptForStore = 0;
+    }
   }
 
   /**

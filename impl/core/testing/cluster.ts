@@ -17,6 +17,7 @@ import type { ClientResult, Consistency, ReplicaId, VoteRef } from "../events.ts
 import type { Message, SnapshotChunkMsg } from "../messages.ts";
 import { inMemory, readChunkFromRecords, readFromRecords, resolveStored } from "../at-rest.ts";
 import { pinnedSnapshots } from "../transfer.ts";
+import { pinnedVotes } from "../store-at-rest.ts";
 import { compactRecords, type DurableRecord } from "../records.ts";
 import { becomeCandidate, makeStep, step, type ReplicaEffect, type ReplicaEvent, type Step } from "../replica.ts";
 import { defaultRules, type ReplicaRules } from "../rules.ts";
@@ -208,7 +209,7 @@ export class Cluster {
           if (effect.notify !== undefined) notices.push(effect.notify);
           this.emit(`${id} persist ${showRecord(effect.record)}`);
           if (effect.record._tag === "snapshot" && this.options.compact !== false) {
-            const kept = compactRecords(node.records, pinnedSnapshots(after));
+            const kept = compactRecords(node.records, pinnedSnapshots(after), pinnedVotes(after.learner.origins));
             node.records.length = 0;
             node.records.push(...kept);
           }
