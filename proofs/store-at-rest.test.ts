@@ -7,29 +7,15 @@ import { describe, expect, it } from "vitest";
 import { kv, type KvInput } from "../spec/kv.ts";
 import { pmGet, pmSet } from "../spec/persistent-map.ts";
 import { compactRecords, pinnedVotes } from "../impl/core/testing/index.ts";
-import { Cluster } from "../impl/core/testing/cluster.ts";
+import { bigThenShortWrites, Cluster } from "../impl/core/testing/cluster.ts";
 import { checkEntriesVouched } from "./store-at-rest.ts";
 import { checkFailedBy } from "./violation.ts";
 
 const put = (key: string, value: string): KvInput => ({ _tag: "put", key, value });
 const big = "b".repeat(100);
 
-/** Replica 1 leads, snapshots every 2 slots, its disk not compacted; "big" is written, then `more` short values. */
-function written(more: number): Cluster {
-  const config = { valuesAtRest: true, storeAtRestCharsMin: 50, snapshotIntervalSlots: 2 };
-  const c = new Cluster(3, { config, compact: false });
-  c.quiet = true;
-  c.elapse(300);
-  c.campaign(1);
-  c.stabilize();
-  c.request(1, put("big", big), "linearizable", { clientId: "c", seq: 1 });
-  c.stabilize();
-  for (let i = 1; i <= more; i++) {
-    c.request(1, put(`k${i}`, `v${i}`), "linearizable", { clientId: "c", seq: i + 1 });
-    c.stabilize();
-  }
-  return c;
-}
+/** The writes of `bigThenShortWrites`, "big" first, then `more` short values. */
+const written = (more: number): Cluster => bigThenShortWrites({ storeAtRestCharsMin: 50 }, big, more);
 
 describe("EntriesVouched", () => {
   it("passes as the replica runs: a long value is named by its vote, a short one is not", () => {

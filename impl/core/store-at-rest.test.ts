@@ -8,30 +8,14 @@ import { describe, expect, it } from "vitest";
 import { kv, type KvInput } from "../../spec/kv.ts";
 import { compactRecords, type DurableRecord, type VoteRecord } from "./records.ts";
 import { entryOfVote, readEntryFromRecords, storedEntryOf, storeAtRestFor, type StoredEntry } from "./store-at-rest.ts";
-import { Cluster } from "./testing/cluster.ts";
+import { bigThenShortWrites, Cluster } from "./testing/cluster.ts";
 
 const put = (key: string, value: string): KvInput => ({ _tag: "put", key, value });
 const b = (round: number, replica: number) => ({ round, replica });
 const big = "x".repeat(70 * 1024);
 
-/**
- * Replica 1 leads three replicas, snapshots every 2 slots, and its disk is not compacted: "big" is
- * written at the first write's slot, then `more` small writes follow.
- */
-function written(more: number): Cluster {
-  const c = new Cluster(3, { config: { valuesAtRest: true, snapshotIntervalSlots: 2 }, compact: false });
-  c.quiet = true;
-  c.elapse(300);
-  c.campaign(1);
-  c.stabilize();
-  c.request(1, put("big", big), "linearizable", { clientId: "c", seq: 1 });
-  c.stabilize();
-  for (let i = 1; i <= more; i++) {
-    c.request(1, put(`k${i}`, `v${i}`), "linearizable", { clientId: "c", seq: i + 1 });
-    c.stabilize();
-  }
-  return c;
-}
+/** The writes of `bigThenShortWrites`, "big" first, then `more` short values. */
+const written = (more: number): Cluster => bigThenShortWrites({}, big, more);
 
 /** Replica 1's vote record that wrote "big", and the reference to it from replica 1's store. */
 function bigVote(c: Cluster): { readonly vote: VoteRecord<KvInput>; readonly ref: StoredEntry } {

@@ -198,7 +198,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
   if (n["drift-ppm"] >= 0) (overrides as { clockDriftPpmMax: number }).clockDriftPpmMax = n["drift-ppm"];
   const level = n["feature-level"] > 0 ? n["feature-level"] : n["sessions-max"] > 0 ? 2 : 1;
   if (level === 1 && n["sessions-max"] > 0)
-    throw new UsageError("--sessions-max bounds the session table of feature level 2 or 3, not --feature-level 1");
+    throw new UsageError("--sessions-max bounds the session table of feature level 2 and above, not --feature-level 1");
   if (level >= 2)
     Object.assign(overrides, {
       featureLevel: level,

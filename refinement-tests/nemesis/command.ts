@@ -139,7 +139,7 @@ export function nemesisCommand(): Command {
     )
     .option(
       "--sessions-max <n>",
-      "at feature level 2 or 3, the most client sessions the replicated state keeps (fewer than --clients: sessions are evicted)",
+      "at feature level 2 and above, the most client sessions the replicated state keeps (fewer than --clients: sessions are evicted)",
       numberIn(1, 1_000_000, true),
     )
     .option(
@@ -161,7 +161,7 @@ export function coreOverridesOf(
   flags: Pick<NemesisFlags, "featureLevel" | "sessionsMax" | "core">,
 ): Record<string, unknown> {
   if (flags.sessionsMax !== undefined && (flags.featureLevel ?? 1) < 2)
-    throw new Error("--sessions-max bounds the session table only at --feature-level 2 or 3");
+    throw new Error("--sessions-max bounds the session table only at --feature-level 2 and above");
   const core = {
     ...flags.core,
     ...(flags.featureLevel === undefined ? {} : { featureLevel: flags.featureLevel }),

@@ -490,6 +490,26 @@ export function snapshottingCluster(): Cluster {
   return c;
 }
 
+/**
+ * Three replicas with values at rest and `config` besides, a snapshot every 2 slots and disks not
+ * compacted: replica 1 leads, client "c" puts `big` under "big", then `more` short values under
+ * k1, k2, ..., each write stabilized. The starting point of the tests of the store's values at rest.
+ */
+export function bigThenShortWrites(config: Record<string, unknown>, big: string, more: number): Cluster {
+  const c = new Cluster(3, { config: { valuesAtRest: true, snapshotIntervalSlots: 2, ...config }, compact: false });
+  c.quiet = true;
+  c.elapse(300);
+  c.campaign(1);
+  c.stabilize();
+  c.request(1, { _tag: "put", key: "big", value: big }, "linearizable", { clientId: "c", seq: 1 });
+  c.stabilize();
+  for (let i = 1; i <= more; i++) {
+    c.request(1, { _tag: "put", key: `k${i}`, value: `v${i}` }, "linearizable", { clientId: "c", seq: i + 1 });
+    c.stabilize();
+  }
+  return c;
+}
+
 /** The configuration of `transferEnds`' clusters. */
 export const transferConfig = { snapshotIntervalSlots: 8, transferChunkBytesMax: 1 << 20 } as const;
 
