@@ -24,9 +24,15 @@ import { Cluster } from "./testing/cluster.ts";
 const put = (key: string, value: string): KvInput => ({ _tag: "put", key, value });
 const b = (round: number, replica: number) => ({ round, replica });
 
-/** A 3-replica cluster led by replica 1, with replica 3 down and `writes` values written. */
-function ledWithoutThree(valuesAtRest: boolean, writes: number): Cluster {
-  const c = new Cluster(3, { config: { valuesAtRest } });
+/**
+ * A snapshot every 2 slots, a log tail of one byte and chunks of 64 bytes: replica 3, down for six
+ * writes, must take a state transfer.
+ */
+const transferAtRest = { valuesAtRest: true, snapshotIntervalSlots: 2, logTailBytes: 1, transferChunkBytesMax: 64 };
+
+/** A 3-replica cluster of `config` led by replica 1, with replica 3 down and `writes` values written. */
+function ledWithoutThree(config: Record<string, unknown>, writes: number): Cluster {
+  const c = new Cluster(3, { config });
   c.quiet = true;
   c.crash(3);
   c.elapse(300);
@@ -46,7 +52,7 @@ function storedSends(c: Cluster, tag: "CatchUpReply" | "Promise"): number {
 
 describe("values at rest", () => {
   it("keeps no executed value in memory where the replica's vote record holds it", () => {
-    const c = ledWithoutThree(true, 4);
+    const c = ledWithoutThree({ valuesAtRest: true }, 4);
     for (const id of [1, 2]) {
       const s = c.state(id);
       expect(s.learner.executedUpTo).toBeGreaterThanOrEqual(4);
@@ -55,12 +61,12 @@ describe("values at rest", () => {
       for (const [, vote] of slotMapEntries(s.acceptor.votes)) expect(isStored(vote.value)).toBe(true);
     }
     // Without the rule (the core's default) the log holds the values themselves.
-    const kept = ledWithoutThree(false, 4);
+    const kept = ledWithoutThree({ valuesAtRest: false }, 4);
     expect(slotMapEntries(kept.state(1).learner.log).some(([, value]) => isStored(value))).toBe(false);
   });
 
   it("serves a catch-up from the disk: the reply leaves as a SendStored, completed from the vote records", () => {
-    const c = ledWithoutThree(true, 5);
+    const c = ledWithoutThree({ valuesAtRest: true }, 5);
     c.restart(3);
     c.advance(1500, 10);
     expect(storedSends(c, "CatchUpReply")).toBeGreaterThan(0);
@@ -75,7 +81,7 @@ describe("values at rest", () => {
   });
 
   it("reports votes at rest in a Promise: a candidate behind the acceptor re-proposes their values", () => {
-    const c = ledWithoutThree(true, 3);
+    const c = ledWithoutThree({ valuesAtRest: true }, 3);
     c.crash(1);
     c.restart(3);
     c.elapse(1000);
@@ -107,18 +113,7 @@ describe("values at rest", () => {
   });
 
   it("serves a state transfer from the snapshot's record: the state at its slot may go once it is written", () => {
-    // A snapshot every 2 slots and a log tail of one byte: replica 3, down for six writes, must take a transfer.
-    const config = { valuesAtRest: true, snapshotIntervalSlots: 2, logTailBytes: 1, transferChunkBytesMax: 64 };
-    const c = new Cluster(3, { config });
-    c.quiet = true;
-    c.crash(3);
-    c.elapse(300);
-    c.campaign(1);
-    c.stabilize();
-    for (let i = 1; i <= 6; i++) {
-      c.request(1, put(`k${i}`, "v".repeat(100 + i)), "linearizable", { clientId: "c", seq: i });
-      c.stabilize();
-    }
+    const c = ledWithoutThree(transferAtRest, 6);
     // What a runtime does once a snapshot's record is written: the state at its slot goes, and
     // reading its bytes from memory would throw. Every replica's latest and prior snapshots.
     for (const id of [1, 2]) {
@@ -132,7 +127,7 @@ describe("values at rest", () => {
         serialization.knownDigest = info!.contentDigest;
         expect(serialization.release()).toBe(true);
         expect(() => info!.data).toThrow(/read from its durable record/);
-        expect(snapshotSize(info)).toBeGreaterThan(config.transferChunkBytesMax);
+        expect(snapshotSize(info)).toBeGreaterThan(transferAtRest.transferChunkBytesMax);
       }
     }
     c.restart(3);
@@ -146,17 +141,7 @@ describe("values at rest", () => {
   });
 
   it("recovers the snapshot before the latest at rest: its bytes stay on disk, and transfers are still served", () => {
-    const config = { valuesAtRest: true, snapshotIntervalSlots: 2, logTailBytes: 1, transferChunkBytesMax: 64 };
-    const c = new Cluster(3, { config });
-    c.quiet = true;
-    c.crash(3);
-    c.elapse(300);
-    c.campaign(1);
-    c.stabilize();
-    for (let i = 1; i <= 6; i++) {
-      c.request(1, put(`k${i}`, "v".repeat(100 + i)), "linearizable", { clientId: "c", seq: i });
-      c.stabilize();
-    }
+    const c = ledWithoutThree(transferAtRest, 6);
     const before = c.state(2).learner.priorSnapshot!;
     const size = snapshotSize(before);
     c.crash(2);
