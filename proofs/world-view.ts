@@ -94,7 +94,8 @@ export type WorldStep<S, I, O> =
         | "Reconfigure"
         | "OpenSession"
         | "VoteDurable"
-        | "FeaturesKnown";
+        | "FeaturesKnown"
+        | "KeptChunks";
       readonly from?: ReplicaId | undefined;
       readonly message?: Message<I> | undefined;
       readonly request?: RequestInfo<I> | undefined;

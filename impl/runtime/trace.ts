@@ -132,7 +132,7 @@ export class TraceWriter<M, R, I, O> {
           _tag: "Recover",
           now: event.now,
           records: event.records.map((r) => this.codecs.record.encodeValue(r)),
-          // A transfer kept across the restart, resumed: its chunks, as the Receives of them were.
+          // A transfer kept across the restart, resumed: the snapshot it is of (its chunks follow in KeptChunks).
           ...(event.kept === undefined ? {} : { kept: event.kept }),
         };
       case "Reconfigure":
@@ -143,6 +143,9 @@ export class TraceWriter<M, R, I, O> {
         return { _tag: "VoteDurable", now: event.now, slot: event.slot, ballot: event.ballot };
       case "FeaturesKnown":
         return { _tag: "FeaturesKnown", now: event.now, level: event.level };
+      // A piece of a transfer kept across the restart, taken back: its chunks, as the Receives of them were.
+      case "KeptChunks":
+        return { _tag: "KeptChunks", now: event.now, offset: event.offset, chunks: event.chunks, last: event.last };
     }
   }
 
