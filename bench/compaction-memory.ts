@@ -76,7 +76,7 @@ const { storage } = Storage.open<KvRecord>({
     keep: (summaries) => {
       // What the compaction holds while it decides (a piece's rows, or all of them): after a collection.
       if (flags.held) {
-        gc!();
+        gc();
         const m = process.memoryUsage();
         live = Math.max(live, m.heapUsed + m.external - held);
       }
@@ -133,7 +133,7 @@ for (let s = 1; s <= snapshots; s++) {
     storage.write(records);
     storage.sync();
     if (slot === s * interval) {
-      gc!();
+      gc();
       const m = process.memoryUsage();
       before = m.rss;
       held = m.heapUsed + m.external;
@@ -150,7 +150,7 @@ for (let s = 1; s <= snapshots; s++) {
     }
     storage.checkpointDue();
   }
-  gc!();
+  gc();
   const m = process.memoryUsage();
   console.log(
     `${slot} | ${deleted} | ${ms.toFixed(1)} | ${mb(before)} | ${mb(live)} | ${mb(grown)} | ${mb(rssRightAfter)} | ${mb(m.rss)} | ${peakRss()} | ${mb(m.heapUsed)} | ${mb(m.external)}`,
