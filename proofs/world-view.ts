@@ -95,7 +95,8 @@ export type WorldStep<S, I, O> =
         | "OpenSession"
         | "VoteDurable"
         | "FeaturesKnown"
-        | "KeptChunks";
+        | "KeptChunks"
+        | "EntriesRead";
       readonly from?: ReplicaId | undefined;
       readonly message?: Message<I> | undefined;
       readonly request?: RequestInfo<I> | undefined;

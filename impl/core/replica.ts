@@ -190,7 +190,7 @@ function handle<S, I, O>(
 ): ReplicaState<S, I, O> {
   if (event._tag === "Recover") {
     const recovered = recover(rules, state, event.records, event.now);
-    return event.kept === undefined ? recovered : resumeKept(rules, recovered, event.kept, event.now);
+    return event.kept === undefined ? recovered : resumeKept(rules, recovered, event.kept);
   }
   if (!state.started) fail(`the first event after a (re)start must be Recover, got ${event._tag}`);
   if (!(event.now >= state.now)) fail(`clock went backwards: ${event.now} after ${state.now}`);
@@ -233,6 +233,9 @@ function handle<S, I, O>(
       return afterLearning(rules, ownVoteDurable(rules, s, event.slot, event.ballot, out), event.now, out);
     case "FeaturesKnown":
       return featuresKnown(rules, s, event.level, event.now, out);
+    case "EntriesRead":
+      // Nothing asks for store values yet (rule V4): an answer changes nothing.
+      return s;
     case "KeptChunks":
       return takeKept(rules, s, event, out);
   }

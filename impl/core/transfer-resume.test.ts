@@ -57,7 +57,7 @@ function resume(
   per = 2,
 ) {
   const replicaStep = makeStep(rules);
-  let state = resumeKept(rules, follower, staged, now);
+  let state = resumeKept(rules, follower, staged);
   const effects: { readonly _tag: string }[] = [];
   const pieces = grouped(kept, per);
   let fed = 0;
@@ -126,7 +126,7 @@ describe("a state transfer resumed after a restart", () => {
     const { snapshot, follower, now } = ends().a;
     const data = snapshot.data;
     const timeout = follower.ctx.config.electionTimeoutMsMax;
-    const s0 = resumeKept(defaultRules, follower, stagedOf(snapshot, data.length), now);
+    const s0 = resumeKept(defaultRules, follower, stagedOf(snapshot, data.length));
     // Ticks between the pieces (the driver reads each from its store meanwhile) ask nothing.
     const idle = step(s0, { _tag: "Tick", now: now + 1 });
     expect(idle.effects.filter((e) => e._tag === "Send")).toEqual([]);
@@ -146,13 +146,20 @@ describe("a state transfer resumed after a restart", () => {
     expect(silent.state.learner.transfer).toBeNull();
     // A driver that stops handing pieces over for an election timeout: given up too.
     expect(step(first.state, { _tag: "Tick", now: now + 2 * timeout }).state.learner.transfer).toBeNull();
+    // A Recover that took long (its records replayed): the first tick after it starts the count, not the Recover.
+    const slow = step(s0, { _tag: "Tick", now: late });
+    expect(slow.state.learner.transfer).toMatchObject({ resuming: true, progressAt: late });
+    expect(
+      step(slow.state, { _tag: "KeptChunks", now: late + 1, ...p1!, last: false }).state.learner.transfer,
+    ).toMatchObject({ received: 200 });
+    expect(step(slow.state, { _tag: "Tick", now: late + timeout }).state.learner.transfer).toBeNull();
   });
 
   it("takes a piece only where the transfer stands: one out of order is ignored, and the next in order is taken", () => {
     const { snapshot, follower, now } = ends().a;
     const data = snapshot.data;
     const [p1, p2, p3] = grouped(piecesOf(data, 100, 600), 2);
-    const s0 = resumeKept(defaultRules, follower, stagedOf(snapshot, data.length), now);
+    const s0 = resumeKept(defaultRules, follower, stagedOf(snapshot, data.length));
     const s1 = step(s0, { _tag: "KeptChunks", now, ...p1!, last: false }).state;
     // Piece three before piece two, or piece one again: nothing taken, the transfer as it was.
     expect(step(s1, { _tag: "KeptChunks", now, ...p3!, last: false }).state).toBe(s1);
@@ -199,7 +206,7 @@ describe("a state transfer resumed after a restart", () => {
     expect(resumed.state.learner.executedUpTo).toBe(follower.learner.executedUpTo);
     // Nothing kept, or kept of a snapshot it no longer wants: no transfer at all.
     expect(resume(defaultRules, follower, staged, [], now).state.learner.transfer).toBeNull();
-    expect(resumeKept(defaultRules, follower, { ...staged, slot: 0 }, now)).toBe(follower);
+    expect(resumeKept(defaultRules, follower, { ...staged, slot: 0 })).toBe(follower);
   });
 
   it("never installs a mix of two snapshots: kept bytes of one, fetched bytes of another, under one claim", () => {

@@ -290,7 +290,6 @@ export function resumeKept<S, I, O>(
   rules: ReplicaRules,
   state: ReplicaState<S, I, O>,
   kept: KeptTransfer,
-  now: number,
 ): ReplicaState<S, I, O> {
   if (state.learner.transfer !== null || state.role._tag === "leader") return state;
   if (!rules.transferUseful(kept.slot, state.learner.executedUpTo)) return state;
@@ -305,7 +304,8 @@ export function resumeKept<S, I, O>(
     digestLanes: contentDigestStart,
     decoding: decodingStart,
     requestedAt: Number.NEGATIVE_INFINITY,
-    progressAt: now,
+    // Counted from the first piece or tick after the Recover, not from the Recover (which may take long).
+    progressAt: Number.NEGATIVE_INFINITY,
     resuming: true,
   });
 }
@@ -445,8 +445,12 @@ export function tickTransfer<S, I, O>(
   if (t === null) return state;
   const config = state.ctx.config;
   // Taking back kept chunks: nothing is asked yet; a driver that stops handing them over for an
-  // election timeout (each piece taken counts as progress) leaves a transfer that is given up.
-  if (t.resuming === true) return now >= t.progressAt + config.electionTimeoutMsMax ? withTransfer(state, null) : state;
+  // election timeout (from the first tick after the Recover, or the last piece taken) leaves a
+  // transfer that is given up. The Recover itself may take long: its clock reading counts for nothing.
+  if (t.resuming === true) {
+    if (t.progressAt === Number.NEGATIVE_INFINITY) return withTransfer(state, { ...t, progressAt: now });
+    return now >= t.progressAt + config.electionTimeoutMsMax ? withTransfer(state, null) : state;
+  }
   // Resumed (`takeKept`) and never asked yet: its source's silence counts from this first request,
   // not from the steps that took the kept chunks again.
   if (t.requestedAt === Number.NEGATIVE_INFINITY)

@@ -641,7 +641,7 @@ export class Driver<S, M, R, I, O, H = never> {
 
   /**
    * Order the peer events of `batch` and the `tick` (if any): a Recover and the driver's own
-   * FeaturesKnown first, then the urgent messages, then the tick, then the other messages, each
+   * FeaturesKnown and KeptChunks first, then the urgent messages, then the tick, then the other messages, each
    * group in arrival order. Without
    * `urgent`, the tick goes after every message. Stepping a message before another that arrived
    * earlier is a reordering the network may make anyway (the core assumes no order), and a tick
@@ -659,7 +659,8 @@ export class Driver<S, M, R, I, O, H = never> {
       return;
     }
     const isUrgent = (p: Pending<M, R, I>): boolean => p._tag === "Receive" && urgent(p.message);
-    const own = (p: Pending<M, R, I>): boolean => p._tag === "Recover" || p._tag === "FeaturesKnown";
+    const own = (p: Pending<M, R, I>): boolean =>
+      p._tag === "Recover" || p._tag === "FeaturesKnown" || p._tag === "KeptChunks";
     const recover = batch.filter(own);
     const first = batch.filter(isUrgent);
     const rest = batch.filter((p) => !own(p) && !isUrgent(p));
@@ -1028,6 +1029,11 @@ export class Driver<S, M, R, I, O, H = never> {
         this.options.onAlarm(effect);
       } else if (effect._tag === "TransferRefused") {
         this.options.onTransferRefused?.(effect);
+      } else if (effect._tag === "ReadEntries") {
+        // Emitted only with `storeAtRestCharsMin` above 0, which this driver does not run yet.
+        throw new Error(
+          "ReadEntries: this driver does not read the store's values back from vote records; run with storeAtRestCharsMin 0",
+        );
       }
     }
     counts.sends += sends;

@@ -22,6 +22,7 @@ import {
   executionPending,
   membershipUnsettled,
   pinnedSnapshots,
+  pinnedVotes,
   resumingKept,
   serializationOf,
   valueBytes,
@@ -333,6 +334,17 @@ class ReplicaProcess implements RunningReplica {
     this.storage.releaseSnapshots = config.valuesAtRest;
     this.storage.awaitTrace = this.trace !== undefined;
     this.storage.pinnedSnapshots = () => pinnedSnapshots(this.driver.state);
+    // The votes that wrote the store's values at rest outlive compaction (rule V3,
+    // proofs/store-at-rest.md); the set is made again only when the names changed.
+    let origins = this.driver.state.learner.origins;
+    let pinnedVoteSlots = pinnedVotes(origins);
+    this.storage.pinnedVotes = () => {
+      if (this.driver.state.learner.origins !== origins) {
+        origins = this.driver.state.learner.origins;
+        pinnedVoteSlots = pinnedVotes(origins);
+      }
+      return pinnedVoteSlots;
+    };
     this.transport = this.newTransport(incarnation);
     this.metrics = this.newMetrics();
     const relayMs = options.heartbeatRelayMs ?? heartbeatRelayMsDefault;

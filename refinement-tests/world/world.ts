@@ -42,6 +42,7 @@ import {
   pinnedSnapshots,
   pinnedVotes,
   readChunkFromRecords,
+  readEntryFromRecords,
   readFromRecords,
   replicasOf,
   resumingKept,
@@ -54,6 +55,7 @@ import {
   type Message,
   type ReplicaEffect,
   type ReplicaEvent,
+  type ReadEntries,
   type ReplicaRules,
   type ReplicaState,
   type Step,
@@ -1001,6 +1003,8 @@ export class World implements KvSystemView {
     const effects = result.effects;
     let crashAt = r.crashAt;
     let crashed = false;
+    // The store values the step asked for (rule V4): read back once the step is carried out.
+    const reads: ReadEntries[] = [];
     // Where the tuning keeps transfers, the driver stores what the step did to one as it returns,
     // before its effects: a crash before the first effect loses that too.
     let staged = this.tuning.resumeTransfers === true;
@@ -1106,6 +1110,10 @@ export class World implements KvSystemView {
           carried.push({ _tag: "Alarm", message: e.message });
           details?.push(`ALARM ${e.message}`);
           break;
+        case "ReadEntries":
+          reads.push(e);
+          details?.push(`read back ${e.entries.length} store values (${e.purpose})`);
+          break;
         case "TransferRefused":
           // A stutter: nothing was installed, the transfer is dropped and catch-up starts over.
           details?.push(`transfer of snapshot ${e.slot} from R${e.from} refused (${e.check}): ${e.reason}`);
@@ -1155,7 +1163,10 @@ export class World implements KvSystemView {
     if (this.sessionsOpened) this.startWaiting();
     const retired = r.state?.removal?.retired;
     if (retired != null) this.retire(r, retired);
-    else if (!this.noticesDelayed) this.noticesAtOnce(r.index);
+    else {
+      if (!crashed) for (const read of reads) this.answerRead(r.index, read);
+      if (!this.noticesDelayed) this.noticesAtOnce(r.index);
+    }
     if (event._tag !== "KeptChunks") this.feedKept(r);
   }
 
@@ -1167,13 +1178,35 @@ export class World implements KvSystemView {
    */
   private feedKept(r: ReplicaSlot): void {
     const state = r.state;
-    if (state === null || r.kept === null || !resumingKept(state)) return;
+    if (state === null || r.kept === null || r.paused || !resumingKept(state)) return;
     const piece = keptPiece(r.kept, state.learner.transfer!.received);
     this.runEvent(
       r,
       { _tag: "KeptChunks", now: state.now, ...piece },
-      `R${r.id} takes back ${piece.chunks.length} kept chunks at byte ${piece.offset}${piece.last ? " (the last)" : ""}`,
+      this.text(
+        () =>
+          `R${r.id} takes back ${piece.chunks.length} kept chunks at byte ${piece.offset}${piece.last ? " (the last)" : ""}`,
+      ),
       {},
+    );
+  }
+
+  /**
+   * Replica `index`'s storage answers a `ReadEntries` (rule V4): each value read back from its
+   * durable vote records by rule V2 (`readEntryFromRecords`, which throws on a record that is gone
+   * or holds another value), then stepped as `EntriesRead`. Only while the process that asked runs.
+   */
+  private answerRead(index: number, read: ReadEntries): void {
+    const r = this.own(index);
+    if (r.state === null || r.paused) return;
+    const resolve = readEntryFromRecords(this.appAt(index), r.durable);
+    const values = read.entries.map(resolve);
+    this.count(`a store value read back for a ${read.purpose}`);
+    this.runEvent(
+      r,
+      { _tag: "EntriesRead", now: r.localAt(this.trueTime), entries: read.entries, values },
+      this.text(() => `R${r.id} read back ${values.length} store values for a ${read.purpose}`),
+      { flushFirst: true },
     );
   }
 
