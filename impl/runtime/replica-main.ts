@@ -18,7 +18,14 @@ import path from "node:path";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ClientResult, MemberAddress, ReplicaId } from "../core/index.ts";
-import { executionPending, membershipUnsettled, pinnedSnapshots, serializationOf, valueBytes } from "../core/index.ts";
+import {
+  executionPending,
+  membershipUnsettled,
+  pinnedSnapshots,
+  pinnedVotes,
+  serializationOf,
+  valueBytes,
+} from "../core/index.ts";
 import { precheckMemberRequest } from "./member-precheck.ts";
 import { Admission, driverRequestsPendingMax, httpConnectionsMaxDefault, type AdmissionOptions } from "./admission.ts";
 import type { MonotonicClock } from "./clock.ts";
@@ -329,6 +336,17 @@ class ReplicaProcess implements RunningReplica {
     this.storage.releaseSnapshots = config.valuesAtRest;
     this.storage.awaitTrace = this.trace !== undefined;
     this.storage.pinnedSnapshots = () => pinnedSnapshots(this.driver.state);
+    // The votes that wrote the store's values at rest outlive compaction (rule V3,
+    // proofs/store-at-rest.md); the set is made again only when the names changed.
+    let origins = this.driver.state.learner.origins;
+    let pinnedVoteSlots = pinnedVotes(origins);
+    this.storage.pinnedVotes = () => {
+      if (this.driver.state.learner.origins !== origins) {
+        origins = this.driver.state.learner.origins;
+        pinnedVoteSlots = pinnedVotes(origins);
+      }
+      return pinnedVoteSlots;
+    };
     this.transport = this.newTransport(incarnation);
     this.metrics = this.newMetrics();
     const relayMs = options.heartbeatRelayMs ?? heartbeatRelayMsDefault;

@@ -454,6 +454,29 @@ describe("storage thread", () => {
     storage.close();
   });
 
+  it("keeps the vote records the store names below the log's truncation point, and lets them go once unnamed", async () => {
+    const { ctx, contents } = kvSnapshotContents(2, 10);
+    const snapshotAt = (slot: number): KvRecord =>
+      snapshotRecord(makeSnapshot(ctx, { ...contents, slot }), { round: 1, replica: 1 }, slot);
+    const { storage } = openThread(tempDir(), { create: true });
+    let named: ReadonlySet<number> = new Set([5]);
+    storage.pinnedVotes = () => named;
+    const [v5, v6] = [vote(5, "at rest ".repeat(100)), vote(6, "in memory")];
+    expect(await appendAsync(storage, [v5, v6])).toBeNull();
+    // The snapshot truncates the log through slot 12: vote 6 goes, vote 5 (named) stays, through a
+    // second snapshot's compaction too.
+    for (const slot of [12, 14]) expect(await appendAsync(storage, [snapshotAt(slot)])).toBeNull();
+    expect(await appendAsync(storage, [vote(15, "a")])).toBeNull();
+    expect(await read(storage, v5)).toEqual([v5]);
+    expect(await read(storage, v6)).toMatch(/no record vote 6 1\.1/);
+    // No longer named (its key rewritten): the next snapshot's compaction lets it go.
+    named = new Set();
+    expect(await appendAsync(storage, [snapshotAt(16)])).toBeNull();
+    expect(await appendAsync(storage, [vote(17, "b")])).toBeNull();
+    expect(await read(storage, v5)).toMatch(/no record vote 5 1\.1/);
+    storage.close();
+  });
+
   it("with a trace, lets a written snapshot's state go once its Persist line is written too, and reports its chunks at rest", async () => {
     const { ctx, contents } = kvSnapshotContents(12, 200);
     const whole = encodeSnapshot(ctx, contents);

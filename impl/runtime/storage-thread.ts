@@ -437,14 +437,30 @@ export class StorageThread implements DurableLog<KvRecord> {
    * when they changed. Default: none.
    */
   pinnedSnapshots: () => readonly number[] = () => [];
+  /**
+   * The slots of the vote records that compaction must keep below the log's truncation point
+   * (impl/core's `pinnedVotes` of the driver's latest state: the votes that wrote the key-value
+   * store's values at rest, rule V3, proofs/store-at-rest.md), read and sent as `pinnedSnapshots`.
+   * The pins sent before an append are those of a state at least as recent as the step that made
+   * the append's records, so a compaction that append causes keeps every vote a reference then
+   * named. Default: none.
+   */
+  pinnedVotes: () => ReadonlySet<number> = () => new Set();
   private pinnedSent: readonly number[] = [];
+  private pinnedVotesSent: ReadonlySet<number> = new Set();
 
-  /** Send the pinned snapshots ahead of an append, if they changed since last sent. */
+  /** Send the pinned snapshots and votes ahead of an append, if they changed since last sent. */
   private sendPins(): void {
     const slots = this.pinnedSnapshots();
-    if (slots.length === this.pinnedSent.length && slots.every((slot, i) => slot === this.pinnedSent[i])) return;
+    const votes = this.pinnedVotes();
+    const sameSlots = slots.length === this.pinnedSent.length && slots.every((slot, i) => slot === this.pinnedSent[i]);
+    const sameVotes =
+      votes === this.pinnedVotesSent ||
+      (votes.size === this.pinnedVotesSent.size && [...votes].every((slot) => this.pinnedVotesSent.has(slot)));
+    if (sameSlots && sameVotes) return;
     this.pinnedSent = slots;
-    this.request({ kind: "pin", slots });
+    this.pinnedVotesSent = votes;
+    this.request({ kind: "pin", slots, votes: [...votes] });
   }
 
   /**

@@ -136,10 +136,11 @@ export type StorageRequest =
   | { readonly kind: "read"; readonly id: number; readonly keys: readonly string[] }
   /**
    * The slots of older snapshots that compaction keeps besides the latest two (impl/core's
-   * `pinnedSnapshots`: the one a transfer fetches), from now on; sent before the appends whose
-   * compactions must keep them.
+   * `pinnedSnapshots`: the one a transfer fetches), and of the vote records it keeps below the
+   * log's truncation point (impl/core's `pinnedVotes`: the votes that wrote the key-value store's
+   * values at rest, rule V3), from now on; sent before the appends whose compactions must keep them.
    */
-  | { readonly kind: "pin"; readonly slots: readonly number[] }
+  | { readonly kind: "pin"; readonly slots: readonly number[]; readonly votes: readonly number[] }
   | { readonly kind: "close"; readonly id: number };
 
 /** An error that crossed from the storage thread, to be rebuilt on the main thread. */
@@ -225,6 +226,8 @@ function run(port: MessagePort, data: StorageWorkerData): void {
   let storage: Storage<KvRecord>;
   /** Older snapshots compaction keeps besides the latest two (the `pin` request). */
   let pinned: readonly number[] = [];
+  /** The slots of the votes compaction keeps below the log's truncation point (the `pin` request). */
+  let pinnedVoteSlots: ReadonlySet<number> = new Set();
   /** The last record a returned fsync made durable, not yet reported (0: none). */
   let syncedUpTo = 0;
   try {
@@ -236,8 +239,12 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       binary: kvRecordBinary,
       create: data.create,
       // Once a snapshot is durable, delete what it supersedes (impl/core/records.ts).
-      // The snapshots a transfer fetches besides the latest two stay too (`pin`).
-      compaction: { after: (record) => record._tag === "snapshot", keep: (records) => compactRecords(records, pinned) },
+      // The snapshots a transfer fetches besides the latest two stay too, and the votes that wrote
+      // the store's values at rest (`pin`).
+      compaction: {
+        after: (record) => record._tag === "snapshot",
+        keep: (records) => compactRecords(records, pinned, pinnedVoteSlots),
+      },
       // Votes are read back by slot and ballot (values at rest, impl/core/at-rest.ts).
       keyOf: kvRecordKey,
       faults: data.faults,
@@ -388,7 +395,11 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       { kind: "stage" | "dropStage" | "vouch" | "readStaged" | "resumeStage" | "pin" }
     >[] = [];
     const take = (request: StorageRequest): void => {
-      if (request.kind === "pin") return void (pinned = request.slots);
+      if (request.kind === "pin") {
+        pinned = request.slots;
+        pinnedVoteSlots = new Set(request.votes);
+        return;
+      }
       if (request.kind === "vouch") return vouch(request);
       if (request.kind === "readStaged") return readStaged(request);
       if (request.kind === "resumeStage") return resumeStage(request);
