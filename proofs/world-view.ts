@@ -94,7 +94,8 @@ export type WorldStep<S, I, O> =
         | "Reconfigure"
         | "OpenSession"
         | "VoteDurable"
-        | "FeaturesKnown";
+        | "FeaturesKnown"
+        | "EntriesRead";
       readonly from?: ReplicaId | undefined;
       readonly message?: Message<I> | undefined;
       readonly request?: RequestInfo<I> | undefined;

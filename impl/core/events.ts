@@ -19,6 +19,7 @@
  */
 import type { Ballot } from "./ballot.ts";
 import type { ConfigChange } from "./configuration.ts";
+import type { StoredEntry } from "./store-at-rest.ts";
 
 /** A replica's identity: a small positive integer, unique in the cluster. */
 export type ReplicaId = number;
@@ -80,6 +81,7 @@ export type Event<M, R, I> =
    */
   | { readonly _tag: "Recover"; readonly now: number; readonly records: readonly R[]; readonly kept?: KeptTransfer }
   | FeaturesKnown
+  | EntriesRead
   /**
    * The notice a `Persist` with `notify` asks for: that record, and every record persisted before
    * it, is durable. Fed once per such Persist, in the order persisted; lost only with the process.
@@ -113,6 +115,39 @@ export interface FeaturesKnown {
 export interface VoteDurable extends VoteRef {
   readonly _tag: "VoteDurable";
   readonly now: number;
+}
+
+/**
+ * Why the core asks for store values at rest (`ReadEntries`): a command of the next slot to execute
+ * reads them (a get, compare-and-swap or append); a read answered outside the log (by lease, or
+ * stale) reads one; or the next slot to execute is a snapshot slot, whose serialization needs every
+ * value in memory (until rule V5 lets the driver fill them in).
+ */
+export type ReadEntriesPurpose = "command" | "read" | "snapshot";
+
+/**
+ * The effect `ReadEntries` (rule V4, proofs/store-at-rest.md): read back from this replica's vote
+ * records the values of the store `entries` name (each by rule V2, `entryOfVote`: only the value
+ * that record's command wrote), and feed them back with the event {@link EntriesRead}. Only a
+ * replica configured with `storeAtRestCharsMin` emits one. It holds nothing back: later effects of
+ * the step are carried out at once; the core waits only where it needs the values.
+ */
+export interface ReadEntries {
+  readonly _tag: "ReadEntries";
+  readonly entries: readonly StoredEntry[];
+  readonly purpose: ReadEntriesPurpose;
+}
+
+/**
+ * The driver's answer to a `ReadEntries`: `values[i]` is the value `entries[i]` names, read back
+ * from the vote record (the entries as the effect gave them, in its order). The core checks each
+ * value against its entry again (length and entry hashes) before it puts it back in memory.
+ */
+export interface EntriesRead {
+  readonly _tag: "EntriesRead";
+  readonly now: number;
+  readonly entries: readonly StoredEntry[];
+  readonly values: readonly string[];
 }
 
 /** The answer to one client request. */
@@ -179,6 +214,7 @@ export type Effect<M, R, O, H = never> =
   | { readonly _tag: "Persist"; readonly record: R; readonly notify?: VoteRef }
   | { readonly _tag: "Send"; readonly to: ReplicaId; readonly message: M }
   | { readonly _tag: "SendStored"; readonly to: ReplicaId; readonly message: H }
+  | ReadEntries
   | { readonly _tag: "Reply"; readonly requestId: number; readonly result: ClientResult<O> }
   /** Replica divergence (step 6 of the recipe): the replicas whose digests differ at `slot`. */
   | {

@@ -14,6 +14,7 @@ export type {
   ClientResult,
   Effect,
   Event,
+  ReadEntries,
   ReplicaId,
   KeptTransfer,
   StepResult,

@@ -235,6 +235,9 @@ function handle<S, I, O>(
       return afterLearning(rules, ownVoteDurable(rules, s, event.slot, event.ballot, out), event.now, out);
     case "FeaturesKnown":
       return featuresKnown(rules, s, event.level, event.now, out);
+    case "EntriesRead":
+      // Nothing asks for store values yet (rule V4): an answer changes nothing.
+      return s;
   }
 }
 

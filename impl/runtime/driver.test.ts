@@ -39,6 +39,7 @@ function toyStep(state: State, event: Event<Msg, Rec, Input>): StepResult<State,
     case "OpenSession":
     case "VoteDurable":
     case "FeaturesKnown":
+    case "EntriesRead":
       return { state: { ...state, nows }, effects: [] };
     case "ClientRequest": {
       if (event.input.add < 0) throw new Error("assertion failed: negative input");

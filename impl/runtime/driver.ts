@@ -1094,6 +1094,11 @@ export class Driver<S, M, R, I, O, H = never> {
         this.options.onAlarm(effect);
       } else if (effect._tag === "TransferRefused") {
         this.options.onTransferRefused?.(effect);
+      } else if (effect._tag === "ReadEntries") {
+        // Emitted only with `storeAtRestCharsMin` above 0, which this driver does not run yet.
+        throw new Error(
+          "ReadEntries: this driver does not read the store's values back from vote records; run with storeAtRestCharsMin 0",
+        );
       }
     }
     counts.sends += sends;

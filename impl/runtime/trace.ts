@@ -143,6 +143,9 @@ export class TraceWriter<M, R, I, O> {
         return { _tag: "VoteDurable", now: event.now, slot: event.slot, ballot: event.ballot };
       case "FeaturesKnown":
         return { _tag: "FeaturesKnown", now: event.now, level: event.level };
+      case "EntriesRead":
+        // The values themselves are in the vote records the trace's Persists carried.
+        return { _tag: "EntriesRead", now: event.now, entries: event.entries };
     }
   }
 
@@ -166,6 +169,7 @@ export class TraceWriter<M, R, I, O> {
         return { _tag: "Reply", requestId: effect.requestId, result: this.encodeResult(effect.result) };
       case "Alarm":
       case "TransferRefused":
+      case "ReadEntries":
         return { ...effect };
       case "SendStored":
         // The driver traces the Send it carried out instead (its values read back from the disk).

@@ -203,6 +203,8 @@ function eventText(step: ReplayStep): string {
       return `own vote durable up to slot ${e.slot} (b=${showBallot(e.ballot)})`;
     case "FeaturesKnown":
       return `every member executes feature level ${e.level} at least`;
+    case "EntriesRead":
+      return `${e.entries.length} store values read back from the vote records`;
   }
 }
 

@@ -42,6 +42,7 @@ import {
   pinnedSnapshots,
   pinnedVotes,
   readChunkFromRecords,
+  readEntryFromRecords,
   readFromRecords,
   replicasOf,
   snapshotSize,
@@ -53,6 +54,7 @@ import {
   type Message,
   type ReplicaEffect,
   type ReplicaEvent,
+  type ReadEntries,
   type ReplicaRules,
   type ReplicaState,
   type Step,
@@ -987,6 +989,8 @@ export class World implements KvSystemView {
     const effects = result.effects;
     let crashAt = r.crashAt;
     let crashed = false;
+    // The store values the step asked for (rule V4): read back once the step is carried out.
+    const reads: ReadEntries[] = [];
     // Where the tuning keeps transfers, the driver stores what the step did to one as it returns,
     // before its effects: a crash before the first effect loses that too.
     let staged = this.tuning.resumeTransfers === true;
@@ -1092,6 +1096,10 @@ export class World implements KvSystemView {
           carried.push({ _tag: "Alarm", message: e.message });
           details?.push(`ALARM ${e.message}`);
           break;
+        case "ReadEntries":
+          reads.push(e);
+          details?.push(`read back ${e.entries.length} store values (${e.purpose})`);
+          break;
         case "TransferRefused":
           // A stutter: nothing was installed, the transfer is dropped and catch-up starts over.
           details?.push(`transfer of snapshot ${e.slot} from R${e.from} refused (${e.check}): ${e.reason}`);
@@ -1141,7 +1149,29 @@ export class World implements KvSystemView {
     if (this.sessionsOpened) this.startWaiting();
     const retired = r.state?.removal?.retired;
     if (retired != null) this.retire(r, retired);
-    else if (!this.noticesDelayed) this.noticesAtOnce(r.index);
+    else {
+      if (!crashed) for (const read of reads) this.answerRead(r.index, read);
+      if (!this.noticesDelayed) this.noticesAtOnce(r.index);
+    }
+  }
+
+  /**
+   * Replica `index`'s storage answers a `ReadEntries` (rule V4): each value read back from its
+   * durable vote records by rule V2 (`readEntryFromRecords`, which throws on a record that is gone
+   * or holds another value), then stepped as `EntriesRead`. Only while the process that asked runs.
+   */
+  private answerRead(index: number, read: ReadEntries): void {
+    const r = this.own(index);
+    if (r.state === null || r.paused) return;
+    const resolve = readEntryFromRecords(this.appAt(index), r.durable);
+    const values = read.entries.map(resolve);
+    this.count(`a store value read back for a ${read.purpose}`);
+    this.runEvent(
+      r,
+      { _tag: "EntriesRead", now: r.localAt(this.trueTime), entries: read.entries, values },
+      this.text(() => `R${r.id} read back ${values.length} store values for a ${read.purpose}`),
+      { flushFirst: true },
+    );
   }
 
   /**
