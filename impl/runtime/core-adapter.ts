@@ -6,6 +6,7 @@
  */
 import {
   chunkOfRecord,
+  entryOfVote,
   initialState,
   isStored,
   snapshotSlice,
@@ -30,7 +31,6 @@ import {
 } from "../core/index.ts";
 import { hashFromUtf8, sha256TextHash } from "./text-hash.ts";
 import { kvWith, KvInput, KvOutput, type KvState } from "../../spec/kv.ts";
-import { entryOfVote } from "../core/store-at-rest.ts";
 import type { EntryReader, StepFunction, StoredReader } from "./driver.ts";
 import type { SnapshotSlice } from "./storage.ts";
 import { binaryCodec, type BinaryCodec } from "./binary-codec.ts";

@@ -63,6 +63,7 @@ import type {
   Consistency,
   Effect,
   ReadEntries,
+  StoredEntry,
   Event,
   KeptTransfer,
   ReplicaId,
@@ -71,7 +72,6 @@ import type {
   ConfigChange,
   VoteRef,
 } from "../core/index.ts";
-import type { StoredEntry } from "../core/store-at-rest.ts";
 import type { MonotonicClock } from "./clock.ts";
 import type { TraceWriter } from "./trace.ts";
 
