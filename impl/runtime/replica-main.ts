@@ -41,6 +41,7 @@ import {
   kvInitialState,
   kvStep,
   kvStoredReader,
+  kvEntryReader,
   type KvMessage,
   type KvRecord,
   type KvStoredMessage,
@@ -304,6 +305,9 @@ class ReplicaProcess implements RunningReplica {
       clusterId: options.clusterId,
       members: config.members,
       leaseMs: config.leaseMs,
+      // The level this life raises the log to when it leads: a rolling upgrade changes it between
+      // lives, and a replay of each life runs the core with its own.
+      featureLevel: config.featureLevel,
       clockRate: clock.rate,
       clockOffsetMs: clock.offsetMs,
       // This life traces the return of every fsync (`synced` lines).
@@ -566,6 +570,8 @@ class ReplicaProcess implements RunningReplica {
       // Executed values rest in the store; a Promise or catch-up that needs one reads it back there.
       stored: kvStoredReader,
       onStoredRead: (values) => this.metrics.valuesReadFromDisk.inc(values),
+      entries: kvEntryReader,
+      onEntriesRead: (values) => this.metrics.storeValuesReadFromDisk.inc(values),
       overtaking: new KvOvertaking(),
       // A follower's HeartbeatAck stepped after an Accept in the same batch would wait for that
       // vote's fsync (hundreds of milliseconds for a 1 MiB value on a loaded machine), and the
