@@ -57,5 +57,5 @@ export {
   type SnapshotChunk,
   type SnapshotSerialization,
 } from "./snapshot.ts";
-export { pinnedSnapshots } from "./transfer.ts";
+export { pinnedSnapshots, resumingKept } from "./transfer.ts";
 export { entryOfVote, pinnedVotes, readEntryFromRecords, type StoredEntry } from "./store-at-rest.ts";
