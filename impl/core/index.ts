@@ -50,4 +50,4 @@ export {
 } from "./at-rest.ts";
 export { ContentDigest, serializationOf, snapshotSize, snapshotSlice, type SnapshotSerialization } from "./snapshot.ts";
 export { pinnedSnapshots } from "./transfer.ts";
-export { pinnedVotes, readEntryFromRecords } from "./store-at-rest.ts";
+export { entryOfVote, pinnedVotes, readEntryFromRecords, type StoredEntry } from "./store-at-rest.ts";

@@ -44,6 +44,15 @@
  * its read as well as for the commits ahead of it. A record the log does not hold stops the
  * replica: the message is never sent without its values, nor with other ones.
  *
+ * The key-value store's values at rest (rule V4, proofs/store-at-rest.md): a `ReadEntries` asks
+ * for the values its entries name, each in this replica's vote record that wrote it. They are read
+ * by the log's `read` when the effect's batch is stepped, in order behind the appends made before
+ * it and ahead of this batch's (and of any compaction they cause: the pins the storage thread
+ * was sent name every record an entry of this step names), in reads of a bounded size, and each
+ * value is checked against its entry (rule V2: `EntryReader.value`) as its read comes back. Once
+ * all are back the core is fed one `EntriesRead` with them; nothing else waits. A record the log
+ * does not hold, or one V2 refuses, stops the replica: it never serves a value it cannot vouch for.
+ *
  * Every queue is bounded: peer messages beyond `eventsQueuedMax` are dropped (as a network
  * would), client requests beyond `requestsPendingMax` are refused at once as overloaded, and
  * a client waits at most `requestTimeoutMs`. A throw from `step` or from storage stops the
@@ -53,6 +62,8 @@ import type {
   ClientResult,
   Consistency,
   Effect,
+  ReadEntries,
+  StoredEntry,
   Event,
   KeptTransfer,
   ReplicaId,
@@ -103,6 +114,26 @@ export interface StoredReader<M, R, H> {
 }
 
 /**
+ * How the values of the store a `ReadEntries` effect names are found (rule V4, proofs/store-at-rest.md).
+ */
+export interface EntryReader<R> {
+  /** The key of the vote record that holds the value `entry` names (the log's `read`). */
+  key(entry: StoredEntry): string;
+  /**
+   * The value `entry` names, from `record`, the one read by `key(entry)`: rule V2 (the record is
+   * that vote, its command at the entry's index wrote the entry's key, with the entry's length
+   * and hashes); throws, naming what differs, otherwise.
+   */
+  value(entry: StoredEntry, record: R): string;
+}
+
+/**
+ * Code units of the store's values one read of a `ReadEntries` asks the log for at most (a value
+ * longer than this is read alone): each read's answer crosses from the storage thread as one message.
+ */
+export const entriesReadCharsMax = 4 * 1024 * 1024;
+
+/**
  * Which messages may leave before earlier batches' records are durable, and what each still
  * needs durable first. It is told every record once durable (the recovered ones first), in order.
  */
@@ -143,6 +174,14 @@ export interface DriverOptions<S, M, R, I, O, H = never> {
   readonly stored?: StoredReader<M, R, H>;
   /** Called with the number of values read back from the log (not from the batch) for each `SendStored`. */
   readonly onStoredRead?: (values: number) => void;
+  /**
+   * How the store's values a `ReadEntries` effect names are read back (see "The key-value store's
+   * values at rest" above; the log must have `read`). Default: none (a `ReadEntries` then stops
+   * the replica: the core was configured with `storeAtRestCharsMin` and nothing reads them back).
+   */
+  readonly entries?: EntryReader<R>;
+  /** Called with the number of values and their code units once a `ReadEntries` is read back. */
+  readonly onEntriesRead?: (values: number, chars: number) => void;
   readonly state: S;
   readonly log: DurableLog<R>;
   readonly clock: MonotonicClock;
@@ -230,7 +269,8 @@ type Pending<M, R, I> =
   | { readonly _tag: "OpenSession"; readonly requestId: number }
   | { readonly _tag: "Recover"; readonly records: readonly R[]; readonly kept?: KeptTransfer }
   | { readonly _tag: "VoteDurable"; readonly vote: VoteRef }
-  | { readonly _tag: "FeaturesKnown"; readonly level: number };
+  | { readonly _tag: "FeaturesKnown"; readonly level: number }
+  | { readonly _tag: "EntriesRead"; readonly entries: readonly StoredEntry[]; readonly values: readonly string[] };
 
 interface Waiter<O> {
   readonly resolve: (result: ClientResult<O>) => void;
@@ -535,6 +575,8 @@ export class Driver<S, M, R, I, O, H = never> {
         return { _tag: "VoteDurable", now, slot: pending.vote.slot, ballot: pending.vote.ballot };
       case "FeaturesKnown":
         return { _tag: "FeaturesKnown", now, level: pending.level };
+      case "EntriesRead":
+        return { _tag: "EntriesRead", now, entries: pending.entries, values: pending.values };
     }
   }
 
@@ -718,6 +760,8 @@ export class Driver<S, M, R, I, O, H = never> {
         else if (barrier < 0 && deferrable?.(effect.record) !== true) barrier = i;
         if (barrier < 0) headRecords += 1;
       } else if (effect._tag === "SendStored") stored = true;
+      // Read as of now, before this batch's records go to the log; nothing waits for it.
+      else if (effect._tag === "ReadEntries") this.readEntries(effect);
       // The head's overtaking sends go first (docs/trace-format.md), then the rest of it in order.
       else if (barrier < 0 && effect._tag === "Send" && overtaking?.overtakes(effect.message) === true)
         (first ??= []).push(effect);
@@ -852,6 +896,61 @@ export class Driver<S, M, R, I, O, H = never> {
       },
     );
     return gate;
+  }
+
+  /**
+   * Read back the values a `ReadEntries` names (see "The key-value store's values at rest" above),
+   * in reads of at most `entriesReadCharsMax` code units, each record once, and feed the core an
+   * `EntriesRead` with them once every read is back.
+   */
+  private readEntries(effect: ReadEntries): void {
+    const { entries: reader, log } = this.options;
+    if (reader === undefined)
+      throw new Error("a ReadEntries effect, but the driver has no reader of the store's values");
+    if (log.read === undefined) throw new Error("a ReadEntries effect, but the log cannot read records back");
+    const entries = effect.entries;
+    const values: string[] = new Array<string>(entries.length);
+    if (entries.length === 0) return this.enqueue({ _tag: "EntriesRead", entries, values });
+    // The entries by the record that holds them, in the effect's order.
+    const byKey = new Map<string, number[]>();
+    for (let i = 0; i < entries.length; i++) {
+      const key = reader.key(entries[i]!);
+      const at = byKey.get(key);
+      if (at === undefined) byKey.set(key, [i]);
+      else at.push(i);
+    }
+    const reads: { keys: string[]; chars: number }[] = [];
+    for (const [key, at] of byKey) {
+      let chars = 0;
+      for (const i of at) chars += entries[i]!.length;
+      const last = reads[reads.length - 1];
+      if (last === undefined || last.chars + chars > entriesReadCharsMax) reads.push({ keys: [key], chars });
+      else {
+        last.keys.push(key);
+        last.chars += chars;
+      }
+    }
+    let left = reads.length;
+    for (const { keys } of reads)
+      log.read(keys, (error, records) => {
+        if (this.stopped) return;
+        try {
+          if (error !== null) throw new Error(`reading the store's values back: ${error.message}`, { cause: error });
+          keys.forEach((key, k) => {
+            const record = records[k];
+            if (record === undefined) throw new Error(`reading the store's values back: no record ${key}`);
+            for (const i of byKey.get(key)!) values[i] = reader.value(entries[i]!, record);
+          });
+          left -= 1;
+          if (left > 0) return;
+          let chars = 0;
+          for (const value of values) chars += value.length;
+          this.options.onEntriesRead?.(values.length, chars);
+          this.enqueue({ _tag: "EntriesRead", entries, values });
+        } catch (failure) {
+          this.fail(failure);
+        }
+      });
   }
 
   /** The latest pending commit holding a record that one of `sends` depends on; null when none. */
@@ -996,12 +1095,8 @@ export class Driver<S, M, R, I, O, H = never> {
         this.options.onAlarm(effect);
       } else if (effect._tag === "TransferRefused") {
         this.options.onTransferRefused?.(effect);
-      } else if (effect._tag === "ReadEntries") {
-        // Emitted only with `storeAtRestCharsMin` above 0, which this driver does not run yet.
-        throw new Error(
-          "ReadEntries: this driver does not read the store's values back from vote records; run with storeAtRestCharsMin 0",
-        );
       }
+      // A ReadEntries was read when its batch was stepped (`readEntries`): nothing to carry out.
     }
     counts.sends += sends;
     // Sends before a batch's first Persist must leave before its fsync, not after it.

@@ -40,6 +40,7 @@ import {
   kvInitialState,
   kvStep,
   kvStoredReader,
+  kvEntryReader,
   type KvMessage,
   type KvRecord,
   type KvStoredMessage,
@@ -564,6 +565,8 @@ class ReplicaProcess implements RunningReplica {
       // Executed values rest in the store; a Promise or catch-up that needs one reads it back there.
       stored: kvStoredReader,
       onStoredRead: (values) => this.metrics.valuesReadFromDisk.inc(values),
+      entries: kvEntryReader,
+      onEntriesRead: (values) => this.metrics.storeValuesReadFromDisk.inc(values),
       overtaking: new KvOvertaking(),
       // A follower's HeartbeatAck stepped after an Accept in the same batch would wait for that
       // vote's fsync (hundreds of milliseconds for a 1 MiB value on a loaded machine), and the
