@@ -304,6 +304,9 @@ class ReplicaProcess implements RunningReplica {
       clusterId: options.clusterId,
       members: config.members,
       leaseMs: config.leaseMs,
+      // The level this life raises the log to when it leads: a rolling upgrade changes it between
+      // lives, and a replay of each life runs the core with its own.
+      featureLevel: config.featureLevel,
       clockRate: clock.rate,
       clockOffsetMs: clock.offsetMs,
       // This life traces the return of every fsync (`synced` lines).
