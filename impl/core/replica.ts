@@ -111,7 +111,8 @@ import {
   expireServed,
   receiveChunk,
   requestSnapshot,
-  resumeTransfer,
+  resumeKept,
+  takeKept,
   tickTransfer,
 } from "./transfer.ts";
 
@@ -189,10 +190,7 @@ function handle<S, I, O>(
 ): ReplicaState<S, I, O> {
   if (event._tag === "Recover") {
     const recovered = recover(rules, state, event.records, event.now);
-    if (event.kept === undefined) return recovered;
-    const resumed = resumeTransfer(rules, recovered, event.kept, event.kept.chunks, event.now);
-    if (resumed.refused !== null) out.push(resumed.refused);
-    return resumed.state;
+    return event.kept === undefined ? recovered : resumeKept(rules, recovered, event.kept);
   }
   if (!state.started) fail(`the first event after a (re)start must be Recover, got ${event._tag}`);
   if (!(event.now >= state.now)) fail(`clock went backwards: ${event.now} after ${state.now}`);
@@ -238,6 +236,8 @@ function handle<S, I, O>(
     case "EntriesRead":
       // Nothing asks for store values yet (rule V4): an answer changes nothing.
       return s;
+    case "KeptChunks":
+      return takeKept(rules, s, event, out);
   }
 }
 

@@ -211,6 +211,14 @@ export interface DriverOptions<S, M, R, I, O, H = never> {
   /** Called after every batch with the new state. */
   readonly onBatch?: (state: S, report: BatchReport) => void;
   /**
+   * The next piece of the state transfer kept across the restart (`start`'s `kept`) for the core
+   * to take back, read from the store, or null: the core takes none now (it took the last, or
+   * stopped taking them: impl/core/transfer.ts, `resumingKept`). Asked after each batch while no
+   * piece waits, so that one piece is in memory at a time and each is a step of its own between
+   * ticks and messages, never the whole kept transfer in one event. Default: none.
+   */
+  readonly keptPiece?: (state: S) => KeptPiece | null;
+  /**
    * Called once each commit is durable, with the records it wrote (those of earlier batches that
    * joined it included) and its duration from the hand-over of its records until durable (earlier
    * commits' included), in milliseconds. A batch whose records joined a later commit, or whose
@@ -254,6 +262,13 @@ export interface DriverOptions<S, M, R, I, O, H = never> {
   readonly requestTimeoutMs?: number;
 }
 
+/** A piece of a kept transfer's chunks (a `KeptChunks` event but for its clock reading). */
+export interface KeptPiece {
+  readonly offset: number;
+  readonly chunks: readonly string[];
+  readonly last: boolean;
+}
+
 type Pending<M, R, I> =
   | {
       readonly _tag: "Receive";
@@ -268,6 +283,7 @@ type Pending<M, R, I> =
   | { readonly _tag: "Reconfigure"; readonly requestId: number; readonly change: ConfigChange }
   | { readonly _tag: "OpenSession"; readonly requestId: number }
   | { readonly _tag: "Recover"; readonly records: readonly R[]; readonly kept?: KeptTransfer }
+  | ({ readonly _tag: "KeptChunks" } & KeptPiece)
   | { readonly _tag: "VoteDurable"; readonly vote: VoteRef }
   | { readonly _tag: "FeaturesKnown"; readonly level: number }
   | { readonly _tag: "EntriesRead"; readonly entries: readonly StoredEntry[]; readonly values: readonly string[] };
@@ -321,6 +337,8 @@ export class Driver<S, M, R, I, O, H = never> {
   private nextWireId = 0;
   private batchNumber = 0;
   private tickQueued = false;
+  /** A piece of the kept transfer waits in the queue (`keptPiece`). */
+  private keptQueued = false;
   private scheduled = false;
   /** Commits handed to the log and not yet durable. */
   private commitsInFlight = 0;
@@ -571,6 +589,9 @@ export class Driver<S, M, R, I, O, H = never> {
           records: pending.records,
           ...(pending.kept === undefined ? {} : { kept: pending.kept }),
         };
+      case "KeptChunks":
+        this.keptQueued = false;
+        return { _tag: "KeptChunks", now, offset: pending.offset, chunks: pending.chunks, last: pending.last };
       case "VoteDurable":
         return { _tag: "VoteDurable", now, slot: pending.vote.slot, ballot: pending.vote.ballot };
       case "FeaturesKnown":
@@ -578,6 +599,16 @@ export class Driver<S, M, R, I, O, H = never> {
       case "EntriesRead":
         return { _tag: "EntriesRead", now, entries: pending.entries, values: pending.values };
     }
+  }
+
+  /** After a batch: the next piece of the kept transfer, if the core takes one and none waits (`keptPiece`). */
+  private feedKept(): void {
+    const next = this.options.keptPiece;
+    if (next === undefined || this.keptQueued || this.stopped) return;
+    const piece = next(this.current);
+    if (piece === null) return;
+    this.keptQueued = true;
+    this.enqueue({ _tag: "KeptChunks", offset: piece.offset, chunks: piece.chunks, last: piece.last });
   }
 
   /** `runBatch`, bound once (not a closure per batch). */
@@ -590,6 +621,7 @@ export class Driver<S, M, R, I, O, H = never> {
       const batch = this.nextBatch();
       if (batch.length === 0) return;
       this.handleBatch(batch);
+      this.feedKept();
       // The next tick once this one is stepped; and a state that asks for a shorter period (a new
       // leader, say) gets its next tick within it.
       if (typeof this.options.tickIntervalMs === "function" && !this.stopped) {
@@ -651,7 +683,7 @@ export class Driver<S, M, R, I, O, H = never> {
 
   /**
    * Order the peer events of `batch` and the `tick` (if any): a Recover and the driver's own
-   * FeaturesKnown first, then the urgent messages, then the tick, then the other messages, each
+   * FeaturesKnown and KeptChunks first, then the urgent messages, then the tick, then the other messages, each
    * group in arrival order. Without
    * `urgent`, the tick goes after every message. Stepping a message before another that arrived
    * earlier is a reordering the network may make anyway (the core assumes no order), and a tick
@@ -669,7 +701,8 @@ export class Driver<S, M, R, I, O, H = never> {
       return;
     }
     const isUrgent = (p: Pending<M, R, I>): boolean => p._tag === "Receive" && urgent(p.message);
-    const own = (p: Pending<M, R, I>): boolean => p._tag === "Recover" || p._tag === "FeaturesKnown";
+    const own = (p: Pending<M, R, I>): boolean =>
+      p._tag === "Recover" || p._tag === "FeaturesKnown" || p._tag === "KeptChunks";
     const recover = batch.filter(own);
     const first = batch.filter(isUrgent);
     const rest = batch.filter((p) => !own(p) && !isUrgent(p));

@@ -23,6 +23,7 @@ import {
   membershipUnsettled,
   pinnedSnapshots,
   pinnedVotes,
+  resumingKept,
   serializationOf,
   valueBytes,
 } from "../core/index.ts";
@@ -380,7 +381,8 @@ class ReplicaProcess implements RunningReplica {
 
   /** Hand the core its records, then listen for peers and clients. */
   async start(): Promise<void> {
-    // A state transfer the store kept across the restart goes with the records: the core resumes it.
+    // A state transfer the store kept across the restart goes with the records: the core resumes
+    // it, and its chunks follow a piece at a time (the driver's `keptPiece`).
     this.driver.start(this.records, this.storage.keptTransfer() ?? undefined);
     // Not kept: the core keeps what it needs of them (values at rest and its snapshots' bytes stay on disk).
     this.records = [];
@@ -593,6 +595,9 @@ class ReplicaProcess implements RunningReplica {
         this.options.onFatal(error);
       },
       onBatch: (state, report) => this.afterBatch(state, report),
+      // A transfer kept across the restart: its chunks read back and taken a piece at a time.
+      keptPiece: (state) =>
+        resumingKept(state) ? this.storage.keptPiece(state.learner.transfer?.received ?? 0) : null,
       onCommit: (records, fsyncMs) => this.metrics.onCommit(records, fsyncMs),
     });
   }

@@ -66,7 +66,7 @@
  * that of the state transfer noted in `transfer_received` (`noteReceived`, the snapshot it is of
  * and its sender), whose rows the core takes again at the start, checking every byte as if it had
  * just come, so that the transfer resumes where it stopped (`Opened.received`, impl/core's
- * `resumeTransfer`). Staging is never read back as state any other way.
+ * `takeKept`). Staging is never read back as state any other way.
  */
 import { createHash, hash } from "node:crypto";
 import fs from "node:fs";
@@ -294,7 +294,7 @@ export interface Opened<R> {
  * A state transfer's chunks kept in a stage across a restart: the snapshot they are of (as its
  * sender claimed it) and how much of it the stage holds. Nothing here is trusted: the core takes
  * the chunks again and checks every byte before it installs anything (impl/core/transfer.ts,
- * `resumeTransfer`).
+ * `takeKept`).
  */
 export interface ReceivedStage {
   readonly stage: number;

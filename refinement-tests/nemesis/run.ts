@@ -570,7 +570,7 @@ export const reachedRequired: readonly {
   },
   {
     // The receiver killed mid-transfer comes back with the chunks it staged and asks for the rest
-    // (impl/core/transfer.ts, `resumeTransfer`), instead of starting over from byte 0.
+    // (impl/core/transfer.ts, `takeKept`), instead of starting over from byte 0.
     name: "a transfer resumed after a restart (paxos_lease_transfers_resumed_total)",
     count: (reached) => reached.transfersResumed,
     drivenBy: ["transfer-kill-receiver"],

@@ -230,8 +230,16 @@ export function decodeEvent(raw: Record<string, unknown>): KvEvent {
         _tag: "Recover",
         now,
         records: (raw.records as unknown[]).map((r) => must(kvCodecs.record.decodeValue(r), "traced record")),
-        // A state transfer kept across the restart (plain JSON: its identity and its chunks).
+        // A state transfer kept across the restart (plain JSON: the snapshot it is of).
         ...(raw.kept == null ? {} : { kept: raw.kept as KeptTransfer }),
+      };
+    case "KeptChunks":
+      return {
+        _tag: "KeptChunks",
+        now,
+        offset: raw.offset as number,
+        chunks: raw.chunks as string[],
+        last: raw.last as boolean,
       };
     case "VoteDurable": {
       const ballot = raw.ballot as { round: number; replica: number };
