@@ -95,6 +95,7 @@ export type WorldStep<S, I, O> =
         | "OpenSession"
         | "VoteDurable"
         | "FeaturesKnown"
+        | "KeptChunks"
         | "EntriesRead";
       readonly from?: ReplicaId | undefined;
       readonly message?: Message<I> | undefined;

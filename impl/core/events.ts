@@ -76,10 +76,11 @@ export type Event<M, R, I> =
   | OpenSessionRequest
   /**
    * The first event after a (re)start: the durable records, in the order they were persisted;
-   * with `kept`, a state transfer the driver kept across the restart, resumed from its chunks
-   * (impl/core/transfer.ts, `resumeTransfer`).
+   * with `kept`, a state transfer the driver kept across the restart, which the core resumes from
+   * its chunks, handed over after it by `KeptChunks` events (impl/core/transfer.ts, `resumeKept`).
    */
   | { readonly _tag: "Recover"; readonly now: number; readonly records: readonly R[]; readonly kept?: KeptTransfer }
+  | KeptChunks
   | FeaturesKnown
   | EntriesRead
   /**
@@ -241,9 +242,8 @@ export type TransferCheck = "json" | "contentDigest" | "state";
 export const transferChecks: readonly TransferCheck[] = ["json", "contentDigest", "state"];
 
 /**
- * A state transfer a driver kept across a restart: whom it came from, the snapshot it is of (as
- * its sender claimed it), and the chunks the replica took of it before, in order from byte 0. Not
- * trusted for being kept: they are taken again and checked like any chunk.
+ * A state transfer a driver kept across a restart, as `Recover` describes it: whom it came from
+ * and the snapshot it is of (as its sender claimed it). Its chunks follow in `KeptChunks` events.
  */
 export interface KeptTransfer {
   readonly from: ReplicaId;
@@ -251,7 +251,23 @@ export interface KeptTransfer {
   readonly digest: string;
   readonly contentDigest: string;
   readonly totalBytes: number;
+}
+
+/**
+ * A piece of the kept transfer that `Recover` described: chunks the replica took of it before the
+ * restart, in order from byte `offset`; `last` when the driver kept no more. A driver feeds them
+ * after the Recover, in order, each once the one before is stepped and only while the core takes
+ * them (`resumingKept`), a few MiB a piece, so that a restarted replica holds one piece of them
+ * at a time and no step takes long. Not trusted for being kept: each chunk is taken again and
+ * checked like any chunk (impl/core/transfer.ts, `takeKept`); a piece the core does not expect
+ * (out of order, after the resumption ended) is ignored.
+ */
+export interface KeptChunks {
+  readonly _tag: "KeptChunks";
+  readonly now: number;
+  readonly offset: number;
   readonly chunks: readonly string[];
+  readonly last: boolean;
 }
 
 /** The `TransferRefused` effect: who sent which snapshot, which check failed, at which byte, and why. */

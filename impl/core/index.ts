@@ -49,5 +49,5 @@ export {
   type StoredValue,
 } from "./at-rest.ts";
 export { ContentDigest, serializationOf, snapshotSize, snapshotSlice, type SnapshotSerialization } from "./snapshot.ts";
-export { pinnedSnapshots } from "./transfer.ts";
-export { pinnedVotes, readEntryFromRecords } from "./store-at-rest.ts";
+export { pinnedSnapshots, resumingKept } from "./transfer.ts";
+export { entryOfVote, pinnedVotes, readEntryFromRecords, type StoredEntry } from "./store-at-rest.ts";

@@ -115,7 +115,8 @@ import {
   expireServed,
   receiveChunk,
   requestSnapshot,
-  resumeTransfer,
+  resumeKept,
+  takeKept,
   tickTransfer,
 } from "./transfer.ts";
 
@@ -193,10 +194,7 @@ function handle<S, I, O>(
 ): ReplicaState<S, I, O> {
   if (event._tag === "Recover") {
     const recovered = recover(rules, state, event.records, event.now);
-    if (event.kept === undefined) return recovered;
-    const resumed = resumeTransfer(rules, recovered, event.kept, event.kept.chunks, event.now);
-    if (resumed.refused !== null) out.push(resumed.refused);
-    return resumed.state;
+    return event.kept === undefined ? recovered : resumeKept(rules, recovered, event.kept);
   }
   if (!state.started) fail(`the first event after a (re)start must be Recover, got ${event._tag}`);
   if (!(event.now >= state.now)) fail(`clock went backwards: ${event.now} after ${state.now}`);
@@ -241,6 +239,8 @@ function handle<S, I, O>(
       return featuresKnown(rules, s, event.level, event.now, out);
     case "EntriesRead":
       return entriesRead(rules, s, event, out);
+    case "KeptChunks":
+      return takeKept(rules, s, event, out);
   }
 }
 

@@ -115,6 +115,11 @@ export interface Transfer {
   readonly requestedAt: number;
   /** Clock reading of the last chunk that made progress (a silent source is abandoned). */
   readonly progressAt: number;
+  /**
+   * Taking back the chunks a driver kept across a restart (`Recover`'s `kept`, then `KeptChunks`):
+   * nothing is asked of the source until that ends (impl/core/transfer.ts, `takeKept`).
+   */
+  readonly resuming?: true;
 }
 
 /** The learner: chosen log, commit index, in-order execution through the service spec. */

@@ -19,7 +19,7 @@
  */
 import { truncateVotes } from "./acceptor.ts";
 import { pruneConfigurations } from "./configuration.ts";
-import type { ReplicaId, TransferCheck, TransferRefusal } from "./events.ts";
+import type { KeptChunks, KeptTransfer, ReplicaId, TransferCheck, TransferRefusal } from "./events.ts";
 import type { SnapshotChunkMsg, SnapshotRequestMsg } from "./messages.ts";
 import type { ReplicaEffect } from "./replica.ts";
 import type { ReplicaRules } from "./rules.ts";
@@ -279,61 +279,101 @@ export function receiveChunk<S, I, O>(
   return installSnapshot(state, makeSnapshot(state.ctx, contents), contents, out);
 }
 
-/** A transfer as a driver kept it across a restart: whom it came from and the snapshot it is of. */
-export interface StagedTransfer {
-  readonly from: ReplicaId;
-  readonly slot: number;
-  readonly digest: string;
-  readonly contentDigest: string;
-  readonly totalBytes: number;
+/**
+ * After a restart, resume the transfer a driver kept (`Recover`'s `kept`): a transfer of that
+ * snapshot from `kept.from`, at byte 0, that takes back the chunks the driver kept (`takeKept`)
+ * before it asks its source for anything. Only when the snapshot is still useful (rule S1) and no
+ * transfer is in progress. Nothing of it is trusted: its bytes come in `KeptChunks` events and
+ * go through `receiveChunk` as if they had just come.
+ */
+export function resumeKept<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  kept: KeptTransfer,
+): ReplicaState<S, I, O> {
+  if (state.learner.transfer !== null || state.role._tag === "leader") return state;
+  if (!rules.transferUseful(kept.slot, state.learner.executedUpTo)) return state;
+  const { from, slot, digest, contentDigest, totalBytes } = kept;
+  return withTransfer(state, {
+    from,
+    slot,
+    digest,
+    contentDigest,
+    totalBytes,
+    received: 0,
+    digestLanes: contentDigestStart,
+    decoding: decodingStart,
+    requestedAt: Number.NEGATIVE_INFINITY,
+    // Counted from the first piece or tick after the Recover, not from the Recover (which may take long).
+    progressAt: Number.NEGATIVE_INFINITY,
+    resuming: true,
+  });
 }
 
-/** What `resumeTransfer` did: the state, the bytes it took (0: none, no transfer), and a refusal if one was met. */
-export interface ResumedTransfer<S, I, O> {
-  readonly state: ReplicaState<S, I, O>;
-  readonly taken: number;
-  readonly refused: TransferRefusal | null;
+/** Whether the core takes back kept chunks (`KeptChunks`): a driver feeds the next piece only while it does. */
+export function resumingKept<S, I, O>(state: ReplicaState<S, I, O>): boolean {
+  return state.learner.transfer?.resuming === true;
 }
 
 /**
- * After a restart, take again the bytes of a transfer that a driver kept (`pieces`: the chunks
- * the core took before, in order from byte 0), exactly as if each had just come from
- * `staged.from`: every one goes through `receiveChunk`, so the digest lanes and the decoding are
- * rebuilt as they were, and the transfer then asks its sender for the rest at the next tick
- * (`tickTransfer`), by (slot, byte offset). Nothing is trusted for being kept: the install still
- * waits for every byte and for rule S2 over all of them, so bytes kept of one snapshot and bytes
- * fetched of another are never installed together (their content digest is not the one claimed).
- * It never installs: it stops before the piece that would complete the snapshot, which is fetched
- * again, so that the install (its Persist) happens in an ordinary step. The requests the chunks
- * would have sent are not sent.
+ * A piece of the kept transfer (`KeptChunks`): take each of its chunks again, in order, exactly
+ * as if it had just come from the transfer's source: each goes through `receiveChunk`, so the
+ * digest lanes and the decoding are rebuilt as they were, a chunk whose JSON goes wrong is refused
+ * (`TransferRefused`) and drops the transfer, and the install still waits for every byte and for
+ * rule S2 over all of them: bytes kept of one snapshot and bytes fetched of another are never
+ * installed together (their content digest is not the one claimed). Only the piece that goes on
+ * where the transfer stands is taken; any other is ignored. It never installs: it stops before
+ * the chunk that would complete the snapshot, which is fetched again, so that the install happens
+ * in an ordinary step. The requests the chunks would have sent are not sent. The resumption ends
+ * with the `last` piece, or at the first chunk not taken; the transfer then asks its source for
+ * the rest at the next tick (`tickTransfer`), by (slot, byte offset), or is dropped if it took
+ * nothing.
  */
-export function resumeTransfer<S, I, O>(
+export function takeKept<S, I, O>(
   rules: ReplicaRules,
   state: ReplicaState<S, I, O>,
-  staged: StagedTransfer,
-  pieces: Iterable<string>,
-  now: number,
-): ResumedTransfer<S, I, O> {
-  if (state.learner.transfer !== null) return { state, taken: 0, refused: null };
+  piece: KeptChunks,
+  out: ReplicaEffect<I, O>[],
+): ReplicaState<S, I, O> {
+  const t = state.learner.transfer;
+  if (t === null || t.resuming !== true || piece.offset !== t.received) return state;
   let s = state;
-  let taken = 0;
-  for (const data of pieces) {
-    if (taken + data.length >= staged.totalBytes) break;
-    const out: ReplicaEffect<I, O>[] = [];
-    const { from, slot, digest, contentDigest, totalBytes } = staged;
-    const m: SnapshotChunkMsg = { _tag: "SnapshotChunk", slot, digest, contentDigest, totalBytes, offset: taken, data };
-    const next = receiveChunk(rules, s, from, m, now, out);
-    const refused = out.find((e): e is TransferRefusal => e._tag === "TransferRefused") ?? null;
-    if (refused !== null) return { state: next, taken: 0, refused };
-    // Not taken (a stale snapshot, a leader): what was taken before stays, the rest is fetched.
-    if (next.learner.transfer === null || next.learner.transfer.received !== taken + data.length) break;
+  for (const data of piece.chunks) {
+    const at = s.learner.transfer!;
+    if (at.received + data.length >= at.totalBytes) return resumed(s);
+    const { from, slot, digest, contentDigest, totalBytes, received } = at;
+    const m: SnapshotChunkMsg = {
+      _tag: "SnapshotChunk",
+      slot,
+      digest,
+      contentDigest,
+      totalBytes,
+      offset: received,
+      data,
+    };
+    const sent: ReplicaEffect<I, O>[] = [];
+    const next = receiveChunk(rules, s, from, m, piece.now, sent);
+    const refused = sent.find((e): e is TransferRefusal => e._tag === "TransferRefused");
+    if (refused !== undefined) {
+      out.push(refused);
+      return next;
+    }
+    // Not taken (a leader, a chunk that does not fit): what was taken before stays, the rest is fetched.
+    if (next.learner.transfer?.received !== received + data.length) return resumed(s);
     s = next;
-    taken += data.length;
   }
-  const t = s.learner.transfer;
-  if (t === null || taken === 0) return { state, taken: 0, refused: null };
-  // Asked for at the next tick: nothing was sent for the bytes taken here.
-  return { state: withTransfer(s, { ...t, requestedAt: Number.NEGATIVE_INFINITY }), taken, refused: null };
+  if (piece.last) return resumed(s);
+  return withTransfer(s, { ...s.learner.transfer!, requestedAt: Number.NEGATIVE_INFINITY, resuming: true });
+}
+
+/** The resumption of a kept transfer ends: it asks for the rest at the next tick, or goes if it took nothing. */
+function resumed<S, I, O>(state: ReplicaState<S, I, O>): ReplicaState<S, I, O> {
+  const t = state.learner.transfer;
+  if (t === null) return state;
+  if (t.received === 0) return withTransfer(state, null);
+  const { resuming: _, ...rest } = t;
+  // Asked for at the next tick: nothing was sent for the bytes taken again.
+  return withTransfer(state, { ...rest, requestedAt: Number.NEGATIVE_INFINITY });
 }
 
 /** Drop transfer `t`, saying why (the driver logs and counts it); catch-up starts over. */
@@ -404,8 +444,15 @@ export function tickTransfer<S, I, O>(
   const t = state.learner.transfer;
   if (t === null) return state;
   const config = state.ctx.config;
-  // Resumed (`resumeTransfer`) and never asked yet: its source's silence counts from this first
-  // request, not from the Recover that took the kept chunks again (which may have taken seconds).
+  // Taking back kept chunks: nothing is asked yet; a driver that stops handing them over for an
+  // election timeout (from the first tick after the Recover, or the last piece taken) leaves a
+  // transfer that is given up. The Recover itself may take long: its clock reading counts for nothing.
+  if (t.resuming === true) {
+    if (t.progressAt === Number.NEGATIVE_INFINITY) return withTransfer(state, { ...t, progressAt: now });
+    return now >= t.progressAt + config.electionTimeoutMsMax ? withTransfer(state, null) : state;
+  }
+  // Resumed (`takeKept`) and never asked yet: its source's silence counts from this first request,
+  // not from the steps that took the kept chunks again.
   if (t.requestedAt === Number.NEGATIVE_INFINITY)
     return withTransfer(state, { ...askNext(t, now, out), progressAt: now });
   if (now >= t.progressAt + config.electionTimeoutMsMax) return withTransfer(state, null);

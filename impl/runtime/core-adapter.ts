@@ -6,6 +6,7 @@
  */
 import {
   chunkOfRecord,
+  entryOfVote,
   initialState,
   isStored,
   snapshotSlice,
@@ -30,7 +31,7 @@ import {
 } from "../core/index.ts";
 import { hashFromUtf8, sha256TextHash } from "./text-hash.ts";
 import { kvWith, KvInput, KvOutput, type KvState } from "../../spec/kv.ts";
-import type { StepFunction, StoredReader } from "./driver.ts";
+import type { EntryReader, StepFunction, StoredReader } from "./driver.ts";
 import type { SnapshotSlice } from "./storage.ts";
 import { binaryCodec, type BinaryCodec } from "./binary-codec.ts";
 import { jsonCodec } from "./framing.ts";
@@ -217,6 +218,17 @@ export const kvStoredReader: StoredReader<KvMessage, KvRecord, KvStoredMessage> 
       return record.value;
     });
   },
+};
+
+/**
+ * How the driver reads the store's values at rest back (a `ReadEntries` effect, rule V4,
+ * proofs/store-at-rest.md): each from this replica's vote record at the entry's slot in its
+ * ballot, by rule V2 with the store as the replicas run it (`entryOfVote`, the entry hashes
+ * recomputed by {@link kvReplicated}): a record of other bytes stops the replica.
+ */
+export const kvEntryReader: EntryReader<KvRecord> = {
+  key: (entry) => voteKey(entry.slot, entry.ballot),
+  value: (entry, record) => entryOfVote(kvReplicated, record._tag === "vote" ? record : undefined, entry),
 };
 
 /**

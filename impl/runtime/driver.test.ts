@@ -22,6 +22,10 @@ interface State {
   readonly recovered: number;
   readonly ticks: number;
   readonly nows: readonly number[];
+  /** Where the kept transfer's next piece starts while the toy takes them back (null: it takes none). */
+  readonly keptAt?: number | null;
+  /** The events stepped while it took them: `kept <offset>+<chars>` or the event's tag. */
+  readonly keptLog?: readonly string[];
 }
 
 function toyStep(state: State, event: Event<Msg, Rec, Input>): StepResult<State, Msg, Rec, number> {
@@ -29,11 +33,26 @@ function toyStep(state: State, event: Event<Msg, Rec, Input>): StepResult<State,
   switch (event._tag) {
     case "Recover":
       return {
-        state: { ...state, nows, recovered: event.records.length, total: event.records.reduce((t, r) => t + r.n, 0) },
+        state: {
+          ...state,
+          nows,
+          recovered: event.records.length,
+          total: event.records.reduce((t, r) => t + r.n, 0),
+          keptAt: event.kept === undefined ? null : 0,
+        },
         effects: [],
       };
-    case "Tick":
-      return { state: { ...state, nows, ticks: state.ticks + 1 }, effects: [] };
+    case "KeptChunks": {
+      // Taken only where it stands, as the core does; the last piece ends it.
+      const chars = event.chunks.reduce((n, c) => n + c.length, 0);
+      if (state.keptAt !== event.offset) return { state: { ...state, nows }, effects: [] };
+      const keptLog = [...(state.keptLog ?? []), `kept ${event.offset}+${chars}`];
+      return { state: { ...state, nows, keptLog, keptAt: event.last ? null : event.offset + chars }, effects: [] };
+    }
+    case "Tick": {
+      const keptLog = state.keptAt == null ? state.keptLog : [...(state.keptLog ?? []), "tick"];
+      return { state: { ...state, nows, ticks: state.ticks + 1, keptLog }, effects: [] };
+    }
     case "Receive":
     case "Reconfigure":
     case "OpenSession":
@@ -140,6 +159,39 @@ describe("driver", () => {
     const nows = driver.state.nows;
     expect([...nows].sort((a, b) => a - b)).toEqual(nows);
     expect(driver.state.recovered).toBe(1);
+  });
+
+  it("hands a kept transfer's chunks over a piece at a time, in order, each read once the one before is stepped", async () => {
+    // 40 chunks of 64 KiB kept: read back 8 to a piece (512 KiB), as a store would.
+    const rows = Array.from({ length: 40 }, (_, i) => String(i % 10).repeat(65_536));
+    const reads: number[] = [];
+    let largest = 0;
+    const { driver } = makeDriver({
+      tickIntervalMs: 1,
+      keptPiece: (state) => {
+        if (state.keptAt == null) return null;
+        const offset = state.keptAt;
+        const from = offset / 65_536;
+        reads.push(offset);
+        const chunks = rows.slice(from, from + 8);
+        largest = Math.max(
+          largest,
+          chunks.reduce((n, c) => n + c.length, 0),
+        );
+        return { offset, chunks, last: from + chunks.length >= rows.length };
+      },
+    });
+    const kept = { from: 2, slot: 9, digest: "d", contentDigest: "c", totalBytes: 50 * 65_536 };
+    driver.start([], kept);
+    await waitFor("the kept pieces", () => (driver.state.keptAt === null ? true : undefined));
+    const taken = (driver.state.keptLog ?? []).filter((e) => e.startsWith("kept"));
+    expect(taken).toEqual([0, 8, 16, 24, 32].map((i) => `kept ${i * 65_536}+${8 * 65_536}`));
+    // Each piece was read once, where the one before ended, and no event ever held more than a piece.
+    expect(reads).toEqual([0, 8, 16, 24, 32].map((i) => i * 65_536));
+    expect(largest).toBe(8 * 65_536);
+    // Not read again once the toy took the last.
+    await sleep(10);
+    expect(reads).toHaveLength(5);
   });
 
   it("ticks at the period the state asks for, and at once at a shorter one when it changes", async () => {

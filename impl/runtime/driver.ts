@@ -44,6 +44,15 @@
  * its read as well as for the commits ahead of it. A record the log does not hold stops the
  * replica: the message is never sent without its values, nor with other ones.
  *
+ * The key-value store's values at rest (rule V4, proofs/store-at-rest.md): a `ReadEntries` asks
+ * for the values its entries name, each in this replica's vote record that wrote it. They are read
+ * by the log's `read` when the effect's batch is stepped, in order behind the appends made before
+ * it and ahead of this batch's (and of any compaction they cause: the pins the storage thread
+ * was sent name every record an entry of this step names), in reads of a bounded size, and each
+ * value is checked against its entry (rule V2: `EntryReader.value`) as its read comes back. Once
+ * all are back the core is fed one `EntriesRead` with them; nothing else waits. A record the log
+ * does not hold, or one V2 refuses, stops the replica: it never serves a value it cannot vouch for.
+ *
  * Every queue is bounded: peer messages beyond `eventsQueuedMax` are dropped (as a network
  * would), client requests beyond `requestsPendingMax` are refused at once as overloaded, and
  * a client waits at most `requestTimeoutMs`. A throw from `step` or from storage stops the
@@ -53,6 +62,8 @@ import type {
   ClientResult,
   Consistency,
   Effect,
+  ReadEntries,
+  StoredEntry,
   Event,
   KeptTransfer,
   ReplicaId,
@@ -103,6 +114,26 @@ export interface StoredReader<M, R, H> {
 }
 
 /**
+ * How the values of the store a `ReadEntries` effect names are found (rule V4, proofs/store-at-rest.md).
+ */
+export interface EntryReader<R> {
+  /** The key of the vote record that holds the value `entry` names (the log's `read`). */
+  key(entry: StoredEntry): string;
+  /**
+   * The value `entry` names, from `record`, the one read by `key(entry)`: rule V2 (the record is
+   * that vote, its command at the entry's index wrote the entry's key, with the entry's length
+   * and hashes); throws, naming what differs, otherwise.
+   */
+  value(entry: StoredEntry, record: R): string;
+}
+
+/**
+ * Code units of the store's values one read of a `ReadEntries` asks the log for at most (a value
+ * longer than this is read alone): each read's answer crosses from the storage thread as one message.
+ */
+export const entriesReadCharsMax = 4 * 1024 * 1024;
+
+/**
  * Which messages may leave before earlier batches' records are durable, and what each still
  * needs durable first. It is told every record once durable (the recovered ones first), in order.
  */
@@ -143,6 +174,14 @@ export interface DriverOptions<S, M, R, I, O, H = never> {
   readonly stored?: StoredReader<M, R, H>;
   /** Called with the number of values read back from the log (not from the batch) for each `SendStored`. */
   readonly onStoredRead?: (values: number) => void;
+  /**
+   * How the store's values a `ReadEntries` effect names are read back (see "The key-value store's
+   * values at rest" above; the log must have `read`). Default: none (a `ReadEntries` then stops
+   * the replica: the core was configured with `storeAtRestCharsMin` and nothing reads them back).
+   */
+  readonly entries?: EntryReader<R>;
+  /** Called with the number of values and their code units once a `ReadEntries` is read back. */
+  readonly onEntriesRead?: (values: number, chars: number) => void;
   readonly state: S;
   readonly log: DurableLog<R>;
   readonly clock: MonotonicClock;
@@ -171,6 +210,14 @@ export interface DriverOptions<S, M, R, I, O, H = never> {
   readonly onFatal: (error: unknown) => void;
   /** Called after every batch with the new state. */
   readonly onBatch?: (state: S, report: BatchReport) => void;
+  /**
+   * The next piece of the state transfer kept across the restart (`start`'s `kept`) for the core
+   * to take back, read from the store, or null: the core takes none now (it took the last, or
+   * stopped taking them: impl/core/transfer.ts, `resumingKept`). Asked after each batch while no
+   * piece waits, so that one piece is in memory at a time and each is a step of its own between
+   * ticks and messages, never the whole kept transfer in one event. Default: none.
+   */
+  readonly keptPiece?: (state: S) => KeptPiece | null;
   /**
    * Called once each commit is durable, with the records it wrote (those of earlier batches that
    * joined it included) and its duration from the hand-over of its records until durable (earlier
@@ -215,6 +262,13 @@ export interface DriverOptions<S, M, R, I, O, H = never> {
   readonly requestTimeoutMs?: number;
 }
 
+/** A piece of a kept transfer's chunks (a `KeptChunks` event but for its clock reading). */
+export interface KeptPiece {
+  readonly offset: number;
+  readonly chunks: readonly string[];
+  readonly last: boolean;
+}
+
 type Pending<M, R, I> =
   | {
       readonly _tag: "Receive";
@@ -229,8 +283,10 @@ type Pending<M, R, I> =
   | { readonly _tag: "Reconfigure"; readonly requestId: number; readonly change: ConfigChange }
   | { readonly _tag: "OpenSession"; readonly requestId: number }
   | { readonly _tag: "Recover"; readonly records: readonly R[]; readonly kept?: KeptTransfer }
+  | ({ readonly _tag: "KeptChunks" } & KeptPiece)
   | { readonly _tag: "VoteDurable"; readonly vote: VoteRef }
-  | { readonly _tag: "FeaturesKnown"; readonly level: number };
+  | { readonly _tag: "FeaturesKnown"; readonly level: number }
+  | { readonly _tag: "EntriesRead"; readonly entries: readonly StoredEntry[]; readonly values: readonly string[] };
 
 interface Waiter<O> {
   readonly resolve: (result: ClientResult<O>) => void;
@@ -281,6 +337,8 @@ export class Driver<S, M, R, I, O, H = never> {
   private nextWireId = 0;
   private batchNumber = 0;
   private tickQueued = false;
+  /** A piece of the kept transfer waits in the queue (`keptPiece`). */
+  private keptQueued = false;
   private scheduled = false;
   /** Commits handed to the log and not yet durable. */
   private commitsInFlight = 0;
@@ -531,11 +589,26 @@ export class Driver<S, M, R, I, O, H = never> {
           records: pending.records,
           ...(pending.kept === undefined ? {} : { kept: pending.kept }),
         };
+      case "KeptChunks":
+        this.keptQueued = false;
+        return { _tag: "KeptChunks", now, offset: pending.offset, chunks: pending.chunks, last: pending.last };
       case "VoteDurable":
         return { _tag: "VoteDurable", now, slot: pending.vote.slot, ballot: pending.vote.ballot };
       case "FeaturesKnown":
         return { _tag: "FeaturesKnown", now, level: pending.level };
+      case "EntriesRead":
+        return { _tag: "EntriesRead", now, entries: pending.entries, values: pending.values };
     }
+  }
+
+  /** After a batch: the next piece of the kept transfer, if the core takes one and none waits (`keptPiece`). */
+  private feedKept(): void {
+    const next = this.options.keptPiece;
+    if (next === undefined || this.keptQueued || this.stopped) return;
+    const piece = next(this.current);
+    if (piece === null) return;
+    this.keptQueued = true;
+    this.enqueue({ _tag: "KeptChunks", offset: piece.offset, chunks: piece.chunks, last: piece.last });
   }
 
   /** `runBatch`, bound once (not a closure per batch). */
@@ -548,6 +621,7 @@ export class Driver<S, M, R, I, O, H = never> {
       const batch = this.nextBatch();
       if (batch.length === 0) return;
       this.handleBatch(batch);
+      this.feedKept();
       // The next tick once this one is stepped; and a state that asks for a shorter period (a new
       // leader, say) gets its next tick within it.
       if (typeof this.options.tickIntervalMs === "function" && !this.stopped) {
@@ -609,7 +683,7 @@ export class Driver<S, M, R, I, O, H = never> {
 
   /**
    * Order the peer events of `batch` and the `tick` (if any): a Recover and the driver's own
-   * FeaturesKnown first, then the urgent messages, then the tick, then the other messages, each
+   * FeaturesKnown and KeptChunks first, then the urgent messages, then the tick, then the other messages, each
    * group in arrival order. Without
    * `urgent`, the tick goes after every message. Stepping a message before another that arrived
    * earlier is a reordering the network may make anyway (the core assumes no order), and a tick
@@ -627,7 +701,8 @@ export class Driver<S, M, R, I, O, H = never> {
       return;
     }
     const isUrgent = (p: Pending<M, R, I>): boolean => p._tag === "Receive" && urgent(p.message);
-    const own = (p: Pending<M, R, I>): boolean => p._tag === "Recover" || p._tag === "FeaturesKnown";
+    const own = (p: Pending<M, R, I>): boolean =>
+      p._tag === "Recover" || p._tag === "FeaturesKnown" || p._tag === "KeptChunks";
     const recover = batch.filter(own);
     const first = batch.filter(isUrgent);
     const rest = batch.filter((p) => !own(p) && !isUrgent(p));
@@ -718,6 +793,8 @@ export class Driver<S, M, R, I, O, H = never> {
         else if (barrier < 0 && deferrable?.(effect.record) !== true) barrier = i;
         if (barrier < 0) headRecords += 1;
       } else if (effect._tag === "SendStored") stored = true;
+      // Read as of now, before this batch's records go to the log; nothing waits for it.
+      else if (effect._tag === "ReadEntries") this.readEntries(effect);
       // The head's overtaking sends go first (docs/trace-format.md), then the rest of it in order.
       else if (barrier < 0 && effect._tag === "Send" && overtaking?.overtakes(effect.message) === true)
         (first ??= []).push(effect);
@@ -852,6 +929,61 @@ export class Driver<S, M, R, I, O, H = never> {
       },
     );
     return gate;
+  }
+
+  /**
+   * Read back the values a `ReadEntries` names (see "The key-value store's values at rest" above),
+   * in reads of at most `entriesReadCharsMax` code units, each record once, and feed the core an
+   * `EntriesRead` with them once every read is back.
+   */
+  private readEntries(effect: ReadEntries): void {
+    const { entries: reader, log } = this.options;
+    if (reader === undefined)
+      throw new Error("a ReadEntries effect, but the driver has no reader of the store's values");
+    if (log.read === undefined) throw new Error("a ReadEntries effect, but the log cannot read records back");
+    const entries = effect.entries;
+    const values: string[] = new Array<string>(entries.length);
+    if (entries.length === 0) return this.enqueue({ _tag: "EntriesRead", entries, values });
+    // The entries by the record that holds them, in the effect's order.
+    const byKey = new Map<string, number[]>();
+    for (let i = 0; i < entries.length; i++) {
+      const key = reader.key(entries[i]!);
+      const at = byKey.get(key);
+      if (at === undefined) byKey.set(key, [i]);
+      else at.push(i);
+    }
+    const reads: { keys: string[]; chars: number }[] = [];
+    for (const [key, at] of byKey) {
+      let chars = 0;
+      for (const i of at) chars += entries[i]!.length;
+      const last = reads[reads.length - 1];
+      if (last === undefined || last.chars + chars > entriesReadCharsMax) reads.push({ keys: [key], chars });
+      else {
+        last.keys.push(key);
+        last.chars += chars;
+      }
+    }
+    let left = reads.length;
+    for (const { keys } of reads)
+      log.read(keys, (error, records) => {
+        if (this.stopped) return;
+        try {
+          if (error !== null) throw new Error(`reading the store's values back: ${error.message}`, { cause: error });
+          keys.forEach((key, k) => {
+            const record = records[k];
+            if (record === undefined) throw new Error(`reading the store's values back: no record ${key}`);
+            for (const i of byKey.get(key)!) values[i] = reader.value(entries[i]!, record);
+          });
+          left -= 1;
+          if (left > 0) return;
+          let chars = 0;
+          for (const value of values) chars += value.length;
+          this.options.onEntriesRead?.(values.length, chars);
+          this.enqueue({ _tag: "EntriesRead", entries, values });
+        } catch (failure) {
+          this.fail(failure);
+        }
+      });
   }
 
   /** The latest pending commit holding a record that one of `sends` depends on; null when none. */
@@ -996,12 +1128,8 @@ export class Driver<S, M, R, I, O, H = never> {
         this.options.onAlarm(effect);
       } else if (effect._tag === "TransferRefused") {
         this.options.onTransferRefused?.(effect);
-      } else if (effect._tag === "ReadEntries") {
-        // Emitted only with `storeAtRestCharsMin` above 0, which this driver does not run yet.
-        throw new Error(
-          "ReadEntries: this driver does not read the store's values back from vote records; run with storeAtRestCharsMin 0",
-        );
       }
+      // A ReadEntries was read when its batch was stepped (`readEntries`): nothing to carry out.
     }
     counts.sends += sends;
     // Sends before a batch's first Persist must leave before its fsync, not after it.

@@ -167,6 +167,15 @@ export class ReplicaMetrics {
     registers: [this.registry],
   });
   /**
+   * The key-value store's values at rest (proofs/store-at-rest.md) read back from the vote records
+   * that wrote them, for a command or a read that needed them whole (rule V4).
+   */
+  readonly storeValuesReadFromDisk = new Counter({
+    name: "paxos_lease_store_values_read_from_disk_total",
+    help: "Values of the key-value store at rest read back from the vote records that wrote them",
+    registers: [this.registry],
+  });
+  /**
    * Promises sent carrying at least `largePromiseBytes` of values: a candidate behind slots that
    * hold large values (a lagging candidate facing them, impl/core/large-promises.test.ts), whose
    * Prepare resends back off (`prepareResendBackoff`) lest the copies flood its links.

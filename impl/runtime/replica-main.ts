@@ -23,6 +23,7 @@ import {
   membershipUnsettled,
   pinnedSnapshots,
   pinnedVotes,
+  resumingKept,
   serializationOf,
   valueBytes,
 } from "../core/index.ts";
@@ -40,6 +41,7 @@ import {
   kvInitialState,
   kvStep,
   kvStoredReader,
+  kvEntryReader,
   type KvMessage,
   type KvRecord,
   type KvStoredMessage,
@@ -303,6 +305,9 @@ class ReplicaProcess implements RunningReplica {
       clusterId: options.clusterId,
       members: config.members,
       leaseMs: config.leaseMs,
+      // The level this life raises the log to when it leads: a rolling upgrade changes it between
+      // lives, and a replay of each life runs the core with its own.
+      featureLevel: config.featureLevel,
       clockRate: clock.rate,
       clockOffsetMs: clock.offsetMs,
       // This life traces the return of every fsync (`synced` lines).
@@ -376,7 +381,8 @@ class ReplicaProcess implements RunningReplica {
 
   /** Hand the core its records, then listen for peers and clients. */
   async start(): Promise<void> {
-    // A state transfer the store kept across the restart goes with the records: the core resumes it.
+    // A state transfer the store kept across the restart goes with the records: the core resumes
+    // it, and its chunks follow a piece at a time (the driver's `keptPiece`).
     this.driver.start(this.records, this.storage.keptTransfer() ?? undefined);
     // Not kept: the core keeps what it needs of them (values at rest and its snapshots' bytes stay on disk).
     this.records = [];
@@ -564,6 +570,8 @@ class ReplicaProcess implements RunningReplica {
       // Executed values rest in the store; a Promise or catch-up that needs one reads it back there.
       stored: kvStoredReader,
       onStoredRead: (values) => this.metrics.valuesReadFromDisk.inc(values),
+      entries: kvEntryReader,
+      onEntriesRead: (values) => this.metrics.storeValuesReadFromDisk.inc(values),
       overtaking: new KvOvertaking(),
       // A follower's HeartbeatAck stepped after an Accept in the same batch would wait for that
       // vote's fsync (hundreds of milliseconds for a 1 MiB value on a loaded machine), and the
@@ -587,6 +595,9 @@ class ReplicaProcess implements RunningReplica {
         this.options.onFatal(error);
       },
       onBatch: (state, report) => this.afterBatch(state, report),
+      // A transfer kept across the restart: its chunks read back and taken a piece at a time.
+      keptPiece: (state) =>
+        resumingKept(state) ? this.storage.keptPiece(state.learner.transfer?.received ?? 0) : null,
       onCommit: (records, fsyncMs) => this.metrics.onCommit(records, fsyncMs),
     });
   }

@@ -271,8 +271,18 @@ describe("storage thread", () => {
     // The transfer given up by the crash is kept, to resume: its identity and its two chunks.
     expect(reopened.received).toMatchObject({ from: 1, slot: 16, contentDigest: contentDigestOf(whole), parts: 2 });
     const kept = reopened.storage.keptTransfer()!;
-    expect(kept).toMatchObject({ from: 1, slot: 16, totalBytes: whole.length });
-    expect(kept.chunks.join("")).toBe(whole.slice(0, 131_072));
+    expect(kept).toEqual({
+      from: 1,
+      slot: 16,
+      digest: expect.any(String) as string,
+      contentDigest: contentDigestOf(whole),
+      totalBytes: whole.length,
+    });
+    // Its chunks come back a piece at a time, from where the core stands; none left: an empty last one.
+    const piece = reopened.storage.keptPiece(0)!;
+    expect(piece).toMatchObject({ offset: 0, last: false });
+    expect(piece.chunks.join("")).toBe(whole.slice(0, 131_072));
+    expect(reopened.storage.keptPiece(131_072)).toEqual({ offset: 131_072, chunks: [], last: true });
     // The core took the first chunk again: the stage keeps it alone, and goes on from there.
     reopened.storage.resumed(65_536);
     expect(reopened.storage.transfersResumed).toBe(1);
@@ -289,12 +299,44 @@ describe("storage thread", () => {
     // Taken again not at all (a snapshot the replica no longer wants): the stage goes.
     const third = openThread(dir);
     expect(third.received).toMatchObject({ slot: 16, parts: 1 });
-    third.storage.keptTransfer();
+    // Asked anywhere but where the rows read end (nothing read yet: byte 0): an empty last piece.
+    expect(third.storage.keptPiece(65_536)).toEqual({ offset: 65_536, chunks: [], last: true });
     third.storage.resumed(0);
+    expect(third.storage.keptPiece(0)).toBeNull();
     third.storage.close();
     const last = openThread(dir);
     expect(last.received).toBeNull();
     last.storage.close();
+  });
+
+  it("hands a kept transfer's chunks back a piece of about 4 MiB at a time, in order, never all at once", () => {
+    const dir = tempDir();
+    const opened = openThread(dir, { create: true });
+    // 6 MiB of a 10 MiB snapshot taken in 64 KiB chunks, then a crash (a close, here).
+    const chunk = (i: number) => String(i % 10).repeat(65_536);
+    for (let i = 0; i < 96; i++)
+      opened.storage.receivedChunk(1, chunkOf(20, "d".repeat(64), 10 * 1024 * 1024, i * 65_536, chunk(i)));
+    opened.storage.close();
+    const reopened = openThread(dir);
+    expect(reopened.storage.keptTransfer()).toMatchObject({ slot: 20, totalBytes: 10 * 1024 * 1024 });
+    const sizes: number[] = [];
+    let offset = 0;
+    let taken = "";
+    for (;;) {
+      const piece = reopened.storage.keptPiece(offset)!;
+      expect(piece.offset).toBe(offset);
+      if (piece.last) break;
+      const text = piece.chunks.join("");
+      sizes.push(text.length);
+      taken += text;
+      offset += text.length;
+    }
+    // Two pieces (4 MiB, then the 2 MiB left), the chunks as staged, in order.
+    expect(sizes).toEqual([4 * 1024 * 1024, 2 * 1024 * 1024]);
+    expect(taken).toBe(Array.from({ length: 96 }, (_, i) => chunk(i)).join(""));
+    reopened.storage.resumed(offset);
+    expect(reopened.storage.transfersResumed).toBe(1);
+    reopened.storage.close();
   });
 
   it("stores a received snapshot's staged bytes only if they, read back, give the digest verified", async () => {

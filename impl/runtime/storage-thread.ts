@@ -585,30 +585,40 @@ export class StorageThread implements DurableLog<KvRecord> {
   }
 
   /**
-   * The transfer whose chunks the store kept across the restart, with those chunks read back from
-   * the storage thread (blocking: the replica is starting), for `Recover` to resume; null when
-   * there is none. `resumed` then says how much the core took again.
+   * The transfer whose chunks the store kept across the restart, as `Recover` describes it (its
+   * chunks are read back a piece at a time: `keptPiece`); null when there is none. `resumed` then
+   * says how much the core took again.
    */
   keptTransfer(): KeptTransfer | null {
     const kept = this.kept;
     if (kept === null) return null;
     const { from, slot, digest, contentDigest, totalBytes } = kept;
-    const chunks: string[] = [];
+    return { from, slot, digest, contentDigest, totalBytes };
+  }
+
+  /**
+   * The piece of the kept transfer's chunks that starts at byte `offset` (where the core's resumed
+   * transfer stands): the next rows of its stage, about `keptReadChars` characters of them, read
+   * back from the storage thread (blocking, for the milliseconds of one read); `last` once none are
+   * left. A restarted replica so holds one piece of the kept chunks at a time, never all of them.
+   * Null when no transfer is kept (or `resumed` said how it ended). A piece asked for anywhere but
+   * where the rows read so far end is empty and last: the resumption ends there.
+   */
+  keptPiece(
+    offset: number,
+  ): { readonly offset: number; readonly chunks: readonly string[]; readonly last: boolean } | null {
+    const kept = this.kept;
+    if (kept === null) return null;
     const ends = this.keptEnds;
-    for (;;) {
-      const id = this.nextId++;
-      this.request({ kind: "readStaged", id, stage: kept.stage, from: chunks.length, charsMax: keptReadChars });
-      const reply = waitFor<StorageReply>(this.syncPort, this.syncCell, 60_000, "read a kept transfer's chunks");
-      if (reply.id !== id) throw new Error(`storage thread answered request ${reply.id}, not ${id}`);
-      if (reply.error !== null) throw errorOf(reply.error);
-      const rows = reply.rows ?? [];
-      if (rows.length === 0) break;
-      for (const row of rows) {
-        ends.push((ends.at(-1) ?? 0) + row.length);
-        chunks.push(row);
-      }
-    }
-    return { from, slot, digest, contentDigest, totalBytes, chunks };
+    if (offset !== (ends.at(-1) ?? 0)) return { offset, chunks: [], last: true };
+    const id = this.nextId++;
+    this.request({ kind: "readStaged", id, stage: kept.stage, from: ends.length, charsMax: keptReadChars });
+    const reply = waitFor<StorageReply>(this.syncPort, this.syncCell, 60_000, "read a kept transfer's chunks");
+    if (reply.id !== id) throw new Error(`storage thread answered request ${reply.id}, not ${id}`);
+    if (reply.error !== null) throw errorOf(reply.error);
+    const rows = reply.rows ?? [];
+    for (const row of rows) ends.push((ends.at(-1) ?? 0) + row.length);
+    return { offset, chunks: rows, last: rows.length === 0 };
   }
 
   /**
@@ -929,7 +939,7 @@ export class StorageThread implements DurableLog<KvRecord> {
 /** Released snapshots' slots `letGo` remembers, for `onChunkAtRest`. */
 const releasedSlotsKept = 16;
 
-/** Characters of a kept transfer's chunks read back at a time (`keptTransfer`). */
+/** Characters of a kept transfer's chunks read back at a time, a piece handed to the core (`keptPiece`). */
 const keptReadChars = 4 * 1024 * 1024;
 
 /** A state transfer being staged chunk by chunk. */

@@ -10,7 +10,8 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { Schema } from "effect";
 import { afterEach, describe, expect, it } from "vitest";
-import { compactRecords } from "../core/index.ts";
+import fc from "fast-check";
+import { compactRecords, type RecordSummary } from "../core/index.ts";
 import { snapshottingCluster } from "../core/testing/cluster.ts";
 import { kvCodecs, kvRecordBinary, type KvRecord } from "./core-adapter.ts";
 import { jsonCodec } from "./framing.ts";
@@ -644,6 +645,110 @@ describe.each([
     expect(reopened.records).toEqual(compactRecords(records.slice(0, last)));
     reopened.storage.close();
     await new Promise((resolve) => setTimeout(resolve, 50));
+  });
+
+  /**
+   * Records of every kind in an order no replica need write: snapshots of several slots (one
+   * split in parts) with a log kept above various slots, votes and chosen records about them, a
+   * hand-over; each summary's fields read off the record, so that compaction decides every rule.
+   */
+  const arbitraryRecords = fc.array(
+    fc.oneof(
+      fc.constant<KvRecord>({ _tag: "promise", ballot: { round: 3, replica: 1 } }),
+      fc.constant<KvRecord>({ _tag: "handOver", epoch: 4 }),
+      fc.integer({ min: 1, max: 12 }).map<KvRecord>((slot) => ({
+        _tag: "vote",
+        slot,
+        ballot: { round: 1, replica: 2 },
+        value: { _tag: "batch", commands: [{ input: { _tag: "put", key: `k${slot}`, value: "v" } }] },
+      })),
+      fc
+        .integer({ min: 1, max: 12 })
+        .map<KvRecord>((slot) => ({ _tag: "chosen", slot, ballot: { round: 1, replica: 2 } })),
+      fc.tuple(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 0, max: 12 })).map<KvRecord>(([slot, below]) => ({
+        _tag: "snapshot",
+        slot,
+        digest: `d${slot}`,
+        contentDigest: `c${slot}`,
+        maxBal: { round: 1, replica: 2 },
+        logTruncatedUpTo: Math.min(slot, below),
+        data: `state of ${slot}`,
+      })),
+    ),
+    { maxLength: 24 },
+  );
+  /** Write `records` (every snapshot split in two parts), compact in pieces of `pieceRows`, and reopen. */
+  function compactedInPieces(records: readonly KvRecord[], pieceRows: number, pinned: readonly number[]) {
+    const dir = tempDir();
+    const keep = (summaries: readonly RecordSummary[]) => compactRecords(summaries, pinned);
+    const options = {
+      dir,
+      clusterId: "c1",
+      replicaId: 2,
+      codec: kvCodecs.record,
+      compaction: { after: () => false, keep, pieceRows },
+      ...binary,
+    };
+    const { storage } = Storage.open<KvRecord>({ ...options, create: true });
+    storage.write(split(records, 2));
+    const deleted = storage.compact();
+    storage.close();
+    const reopened = Storage.open<KvRecord>(options);
+    reopened.storage.close();
+    return { deleted, records: reopened.records, parts: new Set(partRows(dir).map((row) => row.seq)).size };
+  }
+
+  it("compacts in pieces exactly what one piece of every row compacts, parts and pinned snapshots alike", () => {
+    fc.assert(
+      fc.property(arbitraryRecords, fc.subarray([2, 5, 9]), (records, pinned) => {
+        const expected = compactRecords(records, pinned);
+        const whole = compactedInPieces(records, Number.MAX_SAFE_INTEGER, pinned);
+        expect(whole.records).toEqual(expected);
+        expect(whole.deleted).toBe(records.length - expected.length);
+        expect(whole.parts).toBe(expected.filter((r) => r._tag === "snapshot").length);
+        for (const pieceRows of [1, 3]) expect(compactedInPieces(records, pieceRows, pinned)).toEqual(whole);
+      }),
+      { numRuns: 10, seed: 20261207 },
+    );
+  });
+
+  it("reads no more rows at once than compaction.pieceRows, and an error in a piece leaves every record", () => {
+    const records = replicaRecords();
+    const dir = tempDir();
+    /** The most summaries `keep` was given at once, and how many times it was called. */
+    let most = 0;
+    let calls = 0;
+    let failAt = 3;
+    const keep = (summaries: readonly RecordSummary[]) => {
+      most = Math.max(most, summaries.length);
+      calls += 1;
+      if (calls === failAt) throw new Error("a fault in the third piece");
+      return compactRecords(summaries);
+    };
+    const options = {
+      dir,
+      clusterId: "c1",
+      replicaId: 2,
+      codec: kvCodecs.record,
+      compaction: { after: () => false, keep, pieceRows: 4 },
+      ...binary,
+    };
+    const { storage } = Storage.open<KvRecord>({ ...options, create: true });
+    storage.append(records);
+    // Interrupted after two pieces' deletions: the transaction leaves the store as it was.
+    expect(() => storage.compact()).toThrow(/a fault in the third piece/);
+    storage.close();
+    const reopened = Storage.open<KvRecord>(options);
+    expect(reopened.records).toEqual(records);
+    failAt = 0;
+    calls = 0;
+    most = 0;
+    expect(reopened.storage.compact()).toBe(records.length - compactRecords(records).length);
+    reopened.storage.close();
+    // A piece of 4 rows and the two snapshots above it, in as many calls as pieces.
+    expect(most).toBe(6);
+    expect(calls).toBe(Math.ceil(records.length / 4) + (records.length % 4 === 0 ? 1 : 0));
+    expect(Storage.open<KvRecord>(options).records).toEqual(compactRecords(records));
   });
 
   it("still refuses a row missing below or above the compaction point", () => {

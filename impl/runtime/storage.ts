@@ -41,7 +41,11 @@
  * costs, and the grants and Accepteds behind it do not wait for a log interval to be read back.
  * It decides from each row's kind and the start of its body (`_tag`, slot, a snapshot's
  * `logTruncatedUpTo`, as the record codec writes them first), not by decoding the values the
- * row holds; a row whose start does not read that way is decoded whole.
+ * row holds; a row whose start does not read that way is decoded whole. It reads the rows in
+ * pieces of a few hundred, from the last down, so that what it holds at once does not grow with
+ * the snapshot interval: each piece is decided with the latest two snapshots above it, which is
+ * all impl/core's `compactRecords` reads of what follows a record, and its deletions are made
+ * before the next piece is read, all in the one transaction.
  *
  * A snapshot's bytes may be stored in parts (`SplitRecord`): its row holds the record with
  * `data` empty, and the table `snapshot_data` holds the data in order, each part a row with its
@@ -62,7 +66,7 @@
  * that of the state transfer noted in `transfer_received` (`noteReceived`, the snapshot it is of
  * and its sender), whose rows the core takes again at the start, checking every byte as if it had
  * just come, so that the transfer resumes where it stopped (`Opened.received`, impl/core's
- * `resumeTransfer`). Staging is never read back as state any other way.
+ * `takeKept`). Staging is never read back as state any other way.
  */
 import { createHash, hash } from "node:crypto";
 import fs from "node:fs";
@@ -145,6 +149,13 @@ export interface StorageOptions<R> {
      * `compactRecords`).
      */
     readonly keep: (summaries: readonly RecordSummary[]) => readonly RecordSummary[];
+    /**
+     * Most rows compaction reads at once (default `compactionPieceRows`). `keep` is then given
+     * each piece of consecutive rows followed by the latest two snapshots above it (fewer when there
+     * are fewer), and must decide a row from the row and the snapshots after it as `compactRecords`
+     * does: then the pieces keep exactly what one call on every row would.
+     */
+    readonly pieceRows?: number;
   };
   /**
    * The key under which {@link Storage.readKeyed} finds a record (null: none), such as a vote's
@@ -283,7 +294,7 @@ export interface Opened<R> {
  * A state transfer's chunks kept in a stage across a restart: the snapshot they are of (as its
  * sender claimed it) and how much of it the stage holds. Nothing here is trusted: the core takes
  * the chunks again and checks every byte before it installs anything (impl/core/transfer.ts,
- * `resumeTransfer`).
+ * `takeKept`).
  */
 export interface ReceivedStage {
   readonly stage: number;
@@ -687,52 +698,81 @@ export class Storage<R> {
    * Delete the records that `compaction.keep` does not keep, in one transaction that also notes
    * the compaction in `meta`. Returns how many were deleted. A crash before the commit changes
    * nothing; the deletion need not be synced, since the records it removes are superseded.
+   *
+   * The rows are read in pieces of at most `compaction.pieceRows`, from the last down (each
+   * piece one query of the rows' kinds and heads, its deletions made before the next is read), so
+   * that what compaction holds at once does not grow with the snapshot interval. `keep` sees each
+   * piece followed by the latest two snapshots found above it, which is all `compactRecords`
+   * reads of the records after a record to decide it (see the option).
    */
   compact(through: number = this.lastSeq): number {
-    const keep = this.options.compaction?.keep;
-    if (keep === undefined) return 0;
+    const compaction = this.options.compaction;
+    if (compaction === undefined) return 0;
+    const pieceRows = compaction.pieceRows ?? compactionPieceRows;
+    if (!(Number.isSafeInteger(pieceRows) && pieceRows >= 1))
+      throw new Error(`compaction.pieceRows is ${pieceRows}, not a positive count of rows`);
     return this.db.transaction((): number => {
-      const rows = this.db
-        .prepare(
-          `SELECT seq, kind, substr(body, 1, ${summaryHeadChars}) AS head FROM records WHERE seq <= ? ORDER BY seq`,
-        )
-        .all(through) as { seq: number; kind: string; head: string | Buffer }[];
-      const whole = this.db.prepare("SELECT body FROM records WHERE seq = ?").pluck();
-      const records = rows.map((row) => {
-        const summary =
-          typeof row.head === "string"
-            ? summaryOfHead(row.kind, row.head)
-            : summaryOfBinaryHead(row.kind, row.head, this.options.binary);
-        if (summary !== null) return summary;
-        const body = whole.get(row.seq) as string | Buffer;
-        const decoded =
-          typeof body === "string"
-            ? Either.flatMap(parseJsonText(body), (json) => this.options.codec.decodeValue(json))
-            : decodeBinary(body, this.options.binary);
-        if (Either.isLeft(decoded)) throw new StorageError("damaged", this.file, `record ${row.seq} ${decoded.left}`);
-        const read = summaryOf(decoded.right);
-        if (read === null) throw new StorageError("damaged", this.file, `record ${row.seq} is no durable record`);
-        return read;
-      });
-      const kept = new Set(keep(records));
-      const remove = this.db.prepare("DELETE FROM records WHERE seq = ?");
-      let deleted = 0;
-      records.forEach((record, i) => {
-        if (kept.has(record)) return;
-        const seq = rows[i]!.seq;
-        remove.run(seq);
-        this.unindex(seq);
-        deleted += 1;
-      });
+      const piece = this.db.prepare<[number, number]>(
+        `SELECT seq, kind, substr(body, 1, ${summaryHeadChars}) AS head FROM records WHERE seq <= ? ORDER BY seq DESC LIMIT ?`,
+      );
+      const whole = this.db.prepare<[number]>("SELECT body FROM records WHERE seq = ?").pluck();
+      const remove = this.db.prepare<[number]>("DELETE FROM records WHERE seq = ?");
       // A split snapshot's parts go with its row.
-      this.db.prepare("DELETE FROM snapshot_data WHERE seq <= ? AND seq NOT IN (SELECT seq FROM records)").run(through);
+      const removeParts = this.db.prepare<[number, number, number, number]>(
+        "DELETE FROM snapshot_data WHERE seq >= ? AND seq <= ? AND seq NOT IN (SELECT seq FROM records WHERE seq >= ? AND seq <= ?)",
+      );
+      /** The latest snapshot at or below `through`, then the one before it, as far as found. */
+      const found: RecordSummary[] = [];
+      let read = 0;
+      let deleted = 0;
+      let top = through;
+      while (top >= 1) {
+        const rows = (piece.all(top, pieceRows) as { seq: number; kind: string; head: string | Buffer }[]).reverse();
+        const summaries = rows.map((row) => this.summaryOfRow(row, whole));
+        const kept = new Set(compaction.keep([...summaries, ...found.toReversed()]));
+        summaries.forEach((summary, i) => {
+          if (kept.has(summary)) return;
+          const seq = rows[i]!.seq;
+          remove.run(seq);
+          this.unindex(seq);
+          deleted += 1;
+        });
+        for (let i = summaries.length - 1; i >= 0 && found.length < 2; i--)
+          if (summaries[i]!._tag === "snapshot") found.push(summaries[i]!);
+        read += rows.length;
+        // The last piece (fewer rows than asked) reaches down to the first seq.
+        const bottom = rows.length < pieceRows ? 0 : rows[0]!.seq;
+        removeParts.run(bottom, top, bottom, top);
+        top = bottom - 1;
+      }
       const setMeta = this.db.prepare(
         "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
       );
       setMeta.run(metaCompactedThrough, String(through));
-      setMeta.run(metaCompactedKept, String(rows.length - deleted));
+      setMeta.run(metaCompactedKept, String(read - deleted));
       return deleted;
     })();
+  }
+
+  /** The summary of a row compaction reads: from its kind and head, else from its body decoded whole. */
+  private summaryOfRow(
+    row: { readonly seq: number; readonly kind: string; readonly head: string | Buffer },
+    whole: Database.Statement<[number]>,
+  ): RecordSummary {
+    const summary =
+      typeof row.head === "string"
+        ? summaryOfHead(row.kind, row.head)
+        : summaryOfBinaryHead(row.kind, row.head, this.options.binary);
+    if (summary !== null) return summary;
+    const body = whole.get(row.seq) as string | Buffer;
+    const decoded =
+      typeof body === "string"
+        ? Either.flatMap(parseJsonText(body), (json) => this.options.codec.decodeValue(json))
+        : decodeBinary(body, this.options.binary);
+    if (Either.isLeft(decoded)) throw new StorageError("damaged", this.file, `record ${row.seq} ${decoded.left}`);
+    const read = summaryOf(decoded.right);
+    if (read === null) throw new StorageError("damaged", this.file, `record ${row.seq} is no durable record`);
+    return read;
   }
 
   /** Note the record stored as `seq` under its `key` (if it has one): the last record of a key wins. */
@@ -879,6 +919,14 @@ export class Storage<R> {
 
 /** Characters of a row's body that compaction reads to summarize it (see `summaryOfHead`). */
 const summaryHeadChars = 400;
+
+/**
+ * Rows compaction reads at once by default (`compaction.pieceRows`): a piece holds at most this
+ * many heads of `summaryHeadChars` (some 100 KB of JavaScript objects and bytes). One query of two
+ * intervals' heads held 17.6 MB at 8,192 slots, and the storage thread's heap kept the room
+ * (docs/performance.md, "Compaction in pieces").
+ */
+export const compactionPieceRows = 256;
 
 /**
  * The summary compaction needs (impl/core's RecordSummary), read from the start of a row's body

@@ -132,7 +132,7 @@ export class TraceWriter<M, R, I, O> {
           _tag: "Recover",
           now: event.now,
           records: event.records.map((r) => this.codecs.record.encodeValue(r)),
-          // A transfer kept across the restart, resumed: its chunks, as the Receives of them were.
+          // A transfer kept across the restart, resumed: the snapshot it is of (its chunks follow in KeptChunks).
           ...(event.kept === undefined ? {} : { kept: event.kept }),
         };
       case "Reconfigure":
@@ -146,6 +146,9 @@ export class TraceWriter<M, R, I, O> {
       case "EntriesRead":
         // The values themselves are in the vote records the trace's Persists carried.
         return { _tag: "EntriesRead", now: event.now, entries: event.entries };
+      // A piece of a transfer kept across the restart, taken back: its chunks, as the Receives of them were.
+      case "KeptChunks":
+        return { _tag: "KeptChunks", now: event.now, offset: event.offset, chunks: event.chunks, last: event.last };
     }
   }
 

@@ -58,36 +58,57 @@ describe("staging a transfer's chunks", () => {
 });
 
 describe("resuming a kept transfer", () => {
-  it("tells the store how much of the kept transfer the core took again at Recover, and what it refused", () => {
+  it("tells the store how much of the kept transfer the core took again once the pieces end, and what it refused", () => {
     const { snapshot, follower, now } = setUp();
     const data = snapshot.data;
     const taken: number[] = [];
     const heard: Resumption[] = [];
+    const calls: string[] = [];
     const store: ReceivedStore = {
-      receivedChunk: () => undefined,
-      receivedDropped: () => undefined,
+      receivedChunk: (_from, m) => void calls.push(`chunk @${m.offset}`),
+      receivedDropped: () => void calls.push("dropped"),
       receivedInstalled: () => undefined,
       resumed: (bytes) => void taken.push(bytes),
     };
     const step = stagingStep(kvStep, store, (r) => void heard.push(r));
     const { slot, digest, contentDigest } = snapshot;
-    const claim = { from: 1, slot, digest, contentDigest, totalBytes: data.length };
-    const recover = (chunks: string[]) =>
-      step(initialState(follower.ctx.config, kv), { _tag: "Recover", now, records: [], kept: { ...claim, chunks } });
-    // Two chunks kept: both taken again, and the transfer stands at their end.
-    const resumed = recover([data.slice(0, 100), data.slice(100, 200)]);
-    expect(resumed.state.learner.transfer?.received).toBe(200);
+    const kept = { from: 1, slot, digest, contentDigest, totalBytes: data.length };
+    const recover = () => step(initialState(follower.ctx.config, kv), { _tag: "Recover", now, records: [], kept });
+    const piece = (offset: number, chunks: string[], last: boolean) =>
+      ({ _tag: "KeptChunks", now, offset, chunks, last }) as const;
+    // Two pieces of two chunks: the store hears nothing until the last is taken, then 400.
+    const recovered = recover();
+    expect(taken).toEqual([]);
+    const first = step(recovered.state, piece(0, [data.slice(0, 100), data.slice(100, 200)], false));
+    expect(first.state.learner.transfer?.resuming).toBe(true);
+    expect(taken).toEqual([]);
+    const second = step(first.state, piece(200, [data.slice(200, 300), data.slice(300, 400)], true));
+    expect(second.state.learner.transfer?.received).toBe(400);
+    expect(taken).toEqual([400]);
     // A kept chunk that is not JSON: refused (the effect says so), nothing taken, the stage goes.
-    const spoiled = recover([`}${data.slice(1, 100)}`]);
+    const spoiled = step(recover().state, piece(0, [`}${data.slice(1, 100)}`], true));
     expect(spoiled.state.learner.transfer).toBeNull();
     expect(spoiled.effects).toContainEqual(expect.objectContaining({ _tag: "TransferRefused", check: "json" }));
-    expect(taken).toEqual([200, 0]);
+    // Ended by a chunk from the network where the transfer stands: the kept bytes stay, the chunk follows them.
+    const overtaken = step(step(recover().state, piece(0, [data.slice(0, 100)], false)).state, {
+      _tag: "Receive",
+      now,
+      from: 1,
+      message: snapshotChunk(snapshot, data, 100, 100),
+    });
+    expect(overtaken.state.learner.transfer).toMatchObject({ received: 200 });
+    expect(overtaken.state.learner.transfer?.resuming).toBeUndefined();
+    expect(calls).toEqual(["chunk @100"]);
+    expect(taken).toEqual([400, 0, 100]);
     expect(heard.map((h) => [h.taken, h.refused?.check ?? null])).toEqual([
-      [200, null],
+      [400, null],
       [0, "json"],
+      [100, null],
     ]);
-    // A Recover without a kept transfer tells the store nothing.
+    // A Recover without a kept transfer tells the store nothing; one not resumed (stale) says 0 at once.
     step(initialState(follower.ctx.config, kv), { _tag: "Recover", now, records: [] });
-    expect(taken).toHaveLength(2);
+    expect(taken).toHaveLength(3);
+    step(initialState(follower.ctx.config, kv), { _tag: "Recover", now, records: [], kept: { ...kept, slot: 0 } });
+    expect(taken).toEqual([400, 0, 100, 0]);
   });
 });

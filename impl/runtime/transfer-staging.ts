@@ -3,13 +3,15 @@
  * handed to the storage thread, which writes it to a stage of the store (`snapshot_staging`); the
  * snapshot the core then installs is stored as those bytes, moved into place by its record's
  * commit, instead of being serialized again from the decoded state (storage-thread.ts,
- * `receivedChunk`, `receivedInstalled`). The stage outlives a restart: the driver hands its chunks
- * to the core with `Recover` (`kept`), the core takes them again as if they had just come
- * (impl/core/transfer.ts, `resumeTransfer`), and this tells the store how much it took, so that
- * the stage goes on from there. The core decides everything (which chunk it takes, whether it
- * installs); this only watches its steps, and changes no state and no effect.
+ * `receivedChunk`, `receivedInstalled`). The stage outlives a restart: `Recover` describes it to
+ * the core (`kept`), the driver hands its chunks back a piece at a time (`KeptChunks`, read from
+ * the store by `keptPiece`), the core takes them again as if they had just come
+ * (impl/core/transfer.ts, `takeKept`), and once that resumption ends this tells the store how much
+ * it took, so that the stage goes on from there. The core decides everything (which chunk it
+ * takes, whether it installs); this only watches its steps, and changes no state and no effect.
  */
 import type { KeptTransfer, SnapshotChunkMsg, TransferRefusal } from "../core/index.ts";
+import { resumingKept } from "../core/index.ts";
 import type { StepFunction } from "./driver.ts";
 import type { KvMessage, KvRecord, KvReplicaState, KvStoredMessage } from "./core-adapter.ts";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
@@ -34,22 +36,37 @@ type KvStep = StepFunction<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutpu
 
 /**
  * `step`, with every chunk it takes staged in `store` and the snapshot it installs stored as them;
- * a `Recover` that resumes a kept transfer tells `store` (and `onResumed`) how much the core took.
+ * the end of a kept transfer's resumption (its last piece, a chunk not taken, a refusal, or any
+ * other step that ends it: a tick that gives it up, a chunk from the network) tells `store` (and
+ * `onResumed`) how much the core took again, before what that step did to the transfer.
  */
 export function stagingStep(step: KvStep, store: ReceivedStore, onResumed?: (resumption: Resumption) => void): KvStep {
   return (state, event) => {
     const result = step(state, event);
-    if (event._tag === "Recover") {
-      const kept = event.kept;
-      if (kept === undefined) return result;
-      const taken = result.state.learner.transfer?.received ?? 0;
-      const refused = result.effects.find((e): e is TransferRefusal => e._tag === "TransferRefused") ?? null;
-      store.resumed(taken);
-      onResumed?.({ kept, taken, refused });
-      return result;
-    }
     const before = state.learner.transfer;
     const after = result.state.learner.transfer;
+    if (event._tag === "Recover") {
+      const kept = event.kept;
+      // Not resumed at all (no longer useful): the stage goes. Resumed: told when it ends.
+      if (kept !== undefined && !resumingKept(result.state)) {
+        store.resumed(0);
+        onResumed?.({ kept, taken: 0, refused: null });
+      }
+      return result;
+    }
+    if (before?.resuming === true && after?.resuming !== true) {
+      const { from, slot, digest, contentDigest, totalBytes } = before;
+      const kept = { from, slot, digest, contentDigest, totalBytes };
+      const pieced = event._tag === "KeptChunks";
+      const taken = pieced ? (after?.received ?? 0) : before.received;
+      const refused = pieced
+        ? (result.effects.find((e): e is TransferRefusal => e._tag === "TransferRefused") ?? null)
+        : null;
+      store.resumed(taken);
+      onResumed?.({ kept, taken, refused });
+    }
+    // Kept chunks taken again: the stage holds them already.
+    if (event._tag === "KeptChunks") return result;
     if (event._tag === "Receive" && event.message._tag === "SnapshotChunk") {
       const m = event.message;
       const end = m.offset + m.data.length;

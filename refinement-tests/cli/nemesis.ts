@@ -1,7 +1,7 @@
 /**
  * `npm run nemesis -- --minutes N --seed S [--replicas 3|5] [--spares N] [--clients N] [--kinds K,...]
  * [--in-order] [--pace P] [--quiet-ms MS] [--warmup-ms MS] [--no-skew] [--net relay|hosts]
- * [--feature-level 1|2|3|4] [--sessions-max N] [--core JSON] [--json] [--out DIR]`:
+ * [--feature-level 1|2|3|4] [--raise-feature-level 2|3|4] [--sessions-max N] [--core JSON] [--json] [--out DIR]`:
  * run real replica processes under a seeded fault schedule while clients record a history, then
  * check the history, the replicas' digests and the merged traces (refinement-tests/nemesis/).
  * `--net hosts` runs each replica in its own network namespace (faults by the kernel); where
@@ -20,7 +20,15 @@
  * `--feature-level 3` raises it to level 3, where the service opens the sessions: the clients open
  * each with `POST /v1/sessions` and a new one after `session-expired`, and the run must reach
  * `openedSessionsRequired` (with `--sessions-max` below `--clients`: a session the service opened
- * evicted). `--core '{"snapshotIntervalSlots":256}'` sets any other core setting of every replica
+ * evicted). `--feature-level 4` holds every value the store sets to 1 MiB of UTF-8 when it
+ * executes: one more client writes text outside ASCII whose appends build values over 1 MiB of
+ * UTF-8 (and under 1 Mi code units), and the run must reach `valueBytesRequired` (the refusal in
+ * bytes answered to a client and counted in the traces). `--raise-feature-level N` makes a rolling
+ * upgrade halfway through the faults (refinement-tests/nemesis/upgrade.ts): every member restarted
+ * in turn with level N; with `--feature-level 3 --raise-feature-level 4` the run must also reach
+ * the raise and the same appends executed before it.
+ *
+ * `--core '{"snapshotIntervalSlots":256}'` sets any other core setting of every replica
  * (impl/core/config.ts; checked as the replicas check it before any starts): the replay command a
  * run prints names its own, so that a failure's replay runs with the settings it failed with.
  *
@@ -146,6 +154,7 @@ const report: NemesisReport = await unlessHostsUnavailable(() =>
     net: opts.net,
     ...(Object.keys(core).length === 0 ? {} : { core }),
     ...(opts.kinds === undefined ? {} : { kinds: opts.kinds }),
+    ...(opts.raiseFeatureLevel === undefined ? {} : { raiseFeatureLevel: opts.raiseFeatureLevel }),
     onProgress: progress,
     signal: interruption.signal,
   }),

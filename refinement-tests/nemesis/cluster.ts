@@ -110,7 +110,7 @@ export class NemesisCluster extends MemberLookups<Member> {
     private readonly tokensFile: string,
     /** An admin token of the cluster. */
     readonly token: string,
-    private readonly coreConfigFile: string | undefined,
+    private coreConfigFile: string | undefined,
   ) {
     super(options.dir, members, (m) => network.endpoint(m.id));
     this.clocks = new Map(options.clocks ?? []);
@@ -124,6 +124,16 @@ export class NemesisCluster extends MemberLookups<Member> {
   private readonly onExit = (): void => {
     for (const m of this.members) m.child?.kill("SIGKILL");
   };
+
+  /**
+   * Give every replica this core configuration from its next start on (a rolling upgrade restarts
+   * them in turn with it): the run's `core.json` is written anew.
+   */
+  setCore(core: Record<string, unknown>): void {
+    const file = path.join(this.options.dir, "core.json");
+    fs.writeFileSync(file, JSON.stringify(core));
+    this.coreConfigFile = file;
+  }
 
   /** Give replica `id` this clock from its next start on (undefined: the unskewed clock). */
   setClock(id: number, clock: ClockSkew | undefined): void {

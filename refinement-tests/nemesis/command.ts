@@ -34,6 +34,7 @@ export interface NemesisFlags {
   readonly skew: boolean;
   readonly net: NetworkKind;
   readonly featureLevel?: number;
+  readonly raiseFeatureLevel?: number;
   readonly sessionsMax?: number;
   readonly core?: Record<string, unknown>;
   readonly out?: string;
@@ -138,6 +139,11 @@ export function nemesisCommand(): Command {
       numberIn(1, 4, true),
     )
     .option(
+      "--raise-feature-level <n>",
+      "halfway through the faults, restart every member in turn with this feature level, above --feature-level (a rolling upgrade; the log must be raised to it)",
+      numberIn(2, 4, true),
+    )
+    .option(
       "--sessions-max <n>",
       "at feature level 2 and above, the most client sessions the replicated state keeps (fewer than --clients: sessions are evicted)",
       numberIn(1, 1_000_000, true),
@@ -158,10 +164,14 @@ export function nemesisCommand(): Command {
  * configuration check refuses (impl/core/config.ts, with the runtime's settings under them).
  */
 export function coreOverridesOf(
-  flags: Pick<NemesisFlags, "featureLevel" | "sessionsMax" | "core">,
+  flags: Pick<NemesisFlags, "featureLevel" | "sessionsMax" | "core"> & Partial<Pick<NemesisFlags, "raiseFeatureLevel">>,
 ): Record<string, unknown> {
   if (flags.sessionsMax !== undefined && (flags.featureLevel ?? 1) < 2)
     throw new Error("--sessions-max bounds the session table only at --feature-level 2 and above");
+  if (flags.raiseFeatureLevel !== undefined && flags.raiseFeatureLevel <= (flags.featureLevel ?? 1))
+    throw new Error(
+      `--raise-feature-level ${flags.raiseFeatureLevel} must be above the level the run starts at (--feature-level, ${flags.featureLevel ?? 1})`,
+    );
   const core = {
     ...flags.core,
     ...(flags.featureLevel === undefined ? {} : { featureLevel: flags.featureLevel }),

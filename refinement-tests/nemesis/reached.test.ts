@@ -9,6 +9,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
+import { appendBytesRan, appendBytesRefused } from "../../proofs/service-level.ts";
 import { burstCountersIn, noBurstCounters, sumBurstCounters } from "./cluster.ts";
 import { BusyThreads, busyThreadsFor } from "./busy.ts";
 import { noFaultCounts, relayedSince, transferInFlight } from "./nemesis.ts";
@@ -23,6 +24,8 @@ import {
   openedSessionsRequired,
   sessionsBoundedOf,
   sessionsOpenedOf,
+  valueBytesOf,
+  valueBytesRequired,
   sessionsRequired,
   summarizeFloods,
 } from "./run.ts";
@@ -48,6 +51,9 @@ const counted = {
   sessionsExpired: 0,
   sessionsOpened: 0,
   openedSessionsExpired: 0,
+  appendsRefusedInBytes: 0,
+  appendsOverBytesRan: 0,
+  featureLevelRaised: 0,
   ...noFaultCounts,
 };
 
@@ -161,6 +167,50 @@ describe("required interaction counters", () => {
     ).toBe(
       "npm run nemesis -- --seed 3 --minutes 0.3 --replicas 3 --clients 8 --spares 0 --feature-level 3 --sessions-max 4",
     );
+  });
+
+  it("ask a run at feature level 4 for the refusal in bytes, and a run raised to it for the raise and the append run before it", () => {
+    const [refused, refusedTraced, raised, ran, ranTraced] = valueBytesRequired.map((r) => r.name);
+    const none = { raised: false, tally: {} };
+    expect(neverReachedOf(counted, [], false, false, none)).toEqual([refused, refusedTraced]);
+    expect(neverReachedOf(counted, [], false, false, { raised: true, tally: {} })).toEqual([
+      refused,
+      refusedTraced,
+      raised,
+      ran,
+      ranTraced,
+    ]);
+    // Answered to a client but not in the traces (or the traces not checked), and the other way round.
+    const answered = { ...counted, appendsRefusedInBytes: 3 };
+    expect(neverReachedOf(answered, [], false, false, none)).toEqual([refusedTraced]);
+    expect(neverReachedOf(answered, [], false, false, { raised: false, tally: null })).toEqual([refusedTraced]);
+    expect(neverReachedOf(counted, [], false, false, { raised: false, tally: { [appendBytesRefused]: 3 } })).toEqual([
+      refused,
+    ]);
+    expect(neverReachedOf(answered, [], false, false, { raised: false, tally: { [appendBytesRefused]: 3 } })).toEqual(
+      [],
+    );
+    const all = { ...answered, appendsOverBytesRan: 2, featureLevelRaised: 1 };
+    const tally = { [appendBytesRefused]: 3, [appendBytesRan]: 2 };
+    expect(neverReachedOf(all, [], false, false, { raised: true, tally })).toEqual([]);
+    expect(neverReachedOf({ ...all, featureLevelRaised: 0 }, [], false, false, { raised: true, tally })).toEqual([
+      raised,
+    ]);
+    // Not a level-4 run: nothing of it asked.
+    expect(neverReachedOf(counted, [])).toEqual([]);
+    expect(valueBytesOf({ featureLevel: 4 })).toBe(true);
+    expect(valueBytesOf({ featureLevel: 3 }, 4)).toBe(true);
+    expect(valueBytesOf({ featureLevel: 3 })).toBe(false);
+    expect(valueBytesOf({ featureLevel: 2 }, 3)).toBe(false);
+    expect(valueBytesOf({})).toBe(false);
+    // The replay names the raise; the command refuses one that is no raise.
+    expect(replayCommand({ seed: 5, faultsMs: 6000, out: "x", core: { featureLevel: 3 }, raiseFeatureLevel: 4 })).toBe(
+      "npm run nemesis -- --seed 5 --minutes 0.1 --replicas 3 --clients 16 --spares 0 --feature-level 3 --raise-feature-level 4",
+    );
+    expect(() => coreOverridesOf({ featureLevel: 3, raiseFeatureLevel: 3 })).toThrow(
+      /--raise-feature-level 3 must be above the level the run starts at \(--feature-level, 3\)/,
+    );
+    expect(() => coreOverridesOf({ raiseFeatureLevel: 1 })).toThrow(/must be above the level the run starts at/);
   });
 
   it("come with a replay command that names the spares only where they are not the command's default", () => {

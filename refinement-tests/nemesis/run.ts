@@ -15,7 +15,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { sleep } from "../../impl/runtime/testing.ts";
-import { openedEvicted } from "../../proofs/service-level.ts";
+import { appendBytesRan, appendBytesRefused, openedEvicted } from "../../proofs/service-level.ts";
+import { featureLevelValueBytes } from "../../spec/service.ts";
 import {
   monotonicMs,
   NemesisCluster,
@@ -45,6 +46,7 @@ import {
   type TraceReport,
 } from "./trace-checks.ts";
 import type { ReplayStep } from "./trace-replay.ts";
+import { raiseFeatureLevel, type Upgrade } from "./upgrade.ts";
 import { historyDocument, isSessionKey, Workload, type RecordedOp } from "./workload.ts";
 import { NemesisViewRecorder, nemesisViewFile } from "../view/nemesis.ts";
 import { pageHtml } from "../view/page.ts";
@@ -73,6 +75,12 @@ export interface NemesisOptions {
   readonly warmupMs?: number;
   /** Core configuration overrides. Default: the core's defaults. */
   readonly core?: Record<string, unknown>;
+  /**
+   * Halfway through the faults (before the first one planned at `faultsMs / 2` or later), between
+   * two faults: a rolling upgrade to this `featureLevel` (upgrade.ts), every member restarted in
+   * turn with it in its core configuration. Default: none, every replica keeps `core`'s level.
+   */
+  readonly raiseFeatureLevel?: number;
   /** Skew every replica's clock (offset, and a rate within the drift bound). Default true. */
   readonly skewClocks?: boolean;
   /** Explicit clocks per replica (overrides skewClocks); used by the beyond-the-bound experiment. */
@@ -174,6 +182,8 @@ export interface NemesisReport {
   };
   /** The command that runs the same schedule again (process timing is not deterministic, the schedule is). */
   readonly replay: string;
+  /** The rolling upgrade of the feature level the run made halfway (`raiseFeatureLevel`), if any. */
+  readonly upgrade?: Upgrade;
 }
 
 /** Default drift bound of the core (ppm); skewed rates stay within 80% of it. */
@@ -222,6 +232,7 @@ export function replayCommand(options: NemesisOptions): string {
   if (options.net !== undefined && options.net !== "relay") flags.push(`--net ${options.net}`);
   const { featureLevel, sessionsMax, ...core } = options.core ?? {};
   if (featureLevel !== undefined) flags.push(`--feature-level ${JSON.stringify(featureLevel)}`);
+  if (options.raiseFeatureLevel !== undefined) flags.push(`--raise-feature-level ${options.raiseFeatureLevel}`);
   if (sessionsMax !== undefined) flags.push(`--sessions-max ${JSON.stringify(sessionsMax)}`);
   if (Object.keys(core).length > 0) flags.push(`--core ${shellQuoted(JSON.stringify(core))}`);
   return `npm run nemesis -- ${flags.join(" ")}`;
@@ -258,6 +269,12 @@ export interface ClientCounts {
   readonly sessionsOpened: number;
   /** Of `sessionsExpired`: those met under a session the service opened (it was evicted). */
   readonly openedSessionsExpired: number;
+  /** Appends refused in bytes, over 1 MiB of UTF-8 (`413`, `"unit": "bytes"`: feature level 4; `valueBytesOf`). */
+  readonly appendsRefusedInBytes: number;
+  /** Appends answered with a value over 1 MiB of UTF-8 (executed below level 4). */
+  readonly appendsOverBytesRan: number;
+  /** 1 once a rolling upgrade (`raiseFeatureLevel`) saw the leader's log at its level, else 0. */
+  readonly featureLevelRaised: number;
 }
 
 /** What a run's `reached` line counts: the members' counters, summed, and the harness's and the clients' own. */
@@ -284,6 +301,22 @@ export function sessionsBoundedOf(core: Record<string, unknown>, clients: number
 export function sessionsOpenedOf(core: Record<string, unknown>): boolean {
   return typeof core.featureLevel === "number" && core.featureLevel >= 3;
 }
+
+/**
+ * Whether a run's clients write non-ASCII text over 1 MiB of UTF-8 (workload.ts, the `bytes`
+ * client): a run at feature level 4 (`npm run nemesis -- --feature-level 4`), or one raised to it
+ * (`--raise-feature-level 4`). It must then reach `valueBytesRequired`.
+ */
+export function valueBytesOf(core: Record<string, unknown>, raiseFeatureLevel?: number): boolean {
+  const level = typeof core.featureLevel === "number" ? core.featureLevel : 1;
+  return Math.max(level, raiseFeatureLevel ?? 1) >= featureLevelValueBytes;
+}
+
+/**
+ * The `bytes` client's pause between its writes, in milliseconds: below level 4 each append it
+ * makes is answered (and traced) with the whole value of over 1 MiB.
+ */
+const valueBytesEveryMs = 500;
 
 /** Run the nemesis once. Never throws for a violation: the report says `ok: false`. */
 /**
@@ -344,6 +377,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
   let membership: MembershipChanges | undefined;
   const finalReads = new Map<string, number>();
   let reached: ReachedCounters | null = null;
+  let upgrade: Upgrade | undefined;
   let convergence: NemesisReport["convergence"] = {
     ok: false,
     executedSlot: null,
@@ -381,6 +415,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
       agent: () => cluster.network.agent(),
       sessionsBounded: sessionsBoundedOf(core, options.clients ?? 16),
       sessionsOpened: sessionsOpenedOf(core),
+      ...(valueBytesOf(core, options.raiseFeatureLevel) ? { valueBytesEveryMs } : {}),
     });
     const current = workload;
     const activeFaults: InjectedFault[] = [];
@@ -402,7 +437,22 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     workload.start();
     const ticker = setInterval(() => progress(progressLine(current, activeFaults)), 1000);
     try {
-      if (interrupted === undefined) await nemesis.run(schedule);
+      // A rolling upgrade halfway, between two faults, once the changes being made are done.
+      const half = schedule.findIndex((f) => f.at >= options.faultsMs / 2);
+      const split = options.raiseFeatureLevel === undefined ? schedule.length : half < 0 ? schedule.length : half;
+      if (interrupted === undefined) await nemesis.run(schedule.slice(0, split));
+      if (interrupted === undefined && options.raiseFeatureLevel !== undefined) {
+        await Promise.race([membership.settled(), interruption]);
+        if (interrupted === undefined)
+          upgrade = await raiseFeatureLevel(
+            cluster,
+            core,
+            options.raiseFeatureLevel,
+            (line) => progress(`${(current.now() / 1000).toFixed(1)}s ${line}`),
+            () => current.now(),
+          );
+      }
+      if (interrupted === undefined) await nemesis.run(schedule.slice(split));
       // Hostile clients still at work finish their round (its 408s come within 15 s).
       if (interrupted === undefined) await Promise.race([nemesis.backgroundSettled(), interruption]);
       // The changes still being made finish under no fault (each has a deadline).
@@ -431,6 +481,9 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
       sessionsExpired: workload.sessionsExpired,
       sessionsOpened: workload.sessionsOpened,
       openedSessionsExpired: workload.openedSessionsExpired,
+      appendsRefusedInBytes: workload.appendsRefusedInBytes,
+      appendsOverBytesRan: workload.appendsOverBytesRan,
+      featureLevelRaised: upgrade?.raisedAfterMs === null || upgrade === undefined ? 0 : 1,
     };
     await stopEvery(cluster);
     anomalies.push(...workload.anomalies);
@@ -465,6 +518,7 @@ export async function runNemesis(options: NemesisOptions): Promise<NemesisReport
     progress,
     replay: replayCommand(options),
     ...(interrupted === undefined ? {} : { interrupted }),
+    ...(upgrade === undefined ? {} : { upgrade }),
   });
   return report;
 }
@@ -516,7 +570,7 @@ export const reachedRequired: readonly {
   },
   {
     // The receiver killed mid-transfer comes back with the chunks it staged and asks for the rest
-    // (impl/core/transfer.ts, `resumeTransfer`), instead of starting over from byte 0.
+    // (impl/core/transfer.ts, `takeKept`), instead of starting over from byte 0.
     name: "a transfer resumed after a restart (paxos_lease_transfers_resumed_total)",
     count: (reached) => reached.transfersResumed,
     drivenBy: ["transfer-kill-receiver"],
@@ -572,6 +626,38 @@ export const openedSessionsRequired: readonly {
 ];
 
 /**
+ * The interaction counters a run whose clients write over 1 MiB of UTF-8 must reach
+ * (`valueBytesOf`): at feature level 4 the store's refusal in bytes, answered to a client (so in
+ * the history the checker found linearizable) and counted by the Service ghost over the chosen log
+ * the traces replay (proofs/service-level.ts); and of a run raised from a lower level
+ * (`raiseFeatureLevel`, `raise`), the raise itself and the same append executed before it.
+ */
+export const valueBytesRequired: readonly {
+  readonly name: string;
+  readonly count: (reached: ReachedCounters, tally: Readonly<Record<string, number>>) => number;
+  /** Required only of a run raised to level 4 during the run. */
+  readonly raise: boolean;
+}[] = [
+  {
+    name: "an append over 1 MiB of UTF-8 refused in bytes, answered to its client (413, unit bytes)",
+    count: (reached) => reached.appendsRefusedInBytes,
+    raise: false,
+  },
+  { name: `in the traces, ${appendBytesRefused}`, count: (_, tally) => tally[appendBytesRefused] ?? 0, raise: false },
+  {
+    name: "the log raised to feature level 4 by a rolling upgrade during the run",
+    count: (reached) => reached.featureLevelRaised,
+    raise: true,
+  },
+  {
+    name: "an append over 1 MiB of UTF-8 executed before the raise, answered to its client",
+    count: (reached) => reached.appendsOverBytesRan,
+    raise: true,
+  },
+  { name: `in the traces, ${appendBytesRan}`, count: (_, tally) => tally[appendBytesRan] ?? 0, raise: true },
+];
+
+/**
  * The required counters that `reached` leaves at zero although `injected` holds a fault kind that
  * drives to them, or (`sessionsBounded`) the run's session table is smaller than its clients.
  */
@@ -580,11 +666,22 @@ export function neverReachedOf(
   injected: readonly FaultKind[],
   sessionsBounded = false,
   sessionsOpened = false,
+  /**
+   * A run whose clients write over 1 MiB of UTF-8 (`valueBytesOf`): whether it was raised, and
+   * the traces' tally (null: not checked).
+   */
+  valueBytes: { readonly raised: boolean; readonly tally: Readonly<Record<string, number>> | null } | null = null,
 ): string[] {
+  const tally = valueBytes?.tally ?? {};
   return [
     ...reachedRequired.filter((r) => r.drivenBy.some((kind) => injected.includes(kind))),
     ...(sessionsBounded ? sessionsRequired : []),
     ...(sessionsOpened ? openedSessionsRequired.filter((r) => sessionsBounded || !r.bounded) : []),
+    ...(valueBytes === null
+      ? []
+      : valueBytesRequired
+          .filter((r) => valueBytes.raised || !r.raise)
+          .map((r) => ({ name: r.name, count: (reached: ReachedCounters) => r.count(reached, tally) }))),
   ]
     .filter((r) => reached === null || r.count(reached) === 0)
     .map((r) => r.name);
@@ -677,7 +774,7 @@ export async function converge(cluster: NemesisCluster): Promise<NemesisReport["
 
 /** What {@link analyzeRun} needs: the run's facts, collected by the harness. */
 export interface AnalyzeInput {
-  readonly options: Pick<NemesisOptions, "seed" | "out" | "clients" | "onReplay">;
+  readonly options: Pick<NemesisOptions, "seed" | "out" | "clients" | "onReplay" | "raiseFeatureLevel">;
   readonly replicas: number;
   readonly core: Record<string, unknown>;
   readonly clocks: ReadonlyMap<number, ClockSkew>;
@@ -699,6 +796,8 @@ export interface AnalyzeInput {
   readonly replay: string;
   /** Why the run stopped early (NemesisReport.interrupted): its traces are not checked. Default: it did not. */
   readonly interrupted?: string;
+  /** The rolling upgrade the run made (`raiseFeatureLevel`), if any. */
+  readonly upgrade?: Upgrade;
 }
 
 /** Check history and traces, write the files (history, report, trace view and its page), assemble the report. */
@@ -808,8 +907,15 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
             (input.nemesis?.injected ?? []).map((f) => f.kind),
             sessionsBoundedOf(input.core, options.clients ?? 16),
             sessionsOpenedOf(input.core),
+            valueBytesOf(input.core, options.raiseFeatureLevel)
+              ? {
+                  raised: options.raiseFeatureLevel !== undefined,
+                  tally: "error" in traces ? null : traces.tally,
+                }
+              : null,
           )
         : [],
+    ...(input.upgrade === undefined ? {} : { upgrade: input.upgrade }),
     anomalies: input.anomalies,
     violations,
     durationsMs: Object.fromEntries(Object.entries(durations).map(([k, v]) => [k, Math.round(v)])),
@@ -857,6 +963,11 @@ export function summaryText(report: NemesisReport): string {
           ...(sessionsOpenedOf(report.core)
             ? [
                 `  opened sessions: ${report.reached.sessionsOpened} opened by the service (POST /v1/sessions), ${report.reached.openedSessionsExpired} of them evicted and met as session-expired by their clients${"error" in report.traces ? "" : `; in the traces, ${report.traces.tally[openedEvicted] ?? 0} evictions of a session the service opened`}`,
+              ]
+            : []),
+          ...(valueBytesOf(report.core, report.upgrade?.level)
+            ? [
+                `  values over 1 MiB of UTF-8: ${report.reached.appendsRefusedInBytes} appends refused in bytes, ${report.reached.appendsOverBytesRan} executed (below level 4)${"error" in report.traces ? "" : `; in the traces, ${report.traces.tally[appendBytesRefused] ?? 0} refused at level 4, ${report.traces.tally[appendBytesRan] ?? 0} executed below it`}${report.upgrade === undefined ? "" : `; upgrade to level ${report.upgrade.level}: replicas ${report.upgrade.restarted.join(", ")} restarted in turn, ${report.upgrade.raisedAfterMs === null ? "the log NOT raised" : `the log raised ${report.upgrade.raisedAfterMs} ms after the first restart`}`}`,
               ]
             : []),
           `  reached: ${report.reached.appendsBehindSnapshot} appends behind a snapshot, ${report.reached.catchUpsHeld} catch-up requests held while streaming, ${report.reached.valuesReadFromDisk} values read back from disk, ${report.reached.heartbeatsRelayed} heartbeat copies relayed (${report.reached.relayedDuringFloods} during floods, by each flood's count), ${report.reached.largePromises} Promises of 1 MiB or more of values (members running at the end); ${report.reached.killedDuringTransfer} killed during a transfer (${report.reached.transfersNotSeen} transfer-kill faults saw no transfer in progress), ${report.reached.transfersResumed} transfers resumed after a restart; ${report.reached.thawsWithLeader} leaders after a thaw of every replica (${report.reached.thawCampaigns} after a campaign, ${report.reached.thawLeaderKept} the leader from before the stop, no campaign); ${report.reached.hostileDocumented} hostile connections answered as documented (${report.reached.hostileCutShort} cut short by other faults), ${report.reached.hostileRefusedPastBound} closed past the per-address bound`,

@@ -84,6 +84,8 @@ export interface TraceLine {
   readonly records?: number;
   readonly clockRate?: number;
   readonly clockOffsetMs?: number;
+  /** On a start line: the feature level the life's configuration names (`featureLevel`). */
+  readonly featureLevel?: number;
   /** On a start line: the life traces the return of every fsync. On a synced line: what it made durable. */
   readonly syncs?: boolean;
   readonly durableSeq?: number;
@@ -96,6 +98,11 @@ export interface TraceLife {
   readonly members: readonly number[];
   /** The life's clock skew from its start line (absent in traces of older versions). */
   readonly clock: { readonly rate: number; readonly offsetMs: number } | undefined;
+  /**
+   * The `featureLevel` of the life's core configuration, from its start line (absent in traces of
+   * older versions): a rolling upgrade restarts replicas with a higher one.
+   */
+  readonly featureLevel?: number | undefined;
   /** The life traces the return of every fsync (`synced` lines; absent in traces of older versions). */
   readonly syncs: boolean;
   readonly lines: readonly TraceLine[];
@@ -134,6 +141,7 @@ export function readTraceLives(file: string): TraceLife[] {
     incarnation: string;
     members: number[];
     clock: TraceLife["clock"];
+    featureLevel: number | undefined;
     syncs: boolean;
     lines: TraceLine[];
     tornLine: boolean;
@@ -160,6 +168,7 @@ export function readTraceLives(file: string): TraceLife[] {
         incarnation: line.incarnation ?? "",
         members: [...(line.members ?? [])],
         clock,
+        featureLevel: line.featureLevel,
         syncs: line.syncs === true,
         lines: [],
         tornLine: false,
@@ -221,8 +230,16 @@ export function decodeEvent(raw: Record<string, unknown>): KvEvent {
         _tag: "Recover",
         now,
         records: (raw.records as unknown[]).map((r) => must(kvCodecs.record.decodeValue(r), "traced record")),
-        // A state transfer kept across the restart (plain JSON: its identity and its chunks).
+        // A state transfer kept across the restart (plain JSON: the snapshot it is of).
         ...(raw.kept == null ? {} : { kept: raw.kept as KeptTransfer }),
+      };
+    case "KeptChunks":
+      return {
+        _tag: "KeptChunks",
+        now,
+        offset: raw.offset as number,
+        chunks: raw.chunks as string[],
+        last: raw.last as boolean,
       };
     case "VoteDurable": {
       const ballot = raw.ballot as { round: number; replica: number };
@@ -321,7 +338,10 @@ export interface LifeSummary {
 
 /** Options of {@link replayLives}. */
 export interface ReplayOptions {
-  /** Core configuration overrides the run used (the same for every replica). */
+  /**
+   * Core configuration overrides the run used (the same for every replica), but for `featureLevel`
+   * where a life's start line names its own.
+   */
   readonly core?: Record<string, unknown>;
   /** Per replica: its clock skew, for traces whose start lines do not name it. Default: none. */
   readonly clocks?: ReadonlyMap<number, { readonly rate: number; readonly offsetMs: number }>;
@@ -340,7 +360,10 @@ export function* replayLives(
   for (let index = 0; index < lives.length; index++) {
     const life = lives[index]!;
     // A replica outside the initial members joined the cluster later.
-    const config = kvConfig(life.replica, life.members, options.core ?? {}, !life.members.includes(life.replica));
+    // Each life with the feature level it started with (a rolling upgrade raises it between lives).
+    const core =
+      life.featureLevel === undefined ? (options.core ?? {}) : { ...options.core, featureLevel: life.featureLevel };
+    const config = kvConfig(life.replica, life.members, core, !life.members.includes(life.replica));
     const clock = life.clock ?? options.clocks?.get(life.replica) ?? { rate: 1, offsetMs: 0 };
     let state = kvInitialState(config);
     const batches = groupBatches(life, violations);

@@ -26,9 +26,19 @@
  * never run, whatever the number) opens a new session and sends the next write there. No opening
  * put: no request opens a session at level 3. The open requests are not operations of the
  * history (they change no key); the clients count them (`sessionsOpened`).
+ *
+ * With `valueBytesEveryMs` (a cluster at feature level 4, or raised to it during the run) one more
+ * client (`b1`) writes text outside ASCII to a key of its own (`u0`): a put of
+ * {@link bytesPutChars} euro signs (3 bytes of UTF-8 each: just under 1 MiB), then appends of
+ * {@link bytesAppendChars} each, whose whole is over 1 MiB of UTF-8 and far below 1 Mi code units.
+ * From level 4 on the store refuses each such append when it executes it (`413 value-too-large`,
+ * `"unit": "bytes"`, an outcome in the history), and the value stays under 1 MiB; below it the
+ * append runs and the value grows. The clients count both (`appendsRefusedInBytes`,
+ * `appendsOverBytesRan`). Each refusal costs the log an append of about 100 bytes, not a value of
+ * 1 MiB.
  */
 import http from "node:http";
-import { utf8Length, valueBytesMax, type KvInput, type KvOutput } from "../../spec/kv.ts";
+import { utf8Length, valueBytesMax, valueLengthMax, type KvInput, type KvOutput } from "../../spec/kv.ts";
 import { monotonicMs } from "./cluster.ts";
 import { seededRandom } from "./schedule.ts";
 
@@ -49,8 +59,25 @@ export interface RecordedOp {
   note?: string;
 }
 
-/** What a client does: a mix of everything, only linearizable reads, or only writes. */
-export type OperationMix = "mixed" | "reads" | "writes";
+/**
+ * What a client does: a mix of everything, only linearizable reads, only writes, or the cycle of
+ * non-ASCII writes over 1 MiB of UTF-8 (`valueBytes`; see the module comment).
+ */
+export type OperationMix = "mixed" | "reads" | "writes" | "bytes";
+
+/** The key the `bytes` client writes: read and written by no other client. */
+const bytesKey = "u0";
+/** Euro signs in the `bytes` client's put: 1,048,500 bytes of UTF-8, admitted with its name in front. */
+const bytesPutChars = 349_500;
+/** Euro signs in each of its appends: 96 bytes, which with the put's make over 1 MiB of UTF-8. */
+const bytesAppendChars = 32;
+// An append crosses the limit in bytes, not the one in code units, and the put alone is admitted.
+if (
+  3 * (bytesPutChars + bytesAppendChars) <= valueBytesMax ||
+  3 * bytesPutChars + 64 > valueBytesMax ||
+  2 * bytesPutChars >= valueLengthMax
+)
+  throw new Error("the bytes client's writes do not cross 1 MiB of UTF-8 within the other bounds");
 
 /** A group of clients that talk to particular replicas with a particular mix. */
 export interface ClientGroup {
@@ -95,6 +122,11 @@ export interface WorkloadOptions {
    * false: a client chooses its id.
    */
   readonly sessionsOpened?: boolean;
+  /**
+   * One more client writes non-ASCII text over 1 MiB of UTF-8 (feature level 4; see the module
+   * comment), pausing this long between its writes. Default: none.
+   */
+  readonly valueBytesEveryMs?: number;
   /**
    * Makes each client's HTTP agent (where its connections come from). Default: a keep-alive agent of 2 sockets on this
    * host.
@@ -195,6 +227,8 @@ class Client {
   private ops = 0;
   /** Last value this client saw per register key (the expectation of its next cas there). */
   private readonly seen = new Map<string, string | null>();
+  /** The `bytes` client's put was answered: its appends follow. */
+  private bytesPut = false;
 
   constructor(
     readonly name: string,
@@ -210,7 +244,8 @@ class Client {
 
   async run(): Promise<void> {
     const max = this.workload.options.opsPerClientMax ?? 100_000;
-    const think = this.workload.options.thinkMs ?? 0;
+    const think =
+      this.mix === "bytes" ? (this.workload.options.valueBytesEveryMs ?? 0) : (this.workload.options.thinkMs ?? 0);
     while (!this.workload.stopping && this.ops < max) {
       this.ops += 1;
       await this.one(this.nextInput());
@@ -221,6 +256,14 @@ class Client {
 
   private nextInput(): KvInput {
     const o = this.workload.options;
+    if (this.mix === "bytes") {
+      // The put until one is answered, then appends whose whole is over 1 MiB of UTF-8; each names
+      // its operation first.
+      const unique = `${this.name}.${this.ops}:`;
+      return this.bytesPut
+        ? { _tag: "append", key: bytesKey, value: unique + "€".repeat(bytesAppendChars) }
+        : { _tag: "put", key: bytesKey, value: unique + "€".repeat(bytesPutChars) };
+    }
     const registers = o.registerKeys ?? 8;
     const lists = o.listKeys ?? 4;
     const r = this.random();
@@ -383,6 +426,12 @@ class Client {
   }
 
   private succeed(op: RecordedOp, output: KvOutput): void {
+    if (this.mix === "bytes" && op.input._tag === "put") this.bytesPut = true;
+    if (op.input._tag === "append") {
+      if (output._tag === "too-large" && output.unit === "bytes") this.workload.appendsRefusedInBytes += 1;
+      else if (output._tag === "value" && output.value !== null && utf8Length(output.value) > valueBytesMax)
+        this.workload.appendsOverBytesRan += 1;
+    }
     op.outcome = "ok";
     op.output = output;
     op.complete = this.workload.now();
@@ -499,6 +548,10 @@ export class Workload {
   sessionsOpened = 0;
   /** Of `sessionsExpired`: answers to a session the service opened (`sessionsOpened`): one it opened was evicted. */
   openedSessionsExpired = 0;
+  /** Appends the store refused in bytes (`413 value-too-large`, `"unit": "bytes"`: feature level 4). */
+  appendsRefusedInBytes = 0;
+  /** Appends answered with a value over 1 MiB of UTF-8 (executed below feature level 4). */
+  appendsOverBytesRan = 0;
   stopping = false;
   private runs: Promise<void>[] = [];
   private readonly clients: Client[];
@@ -522,6 +575,8 @@ export class Workload {
         );
       }
     }
+    if (options.valueBytesEveryMs !== undefined)
+      this.clients.push(new Client("b1", this, seededRandom(options.seed ^ 0x0b17e5), options.endpoints, "bytes"));
   }
 
   /** Run time: milliseconds since the run's origin. */

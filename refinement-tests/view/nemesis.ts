@@ -205,6 +205,8 @@ function eventText(step: ReplayStep): string {
       return `every member executes feature level ${e.level} at least`;
     case "EntriesRead":
       return `${e.entries.length} store values read back from the vote records`;
+    case "KeptChunks":
+      return `take back ${e.chunks.length} kept chunks at byte ${e.offset}${e.last ? " (the last)" : ""}`;
   }
 }
 

@@ -60,10 +60,11 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
    * The state transfer its disk kept (the runtime's `transfer_received` and its stage): the
    * snapshot its sender claimed and the chunks the core took of it, in order from byte 0. Kept
    * only where the tuning's `resumeTransfers` asks (`World.stage`); it survives a crash, and the
-   * restart hands it to `Recover`, which resumes it (impl/core/transfer.ts, `resumeTransfer`).
-   * Never written in place: each chunk makes a new value. Null: none.
+   * restart describes it to `Recover`, which resumes it, and hands its chunks back a piece at a
+   * time (`KeptChunks`, `World.feedKept`; impl/core/transfer.ts, `takeKept`). Never written in
+   * place: each chunk makes a new value. Null: none.
    */
-  kept: KeptTransfer | null = null;
+  kept: KeptOnDisk | null = null;
   /**
    * The transfer under way is one a `Recover` resumed from `kept` in this life. It only feeds
    * counters (a resumed transfer installed or refused), so it is left out of the hash.
@@ -251,12 +252,17 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
   }
 }
 
+/** A state transfer as the world's disk keeps it: the snapshot its sender claimed, the chunks taken from byte 0. */
+export interface KeptOnDisk extends KeptTransfer {
+  readonly chunks: readonly string[];
+}
+
 /**
  * The transfer `kept` after the core took chunk `m` from `from` (the runtime's staging,
  * impl/runtime/storage-thread.ts `receivedChunk`): a chunk at byte 0 starts a new one, a chunk that
  * continues `kept` where it stops is added, and any other leaves nothing kept.
  */
-export function keptWith(kept: KeptTransfer | null, from: number, m: SnapshotChunkMsg): KeptTransfer | null {
+export function keptWith(kept: KeptOnDisk | null, from: number, m: SnapshotChunkMsg): KeptOnDisk | null {
   const { slot, digest, contentDigest, totalBytes } = m;
   if (m.offset === 0) return { from, slot, digest, contentDigest, totalBytes, chunks: [m.data] };
   if (kept === null || kept.slot !== slot || kept.contentDigest !== contentDigest) return null;
@@ -265,10 +271,10 @@ export function keptWith(kept: KeptTransfer | null, from: number, m: SnapshotChu
 }
 
 /**
- * `kept` cut to the chunks that make its first `taken` bytes (what `Recover` took again; the rest,
+ * `kept` cut to the chunks that make its first `taken` bytes (what the core took again; the rest,
  * the runtime's `resumed`, goes), or null when they make no whole number of chunks or `taken` is 0.
  */
-export function keptThrough(kept: KeptTransfer, taken: number): KeptTransfer | null {
+export function keptThrough(kept: KeptOnDisk, taken: number): KeptOnDisk | null {
   let bytes = 0;
   for (let i = 0; i < kept.chunks.length && bytes < taken; i++) {
     bytes += kept.chunks[i]!.length;
@@ -299,4 +305,24 @@ function hashIdSet(h: Hasher, set: ReadonlySet<number>): void {
     mask |= 1 << id;
   }
   h.num(mask);
+}
+
+/** Chunks of a kept transfer handed back to the core in one `KeptChunks` (the world's chunks are small). */
+export const keptChunksPerPiece = 2;
+
+/**
+ * The piece of `kept` that starts at byte `offset` (where the resumed transfer stands), as a
+ * driver reads it back from its store: up to `keptChunksPerPiece` chunks, `last` when no more
+ * follow. Not at a chunk's start: an empty last piece (the resumption ends there).
+ */
+export function keptPiece(
+  kept: KeptOnDisk,
+  offset: number,
+): { readonly offset: number; readonly chunks: readonly string[]; readonly last: boolean } {
+  let bytes = 0;
+  let i = 0;
+  while (i < kept.chunks.length && bytes < offset) bytes += kept.chunks[i++]!.length;
+  if (bytes !== offset) return { offset, chunks: [], last: true };
+  const chunks = kept.chunks.slice(i, i + keptChunksPerPiece);
+  return { offset, chunks, last: i + chunks.length >= kept.chunks.length };
 }

@@ -1,8 +1,9 @@
 /**
  * The world whose disk keeps a state transfer's chunks across a crash (the `resume-transfers`
  * suite tuning, `ReplicaTuning.resumeTransfers`), as the runtime's store keeps them in
- * `transfer_received`: a receiver restarted mid-transfer hands them to `Recover`, which resumes
- * the transfer where it stopped (impl/core/transfer.ts, `resumeTransfer`). Every check still holds;
+ * `transfer_received`: a receiver restarted mid-transfer describes them to `Recover` and hands
+ * them back a piece at a time (`KeptChunks`, ticks and messages stepped between the pieces), and
+ * the transfer resumes where it stopped (impl/core/transfer.ts, `takeKept`). Every check still holds;
  * a chunk corrupted on its way and kept across the crash is refused whole by rule S2 once the
  * resumed transfer completes, and without that rule (transfer-unverified) it is installed and
  * caught, which a world that keeps nothing never shows in the same schedule.
@@ -40,8 +41,11 @@ describe("the world keeping a transfer's chunks across a crash (resume-transfers
         "world: a resumed transfer refused",
         "world: crash while installing a transferred snapshot",
         "world: a resumed transfer installed",
+        // The kept chunks come back a piece at a time, other events stepped between the pieces.
+        "world: a resumed transfer took its kept chunks in several steps",
+        "world: an event stepped between kept pieces",
       ]),
-    ).toEqual([2, 2, 1, 1, 1]);
+    ).toEqual([2, 2, 1, 1, 1, 1, 11]);
   });
 
   it("the kept chunks are what a broken rule S2 installs: caught with them, not without", () => {

@@ -45,6 +45,7 @@ import {
   readEntryFromRecords,
   readFromRecords,
   replicasOf,
+  resumingKept,
   snapshotSize,
   resolveStored,
   showChange,
@@ -73,7 +74,7 @@ import {
 } from "./clients.ts";
 import { addressOfReplica, knowsFromLog, Operator, type ChangeAsked } from "./membership.ts";
 import { corrupted, Network, type ChunkFault, type InFlight } from "./network.ts";
-import { deferrable, keptThrough, keptWith, ReplicaSlot } from "./replica-slot.ts";
+import { deferrable, keptChunksPerPiece, keptPiece, keptThrough, keptWith, ReplicaSlot } from "./replica-slot.ts";
 import { configFor, defaultTuning, type ReplicaTuning } from "./tuning.ts";
 
 export type KvReplicaState = ReplicaState<KvState, KvInput, KvOutput>;
@@ -912,8 +913,21 @@ export class World implements KvSystemView {
   private restartReplica(slot: ReplicaSlot): void {
     const r = this.own(slot.index);
     r.boot(initialState(r.config, this.appAt(slot.index)));
-    const kept = this.tuning.resumeTransfers === true && r.kept !== null ? { kept: r.kept } : {};
-    const keptText = kept.kept === undefined ? "" : `, ${kept.kept.chunks.length} chunks of a transfer kept`;
+    // Where the disk keeps a transfer, Recover describes it; its chunks follow (`feedKept`).
+    const k = this.tuning.resumeTransfers === true ? r.kept : null;
+    const kept =
+      k === null
+        ? {}
+        : {
+            kept: {
+              from: k.from,
+              slot: k.slot,
+              digest: k.digest,
+              contentDigest: k.contentDigest,
+              totalBytes: k.totalBytes,
+            },
+          };
+    const keptText = k === null ? "" : `, ${k.chunks.length} chunks of a transfer kept`;
     this.runEvent(
       r,
       { _tag: "Recover", now: r.localAt(this.trueTime), records: r.durable.slice(), ...kept },
@@ -1153,6 +1167,28 @@ export class World implements KvSystemView {
       if (!crashed) for (const read of reads) this.answerRead(r.index, read);
       if (!this.noticesDelayed) this.noticesAtOnce(r.index);
     }
+    if (event._tag !== "KeptChunks") this.feedKept(r);
+  }
+
+  /**
+   * While replica `r` takes back the chunks its disk kept (`resumingKept`): its next piece, as a
+   * driver reads it from its store, stepped after the Recover and then after each other event of
+   * the replica (ticks and messages come between the pieces, as in the runtime). The piece is the
+   * one that starts where the transfer stands, so nothing but the disk and the state says which.
+   */
+  private feedKept(r: ReplicaSlot): void {
+    const state = r.state;
+    if (state === null || r.kept === null || r.paused || !resumingKept(state)) return;
+    const piece = keptPiece(r.kept, state.learner.transfer!.received);
+    this.runEvent(
+      r,
+      { _tag: "KeptChunks", now: state.now, ...piece },
+      this.text(
+        () =>
+          `R${r.id} takes back ${piece.chunks.length} kept chunks at byte ${piece.offset}${piece.last ? " (the last)" : ""}`,
+      ),
+      {},
+    );
   }
 
   /**
@@ -1179,8 +1215,9 @@ export class World implements KvSystemView {
    * state transfer after a step of replica `r` from `before` to `after`, as the runtime's staging
    * keeps it (impl/runtime/transfer-staging.ts): a chunk the core took is kept; a transfer given up
    * or refused goes; an installed one goes with the snapshot record that installs it, so a crash
-   * before that record is durable keeps every chunk. A `Recover` that resumed the kept transfer
-   * keeps the chunks it took again, and counts the resume.
+   * before that record is durable keeps every chunk. A transfer resumed after a restart keeps
+   * every kept chunk until the resumption ends (`feedKept`), then the chunks the core took again,
+   * and counts the resume.
    */
   private stage(
     r: ReplicaSlot,
@@ -1191,16 +1228,28 @@ export class World implements KvSystemView {
     crashed: boolean,
   ): void {
     if (event._tag === "Recover") {
-      if (event.kept === undefined) return;
-      const taken = after.learner.transfer?.received ?? 0;
-      r.kept = keptThrough(event.kept, taken);
-      if (r.kept === null) return;
-      r.resumed = true;
-      this.count("a transfer resumed after a restart");
+      // Not resumed (no longer useful): the stage goes. Resumed: it stays whole until the resumption ends.
+      if (event.kept !== undefined && !resumingKept(after)) r.kept = null;
       return;
     }
     const was = before.learner.transfer;
     const now = after.learner.transfer;
+    if (was?.resuming === true && now?.resuming !== true) {
+      // The resumption ended (its last piece, a chunk not taken, a refusal, or another event): the
+      // disk keeps the chunks the core took again, the rest goes (the runtime's `resumed`).
+      const taken = event._tag === "KeptChunks" ? (now?.received ?? 0) : was.received;
+      r.kept = r.kept === null ? null : keptThrough(r.kept, taken);
+      if (r.kept !== null) {
+        r.resumed = true;
+        this.count("a transfer resumed after a restart");
+        if (r.kept.chunks.length > keptChunksPerPiece)
+          this.count("a resumed transfer took its kept chunks in several steps");
+      }
+      if (event._tag === "KeptChunks") return;
+    }
+    // Kept chunks taken back: the disk holds them already.
+    if (event._tag === "KeptChunks") return;
+    if (was?.resuming === true && now?.resuming === true) this.count("an event stepped between kept pieces");
     if (r.resumed && was !== null && effects.some((e) => e._tag === "TransferRefused"))
       this.count("a resumed transfer refused");
     if (event._tag === "Receive" && event.message._tag === "SnapshotChunk") {
