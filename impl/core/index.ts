@@ -48,6 +48,14 @@ export {
   type StoredMessage,
   type StoredValue,
 } from "./at-rest.ts";
-export { ContentDigest, serializationOf, snapshotSize, snapshotSlice, type SnapshotSerialization } from "./snapshot.ts";
+export {
+  ContentDigest,
+  escapedJsonValue,
+  serializationOf,
+  snapshotSize,
+  snapshotSlice,
+  type SnapshotChunk,
+  type SnapshotSerialization,
+} from "./snapshot.ts";
 export { pinnedSnapshots, resumingKept } from "./transfer.ts";
 export { entryOfVote, pinnedVotes, readEntryFromRecords, type StoredEntry } from "./store-at-rest.ts";

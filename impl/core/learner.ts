@@ -401,8 +401,18 @@ export function executeReady<S, I, O>(
       monitor = recorded.monitor;
       divergence ??= recorded.divergence;
     }
+    // The values named by their votes as of this slot are filled from those votes where the
+    // snapshot's bytes are written (rule V5, proofs/store-at-rest.md).
     if (snapshotDue)
-      snapshot = { slot, service, outputDigestA: a, outputDigestB: b, configs, checkpoints: monitor.checkpoints };
+      snapshot = {
+        slot,
+        service,
+        outputDigestA: a,
+        outputDigestB: b,
+        configs,
+        checkpoints: monitor.checkpoints,
+        ...(origins.size > 0 ? { atRest: origins } : {}),
+      };
     executedUpTo = slot;
   }
   const nextLearner = copyLearner(learner);

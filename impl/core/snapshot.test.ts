@@ -14,6 +14,8 @@ import {
   contentDigestOf,
   decodeSnapshot,
   encodeSnapshot,
+  escapedJsonLength,
+  escapedJsonValue,
   keptSnapshot,
   makeSnapshot,
   serializationOf,
@@ -23,9 +25,12 @@ import {
   snapshotSlice,
   readSnapshot,
   verifySnapshot,
+  type SnapshotChunk,
   type SnapshotClaim,
   type SnapshotContents,
 } from "./snapshot.ts";
+import type { StoredEntry } from "./store-at-rest.ts";
+import { pmGet, pmSet, type PersistentMap } from "../../spec/persistent-map.ts";
 import { slotMapEntries } from "./slot-map.ts";
 import { initialState, makeContext } from "./state.ts";
 import { snapshotChunk, snapshottingCluster, transferEnds } from "./testing/cluster.ts";
@@ -81,6 +86,63 @@ describe("snapshots", () => {
     expect(makeSnapshot(ctx, plain("del \u007f")).data).toContain("del \\u007f");
   });
 
+  it("leave the values the store names as holes, which filled give the same bytes (rule V5)", () => {
+    const values = [
+      "plain ascii",
+      'quote " and backslash \\ and del \u007f',
+      "controls \u0000\b\t\n\f\r\u001f",
+      "é ✓ 😀 and a lone \ud800 surrogate",
+      "x".repeat(5000),
+    ];
+    for (const value of values) expect(escapedJsonLength(value)).toBe(escapedJsonValue(value).length);
+    let service = contents().service;
+    for (const [i, value] of values.entries())
+      service = ctx.service.apply(
+        { clientId: `rest${i}`, seq: 1, input: { _tag: "put", key: `k${i}`, value } },
+        service,
+      ).state;
+    const entry = (key: string, length: number): StoredEntry => ({
+      _tag: "stored-entry",
+      key,
+      slot: 3,
+      ballot: { round: 1, replica: 1 },
+      index: 0,
+      length,
+      hashes: pmGet(service.app.hashes, key)!,
+    });
+    // Every value but k0 named; k4's name has another length, so its value is serialized here.
+    let atRest: PersistentMap<StoredEntry> = { root: undefined, size: 0 };
+    for (const [i, value] of values.entries())
+      if (i > 0) atRest = pmSet(atRest, `k${i}`, entry(`k${i}`, i === 4 ? value.length + 1 : value.length));
+    const c = { ...contents(), service };
+    const whole = encodeSnapshot(ctx, c);
+    for (const chars of [1, 50, Number.POSITIVE_INFINITY]) {
+      const info = makeSnapshot(ctx, { ...c, atRest });
+      const serialization = serializationOf(info)!;
+      const chunks: SnapshotChunk[] = [];
+      while (!serialization.complete) {
+        serialization.advance(chars);
+        chunks.push(...serialization.takeChunks());
+      }
+      const holes = chunks.filter((chunk) => typeof chunk !== "string");
+      expect(holes.map((h) => h.entry.key)).toEqual(["k1", "k2", "k3"]);
+      expect(serialization.holes).toBe(3);
+      const filled = chunks.map((chunk) =>
+        typeof chunk === "string" ? chunk : escapedJsonValue(kvGet(service.app, chunk.entry.key)!),
+      );
+      expect(filled.join("")).toBe(whole);
+      expect(serialization.bytes).toBe(whole.length);
+      // Every other reading serializes the values.
+      expect(info.contentDigest).toBe(contentDigestOf(whole));
+      expect(info.data).toBe(whole);
+    }
+    // Read whole before any slice was handed over: no hole, the bytes as ever.
+    const early = makeSnapshot(ctx, { ...c, atRest });
+    serializationOf(early)!.advance(10);
+    expect(early.data).toBe(whole);
+    expect(serializationOf(early)!.takeChunks()).toEqual([whole]);
+  });
+
   it("serialize in slices of any size to the same bytes and digests, and read like plain ones", () => {
     const many = (): SnapshotContents<ReturnType<typeof kv.transition>, ReturnType<typeof kv.output>> => {
       let service = contents().service;
@@ -101,7 +163,7 @@ describe("snapshots", () => {
         const slices: string[] = [];
         while (!serialization.complete) {
           serialization.advance(chars);
-          slices.push(...serialization.takeChunks());
+          slices.push(...(serialization.takeChunks() as string[]));
         }
         expect(slices.join("")).toBe(whole);
         const digest = new ContentDigest();
@@ -118,11 +180,11 @@ describe("snapshots", () => {
       const early = makeSnapshot(ctx, c);
       const serialization = serializationOf(early)!;
       serialization.advance(10);
-      const chunks = serialization.takeChunks();
+      const chunks = serialization.takeChunks() as string[];
       expect(early.contentDigest).toBe(contentDigestOf(whole));
       expect(early.data).toBe(whole);
       while (!serialization.complete) serialization.advance(100);
-      expect([...chunks, ...serialization.takeChunks()].join("")).toBe(whole);
+      expect([...chunks, ...(serialization.takeChunks() as string[])].join("")).toBe(whole);
       // A digest computed elsewhere over the chunks (the storage thread's) is the one read.
       const digest = new ContentDigest();
       for (const chunk of chunks) digest.update(chunk);

@@ -25,6 +25,8 @@ import type { Checkpoint } from "./messages.ts";
 import type { SnapshotRecord } from "./records.ts";
 import { checkpointDigest, countsOf } from "./monitor.ts";
 import type { ReplicaContext } from "./state.ts";
+import type { StoredEntry } from "./store-at-rest.ts";
+import { pmGet, type PersistentMap } from "../../spec/persistent-map.ts";
 
 /** The format tag written into every snapshot. */
 export const snapshotFormat = "paxos-lease/snapshot@1";
@@ -39,6 +41,48 @@ export interface SnapshotContents<S, O> {
   readonly configs: readonly Configuration[];
   /** The replica's own most recent checkpoints (the last one is at `slot` when a snapshot is taken). */
   readonly checkpoints: readonly Checkpoint[];
+  /**
+   * The key-value store's values named by the vote records that wrote them, as of `slot`
+   * (`LearnerState.origins`, proofs/store-at-rest.md): a serialization in slices leaves each such
+   * value's place to whoever writes it, who fills it from that record (rule V5, `SnapshotHole`).
+   * Absent or empty: every value is serialized here.
+   */
+  readonly atRest?: PersistentMap<StoredEntry>;
+}
+
+/**
+ * A value of the key-value store left out of a snapshot's slices (rule V5, proofs/store-at-rest.md):
+ * its place in the serialization is `escapedJsonValue` of the value `entry` names, `chars`
+ * characters long. Whoever takes the slices (the runtime's storage thread) reads the value from the
+ * vote record `entry` names, by rule V2, and writes those characters there: the bytes are those
+ * `encodeSnapshot` gives, and the value never passes through the replica's own heap again.
+ */
+export interface SnapshotHole {
+  readonly _tag: "hole";
+  readonly entry: StoredEntry;
+  readonly chars: number;
+}
+
+/** A slice of a snapshot's serialization (`SnapshotSerialization.takeChunks`): its characters, or a hole. */
+export type SnapshotChunk = string | SnapshotHole;
+
+/** A store value as a snapshot's serialization writes it: its JSON, escaped to ASCII. */
+export function escapedJsonValue(value: string): string {
+  return escapeNonAscii(JSON.stringify(value));
+}
+
+/** `escapedJsonValue(value).length`, without making the string. */
+export function escapedJsonLength(value: string): number {
+  let chars = 2;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0x20 && c < 0x7f) chars += c === 0x22 || c === 0x5c ? 2 : 1;
+    // \b \t \n \f \r
+    else if (c === 8 || c === 9 || c === 10 || c === 12 || c === 13) chars += 2;
+    // Every other control character, and from U+007F up (a lone surrogate included): \uXXXX.
+    else chars += 6;
+  }
+  return chars;
 }
 
 /** A serialized snapshot as a replica holds it, to persist and to serve to lagging peers. */
@@ -254,6 +298,75 @@ function* jsonPieces(value: unknown, depth: number): Generator<string, void, und
 const envelopeDepth = 3;
 
 /**
+ * `jsonPieces(envelope, envelopeDepth)`, with a hole where an entry `[key, value]` of the
+ * application's `entries` holds a value `atRest` names (of the named length): the pieces joined,
+ * each hole filled with `escapedJsonValue` of its value, are the same string.
+ */
+function* piecesWithHoles(
+  envelope: unknown,
+  atRest: PersistentMap<StoredEntry>,
+): Generator<string | SnapshotHole, void, undefined> {
+  const o = envelope as Record<string, unknown>;
+  let first = true;
+  yield "{";
+  for (const key of Object.keys(o)) {
+    const item = o[key];
+    if (item === undefined || typeof item === "function" || typeof item === "symbol") continue;
+    yield `${first ? "" : ","}${JSON.stringify(key)}:`;
+    first = false;
+    if (key === "app") yield* appPieces(item, atRest);
+    else yield* jsonPieces(item, envelopeDepth - 1);
+  }
+  yield "}";
+}
+
+/** The application's pieces in {@link piecesWithHoles}: `jsonPieces(app, envelopeDepth - 1)` with the holes. */
+function* appPieces(
+  app: unknown,
+  atRest: PersistentMap<StoredEntry>,
+): Generator<string | SnapshotHole, void, undefined> {
+  const plain =
+    typeof app === "object" && app !== null && Object.getPrototypeOf(app) === Object.prototype && !("toJSON" in app);
+  const entries = plain ? (app as Record<string, unknown>).entries : undefined;
+  if (!plain || !Array.isArray(entries)) {
+    yield* jsonPieces(app, envelopeDepth - 1);
+    return;
+  }
+  const o = app as Record<string, unknown>;
+  let first = true;
+  yield "{";
+  for (const key of Object.keys(o)) {
+    const item = o[key];
+    if (item === undefined || typeof item === "function" || typeof item === "symbol") continue;
+    yield `${first ? "" : ","}${JSON.stringify(key)}:`;
+    first = false;
+    if (key !== "entries") {
+      yield* jsonPieces(item, envelopeDepth - 2);
+      continue;
+    }
+    yield "[";
+    for (let i = 0; i < entries.length; i++) {
+      if (i > 0) yield ",";
+      const entry: unknown = entries[i];
+      const named =
+        Array.isArray(entry) && entry.length === 2 && typeof entry[0] === "string" && typeof entry[1] === "string"
+          ? pmGet(atRest, entry[0])
+          : undefined;
+      const value = named === undefined ? "" : (entry as [string, string])[1];
+      if (named === undefined || named.length !== value.length) {
+        yield* jsonPieces(entry, envelopeDepth - 3);
+        continue;
+      }
+      yield `[${JSON.stringify(named.key)},`;
+      yield { _tag: "hole", entry: named, chars: escapedJsonLength(value) };
+      yield "]";
+    }
+    yield "]";
+  }
+  yield "}";
+}
+
+/**
  * A snapshot's serialization made in slices: `advance` serializes and escapes about `chars` more
  * characters of it, and `takeChunks` hands over what was made since it was last called, so that a
  * replica can take a snapshot of a large state across event-loop turns and stream it to disk as it
@@ -269,8 +382,10 @@ const envelopeDepth = 3;
  * copy of every value it holds (two, with the snapshot before).
  */
 export class SnapshotSerialization {
-  private pieces: Generator<string, void, undefined> | null;
-  private unsent: string[] = [];
+  private pieces: Generator<string | SnapshotHole, void, undefined> | null;
+  private unsent: SnapshotChunk[] = [];
+  /** Holes made (rule V5: `SnapshotHole`). */
+  private holeCount = 0;
   private taken = false;
   private joined: string | null = null;
   private digest: string | null = null;
@@ -280,10 +395,22 @@ export class SnapshotSerialization {
   private encode: (() => string) | null;
   private released = false;
 
-  constructor(envelope: unknown, encode: () => string) {
+  /**
+   * `atRest`: the store's values named by their vote records, whose places `advance` leaves as
+   * holes (see `SnapshotContents.atRest`); every other reading of the bytes serializes them.
+   */
+  constructor(envelope: unknown, encode: () => string, atRest?: PersistentMap<StoredEntry>) {
     this.envelope = envelope;
     this.encode = encode;
-    this.pieces = jsonPieces(envelope, envelopeDepth);
+    this.pieces =
+      atRest === undefined || atRest.size === 0 || typeof envelope !== "object" || envelope === null
+        ? jsonPieces(envelope, envelopeDepth)
+        : piecesWithHoles(envelope, atRest);
+  }
+
+  /** How many values `advance` left as holes for whoever takes the chunks to fill (rule V5). */
+  get holes(): number {
+    return this.holeCount;
   }
 
   /**
@@ -377,28 +504,48 @@ export class SnapshotSerialization {
   /** The size of the bytes it was stored as instead of being serialized (`storedAs`), or null. */
   private stored: number | null = null;
 
-  /** Serialize the next pieces, at least one and about `chars` characters (nothing once complete). */
+  /**
+   * Serialize the next pieces, at least one and about `chars` characters (nothing once complete);
+   * a hole counts its characters and stands as a chunk of its own.
+   */
   advance(chars: number): void {
     if (this.pieces === null) return;
-    const parts: string[] = [];
+    let parts: string[] = [];
     let taken = 0;
-    while (taken < chars || parts.length === 0) {
+    let pieces = 0;
+    let pushed = 0;
+    const flush = (): void => {
+      const json = parts.join("");
+      const chunk = nonAscii.test(json) ? escapeNonAscii(json) : json;
+      this.size += chunk.length;
+      this.unsent.push(chunk);
+      pushed += 1;
+      parts = [];
+    };
+    while (taken < chars || pieces === 0) {
       const piece = this.pieces.next();
       if (piece.done === true) {
         this.pieces = null;
         break;
       }
-      parts.push(piece.value);
-      taken += piece.value.length;
+      pieces += 1;
+      if (typeof piece.value === "string") {
+        parts.push(piece.value);
+        taken += piece.value.length;
+        continue;
+      }
+      if (parts.length > 0) flush();
+      this.size += piece.value.chars;
+      this.unsent.push(piece.value);
+      this.holeCount += 1;
+      pushed += 1;
+      taken += piece.value.chars;
     }
-    const json = parts.join("");
-    const chunk = nonAscii.test(json) ? escapeNonAscii(json) : json;
-    this.size += chunk.length;
-    this.unsent.push(chunk);
+    if (parts.length > 0 || pushed === 0) flush();
   }
 
-  /** The chunks serialized since the last call, in order; they are not kept. */
-  takeChunks(): string[] {
+  /** The chunks serialized since the last call, in order (with the holes left, if any); they are not kept. */
+  takeChunks(): SnapshotChunk[] {
     const chunks = this.unsent;
     this.unsent = [];
     this.taken = true;
@@ -415,9 +562,14 @@ export class SnapshotSerialization {
     if (this.joined === null) {
       this.readable();
       if (this.taken) this.joined = this.encode!();
-      else {
-        this.finish();
-        this.joined = this.unsent.join("");
+      else if (this.holeCount > 0 || this.pieces !== null) {
+        // Nothing handed over yet: serialized whole (holes filled), and handed over so if asked.
+        this.joined = this.encode!();
+        this.pieces = null;
+        this.unsent = [this.joined];
+        this.size = this.joined.length;
+      } else {
+        this.joined = (this.unsent as string[]).join("");
         this.unsent = [this.joined];
       }
     }
@@ -533,7 +685,11 @@ function defineLazy(target: object, field: "contentDigest" | "data", serializati
  * hundreds of milliseconds, on every replica at the same slot.
  */
 export function makeSnapshot<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: SnapshotContents<S, O>): SnapshotInfo {
-  const serialization = new SnapshotSerialization(envelopeOf(ctx, contents), () => encodeSnapshot(ctx, contents));
+  const serialization = new SnapshotSerialization(
+    envelopeOf(ctx, contents),
+    () => encodeSnapshot(ctx, contents),
+    contents.atRest,
+  );
   const info = { slot: contents.slot, digest: snapshotDigest(ctx, contents) } as {
     slot: number;
     digest: string;

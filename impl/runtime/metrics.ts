@@ -50,6 +50,11 @@ export interface DepthSource {
    */
   readonly chunksAtRest?: () => number;
   /**
+   * The store's values at rest snapshots serialized by a hole the storage thread filled from the
+   * vote record (storage-thread.ts, `snapshotValuesAtRest`). Default: none.
+   */
+  readonly snapshotValuesAtRest?: () => number;
+  /**
    * Admission control: requests and bytes held (`smallBytes` of them in the small requests'
    * reserve), requests waiting for room, refusals so far by reason. Default: none.
    */
@@ -391,6 +396,17 @@ export class ReplicaMetrics {
         collect() {
           this.reset();
           this.inc(atRest());
+        },
+      });
+    const valuesAtRest = depths.snapshotValuesAtRest;
+    if (valuesAtRest !== undefined)
+      new Counter({
+        name: "paxos_lease_snapshot_values_at_rest_total",
+        help: "Values of the key-value store at rest that snapshots serialized by filling them in from their vote records",
+        registers,
+        collect() {
+          this.reset();
+          this.inc(valuesAtRest());
         },
       });
     const behindSnapshot = depths.appendsBehindSnapshot;

@@ -881,6 +881,7 @@ class ReplicaProcess implements RunningReplica {
       receivedUnvouched: () => this.storage.receivedUnvouched,
       transfersResumed: () => this.storage.transfersResumed,
       chunksAtRest: () => this.storage.chunksAtRest,
+      snapshotValuesAtRest: () => this.storage.snapshotValuesAtRest,
     };
     return new ReplicaMetrics(
       this.options.id,

@@ -14,7 +14,9 @@ import { parseConfig } from "../core/config.ts";
 import { contentDigestOf, encodeSnapshot, makeSnapshot, serializationOf, snapshotRecord } from "../core/snapshot.ts";
 import { makeContext } from "../core/state.ts";
 import type { SnapshotChunkMsg } from "../core/messages.ts";
-import { kvRecordBinary, kvRecordKey, snapshotSliceKey, type KvRecord } from "./core-adapter.ts";
+import { kvRecordBinary, kvRecordKey, kvReplicated, snapshotSliceKey, type KvRecord } from "./core-adapter.ts";
+import { storedEntryOf, type StoredEntry } from "../core/store-at-rest.ts";
+import { pmSet, type PersistentMap } from "../../spec/persistent-map.ts";
 import { cliBundlePath } from "./program.ts";
 import Database from "better-sqlite3";
 import { databaseFileName, StorageError } from "./storage.ts";
@@ -517,6 +519,42 @@ describe("storage thread", () => {
     expect(await appendAsync(storage, [vote(17, "b")])).toBeNull();
     expect(await read(storage, v5)).toMatch(/no record vote 5 1\.1/);
     storage.close();
+  });
+
+  it("fills a snapshot's holes from the vote records that wrote the values, by rule V2 (rule V5)", async () => {
+    const { ctx, contents } = kvSnapshotContents(2, 2_000);
+    const ballot = { round: 1, replica: 1 };
+    const putVote = (slot: number, key: string, value: string): KvRecord & { _tag: "vote" } => ({
+      _tag: "vote",
+      slot,
+      ballot,
+      value: { _tag: "batch", commands: [{ clientId: "w", seq: slot, input: { _tag: "put", key, value } }] },
+    });
+    const values = ["0 é".repeat(2_000), "1 é".repeat(2_000)];
+    const votes = values.map((value, i) => putVote(5 + i, `k${i}`, value));
+    let atRest: PersistentMap<StoredEntry> = { root: undefined, size: 0 };
+    for (const [i, vote] of votes.entries()) {
+      const state = kvReplicated.transition({ _tag: "put", key: `k${i}`, value: values[i]! }, kvReplicated.start);
+      atRest = pmSet(atRest, `k${i}`, storedEntryOf(state, `k${i}`, vote, 0)!);
+    }
+    const whole = encodeSnapshot(ctx, contents);
+    const snapshot = (): KvRecord => snapshotRecord(makeSnapshot(ctx, { ...contents, atRest }), ballot, 12);
+    const { storage } = openThread(tempDir(), { create: true, snapshotSliceChars: 1_000 });
+    expect(await appendAsync(storage, votes)).toBeNull();
+    expect(await appendAsync(storage, [snapshot()])).toBeNull();
+    expect(storage.snapshotValuesAtRest).toBe(2);
+    const stored = await new Promise<unknown>((resolve) =>
+      storage.read([snapshotSliceKey(12, 0, whole.length + 10)], (error, records) =>
+        resolve(error?.message ?? records),
+      ),
+    );
+    expect(stored).toMatchObject([{ contentDigest: contentDigestOf(whole), totalBytes: whole.length, data: whole }]);
+    storage.close();
+    // A vote record of other bytes where a hole's value should be (its length the same): refused.
+    const other = openThread(tempDir(), { create: true, snapshotSliceChars: 1_000 }).storage;
+    expect(await appendAsync(other, [votes[0]!, putVote(6, "k1", values[1]!.replace("1", "2"))])).toBeNull();
+    expect(String(await appendAsync(other, [snapshot()]))).toMatch(/EntryFromDurableVote: .*"k1".* other entry hashes/);
+    other.close();
   });
 
   it("with a trace, lets a written snapshot's state go once its Persist line is written too, and reports its chunks at rest", async () => {

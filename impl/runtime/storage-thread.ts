@@ -815,6 +815,15 @@ export class StorageThread implements DurableLog<KvRecord> {
   }
 
   private chunksAtRestCount = 0;
+  private snapshotValuesAtRestCount = 0;
+
+  /**
+   * The store's values at rest a snapshot serialized by leaving a hole that the storage thread
+   * filled from the vote record (rule V5, impl/core/snapshot.ts `SnapshotHole`), so far.
+   */
+  get snapshotValuesAtRest(): number {
+    return this.snapshotValuesAtRestCount;
+  }
 
   /**
    * State-transfer chunks read back from the stored record of a snapshot whose state this replica
@@ -898,7 +907,10 @@ export class StorageThread implements DurableLog<KvRecord> {
    */
   private request(request: StorageRequest, transfer: readonly ArrayBuffer[] = []): void {
     if (request.kind === "stage") {
-      for (const chunk of request.chunks) this.stagedPosted = (this.stagedPosted + chunk.length) | 0;
+      for (const chunk of request.chunks) {
+        if (typeof chunk !== "string") this.snapshotValuesAtRestCount += 1;
+        this.stagedPosted = (this.stagedPosted + (typeof chunk === "string" ? chunk.length : chunk.chars)) | 0;
+      }
       this.snapshotAheadMax = Math.max(this.snapshotAheadMax, this.stagedAhead());
     }
     this.worker.postMessage(request, transfer);

@@ -10,8 +10,16 @@
  * acknowledges a record before the fsync that covers it has returned.
  */
 import { isMainThread, parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
-import { compactRecords, ContentDigest } from "../core/index.ts";
-import { kvCodecs, kvRecordBinary, kvRecordKey, parseSnapshotSliceKey, type KvRecord } from "./core-adapter.ts";
+import { compactRecords, ContentDigest, entryOfVote, escapedJsonValue, type SnapshotChunk } from "../core/index.ts";
+import {
+  kvCodecs,
+  kvEntryReader,
+  kvRecordBinary,
+  kvRecordKey,
+  kvReplicated,
+  parseSnapshotSliceKey,
+  type KvRecord,
+} from "./core-adapter.ts";
 import type { DiskFaults } from "./disk-faults.ts";
 import { Either } from "effect";
 import {
@@ -98,13 +106,15 @@ export type StorageRequest =
     }
   /**
    * The next slice of a snapshot's bytes, serialized on the main thread (storage-thread.ts); its
-   * record follows. With `received`, the first chunk of a state transfer: the stage is noted as
+   * record follows. A hole among the chunks (rule V5, impl/core/snapshot.ts `SnapshotHole`) is a
+   * value of the store at rest, filled here from the vote record it names (rule V2), so the value
+   * never passes through the main thread. With `received`, the first chunk of a state transfer: the stage is noted as
    * that transfer's, kept across a restart (storage.ts, `noteReceived`).
    */
   | {
       readonly kind: "stage";
       readonly stage: number;
-      readonly chunks: readonly string[];
+      readonly chunks: readonly SnapshotChunk[];
       readonly received?: Omit<ReceivedStage, "parts">;
     }
   /**
@@ -208,6 +218,21 @@ function firstVoteSlotOf(records: readonly (KvRecord | Uint8Array)[]): number {
     } else if (record._tag === "vote") return record.slot;
   }
   return -1;
+}
+
+/**
+ * A snapshot's hole filled (rule V5, proofs/store-at-rest.md): the value its entry names, read from
+ * the vote record it names and vouched for by rule V2 (`entryOfVote`, with the store as the replicas
+ * run it), as the snapshot's serialization writes it. Throws, and the snapshot's append fails (the
+ * replica stops), if the record is gone, holds other bytes, or the value is not as long as the hole.
+ */
+function filled(storage: Storage<KvRecord>, hole: Exclude<SnapshotChunk, string>): string {
+  const record = storage.readKeyed([kvEntryReader.key(hole.entry)])[0];
+  const value = entryOfVote(kvReplicated, record?._tag === "vote" ? record : undefined, hole.entry);
+  const text = escapedJsonValue(value);
+  if (text.length !== hole.chars)
+    throw new Error(`a snapshot's hole of ${hole.chars} characters was given a value of ${text.length}`);
+  return text;
 }
 
 /** An error as it crosses threads. */
@@ -416,7 +441,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       }
       if (request.kind !== "stage") return void group.push(request);
       let chars = 0;
-      for (const chunk of request.chunks) chars += chunk.length;
+      for (const chunk of request.chunks) chars += typeof chunk === "string" ? chunk.length : chunk.chars;
       Atomics.add(data.syncCell, stagedCharsTaken, chars);
       if (vouched.has(request.stage) && failure === null)
         failure = { message: `stage ${request.stage} was written to after it was vouched for` };
@@ -427,9 +452,10 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       try {
         if (request.received !== undefined) storage.noteReceived(request.received);
         for (const chunk of request.chunks) {
-          digest.update(chunk);
-          storage.stage(request.stage, chunk);
-          stagedChars += chunk.length;
+          const text = typeof chunk === "string" ? chunk : filled(storage, chunk);
+          digest.update(text);
+          storage.stage(request.stage, text);
+          stagedChars += text.length;
         }
       } catch (error) {
         failure = faultOf(error);
