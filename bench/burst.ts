@@ -58,6 +58,9 @@ options:
   --snapshot-bytes N  the replicas' snapshotIntervalBytes (default: the core's, 128 MiB)
   --snapshot-slots N  the replicas' snapshotIntervalSlots (default: the replicas' own)
   --log-tail-bytes N  the replicas' logTailBytes (default: the core's, 32 MiB)
+  --store-at-rest-chars N  the replicas' storeAtRestCharsMin: the key-value store's values of at
+                 least N code units named by their vote records, and snapshots filling them from
+                 those records in the storage thread (default: the replicas' own, 0: off)
   --no-values-at-rest  keep executed values in the replicas' memory (valuesAtRest false), as
                  before they rested in the store (default: at rest, as replicas run)
   --lease-ms N   the replicas' leaseMs, with election timeouts from 4/3 to 2 times it, as the
@@ -83,6 +86,7 @@ const flags = benchFlags(
     "snapshot-slots": { type: "string" },
     "log-tail-bytes": { type: "string" },
     "no-values-at-rest": { type: "boolean", default: false },
+    "store-at-rest-chars": { type: "string" },
     "lease-ms": { type: "string" },
     "request-bytes-in-flight-max": { type: "string" },
     json: { type: "boolean", default: false },
@@ -108,6 +112,7 @@ fs.mkdirSync(runDir, { recursive: true });
 const snapshotBytes = flags["snapshot-bytes"] === undefined ? undefined : Number(flags["snapshot-bytes"]);
 const snapshotSlots = flags["snapshot-slots"] === undefined ? undefined : Number(flags["snapshot-slots"]);
 const logTailBytes = flags["log-tail-bytes"] === undefined ? undefined : Number(flags["log-tail-bytes"]);
+const storeAtRestChars = flags["store-at-rest-chars"] === undefined ? undefined : Number(flags["store-at-rest-chars"]);
 const leaseMs = flags["lease-ms"] === undefined ? undefined : Number(flags["lease-ms"]);
 const bytesInFlightMax = flags["request-bytes-in-flight-max"];
 if (
@@ -224,6 +229,7 @@ function ours(): Subject {
     ...(snapshotSlots === undefined ? {} : { snapshotIntervalSlots: snapshotSlots }),
     ...(logTailBytes === undefined ? {} : { logTailBytes }),
     ...(flags["no-values-at-rest"] ? { valuesAtRest: false } : {}),
+    ...(storeAtRestChars === undefined ? {} : { storeAtRestCharsMin: storeAtRestChars }),
     ...leaseCore(leaseMs),
   };
   const cluster = new OursCluster(
