@@ -35,6 +35,7 @@ const coreRules = [
   "mayHelpLeader",
   "retirement",
   "snapshotDue",
+  "readsAtRest",
   "transferUseful",
   "verifySnapshot",
 ];

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { kv, type KvInput } from "../spec/kv.ts";
-import { pmGet, pmSet } from "../spec/persistent-map.ts";
+import { pmGet, pmRemove, pmSet } from "../spec/persistent-map.ts";
 import { compactRecords, pinnedVotes } from "../impl/core/testing/index.ts";
 import { bigThenShortWrites, Cluster } from "../impl/core/testing/cluster.ts";
 import { checkEntriesVouched } from "./store-at-rest.ts";
@@ -52,5 +52,14 @@ describe("EntriesVouched", () => {
       learner: { ...s.learner, origins: pmSet(s.learner.origins, "big", { ...ref, index: 1 }) },
     };
     expect(checkFailedBy(() => checkEntriesVouched(1, otherCommand, records))).toBe("EntriesVouched");
+  });
+
+  it("fails when the store holds a value at rest that no vote names (V1: only a named value rests)", () => {
+    const c = written(1);
+    const s = c.state(1);
+    const records = c.node(1).records;
+    expect(typeof pmGet(s.learner.service.app.entries, "big")).toBe("object");
+    const unnamed = { ...s, learner: { ...s.learner, origins: pmRemove(s.learner.origins, "big") } };
+    expect(checkFailedBy(() => checkEntriesVouched(1, unnamed, records))).toBe("EntriesVouched");
   });
 });

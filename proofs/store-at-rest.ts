@@ -2,13 +2,21 @@
  * EntriesVouched (proofs/store-at-rest.md): every value of the key-value store that a replica names
  * by the vote that wrote it (`LearnerState.origins`, rule V1's bookkeeping) is read back from that
  * replica's disk by rule V2 (the record is there, rule V3, and its command wrote exactly the value
- * the reference describes), and is the value the store holds under that key now: the abstraction
- * function may map the reference to the record's value, and it is the same abstract value.
+ * the reference describes), and is the value the store holds under that key now: in memory, that
+ * very value; at rest, that very reference. And every entry the store holds at rest is one so
+ * named. So the abstraction function, which maps each entry at rest to the value V2 reads back
+ * maps the store to the very abstract state whose digest the replica keeps.
  */
 import type { KvInput, KvOutput, KvState } from "../spec/kv.ts";
 import { pmForEach, pmGet } from "../spec/persistent-map.ts";
 import type { Application } from "../spec/state-machine.ts";
-import { readEntryFromRecords, type DurableRecord, type ReplicaState } from "../impl/core/testing/index.ts";
+import {
+  readEntryFromRecords,
+  sameEntry,
+  type DurableRecord,
+  type ReplicaState,
+  type StoredEntry,
+} from "../impl/core/testing/index.ts";
 import { violated } from "./violation.ts";
 
 /**
@@ -20,12 +28,23 @@ export function checkEntriesVouched<S, I, O>(
   state: ReplicaState<S, I, O>,
   durable: readonly DurableRecord<I>[],
 ): number {
-  if (state.ctx.storeAtRest === null || state.learner.origins.size === 0) return 0;
+  if (state.ctx.storeAtRest === null) return 0;
   // `storeAtRest` is set only for the key-value store (impl/core/store-at-rest.ts, `storeAtRestFor`).
   const app = state.ctx.app as unknown as Application<KvState, KvInput, KvOutput>;
   const store = state.learner.service.app as unknown as KvState;
   const read = readEntryFromRecords(app, durable as readonly DurableRecord<KvInput>[]);
-  pmForEach(state.learner.origins, (key, ref) => {
+  const origins = state.learner.origins;
+  pmForEach(store.entries, (key, entry) => {
+    if (typeof entry === "string") return;
+    const named = pmGet(origins, key);
+    if (named === undefined || !sameEntry(named, entry as StoredEntry))
+      violated({
+        check: "EntriesVouched",
+        level: "Service",
+        message: `replica ${id} holds the value under ${JSON.stringify(key)} at rest, but names ${named === undefined ? "no vote" : `the vote at slot ${named.slot}, command ${named.index}`} for it`,
+      });
+  });
+  pmForEach(origins, (key, ref) => {
     let value: string;
     try {
       if (ref.key !== key)
@@ -38,7 +57,8 @@ export function checkEntriesVouched<S, I, O>(
         message: `replica ${id}: ${error instanceof Error ? error.message : String(error)}`,
       });
     }
-    if (pmGet(store.entries, key) !== value)
+    const held = pmGet(store.entries, key);
+    if (held !== value && !(held !== undefined && typeof held !== "string" && sameEntry(held as StoredEntry, ref)))
       violated({
         check: "EntriesVouched",
         level: "Service",

@@ -345,9 +345,12 @@ export class WorldChecker<S, I, O> {
     checkTruncation(id, step.after, this.durableSnapshot[a]!, this.service.prefix);
     const named = step.after.learner.origins;
     const renamed = named !== step.before?.learner.origins;
-    if (named.size > 0 && (compacted || renamed || step.after.learner.service !== step.before?.learner.service)) {
+    if (
+      step.after.ctx.storeAtRest !== null &&
+      (compacted || renamed || step.after.learner.service !== step.before?.learner.service)
+    ) {
       checkEntriesVouched(id, step.after, this.view.replicas[a]!.durable);
-      if (renamed) this.tally.add("sometimes: a store value named by the vote that wrote it");
+      if (renamed && named.size > 0) this.tally.add("sometimes: a store value named by the vote that wrote it");
       if (p !== null) t = p.lap("EntriesVouched", t);
     }
     const snapshot = step.after.learner.snapshot;

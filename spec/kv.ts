@@ -120,9 +120,28 @@ export const TooLargeOutput = Schema.TaggedStruct("too-large", {
 export const KvOutput = Schema.Union(ValueOutput, OkOutput, CasOutput, TooLargeOutput);
 export type KvOutput = typeof KvOutput.Type;
 
+/**
+ * An entry whose value this state does not hold: a replica keeps a large value at rest, named by
+ * the durable record that wrote it (impl/core/store-at-rest.ts's `StoredEntry`, which extends this;
+ * proofs/store-at-rest.md). The spec never makes one; it carries the value's length and the entry's
+ * hashes (`KvState.hashes`, unchanged: the digest counts the same entry), and every read of the
+ * value refuses it (`lookup`): a replica puts the value back in memory before it executes a command
+ * that reads it (rule V4), and the abstraction function reads it back from the record (rule V2).
+ */
+export interface EntryAtRest {
+  readonly _tag: "stored-entry";
+  readonly key: string;
+  readonly length: number;
+  readonly hashes: EntryHashes;
+}
+
+/** An entry of the store as a state holds it: its value, or the value's reference at rest. */
+export type KvEntry = string | EntryAtRest;
+
 /** The store: entries plus the running digest lanes and entry count. */
 export interface KvState {
-  readonly entries: PersistentMap<string>;
+  /** Each key's value; a replica may hold a large one at rest ({@link EntryAtRest}), the spec never. */
+  readonly entries: PersistentMap<KvEntry>;
   /**
    * Each entry's hash in both lanes (`entryHashes`), so that overwriting or removing a value does
    * not hash it again: for a 1 MiB value, hashing is most of the work of a write.
@@ -194,7 +213,23 @@ export function entryHashesForTest(
 }
 
 function lookup(state: KvState, key: string): string | null {
-  return pmGet(state.entries, key) ?? null;
+  const entry = pmGet(state.entries, key);
+  if (typeof entry === "string") return entry;
+  if (entry === undefined) return null;
+  throw atRest(entry);
+}
+
+/** The refusal to read a value at rest: a replica reads it back first (rule V4). */
+function atRest(entry: EntryAtRest): Error {
+  return new Error(
+    `the value under ${JSON.stringify(entry.key)} is at rest (${entry.length} code units): it must be read back before it is read`,
+  );
+}
+
+/** The value `entry` holds in memory; throws for one at rest. */
+function inMemoryValue(entry: KvEntry): string {
+  if (typeof entry === "string") return entry;
+  throw atRest(entry);
 }
 
 /**
@@ -310,8 +345,11 @@ function hex8(n: number): string {
   return n.toString(16).padStart(8, "0");
 }
 
+/** The snapshot of `state`: every value must be in memory (a value at rest is refused). */
 function snapshotKv(state: KvState): KvSnapshot {
-  return { format: "paxos-lease/kv@1", entries: pmSortedEntries(state.entries) };
+  const entries = pmSortedEntries(state.entries);
+  for (const [, entry] of entries) inMemoryValue(entry);
+  return { format: "paxos-lease/kv@1", entries: entries as (readonly [string, string])[] };
 }
 
 const decodeSnapshot = Schema.decodeUnknownEither(KvSnapshot);
@@ -345,8 +383,8 @@ function digestAs(textHash: TextHash | null, state: KvState, format: string): st
   if (format !== "") return null;
   let digestA = 0;
   let digestB = 0;
-  pmForEach(state.entries, (key, value) => {
-    const [a, b] = entryHashes(key, value, null);
+  pmForEach(state.entries, (key, entry) => {
+    const [a, b] = entryHashes(key, inMemoryValue(entry), null);
     digestA = (digestA + a) >>> 0;
     digestB = (digestB + b) >>> 0;
   });

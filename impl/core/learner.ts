@@ -19,7 +19,7 @@ import {
   type SessionBounds,
   type ServiceState,
 } from "../../spec/service.ts";
-import { pmHas, pmRemove, pmSet, type PersistentMap } from "../../spec/persistent-map.ts";
+import { pmForEach, pmGet, pmHas, pmRemove, pmSet, type PersistentMap } from "../../spec/persistent-map.ts";
 import { truncateVotes } from "./acceptor.ts";
 import type { Ballot } from "./ballot.ts";
 import { fail } from "./assert.ts";
@@ -33,7 +33,7 @@ import {
   type ConfigChange,
   type Configuration,
 } from "./configuration.ts";
-import type { ReplicaId } from "./events.ts";
+import type { ReadEntriesPurpose, ReplicaId } from "./events.ts";
 import { holdsStored, inMemory, isStored, sameValue, valueBytes, type HeldValue, type StoredValue } from "./at-rest.ts";
 import {
   valuesEqual,
@@ -46,7 +46,7 @@ import {
 } from "./messages.ts";
 import { checkpointDigest, foldOutput, recordCheckpoint, type Divergence } from "./monitor.ts";
 import type { DurableRecord } from "./records.ts";
-import type { StoredEntry } from "./store-at-rest.ts";
+import { sameEntry, type StoreAtRest, type StoredEntry } from "./store-at-rest.ts";
 import type { ReplicaRules } from "./rules.ts";
 import { makeSnapshot, snapshotRecord, snapshotSize, type SnapshotContents } from "./snapshot.ts";
 import {
@@ -212,6 +212,48 @@ export interface ExecuteResult<S, I, O> {
    * highest this version knows, so this replica must not execute it or anything after it. Null: none.
    */
   readonly unsupported: UnsupportedLevel | null;
+  /**
+   * Execution stopped before the next slot for these store values at rest (rule V4): a command of
+   * the slot reads them, or the slot is a snapshot slot. Null: it did not stop for values.
+   */
+  readonly readBack: ReadBack | null;
+}
+
+/** Store values at rest the core needs in memory, and why (a `ReadEntries` effect's contents). */
+export interface ReadBack {
+  readonly entries: readonly StoredEntry[];
+  readonly purpose: ReadEntriesPurpose;
+}
+
+/**
+ * Rule V4: the store values at rest that executing `value` on `app` needs first: with `snapshot`
+ * (the slot is a snapshot slot, whose serialization needs every value), every entry at rest, which
+ * `origins` all name; else those its commands read (a get, swap or append of a key at rest; a put
+ * or delete needs nothing). Null when none.
+ */
+export function readsAtRest<S, I>(
+  atRest: StoreAtRest<S, I>,
+  app: S,
+  value: Value<I>,
+  origins: PersistentMap<StoredEntry>,
+  snapshot: boolean,
+): ReadBack | null {
+  const entries: StoredEntry[] = [];
+  if (value._tag === "batch")
+    for (const command of value.commands) {
+      const key = atRest.reads(command.input);
+      const ref = key === null ? null : atRest.resting(app, key);
+      if (ref !== null && !entries.some((e) => e.key === ref.key)) entries.push(ref);
+    }
+  const commands = entries.length;
+  if (snapshot)
+    pmForEach(origins, (key) => {
+      const ref = atRest.resting(app, key);
+      // Keys are unique in `origins`: compare with the commands' entries alone.
+      if (ref !== null && !entries.some((e, i) => i < commands && e.key === ref.key)) entries.push(ref);
+    });
+  if (entries.length === 0) return null;
+  return { entries, purpose: entries.length > commands ? "snapshot" : "command" };
 }
 
 /** A raise of the feature level to `level` at `slot`, above what this version executes. */
@@ -259,7 +301,7 @@ export function executeReady<S, I, O>(
   const { ctx, learner } = state;
   const first = rules.nextToExecute(learner.log, learner.executedUpTo);
   if (first === undefined || !slotMapHas(learner.log, first))
-    return { state, more: false, executed: [], divergence: null, snapshot: null, unsupported: null };
+    return { state, more: false, executed: [], divergence: null, snapshot: null, unsupported: null, readBack: null };
   let executedUpTo = learner.executedUpTo;
   let bytesSinceSnapshot = learner.bytesSinceSnapshot;
   let commandsSinceSnapshot = learner.commandsSinceSnapshot;
@@ -279,6 +321,7 @@ export function executeReady<S, I, O>(
   let stepBytes = 0;
   let more = false;
   let unsupported: UnsupportedLevel | null = null;
+  let readBack: ReadBack | null = null;
   for (let slot: number | undefined = first; slot !== undefined; slot = rules.nextToExecute(learner.log, slot)) {
     const held = slotMapGet(learner.log, slot);
     if (held === undefined) break;
@@ -291,15 +334,41 @@ export function executeReady<S, I, O>(
       unsupported = { slot, level: value.level };
       break;
     }
+    // Whether this slot is a snapshot slot depends on its value alone: known before it executes.
+    const bytes = valueBytes(value);
+    const bytesAfter = bytesSinceSnapshot + bytes;
+    // Counted only where the bound is set: a replica without it keeps the states it had (the explorer's).
+    const commandsAfter =
+      ctx.config.snapshotIntervalCommands < Number.MAX_SAFE_INTEGER
+        ? commandsSinceSnapshot + commandCount(value)
+        : commandsSinceSnapshot;
+    if (snapshotBytes < 0 && bytesAfter >= ctx.config.snapshotIntervalBytes)
+      snapshotBytes = snapshotSize(learner.snapshot);
+    const snapshotDue = rules.snapshotDue(slot, ctx.config, bytesAfter, Math.max(snapshotBytes, 0), commandsAfter);
+    if (atRest !== null) {
+      // Rule V4: never execute on a value at rest; stop here until the driver reads it back.
+      readBack = rules.readsAtRest(atRest, service.app, value, origins, snapshotDue);
+      if (readBack !== null) break;
+    }
+    stepBytes += bytes;
+    bytesSinceSnapshot = bytesAfter;
+    commandsSinceSnapshot = commandsAfter;
     const outputs: ServiceOutput<O>[] = [];
     let outcome: ChangeOutcome | undefined;
     if (value._tag === "batch") {
       for (const command of value.commands) {
-        // A key written anew is named by no older vote (rule V1): `putAtRest` names it again.
+        // A key written anew is named by no older vote (rule V1): `putAtRest` names it again. A
+        // command that leaves an entry at rest as it was (a retry its session answers) keeps its name.
         const written = atRest === null ? null : atRest.writes(command.input);
-        if (written !== null && pmHas(origins, written)) origins = pmRemove(origins, written);
+        const resting = atRest === null || written === null ? null : atRest.resting(service.app, written);
         const applied = rules.executeCommand(ctx, service, command);
         service = applied.state;
+        if (
+          written !== null &&
+          pmHas(origins, written) &&
+          (resting === null || atRest?.resting(service.app, written) !== resting)
+        )
+          origins = pmRemove(origins, written);
         const folded = foldOutput(a, b, applied.output);
         a = folded.a;
         b = folded.b;
@@ -323,20 +392,6 @@ export function executeReady<S, I, O>(
     }
     if (collect || outcome !== undefined) executed.push({ slot, outputs, change: outcome });
     configs = pruneConfigurations(configs, slot + 1);
-    const bytes = valueBytes(value);
-    stepBytes += bytes;
-    bytesSinceSnapshot += bytes;
-    // Counted only where the bound is set: a replica without it keeps the states it had (the explorer's).
-    if (ctx.config.snapshotIntervalCommands < Number.MAX_SAFE_INTEGER) commandsSinceSnapshot += commandCount(value);
-    if (snapshotBytes < 0 && bytesSinceSnapshot >= ctx.config.snapshotIntervalBytes)
-      snapshotBytes = snapshotSize(learner.snapshot);
-    const snapshotDue = rules.snapshotDue(
-      slot,
-      ctx.config,
-      bytesSinceSnapshot,
-      Math.max(snapshotBytes, 0),
-      commandsSinceSnapshot,
-    );
     if (snapshotDue) {
       bytesSinceSnapshot = 0;
       commandsSinceSnapshot = 0;
@@ -376,7 +431,7 @@ export function executeReady<S, I, O>(
   next.learner = nextLearner;
   next.monitor = nextMonitor;
   if (ctx.config.valuesAtRest && executedUpTo >= first) putAtRest(rules, next, nextLearner, first, executedUpTo);
-  return { state: next, more, executed, divergence, snapshot, unsupported };
+  return { state: next, more, executed, divergence, snapshot, unsupported, readBack };
 }
 
 /**
@@ -418,7 +473,7 @@ export function putAtRest<S, I, O>(
     if (known === vote.value || (!isStored(vote.value) && valuesEqual(known, vote.value))) {
       log = slotMapSet(log, slot, stored);
       const value = vote.value;
-      if (!isStored(value)) origins = nameByVote(next.ctx, learner.service.app, origins, slot, vote.ballot, value);
+      if (!isStored(value)) origins = nameByVote(next.ctx, learner, origins, slot, vote.ballot, value);
     }
   }
   learner.origins = origins;
@@ -431,14 +486,15 @@ export function putAtRest<S, I, O>(
 }
 
 /**
- * Rule V1's bookkeeping (`storeAtRestCharsMin`, proofs/store-at-rest.md): name by the durable vote
- * at `slot` in `ballot` every value of at least that length that one of its commands wrote and the store
- * `app` (the state after execution) still holds. `origins` unchanged when off. `value` is the
- * vote's, in memory.
+ * Rule V1 (`storeAtRestCharsMin`, proofs/store-at-rest.md): name by the durable vote at `slot` in
+ * `ballot` every value of at least that length that one of its commands wrote and the store
+ * (`learner.service`, the state after execution) still holds, and hold it at rest: the store's
+ * entry becomes its `StoredEntry`. `origins` unchanged when off. `value` is the vote's, in memory.
+ * Writes `learner.service`, a copy the caller made.
  */
 function nameByVote<S, I, O>(
   ctx: ReplicaContext<S, I, O>,
-  app: S,
+  learner: Draft<LearnerState<S, I, O>>,
   origins: PersistentMap<StoredEntry>,
   slot: number,
   ballot: Ballot,
@@ -447,13 +503,37 @@ function nameByVote<S, I, O>(
   const atRest = ctx.storeAtRest;
   if (atRest === null || value._tag !== "batch") return origins;
   const named = { slot, ballot, value };
+  let app = learner.service.app;
   value.commands.forEach((command, index) => {
     const key = atRest.writes(command.input);
     if (key === null) return;
     const ref = atRest.originOf(app, key, named, index, ctx.config.storeAtRestCharsMin);
-    if (ref !== null) origins = pmSet(origins, key, ref);
+    if (ref === null) return;
+    origins = pmSet(origins, key, ref);
+    app = atRest.rest(app, ref);
   });
+  if (app !== learner.service.app) learner.service = { ...learner.service, app };
   return origins;
+}
+
+/**
+ * Rule V1 again for values read back (rule V4) once what needed them is done: each of `entries`
+ * that `origins` still names (its key not written since) goes back to rest. Writes `learner.service`.
+ */
+export function restAgain<S, I, O>(
+  ctx: ReplicaContext<S, I, O>,
+  learner: Draft<LearnerState<S, I, O>>,
+  entries: readonly StoredEntry[],
+): void {
+  const atRest = ctx.storeAtRest;
+  if (atRest === null) return;
+  let app = learner.service.app;
+  for (const ref of entries) {
+    const named = pmGet(learner.origins, ref.key);
+    if (named === undefined || !sameEntry(named, ref) || atRest.resting(app, ref.key) !== null) continue;
+    app = atRest.rest(app, named);
+  }
+  if (app !== learner.service.app) learner.service = { ...learner.service, app };
 }
 
 /**

@@ -26,6 +26,7 @@ import {
 import type {
   ClientRequest,
   Effect,
+  EntriesRead,
   Event,
   OpenSessionRequest,
   ReconfigureRequest,
@@ -61,7 +62,9 @@ import {
   needsCatchUp,
   receiveCatchUp,
   putAtRest,
+  restAgain,
   requestCatchUp,
+  type ReadBack,
   sendHeld,
   takeSnapshot,
 } from "./learner.ts";
@@ -80,6 +83,7 @@ import { peerIndex, peersOf, phase1Covers } from "./quorums.ts";
 import type { ChosenVoteRecord, DurableRecord, SnapshotRecord } from "./records.ts";
 import { defaultRules, type ReplicaRules } from "./rules.ts";
 import { keptSnapshot, readSnapshot, restingSnapshot } from "./snapshot.ts";
+import { sameEntry, type StoredEntry } from "./store-at-rest.ts";
 import { emptySlotMap, slotMapDropThrough, slotMapGet, slotMapHas, slotMapSet, type SlotMap } from "./slot-map.ts";
 import {
   copyAcceptor,
@@ -234,8 +238,7 @@ function handle<S, I, O>(
     case "FeaturesKnown":
       return featuresKnown(rules, s, event.level, event.now, out);
     case "EntriesRead":
-      // Nothing asks for store values yet (rule V4): an answer changes nothing.
-      return s;
+      return entriesRead(rules, s, event, out);
     case "KeptChunks":
       return takeKept(rules, s, event, out);
   }
@@ -1084,7 +1087,11 @@ function afterLearning<S, I, O>(
   // voter's): execute again what that chose.
   for (
     let round = 0;
-    round === 0 || (s.role._tag === "leader" && !more && slotMapHas(s.learner.log, s.learner.executedUpTo + 1));
+    round === 0 ||
+    (s.role._tag === "leader" &&
+      !more &&
+      !s.learner.executionWaits &&
+      slotMapHas(s.learner.log, s.learner.executedUpTo + 1));
     round++
   ) {
     const before = s;
@@ -1092,6 +1099,7 @@ function afterLearning<S, I, O>(
     const r = executeReady(rules, before, isLeader, before.ctx.config.batchBytesMax);
     more = r.more;
     s = r.state;
+    if (r.readBack !== null) s = readBack(s, r.readBack, true, out);
     if (r.snapshot !== null) s = takeSnapshot(s, r.snapshot, out);
     if (s.learner.configs !== before.learner.configs) {
       s = syncPeers(rules, s);
@@ -1104,6 +1112,66 @@ function afterLearning<S, I, O>(
     if (s.role._tag === "leader") s = proposeReady(rules, s, now, out);
   }
   return s;
+}
+
+/**
+ * Ask the driver for the store values at rest of `wanted` (rule V4, a `ReadEntries`) that are not
+ * asked for already; with `execution`, execution waits for them (`executionWaits`).
+ */
+function readBack<S, I, O>(
+  state: ReplicaState<S, I, O>,
+  wanted: ReadBack,
+  execution: boolean,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
+  const asked = state.learner.reading;
+  const entries = wanted.entries.filter((ref) => !asked.some((a) => sameEntry(a, ref)));
+  if (entries.length === 0 && (!execution || state.learner.executionWaits)) return state;
+  if (entries.length > 0) out.push({ _tag: "ReadEntries", entries, purpose: wanted.purpose });
+  const learner = copyLearner(state.learner);
+  learner.reading = entries.length === 0 ? asked : asked.concat(entries);
+  if (execution) learner.executionWaits = true;
+  return withLearner(state, learner);
+}
+
+/**
+ * The driver read back store values at rest (rule V4): check each against its entry (V2's
+ * comparison: a value that is not the one named throws) and put it back in memory where the store
+ * still holds that entry at rest; execute on; serve again the reads that waited, as if they arrived
+ * now (a read by lease judged against the lease now); then put the values back at rest where they
+ * are still named (rule V1), so that reads do not pile values up in memory.
+ */
+function entriesRead<S, I, O>(
+  rules: ReplicaRules,
+  state: ReplicaState<S, I, O>,
+  event: EntriesRead,
+  out: Out<I, O>,
+): ReplicaState<S, I, O> {
+  const atRest = state.ctx.storeAtRest;
+  if (atRest === null) return state;
+  if (event.values.length !== event.entries.length)
+    fail(`EntriesRead: ${event.values.length} values for ${event.entries.length} entries`);
+  const learner = copyLearner(state.learner);
+  let app = learner.service.app;
+  event.entries.forEach((ref, i) => {
+    app = atRest.restore(app, ref, event.values[i]!);
+  });
+  if (app !== learner.service.app) learner.service = { ...learner.service, app };
+  learner.reading = learner.reading.filter((a) => !event.entries.some((ref) => sameEntry(a, ref)));
+  learner.executionWaits = false;
+  const waiting = learner.waitingReads;
+  learner.waitingReads = [];
+  let s = afterLearning(rules, withLearner(state, learner), event.now, out);
+  for (const req of waiting) {
+    const now = { ...req, now: event.now };
+    if (s.halted !== null) out.push(unavailable(req.requestId, `replica stopped: ${s.halted.message}`, false));
+    else if (s.removal !== null)
+      out.push(unavailable(req.requestId, `replica ${s.ctx.config.self} is being removed from the cluster`, false));
+    else s = clientRequest(rules, s, now, out);
+  }
+  const after = copyLearner(s.learner);
+  restAgain(s.ctx, after, event.entries);
+  return after.service === s.learner.service ? s : withLearner(s, after);
 }
 
 /**
@@ -1224,10 +1292,11 @@ function stepDownIfRemoved<S, I, O>(
 /**
  * Slots ready in the log that a step left to the next because its bytes ran out (afterLearning):
  * the next tick executes them. The driver ticks at once while this holds. Never for a halted
- * replica, which executes nothing more: its driver would tick it at once for ever.
+ * replica, which executes nothing more: its driver would tick it at once for ever; nor while
+ * execution waits for store values at rest (rule V4): their `EntriesRead` executes on.
  */
 export function executionPending<S, I, O>(state: ReplicaState<S, I, O>, rules: ReplicaRules = defaultRules): boolean {
-  if (state.halted !== null) return false;
+  if (state.halted !== null || state.learner.executionWaits) return false;
   const next = rules.nextToExecute(state.learner.log, state.learner.executedUpTo);
   return next !== undefined && slotMapHas(state.learner.log, next);
 }
@@ -1437,6 +1506,17 @@ function answerLocally<S, I, O>(
   req: ClientRequest<I>,
   out: Out<I, O>,
 ): ReplicaState<S, I, O> {
+  const atRest = state.ctx.storeAtRest;
+  if (atRest !== null) {
+    // Rule V4: a read of a value at rest waits for it to be read back, then is served again.
+    const key = atRest.reads(req.input);
+    const ref: StoredEntry | null = key === null ? null : atRest.resting(state.learner.service.app, key);
+    if (ref !== null) {
+      const learner = copyLearner(state.learner);
+      learner.waitingReads = state.learner.waitingReads.concat([req]);
+      return readBack(withLearner(state, learner), { entries: [ref], purpose: "read" }, false, out);
+    }
+  }
   const output = state.ctx.app.output(req.input, state.learner.service.app);
   out.push({ _tag: "Reply", requestId: req.requestId, result: { _tag: "ok", output } });
   return state;

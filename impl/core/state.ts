@@ -15,7 +15,7 @@ import { featureLevelMax, serviceOf, type Service, type ServiceState } from "../
 import { ballotZero, type Ballot } from "./ballot.ts";
 import type { Config } from "./config.ts";
 import { initialConfiguration, type ConfigChange, type Configuration } from "./configuration.ts";
-import type { ReplicaId } from "./events.ts";
+import type { ClientRequest, ReplicaId } from "./events.ts";
 import type { HeldValue } from "./at-rest.ts";
 import { emptyPersistentMap, type PersistentMap } from "../../spec/persistent-map.ts";
 import { storeAtRestFor, type StoreAtRest, type StoredEntry } from "./store-at-rest.ts";
@@ -181,6 +181,18 @@ export interface LearnerState<S, I, O> {
    * holds under its key now. Empty when off. Not durable: `Recover` names them again from the votes.
    */
   readonly origins: PersistentMap<StoredEntry>;
+  /**
+   * The store values at rest asked of the driver (`ReadEntries`) and not yet answered (rule V4):
+   * asked once each, whoever waits for them. Empty when off. Not durable: a restart asks again.
+   */
+  readonly reading: readonly StoredEntry[];
+  /** True while execution waits for store values at rest (rule V4): a tick executes nothing until they come. */
+  readonly executionWaits: boolean;
+  /**
+   * Reads to answer outside the log (by lease, or stale) that read a value at rest, in arrival order:
+   * once it is back (`EntriesRead`) each is served again as if it arrived then (rule V4).
+   */
+  readonly waitingReads: readonly ClientRequest<I>[];
 }
 
 /** The election timer and the seeded pseudo-random generator that spreads timeouts. */
@@ -526,6 +538,9 @@ export function freshState<S, I, O>(ctx: ReplicaContext<S, I, O>): ReplicaState<
       logTruncatedUpTo: 0,
       transfer: null,
       origins: noOrigins,
+      reading: [],
+      executionWaits: false,
+      waitingReads: [],
     },
     election: {
       prng: fmix32(ctx.config.seed ^ Math.imul(ctx.config.self, 0x9e3779b9)),
@@ -631,6 +646,9 @@ export function copyLearner<S, I, O>(l: LearnerState<S, I, O>): Draft<LearnerSta
     logTruncatedUpTo: l.logTruncatedUpTo,
     transfer: l.transfer,
     origins: l.origins,
+    reading: l.reading,
+    executionWaits: l.executionWaits,
+    waitingReads: l.waitingReads,
   };
 }
 

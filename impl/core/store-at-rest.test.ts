@@ -7,7 +7,17 @@
 import { describe, expect, it } from "vitest";
 import { kv, type KvInput } from "../../spec/kv.ts";
 import { compactRecords, type DurableRecord, type VoteRecord } from "./records.ts";
-import { entryOfVote, readEntryFromRecords, storedEntryOf, storeAtRestFor, type StoredEntry } from "./store-at-rest.ts";
+import { pmGet, pmSet } from "../../spec/persistent-map.ts";
+import type { ReadEntries } from "./events.ts";
+import { defaultRules } from "./rules.ts";
+import {
+  entryOfVote,
+  readEntryFromRecords,
+  sameEntry,
+  storedEntryOf,
+  storeAtRestFor,
+  type StoredEntry,
+} from "./store-at-rest.ts";
 import { bigThenShortWrites, Cluster } from "./testing/cluster.ts";
 
 const put = (key: string, value: string): KvInput => ({ _tag: "put", key, value });
@@ -106,5 +116,90 @@ describe("the store's values at rest", () => {
     expect(storeAtRestFor(kv).writes(put("k", "v"))).toBe("k");
     expect(storeAtRestFor(kv).writes({ _tag: "get", key: "k" })).toBeNull();
     expect(() => storeAtRestFor({ ...kv, name: "counter" })).toThrow(/not of the application counter/);
+  });
+});
+
+describe("the store's values at rest, read back (V1, V4)", () => {
+  const atRest = { storeAtRestCharsMin: 50 };
+  const small = "b".repeat(100);
+  const entryOf = (c: Cluster): unknown => pmGet(c.state(1).learner.service.app.entries, "big");
+  const readsOf = (c: Cluster): ReadEntries[] =>
+    c.effectLog.flatMap((e) => (e.replica === 1 && e.effect._tag === "ReadEntries" ? [e.effect] : []));
+
+  it("holds a long value as its reference, and a read by lease or a swap waits for it to be read back", () => {
+    const c = bigThenShortWrites(atRest, small, 1);
+    const ref = entryOf(c) as StoredEntry;
+    expect(ref).toMatchObject({ _tag: "stored-entry", key: "big", index: 0, length: small.length });
+    expect(sameEntry(ref, pmGet(c.state(1).learner.origins, "big")!)).toBe(true);
+    // The digest counts the same entry: the store with the value in memory has the same digest.
+    const inMemory = {
+      ...c.state(1).learner.service.app,
+      entries: pmSet(c.state(1).learner.service.app.entries, "big", small),
+    };
+    expect(kv.digest(c.state(1).learner.service.app)).toBe(kv.digest(inMemory));
+    // Snapshots (every 2 slots here) read every value at rest back first, until rule V5.
+    const earlier = readsOf(c).length;
+    const read = c.request(1, { _tag: "get", key: "big" }, "linearizable");
+    expect(c.replies.get(read)).toEqual({ _tag: "ok", output: { _tag: "value", value: small } });
+    expect(readsOf(c).map((r) => r.purpose)).toContain("snapshot");
+    expect(
+      readsOf(c)
+        .slice(earlier)
+        .map((r) => r.purpose),
+    ).toEqual(["read"]);
+    const swap = c.request(1, { _tag: "cas", key: "big", expected: small, value: "c" }, "linearizable", {
+      clientId: "c",
+      seq: 9,
+    });
+    c.stabilize();
+    expect(c.replies.get(swap)).toEqual({ _tag: "ok", output: { _tag: "cas", swapped: true, current: small } });
+    expect(
+      readsOf(c)
+        .slice(earlier, earlier + 2)
+        .map((r) => r.purpose),
+    ).toEqual(["read", "command"]);
+    expect(entryOf(c)).toBe("c");
+    expect(c.state(1).learner.reading).toEqual([]);
+  });
+
+  it("puts a value read back at rest again once the read is answered", () => {
+    const c = bigThenShortWrites(atRest, small, 1);
+    const ref = entryOf(c) as StoredEntry;
+    c.request(1, { _tag: "get", key: "big" }, "stale");
+    expect(entryOf(c)).toEqual(ref);
+  });
+
+  it("refuses a value read back that is not the one its reference names (V2's comparison, in the core)", () => {
+    const c = bigThenShortWrites(atRest, small, 1);
+    const ref = entryOf(c) as StoredEntry;
+    const answer = (value: string) => () =>
+      c.apply(1, { _tag: "EntriesRead", now: c.clock(1), entries: [ref], values: [value] });
+    expect(answer(`${small}!`)).toThrow(/is 101 code units long, not 100/);
+    expect(answer(`c${small.slice(1)}`)).toThrow(/other entry hashes/);
+  });
+
+  it("a replica that executes a command on a reference (rule V4 broken) is refused by the store", () => {
+    const c = bigThenShortWrites(atRest, small, 1);
+    const broken = new Cluster(3, {
+      config: { valuesAtRest: true, snapshotIntervalSlots: 2, ...atRest },
+      compact: false,
+      rules: { ...defaultRules, readsAtRest: () => null },
+    });
+    broken.quiet = true;
+    broken.elapse(300);
+    broken.campaign(1);
+    broken.stabilize();
+    broken.request(1, put("big", small), "linearizable", { clientId: "c", seq: 1 });
+    broken.stabilize();
+    expect(typeof pmGet(broken.state(1).learner.service.app.entries, "big")).toBe("object");
+    const append = () => {
+      broken.request(1, { _tag: "append", key: "big", value: "!" }, "linearizable", { clientId: "c", seq: 2 });
+      broken.stabilize();
+    };
+    expect(append).toThrow(/the value under "big" is at rest .* must be read back before it is read/);
+    // The same append on the replica as it is: read back first, then executed.
+    c.request(1, { _tag: "append", key: "big", value: "!" }, "linearizable", { clientId: "c", seq: 9 });
+    c.stabilize();
+    expect(entryOf(c)).toBe(`${small}!`);
   });
 });

@@ -11,28 +11,35 @@
  * It must never do I/O: drivers read records, and hand them in.
  */
 import type { Application } from "../../spec/state-machine.ts";
-import type { KvInput, KvOutput, KvState } from "../../spec/kv.ts";
-import { pmForEach, pmGet, type PersistentMap } from "../../spec/persistent-map.ts";
+import type { EntryAtRest, KvInput, KvOutput, KvState } from "../../spec/kv.ts";
+import { pmForEach, pmGet, pmSet, type PersistentMap } from "../../spec/persistent-map.ts";
 import { showBallot, type Ballot } from "./ballot.ts";
 import type { Value } from "./messages.ts";
 import type { DurableRecord } from "./records.ts";
-
-/** The store's entry hashes of one key: both digest lanes and the value's UTF-8 length (`KvState.hashes`). */
-export type EntryHashes = readonly [number, number, number];
 
 /**
  * The value under `key`, held at rest: the `value` of the put or compare-and-swap at `index` of the
  * batch of this replica's vote record at `slot` in `ballot`, of `length` UTF-16 code units and with
  * the store's entry hashes `hashes` (those the state's digest counts).
  */
-export interface StoredEntry {
-  readonly _tag: "stored-entry";
-  readonly key: string;
+export interface StoredEntry extends EntryAtRest {
   readonly slot: number;
   readonly ballot: Ballot;
   readonly index: number;
-  readonly length: number;
-  readonly hashes: EntryHashes;
+}
+
+/** Do `a` and `b` name the same value: the same key, vote, command, length and entry hashes? */
+export function sameEntry(a: StoredEntry, b: StoredEntry): boolean {
+  return (
+    a === b ||
+    (a.key === b.key &&
+      a.slot === b.slot &&
+      a.ballot.round === b.ballot.round &&
+      a.ballot.replica === b.ballot.replica &&
+      a.index === b.index &&
+      a.length === b.length &&
+      a.hashes.every((h, i) => h === b.hashes[i]))
+  );
 }
 
 /** The key-value store as the core runs it: spec/kv.ts with the digest format the driver chose. */
@@ -84,14 +91,20 @@ export function entryOfVote(app: KvApplication, vote: VoteOf | undefined, ref: S
     throw new Error(`${where} was given the vote at slot ${vote.slot} in ${showBallot(vote.ballot)}`);
   const value = writtenBy(vote.value, ref.index, ref.key);
   if (value === null) throw new Error(`${where}: that vote's command ${ref.index} writes no value to that key`);
-  if (value.length !== ref.length)
-    throw new Error(`${where}: the record's value is ${value.length} code units long, not ${ref.length}`);
+  checkEntryValue(app, ref, value, `${where}: the record's value`);
+  return value;
+}
+
+/**
+ * V2's comparison, which the core makes again on every value a driver hands back (rule V4): `value`
+ * has the length and the entry hashes `ref` names, recomputed by `app` (its own digest format).
+ * Throws, naming `what` and what differs.
+ */
+export function checkEntryValue(app: KvApplication, ref: StoredEntry, value: string, what: string): void {
+  if (value.length !== ref.length) throw new Error(`${what} is ${value.length} code units long, not ${ref.length}`);
   const hashes = pmGet(app.transition({ _tag: "put", key: ref.key, value }, app.start).hashes, ref.key);
   if (hashes === undefined || hashes.some((h, i) => h !== ref.hashes[i]))
-    throw new Error(
-      `${where}: the record's value has other entry hashes (${String(hashes)}, not ${String(ref.hashes)})`,
-    );
-  return value;
+    throw new Error(`${what} has other entry hashes (${String(hashes)}, not ${String(ref.hashes)})`);
 }
 
 /**
@@ -115,12 +128,26 @@ export function readEntryFromRecords(
 }
 
 /**
- * What the core needs of its application to name values by the votes that wrote them (rule V1's
- * bookkeeping): the key a command may change, and the reference to the value a command wrote.
+ * What the core needs of its application to hold values at rest: the key a command may change
+ * (rule V1's bookkeeping) or reads (rule V4), the reference to the value a command wrote, and the
+ * store's representation: an entry's value replaced by its reference (V1), the reference found,
+ * and the value put back (V4).
  */
 export interface StoreAtRest<S, I> {
   /** The key `input` may change (a put, swap, append or delete), or null. */
   readonly writes: (input: I) => string | null;
+  /** The key whose value `input` reads (a get, swap or append), or null: a put or delete reads none. */
+  readonly reads: (input: I) => string | null;
+  /** The entry at rest under `key` in `state`, or null (absent, or its value in memory). */
+  readonly resting: (state: S, key: string) => StoredEntry | null;
+  /** `state` with the value under `ref.key`, which must be the one `ref` names, replaced by `ref` (rule V1). */
+  readonly rest: (state: S, ref: StoredEntry) => S;
+  /**
+   * `state` with `value` back in memory in place of `ref` (rule V4), after V2's comparison
+   * (`checkEntryValue`, which throws on a value that is not the one named); `state` unchanged when
+   * its entry under `ref.key` is not `ref` at rest (rewritten, or replaced by a state transfer).
+   */
+  readonly restore: (state: S, ref: StoredEntry, value: string) => S;
   /**
    * The reference naming the value under `key` in `state` by command `index` of `vote`, or null when
    * that command did not write it or it is shorter than `charsMin` code units.
@@ -134,14 +161,32 @@ export interface StoreAtRest<S, I> {
   ) => StoredEntry | null;
 }
 
-/** The key-value store's {@link StoreAtRest}. */
-export const kvStoreAtRest: StoreAtRest<KvState, KvInput> = {
-  writes: (input) => (input._tag === "get" || input._tag === "noop" ? null : input.key),
-  originOf: (state, key, vote, index, charsMin) => {
-    const ref = storedEntryOf(state, key, vote, index);
-    return ref !== null && ref.length >= charsMin ? ref : null;
-  },
-};
+/** The entry at rest under `key` in `state`, or null. */
+function restingIn(state: KvState, key: string): StoredEntry | null {
+  const entry = pmGet(state.entries, key);
+  // Only a replica's core puts an entry at rest, and only a `StoredEntry`.
+  return entry === undefined || typeof entry === "string" ? null : (entry as StoredEntry);
+}
+
+/** The key-value store's {@link StoreAtRest}, its values checked by `app`'s digest format. */
+function kvStoreAtRest(app: KvApplication): StoreAtRest<KvState, KvInput> {
+  return {
+    writes: (input) => (input._tag === "get" || input._tag === "noop" ? null : input.key),
+    reads: (input) => (input._tag === "get" || input._tag === "cas" || input._tag === "append" ? input.key : null),
+    resting: restingIn,
+    rest: (state, ref) => ({ ...state, entries: pmSet(state.entries, ref.key, ref) }),
+    restore: (state, ref, value) => {
+      const held = restingIn(state, ref.key);
+      if (held === null || !sameEntry(held, ref)) return state;
+      checkEntryValue(app, ref, value, `EntryFromDurableVote: the value read back for ${showEntry(ref)}`);
+      return { ...state, entries: pmSet(state.entries, ref.key, value) };
+    },
+    originOf: (state, key, vote, index, charsMin) => {
+      const ref = storedEntryOf(state, key, vote, index);
+      return ref !== null && ref.length >= charsMin ? ref : null;
+    },
+  };
+}
 
 /**
  * The {@link StoreAtRest} of `app`, which must be the key-value store (spec/kv.ts, any digest
@@ -151,7 +196,7 @@ export function storeAtRestFor<S, I, O>(app: Application<S, I, O>): StoreAtRest<
   const start = app.start as Partial<KvState> | null;
   if (app.name !== "kv" || start === null || start.entries === undefined || start.hashes === undefined)
     throw new Error(`storeAtRestCharsMin names values of the key-value store, not of the application ${app.name}`);
-  return kvStoreAtRest as unknown as StoreAtRest<S, I>;
+  return kvStoreAtRest(app as unknown as KvApplication) as unknown as StoreAtRest<S, I>;
 }
 
 /**

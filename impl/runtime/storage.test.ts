@@ -678,9 +678,14 @@ describe.each([
     { maxLength: 24 },
   );
   /** Write `records` (every snapshot split in two parts), compact in pieces of `pieceRows`, and reopen. */
-  function compactedInPieces(records: readonly KvRecord[], pieceRows: number, pinned: readonly number[]) {
+  function compactedInPieces(
+    records: readonly KvRecord[],
+    pieceRows: number,
+    pinned: readonly number[],
+    pinnedVotes: ReadonlySet<number>,
+  ) {
     const dir = tempDir();
-    const keep = (summaries: readonly RecordSummary[]) => compactRecords(summaries, pinned);
+    const keep = (summaries: readonly RecordSummary[]) => compactRecords(summaries, pinned, pinnedVotes);
     const options = {
       dir,
       clusterId: "c1",
@@ -698,15 +703,17 @@ describe.each([
     return { deleted, records: reopened.records, parts: new Set(partRows(dir).map((row) => row.seq)).size };
   }
 
-  it("compacts in pieces exactly what one piece of every row compacts, parts and pinned snapshots alike", () => {
+  it("compacts in pieces exactly what one piece of every row compacts, parts and pinned records alike", () => {
     fc.assert(
-      fc.property(arbitraryRecords, fc.subarray([2, 5, 9]), (records, pinned) => {
-        const expected = compactRecords(records, pinned);
-        const whole = compactedInPieces(records, Number.MAX_SAFE_INTEGER, pinned);
+      fc.property(arbitraryRecords, fc.subarray([2, 5, 9]), fc.subarray([1, 4, 6]), (records, pinned, slots) => {
+        const pinnedVotes = new Set(slots);
+        const expected = compactRecords(records, pinned, pinnedVotes);
+        const whole = compactedInPieces(records, Number.MAX_SAFE_INTEGER, pinned, pinnedVotes);
         expect(whole.records).toEqual(expected);
         expect(whole.deleted).toBe(records.length - expected.length);
         expect(whole.parts).toBe(expected.filter((r) => r._tag === "snapshot").length);
-        for (const pieceRows of [1, 3]) expect(compactedInPieces(records, pieceRows, pinned)).toEqual(whole);
+        for (const pieceRows of [1, 3])
+          expect(compactedInPieces(records, pieceRows, pinned, pinnedVotes)).toEqual(whole);
       }),
       { numRuns: 10, seed: 20261207 },
     );

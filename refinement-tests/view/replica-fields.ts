@@ -180,7 +180,8 @@ function votesText(s: KvReplicaState): string | null {
 
 function storeText(app: KvState): string | null {
   const parts: string[] = [];
-  pmForEach(app.entries, (key, value) => {
+  pmForEach(app.entries, (key, entry) => {
+    const value = typeof entry === "string" ? entry : `(at rest: ${entry.length} code units)`;
     parts.push(`${key}=${clip(value, 24)}`);
   });
   return parts.length === 0 ? null : clip(parts.sort().join(" "));

@@ -124,6 +124,7 @@ describe("the simulated world", () => {
     let caughtUpAndWon = 0;
     let named = 0;
     let keptForStore = 0;
+    let readBack = 0;
     for (const s of scenarios) {
       // Safety, then liveness: the wait delays an election by a heartbeat interval at most.
       const run = runScenario(s, { liveness: true });
@@ -141,6 +142,7 @@ describe("the simulated world", () => {
         run.counters.get("world: a candidate caught up on a reported-chosen prefix and won above it") ?? 0;
       named += run.counters.get("sometimes: a store value named by the vote that wrote it") ?? 0;
       keptForStore += run.counters.get("world: compaction kept a vote record the store names") ?? 0;
+      readBack += run.counters.get("world: a store value read back for a command") ?? 0;
     }
     // A Promise omitted the chosen votes (rule T3), and a candidate fetched them and won above them.
     expect(omitted).toBeGreaterThan(0);
@@ -155,6 +157,9 @@ describe("the simulated world", () => {
     // every step), and compaction kept such a vote below the log's truncation point (rule V3).
     expect(named).toBeGreaterThan(0);
     expect(keptForStore).toBeGreaterThan(0);
+    // The store held them at rest, and a get, swap or append of one waited for it to be read back
+    // from the vote record (rule V4) before it executed.
+    expect(readBack).toBeGreaterThan(0);
   });
 
   it("stops the whole machine where the swarm draws it: a follower then waits its whole election timeout", () => {

@@ -13,11 +13,11 @@ import { showBallot } from "../ballot.ts";
 import { showChange, showConfiguration, type ConfigChange } from "../configuration.ts";
 import { parseConfig, type Config } from "../config.ts";
 import { nextBallot } from "../election.ts";
-import type { ClientResult, Consistency, ReplicaId, VoteRef } from "../events.ts";
+import type { ClientResult, Consistency, ReadEntries, ReplicaId, VoteRef } from "../events.ts";
 import type { Message, SnapshotChunkMsg } from "../messages.ts";
 import { inMemory, readChunkFromRecords, readFromRecords, resolveStored } from "../at-rest.ts";
 import { pinnedSnapshots } from "../transfer.ts";
-import { pinnedVotes } from "../store-at-rest.ts";
+import { pinnedVotes, readEntryFromRecords } from "../store-at-rest.ts";
 import { compactRecords, type DurableRecord } from "../records.ts";
 import { becomeCandidate, makeStep, step, type ReplicaEffect, type ReplicaEvent, type Step } from "../replica.ts";
 import { defaultRules, type ReplicaRules } from "../rules.ts";
@@ -201,6 +201,7 @@ export class Cluster {
     const node = this.node(id);
     node.state = after;
     const notices: VoteRef[] = [];
+    const reads: ReadEntries[] = [];
     for (const effect of effects) {
       this.effectLog.push({ replica: id, effect });
       switch (effect._tag) {
@@ -236,6 +237,10 @@ export class Cluster {
         case "Alarm":
           this.emit(`${id} ALARM slot=${effect.slot} replicas=${effect.replicas.join(",")} ${effect.message}`, true);
           break;
+        case "ReadEntries":
+          reads.push(effect);
+          this.emit(`${id} read back ${effect.entries.length} store values (${effect.purpose})`);
+          break;
         case "TransferRefused":
           this.emit(
             `${id} refused snapshot ${effect.slot} from ${effect.from} (${effect.check}): ${effect.reason}`,
@@ -248,6 +253,13 @@ export class Cluster {
     // Every record is durable at once here: the leader's own votes are told so right after their step.
     for (const notice of notices)
       if (this.node(id).state !== null) this.apply(id, { _tag: "VoteDurable", now: this.clock(id), ...notice });
+    // ... and the store values at rest it asks for are read back at once (rule V4).
+    for (const read of reads) {
+      const state = this.node(id).state;
+      if (state === null) continue;
+      const values = read.entries.map(readEntryFromRecords(state.ctx.app, this.node(id).records));
+      this.apply(id, { _tag: "EntriesRead", now: this.clock(id), entries: read.entries, values });
+    }
   }
 
   private boot(id: ReplicaId): void {

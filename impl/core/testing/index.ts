@@ -36,3 +36,4 @@ export { truncateVotes } from "../acceptor.ts";
 export { phase1CoversAbove } from "../quorums.ts";
 export { mulberry32 } from "../election.ts";
 export { isStored } from "../at-rest.ts";
+export { sameEntry, type StoredEntry } from "../store-at-rest.ts";
