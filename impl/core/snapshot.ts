@@ -281,7 +281,17 @@ function* jsonPieces(value: unknown, depth: number): Generator<string, void, und
     yield JSON.stringify(value);
     return;
   }
-  const o = value as Record<string, unknown>;
+  yield* objectPieces(value as Record<string, unknown>, (_key, item) => jsonPieces(item, depth - 1));
+}
+
+/**
+ * A plain object's pieces as JSON.stringify writes it: `{`, each key it keeps (not one whose item
+ * is undefined, a function or a symbol) followed by `itemPieces` of its item, then `}`.
+ */
+function* objectPieces<P>(
+  o: Record<string, unknown>,
+  itemPieces: (key: string, item: unknown) => Generator<P, void, undefined>,
+): Generator<string | P, void, undefined> {
   let first = true;
   yield "{";
   for (const key of Object.keys(o)) {
@@ -289,7 +299,7 @@ function* jsonPieces(value: unknown, depth: number): Generator<string, void, und
     if (item === undefined || typeof item === "function" || typeof item === "symbol") continue;
     yield `${first ? "" : ","}${JSON.stringify(key)}:`;
     first = false;
-    yield* jsonPieces(item, depth - 1);
+    yield* itemPieces(key, item);
   }
   yield "}";
 }
@@ -306,18 +316,9 @@ function* piecesWithHoles(
   envelope: unknown,
   atRest: PersistentMap<StoredEntry>,
 ): Generator<string | SnapshotHole, void, undefined> {
-  const o = envelope as Record<string, unknown>;
-  let first = true;
-  yield "{";
-  for (const key of Object.keys(o)) {
-    const item = o[key];
-    if (item === undefined || typeof item === "function" || typeof item === "symbol") continue;
-    yield `${first ? "" : ","}${JSON.stringify(key)}:`;
-    first = false;
-    if (key === "app") yield* appPieces(item, atRest);
-    else yield* jsonPieces(item, envelopeDepth - 1);
-  }
-  yield "}";
+  yield* objectPieces(envelope as Record<string, unknown>, (key, item) =>
+    key === "app" ? appPieces(item, atRest) : jsonPieces(item, envelopeDepth - 1),
+  );
 }
 
 /** The application's pieces in {@link piecesWithHoles}: `jsonPieces(app, envelopeDepth - 1)` with the holes. */
@@ -332,38 +333,37 @@ function* appPieces(
     yield* jsonPieces(app, envelopeDepth - 1);
     return;
   }
-  const o = app as Record<string, unknown>;
-  let first = true;
-  yield "{";
-  for (const key of Object.keys(o)) {
-    const item = o[key];
-    if (item === undefined || typeof item === "function" || typeof item === "symbol") continue;
-    yield `${first ? "" : ","}${JSON.stringify(key)}:`;
-    first = false;
-    if (key !== "entries") {
-      yield* jsonPieces(item, envelopeDepth - 2);
+  yield* objectPieces(app as Record<string, unknown>, (key, item) =>
+    key === "entries" ? entryPieces(entries, atRest) : jsonPieces(item, envelopeDepth - 2),
+  );
+}
+
+/**
+ * The application's `entries` in {@link appPieces}: each `[key, value]` whose value `atRest` names
+ * (of the named length) with a hole where the value goes.
+ */
+function* entryPieces(
+  entries: readonly unknown[],
+  atRest: PersistentMap<StoredEntry>,
+): Generator<string | SnapshotHole, void, undefined> {
+  yield "[";
+  for (let i = 0; i < entries.length; i++) {
+    if (i > 0) yield ",";
+    const entry: unknown = entries[i];
+    const named =
+      Array.isArray(entry) && entry.length === 2 && typeof entry[0] === "string" && typeof entry[1] === "string"
+        ? pmGet(atRest, entry[0])
+        : undefined;
+    const value = named === undefined ? "" : (entry as [string, string])[1];
+    if (named === undefined || named.length !== value.length) {
+      yield* jsonPieces(entry, envelopeDepth - 3);
       continue;
     }
-    yield "[";
-    for (let i = 0; i < entries.length; i++) {
-      if (i > 0) yield ",";
-      const entry: unknown = entries[i];
-      const named =
-        Array.isArray(entry) && entry.length === 2 && typeof entry[0] === "string" && typeof entry[1] === "string"
-          ? pmGet(atRest, entry[0])
-          : undefined;
-      const value = named === undefined ? "" : (entry as [string, string])[1];
-      if (named === undefined || named.length !== value.length) {
-        yield* jsonPieces(entry, envelopeDepth - 3);
-        continue;
-      }
-      yield `[${JSON.stringify(named.key)},`;
-      yield { _tag: "hole", entry: named, chars: escapedJsonLength(value) };
-      yield "]";
-    }
+    yield `[${JSON.stringify(named.key)},`;
+    yield { _tag: "hole", entry: named, chars: escapedJsonLength(value) };
     yield "]";
   }
-  yield "}";
+  yield "]";
 }
 
 /**
