@@ -103,7 +103,7 @@ function keyHash(k: string): number {
 /**
  * Keys never hashed: a replica's `ctx` is its constant configuration and application (functions
  * included); a state transfer's `decoding`. The memo below is a symbol-keyed property, which
- * `Reflect.ownKeys` still lists, and effect's Schema, decoding with `onExcessProperty: "error"`,
+ * Reflect.ownKeys still lists, and effect's Schema, decoding with `onExcessProperty: "error"`,
  * refuses an object that has one. The values a decoding has read (configurations, checkpoints,
  * the features) become the snapshot's JSON that rule S2 decodes once the last chunk is in: memoized
  * there, they made that decoding fail, and every transfer the explorer followed was refused at
