@@ -60,7 +60,11 @@ export const ruleCatalog: Readonly<
   },
   mayHelpLeader: { label: "R4", file: "docs/impl.md", find: "**Removed replicas cannot disturb (R4).**" },
   snapshotDue: { label: "", file: "docs/impl.md", find: "**Snapshots.**" },
-  readsAtRest: { label: "V4", file: "proofs/store-at-rest.md", find: "**V4 (never executed at rest).**" },
+  readsAtRest: {
+    label: "V4",
+    file: "docs/impl.md",
+    find: "**The store's values at rest (rule V4, `readsAtRest`).**",
+  },
   transferUseful: { label: "S1", file: "docs/impl.md", find: "(rule S1," },
   verifySnapshot: { label: "S2", file: "docs/impl.md", find: "`verifySnapshot` (rule S2)" },
 };
