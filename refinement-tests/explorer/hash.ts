@@ -8,7 +8,8 @@
  * n^2 / 2^65 (3 in a million at ten million states). The explorer reports that bound.
  *
  * Objects hashed through `valueHash` must be immutable: their hash is memoized by identity, which
- * is what makes hashing a replica state cheap (a step shares every part it did not change).
+ * is what makes hashing a replica state cheap (a step shares every part it did not change). They
+ * must also never reach a Schema decoding that refuses excess properties (see `skipped`).
  */
 
 import { murmurRound as round } from "../../spec/hash.ts";
@@ -99,8 +100,17 @@ function keyHash(k: string): number {
   return h;
 }
 
-/** Keys never hashed: a replica's `ctx` is its constant configuration and application (functions included). */
-const skipped = new Set(["ctx"]);
+/**
+ * Keys never hashed: a replica's `ctx` is its constant configuration and application (functions
+ * included); a state transfer's `decoding`. The memo below is a symbol-keyed property, which
+ * Reflect.ownKeys still lists, and effect's Schema, decoding with `onExcessProperty: "error"`,
+ * refuses an object that has one. The values a decoding has read (configurations, checkpoints,
+ * the features) become the snapshot's JSON that rule S2 decodes once the last chunk is in: memoized
+ * there, they made that decoding fail, and every transfer the explorer followed was refused at
+ * its last byte ("not a paxos-lease snapshot"). Nothing is lost: the decoding is a function of the
+ * bytes received, which the transfer's `received` and `digestLanes` (their content digest) hash.
+ */
+const skipped = new Set(["ctx", "decoding"]);
 
 /**
  * The structural hash of an immutable plain value, memoized by identity for objects and arrays.
