@@ -266,22 +266,16 @@ describe("state keys", () => {
   it("keying every state of a state transfer leaves it installable: the memo never reaches the decoded snapshot", () => {
     // The transfer-drops-sessions bounds: the follower that missed the writes is sent the leader's
     // snapshot chunk by chunk, one FIFO round at a time, and installs it at its last chunk.
-    const model = new ImplModel({
-      ...defaultBounds,
-      writes: 0,
-      reads: 0,
-      orders: "fifo",
-      prelude: "writes",
-      pick: 4,
-      overrides: { snapshotIntervalSlots: 1 },
-    });
+    const hunt = mutantNamed("transfer-drops-sessions").explore;
+    if (hunt === undefined) throw new Error("transfer-drops-sessions has no explorer bounds");
+    const model = new ImplModel({ ...defaultBounds, ...hunt.bounds });
     const roots = model.roots();
     if (!Array.isArray(roots)) throw new Error("boot failed");
     let s = roots[0]!.state;
     const lagging = s.world.replicas.findIndex((r) => r.state?.learner.executedUpTo === 0);
     expect(lagging).toBeGreaterThanOrEqual(0);
     let transferred = false;
-    for (let d = 0; d < 24 && s.world.replicas[lagging]!.state!.learner.executedUpTo === 0; d++) {
+    for (let d = 0; d < hunt.depth && s.world.replicas[lagging]!.state!.learner.executedUpTo === 0; d++) {
       const next = model.apply(s, model.actions(s)[0]!);
       if ("violation" in next) throw new Error(next.violation.message);
       // As the search does: every state reached is keyed before it is expanded.
