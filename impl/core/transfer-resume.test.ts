@@ -83,19 +83,30 @@ function resumeThenFetch(rules: ReplicaRules, kept: readonly string[], bytes: st
   // The next tick asks for the byte it stopped at, at once.
   const tick = replicaStep(resumed.state, { _tag: "Tick", now: now + 1 });
   const asked = tick.effects.find((e) => e._tag === "Send" && e.message._tag === "SnapshotRequest");
-  let s = tick.state;
-  const effects = [];
-  for (let offset = resumed.taken; offset < bytes.length; offset += 100) {
-    const result = replicaStep(s, {
-      _tag: "Receive",
-      now: now + 2,
-      from: 1,
-      message: snapshotChunk(snapshot, bytes, offset, 100),
-    });
+  const fetched = fetchFrom(replicaStep, tick.state, snapshot, bytes, resumed.taken, now + 2);
+  return { snapshot, follower, now, resumed, asked, ...fetched };
+}
+
+/** The source's chunks of `bytes` from `offset` on, 100 bytes each, received one after another. */
+function fetchFrom<St, Ef>(
+  replicaStep: (
+    state: St,
+    event: { _tag: "Receive"; now: number; from: number; message: ReturnType<typeof snapshotChunk> },
+  ) => { readonly state: St; readonly effects: readonly Ef[] },
+  from: St,
+  snapshot: Parameters<typeof snapshotChunk>[0],
+  bytes: string,
+  offset: number,
+  now: number,
+): { state: St; effects: Ef[] } {
+  let s = from;
+  const effects: Ef[] = [];
+  for (let at = offset; at < bytes.length; at += 100) {
+    const result = replicaStep(s, { _tag: "Receive", now, from: 1, message: snapshotChunk(snapshot, bytes, at, 100) });
     s = result.state;
     effects.push(...result.effects);
   }
-  return { snapshot, follower, now, resumed, asked, state: s, effects };
+  return { state: s, effects };
 }
 
 /** The claim of snapshot `snapshot`, `totalBytes` long, kept from replica 1. */
@@ -168,18 +179,16 @@ describe("a state transfer resumed after a restart", () => {
     // JSON it breaks or by rule S2's digest over every byte, never installed mixed up.
     const swapped = { offset: p2!.offset, chunks: [p3!.chunks[0]!, p2!.chunks[0]!] };
     const mixed = step(s1, { _tag: "KeptChunks", now, ...swapped, last: true });
-    let s = mixed.state;
-    const effects = [...mixed.effects];
-    for (let offset = s.learner.transfer?.received ?? data.length; offset < data.length; offset += 100) {
-      const r = step(s, {
-        _tag: "Receive",
-        now: now + 1,
-        from: 1,
-        message: snapshotChunk(snapshot, data, offset, 100),
-      });
-      s = r.state;
-      effects.push(...r.effects);
-    }
+    const fetched = fetchFrom(
+      step,
+      mixed.state,
+      snapshot,
+      data,
+      mixed.state.learner.transfer?.received ?? data.length,
+      now + 1,
+    );
+    const s = fetched.state;
+    const effects = [...mixed.effects, ...fetched.effects];
     expect(s.learner.executedUpTo).toBe(follower.learner.executedUpTo);
     expect(effects.find((e) => e._tag === "TransferRefused")).toBeDefined();
     // In order, the same pieces resume it.
