@@ -30,7 +30,7 @@ import { linearizability, livenessPhase, tuningOf, warmUp } from "../world/run.t
 import { inFlightHash } from "../world/network.ts";
 import type { ReplicaTuning } from "../world/tuning.ts";
 import { World } from "../world/world.ts";
-import { Hasher, type Hash64 } from "./hash.ts";
+import { Hasher, identityMemo, type Hash64 } from "./hash.ts";
 import { nextAdvanceMs } from "./time.ts";
 
 /** What a model explores: the cluster, the workload and the fault budgets. */
@@ -749,18 +749,17 @@ function completedOps(w: World): number {
 }
 
 /**
- * Where an entry in flight keeps its content (an entry is immutable; a request's content depends
- * only on its id's request): a non-enumerable property, as hashes are memoized (explorer/hash.ts),
- * rather than a WeakMap, whose ephemeron tables cost the garbage collector dearly.
+ * What an entry in flight carries, by identity (an entry is immutable; a request's content depends
+ * only on its id's request), in a memo that never shows on the entry (explorer/hash.ts).
  */
-const contentKey = Symbol("content");
+const contents = identityMemo<string>();
 
 /** What an entry in flight carries, without its ids: copies have the same content. */
 function contentOf(w: World, m: World["inFlight"][number]): string {
-  const known = (m as { [contentKey]?: string })[contentKey];
+  const known = contents.get(m);
   if (known !== undefined) return known;
   const c = computeContent(w, m);
-  Object.defineProperty(m, contentKey, { value: c, enumerable: false });
+  contents.set(m, c);
   return c;
 }
 
