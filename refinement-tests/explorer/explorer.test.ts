@@ -402,6 +402,31 @@ describe("state keys", () => {
 });
 
 describe("searching impl/core", () => {
+  it("with a tiny threshold for the store's values at rest, reaches rule V4's read-backs for a read, a command and a snapshot", () => {
+    const atRest = { storeAtRestCharsMin: 1 };
+    const goals = [
+      { purpose: "read", bounds: { writes: 1, reads: 1 }, depth: 12 },
+      { purpose: "command", bounds: { writes: 2, reads: 0, writeKinds: "puts-appends" as const }, depth: 14 },
+      { purpose: "snapshot", bounds: { writes: 2, reads: 0 }, depth: 14 },
+    ];
+    for (const { purpose, bounds, depth } of goals) {
+      const goal = `world: a store value read back for a ${purpose}`;
+      const search = (overrides: object) =>
+        explore({
+          bounds: { ...defaultBounds, ...bounds, orders: "fifo", overrides },
+          mode: "bfs",
+          depth,
+          maxStates: 2_000,
+          goal,
+        });
+      const reached = search(atRest).reached;
+      expect(reached, goal).not.toBeNull();
+      expect(reached!.length).toBeLessThanOrEqual(depth);
+      // Without the threshold nothing rests: the same search exhausts its bounds without one.
+      expect(search({}).reached, `${goal} without values at rest`).toBeNull();
+    }
+  });
+
   it("breadth first at tiny bounds explores the correct replica completely and finds nothing", () => {
     const model = new ImplModel({ ...defaultBounds, reads: 0 });
     const r = breadthFirst(model, { depth: 4, maxStates: 100_000 });

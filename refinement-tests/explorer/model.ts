@@ -46,6 +46,13 @@ export interface ImplBounds {
    * whose session another one's evicted meet `session-expired`.
    */
   readonly writesPerClient: number;
+  /**
+   * What the writes are: all puts (default), or `puts-appends`: writing client c's k-th write
+   * (from 0) is an append when c + k is odd, so that an append reads what a put wrote (with
+   * `overrides.storeAtRestCharsMin`, a value the store holds at rest: rule V4's read-back for a
+   * command). The tuning's `valueLimit` makes every write an append either way.
+   */
+  readonly writeKinds: "puts" | "puts-appends";
   /** Client linearizable reads (each by a client of its own). */
   readonly reads: number;
   /** Crashes (unflushed records are lost). */
@@ -154,6 +161,7 @@ export const defaultBounds: ImplBounds = {
   replicas: 3,
   writes: 1,
   writesPerClient: 1,
+  writeKinds: "puts",
   reads: 1,
   crashes: 0,
   restarts: -1,
@@ -548,8 +556,10 @@ export class ImplModel {
       }
       // A prelude's client may still wait for its own operation: it starts the model's after.
       if (client.op === null && started < (write ? b.writesPerClient : 1)) {
-        // Appends near the value limit with the tuning's `valueLimit` (world/tuning.ts), else puts.
-        const kind = !write ? "get" : this.tuning.valueLimit === true ? "append" : "put";
+        // Appends near the value limit with the tuning's `valueLimit` (world/tuning.ts), else puts
+        // (and appends between them with `writeKinds`).
+        const append = this.tuning.valueLimit === true || (b.writeKinds === "puts-appends" && (c + started) % 2 === 1);
+        const kind = !write ? "get" : append ? "append" : "put";
         const op = { kind, key: 0 } as const;
         for (const to of targets) out.push({ action: { t: "submit", c, op, to }, spends: write ? "writes" : "reads" });
         if (started === 0) continue;
