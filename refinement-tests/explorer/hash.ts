@@ -170,7 +170,7 @@ export interface IdentityMemo<V> {
 /**
  * A memo by identity that never shows on its objects. Each memo is a class with a private field,
  * installed on the object by a base constructor that returns it: no key, symbol or descriptor that
- * `Reflect.ownKeys`, a spread, JSON, `structuredClone`, a Proxy or a Schema decoding can see is
+ * `Reflect.ownKeys`, a spread, JSON, structured cloning, a Proxy or a Schema decoding can see is
  * added, and the object's prototype, extensibility and freezing are unchanged. It is still a
  * property of the object to V8 (a private symbol, behind the same inline caches as any field), so
  * it costs what the symbol-keyed property it replaced cost. A WeakMap, the other way to keep a
