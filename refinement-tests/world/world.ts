@@ -1030,7 +1030,8 @@ export class World implements KvSystemView {
       switch (e._tag) {
         case "Persist":
           // A snapshot's values at rest, read back from the disk now (rule V5), before a flush compacts it.
-          fillSnapshotHoles(e.record, readEntryFromRecords(this.appAt(slot.index), [...r.durable, ...r.unflushed]));
+          if (fillSnapshotHoles(e.record, readEntryFromRecords(this.appAt(slot.index), [...r.durable, ...r.unflushed])))
+            this.count("a snapshot's holes filled from the vote records of its store values at rest");
           r.unflushed.push(e.record);
           if (e.notify !== undefined) r.notices.push(e.notify);
           else if (!deferrable(e.record)) r.barrierUnflushed = true;
