@@ -31,7 +31,7 @@ import {
   type Appended,
   type ReceivedStage,
 } from "./storage.ts";
-import { timeline } from "./timeline.ts";
+import { nowUs, timeline } from "./timeline.ts";
 import v8 from "node:v8";
 import { runInNewContext } from "node:vm";
 
@@ -304,7 +304,9 @@ function run(port: MessagePort, data: StorageWorkerData): void {
   const collectDue = (): void => {
     if (stagedChars < stagedCharsCollect) return;
     stagedChars = 0;
+    const start = timeline === null ? 0 : nowUs();
     collect();
+    timeline?.span("collect", start);
   };
   /** The digest of each stage vouched for (its rows read back), until its record's append moves it. */
   const vouched = new Map<number, string>();
@@ -545,8 +547,10 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     // compaction, and no append for a checkpoint (storage.ts, `checkpointDue`).
     if (failure === null) {
       try {
-        storage.compactDue();
-        storage.checkpointDue();
+        let start = timeline === null ? 0 : nowUs();
+        if (storage.compactDue() > 0) timeline?.span("compact", start);
+        start = timeline === null ? 0 : nowUs();
+        if (storage.checkpointDue()) timeline?.span("checkpoint", start);
       } catch (error) {
         failure = faultOf(error);
       }
