@@ -474,8 +474,10 @@ function withLateDraw(
   const machineStopMs = over?.machineStopMs ?? (runtime && late.machineStop !== 0 ? late.machineStopMs : undefined);
   const readsLateMsMax = over?.readsLateMsMax ?? (runtime && late.readsLate !== 0 ? late.readsLateMsMax : undefined);
   const readsWrong = over?.readsWrong ?? (readsLateMsMax !== undefined && late.readsWrong);
-  // A quarter of the runs with reads answered late start from a read that waits for one.
-  const lateRead = over?.prelude === undefined && readsLateMsMax !== undefined && late.readsPrelude === 0;
+  // A quarter of the runs with reads answered late (drawn, or laid over the tuning by a hunt's
+  // `tuningOverrides`) start from a read that waits for one.
+  const readsLate = readsLateMsMax ?? over?.tuningOverrides?.readsLateMsMax;
+  const lateRead = over?.prelude === undefined && readsLate !== undefined && late.readsPrelude === 0;
   return {
     ...p,
     ...(longValues ? { longValues } : {}),

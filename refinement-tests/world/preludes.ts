@@ -135,9 +135,10 @@
  *                   timeout), and a client reads k0 by lease: the read waits for the value (rule
  *                   V4). Meanwhile, by pick mod 4: the leader is cut off until another replica
  *                   leads and a write to k0 is answered there, then healed (a lease lapses, the
- *                   leadership changes); the leader is paused likewise, then resumed, its read
- *                   answered before its first tick (judged against the lease then, not when it
- *                   arrived: the answer must not be the value of before the write); the leader
+ *                   leadership changes); the leader is paused likewise, then resumed as its
+ *                   storage thread catches up, its read answered before anything else (judged
+ *                   against the lease then, not when it arrived: the answer must not be the value
+ *                   of before the write); the leader
  *                   crashes and restarts (the read is lost with it; a read of k0 asks again);
  *                   a client writes k0 twice at the leader, the second a snapshot slot that
  *                   compacts its disk (the entry no longer rests as the read named it). With pick bit 2, the
@@ -1238,7 +1239,10 @@ function lateRead(world: World, pick: number): void {
       world.apply({ t: "pause", r: position });
       untilStepping(world, otherLeads, false, 10, 1);
       writeThere();
+      // It resumes as its storage thread catches up: the read's answer is the first thing it steps.
+      world.readsCaughtUp(leader);
       world.apply({ t: "resume", r: position });
+      world.advance(0);
       break;
     case 2:
       world.apply({ t: "crash", r: position, at: null });

@@ -1306,6 +1306,14 @@ export class World implements KvSystemView {
     this.faultStep(`R${r.id}'s storage thread is busy for ${ms} ms: its reads wait`);
   }
 
+  /** Replica `index`'s storage thread catches up: every read it owes is due now, and it is no longer busy. */
+  readsCaughtUp(index: number): void {
+    const r = this.own(index);
+    r.readsBusyUntil = 0;
+    r.readsOwed = r.readsOwed.map((owed) => (owed.dueAt <= this.trueTime ? owed : { ...owed, dueAt: this.trueTime }));
+    this.faultStep(`R${r.id}'s storage thread catches up: its reads are due`);
+  }
+
   /** Every read owed whose delay is over, to a replica that runs: oldest first per replica. */
   private answerDueReads(): void {
     for (const slot of this.replicas) {
