@@ -108,6 +108,7 @@ describe("snapshots", () => {
       ballot: { round: 1, replica: 1 },
       index: 0,
       length,
+      chars: escapedJsonLength(values[Number(key.slice(1))]!),
       hashes: pmGet(service.app.hashes, key)!,
     });
     // Every value but k0 named; k4's name has another length, so its value is serialized here.

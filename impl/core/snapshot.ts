@@ -71,8 +71,13 @@ export function escapedJsonValue(value: string): string {
   return escapeNonAscii(JSON.stringify(value));
 }
 
+/** A character `escapedJsonValue` writes otherwise than as itself: all but printable ASCII, `"` and `\`. */
+const escapedChar = /[^\x20\x21\x23-\x5b\x5d-\x7e]/;
+
 /** `escapedJsonValue(value).length`, without making the string. */
 export function escapedJsonLength(value: string): number {
+  // The common case, in one pass of the regular expression engine: about a third of the loop's time.
+  if (!escapedChar.test(value)) return value.length + 2;
   let chars = 2;
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
@@ -360,7 +365,7 @@ function* entryPieces(
       continue;
     }
     yield `[${JSON.stringify(named.key)},`;
-    yield { _tag: "hole", entry: named, chars: escapedJsonLength(value) };
+    yield { _tag: "hole", entry: named, chars: named.chars };
     yield "]";
   }
   yield "]";

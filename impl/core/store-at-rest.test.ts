@@ -86,6 +86,7 @@ describe("the store's values at rest", () => {
       ballot: b(2, 1),
       index: 1,
       length: big.length,
+      chars: big.length + 2,
       hashes: storedEntryOf(kv.transition(put("big", big), kv.start), "big", vote([put("a", "1"), put("big", big)]), 1)!
         .hashes,
     };
@@ -94,6 +95,8 @@ describe("the store's values at rest", () => {
     }
     const good = vote([put("a", "1"), put("big", big)]);
     expect(entryOfVote(kv, good, ref)).toBe(big);
+    // A reference that claims another length as a snapshot writes the value (a hole of other size).
+    expect(() => entryOfVote(kv, good, { ...ref, chars: ref.chars + 1 })).toThrow(/characters long as a snapshot/);
     const records: DurableRecord<KvInput>[] = [vote([put("a", "1"), put("big", big)], 4, b(1, 1))];
     expect(() => readEntryFromRecords(kv, records)(ref)).toThrow(/has no durable vote record/);
     expect(() => entryOfVote(kv, vote([put("a", "1"), put("big", big)], 5), ref)).toThrow(

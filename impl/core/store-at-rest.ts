@@ -16,19 +16,23 @@ import { pmForEach, pmGet, pmSet, type PersistentMap } from "../../spec/persiste
 import { showBallot, type Ballot } from "./ballot.ts";
 import type { Value } from "./messages.ts";
 import type { DurableRecord } from "./records.ts";
+import { escapedJsonLength } from "./snapshot.ts";
 
 /**
  * The value under `key`, held at rest: the `value` of the put or compare-and-swap at `index` of the
  * batch of this replica's vote record at `slot` in `ballot`, of `length` UTF-16 code units and with
- * the store's entry hashes `hashes` (those the state's digest counts).
+ * the store's entry hashes `hashes` (those the state's digest counts), and `chars` characters long
+ * as a snapshot writes it (`escapedJsonLength`, measured when the value was in memory): a snapshot
+ * leaves that many characters for it (rule V5) without reading it back.
  */
 export interface StoredEntry extends EntryAtRest {
   readonly slot: number;
   readonly ballot: Ballot;
   readonly index: number;
+  readonly chars: number;
 }
 
-/** Do `a` and `b` name the same value: the same key, vote, command, length and entry hashes? */
+/** Do `a` and `b` name the same value: the same key, vote, command, lengths and entry hashes? */
 export function sameEntry(a: StoredEntry, b: StoredEntry): boolean {
   return (
     a === b ||
@@ -38,6 +42,7 @@ export function sameEntry(a: StoredEntry, b: StoredEntry): boolean {
       a.ballot.replica === b.ballot.replica &&
       a.index === b.index &&
       a.length === b.length &&
+      a.chars === b.chars &&
       a.hashes.every((h, i) => h === b.hashes[i]))
   );
 }
@@ -70,7 +75,9 @@ export function storedEntryOf(state: KvState, key: string, vote: VoteOf, index: 
   const current = pmGet(state.entries, key);
   const hashes = pmGet(state.hashes, key);
   if (written === null || current === undefined || hashes === undefined || current !== written) return null;
-  return { _tag: "stored-entry", key, slot: vote.slot, ballot: vote.ballot, index, length: written.length, hashes };
+  const { slot, ballot } = vote;
+  const chars = escapedJsonLength(written);
+  return { _tag: "stored-entry", key, slot, ballot, index, length: written.length, chars, hashes };
 }
 
 function showEntry(ref: StoredEntry): string {
@@ -97,11 +104,14 @@ export function entryOfVote(app: KvApplication, vote: VoteOf | undefined, ref: S
 
 /**
  * V2's comparison, which the core makes again on every value a driver hands back (rule V4): `value`
- * has the length and the entry hashes `ref` names, recomputed by `app` (its own digest format).
- * Throws, naming `what` and what differs.
+ * has the length, the length as a snapshot writes it and the entry hashes `ref` names, recomputed by
+ * `app` (its own digest format). Throws, naming `what` and what differs.
  */
 export function checkEntryValue(app: KvApplication, ref: StoredEntry, value: string, what: string): void {
   if (value.length !== ref.length) throw new Error(`${what} is ${value.length} code units long, not ${ref.length}`);
+  const chars = escapedJsonLength(value);
+  if (chars !== ref.chars)
+    throw new Error(`${what} is ${chars} characters long as a snapshot writes it, not ${ref.chars}`);
   const hashes = pmGet(app.transition({ _tag: "put", key: ref.key, value }, app.start).hashes, ref.key);
   if (hashes === undefined || hashes.some((h, i) => h !== ref.hashes[i]))
     throw new Error(`${what} has other entry hashes (${String(hashes)}, not ${String(ref.hashes)})`);

@@ -380,7 +380,7 @@ export class ReplicaMetrics {
     if (resumed !== undefined)
       new Counter({
         name: "paxos_lease_transfers_resumed_total",
-        help: "State transfers resumed after a restart from the chunks kept on disk, instead of started over from byte 0",
+        help: "State transfers that went on after a restart from the chunks kept on disk, instead of starting over from byte 0 (a resumption given up counts as none)",
         registers,
         collect() {
           this.reset();

@@ -555,6 +555,16 @@ describe("storage thread", () => {
     expect(await appendAsync(other, [votes[0]!, putVote(6, "k1", values[1]!.replace("1", "2"))])).toBeNull();
     expect(String(await appendAsync(other, [snapshot()]))).toMatch(/EntryFromDurableVote: .*"k1".* other entry hashes/);
     other.close();
+    // A hole of another size than the value it names, escaped: refused, never written short or long.
+    const short = openThread(tempDir(), { create: true, snapshotSliceChars: 1_000 }).storage;
+    expect(await appendAsync(short, votes)).toBeNull();
+    const record = snapshot();
+    const serialization = serializationOf(record)!;
+    const take = serialization.takeChunks.bind(serialization);
+    serialization.takeChunks = () =>
+      take().map((chunk) => (typeof chunk === "string" ? chunk : { ...chunk, chars: chunk.chars - 1 }));
+    expect(String(await appendAsync(short, [record]))).toMatch(/hole of \d+ characters was given a value of \d+/);
+    short.close();
   });
 
   it("with a trace, lets a written snapshot's state go once its Persist line is written too, and reports its chunks at rest", async () => {

@@ -637,7 +637,7 @@ export class StorageThread implements DurableLog<KvRecord> {
     this.receiving = { slot: kept.slot, contentDigest: kept.contentDigest, stage: kept.stage, bytes: taken };
   }
 
-  /** State transfers resumed after a restart from the chunks kept (see `resumed`). */
+  /** State transfers that went on after a restart from the chunks kept (see `resumed`: told more than 0 bytes). */
   get transfersResumed(): number {
     return this.resumedCount;
   }

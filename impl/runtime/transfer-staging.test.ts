@@ -105,6 +105,17 @@ describe("resuming a kept transfer", () => {
       [0, "json"],
       [100, null],
     ]);
+    // Given up mid-resumption (no piece for an election timeout): the core took 100 bytes, but
+    // the transfer does not go on from them, so the store is told 0 (the stage goes, no resumption
+    // counted) and the operator hears it was not resumed.
+    const halfway = step(recover().state, piece(0, [data.slice(0, 100)], false)).state;
+    const timer = step(halfway, { _tag: "Tick", now: now + 1 }).state;
+    expect(timer.learner.transfer?.resuming).toBe(true);
+    const given = step(timer, { _tag: "Tick", now: now + 1 + follower.ctx.config.electionTimeoutMsMax });
+    expect(given.state.learner.transfer).toBeNull();
+    expect(taken).toEqual([400, 0, 100, 0]);
+    expect(heard.at(-1)).toMatchObject({ taken: 0, refused: null });
+    taken.length = 3;
     // A Recover without a kept transfer tells the store nothing; one not resumed (stale) says 0 at once.
     step(initialState(follower.ctx.config, kv), { _tag: "Recover", now, records: [] });
     expect(taken).toHaveLength(3);

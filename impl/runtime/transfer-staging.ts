@@ -38,7 +38,8 @@ type KvStep = StepFunction<KvReplicaState, KvMessage, KvRecord, KvInput, KvOutpu
  * `step`, with every chunk it takes staged in `store` and the snapshot it installs stored as them;
  * the end of a kept transfer's resumption (its last piece, a chunk not taken, a refusal, or any
  * other step that ends it: a tick that gives it up, a chunk from the network) tells `store` (and
- * `onResumed`) how much the core took again, before what that step did to the transfer.
+ * `onResumed`) how much the core took again, before what that step did to the transfer: 0 unless
+ * the kept transfer goes on from there, so that a resumption given up counts as none.
  */
 export function stagingStep(step: KvStep, store: ReceivedStore, onResumed?: (resumption: Resumption) => void): KvStep {
   return (state, event) => {
@@ -58,7 +59,14 @@ export function stagingStep(step: KvStep, store: ReceivedStore, onResumed?: (res
       const { from, slot, digest, contentDigest, totalBytes } = before;
       const kept = { from, slot, digest, contentDigest, totalBytes };
       const pieced = event._tag === "KeptChunks";
-      const taken = pieced ? (after?.received ?? 0) : before.received;
+      // Taken up: the kept transfer goes on from the bytes taken again (or this step's chunk
+      // installs it). Given up instead (a tick after an election timeout without a piece, a
+      // refusal, a transfer of another snapshot): nothing was resumed, and the stage goes.
+      const goesOn =
+        after === null
+          ? result.effects.some((e) => e._tag === "Persist" && e.record._tag === "snapshot" && e.record.slot === slot)
+          : after.slot === slot && after.contentDigest === contentDigest && after.received >= before.received;
+      const taken = !goesOn ? 0 : pieced ? (after?.received ?? 0) : before.received;
       const refused = pieced
         ? (result.effects.find((e): e is TransferRefusal => e._tag === "TransferRefused") ?? null)
         : null;

@@ -51,6 +51,12 @@ const counts = {
   "chunk-faults": [0, 2, 0, "state-transfer chunks corrupted, or snapshots offered unasked"],
   "snapshot-every": [0, 64, 0, "snapshot interval in slots (0: the tuning's)"],
   "drift-ppm": [0, 100_000, -1, "clock drift bound in ppm (default: the tuning's)"],
+  "store-at-rest": [
+    0,
+    1 << 30,
+    0,
+    "the store's values of at least this many code units held at rest and read back for the commands, reads and snapshots that need them (rules V1 to V4; 0: the tuning's)",
+  ],
   "sessions-max": [0, 64, 0, "feature level 2 with a table of this many sessions (0: level 1, the core's default)"],
   "feature-level": [
     0,
@@ -88,6 +94,7 @@ const choices = {
   orders: ["all", "fifo"],
   environment: ["between-waves", "anytime"],
   cuts: ["hold", "drop"],
+  "write-kinds": ["puts", "puts-appends"],
 } as const;
 type ChoiceFlag = keyof typeof choices;
 
@@ -121,6 +128,9 @@ ${Object.entries(counts)
   --cuts KIND         hold (a message in flight on a link when it is cut waits for the heal) | drop
                       (a link is cut only while nothing is in flight on it: a partition loses what
                       is sent over it afterwards and delays nothing) (default hold)
+  --write-kinds KIND  puts | puts-appends (writing client c's k-th write is an append when c + k is
+                      odd: it reads what a put wrote; with --store-at-rest, a value read back for a
+                      command) (default puts)
   --settle            after the prelude, deliver everything in flight until the network is quiet
                       (its last state transfer done), so the depth is spent after it
   --value-limit       writes are appends of 600,000 bytes of UTF-8 each (200,000 euro signs), so
@@ -196,6 +206,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
   if (n["snapshot-every"] > 0)
     (overrides as { snapshotIntervalSlots: number }).snapshotIntervalSlots = n["snapshot-every"];
   if (n["drift-ppm"] >= 0) (overrides as { clockDriftPpmMax: number }).clockDriftPpmMax = n["drift-ppm"];
+  if (n["store-at-rest"] > 0) (overrides as { storeAtRestCharsMin: number }).storeAtRestCharsMin = n["store-at-rest"];
   const level = n["feature-level"] > 0 ? n["feature-level"] : n["sessions-max"] > 0 ? 2 : 1;
   if (level === 1 && n["sessions-max"] > 0)
     throw new UsageError("--sessions-max bounds the session table of feature level 2 and above, not --feature-level 1");
@@ -210,6 +221,7 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
     replicas: n.replicas,
     writes: n.requests,
     writesPerClient: n["writes-per-client"],
+    writeKinds: c["write-kinds"] as ImplBounds["writeKinds"],
     reads: n.reads,
     crashes: n.crashes,
     restarts: n.restarts,

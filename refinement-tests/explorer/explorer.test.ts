@@ -5,6 +5,7 @@
  * replays in the world, and the correct replica passes at tiny bounds.
  */
 import fc from "fast-check";
+import { Schema } from "effect";
 import { describe, expect, it } from "vitest";
 import { kv, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
 import { WorldChecker } from "../../proofs/world-checker.ts";
@@ -17,7 +18,7 @@ import { boundsOf } from "../suite.ts";
 import { runPrelude } from "../world/preludes.ts";
 import { tuningOf, warmUp } from "../world/run.ts";
 import { World, type KvReplicaState } from "../world/world.ts";
-import { FingerprintSet, Hasher, valueHash } from "./hash.ts";
+import { FingerprintSet, Hasher, identityMemo, memoizedHash, valueHash } from "./hash.ts";
 import { deadlinesOf } from "./time.ts";
 import { defaultBounds, ImplModel, type ModelAction, type ModelState } from "./model.ts";
 import { breadthFirst, randomWalks } from "./search.ts";
@@ -32,6 +33,51 @@ function sampleStates(): KvReplicaState[] {
     for (const r of run.first.world.replicas) if (r.state !== null && r.state.started) out.push(r.state);
   }
   return out;
+}
+
+/**
+ * A deep copy of a value that shows everything a reader of it could see: for each object reached,
+ * its prototype, whether it is extensible or frozen, and every own key (symbols and non-enumerable
+ * ones too) with its descriptor's flags and value. Functions count by name only.
+ */
+function image(v: unknown, seen = new Map<object, unknown>()): unknown {
+  if (typeof v === "function") return `function ${v.name}`;
+  if (typeof v !== "object" || v === null) return v;
+  const known = seen.get(v);
+  if (known !== undefined) return known;
+  const keys: unknown[] = [];
+  const out = {
+    proto:
+      Object.getPrototypeOf(v) === null
+        ? null
+        : (Object.getPrototypeOf(v) as { constructor?: { name: string } }).constructor?.name,
+    extensible: Object.isExtensible(v),
+    frozen: Object.isFrozen(v),
+    keys,
+  };
+  seen.set(v, out);
+  for (const k of Reflect.ownKeys(v)) {
+    const d = Object.getOwnPropertyDescriptor(v, k)!;
+    keys.push([String(k), d.enumerable, d.writable, d.configurable, image(d.value, seen), d.get === undefined]);
+  }
+  return out;
+}
+
+/** What a world state passes to the hashes: every replica's state, disk and notices, and what is in flight. */
+function hashedParts(s: ModelState): unknown {
+  return {
+    replicas: s.world.replicas.map((r) => [r.state, r.durable, r.unflushed, r.notices, r.kept]),
+    inFlight: s.world.inFlight,
+  };
+}
+
+/** Deep-freeze a plain value (its objects and arrays). */
+function deepFreeze<T>(v: T): T {
+  if (typeof v === "object" && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const k of Reflect.ownKeys(v)) deepFreeze((v as Record<PropertyKey, unknown>)[k]);
+  }
+  return v;
 }
 
 /** A state with `now` replaced: what a Tick that changed nothing would leave. */
@@ -263,6 +309,71 @@ describe("state keys", () => {
     expect(model.key({ ...twice, used: Uint8Array.of(9) })).not.toEqual(model.key(twice));
   });
 
+  it("hashing leaves a value as it was: keys, descriptors, freezing, and what a strict Schema decoding accepts", () => {
+    const v = { x: 1, y: [1, { z: "s" }], w: { k: [2, 3] } };
+    const before = image(v);
+    valueHash(v);
+    memoizedHash(v.w, () => ({ a: 1, b: 2 }));
+    expect(image(v)).toEqual(before);
+    const Strict = Schema.Struct({
+      x: Schema.Number,
+      y: Schema.Tuple(Schema.Number, Schema.Struct({ z: Schema.String })),
+      w: Schema.Struct({ k: Schema.Array(Schema.Number) }),
+    });
+    expect(() => Schema.decodeUnknownSync(Strict, { onExcessProperty: "error" })(v)).not.toThrow();
+    // A frozen value hashes (a memo written on the object would throw here), and as its copy does.
+    const frozen = deepFreeze({ x: 1, y: [1, { z: "s" }], w: { k: [2, 3] } });
+    expect(valueHash(frozen)).toEqual(valueHash(v));
+    expect(Object.isFrozen(frozen.y[1])).toBe(true);
+  });
+
+  it("the image sees a memo written on an object, which a strict Schema decoding refuses", () => {
+    const v = { x: 1, w: { k: [2, 3] } };
+    const before = image(v);
+    // What the memo once was: a non-enumerable symbol-keyed property.
+    Object.defineProperty(v.w, Symbol("hash64"), { value: { a: 1, b: 2 }, enumerable: false });
+    expect(image(v)).not.toEqual(before);
+    const Strict = Schema.Struct({ x: Schema.Number, w: Schema.Struct({ k: Schema.Array(Schema.Number) }) });
+    expect(() => Schema.decodeUnknownSync(Strict, { onExcessProperty: "error" })(v)).toThrow();
+    // And an identity memo keeps its values apart per memo, invisibly.
+    const m1 = identityMemo<number>();
+    const m2 = identityMemo<number>();
+    const o = {};
+    m1.set(o, 1);
+    expect([m1.get(o), m2.get(o), Reflect.ownKeys(o)]).toEqual([1, undefined, []]);
+    const sealed = Object.freeze({});
+    m2.set(sealed, 2);
+    expect(m2.get(sealed)).toBe(2);
+  });
+
+  it("keying never changes a state: every state of bounded searches, through a state transfer, imaged before and after", () => {
+    const hunt = mutantNamed("transfer-drops-sessions").explore;
+    if (hunt === undefined) throw new Error("transfer-drops-sessions has no explorer bounds");
+    const searches = [
+      { bounds: { ...defaultBounds, ...hunt.bounds }, depth: hunt.depth },
+      { bounds: { ...defaultBounds, reads: 0 }, depth: 9 },
+    ];
+    let keyed = 0;
+    let transfers = 0;
+    for (const { bounds, depth } of searches) {
+      const model = new ImplModel(bounds);
+      const key = model.key.bind(model);
+      model.key = (s) => {
+        const before = image(hashedParts(s));
+        const out = key(s);
+        keyed++;
+        if (s.world.replicas.some((r) => r.state?.learner.transfer != null)) transfers++;
+        expect(image(hashedParts(s))).toEqual(before);
+        return out;
+      };
+      const r = breadthFirst(model, { depth, maxStates: 5_000 });
+      expect(r.counterexample).toBeNull();
+      expect(r.distinct).toBeGreaterThan(20);
+    }
+    expect(keyed).toBeGreaterThan(150);
+    expect(transfers).toBeGreaterThan(5);
+  });
+
   it("keying every state of a state transfer leaves it installable: the memo never reaches the decoded snapshot", () => {
     // The transfer-drops-sessions bounds: the follower that missed the writes is sent the leader's
     // snapshot chunk by chunk, one FIFO round at a time, and installs it at its last chunk.
@@ -291,6 +402,31 @@ describe("state keys", () => {
 });
 
 describe("searching impl/core", () => {
+  it("with a tiny threshold for the store's values at rest, reaches rule V4's read-backs for a read, a command and a snapshot", () => {
+    const atRest = { storeAtRestCharsMin: 1 };
+    const goals = [
+      { purpose: "read", bounds: { writes: 1, reads: 1 }, depth: 12 },
+      { purpose: "command", bounds: { writes: 2, reads: 0, writeKinds: "puts-appends" as const }, depth: 14 },
+      { purpose: "snapshot", bounds: { writes: 2, reads: 0 }, depth: 14 },
+    ];
+    for (const { purpose, bounds, depth } of goals) {
+      const goal = `world: a store value read back for a ${purpose}`;
+      const search = (overrides: object) =>
+        explore({
+          bounds: { ...defaultBounds, ...bounds, orders: "fifo", overrides },
+          mode: "bfs",
+          depth,
+          maxStates: 2_000,
+          goal,
+        });
+      const reached = search(atRest).reached;
+      expect(reached, goal).not.toBeNull();
+      expect(reached!.length).toBeLessThanOrEqual(depth);
+      // Without the threshold nothing rests: the same search exhausts its bounds without one.
+      expect(search({}).reached, `${goal} without values at rest`).toBeNull();
+    }
+  });
+
   it("breadth first at tiny bounds explores the correct replica completely and finds nothing", () => {
     const model = new ImplModel({ ...defaultBounds, reads: 0 });
     const r = breadthFirst(model, { depth: 4, maxStates: 100_000 });

@@ -162,6 +162,7 @@ function replayRun(r: Regression, step: Step | undefined, record: boolean): RunR
 export function describeBounds(b: ImplBounds): string {
   const flags: string[] = [`--replicas ${b.replicas}`, `--requests ${b.writes}`, `--reads ${b.reads}`];
   if (b.writesPerClient !== 1) flags.push(`--writes-per-client ${b.writesPerClient}`);
+  if (b.writeKinds !== "puts") flags.push(`--write-kinds ${b.writeKinds}`);
   const counts: [string, number][] = [
     ["crashes", b.crashes],
     ["losses", b.losses],
@@ -182,6 +183,7 @@ export function describeBounds(b: ImplBounds): string {
   if (level >= 3) flags.push(`--feature-level ${level}`);
   if (level >= 2) flags.push(`--sessions-max ${b.overrides.sessionsMax ?? 100_000}`);
   if (b.overrides.valueLimit === true) flags.push("--value-limit");
+  if ((b.overrides.storeAtRestCharsMin ?? 0) > 0) flags.push(`--store-at-rest ${b.overrides.storeAtRestCharsMin}`);
   if (b.tuning !== 0) flags.push(`--tuning ${b.tuning}`);
   if (b.start !== "warm") flags.push(`--start ${b.start}`);
   if (b.prelude !== "none") flags.push(`--prelude ${b.prelude} --pick ${b.pick}`);

@@ -30,7 +30,7 @@ import { linearizability, livenessPhase, tuningOf, warmUp } from "../world/run.t
 import { inFlightHash } from "../world/network.ts";
 import type { ReplicaTuning } from "../world/tuning.ts";
 import { World } from "../world/world.ts";
-import { Hasher, type Hash64 } from "./hash.ts";
+import { Hasher, identityMemo, type Hash64 } from "./hash.ts";
 import { nextAdvanceMs } from "./time.ts";
 
 /** What a model explores: the cluster, the workload and the fault budgets. */
@@ -46,6 +46,13 @@ export interface ImplBounds {
    * whose session another one's evicted meet `session-expired`.
    */
   readonly writesPerClient: number;
+  /**
+   * What the writes are: all puts (default), or `puts-appends`: writing client c's k-th write
+   * (from 0) is an append when c + k is odd, so that an append reads what a put wrote (with
+   * `overrides.storeAtRestCharsMin`, a value the store holds at rest: rule V4's read-back for a
+   * command). The tuning's `valueLimit` makes every write an append either way.
+   */
+  readonly writeKinds: "puts" | "puts-appends";
   /** Client linearizable reads (each by a client of its own). */
   readonly reads: number;
   /** Crashes (unflushed records are lost). */
@@ -154,6 +161,7 @@ export const defaultBounds: ImplBounds = {
   replicas: 3,
   writes: 1,
   writesPerClient: 1,
+  writeKinds: "puts",
   reads: 1,
   crashes: 0,
   restarts: -1,
@@ -548,8 +556,10 @@ export class ImplModel {
       }
       // A prelude's client may still wait for its own operation: it starts the model's after.
       if (client.op === null && started < (write ? b.writesPerClient : 1)) {
-        // Appends near the value limit with the tuning's `valueLimit` (world/tuning.ts), else puts.
-        const kind = !write ? "get" : this.tuning.valueLimit === true ? "append" : "put";
+        // Appends near the value limit with the tuning's `valueLimit` (world/tuning.ts), else puts
+        // (and appends between them with `writeKinds`).
+        const append = this.tuning.valueLimit === true || (b.writeKinds === "puts-appends" && (c + started) % 2 === 1);
+        const kind = !write ? "get" : append ? "append" : "put";
         const op = { kind, key: 0 } as const;
         for (const to of targets) out.push({ action: { t: "submit", c, op, to }, spends: write ? "writes" : "reads" });
         if (started === 0) continue;
@@ -749,18 +759,17 @@ function completedOps(w: World): number {
 }
 
 /**
- * Where an entry in flight keeps its content (an entry is immutable; a request's content depends
- * only on its id's request): a non-enumerable property, as hashes are memoized (explorer/hash.ts),
- * rather than a WeakMap, whose ephemeron tables cost the garbage collector dearly.
+ * What an entry in flight carries, by identity (an entry is immutable; a request's content depends
+ * only on its id's request), in a memo that never shows on the entry (explorer/hash.ts).
  */
-const contentKey = Symbol("content");
+const contents = identityMemo<string>();
 
 /** What an entry in flight carries, without its ids: copies have the same content. */
 function contentOf(w: World, m: World["inFlight"][number]): string {
-  const known = (m as { [contentKey]?: string })[contentKey];
+  const known = contents.get(m);
   if (known !== undefined) return known;
   const c = computeContent(w, m);
-  Object.defineProperty(m, contentKey, { value: c, enumerable: false });
+  contents.set(m, c);
   return c;
 }
 
