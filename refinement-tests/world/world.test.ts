@@ -126,9 +126,9 @@ describe("the simulated world", () => {
     const runtime = tunings.findIndex((t) => t.electionWaitsAfterStall === true);
     expect(runtime).toBeGreaterThan(0);
     // Reads of the store's values answered late (up to 1.5 s), and four of the eight runs start
-    // from a read that waits for one (the `lateRead` prelude: a rewrite with a change asked, a
-    // crash, a partition, a pause), in place of preludes the other four reach the rest without.
-    const lateRead: Record<number, number> = { 1: 3, 3: 2, 4: 7, 7: 1 };
+    // from a read that waits for one (the `lateRead` prelude: a rewrite, a crash, a rewrite with a
+    // change asked, a partition), in place of preludes the other four reach the rest without.
+    const lateRead: Record<number, number> = { 1: 3, 3: 2, 4: 7, 7: 0 };
     const scenarios = fc.sample(scenarioArbitrary(boundsOf({})), { seed: 11, numRuns: 8 }).map((s, i) => {
       const pick = lateRead[i];
       const prelude = pick === undefined ? {} : { prelude: "lateRead" as const, pick };
@@ -184,7 +184,7 @@ describe("the simulated world", () => {
     // The storage thread answered late, for a command and for a read by lease, and meanwhile the
     // lease the read was asked under lapsed, the replica's leadership changed, a membership change
     // came, the entry asked for was rewritten; a crash lost a read, and the replica asked again.
-    for (const name of lateReadRequired) expect([name, late.get(name) ?? 0]).not.toEqual([name, 0]);
+    for (const name of lateReadRequired) expect(late.get(name) ?? 0, name).toBeGreaterThan(0);
   });
 
   it("stops the whole machine where the swarm draws it: a follower then waits its whole election timeout", () => {
