@@ -5,7 +5,8 @@
  * them: every point reports the leadership changes (and campaigns) it caused, the writes that
  * failed or whose outcome is unknown, the requests refused with 429 (retried after the hint, as
  * docs/operations.md tells clients to), the event-loop lag p99 of the busiest replica (a quarter
- * of the lease is the target), the largest member's RSS, and the throughput in MB/s. To tell
+ * of the lease is the target), the largest member's RSS and the leader's (at its peak split into
+ * anonymous and file-backed pages), and the throughput in MB/s. To tell
  * a loaded machine apart from a replica busy with its own work, it also reports how long the
  * members' main threads were runnable but waited for a core (the kernel's schedstat), in all and
  * at most within one election timeout, the CPU of its own clients, and the heartbeats that came
@@ -39,6 +40,7 @@ import {
   metricSum,
   OursCluster,
   rssBytes,
+  rssParts,
   schedMs,
   type BenchCluster,
 } from "./lib/systems.ts";
@@ -358,6 +360,13 @@ interface PointResult {
   readonly rssMaxMb: number;
   /** The leader's own peak RSS over the point (MiB). */
   readonly leaderRssMaxMb: number;
+  /**
+   * The leader's RSS at that peak in its parts (MiB): anonymous (heaps, buffers, stacks) and
+   * file-backed (the node binary's and the libraries' pages, about 48 MB of any replica); null
+   * when not read.
+   */
+  readonly leaderPeakAnonMb: number | null;
+  readonly leaderPeakFileMb: number | null;
   /** At the point's end: V8 heap in use and external memory of the largest member (MiB). */
   readonly heapUsedMb: number | null;
   readonly externalMb: number | null;
@@ -432,6 +441,8 @@ async function measure(
   await subject.lagP99Ms();
   let rssMax = 0;
   let leaderRssMax = 0;
+  // Set by the sampler's timer: a cast, so that the compiler does not narrow it to null here.
+  let leaderPeakParts = null as { anon: number; file: number } | null;
   let samples = 0;
   const waits = cluster.members.map((m): [number, number][] => [
     [performance.now(), schedMs(cluster.pid(m))?.waitMs ?? Number.NaN],
@@ -441,7 +452,10 @@ async function measure(
       for (const m of cluster.members) {
         const rss = rssBytes(cluster.pid(m)) ?? 0;
         rssMax = Math.max(rssMax, rss);
-        if (m === leader) leaderRssMax = Math.max(leaderRssMax, rss);
+        if (m === leader && rss > leaderRssMax) {
+          leaderRssMax = rss;
+          leaderPeakParts = rssParts(cluster.pid(m));
+        }
       }
     const now = performance.now();
     for (const [i, m] of cluster.members.entries())
@@ -504,6 +518,8 @@ async function measure(
     clusterCpuMs: cpuAfter.cluster - cpuBefore.cluster,
     rssMaxMb: rssMax / MiB,
     leaderRssMaxMb: leaderRssMax / MiB,
+    leaderPeakAnonMb: leaderPeakParts === null ? null : leaderPeakParts.anon / MiB,
+    leaderPeakFileMb: leaderPeakParts === null ? null : leaderPeakParts.file / MiB,
     heapUsedMb: memory?.heapUsed ?? null,
     externalMb: memory?.external ?? null,
     catchUpReplies:
@@ -626,7 +642,7 @@ try {
       results.push(result);
       for (const [reason, n] of Object.entries(result.failureReasons)) progress(`  ${n} x ${reason}`);
       progress(
-        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (cluster ${result.clusterCpuMs.toFixed(0)}), RSS ${result.rssMaxMb.toFixed(0)} MB (leader ${result.leaderRssMaxMb.toFixed(0)})${result.heapUsedMb === null ? "" : ` (at the end: heap ${result.heapUsedMb.toFixed(0)} MB, external ${result.externalMb?.toFixed(0)} MB)`}${result.catchUpReplies === null ? "" : `, ${result.catchUpReplies} catch-up replies, ${result.peerDropped} peer messages dropped`}${result.heartbeats === null ? "" : `, heartbeat gaps > ${thresholds.gapNearMs} ms ${result.heartbeats.gapsNear} (> ${thresholds.gapMissMs} ms ${result.heartbeats.gapsMissed}), renewal round trips > ${thresholds.roundTripNearMs} ms ${result.heartbeats.roundTripsNear} (> ${thresholds.roundTripMissMs} ms ${result.heartbeats.roundTripsMissed}), heartbeats held > ${thresholds.roundTripNearMs} ms before leaving ${result.heartbeats.holdsNear}`}, main threads waited for a core up to ${result.mainWaitMs.toFixed(0)} ms of ${(result.seconds * 1000).toFixed(0)} (${result.mainWaitWindowMs.toFixed(0)} ms in one ${electionTimeoutMs} ms window), clients ${result.clientCpuMs.toFixed(0)} ms CPU, ${result.mbPerSecond.toFixed(1)} MB/s, target ${result.targetMisses.length === 0 ? "met" : `missed (${result.targetMisses.join(", ")})`} (load ${result.load})`,
+        `${result.system} ${result.point}: ${result.ok}/${result.writes} ok, ${result.failed} failed, ${result.outcomeUnknown} unknown, ${result.refused429} x 429, leadership changes ${result.leadershipChanges} (campaigns ${result.campaigns}), lag p99 ${result.lagP99Ms?.toFixed(0) ?? "-"} ms, leader main thread ${result.leaderMainCpuMs.toFixed(0)} ms CPU (cluster ${result.clusterCpuMs.toFixed(0)}), RSS ${result.rssMaxMb.toFixed(0)} MB (leader ${result.leaderRssMaxMb.toFixed(0)}${result.leaderPeakAnonMb === null ? "" : `: anonymous ${result.leaderPeakAnonMb.toFixed(0)}, file-backed ${result.leaderPeakFileMb?.toFixed(0)}`})${result.heapUsedMb === null ? "" : ` (at the end: heap ${result.heapUsedMb.toFixed(0)} MB, external ${result.externalMb?.toFixed(0)} MB)`}${result.catchUpReplies === null ? "" : `, ${result.catchUpReplies} catch-up replies, ${result.peerDropped} peer messages dropped`}${result.heartbeats === null ? "" : `, heartbeat gaps > ${thresholds.gapNearMs} ms ${result.heartbeats.gapsNear} (> ${thresholds.gapMissMs} ms ${result.heartbeats.gapsMissed}), renewal round trips > ${thresholds.roundTripNearMs} ms ${result.heartbeats.roundTripsNear} (> ${thresholds.roundTripMissMs} ms ${result.heartbeats.roundTripsMissed}), heartbeats held > ${thresholds.roundTripNearMs} ms before leaving ${result.heartbeats.holdsNear}`}, main threads waited for a core up to ${result.mainWaitMs.toFixed(0)} ms of ${(result.seconds * 1000).toFixed(0)} (${result.mainWaitWindowMs.toFixed(0)} ms in one ${electionTimeoutMs} ms window), clients ${result.clientCpuMs.toFixed(0)} ms CPU, ${result.mbPerSecond.toFixed(1)} MB/s, target ${result.targetMisses.length === 0 ? "met" : `missed (${result.targetMisses.join(", ")})`} (load ${result.load})`,
       );
     }
   }

@@ -11,13 +11,12 @@
  *   npx tsx bench/memory.ts -- [--point write|read|burst] [--clients N] [--seconds S] [--no-values-at-rest]
  *     [--lease-ms N] [--json]
  */
-import fs from "node:fs";
 import { benchFlags } from "./lib/flags.ts";
 import { Http1Connection } from "./lib/http1.ts";
 import { leaseCore } from "./lib/lease-thresholds.ts";
 import { runLoad } from "./lib/load.ts";
 import { loadAverage, progressOf } from "./lib/report.ts";
-import { cpuMs, metricSum, OursCluster, rssBytes, threadCpuMs } from "./lib/systems.ts";
+import { cpuMs, metricSum, OursCluster, rssBytes, rssParts, threadCpuMs } from "./lib/systems.ts";
 
 const usage = `usage: npx tsx bench/memory.ts [options]
 
@@ -85,18 +84,6 @@ function droppedByReason(texts: readonly string[]): Map<string, number> {
       if (match !== null) out.set(match[1]!, (out.get(match[1]!) ?? 0) + Number(match[2]));
     }
   return out;
-}
-
-/** RssAnon and RssFile of a process, in bytes (from /proc), or null. */
-function rssParts(pid: number | null): { anon: number; file: number } | null {
-  if (pid === null) return null;
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
-    const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)\\s+kB`).exec(status)?.[1] ?? 0) * 1024;
-    return { anon: kb("RssAnon"), file: kb("RssFile") + kb("RssShmem") };
-  } catch {
-    return null;
-  }
 }
 
 interface Peak {

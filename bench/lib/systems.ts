@@ -216,6 +216,22 @@ export function rssBytes(pid: number | null): number | null {
   return statusBytes(pid, "VmRSS");
 }
 
+/**
+ * A process's resident set in its two parts, in bytes (from /proc), or null: `anon` its anonymous
+ * pages (RssAnon: heaps, buffers, stacks), `file` its file-backed and shared ones (RssFile and
+ * RssShmem: the node binary's pages and the libraries'). They add up to VmRSS.
+ */
+export function rssParts(pid: number | null): { anon: number; file: number } | null {
+  if (pid === null) return null;
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)\\s+kB`).exec(status)?.[1] ?? 0) * 1024;
+    return { anon: kb("RssAnon"), file: kb("RssFile") + kb("RssShmem") };
+  } catch {
+    return null;
+  }
+}
+
 /** Peak resident set size since the process started, in bytes (VmHWM from /proc), or null. */
 export function peakRssBytes(pid: number | null): number | null {
   return statusBytes(pid, "VmHWM");

@@ -120,11 +120,10 @@ export interface VoteDurable extends VoteRef {
 
 /**
  * Why the core asks for store values at rest (`ReadEntries`): a command of the next slot to execute
- * reads them (a get, compare-and-swap or append); a read answered outside the log (by lease, or
- * stale) reads one; or the next slot to execute is a snapshot slot, whose serialization needs every
- * value in memory (until rule V5 lets the driver fill them in).
+ * reads them (a get, compare-and-swap or append), or a read answered outside the log (by lease, or
+ * stale) reads one. A snapshot never asks: it leaves holes, filled where it is written (rule V5).
  */
-export type ReadEntriesPurpose = "command" | "read" | "snapshot";
+export type ReadEntriesPurpose = "command" | "read";
 
 /**
  * The effect `ReadEntries` (rule V4, proofs/store-at-rest.md): read back from this replica's vote

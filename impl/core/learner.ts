@@ -19,7 +19,7 @@ import {
   type SessionBounds,
   type ServiceState,
 } from "../../spec/service.ts";
-import { pmForEach, pmGet, pmHas, pmRemove, pmSet, type PersistentMap } from "../../spec/persistent-map.ts";
+import { pmGet, pmHas, pmRemove, pmSet, type PersistentMap } from "../../spec/persistent-map.ts";
 import { truncateVotes } from "./acceptor.ts";
 import type { Ballot } from "./ballot.ts";
 import { fail } from "./assert.ts";
@@ -226,18 +226,12 @@ export interface ReadBack {
 }
 
 /**
- * Rule V4: the store values at rest that executing `value` on `app` needs first: with `snapshot`
- * (the slot is a snapshot slot, whose serialization needs every value), every entry at rest, which
- * `origins` all name; else those its commands read (a get, swap or append of a key at rest; a put
- * or delete needs nothing). Null when none.
+ * Rule V4: the store values at rest that executing `value` on `app` needs first: those its commands
+ * read (a get, swap or append of a key at rest; a put or delete needs nothing). Null when none. A
+ * snapshot slot needs none: its serialization leaves each value at rest a hole of the length its
+ * reference gives, filled from the vote record where the snapshot is written (rule V5).
  */
-export function readsAtRest<S, I>(
-  atRest: StoreAtRest<S, I>,
-  app: S,
-  value: Value<I>,
-  origins: PersistentMap<StoredEntry>,
-  snapshot: boolean,
-): ReadBack | null {
+export function readsAtRest<S, I>(atRest: StoreAtRest<S, I>, app: S, value: Value<I>): ReadBack | null {
   const entries: StoredEntry[] = [];
   if (value._tag === "batch")
     for (const command of value.commands) {
@@ -245,15 +239,7 @@ export function readsAtRest<S, I>(
       const ref = key === null ? null : atRest.resting(app, key);
       if (ref !== null && !entries.some((e) => e.key === ref.key)) entries.push(ref);
     }
-  const commands = entries.length;
-  if (snapshot)
-    pmForEach(origins, (key) => {
-      const ref = atRest.resting(app, key);
-      // Keys are unique in `origins`: compare with the commands' entries alone.
-      if (ref !== null && !entries.some((e, i) => i < commands && e.key === ref.key)) entries.push(ref);
-    });
-  if (entries.length === 0) return null;
-  return { entries, purpose: entries.length > commands ? "snapshot" : "command" };
+  return entries.length === 0 ? null : { entries, purpose: "command" };
 }
 
 /** A raise of the feature level to `level` at `slot`, above what this version executes. */
@@ -347,7 +333,7 @@ export function executeReady<S, I, O>(
     const snapshotDue = rules.snapshotDue(slot, ctx.config, bytesAfter, Math.max(snapshotBytes, 0), commandsAfter);
     if (atRest !== null) {
       // Rule V4: never execute on a value at rest; stop here until the driver reads it back.
-      readBack = rules.readsAtRest(atRest, service.app, value, origins, snapshotDue);
+      readBack = rules.readsAtRest(atRest, service.app, value);
       if (readBack !== null) break;
     }
     stepBytes += bytes;

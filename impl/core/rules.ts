@@ -53,8 +53,7 @@ import { verifySnapshot, type ReadSnapshot, type SnapshotClaim, type SnapshotCon
 import type { SlotMap } from "./slot-map.ts";
 import type { AcceptorState, GrantTimes, HeldVote, ReplicaContext, ReplicaState, Role, Vote } from "./state.ts";
 import type { HeldValue } from "./at-rest.ts";
-import type { PersistentMap } from "../../spec/persistent-map.ts";
-import type { StoreAtRest, StoredEntry } from "./store-at-rest.ts";
+import type { StoreAtRest } from "./store-at-rest.ts";
 import { transferUseful } from "./transfer.ts";
 
 /** The rules `step` is assembled from. Every function is pure. */
@@ -164,15 +163,9 @@ export interface ReplicaRules {
   ) => boolean;
   /**
    * Rule V4: the store values at rest a slot of `value` needs back in memory before it executes on
-   * `app` (every one at a snapshot slot; else those its commands read), or null: execute it now.
+   * `app` (those its commands read; a snapshot slot needs none, rule V5), or null: execute it now.
    */
-  readonly readsAtRest: <S, I>(
-    atRest: StoreAtRest<S, I>,
-    app: S,
-    value: Value<I>,
-    origins: PersistentMap<StoredEntry>,
-    snapshot: boolean,
-  ) => ReadBack | null;
+  readonly readsAtRest: <S, I>(atRest: StoreAtRest<S, I>, app: S, value: Value<I>) => ReadBack | null;
   /** Is a transfer of a snapshot of `slot` worth installing, given the executed prefix? (rule S1: only above it) */
   readonly transferUseful: (slot: number, executedUpTo: number) => boolean;
   /**

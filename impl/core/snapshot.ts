@@ -25,7 +25,7 @@ import type { Checkpoint } from "./messages.ts";
 import type { SnapshotRecord } from "./records.ts";
 import { checkpointDigest, countsOf } from "./monitor.ts";
 import type { ReplicaContext } from "./state.ts";
-import type { StoredEntry } from "./store-at-rest.ts";
+import { sameEntry, type StoredEntry } from "./store-at-rest.ts";
 import { pmGet, type PersistentMap } from "../../spec/persistent-map.ts";
 
 /** The format tag written into every snapshot. */
@@ -148,8 +148,17 @@ export function encodeSnapshot<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: 
   return escapeNonAscii(JSON.stringify(envelopeOf(ctx, contents)));
 }
 
-/** The snapshot's envelope: what its JSON is the serialization of. */
-function envelopeOf<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: SnapshotContents<S, O>): unknown {
+/**
+ * The snapshot's envelope: what its JSON is the serialization of. With `atRest`, the application's
+ * part as the store's values at rest give it (`StoreAtRest.snapshot`: each such value as its
+ * reference, for a serialization that leaves a hole there); else the application's own snapshot,
+ * which refuses a value at rest.
+ */
+function envelopeOf<S, I, O>(
+  ctx: ReplicaContext<S, I, O>,
+  contents: SnapshotContents<S, O>,
+  atRest: boolean = false,
+): unknown {
   const sessions = sessionsOf(contents.service).map(([clientId, session]) =>
     session.at === undefined
       ? [clientId, session.seq, session.output, session.command]
@@ -159,7 +168,10 @@ function envelopeOf<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: SnapshotCon
   return {
     format: snapshotFormat,
     slot: contents.slot,
-    app: ctx.app.snapshot(contents.service.app),
+    app:
+      atRest && ctx.storeAtRest !== null
+        ? ctx.storeAtRest.snapshot(contents.service.app)
+        : ctx.app.snapshot(contents.service.app),
     sessions,
     executed: contents.service.executed,
     ...(f === undefined
@@ -313,16 +325,25 @@ function* objectPieces<P>(
 const envelopeDepth = 3;
 
 /**
- * `jsonPieces(envelope, envelopeDepth)`, with a hole where an entry `[key, value]` of the
- * application's `entries` holds a value `atRest` names (of the named length): the pieces joined,
- * each hole filled with `escapedJsonValue` of its value, are the same string.
+ * What a whole reading of a serialization with values at rest writes in a hole: the escaped value
+ * (`escapedJsonValue`), read back from the vote record the hole names.
+ */
+type HoleFill = (hole: SnapshotHole) => string;
+
+/**
+ * `jsonPieces(envelope, envelopeDepth)` of the envelope with every value in memory, with a hole where
+ * an entry `[key, value]` of the application's `entries` holds a value `atRest` names: its
+ * reference (the value at rest), or the value itself in memory, of the named length. The pieces
+ * joined, each hole filled with `escapedJsonValue` of its value, are the same string. With `fill`,
+ * no hole is left: a value at rest is written as `fill` gives it, one in memory as itself.
  */
 function* piecesWithHoles(
   envelope: unknown,
   atRest: PersistentMap<StoredEntry>,
+  fill: HoleFill | null,
 ): Generator<string | SnapshotHole, void, undefined> {
   yield* objectPieces(envelope as Record<string, unknown>, (key, item) =>
-    key === "app" ? appPieces(item, atRest) : jsonPieces(item, envelopeDepth - 1),
+    key === "app" ? appPieces(item, atRest, fill) : jsonPieces(item, envelopeDepth - 1),
   );
 }
 
@@ -330,6 +351,7 @@ function* piecesWithHoles(
 function* appPieces(
   app: unknown,
   atRest: PersistentMap<StoredEntry>,
+  fill: HoleFill | null,
 ): Generator<string | SnapshotHole, void, undefined> {
   const plain =
     typeof app === "object" && app !== null && Object.getPrototypeOf(app) === Object.prototype && !("toJSON" in app);
@@ -339,28 +361,41 @@ function* appPieces(
     return;
   }
   yield* objectPieces(app as Record<string, unknown>, (key, item) =>
-    key === "entries" ? entryPieces(entries, atRest) : jsonPieces(item, envelopeDepth - 2),
+    key === "entries" ? entryPieces(entries, atRest, fill) : jsonPieces(item, envelopeDepth - 2),
   );
 }
 
 /**
  * The application's `entries` in {@link appPieces}: each `[key, value]` whose value `atRest` names
- * (of the named length) with a hole where the value goes.
+ * (at rest, or in memory of the named length) with a hole where the value goes (with `fill`, the
+ * value at rest filled, the value in memory as itself). Throws on an entry at rest that `atRest`
+ * does not name (its hole could not be filled from a record the snapshot's slot vouches for).
  */
 function* entryPieces(
   entries: readonly unknown[],
   atRest: PersistentMap<StoredEntry>,
+  fill: HoleFill | null,
 ): Generator<string | SnapshotHole, void, undefined> {
   yield "[";
   for (let i = 0; i < entries.length; i++) {
     if (i > 0) yield ",";
     const entry: unknown = entries[i];
-    const named =
-      Array.isArray(entry) && entry.length === 2 && typeof entry[0] === "string" && typeof entry[1] === "string"
-        ? pmGet(atRest, entry[0])
-        : undefined;
-    const value = named === undefined ? "" : (entry as [string, string])[1];
-    if (named === undefined || named.length !== value.length) {
+    const pair = Array.isArray(entry) && entry.length === 2 && typeof entry[0] === "string";
+    const value: unknown = pair ? (entry as unknown[])[1] : undefined;
+    const named = pair ? pmGet(atRest, (entry as [string, unknown])[0]) : undefined;
+    if (pair && typeof value === "object" && value !== null) {
+      // A value at rest (the store's `StoredEntry`): only the very reference named goes in a hole.
+      if (named === undefined || !sameEntry(named, value as StoredEntry))
+        throw new Error(
+          `a snapshot's value at rest under ${JSON.stringify((entry as [string, unknown])[0])} is not one its names give (rule V5)`,
+        );
+      const hole: SnapshotHole = { _tag: "hole", entry: named, chars: named.chars };
+      yield `[${JSON.stringify(named.key)},`;
+      yield fill === null ? hole : fill(hole);
+      yield "]";
+      continue;
+    }
+    if (fill !== null || named === undefined || typeof value !== "string" || named.length !== value.length) {
       yield* jsonPieces(entry, envelopeDepth - 3);
       continue;
     }
@@ -399,18 +434,54 @@ export class SnapshotSerialization {
   private envelope: unknown;
   private encode: (() => string) | null;
   private released = false;
+  /** The store's values named by their vote records, left as holes (none: every value serialized here). */
+  private atRest: PersistentMap<StoredEntry> | null;
+  /** Reads a value at rest back for a whole reading (`fillFrom`), or null: none may be read whole. */
+  private reader: ((entry: StoredEntry) => string) | null = null;
 
   /**
    * `atRest`: the store's values named by their vote records, whose places `advance` leaves as
-   * holes (see `SnapshotContents.atRest`); every other reading of the bytes serializes them.
+   * holes (see `SnapshotContents.atRest`); the envelope then holds each value at rest as its
+   * reference. Every other reading of the bytes writes the values: those in memory as they are,
+   * those at rest as `fillFrom`'s reader reads them back.
    */
   constructor(envelope: unknown, encode: () => string, atRest?: PersistentMap<StoredEntry>) {
     this.envelope = envelope;
-    this.encode = encode;
+    this.atRest =
+      atRest === undefined || atRest.size === 0 || typeof envelope !== "object" || envelope === null ? null : atRest;
+    this.encode = this.atRest === null ? encode : () => [...this.escapedPieces()].join("");
     this.pieces =
-      atRest === undefined || atRest.size === 0 || typeof envelope !== "object" || envelope === null
-        ? jsonPieces(envelope, envelopeDepth)
-        : piecesWithHoles(envelope, atRest);
+      this.atRest === null ? jsonPieces(envelope, envelopeDepth) : piecesWithHoles(envelope, this.atRest, null);
+  }
+
+  /**
+   * Read the values at rest back with `read` (rule V2: the value a reference names, from the vote
+   * record it names) wherever the bytes are read whole here (`data`, `slice`, `escapedPieces`,
+   * `contentDigest` before it is known): the driver's reader of its own records. Without one,
+   * such a reading throws: a driver whose slices' holes are filled elsewhere (the runtime's storage
+   * thread) never reads them so, or gives one that reads there.
+   */
+  fillFrom(read: (entry: StoredEntry) => string): void {
+    this.reader = read;
+  }
+
+  /**
+   * The store's values this serialization names by their vote records (its holes), while its state
+   * is held: compaction must keep those records until then. Null once released, or none.
+   */
+  get named(): PersistentMap<StoredEntry> | null {
+    return this.released ? null : this.atRest;
+  }
+
+  /** The characters of `hole` for a whole reading: its value read back (`fillFrom`), escaped, of its length. */
+  private fill(hole: SnapshotHole): string {
+    const where = `the snapshot's value at rest under ${JSON.stringify(hole.entry.key)}`;
+    if (this.reader === null)
+      throw new Error(`${where} is written where its slices are (rule V5): nothing here reads it back`);
+    const text = escapedJsonValue(this.reader(hole.entry));
+    if (text.length !== hole.chars)
+      throw new Error(`${where} leaves a hole of ${hole.chars} characters, and its value has ${text.length}`);
+    return text;
   }
 
   /** How many values `advance` left as holes for whoever takes the chunks to fill (rule V5). */
@@ -432,6 +503,8 @@ export class SnapshotSerialization {
     this.released = true;
     this.envelope = null;
     this.encode = null;
+    this.atRest = null;
+    this.reader = null;
     this.joined = null;
     this.cursors.length = 0;
     return true;
@@ -457,8 +530,15 @@ export class SnapshotSerialization {
   /** The serialization's characters, escaped, in pieces from the start: as many passes as asked for, none kept. */
   *escapedPieces(): Generator<string, void, undefined> {
     this.readable();
-    for (const piece of jsonPieces(this.envelope, envelopeDepth))
-      yield nonAscii.test(piece) ? escapeNonAscii(piece) : piece;
+    const pieces =
+      this.atRest === null
+        ? jsonPieces(this.envelope, envelopeDepth)
+        : piecesWithHoles(this.envelope, this.atRest, (hole) => this.fill(hole));
+    for (const piece of pieces) {
+      // With a fill, no hole is left.
+      const text = piece as string;
+      yield nonAscii.test(text) ? escapeNonAscii(text) : text;
+    }
   }
 
   /** Cursors over the serialization that serve a state transfer's chunks (see `slice`). */
@@ -671,6 +751,21 @@ export function serializationOf(snapshot: object): SnapshotSerialization | undef
 }
 
 /**
+ * For a driver that holds its records in memory (the simulated world, the test cluster): the
+ * snapshot record `record`'s values at rest (rule V5's holes) read back now by `read` from those
+ * records (rule V2), its bytes made whole at once, before a compaction may let the vote records
+ * its holes name go (a key written again after the snapshot's slot is no longer pinned). Nothing
+ * for a record without values at rest (false).
+ */
+export function fillSnapshotHoles(record: object, read: (entry: StoredEntry) => string): boolean {
+  const serialization = serializations.get(record);
+  if (serialization?.named == null) return false;
+  serialization.fillFrom(read);
+  // Made whole now (and kept so), while every vote record its holes name is there.
+  return serialization.data.length > 0;
+}
+
+/**
  * Give `target` the fields `contentDigest` and `data` of `serialization`, read when first asked
  * for. They are enumerable, in the place of the plain fields they stand for, so that the object
  * reads, compares, hashes and serializes exactly as one holding the strings.
@@ -690,8 +785,9 @@ function defineLazy(target: object, field: "contentDigest" | "data", serializati
  * hundreds of milliseconds, on every replica at the same slot.
  */
 export function makeSnapshot<S, I, O>(ctx: ReplicaContext<S, I, O>, contents: SnapshotContents<S, O>): SnapshotInfo {
+  const atRest = contents.atRest !== undefined && contents.atRest.size > 0;
   const serialization = new SnapshotSerialization(
-    envelopeOf(ctx, contents),
+    envelopeOf(ctx, contents, atRest),
     () => encodeSnapshot(ctx, contents),
     contents.atRest,
   );

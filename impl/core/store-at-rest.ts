@@ -12,7 +12,7 @@
  */
 import type { Application } from "../../spec/state-machine.ts";
 import type { EntryAtRest, KvInput, KvOutput, KvState } from "../../spec/kv.ts";
-import { pmForEach, pmGet, pmSet, type PersistentMap } from "../../spec/persistent-map.ts";
+import { pmForEach, pmGet, pmSet, pmSortedEntries, type PersistentMap } from "../../spec/persistent-map.ts";
 import { showBallot, type Ballot } from "./ballot.ts";
 import type { Value } from "./messages.ts";
 import type { DurableRecord } from "./records.ts";
@@ -169,6 +169,11 @@ export interface StoreAtRest<S, I> {
     index: number,
     charsMin: number,
   ) => StoredEntry | null;
+  /**
+   * The application's snapshot of `state` as its own `snapshot` gives it, but with each value at
+   * rest as its reference: for a snapshot's serialization, which leaves a hole there (rule V5).
+   */
+  readonly snapshot: (state: S) => unknown;
 }
 
 /** The entry at rest under `key` in `state`, or null. */
@@ -195,6 +200,8 @@ function kvStoreAtRest(app: KvApplication): StoreAtRest<KvState, KvInput> {
       const ref = storedEntryOf(state, key, vote, index);
       return ref !== null && ref.length >= charsMin ? ref : null;
     },
+    // As spec/kv.ts's snapshot (its format, entries sorted by key), references kept.
+    snapshot: (state) => ({ format: "paxos-lease/kv@1", entries: pmSortedEntries(state.entries) }),
   };
 }
 

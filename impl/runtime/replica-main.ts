@@ -17,7 +17,8 @@ import fs from "node:fs";
 import path from "node:path";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { ClientResult, MemberAddress, ReplicaId } from "../core/index.ts";
+import type { ClientResult, MemberAddress, ReplicaId, StoredEntry } from "../core/index.ts";
+import type { PersistentMap } from "../../spec/persistent-map.ts";
 import {
   executionPending,
   membershipUnsettled,
@@ -339,13 +340,20 @@ class ReplicaProcess implements RunningReplica {
     this.storage.awaitTrace = this.trace !== undefined;
     this.storage.pinnedSnapshots = () => pinnedSnapshots(this.driver.state);
     // The votes that wrote the store's values at rest outlive compaction (rule V3,
-    // proofs/store-at-rest.md); the set is made again only when the names changed.
+    // proofs/store-at-rest.md), and so do those the latest snapshot's holes name while its state is
+    // held (it may be read whole on this thread until then: `readEntry`); the set is made again
+    // only when the names changed.
     let origins = this.driver.state.learner.origins;
+    let holes: PersistentMap<StoredEntry> | null = null;
     let pinnedVoteSlots = pinnedVotes(origins);
     this.storage.pinnedVotes = () => {
-      if (this.driver.state.learner.origins !== origins) {
+      const snapshot = this.driver.state.learner.snapshot;
+      const named = snapshot === null ? null : (serializationOf(snapshot)?.named ?? null);
+      if (this.driver.state.learner.origins !== origins || named !== holes) {
         origins = this.driver.state.learner.origins;
+        holes = named;
         pinnedVoteSlots = pinnedVotes(origins);
+        if (holes !== null) pinnedVoteSlots = new Set([...pinnedVoteSlots, ...pinnedVotes(holes)]);
       }
       return pinnedVoteSlots;
     };

@@ -16,7 +16,7 @@ import { makeContext } from "../core/state.ts";
 import type { SnapshotChunkMsg } from "../core/messages.ts";
 import { kvRecordBinary, kvRecordKey, kvReplicated, snapshotSliceKey, type KvRecord } from "./core-adapter.ts";
 import { storedEntryOf, type StoredEntry } from "../core/store-at-rest.ts";
-import { pmSet, type PersistentMap } from "../../spec/persistent-map.ts";
+import { pmGet, pmSet, type PersistentMap } from "../../spec/persistent-map.ts";
 import { cliBundlePath } from "./program.ts";
 import Database from "better-sqlite3";
 import { databaseFileName, StorageError } from "./storage.ts";
@@ -541,6 +541,9 @@ describe("storage thread", () => {
     const snapshot = (): KvRecord => snapshotRecord(makeSnapshot(ctx, { ...contents, atRest }), ballot, 12);
     const { storage } = openThread(tempDir(), { create: true, snapshotSliceChars: 1_000 });
     expect(await appendAsync(storage, votes)).toBeNull();
+    // Read back on this thread (a snapshot read whole here), by rule V2 as well.
+    expect(storage.readEntry(pmGet(atRest, "k1")!)).toBe(values[1]);
+    expect(() => storage.readEntry({ ...pmGet(atRest, "k1")!, index: 1 })).toThrow(/writes no value/);
     expect(await appendAsync(storage, [snapshot()])).toBeNull();
     expect(storage.snapshotValuesAtRest).toBe(2);
     const stored = await new Promise<unknown>((resolve) =>

@@ -21,8 +21,9 @@ import {
   type KeptTransfer,
   type SnapshotChunkMsg,
   type SnapshotSerialization,
+  type StoredEntry,
 } from "../core/index.ts";
-import { kvRecordBinary, parseSnapshotSliceKey, type KvRecord } from "./core-adapter.ts";
+import { kvEntryReader, kvRecordBinary, parseSnapshotSliceKey, type KvRecord } from "./core-adapter.ts";
 import { noDiskFaults, type DiskFaults } from "./disk-faults.ts";
 import type { DurableLog } from "./driver.ts";
 import { StorageError, type ReceivedStage } from "./storage.ts";
@@ -326,6 +327,7 @@ export class StorageThread implements DurableLog<KvRecord> {
 
   /** Append `records`; returns once they are durable (blocking the calling thread meanwhile). */
   append(records: readonly KvRecord[]): void {
+    this.readHolesHere(records);
     if (records.length === 0) return;
     this.flushQueued();
     const id = this.post(records, true);
@@ -485,6 +487,7 @@ export class StorageThread implements DurableLog<KvRecord> {
     if (records.length === 0) return done(null);
     if (this.failure !== null) return done(this.failure);
     if (this.closed) return done(new Error("storage is closed"));
+    this.readHolesHere(records);
     this.sendPins();
     this.lastSeq += records.length;
     const pending = this.queued.length > 0 || records.some((r) => unserialized(r) !== undefined);
@@ -495,6 +498,38 @@ export class StorageThread implements DurableLog<KvRecord> {
     if (this.queued.length > 0) this.behindSnapshot += 1;
     this.queued.push({ records, done });
     if (this.queued.length === 1) this.pump();
+  }
+
+  /**
+   * A snapshot among `records` whose slices leave holes for the store's values at rest (rule V5)
+   * has them filled on the storage thread; read whole on this thread instead (a trace's line of its
+   * record, a transfer's digest asked for before the storage thread gave it back), it reads each
+   * value back from its vote record (`readEntry`).
+   */
+  private readHolesHere(records: readonly KvRecord[]): void {
+    for (const record of records) {
+      const serialization = unserialized(record);
+      if (serialization?.named != null) serialization.fillFrom((entry) => this.readEntry(entry));
+    }
+  }
+
+  /**
+   * The store's value at rest `entry` names, read back now from its vote record by rule V2 (with the
+   * store as the replicas run it: `kvEntryReader`), blocking this thread for the read. For what
+   * this thread reads whole and rarely (`readHolesHere`): a value a command or a read needs comes
+   * back without blocking (`read`, the driver's `ReadEntries`).
+   */
+  readEntry(entry: StoredEntry): string {
+    if (this.failure !== null) throw this.failure;
+    if (this.closed) throw new Error("storage is closed");
+    const id = this.nextId++;
+    this.request({ kind: "read", id, keys: [kvEntryReader.key(entry)], sync: true });
+    const reply = waitFor<StorageReply>(this.syncPort, this.syncCell, 60_000, "read a value at rest back");
+    if (reply.id !== id) throw new Error(`storage thread answered request ${reply.id}, not ${id}`);
+    if (reply.error !== null) throw errorOf(reply.error);
+    const record = reply.records?.[0];
+    if (record === undefined) throw new Error(`the storage thread read no record for ${kvEntryReader.key(entry)}`);
+    return kvEntryReader.value(entry, record);
   }
 
   /** Serialize the first queued append's snapshot one slice per turn; post the appends it held once done. */

@@ -141,9 +141,10 @@ export type StorageRequest =
   | { readonly kind: "vouch"; readonly id: number; readonly stage: number; readonly contentDigest: string }
   /**
    * The records of `keys` (storage.ts, `readKeyed`), read once every append sent before this
-   * request is written, and before any sent after it is (see `handle`).
+   * request is written, and before any sent after it is (see `handle`); with `sync`, answered on
+   * the synchronous port (the main thread waits for it: `StorageThread.readEntry`).
    */
-  | { readonly kind: "read"; readonly id: number; readonly keys: readonly string[] }
+  | { readonly kind: "read"; readonly id: number; readonly keys: readonly string[]; readonly sync?: boolean }
   /**
    * The slots of older snapshots that compaction keeps besides the latest two (impl/core's
    * `pinnedSnapshots`: the one a transfer fetches), and of the vote records it keeps below the
@@ -343,9 +344,11 @@ function run(port: MessagePort, data: StorageWorkerData): void {
   };
   /** Answer a read (after a failure, with that failure: the store may not hold what was sent). */
   const serveRead = (request: StorageRequest & { kind: "read" }): void => {
-    if (failure !== null) return port.postMessage({ id: request.id, error: failure } satisfies StorageReply);
+    const reply = (answer: StorageReply): void =>
+      request.sync === true ? replySync(answer) : port.postMessage(answer satisfies StorageReply);
+    if (failure !== null) return reply({ id: request.id, error: failure });
     try {
-      port.postMessage({
+      reply({
         id: request.id,
         error: null,
         // A state transfer's chunk at rest reads a slice of a snapshot record (core-adapter.ts).
@@ -354,9 +357,9 @@ function run(port: MessagePort, data: StorageWorkerData): void {
           if (slice === null) return storage.readKeyed([key])[0]!;
           return storage.readSnapshotSlice(slice.slot, slice.offset, slice.length) as unknown as KvRecord;
         }),
-      } satisfies StorageReply);
+      });
     } catch (error) {
-      port.postMessage({ id: request.id, error: faultOf(error) } satisfies StorageReply);
+      reply({ id: request.id, error: faultOf(error) });
     }
   };
   /**

@@ -1261,6 +1261,9 @@ function lateRead(world: World, pick: number): void {
       }
       break;
   }
-  // Time goes on until the read is answered (the storage thread's answer, then the client's).
+  // Time goes on until the storage thread answered (client 1 not retried meanwhile: its retry
+  // would be answered apart from the read that waits), then until the client has its answer.
+  const owes = (): boolean => world.replicas[leader]!.state !== null && world.replicas[leader]!.readsOwed.length > 0;
+  untilStepping(world, () => !owes(), false, 10, 1);
   untilStepping(world, () => world.clients[1]!.op === null, false, 10);
 }

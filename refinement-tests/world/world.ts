@@ -40,6 +40,7 @@ import {
   defaultRules,
   executionPending,
   AssertionFailure,
+  fillSnapshotHoles,
   initialState,
   mulberry32,
   sameEntry,
@@ -1068,6 +1069,9 @@ export class World implements KvSystemView {
       const e = effects[k]!;
       switch (e._tag) {
         case "Persist":
+          // A snapshot's values at rest, read back from the disk now (rule V5), before a flush compacts it.
+          if (fillSnapshotHoles(e.record, readEntryFromRecords(this.appAt(slot.index), [...r.durable, ...r.unflushed])))
+            this.count("a snapshot's holes filled from the vote records of its store values at rest");
           r.unflushed.push(e.record);
           if (e.notify !== undefined) r.notices.push(e.notify);
           else if (!deferrable(e.record)) r.barrierUnflushed = true;

@@ -19,6 +19,7 @@ import { inMemory, readChunkFromRecords, readFromRecords, resolveStored } from "
 import { pinnedSnapshots } from "../transfer.ts";
 import { pinnedVotes, readEntryFromRecords } from "../store-at-rest.ts";
 import { compactRecords, type DurableRecord } from "../records.ts";
+import { fillSnapshotHoles } from "../snapshot.ts";
 import { becomeCandidate, makeStep, step, type ReplicaEffect, type ReplicaEvent, type Step } from "../replica.ts";
 import { defaultRules, type ReplicaRules } from "../rules.ts";
 import { slotMapEntries } from "../slot-map.ts";
@@ -206,6 +207,8 @@ export class Cluster {
       this.effectLog.push({ replica: id, effect });
       switch (effect._tag) {
         case "Persist":
+          // A snapshot's values at rest, read back from the disk now (rule V5), before it is compacted.
+          fillSnapshotHoles(effect.record, readEntryFromRecords(after.ctx.app, node.records));
           node.records.push(effect.record);
           if (effect.notify !== undefined) notices.push(effect.notify);
           this.emit(`${id} persist ${showRecord(effect.record)}`);

@@ -18,6 +18,7 @@ export {
   decodeReadSnapshot,
   decodeSnapshot,
   encodeSnapshot,
+  fillSnapshotHoles,
   makeSnapshot,
   snapshotDigest,
   type SnapshotInfo,
