@@ -30,6 +30,9 @@ options:
   --group N      slots written per fsync, as a storage thread's group (default 64)
   --held         collect garbage each time compaction decides a piece, and report the most it
                  held then (its time then counts the collections)
+  --pieces N     compact as the storage thread does, between groups (storage.ts, compactSome):
+                 pieces of N rows decided one call at a time, then the deletion in one call; report
+                 the CPU of the longest call of a piece and of the deletion
   --help         print this help
 `;
 const flags = benchFlags(
@@ -39,6 +42,7 @@ const flags = benchFlags(
     commands: { type: "string", default: "1" },
     group: { type: "string", default: "64" },
     held: { type: "boolean", default: false },
+    pieces: { type: "string" },
   },
   usage,
 );
@@ -46,8 +50,12 @@ const interval = Number(flags.interval);
 const snapshots = Number(flags.snapshots);
 const commands = Number(flags.commands);
 const group = Number(flags.group);
+const pieces = flags.pieces === undefined ? undefined : Number(flags.pieces);
 const gc = (globalThis as { gc?: () => void }).gc;
-if (![interval, snapshots, commands, group].every((n) => Number.isInteger(n) && n >= 1) || gc === undefined) {
+if (
+  ![interval, snapshots, commands, group, pieces ?? 1].every((n) => Number.isInteger(n) && n >= 1) ||
+  gc === undefined
+) {
   process.stderr.write(gc === undefined ? `run with node --expose-gc\n${usage}` : usage);
   process.exit(2);
 }
@@ -82,8 +90,16 @@ const { storage } = Storage.open<KvRecord>({
       }
       return compactRecords(summaries);
     },
+    ...(pieces === undefined ? {} : { pieceRows: pieces }),
   },
 });
+/** CPU milliseconds (user + system) of `run`, this process's: the bench is one thread. */
+function cpuMs<T>(run: () => T): [T, number] {
+  const start = process.cpuUsage();
+  const result = run();
+  const used = process.cpuUsage(start);
+  return [result, (used.user + used.system) / 1000];
+}
 const ballot = { round: 1, replica: 1 };
 const value = (slot: number): KvRecord & { _tag: "vote" } => ({
   _tag: "vote",
@@ -103,12 +119,15 @@ console.log(
 );
 console.log(`start: RSS ${mb(process.memoryUsage.rss())} MB`);
 console.log(
-  "snapshot slot | deleted | compaction ms | RSS before it MB | held while deciding MB | heap and external grown by it MB | RSS right after MB | RSS after a GC MB | peak MB | heap used MB | external MB",
+  "snapshot slot | deleted | compaction ms | compaction CPU ms | longest piece CPU ms | deletion CPU ms | RSS before it MB | held while deciding MB | heap and external grown by it MB | RSS right after MB | RSS after a GC MB | peak MB | heap used MB | external MB",
 );
 let slot = 0;
 for (let s = 1; s <= snapshots; s++) {
   let deleted = 0;
   let ms = 0;
+  let cpu = 0;
+  let longestPiece = 0;
+  let deletion = 0;
   let before = 0;
   let grown = 0;
   let rssRightAfter = 0;
@@ -139,8 +158,23 @@ for (let s = 1; s <= snapshots; s++) {
       held = m.heapUsed + m.external;
     }
     const started = performance.now();
-    const n = storage.compactDue();
-    if (n > 0) {
+    let n = 0;
+    if (pieces === undefined) {
+      const [whole, used] = cpuMs(() => storage.compactDue());
+      n = whole;
+      if (n > 0) cpu += used;
+    } else if (storage.compacting) {
+      // Every call decides a piece but the last, which deletes (its count is not returned).
+      for (let more = true; more;) {
+        const [left, used] = cpuMs(() => storage.compactSome());
+        more = left;
+        cpu += used;
+        if (more) longestPiece = Math.max(longestPiece, used);
+        else deletion = used;
+      }
+      n = Number.NaN;
+    }
+    if (n > 0 || Number.isNaN(n)) {
       deleted += n;
       ms += performance.now() - started;
       // Before any collection: what the compaction allocated and still held at its end.
@@ -153,7 +187,7 @@ for (let s = 1; s <= snapshots; s++) {
   gc();
   const m = process.memoryUsage();
   console.log(
-    `${slot} | ${deleted} | ${ms.toFixed(1)} | ${mb(before)} | ${mb(live)} | ${mb(grown)} | ${mb(rssRightAfter)} | ${mb(m.rss)} | ${peakRss()} | ${mb(m.heapUsed)} | ${mb(m.external)}`,
+    `${slot} | ${Number.isNaN(deleted) ? "-" : deleted} | ${ms.toFixed(1)} | ${cpu.toFixed(1)} | ${pieces === undefined ? "-" : longestPiece.toFixed(2)} | ${pieces === undefined ? "-" : deletion.toFixed(2)} | ${mb(before)} | ${mb(live)} | ${mb(grown)} | ${mb(rssRightAfter)} | ${mb(m.rss)} | ${peakRss()} | ${mb(m.heapUsed)} | ${mb(m.external)}`,
   );
 }
 storage.close();

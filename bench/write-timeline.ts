@@ -7,7 +7,9 @@
  * the writes beyond their median (what makes the tail). Also whether the leader's own vote was
  * durable before its quorum's Accepted arrived (it is made durable in parallel with the round
  * trip; found by its slot, and counted apart when it was handed over before the Accepts left:
- * bench/lib/write-timeline.ts), and the collector's pauses that overlapped writes.
+ * bench/lib/write-timeline.ts), the collector's pauses that overlapped writes, and the storage
+ * threads' housekeeping (a compaction's pieces, WAL checkpoints, full collections) with the writes
+ * it overlapped.
  *
  * With `--clients N` (N > 1) the writes share slots and a client's write cannot be told apart in
  * the marks, so it prints each slot's path instead, from the leader's Accept to its first reply,
@@ -27,6 +29,7 @@ import { runLoad, quantile } from "./lib/load.ts";
 import { loadAverage, progressOf } from "./lib/report.ts";
 import { kvDriver } from "./lib/systems.ts";
 import {
+  housekeeping,
   leaderGaps,
   segmentNames,
   slotPaths,
@@ -194,6 +197,8 @@ const report = {
     leaderAccepts: stats(paths.map((p) => p.socketWritesUs[0])),
     followerAccepted: stats(paths.map((p) => p.socketWritesUs[1])),
   },
+  // The storage threads' compactions, checkpoints and full collections, and the writes they overlapped.
+  housekeeping: housekeeping(threads, writes, quantile(totals, 0.99)),
   gc: {
     writesWithGc: paths.filter((p) => p.gcUs > 0).length,
     slowWritesWithGc: slow.filter((p) => p.gcUs > 0).length,
@@ -232,6 +237,11 @@ if (flags.json) {
     ...collections.map(
       (c) =>
         `  replica ${c.replica} (${c.role}): ${c.count} collections while the client wrote, pause p50 ${us(c.p50Us)} us, longest ${us(c.maxUs)}, ${us(c.sumUs)} in all`,
+    ),
+    "storage threads' housekeeping while the client wrote (an append arriving meanwhile waits behind it):",
+    ...report.housekeeping.map(
+      (h) =>
+        `  ${h.stage.padEnd(11)}${h.spans.toString().padStart(6)} spans, p50 ${us(h.p50Us)} us, longest ${us(h.maxUs)}, ${us(h.sumUs)} in all; overlapped ${h.writes} writes, ${h.slowWrites} of the slowest 1%`,
     ),
     "",
     `the slowest 1% (${tail.writes} writes, from ${us(report.total.p99)} us): a collection overlapped ${tail.withGc} (${us(tail.gcMeanUs)} us each on average), the reply waited for the leader's own vote in ${tail.waitedForOwnVote}`,

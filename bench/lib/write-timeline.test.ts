@@ -4,6 +4,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { readTimeline, Timeline, type TimelineMark, type TimelineStage } from "../../impl/runtime/timeline.ts";
 import {
+  housekeeping,
   gapCauses,
   leaderGaps,
   segmentNames,
@@ -371,5 +372,37 @@ describe("Timeline", () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("housekeeping", () => {
+  it("counts each storage thread's spans in the window and the writes, slow or not, that they overlapped", () => {
+    const mark = (timeUs: number, stage: TimelineStage, key: number): TimelineMark => ({ timeUs, stage, key });
+    const threads = [
+      { replica: 1, main: true, marks: [mark(150, "gc", 500)] },
+      {
+        replica: 2,
+        main: false,
+        marks: [mark(150, "compact", 20), mark(1_000, "compact", 5_000), mark(50_000, "compact", 9)],
+      },
+      { replica: 3, main: false, marks: [mark(2_900, "checkpoint", 50)] },
+    ];
+    const writes = [
+      { sentUs: 100, doneUs: 200 },
+      { sentUs: 900, doneUs: 7_000 },
+      { sentUs: 7_100, doneUs: 7_200 },
+    ];
+    const [compact, checkpoint, collect] = housekeeping(threads, writes, 1_000);
+    expect(compact).toEqual({
+      stage: "compact",
+      spans: 2,
+      p50Us: 5_000,
+      maxUs: 5_000,
+      sumUs: 5_020,
+      writes: 2,
+      slowWrites: 1,
+    });
+    expect(checkpoint).toMatchObject({ spans: 1, maxUs: 50, writes: 1, slowWrites: 1 });
+    expect(collect).toMatchObject({ spans: 0, maxUs: 0, writes: 0 });
   });
 });

@@ -540,3 +540,54 @@ export function leaderGaps(
   }
   return result;
 }
+
+/** The storage threads' housekeeping marked on the timeline: spans whose key is their duration. */
+const housekeepingStages = ["compact", "checkpoint", "collect"] as const satisfies readonly TimelineStage[];
+
+/** One kind of a storage thread's housekeeping over a window, and the writes it overlapped. */
+export interface Housekeeping {
+  readonly stage: (typeof housekeepingStages)[number];
+  /** Spans in the window, over every storage thread. */
+  readonly spans: number;
+  readonly p50Us: number;
+  /** The longest span: the longest any append that came meanwhile waited behind it on that thread. */
+  readonly maxUs: number;
+  readonly sumUs: number;
+  /** Writes during which a span of it ran on any storage thread. */
+  readonly writes: number;
+  /** The same among `slow`. */
+  readonly slowWrites: number;
+}
+
+/**
+ * What the storage threads did besides appends while the client wrote (a compaction's pieces and
+ * its deletion, WAL checkpoints, full collections), each with the writes it overlapped: the work
+ * an append arriving meanwhile waits behind. `slowFromUs`: where the slow writes begin.
+ */
+export function housekeeping(
+  threads: readonly ThreadMarks[],
+  writes: readonly ClientWrite[],
+  slowFromUs: number,
+): Housekeeping[] {
+  const from = writes[0]?.sentUs ?? 0;
+  const to = writes.at(-1)?.doneUs ?? 0;
+  return housekeepingStages.map((stage) => {
+    const spans = threads
+      .filter((t) => !t.main)
+      .flatMap((t) => t.marks.filter((m) => m.stage === stage && m.timeUs >= from && m.timeUs <= to))
+      .map((m): [number, number] => [m.timeUs, m.timeUs + m.key])
+      .sort((a, b) => a[0] - b[0]);
+    const durations = spans.map(([s, e]) => e - s).sort((a, b) => a - b);
+    const overlaps = (w: ClientWrite): boolean => spans.some(([s, e]) => s < w.doneUs && e > w.sentUs);
+    const hit = writes.filter(overlaps);
+    return {
+      stage,
+      spans: spans.length,
+      p50Us: durations[Math.floor(durations.length / 2)] ?? 0,
+      maxUs: durations.at(-1) ?? 0,
+      sumUs: durations.reduce((a, b) => a + b, 0),
+      writes: hit.length,
+      slowWrites: hit.filter((w) => w.doneUs - w.sentUs >= slowFromUs).length,
+    };
+  });
+}

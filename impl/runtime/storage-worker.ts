@@ -31,7 +31,7 @@ import {
   type Appended,
   type ReceivedStage,
 } from "./storage.ts";
-import { timeline } from "./timeline.ts";
+import { nowUs, timeline } from "./timeline.ts";
 import v8 from "node:v8";
 import { runInNewContext } from "node:vm";
 
@@ -61,6 +61,14 @@ function fullCollection(): () => void {
     v8.setFlagsFromString("--no-expose-gc");
   }
 }
+
+/**
+ * Rows of a compaction decided at a time between groups of appends (storage.ts, `compactSome`):
+ * small enough that an append arriving meanwhile waits a fraction of a millisecond, where a whole
+ * compaction of two intervals' rows held the next append for 10 to 60 ms on every replica at once
+ * (docs/performance.md, "Compaction between appends").
+ */
+const compactionIdlePieceRows = 64;
 
 /** What the main thread gives the storage thread when it starts it. */
 export interface StorageWorkerData {
@@ -270,6 +278,13 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       compaction: {
         after: (record) => record._tag === "snapshot",
         keep: (records) => compactRecords(records, pinned, pinnedVoteSlots),
+        // A compaction's pieces are decided between groups (`compactSome` below), all with the
+        // pins of when it became due, as if it had run whole at its group's end.
+        decider: () => {
+          const [slots, votes] = [pinned, pinnedVoteSlots];
+          return (records) => compactRecords(records, slots, votes);
+        },
+        pieceRows: compactionIdlePieceRows,
       },
       // Votes are read back by slot and ballot (values at rest, impl/core/at-rest.ts).
       keyOf: kvRecordKey,
@@ -305,7 +320,9 @@ function run(port: MessagePort, data: StorageWorkerData): void {
   const collectDue = (): void => {
     if (stagedChars < stagedCharsCollect) return;
     stagedChars = 0;
+    const start = timeline === null ? 0 : nowUs();
     collect();
+    timeline?.span("collect", start);
   };
   /** The digest of each stage vouched for (its rows read back), until its record's append moves it. */
   const vouched = new Map<number, string>();
@@ -480,6 +497,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     }
     const key = timeline === null ? -1 : firstVoteSlotOf(group.flatMap((r) => (r.kind === "append" ? r.records : [])));
     timeline?.mark("storage-take", key);
+    const compactingBefore = storage.compacting;
     let written = 0;
     for (const request of group) {
       // A read is served here, in its place among the appends: it sees every record sent before
@@ -537,6 +555,13 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     timeline?.mark("storage-synced", key);
     for (const [i, request] of appends.entries()) {
       if (request.kind === "close") {
+        // A compaction due before this group ends first, as it would have at that group's end.
+        if (failure === null && compactingBefore)
+          try {
+            while (storage.compactSome());
+          } catch (error) {
+            failure = faultOf(error);
+          }
         storage.close();
         replySync({ id: request.id, error: null });
         port.close();
@@ -545,21 +570,36 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       if (!early) reply(request, i);
     }
     // After the acknowledgements, never in front of them: a snapshot's commit waits for no
-    // compaction, and no append for a checkpoint (storage.ts, `checkpointDue`).
-    if (failure === null) {
-      try {
-        storage.compactDue();
-        storage.checkpointDue();
-      } catch (error) {
-        failure = faultOf(error);
-      }
-    }
+    // compaction, and no append for a checkpoint (storage.ts, `checkpointDue`). A piece of a
+    // compaction per group, so that it ends however busy the thread is, and the rest of it and
+    // the checkpoint when no request waits (`idle`, below); a checkpoint here only once overdue.
+    housekeep(true);
     // Last, once every append of the group is acknowledged: a full collection costs this thread
     // tens of milliseconds.
     collectDue();
     return true;
   };
-  serve(port, data.syncCell, handle);
+  /**
+   * A piece of the compaction under way, else the checkpoint if due (with `afterGroup`: only if
+   * overdue); returns whether any of it is left. Each marked on the timeline.
+   */
+  const housekeep = (afterGroup: boolean): boolean => {
+    if (failure !== null) return false;
+    const start = timeline === null ? 0 : nowUs();
+    try {
+      if (storage.compacting) {
+        const more = storage.compactSome();
+        timeline?.span("compact", start);
+        return more;
+      }
+      if (!storage.checkpointDue(afterGroup)) return false;
+      timeline?.span("checkpoint", start);
+    } catch (error) {
+      failure = faultOf(error);
+    }
+    return false;
+  };
+  serve(port, data.syncCell, handle, () => housekeep(false));
 }
 
 /**
@@ -570,7 +610,12 @@ function run(port: MessagePort, data: StorageWorkerData): void {
  * The event loop still gets a turn every `turnMs`, for this thread's timers and callbacks (the
  * timeline's writes).
  */
-function serve(port: MessagePort, cell: Int32Array, handle: (request: StorageRequest) => boolean): void {
+function serve(
+  port: MessagePort,
+  cell: Int32Array,
+  handle: (request: StorageRequest) => boolean,
+  idle: () => boolean,
+): void {
   // With a timeline its marks are written every 250 ms from the event loop; without one nothing
   // waits for it, and an idle thread wakes once a second.
   const turnMs = timeline === null ? 1000 : 100;
@@ -585,6 +630,8 @@ function serve(port: MessagePort, cell: Int32Array, handle: (request: StorageReq
         if (!handle(next.message as StorageRequest)) return;
         continue;
       }
+      // Nothing waits: a piece of housekeeping, then look again.
+      if (idle()) continue;
       const left = until - performance.now();
       if (left <= 0) break;
       Atomics.wait(cell, requestsPosted, seen, left);

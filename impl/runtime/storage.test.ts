@@ -628,6 +628,59 @@ describe.each([
     expect(openKv(dir).records).toEqual(compactRecords(records));
   });
 
+  it("compactSome decides a piece at a time, deletes only once all are decided, and keeps appends made between", () => {
+    const records = replicaRecords();
+    const last = records.findLastIndex((r) => r._tag === "snapshot");
+    // One piece of two rows per call, then the deletion.
+    const calls = Math.ceil((last + 1) / 2) + 1;
+    let started = 0;
+    const open = (dir: string) =>
+      Storage.open<KvRecord>({
+        dir,
+        clusterId: "c1",
+        replicaId: 2,
+        codec: kvCodecs.record,
+        create: true,
+        compaction: {
+          ...compaction,
+          pieceRows: 2,
+          decider: () => {
+            started += 1;
+            return compactRecords;
+          },
+        },
+        ...binary,
+      }).storage;
+    /** Write through the last snapshot, then `pieces` calls of compactSome, each followed by an append. */
+    const compactBetweenAppends = (dir: string, pieces: number): Storage<KvRecord> => {
+      const storage = open(dir);
+      storage.write(records.slice(0, last + 1));
+      storage.sync();
+      expect(storage.compacting).toBe(true);
+      for (let call = 1; call <= pieces; call++) {
+        expect(storage.compactSome()).toBe(call < calls);
+        storage.write(records.slice(last + call, last + call + 1));
+        storage.sync();
+      }
+      return storage;
+    };
+    // Closed before its deletion: every record is still there, the appends between pieces too.
+    const cut = tempDir();
+    const before = compactBetweenAppends(cut, calls - 1);
+    expect(before.compacting).toBe(true);
+    before.close();
+    expect(openKv(cut).records).toEqual(records.slice(0, last + calls));
+    // Through its deletion: what one compaction of every row keeps, and the appends after it.
+    const dir = tempDir();
+    const storage = compactBetweenAppends(dir, calls);
+    expect(storage.compacting).toBe(false);
+    expect(started).toBe(2);
+    storage.write(records.slice(last + calls + 1));
+    storage.sync();
+    storage.close();
+    expect(openKv(dir).records).toEqual(compactRecords(records));
+  });
+
   it("in power-loss mode, compacts only once an fsync covers the snapshot, so a power cut leaves a readable log", async () => {
     const records = replicaRecords();
     const dir = tempDir();

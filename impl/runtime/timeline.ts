@@ -53,6 +53,12 @@ const timelineStages = [
   "reply",
   /** A collection of the garbage collector began; key: its duration in microseconds. */
   "gc",
+  /** The storage thread began a piece of a compaction (or its deletions); key: its duration in microseconds. */
+  "compact",
+  /** The storage thread began a checkpoint of the WAL; key: its duration in microseconds. */
+  "checkpoint",
+  /** The storage thread began a full collection of its heap; key: its duration in microseconds. */
+  "collect",
 ] as const;
 
 export type TimelineStage = (typeof timelineStages)[number];
@@ -60,7 +66,7 @@ export type TimelineStage = (typeof timelineStages)[number];
 const stageIndex = new Map<string, number>(timelineStages.map((name, index) => [name, index]));
 
 /** Microseconds of the monotonic clock. */
-function nowUs(): number {
+export function nowUs(): number {
   const [seconds, nanoseconds] = process.hrtime();
   return seconds * 1e6 + nanoseconds / 1e3;
 }
@@ -92,6 +98,12 @@ export class Timeline {
 
   mark(stage: TimelineStage, key: number): void {
     this.markAt(stage, key, nowUs());
+  }
+
+  /** Mark `stage` as begun at `startUs` (from {@link nowUs}), its key the microseconds since. */
+  span(stage: TimelineStage, startUs: number): void {
+    const now = nowUs();
+    this.markAt(stage, Math.round(now - startUs), startUs);
   }
 
   private markAt(stage: TimelineStage, key: number, timeUs: number): void {
