@@ -302,7 +302,8 @@ export class WorldChecker<S, I, O> {
         case "Reply":
           answered ||= c.sameStep;
           this.service.reply(c);
-          if (c.sameStep && c.result._tag === "ok") this.answeredLocally(step, c.request);
+          // A read that waited for a value at rest is answered locally too, once it is back (rule V4).
+          if ((c.sameStep || c.waited === true) && c.result._tag === "ok") this.answeredLocally(step, c.request);
           else if (c.request.seq === undefined && c.result._tag === "ok") this.answeredThroughLog(step, c.request);
           break;
         case "OpenAnswer":

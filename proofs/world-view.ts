@@ -64,6 +64,12 @@ export type Carried<I, O> =
       readonly result: ClientResult<O>;
       /** True when the reply came in the very step that received the request (answered locally). */
       readonly sameStep: boolean;
+      /**
+       * True when a read waited for a store value at rest and is answered in the step that has it
+       * back (`EntriesRead`, rule V4 of proofs/store-at-rest.md): answered locally too, judged
+       * against the lease then.
+       */
+      readonly waited?: boolean;
     }
   /**
    * The answer to an operator's membership change (`sameStep`: in the very step that received it,

@@ -7,6 +7,8 @@ import { addWithoutAddress } from "./add-without-address.ts";
 import { ballotOrderIgnoresReplica } from "./ballot-order-ignores-replica.ts";
 import { dedupOutsideReplicatedState } from "./dedup-outside-replicated-state.ts";
 import { electionTimeoutWithinLease } from "./election-timeout-within-lease.ts";
+import { entryValueUnchecked } from "./entry-value-unchecked.ts";
+import { executionSkipsReadBack } from "./execution-skips-read-back.ts";
 import { grantIgnored } from "./grant-ignored.ts";
 import { grantTooShort } from "./grant-too-short.ts";
 import { leaseFromFreshestGrant } from "./lease-from-freshest-grant.ts";
@@ -17,6 +19,7 @@ import { lateFirstCopyRuns } from "./late-first-copy-runs.ts";
 import { leaseFromReceipt } from "./lease-from-receipt.ts";
 import { leaseReadBeforePendingPhase1 } from "./lease-read-before-pending-phase1.ts";
 import { leaseReadBeforeReproposals } from "./lease-read-before-reproposals.ts";
+import { leaseReadJudgedWhenAsked } from "./lease-read-judged-when-asked.ts";
 import { leaseWithoutDriftMargin } from "./lease-without-drift-margin.ts";
 import { helpRemovedLeader } from "./help-removed-leader.ts";
 import type { Mutant } from "./mutant.ts";
@@ -29,6 +32,7 @@ import { phase2aNotHighest } from "./phase2a-not-highest.ts";
 import { quorumOffByOne } from "./quorum-off-by-one.ts";
 import { replyBeforeDurable } from "./reply-before-durable.ts";
 import { restartForgetsGrant } from "./restart-forgets-grant.ts";
+import { restedUnderAskedName } from "./rested-under-asked-name.ts";
 import { retireWhenNotAMember } from "./retire-when-not-a-member.ts";
 import { retryByNumberAlone } from "./retry-by-number-alone.ts";
 import { retiringVoterNeverCampaigns } from "./retiring-voter-never-campaigns.ts";
@@ -100,6 +104,12 @@ export const mutants: readonly Mutant[] = [
   // Feature level 4: the value limit in bytes at execution, from the raise on and only from it.
   valueBytesIgnored,
   valueBytesBeforeLevel4,
+  // Store values at rest (rule V4): execution waits for them, reads are judged when they are back,
+  // each value is checked, and goes back to rest only under the name that still holds.
+  executionSkipsReadBack,
+  entryValueUnchecked,
+  leaseReadJudgedWhenAsked,
+  restedUnderAskedName,
 ];
 
 /** The mutant called `name`; throws with the list of names otherwise. */

@@ -195,6 +195,22 @@ export interface Profile {
    * no stop.
    */
   readonly machineStopMs?: number;
+  /**
+   * The storage thread answers the store's reads late (`ReplicaTuning.readsLateMsMax`): each
+   * `ReadEntries` after a delay drawn from the seed, up to this many ms, so that a lease lapse, a
+   * leader change, a crash, a transfer, a membership change or a compaction lands between the
+   * request and the answer. The swarm draws it last (`lateDrawArbitrary`), for three quarters of
+   * the runs that draw the runtime's settings (tuning 10, the only one whose store holds values
+   * at rest), and for a quarter of those the `lateRead` prelude in place of the one drawn (a read
+   * by lease that waits for a value while the leader's storage thread is slow, then a lease lapse,
+   * a leader change, a crash or a rewrite). Absent: every answer at once.
+   */
+  readonly readsLateMsMax?: number;
+  /**
+   * With `readsLateMsMax`, an answer in eight carries a wrong value (`ReplicaTuning.readsWrong`):
+   * drawn for half of them.
+   */
+  readonly readsWrong?: boolean;
 }
 
 /** Bounds of the generator. */
@@ -430,23 +446,47 @@ const lateDrawArbitrary = fc.record({
   machineStop: fc.nat({ max: 3 }),
   // Past the runtime tuning's longest election timeout plus its shortest (600 + 400 ms).
   machineStopMs: fc.integer({ min: 1100, max: 3000 }),
+  // Delays up to past a lease and an election timeout (300 + 600 ms) and beyond.
+  readsLate: fc.nat({ max: 3 }),
+  readsLateMsMax: fc.integer({ min: 200, max: 2500 }),
+  readsWrong: fc.boolean(),
+  readsPrelude: fc.nat({ max: 3 }),
 });
 
 function withLateDraw(
   p: Profile,
-  late: { longValues: number; runtime: boolean; driftApart: number; machineStop: number; machineStopMs: number },
+  late: {
+    longValues: number;
+    runtime: boolean;
+    driftApart: number;
+    machineStop: number;
+    machineStopMs: number;
+    readsLate: number;
+    readsLateMsMax: number;
+    readsWrong: boolean;
+    readsPrelude: number;
+  },
   over?: Partial<Profile>,
 ): Profile {
   const longValues = over?.longValues ?? late.longValues === 0;
   const runtime = over?.tuning === undefined && p.tuning === 6 && late.runtime;
   const driftApart = over?.driftApart ?? late.driftApart === 0;
   const machineStopMs = over?.machineStopMs ?? (runtime && late.machineStop !== 0 ? late.machineStopMs : undefined);
+  const readsLateMsMax = over?.readsLateMsMax ?? (runtime && late.readsLate !== 0 ? late.readsLateMsMax : undefined);
+  const readsWrong = over?.readsWrong ?? (readsLateMsMax !== undefined && late.readsWrong);
+  // A quarter of the runs with reads answered late (drawn, or laid over the tuning by a hunt's
+  // `tuningOverrides`) start from a read that waits for one.
+  const readsLate = readsLateMsMax ?? over?.tuningOverrides?.readsLateMsMax;
+  const lateRead = over?.prelude === undefined && readsLate !== undefined && late.readsPrelude === 0;
   return {
     ...p,
     ...(longValues ? { longValues } : {}),
     ...(runtime ? { tuning: runtimeTuning } : {}),
     ...(driftApart ? { driftApart } : {}),
     ...(machineStopMs === undefined ? {} : { machineStopMs }),
+    ...(readsLateMsMax === undefined ? {} : { readsLateMsMax }),
+    ...(readsWrong ? { readsWrong } : {}),
+    ...(lateRead ? { prelude: "lateRead" as const } : {}),
   };
 }
 

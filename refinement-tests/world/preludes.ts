@@ -128,6 +128,21 @@
  *                   before any follower is down and none asked again, so that a table of one
  *                   session per client keeps the client's; elsewhere clients waiting for a
  *                   session ask again
+ *   lateRead        store values at rest x leases x leader changes (the runtime's tuning, 10, whose
+ *                   store holds long values at rest; the swarm draws it late, `Profile.readsLateMsMax`):
+ *                   a client writes a long value to k0 until it rests at the leader, the leader's
+ *                   storage thread is made slow (`World.slowReads`, for two leases and an election
+ *                   timeout), and a client reads k0 by lease: the read waits for the value (rule
+ *                   V4). Meanwhile, by pick mod 4: the leader is cut off until another replica
+ *                   leads and a write to k0 is answered there, then healed (a lease lapses, the
+ *                   leadership changes); the leader is paused likewise, then resumed as its
+ *                   storage thread catches up, its read answered before anything else (judged
+ *                   against the lease then, not when it arrived: the answer must not be the value
+ *                   of before the write); the leader
+ *                   crashes and restarts (the read is lost with it; a read of k0 asks again);
+ *                   a client writes k0 twice at the leader, the second a snapshot slot that
+ *                   compacts its disk (the entry no longer rests as the read named it). With pick bit 2, the
+ *                   operator also starts a spare and adds it meanwhile (a membership change comes).
  */
 import type { ConfigChange } from "../../impl/core/index.ts";
 import { changeAllowed, compareBallots } from "../../impl/core/testing/index.ts";
@@ -146,6 +161,7 @@ export const preludes = [
   "twoBallots",
   "transfer",
   "retryAfterTransfer",
+  "lateRead",
 ] as const;
 export type Prelude = (typeof preludes)[number];
 
@@ -189,6 +205,11 @@ export function runPrelude(world: World, prelude: Prelude, pick: number, options
   if (prelude === "retryAfterTransfer") {
     world.note("prelude retryAfterTransfer: a retry reaches a leader whose session table came by state transfer");
     retryAfterTransfer(world, pick);
+    return;
+  }
+  if (prelude === "lateRead") {
+    world.note("prelude lateRead: a read by lease waits for a value at rest while the leader's storage thread is slow");
+    lateRead(world, pick);
     return;
   }
   // Pick bit 6 (drawn by the random suites in a third of their runs with 5 or 7 replicas, see
@@ -1159,4 +1180,90 @@ function caughtUpByTransfer(
     }
   }
   return true;
+}
+
+/** Does replica `index` hold the value of key `key` at rest (rule V1)? */
+function restsAt(world: World, index: number, key: string): boolean {
+  const s = world.replicas[index]!.state;
+  const atRest = s?.ctx.storeAtRest ?? null;
+  return s !== null && atRest !== null && atRest.resting(s.learner.service.app, key) !== null;
+}
+
+/** The `lateRead` prelude (see the module comment). */
+function lateRead(world: World, pick: number): void {
+  const leader = leaderIndex(world);
+  if (leaderState(world) === null || (world.tuning.storeAtRestCharsMin ?? 0) === 0) return;
+  // Every fourth operation a client starts writes a long value: client 1 writes k0 until it rests;
+  // for the rewrite (pick mod 4 = 3), client 3 then writes k1 until the next slot is no snapshot
+  // slot by its number, so that the rewrite is executed before the slow storage answers.
+  const settled = (): number | null => {
+    const s = world.replicas[leader]!.state;
+    if (s === null || s.role._tag !== "leader" || s.role.nextSlot !== s.learner.executedUpTo + 1) return null;
+    return s.role.nextSlot;
+  };
+  const parity = (): boolean => pick % 4 !== 3 || settled()! % world.tuning.snapshotIntervalSlots !== 0;
+  const ready = (): boolean => restsAt(world, leader, "k0") && parity();
+  for (let i = 0; i < 12 && !ready(); i++) {
+    const c = restsAt(world, leader, "k0") ? 2 : 0;
+    world.steerClient(c, leader);
+    world.apply({ t: "submit", c, op: { kind: "put", key: c === 0 ? 0 : 1 } });
+    if (!until(world, () => world.pendingOps() === 0 && settled() !== null)) return;
+  }
+  if (!ready()) return;
+  const { leaseMs, electionTimeoutMsMax } = world.tuning;
+  world.slowReads(leader, 2 * leaseMs + electionTimeoutMsMax);
+  world.steerClient(1, leader);
+  world.apply({ t: "submit", c: 1, op: { kind: "get", key: 0 } });
+  world.deliverAll();
+  const position = world.targetFor(leader);
+  const otherLeads = (): boolean => world.leaseHolders().some((i) => i !== leader);
+  const writeThere = (): void => {
+    const at = world.leaseHolders().find((i) => i !== leader);
+    if (at === undefined) return;
+    world.steerClient(2, at);
+    world.apply({ t: "submit", c: 2, op: { kind: "put", key: 0 } });
+    untilStepping(world, () => world.clients[2]!.op === null, false, 10, 1);
+  };
+  if ((pick & 4) !== 0 && pick % 4 === 3) {
+    world.apply({ t: "reconfigure", kind: "start", r: 0 });
+    world.apply({ t: "reconfigure", kind: "add", r: 0 });
+  }
+  switch (pick % 4) {
+    case 0:
+      world.apply({ t: "isolate", r: position, others: 0 });
+      untilStepping(world, otherLeads, false, 10, 1);
+      writeThere();
+      world.apply({ t: "heal" });
+      break;
+    case 1:
+      world.apply({ t: "pause", r: position });
+      untilStepping(world, otherLeads, false, 10, 1);
+      writeThere();
+      // It resumes as its storage thread catches up: the read's answer is the first thing it steps.
+      world.readsCaughtUp(leader);
+      world.apply({ t: "resume", r: position });
+      world.advance(0);
+      break;
+    case 2:
+      world.apply({ t: "crash", r: position, at: null });
+      world.apply({ t: "restart", r: position, clockMs: 0 });
+      until(world, () => world.leaseHolders().length === 1);
+      world.steerClient(1, world.leaseHolders()[0] ?? leader);
+      world.apply({ t: "retry", c: 1 });
+      break;
+    case 3:
+      // Two rewrites of k0, one slot each: the first forgets the name the read asked by, the
+      // second (a snapshot slot, k0 no longer at rest) compacts the disk.
+      for (let round = 0; round < 2; round++) {
+        world.steerClient(0, leader);
+        world.apply({ t: "submit", c: 0, op: { kind: "put", key: 0 } });
+        untilStepping(world, () => world.clients[0]!.op === null, false, 10, 1);
+      }
+      break;
+  }
+  // Time goes on until the storage thread answered (client 1 not retried meanwhile: its retry
+  // would be answered apart from the read that waits), then until the client has its answer.
+  const owes = (): boolean => world.replicas[leader]!.state !== null && world.replicas[leader]!.readsOwed.length > 0;
+  untilStepping(world, () => !owes(), false, 10, 1);
+  untilStepping(world, () => world.clients[1]!.op === null, false, 10);
 }

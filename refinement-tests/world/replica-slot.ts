@@ -11,12 +11,38 @@ import {
   type Config,
   type DurableRecord,
   type KeptTransfer,
+  type ReadEntries,
   type SnapshotChunkMsg,
   type VoteRef,
 } from "../../impl/core/testing/index.ts";
 import type { ReplicaView } from "../../proofs/world-view.ts";
 import { Hasher, valueHash, type Hash64 } from "../explorer/hash.ts";
 import type { KvReplicaState } from "./world.ts";
+
+/**
+ * A `ReadEntries` its storage thread read and has yet to answer (`ReplicaTuning.readsLateMsMax`):
+ * the values read from the disk when the step that asked was carried out, the true time at which
+ * the `EntriesRead` is due, and what the replica was then, for the counters of what happened in
+ * between (`World.answerRead`).
+ */
+export interface OwedRead {
+  readonly read: ReadEntries;
+  readonly values: readonly string[];
+  /** True time from which the answer is stepped (at the next advance of time). */
+  readonly dueAt: number;
+  /** True time at which it was asked. */
+  readonly askedAt: number;
+  /** The answer carries a value with one code unit changed (`ReplicaTuning.readsWrong`). */
+  readonly wrong: boolean;
+  /** What the replica was when it asked (counters only). */
+  readonly asked: {
+    readonly leaseHeld: boolean;
+    readonly leading: string | null;
+    readonly epoch: number;
+    readonly compactions: number;
+    readonly installs: number;
+  };
+}
 
 interface Clock {
   base: number;
@@ -49,6 +75,21 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
   keptForStore = 0;
   /** The notices owed for Persists with `notify`, oldest first: each flushes the buffer when delivered. */
   notices: VoteRef[] = [];
+  /** The `ReadEntries` its storage thread owes it, oldest first: lost with the process. */
+  readsOwed: readonly OwedRead[] = [];
+  /**
+   * True time until which its storage thread is busy (`World.slowReads`): no read is answered
+   * before it. 0: not busy. A new process has a new storage thread.
+   */
+  readsBusyUntil = 0;
+  /**
+   * Compactions of its disk and snapshots a state transfer installed, in every life: they only
+   * feed counters (what happened while a read was owed), so they are left out of the hash.
+   */
+  compactions = 0;
+  installs = 0;
+  /** A read owed was lost with the process, and no read was asked since (a counter's; not hashed). */
+  lostRead = false;
   /**
    * The highest slot executed when a client reply left while an owed notice's slot was at or below
    * it (0: none in this life): a reply resting on followers' votes alone. It only feeds a counter
@@ -115,6 +156,11 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     r.unflushed = this.unflushed.length === 0 ? [] : this.unflushed.slice();
     r.barrierUnflushed = this.barrierUnflushed;
     r.notices = this.notices.length === 0 ? [] : this.notices.slice();
+    r.readsOwed = this.readsOwed; // never written in place
+    r.readsBusyUntil = this.readsBusyUntil;
+    r.compactions = this.compactions;
+    r.installs = this.installs;
+    r.lostRead = this.lostRead;
     r.repliedAheadOf = this.repliedAheadOf;
     r.kept = this.kept;
     r.resumed = this.resumed;
@@ -143,11 +189,14 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
   }
 
   /**
-   * The process stops: its state, anything unflushed and the notices owed are lost, an armed crash
-   * with them. What the disk kept of a transfer stays.
+   * The process stops: its state, anything unflushed, the notices and the reads owed are lost, an
+   * armed crash with them. What the disk kept of a transfer stays.
    */
   stop(): void {
     this.state = null;
+    if (this.readsOwed.length > 0) this.lostRead = true;
+    this.readsOwed = [];
+    this.readsBusyUntil = 0;
     this.resumed = false;
     this.crashAt = null;
     this.unflushed = [];
@@ -167,6 +216,7 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     this.unflushed = [];
     this.barrierUnflushed = false;
     this.notices = [];
+    this.readsOwed = [];
     this.repliedAheadOf = 0;
   }
 
@@ -202,6 +252,7 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     this.barrierUnflushed = false;
     if (records.some((rec) => rec._tag === "snapshot")) {
       this.durable = compactRecords(this.durable, this.pinned, this.pinnedVotes);
+      this.compactions++;
       const at = this.durable.findLastIndex((rec) => rec._tag === "snapshot");
       const latest = this.durable[at];
       const below = latest?._tag === "snapshot" ? latest.logTruncatedUpTo : 0;
@@ -245,6 +296,9 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     for (const notice of this.notices) h.hash(valueHash(notice));
     // Only where the tuning keeps transfers: every other run hashes as before.
     if (this.kept !== null) h.hash(valueHash(this.kept));
+    // Only where the tuning answers reads late: every other run hashes as before.
+    if (this.readsOwed.length > 0) h.hash(valueHash(this.readsOwed));
+    if (this.readsBusyUntil > 0) h.num(this.readsBusyUntil);
     return h.done();
   }
   trueAt(reading: number): number {

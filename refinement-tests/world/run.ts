@@ -144,13 +144,20 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
 
 /**
  * The replica tuning a scenario runs with: its profile's, with the profile's overrides, and long
- * values where the profile drew them.
+ * values and reads answered late where the profile drew them.
  */
 export function tuningOf(scenario: Scenario): ReplicaTuning {
   const base = tunings[scenario.profile.tuning ?? 0] ?? tunings[0]!;
   const overrides = scenario.profile.tuningOverrides;
   const tuning = overrides === undefined ? base : { ...base, ...overrides };
-  return scenario.profile.longValues === true ? { ...tuning, longValues: true } : tuning;
+  const { longValues, readsLateMsMax, readsWrong } = scenario.profile;
+  if (longValues !== true && readsLateMsMax === undefined) return tuning;
+  return {
+    ...tuning,
+    ...(longValues === true ? { longValues } : {}),
+    ...(readsLateMsMax === undefined ? {} : { readsLateMsMax }),
+    ...(readsWrong === true ? { readsWrong } : {}),
+  };
 }
 
 /**

@@ -83,6 +83,24 @@ export interface ReplicaTuning {
    */
   readonly longValues?: boolean;
   /**
+   * The storage thread answers a `ReadEntries` late (not a replica configuration field; rule V4,
+   * proofs/store-at-rest.md): the values are read from the disk when the step that asked is
+   * carried out, as the runtime's storage thread reads them in order with the appends, and the
+   * `EntriesRead` is stepped at the first advance of true time at or past a delay drawn from the
+   * world's seed for each read, uniform in [0, this] ms (a quarter at once, as without it), so that
+   * a lease lapses, a leader changes, a transfer installs, a change or a compaction runs in
+   * between; a crash loses the answer with the process. Off (every answer at once) when absent; no
+   * tuning sets it: the swarm draws it late for runs of tuning 10 (`Profile.readsLateMsMax`).
+   */
+  readonly readsLateMsMax?: number;
+  /**
+   * With `readsLateMsMax`: one answer in eight of the faults (none in the liveness phase) carries
+   * a value with one code unit changed, as a storage thread that read the wrong record would; the
+   * core must refuse it (`checkEntryValue` throws) and its replica stops, as the runtime's does on
+   * a throw from its step. Off when absent; the swarm draws it with the delays, for half of them.
+   */
+  readonly readsWrong?: boolean;
+  /**
    * Appends near the value limit (not a replica configuration field): every append a client starts
    * carries 200,000 euro signs (world/clients.ts `nearLimitText`: 600,000 bytes of UTF-8 in 200,000
    * code units), so that two appends to one key build a whole over 1 MiB of UTF-8, which execution
@@ -232,6 +250,8 @@ export function configFor(tuning: ReplicaTuning, members: readonly number[], sel
     delete fields.longValues; // the world's, not the replica's
     delete fields.valueLimit; // the world's clients'
     delete fields.resumeTransfers; // the world's driver's
+    delete fields.readsLateMsMax; // the world's storage thread's
+    delete fields.readsWrong;
     config = parseConfig({ ...fields, members, self, seed: 0, ...(members.includes(self) ? {} : { joining: true }) });
     configs.set(key, config);
   }

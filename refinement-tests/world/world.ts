@@ -32,14 +32,18 @@
  * atomic step at a time, and reports each step to the observer.
  */
 import { kv, kvWith, type KvInput, type KvOutput, type KvState } from "../../spec/kv.ts";
+import { violated, ViolationFound } from "../../proofs/violation.ts";
 import { fnvTextHash } from "../../spec/hash.ts";
 import type { Application } from "../../spec/state-machine.ts";
 import {
   configurationFor,
   defaultRules,
   executionPending,
+  AssertionFailure,
   fillSnapshotHoles,
   initialState,
+  mulberry32,
+  sameEntry,
   pinnedSnapshots,
   pinnedVotes,
   readChunkFromRecords,
@@ -75,7 +79,15 @@ import {
 } from "./clients.ts";
 import { addressOfReplica, knowsFromLog, Operator, type ChangeAsked } from "./membership.ts";
 import { corrupted, Network, type ChunkFault, type InFlight } from "./network.ts";
-import { deferrable, keptChunksPerPiece, keptPiece, keptThrough, keptWith, ReplicaSlot } from "./replica-slot.ts";
+import {
+  deferrable,
+  keptChunksPerPiece,
+  keptPiece,
+  keptThrough,
+  keptWith,
+  ReplicaSlot,
+  type OwedRead,
+} from "./replica-slot.ts";
 import { configFor, defaultTuning, type ReplicaTuning } from "./tuning.ts";
 
 export type KvReplicaState = ReplicaState<KvState, KvInput, KvOutput>;
@@ -196,6 +208,15 @@ export class World implements KvSystemView {
   readonly noticesDelayed: boolean;
   /** True while notices are being delivered right after their steps (no nesting). */
   private deliveringNotices = false;
+  /** The seed the reads answered late draw their delays from (`ReplicaTuning.readsLateMsMax`). */
+  private readonly seed: number;
+  /** `ReadEntries` asked so far: read k draws its delay from the seed and k (a fresh id: not hashed). */
+  private readsAsked = 0;
+  /**
+   * The faults are over (the liveness phase): no answer carries a wrong value any more, every read
+   * owed is answered at the next advance of time and every new one at once.
+   */
+  private readFaultsOver = false;
 
   /** A world built from `options`; with `from` (see `clone`), a copy of that world instead. */
   constructor(options: WorldOptions = {}, from?: World) {
@@ -212,6 +233,9 @@ export class World implements KvSystemView {
       this.initialMembers = from.initialMembers;
       this.driftRho = from.driftRho;
       this.noticesDelayed = from.noticesDelayed;
+      this.seed = from.seed;
+      this.readsAsked = from.readsAsked;
+      this.readFaultsOver = from.readFaultsOver;
       // Copy on write (`own`): each replica slot is shared with `from` until one of the two changes it.
       this.replicas = from.replicas.slice();
       if (this.total <= 30) this.sharedSlots = from.sharedSlots = (1 << this.total) - 1;
@@ -245,6 +269,7 @@ export class World implements KvSystemView {
     this.driftRho = this.tuning.clockDriftPpmMax / 1e6;
     this.noticesDelayed = options.noticesDelayed ?? false;
     const seed = options.seed ?? 1;
+    this.seed = seed;
     this.replicas = this.members.map((id, index) => {
       const config: Config = { ...configFor(this.tuning, this.initialMembers, id), seed: seed >>> 0 };
       // Clocks start far apart: no replica's reading means anything to another.
@@ -641,8 +666,9 @@ export class World implements KvSystemView {
     this.faultStep(`${pause ? "pause" : "resume"} R${r.id}`);
   }
 
-  /** Cancel every armed crash (the faults are over). */
+  /** Cancel every armed crash (the faults are over): reads are no longer answered late, nor wrong. */
   disarmCrashes(): void {
+    this.readFaultsOver = true;
     for (const { index, crashAt, crashAtSnapshot } of this.replicas) {
       if (crashAt === null && !crashAtSnapshot) continue;
       const r = this.own(index);
@@ -680,6 +706,7 @@ export class World implements KvSystemView {
     // Time passed: every storage thread finished what it was writing, deferred records included
     // (the runtime commits those within 100 ms; each tick flushes its replica's buffer first).
     this.deliverNotices();
+    this.answerDueReads();
     this.tickAll(ms > 0);
     this.operatorFollowUp();
   }
@@ -692,7 +719,10 @@ export class World implements KvSystemView {
     }
   }
 
-  /** Deliver the oldest deliverable message, else a notice owed; false when there is neither. */
+  /**
+   * Deliver the oldest deliverable message, else a notice owed, else a read owed however late it
+   * was drawn (no time passes: every storage thread finishes at once); false when there is none.
+   */
   deliverOne(): boolean {
     const m = this.pickDeliverable(0);
     if (m !== undefined) {
@@ -700,8 +730,13 @@ export class World implements KvSystemView {
       return true;
     }
     const owed = this.noticesOwed();
-    if (owed.length === 0) return false;
-    this.deliverNotice(owed[0]!);
+    if (owed.length > 0) {
+      this.deliverNotice(owed[0]!);
+      return true;
+    }
+    const reading = this.replicas.find((r) => r.readsOwed.length > 0 && r.state !== null && !r.paused);
+    if (reading === undefined) return false;
+    this.answerOwed(reading.index);
     return true;
   }
 
@@ -906,6 +941,7 @@ export class World implements KvSystemView {
     const before = r.state;
     this.countCrashBeforeOwnVote(r);
     if (before?.learner.transfer != null) this.count("crash during a transfer");
+    this.countReadsLost(r);
     r.stop();
     this.count("crash");
     this.emit({ kind: "crash", replica: index, before }, `crash R${r.id}`);
@@ -961,6 +997,8 @@ export class World implements KvSystemView {
       request?: RequestInfo<KvInput>;
       arrowFrom?: string;
       flushFirst?: boolean;
+      /** An `EntriesRead` carrying a wrong value: a refusal by V2's comparison stops the replica. */
+      wrongValue?: boolean;
     },
     before: KvReplicaState | null = slot.state,
   ): void {
@@ -968,7 +1006,8 @@ export class World implements KvSystemView {
     const state = r.state!;
     const carried: Carried<KvInput, KvOutput>[] = [];
     if (info.flushFirst === true) this.flush(r, carried);
-    const result = this.step(state, event);
+    const result = this.stepChecked(r, state, event, info.wrongValue === true);
+    if (result === null) return;
     // The snapshots the core still serves beyond its latest two: a compaction in this step keeps their records.
     r.pinned = pinnedSnapshots(result.state);
     // The vote records its store names: a compaction in this step keeps them (rule V3).
@@ -1017,6 +1056,7 @@ export class World implements KvSystemView {
         carried.push({ _tag: "Crash", lost });
         if (lost > 0) this.count("crash lost unflushed records");
         this.countCrashBeforeOwnVote(r);
+        this.countReadsLost(r);
         this.count("crash mid-step");
         if (state.learner.transfer !== null) this.count("crash during a transfer");
         details?.push(
@@ -1101,7 +1141,11 @@ export class World implements KvSystemView {
           const req = table.request(e.requestId);
           if (req === undefined) throw new Error(`R${r.id} replied to unknown request ${e.requestId}`);
           const sameStep = event._tag === "ClientRequest" && event.requestId === e.requestId;
-          carried.push({ _tag: "Reply", request: req.info, result: e.result, sameStep });
+          // A read that waited for a value at rest, answered once it is back (rule V4).
+          const waited =
+            event._tag === "EntriesRead" && state.learner.waitingReads.some((w) => w.requestId === e.requestId);
+          carried.push({ _tag: "Reply", request: req.info, result: e.result, sameStep, ...(waited ? { waited } : {}) });
+          if (waited) this.count("a read by lease answered once its value was read back");
           if (leftBefore) this.count("client answered with execution left for a tick");
           this.noteReplyAheadOfOwnVote(r, result.state.learner.executedUpTo);
           details?.push(`reply ${req.info.clientId}: ${showResult(e.result)}`);
@@ -1128,6 +1172,7 @@ export class World implements KvSystemView {
     if (!crashed) {
       this.flushBarrier(r, carried);
       r.state = result.state;
+      if (info.message?._tag === "SnapshotChunk" && r.state.learner.snapshot !== state.learner.snapshot) r.installs++;
       // A snapshot taken at a slot that is no multiple of the slot interval: due by its commands
       // (`snapshotIntervalCommands`) or by its bytes, not by its slot.
       const taken = r.state.learner.snapshot;
@@ -1168,7 +1213,7 @@ export class World implements KvSystemView {
     const retired = r.state?.removal?.retired;
     if (retired != null) this.retire(r, retired);
     else {
-      if (!crashed) for (const read of reads) this.answerRead(r.index, read);
+      if (!crashed) for (const read of reads) this.readEntries(r.index, read);
       if (!this.noticesDelayed) this.noticesAtOnce(r.index);
     }
     if (event._tag !== "KeptChunks") this.feedKept(r);
@@ -1196,22 +1241,181 @@ export class World implements KvSystemView {
   }
 
   /**
-   * Replica `index`'s storage answers a `ReadEntries` (rule V4): each value read back from its
-   * durable vote records by rule V2 (`readEntryFromRecords`, which throws on a record that is gone
-   * or holds another value), then stepped as `EntriesRead`. Only while the process that asked runs.
+   * Replica `index`'s storage thread reads what a `ReadEntries` names (rule V4): each value read
+   * back from its durable vote records by rule V2 (`readEntryFromRecords`, which throws on a record
+   * that is gone or holds another value) now, as the step that asked is carried out, in order with
+   * its appends and ahead of any compaction they make due, as the runtime's storage thread reads
+   * them. The `EntriesRead` is stepped at once, or (`ReplicaTuning.readsLateMsMax`) at the first
+   * advance of true time past a delay drawn from the seed: owed meanwhile, and lost with the
+   * process if it stops first. Only while the process that asked runs.
    */
-  private answerRead(index: number, read: ReadEntries): void {
+  private readEntries(index: number, read: ReadEntries): void {
     const r = this.own(index);
     if (r.state === null || r.paused) return;
-    const resolve = readEntryFromRecords(this.appAt(index), r.durable);
-    const values = read.entries.map(resolve);
+    if (r.lostRead) {
+      r.lostRead = false;
+      this.count("a store value read asked again after a crash lost one");
+    }
+    const values = read.entries.map(readEntryFromRecords(this.appAt(index), r.durable));
+    // Once the faults are over (the liveness phase), the storage thread keeps up: answers at once.
+    const lateMs = this.readFaultsOver ? 0 : (this.tuning.readsLateMsMax ?? 0);
+    const busyUntil = this.readFaultsOver ? 0 : r.readsBusyUntil;
+    if (lateMs <= 0 && busyUntil <= this.trueTime) {
+      this.answerRead(index, read, values);
+      return;
+    }
+    // Read k's draws: its delay (a quarter at once), and whether its answer carries a wrong value.
+    let prng = (Math.imul(this.seed >>> 0, 0x9e3779b1) ^ Math.imul(++this.readsAsked, 0x85ebca6b)) >>> 0;
+    const draw = (): number => {
+      const next = mulberry32(prng);
+      prng = next.prng;
+      return next.value / 2 ** 32;
+    };
+    const at = draw();
+    const drawn = at < 0.25 ? 0 : Math.floor(((at - 0.25) / 0.75) * (lateMs + 1));
+    const delay = Math.max(drawn, busyUntil - this.trueTime);
+    const wrong = this.tuning.readsWrong === true && !this.readFaultsOver && draw() < 1 / 8;
+    if (delay === 0 && !wrong) {
+      this.answerRead(index, read, values);
+      return;
+    }
+    const s = r.state;
+    const owed: OwedRead = {
+      read,
+      values: wrong ? [wrongValue(values[0]!), ...values.slice(1)] : values,
+      dueAt: this.trueTime + delay,
+      askedAt: this.trueTime,
+      wrong,
+      asked: {
+        leaseHeld: this.rules.canServeLeaseRead(this.rules, s, r.localAt(this.trueTime)),
+        leading: s.role._tag === "leader" ? `${s.role.ballot.round}.${s.role.ballot.replica}` : null,
+        epoch: s.learner.configs[s.learner.configs.length - 1]!.epoch,
+        compactions: r.compactions,
+        installs: r.installs,
+      },
+    };
+    r.readsOwed = r.readsOwed.concat([owed]);
+    if (delay === 0) this.answerOwed(index);
+  }
+
+  /**
+   * Replica `index`'s storage thread is busy for `ms` of true time from now (a targeted schedule's
+   * slow disk, ./preludes.ts): no read it owes or is asked meanwhile is answered before then.
+   */
+  slowReads(index: number, ms: number): void {
+    const r = this.own(index);
+    const until = this.trueTime + ms;
+    r.readsBusyUntil = until;
+    r.readsOwed = r.readsOwed.map((owed) => (owed.dueAt >= until ? owed : { ...owed, dueAt: until }));
+    this.faultStep(`R${r.id}'s storage thread is busy for ${ms} ms: its reads wait`);
+  }
+
+  /** Replica `index`'s storage thread catches up: every read it owes is due now, and it is no longer busy. */
+  readsCaughtUp(index: number): void {
+    const r = this.own(index);
+    r.readsBusyUntil = 0;
+    r.readsOwed = r.readsOwed.map((owed) => (owed.dueAt <= this.trueTime ? owed : { ...owed, dueAt: this.trueTime }));
+    this.faultStep(`R${r.id}'s storage thread catches up: its reads are due`);
+  }
+
+  /** Every read owed whose delay is over, to a replica that runs: oldest first per replica. */
+  private answerDueReads(): void {
+    for (const slot of this.replicas) {
+      while (true) {
+        const r = this.replicas[slot.index]!;
+        const first = r.readsOwed[0];
+        if (first === undefined || r.state === null || r.paused) break;
+        if (first.dueAt > this.trueTime && !this.readFaultsOver) break;
+        this.answerOwed(r.index);
+      }
+    }
+  }
+
+  /** Replica `index`'s storage thread answers its oldest read owed, counting what happened meanwhile. */
+  private answerOwed(index: number): void {
+    const r = this.own(index);
+    const owed = r.readsOwed[0]!;
+    r.readsOwed = r.readsOwed.slice(1);
+    const s = r.state!;
+    const leading = s.role._tag === "leader" ? `${s.role.ballot.round}.${s.role.ballot.replica}` : null;
+    if (owed.dueAt > owed.askedAt) {
+      this.count(`a store value read back late for a ${owed.read.purpose}`);
+      if (owed.asked.leaseHeld && !this.rules.canServeLeaseRead(this.rules, s, r.localAt(this.trueTime)))
+        this.count("a store value read back late: the lease it was asked under lapsed meanwhile");
+      if (owed.asked.leading !== leading)
+        this.count("a store value read back late: its replica's leadership changed meanwhile");
+      if (owed.asked.installs !== r.installs)
+        this.count("a store value read back late: a state transfer installed meanwhile");
+      if (owed.asked.epoch !== s.learner.configs[s.learner.configs.length - 1]!.epoch)
+        this.count("a store value read back late: a membership change came meanwhile");
+      if (owed.asked.compactions !== r.compactions)
+        this.count("a store value read back late: a compaction ran meanwhile");
+      const atRest = s.ctx.storeAtRest;
+      if (
+        atRest !== null &&
+        owed.read.entries.some((ref) => {
+          const held = atRest.resting(s.learner.service.app, ref.key);
+          return held === null || !sameEntry(held, ref);
+        })
+      )
+        this.count("a store value read back late: its entry no longer rests as named");
+    }
+    this.answerRead(index, owed.read, owed.values, owed.wrong);
+  }
+
+  /**
+   * Step `EntriesRead` at replica `index` with `values` (`wrong`: one of them carries a changed code
+   * unit, which the core must refuse).
+   */
+  private answerRead(index: number, read: ReadEntries, values: readonly string[], wrong = false): void {
+    const r = this.replicas[index]!;
     this.count(`a store value read back for a ${read.purpose}`);
+    if (wrong) this.count("a store value read back with a wrong value");
     this.runEvent(
       r,
       { _tag: "EntriesRead", now: r.localAt(this.trueTime), entries: read.entries, values },
-      this.text(() => `R${r.id} read back ${values.length} store values for a ${read.purpose}`),
-      { flushFirst: true },
+      this.text(
+        () =>
+          `R${r.id} read back ${values.length} store values for a ${read.purpose}${wrong ? " (one of them wrong)" : ""}`,
+      ),
+      { flushFirst: true, ...(wrong ? { wrongValue: true } : {}) },
     );
+  }
+
+  /**
+   * Replica `r` steps `event`. A throw is a violation (a replica never throws on its input), but
+   * where the event is an `EntriesRead` carrying a wrong value and the core refused it by V2's
+   * comparison: then the replica stops, as the runtime's does on a throw from its step (null).
+   */
+  private stepChecked(
+    r: ReplicaSlot,
+    state: KvReplicaState,
+    event: ReplicaEvent<KvInput>,
+    wrongValue: boolean,
+  ): { state: KvReplicaState; effects: readonly ReplicaEffect<KvInput, KvOutput>[] } | null {
+    try {
+      return this.step(state, event);
+    } catch (error) {
+      if (!(error instanceof Error) || error instanceof AssertionFailure || error instanceof ViolationFound)
+        throw error;
+      if (wrongValue && error.message.startsWith("EntryFromDurableVote")) {
+        this.count("a wrong value read back was refused: its replica stopped");
+        this.countReadsLost(r);
+        r.stop();
+        this.emit({ kind: "crash", replica: r.index, before: state }, `R${r.id} stops: ${error.message}`);
+        return null;
+      }
+      return violated({
+        check: "ReplicaThrew",
+        level: "Core",
+        message: `R${r.id} threw on ${event._tag}: ${error.message}`,
+      });
+    }
+  }
+
+  /** `r` stops with reads owed: their answers are lost with the process (counted). */
+  private countReadsLost(r: ReplicaSlot): void {
+    if (r.readsOwed.length > 0) this.count("a store value read lost with its replica's crash");
   }
 
   /**
@@ -1757,6 +1961,11 @@ export class World implements KvSystemView {
     }
     this.observer?.(step);
   }
+}
+
+/** `value` with its first code unit changed: of the same length, with other entry hashes. */
+function wrongValue(value: string): string {
+  return (value.charCodeAt(0) === 0x78 ? "y" : "x") + value.slice(1);
 }
 
 function round(t: number): number {
