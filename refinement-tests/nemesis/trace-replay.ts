@@ -33,14 +33,17 @@ import {
   compareBallots,
   plainEqual,
   readChunkFromRecords,
+  readEntryFromRecords,
   readFromRecords,
   resolveStored,
   type Ballot,
+  type StoredEntry,
 } from "../../impl/core/testing/index.ts";
 import {
   kvCodecs,
   kvConfig,
   kvInitialState,
+  kvReplicated,
   kvStep,
   KvOvertaking,
   type KvMessage,
@@ -252,9 +255,25 @@ export function decodeEvent(raw: Record<string, unknown>): KvEvent {
     }
     case "FeaturesKnown":
       return { _tag: "FeaturesKnown", now, level: raw.level as number };
+    case "EntriesRead":
+      // The trace names the entries only: their values are read back from the life's records at
+      // replay (`withValuesRead`), as the driver read them from its vote records.
+      return { _tag: "EntriesRead", now, entries: raw.entries as StoredEntry[], values: [] };
     default:
       throw new Error(`unknown traced event ${String(raw._tag)}`);
   }
+}
+
+/**
+ * A traced `EntriesRead` with its values read back from the life's records so far (recovered, then
+ * persisted), each by rule V2 with the store as the replicas run it (`kvReplicated`): the trace
+ * leaves the values out, since the vote records its Persists and Recover carried hold them. A
+ * record missing or of other bytes throws: the replay reports it (TraceComplete) and stops there.
+ */
+function withValuesRead(event: KvEvent, records: readonly KvRecord[]): KvEvent {
+  if (event._tag !== "EntriesRead" || event.values.length === event.entries.length) return event;
+  const read = readEntryFromRecords(kvReplicated, records);
+  return { ...event, values: event.entries.map(read) };
 }
 
 /**
@@ -416,9 +435,21 @@ export function* replayLives(
           durability.recovered(event.records);
           recovered = true;
         }
+        let given: KvEvent;
+        try {
+          given = withValuesRead(event, lifeRecords);
+        } catch (error) {
+          // Rule V2 refused: no driver could have read those values back from this life's disk.
+          violations.push({
+            check: "TraceComplete",
+            replica: life.replica,
+            message: `life ${life.incarnation} batch ${batch.number}: the traced EntriesRead at clock ${event.now} names values its life's records do not give: ${(error as Error).message}`,
+          });
+          return;
+        }
         let result: { readonly state: KvReplicaState; readonly effects: readonly KvEffect[] };
         try {
-          const stepped = kvStep(state, event);
+          const stepped = kvStep(state, given);
           if (stepped.effects.some((e) => e._tag === "SendStored")) readBack = true;
           result = asSent(stepped, lifeRecords);
         } catch (error) {
