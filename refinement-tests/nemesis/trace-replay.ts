@@ -31,6 +31,7 @@ import type { Effect, Event, KeptTransfer } from "../../impl/core/events.ts";
 import {
   AssertionFailure,
   compareBallots,
+  fillSnapshotHoles,
   plainEqual,
   readChunkFromRecords,
   readEntryFromRecords,
@@ -57,15 +58,20 @@ export type KvEffect = Effect<KvMessage, KvRecord, KvOutput>;
 
 /**
  * A step's result as the driver carried it out: each SendStored the Send of its message with the
- * values at rest read back from the records persisted before it (impl/core/at-rest.ts). `records`
- * gains the step's persisted records.
+ * values at rest read back from the records persisted before it (impl/core/at-rest.ts), each
+ * snapshot's holes filled from them (rule V5). `records` gains the step's persisted records.
  */
 function asSent(
   result: ReturnType<typeof kvStep>,
   records: KvRecord[],
 ): { state: KvReplicaState; effects: KvEffect[] } {
   const effects = result.effects.map((e): KvEffect => {
-    if (e._tag === "Persist") records.push(e.record);
+    if (e._tag === "Persist") {
+      // A snapshot's values at rest (rule V5's holes), read back from the records before it, as
+      // the replica's storage thread filled them where the snapshot was written.
+      fillSnapshotHoles(e.record, readEntryFromRecords(kvReplicated, records));
+      records.push(e.record);
+    }
     if (e._tag !== "SendStored") return e;
     const message = resolveStored(e.message, readFromRecords(records), readChunkFromRecords(records));
     return { _tag: "Send", to: e.to, message };

@@ -4,7 +4,9 @@
  * V4), and each replica traces the `EntriesRead` that fed it to its core with the entries only (its
  * values are in the vote records the trace's Persists carried). The traces replay through the core
  * with those values read back from each life's records, and pass the checkers of proofs/: a replay
- * that could not decode the event stopped at it, and every send traced after it had no match.
+ * that could not decode the event stopped at it, and every send traced after it had no match. A
+ * snapshot taken while the value is at rest leaves it a hole (rule V5), which the replay fills from
+ * the life's records as the storage thread filled it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyPath, newSession } from "../../impl/runtime/client.ts";
@@ -12,7 +14,8 @@ import { TestCluster } from "../../impl/runtime/testing-cluster.ts";
 import { checkTraces } from "./trace-checks.ts";
 import { readTraceLives, replayLives, type TraceViolation } from "./trace-replay.ts";
 
-const core = { storeAtRestCharsMin: 64 };
+/** A snapshot every 4 slots: one falls after the long value is at rest, and leaves it a hole (rule V5). */
+const core = { storeAtRestCharsMin: 64, snapshotIntervalSlots: 4 };
 
 let cluster: TestCluster;
 
@@ -31,6 +34,8 @@ describe("values at rest on real replicas", () => {
     const client = cluster.client();
     const value = "v".repeat(1000);
     expect((await client.call("PUT", keyPath("k"), { value }, newSession())).status).toBe(200);
+    for (let i = 0; i < 4; i++)
+      expect((await client.call("PUT", keyPath(`s${i}`), { value: "s" }, newSession())).status).toBe(200);
     const read = await client.call("GET", keyPath("k"));
     expect(read.status, JSON.stringify(read.body)).toBe(200);
     expect(read.body.value).toBe(value);
@@ -39,11 +44,16 @@ describe("values at rest on real replicas", () => {
     for (const id of [1, 2, 3]) await cluster.kill(id, "SIGTERM");
     const violations: TraceViolation[] = [];
     let entriesRead = 0;
+    let snapshots = 0;
     for (const id of [1, 2, 3])
-      for (const step of replayLives(readTraceLives(cluster.traceFile(id)), { core }, violations, []))
+      for (const step of replayLives(readTraceLives(cluster.traceFile(id)), { core }, violations, [])) {
         if (step.event._tag === "EntriesRead") entriesRead += 1;
+        for (const e of step.effects) if (e._tag === "Persist" && e.record._tag === "snapshot") snapshots += 1;
+      }
     expect(violations).toEqual([]);
     expect(entriesRead).toBeGreaterThan(0);
+    // Each replica's snapshot with the long value at rest: replayed with its hole filled from the records.
+    expect(snapshots).toBeGreaterThanOrEqual(3);
     const files = new Map([1, 2, 3].map((id) => [id, cluster.traceFile(id)] as const));
     const report = checkTraces({ files, core });
     expect(report.violations).toEqual([]);
