@@ -1170,8 +1170,26 @@ function entriesRead<S, I, O>(
     else s = clientRequest(rules, s, now, out);
   }
   const after = copyLearner(s.learner);
-  restAgain(s.ctx, after, event.entries);
+  // Not the values the slot that execution still waits at reads: put back at rest, each would be
+  // asked for again once the others came, and each answer would put the one before back (a slot
+  // reading two keys, one read back first for a read, was asked for forever).
+  const waitedFor = after.executionWaits ? keysReadNext(rules, s) : null;
+  restAgain(s.ctx, after, waitedFor === null ? event.entries : event.entries.filter((ref) => !waitedFor.has(ref.key)));
   return after.service === s.learner.service ? s : withLearner(s, after);
+}
+
+/** The keys whose values the commands of the next slot to execute read (rule V4), if it is chosen and held whole. */
+function keysReadNext<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>): ReadonlySet<string> | null {
+  const atRest = state.ctx.storeAtRest;
+  const slot = rules.nextToExecute(state.learner.log, state.learner.executedUpTo);
+  const held = slot === undefined ? undefined : slotMapGet(state.learner.log, slot);
+  if (atRest === null || held === undefined || held._tag !== "batch") return null;
+  const keys = new Set<string>();
+  for (const command of held.commands) {
+    const key = atRest.reads(command.input);
+    if (key !== null) keys.add(key);
+  }
+  return keys;
 }
 
 /**

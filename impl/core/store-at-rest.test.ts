@@ -169,6 +169,39 @@ describe("the store's values at rest, read back (V1, V4)", () => {
     expect(c.state(1).learner.reading).toEqual([]);
   });
 
+  it("executes a slot whose commands read two values at rest, one of them read back for a read first", () => {
+    // One slot in the pipeline, so that the two swaps wait and go out as one batch.
+    const c = new Cluster(3, {
+      config: { valuesAtRest: true, snapshotIntervalSlots: 64, pipelineSlotsMax: 1, ...atRest },
+      compact: false,
+    });
+    c.quiet = true;
+    c.elapse(300);
+    c.campaign(1);
+    c.stabilize();
+    const session = (seq: number) => ({ clientId: "c", seq });
+    for (const [i, key] of ["a", "b"].entries()) {
+      c.request(1, put(key, small), "linearizable", session(i + 1));
+      c.stabilize();
+    }
+    c.holdReads = true;
+    // A read of "a" asks it back (held); a put fills the pipeline, the swaps of "a" and "b" wait behind it.
+    c.request(1, { _tag: "get", key: "a" }, "linearizable");
+    c.request(1, put("x", "y"), "linearizable", session(3));
+    const swaps = ["a", "b"].map((key, i) =>
+      c.request(1, { _tag: "cas", key, expected: small, value: key }, "linearizable", session(4 + i)),
+    );
+    c.stabilize();
+    expect(c.heldReads.map((h) => h.read.entries.map((e) => e.key))).toEqual([["a"], ["b"]]);
+    // "a" comes back while the batch waits for "b" too: it stays for the batch, which runs once "b" comes.
+    for (let answered = 0; answered < 6 && c.answerHeld(); answered++) c.stabilize();
+    expect(swaps.map((r) => c.replies.get(r))).toEqual([
+      { _tag: "ok", output: { _tag: "cas", swapped: true, current: small } },
+      { _tag: "ok", output: { _tag: "cas", swapped: true, current: small } },
+    ]);
+    expect(c.heldReads).toEqual([]);
+  });
+
   it("puts a value read back at rest again once the read is answered", () => {
     const c = bigThenShortWrites(atRest, small, 1);
     const ref = entryOf(c) as StoredEntry;

@@ -31,16 +31,20 @@ import type { Effect, Event, KeptTransfer } from "../../impl/core/events.ts";
 import {
   AssertionFailure,
   compareBallots,
+  fillSnapshotHoles,
   plainEqual,
   readChunkFromRecords,
+  readEntryFromRecords,
   readFromRecords,
   resolveStored,
   type Ballot,
+  type StoredEntry,
 } from "../../impl/core/testing/index.ts";
 import {
   kvCodecs,
   kvConfig,
   kvInitialState,
+  kvReplicated,
   kvStep,
   KvOvertaking,
   type KvMessage,
@@ -54,15 +58,20 @@ export type KvEffect = Effect<KvMessage, KvRecord, KvOutput>;
 
 /**
  * A step's result as the driver carried it out: each SendStored the Send of its message with the
- * values at rest read back from the records persisted before it (impl/core/at-rest.ts). `records`
- * gains the step's persisted records.
+ * values at rest read back from the records persisted before it (impl/core/at-rest.ts), each
+ * snapshot's holes filled from them (rule V5). `records` gains the step's persisted records.
  */
 function asSent(
   result: ReturnType<typeof kvStep>,
   records: KvRecord[],
 ): { state: KvReplicaState; effects: KvEffect[] } {
   const effects = result.effects.map((e): KvEffect => {
-    if (e._tag === "Persist") records.push(e.record);
+    if (e._tag === "Persist") {
+      // A snapshot's values at rest (rule V5's holes), read back from the records before it, as
+      // the replica's storage thread filled them where the snapshot was written.
+      fillSnapshotHoles(e.record, readEntryFromRecords(kvReplicated, records));
+      records.push(e.record);
+    }
     if (e._tag !== "SendStored") return e;
     const message = resolveStored(e.message, readFromRecords(records), readChunkFromRecords(records));
     return { _tag: "Send", to: e.to, message };
@@ -252,9 +261,25 @@ export function decodeEvent(raw: Record<string, unknown>): KvEvent {
     }
     case "FeaturesKnown":
       return { _tag: "FeaturesKnown", now, level: raw.level as number };
+    case "EntriesRead":
+      // The trace names the entries only: their values are read back from the life's records at
+      // replay (`withValuesRead`), as the driver read them from its vote records.
+      return { _tag: "EntriesRead", now, entries: raw.entries as StoredEntry[], values: [] };
     default:
       throw new Error(`unknown traced event ${String(raw._tag)}`);
   }
+}
+
+/**
+ * A traced `EntriesRead` with its values read back from the life's records so far (recovered, then
+ * persisted), each by rule V2 with the store as the replicas run it (`kvReplicated`): the trace
+ * leaves the values out, since the vote records its Persists and Recover carried hold them. A
+ * record missing or of other bytes throws: the replay reports it (TraceComplete) and stops there.
+ */
+function withValuesRead(event: KvEvent, records: readonly KvRecord[]): KvEvent {
+  if (event._tag !== "EntriesRead" || event.values.length === event.entries.length) return event;
+  const read = readEntryFromRecords(kvReplicated, records);
+  return { ...event, values: event.entries.map(read) };
 }
 
 /**
@@ -416,9 +441,21 @@ export function* replayLives(
           durability.recovered(event.records);
           recovered = true;
         }
+        let given: KvEvent;
+        try {
+          given = withValuesRead(event, lifeRecords);
+        } catch (error) {
+          // Rule V2 refused: no driver could have read those values back from this life's disk.
+          violations.push({
+            check: "TraceComplete",
+            replica: life.replica,
+            message: `life ${life.incarnation} batch ${batch.number}: the traced EntriesRead at clock ${event.now} names values its life's records do not give: ${(error as Error).message}`,
+          });
+          return;
+        }
         let result: { readonly state: KvReplicaState; readonly effects: readonly KvEffect[] };
         try {
-          const stepped = kvStep(state, event);
+          const stepped = kvStep(state, given);
           if (stepped.effects.some((e) => e._tag === "SendStored")) readBack = true;
           result = asSent(stepped, lifeRecords);
         } catch (error) {

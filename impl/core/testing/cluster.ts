@@ -108,6 +108,13 @@ export class Cluster {
   readonly replies = new Map<number, ClientResult<KvOutput>>();
   /** Every effect each replica produced, in order (for tests that inspect them). */
   readonly effectLog: { readonly replica: ReplicaId; readonly effect: ReplicaEffect<KvInput, KvOutput> }[] = [];
+  /**
+   * Store values at rest asked for (`ReadEntries`) and not answered yet: with `holdReads`, each
+   * waits here until `answerHeld` reads it back (a storage thread that answers late); without it,
+   * every read is answered right after the step that asked.
+   */
+  holdReads = false;
+  readonly heldReads: { readonly replica: ReplicaId; readonly read: ReadEntries }[] = [];
 
   constructor(
     readonly size: number,
@@ -256,13 +263,26 @@ export class Cluster {
     // Every record is durable at once here: the leader's own votes are told so right after their step.
     for (const notice of notices)
       if (this.node(id).state !== null) this.apply(id, { _tag: "VoteDurable", now: this.clock(id), ...notice });
-    // ... and the store values at rest it asks for are read back at once (rule V4).
+    // ... and the store values at rest it asks for are read back at once (rule V4), unless held.
     for (const read of reads) {
-      const state = this.node(id).state;
-      if (state === null) continue;
-      const values = read.entries.map(readEntryFromRecords(state.ctx.app, this.node(id).records));
-      this.apply(id, { _tag: "EntriesRead", now: this.clock(id), entries: read.entries, values });
+      if (this.holdReads) this.heldReads.push({ replica: id, read });
+      else this.answerRead(id, read);
     }
+  }
+
+  /** Read back the oldest held `ReadEntries` (see `holdReads`) and feed it to its replica. False: none held. */
+  answerHeld(): boolean {
+    const held = this.heldReads.shift();
+    if (held === undefined) return false;
+    this.answerRead(held.replica, held.read);
+    return true;
+  }
+
+  private answerRead(id: ReplicaId, read: ReadEntries): void {
+    const state = this.node(id).state;
+    if (state === null) return;
+    const values = read.entries.map(readEntryFromRecords(state.ctx.app, this.node(id).records));
+    this.apply(id, { _tag: "EntriesRead", now: this.clock(id), entries: read.entries, values });
   }
 
   private boot(id: ReplicaId): void {
