@@ -15,4 +15,10 @@ export const executionSkipsReadBack: Mutant = {
   mode: "safety",
   randomTuning: valuesAtRestTuning,
   step: withRules({ readsAtRest: () => null }),
+  // A put then an append of the same key with every value at rest (threshold 1): the append reads
+  // the entry's reference.
+  explore: {
+    bounds: { writes: 2, reads: 0, orders: "fifo", writeKinds: "puts-appends", overrides: { storeAtRestCharsMin: 1 } },
+    depth: 14,
+  },
 };
