@@ -15,7 +15,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /** What a rolling upgrade did: whom it restarted, and how long after its start the log showed the level. */
 export interface Upgrade {
   readonly level: number;
-  /** Run time (ms since the run's origin) of the first restart. */
+  /** Run time (ms since the run's origin, unrounded as the faults' are) of the first restart. */
   readonly startedAt: number;
   readonly restarted: readonly number[];
   /** Milliseconds from the first restart until the leader's log was at `level`; null if it never was. */
@@ -40,7 +40,9 @@ export async function raiseFeatureLevel(
 ): Promise<Upgrade> {
   cluster.setCore({ ...core, featureLevel: level });
   const started = monotonicMs();
-  const startedAt = Math.round(now());
+  // Not rounded: the faults' times are not, and the upgrade starts within a millisecond of the
+  // last fault before it ending, which a rounded start could put before that end.
+  const startedAt = now();
   const leader = await cluster.leader();
   const running = cluster.memberIds.filter((id) => cluster.running(id));
   const order = [...running.filter((id) => id !== leader), ...running.filter((id) => id === leader)];
