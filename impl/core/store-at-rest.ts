@@ -67,14 +67,23 @@ function writtenBy(value: Value<KvInput>, index: number, key: string): string | 
 
 /**
  * The reference that names the value under `key` in `state` by the command at `index` of `vote`
- * (rule V1's reference), or null when that command did not write the value `state` holds there.
+ * (rule V1's reference), or null when that command did not write the value `state` holds there or
+ * the value is shorter than `charsMin` code units.
  * The hashes are the state's own, so the digest counts the same entry whether in memory or at rest.
  */
-export function storedEntryOf(state: KvState, key: string, vote: VoteOf, index: number): StoredEntry | null {
+export function storedEntryOf(
+  state: KvState,
+  key: string,
+  vote: VoteOf,
+  index: number,
+  charsMin = 0,
+): StoredEntry | null {
   const written = writtenBy(vote.value, index, key);
+  // Shorter than `charsMin`: no reference, and no escaped length measured for one.
+  if (written === null || written.length < charsMin) return null;
   const current = pmGet(state.entries, key);
   const hashes = pmGet(state.hashes, key);
-  if (written === null || current === undefined || hashes === undefined || current !== written) return null;
+  if (current === undefined || hashes === undefined || current !== written) return null;
   const { slot, ballot } = vote;
   const chars = escapedJsonLength(written);
   return { _tag: "stored-entry", key, slot, ballot, index, length: written.length, chars, hashes };
@@ -196,10 +205,7 @@ function kvStoreAtRest(app: KvApplication): StoreAtRest<KvState, KvInput> {
       checkEntryValue(app, ref, value, `EntryFromDurableVote: the value read back for ${showEntry(ref)}`);
       return { ...state, entries: pmSet(state.entries, ref.key, value) };
     },
-    originOf: (state, key, vote, index, charsMin) => {
-      const ref = storedEntryOf(state, key, vote, index);
-      return ref !== null && ref.length >= charsMin ? ref : null;
-    },
+    originOf: (state, key, vote, index, charsMin) => storedEntryOf(state, key, vote, index, charsMin),
     // As spec/kv.ts's snapshot (its format, entries sorted by key), references kept.
     snapshot: (state) => ({ format: "paxos-lease/kv@1", entries: pmSortedEntries(state.entries) }),
   };
