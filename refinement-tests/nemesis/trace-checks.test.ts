@@ -3,7 +3,8 @@
  * lack what a durable snapshot superseded (impl/runtime/storage.ts), and nothing else. And
  * TraceComplete: a life whose trace misses a line, or holds an event the core cannot be given,
  * is refused rather than replayed in part. TraceExplainedByCore: an event the core asserts on is
- * reported, not thrown.
+ * reported, not thrown. And the checker's memory: a trace read line by line, records and messages
+ * held past their step as digests that tell apart what the values tell apart.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -15,8 +16,12 @@ import { kvCodecs, type KvRecord } from "../../impl/runtime/core-adapter.ts";
 import { TraceWriter } from "../../impl/runtime/trace.ts";
 import { checkRecoveries, matchedPrefix } from "./trace-checks.ts";
 import {
+  digestLarge,
+  heldCharsMin,
+  heldRecord,
   readTraceLives,
   releasedAfter,
+  streamTraceLives,
   replayLives,
   sameEffect,
   type LifeSummary,
@@ -234,5 +239,97 @@ describe("sameEffect: a replayed effect against its trace line", () => {
     expect(sameEffect(bytes as never, { ...bytes, message: { chunk: { type: "Buffer", data: [1, 2, 4] } } })).toBe(
       false,
     );
+  });
+});
+
+describe("the checker's memory: a trace read line by line", () => {
+  /** A trace file of two lives whose lines cross the reader's 4 MiB chunks, with characters of 2 to 4 bytes. */
+  function largeTrace(): { file: string; lines: string[] } {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-large-trace-"));
+    const file = path.join(dir, "replica-1.trace.jsonl");
+    const start = (incarnation: string) =>
+      JSON.stringify({ seq: 0, replica: 1, now: null, type: "start", incarnation, members: [1, 2, 3] });
+    const lines = [start("first")];
+    for (let seq = 1; seq <= 40; seq++) {
+      const value = `${seq}é€😀`.repeat(((seq * 7919) % 60_000) + 1);
+      lines.push(
+        JSON.stringify({ seq, replica: 1, now: seq, type: "event", batch: seq, event: { _tag: "Tick", value } }),
+      );
+      if (seq === 20) lines.push(start("second"));
+    }
+    fs.writeFileSync(file, `${lines.join("\n")}\n`);
+    expect(fs.statSync(file).size).toBeGreaterThan(2 * 4 * 1024 * 1024);
+    return { file, lines };
+  }
+
+  it("splits the lives as the whole file does, and reads a life's lines again from the file each time", () => {
+    const { file, lines } = largeTrace();
+    const lives = streamTraceLives(file);
+    expect(lives.map((l) => l.incarnation)).toEqual(["first", "second"]);
+    // Nothing of the lines is held: a life's lines are read from the file when iterated.
+    expect(lives.every((l) => !Array.isArray(l.lines))).toBe(true);
+    const parsed = lines.map((l) => JSON.parse(l) as TraceLine).filter((l) => l.type !== "start");
+    const read = lives.flatMap((l) => [...l.lines]);
+    expect(read).toEqual(parsed);
+    expect([...lives[1]!.lines]).toEqual(parsed.slice(20));
+  });
+});
+
+describe("the checker's memory: what it holds past a step", () => {
+  const large = "v".repeat(1024 * 1024);
+  const oneUnitOff = `${large.slice(0, 700_000)}w${large.slice(700_001)}`;
+
+  it("holds a long string as a digest of bounded length, equal exactly where the strings are", () => {
+    const message = { _tag: "Accept", slot: 7, value: { commands: [{ key: "k", value: large }] } };
+    const held = digestLarge(message);
+    expect(JSON.stringify(held).length).toBeLessThan(300);
+    expect(held).toEqual(digestLarge(structuredClone(message)));
+    const other = { ...message, value: { commands: [{ key: "k", value: oneUnitOff }] } };
+    expect(digestLarge(other)).not.toEqual(held);
+    // A lone surrogate is not its UTF-8 replacement character.
+    const lone = "\ud800".padEnd(heldCharsMin, "x");
+    expect(digestLarge(lone)).not.toEqual(digestLarge("\ufffd".padEnd(heldCharsMin, "x")));
+    // Shorter strings are kept as they are.
+    expect(digestLarge({ value: "short" })).toEqual({ value: "short" });
+  });
+
+  it("holds a record as what compaction reads of it and a digest that tells apart any difference", () => {
+    const vote = {
+      _tag: "vote",
+      slot: 9,
+      ballot: { round: 2, replica: 1 },
+      value: { _tag: "batch", commands: [{ input: { _tag: "put", key: "k", value: large } }] },
+    } as unknown as KvRecord;
+    const held = heldRecord(vote);
+    expect(held).toMatchObject({ _tag: "vote", slot: 9 });
+    expect(JSON.stringify(held).length).toBeLessThan(200);
+    const changed = structuredClone(vote) as unknown as { value: { commands: { input: { value: string } }[] } };
+    changed.value.commands[0]!.input.value = oneUnitOff;
+    expect(heldRecord(changed as unknown as KvRecord)).not.toEqual(held);
+    expect(heldRecord(structuredClone(vote))).toEqual(held);
+  });
+
+  it("catches a restarted replica whose disk holds another value, deep in a large record", () => {
+    const vote = {
+      _tag: "vote",
+      slot: 9,
+      ballot: { round: 2, replica: 1 },
+      value: { _tag: "batch", commands: [{ input: { _tag: "put", key: "k", value: large } }] },
+    } as unknown as KvRecord;
+    const changed = JSON.parse(JSON.stringify(vote).replace(large, oneUnitOff)) as KvRecord;
+    const life = (n: number, committed: KvRecord[], recovered: KvRecord[]): LifeSummary => ({
+      replica: 1,
+      life: n,
+      steps: 1,
+      truncated: false,
+      committedRecords: committed.map(heldRecord),
+      uncertainRecords: [],
+      recoveredRecords: recovered.map(heldRecord),
+      recovered: true,
+    });
+    expect(checkRecoveries([life(0, [vote], []), life(1, [], [vote])])).toEqual([]);
+    expect(checkRecoveries([life(0, [vote], []), life(1, [], [changed])]).map((v) => v.check)).toEqual([
+      "DurableRecordsSurvive",
+    ]);
   });
 });

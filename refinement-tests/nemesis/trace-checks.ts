@@ -22,14 +22,30 @@
  * The proofs/ checker stops at its first violation (its ghost state is meaningless after one);
  * the local checks go on. The checks only read.
  */
-import { compactRecords, defaultRules, plainEqual, showBallot } from "../../impl/core/testing/index.ts";
+import {
+  compactRecords,
+  defaultRules,
+  pinnedSnapshots,
+  pinnedVotes,
+  plainEqual,
+  showBallot,
+} from "../../impl/core/testing/index.ts";
 import { kvConfig, kvReplicated, type KvRecord, type KvReplicaState } from "../../impl/runtime/core-adapter.ts";
 import type { KvInput, KvOutput, KvState } from "../../spec/kv.ts";
 import { ViolationFound } from "../../proofs/violation.ts";
 import { WorldChecker } from "../../proofs/world-checker.ts";
 import type { Carried, ReplicaView, RequestInfo, SystemView, WorldStep } from "../../proofs/world-view.ts";
 import type { ClockSkew } from "./cluster.ts";
-import { readTraceLives, replayLives, type LifeSummary, type ReplayStep, type TraceViolation } from "./trace-replay.ts";
+import {
+  digestLarge,
+  recordDigest,
+  streamTraceLives,
+  replayLives,
+  type HeldRecord,
+  type LifeSummary,
+  type ReplayStep,
+  type TraceViolation,
+} from "./trace-replay.ts";
 
 /** Options of {@link checkTraces}. */
 export interface TraceCheckOptions {
@@ -88,8 +104,16 @@ type KvStep = WorldStep<KvState, KvInput, KvOutput>;
 /** A replica as proofs/ sees it: its latest state and the clock of its current life. */
 class TracedReplica implements ReplicaView<KvState, KvInput, KvOutput> {
   state: KvReplicaState | null = null;
-  /** Records flushed in this life, after those it recovered: what its next life must find. */
+  /**
+   * Its disk as proofs/ reads it: the records it recovered, then those flushed in this life, less
+   * what a durable snapshot superseded (compacted as the simulated world compacts its disks:
+   * `compactRecords` with the pins of the step that flushed the snapshot).
+   */
   durable: KvRecord[] = [];
+  /** Every record of `durable`, uncompacted, as its `recordDigest`: what its next life must find. */
+  written: string[] = [];
+  /** The incarnation of its latest step. */
+  incarnation: string | null = null;
   readonly paused = false;
   clock: ClockSkew = { rate: 1, offsetMs: 0 };
   /** The life whose remaining steps are dropped: it crashed with an uncommitted batch. */
@@ -168,6 +192,11 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
         `a trace step of replica ${step.replica}, which is not among the members ${this.members.join(", ")}`,
       );
     if (r.crashedLife === step.life) return;
+    if (r.incarnation !== step.incarnation) {
+      // A life's requests it never answered: no later step of that life will answer them.
+      if (r.incarnation !== null) this.forgetRequests(r.incarnation);
+      r.incarnation = step.incarnation;
+    }
     try {
       if (t > this.trueTime) {
         const from = this.trueTime;
@@ -210,25 +239,34 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
     }
   }
 
+  /** Forget the requests of a life that ended (`incarnation`): they hold the values they write. */
+  private forgetRequests(incarnation: string): void {
+    const prefix = `${incarnation}/`;
+    for (const key of this.requests.keys()) if (key.startsWith(prefix)) this.requests.delete(key);
+  }
+
   /** The effects of one step as proofs/ sees them carried out, and whether the replica crashed in it. */
   private carried(r: TracedReplica, step: ReplayStep): { carried: Carried<KvInput, KvOutput>[]; crashed: boolean } {
     const carried: Carried<KvInput, KvOutput>[] = [];
+    let snapshotFlushed = false;
     const flush = (record: KvRecord): void => {
       r.durable.push(record);
+      r.written.push(recordDigest(record));
+      if (record._tag === "snapshot") snapshotFlushed = true;
       const last = carried[carried.length - 1];
       if (last?._tag === "Flush") carried[carried.length - 1] = { _tag: "Flush", records: [...last.records, record] };
       else carried.push({ _tag: "Flush", records: [record] });
     };
     const event = step.event;
     if (event._tag === "Recover") {
-      const known = r.durable.map((x) => JSON.stringify(x));
-      const found = event.records.map((x) => JSON.stringify(x));
+      const known = r.written;
+      const found = event.records.map(recordDigest);
       // The disk holds the known records, less what compaction deleted (impl/runtime/storage.ts), then
       // the committed-but-untraced tail: the records after the last one matched in order are new.
       // Anything else is DurableRecordsSurvive's to report.
       const extra = event.records.slice(matchedPrefix(found, known));
-      r.durable = [];
-      for (const record of event.records.slice(0, event.records.length - extra.length)) r.durable.push(record);
+      r.durable = event.records.slice(0, event.records.length - extra.length);
+      r.written = found.slice(0, r.durable.length);
       for (const record of extra) flush(record);
     }
     if (event._tag === "Reconfigure") this.changes.add(`${step.incarnation}/${event.requestId}`);
@@ -281,6 +319,9 @@ class ProofsView implements SystemView<KvState, KvInput, KvOutput> {
           break;
       }
     }
+    // The disk compacted once a snapshot is durable, keeping what the new state still names.
+    if (snapshotFlushed)
+      r.durable = compactRecords(r.durable, pinnedSnapshots(step.after), pinnedVotes(step.after.learner.origins));
     return { carried, crashed: false };
   }
 }
@@ -293,8 +334,9 @@ class TraceChecker {
   readonly proofs: ProofsView;
   /**
    * Sends waiting for their receipt and receipts for their send, by wire id: the message as its
-   * trace line holds it (parsed JSON, which the replay keeps in memory anyway), compared whole
-   * once both are seen. Hashing each message's text instead cost most of a run's check.
+   * trace line holds it (parsed JSON), its long strings `digestLarge`d (a message to a replica
+   * that was down is never received: a burst's values would be held for the whole run), compared
+   * whole once both are seen. Hashing each message's whole text instead cost most of a run's check.
    */
   private readonly sends = new Map<string, unknown>();
   private readonly receipts = new Map<string, unknown>();
@@ -369,7 +411,8 @@ class TraceChecker {
    * receipt of one send is a copy (a leader's heartbeat relay sends copies of heartbeats under
    * their wire id: impl/runtime/heartbeat-relay.ts); it must carry the same message.
    */
-  private pair(key: string, message: unknown, waiting: Map<string, unknown>, counterpart: Map<string, unknown>): void {
+  private pair(key: string, traced: unknown, waiting: Map<string, unknown>, counterpart: Map<string, unknown>): void {
+    const message = digestLarge(traced);
     if (waiting === this.receipts && (this.paired.has(key) || waiting.has(key))) {
       const before = this.paired.has(key) ? this.paired.get(key) : waiting.get(key);
       this.count("receipt of a copy");
@@ -450,7 +493,7 @@ export function matchedPrefix(found: readonly string[], known: readonly string[]
  * `written` in order with some records left out, and keep every record `compactRecords(written)`
  * keeps: nothing invented, nothing reordered, nothing Recover needs lost.
  */
-function recoveredFrom(written: readonly KvRecord[], recovered: readonly KvRecord[]): boolean {
+function recoveredFrom(written: readonly HeldRecord[], recovered: readonly HeldRecord[]): boolean {
   const all = written.map((r) => JSON.stringify(r));
   const got = recovered.map((r) => JSON.stringify(r));
   return (
@@ -535,7 +578,7 @@ export function replayMerged(options: Pick<TraceCheckOptions, "files" | "core" |
   let lives = 0;
   let initialMembers: readonly number[] = members;
   const streams = members.map((replica) => {
-    const traced = readTraceLives(options.files.get(replica)!);
+    const traced = streamTraceLives(options.files.get(replica)!);
     lives += traced.length;
     if (traced[0] !== undefined && traced[0].members.length > 0) initialMembers = traced[0].members;
     return replayLives(traced, options.core === undefined ? {} : { core: options.core }, violations, summaries);

@@ -24,6 +24,7 @@
  * (DurableBeforeSend). The replay never changes a
  * trace file.
  */
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import { Either, ParseResult, Schema } from "effect";
 import { ConfigChange } from "../../impl/core/configuration.ts";
@@ -38,6 +39,7 @@ import {
   readFromRecords,
   resolveStored,
   type Ballot,
+  type RecordSummary,
   type StoredEntry,
 } from "../../impl/core/testing/index.ts";
 import {
@@ -100,8 +102,11 @@ export interface TraceLine {
   readonly durableSeq?: number;
 }
 
-/** One process life in a trace file: its start line and the lines after it. */
-export interface TraceLife {
+/**
+ * One process life in a trace file: its start line and the lines after it (held in an array, or
+ * read from the file each time they are iterated: `streamTraceLives`).
+ */
+export interface TraceLife<Lines extends Iterable<TraceLine> = readonly TraceLine[]> {
   readonly replica: number;
   readonly incarnation: string;
   readonly members: readonly number[];
@@ -114,7 +119,7 @@ export interface TraceLife {
   readonly featureLevel?: number | undefined;
   /** The life traces the return of every fsync (`synced` lines; absent in traces of older versions). */
   readonly syncs: boolean;
-  readonly lines: readonly TraceLine[];
+  readonly lines: Lines;
   /** A last line that was cut off mid-write (a SIGKILL), if any. */
   readonly tornLine: boolean;
 }
@@ -126,69 +131,153 @@ export interface TraceViolation {
   readonly message: string;
 }
 
-/**
- * The lines of a file, each decoded on its own: a trace of a run with bursts of 1 MiB values can
- * pass V8's longest string (512 MiB) as a whole while every line stays far below it.
- */
-function readLines(file: string): string[] {
-  const bytes = fs.readFileSync(file);
-  const lines: string[] = [];
-  for (let start = 0; start <= bytes.length;) {
-    const end = bytes.indexOf(10, start);
-    const stop = end < 0 ? bytes.length : end;
-    lines.push(bytes.toString("utf8", start, stop));
-    start = stop + 1;
-  }
-  return lines;
+/** The lines of a byte range of a file, with their byte ranges. */
+interface FileLine {
+  readonly text: string;
+  /** The line's index in the file (0 for the first line). */
+  readonly index: number;
+  /** The byte offsets of the line's first byte and of the byte after its newline. */
+  readonly start: number;
+  readonly end: number;
 }
 
-/** Split a trace file into process lives. */
-export function readTraceLives(file: string): TraceLife[] {
-  const raw = readLines(file);
-  const lives: {
-    replica: number;
-    incarnation: string;
-    members: number[];
-    clock: TraceLife["clock"];
-    featureLevel: number | undefined;
-    syncs: boolean;
-    lines: TraceLine[];
-    tornLine: boolean;
-  }[] = [];
-  raw.forEach((lineText, index) => {
-    if (lineText === "") return;
-    let line: TraceLine;
-    try {
-      line = JSON.parse(lineText) as TraceLine;
-    } catch {
-      // Only the last line before another life's start (or the end) may be torn by a SIGKILL.
-      const next = raw.slice(index + 1).find((l) => l !== "");
-      if (lives.length > 0 && (next === undefined || next.includes('"type":"start"'))) {
-        lives[lives.length - 1]!.tornLine = true;
-        return;
+/** Bytes read from a trace file at once. */
+const chunkBytes = 4 * 1024 * 1024;
+
+/**
+ * The lines of bytes [`from`, `to`) of `file`, read a chunk at a time, each decoded on its own: a
+ * trace of a run with bursts of 1 MiB values is a gigabyte, and can pass V8's longest string
+ * (512 MiB) as a whole, while every line stays far below it. Only the line at hand is held.
+ */
+function* fileLines(file: string, from = 0, to = Number.POSITIVE_INFINITY, firstIndex = 0): Generator<FileLine> {
+  const fd = fs.openSync(file, "r");
+  try {
+    const size = Math.min(fs.fstatSync(fd).size, to);
+    const chunk = Buffer.allocUnsafe(chunkBytes);
+    let pieces: Buffer[] = [];
+    let index = firstIndex;
+    let lineStart = from;
+    for (let pos = from; pos < size;) {
+      const n = fs.readSync(fd, chunk, 0, Math.min(chunk.length, size - pos), pos);
+      if (n === 0) break;
+      for (let at = 0; ;) {
+        const nl = chunk.indexOf(10, at);
+        if (nl < 0 || nl >= n) {
+          if (at < n) pieces.push(Buffer.from(chunk.subarray(at, n)));
+          break;
+        }
+        const text =
+          pieces.length === 0
+            ? chunk.toString("utf8", at, nl)
+            : Buffer.concat([...pieces, chunk.subarray(at, nl)]).toString("utf8");
+        pieces = [];
+        const end = pos + nl + 1;
+        yield { text, index: index++, start: lineStart, end };
+        lineStart = end;
+        at = nl + 1;
       }
-      throw new Error(`${file}: line ${index + 1} is not JSON`);
+      pos += n;
     }
-    if (line.type === "start") {
-      const clock =
-        line.clockRate === undefined ? undefined : { rate: line.clockRate, offsetMs: line.clockOffsetMs ?? 0 };
-      lives.push({
-        replica: line.replica,
-        incarnation: line.incarnation ?? "",
-        members: [...(line.members ?? [])],
-        clock,
-        featureLevel: line.featureLevel,
-        syncs: line.syncs === true,
-        lines: [],
-        tornLine: false,
-      });
-      return;
+    // The last line, without a newline (a torn line, or an empty one after the last newline).
+    yield { text: Buffer.concat(pieces).toString("utf8"), index, start: lineStart, end: size };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** A trace line's type, read off its first bytes as impl/runtime/trace.ts writes them (null: another layout). */
+const linePrefix = /^\{"seq":-?\d+,"replica":-?\d+,"now":[^,]*,"type":"([a-z]+)"/;
+
+/** A trace line, parsed, or null when it is not JSON. */
+function parseLine(text: string): TraceLine | null {
+  try {
+    return JSON.parse(text) as TraceLine;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Split a trace file into process lives, reading it once, line by line, and holding none of its
+ * lines: each life's `lines` reads its byte range of the file again, line by line, each time it is
+ * iterated (twice per replay: `replayLives`). A line that is not JSON may only be the last line of a
+ * life (a SIGKILL tore it): anywhere else it throws, here or when the life's lines are read.
+ */
+export function streamTraceLives(file: string): TraceLife<Iterable<TraceLine>>[] {
+  interface Open {
+    start: TraceLine;
+    from: number;
+    firstIndex: number;
+    /** The life's last non-empty line so far: whether it is torn is known at the life's end. */
+    last: FileLine | null;
+  }
+  const lives: TraceLife<Iterable<TraceLine>>[] = [];
+  let open: Open | null = null;
+  /** A line that is not JSON, waiting to be known torn (a start line or the end follows) or not. */
+  let broken: FileLine | null = null;
+  const close = (to: number): void => {
+    if (open === null) return;
+    const { start, from, firstIndex, last } = open;
+    const tornIndex = last !== null && parseLine(last.text) === null ? last.index : -1;
+    const clock =
+      start.clockRate === undefined ? undefined : { rate: start.clockRate, offsetMs: start.clockOffsetMs ?? 0 };
+    lives.push({
+      replica: start.replica,
+      incarnation: start.incarnation ?? "",
+      members: [...(start.members ?? [])],
+      clock,
+      featureLevel: start.featureLevel,
+      syncs: start.syncs === true,
+      lines: { [Symbol.iterator]: () => lifeLines(file, from, to, firstIndex, tornIndex) },
+      tornLine: tornIndex >= 0,
+    });
+  };
+  for (const line of fileLines(file)) {
+    if (line.text === "") continue;
+    const type = linePrefix.exec(line.text)?.[1];
+    const parsed = type === undefined || type === "start" ? parseLine(line.text) : undefined;
+    if (broken !== null) {
+      // Only the last line before another life's start (or the end) may be torn by a SIGKILL.
+      if (parsed?.type !== "start" || open === null) throw new Error(`${file}: line ${broken.index + 1} is not JSON`);
+      broken = null;
     }
-    const life = lives[lives.length - 1];
-    if (life === undefined) throw new Error(`${file}: line ${index + 1} comes before any start line`);
-    life.lines.push(line);
-  });
+    if (parsed === null) {
+      broken = line;
+      if (open !== null) open.last = line;
+      continue;
+    }
+    if (parsed?.type === "start") {
+      close(line.start);
+      open = { start: parsed, from: line.end, firstIndex: line.index + 1, last: null };
+      continue;
+    }
+    if (open === null) throw new Error(`${file}: line ${line.index + 1} comes before any start line`);
+    open.last = line;
+  }
+  if (broken !== null && open === null) throw new Error(`${file}: line ${broken.index + 1} is not JSON`);
+  close(Number.POSITIVE_INFINITY);
   return lives;
+}
+
+/** The parsed lines of one life's byte range, but its torn last line (`tornIndex`, -1: none). */
+function* lifeLines(
+  file: string,
+  from: number,
+  to: number,
+  firstIndex: number,
+  tornIndex: number,
+): Generator<TraceLine> {
+  for (const line of fileLines(file, from, to, firstIndex)) {
+    if (line.text === "" || line.index === tornIndex) continue;
+    const parsed = parseLine(line.text);
+    if (parsed === null) throw new Error(`${file}: line ${line.index + 1} is not JSON`);
+    yield parsed;
+  }
+}
+
+/** Split a trace file into process lives, every line read and held (for tests that alter lines). */
+export function readTraceLives(file: string): TraceLife[] {
+  return streamTraceLives(file).map((life) => ({ ...life, lines: [...life.lines] }));
 }
 
 const decodeChangeEither = Schema.decodeUnknownEither(ConfigChange);
@@ -315,6 +404,57 @@ export function sameEffect(replayed: KvEffect, traced: Record<string, unknown>):
   return plainEqual(a, b) || JSON.stringify(a) === JSON.stringify(b) || canonicalJson(a) === canonicalJson(b);
 }
 
+/** Strings at least this long are held as their digest (`digestLarge`). */
+export const heldCharsMin = 1024;
+
+/**
+ * Plain data with every string of {@link heldCharsMin} code units or more replaced by its SHA-256
+ * (of its UTF-16 code units, one to one) and length: what the checks hold past a step of the
+ * records and messages they compare later (a life's records, for DurableRecordsSurvive; a message
+ * sent until its receipt, for ReceiveHasSend). Two values are equal iff their digested forms are
+ * (but for a SHA-256 collision), so the checks stay as strict, while a burst's megabyte values
+ * are not held for the whole run. Anything but arrays and plain objects is kept as it is.
+ */
+export function digestLarge<T>(value: T): T {
+  if (typeof value === "string")
+    return (
+      value.length < heldCharsMin
+        ? value
+        : `\u0000sha256:${createHash("sha256").update(value, "utf16le").digest("hex")}:${value.length}`
+    ) as T;
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) return value.map(digestLarge) as T;
+  if (Object.getPrototypeOf(value) !== Object.prototype) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = digestLarge(v);
+  return out as T;
+}
+
+/**
+ * A record as the checks hold it past its step: what compaction reads of it (`compactRecords`)
+ * and the SHA-256 of its JSON, so that two held records are equal (as JSON) iff the records are
+ * (but for a SHA-256 collision). A run's every record, megabyte values and all, is not held.
+ */
+export type HeldRecord = RecordSummary & { readonly digest?: string };
+
+/** The SHA-256 of a record's JSON (JSON.stringify escapes lone surrogates: one to one). */
+export function recordDigest(record: KvRecord): string {
+  return createHash("sha256").update(JSON.stringify(record)).digest("base64");
+}
+
+export function heldRecord(record: KvRecord): HeldRecord {
+  const digest = recordDigest(record);
+  switch (record._tag) {
+    case "vote":
+    case "chosen":
+      return { _tag: record._tag, slot: record.slot, digest };
+    case "snapshot":
+      return { _tag: "snapshot", slot: record.slot, logTruncatedUpTo: record.logTruncatedUpTo, digest };
+    default:
+      return { _tag: record._tag, digest };
+  }
+}
+
 /** One event of one replica, replayed. */
 export interface ReplayStep {
   readonly replica: number;
@@ -349,11 +489,11 @@ export interface LifeSummary {
   readonly steps: number;
   /** The last batch's effects were cut short (a SIGKILL). */
   readonly truncated: boolean;
-  /** Persist records committed in this life, in order (traced commits only). */
-  readonly committedRecords: readonly KvRecord[];
+  /** Persist records committed in this life, in order (traced commits only), as `heldRecord`s (these three). */
+  readonly committedRecords: readonly HeldRecord[];
   /** Persist records of a last batch whose commit is not traced: they may or may not be on disk. */
-  readonly uncertainRecords: readonly KvRecord[];
-  readonly recoveredRecords: readonly KvRecord[];
+  readonly uncertainRecords: readonly HeldRecord[];
+  readonly recoveredRecords: readonly HeldRecord[];
   /**
    * False when the life traced no Recover: the process died while it was still opening its store
    * (a restart killed within seconds under load), so it says nothing about what the disk held.
@@ -377,7 +517,7 @@ export interface ReplayOptions {
  * (TraceExplainedByCore, TraceComplete) go to `violations`; a summary per life to `summaries`.
  */
 export function* replayLives(
-  lives: readonly TraceLife[],
+  lives: readonly TraceLife<Iterable<TraceLine>>[],
   options: ReplayOptions,
   violations: TraceViolation[],
   summaries: LifeSummary[],
@@ -391,14 +531,15 @@ export function* replayLives(
     const config = kvConfig(life.replica, life.members, core, !life.members.includes(life.replica));
     const clock = life.clock ?? options.clocks?.get(life.replica) ?? { rate: 1, offsetMs: 0 };
     let state = kvInitialState(config);
-    const batches = groupBatches(life, violations);
-    if (life.syncs) checkSyncedBeforeEffects(life, violations);
+    // The life's lines are read twice: once for what a batch's replay needs of the batches after
+    // it, then batch by batch (only a batch's own lines are held).
+    const plan = planBatches(life, violations);
     // A commit's sync makes every earlier transaction durable too: the records of every batch up
     // to the last one with a commit line are committed, those after it uncertain (a SIGKILL).
-    const lastCommit = batches.reduce((last, batch, i) => (batch.committed ? i : last), -1);
-    const committedRecords: KvRecord[] = [];
-    const uncertainRecords: KvRecord[] = [];
-    let recoveredRecords: KvRecord[] = [];
+    const lastCommit = plan.lastCommit;
+    const committedRecords: HeldRecord[] = [];
+    const uncertainRecords: HeldRecord[] = [];
+    let recoveredRecords: HeldRecord[] = [];
     /** Every record of this life so far (recovered, then persisted), for the values at rest a SendStored names. */
     let lifeRecords: KvRecord[] = [];
     let recovered = false;
@@ -407,9 +548,8 @@ export function* replayLives(
     /** The first batch with records to persist and no commit line, once met: nothing after it committed. */
     let open: number | null = null;
     const durability = new Durability();
-    for (let b = 0; b < batches.length; b++) {
-      const batch = batches[b]!;
-      const last = b === batches.length - 1;
+    for (const [b, batch] of batchesInOrder(life.lines, plan)) {
+      const last = b === plan.lines.length - 1;
       if (open !== null && batch.committed) {
         violations.push({
           check: "TraceComplete",
@@ -436,7 +576,7 @@ export function* replayLives(
         const event = events[i]!;
         const line = batch.events[i]!;
         if (event._tag === "Recover") {
-          recoveredRecords = [...event.records];
+          recoveredRecords = event.records.map(heldRecord);
           lifeRecords = [...event.records];
           durability.recovered(event.records);
           recovered = true;
@@ -501,7 +641,7 @@ export function* replayLives(
       const unfinished =
         open !== null ||
         (!batch.committed && records.some((r) => r._tag !== "chosen")) ||
-        (readBack && !releasedAfter(batches, b));
+        (readBack && plan.releasedAfter[b] !== true);
       const explained = compareEffects(
         releaseOrder(allEffects, (e) => e),
         batch.effects,
@@ -512,8 +652,8 @@ export function* replayLives(
       );
       if (explained === "prefix") truncated = true;
       const committed = records.length === 0 || b <= lastCommit;
-      if (committed) committedRecords.push(...records);
-      else uncertainRecords.push(...records);
+      if (committed) for (const r of records) committedRecords.push(heldRecord(r));
+      else for (const r of records) uncertainRecords.push(heldRecord(r));
       // Commits complete in order: a batch with a non-deferrable record and no commit line ends
       // what the life committed (checked above for the batches after it).
       if (open === null && !batch.committed && records.some((r) => r._tag !== "chosen")) open = batch.number;
@@ -551,44 +691,100 @@ interface Batch {
   committed: boolean;
 }
 
-/** Group a life's lines by batch, checking line numbers and the order event < effect/commit. */
-function groupBatches(life: TraceLife, violations: TraceViolation[]): Batch[] {
-  const batches: Batch[] = [];
-  const byNumber = new Map<number, Batch>();
+/**
+ * What the replay of a life's batches needs to know of the batches after each (read first, in one
+ * pass over its lines), with the checks of that pass: line numbers, the order event < effect/commit
+ * (TraceComplete) and, where traced, the fsyncs (`SyncedBeforeEffects`). Batches are numbered in
+ * the order of their first lines; a deferrable-only batch's commit line may come after later
+ * batches' lines.
+ */
+interface BatchPlan {
+  /** Per batch: its number and how many lines it has. */
+  readonly lines: readonly { readonly number: number; readonly count: number }[];
+  /** The last batch with a commit line (-1: none). */
+  readonly lastCommit: number;
+  /** Per batch: whether a batch after it traced an effect that leaves only in order (`releasedAfter`). */
+  readonly releasedAfter: readonly boolean[];
+}
+
+function planBatches(life: TraceLife<Iterable<TraceLine>>, violations: TraceViolation[]): BatchPlan {
+  const found: TraceViolation[] = [];
+  const synced = life.syncs ? new SyncedBeforeEffects(life) : null;
+  const batches: { number: number; count: number; effects: number; committed: boolean; inOrder: boolean }[] = [];
+  const byNumber = new Map<number, (typeof batches)[number]>();
   let expectedSeq = 1;
   for (const line of life.lines) {
     if (line.seq !== expectedSeq) {
-      violations.push({
+      found.push({
         check: "TraceComplete",
         replica: life.replica,
         message: `life ${life.incarnation}: line seq ${line.seq} where ${expectedSeq} was expected`,
       });
     }
     expectedSeq = line.seq + 1;
-    // An fsync's return belongs to no batch (checkSyncedBeforeEffects reads it).
+    synced?.line(line);
+    // An fsync's return belongs to no batch (SyncedBeforeEffects reads it).
     if (line.type === "synced") continue;
-    // A deferrable-only batch's commit line may come after later batches' lines.
     let batch = byNumber.get(line.batch ?? -1);
     if (batch === undefined) {
-      batch = { number: line.batch ?? -1, events: [], effects: [], committed: false };
+      batch = { number: line.batch ?? -1, count: 0, effects: 0, committed: false, inOrder: false };
       batches.push(batch);
       byNumber.set(batch.number, batch);
     }
+    batch.count += 1;
     if (line.type === "event") {
-      if (batch.effects.length > 0 || batch.committed) {
-        violations.push({
+      if (batch.effects > 0 || batch.committed) {
+        found.push({
           check: "TraceComplete",
           replica: life.replica,
           message: `batch ${batch.number}: an event line after its effects`,
         });
       }
-      batch.events.push(line);
-    } else if (line.type === "commit") {
-      batch.committed = true;
-      batch.effects.push(line);
-    } else batch.effects.push(line);
+    } else {
+      batch.effects += 1;
+      if (line.type === "commit") batch.committed = true;
+      else if (!batch.inOrder && releasedInOrder(line)) batch.inOrder = true;
+    }
   }
-  return batches;
+  violations.push(...found, ...(synced?.violations ?? []));
+  const releasedAfter = batches.map(() => false);
+  for (let b = batches.length - 2; b >= 0; b--) releasedAfter[b] = releasedAfter[b + 1]! || batches[b + 1]!.inOrder;
+  return {
+    lines: batches.map(({ number, count }) => ({ number, count })),
+    lastCommit: batches.reduce((last, batch, i) => (batch.committed ? i : last), -1),
+    releasedAfter,
+  };
+}
+
+/**
+ * A life's batches, in the order of their first lines, each once all its lines are read (`plan`
+ * counted them): the lines of a batch not yet whole are all that is held.
+ */
+function* batchesInOrder(lines: Iterable<TraceLine>, plan: BatchPlan): Generator<[number, Batch]> {
+  const open = new Map<number, Batch & { read: number }>();
+  let next = 0;
+  for (const line of lines) {
+    if (line.type === "synced") continue;
+    const number = line.batch ?? -1;
+    let batch = open.get(number);
+    if (batch === undefined) {
+      batch = { number, events: [], effects: [], committed: false, read: 0 };
+      open.set(number, batch);
+    }
+    if (line.type === "event") batch.events.push(line);
+    else {
+      if (line.type === "commit") batch.committed = true;
+      batch.effects.push(line);
+    }
+    batch.read += 1;
+    for (;;) {
+      const wanted = plan.lines[next];
+      const whole = wanted === undefined ? undefined : open.get(wanted.number);
+      if (whole === undefined || whole.read < wanted!.count) break;
+      open.delete(whole.number);
+      yield [next++, whole];
+    }
+  }
 }
 
 /**
@@ -708,27 +904,31 @@ class Durability {
  * before it, other than a deferrable `chosen` one, is not yet covered by a returned fsync. The
  * commit lines say when the driver believed a batch durable; the synced lines say when the disk
  * did, so a driver or store that acknowledges before the fsync returns is caught even though a
- * SIGKILL, which keeps the page cache, would never lose what it wrote.
+ * SIGKILL, which keeps the page cache, would never lose what it wrote. Told the life's lines in
+ * order; reports the first such line.
  */
-function checkSyncedBeforeEffects(life: TraceLife, violations: TraceViolation[]): void {
-  let persisted = 0;
-  let synced = 0;
-  for (const line of life.lines) {
-    if (line.type === "synced") synced = Math.max(synced, line.durableSeq ?? 0);
-    if (line.type !== "effect") continue;
+class SyncedBeforeEffects {
+  readonly violations: TraceViolation[] = [];
+  private persisted = 0;
+  private synced = 0;
+  constructor(private readonly life: TraceLife<Iterable<TraceLine>>) {}
+
+  line(line: TraceLine): void {
+    if (this.violations.length > 0) return;
+    if (line.type === "synced") this.synced = Math.max(this.synced, line.durableSeq ?? 0);
+    if (line.type !== "effect") return;
     const effect = line.effect!;
     const tag = effect._tag;
     if (tag === "Persist") {
       const record = effect.record as { _tag?: unknown } | undefined;
       if (record?._tag !== "chosen" && effect.notify === undefined && typeof effect.durableSeq === "number")
-        persisted = Math.max(persisted, effect.durableSeq);
-    } else if ((tag === "Send" || tag === "Reply") && persisted > synced) {
-      violations.push({
+        this.persisted = Math.max(this.persisted, effect.durableSeq);
+    } else if ((tag === "Send" || tag === "Reply") && this.persisted > this.synced) {
+      this.violations.push({
         check: "DurableBeforeSend",
-        replica: life.replica,
-        message: `life ${life.incarnation} line ${line.seq}: a ${tag} left while record ${persisted} was persisted but no fsync had returned beyond record ${synced}`,
+        replica: this.life.replica,
+        message: `life ${this.life.incarnation} line ${line.seq}: a ${tag} left while record ${this.persisted} was persisted but no fsync had returned beyond record ${this.synced}`,
       });
-      return;
     }
   }
 }
@@ -739,14 +939,16 @@ function checkSyncedBeforeEffects(life: TraceLife, violations: TraceViolation[])
  * impl/runtime/core-adapter.ts `KvOvertaking`).
  */
 export function releasedAfter(batches: readonly { readonly effects: readonly TraceLine[] }[], b: number): boolean {
-  const overtaking = new Set(["Heartbeat", "HeartbeatAck", "Accept"]);
-  for (let later = b + 1; later < batches.length; later++)
-    for (const line of batches[later]!.effects) {
-      if (line.type !== "effect") continue;
-      const effect = line.effect as { _tag: string; message?: { _tag?: string } };
-      if (effect._tag !== "Send" || !overtaking.has(effect.message?._tag ?? "")) return true;
-    }
-  return false;
+  return batches.slice(b + 1).some((batch) => batch.effects.some(releasedInOrder));
+}
+
+const overtakingTags = new Set(["Heartbeat", "HeartbeatAck", "Accept"]);
+
+/** Is `line` an effect that leaves only in order (not a commit, not an overtaking send)? */
+function releasedInOrder(line: TraceLine): boolean {
+  if (line.type !== "effect") return false;
+  const effect = line.effect as { _tag: string; message?: { _tag?: string } };
+  return effect._tag !== "Send" || !overtakingTags.has(effect.message?._tag ?? "");
 }
 
 /**
@@ -758,7 +960,7 @@ function compareEffects(
   replayed: readonly KvEffect[],
   lines: readonly TraceLine[],
   last: boolean,
-  life: TraceLife,
+  life: Pick<TraceLife, "replica" | "incarnation">,
   batch: number,
   violations: TraceViolation[],
 ): "all" | "prefix" | "mismatch" {
