@@ -38,6 +38,7 @@ import type { Carried, ReplicaView, RequestInfo, SystemView, WorldStep } from ".
 import type { ClockSkew } from "./cluster.ts";
 import {
   digestLarge,
+  Interner,
   recordDigest,
   streamTraceLives,
   replayLives,
@@ -577,8 +578,10 @@ export function replayMerged(options: Pick<TraceCheckOptions, "files" | "core" |
   const members = [...options.files.keys()].sort((a, b) => a - b);
   let lives = 0;
   let initialMembers: readonly number[] = members;
+  // One interner for every replica's trace: a value's copies in all of them become one string.
+  const strings = new Interner();
   const streams = members.map((replica) => {
-    const traced = streamTraceLives(options.files.get(replica)!);
+    const traced = streamTraceLives(options.files.get(replica)!, strings);
     lives += traced.length;
     if (traced[0] !== undefined && traced[0].members.length > 0) initialMembers = traced[0].members;
     return replayLives(traced, options.core === undefined ? {} : { core: options.core }, violations, summaries);

@@ -203,7 +203,7 @@ function parseLine(text: string): TraceLine | null {
  * iterated (twice per replay: `replayLives`). A line that is not JSON may only be the last line of a
  * life (a SIGKILL tore it): anywhere else it throws, here or when the life's lines are read.
  */
-export function streamTraceLives(file: string): TraceLife<Iterable<TraceLine>>[] {
+export function streamTraceLives(file: string, strings: Interner = new Interner()): TraceLife<Iterable<TraceLine>>[] {
   interface Open {
     start: TraceLine;
     from: number;
@@ -228,7 +228,7 @@ export function streamTraceLives(file: string): TraceLife<Iterable<TraceLine>>[]
       clock,
       featureLevel: start.featureLevel,
       syncs: start.syncs === true,
-      lines: { [Symbol.iterator]: () => lifeLines(file, from, to, firstIndex, tornIndex) },
+      lines: { [Symbol.iterator]: () => lifeLines(file, from, to, firstIndex, tornIndex, strings) },
       tornLine: tornIndex >= 0,
     });
   };
@@ -259,19 +259,70 @@ export function streamTraceLives(file: string): TraceLife<Iterable<TraceLine>>[]
   return lives;
 }
 
-/** The parsed lines of one life's byte range, but its torn last line (`tornIndex`, -1: none). */
+/**
+ * The parsed lines of one life's byte range, but its torn last line (`tornIndex`, -1: none), their
+ * long strings `strings.intern`ed.
+ */
 function* lifeLines(
   file: string,
   from: number,
   to: number,
   firstIndex: number,
   tornIndex: number,
+  strings: Interner,
 ): Generator<TraceLine> {
   for (const line of fileLines(file, from, to, firstIndex)) {
     if (line.text === "" || line.index === tornIndex) continue;
     const parsed = parseLine(line.text);
     if (parsed === null) throw new Error(`${file}: line ${line.index + 1} is not JSON`);
-    yield parsed;
+    yield line.text.length < internCharsMin ? parsed : strings.internIn(parsed);
+  }
+}
+
+/** Strings at least this long are interned (`Interner`). */
+const internCharsMin = 4096;
+
+/**
+ * One string for equal long strings met close together: a value written by a client is in the
+ * trace lines of every replica, several times (the request, the Accept sent and received, the vote
+ * persisted), and each line parses to a copy of its own, which the replayed states, records and
+ * the checks of proofs/ would otherwise each hold. The most recently met strings are remembered,
+ * up to `charsMax` code units in all; strings are immutable, so sharing one changes nothing else.
+ */
+export class Interner {
+  private readonly recent = new Map<string, string>();
+  private chars = 0;
+  constructor(private readonly charsMax = 64 * 1024 * 1024) {}
+
+  /** The string equal to `s` met recently, or `s`. */
+  intern(s: string): string {
+    const had = this.recent.get(s);
+    if (had !== undefined) {
+      this.recent.delete(had);
+      this.recent.set(had, had);
+      return had;
+    }
+    this.recent.set(s, s);
+    this.chars += s.length;
+    for (const oldest of this.recent.keys()) {
+      if (this.chars <= this.charsMax) break;
+      this.recent.delete(oldest);
+      this.chars -= oldest.length;
+    }
+    return s;
+  }
+
+  /** `value` (freshly parsed JSON) with its long strings interned in place. */
+  internIn<T>(value: T): T {
+    if (typeof value === "string") return (value.length < internCharsMin ? value : this.intern(value)) as T;
+    if (value === null || typeof value !== "object") return value;
+    const record = value as Record<string, unknown>;
+    for (const key of Object.keys(record)) {
+      const v = record[key];
+      if (typeof v === "object" || (typeof v === "string" && v.length >= internCharsMin))
+        record[key] = this.internIn(v);
+    }
+    return value;
   }
 }
 
