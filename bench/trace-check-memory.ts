@@ -14,6 +14,7 @@ import fs from "node:fs";
 import path from "node:path";
 import v8 from "node:v8";
 import { checkTraces } from "../refinement-tests/nemesis/trace-checks.ts";
+import { NemesisViewRecorder } from "../refinement-tests/view/nemesis.ts";
 import { benchFlags } from "./lib/flags.ts";
 import { loadAverage } from "./lib/report.ts";
 
@@ -26,9 +27,17 @@ DIR/cluster/core.json) and report the checker's peak V8 heap (after a full colle
 options:
   --run DIR      a nemesis run folder (required)
   --every N      steps between heap samples (default 2000)
+  --view         also record the run's trace view, as a nemesis run does (its page)
   --help         print this help
 `;
-const flags = benchFlags({ run: { type: "string", default: "" }, every: { type: "string", default: "2000" } }, usage);
+const flags = benchFlags(
+  {
+    run: { type: "string", default: "" },
+    every: { type: "string", default: "2000" },
+    view: { type: "boolean", default: false },
+  },
+  usage,
+);
 if (flags.run === "") {
   process.stderr.write(`--run is required\n\n${usage}`);
   process.exit(2);
@@ -54,10 +63,12 @@ const sample = (): void => {
   if (used > peakHeap) peakHeap = used;
 };
 const started = performance.now();
+const recorder = flags.view ? new NemesisViewRecorder({ originMs: 0 }) : null;
 const report = checkTraces({
   files,
   core,
-  onStep: () => {
+  onStep: (step, seen) => {
+    recorder?.onStep(step, seen);
     if (++steps % every === 0) sample();
   },
 });
@@ -66,7 +77,7 @@ const mb = (n: number): string => (n / 1e6).toFixed(0);
 const counts = Object.entries(report.violationCounts).map(([check, n]) => `${check} ${n}`);
 process.stdout.write(
   `${[
-    `run ${flags.run}: ${files.size} traces, ${mb(bytes)} MB, ${report.steps} steps, ${report.lives} lives`,
+    `run ${flags.run}: ${files.size} traces${recorder === null ? "" : " (and the trace view recorded)"}, ${mb(bytes)} MB, ${report.steps} steps, ${report.lives} lives`,
     `verdict: ${report.ok ? "ok" : `violations: ${counts.join(", ")}`}`,
     `peak V8 heap (sampled every ${every} steps${gc === undefined ? "" : ", after a full collection"}) ${mb(peakHeap)} MB, peak RSS ${mb(process.resourceUsage().maxRSS * 1024)} MB`,
     `time ${((performance.now() - started) / 1000).toFixed(1)} s (load ${loadAverage()})`,
