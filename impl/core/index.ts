@@ -58,4 +58,4 @@ export {
   type SnapshotSerialization,
 } from "./snapshot.ts";
 export { pinnedSnapshots, resumingKept } from "./transfer.ts";
-export { entryOfVote, pinnedVotes, readEntryFromRecords, type StoredEntry } from "./store-at-rest.ts";
+export { entryOfVote, escapedEntryOfVote, pinnedVotes, readEntryFromRecords, type StoredEntry } from "./store-at-rest.ts";
