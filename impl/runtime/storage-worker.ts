@@ -14,6 +14,7 @@ import {
   compactRecords,
   ContentDigest,
   escapedEntryOfVote,
+  valueBytes,
   type SnapshotChunk,
   type StoredEntry,
 } from "../core/index.ts";
@@ -42,7 +43,8 @@ import v8 from "node:v8";
 import { runInNewContext } from "node:vm";
 
 /**
- * Characters of snapshot slices written since this thread's last full collection that make the
+ * Characters of snapshot slices written since this thread's last full collection (and bytes of the
+ * values in the vote records read back for their holes: `HoleReader`) that make the
  * next one due (see {@link fullCollection}); a group of requests takes no more once it is due, so
  * that this thread holds at most about this many characters of written slices (a whole state's,
  * 37 to 40 MB at a leader's peak in bursts of 1 MiB PUTs, when it drained a queue of them in one
@@ -245,7 +247,7 @@ function firstVoteSlotOf(records: readonly (KvRecord | Uint8Array)[]): number {
  * holds at most: the vote record of a batch holds the values of many keys, which a snapshot (its
  * entries sorted by key) reaches far apart.
  */
-const holesAheadChars = 4 * 1024 * 1024;
+const holesAheadChars = 2 * 1024 * 1024;
 
 /**
  * A snapshot's holes filled (rule V5, proofs/store-at-rest.md): each the value its entry names, read
@@ -263,6 +265,12 @@ class HoleReader {
   /** Values read ahead, by `entryId`. */
   private readonly ahead = new Map<string, string>();
   private aheadChars = 0;
+  /**
+   * Bytes of the values in the vote records read so far and not yet taken (`takeRead`): garbage
+   * once their holes are filled, counted toward this thread's next full collection as the slices
+   * written are (`stagedCharsCollect`).
+   */
+  private readBytes = 0;
 
   constructor(
     private readonly storage: Storage<KvRecord>,
@@ -301,9 +309,18 @@ class HoleReader {
     return text;
   }
 
+  /** Bytes of values read since the last call (see `readBytes`). */
+  takeRead(): number {
+    const bytes = this.readBytes;
+    this.readBytes = 0;
+    return bytes;
+  }
+
   private read(key: string): (KvRecord & { _tag: "vote" }) | undefined {
     const record = this.storage.readKeyed([key])[0];
-    return record?._tag === "vote" ? record : undefined;
+    if (record?._tag !== "vote") return undefined;
+    this.readBytes += valueBytes(record.value);
+    return record;
   }
 }
 
@@ -553,7 +570,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
           const text = typeof chunk === "string" ? chunk : holeReader(request.stage).fill(chunk);
           digest.update(text);
           storage.stage(request.stage, text);
-          stagedChars += text.length;
+          stagedChars += text.length + (typeof chunk === "string" ? 0 : holeReader(request.stage).takeRead());
         }
       } catch (error) {
         failure = faultOf(error);
