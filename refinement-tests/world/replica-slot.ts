@@ -27,6 +27,7 @@ import type { KvReplicaState } from "./world.ts";
  */
 export interface OwedRead {
   readonly read: ReadEntries;
+  /** The values as read (a wrong answer changes one as it is stepped). */
   readonly values: readonly string[];
   /** True time from which the answer is stepped (at the next advance of time). */
   readonly dueAt: number;

@@ -666,9 +666,16 @@ export class World implements KvSystemView {
     this.faultStep(`${pause ? "pause" : "resume"} R${r.id}`);
   }
 
-  /** Cancel every armed crash (the faults are over): reads are no longer answered late, nor wrong. */
+  /**
+   * Cancel every armed crash (the faults are over): reads are no longer answered late, nor wrong,
+   * those owed included (a wrong answer owed would stop its replica after the liveness phase
+   * restarted every one).
+   */
   disarmCrashes(): void {
     this.readFaultsOver = true;
+    for (const r of this.replicas)
+      if (r.readsOwed.some((owed) => owed.wrong))
+        this.own(r.index).readsOwed = r.readsOwed.map((owed) => (owed.wrong ? { ...owed, wrong: false } : owed));
     for (const { index, crashAt, crashAtSnapshot } of this.replicas) {
       if (crashAt === null && !crashAtSnapshot) continue;
       const r = this.own(index);
@@ -1282,7 +1289,7 @@ export class World implements KvSystemView {
     const s = r.state;
     const owed: OwedRead = {
       read,
-      values: wrong ? [wrongValue(values[0]!), ...values.slice(1)] : values,
+      values,
       dueAt: this.trueTime + delay,
       askedAt: this.trueTime,
       wrong,
@@ -1360,7 +1367,8 @@ export class World implements KvSystemView {
       )
         this.count("a store value read back late: its entry no longer rests as named");
     }
-    this.answerRead(index, owed.read, owed.values, owed.wrong);
+    const values = owed.wrong ? [wrongValue(owed.values[0]!), ...owed.values.slice(1)] : owed.values;
+    this.answerRead(index, owed.read, values, owed.wrong);
   }
 
   /**
