@@ -599,7 +599,12 @@ export class StorageThread implements DurableLog<KvRecord> {
       }
     }
     serialization.advance(chars);
-    this.request({ kind: "stage", stage, chunks: serialization.takeChunks(), ...(holes === undefined ? {} : { holes }) });
+    this.request({
+      kind: "stage",
+      stage,
+      chunks: serialization.takeChunks(),
+      ...(holes === undefined ? {} : { holes }),
+    });
   }
 
   /**
