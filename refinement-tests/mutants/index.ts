@@ -47,6 +47,7 @@ import { promiseOmitsUnexecuted } from "./promise-omits-unexecuted.ts";
 import { truncatedPromiseCounted } from "./truncated-promise-counted.ts";
 import { valueBytesBeforeLevel4 } from "./value-bytes-before-level-4.ts";
 import { valueBytesIgnored } from "./value-bytes-ignored.ts";
+import { waitedValueRestedAgain } from "./waited-value-rested-again.ts";
 
 export type { Mutant } from "./mutant.ts";
 
@@ -105,11 +106,13 @@ export const mutants: readonly Mutant[] = [
   valueBytesIgnored,
   valueBytesBeforeLevel4,
   // Store values at rest (rule V4): execution waits for them, reads are judged when they are back,
-  // each value is checked, and goes back to rest only under the name that still holds.
+  // each value is checked, and goes back to rest only under the name that still holds, and not
+  // while the slot execution waits at reads it.
   executionSkipsReadBack,
   entryValueUnchecked,
   leaseReadJudgedWhenAsked,
   restedUnderAskedName,
+  waitedValueRestedAgain,
 ];
 
 /** The mutant called `name`; throws with the list of names otherwise. */

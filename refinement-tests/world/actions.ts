@@ -203,7 +203,9 @@ export interface Profile {
    * the runs that draw the runtime's settings (tuning 10, the only one whose store holds values
    * at rest), and for a quarter of those the `lateRead` prelude in place of the one drawn (a read
    * by lease that waits for a value while the leader's storage thread is slow, then a lease lapse,
-   * a leader change, a crash or a rewrite). Absent: every answer at once.
+   * a leader change, a crash or a rewrite), or for half of that quarter (pick bit 3) the
+   * `twoAtRest` prelude (a batch that reads two values at rest, one of them read back for a read
+   * by lease first). Absent: every answer at once.
    */
   readonly readsLateMsMax?: number;
   /**
@@ -486,7 +488,8 @@ function withLateDraw(
     ...(machineStopMs === undefined ? {} : { machineStopMs }),
     ...(readsLateMsMax === undefined ? {} : { readsLateMsMax }),
     ...(readsWrong ? { readsWrong } : {}),
-    ...(lateRead ? { prelude: "lateRead" as const } : {}),
+    // Half of them (pick bit 3) from a batch that reads two values at rest instead.
+    ...(lateRead ? { prelude: ((p.pick ?? 0) & 8) !== 0 ? ("twoAtRest" as const) : ("lateRead" as const) } : {}),
   };
 }
 

@@ -143,6 +143,20 @@
  *                   a client writes k0 twice at the leader, the second a snapshot slot that
  *                   compacts its disk (the entry no longer rests as the read named it). With pick bit 2, the
  *                   operator also starts a spare and adds it meanwhile (a membership change comes).
+ *   twoAtRest       store values at rest x reads by lease x batches (the runtime's tuning, 10, whose
+ *                   leader batches the commands that arrive while a slot is in flight; the swarm
+ *                   draws it in place of half the `lateRead` draws, by pick bit 3): clients 0 and 1
+ *                   write long values to k0 and k1 until both rest at the leader, whose storage
+ *                   thread is then made slow and whose followers are paused; client 2 writes a long
+ *                   value to k0 (a slot in flight), and clients 0 and 1 ask to append to k0 and to
+ *                   k1 (one batch, behind it). The followers resume until that first slot is
+ *                   executed (k0 rests again, under its new name), and pause again; client 2 reads
+ *                   k0 by lease (read back for the read), then the followers resume: the batch is
+ *                   chosen and execution stops at it, asking only for k1, k0 being asked already.
+ *                   The storage thread catches up and answers k0 first (for the read), then k1.
+ *                   A replica that put k0 back at rest with the read's answer asks for it again
+ *                   once k1 comes, and each answer puts the one before back (a livelock the
+ *                   world's bound on read-backs per slot, ReadBackProgress, catches)
  */
 import type { ConfigChange } from "../../impl/core/index.ts";
 import { changeAllowed, compareBallots } from "../../impl/core/testing/index.ts";
@@ -162,6 +176,7 @@ export const preludes = [
   "transfer",
   "retryAfterTransfer",
   "lateRead",
+  "twoAtRest",
 ] as const;
 export type Prelude = (typeof preludes)[number];
 
@@ -210,6 +225,11 @@ export function runPrelude(world: World, prelude: Prelude, pick: number, options
   if (prelude === "lateRead") {
     world.note("prelude lateRead: a read by lease waits for a value at rest while the leader's storage thread is slow");
     lateRead(world, pick);
+    return;
+  }
+  if (prelude === "twoAtRest") {
+    world.note("prelude twoAtRest: a batch reads two values at rest, one of them read back for a read by lease first");
+    twoAtRest(world);
     return;
   }
   // Pick bit 6 (drawn by the random suites in a third of their runs with 5 or 7 replicas, see
@@ -1266,4 +1286,63 @@ function lateRead(world: World, pick: number): void {
   const owes = (): boolean => world.replicas[leader]!.state !== null && world.replicas[leader]!.readsOwed.length > 0;
   untilStepping(world, () => !owes(), false, 10, 1);
   untilStepping(world, () => world.clients[1]!.op === null, false, 10);
+}
+
+/** The `twoAtRest` prelude (see the module comment). */
+function twoAtRest(world: World): void {
+  const leader = leaderIndex(world);
+  if (leaderState(world) === null || (world.tuning.storeAtRestCharsMin ?? 0) === 0) return;
+  const followers = world.born().filter((i) => i !== leader && !world.replicas[i]!.retired);
+  const state = () => world.replicas[leader]!.state;
+  const settled = (): boolean => {
+    const s = state();
+    return s !== null && s.role._tag === "leader" && s.role.nextSlot === s.learner.executedUpTo + 1;
+  };
+  // A client's first operation, and every fourth after it, writes a long value (./clients.ts).
+  for (let i = 0; i < 12; i++) {
+    const c = !restsAt(world, leader, "k0") ? 0 : !restsAt(world, leader, "k1") ? 1 : -1;
+    if (c < 0) break;
+    world.steerClient(c, leader);
+    world.apply({ t: "submit", c, op: { kind: "put", key: c } });
+    if (!until(world, () => world.pendingOps() === 0 && settled())) return;
+  }
+  if (!restsAt(world, leader, "k0") || !restsAt(world, leader, "k1")) return;
+  const { leaseMs, electionTimeoutMsMax } = world.tuning;
+  world.slowReads(leader, 2 * leaseMs + electionTimeoutMsMax);
+  const pauseFollowers = (pause: boolean): void => {
+    for (const f of followers) world.apply({ t: pause ? "pause" : "resume", r: world.targetFor(f) });
+  };
+  // No time passes from here to the read by lease: the lease the leader holds now serves it.
+  pauseFollowers(true);
+  for (const [c, op] of [
+    [2, { kind: "put", key: 0 }],
+    [0, { kind: "append", key: 0 }],
+    [1, { kind: "append", key: 1 }],
+  ] as const) {
+    world.steerClient(c, leader);
+    world.apply({ t: "submit", c, op });
+    world.deliverAll();
+  }
+  const first = state()?.learner.executedUpTo ?? 0;
+  pauseFollowers(false);
+  for (let i = 0; i < 64 && (state()?.learner.executedUpTo ?? 0) === first; i++) world.apply({ t: "deliver", i: 0 });
+  pauseFollowers(true);
+  world.deliverAll();
+  if (world.clients[2]!.op === null && restsAt(world, leader, "k0")) {
+    world.steerClient(2, leader);
+    world.apply({ t: "submit", c: 2, op: { kind: "get", key: 0 } });
+    world.deliverAll();
+  }
+  pauseFollowers(false);
+  // Until the batch is chosen and execution stops at it, asking for k1 (the storage thread still busy).
+  const batch = first + 2;
+  const stopped = (): boolean => {
+    const s = state();
+    return s === null || s.learner.executedUpTo >= batch || s.learner.reading.some((ref) => ref.key === "k1");
+  };
+  untilStepping(world, stopped, false, 10, 1);
+  world.readsCaughtUp(leader);
+  const owes = (): boolean => world.replicas[leader]!.state !== null && world.replicas[leader]!.readsOwed.length > 0;
+  untilStepping(world, () => !owes(), false, 10, 1);
+  until(world, () => world.pendingOps() === 0);
 }

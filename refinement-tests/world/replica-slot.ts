@@ -27,6 +27,7 @@ import type { KvReplicaState } from "./world.ts";
  */
 export interface OwedRead {
   readonly read: ReadEntries;
+  /** The values as read (a wrong answer changes one as it is stepped). */
   readonly values: readonly string[];
   /** True time from which the answer is stepped (at the next advance of time). */
   readonly dueAt: number;
@@ -88,6 +89,12 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
    */
   compactions = 0;
   installs = 0;
+  /**
+   * The slot its execution waited at when it last asked for store values at rest for a command,
+   * and how many times it asked there in this life (the world's ReadBackProgress check). Not
+   * hashed: with the state it follows from, it only bounds what the check allows.
+   */
+  readBacksAt: { readonly slot: number; readonly asks: number } | null = null;
   /** A read owed was lost with the process, and no read was asked since (a counter's; not hashed). */
   lostRead = false;
   /**
@@ -161,6 +168,7 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     r.compactions = this.compactions;
     r.installs = this.installs;
     r.lostRead = this.lostRead;
+    r.readBacksAt = this.readBacksAt;
     r.repliedAheadOf = this.repliedAheadOf;
     r.kept = this.kept;
     r.resumed = this.resumed;
@@ -197,6 +205,7 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     if (this.readsOwed.length > 0) this.lostRead = true;
     this.readsOwed = [];
     this.readsBusyUntil = 0;
+    this.readBacksAt = null;
     this.resumed = false;
     this.crashAt = null;
     this.unflushed = [];
@@ -217,6 +226,7 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     this.barrierUnflushed = false;
     this.notices = [];
     this.readsOwed = [];
+    this.readBacksAt = null;
     this.repliedAheadOf = 0;
   }
 

@@ -191,6 +191,25 @@ describe("the simulated world", () => {
     for (const name of lateReadRequired) expect(late.get(name) ?? 0, name).toBeGreaterThan(0);
   });
 
+  it("the twoAtRest prelude answers a read by lease while a batch waits for that value and another at rest; a replica that puts the first back at rest is caught asking forever", () => {
+    const runtime = tunings.findIndex((t) => t.electionWaitsAfterStall === true);
+    const key = "world: a store value read back late: the batch execution waits at reads it and another value at rest";
+    const { step } = mutantNamed("waited-value-rested-again");
+    const drawn = preludeScenario("twoAtRest", 0);
+    const scenario = { ...drawn, profile: { ...drawn.profile, tuning: runtime } };
+    for (const replicas of [3, 5]) {
+      // The batch is executed once both values are back, and the cluster converges.
+      const real = runScenario(scenario, { replicas, liveness: true });
+      expect(real.failure).toBeNull();
+      expect(real.counters.get(key), `${replicas} replicas`).toBe(1);
+      // Putting the value read for the read back at rest, the leader asks for the two in turn
+      // (ReadBackProgress, the bound on asks per slot, stops it at the third).
+      const broken = runScenario(scenario, { replicas, step });
+      expect(broken.failure?.check).toBe("ReadBackProgress");
+      expect(broken.failure?.message).toMatch(/asked 3 times .* its batch reading 2 keys/);
+    }
+  });
+
   it("stops the whole machine where the swarm draws it: a follower then waits its whole election timeout", () => {
     const runtime = tunings.findIndex((t) => t.electionWaitsAfterStall === true);
     const ticks: Action[] = [1, 2, 3].map(() => ({ t: "advance", ms: 50 }));

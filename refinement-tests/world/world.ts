@@ -54,6 +54,7 @@ import {
   snapshotSize,
   resolveStored,
   showChange,
+  slotMapGet,
   type ConfigChange,
   step as defaultStep,
   type Config,
@@ -666,9 +667,16 @@ export class World implements KvSystemView {
     this.faultStep(`${pause ? "pause" : "resume"} R${r.id}`);
   }
 
-  /** Cancel every armed crash (the faults are over): reads are no longer answered late, nor wrong. */
+  /**
+   * Cancel every armed crash (the faults are over): reads are no longer answered late, nor wrong,
+   * those owed included (a wrong answer owed would stop its replica after the liveness phase
+   * restarted every one).
+   */
   disarmCrashes(): void {
     this.readFaultsOver = true;
+    for (const r of this.replicas)
+      if (r.readsOwed.some((owed) => owed.wrong))
+        this.own(r.index).readsOwed = r.readsOwed.map((owed) => (owed.wrong ? { ...owed, wrong: false } : owed));
     for (const { index, crashAt, crashAtSnapshot } of this.replicas) {
       if (crashAt === null && !crashAtSnapshot) continue;
       const r = this.own(index);
@@ -1213,7 +1221,11 @@ export class World implements KvSystemView {
     const retired = r.state?.removal?.retired;
     if (retired != null) this.retire(r, retired);
     else {
-      if (!crashed) for (const read of reads) this.readEntries(r.index, read);
+      if (!crashed)
+        for (const read of reads) {
+          this.checkReadBackProgress(r, read);
+          this.readEntries(r.index, read);
+        }
       if (!this.noticesDelayed) this.noticesAtOnce(r.index);
     }
     if (event._tag !== "KeptChunks") this.feedKept(r);
@@ -1282,7 +1294,7 @@ export class World implements KvSystemView {
     const s = r.state;
     const owed: OwedRead = {
       read,
-      values: wrong ? [wrongValue(values[0]!), ...values.slice(1)] : values,
+      values,
       dueAt: this.trueTime + delay,
       askedAt: this.trueTime,
       wrong,
@@ -1350,6 +1362,8 @@ export class World implements KvSystemView {
         this.count("a store value read back late: a membership change came meanwhile");
       if (owed.asked.compactions !== r.compactions)
         this.count("a store value read back late: a compaction ran meanwhile");
+      if (owed.read.purpose === "read" && this.waitsWithAnother(s, owed.read))
+        this.count("a store value read back late: the batch execution waits at reads it and another value at rest");
       const atRest = s.ctx.storeAtRest;
       if (
         atRest !== null &&
@@ -1360,7 +1374,57 @@ export class World implements KvSystemView {
       )
         this.count("a store value read back late: its entry no longer rests as named");
     }
-    this.answerRead(index, owed.read, owed.values, owed.wrong);
+    const values = owed.wrong ? [wrongValue(owed.values[0]!), ...owed.values.slice(1)] : owed.values;
+    this.answerRead(index, owed.read, values, owed.wrong);
+  }
+
+  /**
+   * Does replica state `s` wait to execute a batch that reads a key of `read` and another value at
+   * rest, asked for already (a read back for a read by lease answered while a batch waits for it and
+   * for another: where a replica that put the value back at rest would ask for it forever)?
+   */
+  private waitsWithAnother(s: KvReplicaState, read: ReadEntries): boolean {
+    const keys = this.keysWaitedFor(s);
+    if (keys === null) return false;
+    const mine = read.entries.filter((ref) => keys.has(ref.key));
+    const others = s.learner.reading.filter((ref) => keys.has(ref.key) && !mine.some((m) => m.key === ref.key));
+    return mine.length > 0 && others.length > 0;
+  }
+
+  /** The keys the batch that `s`'s execution waits at reads, if it waits at one. */
+  private keysWaitedFor(s: KvReplicaState): ReadonlySet<string> | null {
+    const atRest = s.ctx.storeAtRest;
+    const slot = this.rules.nextToExecute(s.learner.log, s.learner.executedUpTo);
+    const held = slot === undefined ? undefined : slotMapGet(s.learner.log, slot);
+    if (atRest === null || !s.learner.executionWaits || held === undefined || held._tag !== "batch") return null;
+    const keys = new Set<string>();
+    for (const command of held.commands) {
+      const key = atRest.reads(command.input);
+      if (key !== null) keys.add(key);
+    }
+    return keys;
+  }
+
+  /**
+   * ReadBackProgress: replica `r` asks for the store values at rest that the slot its execution
+   * waits at reads (a `ReadEntries` for a command) at most once per key its batch reads, in one
+   * life: a value read back stays in memory until that slot is executed (rule V4). One ask more is a
+   * replica that put back at rest a value the slot waits for, and asks again: each answer putting
+   * the one before back, it would ask forever and never execute the slot (a livelock).
+   */
+  private checkReadBackProgress(r: ReplicaSlot, read: ReadEntries): void {
+    const s = r.state;
+    if (read.purpose !== "command" || s === null) return;
+    const slot = s.learner.executedUpTo + 1;
+    const asks = r.readBacksAt?.slot === slot ? r.readBacksAt.asks + 1 : 1;
+    r.readBacksAt = { slot, asks };
+    const keys = this.keysWaitedFor(s)?.size ?? 0;
+    if (asks > keys)
+      violated({
+        check: "ReadBackProgress",
+        level: "Core",
+        message: `R${r.id} asked ${asks} times for the store values at rest that slot ${slot} reads without executing it, its batch reading ${keys} keys: a value it waits for went back to rest`,
+      });
   }
 
   /**
