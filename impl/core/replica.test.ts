@@ -167,6 +167,34 @@ describe("Recover", () => {
       );
     }
   });
+
+  it("recovers a vote record repeated in its ballot, and refuses one of another value there", () => {
+    // An Accept resent after a snapshot dropped the slot's vote is voted again; compaction keeps
+    // both records of a slot whose vote wrote a value at rest (rule V3) and may delete the
+    // snapshot between them.
+    const config = parseConfig({ members: [1, 2, 3], self: 1 });
+    const put = (value: string) => ({
+      _tag: "batch" as const,
+      commands: [{ clientId: "c", seq: 1, input: { _tag: "put" as const, key: "k", value } }],
+    });
+    const vote = (value: string) => ({
+      _tag: "vote" as const,
+      slot: 1,
+      ballot: { round: 7, replica: 3 },
+      value: put(value),
+    });
+    const recovered = step(initialState(config, kv), {
+      _tag: "Recover",
+      now: 0,
+      records: [vote("v"), vote("v")],
+    }).state;
+    expect(slotMapEntries(recovered.acceptor.votes)).toEqual([
+      [1, { ballot: { round: 7, replica: 3 }, value: put("v") }],
+    ]);
+    expect(() => step(initialState(config, kv), { _tag: "Recover", now: 0, records: [vote("v"), vote("w")] })).toThrow(
+      /vote record at slot 1 in \(7,3\) follows one in \(7,3\)/,
+    );
+  });
 });
 
 describe("step", () => {

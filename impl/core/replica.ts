@@ -77,6 +77,7 @@ import {
   type PrepareMsg,
   type PromiseMsg,
   type Value,
+  valuesEqual,
 } from "./messages.ts";
 import { comparePeerCheckpoint, divergenceMessage, latestCheckpoint, type Divergence } from "./monitor.ts";
 import { peerIndex, peersOf, phase1Covers } from "./quorums.ts";
@@ -405,7 +406,14 @@ export function recover<S, I, O>(
         break;
       case "vote": {
         const previous = slotMapGet(votes, record.slot);
-        if (previous !== undefined && rules.compareBallots(previous.ballot, record.ballot) >= 0) {
+        // The same vote again is no contradiction: an Accept resent after a snapshot dropped the
+        // slot's vote is voted anew, and compaction keeps both records of a slot whose vote wrote a
+        // value at rest (rule V3) while it may delete the snapshot between them.
+        const again =
+          previous !== undefined &&
+          rules.compareBallots(previous.ballot, record.ballot) === 0 &&
+          valuesEqual(previous.value, record.value);
+        if (previous !== undefined && !again && rules.compareBallots(previous.ballot, record.ballot) >= 0) {
           fail(
             `recover: vote record at slot ${record.slot} in ${showBallot(record.ballot)} follows one in ${showBallot(previous.ballot)}`,
           );
