@@ -37,6 +37,7 @@ import {
   type StorageWorkerData,
 } from "./storage-worker.ts";
 import { helperThreadLimits } from "./thread-limits.ts";
+import { pmForEach } from "../../spec/persistent-map.ts";
 import { nowUs, timeline } from "./timeline.ts";
 
 /** Options of {@link StorageThread.open}. */
@@ -592,12 +593,24 @@ export class StorageThread implements DurableLog<KvRecord> {
   /** Serialize about `chars` more characters of `serialization` and send them to the storage thread. */
   private stage(serialization: SnapshotSerialization, chars: number): void {
     let stage = this.stages.get(serialization);
+    let holes: StoredEntry[] | undefined;
     if (stage === undefined) {
       stage = this.nextStage++;
       this.stages.set(serialization, stage);
+      // The values it may leave holes for, so that the storage thread reads each record once.
+      const named = serialization.named;
+      if (named != null) {
+        holes = [];
+        pmForEach(named, (_key, entry) => holes!.push(entry));
+      }
     }
     serialization.advance(chars);
-    this.request({ kind: "stage", stage, chunks: serialization.takeChunks() });
+    this.request({
+      kind: "stage",
+      stage,
+      chunks: serialization.takeChunks(),
+      ...(holes === undefined ? {} : { holes }),
+    });
   }
 
   /**
