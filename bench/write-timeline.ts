@@ -238,10 +238,10 @@ if (flags.json) {
       (c) =>
         `  replica ${c.replica} (${c.role}): ${c.count} collections while the client wrote, pause p50 ${us(c.p50Us)} us, longest ${us(c.maxUs)}, ${us(c.sumUs)} in all`,
     ),
-    "storage threads' housekeeping while the client wrote (an append arriving meanwhile waits behind it):",
+    "housekeeping while the client wrote (storage threads: compact, checkpoint, collect; main threads: a snapshot's step, its slices, the appends held behind them):",
     ...report.housekeeping.map(
       (h) =>
-        `  ${h.stage.padEnd(11)}${h.spans.toString().padStart(6)} spans, p50 ${us(h.p50Us)} us, longest ${us(h.maxUs)}, ${us(h.sumUs)} in all; overlapped ${h.writes} writes, ${h.slowWrites} of the slowest 1%`,
+        `  ${h.stage.padEnd(16)}${h.spans.toString().padStart(6)} spans, p50 ${us(h.p50Us)} us, longest ${us(h.maxUs)}, ${us(h.sumUs)} in all; overlapped ${h.writes} writes, ${h.slowWrites} of the slowest 1%`,
     ),
     "",
     `the slowest 1% (${tail.writes} writes, from ${us(report.total.p99)} us): a collection overlapped ${tail.withGc} (${us(tail.gcMeanUs)} us each on average), the reply waited for the leader's own vote in ${tail.waitedForOwnVote}`,

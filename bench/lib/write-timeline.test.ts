@@ -405,4 +405,20 @@ describe("housekeeping", () => {
     expect(checkpoint).toMatchObject({ spans: 1, maxUs: 50, writes: 1, slowWrites: 1 });
     expect(collect).toMatchObject({ spans: 0, maxUs: 0, writes: 0 });
   });
+
+  it("takes a snapshot's spans from the main threads only", () => {
+    const mark = (timeUs: number, stage: TimelineStage, key: number): TimelineMark => ({ timeUs, stage, key });
+    const threads = [
+      { replica: 1, main: true, marks: [mark(150, "snapshot-slices", 30), mark(160, "snapshot-held", 900)] },
+      { replica: 2, main: false, marks: [mark(150, "snapshot-slices", 7_000)] },
+    ];
+    const writes = [
+      { sentUs: 100, doneUs: 200 },
+      { sentUs: 900, doneUs: 7_000 },
+    ];
+    const spans = housekeeping(threads, writes, 1_000);
+    expect(spans.find((h) => h.stage === "snapshot-slices")).toMatchObject({ spans: 1, maxUs: 30, writes: 1 });
+    expect(spans.find((h) => h.stage === "snapshot-held")).toMatchObject({ spans: 1, maxUs: 900, slowWrites: 1 });
+    expect(spans.find((h) => h.stage === "compact")).toMatchObject({ spans: 0 });
+  });
 });

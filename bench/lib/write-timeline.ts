@@ -541,8 +541,22 @@ export function leaderGaps(
   return result;
 }
 
-/** The storage threads' housekeeping marked on the timeline: spans whose key is their duration. */
-const housekeepingStages = ["compact", "checkpoint", "collect"] as const satisfies readonly TimelineStage[];
+/**
+ * The storage threads' housekeeping marked on the timeline, and the main threads' work on a
+ * snapshot (the `step` that took it, its slices, the appends held behind them): spans whose key is
+ * their duration.
+ */
+const housekeepingStages = [
+  "compact",
+  "checkpoint",
+  "collect",
+  "snapshot-step",
+  "snapshot-slices",
+  "snapshot-held",
+] as const satisfies readonly TimelineStage[];
+
+/** The stages of `housekeepingStages` marked on a main thread. */
+const mainThreadStages: ReadonlySet<string> = new Set(["snapshot-step", "snapshot-slices", "snapshot-held"]);
 
 /** One kind of a storage thread's housekeeping over a window, and the writes it overlapped. */
 export interface Housekeeping {
@@ -561,8 +575,9 @@ export interface Housekeeping {
 
 /**
  * What the storage threads did besides appends while the client wrote (a compaction's pieces and
- * its deletion, WAL checkpoints, full collections), each with the writes it overlapped: the work
- * an append arriving meanwhile waits behind. `slowFromUs`: where the slow writes begin.
+ * its deletion, WAL checkpoints, full collections), and the main threads for a snapshot, each with
+ * the writes it overlapped: the work an append arriving meanwhile waits behind. `slowFromUs`:
+ * where the slow writes begin.
  */
 export function housekeeping(
   threads: readonly ThreadMarks[],
@@ -573,7 +588,7 @@ export function housekeeping(
   const to = writes.at(-1)?.doneUs ?? 0;
   return housekeepingStages.map((stage) => {
     const spans = threads
-      .filter((t) => !t.main)
+      .filter((t) => t.main === mainThreadStages.has(stage))
       .flatMap((t) => t.marks.filter((m) => m.stage === stage && m.timeUs >= from && m.timeUs <= to))
       .map((m): [number, number] => [m.timeUs, m.timeUs + m.key])
       .sort((a, b) => a[0] - b[0]);

@@ -50,7 +50,6 @@ export {
 } from "./at-rest.ts";
 export {
   ContentDigest,
-  escapedJsonValue,
   serializationOf,
   snapshotSize,
   snapshotSlice,
@@ -58,4 +57,10 @@ export {
   type SnapshotSerialization,
 } from "./snapshot.ts";
 export { pinnedSnapshots, resumingKept } from "./transfer.ts";
-export { entryOfVote, pinnedVotes, readEntryFromRecords, type StoredEntry } from "./store-at-rest.ts";
+export {
+  entryOfVote,
+  escapedEntryOfVote,
+  pinnedVotes,
+  readEntryFromRecords,
+  type StoredEntry,
+} from "./store-at-rest.ts";

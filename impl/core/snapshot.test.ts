@@ -273,6 +273,35 @@ describe("snapshots", () => {
     }
   });
 
+  it("write a store of many entries in runs of bounded size, a large value alone, to the same bytes", () => {
+    let service = contents().service;
+    for (let i = 0; i < 1500; i++) {
+      const value =
+        i % 500 === 7 ? `big ${i} é`.padEnd(40_000, "z") : `v${i} ${i % 9 === 0 ? "é \u0001" : ""}`.padEnd(100, "y");
+      service = ctx.service.apply(
+        { clientId: `c${i % 7}`, seq: 10 + i, input: { _tag: "put", key: `k${i}`, value } },
+        service,
+      ).state;
+    }
+    const c = { ...contents(), service };
+    const whole = encodeSnapshot(ctx, c);
+    for (const chars of [1, 5_000, 100_000, Number.POSITIVE_INFINITY]) {
+      const serialization = serializationOf(makeSnapshot(ctx, c))!;
+      const slices: string[] = [];
+      while (!serialization.complete) {
+        serialization.advance(chars);
+        slices.push(...(serialization.takeChunks() as string[]));
+      }
+      expect(slices.join("")).toBe(whole);
+      if (chars !== 1) continue;
+      // One piece a slice: the small entries in runs of about 16 KiB, each 40,000-character value alone.
+      const lengths = slices.map((slice) => slice.length);
+      expect(lengths.filter((n) => n > 20_000)).toHaveLength(3);
+      expect(lengths.filter((n) => n > 40_200)).toEqual([]);
+      expect(slices.length).toBeLessThan(200);
+    }
+  });
+
   it("serve a state transfer's chunks from the state, piece by piece, never joining the whole string", () => {
     // A context whose application counts how often its state is turned into a snapshot's value:
     // joining the whole string (encodeSnapshot) would do it once more.

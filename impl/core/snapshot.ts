@@ -283,6 +283,10 @@ function* jsonPieces(value: unknown, depth: number): Generator<string, void, und
     return;
   }
   if (Array.isArray(value)) {
+    if (depth === 1) {
+      yield* leafItemPieces(value);
+      return;
+    }
     yield "[";
     for (let i = 0; i < value.length; i++) {
       if (i > 0) yield ",";
@@ -299,6 +303,72 @@ function* jsonPieces(value: unknown, depth: number): Generator<string, void, und
     return;
   }
   yield* objectPieces(value as Record<string, unknown>, (_key, item) => jsonPieces(item, depth - 1));
+}
+
+/**
+ * Characters of an array's items that {@link leafItemPieces} gathers into one piece, by their
+ * estimate (`itemCharsEstimate`): enough that a store's small entries cost one call of
+ * JSON.stringify per few hundred of them, few enough that a piece stays below a slice
+ * (`snapshotSliceChars`, 256 KiB) even if every character of its short strings is escaped (six
+ * times as long).
+ */
+const leafPieceChars = 16 * 1024;
+
+/** A string at least this long is looked at for characters its escaping lengthens (`itemCharsEstimate`). */
+const longStringChars = 1024;
+
+/** A string's characters as a snapshot writes them, at most: its length, or six times it if any is escaped. */
+function stringCharsEstimate(text: string): number {
+  if (text.length < longStringChars) return text.length + 2;
+  return escapedChar.test(text) ? 6 * text.length + 2 : text.length + 2;
+}
+
+/**
+ * About how many characters a snapshot writes for `item`, or infinity when it cannot tell at a
+ * glance (an object, a nested array): a string its length (a long one as escaped, at most), a
+ * flat array of strings and numbers the sum (the store's `[key, value]` entries, a session's
+ * tuple). Short strings are counted unescaped: a run of them is at most six times its estimate.
+ */
+function itemCharsEstimate(item: unknown): number {
+  if (typeof item === "string") return stringCharsEstimate(item);
+  if (typeof item !== "object" || item === null) return 24;
+  if (!Array.isArray(item)) return Number.POSITIVE_INFINITY;
+  let chars = 2;
+  for (const part of item as readonly unknown[]) {
+    if (typeof part === "string") chars += stringCharsEstimate(part) + 1;
+    else if (typeof part === "number" || typeof part === "boolean" || part === null) chars += 24;
+    else return Number.POSITIVE_INFINITY;
+  }
+  return chars;
+}
+
+/**
+ * `jsonPieces(items, 1)`: the array's JSON, each item as JSON.stringify writes it (`null` for what
+ * an array cannot hold), its items gathered into runs estimated at up to `leafPieceChars` and each
+ * run written by one call of JSON.stringify (a run's JSON without its brackets is exactly its
+ * items' JSON joined by commas); an item estimated larger, or not estimated, is a run of its own.
+ * A snapshot's store is such an array: a step of the nested generators and a call of
+ * JSON.stringify for each of its entries were most of the main thread's time for a snapshot of
+ * many small values (docs/performance.md, "A snapshot's serialization, measured on the main
+ * threads").
+ */
+function* leafItemPieces(items: readonly unknown[]): Generator<string, void, undefined> {
+  yield "[";
+  let from = 0;
+  while (from < items.length) {
+    let to = from + 1;
+    let chars = itemCharsEstimate(items[from]);
+    while (to < items.length && chars < leafPieceChars) {
+      const next = itemCharsEstimate(items[to]);
+      if (chars + next > leafPieceChars) break;
+      chars += next;
+      to += 1;
+    }
+    const run = JSON.stringify(items.slice(from, to));
+    yield `${from > 0 ? "," : ""}${run.slice(1, -1)}`;
+    from = to;
+  }
+  yield "]";
 }
 
 /**

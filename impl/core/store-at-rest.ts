@@ -16,7 +16,7 @@ import { pmForEach, pmGet, pmSet, pmSortedEntries, type PersistentMap } from "..
 import { showBallot, type Ballot } from "./ballot.ts";
 import type { Value } from "./messages.ts";
 import type { DurableRecord } from "./records.ts";
-import { escapedJsonLength } from "./snapshot.ts";
+import { escapedJsonLength, escapedJsonValue } from "./snapshot.ts";
 
 /**
  * The value under `key`, held at rest: the `value` of the put or compare-and-swap at `index` of the
@@ -100,14 +100,35 @@ function showEntry(ref: StoredEntry): string {
  * hashes, recomputed from the value by `app` (its own digest format): never another value.
  */
 export function entryOfVote(app: KvApplication, vote: VoteOf | undefined, ref: StoredEntry): string {
-  const where = `EntryFromDurableVote: the value at rest of ${showEntry(ref)}`;
+  const value = valueOfVote(vote, ref);
+  checkEntryValue(app, ref, value, `${entryWhere(ref)}: the record's value`);
+  return value;
+}
+
+/**
+ * `entryOfVote`'s value as a snapshot writes it (`escapedJsonValue`), for a snapshot's hole (rule
+ * V5): the same checks, the value escaped once for its length and its text.
+ */
+export function escapedEntryOfVote(app: KvApplication, vote: VoteOf | undefined, ref: StoredEntry): string {
+  const value = valueOfVote(vote, ref);
+  const text = escapedJsonValue(value);
+  checkEntryValue(app, ref, value, `${entryWhere(ref)}: the record's value`, text.length);
+  return text;
+}
+
+function entryWhere(ref: StoredEntry): string {
+  return `EntryFromDurableVote: the value at rest of ${showEntry(ref)}`;
+}
+
+/** The value `ref` names in `vote`, unchecked but for the vote and command being the ones named. */
+function valueOfVote(vote: VoteOf | undefined, ref: StoredEntry): string {
+  const where = entryWhere(ref);
   if (vote === undefined) throw new Error(`${where} has no durable vote record`);
   const sameBallot = vote.ballot.round === ref.ballot.round && vote.ballot.replica === ref.ballot.replica;
   if (vote.slot !== ref.slot || !sameBallot)
     throw new Error(`${where} was given the vote at slot ${vote.slot} in ${showBallot(vote.ballot)}`);
   const value = writtenBy(vote.value, ref.index, ref.key);
   if (value === null) throw new Error(`${where}: that vote's command ${ref.index} writes no value to that key`);
-  checkEntryValue(app, ref, value, `${where}: the record's value`);
   return value;
 }
 
@@ -116,9 +137,15 @@ export function entryOfVote(app: KvApplication, vote: VoteOf | undefined, ref: S
  * has the length, the length as a snapshot writes it and the entry hashes `ref` names, recomputed by
  * `app` (its own digest format). Throws, naming `what` and what differs.
  */
-export function checkEntryValue(app: KvApplication, ref: StoredEntry, value: string, what: string): void {
+export function checkEntryValue(
+  app: KvApplication,
+  ref: StoredEntry,
+  value: string,
+  what: string,
+  escapedChars: number = escapedJsonLength(value),
+): void {
   if (value.length !== ref.length) throw new Error(`${what} is ${value.length} code units long, not ${ref.length}`);
-  const chars = escapedJsonLength(value);
+  const chars = escapedChars;
   if (chars !== ref.chars)
     throw new Error(`${what} is ${chars} characters long as a snapshot writes it, not ${ref.chars}`);
   const hashes = pmGet(app.transition({ _tag: "put", key: ref.key, value }, app.start).hashes, ref.key);

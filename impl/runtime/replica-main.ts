@@ -66,7 +66,7 @@ import { statusPageHtml } from "./status-page.ts";
 import { StorageError } from "./storage.ts";
 import { StorageThread } from "./storage-thread.ts";
 import { LogLimiter } from "./log-limiter.ts";
-import { firstVoteSlot, timeline } from "./timeline.ts";
+import { firstVoteSlot, nowUs, timeline } from "./timeline.ts";
 import { peerHandshakeTimeoutMsDefault, type PeerAdmissionLimits } from "./peer-admission.ts";
 import { TokenStore } from "./tokens.ts";
 import { TraceWriter } from "./trace.ts";
@@ -1151,7 +1151,11 @@ const timedStep: StepFunction<KvReplicaState, KvMessage, KvRecord, KvInput, KvOu
   if (event._tag === "ClientRequest") timeline?.mark("step-request", -1);
   else if (event._tag === "Receive" && (event.message._tag === "Accept" || event.message._tag === "Accepted"))
     timeline?.mark(event.message._tag === "Accept" ? "step-accept" : "step-accepted", event.message.slot);
-  return kvStep(state, event);
+  const startUs = nowUs();
+  const result = kvStep(state, event);
+  if (result.effects.some((e) => e._tag === "Persist" && e.record._tag === "snapshot"))
+    timeline?.span("snapshot-step", startUs);
+  return result;
 };
 
 /** `log`, with its hand-overs and their acknowledgements on the timeline when there is one. */

@@ -37,6 +37,8 @@ import {
   type StorageWorkerData,
 } from "./storage-worker.ts";
 import { helperThreadLimits } from "./thread-limits.ts";
+import { pmForEach } from "../../spec/persistent-map.ts";
+import { nowUs, timeline } from "./timeline.ts";
 
 /** Options of {@link StorageThread.open}. */
 export interface StorageThreadOptions {
@@ -112,6 +114,8 @@ interface Queued {
   readonly done: (error: Error | null) => void;
   /** A read's keys and what gets its answer (`done` then gets only a failure). */
   readonly read?: { readonly keys: readonly string[]; readonly answer: ReadDone };
+  /** When it was made, on the timeline's clock (only with a timeline: bench/write-timeline.ts). */
+  readonly madeUs?: number;
 }
 
 /** What gets the answer to a read: the records of its keys, in order, or the error that kept it from them. */
@@ -496,7 +500,7 @@ export class StorageThread implements DurableLog<KvRecord> {
       return;
     }
     if (this.queued.length > 0) this.behindSnapshot += 1;
-    this.queued.push({ records, done });
+    this.queued.push(timeline === null ? { records, done } : { records, done, madeUs: nowUs() });
     if (this.queued.length === 1) this.pump();
   }
 
@@ -553,9 +557,11 @@ export class StorageThread implements DurableLog<KvRecord> {
       }
       const serialization = first.records.map((r) => this.unstaged(r)).find((s) => s !== undefined && !s.complete);
       if (serialization !== undefined) {
+        const startUs = timeline === null ? 0 : nowUs();
         const until = performance.now() + this.turnMs;
         while (!serialization.complete && performance.now() < until && this.stagedAhead() < this.aheadChars)
           this.stage(serialization, this.sliceChars);
+        timeline?.span("snapshot-slices", startUs);
         if (serialization.complete || this.stagedAhead() < this.aheadChars) setImmediate(step);
         else {
           // The storage thread is behind: what is posted waits in its port, serialized, and
@@ -567,6 +573,7 @@ export class StorageThread implements DurableLog<KvRecord> {
       }
       this.queued.shift();
       this.postQueued(first);
+      if (first.madeUs !== undefined) timeline?.span("snapshot-held", first.madeUs);
       // The appends behind it go at once, up to the next one that holds a snapshot.
       while (this.queued.length > 0 && !this.queued[0]!.records.some((r) => unserialized(r) !== undefined))
         this.postQueued(this.queued.shift()!);
@@ -586,12 +593,24 @@ export class StorageThread implements DurableLog<KvRecord> {
   /** Serialize about `chars` more characters of `serialization` and send them to the storage thread. */
   private stage(serialization: SnapshotSerialization, chars: number): void {
     let stage = this.stages.get(serialization);
+    let holes: StoredEntry[] | undefined;
     if (stage === undefined) {
       stage = this.nextStage++;
       this.stages.set(serialization, stage);
+      // The values it may leave holes for, so that the storage thread reads each record once.
+      const named = serialization.named;
+      if (named != null) {
+        holes = [];
+        pmForEach(named, (_key, entry) => holes!.push(entry));
+      }
     }
     serialization.advance(chars);
-    this.request({ kind: "stage", stage, chunks: serialization.takeChunks() });
+    this.request({
+      kind: "stage",
+      stage,
+      chunks: serialization.takeChunks(),
+      ...(holes === undefined ? {} : { holes }),
+    });
   }
 
   /**

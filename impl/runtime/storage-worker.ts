@@ -10,7 +10,14 @@
  * acknowledges a record before the fsync that covers it has returned.
  */
 import { isMainThread, parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
-import { compactRecords, ContentDigest, entryOfVote, escapedJsonValue, type SnapshotChunk } from "../core/index.ts";
+import {
+  compactRecords,
+  ContentDigest,
+  escapedEntryOfVote,
+  valueBytes,
+  type SnapshotChunk,
+  type StoredEntry,
+} from "../core/index.ts";
 import {
   kvCodecs,
   kvEntryReader,
@@ -36,7 +43,8 @@ import v8 from "node:v8";
 import { runInNewContext } from "node:vm";
 
 /**
- * Characters of snapshot slices written since this thread's last full collection that make the
+ * Characters of snapshot slices written since this thread's last full collection (and bytes of the
+ * values in the vote records read back for their holes: `HoleReader`) that make the
  * next one due (see {@link fullCollection}); a group of requests takes no more once it is due, so
  * that this thread holds at most about this many characters of written slices (a whole state's,
  * 37 to 40 MB at a leader's peak in bursts of 1 MiB PUTs, when it drained a queue of them in one
@@ -124,6 +132,11 @@ export type StorageRequest =
       readonly stage: number;
       readonly chunks: readonly SnapshotChunk[];
       readonly received?: Omit<ReceivedStage, "parts">;
+      /**
+       * With a stage's first slice: every value at rest the snapshot may leave a hole for (its
+       * state's named values), so that each vote record is read once for all its holes (`HoleReader`).
+       */
+      readonly holes?: readonly StoredEntry[];
     }
   /**
    * A kept transfer's stage, resumed: its first `parts` rows stay (the chunks the core took again),
@@ -230,18 +243,90 @@ function firstVoteSlotOf(records: readonly (KvRecord | Uint8Array)[]): number {
 }
 
 /**
- * A snapshot's hole filled (rule V5, proofs/store-at-rest.md): the value its entry names, read from
- * the vote record it names and vouched for by rule V2 (`entryOfVote`, with the store as the replicas
- * run it), as the snapshot's serialization writes it. Throws, and the snapshot's append fails (the
- * replica stops), if the record is gone, holds other bytes, or the value is not as long as the hole.
+ * Characters of a snapshot's values at rest read ahead of their holes that a {@link HoleReader}
+ * holds at most: the vote record of a batch holds the values of many keys, which a snapshot (its
+ * entries sorted by key) reaches far apart.
  */
-function filled(storage: Storage<KvRecord>, hole: Exclude<SnapshotChunk, string>): string {
-  const record = storage.readKeyed([kvEntryReader.key(hole.entry)])[0];
-  const value = entryOfVote(kvReplicated, record?._tag === "vote" ? record : undefined, hole.entry);
-  const text = escapedJsonValue(value);
-  if (text.length !== hole.chars)
-    throw new Error(`a snapshot's hole of ${hole.chars} characters was given a value of ${text.length}`);
-  return text;
+const holesAheadChars = 2 * 1024 * 1024;
+
+/**
+ * A snapshot's holes filled (rule V5, proofs/store-at-rest.md): each the value its entry names, read
+ * from the vote record it names and vouched for by rule V2 (`escapedEntryOfVote`, with the store as
+ * the replicas run it), as the snapshot's serialization writes it. Throws, and the snapshot's
+ * append fails (the replica stops), if the record is gone, holds other bytes, or the value is not as
+ * long as the hole. Given the snapshot's named values (`holes`), a record read for one hole gives
+ * the others it holds too, checked alike and kept (escaped) until their holes come, up to
+ * {@link holesAheadChars}: a batch of 64 KiB values was read, checksummed and decoded whole once
+ * per value in it, a few times the state's bytes (docs/performance.md).
+ */
+class HoleReader {
+  /** The holes not yet filled, by the key of their vote record. */
+  private readonly pending = new Map<string, StoredEntry[]>();
+  /** Values read ahead, by `entryId`. */
+  private readonly ahead = new Map<string, string>();
+  private aheadChars = 0;
+  /**
+   * Bytes of the values in the vote records read so far and not yet taken (`takeRead`): garbage
+   * once their holes are filled, counted toward this thread's next full collection as the slices
+   * written are (`stagedCharsCollect`).
+   */
+  private readBytes = 0;
+
+  constructor(
+    private readonly storage: Storage<KvRecord>,
+    holes: readonly StoredEntry[],
+  ) {
+    for (const entry of holes) {
+      const key = kvEntryReader.key(entry);
+      const list = this.pending.get(key);
+      if (list === undefined) this.pending.set(key, [entry]);
+      else list.push(entry);
+    }
+  }
+
+  fill(hole: Exclude<SnapshotChunk, string>): string {
+    const key = kvEntryReader.key(hole.entry);
+    const id = entryId(hole.entry);
+    const others = (this.pending.get(key) ?? []).filter((e) => entryId(e) !== id);
+    if (others.length === 0) this.pending.delete(key);
+    else this.pending.set(key, others);
+    let text = this.ahead.get(id);
+    if (text !== undefined) {
+      this.ahead.delete(id);
+      this.aheadChars -= text.length;
+    } else {
+      const vote = this.read(key);
+      text = escapedEntryOfVote(kvReplicated, vote, hole.entry);
+      for (const entry of others) {
+        if (this.ahead.has(entryId(entry)) || this.aheadChars + entry.chars > holesAheadChars) continue;
+        const value = escapedEntryOfVote(kvReplicated, vote, entry);
+        this.ahead.set(entryId(entry), value);
+        this.aheadChars += value.length;
+      }
+    }
+    if (text.length !== hole.chars)
+      throw new Error(`a snapshot's hole of ${hole.chars} characters was given a value of ${text.length}`);
+    return text;
+  }
+
+  /** Bytes of values read since the last call (see `readBytes`). */
+  takeRead(): number {
+    const bytes = this.readBytes;
+    this.readBytes = 0;
+    return bytes;
+  }
+
+  private read(key: string): (KvRecord & { _tag: "vote" }) | undefined {
+    const record = this.storage.readKeyed([key])[0];
+    if (record?._tag !== "vote") return undefined;
+    this.readBytes += valueBytes(record.value);
+    return record;
+  }
+}
+
+/** An entry's identity among a snapshot's holes: its vote record, command and key. */
+function entryId(entry: StoredEntry): string {
+  return `${kvEntryReader.key(entry)}\u0000${entry.index}\u0000${entry.key}`;
 }
 
 /** An error as it crosses threads. */
@@ -324,6 +409,13 @@ function run(port: MessagePort, data: StorageWorkerData): void {
     collect();
     timeline?.span("collect", start);
   };
+  /** The reader of each stage's holes (with its values read ahead), until its record's append comes. */
+  const holeReaders = new Map<number, HoleReader>();
+  const holeReader = (stage: number): HoleReader => {
+    let reader = holeReaders.get(stage);
+    if (reader === undefined) holeReaders.set(stage, (reader = new HoleReader(storage, [])));
+    return reader;
+  };
   /** The digest of each stage vouched for (its rows read back), until its record's append moves it. */
   const vouched = new Map<number, string>();
   /** The content digests of the staged snapshots written, by append, for its reply. */
@@ -342,6 +434,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       const record = records[index]!;
       const digest = stages.get(stage);
       stages.delete(stage);
+      holeReaders.delete(stage);
       if (
         record instanceof EncodedRecord ||
         record instanceof SplitRecord ||
@@ -450,6 +543,7 @@ function run(port: MessagePort, data: StorageWorkerData): void {
       if (request.kind === "resumeStage") return resumeStage(request);
       if (request.kind === "dropStage") {
         stages.delete(request.stage);
+        holeReaders.delete(request.stage);
         vouched.delete(request.stage);
         if (failure !== null) return;
         try {
@@ -467,15 +561,16 @@ function run(port: MessagePort, data: StorageWorkerData): void {
         failure = { message: `stage ${request.stage} was written to after it was vouched for` };
       let digest = stages.get(request.stage);
       if (digest === undefined) stages.set(request.stage, (digest = new ContentDigest()));
+      if (request.holes !== undefined) holeReaders.set(request.stage, new HoleReader(storage, request.holes));
       // Written now, ahead of the group's appends (its record comes after its last slice).
       if (failure !== null) return;
       try {
         if (request.received !== undefined) storage.noteReceived(request.received);
         for (const chunk of request.chunks) {
-          const text = typeof chunk === "string" ? chunk : filled(storage, chunk);
+          const text = typeof chunk === "string" ? chunk : holeReader(request.stage).fill(chunk);
           digest.update(text);
           storage.stage(request.stage, text);
-          stagedChars += text.length;
+          stagedChars += text.length + (typeof chunk === "string" ? 0 : holeReader(request.stage).takeRead());
         }
       } catch (error) {
         failure = faultOf(error);

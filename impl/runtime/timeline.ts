@@ -59,6 +59,12 @@ const timelineStages = [
   "checkpoint",
   /** The storage thread began a full collection of its heap; key: its duration in microseconds. */
   "collect",
+  /** A main thread's `step` that took a snapshot began (the core's part of it); key: its duration in microseconds. */
+  "snapshot-step",
+  /** A main thread began serializing slices of a snapshot in one turn; key: its duration in microseconds. */
+  "snapshot-slices",
+  /** A snapshot's append was made, held until its slices were serialized; key: how long it was held (us). */
+  "snapshot-held",
 ] as const;
 
 export type TimelineStage = (typeof timelineStages)[number];
