@@ -263,13 +263,14 @@ export class WorldChecker<S, I, O> {
     const id = this.view.members[a]!;
     const votedSlots: number[] = [];
     let answered = false;
-    /** A snapshot record was flushed: the world compacted the disk (`compactRecords`). */
+    /** A snapshot record was flushed, or a compaction in pieces ended: the world compacted the disk. */
     let compacted = false;
     const p = this.profile;
     let t = p === null ? 0 : performance.now();
     for (const c of step.carried) {
       switch (c._tag) {
         case "Flush":
+          if (c.compacted === true) compacted = true;
           for (const record of c.records) {
             this.voting.flushed(a, record);
             if (record._tag === "vote") {

@@ -56,7 +56,11 @@ export interface RequestInfo<I> {
 
 /** What one replica step carried out, in order. */
 export type Carried<I, O> =
-  | { readonly _tag: "Flush"; readonly records: readonly DurableRecord<I>[] }
+  /**
+   * Records made durable; `compacted`: the flush also ended a compaction decided in pieces
+   * (`ReplicaTuning.compactionPieceRecords`), deleting records (`records` may then be empty).
+   */
+  | { readonly _tag: "Flush"; readonly records: readonly DurableRecord<I>[]; readonly compacted?: true }
   | { readonly _tag: "Send"; readonly to: ReplicaId; readonly message: Message<I> }
   | {
       readonly _tag: "Reply";

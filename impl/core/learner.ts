@@ -233,13 +233,27 @@ export interface ReadBack {
  */
 export function readsAtRest<S, I>(atRest: StoreAtRest<S, I>, app: S, value: Value<I>): ReadBack | null {
   const entries: StoredEntry[] = [];
+  for (const key of keysReadBy(atRest, value)) {
+    const ref = atRest.resting(app, key);
+    if (ref !== null) entries.push(ref);
+  }
+  return entries.length === 0 ? null : { entries, purpose: "command" };
+}
+
+/**
+ * The keys whose values the commands of `value` read (a get, swap or append; a put or delete reads
+ * none), each once, in the order of the commands; none for a value that is not a batch. Rule V4
+ * asks for those of them at rest (`readsAtRest`), and keeps them in memory while execution waits
+ * at the slot (`entriesRead`).
+ */
+export function keysReadBy<S, I>(atRest: StoreAtRest<S, I>, value: Value<I>): readonly string[] {
+  const keys: string[] = [];
   if (value._tag === "batch")
     for (const command of value.commands) {
       const key = atRest.reads(command.input);
-      const ref = key === null ? null : atRest.resting(app, key);
-      if (ref !== null && !entries.some((e) => e.key === ref.key)) entries.push(ref);
+      if (key !== null && !keys.includes(key)) keys.push(key);
     }
-  return entries.length === 0 ? null : { entries, purpose: "command" };
+  return keys;
 }
 
 /** A raise of the feature level to `level` at `slot`, above what this version executes. */

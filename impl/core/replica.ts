@@ -61,6 +61,7 @@ import {
   withCommitIndexAtLeast,
   needsCatchUp,
   receiveCatchUp,
+  keysReadBy,
   putAtRest,
   restAgain,
   requestCatchUp,
@@ -1192,12 +1193,7 @@ function keysReadNext<S, I, O>(rules: ReplicaRules, state: ReplicaState<S, I, O>
   const slot = rules.nextToExecute(state.learner.log, state.learner.executedUpTo);
   const held = slot === undefined ? undefined : slotMapGet(state.learner.log, slot);
   if (atRest === null || held === undefined || held._tag !== "batch") return null;
-  const keys = new Set<string>();
-  for (const command of held.commands) {
-    const key = atRest.reads(command.input);
-    if (key !== null) keys.add(key);
-  }
-  return keys;
+  return new Set(keysReadBy(atRest, held));
 }
 
 /**

@@ -8,6 +8,7 @@ import { ballotOrderIgnoresReplica } from "./ballot-order-ignores-replica.ts";
 import { dedupOutsideReplicatedState } from "./dedup-outside-replicated-state.ts";
 import { electionTimeoutWithinLease } from "./election-timeout-within-lease.ts";
 import { entryValueUnchecked } from "./entry-value-unchecked.ts";
+import { compactionPinsOfRunBefore } from "./compaction-pins-of-run-before.ts";
 import { executionSkipsReadBack } from "./execution-skips-read-back.ts";
 import { grantIgnored } from "./grant-ignored.ts";
 import { grantTooShort } from "./grant-too-short.ts";
@@ -113,6 +114,8 @@ export const mutants: readonly Mutant[] = [
   leaseReadJudgedWhenAsked,
   restedUnderAskedName,
   waitedValueRestedAgain,
+  // Rule V3 with compaction in pieces: each piece decided with the pins of when it became due.
+  compactionPinsOfRunBefore,
 ];
 
 /** The mutant called `name`; throws with the list of names otherwise. */

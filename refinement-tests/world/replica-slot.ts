@@ -45,6 +45,38 @@ export interface OwedRead {
   };
 }
 
+/**
+ * A compaction under way (`ReplicaTuning.compactionPieceRecords`; the runtime's `compactSome`): the
+ * durable records below `through` (those up to the flush that made it due) decided a piece at a
+ * time from the top down, with the pins of when it became due (proofs/store-at-rest.md, rule V3),
+ * and deleted together once every one is decided. Records are only appended meanwhile (a later
+ * snapshot's compaction replaces it), so the indices below `through` stay put.
+ */
+export interface CompactionRun {
+  readonly through: number;
+  readonly pinned: readonly number[];
+  readonly pinnedVotes: readonly number[];
+  /** The records from `top` up to `through` are decided. */
+  readonly top: number;
+  /** The indices of the records decided away. */
+  readonly doomed: readonly number[];
+  readonly pieces: number;
+  /** Records were appended, or the store's pins changed, between its pieces (counters'). */
+  readonly appendsBetween: boolean;
+  readonly pinsChangedBetween: boolean;
+}
+
+/**
+ * A broken compaction, for a mutant (refinement-tests/mutants/): keyed by the mutant's step, the
+ * world's disk compacts so where that step runs. `pinsOfRunBefore`: a run decides with the store's
+ * pins (`pinnedVotes`) of when the compaction before it became due (kept from run to run), not
+ * with its own.
+ */
+export interface CompactionFault {
+  readonly pinsOfRunBefore: boolean;
+}
+export const compactionFaults = new WeakMap<object, CompactionFault>();
+
 interface Clock {
   base: number;
   rate: number;
@@ -74,6 +106,13 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
   pinnedVotes: ReadonlySet<number> = new Set();
   /** Vote records the last compaction kept only because the store names them (a counter's). */
   keptForStore = 0;
+  /** Records per piece of a compaction (`ReplicaTuning.compactionPieceRecords`); 0: whole. */
+  compactionPieceRecords = 0;
+  /** The compaction under way, in pieces (null: none). Lost with the process. */
+  compacting: CompactionRun | null = null;
+  /** A mutant's broken compaction (`compactionFaults`), and the store's pins its last run started with. */
+  compactionFault: CompactionFault | null = null;
+  lastRunPins: readonly number[] | null = null;
   /** The notices owed for Persists with `notify`, oldest first: each flushes the buffer when delivered. */
   notices: VoteRef[] = [];
   /** The `ReadEntries` its storage thread owes it, oldest first: lost with the process. */
@@ -168,6 +207,10 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     r.compactions = this.compactions;
     r.installs = this.installs;
     r.lostRead = this.lostRead;
+    r.compactionPieceRecords = this.compactionPieceRecords;
+    r.compacting = this.compacting;
+    r.compactionFault = this.compactionFault;
+    r.lastRunPins = this.lastRunPins;
     r.readBacksAt = this.readBacksAt;
     r.repliedAheadOf = this.repliedAheadOf;
     r.kept = this.kept;
@@ -206,6 +249,7 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     this.readsOwed = [];
     this.readsBusyUntil = 0;
     this.readBacksAt = null;
+    this.compacting = null;
     this.resumed = false;
     this.crashAt = null;
     this.unflushed = [];
@@ -261,15 +305,68 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     this.unflushed = [];
     this.barrierUnflushed = false;
     if (records.some((rec) => rec._tag === "snapshot")) {
+      if (this.compactionPieceRecords > 0) {
+        // Due now: started with the pins of now (a later snapshot's replaces one under way).
+        const own = [...this.pinnedVotes].sort((a, b) => a - b);
+        const pinnedVotes = this.compactionFault?.pinsOfRunBefore === true ? (this.lastRunPins ?? own) : own;
+        if (this.compactionFault !== null) this.lastRunPins = own;
+        this.compacting = {
+          through: this.durable.length,
+          pinned: this.pinned,
+          pinnedVotes,
+          top: this.durable.length,
+          doomed: [],
+          pieces: 0,
+          appendsBetween: false,
+          pinsChangedBetween: false,
+        };
+        return records;
+      }
       this.durable = compactRecords(this.durable, this.pinned, this.pinnedVotes);
-      this.compactions++;
-      const at = this.durable.findLastIndex((rec) => rec._tag === "snapshot");
-      const latest = this.durable[at];
-      const below = latest?._tag === "snapshot" ? latest.logTruncatedUpTo : 0;
-      // Before the latest snapshot, only a pinned vote is kept at or below the truncation point.
-      this.keptForStore = this.durable.slice(0, at).filter((rec) => rec._tag === "vote" && rec.slot <= below).length;
+      this.compacted();
     }
     return records;
+  }
+
+  /**
+   * Take the compaction under way one piece further: decide the next records from the top down,
+   * or, every one decided, delete those decided away, together. Returns the run it finished (null:
+   * none finished).
+   */
+  compactSome(): CompactionRun | null {
+    const run = this.compacting;
+    if (run === null) return null;
+    const pinsChanged =
+      run.pinnedVotes.length !== this.pinnedVotes.size || run.pinnedVotes.some((slot) => !this.pinnedVotes.has(slot));
+    const between = {
+      appendsBetween: run.appendsBetween || this.durable.length > run.through,
+      pinsChangedBetween: run.pinsChangedBetween || pinsChanged,
+    };
+    if (run.top > 0) {
+      const bottom = Math.max(0, run.top - this.compactionPieceRecords);
+      // Decided as `compactRecords` decides them over the records it covers, with the run's pins.
+      const below = this.durable.slice(0, run.through);
+      const kept = new Set(compactRecords(below, run.pinned, new Set(run.pinnedVotes)));
+      const doomed = run.doomed.slice();
+      for (let i = bottom; i < run.top; i++) if (!kept.has(below[i]!)) doomed.push(i);
+      this.compacting = { ...run, ...between, top: bottom, doomed, pieces: run.pieces + 1 };
+      return null;
+    }
+    const gone = new Set(run.doomed);
+    this.durable = this.durable.filter((_, i) => !gone.has(i));
+    this.compacting = null;
+    this.compacted();
+    return { ...run, ...between };
+  }
+
+  /** A compaction deleted records: count it, and the votes it kept only because the store names them. */
+  private compacted(): void {
+    this.compactions++;
+    const at = this.durable.findLastIndex((rec) => rec._tag === "snapshot");
+    const latest = this.durable[at];
+    const below = latest?._tag === "snapshot" ? latest.logTruncatedUpTo : 0;
+    // Before the latest snapshot, only a pinned vote is kept at or below the truncation point.
+    this.keptForStore = this.durable.slice(0, at).filter((rec) => rec._tag === "vote" && rec.slot <= below).length;
   }
 
   /**
@@ -309,6 +406,9 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     // Only where the tuning answers reads late: every other run hashes as before.
     if (this.readsOwed.length > 0) h.hash(valueHash(this.readsOwed));
     if (this.readsBusyUntil > 0) h.num(this.readsBusyUntil);
+    // Only where the tuning compacts in pieces.
+    if (this.compacting !== null) h.hash(valueHash(this.compacting));
+    if (this.lastRunPins !== null) h.hash(valueHash(this.lastRunPins));
     return h.done();
   }
   trueAt(reading: number): number {

@@ -128,6 +128,16 @@ export interface ReplicaTuning {
    * the swarm's own draws, and every committed seed, stay what they were.
    */
   readonly resumeTransfers?: boolean;
+  /**
+   * The disk compacts in pieces of this many records, as the runtime's storage thread does
+   * (`compactSome`, impl/runtime/storage.ts; not a replica configuration field: the world's
+   * driver): the flush that makes a compaction due only starts it, with the pins of that moment;
+   * each later flush of the replica (a group of appends, or a tick's) decides one piece of the
+   * records it covers, from the top down, and the one after the last piece deletes what they
+   * decided, together. Appends, pins, reads and crashes (which lose the run, nothing deleted) come
+   * between. Absent: each compaction runs whole as its flush makes it due. Tuning 10 sets it.
+   */
+  readonly compactionPieceRecords?: number;
 }
 
 /**
@@ -227,7 +237,8 @@ export const tunings: readonly ReplicaTuning[] = [
   // batching, a follower stalled past its election deadline waits for its leader, a candidate's
   // Prepare resends back off, a Promise omits the votes its acceptor executed, and long values
   // folded by a passed-in hash, as the runtime's store folds them by SHA-256 (world.test checks
-  // it holds every one of `runtimeCoreSettings`).
+  // it holds every one of `runtimeCoreSettings`), and a disk compacted in pieces, as the runtime's
+  // storage thread compacts it.
   {
     ...defaultTuning,
     adaptiveBatching: true,
@@ -236,6 +247,7 @@ export const tunings: readonly ReplicaTuning[] = [
     promiseOmitsChosen: true,
     longValues: true,
     storeAtRestCharsMin: longTextChars,
+    compactionPieceRecords: 4,
   },
 ];
 
@@ -250,6 +262,7 @@ export function configFor(tuning: ReplicaTuning, members: readonly number[], sel
     delete fields.longValues; // the world's, not the replica's
     delete fields.valueLimit; // the world's clients'
     delete fields.resumeTransfers; // the world's driver's
+    delete fields.compactionPieceRecords;
     delete fields.readsLateMsMax; // the world's storage thread's
     delete fields.readsWrong;
     config = parseConfig({ ...fields, members, self, seed: 0, ...(members.includes(self) ? {} : { joining: true }) });

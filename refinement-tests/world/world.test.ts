@@ -32,6 +32,10 @@ const lateReadRequired = [
   "world: a store value read back late: a compaction ran meanwhile",
   "world: a store value read lost with its replica's crash",
   "world: a store value read asked again after a crash lost one",
+  // The runtime's storage thread decides a compaction in pieces (rule V3): appends, pins and reads between them.
+  "world: compaction decided in pieces, records appended between them",
+  "world: compaction decided in pieces, the store's pins changed between them",
+  "world: a store value read back between the pieces of a compaction",
 ];
 
 /** A warm-started scenario (tuning 0, drawn from seed 1) that runs `prelude` with `pick`, then `actions`. */
@@ -166,7 +170,8 @@ describe("the simulated world", () => {
       keptForStore += run.counters.get("world: compaction kept a vote record the store names") ?? 0;
       readBack += run.counters.get("world: a store value read back for a command") ?? 0;
       for (const [name, n] of run.counters)
-        if (name.startsWith("world: a store value read")) late.set(name, (late.get(name) ?? 0) + n);
+        if (name.startsWith("world: a store value read") || name.startsWith("world: compaction decided in pieces"))
+          late.set(name, (late.get(name) ?? 0) + n);
     }
     // A Promise omitted the chosen votes (rule T3), and a candidate fetched them and won above them.
     expect(omitted).toBeGreaterThan(0);
@@ -187,7 +192,8 @@ describe("the simulated world", () => {
     // The storage thread answered late, for a command and for a read by lease, and meanwhile the
     // lease the read was asked under lapsed, the replica's leadership changed, a membership change
     // came, the entry asked for was rewritten, a compaction ran; a crash lost a read, and the
-    // replica asked again.
+    // replica asked again; a compaction was decided in pieces, with appends, changed pins and
+    // reads between them.
     for (const name of lateReadRequired) expect(late.get(name) ?? 0, name).toBeGreaterThan(0);
   });
 
@@ -268,6 +274,40 @@ describe("the simulated world", () => {
     const caughtUp = w.replicas[follower]!.state!;
     expect(caughtUp.learner.executedUpTo).toBe(w.replicas[leader]!.state!.learner.executedUpTo);
     expect(caughtUp.learner.service).toEqual(w.replicas[leader]!.state!.learner.service);
+  });
+
+  it("compacts in pieces where the tuning says: deletes only once every piece is decided, and nothing if it crashes between", () => {
+    const w = warm({ ...defaultTuning, snapshotIntervalSlots: 4, compactionPieceRecords: 2 });
+    const leader = w.target(3);
+    const r = () => w.replicas[leader]!;
+    for (let i = 0; r().compacting === null && i < 8; i++) {
+      w.apply({ t: "submit", c: i % 3, op: { kind: "put", key: i % 2 }, to: 3 });
+      w.deliverAll();
+    }
+    const run = r().compacting!;
+    expect(run).not.toBeNull();
+    const before = w.clone();
+    // Each flush after the one that made it due decides a piece; nothing is deleted meanwhile.
+    const compactions = r().compactions;
+    let [last, disk, ticks] = [run, r().durable, 0];
+    while (r().compacting !== null && ticks < 20) {
+      expect(r().compactions).toBe(compactions);
+      [last, disk] = [r().compacting!, r().durable];
+      w.advance(10);
+      ticks++;
+    }
+    expect(ticks).toBeGreaterThan(1);
+    expect(r().compactions).toBe(compactions + 1);
+    // ... then every record decided away goes at once.
+    const gone = last.doomed.map((i) => disk[i]!);
+    expect(gone.length).toBeGreaterThan(0);
+    for (const record of gone) expect(r().durable).not.toContain(record);
+    // A crash between pieces loses the run: the disk keeps every record.
+    const records = before.replicas[leader]!.durable.length;
+    before.advance(10);
+    before.apply({ t: "crash", r: 3, at: null });
+    expect(before.replicas[leader]!.compacting).toBeNull();
+    expect(before.replicas[leader]!.durable.length).toBeGreaterThanOrEqual(records);
   });
 
   it("cut links and paused replicas hold messages back until healed or resumed", () => {

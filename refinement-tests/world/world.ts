@@ -42,6 +42,7 @@ import {
   AssertionFailure,
   fillSnapshotHoles,
   initialState,
+  keysReadBy,
   mulberry32,
   sameEntry,
   pinnedSnapshots,
@@ -81,6 +82,7 @@ import {
 import { addressOfReplica, knowsFromLog, Operator, type ChangeAsked } from "./membership.ts";
 import { corrupted, Network, type ChunkFault, type InFlight } from "./network.ts";
 import {
+  compactionFaults,
   deferrable,
   keptChunksPerPiece,
   keptPiece,
@@ -274,7 +276,10 @@ export class World implements KvSystemView {
     this.replicas = this.members.map((id, index) => {
       const config: Config = { ...configFor(this.tuning, this.initialMembers, id), seed: seed >>> 0 };
       // Clocks start far apart: no replica's reading means anything to another.
-      return new ReplicaSlot(id, index, config, 10_000 * (index + 1));
+      const slot = new ReplicaSlot(id, index, config, 10_000 * (index + 1));
+      slot.compactionPieceRecords = this.tuning.compactionPieceRecords ?? 0;
+      slot.compactionFault = compactionFaults.get(this.step) ?? null;
+      return slot;
     });
     this.counters = new Map<string, number>();
     this.network = new Network(this.total, options.inFlightMax ?? 256, this);
@@ -1268,7 +1273,16 @@ export class World implements KvSystemView {
       r.lostRead = false;
       this.count("a store value read asked again after a crash lost one");
     }
-    const values = read.entries.map(readEntryFromRecords(this.appAt(index), r.durable));
+    let values: string[];
+    try {
+      values = read.entries.map(readEntryFromRecords(this.appAt(index), r.durable));
+    } catch (error) {
+      // The disk no longer holds what the store names (rule V3): EntriesVouched's failure, found
+      // where the storage thread reads it, whether or not the checks ran after the step.
+      if (!(error instanceof Error) || !error.message.startsWith("EntryFromDurableVote")) throw error;
+      return violated({ check: "EntriesVouched", level: "Service", message: `R${r.id}: ${error.message}` });
+    }
+    if (r.compacting !== null) this.count("a store value read back between the pieces of a compaction");
     // Once the faults are over (the liveness phase), the storage thread keeps up: answers at once.
     const lateMs = this.readFaultsOver ? 0 : (this.tuning.readsLateMsMax ?? 0);
     const busyUntil = this.readFaultsOver ? 0 : r.readsBusyUntil;
@@ -1397,12 +1411,7 @@ export class World implements KvSystemView {
     const slot = this.rules.nextToExecute(s.learner.log, s.learner.executedUpTo);
     const held = slot === undefined ? undefined : slotMapGet(s.learner.log, slot);
     if (atRest === null || !s.learner.executionWaits || held === undefined || held._tag !== "batch") return null;
-    const keys = new Set<string>();
-    for (const command of held.commands) {
-      const key = atRest.reads(command.input);
-      if (key !== null) keys.add(key);
-    }
-    return keys;
+    return new Set(keysReadBy(atRest, held));
   }
 
   /**
@@ -1585,9 +1594,23 @@ export class World implements KvSystemView {
 
   private flush(slot: ReplicaSlot, carried: Carried<KvInput, KvOutput>[]): void {
     const r = this.own(slot.index);
+    // A compaction under way goes one piece further after each flush (a group of appends, or a
+    // tick's: the storage thread idle), as the runtime's `compactSome` does.
+    const running = r.compacting !== null;
     const records = r.flush();
-    if (records !== null) carried.push({ _tag: "Flush", records });
-    if (records !== null && r.keptForStore > 0) {
+    const finished = running ? r.compactSome() : null;
+    if (records !== null || finished !== null)
+      carried.push({
+        _tag: "Flush",
+        records: records ?? [],
+        ...(finished === null ? {} : { compacted: true as const }),
+      });
+    if (finished !== null && finished.pieces > 1) {
+      if (finished.appendsBetween) this.count("compaction decided in pieces, records appended between them");
+      if (finished.pinsChangedBetween)
+        this.count("compaction decided in pieces, the store's pins changed between them");
+    }
+    if (r.keptForStore > 0) {
       this.count("compaction kept a vote record the store names");
       r.keptForStore = 0;
     }

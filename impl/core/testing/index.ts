@@ -29,6 +29,7 @@ export { noopValue, plainEqual, valuesEqual, type Command, type PromiseMsg, type
 
 export { type AcceptorState, type GrantTimes, type Leader, type ReplicaContext, type Vote } from "../state.ts";
 export { checkQuorumOrigin, stalledWithin } from "../check-quorum.ts";
+export { keysReadBy } from "../learner.ts";
 export { slotMapEntries, slotMapForEach, slotMapGet, slotMapOf, slotMapSet, type SlotMap } from "../slot-map.ts";
 export { defaultRules, type ReplicaRules } from "../rules.ts";
 export { becomeCandidate, makeStep } from "../replica.ts";

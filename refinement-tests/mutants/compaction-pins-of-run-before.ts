@@ -1,0 +1,26 @@
+/**
+ * Rule V3 where compaction runs in pieces (the runtime's `compactSome`): every piece must be decided
+ * with the pins of the step that made the compaction due or a later one. This storage thread
+ * decides a compaction with the store's pins (`pinnedVotes`) of when the compaction before it
+ * became due (kept from run to run), so a vote written since, the store's name for a value at rest, below the new
+ * snapshot's truncation point, is deleted once the last piece is decided: the store names a
+ * record the disk no longer holds (EntriesVouched), and reading it back would find nothing. The
+ * core is the real one: the bug is in the world's disk, which compacts so where this step runs
+ * (`compactionFaults`).
+ */
+import { step as realStep, type Step } from "../../impl/core/testing/index.ts";
+import { compactionFaults } from "../world/replica-slot.ts";
+import type { Mutant } from "./mutant.ts";
+import { valuesAtRestTuning } from "./values-at-rest.ts";
+
+const step: Step = (state, event) => realStep(state, event);
+compactionFaults.set(step, { pinsOfRunBefore: true });
+
+export const compactionPinsOfRunBefore: Mutant = {
+  name: "compaction-pins-of-run-before",
+  description: "a compaction decided in pieces with the store's pins of when the compaction before it became due",
+  expectedCatch: ["EntriesVouched"],
+  mode: "safety",
+  randomTuning: { ...valuesAtRestTuning, compactionPieceRecords: 4 },
+  step,
+};
