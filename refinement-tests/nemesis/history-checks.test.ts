@@ -4,10 +4,13 @@
  * failed that took effect, a list read that is not a prefix of the final value, a closing read
  * that did not succeed, and a stale register read (not linearizable).
  */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
 import { checkHistory, checkHistoryWithPage } from "./history-checks.ts";
-import type { RecordedOp } from "./workload.ts";
+import { historyDocument, writeHistoryFile, type RecordedOp } from "./workload.ts";
 
 function op(
   client: string,
@@ -111,5 +114,27 @@ describe("history checks", () => {
     expect(page).toMatch(/<h2>Key &#34;r0&#34;: not linearizable<\/h2>/);
     expect(page).toMatch(/The smallest sub-history still not linearizable \(3 operations\)/);
     expect(checkHistoryWithPage(ops.slice(0, 2), new Map(), "nemesis seed 1").page).toBeUndefined();
+  });
+});
+
+describe("the history file", () => {
+  it("is written an operation at a time with the bytes of the whole document's JSON", () => {
+    const long = 'é"\n'.repeat(200_000);
+    const ops = [
+      op("c1", { _tag: "put", key: "k", value: long }, 0.0004, 1.2345, { _tag: "ok" }),
+      op("c2", { _tag: "append", key: "l0", value: "c2.1," }, 2, undefined, undefined, "fail"),
+      op("c3", { _tag: "put", key: "k", value: long }, 3, undefined),
+      ...Array.from({ length: 3 }, (_, i) => op(`r${i}`, { _tag: "get", key: "k" }, 4 + i, 5 + i, value(long))),
+    ];
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-history-"));
+    try {
+      for (const some of [[], ops.slice(0, 1), ops]) {
+        const file = path.join(dir, `history-${some.length}.json`);
+        writeHistoryFile(file, some);
+        expect(fs.readFileSync(file, "utf8")).toBe(`${JSON.stringify(historyDocument(some))}\n`);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

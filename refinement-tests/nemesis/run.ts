@@ -47,7 +47,7 @@ import {
 } from "./trace-checks.ts";
 import type { ReplayStep } from "./trace-replay.ts";
 import { raiseFeatureLevel, type Upgrade } from "./upgrade.ts";
-import { historyDocument, isSessionKey, Workload, type RecordedOp } from "./workload.ts";
+import { isSessionKey, Workload, writeHistoryFile, type RecordedOp } from "./workload.ts";
 import { NemesisViewRecorder, nemesisViewFile } from "../view/nemesis.ts";
 import { pageHtml } from "../view/page.ts";
 
@@ -805,7 +805,7 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
   const { options, cluster, ops, violations, durations, progress } = input;
   const historyFile = path.join(options.out, "history.json");
   // First, so that a run stopped during its checks keeps its history.
-  fs.writeFileSync(historyFile, `${JSON.stringify(historyDocument(ops))}\n`);
+  writeHistoryFile(historyFile, ops);
   let t = monotonicMs();
   progress(`checking ${ops.length} operations for linearizability`);
   const checked = checkHistoryWithPage(ops, input.finalReads, `nemesis seed ${options.seed}`);

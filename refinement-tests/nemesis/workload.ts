@@ -37,6 +37,7 @@
  * `appendsOverBytesRan`). Each refusal costs the log an append of about 100 bytes, not a value of
  * 1 MiB.
  */
+import fs from "node:fs";
 import http from "node:http";
 import { utf8Length, valueBytesMax, valueLengthMax, type KvInput, type KvOutput } from "../../spec/kv.ts";
 import { monotonicMs } from "./cluster.ts";
@@ -606,16 +607,43 @@ export class Workload {
 
 /** The history file (docs/history-format.md) of recorded operations. */
 export function historyDocument(ops: readonly RecordedOp[]): unknown {
-  return {
-    format: "paxos-lease/history@1",
-    model: "kv",
-    operations: ops.map((op) => {
-      const base = { client: op.client, input: op.input, invoke: round3(op.invoke) };
-      if (op.outcome === "ok") return { ...base, outcome: "ok", complete: round3(op.complete!), output: op.output };
-      if (op.outcome === "fail") return { ...base, outcome: "fail" };
-      return { ...base, outcome: "unknown" };
-    }),
-  };
+  return { ...historyHead, operations: ops.map(historyOperation) };
+}
+
+const historyHead = { format: "paxos-lease/history@1", model: "kv" } as const;
+
+/** One recorded operation as the history file writes it. */
+function historyOperation(op: RecordedOp): unknown {
+  const base = { client: op.client, input: op.input, invoke: round3(op.invoke) };
+  if (op.outcome === "ok") return { ...base, outcome: "ok", complete: round3(op.complete!), output: op.output };
+  if (op.outcome === "fail") return { ...base, outcome: "fail" };
+  return { ...base, outcome: "unknown" };
+}
+
+/** Characters gathered before {@link writeHistoryFile} writes them out. */
+const historyWriteChars = 1 << 20;
+
+/**
+ * Write `historyDocument(ops)` to `file` as JSON and a newline, an operation at a time: the same
+ * bytes as `JSON.stringify` of the whole document, which a long run with bursts of 1 MiB values
+ * cannot make (it is longer than the longest string the engine holds).
+ */
+export function writeHistoryFile(file: string, ops: readonly RecordedOp[]): void {
+  const fd = fs.openSync(file, "w");
+  try {
+    const open = JSON.stringify({ ...historyHead, operations: [] });
+    let pending = open.slice(0, -2);
+    for (const [i, op] of ops.entries()) {
+      pending += `${i > 0 ? "," : ""}${JSON.stringify(historyOperation(op))}`;
+      if (pending.length >= historyWriteChars) {
+        fs.writeSync(fd, pending);
+        pending = "";
+      }
+    }
+    fs.writeSync(fd, `${pending}]}\n`);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function round3(x: number): number {
