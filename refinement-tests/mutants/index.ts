@@ -31,6 +31,7 @@ import { ownVoteAssumed } from "./own-vote-assumed.ts";
 import { ownVoteCountedBeforeDurable } from "./own-vote-counted-before-durable.ts";
 import { phase2aNotHighest } from "./phase2a-not-highest.ts";
 import { quorumOffByOne } from "./quorum-off-by-one.ts";
+import { recoverRefusesRevote } from "./recover-refuses-revote.ts";
 import { replyBeforeDurable } from "./reply-before-durable.ts";
 import { restartForgetsGrant } from "./restart-forgets-grant.ts";
 import { restedUnderAskedName } from "./rested-under-asked-name.ts";
@@ -116,6 +117,8 @@ export const mutants: readonly Mutant[] = [
   waitedValueRestedAgain,
   // Rule V3 with compaction in pieces: each piece decided with the pins of when it became due.
   compactionPinsOfRunBefore,
+  // Recover takes a vote repeated in its ballot (the same value): compaction may keep both records.
+  recoverRefusesRevote,
 ];
 
 /** The mutant called `name`; throws with the list of names otherwise. */

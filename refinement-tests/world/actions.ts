@@ -205,7 +205,8 @@ export interface Profile {
    * by lease that waits for a value while the leader's storage thread is slow, then a lease lapse,
    * a leader change, a crash or a rewrite), or for half of that quarter (pick bit 3) the
    * `twoAtRest` prelude (a batch that reads two values at rest, one of them read back for a read
-   * by lease first). Absent: every answer at once.
+   * by lease first), or for a quarter of it (pick bit 4 of the rest) the `revote` prelude (a vote
+   * repeated in its ballot across the follower's snapshot, then a restart). Absent: every answer at once.
    */
   readonly readsLateMsMax?: number;
   /**
@@ -488,9 +489,16 @@ function withLateDraw(
     ...(machineStopMs === undefined ? {} : { machineStopMs }),
     ...(readsLateMsMax === undefined ? {} : { readsLateMsMax }),
     ...(readsWrong ? { readsWrong } : {}),
-    // Half of them (pick bit 3) from a batch that reads two values at rest instead.
-    ...(lateRead ? { prelude: ((p.pick ?? 0) & 8) !== 0 ? ("twoAtRest" as const) : ("lateRead" as const) } : {}),
+    // Half of them (pick bit 3) from a batch that reads two values at rest instead, and a quarter
+    // (pick bit 4 of the rest) from a vote repeated in its ballot across a snapshot.
+    ...(lateRead ? { prelude: latePrelude(p.pick ?? 0) } : {}),
   };
+}
+
+/** The prelude drawn in place of another for a run with reads answered late, by its pick. */
+function latePrelude(pick: number): Prelude {
+  if ((pick & 8) !== 0) return "twoAtRest";
+  return (pick & 16) !== 0 ? "revote" : "lateRead";
 }
 
 /** Arbitrary for a whole scenario: a profile, then a list of actions drawn under it. */

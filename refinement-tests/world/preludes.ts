@@ -157,6 +157,17 @@
  *                   A replica that put k0 back at rest with the read's answer asks for it again
  *                   once k1 comes, and each answer puts the one before back (a livelock the
  *                   world's bound on read-backs per slot, ReadBackProgress, catches)
+ *   revote          store values at rest x snapshots x a copy of an Accept delayed x restarts
+ *                   (the swarm draws it in place of a quarter of the `lateRead` draws, by pick bit
+ *                   4): client 0 writes a long value to k0 at slot s, and the network copies the
+ *                   Accept to a follower and holds the copy back; the other clients write k1 until
+ *                   that follower took a snapshot of slot s or above (its votes through it
+ *                   forgotten, k0 still named by its vote record at s), then the copy arrives and
+ *                   is voted again: a second record of the same vote. Twelve writes more and idle
+ *                   time let two later snapshots' compactions (in pieces under the runtime's
+ *                   tuning) delete the snapshot between the two records, both kept by rule V3;
+ *                   the follower crashes and restarts: `Recover` meets the same vote twice in its
+ *                   ballot and must take it (a replica that refuses it never restarts)
  */
 import type { ConfigChange } from "../../impl/core/index.ts";
 import { changeAllowed, compareBallots } from "../../impl/core/testing/index.ts";
@@ -177,6 +188,7 @@ export const preludes = [
   "retryAfterTransfer",
   "lateRead",
   "twoAtRest",
+  "revote",
 ] as const;
 export type Prelude = (typeof preludes)[number];
 
@@ -225,6 +237,11 @@ export function runPrelude(world: World, prelude: Prelude, pick: number, options
   if (prelude === "lateRead") {
     world.note("prelude lateRead: a read by lease waits for a value at rest while the leader's storage thread is slow");
     lateRead(world, pick);
+    return;
+  }
+  if (prelude === "revote") {
+    world.note("prelude revote: a copy of an Accept is voted again after the follower's snapshot of its slot");
+    revote(world);
     return;
   }
   if (prelude === "twoAtRest") {
@@ -1345,4 +1362,57 @@ function twoAtRest(world: World): void {
   const owes = (): boolean => world.replicas[leader]!.state !== null && world.replicas[leader]!.readsOwed.length > 0;
   untilStepping(world, () => !owes(), false, 10, 1);
   until(world, () => world.pendingOps() === 0);
+}
+
+/** The `revote` prelude (see the module comment). */
+function revote(world: World): void {
+  const leader = leaderIndex(world);
+  if (leaderState(world) === null || (world.tuning.storeAtRestCharsMin ?? 0) === 0) return;
+  const f = follower(world, 0);
+  const held = new Set<number>();
+  const quiet = (done: () => boolean): boolean => {
+    const start = world.trueTime;
+    while (!done()) {
+      if (world.trueTime - start > phaseMsMax) return false;
+      if (!world.deliverOneExcept(held)) world.advance(10);
+    }
+    return true;
+  };
+  // The others write k1 only: k0 keeps the value of slot s, and so its name.
+  const others = world.clients.map((_, i) => i).filter((i) => i !== 0);
+  const writes = (rounds: number, done: () => boolean = () => false): boolean => {
+    for (let round = 0; round < rounds && !done(); round++) {
+      const c = others[round % others.length]!;
+      world.steerClient(c, leader);
+      world.apply({ t: "submit", c, op: { kind: "put", key: 1 } });
+      if (!quiet(() => world.clients[c]!.op === null)) return false;
+    }
+    return true;
+  };
+  // Client 0's first operation writes a long value to k0, at slot s: the network copies its Accept
+  // to the follower and holds the copy back.
+  world.steerClient(0, leader);
+  world.apply({ t: "submit", c: 0, op: { kind: "put", key: 0 } });
+  world.deliverRequests();
+  const accept = world.inFlight.find((m) => m.kind === "message" && m.to === f && m.message._tag === "Accept");
+  if (accept?.kind !== "message" || accept.message._tag !== "Accept") return;
+  const s = accept.message.slot;
+  world.apply({ t: "duplicate", i: world.inFlight.indexOf(accept) });
+  held.add(world.inFlight[world.inFlight.length - 1]!.id);
+  if (!quiet(() => world.clients[0]!.op === null)) return;
+  // Until the follower took a snapshot of slot s or above (its votes through it forgotten, k0
+  // still at rest on its first vote record); then the copy arrives and is voted again.
+  const snapshotAt = (): number => world.replicas[f]!.state?.learner.snapshot?.slot ?? 0;
+  if (!writes(8, () => snapshotAt() >= s) || snapshotAt() < s) return;
+  held.clear();
+  world.deliverAll();
+  // Two more snapshots at the follower, then idle time for its compaction in pieces to end: the
+  // snapshot between the two vote records is deleted, both kept (rule V3); then it restarts.
+  if (!writes(12)) return;
+  for (let i = 0; i < 40; i++) {
+    world.advance(world.tuning.heartbeatIntervalMs);
+    world.deliverAll();
+  }
+  world.apply({ t: "crash", r: world.targetFor(f), at: null });
+  world.apply({ t: "restart", r: world.targetFor(f), clockMs: 0 });
 }

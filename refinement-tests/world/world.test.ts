@@ -216,6 +216,24 @@ describe("the simulated world", () => {
     }
   });
 
+  it("the revote prelude votes a copy of an Accept again after the follower's snapshot of its slot; Recover takes the vote repeated, and a replica that refuses it never restarts", () => {
+    const runtime = tunings.findIndex((t) => t.electionWaitsAfterStall === true);
+    const key = "world: a replica recovered a vote repeated in its ballot";
+    const { step } = mutantNamed("recover-refuses-revote");
+    const drawn = preludeScenario("revote", 0);
+    const scenario = { ...drawn, profile: { ...drawn.profile, tuning: runtime } };
+    for (const replicas of [3, 5]) {
+      // Both records kept (rule V3), the snapshot between them compacted away: the restart recovers.
+      const real = runScenario(scenario, { replicas, liveness: true });
+      expect(real.failure).toBeNull();
+      expect(real.counters.get(key), `${replicas} replicas`).toBe(1);
+      // Refusing the same vote again, the follower throws on its restart.
+      const broken = runScenario(scenario, { replicas, step });
+      expect(broken.failure?.check).toBe("core assertion");
+      expect(broken.failure?.message).toMatch(/vote record at slot \d+ in \((\d+,\d+)\) follows one in \(\1\)/);
+    }
+  });
+
   it("stops the whole machine where the swarm draws it: a follower then waits its whole election timeout", () => {
     const runtime = tunings.findIndex((t) => t.electionWaitsAfterStall === true);
     const ticks: Action[] = [1, 2, 3].map(() => ({ t: "advance", ms: 50 }));

@@ -59,6 +59,7 @@ import {
   type ConfigChange,
   step as defaultStep,
   type Config,
+  type DurableRecord,
   type Message,
   type ReplicaEffect,
   type ReplicaEvent,
@@ -753,6 +754,17 @@ export class World implements KvSystemView {
     return true;
   }
 
+  /**
+   * Deliver the oldest message deliverable now but those of `held` (ids; a reordering the network
+   * may make: a prelude holds a message back this way). False if there was none.
+   */
+  deliverOneExcept(held: ReadonlySet<number>): boolean {
+    const m = this.inFlight.find((x) => !held.has(x.id) && this.deliverable(x));
+    if (m === undefined) return false;
+    this.deliver(m);
+    return true;
+  }
+
   /** Deliver every client request in flight now (not the replicas' messages), oldest first. */
   deliverRequests(): void {
     const ids = this.inFlight.filter((m) => m.kind === "request" && this.deliverable(m)).map((m) => m.id);
@@ -978,6 +990,7 @@ export class World implements KvSystemView {
             },
           };
     const keptText = k === null ? "" : `, ${k.chunks.length} chunks of a transfer kept`;
+    if (voteRepeated(r.durable)) this.count("a replica recovered a vote repeated in its ballot");
     this.runEvent(
       r,
       { _tag: "Recover", now: r.localAt(this.trueTime), records: r.durable.slice(), ...kept },
@@ -2057,4 +2070,22 @@ function wrongValue(value: string): string {
 
 function round(t: number): number {
   return Math.round(t * 1000) / 1000;
+}
+
+/**
+ * Do `records` hold one slot's vote twice in one ballot with no snapshot record between them? An
+ * Accept resent after a snapshot dropped the slot's vote is voted again, rule V3 keeps both
+ * records where that vote wrote a value at rest, and a later compaction may delete the snapshot
+ * between them: `Recover` then meets the vote repeated.
+ */
+function voteRepeated(records: readonly DurableRecord<KvInput>[]): boolean {
+  const since = new Map<number, string>();
+  for (const rec of records) {
+    if (rec._tag === "snapshot") since.clear();
+    if (rec._tag !== "vote") continue;
+    const ballot = `${rec.ballot.round},${rec.ballot.replica}`;
+    if (since.get(rec.slot) === ballot) return true;
+    since.set(rec.slot, ballot);
+  }
+  return false;
 }
