@@ -49,6 +49,7 @@ options:
   --warmup S      seconds of 16 writers first, so that the code is compiled (default 10)
   --sample-ms MS  how often the threads' run-queue delays are read (default 2)
   --fraction F    the slow writes: the slowest F of them (default 0.01)
+  --window-ms MS  how long after a snapshot's making its writes count as after a snapshot (default 100)
   --json          print the report as JSON
   --marks FILE    also write every mark, the samples and the client's writes to FILE (JSON)
   --help          print this help
@@ -62,6 +63,7 @@ const flags = benchFlags(
     fraction: { type: "string", default: "0.01" },
     json: { type: "boolean", default: false },
     marks: { type: "string" },
+    "window-ms": { type: "string", default: "100" },
   },
   usage,
 );
@@ -69,8 +71,17 @@ const seconds = Number(flags.seconds);
 const warmup = Number(flags.warmup);
 const sampleMs = Number(flags["sample-ms"]);
 const fraction = Number(flags.fraction);
-if (!(seconds > 0) || !(warmup >= 0) || !(sampleMs > 0) || !(fraction > 0 && fraction < 1))
-  refuseFlags("--seconds, --sample-ms must be positive, --warmup not negative, --fraction in (0, 1)", usage);
+if (
+  !(seconds > 0) ||
+  !(warmup >= 0) ||
+  !(sampleMs > 0) ||
+  !(fraction > 0 && fraction < 1) ||
+  !(Number(flags["window-ms"]) > 0)
+)
+  refuseFlags(
+    "--seconds, --sample-ms, --window-ms must be positive, --warmup not negative, --fraction in (0, 1)",
+    usage,
+  );
 const progress = progressOf("bench:write-tail");
 const nowUs = (): number => {
   const [s, ns] = process.hrtime();
@@ -204,7 +215,13 @@ const spansOf = (kind: "main" | "storage" | "relay", stages: readonly string[], 
       .filter((t) => t.kind === kind && replicasOf.includes(t.replica))
       .flatMap((t) => stages.flatMap((stage) => markedSpans(t.marks, stage as "gc"))),
   );
-const snapshotWindowMs = 100;
+const snapshotWindowMs = Number(flags["window-ms"]);
+const snapshotWindows = unionSpans(
+  spansOf("main", ["snapshot-step"], replicas).map((s) => ({
+    fromUs: s.fromUs,
+    toUs: s.fromUs + snapshotWindowMs * 1000,
+  })),
+);
 const followers = replicas.filter((r) => r !== leader);
 const groups: [string, number[]][] = [
   ["leader", [leader]],
@@ -238,16 +255,8 @@ const causes: Cause[] = [
   ]),
   spanCause("heartbeat relay's hand-overs: leader", spansOf("relay", ["relay"], [leader])),
   // What a snapshot brings with it (its making, slices, record, compaction, the collections of
-  // what it made) on any replica, whatever is marked: the 100 ms after its making began.
-  spanCause(
-    `within ${snapshotWindowMs} ms after a snapshot's making began, any replica`,
-    unionSpans(
-      spansOf("main", ["snapshot-step"], replicas).map((s) => ({
-        fromUs: s.fromUs,
-        toUs: s.fromUs + snapshotWindowMs * 1000,
-      })),
-    ),
-  ),
+  // what it made) on any replica, whatever is marked: the window after its making began.
+  spanCause(`within ${snapshotWindowMs} ms after a snapshot's making began, any replica`, snapshotWindows),
   ...sampled.map((t, i) =>
     counterCause(
       `waiting for a core beyond median + 0.5 ms: ${t.name}`,
@@ -285,6 +294,29 @@ const cpuPerWrite = sampled.map((t, i) => {
   const runs = samples.runs[i] ?? [];
   return { thread: t.name, us: ((runs.at(-1) ?? 0) - (runs[0] ?? 0)) / Math.max(1, writes.length) };
 });
+// The writes in the windows after a snapshot against the others: what a snapshot adds to them,
+// and how long the replicas' threads waited for a core in them (the client's left out).
+const windowCause = spanCause("window", snapshotWindows);
+const waits = sampled.flatMap((t, i) =>
+  t.tid === process.pid ? [] : [counterCause(t.name, samples.times, samples.waits[i] ?? [], writes, 0)],
+);
+const latencyOf = (ws: readonly ClientWrite[]) => {
+  const sorted = ws.map((w) => w.doneUs - w.sentUs).sort((a, b) => a - b);
+  return {
+    writes: sorted.length,
+    p50: quantile(sorted, 0.5),
+    p90: quantile(sorted, 0.9),
+    max: sorted.at(-1) ?? 0,
+    mean: sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length),
+    waitForCoreMeanUs:
+      ws.reduce((n, w) => n + waits.reduce((m, c) => m + c.amountUs(w), 0), 0) / Math.max(1, ws.length),
+  };
+};
+const afterSnapshot = {
+  windows: snapshotWindows.length,
+  inside: latencyOf(writes.filter((w) => windowCause.amountUs(w) > 0)),
+  outside: latencyOf(writes.filter((w) => windowCause.amountUs(w) === 0)),
+};
 const report = {
   seconds,
   load: { before: loadBefore, after: loadAfter },
@@ -304,6 +336,7 @@ const report = {
   slowWaitedForLeaderVote: slowSet.filter((s) => waitedOwn.has(s)).length,
   allWaitedForLeaderVote: waitedOwn.size / Math.max(1, paths.length),
   causes: table.rows,
+  afterSnapshot,
   cpuPerWrite,
 };
 if (flags.json) {
@@ -325,6 +358,19 @@ if (flags.json) {
         (r) =>
           `${r.name.padEnd(68)} ${r.slow.toString().padStart(11)}  ${ms(r.slowMeanUs)}  ${ms(r.slowSumUs).padStart(10)}  ${pct(r.allFraction).padStart(11)}  ${r.largestIn.toString().padStart(11)}`,
       ),
+    "",
+    ...(
+      [
+        [
+          `writes within ${snapshotWindowMs} ms after a snapshot (${afterSnapshot.windows} windows)`,
+          afterSnapshot.inside,
+        ],
+        ["the other writes", afterSnapshot.outside],
+      ] as const
+    ).map(
+      ([name, s]) =>
+        `${name.padEnd(50)} ${s.writes.toString().padStart(6)} writes, p50 ${ms(s.p50)} ms, p90 ${ms(s.p90)}, mean ${ms(s.mean)}, max ${ms(s.max)}; the replicas' threads waited for a core ${ms(s.waitForCoreMeanUs)} ms per write`,
+    ),
     "",
     "CPU per write by thread (schedstat's run time over the run, us):",
     ...cpuPerWrite.map((c) => `  ${c.thread.padEnd(50)}${c.us.toFixed(0).padStart(7)}`),
