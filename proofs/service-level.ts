@@ -49,6 +49,7 @@ import {
   type StoredValue,
   type Value,
 } from "../impl/core/testing/index.ts";
+import { digestLarge, heldText, sameHeld } from "./held.ts";
 import { violated, type Tally } from "./violation.ts";
 import type { Carried } from "./world-view.ts";
 
@@ -57,6 +58,7 @@ export interface SpecExecution<O> {
   readonly slot: number;
   /** The executed command's digest (spec/service.ts `commandDigest`). */
   readonly command: string;
+  /** Held (proofs/held.ts): an append's output is the whole value it made. */
   readonly output: O;
 }
 
@@ -135,7 +137,10 @@ export class ServiceGhost<S, I, O> {
   /** Slots 1..prefix are chosen; their commands are the executed sequence. */
   prefix = 0;
   state: ServiceState<S, O>;
-  /** Digest of the spec's service state after each slot of the prefix. */
+  /**
+   * Digest of the spec's service state after each slot of the prefix, held (proofs/held.ts
+   * `heldText`): it names every session's last output, an append's whole value among them.
+   */
   private digestAt: string[] = [""];
   private executedAt: number[] = [0];
   /** "client#seq" -> its first execution. */
@@ -164,7 +169,7 @@ export class ServiceGhost<S, I, O> {
   ) {
     this.service = shared?.service ?? serviceOf(app);
     this.state = this.service.start;
-    this.digestAt[0] = shared?.startDigest ?? this.digest(this.state);
+    this.digestAt[0] = shared?.startDigest ?? heldText(this.digest(this.state));
   }
 
   /** What a fork may share: the service spec and the digest of its start state. */
@@ -236,7 +241,7 @@ export class ServiceGhost<S, I, O> {
         this.tally.add("Service: RaiseFeatures");
         if ((this.state.features?.evicted ?? 0) > evicted) this.tally.add(sessionEvicted);
       }
-      this.digestAt[this.prefix] = this.digest(this.state);
+      this.digestAt[this.prefix] = heldText(this.digest(this.state));
       this.executedAt[this.prefix] = this.state.executed;
     }
   }
@@ -329,7 +334,7 @@ export class ServiceGhost<S, I, O> {
       this.executions.set(`${clientId}#${seq}`, {
         slot: this.prefix,
         command: commandDigest(input, this.app.textHash ?? null),
-        output: applied.output.output,
+        output: digestLarge(applied.output.output),
       });
       this.note(`slot ${this.prefix}: Apply(${clientId}#${seq} ${brief(input)}) -> ${brief(applied.output.output)}`);
       this.tally.add("Service: Apply");
@@ -363,7 +368,7 @@ export class ServiceGhost<S, I, O> {
           action: `Apply(${id}) -> reused`,
         });
       }
-      if (!this.app.outputsEqual(e.output, result.output)) {
+      if (!sameHeld(e.output, result.output, (a, b) => this.app.outputsEqual(a, b))) {
         violated({
           check: "RepliesMatchSpec",
           level: "Service",
@@ -449,8 +454,9 @@ export class ServiceGhost<S, I, O> {
       // its log was cut below one, or its chosen record was lost in a crash) is vouched for by the
       // snapshot, which SnapshotMatchesSpec checks, and by the digest of the state after it, below.
       if (mine === undefined && slot <= (after.learner.snapshot?.slot ?? 0)) continue;
+      // Either may be held by its digest (proofs/held.ts): the chosen value once applied, a value at rest's vote.
       const chosen = this.chosenValue(slot);
-      if (slot > this.prefix || chosen === undefined || mine === undefined || !valuesEqual(mine, chosen)) {
+      if (slot > this.prefix || chosen === undefined || mine === undefined || !sameHeld(mine, chosen, valuesEqual)) {
         violated({
           check: "ExecutedPrefixAgreement",
           level: "Service",
@@ -470,7 +476,7 @@ export class ServiceGhost<S, I, O> {
       });
     }
     const mine = this.digest(after.learner.service);
-    if (mine !== this.digestAt[to]) {
+    if (heldText(mine) !== this.digestAt[to]) {
       violated({
         check: "DigestAgreement",
         level: "Service",
@@ -481,7 +487,10 @@ export class ServiceGhost<S, I, O> {
     }
   }
 
-  /** The spec's service state digest after the chosen prefix 1..slot, or undefined beyond the prefix. */
+  /**
+   * The spec's service state digest after the chosen prefix 1..slot, held (`heldText`: compare it
+   * with a held digest), or undefined beyond the prefix.
+   */
   digestAfter(slot: number): string | undefined {
     return slot <= this.prefix ? this.digestAt[slot] : undefined;
   }

@@ -30,6 +30,7 @@ import {
 } from "../impl/core/testing/index.ts";
 import type { ConfigurationGhost } from "./configurations.ts";
 import type { ServiceGhost } from "./service-level.ts";
+import { heldText, sameHeld } from "./held.ts";
 import { violated } from "./violation.ts";
 import type { VotingGhost } from "./voting-per-slot.ts";
 
@@ -52,7 +53,7 @@ export function checkSnapshot<S, I, O>(
   const contents = decoded(ctx, info.data);
   if (typeof contents === "string") return fail(`it does not decode: ${contents}`);
   if (contents.slot !== info.slot) fail(`it holds the state of slot ${contents.slot}`);
-  const mine = service.digest(contents.service);
+  const mine = heldText(service.digest(contents.service));
   if (mine !== spec)
     fail(`its service state differs from the spec's after the chosen prefix (spec ${spec}, snapshot ${mine})`);
   const configuration = configurationFor(contents.configs, info.slot + 1);
@@ -174,7 +175,7 @@ export function checkPromise<I>(
     if (
       reported !== undefined &&
       voting.nat(reported.ballot) === highest &&
-      valuesEqual(reported.value, expected.value)
+      sameHeld(reported.value, expected.value, valuesEqual)
     )
       continue;
     violated({

@@ -31,9 +31,13 @@ import {
   type Value,
 } from "../impl/core/testing/index.ts";
 import { fmix32, fnv1a, fnvOffsetBasis, murmurRound } from "../spec/hash.ts";
+import { heldKey, heldWithKey } from "./held.ts";
 import { violated, type Fingerprint, type Tally } from "./violation.ts";
 
-/** One ballot's votes at one slot: its single value (OneValuePerBallot) and who voted. */
+/**
+ * One ballot's votes at one slot: its single value (OneValuePerBallot) and who voted. The value is
+ * held (proofs/held.ts): its long strings as their digests, as is its key.
+ */
 interface BallotVotes<I> {
   readonly key: string;
   readonly value: Value<I>;
@@ -53,13 +57,16 @@ export interface SlotVotes<I> {
   /** Per acceptor: the ballots it voted in here, ascending. */
   readonly byAcceptor: number[][];
   readonly byBallot: Map<number, BallotVotes<I>>;
-  /** The ballot and value chosen here, once a quorum voted for one value in one ballot. */
+  /** The ballot and value chosen here (held), once a quorum voted for one value in one ballot. */
   chosen: { readonly ballot: number; readonly key: string; readonly value: Value<I> } | undefined;
   /** What `VotingGhost.fingerprint` feeds for this slot, memoized; cleared whenever a vote is recorded here. */
   digest: number[] | undefined;
 }
 
-/** A value chosen at a slot: what the Consensus level is told. */
+/**
+ * A value chosen at a slot: what the Consensus level is told. `value` is whole (the value of the
+ * vote that completed the quorum), `key` its held key.
+ */
 export interface ChosenEvent<I> {
   readonly slot: number;
   readonly ballot: number;
@@ -111,9 +118,12 @@ function stringHash(s: string, seed: number, prime: number): number {
   return (h ^ (h >>> 15)) | 0;
 }
 
-/** A canonical key for a slot value (plain data, built by the core in a fixed field order). */
+/**
+ * A canonical key for a slot value (plain data, built by the core in a fixed field order): its JSON,
+ * long strings held by their digest (proofs/held.ts `heldKey`), the same for the value and its held form.
+ */
 export function valueKey<I>(v: Value<I>): string {
-  return JSON.stringify(v);
+  return heldKey(v);
 }
 
 /** Every set of `size` members (as bitmasks): the smallest majorities are the quorums. */
@@ -286,7 +296,10 @@ export class VotingGhost<I> {
     return this.durableVotes.has(`${a}:${slot}:${ballot}`);
   }
 
-  /** The value of acceptor `a`'s durable vote at `slot` in `ballot`, or undefined when it has none there. */
+  /**
+   * The value of acceptor `a`'s durable vote at `slot` in `ballot` (held: proofs/held.ts), or
+   * undefined when it has none there.
+   */
   durableVoteValue(a: number, slot: number, ballot: Ballot): Value<I> | undefined {
     const b = this.nat(ballot);
     if (!this.hasDurableVote(a, slot, b)) return undefined;
@@ -348,7 +361,7 @@ export class VotingGhost<I> {
    * vote at the slot, as `Recover` resolves the reference against the last vote record before it:
    * without that vote on disk, or with a later vote at the slot in another ballot, the record
    * could not be recovered. (An acceptor's votes at a slot come in ascending ballots, so its last
-   * is its highest.)
+   * is its highest.) The value is held (proofs/held.ts).
    */
   votedValue(a: number, slot: number, ballot: Ballot): Value<I> {
     const b = this.nat(ballot);
@@ -381,9 +394,12 @@ export class VotingGhost<I> {
 
   private vote(a: number, slot: number, b: number, ballot: Ballot, value: Value<I>): void {
     const sv = this.ownSlot(slot);
-    let key = valueKey(value);
+    // What the ghost keeps of the value past this step: its long strings as digests.
+    const kept = heldWithKey(value);
+    const held = kept.held;
+    let key = kept.key;
     const inBallot = sv.byBallot.get(b);
-    if (inBallot !== undefined && inBallot.key !== key && valuesEqual(inBallot.value, value)) key = inBallot.key;
+    if (inBallot !== undefined && inBallot.key !== key && valuesEqual(inBallot.value, held)) key = inBallot.key;
     const action = `VoteFor(a${a + 1}, ${b}=${showBallot(ballot)}, ${key})`;
     if ((sv.acceptors & (1 << a)) === 0) {
       violated({
@@ -440,7 +456,7 @@ export class VotingGhost<I> {
     insertSorted(mine, b);
     let entry = inBallot;
     if (entry === undefined) {
-      entry = { key, value, voters: 0, count: 0 };
+      entry = { key, value: held, voters: 0, count: 0 };
       sv.byBallot.set(b, entry);
     }
     entry.voters |= 1 << a;
@@ -456,7 +472,7 @@ export class VotingGhost<I> {
     this.tally.add("Voting: VoteFor");
     this.checkVotesSafe(slot, sv, b);
     if (entry.count >= sv.quorum && sv.chosen === undefined) {
-      sv.chosen = { ballot: b, key, value };
+      sv.chosen = { ballot: b, key, value: held };
       this.onChosen({ slot, ballot: b, key, value });
     } else if (entry.count >= sv.quorum && sv.chosen !== undefined && sv.chosen.key !== key) {
       this.onChosen({ slot, ballot: b, key, value });

@@ -42,6 +42,7 @@ import {
   ConfigurationGhost,
 } from "./configurations.ts";
 import { ConsensusGhost } from "./consensus-per-slot.ts";
+import { heldKey } from "./held.ts";
 import { checkCountedVotesDurable, checkDurableBeforeSend, checkLiveAcceptor } from "./durability.ts";
 import { checkPromise, checkSnapshot, checkSnapshotAdvances, checkTruncation } from "./snapshots.ts";
 import { checkEntriesVouched } from "./store-at-rest.ts";
@@ -196,10 +197,14 @@ export class WorldChecker<S, I, O> {
       undefined,
       parent?.configurations.machine,
     );
-    this.consensus = new ConsensusGhost<I>(this.tally, (slot) => {
-      this.service.chosen(slot);
-      this.configurations.chosen();
-    });
+    this.consensus = new ConsensusGhost<I>(
+      this.tally,
+      (slot) => {
+        this.service.chosen(slot);
+        this.configurations.chosen();
+      },
+      () => Math.min(this.service.prefix, this.configurations.prefix),
+    );
     this.voting = new VotingGhost<I>(
       view.members,
       this.tally,
@@ -686,7 +691,7 @@ export class WorldChecker<S, I, O> {
  * The slot at which a leader executed the one-shot request (a read through the log) it answered in
  * a step: its proposal's slot in the leader's pipeline before the step, or, when it was proposed
  * and chosen in that same step (a configuration with one voter), the first slot executed in the
- * step whose chosen batch holds that command. Undefined if neither says.
+ * step whose chosen batch holds that command (whole or held). Undefined if neither says.
  */
 export function slotOfLogAnswer<S, I, O>(
   before: ReplicaState<S, I, O> | null,
@@ -704,8 +709,9 @@ export function slotOfLogAnswer<S, I, O>(
   for (let slot = from; slot <= to; slot++) {
     const value = chosenValue(slot);
     if (value?._tag !== "batch") continue;
-    const wanted = JSON.stringify(request.input);
-    if (value.commands.some((c) => c.clientId === undefined && JSON.stringify(c.input) === wanted)) return slot;
+    // The chosen value may be held by its digest already (proofs/held.ts): compare held keys.
+    const wanted = heldKey(request.input);
+    if (value.commands.some((c) => c.clientId === undefined && heldKey(c.input) === wanted)) return slot;
   }
   return undefined;
 }

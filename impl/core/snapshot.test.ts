@@ -86,6 +86,17 @@ describe("snapshots", () => {
     expect(makeSnapshot(ctx, plain("del \u007f")).data).toContain("del \\u007f");
   });
 
+  it("measure a value's escaped length over the whole of it", () => {
+    // Long, each with its only escaped character last, first or alone: the whole is measured.
+    const values = ["", "z", `${"y".repeat(3000)}\n`, `"${"y".repeat(3000)}`, "\u007f", `${"y".repeat(2000)}é`];
+    for (const value of values) {
+      expect(escapedJsonLength(value)).toBe(escapedJsonValue(value).length);
+      // JSON of the value, in ASCII.
+      expect(JSON.parse(escapedJsonValue(value))).toBe(value);
+      expect(escapedJsonValue(value)).toMatch(/^[\x20-\x7e]*$/);
+    }
+  });
+
   it("leave the values the store names as holes, which filled give the same bytes (rule V5)", () => {
     const values = [
       "plain ascii",

@@ -10,7 +10,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
 import { checkHistory, checkHistoryWithPage } from "./history-checks.ts";
-import { historyDocument, writeHistoryFile, type RecordedOp } from "./workload.ts";
+import { historyDocument, releaseValues, writeHistoryFile, type RecordedOp } from "./workload.ts";
 
 function op(
   client: string,
@@ -136,5 +136,21 @@ describe("the history file", () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("lets go of the operations' long values once written and checked, in place, keeping their start and length", () => {
+    const long = "x".repeat(1024 * 1024);
+    const ops = [
+      op("c1", { _tag: "put", key: "k", value: long }, 0, 1, { _tag: "ok" }),
+      op("c2", { _tag: "get", key: "k" }, 2, 3, value(long)),
+      op("c3", { _tag: "append", key: "l0", value: "c3.1," }, 4, 5, value("c3.1,")),
+    ];
+    const held = ops.map((o) => ({ input: o.input, output: o.output }));
+    expect(releaseValues(ops)).toBe(2);
+    expect(ops[0]!.input).toEqual({ _tag: "put", key: "k", value: `${"x".repeat(32)}... (1048576 code units)` });
+    expect(ops[1]!.output).toEqual(value(`${"x".repeat(32)}... (1048576 code units)`));
+    // Short values are kept as they are, and the objects the history held are not changed.
+    expect(ops[2]!.input).toEqual(held[2]!.input);
+    expect(held[0]!.input).toEqual({ _tag: "put", key: "k", value: long });
   });
 });

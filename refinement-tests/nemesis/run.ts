@@ -47,7 +47,7 @@ import {
 } from "./trace-checks.ts";
 import type { ReplayStep } from "./trace-replay.ts";
 import { raiseFeatureLevel, type Upgrade } from "./upgrade.ts";
-import { isSessionKey, Workload, writeHistoryFile, type RecordedOp } from "./workload.ts";
+import { isSessionKey, releaseValues, Workload, writeHistoryFile, type RecordedOp } from "./workload.ts";
 import { NemesisViewRecorder, nemesisViewFile } from "../view/nemesis.ts";
 import { pageHtml } from "../view/page.ts";
 
@@ -816,6 +816,8 @@ export function analyzeRun(input: AnalyzeInput): NemesisReport {
     violations.push(
       `Linearizable: undecided within the step budget for keys ${history.linearizability.undecidedKeys.join(", ")}`,
     );
+  // Written and checked: the trace replay below must not hold the operations' values beside its own.
+  releaseValues(ops);
   t = monotonicMs();
   if (input.interrupted === undefined) progress("replaying the traces through step and checking the invariants");
   let traces: NemesisReport["traces"];

@@ -14,10 +14,9 @@ import { compactRecords } from "../../impl/core/testing/index.ts";
 import { snapshottingCluster } from "../../impl/core/testing/cluster.ts";
 import { kvCodecs, type KvRecord } from "../../impl/runtime/core-adapter.ts";
 import { TraceWriter } from "../../impl/runtime/trace.ts";
+import { digestLarge, heldCharsMin } from "../../proofs/held.ts";
 import { checkRecoveries, matchedPrefix } from "./trace-checks.ts";
 import {
-  digestLarge,
-  heldCharsMin,
   heldRecord,
   readTraceLives,
   releasedAfter,
@@ -42,6 +41,7 @@ describe("DurableRecordsSurvive on a compacting store", () => {
       committedRecords: committed,
       uncertainRecords: [],
       recoveredRecords: [],
+      recordsHeldMax: 0,
       recovered: true,
     },
     {
@@ -52,6 +52,7 @@ describe("DurableRecordsSurvive on a compacting store", () => {
       committedRecords: [],
       uncertainRecords: [],
       recoveredRecords: recovered,
+      recordsHeldMax: 0,
       recovered: true,
     },
   ];
@@ -325,6 +326,7 @@ describe("the checker's memory: what it holds past a step", () => {
       committedRecords: committed.map(heldRecord),
       uncertainRecords: [],
       recoveredRecords: recovered.map(heldRecord),
+      recordsHeldMax: 0,
       recovered: true,
     });
     expect(checkRecoveries([life(0, [vote], []), life(1, [], [vote])])).toEqual([]);

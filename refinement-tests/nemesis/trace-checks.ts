@@ -32,12 +32,12 @@ import {
 } from "../../impl/core/testing/index.ts";
 import { kvConfig, kvReplicated, type KvRecord, type KvReplicaState } from "../../impl/runtime/core-adapter.ts";
 import type { KvInput, KvOutput, KvState } from "../../spec/kv.ts";
+import { digestLarge } from "../../proofs/held.ts";
 import { ViolationFound } from "../../proofs/violation.ts";
 import { WorldChecker } from "../../proofs/world-checker.ts";
 import type { Carried, ReplicaView, RequestInfo, SystemView, WorldStep } from "../../proofs/world-view.ts";
 import type { ClockSkew } from "./cluster.ts";
 import {
-  digestLarge,
   Interner,
   recordDigest,
   streamTraceLives,

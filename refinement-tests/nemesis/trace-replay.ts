@@ -31,8 +31,11 @@ import { ConfigChange } from "../../impl/core/configuration.ts";
 import type { Effect, Event, KeptTransfer } from "../../impl/core/events.ts";
 import {
   AssertionFailure,
+  compactRecords,
   compareBallots,
   fillSnapshotHoles,
+  pinnedSnapshots,
+  pinnedVotes,
   plainEqual,
   readChunkFromRecords,
   readEntryFromRecords,
@@ -455,32 +458,6 @@ export function sameEffect(replayed: KvEffect, traced: Record<string, unknown>):
   return plainEqual(a, b) || JSON.stringify(a) === JSON.stringify(b) || canonicalJson(a) === canonicalJson(b);
 }
 
-/** Strings at least this long are held as their digest (`digestLarge`). */
-export const heldCharsMin = 1024;
-
-/**
- * Plain data with every string of {@link heldCharsMin} code units or more replaced by its SHA-256
- * (of its UTF-16 code units, one to one) and length: what the checks hold past a step of the
- * records and messages they compare later (a life's records, for DurableRecordsSurvive; a message
- * sent until its receipt, for ReceiveHasSend). Two values are equal iff their digested forms are
- * (but for a SHA-256 collision), so the checks stay as strict, while a burst's megabyte values
- * are not held for the whole run. Anything but arrays and plain objects is kept as it is.
- */
-export function digestLarge<T>(value: T): T {
-  if (typeof value === "string")
-    return (
-      value.length < heldCharsMin
-        ? value
-        : `\u0000sha256:${createHash("sha256").update(value, "utf16le").digest("hex")}:${value.length}`
-    ) as T;
-  if (value === null || typeof value !== "object") return value;
-  if (Array.isArray(value)) return value.map(digestLarge) as T;
-  if (Object.getPrototypeOf(value) !== Object.prototype) return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = digestLarge(v);
-  return out as T;
-}
-
 /**
  * A record as the checks hold it past its step: what compaction reads of it (`compactRecords`)
  * and the SHA-256 of its JSON, so that two held records are equal (as JSON) iff the records are
@@ -546,6 +523,11 @@ export interface LifeSummary {
   readonly uncertainRecords: readonly HeldRecord[];
   readonly recoveredRecords: readonly HeldRecord[];
   /**
+   * The most records the replay held at once to read values at rest back (the life's disk as it
+   * compacts it: `lifeRecords`), for the tests of what the checker holds.
+   */
+  readonly recordsHeldMax: number;
+  /**
    * False when the life traced no Recover: the process died while it was still opening its store
    * (a restart killed within seconds under load), so it says nothing about what the disk held.
    */
@@ -591,8 +573,13 @@ export function* replayLives(
     const committedRecords: HeldRecord[] = [];
     const uncertainRecords: HeldRecord[] = [];
     let recoveredRecords: HeldRecord[] = [];
-    /** Every record of this life so far (recovered, then persisted), for the values at rest a SendStored names. */
+    /**
+     * The life's disk (recovered, then persisted records), for the values at rest a SendStored or
+     * an EntriesRead names; compacted as the disk is once a snapshot is persisted, so a long life
+     * does not hold every value it ever voted for.
+     */
     let lifeRecords: KvRecord[] = [];
+    let recordsHeldMax = 0;
     let recovered = false;
     let truncated = false;
     let steps = 0;
@@ -649,6 +636,15 @@ export function* replayLives(
           const stepped = kvStep(state, given);
           if (stepped.effects.some((e) => e._tag === "SendStored")) readBack = true;
           result = asSent(stepped, lifeRecords);
+          if (lifeRecords.length > recordsHeldMax) recordsHeldMax = lifeRecords.length;
+          // The disk compacted once a snapshot is persisted, keeping what the new state still names
+          // (as trace-checks.ts compacts the disk proofs/ reads, and the simulated world its disks).
+          if (stepped.effects.some((e) => e._tag === "Persist" && e.record._tag === "snapshot"))
+            lifeRecords = compactRecords(
+              lifeRecords,
+              pinnedSnapshots(result.state),
+              pinnedVotes(result.state.learner.origins),
+            );
         } catch (error) {
           // The core asserts only on what no replica could have been given (a trace altered, or a
           // runtime that fed it something else): the life cannot be explained from here on.
@@ -730,6 +726,7 @@ export function* replayLives(
       committedRecords,
       uncertainRecords,
       recoveredRecords,
+      recordsHeldMax,
       recovered,
     });
   }

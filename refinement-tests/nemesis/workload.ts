@@ -620,6 +620,41 @@ function historyOperation(op: RecordedOp): unknown {
   return { ...base, outcome: "unknown" };
 }
 
+/** Strings at least this long are let go of by {@link releaseValues}. */
+const releasedCharsMin = 1024;
+
+/** `x` with every string of {@link releasedCharsMin} code units or more cut to its first 32 and its length. */
+function briefLong<T>(x: T, count: () => void): T {
+  if (typeof x === "string") {
+    if (x.length < releasedCharsMin) return x;
+    count();
+    return `${x.slice(0, 32)}... (${x.length} code units)` as T;
+  }
+  if (x === null || typeof x !== "object") return x;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(x)) out[k] = briefLong(v, count);
+  return out as T;
+}
+
+/**
+ * Let go of the operations' long values, in place, once the history is written and checked: every
+ * string of 1,024 code units or more in an input or output becomes its first 32 code units and its
+ * length, which is all the run's page shows of it. A long run's operations hold gigabytes of values
+ * (a list read back whole is as long as every append to it so far); the trace replay that follows
+ * must not hold them beside its own. Returns how many strings it let go of.
+ */
+export function releaseValues(ops: readonly RecordedOp[]): number {
+  let released = 0;
+  const count = (): void => {
+    released++;
+  };
+  for (const op of ops) {
+    (op as { input: KvInput }).input = briefLong(op.input, count);
+    if (op.output !== undefined) op.output = briefLong(op.output, count);
+  }
+  return released;
+}
+
 /** Characters gathered before {@link writeHistoryFile} writes them out. */
 const historyWriteChars = 1 << 20;
 
