@@ -32,6 +32,11 @@ export interface Options {
   readonly workers?: number;
   /** Where HTML reports of non-linearizable histories go; false: none. */
   readonly report: string | false;
+  /**
+   * Histories of this project's format longer than this many bytes are read streamed, an operation
+   * at a time (impl/runtime/history-file.ts). Default `historyWholeBytesMax`; tests lower it.
+   */
+  readonly readWholeBytesMax?: number;
 }
 
 /** The default folder of HTML reports. */

@@ -11,7 +11,7 @@
  * within the step budget (and nothing worse).
  */
 import { availableParallelism } from "node:os";
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { kvSees, loadHistory, modelNamed, type LoadedHistory } from "../history/history.ts";
@@ -27,6 +27,7 @@ import {
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
 import type { Options, Output } from "./check-history-command.ts";
 import { checkOnWorkers, workersAvailable } from "./history-pool.ts";
+import { historyWholeBytesMax, readJsonStreamed } from "./history-file.ts";
 
 /**
  * V8's tier-up budget while checking: how much bytecode a function runs (weighted by size)
@@ -75,8 +76,41 @@ function expand(paths: readonly string[]): { files: string[]; errors: { file: st
   return { files, errors };
 }
 
-/** Read, import and decode one history file; an Error of one line when it cannot. */
+/** The first bytes of `file` as text (enough to tell its format). */
+function head(file: string): string {
+  const fd = openSync(file, "r");
+  try {
+    const buf = Buffer.alloc(64 * 1024);
+    return buf.toString("utf8", 0, readSync(fd, buf, 0, buf.length, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Read, import and decode one history file; an Error of one line when it cannot. A history of
+ * this project's format longer than `opts.readWholeBytesMax` is read streamed, an operation at a
+ * time (impl/runtime/history-file.ts): its whole text can be longer than the longest string.
+ */
 function load(file: string, opts: Options): LoadedHistory {
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch (error) {
+    throw new Error(`cannot read: ${(error as Error).message}`);
+  }
+  if (size > (opts.readWholeBytesMax ?? historyWholeBytesMax)) {
+    const format = opts.format === "auto" ? detectFormat(head(file)) : opts.format;
+    if (format === "paxos-lease") {
+      let document: unknown;
+      try {
+        document = readJsonStreamed(file);
+      } catch (error) {
+        throw new Error(`not JSON: ${(error as Error).message}`);
+      }
+      return loadHistory(document, opts.model);
+    }
+  }
   let text: string;
   try {
     text = readFileSync(file, "utf8");

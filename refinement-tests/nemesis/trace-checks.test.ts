@@ -10,9 +10,16 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { compactRecords } from "../../impl/core/testing/index.ts";
+import { compactRecords, fillSnapshotHoles, readEntryFromRecords } from "../../impl/core/testing/index.ts";
 import { snapshottingCluster } from "../../impl/core/testing/cluster.ts";
-import { kvCodecs, type KvRecord } from "../../impl/runtime/core-adapter.ts";
+import {
+  kvCodecs,
+  kvConfig,
+  kvInitialState,
+  kvReplicated,
+  kvStep,
+  type KvRecord,
+} from "../../impl/runtime/core-adapter.ts";
 import { TraceWriter } from "../../impl/runtime/trace.ts";
 import { digestLarge, heldCharsMin } from "../../proofs/held.ts";
 import { checkRecoveries, matchedPrefix } from "./trace-checks.ts";
@@ -23,6 +30,7 @@ import {
   streamTraceLives,
   replayLives,
   sameEffect,
+  type KvEvent,
   type LifeSummary,
   type TraceLife,
   type TraceLine,
@@ -333,5 +341,86 @@ describe("the checker's memory: what it holds past a step", () => {
     expect(checkRecoveries([life(0, [vote], []), life(1, [], [changed])]).map((v) => v.check)).toEqual([
       "DurableRecordsSurvive",
     ]);
+  });
+});
+
+describe("the checker's memory: a long life's records", () => {
+  /**
+   * The trace of one replica that leads alone (a cluster of one) for `writes` puts of distinct
+   * values held at rest, on 4 keys in turn, with a snapshot every 4 slots: written by stepping the
+   * core as the driver does (a commit line before the first Persist that holds back, the leader's
+   * own vote made durable by a VoteDurable of its own).
+   */
+  function soloTrace(writes: number, core: Record<string, unknown>): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "paxos-lease-solo-trace-"));
+    const file = path.join(dir, "replica-1.trace.jsonl");
+    const trace = new TraceWriter(file, 1, kvCodecs, "solo", { members: [1] });
+    let state = kvInitialState(kvConfig(1, [1], core));
+    let batch = 0;
+    let durableSeq = 0;
+    let now = 0;
+    const records: KvRecord[] = [];
+    const feed = (event: KvEvent): void => {
+      const queue = [event];
+      while (queue.length > 0) {
+        const next = queue.shift()!;
+        const b = batch++;
+        trace.event(next.now, b, next);
+        const result = kvStep(state, next);
+        state = result.state;
+        const holding = (e: (typeof result.effects)[number]): boolean =>
+          e._tag === "Persist" && e.record._tag !== "chosen" && e.notify === undefined;
+        const first = result.effects.findIndex(holding);
+        result.effects.forEach((effect, i) => {
+          if (i === first) trace.commit(next.now, b, 1, 0);
+          if (effect._tag === "Persist") {
+            // A snapshot's values at rest filled from the records before it, as the storage thread fills them.
+            fillSnapshotHoles(effect.record, readEntryFromRecords(kvReplicated, records));
+            records.push(effect.record);
+          }
+          trace.effect(next.now, b, effect, effect._tag === "Persist" ? { durableSeq: ++durableSeq } : {});
+          if (effect._tag === "Persist" && effect.notify !== undefined)
+            queue.push({ _tag: "VoteDurable", now: next.now, slot: effect.notify.slot, ballot: effect.notify.ballot });
+        });
+        if (first < 0 && result.effects.some((e) => e._tag === "Persist")) trace.commit(next.now, b, 1, 0);
+      }
+    };
+    feed({ _tag: "Recover", now, records: [] });
+    for (let i = 0; i < 2000 && state.role._tag !== "leader"; i++) feed({ _tag: "Tick", now: (now += 50) });
+    expect(state.role._tag).toBe("leader");
+    for (let w = 1; w <= writes; w++) {
+      const value = `${w}:`.padEnd(2048, String.fromCharCode(97 + (w % 26)));
+      feed({
+        _tag: "ClientRequest",
+        now: (now += 5),
+        requestId: w,
+        clientId: "c",
+        seq: w,
+        consistency: "linearizable",
+        input: { _tag: "put", key: `k${w % 4}`, value },
+      });
+    }
+    trace.close();
+    return file;
+  }
+
+  it("holds the life's disk as it compacts, not every value the life voted for", () => {
+    const core = { storeAtRestCharsMin: 1024, snapshotIntervalSlots: 4 };
+    const writes = 80;
+    const file = soloTrace(writes, core);
+    const violations: TraceViolation[] = [];
+    const summaries: LifeSummary[] = [];
+    let steps = 0;
+    for (const step of replayLives(streamTraceLives(file), { core }, violations, summaries)) {
+      steps++;
+      expect(step.after.halted).toBeNull();
+    }
+    expect(violations).toEqual([]);
+    expect(steps).toBeGreaterThan(2 * writes);
+    const [life] = summaries;
+    // Every write's vote was persisted (and chosen records and snapshots beside them) ...
+    expect(life!.committedRecords.filter((r) => r._tag === "vote").length).toBeGreaterThanOrEqual(writes);
+    // ... but the replay held a few snapshot intervals' worth at once, and the 4 keys' votes.
+    expect(life!.recordsHeldMax).toBeLessThan(40);
   });
 });

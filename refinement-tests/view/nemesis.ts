@@ -15,7 +15,9 @@ import { gunzipSync } from "node:zlib";
 import { showBallot, showChange } from "../../impl/core/testing/index.ts";
 import { showInput, showOutput } from "../../impl/core/testing/show.ts";
 import type { KvInput, KvOutput } from "../../spec/kv.ts";
+import { historyWholeBytesMax, readHistoryJson } from "../../impl/runtime/history-file.ts";
 import type { NemesisReport } from "../nemesis/run.ts";
+import { releaseValues, type RecordedOp } from "../nemesis/workload.ts";
 import { checkSteps, replayMerged, type StepSeen } from "../nemesis/trace-checks.ts";
 import type { ReplayStep } from "../nemesis/trace-replay.ts";
 import { micros, ViewBuilder } from "./builder.ts";
@@ -169,7 +171,14 @@ export function operationColumns(ops: readonly OperationSeen[], flagged: Readonl
 function historyOperations(folder: string): OperationSeen[] {
   const file = path.join(folder, "history.json");
   if (!existsSync(file)) return [];
-  const doc = JSON.parse(readFileSync(file, "utf8")) as { operations?: OperationSeen[] };
+  // Streamed when long (a burst run's can pass the longest string), each operation's long values
+  // cut to what the page shows of them as it is read.
+  const doc = readHistoryJson(file, historyWholeBytesMax, {
+    operation: (op) => {
+      releaseValues([op as RecordedOp]);
+      return op;
+    },
+  }) as { operations?: OperationSeen[] };
   return doc.operations ?? [];
 }
 
