@@ -121,6 +121,7 @@ describe("writePaths", () => {
 function pathWith(slow: Readonly<Record<number, number>>, waitedForOwnVote = false, gcUs = 0): WritePath {
   const segmentsUs = segmentNames.map((_, i) => slow[i] ?? 100);
   return {
+    sentUs: 0,
     totalUs: segmentsUs.reduce((a, b) => a + b, 0),
     segmentsUs,
     leaderVoteUs: 0,
@@ -352,7 +353,7 @@ describe("leaderGaps", () => {
 });
 
 describe("Timeline", () => {
-  it("reads back what it wrote, in order", () => {
+  it("reads back what it wrote, in order, after the thread's id", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "timeline-test-"));
     try {
       const file = path.join(dir, "t.timeline");
@@ -364,11 +365,12 @@ describe("Timeline", () => {
       timeline.flushSync();
       const marks = readTimeline(fs.readFileSync(file));
       expect(marks.map((m) => [m.stage, m.key])).toEqual([
+        ["thread", process.pid],
         ["post", 12],
         ["flush", -1],
         ["durable", 12],
       ]);
-      expect(marks[0]!.timeUs).toBeLessThanOrEqual(marks[2]!.timeUs);
+      expect(marks[1]!.timeUs).toBeLessThanOrEqual(marks[3]!.timeUs);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

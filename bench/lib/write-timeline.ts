@@ -52,6 +52,8 @@ export const segmentNames = [
 
 /** One write's path: each segment's duration (microseconds), and facts about the leader's own vote. */
 export interface WritePath {
+  /** When the client sent the write (its {@link ClientWrite}'s `sentUs`). */
+  readonly sentUs: number;
   readonly totalUs: number;
   readonly segmentsUs: readonly number[];
   /** From the leader's Accepts on the wire (or its vote's hand-over, when that came first) to its own vote durable. */
@@ -218,6 +220,7 @@ export function writePaths(
       gcUs += Math.max(0, Math.min(end, write.doneUs) - Math.max(gc.timeUs, write.sentUs));
     }
     return {
+      sentUs: write.sentUs,
       totalUs: write.doneUs - write.sentUs,
       segmentsUs,
       leaderVoteUs: leaderDurable - Math.min(leaderFlush, leaderPost),

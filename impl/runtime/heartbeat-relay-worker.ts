@@ -15,6 +15,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import type { TlsMaterial } from "./certs.ts";
 import { RelaySchedule, type RelayCommand, type RelayReport, type RelayWorkerData } from "./heartbeat-relay.ts";
 import { handshakeMac, macKeyOf, peerConnect, peerProtocol } from "./peer-tls.ts";
+import { nowUs, timeline } from "./timeline.ts";
 
 const data = workerData as RelayWorkerData;
 const port = parentPort!;
@@ -163,6 +164,12 @@ function arm(now: number): void {
 }
 
 port.on("message", (command: RelayCommand) => {
+  const startUs = timeline === null ? 0 : nowUs();
+  handle(command);
+  timeline?.span("relay", startUs);
+});
+
+function handle(command: RelayCommand): void {
   const now = performance.now();
   switch (command.kind) {
     case "heartbeat": {
@@ -203,4 +210,4 @@ port.on("message", (command: RelayCommand) => {
       material = command.material;
       return;
   }
-});
+}

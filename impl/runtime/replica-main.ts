@@ -1155,6 +1155,7 @@ const timedStep: StepFunction<KvReplicaState, KvMessage, KvRecord, KvInput, KvOu
   const result = kvStep(state, event);
   if (result.effects.some((e) => e._tag === "Persist" && e.record._tag === "snapshot"))
     timeline?.span("snapshot-step", startUs);
+  else if (event._tag === "Tick") timeline?.span("tick", startUs);
   return result;
 };
 

@@ -65,6 +65,12 @@ const timelineStages = [
   "snapshot-slices",
   /** A snapshot's append was made, held until its slices were serialized; key: how long it was held (us). */
   "snapshot-held",
+  /** The thread's timeline began; key: its thread id in the operating system (-1: unknown). */
+  "thread",
+  /** A main thread's `step` of a tick (the driver's timer) began; key: its duration in microseconds. */
+  "tick",
+  /** The heartbeat relay's thread handled a command or sent copies; key: its duration in microseconds. */
+  "relay",
 ] as const;
 
 export type TimelineStage = (typeof timelineStages)[number];
@@ -92,6 +98,7 @@ export class Timeline {
 
   constructor(file: string) {
     this.fd = fs.openSync(file, "a");
+    this.mark("thread", osThreadId());
     setInterval(() => this.flush(), 250).unref();
     process.on("exit", () => this.flushSync());
     // Collections, placed on the same clock (performance.now() is monotonic too, with its own origin).
@@ -144,6 +151,15 @@ export class Timeline {
     this.queued.length = 0;
     if (this.length > 0) fs.writeSync(this.fd, new Uint8Array(this.buffer.buffer, 0, this.length * 8));
     this.length = 0;
+  }
+}
+
+/** This thread's id in the operating system (Linux: /proc/thread-self), for the scheduler's counts; -1 elsewhere. */
+function osThreadId(): number {
+  try {
+    return Number(/task\/(\d+)$/.exec(fs.readlinkSync("/proc/thread-self"))?.[1] ?? -1);
+  } catch {
+    return -1;
   }
 }
 
