@@ -38,7 +38,7 @@ import {
 const counts = {
   replicas: [3, 7, 3, "initial members: 3, 5 or 7"],
   requests: [0, 3, 1, "client writes (a put each, one client each)"],
-  "writes-per-client": [1, 3, 1, "puts each writing client sends, one after another"],
+  "writes-per-client": [1, 4, 1, "puts each writing client sends, one after another"],
   reads: [0, 3, 1, "client linearizable reads (one client each)"],
   crashes: [0, 4, 0, "crashes (unflushed records lost)"],
   restarts: [0, 4, -1, "restarts of crashed replicas, at any time"],
@@ -56,6 +56,13 @@ const counts = {
     1 << 30,
     0,
     "the store's values of at least this many code units held at rest and read back for the commands, reads and snapshots that need them (rules V1 to V4; 0: the tuning's)",
+  ],
+  "log-tail-bytes": [0, 1 << 30, 0, "bytes of log kept at and below the latest snapshot (0: the tuning's)"],
+  "compaction-piece-records": [
+    0,
+    64,
+    0,
+    "the disk compacts in pieces of this many records, appends, reads and pins between them, as the runtime's storage thread does (0: the tuning's)",
   ],
   "sessions-max": [0, 64, 0, "feature level 2 with a table of this many sessions (0: level 1, the core's default)"],
   "feature-level": [
@@ -95,6 +102,8 @@ const choices = {
   environment: ["between-waves", "anytime"],
   cuts: ["hold", "drop"],
   "write-kinds": ["puts", "puts-appends"],
+  "write-keys": ["one", "first-apart", "alternate"],
+  "fault-messages": ["any", "accepts"],
 } as const;
 type ChoiceFlag = keyof typeof choices;
 
@@ -131,6 +140,13 @@ ${Object.entries(counts)
   --write-kinds KIND  puts | puts-appends (writing client c's k-th write is an append when c + k is
                       odd: it reads what a put wrote; with --store-at-rest, a value read back for a
                       command) (default puts)
+  --write-keys KIND   one (every write names key 0) | first-apart (client 0's first write names
+                      key 0, every other write key 1: with --store-at-rest, the first write's vote
+                      stays the store's name for its value while later writes take snapshots past
+                      it) | alternate (writing client c's k-th write names key (c + k) mod 2)
+                      (default one)
+  --fault-messages K  any | accepts (losses, duplicates and delays take Accept messages only)
+                      (default any)
   --settle            after the prelude, deliver everything in flight until the network is quiet
                       (its last state transfer done), so the depth is spent after it
   --value-limit       writes are appends of 600,000 bytes of UTF-8 each (200,000 euro signs), so
@@ -207,6 +223,9 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
     (overrides as { snapshotIntervalSlots: number }).snapshotIntervalSlots = n["snapshot-every"];
   if (n["drift-ppm"] >= 0) (overrides as { clockDriftPpmMax: number }).clockDriftPpmMax = n["drift-ppm"];
   if (n["store-at-rest"] > 0) (overrides as { storeAtRestCharsMin: number }).storeAtRestCharsMin = n["store-at-rest"];
+  if (n["log-tail-bytes"] > 0) (overrides as { logTailBytes: number }).logTailBytes = n["log-tail-bytes"];
+  if (n["compaction-piece-records"] > 0)
+    (overrides as { compactionPieceRecords: number }).compactionPieceRecords = n["compaction-piece-records"];
   const level = n["feature-level"] > 0 ? n["feature-level"] : n["sessions-max"] > 0 ? 2 : 1;
   if (level === 1 && n["sessions-max"] > 0)
     throw new UsageError("--sessions-max bounds the session table of feature level 2 and above, not --feature-level 1");
@@ -222,6 +241,8 @@ function parse(argv: readonly string[]): ImplOptions | { replay: string; json: b
     writes: n.requests,
     writesPerClient: n["writes-per-client"],
     writeKinds: c["write-kinds"] as ImplBounds["writeKinds"],
+    writeKeys: c["write-keys"] as ImplBounds["writeKeys"],
+    faultMessages: c["fault-messages"] as ImplBounds["faultMessages"],
     reads: n.reads,
     crashes: n.crashes,
     restarts: n.restarts,

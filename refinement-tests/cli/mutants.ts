@@ -336,7 +336,11 @@ for (const m of selected) {
 function writeTrace(m: Mutant, hunts: readonly Hunt[]): void {
   const traces = hunts.filter((h) => h.trace !== null && h.expected).map((h) => h.trace!);
   const shortest = keepShortest(m, traces, traceFile(m.name, replicas, opts.tuning));
-  if (opts.tuning !== "zero-delay" || zeroDelayBounds(m, replicas) === undefined) return;
+  const ownRoute =
+    opts.tuning === "zero-delay"
+      ? zeroDelayBounds(m, replicas) !== undefined
+      : opts.tuning === "own" && huntBounds(m, replicas)?.keepTrace === true;
+  if (!ownRoute) return;
   const explorers = hunts.filter((h) => h.engine === "explore" && h.trace !== null && h.expected).map((h) => h.trace!);
   const file = traceFile(m.name, replicas, opts.tuning, "explorer");
   if (shortest !== null && shortest.description.includes("caught by the explorer")) {

@@ -163,6 +163,7 @@ export function describeBounds(b: ImplBounds): string {
   const flags: string[] = [`--replicas ${b.replicas}`, `--requests ${b.writes}`, `--reads ${b.reads}`];
   if (b.writesPerClient !== 1) flags.push(`--writes-per-client ${b.writesPerClient}`);
   if (b.writeKinds !== "puts") flags.push(`--write-kinds ${b.writeKinds}`);
+  if (b.writeKeys !== "one") flags.push(`--write-keys ${b.writeKeys}`);
   const counts: [string, number][] = [
     ["crashes", b.crashes],
     ["losses", b.losses],
@@ -174,6 +175,7 @@ export function describeBounds(b: ImplBounds): string {
     ["chunk-faults", b.chunkFaults],
   ];
   for (const [flag, n] of counts) if (n > 0) flags.push(`--${flag} ${n}`);
+  if (b.faultMessages !== "any") flags.push(`--fault-messages ${b.faultMessages}`);
   if (b.restarts >= 0 && b.restarts !== b.crashes) flags.push(`--restarts ${b.restarts}`);
   if (b.reconfig !== "none") flags.push(`--reconfig ${b.reconfig}`);
   if (b.overrides.snapshotIntervalSlots !== undefined)
@@ -184,6 +186,9 @@ export function describeBounds(b: ImplBounds): string {
   if (level >= 2) flags.push(`--sessions-max ${b.overrides.sessionsMax ?? 100_000}`);
   if (b.overrides.valueLimit === true) flags.push("--value-limit");
   if ((b.overrides.storeAtRestCharsMin ?? 0) > 0) flags.push(`--store-at-rest ${b.overrides.storeAtRestCharsMin}`);
+  if (b.overrides.logTailBytes !== undefined) flags.push(`--log-tail-bytes ${b.overrides.logTailBytes}`);
+  if (b.overrides.compactionPieceRecords !== undefined)
+    flags.push(`--compaction-piece-records ${b.overrides.compactionPieceRecords}`);
   if (b.tuning !== 0) flags.push(`--tuning ${b.tuning}`);
   if (b.start !== "warm") flags.push(`--start ${b.start}`);
   if (b.prelude !== "none") flags.push(`--prelude ${b.prelude} --pick ${b.pick}`);

@@ -53,6 +53,16 @@ export interface ImplBounds {
    * command). The tuning's `valueLimit` makes every write an append either way.
    */
   readonly writeKinds: "puts" | "puts-appends";
+  /**
+   * Which key each write names: all key 0 (default), or `first-apart`: the first write of writing
+   * client 0 names key 0, every other write key 1, so that key 0 keeps the value the first write's
+   * vote wrote while later writes take snapshots past that vote's slot (with
+   * `overrides.storeAtRestCharsMin`, a vote record the store names below the log's truncation
+   * point, kept by rule V3); or `alternate`: writing client c's k-th write (from 0) names key
+   * (c + k) mod 2, so that a key's name moves to a later vote between two snapshots while the
+   * other key's writes take them. Reads read key 0.
+   */
+  readonly writeKeys: "one" | "first-apart" | "alternate";
   /** Client linearizable reads (each by a client of its own). */
   readonly reads: number;
   /** Crashes (unflushed records are lost). */
@@ -69,6 +79,12 @@ export interface ImplBounds {
    * advances only once none is left): one-way delays of zero, in every order.
    */
   readonly delays: number;
+  /**
+   * Which messages the budgets of losses, duplicates and delays may take: any message or client
+   * request (default), or `accepts`: Accept messages only (a narrower space where a fault on the
+   * Accept of a slot is what the bounds are for: a copy of one voted again after a snapshot).
+   */
+  readonly faultMessages: "any" | "accepts";
   /** Network partitions: a link cut one way, or a replica cut off from every other (healing is free). */
   readonly partitions: number;
   /**
@@ -162,12 +178,14 @@ export const defaultBounds: ImplBounds = {
   writes: 1,
   writesPerClient: 1,
   writeKinds: "puts",
+  writeKeys: "one",
   reads: 1,
   crashes: 0,
   restarts: -1,
   losses: 0,
   duplicates: 0,
   delays: 0,
+  faultMessages: "any",
   partitions: 0,
   cuts: "hold",
   retries: 0,
@@ -444,13 +462,21 @@ export class ImplModel {
     const ms = nextAdvanceMs(w.replicas, w.trueTime);
     if (ms !== null && unheld === 0) out.push({ action: { t: "advance", ms } });
     if (b.orders === "all" && b.deliverAll && deliverable.length > 1) out.push({ action: { t: "deliverAll" } });
+    // The messages the faults may take (`faultMessages`), by their position among the distinct ones.
+    const faulty = (j: number): boolean => b.faultMessages === "any" || isAccept(w.inFlight[positions[j]!]!);
     if (s.used[budget.delays]! < b.delays)
-      for (const c of contents)
-        if (countOf(s.held, c) < countInFlight(w, c)) out.push({ action: null, spends: "delays", hold: c });
+      contents.forEach((c, j) => {
+        if (faulty(j) && countOf(s.held, c) < countInFlight(w, c))
+          out.push({ action: null, spends: "delays", hold: c });
+      });
     if (s.used[budget.losses]! < b.losses)
-      for (const i of positions) out.push({ action: { t: "drop", i }, spends: "losses" });
+      positions.forEach((i, j) => {
+        if (faulty(j)) out.push({ action: { t: "drop", i }, spends: "losses" });
+      });
     if (s.used[budget.duplicates]! < b.duplicates)
-      for (const i of positions) out.push({ action: { t: "duplicate", i }, spends: "duplicates" });
+      positions.forEach((i, j) => {
+        if (faulty(j)) out.push({ action: { t: "duplicate", i }, spends: "duplicates" });
+      });
     // The environment acts between waves only: an action in the middle of a wave is the same
     // action at the wave's end with the rest of the wave's messages to that replica held back.
     if (unheld > 0 && b.environment === "between-waves") return this.chunkFaultActions(s, out);
@@ -560,7 +586,8 @@ export class ImplModel {
         // (and appends between them with `writeKinds`).
         const append = this.tuning.valueLimit === true || (b.writeKinds === "puts-appends" && (c + started) % 2 === 1);
         const kind = !write ? "get" : append ? "append" : "put";
-        const op = { kind, key: 0 } as const;
+        const key = !write ? 0 : writeKey(b.writeKeys, c, started);
+        const op = { kind, key } as const;
         for (const to of targets) out.push({ action: { t: "submit", c, op, to }, spends: write ? "writes" : "reads" });
         if (started === 0) continue;
       }
@@ -844,6 +871,17 @@ function distinctDeliverable(
 function fifoRound(at: readonly number[]): ModelAction {
   const steps: Action[] = at.map((i, k) => ({ t: "deliver", i: i - k }));
   return { action: steps[0]!, rest: steps.slice(1), label: "fifo" };
+}
+
+/** The key writing client `c`'s `k`-th write (from 0) names under `writeKeys`. */
+function writeKey(keys: ImplBounds["writeKeys"], c: number, k: number): number {
+  if (keys === "first-apart") return c > 0 || k > 0 ? 1 : 0;
+  if (keys === "alternate") return (c + k) % 2;
+  return 0;
+}
+
+function isAccept(m: World["inFlight"][number]): boolean {
+  return m.kind === "message" && m.message._tag === "Accept";
 }
 
 function countOf(xs: readonly string[], x: string): number {

@@ -23,4 +23,20 @@ export const compactionPinsOfRunBefore: Mutant = {
   mode: "safety",
   randomTuning: { ...valuesAtRestTuning, compactionPieceRecords: 4 },
   step,
+  // Every value at rest (threshold 1), a snapshot every second slot, the shortest log tail and
+  // compaction in pieces of 4 records: one client writes k0, k1, k0, k1; the snapshot after the
+  // second write starts a run with the pins of then, the third moves k0's name to its own vote,
+  // and the snapshot after the fourth decides its run with the first run's pins, which miss it.
+  explore: {
+    bounds: {
+      writes: 1,
+      writesPerClient: 4,
+      writeKeys: "alternate",
+      reads: 0,
+      orders: "fifo",
+      overrides: { storeAtRestCharsMin: 1, snapshotIntervalSlots: 2, logTailBytes: 1, compactionPieceRecords: 4 },
+    },
+    depth: 26,
+    keepTrace: true,
+  },
 };

@@ -27,6 +27,12 @@ export interface ExplorerBounds {
   readonly mode?: "bfs" | "random";
   /** Random walks: their seed (default 1). */
   readonly walkSeed?: number;
+  /**
+   * `--write-traces` keeps the explorer's catch beside the shortest (`NAME@rN-explorer.json`) where
+   * another engine's is shorter: a route only a prelude of the random suite takes, re-run by
+   * `npm test` so that the explorer's own stays checked.
+   */
+  readonly keepTrace?: boolean;
 }
 
 /** One broken variant. */

@@ -45,4 +45,25 @@ export const recoverRefusesRevote: Mutant = {
   mode: "safety",
   randomTuning: { ...valuesAtRestTuning, compactionPieceRecords: 4 },
   step,
+  // Every value at rest (threshold 1), a snapshot every slot and the shortest log tail: one client
+  // writes k0, then k1 twice; the explorer copies the Accept of k0's slot to a follower and holds
+  // the copy back until that follower's snapshot of the slot, then two more snapshots' compactions
+  // keep both vote records (rule V3) and delete the snapshot between them; a crash and restart.
+  explore: {
+    bounds: {
+      writes: 1,
+      writesPerClient: 3,
+      writeKeys: "first-apart",
+      reads: 0,
+      duplicates: 1,
+      delays: 1,
+      faultMessages: "accepts",
+      crashes: 1,
+      restartClocks: "continue",
+      orders: "fifo",
+      overrides: { storeAtRestCharsMin: 1, snapshotIntervalSlots: 1, logTailBytes: 1 },
+    },
+    depth: 22,
+    keepTrace: true,
+  },
 };

@@ -13,6 +13,9 @@ const reaches: Readonly<Record<string, readonly string[]>> = {
   "explore-late-first-copy-refused": [lateFirstRefused, openedEvicted],
   "explore-append-over-limit-refused": [appendBytesRefused],
   "explore-append-over-limit-ran-at-level-3": [appendBytesRan],
+  "explore-compaction-pins-changed-between-pieces": [
+    "world: compaction decided in pieces, the store's pins changed between them",
+  ],
   "world-deposed-leader-retries-a-change-its-successor-allows": [
     "sometimes: membership change to retry: its leader could not vouch for the configuration",
   ],

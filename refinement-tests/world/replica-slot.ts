@@ -204,6 +204,9 @@ export class ReplicaSlot implements ReplicaView<KvState, KvInput, KvOutput> {
     r.notices = this.notices.length === 0 ? [] : this.notices.slice();
     r.readsOwed = this.readsOwed; // never written in place
     r.readsBusyUntil = this.readsBusyUntil;
+    r.pinned = this.pinned; // never written in place: a step makes new ones
+    r.pinnedVotes = this.pinnedVotes;
+    r.keptForStore = this.keptForStore;
     r.compactions = this.compactions;
     r.installs = this.installs;
     r.lostRead = this.lostRead;

@@ -1610,7 +1610,10 @@ export class World implements KvSystemView {
     // A compaction under way goes one piece further after each flush (a group of appends, or a
     // tick's: the storage thread idle), as the runtime's `compactSome` does.
     const running = r.compacting !== null;
+    const before = r.durable;
     const records = r.flush();
+    if (records !== null && votedAgain(before, records))
+      this.count("a vote written again in its ballot after a snapshot forgot its slot");
     const finished = running ? r.compactSome() : null;
     if (records !== null || finished !== null)
       carried.push({
@@ -2070,6 +2073,28 @@ function wrongValue(value: string): string {
 
 function round(t: number): number {
   return Math.round(t * 1000) / 1000;
+}
+
+/**
+ * Does a vote record of `written` repeat, in its ballot, a vote record of `durable` with a snapshot
+ * record after it (the slot's vote forgotten, then voted again: a copy of its Accept that arrived
+ * late)?
+ */
+function votedAgain(durable: readonly DurableRecord<KvInput>[], written: readonly DurableRecord<KvInput>[]): boolean {
+  const forgotten = new Set<string>();
+  let votes: (DurableRecord<KvInput> & { readonly _tag: "vote" })[] = [];
+  for (const rec of durable) {
+    if (rec._tag === "vote") votes.push(rec);
+    if (rec._tag !== "snapshot") continue;
+    for (const v of votes) if (v.slot <= rec.slot) forgotten.add(voteKey(v));
+    votes = votes.filter((v) => v.slot > rec.slot);
+  }
+  if (forgotten.size === 0) return false;
+  return written.some((rec) => rec._tag === "vote" && forgotten.has(voteKey(rec)));
+}
+
+function voteKey(v: DurableRecord<KvInput> & { readonly _tag: "vote" }): string {
+  return `${v.slot}:${v.ballot.round},${v.ballot.replica}`;
 }
 
 /**
